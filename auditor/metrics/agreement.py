@@ -1,0 +1,118 @@
+"""Agreement between two explanations (Krishna et al. 2022, "The Disagreement Problem"; reference §4).
+
+Conventions
+-----------
+* Top-k lists are taken by ``|a|`` descending; ties keep index order (stable sort, see
+  :mod:`auditor.metrics.ranking`), so results are deterministic.
+* Signs use ``numpy.sign``: ``sign(0) = 0``, so an exactly-zero attribution never agrees in sign
+  with a non-zero one (§9 Case 3: SA@2 = 0.5 for SHAP (0.5, 2.5) vs IG (0, 3)).
+* Every function takes ``a`` and ``b`` of shape (d,) (returns a float) or (n, d) (returns (n,),
+  one value per instance).  No normalisation is applied; all metrics are scale-free.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+from .ranking import top_k
+
+__all__ = [
+    "feature_agreement", "rank_agreement", "sign_agreement", "signed_rank_agreement",
+    "rank_correlation", "pairwise_rank_agreement",
+]
+
+
+def _pair(a, b):
+    a2, b2 = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a2.shape != b2.shape or a2.ndim not in (1, 2) or a2.shape[-1] == 0:
+        raise ValueError(f"a and b must have the same shape (d,) or (n, d); got {a2.shape} and {b2.shape}")
+    if not (np.all(np.isfinite(a2)) and np.all(np.isfinite(b2))):
+        raise ValueError("a and b must not contain NaN or inf")
+    return np.atleast_2d(a2), np.atleast_2d(b2), a2.ndim == 1
+
+
+def _out(v, one):
+    return float(v[0]) if one else v
+
+
+def _topk_pair(a, b, k):
+    a2, b2, one = _pair(a, b)
+    return a2, b2, top_k(a2, k, by_abs=True), top_k(b2, k, by_abs=True), one
+
+
+def feature_agreement(a, b, k: int):
+    """FA@k = |Ta ∩ Tb| / k, with Ta, Tb the top-k features by |·|.  Range [0, 1], higher = more agreement."""
+    _, _, ta, tb, one = _topk_pair(a, b, k)
+    inter = (ta[:, :, None] == tb[:, None, :]).any(axis=2).sum(axis=1)
+    return _out(inter / k, one)
+
+
+def rank_agreement(a, b, k: int):
+    """RA@k = #{positions p < k : Ta[p] = Tb[p]} / k (same feature at the same rank).  Range [0, 1]."""
+    _, _, ta, tb, one = _topk_pair(a, b, k)
+    return _out((ta == tb).sum(axis=1) / k, one)
+
+
+def sign_agreement(a, b, k: int):
+    """SA@k = |{(i, sign a_i) : i ∈ Ta} ∩ {(j, sign b_j) : j ∈ Tb}| / k.
+
+    A feature counts when it is in both top-k lists and ``sign(a_i) == sign(b_i)`` (sign(0) = 0).
+    Range [0, 1].
+    """
+    a2, b2, ta, tb, one = _topk_pair(a, b, k)
+    in_both = (ta[:, :, None] == tb[:, None, :]).any(axis=2)  # (n, k) over Ta
+    same_sign = np.sign(np.take_along_axis(a2, ta, 1)) == np.sign(np.take_along_axis(b2, ta, 1))
+    return _out((in_both & same_sign).sum(axis=1) / k, one)
+
+
+def signed_rank_agreement(a, b, k: int):
+    """SRA@k = #{p < k : Ta[p] = Tb[p] and the signs agree} / k (sign(0) = 0).  Range [0, 1]."""
+    a2, b2, ta, tb, one = _topk_pair(a, b, k)
+    same_sign = np.sign(np.take_along_axis(a2, ta, 1)) == np.sign(np.take_along_axis(b2, ta, 1))
+    return _out(((ta == tb) & same_sign).sum(axis=1) / k, one)
+
+
+def _features(a2, b2, features):
+    if features is None:
+        return a2, b2
+    idx = np.asarray(features)
+    if idx.ndim != 1 or idx.size < 2:
+        raise ValueError("features must be a 1-D index array of at least 2 features")
+    return a2[:, idx], b2[:, idx]
+
+
+def rank_correlation(a, b, *, features=None):
+    """RC: Spearman ρ between ``|a|`` and ``|b|`` over all features or the given ``features``.
+
+    Ties get average ranks (``scipy.stats.spearmanr`` convention; OpenXAI's Pearson-on-dense-ranks
+    differs when there are ties).  Range [-1, 1]; NaN when either side is constant.
+    """
+    a2, b2, one = _pair(a, b)
+    a2, b2 = _features(np.abs(a2), np.abs(b2), features)
+    if a2.shape[1] < 2:
+        raise ValueError("rank correlation needs at least 2 features")
+    ra = rankdata(a2, axis=1)
+    rb = rankdata(b2, axis=1)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    den = np.sqrt((ra ** 2).sum(axis=1) * (rb ** 2).sum(axis=1))
+    res = np.full(len(den), np.nan)
+    np.divide((ra * rb).sum(axis=1), den, out=res, where=den > 0)
+    return _out(res, one)
+
+
+def pairwise_rank_agreement(a, b, *, features=None):
+    """PRA: share of feature pairs (i < j) ordered the same way by ``|a|`` and ``|b|``.
+
+    A pair agrees when ``sign(|a_i| − |a_j|) == sign(|b_i| − |b_j|)``, so a pair tied in one
+    explanation agrees only if it is tied in the other too.  Range [0, 1].
+    """
+    a2, b2, one = _pair(a, b)
+    a2, b2 = _features(np.abs(a2), np.abs(b2), features)
+    d = a2.shape[1]
+    if d < 2:
+        raise ValueError("pairwise rank agreement needs at least 2 features")
+    i, j = np.triu_indices(d, k=1)
+    agree = np.sign(a2[:, i] - a2[:, j]) == np.sign(b2[:, i] - b2[:, j])
+    return _out(agree.mean(axis=1), one)

@@ -1,0 +1,258 @@
+"""Removal-based faithfulness metrics (reference §2.1, §2.5, §2.6, §2.10, §10).
+
+Model interface
+---------------
+``f`` is a *batched* callable returning the explained scalar output (e.g. target-class probability)
+for every input it is given: tabular ``f(X: (m, d) float array) -> (m,)``; text
+``f(ids: list of 1-D int arrays) -> (m,)``.  Each metric builds all perturbed inputs of all
+instances first and calls ``f`` exactly **once**.
+
+One removal operation, two modalities
+-------------------------------------
+Every metric here is "replace a set S of positions by an uninformative value and look at ``f``"
+(:mod:`auditor.metrics.removal`).  The ``baseline`` argument selects how:
+
+* tabular: an array of shape (d,) of per-feature removal values (training mean/median; never a
+  per-sample statistic, §1.3).  ``X`` is (n, d), ``A`` is (n, d); all d features are removable.
+* text: a :class:`TokenMask`.  ``X`` is a list of 1-D int id arrays (ragged), ``A`` a list of 1-D
+  float arrays of the same lengths.  Removing position j writes ``mask_id`` there (id-level
+  masking, never a decode/re-tokenise round trip, §6.2); non-removable positions (special tokens)
+  are never removed, never ranked, and are kept in "keep only top-k" inputs.
+
+Ranking: MoRF by the **signed** attribution, descending (see :mod:`auditor.metrics.ranking`);
+ties keep index order, or a seeded permutation when ``rng`` is given (one generator for all
+instances, so identical tied rows do not share a tie order).
+
+Output space: values are in whatever space ``f`` returns (record it; §1.1).  Differences (AOPC,
+correlation) work in any space; :func:`normalised_auc` divides by f(x) and so assumes a positive
+output such as the target-class probability.  Nothing is normalised across the batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .removal import TokenMask, _Batch, _step_ks
+
+__all__ = [
+    "TokenMask", "deletion_curve", "insertion_curve", "normalised_auc", "aopc_comprehensiveness",
+    "aopc_sufficiency", "faithfulness_correlation", "completeness_gap", "efficiency_gap",
+    "random_control",
+]
+
+ERASER_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
+
+
+def deletion_curve(X, A, baseline, f, *, n_steps: int | None = None, rng=None) -> np.ndarray:
+    """MoRF deletion curves (Samek 2016 / RISE), many instances at once.
+
+    Point j is ``f`` of the input with its top ``k_j`` removable features (signed attribution,
+    descending) replaced by the baseline; ``k_0 = 0`` so point 0 is f(x), the last point has every
+    removable feature removed.  ``n_steps=None``: one feature per step (``k_j = j``; requires equal
+    numbers of removable positions, always true for tabular); else ``n_steps`` bins with
+    ``k_j = round_half_up(j·m/n_steps)``.  Lower normalised AUC is better.
+
+    Parameters
+    ----------
+    X, A, baseline : see module docstring (tabular (n, d) arrays + (d,) baseline, or text lists +
+        :class:`TokenMask`).
+    f : callable, batched; called once.
+    n_steps : int, optional
+    rng : Generator or int, optional
+        Tie breaking of the ranking (:func:`~auditor.metrics.ranking.rank_order`).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, steps + 1)
+    """
+    b = _Batch(X, A, baseline)
+    ks = _step_ks(b.m, n_steps)
+    return b.evaluate(f, b.topk_masks(ks, keep=False, rng=rng), include_x=False)
+
+
+def insertion_curve(X, A, baseline, f, *, n_steps: int | None = None, rng=None) -> np.ndarray:
+    """Insertion curves: start from the fully removed input, add the top ``k_j`` features back.
+
+    Same arguments, steps and ranking as :func:`deletion_curve`.  Point 0 is f(all removable
+    features removed), the last point is f(x).  Higher normalised AUC is better; normalise with
+    ``normalised_auc(curves, f_x=curves[:, -1])``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, steps + 1)
+    """
+    b = _Batch(X, A, baseline)
+    ks = _step_ks(b.m, n_steps)
+    return b.evaluate(f, b.topk_masks(ks, keep=True, rng=rng), include_x=False)
+
+
+def normalised_auc(curves, f_x=None) -> np.ndarray:
+    """RISE-normalised area under curves: trapezoid on a [0, 1] grid divided by f(x).
+
+    ``auc = (sum(y) - y_0/2 - y_last/2) / (len - 1) / f_x`` (RISE ``auc`` divided by f(x), so the
+    value is scale-free per instance; no batch-dependent normalisation).
+
+    Parameters
+    ----------
+    curves : array_like, shape (n, T) or (T,), T >= 2, points evenly spaced on [0, 1].
+    f_x : array_like, shape (n,), optional
+        Normaliser.  Default ``curves[:, 0]`` (deletion curves start at f(x)); for insertion curves
+        pass ``curves[:, -1]``.  Meant for positive outputs (probabilities): where ``f_x <= 0``
+        the result is NaN because the ratio would lose its meaning.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,) (float for 1-D input)
+    """
+    c = np.asarray(curves, dtype=float)
+    one = c.ndim == 1
+    c = np.atleast_2d(c)
+    if c.ndim != 2 or c.shape[1] < 2:
+        raise ValueError(f"curves must be (n, T) with T >= 2; got shape {np.shape(curves)}")
+    raw = (c.sum(axis=1) - c[:, 0] / 2 - c[:, -1] / 2) / (c.shape[1] - 1)
+    ref = c[:, 0] if f_x is None else np.broadcast_to(np.asarray(f_x, dtype=float), raw.shape)
+    out = np.full(raw.shape, np.nan)
+    np.divide(raw, ref, out=out, where=ref > 0)
+    return float(out[0]) if one else out
+
+
+def _aopc(X, A, baseline, f, bins, rng, keep: bool, return_per_bin: bool):
+    q = np.asarray(bins, dtype=float).reshape(-1)
+    if q.size == 0 or np.any((q <= 0) | (q > 1)):
+        raise ValueError(f"bins must be fractions in (0, 1]; got {bins!r}")
+    b = _Batch(X, A, baseline)
+    # k = max(1, round(q·m)) with Python/numpy round (ties to even), as in reference §2.6 / §10.
+    ks = np.clip(np.maximum(1, np.round(q[None, :] * b.m[:, None])).astype(int), 1, b.m[:, None])
+    out = b.evaluate(f, b.topk_masks(ks, keep=keep, rng=rng), include_x=True)
+    diffs = out[:, :1] - out[:, 1:]
+    return (diffs.mean(axis=1), diffs) if return_per_bin else diffs.mean(axis=1)
+
+
+def aopc_comprehensiveness(X, A, baseline, f, *, bins=ERASER_BINS, rng=None, return_per_bin=False):
+    """ERASER AOPC comprehensiveness: mean over bins of f(x) − f(x with its top-k removed).
+
+    ``k = max(1, round(q·m))`` for each bin q (m = number of removable positions), top-k by signed
+    attribution, descending.  Raw output difference, averaged over |B| bins (ERASER code, not the
+    paper's |B|+1).  Higher is better.  Cost: one f call with n·(|B|+1) rows.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)  (and the (n, |B|) per-bin differences if ``return_per_bin``)
+    """
+    return _aopc(X, A, baseline, f, bins, rng, keep=False, return_per_bin=return_per_bin)
+
+
+def aopc_sufficiency(X, A, baseline, f, *, bins=ERASER_BINS, rng=None, return_per_bin=False):
+    """ERASER AOPC sufficiency: mean over bins of f(x) − f(x with only its top-k kept).
+
+    Same bins, k and ranking as :func:`aopc_comprehensiveness`; non-removable positions (special
+    tokens) are always kept.  Lower is better; may be negative.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)  (and the (n, |B|) per-bin differences if ``return_per_bin``)
+    """
+    return _aopc(X, A, baseline, f, bins, rng, keep=True, return_per_bin=return_per_bin)
+
+
+def faithfulness_correlation(X, A, baseline, f, *, subset_size=None, n_runs: int = 100, rng) -> np.ndarray:
+    """Faithfulness correlation (Bhatt et al. 2020), one value per instance.
+
+    Pearson correlation, over ``n_runs`` random subsets S of the removable positions with
+    ``|S| = subset_size``, between ``sum(a[S])`` (signed) and ``f(x) − f(x with S removed)``.
+
+    Parameters
+    ----------
+    subset_size : int, optional
+        Must satisfy ``1 <= subset_size < m``.  Default ``ceil(0.25·m)`` per instance (§2.1).
+    n_runs : int, default 100 (needs >= 2)
+    rng : Generator or int
+        Seed of the subset draws (required: results must be reproducible).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,), in [-1, 1]; NaN where either side has zero variance (e.g. the model
+    output does not change).
+    """
+    if isinstance(n_runs, bool) or not isinstance(n_runs, (int, np.integer)) or n_runs < 2:
+        raise ValueError(f"n_runs must be an integer >= 2; got {n_runs!r}")
+    gen = np.random.default_rng(rng)
+    b = _Batch(X, A, baseline)
+    masks, sums = [], []
+    for i, m in enumerate(b.m):
+        s = int(np.ceil(0.25 * m)) if subset_size is None else subset_size
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s < m:
+            raise ValueError(f"instance {i}: subset_size must be an integer in [1, {m - 1}]; got {s!r}")
+        pos = np.flatnonzero(b.removable[i])
+        chosen = pos[np.argsort(gen.random((n_runs, m)), axis=1)[:, :s]]  # (n_runs, s)
+        mask = np.zeros((n_runs, b.xs[i].shape[0]), dtype=bool)
+        np.put_along_axis(mask, chosen, True, axis=1)
+        masks.append(mask)
+        sums.append(b.attrs[i][chosen].sum(axis=1))
+    out = b.evaluate(f, masks, include_x=True)
+    drops = out[:, :1] - out[:, 1:]
+    sa = np.asarray(sums) - np.mean(sums, axis=1, keepdims=True)
+    sd = drops - drops.mean(axis=1, keepdims=True)
+    den = np.sqrt((sa ** 2).sum(axis=1) * (sd ** 2).sum(axis=1))
+    res = np.full(len(den), np.nan)
+    np.divide((sa * sd).sum(axis=1), den, out=res, where=den > 0)
+    return np.clip(res, -1.0, 1.0)
+
+
+def completeness_gap(attr_sum, f_x, f_baseline):
+    """Completeness gap of path methods (IG), §2.10 / policy A1.
+
+    ``abs = |Σa − (f(x) − f(x′))|`` and ``rel = abs / max(|f(x) − f(x′)|, 1e-6)``, in the output
+    space the explainer explained.  Inputs broadcast (scalars or shape (n,)).
+
+    Returns
+    -------
+    (abs_gap, rel_gap) : tuple of numpy.ndarray (0-d for scalar inputs)
+    """
+    s, fx, fb = (np.asarray(v, dtype=float) for v in (attr_sum, f_x, f_baseline))
+    delta = fx - fb
+    gap = np.abs(s - delta)
+    return gap, gap / np.maximum(np.abs(delta), 1e-6)
+
+
+def efficiency_gap(phi_sum, base_value, f_x):
+    """SHAP efficiency gap ``|Σφ + E[f] − f(x)|`` (absolute, explained space), policy A2.
+
+    Compare against ``1e-2 + 1e-2·|f(x)|`` (shap's allclose).  Inputs broadcast.
+
+    Returns
+    -------
+    numpy.ndarray (0-d for scalar inputs)
+    """
+    s, bv, fx = (np.asarray(v, dtype=float) for v in (phi_sum, base_value, f_x))
+    return np.abs(s + bv - fx)
+
+
+def random_control(A, rng, *, removable=None):
+    """Random-attribution control: each instance's own values at shuffled positions (§10 a).
+
+    Parameters
+    ----------
+    A : array_like (n, d), or list of 1-D arrays (text, ragged)
+    rng : Generator or int
+        One independent permutation per instance, reproducible for a fixed seed.
+    removable : list of 1-D bool arrays, optional
+        Shuffle only within these positions (keep special-token values in place).
+
+    Returns
+    -------
+    Same type and shapes as ``A`` (new arrays).
+    """
+    gen = np.random.default_rng(rng)
+    if removable is None and not isinstance(A, (list, tuple)):
+        arr = np.asarray(A, dtype=float)
+        if arr.ndim != 2:
+            raise ValueError(f"A must be (n, d) or a list of 1-D arrays; got shape {arr.shape}")
+        return gen.permuted(arr, axis=1)
+    rows = [np.array(a, dtype=float) for a in A]
+    if removable is not None and len(removable) != len(rows):
+        raise ValueError("removable must have one mask per instance")
+    for i, a in enumerate(rows):
+        pos = np.arange(a.shape[0]) if removable is None else np.flatnonzero(removable[i])
+        a[pos] = a[gen.permutation(pos)]
+    return rows if isinstance(A, (list, tuple)) else np.vstack(rows)

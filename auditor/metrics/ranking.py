@@ -1,0 +1,119 @@
+"""Feature rankings with a fixed, documented tie rule.
+
+Convention (reference §1.6, §2.5): the *most relevant* feature is the one with the largest
+**signed** attribution, i.e. the one pushing the explained output (target-class score) up the most.
+Faithfulness curves rank this way (MoRF = most relevant first).  Agreement metrics (§4) rank by
+``|a|`` instead; pass ``by_abs=True`` for that.
+
+Tie rule: ties keep index order (stable argsort on the negated values).  When an ``rng`` is given,
+positions are first shuffled by a seeded permutation and the stable sort runs on the shuffled
+values, so tied features come out in a random but reproducible order.  Constant saliency maps
+(linear / bag-of-words models) are all ties, which is why :func:`tie_fraction` should be reported
+next to every ranking metric.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["rank_order", "tie_fraction", "top_k"]
+
+
+def _as_attr(attr, name: str = "attr") -> np.ndarray:
+    a = np.asarray(attr, dtype=float)
+    if a.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D (d,) or 2-D (n, d); got shape {a.shape}")
+    if a.shape[-1] == 0:
+        raise ValueError(f"{name} has no features")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or infinite values; rankings are undefined")
+    return a
+
+
+def rank_order(attr, *, by_abs: bool = False, rng: np.random.Generator | int | None = None) -> np.ndarray:
+    """Feature indices, most relevant first.
+
+    Parameters
+    ----------
+    attr : array_like, shape (d,) or (n, d)
+        Attributions of one instance, or of ``n`` instances (one row each).
+    by_abs : bool, default False
+        Rank by ``|attr|`` instead of the signed value.  Default is the signed value, descending
+        (positive evidence for the explained output first, negative evidence last).
+    rng : numpy.random.Generator or int, optional
+        Tie breaking.  ``None``: ties keep index order (stable sort).  Given: ties are broken by a
+        seeded random permutation of the positions (one permutation per row), reproducible for a
+        fixed seed.  Non-tied features are unaffected.
+
+    Returns
+    -------
+    numpy.ndarray of int, same shape as ``attr``
+        ``order[..., 0]`` is the index of the most relevant feature.
+
+    Raises
+    ------
+    ValueError
+        If ``attr`` is not 1-D/2-D, empty, or contains NaN/inf.
+    """
+    a = _as_attr(attr)
+    key = np.abs(a) if by_abs else a
+    if rng is None:
+        return np.argsort(-key, axis=-1, kind="stable")
+    gen = np.random.default_rng(rng)
+    key2 = np.atleast_2d(key)
+    # One random permutation per row, then a stable sort of the permuted values: tied features end
+    # up in permutation order, everything else in value order.
+    perm = np.argsort(gen.random(key2.shape), axis=1)
+    permuted = np.take_along_axis(key2, perm, axis=1)
+    idx = np.argsort(-permuted, axis=1, kind="stable")
+    order = np.take_along_axis(perm, idx, axis=1)
+    return order[0] if a.ndim == 1 else order
+
+
+def tie_fraction(attr, *, by_abs: bool = False):
+    """Share of features whose value is exactly equal to at least one other feature's value.
+
+    Parameters
+    ----------
+    attr : array_like, shape (d,) or (n, d)
+    by_abs : bool, default False
+        Compare ``|attr|`` (the relevant notion for ``|a|`` rankings) instead of signed values.
+
+    Returns
+    -------
+    float or numpy.ndarray of shape (n,)
+        0.0 when all values are distinct, 1.0 for a constant map (every position tied).
+    """
+    a = _as_attr(attr)
+    key = np.sort(np.abs(a) if by_abs else a, axis=-1)
+    eq = np.diff(key, axis=-1) == 0  # equal sorted neighbours
+    tied = np.zeros(key.shape, dtype=bool)
+    tied[..., 1:] |= eq
+    tied[..., :-1] |= eq
+    frac = tied.mean(axis=-1)
+    return float(frac) if a.ndim == 1 else frac
+
+
+def top_k(attr, k: int, by_abs: bool = True, *, rng: np.random.Generator | int | None = None) -> np.ndarray:
+    """Indices of the ``k`` most relevant features, most relevant first.
+
+    Parameters
+    ----------
+    attr : array_like, shape (d,) or (n, d)
+    k : int
+        Number of features, ``1 <= k <= d``.
+    by_abs : bool, default True
+        Rank by ``|attr|`` (Krishna et al. agreement convention, §4).  ``False`` ranks by the signed
+        value (faithfulness convention).
+    rng : optional
+        Tie breaking, as in :func:`rank_order`.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (k,) or (n, k)
+    """
+    a = _as_attr(attr)
+    d = a.shape[-1]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= d:
+        raise ValueError(f"k must be an integer in [1, {d}]; got {k!r}")
+    return rank_order(a, by_abs=by_abs, rng=rng)[..., :k]

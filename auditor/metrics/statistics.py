@@ -1,0 +1,80 @@
+"""Aggregation with uncertainty and the paired test against a control (reference §1.7, §10)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["bootstrap_ci", "paired_wilcoxon_greater"]
+
+
+def bootstrap_ci(values, stat: Callable = np.median, n_boot: int = 1000, alpha: float = 0.05,
+                 rng=0) -> tuple[float, float, float]:
+    """Percentile bootstrap confidence interval of a statistic over instances.
+
+    Parameters
+    ----------
+    values : array_like, shape (n,)
+        One value per instance.  NaNs are dropped first (e.g. an undefined correlation); the
+        caller should report how many were dropped.
+    stat : callable, default numpy.median
+        Must accept ``axis=`` (numpy reductions do); it is applied to all resamples at once.
+    n_boot : int, default 1000
+    alpha : float, default 0.05
+        Two-sided level: the interval is the [alpha/2, 1 − alpha/2] percentiles of the bootstrap
+        distribution.
+    rng : Generator or int, default 0
+        Seed; the same seed gives the same interval.
+
+    Returns
+    -------
+    (estimate, low, high) : tuple of float
+        ``estimate = stat(values)``; all NaN when no finite value is left.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1:
+        raise ValueError(f"values must be 1-D; got shape {v.shape}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer; got {n_boot!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    gen = np.random.default_rng(rng)
+    resamples = v[gen.integers(0, v.size, size=(n_boot, v.size))]  # (n_boot, n), vectorised
+    boot = np.asarray(stat(resamples, axis=1), dtype=float)
+    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    return float(stat(v)), float(low), float(high)
+
+
+def paired_wilcoxon_greater(a, b) -> float:
+    """One-sided paired Wilcoxon signed-rank p-value for "a is greater than b".
+
+    Uses ``scipy.stats.wilcoxon(a, b, alternative="greater")`` (zero differences dropped, scipy's
+    default ``zero_method="wilcox"``).  Orient the inputs so that larger is better (e.g. pass
+    ``auc_control, auc_explainer`` for deletion AUC, where lower is better).
+
+    Conventions: pairs with a NaN on either side are dropped; fewer than 2 pairs left → NaN (no
+    test possible); all differences exactly zero → 1.0 (no evidence that a > b).
+
+    Parameters
+    ----------
+    a, b : array_like, shape (n,)
+
+    Returns
+    -------
+    float
+    """
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"a and b must be 1-D of equal length; got {x.shape} and {y.shape}")
+    ok = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[ok], y[ok]
+    if x.size < 2:
+        return float("nan")
+    if np.all(x == y):
+        return 1.0
+    return float(stats.wilcoxon(x, y, alternative="greater").pvalue)

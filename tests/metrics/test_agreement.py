@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from auditor.metrics import (
+    feature_agreement,
+    pairwise_rank_agreement,
+    rank_agreement,
+    rank_correlation,
+    sign_agreement,
+    signed_rank_agreement,
+)
+
+A = np.array([0.9, -0.5, 0.3, 0.1, 0.0])  # reference §9 Case 5
+B = np.array([0.8, 0.3, -0.6, 0.05, 0.01])
+
+
+def test_case5_by_hand():
+    assert feature_agreement(A, B, 3) == 1.0
+    assert rank_agreement(A, B, 3) == pytest.approx(1 / 3)
+    assert sign_agreement(A, B, 3) == pytest.approx(1 / 3)
+    assert signed_rank_agreement(A, B, 3) == pytest.approx(1 / 3)
+    assert rank_correlation(A, B) == pytest.approx(0.9)
+    assert pairwise_rank_agreement(A, B) == pytest.approx(0.9)
+
+
+def test_case3_max_sign_of_zero_disagrees():
+    shap, ig = np.array([0.5, 2.5]), np.array([0.0, 3.0])  # f = max(x1, x2) at (1, 3)
+    assert feature_agreement(shap, ig, 2) == 1.0
+    assert rank_agreement(shap, ig, 2) == 1.0
+    assert sign_agreement(shap, ig, 2) == 0.5  # sign(0) = 0 != +1
+    assert signed_rank_agreement(shap, ig, 2) == 0.5
+
+
+def test_batched_rows_are_independent():
+    a2, b2 = np.vstack([A, A]), np.vstack([B, A])
+    np.testing.assert_allclose(feature_agreement(a2, b2, 3), [1.0, 1.0])
+    np.testing.assert_allclose(rank_agreement(a2, b2, 3), [1 / 3, 1.0])
+    np.testing.assert_allclose(sign_agreement(a2, b2, 3), [1 / 3, 1.0])
+    np.testing.assert_allclose(signed_rank_agreement(a2, b2, 3), [1 / 3, 1.0])
+    np.testing.assert_allclose(rank_correlation(a2, b2), [0.9, 1.0])
+    np.testing.assert_allclose(pairwise_rank_agreement(a2, b2), [0.9, 1.0])
+
+
+def test_disjoint_top_k():
+    a, b = np.array([5.0, 4.0, 0.1, 0.2]), np.array([0.1, 0.2, 5.0, 4.0])
+    assert feature_agreement(a, b, 2) == 0.0
+    assert sign_agreement(a, b, 2) == 0.0
+    assert rank_correlation(a, b) == pytest.approx(-1.0)  # |a| ranks 4,3,1,2 vs 1,2,4,3
+    assert pairwise_rank_agreement(a, b) == 0.0  # every one of the 6 pairs is reversed
+
+
+def test_rank_correlation_matches_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    a = rng.integers(-3, 4, 12).astype(float)
+    b = rng.normal(size=12)
+    assert rank_correlation(a, b) == pytest.approx(spearmanr(np.abs(a), np.abs(b)).statistic)
+
+
+def test_features_subset():
+    # On features {0, 2, 3}: |a| = .9, .3, .1 and |b| = .8, .6, .05 -> identical order.
+    assert rank_correlation(A, B, features=[0, 2, 3]) == pytest.approx(1.0)
+    assert pairwise_rank_agreement(A, B, features=[0, 2, 3]) == 1.0
+    assert pairwise_rank_agreement(A, B, features=[1, 2]) == 0.0
+
+
+def test_pra_ties_agree_only_with_ties():
+    assert pairwise_rank_agreement([1.0, 1.0], [2.0, 2.0]) == 1.0
+    assert pairwise_rank_agreement([1.0, 1.0], [2.0, 1.0]) == 0.0
+
+
+def test_validation():
+    with pytest.raises(ValueError, match="same shape"):
+        feature_agreement(A, B[:4], 2)
+    with pytest.raises(ValueError, match="k must be"):
+        rank_agreement(A, B, 6)
+    with pytest.raises(ValueError, match="NaN"):
+        sign_agreement(np.r_[A[:4], np.nan], B, 2)

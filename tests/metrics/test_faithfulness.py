@@ -1,0 +1,269 @@
+"""Known-answer tests for auditor.metrics.faithfulness (reference §9 Cases 1, 3, 4, 6)."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from auditor.metrics import (
+    TokenMask,
+    aopc_comprehensiveness,
+    aopc_sufficiency,
+    completeness_gap,
+    deletion_curve,
+    efficiency_gap,
+    faithfulness_correlation,
+    insertion_curve,
+    normalised_auc,
+    random_control,
+)
+
+# Case 4: d = 10, f = w·x, w = (10, ..., 1), x = 1, baseline 0.
+W = np.arange(10, 0, -1.0)
+X1 = np.ones((1, 10))
+B0 = np.zeros(10)
+PERFECT_CURVE = [55, 45, 36, 28, 21, 15, 10, 6, 3, 1, 0]
+REVERSED_CURVE = [55, 54, 52, 49, 45, 40, 34, 27, 19, 10, 0]
+
+
+class Counting:
+    """Batched model wrapper that counts calls and rows."""
+
+    def __init__(self, fn):
+        self.fn, self.calls, self.rows = fn, 0, 0
+
+    def __call__(self, batch):
+        self.calls += 1
+        self.rows += len(batch)
+        return self.fn(batch)
+
+
+def linear(batch):
+    return np.asarray(batch) @ W
+
+
+def test_case4_deletion_curves_and_auc():
+    A = np.vstack([W, W[::-1]])
+    curves = deletion_curve(np.ones((2, 10)), A, B0, linear)
+    np.testing.assert_allclose(curves, [PERFECT_CURVE, REVERSED_CURVE])
+    np.testing.assert_allclose(normalised_auc(curves), [0.35, 0.65])
+    assert normalised_auc(np.array(PERFECT_CURVE, float)) == pytest.approx(0.35)
+
+
+def test_case4_insertion_curve():
+    curves = insertion_curve(X1, W[None], B0, linear)
+    np.testing.assert_allclose(curves, [[0, 10, 19, 27, 34, 40, 45, 49, 52, 54, 55]])
+    assert normalised_auc(curves, f_x=curves[:, -1])[0] == pytest.approx(0.65)
+
+
+def test_deletion_curve_in_bins():
+    curves = deletion_curve(X1, W[None], B0, linear, n_steps=5)  # k = 0, 2, 4, 6, 8, 10
+    np.testing.assert_allclose(curves, [[55, 36, 21, 10, 3, 0]])
+
+
+def test_random_ranking_expected_auc_is_exactly_half():
+    # All 120 rankings of d = 5 features at once: the mean normalised AUC is exactly 0.5.
+    w = np.arange(5, 0, -1.0)
+    perms = np.array(list(itertools.permutations(range(5))))
+    A = np.empty(perms.shape)
+    np.put_along_axis(A, perms, np.arange(5, 0, -1.0)[None, :].repeat(len(perms), 0), axis=1)
+    f = Counting(lambda Z: Z @ w)
+    aucs = normalised_auc(deletion_curve(np.ones((120, 5)), A, np.zeros(5), f))
+    assert f.calls == 1
+    assert aucs.mean() == pytest.approx(0.5, abs=1e-12)
+    assert aucs.min() == pytest.approx(11 / 30)  # perfect: [15,10,6,3,1,0] -> (35 - 7.5) / 5 / 15
+
+
+def test_random_control_never_beats_perfect_ranking():
+    perfect = normalised_auc(deletion_curve(X1, W[None], B0, linear))[0]
+    assert perfect == pytest.approx(0.35)
+    controls = []
+    for seed in range(200):
+        ctrl = random_control(W[None], seed)
+        np.testing.assert_array_equal(np.sort(ctrl[0]), np.sort(W))  # same values, shuffled
+        controls.append(normalised_auc(deletion_curve(X1, ctrl, B0, linear))[0])
+    controls = np.array(controls)
+    assert np.all(controls >= perfect - 1e-12)
+    assert np.mean(controls > perfect + 1e-9) > 0.9
+    assert abs(controls.mean() - 0.5) < 0.03
+
+
+def test_random_control_reproducible_and_ragged():
+    A = np.arange(12.0).reshape(2, 6)
+    np.testing.assert_array_equal(random_control(A, 3), random_control(A, 3))
+    rows = [np.array([9.0, 1.0, 2.0, 3.0, 9.0]), np.array([9.0, 4.0, 9.0])]
+    removable = [np.array([False, True, True, True, False]), np.array([False, True, False])]
+    out = random_control(rows, 0, removable=removable)
+    assert out[0][0] == 9.0 and out[0][4] == 9.0 and sorted(out[0][1:4]) == [1.0, 2.0, 3.0]
+    np.testing.assert_array_equal(out[1], rows[1])
+
+
+def test_case4_eraser_aopc():
+    comp, per_bin = aopc_comprehensiveness(X1, W[None], B0, linear, return_per_bin=True)
+    np.testing.assert_allclose(per_bin, [[10, 10, 10, 19, 40]])
+    assert comp[0] == pytest.approx(17.8)
+    suff, per_bin = aopc_sufficiency(X1, W[None], B0, linear, return_per_bin=True)
+    np.testing.assert_allclose(per_bin, [[45, 45, 45, 36, 15]])
+    assert suff[0] == pytest.approx(37.2)
+
+
+def test_f_called_once_per_batch_for_five_instances():
+    rng = np.random.default_rng(0)
+    X, A = rng.normal(size=(5, 10)), rng.normal(size=(5, 10))
+    for fn, kw, rows in [
+        (deletion_curve, {}, 5 * 11),
+        (insertion_curve, {"n_steps": 4}, 5 * 5),
+        (aopc_comprehensiveness, {}, 5 * 6),
+        (aopc_sufficiency, {}, 5 * 6),
+        (faithfulness_correlation, {"n_runs": 20, "rng": 0}, 5 * 21),
+    ]:
+        f = Counting(linear)
+        out = fn(X, A, B0, f, **kw)
+        assert f.calls == 1 and f.rows == rows, fn.__name__
+        assert len(out) == 5
+
+
+def test_faithfulness_correlation_linear_shap_oracle():
+    # Case 1: f = w·x + b, SHAP = w(x − μ), baseline μ  ->  correlation exactly 1.
+    rng = np.random.default_rng(1)
+    w, mu = rng.normal(size=8), rng.normal(size=8)
+    X = rng.normal(size=(6, 8))
+    f = lambda Z: Z @ w + 0.7  # noqa: E731
+    shap = w * (X - mu)
+    np.testing.assert_allclose(faithfulness_correlation(X, shap, mu, f, subset_size=2, rng=0), 1.0, atol=1e-10)
+    np.testing.assert_allclose(faithfulness_correlation(X, -shap, mu, f, rng=0), -1.0, atol=1e-10)
+    noisy = shap + rng.normal(size=shap.shape)
+    r1 = faithfulness_correlation(X, noisy, mu, f, rng=5)
+    np.testing.assert_array_equal(r1, faithfulness_correlation(X, noisy, mu, f, rng=5))  # seeded
+    assert np.all(r1 < 1.0 - 1e-6)
+
+
+def test_faithfulness_correlation_constant_model_is_nan_and_bad_subset_raises():
+    X, A = np.ones((2, 4)), np.arange(8.0).reshape(2, 4)
+    out = faithfulness_correlation(X, A, np.zeros(4), lambda Z: np.zeros(len(Z)), rng=0)
+    assert np.all(np.isnan(out))
+    with pytest.raises(ValueError, match="subset_size"):
+        faithfulness_correlation(X, A, np.zeros(4), linear, subset_size=4, rng=0)
+
+
+def test_completeness_gap_case3_product():
+    # f = x1·x2 at (2, 3), baseline 0: f(x) = 6, f(x') = 0.
+    gap, rel = completeness_gap(np.sum([6.0, 6.0]), 6.0, 0.0)  # Grad×Input: negative control
+    assert gap == pytest.approx(6.0) and rel == pytest.approx(1.0)
+    gap, rel = completeness_gap(np.sum([3.0, 3.0]), 6.0, 0.0)  # SHAP = IG
+    assert gap == 0.0 and rel == 0.0
+    _, rel = completeness_gap([1e-7, 0.0], [0.0, 0.0], [0.0, 0.0])  # Δf = 0: floor of 1e-6
+    np.testing.assert_allclose(rel, [0.1, 0.0])
+
+
+def test_efficiency_gap():
+    np.testing.assert_allclose(efficiency_gap([0.2, 0.3], 0.5, [0.7, 0.8]), [0.0, 0.0], atol=1e-15)
+    assert efficiency_gap(0.1, 0.5, 0.9) == pytest.approx(0.3)
+
+
+def test_ties_are_broken_by_seed_reproducibly():
+    A = np.zeros((1, 10))  # constant saliency: every feature tied
+    assert deletion_curve(X1, A, B0, linear).tolist() == [PERFECT_CURVE]  # stable: index order
+    c1 = deletion_curve(X1, A, B0, linear, rng=3)
+    np.testing.assert_array_equal(c1, deletion_curve(X1, A, B0, linear, rng=3))
+    assert not np.array_equal(c1, deletion_curve(X1, A, B0, linear, rng=4))
+    # one generator drives all instances: identical tied rows get different tie orders
+    c2 = deletion_curve(np.ones((2, 10)), np.zeros((2, 10)), B0, linear, rng=3)
+    np.testing.assert_array_equal(c2[0], c1[0])
+    assert not np.array_equal(c2[0], c2[1])
+
+
+def test_tabular_validation():
+    with pytest.raises(ValueError, match="baseline"):
+        deletion_curve(X1, W[None], np.zeros(9), linear)
+    with pytest.raises(ValueError, match=r"\(n, d\)"):
+        deletion_curve(X1, W[None, :9], B0, linear)
+    with pytest.raises(ValueError, match="outputs"):
+        deletion_curve(X1, W[None], B0, lambda Z: np.zeros(3))
+    with pytest.raises(ValueError, match="bins"):
+        aopc_comprehensiveness(X1, W[None], B0, linear, bins=(0.0, 0.5))
+    with pytest.raises(ValueError, match="n_steps"):
+        deletion_curve(X1, W[None], B0, linear, n_steps=0)
+
+
+# ---- text: §9 Case 6 bag-of-embeddings toy ---------------------------------------------------
+PAD, CLS, SEP, MASK = 0, 1, 2, 3
+EMB = np.array([0.0, 0.0, 0.0, 0.0, 3.0, 2.0, -1.0, 0.5, 1.5, -2.0, 4.0, 0.25])  # e(id)
+IDS = [
+    np.array([CLS, 4, 5, 6, 7, SEP]),                                   # logit 4.5, m = 4
+    np.array([CLS, 10, 4, 8, 5, 7, 11, 6, 9, 4, 8, 5, 7, SEP]),         # logit 15.25, m = 12
+    np.array([CLS, 4, 9, SEP, PAD, PAD]),                               # logit 1.0, m = 2
+]
+TM = TokenMask(MASK, special_ids=(PAD, CLS, SEP))
+
+
+class ToyText(Counting):
+    def __init__(self):
+        super().__init__(lambda batch: np.array([EMB[ids].sum() for ids in batch]))
+        self.seen = []
+
+    def __call__(self, batch):
+        self.seen.extend(batch)
+        return super().__call__(batch)
+
+
+def test_text_aopc_by_hand_and_specials_fixed():
+    A = [EMB[ids] for ids in IDS]  # attribution = e(token) (IG with PAD baseline = Grad×Input)
+    f = ToyText()
+    comp, cb = aopc_comprehensiveness(IDS, A, TM, f, return_per_bin=True)
+    # k = max(1, round(q·m)): m=4 -> [1,1,1,1,2]; m=12 -> [1,1,1,2,6]; m=2 -> [1,1,1,1,1].
+    np.testing.assert_allclose(cb, [[3, 3, 3, 3, 5], [4, 4, 4, 7, 15.5], [3, 3, 3, 3, 3]])
+    np.testing.assert_allclose(comp, [3.4, 6.9, 3.0])
+    suff, sb = aopc_sufficiency(IDS, A, TM, f, return_per_bin=True)
+    np.testing.assert_allclose(sb, [[1.5, 1.5, 1.5, 1.5, -0.5],
+                                    [11.25, 11.25, 11.25, 8.25, -0.25],
+                                    [-2, -2, -2, -2, -2]])
+    np.testing.assert_allclose(suff, [1.1, 8.35, -2.0])
+    assert f.calls == 2 and f.rows == 2 * 3 * 6
+
+
+def test_text_special_tokens_never_removed_even_if_top_ranked():
+    # Give CLS/SEP/PAD the largest attribution: they must still never be masked.
+    A = [np.where(np.isin(ids, [PAD, CLS, SEP]), 100.0, EMB[ids]) for ids in IDS]
+    f = ToyText()
+    comp = aopc_comprehensiveness(IDS, A, TM, f)
+    suff = aopc_sufficiency(IDS, A, TM, f)
+    curves = deletion_curve(IDS, A, TM, f, n_steps=4)
+    np.testing.assert_allclose(comp, [3.4, 6.9, 3.0])
+    np.testing.assert_allclose(suff, [1.1, 8.35, -2.0])
+    for row in f.seen:
+        # the instance this row came from: same length, every position unchanged or masked
+        original = next(ids for ids in IDS if len(ids) == len(row) and np.all((row == ids) | (row == MASK)))
+        special = np.isin(original, [PAD, CLS, SEP])
+        np.testing.assert_array_equal(row[special], original[special])
+    # m=4: k = 0,1,2,3,4; m=12: k = 0,3,6,9,12; m=2: k = 0,1,1,2,2 (round half up).
+    np.testing.assert_allclose(curves, [[4.5, 1.5, -0.5, -1.0, 0.0],
+                                        [15.25, 5.25, -0.25, -2.75, 0.0],
+                                        [1.0, -2.0, -2.0, 0.0, 0.0]])
+
+
+def test_text_explicit_removable_mask_and_single_call():
+    removable = [~np.isin(ids, [PAD, CLS, SEP]) for ids in IDS]
+    A = [EMB[ids] for ids in IDS]
+    f = ToyText()
+    ins = insertion_curve(IDS, A, TokenMask(MASK, removable=removable), f, n_steps=2)
+    assert f.calls == 1
+    # Insertion: f(all masked) = 0, f(top half kept), f(x).
+    np.testing.assert_allclose(ins, [[0.0, 5.0, 4.5], [0.0, 15.5, 15.25], [0.0, 3.0, 1.0]])
+    with pytest.raises(ValueError, match="n_steps"):
+        deletion_curve(IDS, A, TM, f)  # ragged: one-feature steps are undefined across instances
+
+
+def test_text_faithfulness_correlation_is_one_for_exact_attribution():
+    A = [EMB[ids] for ids in IDS[:2]]
+    out = faithfulness_correlation(IDS[:2], A, TM, ToyText(), subset_size=2, n_runs=50, rng=0)
+    np.testing.assert_allclose(out, 1.0, atol=1e-12)
+
+
+def test_text_validation():
+    with pytest.raises(ValueError, match="no removable"):
+        aopc_comprehensiveness([np.array([CLS, SEP])], [np.zeros(2)], TM, ToyText())
+    with pytest.raises(ValueError, match="attribution shape"):
+        aopc_comprehensiveness(IDS[:1], [np.zeros(3)], TM, ToyText())
+    with pytest.raises(ValueError, match="integer"):
+        aopc_comprehensiveness([np.array([1.0, 4.0])], [np.zeros(2)], TM, ToyText())

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from auditor.metrics import rank_order, tie_fraction, top_k
+
+CASE5_A = np.array([0.9, -0.5, 0.3, 0.1, 0.0])
+
+
+def test_rank_order_signed_descending():
+    assert rank_order(CASE5_A).tolist() == [0, 2, 3, 4, 1]
+
+
+def test_rank_order_by_abs():
+    assert rank_order(CASE5_A, by_abs=True).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_rank_order_stable_ties_keep_index_order():
+    assert rank_order(np.zeros(6)).tolist() == [0, 1, 2, 3, 4, 5]
+    assert rank_order([1.0, 5.0, 5.0, 5.0, 0.0]).tolist() == [1, 2, 3, 0, 4]
+
+
+def test_rank_order_rng_breaks_ties_reproducibly_and_only_ties():
+    attr = np.array([1.0, 5.0, 5.0, 5.0, 0.0])
+    orders = {tuple(rank_order(attr, rng=seed)) for seed in range(30)}
+    assert len(orders) > 1  # ties really are permuted
+    for o in orders:
+        assert set(o[:3]) == {1, 2, 3} and o[3:] == (0, 4)
+    np.testing.assert_array_equal(rank_order(attr, rng=7), rank_order(attr, rng=7))
+
+
+def test_rank_order_2d_rows_independent():
+    A = np.array([[3.0, 1.0, 2.0], [0.0, 2.0, 1.0]])
+    assert rank_order(A).tolist() == [[0, 2, 1], [1, 2, 0]]
+    assert rank_order(A, rng=0).tolist() == [[0, 2, 1], [1, 2, 0]]  # no ties: rng is irrelevant
+
+
+def test_tie_fraction_known_values():
+    assert tie_fraction([1.0, 2.0, 2.0, 3.0]) == 0.5
+    assert tie_fraction(np.ones(7)) == 1.0
+    assert tie_fraction([3.0, 1.0, 2.0]) == 0.0
+    assert tie_fraction([1.0, -1.0, 2.0]) == 0.0
+    assert tie_fraction([1.0, -1.0, 2.0], by_abs=True) == pytest.approx(2 / 3)
+    np.testing.assert_allclose(tie_fraction([[1.0, 1.0, 2.0, 3.0], [0.0, 0.0, 0.0, 0.0]]), [0.5, 1.0])
+
+
+def test_top_k_case5():
+    assert top_k(CASE5_A, 3).tolist() == [0, 1, 2]
+    assert top_k(CASE5_A, 3, by_abs=False).tolist() == [0, 2, 3]
+    assert top_k(np.vstack([CASE5_A, -CASE5_A]), 2).tolist() == [[0, 1], [0, 1]]
+
+
+@pytest.mark.parametrize("k", [0, 6, 2.0, True])
+def test_top_k_rejects_bad_k(k):
+    with pytest.raises(ValueError, match="k must be"):
+        top_k(CASE5_A, k)
+
+
+def test_rejects_nan_and_bad_shapes():
+    with pytest.raises(ValueError, match="NaN"):
+        rank_order([1.0, np.nan])
+    with pytest.raises(ValueError, match="1-D"):
+        rank_order(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="no features"):
+        tie_fraction(np.zeros(0))
