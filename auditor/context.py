@@ -1,0 +1,160 @@
+"""AuditContext: what every check sees — the model behind its cache, the data, the card, the seed,
+the selection of explained instances and the attribution cache shared by all checks."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from auditor.data import EvalDataset
+from auditor.explain.attribution import Attribution
+from auditor.model_card import ModelCard
+
+
+def stable_hash(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+@dataclass
+class AuditContext:
+    card: ModelCard
+    data: EvalDataset
+    model: Any  # TabularModel | TextModel: predict_proba, classes, stats, task
+    seed: int
+    files: dict[str, bytes] = field(default_factory=dict)  # machine-readable evidence, by run-relative path
+    _attributions: dict[tuple, Attribution] = field(default_factory=dict)
+    _order: np.ndarray | None = None
+
+    # --- randomness ------------------------------------------------------------------------------
+
+    def rng(self, label: str) -> np.random.Generator:
+        """A generator seeded by the policy seed and a label, so each use is independent and reproducible."""
+        return np.random.default_rng([self.seed, stable_hash(label)])
+
+    # --- predictions -----------------------------------------------------------------------------
+
+    @property
+    def task(self) -> str:
+        return self.model.task
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.model.classes)
+
+    def proba(self) -> np.ndarray:
+        """Class probabilities of every evaluation row (served from the prediction cache after the first call)."""
+        if self.task == "text-classification":
+            return self.model.predict_proba(self.data.texts())
+        return self.model.predict_proba(self.data.frame)
+
+    def predict_proba_rows(self, rows: np.ndarray) -> np.ndarray:
+        if self.task == "text-classification":
+            texts = self.data.texts()
+            return self.model.predict_proba([texts[i] for i in rows])
+        return self.model.predict_proba(self.data.frame.iloc[np.asarray(rows)])
+
+    @property
+    def positive_index(self) -> int | None:
+        pc = self.card.auditor.positive_class
+        if pc is not None and str(pc) in self.classes:
+            return self.classes.index(str(pc))
+        return 1 if len(self.classes) == 2 else None
+
+    def predicted_index(self, proba: np.ndarray | None = None) -> np.ndarray:
+        """Predicted class per row: the card's decision threshold on the positive class when binary, else argmax."""
+        proba = self.proba() if proba is None else proba
+        threshold = self.card.auditor.decision_threshold
+        pos = self.positive_index
+        if threshold is not None and pos is not None and proba.shape[1] == 2:
+            return np.where(proba[:, pos] >= threshold, pos, 1 - pos)
+        return proba.argmax(axis=1)
+
+    def label_index(self) -> np.ndarray:
+        """True class index per row (labels were validated against the model's classes)."""
+        lookup = {c: i for i, c in enumerate(self.classes)}
+        return np.array([lookup[label] for label in self.data.labels])
+
+    # --- which instances get explained --------------------------------------------------------------
+
+    def explained_rows(self, n: int) -> np.ndarray:
+        """The first ``n`` rows of one fixed, seeded priority order over the evaluation set.
+
+        The order interleaves misclassified, borderline (probability of the predicted class closest
+        to the decision boundary) and confident rows, so any ``n`` covers the three kinds, and a
+        smaller ``n`` is always a prefix of a larger one: every check explains the same rows and
+        shares one attribution run.
+        """
+        if self._order is None:
+            proba = self.proba()
+            pred = self.predicted_index(proba)
+            truth = self.label_index()
+            confidence = proba[np.arange(len(pred)), pred]
+            rng = self.rng("explained_rows")
+            wrong = np.flatnonzero(pred != truth)
+            right = np.flatnonzero(pred == truth)
+            by_conf = right[np.argsort(confidence[right], kind="stable")]
+            half = len(by_conf) // 2
+            groups = [rng.permutation(wrong), by_conf[:half], by_conf[half:][::-1]]
+            order: list[int] = []
+            for i in range(max(map(len, groups), default=0)):
+                order.extend(int(g[i]) for g in groups if i < len(g))
+            self._order = np.array(order, dtype=int)
+        return self._order[: min(n, len(self._order))]
+
+    # --- attributions, computed once ----------------------------------------------------------------
+
+    def attribution(self, method: str, n_instances: int, params: dict[str, Any] | None = None) -> Attribution:
+        """Attributions of ``method`` for the first ``n_instances`` explained rows, computed once.
+
+        A request for fewer rows with the same parameters is served from a larger cached run.
+        """
+        from auditor.explain import get_explainer
+
+        params = dict(sorted((params or {}).items()))
+        key = (method, repr(params))
+        cached = self._attributions.get(key)
+        rows = self.explained_rows(n_instances)
+        if cached is not None and len(cached) >= len(rows):
+            return cached if len(cached) == len(rows) else cached.subset(np.arange(len(rows)))
+        explain: Callable = get_explainer(self.task, method)
+        stats = self.model.stats
+        requests, distinct, started = stats.requests, stats.distinct_inputs, time.perf_counter()
+        attr = explain(self, rows, **params)
+        attr.cost.update({
+            "requests": stats.requests - requests,
+            "distinct_inputs": stats.distinct_inputs - distinct,
+            "seconds": round(time.perf_counter() - started, 3),
+            "instances": len(rows),
+        })
+        self._attributions[key] = attr
+        return attr
+
+    def add_file(self, relpath: str, content: bytes) -> str:
+        self.files[relpath] = content
+        return relpath
+
+    # --- tabular reference values -------------------------------------------------------------------
+
+    def baseline_frame(self) -> pd.DataFrame:
+        """One row of per-feature "removal" values: the mean of each numeric feature and the most
+        frequent value of each categorical one, over the evaluation set (the training data is not
+        an input to the audit; the evaluation set stands in for it, and the report says so)."""
+        frame = self.data.frame
+        row = {}
+        for c in frame.columns:
+            if c in self.data.categorical:
+                mode = frame[c].dropna().mode()
+                row[c] = mode.iloc[0] if len(mode) else None
+            else:
+                row[c] = float(frame[c].mean())
+        return pd.DataFrame([row], columns=frame.columns)
+
+    def background(self, size: int) -> pd.DataFrame:
+        n = min(size, len(self.data))
+        rows = np.sort(self.rng("background").choice(len(self.data), size=n, replace=False))
+        return self.data.frame.iloc[rows].reset_index(drop=True)

@@ -1,0 +1,74 @@
+"""Error types and the exit codes they map to.
+
+Every user-facing failure is an :class:`AuditorError` carrying its exit code. Configuration errors
+carry *all* problems found, each with its location (file, field, row), so a user fixes them in one
+round instead of one per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_BLOCKING_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INVALID_INPUT = 3
+EXIT_MODEL_REFUSED = 4
+EXIT_INTERNAL = 5
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, and where it is."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class AuditorError(Exception):
+    """Base class of every error the CLI reports without a traceback."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class UsageError(AuditorError):
+    exit_code = EXIT_USAGE
+
+
+class InvalidInputError(AuditorError):
+    """A policy, card or dataset is invalid. Lists every problem found, with its location."""
+
+    exit_code = EXIT_INVALID_INPUT
+    kind = "input"
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        n = len(self.problems)
+        super().__init__(f"invalid {self.kind} {source} ({n} problem{'s' * (n != 1)}):\n{lines}")
+
+
+class PolicyError(InvalidInputError):
+    kind = "policy"
+
+
+class ModelCardError(InvalidInputError):
+    kind = "model card"
+
+
+class DatasetError(InvalidInputError):
+    kind = "dataset"
+
+
+class ModelLoadError(AuditorError):
+    """The model artefact was refused (unsafe, unpinned, altered) or could not be loaded."""
+
+    exit_code = EXIT_MODEL_REFUSED
+
+
+class CheckNotApplicable(AuditorError):
+    """Raised inside a check's ``run`` when it cannot apply to this model or data: SKIPPED."""

@@ -1,0 +1,34 @@
+"""Per-instance attributions as CSV, so anyone can recompute our metrics from the run directory."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from auditor.explain.attribution import Attribution
+
+COLUMNS = ["row", "method", "explained_class", "output_space", "position", "name", "word", "value", "base_value", "output"]
+
+
+def attribution_csv(attr: Attribution, classes: list[str]) -> bytes:
+    """One line per (instance, feature or token). ``row`` is the row position in the evaluation file;
+    ``word`` is the word index of a token (text; -1 for special tokens), empty for tabular."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for i in range(len(attr)):
+        words = attr.words[i] if attr.words is not None else None
+        for j, (name, value) in enumerate(zip(attr.names[i], attr.values[i])):
+            writer.writerow([
+                int(attr.row_ids[i]), attr.method, classes[int(attr.target[i])], attr.output_space, j, name,
+                "" if words is None else int(words[j]), repr(float(value)),
+                repr(float(attr.base_values[i])), repr(float(attr.outputs[i])),
+            ])
+    return buf.getvalue().encode("utf-8")
+
+
+def save_attributions(ctx, attr: Attribution) -> str:
+    """Write the attributions once per method (the largest explained set wins) and return the path."""
+    path = f"evidence/attributions-{attr.method}.csv"
+    ctx.add_file(path, attribution_csv(attr, ctx.classes))
+    return path

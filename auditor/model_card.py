@@ -1,0 +1,196 @@
+"""Model cards: a Hugging Face README.md (YAML front matter + Markdown) with an ``auditor:`` block.
+
+Parsed locally, never touching a hub. Paths in the card are relative to the card's folder. A plain
+YAML file with the same keys is accepted too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from auditor.errors import ModelCardError, Problem
+from auditor.yamlio import load_yaml_text, pydantic_problems, read_text_limited
+
+MAX_CARD_BYTES = 2_000_000
+TASKS = ("tabular-classification", "text-classification")
+PLACEHOLDER = "[More Information Needed]"
+
+
+class ModelArtefact(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    format: Literal["skops", "joblib", "pickle", "transformers"]
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+
+
+class FeatureSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    type: Literal["numeric", "categorical"] | None = None
+
+
+class AuditorBlock(BaseModel):
+    """The audit facts of a card (its ``auditor:`` block)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: Literal["tabular-classification", "text-classification"]
+    model: ModelArtefact
+    name: str | None = None
+    version: str = "unversioned"
+    target: str
+    positive_class: str | int | None = None
+    features: list[FeatureSpec] | None = None
+    text_column: str | None = None
+    sensitive_features: list[str] = Field(default_factory=list)
+    decision_threshold: float | None = Field(default=None, gt=0, lt=1)
+    missing_values: Literal["reject", "allow"] = "reject"
+    ignore_columns: list[str] = Field(default_factory=list)
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _feature_names(cls, v: Any) -> Any:
+        # ``features: [Age, Income]`` is shorthand for ``[{name: Age}, {name: Income}]``.
+        if isinstance(v, list):
+            return [{"name": f} if isinstance(f, str) else f for f in v]
+        return v
+
+
+class Claim(BaseModel):
+    """One metric the card claims in ``model-index``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: str
+    value: float
+    dataset: str = ""
+    split: str = ""
+    verified: bool = False
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    sha256: str
+    metadata: dict[str, Any]
+    body: str
+    auditor: AuditorBlock
+    claims: list[Claim]
+    claim_problems: list[str]
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def model_path(self) -> Path:
+        return (self.folder / self.auditor.model.path).resolve()
+
+    @property
+    def model_name(self) -> str:
+        if self.auditor.name:
+            return self.auditor.name
+        index = self.metadata.get("model-index")
+        if isinstance(index, list) and index and isinstance(index[0], dict) and index[0].get("name"):
+            return str(index[0]["name"])
+        return self.folder.name or "model"
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        return None if self.auditor.features is None else [f.name for f in self.auditor.features]
+
+
+def split_front_matter(text: str) -> tuple[str | None, str, int]:
+    """Split ``---\\nyaml\\n---\\nbody``; returns (yaml or None, body, line of the yaml's start)."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        return None, text, 0
+    for i in range(1, len(lines)):
+        if lines[i].strip() == "---":
+            return "".join(lines[1:i]), "".join(lines[i + 1 :]), 1
+    return None, text, 0
+
+
+def parse_claims(metadata: dict[str, Any]) -> tuple[list[Claim], list[str]]:
+    """Metrics claimed in ``model-index`` (Papers-with-Code format), and what could not be read."""
+    claims: list[Claim] = []
+    problems: list[str] = []
+    index = metadata.get("model-index")
+    if index is None:
+        return claims, problems
+    if not isinstance(index, list):
+        return claims, ["model-index: expected a list"]
+    for i, entry in enumerate(index):
+        results = entry.get("results", []) if isinstance(entry, dict) else None
+        if not isinstance(results, list):
+            problems.append(f"model-index[{i}].results: expected a list")
+            continue
+        for j, res in enumerate(results):
+            if not isinstance(res, dict):
+                problems.append(f"model-index[{i}].results[{j}]: expected a mapping")
+                continue
+            ds = res.get("dataset") or {}
+            for k, m in enumerate(res.get("metrics") or []):
+                where = f"model-index[{i}].results[{j}].metrics[{k}]"
+                try:
+                    claims.append(Claim(
+                        metric=str(m["type"]), value=float(m["value"]),
+                        dataset=str(ds.get("name", "")) if isinstance(ds, dict) else "",
+                        split=str(ds.get("split", "")) if isinstance(ds, dict) else "",
+                        verified=bool(m.get("verified", False)),
+                    ))
+                except (KeyError, TypeError, ValueError):
+                    problems.append(f"{where}: needs a metric type and a numeric value")
+    return claims, problems
+
+
+def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
+    """Read and validate a card; raise ModelCardError listing every problem."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise ModelCardError(source, [Problem("", "file not found")])
+    text = read_text_limited(path, MAX_CARD_BYTES, ModelCardError)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        front, body, offset = text, "", 0
+    else:
+        front, body, offset = split_front_matter(text)
+        if front is None:
+            raise ModelCardError(source, [Problem("", "no YAML front matter (a '---' block at the top) found")])
+    metadata = load_yaml_text(front, source, ModelCardError, line_offset=offset) or {}
+    if not isinstance(metadata, dict):
+        raise ModelCardError(source, [Problem("front matter", "expected a mapping")])
+    if "auditor" not in metadata:
+        raise ModelCardError(source, [Problem("auditor", "the card has no 'auditor:' block; it says what to audit (task, model, target)")])
+    try:
+        block = AuditorBlock.model_validate(metadata["auditor"])
+    except ValidationError as exc:
+        raise ModelCardError(source, pydantic_problems(exc, prefix="auditor")) from None
+
+    problems: list[Problem] = []
+    if block.task == "text-classification" and not block.text_column:
+        problems.append(Problem("auditor.text_column", "required for text-classification"))
+    if block.task == "tabular-classification" and block.text_column:
+        problems.append(Problem("auditor.text_column", "only for text-classification"))
+    if block.task == "text-classification" and block.model.format != "transformers":
+        problems.append(Problem("auditor.model.format", "text-classification needs format: transformers"))
+    if block.task == "tabular-classification" and block.model.format == "transformers":
+        problems.append(Problem("auditor.model.format", "tabular-classification needs skops, joblib or pickle"))
+    model_path = (path.parent / block.model.path).resolve()
+    if check_files and not model_path.exists():
+        problems.append(Problem("auditor.model.path", f"model artefact not found: {model_path}"))
+    if problems:
+        raise ModelCardError(source, problems)
+
+    claims, claim_problems = parse_claims(metadata)
+    return ModelCard(
+        path=path.resolve(), sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        metadata=metadata, body=body, auditor=block, claims=claims, claim_problems=claim_problems,
+    )

@@ -1,0 +1,140 @@
+"""scikit-learn classifiers on tabular data: safe loading and the cached, batched predictor."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from auditor.errors import ModelLoadError
+from auditor.models.cache import PredictionCache
+from auditor.models.validate import check_probabilities
+
+# Types outside skops' own default-trusted set that an audited scikit-learn model may contain.
+# Explicit names, never prefixes: a type not listed here is refused and named in the error.
+TRUSTED_SKOPS_TYPES = frozenset({
+    "builtins.slice",
+    "collections.OrderedDict",
+    "numpy.dtype",
+    "numpy.ndarray",
+    "numpy.float64",
+    "numpy.int64",
+    "numpy.random._mt19937.MT19937",
+    "numpy.random.mtrand.RandomState",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn.compose._column_transformer._RemainderColsList",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+    "sklearn.utils._bunch.Bunch",
+})
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_pin(path: Path, expected: str | None) -> str:
+    """Hash the artefact; refuse it when the card pins a different sha256."""
+    actual = sha256_of(path)
+    if expected is not None and actual.lower() != expected.lower():
+        raise ModelLoadError(
+            f"model artefact {path} does not match the sha256 pinned in the card "
+            f"(card: {expected.lower()}, file: {actual}); refusing to load it"
+        )
+    return actual
+
+
+def load_sklearn_estimator(path: Path, fmt: str, *, allow_pickle: bool, pinned_sha256: str | None):
+    if not path.is_file():
+        raise ModelLoadError(f"model artefact not found: {path}")
+    verify_pin(path, pinned_sha256)
+    if fmt == "skops":
+        import skops.io as sio
+
+        try:
+            untrusted = sio.get_untrusted_types(file=path)
+        except Exception as exc:  # a corrupt or non-skops file
+            raise ModelLoadError(f"{path} is not a readable skops file: {exc}") from None
+        refused = sorted(t for t in untrusted if t not in TRUSTED_SKOPS_TYPES)
+        if refused:
+            raise ModelLoadError(
+                f"{path} contains types that are not on auditor's allow-list, refusing to load: "
+                + ", ".join(refused)
+            )
+        try:
+            return sio.load(path, trusted=list(untrusted))
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load {path}: {type(exc).__name__}: {exc}") from None
+    if fmt in ("joblib", "pickle"):
+        if not allow_pickle:
+            raise ModelLoadError(
+                f"{path} is a {fmt} file, and loading one can run arbitrary code; "
+                "pass --allow-pickle if you trust it (and pin its sha256 in the card)"
+            )
+        import joblib
+
+        try:
+            return joblib.load(path)
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load {path}: {type(exc).__name__}: {exc}") from None
+    raise ModelLoadError(f"format {fmt!r} is not a scikit-learn format")
+
+
+class TabularModel:
+    """A fitted scikit-learn classifier behind the caching, batching predictor.
+
+    ``predict_proba(frame)`` hashes each row (pandas' 64-bit row hash over the feature columns in
+    card order), answers known rows from the cache and sends only distinct unseen rows to the
+    estimator, in batches.
+    """
+
+    task = "tabular-classification"
+
+    def __init__(self, estimator, feature_names: list[str], batch_size: int = 8192):
+        if not hasattr(estimator, "predict_proba"):
+            raise ModelLoadError(f"{type(estimator).__name__} has no predict_proba; auditor needs probabilities")
+        self.estimator = estimator
+        self.feature_names = list(feature_names)
+        self.classes = [str(c) for c in getattr(estimator, "classes_", [])]
+        self._cache = PredictionCache(self._predict_rows, batch_size=batch_size)
+        self._frame: pd.DataFrame | None = None
+
+    @property
+    def stats(self):
+        return self._cache.stats
+
+    def _predict_rows(self, positions: list[int]) -> np.ndarray:
+        batch = self._frame.iloc[positions]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "X does not have valid feature names"
+            proba = np.asarray(self.estimator.predict_proba(batch), dtype=float)
+        return check_probabilities(proba, len(positions), len(self.classes))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        frame = frame[self.feature_names].reset_index(drop=True)
+        keys = pd.util.hash_pandas_object(frame, index=False).to_numpy().tolist()
+        self._frame = frame
+        try:
+            return self._cache(list(range(len(frame))), keys)
+        finally:
+            self._frame = None
+
+
+def load_tabular_model(card, feature_names: list[str], *, allow_pickle: bool = False) -> TabularModel:
+    block = card.auditor
+    estimator = load_sklearn_estimator(
+        card.model_path, block.model.format, allow_pickle=allow_pickle, pinned_sha256=block.model.sha256
+    )
+    return TabularModel(estimator, feature_names)

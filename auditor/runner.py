@@ -1,0 +1,100 @@
+"""Run the plan: each check isolated (an exception is an ERROR result, the audit goes on), timed,
+bounded by its time budget, and judged by its thresholds."""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable
+
+from auditor.checks import CHECK_REGISTRY
+from auditor.errors import CheckNotApplicable
+from auditor.policy import CheckSpec, LoadedPolicy
+from auditor.results import CheckResult, ErrorInfo, Status
+from auditor.thresholds import evaluate, status_of
+
+
+@dataclass(frozen=True)
+class PlannedCheck:
+    spec: CheckSpec
+    params: object
+    skip_reason: str | None = None
+
+
+def build_plan(loaded: LoadedPolicy, task: str) -> list[PlannedCheck]:
+    """Which checks run on a model of ``task``, and which are skipped and why (no model needed)."""
+    plan = []
+    for spec, params in zip(loaded.policy.checks, loaded.params):
+        cls = CHECK_REGISTRY[spec.check]
+        reason = None if task in cls.tasks else f"does not apply to {task} models"
+        plan.append(PlannedCheck(spec=spec, params=params, skip_reason=reason))
+    return plan
+
+
+class CheckTimeout(Exception):
+    pass
+
+
+@contextmanager
+def time_budget(seconds: float | None):
+    """Interrupt the enclosed code after ``seconds`` (main thread only; elsewhere it is not enforced)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _expire(signum, frame):
+        raise CheckTimeout(f"the check ran past its time budget of {seconds:g} s and was stopped")
+
+    previous = signal.signal(signal.SIGALRM, _expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _clean(value):
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def run_check(planned: PlannedCheck, ctx) -> CheckResult:
+    spec = planned.spec
+    cls = CHECK_REGISTRY[spec.check]
+    base = dict(id=spec.check_id, check=spec.check, title=spec.title or cls.title, description=cls.description,
+                params=planned.params.model_dump(mode="json"))
+    if planned.skip_reason:
+        return CheckResult(**base, status=Status.SKIPPED, skipped_reason=planned.skip_reason)
+    started = time.perf_counter()
+    try:
+        with time_budget(planned.params.time_budget_s):
+            out = cls(planned.params).run(ctx)
+    except CheckNotApplicable as exc:
+        return CheckResult(**base, status=Status.SKIPPED, skipped_reason=str(exc),
+                           duration_s=round(time.perf_counter() - started, 3))
+    except Exception as exc:  # fail soft on analysis: the audit goes on, the report renders
+        return CheckResult(
+            **base, status=Status.ERROR, duration_s=round(time.perf_counter() - started, 3),
+            error=ErrorInfo(type=type(exc).__name__, message=str(exc), traceback=traceback.format_exc(limit=8)),
+        )
+    measurements = {k: _clean(v) for k, v in out.measurements.items()}
+    outcomes = evaluate(list(spec.thresholds), measurements)
+    return CheckResult(
+        **base, status=status_of(outcomes), summary=out.summary, key_figure=out.key_figure,
+        measurements=measurements, thresholds=outcomes, evidence=out.evidence, notes=out.notes,
+        cost=out.cost, duration_s=round(time.perf_counter() - started, 3),
+    )
+
+
+def run_plan(plan: list[PlannedCheck], ctx, on_progress: Callable[[str, int], None] | None = None) -> list[CheckResult]:
+    results = []
+    for i, planned in enumerate(plan):
+        if on_progress:
+            on_progress(planned.spec.check_id, i)
+        results.append(run_check(planned, ctx))
+    return results
