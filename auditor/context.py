@@ -27,6 +27,7 @@ class AuditContext:
     model: Any  # TabularModel | TextModel: predict_proba, classes, stats, task
     seed: int
     files: dict[str, bytes] = field(default_factory=dict)  # machine-readable evidence, by run-relative path
+    file_rows: dict[str, int] = field(default_factory=dict)  # instances in each attribution file
     _attributions: dict[tuple, Attribution] = field(default_factory=dict)
     _order: np.ndarray | None = None
 

@@ -28,7 +28,10 @@ def attribution_csv(attr: Attribution, classes: list[str]) -> bytes:
 
 
 def save_attributions(ctx, attr: Attribution) -> str:
-    """Write the attributions once per method (the largest explained set wins) and return the path."""
+    """Write the attributions of ``method``; when several checks explain different numbers of rows
+    with it, the largest explained set is kept (the smaller ones are its prefixes)."""
     path = f"evidence/attributions-{attr.method}.csv"
-    ctx.add_file(path, attribution_csv(attr, ctx.classes))
+    if ctx.file_rows.get(path, -1) < len(attr):
+        ctx.add_file(path, attribution_csv(attr, ctx.classes))
+        ctx.file_rows[path] = len(attr)
     return path

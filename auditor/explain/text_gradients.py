@@ -1,0 +1,209 @@
+"""Gradient explanations of a transformers classifier: IG, gradient x input, saliency.
+
+All three explain the **probability of the target class** and attribute to the output of the input
+word-embedding layer (``model.embedding_layer``), one value per token position, special tokens
+included (they get 0 from IG because the baseline keeps them). Conventions
+(``reference/explanation-metrics.md`` §1, §6):
+
+* **Integrated gradients** (Captum ``LayerIntegratedGradients``, Gauss-Legendre rule). Baseline: the
+  same sequence with every non-special token replaced by the ``[PAD]`` id, special tokens kept,
+  attention mask unchanged (so the baseline is the same length; Captum's BERT tutorial does the
+  same). Position and token-type embeddings are identical for input and baseline, so completeness
+  holds with respect to the word-embedding layer: ``sum(a) = f(x) - f(x')`` up to the quadrature
+  error reported per instance in ``extras["completeness_gap"]`` and
+  ``extras["completeness_rel_gap"]``.
+* **Gradient x input**: ``sum_h dP/de_h * e_h`` per token (signed, not complete).
+* **Saliency**: ``||dP/de||_2`` per token. **Unsigned** (a norm), so it says how sensitive the
+  output is to a token, not in which direction the token pushes; never read its sign.
+
+Instances are sorted by length and run together in padded batches; padding positions carry the
+``[PAD]`` id in both input and baseline and are masked out, so they get exactly zero and are cut
+off.
+``forward_passes`` counts every sequence the method asked the model for: gradient/forward rows
+(counted inside the forward function) plus the f(x), f(x') requests to the prediction cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from auditor.explain.attribution import Attribution
+from auditor.models.text import TextModel
+
+
+def check_inputs(texts, row_ids, target) -> tuple[np.ndarray, np.ndarray]:
+    row_ids = np.asarray(row_ids)
+    target = np.asarray(target, dtype=int).reshape(-1)
+    if not (len(texts) == len(row_ids) == len(target)):
+        raise ValueError(f"{len(texts)} texts, {len(row_ids)} row ids and {len(target)} targets "
+                         "differ in length")
+    return row_ids, target
+
+
+def pad_baseline(model: TextModel, ids: np.ndarray, special: np.ndarray) -> np.ndarray:
+    """The IG baseline: every non-special token replaced by the pad id, special tokens kept."""
+    return np.where(special, ids, model.pad_id).astype(np.int64)
+
+
+def _chunks(lengths: list[int], size: int):
+    """Positions in length order, in groups of ``size`` (less padding per batch)."""
+    order = np.argsort(lengths, kind="stable")
+    for start in range(0, len(order), size):
+        yield order[start : start + size]
+
+
+class _CountingForward:
+    """``probabilities = f(input_ids, attention_mask)`` that counts the rows it is given."""
+
+    def __init__(self, model: TextModel):
+        self.model = model
+        self.rows = 0
+
+    def __call__(self, input_ids, attention_mask):
+        import torch
+
+        self.rows += int(input_ids.shape[0])
+        logits = self.model.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        return torch.softmax(logits.float(), dim=-1)
+
+
+def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np.ndarray,
+                                 target: np.ndarray, *, n_steps: int = 50,
+                                 internal_batch_size: int = 32) -> Attribution:
+    """Integrated gradients on the word-embedding layer with the ``[PAD]`` baseline.
+
+    Parameters
+    ----------
+    model, texts, row_ids, target:
+        The loaded model, the texts to explain, their dataset row positions and the class index to
+        explain for each.
+    n_steps:
+        Quadrature points along the path (the main cost: ``n_steps`` gradient rows per instance).
+    internal_batch_size:
+        Most rows per forward/backward pass; also the most instances integrated together.
+
+    Returns
+    -------
+    Attribution
+        Method ``"integrated_gradients"``, ``base_values = f(x')``, completeness gaps in extras.
+    """
+    import torch
+    from captum.attr import LayerIntegratedGradients
+
+    if n_steps < 1 or internal_batch_size < 1:
+        raise ValueError("n_steps and internal_batch_size must be positive")
+    row_ids, target = check_inputs(texts, row_ids, target)
+    enc = model.encode(list(texts))
+    baselines = [pad_baseline(model, e.ids, e.special) for e in enc]
+    forward = _CountingForward(model)
+    lig = LayerIntegratedGradients(forward, model.embedding_layer)
+    values: list[np.ndarray] = [np.zeros(0)] * len(enc)
+    group = max(1, min(internal_batch_size, len(enc)))
+    for pos in _chunks([len(e.ids) for e in enc], group):
+        ids, mask = model.pad_batch([enc[i].ids for i in pos])
+        base, _ = model.pad_batch([baselines[i] for i in pos])
+        attr = lig.attribute(
+            inputs=ids, baselines=base, target=torch.as_tensor(target[pos]).to(ids.device),
+            additional_forward_args=(mask,), n_steps=n_steps,
+            internal_batch_size=max(internal_batch_size, len(pos)),
+        )
+        per_token = attr.sum(dim=-1).detach().cpu().double().numpy()
+        for j, i in enumerate(pos):
+            values[i] = per_token[j, : len(enc[i].ids)]
+    n = len(enc)
+    f_x = model.predict_proba_ids([e.ids for e in enc])[np.arange(n), target] if n else np.zeros(0)
+    f_b = model.predict_proba_ids(baselines)[np.arange(n), target] if n else np.zeros(0)
+    diff = f_x - f_b
+    gap = np.abs(np.array([v.sum() for v in values]) - diff) if n else np.zeros(0)
+    return Attribution(
+        method="integrated_gradients", row_ids=row_ids, target=target, values=values,
+        names=[list(e.tokens) for e in enc], output_space="probability", base_values=f_b,
+        outputs=f_x, params={"n_steps": n_steps, "internal_batch_size": internal_batch_size,
+                             "baseline": "pad", "layer": "word_embeddings",
+                             "method": "gausslegendre"},
+        forward_passes=forward.rows + 2 * n, words=[e.word_ids.copy() for e in enc],
+        extras={"completeness_gap": gap,
+                "completeness_rel_gap": gap / np.maximum(np.abs(diff), 1e-6)},
+    )
+
+
+def embedding_gradients(
+    model: TextModel, ids_list: list[np.ndarray], target: np.ndarray, *,
+    batch_size: int | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """Gradient of the target probability w.r.t. the word embeddings, and the embeddings.
+
+    A forward hook captures the embedding layer's output, so this works for any model exposing
+    ``get_input_embeddings`` without rebuilding its position/type embeddings. Instances in a batch
+    are independent (attention masks), so one backward pass of the summed target probabilities
+    gives every instance its own gradient.
+
+    Returns
+    -------
+    grads, embeddings, rows
+        Per instance (L_i, hidden) arrays, and the number of sequences run forward+backward.
+    """
+    import torch
+
+    batch_size = batch_size or model.batch_size
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook(_module, _inputs, output):
+        captured["emb"] = output
+
+    grads: list[np.ndarray] = [np.zeros((0, 0))] * len(ids_list)
+    embs: list[np.ndarray] = [np.zeros((0, 0))] * len(ids_list)
+    rows = 0
+    handle = model.embedding_layer.register_forward_hook(hook)
+    try:
+        for pos in _chunks([len(a) for a in ids_list], batch_size):
+            ids, mask = model.pad_batch([ids_list[i] for i in pos])
+            with torch.enable_grad():
+                logits = model.model(input_ids=ids, attention_mask=mask).logits
+                probs = torch.softmax(logits.float(), dim=-1)
+                rows_t = torch.arange(len(pos), device=probs.device)
+                chosen = probs[rows_t, torch.as_tensor(target[pos], device=probs.device)].sum()
+                # autograd.grad, not backward(): no parameter .grad is filled or accumulated.
+                (grad,) = torch.autograd.grad(chosen, captured["emb"])
+            rows += len(pos)
+            g = grad.detach().cpu().double().numpy()
+            e = captured["emb"].detach().cpu().double().numpy()
+            for j, i in enumerate(pos):
+                grads[i] = g[j, : len(ids_list[i])]
+                embs[i] = e[j, : len(ids_list[i])]
+    finally:
+        handle.remove()
+    return grads, embs, rows
+
+
+def _gradient_method(model: TextModel, texts, row_ids, target, method: str) -> Attribution:
+    row_ids, target = check_inputs(texts, row_ids, target)
+    enc = model.encode(list(texts))
+    grads, embs, rows = embedding_gradients(model, [e.ids for e in enc], target)
+    if method == "gradient_x_input":
+        values = [(g * e).sum(axis=-1) for g, e in zip(grads, embs)]
+    else:
+        values = [np.linalg.norm(g, axis=-1) for g in grads]
+    n = len(enc)
+    outputs = np.zeros(0)
+    if n:
+        outputs = model.predict_proba_ids([e.ids for e in enc])[np.arange(n), target]
+    return Attribution(
+        method=method, row_ids=row_ids, target=target, values=values,
+        names=[list(e.tokens) for e in enc], output_space="probability",
+        base_values=np.full(n, np.nan), outputs=outputs,
+        params={"layer": "word_embeddings", "signed": method == "gradient_x_input"},
+        forward_passes=rows + n, words=[e.word_ids.copy() for e in enc],
+    )
+
+
+def explain_gradient_x_input(model: TextModel, texts: list[str], row_ids: np.ndarray,
+                             target: np.ndarray) -> Attribution:
+    """Gradient x input on the word embeddings, summed over the hidden dimension (signed)."""
+    return _gradient_method(model, texts, row_ids, target, "gradient_x_input")
+
+
+def explain_saliency(model: TextModel, texts: list[str], row_ids: np.ndarray,
+                     target: np.ndarray) -> Attribution:
+    """Gradient saliency: L2 norm of the embedding gradient per token (**unsigned**)."""
+    return _gradient_method(model, texts, row_ids, target, "saliency")

@@ -1,0 +1,236 @@
+"""Perturbation and attention explanations of a transformers classifier: SHAP, LIME, attention.
+
+SHAP and LIME explain the **probability of the target class**; their model calls go through the
+cached, batched ``TextModel.predict_proba``, so an identical masked text is evaluated once per
+audit.
+Both libraries perturb *strings*, so masked inputs are re-tokenised (the pitfall of
+``reference/explanation-metrics.md`` §6.2); we keep it to the shap/LIME semantics the reader knows,
+and map their outputs back onto the model's own token positions:
+
+* **SHAP** (``shap.explainers.Partition`` + ``shap.maskers.Text(tokenizer)``, masking with the mask
+  token). shap's features are exactly ``tokenizer(text)["input_ids"]`` of the *untruncated* text, so
+  position ``j`` of the model's encoding is shap feature ``j`` for the common prefix, and trailing
+  special tokens are matched from the end. Values of tokens cut off by truncation cannot be placed;
+  their sum is kept in ``extras["unmapped"]``. Partition SHAP is deterministic (``seed`` is recorded
+  only); ``base_values`` are shap's (the all-masked output), so ``sum(values) + base = f(x)``.
+* **LIME** (``lime.lime_text.LimeTextExplainer``, ``bow=False``, words replaced by the mask token).
+  LIME's words are the *tokenizer's* words (a ``split_expression`` callable built from the offsets),
+  so LIME word ``w`` is model word ``w``. The word weight is **spread equally over the word's
+  sub-tokens**: summing back to words (:mod:`auditor.explain.text_words`) recovers the LIME weight
+  exactly, and token-level deletion metrics do not see the word's later pieces as null features, as
+  they would if the first piece carried everything. Each instance uses a fresh explainer seeded
+  with ``seed``, so an instance's explanation does not depend on which others were explained.
+* **Attention**: last-layer ``[CLS]`` row averaged over heads, and attention rollout (Abnar &
+  Zuidema 2020) with ``0.5 I + 0.5 A`` per layer. Unsigned and class-agnostic: ``target`` is only
+  recorded. ``output_space`` is nominally ``"probability"`` (``outputs`` hold the target
+  probability).
+
+``forward_passes`` counts every sequence a method asked the model for, cache hits included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from auditor.explain.attribution import Attribution
+from auditor.explain.text_gradients import check_inputs
+from auditor.models.text import TextModel
+
+
+def _target_outputs(model: TextModel, texts: list[str], target: np.ndarray) -> np.ndarray:
+    if not texts:
+        return np.zeros(0)
+    return model.predict_proba(texts)[np.arange(len(texts)), target]
+
+
+def _map_shap_values(ids: np.ndarray, shap_ids: np.ndarray, shap_values: np.ndarray) -> np.ndarray:
+    """Place shap's per-token values on the model's (possibly truncated) token positions."""
+    out = np.zeros(len(ids))
+    n = min(len(ids), len(shap_ids))
+    prefix = 0
+    while prefix < n and ids[prefix] == shap_ids[prefix]:
+        prefix += 1
+    out[:prefix] = shap_values[:prefix]
+    # Trailing special tokens ([SEP]) that truncation re-attached after the cut.
+    t = 1
+    while prefix + t <= len(ids) and t <= len(shap_ids) - prefix and ids[-t] == shap_ids[-t]:
+        out[-t] = shap_values[-t]
+        t += 1
+    return out
+
+
+def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
+                      target: np.ndarray, *, max_evals: int = 500, batch_size: int = 64,
+                      seed: int = 0) -> Attribution:
+    """Partition SHAP over tokens, explaining the target-class probability.
+
+    Parameters
+    ----------
+    max_evals:
+        Model evaluations per instance (shap also caps at ``(M-1)*M`` for M tokens).
+    batch_size:
+        Masked texts per call to the model function (at least 64, so shap's small default of 5
+        does not cost one Python round trip per handful of texts).
+    seed:
+        Recorded only: Partition SHAP is deterministic.
+    """
+    import shap
+
+    row_ids, target = check_inputs(texts, row_ids, target)
+    texts = [str(t) for t in texts]
+    enc = model.encode(texts)
+    masker = shap.maskers.Text(model.tokenizer)
+    values: list[np.ndarray] = [np.zeros(0)] * len(texts)
+    base = np.full(len(texts), np.nan)
+    unmapped = np.zeros(len(texts))
+    calls = [0]
+    # One explainer per target class, with a one-output model function: shap then explains
+    # exactly the target probability, and its tree search is driven by that output alone.
+    for c in np.unique(target):
+        def f(x, c=int(c)):
+            calls[0] += len(x)
+            return model.predict_proba([str(s) for s in x])[:, c]
+
+        pos = np.flatnonzero(target == c)
+        explainer = shap.explainers.Partition(f, masker)
+        exp = explainer([texts[i] for i in pos], max_evals=max_evals,
+                        batch_size=max(64, batch_size), silent=True)
+        for k, i in enumerate(pos):
+            shap_values = np.asarray(exp.values[k], dtype=float).reshape(-1)
+            shap_ids = np.asarray(model.tokenizer(texts[i])["input_ids"], dtype=np.int64)
+            if len(shap_ids) != len(shap_values):
+                raise ValueError(f"shap returned {len(shap_values)} values for "
+                                 f"{len(shap_ids)} tokens")
+            values[i] = _map_shap_values(enc[i].ids, shap_ids, shap_values)
+            unmapped[i] = shap_values.sum() - values[i].sum()
+            base[i] = float(np.asarray(exp.base_values[k]).reshape(-1)[0])
+    outputs = _target_outputs(model, texts, target)
+    return Attribution(
+        method="shap", row_ids=row_ids, target=target, values=values,
+        names=[list(e.tokens) for e in enc], output_space="probability", base_values=base,
+        outputs=outputs, params={"algorithm": "partition", "max_evals": max_evals,
+                                 "batch_size": max(64, batch_size), "seed": seed,
+                                 "mask_token": masker.mask_token},
+        forward_passes=calls[0] + len(texts), words=[e.word_ids.copy() for e in enc],
+        extras={"unmapped": unmapped},
+    )
+
+
+def word_spans(model: TextModel, text: str) -> list[tuple[int, int]]:
+    """Character span of each tokenizer word of the untruncated ``text``, in word order."""
+    be = model.tokenizer(text, return_offsets_mapping=True)
+    spans: dict[int, list[int]] = {}
+    for w, (s, e) in zip(be.word_ids(), be["offset_mapping"]):
+        if w is None:
+            continue
+        span = spans.setdefault(w, [s, e])
+        span[0], span[1] = min(span[0], s), max(span[1], e)
+    return [tuple(spans[w]) for w in sorted(spans)]
+
+
+def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, target: np.ndarray,
+                      *, num_samples: int = 1000, seed: int = 0) -> Attribution:
+    """LIME over the tokenizer's words, explaining the target-class probability.
+
+    Parameters
+    ----------
+    num_samples:
+        Perturbed texts per instance (each one model evaluation, before de-duplication).
+    seed:
+        ``random_state`` of every instance's explainer.
+    """
+    from lime.lime_text import LimeTextExplainer
+
+    row_ids, target = check_inputs(texts, row_ids, target)
+    texts = [str(t) for t in texts]
+    enc = model.encode(texts)
+    tok = model.tokenizer
+    mask_string = tok.mask_token or tok.unk_token or "UNKWORDZ"
+    calls = [0]
+
+    def classifier_fn(batch):
+        calls[0] += len(batch)
+        return model.predict_proba([str(s) for s in batch])
+
+    values, intercept, score = [], np.full(len(texts), np.nan), np.full(len(texts), np.nan)
+    for i, text in enumerate(texts):
+        words = [text[s:e] for s, e in word_spans(model, text)]
+        v = np.zeros(len(enc[i].ids))
+        if words:
+            explainer = LimeTextExplainer(
+                class_names=model.classes, split_expression=lambda _s, words=words: words,
+                bow=False, mask_string=mask_string, random_state=seed, feature_selection="none",
+            )
+            t = int(target[i])
+            exp = explainer.explain_instance(text, classifier_fn, labels=(t,),
+                                             num_features=len(words), num_samples=num_samples)
+            weights = np.zeros(len(words))
+            for feature, weight in exp.local_exp[t]:
+                weights[feature] = weight
+            wid = enc[i].word_ids
+            for w in np.unique(wid[wid >= 0]):
+                pieces = wid == w
+                v[pieces] = weights[w] / pieces.sum()
+            intercept[i], score[i] = float(exp.intercept[t]), float(exp.score)
+        values.append(v)
+    outputs = _target_outputs(model, texts, target)
+    return Attribution(
+        method="lime", row_ids=row_ids, target=target, values=values,
+        names=[list(e.tokens) for e in enc], output_space="probability",
+        base_values=np.full(len(texts), np.nan), outputs=outputs,
+        params={"num_samples": num_samples, "seed": seed, "mask_string": mask_string,
+                "features": "tokenizer words", "token_weights": "spread equally over sub-tokens"},
+        forward_passes=calls[0] + len(texts), words=[e.word_ids.copy() for e in enc],
+        extras={"intercept": intercept, "score": score},
+    )
+
+
+def attention_rollout(layers: list[np.ndarray]) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema 2020) for one sequence.
+
+    Each layer's attention (heads, L, L) is averaged over heads, mixed with the residual stream as
+    ``0.5 I + 0.5 A`` and re-normalised row-wise; the layers are multiplied from the last down to
+    the first. Row ``i`` of the result is how much token ``i`` at the top draws on each input token;
+    every row sums to 1.
+    """
+    rollout = None
+    for layer in layers:
+        a = np.asarray(layer, dtype=float).mean(axis=0)
+        a = 0.5 * np.eye(a.shape[0]) + 0.5 * a
+        a = a / a.sum(axis=1, keepdims=True)
+        rollout = a if rollout is None else a @ rollout
+    if rollout is None:
+        raise ValueError("attention_rollout needs at least one layer")
+    return rollout
+
+
+def explain_attention(model: TextModel, texts: list[str], row_ids: np.ndarray,
+                      target: np.ndarray) -> dict[str, Attribution]:
+    """Attention as attribution: ``"attention_cls"`` and ``"attention_rollout"``.
+
+    Returns
+    -------
+    dict
+        Method name -> Attribution; values are the ``[CLS]`` (position 0) row, unsigned, summing
+        to 1 over the sequence (special tokens included).
+    """
+    row_ids, target = check_inputs(texts, row_ids, target)
+    texts = [str(t) for t in texts]
+    enc = model.encode(texts)
+    cls_vals, roll_vals = [], []
+    for e in enc:
+        layers = model.attentions(e.ids)
+        cls_vals.append(layers[-1].mean(axis=0)[0].copy())
+        roll_vals.append(attention_rollout(layers)[0].copy())
+    outputs = _target_outputs(model, texts, target)
+    result = {}
+    variants = (("attention_cls", cls_vals, {"layer": "last", "heads": "mean"}),
+                ("attention_rollout", roll_vals, {"residual": 0.5, "heads": "mean"}))
+    for method, vals, params in variants:
+        result[method] = Attribution(
+            method=method, row_ids=row_ids, target=target, values=vals,
+            names=[list(e.tokens) for e in enc], output_space="probability",
+            base_values=np.full(len(texts), np.nan), outputs=outputs.copy(), params=params,
+            forward_passes=2 * len(texts), words=[e.word_ids.copy() for e in enc],
+        )
+    return result

@@ -1,0 +1,307 @@
+"""Hugging Face transformers sequence classifiers: safe loading and fast, cached inference.
+
+Loading refuses anything that could run code: a ``*.py`` file in the directory, ``auto_map`` in
+``config.json`` (remote code), or pickle weights. Weights must be safetensors and nothing is fetched
+from the network (``local_files_only=True``).
+
+Every probability the audit needs goes through one :class:`~auditor.models.cache.PredictionCache`
+keyed by the token-id tuple, so masks that produce the same ids (SHAP, LIME, faithfulness,
+stability) are computed once. Requests are sorted by length before they reach the cache, so each
+batch of misses holds sequences of similar length and is padded only to its own longest member
+(dynamic padding); see ``reference/performance.md`` §3.3 for why this is worth about 3x on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from auditor.errors import ModelLoadError
+from auditor.models.cache import CacheStats, PredictionCache
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One tokenised text.
+
+    ``ids`` are the model's input ids (special tokens included); ``word_ids[j]`` is the word index
+    of token ``j`` or -1 for special tokens; ``special[j]`` marks the special tokens;
+    ``offsets[j]`` is the (start, end) character span of token ``j`` in the text ((0, 0) for
+    special tokens), for highlighting words in a report.
+    """
+
+    ids: np.ndarray
+    tokens: list[str]
+    word_ids: np.ndarray
+    special: np.ndarray
+    truncated: bool
+    offsets: np.ndarray
+
+
+def check_model_dir(path: Path) -> None:
+    """Refuse a model directory that is missing files or could execute code on load.
+
+    Raises
+    ------
+    ModelLoadError
+        Naming the offending file or key.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelLoadError(f"model directory {path} does not exist")
+    files = [p for p in path.rglob("*") if p.is_file()]
+    for p in sorted(files):
+        if p.suffix == ".py":
+            raise ModelLoadError(f"refusing model directory {path}: it contains Python code "
+                                 f"({p.name}); remote or custom code is never executed")
+        if p.suffix in PICKLE_SUFFIXES:
+            raise ModelLoadError(f"refusing model directory {path}: {p.name} is a pickle-format "
+                                 "weight file; convert the model to safetensors")
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise ModelLoadError(f"model directory {path} has no config.json")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{config_path} is not valid JSON: {exc}") from exc
+    if "auto_map" in config:
+        raise ModelLoadError(f"refusing {config_path}: key 'auto_map' asks for custom remote code")
+    if config.get("problem_type") == "multi_label_classification":
+        raise ModelLoadError(f"{config_path}: multi-label classifiers are not supported "
+                             "(softmax over classes expected)")
+    if not list(path.glob("*.safetensors")):
+        raise ModelLoadError(f"model directory {path} has no *.safetensors weights")
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def validate_probabilities(p: np.ndarray, n: int) -> np.ndarray:
+    """Raise ValueError unless ``p`` is an (n, k) array of finite probabilities summing to 1."""
+    if p.ndim != 2 or p.shape[0] != n:
+        raise ValueError(f"model returned probabilities of shape {p.shape} for {n} inputs")
+    if not np.all(np.isfinite(p)):
+        raise ValueError("model returned non-finite probabilities (NaN or inf)")
+    if np.any(p < -1e-6) or np.any(p > 1 + 1e-6) or np.any(np.abs(p.sum(axis=1) - 1) > 1e-4):
+        raise ValueError("model outputs are not probabilities "
+                         "(outside [0, 1] or rows not summing to 1)")
+    return p
+
+
+def _length_sorted_call(cache: PredictionCache, arrays: list[np.ndarray]) -> np.ndarray:
+    """Call ``cache`` with the arrays sorted by length, keyed by id tuple; rows in caller order.
+
+    The cache sends its misses to the model in first-seen order, ``batch_size`` at a time, so
+    sorting the request makes every batch hold sequences of similar length (little padding).
+    """
+    order = np.argsort([len(a) for a in arrays], kind="stable")
+    sorted_arrays = [arrays[i] for i in order]
+    rows = cache(sorted_arrays, [tuple(a.tolist()) for a in sorted_arrays])
+    out = np.empty_like(rows)
+    out[order] = rows
+    return out
+
+
+class TextModel:
+    """A loaded sequence classifier with cached, batched, length-sorted inference.
+
+    Use :func:`load_text_model` to build one. ``predict_proba`` / ``predict_proba_ids`` are the only
+    paths to class probabilities; gradient-based explainers use ``model`` and ``embedding_layer``
+    directly because they need autograd.
+    """
+
+    task = "text-classification"
+
+    def __init__(self, model, tokenizer, *, device: str = "cpu", max_length: int = 128,
+                 batch_size: int = 32):
+        import torch
+
+        self._torch = torch
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = torch.device(device)
+        self.max_length = int(max_length)
+        self.batch_size = int(batch_size)
+        id2label = model.config.id2label
+        self.classes = [str(id2label[i]) for i in range(len(id2label))]
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        mask_id = tokenizer.mask_token_id
+        self.mask_id = mask_id if mask_id is not None else self.pad_id
+        self.special_ids = frozenset(int(i) for i in tokenizer.all_special_ids)
+        self.truncated = 0
+        self._encoded: dict[str, Encoded] = {}
+        self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
+        self._embed_cache = PredictionCache(self._embed_batch, batch_size=self.batch_size)
+
+    # ----------------------------------------------------------------- tokenisation
+    @property
+    def stats(self) -> CacheStats:
+        return self._cache.stats
+
+    @property
+    def embedding_layer(self):
+        """The input word-embedding module (the layer integrated gradients integrates over)."""
+        return self.model.get_input_embeddings()
+
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        """Tokenise each distinct text once (memoised), truncating at ``max_length``."""
+        out = []
+        for text in texts:
+            enc = self._encoded.get(text)
+            if enc is None:
+                enc = self._encode_one(text)
+                self._encoded[text] = enc
+                self.truncated += int(enc.truncated)
+            out.append(enc)
+        return out
+
+    def _encode_one(self, text: str) -> Encoded:
+        if not isinstance(text, str):
+            raise ValueError(f"text inputs must be strings, got {type(text).__name__}")
+        be = self.tokenizer(text, truncation=True, max_length=self.max_length,
+                            return_offsets_mapping=True)
+        ids = np.asarray(be["input_ids"], dtype=np.int64)
+        word_ids = np.array([-1 if w is None else w for w in be.word_ids()], dtype=np.int64)
+        # Fast tokenizers keep what truncation cut off in ``overflowing``.
+        truncated = bool(be.encodings and be.encodings[0].overflowing)
+        return Encoded(
+            ids=ids,
+            tokens=self.tokenizer.convert_ids_to_tokens(ids.tolist()),
+            word_ids=word_ids,
+            special=word_ids < 0,
+            truncated=truncated,
+            offsets=np.asarray(be["offset_mapping"], dtype=np.int64).reshape(-1, 2),
+        )
+
+    # ----------------------------------------------------------------- probabilities
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes), for a list of texts."""
+        return self.predict_proba_ids([e.ids for e in self.encode(list(texts))])
+
+    def predict_proba_ids(self, ids_list: Sequence[np.ndarray]) -> np.ndarray:
+        """Class probabilities for 1-D token-id arrays, through the length-sorted prediction cache."""
+        arrays = [np.asarray(a, dtype=np.int64).reshape(-1) for a in ids_list]
+        if not arrays:
+            return np.zeros((0, len(self.classes)))
+        return _length_sorted_call(self._cache, arrays)
+
+    def pad_batch(self, arrays: Sequence[np.ndarray]):
+        """Right-pad id arrays to the longest one; return (input_ids, attention_mask) tensors."""
+        torch = self._torch
+        width = max(len(a) for a in arrays)
+        ids = np.full((len(arrays), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(arrays), width), dtype=np.int64)
+        for i, a in enumerate(arrays):
+            ids[i, : len(a)] = a
+            mask[i, : len(a)] = 1
+        return torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
+
+    def _predict_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
+        ids, mask = self.pad_batch(arrays)
+        with self._torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask).logits
+        # Softmax in float64 so that probabilities near 0 or 1 keep their precision.
+        probs = _softmax(logits.detach().cpu().double().numpy())
+        return validate_probabilities(probs, len(arrays))
+
+    # ----------------------------------------------------------------- representations
+    def pooled_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        """Mean of the last hidden state over real (unmasked) tokens, shape (n, hidden)."""
+        arrays = [e.ids for e in self.encode(list(texts))]
+        if not arrays:
+            return np.zeros((0, 0))
+        return _length_sorted_call(self._embed_cache, arrays)
+
+    def _embed_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
+        ids, mask = self.pad_batch(arrays)
+        with self._torch.inference_mode():
+            hidden = self.model(input_ids=ids, attention_mask=mask,
+                                output_hidden_states=True).hidden_states[-1]
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+        return pooled.detach().cpu().double().numpy()
+
+    def attentions(self, ids: np.ndarray) -> list[np.ndarray]:
+        """Per-layer attention weights, each (heads, L, L), for one token-id sequence.
+
+        SDPA kernels do not return attention weights (transformers 5 returns none and warns), so the
+        model switches to the eager implementation for this call and back afterwards.
+        """
+        torch = self._torch
+        ids_t = torch.as_tensor(np.asarray(ids, dtype=np.int64)).reshape(1, -1).to(self.device)
+        config = self.model.config
+        previous = getattr(config, "_attn_implementation", None)
+        switch = previous not in (None, "eager") and hasattr(self.model, "set_attn_implementation")
+        if switch:
+            self.model.set_attn_implementation("eager")
+        try:
+            with torch.inference_mode():
+                out = self.model(input_ids=ids_t, attention_mask=torch.ones_like(ids_t),
+                                 output_attentions=True)
+        finally:
+            if switch:
+                self.model.set_attn_implementation(previous)
+        if not out.attentions:
+            raise ValueError("the model returned no attention weights")
+        return [a[0].detach().cpu().double().numpy() for a in out.attentions]
+
+
+def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, batch_size: int = 32,
+                    threads: int | None = None) -> TextModel:
+    """Safely load a local transformers sequence classifier.
+
+    Parameters
+    ----------
+    path:
+        Directory with ``config.json``, ``*.safetensors`` weights and tokenizer files.
+    device:
+        Torch device string.
+    max_length:
+        Texts are truncated to this many tokens (special tokens included); see
+        ``TextModel.truncated``.
+    batch_size:
+        Largest batch sent to the model.
+    threads:
+        If given, ``torch.set_num_threads(threads)``.
+
+    Raises
+    ------
+    ModelLoadError
+        If the directory is missing files, could execute code, or fails to load.
+    """
+    path = Path(path)
+    check_model_dir(path)
+    # Belt and braces with local_files_only: older transformers made HEAD calls for cached models.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    except ImportError as exc:
+        raise ModelLoadError(f"text models need the 'text' extra (torch, transformers): "
+                             f"{exc}") from exc
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    flags = dict(local_files_only=True, trust_remote_code=False)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), **flags)
+        model = AutoModelForSequenceClassification.from_pretrained(str(path), use_safetensors=True,
+                                                                   **flags)
+    except Exception as exc:  # any library failure becomes a refusal with its message
+        raise ModelLoadError(f"could not load model from {path}: "
+                             f"{type(exc).__name__}: {exc}") from exc
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for "
+                             "offsets and word ids")
+    model.to(device)
+    model.eval()
+    return TextModel(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)
