@@ -23,6 +23,7 @@ import numpy as np
 
 from auditor.errors import ModelLoadError
 from auditor.models.cache import CacheStats, PredictionCache
+from auditor.models.validate import check_probabilities
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
@@ -84,18 +85,6 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
-
-
-def validate_probabilities(p: np.ndarray, n: int) -> np.ndarray:
-    """Raise ValueError unless ``p`` is an (n, k) array of finite probabilities summing to 1."""
-    if p.ndim != 2 or p.shape[0] != n:
-        raise ValueError(f"model returned probabilities of shape {p.shape} for {n} inputs")
-    if not np.all(np.isfinite(p)):
-        raise ValueError("model returned non-finite probabilities (NaN or inf)")
-    if np.any(p < -1e-6) or np.any(p > 1 + 1e-6) or np.any(np.abs(p.sum(axis=1) - 1) > 1e-4):
-        raise ValueError("model outputs are not probabilities "
-                         "(outside [0, 1] or rows not summing to 1)")
-    return p
 
 
 def _length_sorted_call(cache: PredictionCache, arrays: list[np.ndarray]) -> np.ndarray:
@@ -212,7 +201,7 @@ class TextModel:
             logits = self.model(input_ids=ids, attention_mask=mask).logits
         # Softmax in float64 so that probabilities near 0 or 1 keep their precision.
         probs = _softmax(logits.detach().cpu().double().numpy())
-        return validate_probabilities(probs, len(arrays))
+        return check_probabilities(probs, len(arrays), len(self.classes))
 
     # ----------------------------------------------------------------- representations
     def pooled_embeddings(self, texts: Sequence[str]) -> np.ndarray:

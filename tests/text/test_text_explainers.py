@@ -1,0 +1,140 @@
+"""Token-level explainers on the tiny BERT: completeness, the planted word, shapes and budgets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auditor.explain.text_gradients import (
+    explain_gradient_x_input,
+    explain_integrated_gradients,
+    explain_saliency,
+)
+from auditor.explain.text_perturbation import (
+    attention_rollout,
+    explain_attention,
+    explain_lime_text,
+    explain_shap_text,
+)
+from auditor.explain.text_words import aggregate_to_words
+
+from .tiny_bert import make_sentence
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Ten texts, each with one planted sentiment word among fillers, and that word."""
+    rng = np.random.default_rng(123)
+    words = ["good", "bad"] * 5
+    texts = [make_sentence(rng, w, int(rng.integers(3, 8))) for w in words]
+    return texts, words
+
+
+def _targets(model, texts):
+    return model.predict_proba(texts).argmax(axis=1)
+
+
+METHODS = {
+    "integrated_gradients": lambda m, t, r, y: explain_integrated_gradients(m, t, r, y, n_steps=16),
+    "gradient_x_input": explain_gradient_x_input,
+    "shap": lambda m, t, r, y: explain_shap_text(m, t, r, y, max_evals=100),
+    "lime": lambda m, t, r, y: explain_lime_text(m, t, r, y, num_samples=150, seed=0),
+}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_planted_word_ranked_first(tiny_text_model, planted, method):
+    texts, words = planted
+    target = _targets(tiny_text_model, texts)
+    attr = METHODS[method](tiny_text_model, texts, np.arange(len(texts)), target)
+    assert attr.method == method and attr.output_space == "probability"
+    assert len(attr) == len(texts) and attr.forward_passes > 0
+    hits = 0
+    for values, wids, names, planted_word in zip(attr.values, attr.words, attr.names, words):
+        assert len(values) == len(names) == len(wids)
+        w, v = aggregate_to_words(values, wids, names)
+        hits += w[int(np.argmax(np.abs(v)))] == planted_word
+    # Gradient x input is not a faithful method (it misses the planted word on 1 of these 10 texts
+    # on the reference run); every method must still find it in at least 90% of the texts.
+    assert hits >= 0.9 * len(texts), f"{method}: planted word first in {hits}/{len(texts)}"
+
+
+def test_integrated_gradients_completeness(tiny_text_model, planted):
+    texts, _ = planted
+    target = _targets(tiny_text_model, texts)
+    attr = explain_integrated_gradients(tiny_text_model, texts, np.arange(len(texts)), target,
+                                        n_steps=50, internal_batch_size=64)
+    assert np.all(attr.extras["completeness_rel_gap"] < 0.05)
+    sums = np.array([v.sum() for v in attr.values])
+    np.testing.assert_allclose(sums, attr.outputs - attr.base_values,
+                               atol=0.05 * np.abs(sums).max())
+    # Special tokens are kept in the baseline, so they get exactly zero.
+    for v, w in zip(attr.values, attr.words):
+        assert np.all(v[w < 0] == 0)
+    # n_steps gradient rows plus Captum's input and baseline forwards, plus f(x) and f(x').
+    assert attr.forward_passes == len(texts) * (50 + 2 + 2)
+
+
+def test_saliency_is_unsigned_and_gradient_x_input_is_signed(tiny_text_model, planted):
+    texts, _ = planted
+    target = _targets(tiny_text_model, texts)
+    sal = explain_saliency(tiny_text_model, texts, np.arange(len(texts)), target)
+    gxi = explain_gradient_x_input(tiny_text_model, texts, np.arange(len(texts)), target)
+    assert all(np.all(v >= 0) for v in sal.values)
+    assert any(np.any(v < 0) for v in gxi.values)
+    assert sal.forward_passes == gxi.forward_passes == 2 * len(texts)
+
+
+def test_shap_is_additive_on_model_tokens(tiny_text_model, planted):
+    texts, _ = planted
+    texts = texts[:3]
+    target = _targets(tiny_text_model, texts)
+    attr = explain_shap_text(tiny_text_model, texts, np.arange(3), target, max_evals=100)
+    for v, base, out, w in zip(attr.values, attr.base_values, attr.outputs, attr.words):
+        assert v.sum() + base == pytest.approx(out, abs=1e-6)
+        assert np.all(v[w < 0] == 0)
+    np.testing.assert_array_equal(attr.extras["unmapped"], 0.0)
+
+
+def test_shap_maps_onto_truncated_positions(tiny_text_model_dir):
+    from auditor.models.text import load_text_model
+
+    m = load_text_model(tiny_text_model_dir, max_length=6, threads=1)
+    text = "bad the movie was good and it was quite good"
+    attr = explain_shap_text(m, [text], np.array([0]), np.array([1]), max_evals=60)
+    assert len(attr.values[0]) == 6 and attr.names[0][-1] == "[SEP]"
+    assert attr.values[0][-1] == 0.0  # [SEP] is invariant in shap's masker
+
+
+def test_lime_spreads_word_weight_over_pieces(tiny_text_model):
+    text = "the films was bad"
+    attr = explain_lime_text(tiny_text_model, [text], np.array([7]), np.array([0]), num_samples=100)
+    names, v = attr.names[0], attr.values[0]
+    i = names.index("film")
+    assert names[i + 1] == "##s" and v[i] == v[i + 1]
+    assert attr.row_ids.tolist() == [7] and np.isnan(attr.base_values[0])
+    assert attr.forward_passes == 100 + 1
+    again = explain_lime_text(tiny_text_model, [text], np.array([7]), np.array([0]),
+                              num_samples=100)
+    np.testing.assert_array_equal(v, again.values[0])  # seeded
+
+
+def test_attention_rollout_rows_sum_to_one(tiny_text_model, planted):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 4, 7, 7))
+    layers = list(np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True))
+    np.testing.assert_allclose(attention_rollout(layers).sum(axis=1), 1.0)
+    texts, _ = planted
+    out = explain_attention(tiny_text_model, texts[:4], np.arange(4), np.zeros(4, dtype=int))
+    assert set(out) == {"attention_cls", "attention_rollout"}
+    for attr in out.values():
+        for v in attr.values:
+            assert v.sum() == pytest.approx(1.0, abs=1e-5) and np.all(v >= 0)
+    (enc,) = tiny_text_model.encode([texts[0]])
+    rollout = attention_rollout(tiny_text_model.attentions(enc.ids))
+    np.testing.assert_allclose(rollout.sum(axis=1), 1.0, atol=1e-9)
+
+
+def test_rejects_mismatched_lengths(tiny_text_model):
+    with pytest.raises(ValueError, match="differ"):
+        explain_gradient_x_input(tiny_text_model, ["a", "b"], np.arange(2), np.zeros(3, dtype=int))

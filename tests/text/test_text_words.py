@@ -1,0 +1,78 @@
+"""Hand-made cases: sub-word aggregation, top words per class, nearest examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auditor.explain.attribution import Attribution
+from auditor.explain.similar_examples import cosine_neighbours, nearest_examples
+from auditor.explain.text_words import aggregate_to_words, top_words_per_class
+
+
+def test_aggregate_sums_pieces_and_drops_specials():
+    tokens = ["[CLS]", "the", "movie", "##s", "un", "##believ", "##able", "[SEP]"]
+    word_ids = np.array([-1, 0, 1, 1, 2, 2, 2, -1])
+    values = np.array([9.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 9.0])
+    words, agg = aggregate_to_words(values, word_ids, tokens)
+    assert words == ["the", "movies", "unbelievable"]
+    np.testing.assert_allclose(agg, [1.0, 5.0, 15.0])
+
+
+def test_aggregate_handles_repeated_words_and_bpe_markers():
+    tokens = ["Ġgood", "Ġgood", "▁un", "real"]
+    words, agg = aggregate_to_words([0.5, 1.0, -2.0, 0.25], [0, 1, 2, 2], tokens)
+    assert words == ["good", "good", "unreal"]
+    np.testing.assert_allclose(agg, [0.5, 1.0, -1.75])
+    with pytest.raises(ValueError, match="differ"):
+        aggregate_to_words([1.0], [0, 1], ["a", "b"])
+
+
+def _attr(values, words, names, target):
+    n = len(values)
+    return Attribution(method="m", row_ids=np.arange(n), target=np.asarray(target), values=values,
+                       names=names, output_space="probability", base_values=np.full(n, np.nan),
+                       outputs=np.zeros(n), words=words)
+
+
+def test_top_words_per_class():
+    names = [["[CLS]", "good", "movie", "[SEP]"], ["[CLS]", "good", "film", "##s", "[SEP]"],
+             ["[CLS]", "bad", "movie", "[SEP]"]]
+    words = [np.array([-1, 0, 1, -1]), np.array([-1, 0, 1, 1, -1]), np.array([-1, 0, 1, -1])]
+    values = [np.array([0, 0.8, 0.1, 0]), np.array([0, 0.6, -0.1, -0.1, 0]),
+              np.array([0, 0.9, -0.3, 0])]
+    top = top_words_per_class(_attr(values, words, names, [1, 1, 0]), k=2, classes=["neg", "pos"])
+    assert [r["word"] for r in top["pos"]] == ["good", "movie"]
+    assert top["pos"][0]["mean"] == pytest.approx(0.7) and top["pos"][0]["count"] == 2
+    assert top["pos"][1]["mean"] == pytest.approx(0.05)  # absent from one of two texts: counts 0
+    assert [r["word"] for r in top["neg"]] == ["bad", "movie"]
+    absolute = top_words_per_class(_attr(values, words, names, [1, 1, 0]), k=3, absolute=True)
+    assert [r["word"] for r in absolute["1"]] == ["good", "films", "movie"]
+
+
+def test_cosine_neighbours_hand_made():
+    emb = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0], [2.0, 0.0]])
+    pos, sim = cosine_neighbours(emb, np.array([0, 2]), k=2)
+    assert pos.tolist() == [[4, 1], [1, 0]]
+    np.testing.assert_allclose(sim[0], [1.0, 0.9 / np.hypot(0.9, 0.1)])
+    pos, sim = cosine_neighbours(emb[:2], np.array([0]), k=5)  # only one other example
+    assert pos.tolist() == [[1]]
+
+
+class _FakeModel:
+    def pooled_embeddings(self, texts):
+        table = {"a": [1.0, 0.0], "b": [0.0, 1.0], "c": [1.0, 1.0]}
+        return np.array([table[t] for t in texts])
+
+
+def test_nearest_examples_excludes_the_query_itself():
+    pos, sim = nearest_examples(_FakeModel(), ["a", "b", "c", "a"], np.array([0, 1]), k=2)
+    assert pos.tolist() == [[3, 2], [2, 0]]  # the duplicate "a" at position 3 is another example
+    np.testing.assert_allclose(sim[0], [1.0, np.sqrt(0.5)])
+
+
+def test_nearest_examples_on_the_tiny_model(tiny_text_model):
+    texts = ["the movie was good", "the film was good", "bad", "the movie was good"]
+    pos, sim = nearest_examples(tiny_text_model, texts, np.array([0]), k=3)
+    assert pos[0, 0] == 3 and sim[0, 0] == pytest.approx(1.0)
+    assert np.all(np.diff(sim[0]) <= 0)

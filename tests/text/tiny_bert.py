@@ -1,0 +1,111 @@
+"""Build a tiny, trained BERT sequence classifier on disk, with no download.
+
+The task is planted: each synthetic sentence is neutral filler words plus at most one sentiment
+word. "good" makes the label ``positive``, "bad" makes it ``negative``, and a sentence with neither
+gets the soft label 0.5. The soft label matters: without it the model could learn "no *good* means
+negative", and then removing "bad" from a negative sentence would not move its prediction, so no
+explainer could (rightly) rank "bad" first. Filler words are sometimes replaced by ``[MASK]`` or
+``[PAD]`` (attention on) so that the masked inputs that SHAP, LIME and integrated gradients build
+stay close to the training distribution.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+SENTIMENT = ["good", "bad"]
+FILLERS = ["the", "a", "movie", "film", "plot", "story", "was", "is", "it", "and", "very", "quite",
+           "really", "actor"]
+SUFFIXES = ["##s", "##ly"]  # lets "movies" / "films" become two word pieces
+VOCAB = SPECIAL + SENTIMENT + FILLERS + SUFFIXES
+LABELS = {0: "negative", 1: "positive"}
+
+
+def make_sentence(rng: np.random.Generator, word: str | None, n_fillers: int) -> str:
+    """Filler words with ``word`` (or nothing) inserted at a random position."""
+    words = list(rng.choice(FILLERS, size=n_fillers))
+    words = [w + "s" if w in ("movie", "film") and rng.random() < 0.3 else w for w in words]
+    if word is not None:
+        words.insert(int(rng.integers(0, n_fillers + 1)), word)
+    return " ".join(words)
+
+
+def _training_batch(rng: np.random.Generator, tok: BertTokenizer, size: int):
+    kinds = rng.choice(3, size=size, p=[0.4, 0.4, 0.2])  # good, bad, neither
+    texts = [make_sentence(rng, (SENTIMENT + [None])[k], int(rng.integers(3, 10))) for k in kinds]
+    enc = tok(texts, padding=True, return_tensors="pt")
+    ids = enc["input_ids"]
+    # Replace some filler tokens by [MASK] or [PAD] with attention on, as perturbations will.
+    sentiment_ids = torch.tensor(tok.convert_tokens_to_ids(SENTIMENT))
+    maskable = (ids > 4) & ~torch.isin(ids, sentiment_ids)
+    noise = torch.rand(ids.shape) < 0.25
+    replacement = torch.where(torch.rand(ids.shape) < 0.5, tok.mask_token_id, tok.pad_token_id)
+    ids = torch.where(maskable & noise, replacement, ids)
+    # Smoothed targets (0.9, not 1.0) keep probabilities off saturation, where gradients vanish.
+    y = torch.tensor([[0.1, 0.9], [0.9, 0.1], [0.5, 0.5]])[torch.as_tensor(kinds)]
+    return ids, enc["attention_mask"], y
+
+
+def build_tiny_text_model(dirpath: Path, *, steps: int = 300, seed: int = 0) -> Path:
+    """Write vocab, tokenizer, config and safetensors weights of a trained tiny BERT to ``dirpath``.
+
+    Parameters
+    ----------
+    dirpath:
+        Output directory (created).
+    steps:
+        Optimiser steps, batch 32; 300 take a few seconds on two CPU cores.
+    seed:
+        Seeds data and initialisation, so the model is the same on every run.
+
+    Returns
+    -------
+    Path
+        ``dirpath``, loadable with :func:`auditor.models.text.load_text_model`.
+    """
+    dirpath = Path(dirpath)
+    dirpath.mkdir(parents=True, exist_ok=True)
+    (dirpath / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    # from_pretrained on a local directory reads vocab.txt in both transformers 4.x and 5.x (the 5.x
+    # constructor no longer takes ``vocab_file``).
+    tok = BertTokenizer.from_pretrained(str(dirpath), local_files_only=True)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    config = BertConfig(
+        vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0, id2label=LABELS,
+        label2id={v: k for k, v in LABELS.items()}, pad_token_id=tok.pad_token_id,
+    )
+    model = BertForSequenceClassification(config)
+    # One thread: tiny matrices gain nothing from two, and OpenMP spin-waiting on a busy 2-core
+    # machine made training 10x slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _train(model, tok, rng, steps)
+    finally:
+        torch.set_num_threads(threads)
+    model.save_pretrained(str(dirpath))  # safetensors is the default format (transformers >= 4.35)
+    tok.save_pretrained(str(dirpath))
+    if not list(dirpath.glob("*.safetensors")):
+        raise RuntimeError(f"no safetensors file written to {dirpath}")
+    return dirpath
+
+
+def _train(model, tok, rng, steps: int) -> None:
+    optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        ids, attn, y = _training_batch(rng, tok, 32)
+        logits = model(input_ids=ids, attention_mask=attn).logits
+        loss = torch.nn.functional.cross_entropy(logits, y)  # soft targets
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    model.eval()
