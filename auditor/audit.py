@@ -97,7 +97,8 @@ def run_audit(
     dataset = load_dataset(data, model_card)
     model = load_model(model_card, dataset, allow_pickle=allow_pickle, device=device)
     check_labels(dataset, model.classes)
-    ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed)
+    ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
+                       explainer_params=dict(loaded.policy.explainers))
 
     progress = (lambda check_id, i: on_progress(check_id, i, len(plan))) if on_progress else None
     checks = run_plan(plan, ctx, progress)

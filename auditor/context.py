@@ -28,8 +28,16 @@ class AuditContext:
     seed: int
     files: dict[str, bytes] = field(default_factory=dict)  # machine-readable evidence, by run-relative path
     file_rows: dict[str, int] = field(default_factory=dict)  # instances in each attribution file
+    explainer_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # the policy's explainers: block
     _attributions: dict[tuple, Attribution] = field(default_factory=dict)
     _order: np.ndarray | None = None
+
+    def with_model(self, model) -> "AuditContext":
+        """The same audit (card, data, seed, explained rows, explainer parameters) around another
+        model, with its own caches: used to explain a randomised model in the sanity check."""
+        self.explained_rows(0)  # fix the explained rows by the audited model's predictions
+        return AuditContext(card=self.card, data=self.data, model=model, seed=self.seed,
+                            explainer_params=self.explainer_params, _order=self._order)
 
     # --- randomness ------------------------------------------------------------------------------
 
@@ -109,23 +117,23 @@ class AuditContext:
 
     # --- attributions, computed once ----------------------------------------------------------------
 
-    def attribution(self, method: str, n_instances: int, params: dict[str, Any] | None = None) -> Attribution:
-        """Attributions of ``method`` for the first ``n_instances`` explained rows, computed once.
-
-        A request for fewer rows with the same parameters is served from a larger cached run.
-        """
+    def attribution(self, method: str, n_instances: int, overrides: dict[str, Any] | None = None) -> Attribution:
+        """Attributions of ``method`` for the first ``n_instances`` explained rows, computed once per
+        (method, parameters). Parameters come from the policy's ``explainers:`` block; ``overrides``
+        (e.g. another seed) make a distinct computation. A request for fewer rows is served from a
+        larger cached run (explained rows are prefixes of one order)."""
         from auditor.explain import get_explainer
 
-        params = dict(sorted((params or {}).items()))
-        key = (method, repr(params))
-        cached = self._attributions.get(key)
+        explainer = get_explainer(self.task, method)
+        params = explainer.Params.model_validate({**self.explainer_params.get(method, {}), **(overrides or {})})
+        key = (method, params.model_dump_json())
         rows = self.explained_rows(n_instances)
+        cached = self._attributions.get(key)
         if cached is not None and len(cached) >= len(rows):
             return cached if len(cached) == len(rows) else cached.subset(np.arange(len(rows)))
-        explain: Callable = get_explainer(self.task, method)
         stats = self.model.stats
         requests, distinct, started = stats.requests, stats.distinct_inputs, time.perf_counter()
-        attr = explain(self, rows, **params)
+        attr = explainer.fn(self, rows, **params.model_dump())
         attr.cost.update({
             "requests": stats.requests - requests,
             "distinct_inputs": stats.distinct_inputs - distinct,

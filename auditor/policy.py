@@ -59,6 +59,7 @@ class Policy(BaseModel):
     version: str = Field(min_length=1)
     description: str = ""
     seed: int = 0
+    explainers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> parameters, shared by all checks
     checks: list[CheckSpec] = Field(min_length=1)
 
 
@@ -145,9 +146,33 @@ def load_policy(name_or_path: str | Path) -> LoadedPolicy:
                     f"{where}.thresholds[{j}].measurement",
                     f"check {spec.check!r} has no measurement {th.measurement!r}; it declares: {', '.join(declared)}",
                 ))
+    problems.extend(explainer_problems(policy.explainers))
     if problems:
         raise PolicyError(source, problems)
     return LoadedPolicy(
         policy=policy, params=params, source=source, text=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
+
+
+def explainer_problems(explainers: dict[str, dict[str, Any]]) -> list[Problem]:
+    """Validate the ``explainers:`` block against every task that has the method."""
+    from auditor.explain import EXPLAINERS
+
+    problems = []
+    for method, params in explainers.items():
+        variants = [tasks[method] for tasks in EXPLAINERS.values() if method in tasks]
+        if not variants:
+            known = sorted({m for tasks in EXPLAINERS.values() for m in tasks})
+            problems.append(Problem(f"explainers.{method}", f"unknown explainer; known: {', '.join(known)}"))
+            continue
+        errors = []
+        for explainer in variants:
+            try:
+                explainer.Params.model_validate(params or {})
+                break
+            except ValidationError as exc:
+                errors = pydantic_problems(exc, prefix=f"explainers.{method}")
+        else:
+            problems.extend(errors)
+    return problems

@@ -16,8 +16,6 @@ class GlobalImportanceParams(Params):
     scoring: str = "roc_auc"
     max_rows: int | None = None  # rows used for permutation importance (None: all)
     n_instances: int = 100  # rows explained by SHAP for mean |SHAP|
-    background_size: int = 100
-    permutations: int = 2
     top_k: int = 10
 
 
@@ -44,7 +42,7 @@ class GlobalImportance(Check):
         before = ctx.model.stats.requests
         perm = permutation_importance(ctx, n_repeats=p.n_repeats, scoring=p.scoring, max_rows=p.max_rows)
         perm_requests = ctx.model.stats.requests - before
-        shap_attr = ctx.attribution("shap", p.n_instances, {"background_size": p.background_size, "permutations": p.permutations})
+        shap_attr = ctx.attribution("shap", p.n_instances)
         mean_abs = np.abs(shap_attr.matrix()).mean(axis=0)
         features = perm.features
         rho = float(spearmanr(perm.mean, mean_abs).statistic) if len(features) > 1 else float("nan")

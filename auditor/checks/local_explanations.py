@@ -13,18 +13,6 @@ class LocalExplanationsParams(Params):
     n_instances: int = 10
     methods: list[str] = ["shap", "lime"]
     top_k: int = 5
-    background_size: int = 100
-    permutations: int = 2
-    num_samples: int = 1000  # LIME samples per instance
-
-
-def method_params(method: str, p) -> dict:
-    """The explainer parameters a check's params imply, so equal settings share one cached run."""
-    if method == "shap":
-        return {"background_size": p.background_size, "permutations": p.permutations}
-    if method == "lime":
-        return {"num_samples": p.num_samples}
-    return {}
 
 
 def _fmt_value(v) -> str:
@@ -56,7 +44,7 @@ class LocalExplanations(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
-        attrs = {m: ctx.attribution(m, p.n_instances, method_params(m, p)) for m in p.methods}
+        attrs = {m: ctx.attribution(m, p.n_instances) for m in p.methods}
         first = next(iter(attrs.values()))
         rows = first.row_ids
         proba = ctx.predict_proba_rows(rows)

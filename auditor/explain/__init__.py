@@ -1,27 +1,55 @@
 """Explanation methods, one module per method, each returning an :class:`Attribution`.
 
-``EXPLAINERS[task][method]`` is a function ``(ctx, rows, **params) -> Attribution``. Modules are
-never named after the libraries they wrap (``shap.py`` would shadow shap).
+``EXPLAINERS[task][method]`` pairs the function ``(ctx, rows, **params) -> Attribution`` with the
+pydantic model of its parameters. A policy sets each method's parameters once, in its
+``explainers:`` block, so every check that uses a method shares one computation. Modules are never
+named after the libraries they wrap (``shap.py`` would shadow shap).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
+
+from pydantic import BaseModel, ConfigDict
 
 from auditor.explain.attribution import Attribution
 from auditor.explain.tabular_lime import explain_lime_tabular
 from auditor.explain.tabular_shap import explain_shap_tabular
 
-EXPLAINERS: dict[str, dict[str, Callable[..., Attribution]]] = {
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TabularShapParams(_Params):
+    background_size: int = 100  # rows of the evaluation set the masker integrates over
+    permutations: int = 2  # antithetic permutations per instance (permutation algorithm)
+    seed_offset: int = 0  # added to the policy seed; seed-stability re-runs vary it
+
+
+class TabularLimeParams(_Params):
+    num_samples: int = 1000
+    seed_offset: int = 0
+
+
+@dataclass(frozen=True)
+class Explainer:
+    fn: Callable[..., Attribution]
+    Params: type[BaseModel]
+    stochastic: bool = False  # results depend on a seed (seed stability applies)
+
+
+EXPLAINERS: dict[str, dict[str, Explainer]] = {
     "tabular-classification": {
-        "shap": explain_shap_tabular,
-        "lime": explain_lime_tabular,
+        "shap": Explainer(explain_shap_tabular, TabularShapParams, stochastic=True),
+        "lime": Explainer(explain_lime_tabular, TabularLimeParams, stochastic=True),
     },
     "text-classification": {},
 }
 
 
-def get_explainer(task: str, method: str) -> Callable[..., Attribution]:
+def get_explainer(task: str, method: str) -> Explainer:
     methods = EXPLAINERS.get(task, {})
     if method not in methods:
         raise ValueError(f"no explainer {method!r} for {task}; available: {', '.join(sorted(methods)) or 'none'}")

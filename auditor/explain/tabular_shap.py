@@ -52,7 +52,8 @@ def _select_class(values: np.ndarray, base: np.ndarray, target: np.ndarray, n_cl
     return values * sign[:, None], np.where(target == 1, base, -base if space == "log-odds" else mirrored)
 
 
-def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int = 100, permutations: int = 2) -> Attribution:
+def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int = 100, permutations: int = 2,
+                         seed_offset: int = 0) -> Attribution:
     data = ctx.data
     model = ctx.model
     estimator = model.estimator
@@ -78,7 +79,7 @@ def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int = 100, p
     else:
         codec = TabularCodec(data.frame, data.categorical)
         masker = shap.maskers.Independent(codec.encode(background), max_samples=len(background))
-        explainer = shap.PermutationExplainer(lambda Z: model.predict_proba(codec.decode(Z)), masker, seed=ctx.seed)
+        explainer = shap.PermutationExplainer(lambda Z: model.predict_proba(codec.decode(Z)), masker, seed=ctx.seed + seed_offset)
         d = len(data.feature_names)
         result = explainer(codec.encode(X), max_evals=2 * d * permutations + 1, batch_size=10_000, silent=True)
         values, base = np.asarray(result.values), np.asarray(result.base_values)
@@ -95,5 +96,6 @@ def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int = 100, p
         method="shap", row_ids=np.asarray(rows), target=target,
         values=[np.asarray(v, dtype=float) for v in phi], names=[list(data.feature_names)] * len(rows),
         output_space=space, base_values=np.asarray(base_t, dtype=float), outputs=outputs,
-        params={"algorithm": algorithm, "background_size": len(background), "permutations": permutations},
+        params={"algorithm": algorithm, "background_size": len(background), "permutations": permutations,
+                "seed": ctx.seed + seed_offset},
     )

@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 from scipy import stats
 
-__all__ = ["bootstrap_ci", "paired_wilcoxon_greater"]
+__all__ = ["bootstrap_ci", "paired_comparison", "paired_wilcoxon_greater"]
 
 
 def bootstrap_ci(values, stat: Callable = np.median, n_boot: int = 1000, alpha: float = 0.05,
@@ -78,3 +78,21 @@ def paired_wilcoxon_greater(a, b) -> float:
     if np.all(x == y):
         return 1.0
     return float(stats.wilcoxon(x, y, alternative="greater").pvalue)
+
+
+def paired_comparison(explainer, control, *, higher_is_better: bool, rng=0, n_boot: int = 1000) -> dict[str, float]:
+    """Summarise an explainer against its random control, instance by instance.
+
+    Returns the median of each side, the median paired gap oriented so that a positive gap means
+    the explainer is better, the gap's percentile-bootstrap 95% CI, and the one-sided paired
+    Wilcoxon p-value for "the explainer is better".
+    """
+    e, c = np.asarray(explainer, dtype=float), np.asarray(control, dtype=float)
+    better, worse = (e, c) if higher_is_better else (c, e)
+    gap, low, high = bootstrap_ci(better - worse, np.median, n_boot=n_boot, rng=rng)
+    return {
+        "value": float(np.nanmedian(e)) if np.isfinite(e).any() else float("nan"),
+        "control": float(np.nanmedian(c)) if np.isfinite(c).any() else float("nan"),
+        "gap": gap, "gap_ci_low": low, "gap_ci_high": high,
+        "p_value": paired_wilcoxon_greater(better, worse),
+    }
