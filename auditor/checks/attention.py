@@ -1,0 +1,74 @@
+"""attention: where the model looks, shown with the caveat that attention is not an attribution."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.text_explanations import highlights
+from auditor.explain.text_words import aggregate_to_words
+from auditor.results import Heatmap, Note, Table
+
+CAVEAT = (
+    "Attention weights show where the model's [CLS] representation reads from, not why it decides: "
+    "they are unsigned, class-agnostic and can be changed without changing predictions (Jain & "
+    "Wallace 2019). They are shown next to their rank agreement with integrated gradients, which is "
+    "an attribution."
+)
+
+
+class AttentionParams(Params):
+    n_instances: int = 20
+    n_shown: int = 3
+    reference: str = "integrated_gradients"
+
+
+class Attention(Check):
+    name = "attention"
+    title = "Attention (with its caveat)"
+    description = (
+        "Last-layer [CLS] attention (mean over heads) and attention rollout (Abnar & Zuidema 2020) "
+        "per token, and their Spearman rank correlation with integrated-gradients |attributions| per "
+        "text. " + CAVEAT
+    )
+    tasks = frozenset({"text-classification"})
+    Params = AttentionParams
+
+    @classmethod
+    def measurement_names(cls, params) -> list[str]:
+        return [f"{kind}_rank_correlation_median" for kind in ("attention_cls", "attention_rollout")]
+
+    def run(self, ctx) -> CheckOutput:
+        p = self.params
+        ref = ctx.attribution(p.reference, p.n_instances)
+        measurements, evidence, rows = {}, [Note(title="Caveat", text=CAVEAT)], []
+        for kind in ("attention_cls", "attention_rollout"):
+            attr = ctx.attribution(kind, p.n_instances)
+            rhos = []
+            for a, r, words in zip(attr.values, ref.values, attr.words):
+                keep = np.asarray(words) >= 0  # special tokens excluded
+                if keep.sum() > 1:
+                    rhos.append(spearmanr(np.abs(a[keep]), np.abs(r[keep])).statistic)
+            median = float(np.nanmedian(rhos)) if rhos else None
+            measurements[f"{kind}_rank_correlation_median"] = median
+            rows.append([kind, median, len(rhos)])
+            evidence.append(highlights(attr, ctx, p.n_shown, f"{kind}: attention per word"))
+        first = ctx.attribution("attention_cls", p.n_instances)
+        words, _ = aggregate_to_words(first.values[0], first.words[0], first.names[0])
+        matrix = []
+        for kind in ("attention_cls", "attention_rollout", p.reference):
+            a = ctx.attribution(kind, p.n_instances)
+            _, v = aggregate_to_words(np.abs(a.values[0]), a.words[0], a.names[0])
+            matrix.append((v / v.max()).tolist() if v.max() > 0 else v.tolist())
+        evidence.append(Heatmap(title=f"Row {int(first.row_ids[0])}: attention and |IG| per word (each scaled to its maximum)",
+                                row_labels=["[CLS] attention", "rollout", f"|{p.reference}|"], col_labels=words,
+                                values=matrix, vmin=0.0, vmax=1.0))
+        evidence.append(Table(title=f"Rank agreement with {p.reference}", columns=["attention", "median Spearman ρ", "texts"],
+                              rows=rows))
+        rho = measurements["attention_cls_rank_correlation_median"]
+        summary = ("Last-layer attention ranks tokens with a median Spearman correlation of "
+                   f"{rho:.2f} to integrated gradients; read it as where the model looks, not why it decides."
+                   if rho is not None else "Attention could not be compared with integrated gradients.")
+        return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
+                           key_figure="" if rho is None else f"ρ(IG) = {rho:.2f}")

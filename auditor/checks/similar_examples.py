@@ -1,0 +1,69 @@
+"""similar_examples: the evaluation examples the model sees as closest to each explained one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from auditor.checks.base import Check, CheckOutput, Params
+from auditor.explain.similar_examples import nearest_examples
+from auditor.results import Table
+
+
+class SimilarExamplesParams(Params):
+    n_instances: int = 10
+    k: int = 3
+    max_chars: int = 160  # texts are shortened in the report (full texts stay in the dataset)
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+class SimilarExamples(Check):
+    name = "similar_examples"
+    title = "Similar examples"
+    description = (
+        "For each explained text, the k nearest other evaluation texts by cosine similarity of the "
+        "model's mean-pooled last hidden state, with their true labels and predictions: an "
+        "example-based explanation. Neighbours whose true label disagrees with the model's "
+        "prediction for the query point to regions where the model is unreliable."
+    )
+    tasks = frozenset({"text-classification"})
+    Params = SimilarExamplesParams
+
+    @classmethod
+    def measurement_names(cls, params) -> list[str]:
+        return ["neighbour_label_agreement", "mean_similarity"]
+
+    def run(self, ctx) -> CheckOutput:
+        p = self.params
+        texts = ctx.data.texts()
+        rows = ctx.explained_rows(p.n_instances)
+        before = ctx.model.stats.requests
+        positions, sims = nearest_examples(ctx.model, texts, rows, p.k)
+        proba = ctx.proba()
+        pred = ctx.predicted_index(proba)
+        truth = ctx.label_index()
+        classes = ctx.classes
+        table, agree = [], []
+        for q, row in enumerate(rows):
+            for j, (pos, s) in enumerate(zip(positions[q], sims[q])):
+                agree.append(truth[pos] == pred[row])
+                table.append([
+                    int(row) if j == 0 else "", _short(texts[row], p.max_chars) if j == 0 else "",
+                    f"{classes[truth[row]]} / {classes[pred[row]]}" if j == 0 else "",
+                    int(pos), _short(texts[pos], p.max_chars), float(s), f"{classes[truth[pos]]} / {classes[pred[pos]]}",
+                ])
+        share = float(np.mean(agree)) if agree else None
+        mean_sim = float(np.mean(sims)) if np.size(sims) else None
+        return CheckOutput(
+            measurements={"neighbour_label_agreement": share, "mean_similarity": mean_sim},
+            evidence=[Table(title=f"{p.k} nearest evaluation examples per explained text",
+                            columns=["row", "text", "true / predicted", "neighbour row", "neighbour text", "cosine",
+                                     "true / predicted"],
+                            rows=table)],
+            summary=(f"{share:.0%} of the nearest neighbours carry the label the model predicted for the query text."
+                     if share is not None else "No neighbours found."),
+            key_figure="" if share is None else f"{share:.0%} agree",
+            cost={"model_inputs": ctx.model.stats.requests - before},
+        )
