@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -38,6 +38,54 @@ class AuditContext:
         self.explained_rows(0)  # fix the explained rows by the audited model's predictions
         return AuditContext(card=self.card, data=self.data, model=model, seed=self.seed,
                             explainer_params=self.explainer_params, _order=self._order)
+
+    def with_rows(self, inputs, labels, at=None) -> "AuditContext":
+        """The same audit (card, model and its prediction cache, seed, explainer parameters) around
+        inputs that are not rows of the evaluation set, e.g. the perturbed copies the stability
+        check re-explains.
+
+        Parameters
+        ----------
+        inputs : pandas.DataFrame or list of str
+            Feature rows (tabular, the card's columns) or texts.
+        labels : array_like of str
+            One label per input (the stability check passes the original predicted class).
+        at : array_like of int, optional
+            The evaluation rows the inputs stand in for. The derived dataset is then the evaluation
+            set with those rows replaced, so whatever explainers read as reference data (SHAP
+            background, LIME's sampling statistics, removal baselines) stays the evaluation set, and
+            exactly ``at`` is explained, in that order: the right choice for tabular data. Without
+            ``at`` the dataset is ``inputs`` alone and every row is explained in order (text
+            explainers read nothing but the explained text).
+
+        Returns
+        -------
+        AuditContext
+            A context with its own attribution cache; ``explained_rows(n)`` is the first ``n`` rows
+            of that order.
+        """
+        data = self.data
+        name = data.feature_names[0]
+        new = (inputs[data.feature_names] if isinstance(inputs, pd.DataFrame)
+               else pd.DataFrame({name: [str(t) for t in inputs]})).reset_index(drop=True)
+        labels = np.asarray(labels, dtype=object).reshape(-1)
+        if len(labels) != len(new):
+            raise ValueError(f"with_rows: {len(new)} inputs but {len(labels)} labels")
+        if at is None:
+            frame, all_labels, order = new, labels, np.arange(len(new))
+        else:
+            order = np.asarray(at, dtype=int).reshape(-1)
+            if len(order) != len(new) or len(np.unique(order)) != len(order) \
+                    or (len(order) and (order.min() < 0 or order.max() >= len(data))):
+                raise ValueError("with_rows: `at` must name one distinct evaluation row per input")
+            base = data.frame.reset_index(drop=True)
+            frame = pd.concat([base.drop(index=order), new.set_axis(order)]).sort_index()
+            all_labels = np.asarray(data.labels, dtype=object).copy()
+            all_labels[order] = labels
+        digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+        derived = replace(data, frame=frame.reset_index(drop=True), labels=all_labels, sha256=digest)
+        return AuditContext(card=self.card, data=derived, model=self.model, seed=self.seed,
+                            explainer_params=self.explainer_params, _order=order)
 
     # --- randomness ------------------------------------------------------------------------------
 

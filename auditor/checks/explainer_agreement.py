@@ -1,0 +1,203 @@
+"""explainer_agreement: do different explainers point at the same features? (reference §4, §10 I1)
+
+For every pair of explainers the check compares the two explanations of each explained instance
+with the disagreement-problem metrics of Krishna et al. (2022): feature, rank, sign and
+signed-rank agreement at k and the Spearman rank correlation of |attributions|, then reports the
+median over instances. Text explanations are compared per word (a word's value is the sum of its
+pieces, special tokens dropped), so LIME's word weights and IG's token values line up.
+
+This module also holds the helpers the other explanation-trust checks share: the comparable
+vector of an explanation (:func:`feature_vectors`), the default top-k size (:func:`default_k`)
+and the split of the requested explainers into those the task has and those it lacks
+(:func:`available_methods`).
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+
+import numpy as np
+from pydantic import field_validator
+
+from auditor.checks.base import Check, CheckOutput, Params
+from auditor.explain import EXPLAINERS, explainer_names
+from auditor.explain.text_words import aggregate_to_words
+from auditor.metrics.agreement import (
+    feature_agreement, rank_agreement, rank_correlation, sign_agreement, signed_rank_agreement,
+)
+from auditor.results import Heatmap, Note, Table
+
+# Signed attribution methods worth comparing (saliency is unsigned; attention is not an attribution
+# of the output and has its own check).
+AGREEMENT_METHODS = ["shap", "lime", "integrated_gradients", "gradient_x_input"]
+METRICS = {
+    "feature_agreement": feature_agreement,
+    "rank_agreement": rank_agreement,
+    "sign_agreement": sign_agreement,
+    "signed_rank_agreement": signed_rank_agreement,
+}
+ALL_METRICS = [*METRICS, "rank_correlation"]
+
+
+def check_method_names(names: list[str]) -> list[str]:
+    """Pydantic validator body: every name must be an explainer of some task (typos fail at load)."""
+    unknown = [m for m in names if m not in explainer_names()]
+    if unknown:
+        raise ValueError(f"unknown explainer(s) {unknown}; known: {', '.join(explainer_names())}")
+    if len(set(names)) != len(names):
+        raise ValueError("explainers are listed more than once")
+    return names
+
+
+def available_methods(task: str, requested: list[str]) -> tuple[list[str], list[str]]:
+    """``requested`` split into the methods ``task`` has, and notes naming those it lacks."""
+    have = EXPLAINERS.get(task, {})
+    kept = [m for m in requested if m in have]
+    notes = [f"{m}: not available for {task} models; its measurements are empty (skipped, not an error)."
+             for m in requested if m not in have]
+    return kept, notes
+
+
+def default_k(d: int) -> int:
+    """Top-k size of reference §10: ``min(5, ceil(0.2 d))``, at least 1 and at most d."""
+    return max(1, min(5, math.ceil(0.2 * d), d))
+
+
+def feature_vectors(attr) -> list[np.ndarray]:
+    """One comparable attribution vector per instance.
+
+    Tabular: the values as they are (one per feature, card order). Text: one value per word of the
+    (truncated) encoding, the sum of its pieces, special tokens dropped, so two explainers of the
+    same text give vectors of the same length whatever their token conventions.
+    """
+    if attr.words is None:
+        return [np.asarray(v, dtype=float) for v in attr.values]
+    return [aggregate_to_words(v, w, n)[1] for v, w, n in zip(attr.values, attr.words, attr.names)]
+
+
+def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
+                   k: int | None = None) -> dict[str, np.ndarray]:
+    """Per-instance agreement of two explanations of the same instances.
+
+    Parameters
+    ----------
+    values_a, values_b : list of 1-D arrays
+        Comparable vectors (:func:`feature_vectors`) of the same instances, pairwise equal length.
+    k : int, optional
+        Top-k size; default :func:`default_k` of each instance's length (capped at that length).
+
+    Returns
+    -------
+    dict
+        Metric name -> (n,) array: FA, RA, SA, SRA at k and the Spearman rank correlation of |a|,
+        |b| (NaN where an instance has fewer than 2 features or a constant explanation).
+    """
+    if len(values_a) != len(values_b):
+        raise ValueError(f"{len(values_a)} and {len(values_b)} instances cannot be compared")
+    out = {m: np.full(len(values_a), np.nan) for m in ALL_METRICS}
+    for i, (a, b) in enumerate(zip(values_a, values_b)):
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        if a.shape != b.shape:
+            raise ValueError(f"instance {i}: explanations of lengths {a.size} and {b.size} differ")
+        if a.size == 0:
+            continue
+        k_i = min(k, a.size) if k is not None else default_k(a.size)
+        for name, fn in METRICS.items():
+            out[name][i] = fn(a, b, k_i)
+        if a.size >= 2:
+            out["rank_correlation"][i] = rank_correlation(a, b)
+    return out
+
+
+def _median(v: np.ndarray) -> float | None:
+    v = np.asarray(v, dtype=float)
+    return float(np.nanmedian(v)) if np.isfinite(v).any() else None
+
+
+class AgreementParams(Params):
+    explainers: list[str] = list(AGREEMENT_METHODS)  # filtered at run time to those the task has
+    n_instances: int = 50
+    top_k: int | None = None  # None: min(5, ceil(0.2 d)) per instance
+    min_feature_agreement: float = 0.4  # pairs below this median FA@k are flagged in the evidence
+
+    @field_validator("explainers")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return check_method_names(v)
+
+
+class ExplainerAgreement(Check):
+    name = "explainer_agreement"
+    title = "Agreement between explainers"
+    description = (
+        "For every pair of explainers, how far their explanations of the same instances agree: the "
+        "share of top-k features they have in common (feature agreement), at the same rank (rank "
+        "agreement), with the same sign (sign agreement), at the same rank and sign (signed rank "
+        "agreement), and the Spearman rank correlation of |attributions|, each the median over "
+        "instances (Krishna et al. 2022). Text is compared per word. Explainers that disagree "
+        "cannot all be right: a reviewer should not rely on any single one of them without "
+        "evidence of its faithfulness."
+    )
+    Params = AgreementParams
+
+    @classmethod
+    def measurement_names(cls, params) -> list[str]:
+        pairs = combinations(params.explainers, 2)
+        return [f"{a}__{b}_{m}" for a, b in pairs for m in ALL_METRICS] + ["min_feature_agreement"]
+
+    def run(self, ctx) -> CheckOutput:
+        p = self.params
+        before = ctx.model.stats.requests
+        methods, notes = available_methods(ctx.task, p.explainers)
+        attrs = {m: ctx.attribution(m, p.n_instances) for m in methods}
+        vectors = {m: feature_vectors(a) for m, a in attrs.items()}
+        measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
+        fa = np.eye(len(methods))
+        rows, flagged, pair_fa = [], [], []
+        for (i, a), (j, b) in combinations(enumerate(methods), 2):
+            per = pair_agreement(vectors[a], vectors[b], p.top_k)
+            med = {m: _median(v) for m, v in per.items()}
+            measurements.update({f"{a}__{b}_{m}": v for m, v in med.items()})
+            fa[i, j] = fa[j, i] = np.nan if med["feature_agreement"] is None else med["feature_agreement"]
+            if med["feature_agreement"] is not None:
+                pair_fa.append(med["feature_agreement"])
+            flag = med["feature_agreement"] is not None and med["feature_agreement"] < p.min_feature_agreement
+            if flag:
+                flagged.append(f"{a} / {b}")
+            rows.append([a, b, *[med[m] for m in ALL_METRICS], "below minimum" if flag else ""])
+        measurements["min_feature_agreement"] = min(pair_fa) if pair_fa else None
+        if ctx.task == "text-classification":
+            notes.append("Text is compared per word (sum of its pieces), special tokens dropped, so explainers "
+                         "with different token conventions (LIME spreads a word's weight over its pieces) line up.")
+        if len(methods) < 2:
+            notes.append(f"fewer than two of {p.explainers} are available for {ctx.task} models: nothing to compare.")
+        k_text = f"k = {p.top_k}" if p.top_k else "k = min(5, ceil(0.2 d)) per instance"
+        evidence = [
+            Heatmap(title="Median top-k feature agreement between explainers", row_labels=methods,
+                    col_labels=methods, values=[[None if np.isnan(v) else float(v) for v in r] for r in fa],
+                    vmin=0.0, vmax=1.0, caption=f"{k_text}; 1 = the same top-k features."),
+            Table(title="Agreement per pair of explainers (medians over instances)",
+                  columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
+                           "signed rank agr.", "rank correlation", "flag"],
+                  rows=rows, caption=f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0."),
+        ]
+        if flagged:
+            evidence.append(Note(title="Pairs below the minimum feature agreement",
+                                 text=f"{', '.join(flagged)}: median feature agreement below "
+                                      f"{p.min_feature_agreement:g}."))
+        low = measurements["min_feature_agreement"]
+        if low is None:
+            summary = "No two of the requested explainers could be compared on this model."
+        else:
+            worst = min((r for r in rows if r[2] is not None), key=lambda r: r[2])
+            best = max(r[2] for r in rows if r[2] is not None)
+            summary = (f"{worst[0]} and {worst[1]} share a median {low:.0%} of their top features." if len(pair_fa) == 1
+                       else f"Pairs of explainers share a median {low:.0%} to {best:.0%} of their top features; "
+                            f"the least similar pair is {worst[0]} and {worst[1]}.")
+        return CheckOutput(
+            measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+            key_figure="" if low is None else f"min feature agreement {low:.2f}",
+            cost={"model_inputs": ctx.model.stats.requests - before,
+                  "attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
+        )

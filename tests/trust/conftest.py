@@ -1,0 +1,125 @@
+"""Fixtures of the explanation-trust tests: a bare logistic regression on numeric synthetic data and
+the tiny trained BERT, each wrapped in an AuditContext built from a card and a dataset on disk.
+
+Self-contained (nothing from tests/conftest.py): session-scoped, so attributions computed by one
+test are shared by the next through the context's cache, as in a real audit.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+FEATURES = [f"x{i}" for i in range(8)]
+WEIGHTS = np.array([3.0, -2.5, 2.0, -1.5, 1.0, -0.6, 0.3, 0.0])  # distinct |w|: a clear true ranking
+TABULAR_EXPLAINERS = {"shap": {"background_size": 50}, "lime": {"num_samples": 300}}
+TEXT_EXPLAINERS = {"integrated_gradients": {"n_steps": 50}, "shap": {"max_evals": 100},
+                   "lime": {"num_samples": 100}}
+
+
+def _tiny_bert():
+    """tests/text/tiny_bert.py, imported by path (works under any pytest import mode)."""
+    path = Path(__file__).resolve().parent.parent / "text" / "tiny_bert.py"
+    spec = importlib.util.spec_from_file_location("trust_tiny_bert", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def linear_frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, len(FEATURES)))
+    p = 1 / (1 + np.exp(-(X @ WEIGHTS)))
+    frame = pd.DataFrame(X.round(6), columns=FEATURES)
+    frame["label"] = np.where(rng.random(n) < p, "yes", "no")
+    return frame
+
+
+def write_card(folder: Path, auditor: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "README.md"
+    path.write_text(f"---\n{yaml.safe_dump({'auditor': auditor}, sort_keys=False)}---\n\n# test model\n",
+                    encoding="utf-8")
+    return path
+
+
+def make_tabular_context(root: Path, *, n: int = 200, seed: int = 0, explainers=None):
+    """(AuditContext, fitted LogisticRegression) on ``n`` evaluation rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    from auditor.context import AuditContext
+    from auditor.data import load_dataset
+    from auditor.model_card import load_model_card
+    from auditor.models.tabular import TabularModel
+
+    train = linear_frame(500, seed=1)
+    estimator = LogisticRegression().fit(train[FEATURES].to_numpy(), train["label"].to_numpy())
+    csv = root / "eval.csv"
+    root.mkdir(parents=True, exist_ok=True)
+    linear_frame(n, seed=2).to_csv(csv, index=False)
+    card = load_model_card(write_card(root / "card", {
+        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
+        "name": "trust-linear", "target": "label", "positive_class": "yes",
+        "features": [{"name": f, "type": "numeric"} for f in FEATURES],
+    }), check_files=False)
+    data = load_dataset(csv, card)
+    ctx = AuditContext(card=card, data=data, model=TabularModel(estimator, data.feature_names), seed=seed,
+                       explainer_params=dict(TABULAR_EXPLAINERS if explainers is None else explainers))
+    return ctx, estimator
+
+
+@pytest.fixture(scope="session")
+def tabular(tmp_path_factory):
+    ctx, estimator = make_tabular_context(tmp_path_factory.mktemp("trust_tabular"))
+    return SimpleNamespace(ctx=ctx, estimator=estimator, weights=WEIGHTS)
+
+
+@pytest.fixture(scope="session")
+def tabular_factory(tmp_path_factory):
+    """A fresh tabular context (its own caches) per call."""
+    return lambda **kw: make_tabular_context(tmp_path_factory.mktemp("trust_tabular_fresh"), **kw)[0]
+
+
+@pytest.fixture(scope="session")
+def text_model_dir(tmp_path_factory):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    return _tiny_bert().build_tiny_text_model(tmp_path_factory.mktemp("trust_tiny_bert") / "model")
+
+
+def make_text_context(root: Path, model_dir: Path, *, n: int = 20, seed: int = 0):
+    """~``n`` synthetic sentences with a planted "good" / "bad" (a few with neither)."""
+    from auditor.context import AuditContext
+    from auditor.data import load_dataset
+    from auditor.model_card import load_model_card
+    from auditor.models.text import load_text_model
+
+    tiny = _tiny_bert()
+    rng = np.random.default_rng(42)
+    words = (["good", "bad"] * n)[: n - 2] + [None, None]
+    texts = [tiny.make_sentence(rng, w, int(rng.integers(4, 9))) for w in words]
+    labels = ["positive" if w == "good" else "negative" if w == "bad" else str(rng.choice(["positive", "negative"]))
+              for w in words]
+    root.mkdir(parents=True, exist_ok=True)
+    jsonl = root / "eval.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)),
+                     encoding="utf-8")
+    card = load_model_card(write_card(root / "card", {
+        "task": "text-classification", "model": {"path": str(model_dir), "format": "transformers"},
+        "name": "trust-tiny-bert", "target": "label", "text_column": "text", "positive_class": "positive",
+    }))
+    data = load_dataset(jsonl, card)
+    model = load_text_model(model_dir, max_length=32, batch_size=32, threads=1)
+    return AuditContext(card=card, data=data, model=model, seed=seed, explainer_params=dict(TEXT_EXPLAINERS))
+
+
+@pytest.fixture(scope="session")
+def text(tmp_path_factory, text_model_dir):
+    return SimpleNamespace(ctx=make_text_context(tmp_path_factory.mktemp("trust_text"), text_model_dir))

@@ -1,0 +1,17 @@
+"""Run a registered check on a context and hold it to its declared measurement names."""
+
+from __future__ import annotations
+
+from auditor.checks import CHECK_REGISTRY
+
+
+def run_check(ctx, name: str, **params):
+    """``(output, params)`` of check ``name`` run directly on ``ctx``; fails if the measurements
+    differ from the declared names."""
+    cls = CHECK_REGISTRY[name]
+    p = cls.Params(**params)
+    out = cls(p).run(ctx)
+    declared = cls.measurement_names(p)
+    assert sorted(out.measurements) == sorted(declared), set(out.measurements) ^ set(declared)
+    assert len(declared) == len(set(declared))
+    return out, p

@@ -1,0 +1,47 @@
+"""explanation_axioms: SHAP efficiency and IG completeness hold; gradient×input is the negative control."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from auditor.checks.explanation_axioms import AxiomsParams
+
+from .helpers import run_check
+
+
+def test_linear_shap_efficiency_holds_exactly(tabular):
+    out, _ = run_check(tabular.ctx, "explanation_axioms", n_instances=20)
+    m = out.measurements
+    assert m["shap_within_tolerance_share"] == 1.0
+    assert m["shap_gap_max"] < 1e-8  # LinearExplainer is exact in log-odds
+    # IG does not exist for tabular models: empty measurements and a note, not an error.
+    assert m["integrated_gradients_within_tolerance_share"] is None
+    assert any("integrated_gradients" in n and "not available" in n for n in out.notes)
+    assert out.summary and out.cost["model_inputs"] >= 0
+
+
+def test_lime_has_no_axiom_and_is_skipped_with_a_note(tabular):
+    out, _ = run_check(tabular.ctx, "explanation_axioms", methods=["lime"], n_instances=5)
+    assert out.measurements == {"lime_within_tolerance_share": None, "lime_gap_median": None, "lime_gap_max": None}
+    assert any("no additivity axiom" in n for n in out.notes)
+
+
+def test_params_reject_unknown_explainers_and_keys():
+    with pytest.raises(ValidationError):
+        AxiomsParams(methods=["shapp"])
+    with pytest.raises(ValidationError):
+        AxiomsParams(tolerances={"completeness": 0.1})
+    with pytest.raises(ValidationError):
+        AxiomsParams(n_instance=3)
+
+
+def test_text_ig_complete_shap_efficient_gradient_x_input_not(text):
+    out, _ = run_check(text.ctx, "explanation_axioms", n_instances=16,
+                       methods=["integrated_gradients", "shap", "gradient_x_input"])
+    m = out.measurements
+    assert m["integrated_gradients_within_tolerance_share"] >= 0.95  # n_steps = 50
+    assert m["shap_within_tolerance_share"] == 1.0  # Partition SHAP is efficient by construction
+    # Negative control (§9 Case 3): gradient×input is not complete on a non-linear model.
+    assert m["gradient_x_input_within_tolerance_share"] < 0.5
+    assert out.cost["zero_baseline_model_inputs"] == 16

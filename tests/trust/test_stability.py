@@ -1,0 +1,63 @@
+"""explanation_stability on the linear model: exact SHAP is seed-stable, zero noise changes nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .helpers import run_check
+
+
+def test_seed_stability_linear_shap_exact_lime_high(tabular):
+    out, _ = run_check(tabular.ctx, "explanation_stability", n_instances=12, n_seeds=3, n_perturbations=2)
+    m = out.measurements
+    assert m["shap_seed_topk_agreement"] == 1.0 and m["shap_seed_topk_agreement_ci_low"] == 1.0
+    assert m["lime_seed_topk_agreement"] >= 0.8
+    assert 0.9 <= m["shap_global_rank_stability"] <= 1.0
+    assert m["shap_global_rank_stability_p05"] <= m["shap_global_rank_stability"]
+    assert 0 < m["shap_label_preserved_share"] <= 1
+    assert m["shap_ris_log10_median"] is not None and np.isfinite(m["shap_ris_log10_median"])
+    assert any(e.kind == "bar_chart" for e in out.evidence) and any(e.kind == "table" for e in out.evidence)
+    assert out.cost["model_inputs"] > 0
+
+
+def test_zero_noise_keeps_every_label_and_every_top_k(tabular):
+    out, _ = run_check(tabular.ctx, "explanation_stability", n_instances=12, n_seeds=2, n_perturbations=2,
+                       noise_frac=0.0)
+    m = out.measurements
+    for e in ("shap", "lime"):
+        assert m[f"{e}_label_preserved_share"] == 1.0
+        assert m[f"{e}_perturbation_topk_agreement"] == 1.0
+        assert m[f"{e}_perturbation_topk_agreement_ci_low"] == 1.0
+        assert m[f"{e}_ris_log10_median"] is None  # the input did not move: RIS undefined
+
+
+def test_with_rows_keeps_the_reference_data(tabular):
+    ctx = tabular.ctx
+    rows = ctx.explained_rows(4)
+    frame = ctx.data.frame.iloc[rows].copy()
+    frame["x0"] += 0.5
+    derived = ctx.with_rows(frame, ["yes"] * 4, at=rows)
+    assert list(derived.explained_rows(10)) == list(rows)
+    assert derived.model is ctx.model and derived.explainer_params == ctx.explainer_params
+    np.testing.assert_allclose(derived.data.frame.iloc[rows]["x0"], ctx.data.frame.iloc[rows]["x0"] + 0.5)
+    others = np.setdiff1d(np.arange(len(ctx.data)), rows)
+    assert derived.data.frame.iloc[others].equals(ctx.data.frame.iloc[others])
+    alone = ctx.with_rows(frame, ["yes"] * 4)
+    assert len(alone.data) == 4 and list(alone.explained_rows(10)) == [0, 1, 2, 3]
+    with pytest.raises(ValueError):
+        ctx.with_rows(frame, ["yes"] * 3)
+    with pytest.raises(ValueError):
+        ctx.with_rows(frame, ["yes"] * 4, at=[rows[0]] * 4)
+
+
+def test_text_perturbation_stability(text):
+    out, _ = run_check(text.ctx, "explanation_stability", explainers=["integrated_gradients", "lime"],
+                       n_instances=12, n_seeds=2, n_perturbations=2)
+    m = out.measurements
+    assert m["integrated_gradients_seed_topk_agreement"] is None  # deterministic
+    assert m["lime_seed_topk_agreement"] is not None
+    assert m["integrated_gradients_label_preserved_share"] >= 0.8
+    # Masking an unimportant word rarely moves the planted word out of the top-k.
+    assert m["integrated_gradients_perturbation_topk_agreement"] >= 0.8
+    assert m["integrated_gradients_global_rank_stability"] > 0.5
