@@ -13,6 +13,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -31,7 +32,7 @@ STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "mage
 
 def _fail(exc: AuditorError) -> None:
     label = "invalid input" if isinstance(exc, InvalidInputError) else "error"
-    err.print(f"[bold red]{label}:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[bold red]{label}:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 

@@ -1,0 +1,195 @@
+"""Checks and explainers against values computed by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.checks.card_completeness import CardCompleteness, CardCompletenessParams
+from auditor.checks.performance import Performance, PerformanceParams
+from auditor.context import AuditContext
+from auditor.data import EvalDataset
+from auditor.explain.permutation_importance import SCORINGS, permutation_importance
+from auditor.model_card import PLACEHOLDER, load_model_card
+from auditor.models.tabular import TabularModel
+
+
+class ColumnIsProbability:
+    """P(yes) is the value of x1: metrics are computable by hand."""
+
+    classes_ = np.array(["no", "yes"])
+
+    def predict_proba(self, X):
+        p = np.asarray(X["x1"], dtype=float)
+        return np.column_stack([1 - p, p])
+
+
+P_YES = [0.9, 0.8, 0.3, 0.6, 0.2, 0.1]
+TRUTH = ["yes", "yes", "yes", "no", "no", "no"]
+
+
+def stub_context(card_path: Path) -> AuditContext:
+    card = load_model_card(card_path)
+    frame = pd.DataFrame({"x1": P_YES})
+    data = EvalDataset(path=Path("hand-made.csv"), sha256="0" * 64, frame=frame, labels=np.array(TRUTH),
+                       feature_names=["x1"], categorical=[])
+    return AuditContext(card=card, data=data, model=TabularModel(ColumnIsProbability(), ["x1"]), seed=0)
+
+
+@pytest.mark.parametrize("threshold, accuracy, f1, balanced", [
+    # argmax: predicted yes = [1, 1, 0, 1, 0, 0] -> TP 2, FP 1, FN 1, TN 2
+    (None, 4 / 6, 2 * 2 / (2 * 2 + 1 + 1), (2 / 3 + 2 / 3) / 2),
+    # P(yes) >= 0.7: predicted yes = [1, 1, 0, 0, 0, 0] -> TP 2, FP 0, FN 1, TN 3
+    (0.7, 5 / 6, 2 * 2 / (2 * 2 + 0 + 1), (2 / 3 + 1) / 2),
+], ids=["argmax", "decision-threshold-0.7"])
+def test_performance_by_hand(tmp_path, card_writer, threshold, accuracy, f1, balanced):
+    card = card_writer(tmp_path, features=[{"name": "x1", "type": "numeric"}], decision_threshold=threshold)
+    out = Performance(PerformanceParams(n_bootstrap=50, claim_tolerance=0.02)).run(stub_context(card))
+    m = out.measurements
+    assert m["accuracy"] == pytest.approx(accuracy, abs=1e-12)
+    assert m["f1"] == pytest.approx(f1, abs=1e-12)
+    assert m["balanced_accuracy"] == pytest.approx(balanced, abs=1e-12)
+    # Brier: mean of (p - y)^2 = (0.01 + 0.04 + 0.49 + 0.36 + 0.04 + 0.01) / 6
+    assert m["brier"] == pytest.approx(0.95 / 6, abs=1e-12)
+    # AUC: 8 of the 9 (positive, negative) pairs are ordered correctly (0.3 < 0.6 is the exception)
+    assert m["roc_auc"] == pytest.approx(8 / 9, abs=1e-12)
+    # the card claims accuracy 0.85 and roc_auc 0.9; precision cannot be checked
+    assert m["claims_checked"] == 2.0
+    assert m["max_claim_gap"] == pytest.approx(max(abs(0.85 - accuracy), abs(0.9 - 8 / 9)), abs=1e-12)
+    assert m["claims_outside_tolerance"] == float(abs(0.85 - accuracy) > 0.02)
+    assert out.notes == ["Unverifiable card claims: precision"]
+    for name in ("accuracy", "f1", "brier", "roc_auc"):
+        assert 0.0 <= m[f"{name}_ci_low"] <= m[f"{name}_ci_high"] <= 1.0
+    confusion = next(e for e in out.evidence if e.title.startswith("Confusion matrix"))
+    tn, fp, fn, tp = (2, 1, 1, 2) if threshold is None else (3, 0, 1, 2)
+    assert confusion.rows == [["no", tn, fp], ["yes", fn, tp]]
+    assert out.key_figure == "AUC 0.889"
+
+
+def test_performance_bootstrap_is_seeded(tmp_path, card_writer):
+    card = card_writer(tmp_path, features=[{"name": "x1", "type": "numeric"}])
+    a = Performance(PerformanceParams(n_bootstrap=30)).run(stub_context(card)).measurements
+    b = Performance(PerformanceParams(n_bootstrap=30)).run(stub_context(card)).measurements
+    assert a == b
+
+
+def _completeness(card_path):
+    ctx = AuditContext(card=load_model_card(card_path), data=None, model=None, seed=0)
+    return CardCompleteness(CardCompletenessParams()).run(ctx)
+
+
+@pytest.mark.parametrize("old, new, missing", [
+    (None, None, []),
+    ("## Limitations\n\nSynthetic data only.", "## Limitations\n\n[More Information Needed]", ["limitations"]),
+    ("## Intended use\n\nExercising", "## Intended use\n\n[More Information Needed] Exercising", ["intended use"]),
+    ("license: apache-2.0", "license: '[More Information Needed]'", ["license"]),
+    ("## Evaluation data\n\n300 synthetic rows from the same generator.\n", "", ["evaluation data"]),
+], ids=["complete", "limitations-placeholder", "intended-use-placeholder", "license-placeholder",
+        "evaluation-data-absent"])
+def test_card_completeness(tmp_path, card_writer, old, new, missing):
+    path = card_writer(tmp_path)
+    if old is not None:
+        text = path.read_text(encoding="utf-8")
+        assert old in text
+        path.write_text(text.replace(old, new), encoding="utf-8")
+    out = _completeness(path)
+    n = 12
+    assert out.measurements == {"completeness": (n - len(missing)) / n, "missing_fields": float(len(missing))}
+    table = out.evidence[0]
+    assert [row[0] for row in table.rows if row[1] == "missing"] == missing
+    assert len(table.rows) == n
+    assert out.key_figure == f"{n - len(missing)}/{n} fields"
+    if missing:
+        assert out.summary.endswith(f"Missing: {', '.join(missing)}.")
+
+
+def test_card_completeness_names_where_each_field_is_found(tmp_path, card_writer):
+    rows = {row[0]: row[2] for row in _completeness(card_writer(tmp_path)).evidence[0].rows}
+    assert rows["license"] == "front matter: license"
+    assert rows["name"] == "front matter: model-index"
+    assert rows["limitations"] == "section: limitations"
+    assert rows["owner or contact"] == "section: developed by"
+
+
+# --- SHAP, permutation importance, explained rows -------------------------------------------------
+
+
+def test_shap_on_a_bare_logistic_regression_is_exact(linear_ctx, artefacts):
+    ctx = linear_ctx
+    attr = ctx.attribution("shap", 12, {"background_size": 50})
+    assert attr.params["algorithm"] == "linear"
+    assert attr.output_space == "log-odds"
+    est = artefacts.linear_estimator
+    coef, intercept = est.coef_[0], est.intercept_[0]
+    background = ctx.background(50).to_numpy(float)
+    X = ctx.data.frame.iloc[attr.row_ids].to_numpy(float)
+    toward_yes = coef * (X - background.mean(axis=0))
+    sign = np.where(attr.target == 1, 1.0, -1.0)
+    assert set(attr.target) == {0, 1}, "both predicted classes should be explained"
+    np.testing.assert_allclose(attr.matrix(), toward_yes * sign[:, None], rtol=0, atol=1e-8)
+    # explaining class 0 flips the sign of every attribution
+    class0 = attr.target == 0
+    np.testing.assert_allclose(attr.matrix()[class0], -toward_yes[class0], rtol=0, atol=1e-8)
+    # efficiency in log-odds: base + sum(phi) = the explained class's log-odds
+    logit_yes = X @ coef + intercept
+    np.testing.assert_allclose(attr.outputs, logit_yes * sign, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(attr.base_values + attr.matrix().sum(axis=1), attr.outputs, rtol=0, atol=1e-8)
+
+
+def test_shap_efficiency_holds_for_the_pipeline(pipeline_ctx):
+    attr = pipeline_ctx.attribution("shap", 8, {"background_size": 20, "permutations": 2})
+    assert attr.params["algorithm"] == "permutation"
+    assert attr.output_space == "probability"
+    proba = pipeline_ctx.predict_proba_rows(attr.row_ids)
+    np.testing.assert_allclose(attr.outputs, proba[np.arange(len(attr)), attr.target], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(attr.base_values + attr.matrix().sum(axis=1), attr.outputs, rtol=0, atol=1e-6)
+    assert attr.cost["instances"] == 8 and attr.cost["requests"] > 0
+
+
+def test_attributions_are_computed_once_and_shared(pipeline_ctx):
+    big = pipeline_ctx.attribution("shap", 6, {"background_size": 20, "permutations": 2})
+    requests = pipeline_ctx.model.stats.requests
+    small = pipeline_ctx.attribution("shap", 3, {"background_size": 20, "permutations": 2})
+    assert pipeline_ctx.model.stats.requests == requests  # no model call: a prefix of the cached run
+    np.testing.assert_array_equal(small.row_ids, big.row_ids[:3])
+    np.testing.assert_array_equal(small.matrix(), big.matrix()[:3])
+    assert pipeline_ctx.attribution("shap", 6, {"background_size": 20, "permutations": 2}) is big
+
+
+@pytest.mark.parametrize("scoring", SCORINGS)
+def test_permutation_importance_of_an_ignored_feature_is_zero(linear_ctx, artefacts, scoring):
+    from sklearn.base import clone
+
+    frame = artefacts.frame
+    est = clone(artefacts.linear_estimator).fit(frame[["x1", "x2", "x3"]].to_numpy(), frame["label"])
+    est.coef_[0, 2] = 0.0  # the model ignores x3
+    ctx = AuditContext(card=linear_ctx.card, data=linear_ctx.data, model=TabularModel(est, ["x1", "x2", "x3"]), seed=5)
+    perm = permutation_importance(ctx, n_repeats=3, scoring=scoring)
+    assert perm.features == ["x1", "x2", "x3"]
+    assert perm.drops.shape == (3, 3)
+    assert (perm.drops[2] == 0.0).all()
+    low, high = perm.ci()
+    assert low[2] == high[2] == 0.0
+    if scoring != "accuracy":
+        assert (perm.drops[0] > 0).all()  # x1 drives the label
+
+
+def test_explained_rows_are_prefixes_and_start_with_misclassified_rows(pipeline_ctx):
+    ctx = pipeline_ctx
+    order = ctx.explained_rows(len(ctx.data))
+    assert sorted(order) == list(range(len(ctx.data)))  # a permutation of all rows
+    for n, m in [(1, 5), (5, 40), (40, 300)]:
+        np.testing.assert_array_equal(ctx.explained_rows(n), ctx.explained_rows(m)[:n])
+    proba = ctx.proba()
+    wrong = set(np.flatnonzero(ctx.predicted_index(proba) != ctx.label_index()))
+    assert 3 <= len(wrong) < 100
+    # misclassified, borderline and confident rows interleave: every third row is misclassified until
+    # they run out, so the first 3 * len(wrong) explained rows cover every misclassified row
+    first = ctx.explained_rows(3 * len(wrong))
+    assert set(first[::3]) == wrong
+    assert first[0] in wrong
+    confidence = proba.max(axis=1)
+    assert confidence[first[1]] < confidence[first[2]]  # borderline before confident

@@ -1,0 +1,191 @@
+"""The command line: exit codes gate CI, every problem is printed, validate never loads the model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+from typer.testing import CliRunner
+
+from auditor.cli import app
+
+SMALL_CHECKS = [
+    {"check": "performance", "params": {"n_bootstrap": 20},
+     "thresholds": [{"measurement": "roc_auc", "min": 0.6, "severity": "fail"}]},
+    {"check": "card_completeness",
+     "thresholds": [{"measurement": "completeness", "min": 0.8, "severity": "fail"}]},
+]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def flat(text: str) -> str:
+    """Console output with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, artefacts, card_writer, policy_writer):
+    root = tmp_path_factory.mktemp("cli")
+    return SimpleNamespace(
+        root=root,
+        card=card_writer(root / "card"),
+        data=artefacts.csv,
+        policy=policy_writer(root / "policy", policy_writer.tiny(SMALL_CHECKS)),
+    )
+
+
+@pytest.fixture(scope="module")
+def passing_run(inputs):
+    out = inputs.root / "out"
+    result = invoke("run", "-q", "--policy", inputs.policy, "--card", inputs.card, "--data", inputs.data, "--out", out)
+    return SimpleNamespace(result=result, run_dir=out / "tiny-model" / "v0001")
+
+
+def test_passing_audit_exits_0(passing_run):
+    result = passing_run.result
+    assert result.exit_code == 0, result.output
+    assert "overall: PASS (v0001)" in flat(result.stdout)
+    assert (passing_run.run_dir / "report.pdf").is_file()
+
+
+@pytest.mark.parametrize("severity, exit_code, overall", [("fail", 1, "FAIL"), ("warn", 0, "WARN")])
+def test_failed_threshold_exit_code_follows_severity(inputs, policy_writer, tmp_path, severity, exit_code, overall):
+    checks = [{"check": "card_completeness",
+               "thresholds": [{"measurement": "completeness", "min": 2.0, "severity": severity}]}]
+    policy = policy_writer(tmp_path, policy_writer.tiny(checks))
+    result = invoke("run", "-q", "-p", policy, "-c", inputs.card, "-d", inputs.data, "-o", tmp_path / "out")
+    assert result.exit_code == exit_code, result.output
+    assert f"overall: {overall}" in flat(result.stdout)
+
+
+def test_missing_policy_is_a_usage_error(inputs, tmp_path):
+    result = invoke("run", "--card", inputs.card, "--data", inputs.data, "--out", tmp_path)
+    assert result.exit_code == 2
+    assert "Missing option '--policy'" in result.stderr
+
+
+def test_unknown_policy_name_is_a_usage_error(inputs, tmp_path):
+    result = invoke("run", "-q", "-p", "no-such-policy", "-c", inputs.card, "-d", inputs.data, "-o", tmp_path)
+    assert result.exit_code == 2
+    assert "unknown policy 'no-such-policy'" in result.stderr
+
+
+def test_invalid_policy_exits_3_listing_every_problem(inputs, policy_writer, tmp_path):
+    text = """\
+schema_version: 1
+name: bad
+version: "1"
+checks:
+  - check: performance
+    params: {n_bootstrap: ten}
+  - check: nope
+  - check: card_completeness
+    thresholds: [{measurement: accuracy, min: 0.5}]
+"""
+    policy = policy_writer(tmp_path, text)
+    result = invoke("run", "-q", "-p", policy, "-c", inputs.card, "-d", inputs.data, "-o", tmp_path / "out")
+    assert result.exit_code == 3
+    err = result.stderr
+    assert f"invalid input: invalid policy {policy} (3 problems):" in err
+    assert "checks[0].params.n_bootstrap: Input should be a valid integer" in err
+    assert "checks[1].check: unknown check 'nope'; known checks: " in err
+    assert "checks[2].thresholds[0].measurement: check 'card_completeness' has no measurement 'accuracy'" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["[red]x[/red]", "a[/b]"])
+def test_problem_text_is_printed_verbatim(policy_writer, tmp_path, name):
+    # problem text is data, never console markup (an unmatched closing tag used to crash the error path)
+    text = f"schema_version: 1\nname: p\nversion: '1'\nchecks:\n  - check: '{name}'\n"
+    result = invoke("validate", "-p", policy_writer(tmp_path, text))
+    assert result.exit_code == 3
+    assert f"unknown check '{name}'" in result.stderr
+
+
+def test_invalid_dataset_exits_3(inputs, artefacts, csv_writer, tmp_path):
+    df = artefacts.frame.drop(columns=["x3"]).assign(extra=0)
+    data = csv_writer(tmp_path, df)
+    result = invoke("run", "-q", "-p", inputs.policy, "-c", inputs.card, "-d", data, "-o", tmp_path / "out")
+    assert result.exit_code == 3
+    assert "column 'x3': missing (the card names it)" in result.stderr
+
+
+def test_pickle_without_allow_pickle_exits_4(inputs, artefacts, card_writer, tmp_path):
+    import joblib
+
+    joblib.dump(artefacts.pipeline_estimator, tmp_path / "model.pkl")
+    card = card_writer(tmp_path, model={"path": "model.pkl", "format": "pickle"})
+    result = invoke("run", "-q", "-p", inputs.policy, "-c", card, "-d", inputs.data, "-o", tmp_path / "out")
+    assert result.exit_code == 4
+    assert "pass --allow-pickle if you trust it" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_sha256_mismatch_exits_4(inputs, artefacts, card_writer, tmp_path):
+    card = card_writer(tmp_path, model={"path": str(artefacts.pipeline), "format": "skops", "sha256": "ab" * 32})
+    result = invoke("run", "-q", "-p", inputs.policy, "-c", card, "-d", inputs.data, "-o", tmp_path / "out")
+    assert result.exit_code == 4
+    assert "does not match the sha256 pinned in the card" in result.stderr
+
+
+def test_validate_never_loads_the_model(inputs, card_writer, tmp_path):
+    (tmp_path / "model.skops").write_bytes(b"garbage, not a model")
+    card = card_writer(tmp_path, model={"path": "model.skops", "format": "skops"})
+    result = invoke("validate", "-p", inputs.policy, "-c", card, "-d", inputs.data)
+    assert result.exit_code == 0, result.output
+    out = flat(result.stdout)
+    assert "policy tiny 1: valid (2 checks)" in out
+    assert "valid (tabular-classification, model tiny-model)" in out
+    assert "valid (300 rows, 4 features)" in out
+
+
+def test_validate_reports_an_invalid_card(inputs, card_writer, tmp_path):
+    card = card_writer(tmp_path, task="image-classification", target=None)
+    result = invoke("validate", "-p", inputs.policy, "-c", card)
+    assert result.exit_code == 3
+    assert "auditor.task: Input should be" in result.stderr
+    assert "auditor.target: required key is missing" in result.stderr
+
+
+def test_validate_data_needs_a_card(inputs):
+    result = invoke("validate", "-p", inputs.policy, "-d", inputs.data)
+    assert result.exit_code == 2
+    assert "--data needs --card" in result.stderr
+
+
+def test_policies_lists_default():
+    result = invoke("policies")
+    assert result.exit_code == 0
+    assert "default" in result.stdout
+    shown = invoke("policies", "show", "default")
+    assert shown.exit_code == 0
+    assert "name: default" in shown.stdout
+
+
+def test_render_rebuilds_a_run(passing_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(passing_run.run_dir, copy)
+    (copy / "report.html").unlink()
+    result = invoke("render", copy)
+    assert result.exit_code == 0, result.output
+    assert (copy / "report.html").read_bytes() == (passing_run.run_dir / "report.html").read_bytes()
+
+
+def test_render_of_a_folder_without_result_is_a_usage_error(tmp_path):
+    result = invoke("render", tmp_path)
+    assert result.exit_code == 2
+    assert "has no result.json" in result.stderr
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "auditor", "validate", "--policy", str(tmp_path / "absent.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "policy file not found" in proc.stderr

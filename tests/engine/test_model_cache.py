@@ -1,0 +1,134 @@
+"""The caching, batching predictor: no row is predicted twice; misbehaving models are caught."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.models.cache import PredictionCache
+from auditor.models.tabular import TabularModel
+from auditor.models.validate import ModelOutputError
+
+
+class SpyEstimator:
+    """Wraps a fitted estimator and records every row it is asked to predict."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.classes_ = inner.classes_
+        self.seen: list[tuple] = []
+        self.calls = 0
+
+    def predict_proba(self, X):
+        self.calls += 1
+        self.seen.extend(map(tuple, pd.DataFrame(X).itertuples(index=False)))
+        return self.inner.predict_proba(X)
+
+
+FEATURES = ["x1", "x2", "x3", "color"]
+
+
+@pytest.fixture
+def spy(artefacts):
+    return SpyEstimator(artefacts.pipeline_estimator)
+
+
+def test_identical_rows_are_predicted_once(artefacts, spy):
+    model = TabularModel(spy, FEATURES, batch_size=64)
+    frame = artefacts.frame[FEATURES]
+    doubled = pd.concat([frame, frame.iloc[::-1]], ignore_index=True)  # every row twice in one request
+    first = model.predict_proba(doubled)
+    again = model.predict_proba(frame.iloc[10:20])
+    assert len(spy.seen) == 300 == len(set(spy.seen))
+    assert spy.calls == 5  # ceil(300 / 64) batches
+    np.testing.assert_array_equal(first[:300], first[300:][::-1])
+    np.testing.assert_array_equal(again, first[10:20])
+    np.testing.assert_allclose(first[:300], artefacts.pipeline_estimator.predict_proba(frame))
+    s = model.stats
+    assert (s.requests, s.hits, s.distinct_inputs, s.forward_calls) == (610, 310, 300, 5)
+
+
+def test_a_whole_audit_never_predicts_a_row_twice(artefacts, pipeline_card, spy):
+    from auditor.checks.global_importance import GlobalImportance, GlobalImportanceParams
+    from auditor.checks.performance import Performance, PerformanceParams
+    from auditor.context import AuditContext
+    from auditor.data import load_dataset
+    from auditor.model_card import load_model_card
+
+    card = load_model_card(pipeline_card)
+    data = load_dataset(artefacts.csv, card)
+    ctx = AuditContext(card=card, data=data, model=TabularModel(spy, data.feature_names), seed=1,
+                       explainer_params={"shap": {"background_size": 10, "permutations": 1}})
+    Performance(PerformanceParams(n_bootstrap=10)).run(ctx)
+    GlobalImportance(GlobalImportanceParams(n_repeats=2, n_instances=5)).run(ctx)
+    ctx.attribution("shap", 5)  # served from the attribution cache: no model call at all
+    Performance(PerformanceParams(n_bootstrap=10)).run(ctx)
+    assert len(spy.seen) == len(set(spy.seen))
+    assert ctx.model.stats.distinct_inputs == len(spy.seen)
+    assert ctx.model.stats.hits > 0
+
+
+def test_prediction_cache_counters():
+    calls = []
+
+    def predict(items):
+        calls.append(list(items))
+        return np.array([[1 - x, x] for x in items], dtype=float)
+
+    cache = PredictionCache(predict, batch_size=2)
+    out = cache([0.1, 0.2, 0.1, 0.3, 0.2], keys=["a", "b", "a", "c", "b"])
+    np.testing.assert_allclose(out[:, 1], [0.1, 0.2, 0.1, 0.3, 0.2])
+    assert calls == [[0.1, 0.2], [0.3]]
+    cache([0.3, 0.4], keys=["c", "d"])
+    assert calls[-1] == [0.4]
+    assert cache.stats.as_dict() | {"model_time_s": 0} == {
+        "requests": 7, "hits": 3, "distinct_inputs": 4, "forward_calls": 3, "model_time_s": 0,
+    }
+    assert cache([], keys=[]).shape == (0, 0)
+    with pytest.raises(ValueError, match="2 inputs but 1 keys"):
+        cache([1, 2], keys=["x"])
+
+
+class StubEstimator:
+    classes_ = np.array(["no", "yes"])
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def predict_proba(self, X):
+        return self.fn(len(X))
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda n: np.full((n, 2), np.nan), r"model returned \d+ NaN or infinite probabilities"),
+    (lambda n: np.tile([-0.5, 1.5], (n, 1)), r"model returned probabilities outside \[0, 1\]"),
+    (lambda n: np.full((n, 3), 1 / 3), r"model returned probabilities of shape \(\d+, 3\); expected \(\d+, 2\)"),
+    (lambda n: np.full(n, 0.5), r"model returned probabilities of shape \(\d+,\); expected \(\d+, 2\)"),
+    (lambda n: np.full((n, 2), 0.3), "model returned probabilities whose rows do not sum to 1"),
+], ids=["nan", "negative", "three-columns", "one-dimensional", "not-summing-to-one"])
+def test_misbehaving_model_raises_model_output_error(artefacts, fn, message):
+    model = TabularModel(StubEstimator(fn), FEATURES)
+    with pytest.raises(ModelOutputError, match=message):
+        model.predict_proba(artefacts.frame.head(4))
+
+
+def test_nan_probabilities_are_reported_exactly(artefacts):
+    def fn(n):
+        out = np.full((n, 2), 0.5)
+        out[1, 0] = np.nan
+        out[2, 1] = np.inf
+        return out
+
+    with pytest.raises(ModelOutputError, match="^model returned 2 NaN or infinite probabilities$"):
+        TabularModel(StubEstimator(fn), FEATURES).predict_proba(artefacts.frame.head(4))
+
+
+def test_estimator_without_predict_proba_is_refused():
+    from auditor.errors import ModelLoadError
+
+    class NoProba:
+        classes_ = np.array([0, 1])
+
+    with pytest.raises(ModelLoadError, match="NoProba has no predict_proba"):
+        TabularModel(NoProba(), FEATURES)

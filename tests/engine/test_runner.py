@@ -1,0 +1,240 @@
+"""The runner: failures isolated as ERROR, time budgets enforced, thresholds judged, worst status wins."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import auditor
+from auditor.checks import CHECK_REGISTRY, Check, CheckOutput, Params
+from auditor.errors import CheckNotApplicable
+from auditor.policy import CheckSpec, Threshold, load_policy
+from auditor.results import Status, ThresholdOutcome, worst
+from auditor.runner import PlannedCheck, build_plan, run_check, run_plan
+from auditor.thresholds import evaluate, status_of
+
+
+class Boom(Check):
+    name = "boom"
+    title = "Always crashes"
+    description = "A check that raises."
+
+    @classmethod
+    def measurement_names(cls, params):
+        return ["value"]
+
+    def run(self, ctx):
+        raise ZeroDivisionError("the check divided by zero on purpose")
+
+
+class Slow(Check):
+    name = "slow"
+    title = "Takes too long"
+    description = "A check that outlives its budget."
+
+    @classmethod
+    def measurement_names(cls, params):
+        return ["value"]
+
+    def run(self, ctx):
+        deadline = time.monotonic() + 5  # without the budget it would end (PASS) after 5 s, never hang
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        return CheckOutput(measurements={"value": 1.0})
+
+
+class Fixed(Check):
+    """Reports the measurements it is given in its params (``values``)."""
+
+    name = "fixed"
+    title = "Fixed measurements"
+    description = "Returns given measurements."
+
+    class Params(Params):
+        values: dict[str, float | None] = {}
+
+    @classmethod
+    def measurement_names(cls, params):
+        return ["a", "b", "c"]
+
+    def run(self, ctx):
+        return CheckOutput(measurements=dict(self.params.values), summary="fixed", key_figure="k")
+
+
+class NotForThis(Check):
+    name = "not_for_this"
+    title = "Text only"
+    description = "Applies to text models only."
+    tasks = frozenset({"text-classification"})
+
+    @classmethod
+    def measurement_names(cls, params):
+        return []
+
+    def run(self, ctx):  # pragma: no cover - never runs on a tabular model
+        raise AssertionError("should have been skipped")
+
+
+class NotApplicable(Check):
+    name = "not_applicable"
+    title = "Finds out at run time"
+    description = "Raises CheckNotApplicable."
+
+    @classmethod
+    def measurement_names(cls, params):
+        return []
+
+    def run(self, ctx):
+        raise CheckNotApplicable("nothing to do for this model")
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    for cls in (Boom, Slow, Fixed, NotForThis, NotApplicable):
+        monkeypatch.setitem(CHECK_REGISTRY, cls.name, cls)
+    return CHECK_REGISTRY
+
+
+def planned(check: str, params=None, thresholds=(), **spec) -> PlannedCheck:
+    cls = CHECK_REGISTRY[check]
+    return PlannedCheck(spec=CheckSpec(check=check, thresholds=list(thresholds), **spec),
+                        params=cls.Params.model_validate(params or {}))
+
+
+# --- thresholds -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bounds, observed, passed", [
+    ({"min": 0.5}, 0.6, True),
+    ({"min": 0.5}, 0.5, True),  # bounds are inclusive
+    ({"min": 0.5}, 0.4, False),
+    ({"max": 0.1}, 0.2, False),
+    ({"max": 0.1}, -3.0, True),
+    ({"min": 0.0, "max": 1.0}, 1.0, True),
+    ({"min": 0.0, "max": 1.0}, 1.5, False),
+    ({"min": 0.5}, None, False),  # measured nothing: not a passed gate
+    ({"min": 0.5}, float("nan"), False),
+])
+def test_threshold_evaluation(bounds, observed, passed):
+    [outcome] = evaluate([Threshold(measurement="m", **bounds)], {"m": observed})
+    assert outcome.passed is passed
+    assert outcome.observed == (None if observed is None or observed != observed else observed)
+    assert (outcome.min, outcome.max) == (bounds.get("min"), bounds.get("max"))
+
+
+def test_a_threshold_on_an_absent_measurement_does_not_pass():
+    [outcome] = evaluate([Threshold(measurement="absent", min=0)], {"other": 1.0})
+    assert outcome == ThresholdOutcome(measurement="absent", observed=None, min=0, max=None, severity="fail",
+                                       passed=False)
+
+
+def _outcome(passed: bool, severity: str) -> ThresholdOutcome:
+    return ThresholdOutcome(measurement="m", observed=1.0, severity=severity, passed=passed)
+
+
+@pytest.mark.parametrize("outcomes, status", [
+    ([], Status.PASS),
+    ([(True, "fail"), (True, "warn")], Status.PASS),
+    ([(False, "warn")], Status.WARN),
+    ([(False, "fail")], Status.FAIL),
+    ([(False, "warn"), (False, "fail"), (True, "fail")], Status.FAIL),
+])
+def test_severity_decides_the_status(outcomes, status):
+    assert status_of([_outcome(p, s) for p, s in outcomes]) is status
+
+
+@pytest.mark.parametrize("statuses, expected", [
+    ([], Status.SKIPPED),
+    ([Status.SKIPPED, Status.PASS], Status.PASS),
+    ([Status.PASS, Status.WARN, Status.PASS], Status.WARN),
+    ([Status.WARN, Status.FAIL], Status.FAIL),
+    ([Status.FAIL, Status.ERROR, Status.WARN], Status.ERROR),
+])
+def test_overall_status_is_the_worst(statuses, expected):
+    assert worst(statuses) is expected
+
+
+def test_run_check_judges_measurements(registry):
+    check = planned("fixed", {"values": {"a": 0.9, "b": 0.05, "c": float("nan")}}, thresholds=[
+        Threshold(measurement="a", min=0.8),
+        Threshold(measurement="b", max=0.01, severity="warn"),
+        Threshold(measurement="c", min=0, severity="warn"),
+    ])
+    result = run_check(check, ctx=None)
+    assert result.status is Status.WARN
+    assert result.measurements == {"a": 0.9, "b": 0.05, "c": None}  # NaN is stored as null
+    assert [(o.measurement, o.passed) for o in result.thresholds] == [("a", True), ("b", False), ("c", False)]
+    assert (result.summary, result.key_figure, result.title) == ("fixed", "k", "Fixed measurements")
+
+
+def test_fail_severity_gives_fail(registry):
+    check = planned("fixed", {"values": {"a": 0.1}}, thresholds=[Threshold(measurement="a", min=0.8, severity="fail"),
+                                                                  Threshold(measurement="b", min=0, severity="warn")])
+    result = run_check(check, ctx=None)
+    assert result.status is Status.FAIL
+    assert [o.observed for o in result.thresholds] == [0.1, None]
+
+
+# --- isolation ------------------------------------------------------------------------------------
+
+
+def test_a_crashing_check_is_an_error_and_the_rest_still_run(registry):
+    results = run_plan([planned("boom"), planned("fixed", {"values": {"a": 1.0}}), planned("not_applicable")], ctx=None)
+    assert [r.status for r in results] == [Status.ERROR, Status.PASS, Status.SKIPPED]
+    error = results[0].error
+    assert (error.type, error.message) == ("ZeroDivisionError", "the check divided by zero on purpose")
+    assert "ZeroDivisionError" in error.traceback
+    assert results[2].skipped_reason == "nothing to do for this model"
+
+
+def test_monkeypatched_run_of_a_real_check_becomes_an_error(monkeypatch):
+    from auditor.checks.card_completeness import CardCompleteness
+
+    def broken(self, ctx):
+        raise KeyError("card field")
+
+    monkeypatch.setattr(CardCompleteness, "run", broken)
+    [result] = run_plan([planned("card_completeness")], ctx=None)
+    assert result.status is Status.ERROR
+    assert (result.error.type, result.error.message) == ("KeyError", "'card field'")
+
+
+def test_time_budget_stops_a_slow_check(registry):
+    result = run_check(planned("slow", {"time_budget_s": 0.2}), ctx=None)
+    assert result.status is Status.ERROR
+    assert result.error.type == "CheckTimeout"
+    assert result.error.message == "the check ran past its time budget of 0.2 s and was stopped"
+
+
+def test_plan_skips_checks_that_do_not_apply(tmp_path, policy_writer, registry):
+    loaded = load_policy(policy_writer(tmp_path, policy_writer.tiny([{"check": "not_for_this"}, {"check": "performance"}])))
+    plan = build_plan(loaded, "tabular-classification")
+    assert [p.skip_reason for p in plan] == ["does not apply to tabular-classification models", None]
+    [skipped] = run_plan(plan[:1], ctx=None)
+    assert skipped.status is Status.SKIPPED
+    assert skipped.skipped_reason == "does not apply to tabular-classification models"
+
+
+def test_audit_goes_on_and_the_report_renders(tmp_path, artefacts, pipeline_card, policy_writer, registry):
+    checks = [
+        {"check": "boom"},
+        {"check": "slow", "params": {"time_budget_s": 0.3}},
+        {"check": "not_for_this"},
+        {"check": "card_completeness",
+         "thresholds": [{"measurement": "missing_fields", "max": 0, "severity": "warn"},
+                        {"measurement": "completeness", "min": 0.99, "severity": "warn"}]},
+    ]
+    policy = policy_writer(tmp_path, policy_writer.tiny(checks))
+    record = auditor.run_audit(policy, pipeline_card, artefacts.csv, tmp_path / "out")
+    statuses = {c.id: c.status for c in record.result.checks}
+    assert statuses == {"boom": Status.ERROR, "slow": Status.ERROR, "not_for_this": Status.SKIPPED,
+                        "card_completeness": Status.PASS}
+    assert record.status is Status.ERROR
+    by_id = {c.id: c for c in record.result.checks}
+    assert by_id["slow"].error.message == "the check ran past its time budget of 0.3 s and was stopped"
+    html = (record.path / "report.html").read_text(encoding="utf-8")
+    assert "ZeroDivisionError: the check divided by zero on purpose" in html
+    assert "time budget of 0.3 s" in html
+    assert "does not apply to tabular-classification models" in html
+    assert (record.path / "report.pdf").read_bytes().startswith(b"%PDF")

@@ -1,0 +1,121 @@
+"""Versioned run directories: atomic, never overwritten, never outside the output folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from auditor.store import file_or_dir_sha256, manifest, model_dir, slugify, versions, write_run
+
+
+def files(text: str):
+    return lambda label: {"result.json": f'{{"v": "{label}", "text": "{text}"}}'.encode(), "evidence/a.csv": b"a\n"}
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_versions_count_up_and_nothing_is_overwritten(tmp_path):
+    first = write_run(tmp_path, "m", files("one"))
+    second = write_run(tmp_path, "m", files("two"))
+    assert (first.name, second.name) == ("v0001", "v0002")
+    assert first.parent == second.parent == tmp_path.resolve() / "m"
+    assert json.loads((first / "result.json").read_text()) == {"v": "v0001", "text": "one"}
+    assert json.loads((second / "result.json").read_text()) == {"v": "v0002", "text": "two"}
+    assert (second / "evidence" / "a.csv").read_bytes() == b"a\n"
+    assert versions(first.parent) == [1, 2]
+    assert sorted(p.name for p in first.parent.iterdir()) == ["v0001", "v0002"]  # no temp dir left behind
+
+
+def test_a_version_taken_by_another_writer_is_skipped(tmp_path):
+    folder = tmp_path / "m"
+    labels = []
+
+    def build(label):
+        labels.append(label)
+        if len(labels) == 1:  # another writer finishes v0001 while we are writing it
+            (folder / label).mkdir()
+            (folder / label / "result.json").write_text("theirs")
+        return {"result.json": f"ours {label}".encode()}
+
+    path = write_run(tmp_path, "m", build)
+    assert labels == ["v0001", "v0002"]
+    assert path.name == "v0002"
+    assert (folder / "v0001" / "result.json").read_text() == "theirs"
+    assert (path / "result.json").read_text() == "ours v0002"
+
+
+def test_a_failing_build_leaves_nothing(tmp_path):
+    def build(label):
+        raise RuntimeError("rendering failed")
+
+    with pytest.raises(RuntimeError, match="rendering failed"):
+        write_run(tmp_path, "m", build)
+    assert list((tmp_path / "m").iterdir()) == []
+
+
+@pytest.mark.parametrize("name, slug", [
+    ("../../x", "x"),
+    ("..", "model"),
+    ("", "model"),
+    ("/etc/passwd", "etc-passwd"),
+    ("credit scoring: v2 (GBM)", "credit-scoring-v2-GBM"),
+    ("a/../b", "a-.-b"),
+    ("...hidden", "hidden"),
+    ("x" * 100, "x" * 80),
+])
+def test_slugify(name, slug):
+    assert slugify(name) == slug
+
+
+@pytest.mark.parametrize("name", ["../../x", "..", "/abs/path", "a/../../b", "~/x"])
+def test_model_dir_stays_inside_the_output_folder(tmp_path, name):
+    out = tmp_path / "out"
+    target = model_dir(out, name)
+    assert target.parent == out.resolve()
+    path = write_run(out, name, files("x"))
+    assert path.parent.parent == out.resolve()
+    assert not (tmp_path / "x").exists()
+
+
+def test_stale_temp_dir_is_removed_and_never_a_version(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    stale = folder / f".tmp-{dead_pid()}-0123456789ab"
+    stale.mkdir()
+    (stale / "result.json").write_text("half-written")
+    alive = folder / f".tmp-{os.getppid()}-abcdef012345"  # a live writer's temp dir is left alone
+    alive.mkdir()
+    assert versions(folder) == []
+    path = write_run(tmp_path, "m", files("x"))
+    assert path.name == "v0001"
+    assert not stale.exists()
+    assert alive.exists()
+    assert versions(folder) == [1]
+
+
+def test_manifest_hashes(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("p")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    body = json.loads(manifest({"b.txt": b"bee", "a.txt": b"ay"}, {"policy": policy, "model": model, "none": None},
+                               {"numpy": "1"}, {"run_id": "r"}))
+    assert body["files"] == {"a.txt": hashlib.sha256(b"ay").hexdigest(), "b.txt": hashlib.sha256(b"bee").hexdigest()}
+    assert body["inputs"]["policy"] == {"path": str(policy), "sha256": hashlib.sha256(b"p").hexdigest()}
+    assert body["inputs"]["model"]["sha256"] == file_or_dir_sha256(model)
+    assert "none" not in body["inputs"]
+    assert (body["libraries"], body["run_id"]) == ({"numpy": "1"}, "r")
+    # a directory's hash changes with any of its files
+    before = file_or_dir_sha256(model)
+    (model / "config.json").write_text("{ }")
+    assert file_or_dir_sha256(model) != before
