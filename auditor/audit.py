@@ -21,7 +21,7 @@ from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import html_to_pdf
 from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, PolicyRef, Status, worst
 from auditor.runner import build_plan, run_plan
-from auditor.store import file_or_dir_sha256, manifest, write_run
+from auditor.store import file_or_dir_sha256, manifest, model_dir, write_run
 
 LIBRARIES = ("auditor", "numpy", "pandas", "scikit-learn", "shap", "lime", "skops", "scipy", "pydantic",
              "jinja2", "matplotlib", "weasyprint", "torch", "transformers", "captum")
@@ -124,10 +124,12 @@ def run_audit(
     def build(version: str) -> dict[str, bytes]:
         provenance = {
             "auditor_version": libraries.get("auditor", "unknown"), "libraries": libraries, "seed": loaded.policy.seed,
-            "cache": model.stats.as_dict(),
-            "timings": {"total_s": round(time.perf_counter() - started, 2), "checks_s": {c.id: c.duration_s for c in checks}},
+            "cache": {k: v for k, v in model.stats.as_dict().items() if k != "model_time_s"},
+            "timings": {"total_s": round(time.perf_counter() - started, 2), "model_s": round(model.stats.model_time_s, 2),
+                        "checks_s": {c.id: c.duration_s for c in checks}},
         }
         result = AuditResult(**partial, version=version, provenance=provenance)
+        build.result = result
         files = {"result.json": (result.model_dump_json(indent=2) + "\n").encode("utf-8"), **ctx.files}
         files.update(render_reports(result))
         files["manifest.json"] = manifest(
@@ -135,10 +137,20 @@ def run_audit(
                     "model": model_card.model_path},
             libraries, {"run_id": result.run_id, "version": version, "result_schema_version": result.schema_version},
         )
-        build.result = result
         return files
 
-    path = write_run(Path(out), model_card.model_name, build)
+    try:
+        path = write_run(Path(out), model_card.model_name, build)
+    except Exception as exc:
+        # Never lose an audit's computation to a rendering bug: keep result.json where
+        # `auditor render` can rebuild the reports from it, outside the versions.
+        salvage = getattr(build, "result", None)
+        if salvage is not None:
+            folder = model_dir(Path(out), model_card.model_name) / f".unrendered-{salvage.run_id}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "result.json").write_text(salvage.model_dump_json(indent=2) + "\n", encoding="utf-8")
+            exc.add_note(f"the audit's result.json was kept in {folder}; fix the cause and run `auditor render {folder}`")
+        raise
     return RunRecord(path=path, result=build.result)
 
 

@@ -72,12 +72,12 @@ def run(
     table.add_column("key figure")
     for c in result.checks:
         style = STATUS_STYLE[c.status.value]
-        table.add_row(c.id, f"[{style}]{c.status.value.upper()}[/]", c.key_figure or (c.error.type if c.error else ""))
+        table.add_row(escape(c.id), f"[{style}]{c.status.value.upper()}[/]", escape(c.key_figure or (c.error.type if c.error else "")))
     out.print(table)
     style = STATUS_STYLE[result.status.value]
     out.print(f"overall: [{style}]{result.status.value.upper()}[/]   ({record.path.name})")
     for name in ("result.json", "report.html", "report.pdf", "manifest.json"):
-        out.print(f"  {record.path / name}", highlight=False)
+        out.print(f"  {record.path / name}", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(exit_code_for(result.status))
 
 
@@ -95,18 +95,18 @@ def validate(
 
     try:
         loaded = load_policy(policy)
-        out.print(f"policy {loaded.policy.name} {loaded.policy.version}: valid ({len(loaded.policy.checks)} checks)")
+        out.print(f"policy {loaded.policy.name} {loaded.policy.version}: valid ({len(loaded.policy.checks)} checks)", markup=False, highlight=False, soft_wrap=True)
         if data is not None and card is None:
             raise_usage("--data needs --card (the card says which columns to expect)")
         if card is not None:
             model_card = load_model_card(card)
-            out.print(f"card {card}: valid ({model_card.auditor.task}, model {model_card.model_name})")
+            out.print(f"card {card}: valid ({model_card.auditor.task}, model {model_card.model_name})", markup=False, highlight=False, soft_wrap=True)
             for planned in build_plan(loaded, model_card.auditor.task):
                 if planned.skip_reason:
-                    out.print(f"  check {planned.spec.check_id} will be skipped: {planned.skip_reason}")
+                    out.print(f"  check {planned.spec.check_id} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)
             if data is not None:
                 ds = load_dataset(data, model_card)
-                out.print(f"dataset {data}: valid ({len(ds)} rows, {len(ds.feature_names)} features)")
+                out.print(f"dataset {data}: valid ({len(ds)} rows, {len(ds.feature_names)} features)", markup=False, highlight=False, soft_wrap=True)
     except AuditorError as exc:
         _fail(exc)
 
@@ -124,7 +124,7 @@ def render(run_dir: Path = typer.Argument(..., help="A run directory containing 
 
     try:
         for path in rerender(run_dir).values():
-            out.print(str(path), highlight=False)
+            out.print(str(path), highlight=False, markup=False, soft_wrap=True)
     except AuditorError as exc:
         _fail(exc)
 

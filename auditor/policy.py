@@ -114,45 +114,58 @@ def load_policy(name_or_path: str | Path) -> LoadedPolicy:
         raise PolicyError(source, [Problem("", "the policy is empty")])
     if not isinstance(raw, dict):
         raise PolicyError(source, [Problem("", f"expected a mapping at the top level, got {type(raw).__name__}")])
-    try:
-        policy = Policy.model_validate(raw)
-    except ValidationError as exc:
-        raise PolicyError(source, pydantic_problems(exc)) from None
-
+    # Structure first, then the semantics of every check entry that parses on its own, so one
+    # round reports every problem (an unknown top-level key and an unknown check name together).
     problems: list[Problem] = []
+    try:
+        policy: Policy | None = Policy.model_validate(raw)
+    except ValidationError as exc:
+        policy = None
+        problems.extend(pydantic_problems(exc))
+    raw_checks = raw.get("checks") if isinstance(raw.get("checks"), list) else []
     params: list[Any] = []
     seen_ids: dict[str, int] = {}
-    for i, spec in enumerate(policy.checks):
-        where = f"checks[{i}]"
-        if spec.check_id in seen_ids:
-            problems.append(Problem(f"{where}.id", f"duplicate check id {spec.check_id!r} (also checks[{seen_ids[spec.check_id]}])"))
-        seen_ids.setdefault(spec.check_id, i)
-        check_cls = CHECK_REGISTRY.get(spec.check)
-        if check_cls is None:
-            problems.append(Problem(f"{where}.check", f"unknown check {spec.check!r}; known checks: {', '.join(sorted(CHECK_REGISTRY))}"))
-            params.append(None)
-            continue
+    for i, item in enumerate(raw_checks):
         try:
-            p = check_cls.Params.model_validate(spec.params)
-        except ValidationError as exc:
-            problems.extend(pydantic_problems(exc, prefix=f"{where}.params"))
+            spec = CheckSpec.model_validate(item)
+        except ValidationError:  # reported by the structural validation above
             params.append(None)
             continue
-        params.append(p)
-        declared = check_cls.measurement_names(p)
-        for j, th in enumerate(spec.thresholds):
-            if th.measurement not in declared:
-                problems.append(Problem(
-                    f"{where}.thresholds[{j}].measurement",
-                    f"check {spec.check!r} has no measurement {th.measurement!r}; it declares: {', '.join(declared)}",
-                ))
-    problems.extend(explainer_problems(policy.explainers))
-    if problems:
+        params.append(_check_params(spec, i, seen_ids, problems, CHECK_REGISTRY))
+    explainers = raw.get("explainers")
+    if isinstance(explainers, dict):
+        problems.extend(explainer_problems(explainers))
+    if problems or policy is None:
         raise PolicyError(source, problems)
     return LoadedPolicy(
         policy=policy, params=params, source=source, text=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
+
+
+def _check_params(spec: CheckSpec, index: int, seen_ids: dict[str, int], problems: list[Problem], registry):
+    """Validate entry ``checks[index]`` against its check class; append problems; return its Params or None."""
+    where = f"checks[{index}]"
+    if spec.check_id in seen_ids:
+        problems.append(Problem(f"{where}.id", f"duplicate check id {spec.check_id!r} (also checks[{seen_ids[spec.check_id]}])"))
+    seen_ids.setdefault(spec.check_id, index)
+    check_cls = registry.get(spec.check)
+    if check_cls is None:
+        problems.append(Problem(f"{where}.check", f"unknown check {spec.check!r}; known checks: {', '.join(sorted(registry))}"))
+        return None
+    try:
+        p = check_cls.Params.model_validate(spec.params)
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(exc, prefix=f"{where}.params"))
+        return None
+    declared = check_cls.measurement_names(p)
+    for j, th in enumerate(spec.thresholds):
+        if th.measurement not in declared:
+            problems.append(Problem(
+                f"{where}.thresholds[{j}].measurement",
+                f"check {spec.check!r} has no measurement {th.measurement!r}; it declares: {', '.join(declared)}",
+            ))
+    return p
 
 
 def explainer_problems(explainers: dict[str, dict[str, Any]]) -> list[Problem]:
@@ -166,13 +179,13 @@ def explainer_problems(explainers: dict[str, dict[str, Any]]) -> list[Problem]:
             known = sorted({m for tasks in EXPLAINERS.values() for m in tasks})
             problems.append(Problem(f"explainers.{method}", f"unknown explainer; known: {', '.join(known)}"))
             continue
-        errors = []
+        attempts = []
         for explainer in variants:
             try:
                 explainer.Params.model_validate(params or {})
                 break
             except ValidationError as exc:
-                errors = pydantic_problems(exc, prefix=f"explainers.{method}")
-        else:
-            problems.extend(errors)
+                attempts.append(pydantic_problems(exc, prefix=f"explainers.{method}"))
+        else:  # no task's variant accepts them: report the closest one (fewest problems)
+            problems.extend(min(attempts, key=len))
     return problems

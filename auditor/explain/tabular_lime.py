@@ -9,13 +9,14 @@ explained class's probability by w". Output space: probability of the explained 
 from __future__ import annotations
 
 import numpy as np
-from lime.lime_tabular import LimeTabularExplainer
 
 from auditor.explain.attribution import Attribution
 from auditor.explain.tabular_codec import TabularCodec
 
 
 def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int = 1000, seed_offset: int = 0) -> Attribution:
+    from lime.lime_tabular import LimeTabularExplainer  # imported on use (slow import)
+
     data = ctx.data
     model = ctx.model
     codec = TabularCodec(data.frame, data.categorical)

@@ -18,7 +18,6 @@ and log-odds of the two classes are mirror images).
 from __future__ import annotations
 
 import numpy as np
-import shap
 
 from auditor.explain.attribution import Attribution
 from auditor.explain.tabular_codec import TabularCodec
@@ -54,6 +53,8 @@ def _select_class(values: np.ndarray, base: np.ndarray, target: np.ndarray, n_cl
 
 def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int = 100, permutations: int = 2,
                          seed_offset: int = 0) -> Attribution:
+    import shap  # imported on use: it takes seconds, and most commands never explain anything
+
     data = ctx.data
     model = ctx.model
     estimator = model.estimator
