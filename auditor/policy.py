@@ -61,6 +61,7 @@ class Policy(BaseModel):
     seed: int = 0
     explainers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> parameters, shared by all checks
     checks: list[CheckSpec] = Field(min_length=1)
+    reaudit_interval_days: int | None = Field(default=None, ge=1)  # `auditor due` flags models not audited since
 
 
 class LoadedPolicy(BaseModel):

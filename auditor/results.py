@@ -167,6 +167,7 @@ class PolicyRef(_Frozen):
     version: str
     sha256: str
     source: str
+    reaudit_interval_days: int | None = None  # from the policy; read by `auditor due`
 
 
 class ModelRef(_Frozen):
