@@ -111,6 +111,39 @@ def manifest(files: dict[str, bytes], inputs: dict[str, Path | None], libraries:
     return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
+def version_label(number: int) -> str:
+    return f"v{number:04d}"
+
+
+def chain_link(folder: Path, version: str) -> dict | None:
+    """The hash-chain entry of run ``version``: the sha256 of the manifest of the previous version
+    (``version - 1``) of the same model, or None for the first run. Called from the manifest
+    builder, i.e. after ``write_run`` has picked the label: the previous version always exists
+    then (labels are max + 1 and a version appears only complete, by rename), so concurrent runs
+    chain correctly. A previous version without a readable manifest is recorded as such."""
+    m = _VERSION.match(version)
+    if not m or int(m.group(1)) <= 1:
+        return None
+    previous = version_label(int(m.group(1)) - 1)
+    path = Path(folder) / previous / "manifest.json"
+    return {"version": previous, "manifest_sha256": sha256_bytes(path.read_bytes()) if path.is_file() else None}
+
+
+def manifest_with_file(body: bytes, rel: str, content: bytes) -> bytes:
+    """The manifest ``body`` with one more file hash (same serialisation as :func:`manifest`)."""
+    data = json.loads(body)
+    data["files"] = dict(sorted({**data["files"], rel: sha256_bytes(content)}.items()))
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def manifest_without_file(body: bytes, rel: str) -> bytes:
+    """The manifest ``body`` without the hash of ``rel``: what a file can carry about its own run
+    (a file cannot contain its own hash)."""
+    data = json.loads(body)
+    data["files"].pop(rel, None)
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
 def file_or_dir_sha256(path: Path) -> str:
     """sha256 of a file; for a directory, of its files' relative paths and hashes, in order."""
     path = Path(path)
