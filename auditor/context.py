@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.data import EvalDataset
-from auditor.explain.attribution import Attribution
+from auditor.explain.attribution import Attribution, concat
 from auditor.model_card import ModelCard
 
 
@@ -179,15 +179,20 @@ class AuditContext:
         cached = self._attributions.get(key)
         if cached is not None and len(cached) >= len(rows):
             return cached if len(cached) == len(rows) else cached.subset(np.arange(len(rows)))
+        # Explainers treat instances independently (per-row seeds), so a larger request only
+        # computes the rows the cache lacks.
+        todo = rows[len(cached):] if cached is not None else rows
         stats = self.model.stats
         requests, distinct, started = stats.requests, stats.distinct_inputs, time.perf_counter()
-        attr = explainer.fn(self, rows, **params.model_dump())
+        attr = explainer.fn(self, todo, **params.model_dump())
         attr.cost.update({
             "requests": stats.requests - requests,
             "distinct_inputs": stats.distinct_inputs - distinct,
             "seconds": round(time.perf_counter() - started, 3),
-            "instances": len(rows),
+            "instances": len(todo),
         })
+        if cached is not None:
+            attr = concat(cached, attr)
         self._attributions[key] = attr
         return attr
 

@@ -79,3 +79,21 @@ class Attribution:
             extras={k: np.asarray(v)[pos] for k, v in self.extras.items()},
             cost=dict(self.cost),
         )
+
+
+def concat(first: Attribution, second: Attribution) -> Attribution:
+    """The instances of ``first`` followed by those of ``second`` (same method and parameters)."""
+    if first.method != second.method or first.output_space != second.output_space:
+        raise ValueError("only attributions of one method in one output space can be concatenated")
+    words = None if first.words is None or second.words is None else first.words + second.words
+    extras = {k: np.concatenate([np.asarray(first.extras[k]), np.asarray(second.extras[k])])
+              for k in first.extras if k in second.extras}
+    cost = {k: first.cost.get(k, 0) + second.cost.get(k, 0) for k in set(first.cost) | set(second.cost)}
+    return Attribution(
+        method=first.method, row_ids=np.concatenate([first.row_ids, second.row_ids]),
+        target=np.concatenate([first.target, second.target]), values=first.values + second.values,
+        names=first.names + second.names, output_space=first.output_space,
+        base_values=np.concatenate([first.base_values, second.base_values]),
+        outputs=np.concatenate([first.outputs, second.outputs]), params=dict(first.params),
+        forward_passes=first.forward_passes + second.forward_passes, words=words, extras=extras, cost=cost,
+    )

@@ -38,7 +38,10 @@ def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int = 1000, seed
     X = np.where(np.isnan(X), medians, X)
     d = len(data.feature_names)
     values, intercepts, scores = [], [], []
-    for x, t in zip(X, target):
+    for row, x, t in zip(rows, X, target):
+        # A generator per instance, seeded by (seed, row): an instance's explanation does not depend
+        # on which other rows are explained with it, or in which order.
+        explainer.random_state = np.random.RandomState(np.random.SeedSequence([ctx.seed + seed_offset, int(row)]).generate_state(1)[0])
         exp = explainer.explain_instance(
             x, lambda Z: model.predict_proba(codec.decode(Z)), labels=(int(t),),
             num_features=d, num_samples=num_samples,

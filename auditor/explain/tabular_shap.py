@@ -6,9 +6,10 @@ Which explainer (recorded in ``params["algorithm"]``):
   phi = w * (x - mean(background))), explaining the **log-odds**;
 * a bare tree model on numeric features -> ``TreeExplainer`` (interventional, background data),
   explaining the **probability**;
-* anything else (pipelines, one-hot encoders) -> ``PermutationExplainer`` on the raw features,
-  explaining the **probability** through the cached, batched predictor. Antithetic permutations
-  make it exact for additive models, and efficiency (sum phi + E[f] = f(x)) holds by construction.
+* anything else (pipelines, one-hot encoders) -> interventional permutation SHAP on the raw
+  features (:mod:`auditor.explain.permutation_shap`), explaining the **probability** through the
+  cached, batched predictor. Antithetic permutations make it exact for additive models, and
+  efficiency (sum phi + E[f] = f(x)) holds by construction.
 
 The explained class is the predicted class of each instance. For binary models whose explainer
 returns only the positive class, the other class's attributions are the negation (probabilities
@@ -20,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.explain.attribution import Attribution
-from auditor.explain.tabular_codec import TabularCodec
+from auditor.explain.permutation_shap import permutation_shap
 
 _LINEAR = ("LogisticRegression", "LogisticRegressionCV", "RidgeClassifier", "SGDClassifier", "LinearSVC")
 _TREES = ("DecisionTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier", "GradientBoostingClassifier")
@@ -53,50 +54,43 @@ def _select_class(values: np.ndarray, base: np.ndarray, target: np.ndarray, n_cl
 
 def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int = 100, permutations: int = 2,
                          seed_offset: int = 0) -> Attribution:
-    import shap  # imported on use: it takes seconds, and most commands never explain anything
-
     data = ctx.data
     model = ctx.model
-    estimator = model.estimator
     proba = ctx.predict_proba_rows(rows)
     target = ctx.predicted_index(proba)
+    p_t = proba[np.arange(len(target)), target]
     background = ctx.background(background_size)
     X = data.frame.iloc[rows].reset_index(drop=True)
-    algorithm = choose_algorithm(estimator, data.categorical)
-    n_classes = len(model.classes)
+    algorithm = choose_algorithm(model.estimator, data.categorical)
+    params = {"algorithm": algorithm, "background_size": len(background), "seed": ctx.seed + seed_offset}
+
+    if algorithm == "permutation":
+        phi, base = permutation_shap(model.predict_proba, X, background, target, np.asarray(rows),
+                                     permutations=permutations, seed=ctx.seed + seed_offset)
+        return _attribution(data, rows, target, phi, base, p_t, "probability", {**params, "permutations": permutations})
+
+    import shap  # imported on use: it takes seconds, and most commands never need it
 
     if algorithm == "linear":
-        explainer = shap.LinearExplainer(estimator, shap.maskers.Independent(background.to_numpy(float), max_samples=len(background)))
+        masker = shap.maskers.Independent(background.to_numpy(float), max_samples=len(background))
+        explainer = shap.LinearExplainer(model.estimator, masker)
         values = np.asarray(explainer.shap_values(X.to_numpy(float)))
-        base = np.asarray(explainer.expected_value, dtype=float)
         space = "log-odds"
-    elif algorithm == "tree":
-        explainer = shap.TreeExplainer(
-            estimator, data=background.to_numpy(float), feature_perturbation="interventional", model_output="probability"
-        )
-        values = np.asarray(explainer.shap_values(X.to_numpy(float), check_additivity=False))
-        base = np.asarray(explainer.expected_value, dtype=float)
-        space = "probability"
     else:
-        codec = TabularCodec(data.frame, data.categorical)
-        masker = shap.maskers.Independent(codec.encode(background), max_samples=len(background))
-        explainer = shap.PermutationExplainer(lambda Z: model.predict_proba(codec.decode(Z)), masker, seed=ctx.seed + seed_offset)
-        d = len(data.feature_names)
-        result = explainer(codec.encode(X), max_evals=2 * d * permutations + 1, batch_size=10_000, silent=True)
-        values, base = np.asarray(result.values), np.asarray(result.base_values)
+        explainer = shap.TreeExplainer(model.estimator, data=background.to_numpy(float),
+                                       feature_perturbation="interventional", model_output="probability")
+        values = np.asarray(explainer.shap_values(X.to_numpy(float), check_additivity=False))
         space = "probability"
-
-    if values.ndim == 3 and values.shape[0] != len(rows):  # older shap: (k, n, d)
-        values = np.moveaxis(values, 0, -1)
-    if isinstance(values, list) or (values.ndim == 3 and values.shape[-1] != n_classes and values.shape[0] == n_classes):
-        values = np.stack(list(values), axis=-1)
-    phi, base_t = _select_class(values, base, target, n_classes, space)
-    p_t = proba[np.arange(len(target)), target]
+    base = np.asarray(explainer.expected_value, dtype=float)
+    phi, base_t = _select_class(values, base, target, len(model.classes), space)
     outputs = np.log(p_t / np.clip(1 - p_t, 1e-12, None)) if space == "log-odds" else p_t
+    return _attribution(data, rows, target, phi, base_t, outputs, space, params)
+
+
+def _attribution(data, rows, target, phi, base, outputs, space: str, params: dict) -> Attribution:
     return Attribution(
         method="shap", row_ids=np.asarray(rows), target=target,
         values=[np.asarray(v, dtype=float) for v in phi], names=[list(data.feature_names)] * len(rows),
-        output_space=space, base_values=np.asarray(base_t, dtype=float), outputs=outputs,
-        params={"algorithm": algorithm, "background_size": len(background), "permutations": permutations,
-                "seed": ctx.seed + seed_offset},
+        output_space=space, base_values=np.asarray(base, dtype=float), outputs=np.asarray(outputs, dtype=float),
+        params=params,
     )
