@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -18,10 +19,11 @@ from auditor.model_card import ModelCard, load_model_card
 from auditor.policy import LoadedPolicy, load_policy
 from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
-from auditor.render.pdf import html_to_pdf
+from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, PolicyRef, Status, worst
 from auditor.runner import build_plan, run_plan
-from auditor.store import file_or_dir_sha256, manifest, model_dir, write_run
+from auditor.store import (chain_link, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
+                           write_run)
 
 LIBRARIES = ("auditor", "numpy", "pandas", "scikit-learn", "shap", "lime", "skops", "scipy", "pydantic",
              "jinja2", "matplotlib", "weasyprint", "torch", "transformers", "captum")
@@ -72,10 +74,40 @@ def card_facts(card: ModelCard) -> CardFacts:
     )
 
 
-def render_reports(result: AuditResult) -> dict[str, bytes]:
+def result_bytes(result: AuditResult) -> bytes:
+    return (result.model_dump_json(indent=2) + "\n").encode("utf-8")
+
+
+def report_pdf(result: AuditResult, html: str, result_json: bytes | None = None, run_manifest: bytes | None = None) -> bytes:
+    """report.pdf: PDF/A-3b carrying result.json and the run's manifest. The attached manifest is
+    manifest.json without the line for report.pdf (a file cannot contain its own hash; the run's
+    manifest.json adds that line and nothing else): it holds the input hashes, library versions,
+    the hash of every other file and the chain link, so a PDF separated from its run still says
+    exactly what was audited. Dates and the PDF identifier come from the run: same result, same bytes."""
+    attachments = [PdfAttachment("result.json", result_json or result_bytes(result), "Machine-readable audit result")]
+    if run_manifest is not None:
+        attachments.append(PdfAttachment(
+            "manifest.json", run_manifest, "Run manifest (sha256 of inputs and files) without the entry for this PDF"))
+    return html_to_pdf(html, created_at=result.created_at, title=f"Audit of {result.model.name} {result.version}",
+                       identifier=result.run_id, attachments=attachments)
+
+
+def render_reports(result: AuditResult, result_json: bytes | None = None, run_manifest: bytes | None = None) -> dict[str, bytes]:
     html = render_html(result)
-    pdf = html_to_pdf(html, created_at=result.created_at, title=f"Audit of {result.model.name} {result.version}")
-    return {"report.html": html.encode("utf-8"), "report.pdf": pdf}
+    return {"report.html": html.encode("utf-8"), "report.pdf": report_pdf(result, html, result_json, run_manifest)}
+
+
+def register_run(run_dir: Path, out: Path, db: str | None) -> None:
+    """Index a new run in the audit registry. The run directory is the record of truth: a registry
+    that cannot be written is a warning (`auditor history --rebuild` restores it), never a lost audit."""
+    try:
+        from auditor.registry import open_registry
+
+        with open_registry(out, db) as registry:
+            registry.add_run(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the audit itself succeeded
+        warnings.warn(f"the audit registry was not updated ({type(exc).__name__}: {exc}); "
+                      f"run `auditor history --rebuild --out {out}`", stacklevel=2)
 
 
 def run_audit(
@@ -87,6 +119,7 @@ def run_audit(
     allow_pickle: bool = False,
     device: str = "cpu",
     on_progress: Callable[[str, int, int], None] | None = None,
+    db: str | None = None,
 ) -> RunRecord:
     """Audit a model: validate inputs (before loading the model), run the policy's checks, and write
     a new version directory with result.json, report.html, report.pdf, evidence/ and manifest.json."""
@@ -109,7 +142,8 @@ def run_audit(
         run_id=uuid.uuid4().hex,
         created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         status=worst(c.status for c in checks),
-        policy=PolicyRef(name=loaded.policy.name, version=loaded.policy.version, sha256=loaded.sha256, source=loaded.source),
+        policy=PolicyRef(name=loaded.policy.name, version=loaded.policy.version, sha256=loaded.sha256, source=loaded.source,
+                         reaudit_interval_days=loaded.policy.reaudit_interval_days),
         model=ModelRef(
             name=model_card.model_name, version=block.version, task=block.task, format=block.model.format,
             sha256=file_or_dir_sha256(model_card.model_path), classes=list(model.classes),
@@ -130,13 +164,18 @@ def run_audit(
         }
         result = AuditResult(**partial, version=version, provenance=provenance)
         build.result = result
-        files = {"result.json": (result.model_dump_json(indent=2) + "\n").encode("utf-8"), **ctx.files}
-        files.update(render_reports(result))
-        files["manifest.json"] = manifest(
+        files = {"result.json": result_bytes(result), **ctx.files}
+        html = render_html(result)
+        files["report.html"] = html.encode("utf-8")
+        # The chain link is computed here, once write_run has fixed the label (see store.chain_link).
+        without_pdf = manifest(
             files, {"policy": Path(loaded.source), "card": model_card.path, "dataset": dataset.path,
                     "model": model_card.model_path},
-            libraries, {"run_id": result.run_id, "version": version, "result_schema_version": result.schema_version},
+            libraries, {"run_id": result.run_id, "version": version, "result_schema_version": result.schema_version,
+                        "previous": chain_link(model_dir(Path(out), model_card.model_name), version)},
         )
+        files["report.pdf"] = report_pdf(result, html, files["result.json"], without_pdf)
+        files["manifest.json"] = manifest_with_file(without_pdf, "report.pdf", files["report.pdf"])
         return files
 
     try:
@@ -151,6 +190,7 @@ def run_audit(
             (folder / "result.json").write_text(salvage.model_dump_json(indent=2) + "\n", encoding="utf-8")
             exc.add_note(f"the audit's result.json was kept in {folder}; fix the cause and run `auditor render {folder}`")
         raise
+    register_run(path, Path(out), db)
     return RunRecord(path=path, result=build.result)
 
 
@@ -163,8 +203,10 @@ def rerender(run_dir: str | Path) -> dict[str, Path]:
 
         raise UsageError(f"{run_dir} has no result.json; is it a run directory?")
     result = AuditResult.model_validate_json(source.read_text(encoding="utf-8"))
+    run_manifest = run_dir / "manifest.json"
+    attached = manifest_without_file(run_manifest.read_bytes(), "report.pdf") if run_manifest.is_file() else None
     written = {}
-    for name, content in render_reports(result).items():
+    for name, content in render_reports(result, source.read_bytes(), attached).items():
         (run_dir / name).write_bytes(content)
         written[name] = run_dir / name
     return written

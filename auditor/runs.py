@@ -1,0 +1,148 @@
+"""Reading stored runs: the run directories are the record of truth for history, diff, sign-off,
+verify and the registry (which is only an index of them).
+
+Layout, under an output folder::
+
+    <out>/<model-slug>/v0001/                 an immutable run (result.json, manifest.json, ...)
+    <out>/<model-slug>/signoffs/v0001.jsonl   append-only sign-off records of v0001
+    <out>/<model-slug>/signoffs/v0001/        report-signed-<n>.pdf, one per sign-off
+    <out>/<model-slug>/diffs/v0001-vs-v0002/  diff.json, diff.html, diff.pdf
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterator
+
+from auditor.errors import UsageError
+from auditor.store import sha256_bytes, versions
+
+VERSION_RE = re.compile(r"^v(\d{4,})$")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One stored run, read from its directory (plain JSON: no schema validation, so old runs and
+    altered runs can still be read, compared and verified)."""
+
+    path: Path
+
+    @cached_property
+    def result(self) -> dict[str, Any]:
+        return json.loads((self.path / "result.json").read_text(encoding="utf-8"))
+
+    @cached_property
+    def manifest_bytes(self) -> bytes | None:
+        p = self.path / "manifest.json"
+        return p.read_bytes() if p.is_file() else None
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads(self.manifest_bytes) if self.manifest_bytes else {}
+
+    @property
+    def manifest_sha256(self) -> str | None:
+        return sha256_bytes(self.manifest_bytes) if self.manifest_bytes is not None else None
+
+    @property
+    def version(self) -> str:
+        return self.path.name
+
+    @property
+    def version_number(self) -> int:
+        m = VERSION_RE.match(self.path.name)
+        return int(m.group(1)) if m else 0
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def model(self) -> str:
+        return self.result.get("model", {}).get("name", self.model_dir.name)
+
+    @property
+    def created_at(self) -> str:
+        return self.result.get("created_at", "")
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.version}"
+
+
+def open_run(path: str | Path) -> Run:
+    path = Path(path).resolve()
+    if not (path / "result.json").is_file():
+        raise UsageError(f"{path} is not a run directory (no result.json)")
+    if not VERSION_RE.match(path.name):
+        raise UsageError(f"{path} is not a stored run: its folder name is not a version (v0001, v0002, ...)")
+    return Run(path)
+
+
+def run_dirs(model_dir: Path) -> list[Path]:
+    """The versions of one model, oldest first."""
+    return [model_dir / f"v{n:04d}" for n in versions(model_dir)]
+
+
+def previous_run(run: Run) -> Run | None:
+    """The newest stored run of the same model older than ``run``."""
+    older = [p for p in run_dirs(run.model_dir) if VERSION_RE.match(p.name) and int(p.name[1:]) < run.version_number]
+    return Run(older[-1].resolve()) if older and (older[-1] / "result.json").is_file() else None
+
+
+def iter_runs(out: str | Path) -> Iterator[Run]:
+    """Every stored run under an output folder, by model folder then version."""
+    out = Path(out)
+    if not out.is_dir():
+        return
+    for model_dir in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in run_dirs(model_dir):
+            if (path / "result.json").is_file():
+                yield Run(path.resolve())
+
+
+# --- sign-off records (written by auditor.signoff, read here so the registry needs no renderer) ---
+
+def signoff_log(run: Run) -> Path:
+    return run.model_dir / "signoffs" / f"{run.version}.jsonl"
+
+
+def read_signoffs(run: Run) -> list[dict[str, Any]]:
+    path = signoff_log(run)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def latest_signoff(run: Run) -> dict[str, Any] | None:
+    records = read_signoffs(run)
+    return records[-1] if records else None
+
+
+# --- dates ----------------------------------------------------------------------------------------
+
+def parse_date(text: str, what: str = "date") -> date:
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"{what} must be a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def parse_moment(text: str) -> datetime | None:
+    """An ISO timestamp from a result or record, as an aware UTC datetime (None if unreadable)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)

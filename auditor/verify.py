@@ -1,0 +1,186 @@
+"""`auditor verify RUN`: recompute every hash of a run and its links in the hash chain, and name
+what was altered.
+
+What is checked:
+
+- every file listed in manifest.json against its sha256 (altered / missing), and files in the run
+  directory that the manifest does not list (added);
+- manifest.json against result.json (same run id and version) and against its folder name;
+- the chain: the sha256 of the previous version's manifest.json recorded in this manifest, and the
+  hash of this manifest recorded by the next version, if there is one (so an edit that rewrote both
+  a file and its manifest line is still caught by the neighbours);
+- the files embedded in report.pdf (result.json, and the manifest without the PDF's own line)
+  against the run's files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditor.runs import Run, open_run
+from auditor.store import manifest_without_file, sha256_bytes, version_label
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str  # relative to the run directory (or the neighbour's manifest)
+    problem: str  # altered | missing | added | chain | mismatch
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem} — {self.detail}"
+
+
+@dataclass(frozen=True)
+class Verification:
+    run: Path
+    checked_files: int
+    findings: list[Finding]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def verify_run(run_dir: str | Path) -> Verification:
+    run = open_run(run_dir)
+    findings: list[Finding] = []
+    if run.manifest_bytes is None:
+        return Verification(run.path, 0, [Finding("manifest.json", "missing", "the run has no manifest; nothing can be verified")])
+    try:
+        body = run.manifest
+        listed: dict[str, str] = dict(body["files"])
+    except (ValueError, KeyError, TypeError) as exc:
+        return Verification(run.path, 0, [Finding("manifest.json", "altered", f"not a readable manifest ({exc})")])
+
+    for rel, expected in sorted(listed.items()):
+        path = run.path / rel
+        if not _inside(run.path, path):
+            findings.append(Finding(rel, "altered", "the manifest lists a path outside the run directory"))
+        elif not path.is_file():
+            findings.append(Finding(rel, "missing", "listed in manifest.json but not in the run directory"))
+        elif (actual := sha256_bytes(path.read_bytes())) != expected:
+            findings.append(Finding(rel, "altered", f"sha256 {actual[:16]}… but the manifest recorded {expected[:16]}…"))
+    on_disk = {str(p.relative_to(run.path)) for p in run.path.rglob("*") if p.is_file()} - {"manifest.json"}
+    for rel in sorted(on_disk - set(listed)):
+        findings.append(Finding(rel, "added", "in the run directory but not in manifest.json"))
+
+    findings += _identity(run, body)
+    findings += _chain(run, body)
+    findings += _pdf_attachments(run, listed)
+    return Verification(run.path, len(listed) + 1, findings)
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _identity(run: Run, body: dict) -> list[Finding]:
+    out = []
+    if body.get("version") != run.version:
+        out.append(Finding("manifest.json", "mismatch", f"records version {body.get('version')!r} but the folder is {run.version}"))
+    try:
+        result = run.result
+    except ValueError:
+        return out  # result.json unreadable: already reported as altered by its hash
+    if result.get("run_id") != body.get("run_id"):
+        out.append(Finding("result.json", "mismatch", "run id differs from manifest.json"))
+    if result.get("version") != run.version:
+        out.append(Finding("result.json", "mismatch", f"records version {result.get('version')!r} but the folder is {run.version}"))
+    return out
+
+
+def _chain(run: Run, body: dict) -> list[Finding]:
+    out = []
+    n = run.version_number
+    link = body.get("previous")
+    if n > 1:
+        prev = run.model_dir / version_label(n - 1) / "manifest.json"
+        if not isinstance(link, dict) or "manifest_sha256" not in link:
+            out.append(Finding("manifest.json", "chain", f"no link to the previous run {version_label(n - 1)} (written before hash chains, or removed)"))
+        elif link.get("version") != version_label(n - 1):
+            out.append(Finding("manifest.json", "chain", f"links to {link.get('version')!r}, expected {version_label(n - 1)}"))
+        elif not prev.is_file():
+            out.append(Finding(f"../{version_label(n - 1)}/manifest.json", "missing", "the previous run's manifest is gone"))
+        elif link["manifest_sha256"] is None:
+            out.append(Finding("manifest.json", "chain", f"{version_label(n - 1)} had no manifest when this run was written"))
+        elif (actual := sha256_bytes(prev.read_bytes())) != link["manifest_sha256"]:
+            out.append(Finding(f"../{version_label(n - 1)}/manifest.json", "chain",
+                               f"altered since {run.version} was written (sha256 {actual[:16]}…, recorded {link['manifest_sha256'][:16]}…)"))
+    elif link is not None:
+        out.append(Finding("manifest.json", "chain", "the first run of a model links to a previous run"))
+    nxt = run.model_dir / version_label(n + 1) / "manifest.json"
+    if nxt.is_file():
+        try:
+            recorded = (json.loads(nxt.read_bytes()).get("previous") or {}).get("manifest_sha256")
+        except ValueError:
+            recorded = None
+        if recorded is not None and recorded != run.manifest_sha256:
+            out.append(Finding("manifest.json", "chain",
+                               f"altered since {version_label(n + 1)} was written (it recorded sha256 {recorded[:16]}…)"))
+    return out
+
+
+def _pdf_attachments(run: Run, listed: dict[str, str]) -> list[Finding]:
+    pdf = run.path / "report.pdf"
+    if not pdf.is_file():
+        return []
+    embedded = embedded_files(pdf.read_bytes())
+    out = []
+    result = run.path / "result.json"
+    if "result.json" in embedded and result.is_file() and embedded["result.json"] != result.read_bytes():
+        out.append(Finding("report.pdf", "mismatch", "the result.json embedded in the PDF differs from the run's result.json"))
+    if "manifest.json" in embedded and run.manifest_bytes is not None:
+        if embedded["manifest.json"] != manifest_without_file(run.manifest_bytes, "report.pdf"):
+            out.append(Finding("report.pdf", "mismatch", "the manifest embedded in the PDF differs from the run's manifest.json"))
+    return out
+
+
+# --- reading our own PDFs ------------------------------------------------------------------------
+
+_FILESPEC = re.compile(rb"/Type /Filespec/F \((?P<name>[^()\\]*)\).*?/EF <</F (?P<obj>\d+) 0 R>>", re.S)
+_OBJ = re.compile(rb"(?<![0-9])(\d+) 0 obj\s*<<")
+
+
+def embedded_files(pdf: bytes) -> dict[str, bytes]:
+    """Files embedded in a PDF written by auditor (WeasyPrint/pydyf layout: embedded-file streams
+    at top level, file specifications possibly inside compressed object streams). Not a general PDF
+    parser: enough to read back what we attached, without a PDF library."""
+    streams: dict[int, bytes] = {}
+    texts = [pdf]
+    for m in _OBJ.finditer(pdf):
+        start = m.end()
+        head_end = pdf.find(b"stream", start)
+        if head_end < 0:
+            continue
+        head = pdf[start:head_end]
+        if b"endobj" in head:
+            continue  # an object without a stream
+        body_start = head_end + len(b"stream")
+        body_start += 2 if pdf[body_start:body_start + 2] == b"\r\n" else 1
+        length = re.search(rb"/Length (\d+)", head)
+        raw = pdf[body_start:body_start + int(length.group(1))] if length else b""
+        if b"/FlateDecode" in head:
+            try:
+                raw = zlib.decompress(raw)
+            except zlib.error:
+                continue
+        if b"/Type /EmbeddedFile" in head:
+            streams[int(m.group(1))] = raw
+        elif b"/Type /ObjStm" in head:
+            texts.append(raw)
+    files = {}
+    for text in texts:
+        for spec in _FILESPEC.finditer(text):
+            obj = int(spec.group("obj"))
+            if obj in streams:
+                files[spec.group("name").decode("latin-1")] = streams[obj]
+    return files
