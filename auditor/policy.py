@@ -24,8 +24,8 @@ class Threshold(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     measurement: str
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, allow_inf_nan=False)  # NaN would make every comparison pass
+    max: float | None = Field(default=None, allow_inf_nan=False)
     severity: Literal["fail", "warn"] = "fail"
 
     @model_validator(mode="after")
@@ -51,6 +51,15 @@ class CheckSpec(BaseModel):
         return self.id or self.check
 
 
+class DatasetOptions(BaseModel):
+    """How the evaluation dataset is used. ``max_rows``: a larger dataset is sampled down to this
+    many rows, uniformly without replacement, with the policy seed (reported in the result)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_rows: int | None = Field(default=None, ge=2)
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -58,7 +67,8 @@ class Policy(BaseModel):
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
     description: str = ""
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)  # numpy and scikit-learn accept 0 .. 2**32-1
+    dataset: DatasetOptions = Field(default_factory=DatasetOptions)
     explainers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> parameters, shared by all checks
     checks: list[CheckSpec] = Field(min_length=1)
     reaudit_interval_days: int | None = Field(default=None, ge=1)  # `auditor due` flags models not audited since
@@ -131,6 +141,7 @@ def load_policy(name_or_path: str | Path) -> LoadedPolicy:
             spec = CheckSpec.model_validate(item)
         except ValidationError:  # reported by the structural validation above
             params.append(None)
+            problems.extend(_params_problems_of_invalid_entry(item, i, CHECK_REGISTRY))
             continue
         params.append(_check_params(spec, i, seen_ids, problems, CHECK_REGISTRY))
     explainers = raw.get("explainers")
@@ -142,6 +153,21 @@ def load_policy(name_or_path: str | Path) -> LoadedPolicy:
         policy=policy, params=params, source=source, text=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
+
+
+def _params_problems_of_invalid_entry(item: Any, index: int, registry) -> list[Problem]:
+    """The parameters of an entry whose other keys are invalid, checked too, so one round lists
+    every problem (a bad threshold does not hide a bad parameter)."""
+    if not isinstance(item, dict) or not isinstance(item.get("check"), str) or not isinstance(item.get("params", {}), dict):
+        return []
+    check_cls = registry.get(item["check"])
+    if check_cls is None:
+        return []
+    try:
+        check_cls.Params.model_validate(item.get("params") or {})
+    except ValidationError as exc:
+        return pydantic_problems(exc, prefix=f"checks[{index}].params")
+    return []
 
 
 def _check_params(spec: CheckSpec, index: int, seen_ids: dict[str, int], problems: list[Problem], registry):

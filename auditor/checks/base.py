@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from auditor.context import AuditContext
@@ -21,7 +21,7 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    time_budget_s: float | None = None  # stop the check and report ERROR past this wall time
+    time_budget_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)  # stop the check and report ERROR past this wall time
 
 
 @dataclass
