@@ -16,21 +16,83 @@ def read_text_limited(path: Path, max_bytes: int, error: type[InvalidInputError]
     size = path.stat().st_size
     if size > max_bytes:
         raise error(source, [Problem("", f"file is {size:,} bytes; the limit is {max_bytes:,}")])
+    data = path.read_bytes()
     try:
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise error(source, [Problem(f"byte {exc.start}", "file is not valid UTF-8")]) from None
+        raise error(source, [Problem(byte_location(data, exc.start), "file is not valid UTF-8")]) from None
+
+
+def byte_location(data: bytes, offset: int) -> str:
+    """'line L, column C (byte B)', 1-based, of a byte offset into a file."""
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return f"line {line}, column {column} (byte {offset})"
+
+
+MAX_YAML_DEPTH = 50  # nesting levels; real cards and policies use fewer than 10
+MAX_YAML_NODES = 200_000  # values, counting every use of an alias (a "billion laughs" expands past it)
+
+
+class _StrictSafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys: with them, a reviewer reads one value and
+    the tool uses another."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if first != key_node.start_mark.line:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first on line {first + 1 + self.line_offset})",
+                        key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def _shape_problem(data) -> str | None:
+    """Whether loaded YAML nests too deeply or expands (through aliases) to too many values."""
+    stack, count = [(data, 1)], 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_YAML_NODES:
+            return f"the document expands to more than {MAX_YAML_NODES:,} values (repeated or recursive aliases?)"
+        if depth > MAX_YAML_DEPTH:
+            return f"values nested deeper than {MAX_YAML_DEPTH} levels"
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for kv in value.items() for v in kv)
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return None
 
 
 def load_yaml_text(text: str, source: str, error: type[InvalidInputError], line_offset: int = 0):
-    """``yaml.safe_load`` with a located error (line and column, 1-based) on malformed YAML."""
+    """``yaml.safe_load`` (duplicate keys refused, size of the result bounded) with a located error
+    (line and column, 1-based) on malformed YAML."""
+    loader = _StrictSafeLoader(text)
+    loader.line_offset = line_offset
     try:
-        return yaml.safe_load(text)
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1 + line_offset}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise error(source, [Problem(where, f"malformed YAML: {problem}")]) from None
+    except RecursionError:
+        raise error(source, [Problem("", "malformed YAML: nested deeper than the parser allows")]) from None
+    finally:
+        loader.dispose()
+    problem = _shape_problem(data)
+    if problem:
+        raise error(source, [Problem("", f"YAML refused: {problem}")])
+    return data
 
 
 def pydantic_problems(exc: ValidationError, prefix: str = "") -> list[Problem]:
