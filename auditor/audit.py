@@ -12,6 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from auditor.context import AuditContext
 from auditor.data import EvalDataset, load_dataset
 from auditor.errors import DatasetError, Problem
@@ -65,6 +67,24 @@ def check_labels(data: EvalDataset, classes: list[str]) -> None:
         raise DatasetError(str(data.path), [Problem(
             "target", f"labels the model does not know: {', '.join(map(repr, unknown))} (model classes: {', '.join(classes)})"
         )])
+
+
+def truncation_notes(data: EvalDataset, model) -> list[str]:
+    """Text models see at most ``max_length`` tokens: say which evaluation texts were cut."""
+    if getattr(model, "task", None) != "text-classification":
+        return []
+    cut = np.array([e.truncated for e in model.encode(data.texts())], dtype=bool)
+    if not cut.any():
+        return []
+    rows = np.flatnonzero(cut)
+    listed = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+    return [f"{len(rows):,} of {len(data):,} texts are longer than the model's limit of {model.max_length} tokens "
+            f"and were truncated to it (row{'s' * (len(rows) != 1)} {listed}); the audit judges only the kept part"]
+
+
+def sample_rows_csv(data: EvalDataset) -> bytes:
+    lines = ["row,file_row"] + [f"{i},{r}" for i, r in enumerate(data.source_rows.tolist())]
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def card_facts(card: ModelCard) -> CardFacts:
@@ -127,11 +147,14 @@ def run_audit(
     loaded: LoadedPolicy = load_policy(policy)
     model_card = load_model_card(card)
     plan = build_plan(loaded, model_card.auditor.task)
-    dataset = load_dataset(data, model_card)
+    dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed)
     model = load_model(model_card, dataset, allow_pickle=allow_pickle, device=device)
     check_labels(dataset, model.classes)
+    dataset.notes.extend(truncation_notes(dataset, model))
     ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
                        explainer_params=dict(loaded.policy.explainers))
+    if dataset.source_rows is not None:
+        ctx.files["evidence/dataset-sample.csv"] = sample_rows_csv(dataset)
 
     progress = (lambda check_id, i: on_progress(check_id, i, len(plan))) if on_progress else None
     checks = run_plan(plan, ctx, progress)

@@ -6,8 +6,10 @@ output uses. Labels are kept as strings so they compare with the model's class n
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pandas as pd
 
 from auditor.errors import DatasetError, Problem
 from auditor.model_card import ModelCard
+from auditor.yamlio import byte_location
 
 MAX_DATASET_BYTES = 2_000_000_000
 MAX_LISTED = 5  # rows named per problem before "... and N more"
@@ -30,6 +33,7 @@ class EvalDataset:
     feature_names: list[str]
     categorical: list[str]
     notes: list[str] = field(default_factory=list)
+    source_rows: np.ndarray | None = None  # when sampled: the file row (0-based) of each row, in order
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -73,16 +77,67 @@ def read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, encoding="utf-8", keep_default_na=True)
+            return _read_csv(path)
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if suffix in (".jsonl", ".ndjson"):
             return _read_jsonl(path)
-    except UnicodeDecodeError as exc:
-        raise DatasetError(source, [Problem(f"byte {exc.start}", "file is not valid UTF-8")]) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
+    except UnicodeDecodeError:
+        raise DatasetError(source, [Problem(_first_invalid_utf8(path), "file is not valid UTF-8")]) from None
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        raise DatasetError(source, _csv_shape_problems(path) or [Problem("", f"cannot parse the file: {exc}")]) from None
+    except (pd.errors.EmptyDataError, ValueError, OSError) as exc:
         raise DatasetError(source, [Problem("", f"cannot parse the file: {exc}")]) from None
     raise DatasetError(source, [Problem("", f"unsupported file type {suffix!r}; use .csv, .parquet or .jsonl")])
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    with path.open(encoding="utf-8", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    seen: dict[str, int] = {}
+    duplicates = []
+    for i, name in enumerate(header, start=1):
+        if name in seen:
+            duplicates.append(Problem(f"header, column {i}", f"duplicate column name {name!r} (also column {seen[name]})"))
+        seen.setdefault(name, i)
+    if duplicates:
+        raise DatasetError(str(path), duplicates)
+    with warnings.catch_warnings():
+        # A row longer than the header: pandas would silently drop fields (or, without
+        # index_col=False, shift the header onto the wrong columns).
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        return pd.read_csv(path, encoding="utf-8", keep_default_na=True, index_col=False)
+
+
+def _csv_shape_problems(path: Path) -> list[Problem]:
+    """Lines whose number of fields differs from the header's (the first few, and how many)."""
+    problems, n_bad = [], 0
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        width = len(next(reader, []))
+        for fields in reader:
+            if fields and len(fields) > width:
+                n_bad += 1
+                if n_bad <= MAX_LISTED:
+                    problems.append(Problem(f"line {reader.line_num}", f"{len(fields)} fields; the header has {width}"))
+    if n_bad > MAX_LISTED:
+        problems.append(Problem("", f"... and {n_bad - MAX_LISTED} more lines with too many fields"))
+    return problems
+
+
+def _first_invalid_utf8(path: Path) -> str:
+    """Where the first byte that is not UTF-8 is (line, column, byte offset)."""
+    offset = 0
+    with path.open("rb") as fh:
+        for line in fh:  # a UTF-8 sequence never contains b"\n", so lines decode on their own
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                with path.open("rb") as again:
+                    head = again.read(offset + exc.start + 1)
+                return byte_location(head, offset + exc.start)
+            offset += len(line)
+    return ""
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
@@ -105,8 +160,13 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def load_dataset(path: str | Path, card: ModelCard) -> EvalDataset:
-    """Load the evaluation data and validate it against the card; list every problem found."""
+def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = None, seed: int = 0) -> EvalDataset:
+    """Load the evaluation data and validate it against the card; list every problem found.
+
+    Every row is validated. Then, if the file has more than ``max_rows`` rows (the policy's
+    ``dataset.max_rows``), ``max_rows`` of them are drawn uniformly without replacement with
+    ``seed``, kept in file order, and the sampling is recorded in ``notes`` and ``source_rows``.
+    """
     path = Path(path)
     source = str(path)
     df = read_table(path)
@@ -176,7 +236,22 @@ def load_dataset(path: str | Path, card: ModelCard) -> EvalDataset:
     n_missing = int(frame.isna().sum().sum())
     if n_missing:
         notes.append(f"{n_missing} missing feature values, passed to the model as missing (the card allows it)")
+    source_rows = None
+    if max_rows is not None and len(frame) > max_rows:
+        total = len(frame)
+        source_rows = np.sort(np.random.default_rng([seed, 0x5A3B1E]).choice(total, size=max_rows, replace=False))
+        frame, labels = frame.iloc[source_rows], labels[source_rows]
+        if len(np.unique(labels)) < 2:
+            raise DatasetError(source, [Problem(
+                f"column {block.target!r}",
+                f"the sample of {max_rows:,} rows (policy dataset.max_rows) holds only one class; raise max_rows",
+            )])
+        notes.append(
+            f"sampled {max_rows:,} of {total:,} rows uniformly at random without replacement (policy "
+            f"dataset.max_rows, seed {seed}); row numbers in this audit are positions in the sample, "
+            f"evidence/dataset-sample.csv gives each one's row in the file"
+        )
     return EvalDataset(
         path=path.resolve(), sha256=file_sha256(path), frame=frame.reset_index(drop=True),
-        labels=labels, feature_names=list(features), categorical=categorical, notes=notes,
+        labels=labels, feature_names=list(features), categorical=categorical, notes=notes, source_rows=source_rows,
     )
