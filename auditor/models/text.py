@@ -59,10 +59,10 @@ def check_model_dir(path: Path) -> None:
         raise ModelLoadError(f"model directory {path} does not exist")
     files = [p for p in path.rglob("*") if p.is_file()]
     for p in sorted(files):
-        if p.suffix == ".py":
+        if p.suffix.lower() in (".py", ".pyc"):
             raise ModelLoadError(f"refusing model directory {path}: it contains Python code "
                                  f"({p.name}); remote or custom code is never executed")
-        if p.suffix in PICKLE_SUFFIXES:
+        if p.suffix.lower() in PICKLE_SUFFIXES:
             raise ModelLoadError(f"refusing model directory {path}: {p.name} is a pickle-format "
                                  "weight file; convert the model to safetensors")
     config_path = path / "config.json"
@@ -72,8 +72,19 @@ def check_model_dir(path: Path) -> None:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{config_path} is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{config_path} is not a JSON object")
     if "auto_map" in config:
         raise ModelLoadError(f"refusing {config_path}: key 'auto_map' asks for custom remote code")
+    for extra in sorted(path.glob("*config.json")):  # tokenizer_config.json can ask for remote code too
+        if extra == config_path:
+            continue
+        try:
+            extra_config = json.loads(extra.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"{extra} is not valid JSON: {exc}") from exc
+        if isinstance(extra_config, dict) and "auto_map" in extra_config:
+            raise ModelLoadError(f"refusing {extra}: key 'auto_map' asks for custom remote code")
     if config.get("problem_type") == "multi_label_classification":
         raise ModelLoadError(f"{config_path}: multi-label classifiers are not supported "
                              "(softmax over classes expected)")
@@ -293,4 +304,9 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
                              "offsets and word ids")
     model.to(device)
     model.eval()
+    # Never feed more tokens than the model has positions for: a longer input would crash the
+    # model (an index error in the position embeddings) instead of being truncated and reported.
+    for limit in (getattr(tokenizer, "model_max_length", None), getattr(model.config, "max_position_embeddings", None)):
+        if isinstance(limit, int) and 2 < limit < 1_000_000:
+            max_length = min(max_length, limit)
     return TextModel(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)
