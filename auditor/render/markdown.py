@@ -1,8 +1,9 @@
 """Card Markdown -> safe HTML: raw HTML disabled, then sanitised; nothing can load from outside.
 
 The card is third-party text. markdown-it renders it with ``html=False`` (raw HTML shows as inert
-text), and nh3 (Ammonia) keeps only a small set of tags: no images, no scripts, no styles, links
-without schemes other than http(s)/mailto (links are never fetched, only shown).
+text), images become inert text naming their source (never an ``<img>``), and nh3 (Ammonia) keeps
+only a small set of tags: no images, no scripts, no styles, links without schemes other than
+http(s)/mailto (links are never fetched, only shown). Each raw tag and image is also a warning.
 """
 
 from __future__ import annotations
@@ -11,28 +12,58 @@ import re
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 
 _ALLOWED_TAGS = {
     "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "code", "pre",
     "blockquote", "table", "thead", "tbody", "tr", "th", "td", "a", "br", "hr",
 }
-_RAW_HTML = re.compile(r"<\s*(script|img|iframe|object|embed|link|style|svg|meta)\b", re.IGNORECASE)
+_RAW_HTML = re.compile(
+    r"<\s*(script|img|iframe|object|embed|link|style|svg|meta|base|form|frame|frameset|audio|video|source|math)\b[^>]{0,200}>?",
+    re.IGNORECASE,
+)
 _REMOTE = re.compile(r"(file|https?|ftp)://", re.IGNORECASE)
-_MD_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)]*)\)")
+_FILE_URL = re.compile(r"file:[^\s\"'<>()]+", re.IGNORECASE)
+MAX_WARNINGS = 20
+
+
+def _render_image_as_text(self, tokens, idx, options, env) -> str:
+    token = tokens[idx]
+    alt = self.renderInlineAsText(token.children or [], options, env)
+    return escapeHtml(f"[image not loaded: {alt} ({token.attrGet('src') or ''})]")
+
+
+def _markdown() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    md.add_render_rule("image", _render_image_as_text)
+    return md
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def card_warnings(body: str) -> list[str]:
-    warnings = []
-    for tag in sorted({m.group(1).lower() for m in _RAW_HTML.finditer(body)}):
-        warnings.append(f"the card contains raw HTML <{tag}>; it is shown as inert text, never executed or loaded")
-    for target in _MD_IMAGE.findall(body):
-        warnings.append(f"the card embeds an image ({target[:80]}); images from cards are not loaded")
+    """One warning per raw HTML element and per image in the card (at most ``MAX_WARNINGS``)."""
+    warnings = [
+        f"the card contains raw HTML {_short(m.group(0))!r}; it is shown as inert text, never executed or loaded"
+        for m in _RAW_HTML.finditer(body)
+    ]
+    for block in _markdown().parse(body):
+        for token in block.children or []:
+            if token.type == "image":
+                warnings.append(f"the card embeds an image ({_short(token.attrGet('src') or '')}); images from cards "
+                                "are not loaded, the report shows the reference as text")
+    for url in dict.fromkeys(m.group(0) for m in _FILE_URL.finditer(body)):
+        warnings.append(f"the card refers to a local file ({_short(url)}); the report never reads it")
+    if len(warnings) > MAX_WARNINGS:
+        warnings = warnings[:MAX_WARNINGS] + [f"... and {len(warnings) - MAX_WARNINGS} more"]
     return warnings
 
 
 def render_card_markdown(body: str) -> str:
-    md = MarkdownIt("commonmark", {"html": False}).enable("table")
-    html = md.render(body)
+    html = _markdown().render(body)
     return nh3.clean(
         html, tags=_ALLOWED_TAGS, attributes={"a": {"href"}}, url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
