@@ -28,11 +28,23 @@ out = Console()
 err = Console(stderr=True)
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta", "skipped": "dim"}
+EXIT_INTERRUPTED = 130
+
+
+def printable(text: object) -> str:
+    """Text from an input (card, policy, file name) with control characters, terminal escape
+    sequences included, written as ``\\x..`` escapes; newlines kept."""
+    return "".join(ch if ch.isprintable() or ch == "\n" else ascii(ch)[1:-1] for ch in str(text))
+
+
+def shown(text: object) -> str:
+    """:func:`printable`, and Rich markup escaped: for output printed with markup on."""
+    return escape(printable(text))
 
 
 def _fail(exc: AuditorError) -> None:
     label = "invalid input" if isinstance(exc, InvalidInputError) else "error"
-    err.print(f"[bold red]{label}:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[bold red]{label}:[/] {shown(exc)}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -58,21 +70,26 @@ def run(
         task = progress.add_task("loading inputs", total=None)
 
         def on_progress(check_id: str, i: int, n: int) -> None:
-            progress.update(task, description=f"check {check_id}", completed=i, total=n)
+            progress.update(task, description=f"check {shown(check_id)}", completed=i, total=n)
 
         try:
             record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device, on_progress=on_progress)
         except AuditorError as exc:
             progress.stop()
             _fail(exc)
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("interrupted: the audit stopped; nothing partial was written (a version is written whole or not at all)",
+                      highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
     result = record.result
-    table = Table(title=f"{result.model.name} {result.model.version} — policy {result.policy.name} {result.policy.version}")
+    table = Table(title=shown(f"{result.model.name} {result.model.version} — policy {result.policy.name} {result.policy.version}"))
     table.add_column("check")
     table.add_column("status")
     table.add_column("key figure")
     for c in result.checks:
         style = STATUS_STYLE[c.status.value]
-        table.add_row(escape(c.id), f"[{style}]{c.status.value.upper()}[/]", escape(c.key_figure or (c.error.type if c.error else "")))
+        table.add_row(shown(c.id), f"[{style}]{c.status.value.upper()}[/]", shown(c.key_figure or (c.error.type if c.error else "")))
     out.print(table)
     style = STATUS_STYLE[result.status.value]
     out.print(f"overall: [{style}]{result.status.value.upper()}[/]   ({record.path.name})")
@@ -95,15 +112,15 @@ def validate(
 
     try:
         loaded = load_policy(policy)
-        out.print(f"policy {loaded.policy.name} {loaded.policy.version}: valid ({len(loaded.policy.checks)} checks)", markup=False, highlight=False, soft_wrap=True)
+        out.print(f"policy {printable(loaded.policy.name)} {printable(loaded.policy.version)}: valid ({len(loaded.policy.checks)} checks)", markup=False, highlight=False, soft_wrap=True)
         if data is not None and card is None:
             raise_usage("--data needs --card (the card says which columns to expect)")
         if card is not None:
             model_card = load_model_card(card)
-            out.print(f"card {card}: valid ({model_card.auditor.task}, model {model_card.model_name})", markup=False, highlight=False, soft_wrap=True)
+            out.print(f"card {card}: valid ({model_card.auditor.task}, model {printable(model_card.model_name)})", markup=False, highlight=False, soft_wrap=True)
             for planned in build_plan(loaded, model_card.auditor.task):
                 if planned.skip_reason:
-                    out.print(f"  check {planned.spec.check_id} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)
+                    out.print(f"  check {printable(planned.spec.check_id)} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)
             if data is not None:
                 ds = load_dataset(data, model_card)
                 out.print(f"dataset {data}: valid ({len(ds)} rows, {len(ds.feature_names)} features)", markup=False, highlight=False, soft_wrap=True)
