@@ -17,7 +17,8 @@ def check_probabilities(proba: np.ndarray, n_rows: int, n_classes: int, atol: fl
     if not np.isfinite(proba).all():
         raise ModelOutputError(f"model returned {int((~np.isfinite(proba)).sum())} NaN or infinite probabilities")
     if (proba < -atol).any() or (proba > 1 + atol).any():
-        raise ModelOutputError("model returned probabilities outside [0, 1]")
+        raise ModelOutputError(f"model returned probabilities outside [0, 1] (smallest {proba.min():.4g}, "
+                               f"largest {proba.max():.4g})")
     if not np.allclose(proba.sum(axis=1), 1.0, atol=1e-3):
         raise ModelOutputError("model returned probabilities whose rows do not sum to 1")
     return proba
