@@ -66,7 +66,11 @@ def randomised_tabular(ctx):
     estimator.set_params(**seeded)
     classes = np.asarray(ctx.model.estimator.classes_)
     y = ctx.rng("sanity.labels").permutation(classes[ctx.label_index()])
-    with warnings.catch_warnings():
+    from threadpoolctl import threadpool_limits
+
+    # One OpenMP thread, as for prediction (models/tabular.py): multi-threaded tree fitting spins
+    # on small shared machines.
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
         warnings.simplefilter("ignore")  # convergence warnings are expected on permuted labels
         estimator.fit(ctx.data.frame[ctx.model.feature_names], y)
     return TabularModel(estimator, ctx.model.feature_names), "refitted on permuted labels"
