@@ -46,13 +46,14 @@ class _StrictSafeLoader(yaml.SafeLoader):
                     continue
                 key = self.construct_object(key_node, deep=True)
                 try:
-                    first = seen.setdefault(key, key_node.start_mark.line)
+                    first = seen.get(key)
                 except TypeError:  # an unhashable key: the base class reports it
                     continue
-                if first != key_node.start_mark.line:
+                if first is not None:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"duplicate key {key!r} (first on line {first + 1 + self.line_offset})",
                         key_node.start_mark)
+                seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep)
 
 
