@@ -1,7 +1,9 @@
-"""The command line: auditor run | validate | render | policies.
+"""The command line: auditor run | validate | render | policies | history | diff | sign-off | verify | due.
 
 Exit codes: 0 passed (or only warnings), 1 a blocking check failed or errored, 2 usage error,
 3 invalid policy, card or dataset, 4 model artefact refused or not loadable, 5 internal error.
+`verify` exits 1 when a run was altered, `due` when a model's approval expired or its re-audit is
+overdue, `sign-off` when the run fails verification (an altered audit is not signed).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from auditor.errors import EXIT_BLOCKING_FAILURE, EXIT_INTERNAL, EXIT_OK, AuditorError, InvalidInputError
+from auditor.errors import EXIT_BLOCKING_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AuditorError, InvalidInputError
 from auditor.results import Status
 
 app = typer.Typer(
@@ -61,6 +63,7 @@ def run(
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow joblib/pickle models (can run code)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (text models)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    db: Optional[str] = typer.Option(None, "--db", help="Registry URL (default OUT/audits.sqlite; env AUDITOR_DB)."),
 ) -> None:
     """Run an audit and write a new versioned run directory."""
     from auditor.audit import run_audit
@@ -73,7 +76,8 @@ def run(
             progress.update(task, description=f"check {shown(check_id)}", completed=i, total=n)
 
         try:
-            record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device, on_progress=on_progress)
+            record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device, on_progress=on_progress,
+                               db=db)
         except AuditorError as exc:
             progress.stop()
             _fail(exc)
@@ -168,6 +172,175 @@ def policies(
             raise_usage("usage: auditor policies [show NAME]")
     except AuditorError as exc:
         _fail(exc)
+
+
+# --- history, diff, sign-off, verify, due: the records a compliance process keeps ---------------
+
+DB_HELP = "Registry: any SQLAlchemy URL (default OUT/audits.sqlite; env AUDITOR_DB)."
+
+
+def _registry_failed(exc: Exception) -> None:
+    err.print(f"[bold red]registry error:[/] {shown(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}",
+              highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _print(text: str) -> None:
+    out.print(printable(text), highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def history(
+    model: Optional[str] = typer.Argument(None, help="A model name (or its folder name); all models when omitted."),
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder holding OUT/<model>/vNNNN."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Re-index every run under OUT from its files first."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+) -> None:
+    """List the audits in the registry: model, version, date, policy, status, model hash, sign-off
+    (--json adds the run paths and every hash)."""
+    import json
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from auditor.registry import open_registry
+
+    try:
+        with open_registry(out_dir, db) as registry:
+            if rebuild:
+                n = registry.rebuild(out_dir)
+                err.print(f"registry rebuilt: {n} run{'s' * (n != 1)} indexed from {shown(str(out_dir))}", highlight=False)
+            rows = registry.history(model)
+    except AuditorError as exc:
+        _fail(exc)
+    except SQLAlchemyError as exc:
+        _registry_failed(exc)
+    if as_json:
+        _print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        _print(f"no audits recorded{' for ' + model if model else ''}")
+        return
+    table = Table("model", "version", "date", "policy", "status", "model sha256", "sign-off")
+    for r in rows:
+        signoff = "—"
+        if r["signoff_decision"]:
+            signoff = f"{r['signoff_decision']} by {r['signoff_reviewer']}"
+            if r["signoff_valid_until"]:
+                signoff += f" until {r['signoff_valid_until']}"
+        style = STATUS_STYLE.get(r["status"], "")
+        table.add_row(shown(r["model"]), r["version"], r["created_at"][:10], shown(f"{r['policy_name']} {r['policy_version']}"),
+                      f"[{style}]{r['status'].upper()}[/]", r["model_sha256"][:12], shown(signoff))
+    out.print(table)
+
+
+@app.command()
+def diff(
+    run_a: Path = typer.Argument(..., help="A run directory (with one argument: the newer run)."),
+    run_b: Optional[Path] = typer.Argument(None, help="The run to compare with RUN_A (default: RUN_A against its previous run)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the diff (default <model>/diffs/<a>-vs-<b>)."),
+    top_k: int = typer.Option(5, "--top-k", help="Size of the top-feature sets compared for explanation drift."),
+    no_pdf: bool = typer.Option(False, "--no-pdf", help="Write diff.json and diff.html only."),
+) -> None:
+    """Compare two audits: verdicts, measurements, explanation drift, policy and input changes."""
+    from auditor.diff import write_diff
+
+    older, newer = (None, run_a) if run_b is None else (run_a, run_b)
+    try:
+        result = write_diff(older, newer, out_dir, top_k=top_k, pdf=not no_pdf)
+    except AuditorError as exc:
+        _fail(exc)
+    d, s = result.data, result.data["summary"]
+    _print(f"{d['a']['model']} {d['a']['version']} -> {d['b']['model']} {d['b']['version']}: "
+           f"status {d['status']['a']} -> {d['status']['b']}")
+    for c in d["checks"]:
+        if c["change"] != "unchanged" or c["params"] or c["thresholds"]:
+            extra = []
+            if c["params"]:
+                extra.append("params " + ", ".join(f"{k} {v['a']} -> {v['b']}" for k, v in c["params"].items()))
+            if c["thresholds"]:
+                extra.append("thresholds " + ", ".join(t["threshold"] for t in c["thresholds"]))
+            _print(f"  {c['id']}: {c['a']} -> {c['b']} ({c['change']}){'; ' + '; '.join(extra) if extra else ''}")
+    _print(f"  {s['measurements_changed']} measurements changed; inputs changed: {', '.join(s['inputs_changed']) or 'none'}; "
+           f"policy changed: {', '.join(s['policy_changed']) or 'none'}")
+    for name in ("diff.json", "diff.html", "diff.pdf"):
+        if (result.path / name).is_file():
+            _print(f"  {result.path / name}")
+
+
+@app.command("sign-off")
+def sign_off(
+    run_dir: Path = typer.Argument(..., help="The run directory to sign off."),
+    reviewer: str = typer.Option(..., "--reviewer", help="Who signs off."),
+    decision: str = typer.Option(..., "--decision", help="approve | approve-with-conditions | reject"),
+    comment: str = typer.Option(..., "--comment", help="What the decision rests on (conditions, reasons)."),
+    valid_until: Optional[str] = typer.Option(None, "--valid-until", help="Approval expiry date, YYYY-MM-DD."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Record a reviewer's decision next to a run (its files are untouched) and write report-signed-N.pdf."""
+    from auditor.signoff import sign_off as record_sign_off
+
+    try:
+        signed = record_sign_off(run_dir, reviewer=reviewer, decision=decision, comment=comment,
+                                 valid_until=valid_until, db=db)
+    except AuditorError as exc:
+        _fail(exc)
+    r = signed.record
+    _print(f"{r['model']} {r['version']}: {r['decision']} by {r['reviewer']} (sign-off #{r['n']}"
+           f"{', valid until ' + r['valid_until'] if r['valid_until'] else ''})")
+    _print(f"  {signed.pdf}")
+    _print(f"  {signed.log}")
+
+
+@app.command()
+def verify(run_dirs: list[Path] = typer.Argument(..., help="Run directories to verify.")) -> None:
+    """Recompute every hash of a run and its hash-chain links; name what was altered (exit 1)."""
+    from auditor.verify import verify_run
+
+    altered = False
+    for run_dir in run_dirs:
+        try:
+            checked = verify_run(run_dir)
+        except AuditorError as exc:
+            _fail(exc)
+        if checked.ok:
+            out.print(f"[green]OK[/] {shown(str(checked.run))}: {checked.checked_files} files and the chain verified", highlight=False)
+            continue
+        altered = True
+        out.print(f"[bold red]ALTERED[/] {shown(str(checked.run))}", highlight=False)
+        for finding in checked.findings:
+            _print(f"  {finding}")
+    raise typer.Exit(EXIT_BLOCKING_FAILURE if altered else EXIT_OK)
+
+
+@app.command()
+def due(
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder holding OUT/<model>/vNNNN."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Evaluate on this date (YYYY-MM-DD) instead of today."),
+) -> None:
+    """List models whose approval expired or whose re-audit is overdue (exit 1 when any)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from auditor.registry import as_datetime, due as due_items, open_registry
+    from auditor.runs import parse_date
+
+    try:
+        now = as_datetime(parse_date(as_of, "--as-of")) if as_of else None
+        with open_registry(out_dir, db) as registry:
+            items = due_items(registry.history(), now)
+    except AuditorError as exc:
+        _fail(exc)
+    except SQLAlchemyError as exc:
+        _registry_failed(exc)
+    if not items:
+        _print("nothing due")
+        raise typer.Exit(EXIT_OK)
+    table = Table("model", "reason", "since", "detail")
+    for item in items:
+        table.add_row(shown(item.model), f"[red]{item.reason}[/]", item.since, shown(item.detail))
+    out.print(table)
+    raise typer.Exit(EXIT_BLOCKING_FAILURE)
 
 
 def main() -> None:

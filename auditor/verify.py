@@ -10,7 +10,8 @@ What is checked:
   hash of this manifest recorded by the next version, if there is one (so an edit that rewrote both
   a file and its manifest line is still caught by the neighbours);
 - the files embedded in report.pdf (result.json, and the manifest without the PDF's own line)
-  against the run's files.
+  against the run's files;
+- the run's sign-off log (next to the run): its record chain, and the signed PDFs' hashes.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def verify_run(run_dir: str | Path) -> Verification:
     findings += _identity(run, body)
     findings += _chain(run, body)
     findings += _pdf_attachments(run, listed)
+    findings += _signoffs(run)
     return Verification(run.path, len(listed) + 1, findings)
 
 
@@ -142,6 +144,12 @@ def _pdf_attachments(run: Run, listed: dict[str, str]) -> list[Finding]:
         if embedded["manifest.json"] != manifest_without_file(run.manifest_bytes, "report.pdf"):
             out.append(Finding("report.pdf", "mismatch", "the manifest embedded in the PDF differs from the run's manifest.json"))
     return out
+
+
+def _signoffs(run: Run) -> list[Finding]:
+    from auditor.signoff import verify_signoffs
+
+    return [Finding(f"../{path}", "altered", detail) for path, detail in verify_signoffs(run)]
 
 
 # --- reading our own PDFs ------------------------------------------------------------------------

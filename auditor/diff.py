@@ -1,0 +1,365 @@
+"""`auditor diff RUN_A RUN_B`: what changed between two audits, as diff.json, diff.html, diff.pdf.
+
+Everything is read from the two run directories (result.json, manifest.json, evidence/):
+
+- verdicts: per check (by id), status A -> B (improved / worsened / changed / added / removed), with
+  the check's parameter and threshold changes;
+- measurements: every measurement of a check present in both runs, with B - A and, where the check
+  reports ``<m>_ci_low`` / ``<m>_ci_high``, both intervals and whether they overlap;
+- explanation drift: global importance per source (mean |attribution| per feature from
+  ``evidence/attributions-<method>.csv``, permutation importance from the global_importance check's
+  evidence): top-k features that entered or left, Spearman rank correlation between the runs over
+  the features both have; and the change in the faithfulness / stability / sanity / agreement
+  measurements;
+- policy (name, version, sha256) and input hashes (policy, card, dataset, model, from the
+  manifests), library versions.
+
+The output is deterministic: the same two runs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import UsageError
+from auditor.runs import Run, open_run, previous_run
+from auditor.store import sha256_bytes, slugify
+
+DIFF_SCHEMA_VERSION = 1
+SEVERITY = {"error": 4, "fail": 3, "warn": 2, "pass": 1}
+TRUST_CHECKS = ("explanation_faithfulness", "explanation_stability", "explanation_sanity", "explainer_agreement",
+                "explanation_axioms")
+CI_SUFFIXES = ("_ci_low", "_ci_high")
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if math.isnan(value) or math.isinf(value) else float(value)
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null."""
+    if isinstance(value, float):
+        return _num(value)
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+# --- verdicts ---------------------------------------------------------------------------------------
+
+def _status_change(a: str | None, b: str | None) -> str:
+    if a is None:
+        return "added"
+    if b is None:
+        return "removed"
+    if a == b:
+        return "unchanged"
+    if a in SEVERITY and b in SEVERITY:
+        return "improved" if SEVERITY[b] < SEVERITY[a] else "worsened"
+    return "changed"  # to or from skipped
+
+
+def _dict_changes(a: dict, b: dict) -> dict[str, dict[str, Any]]:
+    return {k: {"a": a.get(k), "b": b.get(k)} for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def _threshold_key(t: dict) -> str:
+    return f"{t.get('measurement')} ({t.get('severity')})"
+
+
+def _threshold_changes(a: list[dict], b: list[dict]) -> list[dict[str, Any]]:
+    ta = {_threshold_key(t): {"min": t.get("min"), "max": t.get("max")} for t in a}
+    tb = {_threshold_key(t): {"min": t.get("min"), "max": t.get("max")} for t in b}
+    return [{"threshold": k, "a": ta.get(k), "b": tb.get(k)} for k in sorted(set(ta) | set(tb)) if ta.get(k) != tb.get(k)]
+
+
+def compare_checks(a: Run, b: Run) -> list[dict[str, Any]]:
+    ca = {c["id"]: c for c in a.result.get("checks", [])}
+    cb = {c["id"]: c for c in b.result.get("checks", [])}
+    order = [c for c in cb] + [c for c in ca if c not in cb]
+    rows = []
+    for cid in order:
+        x, y = ca.get(cid, {}), cb.get(cid, {})
+        sa, sb = x.get("status"), y.get("status")
+        rows.append({
+            "id": cid, "check": (y or x).get("check"), "title": (y or x).get("title", cid),
+            "a": sa, "b": sb, "change": _status_change(sa, sb),
+            "key_figure": {"a": x.get("key_figure"), "b": y.get("key_figure")},
+            "params": _dict_changes(x.get("params", {}), y.get("params", {})) if x and y else {},
+            "thresholds": _threshold_changes(x.get("thresholds", []), y.get("thresholds", [])) if x and y else [],
+        })
+    return rows
+
+
+# --- measurements -----------------------------------------------------------------------------------
+
+def _fold_intervals(measurements: dict[str, Any]) -> tuple[dict[str, float | None], dict[str, list]]:
+    """Measurements without their CI bounds, and the bounds by measurement: [low, high]."""
+    values, cis = {}, {}
+    for name, value in measurements.items():
+        for i, suffix in enumerate(CI_SUFFIXES):
+            base = name[: -len(suffix)]
+            if name.endswith(suffix) and base in measurements:
+                cis.setdefault(base, [None, None])[i] = _num(value)
+                break
+        else:
+            values[name] = _num(value)
+    return values, cis
+
+
+def _overlap(x: list | None, y: list | None) -> bool | None:
+    if not x or not y or None in x or None in y:
+        return None
+    return x[0] <= y[1] and y[0] <= x[1]
+
+
+def compare_measurements(a: Run, b: Run) -> list[dict[str, Any]]:
+    ca = {c["id"]: c for c in a.result.get("checks", [])}
+    rows = []
+    for check in b.result.get("checks", []):
+        other = ca.get(check["id"])
+        if other is None:
+            continue
+        va, cia = _fold_intervals(other.get("measurements", {}))
+        vb, cib = _fold_intervals(check.get("measurements", {}))
+        for name in [*vb, *[n for n in va if n not in vb]]:
+            x, y = va.get(name), vb.get(name)
+            rows.append({
+                "check": check["id"], "check_type": check.get("check"), "measurement": name, "a": x, "b": y,
+                "delta": None if x is None or y is None else y - x,
+                "a_ci": cia.get(name), "b_ci": cib.get(name), "ci_overlap": _overlap(cia.get(name), cib.get(name)),
+                "changed": x != y,
+            })
+    return rows
+
+
+# --- explanation drift ------------------------------------------------------------------------------
+
+def _attribution_importance(run: Run) -> dict[str, dict[str, float]]:
+    """Mean |attribution| per feature (or token) name, per method, from evidence/attributions-*.csv."""
+    out = {}
+    folder = run.path / "evidence"
+    for path in sorted(folder.glob("attributions-*.csv")) if folder.is_dir() else []:
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        with path.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                try:
+                    value = abs(float(row["value"]))
+                except (KeyError, ValueError):
+                    continue
+                name = row.get("name", "")
+                sums[name] = sums.get(name, 0.0) + value
+                counts[name] = counts.get(name, 0) + 1
+        method = path.stem[len("attributions-"):]
+        if sums:
+            out[f"mean |{method}| (evidence/{path.name})"] = {k: sums[k] / counts[k] for k in sums}
+    return out
+
+
+def _permutation_importance(run: Run) -> dict[str, dict[str, float]]:
+    for check in run.result.get("checks", []):
+        if check.get("check") != "global_importance":
+            continue
+        for ev in check.get("evidence", []):
+            if ev.get("kind") == "bar_chart" and ev.get("title", "").startswith("Permutation importance"):
+                return {f"permutation importance ({check['id']} check, top features only)":
+                        {label: float(v) for label, v in zip(ev["labels"], ev["values"])}}
+    return {}
+
+
+def global_importance(run: Run) -> dict[str, dict[str, float]]:
+    return {**_attribution_importance(run), **_permutation_importance(run)}
+
+
+def _top(importance: dict[str, float], k: int) -> list[str]:
+    return [name for name, _ in sorted(importance.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
+
+
+def _spearman(x: list[float], y: list[float]) -> float | None:
+    if len(x) < 2:
+        return None
+    from scipy.stats import spearmanr
+
+    rho = spearmanr(x, y).statistic
+    return _num(float(rho))
+
+
+def explanation_drift(a: Run, b: Run, measurements: list[dict[str, Any]], top_k: int) -> dict[str, Any]:
+    ga, gb = global_importance(a), global_importance(b)
+    sources = []
+    for source in [s for s in gb if s in ga]:
+        x, y = ga[source], gb[source]
+        top_a, top_b = _top(x, top_k), _top(y, top_k)
+        common = sorted(set(x) & set(y))
+        sources.append({
+            "source": source, "top_k": top_k, "a_top": top_a, "b_top": top_b,
+            "entered": [f for f in top_b if f not in top_a], "left": [f for f in top_a if f not in top_b],
+            "rank_correlation": _spearman([x[f] for f in common], [y[f] for f in common]),
+            "common_features": len(common),
+        })
+    only = sorted(set(ga) ^ set(gb))
+    trust = [m for m in measurements if m["check_type"] in TRUST_CHECKS
+             or (m["check_type"] == "global_importance" and m["measurement"] == "rank_correlation")]
+    return {"sources": sources, "sources_in_one_run_only": only, "trust_measurements": trust}
+
+
+# --- policy and inputs ------------------------------------------------------------------------------
+
+def _inputs(run: Run) -> dict[str, dict[str, Any]]:
+    listed = run.manifest.get("inputs") if run.manifest else None
+    if listed:
+        return {k: {"path": v.get("path"), "sha256": v.get("sha256")} for k, v in listed.items()}
+    r = run.result  # a run without a manifest: the hashes recorded in the result
+    return {name: {"path": r.get(key, {}).get("path") or r.get(key, {}).get("source"), "sha256": r.get(key, {}).get("sha256")}
+            for name, key in (("policy", "policy"), ("card", "card"), ("dataset", "dataset"), ("model", "model"))}
+
+
+def compare_inputs(a: Run, b: Run) -> list[dict[str, Any]]:
+    ia, ib = _inputs(a), _inputs(b)
+    return [{"input": k, "a": ia.get(k), "b": ib.get(k),
+             "changed": (ia.get(k) or {}).get("sha256") != (ib.get(k) or {}).get("sha256")}
+            for k in sorted(set(ia) | set(ib))]
+
+
+def compare_policy(a: Run, b: Run) -> dict[str, Any]:
+    keys = ("name", "version", "sha256", "reaudit_interval_days")
+    pa = {k: a.result.get("policy", {}).get(k) for k in keys}
+    pb = {k: b.result.get("policy", {}).get(k) for k in keys}
+    return {"a": pa, "b": pb, "changed": [k for k in keys if pa[k] != pb[k]]}
+
+
+def _ref(run: Run) -> dict[str, Any]:
+    r = run.result
+    return {"path": str(run.path), "model": run.model, "model_version": r.get("model", {}).get("version"),
+            "version": run.version, "run_id": r.get("run_id"), "created_at": r.get("created_at"),
+            "status": r.get("status"), "manifest_sha256": run.manifest_sha256}
+
+
+# --- the diff ---------------------------------------------------------------------------------------
+
+def diff_runs(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
+    checks = compare_checks(a, b)
+    measurements = compare_measurements(a, b)
+    libs_a = a.result.get("provenance", {}).get("libraries", {})
+    libs_b = b.result.get("provenance", {}).get("libraries", {})
+    data = {
+        "schema_version": DIFF_SCHEMA_VERSION,
+        "a": _ref(a), "b": _ref(b), "same_model": a.model == b.model,
+        "status": {"a": a.result.get("status"), "b": b.result.get("status"),
+                   "change": _status_change(a.result.get("status"), b.result.get("status"))},
+        "checks": checks,
+        "measurements": measurements,
+        "explanation_drift": explanation_drift(a, b, measurements, top_k),
+        "policy": compare_policy(a, b),
+        "inputs": compare_inputs(a, b),
+        "libraries": _dict_changes(libs_a, libs_b),
+    }
+    data["summary"] = {
+        "verdict_changes": sum(c["change"] != "unchanged" for c in checks),
+        "checks_with_changed_params": sum(bool(c["params"]) for c in checks),
+        "checks_with_changed_thresholds": sum(bool(c["thresholds"]) for c in checks),
+        "measurements_changed": sum(m["changed"] for m in measurements),
+        "inputs_changed": [i["input"] for i in data["inputs"] if i["changed"]],
+        "policy_changed": data["policy"]["changed"],
+        "features_entered": sorted({f for s in data["explanation_drift"]["sources"] for f in s["entered"]}),
+        "features_left": sorted({f for s in data["explanation_drift"]["sources"] for f in s["left"]}),
+    }
+    return _clean(data)
+
+
+def diff_json(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+def render_diff_html(data: dict[str, Any]) -> str:
+    from markupsafe import Markup
+
+    from auditor.render.html import make_environment, templates_dir
+
+    env = make_environment()
+    css = (templates_dir() / "report.css").read_text(encoding="utf-8")
+    return env.get_template("diff.html.j2").render(d=data, css=Markup(css))
+
+
+def render_diff(data: dict[str, Any]) -> dict[str, bytes]:
+    from auditor.render.pdf import PdfAttachment, html_to_pdf
+
+    body = diff_json(data)
+    html = render_diff_html(data)
+    a, b = data["a"], data["b"]
+    pdf = html_to_pdf(
+        html, created_at=max(a["created_at"] or "", b["created_at"] or ""),
+        title=f"Audit diff: {a['model']} {a['version']} vs {b['model']} {b['version']}",
+        identifier=sha256_bytes(f"{a['run_id']}:{b['run_id']}".encode())[:32],
+        attachments=[PdfAttachment("diff.json", body, "Machine-readable diff of the two audits")],
+    )
+    return {"diff.json": body, "diff.html": html.encode("utf-8"), "diff.pdf": pdf}
+
+
+@dataclass(frozen=True)
+class DiffOutput:
+    path: Path
+    data: dict[str, Any]
+
+
+def default_folder(a: Run, b: Run) -> Path:
+    name = f"{a.version}-vs-{b.version}" if a.model_dir == b.model_dir else f"{slugify(a.model_dir.name)}-{a.version}-vs-{b.version}"
+    return b.model_dir / "diffs" / name
+
+
+def write_diff(run_a: str | Path | None, run_b: str | Path, out: str | Path | None = None, top_k: int = 5,
+               pdf: bool = True) -> DiffOutput:
+    """Diff two runs (``run_a`` None: the run before ``run_b`` of the same model) into a new folder.
+    A folder that exists already is never overwritten: an identical diff is reused, otherwise the
+    new one gets a numbered sibling."""
+    b = open_run(run_b)
+    if run_a is None:
+        a = previous_run(b)
+        if a is None:
+            raise UsageError(f"{b.path} is the first run of {b.model}: give a second run to compare with")
+    else:
+        a = open_run(run_a)
+    if a.path == b.path:
+        raise UsageError("both arguments are the same run")
+    if top_k < 1:
+        raise UsageError("--top-k must be at least 1")
+    data = diff_runs(a, b, top_k)
+    files = render_diff(data) if pdf else {"diff.json": diff_json(data), "diff.html": render_diff_html(data).encode("utf-8")}
+    target = Path(out) if out else default_folder(a, b)
+    return DiffOutput(_write_folder(target, files), data)
+
+
+def _write_folder(target: Path, files: dict[str, bytes]) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    try:
+        for name, content in files.items():
+            (tmp / name).write_bytes(content)
+        for i in range(1, 1000):
+            final = target if i == 1 else target.with_name(f"{target.name}-{i}")
+            if final.is_dir() and all((final / n).is_file() and (final / n).read_bytes() == c for n, c in files.items()):
+                return final  # the same diff, already written
+            try:
+                os.rename(tmp, final)
+                return final
+            except OSError:
+                if not final.exists():
+                    raise
+        raise RuntimeError(f"could not allocate a folder for the diff next to {target}")
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
