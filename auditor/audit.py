@@ -22,8 +22,10 @@ from auditor.policy import LoadedPolicy, load_policy
 from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
-from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, PolicyRef, Status, worst
+from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, Status, worst
 from auditor.runner import build_plan, run_plan
+from auditor.traceability import build_traceability
+from auditor.waivers import apply_waivers
 from auditor.store import (chain_link, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
                            write_run)
 
@@ -140,11 +142,13 @@ def run_audit(
     device: str = "cpu",
     on_progress: Callable[[str, int, int], None] | None = None,
     db: str | None = None,
+    waivers: str | Path | None = None,
 ) -> RunRecord:
     """Audit a model: validate inputs (before loading the model), run the policy's checks, and write
-    a new version directory with result.json, report.html, report.pdf, evidence/ and manifest.json."""
+    a new version directory with result.json, report.html, report.pdf, evidence/ and manifest.json.
+    ``waivers``: a waivers file (auditor/waivers.py), besides the policy's own ``waivers:``."""
     started = time.perf_counter()
-    loaded: LoadedPolicy = load_policy(policy)
+    loaded: LoadedPolicy = load_policy(policy, waivers)
     model_card = load_model_card(card)
     plan = build_plan(loaded, model_card.auditor.task)
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed)
@@ -152,21 +156,21 @@ def run_audit(
     check_labels(dataset, model.classes)
     dataset.notes.extend(truncation_notes(dataset, model))
     ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
-                       explainer_params=dict(loaded.policy.explainers))
+                       explainer_params=loaded.policy.explainers_for(model_card.auditor.task))
     if dataset.source_rows is not None:
         ctx.files["evidence/dataset-sample.csv"] = sample_rows_csv(dataset)
 
     progress = (lambda check_id, i: on_progress(check_id, i, len(plan))) if on_progress else None
-    checks = run_plan(plan, ctx, progress)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    checks = apply_waivers(run_plan(plan, ctx, progress), loaded.waivers, now.date())
     libraries = library_versions()
     block = model_card.auditor
     pos = ctx.positive_index
     partial = dict(
         run_id=uuid.uuid4().hex,
-        created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        status=worst(c.status for c in checks),
-        policy=PolicyRef(name=loaded.policy.name, version=loaded.policy.version, sha256=loaded.sha256, source=loaded.source,
-                         reaudit_interval_days=loaded.policy.reaudit_interval_days),
+        created_at=now.isoformat(),
+        status=worst(c.status for c in checks),  # WAIVED ranks above PASS, below WARN (results.worst)
+        policy=loaded.reference(),
         model=ModelRef(
             name=model_card.model_name, version=block.version, task=block.task, format=block.model.format,
             sha256=file_or_dir_sha256(model_card.model_path), classes=list(model.classes),
@@ -176,6 +180,7 @@ def run_audit(
                            columns=dataset.feature_names, notes=dataset.notes),
         card=card_facts(model_card),
         checks=checks,
+        traceability=build_traceability(loaded, checks, model_card, now.date()),
     )
 
     def build(version: str) -> dict[str, bytes]:
@@ -193,7 +198,8 @@ def run_audit(
         # The chain link is computed here, once write_run has fixed the label (see store.chain_link).
         without_pdf = manifest(
             files, {"policy": Path(loaded.source), "card": model_card.path, "dataset": dataset.path,
-                    "model": model_card.model_path},
+                    "model": model_card.model_path,
+                    "waivers": Path(loaded.waivers_file.source) if loaded.waivers_file else None},
             libraries, {"run_id": result.run_id, "version": version, "result_schema_version": result.schema_version,
                         "previous": chain_link(model_dir(Path(out), model_card.model_name), version)},
         )

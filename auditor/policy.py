@@ -1,23 +1,44 @@
-"""Policies: which checks run, with which parameters and thresholds, fixed before the run.
+"""Policies: governance documents that fix, before the run, which checks run with which parameters
+and thresholds, why (rationales), which regulatory clauses each check evidences, who owns the
+policy, from when it applies, and which failures a named approver has waived.
 
-A policy is YAML validated with pydantic (unknown keys rejected). Every problem is collected and
-reported together with its location, e.g. ``checks[2].params.n_repeats``.
+A policy is YAML validated with pydantic (unknown keys rejected). It may ``extends:`` another
+(see auditor/policy_chain.py for the inheritance rules). Every problem of every file in the chain
+is collected and reported together with its location, e.g. ``checks[2].params.n_repeats``, or
+``/path/parent.yaml:checks[2].params.n_repeats`` for a file other than the one named.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from auditor.clauses import FRAMEWORKS, check_clause
 from auditor.errors import PolicyError, Problem, UsageError
-from auditor.yamlio import load_yaml_text, pydantic_problems, read_text_limited
+from auditor.policy_chain import PolicyFile, compact, load_chain, merge_chain
+from auditor.results import FileHash, PolicyRef
+from auditor.waivers import LoadedWaivers, SourcedWaiver, Waiver, load_waivers_file
+from auditor.yamlio import pydantic_problems
 
 POLICY_SCHEMA_VERSION = 1
-MAX_POLICY_BYTES = 1_000_000
+
+Task = Literal["tabular-classification", "text-classification"]
+Clause = Annotated[str, AfterValidator(check_clause)]
+# severity names: blocking (fail) / warning (warn) / info. Results keep fail / warn / info.
+SEVERITY_ALIASES = {"blocking": "fail", "warning": "warn"}
+SEVERITY_LABELS = {"fail": "blocking", "warn": "warning", "info": "info"}
+
+
+def _known_framework(key: str) -> str:
+    if key not in FRAMEWORKS:
+        raise ValueError(f"unknown framework {key!r}; known: {', '.join(FRAMEWORKS)}")
+    return key
 
 
 class Threshold(BaseModel):
@@ -26,7 +47,17 @@ class Threshold(BaseModel):
     measurement: str
     min: float | None = Field(default=None, allow_inf_nan=False)  # NaN would make every comparison pass
     max: float | None = Field(default=None, allow_inf_nan=False)
-    severity: Literal["fail", "warn"] = "fail"
+    severity: Literal["fail", "warn", "info"] = "fail"  # blocking / warning / info (recorded, never changes the status)
+    rationale: str = ""  # why this bound, and how it was calibrated
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity_name(cls, value):
+        if isinstance(value, str):
+            value = SEVERITY_ALIASES.get(value, value)
+            if value not in SEVERITY_LABELS:
+                raise ValueError("unknown severity; use blocking (or fail), warning (or warn) or info")
+        return value
 
     @model_validator(mode="after")
     def _has_bound(self) -> "Threshold":
@@ -43,12 +74,36 @@ class CheckSpec(BaseModel):
     check: str
     id: str | None = None
     title: str | None = None
+    rationale: str = ""  # why the check is in the policy
+    clauses: list[Clause] = Field(default_factory=list)  # e.g. eu-ai-act:2024/1689:art-13(3)(b)(iv)
+    tasks: list[Task] | None = Field(default=None, min_length=1)  # run only on these tasks (default: every task the check has)
     params: dict[str, Any] = Field(default_factory=dict)
     thresholds: list[Threshold] = Field(default_factory=list)
 
     @property
     def check_id(self) -> str:
         return self.id or self.check
+
+
+class CheckOverride(BaseModel):
+    """An entry of ``checks`` in a policy that extends another: overrides or adds (policy_chain)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    check: str | None = None
+    id: str | None = None
+    title: str | None = None
+    rationale: str | None = None
+    clauses: list[Clause] = Field(default_factory=list)
+    tasks: list[Task] | None = Field(default=None, min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    thresholds: list[Threshold] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _named(self) -> "CheckOverride":
+        if not self.check and not self.id:
+            raise ValueError("an entry needs an id (to override a check of the parent) or a check (to add one)")
+        return self
 
 
 class DatasetOptions(BaseModel):
@@ -60,22 +115,50 @@ class DatasetOptions(BaseModel):
     max_rows: int | None = Field(default=None, ge=2)
 
 
-class Policy(BaseModel):
+class _PolicyFields(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: Literal[1]
+    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")  # default: name
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
     description: str = ""
+    owner: str = ""  # the person or function accountable for the policy
+    effective_from: date | None = None
+    frameworks: list[Annotated[str, AfterValidator(_known_framework)]] = Field(default_factory=list)
+    clauses: list[Clause] = Field(default_factory=list)  # addressed by the policy as a whole
+    tasks: list[Task] | None = Field(default=None, min_length=1)  # default tasks of the checks this file adds
     seed: int = Field(default=0, ge=0, le=2**32 - 1)  # numpy and scikit-learn accept 0 .. 2**32-1
     dataset: DatasetOptions = Field(default_factory=DatasetOptions)
     explainers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> parameters, shared by all checks
-    checks: list[CheckSpec] = Field(min_length=1)
+    task_explainers: dict[Task, dict[str, dict[str, Any]]] = Field(default_factory=dict)  # per task, replaces explainers' entry
     reaudit_interval_days: int | None = Field(default=None, ge=1)  # `auditor due` flags models not audited since
+    waivers: list[Waiver] = Field(default_factory=list)
+
+
+class Policy(_PolicyFields):
+    extends: str | None = None  # the parent named by the policy file (resolved policies keep it for the record)
+    checks: list[CheckSpec] = Field(min_length=1)
+
+    @property
+    def policy_id(self) -> str:
+        return self.id or self.name
+
+    def explainers_for(self, task: str) -> dict[str, dict[str, Any]]:
+        """The explainer parameters a run on ``task`` uses: ``task_explainers`` replace ``explainers`` per method."""
+        return {**self.explainers, **self.task_explainers.get(task, {})}
+
+
+class PolicyOverlay(_PolicyFields):
+    """The shape of a policy file that extends another (validated before merging)."""
+
+    extends: str
+    remove: list[str] = Field(default_factory=list)
+    checks: list[CheckOverride] = Field(default_factory=list)
 
 
 class LoadedPolicy(BaseModel):
-    """A validated policy with its checks' parameters parsed, and where it came from."""
+    """A validated, resolved policy with its checks' parameters parsed, and where it came from."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
@@ -84,6 +167,38 @@ class LoadedPolicy(BaseModel):
     source: str
     sha256: str
     text: str
+    chain: list[FileHash] = []  # the named file first, then its parent, ...
+    waivers: list[SourcedWaiver] = []  # from the policy chain and the waivers file
+    waivers_file: FileHash | None = None
+
+    def resolved(self) -> dict[str, Any]:
+        """The policy after inheritance, without empty values: what `policies show` prints and result.json records."""
+        data = self.policy.model_dump(mode="json")
+        data["id"] = self.policy.policy_id
+        data["description"] = data["description"].strip()
+        return compact(data)
+
+    def resolved_yaml(self) -> str:
+        """The resolved policy as YAML, headed by the files it was resolved from (`auditor policies show`)."""
+        import yaml
+
+        head = [f"# {self.policy.policy_id} {self.policy.version}, resolved from:"]
+        head += [f"#   {f.source} (sha256 {f.sha256})" for f in self.chain]
+        body = yaml.safe_dump(self.resolved(), sort_keys=False, allow_unicode=True, width=100)
+        return "\n".join(head) + "\n" + body
+
+    def resolved_sha256(self) -> str:
+        canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def reference(self) -> PolicyRef:
+        p = self.policy
+        return PolicyRef(
+            name=p.name, version=p.version, sha256=self.sha256, source=self.source,
+            reaudit_interval_days=p.reaudit_interval_days, id=p.policy_id, owner=p.owner,
+            effective_from=p.effective_from.isoformat() if p.effective_from else None, chain=list(self.chain),
+            waivers_file=self.waivers_file, resolved_sha256=self.resolved_sha256(), resolved=self.resolved(),
+        )
 
 
 def builtin_policy_dir() -> Path:
@@ -113,106 +228,48 @@ def resolve_policy_path(name_or_path: str | Path) -> Path:
     return known[str(name_or_path)]
 
 
-def load_policy(name_or_path: str | Path) -> LoadedPolicy:
-    """Load, validate and resolve a policy by built-in name or path; raise PolicyError listing all problems."""
+def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> LoadedPolicy:
+    """Load, validate and resolve a policy by built-in name or path (with every policy it extends,
+    and an optional waivers file); raise PolicyError listing all problems."""
     from auditor.checks import CHECK_REGISTRY  # the registry imports checks, which import policy types
+    from auditor.policy_validate import base_problems, entry_params, overlay_problems
 
-    path = resolve_policy_path(name_or_path)
-    source = str(path)
-    text = read_text_limited(path, MAX_POLICY_BYTES, PolicyError)
-    raw = load_yaml_text(text, source, PolicyError)
-    if raw is None:
-        raise PolicyError(source, [Problem("", "the policy is empty")])
-    if not isinstance(raw, dict):
-        raise PolicyError(source, [Problem("", f"expected a mapping at the top level, got {type(raw).__name__}")])
-    # Structure first, then the semantics of every check entry that parses on its own, so one
-    # round reports every problem (an unknown top-level key and an unknown check name together).
+    files = load_chain(resolve_policy_path(name_or_path), builtin_policies())
+    root = files[0]
+    waiver_file: LoadedWaivers | None = load_waivers_file(waivers) if waivers is not None else None
     problems: list[Problem] = []
+    for f in files:
+        found = base_problems(f.raw, CHECK_REGISTRY) if f is files[-1] else overlay_problems(f.raw)
+        problems += [Problem(f.where + p.location, p.message) for p in found]
+    if problems:  # structure first: merging needs every file to parse
+        raise PolicyError(root.source, problems)
+    merged, entries, raw_waivers, problems = merge_chain(files)
+    params = [entry_params(e, CHECK_REGISTRY, problems) for e in entries]
+    if problems:
+        raise PolicyError(root.source, problems)
+    merged["checks"] = [e.spec for e in entries]
+    merged["waivers"] = [w for w, _, _ in raw_waivers]
     try:
-        policy: Policy | None = Policy.model_validate(raw)
-    except ValidationError as exc:
-        policy = None
-        problems.extend(pydantic_problems(exc))
-    raw_checks = raw.get("checks") if isinstance(raw.get("checks"), list) else []
-    params: list[Any] = []
-    seen_ids: dict[str, int] = {}
-    for i, item in enumerate(raw_checks):
-        try:
-            spec = CheckSpec.model_validate(item)
-        except ValidationError:  # reported by the structural validation above
-            params.append(None)
-            problems.extend(_params_problems_of_invalid_entry(item, i, CHECK_REGISTRY))
-            continue
-        params.append(_check_params(spec, i, seen_ids, problems, CHECK_REGISTRY))
-    explainers = raw.get("explainers")
-    if isinstance(explainers, dict):
-        problems.extend(explainer_problems(explainers))
-    if problems or policy is None:
-        raise PolicyError(source, problems)
+        policy = Policy.model_validate(merged)
+    except ValidationError as exc:  # each file validated on its own; this would be a merging bug
+        raise PolicyError(root.source, pydantic_problems(exc, prefix="(resolved policy)")) from None
+    sourced = [SourcedWaiver(w, src, loc) for w, (_, src, loc) in zip(policy.waivers, raw_waivers)]
+    sourced += waiver_file.waivers if waiver_file else []
+    ids = [c.check_id for c in policy.checks]
+    for sw in sourced:
+        if sw.waiver.check not in ids:
+            where = "" if sw.source == root.source else f"{sw.source}:"
+            problems.append(Problem(f"{where}{sw.location}.check",
+                                    f"unknown check id {sw.waiver.check!r}; the policy's checks: {', '.join(ids)}"))
+    if problems:
+        raise PolicyError(root.source, problems)
     return LoadedPolicy(
-        policy=policy, params=params, source=source, text=text,
-        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        policy=policy, params=params, source=root.source, text=root.text, sha256=root.sha256,
+        chain=[FileHash(source=f.source, sha256=f.sha256) for f in files], waivers=sourced,
+        waivers_file=FileHash(source=waiver_file.source, sha256=waiver_file.sha256) if waiver_file else None,
     )
 
 
-def _params_problems_of_invalid_entry(item: Any, index: int, registry) -> list[Problem]:
-    """The parameters of an entry whose other keys are invalid, checked too, so one round lists
-    every problem (a bad threshold does not hide a bad parameter)."""
-    if not isinstance(item, dict) or not isinstance(item.get("check"), str) or not isinstance(item.get("params", {}), dict):
-        return []
-    check_cls = registry.get(item["check"])
-    if check_cls is None:
-        return []
-    try:
-        check_cls.Params.model_validate(item.get("params") or {})
-    except ValidationError as exc:
-        return pydantic_problems(exc, prefix=f"checks[{index}].params")
-    return []
-
-
-def _check_params(spec: CheckSpec, index: int, seen_ids: dict[str, int], problems: list[Problem], registry):
-    """Validate entry ``checks[index]`` against its check class; append problems; return its Params or None."""
-    where = f"checks[{index}]"
-    if spec.check_id in seen_ids:
-        problems.append(Problem(f"{where}.id", f"duplicate check id {spec.check_id!r} (also checks[{seen_ids[spec.check_id]}])"))
-    seen_ids.setdefault(spec.check_id, index)
-    check_cls = registry.get(spec.check)
-    if check_cls is None:
-        problems.append(Problem(f"{where}.check", f"unknown check {spec.check!r}; known checks: {', '.join(sorted(registry))}"))
-        return None
-    try:
-        p = check_cls.Params.model_validate(spec.params)
-    except ValidationError as exc:
-        problems.extend(pydantic_problems(exc, prefix=f"{where}.params"))
-        return None
-    declared = check_cls.measurement_names(p)
-    for j, th in enumerate(spec.thresholds):
-        if th.measurement not in declared:
-            problems.append(Problem(
-                f"{where}.thresholds[{j}].measurement",
-                f"check {spec.check!r} has no measurement {th.measurement!r}; it declares: {', '.join(declared)}",
-            ))
-    return p
-
-
-def explainer_problems(explainers: dict[str, dict[str, Any]]) -> list[Problem]:
-    """Validate the ``explainers:`` block against every task that has the method."""
-    from auditor.explain import EXPLAINERS
-
-    problems = []
-    for method, params in explainers.items():
-        variants = [tasks[method] for tasks in EXPLAINERS.values() if method in tasks]
-        if not variants:
-            known = sorted({m for tasks in EXPLAINERS.values() for m in tasks})
-            problems.append(Problem(f"explainers.{method}", f"unknown explainer; known: {', '.join(known)}"))
-            continue
-        attempts = []
-        for explainer in variants:
-            try:
-                explainer.Params.model_validate(params or {})
-                break
-            except ValidationError as exc:
-                attempts.append(pydantic_problems(exc, prefix=f"explainers.{method}"))
-        else:  # no task's variant accepts them: report the closest one (fewest problems)
-            problems.extend(min(attempts, key=len))
-    return problems
+def chain_files(name_or_path: str | Path) -> list[PolicyFile]:
+    """The files of a policy's inheritance chain, the named one first (not validated)."""
+    return load_chain(resolve_policy_path(name_or_path), builtin_policies())

@@ -20,10 +20,13 @@ class Status(StrEnum):
     FAIL = "fail"
     ERROR = "error"
     SKIPPED = "skipped"
+    WAIVED = "waived"  # a FAIL or WARN accepted by a valid waiver (auditor/waivers.py); never PASS
 
 
-# Worst first: the overall status of an audit is the worst of its checks.
-_SEVERITY_ORDER = {Status.ERROR: 4, Status.FAIL: 3, Status.WARN: 2, Status.PASS: 1, Status.SKIPPED: 0}
+# Worst first: the overall status of an audit is the worst of its checks. WAIVED ranks above PASS
+# and below WARN: the overall status is the worst of the non-waived statuses, and WAIVED (not PASS)
+# when the only findings were waived.
+_SEVERITY_ORDER = {Status.ERROR: 5, Status.FAIL: 4, Status.WARN: 3, Status.WAIVED: 2, Status.PASS: 1, Status.SKIPPED: 0}
 
 
 def worst(statuses) -> Status:
@@ -130,8 +133,25 @@ class ThresholdOutcome(_Frozen):
     observed: float | None
     min: float | None = None
     max: float | None = None
-    severity: Literal["fail", "warn"]
+    severity: Literal["fail", "warn", "info"]  # blocking, warning, info (recorded, never changes the status)
     passed: bool
+    rationale: str = ""  # from the policy: why this bound, how it was calibrated
+
+
+class WaiverRecord(_Frozen):
+    """A waiver as it applied to this run (auditor/waivers.py)."""
+
+    check: str
+    justification: str
+    approver: str
+    expires: str  # ISO date, the last day it applies
+    reference: str = ""
+    source: str  # the policy or waivers file that declares it
+    # applied: the check's FAIL/WARN shows as WAIVED; expired: no longer applies, the status stands;
+    # not-needed: the check did not fail; not-waivable: the check ended in ERROR; superseded: another
+    # waiver for the same check expires later
+    state: Literal["applied", "expired", "not-needed", "not-waivable", "superseded"]
+    status_before: Status | None = None  # the status the waiver replaced (when applied)
 
 
 class ErrorInfo(_Frozen):
@@ -157,17 +177,88 @@ class CheckResult(_Frozen):
     error: ErrorInfo | None = None
     skipped_reason: str | None = None
     duration_s: float = 0.0
+    rationale: str = ""  # from the policy: why this check is in it
+    clauses: list[str] = []  # regulatory clauses the policy maps this check to (auditor/clauses.py)
+    waiver: WaiverRecord | None = None
 
 
 # --- the audit ----------------------------------------------------------------------------------
 
 
+class FileHash(_Frozen):
+    source: str
+    sha256: str
+
+
 class PolicyRef(_Frozen):
     name: str
     version: str
-    sha256: str
+    sha256: str  # of the policy file named on the command line
     source: str
     reaudit_interval_days: int | None = None  # from the policy; read by `auditor due`
+    id: str = ""
+    owner: str = ""
+    effective_from: str | None = None  # ISO date
+    chain: list[FileHash] = []  # the named file first, then the policy it extends, and so on
+    waivers_file: FileHash | None = None  # `--waivers FILE`
+    resolved_sha256: str = ""  # of the resolved policy (canonical JSON): equal when two chains say the same
+    resolved: dict[str, Any] = {}  # the policy after inheritance: what the run applied
+
+
+# --- traceability: clauses -> checks -> status -> evidence (auditor/traceability.py) ------------
+
+
+class TraceCheck(_Frozen):
+    id: str
+    title: str
+    status: Status
+    link: str  # anchor of the check's section in the report
+    files: list[str] = []  # machine-readable evidence files of the check
+
+
+class TraceRow(_Frozen):
+    clause: str
+    framework: str
+    paraphrase: str = ""
+    checks: list[TraceCheck] = []
+    status: Status | None = None  # worst of its checks; None for a clause the policy itself addresses
+    by_policy: bool = False  # cited by the policy as a whole (prior-defined thresholds, versioning)
+
+
+class ClauseRef(_Frozen):
+    clause: str
+    framework: str
+    paraphrase: str = ""
+
+
+class FrameworkNote(_Frozen):
+    key: str
+    title: str
+    status: str = ""
+    declared: bool = True  # named in the policy's frameworks (not-covered lists are drawn for these)
+
+
+class ClaimCheck(_Frozen):
+    """A metric the card claims, against what the performance check measured."""
+
+    metric: str
+    claimed: float
+    measured: float | None = None
+    gap: float | None = None
+    tolerance: float | None = None
+    within: bool | None = None  # None: the claim could not be checked (see note)
+    dataset: str = ""
+    note: str = ""
+
+
+class Traceability(_Frozen):
+    frameworks: list[FrameworkNote] = []
+    rows: list[TraceRow] = []
+    not_covered: list[ClauseRef] = []
+    uncited_checks: list[str] = []
+    claims: list[ClaimCheck] = []
+    claim_problems: list[str] = []  # model-index entries that could not be read
+    waivers: list[WaiverRecord] = []
 
 
 class ModelRef(_Frozen):
@@ -210,3 +301,4 @@ class AuditResult(_Frozen):
     card: CardFacts
     provenance: dict[str, Any]
     checks: list[CheckResult]
+    traceability: Traceability | None = None

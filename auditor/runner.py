@@ -32,6 +32,8 @@ def build_plan(loaded: LoadedPolicy, task: str) -> list[PlannedCheck]:
     for spec, params in zip(loaded.policy.checks, loaded.params):
         cls = CHECK_REGISTRY[spec.check]
         reason = None if task in cls.tasks else f"does not apply to {task} models"
+        if reason is None and spec.tasks is not None and task not in spec.tasks:
+            reason = f"the policy applies this check to {', '.join(spec.tasks)} models only"
         plan.append(PlannedCheck(spec=spec, params=params, skip_reason=reason))
     return plan
 
@@ -70,7 +72,7 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
     spec = planned.spec
     cls = CHECK_REGISTRY[spec.check]
     base = dict(id=spec.check_id, check=spec.check, title=spec.title or cls.title, description=cls.description,
-                params=planned.params.model_dump(mode="json"))
+                params=planned.params.model_dump(mode="json"), rationale=spec.rationale, clauses=list(spec.clauses))
     if planned.skip_reason:
         return CheckResult(**base, status=Status.SKIPPED, skipped_reason=planned.skip_reason)
     started = time.perf_counter()

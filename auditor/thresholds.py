@@ -21,14 +21,16 @@ def evaluate(thresholds: list[Threshold], measurements: dict[str, float | None])
             ok = False
         outcomes.append(ThresholdOutcome(
             measurement=th.measurement, observed=None if observed is None or math.isnan(observed) else observed,
-            min=th.min, max=th.max, severity=th.severity, passed=ok,
+            min=th.min, max=th.max, severity=th.severity, passed=ok, rationale=th.rationale,
         ))
     return outcomes
 
 
 def status_of(outcomes: list[ThresholdOutcome]) -> Status:
+    """A blocking (``fail``) threshold not met: FAIL; a warning (``warn``): WARN. An ``info``
+    threshold is recorded and never changes the status."""
     if any(not o.passed and o.severity == "fail" for o in outcomes):
         return Status.FAIL
-    if any(not o.passed for o in outcomes):
+    if any(not o.passed and o.severity == "warn" for o in outcomes):
         return Status.WARN
     return Status.PASS

@@ -49,7 +49,7 @@ checks:
         "colour": "unknown key",
         "checks[0].thresholds[0]": "Value error, min (0.9) is greater than max (0.1)",
         "checks[0].thresholds[1]": "Value error, a threshold needs min, max or both",
-        "checks[0].thresholds[2].severity": "Input should be 'fail' or 'warn'",
+        "checks[0].thresholds[2].severity": "Value error, unknown severity; use blocking (or fail), warning (or warn) or info",
         "checks[1].params": "Input should be a valid dictionary",
     }
 

@@ -1,0 +1,224 @@
+"""Policy inheritance: read the chain of files a policy ``extends``, and merge it, base first.
+
+Rules (documented for policy authors in README.md):
+
+- ``extends:`` names a built-in policy or a path (relative to the extending file). Chains may be
+  several levels deep; an unknown parent or a cycle is a validation error at that ``extends``.
+- The policy's identity (``id``, ``name``, ``version``, ``description``, ``owner``,
+  ``effective_from``) is never inherited: every file states its own.
+- ``seed``, ``dataset``, ``reaudit_interval_days``, ``frameworks`` and ``tasks`` are inherited
+  unless the child sets them; ``explainers`` and ``task_explainers`` are inherited method by
+  method (a child's entry for a method replaces the parent's parameters of that method).
+  Policy-level ``clauses`` and ``waivers`` accumulate.
+- ``remove: [id, ...]`` drops the parent's checks with those ids (applied before ``checks``).
+- An entry of ``checks`` whose id (``id``, else ``check``) the parent has overrides that check:
+  ``params`` are merged key by key; ``thresholds`` replace the parent's thresholds on the same
+  measurement (others are kept, new measurements are added); ``title``, ``rationale`` and
+  ``tasks`` replace; ``clauses`` are added to the parent's. Any other entry adds a check.
+- A file's top-level ``tasks`` is the default ``tasks`` of the checks it adds: ``default``
+  (tabular) scopes its checks to tabular models, so a child may add text checks beside them.
+
+Each merged check remembers which file and entry set what, so a problem found after merging is
+reported where it was written (``<file>:checks[2].params.top_k``; no prefix for the named file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import PolicyError, Problem
+from auditor.yamlio import load_yaml_text, read_text_limited
+
+MAX_POLICY_BYTES = 1_000_000
+MAX_CHAIN = 10  # files in one chain
+IDENTITY = ("id", "name", "version", "description", "owner", "effective_from")
+REPLACED = ("schema_version", "seed", "dataset", "reaudit_interval_days", "frameworks", "tasks")
+
+
+@dataclass
+class PolicyFile:
+    path: Path
+    source: str
+    text: str
+    sha256: str
+    raw: dict
+    where: str  # prefix of problem locations in this file: "" for the named file, else "<source>:"
+
+
+@dataclass
+class Entry:
+    """One check of the merged policy and where each part of it was written."""
+
+    spec: dict
+    origin: str  # location of the entry that added it, e.g. "checks[3]" or "/p/default.yaml:checks[3]"
+    params_at: dict[str, str] = field(default_factory=dict)  # param key -> entry location that set it
+    thresholds_at: list[str] = field(default_factory=list)  # location of each threshold
+    tasks_at: str = ""  # location of the tasks value (entry or file level)
+    overridden_at: list[str] = field(default_factory=list)
+
+    @property
+    def check_id(self) -> str:
+        return self.spec.get("id") or self.spec.get("check")
+
+    @property
+    def last(self) -> str:
+        return self.overridden_at[-1] if self.overridden_at else self.origin
+
+
+def read_policy_file(path: Path, where: str) -> PolicyFile:
+    source = str(path)
+    text = read_text_limited(path, MAX_POLICY_BYTES, PolicyError)
+    raw = load_yaml_text(text, source, PolicyError)
+    if raw is None:
+        raise PolicyError(source, [Problem("", "the policy is empty")])
+    if not isinstance(raw, dict):
+        raise PolicyError(source, [Problem("", f"expected a mapping at the top level, got {type(raw).__name__}")])
+    return PolicyFile(path=path, source=source, text=text, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                      raw=raw, where=where)
+
+
+def resolve_parent(value: str, child: Path, builtins: dict[str, Path]) -> tuple[Path | None, str]:
+    """The file ``extends: value`` names (None if there is none) and what was looked for."""
+    if value.endswith((".yaml", ".yml")) or "/" in value or "\\" in value:
+        candidate = Path(value) if Path(value).is_absolute() else child.parent / value
+        return (candidate if candidate.is_file() else None), f"no file {candidate}"
+    return builtins.get(value), f"not a built-in policy (built-ins: {', '.join(builtins) or 'none'})"
+
+
+def load_chain(path: Path, builtins: dict[str, Path]) -> list[PolicyFile]:
+    """The named policy file, then the file it extends, and so on to a policy without ``extends``."""
+    files = [read_policy_file(path, "")]
+    seen = {path.resolve(): str(path)}
+    while "extends" in files[-1].raw:
+        child = files[-1]
+        value = child.raw["extends"]
+        if not isinstance(value, str) or not value.strip():
+            raise PolicyError(child.source, [Problem("extends", "expected a built-in policy name or a path")])
+        parent, looked = resolve_parent(value, child.path, builtins)
+        if parent is None:
+            raise PolicyError(child.source, [Problem("extends", f"unknown parent policy {value!r}: {looked}")])
+        if parent.resolve() in seen:
+            cycle = " -> ".join([*(f.source for f in files), str(parent)])
+            raise PolicyError(child.source, [Problem("extends", f"policies extend each other in a cycle: {cycle}")])
+        if len(files) >= MAX_CHAIN:
+            raise PolicyError(child.source, [Problem("extends", f"more than {MAX_CHAIN} levels of inheritance")])
+        seen[parent.resolve()] = str(parent)
+        files.append(read_policy_file(parent, f"{parent}:"))
+    return files
+
+
+# --- merging ----------------------------------------------------------------------------------------
+
+
+def _add(entries: list[Entry], item: dict, loc: str, file_tasks: Any, file_where: str) -> None:
+    spec = dict(item)
+    tasks_at = f"{loc}.tasks"
+    if "tasks" not in spec and file_tasks is not None:
+        spec["tasks"] = file_tasks
+        tasks_at = f"{file_where}tasks"
+    params = spec.get("params") if isinstance(spec.get("params"), dict) else {}
+    thresholds = spec.get("thresholds") if isinstance(spec.get("thresholds"), list) else []
+    entries.append(Entry(spec=spec, origin=loc, params_at={k: loc for k in params},
+                         thresholds_at=[f"{loc}.thresholds[{j}]" for j in range(len(thresholds))], tasks_at=tasks_at))
+
+
+def _override(entry: Entry, item: dict, loc: str, problems: list[Problem]) -> None:
+    spec = entry.spec
+    if item.get("check") is not None and item["check"] != spec.get("check"):
+        problems.append(Problem(f"{loc}.check", (
+            f"check id {entry.check_id!r} is a {spec.get('check')!r} check in the parent ({entry.origin}); an "
+            f"override cannot change the check (remove the id and add a new entry)")))
+        return
+    entry.overridden_at.append(loc)
+    for key in ("title", "rationale"):
+        if item.get(key) is not None:
+            spec[key] = item[key]
+    if item.get("tasks") is not None:
+        spec["tasks"] = item["tasks"]
+        entry.tasks_at = f"{loc}.tasks"
+    if item.get("params"):
+        spec["params"] = {**spec.get("params", {}), **item["params"]}
+        entry.params_at.update({k: loc for k in item["params"]})
+    if item.get("clauses"):
+        spec["clauses"] = [*spec.get("clauses", []), *(c for c in item["clauses"] if c not in spec.get("clauses", []))]
+    new = item.get("thresholds") or []
+    if new:
+        replaced = {t.get("measurement") for t in new}
+        added = [(t, f"{loc}.thresholds[{j}]") for j, t in enumerate(new)]
+        # each replaced measurement keeps the position of its first threshold in the parent
+        order: list[tuple[dict, str]] = []
+        placed = set()
+        for t, at in zip(spec.get("thresholds", []), entry.thresholds_at):
+            m = t.get("measurement")
+            if m in replaced and m not in placed:
+                order += [pair for pair in added if pair[0].get("measurement") == m]
+                placed.add(m)
+            elif m not in replaced:
+                order.append((t, at))
+        order += [pair for pair in added if pair[0].get("measurement") not in placed]
+        spec["thresholds"] = [t for t, _ in order]
+        entry.thresholds_at = [at for _, at in order]
+
+
+def merge_chain(files: list[PolicyFile]) -> tuple[dict, list[Entry], list[tuple[dict, str, str]], list[Problem]]:
+    """Merge a structurally valid chain (base last in ``files``). Returns the merged policy as a raw
+    mapping (checks not yet filled in), its checks, its waivers as (raw, source, location), and
+    the problems merging found (a removed or overridden id the parent lacks)."""
+    merged: dict[str, Any] = {}
+    entries: list[Entry] = []
+    waivers: list[tuple[dict, str, str]] = []
+    problems: list[Problem] = []
+    for f in reversed(files):
+        raw = f.raw
+        for key in REPLACED:
+            if key in raw:
+                merged[key] = raw[key]
+        for key in ("explainers",):
+            if key in raw:
+                merged[key] = {**merged.get(key, {}), **(raw[key] or {})}
+        if "task_explainers" in raw:
+            tx = {task: dict(methods) for task, methods in merged.get("task_explainers", {}).items()}
+            for task, methods in (raw["task_explainers"] or {}).items():
+                tx[task] = {**tx.get(task, {}), **(methods or {})}
+            merged["task_explainers"] = tx
+        if raw.get("clauses"):
+            merged["clauses"] = [*merged.get("clauses", []), *(c for c in raw["clauses"] if c not in merged.get("clauses", []))]
+        waivers += [(w, f.source, f"waivers[{i}]") for i, w in enumerate(raw.get("waivers") or [])]
+        for i, gone in enumerate(raw.get("remove") or []):
+            keep = [e for e in entries if e.check_id != gone]
+            if len(keep) == len(entries):
+                problems.append(Problem(f"{f.where}remove[{i}]", f"the parent policy has no check with id {gone!r}"))
+            entries = keep
+        by_id = {e.check_id: e for e in entries}
+        for i, item in enumerate(raw.get("checks") or []):
+            loc = f"{f.where}checks[{i}]"
+            cid = item.get("id") or item.get("check")
+            if f is not files[-1] and cid in by_id:
+                _override(by_id[cid], item, loc, problems)
+            elif item.get("check") is None:
+                problems.append(Problem(f"{loc}.id", (
+                    f"the parent policy has no check with id {cid!r} to override; to add a check, name it with 'check:'")))
+            else:
+                _add(entries, item, loc, raw.get("tasks"), f.where)
+                by_id[cid] = entries[-1]
+    root = files[0].raw
+    for key in IDENTITY:
+        merged.pop(key, None)
+        if key in root:
+            merged[key] = root[key]
+    if "extends" in root:
+        merged["extends"] = root["extends"]
+    return merged, entries, waivers, problems
+
+
+def compact(value: Any) -> Any:
+    """A resolved policy without empty values (``""``, ``[]``, ``{}``, None), for reading."""
+    if isinstance(value, dict):
+        out = {k: compact(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in ("", [], {}, None)}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value

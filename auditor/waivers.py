@@ -1,0 +1,150 @@
+"""Waivers: a named person accepts, until a date, that a check's failure does not block.
+
+A waiver names a check id, a justification, an approver and an expiry date. It lives in the
+policy (``waivers:``) or in a separate file (``auditor run --waivers FILE``) with the same list
+under a ``waivers:`` key. While it is valid (the run's UTC date is on or before ``expires``), a
+check that ended FAIL or WARN is reported as WAIVED, never PASS, with the original status and the
+justification kept next to it. An expired waiver changes nothing, and the report says it expired.
+An ERROR is not waivable: the check produced no verdict to accept. A waiver for a check id the
+resolved policy does not have is a validation error.
+
+Overall status: WAIVED ranks above PASS and below WARN (see ``results.worst``), so the overall
+status is the worst of the non-waived statuses, and WAIVED when the only findings were waived;
+the CLI exits 0 for a WAIVED audit (the acceptance is on record) and 1 as soon as one blocking
+failure is not waived.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from auditor.errors import PolicyError, Problem, UsageError
+from auditor.results import CheckResult, Status, WaiverRecord
+from auditor.yamlio import load_yaml_text, pydantic_problems, read_text_limited
+
+MAX_WAIVERS_BYTES = 1_000_000
+WAIVABLE = (Status.FAIL, Status.WARN)
+
+
+class Waiver(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    check: str = Field(min_length=1)  # a check id of the resolved policy
+    justification: str = Field(min_length=1)
+    approver: str = Field(min_length=1)
+    expires: dt.date  # the last day on which the waiver applies
+    reference: str = ""  # a ticket or decision record
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _a_date(cls, value):
+        if isinstance(value, dt.datetime) or not isinstance(value, (dt.date, str)):
+            raise ValueError("expected a date, YYYY-MM-DD")
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"expected a date, YYYY-MM-DD; got {value!r}") from None
+        return value
+
+
+class WaiversFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = Field(default=1, ge=1, le=1)
+    waivers: list[Waiver]
+
+
+@dataclass(frozen=True)
+class SourcedWaiver:
+    waiver: Waiver
+    source: str  # the file that declares it
+    location: str  # where in that file, e.g. waivers[0]
+
+
+@dataclass(frozen=True)
+class LoadedWaivers:
+    source: str
+    sha256: str
+    waivers: list[SourcedWaiver]
+
+
+def load_waivers_file(path: str | Path) -> LoadedWaivers:
+    """Read and validate a waivers file (check ids are checked against the policy later)."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise UsageError(f"waivers file not found: {path}")
+    text = read_text_limited(path, MAX_WAIVERS_BYTES, PolicyError)
+    raw = load_yaml_text(text, source, PolicyError)
+    if not isinstance(raw, dict):
+        raise PolicyError(source, [Problem("", "expected a mapping with a 'waivers:' list")])
+    try:
+        parsed = WaiversFile.model_validate(raw)
+    except ValidationError as exc:
+        raise PolicyError(source, pydantic_problems(exc)) from None
+    return LoadedWaivers(
+        source=source, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        waivers=[SourcedWaiver(w, source, f"waivers[{i}]") for i, w in enumerate(parsed.waivers)],
+    )
+
+
+def record_of(sourced: SourcedWaiver, state: str, status_before: Status | None = None) -> WaiverRecord:
+    w = sourced.waiver
+    return WaiverRecord(check=w.check, justification=w.justification, approver=w.approver, expires=w.expires.isoformat(),
+                        reference=w.reference, source=sourced.source, state=state, status_before=status_before)
+
+
+def choose(waivers: list[SourcedWaiver], today: dt.date) -> tuple[SourcedWaiver, bool]:
+    """The waiver that speaks for a check: the valid one expiring last, else the one that expired last."""
+    valid = [w for w in waivers if w.waiver.expires >= today]
+    pool = valid or waivers
+    return max(pool, key=lambda w: w.waiver.expires), bool(valid)
+
+
+def apply_waivers(checks: list[CheckResult], waivers: list[SourcedWaiver], today: dt.date) -> list[CheckResult]:
+    """Each check with a waiver, annotated; a FAIL or WARN under a valid waiver becomes WAIVED."""
+    by_check: dict[str, list[SourcedWaiver]] = {}
+    for w in waivers:
+        by_check.setdefault(w.waiver.check, []).append(w)
+    out = []
+    for c in checks:
+        mine = by_check.get(c.id)
+        if not mine:
+            out.append(c)
+            continue
+        chosen, valid = choose(mine, today)
+        w = chosen.waiver
+        if not valid:
+            note = (f"A waiver for this check (approved by {w.approver}) expired on {w.expires.isoformat()} and no "
+                    f"longer applies; the status stands.")
+            out.append(c.model_copy(update={"waiver": record_of(chosen, "expired"), "notes": [*c.notes, note]}))
+        elif c.status in WAIVABLE:
+            note = (f"{c.status.value.upper()} waived by {w.approver} until {w.expires.isoformat()}: {w.justification}")
+            out.append(c.model_copy(update={"status": Status.WAIVED, "waiver": record_of(chosen, "applied", c.status),
+                                            "notes": [*c.notes, note]}))
+        else:
+            state = "not-waivable" if c.status == Status.ERROR else "not-needed"
+            out.append(c.model_copy(update={"waiver": record_of(chosen, state)}))
+    return out
+
+
+def waiver_records(checks: list[CheckResult], waivers: list[SourcedWaiver], today: dt.date) -> list[WaiverRecord]:
+    """Every waiver with its state in this run (the ones not chosen for their check are 'superseded')."""
+    applied = {c.id: c.waiver for c in checks if c.waiver is not None}
+    records = []
+    for w in waivers:
+        chosen = applied.get(w.waiver.check)
+        if chosen is not None and chosen.source == w.source and chosen.expires == w.waiver.expires.isoformat() \
+                and chosen.approver == w.waiver.approver and chosen.justification == w.waiver.justification:
+            records.append(chosen)
+        elif chosen is None:
+            records.append(record_of(w, "expired" if w.waiver.expires < today else "not-needed"))
+        else:
+            records.append(record_of(w, "expired" if w.waiver.expires < today else "superseded"))
+    return records
