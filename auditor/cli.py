@@ -2,6 +2,7 @@
 
 Exit codes: 0 passed (or only warnings), 1 a blocking check failed or errored, 2 usage error,
 3 invalid policy, card or dataset, 4 model artefact refused or not loadable, 5 internal error.
+A run whose only findings are waived ends WAIVED and exits 0 (an unwaived blocking failure exits 1).
 `verify` exits 1 when a run was altered, `due` when a model's approval expired or its re-audit is
 overdue, `sign-off` when the run fails verification (an altered audit is not signed).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -29,7 +31,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta", "skipped": "dim"}
+STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta", "skipped": "dim", "waived": "cyan"}
 EXIT_INTERRUPTED = 130
 
 
@@ -64,6 +66,7 @@ def run(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (text models)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     db: Optional[str] = typer.Option(None, "--db", help="Registry URL (default OUT/audits.sqlite; env AUDITOR_DB)."),
+    waivers: Optional[Path] = typer.Option(None, "--waivers", "-w", help="Waivers file: check id, justification, approver, expiry."),
 ) -> None:
     """Run an audit and write a new versioned run directory."""
     from auditor.audit import run_audit
@@ -77,7 +80,7 @@ def run(
 
         try:
             record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device, on_progress=on_progress,
-                               db=db)
+                               db=db, waivers=waivers)
         except AuditorError as exc:
             progress.stop()
             _fail(exc)
@@ -95,6 +98,12 @@ def run(
         style = STATUS_STYLE[c.status.value]
         table.add_row(shown(c.id), f"[{style}]{c.status.value.upper()}[/]", shown(c.key_figure or (c.error.type if c.error else "")))
     out.print(table)
+    for c in result.checks:
+        w = c.waiver
+        if w is not None and w.state in ("applied", "expired"):
+            said = (f"{w.status_before.value.upper()} waived by {w.approver} until {w.expires}" if w.state == "applied"
+                    else f"waiver by {w.approver} expired on {w.expires}; not applied")
+            out.print(f"  {printable(c.id)}: {printable(said)}", markup=False, highlight=False, soft_wrap=True)
     style = STATUS_STYLE[result.status.value]
     out.print(f"overall: [{style}]{result.status.value.upper()}[/]   ({record.path.name})")
     for name in ("result.json", "report.html", "report.pdf", "manifest.json"):
@@ -107,16 +116,22 @@ def validate(
     policy: str = typer.Option(..., "--policy", "-p"),
     card: Optional[Path] = typer.Option(None, "--card", "-c"),
     data: Optional[Path] = typer.Option(None, "--data", "-d"),
+    waivers: Optional[Path] = typer.Option(None, "--waivers", "-w", help="Waivers file to validate with the policy."),
 ) -> None:
-    """Validate a policy (and a card and dataset) without loading the model."""
+    """Validate a policy (with the policies it extends and its waivers; and a card and dataset) without loading the model."""
     from auditor.data import load_dataset
     from auditor.model_card import load_model_card
     from auditor.policy import load_policy
     from auditor.runner import build_plan
 
     try:
-        loaded = load_policy(policy)
+        loaded = load_policy(policy, waivers)
         out.print(f"policy {printable(loaded.policy.name)} {printable(loaded.policy.version)}: valid ({len(loaded.policy.checks)} checks)", markup=False, highlight=False, soft_wrap=True)
+        for f in loaded.chain[1:]:
+            out.print(f"  extends {printable(f.source)}", markup=False, highlight=False, soft_wrap=True)
+        for w in loaded.waivers:
+            when = "expired" if w.waiver.expires < datetime.now(timezone.utc).date() else "valid until"
+            out.print(f"  waiver for {printable(w.waiver.check)} ({printable(w.source)}): {when} {w.waiver.expires}", markup=False, highlight=False, soft_wrap=True)
         if data is not None and card is None:
             raise_usage("--data needs --card (the card says which columns to expect)")
         if card is not None:
@@ -154,20 +169,25 @@ def render(run_dir: Path = typer.Argument(..., help="A run directory containing 
 def policies(
     action: Optional[str] = typer.Argument(None, help="'show' to print one policy."),
     name: Optional[str] = typer.Argument(None, help="Policy name or path (with 'show')."),
+    raw: bool = typer.Option(False, "--raw", help="With 'show': print the file as written, not the resolved policy."),
 ) -> None:
-    """List the built-in policies, or show one."""
+    """List the built-in policies, or show one resolved (with everything it inherits)."""
     from auditor.policy import builtin_policies, load_policy
 
     try:
         if action is None:
-            table = Table("name", "version", "checks", "description")
+            table = Table()
+            for column in ("name", "id", "version", "owner", "extends", "checks", "description"):
+                table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=40 if column == "description" else None,
+                                 min_width=None if column == "description" else len(column))
             for key in builtin_policies():
-                loaded = load_policy(key)
-                p = loaded.policy
-                table.add_row(key, p.version, str(len(p.checks)), p.description.strip().split("\n")[0])
+                p = load_policy(key).policy
+                table.add_row(key, p.policy_id, p.version, shown(p.owner), p.extends or "", str(len(p.checks)),
+                              shown(p.description.strip().split(". ")[0]))
             out.print(table)
         elif action == "show" and name:
-            out.print(load_policy(name).text, highlight=False, markup=False)
+            loaded = load_policy(name)
+            out.print(printable(loaded.text if raw else loaded.resolved_yaml()), highlight=False, markup=False, soft_wrap=True)
         else:
             raise_usage("usage: auditor policies [show NAME]")
     except AuditorError as exc:
