@@ -164,8 +164,11 @@ def _update_registry(run: Run, db: str | None) -> None:
 
 
 def verify_signoffs(run: Run) -> list[tuple[str, str]]:
-    """Problems in a run's sign-off log: broken record chain, signed PDFs altered or missing, or a
-    record about another state of the run. Returns (path relative to the model folder, detail)."""
+    """Problems in a run's sign-off log: broken record chain, signed PDFs altered or missing, a
+    record that differs from the copy embedded in its signed PDF, or a record about another state
+    of the run. Returns (path relative to the model folder, detail)."""
+    from auditor.verify import embedded_files
+
     log = signoff_log(run)
     if not log.is_file():
         return []
@@ -188,7 +191,12 @@ def verify_signoffs(run: Run) -> list[tuple[str, str]]:
         if record.get("signed_pdf"):
             if not pdf.is_file():
                 out.append((record["signed_pdf"], "missing"))
-            elif sha256_bytes(pdf.read_bytes()) != record.get("signed_pdf_sha256"):
+            elif sha256_bytes(content := pdf.read_bytes()) != record.get("signed_pdf_sha256"):
                 out.append((record["signed_pdf"], "altered since it was signed"))
+            else:
+                embedded = embedded_files(content).get("signoff.json")
+                unsigned = {k: v for k, v in record.items() if k not in ("signed_pdf", "signed_pdf_sha256")}
+                if embedded is not None and embedded != record_line(unsigned):
+                    out.append((rel, f"record {i} differs from the record embedded in {record['signed_pdf']}"))
         previous = line
     return out

@@ -1,0 +1,113 @@
+"""Versions and the hash chain across runs; `auditor verify` names what was altered; concurrent
+runs of one model get distinct versions and still chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+
+from auditor.verify import verify_run
+
+from .helpers import flat, invoke
+
+
+def manifest(path):
+    return json.loads((path / "manifest.json").read_text())
+
+
+def test_three_runs_three_versions_chained(history):
+    assert [p.name for p in history.paths] == ["v0001", "v0002", "v0003"]
+    assert manifest(history.paths[0])["previous"] is None
+    for older, newer in zip(history.paths, history.paths[1:]):
+        link = manifest(newer)["previous"]
+        assert link == {"version": older.name,
+                        "manifest_sha256": hashlib.sha256((older / "manifest.json").read_bytes()).hexdigest()}
+    for path in history.paths:
+        check = verify_run(path)
+        assert check.ok, check.findings
+        assert json.loads((path / "result.json").read_text())["version"] == path.name
+
+
+def test_verify_cli_passes_on_untouched_runs(history):
+    res = invoke("verify", *history.paths)
+    assert res.exit_code == 0, res.output
+    assert flat(res.output).count("OK") == 3
+
+
+def test_one_byte_changed_in_result_json_is_named(history, out_copy):
+    run = out_copy / "tiny-model" / "v0002"
+    data = bytearray((run / "result.json").read_bytes())
+    i = data.index(b'"status": "pass"') + len('"status": "')
+    data[i:i + 1] = b"f"  # "pass" -> "fass": one byte
+    (run / "result.json").write_bytes(bytes(data))
+    res = invoke("verify", run)
+    assert res.exit_code == 1, res.output
+    text = flat(res.output)
+    assert "ALTERED" in text and "result.json: altered" in text
+    assert "report.pdf: mismatch" in text  # the copy embedded in the PDF no longer matches either
+    # the neighbours are intact
+    assert invoke("verify", out_copy / "tiny-model" / "v0001").exit_code == 0
+    assert invoke("verify", out_copy / "tiny-model" / "v0003").exit_code == 0
+
+
+def test_rewriting_a_file_and_its_manifest_line_breaks_the_chain(out_copy):
+    """A careful forger updates manifest.json too: the next run's link still names the edit."""
+    run = out_copy / "tiny-model" / "v0001"
+    html = (run / "report.html").read_bytes().replace(b"Executive summary", b"Executive summarY")
+    (run / "report.html").write_bytes(html)
+    body = json.loads((run / "manifest.json").read_text())
+    body["files"]["report.html"] = hashlib.sha256(html).hexdigest()
+    (run / "manifest.json").write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    own = verify_run(run)
+    # the next run's link, and the manifest embedded in report.pdf, both disagree
+    assert {(f.path, f.problem) for f in own.findings} == {("manifest.json", "chain"), ("report.pdf", "mismatch")}
+    assert "v0002" in next(f.detail for f in own.findings if f.problem == "chain")
+    nxt = verify_run(out_copy / "tiny-model" / "v0002")
+    assert [(f.path, f.problem) for f in nxt.findings] == [("../v0001/manifest.json", "chain")]
+
+
+def test_added_and_missing_files_are_named(out_copy):
+    run = out_copy / "tiny-model" / "v0003"
+    (run / "evidence" / "attributions-lime.csv").unlink()
+    (run / "notes.txt").write_text("added later")
+    findings = {(f.path, f.problem) for f in verify_run(run).findings}
+    assert findings == {("evidence/attributions-lime.csv", "missing"), ("notes.txt", "added")}
+
+
+def test_verify_refuses_a_folder_that_is_not_a_run(tmp_path):
+    res = invoke("verify", tmp_path)
+    assert res.exit_code == 2
+
+
+CONCURRENT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import auditor
+    policy, card, data, out, go = sys.argv[1:6]
+    while not Path(go).exists():
+        time.sleep(0.01)
+    print(auditor.run_audit(policy, card, data, out).path)
+""")
+
+
+def test_concurrent_runs_get_distinct_versions_and_chain(artefacts, card_writer, policy_writer, tmp_path):
+    card = card_writer(tmp_path / "card")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(
+        [{"check": "card_completeness", "thresholds": [{"measurement": "completeness", "min": 0.8}]}]))
+    out, go = tmp_path / "out", tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, policy, card, artefacts.csv, out, go],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    go.touch()  # both processes are importing; they start auditing at (nearly) the same moment
+    outputs = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e for _, e in outputs]
+    paths = sorted(o.strip().splitlines()[-1] for o, _ in outputs)
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["v0001", "v0002"]
+    model = out / "tiny-model"
+    assert sorted(p.name for p in model.iterdir() if not p.name.startswith(".")) == ["v0001", "v0002"]
+    assert not [p for p in model.iterdir() if p.name.startswith(".tmp-")]
+    assert invoke("verify", model / "v0001", model / "v0002").exit_code == 0
+    rows = invoke("history", "--out", out, "--json")
+    assert [r["version"] for r in json.loads(rows.output)] == ["v0001", "v0002"]

@@ -1,0 +1,93 @@
+"""`auditor diff`: verdict changes, measurement deltas with CIs, explanation drift, policy and input
+changes, as JSON, HTML and PDF in a new folder next to the runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from auditor.diff import write_diff
+from auditor.verify import embedded_files
+
+from .helpers import flat, invoke, run_files
+
+
+@pytest.fixture(scope="module")
+def changed(history, tmp_path_factory):
+    """v0002 (tiny policy) against v0003 (changed policy): JSON and HTML only, into a scratch folder."""
+    return write_diff(history.paths[1], history.paths[2], tmp_path_factory.mktemp("diff") / "d", pdf=False).data
+
+
+def test_a_policy_change_is_reported(changed):
+    perf = next(c for c in changed["checks"] if c["id"] == "performance")
+    assert (perf["a"], perf["b"], perf["change"]) == ("pass", "warn", "worsened")
+    assert perf["params"] == {"n_bootstrap": {"a": 100, "b": 50}}
+    assert perf["thresholds"] == [{"threshold": "roc_auc_ci_low (fail)", "a": {"min": 0.6, "max": None}, "b": None},
+                                  {"threshold": "roc_auc_ci_low (warn)", "a": None, "b": {"min": 0.99, "max": None}}]
+    others = [c for c in changed["checks"] if c["id"] != "performance"]
+    assert {c["change"] for c in others} == {"unchanged"} and not any(c["params"] or c["thresholds"] for c in others)
+    assert changed["status"] == {"a": "pass", "b": "warn", "change": "worsened"}
+    assert changed["policy"]["changed"] == ["version", "sha256", "reaudit_interval_days"]
+    assert changed["summary"]["inputs_changed"] == ["policy"]
+    assert changed["summary"]["verdict_changes"] == 1
+
+
+def test_measurement_deltas_carry_confidence_intervals(changed):
+    rows = {(m["check"], m["measurement"]): m for m in changed["measurements"]}
+    auc = rows[("performance", "roc_auc")]
+    assert auc["delta"] == pytest.approx(0.0)  # same model and data: the point estimate is the same
+    assert len(auc["a_ci"]) == 2 and len(auc["b_ci"]) == 2 and auc["ci_overlap"] is True
+    assert auc["a_ci"] != auc["b_ci"]  # 100 vs 50 bootstrap resamples
+    assert ("performance", "roc_auc_ci_low") not in rows  # folded into the interval
+    assert rows[("global_importance", "rank_correlation")]["delta"] == pytest.approx(0.0)
+
+
+def test_explanation_drift_between_identical_models_is_nil(changed):
+    drift = changed["explanation_drift"]
+    sources = {s["source"]: s for s in drift["sources"]}
+    shap = next(s for name, s in sources.items() if "attributions-shap.csv" in name)
+    assert shap["entered"] == [] and shap["left"] == [] and shap["a_top"] == shap["b_top"]
+    assert shap["rank_correlation"] == pytest.approx(1.0)
+    assert any(name.startswith("permutation importance") for name in sources)
+    assert [m["measurement"] for m in drift["trust_measurements"]] == ["rank_correlation"]
+
+
+def test_explanation_drift_when_the_model_changes(history, artefacts, card_writer, tmp_path):
+    """A different model (the bare linear one, without `color`): the drift names what left."""
+    import auditor
+
+    card = card_writer(tmp_path / "card", artefact="linear")
+    out = tmp_path / "out"
+    other = auditor.run_audit(history.policy, card, artefacts.csv, out)
+    data = write_diff(history.paths[0], other.path, tmp_path / "d", pdf=False).data
+    shap = next(s for s in data["explanation_drift"]["sources"] if "attributions-shap.csv" in s["source"])
+    assert "color" in shap["left"] and shap["common_features"] == 3
+    assert shap["rank_correlation"] is not None
+    assert "model" in data["summary"]["inputs_changed"] and "card" in data["summary"]["inputs_changed"]
+
+
+def test_cli_default_compares_with_the_previous_run_and_writes_three_files(history, out_copy):
+    v3 = out_copy / "tiny-model" / "v0003"
+    before = run_files(out_copy / "tiny-model" / "v0002"), run_files(v3)
+    res = invoke("diff", v3)
+    assert res.exit_code == 0, res.output
+    text = flat(res.output)
+    assert "v0002 -> tiny-model v0003" in text and "performance: pass -> warn (worsened)" in text
+    assert "n_bootstrap 100 -> 50" in text
+    folder = out_copy / "tiny-model" / "diffs" / "v0002-vs-v0003"
+    assert sorted(p.name for p in folder.iterdir()) == ["diff.html", "diff.json", "diff.pdf"]
+    body = (folder / "diff.json").read_bytes()
+    assert json.loads(body)["checks"][0]["change"] == "worsened"
+    assert embedded_files((folder / "diff.pdf").read_bytes()) == {"diff.json": body}
+    html = (folder / "diff.html").read_text()
+    assert "Explanation drift" in html and "worsened" in html
+    # runs untouched; the same diff again reuses the folder (never overwrites, never duplicates)
+    assert (run_files(out_copy / "tiny-model" / "v0002"), run_files(v3)) == before
+    assert invoke("diff", out_copy / "tiny-model" / "v0002", v3).exit_code == 0
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["v0002-vs-v0003"]
+
+
+def test_diff_of_a_first_run_needs_a_second_argument(history):
+    res = invoke("diff", history.paths[0])
+    assert res.exit_code == 2 and "first run" in flat(res.output)

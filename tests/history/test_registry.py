@@ -1,0 +1,142 @@
+"""The registry: an index of every audit, rebuilt from the run directories; SQLite always, and a
+real PostgreSQL server when one can be reached or started here."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from auditor.registry import Registry, database_url, due, open_registry
+
+from .helpers import flat, invoke
+
+FIELDS = ("model", "version", "created_at", "policy_name", "policy_version", "status", "model_sha256", "run_path",
+          "signoff_decision")
+
+
+def check_registry(registry: Registry, history) -> None:
+    """The same assertions for every database: rows per run, rebuild, sign-off state, due."""
+    assert registry.rebuild(history.out) == 3
+    rows = registry.history()
+    assert [(r["model"], r["version"], r["policy_name"], r["policy_version"], r["status"]) for r in rows] == [
+        ("tiny-model", "v0001", "tiny", "1", "pass"), ("tiny-model", "v0002", "tiny", "1", "pass"),
+        ("tiny-model", "v0003", "tiny", "2", "warn")]
+    results = [json.loads((p / "result.json").read_text()) for p in history.paths]
+    assert [r["created_at"] for r in rows] == [r["created_at"] for r in results]
+    assert {r["model_sha256"] for r in rows} == {results[0]["model"]["sha256"]}
+    assert [r["run_path"] for r in rows] == [str(p) for p in history.paths]
+    assert all(r["signoff_decision"] is None and r["signoff_count"] == 0 for r in rows)
+    assert rows[2]["reaudit_interval_days"] == 30
+    assert registry.history("tiny-model") == rows and registry.history("other") == []
+    # rebuild is idempotent, and add_run refreshes a row in place
+    assert registry.rebuild(history.out) == 3 and len(registry) == 3
+    registry.add_run(history.paths[1])
+    assert len(registry) == 3
+    assert [i.reason for i in due(rows, now=None)] == []
+
+
+def test_sqlite_registry_is_written_by_each_run_and_rebuilt_from_the_folders(history, tmp_path):
+    db = history.out / "audits.sqlite"
+    assert db.is_file()  # run_audit registered each run
+    with open_registry(history.out) as registry:
+        rows = registry.history()
+    assert [r["version"] for r in rows] == ["v0001", "v0002", "v0003"]
+    with open_registry(None, str(tmp_path / "other.sqlite")) as registry:
+        check_registry(registry, history)
+
+
+def test_history_cli_lists_and_rebuilds(out_copy):
+    res = invoke("history", "--out", out_copy)
+    assert res.exit_code == 0, res.output
+    text = flat(res.output)
+    assert text.count("tiny-model") == 3 and "WARN" in text and "tiny 2" in text
+    (out_copy / "tiny-model" / "v0001").rename(out_copy / "tiny-model" / ".gone")  # a run deleted behind our back
+    res = invoke("history", "tiny-model", "--out", out_copy, "--rebuild", "--json")
+    assert res.exit_code == 0, res.output
+    assert [r["version"] for r in json.loads(res.output[res.output.index("["):])] == ["v0002", "v0003"]
+    assert set(FIELDS) <= set(json.loads(res.output[res.output.index("["):])[0])
+
+
+def test_a_bad_registry_url_is_a_usage_error(history):
+    res = invoke("history", "--out", history.out, "--db", "nosuchdialect://x")
+    assert res.exit_code == 2 and "registry error" in flat(res.output)
+
+
+def test_database_url_defaults(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUDITOR_DB", raising=False)
+    assert database_url(tmp_path) == f"sqlite:///{tmp_path.resolve()}/audits.sqlite"
+    assert database_url(tmp_path, "postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    monkeypatch.setenv("AUDITOR_DB", str(tmp_path / "x.sqlite"))
+    assert database_url(tmp_path) == f"sqlite:///{tmp_path.resolve()}/x.sqlite"
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------------
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for root in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (root / name).is_file():
+            return str(root / name)
+    return None
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """AUDITOR_TEST_POSTGRES_URL if set; else a throwaway server started with initdb/pg_ctl
+    (Debian's postgresql package), on a Unix socket only, removed afterwards; else skip."""
+    url = os.environ.get("AUDITOR_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("PostgreSQL test skipped: no driver (pip install 'auditor[postgres]') and AUDITOR_TEST_POSTGRES_URL unset")
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL test skipped: initdb/pg_ctl not found (apt install postgresql) and AUDITOR_TEST_POSTGRES_URL unset")
+    root = Path(tempfile.mkdtemp(prefix="auditor-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root: use the postgres account if there is one
+        if not shutil.which("runuser") or subprocess.run(["id", "postgres"], capture_output=True).returncode:
+            shutil.rmtree(root, ignore_errors=True)
+            pytest.skip("PostgreSQL test skipped: running as root without a postgres account to start a server")
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = root / "data"
+    try:
+        subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "auditor", "--no-sync", "-E", "UTF8"],
+                       check=True, capture_output=True, timeout=60)
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-t", "30",
+                        "-o", f"-k {root} -h '' -F", "start"], check=True, capture_output=True, timeout=60)
+    except (subprocess.SubprocessError, OSError) as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"PostgreSQL test skipped: could not start a throwaway server ({exc})")
+    try:
+        yield f"postgresql+psycopg://auditor@/postgres?host={root}"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgresql_registry(history, postgres_url):
+    import sqlalchemy as sa
+
+    registry = Registry(postgres_url)
+    try:
+        with registry.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM auditor_runs"))
+        check_registry(registry, history)
+        assert registry.engine.dialect.name == "postgresql"
+    finally:
+        registry.close()
+    res = invoke("history", "--out", history.out, "--db", postgres_url, "--json")
+    assert res.exit_code == 0 and len(json.loads(res.output)) == 3

@@ -1,0 +1,92 @@
+"""`auditor sign-off` records a decision next to a run and never touches the run's files;
+`auditor due` lists expired approvals and overdue re-audits."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+from auditor.verify import embedded_files, verify_run
+
+from .helpers import flat, invoke, run_files
+
+
+def test_sign_off_leaves_the_run_byte_identical(history, out_copy):
+    model = out_copy / "tiny-model"
+    run = model / "v0002"
+    before = {p.name: run_files(p) for p in (model / "v0001", run, model / "v0003")}
+    until = (date.today() + timedelta(days=90)).isoformat()
+    first = invoke("sign-off", run, "--reviewer", "Ada Lovelace", "--decision", "approve-with-conditions",
+                   "--comment", "Re-check calibration <next> quarter", "--valid-until", until)
+    assert first.exit_code == 0, first.output
+    second = invoke("sign-off", run, "--reviewer", "Grace Hopper", "--decision", "reject", "--comment", "Superseded by v0003")
+    assert second.exit_code == 0, second.output
+    assert {p.name: run_files(p) for p in (model / "v0001", run, model / "v0003")} == before
+    assert before["v0002"] == history.snapshot["v0002"]
+
+    records = [json.loads(line) for line in (model / "signoffs" / "v0002.jsonl").read_text().splitlines()]
+    assert [(r["n"], r["reviewer"], r["decision"], r["valid_until"]) for r in records] == [
+        (1, "Ada Lovelace", "approve-with-conditions", until), (2, "Grace Hopper", "reject", None)]
+    assert records[0]["manifest_sha256"] == records[1]["manifest_sha256"]
+    assert records[1]["previous_record_sha256"] is not None
+    signed = sorted(p.name for p in (model / "signoffs" / "v0002").iterdir())
+    assert signed == ["report-signed-1.pdf", "report-signed-2.pdf"]
+
+    pdf = (model / "signoffs" / "v0002" / "report-signed-2.pdf").read_bytes()
+    attached = embedded_files(pdf)
+    assert attached["result.json"] == (run / "result.json").read_bytes()
+    assert attached["manifest.json"] == (run / "manifest.json").read_bytes()
+    assert json.loads(attached["signoff.json"])["decision"] == "reject"
+
+    # the latest decision stands, in the registry too
+    rows = {r["version"]: r for r in json.loads(invoke("history", "--out", out_copy, "--json").output)}
+    assert (rows["v0002"]["signoff_decision"], rows["v0002"]["signoff_count"]) == ("reject", 2)
+    assert rows["v0001"]["signoff_decision"] is None
+    assert verify_run(run).ok
+
+
+def test_a_tampered_sign_off_log_or_run_is_caught(out_copy):
+    run = out_copy / "tiny-model" / "v0001"
+    assert invoke("sign-off", run, "--reviewer", "A", "--decision", "approve", "--comment", "fine").exit_code == 0
+    log = out_copy / "tiny-model" / "signoffs" / "v0001.jsonl"
+    log.write_text(log.read_text().replace('"approve"', '"reject"'))
+    res = invoke("verify", run)
+    assert res.exit_code == 1 and "signoffs/v0001" in flat(res.output)
+    # an altered run cannot be signed
+    target = out_copy / "tiny-model" / "v0003"
+    (target / "report.html").write_text("<p>nothing to see</p>")
+    res = invoke("sign-off", target, "--reviewer", "A", "--decision", "approve", "--comment", "fine")
+    assert res.exit_code == 1 and "report.html: altered" in flat(res.output)
+    assert not (out_copy / "tiny-model" / "signoffs" / "v0003.jsonl").exists()
+
+
+def test_sign_off_usage_errors(history):
+    run = history.paths[0]
+    bad = [
+        ["--reviewer", "A", "--decision", "maybe", "--comment", "x"],
+        ["--reviewer", " ", "--decision", "approve", "--comment", "x"],
+        ["--reviewer", "A", "--decision", "approve", "--comment", "x", "--valid-until", "2001-01-01"],
+        ["--reviewer", "A", "--decision", "reject", "--comment", "x", "--valid-until", "2999-01-01"],
+        ["--reviewer", "A", "--decision", "approve", "--comment", "x", "--valid-until", "next year"],
+    ]
+    for args in bad:
+        res = invoke("sign-off", run, *args)
+        assert res.exit_code == 2, (args, res.output)
+    assert not (history.model_dir / "signoffs").exists()
+
+
+def test_due_lists_overdue_re_audits_and_expired_approvals(out_copy):
+    # the latest run (v0003) was audited under a policy asking for a re-audit every 30 days
+    today = date.today()
+    res = invoke("due", "--out", out_copy, "--as-of", today.isoformat())
+    assert res.exit_code == 0 and "nothing due" in res.output
+    res = invoke("due", "--out", out_copy, "--as-of", (today + timedelta(days=31)).isoformat())
+    assert res.exit_code == 1
+    assert "re-audit overdue" in flat(res.output) and "every 30 days" in flat(res.output)
+
+    until = today + timedelta(days=5)
+    assert invoke("sign-off", out_copy / "tiny-model" / "v0003", "--reviewer", "A", "--decision", "approve",
+                  "--comment", "ok", "--valid-until", until.isoformat()).exit_code == 0
+    assert invoke("due", "--out", out_copy, "--as-of", until.isoformat()).exit_code == 0  # valid through that day
+    res = invoke("due", "--out", out_copy, "--as-of", (until + timedelta(days=1)).isoformat())
+    assert res.exit_code == 1 and "approval expired" in flat(res.output) and "re-audit" not in flat(res.output)
