@@ -23,7 +23,8 @@ PDFA_CSS = "img { image-rendering: crisp-edges; }"
 
 
 class BlockedURL(AuditorError):
-    pass
+    """The report asked for something outside itself: a bug (card text is sanitised before it gets
+    here), reported as an internal error (exit 5) while the run's result.json is kept."""
 
 
 def _sealed_fetcher():
@@ -65,6 +66,16 @@ def html_to_pdf(html: str, *, created_at: str, title: str, identifier: str | Non
                 attachments: list[PdfAttachment] | tuple = ()) -> bytes:
     """Render sealed HTML to PDF/A-3b. ``identifier`` (e.g. the run id) becomes the first part of
     the PDF's /ID; without one, WeasyPrint derives it from the content (still deterministic)."""
+    from weasyprint.urls import FatalURLFetchingError
+
+    try:
+        return _html_to_pdf(html, created_at=created_at, title=title, identifier=identifier, attachments=attachments)
+    except FatalURLFetchingError as exc:  # a BaseException: it would slip past every `except Exception`
+        raise BlockedURL(str(exc)) from None
+
+
+def _html_to_pdf(html: str, *, created_at: str, title: str, identifier: str | None,
+                 attachments: list[PdfAttachment] | tuple) -> bytes:
     from weasyprint import CSS, HTML, Attachment
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
