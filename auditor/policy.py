@@ -127,7 +127,6 @@ class _PolicyFields(BaseModel):
     effective_from: date | None = None
     frameworks: list[Annotated[str, AfterValidator(_known_framework)]] = Field(default_factory=list)
     clauses: list[Clause] = Field(default_factory=list)  # addressed by the policy as a whole
-    tasks: list[Task] | None = Field(default=None, min_length=1)  # default tasks of the checks this file adds
     seed: int = Field(default=0, ge=0, le=2**32 - 1)  # numpy and scikit-learn accept 0 .. 2**32-1
     dataset: DatasetOptions = Field(default_factory=DatasetOptions)
     explainers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> parameters, shared by all checks

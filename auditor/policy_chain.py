@@ -6,7 +6,7 @@ Rules (documented for policy authors in README.md):
   several levels deep; an unknown parent or a cycle is a validation error at that ``extends``.
 - The policy's identity (``id``, ``name``, ``version``, ``description``, ``owner``,
   ``effective_from``) is never inherited: every file states its own.
-- ``seed``, ``dataset``, ``reaudit_interval_days``, ``frameworks`` and ``tasks`` are inherited
+- ``seed``, ``dataset``, ``reaudit_interval_days`` and ``frameworks`` are inherited
   unless the child sets them; ``explainers`` and ``task_explainers`` are inherited method by
   method (a child's entry for a method replaces the parent's parameters of that method).
   Policy-level ``clauses`` and ``waivers`` accumulate.
@@ -15,8 +15,9 @@ Rules (documented for policy authors in README.md):
   ``params`` are merged key by key; ``thresholds`` replace the parent's thresholds on the same
   measurement (others are kept, new measurements are added); ``title``, ``rationale`` and
   ``tasks`` replace; ``clauses`` are added to the parent's. Any other entry adds a check.
-- A file's top-level ``tasks`` is the default ``tasks`` of the checks it adds: ``default``
-  (tabular) scopes its checks to tabular models, so a child may add text checks beside them.
+- A check's ``tasks`` limits it to models of those tasks (it is SKIPPED on others): the tabular
+  ``default`` scopes its explanation checks to tabular models, so a child can add text variants
+  (with other ids) beside them, and one policy can audit both kinds of model.
 
 Each merged check remembers which file and entry set what, so a problem found after merging is
 reported where it was written (``<file>:checks[2].params.top_k``; no prefix for the named file).
@@ -35,7 +36,7 @@ from auditor.yamlio import load_yaml_text, read_text_limited
 MAX_POLICY_BYTES = 1_000_000
 MAX_CHAIN = 10  # files in one chain
 IDENTITY = ("id", "name", "version", "description", "owner", "effective_from")
-REPLACED = ("schema_version", "seed", "dataset", "reaudit_interval_days", "frameworks", "tasks")
+REPLACED = ("schema_version", "seed", "dataset", "reaudit_interval_days", "frameworks")
 
 
 @dataclass
@@ -56,7 +57,7 @@ class Entry:
     origin: str  # location of the entry that added it, e.g. "checks[3]" or "/p/default.yaml:checks[3]"
     params_at: dict[str, str] = field(default_factory=dict)  # param key -> entry location that set it
     thresholds_at: list[str] = field(default_factory=list)  # location of each threshold
-    tasks_at: str = ""  # location of the tasks value (entry or file level)
+    tasks_at: str = ""  # location of the tasks value
     overridden_at: list[str] = field(default_factory=list)
 
     @property
@@ -113,16 +114,12 @@ def load_chain(path: Path, builtins: dict[str, Path]) -> list[PolicyFile]:
 # --- merging ----------------------------------------------------------------------------------------
 
 
-def _add(entries: list[Entry], item: dict, loc: str, file_tasks: Any, file_where: str) -> None:
+def _add(entries: list[Entry], item: dict, loc: str) -> None:
     spec = dict(item)
-    tasks_at = f"{loc}.tasks"
-    if "tasks" not in spec and file_tasks is not None:
-        spec["tasks"] = file_tasks
-        tasks_at = f"{file_where}tasks"
     params = spec.get("params") if isinstance(spec.get("params"), dict) else {}
     thresholds = spec.get("thresholds") if isinstance(spec.get("thresholds"), list) else []
     entries.append(Entry(spec=spec, origin=loc, params_at={k: loc for k in params},
-                         thresholds_at=[f"{loc}.thresholds[{j}]" for j in range(len(thresholds))], tasks_at=tasks_at))
+                         thresholds_at=[f"{loc}.thresholds[{j}]" for j in range(len(thresholds))], tasks_at=f"{loc}.tasks"))
 
 
 def _override(entry: Entry, item: dict, loc: str, problems: list[Problem]) -> None:
@@ -202,7 +199,7 @@ def merge_chain(files: list[PolicyFile]) -> tuple[dict, list[Entry], list[tuple[
                 problems.append(Problem(f"{loc}.id", (
                     f"the parent policy has no check with id {cid!r} to override; to add a check, name it with 'check:'")))
             else:
-                _add(entries, item, loc, raw.get("tasks"), f.where)
+                _add(entries, item, loc)
                 by_id[cid] = entries[-1]
     root = files[0].raw
     for key in IDENTITY:
