@@ -286,6 +286,12 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     try:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        # The audit has its own progress display; transformers' bars and its "sequence longer than
+        # max length" warnings (truncation is counted and reported) would only garble it.
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
     except ImportError as exc:
         raise ModelLoadError(f"text models need the 'text' extra (torch, transformers): "
                              f"{exc}") from exc
