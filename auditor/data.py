@@ -7,7 +7,6 @@ output uses. Labels are kept as strings so they compare with the model's class n
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import pandas as pd
 
 from auditor.errors import DatasetError, Problem
 from auditor.model_card import ModelCard
+from auditor.store import file_or_dir_sha256
 from auditor.yamlio import byte_location
 
 MAX_DATASET_BYTES = 2_000_000_000
@@ -48,14 +48,6 @@ class EvalDataset:
     @property
     def numeric(self) -> list[str]:
         return [c for c in self.feature_names if c not in self.categorical]
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _rows_text(mask: np.ndarray) -> str:
@@ -252,6 +244,6 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             f"evidence/dataset-sample.csv gives each one's row in the file"
         )
     return EvalDataset(
-        path=path.resolve(), sha256=file_sha256(path), frame=frame.reset_index(drop=True),
+        path=path.resolve(), sha256=file_or_dir_sha256(path), frame=frame.reset_index(drop=True),
         labels=labels, feature_names=list(features), categorical=categorical, notes=notes, source_rows=source_rows,
     )

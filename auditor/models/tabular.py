@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from threadpoolctl import threadpool_limits
 from auditor.errors import ModelLoadError
 from auditor.models.cache import PredictionCache
 from auditor.models.validate import check_probabilities
+from auditor.store import file_or_dir_sha256
 
 # Types outside skops' own default-trusted set that an audited scikit-learn model may contain.
 # Explicit names, never prefixes: a type not listed here is refused and named in the error.
@@ -38,17 +38,9 @@ TRUSTED_SKOPS_TYPES = frozenset({
 })
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify_pin(path: Path, expected: str | None) -> str:
     """Hash the artefact; refuse it when the card pins a different sha256."""
-    actual = sha256_of(path)
+    actual = file_or_dir_sha256(path)
     if expected is not None and actual.lower() != expected.lower():
         raise ModelLoadError(
             f"model artefact {path} does not match the sha256 pinned in the card "
