@@ -178,8 +178,8 @@ def policies(
         if action is None:
             table = Table()
             for column in ("name", "id", "version", "owner", "extends", "checks", "description"):
-                table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=40 if column == "description" else None,
-                                 min_width=None if column == "description" else len(column))
+                prose = column in ("owner", "description")
+                table.add_column(column, no_wrap=not prose, overflow="fold", ratio=1 if prose else None)
             for key in builtin_policies():
                 p = load_policy(key).policy
                 table.add_row(key, p.policy_id, p.version, shown(p.owner), p.extends or "", str(len(p.checks)),

@@ -30,6 +30,7 @@ POLICY_SCHEMA_VERSION = 1
 
 Task = Literal["tabular-classification", "text-classification"]
 Clause = Annotated[str, AfterValidator(check_clause)]
+Prose = Annotated[str, AfterValidator(lambda text: " ".join(text.split()))]  # folded YAML text, on one line
 # severity names: blocking (fail) / warning (warn) / info. Results keep fail / warn / info.
 SEVERITY_ALIASES = {"blocking": "fail", "warning": "warn"}
 SEVERITY_LABELS = {"fail": "blocking", "warn": "warning", "info": "info"}
@@ -48,7 +49,7 @@ class Threshold(BaseModel):
     min: float | None = Field(default=None, allow_inf_nan=False)  # NaN would make every comparison pass
     max: float | None = Field(default=None, allow_inf_nan=False)
     severity: Literal["fail", "warn", "info"] = "fail"  # blocking / warning / info (recorded, never changes the status)
-    rationale: str = ""  # why this bound, and how it was calibrated
+    rationale: Prose = ""  # why this bound, and how it was calibrated
 
     @field_validator("severity", mode="before")
     @classmethod
@@ -74,7 +75,7 @@ class CheckSpec(BaseModel):
     check: str
     id: str | None = None
     title: str | None = None
-    rationale: str = ""  # why the check is in the policy
+    rationale: Prose = ""  # why the check is in the policy
     clauses: list[Clause] = Field(default_factory=list)  # e.g. eu-ai-act:2024/1689:art-13(3)(b)(iv)
     tasks: list[Task] | None = Field(default=None, min_length=1)  # run only on these tasks (default: every task the check has)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -93,7 +94,7 @@ class CheckOverride(BaseModel):
     check: str | None = None
     id: str | None = None
     title: str | None = None
-    rationale: str | None = None
+    rationale: Prose | None = None
     clauses: list[Clause] = Field(default_factory=list)
     tasks: list[Task] | None = Field(default=None, min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -122,7 +123,7 @@ class _PolicyFields(BaseModel):
     id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")  # default: name
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
-    description: str = ""
+    description: Prose = ""
     owner: str = ""  # the person or function accountable for the policy
     effective_from: date | None = None
     frameworks: list[Annotated[str, AfterValidator(_known_framework)]] = Field(default_factory=list)
@@ -174,7 +175,6 @@ class LoadedPolicy(BaseModel):
         """The policy after inheritance, without empty values: what `policies show` prints and result.json records."""
         data = self.policy.model_dump(mode="json")
         data["id"] = self.policy.policy_id
-        data["description"] = data["description"].strip()
         return compact(data)
 
     def resolved_yaml(self) -> str:
