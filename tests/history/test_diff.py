@@ -53,13 +53,14 @@ def test_explanation_drift_between_identical_models_is_nil(changed):
     assert [m["measurement"] for m in drift["trust_measurements"]] == ["rank_correlation"]
 
 
-def test_explanation_drift_when_the_model_changes(history, artefacts, card_writer, tmp_path):
+def test_explanation_drift_when_the_model_changes(history, artefacts, card_writer, policy_writer, tmp_path):
     """A different model (the bare linear one, without `color`): the drift names what left."""
     import auditor
 
     card = card_writer(tmp_path / "card", artefact="linear")
-    out = tmp_path / "out"
-    other = auditor.run_audit(history.policy, card, artefacts.csv, out)
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(
+        [c for c in policy_writer.tiny()["checks"] if c["check"] == "global_importance"]))
+    other = auditor.run_audit(policy, card, artefacts.csv, tmp_path / "out")
     data = write_diff(history.paths[0], other.path, tmp_path / "d", pdf=False).data
     shap = next(s for s in data["explanation_drift"]["sources"] if "attributions-shap.csv" in s["source"])
     assert "color" in shap["left"] and shap["common_features"] == 3
