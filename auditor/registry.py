@@ -143,6 +143,8 @@ def open_registry(out: str | Path | None, db: str | None = None) -> Iterator[Reg
     """The registry for an output folder (or ``db``). A default SQLite registry that does not
     exist yet is built from the output folder's run directories first."""
     url = database_url(out, db)
+    if not (db or os.environ.get(ENV_DB)) and not Path(out).is_dir():
+        raise UsageError(f"{out} does not exist: no audits have been written there (give --out, or --db URL)")
     fresh = url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists()
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)

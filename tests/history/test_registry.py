@@ -63,9 +63,13 @@ def test_history_cli_lists_and_rebuilds(out_copy):
     assert set(FIELDS) <= set(json.loads(res.output[res.output.index("["):])[0])
 
 
-def test_a_bad_registry_url_is_a_usage_error(history):
+def test_a_bad_registry_url_or_missing_folder_is_a_usage_error(history, tmp_path, monkeypatch):
+    monkeypatch.delenv("AUDITOR_DB", raising=False)
     res = invoke("history", "--out", history.out, "--db", "nosuchdialect://x")
     assert res.exit_code == 2 and "registry error" in flat(res.output)
+    res = invoke("due", "--out", tmp_path / "typo")
+    assert res.exit_code == 2 and "does not exist" in flat(res.output)
+    assert not (tmp_path / "typo").exists()  # nothing created by a read
 
 
 def test_database_url_defaults(tmp_path, monkeypatch):
