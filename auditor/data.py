@@ -85,7 +85,10 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     with path.open(encoding="utf-8", newline="") as fh:
-        header = next(csv.reader(fh), [])
+        try:
+            header = next(csv.reader(fh), [])
+        except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+            raise DatasetError(str(path), [Problem("header", f"cannot parse the header line: {exc}")]) from None
     seen: dict[str, int] = {}
     duplicates = []
     for i, name in enumerate(header, start=1):
@@ -106,12 +109,15 @@ def _csv_shape_problems(path: Path) -> list[Problem]:
     problems, n_bad = [], 0
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
-        width = len(next(reader, []))
-        for fields in reader:
-            if fields and len(fields) > width:
-                n_bad += 1
-                if n_bad <= MAX_LISTED:
-                    problems.append(Problem(f"line {reader.line_num}", f"{len(fields)} fields; the header has {width}"))
+        try:
+            width = len(next(reader, []))
+            for fields in reader:
+                if fields and len(fields) > width:
+                    n_bad += 1
+                    if n_bad <= MAX_LISTED:
+                        problems.append(Problem(f"line {reader.line_num}", f"{len(fields)} fields; the header has {width}"))
+        except csv.Error as exc:
+            problems.append(Problem(f"line {reader.line_num}", f"cannot parse the line: {exc}"))
     if n_bad > MAX_LISTED:
         problems.append(Problem("", f"... and {n_bad - MAX_LISTED} more lines with too many fields"))
     return problems

@@ -77,10 +77,16 @@ def _shape_problem(data) -> str | None:
 def load_yaml_text(text: str, source: str, error: type[InvalidInputError], line_offset: int = 0):
     """``yaml.safe_load`` (duplicate keys refused, size of the result bounded) with a located error
     (line and column, 1-based) on malformed YAML."""
-    loader = _StrictSafeLoader(text)
-    loader.line_offset = line_offset
+    loader = None
     try:
+        loader = _StrictSafeLoader(text)  # checks the characters first: may raise a ReaderError
+        loader.line_offset = line_offset
         data = loader.get_single_data()
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise error(source, [Problem(f"line {line + line_offset}, column {column}",
+                                     f"malformed YAML: character #x{exc.character:04x} is not allowed")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1 + line_offset}, column {mark.column + 1}" if mark else ""
@@ -89,7 +95,8 @@ def load_yaml_text(text: str, source: str, error: type[InvalidInputError], line_
     except RecursionError:
         raise error(source, [Problem("", "malformed YAML: nested deeper than the parser allows")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     problem = _shape_problem(data)
     if problem:
         raise error(source, [Problem("", f"YAML refused: {problem}")])
