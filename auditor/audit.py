@@ -150,6 +150,7 @@ def run_audit(
     started = time.perf_counter()
     loaded: LoadedPolicy = load_policy(policy, waivers)
     model_card = load_model_card(card)
+    model_dir(Path(out), model_card.model_name)  # fail now, not after the checks, if it would leave `out`
     plan = build_plan(loaded, model_card.auditor.task)
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed)
     model = load_model(model_card, dataset, allow_pickle=allow_pickle, device=device)

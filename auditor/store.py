@@ -19,6 +19,8 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+from auditor.errors import UsageError
+
 _VERSION = re.compile(r"^v(\d{4,})$")
 _TMP = re.compile(r"^\.tmp-(\d+)-[0-9a-f]+$")
 
@@ -31,11 +33,18 @@ def slugify(name: str) -> str:
     return slug or "model"
 
 
+class OutputPathError(UsageError, ValueError):
+    """The model's folder would not be inside the output folder (e.g. it is a link elsewhere)."""
+
+
 def model_dir(out: Path, model_name: str) -> Path:
     out = out.resolve()
     target = (out / slugify(model_name)).resolve()
     if target.parent != out:
-        raise ValueError(f"model name {model_name!r} would leave the output folder")
+        raise OutputPathError(
+            f"the folder for model {model_name!r} would be {target}, outside the output folder {out} "
+            f"({out / slugify(model_name)} is a link?); remove it or choose another --out"
+        )
     return target
 
 
