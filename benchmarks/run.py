@@ -1,0 +1,205 @@
+"""Audit speed benchmark: what an audit costs in model passes, and how close it gets to the model's
+own batched throughput. Never part of the test suite.
+
+    .venv/bin/python benchmarks/run.py                      # both workloads, text N = 25 50 100
+    .venv/bin/python benchmarks/run.py --text-n 25 --skip-credit
+
+Workloads: (a) the review-sentiment example under `text-default`, with N explained reviews (every
+check's n_instances set to N); (b) the credit-scoring example under `default`, on the whole
+evaluation split. Each audit runs in a fresh subprocess (peak memory = its max RSS).
+
+Efficiency = (model time the audit's passes would need at the model's peak batched throughput,
+measured in the same run on the same model) / audit wall time. The seed-style comparison runs LIME
+(5,000 samples) and shap's text explainer with library defaults and a one-text-at-a-time predict,
+on a few instances, and extrapolates to N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = ROOT / "examples" / "review-sentiment"
+CREDIT = ROOT / "examples" / "credit-scoring"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def build_examples(text: bool, credit: bool) -> None:
+    for flag, folder in ((credit, CREDIT), (text, TEXT)):
+        if flag:
+            subprocess.run([sys.executable, str(folder / "build.py")], check=True)
+
+
+def policy_with_n(name: str, n: int | None, out: Path) -> Path:
+    from auditor.policy import load_policy
+
+    loaded = load_policy(name)
+    raw = yaml.safe_load(loaded.text)
+    if n is not None:
+        for spec in raw["checks"]:
+            if "n_instances" in (spec.get("params") or {}):
+                spec["params"]["n_instances"] = n
+    path = out / f"{name}-n{n}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def run_audit_subprocess(policy: Path, card: Path, data: Path, out: Path) -> dict:
+    started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = subprocess.run([sys.executable, "-m", "auditor", "run", "--quiet", "--policy", str(policy), "--card", str(card),
+                           "--data", str(data), "--out", str(out)], capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    peak_kb = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"audit failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    result_path = sorted(out.glob("*/v*/result.json"))[-1]
+    return {"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "result": json.loads(result_path.read_text())}
+
+
+def summarise(run: dict, n_explained: int | None) -> dict:
+    result = run["result"]
+    cache = result["provenance"]["cache"]
+    per_method: dict[str, float] = {}
+    for check in result["checks"]:
+        for key, value in (check.get("cost") or {}).items():
+            if key.endswith("_forward_passes_per_instance"):
+                per_method[key.removesuffix("_forward_passes_per_instance")] = value
+    return {
+        "wall_s": round(run["wall_s"], 1),
+        "audit_s": result["provenance"]["timings"]["total_s"],
+        "model_s": result["provenance"]["timings"].get("model_s"),
+        "peak_rss_mb": round(run["peak_rss_mb"]),
+        "requests": cache["requests"], "distinct_inputs": cache["distinct_inputs"], "cache_hits": cache["hits"],
+        "cache_hit_rate": round(cache["hits"] / max(cache["requests"], 1), 3),
+        "requests_equal_hits_plus_distinct": cache["requests"] == cache["hits"] + cache["distinct_inputs"],
+        "forward_passes_per_instance": per_method, "n_explained": n_explained,
+        "checks_s": result["provenance"]["timings"]["checks_s"], "status": result["status"],
+    }
+
+
+def text_peak_throughput(n: int = 192) -> dict:
+    """Sequences per second of the text model: forward (batched, length-sorted, padded dynamically)
+    and forward+backward through the embeddings, on distinct evaluation reviews."""
+    import torch
+
+    from auditor.models.text import load_text_model
+
+    model = load_text_model(TEXT / "model")
+    texts = [json.loads(line)["review"] for line in (TEXT / "data" / "eval.jsonl").read_text().splitlines()][:n]
+    encoded = model.encode(texts)
+    started = time.perf_counter()
+    model.predict_proba_ids([e.ids for e in encoded])
+    forward = len(texts) / (time.perf_counter() - started)
+    ids, mask = model.pad_batch([e.ids for e in sorted(encoded, key=lambda e: len(e.ids))[:32]])
+    emb = model.embedding_layer(ids).detach().requires_grad_(True)
+    started = time.perf_counter()
+    for _ in range(3):
+        out = model.model(inputs_embeds=emb, attention_mask=mask).logits
+        torch.autograd.grad(out[:, 0].sum(), emb)
+    backward = 3 * len(ids) / (time.perf_counter() - started)
+    return {"forward_seq_per_s": round(forward, 1), "forward_backward_seq_per_s": round(backward, 1)}
+
+
+def efficiency(summary: dict, throughput: dict, gradient_inputs: int) -> float:
+    forward_inputs = summary["distinct_inputs"]
+    ideal = forward_inputs / throughput["forward_seq_per_s"] + gradient_inputs / throughput["forward_backward_seq_per_s"]
+    return round(ideal / summary["audit_s"], 3)
+
+
+def seed_style_text(n_instances: int, texts: list[str]) -> dict:
+    """LIME and shap with library defaults and a per-text predict, as in the articles the product grew from."""
+    import shap
+    from lime.lime_text import LimeTextExplainer
+
+    from auditor.models.text import load_text_model
+
+    model = load_text_model(TEXT / "model")
+    calls = {"n": 0}
+
+    def predict_one_by_one(batch):
+        out = []
+        for text in batch:
+            calls["n"] += 1
+            enc = model.tokenizer(str(text), truncation=True, max_length=model.max_length, return_tensors="pt")
+            with model._torch.inference_mode():
+                out.append(model._torch.softmax(model.model(**enc).logits, -1)[0].numpy())
+        return np.array(out)
+
+    sample = texts[:n_instances]
+    started = time.perf_counter()
+    explainer = LimeTextExplainer(class_names=model.classes, random_state=0)
+    for text in sample:
+        explainer.explain_instance(text, predict_one_by_one, num_features=10)  # default num_samples=5000
+    lime_s = (time.perf_counter() - started) / len(sample)
+    started = time.perf_counter()
+    shap_explainer = shap.Explainer(predict_one_by_one, shap.maskers.Text(model.tokenizer))
+    shap_explainer(sample)  # library defaults
+    shap_s = (time.perf_counter() - started) / len(sample)
+    return {"instances_timed": len(sample), "lime_s_per_text": round(lime_s, 1), "shap_s_per_text": round(shap_s, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--text-n", type=int, nargs="*", default=[25, 50, 100])
+    ap.add_argument("--skip-text", action="store_true")
+    ap.add_argument("--skip-credit", action="store_true")
+    ap.add_argument("--seed-style-instances", type=int, default=2)
+    args = ap.parse_args()
+    build_examples(text=not args.skip_text, credit=not args.skip_credit)
+    report = {"machine": {"platform": platform.platform(), "python": platform.python_version(),
+                          "cpus": __import__("os").cpu_count()},
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if not args.skip_credit:
+            run = run_audit_subprocess(policy_with_n("default", None, tmp), CREDIT / "README.md",
+                                       CREDIT / "data" / "eval.csv", tmp / "credit")
+            report["credit"] = summarise(run, None)
+            print("credit:", json.dumps(report["credit"], indent=1))
+        if not args.skip_text:
+            throughput = text_peak_throughput()
+            report["text_throughput"] = throughput
+            report["text"] = {}
+            for n in args.text_n:
+                run = run_audit_subprocess(policy_with_n("text-default", n, tmp), TEXT / "README.md",
+                                           TEXT / "data" / "eval.jsonl", tmp / f"text-{n}")
+                summary = summarise(run, n)
+                ig_passes = summary["forward_passes_per_instance"].get("integrated_gradients", 0) * n
+                summary["efficiency"] = efficiency(summary, throughput, int(ig_passes))
+                report["text"][str(n)] = summary
+                print(f"text N={n}:", json.dumps(summary, indent=1))
+            ns = np.array([int(k) for k in report["text"]], dtype=float)
+            walls = np.array([v["wall_s"] for v in report["text"].values()])
+            if len(ns) >= 2:
+                slope, intercept = np.polyfit(ns, walls, 1)
+                residual = walls - (slope * ns + intercept)
+                report["text_scaling"] = {"slope_s_per_instance": round(slope, 2), "intercept_s": round(intercept, 1),
+                                          "max_abs_residual_s": round(float(np.abs(residual).max()), 1)}
+            texts = [json.loads(line)["review"] for line in (TEXT / "data" / "eval.jsonl").read_text().splitlines()]
+            seed = seed_style_text(args.seed_style_instances, texts)
+            n_max = max(args.text_n)
+            seed["extrapolated_s_for_lime_and_shap_at_max_n"] = round((seed["lime_s_per_text"] + seed["shap_s_per_text"]) * n_max)
+            seed["speedup_vs_audit_at_max_n"] = round(seed["extrapolated_s_for_lime_and_shap_at_max_n"] / report["text"][str(n_max)]["wall_s"], 1)
+            report["seed_style"] = seed
+            print("seed-style:", json.dumps(seed, indent=1))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"benchmark-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
