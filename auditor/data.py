@@ -59,8 +59,8 @@ def _rows_text(mask: np.ndarray) -> str:
 
 def read_table(path: Path) -> pd.DataFrame:
     source = str(path)
-    if not path.is_file():
-        raise DatasetError(source, [Problem("", "file not found")])
+    if not path.is_file():  # a device, FIFO or folder is never read (/dev/zero would never end)
+        raise DatasetError(source, [Problem("", "not a regular file" if path.exists() else "file not found")])
     size = path.stat().st_size
     if size == 0:
         raise DatasetError(source, [Problem("", "the file is empty")])

@@ -155,8 +155,8 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
     """Read and validate a card; raise ModelCardError listing every problem."""
     path = Path(path)
     source = str(path)
-    if not path.is_file():
-        raise ModelCardError(source, [Problem("", "file not found")])
+    if not path.is_file():  # a device, FIFO or folder is never read (/dev/zero would never end)
+        raise ModelCardError(source, [Problem("", "not a regular file" if path.exists() else "file not found")])
     text = read_text_limited(path, MAX_CARD_BYTES, ModelCardError)
     if path.suffix.lower() in (".yaml", ".yml"):
         front, body, offset = text, "", 0

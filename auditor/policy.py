@@ -216,7 +216,7 @@ def resolve_policy_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise UsageError(f"policy file not found: {path}")
+            raise UsageError(f"policy {path} is not a regular file" if path.exists() else f"policy file not found: {path}")
         return path
     known = builtin_policies()
     if str(name_or_path) not in known:
