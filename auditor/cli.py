@@ -176,14 +176,15 @@ def policies(
 
     try:
         if action is None:
+            wide = out.width >= 120
             table = Table()
-            for column in ("name", "id", "version", "owner", "extends", "checks", "description"):
-                prose = column in ("owner", "description")
-                table.add_column(column, no_wrap=not prose, overflow="fold", ratio=1 if prose else None)
+            for column in ("policy", "version", "owner", "extends", "checks", *(("description",) if wide else ())):
+                table.add_column(column, no_wrap=column not in ("owner", "description"), overflow="fold")
             for key in builtin_policies():
                 p = load_policy(key).policy
-                table.add_row(key, p.policy_id, p.version, shown(p.owner), p.extends or "", str(len(p.checks)),
-                              shown(p.description.strip().split(". ")[0]))
+                label = key if p.policy_id == key else f"{key} (id {p.policy_id})"
+                row = [label, p.version, shown(p.owner), p.extends or "", str(len(p.checks))]
+                table.add_row(*row, *((shown(p.description.split(". ")[0]),) if wide else ()))
             out.print(table)
         elif action == "show" and name:
             loaded = load_policy(name)

@@ -26,6 +26,7 @@ reported where it was written (``<file>:checks[2].params.top_k``; no prefix for 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,7 @@ def read_policy_file(path: Path, where: str) -> PolicyFile:
 def resolve_parent(value: str, child: Path, builtins: dict[str, Path]) -> tuple[Path | None, str]:
     """The file ``extends: value`` names (None if there is none) and what was looked for."""
     if value.endswith((".yaml", ".yml")) or "/" in value or "\\" in value:
-        candidate = Path(value) if Path(value).is_absolute() else child.parent / value
+        candidate = Path(os.path.normpath(Path(value) if Path(value).is_absolute() else child.parent / value))
         return (candidate if candidate.is_file() else None), f"no file {candidate}"
     return builtins.get(value), f"not a built-in policy (built-ins: {', '.join(builtins) or 'none'})"
 

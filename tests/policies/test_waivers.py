@@ -1,0 +1,189 @@
+"""Waivers: a valid waiver turns a FAIL or WARN into WAIVED (never PASS) with its justification;
+an expired one changes nothing and the report says it expired; an unknown check id is a
+validation error. WAIVED ranks above PASS and below WARN; the CLI exits 0 when every failure is
+waived."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from auditor.errors import PolicyError
+from auditor.policy import load_policy
+from auditor.results import CheckResult, Status, worst
+from auditor.waivers import SourcedWaiver, Waiver, apply_waivers
+
+TODAY = dt.date(2026, 11, 22)
+FAILING = [{"check": "card_completeness",
+            "thresholds": [{"measurement": "completeness", "min": 2.0, "severity": "blocking"}]},
+           {"check": "performance", "params": {"n_bootstrap": 20},
+            "thresholds": [{"measurement": "roc_auc", "min": 0.5}]}]
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def waiver(check="c", expires=TODAY, **kw) -> SourcedWaiver:
+    fields = dict(check=check, justification="accepted: known gap", approver="Head of MRM", expires=expires) | kw
+    return SourcedWaiver(Waiver(**fields), "policy.yaml", "waivers[0]")
+
+
+def result(status: Status, cid="c") -> CheckResult:
+    return CheckResult(id=cid, check="x", title="X", description="", status=status)
+
+
+@pytest.mark.parametrize("status", [Status.FAIL, Status.WARN])
+def test_a_valid_waiver_turns_a_failure_into_waived(status):
+    [out] = apply_waivers([result(status)], [waiver(expires=TODAY)], TODAY)  # valid through its expiry date
+    assert out.status == Status.WAIVED
+    assert out.waiver.state == "applied" and out.waiver.status_before == status
+    assert out.waiver.justification == "accepted: known gap"
+    assert any("waived by Head of MRM" in n for n in out.notes)
+
+
+def test_an_expired_waiver_leaves_the_status_and_says_so():
+    [out] = apply_waivers([result(Status.FAIL)], [waiver(expires=TODAY - dt.timedelta(days=1))], TODAY)
+    assert out.status == Status.FAIL
+    assert out.waiver.state == "expired" and out.waiver.status_before is None
+    assert any("expired on 2026-11-21" in n for n in out.notes)
+
+
+@pytest.mark.parametrize("status, state", [(Status.PASS, "not-needed"), (Status.SKIPPED, "not-needed"),
+                                           (Status.ERROR, "not-waivable")])
+def test_nothing_to_waive(status, state):
+    [out] = apply_waivers([result(status)], [waiver()], TODAY)
+    assert out.status == status and out.waiver.state == state
+
+
+def test_the_valid_waiver_expiring_last_speaks():
+    old = waiver(expires=TODAY - dt.timedelta(days=30), approver="A")
+    new = waiver(expires=TODAY + dt.timedelta(days=30), approver="B")
+    [out] = apply_waivers([result(Status.FAIL)], [old, new], TODAY)
+    assert out.status == Status.WAIVED and out.waiver.approver == "B"
+
+
+@pytest.mark.parametrize("statuses, overall", [
+    ([Status.WAIVED, Status.PASS, Status.SKIPPED], Status.WAIVED),  # never PASS
+    ([Status.WAIVED, Status.WARN], Status.WARN),
+    ([Status.WAIVED, Status.FAIL], Status.FAIL),
+    ([Status.WAIVED, Status.ERROR], Status.ERROR),
+    ([Status.PASS, Status.SKIPPED], Status.PASS),
+])
+def test_waived_ranks_above_pass_and_below_warn(statuses, overall):
+    assert worst(statuses) == overall
+
+
+# --- validation -------------------------------------------------------------------------------------
+
+
+def test_policy_waivers_validate_and_load(tmp_path, policy_writer):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, waivers=[
+        {"check": "card_completeness", "justification": "j", "approver": "a", "expires": "2030-01-01",
+         "reference": "MRM-12"}]))
+    loaded = load_policy(policy)
+    [w] = loaded.waivers
+    assert (w.waiver.check, w.waiver.expires, w.source, w.location) == ("card_completeness", dt.date(2030, 1, 1),
+                                                                       str(policy), "waivers[0]")
+    assert loaded.reference().resolved["waivers"][0]["reference"] == "MRM-12"
+
+
+def test_unknown_check_id_in_a_waiver_is_a_policy_error(tmp_path, policy_writer, yaml_writer):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, waivers=[
+        {"check": "nope", "justification": "j", "approver": "a", "expires": "2030-01-01"}]))
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
+        {"check": "also_nope", "justification": "j", "approver": "a", "expires": "2030-01-01"}]})
+    with pytest.raises(PolicyError) as info:
+        load_policy(policy, waivers)
+    problems = {p.location: p.message for p in info.value.problems}
+    assert set(problems) == {"waivers[0].check", f"{waivers}:waivers[0].check"}
+    assert problems["waivers[0].check"].startswith("unknown check id 'nope'; the policy's checks: card_completeness")
+
+
+@pytest.mark.parametrize("entry, location", [
+    ({"check": "performance", "approver": "a", "expires": "2030-01-01"}, "waivers[0].justification"),
+    ({"check": "performance", "justification": "j", "approver": "a", "expires": "soon"}, "waivers[0].expires"),
+    ({"check": "performance", "justification": "j", "approver": "a", "expires": "2030-01-01", "x": 1}, "waivers[0].x"),
+])
+def test_malformed_waivers_file_is_located(tmp_path, policy_writer, yaml_writer, entry, location):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING))
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [entry]})
+    result = invoke("validate", "-p", policy, "--waivers", waivers)
+    assert result.exit_code == 3, result.output
+    assert f"invalid policy {waivers}" in flat(result.stderr) and location in result.stderr
+
+
+def test_validate_lists_waivers_and_a_missing_file_is_a_usage_error(tmp_path, policy_writer, yaml_writer):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING))
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
+        {"check": "performance", "justification": "j", "approver": "a", "expires": "2001-01-01"}]})
+    result = invoke("validate", "-p", policy, "-w", waivers)
+    assert result.exit_code == 0, result.output
+    assert "waiver for performance" in flat(result.stdout) and "expired 2001-01-01" in flat(result.stdout)
+    assert invoke("validate", "-p", policy, "-w", tmp_path / "absent.yaml").exit_code == 2
+
+
+# --- a real run ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def failing(tmp_path_factory, card_writer, artefacts, policy_writer):
+    root = tmp_path_factory.mktemp("waived")
+    return dict(card=card_writer(root / "card"), data=artefacts.csv,
+                policy=policy_writer(root / "policy", policy_writer.tiny(FAILING)), root=root)
+
+
+def run(failing, waivers, out):
+    return invoke("run", "-q", "-p", failing["policy"], "-c", failing["card"], "-d", failing["data"], "-o", out,
+                  *(["--waivers", waivers] if waivers else []))
+
+
+def test_run_whose_only_failure_is_waived_exits_0_and_shows_waived(failing, yaml_writer, tmp_path):
+    until = (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=30)).isoformat()
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
+        {"check": "card_completeness", "justification": "Card rewrite due in Q1", "approver": "Jane Doe",
+         "expires": until}]})
+    result = run(failing, waivers, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    out = flat(result.stdout)
+    assert "overall: WAIVED" in out and "card_completeness: FAIL waived by Jane Doe" in out
+    run_dir = tmp_path / "out" / "tiny-model" / "v0001"
+    data = json.loads((run_dir / "result.json").read_text())
+    assert data["status"] == "waived"
+    card = next(c for c in data["checks"] if c["id"] == "card_completeness")
+    assert card["status"] == "waived" and card["waiver"]["status_before"] == "fail"
+    assert data["policy"]["waivers_file"]["source"] == str(waivers)
+    assert [w["state"] for w in data["traceability"]["waivers"]] == ["applied"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["inputs"]["waivers"]["path"] == str(waivers)
+    html = (run_dir / "report.html").read_text()
+    assert "Card rewrite due in Q1" in html and "WAIVED" in html and "not as a pass" in html
+
+
+def test_run_with_an_expired_waiver_fails_and_the_report_says_expired(failing, yaml_writer, tmp_path):
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
+        {"check": "card_completeness", "justification": "Old acceptance", "approver": "Jane Doe",
+         "expires": "2020-01-31"}]})
+    result = run(failing, waivers, tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    out = flat(result.stdout)
+    assert "overall: FAIL" in out and "expired on 2020-01-31" in out
+    html = (tmp_path / "out" / "tiny-model" / "v0001" / "report.html").read_text()
+    assert "Waiver expired." in html and "expired on 2020-01-31" in html
+
+
+def test_run_with_an_unknown_waiver_id_exits_3_before_loading_anything(failing, yaml_writer, tmp_path):
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
+        {"check": "ghost", "justification": "j", "approver": "a", "expires": "2030-01-01"}]})
+    result = run(failing, waivers, tmp_path / "out")
+    assert result.exit_code == 3
+    assert "unknown check id 'ghost'" in result.stderr
+    assert not (tmp_path / "out").exists()
