@@ -79,7 +79,7 @@ def load_waivers_file(path: str | Path) -> LoadedWaivers:
     path = Path(path)
     source = str(path)
     if not path.is_file():
-        raise UsageError(f"waivers file not found: {path}")
+        raise UsageError(f"waivers file {path} is not a regular file" if path.exists() else f"waivers file not found: {path}")
     text = read_text_limited(path, MAX_WAIVERS_BYTES, PolicyError)
     raw = load_yaml_text(text, source, PolicyError)
     if not isinstance(raw, dict):

@@ -136,9 +136,13 @@ def test_validate_lists_waivers_and_a_missing_file_is_a_usage_error(tmp_path, po
 
 @pytest.fixture(scope="module")
 def failing(tmp_path_factory, card_writer, artefacts, policy_writer):
+    """A two-file chain: base.yaml (the failing checks) and policy.yaml extending it."""
     root = tmp_path_factory.mktemp("waived")
-    return dict(card=card_writer(root / "card"), data=artefacts.csv,
-                policy=policy_writer(root / "policy", policy_writer.tiny(FAILING)), root=root)
+    policy_writer(root / "policy", policy_writer.tiny(FAILING), filename="base.yaml")
+    child = {"schema_version": 1, "name": "child", "version": "2", "extends": "base.yaml", "owner": "MRM",
+             "checks": [{"id": "performance", "clauses": ["sr-11-7:2011:V.3"]}]}
+    return dict(card=card_writer(root / "card"), data=artefacts.csv, policy=policy_writer(root / "policy", child),
+                root=root)
 
 
 def run(failing, waivers, out):
@@ -161,6 +165,14 @@ def test_run_whose_only_failure_is_waived_exits_0_and_shows_waived(failing, yaml
     card = next(c for c in data["checks"] if c["id"] == "card_completeness")
     assert card["status"] == "waived" and card["waiver"]["status_before"] == "fail"
     assert data["policy"]["waivers_file"]["source"] == str(waivers)
+    chain = data["policy"]["chain"]
+    assert [c["source"] for c in chain] == [str(failing["policy"]), str(failing["root"] / "policy" / "base.yaml")]
+    assert all(len(c["sha256"]) == 64 for c in chain) and data["policy"]["owner"] == "MRM"
+    resolved = data["policy"]["resolved"]
+    assert resolved["extends"] == "base.yaml" and [c["check"] for c in resolved["checks"]] == ["card_completeness",
+                                                                                               "performance"]
+    rows = {r["clause"]: r for r in data["traceability"]["rows"]}
+    assert rows["sr-11-7:2011:V.3"]["checks"][0]["id"] == "performance"
     assert [w["state"] for w in data["traceability"]["waivers"]] == ["applied"]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["inputs"]["waivers"]["path"] == str(waivers)
