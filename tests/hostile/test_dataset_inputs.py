@@ -1,0 +1,216 @@
+"""Broken datasets: exit 3 with every problem located (column, row, line, byte); large files sampled
+as the policy says and over-long texts truncated, both reported in result.json and the report."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.data import load_dataset
+from auditor.errors import DatasetError
+from auditor.model_card import load_model_card
+
+from .conftest import CARD_ONLY, FAST_CHECKS, only_version, read_result
+
+
+def _mutate(name):
+    def drop_x2(df):
+        return df.drop(columns=["x2"])
+
+    def extra_columns(df):
+        return df.assign(extra=1, other="a")
+
+    def text_in_numbers(df):
+        df["x1"] = df["x1"].astype(object)
+        df.loc[[3, 7], "x1"] = "twelve"
+        return df
+
+    def nan_values(df):
+        df.loc[[1, 8], "x2"] = np.nan
+        df.loc[4, "color"] = None
+        return df
+
+    def infinities(df):
+        df.loc[5, "x3"] = np.inf
+        df.loc[9, "x3"] = -np.inf
+        return df
+
+    def single_class(df):
+        return df.assign(label="yes")
+
+    def missing_target(df):
+        df.loc[[0, 2], "label"] = np.nan
+        return df
+
+    return locals()[name]
+
+
+FRAME_CASES = {
+    "drop_x2": ["column 'x2': missing (the card names it)"],
+    "extra_columns": ["columns 'extra', 'other': not in the card's features; list them in auditor.ignore_columns to keep them"],
+    "text_in_numbers": ["column 'x1': expected numbers, got text in rows 3, 7"],
+    "nan_values": ["column 'x2': missing values in rows 1, 8 (set auditor.missing_values: allow if the model handles them)",
+                   "column 'color': missing values in row 4"],
+    "infinities": ["column 'x3': infinite values in rows 5, 9"],
+    "single_class": ["column 'label': only one class ('yes'); an audit needs at least two"],
+    "missing_target": ["column 'label': target missing in rows 0, 2"],
+}
+
+
+@pytest.mark.parametrize("name", list(FRAME_CASES))
+def test_invalid_rows_and_columns_exit_3(cli, tmp_path, artefacts, card_writer, csv_writer, fast_policy, name):
+    data = csv_writer(tmp_path, _mutate(name)(artefacts.frame.copy()))
+    result = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", data)
+    assert result.code == 3, result.raw
+    assert f"invalid input: invalid dataset {data} (" in result.text
+    for fragment in FRAME_CASES[name]:
+        assert fragment in result.text, (fragment, result.raw)
+
+
+HEADER = b"x1,x2,x3,color,label\n"
+RAW_CASES = {
+    "empty.csv": (b"", "the file is empty"),
+    "header-only.csv": (HEADER, "the dataset has no rows"),
+    "blank-lines.csv": (b"\n\n\n", "cannot parse the file: No columns to parse from file"),
+    "non-utf8.csv": (HEADER + "1,1,1,rouge\xe9,yes\n".encode("latin-1"), "line 2, column 12 (byte 32): file is not valid UTF-8"),
+    "binary.csv": (bytes(range(256)) * 4, "line 2, column 118 (byte 128): file is not valid UTF-8"),
+    "long-row.csv": (HEADER + b"1,1,1,red,yes\n1,2,3,red,yes,extra,more\n", "line 3: 7 fields; the header has 5"),
+    "duplicate-columns.csv": (b"x1,x1,x2,x3,color,label\n1,1,1,1,red,yes\n",
+                              "header, column 2: duplicate column name 'x1' (also column 1)"),
+    "bad.jsonl": (b'{"x1": 1}\nnot json\n[1, 2]\n', "line 2: invalid JSON: Expecting value"),
+    "non-utf8.jsonl": (b'{"x1": 1}\n{"color": "caf\xe9"}\n', "line 2, column 15 (byte 24): file is not valid UTF-8"),
+    "corrupt.parquet": (b"not a parquet file", "cannot parse the file: "),
+    "sheet.xlsx": (b"PK\x03\x04", "unsupported file type '.xlsx'; use .csv, .parquet or .jsonl"),
+}
+
+
+@pytest.mark.parametrize("filename", list(RAW_CASES))
+def test_unreadable_files_exit_3(cli, tmp_path, card_writer, fast_policy, filename):
+    content, expected = RAW_CASES[filename]
+    data = tmp_path / filename
+    data.write_bytes(content)
+    result = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", data)
+    assert result.code == 3, result.raw
+    assert f"invalid dataset {data} (" in result.text
+    assert expected in result.text, result.raw
+
+
+def test_jsonl_line_that_is_not_an_object(cli, tmp_path, card_writer, fast_policy):
+    data = tmp_path / "rows.jsonl"
+    data.write_bytes(b'{"x1": 1}\n[1, 2]\n')
+    result = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", data)
+    assert result.code == 3
+    assert "line 2: expected a JSON object" in result.text
+
+
+def test_missing_dataset_file(cli, tmp_path, card_writer, fast_policy):
+    data = tmp_path / "nope.csv"
+    result = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", data)
+    assert result.code == 3
+    assert f"invalid dataset {data} (1 problem): - file not found" in result.text
+
+
+def test_labels_the_model_does_not_know(cli, tmp_path, artefacts, card_writer, csv_writer, fast_policy):
+    frame = artefacts.frame.copy()
+    frame.loc[[0, 5], "label"] = "maybe"
+    out = tmp_path / "out"
+    result = cli.run(fast_policy, card_writer(tmp_path / "card"), csv_writer(tmp_path, frame), out)
+    assert result.code == 3, result.raw
+    assert "target: labels the model does not know: 'maybe' (model classes: no, yes)" in result.text
+    assert not (out / "tiny-model").exists()
+
+
+def test_file_over_the_size_limit_is_refused_unread(cli, tmp_path, artefacts, card_writer, fast_policy, monkeypatch):
+    import auditor.data
+
+    monkeypatch.setattr(auditor.data, "MAX_DATASET_BYTES", 1000)
+    size = artefacts.csv.stat().st_size
+    result = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", artefacts.csv)
+    assert result.code == 3
+    assert f"file is {size:,} bytes; the limit is 1,000" in result.text
+
+
+def test_large_dataset_is_sampled_as_the_policy_says(cli, tmp_path, artefacts, card_writer, csv_writer, policy_writer,
+                                                     stub_pdf):
+    big = csv_writer(tmp_path, pd.concat([artefacts.frame] * 10, ignore_index=True), "big.csv")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(CARD_ONLY, dataset={"max_rows": 250}))
+    card = card_writer(tmp_path / "card")
+    out = tmp_path / "out"
+    result = cli.run(policy, card, big, out)
+    assert result.code == 0, result.raw
+    run_dir = only_version(out)
+    dataset = read_result(run_dir)["dataset"]
+    assert dataset["rows"] == 250
+    note = ("sampled 250 of 3,000 rows uniformly at random without replacement (policy dataset.max_rows, seed 7); "
+            "row numbers in this audit are positions in the sample, evidence/dataset-sample.csv gives each one's row "
+            "in the file")
+    assert dataset["notes"] == [note]
+    rows = list(csv.DictReader(io.StringIO((run_dir / "evidence" / "dataset-sample.csv").read_text())))
+    file_rows = [int(r["file_row"]) for r in rows]
+    assert [int(r["row"]) for r in rows] == list(range(250))
+    assert file_rows == sorted(set(file_rows)) and 0 <= file_rows[0] and file_rows[-1] < 3000
+    assert "sampled 250 of 3,000 rows" in (run_dir / "report.html").read_text(encoding="utf-8")
+    # the same seed draws the same sample, another seed another one; every row was validated first
+    loaded = load_model_card(card)
+    same = load_dataset(big, loaded, max_rows=250, seed=7)
+    assert same.source_rows.tolist() == file_rows
+    assert load_dataset(big, loaded, max_rows=250, seed=8).source_rows.tolist() != file_rows
+    frame = pd.read_csv(big)
+    frame.loc[2999, "x1"] = np.inf
+    bad = csv_writer(tmp_path, frame, "bad.csv")
+    with pytest.raises(DatasetError, match="infinite values in row 2999"):
+        load_dataset(bad, loaded, max_rows=250, seed=7)
+
+
+def test_sample_size_is_validated(cli, tmp_path, policy_writer):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAST_CHECKS, dataset={"max_rows": 1}))
+    result = cli("validate", "--policy", policy)
+    assert result.code == 3
+    assert "dataset.max_rows: Input should be greater than or equal to 2" in result.text
+
+
+# --- text datasets ----------------------------------------------------------------------------------
+
+def test_non_text_values_in_the_text_column(cli, tmp_path, text_inputs):
+    data = tmp_path / "eval.jsonl"
+    data.write_text('{"text": "the movie was good", "label": "positive"}\n{"text": 42, "label": "negative"}\n'
+                    '{"text": null, "label": "negative"}\n', encoding="utf-8")
+    result = cli("validate", "--policy", text_inputs.policy, "--card", text_inputs.card, "--data", data)
+    assert result.code == 3, result.raw
+    assert "column 'text': expected text, got missing or non-text values in rows 1, 2" in result.text
+
+
+def test_non_utf8_text(cli, tmp_path, text_inputs):
+    data = tmp_path / "eval.jsonl"
+    data.write_bytes(b'{"text": "good", "label": "positive"}\n{"text": "tr\xe8s bad", "label": "negative"}\n')
+    result = cli("validate", "--policy", text_inputs.policy, "--card", text_inputs.card, "--data", data)
+    assert result.code == 3
+    assert "line 2, column 13 (byte 50): file is not valid UTF-8" in result.text
+
+
+def test_over_long_texts_are_truncated_and_reported(cli, tmp_path, text_inputs, stub_pdf):
+    """The tiny BERT has 64 positions: longer texts used to crash every check (index error in the
+    position embeddings); they are now cut at the model's limit, and the cut rows are named."""
+    rng = np.random.default_rng(0)
+    long_text = " ".join(["the movie was quite good and"] * 20)  # ~120 tokens
+    texts, labels = [], []
+    for i in range(16):
+        word = ["good", "bad"][i % 2]
+        texts.append(long_text if i in (3, 8, 13) else f"the {word} film was {rng.choice(['very', 'quite'])} {word}")
+        labels.append("positive" if word == "good" else "negative")
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", texts, labels)
+    out = tmp_path / "out"
+    result = cli.run(text_inputs.policy, text_inputs.card, data, out)
+    assert result.code in (0, 1), result.raw
+    run_dir = only_version(out, "tiny-bert")
+    res = read_result(run_dir)
+    assert res["dataset"]["notes"] == [
+        "3 of 16 texts are longer than the model's limit of 64 tokens and were truncated to it (rows 3, 8, 13); "
+        "the audit judges only the kept part"]
+    statuses = {c["id"]: c["status"] for c in res["checks"]}
+    assert statuses["performance"] != "error", res["checks"][0]["error"]
+    assert "3 of 16 texts are longer than the model" in (run_dir / "report.html").read_text(encoding="utf-8")

@@ -1,0 +1,172 @@
+"""Interrupted and concurrent runs: no partial version directory is ever visible, the next run
+works, two runs of one model at once get distinct versions.
+
+SIGINT is a real signal sent to this process (while a check runs, and while the run is being
+written); SIGKILL and concurrency need real ``auditor run`` processes. Those three start together
+(each spends seconds importing), and WeasyPrint is replaced in them by a stub that takes 1.5 s of
+wall time and no CPU: what is under test is the store, and the machine has two busy cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from .conftest import CARD_ONLY, only_version, read_result
+
+TIMEOUT_S = 300
+# `auditor run` with the PDF renderer stubbed out (sleeps, so a run spends a while writing).
+AUDITOR_WITH_STUB_PDF = """
+import sys, time
+import auditor.audit
+
+def html_to_pdf(html, **kw):
+    time.sleep(1.5)
+    return b"%PDF-1.7 stub\\n"
+
+auditor.audit.html_to_pdf = html_to_pdf
+from auditor.cli import main
+main()
+"""
+INTERRUPTED = "interrupted: the audit stopped; nothing partial was written (a version is written whole or not at all)"
+
+
+def _entries(out: Path, model: str = "tiny-model") -> list[str]:
+    folder = out / model
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+# --- SIGINT, in this process ----------------------------------------------------------------------
+
+def test_sigint_while_a_check_runs(cli, tmp_path, artefacts, card_writer, policy_writer, bad_model):
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "performance", "params": {"n_bootstrap": 20}}]))
+    card = card_writer(tmp_path / "card", model={"path": str(bad_model("SigintClassifier")), "format": "joblib"})
+    out = tmp_path / "out"
+    result = cli.run(policy, card, artefacts.csv, out, "--allow-pickle")
+    assert result.code == 130, result.raw
+    assert INTERRUPTED in result.text
+    assert _entries(out) == []
+
+
+def test_sigint_while_the_run_is_written(cli, tmp_path, artefacts, card_writer, card_only_policy, monkeypatch):
+    import auditor.audit
+
+    out = tmp_path / "out"
+    seen = []
+
+    def interrupted_render(html, **kw):
+        seen.extend(_entries(out))  # the run is being written: only its hidden temporary directory exists
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the KeyboardInterrupt arrives here
+        raise AssertionError("SIGINT was not delivered")
+
+    monkeypatch.setattr(auditor.audit, "html_to_pdf", interrupted_render)
+    result = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out)
+    assert result.code == 130, result.raw
+    assert INTERRUPTED in result.text
+    assert len(seen) == 1 and seen[0].startswith(".tmp-"), seen
+    assert _entries(out) == []  # the temporary directory is gone too
+    monkeypatch.undo()
+    monkeypatch.setattr(auditor.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+    again = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out)
+    assert again.code == 0 and "overall: PASS (v0001)" in again.text
+    only_version(out)
+
+
+# --- SIGKILL and concurrency, in real processes ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def procs(tmp_path_factory, artefacts, card_writer, policy_writer):
+    root = tmp_path_factory.mktemp("processes")
+    policy = policy_writer(root / "policy", policy_writer.tiny(CARD_ONLY))
+    card = card_writer(root / "card")
+
+    def spawn(out):
+        cmd = [sys.executable, "-c", AUDITOR_WITH_STUB_PDF, "run", "-q", "--policy", str(policy), "--card", str(card),
+               "--data", str(artefacts.csv), "--out", str(out)]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    jobs = {
+        "sigkill-in-write": SimpleNamespace(out=root / "killed"),
+        "concurrent-1": SimpleNamespace(out=root / "shared"),
+        "concurrent-2": SimpleNamespace(out=root / "shared"),
+    }
+    for job in jobs.values():
+        job.proc = spawn(job.out)
+    victim = jobs["sigkill-in-write"]
+    victim.killed_while_writing = False
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline and victim.proc.poll() is None:
+        if any((victim.out / "tiny-model").glob(".tmp-*")):
+            victim.proc.send_signal(signal.SIGKILL)
+            victim.killed_while_writing = True
+            break
+        time.sleep(0.01)
+    for job in jobs.values():
+        try:
+            job.stdout, job.stderr = job.proc.communicate(timeout=max(deadline - time.monotonic(), 5))
+        except subprocess.TimeoutExpired:
+            job.proc.kill()
+            job.stdout, job.stderr = job.proc.communicate()
+        job.rc = job.proc.returncode
+    return jobs
+
+
+def test_sigkill_leaves_no_version_and_the_next_run_cleans_up(procs, cli, artefacts, card_writer, card_only_policy,
+                                                              tmp_path, stub_pdf):
+    job = procs["sigkill-in-write"]
+    assert job.killed_while_writing, (job.rc, job.stderr[-2000:])
+    assert job.rc == -signal.SIGKILL
+    left = _entries(job.out)
+    assert len(left) == 1 and left[0].startswith(".tmp-"), left  # hidden, never a version
+    result = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, job.out)
+    assert result.code == 0, result.raw
+    assert "overall: PASS (v0001)" in result.text
+    only_version(job.out)  # and the dead run's temporary directory is gone
+
+
+def test_two_runs_at_once_get_distinct_versions(procs):
+    first, second = procs["concurrent-1"], procs["concurrent-2"]
+    for job in (first, second):
+        assert job.rc == 0, job.stderr[-2000:]
+    out = first.out
+    assert _entries(out) == ["v0001", "v0002"]
+    said = sorted(" ".join(job.stdout.split()).split("overall: PASS (")[1][:5] for job in (first, second))
+    assert said == ["v0001", "v0002"]
+    results = [read_result(out / "tiny-model" / v) for v in ("v0001", "v0002")]
+    assert [r["version"] for r in results] == ["v0001", "v0002"]
+    assert results[0]["run_id"] != results[1]["run_id"]
+    for version in ("v0001", "v0002"):
+        run_dir = out / "tiny-model" / version
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["version"] == version
+        for rel, digest in manifest["files"].items():
+            assert hashlib.sha256((run_dir / rel).read_bytes()).hexdigest() == digest, (version, rel)
+
+
+def test_many_writers_racing_for_versions_never_collide(tmp_path):
+    """The store alone, 8 threads writing runs of one model at once: 8 distinct, complete versions."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from auditor.store import write_run
+
+    def build(label):
+        time.sleep(0.05)  # long enough that the writers overlap
+        return {"result.json": json.dumps({"version": label}).encode(), "evidence/x.csv": b"a\n"}
+
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda _: write_run(tmp_path, "m", build), range(8)))
+    names = sorted(p.name for p in paths)
+    assert names == [f"v{i:04d}" for i in range(1, 9)]
+    for p in paths:
+        assert json.loads((p / "result.json").read_text()) == {"version": p.name}
+    assert sorted(q.name for q in (tmp_path / "m").iterdir()) == names

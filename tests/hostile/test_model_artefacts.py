@@ -1,0 +1,134 @@
+"""Model artefacts that could run code, or are not what the card says: refused with exit 4, the
+offending types or files named, nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from . import bad_models
+
+
+@pytest.fixture
+def run_card(cli, tmp_path, artefacts, card_writer, card_only_policy):
+    """``run_card(model={...}, **overrides)``: run the card-only policy on a card for that artefact."""
+
+    def run(*extra, data=None, **overrides):
+        card = card_writer(tmp_path / "card", **overrides)
+        out = tmp_path / "out"
+        result = cli.run(card_only_policy, card, data or artefacts.csv, out, *extra)
+        result.out = out
+        return result
+
+    return run
+
+
+def _skops(tmp_path, obj, name):
+    import skops.io as sio
+
+    path = tmp_path / f"{name}.skops"
+    sio.dump(obj, path)
+    return path
+
+
+@pytest.mark.parametrize("make, refused", [
+    (lambda: bad_models.NaNClassifier(), f"{bad_models.__name__}.NaNClassifier"),
+    (lambda: __import__("sklearn.preprocessing", fromlist=["x"]).FunctionTransformer(os.system), "posix.system"),
+    (lambda: __import__("sklearn.preprocessing", fromlist=["x"]).FunctionTransformer(eval), "builtins.eval"),
+], ids=["custom-class", "os-system", "eval"])
+def test_skops_with_untrusted_types_is_refused_naming_them(run_card, tmp_path, make, refused):
+    path = _skops(tmp_path, make(), "model")
+    result = run_card(model={"path": str(path), "format": "skops"})
+    assert result.code == 4, result.raw
+    assert (f"error: {path} contains types that are not on auditor's allow-list, refusing to load: {refused}"
+            in result.text), result.raw
+    assert not (result.out / "tiny-model").exists()
+
+
+def test_corrupt_skops_file(run_card, tmp_path):
+    path = tmp_path / "model.skops"
+    path.write_bytes(b"PK\x03\x04 this is not a zip archive")
+    result = run_card(model={"path": str(path), "format": "skops"})
+    assert result.code == 4
+    assert f"error: {path} is not a readable skops file:" in result.text
+
+
+def test_pickle_needs_allow_pickle(run_card, bad_model):
+    path = bad_model("NaNClassifier")
+    result = run_card(model={"path": str(path), "format": "joblib"})
+    assert result.code == 4
+    assert (f"error: {path} is a joblib file, and loading one can run arbitrary code; pass --allow-pickle if you "
+            "trust it (and pin its sha256 in the card)") in result.text
+    assert not (result.out / "tiny-model").exists()
+
+
+def test_pickle_with_allow_pickle_but_wrong_pin_is_refused(run_card, bad_model):
+    path = bad_model("NaNClassifier")
+    result = run_card("--allow-pickle", model={"path": str(path), "format": "joblib", "sha256": "f" * 64})
+    assert result.code == 4
+    assert "does not match the sha256 pinned in the card" in result.text
+
+
+def test_estimator_without_predict_proba(run_card, bad_model):
+    path = bad_model("NoProbaClassifier")
+    result = run_card("--allow-pickle", model={"path": str(path), "format": "joblib"})
+    assert result.code == 4
+    assert "error: NoProbaClassifier has no predict_proba; auditor needs probabilities" in result.text
+
+
+def test_garbage_pickle_with_allow_pickle(run_card, tmp_path):
+    path = tmp_path / "model.joblib"
+    path.write_bytes(b"\x80\x05garbage")
+    result = run_card("--allow-pickle", model={"path": str(path), "format": "joblib"})
+    assert result.code == 4
+    assert f"error: cannot load {path}: " in result.text
+
+
+# --- transformers directories --------------------------------------------------------------------
+
+def _hf_dir(root, *, config=None, files=None):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.json").write_text(json.dumps(config if config is not None else {"model_type": "bert"}))
+    for name, content in (files or {"model.safetensors": b"\0" * 16}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content)
+    return root
+
+
+TRANSFORMERS_CASES = {
+    "python-file": (dict(files={"model.safetensors": b"", "modeling_evil.py": b"import os\n"}),
+                    "refusing model directory {dir}: it contains Python code (modeling_evil.py); "
+                    "remote or custom code is never executed"),
+    "python-file-in-subfolder": (dict(files={"model.safetensors": b"", "sub/x.PY": b""}),
+                                 "it contains Python code (x.PY)"),
+    "auto-map": (dict(config={"model_type": "bert", "auto_map": {"AutoModel": "evil.Model"}}),
+                 "refusing {dir}/config.json: key 'auto_map' asks for custom remote code"),
+    "auto-map-in-tokenizer-config": (
+        dict(files={"model.safetensors": b"", "tokenizer_config.json": b'{"auto_map": {"AutoTokenizer": ["t.T", null]}}'}),
+        "refusing {dir}/tokenizer_config.json: key 'auto_map' asks for custom remote code"),
+    "pickle-weights": (dict(files={"pytorch_model.bin": b"\x80\x05"}),
+                       "refusing model directory {dir}: pytorch_model.bin is a pickle-format weight file; "
+                       "convert the model to safetensors"),
+    "no-safetensors": (dict(files={"vocab.txt": b"a\n"}), "model directory {dir} has no *.safetensors weights"),
+    "config-not-json": (dict(config=None, files={"model.safetensors": b""}), "config.json is not valid JSON"),
+    "config-not-an-object": (dict(config=[1, 2]), "{dir}/config.json is not a JSON object"),
+    "garbage-safetensors": (dict(files={"model.safetensors": b"garbage", "vocab.txt": b"[PAD]\n"}),
+                            "could not load model from {dir}: "),
+}
+
+
+@pytest.mark.parametrize("name", list(TRANSFORMERS_CASES))
+def test_transformers_directories_that_could_run_code_are_refused(run_card, tmp_path, name):
+    kwargs, expected = TRANSFORMERS_CASES[name]
+    model = _hf_dir(tmp_path / "model", **kwargs)
+    if name == "config-not-json":
+        (model / "config.json").write_text("{not json")
+    data = tmp_path / "eval.jsonl"
+    data.write_text('{"text": "good", "label": "positive"}\n{"text": "bad", "label": "negative"}\n')
+    result = run_card(data=data, model={"path": str(model), "format": "transformers"}, task="text-classification",
+                      target="label", text_column="text", features=None, ignore_columns=None, positive_class=None)
+    assert result.code == 4, result.raw
+    assert expected.replace("{dir}", str(model.resolve())) in result.text, result.raw
+    assert not (result.out / "tiny-model").exists()
