@@ -18,7 +18,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from auditor.errors import EXIT_BLOCKING_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AuditorError, InvalidInputError
@@ -72,7 +72,8 @@ def run(
     from auditor.audit import run_audit
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err, disable=quiet, transient=True) as progress:
+                  TimeElapsedColumn(), TextColumn("remaining"), TimeRemainingColumn(), console=err, disable=quiet,
+                  transient=True) as progress:
         task = progress.add_task("loading inputs", total=None)
 
         def on_progress(check_id: str, i: int, n: int) -> None:
