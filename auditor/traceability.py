@@ -2,8 +2,8 @@
 
 Computed once when the audit is assembled and stored in result.json (templates only present it):
 
-- the matrix: every clause the policy cites -> the checks citing it -> their status -> the report
-  section and the machine-readable files holding the evidence;
+- the matrix: every clause the policy cites -> the checks citing it that ran on this model -> their
+  status -> the report section and the machine-readable files holding the evidence;
 - "not covered": the catalogued clauses (auditor/clauses.py) of each framework the policy declares
   (``frameworks:``; by default every framework it cites) that no check and not the policy cites;
 - the card's claims: each ``model-index`` metric against the value the performance check measured,
@@ -16,8 +16,8 @@ from __future__ import annotations
 import datetime as dt
 
 from auditor.clauses import CATALOGUE, FRAMEWORKS, framework_of, not_covered, paraphrase, reference_of
-from auditor.results import (CheckResult, ClaimCheck, ClauseRef, FileRef, FrameworkNote, TraceCheck, TraceRow, Traceability,
-                             worst)
+from auditor.results import (CheckResult, ClaimCheck, ClauseRef, FileRef, FrameworkNote, Status, TraceCheck, TraceRow,
+                             Traceability, worst)
 from auditor.waivers import waiver_records
 
 
@@ -40,7 +40,9 @@ def trace_rows(checks: list[CheckResult], policy_clauses: list[str]) -> list[Tra
         by_clause.setdefault(clause, [])
     rows = []
     for clause in sorted(by_clause, key=_clause_order):
-        cited_by = by_clause[clause]
+        # checks skipped on this model (a text check on a tabular model) are no evidence; they are
+        # shown only when every check citing the clause was skipped, so the gap stays visible
+        cited_by = [c for c in by_clause[clause] if c.status != Status.SKIPPED] or by_clause[clause]
         rows.append(TraceRow(
             clause=clause, framework=framework_of(clause), paraphrase=paraphrase(clause),
             checks=[TraceCheck(id=c.id, title=c.title, status=c.status, link=f"#check-{c.id}",
