@@ -75,7 +75,9 @@ def test_combined_default_keeps_text_default_text_checks_in_step():
             by_check[spec.check] = spec
     for spec in text.checks:
         twin = by_check.get(spec.check) or next(c for c in combined.checks if c.check_id == spec.check_id)
-        assert _essence(twin) == _essence(spec), spec.check_id
+        assert _essence(twin) == _essence(spec), (
+            f"text-default's {spec.check_id} changed: copy the change to policies/combined-default.yaml "
+            f"(entry {twin.check_id}) so the combined and framework policies audit text models the same way")
     assert combined.explainers_for(TEXT) == text.explainers
     assert combined.explainers_for(TABULAR) == tabular.explainers
 
