@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from auditor.clauses import FRAMEWORKS, check_clause
 from auditor.errors import PolicyError, Problem, UsageError
-from auditor.policy_chain import PolicyFile, compact, load_chain, merge_chain
+from auditor.policy_chain import MAX_POLICY_BYTES, compact, load_chain, merge_chain  # noqa: F401 (MAX_POLICY_BYTES re-exported)
 from auditor.results import FileHash, PolicyRef
 from auditor.waivers import LoadedWaivers, SourcedWaiver, Waiver, load_waivers_file
 from auditor.yamlio import pydantic_problems
@@ -267,8 +267,3 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
         chain=[FileHash(source=f.source, sha256=f.sha256) for f in files], waivers=sourced,
         waivers_file=FileHash(source=waiver_file.source, sha256=waiver_file.sha256) if waiver_file else None,
     )
-
-
-def chain_files(name_or_path: str | Path) -> list[PolicyFile]:
-    """The files of a policy's inheritance chain, the named one first (not validated)."""
-    return load_chain(resolve_policy_path(name_or_path), builtin_policies())
