@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -306,3 +307,16 @@ def policy_writer():
 def csv_writer():
     """``csv_writer(tmp, frame, filename="eval.csv")``."""
     return write_csv
+
+
+@pytest.fixture(scope="session")
+def tiny_bert():
+    """tests/text/tiny_bert.py (the tiny BERT builder and its sentence maker), imported by path so it
+    works under any pytest import mode; skips where torch or transformers is missing."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    path = Path(__file__).resolve().parent / "text" / "tiny_bert.py"
+    spec = importlib.util.spec_from_file_location("shared_tiny_bert", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

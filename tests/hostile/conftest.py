@@ -6,7 +6,6 @@ The session fixtures of ``tests/conftest.py`` (``artefacts``, ``card_writer``, `
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -107,23 +106,12 @@ TEXT_CHECKS = [
 ]
 
 
-def _tiny_bert():
-    """tests/text/tiny_bert.py, imported by path (works under any pytest import mode)."""
-    path = Path(__file__).resolve().parent.parent / "text" / "tiny_bert.py"
-    spec = importlib.util.spec_from_file_location("hostile_tiny_bert", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
-def text_inputs(tmp_path_factory, card_writer, policy_writer):
+def text_inputs(tmp_path_factory, card_writer, policy_writer, tiny_bert):
     """A tiny BERT (positions for 64 tokens; trained only briefly: its quality does not matter here),
     a text card, a fast text policy and a writer of JSONL datasets."""
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
     root = tmp_path_factory.mktemp("hostile_text")
-    model = _tiny_bert().build_tiny_text_model(root / "model", steps=30)
+    model = tiny_bert.build_tiny_text_model(root / "model", steps=30)
     card = card_writer(root / "card", model={"path": str(model), "format": "transformers"},
                        task="text-classification", name="tiny-bert", target="label", text_column="text",
                        positive_class="positive", features=None, ignore_columns=None)

@@ -7,7 +7,6 @@ The tiny BERT is built once per session (a few seconds on two cores); nothing is
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -56,21 +55,10 @@ None beyond the limitations: nothing here is about people.
 """
 
 
-def _tiny_bert():
-    """tests/text/tiny_bert.py, imported by path (works under any pytest import mode)."""
-    path = Path(__file__).resolve().parent.parent / "text" / "tiny_bert.py"
-    spec = importlib.util.spec_from_file_location("policies_tiny_bert", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
-def text_audit(tmp_path_factory):
+def text_audit(tmp_path_factory, tiny_bert):
     """A text card (claims included) and its JSONL dataset, around the tiny BERT."""
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    tiny = _tiny_bert()
+    tiny = tiny_bert
     root = tmp_path_factory.mktemp("policies_text")
     model_dir = tiny.build_tiny_text_model(root / "model")
     rng = np.random.default_rng(5)

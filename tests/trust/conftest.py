@@ -7,7 +7,6 @@ test are shared by the next through the context's cache, as in a real audit.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,15 +21,6 @@ WEIGHTS = np.array([3.0, -2.5, 2.0, -1.5, 1.0, -0.6, 0.3, 0.0])  # distinct |w|:
 TABULAR_EXPLAINERS = {"shap": {"background_size": 50}, "lime": {"num_samples": 300}}
 TEXT_EXPLAINERS = {"integrated_gradients": {"n_steps": 50}, "shap": {"max_evals": 100},
                    "lime": {"num_samples": 100}}
-
-
-def _tiny_bert():
-    """tests/text/tiny_bert.py, imported by path (works under any pytest import mode)."""
-    path = Path(__file__).resolve().parent.parent / "text" / "tiny_bert.py"
-    spec = importlib.util.spec_from_file_location("trust_tiny_bert", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def linear_frame(n: int, seed: int) -> pd.DataFrame:
@@ -88,20 +78,17 @@ def tabular_factory(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def text_model_dir(tmp_path_factory):
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    return _tiny_bert().build_tiny_text_model(tmp_path_factory.mktemp("trust_tiny_bert") / "model")
+def text_model_dir(tmp_path_factory, tiny_bert):
+    return tiny_bert.build_tiny_text_model(tmp_path_factory.mktemp("trust_tiny_bert") / "model")
 
 
-def make_text_context(root: Path, model_dir: Path, *, n: int = 20, seed: int = 0):
+def make_text_context(tiny, root: Path, model_dir: Path, *, n: int = 20, seed: int = 0):
     """~``n`` synthetic sentences with a planted "good" / "bad" (a few with neither)."""
     from auditor.context import AuditContext
     from auditor.data import load_dataset
     from auditor.model_card import load_model_card
     from auditor.models.text import load_text_model
 
-    tiny = _tiny_bert()
     rng = np.random.default_rng(42)
     words = (["good", "bad"] * n)[: n - 2] + [None, None]
     texts = [tiny.make_sentence(rng, w, int(rng.integers(4, 9))) for w in words]
@@ -121,5 +108,5 @@ def make_text_context(root: Path, model_dir: Path, *, n: int = 20, seed: int = 0
 
 
 @pytest.fixture(scope="session")
-def text(tmp_path_factory, text_model_dir):
-    return SimpleNamespace(ctx=make_text_context(tmp_path_factory.mktemp("trust_text"), text_model_dir))
+def text(tmp_path_factory, text_model_dir, tiny_bert):
+    return SimpleNamespace(ctx=make_text_context(tiny_bert, tmp_path_factory.mktemp("trust_text"), text_model_dir))
