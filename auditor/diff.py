@@ -30,11 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import UsageError
+from auditor.results import SEVERITY_RANK, Status
 from auditor.runs import Run, open_run, previous_run
 from auditor.store import sha256_bytes, slugify
 
 DIFF_SCHEMA_VERSION = 1
-SEVERITY = {"error": 4, "fail": 3, "warn": 2, "pass": 1}
+# The report's own order (results.SEVERITY_RANK), WAIVED included; SKIPPED is no verdict to compare.
+SEVERITY = {status.value: rank for status, rank in SEVERITY_RANK.items() if status is not Status.SKIPPED}
 TRUST_CHECKS = ("explanation_faithfulness", "explanation_stability", "explanation_sanity", "explainer_agreement",
                 "explanation_axioms")
 CI_SUFFIXES = ("_ci_low", "_ci_high")

@@ -26,14 +26,14 @@ class Status(StrEnum):
 # Worst first: the overall status of an audit is the worst of its checks. WAIVED ranks above PASS
 # and below WARN: the overall status is the worst of the non-waived statuses, and WAIVED (not PASS)
 # when the only findings were waived.
-_SEVERITY_ORDER = {Status.ERROR: 5, Status.FAIL: 4, Status.WARN: 3, Status.WAIVED: 2, Status.PASS: 1, Status.SKIPPED: 0}
+SEVERITY_RANK = {Status.ERROR: 5, Status.FAIL: 4, Status.WARN: 3, Status.WAIVED: 2, Status.PASS: 1, Status.SKIPPED: 0}
 
 
 def worst(statuses) -> Status:
     statuses = list(statuses)
     if not statuses:
         return Status.SKIPPED
-    return max(statuses, key=_SEVERITY_ORDER.__getitem__)
+    return max(statuses, key=SEVERITY_RANK.__getitem__)
 
 
 class _Frozen(BaseModel):
