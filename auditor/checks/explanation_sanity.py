@@ -182,5 +182,6 @@ class ExplanationSanity(Check):
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             key_figure=", ".join(f"{m} ρ {v:.2f}" for m, v in known.items()),
             cost={"model_inputs": ctx.model.stats.requests - before + randomised.stats.requests,
-                  "randomised_model_inputs": randomised.stats.requests},
+                  "randomised_model_inputs": randomised.stats.requests,
+                  "randomised_gradient_inputs": randomised.stats.gradient_inputs},
         )

@@ -63,6 +63,7 @@ class _CountingForward:
         import torch
 
         self.rows += int(input_ids.shape[0])
+        self.model.stats.gradient_inputs += int(input_ids.shape[0])
         logits = self.model.model(input_ids=input_ids, attention_mask=attention_mask).logits
         return torch.softmax(logits.float(), dim=-1)
 
@@ -180,6 +181,7 @@ def _gradient_method(model: TextModel, texts, row_ids, target, method: str) -> A
     row_ids, target = check_inputs(texts, row_ids, target)
     enc = model.encode(list(texts))
     grads, embs, rows = embedding_gradients(model, [e.ids for e in enc], target)
+    model.stats.gradient_inputs += rows
     if method == "gradient_x_input":
         values = [(g * e).sum(axis=-1) for g, e in zip(grads, embs)]
     else:

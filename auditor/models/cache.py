@@ -21,6 +21,7 @@ class CacheStats:
     distinct_inputs: int = 0  # inputs actually sent to the model
     forward_calls: int = 0  # batches sent to the model
     model_time_s: float = 0.0  # wall time spent inside the model
+    gradient_inputs: int = 0  # inputs sent through a forward+backward pass (gradient explainers; never cached)
 
     def as_dict(self) -> dict:
         return asdict(self)
