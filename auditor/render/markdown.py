@@ -22,7 +22,6 @@ _RAW_HTML = re.compile(
     r"<\s*(script|img|iframe|object|embed|link|style|svg|meta|base|form|frame|frameset|audio|video|source|math)\b[^>]{0,200}>?",
     re.IGNORECASE,
 )
-_REMOTE = re.compile(r"(file|https?|ftp)://", re.IGNORECASE)
 _FILE_URL = re.compile(r"file:[^\s\"'<>()]+", re.IGNORECASE)
 MAX_WARNINGS = 20
 
@@ -68,7 +67,3 @@ def render_card_markdown(body: str) -> str:
         html, tags=_ALLOWED_TAGS, attributes={"a": {"href"}}, url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
     )
-
-
-def has_remote_reference(text: str) -> bool:
-    return bool(_REMOTE.search(text))
