@@ -17,6 +17,7 @@ import numpy as np
 from auditor.context import AuditContext
 from auditor.data import EvalDataset, load_dataset
 from auditor.errors import DatasetError, Problem
+from auditor.executor import Executor, default_jobs
 from auditor.model_card import ModelCard, load_model_card
 from auditor.policy import LoadedPolicy, load_policy
 from auditor.render.html import render_html
@@ -132,6 +133,44 @@ def register_run(run_dir: Path, out: Path, db: str | None) -> None:
                       f"run `auditor history --rebuild --out {out}`", stacklevel=2)
 
 
+@dataclass
+class PreparedAudit:
+    """Everything an audit needs before its checks run: validated inputs, the loaded model, the plan."""
+
+    loaded: LoadedPolicy
+    card: ModelCard
+    dataset: EvalDataset
+    model: object
+    plan: list
+    ctx: AuditContext
+
+
+def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: str | Path | None = None, *,
+                  allow_pickle: bool = False, device: str = "cpu", waivers: str | Path | None = None,
+                  jobs: int | None = None) -> PreparedAudit:
+    """Load and validate the policy, card and dataset (before the model is loaded), then the model,
+    and build the audit context. Raises the documented errors of each input; with ``out``, also
+    refuses, before any work, a model name whose folder would leave ``out``. ``jobs``: workers for
+    independent work (default: every core this process may use); results do not depend on it."""
+    loaded: LoadedPolicy = load_policy(policy, waivers)
+    model_card = load_model_card(card)
+    if out is not None:
+        model_dir(Path(out), model_card.model_name)
+    plan = build_plan(loaded, model_card.auditor.task)
+    dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed)
+    model = load_model(model_card, dataset, allow_pickle=allow_pickle, device=device)
+    check_labels(dataset, model.classes)
+    dataset.notes.extend(truncation_notes(dataset, model))
+    executor = Executor(n_jobs=jobs or default_jobs())
+    if hasattr(model, "use_executor"):
+        model.use_executor(executor)
+    ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
+                       explainer_params=loaded.policy.explainers_for(model_card.auditor.task), executor=executor)
+    if dataset.source_rows is not None:
+        ctx.files["evidence/dataset-sample.csv"] = sample_rows_csv(dataset)
+    return PreparedAudit(loaded, model_card, dataset, model, plan, ctx)
+
+
 def run_audit(
     policy: str | Path,
     card: str | Path,
@@ -143,23 +182,17 @@ def run_audit(
     on_progress: Callable[[str, int, int], None] | None = None,
     db: str | None = None,
     waivers: str | Path | None = None,
+    jobs: int | None = None,
 ) -> RunRecord:
     """Audit a model: validate inputs (before loading the model), run the policy's checks, and write
     a new version directory with result.json, report.html, report.pdf, evidence/ and manifest.json.
-    ``waivers``: a waivers file (auditor/waivers.py), besides the policy's own ``waivers:``."""
+    ``waivers``: a waivers file (auditor/waivers.py), besides the policy's own ``waivers:``.
+    ``jobs``: workers for independent work (default: every core); the results do not depend on it."""
     started = time.perf_counter()
-    loaded: LoadedPolicy = load_policy(policy, waivers)
-    model_card = load_model_card(card)
-    model_dir(Path(out), model_card.model_name)  # fail now, not after the checks, if it would leave `out`
-    plan = build_plan(loaded, model_card.auditor.task)
-    dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed)
-    model = load_model(model_card, dataset, allow_pickle=allow_pickle, device=device)
-    check_labels(dataset, model.classes)
-    dataset.notes.extend(truncation_notes(dataset, model))
-    ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
-                       explainer_params=loaded.policy.explainers_for(model_card.auditor.task))
-    if dataset.source_rows is not None:
-        ctx.files["evidence/dataset-sample.csv"] = sample_rows_csv(dataset)
+    prepared = prepare_audit(policy, card, data, out, allow_pickle=allow_pickle, device=device, waivers=waivers,
+                             jobs=jobs)
+    loaded, model_card, dataset, model, plan, ctx = (prepared.loaded, prepared.card, prepared.dataset, prepared.model,
+                                                      prepared.plan, prepared.ctx)
 
     progress = (lambda check_id, i: on_progress(check_id, i, len(plan))) if on_progress else None
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -188,6 +221,7 @@ def run_audit(
         provenance = {
             "auditor_version": libraries.get("auditor", "unknown"), "libraries": libraries, "seed": loaded.policy.seed,
             "cache": {k: v for k, v in model.stats.as_dict().items() if k != "model_time_s"},
+            "execution": ctx.executor.describe(),
             "timings": {"total_s": round(time.perf_counter() - started, 2), "model_s": round(model.stats.model_time_s, 2),
                         "checks_s": {c.id: c.duration_s for c in checks}},
         }

@@ -67,6 +67,8 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     db: Optional[str] = typer.Option(None, "--db", help="Registry URL (default OUT/audits.sqlite; env AUDITOR_DB)."),
     waivers: Optional[Path] = typer.Option(None, "--waivers", "-w", help="Waivers file: check id, justification, approver, expiry."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
+                                       help="Workers for independent work (default: every core); results do not depend on it."),
 ) -> None:
     """Run an audit and write a new versioned run directory."""
     from auditor.audit import run_audit
@@ -81,7 +83,7 @@ def run(
 
         try:
             record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device, on_progress=on_progress,
-                               db=db, waivers=waivers)
+                               db=db, waivers=waivers, jobs=jobs)
         except AuditorError as exc:
             progress.stop()
             _fail(exc)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.data import EvalDataset
+from auditor.executor import SERIAL, Executor
 from auditor.explain.attribution import Attribution, concat
 from auditor.model_card import ModelCard
 
@@ -29,6 +30,7 @@ class AuditContext:
     files: dict[str, bytes] = field(default_factory=dict)  # machine-readable evidence, by run-relative path
     file_rows: dict[str, int] = field(default_factory=dict)  # instances in each attribution file
     explainer_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # the policy's explainers: block
+    executor: Executor = SERIAL  # independent per-instance work and the tabular model's chunks
     _attributions: dict[tuple, Attribution] = field(default_factory=dict)
     _order: np.ndarray | None = None
 
@@ -36,8 +38,10 @@ class AuditContext:
         """The same audit (card, data, seed, explained rows, explainer parameters) around another
         model, with its own caches: used to explain a randomised model in the sanity check."""
         self.explained_rows(0)  # fix the explained rows by the audited model's predictions
+        if hasattr(model, "use_executor"):
+            model.use_executor(self.executor)
         return AuditContext(card=self.card, data=self.data, model=model, seed=self.seed,
-                            explainer_params=self.explainer_params, _order=self._order)
+                            explainer_params=self.explainer_params, executor=self.executor, _order=self._order)
 
     def with_rows(self, inputs, labels, at=None) -> "AuditContext":
         """The same audit (card, model and its prediction cache, seed, explainer parameters) around
@@ -85,7 +89,7 @@ class AuditContext:
         digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
         derived = replace(data, frame=frame.reset_index(drop=True), labels=all_labels, sha256=digest)
         return AuditContext(card=self.card, data=derived, model=self.model, seed=self.seed,
-                            explainer_params=self.explainer_params, _order=order)
+                            explainer_params=self.explainer_params, executor=self.executor, _order=order)
 
     # --- randomness ------------------------------------------------------------------------------
 

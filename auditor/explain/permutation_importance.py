@@ -1,5 +1,6 @@
 """Permutation importance through the cached predictor: every shuffled copy of the data for every
-feature and repeat is built first and predicted in one batched call."""
+feature and repeat is built first (shuffles drawn in order from one seeded generator) and predicted
+in one batched call; the copies are then scored on the audit's executor."""
 
 from __future__ import annotations
 
@@ -64,8 +65,9 @@ def permutation_importance(ctx, *, n_repeats: int, scoring: str, max_rows: int |
             shuffled = base.copy()
             shuffled[col] = base[col].to_numpy()[rng.permutation(len(base))]
             copies.append(shuffled)
-    all_proba = ctx.model.predict_proba(pd.concat(copies, ignore_index=True))
-    drops = np.empty((len(features), n_repeats))
-    for k, block in enumerate(np.split(all_proba, len(copies))):
-        drops[k // n_repeats, k % n_repeats] = baseline - score(scoring, y, block, ctx.predicted_index(block), pos)
+    # One batched call for every copy (the cache splits it across the executor's workers), then
+    # every (feature, repeat) is scored independently.
+    blocks = np.split(ctx.model.predict_proba(pd.concat(copies, ignore_index=True)), len(copies))
+    scores = ctx.executor.map(lambda block: score(scoring, y, block, ctx.predicted_index(block), pos), blocks)
+    drops = baseline - np.array(scores).reshape(len(features), n_repeats)
     return PermutationImportance(features=features, baseline_score=baseline, drops=drops, scoring=scoring)

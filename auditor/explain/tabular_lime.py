@@ -1,4 +1,13 @@
-"""LIME for tabular rows, seeded, with every perturbed sample sent through the cached predictor.
+"""LIME for tabular rows, seeded per row, in three phases: every instance's neighbourhood is drawn,
+all of them are predicted in one batched call through the cached predictor, and every instance's
+weighted ridge surrogate is fitted. Drawing and fitting are independent per instance and run on the
+audit's executor; the model call in between is one, not one per instance.
+
+The phases are LIME's own ``explain_instance`` steps (``lime_tabular`` 0.2: ``__data_inverse``,
+scaling, distances, ``LimeBase.explain_instance_with_data``), so the numbers are LIME's. Each
+instance draws from its own generator, seeded by (seed, row), for the sampling *and* the
+discretiser's undiscretisation (LIME shares one generator between them across instances, which
+would make an instance's explanation depend on the rows explained before it).
 
 The reference distribution LIME samples from is the evaluation set (the audit has no training
 data). Categorical features are sampled from their observed frequencies; continuous features are
@@ -8,10 +17,50 @@ explained class's probability by w". Output space: probability of the explained 
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
+
 import numpy as np
+from sklearn.metrics import pairwise_distances
 
 from auditor.explain.attribution import Attribution
 from auditor.explain.tabular_codec import TabularCodec
+
+SAMPLES_PER_CALL = 200_000  # perturbed rows drawn and predicted at once (bounds memory)
+
+@dataclass
+class Neighbourhood:
+    scaled: np.ndarray  # LIME's interpretable samples, scaled; row 0 is the instance
+    distances: np.ndarray  # euclidean distance of each sample to the instance
+    inverse: np.ndarray  # the samples in the model's (encoded) feature space
+
+
+def row_generator(seed: int, row: int) -> np.random.RandomState:
+    return np.random.RandomState(np.random.SeedSequence([seed, int(row)]).generate_state(1)[0])
+
+
+def neighbourhood(explainer, x: np.ndarray, num_samples: int, rng: np.random.RandomState) -> Neighbourhood:
+    """LIME's perturbation samples around ``x``, drawn with ``rng`` only (a shallow copy of the
+    explainer, so concurrent instances never share a generator)."""
+    local = copy.copy(explainer)
+    local.random_state = rng
+    if local.discretizer is not None:
+        local.discretizer = copy.copy(local.discretizer)
+        local.discretizer.random_state = rng
+    data, inverse = local._LimeTabularExplainer__data_inverse(x, num_samples)
+    scaled = (data - local.scaler.mean_) / local.scaler.scale_
+    distances = pairwise_distances(scaled, scaled[0].reshape(1, -1), metric="euclidean").ravel()
+    return Neighbourhood(scaled, distances, inverse)
+
+
+def surrogate(explainer, hood: Neighbourhood, proba: np.ndarray, label: int, d: int) -> tuple[np.ndarray, float, float]:
+    """Weights (d,), intercept and R² of LIME's weighted ridge surrogate for class ``label``."""
+    intercept, local_exp, score, _ = explainer.base.explain_instance_with_data(
+        hood.scaled, proba, hood.distances, label, d, feature_selection=explainer.feature_selection)
+    w = np.zeros(d)
+    for j, weight in local_exp:
+        w[j] = weight
+    return w, float(intercept), float(score)
 
 
 def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int = 1000, seed_offset: int = 0) -> Attribution:
@@ -19,6 +68,7 @@ def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int = 1000, seed
 
     data = ctx.data
     model = ctx.model
+    seed = ctx.seed + seed_offset
     codec = TabularCodec(data.frame, data.categorical)
     reference = codec.encode(data.frame)
     # LIME cannot sample NaN: fill missing values of the reference with the column's median code.
@@ -30,32 +80,28 @@ def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int = 1000, seed
         categorical_features=codec.categorical_index,
         class_names=list(model.classes),
         discretize_continuous=True,
-        random_state=ctx.seed + seed_offset,
+        random_state=seed,
     )
     proba = ctx.predict_proba_rows(rows)
     target = ctx.predicted_index(proba)
     X = codec.encode(data.frame.iloc[rows])
     X = np.where(np.isnan(X), medians, X)
     d = len(data.feature_names)
-    values, intercepts, scores = [], [], []
-    for row, x, t in zip(rows, X, target):
-        # A generator per instance, seeded by (seed, row): an instance's explanation does not depend
-        # on which other rows are explained with it, or in which order.
-        explainer.random_state = np.random.RandomState(np.random.SeedSequence([ctx.seed + seed_offset, int(row)]).generate_state(1)[0])
-        exp = explainer.explain_instance(
-            x, lambda Z: model.predict_proba(codec.decode(Z)), labels=(int(t),),
-            num_features=d, num_samples=num_samples,
-        )
-        w = np.zeros(d)
-        for j, weight in exp.local_exp[int(t)]:
-            w[j] = weight
-        values.append(w)
-        intercepts.append(float(exp.intercept[int(t)]))
-        scores.append(float(exp.score))
+
+    fits = []
+    step = max(1, SAMPLES_PER_CALL // num_samples)
+    for start in range(0, len(rows), step):
+        chunk = range(start, min(start + step, len(rows)))
+        hoods = ctx.executor.map(lambda i: neighbourhood(explainer, X[i], num_samples, row_generator(seed, rows[i])), chunk)
+        sampled = model.predict_proba(codec.decode(np.concatenate([h.inverse for h in hoods])))
+        blocks = np.split(sampled, len(hoods))  # every neighbourhood has num_samples rows
+        fits += ctx.executor.map(lambda k: surrogate(explainer, hoods[k], blocks[k], int(target[chunk[k]]), d),
+                                 range(len(hoods)))
+    values, intercepts, scores = zip(*fits) if fits else ((), (), ())
     return Attribution(
-        method="lime", row_ids=np.asarray(rows), target=target, values=values,
+        method="lime", row_ids=np.asarray(rows), target=target, values=list(values),
         names=[list(data.feature_names)] * len(rows), output_space="probability",
         base_values=np.array(intercepts), outputs=proba[np.arange(len(target)), target],
-        params={"num_samples": num_samples, "seed": ctx.seed + seed_offset},
+        params={"num_samples": num_samples, "seed": seed},
         extras={"surrogate_r2": np.array(scores)},
     )

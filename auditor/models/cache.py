@@ -2,7 +2,9 @@
 
 An identical input (a tabular row, a text, a token-id sequence) is never sent to the model twice in
 one audit. Requests are split into cache hits and distinct misses; the misses go to the model in
-batches of ``batch_size``. Counters go into the run's provenance.
+batches of at most ``batch_size``, through the cache's executor (several batches at once on a
+multi-core executor, in near-equal chunks so every worker gets a share). De-duplication and the
+store stay in the calling thread. Counters go into the run's provenance.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from auditor.executor import SERIAL, Executor
+
+MIN_ROWS_PER_WORKER = 1024  # below this, splitting a batch across workers costs more than it saves
 
 @dataclass
 class CacheStats:
@@ -37,11 +42,14 @@ class PredictionCache:
         return a float array with one row per input.
     batch_size:
         Largest batch sent to ``predict``.
+    executor:
+        Runs the batches; ``predict`` must then be safe to call from several threads at once.
     """
 
-    def __init__(self, predict: Callable[[list], np.ndarray], batch_size: int = 256):
+    def __init__(self, predict: Callable[[list], np.ndarray], batch_size: int = 256, executor: Executor = SERIAL):
         self._predict = predict
         self.batch_size = batch_size
+        self.executor = executor
         self._store: dict[Hashable, np.ndarray] = {}
         self.stats = CacheStats()
 
@@ -60,18 +68,28 @@ class PredictionCache:
             return np.zeros((0, 0))
         return np.stack([self._store[k] for k in keys])
 
+    def _chunks(self, n: int) -> list[slice]:
+        count = -(-n // self.batch_size)
+        workers = self.executor.n_jobs
+        if workers > 1 and n >= 2 * MIN_ROWS_PER_WORKER:
+            count = max(count, min(workers, n // MIN_ROWS_PER_WORKER))
+            count = -(-count // workers) * workers  # a multiple of the workers: equal shares
+        bounds = np.linspace(0, n, count + 1).round().astype(int)
+        return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
     def _fill(self, keys: list, items: list) -> None:
-        for start in range(0, len(items), self.batch_size):
-            chunk = items[start : start + self.batch_size]
-            t0 = time.perf_counter()
-            out = np.asarray(self._predict(chunk), dtype=float)
-            self.stats.model_time_s += time.perf_counter() - t0
+        chunks = self._chunks(len(items))
+        t0 = time.perf_counter()
+        outs = self.executor.map(lambda c: np.asarray(self._predict(items[c]), dtype=float), chunks, sharedmem=True)
+        self.stats.model_time_s += time.perf_counter() - t0
+        for chunk, out in zip(chunks, outs):
+            size = chunk.stop - chunk.start
             self.stats.forward_calls += 1
-            self.stats.distinct_inputs += len(chunk)
-            if out.ndim != 2 or out.shape[0] != len(chunk):
+            self.stats.distinct_inputs += size
+            if out.ndim != 2 or out.shape[0] != size:
                 raise ValueError(
-                    f"model returned shape {out.shape} for a batch of {len(chunk)} inputs; "
+                    f"model returned shape {out.shape} for a batch of {size} inputs; "
                     "expected (n_inputs, n_classes)"
                 )
-            for key, row in zip(keys[start : start + self.batch_size], out):
+            for key, row in zip(keys[chunk], out):
                 self._store[key] = row

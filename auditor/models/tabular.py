@@ -10,6 +10,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from auditor.errors import ModelLoadError
+from auditor.executor import Executor
 from auditor.models.cache import PredictionCache
 from auditor.models.validate import check_probabilities
 from auditor.store import file_or_dir_sha256
@@ -108,13 +109,12 @@ class TabularModel:
     def stats(self):
         return self._cache.stats
 
+    def use_executor(self, executor: Executor) -> None:
+        """Predict distinct rows in chunks on ``executor``'s workers (threads share the estimator)."""
+        self._cache.executor = executor
+
     def _predict_rows(self, positions: list[int]) -> np.ndarray:
-        batch = self._frame.iloc[positions]
-        # One OpenMP thread: scikit-learn's tree predictors spin-wait across threads, and on a
-        # small shared machine that measured 40x slower (3.1 s vs 0.05 s for 1,114 rows).
-        with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "X does not have valid feature names"
-            proba = np.asarray(self.estimator.predict_proba(batch), dtype=float)
+        proba = np.asarray(self.estimator.predict_proba(self._frame.iloc[positions]), dtype=float)
         return check_probabilities(proba, len(positions), len(self.classes))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -122,7 +122,14 @@ class TabularModel:
         keys = pd.util.hash_pandas_object(frame, index=False).to_numpy().tolist()
         self._frame = frame
         try:
-            return self._cache(list(range(len(frame))), keys)
+            # One OpenMP thread per predicting thread, set here in the calling thread (the limit is
+            # process-wide): scikit-learn's tree predictors spin-wait across OpenMP threads, and on
+            # a small shared machine that measured 40x slower (3.1 s vs 0.05 s for 1,114 rows).
+            # The executor's threads use the cores instead. Both settings are process-wide, so they
+            # are made here, never in the workers.
+            with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "X does not have valid feature names"
+                return self._cache(list(range(len(frame))), keys)
         finally:
             self._frame = None
 

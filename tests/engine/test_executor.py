@@ -1,0 +1,107 @@
+"""The executor seam: results in order, the same numbers on one worker or several, and LIME's phases
+giving LIME's own numbers."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from auditor.executor import SERIAL, Executor
+from auditor.explain.permutation_importance import permutation_importance
+from auditor.explain.tabular_codec import TabularCodec
+from auditor.explain.tabular_lime import explain_lime_tabular, row_generator
+from auditor.models.cache import PredictionCache
+
+
+def _square(x):
+    return x * x
+
+
+@pytest.mark.parametrize("executor", [SERIAL, Executor(2), Executor(2, backend="loky")])
+def test_map_returns_results_in_item_order(executor):
+    assert executor.map(_square, range(7)) == [0, 1, 4, 9, 16, 25, 36]
+    assert executor.map(_square, []) == []
+
+
+def test_zero_workers_is_refused():
+    with pytest.raises(ValueError, match="n_jobs must be at least 1"):
+        Executor(0)
+
+
+def test_cache_splits_a_large_fill_into_equal_shares_and_counts_each_input_once():
+    calls = []
+
+    def predict(items):
+        calls.append(len(items))
+        return np.array([[float(i), 1.0 - i] for i in items])
+
+    cache = PredictionCache(predict, batch_size=10_000, executor=Executor(2))
+    items = list(range(5000)) + list(range(100))  # 100 duplicates within the request
+    out = cache(items, items)
+    assert sorted(calls) == [2500, 2500]  # 5,000 distinct rows, one equal share per worker
+    assert np.array_equal(out[:, 0], np.array(items, dtype=float))
+    s = cache.stats
+    assert (s.requests, s.distinct_inputs, s.hits, s.forward_calls) == (5100, 5000, 100, 2)
+    cache(items[:10], items[:10])
+    assert s.distinct_inputs == 5000 and s.hits == 110
+
+
+def test_small_fills_are_split_by_the_batch_size_alone():
+    calls = []
+    cache = PredictionCache(lambda items: calls.append(len(items)) or np.ones((len(items), 2)), batch_size=256,
+                            executor=Executor(2))
+    cache(list(range(300)), list(range(300)))
+    assert calls == [150, 150]  # 300 rows, below 2 × 1,024: two batches because of batch_size 256
+    cache(list(range(300, 400)), list(range(300, 400)))
+    assert calls[2:] == [100]
+
+
+def test_lime_phases_equal_limes_own_explain_instance(pipeline_ctx):
+    """Same generator for sampling and undiscretising → the phased result is LIME's, to the bit."""
+    from lime.lime_tabular import LimeTabularExplainer
+
+    ctx = pipeline_ctx
+    rows = np.array([4, 17])
+    attr = explain_lime_tabular(ctx, rows, num_samples=300)
+    codec = TabularCodec(ctx.data.frame, ctx.data.categorical)
+    reference = codec.encode(ctx.data.frame)
+    medians = np.nanmedian(reference, axis=0)
+    reference = np.where(np.isnan(reference), medians, reference)
+    explainer = LimeTabularExplainer(reference, feature_names=list(ctx.data.feature_names),
+                                     categorical_features=codec.categorical_index, class_names=list(ctx.model.classes),
+                                     discretize_continuous=True, random_state=ctx.seed)
+    X = np.where(np.isnan(codec.encode(ctx.data.frame.iloc[rows])), medians, codec.encode(ctx.data.frame.iloc[rows]))
+    for i, row in enumerate(rows):
+        rng = row_generator(ctx.seed, row)
+        explainer.random_state = explainer.discretizer.random_state = rng
+        label = int(attr.target[i])
+        exp = explainer.explain_instance(X[i], lambda Z: ctx.model.predict_proba(codec.decode(Z)), labels=(label,),
+                                         num_features=len(ctx.data.feature_names), num_samples=300)
+        expected = np.zeros(len(ctx.data.feature_names))
+        for j, w in exp.local_exp[label]:
+            expected[j] = w
+        assert np.array_equal(attr.values[i], expected)
+        assert attr.base_values[i] == exp.intercept[label]
+
+
+def test_lime_explanation_of_a_row_does_not_depend_on_the_rows_before_it(pipeline_ctx):
+    alone = explain_lime_tabular(pipeline_ctx, np.array([9]), num_samples=200)
+    after_others = explain_lime_tabular(pipeline_ctx, np.array([3, 5, 9]), num_samples=200)
+    assert np.array_equal(alone.values[0], after_others.values[2])
+
+
+def test_numbers_do_not_depend_on_the_number_of_workers(pipeline_ctx):
+    from auditor.models.tabular import load_tabular_model
+
+    serial = pipeline_ctx
+    model = load_tabular_model(serial.card, serial.data.feature_names)  # its own cache
+    model.use_executor(Executor(2))
+    parallel = replace(serial, model=model, executor=Executor(2), _attributions={}, _order=None)
+    for method, params in (("lime", {"num_samples": 250}), ("shap", {"background_size": 30})):
+        serial.explainer_params = parallel.explainer_params = {method: params}
+        a, b = serial.attribution(method, 6), parallel.attribution(method, 6)
+        assert np.array_equal(np.array(a.values), np.array(b.values)), method
+    pi_serial = permutation_importance(serial, n_repeats=3, scoring="roc_auc")
+    pi_parallel = permutation_importance(parallel, n_repeats=3, scoring="roc_auc")
+    assert np.array_equal(pi_serial.drops, pi_parallel.drops)
+    assert model.stats.distinct_inputs > 0  # the parallel context computed its own predictions
