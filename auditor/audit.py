@@ -183,16 +183,20 @@ def run_audit(
     db: str | None = None,
     waivers: str | Path | None = None,
     jobs: int | None = None,
+    on_step: Callable[[str, int, int], None] | None = None,
 ) -> RunRecord:
     """Audit a model: validate inputs (before loading the model), run the policy's checks, and write
     a new version directory with result.json, report.html, report.pdf, evidence/ and manifest.json.
     ``waivers``: a waivers file (auditor/waivers.py), besides the policy's own ``waivers:``.
-    ``jobs``: workers for independent work (default: every core); the results do not depend on it."""
+    ``jobs``: workers for independent work (default: every core); the results do not depend on it.
+    ``on_progress(check_id, i, n)`` is called before each check, ``on_step(label, done, total)``
+    within long steps (explanations computed in parts)."""
     started = time.perf_counter()
     prepared = prepare_audit(policy, card, data, out, allow_pickle=allow_pickle, device=device, waivers=waivers,
                              jobs=jobs)
     loaded, model_card, dataset, model, plan, ctx = (prepared.loaded, prepared.card, prepared.dataset, prepared.model,
                                                       prepared.plan, prepared.ctx)
+    ctx.on_step = on_step
 
     progress = (lambda check_id, i: on_progress(check_id, i, len(plan))) if on_progress else None
     now = datetime.now(timezone.utc).replace(microsecond=0)

@@ -77,13 +77,22 @@ def run(
                   TimeElapsedColumn(), TextColumn("remaining"), TimeRemainingColumn(), console=err, disable=quiet,
                   transient=True) as progress:
         task = progress.add_task("loading inputs", total=None)
+        step = progress.add_task("", total=None, visible=False)
 
         def on_progress(check_id: str, i: int, n: int) -> None:
             progress.update(task, description=f"check {shown(check_id)}", completed=i, total=n)
+            progress.reset(step, visible=False)
+
+        def on_step(label: str, done: int, total: int) -> None:
+            current = progress.tasks[step]
+            if (current.description, current.total) != (f"  {shown(label)}", total) or done < current.completed:
+                # a new step, with its own estimate of the time remaining (reset starts its clock)
+                progress.reset(step, total=total, description=f"  {shown(label)}", visible=True)
+            progress.update(step, completed=done)
 
         try:
             record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device, on_progress=on_progress,
-                               db=db, waivers=waivers, jobs=jobs)
+                               db=db, waivers=waivers, jobs=jobs, on_step=on_step)
         except AuditorError as exc:
             progress.stop()
             _fail(exc)

@@ -17,6 +17,9 @@ from auditor.explain.attribution import Attribution, concat
 from auditor.model_card import ModelCard
 
 
+PROGRESS_PARTS = 10  # an attribution request is computed (and its progress reported) in this many parts
+
+
 def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
 
@@ -31,6 +34,7 @@ class AuditContext:
     file_rows: dict[str, int] = field(default_factory=dict)  # instances in each attribution file
     explainer_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # the policy's explainers: block
     executor: Executor = SERIAL  # independent per-instance work and the tabular model's chunks
+    on_step: Callable[[str, int, int], None] | None = None  # progress of long steps: (label, done, total)
     _attributions: dict[tuple, Attribution] = field(default_factory=dict)
     _order: np.ndarray | None = None
 
@@ -41,7 +45,8 @@ class AuditContext:
         if hasattr(model, "use_executor"):
             model.use_executor(self.executor)
         return AuditContext(card=self.card, data=self.data, model=model, seed=self.seed,
-                            explainer_params=self.explainer_params, executor=self.executor, _order=self._order)
+                            explainer_params=self.explainer_params, executor=self.executor, on_step=self.on_step,
+                            _order=self._order)
 
     def with_rows(self, inputs, labels, at=None) -> "AuditContext":
         """The same audit (card, model and its prediction cache, seed, explainer parameters) around
@@ -89,7 +94,8 @@ class AuditContext:
         digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
         derived = replace(data, frame=frame.reset_index(drop=True), labels=all_labels, sha256=digest)
         return AuditContext(card=self.card, data=derived, model=self.model, seed=self.seed,
-                            explainer_params=self.explainer_params, executor=self.executor, _order=order)
+                            explainer_params=self.explainer_params, executor=self.executor, on_step=self.on_step,
+                            _order=order)
 
     # --- randomness ------------------------------------------------------------------------------
 
@@ -184,21 +190,28 @@ class AuditContext:
         if cached is not None and len(cached) >= len(rows):
             return cached if len(cached) == len(rows) else cached.subset(np.arange(len(rows)))
         # Explainers treat instances independently (per-row seeds), so a larger request only
-        # computes the rows the cache lacks.
+        # computes the rows the cache lacks, and the rows are computed in a few parts, each
+        # reported to on_step (the numbers do not depend on the parts).
         todo = rows[len(cached):] if cached is not None else rows
         stats = self.model.stats
-        requests, distinct, started = stats.requests, stats.distinct_inputs, time.perf_counter()
-        attr = explainer.fn(self, todo, **params.model_dump())
-        attr.cost.update({
-            "requests": stats.requests - requests,
-            "distinct_inputs": stats.distinct_inputs - distinct,
-            "seconds": round(time.perf_counter() - started, 3),
-            "instances": len(todo),
-        })
-        if cached is not None:
-            attr = concat(cached, attr)
-        self._attributions[key] = attr
-        return attr
+        if self.on_step:
+            self.on_step(f"{method} explanations", 0, len(todo))
+        for part in np.array_split(todo, min(len(todo), PROGRESS_PARTS)) if len(todo) else [todo]:
+            requests, distinct, started = stats.requests, stats.distinct_inputs, time.perf_counter()
+            gradients = stats.gradient_inputs
+            attr = explainer.fn(self, part, **params.model_dump())
+            attr.cost.update({
+                "requests": stats.requests - requests,
+                "distinct_inputs": stats.distinct_inputs - distinct,
+                "gradient_inputs": stats.gradient_inputs - gradients,
+                "seconds": round(time.perf_counter() - started, 3),
+                "instances": len(part),
+            })
+            cached = attr if cached is None else concat(cached, attr)
+            self._attributions[key] = cached
+            if self.on_step:
+                self.on_step(f"{method} explanations", len(cached) - (len(rows) - len(todo)), len(todo))
+        return cached
 
     def add_file(self, relpath: str, content: bytes) -> str:
         self.files[relpath] = content

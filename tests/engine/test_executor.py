@@ -105,3 +105,16 @@ def test_numbers_do_not_depend_on_the_number_of_workers(pipeline_ctx):
     pi_parallel = permutation_importance(parallel, n_repeats=3, scoring="roc_auc")
     assert np.array_equal(pi_serial.drops, pi_parallel.drops)
     assert model.stats.distinct_inputs > 0  # the parallel context computed its own predictions
+
+
+def test_long_steps_report_their_progress_in_parts(pipeline_ctx):
+    calls = []
+    pipeline_ctx.on_step = lambda label, done, total: calls.append((label, done, total))
+    pipeline_ctx.explainer_params = {"lime": {"num_samples": 50}}
+    attr = pipeline_ctx.attribution("lime", 25)
+    assert calls[0] == ("lime explanations", 0, 25) and calls[-1] == ("lime explanations", 25, 25)
+    assert len(calls) == 11 and [c[1] for c in calls] == sorted(c[1] for c in calls)
+    assert attr.cost["instances"] == 25 and len(attr) == 25
+    calls.clear()
+    pipeline_ctx.attribution("lime", 30)  # only the 5 missing rows are computed, and reported
+    assert calls[0] == ("lime explanations", 0, 5) and calls[-1] == ("lime explanations", 5, 5)

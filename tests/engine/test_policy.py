@@ -134,6 +134,18 @@ def test_unknown_explainer_is_reported(tmp_path, policy_writer):
     assert "shap" in problems["explainers.magic"]
 
 
+@pytest.mark.parametrize("block, where, message", [
+    ("lime: {num_samples: 1000000}", "explainers.lime.num_samples", "less than or equal to 20000"),
+    ("shap: {permutations: 0}", "explainers.shap.permutations", "greater than or equal to 1"),
+    ("integrated_gradients: {n_steps: 5000}", "explainers.integrated_gradients.n_steps", "less than or equal to 1024"),
+])
+def test_sampling_budgets_are_bounded(tmp_path, policy_writer, block, where, message):
+    text = HEADER + f"explainers:\n  {block}\nchecks:\n  - check: performance\n"
+    problems = problems_of(tmp_path, policy_writer, text)
+    assert list(problems) == [where]
+    assert message in problems[where]
+
+
 def test_builtin_default_loads_by_name():
     loaded = load_policy("default")
     assert loaded.policy.name == "default"
