@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -56,15 +55,26 @@ def policy_with_n(name: str, n: int | None, out: Path) -> Path:
     return path
 
 
+PEAK_REPORTING_AUDIT = """
+import atexit, resource, sys
+atexit.register(lambda: print(f"peak_rss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr))
+sys.argv[0] = "auditor"
+from auditor.cli import main
+main()
+"""
+
+
 def run_audit_subprocess(policy: Path, card: Path, data: Path, out: Path, *extra: str) -> dict:
     started = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run([sys.executable, "-m", "auditor", "run", "--quiet", "--policy", str(policy), "--card", str(card),
-                           "--data", str(data), "--out", str(out), *extra], capture_output=True, text=True)
+    # The audit reports its own peak RSS on exit (RUSAGE_CHILDREN would give the largest of all the
+    # audits run so far, not this one's).
+    proc = subprocess.run([sys.executable, "-c", PEAK_REPORTING_AUDIT, "run", "--quiet", "--policy", str(policy),
+                           "--card", str(card), "--data", str(data), "--out", str(out), *extra],
+                          capture_output=True, text=True)
     wall = time.perf_counter() - started
-    peak_kb = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"audit failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    peak_kb = int(proc.stderr.rsplit("peak_rss_kb=", 1)[1].split()[0])
     result_path = sorted(out.glob("*/v*/result.json"))[-1]
     return {"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "result": json.loads(result_path.read_text())}
 
