@@ -1,7 +1,7 @@
 """One seam for independent work: run it in order, or on this machine's cores through joblib.
 
 ``Executor.map(fn, items)`` is how per-instance work runs (tabular LIME's neighbourhoods and
-surrogate fits, permutation importance's shuffles and scores) and how the tabular predictor sends
+surrogate fits, permutation importance's scoring of every copy) and how the tabular predictor sends
 its distinct inputs to the model in chunks. Results come back in the order of ``items`` and every
 item carries its own seed, so an audit's numbers do not depend on ``n_jobs`` (tested).
 
