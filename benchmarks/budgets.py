@@ -1,7 +1,7 @@
 """Sampling budgets chosen by measurement (issue 7): for every explainer budget of the built-in
 policies, the smallest value whose stability stays above the policy's bound on the examples.
 
-    .venv/bin/python benchmarks/budgets.py                 # both examples (about 20 min on 2 cores)
+    .venv/bin/python benchmarks/budgets.py                 # both examples (about 30 min on 2 cores)
     .venv/bin/python benchmarks/budgets.py --skip-text
 
 Rule, per method and budget parameter, all other parameters at the policy's values:
