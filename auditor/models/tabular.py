@@ -122,11 +122,10 @@ class TabularModel:
         keys = pd.util.hash_pandas_object(frame, index=False).to_numpy().tolist()
         self._frame = frame
         try:
-            # One OpenMP thread per predicting thread, set here in the calling thread (the limit is
-            # process-wide): scikit-learn's tree predictors spin-wait across OpenMP threads, and on
-            # a small shared machine that measured 40x slower (3.1 s vs 0.05 s for 1,114 rows).
-            # The executor's threads use the cores instead. Both settings are process-wide, so they
-            # are made here, never in the workers.
+            # One OpenMP thread per predicting thread: scikit-learn's tree predictors spin-wait
+            # across OpenMP threads, and on a small shared machine that measured 40x slower (3.1 s
+            # vs 0.05 s for 1,114 rows); the executor's threads use the cores instead. The limit
+            # and the warning filter are process-wide, so they are set here, never in the workers.
             with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "X does not have valid feature names"
                 return self._cache(list(range(len(frame))), keys)
