@@ -101,7 +101,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 def _length_sorted_call(cache: PredictionCache, arrays: list[np.ndarray]) -> np.ndarray:
     """Call ``cache`` with the arrays sorted by length, keyed by id tuple; rows in caller order.
 
-    The cache sends its misses to the model in first-seen order, ``batch_size`` at a time, so
+    The cache sends its misses to the model in first-seen order, at most ``batch_size`` at a time, so
     sorting the request makes every batch hold sequences of similar length (little padding).
     """
     order = np.argsort([len(a) for a in arrays], kind="stable")
