@@ -161,11 +161,9 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     model = load_model(model_card, dataset, allow_pickle=allow_pickle, device=device)
     check_labels(dataset, model.classes)
     dataset.notes.extend(truncation_notes(dataset, model))
-    executor = Executor(n_jobs=jobs or default_jobs())
-    if hasattr(model, "use_executor"):
-        model.use_executor(executor)
     ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
-                       explainer_params=loaded.policy.explainers_for(model_card.auditor.task), executor=executor)
+                       explainer_params=loaded.policy.explainers_for(model_card.auditor.task),
+                       executor=Executor(n_jobs=jobs or default_jobs()))
     if dataset.source_rows is not None:
         ctx.files["evidence/dataset-sample.csv"] = sample_rows_csv(dataset)
     return PreparedAudit(loaded, model_card, dataset, model, plan, ctx)

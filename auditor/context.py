@@ -38,15 +38,22 @@ class AuditContext:
     _attributions: dict[tuple, Attribution] = field(default_factory=dict)
     _order: np.ndarray | None = None
 
+    def __post_init__(self):
+        if hasattr(self.model, "use_executor"):  # a tabular model predicts its chunks on the audit's workers
+            self.model.use_executor(self.executor)
+
+    def _derived(self, **changes) -> "AuditContext":
+        """A context sharing this one's card, data, model, seed, explainer parameters, executor and
+        progress (``changes`` replace some), with its own attributions and files."""
+        shared = dict(card=self.card, data=self.data, model=self.model, seed=self.seed,
+                      explainer_params=self.explainer_params, executor=self.executor, on_step=self.on_step)
+        return AuditContext(**{**shared, **changes})
+
     def with_model(self, model) -> "AuditContext":
         """The same audit (card, data, seed, explained rows, explainer parameters) around another
         model, with its own caches: used to explain a randomised model in the sanity check."""
         self.explained_rows(0)  # fix the explained rows by the audited model's predictions
-        if hasattr(model, "use_executor"):
-            model.use_executor(self.executor)
-        return AuditContext(card=self.card, data=self.data, model=model, seed=self.seed,
-                            explainer_params=self.explainer_params, executor=self.executor, on_step=self.on_step,
-                            _order=self._order)
+        return self._derived(model=model, _order=self._order)
 
     def with_rows(self, inputs, labels, at=None) -> "AuditContext":
         """The same audit (card, model and its prediction cache, seed, explainer parameters) around
@@ -93,9 +100,7 @@ class AuditContext:
             all_labels[order] = labels
         digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
         derived = replace(data, frame=frame.reset_index(drop=True), labels=all_labels, sha256=digest)
-        return AuditContext(card=self.card, data=derived, model=self.model, seed=self.seed,
-                            explainer_params=self.explainer_params, executor=self.executor, on_step=self.on_step,
-                            _order=order)
+        return self._derived(data=derived, _order=order)
 
     # --- randomness ------------------------------------------------------------------------------
 
@@ -194,8 +199,9 @@ class AuditContext:
         # reported to on_step (the numbers do not depend on the parts).
         todo = rows[len(cached):] if cached is not None else rows
         stats = self.model.stats
+        label, done = f"{method} explanations", 0
         if self.on_step:
-            self.on_step(f"{method} explanations", 0, len(todo))
+            self.on_step(label, done, len(todo))
         for part in np.array_split(todo, min(len(todo), PROGRESS_PARTS)) if len(todo) else [todo]:
             requests, distinct, started = stats.requests, stats.distinct_inputs, time.perf_counter()
             gradients = stats.gradient_inputs
@@ -209,8 +215,9 @@ class AuditContext:
             })
             cached = attr if cached is None else concat(cached, attr)
             self._attributions[key] = cached
+            done += len(part)
             if self.on_step:
-                self.on_step(f"{method} explanations", len(cached) - (len(rows) - len(todo)), len(todo))
+                self.on_step(label, done, len(todo))
         return cached
 
     def add_file(self, relpath: str, content: bytes) -> str:

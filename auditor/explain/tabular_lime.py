@@ -28,6 +28,7 @@ from auditor.explain.tabular_codec import TabularCodec
 
 SAMPLES_PER_CALL = 200_000  # perturbed rows drawn and predicted at once (bounds memory)
 
+
 @dataclass
 class Neighbourhood:
     scaled: np.ndarray  # LIME's interpretable samples, scaled; row 0 is the instance

@@ -19,6 +19,7 @@ from auditor.executor import SERIAL, Executor
 
 MIN_ROWS_PER_WORKER = 1024  # below this, splitting a batch across workers costs more than it saves
 
+
 @dataclass
 class CacheStats:
     requests: int = 0  # inputs asked for, duplicates included
