@@ -71,7 +71,7 @@ def run(
                                        help="Workers for independent work (default: every core); results do not depend on it."),
 ) -> None:
     """Run an audit and write a new versioned run directory."""
-    from auditor.audit import run_audit
+    from auditor.engine.audit import run_audit
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), TextColumn("remaining"), TimeRemainingColumn(), console=err, disable=quiet,
@@ -131,10 +131,10 @@ def validate(
     waivers: Optional[Path] = typer.Option(None, "--waivers", "-w", help="Waivers file to validate with the policy."),
 ) -> None:
     """Validate a policy (with the policies it extends and its waivers; and a card and dataset) without loading the model."""
-    from auditor.data import load_dataset
-    from auditor.model_card import load_model_card
-    from auditor.policy import load_policy
-    from auditor.runner import build_plan
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.policy.load import load_policy
+    from auditor.engine.runner import build_plan
 
     try:
         loaded = load_policy(policy, waivers)
@@ -168,7 +168,7 @@ def raise_usage(message: str) -> None:
 @app.command()
 def render(run_dir: Path = typer.Argument(..., help="A run directory containing result.json.")) -> None:
     """Rebuild report.html and report.pdf of a run from its result.json alone."""
-    from auditor.audit import rerender
+    from auditor.engine.audit import rerender
 
     try:
         for path in rerender(run_dir).values():
@@ -184,7 +184,7 @@ def policies(
     raw: bool = typer.Option(False, "--raw", help="With 'show': print the file as written, not the resolved policy."),
 ) -> None:
     """List the built-in policies, or show one resolved (with everything it inherits)."""
-    from auditor.policy import builtin_policies, load_policy
+    from auditor.policy.load import builtin_policies, load_policy
 
     try:
         if action is None:
@@ -236,7 +236,7 @@ def history(
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from auditor.registry import open_registry
+    from auditor.records.registry import open_registry
 
     try:
         with open_registry(out_dir, db) as registry:
@@ -276,7 +276,7 @@ def diff(
     no_pdf: bool = typer.Option(False, "--no-pdf", help="Write diff.json and diff.html only."),
 ) -> None:
     """Compare two audits: verdicts, measurements, explanation drift, policy and input changes."""
-    from auditor.diff import write_diff
+    from auditor.records.diff import write_diff
 
     older, newer = (None, run_a) if run_b is None else (run_a, run_b)
     try:
@@ -311,7 +311,7 @@ def sign_off(
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Record a reviewer's decision next to a run (its files are untouched) and write report-signed-N.pdf."""
-    from auditor.signoff import sign_off as record_sign_off
+    from auditor.records.signoff import sign_off as record_sign_off
 
     try:
         signed = record_sign_off(run_dir, reviewer=reviewer, decision=decision, comment=comment,
@@ -328,7 +328,7 @@ def sign_off(
 @app.command()
 def verify(run_dirs: list[Path] = typer.Argument(..., help="Run directories to verify.")) -> None:
     """Recompute every hash of a run and its hash-chain links; name what was altered (exit 1)."""
-    from auditor.verify import verify_run
+    from auditor.records.verify import verify_run
 
     altered = False
     for run_dir in run_dirs:
@@ -355,8 +355,8 @@ def due(
     """List models whose approval expired or whose re-audit is overdue (exit 1 when any)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from auditor.registry import as_datetime, due as due_items, open_registry
-    from auditor.runs import parse_date
+    from auditor.records.registry import as_datetime, due as due_items, open_registry
+    from auditor.records.runs import parse_date
 
     try:
         now = as_datetime(parse_date(as_of, "--as-of")) if as_of else None

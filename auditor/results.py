@@ -20,7 +20,7 @@ class Status(StrEnum):
     FAIL = "fail"
     ERROR = "error"
     SKIPPED = "skipped"
-    WAIVED = "waived"  # a FAIL or WARN accepted by a valid waiver (auditor/waivers.py); never PASS
+    WAIVED = "waived"  # a FAIL or WARN accepted by a valid waiver (auditor/policy/waivers.py); never PASS
 
 
 # Worst first: the overall status of an audit is the worst of its checks. WAIVED ranks above PASS
@@ -139,7 +139,7 @@ class ThresholdOutcome(_Frozen):
 
 
 class WaiverRecord(_Frozen):
-    """A waiver as it applied to this run (auditor/waivers.py)."""
+    """A waiver as it applied to this run (auditor/policy/waivers.py)."""
 
     check: str
     justification: str
@@ -178,7 +178,7 @@ class CheckResult(_Frozen):
     skipped_reason: str | None = None
     duration_s: float = 0.0
     rationale: str = ""  # from the policy: why this check is in it
-    clauses: list[str] = []  # regulatory clauses the policy maps this check to (auditor/clauses.py)
+    clauses: list[str] = []  # regulatory clauses the policy maps this check to (auditor/policy/clauses.py)
     waiver: WaiverRecord | None = None
 
 
@@ -205,7 +205,7 @@ class PolicyRef(_Frozen):
     resolved: dict[str, Any] = {}  # the policy after inheritance: what the run applied
 
 
-# --- traceability: clauses -> checks -> status -> evidence (auditor/traceability.py) ------------
+# --- traceability: clauses -> checks -> status -> evidence (auditor/policy/traceability.py) ------------
 
 
 class TraceCheck(_Frozen):

@@ -79,7 +79,7 @@ def model_inputs(ctx) -> int:
 
 
 def study(name: str, seeds: int, instances: int | None = None, only: list[str] | None = None) -> dict:
-    from auditor.audit import prepare_audit
+    from auditor.engine.audit import prepare_audit
     from auditor.checks.explainer_agreement import feature_vectors
     from auditor.metrics.statistics import bootstrap_ci
 

@@ -259,9 +259,9 @@ def write_csv(tmp: Path, frame: pd.DataFrame, filename: str = "eval.csv") -> Pat
 
 def make_context(card_path: Path, data_path: Path, seed: int = 0):
     """An AuditContext from a card and a dataset, as run_audit builds it (no policy)."""
-    from auditor.context import AuditContext
-    from auditor.data import load_dataset
-    from auditor.model_card import load_model_card
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
     from auditor.models.tabular import load_tabular_model
 
     card = load_model_card(card_path)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from auditor.context import AuditContext
+    from auditor.engine.context import AuditContext
 
 
 class Params(BaseModel):

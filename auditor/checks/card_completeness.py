@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from auditor.checks.base import Check, CheckOutput, Params
-from auditor.model_card import PLACEHOLDER
+from auditor.inputs.model_card import PLACEHOLDER
 from auditor.results import Table
 
 # Canonical field -> (front-matter keys that satisfy it, section headings that satisfy it).

@@ -19,7 +19,7 @@ from auditor.metrics.faithfulness import (
     insertion_curve, normalised_auc, random_control,
 )
 from auditor.metrics.statistics import paired_comparison
-from auditor.model_inputs import by_class, perturbable_inputs
+from auditor.models.inputs import by_class, perturbable_inputs
 from auditor.results import FileRef, LineChart, Series, Table
 
 # metric -> (higher is better, tabular only)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from auditor.executor import SERIAL, Executor
+from auditor.engine.executor import SERIAL, Executor
 
 MIN_ROWS_PER_WORKER = 1024  # below this, splitting a batch across workers costs more than it saves
 

@@ -10,10 +10,10 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from auditor.errors import ModelLoadError
-from auditor.executor import Executor
+from auditor.engine.executor import Executor
 from auditor.models.cache import PredictionCache
 from auditor.models.validate import check_probabilities
-from auditor.store import file_or_dir_sha256
+from auditor.hashing import file_or_dir_sha256
 
 # Types outside skops' own default-trusted set that an audited scikit-learn model may contain.
 # Explicit names, never prefixes: a type not listed here is refused and named in the error.

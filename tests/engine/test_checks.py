@@ -10,10 +10,10 @@ import pytest
 
 from auditor.checks.card_completeness import CardCompleteness, CardCompletenessParams
 from auditor.checks.performance import Performance, PerformanceParams
-from auditor.context import AuditContext
-from auditor.data import EvalDataset
+from auditor.engine.context import AuditContext
+from auditor.inputs.dataset import EvalDataset
 from auditor.explain.permutation_importance import SCORINGS, permutation_importance
-from auditor.model_card import PLACEHOLDER, load_model_card
+from auditor.inputs.model_card import PLACEHOLDER, load_model_card
 from auditor.models.tabular import TabularModel
 
 

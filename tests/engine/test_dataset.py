@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 import auditor
-from auditor.data import load_dataset
+from auditor.inputs.dataset import load_dataset
 from auditor.errors import DatasetError
-from auditor.model_card import load_model_card
+from auditor.inputs.model_card import load_model_card
 
 
 def dataset_problems(path, card) -> dict[str, str]:

@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from auditor.executor import SERIAL, Executor
+from auditor.engine.executor import SERIAL, Executor
 from auditor.explain.permutation_importance import permutation_importance
 from auditor.explain.tabular_codec import TabularCodec
 from auditor.explain.tabular_lime import explain_lime_tabular, row_generator

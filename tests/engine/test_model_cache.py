@@ -52,9 +52,9 @@ def test_identical_rows_are_predicted_once(artefacts, spy):
 def test_a_whole_audit_never_predicts_a_row_twice(artefacts, pipeline_card, spy):
     from auditor.checks.global_importance import GlobalImportance, GlobalImportanceParams
     from auditor.checks.performance import Performance, PerformanceParams
-    from auditor.context import AuditContext
-    from auditor.data import load_dataset
-    from auditor.model_card import load_model_card
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
 
     card = load_model_card(pipeline_card)
     data = load_dataset(artefacts.csv, card)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from auditor.errors import ModelCardError, ModelLoadError
-from auditor.model_card import load_model_card, split_front_matter
+from auditor.inputs.model_card import load_model_card, split_front_matter
 from auditor.models.tabular import load_tabular_model
 
 
@@ -133,7 +133,7 @@ def test_plain_yaml_card_is_accepted(tmp_path, card_writer):
 
 
 def test_sha256_pin_match_loads(tmp_path, card_writer, artefacts):
-    from auditor.store import file_or_dir_sha256 as sha256_of
+    from auditor.hashing import file_or_dir_sha256 as sha256_of
 
     pin = sha256_of(artefacts.pipeline)
     card = load_model_card(card_writer(tmp_path, model={"path": str(artefacts.pipeline), "format": "skops",
@@ -143,7 +143,7 @@ def test_sha256_pin_match_loads(tmp_path, card_writer, artefacts):
 
 
 def test_sha256_pin_mismatch_is_refused(tmp_path, card_writer, artefacts):
-    from auditor.store import file_or_dir_sha256 as sha256_of
+    from auditor.hashing import file_or_dir_sha256 as sha256_of
 
     card = load_model_card(card_writer(tmp_path, model={"path": str(artefacts.pipeline), "format": "skops",
                                                         "sha256": "0" * 64}))

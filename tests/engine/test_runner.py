@@ -11,8 +11,8 @@ from auditor.checks import CHECK_REGISTRY, Check, CheckOutput, Params
 from auditor.errors import CheckNotApplicable
 from auditor.policy import CheckSpec, Threshold, load_policy
 from auditor.results import Status, ThresholdOutcome, worst
-from auditor.runner import PlannedCheck, build_plan, run_check, run_plan
-from auditor.thresholds import evaluate, status_of
+from auditor.engine.runner import PlannedCheck, build_plan, run_check, run_plan
+from auditor.policy.thresholds import evaluate, status_of
 
 
 class Boom(Check):

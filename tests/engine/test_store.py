@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from auditor.store import file_or_dir_sha256, manifest, model_dir, slugify, versions, write_run
+from auditor.records.store import file_or_dir_sha256, manifest, model_dir, slugify, versions, write_run
 
 
 def files(text: str):

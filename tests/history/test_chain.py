@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from auditor.verify import verify_run
+from auditor.records.verify import verify_run
 
 from .helpers import flat, invoke
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from auditor.diff import write_diff
-from auditor.verify import embedded_files
+from auditor.records.diff import write_diff
+from auditor.records.verify import embedded_files
 
 from .helpers import flat, invoke, run_files
 

@@ -8,8 +8,8 @@ import shutil
 import zlib
 
 import auditor
-from auditor.store import manifest_without_file
-from auditor.verify import embedded_files
+from auditor.records.store import manifest_without_file
+from auditor.records.verify import embedded_files
 
 
 def streams(pdf: bytes) -> list[bytes]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.registry import Registry, database_url, due, open_registry
+from auditor.records.registry import Registry, database_url, due, open_registry
 
 from .helpers import flat, invoke
 

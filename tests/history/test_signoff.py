@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from auditor.verify import embedded_files, verify_run
+from auditor.records.verify import embedded_files, verify_run
 
 from .helpers import flat, invoke, run_files
 

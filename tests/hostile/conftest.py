@@ -55,9 +55,9 @@ def cli() -> Cli:
 def stub_pdf(monkeypatch):
     """WeasyPrint replaced by a stub for this test (a real PDF costs seconds on this machine; the
     suites that are about the report render it for real)."""
-    import auditor.audit
+    import auditor.engine.audit
 
-    monkeypatch.setattr(auditor.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+    monkeypatch.setattr(auditor.engine.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
 
 
 @pytest.fixture(scope="session")

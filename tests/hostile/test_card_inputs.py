@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.store import model_dir, slugify
+from auditor.records.store import model_dir, slugify
 
 from .conftest import only_version, read_result
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auditor.data import load_dataset
+from auditor.inputs.dataset import load_dataset
 from auditor.errors import DatasetError
-from auditor.model_card import load_model_card
+from auditor.inputs.model_card import load_model_card
 
 from .conftest import CARD_ONLY, FAST_CHECKS, only_version, read_result
 
@@ -125,9 +125,9 @@ def test_labels_the_model_does_not_know(cli, tmp_path, artefacts, card_writer, c
 
 
 def test_file_over_the_size_limit_is_refused_unread(cli, tmp_path, artefacts, card_writer, fast_policy, monkeypatch):
-    import auditor.data
+    import auditor.inputs.dataset
 
-    monkeypatch.setattr(auditor.data, "MAX_DATASET_BYTES", 1000)
+    monkeypatch.setattr(auditor.inputs.dataset, "MAX_DATASET_BYTES", 1000)
     size = artefacts.csv.stat().st_size
     result = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", artefacts.csv)
     assert result.code == 3

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditor.checks import CHECK_REGISTRY
-from auditor.data import load_dataset
+from auditor.inputs.dataset import load_dataset
 from auditor.errors import DatasetError, ModelCardError, PolicyError, UsageError
-from auditor.model_card import load_model_card
+from auditor.inputs.model_card import load_model_card
 from auditor.policy import load_policy
 from auditor.render.markdown import card_warnings, render_card_markdown
 

@@ -27,13 +27,13 @@ TIMEOUT_S = 300
 # `auditor run` with the PDF renderer stubbed out (sleeps, so a run spends a while writing).
 AUDITOR_WITH_STUB_PDF = """
 import sys, time
-import auditor.audit
+import auditor.engine.audit
 
 def html_to_pdf(html, **kw):
     time.sleep(1.5)
     return b"%PDF-1.7 stub\\n"
 
-auditor.audit.html_to_pdf = html_to_pdf
+auditor.engine.audit.html_to_pdf = html_to_pdf
 from auditor.cli import main
 main()
 """
@@ -58,7 +58,7 @@ def test_sigint_while_a_check_runs(cli, tmp_path, artefacts, card_writer, policy
 
 
 def test_sigint_while_the_run_is_written(cli, tmp_path, artefacts, card_writer, card_only_policy, monkeypatch):
-    import auditor.audit
+    import auditor.engine.audit
 
     out = tmp_path / "out"
     seen = []
@@ -69,14 +69,14 @@ def test_sigint_while_the_run_is_written(cli, tmp_path, artefacts, card_writer, 
         time.sleep(5)  # the KeyboardInterrupt arrives here
         raise AssertionError("SIGINT was not delivered")
 
-    monkeypatch.setattr(auditor.audit, "html_to_pdf", interrupted_render)
+    monkeypatch.setattr(auditor.engine.audit, "html_to_pdf", interrupted_render)
     result = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out)
     assert result.code == 130, result.raw
     assert INTERRUPTED in result.text
     assert len(seen) == 1 and seen[0].startswith(".tmp-"), seen
     assert _entries(out) == []  # the temporary directory is gone too
     monkeypatch.undo()
-    monkeypatch.setattr(auditor.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+    monkeypatch.setattr(auditor.engine.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
     again = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out)
     assert again.code == 0 and "overall: PASS (v0001)" in again.text
     only_version(out)
@@ -157,7 +157,7 @@ def test_many_writers_racing_for_versions_never_collide(tmp_path):
     """The store alone, 8 threads writing runs of one model at once: 8 distinct, complete versions."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from auditor.store import write_run
+    from auditor.records.store import write_run
 
     def build(label):
         time.sleep(0.05)  # long enough that the writers overlap

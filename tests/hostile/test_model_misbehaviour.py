@@ -30,7 +30,7 @@ FULL_PDF = "RaisingClassifier"  # one case renders the real PDF; the others stub
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, cli, artefacts, card_writer, policy_writer, bad_model):
-    import auditor.audit
+    import auditor.engine.audit
 
     root = tmp_path_factory.mktemp("misbehaving")
     policy = policy_writer(root / "policy", policy_writer.tiny(CHECKS))
@@ -41,7 +41,7 @@ def runs(tmp_path_factory, cli, artefacts, card_writer, policy_writer, bad_model
         out = root / name / "out"
         with pytest.MonkeyPatch.context() as mp:
             if name != FULL_PDF:
-                mp.setattr(auditor.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+                mp.setattr(auditor.engine.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
             result = cli.run(policy, card, artefacts.csv, out, "--allow-pickle")
         done[name] = SimpleNamespace(result=result, out=out)
     return done
@@ -76,9 +76,9 @@ def test_a_check_past_its_time_budget_is_stopped_and_an_error(cli, tmp_path, art
                                                               bad_model, monkeypatch):
     import time
 
-    import auditor.audit
+    import auditor.engine.audit
 
-    monkeypatch.setattr(auditor.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+    monkeypatch.setattr(auditor.engine.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
     checks = [{"check": "performance", "params": {"n_bootstrap": 20, "time_budget_s": 0.5}}, {"check": "card_completeness"}]
     policy = policy_writer(tmp_path / "policy", policy_writer.tiny(checks))
     card = card_writer(tmp_path / "card", model={"path": str(bad_model("SlowClassifier")), "format": "joblib"})

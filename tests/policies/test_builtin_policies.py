@@ -15,13 +15,13 @@ import json
 
 import pytest
 
-from auditor.audit import card_facts
+from auditor.engine.audit import card_facts
 from auditor.policy import builtin_policies, load_policy
 from auditor.render.html import render_html
 from auditor.results import AuditResult, DatasetRef, ModelRef, Status, worst
-from auditor.runner import build_plan, run_plan
-from auditor.traceability import build_traceability
-from auditor.waivers import apply_waivers
+from auditor.engine.runner import build_plan, run_plan
+from auditor.policy.traceability import build_traceability
+from auditor.policy.waivers import apply_waivers
 
 BUILTINS = sorted(builtin_policies())
 FRAMEWORK_POLICIES = ["eu-ai-act-high-risk", "nist-ai-rmf", "sr-11-7"]
@@ -87,9 +87,9 @@ def test_combined_default_keeps_text_default_text_checks_in_step():
 
 @pytest.fixture(scope="module")
 def contexts(tabular_audit, text_audit):
-    from auditor.context import AuditContext
-    from auditor.data import load_dataset
-    from auditor.model_card import load_model_card
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
     from auditor.models.tabular import load_tabular_model
     from auditor.models.text import load_text_model
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.clauses import CATALOGUE, FRAMEWORKS, canonical, clause_problem, covers, not_covered, paraphrase
+from auditor.policy.clauses import CATALOGUE, FRAMEWORKS, canonical, clause_problem, covers, not_covered, paraphrase
 from auditor.errors import PolicyError
 from auditor.policy import Threshold, load_policy
 from auditor.results import Status
-from auditor.thresholds import evaluate, status_of
+from auditor.policy.thresholds import evaluate, status_of
 
 VALID = [
     "eu-ai-act:2024/1689:art-13(3)(b)(iv)", "eu-ai-act:2024/1689:art-9(8)", "eu-ai-act:2024/1689:art-86(1)",
@@ -97,7 +97,7 @@ def test_info_is_recorded_and_never_changes_the_status(severities, status):
 
 
 def test_per_check_tasks_skip_with_a_reason(tmp_path, policy_writer):
-    from auditor.runner import build_plan
+    from auditor.engine.runner import build_plan
 
     checks = [{"check": "performance", "tasks": ["text-classification"]}, {"check": "card_completeness"}]
     plan = build_plan(load_policy(policy_writer(tmp_path, policy_writer.tiny(checks))), "tabular-classification")

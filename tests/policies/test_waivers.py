@@ -15,7 +15,7 @@ from auditor.cli import app
 from auditor.errors import PolicyError
 from auditor.policy import load_policy
 from auditor.results import CheckResult, Status, worst
-from auditor.waivers import SourcedWaiver, Waiver, apply_waivers
+from auditor.policy.waivers import SourcedWaiver, Waiver, apply_waivers
 
 TODAY = dt.date(2026, 11, 22)
 FAILING = [{"check": "card_completeness",

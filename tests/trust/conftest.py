@@ -44,9 +44,9 @@ def make_tabular_context(root: Path, *, n: int = 200, seed: int = 0, explainers=
     """(AuditContext, fitted LogisticRegression) on ``n`` evaluation rows."""
     from sklearn.linear_model import LogisticRegression
 
-    from auditor.context import AuditContext
-    from auditor.data import load_dataset
-    from auditor.model_card import load_model_card
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
     from auditor.models.tabular import TabularModel
 
     train = linear_frame(500, seed=1)
@@ -84,9 +84,9 @@ def text_model_dir(tmp_path_factory, tiny_bert):
 
 def make_text_context(tiny, root: Path, model_dir: Path, *, n: int = 20, seed: int = 0):
     """~``n`` synthetic sentences with a planted "good" / "bad" (a few with neither)."""
-    from auditor.context import AuditContext
-    from auditor.data import load_dataset
-    from auditor.model_card import load_model_card
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
     from auditor.models.text import load_text_model
 
     rng = np.random.default_rng(42)

@@ -10,7 +10,7 @@ import pytest
 from auditor.checks import CHECK_REGISTRY
 from auditor.policy import CheckSpec
 from auditor.results import Status
-from auditor.runner import PlannedCheck, run_check
+from auditor.engine.runner import PlannedCheck, run_check
 
 SMALL = {"n_instances": 6, "n_bootstrap": 50, "n_repeats": 2, "n_seeds": 2, "n_perturbations": 2, "n_shown": 2}
 NEW = {"explanation_axioms", "explanation_stability", "explainer_agreement", "explanation_sanity"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from auditor.checks.explanation_faithfulness import FaithfulnessParams
 from auditor.policy import CheckSpec
 from auditor.results import Status
-from auditor.runner import PlannedCheck, run_check
+from auditor.engine.runner import PlannedCheck, run_check
 
 
 def test_ig_and_shap_beat_random_on_comprehensiveness(text):

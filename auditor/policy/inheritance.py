@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import PolicyError, Problem
-from auditor.yamlio import load_yaml_text, read_text_limited
+from auditor.inputs.yamlio import load_yaml_text, read_text_limited
 
 MAX_POLICY_BYTES = 1_000_000
 MAX_CHAIN = 10  # files in one chain

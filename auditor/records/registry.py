@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 
 from auditor.errors import UsageError
-from auditor.runs import Run, iter_runs, latest_signoff, open_run, parse_moment, read_signoffs, utc_now
+from auditor.records.runs import Run, iter_runs, latest_signoff, open_run, parse_moment, read_signoffs, utc_now
 
 DEFAULT_DB_NAME = "audits.sqlite"
 ENV_DB = "AUDITOR_DB"

@@ -8,9 +8,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from auditor.errors import Problem
-from auditor.policy import CheckSpec, Policy, PolicyOverlay
-from auditor.policy_chain import Entry
-from auditor.yamlio import pydantic_problems
+from auditor.policy.schema import CheckSpec, Policy, PolicyOverlay
+from auditor.policy.inheritance import Entry
+from auditor.inputs.yamlio import pydantic_problems
 
 
 # --- one file on its own ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from auditor.policy import Threshold
+from auditor.policy.schema import Threshold
 from auditor.results import Status, ThresholdOutcome
 
 

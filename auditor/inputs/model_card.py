@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auditor.errors import ModelCardError, Problem
-from auditor.yamlio import load_yaml_text, pydantic_problems, read_text_limited
+from auditor.inputs.yamlio import load_yaml_text, pydantic_problems, read_text_limited
 
 MAX_CARD_BYTES = 2_000_000
 TASKS = ("tabular-classification", "text-classification")

@@ -22,8 +22,9 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditor.runs import Run, open_run
-from auditor.store import manifest_without_file, sha256_bytes, version_label
+from auditor.records.runs import Run, open_run
+from auditor.hashing import sha256_bytes
+from auditor.records.store import manifest_without_file, version_label
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def _pdf_attachments(run: Run, listed: dict[str, str]) -> list[Finding]:
 
 
 def _signoffs(run: Run) -> list[Finding]:
-    from auditor.signoff import verify_signoffs
+    from auditor.records.signoff import verify_signoffs
 
     return [Finding(f"../{path}", "altered", detail) for path, detail in verify_signoffs(run)]
 

@@ -14,20 +14,20 @@ from typing import Callable
 
 import numpy as np
 
-from auditor.context import AuditContext
-from auditor.data import EvalDataset, load_dataset
+from auditor.engine.context import AuditContext
+from auditor.inputs.dataset import EvalDataset, load_dataset
 from auditor.errors import DatasetError, Problem
-from auditor.executor import Executor, default_jobs
-from auditor.model_card import ModelCard, load_model_card
-from auditor.policy import LoadedPolicy, load_policy
+from auditor.engine.executor import Executor, default_jobs
+from auditor.inputs.model_card import ModelCard, load_model_card
+from auditor.policy.load import LoadedPolicy, load_policy
 from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, Status, worst
-from auditor.runner import build_plan, run_plan
-from auditor.traceability import build_traceability
-from auditor.waivers import apply_waivers
-from auditor.store import (chain_link, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
+from auditor.engine.runner import build_plan, run_plan
+from auditor.policy.traceability import build_traceability
+from auditor.policy.waivers import apply_waivers
+from auditor.records.store import (chain_link, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
                            write_run)
 
 LIBRARIES = ("auditor", "numpy", "pandas", "scikit-learn", "shap", "lime", "skops", "scipy", "pydantic",
@@ -124,7 +124,7 @@ def register_run(run_dir: Path, out: Path, db: str | None) -> None:
     """Index a new run in the audit registry. The run directory is the record of truth: a registry
     that cannot be written is a warning (`auditor history --rebuild` restores it), never a lost audit."""
     try:
-        from auditor.registry import open_registry
+        from auditor.records.registry import open_registry
 
         with open_registry(out, db) as registry:
             registry.add_run(run_dir)
@@ -185,7 +185,7 @@ def run_audit(
 ) -> RunRecord:
     """Audit a model: validate inputs (before loading the model), run the policy's checks, and write
     a new version directory with result.json, report.html, report.pdf, evidence/ and manifest.json.
-    ``waivers``: a waivers file (auditor/waivers.py), besides the policy's own ``waivers:``.
+    ``waivers``: a waivers file (auditor/policy/waivers.py), besides the policy's own ``waivers:``.
     ``jobs``: workers for independent work (default: every core); the results do not depend on it.
     ``on_progress(check_id, i, n)`` is called before each check, ``on_step(label, done, total)``
     within long steps (explanations computed in parts)."""

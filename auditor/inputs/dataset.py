@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from auditor.errors import DatasetError, Problem
-from auditor.model_card import ModelCard
-from auditor.store import file_or_dir_sha256
-from auditor.yamlio import byte_location
+from auditor.inputs.model_card import ModelCard
+from auditor.hashing import file_or_dir_sha256
+from auditor.inputs.yamlio import byte_location
 
 MAX_DATASET_BYTES = 2_000_000_000
 MAX_LISTED = 5  # rows named per problem before "... and N more"

@@ -11,10 +11,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from auditor.data import EvalDataset
-from auditor.executor import SERIAL, Executor
+from auditor.inputs.dataset import EvalDataset
+from auditor.engine.executor import SERIAL, Executor
 from auditor.explain.attribution import Attribution, concat
-from auditor.model_card import ModelCard
+from auditor.inputs.model_card import ModelCard
 
 
 PROGRESS_PARTS = 10  # an attribution request is computed (and its progress reported) in this many parts

@@ -10,7 +10,6 @@ process is gone.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from auditor.errors import UsageError
+from auditor.hashing import file_or_dir_sha256, sha256_bytes
 
 _VERSION = re.compile(r"^v(\d{4,})$")
 _TMP = re.compile(r"^\.tmp-(\d+)-[0-9a-f]+$")
@@ -71,10 +71,6 @@ def remove_stale_temp(folder: Path) -> None:
         m = _TMP.match(p.name)
         if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
             shutil.rmtree(p, ignore_errors=True)
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes]]) -> Path:
@@ -151,18 +147,3 @@ def manifest_without_file(body: bytes, rel: str) -> bytes:
     data = json.loads(body)
     data["files"].pop(rel, None)
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
-
-
-def file_or_dir_sha256(path: Path) -> str:
-    """sha256 of a file; for a directory, of its files' relative paths and hashes, in order."""
-    path = Path(path)
-    if path.is_file():
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
-    h = hashlib.sha256()
-    for p in sorted(q for q in path.rglob("*") if q.is_file()):
-        h.update(str(p.relative_to(path)).encode() + b"\0" + file_or_dir_sha256(p).encode() + b"\n")
-    return h.hexdigest()

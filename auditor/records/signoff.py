@@ -29,8 +29,8 @@ from auditor.errors import EXIT_BLOCKING_FAILURE, AuditorError, UsageError
 from auditor.render.html import check_template, make_environment, templates_dir
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult
-from auditor.runs import Run, open_run, parse_date, signoff_log, utc_now
-from auditor.store import sha256_bytes
+from auditor.records.runs import Run, open_run, parse_date, signoff_log, utc_now
+from auditor.hashing import sha256_bytes
 
 DECISIONS = ("approve", "approve-with-conditions", "reject")
 
@@ -89,7 +89,7 @@ def sign_off(
     now: datetime | None = None,
     db: str | None = None,
 ) -> SignOff:
-    from auditor.verify import verify_run
+    from auditor.records.verify import verify_run
 
     run = open_run(run_dir)
     reviewer, comment = (reviewer or "").strip(), (comment or "").strip()
@@ -154,7 +154,7 @@ def _write_new(target: Path, content: bytes) -> None:
 
 def _update_registry(run: Run, db: str | None) -> None:
     try:
-        from auditor.registry import open_registry
+        from auditor.records.registry import open_registry
 
         with open_registry(run.model_dir.parent, db) as registry:
             registry.add_run(run.path)
@@ -167,7 +167,7 @@ def verify_signoffs(run: Run) -> list[tuple[str, str]]:
     """Problems in a run's sign-off log: broken record chain, signed PDFs altered or missing, a
     record that differs from the copy embedded in its signed PDF, or a record about another state
     of the run. Returns (path relative to the model folder, detail)."""
-    from auditor.verify import embedded_files
+    from auditor.records.verify import embedded_files
 
     log = signoff_log(run)
     if not log.is_file():

@@ -14,9 +14,10 @@ from typing import Callable
 
 from auditor.checks import CHECK_REGISTRY
 from auditor.errors import CheckNotApplicable
-from auditor.policy import CheckSpec, LoadedPolicy
+from auditor.policy.load import LoadedPolicy
+from auditor.policy.schema import CheckSpec
 from auditor.results import CheckResult, ErrorInfo, Status
-from auditor.thresholds import evaluate, status_of
+from auditor.policy.thresholds import evaluate, status_of
 
 
 @dataclass(frozen=True)

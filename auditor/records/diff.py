@@ -31,8 +31,9 @@ from typing import Any
 
 from auditor.errors import UsageError
 from auditor.results import SEVERITY_RANK, Status
-from auditor.runs import Run, open_run, previous_run
-from auditor.store import sha256_bytes, slugify
+from auditor.records.runs import Run, open_run, previous_run
+from auditor.hashing import sha256_bytes
+from auditor.records.store import slugify
 
 DIFF_SCHEMA_VERSION = 1
 # The report's own order (results.SEVERITY_RANK), WAIVED included; SKIPPED is no verdict to compare.

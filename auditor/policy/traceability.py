@@ -4,7 +4,7 @@ Computed once when the audit is assembled and stored in result.json (templates o
 
 - the matrix: every clause the policy cites -> the checks citing it that ran on this model -> their
   status -> the report section and the machine-readable files holding the evidence;
-- "not covered": the catalogued clauses (auditor/clauses.py) of each framework the policy declares
+- "not covered": the catalogued clauses (auditor/policy/clauses.py) of each framework the policy declares
   (``frameworks:``; by default every framework it cites) that no check and not the policy cites;
 - the card's claims: each ``model-index`` metric against the value the performance check measured,
   within the tolerance the policy sets (``claim_tolerance``), and the claims that cannot be checked;
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from auditor.clauses import CATALOGUE, FRAMEWORKS, framework_of, not_covered, paraphrase, reference_of
+from auditor.policy.clauses import CATALOGUE, FRAMEWORKS, framework_of, not_covered, paraphrase, reference_of
 from auditor.results import (CheckResult, ClaimCheck, ClauseRef, FileRef, FrameworkNote, Status, TraceCheck, TraceRow,
                              Traceability, worst)
-from auditor.waivers import waiver_records
+from auditor.policy.waivers import waiver_records
 
 
 def _clause_order(clause: str) -> tuple:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from auditor.errors import UsageError
-from auditor.store import sha256_bytes, versions
+from auditor.hashing import sha256_bytes
+from auditor.records.store import versions
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 
@@ -106,7 +107,7 @@ def iter_runs(out: str | Path) -> Iterator[Run]:
                 yield Run(path.resolve())
 
 
-# --- sign-off records (written by auditor.signoff, read here so the registry needs no renderer) ---
+# --- sign-off records (written by auditor.records.signoff, read here so the registry needs no renderer) ---
 
 def signoff_log(run: Run) -> Path:
     return run.model_dir / "signoffs" / f"{run.version}.jsonl"

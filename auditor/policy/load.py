@@ -1,0 +1,132 @@
+"""Loading a policy: by built-in name or path, with every policy it extends and its waivers,
+validated and resolved into a LoadedPolicy (see inheritance.py for the inheritance rules).
+Every problem of every file in the chain is collected and reported together with its location."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from auditor.errors import PolicyError, Problem, UsageError
+from auditor.inputs.yamlio import pydantic_problems
+from auditor.policy.inheritance import compact, load_chain, merge_chain
+from auditor.policy.schema import Policy
+from auditor.policy.waivers import LoadedWaivers, SourcedWaiver, load_waivers_file
+from auditor.results import FileHash, PolicyRef
+
+
+class LoadedPolicy(BaseModel):
+    """A validated, resolved policy with its checks' parameters parsed, and where it came from."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    policy: Policy
+    params: list[Any]  # one validated Params object per check, in order
+    source: str
+    sha256: str
+    text: str
+    chain: list[FileHash] = []  # the named file first, then its parent, ...
+    waivers: list[SourcedWaiver] = []  # from the policy chain and the waivers file
+    waivers_file: FileHash | None = None
+
+    def resolved(self) -> dict[str, Any]:
+        """The policy after inheritance, without empty values: what `policies show` prints and result.json records."""
+        data = self.policy.model_dump(mode="json")
+        data["id"] = self.policy.policy_id
+        return compact(data)
+
+    def resolved_yaml(self) -> str:
+        """The resolved policy as YAML, headed by the files it was resolved from (`auditor policies show`)."""
+        import yaml
+
+        head = [f"# {self.policy.policy_id} {self.policy.version}, resolved from:"]
+        head += [f"#   {f.source} (sha256 {f.sha256})" for f in self.chain]
+        body = yaml.safe_dump(self.resolved(), sort_keys=False, allow_unicode=True, width=100)
+        return "\n".join(head) + "\n" + body
+
+    def resolved_sha256(self) -> str:
+        canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def reference(self) -> PolicyRef:
+        p = self.policy
+        return PolicyRef(
+            name=p.name, version=p.version, sha256=self.sha256, source=self.source,
+            reaudit_interval_days=p.reaudit_interval_days, id=p.policy_id, owner=p.owner,
+            effective_from=p.effective_from.isoformat() if p.effective_from else None, chain=list(self.chain),
+            waivers_file=self.waivers_file, resolved_sha256=self.resolved_sha256(), resolved=self.resolved(),
+        )
+
+
+def builtin_policy_dir() -> Path:
+    """Built-in policies: inside the wheel, or the repository's ``policies/`` in a checkout."""
+    packaged = resources.files("auditor") / "_data" / "policies"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "policies"
+
+
+def builtin_policies() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(builtin_policy_dir().glob("*.yaml"))}
+
+
+def resolve_policy_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise UsageError(f"policy {path} is not a regular file" if path.exists() else f"policy file not found: {path}")
+        return path
+    known = builtin_policies()
+    if str(name_or_path) not in known:
+        raise UsageError(
+            f"unknown policy {str(name_or_path)!r}: not a file, and not a built-in policy "
+            f"(built-ins: {', '.join(known) or 'none'})"
+        )
+    return known[str(name_or_path)]
+
+
+def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> LoadedPolicy:
+    """Load, validate and resolve a policy by built-in name or path (with every policy it extends,
+    and an optional waivers file); raise PolicyError listing all problems."""
+    from auditor.checks import CHECK_REGISTRY  # the registry imports checks, which import policy types
+    from auditor.policy.validate import base_problems, entry_params, overlay_problems
+
+    files = load_chain(resolve_policy_path(name_or_path), builtin_policies())
+    root = files[0]
+    waiver_file: LoadedWaivers | None = load_waivers_file(waivers) if waivers is not None else None
+    problems: list[Problem] = []
+    for f in files:
+        found = base_problems(f.raw, CHECK_REGISTRY) if f is files[-1] else overlay_problems(f.raw)
+        problems += [Problem(f.where + p.location, p.message) for p in found]
+    if problems:  # structure first: merging needs every file to parse
+        raise PolicyError(root.source, problems)
+    merged, entries, raw_waivers, problems = merge_chain(files)
+    params = [entry_params(e, CHECK_REGISTRY, problems) for e in entries]
+    if problems:
+        raise PolicyError(root.source, problems)
+    merged["checks"] = [e.spec for e in entries]
+    merged["waivers"] = [w for w, _, _ in raw_waivers]
+    try:
+        policy = Policy.model_validate(merged)
+    except ValidationError as exc:  # each file validated on its own; this would be a merging bug
+        raise PolicyError(root.source, pydantic_problems(exc, prefix="(resolved policy)")) from None
+    sourced = [SourcedWaiver(w, src, loc) for w, (_, src, loc) in zip(policy.waivers, raw_waivers)]
+    sourced += waiver_file.waivers if waiver_file else []
+    ids = [c.check_id for c in policy.checks]
+    for sw in sourced:
+        if sw.waiver.check not in ids:
+            where = "" if sw.source == root.source else f"{sw.source}:"
+            problems.append(Problem(f"{where}{sw.location}.check",
+                                    f"unknown check id {sw.waiver.check!r}; the policy's checks: {', '.join(ids)}"))
+    if problems:
+        raise PolicyError(root.source, problems)
+    return LoadedPolicy(
+        policy=policy, params=params, source=root.source, text=root.text, sha256=root.sha256,
+        chain=[FileHash(source=f.source, sha256=f.sha256) for f in files], waivers=sourced,
+        waivers_file=FileHash(source=waiver_file.source, sha256=waiver_file.sha256) if waiver_file else None,
+    )
