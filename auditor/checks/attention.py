@@ -6,6 +6,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from auditor.checks.base import Check, CheckOutput, Params
+from auditor.models.base import Capability
 from auditor.checks.text_explanations import highlights
 from auditor.explain.text_words import aggregate_to_words
 from auditor.results import Heatmap, Note, Table
@@ -32,7 +33,7 @@ class Attention(Check):
         "per token, and their Spearman rank correlation with integrated-gradients |attributions| per "
         "text. " + CAVEAT
     )
-    tasks = frozenset({"text-classification"})
+    requires = frozenset({Capability.ATTENTIONS, Capability.TOKENS})
     Params = AttentionParams
 
     @classmethod

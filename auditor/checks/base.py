@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from auditor.models.base import Capability
+
 if TYPE_CHECKING:
     from auditor.engine.context import AuditContext
 
@@ -38,15 +40,28 @@ class Check(ABC):
     """One item of the checklist.
 
     Subclasses set ``name`` (the registry key, also the module and template name), ``title``,
-    ``description`` (what it measures and why it matters, copied into the report), ``tasks`` (the
-    model tasks it applies to) and ``Params``, and implement ``measurement_names`` and ``run``.
+    ``description`` (what it measures and why it matters, copied into the report), ``requires``
+    (the model capabilities it needs; the plan skips it, with the missing ones as the reason, on a
+    model without them), ``trust`` (whether it tests the explanations themselves: diff reports its
+    drift) and ``Params``, and implement ``measurement_names`` and ``run``.
+
+    The runner accounts what a check costs in model inputs and turns NaN measurements into None;
+    a check only computes.
     """
 
     name: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str]
-    tasks: ClassVar[frozenset[str]] = frozenset({"tabular-classification", "text-classification"})
+    requires: ClassVar[frozenset[Capability]] = frozenset({Capability.PROBABILITIES})
+    trust: ClassVar[bool] = False
     Params: ClassVar[type[Params]] = Params
+
+    @classmethod
+    def applicable_tasks(cls) -> list[str]:
+        """The card tasks whose model kind offers every capability this check requires."""
+        from auditor.models.kinds import KINDS  # the kinds import the model libraries' wrappers
+
+        return sorted(task for task, kind in KINDS.items() if cls.requires <= kind.capabilities)
 
     def __init__(self, params: Params):
         self.params = params

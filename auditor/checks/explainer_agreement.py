@@ -4,25 +4,19 @@ For every pair of explainers the check compares the two explanations of each exp
 with the disagreement-problem metrics of Krishna et al. (2022): feature, rank, sign and
 signed-rank agreement at k and the Spearman rank correlation of |attributions|, then reports the
 median over instances. Text explanations are compared per word (a word's value is the sum of its
-pieces, special tokens dropped), so LIME's word weights and IG's token values line up.
-
-This module also holds the helpers the other explanation-trust checks share: the comparable
-vector of an explanation (:func:`feature_vectors`), the default top-k size (:func:`default_k`)
-and the split of the requested explainers into those the task has and those it lacks
-(:func:`available_methods`).
-"""
+pieces, special tokens dropped), so LIME's word weights and IG's token values line up."""
 
 from __future__ import annotations
 
-import math
 from itertools import combinations
 
 import numpy as np
 from pydantic import field_validator
 
 from auditor.checks.base import Check, CheckOutput, Params
-from auditor.explain import EXPLAINERS, explainer_names
-from auditor.explain.text_words import aggregate_to_words
+from auditor.models.base import Capability
+from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
+from auditor.metrics.ranking import default_k
 from auditor.metrics.agreement import (
     feature_agreement, rank_agreement, rank_correlation, sign_agreement, signed_rank_agreement,
 )
@@ -38,42 +32,6 @@ METRICS = {
     "signed_rank_agreement": signed_rank_agreement,
 }
 ALL_METRICS = [*METRICS, "rank_correlation"]
-
-
-def check_method_names(names: list[str]) -> list[str]:
-    """Pydantic validator body: every name must be an explainer of some task (typos fail at load)."""
-    unknown = [m for m in names if m not in explainer_names()]
-    if unknown:
-        raise ValueError(f"unknown explainer(s) {unknown}; known: {', '.join(explainer_names())}")
-    if len(set(names)) != len(names):
-        raise ValueError("explainers are listed more than once")
-    return names
-
-
-def available_methods(task: str, requested: list[str]) -> tuple[list[str], list[str]]:
-    """``requested`` split into the methods ``task`` has, and notes naming those it lacks."""
-    have = EXPLAINERS.get(task, {})
-    kept = [m for m in requested if m in have]
-    notes = [f"{m}: not available for {task} models; its measurements are empty (skipped, not an error)."
-             for m in requested if m not in have]
-    return kept, notes
-
-
-def default_k(d: int) -> int:
-    """Top-k size of reference §10: ``min(5, ceil(0.2 d))``, at least 1 and at most d."""
-    return max(1, min(5, math.ceil(0.2 * d), d))
-
-
-def feature_vectors(attr) -> list[np.ndarray]:
-    """One comparable attribution vector per instance.
-
-    Tabular: the values as they are (one per feature, card order). Text: one value per word of the
-    (truncated) encoding, the sum of its pieces, special tokens dropped, so two explainers of the
-    same text give vectors of the same length whatever their token conventions.
-    """
-    if attr.words is None:
-        return [np.asarray(v, dtype=float) for v in attr.values]
-    return [aggregate_to_words(v, w, n)[1] for v, w, n in zip(attr.values, attr.words, attr.names)]
 
 
 def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
@@ -139,6 +97,7 @@ class ExplainerAgreement(Check):
         "cannot all be right: a reviewer should not rely on any single one of them without "
         "evidence of its faithfulness."
     )
+    trust = True
     Params = AgreementParams
 
     @classmethod
@@ -148,7 +107,6 @@ class ExplainerAgreement(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
-        before = ctx.model.stats.requests
         methods, notes = available_methods(ctx.task, p.explainers)
         attrs = {m: ctx.attribution(m, p.n_instances) for m in methods}
         vectors = {m: feature_vectors(a) for m, a in attrs.items()}
@@ -167,7 +125,7 @@ class ExplainerAgreement(Check):
                 flagged.append(f"{a} / {b}")
             rows.append([a, b, *[med[m] for m in ALL_METRICS], "below minimum" if flag else ""])
         measurements["min_feature_agreement"] = min(pair_fa) if pair_fa else None
-        if ctx.task == "text-classification":
+        if ctx.model.has(Capability.TOKENS):
             notes.append("Text is compared per word (sum of its pieces), special tokens dropped, so explainers "
                          "with different token conventions (LIME spreads a word's weight over its pieces) line up.")
         if len(methods) < 2:
@@ -198,6 +156,5 @@ class ExplainerAgreement(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             key_figure="" if low is None else f"min feature agreement {low:.2f}",
-            cost={"model_inputs": ctx.model.stats.requests - before,
-                  "attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
+            cost={"attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
         )

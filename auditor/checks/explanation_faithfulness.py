@@ -19,16 +19,17 @@ from auditor.metrics.faithfulness import (
     insertion_curve, normalised_auc, random_control,
 )
 from auditor.metrics.statistics import paired_comparison
-from auditor.models.inputs import by_class, perturbable_inputs
+from auditor.models.base import Capability
+from auditor.models.inputs import by_class
 from auditor.results import FileRef, LineChart, Series, Table
 
-# metric -> (higher is better, tabular only)
+# metric -> higher is better
 METRICS = {
-    "deletion_auc": (False, False),
-    "insertion_auc": (True, False),
-    "comprehensiveness": (True, False),
-    "sufficiency": (False, False),
-    "faithfulness_correlation": (True, True),
+    "deletion_auc": False,
+    "insertion_auc": True,
+    "comprehensiveness": True,
+    "sufficiency": False,
+    "faithfulness_correlation": True,  # needs a feature table (a fixed set of named features)
 }
 SUFFIXES = ("", "_control", "_gap", "_gap_ci_low", "_p_value")
 
@@ -40,10 +41,6 @@ class FaithfulnessParams(Params):
     bins: list[float] = list(ERASER_BINS)
     correlation_runs: int = 100
     correlation_subset: int | None = None  # None: ceil(0.25 d)
-
-
-def metrics_for(task: str | None) -> list[str]:
-    return [m for m, (_, tabular_only) in METRICS.items() if not (tabular_only and task == "text-classification")]
 
 
 class ExplanationFaithfulness(Check):
@@ -58,6 +55,7 @@ class ExplanationFaithfulness(Check):
         "categoricals) or a token to [MASK]. Each number is compared with a random-attribution "
         "control; an explanation that cannot beat random ordering must not be trusted."
     )
+    trust = True
     Params = FaithfulnessParams
 
     @classmethod
@@ -66,19 +64,15 @@ class ExplanationFaithfulness(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
-        text = ctx.task == "text-classification"
-        n_steps = p.n_steps if p.n_steps is not None else (10 if text else None)
-        before = ctx.model.stats.requests
+        feature_table = ctx.model.has(Capability.FEATURE_TABLE)
         measurements: dict[str, float | None] = {}
         rows, series, per_instance = [], [], []
         for e in p.explainers:
             attr = ctx.attribution(e, p.n_instances)
-            inputs = perturbable_inputs(ctx, attr.row_ids)
-            removable = None
-            if text:
-                special = set(ctx.model.special_ids)
-                removable = [np.array([t not in special for t in x]) for x in inputs.X]
-            control_values = random_control(list(attr.values), ctx.rng(f"faithfulness.control.{e}"), removable=removable)
+            inputs = ctx.model.removal_inputs(ctx.data, attr.row_ids)
+            n_steps = p.n_steps if p.n_steps is not None else inputs.curve_steps
+            control_values = random_control(list(attr.values), ctx.rng(f"faithfulness.control.{e}"),
+                                            removable=inputs.removable)
             results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             curves = {}
             for label, values in (("explainer", attr.values), ("control", control_values)):
@@ -91,7 +85,7 @@ class ExplanationFaithfulness(Check):
                     "comprehensiveness": by_class(attr, inputs, values, aopc_comprehensiveness, bins=tuple(p.bins)),
                     "sufficiency": by_class(attr, inputs, values, aopc_sufficiency, bins=tuple(p.bins)),
                 }
-                if not text:
+                if feature_table:
                     got["faithfulness_correlation"] = by_class(
                         attr, inputs, values, faithfulness_correlation, subset_size=p.correlation_subset,
                         n_runs=p.correlation_runs, rng=ctx.seed,
@@ -105,7 +99,7 @@ class ExplanationFaithfulness(Check):
                         measurements[f"{e}_{m}{s}"] = None
                     continue
                 expl, ctrl = results[m]
-                cmp = paired_comparison(expl, ctrl, higher_is_better=METRICS[m][0], rng=ctx.rng(f"faithfulness.ci.{e}.{m}"))
+                cmp = paired_comparison(expl, ctrl, higher_is_better=METRICS[m], rng=ctx.rng(f"faithfulness.ci.{e}.{m}"))
                 measurements.update({
                     f"{e}_{m}": cmp["value"], f"{e}_{m}_control": cmp["control"], f"{e}_{m}_gap": cmp["gap"],
                     f"{e}_{m}_gap_ci_low": cmp["gap_ci_low"], f"{e}_{m}_p_value": cmp["p_value"],
@@ -147,6 +141,5 @@ class ExplanationFaithfulness(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure="" if gap is None else f"{first} deletion gap {gap:.3f}",
-            cost={"model_inputs": ctx.model.stats.requests - before,
-                  "attribution_model_inputs": {e: ctx.attribution(e, p.n_instances).cost.get("requests", 0) for e in p.explainers}},
+            cost={"attribution_model_inputs": {e: ctx.attribution(e, p.n_instances).cost.get("requests", 0) for e in p.explainers}},
         )

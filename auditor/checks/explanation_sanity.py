@@ -131,6 +131,7 @@ class ExplanationSanity(Check):
         "randomised explanations' |attributions|. High correlation means the explainer shows the "
         "same picture whatever the model does, so it explains nothing about the model."
     )
+    trust = True
     Params = SanityParams
 
     @classmethod

@@ -30,13 +30,11 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from auditor.checks.base import Check, CheckOutput, Params
-from auditor.checks.explainer_agreement import available_methods, check_method_names, default_k, feature_vectors
+from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.explain import get_explainer
-from auditor.explain.tabular_codec import TabularCodec
-from auditor.explain.text_perturbation import word_spans
-from auditor.explain.text_words import aggregate_to_words
 from auditor.metrics.agreement import feature_agreement, rank_correlation
-from auditor.metrics.stability import gaussian_perturbations, relative_input_stability, topk_agreement
+from auditor.metrics.stability import relative_input_stability, topk_agreement
+from auditor.models.perturbation import top_k_size
 from auditor.metrics.statistics import bootstrap_ci
 from auditor.results import BarChart, FileRef, Table
 
@@ -65,10 +63,6 @@ class StabilityParams(Params):
         return check_method_names(v)
 
 
-def _k(top_k: int | None, d: int) -> int:
-    return min(top_k, d) if top_k else default_k(d)
-
-
 def seed_agreement(ctx, method: str, n: int, n_seeds: int, top_k: int | None) -> np.ndarray | None:
     """Per-instance mean pairwise FA@k over ``n_seeds`` runs; None when the method is deterministic."""
     explainer = get_explainer(ctx.task, method)
@@ -76,74 +70,8 @@ def seed_agreement(ctx, method: str, n: int, n_seeds: int, top_k: int | None) ->
         return None
     base = int(ctx.explainer_params.get(method, {}).get("seed_offset", 0))
     runs = [feature_vectors(ctx.attribution(method, n, {"seed_offset": base + r})) for r in range(n_seeds)]
-    return np.array([topk_agreement(np.array([run[i] for run in runs]), _k(top_k, len(runs[0][i])))
+    return np.array([topk_agreement(np.array([run[i] for run in runs]), top_k_size(top_k, len(runs[0][i])))
                      if len(runs[0][i]) else np.nan for i in range(len(runs[0]))])
-
-
-def tabular_perturbations(ctx, attr, p) -> tuple[list[tuple], int]:
-    """Label-preserving Gaussian perturbations of the explained rows, one derived context per draw.
-
-    Returns ``[(positions, derived ctx, x, x′)]`` (positions index ``attr``'s instances; x, x′ are
-    the encoded rows with categoricals zeroed, since they are never perturbed, and missing values
-    as 0) and the number of perturbations drawn.
-    """
-    data = ctx.data
-    rows = np.asarray(attr.row_ids)
-    frame = data.frame.iloc[rows].reset_index(drop=True)
-    numeric = [c for c in data.feature_names if c not in data.categorical]
-    if not numeric:
-        return [], 0  # nothing may be perturbed: categoricals stay fixed
-    cont = np.array([c in numeric for c in data.feature_names], dtype=float)
-    codec = TabularCodec(data.frame, data.categorical)
-    std = data.frame[numeric].astype(float).std(ddof=0).fillna(0.0).to_numpy()
-    noisy = gaussian_perturbations(frame[numeric].to_numpy(float), std, p.noise_frac, p.n_perturbations,
-                                   ctx.rng("stability.noise"))  # (n, P, d_numeric)
-    original = ctx.predicted_index(ctx.predict_proba_rows(rows))
-    x = np.nan_to_num(codec.encode(frame)) * cont
-    sets = []
-    for q in range(p.n_perturbations):
-        pert = frame.copy()
-        pert[numeric] = noisy[:, q, :]
-        pred = ctx.predicted_index(ctx.model.predict_proba(pert))
-        pos = np.flatnonzero(pred == original)
-        derived = ctx.with_rows(pert.iloc[pos], [ctx.classes[c] for c in pred[pos]], at=rows[pos])
-        sets.append((pos, derived, x[pos], np.nan_to_num(codec.encode(pert.iloc[pos])) * cont))
-    return sets, len(rows) * p.n_perturbations
-
-
-def text_perturbations(ctx, attr, vectors, p) -> tuple[list[tuple], int]:
-    """Label-preserving one-word maskings outside each explanation's top-k words (one derived context).
-
-    x is the word-presence indicator (ones) and x′ has a 0 at the masked word, so the relative
-    input change is 1/√(words).
-    """
-    model = ctx.model
-    mask = model.tokenizer.mask_token or model.tokenizer.unk_token
-    if mask is None:
-        return [], 0
-    texts, rng = ctx.data.texts(), ctx.rng(f"stability.text.{attr.method}")
-    pos, out, xs, xps = [], [], [], []
-    for i, (row, v) in enumerate(zip(attr.row_ids, vectors)):
-        if len(v) < 2:
-            continue
-        text, spans = texts[row], word_spans(model, texts[row])[: len(v)]
-        top = set(np.argsort(-np.abs(v), kind="stable")[: _k(p.top_k, len(v))].tolist())
-        candidates = [w for w in range(len(spans)) if w not in top]
-        for w in rng.permutation(candidates)[: p.n_perturbations]:
-            start, end = spans[int(w)]
-            xp = np.ones(len(v))
-            xp[int(w)] = 0.0
-            pos.append(i)
-            out.append(text[:start] + mask + text[end:])
-            xs.append(np.ones(len(v)))
-            xps.append(xp)
-    if not out:
-        return [], 0
-    original = ctx.predicted_index(ctx.predict_proba_rows(attr.row_ids))
-    pred = ctx.predicted_index(model.predict_proba(out))
-    keep = np.flatnonzero(pred == original[pos])
-    derived = ctx.with_rows([out[j] for j in keep], [ctx.classes[pred[j]] for j in keep])
-    return [(np.asarray(pos)[keep], derived, [xs[j] for j in keep], [xps[j] for j in keep])], len(out)
 
 
 def perturbation_scores(method: str, vectors, sets, n: int, top_k: int | None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -161,24 +89,11 @@ def perturbation_scores(method: str, vectors, sets, n: int, top_k: int | None) -
             if len(e) != len(ep) or not len(e):
                 skipped += 1  # a masked word changed the word segmentation: not comparable
                 continue
-            fa[i].append(feature_agreement(e, ep, _k(top_k, len(e))))
+            fa[i].append(feature_agreement(e, ep, top_k_size(top_k, len(e))))
             if np.linalg.norm(np.asarray(xs[j]) - np.asarray(xps[j])) > 0:  # the input moved at all
                 ris[i].append(max(relative_input_stability(xs[j], np.asarray(xps[j])[None], e, ep[None]), RIS_FLOOR))
     agg = lambda vals, f: np.array([f(v) if v else np.nan for v in vals])  # noqa: E731
     return agg(fa, np.mean), agg(ris, np.max), skipped
-
-
-def importance_matrix(attr) -> np.ndarray:
-    """(instances, features) |attribution|; text: per word string (absent words count 0)."""
-    if attr.words is None:
-        return np.abs(attr.matrix())
-    per = [aggregate_to_words(v, w, n) for v, w, n in zip(attr.values, attr.words, attr.names)]
-    vocab = {w: j for j, w in enumerate(sorted({w for words, _ in per for w in words}))}
-    m = np.zeros((len(per), len(vocab)))
-    for i, (words, vals) in enumerate(per):
-        for w, v in zip(words, vals):
-            m[i, vocab[w]] += abs(v)
-    return m
 
 
 def global_rank_stability(matrix: np.ndarray, n_boot: int, rng) -> np.ndarray:
@@ -208,6 +123,7 @@ class ExplanationStability(Check):
         "importance. An explanation that changes when nothing relevant changed cannot support a "
         "decision."
     )
+    trust = True
     Params = StabilityParams
 
     @classmethod
@@ -216,13 +132,8 @@ class ExplanationStability(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
-        before = ctx.model.stats.requests
-        text = ctx.task == "text-classification"
         methods, notes = available_methods(ctx.task, p.explainers)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
-        shared = None  # tabular: one set of perturbations for every explainer
-        if methods and not text:
-            shared = tabular_perturbations(ctx, ctx.attribution(methods[0], p.n_instances), p)
         rows, charts, per_instance = [], [], []
         for m in methods:
             attr = ctx.attribution(m, p.n_instances)
@@ -230,12 +141,12 @@ class ExplanationStability(Check):
             seed = seed_agreement(ctx, m, p.n_instances, p.n_seeds, p.top_k)
             if seed is None:
                 notes.append(f"{m}: deterministic here, so seed stability does not apply.")
-            sets, drawn = text_perturbations(ctx, attr, vectors, p) if text else shared
+            sets, drawn = ctx.model.perturbations(ctx, attr, vectors, p)
             kept = sum(len(s[0]) for s in sets)
             fa, ris, skipped = perturbation_scores(m, vectors, sets, len(attr), p.top_k)
             if skipped:
                 notes.append(f"{m}: {skipped} perturbed inputs changed the word segmentation and were not compared.")
-            rhos = global_rank_stability(importance_matrix(attr), p.n_bootstrap, ctx.rng(f"stability.global.{m}"))
+            rhos = global_rank_stability(attr.importance_matrix(), p.n_bootstrap, ctx.rng(f"stability.global.{m}"))
             s_est, s_low, _ = _ci(seed if seed is not None else [], ctx.rng(f"stability.seed.ci.{m}"))
             f_est, f_low, _ = _ci(fa, ctx.rng(f"stability.fa.ci.{m}"))
             r_est, _, r_high = _ci(ris, ctx.rng(f"stability.ris.ci.{m}"))
@@ -259,20 +170,8 @@ class ExplanationStability(Check):
                                                "1 = the same top-k features."))
             seed_rows = seed if seed is not None else np.full(len(attr), np.nan)
             per_instance += [(int(r), m, a, b, c) for r, a, b, c in zip(attr.row_ids, seed_rows, fa, ris)]
-        if text:
-            notes.append("Text perturbation: one word outside the explanation's top-k is replaced by the mask "
-                         "token in the text and the new text is explained; input change = 1/√(words). Text is "
-                         "compared per word (sum of its pieces).")
-        else:
-            notes.append(f"Tabular perturbation: N(0, ({p.noise_frac:g}·sd)²) on numeric features (sd over the "
-                         "evaluation set; the reference's S1 default is 0.01), categoricals fixed. RIS uses "
-                         "the numeric features only for the input change.")
+        notes.append(ctx.model.perturbation_note(p))
         notes.append(f"An explanation that did not move at all is recorded as log10 RIS = {RIS_FLOOR:g}.")
-        if not text and "lime" in methods:
-            # Tabular LIME draws every instance from one seeded stream: when a perturbation is dropped
-            # (label changed), the later instances of that draw get other samples, i.e. seed noise.
-            notes.append("Tabular LIME samples all instances from one seeded stream, so a dropped perturbation "
-                         "shifts the samples of later instances: its perturbation stability includes seed noise.")
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["row", "explainer", "seed_topk_agreement", "perturbation_topk_agreement", "ris_log10"])
@@ -295,5 +194,4 @@ class ExplanationStability(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             key_figure="" if fa0 is None else f"{first} top-k kept {fa0:.2f}",
-            cost={"model_inputs": ctx.model.stats.requests - before},
         )

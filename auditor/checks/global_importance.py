@@ -6,6 +6,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from auditor.checks.base import Check, CheckOutput, Params
+from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.permutation_importance import SCORINGS, permutation_importance
 from auditor.results import BarChart, FileRef, Table
@@ -28,7 +29,7 @@ class GlobalImportance(Check):
         "rank correlation between the two. Two independent methods that agree on what drives the "
         "model make the explanation credible; a large disagreement is a finding in itself."
     )
-    tasks = frozenset({"tabular-classification"})
+    requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
     Params = GlobalImportanceParams
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.checks.base import Check, CheckOutput, Params
+from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.results import FileRef, Table
 
@@ -30,7 +31,7 @@ class LocalExplanations(Check):
         "Attributions explain the predicted class. Every explained row is saved in full under "
         "evidence/ so a reviewer can recompute any figure."
     )
-    tasks = frozenset({"tabular-classification"})
+    requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
     Params = LocalExplanationsParams
 
     @classmethod

@@ -51,7 +51,6 @@ class Performance(Check):
         "between what the model card claims and what was measured. A model that does not do what its "
         "card says cannot be signed off on the card's word."
     )
-    tasks = frozenset({"tabular-classification", "text-classification"})
     Params = PerformanceParams
 
     @classmethod
@@ -134,5 +133,4 @@ class Performance(Check):
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f}",
             notes=[f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [],
-            cost={"model_inputs": len(y)},
         )

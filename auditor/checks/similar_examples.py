@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.checks.base import Check, CheckOutput, Params
+from auditor.models.base import Capability
 from auditor.explain.similar_examples import nearest_examples
 from auditor.results import Table
 
@@ -28,7 +29,7 @@ class SimilarExamples(Check):
         "example-based explanation. Neighbours whose true label disagrees with the model's "
         "prediction for the query point to regions where the model is unreliable."
     )
-    tasks = frozenset({"text-classification"})
+    requires = frozenset({Capability.EMBEDDINGS})
     Params = SimilarExamplesParams
 
     @classmethod
@@ -39,7 +40,6 @@ class SimilarExamples(Check):
         p = self.params
         texts = ctx.data.texts()
         rows = ctx.explained_rows(p.n_instances)
-        before = ctx.model.stats.requests
         positions, sims = nearest_examples(ctx.model, texts, rows, p.k)
         proba = ctx.proba()
         pred = ctx.predicted_index(proba)
@@ -65,5 +65,4 @@ class SimilarExamples(Check):
             summary=(f"{share:.0%} of the nearest neighbours carry the label the model predicted for the query text."
                      if share is not None else "No neighbours found."),
             key_figure="" if share is None else f"{share:.0%} agree",
-            cost={"model_inputs": ctx.model.stats.requests - before},
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.checks.base import Check, CheckOutput, Params
+from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.text_words import aggregate_to_words, top_words_per_class
 from auditor.results import FileRef, Table, TokenHighlights, TokenSpan
@@ -47,7 +48,7 @@ class TextExplanations(Check):
         "explained set. Attributions explain the predicted class's probability; every token value "
         "is saved under evidence/ so any figure can be recomputed."
     )
-    tasks = frozenset({"text-classification"})
+    requires = frozenset({Capability.PROBABILITIES, Capability.TOKENS})
     Params = TextExplanationsParams
 
     @classmethod

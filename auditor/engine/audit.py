@@ -12,7 +12,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from auditor.engine.context import AuditContext
 from auditor.inputs.dataset import EvalDataset, load_dataset
@@ -25,6 +24,7 @@ from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, Status, worst
 from auditor.engine.runner import build_plan, run_plan
+from auditor.models.kinds import load_adapter
 from auditor.policy.traceability import build_traceability
 from auditor.policy.waivers import apply_waivers
 from auditor.records.store import (chain_link, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
@@ -54,35 +54,12 @@ class RunRecord:
         return self.result.status
 
 
-def load_model(card: ModelCard, data: EvalDataset, *, allow_pickle: bool = False, device: str = "cpu"):
-    if card.auditor.task == "text-classification":
-        from auditor.models.text import load_text_model
-
-        return load_text_model(card.model_path, device=device)
-    from auditor.models.tabular import load_tabular_model
-
-    return load_tabular_model(card, data.feature_names, allow_pickle=allow_pickle)
-
-
 def check_labels(data: EvalDataset, classes: list[str]) -> None:
     unknown = sorted(set(data.labels) - set(classes))
     if unknown:
         raise DatasetError(str(data.path), [Problem(
             "target", f"labels the model does not know: {', '.join(map(repr, unknown))} (model classes: {', '.join(classes)})"
         )])
-
-
-def truncation_notes(data: EvalDataset, model) -> list[str]:
-    """Text models see at most ``max_length`` tokens: say which evaluation texts were cut."""
-    if getattr(model, "task", None) != "text-classification":
-        return []
-    cut = np.array([e.truncated for e in model.encode(data.texts())], dtype=bool)
-    if not cut.any():
-        return []
-    rows = np.flatnonzero(cut)
-    listed = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
-    return [f"{len(rows):,} of {len(data):,} texts are longer than the model's limit of {model.max_length} tokens "
-            f"and were truncated to it (row{'s' * (len(rows) != 1)} {listed}); the audit judges only the kept part"]
 
 
 def sample_rows_csv(data: EvalDataset) -> bytes:
@@ -158,9 +135,9 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
         model_dir(Path(out), model_card.model_name)
     plan = build_plan(loaded, model_card.auditor.task)
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed)
-    model = load_model(model_card, dataset, allow_pickle=allow_pickle, device=device)
+    model = load_adapter(model_card, dataset.feature_names, allow_pickle=allow_pickle, device=device)
     check_labels(dataset, model.classes)
-    dataset.notes.extend(truncation_notes(dataset, model))
+    dataset.notes.extend(model.input_notes(dataset))
     ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
                        explainer_params=loaded.policy.explainers_for(model_card.auditor.task),
                        executor=Executor(n_jobs=jobs or default_jobs()))

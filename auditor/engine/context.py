@@ -15,6 +15,7 @@ from auditor.inputs.dataset import EvalDataset
 from auditor.engine.executor import SERIAL, Executor
 from auditor.explain.attribution import Attribution, concat
 from auditor.inputs.model_card import ModelCard
+from auditor.models.base import ModelAdapter
 
 
 PROGRESS_PARTS = 10  # an attribution request is computed (and its progress reported) in this many parts
@@ -28,7 +29,7 @@ def stable_hash(text: str) -> int:
 class AuditContext:
     card: ModelCard
     data: EvalDataset
-    model: Any  # TabularModel | TextModel: predict_proba, classes, stats, task
+    model: ModelAdapter  # the model behind its adapter (auditor/models/base.py)
     seed: int
     files: dict[str, bytes] = field(default_factory=dict)  # machine-readable evidence, by run-relative path
     file_rows: dict[str, int] = field(default_factory=dict)  # instances in each attribution file
@@ -39,7 +40,7 @@ class AuditContext:
     _order: np.ndarray | None = None
 
     def __post_init__(self):
-        if hasattr(self.model, "use_executor"):  # a tabular model predicts its chunks on the audit's workers
+        if self.model is not None:  # e.g. a tabular model predicts its chunks on the audit's workers
             self.model.use_executor(self.executor)
 
     def _derived(self, **changes) -> "AuditContext":
@@ -120,15 +121,10 @@ class AuditContext:
 
     def proba(self) -> np.ndarray:
         """Class probabilities of every evaluation row (served from the prediction cache after the first call)."""
-        if self.task == "text-classification":
-            return self.model.predict_proba(self.data.texts())
-        return self.model.predict_proba(self.data.frame)
+        return self.model.predict_proba(self.model.inputs(self.data))
 
     def predict_proba_rows(self, rows: np.ndarray) -> np.ndarray:
-        if self.task == "text-classification":
-            texts = self.data.texts()
-            return self.model.predict_proba([texts[i] for i in rows])
-        return self.model.predict_proba(self.data.frame.iloc[np.asarray(rows)])
+        return self.model.predict_proba(self.model.inputs(self.data, np.asarray(rows)))
 
     @property
     def positive_index(self) -> int | None:
@@ -224,21 +220,7 @@ class AuditContext:
         self.files[relpath] = content
         return relpath
 
-    # --- tabular reference values -------------------------------------------------------------------
-
-    def baseline_frame(self) -> pd.DataFrame:
-        """One row of per-feature "removal" values: the mean of each numeric feature and the most
-        frequent value of each categorical one, over the evaluation set (the training data is not
-        an input to the audit; the evaluation set stands in for it, and the report says so)."""
-        frame = self.data.frame
-        row = {}
-        for c in frame.columns:
-            if c in self.data.categorical:
-                mode = frame[c].dropna().mode()
-                row[c] = mode.iloc[0] if len(mode) else None
-            else:
-                row[c] = float(frame[c].mean())
-        return pd.DataFrame([row], columns=frame.columns)
+    # --- reference data -----------------------------------------------------------------------------
 
     def background(self, size: int) -> pd.DataFrame:
         n = min(size, len(self.data))

@@ -14,6 +14,8 @@ from typing import Callable
 
 from auditor.checks import CHECK_REGISTRY
 from auditor.errors import CheckNotApplicable
+from auditor.models.base import describe
+from auditor.models.kinds import kind_for
 from auditor.policy.load import LoadedPolicy
 from auditor.policy.schema import CheckSpec
 from auditor.results import CheckResult, ErrorInfo, Status
@@ -27,16 +29,23 @@ class PlannedCheck:
     skip_reason: str | None = None
 
 
-def build_plan(loaded: LoadedPolicy, task: str) -> list[PlannedCheck]:
-    """Which checks run on a model of ``task``, and which are skipped and why (no model needed)."""
-    plan = []
-    for spec, params in zip(loaded.policy.checks, loaded.params):
-        cls = CHECK_REGISTRY[spec.check]
-        reason = None if task in cls.tasks else f"does not apply to {task} models"
-        if reason is None and spec.tasks is not None and task not in spec.tasks:
-            reason = f"the policy applies this check to {', '.join(spec.tasks)} models only"
-        plan.append(PlannedCheck(spec=spec, params=params, skip_reason=reason))
-    return plan
+def skip_reason(cls, spec: CheckSpec, kind) -> str | None:
+    """Why a check does not run on a model of ``kind`` (an adapter class or instance), or None.
+    The one place that decides: the check's required capabilities, then the policy's ``tasks``."""
+    missing = cls.requires - kind.capabilities
+    if missing:
+        return f"needs {describe(missing)}, which a {kind.kind} does not offer"
+    if spec.tasks is not None and kind.task not in spec.tasks:
+        return f"the policy applies this check to {', '.join(spec.tasks)} models only"
+    return None
+
+
+def build_plan(loaded: LoadedPolicy, kind) -> list[PlannedCheck]:
+    """Which checks run on a model of ``kind`` — an adapter class or instance, or a card's task
+    (its adapter class) — and which are skipped and why. No model is needed."""
+    kind = kind_for(kind) if isinstance(kind, str) else kind
+    return [PlannedCheck(spec=spec, params=params, skip_reason=skip_reason(CHECK_REGISTRY[spec.check], spec, kind))
+            for spec, params in zip(loaded.policy.checks, loaded.params)]
 
 
 class CheckTimeout(Exception):
@@ -69,6 +78,21 @@ def _clean(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
+def counters(ctx) -> tuple[int, int, int] | None:
+    """The model's cumulative (inputs requested, distinct inputs computed, inputs run backward);
+    None for a context without a model."""
+    stats = getattr(getattr(ctx, "model", None), "stats", None)
+    return None if stats is None else (stats.requests, stats.distinct_inputs, stats.gradient_inputs)
+
+
+def model_cost(before, after) -> dict[str, int]:
+    """What a check sent to the model: inputs requested, distinct inputs computed (cache misses),
+    inputs that went through a backward pass."""
+    if before is None or after is None:
+        return {}
+    return dict(zip(("model_inputs", "distinct_model_inputs", "gradient_inputs"), (b - a for a, b in zip(before, after))))
+
+
 def run_check(planned: PlannedCheck, ctx) -> CheckResult:
     spec = planned.spec
     cls = CHECK_REGISTRY[spec.check]
@@ -77,6 +101,7 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
     if planned.skip_reason:
         return CheckResult(**base, status=Status.SKIPPED, skipped_reason=planned.skip_reason)
     started = time.perf_counter()
+    before = counters(ctx)
     try:
         with time_budget(planned.params.time_budget_s):
             out = cls(planned.params).run(ctx)
@@ -93,7 +118,7 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
     return CheckResult(
         **base, status=status_of(outcomes), summary=out.summary, key_figure=out.key_figure,
         measurements=measurements, thresholds=outcomes, evidence=out.evidence, notes=out.notes,
-        cost=out.cost, duration_s=round(time.perf_counter() - started, 3),
+        cost={**model_cost(before, counters(ctx)), **out.cost}, duration_s=round(time.perf_counter() - started, 3),
     )
 
 

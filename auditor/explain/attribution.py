@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from auditor.explain.text_words import aggregate_to_words
+
 OUTPUT_SPACES = ("probability", "log-odds")
 
 
@@ -60,6 +62,28 @@ class Attribution:
         if len(lengths) > 1:
             raise ValueError(f"{self.method}: ragged (text) attributions cannot be stacked")
         return np.vstack(self.values) if self.values else np.zeros((0, 0))
+
+    def comparable(self) -> list[np.ndarray]:
+        """One comparable vector per instance: per feature (card order) when the attribution has no
+        word ids; else per word of the (truncated) encoding, the sum of its pieces, special tokens
+        dropped, so two explainers of the same text give vectors of the same length whatever their
+        token conventions."""
+        if self.words is None:
+            return [np.asarray(v, dtype=float) for v in self.values]
+        return [aggregate_to_words(v, w, n)[1] for v, w, n in zip(self.values, self.words, self.names)]
+
+    def importance_matrix(self) -> np.ndarray:
+        """(instances, features) |attribution|; with word ids, one column per distinct word string
+        (absent words count 0)."""
+        if self.words is None:
+            return np.abs(self.matrix())
+        per = [aggregate_to_words(v, w, n) for v, w, n in zip(self.values, self.words, self.names)]
+        vocab = {w: j for j, w in enumerate(sorted({w for words, _ in per for w in words}))}
+        m = np.zeros((len(per), len(vocab)))
+        for i, (words, vals) in enumerate(per):
+            for w, v in zip(words, vals):
+                m[i, vocab[w]] += abs(v)
+        return m
 
     def subset(self, positions: np.ndarray) -> "Attribution":
         """The attributions of the instances at ``positions`` (indices into this object)."""

@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.metrics import pairwise_distances
 
 from auditor.explain.attribution import Attribution
-from auditor.explain.tabular_codec import TabularCodec
+from auditor.models.tabular_codec import TabularCodec
 
 SAMPLES_PER_CALL = 200_000  # perturbed rows drawn and predicted at once (bounds memory)
 

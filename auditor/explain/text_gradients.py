@@ -177,6 +177,30 @@ def embedding_gradients(
     return grads, embs, rows
 
 
+def zero_embedding_outputs(model: TextModel, ids_list: list[np.ndarray], target: np.ndarray) -> np.ndarray:
+    """f(x′) for gradient×input: the target probability with every word embedding zeroed.
+
+    A forward hook replaces the word-embedding layer's output by zeros (position and token-type
+    embeddings are added after it, as for the input), so this works for any model exposing
+    ``get_input_embeddings``. It bypasses the prediction cache (the hooked model is not the model).
+    """
+    import torch
+
+    out = np.zeros(len(ids_list))
+    handle = model.embedding_layer.register_forward_hook(lambda _m, _i, output: torch.zeros_like(output))
+    try:
+        for start in range(0, len(ids_list), model.batch_size):
+            chunk = ids_list[start: start + model.batch_size]
+            ids, mask = model.pad_batch(chunk)
+            with torch.inference_mode():
+                logits = model.model(input_ids=ids, attention_mask=mask).logits.double()
+            probs = torch.softmax(logits, dim=-1).cpu().numpy()
+            out[start: start + len(chunk)] = probs[np.arange(len(chunk)), target[start: start + len(chunk)]]
+    finally:
+        handle.remove()
+    return out
+
+
 def _gradient_method(model: TextModel, texts, row_ids, target, method: str) -> Attribution:
     row_ids, target = check_inputs(texts, row_ids, target)
     enc = model.encode(list(texts))
@@ -190,12 +214,15 @@ def _gradient_method(model: TextModel, texts, row_ids, target, method: str) -> A
     outputs = np.zeros(0)
     if n:
         outputs = model.predict_proba_ids([e.ids for e in enc])[np.arange(n), target]
+    base_values, baseline_passes = np.full(n, np.nan), 0
+    if method == "gradient_x_input" and n:  # completeness is against the all-zero embedding baseline
+        base_values, baseline_passes = zero_embedding_outputs(model, [e.ids for e in enc], target), n
     return Attribution(
         method=method, row_ids=row_ids, target=target, values=values,
         names=[list(e.tokens) for e in enc], output_space="probability",
-        base_values=np.full(n, np.nan), outputs=outputs,
+        base_values=base_values, outputs=outputs,
         params={"layer": "word_embeddings", "signed": method == "gradient_x_input"},
-        forward_passes=rows + n, words=[e.word_ids.copy() for e in enc],
+        forward_passes=rows + n + baseline_passes, words=[e.word_ids.copy() for e in enc],
     )
 
 

@@ -116,18 +116,6 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
     )
 
 
-def word_spans(model: TextModel, text: str) -> list[tuple[int, int]]:
-    """Character span of each tokenizer word of the untruncated ``text``, in word order."""
-    be = model.tokenizer(text, return_offsets_mapping=True)
-    spans: dict[int, list[int]] = {}
-    for w, (s, e) in zip(be.word_ids(), be["offset_mapping"]):
-        if w is None:
-            continue
-        span = spans.setdefault(w, [s, e])
-        span[0], span[1] = min(span[0], s), max(span[1], e)
-    return [tuple(spans[w]) for w in sorted(spans)]
-
-
 def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, target: np.ndarray,
                       *, num_samples: int = 1000, seed: int = 0) -> Attribution:
     """LIME over the tokenizer's words, explaining the target-class probability.
@@ -154,7 +142,7 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
 
     values, intercept, score = [], np.full(len(texts), np.nan), np.full(len(texts), np.nan)
     for i, text in enumerate(texts):
-        words = [text[s:e] for s, e in word_spans(model, text)]
+        words = [text[s:e] for s, e in model.word_spans(text)]
         v = np.zeros(len(enc[i].ids))
         if words:
             explainer = LimeTextExplainer(

@@ -14,6 +14,8 @@ next to every ranking metric.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["rank_order", "tie_fraction", "top_k"]
@@ -117,3 +119,8 @@ def top_k(attr, k: int, by_abs: bool = True, *, rng: np.random.Generator | int |
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= d:
         raise ValueError(f"k must be an integer in [1, {d}]; got {k!r}")
     return rank_order(a, by_abs=by_abs, rng=rng)[..., :k]
+
+
+def default_k(d: int) -> int:
+    """Top-k size of reference §10: ``min(5, ceil(0.2 d))``, at least 1 and at most d."""
+    return max(1, min(5, math.ceil(0.2 * d), d))

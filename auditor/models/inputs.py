@@ -18,8 +18,6 @@ from typing import Callable
 import numpy as np
 
 from auditor.explain.attribution import Attribution
-from auditor.explain.tabular_codec import TabularCodec
-from auditor.metrics.removal import TokenMask
 
 
 @dataclass
@@ -27,29 +25,18 @@ class PerturbableInputs:
     X: object  # (n, d) float array (tabular) or list of 1-D int arrays (text)
     baseline: object  # (d,) removal values, or a TokenMask
     f_for: Callable[[int], Callable]  # class index -> batched f(inputs) -> (m,) probabilities
+    removable: list[np.ndarray] | None = None  # per instance, the positions removal may touch (None: all)
+    curve_steps: int | None = None  # default points of a deletion/insertion curve (None: one per feature)
+
+    @property
+    def ragged(self) -> bool:
+        """True when instances have different lengths (token sequences), so they stay a list."""
+        return isinstance(self.X, list)
 
     def take(self, positions: np.ndarray):
-        if isinstance(self.X, list):
+        if self.ragged:
             return [self.X[i] for i in positions]
         return self.X[positions]
-
-
-def perturbable_inputs(ctx, row_ids: np.ndarray) -> PerturbableInputs:
-    model = ctx.model
-    if ctx.task == "text-classification":
-        texts = ctx.data.texts()
-        encoded = model.encode([texts[i] for i in row_ids])
-        return PerturbableInputs(
-            X=[np.asarray(e.ids) for e in encoded],
-            baseline=TokenMask(mask_id=model.mask_id, special_ids=tuple(model.special_ids)),
-            f_for=lambda c: (lambda ids: model.predict_proba_ids(list(ids))[:, c]),
-        )
-    codec = TabularCodec(ctx.data.frame, ctx.data.categorical)
-    return PerturbableInputs(
-        X=codec.encode(ctx.data.frame.iloc[row_ids]),
-        baseline=codec.encode(ctx.baseline_frame())[0],
-        f_for=lambda c: (lambda Z: model.predict_proba(codec.decode(Z))[:, c]),
-    )
 
 
 def by_class(attr: Attribution, inputs: PerturbableInputs, values: list[np.ndarray] | np.ndarray, metric: Callable,
@@ -58,10 +45,9 @@ def by_class(attr: Attribution, inputs: PerturbableInputs, values: list[np.ndarr
     results back into instance order."""
     target = np.asarray(attr.target)
     out: np.ndarray | None = None
-    tabular = not isinstance(inputs.X, list)
     for c in np.unique(target):
         pos = np.flatnonzero(target == c)
-        A = np.asarray([values[i] for i in pos]) if tabular else [values[i] for i in pos]
+        A = np.asarray([values[i] for i in pos]) if not inputs.ragged else [values[i] for i in pos]
         res = np.asarray(metric(inputs.take(pos), A, inputs.baseline, inputs.f_for(int(c)), **kwargs))
         if out is None:
             out = np.full((len(target),) + res.shape[1:], np.nan)

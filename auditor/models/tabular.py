@@ -10,8 +10,11 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from auditor.errors import ModelLoadError
-from auditor.engine.executor import Executor
+from auditor.models.base import AdapterBase, Capability
 from auditor.models.cache import PredictionCache
+from auditor.models.inputs import PerturbableInputs
+from auditor.models.perturbation import tabular_perturbations
+from auditor.models.tabular_codec import TabularCodec
 from auditor.models.validate import check_probabilities
 from auditor.hashing import file_or_dir_sha256
 
@@ -86,15 +89,19 @@ def load_sklearn_estimator(path: Path, fmt: str, *, allow_pickle: bool, pinned_s
     raise ModelLoadError(f"format {fmt!r} is not a scikit-learn format")
 
 
-class TabularModel:
-    """A fitted scikit-learn classifier behind the caching, batching predictor.
+class TabularModel(AdapterBase):
+    """The adapter of a fitted scikit-learn classifier: the caching, batching predictor, and what a
+    feature is for removal (its evaluation-set mean, or most frequent value) and perturbation
+    (Gaussian noise on numeric features, categoricals fixed).
 
     ``predict_proba(frame)`` hashes each row (pandas' 64-bit row hash over the feature columns in
     card order), answers known rows from the cache and sends only distinct unseen rows to the
     estimator, in batches.
     """
 
+    kind = "scikit-learn tabular classifier"
     task = "tabular-classification"
+    capabilities = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE, Capability.RANDOMISABLE})
 
     def __init__(self, estimator, feature_names: list[str], batch_size: int = 8192):
         if not hasattr(estimator, "predict_proba"):
@@ -109,9 +116,30 @@ class TabularModel:
     def stats(self):
         return self._cache.stats
 
-    def use_executor(self, executor: Executor) -> None:
+    def use_executor(self, executor) -> None:
         """Predict distinct rows in chunks on ``executor``'s workers (threads share the estimator)."""
         self._cache.executor = executor
+
+    def inputs(self, data, rows: np.ndarray | None = None) -> pd.DataFrame:
+        return data.frame if rows is None else data.frame.iloc[np.asarray(rows)]
+
+    def removal_inputs(self, data, rows: np.ndarray) -> PerturbableInputs:
+        """Rows encoded as floats (categoricals as codes); removing feature j sets it to the
+        evaluation set's mean (numeric) or most frequent value (categorical)."""
+        codec = TabularCodec(data.frame, data.categorical)
+        return PerturbableInputs(
+            X=codec.encode(data.frame.iloc[rows]),
+            baseline=codec.encode(removal_baseline(data))[0],
+            f_for=lambda c: (lambda Z: self.predict_proba(codec.decode(Z))[:, c]),
+        )
+
+    def perturbations(self, ctx, attr, vectors, params):
+        return tabular_perturbations(ctx, attr, params)
+
+    def perturbation_note(self, params) -> str:
+        return (f"Tabular perturbation: N(0, ({params.noise_frac:g}·sd)²) on numeric features (sd over the "
+                "evaluation set; the reference's S1 default is 0.01), categoricals fixed. RIS uses "
+                "the numeric features only for the input change.")
 
     def _predict_rows(self, positions: list[int]) -> np.ndarray:
         proba = np.asarray(self.estimator.predict_proba(self._frame.iloc[positions]), dtype=float)
@@ -131,6 +159,21 @@ class TabularModel:
                 return self._cache(list(range(len(frame))), keys)
         finally:
             self._frame = None
+
+
+def removal_baseline(data) -> pd.DataFrame:
+    """One row of per-feature "removal" values: the mean of each numeric feature and the most
+    frequent value of each categorical one, over the evaluation set (the training data is not an
+    input to the audit; the evaluation set stands in for it, and the report says so)."""
+    frame = data.frame
+    row = {}
+    for c in frame.columns:
+        if c in data.categorical:
+            mode = frame[c].dropna().mode()
+            row[c] = mode.iloc[0] if len(mode) else None
+        else:
+            row[c] = float(frame[c].mean())
+    return pd.DataFrame([row], columns=frame.columns)
 
 
 def load_tabular_model(card, feature_names: list[str], *, allow_pickle: bool = False) -> TabularModel:

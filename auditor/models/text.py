@@ -22,7 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from auditor.errors import ModelLoadError
+from auditor.metrics.removal import TokenMask
+from auditor.models.base import AdapterBase, Capability
 from auditor.models.cache import CacheStats, PredictionCache
+from auditor.models.inputs import PerturbableInputs
+from auditor.models.perturbation import text_perturbations
 from auditor.models.validate import check_probabilities
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -112,15 +116,21 @@ def _length_sorted_call(cache: PredictionCache, arrays: list[np.ndarray]) -> np.
     return out
 
 
-class TextModel:
-    """A loaded sequence classifier with cached, batched, length-sorted inference.
+class TextModel(AdapterBase):
+    """The adapter of a transformers sequence classifier: cached, batched, length-sorted inference;
+    tokens as features (removal writes the mask id at token-id level, special tokens kept);
+    perturbation masks one unimportant word in the text.
 
     Use :func:`load_text_model` to build one. ``predict_proba`` / ``predict_proba_ids`` are the only
     paths to class probabilities; gradient-based explainers use ``model`` and ``embedding_layer``
     directly because they need autograd.
     """
 
+    kind = "transformers sequence classifier"
     task = "text-classification"
+    capabilities = frozenset({Capability.PROBABILITIES, Capability.TOKENS, Capability.GRADIENTS,
+                              Capability.ATTENTIONS, Capability.EMBEDDINGS, Capability.RANDOMISABLE})
+    CURVE_STEPS = 10  # points of a deletion/insertion curve: texts differ in length, so curves are binned
 
     def __init__(self, model, tokenizer, *, device: str = "cpu", max_length: int = 128,
                  batch_size: int = 32):
@@ -138,7 +148,6 @@ class TextModel:
         mask_id = tokenizer.mask_token_id
         self.mask_id = mask_id if mask_id is not None else self.pad_id
         self.special_ids = frozenset(int(i) for i in tokenizer.all_special_ids)
-        self.truncated = 0
         self._encoded: dict[str, Encoded] = {}
         self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
         self._embed_cache = PredictionCache(self._embed_batch, batch_size=self.batch_size)
@@ -161,7 +170,6 @@ class TextModel:
             if enc is None:
                 enc = self._encode_one(text)
                 self._encoded[text] = enc
-                self.truncated += int(enc.truncated)
             out.append(enc)
         return out
 
@@ -182,6 +190,53 @@ class TextModel:
             truncated=truncated,
             offsets=np.asarray(be["offset_mapping"], dtype=np.int64).reshape(-1, 2),
         )
+
+    def word_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each tokenizer word of the untruncated ``text``, in word order."""
+        be = self.tokenizer(text, return_offsets_mapping=True)
+        spans: dict[int, list[int]] = {}
+        for w, (s, e) in zip(be.word_ids(), be["offset_mapping"]):
+            if w is None:
+                continue
+            span = spans.setdefault(w, [s, e])
+            span[0], span[1] = min(span[0], s), max(span[1], e)
+        return [tuple(spans[w]) for w in sorted(spans)]
+
+    # ----------------------------------------------------------------- the adapter protocol
+    def inputs(self, data, rows: np.ndarray | None = None) -> list[str]:
+        texts = data.texts()
+        return texts if rows is None else [texts[i] for i in rows]
+
+    def removal_inputs(self, data, rows: np.ndarray) -> PerturbableInputs:
+        """Token-id arrays; removing position j writes the ``[MASK]`` id; special tokens are never
+        removed (id level: never decode and re-tokenise, reference §6.2)."""
+        encoded = self.encode(self.inputs(data, rows))
+        special = self.special_ids
+        return PerturbableInputs(
+            X=[np.asarray(e.ids) for e in encoded],
+            baseline=TokenMask(mask_id=self.mask_id, special_ids=tuple(special)),
+            f_for=lambda c: (lambda ids: self.predict_proba_ids(list(ids))[:, c]),
+            removable=[np.array([t not in special for t in e.ids]) for e in encoded],
+            curve_steps=self.CURVE_STEPS,
+        )
+
+    def perturbations(self, ctx, attr, vectors, params):
+        return text_perturbations(ctx, attr, vectors, params)
+
+    def perturbation_note(self, params) -> str:
+        return ("Text perturbation: one word outside the explanation's top-k is replaced by the mask "
+                "token in the text and the new text is explained; input change = 1/√(words). Text is "
+                "compared per word (sum of its pieces).")
+
+    def input_notes(self, data) -> list[str]:
+        """Text models see at most ``max_length`` tokens: say which evaluation texts were cut."""
+        cut = np.array([e.truncated for e in self.encode(data.texts())], dtype=bool)
+        if not cut.any():
+            return []
+        rows = np.flatnonzero(cut)
+        listed = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        return [f"{len(rows):,} of {len(data):,} texts are longer than the model's limit of {self.max_length} tokens "
+                f"and were truncated to it (row{'s' * (len(rows) != 1)} {listed}); the audit judges only the kept part"]
 
     # ----------------------------------------------------------------- probabilities
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -267,8 +322,8 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     device:
         Torch device string.
     max_length:
-        Texts are truncated to this many tokens (special tokens included); see
-        ``TextModel.truncated``.
+        Texts are truncated to this many tokens (special tokens included); ``Encoded.truncated``
+        says which were.
     batch_size:
         Largest batch sent to the model.
     threads:

@@ -129,9 +129,9 @@ def entry_params(entry: Entry, registry, problems: list[Problem]):
                 f"check {spec['check']!r} has no measurement {th.get('measurement')!r} with its parameters; "
                 f"it declares: {', '.join(declared)}")))
     tasks = spec.get("tasks")
-    if tasks and not set(tasks) & set(check_cls.tasks):
+    if tasks and not set(tasks) & set(check_cls.applicable_tasks()):
         problems.append(Problem(entry.tasks_at, (
-            f"check {entry.check_id!r} ({spec['check']}) runs on {', '.join(sorted(check_cls.tasks))} models; "
+            f"check {entry.check_id!r} ({spec['check']}) runs on {', '.join(check_cls.applicable_tasks())} models; "
             f"tasks {', '.join(tasks)} leave it nothing to run on")))
     return p
 

@@ -38,8 +38,6 @@ from auditor.records.store import slugify
 DIFF_SCHEMA_VERSION = 1
 # The report's own order (results.SEVERITY_RANK), WAIVED included; SKIPPED is no verdict to compare.
 SEVERITY = {status.value: rank for status, rank in SEVERITY_RANK.items() if status is not Status.SKIPPED}
-TRUST_CHECKS = ("explanation_faithfulness", "explanation_stability", "explanation_sanity", "explainer_agreement",
-                "explanation_axioms")
 CI_SUFFIXES = ("_ci_low", "_ci_high")
 
 
@@ -200,6 +198,13 @@ def _spearman(x: list[float], y: list[float]) -> float | None:
     return _num(float(rho))
 
 
+def trust_check_names() -> set[str]:
+    """The checks that test explanations themselves (``Check.trust``): their measurements are drift."""
+    from auditor.checks import CHECK_REGISTRY  # the registry of checks, read when a diff is made
+
+    return {name for name, cls in CHECK_REGISTRY.items() if cls.trust}
+
+
 def explanation_drift(a: Run, b: Run, measurements: list[dict[str, Any]], top_k: int) -> dict[str, Any]:
     ga, gb = global_importance(a), global_importance(b)
     sources = []
@@ -214,7 +219,8 @@ def explanation_drift(a: Run, b: Run, measurements: list[dict[str, Any]], top_k:
             "common_features": len(common),
         })
     only = sorted(set(ga) ^ set(gb))
-    trust = [m for m in measurements if m["check_type"] in TRUST_CHECKS
+    trust_checks = trust_check_names()
+    trust = [m for m in measurements if m["check_type"] in trust_checks
              or (m["check_type"] == "global_importance" and m["measurement"] == "rank_correlation")]
     return {"sources": sources, "sources_in_one_run_only": only, "trust_measurements": trust}
 

@@ -8,7 +8,7 @@ import pytest
 
 from auditor.engine.executor import SERIAL, Executor
 from auditor.explain.permutation_importance import permutation_importance
-from auditor.explain.tabular_codec import TabularCodec
+from auditor.models.tabular_codec import TabularCodec
 from auditor.explain.tabular_lime import explain_lime_tabular, row_generator
 from auditor.models.cache import PredictionCache
 

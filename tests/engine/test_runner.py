@@ -11,6 +11,7 @@ from auditor.checks import CHECK_REGISTRY, Check, CheckOutput, Params
 from auditor.errors import CheckNotApplicable
 from auditor.policy import CheckSpec, Threshold, load_policy
 from auditor.results import Status, ThresholdOutcome, worst
+from auditor.models.base import Capability
 from auditor.engine.runner import PlannedCheck, build_plan, run_check, run_plan
 from auditor.policy.thresholds import evaluate, status_of
 
@@ -65,8 +66,8 @@ class Fixed(Check):
 class NotForThis(Check):
     name = "not_for_this"
     title = "Text only"
-    description = "Applies to text models only."
-    tasks = frozenset({"text-classification"})
+    description = "Needs attention weights, which tabular models do not have."
+    requires = frozenset({Capability.ATTENTIONS})
 
     @classmethod
     def measurement_names(cls, params):
@@ -210,10 +211,10 @@ def test_time_budget_stops_a_slow_check(registry):
 def test_plan_skips_checks_that_do_not_apply(tmp_path, policy_writer, registry):
     loaded = load_policy(policy_writer(tmp_path, policy_writer.tiny([{"check": "not_for_this"}, {"check": "performance"}])))
     plan = build_plan(loaded, "tabular-classification")
-    assert [p.skip_reason for p in plan] == ["does not apply to tabular-classification models", None]
+    assert [p.skip_reason for p in plan] == ["needs attentions, which a scikit-learn tabular classifier does not offer", None]
     [skipped] = run_plan(plan[:1], ctx=None)
     assert skipped.status is Status.SKIPPED
-    assert skipped.skipped_reason == "does not apply to tabular-classification models"
+    assert skipped.skipped_reason == "needs attentions, which a scikit-learn tabular classifier does not offer"
 
 
 def test_audit_goes_on_and_the_report_renders(tmp_path, artefacts, pipeline_card, policy_writer, registry):
@@ -236,5 +237,5 @@ def test_audit_goes_on_and_the_report_renders(tmp_path, artefacts, pipeline_card
     html = (record.path / "report.html").read_text(encoding="utf-8")
     assert "ZeroDivisionError: the check divided by zero on purpose" in html
     assert "time budget of 0.3 s" in html
-    assert "does not apply to tabular-classification models" in html
+    assert "needs attentions, which a scikit-learn tabular classifier does not offer" in html
     assert (record.path / "report.pdf").read_bytes().startswith(b"%PDF")

@@ -94,16 +94,21 @@ def test_identical_texts_predicted_once(tiny_text_model_dir):
     assert m.stats.distinct_inputs == 2
 
 
-def test_truncation_counted_once_per_distinct_text(tiny_text_model_dir):
+def test_truncation_marked_per_text_and_reported_once_per_row(tiny_text_model_dir):
     m = load_text_model(tiny_text_model_dir, max_length=8, threads=1)
     long_text = "the movie was good and the plot was good and the actor was good"
     enc = m.encode([long_text, "the movie", long_text])
-    assert m.truncated == 1
-    assert enc[0].truncated and not enc[1].truncated
+    assert enc[0].truncated and not enc[1].truncated and enc[2] is enc[0]
     assert len(enc[0].ids) == 8 and enc[0].tokens[-1] == "[SEP]"
     assert enc[0].special[0] and enc[0].special[-1] and enc[0].word_ids[0] == -1
-    m.predict_proba([long_text])
-    assert m.truncated == 1
+
+    class Texts(list):
+        def texts(self):
+            return list(self)
+
+    notes = m.input_notes(Texts([long_text, "the movie", long_text]))
+    assert len(notes) == 1 and notes[0].startswith("2 of 3 texts are longer than the model's limit of 8 tokens")
+    assert "(rows 0, 2)" in notes[0]
 
 
 def test_encode_word_ids_and_pieces(tiny_text_model):

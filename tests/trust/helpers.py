@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from auditor.checks import CHECK_REGISTRY
+from auditor.engine.runner import counters, model_cost
 
 
 def run_check(ctx, name: str, **params):
-    """``(output, params)`` of check ``name`` run directly on ``ctx``; fails if the measurements
-    differ from the declared names."""
+    """``(output, params)`` of check ``name`` run directly on ``ctx`` (its cost accounted as the
+    runner accounts it); fails if the measurements differ from the declared names."""
     cls = CHECK_REGISTRY[name]
     p = cls.Params(**params)
+    before = counters(ctx)
     out = cls(p).run(ctx)
+    out.cost = {**model_cost(before, counters(ctx)), **out.cost}
     declared = cls.measurement_names(p)
     assert sorted(out.measurements) == sorted(declared), set(out.measurements) ^ set(declared)
     assert len(declared) == len(set(declared))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -44,4 +45,6 @@ def test_text_ig_complete_shap_efficient_gradient_x_input_not(text):
     assert m["shap_within_tolerance_share"] == 1.0  # Partition SHAP is efficient by construction
     # Negative control (§9 Case 3): gradient×input is not complete on a non-linear model.
     assert m["gradient_x_input_within_tolerance_share"] < 0.5
-    assert out.cost["zero_baseline_model_inputs"] == 16
+    # Its completeness baseline f(x′) (all word embeddings zeroed) is the attribution's base value.
+    gxi = text.ctx.attribution("gradient_x_input", 16)
+    assert np.isfinite(gxi.base_values).all() and np.all((gxi.base_values > 0) & (gxi.base_values < 1))

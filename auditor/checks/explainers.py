@@ -1,0 +1,32 @@
+"""Helpers the explanation-trust checks share: which of the requested explainers the model has,
+explainer names validated at policy load, and one comparable vector per explained instance."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from auditor.explain import EXPLAINERS, explainer_names
+
+
+def check_method_names(names: list[str]) -> list[str]:
+    """Pydantic validator body: every name must be an explainer of some task (typos fail at load)."""
+    unknown = [m for m in names if m not in explainer_names()]
+    if unknown:
+        raise ValueError(f"unknown explainer(s) {unknown}; known: {', '.join(explainer_names())}")
+    if len(set(names)) != len(names):
+        raise ValueError("explainers are listed more than once")
+    return names
+
+
+def available_methods(task: str, requested: list[str]) -> tuple[list[str], list[str]]:
+    """``requested`` split into the methods ``task`` has, and notes naming those it lacks."""
+    have = EXPLAINERS.get(task, {})
+    kept = [m for m in requested if m in have]
+    notes = [f"{m}: not available for {task} models; its measurements are empty (skipped, not an error)."
+             for m in requested if m not in have]
+    return kept, notes
+
+
+def feature_vectors(attr) -> list[np.ndarray]:
+    """One comparable attribution vector per instance (see ``Attribution.comparable``)."""
+    return attr.comparable()

@@ -1,0 +1,94 @@
+"""The one protocol every model kind implements, and the capabilities checks can ask for.
+
+A model kind (a scikit-learn tabular classifier, a transformers text classifier, ...) is one adapter.
+The adapter owns everything that depends on the kind, so checks and explainers never test a task
+string or reach into a model:
+
+* what it predicts (``classes``) through one cached, batched ``predict_proba``;
+* which inputs stand for evaluation rows (``inputs``);
+* what a feature is and how to remove it for removal-based metrics (``removal_inputs``);
+* how to perturb an input while keeping it valid (``perturbations``, for stability);
+* what it can offer beyond probabilities (``capabilities``: gradients, tokens, attentions,
+  embeddings, randomisation for the sanity test, ...).
+
+Checks declare the capabilities they need (``Check.requires``); the plan skips a check with the
+missing capabilities as its reason, before the model loads: the capabilities of a kind are known from
+its class (see ``auditor.models.kinds``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from auditor.engine.executor import Executor
+    from auditor.inputs.dataset import EvalDataset
+    from auditor.models.cache import CacheStats
+    from auditor.models.inputs import PerturbableInputs
+
+
+class Capability(StrEnum):
+    """What a model kind offers beyond class probabilities."""
+
+    PROBABILITIES = "probabilities"  # predict_proba over the model's classes
+    FEATURE_TABLE = "feature table"  # named tabular features (permutation importance, feature-level explainers)
+    TOKENS = "tokens"  # a tokenizer: inputs are token sequences, explanations are per token/word
+    GRADIENTS = "gradients"  # autograd through the model (integrated gradients, saliency)
+    ATTENTIONS = "attentions"  # attention weights per layer
+    EMBEDDINGS = "embeddings"  # a pooled representation of an input (similar examples)
+    RANDOMISABLE = "randomisable"  # a randomised copy of the model (the sanity test)
+
+
+def describe(capabilities) -> str:
+    return ", ".join(sorted(str(c) for c in capabilities))
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    """What the engine, the explainers and the checks may ask of a model."""
+
+    kind: ClassVar[str]  # e.g. "scikit-learn tabular classifier"
+    task: ClassVar[str]  # the card's task this kind serves; selects the explainers
+    capabilities: ClassVar[frozenset[Capability]]
+    classes: list[str]
+
+    @property
+    def stats(self) -> "CacheStats": ...
+
+    def use_executor(self, executor: "Executor") -> None:
+        """Run independent prediction work on ``executor`` where the kind can (else ignore it)."""
+
+    def inputs(self, data: "EvalDataset", rows: np.ndarray | None = None) -> Any:
+        """The model inputs of evaluation rows (all rows when ``rows`` is None), in row order."""
+
+    def predict_proba(self, inputs: Any) -> np.ndarray:
+        """Class probabilities (n, n_classes) through the prediction cache."""
+
+    def removal_inputs(self, data: "EvalDataset", rows: np.ndarray) -> "PerturbableInputs":
+        """The explained rows as arrays removal-based metrics can perturb, with the removal baseline."""
+
+    def perturbations(self, ctx, attr, vectors: list[np.ndarray], params) -> tuple[list[tuple], int]:
+        """Label-preserving perturbations of the explained instances for the stability check:
+        ``[(positions, derived ctx, x, x′)]`` and the number drawn (see explanation_stability)."""
+
+    def perturbation_note(self, params) -> str:
+        """One sentence saying how ``perturbations`` perturbs, for the report."""
+
+    def input_notes(self, data: "EvalDataset") -> list[str]:
+        """What the audit should tell the reader about how inputs reached the model (e.g. truncation)."""
+
+
+class AdapterBase:
+    """Defaults shared by adapters: no executor use, no input notes."""
+
+    def use_executor(self, executor) -> None:
+        return None
+
+    def input_notes(self, data) -> list[str]:
+        return []
+
+    def has(self, capability: Capability) -> bool:
+        return capability in self.capabilities

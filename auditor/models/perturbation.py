@@ -1,0 +1,87 @@
+"""Label-preserving perturbations of explained instances, one function per input kind (the
+stability check asks the model's adapter, which calls one of these).
+
+Each returns ``[(positions, derived ctx, x, x′)]`` — ``positions`` index the attribution's
+instances, the derived context holds the perturbed inputs that kept the predicted class, and
+``x``/``x′`` are the vectors the relative input change is measured on — and the number of
+perturbations drawn (kept + dropped).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from auditor.metrics.ranking import default_k
+from auditor.metrics.stability import gaussian_perturbations
+from auditor.models.tabular_codec import TabularCodec
+
+
+def top_k_size(top_k: int | None, d: int) -> int:
+    """Top-k size: the policy's ``top_k`` capped at d, else ``default_k(d)``."""
+    return min(top_k, d) if top_k else default_k(d)
+
+
+def tabular_perturbations(ctx, attr, p) -> tuple[list[tuple], int]:
+    """Label-preserving Gaussian perturbations of the explained rows, one derived context per draw.
+
+    Returns ``[(positions, derived ctx, x, x′)]`` (positions index ``attr``'s instances; x, x′ are
+    the encoded rows with categoricals zeroed, since they are never perturbed, and missing values
+    as 0) and the number of perturbations drawn.
+    """
+    data = ctx.data
+    rows = np.asarray(attr.row_ids)
+    frame = data.frame.iloc[rows].reset_index(drop=True)
+    numeric = [c for c in data.feature_names if c not in data.categorical]
+    if not numeric:
+        return [], 0  # nothing may be perturbed: categoricals stay fixed
+    cont = np.array([c in numeric for c in data.feature_names], dtype=float)
+    codec = TabularCodec(data.frame, data.categorical)
+    std = data.frame[numeric].astype(float).std(ddof=0).fillna(0.0).to_numpy()
+    noisy = gaussian_perturbations(frame[numeric].to_numpy(float), std, p.noise_frac, p.n_perturbations,
+                                   ctx.rng("stability.noise"))  # (n, P, d_numeric)
+    original = ctx.predicted_index(ctx.predict_proba_rows(rows))
+    x = np.nan_to_num(codec.encode(frame)) * cont
+    sets = []
+    for q in range(p.n_perturbations):
+        pert = frame.copy()
+        pert[numeric] = noisy[:, q, :]
+        pred = ctx.predicted_index(ctx.model.predict_proba(pert))
+        pos = np.flatnonzero(pred == original)
+        derived = ctx.with_rows(pert.iloc[pos], [ctx.classes[c] for c in pred[pos]], at=rows[pos])
+        sets.append((pos, derived, x[pos], np.nan_to_num(codec.encode(pert.iloc[pos])) * cont))
+    return sets, len(rows) * p.n_perturbations
+
+
+def text_perturbations(ctx, attr, vectors, p) -> tuple[list[tuple], int]:
+    """Label-preserving one-word maskings outside each explanation's top-k words (one derived context).
+
+    x is the word-presence indicator (ones) and x′ has a 0 at the masked word, so the relative
+    input change is 1/√(words).
+    """
+    model = ctx.model
+    mask = model.tokenizer.mask_token or model.tokenizer.unk_token
+    if mask is None:
+        return [], 0
+    texts, rng = ctx.data.texts(), ctx.rng(f"stability.text.{attr.method}")
+    pos, out, xs, xps = [], [], [], []
+    for i, (row, v) in enumerate(zip(attr.row_ids, vectors)):
+        if len(v) < 2:
+            continue
+        text, spans = texts[row], model.word_spans(texts[row])[: len(v)]
+        top = set(np.argsort(-np.abs(v), kind="stable")[: top_k_size(p.top_k, len(v))].tolist())
+        candidates = [w for w in range(len(spans)) if w not in top]
+        for w in rng.permutation(candidates)[: p.n_perturbations]:
+            start, end = spans[int(w)]
+            xp = np.ones(len(v))
+            xp[int(w)] = 0.0
+            pos.append(i)
+            out.append(text[:start] + mask + text[end:])
+            xs.append(np.ones(len(v)))
+            xps.append(xp)
+    if not out:
+        return [], 0
+    original = ctx.predicted_index(ctx.predict_proba_rows(attr.row_ids))
+    pred = ctx.predicted_index(model.predict_proba(out))
+    keep = np.flatnonzero(pred == original[pos])
+    derived = ctx.with_rows([out[j] for j in keep], [ctx.classes[pred[j]] for j in keep])
+    return [(np.asarray(pos)[keep], derived, [xs[j] for j in keep], [xps[j] for j in keep])], len(out)
