@@ -70,5 +70,12 @@ class ModelLoadError(AuditorError):
     exit_code = EXIT_MODEL_REFUSED
 
 
+class ModelOutputError(AuditorError):
+    """The model returned something that is not a probability table. Inside a check it makes that
+    check an ERROR; anywhere else the model is refused."""
+
+    exit_code = EXIT_MODEL_REFUSED
+
+
 class CheckNotApplicable(AuditorError):
     """Raised inside a check's ``run`` when it cannot apply to this model or data: SKIPPED."""

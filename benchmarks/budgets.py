@@ -65,7 +65,7 @@ STUDIES = {
 
 
 def per_instance_agreement(runs: list[list[np.ndarray]]) -> np.ndarray:
-    from auditor.checks.explainer_agreement import default_k
+    from auditor.metrics.ranking import default_k
     from auditor.metrics.stability import topk_agreement
 
     return np.array([topk_agreement(np.array([run[i] for run in runs]), default_k(len(runs[0][i])))
@@ -80,7 +80,7 @@ def model_inputs(ctx) -> int:
 
 def study(name: str, seeds: int, instances: int | None = None, only: list[str] | None = None) -> dict:
     from auditor.engine.audit import prepare_audit
-    from auditor.checks.explainer_agreement import feature_vectors
+    from auditor.checks.explainers import feature_vectors
     from auditor.metrics.statistics import bootstrap_ci
 
     policy, card, data, default_n, grid = STUDIES[name]

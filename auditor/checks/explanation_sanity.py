@@ -30,7 +30,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from auditor.checks.base import Check, CheckOutput, Params
-from auditor.checks.explainer_agreement import available_methods, check_method_names, feature_vectors
+from auditor.models.base import Capability
+from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.metrics.agreement import rank_correlation
 from auditor.metrics.statistics import bootstrap_ci
 from auditor.results import BarChart, Note, Table
@@ -131,6 +132,7 @@ class ExplanationSanity(Check):
         "randomised explanations' |attributions|. High correlation means the explainer shows the "
         "same picture whatever the model does, so it explains nothing about the model."
     )
+    requires = frozenset({Capability.PROBABILITIES, Capability.RANDOMISABLE})
     trust = True
     Params = SanityParams
 

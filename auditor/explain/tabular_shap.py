@@ -28,8 +28,9 @@ _TREES = ("DecisionTreeClassifier", "RandomForestClassifier", "ExtraTreesClassif
 
 
 def choose_algorithm(estimator, categorical: list[str]) -> str:
+    """``estimator``: the adapter's scikit-learn estimator, or None (then permutation SHAP)."""
     name = type(estimator).__name__
-    if categorical:
+    if categorical or estimator is None:
         return "permutation"
     if name in _LINEAR:
         return "linear"

@@ -38,10 +38,6 @@ class EvalDataset:
     def __len__(self) -> int:
         return len(self.frame)
 
-    @property
-    def rows(self) -> np.ndarray:
-        return np.arange(len(self.frame))
-
     def texts(self) -> list[str]:
         return self.frame[self.feature_names[0]].tolist()
 

@@ -16,7 +16,6 @@ from auditor.errors import ModelCardError, Problem
 from auditor.inputs.yamlio import load_yaml_text, pydantic_problems, read_text_limited
 
 MAX_CARD_BYTES = 2_000_000
-TASKS = ("tabular-classification", "text-classification")
 PLACEHOLDER = "[More Information Needed]"
 
 

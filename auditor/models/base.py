@@ -54,6 +54,7 @@ class ModelAdapter(Protocol):
     task: ClassVar[str]  # the card's task this kind serves; selects the explainers
     capabilities: ClassVar[frozenset[Capability]]
     classes: list[str]
+    estimator: Any  # the fitted scikit-learn estimator an exact explainer (Linear/Tree SHAP) may read; None if none
 
     @property
     def stats(self) -> "CacheStats": ...
@@ -82,7 +83,9 @@ class ModelAdapter(Protocol):
 
 
 class AdapterBase:
-    """Defaults shared by adapters: no executor use, no input notes."""
+    """Defaults shared by adapters: no estimator for exact explainers, no executor use, no input notes."""
+
+    estimator = None
 
     def use_executor(self, executor) -> None:
         return None

@@ -12,10 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from auditor.engine.executor import SERIAL, Executor
+if TYPE_CHECKING:
+    from auditor.engine.executor import Executor
+
 
 MIN_ROWS_PER_WORKER = 1024  # below this, splitting a batch across workers costs more than it saves
 
@@ -44,10 +47,11 @@ class PredictionCache:
     batch_size:
         Largest batch sent to ``predict``.
     executor:
-        Runs the batches; ``predict`` must then be safe to call from several threads at once.
+        Runs the batches (None: one after the other, here); ``predict`` must then be safe to call
+        from several threads at once.
     """
 
-    def __init__(self, predict: Callable[[list], np.ndarray], batch_size: int = 256, executor: Executor = SERIAL):
+    def __init__(self, predict: Callable[[list], np.ndarray], batch_size: int = 256, executor: "Executor | None" = None):
         self._predict = predict
         self.batch_size = batch_size
         self.executor = executor
@@ -71,7 +75,7 @@ class PredictionCache:
 
     def _chunks(self, n: int) -> list[slice]:
         count = -(-n // self.batch_size)
-        workers = self.executor.n_jobs
+        workers = self.executor.n_jobs if self.executor is not None else 1
         if workers > 1 and n >= 2 * MIN_ROWS_PER_WORKER:
             count = max(count, min(workers, n // MIN_ROWS_PER_WORKER))
             count = -(-count // workers) * workers  # a multiple of the workers: equal shares
@@ -81,7 +85,9 @@ class PredictionCache:
     def _fill(self, keys: list, items: list) -> None:
         chunks = self._chunks(len(items))
         t0 = time.perf_counter()
-        outs = self.executor.map(lambda c: np.asarray(self._predict(items[c]), dtype=float), chunks, sharedmem=True)
+        predict = lambda c: np.asarray(self._predict(items[c]), dtype=float)  # noqa: E731
+        outs = ([predict(c) for c in chunks] if self.executor is None
+                else self.executor.map(predict, chunks, sharedmem=True))
         self.stats.model_time_s += time.perf_counter() - t0
         for chunk, out in zip(chunks, outs):
             size = chunk.stop - chunk.start

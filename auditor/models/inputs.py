@@ -13,11 +13,12 @@ one batched model call per class, never one per instance.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from auditor.explain.attribution import Attribution
+if TYPE_CHECKING:
+    from auditor.explain.attribution import Attribution
 
 
 @dataclass
@@ -39,7 +40,7 @@ class PerturbableInputs:
         return self.X[positions]
 
 
-def by_class(attr: Attribution, inputs: PerturbableInputs, values: list[np.ndarray] | np.ndarray, metric: Callable,
+def by_class(attr: "Attribution", inputs: PerturbableInputs, values: list[np.ndarray] | np.ndarray, metric: Callable,
              **kwargs) -> np.ndarray:
     """Evaluate ``metric(X, A, baseline, f_c, **kwargs)`` per explained class and stitch the per-instance
     results back into instance order."""

@@ -23,8 +23,6 @@ from auditor.policy.clauses import FRAMEWORKS, check_clause
 from auditor.errors import PolicyError, Problem, UsageError
 from auditor.policy.waivers import Waiver
 
-POLICY_SCHEMA_VERSION = 1
-
 Task = Literal["tabular-classification", "text-classification"]
 Clause = Annotated[str, AfterValidator(check_clause)]
 Prose = Annotated[str, AfterValidator(lambda text: " ".join(text.split()))]  # folded YAML text, on one line

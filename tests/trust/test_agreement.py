@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from auditor.checks.explainer_agreement import default_k, pair_agreement
+from auditor.checks.explainer_agreement import pair_agreement
+from auditor.metrics.ranking import default_k
 from auditor.explain import get_explainer
 from auditor.explain.attribution import Attribution
 from auditor.results import Heatmap

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditor.checks.explainer_agreement import feature_vectors
+from auditor.checks.explainers import feature_vectors
 from auditor.checks.explanation_sanity import rank_correlations
 
 from .helpers import run_check

@@ -1,0 +1,1 @@
+"""Presentation: the Jinja environment, charts, HTML and PDF."""
