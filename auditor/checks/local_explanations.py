@@ -54,9 +54,10 @@ class LocalExplanations(Check):
         frame = ctx.data.frame
         k = min(p.top_k, len(ctx.data.feature_names))
         table_rows = []
+        kinds = ctx.row_kinds(rows)
         for i, row in enumerate(rows):
             t = int(first.target[i])
-            kind = "misclassified" if t != truth[i] else ("borderline" if proba[i, t] < 0.75 else "confident")
+            kind = kinds[i]
             cells = [int(row), classes[truth[i]], classes[t], float(proba[i, t]), kind]
             for attr in attrs.values():
                 v = attr.values[i]
