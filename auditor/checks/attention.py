@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from pydantic import field_validator
 from scipy.stats import spearmanr
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, Check, CheckOutput, Params, count
 from auditor.checks.text_explanations import highlights
+from auditor.explain import explainer_names
 from auditor.explain.text_words import aggregate_to_words
 from auditor.results import Heatmap, Note, Table
 
@@ -19,9 +21,17 @@ CAVEAT = (
 
 
 class AttentionParams(Params):
-    n_instances: int = 20
-    n_shown: int = 3
+    n_instances: int = count(20, MAX_INSTANCES)
+    n_shown: int = count(3, MAX_SHOWN)
     reference: str = "integrated_gradients"
+
+    @field_validator("reference")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        known = explainer_names("text-classification")
+        if v not in known:
+            raise ValueError(f"unknown text explainer {v!r}; known: {', '.join(known)}")
+        return v
 
 
 class Attention(Check):

@@ -64,7 +64,8 @@ def surrogate(explainer, hood: Neighbourhood, proba: np.ndarray, label: int, d: 
     return w, float(intercept), float(score)
 
 
-def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int = 1000, seed_offset: int = 0) -> Attribution:
+def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int, seed_offset: int) -> Attribution:
+    """Parameters and their defaults: :class:`auditor.explain.TabularLimeParams`."""
     from lime.lime_tabular import LimeTabularExplainer  # imported on use (slow import)
 
     data = ctx.data
