@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import field_validator
-from scipy.stats import spearmanr
 
 from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, Check, CheckOutput, Params, count
 from auditor.checks.text_explanations import highlights
 from auditor.explain import explainer_names
 from auditor.explain.text_words import aggregate_to_words
+from auditor.lazy_imports import lazy_function
 from auditor.results import Heatmap, Note, Table
+
+spearmanr = lazy_function("scipy.stats", "spearmanr")  # scipy.stats takes about a second to import
 
 CAVEAT = (
     "Attention weights show where the model's [CLS] representation reads from, not why it decides: "

@@ -55,7 +55,7 @@ class StabilityParams(Params):
     # Per instance; each one is a full explainer re-run. The reference's S1 uses 20 (10 for LIME and
     # KernelSHAP); 5 keeps a default audit affordable, and the policy can raise it to 50.
     n_perturbations: int = count(5, MAX_PERTURBATIONS)
-    noise_frac: float = fraction(0.05, high_open=False)  # tabular noise sd, fraction of each feature's sd
+    noise_frac: float = fraction(0.05, low_open=False, high_open=False)  # tabular noise sd, fraction of each feature's sd (0: a no-change control)
     top_k: int | None = count(None, MAX_TOP_K)
     n_bootstrap: int = count(200, MAX_RESAMPLES, minimum=10)  # resamples for global rank stability
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from pydantic import field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, Check, CheckOutput, Params, count
 from auditor.explain.export import save_attributions
 from auditor.explain.permutation_importance import SCORINGS, permutation_importance
+from auditor.lazy_imports import lazy_function
 from auditor.results import BarChart, FileRef, Table
+
+spearmanr = lazy_function("scipy.stats", "spearmanr")  # scipy.stats takes about a second to import
 
 
 class GlobalImportanceParams(Params):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from auditor.checks.base import MAX_RESAMPLES, Check, CheckOutput, Params, count, fraction
+from auditor.lazy_imports import lazy_function
 from auditor.results import BarChart, Table
+
+# scikit-learn takes seconds to import: imported on first call
+confusion_matrix = lazy_function("sklearn.metrics", "confusion_matrix")
+roc_auc_score = lazy_function("sklearn.metrics", "roc_auc_score")
 
 METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "brier")
 # Names a card may use in model-index for each metric we measure.

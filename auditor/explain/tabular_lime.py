@@ -21,7 +21,6 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import pairwise_distances
 
 from auditor.explain.attribution import Attribution
 from auditor.explain.tabular_codec import TabularCodec
@@ -50,6 +49,8 @@ def neighbourhood(explainer, x: np.ndarray, num_samples: int, rng: np.random.Ran
         local.discretizer.random_state = rng
     data, inverse = local._LimeTabularExplainer__data_inverse(x, num_samples)
     scaled = (data - local.scaler.mean_) / local.scaler.scale_
+    from sklearn.metrics import pairwise_distances  # imported on use: loading a policy imports this module
+
     distances = pairwise_distances(scaled, scaled[0].reshape(1, -1), metric="euclidean").ravel()
     return Neighbourhood(scaled, distances, inverse)
 
