@@ -2,10 +2,12 @@
 
 A terminal gets Rich's live bar (auditor/cli.py). A log gets one line when each check starts and,
 while a check works, one line every ``interval_s`` seconds naming the current step, its parts
-done out of the total and an estimate of the time remaining, so a long step never looks hung:
+done out of the total and an estimate of the time remaining, so a long step never looks hung; and
+one line at the end:
 
     2026-12-01T14:40:05Z check 3/12 explanation_faithfulness: started
-    2026-12-01T14:40:15Z check 3/12 explanation_faithfulness: shap attributions 20/40, about 10s remaining
+    2026-12-01T14:40:15Z check 3/12 explanation_faithfulness (10s): shap explanations 20/40, about 10s remaining
+    2026-12-01T14:41:30Z audit finished after 1m25s
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class PlainProgress:
         self._thread: threading.Thread | None = None
         self._check = "loading inputs"
         self._step: tuple[str, int, int] | None = None
-        self._step_started = clock()
+        self._step_started = self._check_started = self._started = clock()
 
     # --- the engine's callbacks ---------------------------------------------------------------
 
@@ -53,6 +55,7 @@ class PlainProgress:
         with self._lock:
             self._check = f"check {i + 1}/{n} {check_id}"
             self._step = None
+            self._check_started = self.clock()
             self._write("started")
 
     def on_step(self, label: str, done: int, total: int) -> None:
@@ -76,10 +79,10 @@ class PlainProgress:
             text += ", time remaining not yet known"
         return text
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, what: str | None = None) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
-            self.stream.write(f"{stamp} {self._check}: {text}\n")
+            self.stream.write(f"{stamp} {self._check if what is None else what}: {text}\n")
             self.stream.flush()
         except (OSError, ValueError):  # a closed pipe or stream: progress is best-effort
             pass
@@ -87,7 +90,7 @@ class PlainProgress:
     def _tick(self) -> None:
         while not self._stop.wait(self.interval_s):
             with self._lock:
-                self._write(self.status())
+                self._write(self.status(), f"{self._check} ({duration(self.clock() - self._check_started)})")
 
     def __enter__(self) -> "PlainProgress":
         self._thread = threading.Thread(target=self._tick, name="auditor-progress", daemon=True)
@@ -98,3 +101,6 @@ class PlainProgress:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        if exc[0] is None:
+            with self._lock:
+                self._write(f"finished after {duration(self.clock() - self._started)}", "audit")

@@ -33,6 +33,7 @@ def test_without_a_terminal_each_check_gets_a_timestamped_line(audit_args, tmp_p
     lines = result.stderr.splitlines()
     assert any(re.fullmatch(rf"{STAMP} check 1/2 performance: started", line) for line in lines), lines
     assert any(re.fullmatch(rf"{STAMP} check 2/2 card_completeness: started", line) for line in lines), lines
+    assert re.fullmatch(rf"{STAMP} audit: finished after \d+s", lines[-1]), lines
     assert "overall:" in result.stdout
 
 
@@ -56,8 +57,9 @@ def test_lines_come_at_a_steady_interval_with_step_done_total_and_remaining():
     assert re.fullmatch(rf"{STAMP} check 3/5 explanation_stability: started", lines[0])
     beats = [line for line in lines[1:] if "10/40" in line]
     assert len(beats) >= 3, lines  # ~8 intervals of 0.05 s in 0.4 s; a loaded machine gets fewer
-    assert all(re.fullmatch(rf"{STAMP} check 3/5 explanation_stability: shap seed re-runs 10/40, about 1m30s remaining",
-                            line) for line in beats), beats
+    assert all(re.fullmatch(rf"{STAMP} check 3/5 explanation_stability \(30s\): shap seed re-runs 10/40, "
+                            r"about 1m30s remaining", line) for line in beats), beats
+    assert re.fullmatch(rf"{STAMP} audit: finished after 30s", lines[-1])
 
 
 def test_a_new_step_restarts_the_estimate():
