@@ -32,6 +32,9 @@ HEAVY = ("torch", "transformers", "shap", "lime", "captum", "weasyprint", "matpl
 TARGET_S = 0.5  # issue 17: every one of these commands under half a second
 
 
+NEUTRAL_CWD = tempfile.gettempdir()  # `python -m` puts the working directory first on sys.path
+
+
 def _env(source: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(source), "COLUMNS": "120"}
 
@@ -39,7 +42,7 @@ def _env(source: Path) -> dict[str, str]:
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds (user + system) and exit code of one run."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, cwd=NEUTRAL_CWD, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -48,7 +51,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
 
 def imported(args: list[str], env: dict[str, str]) -> list[str]:
     """Heavy top-level packages a command imports (from ``-X importtime``)."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "auditor", *args], env=env,
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "auditor", *args], env=env, cwd=NEUTRAL_CWD,
                          capture_output=True, text=True)
     names = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines() if line.startswith("import time:")}
     return sorted(names & set(HEAVY))
@@ -56,7 +59,7 @@ def imported(args: list[str], env: dict[str, str]) -> list[str]:
 
 def slowest_imports(env: dict[str, str], n: int = 8) -> list[dict]:
     """The largest cumulative import times of ``import auditor.cli`` (one run)."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import auditor.cli"], env=env,
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import auditor.cli"], env=env, cwd=NEUTRAL_CWD,
                          capture_output=True, text=True)
     rows = []
     for line in out.stderr.splitlines():
@@ -73,7 +76,7 @@ def make_run(env: dict[str, str], out: Path) -> Path | None:
         return None
     cmd = [sys.executable, "-m", "auditor", "run", "-q", "--policy", "default", "--card", str(example / "README.md"),
            "--data", str(example / "data" / "eval.csv"), "--out", str(out)]
-    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, env=env, cwd=NEUTRAL_CWD, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = sorted(out.glob("*/v*/manifest.json"))
     return runs[-1].parent if runs else None
 
