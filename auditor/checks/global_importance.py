@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from pydantic import field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, Check, CheckOutput, Params, count

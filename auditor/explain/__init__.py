@@ -37,7 +37,7 @@ MAX_PERMUTATIONS = 50  # antithetic feature-order pairs per instance
 MIN_IG_STEPS = 2  # a Riemann sum needs two points
 MAX_IG_STEPS = 1_024  # integrated-gradients path points per text
 MAX_BATCH = 4_096  # inputs per model call
-MAX_SEED_OFFSET = 1_000_000  # added to the policy seed (itself at most 2**32 - 1 - this)
+MAX_SEED_OFFSET = 1_000_000  # added to the policy seed (stability re-runs add 0 .. n_seeds - 1 more)
 
 
 class TabularShapParams(_Params):

@@ -87,7 +87,7 @@ def _shape_problem(data) -> str | None:
 def load_yaml_text(text: str, source: str, error: type[InvalidInputError], line_offset: int = 0):
     """``yaml.safe_load`` (duplicate keys refused, size of the result bounded) with a located error
     (line and column, 1-based) on malformed YAML."""
-    if _FastStrictLoader is not None:
+    if _FastStrictLoader is not None and not yaml.reader.Reader.NON_PRINTABLE.search(text):  # same characters refused
         fast = None
         try:
             fast = _FastStrictLoader(text)
