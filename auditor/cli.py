@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sys
 import traceback
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -21,8 +22,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from auditor.progress import DEFAULT_INTERVAL_S, PlainProgress
 from auditor.errors import EXIT_BLOCKING_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AuditorError, InvalidInputError
-from auditor.results import Status
+
+if TYPE_CHECKING:  # the CLI imports only what a command uses, when it runs (`auditor --help` stays instant)
+    from auditor.results import Status
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -53,6 +57,8 @@ def _fail(exc: AuditorError) -> None:
 
 
 def exit_code_for(status: Status) -> int:
+    from auditor.results import Status
+
     return EXIT_BLOCKING_FAILURE if status in (Status.FAIL, Status.ERROR) else EXIT_OK
 
 
@@ -65,6 +71,8 @@ def run(
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow joblib/pickle models (can run code)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (text models)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    progress_every: float = typer.Option(DEFAULT_INTERVAL_S, "--progress-every", min=0.1,
+                                         help="Seconds between progress lines when stderr is not a terminal (CI logs)."),
     db: Optional[str] = typer.Option(None, "--db", help="Registry URL (default OUT/audits.sqlite; env AUDITOR_DB)."),
     waivers: Optional[Path] = typer.Option(None, "--waivers", "-w", help="Waivers file: check id, justification, approver, expiry."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
@@ -73,9 +81,12 @@ def run(
     """Run an audit and write a new versioned run directory."""
     from auditor.engine.audit import run_audit
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), TextColumn("remaining"), TimeRemainingColumn(), console=err, disable=quiet,
-                  transient=True) as progress:
+    # Not a terminal (a CI log): plain timestamped lines at a steady interval instead of the live bar.
+    plain = None if quiet or err.is_terminal else PlainProgress(err.file, progress_every)
+    with plain or nullcontext(), Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(), TextColumn("remaining"), TimeRemainingColumn(), console=err, disable=quiet or plain is not None,
+            transient=True) as progress:
         task = progress.add_task("loading inputs", total=None)
         step = progress.add_task("", total=None, visible=False)
 
@@ -91,8 +102,9 @@ def run(
             progress.update(step, completed=done)
 
         try:
-            record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device, on_progress=on_progress,
-                               db=db, waivers=waivers, jobs=jobs, on_step=on_step)
+            record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device,
+                               on_progress=plain.on_progress if plain else on_progress, db=db, waivers=waivers, jobs=jobs,
+                               on_step=plain.on_step if plain else on_step)
         except AuditorError as exc:
             progress.stop()
             _fail(exc)

@@ -13,7 +13,7 @@ from itertools import combinations
 import numpy as np
 from pydantic import field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, Check, CheckOutput, Params, count, fraction
 from auditor.models.base import Capability
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.metrics.ranking import default_k
@@ -75,9 +75,9 @@ def _median(v: np.ndarray) -> float | None:
 
 class AgreementParams(Params):
     explainers: list[str] = list(AGREEMENT_METHODS)  # filtered at run time to those the task has
-    n_instances: int = 50
-    top_k: int | None = None  # None: min(5, ceil(0.2 d)) per instance
-    min_feature_agreement: float = 0.4  # pairs below this median FA@k are flagged in the evidence
+    n_instances: int = count(50, MAX_INSTANCES)
+    top_k: int | None = count(None, MAX_TOP_K)  # None: min(5, ceil(0.2 d)) per instance
+    min_feature_agreement: float = fraction(0.4, low_open=False, high_open=False)  # pairs below this median FA@k are flagged in the evidence
 
     @field_validator("explainers")
     @classmethod

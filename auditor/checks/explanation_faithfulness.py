@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, Check, CheckOutput, Params, count
 from auditor.metrics.faithfulness import (
     ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, faithfulness_correlation,
     insertion_curve, normalised_auc, random_control,
@@ -36,11 +38,11 @@ SUFFIXES = ("", "_control", "_gap", "_gap_ci_low", "_p_value")
 
 class FaithfulnessParams(Params):
     explainers: list[str] = ["shap", "lime"]
-    n_instances: int = 50
-    n_steps: int | None = None  # curve points; None: one feature per step (tabular), 10 bins (text)
-    bins: list[float] = list(ERASER_BINS)
-    correlation_runs: int = 100
-    correlation_subset: int | None = None  # None: ceil(0.25 d)
+    n_instances: int = count(50, MAX_INSTANCES)
+    n_steps: int | None = count(None, MAX_CURVE_STEPS)  # curve points; None: one feature per step (tabular), 10 bins (text)
+    bins: list[Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]] = Field(list(ERASER_BINS), min_length=1, max_length=MAX_CURVE_STEPS)  # shares of tokens, each in (0, 1)
+    correlation_runs: int = count(100, MAX_RESAMPLES)
+    correlation_subset: int | None = count(None, MAX_TOP_K)  # None: ceil(0.25 d)
 
 
 class ExplanationFaithfulness(Check):

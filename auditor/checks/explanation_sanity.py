@@ -27,11 +27,11 @@ import copy
 import warnings
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
-from auditor.models.base import Capability
+from auditor.checks.base import MAX_INSTANCES, MAX_LAYERS, Check, CheckOutput, Params, count
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
+from auditor.models.base import Capability
 from auditor.metrics.agreement import rank_correlation
 from auditor.metrics.statistics import bootstrap_ci
 from auditor.results import BarChart, Note, Table
@@ -41,8 +41,8 @@ SUFFIXES = ("_rank_correlation_median", "_rank_correlation_ci_high")
 
 class SanityParams(Params):
     explainers: list[str] = ["shap", "lime", "integrated_gradients"]  # filtered to those the task has
-    n_instances: int = Field(20, ge=2)
-    n_layers: int = Field(1, ge=0)  # transformers: encoder layers re-initialised below the head
+    n_instances: int = count(20, MAX_INSTANCES, minimum=2)
+    n_layers: int = count(1, MAX_LAYERS, minimum=0)  # transformers: encoder layers re-initialised below the head
     randomise_embeddings: bool = False  # transformers: also the embeddings (the cascade's far end)
 
     @field_validator("explainers")

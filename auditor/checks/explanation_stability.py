@@ -27,9 +27,9 @@ import csv
 import io
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, Check, CheckOutput, Params, count, fraction
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement, rank_correlation
@@ -48,14 +48,14 @@ RIS_FLOOR = -6.0
 
 class StabilityParams(Params):
     explainers: list[str] = ["shap", "lime"]  # filtered at run time to those the task has
-    n_instances: int = Field(20, ge=2)
-    n_seeds: int = Field(5, ge=2, le=20)
+    n_instances: int = count(20, MAX_INSTANCES, minimum=2)
+    n_seeds: int = count(5, MAX_SEEDS, minimum=2)
     # Per instance; each one is a full explainer re-run. The reference's S1 uses 20 (10 for LIME and
     # KernelSHAP); 5 keeps a default audit affordable, and the policy can raise it to 50.
-    n_perturbations: int = Field(5, ge=1, le=50)
-    noise_frac: float = Field(0.05, ge=0, le=1)  # tabular noise sd, fraction of each feature's sd
-    top_k: int | None = Field(None, ge=1)
-    n_bootstrap: int = Field(200, ge=10, le=10_000)  # resamples for global rank stability
+    n_perturbations: int = count(5, MAX_PERTURBATIONS)
+    noise_frac: float = fraction(0.05, low_open=False, high_open=False)  # tabular noise sd, fraction of each feature's sd (0: a no-change control)
+    top_k: int | None = count(None, MAX_TOP_K)
+    n_bootstrap: int = count(200, MAX_RESAMPLES, minimum=10)  # resamples for global rank stability
 
     @field_validator("explainers")
     @classmethod

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import spearmanr
+from pydantic import field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, Check, CheckOutput, Params, count
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.permutation_importance import SCORINGS, permutation_importance
+from auditor.lazy_imports import lazy_function
 from auditor.results import BarChart, FileRef, Table
+
+spearmanr = lazy_function("scipy.stats", "spearmanr")  # scipy.stats takes about a second to import
 
 
 class GlobalImportanceParams(Params):
-    n_repeats: int = 5
+    n_repeats: int = count(5, MAX_REPEATS)
     scoring: str = "roc_auc"
-    max_rows: int | None = None  # rows used for permutation importance (None: all)
-    n_instances: int = 100  # rows explained by SHAP for mean |SHAP|
-    top_k: int = 10
+    max_rows: int | None = count(None, MAX_ROWS, minimum=2)  # rows used for permutation importance (None: all)
+    n_instances: int = count(100, MAX_INSTANCES)  # rows explained by SHAP for mean |SHAP|
+    top_k: int = count(10, MAX_TOP_K)
+
+    @field_validator("scoring")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in SCORINGS:
+            raise ValueError(f"unknown scoring {v!r}; known: {', '.join(SCORINGS)}")
+        return v
 
 
 class GlobalImportance(Check):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, roc_auc_score
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_RESAMPLES, Check, CheckOutput, Params, count, fraction
+from auditor.lazy_imports import lazy_function
 from auditor.results import BarChart, Table
+
+# scikit-learn takes seconds to import: imported on first call
+confusion_matrix = lazy_function("sklearn.metrics", "confusion_matrix")
+roc_auc_score = lazy_function("sklearn.metrics", "roc_auc_score")
 
 METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "brier")
 # Names a card may use in model-index for each metric we measure.
@@ -20,9 +24,9 @@ CLAIM_ALIASES = {
 
 
 class PerformanceParams(Params):
-    n_bootstrap: int = 1000
-    confidence: float = 0.95
-    claim_tolerance: float = 0.02
+    n_bootstrap: int = count(1000, MAX_RESAMPLES, minimum=10)  # resamples for the confidence intervals
+    confidence: float = fraction(0.95)  # level of the confidence intervals, in (0, 1)
+    claim_tolerance: float = fraction(0.02, low_open=False)  # how far below a claimed metric still counts as met
 
 
 def _metrics(y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray) -> dict[str, float]:

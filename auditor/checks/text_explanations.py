@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field, field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params, count
+from auditor.explain import explainer_names
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.text_words import aggregate_to_words, top_words_per_class
@@ -12,10 +14,19 @@ from auditor.results import FileRef, Table, TokenHighlights, TokenSpan
 
 
 class TextExplanationsParams(Params):
-    methods: list[str] = ["integrated_gradients", "shap", "lime"]
-    n_instances: int = 20  # explained rows (attributions saved for all of them)
-    n_shown: int = 6  # rows drawn as heatmaps per method
-    top_k: int = 10  # words per class in the global table
+    methods: list[str] = Field(["integrated_gradients", "shap", "lime"], min_length=1)
+    n_instances: int = count(20, MAX_INSTANCES)  # explained rows (attributions saved for all of them)
+    n_shown: int = count(6, MAX_SHOWN)  # rows drawn as heatmaps per method
+    top_k: int = count(10, MAX_TOP_K)  # words per class in the global table
+
+    @field_validator("methods")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        known = explainer_names("text-classification")
+        unknown = [m for m in v if m not in known]
+        if unknown:
+            raise ValueError(f"unknown text explainer(s) {unknown}; known: {', '.join(known)}")
+        return v
 
 
 def highlights(attr, ctx, n: int, title: str) -> TokenHighlights:

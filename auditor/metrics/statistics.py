@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["bootstrap_ci", "paired_comparison", "paired_wilcoxon_greater"]
 
@@ -77,6 +76,8 @@ def paired_wilcoxon_greater(a, b) -> float:
         return float("nan")
     if np.all(x == y):
         return 1.0
+    from scipy import stats  # imported on use: scipy.stats takes about a second
+
     return float(stats.wilcoxon(x, y, alternative="greater").pvalue)
 
 

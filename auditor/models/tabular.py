@@ -6,7 +6,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from auditor.errors import ModelLoadError
@@ -147,6 +146,8 @@ class TabularModel(AdapterBase):
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         frame = frame[self.feature_names].reset_index(drop=True)
+        import pandas as pd  # imported on use: loading a policy reads this module for its capabilities
+
         keys = pd.util.hash_pandas_object(frame, index=False).to_numpy().tolist()
         self._frame = frame
         try:
@@ -165,6 +166,8 @@ def removal_baseline(data) -> pd.DataFrame:
     """One row of per-feature "removal" values: the mean of each numeric feature and the most
     frequent value of each categorical one, over the evaluation set (the training data is not an
     input to the audit; the evaluation set stands in for it, and the report says so)."""
+    import pandas as pd
+
     frame = data.frame
     row = {}
     for c in frame.columns:

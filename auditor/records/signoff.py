@@ -26,8 +26,6 @@ from typing import Any
 from markupsafe import Markup
 
 from auditor.errors import EXIT_BLOCKING_FAILURE, AuditorError, UsageError
-from auditor.render.html import check_template, make_environment, templates_dir
-from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult
 from auditor.records.runs import Run, open_run, parse_date, signoff_log, utc_now
 from auditor.hashing import sha256_bytes
@@ -59,6 +57,11 @@ def record_line(record: dict[str, Any]) -> bytes:
 def render_signed_report(run: Run, history: list[dict[str, Any]]) -> bytes:
     """The report of ``run`` with a sign-off page for ``history[-1]`` (earlier records listed).
     Deterministic: the same run and records give the same bytes."""
+    # Rendering (Jinja, matplotlib, WeasyPrint) is imported here: `auditor verify` imports this
+    # module to check sign-offs and must start fast.
+    from auditor.render.html import check_template, make_environment, templates_dir
+    from auditor.render.pdf import PdfAttachment, html_to_pdf
+
     result_json = (run.path / "result.json").read_bytes()
     result = AuditResult.model_validate_json(result_json)
     record = history[-1]
