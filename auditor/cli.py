@@ -455,7 +455,7 @@ def users_list(
     except AuditorError as exc:
         _fail(exc)
     for u in users:
-        _print(f"{u.name}\t{u.role}\t{u.created_at}")
+        _print(f"{u.name}  {u.role}  since {u.created_at}")
 
 
 @keys_app.command("new")
