@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -33,8 +34,13 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 10
 
 _hasher = PasswordHasher()
-# Verified against when the name is unknown, so an unknown name costs as much time as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the name is unknown, so an unknown name costs as much time as a wrong
+    password (computed on first use: a hash takes a noticeable fraction of a second)."""
+    return _hasher.hash("not a password of anyone")
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,7 @@ def authenticate(registry: Registry, name: str, password: str) -> User | None:
     with registry.engine.connect() as conn:
         row = conn.execute(sa.select(users_table).where(users_table.c.name == name)).first()
     try:
-        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+        _hasher.verify(row.password_hash if row else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if row is None:
