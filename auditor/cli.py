@@ -493,11 +493,11 @@ def serve(
         if (tls_cert is None) != (tls_key is None):
             raise _usage("--tls-cert and --tls-key go together")
         web = create_app(out_dir, db=db, key=key, secure=tls_cert is not None)
+        scheme = "https" if tls_cert else "http"
+        err.print(f"serving {shown(str(out_dir))} on {scheme}://{host}:{port}/ (Ctrl-C stops)", highlight=False)
+        run_server(web, host, port, tls_cert, tls_key)
     except AuditorError as exc:
         _fail(exc)
-    scheme = "https" if tls_cert else "http"
-    err.print(f"serving {shown(str(out_dir))} on {scheme}://{host}:{port}/ (Ctrl-C stops)", highlight=False)
-    run_server(web, host, port, tls_cert, tls_key)
 
 
 def main() -> None:

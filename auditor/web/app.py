@@ -97,7 +97,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
 
     async def login(request: Request) -> Response:
         nxt = request.query_params.get("next", "/")
-        nxt = nxt if nxt.startswith("/") and not nxt.startswith("//") else "/"
+        nxt = nxt if nxt.startswith("/") and not nxt.startswith(("//", "/\\")) else "/"  # no redirect off-site
         if request.method == "GET":
             return ws.page(request, "login.html.j2", next=nxt, error=None)
         form = await request.form()
@@ -258,7 +258,19 @@ def _forbidden(ws: Workspace, request: Request, message: str) -> Response:
 
 
 def run_server(app: Starlette, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
+    """Serve until interrupted. The socket is bound here, so an address in use is a usage error."""
+    import socket
+
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False,
-                ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False,
+                            ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None)
+    uvicorn.Server(config).run(sockets=[sock])

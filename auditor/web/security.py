@@ -71,6 +71,9 @@ class LoginThrottle:
 
     def failed(self, *keys: str) -> None:
         with self._lock:
+            if len(self._failures) > 10_000:  # names tried once and long ago: forget them
+                for k in [k for k in self._failures if not self._recent(k)]:
+                    del self._failures[k]
             for k in keys:
                 self._recent(k).append(self.clock())
 

@@ -150,3 +150,30 @@ def test_signoff_records_the_logged_in_user_signed(ws):
     assert r.status_code == 403
     assert len(read_signoffs(open_run(ws.out / ws.model / "v0002"))) == 1
     json.dumps(record)
+
+
+def test_login_never_redirects_off_site(ws):
+    ws.app.state.workspace.throttle._failures.clear()
+    for nxt, expected in (("//evil.example/x", "/"), ("/\\evil.example", "/"), ("https://evil.example", "/"),
+                          (f"/m/{ws.model}", f"/m/{ws.model}")):
+        client = TestClient(ws.app)
+        page = client.get("/login").text
+        r = client.post("/login", params={"next": nxt}, follow_redirects=False,
+                        data={"username": "vera", "password": PASSWORD, "csrf_token": token(page)})
+        assert r.status_code == 303 and r.headers["location"] == expected, nxt
+
+
+def test_serve_usage_errors(ws, tmp_path):
+    import socket
+
+    from history.helpers import flat, invoke
+
+    res = invoke("serve", "--out", tmp_path / "nothing-here")
+    assert res.exit_code == 2 and "does not exist" in flat(res.output)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        res = invoke("serve", "--out", ws.out, "--port", busy.getsockname()[1])
+    assert res.exit_code == 2 and "cannot listen on 127.0.0.1" in flat(res.output)
+    res = invoke("serve", "--out", ws.out, "--key", "no-such-key")
+    assert res.exit_code == 2 and "no private key 'no-such-key'" in flat(res.output)
