@@ -1,4 +1,5 @@
-"""The command line: auditor run | validate | render | policies | history | diff | sign-off | verify | due.
+"""The command line: auditor run | validate | render | policies | history | diff | sign-off | verify | due
+| users | keys | serve.
 
 Exit codes: 0 passed (or only warnings), 1 a blocking check failed or errored, 2 usage error,
 3 invalid policy, card or dataset, 4 model artefact refused or not loadable, 5 internal error.
@@ -77,9 +78,13 @@ def run(
     waivers: Optional[Path] = typer.Option(None, "--waivers", "-w", help="Waivers file: check id, justification, approver, expiry."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
                                        help="Workers for independent work (default: every core); results do not depend on it."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write the checks as JUnit XML to this file (for CI)."),
 ) -> None:
     """Run an audit and write a new versioned run directory."""
     from auditor.engine.audit import run_audit
+
+    if junit is not None and (junit.is_dir() or not junit.parent.is_dir()):
+        _fail(_usage(f"--junit {junit}: " + ("is a folder" if junit.is_dir() else f"folder {junit.parent} does not exist")))
 
     # Not a terminal (a CI log): plain timestamped lines at a steady interval instead of the live bar.
     plain = None if quiet or err.is_terminal else PlainProgress(err.file, progress_every)
@@ -132,6 +137,10 @@ def run(
     out.print(f"overall: [{style}]{result.status.value.upper()}[/]   ({record.path.name})")
     for name in ("result.json", "report.html", "report.pdf", "manifest.json"):
         out.print(f"  {record.path / name}", highlight=False, markup=False, soft_wrap=True)
+    if junit is not None:
+        from auditor.render.junit import write_junit
+
+        out.print(f"  {write_junit(result, junit)}", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(exit_code_for(result.status))
 
 
@@ -169,6 +178,12 @@ def validate(
                 out.print(f"dataset {data}: valid ({len(ds)} rows, {len(ds.feature_names)} features)", markup=False, highlight=False, soft_wrap=True)
     except AuditorError as exc:
         _fail(exc)
+
+
+def _usage(message: str) -> AuditorError:
+    from auditor.errors import UsageError
+
+    return UsageError(message)
 
 
 def raise_usage(message: str) -> None:
@@ -321,13 +336,15 @@ def sign_off(
     comment: str = typer.Option(..., "--comment", help="What the decision rests on (conditions, reasons)."),
     valid_until: Optional[str] = typer.Option(None, "--valid-until", help="Approval expiry date, YYYY-MM-DD."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    conditions: Optional[str] = typer.Option(None, "--conditions", help="With approve-with-conditions: the conditions."),
+    key: Optional[str] = typer.Option(None, "--key", help="Sign the record with this registered key (auditor keys new NAME)."),
 ) -> None:
     """Record a reviewer's decision next to a run (its files are untouched) and write report-signed-N.pdf."""
     from auditor.records.signoff import sign_off as record_sign_off
 
     try:
         signed = record_sign_off(run_dir, reviewer=reviewer, decision=decision, comment=comment,
-                                 valid_until=valid_until, db=db)
+                                 valid_until=valid_until, db=db, conditions=conditions, key=key)
     except AuditorError as exc:
         _fail(exc)
     r = signed.record
@@ -338,18 +355,24 @@ def sign_off(
 
 
 @app.command()
-def verify(run_dirs: list[Path] = typer.Argument(..., help="Run directories to verify.")) -> None:
-    """Recompute every hash of a run and its hash-chain links; name what was altered (exit 1)."""
+def verify(
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories to verify."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP + " Holds the registered signing keys."),
+) -> None:
+    """Recompute every hash of a run and its hash-chain links, and check sign-off signatures; name
+    what was altered, a signature that does not match or an unknown key (exit 1)."""
     from auditor.records.verify import verify_run
 
     altered = False
     for run_dir in run_dirs:
         try:
-            checked = verify_run(run_dir)
+            checked = verify_run(run_dir, db=db)
         except AuditorError as exc:
             _fail(exc)
         if checked.ok:
             out.print(f"[green]OK[/] {shown(str(checked.run))}: {checked.checked_files} files and the chain verified", highlight=False)
+            for line in checked.signatures:
+                _print(f"  {line}")
             continue
         altered = True
         out.print(f"[bold red]ALTERED[/] {shown(str(checked.run))}", highlight=False)
@@ -386,6 +409,107 @@ def due(
         table.add_row(shown(item.model), f"[red]{item.reason}[/]", item.since, shown(item.detail))
     out.print(table)
     raise typer.Exit(EXIT_BLOCKING_FAILURE)
+
+
+# --- the reviewer's workspace: accounts, signing keys, the web server ---------------------------
+
+users_app = typer.Typer(no_args_is_help=True, help="Accounts of `auditor serve` (stored in the output folder's registry).")
+keys_app = typer.Typer(no_args_is_help=True, help="Ed25519 keys that sign sign-offs.")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+
+
+def _read_password() -> str:
+    """From the terminal (hidden, asked twice), or two lines of stdin when it is not a terminal."""
+    if sys.stdin.isatty():
+        return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    lines = sys.stdin.read().splitlines()
+    if len(lines) < 2:
+        raise _usage("stdin is not a terminal: give the password twice, one line each")
+    if lines[0] != lines[1]:
+        raise _usage("the two passwords read from stdin differ")
+    return lines[0]
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="Login name (letters, digits, . _ @ -)."),
+    role: str = typer.Option(..., "--role", help="viewer | reviewer (may reject) | approver (may approve)."),
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder whose registry holds the accounts."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Add an account; the password is read from the terminal (or twice from stdin) and stored as an Argon2id hash."""
+    from auditor.records.accounts import add_user, check_new_user
+    from auditor.records.registry import open_registry
+
+    try:
+        check_new_user(name, role, "x" * 100)  # name and role first: no password asked for in vain
+        password = _read_password()
+        with open_registry(out_dir, db) as registry:
+            user = add_user(registry, name, role, password)
+    except AuditorError as exc:
+        _fail(exc)
+    _print(f"user {user.name} added ({user.role})")
+
+
+@users_app.command("list")
+def users_list(
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """List the accounts and their roles."""
+    from auditor.records.accounts import list_users
+    from auditor.records.registry import open_registry
+
+    try:
+        with open_registry(out_dir, db) as registry:
+            users = list_users(registry)
+    except AuditorError as exc:
+        _fail(exc)
+    for u in users:
+        _print(f"{u.name}  {u.role}  since {u.created_at}")
+
+
+@keys_app.command("new")
+def keys_new(
+    name: str = typer.Argument(..., help="Key name (recorded in every sign-off it signs)."),
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder whose registry holds the public keys."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Create an Ed25519 key pair: the private key to $AUDITOR_KEYS_DIR (default ~/.config/auditor/keys)/NAME.pem, the public key into the registry."""
+    from auditor.records.registry import open_registry
+    from auditor.records.signatures import new_key
+
+    try:
+        with open_registry(out_dir, db) as registry:
+            path, fp = new_key(registry, name)
+    except AuditorError as exc:
+        _fail(exc)
+    _print(f"key {name}: private key {path} (keep it secret); public key registered, fingerprint {fp}")
+
+
+@app.command()
+def serve(
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder to serve (read-only, but for sign-offs)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
+    port: int = typer.Option(8765, "--port", min=0, max=65535),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    key: Optional[str] = typer.Option(None, "--key", help="Sign every web sign-off with this registered key."),
+    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="Serve over HTTPS with this certificate (PEM)."),
+    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="The certificate's private key (PEM)."),
+) -> None:
+    """A reviewer's workspace in the browser: models, versions, reports, diffs, the due list, sign-off."""
+    from auditor.web.app import create_app, run_server
+
+    try:
+        if (tls_cert is None) != (tls_key is None):
+            raise _usage("--tls-cert and --tls-key go together")
+        web = create_app(out_dir, db=db, key=key, secure=tls_cert is not None)
+        scheme = "https" if tls_cert else "http"
+        err.print(f"serving {shown(str(out_dir))} on {scheme}://{host}:{port}/ (Ctrl-C stops)", highlight=False)
+        run_server(web, host, port, tls_cert, tls_key)
+    except AuditorError as exc:
+        _fail(exc)
 
 
 def main() -> None:

@@ -59,6 +59,25 @@ runs_table = sa.Table(
 
 COLUMNS = [c.name for c in runs_table.columns if c.name != "id"]
 
+# Accounts of `auditor serve` (auditor/records/accounts.py): Argon2id hashes, never passwords.
+users_table = sa.Table(
+    "auditor_users", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),  # viewer | reviewer | approver
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+# Public keys that sign sign-offs (auditor/records/signatures.py); private keys never enter the registry.
+signing_keys_table = sa.Table(
+    "auditor_signing_keys", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("algorithm", sa.String(16), nullable=False),  # ed25519
+    sa.Column("public_key", sa.String(100), nullable=False),  # base64 of the raw 32-byte key
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # sha256 of the raw key
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
 
 def database_url(out: str | Path | None, db: str | None = None) -> str:
     """``db`` (a SQLAlchemy URL, or a plain file path taken as SQLite), else ``$AUDITOR_DB``, else

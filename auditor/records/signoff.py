@@ -91,11 +91,16 @@ def sign_off(
     valid_until: date | str | None = None,
     now: datetime | None = None,
     db: str | None = None,
+    conditions: str | None = None,
+    key: str | None = None,
 ) -> SignOff:
+    """Record a sign-off. ``key``: the name of a registered signing key (auditor/records/signatures.py)
+    whose private key signs the record; unsigned without it."""
     from auditor.records.verify import verify_run
 
     run = open_run(run_dir)
     reviewer, comment = (reviewer or "").strip(), (comment or "").strip()
+    conditions = (conditions or "").strip() or None
     if not reviewer:
         raise UsageError("--reviewer must name the person signing off")
     if decision not in DECISIONS:
@@ -110,7 +115,10 @@ def sign_off(
             raise UsageError("--valid-until applies to approvals, not to a rejection")
         if valid_until < signed_at.date():
             raise UsageError(f"--valid-until {valid_until} is already past")
-    check = verify_run(run.path)
+    if conditions and decision != "approve-with-conditions":
+        raise UsageError("--conditions applies to --decision approve-with-conditions")
+    signing_key = _signing_key(run, db, key) if key else None
+    check = verify_run(run.path, db=db)
     if not check.ok:
         raise SignOffRefused(f"{run.path} failed verification; an altered audit cannot be signed:\n"
                              + "\n".join(f"  - {f}" for f in check.findings))
@@ -127,11 +135,15 @@ def sign_off(
         record = {
             "n": n, "model": run.model, "version": run.version, "run_id": run.result.get("run_id", ""),
             "manifest_sha256": run.manifest_sha256, "report_pdf_sha256": sha256_bytes(pdf_bytes) if pdf_bytes else None,
-            "reviewer": reviewer, "decision": decision, "comment": comment,
+            "reviewer": reviewer, "decision": decision, "comment": comment, "conditions": conditions,
             "valid_until": valid_until.isoformat() if valid_until else None,
             "signed_at": signed_at.isoformat(),
             "previous_record_sha256": sha256_bytes(lines[-1] + b"\n") if lines else None,
         }
+        if signing_key is not None:
+            from auditor.records.signatures import sign_record
+
+            record["signature"] = sign_record(record, key, signing_key)
         signed = render_signed_report(run, [*history, record])
         target = signed_dir(run) / f"report-signed-{n}.pdf"
         _write_new(target, signed)
@@ -142,6 +154,14 @@ def sign_off(
         os.fsync(fh.fileno())
     _update_registry(run, db)
     return SignOff(record=record, pdf=target, log=log)
+
+
+def _signing_key(run: Run, db: str | None, key: str):
+    from auditor.records.registry import open_registry
+    from auditor.records.signatures import load_signing_key
+
+    with open_registry(run.model_dir.parent, db) as registry:
+        return load_signing_key(registry, key)
 
 
 def _write_new(target: Path, content: bytes) -> None:

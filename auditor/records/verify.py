@@ -11,7 +11,10 @@ What is checked:
   a file and its manifest line is still caught by the neighbours);
 - the files embedded in report.pdf (result.json, and the manifest without the PDF's own line)
   against the run's files;
-- the run's sign-off log (next to the run): its record chain, and the signed PDFs' hashes.
+- the run's sign-off log (next to the run): its record chain, and the signed PDFs' hashes;
+- each sign-off's Ed25519 signature against the public keys registered in the output folder's
+  registry (auditor/records/signatures.py): a signature that does not match, or by a key the
+  registry does not know, is a finding; an unsigned sign-off is noted as unsigned.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.records.runs import Run, open_run
@@ -42,13 +45,15 @@ class Verification:
     run: Path
     checked_files: int
     findings: list[Finding]
+    signatures: list[str] = field(default_factory=list)  # one line per sign-off: signed by which key, or unsigned
 
     @property
     def ok(self) -> bool:
         return not self.findings
 
 
-def verify_run(run_dir: str | Path) -> Verification:
+def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
+    """``db``: the registry holding the signing keys (default: the output folder's)."""
     run = open_run(run_dir)
     findings: list[Finding] = []
     if run.manifest_bytes is None:
@@ -75,7 +80,8 @@ def verify_run(run_dir: str | Path) -> Verification:
     findings += _chain(run, body)
     findings += _pdf_attachments(run, listed)
     findings += _signoffs(run)
-    return Verification(run.path, len(listed) + 1, findings)
+    signature_findings, signatures = _signatures(run, db)
+    return Verification(run.path, len(listed) + 1, findings + signature_findings, signatures)
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -151,6 +157,33 @@ def _signoffs(run: Run) -> list[Finding]:
     from auditor.records.signoff import verify_signoffs
 
     return [Finding(f"../{path}", "altered", detail) for path, detail in verify_signoffs(run)]
+
+
+def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
+    from auditor.records.runs import signoff_log
+    from auditor.records.signatures import check_signature, read_registered_keys
+
+    log = signoff_log(run)
+    if not log.is_file():
+        return [], []
+    rel = f"../{log.relative_to(run.model_dir)}"
+    keys = read_registered_keys(run.model_dir.parent, db)
+    findings, lines = [], []
+    for i, line in enumerate([ln for ln in log.read_bytes().splitlines() if ln.strip()], start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # reported by the record chain
+        problem = check_signature(record, keys) if isinstance(record, dict) else "not a record"
+        who = f"sign-off #{i} ({record.get('decision')} by {record.get('reviewer')})" if isinstance(record, dict) else f"sign-off #{i}"
+        if problem == "unsigned":
+            lines.append(f"{who}: unsigned")
+        elif problem is None:
+            lines.append(f"{who}: signature valid (key {record['signature']['key']})")
+        else:
+            lines.append(f"{who}: {problem}")
+            findings.append(Finding(rel, "signature", f"record {i}: {problem}"))
+    return findings, lines
 
 
 # --- reading our own PDFs ------------------------------------------------------------------------
