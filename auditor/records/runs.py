@@ -113,6 +113,15 @@ def signoff_log(run: Run) -> Path:
     return run.model_dir / "signoffs" / f"{run.version}.jsonl"
 
 
+def signed_dir(run: Run) -> Path:
+    return run.model_dir / "signoffs" / run.version
+
+
+def record_line(record: dict[str, Any]) -> bytes:
+    """One sign-off record as a line of the append-only log (and as embedded in its signed PDF)."""
+    return (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def read_signoffs(run: Run) -> list[dict[str, Any]]:
     path = signoff_log(run)
     if not path.is_file():

@@ -27,8 +27,9 @@ from markupsafe import Markup
 
 from auditor.errors import EXIT_BLOCKING_FAILURE, AuditorError, UsageError
 from auditor.results import AuditResult
-from auditor.records.runs import Run, open_run, parse_date, signoff_log, utc_now
+from auditor.records.runs import Run, open_run, parse_date, record_line, signed_dir, signoff_log, utc_now
 from auditor.hashing import sha256_bytes
+from auditor.records.verify import verify_run
 
 DECISIONS = ("approve", "approve-with-conditions", "reject")
 
@@ -44,14 +45,6 @@ class SignOff:
     record: dict[str, Any]
     pdf: Path
     log: Path
-
-
-def signed_dir(run: Run) -> Path:
-    return run.model_dir / "signoffs" / run.version
-
-
-def record_line(record: dict[str, Any]) -> bytes:
-    return (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def render_signed_report(run: Run, history: list[dict[str, Any]]) -> bytes:
@@ -96,8 +89,6 @@ def sign_off(
 ) -> SignOff:
     """Record a sign-off. ``key``: the name of a registered signing key (auditor/records/signatures.py)
     whose private key signs the record; unsigned without it."""
-    from auditor.records.verify import verify_run
-
     run = open_run(run_dir)
     reviewer, comment = (reviewer or "").strip(), (comment or "").strip()
     conditions = (conditions or "").strip() or None
@@ -184,42 +175,3 @@ def _update_registry(run: Run, db: str | None) -> None:
     except Exception as exc:  # noqa: BLE001 - the sign-off log is the record; the index can be rebuilt
         warnings.warn(f"the audit registry was not updated ({type(exc).__name__}: {exc}); "
                       f"run `auditor history --rebuild --out {run.model_dir.parent}`", stacklevel=2)
-
-
-def verify_signoffs(run: Run) -> list[tuple[str, str]]:
-    """Problems in a run's sign-off log: broken record chain, signed PDFs altered or missing, a
-    record that differs from the copy embedded in its signed PDF, or a record about another state
-    of the run. Returns (path relative to the model folder, detail)."""
-    from auditor.records.verify import embedded_files
-
-    log = signoff_log(run)
-    if not log.is_file():
-        return []
-    rel = str(log.relative_to(run.model_dir))
-    out = []
-    previous = None
-    for i, line in enumerate([ln for ln in log.read_bytes().splitlines() if ln.strip()], start=1):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            out.append((rel, f"record {i} is not JSON"))
-            previous = line
-            continue
-        expected = sha256_bytes(previous + b"\n") if previous is not None else None
-        if record.get("previous_record_sha256") != expected or record.get("n") != i:
-            out.append((rel, f"record {i} does not follow record {i - 1} (the log was edited)"))
-        if record.get("manifest_sha256") != run.manifest_sha256:
-            out.append((rel, f"record {i} signed a different manifest.json than the run has now"))
-        pdf = run.model_dir / str(record.get("signed_pdf", ""))
-        if record.get("signed_pdf"):
-            if not pdf.is_file():
-                out.append((record["signed_pdf"], "missing"))
-            elif sha256_bytes(content := pdf.read_bytes()) != record.get("signed_pdf_sha256"):
-                out.append((record["signed_pdf"], "altered since it was signed"))
-            else:
-                embedded = embedded_files(content).get("signoff.json")
-                unsigned = {k: v for k, v in record.items() if k not in ("signed_pdf", "signed_pdf_sha256")}
-                if embedded is not None and embedded != record_line(unsigned):
-                    out.append((rel, f"record {i} differs from the record embedded in {record['signed_pdf']}"))
-        previous = line
-    return out

@@ -25,7 +25,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auditor.records.runs import Run, open_run
+from auditor.records.runs import Run, open_run, record_line, signoff_log
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, version_label
 
@@ -154,13 +154,10 @@ def _pdf_attachments(run: Run, listed: dict[str, str]) -> list[Finding]:
 
 
 def _signoffs(run: Run) -> list[Finding]:
-    from auditor.records.signoff import verify_signoffs
-
     return [Finding(f"../{path}", "altered", detail) for path, detail in verify_signoffs(run)]
 
 
 def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
-    from auditor.records.runs import signoff_log
     from auditor.records.signatures import check_signature, read_registered_keys
 
     log = signoff_log(run)
@@ -226,3 +223,40 @@ def embedded_files(pdf: bytes) -> dict[str, bytes]:
             if obj in streams:
                 files[spec.group("name").decode("latin-1")] = streams[obj]
     return files
+
+
+def verify_signoffs(run: Run) -> list[tuple[str, str]]:
+    """Problems in a run's sign-off log: broken record chain, signed PDFs altered or missing, a
+    record that differs from the copy embedded in its signed PDF, or a record about another state
+    of the run. Returns (path relative to the model folder, detail)."""
+    log = signoff_log(run)
+    if not log.is_file():
+        return []
+    rel = str(log.relative_to(run.model_dir))
+    out = []
+    previous = None
+    for i, line in enumerate([ln for ln in log.read_bytes().splitlines() if ln.strip()], start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            out.append((rel, f"record {i} is not JSON"))
+            previous = line
+            continue
+        expected = sha256_bytes(previous + b"\n") if previous is not None else None
+        if record.get("previous_record_sha256") != expected or record.get("n") != i:
+            out.append((rel, f"record {i} does not follow record {i - 1} (the log was edited)"))
+        if record.get("manifest_sha256") != run.manifest_sha256:
+            out.append((rel, f"record {i} signed a different manifest.json than the run has now"))
+        pdf = run.model_dir / str(record.get("signed_pdf", ""))
+        if record.get("signed_pdf"):
+            if not pdf.is_file():
+                out.append((record["signed_pdf"], "missing"))
+            elif sha256_bytes(content := pdf.read_bytes()) != record.get("signed_pdf_sha256"):
+                out.append((record["signed_pdf"], "altered since it was signed"))
+            else:
+                embedded = embedded_files(content).get("signoff.json")
+                unsigned = {k: v for k, v in record.items() if k not in ("signed_pdf", "signed_pdf_sha256")}
+                if embedded is not None and embedded != record_line(unsigned):
+                    out.append((rel, f"record {i} differs from the record embedded in {record['signed_pdf']}"))
+        previous = line
+    return out

@@ -24,6 +24,7 @@ ALLOWED = {
     # diff reads which checks are trust checks from the check registry
     "records": {"render", "checks", "inputs"},
     "engine": {"inputs", "policy", "models", "explain", "metrics", "checks", "render", "records"},
+    "web": {"records", "render"},  # the reviewer's workspace: a view over the records
 }
 PUBLIC_FACE = {"auditor", "cli", "__main__", "progress"}  # the command line and its progress display: may import anything
 
