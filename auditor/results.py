@@ -91,7 +91,7 @@ class Heatmap(_Frozen):
 
 class TokenSpan(_Frozen):
     text: str
-    value: float
+    value: float | None  # None: text between words (spaces, characters no token covers), not coloured
 
 
 class TokenHighlights(_Frozen):
@@ -102,6 +102,8 @@ class TokenHighlights(_Frozen):
     instances: list[dict[str, Any]]  # {row, label, predicted, probability, spans: [TokenSpan]}
     scale: float  # |value| that maps to full colour, shared by all instances (legend)
     caption: str = ""
+    signed: bool = True  # False: an unsigned quantity (attention), drawn on a one-hue scale
+    toward: str = ""  # the class positive values point to on every row; "" = each row's predicted class
 
 
 class Note(_Frozen):

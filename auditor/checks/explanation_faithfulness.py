@@ -132,7 +132,10 @@ class ExplanationFaithfulness(Check):
             ),
             LineChart(title="Deletion curves: probability of the explained class as top-ranked features are removed",
                       series=series, xlabel="fraction of features removed (most relevant first)",
-                      ylabel="p / p(x), mean over instances"),
+                      ylabel="p / p(x), mean over instances",
+                      caption=f"n = {len(attr)} explained instances; solid: the explainer's ranking, dashed: its "
+                              "random control (same values at shuffled positions). A faithful explainer's curve "
+                              "falls below its control's."),
             FileRef(title="Per-instance faithfulness values", path=path),
         ]
         first = p.explainers[0]

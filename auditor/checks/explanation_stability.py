@@ -255,8 +255,8 @@ class ExplanationStability(Check):
                 charts.append(BarChart(title=f"{m}: top-k agreement after a label-preserving perturbation",
                                        labels=["0–0.2", "0.2–0.4", "0.4–0.6", "0.6–0.8", "0.8–1"],
                                        values=counts.astype(float).tolist(), xlabel="instances",
-                                       caption="Per instance, mean over its perturbations; "
-                                               "1 = the same top-k features."))
+                                       caption=f"n = {ok.size} instances; per instance, mean over its "
+                                               "perturbations; 1 = the same top-k features."))
             seed_rows = seed if seed is not None else np.full(len(attr), np.nan)
             per_instance += [(int(r), m, a, b, c) for r, a, b, c in zip(attr.row_ids, seed_rows, fa, ris)]
         if text:

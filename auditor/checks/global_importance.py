@@ -67,10 +67,12 @@ class GlobalImportance(Check):
                 title="Permutation importance", labels=[features[j] for j in order[:k]],
                 values=[float(perm.mean[j]) for j in order[:k]],
                 errors=[float(perm.mean[j] - low[j]) for j in order[:k]], xlabel=f"drop in {p.scoring}",
+                caption=f"n = {min(p.max_rows or len(ctx.label_index()), len(ctx.label_index()))} evaluation rows, {p.n_repeats} shuffles per feature; error bars: 95% CI.",
             ),
             BarChart(
                 title=f"Mean |SHAP| ({shap_attr.output_space})", labels=[features[j] for j in shap_order],
                 values=[float(mean_abs[j]) for j in shap_order], xlabel=f"mean |SHAP| over {len(shap_attr)} instances",
+                caption=f"n = {len(shap_attr)} explained instances; output space {shap_attr.output_space}.",
             ),
             FileRef(title="SHAP attributions per instance", path=path,
                     description=f"algorithm {shap_attr.params.get('algorithm')}, output space {shap_attr.output_space}"),

@@ -23,10 +23,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from markupsafe import Markup
-
 from auditor.errors import EXIT_BLOCKING_FAILURE, AuditorError, UsageError
-from auditor.render.html import check_template, make_environment, templates_dir
+from auditor.render.html import make_environment, report_context
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult
 from auditor.records.runs import Run, open_run, parse_date, signoff_log, utc_now
@@ -63,11 +61,7 @@ def render_signed_report(run: Run, history: list[dict[str, Any]]) -> bytes:
     result = AuditResult.model_validate_json(result_json)
     record = history[-1]
     env = make_environment()
-    css = (templates_dir() / "report.css").read_text(encoding="utf-8")
-    html = env.get_template("signed.html.j2").render(
-        r=result, css=Markup(css), check_templates={c.id: check_template(env, c.check) for c in result.checks},
-        card_html=Markup(result.card.body_html), signoff=record, history=history,
-    )
+    html = env.get_template("signed.html.j2").render(**report_context(env, result), signoff=record, history=history)
     attachments = [
         PdfAttachment("result.json", result_json, "Machine-readable audit result"),
         PdfAttachment("manifest.json", run.manifest_bytes or b"", "The run's manifest (sha256 of inputs and files)"),
