@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from auditor.errors import EXIT_BLOCKING_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AuditorError, InvalidInputError
 from auditor.results import Status
@@ -254,7 +254,10 @@ def history(
     if not rows:
         _print(f"no audits recorded{' for ' + model if model else ''}")
         return
-    table = Table("model", "version", "date", "policy", "status", "model sha256", "sign-off")
+    # fits 80 columns: short fields never wrap, names and sign-offs fold onto more lines
+    table = Table(Column("model", overflow="fold", ratio=3), Column("version", no_wrap=True),
+                  Column("date", no_wrap=True, min_width=10), Column("policy", overflow="fold", ratio=3),
+                  Column("status", no_wrap=True), Column("sha256", no_wrap=True), Column("sign-off", overflow="fold", ratio=3))
     for r in rows:
         signoff = "—"
         if r["signoff_decision"]:
@@ -263,7 +266,7 @@ def history(
                 signoff += f" until {r['signoff_valid_until']}"
         style = STATUS_STYLE.get(r["status"], "")
         table.add_row(shown(r["model"]), r["version"], r["created_at"][:10], shown(f"{r['policy_name']} {r['policy_version']}"),
-                      f"[{style}]{r['status'].upper()}[/]", r["model_sha256"][:12], shown(signoff))
+                      f"[{style}]{r['status'].upper()}[/]", r["model_sha256"][:8], shown(signoff))
     out.print(table)
 
 

@@ -49,6 +49,7 @@ class Table(_Frozen):
     columns: list[str]
     rows: list[list[Any]]
     caption: str = ""
+    detail: bool = False  # a detail view (per-instance, or what a chart already shows): the report's appendix
 
 
 class BarChart(_Frozen):
@@ -59,6 +60,7 @@ class BarChart(_Frozen):
     errors: list[float] | None = None  # half-widths of an interval, drawn as error bars
     xlabel: str = ""
     caption: str = ""
+    detail: bool = False  # a detail view (per-instance distribution): the report's appendix
 
 
 class Series(_Frozen):

@@ -62,6 +62,7 @@ class GlobalImportance(Check):
                 columns=["rank", "feature", f"{p.scoring} drop", "95% CI low", "CI high", "mean |SHAP|", "SHAP rank"],
                 rows=rows,
                 caption=f"{p.n_repeats} shuffles per feature; baseline {p.scoring} = {perm.baseline_score:.4f}.",
+                detail=True,
             ),
             BarChart(
                 title="Permutation importance", labels=[features[j] for j in order[:k]],

@@ -77,8 +77,8 @@ def bar_chart(ev, thresholds=()) -> str:
     for label, value, err in zip(ev.labels, ev.values, errors):
         groups[1 if _lower_is_better(label) else 0].append((label, value, err))
     groups = [g for g in groups if g] if all(groups) else [[*groups[0], *groups[1]]]
-    heights = [0.32 * len(g) + 0.45 for g in groups]
-    fig = Figure(figsize=(A4_WIDTH_IN * 0.85, sum(heights) + 0.5 * len(groups)))
+    heights = [0.17 * len(g) + 0.3 for g in groups]
+    fig = Figure(figsize=(A4_WIDTH_IN * 0.75, sum(heights) + 0.45 * len(groups)))
     axes = fig.subplots(len(groups), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
     drawn = False
     for i, (ax, group) in enumerate(zip(axes, groups)):
@@ -91,7 +91,7 @@ def bar_chart(ev, thresholds=()) -> str:
         else:
             ax.set_xlabel(ev.xlabel)
     if drawn:
-        axes[0].legend(frameon=False, fontsize=7, loc="lower right")
+        axes[0].legend(frameon=False, fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1)
     fig.tight_layout()
     return _to_data_uri(fig)
 
@@ -106,7 +106,7 @@ def _series_base(name: str) -> str:
 
 def line_chart(ev, thresholds=()) -> str:
     """One colour per explainer; its control in the same colour, dashed, with hollow markers."""
-    fig = Figure(figsize=(A4_WIDTH_IN * 0.85, 3.0))
+    fig = Figure(figsize=(A4_WIDTH_IN * 0.8, 2.4))
     ax = fig.add_subplot()
     bases = list(dict.fromkeys(_series_base(s.name) for s in ev.series))
     for s in ev.series:

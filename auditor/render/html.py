@@ -98,9 +98,32 @@ def appendix_evidence(check) -> list:
 
 
 def _in_appendix(ev) -> bool:
-    if ev.kind == "file":
+    if ev.kind == "file" or getattr(ev, "detail", False):
         return True
     return ev.kind == "table" and (len(ev.rows) > CORE_TABLE_ROWS or (ev.columns[:1] or [""])[0].lower() == "row")
+
+
+def clauses_by_framework(clauses) -> list[tuple[str, list[str]]]:
+    """``eu-ai-act:2024/1689:art-15(3)`` ... -> [("eu-ai-act", ["art-15(3)", ...])], in first-seen order."""
+    from auditor.policy.clauses import framework_of, reference_of
+
+    groups: dict[str, list[str]] = {}
+    for clause in clauses:
+        groups.setdefault(framework_of(clause), []).append(reference_of(clause) or clause)
+    return list(groups.items())
+
+
+def clause_ref(clause: str) -> str:
+    """``eu-ai-act:2024/1689:art-15(3)`` -> ``art-15(3)``."""
+    from auditor.policy.clauses import reference_of
+
+    return reference_of(clause) or clause
+
+
+def clause_source(clause: str) -> str:
+    """``eu-ai-act:2024/1689:art-15(3)`` -> ``eu-ai-act:2024/1689``: the framework and its version."""
+    ref = clause_ref(clause)
+    return clause[: -len(ref)].rstrip(":") if ref != clause and clause.endswith(ref) else clause
 
 
 def make_environment() -> Environment:
@@ -118,6 +141,9 @@ def make_environment() -> Environment:
     env.filters["core_evidence"] = core_evidence
     env.filters["appendix_evidence"] = appendix_evidence
     env.filters["display_status"] = display_status
+    env.filters["clauses_by_framework"] = clauses_by_framework
+    env.filters["clause_ref"] = clause_ref
+    env.filters["clause_source"] = clause_source
     env.filters["chart"] = chart_uri
     env.filters["token_color"] = token_color
     env.globals["CSP"] = CSP
