@@ -254,18 +254,22 @@ def history(
     if not rows:
         _print(f"no audits recorded{' for ' + model if model else ''}")
         return
-    # fits 80 columns: short fields never wrap, names and sign-offs fold onto more lines
-    table = Table(Column("model", overflow="fold", ratio=3), Column("version", no_wrap=True),
-                  Column("date", no_wrap=True, min_width=10), Column("policy", overflow="fold", ratio=3),
-                  Column("status", no_wrap=True), Column("sha256", no_wrap=True), Column("sign-off", overflow="fold", ratio=3))
+    # fits 80 columns: no borders, short fields never wrap, model names keep up to 24 characters on
+    # a line, policy and sign-off wrap at spaces onto more lines
+    name_width = min(24, max(len(r["model"]) for r in rows))
+    table = Table(Column("model", overflow="fold", min_width=name_width), Column("audit", no_wrap=True, min_width=10),
+                  Column("policy", overflow="fold", max_width=12), Column("status", no_wrap=True),
+                  Column("sha256", no_wrap=True), Column("sign-off", overflow="fold"),
+                  box=None, padding=(0, 2, 0, 0), header_style="bold underline")
+    decisions = {"approve": "approved", "approve-with-conditions": "approved with conditions", "reject": "rejected"}
     for r in rows:
         signoff = "—"
         if r["signoff_decision"]:
-            signoff = f"{r['signoff_decision']} by {r['signoff_reviewer']}"
+            signoff = f"{decisions.get(r['signoff_decision'], r['signoff_decision'])} by {r['signoff_reviewer']}"
             if r["signoff_valid_until"]:
                 signoff += f" until {r['signoff_valid_until']}"
         style = STATUS_STYLE.get(r["status"], "")
-        table.add_row(shown(r["model"]), r["version"], r["created_at"][:10], shown(f"{r['policy_name']} {r['policy_version']}"),
+        table.add_row(shown(r["model"]), f"{r['version']}\n{r['created_at'][:10]}", shown(f"{r['policy_name']} {r['policy_version']}"),
                       f"[{style}]{r['status'].upper()}[/]", r["model_sha256"][:8], shown(signoff))
     out.print(table)
 
