@@ -45,8 +45,8 @@ def fmt_num(value, digits: int = 3) -> str:
 
 
 P_VALUE_FLOOR = 0.001  # smaller p-values print as "< 0.001": beyond it the digits carry no decision
-_COUNT_HINTS = ("n_", "count", "_inputs", "_instances", "_texts", "_rows", "claims_", "_kept", "_drawn", "missing_",
-                "_fields")
+# a measurement counts things when a word of its name says so (n_explained, claims_outside_tolerance)
+_COUNT_WORDS = {"n", "count", "inputs", "instances", "texts", "rows", "claims", "kept", "drawn", "missing", "fields"}
 
 
 def fmt_measure(value, name: str = "") -> str:
@@ -60,13 +60,17 @@ def fmt_measure(value, name: str = "") -> str:
     if key.endswith("p_value") or key == "p":
         return f"< {P_VALUE_FLOOR:g}" if value < P_VALUE_FLOOR else f"{value:.3f}"
     if float(value).is_integer() and (isinstance(value, int) or abs(value) >= 2
-                                      or any(h in key for h in _COUNT_HINTS)):
+                                      or not _COUNT_WORDS.isdisjoint(key.split("_"))):
         return f"{int(value):,}"
     return fmt_num(float(value), 4 if abs(value) < 10 else 2)
 
 
-def fmt_cell(value) -> str:
-    """A table cell: integral floats print as integers (3, not 3.000)."""
+def fmt_cell(value, column: str = "") -> str:
+    """A table cell: integral floats print as integers (3, not 3.000); a p-value column (its header
+    is ``p`` or starts with ``p (`` or ``p-value``) is formatted as p-values."""
+    head = column.strip().lower()
+    if head == "p" or head.startswith(("p (", "p-value", "p value")):
+        return fmt_measure(value, "p_value")
     if isinstance(value, float) and not isinstance(value, bool) and not math.isnan(value) \
             and value.is_integer() and abs(value) < 1e12:
         return f"{int(value):,}"

@@ -20,6 +20,7 @@ from auditor.results import ThresholdOutcome
     ("n_explained", 12.0, "12"),
     ("roc_auc", 0.84891, "0.8489"),
     ("roc_auc", 1.0, "1.0000"),  # a share of 1 stays a share
+    ("shap_within_tolerance_share", 1.0, "1.0000"),
     ("shap_ris_log10_median", -6.0, "-6"),
     ("baseline_score", None, "—"),
     ("anything", float("nan"), "—"),
@@ -30,6 +31,7 @@ def test_measurements_are_formatted_by_type(name, value, shown):
 
 def test_table_cells_print_integral_floats_as_integers():
     assert fmt_cell(3.0) == "3" and fmt_cell(1234.0) == "1,234" and fmt_cell(0.5) == "0.500" and fmt_cell("x") == "x"
+    assert fmt_cell(1.88e-10, "p (Wilcoxon)") == "< 0.001" and fmt_cell(0.04, "p-value") == "0.040"
 
 
 def test_clauses_are_grouped_by_framework_and_shortened():
