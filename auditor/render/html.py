@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from auditor.render.charts import chart_uri
 from auditor.render.glossary import GLOSSARY
@@ -130,6 +130,12 @@ def clause_source(clause: str) -> str:
     return clause[: -len(ref)].rstrip(":") if ref != clause and clause.endswith(ref) else clause
 
 
+def breakable(text) -> Markup:
+    """Escaped text that may wrap after each underscore (and nowhere else inside a word): for
+    measurement names in wide tables, which must neither overflow nor break mid-word."""
+    return Markup(str(escape(str(text))).replace("_", "_<wbr>"))
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(str(templates_dir()))]),
@@ -147,6 +153,7 @@ def make_environment() -> Environment:
     env.filters["display_status"] = display_status
     env.filters["clauses_by_framework"] = clauses_by_framework
     env.filters["clause_ref"] = clause_ref
+    env.filters["breakable"] = breakable
     env.filters["clause_source"] = clause_source
     env.filters["chart"] = chart_uri
     env.filters["token_color"] = token_color
