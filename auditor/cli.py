@@ -106,9 +106,11 @@ def run(
     table.add_column("check")
     table.add_column("status")
     table.add_column("key figure")
+    from auditor.render.scope import display_status
+
     for c in result.checks:
         style = STATUS_STYLE[c.status.value]
-        table.add_row(shown(c.id), f"[{style}]{c.status.value.upper()}[/]", shown(c.key_figure or (c.error.type if c.error else "")))
+        table.add_row(shown(c.id), f"[{style}]{display_status(c).upper()}[/]", shown(c.key_figure or (c.error.type if c.error else "")))
     out.print(table)
     for c in result.checks:
         w = c.waiver

@@ -101,6 +101,7 @@ def test_no_internal_references_or_changelogs_reach_the_reader(report):
     text = "\n".join(report)
     assert "reference §" not in text and "§" not in text
     assert "S1 default" not in text and "log10 RIS" not in text
+    assert "benchmarks/" not in text and "explanation-metrics" not in text
     assert not re.search(r"\b20\d\d\.\d+: ", text)  # a policy changelog entry
 
 
