@@ -61,12 +61,14 @@ def _bars(ax, labels, values, errors, thresholds, color):
     ax.axvline(0, color="#333", linewidth=0.6)
     ax.spines[["top", "right"]].set_visible(False)
     drawn = False
-    for yi, label in zip(y, labels):
+    for yi, label, bar in zip(y, labels, values):
         for value, kind in _bar_thresholds(label, thresholds):
-            ax.plot([value, value], [yi - 0.42, yi + 0.42], color=THRESHOLD_COLOR, linewidth=1.6,
-                    linestyle=(0, (2, 1)), label=None if drawn else "policy threshold")
-            ax.annotate(f"{kind} {value:g}", (value, yi + 0.42), fontsize=6.5, color=THRESHOLD_COLOR,
-                        ha="center", va="bottom")
+            on_bar = bar is not None and 0 <= value <= bar
+            ax.plot([value, value], [yi - 0.45, yi + 0.45], color=THRESHOLD_COLOR, linewidth=2.2,
+                    solid_capstyle="butt", zorder=5, label=None if drawn else "policy threshold")
+            ax.annotate(f"{kind} {value:g}", (value, yi), xytext=(-3, 0), textcoords="offset points",
+                        fontsize=6.5, color="white" if on_bar else THRESHOLD_COLOR, fontweight="bold", ha="right",
+                        va="center", zorder=6)
             drawn = True
     return drawn
 
