@@ -131,3 +131,13 @@ def test_not_covered_is_never_an_empty_heading(report, credit_demo, tmp_path):
         update={"rows": [], "not_covered": [], "frameworks": []})})
     html = render_html(bare)
     assert "The policy cites no regulatory clauses." in html and 'id="not-covered"' not in html
+
+
+def test_the_pdf_is_tagged_and_stays_pdf_a_3b(credit_demo):
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(credit_demo.run / "report.pdf"))
+    root = reader.trailer["/Root"]
+    assert "/StructTreeRoot" in root and bool(root["/MarkInfo"]["/Marked"]) and str(root["/Lang"]) == "en"
+    xmp = reader.xmp_metadata.rdf_root.toxml()
+    assert 'pdfaid:part="3"' in xmp and 'pdfaid:conformance="B"' in xmp
