@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from auditor.progress import DEFAULT_INTERVAL_S, PlainProgress
 from auditor.errors import EXIT_BLOCKING_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AuditorError, InvalidInputError
@@ -123,9 +123,11 @@ def run(
     table.add_column("check")
     table.add_column("status")
     table.add_column("key figure")
+    from auditor.render.scope import display_status
+
     for c in result.checks:
         style = STATUS_STYLE[c.status.value]
-        table.add_row(shown(c.id), f"[{style}]{c.status.value.upper()}[/]", shown(c.key_figure or (c.error.type if c.error else "")))
+        table.add_row(shown(c.id), f"[{style}]{display_status(c).upper()}[/]", shown(c.key_figure or (c.error.type if c.error else "")))
     out.print(table)
     for c in result.checks:
         w = c.waiver
@@ -281,16 +283,23 @@ def history(
     if not rows:
         _print(f"no audits recorded{' for ' + model if model else ''}")
         return
-    table = Table("model", "version", "date", "policy", "status", "model sha256", "sign-off")
+    # fits 80 columns: no borders, short fields never wrap, model names keep up to 24 characters on
+    # a line, policy and sign-off wrap at spaces onto more lines
+    name_width = min(24, max(len(r["model"]) for r in rows))
+    table = Table(Column("model", overflow="fold", min_width=name_width), Column("audit", no_wrap=True, min_width=10),
+                  Column("policy", overflow="fold", max_width=12), Column("status", no_wrap=True),
+                  Column("sha256", no_wrap=True), Column("sign-off", overflow="fold"),
+                  box=None, padding=(0, 2, 0, 0), header_style="bold underline")
+    decisions = {"approve": "approved", "approve-with-conditions": "approved with conditions", "reject": "rejected"}
     for r in rows:
         signoff = "—"
         if r["signoff_decision"]:
-            signoff = f"{r['signoff_decision']} by {r['signoff_reviewer']}"
+            signoff = f"{decisions.get(r['signoff_decision'], r['signoff_decision'])} by {r['signoff_reviewer']}"
             if r["signoff_valid_until"]:
                 signoff += f" until {r['signoff_valid_until']}"
         style = STATUS_STYLE.get(r["status"], "")
-        table.add_row(shown(r["model"]), r["version"], r["created_at"][:10], shown(f"{r['policy_name']} {r['policy_version']}"),
-                      f"[{style}]{r['status'].upper()}[/]", r["model_sha256"][:12], shown(signoff))
+        table.add_row(shown(r["model"]), f"{r['version']}\n{r['created_at'][:10]}", shown(f"{r['policy_name']} {r['policy_version']}"),
+                      f"[{style}]{r['status'].upper()}[/]", r["model_sha256"][:8], shown(signoff))
     out.print(table)
 
 

@@ -49,6 +49,7 @@ class Table(_Frozen):
     columns: list[str]
     rows: list[list[Any]]
     caption: str = ""
+    detail: bool = False  # a detail view (per-instance, or what a chart already shows): the report's appendix
 
 
 class BarChart(_Frozen):
@@ -59,6 +60,7 @@ class BarChart(_Frozen):
     errors: list[float] | None = None  # half-widths of an interval, drawn as error bars
     xlabel: str = ""
     caption: str = ""
+    detail: bool = False  # a detail view (per-instance distribution): the report's appendix
 
 
 class Series(_Frozen):
@@ -91,7 +93,7 @@ class Heatmap(_Frozen):
 
 class TokenSpan(_Frozen):
     text: str
-    value: float
+    value: float | None  # None: text between words (spaces, characters no token covers), not coloured
 
 
 class TokenHighlights(_Frozen):
@@ -102,6 +104,8 @@ class TokenHighlights(_Frozen):
     instances: list[dict[str, Any]]  # {row, label, predicted, probability, spans: [TokenSpan]}
     scale: float  # |value| that maps to full colour, shared by all instances (legend)
     caption: str = ""
+    signed: bool = True  # False: an unsigned quantity (attention), drawn on a one-hue scale
+    toward: str = ""  # the class positive values point to on every row; "" = each row's predicted class
 
 
 class Note(_Frozen):

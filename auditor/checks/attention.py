@@ -63,7 +63,7 @@ class Attention(Check):
             median = float(np.nanmedian(rhos)) if rhos else None
             measurements[f"{kind}_rank_correlation_median"] = median
             rows.append([kind, median, len(rhos)])
-            evidence.append(highlights(attr, ctx, p.n_shown, f"{kind}: attention per word"))
+            evidence.append(highlights(attr, ctx, p.n_shown, f"{kind}: attention per word", signed=False))
         first = ctx.attribution("attention_cls", p.n_instances)
         words, _ = aggregate_to_words(first.values[0], first.words[0], first.names[0])
         matrix = []

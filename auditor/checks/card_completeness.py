@@ -128,6 +128,7 @@ class CardCompleteness(Check):
         notes = [f"model-index problems: {p}" for p in card.claim_problems]
         return CheckOutput(
             measurements={"completeness": share, "missing_fields": float(len(missing))},
-            evidence=[Table(title="Required card fields", columns=["field", "status", "found in"], rows=rows)],
+            evidence=[Table(title="Required card fields", columns=["field", "status", "found in"], rows=rows,
+                            detail=not missing)],  # a full card: the summary says it, the list is detail
             summary=summary, key_figure=f"{n - len(missing)}/{n} fields", notes=notes,
         )

@@ -134,7 +134,8 @@ class ExplainerAgreement(Check):
         evidence = [
             Heatmap(title="Median top-k feature agreement between explainers", row_labels=methods,
                     col_labels=methods, values=[[None if np.isnan(v) else float(v) for v in r] for r in fa],
-                    vmin=0.0, vmax=1.0, caption=f"{k_text}; 1 = the same top-k features."),
+                    vmin=0.0, vmax=1.0, caption=f"n = {min((len(a) for a in attrs.values()), default=0)} instances per explainer; {k_text}; "
+                                                 "1 = the same top-k features."),
             Table(title="Agreement per pair of explainers (medians over instances)",
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
                            "signed rank agr.", "rank correlation", "flag"],

@@ -120,7 +120,8 @@ class ExplanationAxioms(Check):
                            f"{tol.efficiency_rtol:g}·|f(x)|. Completeness (IG, gradient×input): relative gap "
                            f"|Σa − (f(x) − f(x′))| / |f(x) − f(x′)|, tolerance {tol.completeness_rel:g}.")),
             BarChart(title="Share of instances whose attributions add up", labels=list(shares),
-                     values=[v if v is not None else 0.0 for v in shares.values()], xlabel="share within tolerance"),
+                     values=[v if v is not None else 0.0 for v in shares.values()], xlabel="share within tolerance",
+                     caption="n = " + ", ".join(f"{r[4]} ({r[0]})" for r in rows) + " explained instances."),
             FileRef(title="Per-instance additivity gaps",
                     path=ctx.add_file("evidence/explanation_axioms.csv", buf.getvalue().encode())),
         ]

@@ -128,14 +128,18 @@ class ExplanationFaithfulness(Check):
             ),
             LineChart(title="Deletion curves: probability of the explained class as top-ranked features are removed",
                       series=series, xlabel="fraction of features removed (most relevant first)",
-                      ylabel="p / p(x), mean over instances"),
+                      ylabel="p / p(x), mean over instances",
+                      caption=f"n = {len(attr)} explained instances; solid: the explainer's ranking, dashed: its "
+                              "random control (same values at shuffled positions). A faithful explainer's curve "
+                              "falls below its control's."),
             FileRef(title="Per-instance faithfulness values", path=path),
         ]
         first = p.explainers[0]
         gap, pval = measurements.get(f"{first}_deletion_auc_gap"), measurements.get(f"{first}_deletion_auc_p_value")
         summary = (
             f"Removing the features {first} ranks first lowers the prediction faster than removing random ones: "
-            f"the median deletion AUC is {gap:.3f} lower than the random control's (one-sided Wilcoxon p = {pval:.2g})."
+            f"the median deletion AUC is {gap:.3f} lower than the random control's (one-sided Wilcoxon "
+            f"{'p < 0.001' if pval < 0.001 else f'p = {pval:.3f}'})."
             if gap is not None and gap > 0 and pval is not None else
             f"{first}'s ranking does not remove the prediction faster than a random ranking (deletion AUC gap "
             f"{'n/a' if gap is None else f'{gap:.3f}'}): its explanations should not be trusted as they stand."

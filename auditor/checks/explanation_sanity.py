@@ -173,7 +173,9 @@ class ExplanationSanity(Check):
                   rows=rows, caption="Spearman rank correlation of |attributions| per instance (per word for text); "
                                      "near 1 = the explanation ignores the model, near 0 = it depends on it."),
             BarChart(title="Median rank correlation with the randomised model's explanations", labels=list(medians),
-                     values=[v if v is not None else 0.0 for v in medians.values()], xlabel="Spearman ρ"),
+                     values=[v if v is not None else 0.0 for v in medians.values()], xlabel="Spearman ρ",
+                     caption="n = " + ", ".join(f"{r[4]} ({r[0]})" for r in rows) + " instances; lower is better "
+                             "(the explanation depends on what the model learned)."),
             Note(title="How the model was randomised", text=how),
         ]
         known = {m: v for m, v in medians.items() if v is not None}

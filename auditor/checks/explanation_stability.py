@@ -119,7 +119,7 @@ class ExplanationStability(Check):
         "prediction unchanged (numeric features nudged by a few percent of their spread; for text, "
         "one unimportant word masked), and resampling of the explained instances (global ranking). "
         "It reports the share of top features that stay the same, relative input stability (how "
-        "much more the explanation moves than the input, log10) and the rank correlation of global "
+        "much more the explanation moves than the input, on a log scale) and the rank correlation of global "
         "importance. An explanation that changes when nothing relevant changed cannot support a "
         "decision."
     )
@@ -165,13 +165,14 @@ class ExplanationStability(Check):
                 counts, _ = np.histogram(ok, bins=np.linspace(0, 1, 6))
                 charts.append(BarChart(title=f"{m}: top-k agreement after a label-preserving perturbation",
                                        labels=["0–0.2", "0.2–0.4", "0.4–0.6", "0.6–0.8", "0.8–1"],
-                                       values=counts.astype(float).tolist(), xlabel="instances",
-                                       caption="Per instance, mean over its perturbations; "
-                                               "1 = the same top-k features."))
+                                       values=counts.astype(float).tolist(), xlabel="instances", detail=True,
+                                       caption=f"n = {ok.size} instances; per instance, mean over its "
+                                               "perturbations; 1 = the same top-k features."))
             seed_rows = seed if seed is not None else np.full(len(attr), np.nan)
             per_instance += [(int(r), m, a, b, c) for r, a, b, c in zip(attr.row_ids, seed_rows, fa, ris)]
         notes.append(ctx.model.perturbation_note(p))
-        notes.append(f"An explanation that did not move at all is recorded as log10 RIS = {RIS_FLOOR:g}.")
+        notes.append("An explanation that did not move at all is recorded as a relative input stability of "
+                     f"{RIS_FLOOR:g} on the log scale (10^{RIS_FLOOR:g} times the input change).")
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["row", "explainer", "seed_topk_agreement", "perturbation_topk_agreement", "ris_log10"])
@@ -179,9 +180,10 @@ class ExplanationStability(Check):
         evidence = [
             Table(title="Stability per explainer (medians over instances, bootstrap 95% CI bounds)",
                   columns=["explainer", "seed top-k agr.", "CI low", "perturbation top-k agr.", "CI low",
-                           "log10 RIS", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct"],
-                  rows=rows, caption="Only perturbations that keep the predicted class are kept. RIS: relative "
-                                     "change of the explanation over relative change of the input (lower is better)."),
+                           "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct"],
+                  rows=rows, caption="Only perturbations that keep the predicted class are kept. Relative input "
+                                     "stability: log10 of the relative change of the explanation over the relative "
+                                     "change of the input (lower is better; 0 = moves as much as the input)."),
             *charts,
             FileRef(title="Per-instance stability values",
                     path=ctx.add_file("evidence/explanation_stability.csv", buf.getvalue().encode())),

@@ -73,15 +73,18 @@ class GlobalImportance(Check):
                 columns=["rank", "feature", f"{p.scoring} drop", "95% CI low", "CI high", "mean |SHAP|", "SHAP rank"],
                 rows=rows,
                 caption=f"{p.n_repeats} shuffles per feature; baseline {p.scoring} = {perm.baseline_score:.4f}.",
+                detail=True,
             ),
             BarChart(
                 title="Permutation importance", labels=[features[j] for j in order[:k]],
                 values=[float(perm.mean[j]) for j in order[:k]],
                 errors=[float(perm.mean[j] - low[j]) for j in order[:k]], xlabel=f"drop in {p.scoring}",
+                caption=f"n = {min(p.max_rows or len(ctx.label_index()), len(ctx.label_index()))} evaluation rows, {p.n_repeats} shuffles per feature; error bars: 95% CI.",
             ),
             BarChart(
                 title=f"Mean |SHAP| ({shap_attr.output_space})", labels=[features[j] for j in shap_order],
                 values=[float(mean_abs[j]) for j in shap_order], xlabel=f"mean |SHAP| over {len(shap_attr)} instances",
+                caption=f"n = {len(shap_attr)} explained instances; output space {shap_attr.output_space}.",
             ),
             FileRef(title="SHAP attributions per instance", path=path,
                     description=f"algorithm {shap_attr.params.get('algorithm')}, output space {shap_attr.output_space}"),

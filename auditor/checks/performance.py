@@ -117,6 +117,8 @@ class Performance(Check):
             BarChart(
                 title="Metrics", labels=list(METRICS), values=[point[m] for m in METRICS],
                 errors=[max(point[m] - measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"] - point[m]) for m in METRICS],
+                caption=f"n = {len(y)} evaluation rows; error bars: {int(p.confidence * 100)}% bootstrap CI; "
+                        "Brier (lower is better) on its own axis; policy thresholds drawn where one applies.",
             ),
         ]
         if claim_rows or unverifiable:

@@ -137,8 +137,8 @@ class TabularModel(AdapterBase):
 
     def perturbation_note(self, params) -> str:
         return (f"Tabular perturbation: N(0, ({params.noise_frac:g}·sd)²) on numeric features (sd over the "
-                "evaluation set; the reference's S1 default is 0.01), categoricals fixed. RIS uses "
-                "the numeric features only for the input change.")
+                "evaluation set; 0.01 is the usual default), categoricals fixed. Relative input stability "
+                "uses the numeric features only for the input change.")
 
     def _predict_rows(self, positions: list[int]) -> np.ndarray:
         proba = np.asarray(self.estimator.predict_proba(self._frame.iloc[positions]), dtype=float)

@@ -36,7 +36,7 @@ from auditor.inputs.yamlio import load_yaml_text, read_text_limited
 
 MAX_POLICY_BYTES = 1_000_000
 MAX_CHAIN = 10  # files in one chain
-IDENTITY = ("id", "name", "version", "description", "owner", "effective_from")
+IDENTITY = ("id", "name", "version", "description", "owner", "effective_from", "changelog")
 REPLACED = ("schema_version", "seed", "dataset", "reaudit_interval_days", "frameworks")
 
 

@@ -119,6 +119,7 @@ class _PolicyFields(BaseModel):
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
     description: Prose = ""
+    changelog: list[Prose] = Field(default_factory=list)  # what changed per version: kept in the file, never printed in reports
     owner: str = ""  # the person or function accountable for the policy
     effective_from: date | None = None
     frameworks: list[Annotated[str, AfterValidator(_known_framework)]] = Field(default_factory=list)

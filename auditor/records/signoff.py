@@ -23,8 +23,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from markupsafe import Markup
-
 from auditor.errors import EXIT_BLOCKING_FAILURE, AuditorError, UsageError
 from auditor.results import AuditResult
 from auditor.records.runs import Run, open_run, parse_date, record_line, signed_dir, signoff_log, utc_now
@@ -50,20 +48,16 @@ class SignOff:
 def render_signed_report(run: Run, history: list[dict[str, Any]]) -> bytes:
     """The report of ``run`` with a sign-off page for ``history[-1]`` (earlier records listed).
     Deterministic: the same run and records give the same bytes."""
-    # Rendering (Jinja, matplotlib, WeasyPrint) is imported here: `auditor verify` imports this
-    # module to check sign-offs and must start fast.
-    from auditor.render.html import check_template, make_environment, templates_dir
+    # Rendering (Jinja, matplotlib, WeasyPrint) is imported here, when a sign-off is made: the
+    # workspace and the CLI import this module and must start fast.
+    from auditor.render.html import make_environment, report_context
     from auditor.render.pdf import PdfAttachment, html_to_pdf
 
     result_json = (run.path / "result.json").read_bytes()
     result = AuditResult.model_validate_json(result_json)
     record = history[-1]
     env = make_environment()
-    css = (templates_dir() / "report.css").read_text(encoding="utf-8")
-    html = env.get_template("signed.html.j2").render(
-        r=result, css=Markup(css), check_templates={c.id: check_template(env, c.check) for c in result.checks},
-        card_html=Markup(result.card.body_html), signoff=record, history=history,
-    )
+    html = env.get_template("signed.html.j2").render(**report_context(env, result), signoff=record, history=history)
     attachments = [
         PdfAttachment("result.json", result_json, "Machine-readable audit result"),
         PdfAttachment("manifest.json", run.manifest_bytes or b"", "The run's manifest (sha256 of inputs and files)"),
