@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
-from auditor.errors import UsageError
+from auditor.errors import Problem, ResultFileError, UsageError
 from auditor.hashing import sha256_bytes
 from auditor.records.store import versions
 
@@ -35,7 +35,15 @@ class Run:
 
     @cached_property
     def result(self) -> dict[str, Any]:
-        return json.loads((self.path / "result.json").read_text(encoding="utf-8"))
+        """result.json as a mapping; one that is not JSON, or not an object, is a ResultFileError."""
+        source = self.path / "result.json"
+        try:
+            data = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise ResultFileError(str(source), [Problem("", f"not readable as JSON ({str(exc).splitlines()[0]})")]) from None
+        if not isinstance(data, dict):
+            raise ResultFileError(str(source), [Problem("", f"expected a JSON object, got {type(data).__name__}")])
+        return data
 
     @cached_property
     def manifest_bytes(self) -> bytes | None:

@@ -170,12 +170,18 @@ def verify_signoffs(run: Run) -> list[tuple[str, str]]:
     from auditor.records.verify import embedded_files
 
     log = signoff_log(run)
-    if not log.is_file():
-        return []
     rel = str(log.relative_to(run.model_dir))
+    signed = sorted(signed_dir(run).glob("report-signed-*.pdf")) if signed_dir(run).is_dir() else []
+    if not log.is_file():
+        return [(rel, f"missing, but {len(signed)} signed report{'s' * (len(signed) != 1)} of this run exist "
+                      f"(the sign-off log was deleted)")] if signed else []
     out = []
+    records = [ln for ln in log.read_bytes().splitlines() if ln.strip()]
+    if len(records) < len(signed):
+        out.append((rel, f"{len(records)} record{'s' * (len(records) != 1)} but {len(signed)} signed reports of this run "
+                         f"exist (the log was emptied or cut)"))
     previous = None
-    for i, line in enumerate([ln for ln in log.read_bytes().splitlines() if ln.strip()], start=1):
+    for i, line in enumerate(records, start=1):
         try:
             record = json.loads(line)
         except ValueError:

@@ -22,6 +22,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor.errors import ResultFileError
 from auditor.records.runs import Run, open_run
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, version_label
@@ -75,6 +76,7 @@ def verify_run(run_dir: str | Path) -> Verification:
     findings += _chain(run, body)
     findings += _pdf_attachments(run, listed)
     findings += _signoffs(run)
+    findings += _registry(run)
     return Verification(run.path, len(listed) + 1, findings)
 
 
@@ -92,7 +94,7 @@ def _identity(run: Run, body: dict) -> list[Finding]:
         out.append(Finding("manifest.json", "mismatch", f"records version {body.get('version')!r} but the folder is {run.version}"))
     try:
         result = run.result
-    except ValueError:
+    except ResultFileError:
         return out  # result.json unreadable: already reported as altered by its hash
     if result.get("run_id") != body.get("run_id"):
         out.append(Finding("result.json", "mismatch", "run id differs from manifest.json"))
@@ -144,6 +146,36 @@ def _pdf_attachments(run: Run, listed: dict[str, str]) -> list[Finding]:
     if "manifest.json" in embedded and run.manifest_bytes is not None:
         if embedded["manifest.json"] != manifest_without_file(run.manifest_bytes, "report.pdf"):
             out.append(Finding("report.pdf", "mismatch", "the manifest embedded in the PDF differs from the run's manifest.json"))
+    return out
+
+
+def _registry(run: Run) -> list[Finding]:
+    """The default registry next to the run's model folder (``<out>/audits.sqlite``), read-only:
+    its row for this run must record the run's manifest hash. A registry that is absent, or has
+    no row for the run, says nothing (it is an index, rebuilt from the folders)."""
+    import sqlalchemy as sa
+
+    from auditor.records.registry import DEFAULT_DB_NAME, runs_table
+
+    file = run.model_dir.parent / DEFAULT_DB_NAME
+    if not file.is_file() or file.stat().st_size == 0:
+        return []
+    url = sa.engine.URL.create("sqlite", database=f"file:{file}?mode=ro", query={"uri": "true"})
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(runs_table.c.manifest_sha256).where(runs_table.c.run_path == str(run.path))).all()
+    except sa.exc.SQLAlchemyError as exc:
+        return [Finding(f"../../{DEFAULT_DB_NAME}", "altered", f"the registry cannot be read ({str(exc).splitlines()[0]}); "
+                        "`auditor history --rebuild` rebuilds it from the run folders")]
+    finally:
+        engine.dispose()
+    out = []
+    for (recorded,) in rows:
+        if recorded != run.manifest_sha256:
+            out.append(Finding(f"../../{DEFAULT_DB_NAME}", "mismatch",
+                               f"the registry records manifest sha256 {str(recorded)[:16]}… for this run, the run has "
+                               f"{str(run.manifest_sha256)[:16]}…"))
     return out
 
 
