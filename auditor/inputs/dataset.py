@@ -299,7 +299,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             source_rows = np.flatnonzero(~empty)
             frame, labels = frame.iloc[source_rows], labels[source_rows]
             notes.append(
-                f"{int(empty.sum()):,} empty text{'s' * (empty.sum() != 1)} (nothing to explain) excluded: file "
+                f"{int(empty.sum()):,} empty text{'s' * int(empty.sum() != 1)} (nothing to explain) excluded: file "
                 f"{_rows_text(empty)}; row numbers in this audit are positions among the {len(source_rows):,} kept rows, "
                 f"evidence/dataset-sample.csv gives each one's row in the file"
             )
