@@ -83,6 +83,13 @@ def database_url(out: str | Path | None, db: str | None = None) -> str:
     return registry_url(out, db).render_as_string(hide_password=False)
 
 
+class DamagedRegistry(Exception):
+    """SQLite's quick check found the registry file damaged."""
+
+
+DB_ERRORS = (sa.exc.SQLAlchemyError, UnicodeError, DamagedRegistry)  # a damaged SQLite page can also fail to decode
+
+
 class RegistryError(UsageError):
     """The registry cannot be opened or read (missing driver, unreadable or corrupt database): exit 2.
     The run folders are the record; `auditor history --rebuild` rebuilds a default registry from them."""
@@ -136,7 +143,7 @@ class Registry:
             raise RegistryError(f"cannot open the registry {_shown_url(url)}: {exc}") from None
         try:
             metadata.create_all(self.engine)
-        except sa.exc.SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             self.engine.dispose()
             raise RegistryError(f"cannot read the registry {_shown_url(url)}: {_first_line(exc)}; the run folders are the "
                                 f"record: `auditor history --rebuild --out OUT` rebuilds a default registry from them") from None
@@ -165,13 +172,16 @@ class Registry:
             except (AuditorError, ValueError, TypeError, AttributeError, KeyError, OSError) as exc:
                 why = "; ".join(map(str, exc.problems)) if getattr(exc, "problems", None) else _first_line(exc)
                 self.skipped.append((run.path, why))
-        with self.engine.begin() as conn:
-            stale = [p for (p,) in conn.execute(sa.select(runs_table.c.run_path))
-                     if (p == root or p.startswith(root + os.sep))]
-            for start in range(0, len(stale), 500):
-                conn.execute(sa.delete(runs_table).where(runs_table.c.run_path.in_(stale[start:start + 500])))
-            if rows:
-                conn.execute(sa.insert(runs_table), rows)
+        try:
+            with self.engine.begin() as conn:
+                stale = [p for (p,) in conn.execute(sa.select(runs_table.c.run_path))
+                         if (p == root or p.startswith(root + os.sep))]
+                for start in range(0, len(stale), 500):
+                    conn.execute(sa.delete(runs_table).where(runs_table.c.run_path.in_(stale[start:start + 500])))
+                if rows:
+                    conn.execute(sa.insert(runs_table), rows)
+        except DB_ERRORS as exc:
+            raise RegistryError(f"cannot write the registry {_shown_url(self.url)}: {_first_line(exc)}") from None
         return len(rows)
 
     # --- reading -------------------------------------------------------------------------------
@@ -181,8 +191,12 @@ class Registry:
         if model:
             query = query.where(sa.or_(runs_table.c.model == model, runs_table.c.model_dir.like(f"%{os.sep}{model}")))
         query = query.order_by(runs_table.c.model, runs_table.c.model_dir, runs_table.c.version_number)
-        with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+        try:
+            with self.engine.connect() as conn:
+                return [dict(row._mapping) for row in conn.execute(query)]
+        except DB_ERRORS as exc:  # a damaged file can fail at any page, with any error
+            raise RegistryError(f"cannot read the registry {_shown_url(self.url)}: {_first_line(exc)}; the run folders "
+                                f"are the record: `auditor history --rebuild` rebuilds a default registry from them") from None
 
     def __len__(self) -> int:
         with self.engine.connect() as conn:
@@ -199,8 +213,14 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _has_table(url: sa.engine.URL) -> bool:
+    """Whether a SQLite registry holds the runs table; a file that SQLite's quick check finds
+    damaged raises (a damaged page would otherwise fail later, or silently hide rows)."""
     engine = sa.create_engine(url)
     try:
+        with engine.connect() as conn:
+            check = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check")]
+            if check != ["ok"]:
+                raise DamagedRegistry(f"the database is damaged ({'; '.join(check)[:200]})")
         return sa.inspect(engine).has_table(runs_table.name)
     finally:
         engine.dispose()
@@ -226,7 +246,7 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
     if file is not None and not fresh and default:
         try:
             fresh = not _has_table(url)
-        except sa.exc.SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             if not rebuild:
                 raise RegistryError(
                     f"cannot read the registry {file}: {_first_line(exc)}; the run folders are the record: "

@@ -122,10 +122,21 @@ def signoff_log(run: Run) -> Path:
 
 
 def read_signoffs(run: Run) -> list[dict[str, Any]]:
+    """The sign-off records of a run; a log with a line that is not a JSON object is a
+    ResultFileError (`auditor verify` says which record)."""
     path = signoff_log(run)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    try:
+        for i, line in enumerate((ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()), start=1):
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError(f"record {i} is not a JSON object")
+            records.append(record)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError too
+        raise ResultFileError(str(path), [Problem("", f"not a readable sign-off log ({str(exc).splitlines()[0]})")]) from None
+    return records
 
 
 def latest_signoff(run: Run) -> dict[str, Any] | None:

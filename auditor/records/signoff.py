@@ -188,6 +188,10 @@ def verify_signoffs(run: Run) -> list[tuple[str, str]]:
             out.append((rel, f"record {i} is not JSON"))
             previous = line
             continue
+        if not isinstance(record, dict):
+            out.append((rel, f"record {i} is not a JSON object"))
+            previous = line
+            continue
         expected = sha256_bytes(previous + b"\n") if previous is not None else None
         if record.get("previous_record_sha256") != expected or record.get("n") != i:
             out.append((rel, f"record {i} does not follow record {i - 1} (the log was edited)"))

@@ -67,7 +67,7 @@ def verify_run(run_dir: str | Path) -> Verification:
         elif not path.is_file():
             findings.append(Finding(rel, "missing", "listed in manifest.json but not in the run directory"))
         elif (actual := sha256_bytes(path.read_bytes())) != expected:
-            findings.append(Finding(rel, "altered", f"sha256 {actual[:16]}… but the manifest recorded {expected[:16]}…"))
+            findings.append(Finding(rel, "altered", f"sha256 {actual[:16]}… but the manifest recorded {str(expected)[:16]}…"))
     on_disk = {str(p.relative_to(run.path)) for p in run.path.rglob("*") if p.is_file()} - {"manifest.json"}
     for rel in sorted(on_disk - set(listed)):
         findings.append(Finding(rel, "added", "in the run directory but not in manifest.json"))
@@ -84,7 +84,7 @@ def _inside(root: Path, path: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
         return True
-    except ValueError:
+    except (ValueError, OSError):  # outside, or not a path at all (a NUL byte, a loop)
         return False
 
 
@@ -119,18 +119,18 @@ def _chain(run: Run, body: dict) -> list[Finding]:
             out.append(Finding("manifest.json", "chain", f"{version_label(n - 1)} had no manifest when this run was written"))
         elif (actual := sha256_bytes(prev.read_bytes())) != link["manifest_sha256"]:
             out.append(Finding(f"../{version_label(n - 1)}/manifest.json", "chain",
-                               f"altered since {run.version} was written (sha256 {actual[:16]}…, recorded {link['manifest_sha256'][:16]}…)"))
+                               f"altered since {run.version} was written (sha256 {actual[:16]}…, recorded {str(link['manifest_sha256'])[:16]}…)"))
     elif link is not None:
         out.append(Finding("manifest.json", "chain", "the first run of a model links to a previous run"))
     nxt = run.model_dir / version_label(n + 1) / "manifest.json"
     if nxt.is_file():
         try:
             recorded = (json.loads(nxt.read_bytes()).get("previous") or {}).get("manifest_sha256")
-        except ValueError:
+        except (ValueError, AttributeError, TypeError):  # not JSON, or not the shape of a manifest
             recorded = None
         if recorded is not None and recorded != run.manifest_sha256:
             out.append(Finding("manifest.json", "chain",
-                               f"altered since {version_label(n + 1)} was written (it recorded sha256 {recorded[:16]}…)"))
+                               f"altered since {version_label(n + 1)} was written (it recorded sha256 {str(recorded)[:16]}…)"))
     return out
 
 

@@ -82,6 +82,21 @@ def test_a_corrupt_registry_is_an_error_and_rebuild_repairs_it(cli, out, content
     assert files_of(out / MODEL) == before
 
 
+def test_a_registry_damaged_inside_is_an_error_and_rebuild_repairs_it(cli, out):
+    assert cli("history", "--out", out).code == 0  # writes the registry
+    db = out / "audits.sqlite"
+    data = bytearray(db.read_bytes())
+    for i in range(100, len(data), 97):  # damage every page after the header
+        data[i] ^= 0xFF
+    db.write_bytes(bytes(data))
+    for command in ("history", "due"):
+        res = cli(command, "--out", out)
+        assert res.code == 2 and "registry error" in res.text, res.text
+    res = cli("history", "--rebuild", "--out", out)
+    assert res.code == 0 and "registry rebuilt: 2 runs indexed" in res.text, res.text
+    assert cli("due", "--out", out, "--as-of", "2999-01-01").code == 1
+
+
 # --- item 3: two model names never share a folder -------------------------------------------------
 
 @pytest.mark.parametrize("names", [
