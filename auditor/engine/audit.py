@@ -201,6 +201,7 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
         check_output_writable(claim_model_dir(Path(out), model_card.model_name))
     plan = build_plan(loaded, model_card.auditor.task)
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed)
+    check_positive_class(model_card, sorted(set(dataset.labels.tolist())), "labels in the dataset")  # before the model loads
     model = load_model(model_card, dataset, allow_pickle=allow_pickle, device=device)
     check_labels(dataset, model.classes)
     check_positive_class(model_card, list(model.classes))

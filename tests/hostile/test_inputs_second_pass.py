@@ -32,11 +32,23 @@ def test_a_positive_class_the_model_lacks_is_a_located_card_error(cli, tmp_path,
     out = tmp_path / "out"
     res = cli.run(card_only_policy, card, artefacts.csv, out)
     assert res.code == 3, res.text
-    assert "invalid model card" in res.text and f"auditor.positive_class: {str(positive)!r} is not one of the model classes" in res.text
+    assert "invalid model card" in res.text and f"auditor.positive_class: {str(positive)!r} is not one of the labels in the dataset" in res.text
     assert "'no', 'yes'" in res.text and hint in res.text
     assert nothing_written(out)
     res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", artefacts.csv)
     assert res.code == 3 and "is not one of the labels in the dataset" in res.text, res.text
+
+
+def test_positive_class_is_checked_against_the_model_classes_too(tmp_path, card_writer):
+    from auditor.engine.audit import check_positive_class
+    from auditor.errors import ModelCardError
+    from auditor.inputs.model_card import load_model_card
+
+    card = load_model_card(card_writer(tmp_path / "card", positive_class="Bad"))
+    with pytest.raises(ModelCardError, match=r"auditor.positive_class: 'Bad' is not one of the model classes: 'bad', "
+                                             r"'good'; did you mean 'bad'\? class names are case-sensitive"):
+        check_positive_class(card, ["bad", "good"])
+    check_positive_class(card, ["Bad", "good"])  # an exact match passes
 
 
 def test_the_right_positive_class_still_runs(cli, tmp_path, card_writer, card_only_policy, artefacts, stub_pdf):
