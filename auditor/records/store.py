@@ -153,9 +153,12 @@ def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes
             label = f"v{(max(versions(folder), default=0) + 1):04d}"
             if tmp.exists():
                 shutil.rmtree(tmp)
-            files = build(label)
             try:
                 tmp.mkdir()
+            except OSError as exc:
+                raise output_error(exc, folder) if exc.errno in WRITE_ERRNOS else exc from None
+            files = build(label)
+            try:
                 for rel, content in files.items():
                     path = tmp / rel
                     path.parent.mkdir(parents=True, exist_ok=True)
