@@ -160,7 +160,8 @@ def _registry(run: Run) -> list[Finding]:
     file = run.model_dir.parent / DEFAULT_DB_NAME
     if not file.is_file() or file.stat().st_size == 0:
         return []
-    url = sa.engine.URL.create("sqlite", database=f"file:{file}?mode=ro", query={"uri": "true"})
+    # read-only, through an SQLite URI: the path percent-encoded by pathlib (a folder named "a?b" stays one)
+    url = sa.engine.URL.create("sqlite", database=f"{file.resolve().as_uri()}?mode=ro", query={"uri": "true"})
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:

@@ -255,6 +255,10 @@ def test_odd_output_paths_keep_the_registry_inside_the_output_folder(cli, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # nothing beside the output folder
     res = cli("history", "--out", out, "--json")
     assert res.code == 0 and json.loads(res.raw)[0]["run_path"].startswith(str(out.resolve()))
+    with sqlite3.connect(out / "audits.sqlite") as db:  # verify reads this registry (read-only, by a URI)
+        db.execute("UPDATE auditor_runs SET manifest_sha256 = ?", ("f" * 64,))
+    res = cli("verify", out / MODEL / "v0001")
+    assert res.code == 1 and "registry records manifest sha256 ffffffffffffffff" in res.text, res.text
 
 
 def test_a_sqlite_url_into_a_missing_folder_creates_nothing(cli, out, tmp_path):
