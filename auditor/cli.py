@@ -52,8 +52,10 @@ def shown(text: object) -> str:
 
 
 def _fail(exc: AuditorError) -> None:
-    label = "invalid input" if isinstance(exc, InvalidInputError) else "error"
+    label = getattr(exc, "label", None) or ("invalid input" if isinstance(exc, InvalidInputError) else "error")
     err.print(f"[bold red]{label}:[/] {shown(exc)}", highlight=False, markup=True, soft_wrap=True)
+    for note in getattr(exc, "__notes__", ()):
+        err.print(shown(note), highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -76,7 +78,7 @@ def run(
                                          help="Seconds between progress lines when stderr is not a terminal (CI logs)."),
     db: Optional[str] = typer.Option(None, "--db", help="Registry URL (default OUT/audits.sqlite; env AUDITOR_DB)."),
     waivers: Optional[Path] = typer.Option(None, "--waivers", "-w", help="Waivers file: check id, justification, approver, expiry."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, max=1024,
                                        help="Workers for independent work (default: every core); results do not depend on it."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write the checks as JUnit XML to this file (for CI)."),
 ) -> None:
@@ -177,6 +179,9 @@ def validate(
                     out.print(f"  check {printable(planned.spec.check_id)} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)
             if data is not None:
                 ds = load_dataset(data, model_card)
+                from auditor.engine.audit import check_positive_class
+
+                check_positive_class(model_card, sorted(set(ds.labels.tolist())), "labels in the dataset")
                 out.print(f"dataset {data}: valid ({len(ds)} rows, {len(ds.feature_names)} features)", markup=False, highlight=False, soft_wrap=True)
     except AuditorError as exc:
         _fail(exc)
@@ -195,12 +200,16 @@ def raise_usage(message: str) -> None:
 
 
 @app.command()
-def render(run_dir: Path = typer.Argument(..., help="A run directory containing result.json.")) -> None:
-    """Rebuild report.html and report.pdf of a run from its result.json alone."""
+def render(
+    run_dir: Path = typer.Argument(..., help="A run directory containing result.json."),
+    to: Optional[Path] = typer.Option(None, "--to", help="A new folder for the reports (default <model>/renders/<version>-N/)."),
+) -> None:
+    """Rebuild report.html and report.pdf of a run from its result.json alone, into a new folder:
+    a stored run is sealed and never modified."""
     from auditor.engine.audit import rerender
 
     try:
-        for path in rerender(run_dir).values():
+        for path in rerender(run_dir, to).values():
             out.print(str(path), highlight=False, markup=False, soft_wrap=True)
     except AuditorError as exc:
         _fail(exc)
@@ -268,10 +277,13 @@ def history(
     from auditor.records.registry import open_registry
 
     try:
-        with open_registry(out_dir, db) as registry:
+        with open_registry(out_dir, db, rebuild=rebuild) as registry:
             if rebuild:
                 n = registry.rebuild(out_dir)
                 err.print(f"registry rebuilt: {n} run{'s' * (n != 1)} indexed from {shown(str(out_dir))}", highlight=False)
+                for path, why in registry.skipped:
+                    err.print(f"  skipped {shown(str(path))}: {shown(why)} (`auditor verify` names what was altered)",
+                              highlight=False, soft_wrap=True)
             rows = registry.history(model)
     except AuditorError as exc:
         _fail(exc)

@@ -231,6 +231,10 @@ class AuditContext:
         return cached
 
     def add_file(self, relpath: str, content: bytes) -> str:
+        if relpath.endswith(".csv"):
+            from auditor.records.csvsafe import neutralise_formulas
+
+            content = neutralise_formulas(content)
         self.files[relpath] = content
         return relpath
 

@@ -50,6 +50,9 @@ class Encoded:
     offsets: np.ndarray
 
 
+MAX_CHARS_PER_TOKEN = 100  # WordPiece's max_input_chars_per_word: a longer word becomes one [UNK]
+
+
 def check_model_dir(path: Path) -> None:
     """Refuse a model directory that is missing files or could execute code on load.
 
@@ -176,12 +179,17 @@ class TextModel(AdapterBase):
     def _encode_one(self, text: str) -> Encoded:
         if not isinstance(text, str):
             raise ValueError(f"text inputs must be strings, got {type(text).__name__}")
-        be = self.tokenizer(text, truncation=True, max_length=self.max_length,
+        # Bounded tokenisation: a tokenizer works on the whole string before truncating, so a
+        # 50 MB text would cost gigabytes to keep max_length tokens; no token is longer than
+        # MAX_CHARS_PER_TOKEN characters, so the cut keeps every token the model sees.
+        limit = self.max_length * MAX_CHARS_PER_TOKEN
+        cut = len(text) > limit
+        be = self.tokenizer(text[:limit] if cut else text, truncation=True, max_length=self.max_length,
                             return_offsets_mapping=True)
         ids = np.asarray(be["input_ids"], dtype=np.int64)
         word_ids = np.array([-1 if w is None else w for w in be.word_ids()], dtype=np.int64)
         # Fast tokenizers keep what truncation cut off in ``overflowing``.
-        truncated = bool(be.encodings and be.encodings[0].overflowing)
+        truncated = cut or bool(be.encodings and be.encodings[0].overflowing)
         return Encoded(
             ids=ids,
             tokens=self.tokenizer.convert_ids_to_tokens(ids.tolist()),
@@ -363,6 +371,14 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for "
                              "offsets and word ids")
+    id2label = getattr(model.config, "id2label", None) or {}
+    keys = sorted(id2label) if all(isinstance(k, int) for k in id2label) else None
+    if keys != list(range(len(id2label))) or len(id2label) != model.config.num_labels:
+        raise ModelLoadError(f"{path / 'config.json'}: id2label must map 0..{model.config.num_labels - 1} to class names "
+                             f"(one per output of the model); got keys {list(id2label)[:10]!r}")
+    names = [str(id2label[i]) for i in keys]
+    if len(set(names)) != len(names):
+        raise ModelLoadError(f"{path / 'config.json'}: id2label names a class twice ({names!r}); class names must be distinct")
     model.to(device)
     model.eval()
     # Never feed more tokens than the model has positions for: a longer input would crash the

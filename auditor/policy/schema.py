@@ -128,7 +128,7 @@ class _PolicyFields(BaseModel):
     dataset: DatasetOptions = Field(default_factory=DatasetOptions)
     explainers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> parameters, shared by all checks
     task_explainers: dict[Task, dict[str, dict[str, Any]]] = Field(default_factory=dict)  # per task, replaces explainers' entry
-    reaudit_interval_days: int | None = Field(default=None, ge=1)  # `auditor due` flags models not audited since
+    reaudit_interval_days: int | None = Field(default=None, ge=1, le=36_500)  # `auditor due` flags models not audited since
     waivers: list[Waiver] = Field(default_factory=list)
 
 

@@ -25,7 +25,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auditor.records.runs import Run, open_run, record_line, signoff_log
+from auditor.errors import ResultFileError
+from auditor.records.runs import Run, open_run, record_line, signed_dir, signoff_log
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, version_label
 
@@ -71,7 +72,7 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
         elif not path.is_file():
             findings.append(Finding(rel, "missing", "listed in manifest.json but not in the run directory"))
         elif (actual := sha256_bytes(path.read_bytes())) != expected:
-            findings.append(Finding(rel, "altered", f"sha256 {actual[:16]}… but the manifest recorded {expected[:16]}…"))
+            findings.append(Finding(rel, "altered", f"sha256 {actual[:16]}… but the manifest recorded {str(expected)[:16]}…"))
     on_disk = {str(p.relative_to(run.path)) for p in run.path.rglob("*") if p.is_file()} - {"manifest.json"}
     for rel in sorted(on_disk - set(listed)):
         findings.append(Finding(rel, "added", "in the run directory but not in manifest.json"))
@@ -80,6 +81,7 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
     findings += _chain(run, body)
     findings += _pdf_attachments(run, listed)
     findings += _signoffs(run)
+    findings += _registry(run)
     signature_findings, signatures = _signatures(run, db)
     return Verification(run.path, len(listed) + 1, findings + signature_findings, signatures)
 
@@ -88,7 +90,7 @@ def _inside(root: Path, path: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
         return True
-    except ValueError:
+    except (ValueError, OSError):  # outside, or not a path at all (a NUL byte, a loop)
         return False
 
 
@@ -98,7 +100,7 @@ def _identity(run: Run, body: dict) -> list[Finding]:
         out.append(Finding("manifest.json", "mismatch", f"records version {body.get('version')!r} but the folder is {run.version}"))
     try:
         result = run.result
-    except ValueError:
+    except ResultFileError:
         return out  # result.json unreadable: already reported as altered by its hash
     if result.get("run_id") != body.get("run_id"):
         out.append(Finding("result.json", "mismatch", "run id differs from manifest.json"))
@@ -123,18 +125,18 @@ def _chain(run: Run, body: dict) -> list[Finding]:
             out.append(Finding("manifest.json", "chain", f"{version_label(n - 1)} had no manifest when this run was written"))
         elif (actual := sha256_bytes(prev.read_bytes())) != link["manifest_sha256"]:
             out.append(Finding(f"../{version_label(n - 1)}/manifest.json", "chain",
-                               f"altered since {run.version} was written (sha256 {actual[:16]}…, recorded {link['manifest_sha256'][:16]}…)"))
+                               f"altered since {run.version} was written (sha256 {actual[:16]}…, recorded {str(link['manifest_sha256'])[:16]}…)"))
     elif link is not None:
         out.append(Finding("manifest.json", "chain", "the first run of a model links to a previous run"))
     nxt = run.model_dir / version_label(n + 1) / "manifest.json"
     if nxt.is_file():
         try:
             recorded = (json.loads(nxt.read_bytes()).get("previous") or {}).get("manifest_sha256")
-        except ValueError:
+        except (ValueError, AttributeError, TypeError):  # not JSON, or not the shape of a manifest
             recorded = None
         if recorded is not None and recorded != run.manifest_sha256:
             out.append(Finding("manifest.json", "chain",
-                               f"altered since {version_label(n + 1)} was written (it recorded sha256 {recorded[:16]}…)"))
+                               f"altered since {version_label(n + 1)} was written (it recorded sha256 {str(recorded)[:16]}…)"))
     return out
 
 
@@ -150,6 +152,37 @@ def _pdf_attachments(run: Run, listed: dict[str, str]) -> list[Finding]:
     if "manifest.json" in embedded and run.manifest_bytes is not None:
         if embedded["manifest.json"] != manifest_without_file(run.manifest_bytes, "report.pdf"):
             out.append(Finding("report.pdf", "mismatch", "the manifest embedded in the PDF differs from the run's manifest.json"))
+    return out
+
+
+def _registry(run: Run) -> list[Finding]:
+    """The default registry next to the run's model folder (``<out>/audits.sqlite``), read-only:
+    its row for this run must record the run's manifest hash. A registry that is absent, or has
+    no row for the run, says nothing (it is an index, rebuilt from the folders)."""
+    import sqlalchemy as sa
+
+    from auditor.records.registry import DEFAULT_DB_NAME, runs_table
+
+    file = run.model_dir.parent / DEFAULT_DB_NAME
+    if not file.is_file() or file.stat().st_size == 0:
+        return []
+    # read-only, through an SQLite URI: the path percent-encoded by pathlib (a folder named "a?b" stays one)
+    url = sa.engine.URL.create("sqlite", database=f"{file.resolve().as_uri()}?mode=ro", query={"uri": "true"})
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(runs_table.c.manifest_sha256).where(runs_table.c.run_path == str(run.path))).all()
+    except sa.exc.SQLAlchemyError as exc:
+        return [Finding(f"../../{DEFAULT_DB_NAME}", "altered", f"the registry cannot be read ({str(exc).splitlines()[0]}); "
+                        "`auditor history --rebuild` rebuilds it from the run folders")]
+    finally:
+        engine.dispose()
+    out = []
+    for (recorded,) in rows:
+        if recorded != run.manifest_sha256:
+            out.append(Finding(f"../../{DEFAULT_DB_NAME}", "mismatch",
+                               f"the registry records manifest sha256 {str(recorded)[:16]}… for this run, the run has "
+                               f"{str(run.manifest_sha256)[:16]}…"))
     return out
 
 
@@ -230,16 +263,26 @@ def verify_signoffs(run: Run) -> list[tuple[str, str]]:
     record that differs from the copy embedded in its signed PDF, or a record about another state
     of the run. Returns (path relative to the model folder, detail)."""
     log = signoff_log(run)
-    if not log.is_file():
-        return []
     rel = str(log.relative_to(run.model_dir))
+    signed = sorted(signed_dir(run).glob("report-signed-*.pdf")) if signed_dir(run).is_dir() else []
+    if not log.is_file():
+        return [(rel, f"missing, but {len(signed)} signed report{'s' * (len(signed) != 1)} of this run exist "
+                      f"(the sign-off log was deleted)")] if signed else []
     out = []
+    records = [ln for ln in log.read_bytes().splitlines() if ln.strip()]
+    if len(records) < len(signed):
+        out.append((rel, f"{len(records)} record{'s' * (len(records) != 1)} but {len(signed)} signed reports of this run "
+                         f"exist (the log was emptied or cut)"))
     previous = None
-    for i, line in enumerate([ln for ln in log.read_bytes().splitlines() if ln.strip()], start=1):
+    for i, line in enumerate(records, start=1):
         try:
             record = json.loads(line)
         except ValueError:
             out.append((rel, f"record {i} is not JSON"))
+            previous = line
+            continue
+        if not isinstance(record, dict):
+            out.append((rel, f"record {i} is not a JSON object"))
             previous = line
             continue
         expected = sha256_bytes(previous + b"\n") if previous is not None else None
