@@ -142,9 +142,11 @@ def run(
     for name in ("result.json", "report.html", "report.pdf", "manifest.json"):
         out.print(f"  {record.path / name}", highlight=False, markup=False, soft_wrap=True)
     if junit is not None:
-        from auditor.render.junit import write_junit
+        from auditor.records.atomic import replace_file
+        from auditor.render.junit import junit_xml
 
-        out.print(f"  {write_junit(result, junit)}", highlight=False, markup=False, soft_wrap=True)
+        replace_file(junit, junit_xml(result))
+        out.print(f"  {junit}", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(exit_code_for(result.status))
 
 

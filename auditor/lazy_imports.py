@@ -8,7 +8,6 @@ they need here instead of importing them at the top.
 
 from __future__ import annotations
 
-from functools import wraps
 from importlib import import_module
 from typing import Any, Callable
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 import uuid
 import warnings
@@ -20,7 +18,7 @@ from auditor.records.runs import VERSION_RE
 
 from auditor.engine.context import AuditContext
 from auditor.inputs.dataset import EvalDataset, load_dataset
-from auditor.errors import DatasetError, ModelCardError, Problem
+from auditor.errors import DatasetError, ModelCardError, Problem, UsageError
 from auditor.engine.executor import Executor, default_jobs
 from auditor.inputs.model_card import ModelCard, load_model_card
 from auditor.policy.load import LoadedPolicy, load_policy
@@ -32,6 +30,7 @@ from auditor.engine.runner import build_plan, run_plan
 from auditor.models.kinds import load_adapter
 from auditor.policy.traceability import build_traceability
 from auditor.policy.waivers import apply_waivers
+from auditor.records.atomic import publish_folder, replace_file, staged_folder, write_folder, write_tree
 from auditor.records.store import (chain_link, check_output_writable, claim_model_dir, output_error, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
                            write_run)
 
@@ -73,8 +72,6 @@ DEVICE_RE = re.compile(r"^(cpu|cuda(:\d{1,2})?|mps)$")
 def check_device(device: str, task: str) -> None:
     """``--device``: cpu, cuda, cuda:N or mps, and present on this machine (text models use it;
     tabular models always run on the CPU). Checked before any input is loaded."""
-    from auditor.errors import UsageError
-
     if not DEVICE_RE.match(device or ""):
         raise UsageError(f"--device {device!r} is not a device: use cpu, cuda, cuda:N or mps")
     if device == "cpu" or task != "text-classification":
@@ -287,16 +284,10 @@ def write_salvage(folder: Path, content: bytes) -> bool:
     """Keep a result.json whose run could not be written: the whole folder appears at once (a
     temporary folder renamed into place) or not at all, so a full disk never leaves a truncated
     result.json. Returns whether it was kept."""
-    tmp = folder.with_name(f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}")
     try:
-        tmp.mkdir(parents=True)
-        (tmp / "result.json").write_bytes(content)
-        os.rename(tmp, folder)
-        return True
+        return write_folder(folder, {"result.json": content})
     except OSError:
         return False
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _is_version(folder: Path) -> bool:
@@ -308,8 +299,6 @@ def render_target(run_dir: Path, to: Path | None) -> Path:
     folder inside one, nor into a new folder named like a version); by default a new
     ``<model>/renders/<version>-<n>/`` beside the versions. A folder that is not a version (a kept
     ``.unrendered-<run id>/``) is rendered in place by default."""
-    from auditor.errors import UsageError
-
     if to is None:
         if not VERSION_RE.match(run_dir.name):
             return run_dir
@@ -350,8 +339,6 @@ def read_result(source: Path) -> AuditResult:
 def rerender(run_dir: str | Path, to: str | Path | None = None) -> dict[str, Path]:
     """Rebuild report.html and report.pdf of a run from its result.json alone, into a new folder
     (:func:`render_target`): a stored version stays byte-identical and `auditor verify` OK."""
-    from auditor.errors import UsageError
-
     run_dir = Path(run_dir)
     source = run_dir / "result.json"
     if not source.is_file():
@@ -366,20 +353,15 @@ def rerender(run_dir: str | Path, to: str | Path | None = None) -> dict[str, Pat
     reports = render_reports(result, source.read_bytes(), attached)
     if target == run_dir:
         for name, content in reports.items():  # an unsealed folder (kept result.json): each file replaced whole
-            tmp = target / f".{name}.tmp-{os.getpid()}"
-            tmp.write_bytes(content)
-            os.replace(tmp, target / name)
+            replace_file(target / name, content)
         return {name: target / name for name in reports}
-    tmp = target.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     try:
-        tmp.mkdir(parents=True)
-        for name, content in reports.items():
-            (tmp / name).write_bytes(content)
-        if target.is_dir():
-            target.rmdir()  # the empty folder given with --to
-        os.rename(tmp, target)
+        with staged_folder(target.parent) as tmp:
+            write_tree(tmp, reports)
+            if target.is_dir():
+                target.rmdir()  # the empty folder given with --to
+            if not publish_folder(tmp, target):
+                raise UsageError(f"{target} appeared while the reports were rendered; nothing was written")
     except OSError as exc:
         raise output_error(exc, target) from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return {name: target / name for name in reports}

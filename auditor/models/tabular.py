@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from auditor.errors import ModelLoadError
 from auditor.models.base import AdapterBase, Capability

@@ -10,17 +10,12 @@ is collected and reported together with its location, e.g. ``checks[2].params.n_
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import date
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from auditor.policy.clauses import FRAMEWORKS, check_clause
-from auditor.errors import PolicyError, Problem, UsageError
 from auditor.policy.waivers import Waiver
 
 Task = Literal["tabular-classification", "text-classification"]

@@ -22,9 +22,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from typing import Any
 from auditor.errors import Problem, ResultFileError, UsageError
 from auditor.results import SEVERITY_RANK, Status
 from auditor.records.runs import VERSION_RE, Run, open_run, previous_run
+from auditor.records.atomic import publish_folder, staged_folder, write_tree
 from auditor.hashing import sha256_bytes
 from auditor.records.store import output_error, slugify
 
@@ -373,23 +371,14 @@ def check_diff_folder(target: Path) -> Path:
 
 
 def _write_folder(target: Path, files: dict[str, bytes]) -> Path:
+    """Write the diff's files into ``target`` (or ``target-2``, ... when taken), whole or not at all."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
-    try:
-        for name, content in files.items():
-            (tmp / name).write_bytes(content)
+    with staged_folder(target.parent) as tmp:
+        write_tree(tmp, files)
         for i in range(1, 1000):
             final = target if i == 1 else target.with_name(f"{target.name}-{i}")
             if final.is_dir() and all((final / n).is_file() and (final / n).read_bytes() == c for n, c in files.items()):
                 return final  # the same diff, already written
-            try:
-                os.rename(tmp, final)
+            if publish_folder(tmp, final):
                 return final
-            except OSError:
-                if not final.exists():
-                    raise
-        raise RuntimeError(f"could not allocate a folder for the diff next to {target}")
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    raise RuntimeError(f"could not allocate a folder for the diff next to {target}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -27,6 +26,7 @@ from auditor.errors import EXIT_BLOCKING_FAILURE, AuditorError, UsageError
 from auditor.results import AuditResult
 from auditor.records.runs import Run, open_run, parse_date, record_line, signed_dir, signoff_log, utc_now
 from auditor.hashing import sha256_bytes
+from auditor.records.atomic import create_file
 from auditor.records.verify import verify_run
 
 DECISIONS = ("approve", "approve-with-conditions", "reject")
@@ -131,7 +131,7 @@ def sign_off(
             record["signature"] = sign_record(record, key, signing_key)
         signed = render_signed_report(run, [*history, record])
         target = signed_dir(run) / f"report-signed-{n}.pdf"
-        _write_new(target, signed)
+        create_file(target, signed)  # never overwrite a signed report
         record |= {"signed_pdf": str(target.relative_to(run.model_dir)), "signed_pdf_sha256": sha256_bytes(signed)}
         fh.seek(0, os.SEEK_END)
         fh.write(record_line(record))
@@ -147,17 +147,6 @@ def _signing_key(run: Run, db: str | None, key: str):
 
     with open_registry(run.model_dir.parent, db) as registry:
         return load_signing_key(registry, key)
-
-
-def _write_new(target: Path, content: bytes) -> None:
-    """Write a file that must not exist yet (never overwrite a signed report)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.write_bytes(content)
-    try:
-        os.link(tmp, target)  # fails if target exists
-    finally:
-        tmp.unlink()
 
 
 def _update_registry(run: Run, db: str | None) -> None:

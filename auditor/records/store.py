@@ -14,14 +14,15 @@ import json
 import os
 import re
 import shutil
-import uuid
 from pathlib import Path
 from typing import Callable
 
+from auditor.records.atomic import publish_folder, staged_folder, write_tree
 from auditor.errors import UsageError
 from auditor.hashing import file_or_dir_sha256, sha256_bytes
 
 _VERSION = re.compile(r"^v(\d{4,})$")
+MAX_VERSION_ATTEMPTS = 1000  # concurrent writers racing for the next version label
 _TMP = re.compile(r"^\.tmp-(\d+)-[0-9a-f]+$")
 
 
@@ -147,37 +148,18 @@ def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes
     except OSError as exc:
         raise output_error(exc, folder) from None
     remove_stale_temp(folder)
-    tmp = folder / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     try:
-        for _ in range(1000):
-            label = f"v{(max(versions(folder), default=0) + 1):04d}"
-            if tmp.exists():
-                shutil.rmtree(tmp)
-            try:
-                tmp.mkdir()
-            except OSError as exc:
-                raise output_error(exc, folder) if exc.errno in WRITE_ERRNOS else exc from None
-            files = build(label)
-            try:
-                for rel, content in files.items():
-                    path = tmp / rel
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(content)
-            except OSError as exc:
-                if exc.errno in WRITE_ERRNOS:
-                    raise output_error(exc, folder) from None
-                raise
-            final = folder / label
-            try:
-                os.rename(tmp, final)
-                return final
-            except OSError as exc:
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY) and not final.exists():
-                    raise
-        raise RuntimeError(f"could not allocate a version under {folder}")
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        for _ in range(MAX_VERSION_ATTEMPTS):
+            label = version_label(max(versions(folder), default=0) + 1)
+            with staged_folder(folder) as tmp:
+                write_tree(tmp, build(label))
+                if publish_folder(tmp, folder / label):
+                    return folder / label
+    except OSError as exc:
+        if exc.errno in WRITE_ERRNOS:
+            raise output_error(exc, folder) from None
+        raise
+    raise RuntimeError(f"could not allocate a version under {folder}")
 
 
 def manifest(files: dict[str, bytes], inputs: dict[str, Path | None], libraries: dict[str, str], extra: dict) -> bytes:

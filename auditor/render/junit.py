@@ -8,16 +8,13 @@ testcase's ``<system-out>`` starts with ``auditor-status: <status>``, so :func:`
 recovers every check's status exactly (the JUnit schema has no attribute for it).
 
 Valid against Jenkins' junit-10.xsd (the schema GitHub, GitLab and Jenkins readers follow; a copy
-is in tests/data/ and the tests validate against it). Written like every output: whole or not at
-all (a temporary file, then a rename).
+is in tests/data/ and the tests validate against it). The command line writes it like every output:
+whole or not at all (records/atomic.py).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from auditor.results import AuditResult, CheckResult, Status
 
@@ -86,17 +83,6 @@ def junit_xml(result: AuditResult) -> bytes:
         _testcase(suite, classname, check)
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
-
-
-def write_junit(result: AuditResult, path: str | Path) -> Path:
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        tmp.write_bytes(junit_xml(result))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def read_statuses(xml: bytes) -> dict[str, Status]:

@@ -5,7 +5,6 @@ render <- records). Read from the source, so a function-level import counts too.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from .imports import ROOT, cycles, import_graph
 

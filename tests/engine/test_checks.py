@@ -13,7 +13,7 @@ from auditor.checks.performance import Performance, PerformanceParams
 from auditor.engine.context import AuditContext
 from auditor.inputs.dataset import EvalDataset
 from auditor.explain.permutation_importance import SCORINGS, permutation_importance
-from auditor.inputs.model_card import PLACEHOLDER, load_model_card
+from auditor.inputs.model_card import load_model_card
 from auditor.models.tabular import TabularModel
 
 

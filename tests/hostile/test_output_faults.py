@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
-import shutil
 from collections import namedtuple
 from pathlib import Path
 
@@ -22,7 +20,7 @@ def model_never_loads(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded before the output folder was checked")
 
-    monkeypatch.setattr(auditor.engine.audit, "load_model", refuse)
+    monkeypatch.setattr(auditor.engine.audit, "load_adapter", refuse)
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
