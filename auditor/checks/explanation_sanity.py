@@ -79,14 +79,14 @@ def fixed_class(ctx) -> int:
 
 def structure_vectors(ctx, rows) -> list[np.ndarray]:
     """|x − E x| per instance and feature (E x: the evaluation mean; a categorical feature counts 1
-    where it differs from its most frequent value)."""
+    where it differs from its most frequent value; a missing value counts 0)."""
     frame = ctx.data.frame.iloc[np.asarray(rows)][ctx.data.feature_names]
     base = ctx.baseline_frame()[ctx.data.feature_names].iloc[0]
     out = []
     for _, row in frame.iterrows():
         x = [float(row[c] != base[c]) if c in ctx.data.categorical else float(row[c]) for c in frame.columns]
         e = [0.0 if c in ctx.data.categorical else float(base[c]) for c in frame.columns]
-        out.append(input_structure(np.array(x), np.array(e)))
+        out.append(np.nan_to_num(input_structure(np.array(x), np.array(e)), nan=0.0))  # missing: at E x
     return out
 
 

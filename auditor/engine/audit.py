@@ -157,7 +157,9 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     if out is not None:
         model_dir(Path(out), model_card.model_name)
     plan = build_plan(loaded, model_card.auditor.task)
-    dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed)
+    groups = [g for planned in plan if not planned.skip_reason for g in getattr(planned.params, "fairness_groups", [])]
+    dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
+                           fairness_groups=groups)
     model = load_model(model_card, dataset, allow_pickle=allow_pickle, device=device)
     check_labels(dataset, model.classes)
     dataset.notes.extend(truncation_notes(dataset, model))

@@ -34,6 +34,7 @@ class EvalDataset:
     categorical: list[str]
     notes: list[str] = field(default_factory=list)
     source_rows: np.ndarray | None = None  # when sampled: the file row (0-based) of each row, in order
+    sensitive: pd.DataFrame | None = None  # the card's sensitive_features (and the policy's fairness groups), as read
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -158,7 +159,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = None, seed: int = 0) -> EvalDataset:
+def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = None, seed: int = 0,
+                 fairness_groups: list[str] | None = None) -> EvalDataset:
     """Load the evaluation data and validate it against the card; list every problem found.
 
     Every row is validated. Then, if the file has more than ``max_rows`` rows (the policy's
@@ -177,10 +179,15 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         features = [block.text_column]
     else:
         features = card.feature_names or [c for c in df.columns if c != block.target and c not in block.ignore_columns]
-    expected = set(features) | {block.target}
+    sensitive = list(dict.fromkeys([*block.sensitive_features, *(fairness_groups or [])]))
+    expected = set(features) | {block.target} | set(sensitive)
     for col in [block.target, *features]:
         if col not in df.columns:
             problems.append(Problem(f"column {col!r}", "missing (the card names it)"))
+    for col in sensitive:
+        if col not in df.columns and col not in features:
+            whose = "the card's sensitive_features" if col in block.sensitive_features else "the policy's fairness_groups"
+            problems.append(Problem(f"column {col!r}", f"missing ({whose} names it as a sensitive feature)"))
     if card.feature_names is not None or block.task == "text-classification":
         extra = [c for c in df.columns if c not in expected and c not in block.ignore_columns]
         if extra:
@@ -235,10 +242,12 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     if n_missing:
         notes.append(f"{n_missing} missing feature values, passed to the model as missing (the card allows it)")
     source_rows = None
+    groups = df[sensitive].copy() if sensitive else None
     if max_rows is not None and len(frame) > max_rows:
         total = len(frame)
         source_rows = np.sort(np.random.default_rng([seed, 0x5A3B1E]).choice(total, size=max_rows, replace=False))
         frame, labels = frame.iloc[source_rows], labels[source_rows]
+        groups = None if groups is None else groups.iloc[source_rows]
         if len(np.unique(labels)) < 2:
             raise DatasetError(source, [Problem(
                 f"column {block.target!r}",
@@ -252,4 +261,5 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     return EvalDataset(
         path=path.resolve(), sha256=file_or_dir_sha256(path), frame=frame.reset_index(drop=True),
         labels=labels, feature_names=list(features), categorical=categorical, notes=notes, source_rows=source_rows,
+        sensitive=None if groups is None else groups.reset_index(drop=True),
     )
