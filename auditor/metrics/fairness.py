@@ -121,6 +121,8 @@ def disparity(values) -> tuple[float, float]:
     smallest over largest (1 when all are 0; NaN with fewer than two defined values). Works on
     the last axis, so a (n_boot, n_groups) array gives one pair per resample."""
     v = np.asarray(values, dtype=float)
+    if v.shape[-1] == 0:  # no group at all
+        v = np.full(v.shape[:-1] + (1,), np.nan)
     ok = np.isfinite(v)
     enough = ok.sum(axis=-1) >= 2
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
