@@ -32,6 +32,7 @@ class CheckOutput:
     summary: str = ""
     key_figure: str = ""
     cost: dict[str, Any] = field(default_factory=dict)
+    sample_sizes: list = field(default_factory=list)  # SampleSize per measurement (auditor/results.py)
 
 
 class Check(ABC):

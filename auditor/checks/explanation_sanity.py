@@ -31,7 +31,7 @@ from auditor.explain import get_explainer
 from auditor.metrics.agreement import rank_correlation
 from auditor.metrics.sanity import for_class, input_structure, null_similarity, paired_similarity
 from auditor.metrics.statistics import bootstrap_ci
-from auditor.results import BarChart, Note, Table
+from auditor.results import BarChart, Note, SampleSize, Table
 
 SUFFIXES = ("_rank_correlation_median", "_rank_correlation_ci_high", "_null_median", "_null_p05", "_null_p95",
             "_seed_stability_median", "_model_sensitivity", "_excess_over_null", "_input_structure_median",
@@ -136,10 +136,10 @@ class ExplanationSanity(Check):
             cost["randomised_model_inputs"] += model.stats.requests
             cost["randomised_gradient_inputs"] += model.stats.gradient_inputs
 
-        rows, medians, uninformative = [], {}, []
+        rows, medians, uninformative, sample_sizes = [], {}, [], []
         for m in methods:
             rho = paired_similarity(real_vec[m], randomised_vec[m])
-            est, _, high = bootstrap_ci(rho, rng=ctx.rng(f"sanity.ci.{m}"))
+            est, low, high = bootstrap_ci(rho, rng=ctx.rng(f"sanity.ci.{m}"))
             null = null_similarity(randomised_vec[m])
             null_per_instance = np.array([r[np.isfinite(r)].mean() if np.isfinite(r).any() else np.nan for r in null])
             if get_explainer(ctx.task, m).stochastic:
@@ -166,6 +166,9 @@ class ExplanationSanity(Check):
                 f"{m}_instances": float(n),
             })
             medians[m] = r_real
+            degenerate = not (np.isfinite(low) and np.isfinite(high) and high > low)
+            sample_sizes += [SampleSize(measurement=f"{m}{s}", n=n, ci_degenerate=s.endswith("_ci_high") and degenerate)
+                             for s in SUFFIXES if s != "_instances"]
             if r_null is not None and r_null >= UNINFORMATIVE_NULL:
                 uninformative.append(m)
             rows.append([m, n, r_real, None if np.isnan(high) else high, r_null,
@@ -209,4 +212,5 @@ class ExplanationSanity(Check):
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             key_figure=", ".join(f"{m} ρ {v:.2f}" for m, v in known.items()),
             cost={"model_inputs": ctx.model.stats.requests - before + cost["randomised_model_inputs"], **cost},
+            sample_sizes=sample_sizes,
         )

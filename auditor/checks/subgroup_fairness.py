@@ -37,7 +37,7 @@ from auditor.metrics.fairness import (
 )
 from auditor.metrics.faithfulness import deletion_curve, normalised_auc, random_control
 from auditor.models.inputs import by_class, perturbable_inputs
-from auditor.results import BarChart, Table
+from auditor.results import BarChart, SampleSize, Table
 
 KIND = "classification"  # the engine audits classifiers; a regression adapter adds its own metric set
 STATISTICS = ("difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high")
@@ -167,6 +167,13 @@ class SubgroupFairness(Check):
                              "is measured for it (its groups are reported, not gated).")
         for d, st in worst.items():
             measurements.update({f"{d}_{k}": v for k, v in st.items()})
+        sample_sizes = [SampleSize(measurement="rows", n=len(y))]
+        for d in DISPARITIES[KIND]:
+            for stat in ("difference", "ratio"):
+                lo, hi = measurements[f"{d}_{stat}_ci_low"], measurements[f"{d}_{stat}_ci_high"]
+                degenerate = lo is None or hi is None or not hi > lo
+                sample_sizes += [SampleSize(measurement=f"{d}_{stat}{s}", n=len(y),
+                                            ci_degenerate=bool(s) and degenerate) for s in ("", "_ci_low", "_ci_high")]
         measurements["groups_gated"] = float(gated_total)
         measurements["groups_reported_only"] = float(small_total)
 
@@ -188,6 +195,9 @@ class SubgroupFairness(Check):
                           f"disparities. Only groups with at least {p.min_group_size} rows count."),
         ]
         evidence += self._explanation_evidence(ctx, p, sens, codes, measurements, notes)
+        if measurements["explained_instances"] is not None:
+            sample_sizes += [SampleSize(measurement=name, n=int(measurements["explained_instances"]))
+                             for name in EVIDENCE]
         dp, eo = measurements["demographic_parity_difference"], measurements["equalised_odds_difference"]
         summary = (f"Across {', '.join(sens.columns)} ({gated_total} groups gated, {small_total} too small to gate): "
                    + ("no disparity could be measured." if dp is None else
@@ -201,7 +211,7 @@ class SubgroupFairness(Check):
                         f"{int(proxies or 0)} proxy feature(s) rank in the top {p.top_k}.")
         return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
                            key_figure="" if dp is None else f"DP diff {dp:.3f}",
-                           cost={"model_inputs": len(y)})
+                           cost={"model_inputs": len(y)}, sample_sizes=sample_sizes)
 
     def _explanation_evidence(self, ctx, p, sens, codes, measurements, notes) -> list:
         attr = ctx.attribution(p.explainer, p.n_instances)

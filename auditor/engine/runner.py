@@ -17,7 +17,7 @@ from auditor.errors import CheckNotApplicable
 from auditor.policy.load import LoadedPolicy
 from auditor.policy.schema import CheckSpec
 from auditor.results import CheckResult, ErrorInfo, Status
-from auditor.policy.thresholds import evaluate, status_of
+from auditor.policy.thresholds import evaluate, status_of, unreachable_reason, with_sample_sizes
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class PlannedCheck:
     spec: CheckSpec
     params: object
     skip_reason: str | None = None
+    min_rows: int | None = None  # the policy's dataset.min_rows: fewer rows and no threshold can be met
 
 
 def build_plan(loaded: LoadedPolicy, task: str) -> list[PlannedCheck]:
@@ -35,7 +36,8 @@ def build_plan(loaded: LoadedPolicy, task: str) -> list[PlannedCheck]:
         reason = None if task in cls.tasks else f"does not apply to {task} models"
         if reason is None and spec.tasks is not None and task not in spec.tasks:
             reason = f"the policy applies this check to {', '.join(spec.tasks)} models only"
-        plan.append(PlannedCheck(spec=spec, params=params, skip_reason=reason))
+        plan.append(PlannedCheck(spec=spec, params=params, skip_reason=reason,
+                                 min_rows=loaded.policy.dataset.min_rows))
     return plan
 
 
@@ -90,10 +92,16 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
         )
     measurements = {k: _clean(v) for k, v in out.measurements.items()}
     outcomes = evaluate(list(spec.thresholds), measurements)
+    rows = len(ctx.data) if getattr(ctx, "data", None) is not None else None
+    outcomes = with_sample_sizes(outcomes, out.sample_sizes, rows=rows, min_rows=planned.min_rows)
+    unjudgeable = unreachable_reason(outcomes)  # a gate this n cannot reach is never a PASS
     return CheckResult(
-        **base, status=status_of(outcomes), summary=out.summary, key_figure=out.key_figure,
-        measurements=measurements, thresholds=outcomes, evidence=out.evidence, notes=out.notes,
-        cost=out.cost, duration_s=round(time.perf_counter() - started, 3),
+        **base, status=Status.ERROR if unjudgeable else status_of(outcomes), summary=out.summary,
+        key_figure=out.key_figure, measurements=measurements, thresholds=outcomes, evidence=out.evidence,
+        notes=out.notes, cost=out.cost, duration_s=round(time.perf_counter() - started, 3),
+        sample_sizes=out.sample_sizes,
+        error=ErrorInfo(type="SampleTooSmall", message=f"the sample cannot reach the policy's bounds: {unjudgeable}")
+        if unjudgeable else None,
     )
 
 
