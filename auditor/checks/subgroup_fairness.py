@@ -122,11 +122,12 @@ class SubgroupFairness(Check):
         p = self.params
         sens = ctx.data.sensitive
         if sens is None or sens.shape[1] == 0:
-            raise CheckNotApplicable("the card declares no sensitive_features and the policy adds no fairness_groups")
+            raise CheckNotApplicable("does not apply: the card declares no sensitive_features and the policy adds no "
+                                     "fairness_groups")
         pos = ctx.positive_index
         if pos is None:
-            raise CheckNotApplicable("group rates need a positive class: the model is not binary and the card "
-                                     "names no positive_class")
+            raise CheckNotApplicable("does not apply: group rates need a positive class, and the model is not binary "
+                                     "and the card names no positive_class")
         alpha = 1 - p.confidence
         level = f"{p.confidence:.0%}"
         proba = ctx.proba()
