@@ -136,7 +136,7 @@ class SubgroupFairness(Check):
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         measurements["rows"] = float(len(y))
 
-        group_rows, disparity_rows, notes = [], [], []
+        group_rows, error_rows, disparity_rows, notes = [], [], [], []
         codes: dict[str, pd.Series] = {}
         worst: dict[str, dict[str, float | None]] = {}
         gated_total = small_total = 0
@@ -150,10 +150,13 @@ class SubgroupFairness(Check):
             gated_total += len(gated)
             small_total += len(names) - len(gated)
             for j, g in enumerate(names):
-                row = [col, g, int(table.loc[g, "n"]), "yes" if g in gated else f"no (n < {p.min_group_size})"]
-                for m in ("selection_rate", "true_positive_rate", "false_positive_rate", "accuracy"):
-                    row += [_num(table.loc[g, m]), _q(boot[m][:, j], alpha / 2), _q(boot[m][:, j], 1 - alpha / 2)]
-                group_rows.append(row)
+                head = [col, g, int(table.loc[g, "n"]), "yes" if g in gated else f"no (n < {p.min_group_size})"]
+                for target, metrics in ((group_rows, ("selection_rate", "accuracy")),
+                                        (error_rows, ("true_positive_rate", "false_positive_rate"))):
+                    row = list(head)
+                    for m in metrics:
+                        row += [_num(table.loc[g, m]), _q(boot[m][:, j], alpha / 2), _q(boot[m][:, j], 1 - alpha / 2)]
+                    target.append(row)
             stats = column_disparities(table, names, boot, gated, alpha)
             for d, st in stats.items():
                 disparity_rows.append([col, d, len(gated), st["difference"], st["difference_ci_low"],
@@ -179,14 +182,19 @@ class SubgroupFairness(Check):
         measurements["groups_reported_only"] = float(small_total)
 
         evidence = [
-            Table(title="Group metrics",
+            Table(title="Selection rate and accuracy per group",
                   columns=["sensitive feature", "group", "n", "gated", "selection rate", f"{level} CI low", "CI high",
-                           "TPR", f"{level} CI low", "CI high", "FPR", f"{level} CI low", "CI high",
                            "accuracy", f"{level} CI low", "CI high"],
                   rows=group_rows,
-                  caption=f"Positive class {ctx.classes[pos]!r}. Percentile-bootstrap {level} intervals from "
-                          f"{p.n_bootstrap} resamples of all {len(y)} rows. Numeric sensitive features with more than "
-                          f"{p.max_categories} values are cut into {p.n_bins} quantile bins."),
+                  caption=f"Selection rate: share predicted {ctx.classes[pos]!r}. Percentile-bootstrap {level} intervals "
+                          f"from {p.n_bootstrap} resamples of all {len(y)} rows. Numeric sensitive features with more "
+                          f"than {p.max_categories} values are cut into {p.n_bins} quantile bins."),
+            Table(title="Error rates per group",
+                  columns=["sensitive feature", "group", "n", "gated", "true-positive rate", f"{level} CI low",
+                           "CI high", "false-positive rate", f"{level} CI low", "CI high"],
+                  rows=error_rows,
+                  caption=f"TPR: share of true {ctx.classes[pos]!r} rows predicted so; FPR: share of the other rows "
+                          "predicted so. A group without rows of a class has no rate for it (empty)."),
             Table(title="Between-group disparities",
                   columns=["sensitive feature", "disparity", "groups gated", "difference", f"{level} CI low", "CI high",
                            "ratio", f"{level} CI low", "CI high"],
@@ -230,6 +238,7 @@ class SubgroupFairness(Check):
         top = [names[i] for i in order[: p.top_k]]
         proxy_rows, proxies, strongest = [], set(), 0.0
         for col in sens.columns:
+            found = []
             for f in names:
                 if f == col:
                     continue
@@ -237,12 +246,14 @@ class SubgroupFairness(Check):
                 rank = int(np.flatnonzero(order == names.index(f))[0]) + 1
                 if f in top and f not in sens.columns:
                     strongest = max(strongest, v)
-                if v >= p.proxy_association:
-                    is_proxy = f in top and f not in sens.columns
-                    proxies.update([f] if is_proxy else [])
-                    proxy_rows.append([col, f, v, rank, float(share[names.index(f)]),
-                                       "proxy (top-k)" if is_proxy else "associated, not top-k" if f not in top
-                                       else "sensitive itself"])
+                is_proxy = v >= p.proxy_association and f in top and f not in sens.columns
+                proxies.update([f] if is_proxy else [])
+                finding = ("proxy (top-k)" if is_proxy else "below the proxy bound" if v < p.proxy_association
+                           else "associated, not top-k" if f not in top else "sensitive itself")
+                found.append([col, f, v, rank, float(share[names.index(f)]), finding])
+            # every association at the bound, and at least the three strongest, so "none" is visible as such
+            found.sort(key=lambda r: -r[2])
+            proxy_rows += [r for i, r in enumerate(found) if i < 3 or r[2] >= p.proxy_association]
         measurements["proxy_features_in_top_k"] = float(len(proxies))
         measurements["max_proxy_association"] = strongest
 
@@ -283,12 +294,12 @@ class SubgroupFairness(Check):
                      labels=[names[i] for i in order], values=[float(share[i]) for i in order],
                      caption="Sensitive features that are model inputs: " + (", ".join(sensitive_inputs) or "none")
                              + f". Over {len(rows)} explained rows."),
-            Table(title="Features associated with a sensitive feature",
+            Table(title="Features most associated with each sensitive feature",
                   columns=["sensitive feature", "feature", "Cramér's V", "importance rank", "attribution share",
                            "finding"],
                   rows=proxy_rows,
-                  caption=f"Listed when Cramér's V ≥ {p.proxy_association} (numeric columns binned into {p.n_bins} "
-                          f"quantile bins). A proxy ranks in the global top {p.top_k} by mean |attribution| and can "
+                  caption=f"The three strongest associations per sensitive feature, and every one with Cramér's V ≥ "
+                          f"{p.proxy_association} (numeric columns binned into {p.n_bins} quantile bins). A proxy ranks in the global top {p.top_k} by mean |attribution| and can "
                           "carry the sensitive feature into the model even when it is not an input."),
             Table(title="Explanation quality per group",
                   columns=["sensitive feature", "group", "explained rows", "gated", "median faithfulness gap",

@@ -105,7 +105,7 @@ def test_planted_proxy_is_found_and_group_metrics_are_exact(tmp_path):
     out, _ = run_check(ctx, "subgroup_fairness", n_instances=60, top_k=2, n_bootstrap=200)
     m = out.measurements
     assert m["proxy_features_in_top_k"] == 1 and m["max_proxy_association"] == pytest.approx(1.0)
-    proxies = next(e for e in out.evidence if e.title == "Features associated with a sensitive feature")
+    proxies = next(e for e in out.evidence if e.title == "Features most associated with each sensitive feature")
     assert [r[:2] for r in proxies.rows if r[-1] == "proxy (top-k)"] == [["group", "zip_code"]]
     assert m["sensitive_attribution_share"] == 0.0  # group is not an input: only its proxy carries it
     # demographic parity from the predictions, by hand
