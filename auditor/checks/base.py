@@ -35,6 +35,13 @@ class CheckOutput:
     sample_sizes: list = field(default_factory=list)  # SampleSize per measurement (auditor/results.py)
 
 
+def sample_sizes_of(measurements: dict[str, float | None], n: int) -> list:
+    """One SampleSize per measurement, all resting on the same ``n`` (rows or explained instances)."""
+    from auditor.results import SampleSize
+
+    return [SampleSize(measurement=name, n=int(n)) for name in measurements]
+
+
 class Check(ABC):
     """One item of the checklist.
 

@@ -20,7 +20,7 @@ from itertools import combinations
 import numpy as np
 from pydantic import field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import Check, CheckOutput, Params, sample_sizes_of
 from auditor.explain import EXPLAINERS, explainer_names
 from auditor.explain.text_words import aggregate_to_words
 from auditor.metrics.agreement import (
@@ -197,6 +197,7 @@ class ExplainerAgreement(Check):
                             f"the least similar pair is {worst[0]} and {worst[1]}.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+            sample_sizes=sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
             key_figure="" if low is None else f"min feature agreement {low:.2f}",
             cost={"model_inputs": ctx.model.stats.requests - before,
                   "attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},

@@ -24,7 +24,7 @@ import io
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import Check, CheckOutput, Params, sample_sizes_of
 from auditor.checks.explainer_agreement import available_methods, check_method_names
 from auditor.metrics.faithfulness import completeness_gap, efficiency_gap
 from auditor.results import BarChart, FileRef, Table
@@ -164,6 +164,7 @@ class ExplanationAxioms(Check):
                              f"{shares[m]:.0%} of instances" for m in tested) + ".")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+            sample_sizes=sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
             key_figure=", ".join(f"{m} {shares[m]:.0%}" for m in tested),
             cost={"model_inputs": ctx.model.stats.requests - before + extra_rows,
                   "zero_baseline_model_inputs": extra_rows, "attribution_model_inputs": attr_cost},

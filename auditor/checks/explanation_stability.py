@@ -29,7 +29,7 @@ import io
 import numpy as np
 from pydantic import Field, field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import Check, CheckOutput, Params, sample_sizes_of
 from auditor.checks.explainer_agreement import available_methods, check_method_names, default_k, feature_vectors
 from auditor.explain import get_explainer
 from auditor.explain.tabular_codec import TabularCodec
@@ -294,6 +294,7 @@ class ExplanationStability(Check):
                    "No input-perturbation stability could be measured for the requested explainers.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+            sample_sizes=sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
             key_figure="" if fa0 is None else f"{first} top-k kept {fa0:.2f}",
             cost={"model_inputs": ctx.model.stats.requests - before},
         )
