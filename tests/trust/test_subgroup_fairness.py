@@ -139,3 +139,18 @@ def test_missing_sensitive_column_is_a_located_dataset_error(tmp_path):
     assert info.value.exit_code == 3
     assert "column 'group'" in str(info.value) and "sensitive" in str(info.value)
     assert "eval.csv" in str(info.value)
+
+
+def test_policy_fairness_groups_are_kept_and_a_missing_one_is_located(tmp_path):
+    from auditor.errors import DatasetError
+    from auditor.inputs.dataset import load_dataset
+
+    ctx = proxy_context(tmp_path)
+    data = load_dataset(ctx.data.path, ctx.card, fairness_groups=["x2"])
+    assert list(data.sensitive.columns) == ["group", "x2"] and len(data.sensitive) == 400
+    with pytest.raises(DatasetError) as info:
+        load_dataset(ctx.data.path, ctx.card, fairness_groups=["region"])
+    assert "column 'region'" in str(info.value) and "fairness_groups" in str(info.value)
+    sampled = load_dataset(ctx.data.path, ctx.card, max_rows=50, seed=1)
+    assert len(sampled.sensitive) == 50  # sampled with the rows
+    assert sampled.sensitive["group"].tolist() == ctx.data.sensitive["group"].iloc[sampled.source_rows].tolist()
