@@ -25,6 +25,7 @@ MAX_TOP_K = 1_000  # features or words in a top-k set
 MAX_RESAMPLES = 10_000  # bootstrap resamples, random-control runs
 MAX_REPEATS = 100  # permutation-importance repeats
 MAX_SEEDS = 20  # seed re-runs: each is a full explainer run
+MAX_RANDOMISED = 10  # randomised models of the sanity test: each is a refit or re-initialised copy, explained
 MAX_PERTURBATIONS = 50  # perturbed copies per instance, each re-explained
 MAX_ROWS = 10_000_000  # dataset rows a check may use
 MAX_CURVE_STEPS = 1_000  # points on a removal curve
@@ -60,6 +61,14 @@ class CheckOutput:
     summary: str = ""
     key_figure: str = ""
     cost: dict[str, Any] = field(default_factory=dict)
+    sample_sizes: list = field(default_factory=list)  # SampleSize per measurement (auditor/results.py)
+
+
+def sample_sizes_of(measurements: dict[str, float | None], n: int) -> list:
+    """One SampleSize per measurement, all resting on the same ``n`` (rows or explained instances)."""
+    from auditor.results import SampleSize
+
+    return [SampleSize(measurement=name, n=int(n)) for name in measurements]
 
 
 class Check(ABC):

@@ -13,7 +13,7 @@ from itertools import combinations
 import numpy as np
 from pydantic import field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, Check, CheckOutput, Params, count, fraction
+from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, Check, CheckOutput, Params, count, fraction, sample_sizes_of
 from auditor.models.base import Capability
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.metrics.ranking import default_k
@@ -156,6 +156,7 @@ class ExplainerAgreement(Check):
                             f"the least similar pair is {worst[0]} and {worst[1]}.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+            sample_sizes=sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
             key_figure="" if low is None else f"min feature agreement {low:.2f}",
             cost={"attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
         )

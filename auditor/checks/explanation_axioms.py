@@ -24,7 +24,7 @@ import io
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from auditor.checks.base import MAX_INSTANCES, Check, CheckOutput, Params, count, fraction
+from auditor.checks.base import MAX_INSTANCES, Check, CheckOutput, Params, count, fraction, sample_sizes_of
 from auditor.checks.explainers import available_methods, check_method_names
 from auditor.metrics.faithfulness import completeness_gap, efficiency_gap
 from auditor.results import BarChart, FileRef, Table
@@ -132,6 +132,7 @@ class ExplanationAxioms(Check):
                              f"{shares[m]:.0%} of instances" for m in tested) + ".")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+            sample_sizes=sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
             key_figure=", ".join(f"{m} {shares[m]:.0%}" for m in tested),
             cost={"attribution_model_inputs": attr_cost},
         )

@@ -29,7 +29,7 @@ import io
 import numpy as np
 from pydantic import field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, Check, CheckOutput, Params, count, fraction
+from auditor.checks.base import MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, Check, CheckOutput, Params, count, fraction, sample_sizes_of
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement, rank_correlation
@@ -195,5 +195,6 @@ class ExplanationStability(Check):
                    "No input-perturbation stability could be measured for the requested explainers.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+            sample_sizes=sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
             key_figure="" if fa0 is None else f"{first} top-k kept {fa0:.2f}",
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, Check, CheckOutput, Params, count
+from auditor.checks.base import MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, Check, CheckOutput, Params, count, sample_sizes_of
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.permutation_importance import SCORINGS, permutation_importance
@@ -99,4 +99,6 @@ class GlobalImportance(Check):
                           "baseline_score": perm.baseline_score},
             evidence=evidence, summary=summary, key_figure=f"ρ = {rho:.2f}",
             cost={"permutation_model_inputs": perm_requests, "shap_model_inputs": shap_attr.cost.get("requests", 0)},
+            sample_sizes=sample_sizes_of(["rank_correlation", "top_feature_importance", "baseline_score"],
+                                         len(ctx.data) if p.max_rows is None else min(p.max_rows, len(ctx.data))),
         )

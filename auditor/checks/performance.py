@@ -6,7 +6,7 @@ import numpy as np
 
 from auditor.checks.base import MAX_RESAMPLES, Check, CheckOutput, Params, count, fraction
 from auditor.lazy_imports import lazy_function
-from auditor.results import BarChart, Table
+from auditor.results import BarChart, SampleSize, Table
 
 # scikit-learn takes seconds to import: imported on first call
 confusion_matrix = lazy_function("sklearn.metrics", "confusion_matrix")
@@ -82,10 +82,23 @@ class Performance(Check):
             for m, v in _metrics(y[idx], p_pos[idx], pred_pos[idx]).items():
                 boot[m].append(v)
         alpha = 1 - p.confidence
+        level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {}
+        sample_sizes, undefined = [], []
         for m in METRICS:
-            lo, hi = np.nanquantile(boot[m], [alpha / 2, 1 - alpha / 2])
+            values = np.asarray(boot[m], dtype=float)
+            if np.isfinite(values).any():
+                lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2])
+            else:
+                lo = hi = float("nan")
+            if np.isnan(values).any():
+                undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples (one class only)")
             measurements.update({m: point[m], f"{m}_ci_low": float(lo), f"{m}_ci_high": float(hi)})
+            # a zero-width or undefined interval (e.g. 2 rows, perfectly separated) says nothing about the bound
+            degenerate = not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)
+            sample_sizes += [SampleSize(measurement=m, n=len(y)),
+                             SampleSize(measurement=f"{m}_ci_low", n=len(y), ci_degenerate=degenerate),
+                             SampleSize(measurement=f"{m}_ci_high", n=len(y), ci_degenerate=degenerate)]
 
         claim_rows, unverifiable, gaps = [], [], []
         for claim in ctx.card.claims:
@@ -105,8 +118,8 @@ class Performance(Check):
         evidence = [
             Table(
                 title="Metrics with bootstrap confidence intervals",
-                columns=["metric", "value", f"{int(p.confidence * 100)}% CI low", "CI high"],
-                rows=[[m, point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]] for m in METRICS],
+                columns=["metric", "n", "value", f"{level} CI low", "CI high"],
+                rows=[[m, len(y), point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]] for m in METRICS],
                 caption=f"{p.n_bootstrap} bootstrap resamples of the {len(y)} evaluation rows; positive class {classes[pos]!r}.",
             ),
             Table(
@@ -130,7 +143,7 @@ class Performance(Check):
             ))
         summary = (
             f"On {len(y)} evaluation rows the model reaches ROC AUC {point['roc_auc']:.3f} "
-            f"(95% CI {measurements['roc_auc_ci_low']:.3f}–{measurements['roc_auc_ci_high']:.3f}) "
+            f"({level} CI {measurements['roc_auc_ci_low']:.3f}–{measurements['roc_auc_ci_high']:.3f}) "
             f"and accuracy {point['accuracy']:.3f}."
         )
         if gaps:
@@ -138,5 +151,8 @@ class Performance(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f}",
-            notes=[f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [],
+            notes=([f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [])
+            + ([f"Resamples on which a metric is undefined, left out of its interval: {'; '.join(undefined)}."]
+               if undefined else []),
+            sample_sizes=sample_sizes,
         )

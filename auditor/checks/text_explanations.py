@@ -6,7 +6,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params, count
-from auditor.explain import explainer_names
+from auditor.checks.explainers import check_method_names
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.text_words import aggregate_to_words, top_words_per_class, word_spans
@@ -22,11 +22,7 @@ class TextExplanationsParams(Params):
     @field_validator("methods")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        known = explainer_names("text-classification")
-        unknown = [m for m in v if m not in known]
-        if unknown:
-            raise ValueError(f"unknown text explainer(s) {unknown}; known: {', '.join(known)}")
-        return v
+        return check_method_names(v)
 
 
 SELECTION = ("the first {k} in the audit's fixed order of explained rows, which interleaves misclassified, "

@@ -174,7 +174,9 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     if out is not None:
         check_output_writable(claim_model_dir(Path(out), model_card.model_name))
     plan = build_plan(loaded, model_card.auditor.task)
-    dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed)
+    groups = [g for planned in plan if not planned.skip_reason for g in getattr(planned.params, "fairness_groups", [])]
+    dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
+                           fairness_groups=groups)
     check_positive_class(model_card, sorted(set(dataset.labels.tolist())), "labels in the dataset")  # before the model loads
     model = load_adapter(model_card, dataset.feature_names, allow_pickle=allow_pickle, device=device)
     check_labels(dataset, model.classes)

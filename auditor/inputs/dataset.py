@@ -35,6 +35,7 @@ class EvalDataset:
     categorical: list[str]
     notes: list[str] = field(default_factory=list)
     source_rows: np.ndarray | None = None  # when sampled: the file row (0-based) of each row, in order
+    sensitive: pd.DataFrame | None = None  # the card's sensitive_features (and the policy's fairness groups), as read
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -186,7 +187,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = None, seed: int = 0) -> EvalDataset:
+def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = None, seed: int = 0,
+                 fairness_groups: list[str] | None = None) -> EvalDataset:
     """Load the evaluation data and validate it against the card; list every problem found.
 
     Every row is validated. Then, if the file has more than ``max_rows`` rows (the policy's
@@ -205,12 +207,17 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         features = [block.text_column]
     else:
         features = card.feature_names or [c for c in df.columns if c != block.target and c not in block.ignore_columns]
-    expected = set(features) | {block.target}
+    sensitive = list(dict.fromkeys([*block.sensitive_features, *(fairness_groups or [])]))
+    expected = set(features) | {block.target} | set(sensitive)
     for col in [block.target, *features]:
         if col not in df.columns:
             problems.append(Problem(f"column {col!r}", "missing (the card names it)"))
     if problems and path.suffix.lower() == ".csv":
         problems.extend(_delimiter_hint(df))
+    for col in sensitive:
+        if col not in df.columns and col not in features:
+            whose = "the card's sensitive_features" if col in block.sensitive_features else "the policy's fairness_groups"
+            problems.append(Problem(f"column {col!r}", f"missing ({whose} names it as a sensitive feature)"))
     if card.feature_names is not None or block.task == "text-classification":
         extra = [c for c in df.columns if c not in expected and c not in block.ignore_columns]
         if extra:
@@ -287,6 +294,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     if n_missing:
         notes.append(f"{n_missing} missing feature values, passed to the model as missing (the card allows it)")
     source_rows = None
+    groups = df[sensitive].copy() if sensitive else None
     if block.task == "text-classification":
         empty = frame[features[0]].map(lambda t: not t.strip()).to_numpy(dtype=bool)
         if empty.all():
@@ -294,6 +302,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         if empty.any():
             source_rows = np.flatnonzero(~empty)
             frame, labels = frame.iloc[source_rows], labels[source_rows]
+            groups = None if groups is None else groups.iloc[source_rows]
             notes.append(
                 f"{int(empty.sum()):,} empty text{'s' * int(empty.sum() != 1)} (nothing to explain) excluded: file "
                 f"{_rows_text(empty)}; row numbers in this audit are positions among the {len(source_rows):,} kept rows, "
@@ -305,6 +314,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         total = len(frame)
         drawn = np.sort(np.random.default_rng([seed, 0x5A3B1E]).choice(total, size=max_rows, replace=False))
         frame, labels = frame.iloc[drawn], labels[drawn]
+        groups = None if groups is None else groups.iloc[drawn]
         source_rows = drawn if source_rows is None else source_rows[drawn]
         if len(np.unique(labels)) < 2:
             raise DatasetError(source, [Problem(
@@ -319,4 +329,5 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     return EvalDataset(
         path=path.resolve(), sha256=file_or_dir_sha256(path), frame=frame.reset_index(drop=True),
         labels=labels, feature_names=list(features), categorical=categorical, notes=notes, source_rows=source_rows,
+        sensitive=None if groups is None else groups.reset_index(drop=True),
     )

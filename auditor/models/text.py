@@ -318,6 +318,82 @@ class TextModel(AdapterBase):
             raise ValueError("the model returned no attention weights")
         return [a[0].detach().cpu().double().numpy() for a in out.attentions]
 
+    # ----------------------------------------------------------------- sanity test
+    def randomised(self, seed: int, *, data=None, n_layers: int = 1, embeddings: bool = False) -> "TextModel":
+        """A copy with its top re-initialised (Adebayo's cascading parameter randomisation).
+
+        The network is cut into units, bottom to top, by its own structure (:func:`cascade_units`):
+        each element of its longest ``ModuleList`` (the layer stack) is a unit, and so is every
+        other parameter-holding block, in registration order. Everything above the layer stack
+        (pooler, head, final norm: whatever the architecture has) is always re-initialised, plus
+        the top ``n_layers`` layers and, with ``embeddings``, everything below the stack (the far
+        end of the cascade). Re-initialisation uses the model's own ``_init_weights``
+        (``reset_parameters`` where it has none) under ``torch.manual_seed(seed)``. ``data`` is the
+        tabular models' refit option and does not apply. The description is in ``randomisation``.
+        """
+        import copy
+
+        torch = self._torch
+        model = copy.deepcopy(self.model)
+        below, layers, above = cascade_units(model)
+        if not layers:  # no layer stack: the top unit, and n_layers more below it
+            units = below[::-1][: max(1, n_layers + 1)]
+        else:
+            units = above[::-1] + layers[::-1][: n_layers] + (below[::-1] if embeddings else [])
+        if not units:
+            raise RuntimeError("the model has no parameters to re-initialise; the sanity test would be void")
+        before = [p.detach().clone() for _, unit in units for p in unit.parameters()]
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(seed)
+            for _, unit in units:
+                for sub in unit.modules():
+                    for param in sub.parameters(recurse=False):
+                        param._is_hf_initialized = False  # transformers skips tensors flagged as loaded
+                    if hasattr(model, "_init_weights"):
+                        model._init_weights(sub)
+                    elif hasattr(sub, "reset_parameters"):
+                        sub.reset_parameters()
+        after = [p for _, unit in units for p in unit.parameters()]
+        if not any(not torch.equal(a, b) for a, b in zip(before, after)):
+            raise RuntimeError("re-initialising the model changed no parameter; the sanity test would be void")
+        model.eval()
+        wrapped = TextModel(model, self.tokenizer, device=str(self.device), max_length=self.max_length,
+                            batch_size=self.batch_size)
+        wrapped.randomisation = (f"re-initialised top-down (seed {seed}): " + ", ".join(name for name, _ in units))
+        return wrapped
+
+
+def cascade_units(model) -> tuple[list, list, list]:
+    """``(below, layers, above)``: the network's parameter-holding units as ``(name, module)``,
+    bottom to top in registration order — the units before the layer stack (its longest
+    ``ModuleList``), the stack's elements, and the units after it. Generic: no attribute names."""
+    import torch
+
+    lists = [(name, m) for name, m in model.named_modules() if isinstance(m, torch.nn.ModuleList)]
+    stack_name, stack = max(lists, key=lambda item: len(item[1]), default=(None, None))
+
+    def walk(prefix: str, module) -> list:
+        out = []
+        if any(True for _ in module.parameters(recurse=False)):
+            out.append((prefix or "model", module))
+        for name, child in module.named_children():
+            full = f"{prefix}.{name}" if prefix else name
+            if not any(True for _ in child.parameters()):
+                continue  # dropout, activations
+            if child is stack:
+                out.extend((f"{full}.{i}", layer) for i, layer in enumerate(child))
+            elif stack is not None and any(m is stack for m in child.modules()):
+                out.extend(walk(full, child))
+            else:
+                out.append((full, child))
+        return out
+
+    units = walk("", model)
+    if stack is None:
+        return units, [], []
+    ids = [i for i, (name, _) in enumerate(units) if name.startswith(f"{stack_name}.")]
+    return units[: ids[0]], units[ids[0]: ids[-1] + 1], units[ids[-1] + 1:]
+
 
 def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, batch_size: int = 32,
                     threads: int | None = None) -> TextModel:

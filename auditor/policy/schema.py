@@ -104,6 +104,8 @@ class DatasetOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_rows: int | None = Field(default=None, ge=2)
+    # fewer evaluation rows than this: no threshold can be met (its check ends in ERROR, saying why)
+    min_rows: int | None = Field(default=None, ge=1)
 
 
 class _PolicyFields(BaseModel):
