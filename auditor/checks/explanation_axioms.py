@@ -121,7 +121,7 @@ class ExplanationAxioms(Check):
                            f"|Σa − (f(x) − f(x′))| / |f(x) − f(x′)|, tolerance {tol.completeness_rel:g}.")),
             BarChart(title="Share of instances whose attributions add up", labels=list(shares),
                      values=[v if v is not None else 0.0 for v in shares.values()], xlabel="share within tolerance",
-                     caption="n = " + ", ".join(f"{r[4]} ({r[0]})" for r in rows) + " explained instances."),
+                     caption="n = " + ", ".join(f"{r[4]} ({r[0]})" for r in rows) + " explained instances.", detail=True),
             FileRef(title="Per-instance additivity gaps",
                     path=ctx.add_file("evidence/explanation_axioms.csv", buf.getvalue().encode())),
         ]

@@ -200,7 +200,9 @@ class ExplanationSanity(Check):
             BarChart(title="Median signed rank correlation: real vs randomised, and the null",
                      labels=[f"{m} real vs randomised" for m in medians] + [f"{m} null" for m in medians],
                      values=[v if v is not None else 0.0 for v in medians.values()]
-                     + [measurements[f"{m}_null_median"] or 0.0 for m in medians], xlabel="Spearman ρ"),
+                     + [measurements[f"{m}_null_median"] or 0.0 for m in medians], xlabel="Spearman ρ",
+                     caption="n = " + ", ".join(f"{r[1]} ({r[0]})" for r in rows) + " explained instances; the table "
+                             "above gives the same medians with their spread.", detail=True),
             Note(title="How the model was randomised", text="; ".join(how)),
         ]
         known = {m: v for m, v in medians.items() if v is not None}

@@ -199,7 +199,8 @@ class SubgroupFairness(Check):
                            "CI high", "false-positive rate", f"{level} CI low", "CI high"],
                   rows=error_rows,
                   caption=f"TPR: share of true {ctx.classes[pos]!r} rows predicted so; FPR: share of the other rows "
-                          "predicted so. A group without rows of a class has no rate for it (empty)."),
+                          "predicted so. A group without rows of a class has no rate for it (empty).",
+                  detail=True),
             Table(title="Between-group disparities",
                   columns=["sensitive feature", "disparity", "groups gated", "difference", f"{level} CI low", "CI high",
                            "ratio", f"{level} CI low", "CI high"],
@@ -298,14 +299,15 @@ class SubgroupFairness(Check):
             BarChart(title=f"Share of attribution mass per feature ({p.explainer}, mean |attribution|)",
                      labels=[names[i] for i in order], values=[float(share[i]) for i in order],
                      caption="Sensitive features that are model inputs: " + (", ".join(sensitive_inputs) or "none")
-                             + f". Over {len(rows)} explained rows."),
+                             + f". Over {len(rows)} explained rows.", detail=True),
             Table(title="Features most associated with each sensitive feature",
                   columns=["sensitive feature", "feature", "Cramér's V", "importance rank", "attribution share",
                            "finding"],
                   rows=proxy_rows,
                   caption=f"The three strongest associations per sensitive feature, and every one with Cramér's V ≥ "
                           f"{p.proxy_association} (numeric columns binned into {p.n_bins} quantile bins). A proxy ranks in the global top {p.top_k} by mean |attribution| and can "
-                          "carry the sensitive feature into the model even when it is not an input."),
+                          "carry the sensitive feature into the model even when it is not an input.",
+                  detail=True),
             Table(title="Explanation quality per group",
                   columns=["sensitive feature", "group", "explained rows", "gated", "median faithfulness gap",
                            "median seed stability"],
@@ -313,5 +315,6 @@ class SubgroupFairness(Check):
                   caption="Faithfulness gap: the random control's deletion AUC minus the explainer's, per explained "
                           "row (positive = the explanation's top features move the prediction more than random ones). "
                           f"Seed stability: top-{k} agreement with a re-seeded run (1 for deterministic explainers). "
-                          "Explained rows are the audit's shared selection, not a random sample of each group."),
+                          "Explained rows are the audit's shared selection, not a random sample of each group.",
+                  detail=True),
         ]
