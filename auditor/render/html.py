@@ -39,8 +39,10 @@ def fmt_num(value, digits: int = 3) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "—"
-        if value != 0 and (abs(value) >= 1e5 or abs(value) < 10 ** -digits):
-            return f"{value:.{digits}g}"
+        if value != 0 and abs(value) < 10 ** -digits:  # below the shown precision: say so, not 5.89e-05
+            return f"{'< ' if value > 0 else '> −'}{10 ** -digits:.{digits}f}"
+        if abs(value) >= 1e5:
+            return f"{value:,.0f}"
         return f"{value:.{digits}f}"
     return str(value)
 

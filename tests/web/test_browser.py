@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -106,7 +107,8 @@ def test_review_diff_and_sign_off(browser, server):
     browser.find_element(By.ID, "comment").send_keys("performance holds; stricter AUC bound only warns")
     browser.execute_script("document.getElementById('valid_until').value = '2099-06-30'")
     browser.find_element(By.ID, "signoff-submit").click()
-    row = browser.find_element(By.CSS_SELECTOR, "#signoff-table tbody tr")
+    # the answer comes after the signed PDF is rendered: seconds on a loaded machine
+    row = WebDriverWait(browser, 60).until(lambda b: b.find_element(By.CSS_SELECTOR, "#signoff-table tbody tr"))
     assert "approve-with-conditions" in row.text and "alice" in row.text and "key web" in row.text
 
     # the record: written by the same function as `auditor sign-off`, in the logged-in user's name, signed
@@ -121,7 +123,7 @@ def test_review_diff_and_sign_off(browser, server):
         shown = invoke("history", "--out", server.out)
     finally:
         console.width = width
-    assert shown.exit_code == 0 and "approve-with-conditions by alice until 2099-06-30" in flat(shown.stdout)
+    assert shown.exit_code == 0 and "approved with conditions by alice until 2099-06-30" in flat(shown.stdout)
     rows = json.loads(invoke("history", "--out", server.out, "--json").stdout)
     latest = [r for r in rows if r["version"] == "v0003"][0]
     assert (latest["signoff_decision"], latest["signoff_reviewer"]) == ("approve-with-conditions", "alice")
