@@ -82,8 +82,6 @@ def randomised_text(ctx, n_layers: int, seed: int, embeddings: bool = False):
     embeddings re-initialised."""
     import torch
 
-    from auditor.models.text import TextModel
-
     base = ctx.model
     model = copy.deepcopy(base.model)
     prefix = getattr(model, "base_model_prefix", "")
@@ -115,8 +113,7 @@ def randomised_text(ctx, n_layers: int, seed: int, embeddings: bool = False):
     if not any(not torch.equal(a, b) for a, b in zip(before, after)):
         raise RuntimeError("re-initialising the model changed no parameter; the sanity test would be void")
     model.eval()
-    wrapped = TextModel(model, base.tokenizer, device=str(base.device), max_length=base.max_length,
-                        batch_size=base.batch_size)
+    wrapped = base.rewrap(model)
     return wrapped, "re-initialised: " + ", ".join(name for name, _ in targets)
 
 

@@ -24,7 +24,7 @@ from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, Status, worst
 from auditor.engine.runner import build_plan, run_plan
-from auditor.models.kinds import load_adapter
+from auditor.models.kinds import kind_for_card, load_adapter
 from auditor.policy.traceability import build_traceability
 from auditor.policy.waivers import apply_waivers
 from auditor.records.store import (chain_link, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
@@ -133,7 +133,7 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     model_card = load_model_card(card)
     if out is not None:
         model_dir(Path(out), model_card.model_name)
-    plan = build_plan(loaded, model_card.auditor.task)
+    plan = build_plan(loaded, kind_for_card(model_card))
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed)
     model = load_adapter(model_card, dataset.feature_names, allow_pickle=allow_pickle, device=device)
     check_labels(dataset, model.classes)

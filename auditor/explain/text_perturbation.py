@@ -208,8 +208,9 @@ def explain_attention(model: TextModel, texts: list[str], row_ids: np.ndarray,
     cls_vals, roll_vals = [], []
     for e in enc:
         layers = model.attentions(e.ids)
-        cls_vals.append(layers[-1].mean(axis=0)[0].copy())
-        roll_vals.append(attention_rollout(layers)[0].copy())
+        row = model.read_position(e)  # [CLS] (0) for an encoder; the last token for a causal decoder
+        cls_vals.append(layers[-1].mean(axis=0)[row].copy())
+        roll_vals.append(attention_rollout(layers)[row].copy())
     outputs = _target_outputs(model, texts, target)
     result = {}
     variants = (("attention_cls", cls_vals, {"layer": "last", "heads": "mean"}),

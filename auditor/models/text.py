@@ -147,15 +147,32 @@ class TextModel(AdapterBase):
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         mask_id = tokenizer.mask_token_id
         self.mask_id = mask_id if mask_id is not None else self.pad_id
+        self.baseline_id = self.pad_id  # the id the IG baseline writes at non-special positions
         self.special_ids = frozenset(int(i) for i in tokenizer.all_special_ids)
         self._encoded: dict[str, Encoded] = {}
         self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
         self._embed_cache = PredictionCache(self._embed_batch, batch_size=self.batch_size)
 
     # ----------------------------------------------------------------- tokenisation
+    READ_ROW = "first"  # the token whose attention row says where the classifier reads from ([CLS])
+
     @property
     def stats(self) -> CacheStats:
         return self._cache.stats
+
+    def class_logits(self, input_ids, attention_mask):
+        """Logits over ``classes`` (batch, n_classes) for padded tensors: the one differentiable path
+        from token ids to class scores (gradient explainers and predictions both use it)."""
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def read_position(self, enc: Encoded) -> int:
+        """The position the classification head reads (its attention row is shown)."""
+        return 0
+
+    def rewrap(self, model) -> "TextModel":
+        """The same adapter around another torch module of the same architecture (a randomised copy)."""
+        return TextModel(model, self.tokenizer, device=str(self.device), max_length=self.max_length,
+                         batch_size=self.batch_size)
 
     @property
     def embedding_layer(self):
@@ -264,7 +281,7 @@ class TextModel(AdapterBase):
     def _predict_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
         ids, mask = self.pad_batch(arrays)
         with self._torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask).logits
+            logits = self.class_logits(ids, mask)
         # Softmax in float64 so that probabilities near 0 or 1 keep their precision.
         probs = _softmax(logits.detach().cpu().double().numpy())
         return check_probabilities(probs, len(arrays), len(self.classes))
@@ -312,7 +329,7 @@ class TextModel(AdapterBase):
 
 
 def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, batch_size: int = 32,
-                    threads: int | None = None) -> TextModel:
+                    threads: int | None = None, dtype: str = "float32", card_path=None) -> TextModel:
     """Safely load a local transformers sequence classifier.
 
     Parameters
@@ -328,6 +345,11 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
         Largest batch sent to the model.
     threads:
         If given, ``torch.set_num_threads(threads)``.
+    dtype:
+        ``float32`` (default) or, on a GPU, ``bfloat16`` (decoder-only classifiers).
+
+    A decoder-only architecture (Llama, Qwen2, Mistral, GPT-2, ...) comes back as a
+    :class:`~auditor.models.decoder.DecoderTextModel` with its pad id verified.
 
     Raises
     ------
@@ -363,11 +385,19 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for "
                              "offsets and word ids")
-    model.to(device)
-    model.eval()
+    from auditor.models.decoder import DecoderTextModel, ensure_pad_token, finish_load, is_decoder_config
+
+    decoder = is_decoder_config(model.config)
+    if decoder:
+        ensure_pad_token(model, tokenizer)
+        finish_load(model, tokenizer, device=device, dtype=dtype, path=path, card_path=card_path)
+    else:
+        model.to(device)
+        model.eval()
     # Never feed more tokens than the model has positions for: a longer input would crash the
     # model (an index error in the position embeddings) instead of being truncated and reported.
     for limit in (getattr(tokenizer, "model_max_length", None), getattr(model.config, "max_position_embeddings", None)):
         if isinstance(limit, int) and 2 < limit < 1_000_000:
             max_length = min(max_length, limit)
-    return TextModel(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)
+    adapter = DecoderTextModel if decoder else TextModel
+    return adapter(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)
