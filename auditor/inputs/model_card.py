@@ -58,6 +58,7 @@ class AuditorBlock(BaseModel):
     ignore_columns: list[str] = Field(default_factory=list)
     prompt: str | None = Field(default=None, min_length=1, max_length=4000)  # causal-lm: "... {text} ..."
     label_words: dict[str, str] | None = None  # causal-lm: class -> the word that answers it
+    prompt_variants: list[str] | None = Field(default=None, max_length=10)  # causal-lm: paraphrases (prompt_sensitivity)
 
     @field_validator("features", mode="before")
     @classmethod
@@ -124,7 +125,7 @@ def prompt_problems(block: AuditorBlock) -> list[Problem]:
             if getattr(block.model, key) != default:
                 problems.append(Problem(f"auditor.model.{key}", "only for format: transformers"))
     if not causal:
-        for key in ("prompt", "label_words"):
+        for key in ("prompt", "label_words", "prompt_variants"):
             if getattr(block, key) is not None:
                 problems.append(Problem(f"auditor.{key}", "only for model.head: causal-lm"))
         return problems
@@ -133,6 +134,9 @@ def prompt_problems(block: AuditorBlock) -> list[Problem]:
     elif block.prompt.count("{text}") != 1:
         problems.append(Problem("auditor.prompt", f"must contain {{text}} exactly once (where the input goes); "
                                                   f"found it {block.prompt.count('{text}')} times"))
+    for i, variant in enumerate(block.prompt_variants or []):
+        if variant.count("{text}") != 1:
+            problems.append(Problem(f"auditor.prompt_variants[{i}]", "must contain {text} exactly once"))
     if block.label_words is None:
         problems.append(Problem("auditor.label_words", "required for model.head: causal-lm (class -> word)"))
     else:
