@@ -121,8 +121,9 @@ class PromptSensitivity(Check):
             measurements["explanation_rank_correlation_min"] = float(np.nanmin(rhos)) if np.isfinite(rhos).any() else None
             evidence.append(BarChart(title="Accuracy per prompt", labels=[r[0] for r in rows],
                                      values=[float(r[2]) for r in rows], xlabel="accuracy"))
-            summary = (f"Across {len(variants)} prompt variant{'s' * (len(variants) != 1)}, accuracy drops by at most "
-                       f"{base_acc - min(accs):.3f}, at least {min(agreements):.0%} of decisions stay the same"
+            summary = (f"Across {len(variants)} prompt variant{'s' * (len(variants) != 1)}, the lowest accuracy is "
+                       f"{min(accs):.3f} (card prompt {base_acc:.3f}), at least {min(agreements):.0%} of decisions stay "
+                       "the same"
                        + (f" and explanations keep a median rank correlation of at least {np.nanmin(rhos):.2f}."
                           if np.isfinite(rhos).any() else "; no explanation could be compared."))
         else:
@@ -132,6 +133,6 @@ class PromptSensitivity(Check):
         evidence.append(Note(title="How prompts are compared",
                              text="Each prompt keeps the card's label words; only the {text} part is explained, "
                                   "so word attributions under different prompts refer to the same words."))
-        key = ("" if not variants else f"Δacc ≤ {base_acc - min(accs):.3f}, agreement ≥ {min(agreements):.0%}")
+        key = ("" if not variants else f"min acc {min(accs):.3f} (card {base_acc:.3f}), agreement ≥ {min(agreements):.0%}")
         return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
                            key_figure=key, cost={"model_inputs": cost})
