@@ -210,3 +210,30 @@ def test_a_decoder_config_without_a_pad_id_takes_the_tokenizers(tmp_path, decode
     (model_dir / "config.json").write_text(json.dumps(config))
     model = load_text_model(model_dir, max_length=32)  # the tokenizer's pad token fills in
     assert model.model.config.pad_token_id == model.pad_id == model.tokenizer.pad_token_id == 0
+
+
+# --- the built-in text policy on both kinds --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prompted_kind", [False, True], ids=["decoder", "prompted"])
+def test_text_default_runs_on_the_decoder_kinds_with_no_error(tmp_path, tiny_decoder, decoder_model_dir, causal_lm_dir,
+                                                             prompted_kind):
+    import dataclasses
+
+    from auditor.engine.runner import build_plan, run_plan
+    from auditor.policy import load_policy
+    from auditor.results import Status
+
+    model_dir = causal_lm_dir if prompted_kind else decoder_model_dir
+    ctx = make_decoder_context(tiny_decoder, tmp_path, model_dir, prompted=prompted_kind, n=12)
+    loaded = load_policy("text-default")
+    ctx = dataclasses.replace(ctx, explainer_params=loaded.policy.explainers_for(ctx.task))
+    plan = build_plan(loaded, kind_for_card(ctx.card))
+    results = {r.id: r for r in run_plan(plan, ctx)}
+    assert not {k: r.error.message for k, r in results.items() if r.status == Status.ERROR}
+    sensitivity = results["prompt_sensitivity"]
+    if prompted_kind:
+        assert sensitivity.status != Status.SKIPPED and sensitivity.measurements["n_variants"] == 1
+    else:
+        assert sensitivity.status == Status.SKIPPED and "prompted" in sensitivity.skipped_reason
+    assert sum(r.status != Status.SKIPPED for r in results.values()) >= 10
