@@ -237,3 +237,13 @@ def test_text_default_runs_on_the_decoder_kinds_with_no_error(tmp_path, tiny_dec
     else:
         assert sensitivity.status == Status.SKIPPED and "prompted" in sensitivity.skipped_reason
     assert sum(r.status != Status.SKIPPED for r in results.values()) >= 10
+
+
+def test_shap_mapping_assumes_no_trailing_special_token():
+    """A decoder tokenizer (GPT-2, Llama) adds nothing at the end: a truncated text is a plain prefix of
+    shap's tokens, and a last kept token equal to shap's last token is not mistaken for a trailing [SEP]."""
+    from auditor.explain.text_perturbation import _map_shap_values
+
+    ids, shap_ids = np.array([5, 6, 7]), np.array([5, 6, 7, 8, 7])
+    values = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    np.testing.assert_array_equal(_map_shap_values(ids, shap_ids, values), [0.1, 0.2, 0.3])
