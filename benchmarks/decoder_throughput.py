@@ -38,13 +38,13 @@ def main(argv=None) -> int:
     import torch
 
     from auditor.explain.text_gradients import embedding_gradients
-    from auditor.models.text import load_text_model
-
+    from auditor.models.decoder import load_sequence_classifier
+    
     torch.set_num_threads(args.threads)
     texts = [json.loads(line)["review"] for line in (EXAMPLE / "data" / "eval.jsonl").read_text().splitlines() if line]
 
     def fresh():
-        return load_text_model(EXAMPLE / "model", max_length=96, batch_size=32, threads=args.threads)
+        return load_sequence_classifier(EXAMPLE / "model", max_length=96, batch_size=32, threads=args.threads)
 
     model = fresh()
     lengths = [len(e.ids) for e in model.encode(texts)]

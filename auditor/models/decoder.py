@@ -37,7 +37,7 @@ from auditor.errors import ModelCardError, ModelLoadError, Problem
 from auditor.metrics.removal import TokenMask
 from auditor.models.base import Capability
 from auditor.models.inputs import PerturbableInputs
-from auditor.models.text import Encoded, TextModel
+from auditor.models.text import Encoded, TextModel, check_model_dir, load_text_model
 
 DTYPES = ("float32", "bfloat16")
 
@@ -232,18 +232,33 @@ def ensure_pad_token(model, tokenizer) -> int:
     return int(pad)
 
 
-def finish_load(model, tokenizer, *, device: str, dtype: str, path, card_path=None):
-    """Common steps after from_pretrained: dtype, device, eval mode."""
+def finish_load(model, *, device: str, dtype: str, card_path) -> None:
+    """Common steps after from_pretrained: dtype (validated against the device), device, eval mode."""
     import torch
 
     if dtype not in DTYPES:
-        raise ModelCardError(str(card_path or path), [Problem("auditor.model.dtype", f"one of {', '.join(DTYPES)}")])
+        raise ModelCardError(str(card_path), [Problem("auditor.model.dtype", f"one of {', '.join(DTYPES)}")])
     if dtype == "bfloat16" and not str(device).startswith("cuda"):
-        raise ModelCardError(str(card_path or path), [Problem("auditor.model.dtype",
+        raise ModelCardError(str(card_path), [Problem("auditor.model.dtype",
                              "bfloat16 is allowed on a GPU only (--device cuda); use float32 on the CPU")])
     model.to(device=device, dtype=getattr(torch, dtype))
     model.eval()
-    return model
+
+
+def prepare_sequence_classifier(model, tokenizer, *, device: str, dtype: str, card_path) -> type:
+    """``prepare`` of :func:`~auditor.models.text.load_text_model`: a decoder-only architecture gets its pad
+    id verified and :class:`DecoderTextModel`; an encoder stays a :class:`TextModel`."""
+    decoder = is_decoder_config(model.config)
+    if decoder:
+        ensure_pad_token(model, tokenizer)
+    finish_load(model, device=device, dtype=dtype, card_path=card_path)
+    return DecoderTextModel if decoder else TextModel
+
+
+def load_sequence_classifier(path, **kw) -> TextModel:
+    """Safely load a local transformers sequence classifier, encoder or decoder (see ``load_text_model``
+    for the parameters)."""
+    return load_text_model(path, prepare=prepare_sequence_classifier, **kw)
 
 
 def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: str = "cpu",
@@ -251,8 +266,6 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
                    card_path=None) -> PromptedCausalLM:
     """Safely load a local causal LM (``AutoModelForCausalLM``) behind a prompt; a checkpoint without
     a language-model head is refused (exit 4)."""
-    from auditor.models.text import check_model_dir
-
     check_model_dir(path)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -284,7 +297,7 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for offsets and word ids")
     ensure_pad_token(model, tokenizer)
-    finish_load(model, tokenizer, device=device, dtype=dtype, path=path, card_path=card_path)
+    finish_load(model, device=device, dtype=dtype, card_path=card_path or path)
     limit = getattr(model.config, "max_position_embeddings", None)
     if isinstance(limit, int) and 2 < limit < 1_000_000:
         max_length = min(max_length, limit)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from auditor.models.base import ModelAdapter
 from auditor.models.tabular import TabularModel, load_tabular_model
-from auditor.models.text import TextModel, load_text_model
-from auditor.models.decoder import PromptedCausalLM, load_causal_lm
+from auditor.models.text import TextModel
+from auditor.models.decoder import PromptedCausalLM, load_causal_lm, load_sequence_classifier
 
 # card task -> adapter class
 KINDS: dict[str, type] = {
@@ -45,5 +45,5 @@ def load_adapter(card, feature_names: list[str], *, allow_pickle: bool = False, 
         return load_causal_lm(card.model_path, prompt=card.auditor.prompt, label_words=card.auditor.label_words,
                               device=device, dtype=m.dtype, card_path=str(card.path), **sizes)
     if kind is TextModel:
-        return load_text_model(card.model_path, device=device, dtype=m.dtype, card_path=str(card.path), **sizes)
+        return load_sequence_classifier(card.model_path, device=device, dtype=m.dtype, card_path=str(card.path), **sizes)
     return load_tabular_model(card, feature_names, allow_pickle=allow_pickle)

@@ -329,7 +329,8 @@ class TextModel(AdapterBase):
 
 
 def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, batch_size: int = 32,
-                    threads: int | None = None, dtype: str = "float32", card_path=None) -> TextModel:
+                    threads: int | None = None, dtype: str = "float32", card_path=None,
+                    prepare=None) -> TextModel:
     """Safely load a local transformers sequence classifier.
 
     Parameters
@@ -345,11 +346,13 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
         Largest batch sent to the model.
     threads:
         If given, ``torch.set_num_threads(threads)``.
-    dtype:
-        ``float32`` (default) or, on a GPU, ``bfloat16`` (decoder-only classifiers).
-
-    A decoder-only architecture (Llama, Qwen2, Mistral, GPT-2, ...) comes back as a
-    :class:`~auditor.models.decoder.DecoderTextModel` with its pad id verified.
+    dtype, card_path:
+        Passed to ``prepare``.
+    prepare:
+        ``prepare(model, tokenizer, device=, dtype=, card_path=)`` moves the loaded model to its device
+        and dtype and returns the adapter class; default: device only, :class:`TextModel`. The audit
+        loads through :func:`auditor.models.decoder.load_sequence_classifier`, whose ``prepare``
+        recognises decoder-only architectures (pad id verified, :class:`DecoderTextModel`).
 
     Raises
     ------
@@ -385,19 +388,15 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for "
                              "offsets and word ids")
-    from auditor.models.decoder import DecoderTextModel, ensure_pad_token, finish_load, is_decoder_config
-
-    decoder = is_decoder_config(model.config)
-    if decoder:
-        ensure_pad_token(model, tokenizer)
-        finish_load(model, tokenizer, device=device, dtype=dtype, path=path, card_path=card_path)
-    else:
+    if prepare is None:
         model.to(device)
         model.eval()
+        adapter = TextModel
+    else:
+        adapter = prepare(model, tokenizer, device=device, dtype=dtype, card_path=card_path or path)
     # Never feed more tokens than the model has positions for: a longer input would crash the
     # model (an index error in the position embeddings) instead of being truncated and reported.
     for limit in (getattr(tokenizer, "model_max_length", None), getattr(model.config, "max_position_embeddings", None)):
         if isinstance(limit, int) and 2 < limit < 1_000_000:
             max_length = min(max_length, limit)
-    adapter = DecoderTextModel if decoder else TextModel
     return adapter(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)

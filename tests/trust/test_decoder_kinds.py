@@ -15,9 +15,8 @@ from auditor.explain.text_gradients import explain_integrated_gradients, pad_bas
 from auditor.explain.text_perturbation import explain_attention, explain_lime_text, explain_shap_text
 from auditor.inputs.model_card import load_model_card
 from auditor.models.base import Capability
-from auditor.models.decoder import DecoderTextModel, PromptedCausalLM, load_causal_lm
+from auditor.models.decoder import DecoderTextModel, PromptedCausalLM, load_causal_lm, load_sequence_classifier
 from auditor.models.kinds import kind_for_card, load_adapter
-from auditor.models.text import load_text_model
 
 from .conftest import decoder_card, make_decoder_context, write_card
 
@@ -30,7 +29,7 @@ def texts(tiny_decoder):
 
 @pytest.fixture(scope="module")
 def decoder(decoder_model_dir):
-    return load_text_model(decoder_model_dir, max_length=32, threads=1)
+    return load_sequence_classifier(decoder_model_dir, max_length=32, threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +47,7 @@ def test_a_decoder_checkpoint_loads_as_a_decoder_with_its_pad_id(decoder):
 def test_batched_and_one_at_a_time_predictions_agree(which, texts, decoder_model_dir, causal_lm_dir, tiny_decoder):
     def fresh():
         if which == "decoder":
-            return load_text_model(decoder_model_dir, max_length=32, threads=1)
+            return load_sequence_classifier(decoder_model_dir, max_length=32, threads=1)
         return load_causal_lm(causal_lm_dir, prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS,
                               max_length=32)
     lengths = {len(e.ids) for e in fresh().encode(texts)}
@@ -208,7 +207,7 @@ def test_a_decoder_config_without_a_pad_id_takes_the_tokenizers(tmp_path, decode
     config = json.loads((model_dir / "config.json").read_text())
     config["pad_token_id"] = None
     (model_dir / "config.json").write_text(json.dumps(config))
-    model = load_text_model(model_dir, max_length=32)  # the tokenizer's pad token fills in
+    model = load_sequence_classifier(model_dir, max_length=32)  # the tokenizer's pad token fills in
     assert model.model.config.pad_token_id == model.pad_id == model.tokenizer.pad_token_id == 0
 
 
