@@ -1,4 +1,5 @@
-"""The command line: auditor run | validate | render | policies | history | diff | sign-off | verify | due.
+"""The command line: auditor run | validate | render | policies | history | diff | sign-off | verify | due
+| users | keys | serve.
 
 Exit codes: 0 passed (or only warnings), 1 a blocking check failed or errored, 2 usage error,
 3 invalid policy, card or dataset, 4 model artefact refused or not loadable, 5 internal error.
@@ -11,18 +12,22 @@ from __future__ import annotations
 
 import sys
 import traceback
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
+from auditor.progress import DEFAULT_INTERVAL_S, PlainProgress
 from auditor.errors import EXIT_BLOCKING_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AuditorError, InvalidInputError
-from auditor.results import Status
+
+if TYPE_CHECKING:  # the CLI imports only what a command uses, when it runs (`auditor --help` stays instant)
+    from auditor.results import Status
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -47,12 +52,16 @@ def shown(text: object) -> str:
 
 
 def _fail(exc: AuditorError) -> None:
-    label = "invalid input" if isinstance(exc, InvalidInputError) else "error"
+    label = getattr(exc, "label", None) or ("invalid input" if isinstance(exc, InvalidInputError) else "error")
     err.print(f"[bold red]{label}:[/] {shown(exc)}", highlight=False, markup=True, soft_wrap=True)
+    for note in getattr(exc, "__notes__", ()):
+        err.print(shown(note), highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
 def exit_code_for(status: Status) -> int:
+    from auditor.results import Status
+
     return EXIT_BLOCKING_FAILURE if status in (Status.FAIL, Status.ERROR) else EXIT_OK
 
 
@@ -65,17 +74,26 @@ def run(
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow joblib/pickle models (can run code)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (text models)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    progress_every: float = typer.Option(DEFAULT_INTERVAL_S, "--progress-every", min=0.1,
+                                         help="Seconds between progress lines when stderr is not a terminal (CI logs)."),
     db: Optional[str] = typer.Option(None, "--db", help="Registry URL (default OUT/audits.sqlite; env AUDITOR_DB)."),
     waivers: Optional[Path] = typer.Option(None, "--waivers", "-w", help="Waivers file: check id, justification, approver, expiry."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, max=1024,
                                        help="Workers for independent work (default: every core); results do not depend on it."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write the checks as JUnit XML to this file (for CI)."),
 ) -> None:
     """Run an audit and write a new versioned run directory."""
     from auditor.engine.audit import run_audit
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), TextColumn("remaining"), TimeRemainingColumn(), console=err, disable=quiet,
-                  transient=True) as progress:
+    if junit is not None and (junit.is_dir() or not junit.parent.is_dir()):
+        _fail(_usage(f"--junit {junit}: " + ("is a folder" if junit.is_dir() else f"folder {junit.parent} does not exist")))
+
+    # Not a terminal (a CI log): plain timestamped lines at a steady interval instead of the live bar.
+    plain = None if quiet or err.is_terminal else PlainProgress(err.file, progress_every)
+    with plain or nullcontext(), Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(), TextColumn("remaining"), TimeRemainingColumn(), console=err, disable=quiet or plain is not None,
+            transient=True) as progress:
         task = progress.add_task("loading inputs", total=None)
         step = progress.add_task("", total=None, visible=False)
 
@@ -91,8 +109,9 @@ def run(
             progress.update(step, completed=done)
 
         try:
-            record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device, on_progress=on_progress,
-                               db=db, waivers=waivers, jobs=jobs, on_step=on_step)
+            record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device,
+                               on_progress=plain.on_progress if plain else on_progress, db=db, waivers=waivers, jobs=jobs,
+                               on_step=plain.on_step if plain else on_step)
         except AuditorError as exc:
             progress.stop()
             _fail(exc)
@@ -106,9 +125,11 @@ def run(
     table.add_column("check")
     table.add_column("status")
     table.add_column("key figure")
+    from auditor.render.scope import display_status
+
     for c in result.checks:
         style = STATUS_STYLE[c.status.value]
-        table.add_row(shown(c.id), f"[{style}]{c.status.value.upper()}[/]", shown(c.key_figure or (c.error.type if c.error else "")))
+        table.add_row(shown(c.id), f"[{style}]{display_status(c).upper()}[/]", shown(c.key_figure or (c.error.type if c.error else "")))
     out.print(table)
     for c in result.checks:
         w = c.waiver
@@ -120,6 +141,12 @@ def run(
     out.print(f"overall: [{style}]{result.status.value.upper()}[/]   ({record.path.name})")
     for name in ("result.json", "report.html", "report.pdf", "manifest.json"):
         out.print(f"  {record.path / name}", highlight=False, markup=False, soft_wrap=True)
+    if junit is not None:
+        from auditor.records.atomic import replace_file
+        from auditor.render.junit import junit_xml
+
+        replace_file(junit, junit_xml(result))
+        out.print(f"  {junit}", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(exit_code_for(result.status))
 
 
@@ -155,9 +182,18 @@ def validate(
                     out.print(f"  check {printable(planned.spec.check_id)} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)
             if data is not None:
                 ds = load_dataset(data, model_card)
+                from auditor.engine.audit import check_positive_class
+
+                check_positive_class(model_card, sorted(set(ds.labels.tolist())), "labels in the dataset")
                 out.print(f"dataset {data}: valid ({len(ds)} rows, {len(ds.feature_names)} features)", markup=False, highlight=False, soft_wrap=True)
     except AuditorError as exc:
         _fail(exc)
+
+
+def _usage(message: str) -> AuditorError:
+    from auditor.errors import UsageError
+
+    return UsageError(message)
 
 
 def raise_usage(message: str) -> None:
@@ -167,12 +203,16 @@ def raise_usage(message: str) -> None:
 
 
 @app.command()
-def render(run_dir: Path = typer.Argument(..., help="A run directory containing result.json.")) -> None:
-    """Rebuild report.html and report.pdf of a run from its result.json alone."""
+def render(
+    run_dir: Path = typer.Argument(..., help="A run directory containing result.json."),
+    to: Optional[Path] = typer.Option(None, "--to", help="A new folder for the reports (default <model>/renders/<version>-N/)."),
+) -> None:
+    """Rebuild report.html and report.pdf of a run from its result.json alone, into a new folder:
+    a stored run is sealed and never modified."""
     from auditor.engine.audit import rerender
 
     try:
-        for path in rerender(run_dir).values():
+        for path in rerender(run_dir, to).values():
             out.print(str(path), highlight=False, markup=False, soft_wrap=True)
     except AuditorError as exc:
         _fail(exc)
@@ -240,10 +280,13 @@ def history(
     from auditor.records.registry import open_registry
 
     try:
-        with open_registry(out_dir, db) as registry:
+        with open_registry(out_dir, db, rebuild=rebuild) as registry:
             if rebuild:
                 n = registry.rebuild(out_dir)
                 err.print(f"registry rebuilt: {n} run{'s' * (n != 1)} indexed from {shown(str(out_dir))}", highlight=False)
+                for path, why in registry.skipped:
+                    err.print(f"  skipped {shown(str(path))}: {shown(why)} (`auditor verify` names what was altered)",
+                              highlight=False, soft_wrap=True)
             rows = registry.history(model)
     except AuditorError as exc:
         _fail(exc)
@@ -255,16 +298,23 @@ def history(
     if not rows:
         _print(f"no audits recorded{' for ' + model if model else ''}")
         return
-    table = Table("model", "version", "date", "policy", "status", "model sha256", "sign-off")
+    # fits 80 columns: no borders, short fields never wrap, model names keep up to 24 characters on
+    # a line, policy and sign-off wrap at spaces onto more lines
+    name_width = min(24, max(len(r["model"]) for r in rows))
+    table = Table(Column("model", overflow="fold", min_width=name_width), Column("audit", no_wrap=True, min_width=10),
+                  Column("policy", overflow="fold", max_width=12), Column("status", no_wrap=True),
+                  Column("sha256", no_wrap=True), Column("sign-off", overflow="fold"),
+                  box=None, padding=(0, 2, 0, 0), header_style="bold underline")
+    decisions = {"approve": "approved", "approve-with-conditions": "approved with conditions", "reject": "rejected"}
     for r in rows:
         signoff = "—"
         if r["signoff_decision"]:
-            signoff = f"{r['signoff_decision']} by {r['signoff_reviewer']}"
+            signoff = f"{decisions.get(r['signoff_decision'], r['signoff_decision'])} by {r['signoff_reviewer']}"
             if r["signoff_valid_until"]:
                 signoff += f" until {r['signoff_valid_until']}"
         style = STATUS_STYLE.get(r["status"], "")
-        table.add_row(shown(r["model"]), r["version"], r["created_at"][:10], shown(f"{r['policy_name']} {r['policy_version']}"),
-                      f"[{style}]{r['status'].upper()}[/]", r["model_sha256"][:12], shown(signoff))
+        table.add_row(shown(r["model"]), f"{r['version']}\n{r['created_at'][:10]}", shown(f"{r['policy_name']} {r['policy_version']}"),
+                      f"[{style}]{r['status'].upper()}[/]", r["model_sha256"][:8], shown(signoff))
     out.print(table)
 
 
@@ -310,13 +360,15 @@ def sign_off(
     comment: str = typer.Option(..., "--comment", help="What the decision rests on (conditions, reasons)."),
     valid_until: Optional[str] = typer.Option(None, "--valid-until", help="Approval expiry date, YYYY-MM-DD."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    conditions: Optional[str] = typer.Option(None, "--conditions", help="With approve-with-conditions: the conditions."),
+    key: Optional[str] = typer.Option(None, "--key", help="Sign the record with this registered key (auditor keys new NAME)."),
 ) -> None:
     """Record a reviewer's decision next to a run (its files are untouched) and write report-signed-N.pdf."""
     from auditor.records.signoff import sign_off as record_sign_off
 
     try:
         signed = record_sign_off(run_dir, reviewer=reviewer, decision=decision, comment=comment,
-                                 valid_until=valid_until, db=db)
+                                 valid_until=valid_until, db=db, conditions=conditions, key=key)
     except AuditorError as exc:
         _fail(exc)
     r = signed.record
@@ -327,18 +379,24 @@ def sign_off(
 
 
 @app.command()
-def verify(run_dirs: list[Path] = typer.Argument(..., help="Run directories to verify.")) -> None:
-    """Recompute every hash of a run and its hash-chain links; name what was altered (exit 1)."""
+def verify(
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories to verify."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP + " Holds the registered signing keys."),
+) -> None:
+    """Recompute every hash of a run and its hash-chain links, and check sign-off signatures; name
+    what was altered, a signature that does not match or an unknown key (exit 1)."""
     from auditor.records.verify import verify_run
 
     altered = False
     for run_dir in run_dirs:
         try:
-            checked = verify_run(run_dir)
+            checked = verify_run(run_dir, db=db)
         except AuditorError as exc:
             _fail(exc)
         if checked.ok:
             out.print(f"[green]OK[/] {shown(str(checked.run))}: {checked.checked_files} files and the chain verified", highlight=False)
+            for line in checked.signatures:
+                _print(f"  {line}")
             continue
         altered = True
         out.print(f"[bold red]ALTERED[/] {shown(str(checked.run))}", highlight=False)
@@ -375,6 +433,107 @@ def due(
         table.add_row(shown(item.model), f"[red]{item.reason}[/]", item.since, shown(item.detail))
     out.print(table)
     raise typer.Exit(EXIT_BLOCKING_FAILURE)
+
+
+# --- the reviewer's workspace: accounts, signing keys, the web server ---------------------------
+
+users_app = typer.Typer(no_args_is_help=True, help="Accounts of `auditor serve` (stored in the output folder's registry).")
+keys_app = typer.Typer(no_args_is_help=True, help="Ed25519 keys that sign sign-offs.")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+
+
+def _read_password() -> str:
+    """From the terminal (hidden, asked twice), or two lines of stdin when it is not a terminal."""
+    if sys.stdin.isatty():
+        return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    lines = sys.stdin.read().splitlines()
+    if len(lines) < 2:
+        raise _usage("stdin is not a terminal: give the password twice, one line each")
+    if lines[0] != lines[1]:
+        raise _usage("the two passwords read from stdin differ")
+    return lines[0]
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="Login name (letters, digits, . _ @ -)."),
+    role: str = typer.Option(..., "--role", help="viewer | reviewer (may reject) | approver (may approve)."),
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder whose registry holds the accounts."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Add an account; the password is read from the terminal (or twice from stdin) and stored as an Argon2id hash."""
+    from auditor.records.accounts import add_user, check_new_user
+    from auditor.records.registry import open_registry
+
+    try:
+        check_new_user(name, role, "x" * 100)  # name and role first: no password asked for in vain
+        password = _read_password()
+        with open_registry(out_dir, db) as registry:
+            user = add_user(registry, name, role, password)
+    except AuditorError as exc:
+        _fail(exc)
+    _print(f"user {user.name} added ({user.role})")
+
+
+@users_app.command("list")
+def users_list(
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o"),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """List the accounts and their roles."""
+    from auditor.records.accounts import list_users
+    from auditor.records.registry import open_registry
+
+    try:
+        with open_registry(out_dir, db) as registry:
+            users = list_users(registry)
+    except AuditorError as exc:
+        _fail(exc)
+    for u in users:
+        _print(f"{u.name}  {u.role}  since {u.created_at}")
+
+
+@keys_app.command("new")
+def keys_new(
+    name: str = typer.Argument(..., help="Key name (recorded in every sign-off it signs)."),
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder whose registry holds the public keys."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Create an Ed25519 key pair: the private key to $AUDITOR_KEYS_DIR (default ~/.config/auditor/keys)/NAME.pem, the public key into the registry."""
+    from auditor.records.registry import open_registry
+    from auditor.records.signatures import new_key
+
+    try:
+        with open_registry(out_dir, db) as registry:
+            path, fp = new_key(registry, name)
+    except AuditorError as exc:
+        _fail(exc)
+    _print(f"key {name}: private key {path} (keep it secret); public key registered, fingerprint {fp}")
+
+
+@app.command()
+def serve(
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder to serve (read-only, but for sign-offs)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
+    port: int = typer.Option(8765, "--port", min=0, max=65535),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    key: Optional[str] = typer.Option(None, "--key", help="Sign every web sign-off with this registered key."),
+    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="Serve over HTTPS with this certificate (PEM)."),
+    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="The certificate's private key (PEM)."),
+) -> None:
+    """A reviewer's workspace in the browser: models, versions, reports, diffs, the due list, sign-off."""
+    from auditor.web.app import create_app, run_server
+
+    try:
+        if (tls_cert is None) != (tls_key is None):
+            raise _usage("--tls-cert and --tls-key go together")
+        web = create_app(out_dir, db=db, key=key, secure=tls_cert is not None)
+        scheme = "https" if tls_cert else "http"
+        err.print(f"serving {shown(str(out_dir))} on {scheme}://{host}:{port}/ (Ctrl-C stops)", highlight=False)
+        run_server(web, host, port, tls_cert, tls_key)
+    except AuditorError as exc:
+        _fail(exc)
 
 
 def main() -> None:

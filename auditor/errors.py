@@ -64,6 +64,12 @@ class DatasetError(InvalidInputError):
     kind = "dataset"
 
 
+class ResultFileError(InvalidInputError):
+    """A stored run's result.json (or manifest, sign-off log) that cannot be read as one."""
+
+    kind = "stored result"
+
+
 class ModelLoadError(AuditorError):
     """The model artefact was refused (unsafe, unpinned, altered) or could not be loaded."""
 

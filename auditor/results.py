@@ -49,6 +49,7 @@ class Table(_Frozen):
     columns: list[str]
     rows: list[list[Any]]
     caption: str = ""
+    detail: bool = False  # a detail view (per-instance, or what a chart already shows): the report's appendix
 
 
 class BarChart(_Frozen):
@@ -59,6 +60,7 @@ class BarChart(_Frozen):
     errors: list[float] | None = None  # half-widths of an interval, drawn as error bars
     xlabel: str = ""
     caption: str = ""
+    detail: bool = False  # a detail view (per-instance distribution): the report's appendix
 
 
 class Series(_Frozen):
@@ -91,7 +93,7 @@ class Heatmap(_Frozen):
 
 class TokenSpan(_Frozen):
     text: str
-    value: float
+    value: float | None  # None: text between words (spaces, characters no token covers), not coloured
 
 
 class TokenHighlights(_Frozen):
@@ -102,6 +104,8 @@ class TokenHighlights(_Frozen):
     instances: list[dict[str, Any]]  # {row, label, predicted, probability, spans: [TokenSpan]}
     scale: float  # |value| that maps to full colour, shared by all instances (legend)
     caption: str = ""
+    signed: bool = True  # False: an unsigned quantity (attention), drawn on a one-hue scale
+    toward: str = ""  # the class positive values point to on every row; "" = each row's predicted class
 
 
 class Note(_Frozen):
@@ -136,6 +140,18 @@ class ThresholdOutcome(_Frozen):
     severity: Literal["fail", "warn", "info"]  # blocking, warning, info (recorded, never changes the status)
     passed: bool
     rationale: str = ""  # from the policy: why this bound, how it was calibrated
+    n: int | None = None  # what the measurement rests on (rows, instances, pairs), where the check reports it
+    unreachable: str | None = None  # why this n cannot reach the bound (the gate is then never met)
+
+
+class SampleSize(_Frozen):
+    """What one measurement rests on: its n and the limits n puts on it."""
+
+    measurement: str
+    n: int
+    p_floor: float | None = None  # the smallest p-value the test can give with this n
+    at_floor: bool = False  # the observed p-value is that floor: stronger evidence would need a larger n
+    ci_degenerate: bool = False  # the interval has zero width or is undefined at this n
 
 
 class WaiverRecord(_Frozen):
@@ -176,6 +192,7 @@ class CheckResult(_Frozen):
     cost: dict[str, Any] = {}  # forward passes and other cost figures of this check
     error: ErrorInfo | None = None
     skipped_reason: str | None = None
+    sample_sizes: list[SampleSize] = []  # the n behind each measurement the check reports one for
     duration_s: float = 0.0
     rationale: str = ""  # from the policy: why this check is in it
     clauses: list[str] = []  # regulatory clauses the policy maps this check to (auditor/policy/clauses.py)

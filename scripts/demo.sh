@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Set up (idempotent), build the credit-scoring example if absent, and audit it with the default policy.
+# Set up (idempotent), build the credit-scoring example if absent, and audit it with its policy
+# (examples/credit-scoring/policy.yaml: the built-in eu-ai-act-high-risk policy, tabular checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python examples/credit-scoring/build.py
 status=0
-.venv/bin/auditor run --policy default \
+.venv/bin/auditor run --policy examples/credit-scoring/policy.yaml \
   --card examples/credit-scoring/README.md \
   --data examples/credit-scoring/data/eval.csv \
   --out reports/ || status=$?

@@ -15,6 +15,7 @@ from auditor.checks.local_explanations import LocalExplanations
 from auditor.checks.performance import Performance
 from auditor.checks.prompt_sensitivity import PromptSensitivity
 from auditor.checks.similar_examples import SimilarExamples
+from auditor.checks.subgroup_fairness import SubgroupFairness
 from auditor.checks.text_explanations import TextExplanations
 
 CHECK_REGISTRY: dict[str, type[Check]] = {
@@ -23,6 +24,7 @@ CHECK_REGISTRY: dict[str, type[Check]] = {
         TextExplanations, Attention, SimilarExamples,
         ExplanationAxioms, ExplanationStability, ExplainerAgreement, ExplanationSanity,
         PromptSensitivity,
+        SubgroupFairness,
     )
 }
 

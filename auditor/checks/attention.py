@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import spearmanr
+from pydantic import field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, Check, CheckOutput, Params, count
+from auditor.checks.explainers import check_method_names
 from auditor.models.base import Capability
 from auditor.checks.text_explanations import highlights
 from auditor.explain.text_words import aggregate_to_words
+from auditor.lazy_imports import lazy_function
 from auditor.results import Heatmap, Note, Table
+
+spearmanr = lazy_function("scipy.stats", "spearmanr")  # scipy.stats takes about a second to import
 
 CAVEAT = (
     "Attention weights show where the model's [CLS] representation reads from, not why it decides: "
@@ -26,9 +30,14 @@ CAUSAL_CAVEAT = (
 
 
 class AttentionParams(Params):
-    n_instances: int = 20
-    n_shown: int = 3
+    n_instances: int = count(20, MAX_INSTANCES)
+    n_shown: int = count(3, MAX_SHOWN)
     reference: str = "integrated_gradients"
+
+    @field_validator("reference")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return check_method_names([v])[0]
 
 
 class Attention(Check):
@@ -63,7 +72,7 @@ class Attention(Check):
             median = float(np.nanmedian(rhos)) if rhos else None
             measurements[f"{kind}_rank_correlation_median"] = median
             rows.append([kind, median, len(rhos)])
-            evidence.append(highlights(attr, ctx, p.n_shown, f"{kind}: attention per word"))
+            evidence.append(highlights(attr, ctx, p.n_shown, f"{kind}: attention per word", signed=False))
         first = ctx.attribution("attention_cls", p.n_instances)
         words, _ = aggregate_to_words(first.values[0], first.words[0], first.names[0])
         matrix = []

@@ -17,13 +17,40 @@ from auditor.models.base import Capability
 if TYPE_CHECKING:
     from auditor.engine.context import AuditContext
 
+# Upper bounds of check parameters: a policy asking for more is rejected when it loads (exit 3),
+# not minutes or a MemoryError into a run. Each is far above what the built-in policies use.
+MAX_INSTANCES = 10_000  # rows explained or compared by one check
+MAX_SHOWN = 100  # rows, features or words drawn in the report
+MAX_TOP_K = 1_000  # features or words in a top-k set
+MAX_RESAMPLES = 10_000  # bootstrap resamples, random-control runs
+MAX_REPEATS = 100  # permutation-importance repeats
+MAX_SEEDS = 20  # seed re-runs: each is a full explainer run
+MAX_RANDOMISED = 10  # randomised models of the sanity test: each is a refit or re-initialised copy, explained
+MAX_PERTURBATIONS = 50  # perturbed copies per instance, each re-explained
+MAX_ROWS = 10_000_000  # dataset rows a check may use
+MAX_CURVE_STEPS = 1_000  # points on a removal curve
+MAX_LAYERS = 1_000  # network layers
+MAX_CHARS = 100_000  # characters of a text shown in the report
+MAX_TIME_BUDGET_S = 7 * 24 * 3600.0  # a week of wall time
+
+
+def count(default: int | None, maximum: int, minimum: int = 1, **kw) -> Any:
+    """A count field: an int in [minimum, maximum] (None allowed when the annotation says so)."""
+    return Field(default, ge=minimum, le=maximum, **kw)
+
+
+def fraction(default: float, *, low_open: bool = True, high_open: bool = True, **kw) -> Any:
+    """A float field in (0, 1), with either end closed on request; NaN and infinities rejected."""
+    bounds = {"gt" if low_open else "ge": 0.0, "lt" if high_open else "le": 1.0}
+    return Field(default, allow_inf_nan=False, **bounds, **kw)
+
 
 class Params(BaseModel):
     """Base of every check's parameters: unknown keys are rejected when the policy loads."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    time_budget_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)  # stop the check and report ERROR past this wall time
+    time_budget_s: float | None = Field(default=None, gt=0, le=MAX_TIME_BUDGET_S, allow_inf_nan=False)  # stop the check and report ERROR past this wall time
 
 
 @dataclass
@@ -34,6 +61,14 @@ class CheckOutput:
     summary: str = ""
     key_figure: str = ""
     cost: dict[str, Any] = field(default_factory=dict)
+    sample_sizes: list = field(default_factory=list)  # SampleSize per measurement (auditor/results.py)
+
+
+def sample_sizes_of(measurements: dict[str, float | None], n: int) -> list:
+    """One SampleSize per measurement, all resting on the same ``n`` (rows or explained instances)."""
+    from auditor.results import SampleSize
+
+    return [SampleSize(measurement=name, n=int(n)) for name in measurements]
 
 
 class Check(ABC):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from pydantic import Field, field_validator
+
 from auditor.checks.base import Check, CheckOutput, Params
 from auditor.inputs.model_card import PLACEHOLDER
 from auditor.results import Table
@@ -27,7 +29,15 @@ REQUIRED_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 class CardCompletenessParams(Params):
-    required: list[str] = list(REQUIRED_FIELDS)
+    required: list[str] = Field(default=list(REQUIRED_FIELDS), min_length=1)
+
+    @field_validator("required")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        unknown = [f for f in v if f not in REQUIRED_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown card fields {unknown}; known: {', '.join(REQUIRED_FIELDS)}")
+        return v
 
 
 def _meta_value(metadata: dict, dotted: str):
@@ -118,6 +128,7 @@ class CardCompleteness(Check):
         notes = [f"model-index problems: {p}" for p in card.claim_problems]
         return CheckOutput(
             measurements={"completeness": share, "missing_fields": float(len(missing))},
-            evidence=[Table(title="Required card fields", columns=["field", "status", "found in"], rows=rows)],
+            evidence=[Table(title="Required card fields", columns=["field", "status", "found in"], rows=rows,
+                            detail=not missing)],  # a full card: the summary says it, the list is detail
             summary=summary, key_figure=f"{n - len(missing)}/{n} fields", notes=notes,
         )

@@ -13,7 +13,7 @@ from itertools import combinations
 import numpy as np
 from pydantic import field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, Check, CheckOutput, Params, count, fraction, sample_sizes_of
 from auditor.models.base import Capability
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.metrics.ranking import default_k
@@ -75,9 +75,9 @@ def _median(v: np.ndarray) -> float | None:
 
 class AgreementParams(Params):
     explainers: list[str] = list(AGREEMENT_METHODS)  # filtered at run time to those the task has
-    n_instances: int = 50
-    top_k: int | None = None  # None: min(5, ceil(0.2 d)) per instance
-    min_feature_agreement: float = 0.4  # pairs below this median FA@k are flagged in the evidence
+    n_instances: int = count(50, MAX_INSTANCES)
+    top_k: int | None = count(None, MAX_TOP_K)  # None: min(5, ceil(0.2 d)) per instance
+    min_feature_agreement: float = fraction(0.4, low_open=False, high_open=False)  # pairs below this median FA@k are flagged in the evidence
 
     @field_validator("explainers")
     @classmethod
@@ -134,7 +134,8 @@ class ExplainerAgreement(Check):
         evidence = [
             Heatmap(title="Median top-k feature agreement between explainers", row_labels=methods,
                     col_labels=methods, values=[[None if np.isnan(v) else float(v) for v in r] for r in fa],
-                    vmin=0.0, vmax=1.0, caption=f"{k_text}; 1 = the same top-k features."),
+                    vmin=0.0, vmax=1.0, caption=f"n = {min((len(a) for a in attrs.values()), default=0)} instances per explainer; {k_text}; "
+                                                 "1 = the same top-k features."),
             Table(title="Agreement per pair of explainers (medians over instances)",
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
                            "signed rank agr.", "rank correlation", "flag"],
@@ -155,6 +156,7 @@ class ExplainerAgreement(Check):
                             f"the least similar pair is {worst[0]} and {worst[1]}.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+            sample_sizes=sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
             key_figure="" if low is None else f"min feature agreement {low:.2f}",
             cost={"attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
         )

@@ -22,9 +22,9 @@ import csv
 import io
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_INSTANCES, Check, CheckOutput, Params, count, fraction, sample_sizes_of
 from auditor.checks.explainers import available_methods, check_method_names
 from auditor.metrics.faithfulness import completeness_gap, efficiency_gap
 from auditor.results import BarChart, FileRef, Table
@@ -36,14 +36,14 @@ SUFFIXES = ("_within_tolerance_share", "_gap_median", "_gap_max")
 class Tolerances(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    completeness_rel: float = Field(0.05, ge=0)  # IG / gradient×input relative gap
-    efficiency_atol: float = Field(1e-2, ge=0)  # SHAP: atol + rtol·|f(x)|, as shap's allclose
-    efficiency_rtol: float = Field(1e-2, ge=0)
+    completeness_rel: float = fraction(0.05, low_open=False)  # IG / gradient×input relative gap
+    efficiency_atol: float = fraction(1e-2, low_open=False)  # SHAP: atol + rtol·|f(x)|, as shap's allclose
+    efficiency_rtol: float = fraction(1e-2, low_open=False)
 
 
 class AxiomsParams(Params):
     methods: list[str] = ["shap", "integrated_gradients"]  # filtered at run time to those the task has
-    n_instances: int = Field(50, ge=1)
+    n_instances: int = count(50, MAX_INSTANCES)
     tolerances: Tolerances = Tolerances()
 
     @field_validator("methods")
@@ -120,7 +120,8 @@ class ExplanationAxioms(Check):
                            f"{tol.efficiency_rtol:g}·|f(x)|. Completeness (IG, gradient×input): relative gap "
                            f"|Σa − (f(x) − f(x′))| / |f(x) − f(x′)|, tolerance {tol.completeness_rel:g}.")),
             BarChart(title="Share of instances whose attributions add up", labels=list(shares),
-                     values=[v if v is not None else 0.0 for v in shares.values()], xlabel="share within tolerance"),
+                     values=[v if v is not None else 0.0 for v in shares.values()], xlabel="share within tolerance",
+                     caption="n = " + ", ".join(f"{r[4]} ({r[0]})" for r in rows) + " explained instances."),
             FileRef(title="Per-instance additivity gaps",
                     path=ctx.add_file("evidence/explanation_axioms.csv", buf.getvalue().encode())),
         ]
@@ -131,6 +132,7 @@ class ExplanationAxioms(Check):
                              f"{shares[m]:.0%} of instances" for m in tested) + ".")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+            sample_sizes=sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
             key_figure=", ".join(f"{m} {shares[m]:.0%}" for m in tested),
             cost={"attribution_model_inputs": attr_cost},
         )

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, Check, CheckOutput, Params, count
 from auditor.metrics.faithfulness import (
     ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, faithfulness_correlation,
     insertion_curve, normalised_auc, random_control,
@@ -21,7 +23,7 @@ from auditor.metrics.faithfulness import (
 from auditor.metrics.statistics import paired_comparison
 from auditor.models.base import Capability
 from auditor.models.inputs import by_class
-from auditor.results import FileRef, LineChart, Series, Table
+from auditor.results import FileRef, LineChart, SampleSize, Series, Table
 
 # metric -> higher is better
 METRICS = {
@@ -32,15 +34,18 @@ METRICS = {
     "faithfulness_correlation": True,  # needs a feature table (a fixed set of named features)
 }
 SUFFIXES = ("", "_control", "_gap", "_gap_ci_low", "_p_value")
+GAP_DEFINITION = ("Gap: the median over instances of each instance's explainer-minus-control difference (oriented so "
+                  "that positive means the explainer beats the control), so it need not equal the difference of the "
+                  "two medians beside it.")
 
 
 class FaithfulnessParams(Params):
     explainers: list[str] = ["shap", "lime"]
-    n_instances: int = 50
-    n_steps: int | None = None  # curve points; None: one feature per step (tabular), 10 bins (text)
-    bins: list[float] = list(ERASER_BINS)
-    correlation_runs: int = 100
-    correlation_subset: int | None = None  # None: ceil(0.25 d)
+    n_instances: int = count(50, MAX_INSTANCES)
+    n_steps: int | None = count(None, MAX_CURVE_STEPS)  # curve points; None: one feature per step (tabular), 10 bins (text)
+    bins: list[Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]] = Field(list(ERASER_BINS), min_length=1, max_length=MAX_CURVE_STEPS)  # shares of tokens, each in (0, 1)
+    correlation_runs: int = count(100, MAX_RESAMPLES)
+    correlation_subset: int | None = count(None, MAX_TOP_K)  # None: ceil(0.25 d)
 
 
 class ExplanationFaithfulness(Check):
@@ -66,7 +71,7 @@ class ExplanationFaithfulness(Check):
         p = self.params
         feature_table = ctx.model.has(Capability.FEATURE_TABLE)
         measurements: dict[str, float | None] = {}
-        rows, series, per_instance = [], [], []
+        rows, series, per_instance, sample_sizes, at_floor = [], [], [], [], []
         for e in p.explainers:
             attr = ctx.attribution(e, p.n_instances)
             inputs = ctx.model.removal_inputs(ctx.data, attr.row_ids)
@@ -104,7 +109,18 @@ class ExplanationFaithfulness(Check):
                     f"{e}_{m}": cmp["value"], f"{e}_{m}_control": cmp["control"], f"{e}_{m}_gap": cmp["gap"],
                     f"{e}_{m}_gap_ci_low": cmp["gap_ci_low"], f"{e}_{m}_p_value": cmp["p_value"],
                 })
-                rows.append([e, m, cmp["value"], cmp["control"], cmp["gap"], cmp["gap_ci_low"], cmp["gap_ci_high"], cmp["p_value"]])
+                floor = cmp["p_floor"]
+                hit = bool(np.isfinite(cmp["p_value"]) and np.isfinite(floor) and cmp["p_value"] <= floor * (1 + 1e-9))
+                if hit:
+                    at_floor.append(f"{e} {m}")
+                degenerate = not (np.isfinite(cmp["gap_ci_low"]) and cmp["gap_ci_low"] < cmp["gap_ci_high"])
+                sample_sizes += [SampleSize(measurement=f"{e}_{m}{s}", n=cmp["n"]) for s in ("", "_control", "_gap")]
+                sample_sizes.append(SampleSize(measurement=f"{e}_{m}_gap_ci_low", n=cmp["n"], ci_degenerate=degenerate))
+                sample_sizes.append(SampleSize(measurement=f"{e}_{m}_p_value", n=cmp["n"], at_floor=hit,
+                                               p_floor=None if not np.isfinite(floor) else floor))
+                rows.append([e, m, cmp["n"], cmp["value"], cmp["control"], cmp["gap"], cmp["gap_ci_low"],
+                             cmp["gap_ci_high"], cmp["p_value"],
+                             None if not np.isfinite(floor) else floor, "yes" if hit else "no"])
                 per_instance.extend((int(r), e, m, float(a), float(b)) for r, a, b in zip(attr.row_ids, expl, ctrl))
             x = np.linspace(0, 1, curves["explainer"].shape[1]).tolist()
             for label in ("explainer", "control"):
@@ -119,27 +135,38 @@ class ExplanationFaithfulness(Check):
         evidence = [
             Table(
                 title="Explainers against their random-attribution controls (medians over instances)",
-                columns=["explainer", "metric", "explainer", "control", "gap", "gap CI low", "gap CI high", "p (Wilcoxon)"],
+                columns=["explainer", "metric", "n", "explainer", "control", "gap", "gap 95% CI low", "gap CI high",
+                         "p (Wilcoxon)", "smallest p at this n", "p at its floor"],
                 rows=rows,
-                caption="Gap is oriented so that positive means the explainer beats the control. Deletion AUC and "
-                        "sufficiency: lower is better; insertion AUC, comprehensiveness and correlation: higher is better.",
+                caption=GAP_DEFINITION + " Deletion AUC and sufficiency: lower is better; insertion AUC, "
+                        "comprehensiveness and correlation: higher is better. n: instances with both values. A p-value "
+                        "at its floor is the smallest the one-sided Wilcoxon test can give with n pairs (1/2^n): the "
+                        "evidence may be stronger than it can show.",
             ),
             LineChart(title="Deletion curves: probability of the explained class as top-ranked features are removed",
                       series=series, xlabel="fraction of features removed (most relevant first)",
-                      ylabel="p / p(x), mean over instances"),
+                      ylabel="p / p(x), mean over instances",
+                      caption=f"n = {len(attr)} explained instances; solid: the explainer's ranking, dashed: its "
+                              "random control (same values at shuffled positions). A faithful explainer's curve "
+                              "falls below its control's."),
             FileRef(title="Per-instance faithfulness values", path=path),
         ]
         first = p.explainers[0]
         gap, pval = measurements.get(f"{first}_deletion_auc_gap"), measurements.get(f"{first}_deletion_auc_p_value")
         summary = (
             f"Removing the features {first} ranks first lowers the prediction faster than removing random ones: "
-            f"the median deletion AUC is {gap:.3f} lower than the random control's (one-sided Wilcoxon p = {pval:.2g})."
+            f"the median deletion AUC is {gap:.3f} lower than the random control's (one-sided Wilcoxon "
+            f"{'p < 0.001' if pval < 0.001 else f'p = {pval:.3f}'})."
             if gap is not None and gap > 0 and pval is not None else
             f"{first}'s ranking does not remove the prediction faster than a random ranking (deletion AUC gap "
             f"{'n/a' if gap is None else f'{gap:.3f}'}): its explanations should not be trusted as they stand."
         )
+        notes = []
+        if at_floor:
+            notes.append(f"p-values at their floor (the smallest the test can give with this many instances): "
+                         f"{', '.join(at_floor)}. A larger n_instances could show stronger evidence.")
         return CheckOutput(
-            measurements=measurements, evidence=evidence, summary=summary,
+            measurements=measurements, evidence=evidence, summary=summary, notes=notes, sample_sizes=sample_sizes,
             key_figure="" if gap is None else f"{first} deletion gap {gap:.3f}",
             cost={"attribution_model_inputs": {e: ctx.attribution(e, p.n_instances).cost.get("requests", 0) for e in p.explainers}},
         )

@@ -1,49 +1,51 @@
-"""explanation_sanity: do the explanations change when the model is destroyed? (Adebayo et al. 2018)
+"""explanation_sanity: do the explanations depend on what the model learned? (Adebayo et al. 2018)
 
-The model-parameter randomisation test: explain a randomised copy of the model with the same
-explainers on the same instances, and compare each instance's real and randomised explanations by
-the Spearman rank correlation of |attributions| (per word for text). An explainer whose output
-barely changes when what the model learned is destroyed explains the input (or itself), not the
-model. A policy gates the median correlation with a ``max`` threshold.
+The model-parameter randomisation test, judged against a null. The audited model is randomised
+``n_randomised`` times with different seeds (``model.randomised(seed, ...)``: the adapter decides
+how — scikit-learn refits on permuted labels, a neural network has its top re-initialised,
+cascading down), and the same explainers explain every model on the same instances. Per instance:
 
-How the model is randomised:
+* **real vs randomised**: mean signed Spearman ρ between the real model's explanation and each
+  randomised model's (the primary statistic, ``{m}_rank_correlation_median``);
+* **the null**: signed ρ between every pair of randomised models — how alike explanations of
+  models that learned nothing are, i.e. what the input structure alone produces;
+* **seed stability**: ρ between the real model's explanation and a re-run with another seed (1 for
+  deterministic explainers) — how alike two explanations of the *same* model are;
+* **input-structure baseline** (tabular): ρ between |real attributions| and |x − E x|.
 
-* **scikit-learn**: ``clone(estimator).fit(evaluation features, seeded permutation of the
-  evaluation labels)``. The training data is not an input of the audit, so the evaluation set
-  stands in for it. This is Adebayo's *data* randomisation variant: a model of the same family
-  that has learned nothing (a scikit-learn estimator has no initialisation to reset).
-* **transformers**: a deep copy whose classification head (and pooler), top ``n_layers`` encoder
-  layers and, with ``randomise_embeddings``, embeddings are re-initialised with the model's own
-  ``_init_weights`` (``reset_parameters`` where it has none) under ``torch.manual_seed(seed)``,
-  wrapped in a new ``TextModel`` with the same tokenizer (so it has its own prediction cache).
-  Integrated gradients and gradient×input attribute to the word embeddings, so while those keep
-  their trained values a randomised top can still single out the words they learned to separate:
-  randomise the embeddings too for the fully destroyed end of Adebayo's cascade.
+Attributions are signed and for one fixed class (the positive class; a binary model's other class
+is the mirror image), so two models that both lean on a feature but in opposite directions differ,
+and |x − E x|, shared by every model fitted to the same features, no longer dominates the ranks.
+An explainer that ignores the model has its randomised-vs-randomised similarity at its seed
+stability (``{m}_model_sensitivity`` near 0) and its real-vs-randomised similarity near 1.
 """
 
 from __future__ import annotations
 
-import copy
-import warnings
-
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
-from auditor.models.base import Capability
+from auditor.checks.base import MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, Check, CheckOutput, Params, count
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
+from auditor.models.base import Capability
+from auditor.explain import get_explainer
 from auditor.metrics.agreement import rank_correlation
+from auditor.metrics.sanity import for_class, input_structure, null_similarity, paired_similarity
 from auditor.metrics.statistics import bootstrap_ci
-from auditor.results import BarChart, Note, Table
+from auditor.results import BarChart, Note, SampleSize, Table
 
-SUFFIXES = ("_rank_correlation_median", "_rank_correlation_ci_high")
+SUFFIXES = ("_rank_correlation_median", "_rank_correlation_ci_high", "_null_median", "_null_p05", "_null_p95",
+            "_seed_stability_median", "_model_sensitivity", "_excess_over_null", "_input_structure_median",
+            "_instances")
+UNINFORMATIVE_NULL = 0.5  # randomised models' explanations agreeing at least this much: structure dominates
 
 
 class SanityParams(Params):
     explainers: list[str] = ["shap", "lime", "integrated_gradients"]  # filtered to those the task has
-    n_instances: int = Field(20, ge=2)
-    n_layers: int = Field(1, ge=0)  # transformers: encoder layers re-initialised below the head
-    randomise_embeddings: bool = False  # transformers: also the embeddings (the cascade's far end)
+    n_instances: int = count(20, MAX_INSTANCES, minimum=2)
+    n_randomised: int = count(3, MAX_RANDOMISED, minimum=2)  # randomised models: the null needs at least one pair
+    n_layers: int = count(1, MAX_LAYERS, minimum=0)  # neural models: layers re-initialised below the head
+    randomise_embeddings: bool = False  # neural models: also everything below the layer stack
 
     @field_validator("explainers")
     @classmethod
@@ -56,78 +58,53 @@ def rank_correlations(real: list[np.ndarray], randomised: list[np.ndarray]) -> n
     return np.array([rank_correlation(a, b) if len(a) >= 2 else np.nan for a, b in zip(real, randomised)])
 
 
-def randomised_tabular(ctx):
-    """A clone of the estimator fitted on the evaluation rows with permuted labels."""
-    from sklearn.base import clone
-
-    from auditor.models.tabular import TabularModel
-
-    estimator = clone(ctx.model.estimator)
-    seeded = {k: ctx.seed for k, v in estimator.get_params().items() if k.endswith("random_state") and v is None}
-    estimator.set_params(**seeded)
-    classes = np.asarray(ctx.model.estimator.classes_)
-    y = ctx.rng("sanity.labels").permutation(classes[ctx.label_index()])
-    from threadpoolctl import threadpool_limits
-
-    # One OpenMP thread, as for prediction (models/tabular.py): multi-threaded tree fitting spins
-    # on small shared machines.
-    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
-        warnings.simplefilter("ignore")  # convergence warnings are expected on permuted labels
-        estimator.fit(ctx.data.frame[ctx.model.feature_names], y)
-    return TabularModel(estimator, ctx.model.feature_names), "refitted on permuted labels"
+def _median(values) -> float | None:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else None
 
 
-def randomised_text(ctx, n_layers: int, seed: int, embeddings: bool = False):
-    """A deep copy with the head, pooler, top ``n_layers`` encoder layers and, if asked, the
-    embeddings re-initialised."""
-    import torch
+def _quantile(values, q: float) -> float | None:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(np.quantile(v, q)) if v.size else None
 
-    base = ctx.model
-    model = copy.deepcopy(base.model)
-    prefix = getattr(model, "base_model_prefix", "")
-    backbone = getattr(model, prefix, None)
-    targets = [(name, m) for name, m in model.named_children() if name != prefix]
-    if backbone is not None and getattr(backbone, "pooler", None) is not None:
-        targets.append(("pooler", backbone.pooler))
-    trunk = model if backbone is None else backbone
-    lists = [m for m in trunk.modules() if isinstance(m, torch.nn.ModuleList)]
-    layers = max(lists, key=len) if lists else []
-    top = list(range(len(layers)))[max(0, len(layers) - n_layers):] if n_layers else []
-    targets += [(f"layer {i}", layers[i]) for i in top]
-    if embeddings:
-        found = getattr(trunk, "embeddings", None)
-        targets.append(("embeddings", model.get_input_embeddings() if found is None else found))
-    targets = [(name, t) for name, t in targets if any(True for _ in t.parameters())]  # not dropout
-    before = [p.detach().clone() for _, t in targets for p in t.parameters()]
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        for _, target in targets:
-            for sub in target.modules():
-                for param in sub.parameters(recurse=False):
-                    param._is_hf_initialized = False  # transformers skips tensors flagged as loaded
-                if hasattr(model, "_init_weights"):
-                    model._init_weights(sub)
-                elif hasattr(sub, "reset_parameters"):
-                    sub.reset_parameters()
-    after = [p for _, t in targets for p in t.parameters()]
-    if not any(not torch.equal(a, b) for a, b in zip(before, after)):
-        raise RuntimeError("re-initialising the model changed no parameter; the sanity test would be void")
-    model.eval()
-    wrapped = base.rewrap(model)
-    return wrapped, "re-initialised: " + ", ".join(name for name, _ in targets)
+
+def fixed_class(ctx) -> int:
+    """The class every explanation is expressed for: the card's positive class (binary: class 1),
+    else the class the real model predicts most often."""
+    if ctx.positive_index is not None:
+        return int(ctx.positive_index)
+    return int(np.bincount(ctx.predicted_index()).argmax())
+
+
+def structure_vectors(ctx, rows) -> list[np.ndarray]:
+    """|x − E x| per instance and feature (E x: the evaluation mean; a categorical feature counts 1
+    where it differs from its most frequent value; a missing value counts 0)."""
+    frame = ctx.data.frame.iloc[np.asarray(rows)][ctx.data.feature_names]
+    base = ctx.baseline_frame()[ctx.data.feature_names].iloc[0]
+    out = []
+    for _, row in frame.iterrows():
+        x = [float(row[c] != base[c]) if c in ctx.data.categorical else float(row[c]) for c in frame.columns]
+        e = [0.0 if c in ctx.data.categorical else float(base[c]) for c in frame.columns]
+        out.append(np.nan_to_num(input_structure(np.array(x), np.array(e)), nan=0.0))  # missing: at E x
+    return out
 
 
 class ExplanationSanity(Check):
     name = "explanation_sanity"
-    title = "Sanity check: explanations of a randomised model"
+    title = "Sanity check: explanations of randomised models"
     description = (
-        "Whether explanations depend on what the model learned (Adebayo et al. 2018). The model is "
-        "randomised — a scikit-learn model is refitted on randomly permuted labels of the evaluation "
-        "set (the training data is not an input of the audit), a transformer has its classification "
-        "head and top encoder layers re-initialised — and the same explainers explain it on the same "
-        "instances. The measurement is the median Spearman rank correlation between the real and the "
-        "randomised explanations' |attributions|. High correlation means the explainer shows the "
-        "same picture whatever the model does, so it explains nothing about the model."
+        "Whether explanations depend on what the model learned (Adebayo et al. 2018), judged against a "
+        "null. The model is randomised several times — a scikit-learn model is refitted on randomly "
+        "permuted labels of the evaluation set (the training data is not an input of the audit), a "
+        "neural network has its head and top layers re-initialised — and the same explainers explain "
+        "every model on the same instances, as signed attributions for one fixed class. The primary "
+        "measurement is the median Spearman correlation between the real and the randomised models' "
+        "explanations; it is shown beside how alike the randomised models' explanations are to each "
+        "other (the null: what the input structure alone produces) and the explainer's own seed "
+        "stability. An explainer whose randomised-model explanations agree as much as two runs on "
+        "the same model ignores the model."
     )
     requires = frozenset({Capability.PROBABILITIES, Capability.RANDOMISABLE})
     trust = True
@@ -142,46 +119,101 @@ class ExplanationSanity(Check):
         before = ctx.model.stats.requests
         methods, notes = available_methods(ctx.task, p.explainers)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
-        if ctx.task == "text-classification":
-            randomised, how = randomised_text(ctx, p.n_layers, ctx.seed, p.randomise_embeddings)
-        else:
-            randomised, how = randomised_tabular(ctx)
-            notes.append("scikit-learn: Adebayo's data-randomisation variant (refit on permuted evaluation labels); "
-                         "the training data is not an audit input.")
-        rctx = ctx.with_model(randomised)
-        rows, medians = [], {}
+        n_classes = len(ctx.classes)
+        fixed = fixed_class(ctx)
+        real = {m: ctx.attribution(m, p.n_instances) for m in methods}
+        real_vec = {m: for_class(feature_vectors(a), a.target, fixed, n_classes) for m, a in real.items()}
+
+        randomised_vec: dict[str, list] = {m: [] for m in methods}
+        changed: dict[str, list] = {m: [] for m in methods}
+        how, cost = [], {"randomised_model_inputs": 0, "randomised_gradient_inputs": 0}
+        for k in range(p.n_randomised):
+            seed = int(ctx.rng(f"sanity.randomised.{k}").integers(2**31 - 1))
+            model = ctx.model.randomised(seed, data=ctx.data, n_layers=p.n_layers, embeddings=p.randomise_embeddings)
+            how.append(model.randomisation)
+            rctx = ctx.with_model(model)
+            for m in methods:
+                attr = rctx.attribution(m, p.n_instances)
+                randomised_vec[m].append(for_class(feature_vectors(attr), attr.target, fixed, n_classes))
+                changed[m].append(float(np.mean(attr.target != real[m].target)))
+            cost["randomised_model_inputs"] += model.stats.requests
+            cost["randomised_gradient_inputs"] += model.stats.gradient_inputs
+
+        rows, medians, uninformative, sample_sizes = [], {}, [], []
         for m in methods:
-            real, rand = ctx.attribution(m, p.n_instances), rctx.attribution(m, p.n_instances)
-            rho = rank_correlations(feature_vectors(real), feature_vectors(rand))
+            rho = paired_similarity(real_vec[m], randomised_vec[m])
             est, low, high = bootstrap_ci(rho, rng=ctx.rng(f"sanity.ci.{m}"))
-            est, low, high = (None if np.isnan(v) else v for v in (est, low, high))
-            measurements.update({f"{m}_rank_correlation_median": est, f"{m}_rank_correlation_ci_high": high})
-            changed = float(np.mean(real.target != rand.target))
-            rows.append([m, est, low, high, int(np.isfinite(rho).sum()), changed])
-            medians[m] = est
-        notes.append("Each model explains its own predicted class; |attributions| are compared, so for binary "
-                     "models the explained class does not matter.")
-        if ctx.task == "text-classification":
-            notes.append("Text is compared per word (sum of its pieces), special tokens dropped.")
+            null = null_similarity(randomised_vec[m])
+            null_per_instance = np.array([r[np.isfinite(r)].mean() if np.isfinite(r).any() else np.nan for r in null])
+            if get_explainer(ctx.task, m).stochastic:
+                reseeded = ctx.attribution(m, p.n_instances, overrides={"seed_offset": 1})
+                seed_vec = for_class(feature_vectors(reseeded), reseeded.target, fixed, n_classes)
+                seed_rho = paired_similarity(real_vec[m], [seed_vec])
+            else:
+                seed_rho = np.ones(len(rho))  # deterministic: a re-run gives the same attributions
+            structure = None
+            if real[m].words is None:  # one value per input feature: |x − E x| is defined
+                struct = structure_vectors(ctx, real[m].row_ids)
+                structure = rank_correlations(feature_vectors(real[m]), struct)
+            r_real, r_null, r_seed = _median(rho), _median(null_per_instance), _median(seed_rho)
+            sensitivity = None if r_null is None or r_seed is None else r_seed - r_null
+            excess = None if r_real is None or r_null is None else r_real - r_null
+            n = int(np.isfinite(rho).sum())
+            measurements.update({
+                f"{m}_rank_correlation_median": r_real,
+                f"{m}_rank_correlation_ci_high": None if np.isnan(high) else high,
+                f"{m}_null_median": r_null, f"{m}_null_p05": _quantile(null, 0.05),
+                f"{m}_null_p95": _quantile(null, 0.95), f"{m}_seed_stability_median": r_seed,
+                f"{m}_model_sensitivity": sensitivity, f"{m}_excess_over_null": excess,
+                f"{m}_input_structure_median": None if structure is None else _median(structure),
+                f"{m}_instances": float(n),
+            })
+            medians[m] = r_real
+            degenerate = not (np.isfinite(low) and np.isfinite(high) and high > low)
+            sample_sizes += [SampleSize(measurement=f"{m}{s}", n=n, ci_degenerate=s.endswith("_ci_high") and degenerate)
+                             for s in SUFFIXES if s != "_instances"]
+            if r_null is not None and r_null >= UNINFORMATIVE_NULL:
+                uninformative.append(m)
+            rows.append([m, n, r_real, None if np.isnan(high) else high, r_null,
+                         measurements[f"{m}_null_p05"], measurements[f"{m}_null_p95"], r_seed, sensitivity,
+                         measurements[f"{m}_input_structure_median"], float(np.mean(changed[m]))])
+        for m in uninformative:
+            notes.append(f"{m}: the test is uninformative here — explanations of models that learned nothing agree "
+                         f"with each other (median ρ {measurements[f'{m}_null_median']:.2f}), so the input "
+                         "structure, not the model, shapes them, and a low real-vs-randomised correlation is weak "
+                         "evidence that the explanations follow the model.")
+        notes.append(f"Attributions are signed and expressed for class {ctx.classes[fixed]!r} (a binary model's other "
+                     "class is the mirror image; with more classes, instances explained for another class are left out).")
+        notes.append(f"{p.n_randomised} randomised models; the null is every pair of them "
+                     f"({p.n_randomised * (p.n_randomised - 1) // 2} pairs) on every instance.")
         evidence = [
-            Table(title="Real against randomised-model explanations",
-                  columns=["explainer", "median ρ", "CI low", "CI high", "instances",
-                           "share with another predicted class"],
-                  rows=rows, caption="Spearman rank correlation of |attributions| per instance (per word for text); "
-                                     "near 1 = the explanation ignores the model, near 0 = it depends on it."),
-            BarChart(title="Median rank correlation with the randomised model's explanations", labels=list(medians),
-                     values=[v if v is not None else 0.0 for v in medians.values()], xlabel="Spearman ρ"),
-            Note(title="How the model was randomised", text=how),
+            Table(title="Real against randomised-model explanations, beside the null",
+                  columns=["explainer", "n", "real vs randomised (median ρ)", "CI high", "null: randomised vs randomised",
+                           "null 5 %", "null 95 %", "seed stability", "model sensitivity",
+                           "input-structure baseline", "share with another predicted class"],
+                  rows=rows,
+                  caption="Signed Spearman ρ per instance, medians over the n instances. Model sensitivity = seed "
+                          "stability − null: near 0 means explanations of unrelated models agree as much as two runs "
+                          "on one model, so the explainer ignores the model. Input-structure baseline: ρ between "
+                          "|attributions| and |x − E x|, shared by every model fitted to these features."),
+            BarChart(title="Median signed rank correlation: real vs randomised, and the null",
+                     labels=[f"{m} real vs randomised" for m in medians] + [f"{m} null" for m in medians],
+                     values=[v if v is not None else 0.0 for v in medians.values()]
+                     + [measurements[f"{m}_null_median"] or 0.0 for m in medians], xlabel="Spearman ρ"),
+            Note(title="How the model was randomised", text="; ".join(how)),
         ]
         known = {m: v for m, v in medians.items() if v is not None}
-        summary = ("No explainer could be compared between the real and the randomised model." if not known else
-                   "Explanations of the real and of a randomised model have a median rank correlation of "
-                   + ", ".join(f"{v:.2f} ({m})" for m, v in known.items())
+        summary = ("No explainer could be compared between the real and the randomised models." if not known else
+                   "Signed explanations of the real and of randomised models have a median rank correlation of "
+                   + ", ".join(f"{v:.2f} ({m}; null {measurements[f'{m}_null_median']:.2f}, "
+                               f"seed stability {measurements[f'{m}_seed_stability_median']:.2f})"
+                               for m, v in known.items())
                    + " (1 = unchanged, so the explanation ignores the model; 0 = unrelated).")
+        if uninformative:
+            summary += f" Uninformative for {', '.join(uninformative)}: randomised models' explanations agree with each other."
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             key_figure=", ".join(f"{m} ρ {v:.2f}" for m, v in known.items()),
-            cost={"model_inputs": ctx.model.stats.requests - before + randomised.stats.requests,
-                  "randomised_model_inputs": randomised.stats.requests,
-                  "randomised_gradient_inputs": randomised.stats.gradient_inputs},
+            cost={"model_inputs": ctx.model.stats.requests - before + cost["randomised_model_inputs"], **cost},
+            sample_sizes=sample_sizes,
         )

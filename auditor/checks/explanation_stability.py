@@ -27,9 +27,9 @@ import csv
 import io
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, Check, CheckOutput, Params, count, fraction, sample_sizes_of
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement, rank_correlation
@@ -48,14 +48,14 @@ RIS_FLOOR = -6.0
 
 class StabilityParams(Params):
     explainers: list[str] = ["shap", "lime"]  # filtered at run time to those the task has
-    n_instances: int = Field(20, ge=2)
-    n_seeds: int = Field(5, ge=2, le=20)
+    n_instances: int = count(20, MAX_INSTANCES, minimum=2)
+    n_seeds: int = count(5, MAX_SEEDS, minimum=2)
     # Per instance; each one is a full explainer re-run. The reference's S1 uses 20 (10 for LIME and
     # KernelSHAP); 5 keeps a default audit affordable, and the policy can raise it to 50.
-    n_perturbations: int = Field(5, ge=1, le=50)
-    noise_frac: float = Field(0.05, ge=0, le=1)  # tabular noise sd, fraction of each feature's sd
-    top_k: int | None = Field(None, ge=1)
-    n_bootstrap: int = Field(200, ge=10, le=10_000)  # resamples for global rank stability
+    n_perturbations: int = count(5, MAX_PERTURBATIONS)
+    noise_frac: float = fraction(0.05, low_open=False, high_open=False)  # tabular noise sd, fraction of each feature's sd (0: a no-change control)
+    top_k: int | None = count(None, MAX_TOP_K)
+    n_bootstrap: int = count(200, MAX_RESAMPLES, minimum=10)  # resamples for global rank stability
 
     @field_validator("explainers")
     @classmethod
@@ -119,7 +119,7 @@ class ExplanationStability(Check):
         "prediction unchanged (numeric features nudged by a few percent of their spread; for text, "
         "one unimportant word masked), and resampling of the explained instances (global ranking). "
         "It reports the share of top features that stay the same, relative input stability (how "
-        "much more the explanation moves than the input, log10) and the rank correlation of global "
+        "much more the explanation moves than the input, on a log scale) and the rank correlation of global "
         "importance. An explanation that changes when nothing relevant changed cannot support a "
         "decision."
     )
@@ -165,13 +165,14 @@ class ExplanationStability(Check):
                 counts, _ = np.histogram(ok, bins=np.linspace(0, 1, 6))
                 charts.append(BarChart(title=f"{m}: top-k agreement after a label-preserving perturbation",
                                        labels=["0–0.2", "0.2–0.4", "0.4–0.6", "0.6–0.8", "0.8–1"],
-                                       values=counts.astype(float).tolist(), xlabel="instances",
-                                       caption="Per instance, mean over its perturbations; "
-                                               "1 = the same top-k features."))
+                                       values=counts.astype(float).tolist(), xlabel="instances", detail=True,
+                                       caption=f"n = {ok.size} instances; per instance, mean over its "
+                                               "perturbations; 1 = the same top-k features."))
             seed_rows = seed if seed is not None else np.full(len(attr), np.nan)
             per_instance += [(int(r), m, a, b, c) for r, a, b, c in zip(attr.row_ids, seed_rows, fa, ris)]
         notes.append(ctx.model.perturbation_note(p))
-        notes.append(f"An explanation that did not move at all is recorded as log10 RIS = {RIS_FLOOR:g}.")
+        notes.append("An explanation that did not move at all is recorded as a relative input stability of "
+                     f"{RIS_FLOOR:g} on the log scale (10^{RIS_FLOOR:g} times the input change).")
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["row", "explainer", "seed_topk_agreement", "perturbation_topk_agreement", "ris_log10"])
@@ -179,9 +180,10 @@ class ExplanationStability(Check):
         evidence = [
             Table(title="Stability per explainer (medians over instances, bootstrap 95% CI bounds)",
                   columns=["explainer", "seed top-k agr.", "CI low", "perturbation top-k agr.", "CI low",
-                           "log10 RIS", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct"],
-                  rows=rows, caption="Only perturbations that keep the predicted class are kept. RIS: relative "
-                                     "change of the explanation over relative change of the input (lower is better)."),
+                           "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct"],
+                  rows=rows, caption="Only perturbations that keep the predicted class are kept. Relative input "
+                                     "stability: log10 of the relative change of the explanation over the relative "
+                                     "change of the input (lower is better; 0 = moves as much as the input)."),
             *charts,
             FileRef(title="Per-instance stability values",
                     path=ctx.add_file("evidence/explanation_stability.csv", buf.getvalue().encode())),
@@ -193,5 +195,6 @@ class ExplanationStability(Check):
                    "No input-perturbation stability could be measured for the requested explainers.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+            sample_sizes=sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
             key_figure="" if fa0 is None else f"{first} top-k kept {fa0:.2f}",
         )

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import spearmanr
+from pydantic import field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, Check, CheckOutput, Params, count, sample_sizes_of
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.permutation_importance import SCORINGS, permutation_importance
+from auditor.lazy_imports import lazy_function
 from auditor.results import BarChart, FileRef, Table
+
+spearmanr = lazy_function("scipy.stats", "spearmanr")  # scipy.stats takes about a second to import
 
 
 class GlobalImportanceParams(Params):
-    n_repeats: int = 5
+    n_repeats: int = count(5, MAX_REPEATS)
     scoring: str = "roc_auc"
-    max_rows: int | None = None  # rows used for permutation importance (None: all)
-    n_instances: int = 100  # rows explained by SHAP for mean |SHAP|
-    top_k: int = 10
+    max_rows: int | None = count(None, MAX_ROWS, minimum=2)  # rows used for permutation importance (None: all)
+    n_instances: int = count(100, MAX_INSTANCES)  # rows explained by SHAP for mean |SHAP|
+    top_k: int = count(10, MAX_TOP_K)
+
+    @field_validator("scoring")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in SCORINGS:
+            raise ValueError(f"unknown scoring {v!r}; known: {', '.join(SCORINGS)}")
+        return v
 
 
 class GlobalImportance(Check):
@@ -63,15 +73,18 @@ class GlobalImportance(Check):
                 columns=["rank", "feature", f"{p.scoring} drop", "95% CI low", "CI high", "mean |SHAP|", "SHAP rank"],
                 rows=rows,
                 caption=f"{p.n_repeats} shuffles per feature; baseline {p.scoring} = {perm.baseline_score:.4f}.",
+                detail=True,
             ),
             BarChart(
                 title="Permutation importance", labels=[features[j] for j in order[:k]],
                 values=[float(perm.mean[j]) for j in order[:k]],
                 errors=[float(perm.mean[j] - low[j]) for j in order[:k]], xlabel=f"drop in {p.scoring}",
+                caption=f"n = {min(p.max_rows or len(ctx.label_index()), len(ctx.label_index()))} evaluation rows, {p.n_repeats} shuffles per feature; error bars: 95% CI.",
             ),
             BarChart(
                 title=f"Mean |SHAP| ({shap_attr.output_space})", labels=[features[j] for j in shap_order],
                 values=[float(mean_abs[j]) for j in shap_order], xlabel=f"mean |SHAP| over {len(shap_attr)} instances",
+                caption=f"n = {len(shap_attr)} explained instances; output space {shap_attr.output_space}.",
             ),
             FileRef(title="SHAP attributions per instance", path=path,
                     description=f"algorithm {shap_attr.params.get('algorithm')}, output space {shap_attr.output_space}"),
@@ -86,4 +99,6 @@ class GlobalImportance(Check):
                           "baseline_score": perm.baseline_score},
             evidence=evidence, summary=summary, key_figure=f"ρ = {rho:.2f}",
             cost={"permutation_model_inputs": perm_requests, "shap_model_inputs": shap_attr.cost.get("requests", 0)},
+            sample_sizes=sample_sizes_of(["rank_correlation", "top_feature_importance", "baseline_score"],
+                                         len(ctx.data) if p.max_rows is None else min(p.max_rows, len(ctx.data))),
         )

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditor.checks.base import Check, CheckOutput, Params
+from pydantic import Field, field_validator
+
+from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, Check, CheckOutput, Params, count
+from auditor.checks.explainers import check_method_names
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.results import FileRef, Table
 
 
 class LocalExplanationsParams(Params):
-    n_instances: int = 10
-    methods: list[str] = ["shap", "lime"]
-    top_k: int = 5
+    n_instances: int = count(10, MAX_INSTANCES)
+    methods: list[str] = Field(["shap", "lime"], min_length=1)
+    top_k: int = count(5, MAX_TOP_K)
+
+    @field_validator("methods")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return check_method_names(v)
 
 
 def _fmt_value(v) -> str:
@@ -54,9 +62,10 @@ class LocalExplanations(Check):
         frame = ctx.data.frame
         k = min(p.top_k, len(ctx.data.feature_names))
         table_rows = []
+        kinds = ctx.row_kinds(rows)
         for i, row in enumerate(rows):
             t = int(first.target[i])
-            kind = "misclassified" if t != truth[i] else ("borderline" if proba[i, t] < 0.75 else "confident")
+            kind = kinds[i]
             cells = [int(row), classes[truth[i]], classes[t], float(proba[i, t]), kind]
             for attr in attrs.values():
                 v = attr.values[i]

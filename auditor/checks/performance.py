@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, roc_auc_score
 
-from auditor.checks.base import Check, CheckOutput, Params
-from auditor.results import BarChart, Table
+from auditor.checks.base import MAX_RESAMPLES, Check, CheckOutput, Params, count, fraction
+from auditor.lazy_imports import lazy_function
+from auditor.results import BarChart, SampleSize, Table
+
+# scikit-learn takes seconds to import: imported on first call
+confusion_matrix = lazy_function("sklearn.metrics", "confusion_matrix")
+roc_auc_score = lazy_function("sklearn.metrics", "roc_auc_score")
 
 METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "brier")
 # Names a card may use in model-index for each metric we measure.
@@ -20,9 +24,9 @@ CLAIM_ALIASES = {
 
 
 class PerformanceParams(Params):
-    n_bootstrap: int = 1000
-    confidence: float = 0.95
-    claim_tolerance: float = 0.02
+    n_bootstrap: int = count(1000, MAX_RESAMPLES, minimum=10)  # resamples for the confidence intervals
+    confidence: float = fraction(0.95)  # level of the confidence intervals, in (0, 1)
+    claim_tolerance: float = fraction(0.02, low_open=False)  # how far below a claimed metric still counts as met
 
 
 def _metrics(y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray) -> dict[str, float]:
@@ -78,10 +82,23 @@ class Performance(Check):
             for m, v in _metrics(y[idx], p_pos[idx], pred_pos[idx]).items():
                 boot[m].append(v)
         alpha = 1 - p.confidence
+        level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {}
+        sample_sizes, undefined = [], []
         for m in METRICS:
-            lo, hi = np.nanquantile(boot[m], [alpha / 2, 1 - alpha / 2])
+            values = np.asarray(boot[m], dtype=float)
+            if np.isfinite(values).any():
+                lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2])
+            else:
+                lo = hi = float("nan")
+            if np.isnan(values).any():
+                undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples (one class only)")
             measurements.update({m: point[m], f"{m}_ci_low": float(lo), f"{m}_ci_high": float(hi)})
+            # a zero-width or undefined interval (e.g. 2 rows, perfectly separated) says nothing about the bound
+            degenerate = not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)
+            sample_sizes += [SampleSize(measurement=m, n=len(y)),
+                             SampleSize(measurement=f"{m}_ci_low", n=len(y), ci_degenerate=degenerate),
+                             SampleSize(measurement=f"{m}_ci_high", n=len(y), ci_degenerate=degenerate)]
 
         claim_rows, unverifiable, gaps = [], [], []
         for claim in ctx.card.claims:
@@ -101,8 +118,8 @@ class Performance(Check):
         evidence = [
             Table(
                 title="Metrics with bootstrap confidence intervals",
-                columns=["metric", "value", f"{int(p.confidence * 100)}% CI low", "CI high"],
-                rows=[[m, point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]] for m in METRICS],
+                columns=["metric", "n", "value", f"{level} CI low", "CI high"],
+                rows=[[m, len(y), point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]] for m in METRICS],
                 caption=f"{p.n_bootstrap} bootstrap resamples of the {len(y)} evaluation rows; positive class {classes[pos]!r}.",
             ),
             Table(
@@ -113,6 +130,8 @@ class Performance(Check):
             BarChart(
                 title="Metrics", labels=list(METRICS), values=[point[m] for m in METRICS],
                 errors=[max(point[m] - measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"] - point[m]) for m in METRICS],
+                caption=f"n = {len(y)} evaluation rows; error bars: {int(p.confidence * 100)}% bootstrap CI; "
+                        "Brier (lower is better) on its own axis; policy thresholds drawn where one applies.",
             ),
         ]
         if claim_rows or unverifiable:
@@ -124,7 +143,7 @@ class Performance(Check):
             ))
         summary = (
             f"On {len(y)} evaluation rows the model reaches ROC AUC {point['roc_auc']:.3f} "
-            f"(95% CI {measurements['roc_auc_ci_low']:.3f}–{measurements['roc_auc_ci_high']:.3f}) "
+            f"({level} CI {measurements['roc_auc_ci_low']:.3f}–{measurements['roc_auc_ci_high']:.3f}) "
             f"and accuracy {point['accuracy']:.3f}."
         )
         if gaps:
@@ -132,5 +151,8 @@ class Performance(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f}",
-            notes=[f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [],
+            notes=([f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [])
+            + ([f"Resamples on which a metric is undefined, left out of its interval: {'; '.join(undefined)}."]
+               if undefined else []),
+            sample_sizes=sample_sizes,
         )

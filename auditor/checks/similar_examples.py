@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_CHARS, MAX_INSTANCES, MAX_SHOWN, Check, CheckOutput, Params, count
 from auditor.models.base import Capability
 from auditor.explain.similar_examples import nearest_examples
 from auditor.results import Table
 
 
+MIN_CHARS = 2  # a shortened text keeps at least one character and the ellipsis
+
+
 class SimilarExamplesParams(Params):
-    n_instances: int = 10
-    k: int = 3
-    max_chars: int = 160  # texts are shortened in the report (full texts stay in the dataset)
+    n_instances: int = count(10, MAX_INSTANCES)
+    k: int = count(3, MAX_SHOWN)  # neighbours per instance
+    max_chars: int = count(160, MAX_CHARS, minimum=MIN_CHARS)  # texts are shortened in the report (full texts stay in the dataset)
 
 
 def _short(text: str, n: int) -> str:

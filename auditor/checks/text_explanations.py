@@ -3,38 +3,73 @@
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field, field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params, count
+from auditor.checks.explainers import check_method_names
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
-from auditor.explain.text_words import aggregate_to_words, top_words_per_class
+from auditor.explain.text_words import aggregate_to_words, top_words_per_class, word_spans
 from auditor.results import FileRef, Table, TokenHighlights, TokenSpan
 
 
 class TextExplanationsParams(Params):
-    methods: list[str] = ["integrated_gradients", "shap", "lime"]
-    n_instances: int = 20  # explained rows (attributions saved for all of them)
-    n_shown: int = 6  # rows drawn as heatmaps per method
-    top_k: int = 10  # words per class in the global table
+    methods: list[str] = Field(["integrated_gradients", "shap", "lime"], min_length=1)
+    n_instances: int = count(20, MAX_INSTANCES)  # explained rows (attributions saved for all of them)
+    n_shown: int = count(6, MAX_SHOWN)  # rows drawn as heatmaps per method
+    top_k: int = count(10, MAX_TOP_K)  # words per class in the global table
+
+    @field_validator("methods")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return check_method_names(v)
 
 
-def highlights(attr, ctx, n: int, title: str) -> TokenHighlights:
-    """Word-level heatmap evidence for the first ``n`` explained rows."""
-    proba = ctx.predict_proba_rows(attr.row_ids[:n])
+SELECTION = ("the first {k} in the audit's fixed order of explained rows, which interleaves misclassified, "
+             "borderline and confident predictions")
+
+
+def highlights(attr, ctx, n: int, title: str, *, signed: bool = True) -> TokenHighlights:
+    """Word-level heatmap evidence for the first ``n`` explained rows, drawn on the original text.
+
+    Words are located in the text by the tokenizer's character offsets, so the heatmap shows the
+    text as written. Signed attributions of a binary model in probability space are anchored to the
+    positive class (an attribution toward the other class is the same value negated), so one colour
+    means the same class on every row; otherwise each row's colour is toward its predicted class.
+    """
+    k = min(n, len(attr))
+    proba = ctx.predict_proba_rows(attr.row_ids[:k])
     truth = ctx.label_index()
+    texts = ctx.data.texts()
+    pos = ctx.positive_index
+    anchor = (ctx.classes[pos] if signed and pos is not None and len(ctx.classes) == 2
+              and attr.output_space == "probability" else "")
+    encoded = ctx.model.encode([texts[int(r)] for r in attr.row_ids[:k]])
     instances, peak = [], 0.0
-    for i in range(min(n, len(attr))):
-        words, values = aggregate_to_words(attr.values[i], attr.words[i], attr.names[i])
-        peak = max(peak, float(np.max(np.abs(values))) if len(values) else 0.0)
+    for i in range(k):
         t = int(attr.target[i])
+        sign = -1.0 if anchor and ctx.classes[t] != anchor else 1.0
+        values = np.asarray(attr.values[i], dtype=float).reshape(-1)
+        sums: dict[int, float] = {}
+        for v, w in zip(values, np.asarray(attr.words[i]).reshape(-1)):
+            if w >= 0:
+                sums[int(w)] = sums.get(int(w), 0.0) + sign * float(v)
+        peak = max(peak, max((abs(v) for v in sums.values()), default=0.0))
+        text = texts[int(attr.row_ids[i])]
+        enc = encoded[i]
+        spans = word_spans(text, enc.offsets, enc.word_ids, sums)
         instances.append({
             "row": int(attr.row_ids[i]), "label": ctx.classes[truth[attr.row_ids[i]]],
             "predicted": ctx.classes[t], "probability": float(proba[i, t]),
-            "spans": [TokenSpan(text=w, value=float(v)) for w, v in zip(words, values)],
+            "toward": anchor or ctx.classes[t],
+            "spans": [TokenSpan(text=s, value=v) for s, v in spans],
         })
+    what = ("the sum of its sub-token attributions toward the class named in the legend" if signed
+            else "the sum of its sub-token values (unsigned)")
     return TokenHighlights(
-        title=title, instances=instances, scale=peak or 1.0,
-        caption="Each word is coloured by the sum of its sub-token attributions toward the predicted class.",
+        title=title, instances=instances, scale=peak or 1.0, signed=signed, toward=anchor,
+        caption=(f"Showing {k} of {len(attr)} explained texts (selection: {SELECTION.format(k=k)}). "
+                 f"Each word of the original text is coloured by {what}."),
     )
 
 

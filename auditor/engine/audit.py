@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 import warnings
@@ -13,9 +14,11 @@ from pathlib import Path
 from typing import Callable
 
 
+from auditor.records.runs import VERSION_RE
+
 from auditor.engine.context import AuditContext
 from auditor.inputs.dataset import EvalDataset, load_dataset
-from auditor.errors import DatasetError, Problem
+from auditor.errors import DatasetError, ModelCardError, Problem, UsageError
 from auditor.engine.executor import Executor, default_jobs
 from auditor.inputs.model_card import ModelCard, load_model_card
 from auditor.policy.load import LoadedPolicy, load_policy
@@ -27,7 +30,8 @@ from auditor.engine.runner import build_plan, run_plan
 from auditor.models.kinds import kind_for_card, load_adapter
 from auditor.policy.traceability import build_traceability
 from auditor.policy.waivers import apply_waivers
-from auditor.records.store import (chain_link, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
+from auditor.records.atomic import publish_folder, replace_file, staged_folder, write_folder, write_tree
+from auditor.records.store import (chain_link, check_output_writable, claim_model_dir, output_error, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
                            write_run)
 
 LIBRARIES = ("auditor", "numpy", "pandas", "scikit-learn", "shap", "lime", "skops", "scipy", "pydantic",
@@ -60,6 +64,41 @@ def check_labels(data: EvalDataset, classes: list[str]) -> None:
         raise DatasetError(str(data.path), [Problem(
             "target", f"labels the model does not know: {', '.join(map(repr, unknown))} (model classes: {', '.join(classes)})"
         )])
+
+
+DEVICE_RE = re.compile(r"^(cpu|cuda(:\d{1,2})?|mps)$")
+
+
+def check_device(device: str, task: str) -> None:
+    """``--device``: cpu, cuda, cuda:N or mps, and present on this machine (text models use it;
+    tabular models always run on the CPU). Checked before any input is loaded."""
+    if not DEVICE_RE.match(device or ""):
+        raise UsageError(f"--device {device!r} is not a device: use cpu, cuda, cuda:N or mps")
+    if device == "cpu" or task != "text-classification":
+        return
+    try:
+        import torch
+    except ImportError:
+        raise UsageError(f"--device {device}: torch is not installed (the 'text' extra)") from None
+    if device.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= n:
+            raise UsageError(f"--device {device}: no such CUDA device on this machine ({n} available); use --device cpu")
+    elif not torch.backends.mps.is_available():
+        raise UsageError("--device mps: Apple's MPS is not available on this machine; use --device cpu")
+
+
+def check_positive_class(card: ModelCard, classes: list[str], what: str = "model classes") -> None:
+    """The card's ``positive_class`` must name one of the classes exactly (case-sensitive): a near
+    miss would silently make the other class the positive one and invert every class metric."""
+    pc = card.auditor.positive_class
+    if pc is None or str(pc) in classes:
+        return
+    near = [c for c in classes if c.strip().casefold() == str(pc).strip().casefold()]
+    hint = f"; did you mean {near[0]!r}? class names are case-sensitive" if near else ""
+    raise ModelCardError(str(card.path), [Problem(
+        "auditor.positive_class", f"{str(pc)!r} is not one of the {what}: {', '.join(map(repr, classes))}{hint}")])
 
 
 def sample_rows_csv(data: EvalDataset) -> bytes:
@@ -131,12 +170,17 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     independent work (default: every core this process may use); results do not depend on it."""
     loaded: LoadedPolicy = load_policy(policy, waivers)
     model_card = load_model_card(card)
+    check_device(device, model_card.auditor.task)
     if out is not None:
-        model_dir(Path(out), model_card.model_name)
+        check_output_writable(claim_model_dir(Path(out), model_card.model_name))
     plan = build_plan(loaded, kind_for_card(model_card))
-    dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed)
+    groups = [g for planned in plan if not planned.skip_reason for g in getattr(planned.params, "fairness_groups", [])]
+    dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
+                           fairness_groups=groups)
+    check_positive_class(model_card, sorted(set(dataset.labels.tolist())), "labels in the dataset")  # before the model loads
     model = load_adapter(model_card, dataset.feature_names, allow_pickle=allow_pickle, device=device)
     check_labels(dataset, model.classes)
+    check_positive_class(model_card, list(model.classes))
     dataset.notes.extend(model.input_notes(dataset))
     ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
                        explainer_params=loaded.policy.explainers_for(model_card.auditor.task),
@@ -229,27 +273,97 @@ def run_audit(
         salvage = getattr(build, "result", None)
         if salvage is not None:
             folder = model_dir(Path(out), model_card.model_name) / f".unrendered-{salvage.run_id}"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "result.json").write_text(salvage.model_dump_json(indent=2) + "\n", encoding="utf-8")
-            exc.add_note(f"the audit's result.json was kept in {folder}; fix the cause and run `auditor render {folder}`")
+            if write_salvage(folder, result_bytes(salvage)):
+                exc.add_note(f"the audit's result.json was kept in {folder}; fix the cause and run `auditor render {folder}`")
+            else:
+                exc.add_note("the audit's result.json could not be kept either (nothing partial was left)")
         raise
     register_run(path, Path(out), db)
     return RunRecord(path=path, result=build.result)
 
 
-def rerender(run_dir: str | Path) -> dict[str, Path]:
-    """Rebuild report.html and report.pdf of a run from its result.json alone."""
+def write_salvage(folder: Path, content: bytes) -> bool:
+    """Keep a result.json whose run could not be written: the whole folder appears at once (a
+    temporary folder renamed into place) or not at all, so a full disk never leaves a truncated
+    result.json. Returns whether it was kept."""
+    try:
+        return write_folder(folder, {"result.json": content})
+    except OSError:
+        return False
+
+
+def _is_version(folder: Path) -> bool:
+    return bool(VERSION_RE.match(folder.name)) and ((folder / "manifest.json").is_file() or (folder / "result.json").is_file())
+
+
+def render_target(run_dir: Path, to: Path | None) -> Path:
+    """Where `auditor render` writes. A stored version is sealed: never into it (nor into any
+    folder inside one, nor into a new folder named like a version); by default a new
+    ``<model>/renders/<version>-<n>/`` beside the versions. A folder that is not a version (a kept
+    ``.unrendered-<run id>/``) is rendered in place by default."""
+    if to is None:
+        if not VERSION_RE.match(run_dir.name):
+            return run_dir
+        renders = run_dir.parent / "renders"
+        n = 1
+        while (renders / f"{run_dir.name}-{n}").exists():
+            n += 1
+        return renders / f"{run_dir.name}-{n}"
+    to = Path(to)
+    resolved = to.resolve()
+    for folder in (resolved, *resolved.parents):
+        if _is_version(folder):
+            raise UsageError(f"--to {to} is inside the stored run {folder}; a run is sealed and is never modified")
+    if VERSION_RE.match(resolved.name):
+        raise UsageError(f"--to {to}: a folder named like a version ({resolved.name}) would be taken for a run; choose another name")
+    if resolved.exists() and (not resolved.is_dir() or any(resolved.iterdir())):
+        raise UsageError(f"--to {to} exists and is not an empty folder; nothing is overwritten, choose a new folder")
+    return resolved
+
+
+def read_result(source: Path) -> AuditResult:
+    """A stored result.json, validated: an unreadable or altered one is an invalid input (exit 3)."""
+    from pydantic import ValidationError
+
+    from auditor.errors import ResultFileError
+    from auditor.inputs.yamlio import pydantic_problems
+
+    try:
+        return AuditResult.model_validate_json(source.read_bytes())
+    except ValidationError as exc:
+        problems = pydantic_problems(exc)
+    except OSError as exc:
+        problems = [Problem("", f"cannot read it: {exc.strerror or exc}")]
+
+    raise ResultFileError(str(source), problems)
+
+
+def rerender(run_dir: str | Path, to: str | Path | None = None) -> dict[str, Path]:
+    """Rebuild report.html and report.pdf of a run from its result.json alone, into a new folder
+    (:func:`render_target`): a stored version stays byte-identical and `auditor verify` OK."""
     run_dir = Path(run_dir)
     source = run_dir / "result.json"
     if not source.is_file():
-        from auditor.errors import UsageError
-
         raise UsageError(f"{run_dir} has no result.json; is it a run directory?")
-    result = AuditResult.model_validate_json(source.read_text(encoding="utf-8"))
+    target = render_target(run_dir, None if to is None else Path(to))
+    result = read_result(source)
     run_manifest = run_dir / "manifest.json"
-    attached = manifest_without_file(run_manifest.read_bytes(), "report.pdf") if run_manifest.is_file() else None
-    written = {}
-    for name, content in render_reports(result, source.read_bytes(), attached).items():
-        (run_dir / name).write_bytes(content)
-        written[name] = run_dir / name
-    return written
+    try:
+        attached = manifest_without_file(run_manifest.read_bytes(), "report.pdf") if run_manifest.is_file() else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        attached = None  # an unreadable manifest is verify's business; the report is still rebuilt
+    reports = render_reports(result, source.read_bytes(), attached)
+    if target == run_dir:
+        for name, content in reports.items():  # an unsealed folder (kept result.json): each file replaced whole
+            replace_file(target / name, content)
+        return {name: target / name for name in reports}
+    try:
+        with staged_folder(target.parent) as tmp:
+            write_tree(tmp, reports)
+            if target.is_dir():
+                target.rmdir()  # the empty folder given with --to
+            if not publish_folder(tmp, target):
+                raise UsageError(f"{target} appeared while the reports were rendered; nothing was written")
+    except OSError as exc:
+        raise output_error(exc, target) from None
+    return {name: target / name for name in reports}

@@ -18,6 +18,7 @@ from auditor.inputs.model_card import ModelCard
 from auditor.models.base import ModelAdapter
 
 
+ROW_KINDS = ("misclassified", "borderline", "confident")  # the groups the explained order interleaves
 PROGRESS_PARTS = 10  # an attribution request is computed (and its progress reported) in this many parts
 
 
@@ -38,6 +39,7 @@ class AuditContext:
     on_step: Callable[[str, int, int], None] | None = None  # progress of long steps: (label, done, total)
     _attributions: dict[tuple, Attribution] = field(default_factory=dict)
     _order: np.ndarray | None = None
+    _kinds: np.ndarray | None = None
 
     def __post_init__(self):
         if self.model is not None:  # e.g. a tabular model predicts its chunks on the audit's workers
@@ -54,7 +56,7 @@ class AuditContext:
         """The same audit (card, data, seed, explained rows, explainer parameters) around another
         model, with its own caches: used to explain a randomised model in the sanity check."""
         self.explained_rows(0)  # fix the explained rows by the audited model's predictions
-        return self._derived(model=model, _order=self._order)
+        return self._derived(model=model, _order=self._order, _kinds=self._kinds)
 
     def with_rows(self, inputs, labels, at=None) -> "AuditContext":
         """The same audit (card, model and its prediction cache, seed, explainer parameters) around
@@ -168,11 +170,23 @@ class AuditContext:
             by_conf = right[np.argsort(confidence[right], kind="stable")]
             half = len(by_conf) // 2
             groups = [rng.permutation(wrong), by_conf[:half], by_conf[half:][::-1]]
+            kinds = np.empty(len(pred), dtype=object)
+            for name, members in zip(ROW_KINDS, groups):
+                kinds[members] = name
+            self._kinds = kinds
             order: list[int] = []
             for i in range(max(map(len, groups), default=0)):
                 order.extend(int(g[i]) for g in groups if i < len(g))
             self._order = np.array(order, dtype=int)
         return self._order[: min(n, len(self._order))]
+
+    def row_kinds(self, rows: np.ndarray) -> list[str]:
+        """Why each row is in the explained order: "misclassified", "borderline" (correct, in the
+        less confident half) or "confident" (correct, the more confident half)."""
+        self.explained_rows(0)
+        if self._kinds is None:  # a context around perturbed inputs (with_rows) has no such groups
+            raise ValueError("row kinds are defined on the audited evaluation set only")
+        return [str(self._kinds[int(r)]) for r in rows]
 
     # --- attributions, computed once ----------------------------------------------------------------
 
@@ -217,6 +231,10 @@ class AuditContext:
         return cached
 
     def add_file(self, relpath: str, content: bytes) -> str:
+        if relpath.endswith(".csv"):
+            from auditor.records.csvsafe import neutralise_formulas
+
+            content = neutralise_formulas(content)
         self.files[relpath] = content
         return relpath
 

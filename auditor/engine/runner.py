@@ -19,7 +19,7 @@ from auditor.models.kinds import kind_for
 from auditor.policy.load import LoadedPolicy
 from auditor.policy.schema import CheckSpec
 from auditor.results import CheckResult, ErrorInfo, Status
-from auditor.policy.thresholds import evaluate, status_of
+from auditor.policy.thresholds import evaluate, status_of, unreachable_reason, with_sample_sizes
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class PlannedCheck:
     spec: CheckSpec
     params: object
     skip_reason: str | None = None
+    min_rows: int | None = None  # the policy's dataset.min_rows: fewer rows and no threshold can be met
 
 
 def skip_reason(cls, spec: CheckSpec, kind) -> str | None:
@@ -44,7 +45,8 @@ def build_plan(loaded: LoadedPolicy, kind) -> list[PlannedCheck]:
     """Which checks run on a model of ``kind`` — an adapter class or instance, or a card's task
     (its adapter class) — and which are skipped and why. No model is needed."""
     kind = kind_for(kind) if isinstance(kind, str) else kind
-    return [PlannedCheck(spec=spec, params=params, skip_reason=skip_reason(CHECK_REGISTRY[spec.check], spec, kind))
+    return [PlannedCheck(spec=spec, params=params, skip_reason=skip_reason(CHECK_REGISTRY[spec.check], spec, kind),
+                         min_rows=loaded.policy.dataset.min_rows)
             for spec, params in zip(loaded.policy.checks, loaded.params)]
 
 
@@ -115,10 +117,16 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
         )
     measurements = {k: _clean(v) for k, v in out.measurements.items()}
     outcomes = evaluate(list(spec.thresholds), measurements)
+    rows = len(ctx.data) if getattr(ctx, "data", None) is not None else None
+    outcomes = with_sample_sizes(outcomes, out.sample_sizes, rows=rows, min_rows=planned.min_rows)
+    unjudgeable = unreachable_reason(outcomes)  # a gate this n cannot reach is never a PASS
     return CheckResult(
-        **base, status=status_of(outcomes), summary=out.summary, key_figure=out.key_figure,
-        measurements=measurements, thresholds=outcomes, evidence=out.evidence, notes=out.notes,
-        cost={**model_cost(before, counters(ctx)), **out.cost}, duration_s=round(time.perf_counter() - started, 3),
+        **base, status=Status.ERROR if unjudgeable else status_of(outcomes), summary=out.summary,
+        key_figure=out.key_figure, measurements=measurements, thresholds=outcomes, evidence=out.evidence,
+        notes=out.notes, cost={**model_cost(before, counters(ctx)), **out.cost}, duration_s=round(time.perf_counter() - started, 3),
+        sample_sizes=out.sample_sizes,
+        error=ErrorInfo(type="SampleTooSmall", message=f"the sample cannot reach the policy's bounds: {unjudgeable}")
+        if unjudgeable else None,
     )
 
 

@@ -27,27 +27,38 @@ class _Params(BaseModel):
 # smallest candidate whose seed stability (stochastic methods) or agreement with a converged run
 # (deterministic ones) stays at or above the policies' 0.6 top-k agreement bound on the examples.
 # Upper bounds cap what a policy may ask for: every sampling budget is bounded.
+# Each function in EXPLAINERS takes its parameters as keywords without defaults: these models are the
+# one source of the defaults (a test compares the two).
+
+MIN_SAMPLES = 10  # fewer model evaluations leave a linear surrogate nothing to fit
+MAX_SAMPLES = 20_000  # model evaluations per explained instance (LIME samples, SHAP evaluations)
+MAX_BACKGROUND = 1_000  # rows the SHAP expectation is taken over
+MAX_PERMUTATIONS = 50  # antithetic feature-order pairs per instance
+MIN_IG_STEPS = 2  # a Riemann sum needs two points
+MAX_IG_STEPS = 1_024  # integrated-gradients path points per text
+MAX_BATCH = 4_096  # inputs per model call
+MAX_SEED_OFFSET = 1_000_000  # added to the policy seed (stability re-runs add 0 .. n_seeds - 1 more)
 
 
 class TabularShapParams(_Params):
-    background_size: int = Field(50, ge=1, le=1000)  # evaluation rows the expectation is taken over
-    permutations: int = Field(1, ge=1, le=50)  # antithetic pairs of feature orders per instance
-    seed_offset: int = 0  # added to the policy seed; seed-stability re-runs vary it
+    background_size: int = Field(50, ge=1, le=MAX_BACKGROUND)  # evaluation rows the expectation is taken over
+    permutations: int = Field(1, ge=1, le=MAX_PERMUTATIONS)  # antithetic pairs of feature orders per instance
+    seed_offset: int = Field(0, ge=0, le=MAX_SEED_OFFSET)  # added to the policy seed; seed-stability re-runs vary it
 
 
 class TabularLimeParams(_Params):
-    num_samples: int = Field(125, ge=10, le=20_000)  # seed top-k agreement 0.72 on the credit example
-    seed_offset: int = 0
+    num_samples: int = Field(125, ge=MIN_SAMPLES, le=MAX_SAMPLES)  # seed top-k agreement 0.72 on the credit example
+    seed_offset: int = Field(0, ge=0, le=MAX_SEED_OFFSET)
 
 
 class TextLimeParams(_Params):
-    num_samples: int = Field(400, ge=10, le=20_000)  # seed top-k agreement 0.70 on the review example
-    seed_offset: int = 0
+    num_samples: int = Field(400, ge=MIN_SAMPLES, le=MAX_SAMPLES)  # seed top-k agreement 0.70 on the review example
+    seed_offset: int = Field(0, ge=0, le=MAX_SEED_OFFSET)
 
 
 class IntegratedGradientsParams(_Params):
-    n_steps: int = Field(32, ge=2, le=1024)  # 50 of 50 reviews within the 5% completeness tolerance (24: 47)
-    internal_batch_size: int = Field(64, ge=1, le=4096)
+    n_steps: int = Field(32, ge=MIN_IG_STEPS, le=MAX_IG_STEPS)  # 50 of 50 reviews within the 5% completeness tolerance (24: 47)
+    internal_batch_size: int = Field(64, ge=1, le=MAX_BATCH)
 
 
 class NoParams(_Params):
@@ -55,8 +66,8 @@ class NoParams(_Params):
 
 
 class TextShapParams(_Params):
-    max_evals: int = Field(400, ge=10, le=20_000)  # model evaluations per text (Partition explainer budget)
-    batch_size: int = Field(64, ge=1, le=4096)  # masked texts per model call (shap's default of 10 is ~2.7x slower)
+    max_evals: int = Field(400, ge=MIN_SAMPLES, le=MAX_SAMPLES)  # model evaluations per text (Partition explainer budget)
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH)  # masked texts per model call (shap's default of 10 is ~2.7x slower)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 SCORINGS = ("roc_auc", "accuracy", "neg_log_loss")
 
@@ -20,6 +18,8 @@ def score(scoring: str, y_true: np.ndarray, proba: np.ndarray, pred: np.ndarray,
         p = np.clip(proba[np.arange(len(y_true)), y_true], 1e-15, 1.0)
         return float(np.mean(np.log(p)))
     if scoring == "roc_auc":
+        from sklearn.metrics import roc_auc_score  # imported on use: seconds, and loading a policy imports this module
+
         if proba.shape[1] == 2:
             return float(roc_auc_score(y_true == positive, proba[:, positive]))
         return float(roc_auc_score(y_true, proba, multi_class="ovr", labels=np.arange(proba.shape[1])))
@@ -49,6 +49,8 @@ class PermutationImportance:
 
 
 def permutation_importance(ctx, *, n_repeats: int, scoring: str, max_rows: int | None = None) -> PermutationImportance:
+    import pandas as pd  # imported on use (see score)
+
     frame = ctx.data.frame
     n = len(frame)
     rows = np.arange(n) if max_rows is None or max_rows >= n else np.sort(ctx.rng("perm_rows").choice(n, max_rows, replace=False))

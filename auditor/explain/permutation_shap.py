@@ -16,8 +16,12 @@ depend on which other instances are explained with it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ROWS_PER_CALL = 200_000  # masked rows built and predicted at once (bounds memory)
 
@@ -47,6 +51,8 @@ def permutation_shap(predict, X: pd.DataFrame, background: pd.DataFrame, target:
     per_instance = 2 * permutations * walk * m
     chunk = max(1, ROWS_PER_CALL // per_instance)
     x_obj, b_obj = X.to_numpy(dtype=object), background.to_numpy(dtype=object)
+    import pandas as pd  # imported on use: the explainer registry imports this module
+
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
     phi = np.zeros((n, d))
     base = np.zeros(n)

@@ -21,7 +21,6 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import pairwise_distances
 
 from auditor.explain.attribution import Attribution
 from auditor.models.tabular_codec import TabularCodec
@@ -50,6 +49,8 @@ def neighbourhood(explainer, x: np.ndarray, num_samples: int, rng: np.random.Ran
         local.discretizer.random_state = rng
     data, inverse = local._LimeTabularExplainer__data_inverse(x, num_samples)
     scaled = (data - local.scaler.mean_) / local.scaler.scale_
+    from sklearn.metrics import pairwise_distances  # imported on use: loading a policy imports this module
+
     distances = pairwise_distances(scaled, scaled[0].reshape(1, -1), metric="euclidean").ravel()
     return Neighbourhood(scaled, distances, inverse)
 
@@ -64,7 +65,8 @@ def surrogate(explainer, hood: Neighbourhood, proba: np.ndarray, label: int, d: 
     return w, float(intercept), float(score)
 
 
-def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int = 1000, seed_offset: int = 0) -> Attribution:
+def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int, seed_offset: int) -> Attribution:
+    """Parameters and their defaults: :class:`auditor.explain.TabularLimeParams`."""
     from lime.lime_tabular import LimeTabularExplainer  # imported on use (slow import)
 
     data = ctx.data

@@ -53,8 +53,9 @@ def _select_class(values: np.ndarray, base: np.ndarray, target: np.ndarray, n_cl
     return values * sign[:, None], np.where(target == 1, base, -base if space == "log-odds" else mirrored)
 
 
-def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int = 100, permutations: int = 2,
-                         seed_offset: int = 0) -> Attribution:
+def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int, permutations: int,
+                         seed_offset: int) -> Attribution:
+    """Parameters and their defaults: :class:`auditor.explain.TabularShapParams`."""
     data = ctx.data
     model = ctx.model
     proba = ctx.predict_proba_rows(rows)

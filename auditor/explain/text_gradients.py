@@ -70,8 +70,8 @@ class _CountingForward:
 
 
 def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np.ndarray,
-                                 target: np.ndarray, *, n_steps: int = 50,
-                                 internal_batch_size: int = 32) -> Attribution:
+                                 target: np.ndarray, *, n_steps: int,
+                                 internal_batch_size: int) -> Attribution:
     """Integrated gradients on the word-embedding layer with the ``[PAD]`` baseline.
 
     Parameters

@@ -75,8 +75,8 @@ def _map_shap_by_offsets(enc, shap_encoding, shap_values: np.ndarray) -> np.ndar
 
 
 def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
-                      target: np.ndarray, *, max_evals: int = 500, batch_size: int = 64,
-                      seed: int = 0) -> Attribution:
+                      target: np.ndarray, *, max_evals: int, batch_size: int,
+                      seed: int) -> Attribution:
     """Partition SHAP over tokens, explaining the target-class probability.
 
     Parameters
@@ -136,7 +136,7 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
 
 
 def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, target: np.ndarray,
-                      *, num_samples: int = 1000, seed: int = 0) -> Attribution:
+                      *, num_samples: int, seed: int) -> Attribution:
     """LIME over the tokenizer's words, explaining the target-class probability.
 
     Parameters

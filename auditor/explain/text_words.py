@@ -116,3 +116,45 @@ def top_words_per_class(attribution, *, k: int = 10, classes: list[str] | None =
         name = classes[c] if classes is not None else str(c)
         result[name] = rows[:k]
     return result
+
+
+def word_spans(text: str, offsets: np.ndarray, word_ids: np.ndarray,
+               word_values: dict[int, float]) -> list[tuple[str, float | None]]:
+    """The original text cut into spans for display: each word (the characters its tokens cover,
+    from the tokenizer's offsets) with its value, and the text between words (spaces, and anything
+    the tokenizer dropped) with ``None``. Joining the spans gives ``text`` back exactly: casing,
+    spacing and punctuation are kept; text after the last token (truncated input) is one last
+    ``None`` span.
+
+    Parameters
+    ----------
+    text:
+        The text that was tokenized.
+    offsets:
+        ``(start, end)`` character span per token position ((0, 0) for special tokens).
+    word_ids:
+        Word index per token position, -1 for special tokens.
+    word_values:
+        Value per word index (e.g. the summed attribution of its pieces).
+    """
+    starts: dict[int, int] = {}
+    ends: dict[int, int] = {}
+    for (s, e), w in zip(np.asarray(offsets).reshape(-1, 2), np.asarray(word_ids).reshape(-1)):
+        w = int(w)
+        if w < 0 or e <= s:
+            continue
+        starts[w] = min(starts.get(w, int(s)), int(s))
+        ends[w] = max(ends.get(w, int(e)), int(e))
+    spans: list[tuple[str, float | None]] = []
+    pos = 0
+    for w in sorted(starts, key=lambda k: (starts[k], k)):
+        s, e = max(starts[w], pos), ends[w]
+        if e <= s:
+            continue
+        if s > pos:
+            spans.append((text[pos:s], None))
+        spans.append((text[s:e], float(word_values.get(w, 0.0))))
+        pos = e
+    if pos < len(text):
+        spans.append((text[pos:], None))
+    return spans

@@ -21,6 +21,7 @@ from auditor.hashing import file_or_dir_sha256
 from auditor.inputs.yamlio import byte_location
 
 MAX_DATASET_BYTES = 2_000_000_000
+MAX_TEXT_CHARS = 1_000_000  # per text field: a model reads at most a few thousand characters of it
 MAX_LISTED = 5  # rows named per problem before "... and N more"
 
 
@@ -34,6 +35,7 @@ class EvalDataset:
     categorical: list[str]
     notes: list[str] = field(default_factory=list)
     source_rows: np.ndarray | None = None  # when sampled: the file row (0-based) of each row, in order
+    sensitive: pd.DataFrame | None = None  # the card's sensitive_features (and the policy's fairness groups), as read
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -51,6 +53,37 @@ def _rows_text(mask: np.ndarray) -> str:
     listed = ", ".join(str(r) for r in rows[:MAX_LISTED])
     more = f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
     return f"row{'s' * (len(rows) != 1)} {listed}{more}"
+
+
+def _nested(series: pd.Series) -> np.ndarray:
+    """Cells holding a list, mapping or array (JSONL objects, Parquet list/struct columns)."""
+    if series.dtype != object:
+        return np.zeros(len(series), dtype=bool)
+    return series.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))).to_numpy(dtype=bool)
+
+
+def _mostly_numbers(series: pd.Series) -> np.ndarray | None:
+    """For a text column whose values are mostly numbers: the cells that are not (else None)."""
+    present = series.notna()
+    numeric = pd.to_numeric(series.where(present), errors="coerce")
+    texts = (numeric.isna() & present).to_numpy()
+    n_numbers = int((numeric.notna() & present).sum())
+    return texts if texts.any() and n_numbers > texts.sum() else None
+
+
+DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _delimiter_hint(df: pd.DataFrame) -> list[Problem]:
+    """A header read as one column that holds another delimiter: say so."""
+    if len(df.columns) != 1:
+        return []
+    header = str(df.columns[0])
+    for delimiter, name in DELIMITERS.items():
+        if delimiter in header:
+            return [Problem("header", f"read as one column {header[:80]!r}: the file seems to be {name}-separated "
+                                      f"({delimiter!r}); auditor reads comma-separated CSV (save it with ',' as the delimiter)")]
+    return []
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -154,7 +187,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = None, seed: int = 0) -> EvalDataset:
+def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = None, seed: int = 0,
+                 fairness_groups: list[str] | None = None) -> EvalDataset:
     """Load the evaluation data and validate it against the card; list every problem found.
 
     Every row is validated. Then, if the file has more than ``max_rows`` rows (the policy's
@@ -173,10 +207,17 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         features = [block.text_column]
     else:
         features = card.feature_names or [c for c in df.columns if c != block.target and c not in block.ignore_columns]
-    expected = set(features) | {block.target}
+    sensitive = list(dict.fromkeys([*block.sensitive_features, *(fairness_groups or [])]))
+    expected = set(features) | {block.target} | set(sensitive)
     for col in [block.target, *features]:
         if col not in df.columns:
             problems.append(Problem(f"column {col!r}", "missing (the card names it)"))
+    if problems and path.suffix.lower() == ".csv":
+        problems.extend(_delimiter_hint(df))
+    for col in sensitive:
+        if col not in df.columns and col not in features:
+            whose = "the card's sensitive_features" if col in block.sensitive_features else "the policy's fairness_groups"
+            problems.append(Problem(f"column {col!r}", f"missing ({whose} names it as a sensitive feature)"))
     if card.feature_names is not None or block.task == "text-classification":
         extra = [c for c in df.columns if c not in expected and c not in block.ignore_columns]
         if extra:
@@ -184,6 +225,14 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                 f"column{'s' * (len(extra) > 1)} {', '.join(map(repr, extra))}",
                 "not in the card's features; list them in auditor.ignore_columns to keep them",
             ))
+    if problems:
+        raise DatasetError(source, problems)
+
+    for col in [block.target, *features]:
+        nested = _nested(df[col])
+        if nested.any():
+            problems.append(Problem(f"column {col!r}", f"nested values (lists or objects) in {_rows_text(nested)}; "
+                                                       "each cell must hold one value"))
     if problems:
         raise DatasetError(source, problems)
 
@@ -204,7 +253,21 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             bad = ~series.map(lambda v: isinstance(v, str)).to_numpy()
             if bad.any():
                 problems.append(Problem(f"column {col!r}", f"expected text, got missing or non-text values in {_rows_text(bad)}"))
+                continue
+            long = series.map(len).to_numpy() > MAX_TEXT_CHARS
+            if long.any():
+                problems.append(Problem(f"column {col!r}", f"texts longer than {MAX_TEXT_CHARS:,} characters (the limit per "
+                                                           f"field) in {_rows_text(long)}"))
             continue
+        if series.isna().all():
+            problems.append(Problem(f"column {col!r}", "every value is missing; a feature with no values cannot be audited"))
+            continue
+        if kind is None and not pd.api.types.is_numeric_dtype(series):
+            mostly = _mostly_numbers(series)
+            if mostly is not None:
+                problems.append(Problem(f"column {col!r}", f"numbers, but text in {_rows_text(mostly)}; fix those cells, "
+                                                           "or declare the column's type in auditor.features"))
+                continue
         if kind == "numeric" or (kind is None and pd.api.types.is_numeric_dtype(series)):
             numeric = pd.to_numeric(series, errors="coerce")
             not_numbers = numeric.isna() & series.notna()
@@ -231,10 +294,28 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     if n_missing:
         notes.append(f"{n_missing} missing feature values, passed to the model as missing (the card allows it)")
     source_rows = None
+    groups = df[sensitive].copy() if sensitive else None
+    if block.task == "text-classification":
+        empty = frame[features[0]].map(lambda t: not t.strip()).to_numpy(dtype=bool)
+        if empty.all():
+            raise DatasetError(source, [Problem(f"column {features[0]!r}", "every text is empty")])
+        if empty.any():
+            source_rows = np.flatnonzero(~empty)
+            frame, labels = frame.iloc[source_rows], labels[source_rows]
+            groups = None if groups is None else groups.iloc[source_rows]
+            notes.append(
+                f"{int(empty.sum()):,} empty text{'s' * int(empty.sum() != 1)} (nothing to explain) excluded: file "
+                f"{_rows_text(empty)}; row numbers in this audit are positions among the {len(source_rows):,} kept rows, "
+                f"evidence/dataset-sample.csv gives each one's row in the file"
+            )
+            if len(np.unique(labels)) < 2:
+                raise DatasetError(source, [Problem(f"column {block.target!r}", "only one class among the non-empty texts")])
     if max_rows is not None and len(frame) > max_rows:
         total = len(frame)
-        source_rows = np.sort(np.random.default_rng([seed, 0x5A3B1E]).choice(total, size=max_rows, replace=False))
-        frame, labels = frame.iloc[source_rows], labels[source_rows]
+        drawn = np.sort(np.random.default_rng([seed, 0x5A3B1E]).choice(total, size=max_rows, replace=False))
+        frame, labels = frame.iloc[drawn], labels[drawn]
+        groups = None if groups is None else groups.iloc[drawn]
+        source_rows = drawn if source_rows is None else source_rows[drawn]
         if len(np.unique(labels)) < 2:
             raise DatasetError(source, [Problem(
                 f"column {block.target!r}",
@@ -248,4 +329,5 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     return EvalDataset(
         path=path.resolve(), sha256=file_or_dir_sha256(path), frame=frame.reset_index(drop=True),
         labels=labels, feature_names=list(features), categorical=categorical, notes=notes, source_rows=source_rows,
+        sensitive=None if groups is None else groups.reset_index(drop=True),
     )

@@ -34,9 +34,9 @@ MAX_YAML_DEPTH = 50  # nesting levels; real cards and policies use fewer than 10
 MAX_YAML_NODES = 200_000  # values, counting every use of an alias (a "billion laughs" expands past it)
 
 
-class _StrictSafeLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses duplicate keys: with them, a reviewer reads one value and
-    the tool uses another."""
+class _StrictKeys:
+    """A constructor that refuses duplicate keys: with them, a reviewer reads one value and the
+    tool uses another."""
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -55,6 +55,16 @@ class _StrictSafeLoader(yaml.SafeLoader):
                         key_node.start_mark)
                 seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep)
+
+
+class _StrictSafeLoader(_StrictKeys, yaml.SafeLoader):
+    """The pure-Python loader: its errors carry character positions (located problems)."""
+
+
+# libyaml's parser is about ten times faster (loading the built-in policies for `auditor policies`
+# went from 2.4 s to 0.3 s). Its errors count bytes, not characters, so a document it rejects is
+# parsed again by the Python loader, whose located error is the one reported.
+_FastStrictLoader = type("_FastStrictLoader", (_StrictKeys, yaml.CSafeLoader), {}) if yaml.__with_libyaml__ else None
 
 
 def _shape_problem(data) -> str | None:
@@ -77,6 +87,22 @@ def _shape_problem(data) -> str | None:
 def load_yaml_text(text: str, source: str, error: type[InvalidInputError], line_offset: int = 0):
     """``yaml.safe_load`` (duplicate keys refused, size of the result bounded) with a located error
     (line and column, 1-based) on malformed YAML."""
+    if _FastStrictLoader is not None and not yaml.reader.Reader.NON_PRINTABLE.search(text):  # same characters refused
+        fast = None
+        try:
+            fast = _FastStrictLoader(text)
+            fast.line_offset = line_offset
+            data = fast.get_single_data()
+        except (yaml.YAMLError, RecursionError):
+            pass  # the Python loader below says where
+        else:
+            problem = _shape_problem(data)
+            if problem:
+                raise error(source, [Problem("", f"YAML refused: {problem}")])
+            return data
+        finally:
+            if fast is not None:
+                fast.dispose()
     loader = None
     try:
         loader = _StrictSafeLoader(text)  # checks the characters first: may raise a ReaderError

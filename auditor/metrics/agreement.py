@@ -13,7 +13,6 @@ Conventions
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 from .ranking import top_k
 
@@ -92,6 +91,8 @@ def rank_correlation(a, b, *, features=None):
     a2, b2 = _features(np.abs(a2), np.abs(b2), features)
     if a2.shape[1] < 2:
         raise ValueError("rank correlation needs at least 2 features")
+    from scipy.stats import rankdata  # imported on use: scipy.stats takes about a second
+
     ra = rankdata(a2, axis=1)
     rb = rankdata(b2, axis=1)
     ra -= ra.mean(axis=1, keepdims=True)

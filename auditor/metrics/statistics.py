@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from scipy import stats
 
-__all__ = ["bootstrap_ci", "paired_comparison", "paired_wilcoxon_greater"]
+__all__ = ["bootstrap_ci", "paired_comparison", "paired_wilcoxon_greater", "wilcoxon_p_floor"]
 
 
 def bootstrap_ci(values, stat: Callable = np.median, n_boot: int = 1000, alpha: float = 0.05,
@@ -77,15 +76,37 @@ def paired_wilcoxon_greater(a, b) -> float:
         return float("nan")
     if np.all(x == y):
         return 1.0
+    from scipy import stats  # imported on use: scipy.stats takes about a second
+
     return float(stats.wilcoxon(x, y, alternative="greater").pvalue)
+
+
+def wilcoxon_p_floor(a, b) -> float:
+    """The smallest p-value :func:`paired_wilcoxon_greater` can give for these pairs: the p-value
+    of the same |differences| (same zeros and ties, so scipy picks the same exact or approximate
+    method) all pointing the tested way. With n distinct non-zero differences and the exact test
+    that is 1 / 2**n (12 pairs: 0.000244; 4 pairs: 0.0625, so no 0.05 gate can be met). NaN below
+    2 pairs."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    d = np.abs(x[ok] - y[ok])
+    if d.size < 2:
+        return float("nan")
+    if not d.any():
+        return 1.0
+    from scipy import stats  # imported on use: scipy.stats takes about a second
+
+    return float(stats.wilcoxon(d, np.zeros_like(d), alternative="greater").pvalue)
 
 
 def paired_comparison(explainer, control, *, higher_is_better: bool, rng=0, n_boot: int = 1000) -> dict[str, float]:
     """Summarise an explainer against its random control, instance by instance.
 
     Returns the median of each side, the median paired gap oriented so that a positive gap means
-    the explainer is better, the gap's percentile-bootstrap 95% CI, and the one-sided paired
-    Wilcoxon p-value for "the explainer is better".
+    the explainer is better, the gap's percentile-bootstrap 95% CI, the one-sided paired
+    Wilcoxon p-value for "the explainer is better", the smallest p-value those pairs allow
+    (``p_floor``) and the number of complete pairs ``n``. The gap is the median of the paired
+    differences, not the difference of the two medians.
     """
     e, c = np.asarray(explainer, dtype=float), np.asarray(control, dtype=float)
     better, worse = (e, c) if higher_is_better else (c, e)
@@ -95,4 +116,6 @@ def paired_comparison(explainer, control, *, higher_is_better: bool, rng=0, n_bo
         "control": float(np.nanmedian(c)) if np.isfinite(c).any() else float("nan"),
         "gap": gap, "gap_ci_low": low, "gap_ci_high": high,
         "p_value": paired_wilcoxon_greater(better, worse),
+        "p_floor": wilcoxon_p_floor(better, worse),
+        "n": int(np.sum(np.isfinite(better) & np.isfinite(worse))),
     }

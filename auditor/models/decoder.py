@@ -37,7 +37,7 @@ from auditor.errors import ModelCardError, ModelLoadError, Problem
 from auditor.metrics.removal import TokenMask
 from auditor.models.base import Capability
 from auditor.models.inputs import PerturbableInputs
-from auditor.models.text import Encoded, TextModel, check_model_dir, load_text_model
+from auditor.models.text import MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, load_text_model
 
 DTYPES = ("float32", "bfloat16")
 
@@ -119,6 +119,9 @@ class PromptedCausalLM(DecoderTextModel):
     def _encode_one(self, text: str) -> Encoded:
         if not isinstance(text, str):
             raise ValueError(f"text inputs must be strings, got {type(text).__name__}")
+        limit = self.max_length * MAX_CHARS_PER_TOKEN  # bounded tokenisation, as TextModel
+        limit_cut = len(text) > limit
+        text = text[:limit]
         start = self.prompt.index("{text}")
         filled = self.prompt[:start] + text + self.prompt[start + len("{text}"):]
         end = start + len(text)
@@ -129,7 +132,7 @@ class PromptedCausalLM(DecoderTextModel):
         while ids and words[-1] is None and ids[-1] in self.special_ids:  # the answer follows the prompt
             ids.pop(), offsets.pop(), words.pop()
         in_text = [w is not None and s >= start and e <= end and e > s for (s, e), w in zip(offsets, words)]
-        truncated = False
+        truncated = limit_cut
         if len(ids) > self.max_length:  # cut the text's tail; the prompt stays whole
             text_pos = [j for j, t in enumerate(in_text) if t]
             drop = set(text_pos[max(0, len(text_pos) - (len(ids) - self.max_length)):])

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from auditor.errors import ModelLoadError
 from auditor.models.base import AdapterBase, Capability
@@ -138,8 +141,8 @@ class TabularModel(AdapterBase):
 
     def perturbation_note(self, params) -> str:
         return (f"Tabular perturbation: N(0, ({params.noise_frac:g}·sd)²) on numeric features (sd over the "
-                "evaluation set; the reference's S1 default is 0.01), categoricals fixed. RIS uses "
-                "the numeric features only for the input change.")
+                "evaluation set; 0.01 is the usual default), categoricals fixed. Relative input stability "
+                "uses the numeric features only for the input change.")
 
     def _predict_rows(self, positions: list[int]) -> np.ndarray:
         proba = np.asarray(self.estimator.predict_proba(self._frame.iloc[positions]), dtype=float)
@@ -147,6 +150,8 @@ class TabularModel(AdapterBase):
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         frame = frame[self.feature_names].reset_index(drop=True)
+        import pandas as pd  # imported on use: loading a policy reads this module for its capabilities
+
         keys = pd.util.hash_pandas_object(frame, index=False).to_numpy().tolist()
         self._frame = frame
         try:
@@ -160,11 +165,43 @@ class TabularModel(AdapterBase):
         finally:
             self._frame = None
 
+    def randomised(self, seed: int, *, data=None, n_layers: int = 1, embeddings: bool = False) -> "TabularModel":
+        """A model of the same family that has learned nothing, for the sanity test.
+
+        A clone of the estimator fitted on ``data`` (the evaluation set: the training data is not an
+        input of the audit) with its labels permuted by ``seed`` — Adebayo's data-randomisation
+        variant, since a scikit-learn estimator has no initialisation to reset. ``n_layers`` and
+        ``embeddings`` are the neural models' cascade options and do not apply. The description is
+        in the new model's ``randomisation``.
+        """
+        from sklearn.base import clone
+
+        if data is None:
+            raise ValueError("a scikit-learn model is randomised by refitting on permuted labels: pass data=")
+        estimator = clone(self.estimator)
+        seeded = {k: seed for k, v in estimator.get_params().items() if k.endswith("random_state") and v is None}
+        estimator.set_params(**seeded)
+        lookup = {str(c): c for c in self.estimator.classes_}
+        labels = np.asarray([lookup[str(y)] for y in data.labels], dtype=object)
+        y = np.random.default_rng(seed).permutation(labels)
+        if len(set(map(str, y))) < len(lookup):
+            raise ValueError("the evaluation labels hold fewer classes than the model; cannot refit a randomised model")
+        y = np.asarray(y.tolist())
+        # One OpenMP thread, as for prediction: multi-threaded tree fitting spins on small shared machines.
+        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
+            warnings.simplefilter("ignore")  # convergence warnings are expected on permuted labels
+            estimator.fit(data.frame[self.feature_names], y)
+        model = TabularModel(estimator, self.feature_names, batch_size=self._cache.batch_size)
+        model.randomisation = f"refitted on the evaluation rows with labels permuted (seed {seed})"
+        return model
+
 
 def removal_baseline(data) -> pd.DataFrame:
     """One row of per-feature "removal" values: the mean of each numeric feature and the most
     frequent value of each categorical one, over the evaluation set (the training data is not an
     input to the audit; the evaluation set stands in for it, and the report says so)."""
+    import pandas as pd
+
     frame = data.frame
     row = {}
     for c in frame.columns:

@@ -6,8 +6,18 @@ model expects, so the model always sees the original values.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _pandas():
+    import pandas  # imported on use: stability checks import this module, and loading a policy imports them
+
+    return pandas
 
 
 class TabularCodec:
@@ -22,12 +32,12 @@ class TabularCodec:
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         out = frame[self.columns].copy()
         for c in self.categorical:
-            codes = pd.Categorical(out[c].astype(object).where(out[c].notna(), None), categories=self.categories[c]).codes
+            codes = _pandas().Categorical(out[c].astype(object).where(out[c].notna(), None), categories=self.categories[c]).codes
             out[c] = np.where(codes < 0, np.nan, codes).astype(float)
         return out.to_numpy(dtype=float)
 
     def decode(self, X: np.ndarray) -> pd.DataFrame:
-        out = pd.DataFrame(np.asarray(X, dtype=float), columns=self.columns)
+        out = _pandas().DataFrame(np.asarray(X, dtype=float), columns=self.columns)
         for c in self.categorical:
             codes = out[c].to_numpy()
             values = np.full(len(codes), None, dtype=object)

@@ -50,6 +50,9 @@ class Encoded:
     offsets: np.ndarray
 
 
+MAX_CHARS_PER_TOKEN = 100  # WordPiece's max_input_chars_per_word: a longer word becomes one [UNK]
+
+
 def check_model_dir(path: Path) -> None:
     """Refuse a model directory that is missing files or could execute code on load.
 
@@ -193,12 +196,17 @@ class TextModel(AdapterBase):
     def _encode_one(self, text: str) -> Encoded:
         if not isinstance(text, str):
             raise ValueError(f"text inputs must be strings, got {type(text).__name__}")
-        be = self.tokenizer(text, truncation=True, max_length=self.max_length,
+        # Bounded tokenisation: a tokenizer works on the whole string before truncating, so a
+        # 50 MB text would cost gigabytes to keep max_length tokens; no token is longer than
+        # MAX_CHARS_PER_TOKEN characters, so the cut keeps every token the model sees.
+        limit = self.max_length * MAX_CHARS_PER_TOKEN
+        cut = len(text) > limit
+        be = self.tokenizer(text[:limit] if cut else text, truncation=True, max_length=self.max_length,
                             return_offsets_mapping=True)
         ids = np.asarray(be["input_ids"], dtype=np.int64)
         word_ids = np.array([-1 if w is None else w for w in be.word_ids()], dtype=np.int64)
         # Fast tokenizers keep what truncation cut off in ``overflowing``.
-        truncated = bool(be.encodings and be.encodings[0].overflowing)
+        truncated = cut or bool(be.encodings and be.encodings[0].overflowing)
         return Encoded(
             ids=ids,
             tokens=self.tokenizer.convert_ids_to_tokens(ids.tolist()),
@@ -327,6 +335,81 @@ class TextModel(AdapterBase):
             raise ValueError("the model returned no attention weights")
         return [a[0].detach().cpu().double().numpy() for a in out.attentions]
 
+    # ----------------------------------------------------------------- sanity test
+    def randomised(self, seed: int, *, data=None, n_layers: int = 1, embeddings: bool = False) -> "TextModel":
+        """A copy with its top re-initialised (Adebayo's cascading parameter randomisation).
+
+        The network is cut into units, bottom to top, by its own structure (:func:`cascade_units`):
+        each element of its longest ``ModuleList`` (the layer stack) is a unit, and so is every
+        other parameter-holding block, in registration order. Everything above the layer stack
+        (pooler, head, final norm: whatever the architecture has) is always re-initialised, plus
+        the top ``n_layers`` layers and, with ``embeddings``, everything below the stack (the far
+        end of the cascade). Re-initialisation uses the model's own ``_init_weights``
+        (``reset_parameters`` where it has none) under ``torch.manual_seed(seed)``. ``data`` is the
+        tabular models' refit option and does not apply. The description is in ``randomisation``.
+        """
+        import copy
+
+        torch = self._torch
+        model = copy.deepcopy(self.model)
+        below, layers, above = cascade_units(model)
+        if not layers:  # no layer stack: the top unit, and n_layers more below it
+            units = below[::-1][: max(1, n_layers + 1)]
+        else:
+            units = above[::-1] + layers[::-1][: n_layers] + (below[::-1] if embeddings else [])
+        if not units:
+            raise RuntimeError("the model has no parameters to re-initialise; the sanity test would be void")
+        before = [p.detach().clone() for _, unit in units for p in unit.parameters()]
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(seed)
+            for _, unit in units:
+                for sub in unit.modules():
+                    for param in sub.parameters(recurse=False):
+                        param._is_hf_initialized = False  # transformers skips tensors flagged as loaded
+                    if hasattr(model, "_init_weights"):
+                        model._init_weights(sub)
+                    elif hasattr(sub, "reset_parameters"):
+                        sub.reset_parameters()
+        after = [p for _, unit in units for p in unit.parameters()]
+        if not any(not torch.equal(a, b) for a, b in zip(before, after)):
+            raise RuntimeError("re-initialising the model changed no parameter; the sanity test would be void")
+        model.eval()
+        wrapped = self.rewrap(model)
+        wrapped.randomisation = (f"re-initialised top-down (seed {seed}): " + ", ".join(name for name, _ in units))
+        return wrapped
+
+
+def cascade_units(model) -> tuple[list, list, list]:
+    """``(below, layers, above)``: the network's parameter-holding units as ``(name, module)``,
+    bottom to top in registration order — the units before the layer stack (its longest
+    ``ModuleList``), the stack's elements, and the units after it. Generic: no attribute names."""
+    import torch
+
+    lists = [(name, m) for name, m in model.named_modules() if isinstance(m, torch.nn.ModuleList)]
+    stack_name, stack = max(lists, key=lambda item: len(item[1]), default=(None, None))
+
+    def walk(prefix: str, module) -> list:
+        out = []
+        if any(True for _ in module.parameters(recurse=False)):
+            out.append((prefix or "model", module))
+        for name, child in module.named_children():
+            full = f"{prefix}.{name}" if prefix else name
+            if not any(True for _ in child.parameters()):
+                continue  # dropout, activations
+            if child is stack:
+                out.extend((f"{full}.{i}", layer) for i, layer in enumerate(child))
+            elif stack is not None and any(m is stack for m in child.modules()):
+                out.extend(walk(full, child))
+            else:
+                out.append((full, child))
+        return out
+
+    units = walk("", model)
+    if stack is None:
+        return units, [], []
+    ids = [i for i, (name, _) in enumerate(units) if name.startswith(f"{stack_name}.")]
+    return units[: ids[0]], units[ids[0]: ids[-1] + 1], units[ids[-1] + 1:]
+
 
 def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, batch_size: int = 32,
                     threads: int | None = None, dtype: str = "float32", card_path=None,
@@ -388,6 +471,14 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for "
                              "offsets and word ids")
+    id2label = getattr(model.config, "id2label", None) or {}
+    keys = sorted(id2label) if all(isinstance(k, int) for k in id2label) else None
+    if keys != list(range(len(id2label))) or len(id2label) != model.config.num_labels:
+        raise ModelLoadError(f"{path / 'config.json'}: id2label must map 0..{model.config.num_labels - 1} to class names "
+                             f"(one per output of the model); got keys {list(id2label)[:10]!r}")
+    names = [str(id2label[i]) for i in keys]
+    if len(set(names)) != len(names):
+        raise ModelLoadError(f"{path / 'config.json'}: id2label names a class twice ({names!r}); class names must be distinct")
     if prepare is None:
         model.to(device)
         model.eval()

@@ -68,6 +68,13 @@ FRAMEWORKS: dict[str, Framework] = {f.key: f for f in (
         "model, generative and agentic AI excluded). Cited here as the vocabulary internal model-risk "
         "policies still use. V.1-V.3 number the three core elements of validation in the order of section V.",
     ),
+    Framework(
+        "ecoa-reg-b", "Equal Credit Opportunity Act, Regulation B (12 CFR part 1002)",
+        r"12-cfr:1002\.\d{1,2}(?:\([a-z0-9]{1,4}\)){0,3}",
+        "ecoa-reg-b:12-cfr:1002.6(b)(2)",
+        "US credit decisions only. Paraphrases below summarise the regulation; the Official Interpretations "
+        "(Supplement I) govern how it applies.",
+    ),
 )}
 
 _COMPILED = {key: re.compile(f.pattern) for key, f in FRAMEWORKS.items()}
@@ -79,6 +86,7 @@ CATALOGUE: dict[str, list[tuple[str, str]]] = {
         ("art-9(8)", "Testing is done against prior-defined metrics and probabilistic thresholds suited to the purpose."),
         ("art-10(2)(f)", "Training, validation and test data are examined for possible biases."),
         ("art-10(3)", "Data are relevant, sufficiently representative, as error-free and complete as possible."),
+        ("art-10(5)", "Special categories of personal data may be processed, with safeguards, where strictly necessary to detect and correct bias."),
         ("art-11(1)", "Technical documentation (Annex IV) is drawn up before market placement and kept up to date."),
         ("art-12(1)", "The system allows automatic recording of events (logs) over its lifetime."),
         ("art-13(1)", "Operation is transparent enough for deployers to interpret the output and use it appropriately."),
@@ -155,6 +163,11 @@ CATALOGUE: dict[str, list[tuple[str, str]]] = {
         ("V.2", "Validation - ongoing monitoring, including process verification and benchmarking."),
         ("V.3", "Validation - outcomes analysis, including back-testing of outputs against actual outcomes."),
         ("VI", "Governance, policies and controls, including model inventory and documentation."),
+    ],
+    "ecoa-reg-b": [
+        ("1002.4(a)", "A creditor may not discriminate against an applicant on a prohibited basis in any aspect of a credit transaction."),
+        ("1002.6(b)(2)", "Age may be used only in an empirically derived, demonstrably and statistically sound scoring system, and never to an elderly applicant's disadvantage."),
+        ("1002.9(b)(2)", "An adverse-action notice states the specific principal reasons for the action."),
     ],
 }
 

@@ -36,7 +36,7 @@ from auditor.inputs.yamlio import load_yaml_text, read_text_limited
 
 MAX_POLICY_BYTES = 1_000_000
 MAX_CHAIN = 10  # files in one chain
-IDENTITY = ("id", "name", "version", "description", "owner", "effective_from")
+IDENTITY = ("id", "name", "version", "description", "owner", "effective_from", "changelog")
 REPLACED = ("schema_version", "seed", "dataset", "reaudit_interval_days", "frameworks")
 
 
@@ -70,6 +70,9 @@ class Entry:
         return self.overridden_at[-1] if self.overridden_at else self.origin
 
 
+POLICY_MARKERS = ("schema_version", "name", "checks", "extends")
+
+
 def read_policy_file(path: Path, where: str) -> PolicyFile:
     source = str(path)
     text = read_text_limited(path, MAX_POLICY_BYTES, PolicyError)
@@ -78,6 +81,9 @@ def read_policy_file(path: Path, where: str) -> PolicyFile:
         raise PolicyError(source, [Problem("", "the policy is empty")])
     if not isinstance(raw, dict):
         raise PolicyError(source, [Problem("", f"expected a mapping at the top level, got {type(raw).__name__}")])
+    if not any(isinstance(k, str) and k in POLICY_MARKERS for k in raw):
+        # Not a policy at all (e.g. a link to a system file): say so without echoing its keys (its lines).
+        raise PolicyError(source, [Problem("", f"not a policy file: none of {', '.join(POLICY_MARKERS)} at the top level")])
     return PolicyFile(path=path, source=source, text=text, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
                       raw=raw, where=where)
 

@@ -10,17 +10,12 @@ is collected and reported together with its location, e.g. ``checks[2].params.n_
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import date
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from auditor.policy.clauses import FRAMEWORKS, check_clause
-from auditor.errors import PolicyError, Problem, UsageError
 from auditor.policy.waivers import Waiver
 
 Task = Literal["tabular-classification", "text-classification"]
@@ -109,6 +104,8 @@ class DatasetOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_rows: int | None = Field(default=None, ge=2)
+    # fewer evaluation rows than this: no threshold can be met (its check ends in ERROR, saying why)
+    min_rows: int | None = Field(default=None, ge=1)
 
 
 class _PolicyFields(BaseModel):
@@ -119,6 +116,7 @@ class _PolicyFields(BaseModel):
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
     description: Prose = ""
+    changelog: list[Prose] = Field(default_factory=list)  # what changed per version: kept in the file, never printed in reports
     owner: str = ""  # the person or function accountable for the policy
     effective_from: date | None = None
     frameworks: list[Annotated[str, AfterValidator(_known_framework)]] = Field(default_factory=list)
@@ -127,7 +125,7 @@ class _PolicyFields(BaseModel):
     dataset: DatasetOptions = Field(default_factory=DatasetOptions)
     explainers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> parameters, shared by all checks
     task_explainers: dict[Task, dict[str, dict[str, Any]]] = Field(default_factory=dict)  # per task, replaces explainers' entry
-    reaudit_interval_days: int | None = Field(default=None, ge=1)  # `auditor due` flags models not audited since
+    reaudit_interval_days: int | None = Field(default=None, ge=1, le=36_500)  # `auditor due` flags models not audited since
     waivers: list[Waiver] = Field(default_factory=list)
 
 

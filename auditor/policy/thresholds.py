@@ -34,3 +34,35 @@ def status_of(outcomes: list[ThresholdOutcome]) -> Status:
     if any(not o.passed and o.severity == "warn" for o in outcomes):
         return Status.WARN
     return Status.PASS
+
+
+def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: int | None = None,
+                      min_rows: int | None = None) -> list[ThresholdOutcome]:
+    """Each outcome with the n its measurement rests on, and marked unreachable — never met — when
+    that n cannot reach the bound: fewer evaluation ``rows`` than the policy's ``min_rows``, a
+    p-value bound below the smallest p-value the test can give at this n, or a confidence interval
+    that is degenerate (zero width) or undefined at this n."""
+    by_name = {s.measurement: s for s in sample_sizes}
+    out = []
+    for o in outcomes:
+        s = by_name.get(o.measurement)
+        reasons = []
+        if min_rows is not None and rows is not None and rows < min_rows:
+            reasons.append(f"the evaluation set has {rows} rows, fewer than the policy's dataset.min_rows ({min_rows})")
+        if s is not None and s.p_floor is not None and o.max is not None and s.p_floor > o.max:
+            reasons.append(f"with n = {s.n} the smallest p-value the test can give is {s.p_floor:.3g}, "
+                           f"above the bound {o.max:g}")
+        if s is not None and s.ci_degenerate:
+            reasons.append(f"the confidence interval is degenerate (zero width) or undefined with n = {s.n}")
+        update = {"n": None if s is None else s.n}
+        if reasons:
+            update.update(unreachable="; ".join(reasons), passed=False)
+        out.append(o.model_copy(update=update))
+    return out
+
+
+def unreachable_reason(outcomes: list[ThresholdOutcome]) -> str | None:
+    """Why the check cannot be judged: the reasons of its blocking or warning gates that this n
+    cannot reach (None when every such gate can be judged)."""
+    reasons = [f"{o.measurement}: {o.unreachable}" for o in outcomes if o.unreachable and o.severity != "info"]
+    return ("; ".join(dict.fromkeys(reasons))) if reasons else None

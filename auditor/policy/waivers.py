@@ -84,6 +84,8 @@ def load_waivers_file(path: str | Path) -> LoadedWaivers:
     raw = load_yaml_text(text, source, PolicyError)
     if not isinstance(raw, dict):
         raise PolicyError(source, [Problem("", "expected a mapping with a 'waivers:' list")])
+    if "waivers" not in raw:  # not a waivers file (e.g. a link to a system file): its keys (lines) are not echoed
+        raise PolicyError(source, [Problem("", "not a waivers file: no 'waivers:' list at the top level")])
     try:
         parsed = WaiversFile.model_validate(raw)
     except ValidationError as exc:

@@ -22,18 +22,16 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditor.errors import UsageError
+from auditor.errors import Problem, ResultFileError, UsageError
 from auditor.results import SEVERITY_RANK, Status
-from auditor.records.runs import Run, open_run, previous_run
+from auditor.records.runs import VERSION_RE, Run, open_run, previous_run
+from auditor.records.atomic import publish_folder, staged_folder, write_tree
 from auditor.hashing import sha256_bytes
-from auditor.records.store import slugify
+from auditor.records.store import output_error, slugify
 
 DIFF_SCHEMA_VERSION = 1
 # The report's own order (results.SEVERITY_RANK), WAIVED included; SKIPPED is no verdict to compare.
@@ -345,30 +343,42 @@ def write_diff(run_a: str | Path | None, run_b: str | Path, out: str | Path | No
         raise UsageError("both arguments are the same run")
     if top_k < 1:
         raise UsageError("--top-k must be at least 1")
-    data = diff_runs(a, b, top_k)
-    files = render_diff(data) if pdf else {"diff.json": diff_json(data), "diff.html": render_diff_html(data).encode("utf-8")}
-    target = Path(out) if out else default_folder(a, b)
-    return DiffOutput(_write_folder(target, files), data)
+    target = check_diff_folder(Path(out)) if out else default_folder(a, b)
+    try:
+        data = diff_runs(a, b, top_k)
+        files = render_diff(data) if pdf else {"diff.json": diff_json(data), "diff.html": render_diff_html(data).encode("utf-8")}
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # plain JSON read without a schema
+        raise ResultFileError(f"{a.path} / {b.path}", [Problem(
+            "result.json", f"a stored result lacks or mangles what a diff compares ({type(exc).__name__}: {exc}); "
+                           "`auditor verify` names what was altered")]) from None
+    try:
+        return DiffOutput(_write_folder(target, files), data)
+    except OSError as exc:
+        raise output_error(exc, target) from None
+
+
+def check_diff_folder(target: Path) -> Path:
+    """``--out`` for a diff: never inside a stored run (sealed), never a folder named like a
+    version (it would be taken for a run)."""
+    resolved = target.resolve()
+    for folder in (resolved, *resolved.parents):
+        if VERSION_RE.match(folder.name) and ((folder / "manifest.json").is_file() or (folder / "result.json").is_file()):
+            raise UsageError(f"--out {target} is inside the stored run {folder}; a run is sealed and is never modified")
+    if VERSION_RE.match(resolved.name):
+        raise UsageError(f"--out {target}: a folder named like a version ({resolved.name}) would be taken for a run; "
+                         "choose another name")
+    return target
 
 
 def _write_folder(target: Path, files: dict[str, bytes]) -> Path:
+    """Write the diff's files into ``target`` (or ``target-2``, ... when taken), whole or not at all."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
-    try:
-        for name, content in files.items():
-            (tmp / name).write_bytes(content)
+    with staged_folder(target.parent) as tmp:
+        write_tree(tmp, files)
         for i in range(1, 1000):
             final = target if i == 1 else target.with_name(f"{target.name}-{i}")
             if final.is_dir() and all((final / n).is_file() and (final / n).read_bytes() == c for n, c in files.items()):
                 return final  # the same diff, already written
-            try:
-                os.rename(tmp, final)
+            if publish_folder(tmp, final):
                 return final
-            except OSError:
-                if not final.exists():
-                    raise
-        raise RuntimeError(f"could not allocate a folder for the diff next to {target}")
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    raise RuntimeError(f"could not allocate a folder for the diff next to {target}")

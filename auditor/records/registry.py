@@ -22,10 +22,11 @@ from typing import Any, Iterator
 
 import sqlalchemy as sa
 
-from auditor.errors import UsageError
+from auditor.errors import AuditorError, UsageError
 from auditor.records.runs import Run, iter_runs, latest_signoff, open_run, parse_moment, read_signoffs, utc_now
 
 DEFAULT_DB_NAME = "audits.sqlite"
+MAX_REAUDIT_DAYS = 36_500  # the policy schema's bound on reaudit_interval_days (100 years)
 ENV_DB = "AUDITOR_DB"
 
 metadata = sa.MetaData()
@@ -59,20 +60,78 @@ runs_table = sa.Table(
 
 COLUMNS = [c.name for c in runs_table.columns if c.name != "id"]
 
+# Accounts of `auditor serve` (auditor/records/accounts.py): Argon2id hashes, never passwords.
+users_table = sa.Table(
+    "auditor_users", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),  # viewer | reviewer | approver
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
 
-def database_url(out: str | Path | None, db: str | None = None) -> str:
+# Public keys that sign sign-offs (auditor/records/signatures.py); private keys never enter the registry.
+signing_keys_table = sa.Table(
+    "auditor_signing_keys", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("algorithm", sa.String(16), nullable=False),  # ed25519
+    sa.Column("public_key", sa.String(100), nullable=False),  # base64 of the raw 32-byte key
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # sha256 of the raw key
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+
+def registry_url(out: str | Path | None, db: str | None = None) -> sa.engine.URL:
     """``db`` (a SQLAlchemy URL, or a plain file path taken as SQLite), else ``$AUDITOR_DB``, else
-    ``<out>/audits.sqlite``."""
+    ``<out>/audits.sqlite``. Paths become URLs through SQLAlchemy's URL object, never by string
+    formatting: a folder name with ``%20``, ``?`` or ``#`` stays that folder."""
     db = db or os.environ.get(ENV_DB) or None
     if db:
-        return db if "://" in db else f"sqlite:///{Path(db).resolve()}"
+        if "://" not in db:
+            return sa.engine.URL.create("sqlite", database=str(Path(db).resolve()))
+        try:
+            return sa.engine.make_url(db)
+        except sa.exc.ArgumentError as exc:
+            raise RegistryError(f"registry URL {db!r} is not a SQLAlchemy URL ({exc})") from None
     if out is None:
         raise UsageError("no registry: give --out (the registry is OUT/audits.sqlite) or --db URL")
-    return f"sqlite:///{(Path(out).resolve() / DEFAULT_DB_NAME)}"
+    return sa.engine.URL.create("sqlite", database=str(Path(out).resolve() / DEFAULT_DB_NAME))
+
+
+def database_url(out: str | Path | None, db: str | None = None) -> str:
+    """:func:`registry_url` as a string."""
+    return registry_url(out, db).render_as_string(hide_password=False)
+
+
+class DamagedRegistry(Exception):
+    """SQLite's quick check found the registry file damaged."""
+
+
+DB_ERRORS = (sa.exc.SQLAlchemyError, UnicodeError, DamagedRegistry)  # a damaged SQLite page can also fail to decode
+
+
+class RegistryError(UsageError):
+    """The registry cannot be opened or read (missing driver, unreadable or corrupt database): exit 2.
+    The run folders are the record; `auditor history --rebuild` rebuilds a default registry from them."""
+
+    label = "registry error"
+
+
+def _sqlite_file(url: sa.engine.URL) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or str(url.database).startswith("file:"):
+        return None
+    return Path(url.database)
 
 
 def row_for(run: Run) -> dict[str, Any]:
-    """The registry row of a run, from its files alone."""
+    """The registry row of a run, from its files alone. Values of an edited file that are not
+    scalars are stored as their text (`auditor due` and `verify` then name them), never refused
+    by the database."""
+    row = _row_for(run)
+    return {k: v if v is None or isinstance(v, (str, int, float)) else str(v) for k, v in row.items()}
+
+
+def _row_for(run: Run) -> dict[str, Any]:
     r = run.result
     signoff = latest_signoff(run)
     return {
@@ -91,10 +150,22 @@ def row_for(run: Run) -> dict[str, Any]:
 
 
 class Registry:
-    def __init__(self, url: str):
+    def __init__(self, url: str | sa.engine.URL):
         self.url = url
-        self.engine = sa.create_engine(url)
-        metadata.create_all(self.engine)
+        self.skipped: list[tuple[Path, str]] = []  # runs the last rebuild could not read, and why
+        try:
+            self.engine = sa.create_engine(url)
+        except (ImportError, sa.exc.NoSuchModuleError) as exc:
+            raise RegistryError(f"cannot open the registry {_shown_url(url)}: its database driver is not installed ({exc}); "
+                                f"for PostgreSQL: pip install 'auditor[postgres]'") from None
+        except sa.exc.ArgumentError as exc:
+            raise RegistryError(f"cannot open the registry {_shown_url(url)}: {exc}") from None
+        try:
+            metadata.create_all(self.engine)
+        except DB_ERRORS as exc:
+            self.engine.dispose()
+            raise RegistryError(f"cannot read the registry {_shown_url(url)}: {_first_line(exc)}; the run folders are the "
+                                f"record: `auditor history --rebuild --out OUT` rebuilds a default registry from them") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -113,14 +184,23 @@ class Registry:
         """Re-index every run under ``out`` from its files, and drop rows of runs under ``out`` that
         no longer exist. Rows of other output folders (a shared registry) are left alone."""
         root = str(Path(out).resolve())
-        rows = [row_for(run) for run in iter_runs(out)]
-        with self.engine.begin() as conn:
-            stale = [p for (p,) in conn.execute(sa.select(runs_table.c.run_path))
-                     if (p == root or p.startswith(root + os.sep))]
-            for start in range(0, len(stale), 500):
-                conn.execute(sa.delete(runs_table).where(runs_table.c.run_path.in_(stale[start:start + 500])))
-            if rows:
-                conn.execute(sa.insert(runs_table), rows)
+        rows, self.skipped = [], []
+        for run in iter_runs(out):
+            try:
+                rows.append(row_for(run))
+            except (AuditorError, ValueError, TypeError, AttributeError, KeyError, OSError) as exc:
+                why = "; ".join(map(str, exc.problems)) if getattr(exc, "problems", None) else _first_line(exc)
+                self.skipped.append((run.path, why))
+        try:
+            with self.engine.begin() as conn:
+                stale = [p for (p,) in conn.execute(sa.select(runs_table.c.run_path))
+                         if (p == root or p.startswith(root + os.sep))]
+                for start in range(0, len(stale), 500):
+                    conn.execute(sa.delete(runs_table).where(runs_table.c.run_path.in_(stale[start:start + 500])))
+                if rows:
+                    conn.execute(sa.insert(runs_table), rows)
+        except DB_ERRORS as exc:
+            raise RegistryError(f"cannot write the registry {_shown_url(self.url)}: {_first_line(exc)}") from None
         return len(rows)
 
     # --- reading -------------------------------------------------------------------------------
@@ -130,24 +210,69 @@ class Registry:
         if model:
             query = query.where(sa.or_(runs_table.c.model == model, runs_table.c.model_dir.like(f"%{os.sep}{model}")))
         query = query.order_by(runs_table.c.model, runs_table.c.model_dir, runs_table.c.version_number)
-        with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+        try:
+            with self.engine.connect() as conn:
+                return [dict(row._mapping) for row in conn.execute(query)]
+        except DB_ERRORS as exc:  # a damaged file can fail at any page, with any error
+            raise RegistryError(f"cannot read the registry {_shown_url(self.url)}: {_first_line(exc)}; the run folders "
+                                f"are the record: `auditor history --rebuild` rebuilds a default registry from them") from None
 
     def __len__(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(runs_table)).scalar_one()
 
 
+def _shown_url(url: str | sa.engine.URL) -> str:
+    return url.render_as_string(hide_password=True) if isinstance(url, sa.engine.URL) else str(url)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _has_table(url: sa.engine.URL) -> bool:
+    """Whether a SQLite registry holds the runs table; a file that SQLite's quick check finds
+    damaged raises (a damaged page would otherwise fail later, or silently hide rows)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            check = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check")]
+            if check != ["ok"]:
+                raise DamagedRegistry(f"the database is damaged ({'; '.join(check)[:200]})")
+        return sa.inspect(engine).has_table(runs_table.name)
+    finally:
+        engine.dispose()
+
+
 @contextmanager
-def open_registry(out: str | Path | None, db: str | None = None) -> Iterator[Registry]:
+def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: bool = False) -> Iterator[Registry]:
     """The registry for an output folder (or ``db``). A default SQLite registry that does not
-    exist yet is built from the output folder's run directories first."""
-    url = database_url(out, db)
-    if not (db or os.environ.get(ENV_DB)) and not Path(out).is_dir():
+    exist yet (or is an empty file) is built from the output folder's run directories first.
+    ``rebuild``: a default registry that cannot be read (corrupt) is moved aside to
+    ``audits.sqlite.unreadable-<time>`` and rebuilt from the run folders; otherwise an unreadable
+    registry is a :class:`RegistryError`, never an empty history."""
+    url = registry_url(out, db)
+    default = not (db or os.environ.get(ENV_DB))
+    if default and not Path(out).is_dir():
         raise UsageError(f"{out} does not exist: no audits have been written there (give --out, or --db URL)")
-    fresh = url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists()
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    file = _sqlite_file(url)
+    if file is not None and not default and not file.parent.is_dir():
+        raise RegistryError(f"the registry {file} cannot be created: its folder {file.parent} does not exist")
+    if file is not None and file.is_dir():
+        raise RegistryError(f"the registry {file} is a folder, not a database file")
+    fresh = file is not None and (not file.exists() or file.stat().st_size == 0)
+    if file is not None and not fresh and default:
+        try:
+            fresh = not _has_table(url)
+        except DB_ERRORS as exc:
+            if not rebuild:
+                raise RegistryError(
+                    f"cannot read the registry {file}: {_first_line(exc)}; the run folders are the record: "
+                    f"`auditor history --rebuild --out {out}` rebuilds it from them") from None
+            aside = file.with_name(f"{file.name}.unreadable-{utc_now().strftime('%Y%m%dT%H%M%S')}")
+            os.replace(file, aside)
+            fresh = True
     registry = Registry(url)
     try:
         if fresh and out is not None and Path(out).is_dir():
@@ -184,10 +309,18 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
         groups.setdefault((row["model"], row["model_dir"]), []).append(row)
     items: list[DueItem] = []
     for (model, _), group in sorted(groups.items()):
-        latest = max(group, key=lambda r: (r["version_number"], r["created_at"]))
+        latest = max(group, key=lambda r: (r["version_number"] or 0, str(r["created_at"] or "")))
         interval = latest.get("reaudit_interval_days")
         audited = parse_moment(latest["created_at"])
-        if interval and audited is not None:
+        if interval is not None and not (isinstance(interval, int) and 1 <= interval <= MAX_REAUDIT_DAYS):
+            items.append(DueItem(model, "record unreadable",
+                                 f"{latest['version']}: reaudit_interval_days {interval!r} is not a number of days from 1 to "
+                                 f"{MAX_REAUDIT_DAYS}; run `auditor verify {latest['run_path']}`",
+                                 today.isoformat(), latest["run_path"]))
+        elif interval and audited is None:
+            items.append(DueItem(model, "record unreadable", f"{latest['version']}: its date {latest['created_at']!r} "
+                                 f"is not readable; run `auditor verify {latest['run_path']}`", today.isoformat(), latest["run_path"]))
+        elif interval:
             next_due = audited + timedelta(days=int(interval))
             if next_due <= now:
                 items.append(DueItem(
@@ -197,9 +330,16 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
                     next_due.date().isoformat(), latest["run_path"]))
         signed = [r for r in group if r.get("signoff_decision")]
         if signed:
-            last = max(signed, key=lambda r: r.get("signoff_at") or "")
+            last = max(signed, key=lambda r: str(r.get("signoff_at") or ""))
             until = last.get("signoff_valid_until")
-            if last["signoff_decision"].startswith("approve") and until and date.fromisoformat(until) < today:
+            try:
+                expiry = date.fromisoformat(until) if until else None
+            except (TypeError, ValueError):
+                items.append(DueItem(model, "record unreadable",
+                                     f"the sign-off of {last['version']} has valid-until {until!r}, not a date; "
+                                     f"run `auditor verify {last['run_path']}`", today.isoformat(), last["run_path"]))
+                continue
+            if str(last["signoff_decision"]).startswith("approve") and expiry and expiry < today:
                 items.append(DueItem(
                     model, "approval expired",
                     f"{last['signoff_decision']} of {last['version']} by {last['signoff_reviewer']} was valid until {until}",

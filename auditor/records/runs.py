@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
-from auditor.errors import UsageError
+from auditor.errors import Problem, ResultFileError, UsageError
 from auditor.hashing import sha256_bytes
 from auditor.records.store import versions
 
@@ -35,7 +35,15 @@ class Run:
 
     @cached_property
     def result(self) -> dict[str, Any]:
-        return json.loads((self.path / "result.json").read_text(encoding="utf-8"))
+        """result.json as a mapping; one that is not JSON, or not an object, is a ResultFileError."""
+        source = self.path / "result.json"
+        try:
+            data = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise ResultFileError(str(source), [Problem("", f"not readable as JSON ({str(exc).splitlines()[0]})")]) from None
+        if not isinstance(data, dict):
+            raise ResultFileError(str(source), [Problem("", f"expected a JSON object, got {type(data).__name__}")])
+        return data
 
     @cached_property
     def manifest_bytes(self) -> bytes | None:
@@ -113,11 +121,31 @@ def signoff_log(run: Run) -> Path:
     return run.model_dir / "signoffs" / f"{run.version}.jsonl"
 
 
+def signed_dir(run: Run) -> Path:
+    return run.model_dir / "signoffs" / run.version
+
+
+def record_line(record: dict[str, Any]) -> bytes:
+    """One sign-off record as a line of the append-only log (and as embedded in its signed PDF)."""
+    return (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def read_signoffs(run: Run) -> list[dict[str, Any]]:
+    """The sign-off records of a run; a log with a line that is not a JSON object is a
+    ResultFileError (`auditor verify` says which record)."""
     path = signoff_log(run)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    try:
+        for i, line in enumerate((ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()), start=1):
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError(f"record {i} is not a JSON object")
+            records.append(record)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError too
+        raise ResultFileError(str(path), [Problem("", f"not a readable sign-off log ({str(exc).splitlines()[0]})")]) from None
+    return records
 
 
 def latest_signoff(run: Run) -> dict[str, Any] | None:

@@ -16,21 +16,18 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from markupsafe import Markup
-
 from auditor.errors import EXIT_BLOCKING_FAILURE, AuditorError, UsageError
-from auditor.render.html import check_template, make_environment, templates_dir
-from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult
-from auditor.records.runs import Run, open_run, parse_date, signoff_log, utc_now
+from auditor.records.runs import Run, open_run, parse_date, record_line, signed_dir, signoff_log, utc_now
 from auditor.hashing import sha256_bytes
+from auditor.records.atomic import create_file
+from auditor.records.verify import verify_run
 
 DECISIONS = ("approve", "approve-with-conditions", "reject")
 
@@ -48,26 +45,19 @@ class SignOff:
     log: Path
 
 
-def signed_dir(run: Run) -> Path:
-    return run.model_dir / "signoffs" / run.version
-
-
-def record_line(record: dict[str, Any]) -> bytes:
-    return (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-
-
 def render_signed_report(run: Run, history: list[dict[str, Any]]) -> bytes:
     """The report of ``run`` with a sign-off page for ``history[-1]`` (earlier records listed).
     Deterministic: the same run and records give the same bytes."""
+    # Rendering (Jinja, matplotlib, WeasyPrint) is imported here, when a sign-off is made: the
+    # workspace and the CLI import this module and must start fast.
+    from auditor.render.html import make_environment, report_context
+    from auditor.render.pdf import PdfAttachment, html_to_pdf
+
     result_json = (run.path / "result.json").read_bytes()
     result = AuditResult.model_validate_json(result_json)
     record = history[-1]
     env = make_environment()
-    css = (templates_dir() / "report.css").read_text(encoding="utf-8")
-    html = env.get_template("signed.html.j2").render(
-        r=result, css=Markup(css), check_templates={c.id: check_template(env, c.check) for c in result.checks},
-        card_html=Markup(result.card.body_html), signoff=record, history=history,
-    )
+    html = env.get_template("signed.html.j2").render(**report_context(env, result), signoff=record, history=history)
     attachments = [
         PdfAttachment("result.json", result_json, "Machine-readable audit result"),
         PdfAttachment("manifest.json", run.manifest_bytes or b"", "The run's manifest (sha256 of inputs and files)"),
@@ -88,11 +78,14 @@ def sign_off(
     valid_until: date | str | None = None,
     now: datetime | None = None,
     db: str | None = None,
+    conditions: str | None = None,
+    key: str | None = None,
 ) -> SignOff:
-    from auditor.records.verify import verify_run
-
+    """Record a sign-off. ``key``: the name of a registered signing key (auditor/records/signatures.py)
+    whose private key signs the record; unsigned without it."""
     run = open_run(run_dir)
     reviewer, comment = (reviewer or "").strip(), (comment or "").strip()
+    conditions = (conditions or "").strip() or None
     if not reviewer:
         raise UsageError("--reviewer must name the person signing off")
     if decision not in DECISIONS:
@@ -107,7 +100,10 @@ def sign_off(
             raise UsageError("--valid-until applies to approvals, not to a rejection")
         if valid_until < signed_at.date():
             raise UsageError(f"--valid-until {valid_until} is already past")
-    check = verify_run(run.path)
+    if conditions and decision != "approve-with-conditions":
+        raise UsageError("--conditions applies to --decision approve-with-conditions")
+    signing_key = _signing_key(run, db, key) if key else None
+    check = verify_run(run.path, db=db)
     if not check.ok:
         raise SignOffRefused(f"{run.path} failed verification; an altered audit cannot be signed:\n"
                              + "\n".join(f"  - {f}" for f in check.findings))
@@ -124,14 +120,18 @@ def sign_off(
         record = {
             "n": n, "model": run.model, "version": run.version, "run_id": run.result.get("run_id", ""),
             "manifest_sha256": run.manifest_sha256, "report_pdf_sha256": sha256_bytes(pdf_bytes) if pdf_bytes else None,
-            "reviewer": reviewer, "decision": decision, "comment": comment,
+            "reviewer": reviewer, "decision": decision, "comment": comment, "conditions": conditions,
             "valid_until": valid_until.isoformat() if valid_until else None,
             "signed_at": signed_at.isoformat(),
             "previous_record_sha256": sha256_bytes(lines[-1] + b"\n") if lines else None,
         }
+        if signing_key is not None:
+            from auditor.records.signatures import sign_record
+
+            record["signature"] = sign_record(record, key, signing_key)
         signed = render_signed_report(run, [*history, record])
         target = signed_dir(run) / f"report-signed-{n}.pdf"
-        _write_new(target, signed)
+        create_file(target, signed)  # never overwrite a signed report
         record |= {"signed_pdf": str(target.relative_to(run.model_dir)), "signed_pdf_sha256": sha256_bytes(signed)}
         fh.seek(0, os.SEEK_END)
         fh.write(record_line(record))
@@ -141,15 +141,12 @@ def sign_off(
     return SignOff(record=record, pdf=target, log=log)
 
 
-def _write_new(target: Path, content: bytes) -> None:
-    """Write a file that must not exist yet (never overwrite a signed report)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.write_bytes(content)
-    try:
-        os.link(tmp, target)  # fails if target exists
-    finally:
-        tmp.unlink()
+def _signing_key(run: Run, db: str | None, key: str):
+    from auditor.records.registry import open_registry
+    from auditor.records.signatures import load_signing_key
+
+    with open_registry(run.model_dir.parent, db) as registry:
+        return load_signing_key(registry, key)
 
 
 def _update_registry(run: Run, db: str | None) -> None:
@@ -161,42 +158,3 @@ def _update_registry(run: Run, db: str | None) -> None:
     except Exception as exc:  # noqa: BLE001 - the sign-off log is the record; the index can be rebuilt
         warnings.warn(f"the audit registry was not updated ({type(exc).__name__}: {exc}); "
                       f"run `auditor history --rebuild --out {run.model_dir.parent}`", stacklevel=2)
-
-
-def verify_signoffs(run: Run) -> list[tuple[str, str]]:
-    """Problems in a run's sign-off log: broken record chain, signed PDFs altered or missing, a
-    record that differs from the copy embedded in its signed PDF, or a record about another state
-    of the run. Returns (path relative to the model folder, detail)."""
-    from auditor.records.verify import embedded_files
-
-    log = signoff_log(run)
-    if not log.is_file():
-        return []
-    rel = str(log.relative_to(run.model_dir))
-    out = []
-    previous = None
-    for i, line in enumerate([ln for ln in log.read_bytes().splitlines() if ln.strip()], start=1):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            out.append((rel, f"record {i} is not JSON"))
-            previous = line
-            continue
-        expected = sha256_bytes(previous + b"\n") if previous is not None else None
-        if record.get("previous_record_sha256") != expected or record.get("n") != i:
-            out.append((rel, f"record {i} does not follow record {i - 1} (the log was edited)"))
-        if record.get("manifest_sha256") != run.manifest_sha256:
-            out.append((rel, f"record {i} signed a different manifest.json than the run has now"))
-        pdf = run.model_dir / str(record.get("signed_pdf", ""))
-        if record.get("signed_pdf"):
-            if not pdf.is_file():
-                out.append((record["signed_pdf"], "missing"))
-            elif sha256_bytes(content := pdf.read_bytes()) != record.get("signed_pdf_sha256"):
-                out.append((record["signed_pdf"], "altered since it was signed"))
-            else:
-                embedded = embedded_files(content).get("signoff.json")
-                unsigned = {k: v for k, v in record.items() if k not in ("signed_pdf", "signed_pdf_sha256")}
-                if embedded is not None and embedded != record_line(unsigned):
-                    out.append((rel, f"record {i} differs from the record embedded in {record['signed_pdf']}"))
-        previous = line
-    return out

@@ -14,23 +14,33 @@ import json
 import os
 import re
 import shutil
-import uuid
 from pathlib import Path
 from typing import Callable
 
+from auditor.records.atomic import publish_folder, staged_folder, write_tree
 from auditor.errors import UsageError
 from auditor.hashing import file_or_dir_sha256, sha256_bytes
 
 _VERSION = re.compile(r"^v(\d{4,})$")
+MAX_VERSION_ATTEMPTS = 1000  # concurrent writers racing for the next version label
 _TMP = re.compile(r"^\.tmp-(\d+)-[0-9a-f]+$")
+
+
+SLUG_MAX = 80
 
 
 def slugify(name: str) -> str:
     """A folder name that cannot leave the output folder: letters, digits, '.', '_', '-' only,
-    no leading dots, at most 80 characters."""
+    no leading dots, at most 80 characters. A name that is already such a folder name is its own
+    slug; any other name gets the first 8 hex digits of its sha256 appended (``credit-scoring-1a2b3c4d``),
+    so two different names never share a folder (a version series, a hash chain), and a name that
+    reduces to nothing gets ``model-<hash>``, stable and distinct."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
-    slug = re.sub(r"\.{2,}", ".", slug)[:80].strip("-.")
-    return slug or "model"
+    slug = re.sub(r"\.{2,}", ".", slug)[:SLUG_MAX].strip("-.")
+    if slug and slug == name:
+        return slug
+    digest = sha256_bytes(name.encode("utf-8", "surrogatepass"))[:8]
+    return f"{slug[:SLUG_MAX - 9].strip('-.') or 'model'}-{digest}"
 
 
 class OutputPathError(UsageError, ValueError):
@@ -46,6 +56,62 @@ def model_dir(out: Path, model_name: str) -> Path:
             f"({out / slugify(model_name)} is a link?); remove it or choose another --out"
         )
     return target
+
+
+class OutputNotWritable(UsageError, OSError):
+    """The output folder cannot be written (read-only, no permission, disk full)."""
+
+
+MIN_FREE_BYTES = 20_000_000  # a run with its PDF and evidence needs a few MB; refuse before the work
+
+
+def check_output_writable(folder: Path) -> None:
+    """Before any work: the nearest existing folder on the way to ``folder`` accepts a new file
+    (created and removed again; nothing else is created) and its disk has room for a run."""
+    import tempfile
+
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputNotWritable(f"cannot write the run under {folder}: {existing} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputNotWritable(f"cannot write the run under {folder}: {existing} is not writable ({exc.strerror})") from None
+    free = shutil.disk_usage(existing).free
+    if free < MIN_FREE_BYTES:
+        raise OutputNotWritable(f"disk full: {free:,} bytes free under {existing}; a run needs at least {MIN_FREE_BYTES:,}")
+
+
+def output_error(exc: OSError, where: Path) -> OutputNotWritable:
+    """An OSError met while writing output, said as what it is (disk full, read-only, permission)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutputNotWritable(f"disk full while writing {where}; nothing was written (free some space and run again)")
+    return OutputNotWritable(f"cannot write {where}: {exc.strerror or exc}; nothing was written")
+
+
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def claim_model_dir(out: Path, model_name: str) -> Path:
+    """:func:`model_dir`, refusing a folder whose runs belong to another model name (a folder
+    written before slugs were collision-free, or one that differs only in case on a
+    case-insensitive file system): two models never share a version series or a hash chain."""
+    folder = model_dir(out, model_name)
+    numbers = versions(folder)
+    if numbers:
+        try:
+            owner = json.loads((folder / version_label(numbers[-1]) / "result.json").read_text(encoding="utf-8"))["model"]["name"]
+        except (OSError, ValueError, KeyError, TypeError):
+            owner = None
+        if isinstance(owner, str) and owner != model_name:
+            raise OutputPathError(
+                f"the folder {folder} holds the runs of model {owner!r}, not {model_name!r}; two models never share "
+                f"a version series: rename the model in its card or choose another --out")
+    return folder
 
 
 def versions(folder: Path) -> list[int]:
@@ -76,31 +142,24 @@ def remove_stale_temp(folder: Path) -> None:
 def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes]]) -> Path:
     """Write a new version. ``build(version_label)`` returns the run's files (relative path -> bytes);
     it is called again with the next label if another writer took this one first."""
-    folder = model_dir(out, model_name)
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp(folder)
-    tmp = folder / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    folder = claim_model_dir(out, model_name)
     try:
-        for _ in range(1000):
-            label = f"v{(max(versions(folder), default=0) + 1):04d}"
-            if tmp.exists():
-                shutil.rmtree(tmp)
-            tmp.mkdir()
-            for rel, content in build(label).items():
-                path = tmp / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(content)
-            final = folder / label
-            try:
-                os.rename(tmp, final)
-                return final
-            except OSError as exc:
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY) and not final.exists():
-                    raise
-        raise RuntimeError(f"could not allocate a version under {folder}")
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(exc, folder) from None
+    remove_stale_temp(folder)
+    try:
+        for _ in range(MAX_VERSION_ATTEMPTS):
+            label = version_label(max(versions(folder), default=0) + 1)
+            with staged_folder(folder) as tmp:
+                write_tree(tmp, build(label))
+                if publish_folder(tmp, folder / label):
+                    return folder / label
+    except OSError as exc:
+        if exc.errno in WRITE_ERRNOS:
+            raise output_error(exc, folder) from None
+        raise
+    raise RuntimeError(f"could not allocate a version under {folder}")
 
 
 def manifest(files: dict[str, bytes], inputs: dict[str, Path | None], libraries: dict[str, str], extra: dict) -> bytes:

@@ -11,7 +11,10 @@ What is checked:
   a file and its manifest line is still caught by the neighbours);
 - the files embedded in report.pdf (result.json, and the manifest without the PDF's own line)
   against the run's files;
-- the run's sign-off log (next to the run): its record chain, and the signed PDFs' hashes.
+- the run's sign-off log (next to the run): its record chain, and the signed PDFs' hashes;
+- each sign-off's Ed25519 signature against the public keys registered in the output folder's
+  registry (auditor/records/signatures.py): a signature that does not match, or by a key the
+  registry does not know, is a finding; an unsigned sign-off is noted as unsigned.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from auditor.records.runs import Run, open_run
+from auditor.errors import ResultFileError
+from auditor.records.runs import Run, open_run, record_line, signed_dir, signoff_log
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, version_label
 
@@ -42,13 +46,15 @@ class Verification:
     run: Path
     checked_files: int
     findings: list[Finding]
+    signatures: list[str] = field(default_factory=list)  # one line per sign-off: signed by which key, or unsigned
 
     @property
     def ok(self) -> bool:
         return not self.findings
 
 
-def verify_run(run_dir: str | Path) -> Verification:
+def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
+    """``db``: the registry holding the signing keys (default: the output folder's)."""
     run = open_run(run_dir)
     findings: list[Finding] = []
     if run.manifest_bytes is None:
@@ -66,7 +72,7 @@ def verify_run(run_dir: str | Path) -> Verification:
         elif not path.is_file():
             findings.append(Finding(rel, "missing", "listed in manifest.json but not in the run directory"))
         elif (actual := sha256_bytes(path.read_bytes())) != expected:
-            findings.append(Finding(rel, "altered", f"sha256 {actual[:16]}… but the manifest recorded {expected[:16]}…"))
+            findings.append(Finding(rel, "altered", f"sha256 {actual[:16]}… but the manifest recorded {str(expected)[:16]}…"))
     on_disk = {str(p.relative_to(run.path)) for p in run.path.rglob("*") if p.is_file()} - {"manifest.json"}
     for rel in sorted(on_disk - set(listed)):
         findings.append(Finding(rel, "added", "in the run directory but not in manifest.json"))
@@ -75,14 +81,16 @@ def verify_run(run_dir: str | Path) -> Verification:
     findings += _chain(run, body)
     findings += _pdf_attachments(run, listed)
     findings += _signoffs(run)
-    return Verification(run.path, len(listed) + 1, findings)
+    findings += _registry(run)
+    signature_findings, signatures = _signatures(run, db)
+    return Verification(run.path, len(listed) + 1, findings + signature_findings, signatures)
 
 
 def _inside(root: Path, path: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
         return True
-    except ValueError:
+    except (ValueError, OSError):  # outside, or not a path at all (a NUL byte, a loop)
         return False
 
 
@@ -92,7 +100,7 @@ def _identity(run: Run, body: dict) -> list[Finding]:
         out.append(Finding("manifest.json", "mismatch", f"records version {body.get('version')!r} but the folder is {run.version}"))
     try:
         result = run.result
-    except ValueError:
+    except ResultFileError:
         return out  # result.json unreadable: already reported as altered by its hash
     if result.get("run_id") != body.get("run_id"):
         out.append(Finding("result.json", "mismatch", "run id differs from manifest.json"))
@@ -117,18 +125,18 @@ def _chain(run: Run, body: dict) -> list[Finding]:
             out.append(Finding("manifest.json", "chain", f"{version_label(n - 1)} had no manifest when this run was written"))
         elif (actual := sha256_bytes(prev.read_bytes())) != link["manifest_sha256"]:
             out.append(Finding(f"../{version_label(n - 1)}/manifest.json", "chain",
-                               f"altered since {run.version} was written (sha256 {actual[:16]}…, recorded {link['manifest_sha256'][:16]}…)"))
+                               f"altered since {run.version} was written (sha256 {actual[:16]}…, recorded {str(link['manifest_sha256'])[:16]}…)"))
     elif link is not None:
         out.append(Finding("manifest.json", "chain", "the first run of a model links to a previous run"))
     nxt = run.model_dir / version_label(n + 1) / "manifest.json"
     if nxt.is_file():
         try:
             recorded = (json.loads(nxt.read_bytes()).get("previous") or {}).get("manifest_sha256")
-        except ValueError:
+        except (ValueError, AttributeError, TypeError):  # not JSON, or not the shape of a manifest
             recorded = None
         if recorded is not None and recorded != run.manifest_sha256:
             out.append(Finding("manifest.json", "chain",
-                               f"altered since {version_label(n + 1)} was written (it recorded sha256 {recorded[:16]}…)"))
+                               f"altered since {version_label(n + 1)} was written (it recorded sha256 {str(recorded)[:16]}…)"))
     return out
 
 
@@ -147,10 +155,65 @@ def _pdf_attachments(run: Run, listed: dict[str, str]) -> list[Finding]:
     return out
 
 
-def _signoffs(run: Run) -> list[Finding]:
-    from auditor.records.signoff import verify_signoffs
+def _registry(run: Run) -> list[Finding]:
+    """The default registry next to the run's model folder (``<out>/audits.sqlite``), read-only:
+    its row for this run must record the run's manifest hash. A registry that is absent, or has
+    no row for the run, says nothing (it is an index, rebuilt from the folders)."""
+    import sqlalchemy as sa
 
+    from auditor.records.registry import DEFAULT_DB_NAME, runs_table
+
+    file = run.model_dir.parent / DEFAULT_DB_NAME
+    if not file.is_file() or file.stat().st_size == 0:
+        return []
+    # read-only, through an SQLite URI: the path percent-encoded by pathlib (a folder named "a?b" stays one)
+    url = sa.engine.URL.create("sqlite", database=f"{file.resolve().as_uri()}?mode=ro", query={"uri": "true"})
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(runs_table.c.manifest_sha256).where(runs_table.c.run_path == str(run.path))).all()
+    except sa.exc.SQLAlchemyError as exc:
+        return [Finding(f"../../{DEFAULT_DB_NAME}", "altered", f"the registry cannot be read ({str(exc).splitlines()[0]}); "
+                        "`auditor history --rebuild` rebuilds it from the run folders")]
+    finally:
+        engine.dispose()
+    out = []
+    for (recorded,) in rows:
+        if recorded != run.manifest_sha256:
+            out.append(Finding(f"../../{DEFAULT_DB_NAME}", "mismatch",
+                               f"the registry records manifest sha256 {str(recorded)[:16]}… for this run, the run has "
+                               f"{str(run.manifest_sha256)[:16]}…"))
+    return out
+
+
+def _signoffs(run: Run) -> list[Finding]:
     return [Finding(f"../{path}", "altered", detail) for path, detail in verify_signoffs(run)]
+
+
+def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
+    from auditor.records.signatures import check_signature, read_registered_keys
+
+    log = signoff_log(run)
+    if not log.is_file():
+        return [], []
+    rel = f"../{log.relative_to(run.model_dir)}"
+    keys = read_registered_keys(run.model_dir.parent, db)
+    findings, lines = [], []
+    for i, line in enumerate([ln for ln in log.read_bytes().splitlines() if ln.strip()], start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # reported by the record chain
+        problem = check_signature(record, keys) if isinstance(record, dict) else "not a record"
+        who = f"sign-off #{i} ({record.get('decision')} by {record.get('reviewer')})" if isinstance(record, dict) else f"sign-off #{i}"
+        if problem == "unsigned":
+            lines.append(f"{who}: unsigned")
+        elif problem is None:
+            lines.append(f"{who}: signature valid (key {record['signature']['key']})")
+        else:
+            lines.append(f"{who}: {problem}")
+            findings.append(Finding(rel, "signature", f"record {i}: {problem}"))
+    return findings, lines
 
 
 # --- reading our own PDFs ------------------------------------------------------------------------
@@ -193,3 +256,50 @@ def embedded_files(pdf: bytes) -> dict[str, bytes]:
             if obj in streams:
                 files[spec.group("name").decode("latin-1")] = streams[obj]
     return files
+
+
+def verify_signoffs(run: Run) -> list[tuple[str, str]]:
+    """Problems in a run's sign-off log: broken record chain, signed PDFs altered or missing, a
+    record that differs from the copy embedded in its signed PDF, or a record about another state
+    of the run. Returns (path relative to the model folder, detail)."""
+    log = signoff_log(run)
+    rel = str(log.relative_to(run.model_dir))
+    signed = sorted(signed_dir(run).glob("report-signed-*.pdf")) if signed_dir(run).is_dir() else []
+    if not log.is_file():
+        return [(rel, f"missing, but {len(signed)} signed report{'s' * (len(signed) != 1)} of this run exist "
+                      f"(the sign-off log was deleted)")] if signed else []
+    out = []
+    records = [ln for ln in log.read_bytes().splitlines() if ln.strip()]
+    if len(records) < len(signed):
+        out.append((rel, f"{len(records)} record{'s' * (len(records) != 1)} but {len(signed)} signed reports of this run "
+                         f"exist (the log was emptied or cut)"))
+    previous = None
+    for i, line in enumerate(records, start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            out.append((rel, f"record {i} is not JSON"))
+            previous = line
+            continue
+        if not isinstance(record, dict):
+            out.append((rel, f"record {i} is not a JSON object"))
+            previous = line
+            continue
+        expected = sha256_bytes(previous + b"\n") if previous is not None else None
+        if record.get("previous_record_sha256") != expected or record.get("n") != i:
+            out.append((rel, f"record {i} does not follow record {i - 1} (the log was edited)"))
+        if record.get("manifest_sha256") != run.manifest_sha256:
+            out.append((rel, f"record {i} signed a different manifest.json than the run has now"))
+        pdf = run.model_dir / str(record.get("signed_pdf", ""))
+        if record.get("signed_pdf"):
+            if not pdf.is_file():
+                out.append((record["signed_pdf"], "missing"))
+            elif sha256_bytes(content := pdf.read_bytes()) != record.get("signed_pdf_sha256"):
+                out.append((record["signed_pdf"], "altered since it was signed"))
+            else:
+                embedded = embedded_files(content).get("signoff.json")
+                unsigned = {k: v for k, v in record.items() if k not in ("signed_pdf", "signed_pdf_sha256")}
+                if embedded is not None and embedded != record_line(unsigned):
+                    out.append((rel, f"record {i} differs from the record embedded in {record['signed_pdf']}"))
+        previous = line
+    return out

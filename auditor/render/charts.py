@@ -22,7 +22,12 @@ rcParams["svg.hashsalt"] = "auditor"
 rcParams["svg.fonttype"] = "path"
 rcParams["font.size"] = 8
 
-PALETTE = ["#1f5f8b", "#c05a2b", "#3d8b4f", "#8b6b1f", "#6b3d8b", "#8b1f4a"]
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+THRESHOLD_COLOR = "#B2182B"
+# Metrics where a smaller value is better: drawn on their own axis, never next to higher-is-better ones.
+LOWER_IS_BETTER = ("brier", "log_loss", "loss", "error", "mae", "mse", "rmse")
+A4_WIDTH_IN = 6.9  # the text width of an A4 page with the report's margins
 
 
 def _to_data_uri(fig: Figure) -> str:
@@ -32,62 +37,131 @@ def _to_data_uri(fig: Figure) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def bar_chart(ev) -> str:
-    n = len(ev.labels)
-    fig = Figure(figsize=(6.2, 0.32 * n + 0.8))
-    ax = fig.add_subplot()
+def _lower_is_better(label: str) -> bool:
+    key = label.lower().replace(" ", "_")
+    return any(key == k or key.endswith("_" + k) or key.startswith(k + "_") for k in LOWER_IS_BETTER)
+
+
+def _bar_thresholds(label: str, thresholds) -> list[tuple[float, str]]:
+    """Policy bounds that apply to one bar: the measurement is the bar's label or starts with it
+    (``roc_auc`` -> ``roc_auc_ci_low``); drawn only when exactly one threshold matches."""
+    key = label.lower().replace(" ", "_")
+    matches = [t for t in thresholds or () if t.measurement == key or t.measurement.startswith(key + "_")]
+    if len(matches) != 1:
+        return []
+    t = matches[0]
+    return [(v, kind) for v, kind in ((t.min, "≥"), (t.max, "≤")) if v is not None]
+
+
+def _bars(ax, labels, values, errors, thresholds, color):
+    n = len(labels)
     y = list(range(n))[::-1]
-    ax.barh(y, ev.values, xerr=ev.errors, color=PALETTE[0], ecolor="#555", capsize=2, height=0.6)
-    ax.set_yticks(y, ev.labels)
-    ax.set_xlabel(ev.xlabel)
+    ax.barh(y, values, xerr=errors, color=color, ecolor="#333", capsize=2, height=0.6)
+    ax.set_yticks(y, labels)
     ax.axvline(0, color="#333", linewidth=0.6)
     ax.spines[["top", "right"]].set_visible(False)
+    drawn = False
+    for yi, label, bar in zip(y, labels, values):
+        for value, kind in _bar_thresholds(label, thresholds):
+            on_bar = bar is not None and 0 <= value <= bar
+            ax.plot([value, value], [yi - 0.45, yi + 0.45], color=THRESHOLD_COLOR, linewidth=2.2,
+                    solid_capstyle="butt", zorder=5, label=None if drawn else "policy threshold")
+            ax.annotate(f"{kind} {value:g}", (value, yi), xytext=(-3, 0), textcoords="offset points",
+                        fontsize=6.5, color="white" if on_bar else THRESHOLD_COLOR, fontweight="bold", ha="right",
+                        va="center", zorder=6)
+            drawn = True
+    return drawn
+
+
+def bar_chart(ev, thresholds=()) -> str:
+    errors = ev.errors if ev.errors is not None else [None] * len(ev.labels)
+    groups = [[], []]  # higher-is-better (or neutral), lower-is-better
+    for label, value, err in zip(ev.labels, ev.values, errors):
+        groups[1 if _lower_is_better(label) else 0].append((label, value, err))
+    groups = [g for g in groups if g] if all(groups) else [[*groups[0], *groups[1]]]
+    heights = [0.17 * len(g) + 0.3 for g in groups]
+    fig = Figure(figsize=(A4_WIDTH_IN * 0.75, sum(heights) + 0.45 * len(groups)))
+    axes = fig.subplots(len(groups), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
+    drawn = False
+    for i, (ax, group) in enumerate(zip(axes, groups)):
+        labels = [g[0] for g in group]
+        errs = [g[2] for g in group]
+        drawn |= _bars(ax, labels, [g[1] for g in group], None if ev.errors is None else errs, thresholds,
+                       PALETTE[0] if i == 0 else PALETTE[1])
+        if len(groups) > 1:
+            ax.set_xlabel(f"{ev.xlabel} (higher is better)".strip() if i == 0 else f"{ev.xlabel} (lower is better)".strip())
+        else:
+            ax.set_xlabel(ev.xlabel)
+    if drawn:
+        axes[0].legend(frameon=False, fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1)
+    fig.tight_layout()
     return _to_data_uri(fig)
 
 
-def line_chart(ev) -> str:
-    fig = Figure(figsize=(6.2, 3.0))
+def _series_base(name: str) -> str:
+    base = name
+    for suffix in (" random control", " control"):
+        if base.lower().endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def line_chart(ev, thresholds=()) -> str:
+    """One colour per explainer; its control in the same colour, dashed, with hollow markers."""
+    fig = Figure(figsize=(A4_WIDTH_IN * 0.8, 2.4))
     ax = fig.add_subplot()
-    for i, s in enumerate(ev.series):
-        color = PALETTE[i % len(PALETTE)]
-        dashed = "control" in s.name.lower() or "random" in s.name.lower()
-        ax.plot(s.x, s.y, label=s.name, color=color, linestyle="--" if dashed else "-", linewidth=1.4)
+    bases = list(dict.fromkeys(_series_base(s.name) for s in ev.series))
+    for s in ev.series:
+        color = PALETTE[bases.index(_series_base(s.name)) % len(PALETTE)]
+        control = _series_base(s.name) != s.name or "random" in s.name.lower()
+        every = max(1, len(s.x) // 8)
+        ax.plot(s.x, s.y, label=s.name, color=color, linestyle=(0, (5, 2)) if control else "-",
+                linewidth=1.3 if control else 1.8, marker="o", markersize=3.5, markevery=every,
+                markerfacecolor="white" if control else color)
         if s.band_low is not None and s.band_high is not None:
             ax.fill_between(s.x, s.band_low, s.band_high, color=color, alpha=0.15, linewidth=0)
     ax.set_xlabel(ev.xlabel)
     ax.set_ylabel(ev.ylabel)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
     return _to_data_uri(fig)
 
 
-def heatmap(ev) -> str:
+def heatmap(ev, thresholds=()) -> str:
     import numpy as np
 
     values = np.array([[np.nan if v is None else v for v in row] for row in ev.values], dtype=float)
     rows, cols = values.shape
-    fig = Figure(figsize=(min(0.6 * cols + 2.0, 7.0), 0.45 * rows + 1.2))
+    fig = Figure(figsize=(min(0.28 * cols + 2.4, A4_WIDTH_IN), 0.4 * rows + 1.6))
     ax = fig.add_subplot()
     finite = values[np.isfinite(values)]
     vmin = ev.vmin if ev.vmin is not None else (float(finite.min()) if finite.size else 0.0)
     vmax = ev.vmax if ev.vmax is not None else (float(finite.max()) if finite.size else 1.0)
-    if vmin < 0 < vmax:
-        image = ax.imshow(values, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, vmin, vmax), aspect="auto")
-    else:
-        image = ax.imshow(values, cmap="Blues", vmin=vmin, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(cols), ev.col_labels, rotation=45, ha="right")
+    if vmin < 0 < vmax:  # signed: a diverging, colour-blind-safe scale centred on 0
+        image = ax.imshow(values, cmap="PuOr_r", norm=TwoSlopeNorm(0.0, vmin, vmax), aspect="auto")
+    else:  # unsigned: one hue, darker = more
+        image = ax.imshow(values, cmap="Purples", vmin=vmin, vmax=vmax, aspect="auto")
+    label_size = 8 if cols <= 12 else 6.5
+    ax.set_xticks(range(cols), ev.col_labels, rotation=60 if cols > 6 else 0, ha="right" if cols > 6 else "center",
+                  fontsize=label_size, rotation_mode="anchor")
     ax.set_yticks(range(rows), ev.row_labels)
-    if rows * cols <= 64:
+    if rows * cols <= 64 and cols <= 12:
         for i in range(rows):
             for j in range(cols):
                 if np.isfinite(values[i, j]):
-                    ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7)
+                    dark = (values[i, j] - vmin) / ((vmax - vmin) or 1) > 0.6
+                    ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if dark else "black")
     fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.tight_layout()
     return _to_data_uri(fig)
 
 
 CHARTS = {"bar_chart": bar_chart, "line_chart": line_chart, "heatmap": heatmap}
 
 
-def chart_uri(ev) -> str:
-    return CHARTS[ev.kind](ev)
+def chart_uri(ev, thresholds=()) -> str:
+    """The chart of one evidence item; ``thresholds`` (the check's outcomes) draws the policy's bounds
+    on the bars they apply to."""
+    return CHARTS[ev.kind](ev, thresholds)

@@ -7,13 +7,16 @@ rendered and sanitised (``CardFacts.body_html``) and is the only markup marked s
 from __future__ import annotations
 
 import math
+import re
 from importlib import resources
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from auditor.render.charts import chart_uri
+from auditor.render.glossary import GLOSSARY
+from auditor.render.scope import display_status, report_scope
 from auditor.results import AuditResult
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:"
@@ -42,14 +45,115 @@ def fmt_num(value, digits: int = 3) -> str:
     return str(value)
 
 
-def token_color(value: float, scale: float) -> str:
-    """Signed attribution -> background colour: red toward the explained class, blue against."""
+P_VALUE_FLOOR = 0.001  # smaller p-values print as "< 0.001": beyond it the digits carry no decision
+# a measurement counts things when a word of its name says so (n_explained, claims_outside_tolerance)
+_COUNT_WORDS = {"n", "count", "inputs", "instances", "texts", "rows", "claims", "kept", "drawn", "missing", "fields"}
+
+
+def fmt_measure(value, name: str = "") -> str:
+    """A measurement formatted by its type: p-values with their display floor flagged, counts as
+    integers, everything else with four significant decimals."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return fmt_num(value)
+    if isinstance(value, float) and math.isnan(value):
+        return "—"
+    key = name.lower()
+    if key.endswith("p_value") or key == "p":
+        return f"< {P_VALUE_FLOOR:g}" if value < P_VALUE_FLOOR else f"{value:.3f}"
+    if float(value).is_integer() and (isinstance(value, int) or abs(value) >= 2
+                                      or not _COUNT_WORDS.isdisjoint(key.split("_"))):
+        return f"{int(value):,}"
+    return fmt_num(float(value), 4 if abs(value) < 10 else 2)
+
+
+def fmt_cell(value, column: str = "") -> str:
+    """A table cell: integral floats print as integers (3, not 3.000); a p-value column (its header
+    is ``p`` or starts with ``p (`` or ``p-value``) is formatted as p-values."""
+    head = column.strip().lower()
+    if head == "p" or head.startswith(("p (", "p-value", "p value")):
+        return fmt_measure(value, "p_value")
+    if isinstance(value, float) and not isinstance(value, bool) and not math.isnan(value) \
+            and value.is_integer() and abs(value) < 1e12:
+        return f"{int(value):,}"
+    return fmt_num(value)
+
+
+def token_color(value: float | None, scale: float, signed: bool = True) -> str:
+    """Attribution -> background colour. Signed: orange toward the class named in the legend, blue
+    against (a colour-blind-safe pair). Unsigned (attention): one hue, darker = more."""
+    if value is None:
+        return "transparent"
     a = 0.0 if not scale else max(-1.0, min(1.0, value / scale))
-    return f"rgba(192, 57, 43, {a:.3f})" if a >= 0 else f"rgba(41, 98, 168, {-a:.3f})"
+    if not signed:
+        return f"rgba(91, 60, 140, {abs(a):.3f})"
+    return f"rgba(213, 94, 0, {a:.3f})" if a >= 0 else f"rgba(0, 114, 178, {-a:.3f})"
+
+
+CORE_TABLE_ROWS = 12  # a longer table goes to the appendix, and so does every per-instance table
+
+
+def core_evidence(check) -> list:
+    """The evidence a reader needs in the check's section: charts, notes and short tables."""
+    return [e for e in check.evidence if not _in_appendix(e)]
+
+
+def appendix_evidence(check) -> list:
+    """Long tables and machine-readable file references: the check's appendix entry."""
+    return [e for e in check.evidence if _in_appendix(e)]
+
+
+def _in_appendix(ev) -> bool:
+    if ev.kind == "file" or getattr(ev, "detail", False):
+        return True
+    return ev.kind == "table" and (len(ev.rows) > CORE_TABLE_ROWS or (ev.columns[:1] or [""])[0].lower() == "row")
+
+
+def clauses_by_framework(clauses) -> list[tuple[str, list[str]]]:
+    """``eu-ai-act:2024/1689:art-15(3)`` ... -> [("eu-ai-act", ["art-15(3)", ...])], in first-seen order."""
+    from auditor.policy.clauses import framework_of, reference_of
+
+    groups: dict[str, list[str]] = {}
+    for clause in clauses:
+        groups.setdefault(framework_of(clause), []).append(reference_of(clause) or clause)
+    return list(groups.items())
+
+
+def clause_ref(clause: str) -> str:
+    """``eu-ai-act:2024/1689:art-15(3)`` -> ``art-15(3)``."""
+    from auditor.policy.clauses import reference_of
+
+    return reference_of(clause) or clause
+
+
+def clause_source(clause: str) -> str:
+    """``eu-ai-act:2024/1689:art-15(3)`` -> ``eu-ai-act:2024/1689``: the framework and its version."""
+    ref = clause_ref(clause)
+    return clause[: -len(ref)].rstrip(":") if ref != clause and clause.endswith(ref) else clause
+
+
+def breakable(text) -> Markup:
+    """Escaped text that may wrap after each underscore (and nowhere else inside a word): for
+    measurement names in wide tables, which must neither overflow nor break mid-word."""
+    return Markup(str(escape(str(text))).replace("_", "_<wbr>"))
+
+
+# Control characters (NUL, ESC, ...) and the bidirectional-text controls that can reverse how a
+# name or a number reads (U+202A..U+202E, U+2066..U+2069, marks U+200E/U+200F/U+061C).
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def show_controls(value):
+    """Jinja ``finalize``: every printed value with control and bidi characters written as visible
+    escapes (``\\x00``, ``\\u202e``); HTML already marked safe stays safe."""
+    if isinstance(value, str) and _HIDDEN.search(value):
+        shown = _HIDDEN.sub(lambda m: ascii(m.group())[1:-1], str(value))
+        return Markup(shown) if isinstance(value, Markup) else shown
+    return value
 
 
 def make_environment() -> Environment:
     env = Environment(
+        finalize=show_controls,
         loader=ChoiceLoader([FileSystemLoader(str(templates_dir()))]),
         autoescape=select_autoescape(enabled_extensions=("html", "j2", "xml"), default=True),
         undefined=StrictUndefined,
@@ -58,6 +162,15 @@ def make_environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["num"] = fmt_num
+    env.filters["measure"] = fmt_measure
+    env.filters["cell"] = fmt_cell
+    env.filters["core_evidence"] = core_evidence
+    env.filters["appendix_evidence"] = appendix_evidence
+    env.filters["display_status"] = display_status
+    env.filters["clauses_by_framework"] = clauses_by_framework
+    env.filters["clause_ref"] = clause_ref
+    env.filters["breakable"] = breakable
+    env.filters["clause_source"] = clause_source
     env.filters["chart"] = chart_uri
     env.filters["token_color"] = token_color
     env.globals["CSP"] = CSP
@@ -73,10 +186,15 @@ def check_template(env: Environment, check: str) -> str:
         return "checks/_generic.html.j2"
 
 
+def report_context(env: Environment, result: AuditResult) -> dict:
+    """What report.html.j2 (and signed.html.j2, which extends it) is rendered with."""
+    css = (templates_dir() / "report.css").read_text(encoding="utf-8")
+    return dict(
+        r=result, css=Markup(css), check_templates={c.id: check_template(env, c.check) for c in result.checks},
+        card_html=Markup(result.card.body_html), scope=report_scope(result), glossary=GLOSSARY,
+    )
+
+
 def render_html(result: AuditResult) -> str:
     env = make_environment()
-    css = (templates_dir() / "report.css").read_text(encoding="utf-8")
-    templates = {c.id: check_template(env, c.check) for c in result.checks}
-    return env.get_template("report.html.j2").render(
-        r=result, css=Markup(css), check_templates=templates, card_html=Markup(result.card.body_html)
-    )
+    return env.get_template("report.html.j2").render(**report_context(env, result))

@@ -4,7 +4,7 @@ The URL fetcher refuses every scheme except ``data:`` (no file://, no http(s)://
 URL stops rendering (fail closed). Metadata dates come from the run, so the same result gives the
 same PDF bytes.
 
-The PDF is PDF/A-3b (archival; PDF/A-3 allows arbitrary attached files) and can carry attachments
+The PDF is PDF/A-3b (archival; PDF/A-3 allows arbitrary attached files), tagged, and can carry attachments
 (result.json, the manifest): their dates and the document identifier come from the caller, never
 from the clock, so re-rendering the same inputs gives byte-identical files.
 """
@@ -18,6 +18,10 @@ from datetime import datetime, timezone
 from auditor.errors import AuditorError
 
 PDF_VARIANT = "pdf/a-3b"
+# Tagged (logical structure tree: headings, paragraphs, tables, figures with their alt text, reading
+# order) for assistive technology. WeasyPrint writes one variant's identification per file, so the
+# PDF identifies as PDF/A-3b and is tagged; it does not claim PDF/UA-1 (see README, Output).
+PDF_TAGS = True
 # PDF/A forbids image interpolation; WeasyPrint interpolates unless image-rendering says otherwise.
 PDFA_CSS = "img { image-rendering: crisp-edges; }"
 
@@ -95,7 +99,7 @@ def _html_to_pdf(html: str, *, created_at: str, title: str, identifier: str | No
         for a in attachments
     ]
     return document.write_pdf(
-        uncompressed_pdf=False, pdf_variant=PDF_VARIANT, attachments=files or None,
+        uncompressed_pdf=False, pdf_variant=PDF_VARIANT, pdf_tags=PDF_TAGS, attachments=files or None,
         pdf_identifier=identifier.encode("utf-8") if identifier else True, finisher=_dedupe_associated_files,
     )
 

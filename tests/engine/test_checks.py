@@ -13,7 +13,7 @@ from auditor.checks.performance import Performance, PerformanceParams
 from auditor.engine.context import AuditContext
 from auditor.inputs.dataset import EvalDataset
 from auditor.explain.permutation_importance import SCORINGS, permutation_importance
-from auditor.inputs.model_card import PLACEHOLDER, load_model_card
+from auditor.inputs.model_card import load_model_card
 from auditor.models.tabular import TabularModel
 
 
@@ -60,7 +60,10 @@ def test_performance_by_hand(tmp_path, card_writer, threshold, accuracy, f1, bal
     assert m["claims_checked"] == 2.0
     assert m["max_claim_gap"] == pytest.approx(max(abs(0.85 - accuracy), abs(0.9 - 8 / 9)), abs=1e-12)
     assert m["claims_outside_tolerance"] == float(abs(0.85 - accuracy) > 0.02)
-    assert out.notes == ["Unverifiable card claims: precision"]
+    assert out.notes[0] == "Unverifiable card claims: precision"
+    # 6 rows: a resample may hold one class only, where AUC is undefined; the report says how many
+    assert all(n.startswith("Resamples on which a metric is undefined") for n in out.notes[1:])
+    assert {s.measurement: s.n for s in out.sample_sizes}["roc_auc_ci_low"] == 6
     for name in ("accuracy", "f1", "brier", "roc_auc"):
         assert 0.0 <= m[f"{name}_ci_low"] <= m[f"{name}_ci_high"] <= 1.0
     confusion = next(e for e in out.evidence if e.title.startswith("Confusion matrix"))

@@ -62,18 +62,26 @@ def test_a_failing_build_leaves_nothing(tmp_path):
     assert list((tmp_path / "m").iterdir()) == []
 
 
+def _h(name: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
 @pytest.mark.parametrize("name, slug", [
-    ("../../x", "x"),
-    ("..", "model"),
-    ("", "model"),
-    ("/etc/passwd", "etc-passwd"),
-    ("credit scoring: v2 (GBM)", "credit-scoring-v2-GBM"),
-    ("a/../b", "a-.-b"),
-    ("...hidden", "hidden"),
-    ("x" * 100, "x" * 80),
+    ("credit-scoring-gbm", "credit-scoring-gbm"),  # a safe name is its own folder
+    ("../../x", f"x-{_h('../../x')}"),
+    ("..", f"model-{_h('..')}"),
+    ("", f"model-{_h('')}"),
+    ("/etc/passwd", f"etc-passwd-{_h('/etc/passwd')}"),
+    ("credit scoring: v2 (GBM)", f"credit-scoring-v2-GBM-{_h('credit scoring: v2 (GBM)')}"),
+    ("a/../b", f"a-.-b-{_h('a/../b')}"),
+    ("...hidden", f"hidden-{_h('...hidden')}"),
+    ("x" * 100, "x" * 71 + f"-{_h('x' * 100)}"),
 ])
 def test_slugify(name, slug):
     assert slugify(name) == slug
+    assert len(slug) <= 80
 
 
 @pytest.mark.parametrize("name", ["../../x", "..", "/abs/path", "a/../../b", "~/x"])

@@ -117,7 +117,7 @@ def test_traversal_name_in_a_real_run(cli, tmp_path, artefacts, card_writer, car
     card = card_writer(tmp_path / "card", name="../../x")
     result = cli.run(card_only_policy, card, artefacts.csv, out)
     assert result.code == 0, result.raw
-    run_dir = only_version(out, "x")
+    run_dir = only_version(out, slugify("../../x"))
     assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["out"]  # nothing next to the output folder
     assert not (tmp_path / "x").exists()
     assert read_result(run_dir)["model"]["name"] == "../../x"  # the name itself is kept, only the folder is safe
@@ -132,7 +132,7 @@ def test_name_with_markup_and_terminal_escapes(cli, tmp_path, artefacts, card_wr
     assert result.code == 0, result.raw
     assert "[/x]\\x1b]0;pwned\\x07 [bold]1" in result.text
     assert "\x1b" not in result.raw and "\x07" not in result.raw
-    only_version(out, "x-0-pwned")
+    only_version(out, slugify("[/x]\x1b]0;pwned\x07"))
 
 
 def test_a_link_planted_in_the_output_folder_is_refused(cli, tmp_path, artefacts, card_writer, card_only_policy):

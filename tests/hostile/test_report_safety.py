@@ -12,6 +12,7 @@ import pytest
 
 from auditor.render.html import CSP
 from auditor.render.pdf import BlockedURL, html_to_pdf
+from auditor.records.store import slugify
 
 from .conftest import only_version, read_result
 
@@ -68,7 +69,7 @@ def hostile_run(tmp_path_factory, cli, artefacts, card_writer, card_only_policy)
     card.write_text(card.read_text(encoding="utf-8") + HOSTILE_BODY, encoding="utf-8")
     out = root / "out"
     result = cli.run(card_only_policy, card, artefacts.csv, out)
-    run_dir = only_version(out, "script-alert-1-script")
+    run_dir = only_version(out, slugify("<script>alert(1)</script>"))
     doc = _Doc()
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     doc.feed(html)

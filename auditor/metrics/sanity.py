@@ -1,0 +1,75 @@
+"""Numbers of the model-randomisation sanity test (Adebayo et al. 2018) against a null.
+
+Pure functions on per-instance attribution vectors; the check (auditor/checks/explanation_sanity.py)
+feeds them the real model's, several randomised models' and a re-seeded run's explanations.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+from scipy.stats import rankdata
+
+__all__ = ["signed_rank_correlation", "for_class", "paired_similarity", "null_similarity",
+           "input_structure"]
+
+
+def signed_rank_correlation(a, b) -> float:
+    """Spearman ρ of two signed attribution vectors (average ranks for ties); NaN when either is
+    constant or shorter than 2. Unlike the |attribution| correlation, a feature that pushes the
+    class up in one explanation and down in the other counts as disagreement."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"need two 1-D vectors of equal length; got {a.shape} and {b.shape}")
+    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    ra, rb = rankdata(a), rankdata(b)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    return float((ra * rb).sum() / np.sqrt((ra ** 2).sum() * (rb ** 2).sum()))
+
+
+def for_class(vectors: list[np.ndarray], target, fixed: int, n_classes: int) -> list[np.ndarray | None]:
+    """Each instance's attributions re-expressed for class ``fixed``.
+
+    A binary model's two classes are mirror images (p and 1 − p, or ±log-odds), so an explanation
+    of the other class is negated. With more classes an explanation of another class says nothing
+    about ``fixed``: ``None``.
+    """
+    out = []
+    for v, t in zip(vectors, np.asarray(target).reshape(-1)):
+        if int(t) == fixed:
+            out.append(np.asarray(v, dtype=float))
+        elif n_classes == 2:
+            out.append(-np.asarray(v, dtype=float))
+        else:
+            out.append(None)
+    return out
+
+
+def _rho(a, b) -> float:
+    return float("nan") if a is None or b is None else signed_rank_correlation(a, b)
+
+
+def paired_similarity(real: list, others: list[list]) -> np.ndarray:
+    """Per instance, the mean signed ρ between ``real`` and each of ``others`` (one list of vectors
+    per other model); NaN where none is defined."""
+    rho = np.array([[_rho(a, o[i]) for o in others] for i, a in enumerate(real)], dtype=float).reshape(len(real), -1)
+    return np.array([r[np.isfinite(r)].mean() if np.isfinite(r).any() else np.nan for r in rho])
+
+
+def null_similarity(randomised: list[list]) -> np.ndarray:
+    """Signed ρ of every pair of randomised models' explanations of every instance: an
+    (n_instances, n_pairs) array, the null against which the real model is judged."""
+    pairs = list(combinations(range(len(randomised)), 2))
+    if not pairs:
+        raise ValueError("the null needs at least two randomised models")
+    n = len(randomised[0])
+    return np.array([[_rho(randomised[a][i], randomised[b][i]) for a, b in pairs] for i in range(n)], dtype=float)
+
+
+def input_structure(x: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """|x − E x| per feature: the part of many attributions (e.g. linear SHAP, w·(x − E x)) that
+    every model fitted to the same features shares whatever it learned."""
+    return np.abs(np.asarray(x, dtype=float) - np.asarray(expected, dtype=float))

@@ -1,0 +1,149 @@
+"""Signed sign-offs: Ed25519 keys (the `cryptography` package).
+
+`auditor keys new NAME --out reports/` writes the private key to ``<keys dir>/NAME.pem`` (PKCS#8,
+mode 0600; the keys dir is ``$AUDITOR_KEYS_DIR``, default ``~/.config/auditor/keys``, never the
+output folder) and registers the public key under NAME in the output folder's registry.
+
+A sign-off made with a key (`auditor sign-off --key NAME`, or the web sign-off of a server started
+with `auditor serve --key NAME`) carries ``signature``: the key's name and fingerprint and the
+Ed25519 signature of :func:`signed_payload` — canonical JSON of the run's manifest hash, the
+decision and the date, with the rest of what the record asserts (who, about which run, comment,
+conditions, validity, the previous record). `auditor verify` checks every signature against the
+registered public keys: a signature that does not match and a key the registry does not know are
+findings (exit 1); a sign-off without a signature is reported as unsigned.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from auditor.errors import UsageError
+from auditor.hashing import sha256_bytes
+from auditor.records.accounts import NAME_RE
+from auditor.records.registry import DEFAULT_DB_NAME, ENV_DB, Registry, database_url, signing_keys_table
+from auditor.records.runs import utc_now
+
+ENV_KEYS_DIR = "AUDITOR_KEYS_DIR"
+ALGORITHM = "ed25519"
+# What a signature covers. The manifest hash, the decision and the date are the point; the rest
+# binds who signed what, so that no field of the record can be changed under a valid signature.
+SIGNED_FIELDS = ("manifest_sha256", "decision", "signed_at", "model", "version", "run_id", "reviewer", "comment",
+                 "conditions", "valid_until", "n", "previous_record_sha256", "report_pdf_sha256")
+
+
+def keys_dir() -> Path:
+    return Path(os.environ.get(ENV_KEYS_DIR) or Path.home() / ".config" / "auditor" / "keys")
+
+
+def _raw(public: Ed25519PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def fingerprint(public: Ed25519PublicKey) -> str:
+    return sha256_bytes(_raw(public))
+
+
+def new_key(registry: Registry, name: str, directory: Path | None = None) -> tuple[Path, str]:
+    """Create a key pair: the private key to ``directory/NAME.pem``, the public key into the
+    registry. Returns (private key path, fingerprint)."""
+    if not NAME_RE.match(name or ""):
+        raise UsageError(f"key name {name!r}: 1 to 64 letters, digits, '.', '_', '@' or '-'")
+    directory = directory or keys_dir()
+    target = directory / f"{name}.pem"
+    if target.exists():
+        raise UsageError(f"{target} already exists: choose another key name")
+    if registered_keys(registry).get(name):
+        raise UsageError(f"a key named {name!r} is already registered in {registry.url}")
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    public = key.public_key()
+    try:
+        with registry.engine.begin() as conn:
+            conn.execute(sa.insert(signing_keys_table).values(
+                name=name, algorithm=ALGORITHM, public_key=base64.b64encode(_raw(public)).decode("ascii"),
+                fingerprint=fingerprint(public), created_at=utc_now().isoformat()))
+    except Exception:
+        target.unlink(missing_ok=True)  # nothing half-made: no private key without its registered public key
+        raise
+    return target, fingerprint(public)
+
+
+def registered_keys(registry: Registry) -> dict[str, Ed25519PublicKey]:
+    with registry.engine.connect() as conn:
+        rows = conn.execute(sa.select(signing_keys_table.c.name, signing_keys_table.c.public_key))
+        return {r.name: Ed25519PublicKey.from_public_bytes(base64.b64decode(r.public_key)) for r in rows}
+
+
+def read_registered_keys(out: Path, db: str | None = None) -> dict[str, Ed25519PublicKey]:
+    """The registered public keys of an output folder, read without creating a registry."""
+    if not (db or os.environ.get(ENV_DB)) and not (Path(out) / DEFAULT_DB_NAME).is_file():
+        return {}
+    registry = Registry(database_url(out, db))
+    try:
+        return registered_keys(registry)
+    finally:
+        registry.close()
+
+
+def load_signing_key(registry: Registry, name: str, directory: Path | None = None) -> Ed25519PrivateKey:
+    """The private key NAME from the keys dir, checked against the public key registered under NAME."""
+    path = (directory or keys_dir()) / f"{name}.pem"
+    if not NAME_RE.match(name or "") or not path.is_file():
+        raise UsageError(f"no private key {name!r} in {path.parent} (create one with `auditor keys new {name}`)")
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{path}: not a readable private key ({exc})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise UsageError(f"{path}: not an Ed25519 private key")
+    registered = registered_keys(registry).get(name)
+    if registered is None:
+        raise UsageError(f"key {name!r} is not registered in {registry.url}: its sign-offs could not be verified")
+    if _raw(registered) != _raw(key.public_key()):
+        raise UsageError(f"{path} does not match the public key registered as {name!r} in {registry.url}")
+    return key
+
+
+def signed_payload(record: dict[str, Any]) -> bytes:
+    return json.dumps({k: record.get(k) for k in SIGNED_FIELDS}, sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
+
+
+def sign_record(record: dict[str, Any], name: str, key: Ed25519PrivateKey) -> dict[str, Any]:
+    """The ``signature`` entry of a record."""
+    return {"key": name, "algorithm": ALGORITHM, "fingerprint": fingerprint(key.public_key()),
+            "value": base64.b64encode(key.sign(signed_payload(record))).decode("ascii")}
+
+
+def check_signature(record: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> str | None:
+    """None when the record is signed by a registered key and the signature matches; "unsigned"
+    when it carries no signature; otherwise what is wrong."""
+    sig = record.get("signature")
+    if not sig:
+        return "unsigned"
+    if not isinstance(sig, dict) or sig.get("algorithm") != ALGORITHM:
+        return f"signature in an unknown form ({sig!r:.80})"
+    name = str(sig.get("key"))
+    public = keys.get(name)
+    if public is None:
+        return f"signed by key {name!r}, which is not registered (unknown key)"
+    if sig.get("fingerprint") != fingerprint(public):
+        return f"signed by a key named {name!r} that is not the registered key of that name (unknown key)"
+    try:
+        public.verify(base64.b64decode(str(sig.get("value", "")), validate=True), signed_payload(record))
+    except (InvalidSignature, ValueError):
+        return f"the signature by key {name!r} does not match the record (invalid signature)"
+    return None

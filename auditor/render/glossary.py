@@ -1,0 +1,40 @@
+"""Plain-language definitions of the terms the report uses, printed as its glossary."""
+
+from __future__ import annotations
+
+GLOSSARY: list[tuple[str, str]] = [
+    ("Attribution", "How much one input feature (or word) pushed the model's output for one case, as "
+     "computed by an explainer such as SHAP, LIME or integrated gradients."),
+    ("Faithfulness", "Whether the features an explanation ranks as most important really drive the "
+     "prediction: removing them should change the model's output more than removing others."),
+    ("Deletion AUC", "Remove features one at a time, most important first, and follow the probability of "
+     "the explained class. The area under that curve (0 to 1) is small when the explanation found the "
+     "features that matter. Insertion AUC is the reverse (add features back; larger is better)."),
+    ("AOPC", "Area over the perturbation curve: the average drop in the explained class's probability "
+     "when the top-ranked features are removed (comprehensiveness), or kept alone (sufficiency)."),
+    ("Faithfulness correlation", "Correlation, over random subsets of features, between the attributions "
+     "of a subset and the change in output when that subset is removed."),
+    ("Control", "The same explanation values placed on randomly shuffled features. A trustworthy "
+     "explainer must do better than its control; otherwise its ranking carries no information."),
+    ("Gap", "The explainer's score minus its control's, oriented so that a positive gap means the "
+     "explainer is better. The report gives its median and a 95% confidence interval."),
+    ("Confidence interval (CI)", "A range that contains the true value in 95% of repeated samples, "
+     "obtained here by resampling the evaluation rows or instances (bootstrap)."),
+    ("p-value", "The probability of a result at least this favourable if the explainer were no better "
+     "than its control (one-sided paired Wilcoxon test). Values below 0.001 are printed as < 0.001."),
+    ("Rank correlation", "Spearman's ρ between two orderings of the same features: 1 when they rank "
+     "features identically, 0 when unrelated, −1 when reversed."),
+    ("Top-k agreement", "The share of the k most important features that two explanations have in common "
+     "(1 = the same k features)."),
+    ("Relative input stability", "How much an explanation changes relative to how much its input changed, "
+     "on a log scale: 0 means the explanation moved as much as the input, 1 means ten times more."),
+    ("Sanity (model randomisation)", "Explanations of a model whose learning has been destroyed must differ "
+     "from those of the real model; a low rank correlation between the two means the explanation "
+     "depends on what the model learned."),
+    ("Efficiency / completeness", "The attributions of a case must add up to the model's output minus the "
+     "output for a baseline input (SHAP: efficiency; integrated gradients: completeness)."),
+    ("Informational (INFO)", "A check with no thresholds in the policy: its evidence is for the reader and "
+     "it cannot pass or fail. It does not change the overall status."),
+    ("Waiver", "A finding accepted by a named approver until an expiry date, reported as WAIVED, never "
+     "as a pass."),
+]

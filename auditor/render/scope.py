@@ -1,0 +1,58 @@
+"""What a report's cover and summary say about the audit's scope, read from the result alone.
+
+Presentation only: nothing here changes a status. A check that ran with no thresholds is shown as
+INFO (informational: its evidence is for the reader, it gates nothing); the overall status stays
+the worst of the check statuses (auditor/results.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from auditor.results import AuditResult, CheckResult, Status
+
+INFO = "info"
+
+
+def display_status(check: CheckResult) -> str:
+    """The status shown for a check: ``info`` for a check that passed with no threshold to pass."""
+    if check.status == Status.PASS and not check.thresholds:
+        return INFO
+    return str(check.status)
+
+
+@dataclass(frozen=True)
+class Scope:
+    ran: list[CheckResult]
+    gated: list[CheckResult]
+    informational: list[CheckResult]
+    skipped: list[CheckResult]
+    counts: dict[str, int]  # display status -> number of checks that ran with it
+    frameworks_cited: list[str]  # titles of frameworks with at least one clause cited
+    frameworks_declared: list[str]  # titles of the frameworks the policy declares
+    not_covered: int  # catalogued clauses of the declared frameworks that no check addresses
+    clauses_cited: int
+    shown: dict[str, str] = field(default_factory=dict)  # check id -> display status
+
+
+def report_scope(result: AuditResult) -> Scope:
+    shown = {c.id: display_status(c) for c in result.checks}
+    ran = [c for c in result.checks if c.status != Status.SKIPPED]
+    counts: dict[str, int] = {}
+    for c in ran:
+        counts[shown[c.id]] = counts.get(shown[c.id], 0) + 1
+    t = result.traceability
+    titles = {f.key: f.title for f in t.frameworks} if t else {}
+    cited = sorted({r.framework for r in t.rows}) if t else []
+    return Scope(
+        ran=ran,
+        gated=[c for c in ran if c.thresholds],
+        informational=[c for c in ran if shown[c.id] == INFO],
+        skipped=[c for c in result.checks if c.status == Status.SKIPPED],
+        counts=counts,
+        frameworks_cited=[titles.get(k, k) for k in cited],
+        frameworks_declared=[f.title for f in t.frameworks if f.declared] if t else [],
+        not_covered=len(t.not_covered) if t else 0,
+        clauses_cited=len(t.rows) if t else 0,
+        shown=shown,
+    )

@@ -1,0 +1,276 @@
+"""`auditor serve`: a reviewer's workspace over an output folder (Starlette + Jinja, served by uvicorn).
+
+Pages (every one but /login needs a session; see auditor/web/security.py):
+
+    /                                   models: latest version, status, sign-off, re-audit due
+    /m/{model}                          its versions: status, policy, date, sign-off, due date
+    /m/{model}/{version}                one run: summary, files, sign-offs, sign-off form
+    /m/{model}/{version}/report         the run's report.html (with the report's own CSP)
+    /m/{model}/{version}/files/{file}   a file the run's manifest lists (PDF, evidence CSVs, ...)
+    /m/{model}/{version}/signed/{n}     the signed PDF of sign-off #n
+    /m/{model}/{version}/sign-off       POST: the sign-off form (auditor/records/signoff.py)
+    /m/{model}/diff?a=v0001&b=v0002     the diff of two versions (computed, not written)
+    /due                                the due list
+    /login, /logout
+
+Everything is read from the run folders and the registry; the only writes are sign-offs, made by
+the same function as `auditor sign-off`, in the name of the logged-in user.
+"""
+
+from __future__ import annotations
+
+import secrets
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from auditor.errors import AuditorError, UsageError
+from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user
+from auditor.records.registry import Registry, database_url, due
+from auditor.records.runs import read_signoffs
+from auditor.web.catalogue import Catalogue, NotFound, listed_file, signed_pdf, today
+from auditor.web.security import COMMON_HEADERS, PAGE_CSP, LoginThrottle, csrf_ok, csrf_token
+
+SESSION_COOKIE = "auditor_session"
+SESSION_MAX_AGE = 8 * 3600
+PUBLIC = ("/login", "/static/web.css")
+
+
+def templates_dir() -> Path:
+    packaged = resources.files("auditor") / "_data" / "templates" / "web"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "templates" / "web"
+
+
+class Workspace:
+    """The state of one server: where it reads, who may do what, the login throttle."""
+
+    def __init__(self, out: Path, db: str | None, key: str | None):
+        self.out, self.db, self.key = Path(out), db, key
+        self.registry = Registry(database_url(out, db))
+        self.catalogue = Catalogue(self.registry, self.out)
+        self.throttle = LoginThrottle()
+        self.env = Environment(loader=FileSystemLoader(str(templates_dir())), autoescape=select_autoescape(default=True),
+                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+    def page(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(
+            user=request.scope.get("user"), csrf_token=csrf_token(request), request_path=request.url.path, **context)
+        return HTMLResponse(html, status_code=status_code, headers={"Content-Security-Policy": PAGE_CSP})
+
+
+def create_app(out: str | Path, db: str | None = None, key: str | None = None, secure: bool = False) -> Starlette:
+    out = Path(out)
+    if not out.is_dir() and not db:
+        raise UsageError(f"{out} does not exist: nothing to serve (give --out, the folder `auditor run` wrote to)")
+    ws = Workspace(out, db, key)
+    if key:
+        from auditor.records.signatures import load_signing_key
+
+        load_signing_key(ws.registry, key)  # refuse to start with a key that cannot sign
+
+    async def auth(request: Request, call_next):
+        path = request.url.path
+        if path not in PUBLIC:
+            name = request.session.get("user")
+            user = await run_in_threadpool(get_user, ws.registry, name) if name else None
+            if user is None:
+                request.session.pop("user", None)
+                return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+            request.scope["user"] = user
+        response = await call_next(request)
+        for header, value in COMMON_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return response
+
+    async def login(request: Request) -> Response:
+        nxt = request.query_params.get("next", "/")
+        nxt = nxt if nxt.startswith("/") and not nxt.startswith(("//", "/\\")) else "/"  # no redirect off-site
+        if request.method == "GET":
+            return ws.page(request, "login.html.j2", next=nxt, error=None)
+        form = await request.form()
+        if not csrf_ok(request, form.get("csrf_token")):
+            return _forbidden(ws, request, "The form expired or did not come from this page (missing CSRF token).")
+        name = str(form.get("username", ""))[:64]
+        keys = (f"addr:{request.client.host if request.client else '?'}", f"user:{name}")
+        wait = ws.throttle.retry_after(*keys)
+        if wait:
+            resp = ws.page(request, "login.html.j2", 429, next=nxt,
+                           error=f"Too many failed logins: try again in {wait // 60 + 1} minutes.")
+            resp.headers["Retry-After"] = str(wait)
+            return resp
+        user = await run_in_threadpool(authenticate, ws.registry, name, str(form.get("password", "")))
+        if user is None:
+            ws.throttle.failed(*keys)
+            return ws.page(request, "login.html.j2", 401, next=nxt, error="Unknown user or wrong password.")
+        ws.throttle.succeeded(keys[1])
+        request.session.clear()
+        request.session.update(user=user.name, csrf=secrets.token_urlsafe(32))
+        return RedirectResponse(nxt, status_code=303)
+
+    async def logout(request: Request) -> Response:
+        form = await request.form()
+        if not csrf_ok(request, form.get("csrf_token")):
+            return _forbidden(ws, request, "Missing or wrong CSRF token.")
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    def models(request: Request) -> Response:
+        return ws.page(request, "models.html.j2", models=ws.catalogue.models())
+
+    def model(request: Request) -> Response:
+        folder = request.path_params["model"]
+        rows = ws.catalogue.versions(folder)
+        return ws.page(request, "model.html.j2", folder=folder, rows=rows, today=today().isoformat())
+
+    def run(request: Request, error: str | None = None, status_code: int = 200, form: dict | None = None) -> Response:
+        folder, version = request.path_params["model"], request.path_params["version"]
+        row, run_ = ws.catalogue.run(folder, version)
+        result = run_.result
+        files = sorted((run_.manifest.get("files") or {}).keys())
+        versions = [r["version"] for r in ws.catalogue.versions(folder)]
+        user: User = request.scope["user"]
+        return ws.page(request, "run.html.j2", status_code=status_code, folder=folder, row=row, result=result, files=files,
+                       signoffs=read_signoffs(run_), versions=versions, decisions=DECISIONS_BY_ROLE[user.role],
+                       error=error, form=form or {}, signing_key=ws.key, min_date=today().isoformat())
+
+    def report(request: Request) -> Response:
+        from auditor.render.html import CSP
+
+        _, run_ = ws.catalogue.run(request.path_params["model"], request.path_params["version"])
+        path = listed_file(run_, "report.html")
+        return FileResponse(path, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": CSP})
+
+    def file(request: Request) -> Response:
+        _, run_ = ws.catalogue.run(request.path_params["model"], request.path_params["version"])
+        rel = request.path_params["file"]
+        path = listed_file(run_, rel)
+        return FileResponse(path, filename=Path(rel).name, content_disposition_type="attachment",
+                            headers={"Content-Security-Policy": "default-src 'none'; sandbox"})
+
+    def signed(request: Request) -> Response:
+        _, run_ = ws.catalogue.run(request.path_params["model"], request.path_params["version"])
+        path = signed_pdf(run_, request.path_params["n"])
+        return FileResponse(path, media_type="application/pdf", filename=path.name,
+                            headers={"Content-Security-Policy": "default-src 'none'; sandbox"})
+
+    async def sign_off(request: Request) -> Response:
+        from auditor.records.signoff import SignOffRefused, sign_off as record_sign_off
+
+        form = await request.form()
+        if not csrf_ok(request, form.get("csrf_token")):
+            return _forbidden(ws, request, "The sign-off was refused: missing or wrong CSRF token.")
+        user: User = request.scope["user"]
+        folder, version = request.path_params["model"], request.path_params["version"]
+        _, run_ = ws.catalogue.run(folder, version)
+        values = {k: str(form.get(k, "")).strip() for k in ("decision", "conditions", "comment", "valid_until")}
+        if not user.may_sign:
+            return _forbidden(ws, request, f"Your role ({user.role}) may not sign off.")
+        if not user.may_decide(values["decision"]):
+            return _forbidden(ws, request, f"Your role ({user.role}) may not record the decision {values['decision']!r}.")
+        if values["decision"] == "approve-with-conditions" and not values["conditions"]:
+            return run(request, "State the conditions of the approval.", 400, values)
+        try:
+            await run_in_threadpool(
+                record_sign_off, run_.path, reviewer=user.name, decision=values["decision"], comment=values["comment"],
+                valid_until=values["valid_until"] or None, db=ws.db, conditions=values["conditions"] or None, key=ws.key)
+        except SignOffRefused as exc:
+            return run(request, str(exc), 409, values)
+        except AuditorError as exc:
+            return run(request, str(exc).replace("--", "").replace("valid-until", "valid until"), 400, values)
+        return RedirectResponse(f"/m/{quote(folder)}/{quote(version)}#signoffs", status_code=303)
+
+    def diff(request: Request) -> Response:
+        from auditor.render.html import CSP
+        from auditor.records.diff import diff_runs, render_diff_html
+
+        folder = request.path_params["model"]
+        a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
+        _, run_a = ws.catalogue.run(folder, a)
+        _, run_b = ws.catalogue.run(folder, b)
+        if run_a.path == run_b.path:
+            raise HTTPException(400, "choose two different versions")
+        html = render_diff_html(diff_runs(run_a, run_b))
+        return HTMLResponse(html, headers={"Content-Security-Policy": CSP})
+
+    def due_list(request: Request) -> Response:
+        return ws.page(request, "due.html.j2", items=due(ws.catalogue.all_rows()))
+
+    def stylesheet(request: Request) -> Response:
+        return FileResponse(templates_dir() / "web.css", media_type="text/css")
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return ws.page(request, "error.html.j2", 404, title="Not found", message="There is no such page or run.")
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return ws.page(request, "error.html.j2", exc.status_code, title="Error", message=exc.detail)
+
+    routes = [
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/", models),
+        Route("/due", due_list),
+        Route("/static/web.css", stylesheet),
+        Route("/m/{model}", model),
+        Route("/m/{model}/diff", diff),
+        Route("/m/{model}/{version}", run),
+        Route("/m/{model}/{version}/report", report),
+        Route("/m/{model}/{version}/files/{file:path}", file),
+        Route("/m/{model}/{version}/signed/{n:int}", signed),
+        Route("/m/{model}/{version}/sign-off", sign_off, methods=["POST"]),
+    ]
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SessionMiddleware, secret_key=secrets.token_urlsafe(32), session_cookie=SESSION_COOKIE,
+                       max_age=SESSION_MAX_AGE, same_site="strict", https_only=secure),
+            Middleware(BaseHTTPMiddleware, dispatch=auth),
+        ],
+        exception_handlers={NotFound: not_found, 404: not_found, HTTPException: http_error},
+    )
+    app.state.workspace = ws
+    return app
+
+
+def fn(*args):
+    try:
+        return fn(*args)
+    except NotFound as exc:
+        raise exc
+
+
+def _forbidden(ws: Workspace, request: Request, message: str) -> Response:
+    return ws.page(request, "error.html.j2", 403, title="Forbidden", message=message)
+
+
+def run_server(app: Starlette, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
+    """Serve until interrupted. The socket is bound here, so an address in use is a usage error."""
+    import socket
+
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False,
+                            ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None)
+    uvicorn.Server(config).run(sockets=[sock])

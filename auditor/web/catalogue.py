@@ -1,0 +1,133 @@
+"""What the workspace shows, read from the registry, and the only way a URL reaches a file.
+
+A model in a URL is its folder name and a version its label (``v0003``); both are looked up among
+the registry's rows of the served output folder, never joined to a path as given. Files of a run
+are served only when the run's manifest lists them; signed PDFs only as named by the sign-off log.
+Anything else is :class:`NotFound` (404).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from auditor.records.registry import COLUMNS, Registry, runs_table
+from auditor.records.runs import Run, parse_moment, read_signoffs
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    folder: str
+    name: str
+    versions: int
+    latest: dict[str, Any]
+    signed: dict[str, Any] | None  # the row with the latest sign-off, if any
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+class Catalogue:
+    def __init__(self, registry: Registry, out: Path):
+        self.registry = registry
+        self.root = Path(out).resolve()
+
+    def _rows(self, where=None) -> list[dict[str, Any]]:
+        query = sa.select(*[runs_table.c[name] for name in COLUMNS]).where(
+            runs_table.c.run_path.startswith(f"{self.root}{os.sep}", autoescape=True))
+        if where is not None:
+            query = query.where(where)
+        query = query.order_by(runs_table.c.model_dir, runs_table.c.version_number)
+        with self.registry.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def all_rows(self) -> list[dict[str, Any]]:
+        return self._rows()
+
+    def models(self) -> list[ModelSummary]:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for row in self._rows():
+            groups.setdefault(Path(row["model_dir"]).name, []).append(row)
+        out = []
+        for folder, rows in sorted(groups.items()):
+            signed = [r for r in rows if r["signoff_decision"]]
+            out.append(ModelSummary(folder, rows[-1]["model"], len(rows), rows[-1],
+                                    max(signed, key=lambda r: r["signoff_at"] or "") if signed else None))
+        return out
+
+    def versions(self, folder: str) -> list[dict[str, Any]]:
+        rows = self._rows(runs_table.c.model_dir == str(self.root / folder)) if _plain(folder) else []
+        if not rows:
+            raise NotFound(f"no model {folder!r}")
+        for row in rows:
+            row["reaudit_due"] = reaudit_due(row)
+        return rows
+
+    def run(self, folder: str, version: str) -> tuple[dict[str, Any], Run]:
+        if not (_plain(folder) and _plain(version)):
+            raise NotFound("no such run")
+        rows = self._rows(sa.and_(runs_table.c.model_dir == str(self.root / folder), runs_table.c.version == version))
+        if not rows:
+            raise NotFound(f"no run {folder}/{version}")
+        path = Path(rows[0]["run_path"])
+        if not (_inside(self.root, path) and (path / "result.json").is_file()):
+            raise NotFound(f"run {folder}/{version} is indexed but not on disk")
+        return rows[0], Run(path)
+
+
+def _plain(part: str) -> bool:
+    """A single path segment that names nothing but itself."""
+    return bool(part) and part not in (".", "..") and "/" not in part and "\\" not in part and "\x00" not in part
+
+
+def reaudit_due(row: dict[str, Any]) -> str | None:
+    interval = row.get("reaudit_interval_days")
+    moment = parse_moment(row.get("created_at", ""))
+    return (moment.date() + timedelta(days=int(interval))).isoformat() if interval and moment else None
+
+
+def listed_file(run: Run, rel: str) -> Path:
+    """A file of the run that its manifest lists (manifest.json itself included)."""
+    if rel == "manifest.json" and run.manifest_bytes is not None:
+        return run.path / "manifest.json"
+    try:
+        listed = json.loads(run.manifest_bytes or b"{}").get("files", {})
+    except ValueError:
+        listed = {}
+    if rel not in listed:
+        raise NotFound(f"{rel} is not a file of this run")
+    path = run.path / rel
+    if not (_inside(run.path, path) and path.is_file()):
+        raise NotFound(f"{rel} is not a file of this run")
+    return path
+
+
+def signed_pdf(run: Run, n: int) -> Path:
+    records = read_signoffs(run)
+    if not 1 <= n <= len(records) or not records[n - 1].get("signed_pdf"):
+        raise NotFound(f"no sign-off #{n}")
+    path = run.model_dir / records[n - 1]["signed_pdf"]
+    if not (_inside(run.model_dir / "signoffs", path) and path.is_file()):
+        raise NotFound(f"no sign-off #{n}")
+    return path
+
+
+def today() -> date:
+    from auditor.records.runs import utc_now
+
+    return utc_now().date()

@@ -1,0 +1,113 @@
+"""Progress where there is no terminal: plain timestamped lines in CI logs, none with --quiet;
+and a CLI that starts without the heavy libraries."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from auditor.progress import PlainProgress, duration
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+CHECKS = [{"check": "performance", "params": {"n_bootstrap": 20}}, {"check": "card_completeness"}]
+
+
+@pytest.fixture(scope="module")
+def audit_args(tmp_path_factory, artefacts, card_writer, policy_writer):
+    root = tmp_path_factory.mktemp("progress")
+    policy = policy_writer(root / "policy", policy_writer.tiny(CHECKS))
+    card = card_writer(root / "card")
+    return ["run", "--policy", str(policy), "--card", str(card), "--data", str(artefacts.csv)]
+
+
+def test_without_a_terminal_each_check_gets_a_timestamped_line(audit_args, tmp_path):
+    result = CliRunner().invoke(app, [*audit_args, "--out", str(tmp_path), "--progress-every", "0.1"])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert any(re.fullmatch(rf"{STAMP} check 1/2 performance: started", line) for line in lines), lines
+    assert any(re.fullmatch(rf"{STAMP} check 2/2 card_completeness: started", line) for line in lines), lines
+    assert re.fullmatch(rf"{STAMP} audit: finished after \d+s", lines[-1]), lines
+    assert "overall:" in result.stdout
+    # and verifying that run (sign-offs included) imports no rendering or data library
+    run_dir = next(tmp_path.glob("*/v0001"))
+    code = f"from auditor.records.verify import verify_run\nassert verify_run({str(run_dir)!r}).ok"
+    assert _imported_after(code) == []
+
+
+def test_quiet_prints_no_progress(audit_args, tmp_path):
+    result = CliRunner().invoke(app, [*audit_args, "--out", str(tmp_path), "--quiet", "--progress-every", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert "overall:" in result.stdout
+
+
+def test_lines_come_at_a_steady_interval_with_step_done_total_and_remaining():
+    stream = io.StringIO()
+    now = [100.0]
+    with PlainProgress(stream, interval_s=0.05, clock=lambda: now[0]) as progress:
+        progress.on_progress("explanation_stability", 2, 5)
+        progress.on_step("shap seed re-runs", 0, 40)
+        now[0] += 30.0
+        progress.on_step("shap seed re-runs", 10, 40)  # 10 parts in 30 s: 90 s for the other 30
+        time.sleep(0.4)
+    lines = stream.getvalue().splitlines()
+    assert re.fullmatch(rf"{STAMP} check 3/5 explanation_stability: started", lines[0])
+    beats = [line for line in lines[1:] if "10/40" in line]
+    assert len(beats) >= 3, lines  # ~8 intervals of 0.05 s in 0.4 s; a loaded machine gets fewer
+    assert all(re.fullmatch(rf"{STAMP} check 3/5 explanation_stability \(30s\): shap seed re-runs 10/40, "
+                            r"about 1m30s remaining", line) for line in beats), beats
+    assert re.fullmatch(rf"{STAMP} audit: finished after 30s", lines[-1])
+
+
+def test_a_new_step_restarts_the_estimate():
+    now = [0.0]
+    progress = PlainProgress(io.StringIO(), clock=lambda: now[0])
+    progress.on_step("a", 0, 10)
+    assert progress.status() == "a 0/10, time remaining not yet known"
+    now[0] = 50.0
+    progress.on_step("a", 5, 10)
+    assert progress.status() == "a 5/10, about 50s remaining"
+    progress.on_step("b", 0, 4)  # a new label: its own clock
+    now[0] = 60.0
+    progress.on_step("b", 2, 4)
+    assert progress.status() == "b 2/4, about 10s remaining"
+
+
+@pytest.mark.parametrize("seconds, text", [(0, "0s"), (59.4, "59s"), (65, "1m05s"), (3725, "1h02m")])
+def test_duration(seconds, text):
+    assert duration(seconds) == text
+
+
+HEAVY = ("torch", "transformers", "shap", "lime", "captum", "weasyprint", "matplotlib", "sklearn", "scipy",
+         "pandas", "sqlalchemy")
+
+
+def _imported_after(code: str) -> list[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_importing_the_cli_imports_no_heavy_library():
+    assert _imported_after("import auditor.cli") == []
+
+
+def test_loading_every_builtin_policy_imports_no_heavy_library():
+    """Loading a policy imports every check for its parameters: the registry must stay cheap."""
+    code = ("from auditor.policy.load import builtin_policies, load_policy\n"
+            "for name in builtin_policies(): load_policy(name)")
+    assert _imported_after(code) == []
+
+
+def test_the_public_names_of_the_package_still_import():
+    assert _imported_after("import auditor") == []
+    code = ("import auditor\nassert callable(auditor.run_audit) and callable(auditor.load_policy)\n"
+            "assert auditor.run_audit.__module__ == 'auditor.engine.audit'")
+    assert "pandas" in _imported_after(code)  # the engine, imported on first use

@@ -1,0 +1,66 @@
+"""Honest sample sizes: a gate whose n cannot reach its bound is never PASS."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import auditor
+from auditor.policy.schema import Threshold
+from auditor.policy.thresholds import evaluate, unreachable_reason, with_sample_sizes
+from auditor.results import SampleSize
+
+CI_GATE = [{"check": "performance", "params": {"n_bootstrap": 200},
+            "thresholds": [{"measurement": "roc_auc_ci_low", "min": 0.7, "severity": "fail"}]}]
+
+
+def separated_rows(artefacts, n: int):
+    """``n`` evaluation rows the pipeline ranks perfectly (the most confident of each class)."""
+    frame = artefacts.frame
+    p = artefacts.pipeline_estimator.predict_proba(frame[["x1", "x2", "x3", "color"]])[:, 1]
+    yes = frame.index[frame["label"] == "yes"][np.argsort(-p[frame["label"] == "yes"])]
+    no = frame.index[frame["label"] == "no"][np.argsort(p[frame["label"] == "no"])]
+    picked = list(yes[: (n + 1) // 2]) + list(no[: n // 2])
+    return frame.loc[sorted(picked)]
+
+
+@pytest.mark.parametrize("n", [2, 5])
+def test_tiny_evaluation_sets_cannot_pass_a_ci_bound_gate(n, tmp_path, artefacts, card_writer, policy_writer,
+                                                          csv_writer):
+    data = csv_writer(tmp_path, separated_rows(artefacts, n))
+    card = card_writer(tmp_path / "card")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(CI_GATE))
+    record = auditor.run_audit(policy, card, data, tmp_path / "out")
+    result = json.loads((record.path / "result.json").read_text())
+    perf = result["checks"][0]
+    assert perf["measurements"]["roc_auc"] == 1.0  # the point estimate looks perfect
+    assert perf["status"] == "error", perf["thresholds"]
+    gate = perf["thresholds"][0]
+    assert gate["passed"] is False and gate["n"] == n
+    assert "degenerate" in gate["unreachable"] and "degenerate" in perf["error"]["message"]
+    assert {s["measurement"]: s["n"] for s in perf["sample_sizes"]}["roc_auc_ci_low"] == n
+
+
+def test_min_rows_in_the_policy_blocks_every_gate(tmp_path, artefacts, card_writer, policy_writer, csv_writer):
+    data = csv_writer(tmp_path, artefacts.frame.iloc[:40])
+    card = card_writer(tmp_path / "card")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(CI_GATE, dataset={"min_rows": 50}))
+    record = auditor.run_audit(policy, card, data, tmp_path / "out")
+    perf = json.loads((record.path / "result.json").read_text())["checks"][0]
+    assert perf["status"] == "error"
+    assert "40 rows, fewer than the policy's dataset.min_rows (50)" in perf["thresholds"][0]["unreachable"]
+
+
+def test_p_value_floor_above_the_bound_is_unreachable_and_info_gates_do_not_error():
+    gates = [Threshold(measurement="p", max=0.05), Threshold(measurement="q", max=0.05, severity="info")]
+    sizes = [SampleSize(measurement="p", n=4, p_floor=0.0625, at_floor=True),
+             SampleSize(measurement="q", n=4, p_floor=0.0625)]
+    out = with_sample_sizes(evaluate(gates, {"p": 0.0625, "q": 0.0625}), sizes)
+    assert [o.passed for o in out] == [False, False] and [o.n for o in out] == [4, 4]
+    assert "smallest p-value the test can give is 0.0625" in out[0].unreachable
+    assert unreachable_reason(out).startswith("p: ") and "q:" not in unreachable_reason(out)
+    # 12 pairs: the floor 0.000244 is below 0.05, so the gate can be judged
+    ok = with_sample_sizes(evaluate(gates[:1], {"p": 0.000244}), [SampleSize(measurement="p", n=12, p_floor=2 ** -12)])
+    assert ok[0].passed and ok[0].unreachable is None

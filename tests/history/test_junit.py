@@ -1,0 +1,85 @@
+"""`auditor run --junit FILE`: one testcase per check, valid against the JUnit schema (Jenkins'
+junit-10.xsd, shipped in tests/data), every check's status recoverable from the file."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import xmlschema
+
+from auditor.render.junit import junit_xml, read_statuses
+from auditor.results import AuditResult, ErrorInfo, Status, WaiverRecord
+
+from .helpers import flat, invoke
+
+SCHEMA = Path(__file__).resolve().parents[1] / "data" / "junit-10.xsd"
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return xmlschema.XMLSchema(str(SCHEMA))
+
+
+def every_status(result: AuditResult) -> AuditResult:
+    """The tiny audit with its checks given every status (one each, cycling), as a reader would see them."""
+    base = result.checks[0]
+    checks = []
+    for i, status in enumerate(Status):
+        update = {"id": f"{base.id}_{status.value}", "status": status, "summary": f"summary of {status.value}"}
+        if status is Status.ERROR:
+            update["error"] = ErrorInfo(type="ValueError", message="boom", traceback="Traceback ...")
+        if status is Status.SKIPPED:
+            update["skipped_reason"] = "needs gradients"
+        if status is Status.WAIVED:
+            update["waiver"] = WaiverRecord(check=base.id, justification="known drift, fix scheduled", approver="Head of MRM",
+                                            expires="2099-01-01", source="waivers.yaml", state="applied",
+                                            status_before=Status.FAIL)
+        checks.append(base.model_copy(update=update))
+    return result.model_copy(update={"checks": checks})
+
+
+def test_every_status_round_trips_and_validates(history, schema):
+    result = every_status(history.runs[2].result)
+    xml = junit_xml(result)
+    schema.validate(xml.decode())
+    assert read_statuses(xml) == {c.id: c.status for c in result.checks}
+    root = ET.fromstring(xml)
+    suite = root.find("testsuite")
+    assert suite.get("name") == result.policy.name
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == (str(len(Status)), "1", "1", "1")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert {c.get("classname") for c in cases.values()} == {result.policy.name}
+    base = history.runs[2].result.checks[0].id
+    assert cases[f"{base}_fail"].find("failure").get("message") == "summary of fail"
+    assert "failing thresholds" in cases[f"{base}_fail"].find("failure").text
+    assert cases[f"{base}_error"].find("error").get("type") == "ValueError"
+    assert cases[f"{base}_skipped"].find("skipped").get("message") == "needs gradients"
+    waived = cases[f"{base}_waived"]
+    assert waived.find("failure") is None and waived.find("error") is None and waived.find("skipped") is None
+    assert "known drift, fix scheduled" in waived.findtext("system-out") and "Head of MRM" in waived.findtext("system-out")
+    for status in (Status.PASS, Status.WARN):
+        assert [e.tag for e in cases[f"{base}_{status.value}"]] == ["system-out"]
+
+
+def test_run_writes_junit_with_the_failing_thresholds(history, artefacts, tmp_path, schema):
+    target = tmp_path / "results.xml"
+    res = invoke("run", "--policy", history.policy_v2, "--card", history.card, "--data", artefacts.csv,
+                 "--out", tmp_path / "out", "--quiet", "--junit", target)
+    assert res.exit_code in (0, 1), res.output
+    xml = target.read_bytes()
+    schema.validate(xml.decode())
+    run_dir = sorted((tmp_path / "out").glob("*/v0001"))[0]
+    result = AuditResult.model_validate_json((run_dir / "result.json").read_text())
+    assert read_statuses(xml) == {c.id: c.status for c in result.checks}
+    perf = [c for c in ET.fromstring(xml).iter("testcase") if c.get("name") == "performance"][0]
+    assert "roc_auc_ci_low" in perf.findtext("system-out")  # the warning threshold (min 0.99) is named
+    assert not list(tmp_path.glob(".results.xml.tmp-*"))
+
+
+def test_junit_into_a_missing_folder_is_a_usage_error(history, tmp_path):
+    res = invoke("run", "--policy", history.policy, "--card", history.card, "--data", "x.csv",
+                 "--out", tmp_path / "out", "--junit", tmp_path / "nowhere" / "r.xml")
+    assert res.exit_code == 2 and "does not exist" in flat(res.output)
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,121 @@
+"""Signed sign-offs (`auditor keys new`, `sign-off --key`), checked by `auditor verify`; and the
+accounts of `auditor serve` (`auditor users add`)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from auditor.records.accounts import authenticate
+from auditor.records.registry import open_registry, signing_keys_table, users_table
+from auditor.records.signatures import check_signature, registered_keys
+
+from .helpers import flat, invoke
+
+
+@pytest.fixture
+def keys_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    return tmp_path / "keys"
+
+
+def records(out, version="v0001"):
+    return [json.loads(line) for line in (out / "tiny-model" / "signoffs" / f"{version}.jsonl").read_text().splitlines()]
+
+
+def test_signed_unsigned_tampered_and_unknown_key(out_copy, keys_dir):
+    res = invoke("keys", "new", "mrm-2026", "--out", out_copy)
+    assert res.exit_code == 0, res.output
+    pem = keys_dir / "mrm-2026.pem"
+    assert pem.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----") and (pem.stat().st_mode & 0o777) == 0o600
+    assert invoke("keys", "new", "mrm-2026", "--out", out_copy).exit_code == 2  # names are unique
+
+    run = out_copy / "tiny-model" / "v0001"
+    signed = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "fine", "--key", "mrm-2026")
+    assert signed.exit_code == 0, signed.output
+    (record,) = records(out_copy)
+    assert record["signature"]["key"] == "mrm-2026" and record["signature"]["algorithm"] == "ed25519"
+    res = invoke("verify", run)
+    assert res.exit_code == 0 and "sign-off #1 (approve by Ada): signature valid (key mrm-2026)" in flat(res.output)
+
+    unsigned_run = out_copy / "tiny-model" / "v0002"
+    assert invoke("sign-off", unsigned_run, "--reviewer", "Bob", "--decision", "reject", "--comment", "no").exit_code == 0
+    res = invoke("verify", unsigned_run)
+    assert res.exit_code == 0 and "sign-off #1 (reject by Bob): unsigned" in flat(res.output)
+
+    # a key that was never registered, or is not in this registry any more: named as unknown
+    with open_registry(out_copy) as registry:
+        with registry.engine.begin() as conn:
+            conn.execute(sa.delete(signing_keys_table))
+    res = invoke("verify", run)
+    assert res.exit_code == 1 and "signed by key 'mrm-2026', which is not registered (unknown key)" in flat(res.output)
+
+
+def test_a_signature_that_does_not_match_is_named(out_copy, keys_dir):
+    assert invoke("keys", "new", "k1", "--out", out_copy).exit_code == 0
+    run = out_copy / "tiny-model" / "v0001"
+    assert invoke("sign-off", run, "--reviewer", "Ada", "--decision", "reject", "--comment", "no", "--key", "k1").exit_code == 0
+    log = out_copy / "tiny-model" / "signoffs" / "v0001.jsonl"
+    (record,) = records(out_copy)
+    forged = {**record, "signature": {**record["signature"],
+                                      "value": base64.b64encode(bytes(64)).decode()}}  # another signature
+    log.write_text(json.dumps(forged, sort_keys=True, ensure_ascii=False) + "\n")
+    res = invoke("verify", run)
+    assert res.exit_code == 1
+    assert "the signature by key 'k1' does not match the record (invalid signature)" in flat(res.output)
+
+    with open_registry(out_copy) as registry:
+        keys = registered_keys(registry)
+    assert check_signature(record, keys) is None
+    assert "invalid signature" in check_signature({**record, "decision": "approve"}, keys)  # any signed field
+    assert "invalid signature" in check_signature({**record, "signed_at": "2020-01-01T00:00:00+00:00"}, keys)
+    assert "unknown key" in check_signature({**record, "signature": {**record["signature"], "fingerprint": "0" * 64}}, keys)
+    assert check_signature({k: v for k, v in record.items() if k != "signature"}, keys) == "unsigned"
+
+
+def test_sign_off_with_a_key_that_is_not_registered_is_refused(out_copy, keys_dir):
+    run = out_copy / "tiny-model" / "v0001"
+    res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "ok", "--key", "nokey")
+    assert res.exit_code == 2 and "no private key 'nokey'" in flat(res.output)
+    assert not (out_copy / "tiny-model" / "signoffs" / "v0001.jsonl").exists()
+
+
+def test_conditions_are_recorded_with_their_decision_only(out_copy):
+    run = out_copy / "tiny-model" / "v0001"
+    res = invoke("sign-off", run, "--reviewer", "A", "--decision", "approve", "--comment", "ok", "--conditions", "x")
+    assert res.exit_code == 2 and "approve-with-conditions" in flat(res.output)
+    res = invoke("sign-off", run, "--reviewer", "A", "--decision", "approve-with-conditions", "--comment", "ok",
+                 "--conditions", "monthly drift report")
+    assert res.exit_code == 0
+    assert records(out_copy)[0]["conditions"] == "monthly drift report"
+
+
+def test_users_add_reads_the_password_twice_from_stdin(out_copy):
+    runner = CliRunner()
+    ok = runner.invoke(app, ["users", "add", "ada", "--role", "approver", "--out", str(out_copy)],
+                       input="a long passphrase\na long passphrase\n")
+    assert ok.exit_code == 0, ok.output
+    for args, stdin, says in (
+        (["users", "add", "ada", "--role", "viewer"], "a long passphrase\na long passphrase\n", "already exists"),
+        (["users", "add", "bob", "--role", "viewer"], "a long passphrase\nanother passphrase\n", "differ"),
+        (["users", "add", "bob", "--role", "viewer"], "a long passphrase\n", "twice"),
+        (["users", "add", "bob", "--role", "viewer"], "short\nshort\n", "at least 10 characters"),
+        (["users", "add", "bob", "--role", "admin"], "a long passphrase\na long passphrase\n", "--role must be one of"),
+        (["users", "add", "../bob", "--role", "viewer"], "a long passphrase\na long passphrase\n", "user name"),
+    ):
+        res = runner.invoke(app, [*args, "--out", str(out_copy)], input=stdin)
+        assert res.exit_code == 2 and says in flat(res.output), (args, res.output)
+    with open_registry(out_copy) as registry:
+        with registry.engine.connect() as conn:
+            (stored,) = conn.execute(sa.select(users_table.c.password_hash)).scalars()
+        assert stored.startswith("$argon2id$") and "passphrase" not in stored
+        assert authenticate(registry, "ada", "a long passphrase").role == "approver"
+        assert authenticate(registry, "ada", "a long passphrasE") is None
+        assert authenticate(registry, "nobody", "a long passphrase") is None
+    listed = runner.invoke(app, ["users", "list", "--out", str(out_copy)])
+    assert "ada  approver  since" in listed.output

@@ -1,0 +1,110 @@
+"""An output folder that cannot take the run (issue 16, item 6): found before the model loads, said
+as what it is (not writable, disk full), exit 2; a run that fails while being written leaves no
+partial version and no truncated salvage, and earlier runs are untouched."""
+
+from __future__ import annotations
+
+import errno
+import json
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+
+import auditor.engine.audit
+import auditor.records.store
+
+
+@pytest.fixture
+def model_never_loads(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output folder was checked")
+
+    monkeypatch.setattr(auditor.engine.audit, "load_adapter", refuse)
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def test_an_unwritable_output_folder_is_found_before_the_model_loads(cli, tmp_path, artefacts, card_writer,
+                                                                     card_only_policy, monkeypatch, model_never_loads):
+    import tempfile
+
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def read_only(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == out:
+            raise PermissionError(errno.EROFS, "Read-only file system")
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    real_mkstemp = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    res = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out)
+    assert res.code == 2, res.text
+    assert f"cannot write the run under {out.resolve() / 'tiny-model'}: {out.resolve()} is not writable (Read-only file system)" in res.text
+    assert list(out.iterdir()) == []
+
+
+def test_an_output_path_through_a_file_is_refused_before_the_model_loads(cli, tmp_path, artefacts, card_writer,
+                                                                        card_only_policy, model_never_loads):
+    (tmp_path / "file").write_text("x")
+    res = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, tmp_path / "file" / "out")
+    assert res.code == 2 and "is not a folder" in res.text, res.text
+
+
+def test_a_full_disk_is_found_before_the_model_loads(cli, tmp_path, artefacts, card_writer, card_only_policy,
+                                                     monkeypatch, model_never_loads):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(auditor.records.store.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 4096, 4096))
+    res = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, tmp_path / "out")
+    assert res.code == 2 and "disk full: 4,096 bytes free" in res.text, res.text
+    assert not (tmp_path / "out").exists()
+
+
+def _disk_fills_up(monkeypatch, under: Path, *, salvage_too: bool):
+    """Every write of a run file under ``under`` fails with ENOSPC half-way (a truncated file is
+    left, as a real full disk does); salvage writes too when ``salvage_too``."""
+    real = Path.write_bytes
+
+    def write_bytes(self, data):
+        inside = str(self).startswith(str(under.resolve()))
+        # The run writes result.json first, then report.html ...; the salvage writes only result.json.
+        if inside and (salvage_too or self.name != "result.json") and len(data) > 64:
+            real(self, data[:64])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+
+
+def test_a_disk_filling_up_while_the_run_is_written(cli, tmp_path, artefacts, card_writer, card_only_policy, stub_pdf,
+                                                    monkeypatch):
+    card = card_writer(tmp_path / "card")
+    out = tmp_path / "out"
+    assert cli.run(card_only_policy, card, artefacts.csv, out).code == 0
+    before = files_of(out / "tiny-model" / "v0001")
+    _disk_fills_up(monkeypatch, out, salvage_too=True)
+    res = cli.run(card_only_policy, card, artefacts.csv, out)
+    assert res.code == 2, res.text
+    assert "disk full while writing" in res.text and "could not be kept either (nothing partial was left)" in res.text
+    assert sorted(p.name for p in (out / "tiny-model").iterdir()) == ["v0001"]  # no v0002, no temporary, no salvage
+    assert files_of(out / "tiny-model" / "v0001") == before
+
+
+def test_when_only_the_run_fails_to_write_the_salvage_is_whole(cli, tmp_path, artefacts, card_writer, card_only_policy,
+                                                               stub_pdf, monkeypatch):
+    out = tmp_path / "out"
+    _disk_fills_up(monkeypatch, out, salvage_too=False)
+    res = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out)
+    assert res.code == 2 and "disk full while writing" in res.text, res.text
+    (kept,) = [p for p in (out / "tiny-model").iterdir()]
+    assert kept.name.startswith(".unrendered-") and kept.name in res.text and "auditor render" in res.text
+    assert [p.name for p in kept.iterdir()] == ["result.json"]
+    result = json.loads((kept / "result.json").read_text())  # whole, valid JSON
+    assert result["model"]["name"] == "tiny-model"
+    monkeypatch.undo()
+    stub = lambda html, **kw: b"%PDF-1.7 stub\n"  # noqa: E731
+    monkeypatch.setattr(auditor.engine.audit, "html_to_pdf", stub)
+    assert cli("render", kept).code == 0 and (kept / "report.html").is_file()  # as the note says

@@ -1,0 +1,337 @@
+"""Faulty and hostile records (issue 16, items 2, 3, 4, 7, 10, 11; issue 12, item 7): a damaged
+registry, colliding model names, mangled result.json / sign-off logs, odd output paths, and
+`render` on a sealed run. Every failure is a clear message with a documented exit code, and the
+stored runs are byte-identical afterwards."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import auditor
+from auditor.records.store import slugify
+
+from .conftest import CARD_ONLY
+
+MODEL = "tiny-model"
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory, artefacts, card_writer, policy_writer) -> SimpleNamespace:
+    """Two runs of the tiny model (card-only policy, PDF stubbed) in one output folder."""
+    import auditor.engine.audit
+
+    root = tmp_path_factory.mktemp("records")
+    card = card_writer(root / "card")
+    policy = policy_writer(root / "policy", policy_writer.tiny(CARD_ONLY, reaudit_interval_days=30))
+    out = root / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(auditor.engine.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+        runs = [auditor.run_audit(policy, card, artefacts.csv, out).path for _ in range(2)]
+    return SimpleNamespace(root=root, out=out, card=card, policy=policy, runs=runs)
+
+
+@pytest.fixture
+def out(records, tmp_path, monkeypatch) -> Path:
+    """A writable copy of the output folder, its registry rebuilt on first use."""
+    monkeypatch.delenv("AUDITOR_DB", raising=False)
+    target = tmp_path / "out"
+    shutil.copytree(records.out, target)
+    (target / "audits.sqlite").unlink(missing_ok=True)
+    return target
+
+
+def run_path(out: Path, n: int = 1) -> Path:
+    return out / MODEL / f"v{n:04d}"
+
+
+# --- item 2: a 0-byte or corrupt registry ----------------------------------------------------------
+
+def test_an_empty_registry_file_is_rebuilt_from_the_run_folders(cli, out):
+    (out / "audits.sqlite").write_bytes(b"")
+    res = cli("history", "--out", out)
+    assert res.code == 0 and res.text.count(MODEL) == 2, res.text
+    res = cli("due", "--out", out, "--as-of", "2999-01-01")
+    assert res.code == 1 and "re-audit overdue" in res.text  # not "nothing due"
+
+
+@pytest.mark.parametrize("content", [b"this is not a database" * 10, b"SQLite format 3\x00" + b"\xff" * 2000])
+def test_a_corrupt_registry_is_an_error_and_rebuild_repairs_it(cli, out, content):
+    (out / "audits.sqlite").write_bytes(content)
+    before = files_of(out / MODEL)
+    for command in (["history"], ["due"], ["due", "--as-of", "2999-01-01"]):
+        res = cli(*command, "--out", out)
+        assert res.code == 2, (command, res.text)
+        assert "registry error: cannot read the registry" in res.text and "history --rebuild" in res.text
+        assert "nothing due" not in res.text
+    res = cli("history", "--rebuild", "--out", out)
+    assert res.code == 0, res.text
+    assert "registry rebuilt: 2 runs indexed" in res.text and res.text.count(MODEL) >= 2
+    kept = [p.name for p in out.iterdir() if p.name.startswith("audits.sqlite.unreadable-")]
+    assert len(kept) == 1 and (out / kept[0]).read_bytes() == content  # moved aside, not destroyed
+    assert cli("due", "--out", out, "--as-of", "2999-01-01").code == 1
+    assert files_of(out / MODEL) == before
+
+
+def test_a_registry_damaged_inside_is_an_error_and_rebuild_repairs_it(cli, out):
+    assert cli("history", "--out", out).code == 0  # writes the registry
+    db = out / "audits.sqlite"
+    data = bytearray(db.read_bytes())
+    for i in range(100, len(data), 97):  # damage every page after the header
+        data[i] ^= 0xFF
+    db.write_bytes(bytes(data))
+    for command in ("history", "due"):
+        res = cli(command, "--out", out)
+        assert res.code == 2 and "registry error" in res.text, res.text
+    res = cli("history", "--rebuild", "--out", out)
+    assert res.code == 0 and "registry rebuilt: 2 runs indexed" in res.text, res.text
+    assert cli("due", "--out", out, "--as-of", "2999-01-01").code == 1
+
+
+# --- item 3: two model names never share a folder -------------------------------------------------
+
+@pytest.mark.parametrize("names", [
+    ("credit scoring", "credit-scoring", "credit_scoring ", "credit/scoring", "Credit Scoring"),
+    ("..", ".", "", "???", "é", "😀", "\u202e"),  # names that reduce to nothing usable
+    ("x" * 100, "x" * 100 + "y"),  # differing only after the length limit
+])
+def test_distinct_model_names_get_distinct_stable_folders(names):
+    slugs = [slugify(n) for n in names]
+    assert len(set(slugs)) == len(names), slugs
+    assert slugs == [slugify(n) for n in names]  # stable
+    assert all(s and len(s) <= 80 and not s.startswith((".", "-")) for s in slugs)
+
+
+def test_a_folder_holding_another_models_runs_is_refused(cli, out, records, card_writer, tmp_path, artefacts):
+    """A folder written before slugs were collision-free (or one differing only in case on a
+    case-insensitive disk): the run is refused before the model loads, earlier runs untouched."""
+    result = json.loads((run_path(out, 2) / "result.json").read_text())
+    result["model"]["name"] = "tiny model"  # the old slug of "tiny model" was "tiny-model"
+    (run_path(out, 2) / "result.json").write_text(json.dumps(result))
+    before = files_of(out)
+    card = card_writer(tmp_path / "card", name=MODEL)
+    res = cli.run(records.policy, card, artefacts.csv, out)
+    assert res.code == 2, res.text
+    assert "holds the runs of model 'tiny model', not 'tiny-model'" in res.text
+    assert files_of(out) == before
+
+
+def test_two_names_with_one_old_slug_get_two_version_series(cli, tmp_path, card_writer, card_only_policy, artefacts,
+                                                               stub_pdf):
+    out = tmp_path / "out"
+    for name in ("credit scoring", "credit-scoring?"):
+        card = card_writer(tmp_path / name.replace("?", "q"), name=name)
+        assert cli.run(card_only_policy, card, artefacts.csv, out).code == 0
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert len(folders) == 2 and all((out / f / "v0001").is_dir() and not (out / f / "v0002").exists() for f in folders)
+
+
+# --- item 4: budgets outside check Params ---------------------------------------------------------
+
+@pytest.mark.parametrize("value", [1e8, 10**9, 36_501, 0, -5])
+def test_reaudit_interval_out_of_range_is_a_located_policy_error(cli, tmp_path, policy_writer, value):
+    policy = policy_writer(tmp_path, policy_writer.tiny(CARD_ONLY, reaudit_interval_days=value))
+    res = cli("validate", "--policy", policy)
+    assert res.code == 3 and "reaudit_interval_days" in res.text, res.text
+
+
+def test_jobs_beyond_its_bound_is_a_usage_error(cli, records, artefacts, tmp_path):
+    res = cli.run(records.policy, records.card, artefacts.csv, tmp_path / "out", "--jobs", 10**7)
+    assert res.code == 2 and "--jobs" in res.text
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("interval", [10**12, "soon", -3])
+def test_due_survives_an_edited_interval(cli, out, interval):
+    result = json.loads((run_path(out, 2) / "result.json").read_text())
+    result["policy"]["reaudit_interval_days"] = interval
+    (run_path(out, 2) / "result.json").write_text(json.dumps(result))
+    res = cli("due", "--out", out)
+    assert res.code == 1, res.text
+    assert "record unreadable" in res.text and "reaudit_interval_days" in res.text
+
+
+# --- item 7: exit-5 tracebacks reachable from input -------------------------------------------------
+
+MANGLED = [b"", b"{not json", b"[]", b'"text"', b'{"model": 3}', b'{"checks": [1, 2]}', b"\xff\xfe"]
+
+
+@pytest.mark.parametrize("content", MANGLED, ids=range(len(MANGLED)))
+def test_render_of_an_invalid_result_is_invalid_input(cli, tmp_path, records, content):
+    folder = tmp_path / "kept"
+    shutil.copytree(records.runs[0], folder)
+    (folder / "result.json").write_bytes(content)
+    before = files_of(folder)
+    res = cli("render", folder)
+    assert res.code == 3 and "invalid stored result" in res.text and "result.json" in res.text, res.text
+    assert files_of(folder) == before
+
+
+@pytest.mark.parametrize("content", MANGLED, ids=range(len(MANGLED)))
+def test_diff_of_an_invalid_result_is_invalid_input(cli, out, content):
+    (run_path(out, 2) / "result.json").write_bytes(content)
+    res = cli("diff", run_path(out, 2), "--no-pdf")
+    assert res.code == 3 and "result.json" in res.text, res.text
+    assert not (out / MODEL / "diffs").exists()
+
+
+def test_history_rebuild_skips_an_invalid_result_and_says_so(cli, out):
+    (run_path(out, 1) / "result.json").write_bytes(b"{broken")
+    res = cli("history", "--rebuild", "--out", out)
+    assert res.code == 0, res.text
+    assert "registry rebuilt: 1 run indexed" in res.text
+    assert f"skipped {run_path(out, 1).resolve()}" in res.text and "not readable as JSON" in res.text
+
+
+@pytest.mark.parametrize("valid_until", ["next year", "2026-02-30", 2027, ["2027-01-01"]])
+def test_due_with_an_edited_signoff_date_names_the_record(cli, out, valid_until):
+    assert cli("sign-off", run_path(out, 2), "--reviewer", "R", "--decision", "approve", "--comment", "ok",
+               "--valid-until", "2999-01-01").code == 0
+    log = out / MODEL / "signoffs" / "v0002.jsonl"
+    record = json.loads(log.read_text())
+    record["valid_until"] = valid_until
+    log.write_text(json.dumps(record) + "\n")
+    assert cli("history", "--rebuild", "--out", out).code == 0
+    res = cli("due", "--out", out)
+    assert res.code == 1 and "record unreadable" in res.text and "valid-until" in res.text, res.text
+
+
+@pytest.mark.parametrize("device, said", [
+    ("tpu", "is not a device"), ("cuda:x", "is not a device"), ("", "is not a device"),
+    ("cuda:7", "no such CUDA device"),
+])
+def test_a_device_that_is_not_there_is_a_usage_error(cli, tmp_path, text_inputs, device, said):
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["good", "bad"], ["positive", "negative"])
+    res = cli.run(text_inputs.policy, text_inputs.card, data, tmp_path / "out", "--device", device)
+    assert res.code == 2 and said in res.text, res.text
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("url, said", [
+    ("mysql+mysqldb://u@localhost/audits", "database driver is not installed"),
+    ("nosuchdialect://x", "database driver is not installed"),
+    ("not a url://", "registry error"),
+])
+def test_a_registry_url_whose_driver_is_missing_is_a_usage_error(cli, out, url, said):
+    for command in (["history", "--out", out], ["due", "--out", out]):
+        res = cli(*command, "--db", url)
+        assert res.code == 2 and said in res.text, res.text
+
+
+def test_text_model_whose_labels_are_not_0_to_n_is_refused(cli, tmp_path, text_inputs, card_writer):
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    config = json.loads((model / "config.json").read_text())
+    config["id2label"] = {"1": "negative", "2": "positive"}
+    config["label2id"] = {"negative": 1, "positive": 2}
+    (model / "config.json").write_text(json.dumps(config))
+    card = card_writer(tmp_path / "card", model={"path": str(model), "format": "transformers"},
+                       task="text-classification", name="tiny-bert", target="label", text_column="text",
+                       positive_class="positive", features=None, ignore_columns=None)
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["good", "bad"], ["positive", "negative"])
+    res = cli.run(text_inputs.policy, card, data, tmp_path / "out")
+    assert res.code == 4 and "id2label must map 0..1" in res.text, res.text
+    assert not (tmp_path / "out" / "tiny-bert").exists()
+
+
+# --- item 10: paths and URLs ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["a%20b", "what?", "x#y", "50% off"])
+def test_odd_output_paths_keep_the_registry_inside_the_output_folder(cli, tmp_path, card_only_policy, records, artefacts,
+                                                                    stub_pdf, monkeypatch, name):
+    monkeypatch.delenv("AUDITOR_DB", raising=False)
+    out = tmp_path / name
+    assert cli.run(card_only_policy, records.card, artefacts.csv, out).code == 0
+    assert (out / "audits.sqlite").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # nothing beside the output folder
+    res = cli("history", "--out", out, "--json")
+    assert res.code == 0 and json.loads(res.raw)[0]["run_path"].startswith(str(out.resolve()))
+    with sqlite3.connect(out / "audits.sqlite") as db:  # verify reads this registry (read-only, by a URI)
+        db.execute("UPDATE auditor_runs SET manifest_sha256 = ?", ("f" * 64,))
+    res = cli("verify", out / MODEL / "v0001")
+    assert res.code == 1 and "registry records manifest sha256 ffffffffffffffff" in res.text, res.text
+
+
+def test_a_sqlite_url_into_a_missing_folder_creates_nothing(cli, out, tmp_path):
+    missing = tmp_path / "nonexistent" / "deeper"
+    res = cli("history", "--out", out, "--db", f"sqlite:///{missing}/audits.sqlite")
+    assert res.code == 2 and "does not exist" in res.text, res.text
+    assert not (tmp_path / "nonexistent").exists()
+
+
+# --- item 11: records -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["run", "inside", "version-like"])
+def test_diff_never_writes_into_a_run_or_a_version_like_folder(cli, out, where):
+    target = {"run": run_path(out, 2), "inside": run_path(out, 2) / "evidence" / "d",
+              "version-like": out / MODEL / "v0009"}[where]
+    before = files_of(out)
+    res = cli("diff", run_path(out, 2), "--no-pdf", "--out", target)
+    assert res.code == 2, res.text
+    assert "sealed" in res.text or "named like a version" in res.text
+    assert files_of(out) == before and not (out / MODEL / "v0009").exists()
+
+
+@pytest.mark.parametrize("how", ["emptied", "deleted", "cut"])
+def test_verify_notices_an_emptied_signoff_log(cli, out, how):
+    for _ in range(2):
+        assert cli("sign-off", run_path(out, 1), "--reviewer", "R", "--decision", "approve", "--comment", "ok").code == 0
+    assert cli("verify", run_path(out, 1)).code == 0
+    log = out / MODEL / "signoffs" / "v0001.jsonl"
+    if how == "emptied":
+        log.write_bytes(b"")
+    elif how == "deleted":
+        log.unlink()
+    else:
+        log.write_bytes(log.read_bytes().splitlines(keepends=True)[0])
+    res = cli("verify", run_path(out, 1))
+    assert res.code == 1 and "ALTERED" in res.text
+    assert ("emptied or cut" in res.text) if how != "deleted" else ("the sign-off log was deleted" in res.text)
+
+
+def test_verify_notices_a_registry_whose_manifest_hash_differs(cli, out):
+    assert cli("history", "--out", out).code == 0  # builds the registry
+    assert cli("verify", run_path(out, 2)).code == 0
+    with sqlite3.connect(out / "audits.sqlite") as db:
+        db.execute("UPDATE auditor_runs SET manifest_sha256 = ? WHERE version = 'v0002'", ("0" * 64,))
+    res = cli("verify", run_path(out, 2))
+    assert res.code == 1 and "registry records manifest sha256 0000000000000000" in res.text, res.text
+    assert cli("verify", run_path(out, 1)).code == 0
+
+
+# --- issue 12, item 7: render never modifies a sealed run -----------------------------------------
+
+def test_render_leaves_a_sealed_run_byte_identical_and_verified(cli, out, stub_pdf):
+    run = run_path(out, 1)
+    before = files_of(run)
+    for n in (1, 2):
+        res = cli("render", run)
+        assert res.code == 0, res.text
+        target = out / MODEL / "renders" / f"v0001-{n}"
+        assert sorted(p.name for p in target.iterdir()) == ["report.html", "report.pdf"]
+        assert str(target / "report.html") in res.text
+    assert files_of(run) == before
+    assert cli("verify", run).code == 0 and cli("verify", run_path(out, 2)).code == 0
+    assert sorted(p.name for p in (out / MODEL).iterdir()) == ["renders", "v0001", "v0002"]
+    assert cli("history", "--rebuild", "--out", out).text.count("registry rebuilt: 2 runs") == 1
+
+
+def test_render_to_a_chosen_folder_and_refusals(cli, out, tmp_path, stub_pdf):
+    run = run_path(out, 2)
+    before = files_of(out)
+    res = cli("render", run, "--to", tmp_path / "copy")
+    assert res.code == 0 and (tmp_path / "copy" / "report.html").read_bytes() == (run / "report.html").read_bytes()
+    for target, said in [(run, "sealed"), (run / "evidence", "sealed"), (tmp_path / "v0003", "named like a version"),
+                         (tmp_path / "copy", "not an empty folder")]:
+        res = cli("render", run, "--to", target)
+        assert res.code == 2 and said in res.text, (target, res.text)
+    assert files_of(out) == before

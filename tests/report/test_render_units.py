@@ -1,0 +1,112 @@
+"""Known answers for the report's presentation helpers: number formats, statuses, clause labels,
+chart styles, and heatmap spans on the original text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auditor.explain.text_words import word_spans
+from auditor.render.charts import _bar_thresholds, _lower_is_better, _series_base
+from auditor.render.html import clause_ref, clause_source, clauses_by_framework, fmt_cell, fmt_measure, token_color
+from auditor.results import ThresholdOutcome
+
+
+@pytest.mark.parametrize("name, value, shown", [
+    ("shap_deletion_auc_p_value", 1.27e-11, "< 0.001"),
+    ("shap_deletion_auc_p_value", 0.0123, "0.012"),
+    ("claims_outside_tolerance", 0.0, "0"),
+    ("missing_fields", 3.0, "3"),
+    ("n_explained", 12.0, "12"),
+    ("roc_auc", 0.84891, "0.8489"),
+    ("roc_auc", 1.0, "1.0000"),  # a share of 1 stays a share
+    ("shap_within_tolerance_share", 1.0, "1.0000"),
+    ("shap_ris_log10_median", -6.0, "-6"),
+    ("baseline_score", None, "—"),
+    ("anything", float("nan"), "—"),
+])
+def test_measurements_are_formatted_by_type(name, value, shown):
+    assert fmt_measure(value, name) == shown
+
+
+def test_table_cells_print_integral_floats_as_integers():
+    assert fmt_cell(3.0) == "3" and fmt_cell(1234.0) == "1,234" and fmt_cell(0.5) == "0.500" and fmt_cell("x") == "x"
+    assert fmt_cell(1.88e-10, "p (Wilcoxon)") == "< 0.001" and fmt_cell(0.04, "p-value") == "0.040"
+
+
+def test_clauses_are_grouped_by_framework_and_shortened():
+    clauses = ["eu-ai-act:2024/1689:art-15(3)", "gdpr:art-22(3)", "eu-ai-act:2024/1689:art-13(1)"]
+    assert clauses_by_framework(clauses) == [("eu-ai-act", ["art-15(3)", "art-13(1)"]), ("gdpr", ["art-22(3)"])]
+    assert clause_ref("eu-ai-act:2024/1689:art-15(3)") == "art-15(3)"
+    assert clause_source("eu-ai-act:2024/1689:art-15(3)") == "eu-ai-act:2024/1689"
+    assert clause_source("gdpr:art-22(3)") == "gdpr"
+
+
+def test_unsigned_values_use_one_hue_and_signed_ones_two():
+    assert token_color(None, 1.0) == "transparent"
+    toward, against = token_color(0.5, 1.0), token_color(-0.5, 1.0)
+    assert toward.startswith("rgba(213, 94, 0,") and against.startswith("rgba(0, 114, 178,")
+    assert token_color(0.5, 1.0, signed=False) == token_color(-0.5, 1.0, signed=False)
+
+
+def test_lower_is_better_metrics_and_thresholds_find_their_bars():
+    assert _lower_is_better("brier") and _lower_is_better("log_loss") and not _lower_is_better("roc_auc")
+    gate = ThresholdOutcome(measurement="roc_auc_ci_low", observed=0.82, min=0.7, severity="fail", passed=True)
+    assert _bar_thresholds("roc_auc", [gate]) == [(0.7, "≥")]
+    assert _bar_thresholds("accuracy", [gate]) == []
+    assert _series_base("shap random control") == "shap" and _series_base("shap") == "shap"
+
+
+def test_control_curves_get_their_explainers_colour_and_a_dashed_style():
+    import base64
+
+    from auditor.render.charts import PALETTE, line_chart
+    from auditor.results import LineChart, Series
+
+    x = [0.0, 0.5, 1.0]
+    ev = LineChart(title="t", series=[Series(name=n, x=x, y=[1.0, 0.5, 0.2]) for n in
+                                      ("shap", "shap random control", "lime", "lime random control")])
+    svg = base64.b64decode(line_chart(ev).split(",", 1)[1]).decode()
+    assert PALETTE[0].lower() in svg.lower() and PALETTE[1].lower() in svg.lower()
+    assert "stroke-dasharray" in svg
+
+
+def test_word_spans_give_back_the_original_text():
+    text = "It's GOOD,  really!"
+    # tokens: It ' s GOOD , really ! (offsets as a BERT tokenizer reports them), word ids per token
+    offsets = np.array([[0, 0], [0, 2], [2, 3], [3, 4], [5, 9], [9, 10], [12, 18], [18, 19], [0, 0]])
+    word_ids = np.array([-1, 0, 1, 2, 3, 4, 5, 6, -1])
+    spans = word_spans(text, offsets, word_ids, {0: 0.1, 3: 0.9, 5: -0.2})
+    assert "".join(s for s, _ in spans) == text
+    assert ("GOOD", 0.9) in spans and ("really", -0.2) in spans and (" ", None) in spans and ("  ", None) in spans
+    assert ("'", 0.0) in spans  # a word with no value gets 0, not dropped
+
+
+def test_word_spans_keep_text_after_truncation():
+    spans = word_spans("good movie and more", np.array([[0, 4], [5, 10]]), np.array([0, 1]), {0: 1.0, 1: 0.5})
+    assert spans == [("good", 1.0), (" ", None), ("movie", 0.5), (" and more", None)]
+
+
+def test_heatmaps_show_the_original_text_with_a_named_anchor_class(text_context):
+    from auditor.checks.text_explanations import highlights
+
+    ctx = text_context.ctx
+    attr = ctx.attribution("integrated_gradients", 6)
+    ev = highlights(attr, ctx, 4, "ig")
+    assert ev.toward == "positive" and ev.signed
+    assert ev.caption.startswith(f"Showing 4 of {len(attr)} explained texts (selection: ")
+    for inst in ev.instances:
+        text = "".join(s.text for s in inst["spans"])
+        assert text == text_context.texts[inst["row"]]  # casing, spacing and punctuation kept
+        assert inst["toward"] == "positive"
+    # anchored to "positive": a row predicted negative shows its attributions negated
+    raw = {int(r): i for i, r in enumerate(attr.row_ids)}
+    for inst in ev.instances:
+        i = raw[inst["row"]]
+        total = sum(s.value for s in inst["spans"] if s.value is not None)
+        words = np.asarray(attr.words[i]) >= 0
+        expected = float(np.sum(np.asarray(attr.values[i])[words]))
+        sign = 1.0 if inst["predicted"] == "positive" else -1.0
+        assert total == pytest.approx(sign * expected, abs=1e-9)
+    unsigned = highlights(ctx.attribution("attention_cls", 6), ctx, 2, "attention", signed=False)
+    assert not unsigned.signed and unsigned.toward == ""

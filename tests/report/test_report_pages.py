@@ -1,0 +1,143 @@
+"""The rendered report read page by page, as a reviewer reads it (text extracted with pypdf): the
+credit-scoring example audited as the README's demo does it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from auditor.render.glossary import GLOSSARY
+
+CORE_PAGES_MAX = 12
+MIN_LINES = 6  # a core page with fewer lines is a spill page, unless a section ends on it
+
+
+def lines_of(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def appendix_start(texts: list[str]) -> int:
+    """0-based index of the first appendix page (its page starts with the 'APPENDIX' kicker)."""
+    return next(i for i, t in enumerate(texts) if lines_of(t) and lines_of(t)[0].strip().upper() == "APPENDIX")
+
+
+@pytest.fixture(scope="module")
+def report(credit_demo, pages):
+    return pages(credit_demo.run / "report.pdf")
+
+
+def test_the_demo_passes_and_cites_clauses(credit_demo):
+    assert credit_demo.status in ("pass", "warn", "waived")
+    t = credit_demo.result.traceability
+    assert t.rows and {r.framework for r in t.rows} >= {"eu-ai-act"}
+    assert credit_demo.result.policy.chain[1].source.endswith("eu-ai-act-high-risk.yaml")
+
+
+def test_the_cover_qualifies_the_verdict_with_its_scope_and_sign_off_state(report, credit_demo):
+    cover = " ".join(report[0].split())
+    r = credit_demo.result
+    assert "Overall: PASS" in cover
+    ran = [c for c in r.checks if c.status != "skipped"]
+    assert f"Scope. {len(ran)} of {len(r.checks)} checks of policy credit-scoring-eu-ai-act 2026.1" in cover
+    assert "owner: Model Risk Management (example)" in cover
+    assert f"ran on {r.dataset.rows:,} evaluation rows" in cover
+    assert "No check was skipped." in cover
+    n_cited = len(r.traceability.rows)
+    n_uncovered = len(r.traceability.not_covered)
+    assert f"maps its checks to {n_cited} clauses of" in cover and "EU AI Act" in cover
+    assert f"{n_uncovered} catalogued clauses of" in cover and "are not covered by this audit" in cover
+    assert "Sign-off: unsigned." in cover
+
+
+def test_the_signed_pdf_carries_the_decision_on_its_cover(credit_demo, pages):
+    cover = " ".join(pages(credit_demo.signed.pdf)[0].split())
+    assert "Decision: APPROVE WITH CONDITIONS by A. Reviewer" in cover
+    assert "valid until 2027-06-30" in cover and "Re-audit after the next retraining." in cover
+    assert "unsigned" not in cover
+
+
+def test_checks_without_thresholds_read_info_and_leave_the_verdict_alone(tmp_path, credit_demo):
+    from auditor.render.scope import display_status, report_scope
+
+    r = credit_demo.result
+    # every check of the demo policy is gated; a copy of one check with no thresholds shows INFO
+    assert all(display_status(c) == "pass" for c in r.checks)
+    ungated = r.checks[0].model_copy(update={"thresholds": []})
+    assert display_status(ungated) == "info"
+    result = r.model_copy(update={"checks": [ungated, *r.checks[1:]]})
+    scope = report_scope(result)
+    assert [c.id for c in scope.informational] == [ungated.id] and result.status == r.status
+    from auditor.render.html import render_html
+
+    html = render_html(result)
+    assert f'status-info">INFO</span>' in html
+    assert "1 is informational (INFO, no thresholds: Predictive performance)" in " ".join(html.split())
+
+
+def test_the_core_fits_twelve_pages_and_has_no_spill_pages(report):
+    start = appendix_start(report)
+    assert start <= CORE_PAGES_MAX, f"the core takes {start} pages"
+    for i, text in enumerate(report[1:start], start=2):
+        body = [ln for ln in lines_of(text) if not re.search(r"page \d+ of \d+", ln)]
+        next_page = lines_of(report[i]) if i < len(report) else []
+        # a short page is allowed only where a section ends: the next page opens a new one
+        section_ends = bool(next_page) and (next_page[0].strip().upper() == "APPENDIX")
+        assert len(body) >= MIN_LINES or section_ends, f"page {i} has {len(body)} lines: {body}"
+
+
+def test_no_measurement_name_is_split_across_lines(report, credit_demo):
+    text = "\n".join(report)
+    names = {m for c in credit_demo.result.checks for m in c.measurements}
+    assert names
+    for name in names:
+        for cut in range(1, len(name)):
+            head, tail = name[:cut], name[cut:]
+            # the name broken at any character: head at a line end, tail at the next line's start
+            assert not re.search(rf"(?<![\w]){re.escape(head)}\n{re.escape(tail)}(?![\w])", text), (name, cut)
+
+
+def test_no_internal_references_or_changelogs_reach_the_reader(report):
+    text = "\n".join(report)
+    assert "reference §" not in text and "§" not in text
+    assert "S1 default" not in text and "log10 RIS" not in text
+    assert "benchmarks/" not in text and "explanation-metrics" not in text
+    assert not re.search(r"\b20\d\d\.\d+: ", text)  # a policy changelog entry
+
+
+def test_numbers_are_formatted_by_type(report):
+    text = "\n".join(report)
+    assert "< 0.001" in text  # p-values below the display floor are flagged, not printed as 1.2e-11
+    assert not re.search(r"\b\d+e-\d+\b", text.split("E. Provenance")[0])
+    assert not re.search(r"claims_outside_tolerance\s+0\.0000", text)  # a count prints as 0
+
+
+def test_the_glossary_defines_the_terms_the_report_uses(report):
+    text = " ".join(" ".join(report).split())
+    for term in ("Faithfulness", "Deletion AUC", "AOPC", "Control", "Gap", "Rank correlation",
+                 "Sanity (model randomisation)"):
+        assert term in dict(GLOSSARY)
+        assert term in text
+
+
+def test_not_covered_is_never_an_empty_heading(report, credit_demo, tmp_path):
+    from auditor.render.html import render_html
+
+    r = credit_demo.result
+    text = "\n".join(report)
+    assert "Not covered:" in text and "B. Clauses not covered" in text
+    # a policy that cites no clause: no "Not covered" heading, one sentence instead
+    bare = r.model_copy(update={"traceability": r.traceability.model_copy(
+        update={"rows": [], "not_covered": [], "frameworks": []})})
+    html = render_html(bare)
+    assert "The policy cites no regulatory clauses." in html and 'id="not-covered"' not in html
+
+
+def test_the_pdf_is_tagged_and_stays_pdf_a_3b(credit_demo):
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(credit_demo.run / "report.pdf"))
+    root = reader.trailer["/Root"]
+    assert "/StructTreeRoot" in root and bool(root["/MarkInfo"]["/Marked"]) and str(root["/Lang"]) == "en"
+    xmp = reader.xmp_metadata.rdf_root.toxml()
+    assert 'pdfaid:part="3"' in xmp and 'pdfaid:conformance="B"' in xmp

@@ -1,0 +1,156 @@
+"""subgroup_fairness: group metrics against hand-computed values, disparities, small groups, a
+planted proxy, and a missing sensitive column as a located dataset error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.metrics.fairness import (
+    association, bootstrap_group_metrics, disparity, group_codes, group_metric_frame,
+)
+
+from .conftest import write_card
+from .helpers import run_check
+
+# 10 rows, two groups. Group a (4 rows): y 1 1 0 0, ŷ 1 0 1 0 -> selection 2/4, TPR 1/2, FPR 1/2, acc 2/4.
+# Group b (6 rows): y 1 1 1 0 0 0, ŷ 1 1 1 1 0 0 -> selection 4/6, TPR 3/3, FPR 1/3, acc 5/6.
+Y = np.array([1, 1, 0, 0, 1, 1, 1, 0, 0, 0])
+P = np.array([1, 0, 1, 0, 1, 1, 1, 1, 0, 0])
+G = np.array(["a"] * 4 + ["b"] * 6)
+
+
+def test_group_metrics_match_hand_computed_values():
+    t = group_metric_frame("classification", Y, P, G)
+    assert t.loc["a"].to_dict() == pytest.approx({"selection_rate": 0.5, "true_positive_rate": 0.5,
+                                                  "false_positive_rate": 0.5, "accuracy": 0.5, "n": 4})
+    assert t.loc["b"].to_dict() == pytest.approx({"selection_rate": 4 / 6, "true_positive_rate": 1.0,
+                                                  "false_positive_rate": 1 / 3, "accuracy": 5 / 6, "n": 6})
+
+
+def test_disparities_hand_computed():
+    assert disparity([0.5, 4 / 6]) == pytest.approx((1 / 6, 0.75))  # demographic parity on the table above
+    # equalised odds = worse of TPR (diff 0.5, ratio 0.5) and FPR (diff 1/6, ratio 2/3)
+    assert max(disparity([0.5, 1.0])[0], disparity([0.5, 1 / 3])[0]) == pytest.approx(0.5)
+    assert min(disparity([0.5, 1.0])[1], disparity([0.5, 1 / 3])[1]) == pytest.approx(0.5)
+    assert disparity([0.0, 0.0]) == (0.0, 1.0)
+    assert all(np.isnan(disparity([0.3])))  # one group: no disparity
+
+
+def test_vectorised_bootstrap_agrees_with_metricframe_on_every_resample():
+    rng = np.random.default_rng(3)
+    y, p, g = rng.integers(0, 2, 60), rng.integers(0, 2, 60), rng.choice(["x", "y", "z"], 60)
+    names, boot = bootstrap_group_metrics("classification", y, p, g, n_boot=5, rng=11)
+    idx = np.random.default_rng(11).integers(0, 60, size=(5, 60))  # the same resamples
+    for b in range(5):
+        t = group_metric_frame("classification", y[idx[b]], p[idx[b]], g[idx[b]])
+        for j, name in enumerate(names):
+            for m in boot:
+                expected = t.loc[name, m] if name in t.index else np.nan
+                assert boot[m][b, j] == pytest.approx(expected, nan_ok=True)
+
+
+def test_group_codes_bins_numeric_columns_and_keeps_missing():
+    ages = pd.Series([20.0, 30, 40, 50, 60, 70, 80, 90, 25, 35, 45, 55, None])
+    codes = group_codes(ages, n_bins=2, max_categories=5)
+    assert codes.iloc[-1] == "(missing)"
+    assert codes.iloc[:-1].nunique() == 2 and codes.iloc[0] == "20–47.5"  # median of the 12 ages
+    assert group_codes(pd.Series([1.0, 2.0, 1.0])).tolist() == ["1", "2", "1"]  # few values: categories
+
+
+def test_association_finds_a_copy_and_not_noise():
+    rng = np.random.default_rng(0)
+    s = pd.Series(rng.choice(["f", "m"], 400))
+    assert association(s, s.copy()) == pytest.approx(1.0)
+    assert association(s, pd.Series(rng.normal(size=400))) < 0.2
+
+
+# --- the check on a synthetic model with a planted proxy ----------------------------------------------
+
+def proxy_context(root, *, n=400, drop_sensitive=False, min_rows=None):
+    """``group`` is sensitive and not a model input; ``zip_code`` copies it and drives the label."""
+    from sklearn.linear_model import LogisticRegression
+
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.tabular import TabularModel
+
+    rng = np.random.default_rng(5)
+    group = rng.integers(0, 2, n)
+    x1, x2 = rng.normal(size=(2, n))
+    zip_code = group.astype(float)  # the planted proxy: an exact copy of the sensitive column
+    y = rng.random(n) < 1 / (1 + np.exp(-(2.5 * zip_code - 1.2 + 0.8 * x1)))
+    frame = pd.DataFrame({"x1": x1.round(6), "x2": x2.round(6), "zip_code": zip_code,
+                          "group": np.where(group == 1, "g1", "g0"), "label": np.where(y, "yes", "no")})
+    model = LogisticRegression().fit(frame[["x1", "x2", "zip_code"]].to_numpy(), frame["label"].to_numpy())
+    if drop_sensitive:
+        frame = frame.drop(columns="group")
+    root.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(root / "eval.csv", index=False)
+    card = load_model_card(write_card(root / "card", {
+        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
+        "name": "proxy", "target": "label", "positive_class": "yes",
+        "features": [{"name": f, "type": "numeric"} for f in ("x1", "x2", "zip_code")],
+        "sensitive_features": ["group"],
+    }), check_files=False)
+    data = load_dataset(root / "eval.csv", card)
+    return AuditContext(card=card, data=data, model=TabularModel(model, data.feature_names), seed=0,
+                        explainer_params={"shap": {"background_size": 50}})
+
+
+def test_planted_proxy_is_found_and_group_metrics_are_exact(tmp_path):
+    ctx = proxy_context(tmp_path)
+    out, _ = run_check(ctx, "subgroup_fairness", n_instances=60, top_k=2, n_bootstrap=200)
+    m = out.measurements
+    assert m["proxy_features_in_top_k"] == 1 and m["max_proxy_association"] == pytest.approx(1.0)
+    proxies = next(e for e in out.evidence if e.title == "Features most associated with each sensitive feature")
+    assert [r[:2] for r in proxies.rows if r[-1] == "proxy (top-k)"] == [["group", "zip_code"]]
+    assert m["sensitive_attribution_share"] == 0.0  # group is not an input: only its proxy carries it
+    # demographic parity from the predictions, by hand
+    pred = ctx.predicted_index() == ctx.positive_index
+    g = ctx.data.sensitive["group"].to_numpy()
+    rates = [pred[g == "g0"].mean(), pred[g == "g1"].mean()]
+    assert m["demographic_parity_difference"] == pytest.approx(max(rates) - min(rates))
+    assert m["demographic_parity_ratio"] == pytest.approx(min(rates) / max(rates))
+    assert m["demographic_parity_difference_ci_low"] <= m["demographic_parity_difference"] \
+        <= m["demographic_parity_difference_ci_high"]
+    assert m["rows"] == 400 and m["groups_gated"] == 2 and m["explained_instances"] == 60
+    assert m["faithfulness_gap_disparity"] is not None
+
+
+def test_small_groups_are_reported_not_gated(tmp_path):
+    ctx = proxy_context(tmp_path)
+    out, _ = run_check(ctx, "subgroup_fairness", n_instances=20, min_group_size=1000, n_bootstrap=50)
+    m = out.measurements
+    assert m["groups_gated"] == 0 and m["groups_reported_only"] == 2
+    assert m["demographic_parity_difference"] is None and m["demographic_parity_difference_ci_low"] is None
+    table = out.evidence[0]
+    assert {r[1] for r in table.rows} == {"g0", "g1"} and all(r[3].startswith("no") for r in table.rows)
+    assert any("fewer than two groups" in n for n in out.notes)
+
+
+def test_missing_sensitive_column_is_a_located_dataset_error(tmp_path):
+    from auditor.errors import DatasetError
+
+    with pytest.raises(DatasetError) as info:
+        proxy_context(tmp_path, drop_sensitive=True)
+    assert info.value.exit_code == 3
+    assert "column 'group'" in str(info.value) and "sensitive" in str(info.value)
+    assert "eval.csv" in str(info.value)
+
+
+def test_policy_fairness_groups_are_kept_and_a_missing_one_is_located(tmp_path):
+    from auditor.errors import DatasetError
+    from auditor.inputs.dataset import load_dataset
+
+    ctx = proxy_context(tmp_path)
+    data = load_dataset(ctx.data.path, ctx.card, fairness_groups=["x2"])
+    assert list(data.sensitive.columns) == ["group", "x2"] and len(data.sensitive) == 400
+    with pytest.raises(DatasetError) as info:
+        load_dataset(ctx.data.path, ctx.card, fairness_groups=["region"])
+    assert "column 'region'" in str(info.value) and "fairness_groups" in str(info.value)
+    sampled = load_dataset(ctx.data.path, ctx.card, max_rows=50, seed=1)
+    assert len(sampled.sensitive) == 50  # sampled with the rows
+    assert sampled.sensitive["group"].tolist() == ctx.data.sensitive["group"].iloc[sampled.source_rows].tolist()

@@ -1,0 +1,179 @@
+"""The workspace over HTTP without a browser (Starlette's test client): sessions, CSRF, roles, the
+throttle, path validation, downloads. The browser suite (test_browser.py) walks the same paths in
+Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from starlette.testclient import TestClient
+
+from auditor.records.runs import read_signoffs, open_run
+from auditor.web.app import create_app
+from auditor.web.security import LoginThrottle
+from .conftest import PASSWORD, make_workspace
+
+
+@pytest.fixture(scope="module")
+def ws(history, tmp_path_factory):  # noqa: F811 - history comes from conftest.py
+    mp = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("ws-app")
+    mp.setenv("AUDITOR_KEYS_DIR", str(root / "keys"))
+    ws = make_workspace(history, root)
+    ws.app = create_app(ws.out, key="web")
+    yield ws
+    mp.undo()
+
+
+def token(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def login(client: TestClient, name: str, password: str = PASSWORD):
+    page = client.get("/login").text
+    return client.post("/login", data={"username": name, "password": password, "csrf_token": token(page)},
+                       follow_redirects=False)
+
+
+def test_unauthenticated_requests_are_redirected_to_login(ws):
+    client = TestClient(ws.app)
+    for path in ("/", "/due", f"/m/{ws.model}", f"/m/{ws.model}/v0001", f"/m/{ws.model}/v0001/report",
+                 f"/m/{ws.model}/v0001/files/report.pdf", "/no-such-page"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303, path
+        assert r.headers["location"].startswith("/login?next="), path
+    r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "approve"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_session_cookie_flags_and_login(ws):
+    client = TestClient(ws.app)
+    r = client.get("/login")
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
+    assert 'name="csrf_token"' in r.text
+    r = login(client, "alice")
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    page = client.get("/")
+    assert page.status_code == 200 and "alice (approver)" in page.text
+    assert "tiny" in page.text.lower()
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+def test_secure_flag_over_tls(ws):
+    client = TestClient(create_app(ws.out, secure=True), base_url="https://testserver")
+    assert "secure" in client.get("/login").headers["set-cookie"].lower()
+
+
+def test_login_without_csrf_token_is_forbidden(ws):
+    client = TestClient(ws.app)
+    client.get("/login")
+    r = client.post("/login", data={"username": "alice", "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 403
+
+
+def test_wrong_password_five_times_is_rate_limited(ws):
+    client = TestClient(ws.app)
+    for _ in range(5):
+        assert login(client, "rita", "wrong password!").status_code == 401
+    r = login(client, "rita")  # even the right password, now
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert "Too many failed logins" in r.text
+    # the throttle counts per address too: another name from the same address is refused as well
+    assert login(TestClient(ws.app), "alice").status_code == 429
+
+
+def test_throttle_window():
+    now = [0.0]
+    throttle = LoginThrottle(max_failures=5, window_s=900, clock=lambda: now[0])
+    for _ in range(4):
+        throttle.failed("addr:a", "user:u")
+    assert throttle.retry_after("addr:a", "user:u") == 0
+    throttle.failed("addr:a", "user:u")
+    assert throttle.retry_after("addr:b", "user:u") == 901  # the name is throttled from any address
+    now[0] = 899.0
+    assert 0 < throttle.retry_after("addr:a") <= 2
+    now[0] = 900.5
+    assert throttle.retry_after("addr:a", "user:u") == 0
+
+
+def test_paths_are_validated(ws):
+    client = TestClient(ws.app)
+    ws.app.state.workspace.throttle._failures.clear()
+    login(client, "vera")
+    for path in (f"/m/{ws.model}/v0009", f"/m/{ws.model}/..", "/m/../v0001", f"/m/{ws.model}/v0001/files/../../audits.sqlite",
+                 f"/m/{ws.model}/v0001/files/%2e%2e/v0002/result.json", f"/m/{ws.model}/v0001/files/not-listed.txt",
+                 f"/m/{ws.model}/v0001/signed/1", "/m/nobody", f"/m/{ws.model}/diff?a=v0001&b=../v0002"):
+        assert client.get(path).status_code == 404, path
+    r = client.get(f"/m/{ws.model}/v0001/files/report.pdf")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF") and "attachment" in r.headers["content-disposition"]
+    r = client.get(f"/m/{ws.model}/v0001/report")
+    assert r.status_code == 200 and r.headers["content-security-policy"].startswith("default-src 'none'")
+    assert client.get(f"/m/{ws.model}/diff?a=v0001&b=v0003").status_code == 200
+
+
+def test_viewer_cannot_sign_and_reviewer_cannot_approve(ws):
+    ws.app.state.workspace.throttle._failures.clear()
+    viewer = TestClient(ws.app)
+    login(viewer, "vera")
+    page = viewer.get(f"/m/{ws.model}/v0002")
+    assert 'id="signoff-form"' not in page.text and "may view audits but not sign" in page.text
+    r = viewer.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "reject", "comment": "no", "csrf_token": token(page.text)})
+    assert r.status_code == 403
+    reviewer = TestClient(ws.app)
+    login(reviewer, "rita")
+    page = reviewer.get(f"/m/{ws.model}/v0002")
+    assert '<option value="approve"' not in page.text and '<option value="reject"' in page.text
+    r = reviewer.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "approve", "comment": "ok", "csrf_token": token(page.text)})
+    assert r.status_code == 403
+    assert read_signoffs(open_run(ws.out / ws.model / "v0002")) == []
+
+
+def test_signoff_records_the_logged_in_user_signed(ws):
+    ws.app.state.workspace.throttle._failures.clear()
+    client = TestClient(ws.app)
+    login(client, "alice")
+    page = client.get(f"/m/{ws.model}/v0002").text
+    r = client.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False, data={
+        "decision": "approve-with-conditions", "conditions": "monitor drift monthly", "comment": "fine",
+        "valid_until": "2099-01-31", "reviewer": "mallory", "csrf_token": token(page)})
+    assert r.status_code == 303
+    (record,) = read_signoffs(open_run(ws.out / ws.model / "v0002"))
+    assert record["reviewer"] == "alice" and record["conditions"] == "monitor drift monthly"
+    assert record["signature"]["key"] == "web" and record["valid_until"] == "2099-01-31"
+    pdf = client.get(f"/m/{ws.model}/v0002/signed/1")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    # a forged POST without the token changes nothing
+    r = client.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "reject", "comment": "forged"})
+    assert r.status_code == 403
+    assert len(read_signoffs(open_run(ws.out / ws.model / "v0002"))) == 1
+    json.dumps(record)
+
+
+def test_login_never_redirects_off_site(ws):
+    ws.app.state.workspace.throttle._failures.clear()
+    for nxt, expected in (("//evil.example/x", "/"), ("/\\evil.example", "/"), ("https://evil.example", "/"),
+                          (f"/m/{ws.model}", f"/m/{ws.model}")):
+        client = TestClient(ws.app)
+        page = client.get("/login").text
+        r = client.post("/login", params={"next": nxt}, follow_redirects=False,
+                        data={"username": "vera", "password": PASSWORD, "csrf_token": token(page)})
+        assert r.status_code == 303 and r.headers["location"] == expected, nxt
+
+
+def test_serve_usage_errors(ws, tmp_path):
+    import socket
+
+    from history.helpers import flat, invoke
+
+    res = invoke("serve", "--out", tmp_path / "nothing-here")
+    assert res.exit_code == 2 and "does not exist" in flat(res.output)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        res = invoke("serve", "--out", ws.out, "--port", busy.getsockname()[1])
+    assert res.exit_code == 2 and "cannot listen on 127.0.0.1" in flat(res.output)
+    res = invoke("serve", "--out", ws.out, "--key", "no-such-key")
+    assert res.exit_code == 2 and "no private key 'no-such-key'" in flat(res.output)
