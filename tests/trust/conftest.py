@@ -148,16 +148,18 @@ def decoder_card(model_dir: Path, tiny, *, prompted: bool) -> dict:
     return card
 
 
-def make_decoder_context(tiny, root: Path, model_dir: Path, *, prompted: bool, n: int = 20, seed: int = 0):
-    """The synthetic sentences of make_text_context, audited through the card of a decoder kind
-    (loaded by load_adapter, as an audit loads it)."""
+def make_decoder_context(tiny, root: Path, model_dir: Path, *, prompted: bool, n: int = 20, seed: int = 0,
+                         n_neutral: int = 2):
+    """The synthetic sentences of make_text_context (``n_neutral`` of them with no sentiment word and a
+    random label), audited through the card of a decoder kind (loaded by load_adapter, as an audit
+    loads it)."""
     from auditor.engine.context import AuditContext
     from auditor.inputs.dataset import load_dataset
     from auditor.inputs.model_card import load_model_card
     from auditor.models.kinds import load_adapter
 
     rng = np.random.default_rng(42)
-    words = (["good", "bad"] * n)[: n - 2] + [None, None]
+    words = (["good", "bad"] * n)[: n - n_neutral] + [None] * n_neutral
     texts = [tiny.make_sentence(rng, w, int(rng.integers(4, 9))) for w in words]
     labels = ["positive" if w == "good" else "negative" if w == "bad" else str(rng.choice(["positive", "negative"]))
               for w in words]

@@ -67,7 +67,7 @@ def test_ig_completeness_on_the_decoder_and_the_baseline_keeps_the_read_position
     baselines = [pad_baseline(decoder, e.ids, e.special) for e in enc]
     assert all(decoder.pad_id not in b for b in baselines)  # the head reads the same (last) token
     target = decoder.predict_proba(texts[:4]).argmax(axis=1)
-    attr = explain_integrated_gradients(decoder, texts[:4], np.arange(4), target, n_steps=200)
+    attr = explain_integrated_gradients(decoder, texts[:4], np.arange(4), target, n_steps=200, internal_batch_size=32)
     sums = np.array([v.sum() for v in attr.values])
     np.testing.assert_allclose(sums, attr.outputs - attr.base_values, atol=2e-3)
     assert np.all(attr.extras["completeness_rel_gap"] < 0.02)
@@ -102,9 +102,9 @@ def test_only_the_text_is_explained_and_prompt_tokens_are_never_features(prompte
         assert e.special[:3].all() and e.special[-2:].all()  # [CLS] review : ... sentiment :
         assert e.word_ids.max() == len(words) - 1
     target = prompted.predict_proba(texts[:3]).argmax(axis=1)
-    ig = explain_integrated_gradients(prompted, texts[:3], np.arange(3), target, n_steps=64)
-    shap_attr = explain_shap_text(prompted, texts[:3], np.arange(3), target, max_evals=60)
-    lime_attr = explain_lime_text(prompted, texts[:3], np.arange(3), target, num_samples=50)
+    ig = explain_integrated_gradients(prompted, texts[:3], np.arange(3), target, n_steps=64, internal_batch_size=32)
+    shap_attr = explain_shap_text(prompted, texts[:3], np.arange(3), target, max_evals=60, batch_size=64, seed=0)
+    lime_attr = explain_lime_text(prompted, texts[:3], np.arange(3), target, num_samples=50, seed=0)
     for e, a, s, l in zip(enc, ig.values, shap_attr.values, lime_attr.values):
         assert np.all(a[e.special] == 0) and np.all(s[e.special] == 0) and np.all(l[e.special] == 0)
         assert np.abs(s[~e.special]).sum() > 0  # shap values found their text tokens by character span
@@ -224,7 +224,7 @@ def test_text_default_runs_on_the_decoder_kinds_with_no_error(tmp_path, tiny_dec
     from auditor.results import Status
 
     model_dir = causal_lm_dir if prompted_kind else decoder_model_dir
-    ctx = make_decoder_context(tiny_decoder, tmp_path, model_dir, prompted=prompted_kind, n=12)
+    ctx = make_decoder_context(tiny_decoder, tmp_path, model_dir, prompted=prompted_kind, n=40, n_neutral=12)
     loaded = load_policy("text-default")
     ctx = dataclasses.replace(ctx, explainer_params=loaded.policy.explainers_for(ctx.task))
     plan = build_plan(loaded, kind_for_card(ctx.card))
