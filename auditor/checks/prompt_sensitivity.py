@@ -23,7 +23,6 @@ from pydantic import Field, field_validator
 
 from auditor.checks.base import Check, CheckOutput, Params
 from auditor.checks.explainers import feature_vectors
-from auditor.metrics.agreement import rank_correlation
 from auditor.models.base import Capability
 from auditor.results import BarChart, Note, Table
 
@@ -80,6 +79,8 @@ class PromptSensitivity(Check):
                 "decision_agreement_min", "explanation_rank_correlation_min"]
 
     def run(self, ctx) -> CheckOutput:
+        from auditor.metrics.agreement import rank_correlation  # scipy: imported when the check runs
+
         p = self.params
         model = ctx.model
         variants = list(dict.fromkeys(
