@@ -28,6 +28,7 @@ from pydantic import field_validator
 from auditor.checks.base import MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, Check, CheckOutput, Params, count
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.models.base import Capability
+from auditor.models.tabular import removal_baseline  # E x of a feature table
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import rank_correlation
 from auditor.metrics.sanity import for_class, input_structure, null_similarity, paired_similarity
@@ -82,7 +83,7 @@ def structure_vectors(ctx, rows) -> list[np.ndarray]:
     """|x − E x| per instance and feature (E x: the evaluation mean; a categorical feature counts 1
     where it differs from its most frequent value; a missing value counts 0)."""
     frame = ctx.data.frame.iloc[np.asarray(rows)][ctx.data.feature_names]
-    base = ctx.baseline_frame()[ctx.data.feature_names].iloc[0]
+    base = removal_baseline(ctx.data)[ctx.data.feature_names].iloc[0]
     out = []
     for _, row in frame.iterrows():
         x = [float(row[c] != base[c]) if c in ctx.data.categorical else float(row[c]) for c in frame.columns]
@@ -152,7 +153,7 @@ class ExplanationSanity(Check):
             else:
                 seed_rho = np.ones(len(rho))  # deterministic: a re-run gives the same attributions
             structure = None
-            if real[m].words is None:  # one value per input feature: |x − E x| is defined
+            if ctx.model.has(Capability.FEATURE_TABLE):  # one value per input feature: |x − E x| is defined
                 struct = structure_vectors(ctx, real[m].row_ids)
                 structure = rank_correlations(feature_vectors(real[m]), struct)
             r_real, r_null, r_seed = _median(rho), _median(null_per_instance), _median(seed_rho)

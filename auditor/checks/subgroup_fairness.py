@@ -23,9 +23,13 @@ evidence tables give every column and group.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 from pydantic import Field, field_validator
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from auditor.checks.base import Check, CheckOutput, Params
 from auditor.checks.explainers import check_method_names

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["GroupMetric", "GROUP_METRICS", "DISPARITIES", "group_codes", "group_metric_frame",
            "bootstrap_group_metrics", "disparity", "association", "MISSING_GROUP"]
@@ -70,6 +72,8 @@ def group_codes(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10)
     """Group labels of one sensitive column: its values as text, a numeric column with more than
     ``max_categories`` distinct values cut into ``n_bins`` quantile bins (labelled by their edges),
     missing values as their own group."""
+    import pandas as pd  # imported on use: loading a policy imports this module
+
     s = pd.Series(values).reset_index(drop=True)
     numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
     if numeric and s.nunique(dropna=True) > max_categories:
@@ -84,6 +88,8 @@ def group_codes(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10)
 def group_metric_frame(kind: str, y_true, y_pred, groups) -> pd.DataFrame:
     """Per-group metrics (rows: groups in sorted order; columns: the kind's metrics and ``n``),
     computed by fairlearn's MetricFrame."""
+    import pandas as pd  # imported on use: loading a policy imports this module
+
     from fairlearn.metrics import MetricFrame, count
 
     metrics = GROUP_METRICS[kind]()
@@ -137,6 +143,8 @@ def association(a, b, *, n_bins: int = 4, max_categories: int = 10) -> float:
     """Cramér's V between two columns (numeric ones with many values binned as in
     :func:`group_codes`): 0 = independent, 1 = one determines the other. 0 when either column has
     a single value."""
+    import pandas as pd  # imported on use: loading a policy imports this module
+
     from scipy.stats.contingency import association as cramer
 
     ga = group_codes(a, n_bins=n_bins, max_categories=max_categories)

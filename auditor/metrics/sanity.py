@@ -9,7 +9,6 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
-from scipy.stats import rankdata
 
 __all__ = ["signed_rank_correlation", "for_class", "paired_similarity", "null_similarity",
            "input_structure"]
@@ -24,6 +23,8 @@ def signed_rank_correlation(a, b) -> float:
         raise ValueError(f"need two 1-D vectors of equal length; got {a.shape} and {b.shape}")
     if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
+    from scipy.stats import rankdata  # imported on use: scipy.stats takes about a second
+
     ra, rb = rankdata(a), rankdata(b)
     ra -= ra.mean()
     rb -= rb.mean()

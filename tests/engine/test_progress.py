@@ -35,10 +35,11 @@ def test_without_a_terminal_each_check_gets_a_timestamped_line(audit_args, tmp_p
     assert any(re.fullmatch(rf"{STAMP} check 2/2 card_completeness: started", line) for line in lines), lines
     assert re.fullmatch(rf"{STAMP} audit: finished after \d+s", lines[-1]), lines
     assert "overall:" in result.stdout
-    # and verifying that run (sign-offs included) imports no rendering or data library
+    # and verifying that run (sign-offs included) imports no rendering or data library; the
+    # registry's database library only, to compare the manifest hash the registry recorded
     run_dir = next(tmp_path.glob("*/v0001"))
     code = f"from auditor.records.verify import verify_run\nassert verify_run({str(run_dir)!r}).ok"
-    assert _imported_after(code) == []
+    assert set(_imported_after(code)) <= {"sqlalchemy"}
 
 
 def test_quiet_prints_no_progress(audit_args, tmp_path):

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from auditor.errors import EXIT_MODEL_REFUSED, ModelLoadError
+from auditor.errors import EXIT_MODEL_REFUSED, ModelLoadError, ModelOutputError
 from auditor.models.text import load_text_model
 
 
@@ -134,5 +134,5 @@ def test_non_finite_model_outputs_are_rejected(tiny_text_model_dir):
     m = load_text_model(tiny_text_model_dir, threads=1)
     with torch.no_grad():
         m.model.classifier.bias.fill_(float("nan"))
-    with pytest.raises(ValueError, match="NaN or infinite"):
+    with pytest.raises(ModelOutputError, match="NaN or infinite"):
         m.predict_proba(["the movie was good"])
