@@ -21,6 +21,7 @@ from auditor.render.html import make_environment, templates_dir
 from auditor.results import Status
 
 from auditor.models.decoder import DecoderTextModel, PromptedCausalLM
+from auditor.models.kinds import kind_for
 
 from .conftest import make_decoder_context, make_tabular_context, make_text_context
 
@@ -29,7 +30,7 @@ SMALL = {"n_instances": 6, "n_bootstrap": 50, "n_repeats": 2, "n_seeds": 2, "n_p
          "max_rows": 100}
 KINDS = ("tabular-classification", "text-classification")
 CASES = [(name, task) for name in sorted(CHECK_REGISTRY) for task in KINDS
-         if task in CHECK_REGISTRY[name].applicable_tasks()]
+         if CHECK_REGISTRY[name].requires <= kind_for(task).capabilities]
 # decoder-only kinds serve text-classification cards too; a check runs on one if the class offers what it needs
 DECODER_KINDS = {"text-decoder": DecoderTextModel, "text-prompted": PromptedCausalLM}
 CASES += [(name, kind) for name in sorted(CHECK_REGISTRY) for kind, cls in DECODER_KINDS.items()
