@@ -162,6 +162,7 @@ def validate(
     from auditor.inputs.model_card import load_model_card
     from auditor.policy.load import load_policy
     from auditor.engine.runner import build_plan
+    from auditor.models.kinds import kind_for_card
 
     try:
         loaded = load_policy(policy, waivers)
@@ -176,7 +177,7 @@ def validate(
         if card is not None:
             model_card = load_model_card(card)
             out.print(f"card {card}: valid ({model_card.auditor.task}, model {printable(model_card.model_name)})", markup=False, highlight=False, soft_wrap=True)
-            for planned in build_plan(loaded, model_card.auditor.task):
+            for planned in build_plan(loaded, kind_for_card(model_card)):
                 if planned.skip_reason:
                     out.print(f"  check {printable(planned.spec.check_id)} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)
             if data is not None:

@@ -13,6 +13,7 @@ from auditor.checks.explanation_stability import ExplanationStability
 from auditor.checks.global_importance import GlobalImportance
 from auditor.checks.local_explanations import LocalExplanations
 from auditor.checks.performance import Performance
+from auditor.checks.prompt_sensitivity import PromptSensitivity
 from auditor.checks.similar_examples import SimilarExamples
 from auditor.checks.subgroup_fairness import SubgroupFairness
 from auditor.checks.text_explanations import TextExplanations
@@ -22,6 +23,7 @@ CHECK_REGISTRY: dict[str, type[Check]] = {
         Performance, CardCompleteness, GlobalImportance, LocalExplanations, ExplanationFaithfulness,
         TextExplanations, Attention, SimilarExamples,
         ExplanationAxioms, ExplanationStability, ExplainerAgreement, ExplanationSanity,
+        PromptSensitivity,
         SubgroupFairness,
     )
 }

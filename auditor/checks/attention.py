@@ -22,6 +22,12 @@ CAVEAT = (
     "an attribution."
 )
 
+CAUSAL_CAVEAT = (
+    "This is a decoder (causal attention): the head reads the last token, so its row is shown instead of [CLS]. "
+    "Decoders park much of their attention on the first token whatever it is (attention sinks, Xiao et al. "
+    "2023), so raw attention weights are even weaker evidence here than for an encoder."
+)
+
 
 class AttentionParams(Params):
     n_instances: int = count(20, MAX_INSTANCES)
@@ -53,6 +59,9 @@ class Attention(Check):
         p = self.params
         ref = ctx.attribution(p.reference, p.n_instances)
         measurements, evidence, rows = {}, [Note(title="Caveat", text=CAVEAT)], []
+        causal = getattr(ctx.model, "READ_ROW", "first") == "last"
+        if causal:
+            evidence.append(Note(title="Causal attention", text=CAUSAL_CAVEAT))
         for kind in ("attention_cls", "attention_rollout"):
             attr = ctx.attribution(kind, p.n_instances)
             rhos = []
@@ -72,7 +81,7 @@ class Attention(Check):
             _, v = aggregate_to_words(np.abs(a.values[0]), a.words[0], a.names[0])
             matrix.append((v / v.max()).tolist() if v.max() > 0 else v.tolist())
         evidence.append(Heatmap(title=f"Row {int(first.row_ids[0])}: attention and |IG| per word (each scaled to its maximum)",
-                                row_labels=["[CLS] attention", "rollout", f"|{p.reference}|"], col_labels=words,
+                                row_labels=["last-token attention" if causal else "[CLS] attention", "rollout", f"|{p.reference}|"], col_labels=words,
                                 values=matrix, vmin=0.0, vmax=1.0))
         evidence.append(Table(title=f"Rank agreement with {p.reference}", columns=["attention", "median Spearman ρ", "texts"],
                               rows=rows))

@@ -94,9 +94,9 @@ class Check(ABC):
     @classmethod
     def applicable_tasks(cls) -> list[str]:
         """The card tasks whose model kind offers every capability this check requires."""
-        from auditor.models.kinds import KINDS  # the kinds import the model libraries' wrappers
+        from auditor.models.kinds import ALL_KINDS  # the kinds import the model libraries' wrappers
 
-        return sorted(task for task, kind in KINDS.items() if cls.requires <= kind.capabilities)
+        return sorted({kind.task for kind in ALL_KINDS if cls.requires <= kind.capabilities})
 
     def __init__(self, params: Params):
         self.params = params

@@ -27,7 +27,7 @@ from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, Status, worst
 from auditor.engine.runner import build_plan, run_plan
-from auditor.models.kinds import load_adapter
+from auditor.models.kinds import kind_for_card, load_adapter
 from auditor.policy.traceability import build_traceability
 from auditor.policy.waivers import apply_waivers
 from auditor.records.atomic import publish_folder, replace_file, staged_folder, write_folder, write_tree
@@ -173,7 +173,7 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     check_device(device, model_card.auditor.task)
     if out is not None:
         check_output_writable(claim_model_dir(Path(out), model_card.model_name))
-    plan = build_plan(loaded, model_card.auditor.task)
+    plan = build_plan(loaded, kind_for_card(model_card))
     groups = [g for planned in plan if not planned.skip_reason for g in getattr(planned.params, "fairness_groups", [])]
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                            fairness_groups=groups)

@@ -41,8 +41,9 @@ def check_inputs(texts, row_ids, target) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pad_baseline(model: TextModel, ids: np.ndarray, special: np.ndarray) -> np.ndarray:
-    """The IG baseline: every non-special token replaced by the pad id, special tokens kept."""
-    return np.where(special, ids, model.pad_id).astype(np.int64)
+    """The IG baseline: every non-special token replaced by the model's baseline id (the pad id of an
+    encoder; a non-pad id of a decoder, so its head reads the same position), special tokens kept."""
+    return np.where(special, ids, model.baseline_id).astype(np.int64)
 
 
 def _chunks(lengths: list[int], size: int):
@@ -64,7 +65,7 @@ class _CountingForward:
 
         self.rows += int(input_ids.shape[0])
         self.model.stats.gradient_inputs += int(input_ids.shape[0])
-        logits = self.model.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        logits = self.model.class_logits(input_ids, attention_mask)
         return torch.softmax(logits.float(), dim=-1)
 
 
@@ -160,7 +161,7 @@ def embedding_gradients(
         for pos in _chunks([len(a) for a in ids_list], batch_size):
             ids, mask = model.pad_batch([ids_list[i] for i in pos])
             with torch.enable_grad():
-                logits = model.model(input_ids=ids, attention_mask=mask).logits
+                logits = model.class_logits(ids, mask)
                 probs = torch.softmax(logits.float(), dim=-1)
                 rows_t = torch.arange(len(pos), device=probs.device)
                 chosen = probs[rows_t, torch.as_tensor(target[pos], device=probs.device)].sum()
@@ -193,7 +194,7 @@ def zero_embedding_outputs(model: TextModel, ids_list: list[np.ndarray], target:
             chunk = ids_list[start: start + model.batch_size]
             ids, mask = model.pad_batch(chunk)
             with torch.inference_mode():
-                logits = model.model(input_ids=ids, attention_mask=mask).logits.double()
+                logits = model.class_logits(ids, mask).double()
             probs = torch.softmax(logits, dim=-1).cpu().numpy()
             out[start: start + len(chunk)] = probs[np.arange(len(chunk)), target[start: start + len(chunk)]]
     finally:

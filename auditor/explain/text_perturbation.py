@@ -34,6 +34,7 @@ import numpy as np
 
 from auditor.explain.attribution import Attribution
 from auditor.explain.text_gradients import check_inputs
+from auditor.models.base import Capability
 from auditor.models.text import TextModel
 
 
@@ -56,6 +57,20 @@ def _map_shap_values(ids: np.ndarray, shap_ids: np.ndarray, shap_values: np.ndar
     while prefix + t <= len(ids) and t <= len(shap_ids) - prefix and ids[-t] == shap_ids[-t]:
         out[-t] = shap_values[-t]
         t += 1
+    return out
+
+
+def _map_shap_by_offsets(enc, shap_encoding, shap_values: np.ndarray) -> np.ndarray:
+    """Place shap's per-token values (tokens of the text alone) on the model's text tokens with the
+    same ids and character spans; prompt tokens (special) get 0. No special token is assumed at either
+    end; what cannot be placed (shap's own special tokens, truncated text) stays in ``unmapped``."""
+    out = np.zeros(len(enc.ids))
+    where = {(int(t), int(s), int(e)): j for j, (t, (s, e), special) in
+             enumerate(zip(enc.ids, enc.offsets, enc.special)) if not special}
+    for t, (s, e), v in zip(shap_encoding["input_ids"], shap_encoding["offset_mapping"], shap_values):
+        j = where.get((int(t), int(s), int(e)))
+        if j is not None and e > s:
+            out[j] = v
     return out
 
 
@@ -101,7 +116,11 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
             if len(shap_ids) != len(shap_values):
                 raise ValueError(f"shap returned {len(shap_values)} values for "
                                  f"{len(shap_ids)} tokens")
-            values[i] = _map_shap_values(enc[i].ids, shap_ids, shap_values)
+            if model.has(Capability.PROMPTED):  # the text sits inside a prompt: place values by characters
+                values[i] = _map_shap_by_offsets(enc[i], model.tokenizer(texts[i], return_offsets_mapping=True),
+                                                 shap_values)
+            else:
+                values[i] = _map_shap_values(enc[i].ids, shap_ids, shap_values)
             unmapped[i] = shap_values.sum() - values[i].sum()
             base[i] = float(np.asarray(exp.base_values[k]).reshape(-1)[0])
     outputs = _target_outputs(model, texts, target)
@@ -208,8 +227,9 @@ def explain_attention(model: TextModel, texts: list[str], row_ids: np.ndarray,
     cls_vals, roll_vals = [], []
     for e in enc:
         layers = model.attentions(e.ids)
-        cls_vals.append(layers[-1].mean(axis=0)[0].copy())
-        roll_vals.append(attention_rollout(layers)[0].copy())
+        row = model.read_position(e)  # [CLS] (0) for an encoder; the last token for a causal decoder
+        cls_vals.append(layers[-1].mean(axis=0)[row].copy())
+        roll_vals.append(attention_rollout(layers)[row].copy())
     outputs = _target_outputs(model, texts, target)
     result = {}
     variants = (("attention_cls", cls_vals, {"layer": "last", "heads": "mean"}),

@@ -25,6 +25,11 @@ class ModelArtefact(BaseModel):
     path: str
     format: Literal["skops", "joblib", "pickle", "transformers"]
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    # transformers only: the head (a causal LM needs prompt + label_words), and bounded run settings
+    head: Literal["sequence-classification", "causal-lm"] = "sequence-classification"
+    max_length: int | None = Field(default=None, ge=8, le=8192)
+    batch_size: int | None = Field(default=None, ge=1, le=512)
+    dtype: Literal["float32", "bfloat16"] = "float32"
 
 
 class FeatureSpec(BaseModel):
@@ -51,6 +56,9 @@ class AuditorBlock(BaseModel):
     decision_threshold: float | None = Field(default=None, gt=0, lt=1)
     missing_values: Literal["reject", "allow"] = "reject"
     ignore_columns: list[str] = Field(default_factory=list)
+    prompt: str | None = Field(default=None, min_length=1, max_length=4000)  # causal-lm: "... {text} ..."
+    label_words: dict[str, str] | None = None  # causal-lm: class -> the word that answers it
+    prompt_variants: list[str] | None = Field(default=None, max_length=10)  # causal-lm: paraphrases (prompt_sensitivity)
 
     @field_validator("features", mode="before")
     @classmethod
@@ -104,6 +112,40 @@ class ModelCard(BaseModel):
     @property
     def feature_names(self) -> list[str] | None:
         return None if self.auditor.features is None else [f.name for f in self.auditor.features]
+
+
+def prompt_problems(block: AuditorBlock) -> list[Problem]:
+    """A causal-LM head needs a prompt with exactly one ``{text}`` and two or more label words; the
+    other heads take neither. Run settings (max_length, batch_size, dtype) are for transformers only."""
+    problems: list[Problem] = []
+    causal = block.model.head == "causal-lm"
+    if block.model.format != "transformers":
+        for key, default in (("head", "sequence-classification"), ("max_length", None), ("batch_size", None),
+                             ("dtype", "float32")):
+            if getattr(block.model, key) != default:
+                problems.append(Problem(f"auditor.model.{key}", "only for format: transformers"))
+    if not causal:
+        for key in ("prompt", "label_words", "prompt_variants"):
+            if getattr(block, key) is not None:
+                problems.append(Problem(f"auditor.{key}", "only for model.head: causal-lm"))
+        return problems
+    if block.prompt is None:
+        problems.append(Problem("auditor.prompt", 'required for model.head: causal-lm (e.g. "review: {text} sentiment:")'))
+    elif block.prompt.count("{text}") != 1:
+        problems.append(Problem("auditor.prompt", f"must contain {{text}} exactly once (where the input goes); "
+                                                  f"found it {block.prompt.count('{text}')} times"))
+    for i, variant in enumerate(block.prompt_variants or []):
+        if variant.count("{text}") != 1:
+            problems.append(Problem(f"auditor.prompt_variants[{i}]", "must contain {text} exactly once"))
+    if block.label_words is None:
+        problems.append(Problem("auditor.label_words", "required for model.head: causal-lm (class -> word)"))
+    else:
+        if len(block.label_words) < 2:
+            problems.append(Problem("auditor.label_words", "needs at least two classes"))
+        for cls, word in block.label_words.items():
+            if not str(word).strip():
+                problems.append(Problem(f"auditor.label_words.{cls}", "empty label word"))
+    return problems
 
 
 def split_front_matter(text: str) -> tuple[str | None, str, int]:
@@ -182,6 +224,7 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
         problems.append(Problem("auditor.model.format", "text-classification needs format: transformers"))
     if block.task == "tabular-classification" and block.model.format == "transformers":
         problems.append(Problem("auditor.model.format", "tabular-classification needs skops, joblib or pickle"))
+    problems += prompt_problems(block)
     model_path = (path.parent / block.model.path).resolve()
     if check_files and not model_path.exists():
         problems.append(Problem("auditor.model.path", f"model artefact not found: {model_path}"))

@@ -40,6 +40,7 @@ class Capability(StrEnum):
     ATTENTIONS = "attentions"  # attention weights per layer
     EMBEDDINGS = "embeddings"  # a pooled representation of an input (similar examples)
     RANDOMISABLE = "randomisable"  # a randomised copy of the model (the sanity test)
+    PROMPTED = "prompted"  # a causal LM classifying through a prompt and label words (prompt variants)
 
 
 def describe(capabilities) -> str:

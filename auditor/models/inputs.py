@@ -12,6 +12,7 @@ one batched model call per class, never one per instance.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -49,7 +50,10 @@ def by_class(attr: "Attribution", inputs: PerturbableInputs, values: list[np.nda
     for c in np.unique(target):
         pos = np.flatnonzero(target == c)
         A = np.asarray([values[i] for i in pos]) if not inputs.ragged else [values[i] for i in pos]
-        res = np.asarray(metric(inputs.take(pos), A, inputs.baseline, inputs.f_for(int(c)), **kwargs))
+        baseline = inputs.baseline
+        if getattr(baseline, "removable", None) is not None:  # per-instance masks follow the instances
+            baseline = dataclasses.replace(baseline, removable=[baseline.removable[i] for i in pos])
+        res = np.asarray(metric(inputs.take(pos), A, baseline, inputs.f_for(int(c)), **kwargs))
         if out is None:
             out = np.full((len(target),) + res.shape[1:], np.nan)
         out[pos] = res

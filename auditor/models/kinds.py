@@ -9,13 +9,24 @@ from __future__ import annotations
 
 from auditor.models.base import ModelAdapter
 from auditor.models.tabular import TabularModel, load_tabular_model
-from auditor.models.text import TextModel, load_text_model
+from auditor.models.text import TextModel
+from auditor.models.decoder import PromptedCausalLM, load_causal_lm, load_sequence_classifier
 
 # card task -> adapter class
 KINDS: dict[str, type] = {
     TabularModel.task: TabularModel,
     TextModel.task: TextModel,
 }
+
+# every adapter class, including those a card selects beyond its task (model.head: causal-lm)
+ALL_KINDS: tuple[type, ...] = (TabularModel, TextModel, PromptedCausalLM)
+
+
+def kind_for_card(card) -> type:
+    """The adapter class serving ``card`` (its task, then its model head)."""
+    if card.auditor.model.head == "causal-lm":
+        return PromptedCausalLM
+    return kind_for(card.auditor.task)
 
 
 def kind_for(task: str) -> type:
@@ -27,7 +38,12 @@ def kind_for(task: str) -> type:
 
 def load_adapter(card, feature_names: list[str], *, allow_pickle: bool = False, device: str = "cpu") -> ModelAdapter:
     """Load the card's model artefact behind the adapter of its kind (refusing unsafe artefacts)."""
-    kind = kind_for(card.auditor.task)
+    kind = kind_for_card(card)
+    m = card.auditor.model
+    sizes = {k: v for k, v in (("max_length", m.max_length), ("batch_size", m.batch_size)) if v is not None}
+    if kind is PromptedCausalLM:
+        return load_causal_lm(card.model_path, prompt=card.auditor.prompt, label_words=card.auditor.label_words,
+                              device=device, dtype=m.dtype, card_path=str(card.path), **sizes)
     if kind is TextModel:
-        return load_text_model(card.model_path, device=device)
+        return load_sequence_classifier(card.model_path, device=device, dtype=m.dtype, card_path=str(card.path), **sizes)
     return load_tabular_model(card, feature_names, allow_pickle=allow_pickle)

@@ -150,15 +150,32 @@ class TextModel(AdapterBase):
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         mask_id = tokenizer.mask_token_id
         self.mask_id = mask_id if mask_id is not None else self.pad_id
+        self.baseline_id = self.pad_id  # the id the IG baseline writes at non-special positions
         self.special_ids = frozenset(int(i) for i in tokenizer.all_special_ids)
         self._encoded: dict[str, Encoded] = {}
         self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
         self._embed_cache = PredictionCache(self._embed_batch, batch_size=self.batch_size)
 
     # ----------------------------------------------------------------- tokenisation
+    READ_ROW = "first"  # the token whose attention row says where the classifier reads from ([CLS])
+
     @property
     def stats(self) -> CacheStats:
         return self._cache.stats
+
+    def class_logits(self, input_ids, attention_mask):
+        """Logits over ``classes`` (batch, n_classes) for padded tensors: the one differentiable path
+        from token ids to class scores (gradient explainers and predictions both use it)."""
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def read_position(self, enc: Encoded) -> int:
+        """The position the classification head reads (its attention row is shown)."""
+        return 0
+
+    def rewrap(self, model) -> "TextModel":
+        """The same adapter around another torch module of the same architecture (a randomised copy)."""
+        return TextModel(model, self.tokenizer, device=str(self.device), max_length=self.max_length,
+                         batch_size=self.batch_size)
 
     @property
     def embedding_layer(self):
@@ -272,7 +289,7 @@ class TextModel(AdapterBase):
     def _predict_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
         ids, mask = self.pad_batch(arrays)
         with self._torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask).logits
+            logits = self.class_logits(ids, mask)
         # Softmax in float64 so that probabilities near 0 or 1 keep their precision.
         probs = _softmax(logits.detach().cpu().double().numpy())
         return check_probabilities(probs, len(arrays), len(self.classes))
@@ -357,8 +374,7 @@ class TextModel(AdapterBase):
         if not any(not torch.equal(a, b) for a, b in zip(before, after)):
             raise RuntimeError("re-initialising the model changed no parameter; the sanity test would be void")
         model.eval()
-        wrapped = TextModel(model, self.tokenizer, device=str(self.device), max_length=self.max_length,
-                            batch_size=self.batch_size)
+        wrapped = self.rewrap(model)
         wrapped.randomisation = (f"re-initialised top-down (seed {seed}): " + ", ".join(name for name, _ in units))
         return wrapped
 
@@ -396,7 +412,8 @@ def cascade_units(model) -> tuple[list, list, list]:
 
 
 def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, batch_size: int = 32,
-                    threads: int | None = None) -> TextModel:
+                    threads: int | None = None, dtype: str = "float32", card_path=None,
+                    prepare=None) -> TextModel:
     """Safely load a local transformers sequence classifier.
 
     Parameters
@@ -412,6 +429,13 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
         Largest batch sent to the model.
     threads:
         If given, ``torch.set_num_threads(threads)``.
+    dtype, card_path:
+        Passed to ``prepare``.
+    prepare:
+        ``prepare(model, tokenizer, device=, dtype=, card_path=)`` moves the loaded model to its device
+        and dtype and returns the adapter class; default: device only, :class:`TextModel`. The audit
+        loads through :func:`auditor.models.decoder.load_sequence_classifier`, whose ``prepare``
+        recognises decoder-only architectures (pad id verified, :class:`DecoderTextModel`).
 
     Raises
     ------
@@ -455,11 +479,15 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     names = [str(id2label[i]) for i in keys]
     if len(set(names)) != len(names):
         raise ModelLoadError(f"{path / 'config.json'}: id2label names a class twice ({names!r}); class names must be distinct")
-    model.to(device)
-    model.eval()
+    if prepare is None:
+        model.to(device)
+        model.eval()
+        adapter = TextModel
+    else:
+        adapter = prepare(model, tokenizer, device=device, dtype=dtype, card_path=card_path or path)
     # Never feed more tokens than the model has positions for: a longer input would crash the
     # model (an index error in the position embeddings) instead of being truncated and reported.
     for limit in (getattr(tokenizer, "model_max_length", None), getattr(model.config, "max_position_embeddings", None)):
         if isinstance(limit, int) and 2 < limit < 1_000_000:
             max_length = min(max_length, limit)
-    return TextModel(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)
+    return adapter(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)

@@ -110,3 +110,64 @@ def make_text_context(tiny, root: Path, model_dir: Path, *, n: int = 20, seed: i
 @pytest.fixture(scope="session")
 def text(tmp_path_factory, text_model_dir, tiny_bert):
     return SimpleNamespace(ctx=make_text_context(tiny_bert, tmp_path_factory.mktemp("trust_text"), text_model_dir))
+
+
+# --- decoder-only kinds (issue 13): a Llama sequence classifier and a prompted Llama causal LM ----------
+@pytest.fixture(scope="session")
+def tiny_decoder():
+    """tests/text/tiny_decoder.py, imported by path; skips where torch or transformers is missing."""
+    import importlib.util
+
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    path = Path(__file__).resolve().parents[1] / "text" / "tiny_decoder.py"
+    spec = importlib.util.spec_from_file_location("shared_tiny_decoder", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def decoder_model_dir(tmp_path_factory, tiny_decoder):
+    return tiny_decoder.build_tiny_decoder(tmp_path_factory.mktemp("trust_tiny_decoder") / "model")
+
+
+@pytest.fixture(scope="session")
+def causal_lm_dir(tmp_path_factory, tiny_decoder):
+    return tiny_decoder.build_tiny_causal_lm(tmp_path_factory.mktemp("trust_tiny_causal_lm") / "model")
+
+
+def decoder_card(model_dir: Path, tiny, *, prompted: bool) -> dict:
+    model = {"path": str(model_dir), "format": "transformers", "max_length": 32, "batch_size": 32}
+    card = {"task": "text-classification", "model": model, "name": "trust-tiny-decoder", "target": "label",
+            "text_column": "text", "positive_class": "positive"}
+    if prompted:
+        model["head"] = "causal-lm"
+        card.update(name="trust-tiny-prompted", prompt=tiny.PROMPT, label_words=dict(tiny.LABEL_WORDS),
+                    prompt_variants=["opinion : {text} verdict :"])
+    return card
+
+
+def make_decoder_context(tiny, root: Path, model_dir: Path, *, prompted: bool, n: int = 20, seed: int = 0,
+                         n_neutral: int = 2):
+    """The synthetic sentences of make_text_context (``n_neutral`` of them with no sentiment word and a
+    random label), audited through the card of a decoder kind (loaded by load_adapter, as an audit
+    loads it)."""
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.kinds import load_adapter
+
+    rng = np.random.default_rng(42)
+    words = (["good", "bad"] * n)[: n - n_neutral] + [None] * n_neutral
+    texts = [tiny.make_sentence(rng, w, int(rng.integers(4, 9))) for w in words]
+    labels = ["positive" if w == "good" else "negative" if w == "bad" else str(rng.choice(["positive", "negative"]))
+              for w in words]
+    root.mkdir(parents=True, exist_ok=True)
+    jsonl = root / "eval.jsonl"
+    jsonl.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)),
+                     encoding="utf-8")
+    card = load_model_card(write_card(root / "card", decoder_card(model_dir, tiny, prompted=prompted)))
+    data = load_dataset(jsonl, card)
+    model = load_adapter(card, data.feature_names)
+    return AuditContext(card=card, data=data, model=model, seed=seed, explainer_params=dict(TEXT_EXPLAINERS))

@@ -20,14 +20,21 @@ from auditor.records.diff import trust_check_names
 from auditor.render.html import make_environment, templates_dir
 from auditor.results import Status
 
-from .conftest import make_tabular_context, make_text_context
+from auditor.models.decoder import DecoderTextModel, PromptedCausalLM
+from auditor.models.kinds import kind_for
+
+from .conftest import make_decoder_context, make_tabular_context, make_text_context
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = {"n_instances": 6, "n_bootstrap": 50, "n_repeats": 2, "n_seeds": 2, "n_perturbations": 2, "n_shown": 2,
          "max_rows": 100}
 KINDS = ("tabular-classification", "text-classification")
 CASES = [(name, task) for name in sorted(CHECK_REGISTRY) for task in KINDS
-         if task in CHECK_REGISTRY[name].applicable_tasks()]
+         if CHECK_REGISTRY[name].requires <= kind_for(task).capabilities]
+# decoder-only kinds serve text-classification cards too; a check runs on one if the class offers what it needs
+DECODER_KINDS = {"text-decoder": DecoderTextModel, "text-prompted": PromptedCausalLM}
+CASES += [(name, kind) for name in sorted(CHECK_REGISTRY) for kind, cls in DECODER_KINDS.items()
+          if CHECK_REGISTRY[name].requires <= cls.capabilities]
 
 
 @pytest.mark.parametrize("name", sorted(CHECK_REGISTRY))
@@ -51,12 +58,17 @@ def test_every_check_applies_to_some_model_kind():
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory, text_model_dir, tiny_bert):
+def fresh(tmp_path_factory, text_model_dir, tiny_bert, request):
     """A new context (its own caches) of a model kind, per call."""
     def make(task):
         root = tmp_path_factory.mktemp("contract")
         if task == "tabular-classification":
             return make_tabular_context(root, n=80)[0]
+        if task in DECODER_KINDS:
+            prompted = task == "text-prompted"
+            tiny = request.getfixturevalue("tiny_decoder")
+            model_dir = request.getfixturevalue("causal_lm_dir" if prompted else "decoder_model_dir")
+            return make_decoder_context(tiny, root, model_dir, prompted=prompted, n=12)
         return make_text_context(tiny_bert, root, text_model_dir, n=12)
     return make
 

@@ -26,6 +26,11 @@ def test_reports_exactly_the_declared_measurements(name, request, tmp_path):
     # The four trust checks (and every check that applies to tabular models) on the tabular fixture.
     fixture = "tabular" if "tabular-classification" in cls.applicable_tasks() else "text"
     ctx = request.getfixturevalue(fixture).ctx
+    if name == "prompt_sensitivity":  # needs a prompted causal LM
+        from .conftest import make_decoder_context
+
+        ctx = make_decoder_context(request.getfixturevalue("tiny_decoder"), tmp_path,
+                                   request.getfixturevalue("causal_lm_dir"), prompted=True, n=12)
     if name == "subgroup_fairness":  # needs a declared sensitive column
         from .test_subgroup_fairness import proxy_context
 

@@ -1,0 +1,139 @@
+"""prompt_sensitivity: does a prompted classifier decide, and explain, the same under paraphrases of
+its instructions?
+
+A causal LM used as a classifier through a prompt (card ``model.head: causal-lm``) is run on every
+evaluation row under each prompt variant — those the policy lists (``variants``) and those the card
+lists (``auditor.prompt_variants``) — and compared with the card's own prompt:
+
+* **accuracy** under each prompt, and the largest drop from the card prompt's;
+* **decision agreement**: the share of rows whose predicted class is the card prompt's;
+* **explanation agreement**: per explained row, the Spearman rank correlation of the |word
+  attributions| of the card prompt's explanation and the variant's (same explainer, same rows;
+  only the ``{text}`` part is explained, so the words are the same), median over rows; the
+  smallest median over variants is the measurement.
+
+A classifier whose decisions or explanations move with a paraphrase of its instructions must not
+pass silently. Skipped on a model without a prompt (the ``prompted`` capability).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.explainers import feature_vectors
+from auditor.models.base import Capability
+from auditor.results import BarChart, Note, Table
+
+MAX_VARIANTS = 10
+
+
+class PromptSensitivityParams(Params):
+    variants: list[str] = Field(default_factory=list, max_length=MAX_VARIANTS)  # each holds {text} exactly once
+    use_card_variants: bool = True  # add the card's auditor.prompt_variants
+    explainer: str = "integrated_gradients"
+    n_instances: int = Field(12, ge=2, le=200)
+
+    @field_validator("variants")
+    @classmethod
+    def _one_text_slot(cls, v: list[str]) -> list[str]:
+        for i, prompt in enumerate(v):
+            if not 1 <= len(prompt) <= 4000:
+                raise ValueError(f"variants[{i}]: a prompt of 1 to 4000 characters expected")
+            if prompt.count("{text}") != 1:
+                raise ValueError(f"variants[{i}]: must contain {{text}} exactly once (where the input goes)")
+        return v
+
+    @field_validator("explainer")
+    @classmethod
+    def _token_explainer(cls, v: str) -> str:
+        known = ("integrated_gradients", "gradient_x_input", "saliency", "shap", "lime")
+        if v not in known:
+            raise ValueError(f"unknown explainer {v!r}; one of {', '.join(known)}")
+        return v
+
+
+def _median(values) -> float | None:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if len(values) else None
+
+
+class PromptSensitivity(Check):
+    name = "prompt_sensitivity"
+    title = "Prompt sensitivity"
+    description = (
+        "A prompted classifier is run and explained under each listed paraphrase of its prompt: accuracy, "
+        "the share of rows whose decision stays the card prompt's, and the rank agreement of the word "
+        "explanations (median Spearman ρ of |attributions| per row). Decisions or explanations that change "
+        "with the wording of the instructions are not the model's understanding of the text."
+    )
+    requires = frozenset({Capability.PROBABILITIES, Capability.TOKENS, Capability.PROMPTED})
+    trust = True
+    Params = PromptSensitivityParams
+
+    @classmethod
+    def measurement_names(cls, params) -> list[str]:
+        return ["n_variants", "accuracy_card_prompt", "accuracy_min", "accuracy_drop_max",
+                "decision_agreement_min", "explanation_rank_correlation_min"]
+
+    def run(self, ctx) -> CheckOutput:
+        from auditor.metrics.agreement import rank_correlation  # scipy: imported when the check runs
+
+        p = self.params
+        model = ctx.model
+        variants = list(dict.fromkeys(
+            p.variants + (list(ctx.card.auditor.prompt_variants or []) if p.use_card_variants else [])))
+        variants = [v for v in variants if v != model.prompt][:MAX_VARIANTS]
+        measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
+        measurements["n_variants"] = float(len(variants))
+        labels = np.asarray(ctx.data.labels, dtype=object).astype(str)
+        classes = np.asarray(model.classes, dtype=object)
+        base_pred = ctx.predicted_index()
+        base_acc = float(np.mean(classes[base_pred] == labels))
+        measurements["accuracy_card_prompt"] = base_acc
+        base_attr = ctx.attribution(p.explainer, p.n_instances)
+        base_vectors = feature_vectors(base_attr)
+        rows, cost = [["card prompt", model.prompt, base_acc, 1.0, None]], 0
+        accs, agreements, rhos = [], [], []
+        for prompt in variants:
+            variant = model.with_prompt(prompt)
+            vctx = ctx.with_model(variant)
+            pred = vctx.predicted_index()
+            acc = float(np.mean(classes[pred] == labels))
+            agree = float(np.mean(pred == base_pred))
+            attr = vctx.attribution(p.explainer, p.n_instances)
+            rho = _median([rank_correlation(a, b) if len(a) >= 2 and len(a) == len(b) else np.nan
+                           for a, b in zip(base_vectors, feature_vectors(attr))])
+            accs.append(acc), agreements.append(agree), rhos.append(np.nan if rho is None else rho)
+            rows.append([f"variant {len(rows)}", prompt, acc, agree, rho])
+            cost += variant.stats.requests
+        evidence = [Table(title="Accuracy, decisions and explanations under each prompt",
+                          columns=["prompt", "text", "accuracy", "same decision as the card prompt",
+                                   f"median ρ of {p.explainer} |attributions|"],
+                          rows=rows, caption="ρ: Spearman rank correlation per explained row of the word "
+                                             "attributions under the card prompt and the variant.")]
+        notes = []
+        if variants:
+            measurements["accuracy_min"] = float(min(accs))
+            measurements["accuracy_drop_max"] = float(base_acc - min(accs))
+            measurements["decision_agreement_min"] = float(min(agreements))
+            measurements["explanation_rank_correlation_min"] = float(np.nanmin(rhos)) if np.isfinite(rhos).any() else None
+            evidence.append(BarChart(title="Accuracy per prompt", labels=[r[0] for r in rows],
+                                     values=[float(r[2]) for r in rows], xlabel="accuracy"))
+            summary = (f"Across {len(variants)} prompt variant{'s' * (len(variants) != 1)}, the lowest accuracy is "
+                       f"{min(accs):.3f} (card prompt {base_acc:.3f}), at least {min(agreements):.0%} of decisions stay "
+                       "the same"
+                       + (f" and explanations keep a median rank correlation of at least {np.nanmin(rhos):.2f}."
+                          if np.isfinite(rhos).any() else "; no explanation could be compared."))
+        else:
+            notes.append("Neither the policy (variants) nor the card (auditor.prompt_variants) lists a prompt "
+                         "variant other than the card's prompt, so nothing was compared.")
+            summary = "No prompt variant was listed; prompt sensitivity was not measured."
+        evidence.append(Note(title="How prompts are compared",
+                             text="Each prompt keeps the card's label words; only the {text} part is explained, "
+                                  "so word attributions under different prompts refer to the same words."))
+        key = ("" if not variants else f"min acc {min(accs):.3f} (card {base_acc:.3f}), agreement ≥ {min(agreements):.0%}")
+        return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+                           key_figure=key, cost={"model_inputs": cost})

@@ -1,0 +1,312 @@
+"""Decoder-only (causal) transformers classifiers: a sequence-classification head on a decoder
+(Llama, Qwen2, Mistral, GPT-2, ...), and a causal language model used as a classifier by a prompt.
+
+Both are :class:`~auditor.models.text.TextModel` with a few attributes changed, so they share its
+cache, length sorting, batching and every explainer:
+
+* **Padding.** The head of a decoder classifier reads the *last non-pad token* (transformers finds
+  it as the rightmost id that is not ``config.pad_token_id``). The pad id is verified at load (set
+  from the tokenizer's pad token, else its end-of-sequence token, and written into the config).
+  Batches are **right-padded**: under causal attention a real token never sees a later pad, and its
+  position ids are those of the unpadded sequence, so batched and one-at-a-time predictions agree
+  (tested to 1e-5).
+* **Masks and the IG baseline** use a *neutral* id that is not the pad id (the tokenizer's mask,
+  unknown, end- or begin-of-sequence token, else the id of "."): writing the pad id would move the
+  position the head reads, so baseline and input would be read at different places.
+* **Attention** is read from the last token's row (the one the head reads). Under causal attention
+  that row covers every token, but decoders park much of it on the first token ("attention sinks",
+  Xiao et al. 2023), so raw attention is even weaker evidence than for an encoder's ``[CLS]``.
+
+A **prompted** classifier (card ``model: {head: causal-lm}``, ``prompt``, ``label_words``) puts the
+text into the prompt and reads, at the answer position (the prompt's last token), the next-token
+log-probabilities of each class's label word; class probabilities are the softmax over those
+log-probabilities (they sum to 1 over the classes). A label word is scored by its **first token**
+(the word as a continuation, with a leading space); a multi-token word is therefore as good as its
+first piece, and two classes whose words share a first token are refused. Only the ``{text}`` part
+is explained: ``encode`` returns the whole prompt's ids with the prompt tokens marked special (word
+id -1), so every explainer, mask and baseline leaves them as they are.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from auditor.errors import ModelCardError, ModelLoadError, Problem
+from auditor.metrics.removal import TokenMask
+from auditor.models.base import Capability
+from auditor.models.inputs import PerturbableInputs
+from auditor.models.text import MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, load_text_model
+
+DTYPES = ("float32", "bfloat16")
+
+
+def neutral_id(tokenizer, pad_id: int) -> int:
+    """A token id that stands for "nothing here" and is not the pad id."""
+    for candidate in (tokenizer.mask_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id,
+                      tokenizer.bos_token_id):
+        if candidate is not None and int(candidate) != int(pad_id):
+            return int(candidate)
+    ids = tokenizer(".", add_special_tokens=False)["input_ids"]
+    if ids and int(ids[0]) != int(pad_id):
+        return int(ids[0])
+    raise ModelLoadError("the tokenizer has no token other than its pad token to mask with")
+
+
+class DecoderTextModel(TextModel):
+    """A decoder-only sequence classifier: right padding with a verified pad id, a non-pad mask and
+    IG baseline id, attention read from the last token."""
+
+    kind = "transformers decoder-only sequence classifier"
+    READ_ROW = "last"
+
+    def __init__(self, model, tokenizer, **kw):
+        super().__init__(model, tokenizer, **kw)
+        pad = model.config.pad_token_id
+        if pad is None:
+            raise ModelLoadError("a decoder classifier needs config.pad_token_id (the head finds the last "
+                                 "real token by it); load it with load_decoder_model")
+        self.pad_id = int(pad)
+        self.mask_id = self.baseline_id = neutral_id(tokenizer, self.pad_id)
+
+    def read_position(self, enc: Encoded) -> int:
+        return len(enc.ids) - 1
+
+    def rewrap(self, model) -> "DecoderTextModel":
+        return DecoderTextModel(model, self.tokenizer, device=str(self.device), max_length=self.max_length,
+                                batch_size=self.batch_size)
+
+    def removal_inputs(self, data, rows: np.ndarray) -> PerturbableInputs:
+        """Token-id arrays; removal writes the neutral id at positions that are not special (by
+        position, so a prompt's tokens are never removed either)."""
+        encoded = self.encode(self.inputs(data, rows))
+        removable = [~np.asarray(e.special, dtype=bool) & ~np.isin(e.ids, list(self.special_ids)) for e in encoded]
+        return PerturbableInputs(
+            X=[np.asarray(e.ids) for e in encoded],
+            baseline=TokenMask(mask_id=self.mask_id, removable=removable),
+            f_for=lambda c: (lambda ids: self.predict_proba_ids(list(ids))[:, c]),
+            removable=removable,
+            curve_steps=self.CURVE_STEPS,
+        )
+
+
+class PromptedCausalLM(DecoderTextModel):
+    """A causal language model classifying a text through a prompt and one label word per class."""
+
+    kind = "transformers causal LM prompted as a classifier"
+    capabilities = TextModel.capabilities | {Capability.PROMPTED}
+
+    def __init__(self, model, tokenizer, *, prompt: str, label_words: dict[str, str], **kw):
+        self.prompt = prompt
+        self.label_words = dict(label_words)
+        classes = list(self.label_words)
+        model.config.id2label = dict(enumerate(classes))
+        model.config.label2id = {c: i for i, c in enumerate(classes)}
+        super().__init__(model, tokenizer, **kw)
+        self.label_token_ids = label_token_ids(tokenizer, self.label_words)
+
+    def rewrap(self, model) -> "PromptedCausalLM":
+        return self.with_prompt(self.prompt, model=model)
+
+    def with_prompt(self, prompt: str, *, model=None) -> "PromptedCausalLM":
+        """The same model behind another prompt (its own caches): the prompt-sensitivity check."""
+        return PromptedCausalLM(self.model if model is None else model, self.tokenizer, prompt=prompt,
+                                label_words=self.label_words, device=str(self.device),
+                                max_length=self.max_length, batch_size=self.batch_size)
+
+    # ----------------------------------------------------------------- tokenisation
+    def _encode_one(self, text: str) -> Encoded:
+        if not isinstance(text, str):
+            raise ValueError(f"text inputs must be strings, got {type(text).__name__}")
+        limit = self.max_length * MAX_CHARS_PER_TOKEN  # bounded tokenisation, as TextModel
+        limit_cut = len(text) > limit
+        text = text[:limit]
+        start = self.prompt.index("{text}")
+        filled = self.prompt[:start] + text + self.prompt[start + len("{text}"):]
+        end = start + len(text)
+        be = self.tokenizer(filled, return_offsets_mapping=True)
+        ids = list(be["input_ids"])
+        offsets = [tuple(o) for o in be["offset_mapping"]]
+        words = list(be.word_ids())
+        while ids and words[-1] is None and ids[-1] in self.special_ids:  # the answer follows the prompt
+            ids.pop(), offsets.pop(), words.pop()
+        in_text = [w is not None and s >= start and e <= end and e > s for (s, e), w in zip(offsets, words)]
+        truncated = limit_cut
+        if len(ids) > self.max_length:  # cut the text's tail; the prompt stays whole
+            text_pos = [j for j, t in enumerate(in_text) if t]
+            drop = set(text_pos[max(0, len(text_pos) - (len(ids) - self.max_length)):])
+            if len(ids) - len(drop) > self.max_length:
+                raise ValueError(f"the prompt alone is longer than the model's limit of {self.max_length} tokens")
+            keep = [j for j in range(len(ids)) if j not in drop]
+            ids, offsets, words, in_text = ([seq[j] for j in keep] for seq in (ids, offsets, words, in_text))
+            truncated = True
+        renumber: dict[int, int] = {}
+        word_ids = []
+        for w, t in zip(words, in_text):
+            word_ids.append(renumber.setdefault(w, len(renumber)) if t else -1)
+        word_ids = np.asarray(word_ids, dtype=np.int64)
+        rel = np.array([(s - start, e - start) if t else (0, 0) for (s, e), t in zip(offsets, in_text)],
+                       dtype=np.int64).reshape(-1, 2)
+        ids = np.asarray(ids, dtype=np.int64)
+        return Encoded(ids=ids, tokens=self.tokenizer.convert_ids_to_tokens(ids.tolist()), word_ids=word_ids,
+                       special=word_ids < 0, truncated=truncated, offsets=rel)
+
+    def word_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each word of ``text`` as tokenised inside the prompt, in word order."""
+        enc = self._encode_one(text)
+        spans: dict[int, list[int]] = {}
+        for w, (s, e) in zip(enc.word_ids, enc.offsets):
+            if w < 0:
+                continue
+            span = spans.setdefault(int(w), [int(s), int(e)])
+            span[0], span[1] = min(span[0], int(s)), max(span[1], int(e))
+        return [tuple(spans[w]) for w in sorted(spans)]
+
+    # ----------------------------------------------------------------- probabilities
+    def class_logits(self, input_ids, attention_mask):
+        """Log-probabilities of each class's label-word token at the answer position (the last real
+        token of each row); a softmax over them gives the class probabilities."""
+        torch = self._torch
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        last = attention_mask.sum(dim=1) - 1
+        answer = logits[torch.arange(logits.shape[0], device=logits.device), last]
+        logp = torch.log_softmax(answer.float(), dim=-1)
+        return logp[:, torch.as_tensor(self.label_token_ids, device=logp.device)]
+
+    def _embed_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
+        ids, mask = self.pad_batch(arrays)
+        with self._torch.inference_mode():
+            hidden = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+        return pooled.detach().cpu().double().numpy()
+
+
+def label_token_ids(tokenizer, label_words: dict[str, str]) -> list[int]:
+    """The first token of each label word as a continuation (leading space); located errors for a
+    word the tokenizer cannot encode and for two words with the same first token."""
+    problems, ids, seen = [], [], {}
+    unk = tokenizer.unk_token_id
+    for cls, word in label_words.items():
+        where = f"auditor.label_words.{cls}"
+        pieces = tokenizer(" " + str(word).strip(), add_special_tokens=False)["input_ids"]
+        if not str(word).strip() or not pieces:
+            problems.append(Problem(where, f"label word {word!r} encodes to no token"))
+            continue
+        if unk is not None and unk in pieces:
+            problems.append(Problem(where, f"the tokenizer cannot encode label word {word!r} "
+                                           f"(it becomes {tokenizer.unk_token})"))
+            continue
+        first = int(pieces[0])
+        if first in seen:
+            problems.append(Problem(where, f"label word {word!r} starts with the same token as the word of "
+                                           f"class {seen[first]!r}; the classes could not be told apart"))
+            continue
+        seen[first] = cls
+        ids.append(first)
+    if problems:
+        raise ModelCardError("model card", problems)
+    return ids
+
+
+def is_decoder_config(config) -> bool:
+    """A decoder-only architecture: has a causal-LM class and no masked-LM one (BERT-likes have both)."""
+    from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                        MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+    t = getattr(config, "model_type", None)
+    return t in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and t not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def ensure_pad_token(model, tokenizer) -> int:
+    """Verify or set ``config.pad_token_id`` (the model's own, else the tokenizer's pad, else its
+    end-of-sequence token) and make the tokenizer agree."""
+    pad = model.config.pad_token_id
+    if pad is None:
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad is None:
+        raise ModelLoadError("the decoder has no pad_token_id and its tokenizer has neither a pad nor an "
+                             "end-of-sequence token to pad with")
+    vocab = model.get_input_embeddings().num_embeddings
+    if not 0 <= int(pad) < vocab:
+        raise ModelLoadError(f"config.pad_token_id {pad} is outside the vocabulary (size {vocab})")
+    model.config.pad_token_id = int(pad)
+    return int(pad)
+
+
+def finish_load(model, *, device: str, dtype: str, card_path) -> None:
+    """Common steps after from_pretrained: dtype (validated against the device), device, eval mode."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise ModelCardError(str(card_path), [Problem("auditor.model.dtype", f"one of {', '.join(DTYPES)}")])
+    if dtype == "bfloat16" and not str(device).startswith("cuda"):
+        raise ModelCardError(str(card_path), [Problem("auditor.model.dtype",
+                             "bfloat16 is allowed on a GPU only (--device cuda); use float32 on the CPU")])
+    model.to(device=device, dtype=getattr(torch, dtype))
+    model.eval()
+
+
+def prepare_sequence_classifier(model, tokenizer, *, device: str, dtype: str, card_path) -> type:
+    """``prepare`` of :func:`~auditor.models.text.load_text_model`: a decoder-only architecture gets its pad
+    id verified and :class:`DecoderTextModel`; an encoder stays a :class:`TextModel`."""
+    decoder = is_decoder_config(model.config)
+    if decoder:
+        ensure_pad_token(model, tokenizer)
+    finish_load(model, device=device, dtype=dtype, card_path=card_path)
+    return DecoderTextModel if decoder else TextModel
+
+
+def load_sequence_classifier(path, **kw) -> TextModel:
+    """Safely load a local transformers sequence classifier, encoder or decoder (see ``load_text_model``
+    for the parameters)."""
+    return load_text_model(path, prepare=prepare_sequence_classifier, **kw)
+
+
+def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: str = "cpu",
+                   max_length: int = 256, batch_size: int = 32, dtype: str = "float32",
+                   card_path=None) -> PromptedCausalLM:
+    """Safely load a local causal LM (``AutoModelForCausalLM``) behind a prompt; a checkpoint without
+    a language-model head is refused (exit 4)."""
+    check_model_dir(path)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError as exc:
+        raise ModelLoadError(f"text models need the 'text' extra (torch, transformers): {exc}") from exc
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    flags = dict(local_files_only=True, trust_remote_code=False)
+    try:
+        config = AutoConfig.from_pretrained(str(path), **flags)
+    except Exception as exc:
+        raise ModelLoadError(f"could not read the config of {path}: {type(exc).__name__}: {exc}") from exc
+    archs = [a for a in (getattr(config, "architectures", None) or []) if isinstance(a, str)]
+    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or (
+            archs and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs)):
+        raise ModelLoadError(f"{path}: head: causal-lm needs a checkpoint with a language-model head; this one is "
+                             f"{', '.join(archs) or config.model_type} (for a sequence-classification head, drop "
+                             "'head: causal-lm', 'prompt' and 'label_words')")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), **flags)
+        model = AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, **flags)
+    except Exception as exc:
+        raise ModelLoadError(f"could not load model from {path}: {type(exc).__name__}: {exc}") from exc
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for offsets and word ids")
+    ensure_pad_token(model, tokenizer)
+    finish_load(model, device=device, dtype=dtype, card_path=card_path or path)
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if isinstance(limit, int) and 2 < limit < 1_000_000:
+        max_length = min(max_length, limit)
+    try:
+        return PromptedCausalLM(model, tokenizer, prompt=prompt, label_words=label_words, device=device,
+                                max_length=max_length, batch_size=batch_size)
+    except ModelCardError as exc:
+        raise ModelCardError(str(card_path or path), exc.problems) from None
+

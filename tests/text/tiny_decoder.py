@@ -1,0 +1,118 @@
+"""Build tiny, trained decoder-only models on disk, with no download: a Llama sequence classifier and
+a Llama causal LM that answers a prompt with a label word.
+
+Same planted task as tests/text/tiny_bert.py ("good" -> positive, "bad" -> negative, neither -> soft
+0.5) and the same local word-piece vocabulary, plus the prompt's words. Filler tokens are sometimes
+replaced by ``[MASK]`` (the decoders' neutral id) so masked inputs stay near the training data.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import BertTokenizer, LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
+
+_spec = importlib.util.spec_from_file_location("tiny_bert_for_decoder", Path(__file__).with_name("tiny_bert.py"))
+tiny_bert = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tiny_bert)
+
+make_sentence = tiny_bert.make_sentence
+PROMPT_WORDS = ["review", "sentiment", ":", "yes", "no", "opinion", "verdict"]
+VOCAB = tiny_bert.VOCAB + PROMPT_WORDS
+LABELS = tiny_bert.LABELS
+PROMPT = "review : {text} sentiment :"
+LABEL_WORDS = {"negative": "no", "positive": "yes"}
+
+
+def _config(tok, **kw) -> LlamaConfig:
+    return LlamaConfig(vocab_size=len(VOCAB), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+                       pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
+                       tie_word_embeddings=False, **kw)
+
+
+def _tokenizer(dirpath: Path) -> BertTokenizer:
+    dirpath.mkdir(parents=True, exist_ok=True)
+    (dirpath / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    return BertTokenizer.from_pretrained(str(dirpath), local_files_only=True)
+
+
+def _batch(rng, tok, size, prompt: str | None):
+    kinds = rng.choice(3, size=size, p=[0.4, 0.4, 0.2])
+    texts = [make_sentence(rng, (tiny_bert.SENTIMENT + [None])[k], int(rng.integers(3, 10))) for k in kinds]
+    if prompt is not None:
+        texts = [prompt.replace("{text}", t) for t in texts]
+    enc = [tok(t)["input_ids"] for t in texts]
+    if prompt is not None:
+        enc = [e[:-1] for e in enc]  # the answer follows the prompt: no trailing [SEP]
+    width = max(len(e) for e in enc)
+    ids = torch.full((size, width), tok.pad_token_id)
+    attn = torch.zeros((size, width), dtype=torch.long)
+    for i, e in enumerate(enc):
+        ids[i, : len(e)] = torch.tensor(e)
+        attn[i, : len(e)] = 1
+    protected = torch.tensor(tok.convert_tokens_to_ids(tiny_bert.SENTIMENT + PROMPT_WORDS))
+    maskable = (ids > 4) & ~torch.isin(ids, protected)
+    ids = torch.where(maskable & (torch.rand(ids.shape) < 0.25), tok.mask_token_id, ids)
+    y = torch.tensor([[0.1, 0.9], [0.9, 0.1], [0.5, 0.5]])[torch.as_tensor(kinds)]
+    return ids, attn, y
+
+
+def _train(model, step, steps: int, seed: int) -> None:
+    torch.manual_seed(seed)
+    optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.train()
+        for _ in range(steps):
+            loss = step()
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+        model.eval()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def build_tiny_decoder(dirpath: Path, *, steps: int = 300, seed: int = 0) -> Path:
+    """A trained 2-layer Llama sequence classifier (safetensors, pad id in its config)."""
+    dirpath = Path(dirpath)
+    tok = _tokenizer(dirpath)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = LlamaForSequenceClassification(_config(tok, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}))
+
+    def step():
+        ids, attn, y = _batch(rng, tok, 32, None)
+        return torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=attn).logits, y)
+
+    _train(model, step, steps, seed)
+    model.save_pretrained(str(dirpath))
+    tok.save_pretrained(str(dirpath))
+    return dirpath
+
+
+def build_tiny_causal_lm(dirpath: Path, *, steps: int = 300, seed: int = 0) -> Path:
+    """A trained 2-layer Llama causal LM answering ``PROMPT`` with "yes" (positive) or "no" (negative)."""
+    dirpath = Path(dirpath)
+    tok = _tokenizer(dirpath)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = LlamaForCausalLM(_config(tok))
+    words = torch.tensor(tok.convert_tokens_to_ids([LABEL_WORDS["negative"], LABEL_WORDS["positive"]]))
+
+    def step():
+        ids, attn, y = _batch(rng, tok, 32, PROMPT if rng.random() < 0.7 else "opinion : {text} verdict :")
+        logits = model(input_ids=ids, attention_mask=attn).logits
+        answer = logits[torch.arange(len(ids)), attn.sum(dim=1) - 1]
+        class_logp = torch.log_softmax(answer, dim=-1)[:, words]
+        return torch.nn.functional.cross_entropy(class_logp, y)
+
+    _train(model, step, steps, seed)
+    model.save_pretrained(str(dirpath))
+    tok.save_pretrained(str(dirpath))
+    return dirpath

@@ -1,0 +1,248 @@
+"""Decoder-only sequence classifiers and prompted causal LMs (issue 13, parts 3 and 4): known answers
+(batched = one at a time, IG completeness, label-word probabilities), prompt tokens never features,
+and the located errors of a bad card or checkpoint."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from auditor.errors import EXIT_INVALID_INPUT, EXIT_MODEL_REFUSED, ModelCardError, ModelLoadError
+from auditor.explain.text_gradients import explain_integrated_gradients, pad_baseline
+from auditor.explain.text_perturbation import explain_attention, explain_lime_text, explain_shap_text
+from auditor.inputs.model_card import load_model_card
+from auditor.models.base import Capability
+from auditor.models.decoder import DecoderTextModel, PromptedCausalLM, load_causal_lm, load_sequence_classifier
+from auditor.models.kinds import kind_for_card, load_adapter
+
+from .conftest import decoder_card, make_decoder_context, write_card
+
+
+@pytest.fixture(scope="module")
+def texts(tiny_decoder):
+    rng = np.random.default_rng(7)
+    return [tiny_decoder.make_sentence(rng, w, int(rng.integers(1, 10))) for w in ["good", "bad", None, "good", "bad", None]]
+
+
+@pytest.fixture(scope="module")
+def decoder(decoder_model_dir):
+    return load_sequence_classifier(decoder_model_dir, max_length=32, threads=1)
+
+
+@pytest.fixture(scope="module")
+def prompted(causal_lm_dir, tiny_decoder):
+    return load_causal_lm(causal_lm_dir, prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS, max_length=32)
+
+
+def test_a_decoder_checkpoint_loads_as_a_decoder_with_its_pad_id(decoder):
+    assert isinstance(decoder, DecoderTextModel)
+    assert decoder.model.config.pad_token_id == decoder.pad_id == decoder.tokenizer.pad_token_id
+    assert decoder.mask_id == decoder.baseline_id != decoder.pad_id
+
+
+@pytest.mark.parametrize("which", ["decoder", "prompted"])
+def test_batched_and_one_at_a_time_predictions_agree(which, texts, decoder_model_dir, causal_lm_dir, tiny_decoder):
+    def fresh():
+        if which == "decoder":
+            return load_sequence_classifier(decoder_model_dir, max_length=32, threads=1)
+        return load_causal_lm(causal_lm_dir, prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS,
+                              max_length=32)
+    lengths = {len(e.ids) for e in fresh().encode(texts)}
+    assert len(lengths) > 2  # the batch really is padded
+    batched = fresh().predict_proba(texts)
+    single = np.vstack([fresh().predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(batched, single, atol=1e-5, rtol=0)
+
+
+def test_the_decoder_learned_the_planted_word(decoder, texts):
+    p = decoder.predict_proba(texts)
+    assert p[0, 1] > 0.7 and p[1, 0] > 0.7  # good -> positive, bad -> negative
+
+
+def test_ig_completeness_on_the_decoder_and_the_baseline_keeps_the_read_position(decoder, texts):
+    enc = decoder.encode(texts[:4])
+    baselines = [pad_baseline(decoder, e.ids, e.special) for e in enc]
+    assert all(decoder.pad_id not in b for b in baselines)  # the head reads the same (last) token
+    target = decoder.predict_proba(texts[:4]).argmax(axis=1)
+    attr = explain_integrated_gradients(decoder, texts[:4], np.arange(4), target, n_steps=200, internal_batch_size=32)
+    sums = np.array([v.sum() for v in attr.values])
+    np.testing.assert_allclose(sums, attr.outputs - attr.base_values, atol=2e-3)
+    assert np.all(attr.extras["completeness_rel_gap"] < 0.02)
+
+
+def test_attention_is_read_from_the_last_token(decoder, texts):
+    out = explain_attention(decoder, texts[:2], np.arange(2), np.zeros(2, dtype=int))["attention_cls"]
+    for values, e in zip(out.values, decoder.encode(texts[:2])):
+        last = decoder.attentions(e.ids)[-1].mean(axis=0)[-1]
+        np.testing.assert_allclose(values, last)
+        assert values.sum() == pytest.approx(1.0)
+
+
+def test_label_word_probabilities_are_the_softmax_of_their_log_probabilities(prompted, texts, tiny_decoder):
+    p = prompted.predict_proba(texts)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
+    tok, lm = prompted.tokenizer, prompted.model
+    words = tok.convert_tokens_to_ids([tiny_decoder.LABEL_WORDS[c] for c in prompted.classes])
+    for text, row in zip(texts, p):
+        ids = tok(tiny_decoder.PROMPT.replace("{text}", text))["input_ids"][:-1]  # no trailing [SEP]
+        with torch.no_grad():
+            logp = torch.log_softmax(lm(input_ids=torch.tensor([ids])).logits[0, -1].double(), dim=-1)[words]
+        np.testing.assert_allclose(row, torch.softmax(logp, dim=0).numpy(), atol=1e-5)
+    assert p[0, prompted.classes.index("positive")] > 0.7 and p[1, prompted.classes.index("negative")] > 0.7
+
+
+def test_only_the_text_is_explained_and_prompt_tokens_are_never_features(prompted, texts):
+    enc = prompted.encode(texts[:3])
+    for text, e in zip(texts[:3], enc):
+        words = [text[s:t] for s, t in prompted.word_spans(text)]
+        assert words == text.split()
+        assert e.special[:3].all() and e.special[-2:].all()  # [CLS] review : ... sentiment :
+        assert e.word_ids.max() == len(words) - 1
+    target = prompted.predict_proba(texts[:3]).argmax(axis=1)
+    ig = explain_integrated_gradients(prompted, texts[:3], np.arange(3), target, n_steps=64, internal_batch_size=32)
+    shap_attr = explain_shap_text(prompted, texts[:3], np.arange(3), target, max_evals=60, batch_size=64, seed=0)
+    lime_attr = explain_lime_text(prompted, texts[:3], np.arange(3), target, num_samples=50, seed=0)
+    for e, a, s, l in zip(enc, ig.values, shap_attr.values, lime_attr.values):
+        assert np.all(a[e.special] == 0) and np.all(s[e.special] == 0) and np.all(l[e.special] == 0)
+        assert np.abs(s[~e.special]).sum() > 0  # shap values found their text tokens by character span
+    np.testing.assert_allclose([v.sum() for v in ig.values], ig.outputs - ig.base_values, atol=5e-3)
+
+
+def test_removal_never_touches_the_prompt(tmp_path, tiny_decoder, causal_lm_dir):
+    ctx = make_decoder_context(tiny_decoder, tmp_path, causal_lm_dir, prompted=True, n=6)
+    inputs = ctx.model.removal_inputs(ctx.data, np.arange(3))
+    for x, removable, e in zip(inputs.X, inputs.removable, ctx.model.encode(ctx.model.inputs(ctx.data, np.arange(3)))):
+        assert not removable[e.special].any() and removable[~e.special].all()
+        assert inputs.baseline.mask_id != ctx.model.pad_id
+
+
+def test_the_card_selects_the_kind_and_its_capabilities(tmp_path, tiny_decoder, causal_lm_dir, decoder_model_dir):
+    prompted_card = load_model_card(write_card(tmp_path / "p", decoder_card(causal_lm_dir, tiny_decoder, prompted=True)))
+    plain_card = load_model_card(write_card(tmp_path / "d", decoder_card(decoder_model_dir, tiny_decoder, prompted=False)))
+    assert kind_for_card(prompted_card) is PromptedCausalLM and Capability.PROMPTED in PromptedCausalLM.capabilities
+    assert Capability.PROMPTED not in kind_for_card(plain_card).capabilities
+    assert isinstance(load_adapter(plain_card, []), DecoderTextModel)
+
+
+# --- bad input: located errors with the documented exit codes ------------------------------------------------
+
+
+def _card(tmp_path, tiny_decoder, model_dir, **changes):
+    meta = decoder_card(model_dir, tiny_decoder, prompted=True)
+    for key, value in changes.items():
+        if key.startswith("model_"):
+            meta["model"][key[len("model_"):]] = value
+        elif value is None:
+            meta.pop(key, None)
+        else:
+            meta[key] = value
+    return write_card(tmp_path / "card", meta)
+
+
+@pytest.mark.parametrize("changes,location", [
+    ({"prompt": "review : sentiment :"}, "auditor.prompt"),
+    ({"prompt": "{text} and {text}"}, "auditor.prompt"),
+    ({"prompt": None}, "auditor.prompt"),
+    ({"label_words": {"positive": "yes"}}, "auditor.label_words"),
+    ({"prompt_variants": ["no slot here"]}, "auditor.prompt_variants[0]"),
+    ({"model_max_length": 4}, "auditor.model.max_length"),
+    ({"model_batch_size": 100_000}, "auditor.model.batch_size"),
+    ({"model_dtype": "float16"}, "auditor.model.dtype"),
+])
+def test_bad_prompted_cards_are_located_card_errors(tmp_path, tiny_decoder, causal_lm_dir, changes, location):
+    with pytest.raises(ModelCardError) as err:
+        load_model_card(_card(tmp_path, tiny_decoder, causal_lm_dir, **changes))
+    assert err.value.exit_code == EXIT_INVALID_INPUT
+    assert any(p.location.startswith(location) for p in err.value.problems), err.value.problems
+
+
+def test_a_prompt_on_a_sequence_classification_head_is_a_card_error(tmp_path, tiny_decoder, decoder_model_dir):
+    meta = decoder_card(decoder_model_dir, tiny_decoder, prompted=False)
+    meta["prompt"] = "review : {text} sentiment :"
+    with pytest.raises(ModelCardError) as err:
+        load_model_card(write_card(tmp_path / "card", meta))
+    assert [p.location for p in err.value.problems] == ["auditor.prompt"]
+
+
+def test_a_label_word_the_tokenizer_cannot_encode_is_a_located_card_error(tmp_path, tiny_decoder, causal_lm_dir):
+    card = load_model_card(_card(tmp_path, tiny_decoder, causal_lm_dir, label_words={"negative": "no", "positive": "zebra"}))
+    with pytest.raises(ModelCardError) as err:
+        load_adapter(card, [])
+    assert err.value.exit_code == EXIT_INVALID_INPUT
+    assert err.value.source == str(card.path)
+    assert [p.location for p in err.value.problems] == ["auditor.label_words.positive"]
+    assert "[UNK]" in str(err.value)
+
+
+def test_label_words_with_the_same_first_token_are_refused(tmp_path, tiny_decoder, causal_lm_dir):
+    card = load_model_card(_card(tmp_path, tiny_decoder, causal_lm_dir, label_words={"negative": "no", "positive": "no"}))
+    with pytest.raises(ModelCardError, match="same token"):
+        load_adapter(card, [])
+
+
+def test_a_causal_lm_head_on_a_checkpoint_without_one_is_refused(tmp_path, tiny_decoder, decoder_model_dir):
+    card = load_model_card(_card(tmp_path, tiny_decoder, decoder_model_dir))
+    with pytest.raises(ModelLoadError, match="language-model head") as err:
+        load_adapter(card, [])
+    assert err.value.exit_code == EXIT_MODEL_REFUSED
+
+
+def test_bfloat16_on_the_cpu_is_a_located_card_error(tmp_path, tiny_decoder, decoder_model_dir):
+    meta = decoder_card(decoder_model_dir, tiny_decoder, prompted=False)
+    meta["model"]["dtype"] = "bfloat16"
+    card = load_model_card(write_card(tmp_path / "card", meta))
+    with pytest.raises(ModelCardError) as err:
+        load_adapter(card, [])
+    assert [p.location for p in err.value.problems] == ["auditor.model.dtype"]
+
+
+def test_a_decoder_config_without_a_pad_id_takes_the_tokenizers(tmp_path, decoder_model_dir):
+    import json
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(decoder_model_dir, model_dir)
+    config = json.loads((model_dir / "config.json").read_text())
+    config["pad_token_id"] = None
+    (model_dir / "config.json").write_text(json.dumps(config))
+    model = load_sequence_classifier(model_dir, max_length=32)  # the tokenizer's pad token fills in
+    assert model.model.config.pad_token_id == model.pad_id == model.tokenizer.pad_token_id == 0
+
+
+# --- the built-in text policy on both kinds --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prompted_kind", [False, True], ids=["decoder", "prompted"])
+def test_text_default_runs_on_the_decoder_kinds_with_no_error(tmp_path, tiny_decoder, decoder_model_dir, causal_lm_dir,
+                                                             prompted_kind):
+    import dataclasses
+
+    from auditor.engine.runner import build_plan, run_plan
+    from auditor.policy import load_policy
+    from auditor.results import Status
+
+    model_dir = causal_lm_dir if prompted_kind else decoder_model_dir
+    ctx = make_decoder_context(tiny_decoder, tmp_path, model_dir, prompted=prompted_kind, n=40, n_neutral=12)
+    loaded = load_policy("text-default")
+    ctx = dataclasses.replace(ctx, explainer_params=loaded.policy.explainers_for(ctx.task))
+    plan = build_plan(loaded, kind_for_card(ctx.card))
+    results = {r.id: r for r in run_plan(plan, ctx)}
+    assert not {k: r.error.message for k, r in results.items() if r.status == Status.ERROR}
+    sensitivity = results["prompt_sensitivity"]
+    if prompted_kind:
+        assert sensitivity.status != Status.SKIPPED and sensitivity.measurements["n_variants"] == 1
+    else:
+        assert sensitivity.status == Status.SKIPPED and "prompted" in sensitivity.skipped_reason
+    assert sum(r.status != Status.SKIPPED for r in results.values()) >= 10
+
+
+def test_shap_mapping_assumes_no_trailing_special_token():
+    """A decoder tokenizer (GPT-2, Llama) adds nothing at the end: a truncated text is a plain prefix of
+    shap's tokens, and a last kept token equal to shap's last token is not mistaken for a trailing [SEP]."""
+    from auditor.explain.text_perturbation import _map_shap_values
+
+    ids, shap_ids = np.array([5, 6, 7]), np.array([5, 6, 7, 8, 7])
+    values = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    np.testing.assert_array_equal(_map_shap_values(ids, shap_ids, values), [0.1, 0.2, 0.3])

@@ -1,0 +1,86 @@
+"""prompt_sensitivity: known answers (a variant that tokenises to the card prompt's ids changes nothing),
+a real paraphrase measured against its own computation, skipped on a model without a prompt, and
+variants validated when the policy loads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auditor.checks import CHECK_REGISTRY
+from auditor.checks.explainers import feature_vectors
+from auditor.engine.runner import PlannedCheck, run_check, skip_reason
+from auditor.errors import PolicyError
+from auditor.metrics.agreement import rank_correlation
+from auditor.models.text import TextModel
+from auditor.policy.schema import CheckSpec
+from auditor.results import Status
+
+from .conftest import make_decoder_context
+
+CHECK = CHECK_REGISTRY["prompt_sensitivity"]
+
+
+def _run(ctx, **params):
+    params = {"n_instances": 6, "use_card_variants": False, **params}
+    return run_check(PlannedCheck(spec=CheckSpec(check=CHECK.name, params=params), params=CHECK.Params(**params)), ctx)
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory, tiny_decoder, causal_lm_dir):
+    return make_decoder_context(tiny_decoder, tmp_path_factory.mktemp("prompt_sensitivity"), causal_lm_dir,
+                                prompted=True, n=16)
+
+
+def test_a_variant_with_the_same_tokens_changes_nothing(ctx):
+    same = ctx.model.prompt.replace(" {text} ", "   {text}   ")  # whitespace: the same token ids
+    assert [e.ids.tolist() for e in ctx.model.with_prompt(same).encode(["good movie"])] == \
+        [e.ids.tolist() for e in ctx.model.encode(["good movie"])]
+    m = _run(ctx, variants=[same]).measurements
+    assert m["n_variants"] == 1
+    assert m["accuracy_drop_max"] == 0 and m["decision_agreement_min"] == 1
+    assert m["explanation_rank_correlation_min"] == pytest.approx(1.0)
+
+
+def test_a_paraphrase_is_measured_against_its_own_predictions_and_explanations(ctx):
+    variant = "opinion : {text} verdict :"
+    result = _run(ctx, variants=[variant, ctx.model.prompt])  # the card prompt itself is not a variant
+    m = result.measurements
+    assert result.status != Status.ERROR and m["n_variants"] == 1
+    other = ctx.with_model(ctx.model.with_prompt(variant))
+    labels = np.asarray(ctx.data.labels).astype(str)
+    acc = np.mean(np.asarray(ctx.classes)[ctx.predicted_index()] == labels)
+    acc_v = np.mean(np.asarray(ctx.classes)[other.predicted_index()] == labels)
+    assert m["accuracy_card_prompt"] == pytest.approx(acc) and m["accuracy_min"] == pytest.approx(acc_v)
+    assert m["decision_agreement_min"] == pytest.approx(np.mean(other.predicted_index() == ctx.predicted_index()))
+    rhos = [rank_correlation(a, b) for a, b in zip(feature_vectors(ctx.attribution("integrated_gradients", 6)),
+                                                   feature_vectors(other.attribution("integrated_gradients", 6)))]
+    assert m["explanation_rank_correlation_min"] == pytest.approx(np.nanmedian(rhos))
+
+
+def test_the_cards_variants_are_used_and_none_means_not_measured(ctx):
+    assert _run(ctx, use_card_variants=True).measurements["n_variants"] == len(ctx.card.auditor.prompt_variants)
+    result = _run(ctx)
+    assert result.measurements["n_variants"] == 0 and result.measurements["accuracy_drop_max"] is None
+    assert "not measured" in result.summary
+
+
+def test_skipped_on_a_model_without_a_prompt():
+    reason = skip_reason(CHECK, CheckSpec(check=CHECK.name), TextModel)
+    assert reason == "needs prompted, which a transformers sequence classifier does not offer"
+
+
+@pytest.mark.parametrize("variants", [["no slot"], ["{text} {text}"], ["{text}"] * 11])
+def test_variants_are_validated_when_the_policy_loads(tmp_path, variants):
+    import yaml
+
+    from auditor.policy import load_policy
+
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"schema_version": 1, "id": "p", "name": "p", "version": "1", "owner": "o",
+                                    "effective_from": "2026-01-01", "description": "d", "seed": 1,
+                                    "checks": [{"check": "prompt_sensitivity", "rationale": "r",
+                                                "params": {"variants": variants}}]}))
+    with pytest.raises(PolicyError) as err:
+        load_policy(path)
+    assert err.value.exit_code == 3 and "variants" in str(err.value)
