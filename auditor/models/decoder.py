@@ -29,7 +29,6 @@ id -1), so every explainer, mask and baseline leaves them as they are.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
@@ -37,7 +36,7 @@ from auditor.errors import ModelCardError, ModelLoadError, Problem
 from auditor.metrics.removal import TokenMask
 from auditor.models.base import Capability
 from auditor.models.inputs import PerturbableInputs
-from auditor.models.text import MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, load_text_model
+from auditor.models.text import MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, load_text_model, offline_transformers
 
 DTYPES = ("float32", "bfloat16")
 
@@ -270,15 +269,8 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
     """Safely load a local causal LM (``AutoModelForCausalLM``) behind a prompt; a checkpoint without
     a language-model head is refused (exit 4)."""
     check_model_dir(path)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError as exc:
-        raise ModelLoadError(f"text models need the 'text' extra (torch, transformers): {exc}") from exc
+    offline_transformers()
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     flags = dict(local_files_only=True, trust_remote_code=False)

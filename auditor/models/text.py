@@ -411,6 +411,21 @@ def cascade_units(model) -> tuple[list, list, list]:
     return units[: ids[0]], units[ids[0]: ids[-1] + 1], units[ids[-1] + 1:]
 
 
+def offline_transformers() -> None:
+    """Import transformers offline and quiet, or refuse: nothing is fetched from a hub, and the
+    audit's own progress display is not garbled by transformers' bars and its "sequence longer than
+    max length" warnings (truncation is counted and reported)."""
+    # Belt and braces with local_files_only: older transformers made HEAD calls for cached models.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import torch  # noqa: F401
+        from transformers.utils import logging as hf_logging
+    except ImportError as exc:
+        raise ModelLoadError(f"text models need the 'text' extra (torch, transformers): {exc}") from exc
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, batch_size: int = 32,
                     threads: int | None = None, dtype: str = "float32", card_path=None,
                     prepare=None) -> TextModel:
@@ -444,20 +459,9 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     """
     path = Path(path)
     check_model_dir(path)
-    # Belt and braces with local_files_only: older transformers made HEAD calls for cached models.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        # The audit has its own progress display; transformers' bars and its "sequence longer than
-        # max length" warnings (truncation is counted and reported) would only garble it.
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError as exc:
-        raise ModelLoadError(f"text models need the 'text' extra (torch, transformers): "
-                             f"{exc}") from exc
+    offline_transformers()
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
     if threads is not None:
         torch.set_num_threads(int(threads))
     flags = dict(local_files_only=True, trust_remote_code=False)
