@@ -18,8 +18,6 @@ measurements with a note.
 
 from __future__ import annotations
 
-import csv
-import io
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -105,10 +103,6 @@ class ExplanationAxioms(Check):
             if m == "gradient_x_input":
                 notes.append("gradient_x_input: completeness against the all-zero word-embedding baseline; "
                              "it holds only for models linear in their inputs, so a failure here is expected.")
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["row", "explainer", "gap", "within_tolerance"])
-        writer.writerows([[r, m, repr(g), int(w)] for r, m, g, w in per_instance])
         tol = p.tolerances
         evidence = [
             Table(title="Additivity per explainer",
@@ -123,7 +117,8 @@ class ExplanationAxioms(Check):
                      values=[v if v is not None else 0.0 for v in shares.values()], xlabel="share within tolerance",
                      caption="n = " + ", ".join(f"{r[4]} ({r[0]})" for r in rows) + " explained instances.", detail=True),
             FileRef(title="Per-instance additivity gaps",
-                    path=ctx.add_file("evidence/explanation_axioms.csv", buf.getvalue().encode())),
+                    path=ctx.add_csv("evidence/explanation_axioms.csv", ["row", "explainer", "gap", "within_tolerance"],
+                                     [[r, m, repr(g), int(w)] for r, m, g, w in per_instance])),
         ]
         tested = [m for m in shares if shares[m] is not None]
         summary = ("None of the requested explainers has an additivity axiom that applies to this model."

@@ -8,8 +8,6 @@ bootstrap 95% CI, and a one-sided paired Wilcoxon p-value across instances (refe
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated
 
 import numpy as np
@@ -127,11 +125,9 @@ class ExplanationFaithfulness(Check):
                 norm = curves[label] / curves[label][:, :1]
                 series.append(Series(name=f"{e}" if label == "explainer" else f"{e} random control",
                                      x=x, y=np.nanmean(norm, axis=0).tolist()))
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["row", "explainer", "metric", "explainer_value", "control_value"])
-        writer.writerows([[r, e, m, repr(a), repr(b)] for r, e, m, a, b in per_instance])
-        path = ctx.add_file("evidence/faithfulness.csv", buf.getvalue().encode())
+        path = ctx.add_csv("evidence/faithfulness.csv",
+                           ["row", "explainer", "metric", "explainer_value", "control_value"],
+                           [[r, e, m, repr(a), repr(b)] for r, e, m, a, b in per_instance])
         evidence = [
             Table(
                 title="Explainers against their random-attribution controls (medians over instances)",

@@ -23,8 +23,6 @@ compared per word.
 
 from __future__ import annotations
 
-import csv
-import io
 
 import numpy as np
 from pydantic import field_validator
@@ -173,10 +171,6 @@ class ExplanationStability(Check):
         notes.append(ctx.model.perturbation_note(p))
         notes.append("An explanation that did not move at all is recorded as a relative input stability of "
                      f"{RIS_FLOOR:g} on the log scale (10^{RIS_FLOOR:g} times the input change).")
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["row", "explainer", "seed_topk_agreement", "perturbation_topk_agreement", "ris_log10"])
-        writer.writerows([[r, m, repr(float(a)), repr(float(b)), repr(float(c))] for r, m, a, b, c in per_instance])
         evidence = [
             Table(title="Stability per explainer (medians over instances, bootstrap 95% CI bounds)",
                   columns=["explainer", "seed top-k agr.", "CI low", "perturbation top-k agr.", "CI low",
@@ -186,7 +180,10 @@ class ExplanationStability(Check):
                                      "change of the input (lower is better; 0 = moves as much as the input)."),
             *charts,
             FileRef(title="Per-instance stability values",
-                    path=ctx.add_file("evidence/explanation_stability.csv", buf.getvalue().encode())),
+                    path=ctx.add_csv("evidence/explanation_stability.csv",
+                                     ["row", "explainer", "seed_topk_agreement", "perturbation_topk_agreement", "ris_log10"],
+                                     [[r, m, repr(float(a)), repr(float(b)), repr(float(c))]
+                                      for r, m, a, b, c in per_instance])),
         ]
         first = methods[0] if methods else None
         fa0 = measurements.get(f"{first}_perturbation_topk_agreement") if first else None

@@ -3,7 +3,9 @@ the selection of explained instances and the attribution cache shared by all che
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -20,6 +22,14 @@ from auditor.models.base import ModelAdapter
 
 ROW_KINDS = ("misclassified", "borderline", "confident")  # the groups the explained order interleaves
 PROGRESS_PARTS = 10  # an attribution request is computed (and its progress reported) in this many parts
+
+
+def csv_bytes(header: list[str], rows) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
 
 
 def stable_hash(text: str) -> int:
@@ -229,6 +239,11 @@ class AuditContext:
             if self.on_step:
                 self.on_step(label, done, len(todo))
         return cached
+
+    def add_csv(self, relpath: str, header: list[str], rows) -> str:
+        """Write an evidence table as CSV (one helper for every check: same dialect, same
+        neutralised formula cells) and return its run-relative path."""
+        return self.add_file(relpath, csv_bytes(header, rows))
 
     def add_file(self, relpath: str, content: bytes) -> str:
         if relpath.endswith(".csv"):

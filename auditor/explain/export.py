@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from auditor.explain.attribution import Attribution
 
 COLUMNS = ["row", "method", "explained_class", "output_space", "position", "name", "word", "value", "base_value", "output"]
 
 
-def attribution_csv(attr: Attribution, classes: list[str]) -> bytes:
+def attribution_rows(attr: Attribution, classes: list[str]) -> list[list]:
     """One line per (instance, feature or token). ``row`` is the row position in the evaluation file;
     ``word`` is the word index of a token (text; -1 for special tokens), empty for tabular."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    rows = []
     for i in range(len(attr)):
         words = attr.words[i] if attr.words is not None else None
         for j, (name, value) in enumerate(zip(attr.names[i], attr.values[i])):
-            writer.writerow([
+            rows.append([
                 int(attr.row_ids[i]), attr.method, classes[int(attr.target[i])], attr.output_space, j, name,
                 "" if words is None else int(words[j]), repr(float(value)),
                 repr(float(attr.base_values[i])), repr(float(attr.outputs[i])),
             ])
-    return buf.getvalue().encode("utf-8")
+    return rows
 
 
 def save_attributions(ctx, attr: Attribution) -> str:
@@ -32,6 +27,6 @@ def save_attributions(ctx, attr: Attribution) -> str:
     with it, the largest explained set is kept (the smaller ones are its prefixes)."""
     path = f"evidence/attributions-{attr.method}.csv"
     if ctx.file_rows.get(path, -1) < len(attr):
-        ctx.add_file(path, attribution_csv(attr, ctx.classes))
+        ctx.add_csv(path, COLUMNS, attribution_rows(attr, ctx.classes))
         ctx.file_rows[path] = len(attr)
     return path
