@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 from selenium.webdriver.common.by import By
@@ -59,6 +60,13 @@ def log_in(driver, server, name: str, password: str = PASSWORD) -> None:
     submit = driver.find_element(By.ID, "submit")
     submit.click()
     WebDriverWait(driver, 30).until(expected_conditions.staleness_of(submit))  # the answer page has loaded
+
+
+def text_of(driver, element_id: str) -> str:
+    """The text of an element of the page now loaded, read again if the page is still being replaced
+    (Chromium then answers "node does not belong to the document")."""
+    return WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.find_element(By.ID, element_id).text)
 
 
 def log_out(driver) -> None:
@@ -154,7 +162,7 @@ def test_forged_post_without_csrf_token_is_refused(browser, server):
     browser.find_element(By.ID, "comment").send_keys("forged")
     browser.execute_script("document.querySelector('#signoff-form input[name=csrf_token]').remove()")
     browser.find_element(By.ID, "signoff-submit").click()
-    assert "CSRF" in browser.find_element(By.ID, "error").text
+    assert "CSRF" in text_of(browser, "error")
     # the same POST made outside the browser with the session cookie (our pages' CSP forbids scripts to post)
     status, _ = http_request(server, f"/m/{server.model}/v0001/sign-off", browser.get_cookies(),
                              body=b"decision=approve&comment=forged")
@@ -179,7 +187,7 @@ def test_dot_dot_and_unknown_run_ids_are_404(browser, server):
 def test_five_wrong_passwords_are_rate_limited(browser, server):
     for _ in range(5):
         log_in(browser, server, "rita", "not the password")
-        assert "wrong password" in browser.find_element(By.ID, "error").text
+        assert "wrong password" in text_of(browser, "error")
     log_in(browser, server, "rita")
-    assert "Too many failed logins" in browser.find_element(By.ID, "error").text
+    assert "Too many failed logins" in text_of(browser, "error")
     assert "/login" in browser.current_url
