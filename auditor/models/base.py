@@ -49,7 +49,13 @@ def describe(capabilities) -> str:
 
 @runtime_checkable
 class ModelAdapter(Protocol):
-    """What the engine, the explainers and the checks may ask of a model."""
+    """What the engine, the explainers and the checks may ask of a model.
+
+    A kind with a capability also offers what it names: RANDOMISABLE kinds implement
+    ``randomised(seed, *, data, n_layers, embeddings)`` (a new adapter of the same kind with
+    randomised parameters, described by its ``randomisation``); TOKENS kinds ``encode`` texts;
+    ATTENTIONS kinds ``attentions(ids)``; EMBEDDINGS kinds ``pooled_embeddings(texts)``.
+    """
 
     kind: ClassVar[str]  # e.g. "scikit-learn tabular classifier"
     task: ClassVar[str]  # the card's task this kind serves; selects the explainers
@@ -81,6 +87,9 @@ class ModelAdapter(Protocol):
 
     def input_notes(self, data: "EvalDataset") -> list[str]:
         """What the audit should tell the reader about how inputs reached the model (e.g. truncation)."""
+
+    def has(self, capability: Capability) -> bool:
+        """Whether this kind offers ``capability``."""
 
 
 class AdapterBase:
