@@ -256,6 +256,8 @@ def three_class_text(tmp_path_factory, tiny_bert):
     words = ["good", "bad", None] * 12
     texts = [tiny_bert.make_sentence(rng, w, int(rng.integers(4, 9))) for w in words]
     labels = ["positive" if w == "good" else "negative" if w == "bad" else "neutral" for w in words]
+    for i, wrong in zip((0, 4, 8, 9), ("neutral", "positive", "positive", "negative")):
+        labels[i] = wrong  # a few mislabelled rows: a perfect model would leave every interval zero-width
     data = root / "eval.jsonl"
     data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)),
                     encoding="utf-8")
@@ -289,3 +291,4 @@ def test_text_default_runs_a_three_class_text_model_with_no_error(three_class_te
             "explainer_agreement", "explanation_sanity"} <= ran
     # explanations are of the predicted class, which is each of the three on some row
     assert set(ctx.predicted_index().tolist()) == {0, 1, 2}
+
