@@ -17,8 +17,9 @@ METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "brier")
 # Measured on every model (binary ones too), so a policy can gate them whatever the number of classes.
 MACRO_METRICS = ("f1_macro",)
 # k >= 3 classes: roc_auc is the one-vs-rest macro average; f1 is the positive class's when the
-# card names one; brier is binary-only (left None).
-MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1_macro", "f1")
+# card names one (else None); brier is half the multi-class Brier score, which for two classes is
+# exactly the binary one, so one threshold reads the same on both.
+MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1_macro", "f1", "brier")
 PER_CLASS = ("precision", "recall", "f1")
 # Names a card may use in model-index for each metric we measure.
 CLAIM_ALIASES = {
@@ -97,6 +98,8 @@ def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, 
         "roc_auc": _ovr_macro_auc(truth, proba),
         "f1_macro": float(pc["f1"].mean()),
         "f1": float(pc["f1"][pos]) if pos is not None else float("nan"),
+        # half of Brier's (1950) sum over classes: for k = 2 it equals the binary mean((p - y)^2)
+        "brier": float(0.5 * np.mean(np.sum((proba - np.eye(k)[truth]) ** 2, axis=1))),
         "per_class": pc,
     }
 
@@ -115,7 +118,9 @@ class Performance(Check):
     description = (
         "Accuracy, balanced accuracy, ROC AUC, F1 (positive class) and Brier score on the evaluation "
         "set, each with a percentile-bootstrap confidence interval, the confusion matrix, and the gap "
-        "between what the model card claims and what was measured. A model that does not do what its "
+        "between what the model card claims and what was measured. With three or more classes: "
+        "accuracy, balanced accuracy, one-vs-rest macro ROC AUC, macro F1, Brier and per-class "
+        "precision, recall and F1, with the same intervals. A model that does not do what its "
         "card says cannot be signed off on the card's word."
     )
     Params = PerformanceParams
@@ -284,8 +289,10 @@ class Performance(Check):
                       for m in scalars],
                 caption=f"{p.n_bootstrap} bootstrap resamples of the {n} evaluation rows; {k} classes. ROC AUC is "
                         "the mean over classes of each class against the rest; balanced accuracy the mean recall over "
-                        "the classes present; macro F1 the mean F1 over all classes. Brier and the positive class's F1 "
-                        "are binary metrics" + ("" if pos is not None else " (the card names no positive_class)") + ".",
+                        "the classes present; macro F1 the mean F1 over all classes; Brier half the multi-class Brier "
+                        "score (mean over rows of the summed squared errors of the class probabilities), which for "
+                        "two classes is the binary one" + ("" if pos is not None else
+                                                           "; no f1: the card names no positive_class") + ".",
             ),
             Table(
                 title="Per-class precision, recall and F1 with bootstrap confidence intervals",
@@ -331,7 +338,7 @@ class Performance(Check):
             notes=([f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [])
             + ([f"Resamples on which a metric is undefined, left out of its interval: {'; '.join(undefined)}."]
                if undefined else [])
-            + [f"{k} classes: Brier score is binary-only and not measured"
-               + ("" if pos is not None else "; F1 of a positive class needs a positive_class in the card") + "."],
+            + ([] if pos is not None else [f"{k} classes: f1 (of a positive class) is not measured; the card names "
+                                            "no positive_class. Macro F1 is f1_macro."]),
             sample_sizes=sample_sizes,
         )

@@ -88,6 +88,17 @@ def test_a_class_never_predicted_and_a_class_never_true_count_as_zero_like_sklea
     assert np.isnan(m["roc_auc"])  # class 3 has no row: one-vs-rest AUC is undefined, never a number
 
 
+def test_multiclass_brier_is_half_the_summed_squared_error_and_the_binary_brier_for_two_classes():
+    proba = np.array([[0.7, 0.2, 0.1], [0.2, 0.2, 0.6]])
+    truth = np.array([0, 1])
+    # row 1: 0.09 + 0.04 + 0.01; row 2: 0.04 + 0.64 + 0.36; halved mean
+    assert _multiclass_metrics(truth, proba, proba.argmax(1), None)["brier"] == pytest.approx((0.14 + 1.04) / 4)
+    p_yes = np.array([0.9, 0.8, 0.3, 0.6, 0.2, 0.1])
+    y = np.array([1, 1, 1, 0, 0, 0])
+    two = np.column_stack([1 - p_yes, p_yes])
+    assert _multiclass_metrics(y, two, two.argmax(1), 1)["brier"] == pytest.approx(np.mean((p_yes - y) ** 2), abs=1e-12)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_ovr_macro_auc_equals_sklearn_with_ties(seed):
     from sklearn.metrics import roc_auc_score
@@ -154,7 +165,9 @@ def test_builtin_policies_run_a_four_class_model_with_no_error(four_class, card_
     assert m["roc_auc_ci_low"] < m["roc_auc"] < m["roc_auc_ci_high"]
     for name in ("accuracy", "balanced_accuracy", "f1_macro"):
         assert 0 < m[f"{name}_ci_low"] <= m[name] <= m[f"{name}_ci_high"] <= 1
-    assert m["f1"] is None and m["brier"] is None  # binary-only: declared, never a made-up number
+    assert m["f1"] is None  # no positive class: declared, never a made-up number
+    onehot = np.eye(4)[ctx.label_index()]
+    assert m["brier"] == pytest.approx(0.5 * np.mean(np.sum((ctx.proba() - onehot) ** 2, axis=1)), abs=1e-12)
     # every threshold of the policy is on a measurement the 4-class model has
     assert all(o.observed is not None for o in perf.thresholds)
     titles = [e.title for e in perf.evidence]
@@ -292,3 +305,21 @@ def test_text_default_runs_a_three_class_text_model_with_no_error(three_class_te
     # explanations are of the predicted class, which is each of the three on some row
     assert set(ctx.predicted_index().tolist()) == {0, 1, 2}
 
+
+
+def test_every_builtin_performance_threshold_is_measured_on_a_four_class_model(four_class, card_writer, tmp_path):
+    """No built-in policy gates (or records) a performance measurement a 4-class model lacks."""
+    from auditor.engine.runner import PlannedCheck, run_check
+    from auditor.policy import builtin_policies
+    from auditor.policy.schema import CheckSpec
+
+    ctx = four_class_context(four_class, card_writer, tmp_path)
+    result = run_check(PlannedCheck(spec=CheckSpec(check="performance", params={"n_bootstrap": 50}),
+                                    params=PerformanceParams(n_bootstrap=50)), ctx)
+    gated = set()
+    for name in builtin_policies():
+        for planned in build_plan(load_policy(name), kind_for_card(ctx.card)):
+            if planned.spec.check == "performance":
+                gated |= {t.measurement for t in planned.spec.thresholds}
+    assert gated >= {"roc_auc_ci_low", "brier"}
+    assert {g: result.measurements[g] for g in gated if result.measurements[g] is None} == {}
