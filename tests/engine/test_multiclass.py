@@ -323,3 +323,36 @@ def test_every_builtin_performance_threshold_is_measured_on_a_four_class_model(f
                 gated |= {t.measurement for t in planned.spec.thresholds}
     assert gated >= {"roc_auc_ci_low", "brier"}
     assert {g: result.measurements[g] for g in gated if result.measurements[g] is None} == {}
+
+
+def test_the_cli_audits_a_four_class_model_and_refuses_a_decision_threshold(four_class, card_writer, tmp_path,
+                                                                             policy_writer, monkeypatch):
+    """A new user's run: no positive_class, exit 0 and a result with the macro metrics; the same card with a
+    decision_threshold is a located card error (exit 3) and writes nothing."""
+    from typer.testing import CliRunner
+
+    import auditor.engine.audit
+    from auditor.cli import app
+
+    monkeypatch.setattr(auditor.engine.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([
+        {"check": "performance", "params": {"n_bootstrap": 50},
+         "thresholds": [{"measurement": "roc_auc_ci_low", "min": 0.6, "severity": "fail"}]}]))
+    card = card_writer(tmp_path / "card", artefact=four_class / "pipeline.skops", positive_class=None)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["run", "--policy", str(policy), "--card", str(card), "--data",
+                                   str(four_class / "eval.csv"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    result = json.loads(next(out.rglob("result.json")).read_text())
+    assert result["model"]["classes"] == CLASSES and result["model"]["positive_class"] is None
+    perf = next(c for c in result["checks"] if c["id"] == "performance")
+    assert perf["status"] == "pass" and perf["measurements"]["f1_macro"] > 0.5
+
+    card = card_writer(tmp_path / "card2", artefact=four_class / "pipeline.skops", positive_class=None,
+                       decision_threshold=0.4)
+    out = tmp_path / "out2"
+    res = CliRunner().invoke(app, ["run", "--policy", str(policy), "--card", str(card), "--data",
+                                   str(four_class / "eval.csv"), "--out", str(out)])
+    assert res.exit_code == 3, res.output
+    assert "auditor.decision_threshold" in res.output and "4 classes" in res.output
+    assert not out.exists() or not any(out.iterdir())  # nothing half-written
