@@ -130,6 +130,18 @@ def four_class(tmp_path_factory):
     sio.dump(pipeline, root / "pipeline.skops")
     sio.dump(linear, root / "linear.skops")
     evaluation.to_csv(root / "eval.csv", index=False)
+    # random forests (TreeExplainer's path): 4 classes, and 2 (a, b -> "no"; c, d -> "yes") in their own folder
+    from sklearn.ensemble import RandomForestClassifier
+
+    numeric = train[["x1", "x2", "x3"]].to_numpy()
+    forest = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(numeric, train["label"].to_numpy())
+    sio.dump(forest, root / "forest.skops")
+    (root / "binary").mkdir()
+    binary = {"a": "no", "b": "no", "c": "yes", "d": "yes"}
+    forest2 = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(
+        numeric, train["label"].map(binary).to_numpy())
+    sio.dump(forest2, root / "binary" / "forest.skops")
+    evaluation.assign(label=evaluation["label"].map(binary)).to_csv(root / "binary" / "eval.csv", index=False)
     return root
 
 
@@ -137,7 +149,7 @@ def four_class_context(root: Path, card_writer, tmp: Path, artefact: str = "pipe
     from auditor.models.tabular import load_tabular_model
 
     extra = {"features": [{"name": f, "type": "numeric"} for f in ("x1", "x2", "x3")],
-             "ignore_columns": ["color"]} if artefact == "linear" else {}
+             "ignore_columns": ["color"]} if artefact in ("linear", "forest") else {}
     card_path = card_writer(tmp, artefact=root / f"{artefact}.skops", **{"positive_class": None, **extra, **overrides})
     card = load_model_card(card_path)
     data = load_dataset(root / "eval.csv", card)
@@ -356,3 +368,20 @@ def test_the_cli_audits_a_four_class_model_and_refuses_a_decision_threshold(four
     assert res.exit_code == 3, res.output
     assert "auditor.decision_threshold" in res.output and "4 classes" in res.output
     assert not out.exists() or not any(out.iterdir())  # nothing half-written
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["4-class", "binary"])
+def test_tree_shap_explains_the_predicted_class_exactly(four_class, card_writer, tmp_path, binary):
+    """TreeExplainer returns (n, d, k) and k expected values for a forest, binary included: the predicted
+    class's slice adds up to that class's probability (interventional TreeSHAP is exact)."""
+    from auditor.explain.tabular_shap import explain_shap_tabular
+
+    ctx = four_class_context(four_class / "binary" if binary else four_class, card_writer, tmp_path, artefact="forest")
+    rows = np.arange(15)  # an odd count: per-class expected values must not be reshaped per row
+    attr = explain_shap_tabular(ctx, rows, background_size=30, permutations=1, seed_offset=0)
+    assert attr.params["algorithm"] == "tree" and attr.output_space == "probability"
+    np.testing.assert_array_equal(attr.target, ctx.predicted_index()[rows])
+    proba = ctx.proba()[rows]
+    np.testing.assert_allclose(attr.outputs, proba[np.arange(len(rows)), attr.target])
+    sums = np.array([np.sum(v) for v in attr.values])
+    np.testing.assert_allclose(sums + attr.base_values, attr.outputs, atol=1e-6)
