@@ -71,6 +71,12 @@ def _quantile(values, q: float) -> float | None:
     return float(np.quantile(v, q)) if v.size else None
 
 
+def _fmt(value: float | None) -> str:
+    """Two decimals, or "undefined" (with k >= 3 classes, randomised models may predict another class
+    than the fixed one on every instance, leaving the null without a pair)."""
+    return "undefined" if value is None else f"{value:.2f}"
+
+
 def fixed_class(ctx) -> int:
     """The class every explanation is expressed for: the card's positive class (binary: class 1),
     else the class the real model predicts most often."""
@@ -208,8 +214,8 @@ class ExplanationSanity(Check):
         known = {m: v for m, v in medians.items() if v is not None}
         summary = ("No explainer could be compared between the real and the randomised models." if not known else
                    "Signed explanations of the real and of randomised models have a median rank correlation of "
-                   + ", ".join(f"{v:.2f} ({m}; null {measurements[f'{m}_null_median']:.2f}, "
-                               f"seed stability {measurements[f'{m}_seed_stability_median']:.2f})"
+                   + ", ".join(f"{v:.2f} ({m}; null {_fmt(measurements[f'{m}_null_median'])}, "
+                               f"seed stability {_fmt(measurements[f'{m}_seed_stability_median'])})"
                                for m, v in known.items())
                    + " (1 = unchanged, so the explanation ignores the model; 0 = unrelated).")
         if uninformative:

@@ -11,8 +11,16 @@ from auditor.results import BarChart, SampleSize, Table
 # scikit-learn takes seconds to import: imported on first call
 confusion_matrix = lazy_function("sklearn.metrics", "confusion_matrix")
 roc_auc_score = lazy_function("sklearn.metrics", "roc_auc_score")
+rankdata = lazy_function("scipy.stats", "rankdata")
 
 METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "brier")
+# Measured on every model (binary ones too), so a policy can gate them whatever the number of classes.
+MACRO_METRICS = ("f1_macro",)
+# k >= 3 classes: roc_auc is the one-vs-rest macro average; f1 is the positive class's when the
+# card names one (else None); brier is half the multi-class Brier score, which for two classes is
+# exactly the binary one, so one threshold reads the same on both.
+MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1_macro", "f1", "brier")
+PER_CLASS = ("precision", "recall", "f1")
 # Names a card may use in model-index for each metric we measure.
 CLAIM_ALIASES = {
     "accuracy": "accuracy", "acc": "accuracy",
@@ -20,6 +28,7 @@ CLAIM_ALIASES = {
     "roc_auc": "roc_auc", "auc": "roc_auc", "roc-auc": "roc_auc", "auroc": "roc_auc",
     "f1": "f1", "f1_score": "f1", "f1-score": "f1",
     "brier": "brier", "brier_score": "brier",
+    "f1_macro": "f1_macro", "macro_f1": "f1_macro", "f1-macro": "f1_macro", "macro-f1": "f1_macro",
 }
 
 
@@ -43,7 +52,64 @@ def _metrics(y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray) -> dict[str
         "roc_auc": auc,
         "f1": float(2 * tp / max(2 * tp + fp + fn, 1)),
         "brier": float(np.mean((p_pos - y) ** 2)),
+        # mean of the two classes' F1 (the negative class's: 2 TN / (2 TN + FN + FP))
+        "f1_macro": float((2 * tp / max(2 * tp + fp + fn, 1)
+                           + 2 * np.sum(~y & ~pred_pos) / max(2 * np.sum(~y & ~pred_pos) + fp + fn, 1)) / 2),
     }
+
+
+def _per_class(truth: np.ndarray, pred: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Precision, recall and F1 of each of the ``k`` classes (0 where undefined, as scikit-learn's
+    ``zero_division=0``), from the k x k confusion counts."""
+    cm = np.bincount(truth * k + pred, minlength=k * k).reshape(k, k).astype(float)
+    tp, predicted, actual = np.diag(cm), cm.sum(axis=0), cm.sum(axis=1)
+    return {
+        "precision": np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0),
+        "recall": np.divide(tp, actual, out=np.zeros(k), where=actual > 0),
+        "f1": np.divide(2 * tp, predicted + actual, out=np.zeros(k), where=(predicted + actual) > 0),
+        "support": actual,
+    }
+
+
+def _ovr_macro_auc(truth: np.ndarray, proba: np.ndarray) -> float:
+    """One-vs-rest macro ROC AUC (scikit-learn's ``roc_auc_score(multi_class="ovr", average="macro")``)
+    by the rank-sum identity, fast enough for every bootstrap resample; NaN when some class has no row."""
+    n, k = proba.shape
+    aucs = []
+    for c in range(k):
+        y = truth == c
+        n_pos = int(y.sum())
+        if n_pos == 0 or n_pos == n:
+            return float("nan")
+        ranks = rankdata(proba[:, c])
+        aucs.append((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos)))
+    return float(np.mean(aucs))
+
+
+def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, pos: int | None) -> dict:
+    """Scalar metrics of a k-class model (MULTICLASS_METRICS) plus per-class arrays under ``per_class``."""
+    k = proba.shape[1]
+    pc = _per_class(truth, pred, k)
+    present = pc["support"] > 0
+    return {
+        "accuracy": float(np.mean(truth == pred)),
+        # scikit-learn's balanced_accuracy_score: mean recall over the classes present in the truth
+        "balanced_accuracy": float(pc["recall"][present].mean()) if present.any() else float("nan"),
+        "roc_auc": _ovr_macro_auc(truth, proba),
+        "f1_macro": float(pc["f1"].mean()),
+        "f1": float(pc["f1"][pos]) if pos is not None else float("nan"),
+        # half of Brier's (1950) sum over classes: for k = 2 it equals the binary mean((p - y)^2)
+        "brier": float(0.5 * np.mean(np.sum((proba - np.eye(k)[truth]) ** 2, axis=1))),
+        "per_class": pc,
+    }
+
+
+def _interval(values, alpha: float) -> tuple[float, float]:
+    values = np.asarray(values, dtype=float)
+    if np.isfinite(values).any():
+        lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2])
+        return float(lo), float(hi)
+    return float("nan"), float("nan")
 
 
 class Performance(Check):
@@ -52,7 +118,9 @@ class Performance(Check):
     description = (
         "Accuracy, balanced accuracy, ROC AUC, F1 (positive class) and Brier score on the evaluation "
         "set, each with a percentile-bootstrap confidence interval, the confusion matrix, and the gap "
-        "between what the model card claims and what was measured. A model that does not do what its "
+        "between what the model card claims and what was measured. With three or more classes: "
+        "accuracy, balanced accuracy, one-vs-rest macro ROC AUC, macro F1, Brier and per-class "
+        "precision, recall and F1, with the same intervals. A model that does not do what its "
         "card says cannot be signed off on the card's word."
     )
     Params = PerformanceParams
@@ -60,7 +128,7 @@ class Performance(Check):
     @classmethod
     def measurement_names(cls, params) -> list[str]:
         names = []
-        for m in METRICS:
+        for m in METRICS + MACRO_METRICS:
             names += [m, f"{m}_ci_low", f"{m}_ci_high"]
         return names + ["max_claim_gap", "claims_outside_tolerance", "claims_checked"]
 
@@ -68,15 +136,15 @@ class Performance(Check):
         p = self.params
         proba = ctx.proba()
         pos = ctx.positive_index
-        if pos is None:
-            raise ValueError("performance needs a binary model or a positive_class in the card")
+        if proba.shape[1] > 2:
+            return self._run_multiclass(ctx, proba, pos)
         pred = ctx.predicted_index(proba)
         truth = ctx.label_index()
         y, pred_pos, p_pos = truth == pos, pred == pos, proba[:, pos]
         point = _metrics(y, p_pos, pred_pos)
 
         rng = ctx.rng("performance.bootstrap")
-        boot = {m: [] for m in METRICS}
+        boot = {m: [] for m in METRICS + MACRO_METRICS}
         for _ in range(p.n_bootstrap):
             idx = rng.integers(0, len(y), len(y))
             for m, v in _metrics(y[idx], p_pos[idx], pred_pos[idx]).items():
@@ -85,7 +153,7 @@ class Performance(Check):
         level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {}
         sample_sizes, undefined = [], []
-        for m in METRICS:
+        for m in METRICS + MACRO_METRICS:
             values = np.asarray(boot[m], dtype=float)
             if np.isfinite(values).any():
                 lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2])
@@ -119,7 +187,8 @@ class Performance(Check):
             Table(
                 title="Metrics with bootstrap confidence intervals",
                 columns=["metric", "n", "value", f"{level} CI low", "CI high"],
-                rows=[[m, len(y), point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]] for m in METRICS],
+                rows=[[m, len(y), point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]]
+                      for m in METRICS + MACRO_METRICS],
                 caption=f"{p.n_bootstrap} bootstrap resamples of the {len(y)} evaluation rows; positive class {classes[pos]!r}.",
             ),
             Table(
@@ -154,5 +223,122 @@ class Performance(Check):
             notes=([f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [])
             + ([f"Resamples on which a metric is undefined, left out of its interval: {'; '.join(undefined)}."]
                if undefined else []),
+            sample_sizes=sample_sizes,
+        )
+
+    def _run_multiclass(self, ctx, proba: np.ndarray, pos: int | None) -> CheckOutput:
+        """k >= 3 classes: accuracy, balanced accuracy, one-vs-rest macro ROC AUC, macro F1 (and the
+        positive class's F1 when the card names one), per-class precision/recall/F1, each with the same
+        percentile bootstrap as the binary metrics, and the k x k confusion matrix."""
+        p = self.params
+        classes = ctx.classes
+        k, n = len(classes), len(proba)
+        pred = ctx.predicted_index(proba)
+        truth = ctx.label_index()
+        scalars = [m for m in MULTICLASS_METRICS if m != "f1" or pos is not None]
+        point = _multiclass_metrics(truth, proba, pred, pos)
+
+        rng = ctx.rng("performance.bootstrap")
+        boot = {m: [] for m in scalars}
+        boot_class = {m: [] for m in PER_CLASS}
+        for _ in range(p.n_bootstrap):
+            idx = rng.integers(0, n, n)
+            sample = _multiclass_metrics(truth[idx], proba[idx], pred[idx], pos)
+            for m in scalars:
+                boot[m].append(sample[m])
+            for m in PER_CLASS:
+                boot_class[m].append(sample["per_class"][m])
+        alpha = 1 - p.confidence
+        level = f"{p.confidence * 100:g}%"
+        measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
+        sample_sizes, undefined = [], []
+        for m in scalars:
+            values = np.asarray(boot[m], dtype=float)
+            lo, hi = _interval(values, alpha)
+            if np.isnan(values).any():
+                undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples (a class with no row)")
+            measurements.update({m: point[m], f"{m}_ci_low": lo, f"{m}_ci_high": hi})
+            degenerate = not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)
+            sample_sizes += [SampleSize(measurement=m, n=n),
+                             SampleSize(measurement=f"{m}_ci_low", n=n, ci_degenerate=degenerate),
+                             SampleSize(measurement=f"{m}_ci_high", n=n, ci_degenerate=degenerate)]
+
+        claim_rows, unverifiable, gaps = [], [], []
+        for claim in ctx.card.claims:
+            key = CLAIM_ALIASES.get(claim.metric.lower())
+            if key is None or measurements.get(key) is None:
+                unverifiable.append(claim.metric)
+                continue
+            gap = abs(claim.value - point[key])
+            gaps.append(gap)
+            claim_rows.append([claim.metric, claim.value, point[key], gap, "yes" if gap <= p.claim_tolerance else "no"])
+        measurements["max_claim_gap"] = max(gaps) if gaps else None
+        measurements["claims_outside_tolerance"] = float(sum(g > p.claim_tolerance for g in gaps))
+        measurements["claims_checked"] = float(len(gaps))
+
+        per_class_ci = {m: np.nanquantile(np.asarray(boot_class[m], dtype=float), [alpha / 2, 1 - alpha / 2], axis=0)
+                        for m in PER_CLASS}
+        support = point["per_class"]["support"]
+        cm = confusion_matrix(truth, pred, labels=np.arange(k))
+        names = {"roc_auc": "roc_auc (one-vs-rest macro)", "f1": f"f1 (class {classes[pos]!r})" if pos is not None else "f1"}
+        evidence = [
+            Table(
+                title="Metrics with bootstrap confidence intervals",
+                columns=["metric", "n", "value", f"{level} CI low", "CI high"],
+                rows=[[names.get(m, m), n, point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]]
+                      for m in scalars],
+                caption=f"{p.n_bootstrap} bootstrap resamples of the {n} evaluation rows; {k} classes. ROC AUC is "
+                        "the mean over classes of each class against the rest; balanced accuracy the mean recall over "
+                        "the classes present; macro F1 the mean F1 over all classes; Brier half the multi-class Brier "
+                        "score (mean over rows of the summed squared errors of the class probabilities), which for "
+                        "two classes is the binary one" + ("" if pos is not None else
+                                                           "; no f1: the card names no positive_class") + ".",
+            ),
+            Table(
+                title="Per-class precision, recall and F1 with bootstrap confidence intervals",
+                columns=["class", "n (true)", "precision", "CI", "recall", "CI", "F1", "CI"],
+                rows=[[classes[c], int(support[c]),
+                       *[v for m in PER_CLASS for v in (float(point["per_class"][m][c]),
+                                                         f"{per_class_ci[m][0][c]:.3f}–{per_class_ci[m][1][c]:.3f}")]]
+                      for c in range(k)],
+                caption=f"{level} percentile-bootstrap intervals, same resamples as above; a class never predicted "
+                        "has precision 0, a class with no row recall 0 (scikit-learn's zero_division=0). Evidence only: "
+                        "per-class values are not measurements a policy can gate, since the classes vary by model.",
+            ),
+            Table(
+                title="Confusion matrix (rows: true class, columns: predicted class)",
+                columns=["true \\ predicted", *classes],
+                rows=[[classes[i], *map(int, cm[i])] for i in range(k)],
+            ),
+            BarChart(
+                title="Metrics", labels=list(scalars), values=[point[m] for m in scalars],
+                errors=[max(point[m] - measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"] - point[m])
+                        for m in scalars],
+                caption=f"n = {n} evaluation rows, {k} classes; error bars: {int(p.confidence * 100)}% bootstrap CI; "
+                        "ROC AUC one-vs-rest macro; policy thresholds drawn where one applies.",
+            ),
+        ]
+        if claim_rows or unverifiable:
+            evidence.append(Table(
+                title="Claims in the model card against measured values",
+                columns=["claimed metric", "claimed", "measured", "gap", f"within {p.claim_tolerance}"],
+                rows=claim_rows,
+                caption=("Claims that cannot be checked: " + ", ".join(unverifiable)) if unverifiable else "",
+            ))
+        summary = (
+            f"On {n} evaluation rows and {k} classes the model reaches one-vs-rest macro ROC AUC {point['roc_auc']:.3f} "
+            f"({level} CI {measurements['roc_auc_ci_low']:.3f}–{measurements['roc_auc_ci_high']:.3f}), "
+            f"accuracy {point['accuracy']:.3f} and macro F1 {point['f1_macro']:.3f}."
+        )
+        if gaps:
+            summary += f" The largest gap between a card claim and the measurement is {max(gaps):.3f}."
+        return CheckOutput(
+            measurements=measurements, evidence=evidence, summary=summary,
+            key_figure=f"AUC {point['roc_auc']:.3f} (macro)",
+            notes=([f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [])
+            + ([f"Resamples on which a metric is undefined, left out of its interval: {'; '.join(undefined)}."]
+               if undefined else [])
+            + ([] if pos is not None else [f"{k} classes: f1 (of a positive class) is not measured; the card names "
+                                            "no positive_class. Macro F1 is f1_macro."]),
             sample_sizes=sample_sizes,
         )

@@ -101,6 +101,17 @@ def check_positive_class(card: ModelCard, classes: list[str], what: str = "model
         "auditor.positive_class", f"{str(pc)!r} is not one of the {what}: {', '.join(map(repr, classes))}{hint}")])
 
 
+def check_decision_threshold(card: ModelCard, classes: list[str]) -> None:
+    """A decision threshold moves the cut between a binary model's two classes; with three or more
+    classes it has no meaning, and ignoring it would audit other decisions than the card describes."""
+    if card.auditor.decision_threshold is None or len(classes) == 2:
+        return
+    raise ModelCardError(str(card.path), [Problem(
+        "auditor.decision_threshold",
+        f"a decision threshold needs a binary model; this one has {len(classes)} classes "
+        f"({', '.join(map(repr, classes))}): remove it (the predicted class is then the most probable one)")])
+
+
 def sample_rows_csv(data: EvalDataset) -> bytes:
     lines = ["row,file_row"] + [f"{i},{r}" for i, r in enumerate(data.source_rows.tolist())]
     return ("\n".join(lines) + "\n").encode("utf-8")
@@ -181,6 +192,7 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     model = load_adapter(model_card, dataset.feature_names, allow_pickle=allow_pickle, device=device)
     check_labels(dataset, model.classes)
     check_positive_class(model_card, list(model.classes))
+    check_decision_threshold(model_card, list(model.classes))
     dataset.notes.extend(model.input_notes(dataset))
     ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
                        explainer_params=loaded.policy.explainers_for(model_card.auditor.task),

@@ -40,10 +40,13 @@ def choose_algorithm(estimator, categorical: list[str]) -> str:
 
 
 def _select_class(values: np.ndarray, base: np.ndarray, target: np.ndarray, n_classes: int, space: str):
-    """Pick the target class's attributions from (n, d) [positive class only] or (n, d, k)."""
+    """Pick the target class's attributions from (n, d) [positive class only] or (n, d, k) [one slice
+    per class, as LinearExplainer and TreeExplainer return for k >= 3 classes]."""
     idx = np.arange(len(target))
     if values.ndim == 3:
-        base = base.reshape(len(target), -1)
+        base = np.asarray(base, dtype=float)
+        # one expected value per class (k,) shared by every row, or one per row and class (n, k)
+        base = np.broadcast_to(base, (len(target), values.shape[2])) if base.ndim <= 1 else base.reshape(len(target), -1)
         return values[idx, :, target], base[idx, target]
     base = np.broadcast_to(np.asarray(base, dtype=float).reshape(-1), (len(target),)).copy()
     if n_classes != 2:
@@ -85,7 +88,12 @@ def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int, permuta
         space = "probability"
     base = np.asarray(explainer.expected_value, dtype=float)
     phi, base_t = _select_class(values, base, target, len(model.classes), space)
-    outputs = np.log(p_t / np.clip(1 - p_t, 1e-12, None)) if space == "log-odds" else p_t
+    if space == "log-odds" and values.ndim == 3:
+        # k >= 3 classes: LinearExplainer explains each class's softmax logit (decision_function),
+        # which is not log(p / (1 - p)); the explained output is that logit
+        outputs = np.asarray(model.estimator.decision_function(X.to_numpy(float)))[np.arange(len(target)), target]
+    else:
+        outputs = np.log(p_t / np.clip(1 - p_t, 1e-12, None)) if space == "log-odds" else p_t
     return _attribution(data, rows, target, phi, base_t, outputs, space, params)
 
 

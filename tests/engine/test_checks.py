@@ -72,6 +72,15 @@ def test_performance_by_hand(tmp_path, card_writer, threshold, accuracy, f1, bal
     assert out.key_figure == "AUC 0.889"
 
 
+def test_binary_macro_f1_by_hand(tmp_path, card_writer):
+    """The binary path adds f1_macro beside its unchanged numbers: TP 2, FP 1, FN 1, TN 2 gives F1 2/3 for
+    both classes (test_performance_by_hand's argmax case)."""
+    card = card_writer(tmp_path, features=[{"name": "x1", "type": "numeric"}])
+    m = Performance(PerformanceParams(n_bootstrap=50)).run(stub_context(card)).measurements
+    assert m["f1_macro"] == pytest.approx(2 / 3, abs=1e-12)
+    assert m["f1_macro_ci_low"] <= m["f1_macro"] <= m["f1_macro_ci_high"]
+
+
 def test_performance_bootstrap_is_seeded(tmp_path, card_writer):
     card = card_writer(tmp_path, features=[{"name": "x1", "type": "numeric"}])
     a = Performance(PerformanceParams(n_bootstrap=30)).run(stub_context(card)).measurements

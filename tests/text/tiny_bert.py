@@ -24,6 +24,14 @@ FILLERS = ["the", "a", "movie", "film", "plot", "story", "was", "is", "it", "and
 SUFFIXES = ["##s", "##ly"]  # lets "movies" / "films" become two word pieces
 VOCAB = SPECIAL + SENTIMENT + FILLERS + SUFFIXES
 LABELS = {0: "negative", 1: "positive"}
+# num_labels=3: a sentence with neither sentiment word is its own class (hard-ish label, see TARGETS)
+LABELS_3 = {0: "negative", 1: "positive", 2: "neutral"}
+# Smoothed targets per kind (good, bad, neither); 0.9, not 1.0, keeps probabilities off saturation,
+# where gradients vanish.
+TARGETS = {
+    2: [[0.1, 0.9], [0.9, 0.1], [0.5, 0.5]],
+    3: [[0.05, 0.9, 0.05], [0.9, 0.05, 0.05], [0.05, 0.05, 0.9]],
+}
 
 
 def make_sentence(rng: np.random.Generator, word: str | None, n_fillers: int) -> str:
@@ -35,7 +43,7 @@ def make_sentence(rng: np.random.Generator, word: str | None, n_fillers: int) ->
     return " ".join(words)
 
 
-def _training_batch(rng: np.random.Generator, tok: BertTokenizer, size: int):
+def _training_batch(rng: np.random.Generator, tok: BertTokenizer, size: int, num_labels: int = 2):
     kinds = rng.choice(3, size=size, p=[0.4, 0.4, 0.2])  # good, bad, neither
     texts = [make_sentence(rng, (SENTIMENT + [None])[k], int(rng.integers(3, 10))) for k in kinds]
     enc = tok(texts, padding=True, return_tensors="pt")
@@ -46,12 +54,11 @@ def _training_batch(rng: np.random.Generator, tok: BertTokenizer, size: int):
     noise = torch.rand(ids.shape) < 0.25
     replacement = torch.where(torch.rand(ids.shape) < 0.5, tok.mask_token_id, tok.pad_token_id)
     ids = torch.where(maskable & noise, replacement, ids)
-    # Smoothed targets (0.9, not 1.0) keep probabilities off saturation, where gradients vanish.
-    y = torch.tensor([[0.1, 0.9], [0.9, 0.1], [0.5, 0.5]])[torch.as_tensor(kinds)]
+    y = torch.tensor(TARGETS[num_labels])[torch.as_tensor(kinds)]
     return ids, enc["attention_mask"], y
 
 
-def build_tiny_text_model(dirpath: Path, *, steps: int = 300, seed: int = 0) -> Path:
+def build_tiny_text_model(dirpath: Path, *, steps: int = 300, seed: int = 0, num_labels: int = 2) -> Path:
     """Write vocab, tokenizer, config and safetensors weights of a trained tiny BERT to ``dirpath``.
 
     Parameters
@@ -62,6 +69,9 @@ def build_tiny_text_model(dirpath: Path, *, steps: int = 300, seed: int = 0) -> 
         Optimiser steps, batch 32; 300 take a few seconds on two CPU cores.
     seed:
         Seeds data and initialisation, so the model is the same on every run.
+    num_labels:
+        2 (negative, positive: a sentence with neither word gets the soft label 0.5) or 3 (negative,
+        positive, neutral: a sentence with neither word is neutral).
 
     Returns
     -------
@@ -76,11 +86,14 @@ def build_tiny_text_model(dirpath: Path, *, steps: int = 300, seed: int = 0) -> 
     tok = BertTokenizer.from_pretrained(str(dirpath), local_files_only=True)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    if num_labels not in TARGETS:
+        raise ValueError(f"num_labels must be 2 or 3, not {num_labels}")
+    labels = LABELS if num_labels == 2 else LABELS_3
     config = BertConfig(
         vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0, id2label=LABELS,
-        label2id={v: k for k, v in LABELS.items()}, pad_token_id=tok.pad_token_id,
+        attention_probs_dropout_prob=0.0, id2label=labels,
+        label2id={v: k for k, v in labels.items()}, pad_token_id=tok.pad_token_id,
     )
     model = BertForSequenceClassification(config)
     # One thread: tiny matrices gain nothing from two, and OpenMP spin-waiting on a busy 2-core
@@ -88,7 +101,7 @@ def build_tiny_text_model(dirpath: Path, *, steps: int = 300, seed: int = 0) -> 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _train(model, tok, rng, steps)
+        _train(model, tok, rng, steps, num_labels)
     finally:
         torch.set_num_threads(threads)
     model.save_pretrained(str(dirpath))  # safetensors is the default format (transformers >= 4.35)
@@ -98,11 +111,11 @@ def build_tiny_text_model(dirpath: Path, *, steps: int = 300, seed: int = 0) -> 
     return dirpath
 
 
-def _train(model, tok, rng, steps: int) -> None:
+def _train(model, tok, rng, steps: int, num_labels: int = 2) -> None:
     optim = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     for _ in range(steps):
-        ids, attn, y = _training_batch(rng, tok, 32)
+        ids, attn, y = _training_batch(rng, tok, 32, num_labels)
         logits = model(input_ids=ids, attention_mask=attn).logits
         loss = torch.nn.functional.cross_entropy(logits, y)  # soft targets
         optim.zero_grad()

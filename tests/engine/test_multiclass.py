@@ -1,0 +1,387 @@
+"""Models with three or more classes (issue 13, part 2): the metrics against scikit-learn on hand-made
+cases, SHAP of the predicted class, and the built-in policies end to end on a 4-class tabular model
+and a 3-class tiny BERT with no ERROR check."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from auditor.checks.performance import (Performance, PerformanceParams, _multiclass_metrics, _ovr_macro_auc,
+                                        _per_class)
+from auditor.engine.context import AuditContext
+from auditor.engine.runner import build_plan, run_plan
+from auditor.inputs.dataset import load_dataset
+from auditor.inputs.model_card import load_model_card
+from auditor.models.kinds import kind_for_card
+from auditor.policy import load_policy
+from auditor.results import Status
+
+CLASSES = ["a", "b", "c", "d"]
+FEATURES = ["x1", "x2", "x3", "color"]
+
+
+def four_class_frame(n: int, seed: int) -> pd.DataFrame:
+    """x1 separates a from b, x2 c from d; x3 is noise; color nudges d."""
+    rng = np.random.default_rng(seed)
+    x1, x2, x3 = rng.normal(size=(3, n))
+    color = rng.choice(["red", "green", "blue"], size=n)
+    logits = np.stack([2 * x1, -2 * x1, 2 * x2, -2 * x2 + (color == "red")], axis=1)
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    y = (rng.random(n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
+    return pd.DataFrame({"x1": x1.round(6), "x2": x2.round(6), "x3": x3.round(6), "color": color,
+                         "label": np.array(CLASSES)[y]})
+
+
+# --- known answers -----------------------------------------------------------------------------------
+
+# A hand-made 3-class confusion (rows: truth, columns: prediction):
+#        a  b  c
+#   a    3  1  0      precision a = 3/4, recall a = 3/4
+#   b    1  2  1      precision b = 2/4, recall b = 2/4
+#   c    0  1  1      precision c = 1/2, recall c = 1/2
+HAND_TRUTH = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+HAND_PRED = np.array([0, 0, 0, 1, 0, 1, 1, 2, 1, 2])
+
+
+def test_per_class_and_macro_metrics_by_hand_and_against_sklearn():
+    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, f1_score,
+                                 precision_recall_fscore_support)
+
+    pc = _per_class(HAND_TRUTH, HAND_PRED, 3)
+    np.testing.assert_allclose(pc["precision"], [3 / 4, 2 / 4, 1 / 2])
+    np.testing.assert_allclose(pc["recall"], [3 / 4, 2 / 4, 1 / 2])
+    np.testing.assert_allclose(pc["f1"], [3 / 4, 2 / 4, 1 / 2])
+    np.testing.assert_array_equal(pc["support"], [4, 4, 2])
+    proba = np.eye(3)[HAND_PRED] * 0.7 + 0.1  # rows sum to 1, argmax = HAND_PRED
+    m = _multiclass_metrics(HAND_TRUTH, proba, HAND_PRED, pos=None)
+    assert m["accuracy"] == pytest.approx(6 / 10, abs=1e-12)
+    assert m["balanced_accuracy"] == pytest.approx((3 / 4 + 2 / 4 + 1 / 2) / 3, abs=1e-12)
+    assert m["f1_macro"] == pytest.approx((3 / 4 + 2 / 4 + 1 / 2) / 3, abs=1e-12)
+    assert np.isnan(m["f1"])  # no positive class named
+    assert m["accuracy"] == pytest.approx(accuracy_score(HAND_TRUTH, HAND_PRED))
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(HAND_TRUTH, HAND_PRED))
+    assert m["f1_macro"] == pytest.approx(f1_score(HAND_TRUTH, HAND_PRED, average="macro"))
+    p, r, f, s = precision_recall_fscore_support(HAND_TRUTH, HAND_PRED, labels=[0, 1, 2], zero_division=0)
+    np.testing.assert_allclose([pc["precision"], pc["recall"], pc["f1"], pc["support"]], [p, r, f, s])
+    assert _multiclass_metrics(HAND_TRUTH, proba, HAND_PRED, pos=2)["f1"] == pytest.approx(1 / 2)
+
+
+def test_a_class_never_predicted_and_a_class_never_true_count_as_zero_like_sklearn():
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    truth, pred = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 1])  # class 3 absent, 2 never predicted
+    pc = _per_class(truth, pred, 4)
+    np.testing.assert_allclose(pc["precision"], [1, 2 / 4, 0, 0])
+    np.testing.assert_allclose(pc["recall"], [1 / 2, 1, 0, 0])
+    proba = np.full((5, 4), 0.25)
+    m = _multiclass_metrics(truth, proba, pred, pos=None)
+    assert m["f1_macro"] == pytest.approx(f1_score(truth, pred, labels=[0, 1, 2, 3], average="macro", zero_division=0))
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(truth, pred))  # over present classes
+    assert np.isnan(m["roc_auc"])  # class 3 has no row: one-vs-rest AUC is undefined, never a number
+
+
+def test_multiclass_brier_is_half_the_summed_squared_error_and_the_binary_brier_for_two_classes():
+    proba = np.array([[0.7, 0.2, 0.1], [0.2, 0.2, 0.6]])
+    truth = np.array([0, 1])
+    # row 1: 0.09 + 0.04 + 0.01; row 2: 0.04 + 0.64 + 0.36; halved mean
+    assert _multiclass_metrics(truth, proba, proba.argmax(1), None)["brier"] == pytest.approx((0.14 + 1.04) / 4)
+    p_yes = np.array([0.9, 0.8, 0.3, 0.6, 0.2, 0.1])
+    y = np.array([1, 1, 1, 0, 0, 0])
+    two = np.column_stack([1 - p_yes, p_yes])
+    assert _multiclass_metrics(y, two, two.argmax(1), 1)["brier"] == pytest.approx(np.mean((p_yes - y) ** 2), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ovr_macro_auc_equals_sklearn_with_ties(seed):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    truth = np.concatenate([np.arange(4), rng.integers(0, 4, 96)])
+    proba = rng.dirichlet(np.ones(4), 100).round(1)  # rounding makes ties, which the ranks must average
+    proba /= proba.sum(axis=1, keepdims=True)
+    expected = roc_auc_score(truth, proba, multi_class="ovr", average="macro", labels=[0, 1, 2, 3])
+    assert _ovr_macro_auc(truth, proba) == pytest.approx(expected, abs=1e-12)
+
+
+# --- a 4-class tabular model ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def four_class(tmp_path_factory):
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    root = tmp_path_factory.mktemp("four_class")
+    train, evaluation = four_class_frame(400, seed=1), four_class_frame(240, seed=0)
+    pre = ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["color"])], remainder="passthrough")
+    pipeline = Pipeline([("pre", pre), ("clf", LogisticRegression())]).fit(train[FEATURES], train["label"])
+    linear = LogisticRegression().fit(train[["x1", "x2", "x3"]].to_numpy(), train["label"].to_numpy())
+    sio.dump(pipeline, root / "pipeline.skops")
+    sio.dump(linear, root / "linear.skops")
+    evaluation.to_csv(root / "eval.csv", index=False)
+    # random forests (TreeExplainer's path): 4 classes, and 2 (a, b -> "no"; c, d -> "yes") in their own folder
+    from sklearn.ensemble import RandomForestClassifier
+
+    numeric = train[["x1", "x2", "x3"]].to_numpy()
+    forest = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(numeric, train["label"].to_numpy())
+    sio.dump(forest, root / "forest.skops")
+    (root / "binary").mkdir()
+    binary = {"a": "no", "b": "no", "c": "yes", "d": "yes"}
+    forest2 = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(
+        numeric, train["label"].map(binary).to_numpy())
+    sio.dump(forest2, root / "binary" / "forest.skops")
+    evaluation.assign(label=evaluation["label"].map(binary)).to_csv(root / "binary" / "eval.csv", index=False)
+    return root
+
+
+def four_class_context(root: Path, card_writer, tmp: Path, artefact: str = "pipeline", **overrides) -> AuditContext:
+    from auditor.models.tabular import load_tabular_model
+
+    extra = {"features": [{"name": f, "type": "numeric"} for f in ("x1", "x2", "x3")],
+             "ignore_columns": ["color"]} if artefact in ("linear", "forest") else {}
+    card_path = card_writer(tmp, artefact=root / f"{artefact}.skops", **{"positive_class": None, **extra, **overrides})
+    card = load_model_card(card_path)
+    data = load_dataset(root / "eval.csv", card)
+    return AuditContext(card=card, data=data, model=load_tabular_model(card, data.feature_names), seed=13)
+
+
+def run_policy(name: str, ctx: AuditContext) -> dict:
+    loaded = load_policy(name)
+    ctx = dataclasses.replace(ctx, explainer_params=loaded.policy.explainers_for(ctx.task))
+    return {r.id: r for r in run_plan(build_plan(loaded, kind_for_card(ctx.card)), ctx)}
+
+
+@pytest.mark.parametrize("policy", ["default", "text-default"])
+def test_builtin_policies_run_a_four_class_model_with_no_error(four_class, card_writer, tmp_path, policy):
+    from sklearn.metrics import roc_auc_score
+
+    ctx = four_class_context(four_class, card_writer, tmp_path)
+    assert ctx.classes == CLASSES and ctx.positive_index is None
+    results = run_policy(policy, ctx)
+    assert not {k: r.error.message for k, r in results.items() if r.status == Status.ERROR}
+    perf = results["performance"]
+    m = perf.measurements
+    expected = roc_auc_score(ctx.label_index(), ctx.proba(), multi_class="ovr", average="macro")
+    assert m["roc_auc"] == pytest.approx(expected, abs=1e-12)
+    assert m["roc_auc_ci_low"] < m["roc_auc"] < m["roc_auc_ci_high"]
+    for name in ("accuracy", "balanced_accuracy", "f1_macro"):
+        assert 0 < m[f"{name}_ci_low"] <= m[name] <= m[f"{name}_ci_high"] <= 1
+    assert m["f1"] is None  # no positive class: declared, never a made-up number
+    onehot = np.eye(4)[ctx.label_index()]
+    assert m["brier"] == pytest.approx(0.5 * np.mean(np.sum((ctx.proba() - onehot) ** 2, axis=1)), abs=1e-12)
+    # every threshold of the policy is on a measurement the 4-class model has
+    assert all(o.observed is not None for o in perf.thresholds)
+    titles = [e.title for e in perf.evidence]
+    per_class = next(e for e in perf.evidence if e.title.startswith("Per-class"))
+    assert [row[0] for row in per_class.rows] == CLASSES
+    confusion = next(e for e in perf.evidence if e.title.startswith("Confusion matrix"))
+    assert len(confusion.rows) == 4 and sum(sum(r[1:]) for r in confusion.rows) == len(ctx.data)
+    assert len(titles) == len(set(titles))
+    if policy == "default":
+        ran = {k for k, r in results.items() if r.status != Status.SKIPPED}
+        assert {"global_importance", "local_explanations", "explanation_faithfulness", "explanation_axioms",
+                "explanation_stability", "explainer_agreement", "explanation_sanity"} <= ran
+
+
+def test_the_performance_template_renders_a_four_class_result(four_class, card_writer, tmp_path):
+    from auditor.engine.runner import PlannedCheck, run_check
+    from auditor.policy.schema import CheckSpec
+    from auditor.render.html import make_environment
+
+    ctx = four_class_context(four_class, card_writer, tmp_path)
+    params = PerformanceParams(n_bootstrap=50)
+    result = run_check(PlannedCheck(spec=CheckSpec(check="performance", params={"n_bootstrap": 50}), params=params), ctx)
+    html = make_environment().get_template("checks/performance.html.j2").render(c=result, letter={"measurements": "C"})
+    assert "Per-class precision" in html and "one-vs-rest" in html
+
+
+def test_subgroup_fairness_skips_a_four_class_model_without_a_positive_class(four_class, card_writer, tmp_path):
+    ctx = four_class_context(four_class, card_writer, tmp_path, sensitive_features=["color"])
+    results = run_policy("default", ctx)
+    fairness = results["subgroup_fairness"]
+    assert fairness.status == Status.SKIPPED and "positive class" in fairness.skipped_reason
+
+
+def test_a_named_positive_class_on_four_classes_drives_f1_and_fairness(four_class, card_writer, tmp_path):
+    ctx = four_class_context(four_class, card_writer, tmp_path, positive_class="d", sensitive_features=["color"])
+    assert ctx.positive_index == 3
+    results = run_policy("default", ctx)
+    assert not {k: r.error.message for k, r in results.items() if r.status == Status.ERROR}
+    assert results["subgroup_fairness"].status != Status.SKIPPED
+    truth, pred = ctx.label_index(), ctx.predicted_index()
+    from sklearn.metrics import f1_score
+    assert results["performance"].measurements["f1"] == pytest.approx(f1_score(truth == 3, pred == 3), abs=1e-12)
+
+
+def test_a_positive_class_a_four_class_model_lacks_is_a_located_card_error(four_class, card_writer, tmp_path):
+    from auditor.engine.audit import check_positive_class
+    from auditor.errors import ModelCardError
+
+    card = load_model_card(card_writer(tmp_path, artefact=four_class / "pipeline.skops", positive_class="e"))
+    with pytest.raises(ModelCardError) as err:
+        check_positive_class(card, CLASSES)
+    assert [p.location for p in err.value.problems] == ["auditor.positive_class"]
+    assert err.value.exit_code == 3
+
+
+def test_linear_shap_of_a_four_class_model_explains_the_predicted_class_exactly(four_class, card_writer, tmp_path):
+    """LinearExplainer returns (n, d, k) for a multinomial model: the attribution is the predicted class's
+    slice, and it adds up to that class's logit (efficiency holds with the right explained output)."""
+    from auditor.explain.tabular_shap import explain_shap_tabular
+
+    ctx = four_class_context(four_class, card_writer, tmp_path, artefact="linear")
+    rows = np.arange(12)
+    attr = explain_shap_tabular(ctx, rows, background_size=30, permutations=1, seed_offset=0)
+    assert attr.params["algorithm"] == "linear" and attr.output_space == "log-odds"
+    np.testing.assert_array_equal(attr.target, ctx.predicted_index()[rows])
+    assert len(set(attr.target.tolist())) > 1  # more than one class is explained
+    estimator = ctx.model.estimator
+    X = ctx.data.frame.iloc[rows][["x1", "x2", "x3"]].to_numpy(float)
+    logits = estimator.decision_function(X)[np.arange(len(rows)), attr.target]
+    np.testing.assert_allclose(attr.outputs, logits, atol=1e-10)
+    sums = np.array([np.sum(v) for v in attr.values])
+    np.testing.assert_allclose(sums + attr.base_values, attr.outputs, atol=1e-8)
+    # exact linear SHAP against an independent background: coef_k . (x - mean(background))
+    background = ctx.background(30).to_numpy(float)
+    expected = estimator.coef_[attr.target] * (X - background.mean(axis=0))
+    np.testing.assert_allclose(np.stack(attr.values), expected, atol=1e-8)
+
+
+def test_select_class_takes_one_slice_per_row_from_per_class_outputs():
+    from auditor.explain.tabular_shap import _select_class
+
+    values = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)  # (n, d, k)
+    target = np.array([3, 1])
+    phi, base = _select_class(values, np.array([10.0, 11.0, 12.0, 13.0]), target, 4, "probability")
+    np.testing.assert_array_equal(phi, [values[0, :, 3], values[1, :, 1]])
+    np.testing.assert_array_equal(base, [13.0, 11.0])
+    with pytest.raises(ValueError, match="ambiguous"):
+        _select_class(values[:, :, 0], np.array(0.0), target, 4, "probability")
+
+
+# --- a 3-class tiny BERT -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def three_class_text(tmp_path_factory, tiny_bert):
+    root = tmp_path_factory.mktemp("three_class_text")
+    model_dir = tiny_bert.build_tiny_text_model(root / "model", num_labels=3)
+    rng = np.random.default_rng(5)
+    words = ["good", "bad", None] * 12
+    texts = [tiny_bert.make_sentence(rng, w, int(rng.integers(4, 9))) for w in words]
+    labels = ["positive" if w == "good" else "negative" if w == "bad" else "neutral" for w in words]
+    for i, wrong in zip((0, 4, 8, 9), ("neutral", "positive", "positive", "negative")):
+        labels[i] = wrong  # a few mislabelled rows: a perfect model would leave every interval zero-width
+    data = root / "eval.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)),
+                    encoding="utf-8")
+    meta = {"license": "apache-2.0", "library_name": "transformers",
+            "auditor": {"task": "text-classification", "model": {"path": str(model_dir), "format": "transformers"},
+                        "name": "tiny-bert-3", "version": "1.0.0", "target": "label", "text_column": "text"}}
+    card = root / "README.md"
+    card.write_text(f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n\n# tiny-bert-3\n\nThree sentiment classes.\n",
+                    encoding="utf-8")
+    return root, model_dir, card, data
+
+
+def test_text_default_runs_a_three_class_text_model_with_no_error(three_class_text):
+    from sklearn.metrics import roc_auc_score
+
+    from auditor.models.text import load_text_model
+
+    _, model_dir, card_path, data_path = three_class_text
+    card = load_model_card(card_path)
+    data = load_dataset(data_path, card)
+    model = load_text_model(model_dir, max_length=32, batch_size=32, threads=1)
+    ctx = AuditContext(card=card, data=data, model=model, seed=13)
+    assert ctx.classes == ["negative", "positive", "neutral"] and ctx.positive_index is None
+    results = run_policy("text-default", ctx)
+    assert not {k: r.error.message for k, r in results.items() if r.status == Status.ERROR}
+    m = results["performance"].measurements
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(ctx.label_index(), ctx.proba(), multi_class="ovr"), abs=1e-12)
+    assert m["accuracy"] > 0.8  # the planted words are learnt: the explanations below explain a real model
+    ran = {k for k, r in results.items() if r.status != Status.SKIPPED}
+    assert {"text_explanations", "explanation_faithfulness", "explanation_axioms", "explanation_stability",
+            "explainer_agreement", "explanation_sanity"} <= ran
+    # explanations are of the predicted class, which is each of the three on some row
+    assert set(ctx.predicted_index().tolist()) == {0, 1, 2}
+
+
+
+def test_every_builtin_performance_threshold_is_measured_on_a_four_class_model(four_class, card_writer, tmp_path):
+    """No built-in policy gates (or records) a performance measurement a 4-class model lacks."""
+    from auditor.engine.runner import PlannedCheck, run_check
+    from auditor.policy import builtin_policies
+    from auditor.policy.schema import CheckSpec
+
+    ctx = four_class_context(four_class, card_writer, tmp_path)
+    result = run_check(PlannedCheck(spec=CheckSpec(check="performance", params={"n_bootstrap": 50}),
+                                    params=PerformanceParams(n_bootstrap=50)), ctx)
+    gated = set()
+    for name in builtin_policies():
+        for planned in build_plan(load_policy(name), kind_for_card(ctx.card)):
+            if planned.spec.check == "performance":
+                gated |= {t.measurement for t in planned.spec.thresholds}
+    assert gated >= {"roc_auc_ci_low", "brier"}
+    assert {g: result.measurements[g] for g in gated if result.measurements[g] is None} == {}
+
+
+def test_the_cli_audits_a_four_class_model_and_refuses_a_decision_threshold(four_class, card_writer, tmp_path,
+                                                                             policy_writer, monkeypatch):
+    """A new user's run: no positive_class, exit 0 and a result with the macro metrics; the same card with a
+    decision_threshold is a located card error (exit 3) and writes nothing."""
+    from typer.testing import CliRunner
+
+    import auditor.engine.audit
+    from auditor.cli import app
+
+    monkeypatch.setattr(auditor.engine.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([
+        {"check": "performance", "params": {"n_bootstrap": 50},
+         "thresholds": [{"measurement": "roc_auc_ci_low", "min": 0.6, "severity": "fail"}]}]))
+    card = card_writer(tmp_path / "card", artefact=four_class / "pipeline.skops", positive_class=None)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["run", "--policy", str(policy), "--card", str(card), "--data",
+                                   str(four_class / "eval.csv"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    result = json.loads(next(out.rglob("result.json")).read_text())
+    assert result["model"]["classes"] == CLASSES and result["model"]["positive_class"] is None
+    perf = next(c for c in result["checks"] if c["id"] == "performance")
+    assert perf["status"] == "pass" and perf["measurements"]["f1_macro"] > 0.5
+
+    card = card_writer(tmp_path / "card2", artefact=four_class / "pipeline.skops", positive_class=None,
+                       decision_threshold=0.4)
+    out = tmp_path / "out2"
+    res = CliRunner().invoke(app, ["run", "--policy", str(policy), "--card", str(card), "--data",
+                                   str(four_class / "eval.csv"), "--out", str(out)])
+    assert res.exit_code == 3, res.output
+    assert "auditor.decision_threshold" in res.output and "4 classes" in res.output
+    assert not out.exists() or not any(out.iterdir())  # nothing half-written
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["4-class", "binary"])
+def test_tree_shap_explains_the_predicted_class_exactly(four_class, card_writer, tmp_path, binary):
+    """TreeExplainer returns (n, d, k) and k expected values for a forest, binary included: the predicted
+    class's slice adds up to that class's probability (interventional TreeSHAP is exact)."""
+    from auditor.explain.tabular_shap import explain_shap_tabular
+
+    ctx = four_class_context(four_class / "binary" if binary else four_class, card_writer, tmp_path, artefact="forest")
+    rows = np.arange(15)  # an odd count: per-class expected values must not be reshaped per row
+    attr = explain_shap_tabular(ctx, rows, background_size=30, permutations=1, seed_offset=0)
+    assert attr.params["algorithm"] == "tree" and attr.output_space == "probability"
+    np.testing.assert_array_equal(attr.target, ctx.predicted_index()[rows])
+    proba = ctx.proba()[rows]
+    np.testing.assert_allclose(attr.outputs, proba[np.arange(len(rows)), attr.target])
+    sums = np.array([np.sum(v) for v in attr.values])
+    np.testing.assert_allclose(sums + attr.base_values, attr.outputs, atol=1e-6)
