@@ -112,6 +112,79 @@ def _interval(values, alpha: float) -> tuple[float, float]:
     return float("nan"), float("nan")
 
 
+def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[str], alpha: float, n: int,
+                    why_undefined: str) -> tuple[list[SampleSize], list[str]]:
+    """Each metric's value and percentile-bootstrap interval into ``measurements``; returns the
+    sample sizes (a zero-width or undefined interval, e.g. 2 perfectly separated rows, is degenerate:
+    it says nothing about a bound) and the metrics some resamples left undefined."""
+    sample_sizes, undefined = [], []
+    for m in metrics:
+        values = np.asarray(boot[m], dtype=float)
+        lo, hi = _interval(values, alpha)
+        if np.isnan(values).any():
+            undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples ({why_undefined})")
+        measurements.update({m: point[m], f"{m}_ci_low": lo, f"{m}_ci_high": hi})
+        degenerate = not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)
+        sample_sizes += [SampleSize(measurement=m, n=n),
+                         SampleSize(measurement=f"{m}_ci_low", n=n, ci_degenerate=degenerate),
+                         SampleSize(measurement=f"{m}_ci_high", n=n, ci_degenerate=degenerate)]
+    return sample_sizes, undefined
+
+
+def _claims(claims, point: dict, measurements: dict, tolerance: float) -> tuple[list[list], list[str], list[float]]:
+    """The card's claims against the measured values: table rows, claims that cannot be checked,
+    and the gaps; the claim measurements go into ``measurements``."""
+    rows, unverifiable, gaps = [], [], []
+    for claim in claims:
+        key = CLAIM_ALIASES.get(claim.metric.lower())
+        if key is None or measurements.get(key) is None:
+            unverifiable.append(claim.metric)
+            continue
+        gap = abs(claim.value - point[key])
+        gaps.append(gap)
+        rows.append([claim.metric, claim.value, point[key], gap, "yes" if gap <= tolerance else "no"])
+    measurements["max_claim_gap"] = max(gaps) if gaps else None
+    measurements["claims_outside_tolerance"] = float(sum(g > tolerance for g in gaps))
+    measurements["claims_checked"] = float(len(gaps))
+    return rows, unverifiable, gaps
+
+
+def _shared_evidence(classes: list[str], cm, point: dict, measurements: dict, metrics: list[str], chart_caption: str,
+                     claim_rows: list, unverifiable: list[str], tolerance: float) -> list:
+    """The confusion matrix, the metrics chart and, when the card claims anything, the claims table."""
+    evidence = [
+        Table(
+            title="Confusion matrix (rows: true class, columns: predicted class)",
+            columns=["true \\ predicted", *classes],
+            rows=[[classes[i], *map(int, cm[i])] for i in range(len(classes))],
+        ),
+        BarChart(
+            title="Metrics", labels=list(metrics), values=[point[m] for m in metrics],
+            errors=[max(point[m] - measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"] - point[m])
+                    for m in metrics],
+            caption=chart_caption,
+        ),
+    ]
+    if claim_rows or unverifiable:
+        evidence.append(Table(
+            title="Claims in the model card against measured values",
+            columns=["claimed metric", "claimed", "measured", "gap", f"within {tolerance}"],
+            rows=claim_rows,
+            caption=("Claims that cannot be checked: " + ", ".join(unverifiable)) if unverifiable else "",
+        ))
+    return evidence
+
+
+def _notes(unverifiable: list[str], undefined: list[str]) -> list[str]:
+    return (([f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [])
+            + ([f"Resamples on which a metric is undefined, left out of its interval: {'; '.join(undefined)}."]
+               if undefined else []))
+
+
+def _gap_sentence(gaps: list[float]) -> str:
+    return f" The largest gap between a card claim and the measurement is {max(gaps):.3f}." if gaps else ""
+
+
 class Performance(Check):
     name = "performance"
     title = "Predictive performance"
@@ -152,34 +225,9 @@ class Performance(Check):
         alpha = 1 - p.confidence
         level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {}
-        sample_sizes, undefined = [], []
-        for m in METRICS + MACRO_METRICS:
-            values = np.asarray(boot[m], dtype=float)
-            if np.isfinite(values).any():
-                lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2])
-            else:
-                lo = hi = float("nan")
-            if np.isnan(values).any():
-                undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples (one class only)")
-            measurements.update({m: point[m], f"{m}_ci_low": float(lo), f"{m}_ci_high": float(hi)})
-            # a zero-width or undefined interval (e.g. 2 rows, perfectly separated) says nothing about the bound
-            degenerate = not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)
-            sample_sizes += [SampleSize(measurement=m, n=len(y)),
-                             SampleSize(measurement=f"{m}_ci_low", n=len(y), ci_degenerate=degenerate),
-                             SampleSize(measurement=f"{m}_ci_high", n=len(y), ci_degenerate=degenerate)]
-
-        claim_rows, unverifiable, gaps = [], [], []
-        for claim in ctx.card.claims:
-            key = CLAIM_ALIASES.get(claim.metric.lower())
-            if key is None:
-                unverifiable.append(claim.metric)
-                continue
-            gap = abs(claim.value - point[key])
-            gaps.append(gap)
-            claim_rows.append([claim.metric, claim.value, point[key], gap, "yes" if gap <= p.claim_tolerance else "no"])
-        measurements["max_claim_gap"] = max(gaps) if gaps else None
-        measurements["claims_outside_tolerance"] = float(sum(g > p.claim_tolerance for g in gaps))
-        measurements["claims_checked"] = float(len(gaps))
+        sample_sizes, undefined = _with_intervals(measurements, point, boot, METRICS + MACRO_METRICS, alpha, len(y),
+                                                  "one class only")
+        claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
         classes = ctx.classes
         cm = confusion_matrix(truth, pred, labels=np.arange(len(classes)))
@@ -191,38 +239,21 @@ class Performance(Check):
                       for m in METRICS + MACRO_METRICS],
                 caption=f"{p.n_bootstrap} bootstrap resamples of the {len(y)} evaluation rows; positive class {classes[pos]!r}.",
             ),
-            Table(
-                title="Confusion matrix (rows: true class, columns: predicted class)",
-                columns=["true \\ predicted", *classes],
-                rows=[[classes[i], *map(int, cm[i])] for i in range(len(classes))],
-            ),
-            BarChart(
-                title="Metrics", labels=list(METRICS), values=[point[m] for m in METRICS],
-                errors=[max(point[m] - measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"] - point[m]) for m in METRICS],
-                caption=f"n = {len(y)} evaluation rows; error bars: {int(p.confidence * 100)}% bootstrap CI; "
-                        "Brier (lower is better) on its own axis; policy thresholds drawn where one applies.",
-            ),
+            *_shared_evidence(
+                classes, cm, point, measurements, METRICS,
+                f"n = {len(y)} evaluation rows; error bars: {int(p.confidence * 100)}% bootstrap CI; "
+                "Brier (lower is better) on its own axis; policy thresholds drawn where one applies.",
+                claim_rows, unverifiable, p.claim_tolerance),
         ]
-        if claim_rows or unverifiable:
-            evidence.append(Table(
-                title="Claims in the model card against measured values",
-                columns=["claimed metric", "claimed", "measured", "gap", f"within {p.claim_tolerance}"],
-                rows=claim_rows,
-                caption=("Claims that cannot be checked: " + ", ".join(unverifiable)) if unverifiable else "",
-            ))
         summary = (
             f"On {len(y)} evaluation rows the model reaches ROC AUC {point['roc_auc']:.3f} "
             f"({level} CI {measurements['roc_auc_ci_low']:.3f}–{measurements['roc_auc_ci_high']:.3f}) "
             f"and accuracy {point['accuracy']:.3f}."
-        )
-        if gaps:
-            summary += f" The largest gap between a card claim and the measurement is {max(gaps):.3f}."
+        ) + _gap_sentence(gaps)
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f}",
-            notes=([f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [])
-            + ([f"Resamples on which a metric is undefined, left out of its interval: {'; '.join(undefined)}."]
-               if undefined else []),
+            notes=_notes(unverifiable, undefined),
             sample_sizes=sample_sizes,
         )
 
@@ -251,30 +282,8 @@ class Performance(Check):
         alpha = 1 - p.confidence
         level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
-        sample_sizes, undefined = [], []
-        for m in scalars:
-            values = np.asarray(boot[m], dtype=float)
-            lo, hi = _interval(values, alpha)
-            if np.isnan(values).any():
-                undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples (a class with no row)")
-            measurements.update({m: point[m], f"{m}_ci_low": lo, f"{m}_ci_high": hi})
-            degenerate = not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)
-            sample_sizes += [SampleSize(measurement=m, n=n),
-                             SampleSize(measurement=f"{m}_ci_low", n=n, ci_degenerate=degenerate),
-                             SampleSize(measurement=f"{m}_ci_high", n=n, ci_degenerate=degenerate)]
-
-        claim_rows, unverifiable, gaps = [], [], []
-        for claim in ctx.card.claims:
-            key = CLAIM_ALIASES.get(claim.metric.lower())
-            if key is None or measurements.get(key) is None:
-                unverifiable.append(claim.metric)
-                continue
-            gap = abs(claim.value - point[key])
-            gaps.append(gap)
-            claim_rows.append([claim.metric, claim.value, point[key], gap, "yes" if gap <= p.claim_tolerance else "no"])
-        measurements["max_claim_gap"] = max(gaps) if gaps else None
-        measurements["claims_outside_tolerance"] = float(sum(g > p.claim_tolerance for g in gaps))
-        measurements["claims_checked"] = float(len(gaps))
+        sample_sizes, undefined = _with_intervals(measurements, point, boot, scalars, alpha, n, "a class with no row")
+        claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
         per_class_ci = {m: np.nanquantile(np.asarray(boot_class[m], dtype=float), [alpha / 2, 1 - alpha / 2], axis=0)
                         for m in PER_CLASS}
@@ -305,39 +314,21 @@ class Performance(Check):
                         "has precision 0, a class with no row recall 0 (scikit-learn's zero_division=0). Evidence only: "
                         "per-class values are not measurements a policy can gate, since the classes vary by model.",
             ),
-            Table(
-                title="Confusion matrix (rows: true class, columns: predicted class)",
-                columns=["true \\ predicted", *classes],
-                rows=[[classes[i], *map(int, cm[i])] for i in range(k)],
-            ),
-            BarChart(
-                title="Metrics", labels=list(scalars), values=[point[m] for m in scalars],
-                errors=[max(point[m] - measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"] - point[m])
-                        for m in scalars],
-                caption=f"n = {n} evaluation rows, {k} classes; error bars: {int(p.confidence * 100)}% bootstrap CI; "
-                        "ROC AUC one-vs-rest macro; policy thresholds drawn where one applies.",
-            ),
+            *_shared_evidence(
+                classes, cm, point, measurements, scalars,
+                f"n = {n} evaluation rows, {k} classes; error bars: {int(p.confidence * 100)}% bootstrap CI; "
+                "ROC AUC one-vs-rest macro; policy thresholds drawn where one applies.",
+                claim_rows, unverifiable, p.claim_tolerance),
         ]
-        if claim_rows or unverifiable:
-            evidence.append(Table(
-                title="Claims in the model card against measured values",
-                columns=["claimed metric", "claimed", "measured", "gap", f"within {p.claim_tolerance}"],
-                rows=claim_rows,
-                caption=("Claims that cannot be checked: " + ", ".join(unverifiable)) if unverifiable else "",
-            ))
         summary = (
             f"On {n} evaluation rows and {k} classes the model reaches one-vs-rest macro ROC AUC {point['roc_auc']:.3f} "
             f"({level} CI {measurements['roc_auc_ci_low']:.3f}–{measurements['roc_auc_ci_high']:.3f}), "
             f"accuracy {point['accuracy']:.3f} and macro F1 {point['f1_macro']:.3f}."
-        )
-        if gaps:
-            summary += f" The largest gap between a card claim and the measurement is {max(gaps):.3f}."
+        ) + _gap_sentence(gaps)
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f} (macro)",
-            notes=([f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [])
-            + ([f"Resamples on which a metric is undefined, left out of its interval: {'; '.join(undefined)}."]
-               if undefined else [])
+            notes=_notes(unverifiable, undefined)
             + ([] if pos is not None else [f"{k} classes: f1 (of a positive class) is not measured; the card names "
                                             "no positive_class. Macro F1 is f1_macro."]),
             sample_sizes=sample_sizes,
