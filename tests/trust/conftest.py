@@ -82,15 +82,11 @@ def text_model_dir(tmp_path_factory, tiny_bert):
     return tiny_bert.build_tiny_text_model(tmp_path_factory.mktemp("trust_tiny_bert") / "model")
 
 
-def make_text_context(tiny, root: Path, model_dir: Path, *, n: int = 20, seed: int = 0):
-    """~``n`` synthetic sentences with a planted "good" / "bad" (a few with neither)."""
-    from auditor.engine.context import AuditContext
-    from auditor.inputs.dataset import load_dataset
-    from auditor.inputs.model_card import load_model_card
-    from auditor.models.text import load_text_model
-
+def write_sentences(tiny, root: Path, n: int, n_neutral: int) -> Path:
+    """``eval.jsonl`` of ~``n`` synthetic sentences with a planted "good" / "bad", the last
+    ``n_neutral`` with neither (and a random label)."""
     rng = np.random.default_rng(42)
-    words = (["good", "bad"] * n)[: n - 2] + [None, None]
+    words = (["good", "bad"] * n)[: n - n_neutral] + [None] * n_neutral
     texts = [tiny.make_sentence(rng, w, int(rng.integers(4, 9))) for w in words]
     labels = ["positive" if w == "good" else "negative" if w == "bad" else str(rng.choice(["positive", "negative"]))
               for w in words]
@@ -98,6 +94,17 @@ def make_text_context(tiny, root: Path, model_dir: Path, *, n: int = 20, seed: i
     jsonl = root / "eval.jsonl"
     jsonl.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)),
                      encoding="utf-8")
+    return jsonl
+
+
+def make_text_context(tiny, root: Path, model_dir: Path, *, n: int = 20, seed: int = 0):
+    """~``n`` synthetic sentences with a planted "good" / "bad" (a few with neither)."""
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.text import load_text_model
+
+    jsonl = write_sentences(tiny, root, n, n_neutral=2)
     card = load_model_card(write_card(root / "card", {
         "task": "text-classification", "model": {"path": str(model_dir), "format": "transformers"},
         "name": "trust-tiny-bert", "target": "label", "text_column": "text", "positive_class": "positive",
@@ -158,15 +165,7 @@ def make_decoder_context(tiny, root: Path, model_dir: Path, *, prompted: bool, n
     from auditor.inputs.model_card import load_model_card
     from auditor.models.kinds import load_adapter
 
-    rng = np.random.default_rng(42)
-    words = (["good", "bad"] * n)[: n - n_neutral] + [None] * n_neutral
-    texts = [tiny.make_sentence(rng, w, int(rng.integers(4, 9))) for w in words]
-    labels = ["positive" if w == "good" else "negative" if w == "bad" else str(rng.choice(["positive", "negative"]))
-              for w in words]
-    root.mkdir(parents=True, exist_ok=True)
-    jsonl = root / "eval.jsonl"
-    jsonl.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)),
-                     encoding="utf-8")
+    jsonl = write_sentences(tiny, root, n, n_neutral)
     card = load_model_card(write_card(root / "card", decoder_card(model_dir, tiny, prompted=prompted)))
     data = load_dataset(jsonl, card)
     model = load_adapter(card, data.feature_names)
