@@ -121,6 +121,11 @@ class AuditContext:
         """A generator seeded by the policy seed and a label, so each use is independent and reproducible."""
         return np.random.default_rng([self.seed, stable_hash(label)])
 
+    def offset_seed(self, offset: int) -> int:
+        """The policy seed moved by ``offset`` (seed-stability re-runs), wrapped into 0 .. 2**32-1:
+        the range numpy's RandomState, LIME and shap accept, whatever seed the policy chose."""
+        return (self.seed + int(offset)) % 2**32
+
     # --- predictions -----------------------------------------------------------------------------
 
     @property
