@@ -1,0 +1,147 @@
+"""Cohorts of explained instances: seeded k-means with k chosen by silhouette, what defines each
+cohort, and how a cohort's error compares with the rest (intervals for proportions).
+
+Pure functions of arrays (the explanation_clustering check feeds them), each with a known answer in
+tests/metrics/test_cohorts.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["ACCURACY", "COHORT_METRICS", "CohortMetric", "Clustering", "attribution_shares", "cluster",
+           "defining_features", "newcombe_difference", "wilson_interval"]
+
+
+def _z(confidence: float) -> float:
+    from scipy.stats import norm  # imported on use: scipy.stats takes about a second
+
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
+    return float(norm.ppf(0.5 + confidence / 2))
+
+
+def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Proportion ``successes / n`` with its Wilson score interval (Wilson 1927): unlike the normal
+    approximation it stays inside [0, 1] and has a non-zero width at 0 or n successes. NaNs for
+    ``n = 0``."""
+    if n <= 0:
+        return float("nan"), float("nan"), float("nan")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must lie in [0, n]; got {successes} of {n}")
+    z = _z(confidence)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return float(p), float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def newcombe_difference(s1: float, n1: int, s2: float, n2: int,
+                        confidence: float = 0.95) -> tuple[float, float, float]:
+    """Difference of two independent proportions ``s1/n1 − s2/n2`` with Newcombe's hybrid score
+    interval (Newcombe 1998, method 10), built from the two Wilson intervals. NaNs when either
+    sample is empty."""
+    p1, l1, u1 = wilson_interval(s1, n1, confidence)
+    p2, l2, u2 = wilson_interval(s2, n2, confidence)
+    if not (np.isfinite(p1) and np.isfinite(p2)):
+        return float("nan"), float("nan"), float("nan")
+    d = p1 - p2
+    low = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return float(d), float(low), float(high)
+
+
+@dataclass(frozen=True)
+class CohortMetric:
+    """How a cohort's error is measured and compared with the rest of the instances.
+
+    ``per_instance`` values come from the check (classification: 1.0 for a correct prediction);
+    ``interval(values, confidence)`` is the cohort's estimate with its interval and
+    ``shortfall(cohort, rest, confidence)`` how much worse the cohort is than the rest (positive =
+    worse) with its interval. A regression metric (absolute error, bootstrap intervals) plugs in here.
+    """
+
+    name: str
+    higher_is_better: bool
+    interval: Callable[[np.ndarray, float], tuple[float, float, float]]
+    shortfall: Callable[[np.ndarray, np.ndarray, float], tuple[float, float, float]]
+
+
+def _proportion(values: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    v = np.asarray(values, dtype=float)
+    return wilson_interval(float(v.sum()), int(v.size), confidence)
+
+
+def _proportion_shortfall(cohort: np.ndarray, rest: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    c, r = np.asarray(cohort, dtype=float), np.asarray(rest, dtype=float)
+    return newcombe_difference(float(r.sum()), int(r.size), float(c.sum()), int(c.size), confidence)
+
+
+ACCURACY = CohortMetric(name="accuracy", higher_is_better=True, interval=_proportion, shortfall=_proportion_shortfall)
+COHORT_METRICS: dict[str, CohortMetric] = {"classification": ACCURACY}
+
+
+def attribution_shares(importance: np.ndarray) -> np.ndarray:
+    """Each row's |attribution| as shares of its total (rows sum to 1; an all-zero row stays 0):
+    which features an explanation relies on, whatever the size of the prediction it explains."""
+    m = np.abs(np.asarray(importance, dtype=float))
+    total = m.sum(axis=1, keepdims=True)
+    return np.divide(m, total, out=np.zeros_like(m), where=total > 0)
+
+
+@dataclass
+class Clustering:
+    labels: np.ndarray  # cohort per instance, 0 = the largest cohort
+    k: int
+    silhouette: float
+    candidates: dict[int, float]  # k -> silhouette of the k-means partition tried
+
+
+def _canonical(labels: np.ndarray) -> np.ndarray:
+    """Cohorts renumbered by size (largest first), ties by first member, so labels do not depend on
+    k-means' arbitrary cluster ids."""
+    ids, first, sizes = np.unique(labels, return_index=True, return_counts=True)
+    order = sorted(range(len(ids)), key=lambda i: (-sizes[i], first[i]))
+    mapping = {int(ids[i]): rank for rank, i in enumerate(order)}
+    return np.array([mapping[int(v)] for v in labels], dtype=int)
+
+
+def cluster(X: np.ndarray, k_min: int, k_max: int, *, seed: int, n_init: int = 10) -> Clustering | None:
+    """Seeded k-means (scikit-learn) for every k in [k_min, k_max] that the data allow (2 ≤ k < the
+    number of distinct points), keeping the k with the highest silhouette (ties: the smaller k).
+    None when no k is possible (fewer than three distinct points)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D; got shape {X.shape}")
+    distinct = len(np.unique(X, axis=0)) if len(X) else 0
+    best, candidates = None, {}
+    for k in range(max(2, k_min), min(k_max, distinct - 1) + 1):
+        labels = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(X)
+        if len(np.unique(labels)) < 2:
+            continue
+        score = float(silhouette_score(X, labels))
+        candidates[k] = score
+        if best is None or score > best[1] + 1e-12:
+            best = (labels, score, k)
+    if best is None:
+        return None
+    return Clustering(labels=_canonical(best[0]), k=best[2], silhouette=best[1], candidates=candidates)
+
+
+def defining_features(shares: np.ndarray, labels: np.ndarray, cohort: int, top: int) -> list[tuple[int, float]]:
+    """The ``top`` columns whose mean share is most above the rest's in ``cohort``: (column, lift),
+    lift = mean share inside − mean share outside, positive lifts only, largest first (ties: column
+    order). With no instance outside the cohort the lift is the mean share itself."""
+    inside = labels == cohort
+    mean_in = shares[inside].mean(axis=0)
+    mean_out = shares[~inside].mean(axis=0) if (~inside).any() else np.zeros(shares.shape[1])
+    lift = mean_in - mean_out
+    order = np.argsort(-lift, kind="stable")
+    return [(int(j), float(lift[j])) for j in order[:top] if lift[j] > 0]
