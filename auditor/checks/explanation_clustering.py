@@ -148,7 +148,7 @@ class ExplanationClustering(Check):
             found = cluster(spaces[view], p.k_min, p.k_max, n_init=p.n_init,
                             seed=int(ctx.rng(f"clustering.kmeans.{view}").integers(2**31 - 1)))
             if found is None:
-                notes.append(f"{view}: fewer than three distinct instances, so no clustering.")
+                notes.append(f"{view}: fewer than two distinct instances (or three instances), so no clustering.")
                 continue
             labels_of[view] = found.labels
             measurements[f"{view}_k"] = float(found.k)

@@ -111,9 +111,10 @@ def _canonical(labels: np.ndarray) -> np.ndarray:
 
 
 def cluster(X: np.ndarray, k_min: int, k_max: int, *, seed: int, n_init: int = 10) -> Clustering | None:
-    """Seeded k-means (scikit-learn) for every k in [k_min, k_max] that the data allow (2 ≤ k < the
-    number of distinct points), keeping the k with the highest silhouette (ties: the smaller k).
-    None when no k is possible (fewer than three distinct points)."""
+    """Seeded k-means (scikit-learn) for every k in [k_min, k_max] that the data allow (2 ≤ k ≤ the
+    number of distinct points, k < the number of points, as the silhouette needs), keeping the k with
+    the highest silhouette (ties: the smaller k). None when no k is possible (fewer than two distinct
+    points, or fewer than three points)."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
@@ -122,7 +123,7 @@ def cluster(X: np.ndarray, k_min: int, k_max: int, *, seed: int, n_init: int = 1
         raise ValueError(f"X must be 2-D; got shape {X.shape}")
     distinct = len(np.unique(X, axis=0)) if len(X) else 0
     best, candidates = None, {}
-    for k in range(max(2, k_min), min(k_max, distinct - 1) + 1):
+    for k in range(max(2, k_min), min(k_max, distinct, len(X) - 1) + 1):
         labels = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(X)
         if len(np.unique(labels)) < 2:
             continue
