@@ -162,3 +162,15 @@ def test_sample_sizes_and_declared_measurements(clean):
 def test_invalid_parameters_are_rejected_at_load(bad):
     with pytest.raises(ValueError):
         CHECK_REGISTRY["explanation_clustering"].Params(**bad)
+
+
+def test_text_cohorts_are_defined_by_the_planted_sentiment_words(text):
+    """The tiny BERT's sentences carry a planted "good" or "bad": the attribution cohorts are
+    defined by those words, and the embedding view runs on a model that has embeddings."""
+    out, _ = run_check(text.ctx, "explanation_clustering", explainer="integrated_gradients", n_instances=20,
+                       k_max=3, min_cohort_size=5, n_bootstrap=200)
+    table = next(e for e in out.evidence if e.title == "Cohorts")
+    defining = " ".join(r[10] for r in table.rows if r[0] == "attributions")
+    assert "good" in defining and "bad" in defining
+    assert out.measurements["embeddings_k"] is not None and out.measurements["n"] == 20
+    assert out.measurements["stability"] is None  # integrated gradients is deterministic: no seed stability
