@@ -141,7 +141,7 @@ class ExplanationClustering(Check):
         measurements["faithfulness_gap"] = _num(np.nanmedian(faith)) if np.isfinite(faith).any() else None
         measurements["stability"] = None if stability is None else _num(np.nanmedian(stability))
         sample_sizes = [SampleSize(measurement=m, n=n) for m in OVERALL]
-        cohort_rows, method_rows, labels_of, worst_of = [], [], {}, {}
+        cohort_rows, quality_rows, method_rows, labels_of, worst_of = [], [], [], {}, {}
         for view in p.views:
             if view not in spaces:
                 continue
@@ -155,6 +155,7 @@ class ExplanationClustering(Check):
             measurements[f"{view}_silhouette"] = found.silhouette
             cohorts = self._cohorts(ctx, p, view, found.labels, outcome, faith, stability, shares, names, metric)
             cohort_rows += [c["row"] for c in cohorts]
+            quality_rows += [c["quality"] for c in cohorts]
             gated = [c for c in cohorts if c["gated"]]
             measurements[f"{view}_cohorts_gated"] = float(len(gated))
             sizes = self._worst(measurements, view, gated, cohorts, p)
@@ -185,20 +186,25 @@ class ExplanationClustering(Check):
                            ["row"] + [f"cohort_{v}" for v in p.views] + ["correct", "faithfulness_gap", "seed_stability"],
                            per_instance)
         evidence = [
-            Table(title="Cohorts",
+            Table(title="Cohorts: accuracy against the rest",
                   columns=["view", "cohort", "n", "gated", "accuracy", f"{level} CI low", "CI high",
-                           "shortfall vs rest", f"{level} CI low", "CI high", "defining features (share lift)",
-                           "median faithfulness gap", f"{level} CI low", "CI high", "median seed stability"],
+                           "shortfall vs rest", f"{level} CI low", "CI high"],
                   rows=cohort_rows,
-                  caption=f"Cohorts of the {n} explained instances ({p.explainer} attributions), per view. Accuracy: "
-                          f"Wilson interval; shortfall: the rest's accuracy minus the cohort's (positive = the "
-                          f"cohort is worse), Newcombe interval. Defining features: mean share of |attribution| "
-                          f"inside the cohort minus outside. Faithfulness gap: the random control's deletion AUC "
-                          f"minus the explainer's per instance (positive = the explanation beats random), median "
-                          f"with a {p.n_bootstrap}-resample bootstrap interval. Cohorts under {p.min_cohort_size} "
-                          "instances are shown, not gated. The explained instances are the audit's shared "
-                          "selection, which over-samples misclassified and borderline rows: accuracies here are "
-                          "lower than the model's, and cohorts are compared with the rest of the same selection."),
+                  caption=f"Cohorts of the {n} explained instances, per view. Accuracy: Wilson interval; shortfall: "
+                          "the rest's accuracy minus the cohort's (positive = the cohort is worse), Newcombe "
+                          f"interval. Cohorts under {p.min_cohort_size} instances are shown, not gated. The explained "
+                          "instances are the audit's shared selection, which over-samples misclassified and "
+                          "borderline rows: accuracies here are lower than the model's, and each cohort is compared "
+                          "with the rest of the same selection."),
+            Table(title="Cohorts: what defines them and how faithful their explanations are",
+                  columns=["view", "cohort", "n", "defining features (share lift)", "median faithfulness gap",
+                           f"{level} CI low", "CI high", "median seed stability"],
+                  rows=quality_rows,
+                  caption=f"Defining features (words): mean share of |{p.explainer} attribution| inside the cohort "
+                          "minus outside, largest first. Faithfulness gap: the random control's deletion AUC minus "
+                          "the explainer's per instance (positive = the explanation beats random), median with a "
+                          f"{p.n_bootstrap}-resample bootstrap interval. Seed stability: top-{p.top_k} agreement "
+                          "with a re-seeded run (empty for a deterministic explainer)."),
             Table(title="How the instances were clustered",
                   columns=["view", "space", "k", "silhouette", "silhouette per k tried", "adjusted Rand index with "
                            "the attribution cohorts"],
@@ -249,9 +255,10 @@ class ExplanationClustering(Check):
                 "faith": _num(fg), "faith_lo": _num(fg_lo), "faith_hi": _num(fg_hi), "stability": stab, "top": top,
                 "accuracy": _num(acc),
                 "row": [view, f"C{c + 1}", size, "yes" if gated else f"no (n < {p.min_cohort_size})", _num(acc),
-                        _num(acc_lo), _num(acc_hi), _num(gap), _num(gap_lo), _num(gap_hi),
-                        ", ".join(f"{names[j]} (+{lift:.2f})" for j, lift in top) or "none above the rest",
-                        _num(fg), _num(fg_lo), _num(fg_hi), stab],
+                        _num(acc_lo), _num(acc_hi), _num(gap), _num(gap_lo), _num(gap_hi)],
+                "quality": [view, f"C{c + 1}", size,
+                            ", ".join(f"{names[j]} (+{lift:.2f})" for j, lift in top if lift >= 0.005)
+                            or "none above the rest", _num(fg), _num(fg_lo), _num(fg_hi), stab],
             })
         return out
 

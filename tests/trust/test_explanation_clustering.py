@@ -109,8 +109,8 @@ def test_attribution_cohorts_recover_the_planted_populations(clean):
     assert len(rows) == N and result.measurements["attributions_k"] == 2
     assert adjusted_rand_score(in_b[rows], labels) >= 0.9
     # each cohort is defined by its population's features
-    table = next(e for e in result.evidence if e.title == "Cohorts")
-    defining = {r[1]: r[10] for r in table.rows if r[0] == "attributions"}
+    table = next(e for e in result.evidence if e.title.startswith("Cohorts: what defines"))
+    defining = {r[1]: r[3] for r in table.rows if r[0] == "attributions"}
     assert {defining["C1"].split(" ")[0], defining["C2"].split(" ")[0]} <= {"a1", "a2", "b1", "b2"}
     assert {d.split(" ")[0][0] for d in defining.values()} == {"a", "b"}
     # the model's predictions do not separate the populations: clustering by f(x) is unrelated
@@ -134,7 +134,7 @@ def test_a_cohort_with_planted_label_noise_is_flagged(noisy):
     assert result.measurements["attributions_worst_accuracy_gap"] > 0.3
     # the flagged cohort is population B: the cohort table's worst row is the one made of B's rows
     rows, labels = cohorts(ctx, result)
-    table = next(e for e in result.evidence if e.title == "Cohorts")
+    table = next(e for e in result.evidence if e.title == "Cohorts: accuracy against the rest")
     worst = max((r for r in table.rows if r[0] == "attributions"), key=lambda r: r[8])
     members = rows[labels == int(worst[1][1:])]
     assert in_b[members].mean() > 0.95
@@ -169,8 +169,8 @@ def test_text_cohorts_are_defined_by_the_planted_sentiment_words(text):
     defined by those words, and the embedding view runs on a model that has embeddings."""
     out, _ = run_check(text.ctx, "explanation_clustering", explainer="integrated_gradients", n_instances=20,
                        k_max=3, min_cohort_size=5, n_bootstrap=200)
-    table = next(e for e in out.evidence if e.title == "Cohorts")
-    defining = " ".join(r[10] for r in table.rows if r[0] == "attributions")
+    table = next(e for e in out.evidence if e.title.startswith("Cohorts: what defines"))
+    defining = " ".join(r[3] for r in table.rows if r[0] == "attributions")
     assert "good" in defining and "bad" in defining
     assert out.measurements["embeddings_k"] is not None and out.measurements["n"] == 20
     assert out.measurements["stability"] is None  # integrated gradients is deterministic: no seed stability
