@@ -124,6 +124,7 @@ class ExplanationClustering(Check):
         shares = attribution_shares(importance)
         proba = ctx.proba()
         outcome = (ctx.predicted_index(proba)[rows] == ctx.label_index()[rows]).astype(float)
+        weights = self._selection_weights(ctx, proba, outcome)
         faith = deletion_gaps(ctx, attr, f"clustering.control.{p.explainer}")
         stability, notes = self._stability(ctx, attr)
         spaces = {"attributions": shares, "predictions": proba[rows]}
@@ -137,7 +138,7 @@ class ExplanationClustering(Check):
         measurements: dict[str, float | None] = {m: None for m in self.measurement_names(p)}
         n = len(rows)
         measurements["n"] = float(n)
-        measurements["accuracy"] = _num(outcome.mean()) if n else None
+        measurements["accuracy"] = _num(np.average(outcome, weights=weights)) if n else None
         measurements["faithfulness_gap"] = _num(np.nanmedian(faith)) if np.isfinite(faith).any() else None
         measurements["stability"] = None if stability is None else _num(np.nanmedian(stability))
         sample_sizes = [SampleSize(measurement=m, n=n) for m in OVERALL]
@@ -153,7 +154,8 @@ class ExplanationClustering(Check):
             labels_of[view] = found.labels
             measurements[f"{view}_k"] = float(found.k)
             measurements[f"{view}_silhouette"] = found.silhouette
-            cohorts = self._cohorts(ctx, p, view, found.labels, outcome, faith, stability, shares, names, metric)
+            cohorts = self._cohorts(ctx, p, view, found.labels, outcome, weights, faith, stability, shares, names,
+                                    metric)
             cohort_rows += [c["row"] for c in cohorts]
             quality_rows += [c["quality"] for c in cohorts]
             gated = [c for c in cohorts if c["gated"]]
@@ -180,10 +182,10 @@ class ExplanationClustering(Check):
 
         level = f"{p.confidence:.0%}"
         per_instance = [[int(r)] + [int(labels_of[v][i]) + 1 if v in labels_of else "" for v in p.views]
-                        + [int(outcome[i]), repr(float(faith[i])),
+                        + [int(outcome[i]), repr(float(weights[i])), repr(float(faith[i])),
                            "" if stability is None else repr(float(stability[i]))] for i, r in enumerate(rows)]
         path = ctx.add_csv("evidence/explanation_clustering.csv",
-                           ["row"] + [f"cohort_{v}" for v in p.views] + ["correct", "faithfulness_gap", "seed_stability"],
+                           ["row"] + [f"cohort_{v}" for v in p.views] + ["correct", "weight", "faithfulness_gap", "seed_stability"],
                            per_instance)
         evidence = [
             Table(title="Cohorts: accuracy against the rest",
@@ -193,9 +195,11 @@ class ExplanationClustering(Check):
                   caption=f"Cohorts of the {n} explained instances, per view. Accuracy: Wilson interval; shortfall: "
                           "the rest's accuracy minus the cohort's (positive = the cohort is worse), Newcombe "
                           f"interval. Cohorts under {p.min_cohort_size} instances are shown, not gated. The explained "
-                          "instances are the audit's shared selection, which over-samples misclassified and "
-                          "borderline rows: accuracies here are lower than the model's, and each cohort is compared "
-                          "with the rest of the same selection."),
+                          "instances are the audit's shared selection, which over-samples misclassified rows: each "
+                          "correct and each misclassified row is weighted by the inverse of its group's sampling "
+                          "rate, so accuracies estimate the evaluation set's, and intervals use the effective "
+                          "sample size (Kish). Correct rows are chosen among the most and the least confident, so a "
+                          "cohort of moderately confident rows may still be under-represented."),
             Table(title="Cohorts: what defines them and how faithful their explanations are",
                   columns=["view", "cohort", "n", "defining features (share lift)", "median faithfulness gap",
                            f"{level} CI low", "CI high", "median seed stability"],
@@ -222,6 +226,19 @@ class ExplanationClustering(Check):
                            key_figure=key, sample_sizes=sample_sizes,
                            cost={"attribution_model_inputs": attr.cost.get("requests", 0)})
 
+    @staticmethod
+    def _selection_weights(ctx, proba, outcome) -> np.ndarray:
+        """Each explained row's weight: the evaluation set's count over the explained count of its
+        group (correct or misclassified rows; the explained order over-samples the latter), so
+        weighted shares of the explained rows estimate the evaluation set's."""
+        correct_all = ctx.predicted_index(proba) == ctx.label_index()
+        weights = np.ones(len(outcome))
+        for value in (True, False):
+            inside = (outcome == 1.0) == value
+            if inside.any():
+                weights[inside] = float((correct_all == value).sum()) / float(inside.sum())
+        return weights / weights.mean() if len(weights) else weights
+
     def _stability(self, ctx, attr) -> tuple[np.ndarray | None, list[str]]:
         """Per instance, top-k agreement of the explanation with a re-seeded run (the run the
         stability and fairness checks share), or None for a deterministic explainer."""
@@ -237,13 +254,14 @@ class ExplanationClustering(Check):
                   for a, b in zip(attr.comparable(), again.comparable())]
         return np.asarray(values, dtype=float), []
 
-    def _cohorts(self, ctx, p, view, labels, outcome, faith, stability, shares, names, metric) -> list[dict]:
+    def _cohorts(self, ctx, p, view, labels, outcome, weights, faith, stability, shares, names, metric) -> list[dict]:
         out = []
         for c in range(int(labels.max()) + 1):
             inside = labels == c
             size = int(inside.sum())
-            acc, acc_lo, acc_hi = metric.interval(outcome[inside], p.confidence)
-            gap, gap_lo, gap_hi = (metric.shortfall(outcome[inside], outcome[~inside], p.confidence)
+            acc, acc_lo, acc_hi = metric.interval(outcome[inside], weights[inside], p.confidence)
+            gap, gap_lo, gap_hi = (metric.shortfall(outcome[inside], weights[inside], outcome[~inside], weights[~inside],
+                                                    p.confidence)
                                    if (~inside).any() else (np.nan, np.nan, np.nan))
             fg, fg_lo, fg_hi = bootstrap_ci(faith[inside], np.median, n_boot=p.n_bootstrap, alpha=1 - p.confidence,
                                             rng=ctx.rng(f"clustering.faithfulness.{view}.{c}"))

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["ACCURACY", "COHORT_METRICS", "CohortMetric", "Clustering", "attribution_shares", "cluster",
-           "defining_features", "newcombe_difference", "wilson_interval"]
+           "defining_features", "effective_size", "newcombe_difference", "wilson_interval"]
 
 
 def _z(confidence: float) -> float:
@@ -24,23 +24,23 @@ def _z(confidence: float) -> float:
     return float(norm.ppf(0.5 + confidence / 2))
 
 
-def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float, float]:
+def wilson_interval(successes: float, n: float, confidence: float = 0.95) -> tuple[float, float, float]:
     """Proportion ``successes / n`` with its Wilson score interval (Wilson 1927): unlike the normal
-    approximation it stays inside [0, 1] and has a non-zero width at 0 or n successes. NaNs for
-    ``n = 0``."""
+    approximation it stays inside [0, 1] and has a non-zero width at 0 or n successes. ``n`` may be
+    an effective (non-integer) sample size. NaNs for ``n = 0``."""
     if n <= 0:
         return float("nan"), float("nan"), float("nan")
-    if not 0 <= successes <= n:
+    if not -1e-9 <= successes <= n * (1 + 1e-9):
         raise ValueError(f"successes must lie in [0, n]; got {successes} of {n}")
     z = _z(confidence)
-    p = successes / n
+    p = min(max(successes / n, 0.0), 1.0)
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return float(p), float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
-def newcombe_difference(s1: float, n1: int, s2: float, n2: int,
+def newcombe_difference(s1: float, n1: float, s2: float, n2: float,
                         confidence: float = 0.95) -> tuple[float, float, float]:
     """Difference of two independent proportions ``s1/n1 − s2/n2`` with Newcombe's hybrid score
     interval (Newcombe 1998, method 10), built from the two Wilson intervals. NaNs when either
@@ -55,30 +55,50 @@ def newcombe_difference(s1: float, n1: int, s2: float, n2: int,
     return float(d), float(low), float(high)
 
 
+def effective_size(weights) -> float:
+    """Kish's effective sample size of weighted observations, (Σw)² / Σw² (n for equal weights)."""
+    w = np.asarray(weights, dtype=float)
+    total = float((w * w).sum())
+    return float(w.sum() ** 2 / total) if total > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class CohortMetric:
     """How a cohort's error is measured and compared with the rest of the instances.
 
-    ``per_instance`` values come from the check (classification: 1.0 for a correct prediction);
-    ``interval(values, confidence)`` is the cohort's estimate with its interval and
-    ``shortfall(cohort, rest, confidence)`` how much worse the cohort is than the rest (positive =
-    worse) with its interval. A regression metric (absolute error, bootstrap intervals) plugs in here.
+    ``per_instance`` values come from the check (classification: 1.0 for a correct prediction),
+    each with a weight (the inverse of its sampling rate: equal weights when every instance was
+    equally likely to be explained). ``interval(values, weights, confidence)`` is the cohort's
+    estimate with its interval and ``shortfall(cohort, cohort_weights, rest, rest_weights,
+    confidence)`` how much worse the cohort is than the rest (positive = worse) with its interval.
+    A regression metric (absolute error, bootstrap intervals) plugs in here.
     """
 
     name: str
     higher_is_better: bool
-    interval: Callable[[np.ndarray, float], tuple[float, float, float]]
-    shortfall: Callable[[np.ndarray, np.ndarray, float], tuple[float, float, float]]
+    interval: Callable[[np.ndarray, np.ndarray, float], tuple[float, float, float]]
+    shortfall: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float], tuple[float, float, float]]
 
 
-def _proportion(values: np.ndarray, confidence: float) -> tuple[float, float, float]:
-    v = np.asarray(values, dtype=float)
-    return wilson_interval(float(v.sum()), int(v.size), confidence)
+def _weighted(values, weights) -> tuple[float, float]:
+    """(weighted successes scaled to the effective size, effective size)."""
+    v, w = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
+    if v.shape != w.shape:
+        raise ValueError(f"values and weights differ in shape: {v.shape} and {w.shape}")
+    if v.size == 0 or w.sum() <= 0:
+        return 0.0, 0.0
+    n = effective_size(w)
+    return float((w * v).sum() / w.sum() * n), n
 
 
-def _proportion_shortfall(cohort: np.ndarray, rest: np.ndarray, confidence: float) -> tuple[float, float, float]:
-    c, r = np.asarray(cohort, dtype=float), np.asarray(rest, dtype=float)
-    return newcombe_difference(float(r.sum()), int(r.size), float(c.sum()), int(c.size), confidence)
+def _proportion(values, weights, confidence: float) -> tuple[float, float, float]:
+    """Weighted share of successes with the Wilson interval at the effective sample size."""
+    return wilson_interval(*_weighted(values, weights), confidence)
+
+
+def _proportion_shortfall(cohort, cohort_weights, rest, rest_weights, confidence: float) -> tuple[float, float, float]:
+    """The rest's weighted share minus the cohort's, Newcombe interval at the effective sizes."""
+    return newcombe_difference(*_weighted(rest, rest_weights), *_weighted(cohort, cohort_weights), confidence)
 
 
 ACCURACY = CohortMetric(name="accuracy", higher_is_better=True, interval=_proportion, shortfall=_proportion_shortfall)

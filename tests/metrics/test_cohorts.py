@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from auditor.metrics.cohorts import (
-    ACCURACY, attribution_shares, cluster, defining_features, newcombe_difference, wilson_interval,
+    ACCURACY, attribution_shares, cluster, defining_features, effective_size, newcombe_difference, wilson_interval,
 )
 
 
@@ -35,10 +35,21 @@ def test_newcombe_difference_matches_the_published_values(counts, expected):
 
 def test_accuracy_shortfall_is_the_rest_minus_the_cohort():
     cohort, rest = np.array([1.0] * 2 + [0.0] * 5), np.array([1.0] * 6 + [0.0] * 1)
-    gap, low, high = ACCURACY.shortfall(cohort, rest, 0.95)
+    ones = np.ones(7)
+    gap, low, high = ACCURACY.shortfall(cohort, ones, rest, ones, 0.95)
     assert gap == pytest.approx(6 / 7 - 2 / 7)
     assert (low, high) == pytest.approx((0.0582, 0.8062), abs=5e-5)
-    assert ACCURACY.interval(rest, 0.95) == pytest.approx(wilson_interval(6, 7))
+    assert ACCURACY.interval(rest, ones, 0.95) == pytest.approx(wilson_interval(6, 7))
+    # equal weights of any size change nothing
+    assert ACCURACY.interval(rest, 3 * ones, 0.95) == pytest.approx(wilson_interval(6, 7))
+
+
+def test_weighted_accuracy_is_the_weighted_share_at_the_effective_size():
+    values, weights = np.array([1.0, 1.0, 0.0, 0.0]), np.array([2.0, 2.0, 1.0, 1.0])
+    assert effective_size(weights) == pytest.approx(36 / 10)
+    p, low, high = ACCURACY.interval(values, weights, 0.95)
+    assert p == pytest.approx(4 / 6)
+    assert (low, high) == pytest.approx(wilson_interval(4 / 6 * 3.6, 3.6)[1:])
 
 
 def test_attribution_shares_rows_sum_to_one_and_zero_rows_stay_zero():

@@ -174,3 +174,15 @@ def test_text_cohorts_are_defined_by_the_planted_sentiment_words(text):
     assert "good" in defining and "bad" in defining
     assert out.measurements["embeddings_k"] is not None and out.measurements["n"] == 20
     assert out.measurements["stability"] is None  # integrated gradients is deterministic: no seed stability
+
+
+def test_accuracy_is_reweighted_from_the_explained_selection_to_the_evaluation_set(clean):
+    """The explained order over-samples misclassified rows; weighting each correct and each
+    misclassified explained row by its group's inverse sampling rate recovers the evaluation set's
+    accuracy exactly."""
+    ctx = clean[0]
+    out, _ = run_check(ctx, "explanation_clustering", n_instances=60, views=["attributions"], min_cohort_size=10)
+    correct = ctx.predicted_index() == ctx.label_index()
+    explained = correct[ctx.explained_rows(60)]
+    assert explained.mean() < correct.mean() - 0.05  # the selection's own accuracy is biased low
+    assert out.measurements["accuracy"] == pytest.approx(correct.mean())
