@@ -186,3 +186,15 @@ def test_accuracy_is_reweighted_from_the_explained_selection_to_the_evaluation_s
     explained = correct[ctx.explained_rows(60)]
     assert explained.mean() < correct.mean() - 0.05  # the selection's own accuracy is biased low
     assert out.measurements["accuracy"] == pytest.approx(correct.mean())
+
+
+def test_a_bad_cohort_parameter_is_a_located_policy_error(tmp_path):
+    from auditor.errors import PolicyError
+    from auditor.policy.load import load_policy
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({"schema_version": 1, "name": "p", "version": "1", "checks": [
+        {"check": "explanation_clustering", "params": {"k_min": 5, "k_max": 3}}]}), encoding="utf-8")
+    with pytest.raises(PolicyError) as err:
+        load_policy(str(path))
+    assert "policy.yaml" in str(err.value) and "checks[0].params" in str(err.value) and "k_min (5)" in str(err.value)
