@@ -198,3 +198,32 @@ def test_a_bad_cohort_parameter_is_a_located_policy_error(tmp_path):
     with pytest.raises(PolicyError) as err:
         load_policy(str(path))
     assert "policy.yaml" in str(err.value) and "checks[0].params" in str(err.value) and "k_min (5)" in str(err.value)
+
+
+def test_a_cohort_with_unfaithful_explanations_is_flagged(tmp_path_factory):
+    """Planted unfaithful explanations: in population B the shared SHAP run is replaced by its own
+    magnitudes in reverse order (the least important feature ranked first). The cohort they form
+    fails the faithfulness gate; population A's explanations are untouched."""
+    import dataclasses
+
+    ctx, in_b = planted_context(tmp_path_factory.mktemp("clusters_unfaithful"), flip=0.0)
+    attr = ctx.attribution("shap", N)
+    values = []
+    for v, row in zip(attr.values, attr.row_ids):
+        if in_b[row]:
+            reversed_ = np.empty_like(v)
+            reversed_[np.argsort(np.abs(v), kind="stable")] = np.sort(np.abs(v))[::-1]
+            values.append(reversed_)
+        else:
+            values.append(v)
+    key = next(k for k in ctx._attributions if k[0] == "shap")  # the run every check shares
+    ctx._attributions[key] = dataclasses.replace(attr, values=values)
+    result = judged(ctx)
+    failed = {t.measurement for t in result.thresholds if not t.passed}
+    assert failed == {"attributions_worst_faithfulness_gap_ci_low"}
+    assert result.measurements["attributions_worst_faithfulness_gap"] < 0
+    assert result.measurements["attributions_faithfulness_shortfall"] > 0.1
+    rows, labels = cohorts(ctx, result)
+    table = next(e for e in result.evidence if e.title.startswith("Cohorts: what defines"))
+    worst = min((r for r in table.rows if r[0] == "attributions"), key=lambda r: r[4])
+    assert in_b[rows[labels == int(worst[1][1:])]].mean() > 0.95
