@@ -1,7 +1,7 @@
 """explanation_clustering on planted cohorts: two populations of rows, the model relying on features
 a1–a2 in one and b1–b2 in the other (the other pair is at its mean there). The attribution cohorts
-recover the populations; label noise planted in one population is flagged by the built-in policy's
-gate, and the same model on clean labels passes it."""
+recover the populations; label noise planted in one population, or unfaithful explanations planted
+in it, is flagged by the built-in policy's gates, and the same model on clean labels passes them."""
 
 from __future__ import annotations
 
