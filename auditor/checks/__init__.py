@@ -7,6 +7,7 @@ from auditor.checks.base import Check, CheckOutput, Params
 from auditor.checks.card_completeness import CardCompleteness
 from auditor.checks.explainer_agreement import ExplainerAgreement
 from auditor.checks.explanation_axioms import ExplanationAxioms
+from auditor.checks.explanation_clustering import ExplanationClustering
 from auditor.checks.explanation_faithfulness import ExplanationFaithfulness
 from auditor.checks.explanation_sanity import ExplanationSanity
 from auditor.checks.explanation_stability import ExplanationStability
@@ -25,6 +26,7 @@ CHECK_REGISTRY: dict[str, type[Check]] = {
         ExplanationAxioms, ExplanationStability, ExplainerAgreement, ExplanationSanity,
         PromptSensitivity,
         SubgroupFairness,
+        ExplanationClustering,
     )
 }
 
