@@ -49,7 +49,8 @@ class SearchSpace:
 
     def distance(self, X: np.ndarray, Z: np.ndarray) -> np.ndarray:
         changed = self.changed(X, Z)
-        num = np.where(self.categorical, 0.0, np.abs(np.nan_to_num(Z - X)) / self.scale)
+        diff = Z - X
+        num = np.where(np.isnan(diff), changed.astype(float), np.abs(np.nan_to_num(diff)) / self.scale)  # a missing value filled: 1
         return np.where(self.categorical, changed.astype(float), num).sum(axis=-1)
 
     def changed(self, X: np.ndarray, Z: np.ndarray) -> np.ndarray:
