@@ -74,7 +74,8 @@ def partial_dependence_curves(output: Callable, frame, features: list[str], *, c
     grid_resolution : int
         Points on a numeric feature's grid (fewer when it has fewer distinct values).
     percentiles : (float, float)
-        The numeric grid spans these percentiles of the feature in ``frame``.
+        The numeric grid spans these percentiles of the feature in ``frame`` (missing values left out).
+        A feature with no value in ``frame`` gets no curve.
     """
     from sklearn.inspection import partial_dependence
 
@@ -83,10 +84,13 @@ def partial_dependence_curves(output: Callable, frame, features: list[str], *, c
     curves = []
     for feature in features:
         is_cat = feature in cats
-        custom = None
         if is_cat:
-            levels = sorted({str(v) for v in frame[feature] if v is not None and v == v})
-            custom = {feature: np.array(levels, dtype=object)}
+            values = np.array(sorted({str(v) for v in frame[feature] if v is not None and v == v}), dtype=object)
+        else:
+            values = numeric_grid(frame[feature].to_numpy(dtype=float), grid_resolution, percentiles)
+        if not len(values):
+            continue  # every sampled value is missing: nothing to sweep
+        custom = {feature: values}
         result = partial_dependence(
             estimator, frame, [feature], categorical_features=[feature] if is_cat else None,
             percentiles=percentiles, grid_resolution=grid_resolution, custom_values=custom,
@@ -103,6 +107,18 @@ def partial_dependence_curves(output: Callable, frame, features: list[str], *, c
 
 
 PROBABILITY_CLIP = 1e-9  # probabilities are clipped to [ε, 1 − ε] before the log-odds
+
+
+def numeric_grid(values: np.ndarray, grid_resolution: int, percentiles: tuple[float, float]) -> np.ndarray:
+    """scikit-learn's grid, with missing values left out (its own grid turns NaN when one is present):
+    every distinct value when there are at most ``grid_resolution``, else evenly spaced points
+    between the two percentiles."""
+    v = values[np.isfinite(values)]
+    distinct = np.unique(v)
+    if len(distinct) <= grid_resolution:
+        return distinct
+    low, high = np.quantile(v, percentiles)
+    return np.linspace(low, high, grid_resolution) if high > low else np.unique([low])
 
 
 def ice_heterogeneity(individual: np.ndarray, *, log_odds: bool = False) -> float:
