@@ -14,7 +14,8 @@ MAD-scaled L1 distance on numeric features plus 1 per changed categorical featur
    row, every single-feature move to a candidate value (numeric: quantiles of the observed values;
    categorical: every observed level) of a mutable, not yet changed feature is evaluated in one
    batch. Moves that make the outcome valid are kept; a row with none takes the move that most
-   improves ``progress`` per unit of distance and goes on.
+   improves ``progress`` (the cheaper on a tie: the budget counts features, and step 3 shrinks
+   the changes) and goes on.
 2. **Sparsification**: changed features are reverted one at a time while the point stays valid.
 3. **Refinement**: the numeric changes of every valid move are shrunk towards the original row by
    bisection along the segment (``refine_steps`` halvings), integer-valued features rounded away
@@ -176,15 +177,16 @@ def nearest_counterfactuals(X: np.ndarray, space: SearchSpace, outcome: Callable
         if valid.any():
             valid_moves.append(_cheapest_per_move(X, owner[valid], cols[valid], P[valid], space))
         done = set(owner[valid].tolist())
-        # rows without a valid move take the best improvement per unit of added distance
-        step_cost = np.maximum(space.distance(X[owner], P) - space.distance(X[owner], Z[owner]), 1e-12)
-        gain = (progress - progress_now[owner]) / step_cost
+        # rows without a valid move take the move that improves most (the budget counts features,
+        # and refinement later shrinks the changes), the cheaper one on a tie
+        gain = progress - progress_now[owner]
+        cost = space.distance(X[owner], P)
         still = []
         for i in open_rows:
             if i in done:
                 continue
             mine = np.flatnonzero(owner == i)
-            k = mine[np.argmax(gain[mine])] if len(mine) else None
+            k = mine[np.lexsort((cost[mine], -gain[mine]))[0]] if len(mine) else None
             if k is None or gain[k] <= 0:
                 continue  # no move improves: give up on this row
             Z[i] = P[k]
