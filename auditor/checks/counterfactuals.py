@@ -125,10 +125,12 @@ class Counterfactuals(Check):
             changes.append("; ".join(
                 f"{codec.columns[j]} {_value_text(E[rows[i], j], j, codec, integer)} → {_value_text(cf.points[i, j], j, codec, integer)}"
                 for j in cols))
+        # the decision first: the report's section shows this short table (a table led by "row" is
+        # per-instance detail and goes to the appendix); every row is in the CSV
         table_rows = [
-            [int(rows[i]), classes[original[i]], classes[new_class[i]] if cf.found[i] else "—",
+            [classes[original[i]], classes[new_class[i]] if cf.found[i] else "—",
              changes[i] if cf.found[i] else f"none within {p.max_features_changed} feature changes",
-             int(cf.n_changed[i]) if cf.found[i] else None, float(cf.distance[i]) if cf.found[i] else None]
+             int(cf.n_changed[i]) if cf.found[i] else None, float(cf.distance[i]) if cf.found[i] else None, int(rows[i])]
             for i in range(min(p.n_shown, n))
         ]
         path = ctx.add_csv("evidence/counterfactuals.csv",
@@ -142,7 +144,7 @@ class Counterfactuals(Check):
         evidence = [
             Table(
                 title="Recourse: what would have to change",
-                columns=["row", "predicted", "becomes", "change", "features changed", "distance"],
+                columns=["decision", "becomes", "what would have to change", "features changed", "distance", "row"],
                 rows=table_rows,
                 caption=(f"The first {len(table_rows)} of {n} explained rows (misclassified, borderline and confident "
                          f"rows interleaved); every row is in {path}. Distance: MAD-scaled L1 on numeric features "
