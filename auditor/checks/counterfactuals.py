@@ -27,7 +27,7 @@ class CounterfactualsParams(Params):
     n_instances: int = count(50, MAX_INSTANCES)  # explained rows searched
     max_features_changed: int = count(3, MAX_TOP_K)  # greedy steps: features one counterfactual may change
     n_values: int = count(20, MAX_CURVE_STEPS, minimum=2)  # candidate values per numeric feature (observed quantiles)
-    refine_steps: int = count(12, MAX_REFINE_STEPS, minimum=0)  # bisection steps towards the decision boundary
+    refine_steps: int = count(12, MAX_REFINE_STEPS)  # bisection steps towards the decision boundary
     n_shown: int = count(10, MAX_SHOWN)  # rows of the recourse table in the report (all are in the CSV)
 
 
