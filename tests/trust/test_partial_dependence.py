@@ -99,3 +99,36 @@ def test_the_check_draws_the_models_own_average_output(tabular_factory):
     # a logistic regression is additive in its log-odds
     assert result.measurements["max_ice_heterogeneity"] == pytest.approx(0.0, abs=1e-6)
     assert [s.n for s in result.sample_sizes] == [60, 60, 60]
+
+
+def test_multiclass_output_is_the_class_predicted_most_often(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.tabular import TabularModel
+
+    from .conftest import write_card
+
+    rng = np.random.default_rng(0)
+    def frame(n):
+        f = pd.DataFrame(rng.normal(size=(n, 3)).round(5), columns=["a", "b", "c"])
+        f["label"] = np.select([f["a"] > 0.8, f["b"] > 0.5], ["hi", "mid"], "lo")  # "lo" is the most frequent
+        return f
+    train = frame(400)
+    est = LogisticRegression(max_iter=1000).fit(train[["a", "b", "c"]].to_numpy(), train["label"])
+    frame(150).to_csv(tmp_path / "eval.csv", index=False)
+    card = load_model_card(write_card(tmp_path / "card", {
+        "task": "tabular-classification", "model": {"path": "m.skops", "format": "skops"}, "target": "label"}),
+        check_files=False)
+    data = load_dataset(tmp_path / "eval.csv", card)
+    ctx = AuditContext(card=card, data=data, model=TabularModel(est, data.feature_names), seed=0)
+    cls = CHECK_REGISTRY["partial_dependence"]
+    params = cls.Params(n_features=2, grid_resolution=5, n_ice=50, n_repeats=2)
+    result = run_check(PlannedCheck(spec=CheckSpec(check="partial_dependence"), params=params), ctx)
+    assert result.status == Status.PASS, result.error
+    majority = ctx.classes[int(np.bincount(ctx.predicted_index()).argmax())]
+    assert majority == "lo"
+    assert result.evidence[1].ylabel == "P(lo)"
+    assert {row[1] for row in result.evidence[0].rows} == {"a", "b"}  # c carries no signal
