@@ -154,7 +154,7 @@ class Counterfactuals(Check):
                 title="Features the counterfactuals change",
                 labels=[codec.columns[j] for j in order], values=[float(changed_share[j]) for j in order],
                 xlabel="share of counterfactuals changing the feature",
-                caption=f"n = {k} counterfactuals found among {n} explained rows.",
+                caption=f"n = {k} counterfactuals found among {n} explained rows.", detail=True,
             ),
             FileRef(title="Counterfactuals per explained row", path=path,
                     description="original and counterfactual predicted class, features changed, distance, the changes"),

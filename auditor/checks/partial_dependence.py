@@ -77,17 +77,19 @@ class PartialDependence(Check):
         shown = ctx.rng("partial_dependence_shown").choice(len(rows), min(p.n_ice_shown, len(rows)), replace=False)
         shown = np.sort(shown)
         evidence: list = []
-        for c, h in zip(curves, hetero):
+        for rank, (c, h) in enumerate(zip(curves, hetero)):
+            detail = rank > 0  # the top feature's chart in the section, the others in the appendix
             caption = (f"n = {len(rows)} sampled evaluation rows; {len(shown)} ICE curves drawn; "
                        f"ICE heterogeneity {h:.2f}; PD range {c.pd_range:.3f}.")
             if c.categorical:
                 evidence.append(BarChart(title=f"Partial dependence on {c.feature}", labels=list(c.grid),
-                                         values=[float(v) for v in c.average], xlabel=f"average {label}", caption=caption))
+                                         values=[float(v) for v in c.average], xlabel=f"average {label}", caption=caption,
+                                         detail=detail))
                 continue
             ice = [Series(name=f"ICE row {int(rows[i])}", x=list(c.grid), y=[float(v) for v in c.individual[i]])
                    for i in shown]
             evidence.append(LineChart(
-                title=f"Partial dependence on {c.feature}", xlabel=c.feature, ylabel=label, caption=caption,
+                title=f"Partial dependence on {c.feature}", xlabel=c.feature, ylabel=label, caption=caption, detail=detail,
                 series=[*ice, Series(name="partial dependence", x=list(c.grid), y=[float(v) for v in c.average])],
             ))
         evidence.insert(0, Table(
@@ -98,7 +100,8 @@ class PartialDependence(Check):
             caption=(f"Output {label}. PD range: how far the average output moves over the grid (numeric: "
                      f"{p.grid_resolution} points between the 5th and 95th percentile; categorical: every level). "
                      "ICE heterogeneity (on the log-odds): 0 = parallel row curves (additive effect), near 1 = the effect "
-                     "differs from row to row (interactions)."),
+                     "differs from row to row (interactions). The top feature's curves are drawn here, the others' in "
+                     "the appendix."),
         ))
         finite = hetero[np.isfinite(hetero)]
         measurements = {
