@@ -1,10 +1,11 @@
-"""Nearest valid counterfactuals of tabular rows: a bounded, seeded-free (deterministic), batched search.
+"""Nearest valid counterfactuals of tabular rows: a bounded, deterministic, batched search.
 
-Why not a library: dice-ml (the well-kept option) installs xgboost and lightgbm, calls the model
-row by row or in its own batches outside the audit's prediction cache, and its random and genetic
-searches take no budget we can bound from the policy. This search is deterministic (no random draw
-at all, so trivially reproducible), asks the model only in batches, and every loop is bounded by a
-parameter.
+Why not a library: dice-ml (interpretml/DiCE, the well-kept option) offers random sampling, a
+genetic search and a KD-tree lookup of observed rows. The first two are stochastic with their own
+iteration limits, the third returns only rows already in the data; none evaluates a step's
+candidates as one batch of our encoded rows, and it would add dependencies (h5py and raiutils,
+per its requirements.txt). This search is deterministic (no random draw at all), asks the model only in batches
+through the prediction cache, and every loop is bounded by a policy parameter.
 
 Rows are encoded as floats (categoricals as level codes, ``TabularCodec``). The distance is the
 MAD-scaled L1 distance on numeric features plus 1 per changed categorical feature (Wachter et al.
