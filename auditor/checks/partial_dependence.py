@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 from pydantic import field_validator
 
-from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_SHOWN, Check, CheckOutput,
-                                 Params, count)
-from auditor.explain.partial_dependence import ice_heterogeneity, partial_dependence_curves
+from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, Check,
+                                 CheckOutput, Params, count)
+from auditor.explain.partial_dependence import ice_heterogeneity, ice_heterogeneity_interval, partial_dependence_curves
 from auditor.explain.permutation_importance import SCORINGS, permutation_importance
 from auditor.models.base import Capability
 from auditor.results import BarChart, LineChart, SampleSize, Series, Table
@@ -28,6 +28,7 @@ class PartialDependenceParams(Params):
     grid_resolution: int = count(20, MAX_CURVE_STEPS, minimum=2)  # grid points of a numeric feature
     n_ice: int = count(200, MAX_INSTANCES, minimum=MIN_ICE_ROWS)  # sampled rows with an ICE curve; PD is their mean
     n_ice_shown: int = count(20, MAX_SHOWN)  # ICE curves drawn per chart
+    n_bootstrap: int = count(500, MAX_RESAMPLES)  # resamples of the ICE rows for the heterogeneity's interval
     n_repeats: int = count(5, MAX_REPEATS)  # permutation importance (as global_importance: shared through the cache)
     scoring: str = "roc_auc"
     max_rows: int | None = count(None, MAX_ROWS, minimum=2)  # rows for permutation importance (None: all)
@@ -55,7 +56,7 @@ class PartialDependence(Check):
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:
-        return ["max_ice_heterogeneity", "median_ice_heterogeneity", "top_feature_pd_range"]
+        return ["max_ice_heterogeneity", "max_ice_heterogeneity_ci_high", "median_ice_heterogeneity", "top_feature_pd_range"]
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
@@ -74,6 +75,9 @@ class PartialDependence(Check):
         curves = partial_dependence_curves(lambda frame: ctx.model.predict_proba(frame)[:, target], sample, features,
                                            categorical=data.categorical, grid_resolution=p.grid_resolution)
         hetero = np.array([ice_heterogeneity(c.individual, log_odds=True) for c in curves])
+        intervals = np.array([ice_heterogeneity_interval(c.individual, log_odds=True, n_boot=p.n_bootstrap,
+                                                         rng=ctx.rng(f"partial_dependence:{c.feature}"))
+                              for c in curves]).reshape(-1, 2)
         shown = ctx.rng("partial_dependence_shown").choice(len(rows), min(p.n_ice_shown, len(rows)), replace=False)
         shown = np.sort(shown)
         evidence: list = []
@@ -94,9 +98,11 @@ class PartialDependence(Check):
             ))
         evidence.insert(0, Table(
             title="Features, their effect and its heterogeneity",
-            columns=["rank", "feature", f"{p.scoring} drop", "PD range", "PD low", "PD high", "ICE heterogeneity"],
+            columns=["rank", "feature", f"{p.scoring} drop", "PD range", "PD low", "PD high", "ICE heterogeneity",
+                     "95% CI high"],
             rows=[[i + 1, c.feature, float(perm.mean[order[i]]), c.pd_range, float(np.min(c.average)),
-                   float(np.max(c.average)), float(h)] for i, (c, h) in enumerate(zip(curves, hetero))],
+                   float(np.max(c.average)), float(h), float(intervals[i, 1])]
+                  for i, (c, h) in enumerate(zip(curves, hetero))],
             caption=(f"Output {label}. PD range: how far the average output moves over the grid (numeric: "
                      f"{p.grid_resolution} points between the 5th and 95th percentile; categorical: every level). "
                      "ICE heterogeneity (on the log-odds): 0 = parallel row curves (additive effect), near 1 = the effect "
@@ -104,8 +110,10 @@ class PartialDependence(Check):
                      "the appendix."),
         ))
         finite = hetero[np.isfinite(hetero)]
+        highs = intervals[:, 1][np.isfinite(intervals[:, 1])]
         measurements = {
             "max_ice_heterogeneity": float(finite.max()) if finite.size else float("nan"),
+            "max_ice_heterogeneity_ci_high": float(highs.max()) if highs.size else float("nan"),
             "median_ice_heterogeneity": float(np.median(finite)) if finite.size else float("nan"),
             "top_feature_pd_range": curves[0].pd_range if curves else float("nan"),
         }
@@ -129,5 +137,8 @@ class PartialDependence(Check):
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             key_figure=f"max ICE heterogeneity {measurements['max_ice_heterogeneity']:.2f}",
             cost={"ice_rows": len(rows), "grid_points": int(sum(len(c.grid) for c in curves))},
-            sample_sizes=[SampleSize(measurement=m, n=len(rows)) for m in measurements],
+            # the interval is undefined only when every feature's curves are flat; a zero-width one at 0 is
+            # a model without interactions, not a small sample
+            sample_sizes=[SampleSize(measurement=m, n=len(rows), ci_degenerate=m.endswith("_ci_high") and not highs.size)
+                          for m in measurements],
         )

@@ -134,12 +134,35 @@ def ice_heterogeneity(individual: np.ndarray, *, log_odds: bool = False) -> floa
     on the probability scale the sigmoid's saturation alone bends rows differently (0.28–0.48 for a
     logistic regression on the trust tests' data, 0 on the log-odds scale).
     """
+    return float(_heterogeneity(_centred(individual, log_odds)[None])[0])
+
+
+def ice_heterogeneity_interval(individual: np.ndarray, *, log_odds: bool = False, n_boot: int = 500,
+                               alpha: float = 0.05, rng=0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``ice_heterogeneity`` over the rows (the ICE curves are
+    resampled with replacement; NaN resamples, all curves flat, are dropped). (NaN, NaN) when none is
+    defined."""
+    centred = _centred(individual, log_odds)
+    idx = np.random.default_rng(rng).integers(0, len(centred), size=(n_boot, len(centred)))
+    boot = _heterogeneity(centred[idx])
+    boot = boot[np.isfinite(boot)]
+    if not boot.size:
+        return float("nan"), float("nan")
+    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def _centred(individual: np.ndarray, log_odds: bool) -> np.ndarray:
     ice = np.asarray(individual, dtype=float)
     if log_odds:
         q = np.clip(ice, PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
         ice = np.log(q) - np.log1p(-q)
-    centred = ice - ice.mean(axis=1, keepdims=True)
-    total = float(np.sum(centred ** 2))
-    if total <= 1e-24 * max(1, centred.size):
-        return float("nan")
-    return float(np.sum((centred - centred.mean(axis=0, keepdims=True)) ** 2) / total)
+    return ice - ice.mean(axis=1, keepdims=True)
+
+
+def _heterogeneity(centred: np.ndarray) -> np.ndarray:
+    """H of each stack of centred curves, ``centred``: (n_stacks, n_rows, n_grid)."""
+    total = np.sum(centred ** 2, axis=(1, 2))
+    left = np.sum((centred - centred.mean(axis=1, keepdims=True)) ** 2, axis=(1, 2))
+    flat = total <= 1e-24 * max(1, centred[0].size)
+    return np.where(flat, np.nan, left / np.where(flat, 1.0, total))

@@ -10,7 +10,8 @@ import pytest
 
 from auditor.checks import CHECK_REGISTRY
 from auditor.engine.runner import PlannedCheck, run_check
-from auditor.explain.partial_dependence import ice_heterogeneity, numeric_grid, partial_dependence_curves
+from auditor.explain.partial_dependence import (ice_heterogeneity, ice_heterogeneity_interval, numeric_grid,
+                                                partial_dependence_curves)
 from auditor.policy.schema import CheckSpec
 from auditor.render.charts import chart_uri
 from auditor.results import Status
@@ -98,7 +99,8 @@ def test_the_check_draws_the_models_own_average_output(tabular_factory):
         assert chart_uri(chart).startswith("data:image/svg+xml")
     # a logistic regression is additive in its log-odds
     assert result.measurements["max_ice_heterogeneity"] == pytest.approx(0.0, abs=1e-6)
-    assert [s.n for s in result.sample_sizes] == [60, 60, 60]
+    assert result.measurements["max_ice_heterogeneity_ci_high"] == pytest.approx(0.0, abs=1e-6)
+    assert [s.n for s in result.sample_sizes] == [60] * 4 and not any(s.ci_degenerate for s in result.sample_sizes)
 
 
 def test_multiclass_output_is_the_class_predicted_most_often(tmp_path):
@@ -132,3 +134,17 @@ def test_multiclass_output_is_the_class_predicted_most_often(tmp_path):
     assert majority == "lo"
     assert result.evidence[1].ylabel == "P(lo)"
     assert {row[1] for row in result.evidence[0].rows} == {"a", "b"}  # c carries no signal
+
+
+def test_the_heterogeneity_interval_widens_on_few_rows():
+    frame = _frame(400)
+    curves = {}
+    for n in (8, 200):
+        sample = frame.iloc[:n].reset_index(drop=True)
+        curves[n] = partial_dependence_curves(lambda f: f["a"].to_numpy() * (f["b"].to_numpy() > 0) + f["a"].to_numpy(),
+                                              sample, ["a"], categorical=[], grid_resolution=6)[0].individual
+    (lo8, hi8), (lo200, hi200) = (ice_heterogeneity_interval(curves[n], n_boot=400, rng=1) for n in (8, 200))
+    assert lo200 <= ice_heterogeneity(curves[200]) <= hi200
+    assert hi8 - lo8 > hi200 - lo200
+    assert ice_heterogeneity_interval(curves[200], n_boot=400, rng=1) == (lo200, hi200)  # seeded
+    assert all(np.isnan(ice_heterogeneity_interval(np.ones((6, 3)), n_boot=50)))  # flat: undefined
