@@ -64,6 +64,7 @@ class PartialDependence(Check):
         perm = permutation_importance(ctx, n_repeats=p.n_repeats, scoring=p.scoring, max_rows=p.max_rows)
         order = np.argsort(-perm.mean, kind="stable")[: min(p.n_features, len(perm.features))]
         features = [perm.features[j] for j in order]
+        importance = {f: float(m) for f, m in zip(perm.features, perm.mean)}
         target = ctx.positive_index
         if target is None:  # several classes and no positive class: the class predicted most often
             target = int(np.bincount(ctx.predicted_index(), minlength=len(ctx.classes)).argmax())
@@ -100,7 +101,7 @@ class PartialDependence(Check):
             title="Features, their effect and its heterogeneity",
             columns=["rank", "feature", f"{p.scoring} drop", "PD range", "PD low", "PD high", "ICE heterogeneity",
                      "95% CI high"],
-            rows=[[i + 1, c.feature, float(perm.mean[order[i]]), c.pd_range, float(np.min(c.average)),
+            rows=[[i + 1, c.feature, importance[c.feature], c.pd_range, float(np.min(c.average)),
                    float(np.max(c.average)), float(h), float(intervals[i, 1])]
                   for i, (c, h) in enumerate(zip(curves, hetero))],
             caption=(f"Output {label}. PD range: how far the average output moves over the grid (numeric: "
@@ -130,7 +131,7 @@ class PartialDependence(Check):
                          + ", ".join(c.feature for c, h in zip(curves, hetero) if np.isnan(h)) + ".")
         top = max(zip(curves, hetero), key=lambda t: -1 if np.isnan(t[1]) else t[1]) if curves else None
         summary = (f"Partial dependence of {label} on the top {len(curves)} features by permutation importance; "
-                   f"{features[0]} moves the average output by {curves[0].pd_range:.3f}"
+                   f"{curves[0].feature} moves the average output by {curves[0].pd_range:.3f}"
                    + (f"; the most heterogeneous row curves are {top[0].feature}'s ({top[1]:.2f})." if top is not None
                       and np.isfinite(top[1]) else ".")) if curves else "No feature to draw."
         return CheckOutput(
