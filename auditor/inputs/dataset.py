@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from auditor.errors import DatasetError, Problem
+from auditor.errors import DatasetError, ModelCardError, Problem
 from auditor.inputs.model_card import ModelCard
 from auditor.hashing import file_or_dir_sha256
 from auditor.inputs.yamlio import byte_location
@@ -227,6 +227,11 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             ))
     if problems:
         raise DatasetError(source, problems)
+    unknown = [c for c in block.immutable_features if c not in features]
+    if unknown:
+        raise ModelCardError(str(card.path), [Problem(
+            "auditor.immutable_features", f"{', '.join(map(repr, unknown))} not among the dataset's feature columns "
+                                          f"({source}: {', '.join(features)})")])
 
     for col in [block.target, *features]:
         nested = _nested(df[col])

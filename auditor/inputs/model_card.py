@@ -53,6 +53,7 @@ class AuditorBlock(BaseModel):
     features: list[FeatureSpec] | None = None
     text_column: str | None = None
     sensitive_features: list[str] = Field(default_factory=list)
+    immutable_features: list[str] = Field(default_factory=list)  # features recourse may not change (counterfactuals)
     decision_threshold: float | None = Field(default=None, gt=0, lt=1)
     missing_values: Literal["reject", "allow"] = "reject"
     ignore_columns: list[str] = Field(default_factory=list)
