@@ -132,6 +132,11 @@ def explain_on_worker(source: ModelSource, data, seed: int, explainer_params: di
 
     model = worker_model(source)
     ctx = AuditContext(card=source.card, data=data, model=model, seed=seed, explainer_params=explainer_params)
+    # The audit predicts every evaluation row in one request before it explains any (the explained
+    # order needs them), and a probability can differ in its last bit with the batch it was computed
+    # in: the worker does the same (once per dataset: later shards are answered from its cache), so
+    # every explanation starts from the bits of a single-process run.
+    ctx.proba()
     explainer = get_explainer(model.task, method)
     attr = explain_part(ctx, explainer, np.asarray(rows), explainer.Params.model_validate(params))
     return (attr, *_stats(model))
@@ -176,9 +181,13 @@ class DaskExecutor:
     def shards_work_of(self, model) -> bool:
         return model is not None and model is self.model
 
+    def _worker_addresses(self) -> list[str]:
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        return sorted(info, key=lambda address: (str(info[address].get("name")), address))
+
     @property
     def workers(self) -> int:
-        return max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+        return max(1, len(self._worker_addresses()))
 
     def _record(self, worker: str, stats: dict) -> None:
         old = self._worker_stats.get(worker)
@@ -213,9 +222,13 @@ class DaskExecutor:
         """The attributions of ``rows``, in contiguous shards computed on the workers, in row order;
         ``on_done(n)`` after each shard with its number of rows."""
         data = self._scattered(ctx.data)
-        shards = _shards(len(rows), self.workers * SHARDS_PER_WORKER)
+        workers = self._worker_addresses()
+        shards = _shards(len(rows), max(1, len(workers)) * SHARDS_PER_WORKER)
+        # shard k always goes to the same worker: the checks asking for the same rows by several
+        # methods find their predictions in that worker's cache, as they would here
         futures = [self.client.submit(explain_on_worker, self.source, data, ctx.seed, ctx.explainer_params, method,
-                                      params.model_dump(), rows[s], pure=False) for s in shards]
+                                      params.model_dump(), rows[s], workers=[workers[k % len(workers)]],
+                                      allow_other_workers=True, pure=False) for k, s in enumerate(shards)]
         return self._gather(futures, on_done=None if on_done is None else (lambda i: on_done(shards[i].stop - shards[i].start)))
 
     def predict_proba(self, model, inputs) -> np.ndarray:
@@ -231,7 +244,7 @@ class DaskExecutor:
     def verify_workers(self) -> None:
         """Load and verify the model on every worker now, so a wrong copy stops the run before any
         check (a ModelLoadError naming the worker)."""
-        workers = list(self.client.scheduler_info(n_workers=-1)["workers"])
+        workers = self._worker_addresses()
         futures = [self.client.submit(load_on_worker, self.source, workers=[w], allow_other_workers=False, pure=False)
                    for w in workers]
         for future in futures:
