@@ -1,8 +1,9 @@
 """The command line: auditor run | validate | render | policies | history | diff | sign-off | verify | due
 | users | keys | serve.
 
-Exit codes: 0 passed (or only warnings), 1 a blocking check failed or errored, 2 usage error,
-3 invalid policy, card or dataset, 4 model artefact refused or not loadable, 5 internal error.
+Exit codes: 0 passed (or only warnings), 1 a blocking check failed or errored, 2 usage error (an
+unreachable --cluster included), 3 invalid policy, card or dataset, 4 model artefact refused or not
+loadable (a cluster worker's copy included), 5 internal error.
 A run whose only findings are waived ends WAIVED and exits 0 (an unwaived blocking failure exits 1).
 `verify` exits 1 when a run was altered, `due` when a model's approval expired or its re-audit is
 overdue, `sign-off` when the run fails verification (an altered audit is not signed).
