@@ -44,6 +44,16 @@ def test_a_malformed_cluster_option_is_a_usage_error(text, message):
         parse_cluster(text)
 
 
+def test_shards_are_contiguous_cover_every_row_once_and_are_never_empty():
+    from auditor.engine.cluster import _shards
+
+    for n, count in ((10, 4), (2, 8), (7, 7), (1, 3)):
+        shards = _shards(n, count)
+        assert [i for s in shards for i in range(s.start, s.stop)] == list(range(n))
+        assert len(shards) == min(n, count) and all(s.stop > s.start for s in shards)
+    assert _shards(0, 4) == []
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
