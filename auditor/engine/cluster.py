@@ -258,6 +258,10 @@ class DaskExecutor:
         total = {k: sum(s[k] for s in per.values()) for k in next(iter(per.values()), {})}
         return {"workers": per, "total": total}
 
+    def worker_totals(self) -> dict:
+        """The workers' cache statistics summed (cumulative): what the audit's checks cost there."""
+        return self.worker_cache()["total"]
+
     def describe(self) -> dict:
         return {"backend": "dask", "cluster": self.spec.text, "workers": len(self._worker_stats) or self.workers,
                 "threads_per_worker": 1 if self.spec.local_workers else None, "worker_cache": self.worker_cache()}

@@ -168,8 +168,10 @@ def test_a_tabular_audit_on_two_local_workers_gives_the_single_process_numbers(a
     total = execution["worker_cache"]["total"]
     assert total["distinct_inputs"] == sum(s["distinct_inputs"] for s in per_worker.values())
     assert total["hits"] == sum(s["hits"] for s in per_worker.values())
-    # the 2,400 shuffled copies were predicted on the workers, not here
+    # the 2,400 shuffled copies were predicted on the workers, not here, and the check's cost says so
     assert _provenance(sharded)["cache"]["distinct_inputs"] < _provenance(serial)["cache"]["distinct_inputs"] - 2_000
+    cost = {c.id: c.cost for c in sharded.result.checks}["global_importance"]
+    assert cost["distinct_model_inputs"] >= 2_400
 
 
 @pytest.fixture(scope="module")
