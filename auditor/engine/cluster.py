@@ -223,6 +223,8 @@ class DaskExecutor:
         ``on_done(n)`` after each shard with its number of rows."""
         data = self._scattered(ctx.data)
         workers = self._worker_addresses()
+        if not workers:
+            raise RuntimeError(f"the Dask cluster {self.spec.text} has no workers left")
         shards = _shards(len(rows), max(1, len(workers)) * SHARDS_PER_WORKER)
         # shard k always goes to the same worker: the checks asking for the same rows by several
         # methods find their predictions in that worker's cache, as they would here
