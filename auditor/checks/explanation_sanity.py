@@ -113,7 +113,7 @@ class ExplanationSanity(Check):
         "stability. An explainer whose randomised-model explanations agree as much as two runs on "
         "the same model ignores the model."
     )
-    requires = frozenset({Capability.PROBABILITIES, Capability.RANDOMISABLE})
+    requires = frozenset({Capability.RANDOMISABLE})
     trust = True
     Params = SanityParams
 

@@ -39,7 +39,7 @@ class GlobalImportance(Check):
         "rank correlation between the two. Two independent methods that agree on what drives the "
         "model make the explanation credible; a large disagreement is a finding in itself."
     )
-    requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
+    requires = frozenset({Capability.FEATURE_TABLE})
     Params = GlobalImportanceParams
 
     @classmethod

@@ -39,7 +39,7 @@ class LocalExplanations(Check):
         "Attributions explain the predicted class. Every explained row is saved in full under "
         "evidence/ so a reviewer can recompute any figure."
     )
-    requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
+    requires = frozenset({Capability.FEATURE_TABLE})
     Params = LocalExplanationsParams
 
     @classmethod

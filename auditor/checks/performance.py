@@ -6,6 +6,7 @@ import numpy as np
 
 from auditor.checks.base import MAX_RESAMPLES, Check, CheckOutput, Params, count, fraction
 from auditor.lazy_imports import lazy_function
+from auditor.models.base import Capability
 from auditor.results import BarChart, SampleSize, Table
 
 # scikit-learn takes seconds to import: imported on first call
@@ -197,6 +198,7 @@ class Performance(Check):
         "card says cannot be signed off on the card's word."
     )
     Params = PerformanceParams
+    requires = frozenset({Capability.PROBABILITIES})  # a regressor's: regression_performance
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

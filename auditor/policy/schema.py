@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from auditor.policy.clauses import FRAMEWORKS, check_clause
 from auditor.policy.waivers import Waiver
 
-Task = Literal["tabular-classification", "text-classification"]
+Task = Literal["tabular-classification", "tabular-regression", "text-classification"]
 Clause = Annotated[str, AfterValidator(check_clause)]
 Prose = Annotated[str, AfterValidator(lambda text: " ".join(text.split()))]  # folded YAML text, on one line
 # severity names: blocking (fail) / warning (warn) / info. Results keep fail / warn / info.
