@@ -80,6 +80,20 @@ class LineChart(_Frozen):
     caption: str = ""
 
 
+class ScatterChart(_Frozen):
+    """Points (x, y), e.g. predicted against actual values; ``diagonal`` draws y = x, ``zero_line`` y = 0."""
+
+    kind: Literal["scatter_chart"] = "scatter_chart"
+    title: str
+    x: list[float]
+    y: list[float]
+    xlabel: str = ""
+    ylabel: str = ""
+    diagonal: bool = False
+    zero_line: bool = False
+    caption: str = ""
+
+
 class Heatmap(_Frozen):
     kind: Literal["heatmap"] = "heatmap"
     title: str
@@ -124,7 +138,7 @@ class FileRef(_Frozen):
 
 
 Evidence = Annotated[
-    Table | BarChart | LineChart | Heatmap | TokenHighlights | Note | FileRef,
+    Table | BarChart | LineChart | ScatterChart | Heatmap | TokenHighlights | Note | FileRef,
     Field(discriminator="kind"),
 ]
 
