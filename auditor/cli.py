@@ -218,6 +218,22 @@ def render(
         _fail(exc)
 
 
+def _applicability_table(loaded) -> Table:
+    """Which of the policy's checks run on each task, and why the others are skipped (the plan's reasons)."""
+    from auditor.engine.runner import build_plan
+    from auditor.models.kinds import KINDS
+
+    plans = {task: build_plan(loaded, task) for task in KINDS}
+    table = Table(title="Which checks apply to which task")
+    table.add_column("check", no_wrap=True)
+    for task in plans:
+        table.add_column(task, overflow="fold")
+    for i, spec in enumerate(loaded.policy.checks):
+        cells = [plans[t][i].skip_reason for t in plans]
+        table.add_row(spec.check_id, *("runs" if why is None else shown(f"skipped: {why}") for why in cells))
+    return table
+
+
 @app.command()
 def policies(
     action: Optional[str] = typer.Argument(None, help="'show' to print one policy."),
@@ -242,6 +258,8 @@ def policies(
         elif action == "show" and name:
             loaded = load_policy(name)
             out.print(printable(loaded.text if raw else loaded.resolved_yaml()), highlight=False, markup=False, soft_wrap=True)
+            if not raw:
+                out.print(_applicability_table(loaded))
         else:
             raise_usage("usage: auditor policies [show NAME]")
     except AuditorError as exc:
