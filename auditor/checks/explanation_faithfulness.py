@@ -139,9 +139,11 @@ class ExplanationFaithfulness(Check):
                         "at its floor is the smallest the one-sided Wilcoxon test can give with n pairs (1/2^n): the "
                         "evidence may be stronger than it can show.",
             ),
-            LineChart(title="Deletion curves: probability of the explained class as top-ranked features are removed",
+            LineChart(title=("Deletion curves: the prediction's distance from the baseline prediction as top-ranked "
+                             "features are removed" if ctx.regression else
+                             "Deletion curves: probability of the explained class as top-ranked features are removed"),
                       series=series, xlabel="fraction of features removed (most relevant first)",
-                      ylabel="p / p(x), mean over instances",
+                      ylabel=("(f − f(b)) / (f(x) − f(b)), mean" if ctx.regression else "p / p(x), mean over instances"),
                       caption=f"n = {len(attr)} explained instances; solid: the explainer's ranking, dashed: its "
                               "random control (same values at shuffled positions). A faithful explainer's curve "
                               "falls below its control's."),
@@ -150,7 +152,7 @@ class ExplanationFaithfulness(Check):
         first = p.explainers[0]
         gap, pval = measurements.get(f"{first}_deletion_auc_gap"), measurements.get(f"{first}_deletion_auc_p_value")
         summary = (
-            f"Removing the features {first} ranks first lowers the prediction faster than removing random ones: "
+            f"Removing the features {first} ranks first {'brings the prediction back to the baseline prediction' if ctx.regression else 'lowers the prediction'} faster than removing random ones: "
             f"the median deletion AUC is {gap:.3f} lower than the random control's (one-sided Wilcoxon "
             f"{'p < 0.001' if pval < 0.001 else f'p = {pval:.3f}'})."
             if gap is not None and gap > 0 and pval is not None else

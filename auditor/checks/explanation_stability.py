@@ -188,7 +188,7 @@ class ExplanationStability(Check):
         ]
         first = methods[0] if methods else None
         fa0 = measurements.get(f"{first}_perturbation_topk_agreement") if first else None
-        summary = (f"After a small change that leaves the prediction unchanged, {first}'s explanations keep a median "
+        summary = (f"After a small change that leaves the prediction {'within tolerance' if ctx.regression else 'unchanged'}, {first}'s explanations keep a median "
                    f"{fa0:.0%} of their top features." if fa0 is not None else
                    "No input-perturbation stability could be measured for the requested explainers.")
         return CheckOutput(
