@@ -84,7 +84,7 @@ def make_regression_context(root: Path, *, n: int = 200, seed: int = 0, estimato
     from auditor.models.regression import TabularRegressor
 
     train = regression_frame(500, seed=1)
-    estimator = (estimator or LinearRegression()).fit(train[FEATURES], train["y"])
+    estimator = (LinearRegression() if estimator is None else estimator).fit(train[FEATURES], train["y"])
     csv = root / "eval.csv"
     root.mkdir(parents=True, exist_ok=True)
     regression_frame(n, seed=2).to_csv(csv, index=False)
