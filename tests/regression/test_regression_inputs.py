@@ -105,6 +105,6 @@ def test_the_default_policy_runs_end_to_end_on_a_regressor_without_error(tmp_pat
     result = json.loads((record.path / "result.json").read_text())
     statuses = {c["id"]: c["status"] for c in result["checks"]}
     assert "error" not in statuses.values(), {c["id"]: c["error"] for c in result["checks"] if c["error"]}
-    assert statuses["regression_performance"] == "pass" and statuses["explanation_faithfulness_regression"] == "pass"
+    assert statuses["regression_performance"] == "pass" and statuses["explanation_faithfulness"] == "pass"
     assert statuses["performance"] == "skipped" and statuses["subgroup_fairness"] == "skipped"
     assert (record.path / "report.pdf").stat().st_size > 0

@@ -32,7 +32,7 @@ def test_planted_signal_passes_the_faithfulness_gates(linear):
     out, _ = run_check(ctx, "explanation_faithfulness", explainers=["shap", "lime"], n_instances=30)
     m = out.measurements
     assert m["shap_deletion_auc_gap"] > 0 and m["shap_faithfulness_correlation"] > 0.9
-    assert status_of(evaluate(_gates("explanation_faithfulness_regression"), m)).value == "pass"
+    assert status_of(evaluate(_gates("explanation_faithfulness"), m)).value == "pass"
 
 
 def test_planted_signal_passes_the_stability_gates(linear):
@@ -41,7 +41,7 @@ def test_planted_signal_passes_the_stability_gates(linear):
                        n_perturbations=3)
     m = out.measurements
     assert m["shap_perturbation_topk_agreement"] == 1.0 and m["shap_label_preserved_share"] > 0
-    assert status_of(evaluate(_gates("explanation_stability_regression"), m)).value == "pass"
+    assert status_of(evaluate(_gates("explanation_stability"), m)).value == "pass"
 
 
 def test_perturbations_are_kept_within_the_prediction_tolerance(linear):
@@ -83,7 +83,7 @@ def test_an_inverted_explanation_fails_the_faithfulness_gates(fresh, monkeypatch
     out, _ = run_check(ctx, "explanation_faithfulness", explainers=["inverted"], n_instances=30)
     m = out.measurements
     assert m["inverted_deletion_auc_gap"] < 0 and m["inverted_deletion_auc_p_value"] > 0.5
-    outcomes = evaluate(_gates("explanation_faithfulness_regression", "inverted"), m)
+    outcomes = evaluate(_gates("explanation_faithfulness", "inverted"), m)
     assert status_of(outcomes).value == "fail"
     assert not any(o.passed for o in outcomes if o.measurement.startswith("inverted_deletion"))
 
@@ -96,7 +96,7 @@ def test_a_noise_explanation_fails_the_stability_gates(fresh, monkeypatch):
                        n_perturbations=3)
     m = out.measurements
     assert m["noise_perturbation_topk_agreement"] < 0.6
-    outcomes = evaluate(_gates("explanation_stability_regression", "noise"), m)
+    outcomes = evaluate(_gates("explanation_stability", "noise"), m)
     assert status_of(outcomes).value == "warn"  # the policy's stability gates are warnings
     assert not next(o for o in outcomes if o.measurement == "noise_perturbation_topk_agreement").passed
 
@@ -108,6 +108,6 @@ def test_the_other_trust_gates_pass_on_the_planted_signal(linear, check):
               "explainer_agreement": {"explainers": ["shap", "lime"], "n_instances": 20},
               "explanation_sanity": {"explainers": ["shap"], "n_instances": 10, "n_randomised": 3}}[check]
     out, _ = run_check(ctx, check, **params)
-    gates = [t for t in _gates(f"{check}_regression") if t.measurement in out.measurements
+    gates = [t for t in _gates(f"{check}") if t.measurement in out.measurements
              and out.measurements[t.measurement] is not None]
     assert gates and status_of(evaluate(gates, out.measurements)).value == "pass"
