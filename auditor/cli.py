@@ -218,20 +218,19 @@ def render(
         _fail(exc)
 
 
-def _applicability_table(loaded) -> Table:
-    """Which of the policy's checks run on each task, and why the others are skipped (the plan's reasons)."""
+def _applicability_comment(loaded) -> str:
+    """Which of the policy's checks run on each task and why the others are skipped (the plan's
+    reasons), as YAML comments, so the printed policy still parses."""
     from auditor.engine.runner import build_plan
     from auditor.models.kinds import KINDS
 
     plans = {task: build_plan(loaded, task) for task in KINDS}
-    table = Table(title="Which checks apply to which task")
-    table.add_column("check", no_wrap=True)
-    for task in plans:
-        table.add_column(task, overflow="fold")
+    lines = ["# Which checks apply to which task (the plan, before any model loads):"]
     for i, spec in enumerate(loaded.policy.checks):
-        cells = [plans[t][i].skip_reason for t in plans]
-        table.add_row(spec.check_id, *("runs" if why is None else shown(f"skipped: {why}") for why in cells))
-    return table
+        lines.append(f"#   {spec.check_id}:")
+        lines += [f"#     {task}: " + ("runs" if plan[i].skip_reason is None else f"skipped, {plan[i].skip_reason}")
+                  for task, plan in plans.items()]
+    return "\n".join(lines)
 
 
 @app.command()
@@ -259,7 +258,7 @@ def policies(
             loaded = load_policy(name)
             out.print(printable(loaded.text if raw else loaded.resolved_yaml()), highlight=False, markup=False, soft_wrap=True)
             if not raw:
-                out.print(_applicability_table(loaded))
+                out.print(printable(_applicability_comment(loaded)), highlight=False, markup=False, soft_wrap=True)
         else:
             raise_usage("usage: auditor policies [show NAME]")
     except AuditorError as exc:

@@ -52,7 +52,7 @@ class StabilityParams(Params):
     # KernelSHAP); 5 keeps a default audit affordable, and the policy can raise it to 50.
     n_perturbations: int = count(5, MAX_PERTURBATIONS)
     noise_frac: float = fraction(0.05, low_open=False, high_open=False)  # tabular noise sd, fraction of each feature's sd (0: a no-change control)
-    output_tolerance: float = Field(0.1, ge=0, le=10, allow_inf_nan=False)  # regression: a perturbation is kept within this many sd of the predictions
+    output_tolerance: float = Field(0.1, gt=0, le=10, allow_inf_nan=False)  # regression: a perturbation is kept within this many sd of the predictions
     top_k: int | None = count(None, MAX_TOP_K)
     n_bootstrap: int = count(200, MAX_RESAMPLES, minimum=10)  # resamples for global rank stability
 
