@@ -21,7 +21,12 @@ def top_k_size(top_k: int | None, d: int) -> int:
     return min(top_k, d) if top_k else default_k(d)
 
 
-def tabular_perturbations(ctx, attr, p, keep) -> tuple[list[tuple], int]:
+def same_predicted_class(ctx, original: np.ndarray, perturbed: np.ndarray, params) -> np.ndarray:
+    """Which perturbed rows keep the original row's predicted class (outputs as ``predict_proba``)."""
+    return ctx.predicted_index(perturbed) == ctx.predicted_index(original)
+
+
+def tabular_perturbations(ctx, attr, p, keep=same_predicted_class) -> tuple[list[tuple], int]:
     """Gaussian perturbations of the explained rows that ``keep(ctx, original, perturbed, p)`` accepts
     (the adapter's rule over the two rows' outputs: the same predicted class for a classifier, a
     prediction within a tolerance for a regressor), one derived context per draw.

@@ -141,7 +141,7 @@ class TabularModel(AdapterBase):
         )
 
     def perturbations(self, ctx, attr, vectors, params):
-        return tabular_perturbations(ctx, attr, params, keeps_label)
+        return tabular_perturbations(ctx, attr, params)
 
     def perturbation_note(self, params) -> str:
         return (f"Tabular perturbation: N(0, ({params.noise_frac:g}·sd)²) on numeric features (sd over the "
@@ -210,11 +210,6 @@ class TabularModel(AdapterBase):
         if len(set(map(str, data.labels))) < len(lookup):
             raise ValueError("the evaluation labels hold fewer classes than the model; cannot refit a randomised model")
         return np.asarray([lookup[str(y)] for y in data.labels].copy())
-
-
-def keeps_label(ctx, original: np.ndarray, perturbed: np.ndarray, params) -> np.ndarray:
-    """Which perturbed rows keep the original row's predicted class (outputs as ``predict_proba``)."""
-    return ctx.predicted_index(perturbed) == ctx.predicted_index(original)
 
 
 def removal_baseline(data) -> pd.DataFrame:
