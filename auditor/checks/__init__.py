@@ -14,14 +14,13 @@ from auditor.checks.global_importance import GlobalImportance
 from auditor.checks.local_explanations import LocalExplanations
 from auditor.checks.performance import Performance
 from auditor.checks.prompt_sensitivity import PromptSensitivity
-from auditor.checks.regression_performance import RegressionPerformance
 from auditor.checks.similar_examples import SimilarExamples
 from auditor.checks.subgroup_fairness import SubgroupFairness
 from auditor.checks.text_explanations import TextExplanations
 
 CHECK_REGISTRY: dict[str, type[Check]] = {
     cls.name: cls for cls in (
-        Performance, RegressionPerformance, CardCompleteness, GlobalImportance, LocalExplanations, ExplanationFaithfulness,
+        Performance, CardCompleteness, GlobalImportance, LocalExplanations, ExplanationFaithfulness,
         TextExplanations, Attention, SimilarExamples,
         ExplanationAxioms, ExplanationStability, ExplainerAgreement, ExplanationSanity,
         PromptSensitivity,

@@ -40,6 +40,7 @@ class Threshold(BaseModel):
     max: float | None = Field(default=None, allow_inf_nan=False)
     severity: Literal["fail", "warn", "info"] = "fail"  # blocking / warning / info (recorded, never changes the status)
     rationale: Prose = ""  # why this bound, and how it was calibrated
+    tasks: list[Task] | None = Field(default=None, min_length=1)  # judge models of these tasks only (default: every task the check runs on)
 
     @field_validator("severity", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from auditor.checks.regression_performance import claim_gaps, regression_metrics
+from auditor.checks.performance_regression import claim_gaps, regression_metrics
 from auditor.explain.permutation_importance import permutation_importance
 from auditor.inputs.model_card import Claim
 from auditor.models.base import Capability
@@ -60,11 +60,11 @@ def test_mae_rmse_r2_on_a_hand_computed_case():
     assert np.isnan(regression_metrics(np.ones(3), np.arange(3.0))["r2"])  # no spread in the truth: undefined
 
 
-def test_regression_performance_check_matches_scikit_learn(linear):
+def test_performance_of_a_regressor_matches_scikit_learn(linear):
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
     ctx, estimator = linear
-    out, _ = run_check(ctx, "regression_performance", n_bootstrap=200)
+    out, _ = run_check(ctx, "performance", n_bootstrap=200)
     y, pred = ctx.targets(), estimator.predict(ctx.data.frame)
     m = out.measurements
     assert m["mae"] == pytest.approx(mean_absolute_error(y, pred))
@@ -73,6 +73,7 @@ def test_regression_performance_check_matches_scikit_learn(linear):
     assert m["r2_ci_low"] < m["r2"] < m["r2_ci_high"] and m["mae_ci_low"] < m["mae"] < m["mae_ci_high"]
     assert {s.measurement: s.n for s in out.sample_sizes}["r2_ci_low"] == len(y)
     assert {e.kind for e in out.evidence} >= {"table", "bar_chart", "scatter_chart"}
+    assert m["roc_auc"] is None and m["accuracy"] is None  # classification measurements: not measured
 
 
 def test_claims_compare_errors_relatively_and_r2_absolutely():
@@ -124,3 +125,15 @@ def test_the_kind_is_a_regressor_without_probabilities(linear):
     assert ctx.model.has(Capability.REGRESSION) and not ctx.model.has(Capability.PROBABILITIES)
     assert ctx.classes == ["prediction"] and ctx.proba().shape == (len(ctx.data), 1)
     assert list(WEIGHTS) and ctx.task == "tabular-regression"
+
+
+def test_a_threshold_scoped_to_other_tasks_does_not_judge_the_model():
+    from auditor.engine.runner import thresholds_for
+    from auditor.policy.schema import CheckSpec, Threshold
+
+    spec = CheckSpec(check="performance", thresholds=[
+        Threshold(measurement="roc_auc_ci_low", min=0.7, tasks=["tabular-classification", "text-classification"]),
+        Threshold(measurement="r2_ci_low", min=0.5, tasks=["tabular-regression"]),
+        Threshold(measurement="claims_outside_tolerance", max=0)])
+    assert [t.measurement for t in thresholds_for(spec, "tabular-regression")] == ["r2_ci_low", "claims_outside_tolerance"]
+    assert [t.measurement for t in thresholds_for(spec, "text-classification")] == ["roc_auc_ci_low", "claims_outside_tolerance"]

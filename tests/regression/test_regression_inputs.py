@@ -94,9 +94,9 @@ def test_policies_show_says_which_checks_apply_to_regressors():
     assert result.exit_code == 0, result.output
     assert yaml.safe_load(result.output)["id"] == "default"  # the table is YAML comments: the output still parses
     lines = result.output[result.output.index("# Which checks apply to which task"):].splitlines()
-    at = lines.index("#   regression_performance:")
-    assert lines[at + 1].startswith("#     tabular-classification: skipped, needs real-valued prediction")
-    assert lines[at + 2] == "#     tabular-regression: runs"
+    at = lines.index("#   performance:")
+    assert lines[at + 1: at + 4] == [f"#     {t}: runs" for t in ("tabular-classification", "tabular-regression",
+                                                                   "text-classification")]
     fairness = lines.index("#   subgroup_fairness:")
     assert lines[fairness + 2].startswith("#     tabular-regression: skipped, needs probabilities")
 
@@ -109,6 +109,8 @@ def test_the_default_policy_runs_end_to_end_on_a_regressor_without_error(tmp_pat
     result = json.loads((record.path / "result.json").read_text())
     statuses = {c["id"]: c["status"] for c in result["checks"]}
     assert "error" not in statuses.values(), {c["id"]: c["error"] for c in result["checks"] if c["error"]}
-    assert statuses["regression_performance"] == "pass" and statuses["explanation_faithfulness"] == "pass"
-    assert statuses["performance"] == "skipped" and statuses["subgroup_fairness"] == "skipped"
+    assert statuses["performance"] == "pass" and statuses["explanation_faithfulness"] == "pass"
+    assert [c["id"] for c in result["checks"] if c["status"] == "skipped"] == ["subgroup_fairness"]
+    gates = {t["measurement"] for c in result["checks"] if c["id"] == "performance" for t in c["thresholds"]}
+    assert gates == {"r2_ci_low", "claims_outside_tolerance"}  # roc_auc_ci_low is scoped to classifiers
     assert (record.path / "report.pdf").stat().st_size > 0

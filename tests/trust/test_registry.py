@@ -26,10 +26,6 @@ def test_reports_exactly_the_declared_measurements(name, request, tmp_path):
     # The four trust checks (and every check that applies to tabular models) on the tabular fixture.
     fixture = "tabular" if "tabular-classification" in cls.applicable_tasks() else "text"
     ctx = request.getfixturevalue(fixture).ctx
-    if cls.applicable_tasks() == ["tabular-regression"]:  # a regressor's check
-        from .conftest import make_regression_context
-
-        ctx = make_regression_context(tmp_path, n=60)[0]
     if name == "prompt_sensitivity":  # needs a prompted causal LM
         from .conftest import make_decoder_context
 
