@@ -25,7 +25,7 @@ from auditor.errors import ModelLoadError
 from auditor.models.base import Capability
 from auditor.models.inputs import PerturbableInputs
 from auditor.models.perturbation import tabular_perturbations
-from auditor.models.tabular import TabularModel, removal_baseline
+from auditor.models.tabular import TabularModel, estimator_type, removal_baseline
 from auditor.models.tabular_codec import TabularCodec
 
 OUTPUT = "prediction"  # the name of the one output column
@@ -44,9 +44,7 @@ class TabularRegressor(TabularModel):
     @staticmethod
     def mismatch(estimator) -> str | None:
         """Why ``estimator`` cannot be audited as a regressor (None when it can)."""
-        from sklearn.base import is_classifier
-
-        if is_classifier(estimator) or hasattr(estimator, "classes_"):
+        if estimator_type(estimator) == "classifier" or hasattr(estimator, "classes_"):
             return (f"the model is a {type(estimator).__name__}, a classifier; "
                     "audit it with task: tabular-classification")
         return None

@@ -150,10 +150,9 @@ class TabularModel(AdapterBase):
 
     @staticmethod
     def mismatch(estimator) -> str | None:
-        """Why ``estimator`` cannot be audited as a classifier (None when it can)."""
-        from sklearn.base import is_regressor
-
-        if is_regressor(estimator) or not hasattr(estimator, "predict_proba"):
+        """Why ``estimator`` cannot be audited as a classifier (None when it can; a classifier without
+        predict_proba is refused when the adapter is built)."""
+        if estimator_type(estimator) == "regressor":
             return (f"the model is a {type(estimator).__name__}, which predicts numbers, not class probabilities; "
                     "audit it with task: tabular-regression")
         return None
@@ -210,6 +209,19 @@ class TabularModel(AdapterBase):
         if len(set(map(str, data.labels))) < len(lookup):
             raise ValueError("the evaluation labels hold fewer classes than the model; cannot refit a randomised model")
         return np.asarray([lookup[str(y)] for y in data.labels].copy())
+
+
+def estimator_type(estimator) -> str | None:
+    """"classifier" or "regressor" by scikit-learn's tags, None when it has none (a duck-typed estimator)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    for name, test in (("regressor", is_regressor), ("classifier", is_classifier)):
+        try:
+            if test(estimator):
+                return name
+        except (AttributeError, TypeError):  # no __sklearn_tags__ anywhere in its classes
+            return None
+    return None
 
 
 def removal_baseline(data) -> pd.DataFrame:
