@@ -257,7 +257,8 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     else:
         labels = target.astype(str).to_numpy()
     if target.notna().all() and len(np.unique(labels)) < 2:
-        problems.append(Problem(f"column {block.target!r}", f"only one class ({labels[0]!r}); an audit needs at least two"))
+        what = "value" if block.task == "tabular-regression" else "class"
+        problems.append(Problem(f"column {block.target!r}", f"only one {what} ({labels[0]!r}); an audit needs at least two"))
 
     declared = {f.name: f.type for f in block.features or []}
     categorical: list[str] = []
