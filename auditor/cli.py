@@ -231,6 +231,21 @@ def render(
         _fail(exc)
 
 
+def _applicability_comment(loaded) -> str:
+    """Which of the policy's checks run on each task and why the others are skipped (the plan's
+    reasons), as YAML comments, so the printed policy still parses."""
+    from auditor.engine.runner import build_plan
+    from auditor.models.kinds import KINDS
+
+    plans = {task: build_plan(loaded, task) for task in KINDS}
+    lines = ["# Which checks apply to which task (the plan, before any model loads):"]
+    for i, spec in enumerate(loaded.policy.checks):
+        lines.append(f"#   {spec.check_id}:")
+        lines += [f"#     {task}: " + ("runs" if plan[i].skip_reason is None else f"skipped, {plan[i].skip_reason}")
+                  for task, plan in plans.items()]
+    return "\n".join(lines)
+
+
 @app.command()
 def policies(
     action: Optional[str] = typer.Argument(None, help="'show' to print one policy."),
@@ -255,6 +270,8 @@ def policies(
         elif action == "show" and name:
             loaded = load_policy(name)
             out.print(printable(loaded.text if raw else loaded.resolved_yaml()), highlight=False, markup=False, soft_wrap=True)
+            if not raw:
+                out.print(printable(_applicability_comment(loaded)), highlight=False, markup=False, soft_wrap=True)
         else:
             raise_usage("usage: auditor policies [show NAME]")
     except AuditorError as exc:

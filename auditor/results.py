@@ -81,6 +81,20 @@ class LineChart(_Frozen):
     detail: bool = False  # a detail view (more of what a chart in the section shows): the report's appendix
 
 
+class ScatterChart(_Frozen):
+    """Points (x, y), e.g. predicted against actual values; ``diagonal`` draws y = x, ``zero_line`` y = 0."""
+
+    kind: Literal["scatter_chart"] = "scatter_chart"
+    title: str
+    x: list[float]
+    y: list[float]
+    xlabel: str = ""
+    ylabel: str = ""
+    diagonal: bool = False
+    zero_line: bool = False
+    caption: str = ""
+
+
 class Heatmap(_Frozen):
     kind: Literal["heatmap"] = "heatmap"
     title: str
@@ -125,7 +139,7 @@ class FileRef(_Frozen):
 
 
 Evidence = Annotated[
-    Table | BarChart | LineChart | Heatmap | TokenHighlights | Note | FileRef,
+    Table | BarChart | LineChart | ScatterChart | Heatmap | TokenHighlights | Note | FileRef,
     Field(discriminator="kind"),
 ]
 

@@ -87,7 +87,7 @@ class Check(ABC):
     name: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str]
-    requires: ClassVar[frozenset[Capability]] = frozenset({Capability.PROBABILITIES})
+    requires: ClassVar[frozenset[Capability]] = frozenset()  # default: every model kind
     trust: ClassVar[bool] = False
     Params: ClassVar[type[Params]] = Params
 

@@ -101,6 +101,7 @@ class ExplanationClustering(Check):
         "where the model errs more, or where its explanations do not reflect the model, is a finding; "
         "cohorts too small to judge are shown, never gated."
     )
+    requires = frozenset({Capability.PROBABILITIES})  # cohort accuracy; a regressor's cohort error is not built yet
     trust = True
     Params = ClusteringParams
 

@@ -123,8 +123,10 @@ class ExplanationFaithfulness(Check):
             x = np.linspace(0, 1, curves["explainer"].shape[1]).tolist()
             for label in ("explainer", "control"):
                 norm = curves[label] / curves[label][:, :1]
+                # a regressor's ratio is unbounded where f(x) is near f(b): its median is the readable summary
+                centre = np.nanmedian(norm, axis=0) if ctx.regression else np.nanmean(norm, axis=0)
                 series.append(Series(name=f"{e}" if label == "explainer" else f"{e} random control",
-                                     x=x, y=np.nanmean(norm, axis=0).tolist()))
+                                     x=x, y=centre.tolist()))
         path = ctx.add_csv("evidence/faithfulness.csv",
                            ["row", "explainer", "metric", "explainer_value", "control_value"],
                            [[r, e, m, repr(a), repr(b)] for r, e, m, a, b in per_instance])
@@ -139,9 +141,11 @@ class ExplanationFaithfulness(Check):
                         "at its floor is the smallest the one-sided Wilcoxon test can give with n pairs (1/2^n): the "
                         "evidence may be stronger than it can show.",
             ),
-            LineChart(title="Deletion curves: probability of the explained class as top-ranked features are removed",
+            LineChart(title=("Deletion curves: the prediction's distance from the baseline prediction as top-ranked "
+                             "features are removed" if ctx.regression else
+                             "Deletion curves: probability of the explained class as top-ranked features are removed"),
                       series=series, xlabel="fraction of features removed (most relevant first)",
-                      ylabel="p / p(x), mean over instances",
+                      ylabel=("(f − f(b)) / (f(x) − f(b)), median" if ctx.regression else "p / p(x), mean over instances"),
                       caption=f"n = {len(attr)} explained instances; solid: the explainer's ranking, dashed: its "
                               "random control (same values at shuffled positions). A faithful explainer's curve "
                               "falls below its control's."),
@@ -150,7 +154,7 @@ class ExplanationFaithfulness(Check):
         first = p.explainers[0]
         gap, pval = measurements.get(f"{first}_deletion_auc_gap"), measurements.get(f"{first}_deletion_auc_p_value")
         summary = (
-            f"Removing the features {first} ranks first lowers the prediction faster than removing random ones: "
+            f"Removing the features {first} ranks first {'brings the prediction back to the baseline prediction' if ctx.regression else 'lowers the prediction'} faster than removing random ones: "
             f"the median deletion AUC is {gap:.3f} lower than the random control's (one-sided Wilcoxon "
             f"{'p < 0.001' if pval < 0.001 else f'p = {pval:.3f}'})."
             if gap is not None and gap > 0 and pval is not None else

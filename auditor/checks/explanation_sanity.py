@@ -113,7 +113,7 @@ class ExplanationSanity(Check):
         "stability. An explainer whose randomised-model explanations agree as much as two runs on "
         "the same model ignores the model."
     )
-    requires = frozenset({Capability.PROBABILITIES, Capability.RANDOMISABLE})
+    requires = frozenset({Capability.RANDOMISABLE})
     trust = True
     Params = SanityParams
 
@@ -189,7 +189,9 @@ class ExplanationSanity(Check):
                          f"with each other (median ρ {measurements[f'{m}_null_median']:.2f}), so the input "
                          "structure, not the model, shapes them, and a low real-vs-randomised correlation is weak "
                          "evidence that the explanations follow the model.")
-        notes.append(f"Attributions are signed and expressed for class {ctx.classes[fixed]!r} (a binary model's other "
+        notes.append("Attributions are signed and explain the predicted value, in the target's units (the randomised "
+                     "models are refitted on permuted targets)." if ctx.regression else
+                     f"Attributions are signed and expressed for class {ctx.classes[fixed]!r} (a binary model's other "
                      "class is the mirror image; with more classes, instances explained for another class are left out).")
         notes.append(f"{p.n_randomised} randomised models; the null is every pair of them "
                      f"({p.n_randomised * (p.n_randomised - 1) // 2} pairs) on every instance.")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 
 import numpy as np
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, Check, CheckOutput, Params, count, fraction, sample_sizes_of
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
@@ -52,6 +52,7 @@ class StabilityParams(Params):
     # KernelSHAP); 5 keeps a default audit affordable, and the policy can raise it to 50.
     n_perturbations: int = count(5, MAX_PERTURBATIONS)
     noise_frac: float = fraction(0.05, low_open=False, high_open=False)  # tabular noise sd, fraction of each feature's sd (0: a no-change control)
+    output_tolerance: float = Field(0.1, gt=0, le=10, allow_inf_nan=False)  # regression: a perturbation is kept within this many sd of the predictions
     top_k: int | None = count(None, MAX_TOP_K)
     n_bootstrap: int = count(200, MAX_RESAMPLES, minimum=10)  # resamples for global rank stability
 
@@ -187,7 +188,7 @@ class ExplanationStability(Check):
         ]
         first = methods[0] if methods else None
         fa0 = measurements.get(f"{first}_perturbation_topk_agreement") if first else None
-        summary = (f"After a small change that leaves the prediction unchanged, {first}'s explanations keep a median "
+        summary = (f"After a small change that leaves the prediction {'within tolerance' if ctx.regression else 'unchanged'}, {first}'s explanations keep a median "
                    f"{fa0:.0%} of their top features." if fa0 is not None else
                    "No input-perturbation stability could be measured for the requested explainers.")
         return CheckOutput(

@@ -8,7 +8,7 @@ from pydantic import field_validator
 from auditor.checks.base import MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, Check, CheckOutput, Params, count, sample_sizes_of
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
-from auditor.explain.permutation_importance import SCORINGS, permutation_importance
+from auditor.explain.permutation_importance import SCORINGS, default_scoring, permutation_importance
 from auditor.lazy_imports import lazy_function
 from auditor.results import BarChart, FileRef, Table
 
@@ -17,15 +17,15 @@ spearmanr = lazy_function("scipy.stats", "spearmanr")  # scipy.stats takes about
 
 class GlobalImportanceParams(Params):
     n_repeats: int = count(5, MAX_REPEATS)
-    scoring: str = "roc_auc"
+    scoring: str | None = None  # None: roc_auc for a classifier, neg_mae (MAE increase) for a regressor
     max_rows: int | None = count(None, MAX_ROWS, minimum=2)  # rows used for permutation importance (None: all)
     n_instances: int = count(100, MAX_INSTANCES)  # rows explained by SHAP for mean |SHAP|
     top_k: int = count(10, MAX_TOP_K)
 
     @field_validator("scoring")
     @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in SCORINGS:
+    def _known(cls, v: str | None) -> str | None:
+        if v is not None and v not in SCORINGS:
             raise ValueError(f"unknown scoring {v!r}; known: {', '.join(SCORINGS)}")
         return v
 
@@ -39,7 +39,7 @@ class GlobalImportance(Check):
         "rank correlation between the two. Two independent methods that agree on what drives the "
         "model make the explanation credible; a large disagreement is a finding in itself."
     )
-    requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
+    requires = frozenset({Capability.FEATURE_TABLE})
     Params = GlobalImportanceParams
 
     @classmethod
@@ -48,10 +48,9 @@ class GlobalImportance(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
-        if p.scoring not in SCORINGS:
-            raise ValueError(f"scoring must be one of {SCORINGS}, got {p.scoring!r}")
+        scoring = p.scoring or default_scoring(ctx.regression)
         before = ctx.model.stats.requests
-        perm = permutation_importance(ctx, n_repeats=p.n_repeats, scoring=p.scoring, max_rows=p.max_rows)
+        perm = permutation_importance(ctx, n_repeats=p.n_repeats, scoring=scoring, max_rows=p.max_rows)
         perm_requests = ctx.model.stats.requests - before
         shap_attr = ctx.attribution("shap", p.n_instances)
         mean_abs = np.abs(shap_attr.matrix()).mean(axis=0)
@@ -70,16 +69,16 @@ class GlobalImportance(Check):
         evidence = [
             Table(
                 title=f"Top {k} features by permutation importance",
-                columns=["rank", "feature", f"{p.scoring} drop", "95% CI low", "CI high", "mean |SHAP|", "SHAP rank"],
+                columns=["rank", "feature", f"{scoring} drop", "95% CI low", "CI high", "mean |SHAP|", "SHAP rank"],
                 rows=rows,
-                caption=f"{p.n_repeats} shuffles per feature; baseline {p.scoring} = {perm.baseline_score:.4f}.",
+                caption=f"{p.n_repeats} shuffles per feature; baseline {scoring} = {perm.baseline_score:.4f}.",
                 detail=True,
             ),
             BarChart(
                 title="Permutation importance", labels=[features[j] for j in order[:k]],
                 values=[float(perm.mean[j]) for j in order[:k]],
-                errors=[float(perm.mean[j] - low[j]) for j in order[:k]], xlabel=f"drop in {p.scoring}",
-                caption=f"n = {min(p.max_rows or len(ctx.label_index()), len(ctx.label_index()))} evaluation rows, {p.n_repeats} shuffles per feature; error bars: 95% CI.",
+                errors=[float(perm.mean[j] - low[j]) for j in order[:k]], xlabel=f"drop in {scoring}",
+                caption=f"n = {min(p.max_rows or len(ctx.data), len(ctx.data))} evaluation rows, {p.n_repeats} shuffles per feature; error bars: 95% CI.",
             ),
             BarChart(
                 title=f"Mean |SHAP| ({shap_attr.output_space})", labels=[features[j] for j in shap_order],
@@ -91,7 +90,7 @@ class GlobalImportance(Check):
         ]
         top = features[order[0]]
         summary = (
-            f"{top} matters most (shuffling it lowers {p.scoring} by {perm.mean[order[0]]:.3f}); "
+            f"{top} matters most (shuffling it lowers {scoring} by {perm.mean[order[0]]:.3f}); "
             f"permutation importance and mean |SHAP| rank the features with Spearman correlation {rho:.2f}."
         )
         return CheckOutput(

@@ -39,7 +39,7 @@ class LocalExplanations(Check):
         "Attributions explain the predicted class. Every explained row is saved in full under "
         "evidence/ so a reviewer can recompute any figure."
     )
-    requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
+    requires = frozenset({Capability.FEATURE_TABLE})
     Params = LocalExplanationsParams
 
     @classmethod
@@ -57,7 +57,8 @@ class LocalExplanations(Check):
         first = next(iter(attrs.values()))
         rows = first.row_ids
         proba = ctx.predict_proba_rows(rows)
-        truth = ctx.label_index()[rows]
+        regression = ctx.regression
+        truth = (ctx.targets() if regression else ctx.label_index())[rows]
         classes = ctx.classes
         frame = ctx.data.frame
         k = min(p.top_k, len(ctx.data.feature_names))
@@ -66,7 +67,8 @@ class LocalExplanations(Check):
         for i, row in enumerate(rows):
             t = int(first.target[i])
             kind = kinds[i]
-            cells = [int(row), classes[truth[i]], classes[t], float(proba[i, t]), kind]
+            cells = ([int(row), float(truth[i]), float(proba[i, 0]), float(proba[i, 0] - truth[i]), kind] if regression
+                     else [int(row), classes[truth[i]], classes[t], float(proba[i, t]), kind])
             for attr in attrs.values():
                 v = attr.values[i]
                 top = np.argsort(-np.abs(v), kind="stable")[:k]
@@ -86,9 +88,12 @@ class LocalExplanations(Check):
             measurements["lime_surrogate_r2_median"] = float(np.median(attrs["lime"].extras["surrogate_r2"]))
         evidence = [Table(
             title="Explained instances",
-            columns=["row", "true", "predicted", "probability", "kind", *[f"top {k} by {m}" for m in attrs]],
+            columns=["row", "true", "predicted", "residual" if regression else "probability", "kind",
+                     *[f"top {k} by {m}" for m in attrs]],
             rows=table_rows,
-            caption="Feature=value (attribution toward the predicted class). Row = position in the evaluation file.",
+            caption=("Feature=value (attribution to the predicted value, in the target's units; residual = predicted − "
+                     "true; kind: third of the rows by |residual|)." if regression else
+                     "Feature=value (attribution toward the predicted class).") + " Row = position in the evaluation file.",
         )]
         for m, attr in attrs.items():
             evidence.append(FileRef(title=f"{m} attributions per instance", path=save_attributions(ctx, attr),

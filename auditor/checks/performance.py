@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.checks.base import MAX_RESAMPLES, Check, CheckOutput, Params, count, fraction
+from auditor.checks.performance_regression import (
+    MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence, regression_metrics,
+)
 from auditor.lazy_imports import lazy_function
+from auditor.models.base import Capability
 from auditor.results import BarChart, SampleSize, Table
 
 # scikit-learn takes seconds to import: imported on first call
@@ -35,7 +39,8 @@ CLAIM_ALIASES = {
 class PerformanceParams(Params):
     n_bootstrap: int = count(1000, MAX_RESAMPLES, minimum=10)  # resamples for the confidence intervals
     confidence: float = fraction(0.95)  # level of the confidence intervals, in (0, 1)
-    claim_tolerance: float = fraction(0.02, low_open=False)  # how far below a claimed metric still counts as met
+    claim_tolerance: float = fraction(0.02, low_open=False)  # how far below a claimed metric still counts as met (a regressor's MAE, RMSE: relative to the claim)
+    max_points: int = count(2000, MAX_POINTS)  # a regressor's rows drawn in its scatter charts (a seeded sample beyond)
 
 
 def _metrics(y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray) -> dict[str, float]:
@@ -193,20 +198,25 @@ class Performance(Check):
         "set, each with a percentile-bootstrap confidence interval, the confusion matrix, and the gap "
         "between what the model card claims and what was measured. With three or more classes: "
         "accuracy, balanced accuracy, one-vs-rest macro ROC AUC, macro F1, Brier and per-class "
-        "precision, recall and F1, with the same intervals. A model that does not do what its "
+        "precision, recall and F1, with the same intervals. A regressor: mean absolute error, root mean "
+        "squared error (in the target's units) and R², with the same intervals, predicted against actual "
+        "values and residuals, and its card's mae / rmse / r2 claims. A model that does not do what its "
         "card says cannot be signed off on the card's word."
     )
     Params = PerformanceParams
+    requires = frozenset()  # classifiers and regressors (the REGRESSION capability selects the metrics)
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:
         names = []
-        for m in METRICS + MACRO_METRICS:
+        for m in METRICS + MACRO_METRICS + REGRESSION_METRICS:
             names += [m, f"{m}_ci_low", f"{m}_ci_high"]
         return names + ["max_claim_gap", "claims_outside_tolerance", "claims_checked"]
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
+        if ctx.model.has(Capability.REGRESSION):
+            return self._run_regression(ctx)
         proba = ctx.proba()
         pos = ctx.positive_index
         if proba.shape[1] > 2:
@@ -224,7 +234,7 @@ class Performance(Check):
                 boot[m].append(v)
         alpha = 1 - p.confidence
         level = f"{p.confidence * 100:g}%"
-        measurements: dict[str, float | None] = {}
+        measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
         sample_sizes, undefined = _with_intervals(measurements, point, boot, METRICS + MACRO_METRICS, alpha, len(y),
                                                   "one class only")
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
@@ -333,3 +343,36 @@ class Performance(Check):
                                             "no positive_class. Macro F1 is f1_macro."]),
             sample_sizes=sample_sizes,
         )
+
+    def _run_regression(self, ctx) -> CheckOutput:
+        """A regressor: MAE, RMSE and R² with the same percentile bootstrap (every resample at once),
+        the card's mae / rmse / r2 claims (errors relative to the claim, R² absolute), predicted
+        against actual and residual charts. Classification measurements are None."""
+        p = self.params
+        y, pred = ctx.targets(), ctx.proba()[:, 0]
+        n = len(y)
+        if n < MIN_ROWS:
+            raise ValueError(f"{n} evaluation rows: regression metrics need at least {MIN_ROWS}")
+        point = {m: float(v) for m, v in regression_metrics(y, pred).items()}
+        idx = ctx.rng("performance.bootstrap").integers(0, n, (p.n_bootstrap, n))
+        alpha, level = 1 - p.confidence, f"{p.confidence * 100:g}%"
+        measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
+        sample_sizes, undefined = _with_intervals(measurements, point, regression_metrics(y[idx], pred[idx]),
+                                                  list(REGRESSION_METRICS), alpha, n, "all resampled targets equal")
+        claim_rows, unverifiable, gaps = claim_gaps(ctx.card.claims, point, p.claim_tolerance)
+        measurements["max_claim_gap"] = max(gaps) if gaps else None
+        measurements["claims_outside_tolerance"] = float(sum(g > p.claim_tolerance for g in gaps))
+        measurements["claims_checked"] = float(len(gaps))
+        shown = np.arange(n) if n <= p.max_points else np.sort(
+            ctx.rng("performance.points").choice(n, p.max_points, replace=False))
+        evidence = regression_evidence(y, pred, point, measurements, target=ctx.card.auditor.target, level=level,
+                                       n_bootstrap=p.n_bootstrap, shown=shown, claim_rows=claim_rows,
+                                       unverifiable=unverifiable, tolerance=p.claim_tolerance)
+        summary = (
+            f"On {n} evaluation rows the model reaches R² {point['r2']:.3f} "
+            f"({level} CI {measurements['r2_ci_low']:.3f}–{measurements['r2_ci_high']:.3f}), "
+            f"MAE {point['mae']:.4g} and RMSE {point['rmse']:.4g}."
+        ) + _gap_sentence(gaps)
+        return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
+                           key_figure=f"R² {point['r2']:.3f}", notes=_notes(unverifiable, undefined),
+                           sample_sizes=sample_sizes)

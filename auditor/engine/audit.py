@@ -27,6 +27,7 @@ from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, Status, worst
 from auditor.engine.runner import build_plan, run_plan
+from auditor.models.base import Capability
 from auditor.models.kinds import kind_for_card, load_adapter
 from auditor.policy.traceability import build_traceability
 from auditor.policy.waivers import apply_waivers
@@ -206,7 +207,8 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
         connect_cluster(cluster, model_card, dataset, allow_pickle=allow_pickle, device=device)
     try:
         model = load_adapter(model_card, dataset.feature_names, allow_pickle=allow_pickle, device=device)
-        check_labels(dataset, model.classes)
+        if not model.has(Capability.REGRESSION):  # a regressor's target is numbers (validated with the dataset)
+            check_labels(dataset, model.classes)
         check_positive_class(model_card, list(model.classes))
         check_decision_threshold(model_card, list(model.classes))
         if cluster is not None:

@@ -17,10 +17,11 @@ from auditor.inputs.dataset import EvalDataset
 from auditor.engine.executor import SERIAL, Executor
 from auditor.explain.attribution import Attribution, concat
 from auditor.inputs.model_card import ModelCard
-from auditor.models.base import ModelAdapter
+from auditor.models.base import Capability, ModelAdapter
 
 
 ROW_KINDS = ("misclassified", "borderline", "confident")  # the groups the explained order interleaves
+REGRESSION_ROW_KINDS = ("large error", "medium error", "small error")  # a regressor's: thirds by |residual|
 PROGRESS_PARTS = 10  # an attribution request is computed (and its progress reported) in this many parts
 
 
@@ -175,6 +176,14 @@ class AuditContext:
             return np.where(proba[:, pos] >= threshold, pos, 1 - pos)
         return proba.argmax(axis=1)
 
+    @property
+    def regression(self) -> bool:
+        return self.model.has(Capability.REGRESSION)
+
+    def targets(self) -> np.ndarray:
+        """A regressor's true values per row, as numbers (the dataset validated them)."""
+        return np.asarray(self.data.labels, dtype=float)
+
     def label_index(self) -> np.ndarray:
         """True class index per row (labels were validated against the model's classes)."""
         lookup = {c: i for i, c in enumerate(self.classes)}
@@ -190,6 +199,8 @@ class AuditContext:
         smaller ``n`` is always a prefix of a larger one: every check explains the same rows and
         shares one attribution run.
         """
+        if self._order is None and self.regression:
+            self._order, self._kinds = self._regression_order()
         if self._order is None:
             proba = self.proba()
             pred = self.predicted_index(proba)
@@ -210,6 +221,19 @@ class AuditContext:
                 order.extend(int(g[i]) for g in groups if i < len(g))
             self._order = np.array(order, dtype=int)
         return self._order[: min(n, len(self._order))]
+
+    def _regression_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """A regressor's explained order: rows sorted by |residual| and cut in thirds (large, medium,
+        small error), interleaved; ties broken by a seeded permutation."""
+        residual = np.abs(self.targets() - self.proba()[:, 0])
+        shuffled = self.rng("explained_rows").permutation(len(residual))
+        by_error = shuffled[np.argsort(-residual[shuffled], kind="stable")]
+        groups = np.array_split(by_error, 3)
+        kinds = np.empty(len(residual), dtype=object)
+        for name, members in zip(REGRESSION_ROW_KINDS, groups):
+            kinds[members] = name
+        order = [int(g[i]) for i in range(max(map(len, groups), default=0)) for g in groups if i < len(g)]
+        return np.array(order, dtype=int), kinds
 
     def row_kinds(self, rows: np.ndarray) -> list[str]:
         """Why each row is in the explained order: "misclassified", "borderline" (correct, in the

@@ -41,6 +41,13 @@ def skip_reason(cls, spec: CheckSpec, kind) -> str | None:
     return None
 
 
+def thresholds_for(spec: CheckSpec, task: str | None) -> list:
+    """The entry's thresholds that judge a model of ``task`` (a threshold's ``tasks`` scopes it, e.g.
+    ROC AUC for classifiers and R² for regressors in one performance entry); all of them when the
+    task is unknown."""
+    return [th for th in spec.thresholds if th.tasks is None or task is None or task in th.tasks]
+
+
 def build_plan(loaded: LoadedPolicy, kind) -> list[PlannedCheck]:
     """Which checks run on a model of ``kind`` — an adapter class or instance, or a card's task
     (its adapter class) — and which are skipped and why. No model is needed."""
@@ -120,7 +127,7 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
             error=ErrorInfo(type=type(exc).__name__, message=str(exc), traceback=traceback.format_exc(limit=8)),
         )
     measurements = {k: _clean(v) for k, v in out.measurements.items()}
-    outcomes = evaluate(list(spec.thresholds), measurements)
+    outcomes = evaluate(thresholds_for(spec, getattr(getattr(ctx, "model", None), "task", None)), measurements)
     rows = len(ctx.data) if getattr(ctx, "data", None) is not None else None
     outcomes = with_sample_sizes(outcomes, out.sample_sizes, rows=rows, min_rows=planned.min_rows)
     unjudgeable = unreachable_reason(outcomes)  # a gate this n cannot reach is never a PASS

@@ -82,6 +82,10 @@ EXPLAINERS: dict[str, dict[str, Explainer]] = {
         "shap": Explainer(explain_shap_tabular, TabularShapParams, stochastic=True),
         "lime": Explainer(explain_lime_tabular, TabularLimeParams, stochastic=True),
     },
+    "tabular-regression": {
+        "shap": Explainer(explain_shap_tabular, TabularShapParams, stochastic=True),
+        "lime": Explainer(explain_lime_tabular, TabularLimeParams, stochastic=True),
+    },
     "text-classification": {
         "integrated_gradients": Explainer(text_methods.integrated_gradients, IntegratedGradientsParams),
         "gradient_x_input": Explainer(text_methods.gradient_x_input, NoParams),

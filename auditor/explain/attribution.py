@@ -8,8 +8,8 @@ Shape convention (the same for tabular and text):
 * ``names[i]`` names each position: feature names (tabular) or token strings (text).
 * ``row_ids[i]`` is the instance's row position in the evaluation dataset.
 * ``target[i]`` is the class index explained (the predicted class unless the policy says otherwise).
-* ``output_space`` is what the attributions explain: ``"probability"`` (of the target class) or
-  ``"log-odds"``. Additivity checks hold only in this space.
+* ``output_space`` is what the attributions explain: ``"probability"`` (of the target class),
+  ``"log-odds"``, or ``"output"`` (a regressor's predicted value; ``target`` is then 0). Additivity checks hold only in this space.
 * ``base_values[i]`` is E[f] for additive methods (SHAP), ``f(baseline)`` for path methods (IG),
   ``nan`` where the method has none.
 * ``outputs[i]`` is f(x_i) in ``output_space`` for the target class.
@@ -27,7 +27,7 @@ import numpy as np
 
 from auditor.explain.text_words import aggregate_to_words
 
-OUTPUT_SPACES = ("probability", "log-odds")
+OUTPUT_SPACES = ("probability", "log-odds", "output")  # "output": a regressor's prediction, in the target's units
 
 
 @dataclass

@@ -8,10 +8,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SCORINGS = ("roc_auc", "accuracy", "neg_log_loss")
+CLASSIFICATION_SCORINGS = ("roc_auc", "accuracy", "neg_log_loss")
+# a regressor's (its "proba" is the (n, 1) prediction): minus the mean absolute error (a drop is the
+# increase in MAE, in the target's units) and R² (a drop is the share of variance explained lost)
+REGRESSION_SCORINGS = ("neg_mae", "r2")
+SCORINGS = CLASSIFICATION_SCORINGS + REGRESSION_SCORINGS
+
+
+def default_scoring(regression: bool) -> str:
+    return "neg_mae" if regression else "roc_auc"
 
 
 def score(scoring: str, y_true: np.ndarray, proba: np.ndarray, pred: np.ndarray, positive: int | None) -> float:
+    if scoring == "neg_mae":
+        return -float(np.mean(np.abs(y_true - proba[:, 0])))
+    if scoring == "r2":
+        return 1.0 - float(np.sum((y_true - proba[:, 0]) ** 2) / np.sum((y_true - np.mean(y_true)) ** 2))
     if scoring == "accuracy":
         return float(np.mean(pred == y_true))
     if scoring == "neg_log_loss":
@@ -49,13 +61,18 @@ class PermutationImportance:
 
 
 def permutation_importance(ctx, *, n_repeats: int, scoring: str, max_rows: int | None = None) -> PermutationImportance:
+    """``scoring`` must suit the model: a regressor's is one of REGRESSION_SCORINGS, a classifier's one
+    of CLASSIFICATION_SCORINGS (else ValueError)."""
     import pandas as pd  # imported on use (see score)
 
+    allowed = REGRESSION_SCORINGS if ctx.regression else CLASSIFICATION_SCORINGS
+    if scoring not in allowed:
+        raise ValueError(f"scoring {scoring!r} does not suit a {ctx.model.kind}; use one of {', '.join(allowed)}")
     frame = ctx.data.frame
     n = len(frame)
     rows = np.arange(n) if max_rows is None or max_rows >= n else np.sort(ctx.rng("perm_rows").choice(n, max_rows, replace=False))
     base = frame.iloc[rows].reset_index(drop=True)
-    y = ctx.label_index()[rows]
+    y = (ctx.targets() if ctx.regression else ctx.label_index())[rows]
     pos = ctx.positive_index
     proba = ctx.predict_proba_rows(rows)
     baseline = score(scoring, y, proba, ctx.predicted_index(proba), pos)

@@ -12,7 +12,8 @@ would make an instance's explanation depend on the rows explained before it).
 The reference distribution LIME samples from is the evaluation set (the audit has no training
 data). Categorical features are sampled from their observed frequencies; continuous features are
 discretised into quartiles (LIME's default), so a weight reads "this feature's bin moves the
-explained class's probability by w". Output space: probability of the explained class.
+explained class's probability by w". Output space: probability of the explained class; for a
+regressor (LIME's regression mode), the predicted value, and w is in the target's units.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int, seed_offset
     reference = np.where(np.isnan(reference), medians, reference)
     explainer = LimeTabularExplainer(
         reference,
+        mode="regression" if ctx.regression else "classification",
         feature_names=list(data.feature_names),
         categorical_features=codec.categorical_index,
         class_names=list(model.classes),
@@ -103,7 +105,7 @@ def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int, seed_offset
     values, intercepts, scores = zip(*fits) if fits else ((), (), ())
     return Attribution(
         method="lime", row_ids=np.asarray(rows), target=target, values=list(values),
-        names=[list(data.feature_names)] * len(rows), output_space="probability",
+        names=[list(data.feature_names)] * len(rows), output_space="output" if ctx.regression else "probability",
         base_values=np.array(intercepts), outputs=proba[np.arange(len(target)), target],
         params={"num_samples": num_samples, "seed": seed},
         extras={"surrogate_r2": np.array(scores)},

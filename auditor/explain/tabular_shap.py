@@ -11,6 +11,10 @@ Which explainer (recorded in ``params["algorithm"]``):
   cached, batched predictor. Antithetic permutations make it exact for additive models, and
   efficiency (sum phi + E[f] = f(x)) holds by construction.
 
+A regressor (``ctx.regression``) has one output, explained in its own units (output space
+``"output"``): LinearExplainer gives phi_j = w_j (x_j − mean_j) exactly, TreeExplainer explains the
+raw prediction, permutation SHAP the predicted value.
+
 The explained class is the predicted class of each instance. For binary models whose explainer
 returns only the positive class, the other class's attributions are the negation (probabilities
 and log-odds of the two classes are mirror images).
@@ -23,8 +27,10 @@ import numpy as np
 from auditor.explain.attribution import Attribution
 from auditor.explain.permutation_shap import permutation_shap
 
-_LINEAR = ("LogisticRegression", "LogisticRegressionCV", "RidgeClassifier", "SGDClassifier", "LinearSVC")
-_TREES = ("DecisionTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier", "GradientBoostingClassifier")
+_LINEAR = ("LogisticRegression", "LogisticRegressionCV", "RidgeClassifier", "SGDClassifier", "LinearSVC",
+           "LinearRegression", "Ridge", "RidgeCV", "Lasso", "LassoCV", "ElasticNet", "ElasticNetCV")
+_TREES = ("DecisionTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier", "GradientBoostingClassifier",
+          "DecisionTreeRegressor", "RandomForestRegressor", "ExtraTreesRegressor", "GradientBoostingRegressor")
 
 
 def choose_algorithm(estimator, categorical: list[str]) -> str:
@@ -69,12 +75,18 @@ def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int, permuta
     algorithm = choose_algorithm(model.estimator, data.categorical)
     params = {"algorithm": algorithm, "background_size": len(background), "seed": ctx.offset_seed(seed_offset)}
 
+    regression = ctx.regression
     if algorithm == "permutation":
         phi, base = permutation_shap(model.predict_proba, X, background, target, np.asarray(rows),
                                      permutations=permutations, seed=ctx.offset_seed(seed_offset))
-        return _attribution(data, rows, target, phi, base, p_t, "probability", {**params, "permutations": permutations})
+        return _attribution(data, rows, target, phi, base, p_t, "output" if regression else "probability",
+                            {**params, "permutations": permutations})
 
     import shap  # imported on use: it takes seconds, and most commands never need it
+
+    if regression:
+        return _attribution(data, rows, target, *_regression_shap(shap, model.estimator, algorithm, background, X),
+                            p_t, "output", params)
 
     if algorithm == "linear":
         masker = shap.maskers.Independent(background.to_numpy(float), max_samples=len(background))
@@ -95,6 +107,21 @@ def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int, permuta
     else:
         outputs = np.log(p_t / np.clip(1 - p_t, 1e-12, None)) if space == "log-odds" else p_t
     return _attribution(data, rows, target, phi, base_t, outputs, space, params)
+
+
+def _regression_shap(shap, estimator, algorithm: str, background, X) -> tuple[np.ndarray, np.ndarray]:
+    """SHAP values (n, d) and base values (n,) of a regressor's prediction, exact for linear and
+    tree models (interventional, over ``background``)."""
+    if algorithm == "linear":
+        masker = shap.maskers.Independent(background.to_numpy(float), max_samples=len(background))
+        explainer = shap.LinearExplainer(estimator, masker)
+        values = np.asarray(explainer.shap_values(X.to_numpy(float)))
+    else:
+        explainer = shap.TreeExplainer(estimator, data=background.to_numpy(float),
+                                       feature_perturbation="interventional", model_output="raw")
+        values = np.asarray(explainer.shap_values(X.to_numpy(float), check_additivity=False))
+    base = float(np.asarray(explainer.expected_value, dtype=float).reshape(-1)[0])
+    return values.reshape(len(X), -1), np.full(len(X), base)
 
 
 def _attribution(data, rows, target, phi, base, outputs, space: str, params: dict) -> Attribution:

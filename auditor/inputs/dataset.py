@@ -30,7 +30,7 @@ class EvalDataset:
     path: Path
     sha256: str
     frame: pd.DataFrame  # the feature columns (tabular) or the text column (text), in card order
-    labels: np.ndarray  # target as strings
+    labels: np.ndarray  # target as strings (a regression target: each number's repr)
     feature_names: list[str]
     categorical: list[str]
     notes: list[str] = field(default_factory=list)
@@ -46,6 +46,19 @@ class EvalDataset:
     @property
     def numeric(self) -> list[str]:
         return [c for c in self.feature_names if c not in self.categorical]
+
+
+def _numeric_target(target: pd.Series, name: str, problems: list[Problem]) -> tuple[pd.Series, np.ndarray]:
+    """A regression target: numbers, finite, in every row (each bad row named). Labels keep the
+    values as text (the round-trip repr of each float), as for classes; the context reads them back."""
+    values = pd.to_numeric(target, errors="coerce")
+    bad = (values.isna() & target.notna()).to_numpy()
+    if bad.any():
+        problems.append(Problem(f"column {name!r}", f"a regression target must be numeric; text in {_rows_text(bad)}"))
+    infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+    if infinite.any():
+        problems.append(Problem(f"column {name!r}", f"infinite target values in {_rows_text(infinite)}"))
+    return values, np.array([repr(float(v)) for v in values.to_numpy(dtype=float, na_value=np.nan)], dtype=object)
 
 
 def _rows_text(mask: np.ndarray) -> str:
@@ -244,9 +257,13 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     target = df[block.target]
     if target.isna().any():
         problems.append(Problem(f"column {block.target!r}", f"target missing in {_rows_text(target.isna().to_numpy())}"))
-    labels = target.astype(str).to_numpy()
+    if block.task == "tabular-regression":
+        target, labels = _numeric_target(target, block.target, problems)
+    else:
+        labels = target.astype(str).to_numpy()
     if target.notna().all() and len(np.unique(labels)) < 2:
-        problems.append(Problem(f"column {block.target!r}", f"only one class ({labels[0]!r}); an audit needs at least two"))
+        what = "value" if block.task == "tabular-regression" else "class"
+        problems.append(Problem(f"column {block.target!r}", f"only one {what} ({labels[0]!r}); an audit needs at least two"))
 
     declared = {f.name: f.type for f in block.features or []}
     categorical: list[str] = []

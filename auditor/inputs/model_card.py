@@ -44,7 +44,7 @@ class AuditorBlock(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    task: Literal["tabular-classification", "text-classification"]
+    task: Literal["tabular-classification", "tabular-regression", "text-classification"]
     model: ModelArtefact
     name: str | None = None
     version: str = "unversioned"
@@ -219,12 +219,15 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
     problems: list[Problem] = []
     if block.task == "text-classification" and not block.text_column:
         problems.append(Problem("auditor.text_column", "required for text-classification"))
-    if block.task == "tabular-classification" and block.text_column:
+    if block.task != "text-classification" and block.text_column:
         problems.append(Problem("auditor.text_column", "only for text-classification"))
     if block.task == "text-classification" and block.model.format != "transformers":
         problems.append(Problem("auditor.model.format", "text-classification needs format: transformers"))
-    if block.task == "tabular-classification" and block.model.format == "transformers":
-        problems.append(Problem("auditor.model.format", "tabular-classification needs skops, joblib or pickle"))
+    if block.task != "text-classification" and block.model.format == "transformers":
+        problems.append(Problem("auditor.model.format", f"{block.task} needs skops, joblib or pickle"))
+    if block.task == "tabular-regression" and (block.positive_class is not None or block.decision_threshold is not None):
+        problems.append(Problem("auditor.positive_class" if block.positive_class is not None else "auditor.decision_threshold",
+                                "a regressor has no classes: remove it"))
     problems += prompt_problems(block)
     model_path = (path.parent / block.model.path).resolve()
     if check_files and not model_path.exists():

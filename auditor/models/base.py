@@ -41,6 +41,7 @@ class Capability(StrEnum):
     EMBEDDINGS = "embeddings"  # a pooled representation of an input (similar examples)
     RANDOMISABLE = "randomisable"  # a randomised copy of the model (the sanity test)
     PROMPTED = "prompted"  # a causal LM classifying through a prompt and label words (prompt variants)
+    REGRESSION = "real-valued prediction"  # predict_proba returns one column: the predicted value, in the target's units
 
 
 def describe(capabilities) -> str:
@@ -73,7 +74,8 @@ class ModelAdapter(Protocol):
         """The model inputs of evaluation rows (all rows when ``rows`` is None), in row order."""
 
     def predict_proba(self, inputs: Any) -> np.ndarray:
-        """Class probabilities (n, n_classes) through the prediction cache."""
+        """Class probabilities (n, n_classes) through the prediction cache; for a REGRESSION kind,
+        (n, 1): the predicted value, the one output every explainer and removal metric reads."""
 
     def removal_inputs(self, data: "EvalDataset", rows: np.ndarray) -> "PerturbableInputs":
         """The explained rows as arrays removal-based metrics can perturb, with the removal baseline."""

@@ -7,7 +7,9 @@ never decode and re-tokenise: reference §6.2).
 
 Metrics take one scalar function ``f``; the explained class differs per instance, so instances are
 grouped by explained class and each group is evaluated with ``f_c`` = probability of class c —
-one batched model call per class, never one per instance.
+one batched model call per class, never one per instance. A regressor's instances are grouped by
+``sign`` too (its ``f`` is the prediction minus the baseline's, negated with the attributions where
+the prediction lies below it).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class PerturbableInputs:
     f_for: Callable[[int], Callable]  # class index -> batched f(inputs) -> (m,) probabilities
     removable: list[np.ndarray] | None = None  # per instance, the positions removal may touch (None: all)
     curve_steps: int | None = None  # default points of a deletion/insertion curve (None: one per feature)
+    sign: np.ndarray | None = None  # per instance ±1: f and the attributions are multiplied by it (a regressor's orientation)
 
     @property
     def ragged(self) -> bool:
@@ -46,14 +49,16 @@ def by_class(attr: "Attribution", inputs: PerturbableInputs, values: list[np.nda
     """Evaluate ``metric(X, A, baseline, f_c, **kwargs)`` per explained class and stitch the per-instance
     results back into instance order."""
     target = np.asarray(attr.target)
+    sign = np.ones(len(target)) if inputs.sign is None else np.asarray(inputs.sign, dtype=float)
     out: np.ndarray | None = None
-    for c in np.unique(target):
-        pos = np.flatnonzero(target == c)
-        A = np.asarray([values[i] for i in pos]) if not inputs.ragged else [values[i] for i in pos]
+    for c, s in sorted({(int(t), float(v)) for t, v in zip(target, sign)}):
+        pos = np.flatnonzero((target == c) & (sign == s))
+        A = np.asarray([s * values[i] for i in pos]) if not inputs.ragged else [s * values[i] for i in pos]
         baseline = inputs.baseline
         if getattr(baseline, "removable", None) is not None:  # per-instance masks follow the instances
             baseline = dataclasses.replace(baseline, removable=[baseline.removable[i] for i in pos])
-        res = np.asarray(metric(inputs.take(pos), A, baseline, inputs.f_for(int(c)), **kwargs))
+        f = inputs.f_for(c)
+        res = np.asarray(metric(inputs.take(pos), A, baseline, f if s == 1 else (lambda Z, f=f: -f(Z)), **kwargs))
         if out is None:
             out = np.full((len(target),) + res.shape[1:], np.nan)
         out[pos] = res

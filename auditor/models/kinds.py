@@ -8,6 +8,7 @@ model loads (``auditor validate``).
 from __future__ import annotations
 
 from auditor.models.base import ModelAdapter
+from auditor.models.regression import TabularRegressor
 from auditor.models.tabular import TabularModel, load_tabular_model
 from auditor.models.text import TextModel
 from auditor.models.decoder import PromptedCausalLM, load_causal_lm, load_sequence_classifier
@@ -15,11 +16,12 @@ from auditor.models.decoder import PromptedCausalLM, load_causal_lm, load_sequen
 # card task -> adapter class
 KINDS: dict[str, type] = {
     TabularModel.task: TabularModel,
+    TabularRegressor.task: TabularRegressor,
     TextModel.task: TextModel,
 }
 
 # every adapter class, including those a card selects beyond its task (model.head: causal-lm)
-ALL_KINDS: tuple[type, ...] = (TabularModel, TextModel, PromptedCausalLM)
+ALL_KINDS: tuple[type, ...] = (TabularModel, TabularRegressor, TextModel, PromptedCausalLM)
 
 
 def kind_for_card(card) -> type:
@@ -46,4 +48,4 @@ def load_adapter(card, feature_names: list[str], *, allow_pickle: bool = False, 
                               device=device, dtype=m.dtype, card_path=str(card.path), **sizes)
     if kind is TextModel:
         return load_sequence_classifier(card.model_path, device=device, dtype=m.dtype, card_path=str(card.path), **sizes)
-    return load_tabular_model(card, feature_names, allow_pickle=allow_pickle)
+    return load_tabular_model(card, feature_names, allow_pickle=allow_pickle, kind=kind)

@@ -21,8 +21,15 @@ def top_k_size(top_k: int | None, d: int) -> int:
     return min(top_k, d) if top_k else default_k(d)
 
 
-def tabular_perturbations(ctx, attr, p) -> tuple[list[tuple], int]:
-    """Label-preserving Gaussian perturbations of the explained rows, one derived context per draw.
+def same_predicted_class(ctx, original: np.ndarray, perturbed: np.ndarray, params) -> np.ndarray:
+    """Which perturbed rows keep the original row's predicted class (outputs as ``predict_proba``)."""
+    return ctx.predicted_index(perturbed) == ctx.predicted_index(original)
+
+
+def tabular_perturbations(ctx, attr, p, keep=same_predicted_class) -> tuple[list[tuple], int]:
+    """Gaussian perturbations of the explained rows that ``keep(ctx, original, perturbed, p)`` accepts
+    (the adapter's rule over the two rows' outputs: the same predicted class for a classifier, a
+    prediction within a tolerance for a regressor), one derived context per draw.
 
     Returns ``[(positions, derived ctx, x, x′)]`` (positions index ``attr``'s instances; x, x′ are
     the encoded rows with categoricals zeroed, since they are never perturbed, and missing values
@@ -39,15 +46,15 @@ def tabular_perturbations(ctx, attr, p) -> tuple[list[tuple], int]:
     std = data.frame[numeric].astype(float).std(ddof=0).fillna(0.0).to_numpy()
     noisy = gaussian_perturbations(frame[numeric].to_numpy(float), std, p.noise_frac, p.n_perturbations,
                                    ctx.rng("stability.noise"))  # (n, P, d_numeric)
-    original = ctx.predicted_index(ctx.predict_proba_rows(rows))
+    original = ctx.predict_proba_rows(rows)
     x = np.nan_to_num(codec.encode(frame)) * cont
     sets = []
     for q in range(p.n_perturbations):
         pert = frame.copy()
         pert[numeric] = noisy[:, q, :]
-        pred = ctx.predicted_index(ctx.model.predict_proba(pert))
-        pos = np.flatnonzero(pred == original)
-        derived = ctx.with_rows(pert.iloc[pos], [ctx.classes[c] for c in pred[pos]], at=rows[pos])
+        out = ctx.model.predict_proba(pert)
+        pos = np.flatnonzero(keep(ctx, original, out, p))
+        derived = ctx.with_rows(pert.iloc[pos], [ctx.classes[c] for c in ctx.predicted_index(out)[pos]], at=rows[pos])
         sets.append((pos, derived, x[pos], np.nan_to_num(codec.encode(pert.iloc[pos])) * cont))
     return sets, len(rows) * p.n_perturbations
 

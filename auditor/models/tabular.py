@@ -1,4 +1,5 @@
-"""scikit-learn classifiers on tabular data: safe loading and the cached, batched predictor."""
+"""scikit-learn classifiers on tabular data: safe loading and the cached, batched predictor (regressors:
+auditor.models.regression, a subclass)."""
 
 from __future__ import annotations
 
@@ -109,9 +110,12 @@ class TabularModel(AdapterBase):
     def __init__(self, estimator, feature_names: list[str], batch_size: int = 8192):
         if not hasattr(estimator, "predict_proba"):
             raise ModelLoadError(f"{type(estimator).__name__} has no predict_proba; auditor needs probabilities")
+        self._init(estimator, feature_names, [str(c) for c in getattr(estimator, "classes_", [])], batch_size)
+
+    def _init(self, estimator, feature_names: list[str], classes: list[str], batch_size: int) -> None:
         self.estimator = estimator
         self.feature_names = list(feature_names)
-        self.classes = [str(c) for c in getattr(estimator, "classes_", [])]
+        self.classes = classes
         self._cache = PredictionCache(self._predict_rows, batch_size=batch_size)
         self._frame: pd.DataFrame | None = None
 
@@ -143,6 +147,15 @@ class TabularModel(AdapterBase):
         return (f"Tabular perturbation: N(0, ({params.noise_frac:g}·sd)²) on numeric features (sd over the "
                 "evaluation set; 0.01 is the usual default), categoricals fixed. Relative input stability "
                 "uses the numeric features only for the input change.")
+
+    @staticmethod
+    def mismatch(estimator) -> str | None:
+        """Why ``estimator`` cannot be audited as a classifier (None when it can; a classifier without
+        predict_proba is refused when the adapter is built)."""
+        if estimator_type(estimator) == "regressor":
+            return (f"the model is a {type(estimator).__name__}, which predicts numbers, not class probabilities; "
+                    "audit it with task: tabular-regression")
+        return None
 
     def _predict_rows(self, positions: list[int]) -> np.ndarray:
         proba = np.asarray(self.estimator.predict_proba(self._frame.iloc[positions]), dtype=float)
@@ -181,19 +194,34 @@ class TabularModel(AdapterBase):
         estimator = clone(self.estimator)
         seeded = {k: seed for k, v in estimator.get_params().items() if k.endswith("random_state") and v is None}
         estimator.set_params(**seeded)
-        lookup = {str(c): c for c in self.estimator.classes_}
-        labels = np.asarray([lookup[str(y)] for y in data.labels], dtype=object)
-        y = np.random.default_rng(seed).permutation(labels)
-        if len(set(map(str, y))) < len(lookup):
-            raise ValueError("the evaluation labels hold fewer classes than the model; cannot refit a randomised model")
-        y = np.asarray(y.tolist())
+        y = np.random.default_rng(seed).permutation(self._fit_targets(data))
         # One OpenMP thread, as for prediction: multi-threaded tree fitting spins on small shared machines.
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
             warnings.simplefilter("ignore")  # convergence warnings are expected on permuted labels
             estimator.fit(data.frame[self.feature_names], y)
-        model = TabularModel(estimator, self.feature_names, batch_size=self._cache.batch_size)
+        model = type(self)(estimator, self.feature_names, batch_size=self._cache.batch_size)
         model.randomisation = f"refitted on the evaluation rows with labels permuted (seed {seed})"
         return model
+
+    def _fit_targets(self, data) -> np.ndarray:
+        """The evaluation labels as the estimator's classes, for refitting (see ``randomised``)."""
+        lookup = {str(c): c for c in self.estimator.classes_}
+        if len(set(map(str, data.labels))) < len(lookup):
+            raise ValueError("the evaluation labels hold fewer classes than the model; cannot refit a randomised model")
+        return np.asarray([lookup[str(y)] for y in data.labels].copy())
+
+
+def estimator_type(estimator) -> str | None:
+    """"classifier" or "regressor" by scikit-learn's tags, None when it has none (a duck-typed estimator)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    for name, test in (("regressor", is_regressor), ("classifier", is_classifier)):
+        try:
+            if test(estimator):
+                return name
+        except (AttributeError, TypeError):  # no __sklearn_tags__ anywhere in its classes
+            return None
+    return None
 
 
 def removal_baseline(data) -> pd.DataFrame:
@@ -213,9 +241,18 @@ def removal_baseline(data) -> pd.DataFrame:
     return pd.DataFrame([row], columns=frame.columns)
 
 
-def load_tabular_model(card, feature_names: list[str], *, allow_pickle: bool = False) -> TabularModel:
+def load_tabular_model(card, feature_names: list[str], *, allow_pickle: bool = False,
+                       kind: type = TabularModel) -> TabularModel:
+    """Load the card's scikit-learn artefact behind ``kind`` (TabularModel or a subclass); an
+    estimator of the other kind (a regressor under a classification card, or the reverse) is a
+    located card error."""
     block = card.auditor
     estimator = load_sklearn_estimator(
         card.model_path, block.model.format, allow_pickle=allow_pickle, pinned_sha256=block.model.sha256
     )
-    return TabularModel(estimator, feature_names)
+    problem = kind.mismatch(estimator)
+    if problem:
+        from auditor.errors import ModelCardError, Problem
+
+        raise ModelCardError(str(card.path), [Problem("auditor.task", f"{block.task}: {problem}")])
+    return kind(estimator, feature_names)

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from auditor.policy.clauses import FRAMEWORKS, check_clause
 from auditor.policy.waivers import Waiver
 
-Task = Literal["tabular-classification", "text-classification"]
+Task = Literal["tabular-classification", "tabular-regression", "text-classification"]
 Clause = Annotated[str, AfterValidator(check_clause)]
 Prose = Annotated[str, AfterValidator(lambda text: " ".join(text.split()))]  # folded YAML text, on one line
 # severity names: blocking (fail) / warning (warn) / info. Results keep fail / warn / info.
@@ -40,6 +40,7 @@ class Threshold(BaseModel):
     max: float | None = Field(default=None, allow_inf_nan=False)
     severity: Literal["fail", "warn", "info"] = "fail"  # blocking / warning / info (recorded, never changes the status)
     rationale: Prose = ""  # why this bound, and how it was calibrated
+    tasks: list[Task] | None = Field(default=None, min_length=1)  # judge models of these tasks only (default: every task the check runs on)
 
     @field_validator("severity", mode="before")
     @classmethod

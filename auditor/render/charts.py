@@ -140,6 +140,23 @@ def line_chart(ev, thresholds=()) -> str:
     return _to_data_uri(fig)
 
 
+def scatter_chart(ev, thresholds=()) -> str:
+    """Small hollow points (many rows stay readable), with the y = x diagonal or the y = 0 line."""
+    fig = Figure(figsize=(A4_WIDTH_IN * 0.55, 2.8))
+    ax = fig.add_subplot()
+    ax.scatter(ev.x, ev.y, s=8, facecolors="none", edgecolors=PALETTE[0], linewidths=0.7, alpha=0.8)
+    if ev.diagonal and ev.x:
+        low, high = min(min(ev.x), min(ev.y)), max(max(ev.x), max(ev.y))
+        ax.plot([low, high], [low, high], color="black", linewidth=1, linestyle=(0, (4, 2)), label="y = x")
+    if ev.zero_line:
+        ax.axhline(0.0, color="black", linewidth=1, linestyle=(0, (4, 2)))
+    ax.set_xlabel(ev.xlabel)
+    ax.set_ylabel(ev.ylabel)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return _to_data_uri(fig)
+
+
 def heatmap(ev, thresholds=()) -> str:
     import numpy as np
 
@@ -170,7 +187,7 @@ def heatmap(ev, thresholds=()) -> str:
     return _to_data_uri(fig)
 
 
-CHARTS = {"bar_chart": bar_chart, "line_chart": line_chart, "heatmap": heatmap}
+CHARTS = {"bar_chart": bar_chart, "line_chart": line_chart, "scatter_chart": scatter_chart, "heatmap": heatmap}
 
 
 def chart_uri(ev, thresholds=()) -> str:

@@ -12,7 +12,7 @@ from auditor.checks.card_completeness import CardCompleteness, CardCompletenessP
 from auditor.checks.performance import Performance, PerformanceParams
 from auditor.engine.context import AuditContext
 from auditor.inputs.dataset import EvalDataset
-from auditor.explain.permutation_importance import SCORINGS, permutation_importance
+from auditor.explain.permutation_importance import CLASSIFICATION_SCORINGS as SCORINGS, permutation_importance
 from auditor.inputs.model_card import load_model_card
 from auditor.models.tabular import TabularModel
 

@@ -90,7 +90,7 @@ def test_missing_model_file(tmp_path, card_writer):
 def test_unknown_task(tmp_path, card_writer):
     path = card_writer(tmp_path, task="image-classification")
     assert card_problems(path) == {
-        "auditor.task": "Input should be 'tabular-classification' or 'text-classification'"
+        "auditor.task": "Input should be 'tabular-classification', 'tabular-regression' or 'text-classification'"
     }
 
 

@@ -20,7 +20,7 @@ def _card_problem_cases(root):
         "missing-model-file": (dict(model={"path": "nowhere.skops", "format": "skops"}),
                                "auditor.model.path: model artefact not found: {folder}/nowhere.skops"),
         "unknown-task": (dict(task="image-classification"),
-                         "auditor.task: Input should be 'tabular-classification' or 'text-classification'"),
+                         "auditor.task: Input should be 'tabular-classification', 'tabular-regression' or 'text-classification'"),
         "unknown-format": (dict(model={"path": str(root / "pipeline.skops"), "format": "onnx"}),
                            "auditor.model.format: Input should be 'skops', 'joblib', 'pickle' or 'transformers'"),
         "malformed-sha256": (dict(model={"path": str(root / "pipeline.skops"), "format": "skops", "sha256": "abc"}),

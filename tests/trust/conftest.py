@@ -65,6 +65,40 @@ def make_tabular_context(root: Path, *, n: int = 200, seed: int = 0, explainers=
     return ctx, estimator
 
 
+def regression_frame(n: int, seed: int, noise: float = 0.5) -> pd.DataFrame:
+    """Numeric features and a planted linear target y = X·WEIGHTS + N(0, noise²)."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, len(FEATURES))).round(6), columns=FEATURES)
+    frame["y"] = frame[FEATURES].to_numpy() @ WEIGHTS + rng.normal(scale=noise, size=n)
+    return frame
+
+
+def make_regression_context(root: Path, *, n: int = 200, seed: int = 0, estimator=None, explainers=None):
+    """(AuditContext, fitted regressor) on ``n`` evaluation rows of the planted linear target; the
+    regressor is a LinearRegression unless ``estimator`` (unfitted) is given."""
+    from sklearn.linear_model import LinearRegression
+
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.regression import TabularRegressor
+
+    train = regression_frame(500, seed=1)
+    estimator = (LinearRegression() if estimator is None else estimator).fit(train[FEATURES], train["y"])
+    csv = root / "eval.csv"
+    root.mkdir(parents=True, exist_ok=True)
+    regression_frame(n, seed=2).to_csv(csv, index=False)
+    card = load_model_card(write_card(root / "card", {
+        "task": "tabular-regression", "model": {"path": "model.skops", "format": "skops"},
+        "name": "trust-regression", "target": "y",
+        "features": [{"name": f, "type": "numeric"} for f in FEATURES],
+    }), check_files=False)
+    data = load_dataset(csv, card)
+    ctx = AuditContext(card=card, data=data, model=TabularRegressor(estimator, data.feature_names), seed=seed,
+                       explainer_params=dict(TABULAR_EXPLAINERS if explainers is None else explainers))
+    return ctx, estimator
+
+
 @pytest.fixture(scope="session")
 def tabular(tmp_path_factory):
     ctx, estimator = make_tabular_context(tmp_path_factory.mktemp("trust_tabular"))

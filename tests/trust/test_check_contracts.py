@@ -23,12 +23,12 @@ from auditor.results import Status
 from auditor.models.decoder import DecoderTextModel, PromptedCausalLM
 from auditor.models.kinds import kind_for
 
-from .conftest import make_decoder_context, make_tabular_context, make_text_context
+from .conftest import make_decoder_context, make_regression_context, make_tabular_context, make_text_context
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = {"n_instances": 6, "n_bootstrap": 50, "n_repeats": 2, "n_seeds": 2, "n_perturbations": 2, "n_shown": 2,
          "max_rows": 100}
-KINDS = ("tabular-classification", "text-classification")
+KINDS = ("tabular-classification", "tabular-regression", "text-classification")
 CASES = [(name, task) for name in sorted(CHECK_REGISTRY) for task in KINDS
          if CHECK_REGISTRY[name].requires <= kind_for(task).capabilities]
 # decoder-only kinds serve text-classification cards too; a check runs on one if the class offers what it needs
@@ -64,6 +64,8 @@ def fresh(tmp_path_factory, text_model_dir, tiny_bert, request):
         root = tmp_path_factory.mktemp("contract")
         if task == "tabular-classification":
             return make_tabular_context(root, n=80)[0]
+        if task == "tabular-regression":
+            return make_regression_context(root, n=80)[0]
         if task in DECODER_KINDS:
             prompted = task == "text-prompted"
             tiny = request.getfixturevalue("tiny_decoder")

@@ -1,0 +1,87 @@
+"""The regressor's part of the performance check: MAE, RMSE and R² of every bootstrap resample at once,
+the card's mae / rmse / r2 claims, and the predicted-vs-actual and residual charts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from auditor.results import BarChart, ScatterChart, Table
+
+REGRESSION_METRICS = ("mae", "rmse", "r2")
+ERROR_METRICS = ("mae", "rmse")  # in the target's units: claims are compared relative to the claim
+CLAIM_ALIASES = {
+    "mae": "mae", "mean_absolute_error": "mae", "mean-absolute-error": "mae",
+    "rmse": "rmse", "root_mean_squared_error": "rmse", "root-mean-squared-error": "rmse",
+    "r2": "r2", "r^2": "r2", "r_squared": "r2", "r-squared": "r2", "r2_score": "r2",
+}
+MIN_ROWS = 3  # R² needs a spread of the truth, and a bootstrap interval some rows to resample
+MAX_POINTS = 100_000  # rows drawn in a scatter chart
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
+    """MAE, RMSE and R² of each row of ``y`` and ``pred`` (arrays (..., n)); R² is NaN where the truth
+    does not vary (scikit-learn's r2_score would return 0 or 1 there, neither a measurement)."""
+    err = pred - y
+    ss_tot = np.sum((y - y.mean(axis=-1, keepdims=True)) ** 2, axis=-1)
+    ss_res = np.sum(err ** 2, axis=-1)
+    ratio = np.full(np.shape(ss_tot), np.nan)
+    np.divide(ss_res, ss_tot, out=ratio, where=ss_tot > 0)
+    return {"mae": np.mean(np.abs(err), axis=-1), "rmse": np.sqrt(np.mean(err ** 2, axis=-1)), "r2": 1.0 - ratio}
+
+
+def claim_gaps(claims, point: dict, tolerance: float) -> tuple[list[list], list[str], list[float]]:
+    """The card's mae / rmse / r2 claims against the measurements: table rows, unverifiable claims,
+    and each claim's gap (R²: |claimed − measured|; MAE, RMSE: the same divided by the claim)."""
+    rows, unverifiable, gaps = [], [], []
+    for claim in claims:
+        key = CLAIM_ALIASES.get(claim.metric.lower())
+        if key is None or not np.isfinite(point[key]) or (key in ERROR_METRICS and claim.value <= 0):
+            unverifiable.append(claim.metric)
+            continue
+        gap = abs(claim.value - point[key]) / (claim.value if key in ERROR_METRICS else 1.0)
+        gaps.append(gap)
+        rows.append([claim.metric, claim.value, point[key], gap, "relative" if key in ERROR_METRICS else "absolute",
+                     "yes" if gap <= tolerance else "no"])
+    return rows, unverifiable, gaps
+
+
+def regression_evidence(y: np.ndarray, pred: np.ndarray, point: dict, measurements: dict, *, target: str,
+                        level: str, n_bootstrap: int, shown: np.ndarray, claim_rows: list, unverifiable: list[str],
+                        tolerance: float) -> list:
+    """The metrics table, the error bars, predicted against actual, residuals, and the claims table."""
+    n = len(y)
+    sampled = "" if len(shown) == n else f" (a seeded sample of {len(shown)})"
+    evidence = [
+        Table(
+            title="Metrics with bootstrap confidence intervals",
+            columns=["metric", "n", "value", f"{level} CI low", "CI high"],
+            rows=[[m, n, point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]] for m in REGRESSION_METRICS],
+            caption=f"{n_bootstrap} bootstrap resamples of the {n} evaluation rows. MAE and RMSE in the units of "
+                    f"{target!r} (lower is better); R² = 1 − SS_res / SS_tot over the evaluation rows.",
+        ),
+        BarChart(
+            title="Error metrics", labels=list(ERROR_METRICS), values=[point[m] for m in ERROR_METRICS],
+            errors=[max(point[m] - measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"] - point[m])
+                    for m in ERROR_METRICS],
+            xlabel=f"units of {target}", caption=f"n = {n} evaluation rows; error bars: {level} bootstrap CI.",
+        ),
+        ScatterChart(
+            title="Predicted against actual", x=y[shown].tolist(), y=pred[shown].tolist(),
+            xlabel=f"actual {target}", ylabel="predicted", diagonal=True,
+            caption=f"n = {n} evaluation rows{sampled}; dashed: perfect prediction (y = x).",
+        ),
+        ScatterChart(
+            title="Residuals against predictions", x=pred[shown].tolist(), y=(pred - y)[shown].tolist(),
+            xlabel="predicted", ylabel="residual (predicted − actual)", zero_line=True,
+            caption=f"n = {n} evaluation rows{sampled}. A funnel or a curve means errors depend on the level "
+                    "predicted (heteroscedasticity, a missed non-linearity).",
+        ),
+    ]
+    if claim_rows or unverifiable:
+        evidence.append(Table(
+            title="Claims in the model card against measured values",
+            columns=["claimed metric", "claimed", "measured", "gap", "gap is", f"within {tolerance}"],
+            rows=claim_rows,
+            caption=("Claims that cannot be checked: " + ", ".join(unverifiable)) if unverifiable else "",
+        ))
+    return evidence

@@ -1,0 +1,139 @@
+"""Regression numbers with known answers: exact linear SHAP, hand-computed MAE/RMSE/R², permutation
+importance of an ignored feature, the oriented removal function, the explained order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auditor.checks.performance_regression import claim_gaps, regression_metrics
+from auditor.explain.permutation_importance import permutation_importance
+from auditor.inputs.model_card import Claim
+from auditor.models.base import Capability
+
+from trust.helpers import run_check
+
+from .conftest import WEIGHTS
+
+
+def test_linear_regression_shap_is_coef_times_distance_from_the_background_mean(linear):
+    ctx, estimator = linear
+    attr = ctx.attribution("shap", 30)
+    X = ctx.data.frame.iloc[attr.row_ids][ctx.data.feature_names].to_numpy(float)
+    mean = ctx.background(ctx.explainer_params["shap"]["background_size"]).to_numpy(float).mean(axis=0)
+    assert attr.params["algorithm"] == "linear" and attr.output_space == "output"
+    np.testing.assert_allclose(attr.matrix(), estimator.coef_ * (X - mean), atol=1e-10)
+    # efficiency in the target's units: E[f] + sum(phi) = f(x)
+    np.testing.assert_allclose(attr.base_values + attr.matrix().sum(axis=1), estimator.predict(ctx.data.frame.iloc[attr.row_ids]),
+                               atol=1e-9)
+    np.testing.assert_allclose(attr.outputs, estimator.predict(ctx.data.frame.iloc[attr.row_ids]), atol=1e-12)
+
+
+def test_permutation_shap_of_a_pipeline_matches_the_exact_linear_values(fresh):
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    ctx = fresh(estimator=make_pipeline(StandardScaler(), LinearRegression()), n=60)
+    attr = ctx.attribution("shap", 8)
+    assert attr.params["algorithm"] == "permutation"
+    X = ctx.data.frame.iloc[attr.row_ids].to_numpy(float)
+    mean = ctx.background(ctx.explainer_params["shap"]["background_size"]).to_numpy(float).mean(axis=0)
+    pipe = ctx.model.estimator
+    coef = pipe[-1].coef_ / pipe[0].scale_  # the pipeline is linear in the raw features
+    np.testing.assert_allclose(attr.matrix(), coef * (X - mean), atol=1e-9)  # antithetic walks: exact for additive models
+
+
+def test_tree_shap_of_a_forest_is_exact_and_additive(fresh):
+    from sklearn.ensemble import RandomForestRegressor
+
+    ctx = fresh(estimator=RandomForestRegressor(n_estimators=10, max_depth=4, random_state=0), n=60)
+    attr = ctx.attribution("shap", 10)
+    assert attr.params["algorithm"] == "tree" and attr.output_space == "output"
+    np.testing.assert_allclose(attr.base_values + attr.matrix().sum(axis=1), attr.outputs, atol=1e-8)
+
+
+def test_mae_rmse_r2_on_a_hand_computed_case():
+    y, pred = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 3.0, 2.0, 5.0])
+    m = regression_metrics(y, pred)  # errors 0, 1, -1, 1; SS_tot 5; SS_res 3
+    assert m["mae"] == pytest.approx(0.75) and m["rmse"] == pytest.approx(np.sqrt(0.75)) and m["r2"] == pytest.approx(0.4)
+    assert np.isnan(regression_metrics(np.ones(3), np.arange(3.0))["r2"])  # no spread in the truth: undefined
+
+
+def test_performance_of_a_regressor_matches_scikit_learn(linear):
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    ctx, estimator = linear
+    out, _ = run_check(ctx, "performance", n_bootstrap=200)
+    y, pred = ctx.targets(), estimator.predict(ctx.data.frame)
+    m = out.measurements
+    assert m["mae"] == pytest.approx(mean_absolute_error(y, pred))
+    assert m["rmse"] == pytest.approx(np.sqrt(mean_squared_error(y, pred)))
+    assert m["r2"] == pytest.approx(r2_score(y, pred))
+    assert m["r2_ci_low"] < m["r2"] < m["r2_ci_high"] and m["mae_ci_low"] < m["mae"] < m["mae_ci_high"]
+    assert {s.measurement: s.n for s in out.sample_sizes}["r2_ci_low"] == len(y)
+    assert {e.kind for e in out.evidence} >= {"table", "bar_chart", "scatter_chart"}
+    assert m["roc_auc"] is None and m["accuracy"] is None  # classification measurements: not measured
+
+
+def test_claims_compare_errors_relatively_and_r2_absolutely():
+    point = {"mae": 10.0, "rmse": 20.0, "r2": 0.8}
+    claims = [Claim(metric="mae", value=9.0), Claim(metric="RMSE", value=20.0), Claim(metric="r2", value=0.95),
+              Claim(metric="accuracy", value=0.9)]
+    rows, unverifiable, gaps = claim_gaps(claims, point, tolerance=0.1)
+    assert gaps == pytest.approx([1 / 9, 0.0, 0.15]) and unverifiable == ["accuracy"]
+    assert [r[-1] for r in rows] == ["no", "yes", "no"]
+
+
+def test_permutation_importance_in_mae_ranks_the_planted_weights(linear):
+    ctx, _ = linear
+    perm = permutation_importance(ctx, n_repeats=3, scoring="neg_mae")
+    assert perm.features[int(np.argmax(perm.mean))] == "x0"  # the largest |weight|
+    assert abs(perm.mean[perm.features.index("x7")]) < 0.02  # weight 0: shuffling it changes nothing
+    assert perm.baseline_score == pytest.approx(-np.mean(np.abs(ctx.targets() - ctx.proba()[:, 0])))
+    r2 = permutation_importance(ctx, n_repeats=3, scoring="r2")
+    assert np.argsort(-r2.mean)[:3].tolist() == [0, 1, 2]  # |w| 3, 2.5, 2
+    with pytest.raises(ValueError, match="does not suit"):
+        permutation_importance(ctx, n_repeats=1, scoring="roc_auc")
+
+
+def test_removal_function_is_the_oriented_distance_from_the_baseline_prediction(linear):
+    ctx, estimator = linear
+    rows = ctx.explained_rows(12)
+    inputs = ctx.model.removal_inputs(ctx.data, rows)
+    f = inputs.f_for(0)
+    reference = float(estimator.predict(ctx.data.frame.mean().to_frame().T)[0])
+    np.testing.assert_allclose(f(inputs.X), estimator.predict(ctx.data.frame.iloc[rows]) - reference, atol=1e-9)
+    assert f(inputs.baseline[None, :])[0] == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_array_equal(inputs.sign, np.where(f(inputs.X) >= 0, 1.0, -1.0))
+
+
+def test_explained_rows_interleave_large_medium_and_small_errors(linear):
+    ctx, _ = linear
+    rows = ctx.explained_rows(len(ctx.data))
+    assert sorted(rows.tolist()) == list(range(len(ctx.data)))
+    kinds = ctx.row_kinds(rows[:6])
+    assert kinds == ["large error", "medium error", "small error"] * 2
+    err = np.abs(ctx.targets() - ctx.proba()[:, 0])
+    large = [r for r, k in zip(rows, ctx.row_kinds(rows)) if k == "large error"]
+    small = [r for r, k in zip(rows, ctx.row_kinds(rows)) if k == "small error"]
+    assert err[large].min() >= err[small].max()
+
+
+def test_the_kind_is_a_regressor_without_probabilities(linear):
+    ctx, _ = linear
+    assert ctx.model.has(Capability.REGRESSION) and not ctx.model.has(Capability.PROBABILITIES)
+    assert ctx.classes == ["prediction"] and ctx.proba().shape == (len(ctx.data), 1)
+    assert list(WEIGHTS) and ctx.task == "tabular-regression"
+
+
+def test_a_threshold_scoped_to_other_tasks_does_not_judge_the_model():
+    from auditor.engine.runner import thresholds_for
+    from auditor.policy.schema import CheckSpec, Threshold
+
+    spec = CheckSpec(check="performance", thresholds=[
+        Threshold(measurement="roc_auc_ci_low", min=0.7, tasks=["tabular-classification", "text-classification"]),
+        Threshold(measurement="r2_ci_low", min=0.5, tasks=["tabular-regression"]),
+        Threshold(measurement="claims_outside_tolerance", max=0)])
+    assert [t.measurement for t in thresholds_for(spec, "tabular-regression")] == ["r2_ci_low", "claims_outside_tolerance"]
+    assert [t.measurement for t in thresholds_for(spec, "text-classification")] == ["roc_auc_ci_low", "claims_outside_tolerance"]

@@ -1,0 +1,116 @@
+"""Regression inputs: located errors (exit 3) for a model of the wrong kind or a non-numeric target,
+and the built-in default policy end to end on a regressor with no ERROR check."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from auditor.engine.audit import prepare_audit
+from auditor.errors import EXIT_INVALID_INPUT, DatasetError, ModelCardError
+
+from .conftest import FEATURES, regression_frame, write_card
+
+
+def _artefacts(root, *, task: str, model: str, target_text_row: int | None = None, **extra):
+    """A card of ``task`` over a skops ``model`` ("regressor" or "classifier") and an eval CSV."""
+    import skops.io as sio
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    train = regression_frame(200, seed=1)
+    estimator = (LinearRegression().fit(train[FEATURES], train["y"]) if model == "regressor"
+                 else LogisticRegression().fit(train[FEATURES], np.where(train["y"] > 0, "hi", "lo")))
+    folder = root / "card"
+    folder.mkdir(parents=True, exist_ok=True)
+    sio.dump(estimator, folder / "model.skops")
+    frame = regression_frame(120, seed=2)
+    if task == "tabular-classification":
+        frame["y"] = np.where(frame["y"] > 0, "hi", "lo")
+    if target_text_row is not None:
+        frame["y"] = frame["y"].astype(object)
+        frame.loc[target_text_row, "y"] = "twelve"
+    csv = root / "eval.csv"
+    frame.to_csv(csv, index=False)
+    card = write_card(folder, {"task": task, "model": {"path": "model.skops", "format": "skops"},
+                               "name": "regression-input-test", "target": "y",
+                               "features": [{"name": f, "type": "numeric"} for f in FEATURES], **extra})
+    return card, csv
+
+
+def test_a_regressor_under_a_classification_card_is_a_located_card_error(tmp_path):
+    card, csv = _artefacts(tmp_path, task="tabular-classification", model="regressor")
+    with pytest.raises(ModelCardError) as info:
+        prepare_audit("default", card, csv)
+    assert info.value.exit_code == EXIT_INVALID_INPUT
+    [problem] = info.value.problems
+    assert problem.location == "auditor.task" and "LinearRegression" in problem.message and "tabular-regression" in problem.message
+
+
+def test_a_classifier_under_a_regression_card_is_a_located_card_error(tmp_path):
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="classifier")
+    with pytest.raises(ModelCardError) as info:
+        prepare_audit("default", card, csv)
+    [problem] = info.value.problems
+    assert problem.location == "auditor.task" and "LogisticRegression" in problem.message
+    assert "tabular-classification" in problem.message
+
+
+def test_a_non_numeric_regression_target_names_its_row(tmp_path):
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor", target_text_row=7)
+    with pytest.raises(DatasetError) as info:
+        prepare_audit("default", card, csv)
+    assert info.value.exit_code == EXIT_INVALID_INPUT
+    assert any(p.location == "column 'y'" and "row 7" in p.message and "numeric" in p.message for p in info.value.problems)
+
+
+def test_a_positive_class_on_a_regression_card_is_a_card_error(tmp_path):
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor", positive_class="hi")
+    with pytest.raises(ModelCardError) as info:
+        prepare_audit("default", card, csv)
+    assert [p.location for p in info.value.problems] == ["auditor.positive_class"]
+
+
+def test_the_cli_exits_3_for_a_model_of_the_wrong_kind(tmp_path):
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="classifier")
+    result = CliRunner().invoke(app, ["run", "--policy", "default", "--card", str(card), "--data", str(csv),
+                                      "--out", str(tmp_path / "reports")])
+    assert result.exit_code == EXIT_INVALID_INPUT, result.output
+    assert "auditor.task" in result.output
+
+
+def test_policies_show_says_which_checks_apply_to_regressors():
+    import yaml
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    result = CliRunner().invoke(app, ["policies", "show", "default"], env={"COLUMNS": "240"})
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.output)["id"] == "default"  # the table is YAML comments: the output still parses
+    lines = result.output[result.output.index("# Which checks apply to which task"):].splitlines()
+    at = lines.index("#   performance:")
+    assert lines[at + 1: at + 4] == [f"#     {t}: runs" for t in ("tabular-classification", "tabular-regression",
+                                                                   "text-classification")]
+    fairness = lines.index("#   subgroup_fairness:")
+    assert lines[fairness + 2].startswith("#     tabular-regression: skipped, needs probabilities")
+
+
+def test_the_default_policy_runs_end_to_end_on_a_regressor_without_error(tmp_path):
+    from auditor.engine.audit import run_audit
+
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor")
+    record = run_audit("default", card, csv, tmp_path / "reports", jobs=1)
+    result = json.loads((record.path / "result.json").read_text())
+    statuses = {c["id"]: c["status"] for c in result["checks"]}
+    assert "error" not in statuses.values(), {c["id"]: c["error"] for c in result["checks"] if c["error"]}
+    assert statuses["performance"] == "pass" and statuses["explanation_faithfulness"] == "pass"
+    assert [c["id"] for c in result["checks"] if c["status"] == "skipped"] == ["subgroup_fairness"]
+    gates = {t["measurement"] for c in result["checks"] if c["id"] == "performance" for t in c["thresholds"]}
+    assert gates == {"r2_ci_low", "claims_outside_tolerance"}  # roc_auc_ci_low is scoped to classifiers
+    assert (record.path / "report.pdf").stat().st_size > 0
