@@ -26,7 +26,7 @@ from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, Status, worst
-from auditor.engine.runner import build_plan, run_plan
+from auditor.engine.runner import build_plan, mark_approximate, run_plan
 from auditor.models.kinds import kind_for_card, load_adapter
 from auditor.policy.traceability import build_traceability
 from auditor.policy.waivers import apply_waivers
@@ -194,6 +194,7 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     check_positive_class(model_card, list(model.classes))
     check_decision_threshold(model_card, list(model.classes))
     dataset.notes.extend(model.input_notes(dataset))
+    dataset.notes.extend(model.verify_runtime(dataset))
     ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
                        explainer_params=loaded.policy.explainers_for(model_card.auditor.task),
                        executor=Executor(n_jobs=jobs or default_jobs()))
@@ -231,7 +232,7 @@ def run_audit(
 
     progress = (lambda check_id, i: on_progress(check_id, i, len(plan))) if on_progress else None
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    checks = apply_waivers(run_plan(plan, ctx, progress), loaded.waivers, now.date())
+    checks = apply_waivers(mark_approximate(run_plan(plan, ctx, progress), model.runtime_facts), loaded.waivers, now.date())
     libraries = library_versions()
     block = model_card.auditor
     pos = ctx.positive_index
@@ -257,6 +258,7 @@ def run_audit(
             "auditor_version": libraries.get("auditor", "unknown"), "libraries": libraries, "seed": loaded.policy.seed,
             "cache": {k: v for k, v in model.stats.as_dict().items() if k != "model_time_s"},
             "execution": ctx.executor.describe(),
+            **({"runtime": dict(model.runtime_facts)} if model.runtime_facts else {}),
             "timings": {"total_s": round(time.perf_counter() - started, 2), "model_s": round(model.stats.model_time_s, 2),
                         "checks_s": {c.id: c.duration_s for c in checks}},
         }

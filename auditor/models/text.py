@@ -22,10 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from auditor.errors import ModelLoadError
+from auditor.hashing import file_or_dir_sha256
 from auditor.metrics.removal import TokenMask
 from auditor.models.base import AdapterBase, Capability
 from auditor.models.cache import CacheStats, PredictionCache
 from auditor.models.inputs import PerturbableInputs
+from auditor.models.onnx_runtime import (APPROXIMATE_RUNTIMES, DEFAULT_TOLERANCE, RUNTIMES, VERIFY_INPUTS, OnnxLogits,
+                                         cache_root, compare_probabilities, export_cached, export_key, runtime_version)
 from auditor.models.perturbation import text_perturbations
 from auditor.models.validate import check_probabilities
 
@@ -155,6 +158,9 @@ class TextModel(AdapterBase):
         self._encoded: dict[str, Encoded] = {}
         self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
         self._embed_cache = PredictionCache(self._embed_batch, batch_size=self.batch_size)
+        self._onnx = None  # an OnnxLogits serving predict_proba once verified (see enable_runtime)
+        self._onnx_candidate = None
+        self.runtime_facts: dict = {"requested": "torch", "used": "torch"}
 
     # ----------------------------------------------------------------- tokenisation
     READ_ROW = "first"  # the token whose attention row says where the classifier reads from ([CLS])
@@ -275,24 +281,119 @@ class TextModel(AdapterBase):
             return np.zeros((0, len(self.classes)))
         return _length_sorted_call(self._cache, arrays)
 
-    def pad_batch(self, arrays: Sequence[np.ndarray]):
-        """Right-pad id arrays to the longest one; return (input_ids, attention_mask) tensors."""
-        torch = self._torch
+    def pad_arrays(self, arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad id arrays to the longest one; return (input_ids, attention_mask) int64 arrays."""
         width = max(len(a) for a in arrays)
         ids = np.full((len(arrays), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(arrays), width), dtype=np.int64)
         for i, a in enumerate(arrays):
             ids[i, : len(a)] = a
             mask[i, : len(a)] = 1
-        return torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
+        return ids, mask
 
-    def _predict_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
+    def pad_batch(self, arrays: Sequence[np.ndarray]):
+        """Right-pad id arrays to the longest one; return (input_ids, attention_mask) tensors."""
+        ids, mask = self.pad_arrays(arrays)
+        return self._torch.from_numpy(ids).to(self.device), self._torch.from_numpy(mask).to(self.device)
+
+    def _torch_logits(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         ids, mask = self.pad_batch(arrays)
         with self._torch.inference_mode():
-            logits = self.class_logits(ids, mask)
+            return self.class_logits(ids, mask).detach().cpu().double().numpy()
+
+    def _predict_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
+        logits = self._onnx(*self.pad_arrays(arrays)) if self._onnx is not None else self._torch_logits(arrays)
         # Softmax in float64 so that probabilities near 0 or 1 keep their precision.
-        probs = _softmax(logits.detach().cpu().double().numpy())
-        return check_probabilities(probs, len(arrays), len(self.classes))
+        return check_probabilities(_softmax(logits), len(arrays), len(self.classes))
+
+    # ----------------------------------------------------------------- runtime (ONNX Runtime)
+    def enable_runtime(self, runtime: str, *, model_sha256: str, tolerance: float = DEFAULT_TOLERANCE,
+                       verify_inputs: int = VERIFY_INPUTS, cache_dir: Path | None = None) -> None:
+        """Prepare ``runtime`` (``onnx`` or ``onnx-int8``) for the forward passes: export the class
+        logits once per model hash (cached under ``cache_dir``, default :func:`cache_root`) and open
+        an ONNX Runtime session. It serves only after :meth:`verify_runtime` compared it with
+        PyTorch; anything that fails here leaves PyTorch in use, with the reason in ``runtime_facts``."""
+        self.runtime_facts = {"requested": runtime, "used": "torch", "tolerance": float(tolerance),
+                              "verify_inputs": int(verify_inputs)}
+        if runtime == "torch":
+            self.runtime_facts = {"requested": "torch", "used": "torch"}
+            return
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        if self.device.type != "cpu":
+            self.runtime_facts["reason"] = f"ONNX Runtime serves the CPU here; the model runs on {self.device} with PyTorch"
+            return
+        dtype = next(self.model.parameters()).dtype
+        if dtype != self._torch.float32:
+            self.runtime_facts["reason"] = f"ONNX export is for float32 weights; the model is {dtype}"
+            return
+        import time
+
+        started = time.perf_counter()
+        try:
+            key = export_key(model_sha256, self.kind, self.exported_constants())
+            export = export_cached(self, key=key, root=Path(cache_dir) if cache_dir else cache_root(), runtime=runtime)
+            graph = export.graph(runtime)
+            self._onnx_candidate = OnnxLogits(graph, threads=self._torch.get_num_threads())
+        except Exception as exc:  # noqa: BLE001 - any failure of export or session: PyTorch serves
+            self.runtime_facts["reason"] = f"ONNX export or session failed ({type(exc).__name__}: {exc}); PyTorch used"
+            return
+        self.runtime_facts.update(export=str(graph), exporter=export.exporter, exported_now=export.created,
+                                  onnxruntime=runtime_version(), setup_s=round(time.perf_counter() - started, 2),
+                                  reason="not yet verified against PyTorch; PyTorch used")
+
+    def exported_constants(self) -> dict:
+        """What the exported graph bakes in beyond the weights (a prompted model: its label tokens)."""
+        return {}
+
+    def verify_runtime(self, data) -> list[str]:
+        """Compare the prepared ONNX runtime with PyTorch on up to ``verify_inputs`` evaluation texts
+        (evenly spaced over the dataset): fp32 serves if the largest absolute probability difference is
+        within the tolerance, else PyTorch serves and the reason is recorded; int8 always serves, with
+        its fidelity recorded and a note. Returns the notes for the report."""
+        if self._onnx_candidate is None:
+            reason = self.runtime_facts.get("reason")
+            return [f"runtime {self.runtime_facts['requested']} was not used: {reason}"] if reason else []
+        texts = self.inputs(data)
+        n = min(len(texts), int(self.runtime_facts["verify_inputs"]))
+        if n == 0:
+            self.runtime_facts["reason"] = "no evaluation text to verify the export on; PyTorch used"
+            return [f"runtime {self.runtime_facts['requested']} was not used: {self.runtime_facts['reason']}"]
+        rows = np.unique(np.linspace(0, len(texts) - 1, n).round().astype(int))
+        arrays = [e.ids for e in self.encode([texts[i] for i in rows])]
+        order = np.argsort([len(a) for a in arrays], kind="stable")
+        reference = np.empty((len(arrays), len(self.classes)))
+        for start in range(0, len(arrays), self.batch_size):
+            chunk = order[start: start + self.batch_size]
+            reference[chunk] = _softmax(self._torch_logits([arrays[i] for i in chunk]))
+        if self._cache.stats.requests:  # never mix PyTorch and ONNX numbers in one cache
+            self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
+        self._onnx = self._onnx_candidate
+        served = self.predict_proba_ids(arrays)  # through the cache: the audit reuses these
+        fidelity = compare_probabilities(served, reference)
+        requested = self.runtime_facts["requested"]
+        self.runtime_facts.update(verified_inputs=len(arrays), **fidelity)
+        self.runtime_facts.pop("reason", None)
+        if requested in APPROXIMATE_RUNTIMES:
+            self.runtime_facts.update(used=requested, approximate=True)
+            return [f"forward passes ran on an int8-quantised ONNX export (approximate): on {len(arrays):,} "
+                    f"evaluation texts it agrees with the float32 model on {fidelity['prediction_agreement']:.1%} "
+                    f"of predictions, largest probability difference {fidelity['max_abs_prob_diff']:.2g}; "
+                    "gated verdicts of this audit are marked approximate"]
+        if fidelity["max_abs_prob_diff"] <= self.runtime_facts["tolerance"]:
+            self.runtime_facts["used"] = requested
+            return []
+        self._onnx = None
+        self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)  # drop ONNX numbers
+        self.runtime_facts["reason"] = (f"the ONNX export differs from PyTorch by up to {fidelity['max_abs_prob_diff']:.3g} "
+                                        f"in probability on {len(arrays):,} evaluation texts, above the tolerance "
+                                        f"{self.runtime_facts['tolerance']:.3g}; PyTorch used")
+        return [f"runtime {requested} was not used: {self.runtime_facts['reason']}"]
+
+    def share_runtime(self, other: "TextModel") -> "TextModel":
+        """Give ``other`` (the same weights and graph constants) this adapter's verified runtime."""
+        other._onnx, other.runtime_facts = self._onnx, dict(self.runtime_facts)
+        return other
 
     # ----------------------------------------------------------------- representations
     def pooled_embeddings(self, texts: Sequence[str]) -> np.ndarray:
@@ -428,7 +529,8 @@ def offline_transformers() -> None:
 
 def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, batch_size: int = 32,
                     threads: int | None = None, dtype: str = "float32", card_path=None,
-                    prepare=None) -> TextModel:
+                    prepare=None, runtime: str = "torch", runtime_tolerance: float = DEFAULT_TOLERANCE,
+                    runtime_verify_inputs: int = VERIFY_INPUTS) -> TextModel:
     """Safely load a local transformers sequence classifier.
 
     Parameters
@@ -451,6 +553,9 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
         and dtype and returns the adapter class; default: device only, :class:`TextModel`. The audit
         loads through :func:`auditor.models.decoder.load_sequence_classifier`, whose ``prepare``
         recognises decoder-only architectures (pad id verified, :class:`DecoderTextModel`).
+    runtime, runtime_tolerance, runtime_verify_inputs:
+        The forward-pass runtime (``torch``, ``onnx``, ``onnx-int8``) and its verification, see
+        :meth:`TextModel.enable_runtime`.
 
     Raises
     ------
@@ -494,4 +599,13 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     for limit in (getattr(tokenizer, "model_max_length", None), getattr(model.config, "max_position_embeddings", None)):
         if isinstance(limit, int) and 2 < limit < 1_000_000:
             max_length = min(max_length, limit)
-    return adapter(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)
+    out = adapter(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)
+    return with_runtime(out, path, runtime, runtime_tolerance, runtime_verify_inputs)
+
+
+def with_runtime(adapter: TextModel, path: Path, runtime: str, tolerance: float, verify_inputs: int) -> TextModel:
+    """``adapter`` with ``runtime`` prepared (exported once per hash of the model folder ``path``)."""
+    if runtime != "torch":
+        adapter.enable_runtime(runtime, model_sha256=file_or_dir_sha256(Path(path)), tolerance=tolerance,
+                               verify_inputs=verify_inputs)
+    return adapter
