@@ -243,3 +243,21 @@ def test_an_audit_on_onnx_gives_the_torch_numbers(served, cache_dir, tmp_path, m
             assert b.measurements[key] == pytest.approx(value, rel=1e-4, abs=1e-4), (a.id, key)
             compared += 1
     assert compared >= 6
+
+
+@pytest.mark.parametrize("model, expected", [
+    ({"format": "skops", "runtime": "onnx"}, {"auditor.model.runtime": "only for format: transformers"}),
+    ({"format": "transformers", "runtime": "tensorrt"}, {"auditor.model.runtime": "Input should be 'torch', 'onnx' or 'onnx-int8'"}),
+    ({"format": "transformers", "runtime_tolerance": 0}, {"auditor.model.runtime_tolerance": "Input should be greater than 0"}),
+    ({"format": "transformers", "runtime_verify_inputs": 5000},
+     {"auditor.model.runtime_verify_inputs": "Input should be less than or equal to 1024"}),
+])
+def test_the_card_says_where_a_runtime_setting_is_wrong(tmp_path, card_writer, artefacts, model, expected):
+    from auditor.errors import ModelCardError
+    from auditor.inputs.model_card import load_model_card
+
+    text = {"task": "text-classification", "text_column": "text"} if model["format"] == "transformers" else {}
+    path = card_writer(tmp_path, model={"path": str(artefacts.pipeline), **model}, **text)
+    with pytest.raises(ModelCardError) as info:
+        load_model_card(path)
+    assert {p.location: p.message for p in info.value.problems} == expected
