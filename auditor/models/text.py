@@ -27,8 +27,7 @@ from auditor.metrics.removal import TokenMask
 from auditor.models.base import AdapterBase, Capability
 from auditor.models.cache import CacheStats, PredictionCache
 from auditor.models.inputs import PerturbableInputs
-from auditor.models.onnx_runtime import (APPROXIMATE_RUNTIMES, DEFAULT_TOLERANCE, RUNTIMES, VERIFY_INPUTS, OnnxLogits,
-                                         cache_root, compare_probabilities, export_cached, export_key, runtime_version)
+from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS, RuntimeChoice
 from auditor.models.perturbation import text_perturbations
 from auditor.models.validate import check_probabilities
 
@@ -122,7 +121,7 @@ def _length_sorted_call(cache: PredictionCache, arrays: list[np.ndarray]) -> np.
     return out
 
 
-class TextModel(AdapterBase):
+class TextModel(RuntimeChoice, AdapterBase):
     """The adapter of a transformers sequence classifier: cached, batched, length-sorted inference;
     tokens as features (removal writes the mask id at token-id level, special tokens kept);
     perturbation masks one unimportant word in the text.
@@ -158,7 +157,7 @@ class TextModel(AdapterBase):
         self._encoded: dict[str, Encoded] = {}
         self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
         self._embed_cache = PredictionCache(self._embed_batch, batch_size=self.batch_size)
-        self._onnx = None  # an OnnxLogits serving predict_proba once verified (see enable_runtime)
+        self._onnx = None  # an OnnxLogits serving predict_proba once verified (see RuntimeChoice)
         self._onnx_candidate = None
         self.runtime_facts: dict = {"requested": "torch", "used": "torch"}
 
@@ -301,99 +300,17 @@ class TextModel(AdapterBase):
         with self._torch.inference_mode():
             return self.class_logits(ids, mask).detach().cpu().double().numpy()
 
+    def _torch_probs(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """PyTorch's probabilities for one batch, outside the cache (what a faster runtime is checked against)."""
+        return _softmax(self._torch_logits(arrays))
+
     def _predict_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
         logits = self._onnx(*self.pad_arrays(arrays)) if self._onnx is not None else self._torch_logits(arrays)
         # Softmax in float64 so that probabilities near 0 or 1 keep their precision.
         return check_probabilities(_softmax(logits), len(arrays), len(self.classes))
 
-    # ----------------------------------------------------------------- runtime (ONNX Runtime)
-    def enable_runtime(self, runtime: str, *, model_sha256: str, tolerance: float = DEFAULT_TOLERANCE,
-                       verify_inputs: int = VERIFY_INPUTS, cache_dir: Path | None = None) -> None:
-        """Prepare ``runtime`` (``onnx`` or ``onnx-int8``) for the forward passes: export the class
-        logits once per model hash (cached under ``cache_dir``, default :func:`cache_root`) and open
-        an ONNX Runtime session. It serves only after :meth:`verify_runtime` compared it with
-        PyTorch; anything that fails here leaves PyTorch in use, with the reason in ``runtime_facts``."""
-        self.runtime_facts = {"requested": runtime, "used": "torch", "tolerance": float(tolerance),
-                              "verify_inputs": int(verify_inputs)}
-        if runtime == "torch":
-            self.runtime_facts = {"requested": "torch", "used": "torch"}
-            return
-        if runtime not in RUNTIMES:
-            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
-        if self.device.type != "cpu":
-            self.runtime_facts["reason"] = f"ONNX Runtime serves the CPU here; the model runs on {self.device} with PyTorch"
-            return
-        dtype = next(self.model.parameters()).dtype
-        if dtype != self._torch.float32:
-            self.runtime_facts["reason"] = f"ONNX export is for float32 weights; the model is {dtype}"
-            return
-        import time
-
-        started = time.perf_counter()
-        try:
-            key = export_key(model_sha256, self.kind, self.exported_constants())
-            export = export_cached(self, key=key, root=Path(cache_dir) if cache_dir else cache_root(), runtime=runtime)
-            graph = export.graph(runtime)
-            self._onnx_candidate = OnnxLogits(graph, threads=self._torch.get_num_threads())
-        except Exception as exc:  # noqa: BLE001 - any failure of export or session: PyTorch serves
-            self.runtime_facts["reason"] = f"ONNX export or session failed ({type(exc).__name__}: {exc}); PyTorch used"
-            return
-        self.runtime_facts.update(export=str(graph), exporter=export.exporter, exported_now=export.created,
-                                  onnxruntime=runtime_version(), setup_s=round(time.perf_counter() - started, 2),
-                                  reason="not yet verified against PyTorch; PyTorch used")
-
-    def exported_constants(self) -> dict:
-        """What the exported graph bakes in beyond the weights (a prompted model: its label tokens)."""
-        return {}
-
-    def verify_runtime(self, data) -> list[str]:
-        """Compare the prepared ONNX runtime with PyTorch on up to ``verify_inputs`` evaluation texts
-        (evenly spaced over the dataset): fp32 serves if the largest absolute probability difference is
-        within the tolerance, else PyTorch serves and the reason is recorded; int8 always serves, with
-        its fidelity recorded and a note. Returns the notes for the report."""
-        if self._onnx_candidate is None:
-            reason = self.runtime_facts.get("reason")
-            return [f"runtime {self.runtime_facts['requested']} was not used: {reason}"] if reason else []
-        texts = self.inputs(data)
-        n = min(len(texts), int(self.runtime_facts["verify_inputs"]))
-        if n == 0:
-            self.runtime_facts["reason"] = "no evaluation text to verify the export on; PyTorch used"
-            return [f"runtime {self.runtime_facts['requested']} was not used: {self.runtime_facts['reason']}"]
-        rows = np.unique(np.linspace(0, len(texts) - 1, n).round().astype(int))
-        arrays = [e.ids for e in self.encode([texts[i] for i in rows])]
-        order = np.argsort([len(a) for a in arrays], kind="stable")
-        reference = np.empty((len(arrays), len(self.classes)))
-        for start in range(0, len(arrays), self.batch_size):
-            chunk = order[start: start + self.batch_size]
-            reference[chunk] = _softmax(self._torch_logits([arrays[i] for i in chunk]))
-        if self._cache.stats.requests:  # never mix PyTorch and ONNX numbers in one cache
-            self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
-        self._onnx = self._onnx_candidate
-        served = self.predict_proba_ids(arrays)  # through the cache: the audit reuses these
-        fidelity = compare_probabilities(served, reference)
-        requested = self.runtime_facts["requested"]
-        self.runtime_facts.update(verified_inputs=len(arrays), **fidelity)
-        self.runtime_facts.pop("reason", None)
-        if requested in APPROXIMATE_RUNTIMES:
-            self.runtime_facts.update(used=requested, approximate=True)
-            return [f"forward passes ran on an int8-quantised ONNX export (approximate): on {len(arrays):,} "
-                    f"evaluation texts it agrees with the float32 model on {fidelity['prediction_agreement']:.1%} "
-                    f"of predictions, largest probability difference {fidelity['max_abs_prob_diff']:.2g}; "
-                    "gated verdicts of this audit are marked approximate"]
-        if fidelity["max_abs_prob_diff"] <= self.runtime_facts["tolerance"]:
-            self.runtime_facts["used"] = requested
-            return []
-        self._onnx = None
-        self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)  # drop ONNX numbers
-        self.runtime_facts["reason"] = (f"the ONNX export differs from PyTorch by up to {fidelity['max_abs_prob_diff']:.3g} "
-                                        f"in probability on {len(arrays):,} evaluation texts, above the tolerance "
-                                        f"{self.runtime_facts['tolerance']:.3g}; PyTorch used")
-        return [f"runtime {requested} was not used: {self.runtime_facts['reason']}"]
-
-    def share_runtime(self, other: "TextModel") -> "TextModel":
-        """Give ``other`` (the same weights and graph constants) this adapter's verified runtime."""
-        other._onnx, other.runtime_facts = self._onnx, dict(self.runtime_facts)
-        return other
+    def _fresh_cache(self) -> None:
+        self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
 
     # ----------------------------------------------------------------- representations
     def pooled_embeddings(self, texts: Sequence[str]) -> np.ndarray:
