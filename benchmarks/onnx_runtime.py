@@ -15,7 +15,8 @@ runtime (``torch``, ``onnx`` fp32, ``onnx-int8``), all through the adapter:
   prediction cache sends its misses; best of ``--repeats``;
 * **text_explanations**: the whole check (``text-default`` budgets: integrated gradients 32 steps,
   SHAP 400 evaluations, LIME 400 samples) on ``--n-explained`` reviews, seconds per explained text,
-  and the largest difference of its attributions from the PyTorch run.
+  the largest difference of its attributions from the PyTorch run and their rank agreement (Spearman,
+  top-5 overlap; what int8 costs the explanations).
 
 Exports go to a temporary cache folder (``AUDITOR_CACHE_DIR``), so the first load really exports.
 Writes ``results/onnx-runtime-<UTC time>.json``. Builds the example first if it is absent.
@@ -105,6 +106,19 @@ def explanations(model, card_path: Path, data_path: Path, n: int) -> dict:
             "attributions": {m: [np.asarray(v, dtype=float) for v in a.values] for m, a in attrs.items()}}
 
 
+def rank_agreement(values: list[np.ndarray], reference: list[np.ndarray], k: int = 5) -> dict:
+    """Mean Spearman correlation of token attributions with the reference run's, and mean overlap
+    of the top-``k`` tokens by |attribution|, over the explained texts."""
+    from scipy.stats import spearmanr
+
+    rho, overlap = [], []
+    for a, b in zip(values, reference):
+        rho.append(float(spearmanr(a, b).statistic) if np.ptp(a) > 0 and np.ptp(b) > 0 else float(np.array_equal(a, b)))
+        top = min(k, len(a))
+        overlap.append(len(set(np.argsort(-np.abs(a))[:top]) & set(np.argsort(-np.abs(b))[:top])) / top)
+    return {"spearman_mean": float(np.mean(rho)), f"top{k}_overlap_mean": float(np.mean(overlap))}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads and ONNX Runtime intra-op threads")
@@ -163,6 +177,7 @@ def main(argv=None) -> int:
         if expl["explained_rows"] == reference_rows:
             row["attribution_max_abs_diff"] = {
                 m: float(max(np.abs(a - b).max() for a, b in zip(attrs[m], reference_attr[m]))) for m in attrs}
+            row["attribution_rank_agreement"] = {m: rank_agreement(attrs[m], reference_attr[m]) for m in attrs}
         row["text_explanations"] = expl
         result["runtimes"][runtime] = row
         print(runtime, json.dumps({k: v for k, v in row.items() if k != "text_explanations"}, default=str)[:600],
