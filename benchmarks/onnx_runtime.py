@@ -82,8 +82,10 @@ def forward_throughput(model, arrays, repeats: int) -> dict:
             "texts_per_cpu_s": len(arrays) / min(cpus), "probs": out}
 
 
-def explanations(model, card_path: Path, data_path: Path, n: int) -> dict:
-    """The text_explanations check on ``n`` reviews with text-default's budgets."""
+def explanations(model, card_path: Path, data_path: Path, n: int, reference_ctx=None) -> tuple[dict, object]:
+    """The text_explanations check on ``n`` reviews with text-default's budgets; with
+    ``reference_ctx``, on the rows that context explains (an approximate runtime may predict
+    differently and so pick other rows)."""
     from auditor.checks.text_explanations import TextExplanations, TextExplanationsParams
     from auditor.engine.context import AuditContext
     from auditor.inputs.dataset import load_dataset
@@ -95,6 +97,8 @@ def explanations(model, card_path: Path, data_path: Path, n: int) -> dict:
     policy = load_policy("text-default").policy
     ctx = AuditContext(card=card, data=data, model=model, seed=policy.seed,
                        explainer_params=policy.explainers_for(card.auditor.task))
+    if reference_ctx is not None:
+        ctx = reference_ctx.with_model(model)
     ctx.predict_proba_rows(np.arange(len(data)))  # every audit predicts the whole set first
     before = model.stats.distinct_inputs
     with Clock() as c:
@@ -103,7 +107,7 @@ def explanations(model, card_path: Path, data_path: Path, n: int) -> dict:
     return {"wall_s": c.wall, "cpu_s": c.cpu, "s_per_text": c.wall / n, "cpu_s_per_text": c.cpu / n,
             "forward_inputs": model.stats.distinct_inputs - before, "measurements": out.measurements,
             "explained_rows": [int(r) for r in attrs["shap"].row_ids],
-            "attributions": {m: [np.asarray(v, dtype=float) for v in a.values] for m, a in attrs.items()}}
+            "attributions": {m: [np.asarray(v, dtype=float) for v in a.values] for m, a in attrs.items()}}, ctx
 
 
 def rank_agreement(values: list[np.ndarray], reference: list[np.ndarray], k: int = 5) -> dict:
@@ -146,7 +150,7 @@ def main(argv=None) -> int:
               "model": "examples/review-sentiment (fine-tuned all-MiniLM-L6-v2, 6 layers, hidden 384), max_length 96",
               "threads": args.threads, "batch_size": BATCH_SIZE, "texts": len(texts), "torch": torch.__version__,
               "cpu_count": os.cpu_count(), "n_explained": args.n_explained, "runtimes": {}}
-    reference_probs, reference_attr = None, None
+    reference_probs, reference_attr, reference_ctx = None, None, None
     for runtime in runtimes:
         row: dict = {}
         with Clock() as first:
@@ -170,10 +174,10 @@ def main(argv=None) -> int:
         fresh = load_sequence_classifier(EXAMPLE / "model", threads=args.threads, runtime=runtime)
         if runtime != "torch":
             fresh.verify_runtime(data)
-        expl = explanations(fresh, card_path, data_path, args.n_explained)
+        expl, ctx = explanations(fresh, card_path, data_path, args.n_explained, reference_ctx)
         attrs = expl.pop("attributions")
         if reference_attr is None:
-            reference_attr, reference_rows = attrs, expl["explained_rows"]
+            reference_attr, reference_rows, reference_ctx = attrs, expl["explained_rows"], ctx
         if expl["explained_rows"] == reference_rows:
             row["attribution_max_abs_diff"] = {
                 m: float(max(np.abs(a - b).max() for a, b in zip(attrs[m], reference_attr[m]))) for m in attrs}
