@@ -22,7 +22,6 @@ from auditor.models.base import ModelAdapter
 
 ROW_KINDS = ("misclassified", "borderline", "confident")  # the groups the explained order interleaves
 PROGRESS_PARTS = 10  # an attribution request is computed (and its progress reported) in this many parts
-CONFIDENCE_DECIMALS = 3  # explained rows rank confidence at this resolution (robust to float noise)
 
 
 def csv_bytes(header: list[str], rows) -> bytes:
@@ -166,7 +165,7 @@ class AuditContext:
         """The first ``n`` rows of one fixed, seeded priority order over the evaluation set.
 
         The order interleaves misclassified, borderline (probability of the predicted class closest
-        to the decision boundary, compared to ``CONFIDENCE_DECIMALS`` decimals) and confident rows, so any ``n`` covers the three kinds, and a
+        to the decision boundary) and confident rows, so any ``n`` covers the three kinds, and a
         smaller ``n`` is always a prefix of a larger one: every check explains the same rows and
         shares one attribution run.
         """
@@ -174,9 +173,7 @@ class AuditContext:
             proba = self.proba()
             pred = self.predicted_index(proba)
             truth = self.label_index()
-            # ranked at a fixed resolution (ties in row order): another batch composition or runtime
-            # (ONNX Runtime) moves probabilities by ~1e-7 and must not reorder saturated rows
-            confidence = np.round(proba[np.arange(len(pred)), pred], CONFIDENCE_DECIMALS)
+            confidence = proba[np.arange(len(pred)), pred]
             rng = self.rng("explained_rows")
             wrong = np.flatnonzero(pred != truth)
             right = np.flatnonzero(pred == truth)
