@@ -261,3 +261,22 @@ def test_the_card_says_where_a_runtime_setting_is_wrong(tmp_path, card_writer, a
     with pytest.raises(ModelCardError) as info:
         load_model_card(path)
     assert {p.location: p.message for p in info.value.problems} == expected
+
+
+def test_a_prompted_causal_lm_and_its_prompt_variants_run_on_onnx(tmp_path_factory, cache_dir):
+    """The label-word head is part of the exported graph (its token ids are in the cache key); another
+    prompt is input, not graph, so a prompt variant keeps the verified runtime."""
+    from auditor.models.decoder import load_causal_lm
+
+    path = tiny_decoder.build_tiny_causal_lm(tmp_path_factory.mktemp("onnx_clm") / "model", steps=60)
+    kw = dict(prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS, max_length=32, batch_size=8)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUDITOR_CACHE_DIR", str(cache_dir))
+        fast = load_causal_lm(path, runtime="onnx", **kw)
+    slow = load_causal_lm(path, **kw)
+    assert fast.verify_runtime(dataset()) == [] and fast.runtime_facts["used"] == "onnx"
+    assert fast.runtime_facts["max_abs_prob_diff"] < 1e-5
+    variant_fast, variant_slow = (m.with_prompt("opinion : {text} verdict :") for m in (fast, slow))
+    assert variant_fast.runtime_facts["used"] == "onnx" and variant_slow.runtime_facts["used"] == "torch"
+    p_fast, p_slow = variant_fast.predict_proba(TEXTS), variant_slow.predict_proba(TEXTS)
+    assert 0 < np.abs(p_fast - p_slow).max() < 1e-5
