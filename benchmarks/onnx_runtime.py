@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -197,6 +198,7 @@ def main(argv=None) -> int:
     out = ROOT / "benchmarks" / "results" / f"onnx-runtime-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    shutil.rmtree(scratch, ignore_errors=True)  # the exports and the card
     print(f"wrote {out}")
     return 0
 
