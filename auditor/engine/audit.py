@@ -26,7 +26,7 @@ from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, Status, worst
-from auditor.engine.runner import build_plan, run_plan
+from auditor.engine.runner import build_plan, mark_approximate, run_plan
 from auditor.models.base import Capability
 from auditor.models.kinds import kind_for_card, load_adapter
 from auditor.policy.traceability import build_traceability
@@ -203,6 +203,11 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                            fairness_groups=groups)
     check_positive_class(model_card, sorted(set(dataset.labels.tolist())), "labels in the dataset")  # before the model loads
+    if cluster is not None and model_card.auditor.model.runtime != "torch":
+        # Workers load the model themselves; they do not repeat the ONNX export's verification, so
+        # their numbers could differ from the main process's in the last bits.
+        raise UsageError(f"--cluster: the card's auditor.model.runtime is {model_card.auditor.model.runtime!r}; "
+                         "cluster workers run PyTorch only — remove the runtime setting or run without --cluster")
     executor = Executor(n_jobs=jobs or default_jobs()) if cluster is None else \
         connect_cluster(cluster, model_card, dataset, allow_pickle=allow_pickle, device=device)
     try:
@@ -218,6 +223,7 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
         executor.close()
         raise
     dataset.notes.extend(model.input_notes(dataset))
+    dataset.notes.extend(model.verify_runtime(dataset))
     ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
                        explainer_params=loaded.policy.explainers_for(model_card.auditor.task), executor=executor)
     if dataset.source_rows is not None:
@@ -264,7 +270,7 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
 
     progress = (lambda check_id, i: on_progress(check_id, i, len(plan))) if on_progress else None
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    checks = apply_waivers(run_plan(plan, ctx, progress), loaded.waivers, now.date())
+    checks = apply_waivers(mark_approximate(run_plan(plan, ctx, progress), model.runtime_facts), loaded.waivers, now.date())
     libraries = library_versions()
     block = model_card.auditor
     pos = ctx.positive_index
@@ -290,6 +296,7 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
             "auditor_version": libraries.get("auditor", "unknown"), "libraries": libraries, "seed": loaded.policy.seed,
             "cache": {k: v for k, v in model.stats.as_dict().items() if k != "model_time_s"},
             "execution": ctx.executor.describe(),
+            **({"runtime": dict(model.runtime_facts)} if model.runtime_facts else {}),
             "timings": {"total_s": round(time.perf_counter() - started, 2), "model_s": round(model.stats.model_time_s, 2),
                         "checks_s": {c.id: c.duration_s for c in checks}},
         }

@@ -148,3 +148,22 @@ def run_plan(plan: list[PlannedCheck], ctx, on_progress: Callable[[str, int], No
             on_progress(planned.spec.check_id, i)
         results.append(run_check(planned, ctx))
     return results
+
+
+def mark_approximate(checks: list[CheckResult], runtime_facts: dict) -> list[CheckResult]:
+    """Never let approximate numbers (an int8-quantised runtime) pass a gate silently: every gated
+    check gets a note, and a PASS becomes a WARN (rerun with the exact runtime for a gated verdict)."""
+    if not runtime_facts.get("approximate"):
+        return checks
+    note = (f"computed on the approximate {runtime_facts.get('used')} runtime (largest probability difference "
+            f"{runtime_facts.get('max_abs_prob_diff', float('nan')):.2g} from the float32 model on "
+            f"{runtime_facts.get('verified_inputs', 0)} evaluation texts); not a gated verdict: rerun with "
+            "runtime torch or onnx")
+    out = []
+    for c in checks:
+        if not c.thresholds:
+            out.append(c)
+            continue
+        status = Status.WARN if c.status == Status.PASS else c.status
+        out.append(c.model_copy(update={"status": status, "notes": [*c.notes, note]}))
+    return out

@@ -30,6 +30,10 @@ class ModelArtefact(BaseModel):
     max_length: int | None = Field(default=None, ge=8, le=8192)
     batch_size: int | None = Field(default=None, ge=1, le=512)
     dtype: Literal["float32", "bfloat16"] = "float32"
+    # forward passes on ONNX Runtime (verified against PyTorch; see auditor/models/onnx_runtime.py)
+    runtime: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    runtime_tolerance: float = Field(default=1e-4, gt=0, le=0.1)  # largest |p_onnx - p_torch| accepted
+    runtime_verify_inputs: int = Field(default=64, ge=1, le=1024)  # evaluation texts compared with PyTorch
 
 
 class FeatureSpec(BaseModel):
@@ -117,12 +121,12 @@ class ModelCard(BaseModel):
 
 def prompt_problems(block: AuditorBlock) -> list[Problem]:
     """A causal-LM head needs a prompt with exactly one ``{text}`` and two or more label words; the
-    other heads take neither. Run settings (max_length, batch_size, dtype) are for transformers only."""
+    other heads take neither. Run settings (max_length, batch_size, dtype, runtime) are for transformers only."""
     problems: list[Problem] = []
     causal = block.model.head == "causal-lm"
     if block.model.format != "transformers":
         for key, default in (("head", "sequence-classification"), ("max_length", None), ("batch_size", None),
-                             ("dtype", "float32")):
+                             ("dtype", "float32"), ("runtime", "torch")):
             if getattr(block.model, key) != default:
                 problems.append(Problem(f"auditor.model.{key}", "only for format: transformers"))
     if not causal:

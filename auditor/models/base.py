@@ -90,6 +90,10 @@ class ModelAdapter(Protocol):
     def input_notes(self, data: "EvalDataset") -> list[str]:
         """What the audit should tell the reader about how inputs reached the model (e.g. truncation)."""
 
+    def verify_runtime(self, data: "EvalDataset") -> list[str]:
+        """Check a faster runtime against the model's own on evaluation inputs before it serves
+        (notes for the report); ``runtime_facts`` then says which runtime served and why."""
+
     def has(self, capability: Capability) -> bool:
         """Whether this kind offers ``capability``."""
 
@@ -98,11 +102,15 @@ class AdapterBase:
     """Defaults shared by adapters: no estimator for exact explainers, no executor use, no input notes."""
 
     estimator = None
+    runtime_facts: dict = {}  # empty: the model's own runtime, nothing to report
 
     def use_executor(self, executor) -> None:
         return None
 
     def input_notes(self, data) -> list[str]:
+        return []
+
+    def verify_runtime(self, data) -> list[str]:
         return []
 
     def has(self, capability: Capability) -> bool:

@@ -36,7 +36,9 @@ from auditor.errors import ModelCardError, ModelLoadError, Problem
 from auditor.metrics.removal import TokenMask
 from auditor.models.base import Capability
 from auditor.models.inputs import PerturbableInputs
-from auditor.models.text import MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, load_text_model, offline_transformers
+from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS
+from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, load_text_model,
+                                 offline_transformers, with_runtime)
 
 DTYPES = ("float32", "bfloat16")
 
@@ -109,10 +111,15 @@ class PromptedCausalLM(DecoderTextModel):
         return self.with_prompt(self.prompt, model=model)
 
     def with_prompt(self, prompt: str, *, model=None) -> "PromptedCausalLM":
-        """The same model behind another prompt (its own caches): the prompt-sensitivity check."""
-        return PromptedCausalLM(self.model if model is None else model, self.tokenizer, prompt=prompt,
-                                label_words=self.label_words, device=str(self.device),
-                                max_length=self.max_length, batch_size=self.batch_size)
+        """The same model behind another prompt (its own caches): the prompt-sensitivity check. The
+        same weights keep this adapter's verified runtime (the prompt is input, not graph)."""
+        out = PromptedCausalLM(self.model if model is None else model, self.tokenizer, prompt=prompt,
+                               label_words=self.label_words, device=str(self.device),
+                               max_length=self.max_length, batch_size=self.batch_size)
+        return self.share_runtime(out) if model is None else out
+
+    def exported_constants(self) -> dict:
+        return {"label_token_ids": list(self.label_token_ids)}
 
     # ----------------------------------------------------------------- tokenisation
     def _encode_one(self, text: str) -> Encoded:
@@ -265,9 +272,10 @@ def load_sequence_classifier(path, **kw) -> TextModel:
 
 def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: str = "cpu",
                    max_length: int = 256, batch_size: int = 32, dtype: str = "float32",
-                   card_path=None) -> PromptedCausalLM:
+                   card_path=None, runtime: str = "torch", runtime_tolerance: float = DEFAULT_TOLERANCE,
+                   runtime_verify_inputs: int = VERIFY_INPUTS) -> PromptedCausalLM:
     """Safely load a local causal LM (``AutoModelForCausalLM``) behind a prompt; a checkpoint without
-    a language-model head is refused (exit 4)."""
+    a language-model head is refused (exit 4). ``runtime*``: see ``load_text_model``."""
     check_model_dir(path)
     offline_transformers()
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -297,8 +305,9 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
     if isinstance(limit, int) and 2 < limit < 1_000_000:
         max_length = min(max_length, limit)
     try:
-        return PromptedCausalLM(model, tokenizer, prompt=prompt, label_words=label_words, device=device,
-                                max_length=max_length, batch_size=batch_size)
+        adapter = PromptedCausalLM(model, tokenizer, prompt=prompt, label_words=label_words, device=device,
+                                   max_length=max_length, batch_size=batch_size)
     except ModelCardError as exc:
         raise ModelCardError(str(card_path or path), exc.problems) from None
+    return with_runtime(adapter, path, runtime, runtime_tolerance, runtime_verify_inputs)
 

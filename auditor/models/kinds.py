@@ -43,6 +43,7 @@ def load_adapter(card, feature_names: list[str], *, allow_pickle: bool = False, 
     kind = kind_for_card(card)
     m = card.auditor.model
     sizes = {k: v for k, v in (("max_length", m.max_length), ("batch_size", m.batch_size)) if v is not None}
+    sizes.update(runtime=m.runtime, runtime_tolerance=m.runtime_tolerance, runtime_verify_inputs=m.runtime_verify_inputs)
     if kind is PromptedCausalLM:
         return load_causal_lm(card.model_path, prompt=card.auditor.prompt, label_words=card.auditor.label_words,
                               device=device, dtype=m.dtype, card_path=str(card.path), **sizes)

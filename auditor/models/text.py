@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from auditor.errors import ModelLoadError
+from auditor.hashing import file_or_dir_sha256
 from auditor.metrics.removal import TokenMask
 from auditor.models.base import AdapterBase, Capability
 from auditor.models.cache import CacheStats, PredictionCache
 from auditor.models.inputs import PerturbableInputs
+from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS, RuntimeChoice
 from auditor.models.perturbation import text_perturbations
 from auditor.models.validate import check_probabilities
 
@@ -119,7 +121,7 @@ def _length_sorted_call(cache: PredictionCache, arrays: list[np.ndarray]) -> np.
     return out
 
 
-class TextModel(AdapterBase):
+class TextModel(RuntimeChoice, AdapterBase):
     """The adapter of a transformers sequence classifier: cached, batched, length-sorted inference;
     tokens as features (removal writes the mask id at token-id level, special tokens kept);
     perturbation masks one unimportant word in the text.
@@ -155,6 +157,9 @@ class TextModel(AdapterBase):
         self._encoded: dict[str, Encoded] = {}
         self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
         self._embed_cache = PredictionCache(self._embed_batch, batch_size=self.batch_size)
+        self._onnx = None  # an OnnxLogits serving predict_proba once verified (see RuntimeChoice)
+        self._onnx_candidate = None
+        self.runtime_facts: dict = {"requested": "torch", "used": "torch"}
 
     # ----------------------------------------------------------------- tokenisation
     READ_ROW = "first"  # the token whose attention row says where the classifier reads from ([CLS])
@@ -275,24 +280,37 @@ class TextModel(AdapterBase):
             return np.zeros((0, len(self.classes)))
         return _length_sorted_call(self._cache, arrays)
 
-    def pad_batch(self, arrays: Sequence[np.ndarray]):
-        """Right-pad id arrays to the longest one; return (input_ids, attention_mask) tensors."""
-        torch = self._torch
+    def pad_arrays(self, arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad id arrays to the longest one; return (input_ids, attention_mask) int64 arrays."""
         width = max(len(a) for a in arrays)
         ids = np.full((len(arrays), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(arrays), width), dtype=np.int64)
         for i, a in enumerate(arrays):
             ids[i, : len(a)] = a
             mask[i, : len(a)] = 1
-        return torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
+        return ids, mask
 
-    def _predict_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
+    def pad_batch(self, arrays: Sequence[np.ndarray]):
+        """Right-pad id arrays to the longest one; return (input_ids, attention_mask) tensors."""
+        ids, mask = self.pad_arrays(arrays)
+        return self._torch.from_numpy(ids).to(self.device), self._torch.from_numpy(mask).to(self.device)
+
+    def _torch_logits(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         ids, mask = self.pad_batch(arrays)
         with self._torch.inference_mode():
-            logits = self.class_logits(ids, mask)
+            return self.class_logits(ids, mask).detach().cpu().double().numpy()
+
+    def _torch_probs(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """PyTorch's probabilities for one batch, outside the cache (what a faster runtime is checked against)."""
+        return _softmax(self._torch_logits(arrays))
+
+    def _predict_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
+        logits = self._onnx(*self.pad_arrays(arrays)) if self._onnx is not None else self._torch_logits(arrays)
         # Softmax in float64 so that probabilities near 0 or 1 keep their precision.
-        probs = _softmax(logits.detach().cpu().double().numpy())
-        return check_probabilities(probs, len(arrays), len(self.classes))
+        return check_probabilities(_softmax(logits), len(arrays), len(self.classes))
+
+    def _fresh_cache(self) -> None:
+        self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
 
     # ----------------------------------------------------------------- representations
     def pooled_embeddings(self, texts: Sequence[str]) -> np.ndarray:
@@ -428,7 +446,8 @@ def offline_transformers() -> None:
 
 def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, batch_size: int = 32,
                     threads: int | None = None, dtype: str = "float32", card_path=None,
-                    prepare=None) -> TextModel:
+                    prepare=None, runtime: str = "torch", runtime_tolerance: float = DEFAULT_TOLERANCE,
+                    runtime_verify_inputs: int = VERIFY_INPUTS) -> TextModel:
     """Safely load a local transformers sequence classifier.
 
     Parameters
@@ -451,6 +470,9 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
         and dtype and returns the adapter class; default: device only, :class:`TextModel`. The audit
         loads through :func:`auditor.models.decoder.load_sequence_classifier`, whose ``prepare``
         recognises decoder-only architectures (pad id verified, :class:`DecoderTextModel`).
+    runtime, runtime_tolerance, runtime_verify_inputs:
+        The forward-pass runtime (``torch``, ``onnx``, ``onnx-int8``) and its verification, see
+        :meth:`TextModel.enable_runtime`.
 
     Raises
     ------
@@ -494,4 +516,13 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     for limit in (getattr(tokenizer, "model_max_length", None), getattr(model.config, "max_position_embeddings", None)):
         if isinstance(limit, int) and 2 < limit < 1_000_000:
             max_length = min(max_length, limit)
-    return adapter(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)
+    out = adapter(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)
+    return with_runtime(out, path, runtime, runtime_tolerance, runtime_verify_inputs)
+
+
+def with_runtime(adapter: TextModel, path: Path, runtime: str, tolerance: float, verify_inputs: int) -> TextModel:
+    """``adapter`` with ``runtime`` prepared (exported once per hash of the model folder ``path``)."""
+    if runtime != "torch":
+        adapter.enable_runtime(runtime, model_sha256=file_or_dir_sha256(Path(path)), tolerance=tolerance,
+                               verify_inputs=verify_inputs)
+    return adapter
