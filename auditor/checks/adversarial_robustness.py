@@ -6,7 +6,8 @@ attribution ranks (tabular features, text words) in the explanation's order — 
 and, as the control, in a seeded random order of the same units (auditor/metrics/adversarial.py).
 Replacement values come from the model's adapter (auditor/models/substitution.py): observed values
 of the evaluation data within its range (tabular; the card's ``immutable_features`` never change), or
-the word's nearest whole words in the model's input-embedding matrix above a similarity floor (text).
+the word's nearest whole words in the model's input-embedding matrix with a cosine similarity of at least
+1 − ``max_cosine_distance`` (text).
 
 Measurements: the guided attack's success rate within ``max_edits`` substitutions (Wilson 95% CI),
 the control's, the median edits to flip for both, and the guided/random edits ratio (mean edits, a
@@ -38,7 +39,8 @@ class AdversarialRobustnessParams(Params):
     n_instances: int = count(20, MAX_INSTANCES)  # explained rows; the correctly predicted ones are attacked
     max_edits: int = count(5, MAX_EDITS)  # substitutions per instance and order
     max_candidates: int = count(10, MAX_CANDIDATES)  # replacement values tried per word or feature
-    similarity_floor: float = Field(0.5, ge=-1.0, lt=1.0, allow_inf_nan=False)  # text: cosine to the original word
+    # text: a substitute's cosine distance to the original word is at most this (similarity floor 1 − it)
+    max_cosine_distance: float = Field(0.5, gt=0.0, le=2.0, allow_inf_nan=False)
     n_bootstrap: int = count(1000, MAX_RESAMPLES)
     n_shown: int = count(6, MAX_SHOWN)  # original -> adversarial pairs drawn in the report
 
@@ -94,7 +96,7 @@ class AdversarialRobustness(Check):
         rows, start, pred = rows[correct], start[correct], pred[correct]
         vectors = [vectors[i] for i in correct]
         spaces = model.substitution_spaces(ctx.data, rows, max_candidates=p.max_candidates,
-                                           similarity_floor=p.similarity_floor,
+                                           similarity_floor=1.0 - p.max_cosine_distance,
                                            immutable=list(ctx.card.auditor.immutable_features))
         n = len(rows)
         sizes = [min(len(v), len(s.units)) for v, s in zip(vectors, spaces)]

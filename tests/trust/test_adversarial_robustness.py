@@ -218,7 +218,7 @@ def test_edits_ratio_and_success_interval_known_values():
 def test_text_guided_attack_replaces_the_planted_word(text):
     ctx = text.ctx
     result, rows = _attacks(ctx, {"explainer": "integrated_gradients", "n_instances": 12, "max_edits": 6,
-                                  "max_candidates": 30, "similarity_floor": -1.0, "n_bootstrap": 200})
+                                  "max_candidates": 30, "max_cosine_distance": 1.1, "n_bootstrap": 200})
     assert result.status != Status.ERROR, result.error
     texts = ctx.data.texts()
     planted = [r for r in rows if r["order"] == "explanation" and set(texts[int(r["row"])].split()) & {"good", "bad"}]
@@ -226,10 +226,12 @@ def test_text_guided_attack_replaces_the_planted_word(text):
     assert all(r["flipped"] == "yes" and int(r["edits"]) == 1 for r in planted)
     assert all(r["substitutions"].split(":")[0] in ("good", "bad") for r in planted)
     m = result.measurements
-    # with no similarity floor a filler may become the opposite sentiment word, so the control flips
-    # too, but in more edits on average
-    assert m["median_edits_to_flip"] == 1
-    assert m["edits_ratio"] < 1 and m["edits_ratio_ci_high"] < 1
+    # in the tiny model's embeddings "bad" is the nearest word to "good" (cosine -0.09) and no filler
+    # is within the floor of -0.1 of either, so the control flips only when it reaches the planted word
+    assert m["median_edits_to_flip"] == 1 and m["median_edits_to_flip_control"] > 1
+    assert m["edits_ratio"] < 0.6 and m["edits_ratio_ci_high"] < 1
+    control = [r for r in rows if r["order"] == "random" and r["row"] in {g["row"] for g in planted}]
+    assert all(r["substitutions"].split("; ")[-1].split(":")[0] in ("good", "bad") for r in control if r["flipped"] == "yes")
     pairs = next(e for e in result.evidence if e.kind == "token_highlights")
     highlighted = [s.text for inst in pairs.instances for s in inst["spans"] if s.value is not None]
     assert highlighted and len(pairs.instances) % 2 == 0
