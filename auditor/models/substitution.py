@@ -13,7 +13,7 @@ features) have no options.
   Closeness is 1 minus the distance in quantile rank (numeric) or the level's frequency
   (categorical).
 * **Text**: a word may become one of the vocabulary's whole words (no special tokens, no
-  continuation pieces, letters only) nearest to it in the model's own input-embedding matrix, by
+  continuation pieces, two or more letters) nearest to it in the model's own input-embedding matrix, by
   cosine similarity to the mean embedding of the word's pieces, above a similarity floor.
   Replacement happens in the text (character spans), which is then tokenised again.
 """
@@ -133,8 +133,8 @@ class NeighbourIndex:
 
 
 def whole_words(tokenizer) -> dict[int, str]:
-    """Token id -> word, for the tokens that are a whole word of letters: not special, not a
-    continuation piece ("##x"); where the vocabulary marks word starts ("Ġ", "▁"), only marked ones."""
+    """Token id -> word, for the tokens that are a whole word of two or more letters: not special, not
+    a continuation piece ("##x"); where the vocabulary marks word starts ("Ġ", "▁"), only marked ones."""
     vocab = tokenizer.get_vocab()
     special = set(tokenizer.all_special_ids)
     marked = any(t[:1] in _WORD_START for t in list(vocab)[:5000])
@@ -146,7 +146,7 @@ def whole_words(tokenizer) -> dict[int, str]:
             if token[:1] not in _WORD_START:
                 continue
             token = token[1:]
-        if token.isalpha():
+        if token.isalpha() and len(token) > 1:  # single letters are mostly pieces of contractions ("n't")
             out[int(i)] = token
     return out
 

@@ -263,8 +263,8 @@ class TextModel(AdapterBase):
     def substitution_note(self, params) -> str:
         return (f"Text substitution: a word may become one of the {params.max_candidates} whole words of the vocabulary "
                 "nearest to it in the model's own input-embedding matrix (cosine similarity of the mean embedding of "
-                f"its pieces, at least {1 - params.max_cosine_distance:g}; special tokens, continuation pieces and non-letter "
-                "tokens excluded); the edited text is tokenised again. Embedding neighbours can be antonyms "
+                f"its pieces, at least {1 - params.max_cosine_distance:g}; special tokens, continuation pieces, non-letter "
+                "and single-letter tokens excluded); the edited text is tokenised again. Embedding neighbours can be antonyms "
                 "(\"good\" and \"bad\" share contexts), so a flip may change the text's true label: read the pairs.")
 
     def input_notes(self, data) -> list[str]:
