@@ -11,8 +11,8 @@ the word's nearest whole words in the model's input-embedding matrix with a cosi
 
 Measurements: the guided attack's success rate within ``max_edits`` substitutions (Wilson 95% CI),
 the control's, the median edits to flip for both, and the guided/random edits ratio (mean edits, a
-failure counting ``max_edits + 1``, over the instances either order flipped; percentile bootstrap
-CI over instances). A faithful explanation finds cheaper attacks (ratio below 1): a model-level
+failure counting ``max_edits + 1``, over the attacked instances; percentile bootstrap CI over
+instances; exactly 1 when nothing flips). A faithful explanation finds cheaper attacks (ratio below 1): a model-level
 faithfulness signal beside the removal-based ones.
 """
 
@@ -118,7 +118,7 @@ class AdversarialRobustness(Check):
         c_ok = np.array([r.success for r in c_res], dtype=bool)
         g_cost, c_cost = costs(g_res, p.max_edits), costs(c_res, p.max_edits)
         rate, rate_low, rate_high = proportion_ci(int(g_ok.sum()), n)
-        ratio = edits_ratio(g_cost, c_cost, g_ok | c_ok, n_boot=p.n_bootstrap, rng=ctx.rng("adversarial_robustness.ci"))
+        ratio = edits_ratio(g_cost, c_cost, n_boot=p.n_bootstrap, rng=ctx.rng("adversarial_robustness.ci"))
         closeness = [c for r in g_res if r.success for c in r.closeness]
         measurements = {
             "n_instances": float(n),
@@ -128,15 +128,16 @@ class AdversarialRobustness(Check):
             "edits_ratio": ratio["ratio"], "edits_ratio_ci_low": ratio["ci_low"], "edits_ratio_ci_high": ratio["ci_high"],
             "median_substitution_closeness": _median(closeness),
         }
+        # Too few attacked instances: no interval is judged. An interval of zero width over enough
+        # instances is a finding (no order flipped anything: the ratio is exactly 1), not a small sample.
         small = n < MIN_PAIRS
-        thin_ratio = ratio["n"] < MIN_PAIRS or not ratio["ci_low"] < ratio["ci_high"]
         sample_sizes = [SampleSize(measurement=m, n=n, ci_degenerate=small and m.startswith("success_rate_ci"))
                         for m in ("n_instances", "success_rate", "success_rate_ci_low", "success_rate_ci_high",
                                   "control_success_rate")]
         sample_sizes += [SampleSize(measurement="median_edits_to_flip", n=int(g_ok.sum())),
                          SampleSize(measurement="median_edits_to_flip_control", n=int(c_ok.sum())),
                          SampleSize(measurement="median_substitution_closeness", n=len(closeness))]
-        sample_sizes += [SampleSize(measurement=m, n=ratio["n"], ci_degenerate=thin_ratio and m != "edits_ratio")
+        sample_sizes += [SampleSize(measurement=m, n=ratio["n"], ci_degenerate=small and m != "edits_ratio")
                          for m in ("edits_ratio", "edits_ratio_ci_low", "edits_ratio_ci_high")]
 
         evidence = [self._summary_table(p, n, g_res, c_res, g_cost, c_cost, ratio),
@@ -190,8 +191,9 @@ class AdversarialRobustness(Check):
             caption=(f"Correctly predicted explained instances, at most {p.max_edits} substitutions each and "
                      f"{p.max_candidates} candidate values per unit. Guided/random edits ratio "
                      f"{_fmt(ratio['ratio'])} (95% bootstrap CI {_fmt(ratio['ci_low'])}–{_fmt(ratio['ci_high'])}, "
-                     f"n = {ratio['n']} instances flipped by either order; a failure counts {p.max_edits + 1} "
-                     "edits). Success-rate intervals are Wilson score intervals."),
+                     f"n = {ratio['n']}; the ratio of mean edits, a failure counting {p.max_edits + 1}, so an "
+                     "instance neither order flipped pulls it toward 1). Median edits are over the flipped "
+                     "instances of each order. Success-rate intervals are Wilson score intervals."),
         )
 
     @staticmethod

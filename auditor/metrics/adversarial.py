@@ -11,8 +11,8 @@ stops after ``max_edits`` kept substitutions or when the order is exhausted.
 An explanation's ranking (most important first) against a random order of the same units is the
 control: when the explanation is faithful, its order flips decisions with fewer edits. The cost of
 an instance is its number of edits when the decision flipped, ``max_edits + 1`` when it did not (at
-least one more edit would have been needed), so the guided/random ratio is defined on every instance
-that either order flipped.
+least one more edit would have been needed), so the guided/random ratio is defined on every attacked
+instance.
 """
 
 from __future__ import annotations
@@ -113,19 +113,20 @@ def costs(results: list[AttackResult], max_edits: int) -> np.ndarray:
     return np.array([r.n_edits if r.success else max_edits + 1 for r in results], dtype=float)
 
 
-def edits_ratio(guided: np.ndarray, control: np.ndarray, flipped_either: np.ndarray, *, n_boot: int = 1000,
-                rng=0) -> dict[str, float]:
-    """Guided / random edits: the ratio of mean costs over the instances either order flipped, with a
-    percentile bootstrap CI over those instances (pairs resampled together).
+def edits_ratio(guided: np.ndarray, control: np.ndarray, *, n_boot: int = 1000, rng=0) -> dict[str, float]:
+    """Guided / random edits: the ratio of mean costs over the attacked instances, with a percentile
+    bootstrap CI over instances (pairs resampled together).
 
-    Returns ``{"ratio", "ci_low", "ci_high", "n"}``; NaN values when no instance was flipped.
+    An instance neither order flipped costs ``max_edits + 1`` on both sides and pulls the ratio toward
+    1: on a model no attack flips, the explanation cannot show that it knows where to attack, and the
+    ratio is exactly 1 (not undefined). Returns ``{"ratio", "ci_low", "ci_high", "n"}``; NaN values
+    when there is no instance.
     """
-    keep = np.flatnonzero(np.asarray(flipped_either, dtype=bool))
-    g, c = np.asarray(guided, dtype=float)[keep], np.asarray(control, dtype=float)[keep]
+    g, c = np.asarray(guided, dtype=float), np.asarray(control, dtype=float)
 
     def ratio_of_means(idx, axis=None):
         i = np.asarray(idx, dtype=int)
         return g[i].sum(axis=-1) / c[i].sum(axis=-1)
 
-    ratio, low, high = bootstrap_ci(np.arange(len(keep), dtype=float), stat=ratio_of_means, n_boot=n_boot, rng=rng)
-    return {"ratio": ratio, "ci_low": low, "ci_high": high, "n": int(len(keep))}
+    ratio, low, high = bootstrap_ci(np.arange(len(g), dtype=float), stat=ratio_of_means, n_boot=n_boot, rng=rng)
+    return {"ratio": ratio, "ci_low": low, "ci_high": high, "n": int(len(g))}

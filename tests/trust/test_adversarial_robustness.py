@@ -159,6 +159,17 @@ def test_too_few_instances_cannot_pass_a_gate(planted):
     assert result.status == Status.ERROR and result.error.type == "SampleTooSmall"
 
 
+def test_a_model_no_attack_flips_passes_the_ratio_gate(planted):
+    # one candidate value per feature, the one nearest in rank, and one edit: nothing flips
+    spec = CheckSpec(check="adversarial_robustness", params={"n_instances": 12, "max_edits": 1, "max_candidates": 1},
+                     thresholds=[{"measurement": "edits_ratio_ci_high", "max": 1.0, "severity": "warn"}])
+    p = AdversarialRobustnessParams(n_instances=12, max_edits=1, max_candidates=1)
+    result = run_check(PlannedCheck(spec=spec, params=p), planted)
+    m = result.measurements
+    assert m["success_rate"] < 0.5 and result.status == Status.PASS, (m, result.error)
+    assert m["edits_ratio_ci_high"] <= 1.0
+
+
 def test_budgets_are_bounded():
     with pytest.raises(ValueError):
         AdversarialRobustnessParams(max_edits=10_000)
@@ -206,10 +217,12 @@ def test_greedy_search_counts_edits_in_the_given_order():
 
 
 def test_edits_ratio_and_success_interval_known_values():
-    got = edits_ratio(np.array([1.0, 2.0, 6.0]), np.array([4.0, 4.0, 6.0]), np.array([True, True, False]),
-                      n_boot=200, rng=0)
-    assert got["n"] == 2 and got["ratio"] == pytest.approx(3 / 8)
-    assert got["ci_low"] <= got["ratio"] <= got["ci_high"]
+    got = edits_ratio(np.array([1.0, 2.0, 6.0]), np.array([4.0, 4.0, 6.0]), n_boot=200, rng=0)
+    assert got["n"] == 3 and got["ratio"] == pytest.approx(9 / 14)
+    assert got["ci_low"] <= got["ratio"] <= got["ci_high"] <= 1.0
+    # nothing flipped by either order: exactly 1, not undefined
+    none = edits_ratio(np.full(6, 6.0), np.full(6, 6.0), n_boot=50, rng=0)
+    assert none["ratio"] == none["ci_low"] == none["ci_high"] == 1.0
     rate, low, high = proportion_ci(10, 10)
     assert rate == 1.0 and high == pytest.approx(1.0) and low == pytest.approx(0.7225, abs=1e-3)  # Wilson, 95%
 
