@@ -419,6 +419,8 @@ def build(force: bool = False) -> int:
             "missing_values": "allow",
             "features": features,
             "sensitive_features": [c for c in SENSITIVE if c in features],
+            # an applicant cannot change these (and they are protected): adversarial search leaves them
+            "immutable_features": [c for c in SENSITIVE if c in features],
             "decision_threshold": THRESHOLD,
         },
     }
