@@ -56,6 +56,8 @@ def _median(values) -> float:
 
 
 def _fmt(value) -> str:
+    if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
+        return "missing"
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.4g}"
     return str(value)

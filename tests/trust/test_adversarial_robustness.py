@@ -30,7 +30,7 @@ FEATURES = [f"x{i}" for i in range(8)]
 PLANTED = {"x0", "x1"}
 
 
-def planted_context(root, *, immutable=(), n=120):
+def planted_context(root, *, immutable=(), n=120, classes=2):
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -44,7 +44,9 @@ def planted_context(root, *, immutable=(), n=120):
 
     def frame(m):
         X = pd.DataFrame(rng.normal(size=(m, len(FEATURES))).round(4), columns=FEATURES)
-        X["label"] = np.where(2.0 * X.x0 - 2.0 * X.x1 + 0.3 * rng.normal(size=m) > 0, "yes", "no")
+        score = 2.0 * X.x0 - 2.0 * X.x1 + 0.3 * rng.normal(size=m)
+        X["label"] = (np.where(score > 0, "yes", "no") if classes == 2 else
+                      np.select([score < -1, score > 1], ["low", "high"], "mid"))
         return X
 
     train = frame(400)
@@ -54,7 +56,7 @@ def planted_context(root, *, immutable=(), n=120):
     frame(n).to_csv(root / "eval.csv", index=False)
     card = load_model_card(write_card(root / "card", {
         "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
-        "name": "planted", "target": "label", "positive_class": "yes",
+        "name": "planted", "target": "label", **({"positive_class": "yes"} if classes == 2 else {}),
         "features": [{"name": f, "type": "numeric"} for f in FEATURES], "immutable_features": list(immutable),
     }), check_files=False)
     data = load_dataset(root / "eval.csv", card)
@@ -103,6 +105,16 @@ def test_guided_attack_flips_with_fewer_edits_changing_only_the_planted_features
     # pairs in the report list only changed features
     pairs = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Original"))
     assert pairs.rows and all(set(c.split(":")[0] for c in row[3].split("; ")) <= PLANTED for row in pairs.rows)
+
+
+def test_multiclass_guided_attack_changes_only_the_planted_features(tmp_path):
+    ctx = planted_context(tmp_path, classes=3)
+    result, rows = _attacks(ctx, {"explainer": "shap", "n_instances": 24, "max_edits": 8, "n_bootstrap": 200})
+    assert result.status != Status.ERROR, result.error
+    guided = [r for r in rows if r["order"] == "explanation"]
+    assert result.measurements["success_rate"] == 1.0
+    assert {s.split(":")[0] for r in guided for s in r["substitutions"].split("; ")} <= PLANTED
+    assert result.measurements["edits_ratio"] < 1
 
 
 def test_immutable_features_are_never_changed(tmp_path):
