@@ -170,6 +170,7 @@ class AdversarialRobustness(Check):
                        + (f" (95% CI {ratio['ci_low']:.2f}–{ratio['ci_high']:.2f})." if np.isfinite(ratio["ci_low"]) else "."))
         key = "" if not n else f"flipped {rate:.0%} in ≤{p.max_edits} edits; guided/random {ratio['ratio']:.2f}"
         cost = {"search_model_inputs": sent[0],
+                "adversarial_search_forward_passes_per_instance": round(sent[0] / n, 1) if n else 0.0,
                 "search_model_inputs_bound": int(sum(2 * m * p.max_candidates for m in sizes)),
                 "attribution_model_inputs": attr.cost.get("requests", 0)}
         return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
