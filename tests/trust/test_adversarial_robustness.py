@@ -260,3 +260,43 @@ def test_text_guided_attack_replaces_the_planted_word(text):
     pairs = next(e for e in result.evidence if e.kind == "token_highlights")
     highlighted = [s.text for inst in pairs.instances for s in inst["spans"] if s.value is not None]
     assert highlighted and len(pairs.instances) % 2 == 0
+
+
+# --- the text primitive: candidate words and edits in the text ------------------------------------
+class _Tokenizer:
+    def __init__(self, vocab, special):
+        self.vocab, self.all_special_ids = vocab, special
+
+    def get_vocab(self):
+        return dict(self.vocab)
+
+
+def test_whole_words_drop_special_tokens_pieces_single_letters_and_non_letters():
+    from auditor.models.substitution import whole_words
+
+    wordpiece = _Tokenizer({"[CLS]": 0, "good": 1, "##ly": 2, "t": 3, "42": 4, "bad": 5, "don't": 6}, [0])
+    assert whole_words(wordpiece) == {1: "good", 5: "bad"}
+    bpe = _Tokenizer({"<s>": 0, "Ġgood": 1, "ly": 2, "Ġbad": 3, "Ġ,": 4}, [0])
+    assert whole_words(bpe) == {1: "good", 3: "bad"}
+
+
+def test_neighbours_are_cosine_nearest_above_the_floor_without_the_word_itself():
+    import torch
+
+    from auditor.models.substitution import NeighbourIndex
+
+    weight = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0], [1.0, 0.05]])
+    index = NeighbourIndex(weight, {0: "good", 1: "fine", 2: "table", 3: "bad", 4: "Good"})
+    words, sims = index.nearest([0], k=3, floor=0.0, exclude="good")
+    assert words == ["fine", "table"] and sims[0] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
+    assert index.nearest([0], k=1, floor=0.5, exclude="good")[0] == ["fine"]
+
+
+def test_text_edits_replace_words_in_place():
+    from auditor.models.substitution import TextSpace
+
+    space = TextSpace(text="a good, long film", units=["a", "good", "long", "film"],
+                      spans=[(0, 1), (2, 6), (8, 12), (13, 17)], pieces=[[1], [2], [3], [4]], index=None,
+                      max_candidates=1, floor=0.0)
+    assert space.apply({1: "great", 3: "movie"}) == "a great, long movie"
+    assert space.apply({}) == space.text
