@@ -27,7 +27,7 @@ from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
 from auditor.metrics.statistics import proportion_ci
 from auditor.models.base import Capability
 from auditor.models.substitution import stack_inputs
-from auditor.results import FileRef, LineChart, Note, SampleSize, Series, Table, TokenHighlights, TokenSpan
+from auditor.results import FileRef, SampleSize, Table, TokenHighlights, TokenSpan
 
 MAX_EDITS = 50  # substitutions kept per instance and order
 MAX_CANDIDATES = 100  # replacement values tried per unit
@@ -142,17 +142,14 @@ class AdversarialRobustness(Check):
         sample_sizes += [SampleSize(measurement=m, n=ratio["n"], ci_degenerate=small and m != "edits_ratio")
                          for m in ("edits_ratio", "edits_ratio_ci_low", "edits_ratio_ci_high")]
 
-        evidence = [self._summary_table(p, n, g_res, c_res, g_cost, c_cost, ratio),
-                    self._flip_curve(p, n, g_res, c_res)]
+        evidence = [self._summary_table(p, n, g_res, c_res, g_cost, c_cost, ratio)]
         shown = [i for i in range(n) if g_res[i].success][: p.n_shown]
         if model.has(Capability.TOKENS):
             evidence.append(self._text_pairs(ctx, shown, rows, spaces, g_res, pred))
         else:
             evidence.append(self._tabular_pairs(ctx, shown, rows, spaces, g_res, pred))
         evidence.append(FileRef(title="Every attack, guided and control", path=self._csv(ctx, rows, spaces, g_res, c_res, pred)))
-        evidence.append(Note(title="How replacement values are drawn", text=model.substitution_note(p)))
-
-        notes = []
+        notes = [model.substitution_note(p)]
         if len(correct) < len(attr):
             notes.append(f"{len(attr) - len(correct)} of the {len(attr)} explained instances were misclassified and "
                          "are not attacked (changing a wrong decision is no attack).")
@@ -198,18 +195,6 @@ class AdversarialRobustness(Check):
                      "instance neither order flipped pulls it toward 1). Median edits are over the flipped "
                      "instances of each order. Success-rate intervals are Wilson score intervals."),
         )
-
-    @staticmethod
-    def _flip_curve(p, n, g_res, c_res) -> LineChart:
-        x = list(range(p.max_edits + 1))
-        series = []
-        for label, res in ((f"{p.explainer} order", g_res), ("random order (control)", c_res)):
-            y = [float(np.mean([r.success and r.n_edits <= k for r in res])) if n else 0.0 for k in x]
-            series.append(Series(name=label, x=[float(v) for v in x], y=y))
-        return LineChart(title="Share of decisions changed within k substitutions", series=series,
-                         xlabel="substitutions (k)", ylabel="share of attacked instances flipped",
-                         caption=f"n = {n} attacked instances. The guided curve rises faster than the control's "
-                                 "when the explanation ranks first what the decision rests on.")
 
     @staticmethod
     def _text_pairs(ctx, shown, rows, spaces, g_res, pred) -> TokenHighlights:
