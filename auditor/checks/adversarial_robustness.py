@@ -67,12 +67,10 @@ class AdversarialRobustness(Check):
     name = "adversarial_robustness"
     title = "Adversarial robustness"
     description = (
-        "How few substitutions change a correct decision: a greedy attack replaces the features (words) an "
-        "explanation ranks first by nearby values — observed values of the evaluation data, or the word's "
-        "nearest neighbours in the model's own embedding space — and stops when the predicted class changes. "
-        "The same search in a random order is the control. Reported: the attack's success rate within the "
-        "edit budget, the edits it needed, and the explanation-guided / random edits ratio: a faithful "
-        "explanation points at the inputs the decision really rests on, so its attacks are cheaper."
+        "How few substitutions change a correct decision, and whether the explanation knows where to make them: "
+        "a greedy attack replaces the features (words) an explanation ranks first by observed values of the "
+        "evaluation data (words: the nearest words in the model's embedding space) until the predicted class "
+        "changes, against the same search in a random order. A faithful explanation finds cheaper attacks."
     )
     trust = True
     Params = AdversarialRobustnessParams
@@ -188,12 +186,10 @@ class AdversarialRobustness(Check):
             columns=["order", "n", "flipped", "success rate", "95% CI low", "95% CI high", "median edits to flip",
                      "mean units visited"],
             rows=rows,
-            caption=(f"Correctly predicted explained instances, at most {p.max_edits} substitutions each and "
-                     f"{p.max_candidates} candidate values per unit. Guided/random edits ratio "
-                     f"{_fmt(ratio['ratio'])} (95% bootstrap CI {_fmt(ratio['ci_low'])}–{_fmt(ratio['ci_high'])}, "
-                     f"n = {ratio['n']}; the ratio of mean edits, a failure counting {p.max_edits + 1}, so an "
-                     "instance neither order flipped pulls it toward 1). Median edits are over the flipped "
-                     "instances of each order. Success-rate intervals are Wilson score intervals."),
+            caption=(f"At most {p.max_edits} substitutions per instance, {p.max_candidates} values tried per unit. "
+                     f"Guided/random edits {_fmt(ratio['ratio'])} (95% bootstrap CI {_fmt(ratio['ci_low'])}–"
+                     f"{_fmt(ratio['ci_high'])}, n = {ratio['n']}): the ratio of mean edits, a failure counting "
+                     f"{p.max_edits + 1}. Medians are over flipped instances; success-rate CIs are Wilson intervals."),
         )
 
     @staticmethod
@@ -236,7 +232,7 @@ class AdversarialRobustness(Check):
             space, res = spaces[i], g_res[i]
             c_new = int(ctx.predicted_index(res.proba.reshape(1, -1))[0])
             changes = "; ".join(f"{space.units[u]}: {_fmt(space.original(u))} → {_fmt(v)}" for u, v in res.edits.items())
-            out.append([int(rows[i]), f"{classes[int(pred[i])]} → {classes[c_new]}", res.n_edits, changes,
+            out.append([str(int(rows[i])), f"{classes[int(pred[i])]} → {classes[c_new]}", res.n_edits, changes,
                         float(res.proba[int(pred[i])])])
         return Table(title="Original → adversarial rows (only the changed features are listed)",
                      columns=["instance", "decision", "edits", "changed features (original → adversarial)",
