@@ -189,7 +189,9 @@ def text_spaces(model, texts: list[str], *, max_candidates: int, floor: float) -
     spaces = []
     for text, enc in zip(texts, model.encode(texts)):
         n_words = int(enc.word_ids.max()) + 1 if (enc.word_ids >= 0).any() else 0
-        spans = model.word_spans(text)[:n_words]
+        # byte-level BPE offsets can hold the word's leading space: a span covers the word alone
+        spans = [(s + len(text[s:e]) - len(text[s:e].lstrip()), e - len(text[s:e]) + len(text[s:e].rstrip()))
+                 for s, e in model.word_spans(text)[:n_words]]
         pieces = [[int(i) for i, w in zip(enc.ids, enc.word_ids) if w == u] for u in range(len(spans))]
         units = [text[s:e] for s, e in spans]
         spaces.append(TextSpace(text=text, units=units, spans=spans, pieces=pieces, index=index,
