@@ -1,8 +1,9 @@
 """The command line: auditor run | validate | render | policies | history | diff | sign-off | verify | due
 | users | keys | serve.
 
-Exit codes: 0 passed (or only warnings), 1 a blocking check failed or errored, 2 usage error,
-3 invalid policy, card or dataset, 4 model artefact refused or not loadable, 5 internal error.
+Exit codes: 0 passed (or only warnings), 1 a blocking check failed or errored, 2 usage error (an
+unreachable --cluster included), 3 invalid policy, card or dataset, 4 model artefact refused or not
+loadable (a cluster worker's copy included), 5 internal error.
 A run whose only findings are waived ends WAIVED and exits 0 (an unwaived blocking failure exits 1).
 `verify` exits 1 when a run was altered, `due` when a model's approval expired or its re-audit is
 overdue, `sign-off` when the run fails verification (an altered audit is not signed).
@@ -80,6 +81,9 @@ def run(
     waivers: Optional[Path] = typer.Option(None, "--waivers", "-w", help="Waivers file: check id, justification, approver, expiry."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, max=1024,
                                        help="Workers for independent work (default: every core); results do not depend on it."),
+    cluster: Optional[str] = typer.Option(None, "--cluster",
+                                          help="Run the explanations on Dask: local:N (N worker processes here) or "
+                                               "tcp://host:8786 (a running scheduler); results do not depend on it."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write the checks as JUnit XML to this file (for CI)."),
 ) -> None:
     """Run an audit and write a new versioned run directory."""
@@ -87,6 +91,15 @@ def run(
 
     if junit is not None and (junit.is_dir() or not junit.parent.is_dir()):
         _fail(_usage(f"--junit {junit}: " + ("is a folder" if junit.is_dir() else f"folder {junit.parent} does not exist")))
+    if cluster is not None:
+        if jobs is not None:
+            _fail(_usage("--jobs and --cluster: choose one (--jobs is this machine's cores, --cluster a Dask cluster's workers)"))
+        from auditor.engine.cluster import parse_cluster
+
+        try:
+            parse_cluster(cluster)  # a malformed address is refused before any input is read
+        except AuditorError as exc:
+            _fail(exc)
 
     # Not a terminal (a CI log): plain timestamped lines at a steady interval instead of the live bar.
     plain = None if quiet or err.is_terminal else PlainProgress(err.file, progress_every)
@@ -111,7 +124,7 @@ def run(
         try:
             record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device,
                                on_progress=plain.on_progress if plain else on_progress, db=db, waivers=waivers, jobs=jobs,
-                               on_step=plain.on_step if plain else on_step)
+                               on_step=plain.on_step if plain else on_step, cluster=cluster)
         except AuditorError as exc:
             progress.stop()
             _fail(exc)

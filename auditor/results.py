@@ -78,6 +78,7 @@ class LineChart(_Frozen):
     xlabel: str = ""
     ylabel: str = ""
     caption: str = ""
+    detail: bool = False  # a detail view (more of what a chart in the section shows): the report's appendix
 
 
 class Heatmap(_Frozen):

@@ -30,3 +30,17 @@ def available_methods(task: str, requested: list[str]) -> tuple[list[str], list[
 def feature_vectors(attr) -> list[np.ndarray]:
     """One comparable attribution vector per instance (see ``Attribution.comparable``)."""
     return attr.comparable()
+
+
+def deletion_gaps(ctx, attr, label: str) -> np.ndarray:
+    """Per explained instance, the random control's normalised deletion AUC minus the explainer's
+    (positive: removing the explainer's top features lowers the prediction faster than removing
+    random ones). The control is the instance's own values at positions shuffled by ``ctx.rng(label)``."""
+    from auditor.metrics.faithfulness import deletion_curve, normalised_auc, random_control
+    from auditor.models.inputs import by_class
+
+    inputs = ctx.model.removal_inputs(ctx.data, np.asarray(attr.row_ids))
+    control = random_control(list(attr.values), ctx.rng(label), removable=inputs.removable)
+    auc_e = normalised_auc(by_class(attr, inputs, attr.values, deletion_curve, n_steps=inputs.curve_steps))
+    auc_c = normalised_auc(by_class(attr, inputs, control, deletion_curve, n_steps=inputs.curve_steps))
+    return auc_c - auc_e

@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 from auditor.checks.base import Check, CheckOutput, Params
 from auditor.checks.explainers import feature_vectors
 from auditor.models.base import Capability
-from auditor.results import BarChart, Note, Table
+from auditor.results import BarChart, Note, SampleSize, Table
 
 MAX_VARIANTS = 10
 
@@ -129,11 +129,20 @@ class PromptSensitivity(Check):
                           if np.isfinite(rhos).any() else "; no explanation could be compared."))
         else:
             notes.append("Neither the policy (variants) nor the card (auditor.prompt_variants) lists a prompt "
-                         "variant other than the card's prompt, so nothing was compared.")
+                         "variant other than the card's prompt, so nothing was compared: list paraphrases in "
+                         "the card's auditor.prompt_variants to measure prompt sensitivity.")
             summary = "No prompt variant was listed; prompt sensitivity was not measured."
         evidence.append(Note(title="How prompts are compared",
                              text="Each prompt keeps the card's label words; only the {text} part is explained, "
                                   "so word attributions under different prompts refer to the same words."))
         key = ("" if not variants else f"min acc {min(accs):.3f} (card {base_acc:.3f}), agreement ≥ {min(agreements):.0%}")
+        # With no variant the comparisons rest on nothing (n = 0): a gate on them is unjudgeable
+        # (ERROR), neither passed nor a finding against the model.
+        n_rows, n_explained = (len(labels), len(base_vectors)) if variants else (0, 0)
+        sizes = [SampleSize(measurement="n_variants", n=len(variants)),
+                 SampleSize(measurement="accuracy_card_prompt", n=len(labels)),
+                 *(SampleSize(measurement=m, n=n_rows)
+                   for m in ("accuracy_min", "accuracy_drop_max", "decision_agreement_min")),
+                 SampleSize(measurement="explanation_rank_correlation_min", n=n_explained)]
         return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-                           key_figure=key, cost={"model_inputs": cost})
+                           key_figure=key, cost={"model_inputs": cost}, sample_sizes=sizes)

@@ -32,16 +32,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from auditor.checks.base import Check, CheckOutput, Params
-from auditor.checks.explainers import check_method_names
+from auditor.checks.explainers import check_method_names, deletion_gaps
 from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
     DISPARITIES, association, bootstrap_group_metrics, disparity, group_codes, group_metric_frame,
 )
-from auditor.metrics.faithfulness import deletion_curve, normalised_auc, random_control
 from auditor.models.base import Capability
-from auditor.models.inputs import by_class
 from auditor.results import BarChart, SampleSize, Table
 
 KIND = "classification"  # the engine audits classifiers; a regression adapter adds its own metric set
@@ -266,11 +264,7 @@ class SubgroupFairness(Check):
         # explanation quality per group: faithfulness gap and seed stability per explained instance
         rows = np.asarray(attr.row_ids)
         measurements["explained_instances"] = float(len(rows))
-        inputs = ctx.model.removal_inputs(ctx.data, rows)
-        control = random_control(list(attr.values), ctx.rng(f"fairness.control.{p.explainer}"))
-        auc_e = normalised_auc(by_class(attr, inputs, attr.values, deletion_curve))
-        auc_c = normalised_auc(by_class(attr, inputs, control, deletion_curve))
-        gap = auc_c - auc_e  # positive: removing the explainer's top features lowers the prediction faster
+        gap = deletion_gaps(ctx, attr, f"fairness.control.{p.explainer}")  # positive: the explainer beats random
         k = max(1, min(p.top_k, len(names)))
         if get_explainer(ctx.task, p.explainer).stochastic:
             again = ctx.attribution(p.explainer, p.n_instances, overrides={"seed_offset": 1})

@@ -172,13 +172,26 @@ class PreparedAudit:
     ctx: AuditContext
 
 
+def connect_cluster(cluster: str, card: ModelCard, dataset: EvalDataset, *, allow_pickle: bool, device: str):
+    """The Dask executor of ``--cluster`` (a usage error, exit 2, when it is malformed or unreachable)."""
+    from auditor.engine.cluster import ModelSource, connect, parse_cluster
+
+    spec = parse_cluster(cluster)
+    source = ModelSource(card=card, feature_names=tuple(dataset.feature_names), allow_pickle=allow_pickle,
+                         device=device, sha256=file_or_dir_sha256(card.model_path))
+    return connect(spec, source)
+
+
 def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: str | Path | None = None, *,
                   allow_pickle: bool = False, device: str = "cpu", waivers: str | Path | None = None,
-                  jobs: int | None = None) -> PreparedAudit:
+                  jobs: int | None = None, cluster: str | None = None) -> PreparedAudit:
     """Load and validate the policy, card and dataset (before the model is loaded), then the model,
     and build the audit context. Raises the documented errors of each input; with ``out``, also
     refuses, before any work, a model name whose folder would leave ``out``. ``jobs``: workers for
-    independent work (default: every core this process may use); results do not depend on it."""
+    independent work (default: every core this process may use); results do not depend on it.
+    ``cluster``: ``local:N`` or a Dask scheduler's address (auditor.engine.cluster): the explanations
+    and large prediction requests run on its workers, each of which loads and verifies the model;
+    the caller closes ``ctx.executor``."""
     loaded: LoadedPolicy = load_policy(policy, waivers)
     model_card = load_model_card(card)
     check_device(device, model_card.auditor.task)
@@ -189,14 +202,22 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                            fairness_groups=groups)
     check_positive_class(model_card, sorted(set(dataset.labels.tolist())), "labels in the dataset")  # before the model loads
-    model = load_adapter(model_card, dataset.feature_names, allow_pickle=allow_pickle, device=device)
-    check_labels(dataset, model.classes)
-    check_positive_class(model_card, list(model.classes))
-    check_decision_threshold(model_card, list(model.classes))
+    executor = Executor(n_jobs=jobs or default_jobs()) if cluster is None else \
+        connect_cluster(cluster, model_card, dataset, allow_pickle=allow_pickle, device=device)
+    try:
+        model = load_adapter(model_card, dataset.feature_names, allow_pickle=allow_pickle, device=device)
+        check_labels(dataset, model.classes)
+        check_positive_class(model_card, list(model.classes))
+        check_decision_threshold(model_card, list(model.classes))
+        if cluster is not None:
+            executor.attach(model)
+            executor.verify_workers()  # every worker loads the model and checks its sha256, before any check
+    except BaseException:
+        executor.close()
+        raise
     dataset.notes.extend(model.input_notes(dataset))
     ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
-                       explainer_params=loaded.policy.explainers_for(model_card.auditor.task),
-                       executor=Executor(n_jobs=jobs or default_jobs()))
+                       explainer_params=loaded.policy.explainers_for(model_card.auditor.task), executor=executor)
     if dataset.source_rows is not None:
         ctx.files["evidence/dataset-sample.csv"] = sample_rows_csv(dataset)
     return PreparedAudit(loaded, model_card, dataset, model, plan, ctx)
@@ -215,16 +236,26 @@ def run_audit(
     waivers: str | Path | None = None,
     jobs: int | None = None,
     on_step: Callable[[str, int, int], None] | None = None,
+    cluster: str | None = None,
 ) -> RunRecord:
     """Audit a model: validate inputs (before loading the model), run the policy's checks, and write
     a new version directory with result.json, report.html, report.pdf, evidence/ and manifest.json.
     ``waivers``: a waivers file (auditor/policy/waivers.py), besides the policy's own ``waivers:``.
     ``jobs``: workers for independent work (default: every core); the results do not depend on it.
+    ``cluster``: run the explanations on a Dask cluster instead (``local:N`` or ``tcp://host:port``);
+    the results do not depend on it either.
     ``on_progress(check_id, i, n)`` is called before each check, ``on_step(label, done, total)``
     within long steps (explanations computed in parts)."""
     started = time.perf_counter()
     prepared = prepare_audit(policy, card, data, out, allow_pickle=allow_pickle, device=device, waivers=waivers,
-                             jobs=jobs)
+                             jobs=jobs, cluster=cluster)
+    try:
+        return _run_prepared(prepared, started, out, db=db, on_progress=on_progress, on_step=on_step)
+    finally:
+        prepared.ctx.executor.close()
+
+
+def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progress, on_step) -> RunRecord:
     loaded, model_card, dataset, model, plan, ctx = (prepared.loaded, prepared.card, prepared.dataset, prepared.model,
                                                       prepared.plan, prepared.ctx)
     ctx.on_step = on_step

@@ -36,6 +36,22 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
 
 
+def explain_part(ctx: "AuditContext", explainer, rows: np.ndarray, params) -> Attribution:
+    """``explainer`` on ``rows`` of ``ctx``, with what it cost the model (inputs requested, distinct
+    inputs computed, inputs run backward, seconds) in its ``cost``: here or on a cluster's worker."""
+    stats = ctx.model.stats
+    requests, distinct, gradients, started = stats.requests, stats.distinct_inputs, stats.gradient_inputs, time.perf_counter()
+    attr = explainer.fn(ctx, rows, **params.model_dump())
+    attr.cost.update({
+        "requests": stats.requests - requests,
+        "distinct_inputs": stats.distinct_inputs - distinct,
+        "gradient_inputs": stats.gradient_inputs - gradients,
+        "seconds": round(time.perf_counter() - started, 3),
+        "instances": len(rows),
+    })
+    return attr
+
+
 @dataclass
 class AuditContext:
     card: ModelCard
@@ -120,6 +136,11 @@ class AuditContext:
     def rng(self, label: str) -> np.random.Generator:
         """A generator seeded by the policy seed and a label, so each use is independent and reproducible."""
         return np.random.default_rng([self.seed, stable_hash(label)])
+
+    def offset_seed(self, offset: int) -> int:
+        """The policy seed moved by ``offset`` (seed-stability re-runs), wrapped into 0 .. 2**32-1:
+        the range numpy's RandomState, LIME and shap accept, whatever seed the policy chose."""
+        return (self.seed + int(offset)) % 2**32
 
     # --- predictions -----------------------------------------------------------------------------
 
@@ -218,27 +239,35 @@ class AuditContext:
         # computes the rows the cache lacks, and the rows are computed in a few parts, each
         # reported to on_step (the numbers do not depend on the parts).
         todo = rows[len(cached):] if cached is not None else rows
-        stats = self.model.stats
         label, done = f"{method} explanations", 0
         if self.on_step:
             self.on_step(label, done, len(todo))
+        if self.executor.shards_work_of(self.model) and len(todo):
+            # On a cluster: contiguous shards of rows on the workers (each loads the model itself),
+            # progress reported as each shard comes back, the parts joined in row order.
+            def shard_done(n: int) -> None:
+                nonlocal done
+                done += n
+                if self.on_step:
+                    self.on_step(label, done, len(todo))
+
+            for attr in self.executor.explain(self, method, params, todo, on_done=shard_done):
+                cached = attr if cached is None else concat(cached, attr)
+            self._attributions[key] = cached
+            return cached
         for part in np.array_split(todo, min(len(todo), PROGRESS_PARTS)) if len(todo) else [todo]:
-            requests, distinct, started = stats.requests, stats.distinct_inputs, time.perf_counter()
-            gradients = stats.gradient_inputs
-            attr = explainer.fn(self, part, **params.model_dump())
-            attr.cost.update({
-                "requests": stats.requests - requests,
-                "distinct_inputs": stats.distinct_inputs - distinct,
-                "gradient_inputs": stats.gradient_inputs - gradients,
-                "seconds": round(time.perf_counter() - started, 3),
-                "instances": len(part),
-            })
+            attr = explain_part(self, explainer, part, params)
             cached = attr if cached is None else concat(cached, attr)
             self._attributions[key] = cached
             done += len(part)
             if self.on_step:
                 self.on_step(label, done, len(todo))
         return cached
+
+    def predict_proba_many(self, inputs) -> np.ndarray:
+        """Class probabilities of many inputs that are not evaluation rows (e.g. permutation
+        importance's shuffled copies): sharded across the workers when the audit runs on a cluster."""
+        return self.executor.predict_proba(self.model, inputs)
 
     def add_csv(self, relpath: str, header: list[str], rows) -> str:
         """Write an evidence table as CSV (one helper for every check: same dialect, same

@@ -10,8 +10,12 @@ Backends are joblib's:
 * ``"threading"`` (the default): scikit-learn's predictors, numpy and LAPACK release the GIL, and
   the model, its cache and the data are shared without copies.
 * ``"loky"``: worker processes, for work that holds the GIL; ``fn`` and the items are pickled.
-* any backend registered with joblib: that is where a distributed backend plugs in (Dask:
-  ``Executor(backend="dask")`` inside a ``dask.distributed.Client`` session).
+* any backend registered with joblib.
+
+On a Dask cluster (``auditor run --cluster``) the seam is ``auditor.engine.cluster.DaskExecutor``:
+the same ``map`` (here, in order), and the audited model's explanation and large prediction
+requests sharded across workers that load the model themselves (``shards_work_of``,
+``predict_proba``). Here those run in this process.
 
 Work that must share memory with the caller (the model's own chunks) asks for it with
 ``sharedmem=True``; joblib then runs it on threads whatever the backend.
@@ -53,8 +57,19 @@ class Executor:
                             require="sharedmem" if sharedmem else None)
         return parallel(delayed(fn)(item) for item in items)
 
+    def shards_work_of(self, model) -> bool:
+        """Whether explanations of ``model`` are sharded across a cluster's workers (never here)."""
+        return False
+
+    def predict_proba(self, model, inputs):
+        """Class probabilities of ``inputs`` (on a cluster, large requests are sharded across workers)."""
+        return model.predict_proba(inputs)
+
     def describe(self) -> dict:
         return {"n_jobs": self.n_jobs, "backend": self.backend}
+
+    def close(self) -> None:
+        return None
 
 
 SERIAL = Executor()

@@ -81,10 +81,14 @@ def _clean(value):
 
 
 def counters(ctx) -> tuple[int, int, int] | None:
-    """The model's cumulative (inputs requested, distinct inputs computed, inputs run backward);
-    None for a context without a model."""
+    """The model's cumulative (inputs requested, distinct inputs computed, inputs run backward),
+    its copies on a cluster's workers included; None for a context without a model."""
     stats = getattr(getattr(ctx, "model", None), "stats", None)
-    return None if stats is None else (stats.requests, stats.distinct_inputs, stats.gradient_inputs)
+    if stats is None:
+        return None
+    # on a cluster, what the workers computed counts too (as their results come back)
+    remote = getattr(getattr(ctx, "executor", None), "worker_totals", lambda: None)() or {}
+    return tuple(getattr(stats, k) + remote.get(k, 0) for k in ("requests", "distinct_inputs", "gradient_inputs"))
 
 
 def model_cost(before, after) -> dict[str, int]:

@@ -75,15 +75,20 @@ class Attribution:
     def importance_matrix(self) -> np.ndarray:
         """(instances, features) |attribution|; with word ids, one column per distinct word string
         (absent words count 0)."""
+        return self.importance_table()[1]
+
+    def importance_table(self) -> tuple[list[str], np.ndarray]:
+        """The columns of :meth:`importance_matrix` (feature names in card order, or the distinct
+        words in sorted order) and the matrix."""
         if self.words is None:
-            return np.abs(self.matrix())
+            return (list(self.names[0]) if self.names else []), np.abs(self.matrix())
         per = [aggregate_to_words(v, w, n) for v, w, n in zip(self.values, self.words, self.names)]
         vocab = {w: j for j, w in enumerate(sorted({w for words, _ in per for w in words}))}
         m = np.zeros((len(per), len(vocab)))
         for i, (words, vals) in enumerate(per):
             for w, v in zip(words, vals):
                 m[i, vocab[w]] += abs(v)
-        return m
+        return list(vocab), m
 
     def subset(self, positions: np.ndarray) -> "Attribution":
         """The attributions of the instances at ``positions`` (indices into this object)."""

@@ -67,9 +67,9 @@ def permutation_importance(ctx, *, n_repeats: int, scoring: str, max_rows: int |
             shuffled = base.copy()
             shuffled[col] = base[col].to_numpy()[rng.permutation(len(base))]
             copies.append(shuffled)
-    # One batched call for every copy (the cache splits it across the executor's workers), then
-    # every (feature, repeat) is scored independently.
-    blocks = np.split(ctx.model.predict_proba(pd.concat(copies, ignore_index=True)), len(copies))
+    # One batched call for every copy (the cache splits it across the executor's workers; on a
+    # cluster, the workers predict contiguous shards), then every (feature, repeat) is scored.
+    blocks = np.split(ctx.predict_proba_many(pd.concat(copies, ignore_index=True)), len(copies))
     scores = ctx.executor.map(lambda block: score(scoring, y, block, ctx.predicted_index(block), pos), blocks)
     drops = baseline - np.array(scores).reshape(len(features), n_repeats)
     return PermutationImportance(features=features, baseline_score=baseline, drops=drops, scoring=scoring)

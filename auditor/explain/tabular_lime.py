@@ -71,7 +71,7 @@ def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int, seed_offset
 
     data = ctx.data
     model = ctx.model
-    seed = ctx.seed + seed_offset
+    seed = ctx.offset_seed(seed_offset)
     codec = TabularCodec(data.frame, data.categorical)
     reference = codec.encode(data.frame)
     # LIME cannot sample NaN: fill missing values of the reference with the column's median code.

@@ -67,11 +67,11 @@ def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int, permuta
     background = ctx.background(background_size)
     X = data.frame.iloc[rows].reset_index(drop=True)
     algorithm = choose_algorithm(model.estimator, data.categorical)
-    params = {"algorithm": algorithm, "background_size": len(background), "seed": ctx.seed + seed_offset}
+    params = {"algorithm": algorithm, "background_size": len(background), "seed": ctx.offset_seed(seed_offset)}
 
     if algorithm == "permutation":
         phi, base = permutation_shap(model.predict_proba, X, background, target, np.asarray(rows),
-                                     permutations=permutations, seed=ctx.seed + seed_offset)
+                                     permutations=permutations, seed=ctx.offset_seed(seed_offset))
         return _attribution(data, rows, target, phi, base, p_t, "probability", {**params, "permutations": permutations})
 
     import shap  # imported on use: it takes seconds, and most commands never need it

@@ -51,7 +51,7 @@ def lime_text(ctx, rows, *, num_samples: int, seed_offset: int) -> Attribution:
 
     texts, target = _inputs(ctx, rows)
     return explain_lime_text(ctx.model, texts, np.asarray(rows), target, num_samples=num_samples,
-                             seed=ctx.seed + seed_offset)
+                             seed=ctx.offset_seed(seed_offset))
 
 
 def _attention(kind: str):

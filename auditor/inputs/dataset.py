@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.errors import DatasetError, ModelCardError, Problem
-from auditor.inputs.model_card import ModelCard, immutable_problems
+from auditor.inputs.model_card import ModelCard
 from auditor.hashing import file_or_dir_sha256
 from auditor.inputs.yamlio import byte_location
 
@@ -207,8 +207,6 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         features = [block.text_column]
     else:
         features = card.feature_names or [c for c in df.columns if c != block.target and c not in block.ignore_columns]
-        if card.feature_names is None and (immutable := immutable_problems(block, features)):
-            raise ModelCardError(str(card.path), immutable)  # the card names a column the data lacks
     sensitive = list(dict.fromkeys([*block.sensitive_features, *(fairness_groups or [])]))
     expected = set(features) | {block.target} | set(sensitive)
     for col in [block.target, *features]:
@@ -229,6 +227,11 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             ))
     if problems:
         raise DatasetError(source, problems)
+    unknown = [c for c in block.immutable_features if c not in features]
+    if unknown:
+        raise ModelCardError(str(card.path), [Problem(
+            "auditor.immutable_features", f"{', '.join(map(repr, unknown))} not among the dataset's feature columns "
+                                          f"({source}: {', '.join(features)})")])
 
     for col in [block.target, *features]:
         nested = _nested(df[col])

@@ -53,7 +53,7 @@ class AuditorBlock(BaseModel):
     features: list[FeatureSpec] | None = None
     text_column: str | None = None
     sensitive_features: list[str] = Field(default_factory=list)
-    immutable_features: list[str] = Field(default_factory=list)  # tabular: never changed by adversarial search
+    immutable_features: list[str] = Field(default_factory=list)  # tabular features recourse and adversarial search never change
     decision_threshold: float | None = Field(default=None, gt=0, lt=1)
     missing_values: Literal["reject", "allow"] = "reject"
     ignore_columns: list[str] = Field(default_factory=list)
@@ -149,13 +149,13 @@ def prompt_problems(block: AuditorBlock) -> list[Problem]:
     return problems
 
 
-def immutable_problems(block: AuditorBlock, columns: list[str] | None = None) -> list[Problem]:
-    """``immutable_features`` name features of a tabular model: the card's ``features`` (when it lists
-    them, else ``columns``, the dataset's feature columns), each once."""
+def immutable_problems(block: AuditorBlock) -> list[Problem]:
+    """``immutable_features`` name features of a tabular model, each once, and when the card lists its
+    ``features``, among them (else load_dataset checks them against the dataset's feature columns)."""
     problems: list[Problem] = []
     if block.immutable_features and block.task != "tabular-classification":
         return [Problem("auditor.immutable_features", "only for tabular-classification (features a perturbation may not change)")]
-    known = [f.name for f in block.features] if block.features is not None else columns
+    known = [f.name for f in block.features] if block.features is not None else None
     seen: set[str] = set()
     for i, name in enumerate(block.immutable_features):
         if name in seen:

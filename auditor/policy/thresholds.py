@@ -39,7 +39,7 @@ def status_of(outcomes: list[ThresholdOutcome]) -> Status:
 def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: int | None = None,
                       min_rows: int | None = None) -> list[ThresholdOutcome]:
     """Each outcome with the n its measurement rests on, and marked unreachable — never met — when
-    that n cannot reach the bound: fewer evaluation ``rows`` than the policy's ``min_rows``, a
+    that n cannot reach the bound: nothing measured (n = 0), fewer evaluation ``rows`` than the policy's ``min_rows``, a
     p-value bound below the smallest p-value the test can give at this n, or a confidence interval
     that is degenerate (zero width) or undefined at this n."""
     by_name = {s.measurement: s for s in sample_sizes}
@@ -47,6 +47,8 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
     for o in outcomes:
         s = by_name.get(o.measurement)
         reasons = []
+        if s is not None and s.n == 0:
+            reasons.append("nothing was measured (n = 0)")
         if min_rows is not None and rows is not None and rows < min_rows:
             reasons.append(f"the evaluation set has {rows} rows, fewer than the policy's dataset.min_rows ({min_rows})")
         if s is not None and s.p_floor is not None and o.max is not None and s.p_floor > o.max:

@@ -106,12 +106,24 @@ def _series_base(name: str) -> str:
     return base
 
 
+ICE_PREFIX = "ICE "  # series of individual rows (ICE curves): thin grey lines behind the others, one legend entry
+
+
+def _ice_lines(ax, series) -> None:
+    for k, s in enumerate(series):
+        ax.plot(s.x, s.y, color="#999999", linewidth=0.6, alpha=0.6, zorder=1,
+                label=f"ICE ({len(series)} rows)" if k == 0 else "_nolegend_")
+
+
 def line_chart(ev, thresholds=()) -> str:
-    """One colour per explainer; its control in the same colour, dashed, with hollow markers."""
+    """One colour per explainer; its control in the same colour, dashed, with hollow markers.
+    Series named ``ICE ...`` are drawn as thin grey lines behind the others."""
     fig = Figure(figsize=(A4_WIDTH_IN * 0.8, 2.4))
     ax = fig.add_subplot()
-    bases = list(dict.fromkeys(_series_base(s.name) for s in ev.series))
-    for s in ev.series:
+    _ice_lines(ax, [s for s in ev.series if s.name.startswith(ICE_PREFIX)])
+    others = [s for s in ev.series if not s.name.startswith(ICE_PREFIX)]
+    bases = list(dict.fromkeys(_series_base(s.name) for s in others))
+    for s in others:
         color = PALETTE[bases.index(_series_base(s.name)) % len(PALETTE)]
         control = _series_base(s.name) != s.name or "random" in s.name.lower()
         every = max(1, len(s.x) // 8)

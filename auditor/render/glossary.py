@@ -33,6 +33,13 @@ GLOSSARY: list[tuple[str, str]] = [
      "depends on what the model learned."),
     ("Efficiency / completeness", "The attributions of a case must add up to the model's output minus the "
      "output for a baseline input (SHAP: efficiency; integrated gradients: completeness)."),
+    ("Counterfactual (recourse)", "The smallest change to a case's features, among values seen in the data "
+     "and leaving the card's immutable features alone, that makes the model decide otherwise: what would "
+     "have to change."),
+    ("Partial dependence / ICE", "The model's average output as one feature is swept over its range with "
+     "the other features as observed (partial dependence), and the same sweep for single cases (ICE "
+     "curves). ICE heterogeneity is the share of the curves' variation the average leaves out: 0 when "
+     "they run parallel, near 1 when the feature acts differently from case to case."),
     ("Informational (INFO)", "A check with no thresholds in the policy: its evidence is for the reader and "
      "it cannot pass or fail. It does not change the overall status."),
     ("Waiver", "A finding accepted by a named approver until an expiry date, reported as WAIVED, never "

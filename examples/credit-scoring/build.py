@@ -45,6 +45,8 @@ TARGET = "Status"
 POSITIVE = "bad"
 THRESHOLD = 0.5
 SENSITIVE = ["Age", "Marital"]
+# What an applicant cannot change to obtain credit: counterfactual recourse never moves these.
+IMMUTABLE = ["Age", "Marital", "Records"]
 
 MODEL_PATH = HERE / "model" / "model.skops"
 EVAL_PATH = HERE / "data" / "eval.csv"
@@ -419,8 +421,7 @@ def build(force: bool = False) -> int:
             "missing_values": "allow",
             "features": features,
             "sensitive_features": [c for c in SENSITIVE if c in features],
-            # an applicant cannot change these (and they are protected): adversarial search leaves them
-            "immutable_features": [c for c in SENSITIVE if c in features],
+            "immutable_features": [c for c in IMMUTABLE if c in features],
             "decision_threshold": THRESHOLD,
         },
     }

@@ -161,7 +161,7 @@ def test_unknown_immutable_column_without_a_feature_list_is_a_card_error(tmp_pat
         "immutable_features": ["age"]}), check_files=False)
     with pytest.raises(ModelCardError) as err:
         load_dataset(tmp_path / "d.csv", card)
-    assert "auditor.immutable_features[0]" in str(err.value) and err.value.exit_code == 3
+    assert err.value.problems[0].location == "auditor.immutable_features" and err.value.exit_code == 3
 
 
 def test_too_few_instances_cannot_pass_a_gate(planted):

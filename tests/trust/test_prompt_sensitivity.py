@@ -65,6 +65,22 @@ def test_the_cards_variants_are_used_and_none_means_not_measured(ctx):
     assert "not measured" in result.summary
 
 
+def test_no_variant_is_unjudgeable_not_a_finding(ctx):
+    """With a gate on a comparison and nothing to compare, the check ends in ERROR (cannot be judged),
+    not FAIL (a finding against the model) and not PASS."""
+    from auditor.policy.schema import Threshold
+
+    params = {"n_instances": 6, "use_card_variants": False}
+    spec = CheckSpec(check=CHECK.name, params=params,
+                     thresholds=[Threshold(measurement="accuracy_drop_max", max=0.05, severity="fail")])
+    result = run_check(PlannedCheck(spec=spec, params=CHECK.Params(**params)), ctx)
+    assert result.status == Status.ERROR and result.error.type == "SampleTooSmall"
+    assert "accuracy_drop_max: nothing was measured (n = 0)" in result.error.message
+    with_variant = run_check(PlannedCheck(spec=spec.model_copy(update={"params": {**params, "use_card_variants": True}}),
+                                          params=CHECK.Params(**{**params, "use_card_variants": True})), ctx)
+    assert with_variant.status in (Status.PASS, Status.FAIL) and with_variant.error is None
+
+
 def test_skipped_on_a_model_without_a_prompt():
     reason = skip_reason(CHECK, CheckSpec(check=CHECK.name), TextModel)
     assert reason == "needs prompted, which a transformers sequence classifier does not offer"

@@ -63,3 +63,16 @@ def test_text_perturbation_stability(text):
     # Masking an unimportant word rarely moves the planted word out of the top-k.
     assert m["integrated_gradients_perturbation_topk_agreement"] >= 0.8
     assert m["integrated_gradients_global_rank_stability"] > 0.5
+
+
+@pytest.mark.parametrize("explainer", ["lime", "shap"])
+def test_the_largest_policy_seed_still_re_runs(tabular_factory, explainer):
+    """Seed re-runs add an offset to the policy seed; at the top of its range (2**32 - 1) the offset
+    wraps instead of handing LIME or shap a seed they reject."""
+    import dataclasses
+
+    ctx = dataclasses.replace(tabular_factory(), seed=2**32 - 1)
+    assert ctx.offset_seed(0) == 2**32 - 1 and ctx.offset_seed(1) == 0
+    out, _ = run_check(ctx, "explanation_stability", explainers=[explainer], n_instances=6, n_seeds=2,
+                       n_perturbations=1)
+    assert out.measurements[f"{explainer}_seed_topk_agreement"] is not None

@@ -1,0 +1,351 @@
+"""explanation_clustering: cohorts of instances the model explains alike, and where inside them the
+model errs more or its explanations are less faithful.
+
+The explained instances (the audit's shared selection and attribution run) are clustered in up to
+three spaces, each by seeded k-means with k chosen by silhouette within the policy's bounds:
+
+* **attributions**: each instance's |attribution| as shares of its total (which features or words
+  the explanation relies on, whatever the size of the prediction it explains);
+* **predictions**: the class probabilities f(x) (the article's k-means over the model's outputs);
+* **embeddings**: the model's pooled representation, where the model kind has one.
+
+Per cohort: its size, accuracy with a Wilson interval and its shortfall against the rest of the
+explained instances (Newcombe interval), the features or words that define it (mean share most
+above the rest's), and the explanations' quality inside it — the per-instance faithfulness gap
+(random control's deletion AUC minus the explainer's) with a bootstrap CI of its median and, for a
+seeded explainer, top-k agreement with a re-seeded run. Cohorts smaller than ``min_cohort_size``
+are reported, never gated.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from auditor.checks.base import (
+    MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params, count, fraction,
+)
+from auditor.checks.explainers import check_method_names, deletion_gaps
+from auditor.errors import CheckNotApplicable
+from auditor.explain import explainer_names, get_explainer
+from auditor.metrics.agreement import feature_agreement
+from auditor.metrics.cohorts import COHORT_METRICS, attribution_shares, cluster, defining_features
+from auditor.metrics.statistics import bootstrap_ci
+from auditor.models.base import Capability
+from auditor.results import FileRef, Heatmap, SampleSize, Table
+
+KIND = "classification"  # the cohort error metric (auditor.metrics.cohorts.COHORT_METRICS); regression adds its own
+VIEWS = ("attributions", "predictions", "embeddings")
+MAX_CLUSTERS = 20  # k-means clusters tried per view
+MAX_KMEANS_INIT = 100  # k-means restarts per k
+PER_VIEW = ("k", "silhouette", "cohorts_gated", "worst_accuracy_gap", "worst_accuracy_gap_ci_low",
+            "worst_faithfulness_gap", "worst_faithfulness_gap_ci_low", "worst_faithfulness_gap_ci_high",
+            "faithfulness_shortfall", "worst_stability")
+OVERALL = ("n", "accuracy", "faithfulness_gap", "stability")
+SPACES = {
+    "attributions": "|attribution| of each feature (word) as a share of the instance's total",
+    "predictions": "class probabilities f(x)",
+    "embeddings": "the model's mean-pooled last hidden state",
+}
+
+
+class ClusteringParams(Params):
+    explainer: str = "shap"  # whose attributions are clustered and judged per cohort
+    n_instances: int = count(100, MAX_INSTANCES)
+    views: list[Literal["attributions", "predictions", "embeddings"]] = Field(list(VIEWS), min_length=1, max_length=3)
+    k_min: int = count(2, MAX_CLUSTERS, minimum=2)
+    k_max: int = count(6, MAX_CLUSTERS, minimum=2)
+    n_init: int = count(10, MAX_KMEANS_INIT)  # k-means restarts per k (seeded)
+    min_cohort_size: int = count(20, MAX_INSTANCES, minimum=2)  # smaller cohorts are reported, never gated
+    n_top_features: int = count(5, MAX_SHOWN)  # defining features (words) listed per cohort
+    confidence: float = fraction(0.95)
+    n_bootstrap: int = count(1000, MAX_RESAMPLES)  # resamples of a cohort's median faithfulness gap
+    seed_stability: bool = True  # one re-seeded run of a seeded explainer (shared with other checks)
+    top_k: int = count(5, MAX_TOP_K)  # top-k agreement of the seed stability
+
+    @field_validator("explainer")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return check_method_names([v])[0]
+
+    @field_validator("views")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("views are listed more than once")
+        return v
+
+    @model_validator(mode="after")
+    def _k_range(self) -> "ClusteringParams":
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min ({self.k_min}) must not exceed k_max ({self.k_max})")
+        return self
+
+
+def _num(v) -> float | None:
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+class ExplanationClustering(Check):
+    name = "explanation_clustering"
+    title = "Cohorts of instances explained alike"
+    description = (
+        "Clusters the explained instances by what their explanations rely on (each feature's or "
+        "word's share of |attribution|), and also by the model's predicted probabilities and, where "
+        "the model has them, its embeddings: seeded k-means, k chosen by silhouette within the "
+        "policy's bounds. For each cohort: size, accuracy with a confidence interval and how far it "
+        "falls below the rest, the features or words that define it, and the quality of the "
+        "explanations inside it (faithfulness against a random control, seed stability). A cohort "
+        "where the model errs more, or where its explanations do not reflect the model, is a finding; "
+        "cohorts too small to judge are shown, never gated."
+    )
+    trust = True
+    Params = ClusteringParams
+
+    @classmethod
+    def measurement_names(cls, params) -> list[str]:
+        names = list(OVERALL)
+        for v in params.views:
+            names += [f"{v}_{m}" for m in PER_VIEW]
+            if v != "attributions":
+                names.append(f"{v}_ari_with_attributions")
+        return names
+
+    def run(self, ctx) -> CheckOutput:
+        p = self.params
+        if p.explainer not in explainer_names(ctx.task):
+            raise CheckNotApplicable(f"does not apply: no {p.explainer} explainer for {ctx.task} models")
+        metric = COHORT_METRICS[KIND]
+        attr = ctx.attribution(p.explainer, p.n_instances)
+        rows = np.asarray(attr.row_ids, dtype=int)
+        names, importance = attr.importance_table()
+        shares = attribution_shares(importance)
+        proba = ctx.proba()
+        outcome = (ctx.predicted_index(proba)[rows] == ctx.label_index()[rows]).astype(float)
+        weights = self._selection_weights(ctx, proba, outcome)
+        faith = deletion_gaps(ctx, attr, f"clustering.control.{p.explainer}")
+        stability, notes = self._stability(ctx, attr)
+        spaces = {"attributions": shares, "predictions": proba[rows]}
+        if "embeddings" in p.views:
+            if ctx.model.has(Capability.EMBEDDINGS):
+                texts = ctx.data.texts()
+                spaces["embeddings"] = ctx.model.pooled_embeddings([texts[r] for r in rows])
+            else:
+                notes.append("embeddings: this model kind offers no embeddings; that view is empty (not an error).")
+
+        measurements: dict[str, float | None] = {m: None for m in self.measurement_names(p)}
+        n = len(rows)
+        measurements["n"] = float(n)
+        measurements["accuracy"] = _num(np.average(outcome, weights=weights)) if n else None
+        measurements["faithfulness_gap"] = _num(np.nanmedian(faith)) if np.isfinite(faith).any() else None
+        measurements["stability"] = None if stability is None else _num(np.nanmedian(stability))
+        sample_sizes = [SampleSize(measurement=m, n=n) for m in OVERALL]
+        cohort_rows, quality_rows, method_rows, labels_of, worst_of = [], [], [], {}, {}
+        for view in p.views:
+            if view not in spaces:
+                continue
+            found = cluster(spaces[view], p.k_min, p.k_max, n_init=p.n_init,
+                            seed=int(ctx.rng(f"clustering.kmeans.{view}").integers(2**31 - 1)))
+            if found is None:
+                notes.append(f"{view}: fewer than two distinct instances (or three instances), so no clustering.")
+                continue
+            labels_of[view] = found.labels
+            measurements[f"{view}_k"] = float(found.k)
+            measurements[f"{view}_silhouette"] = found.silhouette
+            cohorts = self._cohorts(ctx, p, view, found.labels, outcome, weights, faith, stability, shares, names,
+                                    metric)
+            cohort_rows += [c["row"] for c in cohorts]
+            quality_rows += [c["quality"] for c in cohorts]
+            gated = [c for c in cohorts if c["gated"]]
+            measurements[f"{view}_cohorts_gated"] = float(len(gated))
+            sizes = self._worst(measurements, view, gated, cohorts, p)
+            sample_sizes += [SampleSize(measurement=f"{view}_{m}", n=n) for m in ("k", "silhouette", "cohorts_gated")]
+            sample_sizes += sizes
+            worst_of[view] = cohorts
+            method_rows.append([view, SPACES[view], found.k, found.silhouette,
+                                ", ".join(f"{k}: {s:.3f}" for k, s in found.candidates.items()), None])
+        if "attributions" in labels_of:
+            from sklearn.metrics import adjusted_rand_score
+
+            for row in method_rows:
+                if row[0] != "attributions":
+                    ari = float(adjusted_rand_score(labels_of["attributions"], labels_of[row[0]]))
+                    measurements[f"{row[0]}_ari_with_attributions"] = ari
+                    sample_sizes.append(SampleSize(measurement=f"{row[0]}_ari_with_attributions", n=n))
+                    row[5] = ari
+        for view in p.views:
+            if view in labels_of and measurements[f"{view}_cohorts_gated"] == 0:
+                notes.append(f"{view}: no cohort has {p.min_cohort_size} or more explained instances "
+                             f"(min_cohort_size), so none is judged; explain more instances or lower the bound.")
+
+        level = f"{p.confidence:.0%}"
+        per_instance = [[int(r)] + [int(labels_of[v][i]) + 1 if v in labels_of else "" for v in p.views]
+                        + [int(outcome[i]), repr(float(weights[i])), repr(float(faith[i])),
+                           "" if stability is None else repr(float(stability[i]))] for i, r in enumerate(rows)]
+        path = ctx.add_csv("evidence/explanation_clustering.csv",
+                           ["row"] + [f"cohort_{v}" for v in p.views] + ["correct", "weight", "faithfulness_gap", "seed_stability"],
+                           per_instance)
+        evidence = [
+            Table(title="Cohorts: accuracy against the rest",
+                  columns=["view", "cohort", "n", "gated", "accuracy", f"{level} CI low", "CI high",
+                           "shortfall vs rest", f"{level} CI low", "CI high"],
+                  rows=cohort_rows,
+                  caption=f"Cohorts of the {n} explained instances, per view. Accuracy: Wilson interval; shortfall: "
+                          "the rest's accuracy minus the cohort's (positive = the cohort is worse), Newcombe "
+                          f"interval. Cohorts under {p.min_cohort_size} instances are shown, not gated. The explained "
+                          "instances are the audit's shared selection, which over-samples misclassified rows: each "
+                          "correct and each misclassified row is weighted by the inverse of its group's sampling "
+                          "rate, so accuracies estimate the evaluation set's, and intervals use the effective "
+                          "sample size (Kish). Correct rows are chosen among the most and the least confident, so a "
+                          "cohort of moderately confident rows may still be under-represented."),
+            Table(title="Cohorts: what defines them and how faithful their explanations are",
+                  columns=["view", "cohort", "n", "defining features (share lift)", "median faithfulness gap",
+                           f"{level} CI low", "CI high", "median seed stability"],
+                  rows=quality_rows,
+                  caption=f"Defining features (words): mean share of |{p.explainer} attribution| inside the cohort "
+                          "minus outside, largest first. Faithfulness gap: the random control's deletion AUC minus "
+                          "the explainer's per instance (positive = the explanation beats random), median with a "
+                          f"{p.n_bootstrap}-resample bootstrap interval. Seed stability: top-{p.top_k} agreement "
+                          "with a re-seeded run (empty for a deterministic explainer)."),
+            Table(title="How the instances were clustered",
+                  columns=["view", "space", "k", "silhouette", "silhouette per k tried", "adjusted Rand index with "
+                           "the attribution cohorts"],
+                  rows=method_rows,
+                  caption=f"Seeded k-means ({p.n_init} restarts) for each k from {p.k_min} to {p.k_max} (at most the "
+                          "number of distinct instances less one); the k with the highest silhouette is kept. An "
+                          "adjusted Rand index near 1: the model explains alike the instances it predicts (or "
+                          "represents) alike; near 0: the two partitions are unrelated."),
+        ]
+        if "attributions" in worst_of:
+            evidence.append(self._heatmap(worst_of["attributions"], labels_of["attributions"], shares, names, p))
+        evidence.append(FileRef(title="Cohort of every explained instance", path=path))
+        summary, key = self._summary(measurements, worst_of, p)
+        return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+                           key_figure=key, sample_sizes=sample_sizes,
+                           cost={"attribution_model_inputs": attr.cost.get("requests", 0)})
+
+    @staticmethod
+    def _selection_weights(ctx, proba, outcome) -> np.ndarray:
+        """Each explained row's weight: the evaluation set's count over the explained count of its
+        group (correct or misclassified rows; the explained order over-samples the latter), so
+        weighted shares of the explained rows estimate the evaluation set's."""
+        correct_all = ctx.predicted_index(proba) == ctx.label_index()
+        weights = np.ones(len(outcome))
+        for value in (True, False):
+            inside = (outcome == 1.0) == value
+            if inside.any():
+                weights[inside] = float((correct_all == value).sum()) / float(inside.sum())
+        return weights / weights.mean() if len(weights) else weights
+
+    def _stability(self, ctx, attr) -> tuple[np.ndarray | None, list[str]]:
+        """Per instance, top-k agreement of the explanation with a re-seeded run (the run the
+        stability and fairness checks share), or None for a deterministic explainer."""
+        p = self.params
+        explainer = get_explainer(ctx.task, p.explainer)
+        if not p.seed_stability:
+            return None, []
+        if not explainer.stochastic or "seed_offset" not in explainer.Params.model_fields:
+            return None, [f"{p.explainer} is deterministic: no seed stability per cohort."]
+        base = int(ctx.explainer_params.get(p.explainer, {}).get("seed_offset", 0))
+        again = ctx.attribution(p.explainer, p.n_instances, overrides={"seed_offset": base + 1})
+        values = [feature_agreement(a, b, max(1, min(p.top_k, len(a)))) if len(a) else np.nan
+                  for a, b in zip(attr.comparable(), again.comparable())]
+        return np.asarray(values, dtype=float), []
+
+    def _cohorts(self, ctx, p, view, labels, outcome, weights, faith, stability, shares, names, metric) -> list[dict]:
+        out = []
+        for c in range(int(labels.max()) + 1):
+            inside = labels == c
+            size = int(inside.sum())
+            acc, acc_lo, acc_hi = metric.interval(outcome[inside], weights[inside], p.confidence)
+            gap, gap_lo, gap_hi = (metric.shortfall(outcome[inside], weights[inside], outcome[~inside], weights[~inside],
+                                                    p.confidence)
+                                   if (~inside).any() else (np.nan, np.nan, np.nan))
+            fg, fg_lo, fg_hi = bootstrap_ci(faith[inside], np.median, n_boot=p.n_bootstrap, alpha=1 - p.confidence,
+                                            rng=ctx.rng(f"clustering.faithfulness.{view}.{c}"))
+            stab = None if stability is None else _num(np.nanmedian(stability[inside]))
+            top = defining_features(shares, labels, c, p.n_top_features)
+            gated = size >= p.min_cohort_size
+            out.append({
+                "cohort": c, "n": size, "gated": gated, "gap": _num(gap), "gap_lo": _num(gap_lo),
+                "faith": _num(fg), "faith_lo": _num(fg_lo), "faith_hi": _num(fg_hi), "stability": stab, "top": top,
+                "accuracy": _num(acc),
+                "row": [view, f"C{c + 1}", size, "yes" if gated else f"no (n < {p.min_cohort_size})", _num(acc),
+                        _num(acc_lo), _num(acc_hi), _num(gap), _num(gap_lo), _num(gap_hi)],
+                "quality": [view, f"C{c + 1}", size,
+                            ", ".join(f"{names[j]} (+{lift:.2f})" for j, lift in top if lift >= 0.005)
+                            or "none above the rest", _num(fg), _num(fg_lo), _num(fg_hi), stab],
+            })
+        return out
+
+    @staticmethod
+    def _worst(measurements, view, gated, cohorts, p) -> list[SampleSize]:
+        """The gated cohort with the strongest evidence of lower accuracy (largest interval low) and
+        the one whose explanations are least faithful (smallest median gap), as measurements."""
+        largest = max((c["n"] for c in cohorts), default=0)
+        by_gap = [c for c in gated if c["gap_lo"] is not None]
+        by_faith = [c for c in gated if c["faith"] is not None]
+        sizes = []
+        if by_gap:
+            w = max(by_gap, key=lambda c: (c["gap_lo"], c["gap"] or 0.0, -c["cohort"]))
+            measurements[f"{view}_worst_accuracy_gap"] = w["gap"]
+            measurements[f"{view}_worst_accuracy_gap_ci_low"] = w["gap_lo"]
+        w_acc = w["n"] if by_gap else largest
+        sizes += [SampleSize(measurement=f"{view}_worst_accuracy_gap", n=w_acc),
+                  SampleSize(measurement=f"{view}_worst_accuracy_gap_ci_low", n=w_acc, ci_degenerate=not by_gap)]
+        if by_faith:
+            w = min(by_faith, key=lambda c: (c["faith"], c["cohort"]))
+            overall = measurements["faithfulness_gap"]
+            measurements.update({
+                f"{view}_worst_faithfulness_gap": w["faith"], f"{view}_worst_faithfulness_gap_ci_low": w["faith_lo"],
+                f"{view}_worst_faithfulness_gap_ci_high": w["faith_hi"],
+                f"{view}_faithfulness_shortfall": None if overall is None else overall - w["faith"],
+            })
+            degenerate = not (w["faith_lo"] is not None and w["faith_hi"] is not None and w["faith_hi"] > w["faith_lo"])
+        else:
+            degenerate = True
+        w_f = w["n"] if by_faith else largest
+        sizes += [SampleSize(measurement=f"{view}_{m}", n=w_f) for m in ("worst_faithfulness_gap", "faithfulness_shortfall")]
+        sizes += [SampleSize(measurement=f"{view}_worst_faithfulness_gap_ci_{s}", n=w_f, ci_degenerate=degenerate)
+                  for s in ("low", "high")]
+        stabs = [c for c in gated if c["stability"] is not None]
+        if stabs:
+            w = min(stabs, key=lambda c: (c["stability"], c["cohort"]))
+            measurements[f"{view}_worst_stability"] = w["stability"]
+            sizes.append(SampleSize(measurement=f"{view}_worst_stability", n=w["n"]))
+        return sizes
+
+    @staticmethod
+    def _heatmap(cohorts, labels, shares, names, p) -> Heatmap:
+        columns: list[int] = []
+        for c in cohorts:
+            columns += [j for j, _ in c["top"] if j not in columns]
+        columns = columns[:MAX_SHOWN] or list(range(min(shares.shape[1], p.n_top_features)))
+        values = [[float(shares[labels == c["cohort"]][:, j].mean()) for j in columns] for c in cohorts]
+        return Heatmap(
+            title="What each attribution cohort relies on: mean share of |attribution|",
+            row_labels=[f"C{c['cohort'] + 1} (n = {c['n']})" for c in cohorts], col_labels=[names[j] for j in columns],
+            values=values, vmin=0.0, vmax=max([max(r) for r in values if r] + [1e-12]),
+            caption=f"Columns: the defining features (words) of each cohort, up to {p.n_top_features} per cohort. "
+                    "A cell is the cohort's mean share of |attribution| on that feature; rows sum to at most 1.",
+        )
+
+    @staticmethod
+    def _summary(measurements, worst_of, p) -> tuple[str, str]:
+        view = next((v for v in p.views if v in worst_of), None)
+        if view is None:
+            return "The explained instances could not be clustered.", ""
+        k, sil = int(measurements[f"{view}_k"]), measurements[f"{view}_silhouette"]
+        text = f"{k} cohorts by {view} (silhouette {sil:.2f}) over {int(measurements['n'])} explained instances"
+        gap, lo = measurements[f"{view}_worst_accuracy_gap"], measurements[f"{view}_worst_accuracy_gap_ci_low"]
+        if gap is None:
+            return text + f"; none has the {p.min_cohort_size} instances needed to judge it.", f"k = {k}"
+        text += (f"; the weakest judged cohort's accuracy is {gap:.2f} below the rest's "
+                 f"({p.confidence:.0%} CI low {lo:.2f})")
+        fw, overall = measurements[f"{view}_worst_faithfulness_gap"], measurements["faithfulness_gap"]
+        if fw is not None and overall is not None:
+            text += (f"; its explanations are least faithful in a cohort with median faithfulness gap {fw:.3f} "
+                     f"(overall {overall:.3f})")
+        return text + ".", f"k = {k}, worst gap {gap:.2f}"

@@ -1,0 +1,145 @@
+"""partial_dependence: how the model's output moves with each of its most important features, on
+average (partial dependence) and row by row (ICE curves), with a measured interaction hint.
+
+The features are the top ones by permutation importance, computed with the same parameters as
+``global_importance`` by default so an audit running both reads that check's shuffled rows from the
+prediction cache. The curves come from scikit-learn's ``inspection.partial_dependence`` on a seeded
+sample of evaluation rows, through the audit's cached predictor (``auditor.explain.partial_dependence``
+says why the estimator is not handed to scikit-learn directly).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import field_validator
+
+from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, Check,
+                                 CheckOutput, Params, count)
+from auditor.explain.partial_dependence import ice_heterogeneity, ice_heterogeneity_interval, partial_dependence_curves
+from auditor.explain.permutation_importance import SCORINGS, permutation_importance
+from auditor.models.base import Capability
+from auditor.results import BarChart, LineChart, SampleSize, Series, Table
+
+MIN_ICE_ROWS = 2  # the spread of ICE curves needs two rows
+
+
+class PartialDependenceParams(Params):
+    n_features: int = count(4, MAX_SHOWN)  # top features by permutation importance, one chart each
+    grid_resolution: int = count(20, MAX_CURVE_STEPS, minimum=2)  # grid points of a numeric feature
+    n_ice: int = count(200, MAX_INSTANCES, minimum=MIN_ICE_ROWS)  # sampled rows with an ICE curve; PD is their mean
+    n_ice_shown: int = count(20, MAX_SHOWN)  # ICE curves drawn per chart
+    n_bootstrap: int = count(500, MAX_RESAMPLES)  # resamples of the ICE rows for the heterogeneity's interval
+    n_repeats: int = count(5, MAX_REPEATS)  # permutation importance (as global_importance: shared through the cache)
+    scoring: str = "roc_auc"
+    max_rows: int | None = count(None, MAX_ROWS, minimum=2)  # rows for permutation importance (None: all)
+
+    @field_validator("scoring")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in SCORINGS:
+            raise ValueError(f"unknown scoring {v!r}; known: {', '.join(SCORINGS)}")
+        return v
+
+
+class PartialDependence(Check):
+    name = "partial_dependence"
+    title = "Partial dependence and ICE curves"
+    description = (
+        "For the most important features: the model's average output as the feature is swept over its "
+        "range with every other feature kept as observed (partial dependence), and the same curve for "
+        "individual rows (ICE). Where the row curves run parallel the average line is a fair summary; "
+        "where they diverge the feature interacts with others, and the ICE heterogeneity (the share of "
+        "the centred curves' variation the average leaves out) measures how much."
+    )
+    requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
+    Params = PartialDependenceParams
+
+    @classmethod
+    def measurement_names(cls, params) -> list[str]:
+        return ["max_ice_heterogeneity", "max_ice_heterogeneity_ci_high", "median_ice_heterogeneity", "top_feature_pd_range"]
+
+    def run(self, ctx) -> CheckOutput:
+        p = self.params
+        data = ctx.data
+        perm = permutation_importance(ctx, n_repeats=p.n_repeats, scoring=p.scoring, max_rows=p.max_rows)
+        order = np.argsort(-perm.mean, kind="stable")[: min(p.n_features, len(perm.features))]
+        features = [perm.features[j] for j in order]
+        importance = {f: float(m) for f, m in zip(perm.features, perm.mean)}
+        target = ctx.positive_index
+        if target is None:  # several classes and no positive class: the class predicted most often
+            target = int(np.bincount(ctx.predicted_index(), minlength=len(ctx.classes)).argmax())
+        label = f"P({ctx.classes[target]})"
+
+        n = len(data.frame)
+        rows = np.arange(n) if p.n_ice >= n else np.sort(ctx.rng("partial_dependence").choice(n, p.n_ice, replace=False))
+        sample = data.frame.iloc[rows].reset_index(drop=True)
+        curves = partial_dependence_curves(lambda frame: ctx.model.predict_proba(frame)[:, target], sample, features,
+                                           categorical=data.categorical, grid_resolution=p.grid_resolution)
+        hetero = np.array([ice_heterogeneity(c.individual, log_odds=True) for c in curves])
+        intervals = np.array([ice_heterogeneity_interval(c.individual, log_odds=True, n_boot=p.n_bootstrap,
+                                                         rng=ctx.rng(f"partial_dependence:{c.feature}"))
+                              for c in curves]).reshape(-1, 2)
+        shown = ctx.rng("partial_dependence_shown").choice(len(rows), min(p.n_ice_shown, len(rows)), replace=False)
+        shown = np.sort(shown)
+        evidence: list = []
+        for rank, (c, h) in enumerate(zip(curves, hetero)):
+            detail = rank > 0  # the top feature's chart in the section, the others in the appendix
+            caption = (f"n = {len(rows)} sampled evaluation rows; {len(shown)} ICE curves drawn; "
+                       f"ICE heterogeneity {h:.2f}; PD range {c.pd_range:.3f}.")
+            if c.categorical:
+                evidence.append(BarChart(title=f"Partial dependence on {c.feature}", labels=list(c.grid),
+                                         values=[float(v) for v in c.average], xlabel=f"average {label}", caption=caption,
+                                         detail=detail))
+                continue
+            ice = [Series(name=f"ICE row {int(rows[i])}", x=list(c.grid), y=[float(v) for v in c.individual[i]])
+                   for i in shown]
+            evidence.append(LineChart(
+                title=f"Partial dependence on {c.feature}", xlabel=c.feature, ylabel=label, caption=caption, detail=detail,
+                series=[*ice, Series(name="partial dependence", x=list(c.grid), y=[float(v) for v in c.average])],
+            ))
+        evidence.insert(0, Table(
+            title="Features, their effect and its heterogeneity",
+            columns=["rank", "feature", f"{p.scoring} drop", "PD range", "PD low", "PD high", "ICE heterogeneity",
+                     "95% CI high"],
+            rows=[[i + 1, c.feature, importance[c.feature], c.pd_range, float(np.min(c.average)),
+                   float(np.max(c.average)), float(h), float(intervals[i, 1])]
+                  for i, (c, h) in enumerate(zip(curves, hetero))],
+            caption=(f"Output {label}. PD range: how far the average output moves over the grid (numeric: "
+                     f"{p.grid_resolution} points between the 5th and 95th percentile; categorical: every level). "
+                     "ICE heterogeneity (on the log-odds): 0 = parallel row curves (additive effect), near 1 = the effect "
+                     "differs from row to row (interactions). The top feature's curves are drawn here, the others' in "
+                     "the appendix."),
+        ))
+        finite = hetero[np.isfinite(hetero)]
+        highs = intervals[:, 1][np.isfinite(intervals[:, 1])]
+        measurements = {
+            "max_ice_heterogeneity": float(finite.max()) if finite.size else float("nan"),
+            "max_ice_heterogeneity_ci_high": float(highs.max()) if highs.size else float("nan"),
+            "median_ice_heterogeneity": float(np.median(finite)) if finite.size else float("nan"),
+            "top_feature_pd_range": curves[0].pd_range if curves else float("nan"),
+        }
+        notes = [
+            f"Output: {label} (the model's probability of that class; the card's positive class where it has one, "
+            "else the class predicted most often).",
+            "ICE heterogeneity is measured on the log-odds of the curves (the charts show probabilities): on the "
+            "probability scale the sigmoid's saturation alone bends rows differently, while a model additive in its "
+            "log-odds has parallel log-odds curves (heterogeneity 0). A large value means the average line hides how "
+            "the feature acts on individual rows.",
+        ]
+        if np.isnan(hetero).any():
+            notes.append("Features whose every ICE curve is flat (the output does not move): "
+                         + ", ".join(c.feature for c, h in zip(curves, hetero) if np.isnan(h)) + ".")
+        top = max(zip(curves, hetero), key=lambda t: -1 if np.isnan(t[1]) else t[1]) if curves else None
+        summary = (f"Partial dependence of {label} on the top {len(curves)} features by permutation importance; "
+                   f"{curves[0].feature} moves the average output by {curves[0].pd_range:.3f}"
+                   + (f"; the most heterogeneous row curves are {top[0].feature}'s ({top[1]:.2f})." if top is not None
+                      and np.isfinite(top[1]) else ".")) if curves else "No feature to draw."
+        return CheckOutput(
+            measurements=measurements, evidence=evidence, notes=notes, summary=summary,
+            key_figure=f"max ICE heterogeneity {measurements['max_ice_heterogeneity']:.2f}",
+            cost={"ice_rows": len(rows), "grid_points": int(sum(len(c.grid) for c in curves))},
+            # the interval is undefined only when every feature's curves are flat; a zero-width one at 0 is
+            # a model without interactions, not a small sample
+            sample_sizes=[SampleSize(measurement=m, n=len(rows), ci_degenerate=m.endswith("_ci_high") and not highs.size)
+                          for m in measurements],
+        )

@@ -1,0 +1,308 @@
+"""Audits on a Dask cluster: ``auditor run --cluster local:N`` or ``--cluster tcp://host:8786``.
+
+The expensive per-instance work is sharded across the cluster's workers: every explanation request
+(text IG / SHAP / LIME per text, the stability check's re-explanations, tabular LIME and SHAP per
+row) is split into contiguous shards of rows, and large prediction requests (permutation
+importance's shuffled copies) into contiguous shards of inputs. The model is never pickled across:
+each worker loads it itself from the card's path, once, and checks its sha256 against the audited
+model's (a mismatch is a :class:`ModelLoadError` naming the worker). The data, the seed and the
+explainers' parameters travel with the work, and every explainer seeds each instance on its own, so
+the numbers are those of a single-process run (tested). Each worker's cache statistics are merged
+into the run's provenance.
+
+Work that closes over the audited model in this process (``Executor.map``) runs here, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from auditor.errors import ModelLoadError, UsageError
+
+MAX_LOCAL_WORKERS = 256  # worker processes --cluster local:N may start
+CONNECT_TIMEOUT_S = 10  # seconds to reach a scheduler before the run is refused
+WORKERS_TIMEOUT_S = 60  # seconds a scheduler may take to report its first worker
+SHARDS_PER_WORKER = 4  # shards per worker for an explanation request: a slow shard does not hold up the rest
+MIN_REMOTE_INPUTS = 2_048  # below this, a prediction request is answered here (shipping costs more)
+
+LOCAL_RE = re.compile(r"^local:(\d{1,4})$")
+ADDRESS_RE = re.compile(r"^(tcp|tls)://([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
+USAGE = "use local:N (N worker processes on this machine) or tcp://host:port (a running Dask scheduler)"
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where the audit's workers are: ``local`` worker processes, or a scheduler ``address``."""
+
+    text: str
+    local_workers: int | None = None
+    address: str | None = None
+
+
+def parse_cluster(text: str) -> ClusterSpec:
+    """``--cluster``: ``local:N`` (1 ≤ N ≤ MAX_LOCAL_WORKERS) or ``tcp://host:port`` / ``tls://host:port``.
+    Anything else is a usage error (exit 2)."""
+    text = (text or "").strip()
+    local = LOCAL_RE.match(text)
+    if local:
+        n = int(local.group(1))
+        if not 1 <= n <= MAX_LOCAL_WORKERS:
+            raise UsageError(f"--cluster {text}: the number of local workers must be 1 to {MAX_LOCAL_WORKERS}")
+        return ClusterSpec(text=text, local_workers=n)
+    address = ADDRESS_RE.match(text)
+    if address:
+        if not 1 <= int(address.group(3)) <= 65535:
+            raise UsageError(f"--cluster {text}: port {address.group(3)} is not a TCP port (1 to 65535)")
+        return ClusterSpec(text=text, address=text)
+    raise UsageError(f"--cluster {text!r} is not a cluster: {USAGE}")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """How a worker loads the audited model itself: the card (its path and options), the adapter's
+    options, and the sha256 every worker's copy must have."""
+
+    card: Any  # ModelCard
+    feature_names: tuple[str, ...]
+    allow_pickle: bool
+    device: str
+    sha256: str
+
+    @property
+    def key(self) -> tuple:
+        return (self.sha256, str(self.card.model_path), self.device, self.feature_names)
+
+
+# --- on a worker ---------------------------------------------------------------------------------
+
+_WORKER_MODELS: dict[tuple, Any] = {}  # one loaded adapter per model source, per worker process
+
+
+def _worker_name() -> str:
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not on a worker (a test calling the function directly)
+        return "this process"
+    return f"{worker.name} ({worker.address})" if str(worker.name) != worker.address else worker.address
+
+
+def worker_model(source: ModelSource):
+    """The audited model on this worker: loaded from the card's path the first time, after its
+    sha256 is checked against the audited model's."""
+    model = _WORKER_MODELS.get(source.key)
+    if model is None:
+        from auditor.hashing import file_or_dir_sha256
+        from auditor.models.kinds import load_adapter
+
+        path = Path(source.card.model_path)
+        actual = file_or_dir_sha256(path) if path.exists() else None
+        if actual != source.sha256:
+            found = "no such file or folder" if actual is None else f"sha256 {actual[:16]}…"
+            raise ModelLoadError(
+                f"worker {_worker_name()}: the model at {path} has {found}, not the audited model's "
+                f"{source.sha256[:16]}…; every worker needs the same model at the same path")
+        model = load_adapter(source.card, list(source.feature_names), allow_pickle=source.allow_pickle,
+                             device=source.device)
+        _WORKER_MODELS[source.key] = model
+    return model
+
+
+def _stats(model) -> tuple[str, dict]:
+    return _worker_name(), model.stats.as_dict()
+
+
+def load_on_worker(source: ModelSource) -> tuple[str, dict]:
+    """Load (and verify) the model on this worker; its name and cache statistics."""
+    return _stats(worker_model(source))
+
+
+def explain_on_worker(source: ModelSource, data, seed: int, explainer_params: dict, method: str,
+                      params: dict, rows: np.ndarray):
+    """One shard of an explanation request, computed on a worker: (attribution, worker, cache stats)."""
+    from auditor.engine.context import AuditContext, explain_part
+    from auditor.explain import get_explainer
+
+    model = worker_model(source)
+    ctx = AuditContext(card=source.card, data=data, model=model, seed=seed, explainer_params=explainer_params)
+    # The audit predicts every evaluation row in one request before it explains any (the explained
+    # order needs them), and a probability can differ in its last bit with the batch it was computed
+    # in: the worker does the same (once per dataset: later shards are answered from its cache), so
+    # every explanation starts from the bits of a single-process run.
+    ctx.proba()
+    explainer = get_explainer(model.task, method)
+    attr = explain_part(ctx, explainer, np.asarray(rows), explainer.Params.model_validate(params))
+    return (attr, *_stats(model))
+
+
+def predict_on_worker(source: ModelSource, inputs):
+    """Class probabilities of one shard of inputs, through the worker's cached predictor."""
+    model = worker_model(source)
+    return (np.asarray(model.predict_proba(inputs)), *_stats(model))
+
+
+# --- here ----------------------------------------------------------------------------------------
+
+
+def _shards(n: int, count: int) -> list[slice]:
+    bounds = np.linspace(0, n, min(n, count) + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+class DaskExecutor:
+    """The Executor seam on a Dask cluster (see the module docstring). ``map`` runs here, in order;
+    :meth:`explain` and :meth:`predict_proba` shard the audited model's work across the workers."""
+
+    backend = "dask"
+    n_jobs = 1  # work handed to ``map`` (closures over this process's model) runs here, in order
+
+    def __init__(self, client, spec: ClusterSpec, source: ModelSource, cluster=None):
+        self.client, self.spec, self.source, self._cluster = client, spec, source, cluster
+        self.model = None  # the audited model in this process; set by attach()
+        self._data: dict[str, Any] = {}  # dataset sha256 -> its future on the cluster
+        self._worker_stats: dict[str, dict] = {}  # worker -> its cache statistics (cumulative)
+
+    # -- the Executor seam --
+    def map(self, fn: Callable[[Any], Any], items, *, sharedmem: bool = False) -> list:
+        return [fn(item) for item in items]
+
+    def attach(self, model) -> None:
+        """Name the audited model: work on it is sharded; work on any other (a randomised copy for
+        the sanity test) stays here."""
+        self.model = model
+
+    def shards_work_of(self, model) -> bool:
+        return model is not None and model is self.model
+
+    def _worker_addresses(self) -> list[str]:
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        return sorted(info, key=lambda address: (str(info[address].get("name")), address))
+
+    @property
+    def workers(self) -> int:
+        return max(1, len(self._worker_addresses()))
+
+    def _record(self, worker: str, stats: dict) -> None:
+        old = self._worker_stats.get(worker)
+        if old is None or stats["requests"] >= old["requests"]:  # cumulative: the latest is the largest
+            self._worker_stats[worker] = stats
+
+    def _scattered(self, data):
+        future = self._data.get(data.sha256)
+        if future is None:
+            future = self._data[data.sha256] = self.client.scatter(data, hash=False)
+        return future
+
+    def _gather(self, futures: list, on_done: Callable[[int], None] | None = None) -> list:
+        from distributed import as_completed
+
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list = [None] * len(futures)
+        try:
+            for future in as_completed(futures):
+                value = future.result()  # a worker's exception is raised here
+                i = index[future.key]
+                results[i] = value[0]
+                self._record(value[1], value[2])
+                if on_done:
+                    on_done(i)
+        finally:
+            for f in futures:
+                f.release()
+        return results
+
+    def explain(self, ctx, method: str, params, rows: np.ndarray, on_done: Callable[[int], None] | None = None) -> list:
+        """The attributions of ``rows``, in contiguous shards computed on the workers, in row order;
+        ``on_done(n)`` after each shard with its number of rows."""
+        data = self._scattered(ctx.data)
+        workers = self._worker_addresses()
+        if not workers:
+            raise RuntimeError(f"the Dask cluster {self.spec.text} has no workers left")
+        shards = _shards(len(rows), max(1, len(workers)) * SHARDS_PER_WORKER)
+        # shard k always goes to the same worker: the checks asking for the same rows by several
+        # methods find their predictions in that worker's cache, as they would here
+        futures = [self.client.submit(explain_on_worker, self.source, data, ctx.seed, ctx.explainer_params, method,
+                                      params.model_dump(), rows[s], workers=[workers[k % len(workers)]],
+                                      allow_other_workers=True, pure=False) for k, s in enumerate(shards)]
+        return self._gather(futures, on_done=None if on_done is None else (lambda i: on_done(shards[i].stop - shards[i].start)))
+
+    def predict_proba(self, model, inputs) -> np.ndarray:
+        """Class probabilities of ``inputs`` (a frame or a list of texts): a large request for the
+        audited model in contiguous shards on the workers, anything else here."""
+        n = len(inputs)
+        if not self.shards_work_of(model) or n < MIN_REMOTE_INPUTS:
+            return model.predict_proba(inputs)
+        pieces = [inputs.iloc[s] if hasattr(inputs, "iloc") else inputs[s] for s in _shards(n, self.workers)]
+        futures = [self.client.submit(predict_on_worker, self.source, p, pure=False) for p in pieces]
+        return np.concatenate(self._gather(futures))
+
+    def verify_workers(self) -> None:
+        """Load and verify the model on every worker now, so a wrong copy stops the run before any
+        check (a ModelLoadError naming the worker)."""
+        workers = self._worker_addresses()
+        futures = [self.client.submit(load_on_worker, self.source, workers=[w], allow_other_workers=False, pure=False)
+                   for w in workers]
+        for future in futures:
+            worker, stats = future.result()
+            self._record(worker, stats)
+            future.release()
+
+    def worker_cache(self) -> dict:
+        """Each worker's cache statistics and their sum (what the workers computed)."""
+        per = {w: {k: v for k, v in s.items() if k != "model_time_s"} for w, s in sorted(self._worker_stats.items())}
+        total = {k: sum(s[k] for s in per.values()) for k in next(iter(per.values()), {})}
+        return {"workers": per, "total": total}
+
+    def worker_totals(self) -> dict:
+        """The workers' cache statistics summed (cumulative): what the audit's checks cost there."""
+        return self.worker_cache()["total"]
+
+    def describe(self) -> dict:
+        return {"backend": "dask", "cluster": self.spec.text, "workers": len(self._worker_stats) or self.workers,
+                "threads_per_worker": 1 if self.spec.local_workers else None, "worker_cache": self.worker_cache()}
+
+    def close(self) -> None:
+        for future in self._data.values():
+            future.release()
+        self._data.clear()
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:
+    """Start the local cluster or reach the scheduler (within CONNECT_TIMEOUT_S), and wait for a
+    worker. An unreachable scheduler, or one without workers, is a usage error (exit 2)."""
+    from distributed import Client
+
+    cluster = None
+    try:
+        if spec.local_workers:
+            from distributed import LocalCluster
+
+            cluster = LocalCluster(n_workers=spec.local_workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
+            client = Client(cluster, timeout=CONNECT_TIMEOUT_S)
+        else:
+            client = Client(spec.address, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise UsageError(f"--cluster {spec.text}: cannot reach a Dask scheduler there within {CONNECT_TIMEOUT_S} s "
+                         f"({type(exc).__name__}: {exc}); nothing was written") from None
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+    except (OSError, TimeoutError):
+        client.close()
+        if cluster is not None:
+            cluster.close()
+        raise UsageError(f"--cluster {spec.text}: the scheduler has no worker after {WORKERS_TIMEOUT_S} s; "
+                         f"start workers (dask worker {spec.text}) and run again; nothing was written") from None
+    return DaskExecutor(client, spec, source, cluster)

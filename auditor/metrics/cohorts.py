@@ -1,0 +1,168 @@
+"""Cohorts of explained instances: seeded k-means with k chosen by silhouette, what defines each
+cohort, and how a cohort's error compares with the rest (intervals for proportions).
+
+Pure functions of arrays (the explanation_clustering check feeds them), each with a known answer in
+tests/metrics/test_cohorts.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["ACCURACY", "COHORT_METRICS", "CohortMetric", "Clustering", "attribution_shares", "cluster",
+           "defining_features", "effective_size", "newcombe_difference", "wilson_interval"]
+
+
+def _z(confidence: float) -> float:
+    from scipy.stats import norm  # imported on use: scipy.stats takes about a second
+
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
+    return float(norm.ppf(0.5 + confidence / 2))
+
+
+def wilson_interval(successes: float, n: float, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Proportion ``successes / n`` with its Wilson score interval (Wilson 1927): unlike the normal
+    approximation it stays inside [0, 1] and has a non-zero width at 0 or n successes. ``n`` may be
+    an effective (non-integer) sample size. NaNs for ``n = 0``."""
+    if n <= 0:
+        return float("nan"), float("nan"), float("nan")
+    if not -1e-9 <= successes <= n * (1 + 1e-9):
+        raise ValueError(f"successes must lie in [0, n]; got {successes} of {n}")
+    z = _z(confidence)
+    p = min(max(successes / n, 0.0), 1.0)
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return float(p), float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def newcombe_difference(s1: float, n1: float, s2: float, n2: float,
+                        confidence: float = 0.95) -> tuple[float, float, float]:
+    """Difference of two independent proportions ``s1/n1 − s2/n2`` with Newcombe's hybrid score
+    interval (Newcombe 1998, method 10), built from the two Wilson intervals. NaNs when either
+    sample is empty."""
+    p1, l1, u1 = wilson_interval(s1, n1, confidence)
+    p2, l2, u2 = wilson_interval(s2, n2, confidence)
+    if not (np.isfinite(p1) and np.isfinite(p2)):
+        return float("nan"), float("nan"), float("nan")
+    d = p1 - p2
+    low = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return float(d), float(low), float(high)
+
+
+def effective_size(weights) -> float:
+    """Kish's effective sample size of weighted observations, (Σw)² / Σw² (n for equal weights)."""
+    w = np.asarray(weights, dtype=float)
+    total = float((w * w).sum())
+    return float(w.sum() ** 2 / total) if total > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class CohortMetric:
+    """How a cohort's error is measured and compared with the rest of the instances.
+
+    ``per_instance`` values come from the check (classification: 1.0 for a correct prediction),
+    each with a weight (the inverse of its sampling rate: equal weights when every instance was
+    equally likely to be explained). ``interval(values, weights, confidence)`` is the cohort's
+    estimate with its interval and ``shortfall(cohort, cohort_weights, rest, rest_weights,
+    confidence)`` how much worse the cohort is than the rest (positive = worse) with its interval.
+    A regression metric (absolute error, bootstrap intervals) plugs in here.
+    """
+
+    name: str
+    higher_is_better: bool
+    interval: Callable[[np.ndarray, np.ndarray, float], tuple[float, float, float]]
+    shortfall: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float], tuple[float, float, float]]
+
+
+def _weighted(values, weights) -> tuple[float, float]:
+    """(weighted successes scaled to the effective size, effective size)."""
+    v, w = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
+    if v.shape != w.shape:
+        raise ValueError(f"values and weights differ in shape: {v.shape} and {w.shape}")
+    if v.size == 0 or w.sum() <= 0:
+        return 0.0, 0.0
+    n = effective_size(w)
+    return float((w * v).sum() / w.sum() * n), n
+
+
+def _proportion(values, weights, confidence: float) -> tuple[float, float, float]:
+    """Weighted share of successes with the Wilson interval at the effective sample size."""
+    return wilson_interval(*_weighted(values, weights), confidence)
+
+
+def _proportion_shortfall(cohort, cohort_weights, rest, rest_weights, confidence: float) -> tuple[float, float, float]:
+    """The rest's weighted share minus the cohort's, Newcombe interval at the effective sizes."""
+    return newcombe_difference(*_weighted(rest, rest_weights), *_weighted(cohort, cohort_weights), confidence)
+
+
+ACCURACY = CohortMetric(name="accuracy", higher_is_better=True, interval=_proportion, shortfall=_proportion_shortfall)
+COHORT_METRICS: dict[str, CohortMetric] = {"classification": ACCURACY}
+
+
+def attribution_shares(importance: np.ndarray) -> np.ndarray:
+    """Each row's |attribution| as shares of its total (rows sum to 1; an all-zero row stays 0):
+    which features an explanation relies on, whatever the size of the prediction it explains."""
+    m = np.abs(np.asarray(importance, dtype=float))
+    total = m.sum(axis=1, keepdims=True)
+    return np.divide(m, total, out=np.zeros_like(m), where=total > 0)
+
+
+@dataclass
+class Clustering:
+    labels: np.ndarray  # cohort per instance, 0 = the largest cohort
+    k: int
+    silhouette: float
+    candidates: dict[int, float]  # k -> silhouette of the k-means partition tried
+
+
+def _canonical(labels: np.ndarray) -> np.ndarray:
+    """Cohorts renumbered by size (largest first), ties by first member, so labels do not depend on
+    k-means' arbitrary cluster ids."""
+    ids, first, sizes = np.unique(labels, return_index=True, return_counts=True)
+    order = sorted(range(len(ids)), key=lambda i: (-sizes[i], first[i]))
+    mapping = {int(ids[i]): rank for rank, i in enumerate(order)}
+    return np.array([mapping[int(v)] for v in labels], dtype=int)
+
+
+def cluster(X: np.ndarray, k_min: int, k_max: int, *, seed: int, n_init: int = 10) -> Clustering | None:
+    """Seeded k-means (scikit-learn) for every k in [k_min, k_max] that the data allow (2 ≤ k ≤ the
+    number of distinct points, k < the number of points, as the silhouette needs), keeping the k with
+    the highest silhouette (ties: the smaller k). None when no k is possible (fewer than two distinct
+    points, or fewer than three points)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D; got shape {X.shape}")
+    distinct = len(np.unique(X, axis=0)) if len(X) else 0
+    best, candidates = None, {}
+    for k in range(max(2, k_min), min(k_max, distinct, len(X) - 1) + 1):
+        labels = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(X)
+        if len(np.unique(labels)) < 2:
+            continue
+        score = float(silhouette_score(X, labels))
+        candidates[k] = score
+        if best is None or score > best[1] + 1e-12:
+            best = (labels, score, k)
+    if best is None:
+        return None
+    return Clustering(labels=_canonical(best[0]), k=best[2], silhouette=best[1], candidates=candidates)
+
+
+def defining_features(shares: np.ndarray, labels: np.ndarray, cohort: int, top: int) -> list[tuple[int, float]]:
+    """The ``top`` columns whose mean share is most above the rest's in ``cohort``: (column, lift),
+    lift = mean share inside − mean share outside, positive lifts only, largest first (ties: column
+    order). With no instance outside the cohort the lift is the mean share itself."""
+    inside = labels == cohort
+    mean_in = shares[inside].mean(axis=0)
+    mean_out = shares[~inside].mean(axis=0) if (~inside).any() else np.zeros(shares.shape[1])
+    lift = mean_in - mean_out
+    order = np.argsort(-lift, kind="stable")
+    return [(int(j), float(lift[j])) for j in order[:top] if lift[j] > 0]

@@ -1,0 +1,243 @@
+"""Audits on a Dask cluster (issue 17, item 5): the --cluster option is validated, an unreachable
+scheduler is a usage error with nothing written, a worker whose model differs is named, and a
+tabular and a text audit on two worker processes give the numbers of a single-process run."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+import auditor
+import auditor.results
+from auditor.engine import cluster as cluster_module
+from auditor.engine.cluster import ClusterSpec, ModelSource, connect, parse_cluster
+from auditor.errors import ModelLoadError, UsageError
+
+pytest.importorskip("distributed")
+
+
+# --- the option ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("local:2", ClusterSpec("local:2", local_workers=2)),
+    ("tcp://10.0.0.5:8786", ClusterSpec("tcp://10.0.0.5:8786", address="tcp://10.0.0.5:8786")),
+    ("tls://scheduler.example.org:8786", ClusterSpec("tls://scheduler.example.org:8786",
+                                                     address="tls://scheduler.example.org:8786")),
+])
+def test_cluster_option_accepts_local_workers_and_scheduler_addresses(text, expected):
+    assert parse_cluster(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("local:0", "must be 1 to"), ("local:9999", "must be 1 to"), ("local", "is not a cluster"),
+    ("local:two", "is not a cluster"), ("10.0.0.5:8786", "is not a cluster"), ("tcp://host", "is not a cluster"),
+    ("tcp://host:99999", "is not a TCP port"), ("http://host:8786", "is not a cluster"), ("", "is not a cluster"),
+])
+def test_a_malformed_cluster_option_is_a_usage_error(text, message):
+    with pytest.raises(UsageError, match=message):
+        parse_cluster(text)
+
+
+def test_shards_are_contiguous_cover_every_row_once_and_are_never_empty():
+    from auditor.engine.cluster import _shards
+
+    for n, count in ((10, 4), (2, 8), (7, 7), (1, 3)):
+        shards = _shards(n, count)
+        assert [i for s in shards for i in range(s.start, s.stop)] == list(range(n))
+        assert len(shards) == min(n, count) and all(s.stop > s.start for s in shards)
+    assert _shards(0, 4) == []
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli(args: list[str]):
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    return CliRunner().invoke(app, args)
+
+
+def test_cli_refuses_a_malformed_cluster_and_jobs_with_cluster_with_exit_2(artefacts, card_writer, policy_writer, tmp_path):
+    args = ["run", "-p", str(policy_writer(tmp_path / "p")), "-c", str(card_writer(tmp_path / "c")),
+            "-d", str(artefacts.csv), "-o", str(tmp_path / "out"), "-q"]
+    bad = _cli(args + ["--cluster", "tcp:/oops"])
+    assert bad.exit_code == 2 and "is not a cluster" in bad.output and "local:N" in bad.output
+    both = _cli(args + ["--cluster", "local:2", "--jobs", "2"])
+    assert both.exit_code == 2 and "choose one" in both.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_scheduler_is_a_usage_error_within_the_connect_timeout_and_nothing_is_written(
+        artefacts, card_writer, policy_writer, tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 1)
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    result = _cli(["run", "-p", str(policy_writer(tmp_path / "p")), "-c", str(card_writer(tmp_path / "c")),
+                   "-d", str(artefacts.csv), "-o", str(tmp_path / "out"), "-q", "--cluster", address])
+    assert result.exit_code == 2, result.output
+    assert f"--cluster {address}: cannot reach a Dask scheduler there within 1 s" in result.output
+    assert "nothing was written" in result.output
+    assert not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
+
+
+# --- a real cluster: two worker processes on this machine --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster:
+        yield cluster
+
+
+def test_a_worker_whose_model_differs_is_named(local_cluster, artefacts, card_writer, tmp_path):
+    from auditor.inputs.model_card import load_model_card
+
+    card = load_model_card(card_writer(tmp_path / "c"))
+    source = ModelSource(card=card, feature_names=("x1", "x2", "x3", "color"), allow_pickle=False, device="cpu",
+                         sha256="0" * 64)
+    executor = connect(ClusterSpec(local_cluster.scheduler_address, address=local_cluster.scheduler_address), source)
+    try:
+        with pytest.raises(ModelLoadError, match=r"worker .*tcp://127\.0\.0\.1:\d+.*: the model at .* has sha256 "
+                                                 r"[0-9a-f]{16}…, not the audited model's 0000000000000000…"):
+            executor.verify_workers()
+    finally:
+        executor.close()
+
+
+def _measurements(record) -> dict:
+    return {c.id: (c.status, c.measurements, c.sample_sizes, c.key_figure) for c in record.result.checks}
+
+
+def _evidence(record) -> dict:
+    return {str(p.relative_to(record.path)): p.read_bytes() for p in (record.path / "evidence").rglob("*") if p.is_file()}
+
+
+def _same_audit(serial, sharded) -> None:
+    assert _measurements(sharded) == _measurements(serial)
+    assert _evidence(sharded) == _evidence(serial)  # every attribution, to the bit
+    errors = {c.id: c.error.message for c in serial.result.checks if c.error}
+    assert not errors
+
+
+def _provenance(record) -> dict:
+    return json.loads((record.path / "result.json").read_text(encoding="utf-8"))["provenance"]
+
+
+def _tabular_policy() -> dict:
+    """The tiny policy's explanations, with permutation importance on 2,400 shuffled copies (sharded
+    predictions) and the stability check (re-explanations of perturbed rows on the workers)."""
+    checks = [
+        {"check": "global_importance", "params": {"n_repeats": 2, "n_instances": 20, "top_k": 4}},
+        {"check": "local_explanations", "params": {"n_instances": 6, "top_k": 3}},
+        {"check": "explanation_stability",
+         "params": {"explainers": ["lime"], "n_instances": 6, "n_seeds": 2, "n_perturbations": 2}},
+    ]
+    return {"schema_version": 1, "name": "tiny-cluster", "version": "1", "seed": 7,
+            "explainers": {"shap": {"background_size": 20, "permutations": 2}, "lime": {"num_samples": 150}},
+            "checks": checks}
+
+
+def test_a_tabular_audit_on_two_local_workers_gives_the_single_process_numbers(artefacts, card_writer, policy_writer,
+                                                                               tmp_path):
+    """`auditor run --cluster local:2`: its own LocalCluster of two worker processes."""
+    policy, card = policy_writer(tmp_path / "p", _tabular_policy()), card_writer(tmp_path / "c")
+    serial = auditor.run_audit(policy, card, artefacts.csv, tmp_path / "one", jobs=1)
+    result = _cli(["run", "-p", str(policy), "-c", str(card), "-d", str(artefacts.csv), "-o", str(tmp_path / "two"), "-q",
+                   "--cluster", "local:2"])
+    assert result.exit_code == 0, result.output
+    sharded = SimpleNamespace(path=tmp_path / "two" / "tiny-model" / "v0001")
+    sharded.result = auditor.results.AuditResult.model_validate_json((sharded.path / "result.json").read_bytes())
+    _same_audit(serial, sharded)
+    execution = _provenance(sharded)["execution"]
+    assert execution["backend"] == "dask" and execution["cluster"] == "local:2" and execution["workers"] == 2
+    per_worker = execution["worker_cache"]["workers"]
+    assert len(per_worker) == 2 and all(s["distinct_inputs"] > 0 for s in per_worker.values())  # both did work
+    total = execution["worker_cache"]["total"]
+    assert total["distinct_inputs"] == sum(s["distinct_inputs"] for s in per_worker.values())
+    assert total["hits"] == sum(s["hits"] for s in per_worker.values())
+    # the 2,400 shuffled copies were predicted on the workers, not here, and the check's cost says so
+    assert _provenance(sharded)["cache"]["distinct_inputs"] < _provenance(serial)["cache"]["distinct_inputs"] - 2_000
+    cost = {c.id: c.cost for c in sharded.result.checks}["global_importance"]
+    assert cost["distinct_model_inputs"] >= 2_400
+
+
+@pytest.fixture(scope="module")
+def text_inputs(tmp_path_factory, tiny_bert):
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("cluster_text")
+    model_dir = tiny_bert.build_tiny_text_model(root / "model", steps=150)
+    rng = np.random.default_rng(3)
+    words = ["good", "bad"] * 6
+    texts = [tiny_bert.make_sentence(rng, w, int(rng.integers(4, 8))) for w in words]
+    labels = ["positive" if w == "good" else "negative" for w in words]
+    data = root / "eval.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)), encoding="utf-8")
+    meta = {"license": "apache-2.0", "library_name": "transformers",
+            "auditor": {"task": "text-classification", "name": "tiny-bert-cluster", "version": "1.0.0",
+                        "model": {"path": str(model_dir), "format": "transformers", "max_length": 32},
+                        "target": "label", "text_column": "text", "positive_class": "positive"}}
+    card = root / "README.md"
+    card.write_text(f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n\n# tiny-bert-cluster\n\nTwo classes.\n",
+                    encoding="utf-8")
+    policy = {"schema_version": 1, "name": "tiny-text-cluster", "version": "1", "seed": 11,
+              "explainers": {"integrated_gradients": {"n_steps": 8}, "shap": {"max_evals": 40},
+                             "lime": {"num_samples": 40}},
+              "checks": [
+                  {"check": "text_explanations",
+                   "params": {"methods": ["integrated_gradients", "shap", "lime"], "n_instances": 4, "n_shown": 2}},
+                  {"check": "explanation_stability",
+                   "params": {"explainers": ["integrated_gradients"], "n_instances": 4, "n_seeds": 2,
+                              "n_perturbations": 2}}]}
+    policy_path = root / "policy.yaml"
+    policy_path.write_text(yaml.safe_dump(policy, sort_keys=False), encoding="utf-8")
+    return policy_path, card, data
+
+
+def _checks_and_files(policy, card, data, **kw):
+    """The checks' results and evidence files of an audit, without rendering or writing a run."""
+    from auditor.engine.audit import prepare_audit
+    from auditor.engine.runner import run_plan
+
+    prepared = prepare_audit(policy, card, data, **kw)
+    try:
+        results = run_plan(prepared.plan, prepared.ctx)
+        return results, dict(prepared.ctx.files), prepared.ctx.executor.describe()
+    finally:
+        prepared.ctx.executor.close()
+
+
+def test_a_text_audit_on_two_workers_gives_the_single_process_numbers(local_cluster, text_inputs):
+    """A transformer's probability can differ in its last bits with the batch an input was padded
+    in, and a worker's cache has not seen the masked texts of the other worker's texts; so the text
+    numbers agree to 1e-6 relative (bitwise for integrated gradients, whose model calls are the
+    same), where the tabular ones agree bitwise."""
+    policy, card, data = text_inputs
+    serial, serial_files, _ = _checks_and_files(policy, card, data, jobs=1)
+    sharded, sharded_files, execution = _checks_and_files(policy, card, data, cluster=local_cluster.scheduler_address)
+    assert [(c.id, c.status, c.sample_sizes, c.key_figure) for c in sharded] == \
+        [(c.id, c.status, c.sample_sizes, c.key_figure) for c in serial]
+    assert not [c.error for c in serial if c.error]
+    for a, b in zip(serial, sharded):
+        assert set(a.measurements) == set(b.measurements)
+        for name, value in a.measurements.items():
+            assert b.measurements[name] == (value if value is None else pytest.approx(value, rel=1e-6, abs=1e-9)), \
+                (a.id, name)
+            if name.startswith("integrated_gradients"):
+                assert b.measurements[name] == value, (a.id, name)
+    assert set(sharded_files) == set(serial_files)
+    per_worker = execution["worker_cache"]["workers"]
+    assert len(per_worker) == 2 and all(s["distinct_inputs"] > 0 for s in per_worker.values())

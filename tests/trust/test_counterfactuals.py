@@ -1,0 +1,194 @@
+"""counterfactuals: the nearest decision change of a linear model is the analytic one (the L1-minimal
+move of one feature onto the hyperplane), immutable features never move, multiclass and categorical
+features work, and an unknown immutable feature is a located card error."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.checks import CHECK_REGISTRY
+from auditor.checks.counterfactuals import feature_scales, wilson_interval
+from auditor.engine.context import AuditContext
+from auditor.engine.runner import PlannedCheck, run_check
+from auditor.errors import EXIT_INVALID_INPUT, ModelCardError
+from auditor.explain.counterfactual_search import SearchSpace, nearest_counterfactuals, quantile_candidates
+from auditor.inputs.dataset import load_dataset
+from auditor.inputs.model_card import load_model_card
+from auditor.models.tabular import TabularModel
+from auditor.policy.schema import CheckSpec
+from auditor.results import Status
+
+from .conftest import FEATURES, linear_frame, write_card
+
+
+def _context(root, train, evaluation, estimator, features, **card):
+    root.mkdir(parents=True, exist_ok=True)
+    csv_path = root / "eval.csv"
+    evaluation.to_csv(csv_path, index=False)
+    card = load_model_card(write_card(root / "card", {
+        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
+        "name": "cf", "target": "label", "features": features, **card,
+    }), check_files=False)
+    data = load_dataset(csv_path, card)
+    return AuditContext(card=card, data=data, model=TabularModel(estimator, data.feature_names), seed=3)
+
+
+def _run(ctx, **params):
+    cls = CHECK_REGISTRY["counterfactuals"]
+    return run_check(PlannedCheck(spec=CheckSpec(check="counterfactuals", params=params), params=cls.Params(**params)), ctx)
+
+
+def _csv(ctx) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(ctx.files["evidence/counterfactuals.csv"].decode("utf-8"))))
+
+
+@pytest.fixture(scope="module")
+def linear(tmp_path_factory):
+    from sklearn.linear_model import LogisticRegression
+
+    train = linear_frame(500, seed=1)
+    est = LogisticRegression().fit(train[FEATURES].to_numpy(), train["label"].to_numpy())
+    def make(**card):
+        ctx = _context(tmp_path_factory.mktemp("cf"), train, linear_frame(200, seed=2), est,
+                       [{"name": f, "type": "numeric"} for f in FEATURES], positive_class="yes", **card)
+        return ctx, est
+    return make
+
+
+def _analytic(ctx, est, rows, allowed):
+    """Per row: the MAD-scaled L1 distance of the minimal move onto the hyperplane and its feature
+    (the allowed feature with the largest |w_j|·MAD_j), or None where that move leaves the data's range."""
+    E = ctx.data.frame[FEATURES].to_numpy(dtype=float)
+    scale, _ = feature_scales(E, np.zeros(len(FEATURES), dtype=bool))
+    w, b = est.coef_[0], est.intercept_[0]
+    j = max(allowed, key=lambda k: abs(w[k]) * scale[k])
+    out = {}
+    for r in rows:
+        x = E[r]
+        margin = x @ w + b
+        target = x[j] - margin / w[j]  # the feature value on the hyperplane
+        inside = E[:, j].min() <= target <= E[:, j].max()
+        out[r] = (abs(target - x[j]) / scale[j], FEATURES[j]) if inside else None
+    return out
+
+
+def test_a_linear_models_counterfactual_is_the_analytic_minimal_change(linear):
+    ctx, est = linear()
+    result = _run(ctx, n_instances=40, refine_steps=20)
+    assert result.status == Status.PASS, result.error
+    rows = _csv(ctx)
+    analytic = _analytic(ctx, est, [int(r["row"]) for r in rows], allowed=range(len(FEATURES)))
+    checked = 0
+    for r in rows:
+        expected = analytic[int(r["row"])]
+        assert r["found"] == "True"
+        assert r["counterfactual_predicted"] != r["predicted"]
+        if expected is None:
+            continue
+        distance, feature = expected
+        assert float(r["distance"]) >= distance - 1e-6  # nothing beats the L1 optimum (the CSV rounds to 1e-6)
+        assert float(r["distance"]) == pytest.approx(distance, rel=1e-3, abs=1e-4)
+        assert r["features_changed"] == "1" and r["changes"].startswith(f"{feature} ")
+        checked += 1
+    assert checked >= 30
+    m = result.measurements
+    assert m["share_found"] == 1.0
+    assert m["median_features_changed"] == 1.0
+    assert m["share_found_ci_low"] == pytest.approx(wilson_interval(40, 40)[0])
+
+
+def test_immutable_features_never_change(linear):
+    ctx, est = linear(immutable_features=["x0", "x1"])
+    _run(ctx, n_instances=30, refine_steps=20)
+    rows = _csv(ctx)
+    assert rows
+    changed = {c.split(" ")[0] for r in rows for c in r["changes"].split("; ") if c}
+    assert changed and not changed & {"x0", "x1"}
+    analytic = _analytic(ctx, est, [int(r["row"]) for r in rows], allowed=range(2, len(FEATURES)))
+    for r in rows:
+        if r["found"] == "True" and analytic[int(r["row"])] is not None:
+            assert float(r["distance"]) >= analytic[int(r["row"])][0] - 1e-6
+
+
+def test_an_unknown_immutable_feature_is_a_located_card_error(tmp_path):
+    linear_frame(20, seed=0).to_csv(tmp_path / "eval.csv", index=False)
+    card = load_model_card(write_card(tmp_path / "card", {
+        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
+        "target": "label", "immutable_features": ["x0", "age"],
+    }), check_files=False)
+    with pytest.raises(ModelCardError) as err:
+        load_dataset(tmp_path / "eval.csv", card)
+    assert err.value.exit_code == EXIT_INVALID_INPUT
+    assert err.value.problems[0].location == "auditor.immutable_features"
+    assert "'age'" in str(err.value) and "'x0'" not in err.value.problems[0].message.split("not among")[0]
+
+
+def test_multiclass_and_categorical_counterfactuals(tmp_path):
+    """Three classes decided by a categorical feature and one numeric feature: every row gets a
+    counterfactual of another class, a level change costs exactly 1."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    def frame(n):
+        f = pd.DataFrame({"kind": rng.choice(["a", "b", "c"], n), "size": rng.normal(size=n).round(4)})
+        f["label"] = np.where(f["kind"] == "a", "A", np.where(f["size"] > 0.3, "B", "C"))
+        return f
+    train = frame(600)
+    est = make_pipeline(make_column_transformer((OneHotEncoder(), ["kind"]), remainder="passthrough"),
+                        LogisticRegression(C=100, max_iter=2000)).fit(train[["kind", "size"]], train["label"])
+    ctx = _context(tmp_path, train, frame(150), est, [{"name": "kind", "type": "categorical"}, "size"])
+    result = _run(ctx, n_instances=30)
+    assert result.status == Status.PASS, result.error
+    rows = _csv(ctx)
+    assert all(r["found"] == "True" and r["counterfactual_predicted"] != r["predicted"] for r in rows)
+    level_only = [r for r in rows if r["changes"].startswith("kind ") and r["features_changed"] == "1"]
+    assert level_only and all(float(r["distance"]) == 1.0 for r in level_only)
+    assert {r["predicted"] for r in rows} == {"A", "B", "C"}
+
+
+def test_every_feature_immutable_skips(linear):
+    ctx, _ = linear(immutable_features=list(FEATURES))
+    assert _run(ctx, n_instances=5).status == Status.SKIPPED
+
+
+def test_search_stops_at_its_budget():
+    """A row no single change can flip needs two; with a budget of one it is reported not found."""
+    X = np.array([[0.0, 0.0]])
+    data = np.random.default_rng(0).uniform(-1, 1, size=(100, 2))
+    space = SearchSpace(candidates=[quantile_candidates(data[:, j], 10) for j in range(2)], scale=np.ones(2),
+                        categorical=np.zeros(2, bool), integer=np.zeros(2, bool))
+    outcome = lambda Z, owner: (Z.sum(axis=1) > 1.5, Z.sum(axis=1))  # noqa: E731  needs both features near 1
+    assert not nearest_counterfactuals(X, space, outcome, max_changes=1, refine_steps=5).found[0]
+    two = nearest_counterfactuals(X, space, outcome, max_changes=2, refine_steps=30)
+    assert two.found[0] and two.n_changed[0] == 2
+    assert two.distance[0] == pytest.approx(1.5, abs=1e-6)  # the L1 minimum of x0 + x1 > 1.5
+
+
+def test_the_counterfactual_point_lies_just_past_the_hyperplane(linear):
+    """The search itself, on the logistic regression's exact decision function: the point is on the
+    other side of w·x + b = 0 and within 1e-6 of it along the moved feature."""
+    ctx, est = linear()
+    E = ctx.data.frame[FEATURES].to_numpy(dtype=float)
+    w, b = est.coef_[0], est.intercept_[0]
+    X = E[:25]
+    side = np.sign(X @ w + b)
+    scale, _ = feature_scales(E, np.zeros(len(FEATURES), dtype=bool))
+    space = SearchSpace(candidates=[quantile_candidates(E[:, j], 20) for j in range(len(FEATURES))], scale=scale,
+                        categorical=np.zeros(len(FEATURES), bool), integer=np.zeros(len(FEATURES), bool))
+    outcome = lambda Z, owner: (np.sign(Z @ w + b) != side[owner], -side[owner] * (Z @ w + b))  # noqa: E731
+    cf = nearest_counterfactuals(X, space, outcome, max_changes=3, refine_steps=40)
+    j = int(np.argmax(np.abs(w) * scale))
+    for i in np.flatnonzero(cf.found & (cf.n_changed == 1)):
+        z = cf.points[i]
+        assert np.sign(z @ w + b) != side[i]
+        assert abs(z @ w + b) / abs(w[j]) < 1e-6
+        assert np.flatnonzero(z != X[i]).tolist() == [j]
+    assert (cf.found & (cf.n_changed == 1)).sum() >= 20

@@ -1,0 +1,229 @@
+"""explanation_clustering on planted cohorts: two populations of rows, the model relying on features
+a1–a2 in one and b1–b2 in the other (the other pair is at its mean there). The attribution cohorts
+recover the populations; label noise planted in one population, or unfaithful explanations planted
+in it, is flagged by the built-in policy's gates, and the same model on clean labels passes them."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import adjusted_rand_score
+
+from auditor.checks import CHECK_REGISTRY
+from auditor.engine.runner import PlannedCheck, run_check as run_planned
+from auditor.policy import builtin_policies
+from auditor.policy.schema import CheckSpec
+from auditor.results import Status
+
+from .conftest import write_card
+from .helpers import run_check
+
+FEATURES = ["a1", "a2", "b1", "b2", "n1", "n2"]
+N = 200
+
+
+class TwoPopulations:
+    """A fixed logistic model over all four signal features (n1, n2 unused)."""
+
+    classes_ = np.array(["no", "yes"])
+
+    def predict_proba(self, X):
+        X = np.asarray(X, dtype=float)
+        p = 1 / (1 + np.exp(-2.0 * X[:, :4].sum(axis=1)))
+        return np.column_stack([1 - p, p])
+
+
+def planted_context(root, *, flip: float):
+    """(context, population B mask by row): odd rows are population B (a1 = a2 = 0), even rows A
+    (b1 = b2 = 0); the two signal features of a population are correlated, labels drawn from the
+    model's probabilities, then a share ``flip`` of B's labels flipped."""
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.tabular import TabularModel
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(N, len(FEATURES)))
+    X[:, 1] = X[:, 0] + 0.3 * X[:, 1]
+    X[:, 3] = X[:, 2] + 0.3 * X[:, 3]
+    in_b = np.arange(N) % 2 == 1
+    X[in_b, 0:2] = 0.0
+    X[~in_b, 2:4] = 0.0
+    y = rng.random(N) < TwoPopulations().predict_proba(X)[:, 1]
+    y = np.where(in_b & (rng.random(N) < flip), ~y, y)
+    frame = pd.DataFrame(X.round(6), columns=FEATURES)
+    frame["label"] = np.where(y, "yes", "no")
+    root.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(root / "eval.csv", index=False)
+    card = load_model_card(write_card(root / "card", {
+        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
+        "name": "two-populations", "target": "label", "positive_class": "yes",
+        "features": [{"name": f, "type": "numeric"} for f in FEATURES],
+    }), check_files=False)
+    data = load_dataset(root / "eval.csv", card)
+    ctx = AuditContext(card=card, data=data, model=TabularModel(TwoPopulations(), data.feature_names), seed=0,
+                       explainer_params={"shap": {"background_size": 50}})
+    return ctx, in_b
+
+
+def default_spec() -> dict:
+    raw = yaml.safe_load(builtin_policies()["default"].read_text(encoding="utf-8"))
+    return next(c for c in raw["checks"] if c.get("check") == "explanation_clustering")
+
+
+def judged(ctx, **params):
+    """The check run through the runner with the default policy's thresholds and ``params`` over its own."""
+    spec = default_spec()
+    raw = {**spec.get("params", {}), "n_instances": N, "views": ["attributions", "predictions"], **params}
+    planned = PlannedCheck(spec=CheckSpec(check="explanation_clustering", params=raw, thresholds=spec["thresholds"]),
+                           params=CHECK_REGISTRY["explanation_clustering"].Params(**raw))
+    return run_planned(planned, ctx)
+
+
+def cohorts(ctx, result) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, attribution cohort per row) from the check's per-instance file."""
+    text = ctx.files["evidence/explanation_clustering.csv"].decode()
+    table = list(csv.DictReader(io.StringIO(text)))
+    return np.array([int(r["row"]) for r in table]), np.array([int(r["cohort_attributions"]) for r in table])
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    return planted_context(tmp_path_factory.mktemp("clusters_clean"), flip=0.0)
+
+
+@pytest.fixture(scope="module")
+def noisy(tmp_path_factory):
+    return planted_context(tmp_path_factory.mktemp("clusters_noisy"), flip=0.5)
+
+
+def test_attribution_cohorts_recover_the_planted_populations(clean):
+    ctx, in_b = clean
+    result = judged(ctx)
+    rows, labels = cohorts(ctx, result)
+    assert len(rows) == N and result.measurements["attributions_k"] == 2
+    assert adjusted_rand_score(in_b[rows], labels) >= 0.9
+    # each cohort is defined by its population's features
+    table = next(e for e in result.evidence if e.title.startswith("Cohorts: what defines"))
+    defining = {r[1]: r[3] for r in table.rows if r[0] == "attributions"}
+    assert {defining["C1"].split(" ")[0], defining["C2"].split(" ")[0]} <= {"a1", "a2", "b1", "b2"}
+    assert {d.split(" ")[0][0] for d in defining.values()} == {"a", "b"}
+    # the model's predictions do not separate the populations: clustering by f(x) is unrelated
+    assert result.measurements["predictions_ari_with_attributions"] < 0.2
+
+
+def test_a_sound_model_without_a_weak_cohort_passes(clean):
+    result = judged(clean[0])
+    assert result.status == Status.PASS, [t for t in result.thresholds if not t.passed]
+    assert result.measurements["attributions_worst_accuracy_gap_ci_low"] < 0.0
+    # the explanations beat a random ranking in every cohort
+    assert result.measurements["attributions_worst_faithfulness_gap_ci_low"] > 0.0
+
+
+def test_a_cohort_with_planted_label_noise_is_flagged(noisy):
+    ctx, in_b = noisy
+    result = judged(ctx)
+    assert result.status == Status.WARN
+    failed = {t.measurement for t in result.thresholds if not t.passed}
+    assert failed == {"attributions_worst_accuracy_gap_ci_low"}
+    assert result.measurements["attributions_worst_accuracy_gap"] > 0.3
+    # the flagged cohort is population B: the cohort table's worst row is the one made of B's rows
+    rows, labels = cohorts(ctx, result)
+    table = next(e for e in result.evidence if e.title == "Cohorts: accuracy against the rest")
+    worst = max((r for r in table.rows if r[0] == "attributions"), key=lambda r: r[8])
+    members = rows[labels == int(worst[1][1:])]
+    assert in_b[members].mean() > 0.95
+    # clustering by f(x) alone does not find it
+    assert result.measurements["predictions_worst_accuracy_gap_ci_low"] < 0.1
+
+
+def test_cohorts_too_small_to_judge_are_an_error_not_a_pass(clean):
+    result = judged(clean[0], min_cohort_size=150)
+    assert result.status == Status.ERROR and result.error.type == "SampleTooSmall"
+    assert result.measurements["attributions_cohorts_gated"] == 0
+
+
+def test_sample_sizes_and_declared_measurements(clean):
+    out, p = run_check(clean[0], "explanation_clustering", n_instances=40, k_max=3)
+    sizes = {s.measurement: s.n for s in out.sample_sizes}
+    assert sizes["n"] == 40 and sizes["attributions_k"] == 40
+    assert 0 < sizes["attributions_worst_accuracy_gap"] <= 40
+    assert out.measurements["embeddings_k"] is None  # a tabular model has no embeddings: the view is empty
+    assert any("embeddings" in n for n in out.notes)
+
+
+@pytest.mark.parametrize("bad", [{"k_min": 5, "k_max": 3}, {"views": ["attributions", "attributions"]},
+                                 {"views": ["pixels"]}, {"explainer": "nonsense"}, {"k_max": 21}])
+def test_invalid_parameters_are_rejected_at_load(bad):
+    with pytest.raises(ValueError):
+        CHECK_REGISTRY["explanation_clustering"].Params(**bad)
+
+
+def test_text_cohorts_are_defined_by_the_planted_sentiment_words(text):
+    """The tiny BERT's sentences carry a planted "good" or "bad": the attribution cohorts are
+    defined by those words, and the embedding view runs on a model that has embeddings."""
+    out, _ = run_check(text.ctx, "explanation_clustering", explainer="integrated_gradients", n_instances=20,
+                       k_max=3, min_cohort_size=5, n_bootstrap=200)
+    table = next(e for e in out.evidence if e.title.startswith("Cohorts: what defines"))
+    defining = " ".join(r[3] for r in table.rows if r[0] == "attributions")
+    assert "good" in defining and "bad" in defining
+    assert out.measurements["embeddings_k"] is not None and out.measurements["n"] == 20
+    assert out.measurements["stability"] is None  # integrated gradients is deterministic: no seed stability
+
+
+def test_accuracy_is_reweighted_from_the_explained_selection_to_the_evaluation_set(clean):
+    """The explained order over-samples misclassified rows; weighting each correct and each
+    misclassified explained row by its group's inverse sampling rate recovers the evaluation set's
+    accuracy exactly."""
+    ctx = clean[0]
+    out, _ = run_check(ctx, "explanation_clustering", n_instances=60, views=["attributions"], min_cohort_size=10)
+    correct = ctx.predicted_index() == ctx.label_index()
+    explained = correct[ctx.explained_rows(60)]
+    assert explained.mean() < correct.mean() - 0.05  # the selection's own accuracy is biased low
+    assert out.measurements["accuracy"] == pytest.approx(correct.mean())
+
+
+def test_a_bad_cohort_parameter_is_a_located_policy_error(tmp_path):
+    from auditor.errors import PolicyError
+    from auditor.policy.load import load_policy
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({"schema_version": 1, "name": "p", "version": "1", "checks": [
+        {"check": "explanation_clustering", "params": {"k_min": 5, "k_max": 3}}]}), encoding="utf-8")
+    with pytest.raises(PolicyError) as err:
+        load_policy(str(path))
+    assert "policy.yaml" in str(err.value) and "checks[0].params" in str(err.value) and "k_min (5)" in str(err.value)
+
+
+def test_a_cohort_with_unfaithful_explanations_is_flagged(tmp_path_factory):
+    """Planted unfaithful explanations: in population B the shared SHAP run is replaced by its own
+    magnitudes in reverse order (the least important feature ranked first). The cohort they form
+    fails the faithfulness gate; population A's explanations are untouched."""
+    import dataclasses
+
+    ctx, in_b = planted_context(tmp_path_factory.mktemp("clusters_unfaithful"), flip=0.0)
+    attr = ctx.attribution("shap", N)
+    values = []
+    for v, row in zip(attr.values, attr.row_ids):
+        if in_b[row]:
+            reversed_ = np.empty_like(v)
+            reversed_[np.argsort(np.abs(v), kind="stable")] = np.sort(np.abs(v))[::-1]
+            values.append(reversed_)
+        else:
+            values.append(v)
+    key = next(k for k in ctx._attributions if k[0] == "shap")  # the run every check shares
+    ctx._attributions[key] = dataclasses.replace(attr, values=values)
+    result = judged(ctx)
+    failed = {t.measurement for t in result.thresholds if not t.passed}
+    assert failed == {"attributions_worst_faithfulness_gap_ci_low"}
+    assert result.measurements["attributions_worst_faithfulness_gap"] < 0
+    assert result.measurements["attributions_faithfulness_shortfall"] > 0.1
+    rows, labels = cohorts(ctx, result)
+    table = next(e for e in result.evidence if e.title.startswith("Cohorts: what defines"))
+    worst = min((r for r in table.rows if r[0] == "attributions"), key=lambda r: r[4])
+    assert in_b[rows[labels == int(worst[1][1:])]].mean() > 0.95

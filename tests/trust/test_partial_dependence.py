@@ -1,0 +1,150 @@
+"""partial_dependence: PD of a linear regressor is its coefficient line, ICE heterogeneity is 0 for an
+additive model and near 1 for a planted interaction, the check's curves are the model's own average
+output through the cache, and ICE lines render in a chart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.checks import CHECK_REGISTRY
+from auditor.engine.runner import PlannedCheck, run_check
+from auditor.explain.partial_dependence import (ice_heterogeneity, ice_heterogeneity_interval, numeric_grid,
+                                                partial_dependence_curves)
+from auditor.policy.schema import CheckSpec
+from auditor.render.charts import chart_uri
+from auditor.results import Status
+
+
+def _frame(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+    frame["d"] = rng.choice(["u", "v", "w"], n).astype(object)
+    return frame
+
+
+def test_pd_of_a_linear_regressor_is_its_coefficient_line():
+    from sklearn.linear_model import LinearRegression
+
+    frame = _frame()
+    X = frame[["a", "b", "c"]]
+    y = 2.0 * X["a"] - 3.0 * X["b"] + 0.5 * X["c"] + np.random.default_rng(1).normal(0, 0.1, len(X))
+    reg = LinearRegression().fit(X, y)
+    sample = frame.iloc[:80].reset_index(drop=True)
+    curves = partial_dependence_curves(lambda f: reg.predict(f[["a", "b", "c"]]), sample, ["a", "b"],
+                                       categorical=["d"], grid_resolution=15)
+    for curve in curves:
+        j = ["a", "b", "c"].index(curve.feature)
+        others = [k for k in range(3) if k != j]
+        const = reg.intercept_ + sum(reg.coef_[k] * sample[["a", "b", "c"]].iloc[:, k].mean() for k in others)
+        grid = np.array(curve.grid)
+        np.testing.assert_allclose(curve.average, reg.coef_[j] * grid + const, rtol=1e-10, atol=1e-10)
+        assert curve.individual.shape == (80, len(grid))
+        assert ice_heterogeneity(curve.individual) == pytest.approx(0.0, abs=1e-12)  # parallel ICE lines
+        # the grid spans the 5th to 95th percentile of the sample
+        assert grid[0] == pytest.approx(np.quantile(sample[curve.feature], 0.05))
+        assert grid[-1] == pytest.approx(np.quantile(sample[curve.feature], 0.95))
+
+
+def test_ice_heterogeneity_finds_a_planted_interaction():
+    frame = _frame(400)
+    sample = frame.iloc[:100].reset_index(drop=True)
+    interacting, additive, categorical = partial_dependence_curves(
+        lambda f: f["a"].to_numpy() * f["b"].to_numpy() + (f["d"] == "v").to_numpy() + f["c"].to_numpy() ** 2,
+        sample, ["a", "c", "d"], categorical=["d"], grid_resolution=10)
+    assert ice_heterogeneity(interacting.individual) > 0.9  # the effect of a is b: opposite signs across rows
+    assert ice_heterogeneity(additive.individual) == pytest.approx(0.0, abs=1e-12)
+    assert categorical.grid == ["u", "v", "w"]
+    np.testing.assert_allclose(categorical.average - categorical.average.min(), [0, 1, 0], atol=1e-12)
+    assert np.isnan(ice_heterogeneity(np.ones((5, 4))))  # flat curves: no effect to share out
+
+
+def test_ice_heterogeneity_on_log_odds_is_zero_for_a_logistic_model():
+    x = np.linspace(-3, 3, 11)
+    offsets = np.array([-2.0, 0.0, 1.5])[:, None]
+    proba = 1 / (1 + np.exp(-(1.7 * x[None, :] + offsets)))  # parallel in log-odds, not in probability
+    assert ice_heterogeneity(proba) > 0.05
+    assert ice_heterogeneity(proba, log_odds=True) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_numeric_grid_leaves_out_missing_values():
+    values = np.array([np.nan, 1.0, 2.0, 2.0, np.nan, 3.0])
+    np.testing.assert_array_equal(numeric_grid(values, 5, (0.05, 0.95)), [1.0, 2.0, 3.0])
+    grid = numeric_grid(np.r_[np.arange(100.0), np.nan], 5, (0.05, 0.95))
+    assert len(grid) == 5 and np.isfinite(grid).all()
+
+
+def test_the_check_draws_the_models_own_average_output(tabular_factory):
+    ctx = tabular_factory(n=120)
+    estimator = ctx.model.estimator
+    cls = CHECK_REGISTRY["partial_dependence"]
+    params = cls.Params(n_features=2, grid_resolution=7, n_ice=60, n_ice_shown=5, n_repeats=2)
+    result = run_check(PlannedCheck(spec=CheckSpec(check="partial_dependence"), params=params), ctx)
+    assert result.status == Status.PASS, result.error
+    table, *charts = result.evidence
+    assert [row[1] for row in table.rows] == ["x0", "x1"]  # the two largest |w| (3.0, -2.5)
+    pos = ctx.classes.index("yes")
+    rows = np.sort(ctx.rng("partial_dependence").choice(len(ctx.data.frame), 60, replace=False))
+    sample = ctx.data.frame.iloc[rows]
+    for chart, feature in zip(charts, ["x0", "x1"]):
+        pd_line = next(s for s in chart.series if s.name == "partial dependence")
+        expected = []
+        for v in pd_line.x:
+            copy = sample.copy()
+            copy[feature] = v
+            expected.append(estimator.predict_proba(copy.to_numpy())[:, pos].mean())
+        np.testing.assert_allclose(pd_line.y, expected, rtol=1e-9)
+        assert sum(s.name.startswith("ICE ") for s in chart.series) == 5
+        assert chart_uri(chart).startswith("data:image/svg+xml")
+    # a logistic regression is additive in its log-odds
+    assert result.measurements["max_ice_heterogeneity"] == pytest.approx(0.0, abs=1e-6)
+    assert result.measurements["max_ice_heterogeneity_ci_high"] == pytest.approx(0.0, abs=1e-6)
+    assert [s.n for s in result.sample_sizes] == [60] * 4 and not any(s.ci_degenerate for s in result.sample_sizes)
+
+
+def test_multiclass_output_is_the_class_predicted_most_often(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.tabular import TabularModel
+
+    from .conftest import write_card
+
+    rng = np.random.default_rng(0)
+    def frame(n):
+        f = pd.DataFrame(rng.normal(size=(n, 3)).round(5), columns=["a", "b", "c"])
+        f["label"] = np.select([f["a"] > 0.8, f["b"] > 0.5], ["hi", "mid"], "lo")  # "lo" is the most frequent
+        return f
+    train = frame(400)
+    est = LogisticRegression(max_iter=1000).fit(train[["a", "b", "c"]].to_numpy(), train["label"])
+    frame(150).to_csv(tmp_path / "eval.csv", index=False)
+    card = load_model_card(write_card(tmp_path / "card", {
+        "task": "tabular-classification", "model": {"path": "m.skops", "format": "skops"}, "target": "label"}),
+        check_files=False)
+    data = load_dataset(tmp_path / "eval.csv", card)
+    ctx = AuditContext(card=card, data=data, model=TabularModel(est, data.feature_names), seed=0)
+    cls = CHECK_REGISTRY["partial_dependence"]
+    params = cls.Params(n_features=2, grid_resolution=5, n_ice=50, n_repeats=2)
+    result = run_check(PlannedCheck(spec=CheckSpec(check="partial_dependence"), params=params), ctx)
+    assert result.status == Status.PASS, result.error
+    majority = ctx.classes[int(np.bincount(ctx.predicted_index()).argmax())]
+    assert majority == "lo"
+    assert result.evidence[1].ylabel == "P(lo)"
+    assert {row[1] for row in result.evidence[0].rows} == {"a", "b"}  # c carries no signal
+
+
+def test_the_heterogeneity_interval_widens_on_few_rows():
+    frame = _frame(400)
+    curves = {}
+    for n in (8, 200):
+        sample = frame.iloc[:n].reset_index(drop=True)
+        curves[n] = partial_dependence_curves(lambda f: f["a"].to_numpy() * (f["b"].to_numpy() > 0) + f["a"].to_numpy(),
+                                              sample, ["a"], categorical=[], grid_resolution=6)[0].individual
+    (lo8, hi8), (lo200, hi200) = (ice_heterogeneity_interval(curves[n], n_boot=400, rng=1) for n in (8, 200))
+    assert lo200 <= ice_heterogeneity(curves[200]) <= hi200
+    assert hi8 - lo8 > hi200 - lo200
+    assert ice_heterogeneity_interval(curves[200], n_boot=400, rng=1) == (lo200, hi200)  # seeded
+    assert all(np.isnan(ice_heterogeneity_interval(np.ones((6, 3)), n_boot=50)))  # flat: undefined
