@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 from auditor.checks.base import MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, Check, CheckOutput, Params, count
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
-from auditor.metrics.statistics import proportion_ci
+from auditor.metrics.cohorts import wilson_interval
 from auditor.models.base import Capability
 from auditor.models.substitution import stack_inputs
 from auditor.results import FileRef, SampleSize, Table, TokenHighlights, TokenSpan
@@ -117,7 +117,7 @@ class AdversarialRobustness(Check):
         g_ok = np.array([r.success for r in g_res], dtype=bool)
         c_ok = np.array([r.success for r in c_res], dtype=bool)
         g_cost, c_cost = costs(g_res, p.max_edits), costs(c_res, p.max_edits)
-        rate, rate_low, rate_high = proportion_ci(int(g_ok.sum()), n)
+        rate, rate_low, rate_high = wilson_interval(int(g_ok.sum()), n)
         ratio = edits_ratio(g_cost, c_cost, n_boot=p.n_bootstrap, rng=ctx.rng("adversarial_robustness.ci"))
         closeness = [c for r in g_res if r.success for c in r.closeness]
         measurements = {
@@ -178,7 +178,7 @@ class AdversarialRobustness(Check):
         for label, res, cost in ((f"{p.explainer} order", g_res, g_cost), ("random order (control)", c_res, c_cost)):
             ok = np.array([r.success for r in res], dtype=bool)
             k = int(ok.sum())
-            share, low, high = proportion_ci(k, n)
+            share, low, high = wilson_interval(k, n)
             rows.append([label, n, k, share, low, high, _median(cost[ok]) if k else None,
                          float(np.mean([r.visited for r in res])) if n else None])
         return Table(

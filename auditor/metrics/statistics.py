@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["bootstrap_ci", "paired_comparison", "paired_wilcoxon_greater", "proportion_ci", "wilcoxon_p_floor"]
+__all__ = ["bootstrap_ci", "paired_comparison", "paired_wilcoxon_greater", "wilcoxon_p_floor"]
 
 
 def bootstrap_ci(values, stat: Callable = np.median, n_boot: int = 1000, alpha: float = 0.05,
@@ -47,17 +47,6 @@ def bootstrap_ci(values, stat: Callable = np.median, n_boot: int = 1000, alpha: 
     boot = np.asarray(stat(resamples, axis=1), dtype=float)
     low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
     return float(stat(v)), float(low), float(high)
-
-
-def proportion_ci(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float, float]:
-    """Wilson score interval of a proportion ``k / n`` (95% by default): unlike a bootstrap, it does not
-    collapse to a point when every (or no) instance succeeded. All NaN when ``n`` is 0."""
-    if n <= 0:
-        return float("nan"), float("nan"), float("nan")
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(p), float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 def paired_wilcoxon_greater(a, b) -> float:
