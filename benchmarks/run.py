@@ -97,6 +97,7 @@ def summarise(run: dict, n_explained: int | None) -> dict:
         "requests_equal_hits_plus_distinct": cache["requests"] == cache["hits"] + cache["distinct_inputs"],
         "forward_passes_per_instance": per_method, "n_explained": n_explained,
         "checks_s": result["provenance"]["timings"]["checks_s"], "status": result["status"],
+        "check_model_inputs": {c["id"]: (c.get("cost") or {}).get("model_inputs") for c in result["checks"]},
         "check_status": {c["id"]: c["status"] for c in result["checks"]},
         "execution": result["provenance"].get("execution"),
         "explainer_budgets": result["policy"].get("resolved", {}).get("explainers"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from auditor.checks.adversarial_robustness import AdversarialRobustness
 from auditor.checks.attention import Attention
 from auditor.checks.base import Check, CheckOutput, Params
 from auditor.checks.card_completeness import CardCompleteness
@@ -30,6 +31,7 @@ CHECK_REGISTRY: dict[str, type[Check]] = {
         SubgroupFairness,
         ExplanationClustering,
         Counterfactuals, PartialDependence,
+        AdversarialRobustness,
     )
 }
 

@@ -57,7 +57,7 @@ class AuditorBlock(BaseModel):
     features: list[FeatureSpec] | None = None
     text_column: str | None = None
     sensitive_features: list[str] = Field(default_factory=list)
-    immutable_features: list[str] = Field(default_factory=list)  # features recourse may not change (counterfactuals)
+    immutable_features: list[str] = Field(default_factory=list)  # tabular features recourse and adversarial search never change
     decision_threshold: float | None = Field(default=None, gt=0, lt=1)
     missing_values: Literal["reject", "allow"] = "reject"
     ignore_columns: list[str] = Field(default_factory=list)
@@ -153,6 +153,24 @@ def prompt_problems(block: AuditorBlock) -> list[Problem]:
     return problems
 
 
+def immutable_problems(block: AuditorBlock) -> list[Problem]:
+    """``immutable_features`` name features of a tabular model, each once, and when the card lists its
+    ``features``, among them (else load_dataset checks them against the dataset's feature columns)."""
+    problems: list[Problem] = []
+    if block.immutable_features and block.task != "tabular-classification":
+        return [Problem("auditor.immutable_features", "only for tabular-classification (features a perturbation may not change)")]
+    known = [f.name for f in block.features] if block.features is not None else None
+    seen: set[str] = set()
+    for i, name in enumerate(block.immutable_features):
+        if name in seen:
+            problems.append(Problem(f"auditor.immutable_features[{i}]", f"{name!r} is listed twice"))
+        seen.add(name)
+        if known is not None and name not in known:
+            problems.append(Problem(f"auditor.immutable_features[{i}]",
+                                    f"{name!r} is not a feature of the model (features: {', '.join(known)})"))
+    return problems
+
+
 def split_front_matter(text: str) -> tuple[str | None, str, int]:
     """Split ``---\\nyaml\\n---\\nbody``; returns (yaml or None, body, line of the yaml's start)."""
     lines = text.splitlines(keepends=True)
@@ -233,6 +251,7 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
         problems.append(Problem("auditor.positive_class" if block.positive_class is not None else "auditor.decision_threshold",
                                 "a regressor has no classes: remove it"))
     problems += prompt_problems(block)
+    problems += immutable_problems(block)
     model_path = (path.parent / block.model.path).resolve()
     if check_files and not model_path.exists():
         problems.append(Problem("auditor.model.path", f"model artefact not found: {model_path}"))

@@ -8,6 +8,7 @@ string or reach into a model:
 * which inputs stand for evaluation rows (``inputs``);
 * what a feature is and how to remove it for removal-based metrics (``removal_inputs``);
 * how to perturb an input while keeping it valid (``perturbations``, for stability);
+* which values may replace a feature or word in an adversarial search (``substitution_spaces``);
 * what it can offer beyond probabilities (``capabilities``: gradients, tokens, attentions,
   embeddings, randomisation for the sanity test, ...).
 
@@ -87,6 +88,14 @@ class ModelAdapter(Protocol):
     def perturbation_note(self, params) -> str:
         """One sentence saying how ``perturbations`` perturbs, for the report."""
 
+    def substitution_spaces(self, data: "EvalDataset", rows: np.ndarray, *, max_candidates: int,
+                            similarity_floor: float, immutable: list[str]) -> list:
+        """Per explained row, the units an attribution ranks and the values each may be replaced by, for
+        adversarial search (``auditor.models.substitution``)."""
+
+    def substitution_note(self, params) -> str:
+        """One sentence saying how ``substitution_spaces`` draws replacement values, for the report."""
+
     def input_notes(self, data: "EvalDataset") -> list[str]:
         """What the audit should tell the reader about how inputs reached the model (e.g. truncation)."""
 
@@ -115,3 +124,20 @@ class AdapterBase:
 
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities
+
+    def substitution_spaces(self, data, rows: np.ndarray, *, max_candidates: int, similarity_floor: float,
+                            immutable: list[str]) -> list:
+        """Per explained row, the observed values each mutable feature may take (adversarial search,
+        see auditor/models/substitution.py): the default of every kind with a feature table (the
+        evaluation frame is its input); ``similarity_floor`` is the text kinds' and does not apply."""
+        from auditor.models.substitution import tabular_spaces
+
+        if not self.has(Capability.FEATURE_TABLE):
+            raise NotImplementedError(f"a {self.kind} says no substitution space for adversarial search")
+        return tabular_spaces(data.frame, data.categorical, rows, max_candidates=max_candidates, immutable=immutable)
+
+    def substitution_note(self, params) -> str:
+        return (f"Tabular substitution: a numeric feature may take one of {params.max_candidates} observed values at "
+                "evenly spaced quantiles of the evaluation data (minimum and maximum included), nearest in rank "
+                "first; a categorical one another observed level, most frequent first; the card's "
+                "immutable_features are never changed.")

@@ -29,6 +29,7 @@ from auditor.models.cache import CacheStats, PredictionCache
 from auditor.models.inputs import PerturbableInputs
 from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS, RuntimeChoice
 from auditor.models.perturbation import text_perturbations
+from auditor.models.substitution import text_spaces
 from auditor.models.validate import check_probabilities
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -257,6 +258,19 @@ class TextModel(RuntimeChoice, AdapterBase):
         return ("Text perturbation: one word outside the explanation's top-k is replaced by the mask "
                 "token in the text and the new text is explained; input change = 1/√(words). Text is "
                 "compared per word (sum of its pieces).")
+
+    def substitution_spaces(self, data, rows: np.ndarray, *, max_candidates: int, similarity_floor: float,
+                            immutable: list[str]) -> list:
+        """Per explained text, its words and their neighbours in the input-embedding matrix (adversarial
+        search, see auditor/models/substitution.py); ``immutable`` (tabular feature names) does not apply."""
+        return text_spaces(self, self.inputs(data, rows), max_candidates=max_candidates, floor=similarity_floor)
+
+    def substitution_note(self, params) -> str:
+        return (f"Text substitution: a word may become one of the {params.max_candidates} whole words of the vocabulary "
+                "nearest to it in the model's own input-embedding matrix (cosine similarity of the mean embedding of "
+                f"its pieces, at least {1 - params.max_cosine_distance:g}; special tokens, continuation pieces, non-letter "
+                "and single-letter tokens excluded); the edited text is tokenised again. Embedding neighbours can be antonyms "
+                "(\"good\" and \"bad\" share contexts), so a flip may change the text's true label: read the pairs.")
 
     def input_notes(self, data) -> list[str]:
         """Text models see at most ``max_length`` tokens: say which evaluation texts were cut."""

@@ -192,7 +192,9 @@ def test_traceability_of_the_eu_policy(audits):
     assert rows["eu-ai-act:2024/1689:art-9(8)"].by_policy and rows["eu-ai-act:2024/1689:art-9(8)"].status is None
     uncovered = {n.clause for n in t.not_covered}
     assert "eu-ai-act:2024/1689:art-10(2)(f)" not in uncovered  # subgroup_fairness cites it
-    assert "eu-ai-act:2024/1689:art-15(5)" in uncovered  # no adversarial-robustness check in the library
+    assert "eu-ai-act:2024/1689:art-15(5)" not in uncovered  # adversarial_robustness cites it
+    assert {c.id for c in rows["eu-ai-act:2024/1689:art-15(5)"].checks} == {"adversarial_robustness"}
+    assert "eu-ai-act:2024/1689:art-12(1)" in uncovered  # no logging check in the library
     assert "eu-ai-act:2024/1689:art-13(1)" not in uncovered
     assert {f.key for f in t.frameworks if f.declared} == {"eu-ai-act", "gdpr"}
     assert any("Digital Omnibus" in f.status for f in t.frameworks)

@@ -1,0 +1,302 @@
+"""adversarial_robustness: known answers on planted signals.
+
+Tabular: a logistic regression that reads only x0 and x1 of eight features (the other six are
+dropped by the pipeline, so their SHAP values are exactly 0). The explanation-guided attack visits
+x0, x1 first and flips decisions changing only them; the random-order control wastes edits on the
+six features that do nothing, so it needs more. An immutable x0 leaves x1 alone to the attack.
+
+Text: the tiny BERT whose label is planted in one word ("good" / "bad"); integrated gradients ranks
+that word first, so the guided attack flips a sentence with one substitution of that word, and the
+control needs more edits on average.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.checks.adversarial_robustness import AdversarialRobustness, AdversarialRobustnessParams
+from auditor.engine.runner import PlannedCheck, run_check
+from auditor.errors import ModelCardError
+from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
+from auditor.metrics.cohorts import wilson_interval
+from auditor.policy.schema import CheckSpec
+from auditor.results import Status
+
+from .conftest import write_card
+
+FEATURES = [f"x{i}" for i in range(8)]
+PLANTED = {"x0", "x1"}
+
+
+def planted_context(root, *, immutable=(), n=120, classes=2):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.tabular import TabularModel
+
+    rng = np.random.default_rng(0)
+
+    def frame(m):
+        X = pd.DataFrame(rng.normal(size=(m, len(FEATURES))).round(4), columns=FEATURES)
+        score = 2.0 * X.x0 - 2.0 * X.x1 + 0.3 * rng.normal(size=m)
+        X["label"] = (np.where(score > 0, "yes", "no") if classes == 2 else
+                      np.select([score < -1, score > 1], ["low", "high"], "mid"))
+        return X
+
+    train = frame(400)
+    keep = ColumnTransformer([("planted", "passthrough", ["x0", "x1"])], remainder="drop")
+    estimator = make_pipeline(keep, LogisticRegression()).fit(train[FEATURES], train["label"])
+    root.mkdir(parents=True, exist_ok=True)
+    frame(n).to_csv(root / "eval.csv", index=False)
+    card = load_model_card(write_card(root / "card", {
+        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
+        "name": "planted", "target": "label", **({"positive_class": "yes"} if classes == 2 else {}),
+        "features": [{"name": f, "type": "numeric"} for f in FEATURES], "immutable_features": list(immutable),
+    }), check_files=False)
+    data = load_dataset(root / "eval.csv", card)
+    return AuditContext(card=card, data=data, model=TabularModel(estimator, data.feature_names), seed=0,
+                        explainer_params={"shap": {"background_size": 50}})
+
+
+def run(ctx, **params):
+    p = AdversarialRobustnessParams(**params)
+    return run_check(PlannedCheck(spec=CheckSpec(check="adversarial_robustness", params=params), params=p), ctx)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    return planted_context(tmp_path_factory.mktemp("adv_planted"))
+
+
+def _attacks(ctx, p):
+    """The guided and control attacks of the check, rerun here to read them instance by instance."""
+    import csv
+    import io
+
+    result = run(ctx, **p)
+    text = ctx.files["evidence/adversarial_robustness.csv"].decode()
+    return result, list(csv.DictReader(io.StringIO(text)))
+
+
+def test_guided_attack_flips_with_fewer_edits_changing_only_the_planted_features(planted):
+    result, rows = _attacks(planted, {"explainer": "shap", "n_instances": 30, "max_edits": 8, "max_candidates": 8,
+                                      "n_bootstrap": 200})
+    assert result.status != Status.ERROR, result.error
+    m = result.measurements
+    guided = [r for r in rows if r["order"] == "explanation"]
+    control = [r for r in rows if r["order"] == "random"]
+    assert m["n_instances"] == len(guided) >= 20
+    # every decision of the planted model can be flipped by its two features within the data's range
+    assert m["success_rate"] == 1.0
+    assert all(r["flipped"] == "yes" and int(r["edits"]) <= 2 for r in guided)
+    changed = {s.split(":")[0] for r in guided for s in r["substitutions"].split("; ")}
+    assert changed <= PLANTED
+    # the random order spends edits on the six features the model does not read
+    assert m["median_edits_to_flip_control"] > m["median_edits_to_flip"]
+    assert m["edits_ratio"] < 0.6 and m["edits_ratio_ci_high"] < 1.0
+    assert np.mean([int(r["edits"]) for r in control]) > np.mean([int(r["edits"]) for r in guided])
+    assert result.sample_sizes and {s.measurement: s.n for s in result.sample_sizes}["success_rate"] == len(guided)
+    # pairs in the report list only changed features
+    pairs = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Original"))
+    assert pairs.rows and all(set(c.split(":")[0] for c in row[3].split("; ")) <= PLANTED for row in pairs.rows)
+
+
+def test_multiclass_guided_attack_changes_only_the_planted_features(tmp_path):
+    ctx = planted_context(tmp_path, classes=3)
+    result, rows = _attacks(ctx, {"explainer": "shap", "n_instances": 24, "max_edits": 8, "n_bootstrap": 200})
+    assert result.status != Status.ERROR, result.error
+    guided = [r for r in rows if r["order"] == "explanation"]
+    assert result.measurements["success_rate"] == 1.0
+    assert {s.split(":")[0] for r in guided for s in r["substitutions"].split("; ")} <= PLANTED
+    assert result.measurements["edits_ratio"] < 1
+
+
+def test_immutable_features_are_never_changed(tmp_path):
+    ctx = planted_context(tmp_path, immutable=["x0"])
+    _, rows = _attacks(ctx, {"explainer": "shap", "n_instances": 20, "max_edits": 8, "n_bootstrap": 50})
+    changed = {s.split(":")[0] for r in rows if r["substitutions"] for s in r["substitutions"].split("; ")}
+    assert "x0" not in changed and "x1" in changed
+
+
+def test_substituted_values_stay_within_the_observed_range(planted):
+    from auditor.models.substitution import tabular_spaces
+
+    frame = planted.data.frame
+    spaces = tabular_spaces(frame, [], np.arange(5), max_candidates=6, immutable=["x7"])
+    for s in spaces:
+        assert s.options(7) == ([], [])
+        for u in range(7):
+            values, close = s.options(u)
+            observed = set(frame[FEATURES[u]].tolist())
+            assert values and set(values) <= observed and s.original(u) not in values
+            assert close == sorted(close, reverse=True)  # nearest in rank first
+        grid = set(np.quantile(frame.x0, np.linspace(0, 1, 7), method="inverted_cdf").tolist())
+        assert set(s.options(0)[0]) <= grid and {frame.x0.min(), frame.x0.max()} <= grid
+
+
+def test_unknown_immutable_feature_is_a_located_card_error(tmp_path):
+    from auditor.inputs.model_card import load_model_card
+
+    with pytest.raises(ModelCardError) as err:
+        load_model_card(write_card(tmp_path, {
+            "task": "tabular-classification", "model": {"path": "m.skops", "format": "skops"}, "target": "y",
+            "features": ["a", "b"], "immutable_features": ["a", "c"]}), check_files=False)
+    assert err.value.exit_code == 3
+    assert "auditor.immutable_features[1]" in str(err.value) and "'c'" in str(err.value)
+
+
+def test_unknown_immutable_column_without_a_feature_list_is_a_card_error(tmp_path):
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+
+    pd.DataFrame({"a": [1, 2, 3], "y": ["n", "y", "n"]}).to_csv(tmp_path / "d.csv", index=False)
+    card = load_model_card(write_card(tmp_path / "card", {
+        "task": "tabular-classification", "model": {"path": "m.skops", "format": "skops"}, "target": "y",
+        "immutable_features": ["age"]}), check_files=False)
+    with pytest.raises(ModelCardError) as err:
+        load_dataset(tmp_path / "d.csv", card)
+    assert err.value.problems[0].location == "auditor.immutable_features" and err.value.exit_code == 3
+
+
+def test_too_few_instances_cannot_pass_a_gate(planted):
+    spec = CheckSpec(check="adversarial_robustness", params={"n_instances": 3},
+                     thresholds=[{"measurement": "edits_ratio_ci_high", "max": 1.0, "severity": "warn"}])
+    result = run_check(PlannedCheck(spec=spec, params=AdversarialRobustnessParams(n_instances=3)), planted)
+    assert result.status == Status.ERROR and result.error.type == "SampleTooSmall"
+
+
+def test_a_model_no_attack_flips_passes_the_ratio_gate(planted):
+    # one candidate value per feature, the one nearest in rank, and one edit: nothing flips
+    spec = CheckSpec(check="adversarial_robustness", params={"n_instances": 12, "max_edits": 1, "max_candidates": 1},
+                     thresholds=[{"measurement": "edits_ratio_ci_high", "max": 1.0, "severity": "warn"}])
+    p = AdversarialRobustnessParams(n_instances=12, max_edits=1, max_candidates=1)
+    result = run_check(PlannedCheck(spec=spec, params=p), planted)
+    m = result.measurements
+    assert m["success_rate"] < 0.5 and result.status == Status.PASS, (m, result.error)
+    assert m["edits_ratio_ci_high"] <= 1.0
+
+
+def test_budgets_are_bounded():
+    with pytest.raises(ValueError):
+        AdversarialRobustnessParams(max_edits=10_000)
+    with pytest.raises(ValueError):
+        AdversarialRobustnessParams(max_candidates=0)
+    with pytest.raises(ValueError):
+        AdversarialRobustnessParams(explainer="nope")
+
+
+# --- the search and its statistics on hand-made cases -----------------------------------------------
+class Space:
+    """Units 0..3 of a vector; each may become 1.0; the model reads the sum of units 2 and 3."""
+
+    def __init__(self):
+        self.x = np.zeros(4)
+
+    def options(self, u):
+        return [1.0], [1.0]
+
+    def apply(self, edits):
+        x = self.x.copy()
+        for u, v in edits.items():
+            x[u] = v
+        return x
+
+
+def _predict(items):
+    s = np.array([x[2] + x[3] for x in items])
+    p = np.clip(0.9 - 0.3 * s, 0, 1)
+    return np.column_stack([p, 1 - p])
+
+
+def test_greedy_search_counts_edits_in_the_given_order():
+    spaces = [Space(), Space()]
+    orders = [np.array([3, 2, 1, 0]), np.array([0, 1, 2, 3])]
+    out = greedy_substitution(spaces, orders, np.array([0, 0]), _predict([np.zeros(4)] * 2), _predict,
+                              lambda p: p.argmax(axis=1), max_edits=4)
+    assert [r.success for r in out] == [True, True]
+    assert [r.n_edits for r in out] == [2, 4]  # the control also edits the two units that change nothing
+    assert list(out[0].edits) == [3, 2]
+    capped = greedy_substitution([Space()], [np.array([0, 1, 2, 3])], np.array([0]), _predict([np.zeros(4)]),
+                                 _predict, lambda p: p.argmax(axis=1), max_edits=3)
+    assert not capped[0].success and capped[0].n_edits == 3
+    assert list(costs(capped, 3)) == [4.0]
+
+
+def test_edits_ratio_and_success_interval_known_values():
+    got = edits_ratio(np.array([1.0, 2.0, 6.0]), np.array([4.0, 4.0, 6.0]), n_boot=200, rng=0)
+    assert got["n"] == 3 and got["ratio"] == pytest.approx(9 / 14)
+    assert got["ci_low"] <= got["ratio"] <= got["ci_high"] <= 1.0
+    # nothing flipped by either order: exactly 1, not undefined
+    none = edits_ratio(np.full(6, 6.0), np.full(6, 6.0), n_boot=50, rng=0)
+    assert none["ratio"] == none["ci_low"] == none["ci_high"] == 1.0
+    rate, low, high = wilson_interval(10, 10)
+    assert rate == 1.0 and high == pytest.approx(1.0) and low == pytest.approx(0.7225, abs=1e-3)  # Wilson, 95%
+
+
+# --- text: the planted word -----------------------------------------------------------------------
+def test_text_guided_attack_replaces_the_planted_word(text):
+    ctx = text.ctx
+    result, rows = _attacks(ctx, {"explainer": "integrated_gradients", "n_instances": 12, "max_edits": 6,
+                                  "max_candidates": 30, "max_cosine_distance": 1.1, "n_bootstrap": 200})
+    assert result.status != Status.ERROR, result.error
+    texts = ctx.data.texts()
+    planted = [r for r in rows if r["order"] == "explanation" and set(texts[int(r["row"])].split()) & {"good", "bad"}]
+    assert len(planted) >= 6
+    assert all(r["flipped"] == "yes" and int(r["edits"]) == 1 for r in planted)
+    assert all(r["substitutions"].split(":")[0] in ("good", "bad") for r in planted)
+    m = result.measurements
+    # in the tiny model's embeddings "bad" is the nearest word to "good" (cosine -0.09) and no filler
+    # is within the floor of -0.1 of either, so the control flips only when it reaches the planted word
+    assert m["median_edits_to_flip"] == 1 and m["median_edits_to_flip_control"] > 1
+    assert m["edits_ratio"] < 0.6 and m["edits_ratio_ci_high"] < 1
+    control = [r for r in rows if r["order"] == "random" and r["row"] in {g["row"] for g in planted}]
+    assert all(r["substitutions"].split("; ")[-1].split(":")[0] in ("good", "bad") for r in control if r["flipped"] == "yes")
+    pairs = next(e for e in result.evidence if e.kind == "token_highlights")
+    highlighted = [s.text for inst in pairs.instances for s in inst["spans"] if s.value is not None]
+    assert highlighted and len(pairs.instances) % 2 == 0
+
+
+# --- the text primitive: candidate words and edits in the text ------------------------------------
+class _Tokenizer:
+    def __init__(self, vocab, special):
+        self.vocab, self.all_special_ids = vocab, special
+
+    def get_vocab(self):
+        return dict(self.vocab)
+
+
+def test_whole_words_drop_special_tokens_pieces_single_letters_and_non_letters():
+    from auditor.models.substitution import whole_words
+
+    wordpiece = _Tokenizer({"[CLS]": 0, "good": 1, "##ly": 2, "t": 3, "42": 4, "bad": 5, "don't": 6}, [0])
+    assert whole_words(wordpiece) == {1: "good", 5: "bad"}
+    bpe = _Tokenizer({"<s>": 0, "Ġgood": 1, "ly": 2, "Ġbad": 3, "Ġ,": 4}, [0])
+    assert whole_words(bpe) == {1: "good", 3: "bad"}
+
+
+def test_neighbours_are_cosine_nearest_above_the_floor_without_the_word_itself():
+    import torch
+
+    from auditor.models.substitution import NeighbourIndex
+
+    weight = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0], [1.0, 0.05]])
+    index = NeighbourIndex(weight, {0: "good", 1: "fine", 2: "table", 3: "bad", 4: "Good"})
+    words, sims = index.nearest([0], k=3, floor=0.0, exclude="good")
+    assert words == ["fine", "table"] and sims[0] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
+    assert index.nearest([0], k=1, floor=0.5, exclude="good")[0] == ["fine"]
+
+
+def test_text_edits_replace_words_in_place():
+    from auditor.models.substitution import TextSpace
+
+    space = TextSpace(text="a good, long film", units=["a", "good", "long", "film"],
+                      spans=[(0, 1), (2, 6), (8, 12), (13, 17)], pieces=[[1], [2], [3], [4]], index=None,
+                      max_candidates=1, floor=0.0)
+    assert space.apply({1: "great", 3: "movie"}) == "a great, long movie"
+    assert space.apply({}) == space.text
