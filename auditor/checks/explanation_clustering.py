@@ -9,12 +9,12 @@ three spaces, each by seeded k-means with k chosen by silhouette within the poli
 * **predictions**: the class probabilities f(x) (the article's k-means over the model's outputs);
 * **embeddings**: the model's pooled representation, where the model kind has one.
 
-Per cohort: its size, its error against the rest of the explained instances — a classifier's accuracy
-with a Wilson interval and its shortfall against the rest (Newcombe interval), a regressor's mean
-absolute error with a bootstrap interval and its ratio to the rest's (bootstrap interval) — the features or words that define it (mean share most
-above the rest's), and the explanations' quality inside it — the per-instance faithfulness gap
-(random control's deletion AUC minus the explainer's) with a bootstrap CI of its median and, for a
-seeded explainer, top-k agreement with a re-seeded run. Cohorts smaller than ``min_cohort_size``
+Per cohort: its size, its error against the rest of the explained instances (a classifier's accuracy
+with a Wilson interval and its shortfall against the rest, Newcombe interval; a regressor's mean
+absolute error with a bootstrap interval and its ratio to the rest's, bootstrap interval), the
+features or words that define it (mean share most above the rest's), and the explanations' quality
+inside it — the per-instance faithfulness gap (random control's deletion AUC minus the explainer's)
+with a bootstrap CI of its median and, for a seeded explainer, top-k agreement with a re-seeded run. Cohorts smaller than ``min_cohort_size``
 are reported, never gated.
 """
 
@@ -41,8 +41,8 @@ VIEWS = ("attributions", "predictions", "embeddings")
 MAX_CLUSTERS = 20  # k-means clusters tried per view
 MAX_KMEANS_INIT = 100  # k-means restarts per k
 GAPS = tuple(dict.fromkeys(f"worst_{m.gap}{s}" for m in COHORT_METRICS.values() for s in ("", "_ci_low")))
-PER_VIEW = ("k", "silhouette", "cohorts_gated", *GAPS, "worst_faithfulness_gap", "worst_faithfulness_gap_ci_low", "worst_faithfulness_gap_ci_high",
-            "faithfulness_shortfall", "worst_stability")
+PER_VIEW = ("k", "silhouette", "cohorts_gated", *GAPS, "worst_faithfulness_gap", "worst_faithfulness_gap_ci_low",
+            "worst_faithfulness_gap_ci_high", "faithfulness_shortfall", "worst_stability")
 OVERALL = ("n", *dict.fromkeys(m.value for m in COHORT_METRICS.values()), "faithfulness_gap", "stability")
 SPACES = {
     "attributions": "|attribution| of each feature (word) as a share of the instance's total",
@@ -61,7 +61,7 @@ class ClusteringParams(Params):
     min_cohort_size: int = count(20, MAX_INSTANCES, minimum=2)  # smaller cohorts are reported, never gated
     n_top_features: int = count(5, MAX_SHOWN)  # defining features (words) listed per cohort
     confidence: float = fraction(0.95)
-    n_bootstrap: int = count(1000, MAX_RESAMPLES)  # resamples of a cohort's median faithfulness gap (and a regressor's error)
+    n_bootstrap: int = count(1000, MAX_RESAMPLES)  # resamples of a cohort's median faithfulness gap (and its MAE)
     seed_stability: bool = True  # one re-seeded run of a seeded explainer (shared with other checks)
     top_k: int = count(5, MAX_TOP_K)  # top-k agreement of the seed stability
 
@@ -96,9 +96,9 @@ class ExplanationClustering(Check):
         "word's share of |attribution|), and also by the model's predicted probabilities and, where "
         "the model has them, its embeddings: seeded k-means, k chosen by silhouette within the "
         "policy's bounds. For each cohort: size, accuracy (a regressor: mean absolute error) with a "
-        "confidence interval and how it "
-        "compares with the rest, the features or words that define it, and the quality of the "
-        "explanations inside it (faithfulness against a random control, seed stability). A cohort "
+        "confidence interval and how it compares with the rest, the features or words that define it, "
+        "and the quality of the explanations inside it (faithfulness against a random control, seed "
+        "stability). A cohort "
         "where the model errs more, or where its explanations do not reflect the model, is a finding; "
         "cohorts too small to judge are shown, never gated."
     )
@@ -189,10 +189,12 @@ class ExplanationClustering(Check):
 
         level = f"{p.confidence:.0%}"
         per_instance = [[int(r)] + [int(labels_of[v][i]) + 1 if v in labels_of else "" for v in p.views]
-                        + [repr(float(outcome[i])) if ctx.regression else int(outcome[i]), repr(float(weights[i])), repr(float(faith[i])),
-                           "" if stability is None else repr(float(stability[i]))] for i, r in enumerate(rows)]
+                        + [repr(float(outcome[i])) if ctx.regression else int(outcome[i]), repr(float(weights[i])),
+                           repr(float(faith[i])), "" if stability is None else repr(float(stability[i]))]
+                        for i, r in enumerate(rows)]
         path = ctx.add_csv("evidence/explanation_clustering.csv",
-                           ["row"] + [f"cohort_{v}" for v in p.views] + [metric.per_instance, "weight", "faithfulness_gap", "seed_stability"],
+                           ["row"] + [f"cohort_{v}" for v in p.views]
+                           + [metric.per_instance, "weight", "faithfulness_gap", "seed_stability"],
                            per_instance)
         evidence = [
             self._error_table(cohort_rows, n, level, p, ctx.regression),
@@ -340,14 +342,14 @@ class ExplanationClustering(Check):
         gap, lo = measurements[f"{view}_worst_{metric.gap}"], measurements[f"{view}_worst_{metric.gap}_ci_low"]
         if gap is None:
             return text + f"; none has the {p.min_cohort_size} instances needed to judge it.", f"k = {k}"
-        text += (f"; the weakest judged cohort's {metric.name} is {gap:.2f} times the rest's" if metric.gap == "error_ratio"
-                 else f"; the weakest judged cohort's accuracy is {gap:.2f} below the rest's")
+        text += (f"; the weakest judged cohort's accuracy is {gap:.2f} below the rest's" if metric.higher_is_better
+                 else f"; the weakest judged cohort's {metric.name} is {gap:.2f} times the rest's")
         text += f" ({p.confidence:.0%} CI low {lo:.2f})"
         fw, overall = measurements[f"{view}_worst_faithfulness_gap"], measurements["faithfulness_gap"]
         if fw is not None and overall is not None:
             text += (f"; its explanations are least faithful in a cohort with median faithfulness gap {fw:.3f} "
                      f"(overall {overall:.3f})")
-        return text + ".", f"k = {k}, worst {'error ratio' if metric.gap == 'error_ratio' else 'gap'} {gap:.2f}"
+        return text + ".", f"k = {k}, worst {'gap' if metric.higher_is_better else 'error ratio'} {gap:.2f}"
 
     @staticmethod
     def _error_table(cohort_rows, n, level, p, regression: bool) -> Table:
