@@ -4,13 +4,18 @@ model's decision — recourse a reviewer can read ("what would have to change").
 The search (``auditor.explain.counterfactual_search``, and why it is not dice-ml) moves only the
 features the card does not list as ``immutable_features``, only to values inside the evaluation
 data's observed range (numeric) or among its observed levels (categorical), and asks the model in
-batches through the prediction cache. A counterfactual is valid when the predicted class differs
-from the original one (the card's decision threshold applies to a binary model).
+batches through the prediction cache. A classifier's counterfactual is valid when the predicted
+class differs from the original one (the card's decision threshold applies to a binary model). A
+regressor's has a target output range instead: the prediction must move by at least ``target_shift``
+standard deviations of the evaluation set's predictions, towards their median (a row predicted above
+the median downwards, one at or below it upwards) — the regression analogue of "the other side of the
+decision boundary", defined for every row and in the model's own spread.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params,
                                  count)
@@ -21,6 +26,7 @@ from auditor.models.tabular_codec import TabularCodec
 from auditor.results import BarChart, FileRef, SampleSize, Table
 
 MAX_REFINE_STEPS = 60  # bisection halvings: past ~50 a float64 segment cannot be halved further
+MAX_TARGET_SHIFT = 5.0  # a regressor's target shift, in standard deviations of its predictions
 
 
 class CounterfactualsParams(Params):
@@ -29,6 +35,8 @@ class CounterfactualsParams(Params):
     n_values: int = count(20, MAX_CURVE_STEPS, minimum=2)  # candidate values per numeric feature (observed quantiles)
     refine_steps: int = count(12, MAX_REFINE_STEPS)  # bisection steps towards the decision boundary
     n_shown: int = count(10, MAX_SHOWN)  # rows of the recourse table in the report (all are in the CSV)
+    # a regressor: how far the prediction must move towards the predictions' median, in their standard deviations
+    target_shift: float = Field(0.5, gt=0, le=MAX_TARGET_SHIFT, allow_inf_nan=False)
 
 
 def feature_scales(E: np.ndarray, categorical: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -74,7 +82,7 @@ class Counterfactuals(Check):
         "touches and how far it goes tell a reviewer whether the model offers recourse, and the table "
         "says concretely what would have to change."
     )
-    requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
+    requires = frozenset({Capability.FEATURE_TABLE})  # a class to change, or a regressor's target range
     Params = CounterfactualsParams
 
     @classmethod
@@ -103,22 +111,17 @@ class Counterfactuals(Check):
         space = SearchSpace(candidates=candidates, scale=scale, categorical=categorical, integer=integer)
 
         rows = ctx.explained_rows(p.n_instances)
-        original = ctx.predicted_index(ctx.predict_proba_rows(rows))
-
-        def outcome(Z, owner):
-            proba = ctx.model.predict_proba(codec.decode(Z))
-            return ctx.predicted_index(proba) != original[owner], -proba[np.arange(len(owner)), original[owner]]
-
-        cf = nearest_counterfactuals(E[rows], space, outcome, max_changes=p.max_features_changed,
-                                     refine_steps=p.refine_steps)
-        new_class = ctx.predicted_index(ctx.model.predict_proba(codec.decode(cf.points)))
+        goal = (TargetShift(ctx, rows, p.target_shift) if ctx.regression
+                else ClassChange(ctx, rows))
+        cf = nearest_counterfactuals(E[rows], space, lambda Z, owner: goal.outcome(codec.decode(Z), owner),
+                                     max_changes=p.max_features_changed, refine_steps=p.refine_steps)
+        was, becomes = goal.texts(ctx.model.predict_proba(codec.decode(cf.points)))
         n, k = len(rows), int(cf.found.sum())
         share = k / n if n else float("nan")
         low, high = wilson_interval(k, n) if n else (float("nan"), float("nan"))
         med_changed = float(np.median(cf.n_changed[cf.found])) if k else float("nan")
         med_dist = float(np.median(cf.distance[cf.found])) if k else float("nan")
 
-        classes = ctx.classes
         changes = []
         for i in range(n):
             cols = np.flatnonzero(space.changed(E[rows[i]], cf.points[i])) if cf.found[i] else []
@@ -128,14 +131,14 @@ class Counterfactuals(Check):
         # the decision first: the report's section shows this short table (a table led by "row" is
         # per-instance detail and goes to the appendix); every row is in the CSV
         table_rows = [
-            [classes[original[i]], classes[new_class[i]] if cf.found[i] else "—",
+            [was[i], becomes[i] if cf.found[i] else "—",
              changes[i] if cf.found[i] else f"none within {p.max_features_changed} feature changes",
              int(cf.n_changed[i]) if cf.found[i] else None, float(cf.distance[i]) if cf.found[i] else None, int(rows[i])]
             for i in range(min(p.n_shown, n))
         ]
         path = ctx.add_csv("evidence/counterfactuals.csv",
                            ["row", "predicted", "counterfactual_predicted", "found", "features_changed", "distance", "changes"],
-                           [[int(rows[i]), classes[original[i]], classes[new_class[i]] if cf.found[i] else "",
+                           [[int(rows[i]), was[i], becomes[i] if cf.found[i] else "",
                              bool(cf.found[i]), int(cf.n_changed[i]), "" if not cf.found[i] else round(float(cf.distance[i]), 6),
                              changes[i]] for i in range(n)])
         changed_share = (np.array([[space.changed(E[rows[i]], cf.points[i])[j] for j in range(len(codec.columns))]
@@ -144,7 +147,7 @@ class Counterfactuals(Check):
         evidence = [
             Table(
                 title="Recourse: what would have to change",
-                columns=["decision", "becomes", "what would have to change", "features changed", "distance", "row"],
+                columns=[goal.column, "becomes", "what would have to change", "features changed", "distance", "row"],
                 rows=table_rows,
                 caption=(f"The first {len(table_rows)} of {n} explained rows (misclassified, borderline and confident "
                          f"rows interleaved); every row is in {path}. Distance: MAD-scaled L1 on numeric features "
@@ -157,9 +160,9 @@ class Counterfactuals(Check):
                 caption=f"n = {k} counterfactuals found among {n} explained rows.", detail=True,
             ),
             FileRef(title="Counterfactuals per explained row", path=path,
-                    description="original and counterfactual predicted class, features changed, distance, the changes"),
+                    description=f"original and counterfactual {goal.column}, features changed, distance, the changes"),
         ]
-        notes = [
+        notes = [goal.rule,
             (f"Immutable features (the card's immutable_features), never changed: {', '.join(sorted(immutable))}."
              if immutable else "The card declares no immutable_features: every feature may change."),
             (f"Search budget: at most {p.max_features_changed} features per counterfactual, {p.n_values} observed "
@@ -171,7 +174,7 @@ class Counterfactuals(Check):
                          f"instead: {', '.join(codec.columns[j] for j in fallback)}.")
         measurements = {"share_found": share, "share_found_ci_low": low,
                         "median_features_changed": med_changed, "median_distance": med_dist}
-        summary = (f"A change of decision was found for {k} of {n} explained rows within {p.max_features_changed} "
+        summary = (f"A {goal.change} was found for {k} of {n} explained rows within {p.max_features_changed} "
                    f"feature changes (95% CI of the share {low:.2f}–{high:.2f})"
                    + (f"; it changes a median of {med_changed:g} features, median distance {med_dist:.2f}." if k else "."))
         return CheckOutput(
@@ -182,3 +185,50 @@ class Counterfactuals(Check):
                           SampleSize(measurement="median_features_changed", n=k),
                           SampleSize(measurement="median_distance", n=k)],
         )
+
+
+class ClassChange:
+    """A classifier's counterfactual: any other predicted class; progress = minus the probability of
+    the original class."""
+
+    column, change = "decision", "change of decision"
+    rule = "Valid counterfactual: the predicted class differs from the original one."
+
+    def __init__(self, ctx, rows: np.ndarray):
+        self.ctx = ctx
+        self.original = ctx.predicted_index(ctx.predict_proba_rows(rows))
+
+    def outcome(self, frame, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        proba = self.ctx.model.predict_proba(frame)
+        return self.ctx.predicted_index(proba) != self.original[owner], -proba[np.arange(len(owner)), self.original[owner]]
+
+    def texts(self, proba: np.ndarray) -> tuple[list[str], list[str]]:
+        classes = self.ctx.classes
+        return [classes[i] for i in self.original], [classes[i] for i in self.ctx.predicted_index(proba)]
+
+
+class TargetShift:
+    """A regressor's counterfactual: the prediction moves by at least ``shift`` standard deviations
+    of the evaluation predictions towards their median; progress = the signed move in that direction."""
+
+    column, change = "prediction", "target shift"
+
+    def __init__(self, ctx, rows: np.ndarray, shift: float):
+        predictions = ctx.proba()[:, 0]
+        spread = float(np.std(predictions))
+        if not spread > 0:
+            raise ValueError("the regressor predicts one value for every evaluation row: no target shift is defined")
+        self.ctx, self.need = ctx, shift * spread
+        self.original = ctx.predict_proba_rows(rows)[:, 0]
+        median = float(np.median(predictions))
+        self.direction = np.where(self.original <= median, 1.0, -1.0)
+        self.rule = (f"Valid counterfactual: the prediction moves by at least {shift:g} standard deviations of the "
+                     f"evaluation predictions ({self.need:.4g} in the target's units) towards their median "
+                     f"({median:.4g}): up for a row predicted at or below it, down for one above it.")
+
+    def outcome(self, frame, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        moved = self.direction[owner] * (self.ctx.model.predict_proba(frame)[:, 0] - self.original[owner])
+        return moved >= self.need, moved
+
+    def texts(self, proba: np.ndarray) -> tuple[list[str], list[str]]:
+        return [f"{v:.4g}" for v in self.original], [f"{v:.4g}" for v in proba[:, 0]]

@@ -9,11 +9,12 @@ three spaces, each by seeded k-means with k chosen by silhouette within the poli
 * **predictions**: the class probabilities f(x) (the article's k-means over the model's outputs);
 * **embeddings**: the model's pooled representation, where the model kind has one.
 
-Per cohort: its size, accuracy with a Wilson interval and its shortfall against the rest of the
-explained instances (Newcombe interval), the features or words that define it (mean share most
-above the rest's), and the explanations' quality inside it — the per-instance faithfulness gap
-(random control's deletion AUC minus the explainer's) with a bootstrap CI of its median and, for a
-seeded explainer, top-k agreement with a re-seeded run. Cohorts smaller than ``min_cohort_size``
+Per cohort: its size, its error against the rest of the explained instances (a classifier's accuracy
+with a Wilson interval and its shortfall against the rest, Newcombe interval; a regressor's mean
+absolute error with a bootstrap interval and its ratio to the rest's, bootstrap interval), the
+features or words that define it (mean share most above the rest's), and the explanations' quality
+inside it — the per-instance faithfulness gap (random control's deletion AUC minus the explainer's)
+with a bootstrap CI of its median and, for a seeded explainer, top-k agreement with a re-seeded run. Cohorts smaller than ``min_cohort_size``
 are reported, never gated.
 """
 
@@ -36,17 +37,16 @@ from auditor.metrics.statistics import bootstrap_ci
 from auditor.models.base import Capability
 from auditor.results import FileRef, Heatmap, SampleSize, Table
 
-KIND = "classification"  # the cohort error metric (auditor.metrics.cohorts.COHORT_METRICS); regression adds its own
 VIEWS = ("attributions", "predictions", "embeddings")
 MAX_CLUSTERS = 20  # k-means clusters tried per view
 MAX_KMEANS_INIT = 100  # k-means restarts per k
-PER_VIEW = ("k", "silhouette", "cohorts_gated", "worst_accuracy_gap", "worst_accuracy_gap_ci_low",
-            "worst_faithfulness_gap", "worst_faithfulness_gap_ci_low", "worst_faithfulness_gap_ci_high",
-            "faithfulness_shortfall", "worst_stability")
-OVERALL = ("n", "accuracy", "faithfulness_gap", "stability")
+GAPS = tuple(dict.fromkeys(f"worst_{m.gap}{s}" for m in COHORT_METRICS.values() for s in ("", "_ci_low")))
+PER_VIEW = ("k", "silhouette", "cohorts_gated", *GAPS, "worst_faithfulness_gap", "worst_faithfulness_gap_ci_low",
+            "worst_faithfulness_gap_ci_high", "faithfulness_shortfall", "worst_stability")
+OVERALL = ("n", *dict.fromkeys(m.value for m in COHORT_METRICS.values()), "faithfulness_gap", "stability")
 SPACES = {
     "attributions": "|attribution| of each feature (word) as a share of the instance's total",
-    "predictions": "class probabilities f(x)",
+    "predictions": "the model's outputs f(x) (class probabilities, or a regressor's predicted value)",
     "embeddings": "the model's mean-pooled last hidden state",
 }
 
@@ -61,7 +61,7 @@ class ClusteringParams(Params):
     min_cohort_size: int = count(20, MAX_INSTANCES, minimum=2)  # smaller cohorts are reported, never gated
     n_top_features: int = count(5, MAX_SHOWN)  # defining features (words) listed per cohort
     confidence: float = fraction(0.95)
-    n_bootstrap: int = count(1000, MAX_RESAMPLES)  # resamples of a cohort's median faithfulness gap
+    n_bootstrap: int = count(1000, MAX_RESAMPLES)  # resamples of a cohort's median faithfulness gap (and its MAE)
     seed_stability: bool = True  # one re-seeded run of a seeded explainer (shared with other checks)
     top_k: int = count(5, MAX_TOP_K)  # top-k agreement of the seed stability
 
@@ -95,13 +95,14 @@ class ExplanationClustering(Check):
         "Clusters the explained instances by what their explanations rely on (each feature's or "
         "word's share of |attribution|), and also by the model's predicted probabilities and, where "
         "the model has them, its embeddings: seeded k-means, k chosen by silhouette within the "
-        "policy's bounds. For each cohort: size, accuracy with a confidence interval and how far it "
-        "falls below the rest, the features or words that define it, and the quality of the "
-        "explanations inside it (faithfulness against a random control, seed stability). A cohort "
+        "policy's bounds. For each cohort: size, accuracy (a regressor: mean absolute error) with a "
+        "confidence interval and how it compares with the rest, the features or words that define it, "
+        "and the quality of the explanations inside it (faithfulness against a random control, seed "
+        "stability). A cohort "
         "where the model errs more, or where its explanations do not reflect the model, is a finding; "
         "cohorts too small to judge are shown, never gated."
     )
-    requires = frozenset({Capability.PROBABILITIES})  # cohort accuracy; a regressor's cohort error is not built yet
+    # a classifier's cohorts are judged by accuracy, a regressor's (Capability.REGRESSION) by absolute error
     trust = True
     Params = ClusteringParams
 
@@ -118,14 +119,18 @@ class ExplanationClustering(Check):
         p = self.params
         if p.explainer not in explainer_names(ctx.task):
             raise CheckNotApplicable(f"does not apply: no {p.explainer} explainer for {ctx.task} models")
-        metric = COHORT_METRICS[KIND]
+        metric = COHORT_METRICS["regression" if ctx.regression else "classification"]
         attr = ctx.attribution(p.explainer, p.n_instances)
         rows = np.asarray(attr.row_ids, dtype=int)
         names, importance = attr.importance_table()
         shares = attribution_shares(importance)
         proba = ctx.proba()
-        outcome = (ctx.predicted_index(proba)[rows] == ctx.label_index()[rows]).astype(float)
-        weights = self._selection_weights(ctx, proba, outcome)
+        if ctx.regression:  # absolute error; the explained order takes rows evenly from the thirds by
+            outcome = np.abs(ctx.targets() - proba[:, 0])[rows]  # |residual|, so every row weighs the same
+            weights = np.ones(len(rows))
+        else:
+            outcome = (ctx.predicted_index(proba)[rows] == ctx.label_index()[rows]).astype(float)
+            weights = self._selection_weights(ctx, proba, outcome)
         faith = deletion_gaps(ctx, attr, f"clustering.control.{p.explainer}")
         stability, notes = self._stability(ctx, attr)
         spaces = {"attributions": shares, "predictions": proba[rows]}
@@ -139,10 +144,11 @@ class ExplanationClustering(Check):
         measurements: dict[str, float | None] = {m: None for m in self.measurement_names(p)}
         n = len(rows)
         measurements["n"] = float(n)
-        measurements["accuracy"] = _num(np.average(outcome, weights=weights)) if n else None
+        measurements[metric.value] = _num(np.average(outcome, weights=weights)) if n else None
         measurements["faithfulness_gap"] = _num(np.nanmedian(faith)) if np.isfinite(faith).any() else None
         measurements["stability"] = None if stability is None else _num(np.nanmedian(stability))
-        sample_sizes = [SampleSize(measurement=m, n=n) for m in OVERALL]
+        sample_sizes = [SampleSize(measurement=m, n=n) for m in OVERALL if m in ("n", metric.value) or
+                        m not in {c.value for c in COHORT_METRICS.values()}]
         cohort_rows, quality_rows, method_rows, labels_of, worst_of = [], [], [], {}, {}
         for view in p.views:
             if view not in spaces:
@@ -161,7 +167,7 @@ class ExplanationClustering(Check):
             quality_rows += [c["quality"] for c in cohorts]
             gated = [c for c in cohorts if c["gated"]]
             measurements[f"{view}_cohorts_gated"] = float(len(gated))
-            sizes = self._worst(measurements, view, gated, cohorts, p)
+            sizes = self._worst(measurements, view, gated, cohorts, p, metric)
             sample_sizes += [SampleSize(measurement=f"{view}_{m}", n=n) for m in ("k", "silhouette", "cohorts_gated")]
             sample_sizes += sizes
             worst_of[view] = cohorts
@@ -183,24 +189,15 @@ class ExplanationClustering(Check):
 
         level = f"{p.confidence:.0%}"
         per_instance = [[int(r)] + [int(labels_of[v][i]) + 1 if v in labels_of else "" for v in p.views]
-                        + [int(outcome[i]), repr(float(weights[i])), repr(float(faith[i])),
-                           "" if stability is None else repr(float(stability[i]))] for i, r in enumerate(rows)]
+                        + [repr(float(outcome[i])) if ctx.regression else int(outcome[i]), repr(float(weights[i])),
+                           repr(float(faith[i])), "" if stability is None else repr(float(stability[i]))]
+                        for i, r in enumerate(rows)]
         path = ctx.add_csv("evidence/explanation_clustering.csv",
-                           ["row"] + [f"cohort_{v}" for v in p.views] + ["correct", "weight", "faithfulness_gap", "seed_stability"],
+                           ["row"] + [f"cohort_{v}" for v in p.views]
+                           + [metric.per_instance, "weight", "faithfulness_gap", "seed_stability"],
                            per_instance)
         evidence = [
-            Table(title="Cohorts: accuracy against the rest",
-                  columns=["view", "cohort", "n", "gated", "accuracy", f"{level} CI low", "CI high",
-                           "shortfall vs rest", f"{level} CI low", "CI high"],
-                  rows=cohort_rows,
-                  caption=f"Cohorts of the {n} explained instances, per view. Accuracy: Wilson interval; shortfall: "
-                          "the rest's accuracy minus the cohort's (positive = the cohort is worse), Newcombe "
-                          f"interval. Cohorts under {p.min_cohort_size} instances are shown, not gated. The explained "
-                          "instances are the audit's shared selection, which over-samples misclassified rows: each "
-                          "correct and each misclassified row is weighted by the inverse of its group's sampling "
-                          "rate, so accuracies estimate the evaluation set's, and intervals use the effective "
-                          "sample size (Kish). Correct rows are chosen among the most and the least confident, so a "
-                          "cohort of moderately confident rows may still be under-represented."),
+            self._error_table(cohort_rows, n, level, p, ctx.regression),
             Table(title="Cohorts: what defines them and how faithful their explanations are",
                   columns=["view", "cohort", "n", "defining features (share lift)", "median faithfulness gap",
                            f"{level} CI low", "CI high", "median seed stability"],
@@ -222,7 +219,7 @@ class ExplanationClustering(Check):
         if "attributions" in worst_of:
             evidence.append(self._heatmap(worst_of["attributions"], labels_of["attributions"], shares, names, p))
         evidence.append(FileRef(title="Cohort of every explained instance", path=path))
-        summary, key = self._summary(measurements, worst_of, p)
+        summary, key = self._summary(measurements, worst_of, p, metric)
         return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
                            key_figure=key, sample_sizes=sample_sizes,
                            cost={"attribution_model_inputs": attr.cost.get("requests", 0)})
@@ -260,9 +257,10 @@ class ExplanationClustering(Check):
         for c in range(int(labels.max()) + 1):
             inside = labels == c
             size = int(inside.sum())
-            acc, acc_lo, acc_hi = metric.interval(outcome[inside], weights[inside], p.confidence)
+            boot = {"n_boot": p.n_bootstrap, "rng": ctx.rng(f"clustering.error.{view}.{c}")}
+            acc, acc_lo, acc_hi = metric.interval(outcome[inside], weights[inside], p.confidence, **boot)
             gap, gap_lo, gap_hi = (metric.shortfall(outcome[inside], weights[inside], outcome[~inside], weights[~inside],
-                                                    p.confidence)
+                                                    p.confidence, **boot)
                                    if (~inside).any() else (np.nan, np.nan, np.nan))
             fg, fg_lo, fg_hi = bootstrap_ci(faith[inside], np.median, n_boot=p.n_bootstrap, alpha=1 - p.confidence,
                                             rng=ctx.rng(f"clustering.faithfulness.{view}.{c}"))
@@ -282,8 +280,9 @@ class ExplanationClustering(Check):
         return out
 
     @staticmethod
-    def _worst(measurements, view, gated, cohorts, p) -> list[SampleSize]:
-        """The gated cohort with the strongest evidence of lower accuracy (largest interval low) and
+    def _worst(measurements, view, gated, cohorts, p, metric) -> list[SampleSize]:
+        """The gated cohort with the strongest evidence of a larger error (largest interval low of the
+        metric's shortfall) and
         the one whose explanations are least faithful (smallest median gap), as measurements."""
         largest = max((c["n"] for c in cohorts), default=0)
         by_gap = [c for c in gated if c["gap_lo"] is not None]
@@ -291,11 +290,11 @@ class ExplanationClustering(Check):
         sizes = []
         if by_gap:
             w = max(by_gap, key=lambda c: (c["gap_lo"], c["gap"] or 0.0, -c["cohort"]))
-            measurements[f"{view}_worst_accuracy_gap"] = w["gap"]
-            measurements[f"{view}_worst_accuracy_gap_ci_low"] = w["gap_lo"]
+            measurements[f"{view}_worst_{metric.gap}"] = w["gap"]
+            measurements[f"{view}_worst_{metric.gap}_ci_low"] = w["gap_lo"]
         w_acc = w["n"] if by_gap else largest
-        sizes += [SampleSize(measurement=f"{view}_worst_accuracy_gap", n=w_acc),
-                  SampleSize(measurement=f"{view}_worst_accuracy_gap_ci_low", n=w_acc, ci_degenerate=not by_gap)]
+        sizes += [SampleSize(measurement=f"{view}_worst_{metric.gap}", n=w_acc),
+                  SampleSize(measurement=f"{view}_worst_{metric.gap}_ci_low", n=w_acc, ci_degenerate=not by_gap)]
         if by_faith:
             w = min(by_faith, key=lambda c: (c["faith"], c["cohort"]))
             overall = measurements["faithfulness_gap"]
@@ -334,19 +333,46 @@ class ExplanationClustering(Check):
         )
 
     @staticmethod
-    def _summary(measurements, worst_of, p) -> tuple[str, str]:
+    def _summary(measurements, worst_of, p, metric) -> tuple[str, str]:
         view = next((v for v in p.views if v in worst_of), None)
         if view is None:
             return "The explained instances could not be clustered.", ""
         k, sil = int(measurements[f"{view}_k"]), measurements[f"{view}_silhouette"]
         text = f"{k} cohorts by {view} (silhouette {sil:.2f}) over {int(measurements['n'])} explained instances"
-        gap, lo = measurements[f"{view}_worst_accuracy_gap"], measurements[f"{view}_worst_accuracy_gap_ci_low"]
+        gap, lo = measurements[f"{view}_worst_{metric.gap}"], measurements[f"{view}_worst_{metric.gap}_ci_low"]
         if gap is None:
             return text + f"; none has the {p.min_cohort_size} instances needed to judge it.", f"k = {k}"
-        text += (f"; the weakest judged cohort's accuracy is {gap:.2f} below the rest's "
-                 f"({p.confidence:.0%} CI low {lo:.2f})")
+        text += (f"; the weakest judged cohort's accuracy is {gap:.2f} below the rest's" if metric.higher_is_better
+                 else f"; the weakest judged cohort's {metric.name} is {gap:.2f} times the rest's")
+        text += f" ({p.confidence:.0%} CI low {lo:.2f})"
         fw, overall = measurements[f"{view}_worst_faithfulness_gap"], measurements["faithfulness_gap"]
         if fw is not None and overall is not None:
             text += (f"; its explanations are least faithful in a cohort with median faithfulness gap {fw:.3f} "
                      f"(overall {overall:.3f})")
-        return text + ".", f"k = {k}, worst gap {gap:.2f}"
+        return text + ".", f"k = {k}, worst {'gap' if metric.higher_is_better else 'error ratio'} {gap:.2f}"
+
+    @staticmethod
+    def _error_table(cohort_rows, n, level, p, regression: bool) -> Table:
+        common = (f"Cohorts of the {n} explained instances, per view. Cohorts under {p.min_cohort_size} instances "
+                  "are shown, not gated. ")
+        if regression:
+            return Table(
+                title="Cohorts: mean absolute error against the rest",
+                columns=["view", "cohort", "n", "gated", "MAE", f"{level} CI low", "CI high",
+                         "MAE ratio to rest", f"{level} CI low", "CI high"],
+                rows=cohort_rows,
+                caption=common + f"MAE: the cohort's mean |true − predicted| (target units), {p.n_bootstrap}-resample "
+                        "bootstrap interval; ratio: the cohort's MAE over the rest's (1 = as accurate, above 1 = the "
+                        "cohort is worse), bootstrap interval resampling both groups. The explained instances are taken "
+                        "evenly from the thirds of the evaluation set by |residual|, so each weighs the same.")
+        return Table(
+            title="Cohorts: accuracy against the rest",
+            columns=["view", "cohort", "n", "gated", "accuracy", f"{level} CI low", "CI high",
+                     "shortfall vs rest", f"{level} CI low", "CI high"],
+            rows=cohort_rows,
+            caption=common + "Accuracy: Wilson interval; shortfall: the rest's accuracy minus the cohort's (positive = "
+                    "the cohort is worse), Newcombe interval. The explained instances are the audit's shared selection, "
+                    "which over-samples misclassified rows: each correct and each misclassified row is weighted by the "
+                    "inverse of its group's sampling rate, so accuracies estimate the evaluation set's, and intervals use "
+                    "the effective sample size (Kish). Correct rows are chosen among the most and the least confident, so "
+                    "a cohort of moderately confident rows may still be under-represented.")

@@ -16,7 +16,7 @@ from pydantic import field_validator
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, Check,
                                  CheckOutput, Params, count)
 from auditor.explain.partial_dependence import ice_heterogeneity, ice_heterogeneity_interval, partial_dependence_curves
-from auditor.explain.permutation_importance import SCORINGS, permutation_importance
+from auditor.explain.permutation_importance import SCORINGS, default_scoring, permutation_importance
 from auditor.models.base import Capability
 from auditor.results import BarChart, LineChart, SampleSize, Series, Table
 
@@ -30,13 +30,13 @@ class PartialDependenceParams(Params):
     n_ice_shown: int = count(20, MAX_SHOWN)  # ICE curves drawn per chart
     n_bootstrap: int = count(500, MAX_RESAMPLES)  # resamples of the ICE rows for the heterogeneity's interval
     n_repeats: int = count(5, MAX_REPEATS)  # permutation importance (as global_importance: shared through the cache)
-    scoring: str = "roc_auc"
+    scoring: str | None = None  # None: roc_auc for a classifier, neg_mae (MAE increase) for a regressor
     max_rows: int | None = count(None, MAX_ROWS, minimum=2)  # rows for permutation importance (None: all)
 
     @field_validator("scoring")
     @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in SCORINGS:
+    def _known(cls, v: str | None) -> str | None:
+        if v is not None and v not in SCORINGS:
             raise ValueError(f"unknown scoring {v!r}; known: {', '.join(SCORINGS)}")
         return v
 
@@ -51,7 +51,7 @@ class PartialDependence(Check):
         "where they diverge the feature interacts with others, and the ICE heterogeneity (the share of "
         "the centred curves' variation the average leaves out) measures how much."
     )
-    requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
+    requires = frozenset({Capability.FEATURE_TABLE})  # a classifier's class probability or a regressor's value
     Params = PartialDependenceParams
 
     @classmethod
@@ -61,22 +61,23 @@ class PartialDependence(Check):
     def run(self, ctx) -> CheckOutput:
         p = self.params
         data = ctx.data
-        perm = permutation_importance(ctx, n_repeats=p.n_repeats, scoring=p.scoring, max_rows=p.max_rows)
+        scoring = p.scoring or default_scoring(ctx.regression)
+        perm = permutation_importance(ctx, n_repeats=p.n_repeats, scoring=scoring, max_rows=p.max_rows)
         order = np.argsort(-perm.mean, kind="stable")[: min(p.n_features, len(perm.features))]
         features = [perm.features[j] for j in order]
         importance = {f: float(m) for f, m in zip(perm.features, perm.mean)}
-        target = ctx.positive_index
-        if target is None:  # several classes and no positive class: the class predicted most often
-            target = int(np.bincount(ctx.predicted_index(), minlength=len(ctx.classes)).argmax())
-        label = f"P({ctx.classes[target]})"
+        # a regressor's one output column is its predicted value (target units); the curves and their
+        # heterogeneity stay on that scale (no log-odds)
+        log_odds = not ctx.regression
+        target, label = (0, f"predicted {ctx.card.auditor.target}") if ctx.regression else self._class_output(ctx)
 
         n = len(data.frame)
         rows = np.arange(n) if p.n_ice >= n else np.sort(ctx.rng("partial_dependence").choice(n, p.n_ice, replace=False))
         sample = data.frame.iloc[rows].reset_index(drop=True)
         curves = partial_dependence_curves(lambda frame: ctx.model.predict_proba(frame)[:, target], sample, features,
                                            categorical=data.categorical, grid_resolution=p.grid_resolution)
-        hetero = np.array([ice_heterogeneity(c.individual, log_odds=True) for c in curves])
-        intervals = np.array([ice_heterogeneity_interval(c.individual, log_odds=True, n_boot=p.n_bootstrap,
+        hetero = np.array([ice_heterogeneity(c.individual, log_odds=log_odds) for c in curves])
+        intervals = np.array([ice_heterogeneity_interval(c.individual, log_odds=log_odds, n_boot=p.n_bootstrap,
                                                          rng=ctx.rng(f"partial_dependence:{c.feature}"))
                               for c in curves]).reshape(-1, 2)
         shown = ctx.rng("partial_dependence_shown").choice(len(rows), min(p.n_ice_shown, len(rows)), replace=False)
@@ -99,14 +100,14 @@ class PartialDependence(Check):
             ))
         evidence.insert(0, Table(
             title="Features, their effect and its heterogeneity",
-            columns=["rank", "feature", f"{p.scoring} drop", "PD range", "PD low", "PD high", "ICE heterogeneity",
+            columns=["rank", "feature", f"{scoring} drop", "PD range", "PD low", "PD high", "ICE heterogeneity",
                      "95% CI high"],
             rows=[[i + 1, c.feature, importance[c.feature], c.pd_range, float(np.min(c.average)),
                    float(np.max(c.average)), float(h), float(intervals[i, 1])]
                   for i, (c, h) in enumerate(zip(curves, hetero))],
             caption=(f"Output {label}. PD range: how far the average output moves over the grid (numeric: "
                      f"{p.grid_resolution} points between the 5th and 95th percentile; categorical: every level). "
-                     "ICE heterogeneity (on the log-odds): 0 = parallel row curves (additive effect), near 1 = the effect "
+                     f"ICE heterogeneity (on {'the log-odds' if log_odds else 'the predicted value'}): 0 = parallel row curves (additive effect), near 1 = the effect "
                      "differs from row to row (interactions). The top feature's curves are drawn here, the others' in "
                      "the appendix."),
         ))
@@ -118,14 +119,7 @@ class PartialDependence(Check):
             "median_ice_heterogeneity": float(np.median(finite)) if finite.size else float("nan"),
             "top_feature_pd_range": curves[0].pd_range if curves else float("nan"),
         }
-        notes = [
-            f"Output: {label} (the model's probability of that class; the card's positive class where it has one, "
-            "else the class predicted most often).",
-            "ICE heterogeneity is measured on the log-odds of the curves (the charts show probabilities): on the "
-            "probability scale the sigmoid's saturation alone bends rows differently, while a model additive in its "
-            "log-odds has parallel log-odds curves (heterogeneity 0). A large value means the average line hides how "
-            "the feature acts on individual rows.",
-        ]
+        notes = self._output_notes(label, log_odds)
         if np.isnan(hetero).any():
             notes.append("Features whose every ICE curve is flat (the output does not move): "
                          + ", ".join(c.feature for c, h in zip(curves, hetero) if np.isnan(h)) + ".")
@@ -143,3 +137,25 @@ class PartialDependence(Check):
             sample_sizes=[SampleSize(measurement=m, n=len(rows), ci_degenerate=m.endswith("_ci_high") and not highs.size)
                           for m in measurements],
         )
+
+    @staticmethod
+    def _class_output(ctx) -> tuple[int, str]:
+        """A classifier's drawn output: the card's positive class, else the class predicted most often."""
+        target = ctx.positive_index
+        if target is None:
+            target = int(np.bincount(ctx.predicted_index(), minlength=len(ctx.classes)).argmax())
+        return target, f"P({ctx.classes[target]})"
+
+    @staticmethod
+    def _output_notes(label: str, log_odds: bool) -> list[str]:
+        if not log_odds:
+            return [f"Output: {label}, the regressor's prediction in the target's units.",
+                    "ICE heterogeneity is measured on the predicted value itself: a model additive in its features "
+                    "(a linear regression) has parallel curves (heterogeneity 0). A large value means the average "
+                    "line hides how the feature acts on individual rows."]
+        return [f"Output: {label} (the model's probability of that class; the card's positive class where it has one, "
+                "else the class predicted most often).",
+                "ICE heterogeneity is measured on the log-odds of the curves (the charts show probabilities): on the "
+                "probability scale the sigmoid's saturation alone bends rows differently, while a model additive in its "
+                "log-odds has parallel log-odds curves (heterogeneity 0). A large value means the average line hides how "
+                "the feature acts on individual rows."]

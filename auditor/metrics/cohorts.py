@@ -1,5 +1,6 @@
 """Cohorts of explained instances: seeded k-means with k chosen by silhouette, what defines each
-cohort, and how a cohort's error compares with the rest (intervals for proportions).
+cohort, and how a cohort's error compares with the rest (classification: accuracy, intervals for
+proportions; regression: mean absolute error, bootstrap intervals).
 
 Pure functions of arrays (the explanation_clustering check feeds them), each with a known answer in
 tests/metrics/test_cohorts.py.
@@ -12,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["ACCURACY", "COHORT_METRICS", "CohortMetric", "Clustering", "attribution_shares", "cluster",
+__all__ = ["ACCURACY", "ABSOLUTE_ERROR", "COHORT_METRICS", "CohortMetric", "Clustering", "attribution_shares", "cluster",
            "defining_features", "effective_size", "newcombe_difference", "wilson_interval"]
 
 
@@ -66,18 +67,23 @@ def effective_size(weights) -> float:
 class CohortMetric:
     """How a cohort's error is measured and compared with the rest of the instances.
 
-    ``per_instance`` values come from the check (classification: 1.0 for a correct prediction),
-    each with a weight (the inverse of its sampling rate: equal weights when every instance was
-    equally likely to be explained). ``interval(values, weights, confidence)`` is the cohort's
-    estimate with its interval and ``shortfall(cohort, cohort_weights, rest, rest_weights,
-    confidence)`` how much worse the cohort is than the rest (positive = worse) with its interval.
-    A regression metric (absolute error, bootstrap intervals) plugs in here.
+    ``per_instance`` values come from the check (classification: 1.0 for a correct prediction;
+    regression: the absolute error), each with a weight (the inverse of its sampling rate: equal
+    weights when every instance was equally likely to be explained). ``interval(values, weights,
+    confidence, n_boot=, rng=)`` is the cohort's estimate with its interval and ``shortfall(cohort,
+    cohort_weights, rest, rest_weights, confidence, n_boot=, rng=)`` how much worse the cohort is than
+    the rest (larger = worse: a difference of accuracies, or a ratio of mean absolute errors) with its
+    interval; ``n_boot`` and ``rng`` serve the metrics with bootstrap intervals (the others ignore them).
+    ``value`` and ``gap`` name the check's measurements, ``per_instance`` its per-instance column.
     """
 
     name: str
     higher_is_better: bool
-    interval: Callable[[np.ndarray, np.ndarray, float], tuple[float, float, float]]
-    shortfall: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float], tuple[float, float, float]]
+    interval: Callable[..., tuple[float, float, float]]
+    shortfall: Callable[..., tuple[float, float, float]]
+    value: str = "accuracy"
+    gap: str = "accuracy_gap"
+    per_instance: str = "correct"
 
 
 def _weighted(values, weights) -> tuple[float, float]:
@@ -91,18 +97,67 @@ def _weighted(values, weights) -> tuple[float, float]:
     return float((w * v).sum() / w.sum() * n), n
 
 
-def _proportion(values, weights, confidence: float) -> tuple[float, float, float]:
+def _proportion(values, weights, confidence: float, **_) -> tuple[float, float, float]:
     """Weighted share of successes with the Wilson interval at the effective sample size."""
     return wilson_interval(*_weighted(values, weights), confidence)
 
 
-def _proportion_shortfall(cohort, cohort_weights, rest, rest_weights, confidence: float) -> tuple[float, float, float]:
+def _proportion_shortfall(cohort, cohort_weights, rest, rest_weights, confidence: float,
+                          **_) -> tuple[float, float, float]:
     """The rest's weighted share minus the cohort's, Newcombe interval at the effective sizes."""
     return newcombe_difference(*_weighted(rest, rest_weights), *_weighted(cohort, cohort_weights), confidence)
 
 
+def _resampled_means(values, weights, n_boot: int, gen) -> np.ndarray:
+    """Weighted means of ``n_boot`` resamples (with replacement) of the instances."""
+    idx = gen.integers(0, len(values), size=(n_boot, len(values)))
+    return (weights[idx] * values[idx]).sum(axis=1) / weights[idx].sum(axis=1)
+
+
+def _arrays(values, weights) -> tuple[np.ndarray, np.ndarray]:
+    v, w = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
+    if v.shape != w.shape:
+        raise ValueError(f"values and weights differ in shape: {v.shape} and {w.shape}")
+    return v, w
+
+
+def _mean_error(values, weights, confidence: float, *, n_boot: int = 1000, rng=0) -> tuple[float, float, float]:
+    """Weighted mean of the per-instance errors with a percentile bootstrap interval over instances.
+    NaNs for an empty sample."""
+    v, w = _arrays(values, weights)
+    if v.size == 0 or w.sum() <= 0:
+        return float("nan"), float("nan"), float("nan")
+    boot = _resampled_means(v, w, n_boot, np.random.default_rng(rng))
+    low, high = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(np.average(v, weights=w)), float(low), float(high)
+
+
+def _error_ratio(cohort, cohort_weights, rest, rest_weights, confidence: float, *, n_boot: int = 1000,
+                 rng=0) -> tuple[float, float, float]:
+    """The cohort's mean error over the rest's (1 = as good, 2 = twice the error), with a percentile
+    bootstrap interval resampling the two groups independently. A ratio rather than a difference: it
+    reads the same in any target unit and at any error level. NaNs when either group is empty or the
+    rest's mean error is 0."""
+    c, cw = _arrays(cohort, cohort_weights)
+    r, rw = _arrays(rest, rest_weights)
+    if c.size == 0 or r.size == 0 or cw.sum() <= 0 or rw.sum() <= 0:
+        return float("nan"), float("nan"), float("nan")
+    rest_mean = float(np.average(r, weights=rw))
+    if rest_mean <= 0:
+        return float("nan"), float("nan"), float("nan")
+    gen = np.random.default_rng(rng)
+    num, den = _resampled_means(c, cw, n_boot, gen), _resampled_means(r, rw, n_boot, gen)
+    ratio = num[den > 0] / den[den > 0]
+    if not ratio.size:
+        return float(np.average(c, weights=cw) / rest_mean), float("nan"), float("nan")
+    low, high = np.quantile(ratio, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(np.average(c, weights=cw) / rest_mean), float(low), float(high)
+
+
 ACCURACY = CohortMetric(name="accuracy", higher_is_better=True, interval=_proportion, shortfall=_proportion_shortfall)
-COHORT_METRICS: dict[str, CohortMetric] = {"classification": ACCURACY}
+ABSOLUTE_ERROR = CohortMetric(name="mean absolute error", higher_is_better=False, interval=_mean_error,
+                              shortfall=_error_ratio, value="mae", gap="error_ratio", per_instance="absolute_error")
+COHORT_METRICS: dict[str, CohortMetric] = {"classification": ACCURACY, "regression": ABSOLUTE_ERROR}
 
 
 def attribution_shares(importance: np.ndarray) -> np.ndarray:

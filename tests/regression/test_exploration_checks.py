@@ -1,0 +1,171 @@
+"""partial_dependence, counterfactuals and explanation_clustering on a regressor, against known answers:
+the partial dependence of a LinearRegression is its coefficient line (parallel ICE lines), its nearest
+counterfactual for a target shift moves the feature with the largest |coef|·MAD by shift / |coef|, and
+a cohort with planted noise is flagged by the default policy's error-ratio gate while a clean one passes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from auditor.checks import CHECK_REGISTRY
+from auditor.checks.counterfactuals import feature_scales
+from auditor.engine.runner import PlannedCheck, run_check as run_planned
+from auditor.metrics.cohorts import ABSOLUTE_ERROR
+from auditor.policy import builtin_policies
+from auditor.policy.schema import CheckSpec
+from auditor.results import Status
+from trust.helpers import run_check
+
+from .conftest import FEATURES, write_card
+
+
+def test_partial_dependence_of_a_linear_regressor_is_its_coefficient_line(linear):
+    ctx, reg = linear
+    out, p = run_check(ctx, "partial_dependence", n_features=2, grid_resolution=9, n_ice=50, n_ice_shown=4,
+                       n_repeats=2, n_bootstrap=50)
+    table, *charts = out.evidence
+    assert [row[1] for row in table.rows] == ["x0", "x1"]  # the two largest |coef| (3.0, -2.5), by MAE increase
+    assert table.columns[2] == "neg_mae drop"
+    rows = np.sort(ctx.rng("partial_dependence").choice(len(ctx.data.frame), 50, replace=False))
+    means = ctx.data.frame[FEATURES].iloc[rows].mean().to_numpy()
+    for chart, feature in zip(charts, ["x0", "x1"]):
+        j = FEATURES.index(feature)
+        assert chart.ylabel == "predicted y"  # the predicted value in target units, not a probability
+        line = next(s for s in chart.series if s.name == "partial dependence")
+        const = reg.intercept_ + reg.coef_ @ means - reg.coef_[j] * means[j]
+        np.testing.assert_allclose(line.y, reg.coef_[j] * np.array(line.x) + const, rtol=1e-9, atol=1e-9)
+    # an additive model: parallel ICE lines on the output scale
+    assert out.measurements["max_ice_heterogeneity"] == pytest.approx(0.0, abs=1e-9)
+    assert out.measurements["top_feature_pd_range"] == pytest.approx(
+        abs(reg.coef_[0]) * (charts[0].series[-1].x[-1] - charts[0].series[-1].x[0]), rel=1e-9)
+
+
+def test_a_regressors_counterfactual_is_the_minimal_move_of_the_steepest_feature(linear):
+    ctx, reg = linear
+    shift = 0.5
+    out, p = run_check(ctx, "counterfactuals", n_instances=40, max_features_changed=2, refine_steps=30,
+                       target_shift=shift)
+    E = ctx.data.frame[FEATURES].to_numpy(dtype=float)
+    predictions = reg.predict(ctx.data.frame[FEATURES])
+    need = shift * predictions.std()
+    scale, _ = feature_scales(E, np.zeros(len(FEATURES), dtype=bool))
+    j = int(np.argmax(np.abs(reg.coef_) * scale))
+    assert FEATURES[j] == "x0"
+    rows = ctx.explained_rows(40)
+    direction = np.where(predictions[rows] <= np.median(predictions), 1.0, -1.0)
+    target = E[rows, j] + direction * need / reg.coef_[j]  # the analytic one-feature counterfactual
+    inside = (E[:, j].min() <= target) & (target <= E[:, j].max())
+    assert inside.sum() >= 30
+    text = ctx.files["evidence/counterfactuals.csv"].decode()
+    found = pd.read_csv(pd.io.common.StringIO(text))
+    assert found["found"].sum() == out.measurements["share_found"] * 40
+    for i, r in enumerate(rows):
+        row = found[found["row"] == r].iloc[0]
+        if not inside[i]:
+            continue
+        assert row["found"] and row["features_changed"] == 1 and row["changes"].startswith("x0 ")
+        # distance in MAD units: |Δx0| / MAD = need / (|coef|·MAD), up to the bisection's resolution
+        assert row["distance"] == pytest.approx(need / (abs(reg.coef_[j]) * scale[j]), rel=1e-4)
+        moved = direction[i] * (float(row["counterfactual_predicted"]) - predictions[r])
+        assert moved >= need * (1 - 1e-3)  # the 4-significant-digit text of the predictions
+    assert out.measurements["median_features_changed"] == 1
+    assert out.measurements["median_distance"] == pytest.approx(need / (abs(reg.coef_[j]) * scale[j]), rel=1e-4)
+
+
+def test_an_unreachable_target_shift_finds_nothing(linear):
+    out, _ = run_check(linear[0], "counterfactuals", n_instances=20, max_features_changed=1, target_shift=5.0)
+    # five standard deviations of the predictions by one feature within its observed range: impossible
+    assert out.measurements["share_found"] == 0 and out.measurements["median_distance"] != out.measurements[
+        "median_distance"]  # NaN
+
+
+def test_a_target_shift_outside_its_bounds_is_rejected():
+    with pytest.raises(ValueError):
+        CHECK_REGISTRY["counterfactuals"].Params(target_shift=0)
+    with pytest.raises(ValueError):
+        CHECK_REGISTRY["counterfactuals"].Params(target_shift=6)
+
+
+def test_error_ratio_interval_on_a_known_case():
+    cohort, rest = np.array([2.0, 2.0, 2.0, 2.0]), np.array([1.0, 1.0, 1.0, 1.0, 1.0])
+    assert ABSOLUTE_ERROR.shortfall(cohort, np.ones(4), rest, np.ones(5), 0.95, n_boot=200, rng=0) == \
+        pytest.approx((2.0, 2.0, 2.0))  # constant errors: the ratio and every resample are 2
+    mae, low, high = ABSOLUTE_ERROR.interval(np.array([0.0, 1.0, 2.0, 3.0]), np.ones(4), 0.95, n_boot=500, rng=1)
+    assert mae == 1.5 and 0.0 <= low < 1.5 < high <= 3.0
+    assert all(np.isnan(ABSOLUTE_ERROR.shortfall(cohort, np.ones(4), np.zeros(3), np.ones(3), 0.95)))
+
+
+POPULATION = ["a1", "a2", "b1", "b2", "n1", "n2"]
+N = 200
+
+
+class AdditiveRegressor:
+    """A fixed model: the sum of the four signal features (n1, n2 unused)."""
+
+    def predict(self, X):
+        return 2.0 * np.asarray(X, dtype=float)[:, :4].sum(axis=1)
+
+
+def planted(root, *, noisy_sd: float):
+    """Odd rows are population B (a1 = a2 = 0), even rows A (b1 = b2 = 0): the model's explanations rely
+    on a1–a2 in A and b1–b2 in B. y = the model's prediction + N(0, 0.5²) in A, N(0, noisy_sd²) in B."""
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.regression import TabularRegressor
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(N, len(POPULATION)))
+    X[:, 1] = X[:, 0] + 0.3 * X[:, 1]
+    X[:, 3] = X[:, 2] + 0.3 * X[:, 3]
+    in_b = np.arange(N) % 2 == 1
+    X[in_b, 0:2] = 0.0
+    X[~in_b, 2:4] = 0.0
+    frame = pd.DataFrame(X.round(6), columns=POPULATION)
+    frame["y"] = AdditiveRegressor().predict(frame.to_numpy()) + rng.normal(size=N) * np.where(in_b, noisy_sd, 0.5)
+    root.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(root / "eval.csv", index=False)
+    card = load_model_card(write_card(root / "card", {
+        "task": "tabular-regression", "model": {"path": "model.skops", "format": "skops"},
+        "name": "two-populations", "target": "y", "features": [{"name": f, "type": "numeric"} for f in POPULATION],
+    }), check_files=False)
+    data = load_dataset(root / "eval.csv", card)
+    return AuditContext(card=card, data=data, model=TabularRegressor(AdditiveRegressor(), data.feature_names), seed=0,
+                        explainer_params={"shap": {"background_size": 50}}), in_b
+
+
+def judged(ctx):
+    raw = yaml.safe_load(builtin_policies()["default"].read_text(encoding="utf-8"))
+    spec = next(c for c in raw["checks"] if c.get("check") == "explanation_clustering")
+    thresholds = [t for t in spec["thresholds"] if "tabular-regression" in t.get("tasks", ["tabular-regression"])]
+    params = {**spec.get("params", {}), "n_instances": N, "views": ["attributions", "predictions"]}
+    planned = PlannedCheck(spec=CheckSpec(check="explanation_clustering", params=params, thresholds=thresholds),
+                           params=CHECK_REGISTRY["explanation_clustering"].Params(**params))
+    return run_planned(planned, ctx)
+
+
+def test_a_cohort_with_planted_noise_is_flagged_and_a_clean_one_passes(tmp_path_factory):
+    from sklearn.metrics import adjusted_rand_score
+
+    noisy, in_b = planted(tmp_path_factory.mktemp("reg_noisy"), noisy_sd=3.0)
+    result = judged(noisy)
+    m = result.measurements
+    assert m["accuracy"] is None and m["attributions_worst_accuracy_gap"] is None  # a classifier's measurements
+    assert m["attributions_k"] == 2
+    text = noisy.files["evidence/explanation_clustering.csv"].decode()
+    table = pd.read_csv(pd.io.common.StringIO(text))
+    assert adjusted_rand_score(in_b[table["row"]], table["cohort_attributions"]) > 0.8  # rows near 0 are ambiguous
+    # |N(0, σ²)| has mean σ·√(2/π): the noisy cohort's MAE is about 3.0 / 0.5 = 6 times the clean one's
+    assert m["mae"] == pytest.approx(np.abs(noisy.targets() - noisy.proba()[:, 0]).mean())
+    assert 4.0 < m["attributions_worst_error_ratio"] < 8.0
+    assert m["attributions_worst_error_ratio_ci_low"] > 3.0
+    assert result.status == Status.WARN
+    assert any(t.measurement == "attributions_worst_error_ratio_ci_low" and not t.passed for t in result.thresholds)
+
+    clean, _ = planted(tmp_path_factory.mktemp("reg_clean"), noisy_sd=0.5)
+    result = judged(clean)
+    assert result.measurements["attributions_worst_error_ratio_ci_low"] < 1.0
+    assert all(t.passed for t in result.thresholds if "error_ratio" in t.measurement), result.thresholds
