@@ -56,6 +56,7 @@ def trace_rows(checks: list[CheckResult], policy_clauses: list[str]) -> list[Tra
 def claim_checks(card, checks: list[CheckResult]) -> list[ClaimCheck]:
     """The card's claims against the first performance check that produced measurements."""
     from auditor.checks.performance import CLAIM_ALIASES
+    from auditor.checks.performance_regression import CLAIM_ALIASES as REGRESSION_ALIASES, ERROR_METRICS
 
     perf = [c for c in checks if c.check == "performance"]
     measured = next((c for c in perf if c.measurements), None)
@@ -63,7 +64,7 @@ def claim_checks(card, checks: list[CheckResult]) -> list[ClaimCheck]:
     for claim in card.claims:
         where = " / ".join(x for x in (claim.dataset, claim.split) if x)
         row = dict(metric=claim.metric, claimed=claim.value, dataset=where)
-        key = CLAIM_ALIASES.get(claim.metric.lower())
+        key = CLAIM_ALIASES.get(claim.metric.lower()) or REGRESSION_ALIASES.get(claim.metric.lower())
         if key is None:
             row["note"] = "cannot be checked: the performance check does not measure this metric"
         elif not perf:
@@ -74,10 +75,11 @@ def claim_checks(card, checks: list[CheckResult]) -> list[ClaimCheck]:
         else:
             value = measured.measurements[key]
             tolerance = measured.params.get("claim_tolerance")
-            gap = abs(claim.value - value)
+            relative = key in ERROR_METRICS and claim.value > 0  # an error in the target's units: relative to the claim
+            gap = abs(claim.value - value) / (claim.value if relative else 1.0)
             row.update(measured=value, gap=gap, tolerance=tolerance,
                        within=None if tolerance is None else gap <= tolerance,
-                       note=f"measured by {measured.id} on the evaluation set")
+                       note=f"measured by {measured.id} on the evaluation set" + (" (gap relative to the claim)" if relative else ""))
         rows.append(ClaimCheck(**row))
     return rows
 

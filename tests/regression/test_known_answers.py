@@ -85,6 +85,23 @@ def test_claims_compare_errors_relatively_and_r2_absolutely():
     assert [r[-1] for r in rows] == ["no", "yes", "no"]
 
 
+def test_the_reports_claims_table_reads_a_regressors_measurements():
+    """The claims table of the policy section (traceability) compares the same claims the performance
+    check does, on the same scale: MAE / RMSE relative to the claim, R² absolute."""
+    from types import SimpleNamespace
+
+    from auditor.policy.traceability import claim_checks
+    from auditor.results import Status
+
+    perf = SimpleNamespace(check="performance", id="performance", status=Status.PASS,
+                           measurements={"mae": 10.0, "rmse": 20.0, "r2": 0.8}, params={"claim_tolerance": 0.1})
+    card = SimpleNamespace(claims=[Claim(metric="mean_absolute_error", value=9.0), Claim(metric="r2", value=0.95)])
+    mae, r2 = claim_checks(card, [perf])
+    assert (mae.measured, mae.gap, mae.within) == (10.0, pytest.approx(1 / 9), False)
+    assert "relative to the claim" in mae.note
+    assert (r2.measured, r2.gap, r2.within) == (0.8, pytest.approx(0.15), False)
+
+
 def test_permutation_importance_in_mae_ranks_the_planted_weights(linear):
     ctx, _ = linear
     perm = permutation_importance(ctx, n_repeats=3, scoring="neg_mae")
