@@ -25,6 +25,7 @@ from auditor.checks.base import MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, Check, 
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
 from auditor.metrics.cohorts import wilson_interval
+from auditor.metrics.statistics import finite_median
 from auditor.models.base import Capability
 from auditor.models.substitution import stack_inputs
 from auditor.results import FileRef, SampleSize, Table, TokenHighlights, TokenSpan
@@ -48,11 +49,6 @@ class AdversarialRobustnessParams(Params):
     @classmethod
     def _known(cls, v: str) -> str:
         return check_method_names([v])[0]
-
-
-def _median(values) -> float:
-    v = np.asarray(values, dtype=float)
-    return float(np.median(v)) if v.size else float("nan")
 
 
 def _fmt(value) -> str:
@@ -124,9 +120,9 @@ class AdversarialRobustness(Check):
             "n_instances": float(n),
             "success_rate": rate, "success_rate_ci_low": rate_low, "success_rate_ci_high": rate_high,
             "control_success_rate": float(c_ok.mean()) if n else float("nan"),
-            "median_edits_to_flip": _median(g_cost[g_ok]), "median_edits_to_flip_control": _median(c_cost[c_ok]),
+            "median_edits_to_flip": finite_median(g_cost[g_ok]), "median_edits_to_flip_control": finite_median(c_cost[c_ok]),
             "edits_ratio": ratio["ratio"], "edits_ratio_ci_low": ratio["ci_low"], "edits_ratio_ci_high": ratio["ci_high"],
-            "median_substitution_closeness": _median(closeness),
+            "median_substitution_closeness": finite_median(closeness),
         }
         # Too few attacked instances: no interval is judged. An interval of zero width over enough
         # instances is a finding (no order flipped anything: the ratio is exactly 1), not a small sample.
@@ -179,7 +175,7 @@ class AdversarialRobustness(Check):
             ok = np.array([r.success for r in res], dtype=bool)
             k = int(ok.sum())
             share, low, high = wilson_interval(k, n)
-            rows.append([label, n, k, share, low, high, _median(cost[ok]) if k else None,
+            rows.append([label, n, k, share, low, high, finite_median(cost[ok]) if k else None,
                          float(np.mean([r.visited for r in res])) if n else None])
         return Table(
             title="Greedy substitution attacks: explanation order against a random order",

@@ -21,6 +21,7 @@ from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_
                                  count)
 from auditor.errors import CheckNotApplicable
 from auditor.explain.counterfactual_search import SearchSpace, nearest_counterfactuals, quantile_candidates
+from auditor.metrics.cohorts import wilson_interval
 from auditor.models.base import Capability
 from auditor.models.tabular_codec import TabularCodec
 from auditor.results import BarChart, FileRef, SampleSize, Table
@@ -52,14 +53,6 @@ def feature_scales(E: np.ndarray, categorical: np.ndarray) -> tuple[np.ndarray, 
         if mad <= 0:
             fallback.append(int(j))
     return scale, fallback
-
-
-def wilson_interval(k: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion (defined, and not of zero width, at k = 0 or n)."""
-    from scipy.stats import binomtest  # imported on use: scipy.stats takes about a second to import
-
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def _value_text(value, j: int, codec: TabularCodec, integer: np.ndarray) -> str:
@@ -118,7 +111,7 @@ class Counterfactuals(Check):
         was, becomes = goal.texts(ctx.model.predict_proba(codec.decode(cf.points)))
         n, k = len(rows), int(cf.found.sum())
         share = k / n if n else float("nan")
-        low, high = wilson_interval(k, n) if n else (float("nan"), float("nan"))
+        _, low, high = wilson_interval(k, n)
         med_changed = float(np.median(cf.n_changed[cf.found])) if k else float("nan")
         med_dist = float(np.median(cf.distance[cf.found])) if k else float("nan")
 

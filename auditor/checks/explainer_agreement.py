@@ -20,6 +20,7 @@ from auditor.metrics.ranking import default_k
 from auditor.metrics.agreement import (
     feature_agreement, rank_agreement, rank_correlation, sign_agreement, signed_rank_agreement,
 )
+from auditor.metrics.statistics import finite_median
 from auditor.results import Heatmap, Note, Table
 
 # Signed attribution methods worth comparing (saliency is unsigned; attention is not an attribution
@@ -68,11 +69,6 @@ def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
     return out
 
 
-def _median(v: np.ndarray) -> float | None:
-    v = np.asarray(v, dtype=float)
-    return float(np.nanmedian(v)) if np.isfinite(v).any() else None
-
-
 class AgreementParams(Params):
     explainers: list[str] = list(AGREEMENT_METHODS)  # filtered at run time to those the task has
     n_instances: int = count(50, MAX_INSTANCES)
@@ -115,7 +111,7 @@ class ExplainerAgreement(Check):
         rows, flagged, pair_fa = [], [], []
         for (i, a), (j, b) in combinations(enumerate(methods), 2):
             per = pair_agreement(vectors[a], vectors[b], p.top_k)
-            med = {m: _median(v) for m, v in per.items()}
+            med = {m: finite_median(v) for m, v in per.items()}
             measurements.update({f"{a}__{b}_{m}": v for m, v in med.items()})
             fa[i, j] = fa[j, i] = np.nan if med["feature_agreement"] is None else med["feature_agreement"]
             if med["feature_agreement"] is not None:

@@ -32,7 +32,7 @@ from auditor.models.tabular import removal_baseline  # E x of a feature table
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import rank_correlation
 from auditor.metrics.sanity import for_class, input_structure, null_similarity, paired_similarity
-from auditor.metrics.statistics import bootstrap_ci
+from auditor.metrics.statistics import bootstrap_ci, finite_median
 from auditor.results import BarChart, Note, SampleSize, Table
 
 SUFFIXES = ("_rank_correlation_median", "_rank_correlation_ci_high", "_null_median", "_null_p05", "_null_p95",
@@ -57,12 +57,6 @@ class SanityParams(Params):
 def rank_correlations(real: list[np.ndarray], randomised: list[np.ndarray]) -> np.ndarray:
     """Per-instance Spearman ρ of |real| and |randomised| attributions (NaN below 2 features)."""
     return np.array([rank_correlation(a, b) if len(a) >= 2 else np.nan for a, b in zip(real, randomised)])
-
-
-def _median(values) -> float | None:
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    return float(np.median(v)) if v.size else None
 
 
 def _quantile(values, q: float) -> float | None:
@@ -162,7 +156,7 @@ class ExplanationSanity(Check):
             if ctx.model.has(Capability.FEATURE_TABLE):  # one value per input feature: |x − E x| is defined
                 struct = structure_vectors(ctx, real[m].row_ids)
                 structure = rank_correlations(feature_vectors(real[m]), struct)
-            r_real, r_null, r_seed = _median(rho), _median(null_per_instance), _median(seed_rho)
+            r_real, r_null, r_seed = finite_median(rho), finite_median(null_per_instance), finite_median(seed_rho)
             sensitivity = None if r_null is None or r_seed is None else r_seed - r_null
             excess = None if r_real is None or r_null is None else r_real - r_null
             n = int(np.isfinite(rho).sum())
@@ -172,7 +166,7 @@ class ExplanationSanity(Check):
                 f"{m}_null_median": r_null, f"{m}_null_p05": _quantile(null, 0.05),
                 f"{m}_null_p95": _quantile(null, 0.95), f"{m}_seed_stability_median": r_seed,
                 f"{m}_model_sensitivity": sensitivity, f"{m}_excess_over_null": excess,
-                f"{m}_input_structure_median": None if structure is None else _median(structure),
+                f"{m}_input_structure_median": None if structure is None else finite_median(structure),
                 f"{m}_instances": float(n),
             })
             medians[m] = r_real

@@ -23,6 +23,7 @@ from pydantic import Field, field_validator
 
 from auditor.checks.base import Check, CheckOutput, Params
 from auditor.checks.explainers import feature_vectors
+from auditor.metrics.statistics import finite_median
 from auditor.models.base import Capability
 from auditor.results import BarChart, Note, SampleSize, Table
 
@@ -52,12 +53,6 @@ class PromptSensitivityParams(Params):
         if v not in known:
             raise ValueError(f"unknown explainer {v!r}; one of {', '.join(known)}")
         return v
-
-
-def _median(values) -> float | None:
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if len(values) else None
 
 
 class PromptSensitivity(Check):
@@ -104,7 +99,7 @@ class PromptSensitivity(Check):
             acc = float(np.mean(classes[pred] == labels))
             agree = float(np.mean(pred == base_pred))
             attr = vctx.attribution(p.explainer, p.n_instances)
-            rho = _median([rank_correlation(a, b) if len(a) >= 2 and len(a) == len(b) else np.nan
+            rho = finite_median([rank_correlation(a, b) if len(a) >= 2 and len(a) == len(b) else np.nan
                            for a, b in zip(base_vectors, feature_vectors(attr))])
             accs.append(acc), agreements.append(agree), rhos.append(np.nan if rho is None else rho)
             rows.append([f"variant {len(rows)}", prompt, acc, agree, rho])

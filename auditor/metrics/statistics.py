@@ -119,3 +119,10 @@ def paired_comparison(explainer, control, *, higher_is_better: bool, rng=0, n_bo
         "p_floor": wilcoxon_p_floor(better, worse),
         "n": int(np.sum(np.isfinite(better) & np.isfinite(worse))),
     }
+
+
+def finite_median(values) -> float | None:
+    """The median of the finite values (NaN and infinities left out); None when there is none."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else None
