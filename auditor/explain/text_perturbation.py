@@ -20,6 +20,8 @@ and map their outputs back onto the model's own token positions:
   exactly, and token-level deletion metrics do not see the word's later pieces as null features, as
   they would if the first piece carried everything. Each instance uses a fresh explainer seeded
   with ``seed``, so an instance's explanation does not depend on which others were explained.
+  LIME's sampler and regression are called in two steps (:mod:`auditor.explain.text_word_masks`),
+  bit-identical to ``explain_instance``, so KernelSHAP (``kernel_shap``) can fit the same samples.
 * **Attention**: last-layer ``[CLS]`` row averaged over heads, and attention rollout (Abnar &
   Zuidema 2020) with ``0.5 I + 0.5 A`` per layer. Unsigned and class-agnostic: ``target`` is only
   recorded. ``output_space`` is nominally ``"probability"`` (``outputs`` hold the target
