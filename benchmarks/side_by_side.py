@@ -192,6 +192,39 @@ class LibraryWay:
         return out
 
 
+def cpu_comparison(n: int) -> dict:
+    """Process CPU seconds per text of the audit's explainers and of the libraries used well, in ONE
+    process (same torch threads, same texts, one after the other): steadier than wall time on a
+    shared machine. The audit's costs are those of ctx.attribution (the check adds its heatmaps)."""
+    from auditor.engine.audit import prepare_audit
+
+    ctx = prepare_audit("text-default", TEXT / "README.md", TEXT / "data" / "eval.jsonl").ctx
+    rows = ctx.explained_rows(n)
+    texts = [ctx.data.texts()[int(r)] for r in rows]
+    ctx.predict_proba_rows(rows)
+    import shap  # shap compiles its Partition loop (numba) on first use: once, before either way is timed
+
+    shap.explainers.Partition(lambda x: np.zeros(len(x)), shap.maskers.Text(ctx.model.tokenizer))(["a warm up"], silent=True)
+    out = {"instances": n, "audit": {}, "libraries": {}, "load_average_1min_start": load()}
+    for method in ("integrated_gradients", "shap", "lime", "kernel_shap"):
+        started = time.process_time()
+        ctx.attribution(method, n)
+        out["audit"][method] = round((time.process_time() - started) / n, 2)
+    way = LibraryWay()
+    target = way.predict(texts).argmax(1)
+    for name, fn in (("integrated_gradients", lambda: way.integrated_gradients(texts, target)),
+                     ("shap", lambda: way.shap(texts, target)), ("lime", lambda: way.lime(texts, target, 0))):
+        started = time.process_time()
+        fn()
+        out["libraries"][name] = round((time.process_time() - started) / n, 2)
+    audit = out["audit"]
+    out["audit_partition_cpu_s_per_text"] = round(audit["integrated_gradients"] + audit["shap"] + audit["lime"], 2)
+    out["audit_kernel_shap_cpu_s_per_text"] = round(audit["integrated_gradients"] + audit["kernel_shap"] + audit["lime"], 2)
+    out["libraries_cpu_s_per_text"] = round(sum(out["libraries"].values()), 2)
+    out["load_average_1min_end"] = load()
+    return out
+
+
 def library_way(texts: list[str], seeds: int) -> dict:
     way = LibraryWay()
     target = way.predict(texts).argmax(1)
@@ -260,6 +293,7 @@ def main() -> None:
     ap.add_argument("--naive-stability", action="store_true", help="also LIME at 5,000 samples across seeds")
     ap.add_argument("--cli-repeat", type=int, default=3)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--cpu-only", action="store_true", help="only the one-process CPU-time comparison")
     args = ap.parse_args()
     if not (TEXT / "model").is_dir():
         sys.exit(f"{TEXT / 'model'} is absent: build examples/review-sentiment first")
@@ -277,6 +311,12 @@ def main() -> None:
         report["load_average_end"] = os.getloadavg()
         path.write_text(json.dumps(report, indent=2) + "\n")
 
+    if args.cpu_only:
+        report["cpu_time"] = cpu_comparison(n)
+        save()
+        print(json.dumps(report["cpu_time"], indent=1))
+        print(f"wrote {path}")
+        return
     help_text = run_help()
     with tempfile.TemporaryDirectory(prefix="side-by-side-") as tmp:
         tmp = Path(tmp)
