@@ -27,7 +27,7 @@ from auditor.checks.explainers import available_methods, check_method_names
 from auditor.metrics.faithfulness import completeness_gap, efficiency_gap
 from auditor.results import BarChart, FileRef, Table
 
-AXIOMS = {"shap": "efficiency", "integrated_gradients": "completeness", "gradient_x_input": "completeness"}
+AXIOMS = {"shap": "efficiency", "kernel_shap": "efficiency", "integrated_gradients": "completeness", "gradient_x_input": "completeness"}
 SUFFIXES = ("_within_tolerance_share", "_gap_median", "_gap_max")
 
 

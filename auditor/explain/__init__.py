@@ -56,6 +56,13 @@ class TextLimeParams(_Params):
     seed_offset: int = Field(0, ge=0, le=MAX_SEED_OFFSET)
 
 
+class TextKernelShapParams(_Params):
+    # LIME's defaults on purpose: at LIME's num_samples and seed_offset the masked texts are LIME's
+    # own, so the prediction cache answers them (explain/text_word_masks.py).
+    num_samples: int = Field(400, ge=MIN_SAMPLES, le=MAX_SAMPLES)
+    seed_offset: int = Field(0, ge=0, le=MAX_SEED_OFFSET)
+
+
 class IntegratedGradientsParams(_Params):
     n_steps: int = Field(32, ge=MIN_IG_STEPS, le=MAX_IG_STEPS)  # 50 of 50 reviews within the 5% completeness tolerance (24: 47)
     internal_batch_size: int = Field(64, ge=1, le=MAX_BATCH)
@@ -92,6 +99,7 @@ EXPLAINERS: dict[str, dict[str, Explainer]] = {
         "saliency": Explainer(text_methods.saliency, NoParams),
         "shap": Explainer(text_methods.shap_text, TextShapParams),
         "lime": Explainer(text_methods.lime_text, TextLimeParams, stochastic=True),
+        "kernel_shap": Explainer(text_methods.kernel_shap_text, TextKernelShapParams, stochastic=True),
         "attention_cls": Explainer(text_methods.attention_cls, NoParams),
         "attention_rollout": Explainer(text_methods.attention_rollout, NoParams),
     },

@@ -54,6 +54,14 @@ def lime_text(ctx, rows, *, num_samples: int, seed_offset: int) -> Attribution:
                              seed=ctx.offset_seed(seed_offset))
 
 
+def kernel_shap_text(ctx, rows, *, num_samples: int, seed_offset: int) -> Attribution:
+    from auditor.explain.text_word_masks import explain_kernel_shap_text
+
+    texts, target = _inputs(ctx, rows)
+    return explain_kernel_shap_text(ctx.model, texts, np.asarray(rows), target, num_samples=num_samples,
+                                    seed=ctx.seed + seed_offset)
+
+
 def _attention(kind: str):
     def explain(ctx, rows) -> Attribution:
         from auditor.explain.text_perturbation import explain_attention

@@ -20,6 +20,8 @@ and map their outputs back onto the model's own token positions:
   exactly, and token-level deletion metrics do not see the word's later pieces as null features, as
   they would if the first piece carried everything. Each instance uses a fresh explainer seeded
   with ``seed``, so an instance's explanation does not depend on which others were explained.
+  LIME's sampler and regression are called in two steps (:mod:`auditor.explain.text_word_masks`),
+  bit-identical to ``explain_instance``, so KernelSHAP (``kernel_shap``) can fit the same samples.
 * **Attention**: last-layer ``[CLS]`` row averaged over heads, and attention rollout (Abnar &
   Zuidema 2020) with ``0.5 I + 0.5 A`` per layer. Unsigned and class-agnostic: ``target`` is only
   recorded. ``output_space`` is nominally ``"probability"`` (``outputs`` hold the target
@@ -146,13 +148,11 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
     seed:
         ``random_state`` of every instance's explainer.
     """
-    from lime.lime_text import LimeTextExplainer
+    from auditor.explain.text_word_masks import mask_string, spread_over_pieces, word_mask_samples
 
     row_ids, target = check_inputs(texts, row_ids, target)
     texts = [str(t) for t in texts]
     enc = model.encode(texts)
-    tok = model.tokenizer
-    mask_string = tok.mask_token or tok.unk_token or "UNKWORDZ"
     calls = [0]
 
     def classifier_fn(batch):
@@ -162,30 +162,24 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
     values, intercept, score = [], np.full(len(texts), np.nan), np.full(len(texts), np.nan)
     for i, text in enumerate(texts):
         words = [text[s:e] for s, e in model.word_spans(text)]
-        v = np.zeros(len(enc[i].ids))
-        if words:
-            explainer = LimeTextExplainer(
-                class_names=model.classes, split_expression=lambda _s, words=words: words,
-                bow=False, mask_string=mask_string, random_state=seed, feature_selection="none",
-            )
-            t = int(target[i])
-            exp = explainer.explain_instance(text, classifier_fn, labels=(t,),
-                                             num_features=len(words), num_samples=num_samples)
-            weights = np.zeros(len(words))
-            for feature, weight in exp.local_exp[t]:
-                weights[feature] = weight
-            wid = enc[i].word_ids
-            for w in np.unique(wid[wid >= 0]):
-                pieces = wid == w
-                v[pieces] = weights[w] / pieces.sum()
-            intercept[i], score[i] = float(exp.intercept[t]), float(exp.score)
-        values.append(v)
+        if not words:
+            values.append(np.zeros(len(enc[i].ids)))
+            continue
+        t = int(target[i])
+        # LIME's own sampler and fit (explain_instance's two steps), on samples KernelSHAP can share.
+        s = word_mask_samples(model, text, words, classifier_fn, num_samples=num_samples, seed=seed)
+        intercept[i], local_exp, score[i], _ = s.explainer.base.explain_instance_with_data(
+            s.data, s.probabilities, s.distances, t, len(words), feature_selection="none")
+        weights = np.zeros(len(words))
+        for feature, weight in local_exp:
+            weights[feature] = weight
+        values.append(spread_over_pieces(weights, enc[i].word_ids, len(enc[i].ids)))
     outputs = _target_outputs(model, texts, target)
     return Attribution(
         method="lime", row_ids=row_ids, target=target, values=values,
         names=[list(e.tokens) for e in enc], output_space="probability",
         base_values=np.full(len(texts), np.nan), outputs=outputs,
-        params={"num_samples": num_samples, "seed": seed, "mask_string": mask_string,
+        params={"num_samples": num_samples, "seed": seed, "mask_string": mask_string(model),
                 "features": "tokenizer words", "token_weights": "spread equally over sub-tokens"},
         forward_passes=calls[0] + len(texts), words=[e.word_ids.copy() for e in enc],
         extras={"intercept": intercept, "score": score},

@@ -1,0 +1,157 @@
+"""One set of masked-word evaluations per text, two weighted linear fits: LIME and KernelSHAP.
+
+LIME (Ribeiro et al. 2016) and KernelSHAP (Lundberg & Lee 2017) both fit a weighted linear model
+to the model's outputs on copies of the input with some words masked; they differ only in the
+weights (Captum implements ``KernelShap`` as a subclass of ``Lime`` for that reason). Here both
+read the *same* samples: LIME's own neighbourhood (``lime.lime_text``: row 0 the text, then for
+each sample a number of words ``s`` uniform in 1..d and ``s`` distinct words, uniformly, replaced
+by the mask string), drawn from LIME's ``RandomState(seed)``. At the same ``num_samples`` and seed
+the masked texts are identical, so the prediction cache answers KernelSHAP's requests from LIME's:
+KernelSHAP costs one evaluation per text (the all-masked text), often a cache hit too.
+
+KernelSHAP on LIME's samples. With ``|z|`` words kept out of ``d``, LIME draws a coalition with
+probability ``q(z) = 1 / (d · C(d, |z|))``; the Shapley kernel is
+``π(z) = (d − 1) / (C(d, |z|) · |z| · (d − |z|))``. The importance-weighted regression (weights
+``π / q``) is therefore weighted by ``(d − 1) / (|z| (d − |z|))`` per sample, the binomials cancel.
+The empty and full coalitions carry infinite kernel weight and enter as the efficiency constraint
+``Σ φ = f(x) − f(∅)`` (exact: the values add up to the prediction's change from the all-masked
+text), solved by eliminating the last word as shap's ``KernelExplainer`` does. For a model linear
+in the word indicators the fit is exact (Shapley values = the coefficients); otherwise it is a
+consistent estimator of the Shapley values whose noise shrinks with ``num_samples``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from auditor.explain.attribution import Attribution
+from auditor.explain.text_gradients import check_inputs
+from auditor.models.text import TextModel
+
+
+@dataclass
+class WordMaskSamples:
+    """LIME's neighbourhood of one text: ``data[i, w] = 1`` when word ``w`` is kept in sample ``i``
+    (row 0: the text itself), the model's probabilities on each sample, and LIME's distances."""
+
+    explainer: object  # the seeded LimeTextExplainer that drew them (fits LIME on them)
+    data: np.ndarray
+    probabilities: np.ndarray
+    distances: np.ndarray
+    all_masked: str  # the text with every word replaced by the mask string (f(∅) for KernelSHAP)
+
+
+def mask_string(model: TextModel) -> str:
+    tok = model.tokenizer
+    return tok.mask_token or tok.unk_token or "UNKWORDZ"
+
+
+def word_mask_samples(model: TextModel, text: str, words: list[str], classifier_fn, *,
+                      num_samples: int, seed: int) -> WordMaskSamples:
+    """Draw LIME's masked copies of ``text`` (its words are ``words``, the tokenizer's) and evaluate
+    them with ``classifier_fn`` in one batched call.
+
+    The sampler is LIME's own (``LimeTextExplainer``'s neighbourhood generator, called on the
+    explainer ``explain_instance`` would build), so a LIME explanation fitted on these samples is
+    bit-identical to ``explain_instance``'s.
+    """
+    from lime.lime_text import IndexedString, LimeTextExplainer
+
+    mask = mask_string(model)
+    split = lambda _s, words=words: words  # noqa: E731 - LIME's words are the tokenizer's words
+    explainer = LimeTextExplainer(class_names=model.classes, split_expression=split, bow=False,
+                                  mask_string=mask, random_state=seed, feature_selection="none")
+    indexed = IndexedString(text, bow=False, split_expression=split, mask_string=mask)
+    # lime 0.2.0.1 keeps its sampler private; it is the whole of what explain_instance evaluates.
+    data, probabilities, distances = explainer._LimeTextExplainer__data_labels_distances(
+        indexed, classifier_fn, num_samples)
+    return WordMaskSamples(explainer, np.asarray(data), np.asarray(probabilities, dtype=float),
+                           np.asarray(distances, dtype=float),
+                           indexed.inverse_removing(np.arange(indexed.num_words())))
+
+
+def kernel_shap_weights(kept: np.ndarray, d: int) -> np.ndarray:
+    """Regression weight of a sample with ``kept`` words out of ``d`` drawn by LIME's sampler:
+    the Shapley kernel over LIME's sampling probability, ``(d − 1) / (|z| (d − |z|))``; 0 for the
+    empty and full coalitions (they enter as the efficiency constraint)."""
+    kept = np.asarray(kept, dtype=float)
+    inner = (kept > 0) & (kept < d)
+    out = np.zeros(len(kept))
+    out[inner] = (d - 1) / (kept[inner] * (d - kept[inner]))
+    return out
+
+
+def kernel_shap_fit(data: np.ndarray, y: np.ndarray, f_x: float, f_empty: float) -> np.ndarray:
+    """Shapley values from coalition rows ``data`` (1 = word kept) and outputs ``y``, with
+    ``Σ φ = f_x − f_empty`` exactly (weighted least squares, last word eliminated)."""
+    data = np.asarray(data, dtype=float)
+    d = data.shape[1]
+    total = f_x - f_empty
+    if d == 1:
+        return np.array([total])
+    w = kernel_shap_weights(data.sum(axis=1), d)
+    use = w > 0
+    if not use.any():  # no informative coalition: share the change equally (the symmetric answer)
+        return np.full(d, total / d)
+    z, target, sw = data[use], np.asarray(y, dtype=float)[use] - f_empty, np.sqrt(w[use])
+    design = z[:, :-1] - z[:, -1:]
+    target = target - z[:, -1] * total
+    head, *_ = np.linalg.lstsq(design * sw[:, None], target * sw, rcond=None)
+    return np.append(head, total - head.sum())
+
+
+def spread_over_pieces(word_values: np.ndarray, word_ids: np.ndarray, n_tokens: int) -> np.ndarray:
+    """Token values with each word's value spread equally over its sub-tokens (special tokens 0),
+    so summing back to words recovers the word values exactly."""
+    v = np.zeros(n_tokens)
+    wid = np.asarray(word_ids)
+    for w in np.unique(wid[wid >= 0]):
+        pieces = wid == w
+        v[pieces] = word_values[w] / pieces.sum()
+    return v
+
+
+def explain_kernel_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
+                             target: np.ndarray, *, num_samples: int, seed: int) -> Attribution:
+    """KernelSHAP over the tokenizer's words on LIME's masked samples, explaining the target-class
+    probability; ``base_values`` = f(all words masked), so ``Σ values + base = f(x)`` exactly.
+
+    Parameters
+    ----------
+    num_samples, seed:
+        LIME's: at LIME's values the masked texts are LIME's own (answered by the prediction cache).
+    """
+    row_ids, target = check_inputs(texts, row_ids, target)
+    texts = [str(t) for t in texts]
+    enc = model.encode(texts)
+    calls = [0]
+
+    def classifier_fn(batch):
+        calls[0] += len(batch)
+        return model.predict_proba([str(s) for s in batch])
+
+    values, base = [], np.full(len(texts), np.nan)
+    n_samples = np.zeros(len(texts))
+    outputs = model.predict_proba(texts)[np.arange(len(texts)), target] if texts else np.zeros(0)
+    for i, text in enumerate(texts):
+        words = [text[s:e] for s, e in model.word_spans(text)]
+        t = int(target[i])
+        if not words:
+            values.append(np.zeros(len(enc[i].ids)))
+            continue
+        samples = word_mask_samples(model, text, words, classifier_fn, num_samples=num_samples, seed=seed)
+        base[i] = float(classifier_fn([samples.all_masked])[0, t])
+        phi = kernel_shap_fit(samples.data, samples.probabilities[:, t], float(outputs[i]), base[i])
+        values.append(spread_over_pieces(phi, enc[i].word_ids, len(enc[i].ids)))
+        n_samples[i] = len(samples.data)
+    return Attribution(
+        method="kernel_shap", row_ids=row_ids, target=target, values=values,
+        names=[list(e.tokens) for e in enc], output_space="probability", base_values=base,
+        outputs=outputs, params={"num_samples": num_samples, "seed": seed, "mask_string": mask_string(model),
+                                 "features": "tokenizer words", "samples": "LIME's (shared)",
+                                 "token_weights": "spread equally over sub-tokens"},
+        forward_passes=calls[0] + len(texts), words=[e.word_ids.copy() for e in enc],
+        extras={"samples": n_samples},
+    )
