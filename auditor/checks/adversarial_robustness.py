@@ -68,6 +68,7 @@ class AdversarialRobustness(Check):
         "evaluation data (words: the nearest words in the model's embedding space) until the predicted class "
         "changes, against the same search in a random order. A faithful explanation finds cheaper attacks."
     )
+    requires = frozenset({Capability.PROBABILITIES})  # an attack flips a decision: a regressor has none
     trust = True
     Params = AdversarialRobustnessParams
 

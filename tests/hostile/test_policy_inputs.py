@@ -41,7 +41,7 @@ CASES = {
     ),
     "unknown-check-name": (
         GOOD_HEAD + "checks: [{check: shapley_magic}]\n",
-        ["checks[0].check: unknown check 'shapley_magic'; known checks: attention, card_completeness"],
+        ["checks[0].check: unknown check 'shapley_magic'; known checks: adversarial_robustness, attention, card_completeness"],
     ),
     "empty-file": ("", ["the policy is empty"]),
     "only-comments": ("# nothing here\n", ["the policy is empty"]),
