@@ -133,6 +133,12 @@ def entry_params(entry: Entry, registry, problems: list[Problem]):
         problems.append(Problem(entry.tasks_at, (
             f"check {entry.check_id!r} ({spec['check']}) runs on {', '.join(check_cls.applicable_tasks())} models; "
             f"tasks {', '.join(tasks)} leave it nothing to run on")))
+    runs_on = [t for t in check_cls.applicable_tasks() if not tasks or t in tasks]
+    for th, at in zip(spec.get("thresholds") or [], entry.thresholds_at):
+        if th.get("tasks") and not set(th["tasks"]) & set(runs_on):
+            problems.append(Problem(f"{at}.tasks", (
+                f"this threshold judges {', '.join(th['tasks'])} models, but check {entry.check_id!r} runs on "
+                f"{', '.join(runs_on) or 'no task'}: it would never be applied")))
     return p
 
 

@@ -102,3 +102,19 @@ def test_per_check_tasks_skip_with_a_reason(tmp_path, policy_writer):
     checks = [{"check": "performance", "tasks": ["text-classification"]}, {"check": "card_completeness"}]
     plan = build_plan(load_policy(policy_writer(tmp_path, policy_writer.tiny(checks))), "tabular-classification")
     assert [p.skip_reason for p in plan] == ["the policy applies this check to text-classification models only", None]
+
+
+def test_a_threshold_for_a_task_its_check_never_runs_on_is_refused(tmp_path, policy_writer):
+    """A threshold scoped to regressors on a check the policy runs on classifiers only would never
+    judge anything: a located policy error (exit 3), not a silent no-op."""
+    gate = {"measurement": "roc_auc", "min": 0.7, "tasks": ["tabular-regression"]}
+    checks = [{"check": "performance", "tasks": ["tabular-classification"], "thresholds": [gate]}]
+    with pytest.raises(PolicyError) as info:
+        load_policy(policy_writer(tmp_path, policy_writer.tiny(checks)))
+    assert info.value.exit_code == 3
+    [problem] = info.value.problems
+    assert problem.location.endswith("checks[0].thresholds[0].tasks")
+    assert "judges tabular-regression models" in problem.message and "never be applied" in problem.message
+    # the same threshold on an entry that runs on both tasks is fine
+    checks[0]["tasks"] = ["tabular-classification", "tabular-regression"]
+    load_policy(policy_writer(tmp_path, policy_writer.tiny(checks), filename="ok.yaml"))
