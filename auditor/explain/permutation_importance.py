@@ -5,14 +5,26 @@ in one batched call; the copies are then scored on the audit's executor."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import AfterValidator
 
 CLASSIFICATION_SCORINGS = ("roc_auc", "accuracy", "neg_log_loss")
 # a regressor's (its "proba" is the (n, 1) prediction): minus the mean absolute error (a drop is the
 # increase in MAE, in the target's units) and R² (a drop is the share of variance explained lost)
 REGRESSION_SCORINGS = ("neg_mae", "r2")
 SCORINGS = CLASSIFICATION_SCORINGS + REGRESSION_SCORINGS
+
+
+def _known_scoring(v: str | None) -> str | None:
+    if v is not None and v not in SCORINGS:
+        raise ValueError(f"unknown scoring {v!r}; known: {', '.join(SCORINGS)}")
+    return v
+
+
+# A check parameter naming a scoring; None: the model kind's default (default_scoring)
+Scoring = Annotated[str | None, AfterValidator(_known_scoring)]
 
 
 def default_scoring(regression: bool) -> str:

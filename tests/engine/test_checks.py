@@ -205,3 +205,15 @@ def test_explained_rows_are_prefixes_and_start_with_misclassified_rows(pipeline_
     assert first[0] in wrong
     confidence = proba.max(axis=1)
     assert confidence[first[1]] < confidence[first[2]]  # borderline before confident
+
+
+@pytest.mark.parametrize("check", ["global_importance", "partial_dependence"])
+def test_a_scoring_is_validated_where_the_policy_names_it(check):
+    from pydantic import ValidationError
+
+    from auditor.checks import CHECK_REGISTRY
+
+    params = CHECK_REGISTRY[check].Params
+    assert params(scoring="neg_mae").scoring == "neg_mae" and params().scoring is None
+    with pytest.raises(ValidationError, match="unknown scoring 'f2'; known: roc_auc, accuracy"):
+        params(scoring="f2")
