@@ -59,6 +59,9 @@ def _fmt(value) -> str:
     return str(value)
 
 
+CONTEXT_WORDS = 12  # words shown either side of a substituted word in the report's text pairs
+
+
 class AdversarialRobustness(Check):
     name = "adversarial_robustness"
     title = "Adversarial robustness"
@@ -196,15 +199,24 @@ class AdversarialRobustness(Check):
         for i in shown:
             space, res = spaces[i], g_res[i]
             before, after, at = [], [], 0
+            keep = {v for u in res.edits for v in range(u - CONTEXT_WORDS, u + CONTEXT_WORDS + 1)}
+            elided = False
             for u, (s, e) in enumerate(space.spans):
-                if s > at:
+                if u not in keep:  # far from every change: one ellipsis stands for the run
+                    if not elided:
+                        before.append(TokenSpan(text=" … ", value=None))
+                        after.append(TokenSpan(text=" … ", value=None))
+                    elided, at = True, e
+                    continue
+                if s > at and not elided:
                     before.append(TokenSpan(text=space.text[at:s], value=None))
                     after.append(TokenSpan(text=space.text[at:s], value=None))
+                elided = False
                 changed = u in res.edits
                 before.append(TokenSpan(text=space.text[s:e], value=1.0 if changed else None))
                 after.append(TokenSpan(text=res.edits[u] if changed else space.text[s:e], value=1.0 if changed else None))
                 at = e
-            if at < len(space.text):
+            if at < len(space.text) and not elided:
                 before.append(TokenSpan(text=space.text[at:], value=None))
                 after.append(TokenSpan(text=space.text[at:], value=None))
             c, c_new = int(pred[i]), int(ctx.predicted_index(res.proba.reshape(1, -1))[0])
@@ -218,8 +230,10 @@ class AdversarialRobustness(Check):
             title="Original → adversarial texts (changed words highlighted)", instances=instances, scale=1.0,
             signed=False,
             caption=(f"The first {len(shown)} texts whose decision the guided attack changed, each shown before and "
-                     "after; highlighted: the words replaced (before) and their substitutes (after). Probability: of "
-                     "the predicted class."),
+                     "after; highlighted: the words replaced (before) and their substitutes (after), with "
+                     f"{CONTEXT_WORDS} words of context either side (… : words left out; the whole text is the "
+                     "evaluation row named, the substitutions are in the evidence CSV). Probability: of the predicted "
+                     "class."),
         )
 
     @staticmethod

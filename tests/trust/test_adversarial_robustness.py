@@ -300,3 +300,34 @@ def test_text_edits_replace_words_in_place():
                       max_candidates=1, floor=0.0)
     assert space.apply({1: "great", 3: "movie"}) == "a great, long movie"
     assert space.apply({}) == space.text
+
+
+def test_a_long_texts_pair_shows_the_change_in_context_and_elides_the_rest():
+    """A pair in the report shows CONTEXT_WORDS words either side of each substitution, '…' for each
+    run left out; a short text is shown whole."""
+    from types import SimpleNamespace
+
+    from auditor.checks.adversarial_robustness import CONTEXT_WORDS
+
+    words = [f"w{i}" for i in range(3 * CONTEXT_WORDS + 10)]
+    text = " ".join(words) + "."
+    spans, at = [], 0
+    for w in words:
+        spans.append((at, at + len(w)))
+        at += len(w) + 1
+    u = 2 * CONTEXT_WORDS  # the substituted word, more than CONTEXT_WORDS from either end
+    space = SimpleNamespace(text=text, spans=spans)
+    res = SimpleNamespace(edits={u: "NEW"}, n_edits=1, proba=np.array([0.3, 0.7]))
+    ctx = SimpleNamespace(classes=["a", "b"], data=SimpleNamespace(labels=np.array(["a"])),
+                          predicted_index=lambda p: np.argmax(p, axis=1),
+                          predict_proba_rows=lambda rows: np.array([[0.8, 0.2]]))
+    pairs = AdversarialRobustness._text_pairs(ctx, [0], np.array([0]), [space], [res], np.array([0]))
+    before, after = ("".join(s.text for s in inst["spans"]) for inst in pairs.instances)
+    shown = words[u - CONTEXT_WORDS: u + CONTEXT_WORDS + 1]
+    assert before == " … " + " ".join(shown) + " … "
+    assert after == before.replace(f" {words[u]} ", " NEW ")
+    assert [s.text for s in pairs.instances[1]["spans"] if s.value is not None] == ["NEW"]
+    short = SimpleNamespace(text="w0 w1 w2.", spans=[(0, 2), (3, 5), (6, 8)])
+    whole = AdversarialRobustness._text_pairs(ctx, [0], np.array([0]), [short], [SimpleNamespace(
+        edits={1: "NEW"}, n_edits=1, proba=np.array([0.3, 0.7]))], np.array([0]))
+    assert "".join(s.text for s in whole.instances[1]["spans"]) == "w0 NEW w2."
