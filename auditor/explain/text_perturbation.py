@@ -148,26 +148,20 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
     seed:
         ``random_state`` of every instance's explainer.
     """
-    from auditor.explain.text_word_masks import mask_string, spread_over_pieces, word_mask_samples
+    from auditor.explain.text_word_masks import CountingPredictor, mask_string, spread_over_pieces, text_word_samples
 
     row_ids, target = check_inputs(texts, row_ids, target)
     texts = [str(t) for t in texts]
     enc = model.encode(texts)
-    calls = [0]
-
-    def classifier_fn(batch):
-        calls[0] += len(batch)
-        return model.predict_proba([str(s) for s in batch])
-
+    predict = CountingPredictor(model)
     values, intercept, score = [], np.full(len(texts), np.nan), np.full(len(texts), np.nan)
-    for i, text in enumerate(texts):
-        words = [text[s:e] for s, e in model.word_spans(text)]
-        if not words:
+    # LIME's own sampler and fit (explain_instance's two steps), on samples KernelSHAP can share.
+    samples_of = text_word_samples(model, texts, predict, num_samples=num_samples, seed=seed)
+    for i, (words, s) in enumerate(samples_of):
+        if s is None:
             values.append(np.zeros(len(enc[i].ids)))
             continue
         t = int(target[i])
-        # LIME's own sampler and fit (explain_instance's two steps), on samples KernelSHAP can share.
-        s = word_mask_samples(model, text, words, classifier_fn, num_samples=num_samples, seed=seed)
         intercept[i], local_exp, score[i], _ = s.explainer.base.explain_instance_with_data(
             s.data, s.probabilities, s.distances, t, len(words), feature_selection="none")
         weights = np.zeros(len(words))
@@ -181,7 +175,7 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
         base_values=np.full(len(texts), np.nan), outputs=outputs,
         params={"num_samples": num_samples, "seed": seed, "mask_string": mask_string(model),
                 "features": "tokenizer words", "token_weights": "spread equally over sub-tokens"},
-        forward_passes=calls[0] + len(texts), words=[e.word_ids.copy() for e in enc],
+        forward_passes=predict.calls + len(texts), words=[e.word_ids.copy() for e in enc],
         extras={"intercept": intercept, "score": score},
     )
 

@@ -72,6 +72,27 @@ def word_mask_samples(model: TextModel, text: str, words: list[str], classifier_
                            indexed.inverse_removing(np.arange(indexed.num_words())))
 
 
+class CountingPredictor:
+    """LIME's ``classifier_fn`` over the model's cached ``predict_proba``, counting the texts it is asked for."""
+
+    def __init__(self, model: TextModel):
+        self.model, self.calls = model, 0
+
+    def __call__(self, batch) -> np.ndarray:
+        self.calls += len(batch)
+        return self.model.predict_proba([str(s) for s in batch])
+
+
+def text_word_samples(model: TextModel, texts: list[str], predict: CountingPredictor, *, num_samples: int,
+                      seed: int):
+    """For each text in order: its tokenizer words and LIME's masked samples of them (``None`` for a
+    text with no word), the samples LIME and KernelSHAP fit."""
+    for text in texts:
+        words = [text[s:e] for s, e in model.word_spans(text)]
+        yield words, (word_mask_samples(model, text, words, predict, num_samples=num_samples, seed=seed)
+                      if words else None)
+
+
 def kernel_shap_weights(kept: np.ndarray, d: int) -> np.ndarray:
     """Regression weight of a sample with ``kept`` words out of ``d`` drawn by LIME's sampler:
     the Shapley kernel over LIME's sampling probability, ``(d − 1) / (|z| (d − |z|))``; 0 for the
@@ -126,23 +147,17 @@ def explain_kernel_shap_text(model: TextModel, texts: list[str], row_ids: np.nda
     row_ids, target = check_inputs(texts, row_ids, target)
     texts = [str(t) for t in texts]
     enc = model.encode(texts)
-    calls = [0]
-
-    def classifier_fn(batch):
-        calls[0] += len(batch)
-        return model.predict_proba([str(s) for s in batch])
-
+    predict = CountingPredictor(model)
     values, base = [], np.full(len(texts), np.nan)
     n_samples = np.zeros(len(texts))
     outputs = model.predict_proba(texts)[np.arange(len(texts)), target] if texts else np.zeros(0)
-    for i, text in enumerate(texts):
-        words = [text[s:e] for s, e in model.word_spans(text)]
+    samples_of = text_word_samples(model, texts, predict, num_samples=num_samples, seed=seed)
+    for i, (words, samples) in enumerate(samples_of):
         t = int(target[i])
-        if not words:
+        if samples is None:
             values.append(np.zeros(len(enc[i].ids)))
             continue
-        samples = word_mask_samples(model, text, words, classifier_fn, num_samples=num_samples, seed=seed)
-        base[i] = float(classifier_fn([samples.all_masked])[0, t])
+        base[i] = float(predict([samples.all_masked])[0, t])
         phi = kernel_shap_fit(samples.data, samples.probabilities[:, t], float(outputs[i]), base[i])
         values.append(spread_over_pieces(phi, enc[i].word_ids, len(enc[i].ids)))
         n_samples[i] = len(samples.data)
@@ -152,6 +167,6 @@ def explain_kernel_shap_text(model: TextModel, texts: list[str], row_ids: np.nda
         outputs=outputs, params={"num_samples": num_samples, "seed": seed, "mask_string": mask_string(model),
                                  "features": "tokenizer words", "samples": "LIME's (shared)",
                                  "token_weights": "spread equally over sub-tokens"},
-        forward_passes=calls[0] + len(texts), words=[e.word_ids.copy() for e in enc],
+        forward_passes=predict.calls + len(texts), words=[e.word_ids.copy() for e in enc],
         extras={"samples": n_samples},
     )
