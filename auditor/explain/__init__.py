@@ -51,14 +51,19 @@ class TabularLimeParams(_Params):
     seed_offset: int = Field(0, ge=0, le=MAX_SEED_OFFSET)
 
 
-class TextLimeParams(_Params):
+class _WordMaskParams(_Params):
+    paired: bool = False  # antithetic pairs of masks (each draw and its complement), same marginal as LIME's
+    collapse_masks: bool = False  # a run of masked words is one mask token (shorter inputs)
+
+
+class TextLimeParams(_WordMaskParams):
     num_samples: int = Field(400, ge=MIN_SAMPLES, le=MAX_SAMPLES)  # seed top-k agreement 0.70 on the review example
     seed_offset: int = Field(0, ge=0, le=MAX_SEED_OFFSET)
 
 
-class TextKernelShapParams(_Params):
-    # LIME's defaults on purpose: at LIME's num_samples and seed_offset the masked texts are LIME's
-    # own, so the prediction cache answers them (explain/text_word_masks.py).
+class TextKernelShapParams(_WordMaskParams):
+    # LIME's defaults on purpose: at LIME's parameters the masked texts are LIME's own, so the
+    # prediction cache answers them (explain/text_word_masks.py).
     num_samples: int = Field(400, ge=MIN_SAMPLES, le=MAX_SAMPLES)
     seed_offset: int = Field(0, ge=0, le=MAX_SEED_OFFSET)
 

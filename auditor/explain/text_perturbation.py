@@ -138,7 +138,7 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
 
 
 def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, target: np.ndarray,
-                      *, num_samples: int, seed: int) -> Attribution:
+                      *, num_samples: int, seed: int, paired: bool = False, collapse: bool = False) -> Attribution:
     """LIME over the tokenizer's words, explaining the target-class probability.
 
     Parameters
@@ -147,6 +147,9 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
         Perturbed texts per instance (each one model evaluation, before de-duplication).
     seed:
         ``random_state`` of every instance's explainer.
+    paired, collapse:
+        Antithetic pairs of masks, and one mask string per run of masked words
+        (:func:`auditor.explain.text_word_masks.word_mask_samples`); both off is LIME's own sampler.
     """
     from auditor.explain.text_word_masks import CountingPredictor, mask_string, spread_over_pieces, text_word_samples
 
@@ -156,7 +159,8 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
     predict = CountingPredictor(model)
     values, intercept, score = [], np.full(len(texts), np.nan), np.full(len(texts), np.nan)
     # LIME's own sampler and fit (explain_instance's two steps), on samples KernelSHAP can share.
-    samples_of = text_word_samples(model, texts, predict, num_samples=num_samples, seed=seed)
+    samples_of = text_word_samples(model, texts, predict, num_samples=num_samples, seed=seed,
+                                   paired=paired, collapse=collapse)
     for i, (words, s) in enumerate(samples_of):
         if s is None:
             values.append(np.zeros(len(enc[i].ids)))
@@ -174,6 +178,7 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
         names=[list(e.tokens) for e in enc], output_space="probability",
         base_values=np.full(len(texts), np.nan), outputs=outputs,
         params={"num_samples": num_samples, "seed": seed, "mask_string": mask_string(model),
+                "paired": paired, "collapse_masks": collapse,
                 "features": "tokenizer words", "token_weights": "spread equally over sub-tokens"},
         forward_passes=predict.calls + len(texts), words=[e.word_ids.copy() for e in enc],
         extras={"intercept": intercept, "score": score},

@@ -48,28 +48,86 @@ def mask_string(model: TextModel) -> str:
     return tok.mask_token or tok.unk_token or "UNKWORDZ"
 
 
-def word_mask_samples(model: TextModel, text: str, words: list[str], classifier_fn, *,
-                      num_samples: int, seed: int) -> WordMaskSamples:
-    """Draw LIME's masked copies of ``text`` (its words are ``words``, the tokenizer's) and evaluate
-    them with ``classifier_fn`` in one batched call.
+def _masked_text(text: str, spans: list[tuple[int, int]], kept: np.ndarray, mask: str, collapse: bool) -> str:
+    """``text`` with each word not ``kept`` replaced by ``mask``; with ``collapse`` a run of masked
+    words (and what lies between them) becomes one ``mask``."""
+    parts, end, previous_masked = [], 0, False
+    for (s, e), keep in zip(spans, kept):
+        between = text[end:s]
+        if keep:
+            parts += [between, text[s:e]]
+        elif not (collapse and previous_masked):
+            parts += [between, mask]
+        previous_masked, end = not keep, e
+    parts.append(text[end:])
+    return "".join(parts)
 
-    The sampler is LIME's own (``LimeTextExplainer``'s neighbourhood generator, called on the
-    explainer ``explain_instance`` would build), so a LIME explanation fitted on these samples is
-    bit-identical to ``explain_instance``'s.
+
+def paired_coalitions(d: int, num_samples: int, random_state: np.random.RandomState) -> np.ndarray:
+    """``num_samples`` rows of kept-word indicators: row 0 the text, then LIME's draws (a number of
+    words to remove uniform in 1..d, then that many distinct words) each followed by its complement.
+
+    The complement of a uniform-size draw is a uniform-size draw, so each row is still distributed
+    as LIME's; the pairs cancel the even-order terms of the fit's noise (antithetic sampling, the
+    paired sampling of Covert & Lee 2021; with uniform sizes this is Leverage SHAP's design,
+    Musco & Witter 2025). An odd remainder is one unpaired draw.
+    """
+    data = np.ones((num_samples, d))
+    n_draws = num_samples // 2  # rows 1 .. num_samples - 1, two per draw
+    sizes = random_state.randint(1, d + 1, n_draws)
+    row = 1
+    for size in sizes:
+        inactive = random_state.choice(d, size, replace=False)
+        data[row, inactive] = 0
+        if row + 1 < num_samples:
+            data[row + 1] = 1 - data[row]
+        row += 2
+    return data
+
+
+def word_mask_samples(model: TextModel, text: str, words: list[str], classifier_fn, *,
+                      num_samples: int, seed: int, paired: bool = False, collapse: bool = False,
+                      spans: list[tuple[int, int]] | None = None) -> WordMaskSamples:
+    """Draw masked copies of ``text`` (its words are ``words``, the tokenizer's, at ``spans``) and
+    evaluate them with ``classifier_fn`` in one batched call.
+
+    By default the sampler is LIME's own (``LimeTextExplainer``'s neighbourhood generator, called
+    on the explainer ``explain_instance`` would build), so a LIME explanation fitted on these
+    samples is bit-identical to ``explain_instance``'s. ``paired`` draws from the same generator
+    in antithetic pairs (:func:`paired_coalitions`); ``collapse`` writes a run of masked words as one
+    mask string (shorter inputs: the model's cost is its tokens). Either one needs ``spans``.
     """
     from lime.lime_text import IndexedString, LimeTextExplainer
+    from scipy.sparse import csr_matrix
+    from sklearn.metrics.pairwise import pairwise_distances
 
     mask = mask_string(model)
     split = lambda _s, words=words: words  # noqa: E731 - LIME's words are the tokenizer's words
     explainer = LimeTextExplainer(class_names=model.classes, split_expression=split, bow=False,
                                   mask_string=mask, random_state=seed, feature_selection="none")
     indexed = IndexedString(text, bow=False, split_expression=split, mask_string=mask)
-    # lime 0.2.0.1 keeps its sampler private; it is the whole of what explain_instance evaluates.
-    data, probabilities, distances = explainer._LimeTextExplainer__data_labels_distances(
-        indexed, classifier_fn, num_samples)
-    return WordMaskSamples(explainer, np.asarray(data), np.asarray(probabilities, dtype=float),
-                           np.asarray(distances, dtype=float),
-                           indexed.inverse_removing(np.arange(indexed.num_words())))
+    if not (paired or collapse):
+        # lime 0.2.0.1 keeps its sampler private; it is the whole of what explain_instance evaluates.
+        data, probabilities, distances = explainer._LimeTextExplainer__data_labels_distances(
+            indexed, classifier_fn, num_samples)
+        return WordMaskSamples(explainer, np.asarray(data), np.asarray(probabilities, dtype=float),
+                               np.asarray(distances, dtype=float),
+                               indexed.inverse_removing(np.arange(indexed.num_words())))
+    if spans is None or len(spans) != len(words):
+        raise ValueError("paired or collapsed masks need the words' character spans")
+    d = len(words)
+    if paired:
+        data = paired_coalitions(d, num_samples, explainer.random_state)
+    else:  # LIME's own draws, in LIME's order
+        data = np.ones((num_samples, d))
+        for i, size in enumerate(explainer.random_state.randint(1, d + 1, num_samples - 1), start=1):
+            data[i, explainer.random_state.choice(range(d), size, replace=False)] = 0
+    masked = [text] + [_masked_text(text, spans, row, mask, collapse) for row in data[1:]]
+    probabilities = np.asarray(classifier_fn(masked), dtype=float)
+    sparse = csr_matrix(data)  # as LIME computes them, to the last bit
+    distances = pairwise_distances(sparse, sparse[0], metric="cosine").ravel() * 100
+    return WordMaskSamples(explainer, data, probabilities, distances,
+                           _masked_text(text, spans, np.zeros(d), mask, collapse))
 
 
 class CountingPredictor:
@@ -84,12 +142,14 @@ class CountingPredictor:
 
 
 def text_word_samples(model: TextModel, texts: list[str], predict: CountingPredictor, *, num_samples: int,
-                      seed: int):
-    """For each text in order: its tokenizer words and LIME's masked samples of them (``None`` for a
+                      seed: int, paired: bool = False, collapse: bool = False):
+    """For each text in order: its tokenizer words and the masked samples of them (``None`` for a
     text with no word), the samples LIME and KernelSHAP fit."""
     for text in texts:
-        words = [text[s:e] for s, e in model.word_spans(text)]
-        yield words, (word_mask_samples(model, text, words, predict, num_samples=num_samples, seed=seed)
+        spans = model.word_spans(text)
+        words = [text[s:e] for s, e in spans]
+        yield words, (word_mask_samples(model, text, words, predict, num_samples=num_samples, seed=seed,
+                                        paired=paired, collapse=collapse, spans=spans)
                       if words else None)
 
 
@@ -135,13 +195,14 @@ def spread_over_pieces(word_values: np.ndarray, word_ids: np.ndarray, n_tokens: 
 
 
 def explain_kernel_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
-                             target: np.ndarray, *, num_samples: int, seed: int) -> Attribution:
+                             target: np.ndarray, *, num_samples: int, seed: int, paired: bool = False,
+                             collapse: bool = False) -> Attribution:
     """KernelSHAP over the tokenizer's words on LIME's masked samples, explaining the target-class
     probability; ``base_values`` = f(all words masked), so ``Σ values + base = f(x)`` exactly.
 
     Parameters
     ----------
-    num_samples, seed:
+    num_samples, seed, paired, collapse:
         LIME's: at LIME's values the masked texts are LIME's own (answered by the prediction cache).
     """
     row_ids, target = check_inputs(texts, row_ids, target)
@@ -151,7 +212,8 @@ def explain_kernel_shap_text(model: TextModel, texts: list[str], row_ids: np.nda
     values, base = [], np.full(len(texts), np.nan)
     n_samples = np.zeros(len(texts))
     outputs = model.predict_proba(texts)[np.arange(len(texts)), target] if texts else np.zeros(0)
-    samples_of = text_word_samples(model, texts, predict, num_samples=num_samples, seed=seed)
+    samples_of = text_word_samples(model, texts, predict, num_samples=num_samples, seed=seed,
+                                   paired=paired, collapse=collapse)
     for i, (words, samples) in enumerate(samples_of):
         t = int(target[i])
         if samples is None:
@@ -165,6 +227,7 @@ def explain_kernel_shap_text(model: TextModel, texts: list[str], row_ids: np.nda
         method="kernel_shap", row_ids=row_ids, target=target, values=values,
         names=[list(e.tokens) for e in enc], output_space="probability", base_values=base,
         outputs=outputs, params={"num_samples": num_samples, "seed": seed, "mask_string": mask_string(model),
+                                 "paired": paired, "collapse_masks": collapse,
                                  "features": "tokenizer words", "samples": "LIME's (shared)",
                                  "token_weights": "spread equally over sub-tokens"},
         forward_passes=predict.calls + len(texts), words=[e.word_ids.copy() for e in enc],
