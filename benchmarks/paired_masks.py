@@ -15,6 +15,10 @@ per run of masked words (``collapse_masks``) — at LIME's 400 samples:
   of KernelSHAP, and KernelSHAP's agreement with a converged KernelSHAP of the same masking
   (``--reference-samples``, paired, another seed).
 
+And Partition SHAP (deterministic) at 400 evaluations against ``--partition-reference``, with one
+mask token per masked token (shap's default for BERT) and with runs collapsed (its default for
+tokenizers without a mask token).
+
 Today's referee (``results/shared-masks-20261201T171042Z.json``, 8 reviews): LIME seed stability
 0.70, KernelSHAP on LIME's unpaired masks 0.50, and 0.60 against its converged run; Partition SHAP
 at 400 evaluations agrees 0.80 with Partition at 1,000 (deterministic: seed stability 1).
@@ -69,6 +73,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--reference-samples", type=int, default=1600)
     ap.add_argument("--designs", nargs="*", default=list(DESIGNS))
+    ap.add_argument("--partition-reference", type=int, default=1000,
+                    help="Partition SHAP at 400 vs this many evaluations, one mask per token and collapsed (0: skip)")
     args = ap.parse_args()
     from auditor.engine.audit import prepare_audit
 
@@ -101,6 +107,16 @@ def main() -> None:
             "load_average": os.getloadavg()[0]}
         print(name, json.dumps(report["designs"][name]), flush=True)
         path.write_text(json.dumps(report, indent=2) + "\n")
+    if args.partition_reference:
+        report["partition"] = {}
+        for collapse in (False, True):
+            attr, cost = counted(ctx, "shap", n, {"collapse_masks": collapse})
+            ref, cost_ref = counted(ctx, "shap", n, {"collapse_masks": collapse, "max_evals": args.partition_reference})
+            name = "collapsed" if collapse else "one mask per token"
+            report["partition"][name] = {"cost": cost, "cost_reference": cost_ref,
+                                         "vs_converged": agreement(attr, ref), "load_average": os.getloadavg()[0]}
+            print("partition", name, json.dumps(report["partition"][name]), flush=True)
+            path.write_text(json.dumps(report, indent=2) + "\n")
     report["load_average_end"] = os.getloadavg()
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(path)

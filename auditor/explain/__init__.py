@@ -80,6 +80,7 @@ class NoParams(_Params):
 class TextShapParams(_Params):
     max_evals: int = Field(400, ge=MIN_SAMPLES, le=MAX_SAMPLES)  # model evaluations per text (Partition explainer budget)
     batch_size: int = Field(64, ge=1, le=MAX_BATCH)  # masked texts per model call (shap's default of 10 is ~2.7x slower)
+    collapse_masks: bool = False  # shap's Text masker writes a run of masked tokens as one mask token
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,12 @@ def saliency(ctx, rows) -> Attribution:
     return explain_saliency(ctx.model, texts, np.asarray(rows), target)
 
 
-def shap_text(ctx, rows, *, max_evals: int, batch_size: int) -> Attribution:
+def shap_text(ctx, rows, *, max_evals: int, batch_size: int, collapse_masks: bool) -> Attribution:
     from auditor.explain.text_perturbation import explain_shap_text
 
     texts, target = _inputs(ctx, rows)
     return explain_shap_text(ctx.model, texts, np.asarray(rows), target, max_evals=max_evals,
-                             batch_size=batch_size, seed=ctx.seed)
+                             batch_size=batch_size, seed=ctx.seed, collapse=collapse_masks)
 
 
 def lime_text(ctx, rows, *, num_samples: int, seed_offset: int, paired: bool, collapse_masks: bool) -> Attribution:

@@ -78,7 +78,7 @@ def _map_shap_by_offsets(enc, shap_encoding, shap_values: np.ndarray) -> np.ndar
 
 def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
                       target: np.ndarray, *, max_evals: int, batch_size: int,
-                      seed: int) -> Attribution:
+                      seed: int, collapse: bool = False) -> Attribution:
     """Partition SHAP over tokens, explaining the target-class probability.
 
     Parameters
@@ -90,13 +90,16 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
         does not cost one Python round trip per handful of texts).
     seed:
         Recorded only: Partition SHAP is deterministic.
+    collapse:
+        shap's ``collapse_mask_token``: a run of masked tokens becomes one mask token (shorter inputs;
+        shap's default for a tokenizer with a mask token is one mask per token).
     """
     import shap
 
     row_ids, target = check_inputs(texts, row_ids, target)
     texts = [str(t) for t in texts]
     enc = model.encode(texts)
-    masker = shap.maskers.Text(model.tokenizer)
+    masker = shap.maskers.Text(model.tokenizer, collapse_mask_token=collapse)
     values: list[np.ndarray] = [np.zeros(0)] * len(texts)
     base = np.full(len(texts), np.nan)
     unmapped = np.zeros(len(texts))
@@ -131,7 +134,7 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
         names=[list(e.tokens) for e in enc], output_space="probability", base_values=base,
         outputs=outputs, params={"algorithm": "partition", "max_evals": max_evals,
                                  "batch_size": max(64, batch_size), "seed": seed,
-                                 "mask_token": masker.mask_token},
+                                 "mask_token": masker.mask_token, "collapse_masks": collapse},
         forward_passes=calls[0] + len(texts), words=[e.word_ids.copy() for e in enc],
         extras={"unmapped": unmapped},
     )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from auditor.errors import EXIT_MODEL_REFUSED, ModelLoadError, ModelOutputError
-from auditor.models.text import load_text_model
+from auditor.models.text import PADDING_SLACK, PADDING_TOKENS, length_groups, load_text_model
 
 
 @pytest.fixture
@@ -80,6 +80,30 @@ def test_batched_equals_one_by_one(tiny_text_model_dir):
     np.testing.assert_allclose(p_batch.sum(axis=1), 1.0, atol=1e-9)
     # The model learned the planted task.
     assert p_batch[0, 1] > 0.8 and p_batch[4, 0] > 0.8
+
+
+def test_length_groups_bound_the_padding_of_each_batch():
+    lengths = [90, 5, 7, 60, 12, 88, 6, 30, 95, 31]
+    groups = length_groups(lengths)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(len(lengths)))  # each position once
+    for g in groups:
+        ls = np.asarray(lengths)[g]
+        assert ls.max() <= PADDING_SLACK * ls.min() + PADDING_TOKENS
+    assert [np.asarray(lengths)[g].tolist() for g in groups] == [[5, 6, 7, 12], [30, 31], [60], [88, 90, 95]]
+    assert [g.tolist() for g in length_groups([4, 4, 4])] == [[0, 1, 2]]  # equal lengths: one batch
+    assert length_groups([]) == []
+
+
+def test_a_batch_of_mixed_lengths_gives_the_same_probabilities_as_one_by_one(tiny_text_model_dir):
+    """Inputs of very different lengths in one request go to the model in length groups; the rows
+    still come back in the caller's order."""
+    mixed = ["good", "the movie was good and the plot was really good and the acting was good too", "bad",
+             "the film was bad and the plot was bad", "ok"]
+    batched = load_text_model(tiny_text_model_dir, batch_size=64, threads=1)
+    single = load_text_model(tiny_text_model_dir, batch_size=1, threads=1)
+    np.testing.assert_allclose(batched.predict_proba(mixed),
+                               np.vstack([single.predict_proba([t]) for t in mixed]), atol=1e-5)
+    assert batched.stats.forward_calls == 1  # one cache batch, split into padded groups inside
 
 
 def test_identical_texts_predicted_once(tiny_text_model_dir):
