@@ -192,18 +192,21 @@ class LibraryWay:
         return out
 
 
-# The audit's designs, each a list of (method, parameter overrides) at the text-default budgets.
+# The audit's designs, each a list of (method, parameter overrides) at the text-default budgets; every
+# masking parameter is explicit, so a design does not change with the policy's defaults.
 # "shared": SHAP from LIME's own evaluations (KernelSHAP), so SHAP costs no model input of its own.
+PER_WORD = {"paired": False, "collapse_masks": False}
+PAIRED_COLLAPSED = {"paired": True, "collapse_masks": True}
 DESIGNS = {
-    "audit (Partition SHAP, LIME per-word masks)": [("integrated_gradients", {}), ("shap", {}), ("lime", {})],
-    "audit, collapsed Partition + paired collapsed LIME": [
-        ("integrated_gradients", {}), ("shap", {"collapse_masks": True}),
-        ("lime", {"paired": True, "collapse_masks": True})],
+    "audit 2026.3 (Partition, LIME one mask per word)": [
+        ("integrated_gradients", {}), ("shap", {"collapse_masks": False}), ("lime", PER_WORD)],
+    "audit 2026.4 (collapsed Partition, paired collapsed LIME)": [
+        ("integrated_gradients", {}), ("shap", {"collapse_masks": True}), ("lime", PAIRED_COLLAPSED)],
     "audit, shared paired masks (KernelSHAP on LIME's)": [
-        ("integrated_gradients", {}), ("lime", {"paired": True}), ("kernel_shap", {"paired": True})],
+        ("integrated_gradients", {}), ("lime", {"paired": True, "collapse_masks": False}),
+        ("kernel_shap", {"paired": True, "collapse_masks": False})],
     "audit, shared paired collapsed masks": [
-        ("integrated_gradients", {}), ("lime", {"paired": True, "collapse_masks": True}),
-        ("kernel_shap", {"paired": True, "collapse_masks": True})],
+        ("integrated_gradients", {}), ("lime", PAIRED_COLLAPSED), ("kernel_shap", PAIRED_COLLAPSED)],
 }
 
 

@@ -29,6 +29,24 @@ SELECTION = ("the first {k} in the audit's fixed order of explained rows, which 
              "borderline and confident predictions")
 
 
+SETTINGS = {  # what a reviewer needs to know of each explainer's parameters, in words
+    "n_steps": "{} integration steps", "baseline": "{} baseline", "max_evals": "{} evaluations",
+    "num_samples": "{} samples", "algorithm": "{}", "layer": "on the {}",
+}
+
+
+def describe_settings(params: dict) -> str:
+    """One line of an explainer's budget and masking, e.g. "400 samples; antithetic pairs of masks;
+    a run of masked words is one [MASK]"."""
+    parts = [text.format(params[k]) for k, text in SETTINGS.items() if k in params]
+    if params.get("paired"):
+        parts.append("masks in antithetic pairs")
+    if "mask_token" in params or "mask_string" in params:
+        mask = params.get("mask_token") or params.get("mask_string")
+        parts.append(f"a run of masked words is one {mask}" if params.get("collapse_masks") else f"each masked word or token is one {mask}")
+    return "; ".join(parts)
+
+
 def highlights(attr, ctx, n: int, title: str, *, signed: bool = True) -> TokenHighlights:
     """Word-level heatmap evidence for the first ``n`` explained rows, drawn on the original text.
 
@@ -95,8 +113,10 @@ class TextExplanations(Check):
         measurements: dict[str, float | None] = {}
         evidence: list = []
         cost = {}
+        settings = []
         for m in p.methods:
             attr = ctx.attribution(m, p.n_instances)
+            settings.append([m, describe_settings(attr.params), round(attr.forward_passes / max(len(attr), 1), 1), len(attr)])
             cost[f"{m}_model_inputs"] = attr.cost.get("requests", 0)
             cost[f"{m}_forward_passes_per_instance"] = round(attr.forward_passes / max(len(attr), 1), 1)
             evidence.append(highlights(attr, ctx, p.n_shown, f"{m}: word attributions"))
@@ -114,6 +134,10 @@ class TextExplanations(Check):
                 shares.append(np.abs(wv).max() / total if total > 0 else np.nan)
             measurements[f"{m}_top_word_share"] = float(np.nanmedian(shares)) if len(shares) else None
             measurements["n_explained"] = float(len(attr))
+        evidence.insert(0, Table(title="How each explainer was computed",
+                                 columns=["explainer", "settings", "model inputs per text", "texts"], rows=settings,
+                                 caption="Model inputs per text: every masked or interpolated input an explainer asked "
+                                         "for, before the prediction cache answers repeats."))
         summary = (f"{int(measurements.get('n_explained') or 0)} texts explained by {', '.join(p.methods)}; "
                    f"the top word carries a median {measurements.get(f'{p.methods[0]}_top_word_share') or 0:.0%} "
                    f"of {p.methods[0]}'s attribution mass.")

@@ -8,7 +8,7 @@ Both libraries perturb *strings*, so masked inputs are re-tokenised (the pitfall
 and map their outputs back onto the model's own token positions:
 
 * **SHAP** (``shap.explainers.Partition`` + ``shap.maskers.Text(tokenizer)``, masking with the mask
-  token). shap's features are exactly ``tokenizer(text)["input_ids"]`` of the *untruncated* text, so
+  token; with ``collapse`` a run of masked tokens is one mask token, shap's ``collapse_mask_token``). shap's features are exactly ``tokenizer(text)["input_ids"]`` of the *untruncated* text, so
   position ``j`` of the model's encoding is shap feature ``j`` for the common prefix, and trailing
   special tokens are matched from the end. Values of tokens cut off by truncation cannot be placed;
   their sum is kept in ``extras["unmapped"]``. Partition SHAP is deterministic (``seed`` is recorded
@@ -21,7 +21,10 @@ and map their outputs back onto the model's own token positions:
   they would if the first piece carried everything. Each instance uses a fresh explainer seeded
   with ``seed``, so an instance's explanation does not depend on which others were explained.
   LIME's sampler and regression are called in two steps (:mod:`auditor.explain.text_word_masks`),
-  bit-identical to ``explain_instance``, so KernelSHAP (``kernel_shap``) can fit the same samples.
+  bit-identical to ``explain_instance`` with ``paired`` and ``collapse`` off, so KernelSHAP
+  (``kernel_shap``) can fit the same samples. ``paired`` draws LIME's masks in antithetic pairs,
+  ``collapse`` writes a run of masked words as one mask string (the policies' default: steadier
+  across seeds, fewer tokens).
 * **Attention**: last-layer ``[CLS]`` row averaged over heads, and attention rollout (Abnar &
   Zuidema 2020) with ``0.5 I + 0.5 A`` per layer. Unsigned and class-agnostic: ``target`` is only
   recorded. ``output_space`` is nominally ``"probability"`` (``outputs`` hold the target

@@ -125,3 +125,16 @@ def test_lime_and_kernel_shap_share_paired_or_collapsed_masks(tiny_text_model, t
         for values, wids, names, word in zip(result.values, result.words, result.names, planted):
             w, v = aggregate_to_words(values, wids, names)
             assert w[int(np.argmax(np.abs(v)))] == word
+
+
+def test_the_report_says_how_each_explainer_masked():
+    from auditor.checks.text_explanations import describe_settings
+
+    assert describe_settings({"num_samples": 400, "seed": 13, "mask_string": "[MASK]", "paired": True,
+                              "collapse_masks": True}) == (
+        "400 samples; masks in antithetic pairs; a run of masked words is one [MASK]")
+    assert describe_settings({"algorithm": "partition", "max_evals": 400, "mask_token": "[MASK]",
+                              "collapse_masks": False}) == (
+        "400 evaluations; partition; each masked word or token is one [MASK]")
+    assert describe_settings({"n_steps": 32, "baseline": "pad", "layer": "word_embeddings"}) == (
+        "32 integration steps; pad baseline; on the word_embeddings")
