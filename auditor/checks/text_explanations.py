@@ -31,7 +31,7 @@ SELECTION = ("the first {k} in the audit's fixed order of explained rows, which 
 
 SETTINGS = {  # what a reviewer needs to know of each explainer's parameters, in words
     "n_steps": "{} integration steps", "baseline": "{} baseline", "max_evals": "{} evaluations",
-    "num_samples": "{} samples", "algorithm": "{}", "layer": "on the {}",
+    "num_samples": "{} samples", "algorithm": "{} explainer", "layer": "attributed on the {}",
 }
 
 

@@ -135,6 +135,6 @@ def test_the_report_says_how_each_explainer_masked():
         "400 samples; masks in antithetic pairs; a run of masked words is one [MASK]")
     assert describe_settings({"algorithm": "partition", "max_evals": 400, "mask_token": "[MASK]",
                               "collapse_masks": False}) == (
-        "400 evaluations; partition; each masked word or token is one [MASK]")
+        "400 evaluations; partition explainer; each masked word or token is one [MASK]")
     assert describe_settings({"n_steps": 32, "baseline": "pad", "layer": "word_embeddings"}) == (
-        "32 integration steps; pad baseline; on the word_embeddings")
+        "32 integration steps; pad baseline; attributed on the word_embeddings")
