@@ -47,7 +47,21 @@ def _entries(out: Path, model: str = "tiny-model") -> list[str]:
 
 # --- SIGINT, in this process ----------------------------------------------------------------------
 
-def test_sigint_while_a_check_runs(cli, tmp_path, artefacts, card_writer, policy_writer, bad_model):
+@pytest.fixture
+def default_sigint():
+    """Python's own Ctrl-C handler, as a fresh `auditor run` process has it. Inside pytest an earlier
+    test's library can leave another SIGINT handler in place (a CI run once saw the signal
+    swallowed); the store's behaviour under a real KeyboardInterrupt is what is under test."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    if previous is not signal.default_int_handler:
+        import warnings
+
+        warnings.warn(f"SIGINT handler was {previous!r} before this test; restored to Python's default", stacklevel=1)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_sigint_while_a_check_runs(cli, tmp_path, artefacts, card_writer, policy_writer, bad_model, default_sigint):
     policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "performance", "params": {"n_bootstrap": 20}}]))
     card = card_writer(tmp_path / "card", model={"path": str(bad_model("SigintClassifier")), "format": "joblib"})
     out = tmp_path / "out"
@@ -57,7 +71,8 @@ def test_sigint_while_a_check_runs(cli, tmp_path, artefacts, card_writer, policy
     assert _entries(out) == []
 
 
-def test_sigint_while_the_run_is_written(cli, tmp_path, artefacts, card_writer, card_only_policy, monkeypatch):
+def test_sigint_while_the_run_is_written(cli, tmp_path, artefacts, card_writer, card_only_policy, monkeypatch,
+                                        default_sigint):
     import auditor.engine.audit
 
     out = tmp_path / "out"
