@@ -49,14 +49,16 @@ def _entries(out: Path, model: str = "tiny-model") -> list[str]:
 
 @pytest.fixture
 def default_sigint():
-    """Python's own Ctrl-C handler, as a fresh `auditor run` process has it. Inside pytest an earlier
-    test's library can leave another SIGINT handler in place (a CI run once saw the signal
-    swallowed); the store's behaviour under a real KeyboardInterrupt is what is under test."""
+    """Python's own Ctrl-C handler, as an `auditor run` started from a terminal has it. A test process
+    started in the background by a non-interactive shell (`cmd &`) inherits SIGINT ignored, and
+    Python then keeps it ignored: a fresh-clone CI run started that way saw the signal swallowed.
+    The store's behaviour under a real KeyboardInterrupt is what is under test."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     if previous is not signal.default_int_handler:
         import warnings
 
-        warnings.warn(f"SIGINT handler was {previous!r} before this test; restored to Python's default", stacklevel=1)
+        warnings.warn(f"SIGINT handler was {previous!r} before this test (inherited from the shell that started "
+                      "pytest?); Python's default installed for the test", stacklevel=1)
     yield
     signal.signal(signal.SIGINT, previous)
 
