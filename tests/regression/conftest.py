@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from trust.conftest import FEATURES, WEIGHTS, make_regression_context, regression_frame, write_card  # noqa: F401
+from trust.conftest import FEATURES, WEIGHTS, frame_context, make_regression_context, regression_frame, write_card  # noqa: F401
 
 
 @pytest.fixture(scope="module")

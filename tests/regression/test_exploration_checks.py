@@ -19,7 +19,7 @@ from auditor.policy.schema import CheckSpec
 from auditor.results import Status
 from trust.helpers import run_check
 
-from .conftest import FEATURES, write_card
+from .conftest import FEATURES, frame_context
 
 
 def test_partial_dependence_of_a_linear_regressor_is_its_coefficient_line(linear):
@@ -112,10 +112,6 @@ class AdditiveRegressor:
 def planted(root, *, noisy_sd: float):
     """Odd rows are population B (a1 = a2 = 0), even rows A (b1 = b2 = 0): the model's explanations rely
     on a1–a2 in A and b1–b2 in B. y = the model's prediction + N(0, 0.5²) in A, N(0, noisy_sd²) in B."""
-    from auditor.engine.context import AuditContext
-    from auditor.inputs.dataset import load_dataset
-    from auditor.inputs.model_card import load_model_card
-    from auditor.models.regression import TabularRegressor
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(N, len(POPULATION)))
@@ -126,15 +122,8 @@ def planted(root, *, noisy_sd: float):
     X[~in_b, 2:4] = 0.0
     frame = pd.DataFrame(X.round(6), columns=POPULATION)
     frame["y"] = AdditiveRegressor().predict(frame.to_numpy()) + rng.normal(size=N) * np.where(in_b, noisy_sd, 0.5)
-    root.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(root / "eval.csv", index=False)
-    card = load_model_card(write_card(root / "card", {
-        "task": "tabular-regression", "model": {"path": "model.skops", "format": "skops"},
-        "name": "two-populations", "target": "y", "features": [{"name": f, "type": "numeric"} for f in POPULATION],
-    }), check_files=False)
-    data = load_dataset(root / "eval.csv", card)
-    return AuditContext(card=card, data=data, model=TabularRegressor(AdditiveRegressor(), data.feature_names), seed=0,
-                        explainer_params={"shap": {"background_size": 50}}), in_b
+    return frame_context(root, frame, AdditiveRegressor(), target="y", regression=True,
+                         explainers={"shap": {"background_size": 50}}, name="two-populations"), in_b
 
 
 def judged(ctx):

