@@ -226,20 +226,23 @@ def cpu_comparison(n: int) -> dict:
     shap.explainers.Partition(lambda x: np.zeros(len(x)), shap.maskers.Text(ctx.model.tokenizer))(["a warm up"], silent=True)
     ctx.attribution("lime", 1, {"num_samples": 20, "seed_offset": 999})  # LIME's and sklearn's first-call costs
     out = {"instances": n, "audit": {}, "libraries": {}, "load_average_1min_start": load()}
+
+    def key(method: str, overrides: dict) -> str:
+        return f"{method} {json.dumps(overrides, sort_keys=True)}" if overrides else method
+
     seconds, wall = {}, {}
     for steps in DESIGNS.values():
         for method, overrides in steps:
-            key = f"{method} {json.dumps(overrides, sort_keys=True)}" if overrides else method
-            if key not in seconds:
+            name = key(method, overrides)
+            if name not in seconds:
                 started, started_wall = time.process_time(), time.perf_counter()
                 ctx.attribution(method, n, overrides)
-                seconds[key] = round((time.process_time() - started) / n, 2)
-                wall[key] = round((time.perf_counter() - started_wall) / n, 2)
+                seconds[name] = round((time.process_time() - started) / n, 2)
+                wall[name] = round((time.perf_counter() - started_wall) / n, 2)
     out["audit"], out["audit_wall"] = seconds, wall
 
     def per_design(table):
-        return {name: round(sum(table[f"{m} {json.dumps(o, sort_keys=True)}" if o else m] for m, o in steps), 2)
-                for name, steps in DESIGNS.items()}
+        return {name: round(sum(table[key(m, o)] for m, o in steps), 2) for name, steps in DESIGNS.items()}
 
     out["audit_designs_cpu_s_per_text"] = per_design(seconds)
     out["audit_designs_wall_s_per_text"] = per_design(wall)

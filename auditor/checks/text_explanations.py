@@ -116,9 +116,10 @@ class TextExplanations(Check):
         settings = []
         for m in p.methods:
             attr = ctx.attribution(m, p.n_instances)
-            settings.append([m, describe_settings(attr.params), round(attr.forward_passes / max(len(attr), 1), 1), len(attr)])
+            per_text = round(attr.forward_passes / max(len(attr), 1), 1)
+            settings.append([m, describe_settings(attr.params), per_text, len(attr)])
             cost[f"{m}_model_inputs"] = attr.cost.get("requests", 0)
-            cost[f"{m}_forward_passes_per_instance"] = round(attr.forward_passes / max(len(attr), 1), 1)
+            cost[f"{m}_forward_passes_per_instance"] = per_text
             evidence.append(highlights(attr, ctx, p.n_shown, f"{m}: word attributions"))
             top = top_words_per_class(attr, k=p.top_k, classes=ctx.classes)
             rows = [[cls, r["word"], r["mean"], r["mean_abs"], r["count"]] for cls, words in top.items() for r in words]
