@@ -52,10 +52,10 @@ class TabularLimeParams(_Params):
 
 
 class TextLimeParams(_Params):
-    num_samples: int = Field(400, ge=MIN_SAMPLES, le=MAX_SAMPLES)  # seed top-k agreement 0.87 on the review example
+    num_samples: int = Field(400, ge=MIN_SAMPLES, le=MAX_SAMPLES)  # seed top-k agreement 0.80 on 16 reviews; 300: 0.67
     seed_offset: int = Field(0, ge=0, le=MAX_SEED_OFFSET)
-    # Masks in antithetic pairs, a run of masked words one [MASK]: seed agreement 0.87 against 0.70
-    # for LIME's own sampler, on 0.58x the tokens (benchmarks/paired_masks.py). Both false: LIME's own.
+    # Masks in antithetic pairs, a run of masked words one [MASK]: seed agreement 0.80 against 0.73
+    # for LIME's own sampler, on 0.74x the tokens (benchmarks/equal_quality.py). Both false: LIME's own.
     paired: bool = True
     collapse_masks: bool = True
 
@@ -83,7 +83,7 @@ class TextShapParams(_Params):
     max_evals: int = Field(400, ge=MIN_SAMPLES, le=MAX_SAMPLES)  # model evaluations per text (Partition explainer budget)
     batch_size: int = Field(64, ge=1, le=MAX_BATCH)  # masked texts per model call (shap's default of 10 is ~2.7x slower)
     # shap's Text masker writes a run of masked tokens as one [MASK]: agreement with a converged run
-    # 0.9 against 0.8 one mask per token, on 0.40x the tokens (benchmarks/paired_masks.py)
+    # as with one mask per token (0.8 on 16 reviews), on 0.46x the tokens (benchmarks/equal_quality.py)
     collapse_masks: bool = True
 
 

@@ -180,14 +180,6 @@ class PromptedCausalLM(DecoderTextModel):
         logp = torch.log_softmax(answer.float(), dim=-1)
         return logp[:, torch.as_tensor(self.label_token_ids, device=logp.device)]
 
-    def _embed_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
-        ids, mask = self.pad_batch(arrays)
-        with self._torch.inference_mode():
-            hidden = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
-        return pooled.detach().cpu().double().numpy()
-
 
 def label_token_ids(tokenizer, label_words: dict[str, str]) -> list[int]:
     """The first token of each label word as a continuation (leading space); located errors for a
