@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""ONNX Runtime against PyTorch on the review-sentiment example (issue 17, item 2).
+"""ONNX Runtime and a bfloat16 copy against PyTorch on the review-sentiment example (issue 17, item 2).
 
     .venv/bin/python benchmarks/onnx_runtime.py [--threads 1] [--repeats 3] [--n-explained 4]
 
 On the fine-tuned MiniLM of ``examples/review-sentiment`` (its 300 evaluation reviews), for each
-runtime (``torch``, ``onnx`` fp32, ``onnx-int8``), all through the adapter:
+runtime (``torch``, ``onnx`` fp32, ``onnx-int8``, ``torch-bf16``), all through the adapter:
 
 * **export**: seconds to export and open the session (first load, empty cache) and to load the
   cached export (second load);
@@ -16,7 +16,7 @@ runtime (``torch``, ``onnx`` fp32, ``onnx-int8``), all through the adapter:
 * **text_explanations**: the whole check (``text-default`` budgets: integrated gradients 32 steps,
   SHAP 400 evaluations, LIME 400 samples) on ``--n-explained`` reviews, seconds per explained text,
   the largest difference of its attributions from the PyTorch run and their rank agreement (Spearman,
-  top-5 overlap; what int8 costs the explanations).
+  top-5 overlap; what int8 or bfloat16 costs the explanations).
 
 Exports go to a temporary cache folder (``AUDITOR_CACHE_DIR``), so the first load really exports.
 Writes ``results/onnx-runtime-<UTC time>.json``. Builds the example first if it is absent.
@@ -39,7 +39,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "review-sentiment"
-RUNTIMES = ("torch", "onnx", "onnx-int8")
+RUNTIMES = ("torch", "onnx", "onnx-int8", "torch-bf16")
 BATCH_SIZE = 32  # the adapter's default batch size (the review card sets none)
 
 

@@ -151,7 +151,7 @@ def run_plan(plan: list[PlannedCheck], ctx, on_progress: Callable[[str, int], No
 
 
 def mark_approximate(checks: list[CheckResult], runtime_facts: dict) -> list[CheckResult]:
-    """Never let approximate numbers (an int8-quantised runtime) pass a gate silently: every gated
+    """Never let approximate numbers (int8 ONNX, a bfloat16 copy) pass a gate silently: every gated
     check gets a note, and a PASS becomes a WARN (rerun with the exact runtime for a gated verdict)."""
     if not runtime_facts.get("approximate"):
         return checks

@@ -20,7 +20,9 @@ Instances are sorted by length and run together in padded batches; padding posit
 ``[PAD]`` id in both input and baseline and are masked out, so they get exactly zero and are cut
 off.
 ``forward_passes`` counts every sequence the method asked the model for: gradient/forward rows
-(counted inside the forward function) plus the f(x), f(x') requests to the prediction cache.
+(counted inside the forward function) plus f(x) and f(x'), which come from the same float32 PyTorch
+model as the gradients (``TextModel.gradient_model_proba_ids``: the prediction cache unless another
+runtime serves it).
 """
 
 from __future__ import annotations
@@ -113,8 +115,8 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
         for j, i in enumerate(pos):
             values[i] = per_token[j, : len(enc[i].ids)]
     n = len(enc)
-    f_x = model.predict_proba_ids([e.ids for e in enc])[np.arange(n), target] if n else np.zeros(0)
-    f_b = model.predict_proba_ids(baselines)[np.arange(n), target] if n else np.zeros(0)
+    f_x = model.gradient_model_proba_ids([e.ids for e in enc])[np.arange(n), target] if n else np.zeros(0)
+    f_b = model.gradient_model_proba_ids(baselines)[np.arange(n), target] if n else np.zeros(0)
     diff = f_x - f_b
     gap = np.abs(np.array([v.sum() for v in values]) - diff) if n else np.zeros(0)
     return Attribution(
@@ -214,7 +216,7 @@ def _gradient_method(model: TextModel, texts, row_ids, target, method: str) -> A
     n = len(enc)
     outputs = np.zeros(0)
     if n:
-        outputs = model.predict_proba_ids([e.ids for e in enc])[np.arange(n), target]
+        outputs = model.gradient_model_proba_ids([e.ids for e in enc])[np.arange(n), target]
     base_values, baseline_passes = np.full(n, np.nan), 0
     if method == "gradient_x_input" and n:  # completeness is against the all-zero embedding baseline
         base_values, baseline_passes = zero_embedding_outputs(model, [e.ids for e in enc], target), n

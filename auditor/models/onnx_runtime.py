@@ -13,9 +13,10 @@ attentions and embeddings stay in PyTorch. Whether the export may serve is decid
 §3 for why ONNX Runtime fp32 is faster on CPU (1.4-2.1x measured) and int8 faster still but
 approximate.
 
-Runtimes: ``torch`` (the default), ``onnx`` (fp32, falls back to PyTorch above the tolerance) and
-``onnx-int8`` (dynamic int8 quantisation of the fp32 export; approximate: its fidelity is reported
-and the audit's verdict is marked, never silently used for gated numbers).
+Runtimes: ``torch`` (the default), ``onnx`` (fp32, falls back to PyTorch above the tolerance),
+``onnx-int8`` (dynamic int8 quantisation of the fp32 export) and ``torch-bf16`` (a bfloat16 copy of
+the PyTorch model, ``models/bfloat16.py``). The last two are approximate: their fidelity is reported
+and the audit's verdict is marked, never silently used for gated numbers.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-RUNTIMES = ("torch", "onnx", "onnx-int8")
-APPROXIMATE_RUNTIMES = ("onnx-int8",)  # numbers that may not be gated without a mark
+RUNTIMES = ("torch", "onnx", "onnx-int8", "torch-bf16")
+APPROXIMATE_RUNTIMES = {  # numbers that may not be gated without a mark, and what computed them
+    "onnx-int8": "an int8-quantised ONNX export",
+    "torch-bf16": "a bfloat16 copy of the PyTorch model",
+}
 OPSET = 18
 DEFAULT_TOLERANCE = 1e-4  # largest |p_onnx - p_torch| over the verification inputs for fp32 to serve
 MAX_TOLERANCE = 0.1
@@ -232,10 +236,11 @@ class RuntimeChoice:
 
     def enable_runtime(self, runtime: str, *, model_sha256: str, tolerance: float = DEFAULT_TOLERANCE,
                        verify_inputs: int = VERIFY_INPUTS, cache_dir: Path | None = None) -> None:
-        """Prepare ``runtime`` (``onnx`` or ``onnx-int8``) for the forward passes: export the class
-        logits once per model hash (cached under ``cache_dir``, default :func:`cache_root`) and open
-        an ONNX Runtime session. It serves only after :meth:`verify_runtime` compared it with
-        PyTorch; anything that fails here leaves PyTorch in use, with the reason in ``runtime_facts``."""
+        """Prepare ``runtime`` (``onnx``, ``onnx-int8`` or ``torch-bf16``) for the forward passes: for
+        ONNX, export the class logits once per model hash (cached under ``cache_dir``, default
+        :func:`cache_root`) and open an ONNX Runtime session. It serves only after
+        :meth:`verify_runtime` compared it with PyTorch; anything that fails here leaves PyTorch in
+        use, with the reason in ``runtime_facts``."""
         self.runtime_facts = {"requested": runtime, "used": "torch", "tolerance": float(tolerance),
                               "verify_inputs": int(verify_inputs)}
         if runtime == "torch":
@@ -245,6 +250,15 @@ class RuntimeChoice:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
         import torch
 
+        if runtime == "torch-bf16":
+            from auditor.models.bfloat16 import BFLOAT16_DEVICES, Bfloat16Logits
+
+            if self.device.type not in BFLOAT16_DEVICES:
+                self.runtime_facts["reason"] = f"bfloat16 is not used on {self.device}; PyTorch float32 used"
+                return
+            self._onnx_candidate = Bfloat16Logits(self)
+            self.runtime_facts.update(weights="bfloat16 copy", reason="not yet verified against PyTorch; PyTorch used")
+            return
         if self.device.type != "cpu":
             self.runtime_facts["reason"] = f"ONNX Runtime serves the CPU here; the model runs on {self.device} with PyTorch"
             return
@@ -270,8 +284,8 @@ class RuntimeChoice:
     def verify_runtime(self, data) -> list[str]:
         """Compare the prepared ONNX runtime with PyTorch on up to ``verify_inputs`` evaluation texts
         (evenly spaced over the dataset): fp32 serves if the largest absolute probability difference is
-        within the tolerance, else PyTorch serves and the reason is recorded; int8 always serves, with
-        its fidelity recorded and a note. Returns the notes for the report."""
+        within the tolerance, else PyTorch serves and the reason is recorded; an approximate runtime
+        (int8, bfloat16) always serves, with its fidelity recorded and a note. Returns the notes for the report."""
         if self._onnx_candidate is None:
             reason = self.runtime_facts.get("reason")
             return [f"runtime {self.runtime_facts['requested']} was not used: {reason}"] if reason else []
@@ -297,7 +311,7 @@ class RuntimeChoice:
         self.runtime_facts.pop("reason", None)
         if requested in APPROXIMATE_RUNTIMES:
             self.runtime_facts.update(used=requested, approximate=True)
-            return [f"forward passes ran on an int8-quantised ONNX export (approximate): on {len(arrays):,} "
+            return [f"forward passes ran on {APPROXIMATE_RUNTIMES[requested]} (approximate): on {len(arrays):,} "
                     f"evaluation texts it agrees with the float32 model on {fidelity['prediction_agreement']:.1%} "
                     f"of predictions, largest probability difference {fidelity['max_abs_prob_diff']:.2g}; "
                     "gated verdicts of this audit are marked approximate"]

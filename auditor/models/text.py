@@ -177,7 +177,7 @@ class TextModel(RuntimeChoice, AdapterBase):
         self._encoded: dict[str, Encoded] = {}
         self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
         self._embed_cache = PredictionCache(self._embed_batch, batch_size=self.batch_size)
-        self._onnx = None  # an OnnxLogits serving predict_proba once verified (see RuntimeChoice)
+        self._onnx = None  # OnnxLogits or Bfloat16Logits serving predict_proba once verified (see RuntimeChoice)
         self._onnx_candidate = None
         self.runtime_facts: dict = {"requested": "torch", "used": "torch"}
 
@@ -312,6 +312,20 @@ class TextModel(RuntimeChoice, AdapterBase):
         if not arrays:
             return np.zeros((0, len(self.classes)))
         return _length_sorted_call(self._cache, arrays)
+
+    def gradient_model_proba_ids(self, ids_list: Sequence[np.ndarray]) -> np.ndarray:
+        """Class probabilities of the PyTorch model that gradient explainers differentiate: through
+        the cache while PyTorch serves it, else computed here (uncached). An axiom that ties
+        gradients to outputs (integrated gradients' completeness) must not mix runtimes: bfloat16 or
+        int8 probabilities are off by more than the tolerance it is judged by."""
+        if self._onnx is None:
+            return self.predict_proba_ids(ids_list)
+        arrays = [np.asarray(a, dtype=np.int64).reshape(-1) for a in ids_list]
+        out = np.empty((len(arrays), len(self.classes)))
+        for group in length_groups([len(a) for a in arrays]):
+            for batch in np.array_split(group, -(-len(group) // self.batch_size)):
+                out[batch] = self._torch_probs([arrays[i] for i in batch])
+        return out
 
     def pad_arrays(self, arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad id arrays to the longest one; return (input_ids, attention_mask) int64 arrays."""
@@ -509,7 +523,7 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
         loads through :func:`auditor.models.decoder.load_sequence_classifier`, whose ``prepare``
         recognises decoder-only architectures (pad id verified, :class:`DecoderTextModel`).
     runtime, runtime_tolerance, runtime_verify_inputs:
-        The forward-pass runtime (``torch``, ``onnx``, ``onnx-int8``) and its verification, see
+        The forward-pass runtime (``torch``, ``onnx``, ``onnx-int8``, ``torch-bf16``) and its verification, see
         :meth:`TextModel.enable_runtime`.
 
     Raises

@@ -253,7 +253,7 @@ def test_an_audit_on_onnx_gives_the_torch_numbers(served, cache_dir, tmp_path, m
 
 @pytest.mark.parametrize("model, expected", [
     ({"format": "skops", "runtime": "onnx"}, {"auditor.model.runtime": "only for format: transformers"}),
-    ({"format": "transformers", "runtime": "tensorrt"}, {"auditor.model.runtime": "Input should be 'torch', 'onnx' or 'onnx-int8'"}),
+    ({"format": "transformers", "runtime": "tensorrt"}, {"auditor.model.runtime": "Input should be 'torch', 'onnx', 'onnx-int8' or 'torch-bf16'"}),
     ({"format": "transformers", "runtime_tolerance": 0}, {"auditor.model.runtime_tolerance": "Input should be greater than 0"}),
     ({"format": "transformers", "runtime_verify_inputs": 5000},
      {"auditor.model.runtime_verify_inputs": "Input should be less than or equal to 1024"}),
