@@ -10,5 +10,10 @@ status=0
   --card examples/credit-scoring/README.md \
   --data examples/credit-scoring/data/eval.csv \
   --out reports/ || status=$?
-echo "audit finished with exit code $status (0 pass/warn, 1 blocking failure); reports are under reports/"
+case $status in
+  0) meaning="no blocking failure (overall PASS or WARN)" ;;
+  1) meaning="a blocking failure (overall FAIL)" ;;
+  *) meaning="the audit did not complete; see the message above" ;;
+esac
+echo "audit finished with exit code $status: $meaning; reports are under reports/"
 exit $status
