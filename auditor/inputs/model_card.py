@@ -30,7 +30,7 @@ class ModelArtefact(BaseModel):
     max_length: int | None = Field(default=None, ge=8, le=8192)
     batch_size: int | None = Field(default=None, ge=1, le=512)
     dtype: Literal["float32", "bfloat16"] = "float32"
-    # forward passes on ONNX Runtime (verified against PyTorch; see auditor/models/onnx_runtime.py)
+    # forward passes on ONNX Runtime or a bfloat16 copy (checked against PyTorch; see auditor/models/onnx_runtime.py)
     runtime: Literal["torch", "onnx", "onnx-int8", "torch-bf16"] = "torch"
     runtime_tolerance: float = Field(default=1e-4, gt=0, le=0.1)  # largest |p_onnx - p_torch| accepted
     runtime_verify_inputs: int = Field(default=64, ge=1, le=1024)  # evaluation texts compared with PyTorch
