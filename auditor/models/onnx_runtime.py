@@ -296,11 +296,7 @@ class RuntimeChoice:
             return [f"runtime {self.runtime_facts['requested']} was not used: {self.runtime_facts['reason']}"]
         rows = np.unique(np.linspace(0, len(texts) - 1, n).round().astype(int))
         arrays = [e.ids for e in self.encode([texts[i] for i in rows])]
-        order = np.argsort([len(a) for a in arrays], kind="stable")
-        reference = np.empty((len(arrays), len(self.classes)))
-        for start in range(0, len(arrays), self.batch_size):
-            chunk = order[start: start + self.batch_size]
-            reference[chunk] = self._torch_probs([arrays[i] for i in chunk])
+        reference = self._torch_probs(arrays)
         if self._cache.stats.requests:  # never mix PyTorch and ONNX numbers in one cache
             self._fresh_cache()
         self._onnx = self._onnx_candidate

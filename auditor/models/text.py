@@ -320,12 +320,7 @@ class TextModel(RuntimeChoice, AdapterBase):
         int8 probabilities are off by more than the tolerance it is judged by."""
         if self._onnx is None:
             return self.predict_proba_ids(ids_list)
-        arrays = [np.asarray(a, dtype=np.int64).reshape(-1) for a in ids_list]
-        out = np.empty((len(arrays), len(self.classes)))
-        for group in length_groups([len(a) for a in arrays]):
-            for batch in np.array_split(group, -(-len(group) // self.batch_size)):
-                out[batch] = self._torch_probs([arrays[i] for i in batch])
-        return out
+        return self._torch_probs([np.asarray(a, dtype=np.int64).reshape(-1) for a in ids_list])
 
     def pad_arrays(self, arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Right-pad id arrays to the longest one; return (input_ids, attention_mask) int64 arrays."""
@@ -348,8 +343,13 @@ class TextModel(RuntimeChoice, AdapterBase):
             return self.class_logits(ids, mask).detach().cpu().double().numpy()
 
     def _torch_probs(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
-        """PyTorch's probabilities for one batch, outside the cache (what a faster runtime is checked against)."""
-        return _softmax(self._torch_logits(arrays))
+        """PyTorch's float32 probabilities outside the cache (what a faster runtime is checked against),
+        in length groups of at most ``batch_size`` inputs; rows in the order given."""
+        out = np.empty((len(arrays), len(self.classes)))
+        for group in length_groups([len(a) for a in arrays]):
+            for batch in np.array_split(group, -(-len(group) // self.batch_size)):
+                out[batch] = _softmax(self._torch_logits([arrays[i] for i in batch]))
+        return out
 
     def _batch_logits(self, arrays: list[np.ndarray]) -> np.ndarray:
         return self._onnx(*self.pad_arrays(arrays)) if self._onnx is not None else self._torch_logits(arrays)
