@@ -1,7 +1,8 @@
-"""adversarial_robustness: how few substitutions flip a decision, and does the explanation know where
-to make them?
+"""adversarial_robustness: how few substitutions flip a decision (or move a regressor's prediction),
+and does the explanation know where to make them?
 
-For each correctly predicted explained instance, a greedy substitution attack visits the units an
+For each correctly predicted explained instance (a regressor: every explained instance), a greedy
+substitution attack visits the units an
 attribution ranks (tabular features, text words) in the explanation's order — most important first —
 and, as the control, in a seeded random order of the same units (auditor/metrics/adversarial.py).
 Replacement values come from the model's adapter (auditor/models/substitution.py): observed values
@@ -9,8 +10,13 @@ of the evaluation data within its range (tabular; the card's ``immutable_feature
 the word's nearest whole words in the model's input-embedding matrix with a cosine similarity of at least
 1 − ``max_cosine_distance`` (text).
 
+An attack succeeds when the outcome changes (``auditor.checks.goals``): a classifier's predicted
+class; a regressor's prediction moving by at least ``target_shift`` standard deviations of the
+evaluation predictions towards their median (the counterfactuals check's goal, searched there for
+the nearest change and here in a given order).
+
 Measurements: the guided attack's success rate within ``max_edits`` substitutions (Wilson 95% CI),
-the control's, the median edits to flip for both, and the guided/random edits ratio (mean edits, a
+the control's, the median edits to succeed ("to flip") for both, and the guided/random edits ratio (mean edits, a
 failure counting ``max_edits + 1``, over the attacked instances; percentile bootstrap CI over
 instances; exactly 1 when nothing flips). A faithful explanation finds cheaper attacks (ratio below 1): a model-level
 faithfulness signal beside the removal-based ones.
@@ -23,6 +29,7 @@ from pydantic import Field, field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, Check, CheckOutput, Params, count
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
+from auditor.checks.goals import outcome_goal
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
 from auditor.metrics.cohorts import wilson_interval
 from auditor.metrics.statistics import finite_median
@@ -33,6 +40,7 @@ from auditor.results import FileRef, SampleSize, Table, TokenHighlights, TokenSp
 MAX_EDITS = 50  # substitutions kept per instance and order
 MAX_CANDIDATES = 100  # replacement values tried per unit
 MIN_PAIRS = 5  # instances below which the CIs are not judged (the gates report SampleTooSmall)
+MAX_TARGET_SHIFT = 5.0  # a regressor's target shift, in standard deviations of its predictions
 
 
 class AdversarialRobustnessParams(Params):
@@ -44,6 +52,8 @@ class AdversarialRobustnessParams(Params):
     max_cosine_distance: float = Field(0.5, gt=0.0, le=2.0, allow_inf_nan=False)
     n_bootstrap: int = count(1000, MAX_RESAMPLES)
     n_shown: int = count(6, MAX_SHOWN)  # original -> adversarial pairs drawn in the report
+    # a regressor: how far the prediction must move towards the predictions' median, in their standard deviations
+    target_shift: float = Field(0.5, gt=0, le=MAX_TARGET_SHIFT, allow_inf_nan=False)
 
     @field_validator("explainer")
     @classmethod
@@ -69,9 +79,10 @@ class AdversarialRobustness(Check):
         "How few substitutions change a correct decision, and whether the explanation knows where to make them: "
         "a greedy attack replaces the features (words) an explanation ranks first by observed values of the "
         "evaluation data (words: the nearest words in the model's embedding space) until the predicted class "
-        "changes, against the same search in a random order. A faithful explanation finds cheaper attacks."
+        "changes — for a regressor, until the prediction has moved a set number of standard deviations towards "
+        "the predictions' median — against the same search in a random order. A faithful explanation finds "
+        "cheaper attacks."
     )
-    requires = frozenset({Capability.PROBABILITIES})  # an attack flips a decision: a regressor has none
     trust = True
     Params = AdversarialRobustnessParams
 
@@ -91,10 +102,12 @@ class AdversarialRobustness(Check):
         vectors = feature_vectors(attr)
         rows = np.asarray(attr.row_ids)
         start = ctx.predict_proba_rows(rows)
-        pred = ctx.predicted_index(start)
-        correct = np.flatnonzero(pred == ctx.label_index()[rows])
-        rows, start, pred = rows[correct], start[correct], pred[correct]
+        pred = None if ctx.regression else ctx.predicted_index(start)
+        correct = np.arange(len(rows)) if ctx.regression else np.flatnonzero(pred == ctx.label_index()[rows])
+        rows, start = rows[correct], start[correct]
+        pred = None if pred is None else pred[correct]
         vectors = [vectors[i] for i in correct]
+        goal = outcome_goal(ctx, rows, p.target_shift)
         spaces = model.substitution_spaces(ctx.data, rows, max_candidates=p.max_candidates,
                                            similarity_floor=1.0 - p.max_cosine_distance,
                                            immutable=list(ctx.card.auditor.immutable_features))
@@ -110,9 +123,8 @@ class AdversarialRobustness(Check):
             return model.predict_proba(stack_inputs(items))
 
         # both orders in one search, so every step is one batched model call
-        results = greedy_substitution(spaces + spaces, guided + control, np.concatenate([pred, pred]),
-                                      np.concatenate([start, start]), predict, ctx.predicted_index,
-                                      max_edits=p.max_edits)
+        results = greedy_substitution(spaces + spaces, guided + control, np.concatenate([start, start]), predict,
+                                      lambda outputs, owner: goal.judge(outputs, owner % n), max_edits=p.max_edits)
         g_res, c_res = results[:n], results[n:]
         g_ok = np.array([r.success for r in g_res], dtype=bool)
         c_ok = np.array([r.success for r in c_res], dtype=bool)
@@ -140,30 +152,37 @@ class AdversarialRobustness(Check):
         sample_sizes += [SampleSize(measurement=m, n=ratio["n"], ci_degenerate=small and m != "edits_ratio")
                          for m in ("edits_ratio", "edits_ratio_ci_low", "edits_ratio_ci_high")]
 
-        evidence = [self._summary_table(p, n, g_res, c_res, g_cost, c_cost, ratio)]
+        verb = "shifted" if ctx.regression else "flipped"
+        evidence = [self._summary_table(p, n, g_res, c_res, g_cost, c_cost, ratio, verb)]
         shown = [i for i in range(n) if g_res[i].success][: p.n_shown]
         if model.has(Capability.TOKENS):
             evidence.append(self._text_pairs(ctx, shown, rows, spaces, g_res, pred))
         else:
-            evidence.append(self._tabular_pairs(ctx, shown, rows, spaces, g_res, pred))
-        evidence.append(FileRef(title="Every attack, guided and control", path=self._csv(ctx, rows, spaces, g_res, c_res, pred)))
-        notes = [model.substitution_note(p)]
-        if len(correct) < len(attr):
+            evidence.append(self._tabular_pairs(ctx, shown, rows, spaces, g_res, pred, goal))
+        evidence.append(FileRef(title="Every attack, guided and control",
+                                path=self._csv(ctx, rows, spaces, g_res, c_res, pred, goal, verb)))
+        notes = [f"An attack succeeds when {goal.criterion}.", model.substitution_note(p)]
+        if ctx.regression:
+            notes.append("A regressor has no correct or wrong decision: every explained instance is attacked.")
+        elif len(correct) < len(attr):
             notes.append(f"{len(attr) - len(correct)} of the {len(attr)} explained instances were misclassified and "
                          "are not attacked (changing a wrong decision is no attack).")
         if small:
-            notes.append(f"Only {n} correctly predicted instances were attacked (fewer than {MIN_PAIRS}): the "
+            notes.append(f"Only {n} {'' if ctx.regression else 'correctly predicted '}instances were attacked (fewer than {MIN_PAIRS}): the "
                          "intervals are not judged; raise n_instances.")
+        outcome = (f"predictions moved by at least {p.target_shift:g} standard deviations towards the median"
+                   if ctx.regression else "correct decisions changed")
         if not g_ok.any():
-            summary = (f"No decision of the {n} attacked instances changed within {p.max_edits} substitutions in the "
-                       f"order {p.explainer} ranks the inputs.")
+            summary = (f"No {'prediction' if ctx.regression else 'decision'} of the {n} attacked instances "
+                       f"{'moved far enough' if ctx.regression else 'changed'} within {p.max_edits} substitutions in "
+                       f"the order {p.explainer} ranks the inputs.")
         else:
-            summary = (f"{rate:.0%} of {n} correct decisions changed within {p.max_edits} substitutions "
+            summary = (f"{rate:.0%} of {n} {outcome} within {p.max_edits} substitutions "
                        f"(median {measurements['median_edits_to_flip']:g}) when the inputs {p.explainer} ranks first "
                        f"were replaced, against {measurements['control_success_rate']:.0%} in a random order; "
                        f"guided/random edits {ratio['ratio']:.2f}"
                        + (f" (95% CI {ratio['ci_low']:.2f}–{ratio['ci_high']:.2f})." if np.isfinite(ratio["ci_low"]) else "."))
-        key = "" if not n else f"flipped {rate:.0%} in ≤{p.max_edits} edits; guided/random {ratio['ratio']:.2f}"
+        key = "" if not n else f"{verb} {rate:.0%} in ≤{p.max_edits} edits; guided/random {ratio['ratio']:.2f}"
         cost = {"search_model_inputs": sent[0],
                 "adversarial_search_forward_passes_per_instance": round(sent[0] / n, 1) if n else 0.0,
                 "search_model_inputs_bound": int(sum(2 * m * p.max_candidates for m in sizes)),
@@ -173,7 +192,7 @@ class AdversarialRobustness(Check):
 
     # ------------------------------------------------------------------ evidence
     @staticmethod
-    def _summary_table(p, n, g_res, c_res, g_cost, c_cost, ratio) -> Table:
+    def _summary_table(p, n, g_res, c_res, g_cost, c_cost, ratio, verb) -> Table:
         rows = []
         for label, res, cost in ((f"{p.explainer} order", g_res, g_cost), ("random order (control)", c_res, c_cost)):
             ok = np.array([r.success for r in res], dtype=bool)
@@ -183,13 +202,13 @@ class AdversarialRobustness(Check):
                          float(np.mean([r.visited for r in res])) if n else None])
         return Table(
             title="Greedy substitution attacks: explanation order against a random order",
-            columns=["order", "n", "flipped", "success rate", "95% CI low", "95% CI high", "median edits to flip",
-                     "mean units visited"],
+            columns=["order", "n", verb, "success rate", "95% CI low", "95% CI high",
+                     "median edits to " + ("flip" if verb == "flipped" else "shift"), "mean units visited"],
             rows=rows,
             caption=(f"At most {p.max_edits} substitutions per instance, {p.max_candidates} values tried per unit. "
                      f"Guided/random edits {_fmt(ratio['ratio'])} (95% bootstrap CI {_fmt(ratio['ci_low'])}–"
                      f"{_fmt(ratio['ci_high'])}, n = {ratio['n']}): the ratio of mean edits, a failure counting "
-                     f"{p.max_edits + 1}. Medians are over flipped instances; success-rate CIs are Wilson intervals."),
+                     f"{p.max_edits + 1}. Medians are over {verb} instances; success-rate CIs are Wilson intervals."),
         )
 
     @staticmethod
@@ -237,32 +256,32 @@ class AdversarialRobustness(Check):
         )
 
     @staticmethod
-    def _tabular_pairs(ctx, shown, rows, spaces, g_res, pred) -> Table:
-        classes, out = ctx.classes, []
+    def _tabular_pairs(ctx, shown, rows, spaces, g_res, pred, goal) -> Table:
+        was, becomes = goal.texts(np.array([r.proba for r in g_res])) if g_res else ([], [])
+        out = []
         for i in shown:
             space, res = spaces[i], g_res[i]
-            c_new = int(ctx.predicted_index(res.proba.reshape(1, -1))[0])
             changes = "; ".join(f"{space.units[u]}: {_fmt(space.original(u))} → {_fmt(v)}" for u, v in res.edits.items())
-            out.append([str(int(rows[i])), f"{classes[int(pred[i])]} → {classes[c_new]}", res.n_edits, changes,
-                        float(res.proba[int(pred[i])])])
+            out.append([str(int(rows[i])), f"{was[i]} → {becomes[i]}", res.n_edits, changes]
+                       + ([] if pred is None else [float(res.proba[int(pred[i])])]))
         return Table(title="Original → adversarial rows (only the changed features are listed)",
-                     columns=["instance", "decision", "edits", "changed features (original → adversarial)",
-                              "p(original class) after"],
+                     columns=["instance", goal.column, "edits", "changed features (original → adversarial)"]
+                     + ([] if pred is None else ["p(original class) after"]),
                      rows=out,
-                     caption=f"The first {len(shown)} rows whose decision the guided attack changed; every other "
-                             "feature keeps its value.")
+                     caption=f"The first {len(shown)} rows whose {goal.column} the guided attack changed"
+                             + (" far enough" if pred is None else "") + "; every other feature keeps its value.")
 
     @staticmethod
-    def _csv(ctx, rows, spaces, g_res, c_res, pred) -> str:
-        classes, lines = ctx.classes, []
+    def _csv(ctx, rows, spaces, g_res, c_res, pred, goal, verb) -> str:
+        lines = []
         for order, results in (("explanation", g_res), ("random", c_res)):
+            was, becomes = goal.texts(np.array([r.proba for r in results])) if results else ([], [])
             for i, res in enumerate(results):
                 space = spaces[i]
-                c = int(pred[i])
-                new = int(ctx.predicted_index(res.proba.reshape(1, -1))[0])
                 lines.append([int(rows[i]), order, "yes" if res.success else "no", res.n_edits, res.visited,
-                              classes[c], classes[new], repr(float(res.proba[c])),
-                              "; ".join(f"{space.units[u]}: {space.original(u)} -> {v}" for u, v in res.edits.items())])
+                              was[i], becomes[i]] + ([] if pred is None else [repr(float(res.proba[int(pred[i])]))])
+                             + ["; ".join(f"{space.units[u]}: {space.original(u)} -> {v}" for u, v in res.edits.items())])
+        before_after = ["prediction_before", "prediction_after"] if pred is None else ["class_before", "class_after",
+                                                                                         "p_original_class_after"]
         return ctx.add_csv("evidence/adversarial_robustness.csv",
-                           ["row", "order", "flipped", "edits", "units_visited", "class_before", "class_after",
-                            "p_original_class_after", "substitutions"], lines)
+                           ["row", "order", verb, "edits", "units_visited", *before_after, "substitutions"], lines)

@@ -20,6 +20,7 @@ from pydantic import Field
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params,
                                  count)
 from auditor.errors import CheckNotApplicable
+from auditor.checks.goals import outcome_goal
 from auditor.explain.counterfactual_search import SearchSpace, nearest_counterfactuals, quantile_candidates
 from auditor.metrics.cohorts import wilson_interval
 from auditor.models.base import Capability
@@ -104,8 +105,7 @@ class Counterfactuals(Check):
         space = SearchSpace(candidates=candidates, scale=scale, categorical=categorical, integer=integer)
 
         rows = ctx.explained_rows(p.n_instances)
-        goal = (TargetShift(ctx, rows, p.target_shift) if ctx.regression
-                else ClassChange(ctx, rows))
+        goal = outcome_goal(ctx, rows, p.target_shift)
         cf = nearest_counterfactuals(E[rows], space, lambda Z, owner: goal.outcome(codec.decode(Z), owner),
                                      max_changes=p.max_features_changed, refine_steps=p.refine_steps)
         was, becomes = goal.texts(ctx.model.predict_proba(codec.decode(cf.points)))
@@ -155,7 +155,7 @@ class Counterfactuals(Check):
             FileRef(title="Counterfactuals per explained row", path=path,
                     description=f"original and counterfactual {goal.column}, features changed, distance, the changes"),
         ]
-        notes = [goal.rule,
+        notes = [f"Valid counterfactual: {goal.criterion}.",
             (f"Immutable features (the card's immutable_features), never changed: {', '.join(sorted(immutable))}."
              if immutable else "The card declares no immutable_features: every feature may change."),
             (f"Search budget: at most {p.max_features_changed} features per counterfactual, {p.n_values} observed "
@@ -178,50 +178,3 @@ class Counterfactuals(Check):
                           SampleSize(measurement="median_features_changed", n=k),
                           SampleSize(measurement="median_distance", n=k)],
         )
-
-
-class ClassChange:
-    """A classifier's counterfactual: any other predicted class; progress = minus the probability of
-    the original class."""
-
-    column, change = "decision", "change of decision"
-    rule = "Valid counterfactual: the predicted class differs from the original one."
-
-    def __init__(self, ctx, rows: np.ndarray):
-        self.ctx = ctx
-        self.original = ctx.predicted_index(ctx.predict_proba_rows(rows))
-
-    def outcome(self, frame, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        proba = self.ctx.model.predict_proba(frame)
-        return self.ctx.predicted_index(proba) != self.original[owner], -proba[np.arange(len(owner)), self.original[owner]]
-
-    def texts(self, proba: np.ndarray) -> tuple[list[str], list[str]]:
-        classes = self.ctx.classes
-        return [classes[i] for i in self.original], [classes[i] for i in self.ctx.predicted_index(proba)]
-
-
-class TargetShift:
-    """A regressor's counterfactual: the prediction moves by at least ``shift`` standard deviations
-    of the evaluation predictions towards their median; progress = the signed move in that direction."""
-
-    column, change = "prediction", "target shift"
-
-    def __init__(self, ctx, rows: np.ndarray, shift: float):
-        predictions = ctx.proba()[:, 0]
-        spread = float(np.std(predictions))
-        if not spread > 0:
-            raise ValueError("the regressor predicts one value for every evaluation row: no target shift is defined")
-        self.ctx, self.need = ctx, shift * spread
-        self.original = ctx.predict_proba_rows(rows)[:, 0]
-        median = float(np.median(predictions))
-        self.direction = np.where(self.original <= median, 1.0, -1.0)
-        self.rule = (f"Valid counterfactual: the prediction moves by at least {shift:g} standard deviations of the "
-                     f"evaluation predictions ({self.need:.4g} in the target's units) towards their median "
-                     f"({median:.4g}): up for a row predicted at or below it, down for one above it.")
-
-    def outcome(self, frame, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        moved = self.direction[owner] * (self.ctx.model.predict_proba(frame)[:, 0] - self.original[owner])
-        return moved >= self.need, moved
-
-    def texts(self, proba: np.ndarray) -> tuple[list[str], list[str]]:
-        return [f"{v:.4g}" for v in self.original], [f"{v:.4g}" for v in proba[:, 0]]

@@ -3,14 +3,16 @@
 The search is the explanation-guided greedy attack of TextFooler (Jin et al. 2020) and of tabular
 feature-order attacks, with the order given: each instance's units (words or features) are visited in
 ``order``; at each unit every candidate value is tried (with the edits made so far) in one batched
-model call across all instances; if a candidate changes the predicted class the search stops there
-(the candidate closest to the original wins), else the candidate that lowers the probability of the
-original class most is kept — when it does not raise it — and the next unit is visited. The search
-stops after ``max_edits`` kept substitutions or when the order is exhausted.
+model call across all instances; if a candidate reaches the goal (a classifier: another predicted
+class; a regressor: its target shift, see ``auditor.checks.goals``) the search stops there (the
+candidate closest to the original wins), else the candidate that makes the most progress (lowers the
+probability of the original class most; moves the prediction furthest towards the target) is kept —
+when it does not lose progress — and the next unit is visited. The search stops after
+``max_edits`` kept substitutions or when the order is exhausted.
 
 An explanation's ranking (most important first) against a random order of the same units is the
-control: when the explanation is faithful, its order flips decisions with fewer edits. The cost of
-an instance is its number of edits when the decision flipped, ``max_edits + 1`` when it did not (at
+control: when the explanation is faithful, its order reaches the goal with fewer edits. The cost of
+an instance is its number of edits when the goal was reached, ``max_edits + 1`` when it was not (at
 least one more edit would have been needed), so the guided/random ratio is defined on every attacked
 instance.
 """
@@ -24,15 +26,16 @@ import numpy as np
 
 from auditor.metrics.statistics import bootstrap_ci
 
-_TOL = 1e-12  # a candidate "does not raise" the original class's probability within float noise
+_TOL = 1e-12  # a candidate "does not lose progress" within float noise
 
 
 @dataclass
 class AttackResult:
     success: bool
+    progress: float = float("-inf")  # towards the goal, of the final input (higher is closer)
     edits: dict[int, Any] = field(default_factory=dict)  # unit -> replacement, in the order made
     closeness: list[float] = field(default_factory=list)  # of each replacement to the original value
-    proba: np.ndarray | None = None  # class probabilities of the final input
+    proba: np.ndarray | None = None  # model outputs of the final input (probabilities; a regressor's prediction)
     visited: int = 0  # units visited
     item: Any = None  # the final (adversarial, when success) model input
 
@@ -41,8 +44,9 @@ class AttackResult:
         return len(self.edits)
 
 
-def greedy_substitution(spaces: list, orders: list[np.ndarray], original: np.ndarray, start_proba: np.ndarray,
-                        predict: Callable[[list], np.ndarray], classify: Callable[[np.ndarray], np.ndarray], *,
+def greedy_substitution(spaces: list, orders: list[np.ndarray], start_outputs: np.ndarray,
+                        predict: Callable[[list], np.ndarray],
+                        judge: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], *,
                         max_edits: int) -> list[AttackResult]:
     """Attack every instance in its order; one ``predict`` call per step for all instances.
 
@@ -52,19 +56,22 @@ def greedy_substitution(spaces: list, orders: list[np.ndarray], original: np.nda
         Per instance: ``options(u) -> (values, closeness)`` (closest first) and ``apply(edits) -> input``.
     orders : list of int arrays
         Per instance, the units in the order to visit them.
-    original : int array
-        The predicted class of each unmodified instance.
-    start_proba : (n, n_classes) array
-        The probabilities of the unmodified instances.
+    start_outputs : (n, n_outputs) array
+        The model outputs of the unmodified instances.
     predict : callable
-        A list of inputs -> (m, n_classes) probabilities (the adapter's cached, batched predict).
-    classify : callable
-        Probabilities -> predicted class index per row (the card's decision rule).
+        A list of inputs -> (m, n_outputs) outputs (the adapter's cached, batched predict).
+    judge : callable
+        ``(outputs, owner) -> (reached, progress)``: per output row, whether instance ``owner[k]``'s
+        goal is reached and its progress towards it (higher is closer; ``auditor.checks.goals``).
     max_edits : int
         Substitutions kept per instance at most.
     """
     n = len(spaces)
-    results = [AttackResult(success=False, proba=np.asarray(start_proba[i], dtype=float)) for i in range(n)]
+    start_outputs = np.asarray(start_outputs, dtype=float)
+    reached, progress = judge(start_outputs, np.arange(n))
+    if np.any(reached):
+        raise ValueError("an unmodified instance already reaches the goal; there is nothing to attack")
+    results = [AttackResult(success=False, progress=float(progress[i]), proba=start_outputs[i]) for i in range(n)]
     pos = [0] * n
     active = [True] * n
     while True:
@@ -84,27 +91,27 @@ def greedy_substitution(spaces: list, orders: list[np.ndarray], original: np.nda
                 owner.append((i, u, value, close))
         if not items:
             return results
-        proba = np.asarray(predict(items), dtype=float)
-        pred = classify(proba)
+        outputs = np.asarray(predict(items), dtype=float)
+        reached, progress = judge(outputs, np.array([o[0] for o in owner]))
         by_instance: dict[int, list[int]] = {}
         for k, (i, *_rest) in enumerate(owner):
             by_instance.setdefault(i, []).append(k)
         for i, ks in by_instance.items():
-            res, c = results[i], int(original[i])
+            res = results[i]
             res.visited += 1
             pos[i] += 1
-            flips = [k for k in ks if pred[k] != c]
-            if flips:
-                k = max(flips, key=lambda k: owner[k][3])  # the closest flipping value (first on ties)
+            hits = [k for k in ks if reached[k]]
+            if hits:
+                k = max(hits, key=lambda k: owner[k][3])  # the closest value reaching the goal (first on ties)
             else:
-                k = min(ks, key=lambda k: proba[k, c])  # the largest drop (closest first on ties)
-                if proba[k, c] > res.proba[c] + _TOL:
-                    continue  # every value raises the original class: leave the unit as it is
+                k = max(ks, key=lambda k: progress[k])  # the most progress (closest first on ties)
+                if progress[k] < res.progress - _TOL:
+                    continue  # every value loses progress: leave the unit as it is
             _, u, value, close = owner[k]
             res.edits[u] = value
             res.closeness.append(float(close))
-            res.proba, res.item = proba[k], items[k]
-            if flips:
+            res.proba, res.item, res.progress = outputs[k], items[k], float(progress[k])
+            if hits:
                 res.success, active[i] = True, False
 
 

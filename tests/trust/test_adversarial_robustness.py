@@ -30,6 +30,25 @@ FEATURES = [f"x{i}" for i in range(8)]
 PLANTED = {"x0", "x1"}
 
 
+def planted_regressor_context(root, n=80):
+    """A linear regression reading only x0 (weight 3) and x1 (weight −2); the other six are dropped."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(1)
+
+    def frame(m):
+        X = pd.DataFrame(rng.normal(size=(m, len(FEATURES))).round(4), columns=FEATURES)
+        X["y"] = 3.0 * X.x0 - 2.0 * X.x1 + 0.1 * rng.normal(size=m)
+        return X
+
+    keep = ColumnTransformer([("planted", "passthrough", ["x0", "x1"])], remainder="drop")
+    estimator = make_pipeline(keep, LinearRegression()).fit(frame(400)[FEATURES], frame(400)["y"])
+    return frame_context(root, frame(n), estimator, target="y", features=FEATURES, regression=True,
+                         explainers={"shap": {"background_size": 50}}, name="planted-regressor")
+
+
 def planted_context(root, *, immutable=(), n=120, classes=2):
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
@@ -93,6 +112,35 @@ def test_guided_attack_flips_with_fewer_edits_changing_only_the_planted_features
     # pairs in the report list only changed features
     pairs = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Original"))
     assert pairs.rows and all(set(c.split(":")[0] for c in row[3].split("; ")) <= PLANTED for row in pairs.rows)
+
+
+def test_regressor_attack_moves_the_prediction_by_the_target_shift_changing_only_the_planted_features(tmp_path):
+    """A regressor has no decision: an attack succeeds when the prediction moves target_shift
+    standard deviations of the predictions towards their median. The planted model reads two
+    features, so SHAP's order gets there with at most two edits, the random order wastes edits."""
+    ctx = planted_regressor_context(tmp_path)
+    result, rows = _attacks(ctx, {"explainer": "shap", "n_instances": 30, "max_edits": 8, "max_candidates": 8,
+                                  "n_bootstrap": 200, "target_shift": 0.5})
+    assert result.status != Status.ERROR, result.error
+    m = result.measurements
+    guided = [r for r in rows if r["order"] == "explanation"]
+    assert m["n_instances"] == len(guided) == 30  # every explained row is attacked: no "correct" filter
+    predictions = ctx.proba()[:, 0]
+    need, median = 0.5 * predictions.std(), np.median(predictions)
+    for r in guided:
+        before, after = float(r["prediction_before"]), float(r["prediction_after"])
+        direction = 1.0 if before <= median else -1.0
+        moved = direction * (after - before)
+        # .4g in the CSV: compare within its rounding
+        assert (r["shifted"] == "yes") == (moved >= need - 1e-3 * max(1.0, abs(after))), (r, need)
+    # every prediction can move half a standard deviation through x0 or x1 within the observed range
+    assert m["success_rate"] == 1.0 and all(int(r["edits"]) <= 2 for r in guided)
+    assert {s.split(":")[0] for r in guided for s in r["substitutions"].split("; ")} <= PLANTED
+    assert m["median_edits_to_flip_control"] > m["median_edits_to_flip"]
+    assert m["edits_ratio"] < 0.6 and m["edits_ratio_ci_high"] < 1.0
+    assert any("towards their median" in note for note in result.notes)
+    pairs = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Original"))
+    assert pairs.columns[1] == "prediction" and "p(original class) after" not in pairs.columns
 
 
 def test_multiclass_guided_attack_changes_only_the_planted_features(tmp_path):
@@ -202,18 +250,44 @@ def _predict(items):
     return np.column_stack([p, 1 - p])
 
 
+def _class_change(outputs, owner):
+    """Class 0 is every instance's original class: reached when another class wins."""
+    return outputs.argmax(axis=1) != 0, -outputs[:, 0]
+
+
 def test_greedy_search_counts_edits_in_the_given_order():
     spaces = [Space(), Space()]
     orders = [np.array([3, 2, 1, 0]), np.array([0, 1, 2, 3])]
-    out = greedy_substitution(spaces, orders, np.array([0, 0]), _predict([np.zeros(4)] * 2), _predict,
-                              lambda p: p.argmax(axis=1), max_edits=4)
+    out = greedy_substitution(spaces, orders, _predict([np.zeros(4)] * 2), _predict, _class_change, max_edits=4)
     assert [r.success for r in out] == [True, True]
     assert [r.n_edits for r in out] == [2, 4]  # the control also edits the two units that change nothing
     assert list(out[0].edits) == [3, 2]
-    capped = greedy_substitution([Space()], [np.array([0, 1, 2, 3])], np.array([0]), _predict([np.zeros(4)]),
-                                 _predict, lambda p: p.argmax(axis=1), max_edits=3)
+    capped = greedy_substitution([Space()], [np.array([0, 1, 2, 3])], _predict([np.zeros(4)]), _predict,
+                                 _class_change, max_edits=3)
     assert not capped[0].success and capped[0].n_edits == 3
     assert list(costs(capped, 3)) == [4.0]
+
+
+def test_greedy_search_follows_a_regressors_progress_and_keeps_no_step_backwards():
+    """Output = x2 + x3; goal: move up by 1.5. Unit 0 may only lower the output (−1): the search
+    visits it but keeps no edit there, then reaches the goal with units 2 and 3."""
+
+    class Down(Space):
+        def options(self, u):
+            return ([-1.0], [1.0]) if u in (0, 1) else ([1.0], [1.0])
+
+    def output(items):
+        return np.array([[x[2] + x[3] + 0.5 * min(x[0], 0.0)] for x in items])
+
+    def shift_up(outputs, owner):
+        return outputs[:, 0] >= 1.5, outputs[:, 0]
+
+    out = greedy_substitution([Down()], [np.array([0, 2, 3, 1])], output([np.zeros(4)]), output, shift_up, max_edits=4)
+    assert out[0].success and list(out[0].edits) == [2, 3] and out[0].visited == 3
+    assert out[0].progress == pytest.approx(2.0) and out[0].proba[0] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="already reaches the goal"):
+        greedy_substitution([Down()], [np.array([0])], output([np.zeros(4)]), output,
+                            lambda o, owner: (np.ones(len(o), bool), o[:, 0]), max_edits=1)
 
 
 def test_edits_ratio_and_success_interval_known_values():
