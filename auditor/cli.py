@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -39,6 +39,32 @@ err = Console(stderr=True)
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta", "skipped": "dim", "waived": "cyan"}
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it terminated
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled, a scheduler stopping the audit), unwound like Ctrl-C: staged
+    folders are removed and nothing partial remains."""
+
+
+@contextmanager
+def terminate_as_interrupt():
+    """While the block runs, SIGTERM raises :class:`Terminated` in the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _terminated(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def printable(text: object) -> str:
@@ -122,17 +148,19 @@ def run(
             progress.update(step, completed=done)
 
         try:
-            record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device,
-                               on_progress=plain.on_progress if plain else on_progress, db=db, waivers=waivers, jobs=jobs,
-                               on_step=plain.on_step if plain else on_step, cluster=cluster)
+            with terminate_as_interrupt():
+                record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device,
+                                   on_progress=plain.on_progress if plain else on_progress, db=db, waivers=waivers,
+                                   jobs=jobs, on_step=plain.on_step if plain else on_step, cluster=cluster)
         except AuditorError as exc:
             progress.stop()
             _fail(exc)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             progress.stop()
-            err.print("interrupted: the audit stopped; nothing partial was written (a version is written whole or not at all)",
+            how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+            err.print(f"{how}: the audit stopped; nothing partial was written (a version is written whole or not at all)",
                       highlight=False, markup=False, soft_wrap=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
     result = record.result
     table = Table(title=shown(f"{result.model.name} {result.model.version} — policy {result.policy.name} {result.policy.version}"))
     table.add_column("check")
@@ -174,7 +202,7 @@ def validate(
     from auditor.inputs.dataset import load_dataset
     from auditor.inputs.model_card import load_model_card
     from auditor.policy.load import load_policy
-    from auditor.engine.runner import build_plan
+    from auditor.engine.runner import build_plan, check_gates
     from auditor.models.kinds import kind_for_card
 
     try:
@@ -190,15 +218,23 @@ def validate(
         if card is not None:
             model_card = load_model_card(card)
             out.print(f"card {card}: valid ({model_card.auditor.task}, model {printable(model_card.model_name)})", markup=False, highlight=False, soft_wrap=True)
-            for planned in build_plan(loaded, kind_for_card(model_card)):
+            plan = build_plan(loaded, kind_for_card(model_card))
+            check_gates(loaded, plan, model_card.auditor.task)
+            for planned in plan:
                 if planned.skip_reason:
                     out.print(f"  check {printable(planned.spec.check_id)} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)
             if data is not None:
-                ds = load_dataset(data, model_card)
-                from auditor.engine.audit import check_positive_class
+                from auditor.engine.audit import check_positive_class, fairness_groups
 
+                ds = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
+                                  fairness_groups=fairness_groups(plan))
                 check_positive_class(model_card, sorted(set(ds.labels.tolist())), "labels in the dataset")
                 out.print(f"dataset {data}: valid ({len(ds)} rows, {len(ds.feature_names)} features)", markup=False, highlight=False, soft_wrap=True)
+                min_rows = loaded.policy.dataset.min_rows
+                if min_rows is not None and len(ds) < min_rows:
+                    out.print(f"  warning: {len(ds)} rows, fewer than the policy's dataset.min_rows ({min_rows}): no "
+                              "threshold can be met, so every gated check will report it cannot be judged",
+                              markup=False, highlight=False, soft_wrap=True)
     except AuditorError as exc:
         _fail(exc)
 
@@ -310,7 +346,7 @@ def history(
     from auditor.records.registry import open_registry
 
     try:
-        with open_registry(out_dir, db, rebuild=rebuild) as registry:
+        with open_registry(out_dir, db, rebuild=rebuild, must_exist=not rebuild) as registry:
             if rebuild:
                 n = registry.rebuild(out_dir)
                 err.print(f"registry rebuilt: {n} run{'s' * (n != 1)} indexed from {shown(str(out_dir))}", highlight=False)
@@ -449,7 +485,7 @@ def due(
 
     try:
         now = as_datetime(parse_date(as_of, "--as-of")) if as_of else None
-        with open_registry(out_dir, db) as registry:
+        with open_registry(out_dir, db, must_exist=True) as registry:
             items = due_items(registry.history(), now)
     except AuditorError as exc:
         _fail(exc)

@@ -56,6 +56,12 @@ class PolicyError(InvalidInputError):
     kind = "policy"
 
 
+class WaiversError(PolicyError):
+    """A waivers file (``--waivers``) that cannot be read as one; a policy error (its waivers are part of it)."""
+
+    kind = "waivers file"
+
+
 class ModelCardError(InvalidInputError):
     kind = "model card"
 

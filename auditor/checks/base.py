@@ -106,6 +106,13 @@ class Check(ABC):
     def measurement_names(cls, params: Params) -> list[str]:
         """Every measurement ``run`` reports for these parameters (thresholds may name them)."""
 
+    @classmethod
+    def task_measurement_names(cls, params: Params, task: str) -> list[str]:
+        """The measurements ``run`` can report on a model of ``task`` (a gate on any other is never
+        judged there); by default every one. A check whose measurements depend on the task (a
+        regressor's R² against a classifier's ROC AUC) narrows it."""
+        return cls.measurement_names(params)
+
     @abstractmethod
     def run(self, ctx: "AuditContext") -> CheckOutput:
         """Compute measurements and evidence."""

@@ -115,6 +115,13 @@ class ExplanationClustering(Check):
                 names.append(f"{v}_ari_with_attributions")
         return names
 
+    @classmethod
+    def task_measurement_names(cls, params, task: str) -> list[str]:
+        mine = COHORT_METRICS["regression" if task == "tabular-regression" else "classification"]
+        others = [m for m in COHORT_METRICS.values() if m.value != mine.value]
+        drop = {m.value for m in others} | {f"{v}_worst_{m.gap}{s}" for v in VIEWS for m in others for s in ("", "_ci_low")}
+        return [n for n in cls.measurement_names(params) if n not in drop]
+
     def run(self, ctx) -> CheckOutput:
         p = self.params
         if p.explainer not in explainer_names(ctx.task):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditor.checks.base import MAX_RESAMPLES, Check, CheckOutput, Params, count, fraction
+from auditor.checks.base import MAX_RESAMPLES, Check, CheckOutput, Params, count, fraction, sample_sizes_of
 from auditor.checks.performance_regression import (
     MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence, regression_metrics,
 )
@@ -213,6 +213,12 @@ class Performance(Check):
             names += [m, f"{m}_ci_low", f"{m}_ci_high"]
         return names + ["max_claim_gap", "claims_outside_tolerance", "claims_checked"]
 
+    @classmethod
+    def task_measurement_names(cls, params, task: str) -> list[str]:
+        metrics = REGRESSION_METRICS if task == "tabular-regression" else METRICS + MACRO_METRICS
+        keep = {n for m in metrics for n in (m, f"{m}_ci_low", f"{m}_ci_high")}
+        return [n for n in cls.measurement_names(params) if n in keep or n.startswith(("max_claim", "claims_"))]
+
     def run(self, ctx) -> CheckOutput:
         p = self.params
         if ctx.model.has(Capability.REGRESSION):
@@ -351,8 +357,13 @@ class Performance(Check):
         p = self.params
         y, pred = ctx.targets(), ctx.proba()[:, 0]
         n = len(y)
-        if n < MIN_ROWS:
-            raise ValueError(f"{n} evaluation rows: regression metrics need at least {MIN_ROWS}")
+        if n < MIN_ROWS:  # R² and its interval are undefined: nothing is measured, so no gate can be met
+            measurements = {name: None for name in self.measurement_names(p)}
+            return CheckOutput(
+                measurements=measurements, summary=f"Not measured: {n} evaluation rows, and MAE, RMSE and R² with "
+                                                   f"their intervals need at least {MIN_ROWS}.",
+                notes=[f"{n} evaluation rows: regression metrics need at least {MIN_ROWS}."],
+                sample_sizes=sample_sizes_of(measurements, 0))
         point = {m: float(v) for m, v in regression_metrics(y, pred).items()}
         idx = ctx.rng("performance.bootstrap").integers(0, n, (p.n_bootstrap, n))
         alpha, level = 1 - p.confidence, f"{p.confidence * 100:g}%"

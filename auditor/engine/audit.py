@@ -26,13 +26,13 @@ from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, Status, worst
-from auditor.engine.runner import build_plan, mark_approximate, run_plan
+from auditor.engine.runner import build_plan, check_gates, mark_approximate, run_plan
 from auditor.models.base import Capability
 from auditor.models.kinds import kind_for_card, load_adapter
 from auditor.policy.traceability import build_traceability
 from auditor.policy.waivers import apply_waivers
 from auditor.records.atomic import publish_folder, replace_file, staged_folder, write_folder, write_tree
-from auditor.records.store import (chain_link, check_output_writable, claim_model_dir, output_error, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
+from auditor.records.store import (chain_link, check_output_writable, claim_model_dir, is_stored_run, output_error, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
                            write_run)
 
 LIBRARIES = ("auditor", "numpy", "pandas", "scikit-learn", "shap", "lime", "skops", "scipy", "pydantic",
@@ -72,11 +72,14 @@ DEVICE_RE = re.compile(r"^(cpu|cuda(:\d{1,2})?|mps)$")
 
 def check_device(device: str, task: str) -> None:
     """``--device``: cpu, cuda, cuda:N or mps, and present on this machine (text models use it;
-    tabular models always run on the CPU). Checked before any input is loaded."""
+    tabular models always run on the CPU, so another device for one is a usage error). Checked
+    before any input is loaded."""
     if not DEVICE_RE.match(device or ""):
         raise UsageError(f"--device {device!r} is not a device: use cpu, cuda, cuda:N or mps")
-    if device == "cpu" or task != "text-classification":
+    if device == "cpu":
         return
+    if task != "text-classification":
+        raise UsageError(f"--device {device}: a {task} model always runs on the CPU (scikit-learn); drop --device")
     try:
         import torch
     except ImportError:
@@ -183,6 +186,11 @@ def connect_cluster(cluster: str, card: ModelCard, dataset: EvalDataset, *, allo
     return connect(spec, source)
 
 
+def fairness_groups(plan) -> list[str]:
+    """The columns the planned checks group by (subgroup_fairness's ``fairness_groups``): the dataset must hold them."""
+    return [g for planned in plan if not planned.skip_reason for g in getattr(planned.params, "fairness_groups", [])]
+
+
 def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: str | Path | None = None, *,
                   allow_pickle: bool = False, device: str = "cpu", waivers: str | Path | None = None,
                   jobs: int | None = None, cluster: str | None = None) -> PreparedAudit:
@@ -199,9 +207,9 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     if out is not None:
         check_output_writable(claim_model_dir(Path(out), model_card.model_name))
     plan = build_plan(loaded, kind_for_card(model_card))
-    groups = [g for planned in plan if not planned.skip_reason for g in getattr(planned.params, "fairness_groups", [])]
+    check_gates(loaded, plan, model_card.auditor.task)
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
-                           fairness_groups=groups)
+                           fairness_groups=fairness_groups(plan))
     check_positive_class(model_card, sorted(set(dataset.labels.tolist())), "labels in the dataset")  # before the model loads
     if cluster is not None and model_card.auditor.model.runtime != "torch":
         # Workers load the model themselves; they do not repeat the ONNX export's verification, so
@@ -344,10 +352,6 @@ def write_salvage(folder: Path, content: bytes) -> bool:
         return False
 
 
-def _is_version(folder: Path) -> bool:
-    return bool(VERSION_RE.match(folder.name)) and ((folder / "manifest.json").is_file() or (folder / "result.json").is_file())
-
-
 def render_target(run_dir: Path, to: Path | None) -> Path:
     """Where `auditor render` writes. A stored version is sealed: never into it (nor into any
     folder inside one, nor into a new folder named like a version); by default a new
@@ -364,7 +368,7 @@ def render_target(run_dir: Path, to: Path | None) -> Path:
     to = Path(to)
     resolved = to.resolve()
     for folder in (resolved, *resolved.parents):
-        if _is_version(folder):
+        if is_stored_run(folder):
             raise UsageError(f"--to {to} is inside the stored run {folder}; a run is sealed and is never modified")
     if VERSION_RE.match(resolved.name):
         raise UsageError(f"--to {to}: a folder named like a version ({resolved.name}) would be taken for a run; choose another name")

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from auditor.checks import CHECK_REGISTRY
-from auditor.errors import CheckNotApplicable
+from auditor.errors import CheckNotApplicable, PolicyError, Problem
 from auditor.models.base import describe
-from auditor.models.kinds import kind_for
+from auditor.models.kinds import KINDS as KNOWN_TASKS, kind_for
 from auditor.policy.load import LoadedPolicy
 from auditor.policy.schema import CheckSpec
 from auditor.results import CheckResult, ErrorInfo, Status
@@ -55,6 +55,26 @@ def build_plan(loaded: LoadedPolicy, kind) -> list[PlannedCheck]:
     return [PlannedCheck(spec=spec, params=params, skip_reason=skip_reason(CHECK_REGISTRY[spec.check], spec, kind),
                          min_rows=loaded.policy.dataset.min_rows)
             for spec, params in zip(loaded.policy.checks, loaded.params)]
+
+
+def check_gates(loaded: LoadedPolicy, plan: list[PlannedCheck], task: str) -> None:
+    """Refuse, before any work, a threshold that judges ``task`` on a measurement the check never
+    reports for that task (R² on a classifier): it could never be met, and would fail a sound model."""
+    problems = []
+    for planned in plan:
+        if planned.skip_reason:
+            continue
+        cls = CHECK_REGISTRY[planned.spec.check]
+        known = cls.task_measurement_names(planned.params, task)
+        for th in thresholds_for(planned.spec, task):
+            if th.measurement not in known:
+                where = [t for t in KNOWN_TASKS if th.measurement in cls.task_measurement_names(planned.params, t)]
+                problems.append(Problem(
+                    f"check {planned.spec.check_id!r}, threshold on {th.measurement}",
+                    f"{planned.spec.check} does not measure {th.measurement} on {task} models, so this gate could "
+                    f"never be met; scope the threshold with tasks: [{', '.join(where)}]"))
+    if problems:
+        raise PolicyError(loaded.source, problems)
 
 
 class CheckTimeout(Exception):

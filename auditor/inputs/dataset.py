@@ -143,7 +143,12 @@ def _read_csv(path: Path) -> pd.DataFrame:
         # A row longer than the header: pandas would silently drop fields (or, without
         # index_col=False, shift the header onto the wrong columns).
         warnings.simplefilter("error", pd.errors.ParserWarning)
-        return pd.read_csv(path, encoding="utf-8", keep_default_na=True, index_col=False)
+        frame = pd.read_csv(path, encoding="utf-8", keep_default_na=True, index_col=False)
+    # A row shorter than the header: pandas would fill the missing fields with NaN, silently.
+    short = _csv_shape_problems(path)
+    if short:
+        raise DatasetError(str(path), short)
+    return frame
 
 
 def _csv_shape_problems(path: Path) -> list[Problem]:
@@ -154,14 +159,15 @@ def _csv_shape_problems(path: Path) -> list[Problem]:
         try:
             width = len(next(reader, []))
             for fields in reader:
-                if fields and len(fields) > width:
+                if fields and len(fields) != width:
                     n_bad += 1
                     if n_bad <= MAX_LISTED:
-                        problems.append(Problem(f"line {reader.line_num}", f"{len(fields)} fields; the header has {width}"))
+                        hint = "" if len(fields) > width else " (a truncated row? write a missing value as an empty field)"
+                        problems.append(Problem(f"line {reader.line_num}", f"{len(fields)} fields; the header has {width}{hint}"))
         except csv.Error as exc:
             problems.append(Problem(f"line {reader.line_num}", f"cannot parse the line: {exc}"))
     if n_bad > MAX_LISTED:
-        problems.append(Problem("", f"... and {n_bad - MAX_LISTED} more lines with too many fields"))
+        problems.append(Problem("", f"... and {n_bad - MAX_LISTED} more lines whose number of fields differs from the header's"))
     return problems
 
 
@@ -182,7 +188,7 @@ def _first_invalid_utf8(path: Path) -> str:
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
     records, problems = [], []
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8-sig") as fh:  # a byte-order mark at the start is not part of the data
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue

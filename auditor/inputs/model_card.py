@@ -157,8 +157,8 @@ def immutable_problems(block: AuditorBlock) -> list[Problem]:
     """``immutable_features`` name features of a tabular model, each once, and when the card lists its
     ``features``, among them (else load_dataset checks them against the dataset's feature columns)."""
     problems: list[Problem] = []
-    if block.immutable_features and block.task != "tabular-classification":
-        return [Problem("auditor.immutable_features", "only for tabular-classification (features a perturbation may not change)")]
+    if block.immutable_features and not block.task.startswith("tabular-"):
+        return [Problem("auditor.immutable_features", "only for tabular models (features a search may not change)")]
     known = [f.name for f in block.features] if block.features is not None else None
     seen: set[str] = set()
     for i, name in enumerate(block.immutable_features):
@@ -168,6 +168,30 @@ def immutable_problems(block: AuditorBlock) -> list[Problem]:
         if known is not None and name not in known:
             problems.append(Problem(f"auditor.immutable_features[{i}]",
                                     f"{name!r} is not a feature of the model (features: {', '.join(known)})"))
+    return problems
+
+
+def column_problems(block: AuditorBlock) -> list[Problem]:
+    """The columns the card names: each feature and sensitive feature once; the target neither a
+    feature (label leakage) nor ignored; an ignored column neither a feature nor a sensitive one."""
+    problems: list[Problem] = []
+    features = [f.name for f in block.features] if block.features is not None else []
+    for key, names in (("features", features), ("sensitive_features", block.sensitive_features)):
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if name in seen:
+                problems.append(Problem(f"auditor.{key}[{i}]", f"{name!r} is listed twice"))
+            seen.add(name)
+    if block.target in features:
+        problems.append(Problem(f"auditor.features[{features.index(block.target)}]",
+                                f"{block.target!r} is the target: a model fed its own label is label leakage"))
+    for key, names in (("sensitive_features", block.sensitive_features), ("ignore_columns", block.ignore_columns)):
+        if block.target in names:
+            problems.append(Problem(f"auditor.{key}[{names.index(block.target)}]", f"{block.target!r} is the target"))
+    for i, name in enumerate(block.ignore_columns):
+        if name in features or name in block.sensitive_features:
+            kind = "a feature" if name in features else "a sensitive feature"
+            problems.append(Problem(f"auditor.ignore_columns[{i}]", f"{name!r} is {kind} of the card; it cannot also be ignored"))
     return problems
 
 
@@ -252,9 +276,12 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
                                 "a regressor has no classes: remove it"))
     problems += prompt_problems(block)
     problems += immutable_problems(block)
+    problems += column_problems(block)
     model_path = (path.parent / block.model.path).resolve()
     if check_files and not model_path.exists():
         problems.append(Problem("auditor.model.path", f"model artefact not found: {model_path}"))
+    elif check_files and block.model.format != "transformers" and not model_path.is_file():
+        problems.append(Problem("auditor.model.path", f"{model_path} is a folder; a {block.model.format} model is one file"))
     if problems:
         raise ModelCardError(source, problems)
 

@@ -59,7 +59,7 @@ def verify_pin(path: Path, expected: str | None) -> str:
 
 def load_sklearn_estimator(path: Path, fmt: str, *, allow_pickle: bool, pinned_sha256: str | None):
     if not path.is_file():
-        raise ModelLoadError(f"model artefact not found: {path}")
+        raise ModelLoadError(f"{path} is a folder, not a {fmt} file" if path.is_dir() else f"model artefact not found: {path}")
     verify_pin(path, pinned_sha256)
     if fmt == "skops":
         import skops.io as sio
@@ -255,4 +255,18 @@ def load_tabular_model(card, feature_names: list[str], *, allow_pickle: bool = F
         from auditor.errors import ModelCardError, Problem
 
         raise ModelCardError(str(card.path), [Problem("auditor.task", f"{block.task}: {problem}")])
+    fitted = getattr(estimator, "feature_names_in_", None)  # set when it was fitted on a named table
+    if fitted is not None and [str(c) for c in fitted] != list(feature_names):
+        from auditor.errors import ModelCardError, Problem
+
+        fitted = [str(c) for c in fitted]
+        missing = [c for c in fitted if c not in feature_names]
+        extra = [c for c in feature_names if c not in fitted]
+        detail = "; ".join(part for part in (
+            f"the model needs {', '.join(map(repr, missing))}, which the audit's features lack" if missing else "",
+            f"{', '.join(map(repr, extra))} {'is' if len(extra) == 1 else 'are'} not among the model's" if extra else "",
+            "same names in another order" if not missing and not extra else "") if part)
+        raise ModelCardError(str(card.path), [Problem(
+            "auditor.features", f"the model was fitted on the columns {', '.join(fitted)}; {detail} "
+                                "(the card's features, or the data's columns when the card lists none, must be the model's)")])
     return kind(estimator, feature_names)

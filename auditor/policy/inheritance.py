@@ -93,6 +93,8 @@ def resolve_parent(value: str, child: Path, builtins: dict[str, Path]) -> tuple[
     if value.endswith((".yaml", ".yml")) or "/" in value or "\\" in value:
         candidate = Path(os.path.normpath(Path(value) if Path(value).is_absolute() else child.parent / value))
         return (candidate if candidate.is_file() else None), f"no file {candidate}"
+    if value not in builtins and (child.parent / value).is_dir():
+        return None, f"{child.parent / value} is a folder; name a policy file in it, or a built-in policy"
     return builtins.get(value), f"not a built-in policy (built-ins: {', '.join(builtins) or 'none'})"
 
 

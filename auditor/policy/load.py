@@ -76,6 +76,8 @@ def builtin_policies() -> dict[str, Path]:
 
 
 def resolve_policy_path(name_or_path: str | Path) -> Path:
+    if not str(name_or_path).strip():
+        raise UsageError("--policy is empty: give a built-in policy's name or a policy file")
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():

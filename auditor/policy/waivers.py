@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from auditor.errors import PolicyError, Problem, UsageError
+from auditor.errors import Problem, UsageError, WaiversError
 from auditor.results import CheckResult, Status, WaiverRecord
 from auditor.inputs.yamlio import load_yaml_text, pydantic_problems, read_text_limited
 
@@ -39,6 +39,13 @@ class Waiver(BaseModel):
     approver: str = Field(min_length=1)
     expires: dt.date  # the last day on which the waiver applies
     reference: str = ""  # a ticket or decision record
+
+    @field_validator("check", "justification", "approver")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank: a waiver names who accepted what, and why")
+        return value
 
     @field_validator("expires", mode="before")
     @classmethod
@@ -80,16 +87,16 @@ def load_waivers_file(path: str | Path) -> LoadedWaivers:
     source = str(path)
     if not path.is_file():
         raise UsageError(f"waivers file {path} is not a regular file" if path.exists() else f"waivers file not found: {path}")
-    text = read_text_limited(path, MAX_WAIVERS_BYTES, PolicyError)
-    raw = load_yaml_text(text, source, PolicyError)
+    text = read_text_limited(path, MAX_WAIVERS_BYTES, WaiversError)
+    raw = load_yaml_text(text, source, WaiversError)
     if not isinstance(raw, dict):
-        raise PolicyError(source, [Problem("", "expected a mapping with a 'waivers:' list")])
+        raise WaiversError(source, [Problem("", "expected a mapping with a 'waivers:' list")])
     if "waivers" not in raw:  # not a waivers file (e.g. a link to a system file): its keys (lines) are not echoed
-        raise PolicyError(source, [Problem("", "not a waivers file: no 'waivers:' list at the top level")])
+        raise WaiversError(source, [Problem("", "not a waivers file: no 'waivers:' list at the top level")])
     try:
         parsed = WaiversFile.model_validate(raw)
     except ValidationError as exc:
-        raise PolicyError(source, pydantic_problems(exc)) from None
+        raise WaiversError(source, pydantic_problems(exc)) from None
     return LoadedWaivers(
         source=source, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         waivers=[SourcedWaiver(w, source, f"waivers[{i}]") for i, w in enumerate(parsed.waivers)],

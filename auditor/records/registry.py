@@ -246,17 +246,25 @@ def _has_table(url: sa.engine.URL) -> bool:
 
 
 @contextmanager
-def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: bool = False) -> Iterator[Registry]:
+def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: bool = False,
+                  must_exist: bool = False) -> Iterator[Registry]:
     """The registry for an output folder (or ``db``). A default SQLite registry that does not
     exist yet (or is an empty file) is built from the output folder's run directories first.
     ``rebuild``: a default registry that cannot be read (corrupt) is moved aside to
     ``audits.sqlite.unreadable-<time>`` and rebuilt from the run folders; otherwise an unreadable
-    registry is a :class:`RegistryError`, never an empty history."""
+    registry is a :class:`RegistryError`, never an empty history. ``must_exist`` (the commands that
+    only read it): a named SQLite registry (``--db``, ``AUDITOR_DB``) that does not exist is a usage
+    error — a mistyped path would otherwise read as an empty history ("nothing due")."""
     url = registry_url(out, db)
     default = not (db or os.environ.get(ENV_DB))
     if default and not Path(out).is_dir():
-        raise UsageError(f"{out} does not exist: no audits have been written there (give --out, or --db URL)")
+        raise UsageError(f"{out} is not a folder: give the output folder the audits were written to (--out), or --db URL"
+                         if Path(out).exists() else
+                         f"{out} does not exist: no audits have been written there (give --out, or --db URL)")
     file = _sqlite_file(url)
+    if must_exist and not default and file is not None and (not file.exists() or (file.is_file() and file.stat().st_size == 0)):
+        raise UsageError(f"the registry {file} does not exist (a mistyped --db or AUDITOR_DB?); this command only reads "
+                         "a registry and never creates one")
     if file is not None and not default and not file.parent.is_dir():
         raise RegistryError(f"the registry {file} cannot be created: its folder {file.parent} does not exist")
     if file is not None and file.is_dir():

@@ -96,12 +96,39 @@ def output_error(exc: OSError, where: Path) -> OutputNotWritable:
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
 
 
+def is_stored_run(folder: Path) -> bool:
+    """A folder named like a version that holds a run (its manifest or result)."""
+    return bool(_VERSION.match(folder.name)) and ((folder / "manifest.json").is_file() or (folder / "result.json").is_file())
+
+
+def check_out_folder(out: Path) -> None:
+    """An output folder is neither inside a stored run (a run is sealed) nor a model's own folder
+    (its runs would be nested one level too deep, in a second version series)."""
+    resolved = Path(out).resolve()
+    for folder in (resolved, *resolved.parents):
+        if is_stored_run(folder):
+            raise OutputPathError(f"--out {out} is inside the stored run {folder}; a run is sealed and is never "
+                                  f"modified: pass the output folder that holds the models ({folder.parent.parent})")
+    runs = [p.name for p in resolved.iterdir() if is_stored_run(p)] if resolved.is_dir() else []
+    if runs:
+        held = min(runs) if len(runs) == 1 else f"{min(runs)}…{max(runs)}"
+        raise OutputPathError(f"--out {out} is a model's folder (it holds {held}); pass the output "
+                              f"folder above it ({resolved.parent}), which holds one folder per model")
+
+
 def claim_model_dir(out: Path, model_name: str) -> Path:
     """:func:`model_dir`, refusing a folder whose runs belong to another model name (a folder
     written before slugs were collision-free, or one that differs only in case on a
-    case-insensitive file system): two models never share a version series or a hash chain."""
+    case-insensitive file system): two models never share a version series or a hash chain.
+    Also refused: a newest version folder that holds no run (made by hand: a new run would be
+    chained to it, and `auditor verify` would report the chain broken)."""
+    check_out_folder(out)
     folder = model_dir(out, model_name)
     numbers = versions(folder)
+    if numbers and not is_stored_run(folder / version_label(numbers[-1])):
+        raise OutputPathError(
+            f"{folder / version_label(numbers[-1])} is named like a version but holds no manifest.json, so it is not "
+            "a run auditor wrote; the next run would be chained to it. Move or rename it, then run again")
     if numbers:
         try:
             owner = json.loads((folder / version_label(numbers[-1]) / "result.json").read_text(encoding="utf-8"))["model"]["name"]

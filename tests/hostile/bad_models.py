@@ -85,6 +85,18 @@ class MarkerSlowClassifier(_Base):
         return self._good(X)
 
 
+class SigtermClassifier(_Base):
+    """Sends SIGTERM to its own process when asked for probabilities, as a cancelled CI job would."""
+
+    def predict_proba(self, X):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the Terminated exception arrives here
+        return self._good(X)
+
+
 class SigintClassifier(_Base):
     """Sends SIGINT to its own process when asked for probabilities, as Ctrl-C during a check would."""
 

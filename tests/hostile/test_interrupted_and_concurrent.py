@@ -73,6 +73,20 @@ def test_sigint_while_a_check_runs(cli, tmp_path, artefacts, card_writer, policy
     assert _entries(out) == []
 
 
+def test_sigterm_while_a_check_runs_unwinds_like_ctrl_c(cli, tmp_path, artefacts, card_writer, policy_writer, bad_model):
+    """SIGTERM (a cancelled CI job) stops the audit as Ctrl-C does: exit 143, a message, nothing
+    partial left (the staged folder removed), and the previous SIGTERM handler restored."""
+    before = signal.getsignal(signal.SIGTERM)
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "performance", "params": {"n_bootstrap": 20}}]))
+    card = card_writer(tmp_path / "card", model={"path": str(bad_model("SigtermClassifier")), "format": "joblib"})
+    out = tmp_path / "out"
+    result = cli.run(policy, card, artefacts.csv, out, "--allow-pickle")
+    assert result.code == 143, result.raw
+    assert INTERRUPTED.replace("interrupted", "terminated (SIGTERM)") in result.text
+    assert _entries(out) == []
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
 def test_sigint_while_the_run_is_written(cli, tmp_path, artefacts, card_writer, card_only_policy, monkeypatch,
                                         default_sigint):
     import auditor.engine.audit

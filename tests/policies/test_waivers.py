@@ -112,13 +112,29 @@ def test_unknown_check_id_in_a_waiver_is_a_policy_error(tmp_path, policy_writer,
     ({"check": "performance", "approver": "a", "expires": "2030-01-01"}, "waivers[0].justification"),
     ({"check": "performance", "justification": "j", "approver": "a", "expires": "soon"}, "waivers[0].expires"),
     ({"check": "performance", "justification": "j", "approver": "a", "expires": "2030-01-01", "x": 1}, "waivers[0].x"),
+    ({"check": "performance", "justification": "   ", "approver": "a", "expires": "2030-01-01"}, "waivers[0].justification"),
+    ({"check": "performance", "justification": "j", "approver": " ", "expires": "2030-01-01"}, "waivers[0].approver"),
 ])
 def test_malformed_waivers_file_is_located(tmp_path, policy_writer, yaml_writer, entry, location):
     policy = policy_writer(tmp_path, policy_writer.tiny(FAILING))
     waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [entry]})
     result = invoke("validate", "-p", policy, "--waivers", waivers)
     assert result.exit_code == 3, result.output
-    assert f"invalid policy {waivers}" in flat(result.stderr) and location in result.stderr
+    assert f"invalid waivers file {waivers}" in flat(result.stderr) and location in result.stderr
+
+
+def test_an_impossible_date_is_a_located_error_not_a_crash(tmp_path, policy_writer, yaml_writer):
+    """2027-02-30 has the form of a YAML date but is not on the calendar: exit 3 with its line,
+    whether in a waivers file, a policy or a card's front matter."""
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING))
+    waivers = yaml_writer(tmp_path, "waivers.yaml", "waivers:\n  - check: performance\n    justification: j\n"
+                                                    "    approver: a\n    expires: 2027-02-30\n")
+    result = invoke("validate", "-p", policy, "--waivers", waivers)
+    assert result.exit_code == 3, result.output
+    assert "line 5, column 14" in flat(result.stderr) and "'2027-02-30' is not a valid date" in flat(result.stderr)
+    dated = yaml_writer(tmp_path, "dated.yaml", open(policy).read() + "effective_from: 2026-02-30\n")
+    result = invoke("validate", "-p", dated)
+    assert result.exit_code == 3 and "is not a valid date" in flat(result.stderr), result.output
 
 
 def test_validate_lists_waivers_and_a_missing_file_is_a_usage_error(tmp_path, policy_writer, yaml_writer):

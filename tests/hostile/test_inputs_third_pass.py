@@ -1,0 +1,175 @@
+"""A third pass of hostile inputs (a probe of every CLI command with bad inputs, 2026-12-02): each
+was a crash, a silent acceptance or a sealed run written into; each is now refused up front with a
+located message and its documented exit code, and nothing is written for a refused run."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+
+def nothing_written(out: Path) -> bool:
+    return not Path(out).exists() or not any(Path(out).iterdir())
+
+
+# --- the card's columns ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("overrides, location, message", [
+    ({"features": ["x1", "x2", "x1"]}, "auditor.features[2]", "'x1' is listed twice"),
+    ({"features": ["x1", "x2", "x3", "color", "label"]}, "auditor.features[4]", "'label' is the target"),
+    ({"sensitive_features": ["color", "color"]}, "auditor.sensitive_features[1]", "'color' is listed twice"),
+    ({"ignore_columns": ["label"]}, "auditor.ignore_columns[0]", "'label' is the target"),
+    ({"ignore_columns": ["x3"]}, "auditor.ignore_columns[0]", "'x3' is a feature of the card; it cannot also be ignored"),
+])
+def test_card_columns_are_each_named_once_and_the_target_is_no_feature(cli, tmp_path, card_writer, card_only_policy,
+                                                                      artefacts, overrides, location, message):
+    card = card_writer(tmp_path / "card", **overrides)
+    res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", artefacts.csv)
+    assert res.code == 3, res.text
+    assert f"{location}: {message}" in res.text
+
+
+def test_an_impossible_date_in_a_card_is_located(cli, tmp_path, card_writer, card_only_policy):
+    card = card_writer(tmp_path / "card")
+    text = card.read_text().replace("---\n", "---\ndate: 2026-02-30\n", 1)
+    card.write_text(text)
+    res = cli("validate", "--policy", card_only_policy, "--card", card)
+    assert res.code == 3 and "line 2, column 7" in res.text and "'2026-02-30' is not a valid date" in res.text, res.text
+
+
+def test_a_number_where_a_string_belongs_says_to_quote_it(cli, tmp_path, card_writer, card_only_policy):
+    card = card_writer(tmp_path / "card", version=1.0)
+    res = cli("validate", "--policy", card_only_policy, "--card", card)
+    assert res.code == 3, res.text
+    assert "auditor.version: Input should be a valid string (YAML read 1.0 as a number: write it in quotes)" in res.text
+
+
+def test_a_card_with_a_byte_order_mark_reads_like_one_without(cli, tmp_path, card_writer, card_only_policy, artefacts):
+    card = card_writer(tmp_path / "card")
+    card.write_bytes(b"\xef\xbb\xbf" + card.read_bytes())
+    res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", artefacts.csv)
+    assert res.code == 0, res.text
+
+
+# --- the model against the card ---------------------------------------------------------------------
+
+def test_columns_the_model_was_not_fitted_on_are_a_card_error_before_any_run(cli, tmp_path, card_writer,
+                                                                           card_only_policy, artefacts):
+    frame = artefacts.frame.rename(columns={"x3": "x9"})
+    csv = tmp_path / "renamed.csv"
+    frame.to_csv(csv, index=False)
+    card = card_writer(tmp_path / "card", features=["x1", "x2", "x9", {"name": "color", "type": "categorical"}])
+    out = tmp_path / "out"
+    res = cli.run(card_only_policy, card, csv, out)
+    assert res.code == 3, res.text
+    assert "auditor.features: the model was fitted on the columns x1, x2, x3, color" in res.text
+    assert "the model needs 'x3', which the audit's features lack" in res.text and "'x9' is not among the model's" in res.text
+    assert nothing_written(out)
+
+
+# --- gates a task can never meet ------------------------------------------------------------------
+
+def test_a_gate_on_a_measurement_the_task_never_reports_is_refused(cli, tmp_path, card_writer, policy_writer, artefacts):
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "performance", "params": {"n_bootstrap": 20},
+                                                                      "thresholds": [{"measurement": "r2_ci_low", "min": 0.5}]}]))
+    card = card_writer(tmp_path / "card")
+    out = tmp_path / "out"
+    res = cli.run(policy, card, artefacts.csv, out)
+    assert res.code == 3, res.text
+    assert ("check 'performance', threshold on r2_ci_low: performance does not measure r2_ci_low on "
+            "tabular-classification models") in res.text and "tasks: [tabular-regression]" in res.text
+    assert nothing_written(out)
+    res = cli("validate", "--policy", policy, "--card", card)
+    assert res.code == 3 and "could never be met" in res.text, res.text
+    # scoped to the task that has it, the same gate is valid (it judges regressors only)
+    scoped = policy_writer(tmp_path / "scoped", policy_writer.tiny([{"check": "performance", "params": {"n_bootstrap": 20},
+                                                                      "thresholds": [{"measurement": "r2_ci_low", "min": 0.5,
+                                                                                      "tasks": ["tabular-regression"]}]}]))
+    assert cli("validate", "--policy", scoped, "--card", card).code == 0
+
+
+def test_every_builtin_policy_gates_only_what_each_task_measures():
+    from auditor.engine.runner import build_plan, check_gates
+    from auditor.models.kinds import KINDS
+    from auditor.policy.load import builtin_policies, load_policy
+
+    for name in builtin_policies():
+        loaded = load_policy(name)
+        for task in KINDS:
+            check_gates(loaded, build_plan(loaded, task), task)  # raises on a gate the task cannot meet
+
+
+# --- datasets ---------------------------------------------------------------------------------------
+
+def test_a_truncated_csv_row_is_located(cli, tmp_path, card_writer, card_only_policy, artefacts):
+    lines = artefacts.csv.read_text().splitlines()
+    lines[5] = "0.1,0.2"
+    csv = tmp_path / "truncated.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    res = cli("validate", "--policy", card_only_policy, "--card", card_writer(tmp_path / "card"), "--data", csv)
+    assert res.code == 3, res.text
+    assert "line 6: 2 fields; the header has 5 (a truncated row? write a missing value as an empty field)" in res.text
+
+
+def test_validate_checks_the_fairness_groups_the_run_would_need(cli, tmp_path, card_writer, policy_writer, artefacts):
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([
+        {"check": "subgroup_fairness", "params": {"fairness_groups": ["no_such_column"]}}]))
+    res = cli("validate", "--policy", policy, "--card", card_writer(tmp_path / "card"), "--data", artefacts.csv)
+    assert res.code == 3 and "column 'no_such_column'" in res.text, res.text
+
+
+# --- output folders -----------------------------------------------------------------------------------
+
+def test_out_inside_a_stored_run_or_at_a_models_folder_is_refused(cli, tmp_path, card_writer, card_only_policy, artefacts,
+                                                                 stub_pdf):
+    card = card_writer(tmp_path / "card")
+    out = tmp_path / "out"
+    assert cli.run(card_only_policy, card, artefacts.csv, out).code == 0
+    run = out / "tiny-model" / "v0001"
+    sealed = sorted(p.name for p in run.rglob("*"))
+    for inside in (run, run / "evidence", out / "tiny-model"):
+        res = cli.run(card_only_policy, card, artefacts.csv, inside)
+        assert res.code == 2, res.text
+        assert ("is inside the stored run" in res.text) or ("is a model's folder (it holds v0001)" in res.text)
+    assert sorted(p.name for p in run.rglob("*")) == sealed
+    assert cli("verify", run).code == 0
+
+
+def test_a_stray_folder_named_like_the_next_version_is_refused_before_the_work(cli, tmp_path, card_writer,
+                                                                              card_only_policy, artefacts, stub_pdf):
+    card = card_writer(tmp_path / "card")
+    out = tmp_path / "out"
+    assert cli.run(card_only_policy, card, artefacts.csv, out).code == 0
+    stray = out / "tiny-model" / "v0002"
+    stray.mkdir()
+    (stray / "mine.txt").write_text("keep")
+    res = cli.run(card_only_policy, card, artefacts.csv, out)
+    assert res.code == 2 and "holds no manifest.json" in res.text and "Move or rename it" in res.text, res.text
+    assert sorted(p.name for p in (out / "tiny-model").iterdir() if p.name.startswith("v")) == ["v0001", "v0002"]
+    assert (stray / "mine.txt").read_text() == "keep"
+    stray.rename(out / "tiny-model" / "kept-aside")
+    assert cli.run(card_only_policy, card, artefacts.csv, out).code == 0
+    assert cli("verify", out / "tiny-model" / "v0002").code == 0
+
+
+# --- registry and device ---------------------------------------------------------------------------
+
+def test_read_only_registry_commands_never_create_a_mistyped_registry(cli, tmp_path):
+    typo = tmp_path / "typo.sqlite"
+    for command in (["due"], ["history"]):
+        res = cli(*command, "--db", typo)
+        assert res.code == 2 and "does not exist (a mistyped --db or AUDITOR_DB?)" in res.text, res.text
+        assert not typo.exists()
+    empty = tmp_path / "real.sqlite"
+    sqlite3.connect(empty).close()  # an empty file, as sqlite leaves it
+    assert cli("due", "--db", empty).code == 2
+
+
+def test_a_gpu_device_for_a_tabular_model_is_a_usage_error(cli, tmp_path, card_writer, card_only_policy, artefacts):
+    out = tmp_path / "out"
+    res = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out, "--device", "cuda:7")
+    assert res.code == 2 and "always runs on the CPU" in res.text, res.text
+    assert nothing_written(out)
+
