@@ -107,10 +107,10 @@ class Check(ABC):
         """Every measurement ``run`` reports for these parameters (thresholds may name them)."""
 
     @classmethod
-    def task_measurement_names(cls, params: Params, task: str) -> list[str]:
-        """The measurements ``run`` can report on a model of ``task`` (a gate on any other is never
-        judged there); by default every one. A check whose measurements depend on the task (a
-        regressor's R² against a classifier's ROC AUC) narrows it."""
+    def kind_measurement_names(cls, params: Params, kind) -> list[str]:
+        """The measurements ``run`` can report on a model of ``kind`` (an adapter class: a gate on
+        any other is never judged there); by default every one. A check whose measurements depend
+        on what the model predicts (a regressor's R² against a classifier's ROC AUC) narrows it."""
         return cls.measurement_names(params)
 
     @abstractmethod

@@ -116,8 +116,8 @@ class ExplanationClustering(Check):
         return names
 
     @classmethod
-    def task_measurement_names(cls, params, task: str) -> list[str]:
-        mine = COHORT_METRICS["regression" if task == "tabular-regression" else "classification"]
+    def kind_measurement_names(cls, params, kind) -> list[str]:
+        mine = COHORT_METRICS["regression" if Capability.REGRESSION in kind.capabilities else "classification"]
         others = [m for m in COHORT_METRICS.values() if m.value != mine.value]
         drop = {m.value for m in others} | {f"{v}_worst_{m.gap}{s}" for v in VIEWS for m in others for s in ("", "_ci_low")}
         return [n for n in cls.measurement_names(params) if n not in drop]

@@ -214,8 +214,8 @@ class Performance(Check):
         return names + ["max_claim_gap", "claims_outside_tolerance", "claims_checked"]
 
     @classmethod
-    def task_measurement_names(cls, params, task: str) -> list[str]:
-        metrics = REGRESSION_METRICS if task == "tabular-regression" else METRICS + MACRO_METRICS
+    def kind_measurement_names(cls, params, kind) -> list[str]:
+        metrics = REGRESSION_METRICS if Capability.REGRESSION in kind.capabilities else METRICS + MACRO_METRICS
         keep = {n for m in metrics for n in (m, f"{m}_ci_low", f"{m}_ci_high")}
         return [n for n in cls.measurement_names(params) if n in keep or n.startswith(("max_claim", "claims_"))]
 

@@ -15,7 +15,7 @@ from typing import Callable
 from auditor.checks import CHECK_REGISTRY
 from auditor.errors import CheckNotApplicable, PolicyError, Problem
 from auditor.models.base import describe
-from auditor.models.kinds import KINDS as KNOWN_TASKS, kind_for
+from auditor.models.kinds import KINDS, kind_for
 from auditor.policy.load import LoadedPolicy
 from auditor.policy.schema import CheckSpec
 from auditor.results import CheckResult, ErrorInfo, Status
@@ -65,10 +65,10 @@ def check_gates(loaded: LoadedPolicy, plan: list[PlannedCheck], task: str) -> No
         if planned.skip_reason:
             continue
         cls = CHECK_REGISTRY[planned.spec.check]
-        known = cls.task_measurement_names(planned.params, task)
+        known = cls.kind_measurement_names(planned.params, kind_for(task))
         for th in thresholds_for(planned.spec, task):
             if th.measurement not in known:
-                where = [t for t in KNOWN_TASKS if th.measurement in cls.task_measurement_names(planned.params, t)]
+                where = [t for t, k in KINDS.items() if th.measurement in cls.kind_measurement_names(planned.params, k)]
                 problems.append(Problem(
                     f"check {planned.spec.check_id!r}, threshold on {th.measurement}",
                     f"{planned.spec.check} does not measure {th.measurement} on {task} models, so this gate could "

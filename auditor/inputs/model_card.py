@@ -176,6 +176,9 @@ def column_problems(block: AuditorBlock) -> list[Problem]:
     feature (label leakage) nor ignored; an ignored column neither a feature nor a sensitive one."""
     problems: list[Problem] = []
     features = [f.name for f in block.features] if block.features is not None else []
+    if block.features is not None and not features:
+        problems.append(Problem("auditor.features", "empty: list the model's features, or leave the key out to use "
+                                                    "every column but the target"))
     for key, names in (("features", features), ("sensitive_features", block.sensitive_features)):
         seen: set[str] = set()
         for i, name in enumerate(names):

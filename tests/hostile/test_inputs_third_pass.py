@@ -22,6 +22,7 @@ def nothing_written(out: Path) -> bool:
     ({"sensitive_features": ["color", "color"]}, "auditor.sensitive_features[1]", "'color' is listed twice"),
     ({"ignore_columns": ["label"]}, "auditor.ignore_columns[0]", "'label' is the target"),
     ({"ignore_columns": ["x3"]}, "auditor.ignore_columns[0]", "'x3' is a feature of the card; it cannot also be ignored"),
+    ({"features": []}, "auditor.features", "empty: list the model's features"),
 ])
 def test_card_columns_are_each_named_once_and_the_target_is_no_feature(cli, tmp_path, card_writer, card_only_policy,
                                                                       artefacts, overrides, location, message):
