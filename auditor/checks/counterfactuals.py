@@ -14,6 +14,8 @@ decision boundary", defined for every row and in the model's own spread.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 from pydantic import Field
 
@@ -69,9 +71,9 @@ class Counterfactuals(Check):
     name = "counterfactuals"
     title = "Counterfactuals (recourse)"
     description = (
-        "For each explained row, the nearest change to its features that changes the model's decision, "
-        "moving only features the card does not declare immutable and only to values seen in the "
-        "evaluation data. Distance: the MAD-scaled L1 change of numeric features plus 1 per changed "
+        "For each explained row, the nearest change to its features that changes the model's decision (a "
+        "regressor: moves its prediction towards the predictions' median), moving only features the card does "
+        "not declare immutable, within the evaluation data's observed range. Distance: the MAD-scaled L1 change of numeric features plus 1 per changed "
         "categorical feature. How often such a change exists within the budget, how many features it "
         "touches and how far it goes tell a reviewer whether the model offers recourse, and the table "
         "says concretely what would have to change."
@@ -142,8 +144,9 @@ class Counterfactuals(Check):
                 title="Recourse: what would have to change",
                 columns=[goal.column, "becomes", "what would have to change", "features changed", "distance", "row"],
                 rows=table_rows,
-                caption=(f"The first {len(table_rows)} of {n} explained rows (misclassified, borderline and confident "
-                         f"rows interleaved); every row is in {path}. Distance: MAD-scaled L1 on numeric features "
+                caption=(f"The first {len(table_rows)} of {n} explained rows ("
+                         + ("large, medium and small errors" if ctx.regression else "misclassified, borderline and confident rows")
+                         + f" interleaved); every row is in {path}. Distance: MAD-scaled L1 on numeric features "
                          "+ 1 per categorical change."),
             ),
             BarChart(
@@ -162,17 +165,22 @@ class Counterfactuals(Check):
              f"quantiles per numeric feature, every observed level of a categorical one, {p.refine_steps} bisection "
              "steps towards the decision boundary; values stay inside the evaluation data's observed range."),
         ]
+        if k and not ctx.regression:  # recourse is for one direction: say how the found ones split
+            pairs = Counter((was[i], becomes[i]) for i in np.flatnonzero(cf.found))
+            notes.append("Counterfactuals by direction: " + "; ".join(f"{a} → {b}: {c}" for (a, b), c in sorted(pairs.items()))
+                         + ". Only a change towards the outcome the person wants is recourse for them; the share found "
+                           "counts both directions.")
         if fallback:
             notes.append("No spread by MAD (over half the rows share one value), scaled by the standard deviation "
                          f"instead: {', '.join(codec.columns[j] for j in fallback)}.")
         measurements = {"share_found": share, "share_found_ci_low": low,
                         "median_features_changed": med_changed, "median_distance": med_dist}
-        summary = (f"A {goal.change} was found for {k} of {n} explained rows within {p.max_features_changed} "
+        summary = (f"A counterfactual ({goal.change}) was found for {k} of {n} explained rows within {p.max_features_changed} "
                    f"feature changes (95% CI of the share {low:.2f}–{high:.2f})"
                    + (f"; it changes a median of {med_changed:g} features, median distance {med_dist:.2f}." if k else "."))
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            key_figure=f"{share:.0%} with recourse",
+            key_figure=f"{share:.0%} with a counterfactual",
             cost={"searched_instances": n},
             sample_sizes=[SampleSize(measurement="share_found", n=n), SampleSize(measurement="share_found_ci_low", n=n),
                           SampleSize(measurement="median_features_changed", n=k),

@@ -189,11 +189,14 @@ class ExplanationSanity(Check):
                      "class is the mirror image; with more classes, instances explained for another class are left out).")
         notes.append(f"{p.n_randomised} randomised models; the null is every pair of them "
                      f"({p.n_randomised * (p.n_randomised - 1) // 2} pairs) on every instance.")
+        columns = ["explainer", "n", "real vs randomised (median ρ)", "CI high", "null: randomised vs randomised",
+                   "null 5 %", "null 95 %", "seed stability", "model sensitivity", "input-structure baseline",
+                   "share with another predicted class"]
+        if ctx.regression:  # one output: no other class to predict
+            columns, rows = columns[:-1], [r[:-1] for r in rows]
         evidence = [
             Table(title="Real against randomised-model explanations, beside the null",
-                  columns=["explainer", "n", "real vs randomised (median ρ)", "CI high", "null: randomised vs randomised",
-                           "null 5 %", "null 95 %", "seed stability", "model sensitivity",
-                           "input-structure baseline", "share with another predicted class"],
+                  columns=columns,
                   rows=rows,
                   caption="Signed Spearman ρ per instance, medians over the n instances. Model sensitivity = seed "
                           "stability − null: near 0 means explanations of unrelated models agree as much as two runs "

@@ -34,7 +34,7 @@ from auditor.metrics.agreement import feature_agreement, rank_correlation
 from auditor.metrics.stability import relative_input_stability, topk_agreement
 from auditor.models.perturbation import top_k_size
 from auditor.metrics.statistics import bootstrap_ci
-from auditor.results import BarChart, FileRef, Table
+from auditor.results import BarChart, FileRef, SampleSize, Table
 
 SUFFIXES = ("_seed_topk_agreement", "_seed_topk_agreement_ci_low", "_perturbation_topk_agreement",
             "_perturbation_topk_agreement_ci_low", "_ris_log10_median", "_ris_log10_ci_high",
@@ -133,7 +133,9 @@ class ExplanationStability(Check):
         p = self.params
         methods, notes = available_methods(ctx.task, p.explainers)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
-        rows, charts, per_instance = [], [], []
+        rows, charts, per_instance, sizes = [], [], [], []
+        kept_what = ("whose prediction stays within output_tolerance standard deviations of the predictions"
+                     if ctx.regression else "that keep the predicted class")
         for m in methods:
             attr = ctx.attribution(m, p.n_instances)
             vectors = feature_vectors(attr)
@@ -159,10 +161,16 @@ class ExplanationStability(Check):
                 f"{m}_global_rank_stability": g_med, f"{m}_global_rank_stability_p05": g_p05,
             })
             rows.append([m, s_est, s_low, f_est, f_low, r_est, r_high, kept, drawn, g_med, g_p05])
+            # each figure rests on the instances where it is defined (an instance with no kept
+            # perturbation has no perturbation agreement), the share on the perturbations drawn
+            finite_n = {"seed": 0 if seed is None else int(np.isfinite(seed).sum()), "perturbation": int(np.isfinite(fa).sum()),
+                        "ris": int(np.isfinite(ris).sum()), "label": int(drawn), "global": len(attr)}
+            sizes += [SampleSize(measurement=f"{m}{suffix}", n=finite_n[suffix[1:].split("_")[0]]) for suffix in SUFFIXES]
             ok = fa[np.isfinite(fa)]
             if ok.size:
                 counts, _ = np.histogram(ok, bins=np.linspace(0, 1, 6))
-                charts.append(BarChart(title=f"{m}: top-k agreement after a label-preserving perturbation",
+                charts.append(BarChart(title=f"{m}: top-k agreement after a "
+                                             f"{'prediction' if ctx.regression else 'label'}-preserving perturbation",
                                        labels=["0–0.2", "0.2–0.4", "0.4–0.6", "0.6–0.8", "0.8–1"],
                                        values=counts.astype(float).tolist(), xlabel="instances", detail=True,
                                        caption=f"n = {ok.size} instances; per instance, mean over its "
@@ -176,7 +184,7 @@ class ExplanationStability(Check):
             Table(title="Stability per explainer (medians over instances, bootstrap 95% CI bounds)",
                   columns=["explainer", "seed top-k agr.", "CI low", "perturbation top-k agr.", "CI low",
                            "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct"],
-                  rows=rows, caption="Only perturbations that keep the predicted class are kept. Relative input "
+                  rows=rows, caption=f"Only perturbations {kept_what} are kept. Relative input "
                                      "stability: log10 of the relative change of the explanation over the relative "
                                      "change of the input (lower is better; 0 = moves as much as the input)."),
             *charts,
@@ -193,6 +201,6 @@ class ExplanationStability(Check):
                    "No input-perturbation stability could be measured for the requested explainers.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            sample_sizes=sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
+            sample_sizes=sizes or sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
             key_figure="" if fa0 is None else f"{first} top-k kept {fa0:.2f}",
         )

@@ -35,8 +35,9 @@ class LocalExplanations(Check):
     title = "Local explanations"
     description = (
         "SHAP and LIME attributions for individual rows chosen to cover misclassified, borderline "
-        "and confident predictions: the features that pushed each decision, with their values. "
-        "Attributions explain the predicted class. Every explained row is saved in full under "
+        "and confident predictions (a regressor: large, medium and small errors): the features that pushed "
+        "each prediction, with their values. Attributions explain the predicted class (a regressor: the "
+        "predicted value). Every explained row is saved in full under "
         "evidence/ so a reviewer can recompute any figure."
     )
     requires = frozenset({Capability.FEATURE_TABLE})

@@ -8,8 +8,11 @@ GLOSSARY: list[tuple[str, str]] = [
     ("Faithfulness", "Whether the features an explanation ranks as most important really drive the "
      "prediction: removing them should change the model's output more than removing others."),
     ("Deletion AUC", "Remove features one at a time, most important first, and follow the probability of "
-     "the explained class. The area under that curve (0 to 1) is small when the explanation found the "
-     "features that matter. Insertion AUC is the reverse (add features back; larger is better)."),
+     "the explained class (a regressor: the prediction's signed distance from the all-features-removed "
+     "prediction, in the target's units). The area under that curve, divided by the full input's value, is "
+     "small when the explanation found the features that matter: about 0 to 1, above 1 when removing or "
+     "adding features overshoots the full input's value, and for a regressor negative when the prediction "
+     "crosses the all-removed one. Insertion AUC is the reverse (add features back; larger is better)."),
     ("AOPC", "Area over the perturbation curve: the average drop in the explained class's probability "
      "when the top-ranked features are removed (comprehensiveness), or kept alone (sufficiency)."),
     ("Faithfulness correlation", "Correlation, over random subsets of features, between the attributions "

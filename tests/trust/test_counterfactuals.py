@@ -101,6 +101,12 @@ def test_a_linear_models_counterfactual_is_the_analytic_minimal_change(linear):
     assert m["share_found"] == 1.0
     assert m["median_features_changed"] == 1.0
     assert m["share_found_ci_low"] == pytest.approx(wilson_interval(40, 40)[1])
+    # the note splits the counterfactuals by direction, as the CSV does
+    from collections import Counter
+
+    note = next(n for n in result.notes if n.startswith("Counterfactuals by direction: "))
+    expected = Counter((r["predicted"], r["counterfactual_predicted"]) for r in rows)
+    assert note.split(": ", 1)[1].split(". ")[0] == "; ".join(f"{a} → {b}: {c}" for (a, b), c in sorted(expected.items()))
 
 
 def test_immutable_features_never_change(linear):

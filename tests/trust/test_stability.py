@@ -32,6 +32,10 @@ def test_zero_noise_keeps_every_label_and_every_top_k(tabular):
         assert m[f"{e}_perturbation_topk_agreement"] == 1.0
         assert m[f"{e}_perturbation_topk_agreement_ci_low"] == 1.0
         assert m[f"{e}_ris_log10_median"] is None  # the input did not move: RIS undefined
+    # each figure says what it rests on: 12 instances, no RIS at all, the 24 perturbations drawn
+    n = {s.measurement: s.n for s in out.sample_sizes}
+    assert n["shap_perturbation_topk_agreement"] == n["shap_seed_topk_agreement"] == n["shap_global_rank_stability"] == 12
+    assert n["shap_ris_log10_median"] == 0 and n["shap_label_preserved_share"] == 24
 
 
 def test_with_rows_keeps_the_reference_data(tabular):
