@@ -354,9 +354,9 @@ class ExplanationClustering(Check):
         text += f" ({p.confidence:.0%} CI low {lo:.2f})"
         fw, overall = measurements[f"{view}_worst_faithfulness_gap"], measurements["faithfulness_gap"]
         if fw is not None and overall is not None:
-            text += (f"; its explanations are least faithful in a cohort with median faithfulness gap {fw:.3f} "
+            text += (f"; the least faithful cohort's explanations have a median faithfulness gap of {fw:.3f} "
                      f"(overall {overall:.3f})")
-        return text + ".", f"k = {k}, worst {'gap' if metric.higher_is_better else 'error ratio'} {gap:.2f}"
+        return text + ".", f"k = {k}, worst {'accuracy gap' if metric.higher_is_better else 'error ratio'} {gap:.2f}"
 
     @staticmethod
     def _error_table(cohort_rows, n, level, p, regression: bool) -> Table:

@@ -82,7 +82,9 @@ class GlobalImportance(Check):
         ]
         top = features[order[0]]
         summary = (
-            f"{top} matters most (shuffling it lowers {scoring} by {perm.mean[order[0]]:.3f}); "
+            f"{top} matters most (shuffling it "
+            + (f"raises {scoring.removeprefix('neg_').upper()}" if scoring.startswith("neg_") else f"lowers {scoring}")
+            + f" by {perm.mean[order[0]]:.3f}); "
             f"permutation importance and mean |SHAP| rank the features with Spearman correlation {rho:.2f}."
         )
         return CheckOutput(
