@@ -322,7 +322,8 @@ class CardFacts(_Frozen):
 
 
 class AuditResult(_Frozen):
-    schema_version: int = RESULT_SCHEMA_VERSION
+    # a result written by a newer auditor is refused, not rendered as if this one understood it
+    schema_version: int = Field(RESULT_SCHEMA_VERSION, ge=1, le=RESULT_SCHEMA_VERSION)
     run_id: str
     created_at: str
     version: str = ""  # v0001 ... set when stored

@@ -174,3 +174,18 @@ def test_a_gpu_device_for_a_tabular_model_is_a_usage_error(cli, tmp_path, card_w
     assert res.code == 2 and "always runs on the CPU" in res.text, res.text
     assert nothing_written(out)
 
+
+
+def test_a_result_from_a_newer_schema_is_not_rendered(cli, tmp_path, card_writer, card_only_policy, artefacts, stub_pdf):
+    import json
+    import shutil
+
+    out = tmp_path / "out"
+    assert cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out).code == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(out / "tiny-model" / "v0001", copy)
+    result = json.loads((copy / "result.json").read_text())
+    result["schema_version"] = 99
+    (copy / "result.json").write_text(json.dumps(result))
+    res = cli("render", copy)
+    assert res.code == 3 and "schema_version: Input should be less than or equal to 1" in res.text, res.text
