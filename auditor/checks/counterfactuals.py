@@ -73,8 +73,8 @@ class Counterfactuals(Check):
     description = (
         "For each explained row, the nearest change to its features that changes the model's decision (a "
         "regressor: moves its prediction towards the predictions' median), moving only features the card does "
-        "not declare immutable, within the evaluation data's observed range. Distance: the MAD-scaled L1 change of numeric features plus 1 per changed "
-        "categorical feature. How often such a change exists within the budget, how many features it "
+        "not declare immutable, within the evaluation data's observed range. Distance: the MAD-scaled L1 "
+        "change of numeric features plus 1 per changed categorical feature. How often such a change exists within the budget, how many features it "
         "touches and how far it goes tell a reviewer whether the model offers recourse, and the table "
         "says concretely what would have to change."
     )
