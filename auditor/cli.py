@@ -210,6 +210,10 @@ def validate(
         out.print(f"policy {printable(loaded.policy.name)} {printable(loaded.policy.version)}: valid ({len(loaded.policy.checks)} checks)", markup=False, highlight=False, soft_wrap=True)
         for f in loaded.chain[1:]:
             out.print(f"  extends {printable(f.source)}", markup=False, highlight=False, soft_wrap=True)
+        effective = loaded.policy.effective_from
+        if effective is not None and effective > datetime.now(timezone.utc).date():
+            out.print(f"  warning: effective_from {effective} is in the future: an audit run today is under a policy not "
+                      "yet in effect (the report says so)", markup=False, highlight=False, soft_wrap=True)
         for w in loaded.waivers:
             when = "expired" if w.waiver.expires < datetime.now(timezone.utc).date() else "valid until"
             out.print(f"  waiver for {printable(w.waiver.check)} ({printable(w.source)}): {when} {w.waiver.expires}", markup=False, highlight=False, soft_wrap=True)

@@ -189,3 +189,20 @@ def test_a_result_from_a_newer_schema_is_not_rendered(cli, tmp_path, card_writer
     (copy / "result.json").write_text(json.dumps(result))
     res = cli("render", copy)
     assert res.code == 3 and "schema_version: Input should be less than or equal to 1" in res.text, res.text
+
+
+def test_a_policy_not_yet_in_effect_is_said_by_validate_and_in_the_report(cli, tmp_path, card_writer, policy_writer,
+                                                                        artefacts, stub_pdf):
+    import datetime as dt
+
+    from .conftest import CARD_ONLY
+
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(CARD_ONLY, effective_from=dt.date(2099, 1, 1)))
+    res = cli("validate", "--policy", policy)
+    assert res.code == 0 and "warning: effective_from 2099-01-01 is in the future" in res.text, res.text
+    out = tmp_path / "out"
+    assert cli.run(policy, card_writer(tmp_path / "card"), artefacts.csv, out).code == 0
+    html = (out / "tiny-model" / "v0001" / "report.html").read_text()
+    assert "2099-01-01 <strong>— not yet in effect on the audit date" in html
+    current = policy_writer(tmp_path / "current", policy_writer.tiny(CARD_ONLY, effective_from=dt.date(2026, 1, 1)))
+    assert "not yet in effect" not in cli("validate", "--policy", current).text
