@@ -136,3 +136,29 @@ def build_date() -> str:
 def relpath(path: str | os.PathLike[str], start: str | os.PathLike[str]) -> str:
     """POSIX relative path from ``start`` (a directory) to ``path``."""
     return Path(os.path.relpath(path, start)).as_posix()
+
+
+STAMP_NAME = ".built-by"  # beside build.py: the sha256 of the builder that wrote the artefacts (gitignored)
+
+
+def built_by(builder: str | os.PathLike[str]) -> str:
+    """sha256 of an example's builder and of this module: what its artefacts were built by."""
+    digest = hashlib.sha256()
+    for path in (Path(builder), Path(__file__)):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def up_to_date(builder: str | os.PathLike[str], *outputs: str | os.PathLike[str]) -> bool:
+    """Every output exists and was written by this very builder: a card written by an older
+    build.py (before a field was added, say) is rebuilt instead of audited stale."""
+    stamp = Path(builder).resolve().parent / STAMP_NAME
+    current = stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == built_by(builder)
+    if all(Path(p).exists() for p in outputs) and not current:
+        print(f"{Path(builder).resolve().parent.name}: built by another version of build.py; rebuilding", flush=True)
+    return current and all(Path(p).exists() for p in outputs)
+
+
+def mark_built(builder: str | os.PathLike[str]) -> None:
+    """Record that ``builder`` wrote the example's artefacts (see :func:`up_to_date`)."""
+    (Path(builder).resolve().parent / STAMP_NAME).write_text(built_by(builder) + "\n", encoding="utf-8")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up (idempotent), build the credit-scoring example if absent, and audit it with its policy
+# Set up (idempotent), build the credit-scoring example if absent (or built by another version of its build.py), and audit it with its policy
 # (examples/credit-scoring/policy.yaml: the built-in eu-ai-act-high-risk policy, tabular checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -136,7 +136,7 @@ different ages, so random splits can place near-duplicates on both sides.
 
 def build(force: bool = False) -> int:
     t0 = time.perf_counter()
-    if not force and MODEL_PATH.exists() and EVAL_PATH.exists() and CARD_PATH.exists():
+    if not force and _card.up_to_date(__file__, MODEL_PATH, EVAL_PATH, CARD_PATH):
         print(f"concrete-strength: up to date ({MODEL_PATH.relative_to(HERE)}, {EVAL_PATH.relative_to(HERE)}, "
               f"{CARD_PATH.name}); use --force to rebuild")
         return 0
@@ -197,6 +197,7 @@ def build(force: bool = False) -> int:
     print("  train: " + ", ".join(f"{k}={v:.3f}" for k, v in train_metrics.items()))
     print("  eval:  " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
     print("  skops untrusted types (review before load): " + (", ".join(untrusted) or "none"))
+    _card.mark_built(__file__)
     return 0
 
 

@@ -352,7 +352,7 @@ def subgroup_table(model, X: pd.DataFrame, y: pd.Series) -> list[list[Any]]:
 # ---------------------------------------------------------------------------- main
 def build(force: bool = False) -> int:
     t0 = time.perf_counter()
-    if not force and MODEL_PATH.exists() and EVAL_PATH.exists() and CARD_PATH.exists():
+    if not force and _card.up_to_date(__file__, MODEL_PATH, EVAL_PATH, CARD_PATH):
         print(f"credit-scoring: up to date ({MODEL_PATH.relative_to(HERE)}, "
               f"{EVAL_PATH.relative_to(HERE)}, {CARD_PATH.name}); use --force to rebuild")
         return 0
@@ -453,6 +453,7 @@ def build(force: bool = False) -> int:
     print("  skops untrusted types (review before load):")
     for name in untrusted:
         print(f"    {name}")
+    _card.mark_built(__file__)
     return 0
 
 

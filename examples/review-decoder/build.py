@@ -231,7 +231,7 @@ the seed, English only, reads only the first {MAX_LENGTH} tokens. Probabilities 
 
 def build(force: bool = False, threads: int = 1) -> int:
     t0 = time.perf_counter()
-    if not force and (MODEL_DIR / "config.json").is_file() and CARD_PATH.is_file() and EVAL_PATH.is_file():
+    if not force and _card.up_to_date(__file__, MODEL_DIR / "config.json", CARD_PATH, EVAL_PATH):
         print(f"review-decoder: up to date; use --force to rebuild")
         return 0
     train_df, eval_df = load_data()
@@ -258,6 +258,7 @@ def build(force: bool = False, threads: int = 1) -> int:
     _card.write_card(CARD_PATH, metadata, body)
     print("  eval: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
     print(f"review-decoder: built in {time.perf_counter() - t0:.1f} s (training {seconds:.1f} s, {threads} threads)")
+    _card.mark_built(__file__)
     return 0
 
 

@@ -439,8 +439,7 @@ def length_table(tokenizer, eval_df: pd.DataFrame, p_pos: np.ndarray) -> list[li
 # ---------------------------------------------------------------------------- main
 def build(force: bool = False, threads: int = 2) -> int:
     t_start = time.perf_counter()
-    if (not force and (MODEL_DIR / "config.json").is_file() and CARD_PATH.is_file()
-            and EVAL_PATH.is_file()):
+    if not force and _card.up_to_date(__file__, MODEL_DIR / "config.json", CARD_PATH, EVAL_PATH):
         print(f"review-sentiment: up to date ({MODEL_DIR.name}/, "
               f"{EVAL_PATH.relative_to(HERE)}, {CARD_PATH.name}); use --force to rebuild")
         return 0
@@ -515,6 +514,7 @@ def build(force: bool = False, threads: int = 2) -> int:
     print("  eval:  " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
     print(f"review-sentiment: built in {total:.1f} s wall, {time.process_time():.1f} s CPU "
           f"(training {train_seconds:.1f} s wall / {train_cpu:.1f} s CPU, {threads} threads)")
+    _card.mark_built(__file__)
     return 0
 
 
