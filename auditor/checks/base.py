@@ -10,8 +10,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from auditor.inputs.yamlio import NumbersNotBooleans
 from auditor.models.base import Capability
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def fraction(default: float, *, low_open: bool = True, high_open: bool = True, *
     return Field(default, allow_inf_nan=False, **bounds, **kw)
 
 
-class Params(BaseModel):
+class Params(NumbersNotBooleans):
     """Base of every check's parameters: unknown keys are rejected when the policy loads."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError, field_validator
 
 from auditor.errors import InvalidInputError, Problem
 
@@ -142,6 +142,32 @@ def load_yaml_text(text: str, source: str, error: type[InvalidInputError], line_
     if problem:
         raise error(source, [Problem("", f"YAML refused: {problem}")])
     return data
+
+
+def _numeric(annotation) -> bool:
+    """Whether a field takes an int or a float (and not also a bool)."""
+    import types
+    import typing
+
+    if annotation in (int, float):
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        return bool not in args and any(_numeric(a) for a in args)
+    return False
+
+
+class NumbersNotBooleans(BaseModel):
+    """A base for models read from YAML: ``true``/``yes`` where a number belongs is refused, not
+    read as 1 (pydantic's lax mode would turn ``min: true`` into a bound of 1.0)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, value, info):
+        field = cls.model_fields.get(info.field_name)
+        if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+            raise ValueError(f"{str(value).lower()} where a number belongs (YAML reads yes/no/on/off as true/false)")
+        return value
 
 
 def pydantic_problems(exc: ValidationError, prefix: str = "") -> list[Problem]:

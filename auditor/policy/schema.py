@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from auditor.inputs.yamlio import NumbersNotBooleans
 from auditor.policy.clauses import FRAMEWORKS, check_clause
 from auditor.policy.waivers import Waiver
 
@@ -32,7 +33,7 @@ def _known_framework(key: str) -> str:
     return key
 
 
-class Threshold(BaseModel):
+class Threshold(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     measurement: str
@@ -98,7 +99,7 @@ class CheckOverride(BaseModel):
         return self
 
 
-class DatasetOptions(BaseModel):
+class DatasetOptions(NumbersNotBooleans):
     """How the evaluation dataset is used. ``max_rows``: a larger dataset is sampled down to this
     many rows, uniformly without replacement, with the policy seed (reported in the result)."""
 
@@ -109,7 +110,7 @@ class DatasetOptions(BaseModel):
     min_rows: int | None = Field(default=None, ge=1)
 
 
-class _PolicyFields(BaseModel):
+class _PolicyFields(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: Literal[1]

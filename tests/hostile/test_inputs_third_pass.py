@@ -206,3 +206,17 @@ def test_a_policy_not_yet_in_effect_is_said_by_validate_and_in_the_report(cli, t
     assert "2099-01-01 <strong>— not yet in effect on the audit date" in html
     current = policy_writer(tmp_path / "current", policy_writer.tiny(CARD_ONLY, effective_from=dt.date(2026, 1, 1)))
     assert "not yet in effect" not in cli("validate", "--policy", current).text
+
+
+@pytest.mark.parametrize("change, location", [
+    ({"seed": True}, "seed"),
+    ({"checks": [{"check": "performance", "params": {"n_bootstrap": True}}]}, "checks[0].params.n_bootstrap"),
+    ({"checks": [{"check": "card_completeness", "thresholds": [{"measurement": "completeness", "min": True}]}]},
+     "checks[0].thresholds[0].min"),
+])
+def test_true_where_a_number_belongs_is_refused_not_read_as_one(cli, tmp_path, policy_writer, change, location):
+    """YAML reads yes/true as a boolean and pydantic's lax mode would make it 1 (a bound of 1.0)."""
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(**{"checks": [{"check": "card_completeness"}], **change}))
+    res = cli("validate", "--policy", policy)
+    assert res.code == 3, res.text
+    assert f"{location}: Value error, true where a number belongs" in res.text
