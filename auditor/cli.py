@@ -222,8 +222,9 @@ def validate(
         if card is not None:
             model_card = load_model_card(card)
             out.print(f"card {card}: valid ({model_card.auditor.task}, model {printable(model_card.model_name)})", markup=False, highlight=False, soft_wrap=True)
-            plan = build_plan(loaded, kind_for_card(model_card))
-            check_gates(loaded, plan, model_card.auditor.task)
+            kind = kind_for_card(model_card)
+            plan = build_plan(loaded, kind)
+            check_gates(loaded, plan, kind)
             for planned in plan:
                 if planned.skip_reason:
                     out.print(f"  check {printable(planned.spec.check_id)} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)

@@ -29,7 +29,7 @@ from pydantic import Field, field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, Check, CheckOutput, Params, count
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
-from auditor.checks.goals import outcome_goal
+from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
 from auditor.metrics.cohorts import wilson_interval
 from auditor.metrics.statistics import finite_median
@@ -40,7 +40,6 @@ from auditor.results import FileRef, SampleSize, Table, TokenHighlights, TokenSp
 MAX_EDITS = 50  # substitutions kept per instance and order
 MAX_CANDIDATES = 100  # replacement values tried per unit
 MIN_PAIRS = 5  # instances below which the CIs are not judged (the gates report SampleTooSmall)
-MAX_TARGET_SHIFT = 5.0  # a regressor's target shift, in standard deviations of its predictions
 
 
 class AdversarialRobustnessParams(Params):
@@ -52,8 +51,7 @@ class AdversarialRobustnessParams(Params):
     max_cosine_distance: float = Field(0.5, gt=0.0, le=2.0, allow_inf_nan=False)
     n_bootstrap: int = count(1000, MAX_RESAMPLES)
     n_shown: int = count(6, MAX_SHOWN)  # original -> adversarial pairs drawn in the report
-    # a regressor: how far the prediction must move towards the predictions' median, in their standard deviations
-    target_shift: float = Field(0.5, gt=0, le=MAX_TARGET_SHIFT, allow_inf_nan=False)
+    target_shift: float = target_shift_field()  # a regressor: how far the prediction must move
 
     @field_validator("explainer")
     @classmethod

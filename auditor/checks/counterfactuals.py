@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from pydantic import Field
 
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params,
                                  count)
 from auditor.errors import CheckNotApplicable
-from auditor.checks.goals import outcome_goal
+from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.explain.counterfactual_search import SearchSpace, nearest_counterfactuals, quantile_candidates
 from auditor.metrics.cohorts import wilson_interval
 from auditor.models.base import Capability
@@ -30,7 +29,6 @@ from auditor.models.tabular_codec import TabularCodec
 from auditor.results import BarChart, FileRef, SampleSize, Table
 
 MAX_REFINE_STEPS = 60  # bisection halvings: past ~50 a float64 segment cannot be halved further
-MAX_TARGET_SHIFT = 5.0  # a regressor's target shift, in standard deviations of its predictions
 
 
 class CounterfactualsParams(Params):
@@ -40,7 +38,7 @@ class CounterfactualsParams(Params):
     refine_steps: int = count(12, MAX_REFINE_STEPS)  # bisection steps towards the decision boundary
     n_shown: int = count(10, MAX_SHOWN)  # rows of the recourse table in the report (all are in the CSV)
     # a regressor: how far the prediction must move towards the predictions' median, in their standard deviations
-    target_shift: float = Field(0.5, gt=0, le=MAX_TARGET_SHIFT, allow_inf_nan=False)
+    target_shift: float = target_shift_field()
 
 
 def feature_scales(E: np.ndarray, categorical: np.ndarray) -> tuple[np.ndarray, list[int]]:

@@ -12,6 +12,15 @@ row. Both goals also score progress (higher is closer), which a greedy search fo
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
+
+MAX_TARGET_SHIFT = 5.0  # a regressor's target shift, in standard deviations of its predictions
+
+
+def target_shift_field():
+    """The ``target_shift`` parameter of a check that moves a regressor's prediction: how far towards
+    the predictions' median, in their standard deviations."""
+    return Field(0.5, gt=0, le=MAX_TARGET_SHIFT, allow_inf_nan=False)
 
 
 class ClassChange:

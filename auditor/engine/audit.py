@@ -206,8 +206,9 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     check_device(device, model_card.auditor.task)
     if out is not None:
         check_output_writable(claim_model_dir(Path(out), model_card.model_name))
-    plan = build_plan(loaded, kind_for_card(model_card))
-    check_gates(loaded, plan, model_card.auditor.task)
+    kind = kind_for_card(model_card)
+    plan = build_plan(loaded, kind)
+    check_gates(loaded, plan, kind)
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                            fairness_groups=fairness_groups(plan))
     check_positive_class(model_card, sorted(set(dataset.labels.tolist())), "labels in the dataset")  # before the model loads

@@ -57,22 +57,24 @@ def build_plan(loaded: LoadedPolicy, kind) -> list[PlannedCheck]:
             for spec, params in zip(loaded.policy.checks, loaded.params)]
 
 
-def check_gates(loaded: LoadedPolicy, plan: list[PlannedCheck], task: str) -> None:
-    """Refuse, before any work, a threshold that judges ``task`` on a measurement the check never
-    reports for that task (R² on a classifier): it could never be met, and would fail a sound model."""
+def check_gates(loaded: LoadedPolicy, plan: list[PlannedCheck], kind) -> None:
+    """Refuse, before any work, a threshold that judges a model of ``kind`` (as for :func:`build_plan`)
+    on a measurement the check never reports for that kind (R² on a classifier): it could never be
+    met, and would fail a sound model."""
+    kind = kind_for(kind) if isinstance(kind, str) else kind
     problems = []
     for planned in plan:
         if planned.skip_reason:
             continue
         cls = CHECK_REGISTRY[planned.spec.check]
-        known = cls.kind_measurement_names(planned.params, kind_for(task))
-        for th in thresholds_for(planned.spec, task):
+        known = cls.kind_measurement_names(planned.params, kind)
+        for th in thresholds_for(planned.spec, kind.task):
             if th.measurement not in known:
                 where = [t for t, k in KINDS.items() if th.measurement in cls.kind_measurement_names(planned.params, k)]
                 problems.append(Problem(
                     f"check {planned.spec.check_id!r}, threshold on {th.measurement}",
-                    f"{planned.spec.check} does not measure {th.measurement} on {task} models, so this gate could "
-                    f"never be met; scope the threshold with tasks: [{', '.join(where)}]"))
+                    f"{planned.spec.check} does not measure {th.measurement} on {kind.task} models, so this gate "
+                    f"could never be met; scope the threshold with tasks: [{', '.join(where)}]"))
     if problems:
         raise PolicyError(loaded.source, problems)
 

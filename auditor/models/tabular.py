@@ -250,15 +250,13 @@ def load_tabular_model(card, feature_names: list[str], *, allow_pickle: bool = F
     estimator = load_sklearn_estimator(
         card.model_path, block.model.format, allow_pickle=allow_pickle, pinned_sha256=block.model.sha256
     )
+    from auditor.errors import ModelCardError, Problem
+
     problem = kind.mismatch(estimator)
     if problem:
-        from auditor.errors import ModelCardError, Problem
-
         raise ModelCardError(str(card.path), [Problem("auditor.task", f"{block.task}: {problem}")])
     fitted = getattr(estimator, "feature_names_in_", None)  # set when it was fitted on a named table
     if fitted is not None and [str(c) for c in fitted] != list(feature_names):
-        from auditor.errors import ModelCardError, Problem
-
         fitted = [str(c) for c in fitted]
         missing = [c for c in fitted if c not in feature_names]
         extra = [c for c in feature_names if c not in fitted]
