@@ -22,6 +22,10 @@ SHAP 400 evaluations, LIME 400 samples):
     ``--naive-instances`` reviews (LIME at 5,000 samples x 2 seeds is ~10^4 forward passes per text,
     so its seed stability is measured only with ``--naive-stability``).
 
+With ``--cpu-only``, the default design is also timed on PyTorch's own linear kernels
+(``AUDITOR_PACKED_LINEAR=0``; the audit's default prepacks them, ``auditor/models/packed_linear.py``),
+and the libraries' model always runs PyTorch's own, as a library user's does.
+
 Also: forward passes per text for each way, CLI start-up (``cli_startup.timed``: --help, policies,
 history, due, verify of the audit run just made), and, when the CLI has them, the audit with
 ``--runtime onnx`` and with ``--cluster local:1`` / ``local:2`` (feature-detected from
@@ -34,6 +38,7 @@ Results: ``results/side-by-side-<UTC time>.json``; the README's table summarises
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -132,7 +137,9 @@ class LibraryWay:
         from auditor.models.text import load_text_model
 
         self.torch = torch
-        adapter = load_text_model(TEXT / "model")
+        # A library user's model runs PyTorch's own linear kernels, not the audit's prepacked ones.
+        with plain_kernels():
+            adapter = load_text_model(TEXT / "model")
         self.model, self.tokenizer, self.max_length = adapter.model, adapter.tokenizer, adapter.max_length
         self.classes = adapter.classes
         self.forward_rows = 0
@@ -211,6 +218,29 @@ DESIGNS = {
 }
 
 
+@contextlib.contextmanager
+def plain_kernels():
+    """Models loaded inside run PyTorch's own linear kernels (``auditor/models/packed_linear.py``)."""
+    from auditor.models.packed_linear import ENV_SWITCH
+
+    before = os.environ.get(ENV_SWITCH)
+    os.environ[ENV_SWITCH] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV_SWITCH)
+        else:
+            os.environ[ENV_SWITCH] = before
+
+
+def timed_attribution(ctx, method: str, n: int, overrides: dict) -> tuple[float, float]:
+    """Process CPU and wall seconds per text of ``ctx.attribution(method, n, overrides)``."""
+    started, started_wall = time.process_time(), time.perf_counter()
+    ctx.attribution(method, n, overrides)
+    return round((time.process_time() - started) / n, 2), round((time.perf_counter() - started_wall) / n, 2)
+
+
 def cpu_comparison(n: int) -> dict:
     """Process CPU seconds (and wall seconds) per text of the audit's explainers (each design of ``DESIGNS``) and of the
     libraries used well, in ONE process (same torch threads, same texts, one after the other):
@@ -241,11 +271,18 @@ def cpu_comparison(n: int) -> dict:
                     # budget would evaluate a subset of a larger one's masks. (Not LIME: KernelSHAP
                     # must find LIME's evaluations in the cache.)
                     ctx.model._fresh_cache()
-                started, started_wall = time.process_time(), time.perf_counter()
-                ctx.attribution(method, n, overrides)
-                seconds[name] = round((time.process_time() - started) / n, 2)
-                wall[name] = round((time.perf_counter() - started_wall) / n, 2)
+                seconds[name], wall[name] = timed_attribution(ctx, method, n, overrides)
     out["audit"], out["audit_wall"] = seconds, wall
+    out["kernels"] = ctx.model.runtime_facts.get("kernels")
+    # The default design again on PyTorch's own linear kernels: what the prepacked ones are worth.
+    with plain_kernels():
+        plain = prepare_audit("text-default", TEXT / "README.md", TEXT / "data" / "eval.jsonl").ctx
+    plain.predict_proba_rows(rows)
+    default = DESIGNS["audit 2026.4 (collapsed Partition, paired collapsed LIME)"]
+    timings = {key(m, o): timed_attribution(plain, m, n, o) for m, o in default}
+    out["audit_plain_kernels"] = {name: cpu for name, (cpu, _) in timings.items()}
+    out["audit_plain_kernels_cpu_s_per_text"] = round(sum(cpu for cpu, _ in timings.values()), 2)
+    out["audit_plain_kernels_wall_s_per_text"] = round(sum(w for _, w in timings.values()), 2)
 
     def per_design(table):
         return {name: round(sum(table[key(m, o)] for m, o in steps), 2) for name, steps in DESIGNS.items()}

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from auditor.models.packed_linear import plain_linear
+
 RUNTIMES = ("torch", "onnx", "onnx-int8", "torch-bf16")
 APPROXIMATE_RUNTIMES = {  # numbers that may not be gated without a mark, and what computed them
     "onnx-int8": "an int8-quantised ONNX export",
@@ -139,7 +141,7 @@ def _export(adapter, path: Path) -> str:
     failures = []
     for exporter, kw in attempts.items():
         try:
-            with _quiet(), torch.no_grad():
+            with _quiet(), torch.no_grad(), plain_linear(adapter.model):
                 torch.onnx.export(module, (ids, mask), str(path), verbose=False, **names, **kw)
             return exporter
         except Exception as exc:  # noqa: BLE001 - try the other exporter, then report both

@@ -193,6 +193,17 @@ class TextModel(RuntimeChoice, AdapterBase):
         from token ids to class scores (gradient explainers and predictions both use it)."""
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
+    PROBE_TEXTS = ("The service was quick and the food was good.", "No.",
+                   "I would not buy this again: it broke after two days, and support never answered my emails.")
+
+    def pack_linear_layers(self) -> dict:
+        """Run the model's float32 linear layers on prepacked oneDNN kernels if they keep its
+        probabilities on :attr:`PROBE_TEXTS` (``models/packed_linear.py``); the facts for provenance."""
+        from auditor.models.packed_linear import pack_linear_layers
+
+        probes = self.pad_batch([e.ids for e in self.encode(list(self.PROBE_TEXTS))])
+        return pack_linear_layers(self.model, self.class_logits, probes, device=self.device)
+
     def read_position(self, enc: Encoded) -> int:
         """The position the classification head reads (its attention row is shown)."""
         return 0
@@ -573,8 +584,12 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
 
 
 def with_runtime(adapter: TextModel, path: Path, runtime: str, tolerance: float, verify_inputs: int) -> TextModel:
-    """``adapter`` with ``runtime`` prepared (exported once per hash of the model folder ``path``)."""
+    """``adapter`` with its linear layers on prepacked kernels where they keep its probabilities, and
+    ``runtime`` prepared (exported once per hash of the model folder ``path``); ``runtime_facts``
+    records both."""
+    kernels = adapter.pack_linear_layers()
     if runtime != "torch":
         adapter.enable_runtime(runtime, model_sha256=file_or_dir_sha256(Path(path)), tolerance=tolerance,
                                verify_inputs=verify_inputs)
+    adapter.runtime_facts["kernels"] = kernels
     return adapter
