@@ -34,6 +34,11 @@ import numpy as np
 
 TOLERANCE = 1e-5  # largest |p_packed - p_plain| on the probe inputs for the packed kernels to serve
 MAX_PARAMETERS = 250_000_000  # linear weights whose packed copy (4 bytes each, ~1 GiB) is affordable
+# oneDNN keeps a compiled kernel per input shape (1,024 by default); an audit's forward passes come
+# in hundreds of shapes, and that cache grew the review example's N = 25 audit by 1 GB. 32 kernels
+# cost no measurable speed (benchmarks/README.md). Read by oneDNN on first use; a value already in
+# the environment is kept.
+PRIMITIVE_CACHE = "32"
 ENV_SWITCH = "AUDITOR_PACKED_LINEAR"  # "0": keep PyTorch's own linear kernels (benchmarks, troubleshooting)
 
 
@@ -176,6 +181,7 @@ def pack_linear_layers(model, class_logits, probes, *, device) -> dict:
                   f"{4 * size / 2**30:.1f} GiB (the limit is {MAX_PARAMETERS:,})")
     if reason is not None:
         return {**plain, "reason": reason}
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", PRIMITIVE_CACHE)
     frozen = [(p, p.requires_grad) for m in linears for p in m.parameters(recurse=False)]
     cls = packed_class()
     for m in linears:
