@@ -165,9 +165,13 @@ class Counterfactuals(Check):
         ]
         if k and not ctx.regression:  # recourse is for one direction: say how the found ones split
             pairs = Counter((was[i], becomes[i]) for i in np.flatnonzero(cf.found))
+            fav = ctx.favourable_index
+            wanted = "" if fav is None else (
+                f" Towards the card's favourable_class {ctx.classes[fav]!r}, i.e. recourse: "
+                f"{sum(c for (_, b), c in pairs.items() if b == ctx.classes[fav])} of {int(cf.found.sum())}.")
             notes.append("Counterfactuals by direction: " + "; ".join(f"{a} → {b}: {c}" for (a, b), c in sorted(pairs.items()))
                          + ". Only a change towards the outcome the person wants is recourse for them; the share found "
-                           "counts both directions.")
+                           "counts both directions." + wanted)
         if fallback:
             notes.append("No spread by MAD (over half the rows share one value), scaled by the standard deviation "
                          f"instead: {', '.join(codec.columns[j] for j in fallback)}.")

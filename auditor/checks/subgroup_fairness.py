@@ -134,8 +134,11 @@ class SubgroupFairness(Check):
         alpha = 1 - p.confidence
         level = f"{p.confidence:.0%}"
         proba = ctx.proba()
-        y = (ctx.label_index() == pos).astype(int)
-        pred = (ctx.predicted_index(proba) == pos).astype(int)
+        labels, predicted = ctx.label_index(), ctx.predicted_index(proba)
+        y, pred = (labels == pos).astype(int), (predicted == pos).astype(int)
+        fav = ctx.favourable_index
+        selected = pos if fav is None else fav  # the class whose predicted share is the selection rate
+        y_sel, pred_sel = (labels == selected).astype(int), (predicted == selected).astype(int)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         measurements["rows"] = float(len(y))
 
@@ -149,6 +152,10 @@ class SubgroupFairness(Check):
             table = group_metric_frame(KIND, y, pred, groups)
             names, boot = bootstrap_group_metrics(KIND, y, pred, groups, n_boot=p.n_bootstrap,
                                                   rng=ctx.rng(f"fairness.bootstrap.{col}"))
+            if selected != pos:  # the selection rate of the favourable class, on the same resamples
+                table["selection_rate"] = group_metric_frame(KIND, y_sel, pred_sel, groups)["selection_rate"]
+                boot["selection_rate"] = bootstrap_group_metrics(KIND, y_sel, pred_sel, groups, n_boot=p.n_bootstrap,
+                                                                 rng=ctx.rng(f"fairness.bootstrap.{col}"))[1]["selection_rate"]
             gated = [g for g in names if table.loc[g, "n"] >= p.min_group_size]
             gated_total += len(gated)
             small_total += len(names) - len(gated)
@@ -189,7 +196,11 @@ class SubgroupFairness(Check):
                   columns=["sensitive feature", "group", "n", "gated", "selection rate", f"{level} CI low", "CI high",
                            "accuracy", f"{level} CI low", "CI high"],
                   rows=group_rows,
-                  caption=f"Selection rate: share predicted {ctx.classes[pos]!r}. Percentile-bootstrap {level} intervals "
+                  caption=f"Selection rate: share predicted {ctx.classes[selected]!r}"
+                          + (" (the card's favourable_class). " if fav is not None else
+                             " (the positive class: the card names no favourable_class, so a ratio of these rates is "
+                             "not the four-fifths rule's ratio of favourable outcomes unless this is the favourable one). ")
+                          + f"Percentile-bootstrap {level} intervals "
                           f"from {p.n_bootstrap} resamples of all {len(y)} rows. Numeric sensitive features with more "
                           f"than {p.max_categories} values are cut into {p.n_bins} quantile bins."),
             Table(title="Error rates per group",
@@ -216,7 +227,10 @@ class SubgroupFairness(Check):
                    + ("no disparity could be measured." if dp is None else
                       f"largest demographic-parity difference {dp:.3f} "
                       f"({level} CI {measurements['demographic_parity_difference_ci_low']:.3f}–"
-                      f"{measurements['demographic_parity_difference_ci_high']:.3f}), equalised-odds difference "
+                      f"{measurements['demographic_parity_difference_ci_high']:.3f}), smallest selection-rate ratio "
+                      + ("n/a" if measurements["demographic_parity_ratio"] is None else
+                         f"{measurements['demographic_parity_ratio']:.2f}")
+                      + f" (share predicted {ctx.classes[selected]!r}), equalised-odds difference "
                       + ("n/a" if eo is None else f"{eo:.3f}") + "."))
         share, proxies = measurements["sensitive_attribution_share"], measurements["proxy_features_in_top_k"]
         if share is not None:

@@ -94,15 +94,20 @@ def check_device(device: str, task: str) -> None:
 
 
 def check_positive_class(card: ModelCard, classes: list[str], what: str = "model classes") -> None:
-    """The card's ``positive_class`` must name one of the classes exactly (case-sensitive): a near
-    miss would silently make the other class the positive one and invert every class metric."""
-    pc = card.auditor.positive_class
-    if pc is None or str(pc) in classes:
-        return
-    near = [c for c in classes if c.strip().casefold() == str(pc).strip().casefold()]
-    hint = f"; did you mean {near[0]!r}? class names are case-sensitive" if near else ""
-    raise ModelCardError(str(card.path), [Problem(
-        "auditor.positive_class", f"{str(pc)!r} is not one of the {what}: {', '.join(map(repr, classes))}{hint}")])
+    """The card's ``positive_class`` and ``favourable_class`` must each name one of the classes exactly
+    (case-sensitive): a near miss would silently make the other class the positive one and invert
+    every class metric (or the selection rate of subgroup fairness)."""
+    problems = []
+    for name in ("positive_class", "favourable_class"):
+        named = getattr(card.auditor, name)
+        if named is None or str(named) in classes:
+            continue
+        near = [c for c in classes if c.strip().casefold() == str(named).strip().casefold()]
+        hint = f"; did you mean {near[0]!r}? class names are case-sensitive" if near else ""
+        problems.append(Problem(f"auditor.{name}",
+                                f"{str(named)!r} is not one of the {what}: {', '.join(map(repr, classes))}{hint}"))
+    if problems:
+        raise ModelCardError(str(card.path), problems)
 
 
 def check_decision_threshold(card: ModelCard, classes: list[str]) -> None:

@@ -167,6 +167,12 @@ class AuditContext:
             return self.classes.index(str(pc))
         return 1 if len(self.classes) == 2 else None
 
+    @property
+    def favourable_index(self) -> int | None:
+        """The class the card names as the outcome an applicant wants (``favourable_class``), if any."""
+        fc = self.card.auditor.favourable_class
+        return self.classes.index(str(fc)) if fc is not None and str(fc) in self.classes else None
+
     def predicted_index(self, proba: np.ndarray | None = None) -> np.ndarray:
         """Predicted class per row: the card's decision threshold on the positive class when binary, else argmax."""
         proba = self.proba() if proba is None else proba

@@ -54,6 +54,7 @@ class AuditorBlock(BaseModel):
     version: str = "unversioned"
     target: str
     positive_class: str | int | None = None
+    favourable_class: str | int | None = None  # the outcome an applicant wants (selection rate, four-fifths rule)
     features: list[FeatureSpec] | None = None
     text_column: str | None = None
     sensitive_features: list[str] = Field(default_factory=list)
@@ -274,9 +275,10 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
         problems.append(Problem("auditor.model.format", "text-classification needs format: transformers"))
     if block.task != "text-classification" and block.model.format == "transformers":
         problems.append(Problem("auditor.model.format", f"{block.task} needs skops, joblib or pickle"))
-    if block.task == "tabular-regression" and (block.positive_class is not None or block.decision_threshold is not None):
-        problems.append(Problem("auditor.positive_class" if block.positive_class is not None else "auditor.decision_threshold",
-                                "a regressor has no classes: remove it"))
+    if block.task == "tabular-regression":
+        problems += [Problem(f"auditor.{name}", "a regressor has no classes: remove it")
+                     for name in ("positive_class", "favourable_class", "decision_threshold")
+                     if getattr(block, name) is not None]
     problems += prompt_problems(block)
     problems += immutable_problems(block)
     problems += column_problems(block)

@@ -43,6 +43,7 @@ NAME = "credit-scoring-gbm"
 VERSION = "1.0.0"
 TARGET = "Status"
 POSITIVE = "bad"
+FAVOURABLE = "good"  # approval: the outcome an applicant wants
 THRESHOLD = 0.5
 SENSITIVE = ["Age", "Marital"]
 # What an applicant cannot change to obtain credit: counterfactual recourse never moves these.
@@ -416,6 +417,7 @@ def build(force: bool = False) -> int:
             "version": VERSION,
             "target": TARGET,
             "positive_class": POSITIVE,
+            "favourable_class": FAVOURABLE,  # the outcome an applicant wants: subgroup fairness's selection rate
             # eval.csv has empty cells (Income, Assets, Debt, Home, Job, Marital); the
             # pipeline imputes them, so the audit must not reject rows with missing values.
             "missing_values": "allow",

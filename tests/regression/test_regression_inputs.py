@@ -66,10 +66,11 @@ def test_a_non_numeric_regression_target_names_its_row(tmp_path):
 
 
 def test_a_positive_class_on_a_regression_card_is_a_card_error(tmp_path):
-    card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor", positive_class="hi")
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor", positive_class="hi",
+                           favourable_class="lo")
     with pytest.raises(ModelCardError) as info:
         prepare_audit("default", card, csv)
-    assert [p.location for p in info.value.problems] == ["auditor.positive_class"]
+    assert [p.location for p in info.value.problems] == ["auditor.positive_class", "auditor.favourable_class"]
 
 
 def test_the_cli_exits_3_for_a_model_of_the_wrong_kind(tmp_path):

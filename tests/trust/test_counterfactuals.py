@@ -107,6 +107,17 @@ def test_a_linear_models_counterfactual_is_the_analytic_minimal_change(linear):
     note = next(n for n in result.notes if n.startswith("Counterfactuals by direction: "))
     expected = Counter((r["predicted"], r["counterfactual_predicted"]) for r in rows)
     assert note.split(": ", 1)[1].split(". ")[0] == "; ".join(f"{a} → {b}: {c}" for (a, b), c in sorted(expected.items()))
+    assert "favourable_class" not in note
+
+
+def test_the_direction_note_counts_recourse_towards_the_favourable_class(linear):
+    ctx, _ = linear(favourable_class="no")
+    result = _run(ctx, n_instances=40, refine_steps=5)
+    rows = _csv(ctx)
+    towards = sum(r["found"] == "True" and r["counterfactual_predicted"] == "no" for r in rows)
+    assert 0 < towards < 40  # both directions occur, so the count is not the total
+    note = next(n for n in result.notes if n.startswith("Counterfactuals by direction: "))
+    assert note.endswith(f"Towards the card's favourable_class 'no', i.e. recourse: {towards} of 40.")
 
 
 def test_immutable_features_never_change(linear):

@@ -68,7 +68,7 @@ def test_association_finds_a_copy_and_not_noise():
 
 # --- the check on a synthetic model with a planted proxy ----------------------------------------------
 
-def proxy_context(root, *, n=400, drop_sensitive=False, min_rows=None):
+def proxy_context(root, *, n=400, drop_sensitive=False, min_rows=None, **card):
     """``group`` is sensitive and not a model input; ``zip_code`` copies it and drives the label."""
     from sklearn.linear_model import LogisticRegression
 
@@ -84,7 +84,7 @@ def proxy_context(root, *, n=400, drop_sensitive=False, min_rows=None):
         frame = frame.drop(columns="group")
     return frame_context(root, frame, model, target="label", features=["x1", "x2", "zip_code"],
                          explainers={"shap": {"background_size": 50}}, name="proxy", positive_class="yes",
-                         sensitive_features=["group"])
+                         sensitive_features=["group"], **card)
 
 
 def test_planted_proxy_is_found_and_group_metrics_are_exact(tmp_path):
@@ -105,6 +105,42 @@ def test_planted_proxy_is_found_and_group_metrics_are_exact(tmp_path):
         <= m["demographic_parity_difference_ci_high"]
     assert m["rows"] == 400 and m["groups_gated"] == 2 and m["explained_instances"] == 60
     assert m["faithfulness_gap_disparity"] is not None
+
+
+def test_the_selection_rate_is_the_favourable_class_s_when_the_card_names_it(tmp_path):
+    """The four-fifths rule compares rates of the outcome people want; with an adverse positive class
+    ("yes" = flagged), its ratio is a different number from the ratio of flagged rates."""
+    adverse = proxy_context(tmp_path / "adverse")
+    favourable = proxy_context(tmp_path / "favourable", favourable_class="no")
+    (a, _), (f, _) = (run_check(ctx, "subgroup_fairness", n_instances=20, n_bootstrap=200)
+                      for ctx in (adverse, favourable))
+    g = favourable.data.sensitive["group"].to_numpy()
+    approved = favourable.predicted_index() == favourable.classes.index("no")
+    rates = [approved[g == "g0"].mean(), approved[g == "g1"].mean()]
+    flagged = [1 - r for r in rates]
+    m = f.measurements
+    assert m["demographic_parity_ratio"] == pytest.approx(min(rates) / max(rates))
+    assert a.measurements["demographic_parity_ratio"] == pytest.approx(min(flagged) / max(flagged))
+    assert m["demographic_parity_ratio"] != pytest.approx(a.measurements["demographic_parity_ratio"])
+    assert m["demographic_parity_ratio_ci_low"] <= m["demographic_parity_ratio"] <= m["demographic_parity_ratio_ci_high"]
+    # a binary difference is the same either way, and error rates stay those of the positive class
+    for name in ("demographic_parity_difference", "equalised_odds_difference", "accuracy_difference"):
+        assert m[name] == pytest.approx(a.measurements[name])
+    table = f.evidence[0]
+    assert [r[4] for r in table.rows] == pytest.approx(rates)
+    assert "share predicted 'no' (the card's favourable_class)" in table.caption
+    assert "names no favourable_class" in a.evidence[0].caption and "share predicted 'no'" in f.summary
+
+
+def test_a_favourable_class_the_model_lacks_is_a_located_card_error(tmp_path):
+    from auditor.engine.audit import check_positive_class
+    from auditor.errors import ModelCardError
+
+    ctx = proxy_context(tmp_path, favourable_class="No")
+    with pytest.raises(ModelCardError) as info:
+        check_positive_class(ctx.card, ctx.classes)
+    assert info.value.exit_code == 3 and "auditor.favourable_class" in str(info.value)
+    assert "did you mean 'no'?" in str(info.value)
 
 
 def test_small_groups_are_reported_not_gated(tmp_path):
