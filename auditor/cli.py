@@ -346,9 +346,7 @@ def history(
     (--json adds the run paths and every hash)."""
     import json
 
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from auditor.records.registry import open_registry
+    from auditor.records.registry import DB_ERRORS, open_registry
 
     try:
         with open_registry(out_dir, db, rebuild=rebuild, must_exist=not rebuild) as registry:
@@ -361,7 +359,7 @@ def history(
             rows = registry.history(model)
     except AuditorError as exc:
         _fail(exc)
-    except SQLAlchemyError as exc:
+    except DB_ERRORS as exc:
         _registry_failed(exc)
     if as_json:
         _print(json.dumps(rows, indent=2))
@@ -483,9 +481,7 @@ def due(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Evaluate on this date (YYYY-MM-DD) instead of today."),
 ) -> None:
     """List models whose approval expired or whose re-audit is overdue (exit 1 when any)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from auditor.records.registry import as_datetime, due as due_items, open_registry
+    from auditor.records.registry import DB_ERRORS, as_datetime, due as due_items, open_registry
     from auditor.records.runs import parse_date
 
     try:
@@ -494,7 +490,7 @@ def due(
             items = due_items(registry.history(), now)
     except AuditorError as exc:
         _fail(exc)
-    except SQLAlchemyError as exc:
+    except DB_ERRORS as exc:
         _registry_failed(exc)
     if not items:
         _print("nothing due")

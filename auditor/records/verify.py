@@ -161,7 +161,7 @@ def _registry(run: Run) -> list[Finding]:
     no row for the run, says nothing (it is an index, rebuilt from the folders)."""
     import sqlalchemy as sa
 
-    from auditor.records.registry import DEFAULT_DB_NAME, runs_table
+    from auditor.records.registry import DB_ERRORS, DEFAULT_DB_NAME, runs_table
 
     file = run.model_dir.parent / DEFAULT_DB_NAME
     if not file.is_file() or file.stat().st_size == 0:
@@ -172,8 +172,8 @@ def _registry(run: Run) -> list[Finding]:
     try:
         with engine.connect() as conn:
             rows = conn.execute(sa.select(runs_table.c.manifest_sha256).where(runs_table.c.run_path == str(run.path))).all()
-    except sa.exc.SQLAlchemyError as exc:
-        return [Finding(f"../../{DEFAULT_DB_NAME}", "altered", f"the registry cannot be read ({str(exc).splitlines()[0]}); "
+    except DB_ERRORS as exc:  # a damaged page can also fail to decode as UTF-8
+        return [Finding(f"../../{DEFAULT_DB_NAME}", "altered", f"the registry cannot be read ({(str(exc) or type(exc).__name__).splitlines()[0]}); "
                         "`auditor history --rebuild` rebuilds it from the run folders")]
     finally:
         engine.dispose()

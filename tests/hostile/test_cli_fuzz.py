@@ -13,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 import auditor
@@ -133,6 +133,10 @@ def _commands(w: Path) -> dict[str, list]:
 
 @FUZZ
 @given(mutation=mutations(RECORD_FILES), command=st.sampled_from(sorted(_commands(Path("x")))))
+# found by this test in CI: a flipped byte in the registry made a run path undecodable UTF-8, and
+# verify (inside sign-off) crashed with UnicodeDecodeError instead of reporting the registry altered
+@example(mutation=("audits.sqlite", "flip", 3012), command="sign-off")
+@example(mutation=("audits.sqlite", "flip", 3012), command="verify")
 def test_record_commands_on_mutated_records_exit_with_documented_codes(cli, base, monkeypatch, mutation, command):
     monkeypatch.delenv("AUDITOR_DB", raising=False)
     monkeypatch.setattr(auditor.engine.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
