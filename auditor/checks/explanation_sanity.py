@@ -139,6 +139,7 @@ class ExplanationSanity(Check):
                 changed[m].append(float(np.mean(attr.target != real[m].target)))
             cost["randomised_model_inputs"] += model.stats.requests
             cost["randomised_gradient_inputs"] += model.stats.gradient_inputs
+            del model, rctx  # one randomised copy alive at a time: each holds weights and a prediction cache
 
         rows, medians, uninformative, sample_sizes = [], {}, [], []
         for m in methods:

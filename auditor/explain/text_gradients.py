@@ -16,7 +16,8 @@ included (they get 0 from IG because the baseline keeps them). Conventions
 * **Saliency**: ``||dP/de||_2`` per token. **Unsigned** (a norm), so it says how sensitive the
   output is to a token, not in which direction the token pushes; never read its sign.
 
-Instances are sorted by length and run together in padded batches; padding positions carry the
+Instances are sorted by length and run together in padded batches of alike lengths (the prediction
+cache's :func:`~auditor.models.text.length_groups`); padding positions carry the
 ``[PAD]`` id in both input and baseline and are masked out, so they get exactly zero and are cut
 off.
 ``forward_passes`` counts every sequence the method asked the model for: gradient/forward rows

@@ -10,6 +10,8 @@ store stay in the calling thread. Counters go into the run's provenance.
 from __future__ import annotations
 
 import time
+import types
+import weakref
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -43,7 +45,9 @@ class PredictionCache:
     ----------
     predict:
         Called with a list of *distinct, uncached* inputs, at most ``batch_size`` at a time; must
-        return a float array with one row per input.
+        return a float array with one row per input. A bound method is held weakly: an adapter that
+        owns its cache is then freed as soon as it is dropped (a randomised copy of a model, with its
+        weights), not at the garbage collector's next full pass.
     batch_size:
         Largest batch sent to ``predict``.
     executor:
@@ -52,11 +56,17 @@ class PredictionCache:
     """
 
     def __init__(self, predict: Callable[[list], np.ndarray], batch_size: int = 256, executor: "Executor | None" = None):
-        self._predict = predict
+        self._predict = weakref.WeakMethod(predict) if isinstance(predict, types.MethodType) else lambda: predict
         self.batch_size = batch_size
         self.executor = executor
         self._store: dict[Hashable, np.ndarray] = {}
         self.stats = CacheStats()
+
+    def _predictor(self) -> Callable[[list], np.ndarray]:
+        predict = self._predict()
+        if predict is None:
+            raise RuntimeError("the model this prediction cache belongs to has been released")
+        return predict
 
     def __call__(self, inputs: Sequence, keys: Sequence[Hashable]) -> np.ndarray:
         if len(inputs) != len(keys):
@@ -85,7 +95,7 @@ class PredictionCache:
     def _fill(self, keys: list, items: list) -> None:
         chunks = self._chunks(len(items))
         t0 = time.perf_counter()
-        predict = lambda c: np.asarray(self._predict(items[c]), dtype=float)  # noqa: E731
+        predict = lambda c: np.asarray(self._predictor()(items[c]), dtype=float)  # noqa: E731
         outs = ([predict(c) for c in chunks] if self.executor is None
                 else self.executor.map(predict, chunks, sharedmem=True))
         self.stats.model_time_s += time.perf_counter() - t0

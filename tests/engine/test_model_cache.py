@@ -91,6 +91,26 @@ def test_prediction_cache_counters():
         cache([1, 2], keys=["x"])
 
 
+def test_an_adapter_owning_its_cache_is_freed_when_dropped(artefacts):
+    """The cache holds its owner's predict method weakly, so an adapter and its cache form no reference
+    cycle: a dropped model (the sanity check's randomised copies, each with its weights) is freed at
+    once, not at the garbage collector's next full pass."""
+    import gc
+    import weakref
+
+    model = TabularModel(artefacts.pipeline_estimator, FEATURES)
+    model.predict_proba(artefacts.frame[FEATURES].head(3))
+    cache, owner = model._cache, weakref.ref(model)
+    gc.disable()
+    try:
+        del model
+        assert owner() is None
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError, match="has been released"):
+        cache(["row"], keys=["new"])
+
+
 class StubEstimator:
     classes_ = np.array(["no", "yes"])
 
