@@ -113,9 +113,31 @@ def test_identical_texts_predicted_once(tiny_text_model_dir):
     assert m.stats.distinct_inputs == 2
     m.predict_proba(["bad", "the movie was good"])
     assert m.stats.distinct_inputs == 2 and m.stats.requests == 6
-    # Texts that tokenise to the same ids share one evaluation (the cache key is the id tuple).
+    # Texts that tokenise to the same ids share one evaluation (the cache key is the ids).
     m.predict_proba(["The  MOVIE was good"])
     assert m.stats.distinct_inputs == 2
+    # Ids that differ only by a trailing 0 (a [PAD] id) are different inputs, not one key.
+    ids = m.encode(["bad"])[0].ids
+    m.predict_proba_ids([ids, np.append(ids, 0)])
+    assert m.stats.distinct_inputs == 3  # "bad" was cached; its padded copy is new
+
+
+def test_predicted_texts_are_not_kept_encoded(tiny_text_model_dir):
+    """Probabilities of texts met once (an explainer's masked copies) tokenise them as encode() does
+    but keep no encoding: memory stays bounded by the texts explained, not by the copies predicted."""
+    m = load_text_model(tiny_text_model_dir, threads=1)
+    explained = m.encode(["the movie was good"])
+    fresh = ["the [MASK] was good", "the movie [MASK] good", "bad"]
+    assert [list(a) for a in m.token_ids(fresh)] == [list(e.ids) for e in m.encode(fresh)]
+    m._encoded.clear()
+    m.encode(["the movie was good"])
+    m.predict_proba(fresh + ["the movie was good"])
+    assert list(m._encoded) == ["the movie was good"]
+    assert m.token_ids(["the movie was good"])[0] is m._encoded["the movie was good"].ids
+    np.testing.assert_allclose(m.predict_proba(fresh), load_text_model(tiny_text_model_dir, threads=1).predict_proba(fresh))
+    assert explained[0].ids.tolist() == m.encode(["the movie was good"])[0].ids.tolist()
+    with pytest.raises(ValueError, match="must be strings"):
+        m.predict_proba([3])
 
 
 def test_truncation_marked_per_text_and_reported_once_per_row(tiny_text_model_dir):
