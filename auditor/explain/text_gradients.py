@@ -16,8 +16,9 @@ included (they get 0 from IG because the baseline keeps them). Conventions
 * **Saliency**: ``||dP/de||_2`` per token. **Unsigned** (a norm), so it says how sensitive the
   output is to a token, not in which direction the token pushes; never read its sign.
 
-Instances are sorted by length and run together in padded batches of alike lengths (the prediction
-cache's :func:`~auditor.models.text.length_groups`); padding positions carry the
+Instances are sorted by length; integrated gradients run texts of one length together, the other
+methods (one row per text) padded batches of alike lengths (the prediction cache's
+:func:`~auditor.models.text.length_groups`); padding positions carry the
 ``[PAD]`` id in both input and baseline and are masked out, so they get exactly zero and are cut
 off.
 ``forward_passes`` counts every sequence the method asked the model for: gradient/forward rows
@@ -54,6 +55,17 @@ def _chunks(lengths: list[int], size: int):
     (:func:`auditor.models.text.length_groups`): a gradient pass costs its padded tokens, and one
     group spanning 24 to 96 tokens would pad away about a third of them."""
     for group in length_groups(lengths):
+        yield from np.array_split(group, -(-len(group) // size))
+
+
+def _equal_length_chunks(lengths: list[int], size: int):
+    """Positions in length order, texts of one length together, at most ``size`` at a time.
+    Integrated gradients fill a pass with one text's steps already, and on the CPU a pass costs its
+    padded tokens whatever its shape (``benchmarks/ig_groups.py``), so texts share a pass only when
+    nothing is padded."""
+    order = np.argsort(lengths, kind="stable")
+    ordered = np.asarray(lengths)[order]
+    for group in np.split(order, np.flatnonzero(np.diff(ordered)) + 1):
         yield from np.array_split(group, -(-len(group) // size))
 
 
@@ -105,7 +117,7 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
     lig = LayerIntegratedGradients(forward, model.embedding_layer)
     values: list[np.ndarray] = [np.zeros(0)] * len(enc)
     group = max(1, min(internal_batch_size, len(enc)))
-    for pos in _chunks([len(e.ids) for e in enc], group):
+    for pos in _equal_length_chunks([len(e.ids) for e in enc], group):
         ids, mask = model.pad_batch([enc[i].ids for i in pos])
         base, _ = model.pad_batch([baselines[i] for i in pos])
         attr = lig.attribute(

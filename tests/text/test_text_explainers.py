@@ -76,37 +76,39 @@ def test_integrated_gradients_completeness(tiny_text_model, planted):
 
 
 
-def test_integrated_gradients_batches_texts_of_alike_length(tiny_text_model, planted, monkeypatch):
-    """Texts are integrated together only when their lengths are alike (a gradient pass costs its
-    padded tokens), at most ``internal_batch_size`` at a time, and an attribution does not depend on
-    which texts shared its batch."""
+def test_integrated_gradients_share_a_pass_only_between_texts_of_one_length(tiny_text_model, planted, monkeypatch):
+    """A gradient pass costs its padded tokens and a text's steps already fill one, so texts are
+    integrated together only when they have the same length, at most ``internal_batch_size`` at a
+    time; an attribution does not depend on which texts shared its pass."""
     from auditor.explain import text_gradients
-    from auditor.models.text import PADDING_SLACK, PADDING_TOKENS
 
     short, _ = planted
     long = [" ".join([t] * 6) for t in short[:3]]  # the same words, six times over: far longer
-    texts = [short[0], long[0], short[1], long[1], long[2]]
+    texts = [short[0], long[0], short[1], long[1], long[2], long[1]]
     target = _targets(tiny_text_model, texts)
     lengths = [len(e.ids) for e in tiny_text_model.encode(texts)]
     groups = []
-    chunks = text_gradients._chunks
+    chunks = text_gradients._equal_length_chunks
 
     def recording(lengths, size):
         for g in chunks(lengths, size):
             groups.append(sorted(lengths[i] for i in g))
             yield g
 
-    monkeypatch.setattr(text_gradients, "_chunks", recording)
-    together = explain_integrated_gradients(tiny_text_model, texts, np.arange(5), target, n_steps=8, internal_batch_size=4)
-    monkeypatch.setattr(text_gradients, "_chunks", chunks)
+    monkeypatch.setattr(text_gradients, "_equal_length_chunks", recording)
+    together = explain_integrated_gradients(tiny_text_model, texts, np.arange(6), target, n_steps=8, internal_batch_size=4)
+    monkeypatch.setattr(text_gradients, "_equal_length_chunks", chunks)
     assert sorted(n for g in groups for n in g) == sorted(lengths)
-    assert all(len(g) <= 4 and g[-1] <= PADDING_SLACK * g[0] + PADDING_TOKENS for g in groups)
-    assert len(groups) == 2  # the two short texts, then the three long ones (not the first four)
-    for i in range(5):
+    assert all(len(g) <= 4 and len(set(g)) == 1 for g in groups)
+    assert len(groups) == len(set(lengths)) < len(texts)  # the repeated long text shares a pass
+    for i in range(6):
         alone = explain_integrated_gradients(tiny_text_model, texts[i:i + 1], np.arange(1), target[i:i + 1],
                                              n_steps=8, internal_batch_size=4)
         np.testing.assert_allclose(alone.values[0], together.values[i], atol=1e-6)
-    # Positions in length order, alike lengths together, at most ``size`` per group.
+    # Positions in length order, one length per group, at most ``size`` per group.
+    assert [list(g) for g in text_gradients._equal_length_chunks([30, 100, 31, 98, 99, 30, 30], 2)] == [
+        [0, 5], [6], [2], [3], [4], [1]]
+    # One-row methods (gradient x input, saliency) batch alike lengths, at most ``size`` per group.
     assert [list(g) for g in text_gradients._chunks([30, 100, 31, 98, 99], 4)] == [[0, 2], [3, 4, 1]]
     assert [list(g) for g in text_gradients._chunks([30, 100, 31, 98, 99], 2)] == [[0, 2], [3, 4], [1]]
 
