@@ -157,12 +157,23 @@ def scatter_chart(ev, thresholds=()) -> str:
     return _to_data_uri(fig)
 
 
+def column_labels_collide(labels, width_in: float, size_pt: float) -> bool:
+    """Whether a heatmap's column labels, written level, would run into each other: more than six
+    columns, or a label wider (about 0.6 em per character) than the half of the figure's width that
+    is left to each column (three explainers' names collided at full size)."""
+    longest = max((len(str(label)) for label in labels), default=0)
+    return len(labels) > 6 or longest * size_pt * 0.6 / 72 > 0.5 * width_in / max(len(labels), 1)
+
+
 def heatmap(ev, thresholds=()) -> str:
     import numpy as np
 
     values = np.array([[np.nan if v is None else v for v in row] for row in ev.values], dtype=float)
     rows, cols = values.shape
-    fig = Figure(figsize=(min(0.28 * cols + 2.4, A4_WIDTH_IN), 0.4 * rows + 1.6))
+    width = min(0.28 * cols + 2.4, A4_WIDTH_IN)
+    label_size = 8 if cols <= 12 else 6.5
+    slanted = column_labels_collide(ev.col_labels, width, label_size)
+    fig = Figure(figsize=(width, 0.4 * rows + 1.6))
     ax = fig.add_subplot()
     finite = values[np.isfinite(values)]
     vmin = ev.vmin if ev.vmin is not None else (float(finite.min()) if finite.size else 0.0)
@@ -171,8 +182,7 @@ def heatmap(ev, thresholds=()) -> str:
         image = ax.imshow(values, cmap="PuOr_r", norm=TwoSlopeNorm(0.0, vmin, vmax), aspect="auto")
     else:  # unsigned: one hue, darker = more
         image = ax.imshow(values, cmap="Purples", vmin=vmin, vmax=vmax, aspect="auto")
-    label_size = 8 if cols <= 12 else 6.5
-    ax.set_xticks(range(cols), ev.col_labels, rotation=60 if cols > 6 else 0, ha="right" if cols > 6 else "center",
+    ax.set_xticks(range(cols), ev.col_labels, rotation=60 if slanted else 0, ha="right" if slanted else "center",
                   fontsize=label_size, rotation_mode="anchor")
     ax.set_yticks(range(rows), ev.row_labels)
     if rows * cols <= 64 and cols <= 12:

@@ -110,3 +110,16 @@ def test_heatmaps_show_the_original_text_with_a_named_anchor_class(text_context)
         assert total == pytest.approx(sign * expected, abs=1e-9)
     unsigned = highlights(ctx.attribution("attention_cls", 6), ctx, 2, "attention", signed=False)
     assert not unsigned.signed and unsigned.toward == ""
+
+
+@pytest.mark.parametrize("labels, slanted", [
+    (["integrated_gradients", "shap", "lime"], True),  # the explainer-agreement matrix: names collided level
+    (["a", "b", "c"], False),
+    (["0", "1", "2", "3", "4", "5", "6"], True),  # more than six columns
+    (["cohort 1", "cohort 2"], False),
+])
+def test_heatmap_column_labels_slant_only_when_level_ones_would_collide(labels, slanted):
+    from auditor.render.charts import column_labels_collide
+
+    width = min(0.28 * len(labels) + 2.4, 7.5)
+    assert column_labels_collide(labels, width, 8) is slanted
