@@ -50,12 +50,17 @@ def pad_baseline(model: TextModel, ids: np.ndarray, special: np.ndarray) -> np.n
     return np.where(special, ids, model.baseline_id).astype(np.int64)
 
 
+def _at_most(groups, size: int):
+    """Each group of positions cut into nearly equal parts of at most ``size``."""
+    for group in groups:
+        yield from np.array_split(group, -(-len(group) // size))
+
+
 def _chunks(lengths: list[int], size: int):
     """Positions in length order, in groups of at most ``size`` whose lengths are alike
     (:func:`auditor.models.text.length_groups`): a gradient pass costs its padded tokens, and one
     group spanning 24 to 96 tokens would pad away about a third of them."""
-    for group in length_groups(lengths):
-        yield from np.array_split(group, -(-len(group) // size))
+    return _at_most(length_groups(lengths), size)
 
 
 def _equal_length_chunks(lengths: list[int], size: int):
@@ -64,9 +69,8 @@ def _equal_length_chunks(lengths: list[int], size: int):
     padded tokens whatever its shape (``benchmarks/ig_groups.py``), so texts share a pass only when
     nothing is padded."""
     order = np.argsort(lengths, kind="stable")
-    ordered = np.asarray(lengths)[order]
-    for group in np.split(order, np.flatnonzero(np.diff(ordered)) + 1):
-        yield from np.array_split(group, -(-len(group) // size))
+    cuts = np.flatnonzero(np.diff(np.asarray(lengths)[order])) + 1
+    return _at_most(np.split(order, cuts) if len(order) else [], size)
 
 
 class _CountingForward:

@@ -111,6 +111,11 @@ def test_integrated_gradients_share_a_pass_only_between_texts_of_one_length(tiny
     # One-row methods (gradient x input, saliency) batch alike lengths, at most ``size`` per group.
     assert [list(g) for g in text_gradients._chunks([30, 100, 31, 98, 99], 4)] == [[0, 2], [3, 4, 1]]
     assert [list(g) for g in text_gradients._chunks([30, 100, 31, 98, 99], 2)] == [[0, 2], [3, 4], [1]]
+    # No texts, no groups (and no attributions).
+    assert list(text_gradients._equal_length_chunks([], 4)) == list(text_gradients._chunks([], 4)) == []
+    empty = explain_integrated_gradients(tiny_text_model, [], np.arange(0), np.zeros(0, dtype=int),
+                                         n_steps=8, internal_batch_size=4)
+    assert len(empty) == 0 and empty.forward_passes == 0
 
 
 def test_saliency_is_unsigned_and_gradient_x_input_is_signed(tiny_text_model, planted):
