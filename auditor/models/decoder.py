@@ -29,6 +29,8 @@ id -1), so every explainer, mask and baseline leaves them as they are.
 
 from __future__ import annotations
 
+import functools
+import inspect
 
 import numpy as np
 
@@ -97,6 +99,7 @@ class PromptedCausalLM(DecoderTextModel):
 
     kind = "transformers causal LM prompted as a classifier"
     capabilities = TextModel.capabilities | {Capability.PROMPTED}
+    fast_takes_mixed_lengths = False  # the faster path is still a padded forward
 
     def __init__(self, model, tokenizer, *, prompt: str, label_words: dict[str, str], **kw):
         self.prompt = prompt
@@ -116,7 +119,10 @@ class PromptedCausalLM(DecoderTextModel):
         out = PromptedCausalLM(self.model if model is None else model, self.tokenizer, prompt=prompt,
                                label_words=self.label_words, device=str(self.device),
                                max_length=self.max_length, batch_size=self.batch_size)
-        return self.share_runtime(out) if model is None else out
+        out = self.share_runtime(out) if model is None else out
+        if self._fast is not None:
+            out.runtime_facts["fast_forward"] = out.use_fast_forward()
+        return out
 
     def exported_constants(self) -> dict:
         return {"label_token_ids": list(self.label_token_ids)}
@@ -173,12 +179,39 @@ class PromptedCausalLM(DecoderTextModel):
     def class_logits(self, input_ids, attention_mask):
         """Log-probabilities of each class's label-word token at the answer position (the last real
         token of each row); a softmax over them gives the class probabilities."""
-        torch = self._torch
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-        last = attention_mask.sum(dim=1) - 1
-        answer = logits[torch.arange(logits.shape[0], device=logits.device), last]
-        logp = torch.log_softmax(answer.float(), dim=-1)
-        return logp[:, torch.as_tensor(self.label_token_ids, device=logp.device)]
+        return label_logprobs(self.model, tuple(self.label_token_ids), input_ids, attention_mask,
+                              answer_only=self.serves_fast())
+
+    def fast_forward(self) -> tuple:
+        """The language-model head at the answer positions only (``logits_to_keep``), where the
+        model's forward takes that argument."""
+        if "logits_to_keep" not in inspect.signature(self.model.forward).parameters:
+            return None, "the model's forward takes no logits_to_keep"
+        return (functools.partial(label_logprobs, self.model, tuple(self.label_token_ids), answer_only=True),
+                ANSWER_ONLY)
+
+
+ANSWER_ONLY = "next-token logits at the answer positions only"
+
+
+def label_logprobs(model, label_ids: tuple, input_ids, attention_mask, *, answer_only: bool):
+    """Log-probabilities of the label-word tokens at each row's last real token. With
+    ``answer_only``, the language-model head runs at those positions only (one per distinct length
+    in the batch) instead of at every position: its vocabulary-wide product is most of a small
+    model's forward pass, and a (batch, length, vocabulary) tensor of logits is gigabytes for a
+    large vocabulary."""
+    import torch
+
+    last = attention_mask.sum(dim=1) - 1
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+    if answer_only:
+        positions, where = torch.unique(last, return_inverse=True)
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=positions).logits
+        answer = logits[rows, where]
+    else:
+        answer = model(input_ids=input_ids, attention_mask=attention_mask).logits[rows, last]
+    logp = torch.log_softmax(answer.float(), dim=-1)
+    return logp[:, torch.as_tensor(label_ids, device=logp.device)]
 
 
 def label_token_ids(tokenizer, label_words: dict[str, str]) -> list[int]:

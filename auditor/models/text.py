@@ -180,9 +180,11 @@ class TextModel(RuntimeChoice, AdapterBase):
         self._embed_cache = PredictionCache(self._embed_batch, batch_size=self.batch_size)
         self._onnx = None  # OnnxLogits or Bfloat16Logits serving predict_proba once verified (see RuntimeChoice)
         self._onnx_candidate = None
+        self._fast = None  # a faster path to class_logits, serving once verified (use_fast_forward)
         self.runtime_facts: dict = {"requested": "torch", "used": "torch"}
 
     # ----------------------------------------------------------------- tokenisation
+    fast_takes_mixed_lengths = True  # the faster path costs real tokens, not padded ones
     READ_ROW = "first"  # the token whose attention row says where the classifier reads from ([CLS])
 
     @property
@@ -191,8 +193,17 @@ class TextModel(RuntimeChoice, AdapterBase):
 
     def class_logits(self, input_ids, attention_mask):
         """Logits over ``classes`` (batch, n_classes) for padded tensors: the one differentiable path
-        from token ids to class scores (gradient explainers and predictions both use it)."""
+        from token ids to class scores (gradient explainers and predictions both use it). On the
+        faster path where :meth:`use_fast_forward` verified it."""
+        if self.serves_fast():
+            return self._fast(input_ids, attention_mask)
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def serves_fast(self) -> bool:
+        """Whether the verified faster path serves this call: never while a graph is traced or
+        exported (the export is of the model's own forward)."""
+        torch = self._torch
+        return self._fast is not None and not (torch.jit.is_tracing() or torch.compiler.is_compiling())
 
     PROBE_TEXTS = ("The service was quick and the food was good.", "No.",
                    "I would not buy this again: it broke after two days, and support never answered my emails.")
@@ -205,14 +216,38 @@ class TextModel(RuntimeChoice, AdapterBase):
         probes = self.pad_batch([e.ids for e in self.encode(list(self.PROBE_TEXTS))])
         return pack_linear_layers(self.model, self.class_logits, probes, device=self.device)
 
+    def fast_forward(self) -> tuple:
+        """``(path, how)``: this architecture's faster path to the class logits, or ``(None, why not)``.
+        A BERT-style encoder runs on its real tokens only (``models/unpadded_encoder.py``)."""
+        from auditor.models.unpadded_encoder import HOW, UnpaddedClassifier, UnsupportedModel
+
+        try:
+            return UnpaddedClassifier(self.model), HOW
+        except UnsupportedModel as exc:
+            return None, str(exc)
+
+    def use_fast_forward(self) -> dict:
+        """Serve the class logits by :meth:`fast_forward` if it keeps the model's probabilities on
+        :attr:`PROBE_TEXTS` (``models/fast_forward.py``); the facts for provenance."""
+        from auditor.models.fast_forward import verified
+
+        self._fast = None
+        probes = self.pad_batch([e.ids for e in self.encode(list(self.PROBE_TEXTS))])
+        self._fast, facts = verified(*self.fast_forward(), self.class_logits, probes)
+        return facts
+
     def read_position(self, enc: Encoded) -> int:
         """The position the classification head reads (its attention row is shown)."""
         return 0
 
     def rewrap(self, model) -> "TextModel":
-        """The same adapter around another torch module of the same architecture (a randomised copy)."""
-        return TextModel(model, self.tokenizer, device=str(self.device), max_length=self.max_length,
-                         batch_size=self.batch_size)
+        """The same adapter around another torch module of the same architecture (a randomised copy),
+        on the faster path if this one is (verified again on the copy)."""
+        out = TextModel(model, self.tokenizer, device=str(self.device), max_length=self.max_length,
+                        batch_size=self.batch_size)
+        if self._fast is not None:
+            out.runtime_facts["fast_forward"] = out.use_fast_forward()
+        return out
 
     @property
     def embedding_layer(self):
@@ -376,7 +411,10 @@ class TextModel(RuntimeChoice, AdapterBase):
 
     def _predict_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
         logits = np.empty((len(arrays), len(self.classes)))
-        for group in length_groups([len(a) for a in arrays]):
+        # Padded runtimes get batches of alike lengths; the unpadded encoder takes a whole batch in
+        # one pass (its attention runs per length), so its linear layers see more rows at once.
+        whole = self.serves_fast() and self._onnx is None and self.fast_takes_mixed_lengths
+        for group in [np.arange(len(arrays))] if whole else length_groups([len(a) for a in arrays]):
             logits[group] = self._batch_logits([arrays[i] for i in group])
         # Softmax in float64 so that probabilities near 0 or 1 keep their precision.
         return check_probabilities(_softmax(logits), len(arrays), len(self.classes))
@@ -597,8 +635,10 @@ def with_runtime(adapter: TextModel, path: Path, runtime: str, tolerance: float,
     ``runtime`` prepared (exported once per hash of the model folder ``path``); ``runtime_facts``
     records both."""
     kernels = adapter.pack_linear_layers()
+    fast = adapter.use_fast_forward()
     if runtime != "torch":
         adapter.enable_runtime(runtime, model_sha256=file_or_dir_sha256(Path(path)), tolerance=tolerance,
                                verify_inputs=verify_inputs)
     adapter.runtime_facts["kernels"] = kernels
+    adapter.runtime_facts["fast_forward"] = fast
     return adapter

@@ -1,0 +1,128 @@
+"""A causal LM prompted as a classifier: its language-model head at the answer positions only
+against at every position, interleaved in one process (issue 17).
+
+    .venv/bin/python benchmarks/prompted_head.py        # about 3 minutes on 2 cores
+
+The model has the review-decoder example's shape (Llama, 4 layers, hidden 128, the MiniLM
+tokenizer's 30,522-word vocabulary; ``examples/review-decoder/build.py``) with untrained weights:
+the cost of a forward pass does not depend on what the weights learnt. Two adapters
+(``auditor.models.decoder.load_causal_lm``), one with ``AUDITOR_FAST_FORWARD=0`` (logits at every
+position, the answer's picked afterwards) and one with the head at the answer positions only
+(``logits_to_keep``), timed in alternation for ``--rounds`` rounds: the class probabilities of
+``--texts`` evaluation reviews (a fresh prediction cache each round) and integrated gradients (32
+steps) of ``--explained`` others. Process CPU seconds, medians over rounds, the largest differences,
+and the size of the logits tensor of the longest batch each way.
+
+Results: ``results/prompted-head-<UTC time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "examples" / "review-decoder"))
+from run import RESULTS, TEXT, build_examples  # noqa: E402
+
+PROMPT = "Review: {text} Was the reviewer happy?"
+LABEL_WORDS = {"negative": "no", "positive": "yes"}
+
+
+def build_model(out: Path) -> Path:
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    import build as example
+
+    tok = AutoTokenizer.from_pretrained(str(example.tokenizer_dir()), local_files_only=True)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=example.HIDDEN, intermediate_size=example.FFN,
+                         num_hidden_layers=example.LAYERS, num_attention_heads=example.HEADS,
+                         num_key_value_heads=example.HEADS, max_position_embeddings=128, pad_token_id=tok.pad_token_id,
+                         bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, tie_word_embeddings=False)
+    LlamaForCausalLM(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def load(path: Path, fast: bool):
+    from auditor.models.decoder import load_causal_lm
+    from auditor.models.fast_forward import ENV_SWITCH
+
+    os.environ[ENV_SWITCH] = "1" if fast else "0"
+    model = load_causal_lm(path, prompt=PROMPT, label_words=LABEL_WORDS, max_length=128, batch_size=32)
+    assert model.runtime_facts["fast_forward"]["used"] == fast, model.runtime_facts
+    return model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--texts", type=int, default=256)
+    ap.add_argument("--explained", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    build_examples(text=True, credit=False)
+    import torch
+
+    from auditor.explain.text_gradients import explain_integrated_gradients
+
+    torch.set_num_threads(2)
+    reviews = [json.loads(line)["review"] for line in (TEXT / "data" / "eval.jsonl").read_text().splitlines()]
+    texts, explained = reviews[: args.texts], reviews[args.texts: args.texts + args.explained]
+    with tempfile.TemporaryDirectory() as tmp:
+        models = {"every position": load(build_model(Path(tmp) / "model"), False),
+                  "answer positions": load(Path(tmp) / "model", True)}
+        lengths = [len(a) for a in models["every position"].token_ids(texts)]
+        target = models["every position"].predict_proba(explained).argmax(axis=1)
+        rows = np.arange(len(explained))
+        cpu = {name: {"predict": [], "integrated_gradients": []} for name in models}
+        outputs = {}
+        load_start = os.getloadavg()[0]
+        for _ in range(args.rounds):
+            for name, model in models.items():
+                model._fresh_cache()
+                started = time.process_time()
+                probs = model.predict_proba(texts)
+                cpu[name]["predict"].append(round(time.process_time() - started, 2))
+                started = time.process_time()
+                attr = explain_integrated_gradients(model, explained, rows, target, n_steps=32, internal_batch_size=64)
+                cpu[name]["integrated_gradients"].append(round(time.process_time() - started, 2))
+                outputs[name] = (probs, np.concatenate(attr.values))
+        vocab = models["every position"].model.config.vocab_size
+    medians = {name: {k: statistics.median(v) for k, v in table.items()} for name, table in cpu.items()}
+    a, b = outputs["every position"], outputs["answer positions"]
+    report = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "texts": len(texts), "explained": len(explained), "rounds": args.rounds, "vocabulary": vocab,
+        "prompted_tokens": {"mean": round(float(np.mean(lengths)), 1), "max": int(max(lengths))},
+        "cpu_s": cpu, "cpu_s_median": medians,
+        "speedup": {k: round(medians["every position"][k] / medians["answer positions"][k], 2) for k in medians["every position"]},
+        "max_abs_prob_diff": float(np.abs(a[0] - b[0]).max()),
+        "max_abs_attribution_diff": float(np.abs(a[1] - b[1]).max()),
+        "logits_mib_longest_batch": {"every position": round(32 * max(lengths) * vocab * 4 / 2**20, 1),
+                                     "answer positions": round(32 * vocab * 4 / 2**20, 1)},
+        "load_average_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"prompted-head-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
