@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -35,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from run import RESULTS, TEXT, build_examples  # noqa: E402
+from run import TEXT, build_examples, machine, write_result  # noqa: E402
 
 
 def length_order(lengths, size):
@@ -86,7 +85,7 @@ def main() -> None:
     medians = {name: {way: statistics.median(v) for way, v in ways.items()} for name, ways in cpu.items()}
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": machine(),
         "rounds": args.rounds, "n_steps": 32, "internal_batch_size": 64,
         "tokens": {name: sorted(len(e.ids) for e in model.encode(texts)) for name, texts in sets.items()},
         "cpu_s_per_text": cpu, "cpu_s_per_text_median": medians,
@@ -94,10 +93,7 @@ def main() -> None:
         "max_abs_attribution_diff_from_length_order": diff,
         "load_average_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
     }
-    print(json.dumps(report, indent=1))
-    out = RESULTS / f"ig-groups-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {out}")
+    write_result("ig-groups", report)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -29,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from run import RESULTS, TEXT, build_examples  # noqa: E402
+from run import TEXT, build_examples, machine, write_result  # noqa: E402
 
 
 def load(packed: bool):
@@ -70,7 +69,7 @@ def main() -> None:
     medians = {name: {k: round(statistics.median(v), 2) for k, v in table.items()} for name, table in cpu.items()}
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": machine(),
         "texts": len(texts), "explained": len(explained), "rounds": args.rounds,
         "kernels": models["packed"].runtime_facts["kernels"],
         "cpu_s": {name: {k: [round(x, 2) for x in v] for k, v in table.items()} for name, table in cpu.items()},
@@ -80,11 +79,7 @@ def main() -> None:
         "max_abs_attribution_diff": float(np.abs(outputs["packed"][1] - outputs["plain"][1]).max()),
         "load_average_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"packed-linear-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=1))
-    print(f"wrote {path}")
+    write_result("packed-linear", report)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "examples" / "review-decoder"))
-from run import RESULTS, TEXT, build_examples  # noqa: E402
+from run import TEXT, build_examples, machine, write_result  # noqa: E402
 
 PROMPT = "Review: {text} Was the reviewer happy?"
 LABEL_WORDS = {"negative": "no", "positive": "yes"}
@@ -106,7 +105,7 @@ def main() -> None:
     a, b = outputs["every position"], outputs["answer positions"]
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": machine(),
         "texts": len(texts), "explained": len(explained), "rounds": args.rounds, "vocabulary": vocab,
         "prompted_tokens": {"mean": round(float(np.mean(lengths)), 1), "max": int(max(lengths))},
         "cpu_s": cpu, "cpu_s_median": medians,
@@ -117,11 +116,7 @@ def main() -> None:
                                      "answer positions": round(32 * vocab * 4 / 2**20, 1)},
         "load_average_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"prompted-head-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=1))
-    print(f"wrote {path}")
+    write_result("prompted-head", report)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -33,6 +34,20 @@ ROOT = Path(__file__).resolve().parents[1]
 TEXT = ROOT / "examples" / "review-sentiment"
 CREDIT = ROOT / "examples" / "credit-scoring"
 RESULTS = ROOT / "benchmarks" / "results"
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
+
+
+def write_result(prefix: str, report: dict) -> Path:
+    """Print ``report`` and write it to ``results/<prefix>-<UTC time>.json``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{prefix}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=1))
+    print(f"wrote {path}")
+    return path
 
 
 def build_examples(text: bool, credit: bool) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -36,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from run import RESULTS, TEXT, build_examples  # noqa: E402
+from run import TEXT, build_examples, machine, write_result  # noqa: E402
 
 METHODS = ("integrated_gradients", "shap", "lime")
 
@@ -113,7 +112,7 @@ def main() -> None:
     diff["probabilities"] = float(np.abs(outputs["padded"]["probabilities"] - outputs["unpadded"]["probabilities"]).max())
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": machine(),
         "explained": args.explained, "texts": args.texts, "rounds": args.rounds,
         "cpu_s": cpu, "cpu_s_median": medians,  # explainers: per explained text; probabilities: all --texts
         "explainers_cpu_s_per_text": explainers,
@@ -124,11 +123,7 @@ def main() -> None:
         "max_abs_diff": diff,
         "load_average_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"unpadded-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=1))
-    print(f"wrote {path}")
+    write_result("unpadded", report)
 
 
 if __name__ == "__main__":

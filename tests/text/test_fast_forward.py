@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from auditor.explain.text_gradients import explain_gradient_x_input, explain_integrated_gradients
 from auditor.models import fast_forward, unpadded_encoder
 from auditor.models.decoder import load_sequence_classifier
 from auditor.models.text import length_groups
 
 from . import tiny_bert
+from .same_explanations import assert_same_gradient_explanations
 
 torch = pytest.importorskip("torch")
 
@@ -45,13 +45,7 @@ def test_real_tokens_only_give_the_padded_numbers(tiny_text_model_dir, monkeypat
     p = fast.predict_proba(TEXTS)
     np.testing.assert_allclose(p, plain.predict_proba(TEXTS), atol=1e-6)
     assert np.abs(p[:, 1] - 0.5).max() > 0.2  # a trained model, not a constant
-    rows, target = np.arange(len(TEXTS)), p.argmax(axis=1)
-    for explain in (lambda m: explain_integrated_gradients(m, TEXTS, rows, target, n_steps=8, internal_batch_size=16),
-                    lambda m: explain_gradient_x_input(m, TEXTS, rows, target)):
-        a, b = explain(fast), explain(plain)
-        assert max(np.abs(va).max() for va in a.values) > 1e-4  # not a vacuous comparison of zeros
-        for va, vb in zip(a.values, b.values):
-            np.testing.assert_allclose(va, vb, atol=1e-6)
+    assert_same_gradient_explanations(fast, plain, TEXTS, p.argmax(axis=1))
 
 
 def test_a_whole_batch_equals_each_text_alone(tiny_text_model):
@@ -164,12 +158,7 @@ def test_a_prompted_lm_reads_its_head_at_the_answer_only(causal_lm_dir, monkeypa
     # one head row per distinct answer position in a batch, never one per token
     lengths = [len(a) for a in fast.token_ids(TEXTS)]
     assert sum(rows * kept for rows, kept, _ in seen) <= len(TEXTS) * len(set(lengths)) < sum(lengths)
-    rows, target = np.arange(len(TEXTS)), p.argmax(axis=1)
-    a = explain_integrated_gradients(fast, TEXTS, rows, target, n_steps=8, internal_batch_size=16)
-    b = explain_integrated_gradients(plain, TEXTS, rows, target, n_steps=8, internal_batch_size=16)
-    assert max(np.abs(va).max() for va in a.values) > 1e-4
-    for va, vb in zip(a.values, b.values):
-        np.testing.assert_allclose(va, vb, atol=1e-6)
+    assert_same_gradient_explanations(fast, plain, TEXTS, p.argmax(axis=1), methods=["integrated_gradients"])
     monkeypatch.setenv(fast_forward.ENV_SWITCH, "1")
     other = fast.with_prompt("opinion : {text} verdict :")  # the prompt-sensitivity check's copies keep it
     assert other.runtime_facts["fast_forward"]["used"] is True

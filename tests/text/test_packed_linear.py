@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from auditor.explain.text_gradients import explain_gradient_x_input, explain_integrated_gradients
+from auditor.explain.text_gradients import explain_integrated_gradients
 from auditor.models import packed_linear
 from auditor.models.decoder import load_sequence_classifier
 
 from . import tiny_bert
+from .same_explanations import assert_same_gradient_explanations
 
 torch = pytest.importorskip("torch")
 if not torch.backends.mkldnn.is_available():  # pragma: no cover - every x86/ARM wheel on PyPI has it
@@ -39,15 +40,9 @@ def test_packed_kernels_serve_with_the_plain_numbers(tiny_text_model_dir, monkey
     assert plain.runtime_facts["kernels"] == {"linear_kernels": "PyTorch (MKL)",
                                               "reason": f"{packed_linear.ENV_SWITCH}=0"}
     np.testing.assert_allclose(packed.predict_proba(TEXTS), plain.predict_proba(TEXTS), atol=1e-6)
-    rows, target = np.arange(len(TEXTS)), plain.predict_proba(TEXTS).argmax(axis=1)
     # the backward pass runs on the packed transposed weight: integrated gradients and
     # gradient x input agree with PyTorch's kernels to rounding
-    for explain in (lambda m: explain_integrated_gradients(m, TEXTS, rows, target, n_steps=8, internal_batch_size=16),
-                    lambda m: explain_gradient_x_input(m, TEXTS, rows, target)):
-        a, b = explain(packed), explain(plain)
-        assert max(np.abs(va).max() for va in a.values) > 1e-4  # not a vacuous comparison of zeros
-        for va, vb in zip(a.values, b.values):
-            np.testing.assert_allclose(va, vb, atol=1e-6)
+    assert_same_gradient_explanations(packed, plain, TEXTS, plain.predict_proba(TEXTS).argmax(axis=1))
 
 
 def test_the_packed_weight_follows_reinitialisation(tiny_text_model_dir, monkeypatch):
