@@ -184,12 +184,13 @@ class TextModel(RuntimeChoice, AdapterBase):
         self.runtime_facts: dict = {"requested": "torch", "used": "torch"}
 
     # ----------------------------------------------------------------- tokenisation
-    fast_takes_mixed_lengths = True  # the faster path costs real tokens, not padded ones
     READ_ROW = "first"  # the token whose attention row says where the classifier reads from ([CLS])
 
     @property
     def stats(self) -> CacheStats:
         return self._cache.stats
+
+    fast_takes_mixed_lengths = True  # the faster path costs real tokens, not padded ones
 
     def class_logits(self, input_ids, attention_mask):
         """Logits over ``classes`` (batch, n_classes) for padded tensors: the one differentiable path

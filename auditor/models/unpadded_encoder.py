@@ -99,8 +99,9 @@ class UnpaddedClassifier:
         if not in_order:
             hidden, keep, lengths = hidden[order], keep[order], lengths[order]
         x = hidden.reshape(-1, hidden.shape[-1]) if bool(keep.all()) else hidden[keep]  # (T, H), row after row
-        runs = _runs(lengths.cpu().numpy())
-        first = torch.as_tensor(np.concatenate([[0], np.cumsum(lengths.cpu().numpy())[:-1]]), device=x.device)
+        counts = lengths.cpu().numpy()
+        runs = _runs(counts)
+        first = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)[:-1]]), device=x.device)  # each row's first token
         for k, layer in enumerate(self.layers):
             x = _layer(layer, x, runs, first if k == len(self.layers) - 1 else None)
         logits = self.head(self.pooler(x.unsqueeze(1)))  # x is now (batch, H): the first tokens
