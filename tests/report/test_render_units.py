@@ -123,3 +123,28 @@ def test_heatmap_column_labels_slant_only_when_level_ones_would_collide(labels, 
 
     width = min(0.28 * len(labels) + 2.4, 7.5)
     assert column_labels_collide(labels, width, 8) is slanted
+
+
+def test_the_model_runtime_is_told_with_what_each_part_was_checked_against():
+    from auditor.render.runtime import runtime_lines
+
+    assert runtime_lines({}) == []
+    served = {"requested": "torch", "used": "torch",
+              "kernels": {"linear_kernels": "oneDNN, prepacked weights", "probe_inputs": 3, "probe_max_abs_prob_diff": 3.4e-8},
+              "fast_forward": {"used": True, "how": "real tokens only", "probe_inputs": 3, "probe_max_abs_prob_diff": 4.4e-8}}
+    assert runtime_lines(served) == [
+        "Runtime: torch",
+        "Linear layers: oneDNN, prepacked weights (checked on 3 probe texts: largest probability difference 3e-08)",
+        "Forward pass: real tokens only (checked on 3 probe texts: largest probability difference 4e-08)"]
+    refused = {"requested": "onnx", "used": "torch", "reason": "the ONNX export differs from PyTorch by up to 0.05",
+               "kernels": {"linear_kernels": "PyTorch (MKL)", "reason": "AUDITOR_PACKED_LINEAR=0"},
+               "fast_forward": {"used": False, "reason": "not a BERT-style encoder"}}
+    assert runtime_lines(refused) == [
+        "Runtime: torch; onnx was requested and not used: the ONNX export differs from PyTorch by up to 0.05",
+        "Linear layers: PyTorch (MKL) (AUDITOR_PACKED_LINEAR=0)",
+        "Forward pass: the model's own (not a BERT-style encoder)"]
+    approximate = {"requested": "onnx-int8", "used": "onnx-int8", "verified_inputs": 64, "max_abs_prob_diff": 0.23,
+                   "approximate": True}
+    assert runtime_lines(approximate) == [
+        "Runtime: onnx-int8 (verified against PyTorch float32 on 64 evaluation texts: largest probability "
+        "difference 0.23); approximate: gated verdicts are marked"]
