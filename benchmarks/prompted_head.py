@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "examples" / "review-decoder"))
-from run import TEXT, build_examples, machine, write_result  # noqa: E402
+from run import TEXT, build_examples, interleaved_predict_and_ig, machine, write_result  # noqa: E402
 
 PROMPT = "Review: {text} Was the reviewer happy?"
 LABEL_WORDS = {"negative": "no", "positive": "yes"}
@@ -76,8 +74,6 @@ def main() -> None:
     build_examples(text=True, credit=False)
     import torch
 
-    from auditor.explain.text_gradients import explain_integrated_gradients
-
     torch.set_num_threads(2)
     reviews = [json.loads(line)["review"] for line in (TEXT / "data" / "eval.jsonl").read_text().splitlines()]
     texts, explained = reviews[: args.texts], reviews[args.texts: args.texts + args.explained]
@@ -85,36 +81,13 @@ def main() -> None:
         models = {"every position": load(build_model(Path(tmp) / "model"), False),
                   "answer positions": load(Path(tmp) / "model", True)}
         lengths = [len(a) for a in models["every position"].token_ids(texts)]
-        target = models["every position"].predict_proba(explained).argmax(axis=1)
-        rows = np.arange(len(explained))
-        cpu = {name: {"predict": [], "integrated_gradients": []} for name in models}
-        outputs = {}
-        load_start = os.getloadavg()[0]
-        for _ in range(args.rounds):
-            for name, model in models.items():
-                model._fresh_cache()
-                started = time.process_time()
-                probs = model.predict_proba(texts)
-                cpu[name]["predict"].append(round(time.process_time() - started, 2))
-                started = time.process_time()
-                attr = explain_integrated_gradients(model, explained, rows, target, n_steps=32, internal_batch_size=64)
-                cpu[name]["integrated_gradients"].append(round(time.process_time() - started, 2))
-                outputs[name] = (probs, np.concatenate(attr.values))
         vocab = models["every position"].model.config.vocab_size
-    medians = {name: {k: statistics.median(v) for k, v in table.items()} for name, table in cpu.items()}
-    a, b = outputs["every position"], outputs["answer positions"]
+        timed = interleaved_predict_and_ig(models, texts, explained, args.rounds)
     report = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "texts": len(texts), "explained": len(explained), "rounds": args.rounds, "vocabulary": vocab,
-        "prompted_tokens": {"mean": round(float(np.mean(lengths)), 1), "max": int(max(lengths))},
-        "cpu_s": cpu, "cpu_s_median": medians,
-        "speedup": {k: round(medians["every position"][k] / medians["answer positions"][k], 2) for k in medians["every position"]},
-        "max_abs_prob_diff": float(np.abs(a[0] - b[0]).max()),
-        "max_abs_attribution_diff": float(np.abs(a[1] - b[1]).max()),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "vocabulary": vocab,
+        "prompted_tokens": {"mean": round(float(np.mean(lengths)), 1), "max": int(max(lengths))}, **timed,
         "logits_mib_longest_batch": {"every position": round(32 * max(lengths) * vocab * 4 / 2**20, 1),
                                      "answer positions": round(32 * vocab * 4 / 2**20, 1)},
-        "load_average_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)],
     }
     write_result("prompted-head", report)
 

@@ -50,6 +50,43 @@ def write_result(prefix: str, report: dict) -> Path:
     return path
 
 
+def interleaved_predict_and_ig(models: dict, texts: list[str], explained: list[str], rounds: int) -> dict:
+    """Two or more adapters of one model timed in alternation for ``rounds`` rounds, so that a change
+    in the machine's speed hits all alike: process CPU seconds of the probabilities of ``texts`` (a
+    fresh prediction cache each round) and of integrated gradients (32 steps) of ``explained``.
+    Returns the seconds per round, their medians, and the speed-up and largest differences of every
+    other adapter from the first."""
+    import statistics
+
+    from auditor.explain.text_gradients import explain_integrated_gradients
+
+    first = next(iter(models))
+    target = models[first].predict_proba(explained).argmax(axis=1)
+    for model in models.values():  # first-call costs (allocations, kernel choices) before any timing
+        model.predict_proba(explained)
+    rows = np.arange(len(explained))
+    cpu = {name: {"predict": [], "integrated_gradients": []} for name in models}
+    outputs = {}
+    load_start = os.getloadavg()[0]
+    for _ in range(rounds):
+        for name, model in models.items():
+            model._fresh_cache()
+            started = time.process_time()
+            probs = model.predict_proba(texts)
+            cpu[name]["predict"].append(round(time.process_time() - started, 2))
+            started = time.process_time()
+            attr = explain_integrated_gradients(model, explained, rows, target, n_steps=32, internal_batch_size=64)
+            cpu[name]["integrated_gradients"].append(round(time.process_time() - started, 2))
+            outputs[name] = (probs, np.concatenate(attr.values))
+    medians = {name: {k: statistics.median(v) for k, v in table.items()} for name, table in cpu.items()}
+    others = [name for name in models if name != first]
+    return {"texts": len(texts), "explained": len(explained), "rounds": rounds, "cpu_s": cpu, "cpu_s_median": medians,
+            "speedup": {name: {k: round(medians[first][k] / medians[name][k], 2) for k in medians[first]} for name in others},
+            "max_abs_prob_diff": {name: float(np.abs(outputs[name][0] - outputs[first][0]).max()) for name in others},
+            "max_abs_attribution_diff": {name: float(np.abs(outputs[name][1] - outputs[first][1]).max()) for name in others},
+            "load_average_1min": [round(load_start, 2), round(os.getloadavg()[0], 2)]}
+
+
 def build_examples(text: bool, credit: bool) -> None:
     for flag, folder in ((credit, CREDIT), (text, TEXT)):
         if flag:
