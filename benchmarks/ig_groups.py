@@ -21,7 +21,6 @@ Results: ``results/ig-groups-<UTC time>.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -34,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from run import TEXT, build_examples, machine, write_result  # noqa: E402
+from run import TEXT, build_examples, eval_reviews, machine, write_result  # noqa: E402
 
 
 def length_order(lengths, size):
@@ -55,7 +54,7 @@ def main() -> None:
     today = tg._equal_length_chunks
     groupings = {"length_order": length_order, "alike_lengths": tg._chunks, "equal_lengths": today}
     model = load_text_model(TEXT / "model", threads=2)
-    reviews = [json.loads(line)["review"] for line in (TEXT / "data" / "eval.jsonl").read_text().splitlines()]
+    reviews = eval_reviews()
     sets = {"first 8": reviews[:8], "16 from row 100": reviews[100:116]}
 
     def integrate(texts, target, way):

@@ -14,8 +14,6 @@ Results: ``results/packed-linear-<UTC time>.json``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 from datetime import datetime, timezone
@@ -24,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from run import TEXT, build_examples, interleaved_predict_and_ig, machine, write_result  # noqa: E402
+from run import (TEXT, build_examples, eval_reviews, interleaved_arguments, interleaved_predict_and_ig,  # noqa: E402
+                 machine, write_result)
 
 
 def load(packed: bool):
@@ -36,13 +35,10 @@ def load(packed: bool):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--texts", type=int, default=256)
-    ap.add_argument("--explained", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=4)
+    ap = interleaved_arguments(__doc__, rounds=4)
     args = ap.parse_args()
     build_examples(text=True, credit=False)
-    reviews = [json.loads(line)["review"] for line in (TEXT / "data" / "eval.jsonl").read_text().splitlines()]
+    reviews = eval_reviews()
     texts, explained = reviews[: args.texts], reviews[args.texts: args.texts + args.explained]
     models = {"plain": load(False), "packed": load(True)}
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),

@@ -18,8 +18,6 @@ Results: ``results/prompted-head-<UTC time>.json``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import tempfile
@@ -32,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "examples" / "review-decoder"))
-from run import TEXT, build_examples, interleaved_predict_and_ig, machine, write_result  # noqa: E402
+from run import (build_examples, eval_reviews, interleaved_arguments, interleaved_predict_and_ig,  # noqa: E402
+                 machine, write_result)
 
 PROMPT = "Review: {text} Was the reviewer happy?"
 LABEL_WORDS = {"negative": "no", "positive": "yes"}
@@ -66,16 +65,13 @@ def load(path: Path, fast: bool):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--texts", type=int, default=256)
-    ap.add_argument("--explained", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap = interleaved_arguments(__doc__, rounds=3)
     args = ap.parse_args()
     build_examples(text=True, credit=False)
     import torch
 
     torch.set_num_threads(2)
-    reviews = [json.loads(line)["review"] for line in (TEXT / "data" / "eval.jsonl").read_text().splitlines()]
+    reviews = eval_reviews()
     texts, explained = reviews[: args.texts], reviews[args.texts: args.texts + args.explained]
     with tempfile.TemporaryDirectory() as tmp:
         models = {"every position": load(build_model(Path(tmp) / "model"), False),

@@ -50,6 +50,21 @@ def write_result(prefix: str, report: dict) -> Path:
     return path
 
 
+def eval_reviews() -> list[str]:
+    """The review example's evaluation texts, in file order."""
+    return [json.loads(line)["review"] for line in (TEXT / "data" / "eval.jsonl").read_text().splitlines()]
+
+
+def interleaved_arguments(description: str, rounds: int) -> argparse.ArgumentParser:
+    """The options every interleaved benchmark takes: ``--texts`` to predict, ``--explained`` to
+    explain, ``--rounds`` of alternation."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--texts", type=int, default=256)
+    ap.add_argument("--explained", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=rounds)
+    return ap
+
+
 def interleaved_predict_and_ig(models: dict, texts: list[str], explained: list[str], rounds: int) -> dict:
     """Two or more adapters of one model timed in alternation for ``rounds`` rounds, so that a change
     in the machine's speed hits all alike: process CPU seconds of the probabilities of ``texts`` (a
@@ -164,7 +179,7 @@ def text_peak_throughput(n: int = 192) -> dict:
     from auditor.models.text import load_text_model
 
     model = load_text_model(TEXT / "model")
-    texts = [json.loads(line)["review"] for line in (TEXT / "data" / "eval.jsonl").read_text().splitlines()][:n]
+    texts = eval_reviews()[:n]
     encoded = model.encode(texts)
     started = time.perf_counter()
     model.predict_proba_ids([e.ids for e in encoded])
@@ -277,7 +292,7 @@ def main() -> None:
                 residual = walls - (slope * ns + intercept)
                 report["text_scaling"] = {"slope_s_per_instance": round(slope, 2), "intercept_s": round(intercept, 1),
                                           "max_abs_residual_s": round(float(np.abs(residual).max()), 1)}
-            texts = [json.loads(line)["review"] for line in (TEXT / "data" / "eval.jsonl").read_text().splitlines()]
+            texts = eval_reviews()
             seed = seed_style_text(args.seed_style_instances, texts)
             n_max = max(args.text_n)
             audit = report["text"][str(n_max)]

@@ -21,8 +21,6 @@ Results: ``results/unpadded-<UTC time>.json``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import sys
@@ -35,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from run import TEXT, build_examples, machine, write_result  # noqa: E402
+from run import TEXT, build_examples, eval_reviews, interleaved_arguments, machine, write_result  # noqa: E402
 
 METHODS = ("integrated_gradients", "shap", "lime")
 
@@ -65,16 +63,13 @@ def library_round(texts: list[str], target: np.ndarray) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--explained", type=int, default=8)
-    ap.add_argument("--texts", type=int, default=256)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap = interleaved_arguments(__doc__, rounds=3)
     ap.add_argument("--skip-libraries", action="store_true")
     args = ap.parse_args()
     build_examples(text=True, credit=False)
     from auditor.checks.explainers import feature_vectors
 
-    reviews = [json.loads(line)["review"] for line in (TEXT / "data" / "eval.jsonl").read_text().splitlines()]
+    reviews = eval_reviews()
     warm = context(True)  # shap compiles its Partition loop (numba) and LIME/sklearn pay first calls once
     warm.attribution("shap", 1, {"max_evals": 40})
     warm.attribution("lime", 1, {"num_samples": 20, "seed_offset": 999})

@@ -99,7 +99,6 @@ class PromptedCausalLM(DecoderTextModel):
 
     kind = "transformers causal LM prompted as a classifier"
     capabilities = TextModel.capabilities | {Capability.PROMPTED}
-    fast_takes_mixed_lengths = False  # the faster path is still a padded forward
 
     def __init__(self, model, tokenizer, *, prompt: str, label_words: dict[str, str], **kw):
         self.prompt = prompt
@@ -119,10 +118,7 @@ class PromptedCausalLM(DecoderTextModel):
         out = PromptedCausalLM(self.model if model is None else model, self.tokenizer, prompt=prompt,
                                label_words=self.label_words, device=str(self.device),
                                max_length=self.max_length, batch_size=self.batch_size)
-        out = self.share_runtime(out) if model is None else out
-        if self._fast is not None:
-            out.runtime_facts["fast_forward"] = out.use_fast_forward()
-        return out
+        return self.keep_fast_forward(self.share_runtime(out) if model is None else out)
 
     def exported_constants(self) -> dict:
         return {"label_token_ids": list(self.label_token_ids)}

@@ -190,8 +190,6 @@ class TextModel(RuntimeChoice, AdapterBase):
     def stats(self) -> CacheStats:
         return self._cache.stats
 
-    fast_takes_mixed_lengths = True  # the faster path costs real tokens, not padded ones
-
     def class_logits(self, input_ids, attention_mask):
         """Logits over ``classes`` (batch, n_classes) for padded tensors: the one differentiable path
         from token ids to class scores (gradient explainers and predictions both use it). On the
@@ -214,8 +212,12 @@ class TextModel(RuntimeChoice, AdapterBase):
         probabilities on :attr:`PROBE_TEXTS` (``models/packed_linear.py``); the facts for provenance."""
         from auditor.models.packed_linear import pack_linear_layers
 
-        probes = self.pad_batch([e.ids for e in self.encode(list(self.PROBE_TEXTS))])
-        return pack_linear_layers(self.model, self.class_logits, probes, device=self.device)
+        return pack_linear_layers(self.model, self.class_logits, self.probe_batch(), device=self.device)
+
+    def probe_batch(self):
+        """:attr:`PROBE_TEXTS` as one padded ``(input_ids, attention_mask)`` batch: what a faster way
+        to the same probabilities is checked on before it serves."""
+        return self.pad_batch([e.ids for e in self.encode(list(self.PROBE_TEXTS))])
 
     def fast_forward(self) -> tuple:
         """``(path, how)``: this architecture's faster path to the class logits, or ``(None, why not)``.
@@ -233,9 +235,15 @@ class TextModel(RuntimeChoice, AdapterBase):
         from auditor.models.fast_forward import verified
 
         self._fast = None
-        probes = self.pad_batch([e.ids for e in self.encode(list(self.PROBE_TEXTS))])
-        self._fast, facts = verified(*self.fast_forward(), self.class_logits, probes)
+        self._fast, facts = verified(*self.fast_forward(), self.class_logits, self.probe_batch())
         return facts
+
+    def keep_fast_forward(self, other: "TextModel") -> "TextModel":
+        """``other`` (a copy of this adapter) on the faster path too if this one serves it, verified
+        again on the copy's weights."""
+        if self._fast is not None:
+            other.runtime_facts["fast_forward"] = other.use_fast_forward()
+        return other
 
     def read_position(self, enc: Encoded) -> int:
         """The position the classification head reads (its attention row is shown)."""
@@ -244,11 +252,8 @@ class TextModel(RuntimeChoice, AdapterBase):
     def rewrap(self, model) -> "TextModel":
         """The same adapter around another torch module of the same architecture (a randomised copy),
         on the faster path if this one is (verified again on the copy)."""
-        out = TextModel(model, self.tokenizer, device=str(self.device), max_length=self.max_length,
-                        batch_size=self.batch_size)
-        if self._fast is not None:
-            out.runtime_facts["fast_forward"] = out.use_fast_forward()
-        return out
+        return self.keep_fast_forward(TextModel(model, self.tokenizer, device=str(self.device),
+                                                max_length=self.max_length, batch_size=self.batch_size))
 
     @property
     def embedding_layer(self):
@@ -414,7 +419,7 @@ class TextModel(RuntimeChoice, AdapterBase):
         logits = np.empty((len(arrays), len(self.classes)))
         # Padded runtimes get batches of alike lengths; the unpadded encoder takes a whole batch in
         # one pass (its attention runs per length), so its linear layers see more rows at once.
-        whole = self.serves_fast() and self._onnx is None and self.fast_takes_mixed_lengths
+        whole = self.serves_fast() and self._onnx is None and getattr(self._fast, "takes_mixed_lengths", False)
         for group in [np.arange(len(arrays))] if whole else length_groups([len(a) for a in arrays]):
             logits[group] = self._batch_logits([arrays[i] for i in group])
         # Softmax in float64 so that probabilities near 0 or 1 keep their precision.

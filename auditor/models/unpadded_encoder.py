@@ -82,6 +82,8 @@ class UnpaddedClassifier:
     model's own forward for a batch whose first column is padding (left padding) or a model in
     training mode."""
 
+    takes_mixed_lengths = True  # it costs real tokens, so a batch need not be cut by length
+
     def __init__(self, model):
         self.model = model
         self.embeddings, self.layers, self.pooler, self.head = _check_structure(model)
