@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from run import TEXT, build_examples, eval_reviews, machine, write_result  # noqa: E402
 
 
-def length_order(lengths, size):
-    """The grouping before 2026-12-02: length order, ``size`` texts at a time."""
+def length_order(lengths, size, tokens=None):
+    """The grouping before 2026-12-02: length order, ``size`` texts at a time (no token bound)."""
     order = np.argsort(lengths, kind="stable")
     for start in range(0, len(order), size):
         yield order[start: start + size]

@@ -21,6 +21,9 @@ methods (one row per text) padded batches of alike lengths (the prediction cache
 :func:`~auditor.models.text.length_groups`); padding positions carry the
 ``[PAD]`` id in both input and baseline and are masked out, so they get exactly zero and are cut
 off.
+A forward+backward pass holds its autograd graph until its gradient is taken, so a pass is also
+bounded in tokens (:func:`pass_tokens`): the longest text of an evaluation set or a wider, deeper
+model cuts a pass into fewer rows instead of multiplying its memory.
 ``forward_passes`` counts every sequence the method asked the model for: gradient/forward rows
 (counted inside the forward function) plus f(x) and f(x'), which come from the same float32 PyTorch
 model as the gradients (``TextModel.gradient_model_proba_ids``: the prediction cache unless another
@@ -50,27 +53,53 @@ def pad_baseline(model: TextModel, ids: np.ndarray, special: np.ndarray) -> np.n
     return np.where(special, ids, model.baseline_id).astype(np.int64)
 
 
-def _at_most(groups, size: int):
-    """Each group of positions cut into nearly equal parts of at most ``size``."""
+# Token x hidden-size x layer units one gradient pass may hold: 1,536 tokens (16 rows of 96) of the
+# 6-layer, 384-wide MiniLM. Measured there (``benchmarks/ig_memory.py``, the 4 longest reviews, 32
+# steps): a 64-row pass (6,144 tokens) grew the process by 761 MiB, 3,072 tokens by 392, 1,536 by 185,
+# 768 by 70, at the same CPU cost per text (1.99, 1.76, 1.88, 1.79 s), so the bound costs no time.
+PASS_ACTIVATIONS = 1536 * 384 * 6
+
+
+def pass_tokens(model: TextModel) -> int:
+    """The most tokens one forward+backward pass of ``model`` holds: :data:`PASS_ACTIVATIONS` over
+    its hidden size x layers (the embedding width and 12 layers where its config does not say)."""
+    config = model.model.config
+    hidden = getattr(config, "hidden_size", None) or model.embedding_layer.embedding_dim
+    layers = getattr(config, "num_hidden_layers", None) or 12
+    return max(1, PASS_ACTIVATIONS // (int(hidden) * int(layers)))
+
+
+def pass_rows(size: int, length: int, tokens: int | None) -> int:
+    """Rows of a pass of texts ``length`` tokens long: ``size``, fewer where that would exceed
+    ``tokens`` tokens, never fewer than one."""
+    return size if tokens is None else max(1, min(size, tokens // max(int(length), 1)))
+
+
+def _at_most(groups, size: int, lengths, tokens: int | None):
+    """Each group of positions cut into nearly equal parts of at most ``size`` rows and, given
+    ``tokens``, at most ``tokens`` tokens at the group's longest length."""
+    lengths = np.asarray(lengths)
     for group in groups:
-        yield from np.array_split(group, -(-len(group) // size))
+        most = pass_rows(size, lengths[group].max(), tokens)
+        yield from np.array_split(group, -(-len(group) // most))
 
 
-def _chunks(lengths: list[int], size: int):
-    """Positions in length order, in groups of at most ``size`` whose lengths are alike
-    (:func:`auditor.models.text.length_groups`): a gradient pass costs its padded tokens, and one
-    group spanning 24 to 96 tokens would pad away about a third of them."""
-    return _at_most(length_groups(lengths), size)
+def _chunks(lengths: list[int], size: int, tokens: int | None = None):
+    """Positions in length order, in groups of at most ``size`` (and ``tokens``, padded) whose
+    lengths are alike (:func:`auditor.models.text.length_groups`): a gradient pass costs its padded
+    tokens, and one group spanning 24 to 96 tokens would pad away about a third of them."""
+    return _at_most(length_groups(lengths), size, lengths, tokens)
 
 
-def _equal_length_chunks(lengths: list[int], size: int):
-    """Positions in length order, texts of one length together, at most ``size`` at a time.
+def _equal_length_chunks(lengths: list[int], size: int, tokens: int | None = None):
+    """Positions in length order, texts of one length together, at most ``size`` at a time (and
+    fewer where ``size`` texts' steps would exceed ``tokens`` in one pass, see below).
     Integrated gradients fill a pass with one text's steps already, and on the CPU a pass costs its
     padded tokens whatever its shape (``benchmarks/ig_groups.py``), so texts share a pass only when
     nothing is padded."""
     order = np.argsort(lengths, kind="stable")
     cuts = np.flatnonzero(np.diff(np.asarray(lengths)[order])) + 1
-    return _at_most(np.split(order, cuts) if len(order) else [], size)
+    return _at_most(np.split(order, cuts) if len(order) else [], size, lengths, tokens)
 
 
 class _CountingForward:
@@ -102,7 +131,8 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
     n_steps:
         Quadrature points along the path (the main cost: ``n_steps`` gradient rows per instance).
     internal_batch_size:
-        Most rows per forward/backward pass; also the most instances integrated together.
+        Most rows per forward/backward pass; also the most instances integrated together. Long
+        texts get fewer, so that a pass holds at most :func:`pass_tokens` tokens.
 
     Returns
     -------
@@ -120,14 +150,15 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
     forward = _CountingForward(model)
     lig = LayerIntegratedGradients(forward, model.embedding_layer)
     values: list[np.ndarray] = [np.zeros(0)] * len(enc)
-    group = max(1, min(internal_batch_size, len(enc)))
-    for pos in _equal_length_chunks([len(e.ids) for e in enc], group):
+    tokens = pass_tokens(model)
+    lengths = [len(e.ids) for e in enc]
+    for pos in _equal_length_chunks(lengths, internal_batch_size, tokens):
         ids, mask = model.pad_batch([enc[i].ids for i in pos])
         base, _ = model.pad_batch([baselines[i] for i in pos])
-        attr = lig.attribute(
+        attr = lig.attribute(  # a pass: len(pos) texts x as many of their steps as fit the rows
             inputs=ids, baselines=base, target=torch.as_tensor(target[pos]).to(ids.device),
             additional_forward_args=(mask,), n_steps=n_steps,
-            internal_batch_size=max(internal_batch_size, len(pos)),
+            internal_batch_size=max(pass_rows(internal_batch_size, lengths[pos[0]], tokens), len(pos)),
         )
         per_token = attr.sum(dim=-1).detach().cpu().double().numpy()
         for j, i in enumerate(pos):
@@ -141,7 +172,7 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
         method="integrated_gradients", row_ids=row_ids, target=target, values=values,
         names=[list(e.tokens) for e in enc], output_space="probability", base_values=f_b,
         outputs=f_x, params={"n_steps": n_steps, "internal_batch_size": internal_batch_size,
-                             "baseline": "pad", "layer": "word_embeddings",
+                             "pass_tokens": tokens, "baseline": "pad", "layer": "word_embeddings",
                              "method": "gausslegendre"},
         forward_passes=forward.rows + 2 * n, words=[e.word_ids.copy() for e in enc],
         extras={"completeness_gap": gap,
@@ -178,7 +209,7 @@ def embedding_gradients(
     rows = 0
     handle = model.embedding_layer.register_forward_hook(hook)
     try:
-        for pos in _chunks([len(a) for a in ids_list], batch_size):
+        for pos in _chunks([len(a) for a in ids_list], batch_size, pass_tokens(model)):
             ids, mask = model.pad_batch([ids_list[i] for i in pos])
             with torch.enable_grad():
                 logits = model.class_logits(ids, mask)

@@ -90,8 +90,8 @@ def test_integrated_gradients_share_a_pass_only_between_texts_of_one_length(tiny
     groups = []
     chunks = text_gradients._equal_length_chunks
 
-    def recording(lengths, size):
-        for g in chunks(lengths, size):
+    def recording(lengths, size, tokens=None):
+        for g in chunks(lengths, size, tokens):
             groups.append(sorted(lengths[i] for i in g))
             yield g
 
@@ -116,6 +116,49 @@ def test_integrated_gradients_share_a_pass_only_between_texts_of_one_length(tiny
     empty = explain_integrated_gradients(tiny_text_model, [], np.arange(0), np.zeros(0, dtype=int),
                                          n_steps=8, internal_batch_size=4)
     assert len(empty) == 0 and empty.forward_passes == 0
+
+
+def test_a_gradient_pass_holds_at_most_its_token_bound(tiny_text_model, planted, monkeypatch):
+    """A pass's autograd graph is its memory, so a pass is bounded in tokens as well as rows: long
+    texts get fewer rows per pass (never fewer than one), and the attributions do not change."""
+    from auditor.explain import text_gradients
+
+    short, _ = planted
+    texts = [short[0], " ".join([short[1]] * 3), short[2]]
+    target = _targets(tiny_text_model, texts)
+    lengths = [len(e.ids) for e in tiny_text_model.encode(texts)]
+    ig = lambda: explain_integrated_gradients(tiny_text_model, texts, np.arange(3), target, n_steps=8,  # noqa: E731
+                                              internal_batch_size=16)
+    unbounded = ig()
+    config = tiny_text_model.model.config
+    width = config.hidden_size * config.num_hidden_layers
+    assert unbounded.params["pass_tokens"] == text_gradients.PASS_ACTIVATIONS // width > 16 * max(lengths)
+    passes = []
+    forward = tiny_text_model.class_logits
+
+    def recording(ids, mask):
+        passes.append(tuple(ids.shape))
+        return forward(ids, mask)
+
+    monkeypatch.setattr(text_gradients, "PASS_ACTIVATIONS", 3 * max(lengths) * width)  # 3 rows of the longest
+    monkeypatch.setattr(tiny_text_model, "class_logits", recording)
+    bounded = ig()
+    monkeypatch.undo()
+    assert bounded.params["pass_tokens"] == 3 * max(lengths)
+    assert passes and all(rows * length <= 3 * max(lengths) for rows, length in passes)
+    assert max(rows for rows, length in passes if length == max(lengths)) == 3  # 8 steps: 3 + 3 + 2
+    # per text: 8 steps, its input and baseline through Captum's layer evaluation, f(x) and f(x')
+    assert bounded.forward_passes == unbounded.forward_passes == 3 * (8 + 2 + 2)
+    for a, b in zip(bounded.values, unbounded.values):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # Known answers: rows of a pass (never fewer than one), and groups cut by the bound.
+    assert text_gradients.pass_rows(64, 96, 3072) == 32
+    assert text_gradients.pass_rows(64, 40, 3072) == 64
+    assert text_gradients.pass_rows(64, 5000, 3072) == 1
+    assert text_gradients.pass_rows(64, 96, None) == 64
+    assert [list(g) for g in text_gradients._equal_length_chunks([10, 10, 10, 20, 20], 4, tokens=40)] == [
+        [0, 1, 2], [3, 4]]
+    assert [list(g) for g in text_gradients._chunks([10, 10, 12, 11], 8, tokens=24)] == [[0, 1], [3, 2]]
 
 
 def test_saliency_is_unsigned_and_gradient_x_input_is_signed(tiny_text_model, planted):
