@@ -191,13 +191,17 @@ def _signoffs(run: Run) -> list[Finding]:
 
 
 def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
+    from auditor.records.registry import RegistryError
     from auditor.records.signatures import check_signature, read_registered_keys
 
     log = signoff_log(run)
     if not log.is_file():
         return [], []
     rel = f"../{log.relative_to(run.model_dir)}"
-    keys = read_registered_keys(run.model_dir.parent, db)
+    try:
+        keys = read_registered_keys(run.model_dir.parent, db)
+    except RegistryError as exc:  # the other findings still stand; the signatures cannot be checked
+        return [Finding(rel, "signature", f"the signatures cannot be checked: {exc}")], []
     findings, lines = [], []
     for i, line in enumerate([ln for ln in log.read_bytes().splitlines() if ln.strip()], start=1):
         try:

@@ -78,6 +78,32 @@ def test_a_signature_that_does_not_match_is_named(out_copy, keys_dir):
     assert check_signature({k: v for k, v in record.items() if k != "signature"}, keys) == "unsigned"
 
 
+def test_an_unreadable_key_or_registry_is_a_finding_of_verify_and_a_refusal_to_sign(out_copy, keys_dir):
+    """Found by the record fuzzer: a damaged registry made `verify` crash while reading the keys.
+    Now the signatures are reported as uncheckable (the run's other checks still run) and signing
+    with a key is refused (exit 2), naming the registry and the key."""
+    assert invoke("keys", "new", "k1", "--out", out_copy).exit_code == 0
+    run = out_copy / "tiny-model" / "v0001"
+    assert invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "ok", "--key", "k1").exit_code == 0
+    with open_registry(out_copy) as registry:
+        with registry.engine.begin() as conn:
+            conn.execute(sa.update(signing_keys_table).values(public_key="not base64!"))
+    res = invoke("verify", run)
+    assert res.exit_code == 1, res.output
+    assert "the signatures cannot be checked" in flat(res.output) and "unreadable public key for 'k1'" in flat(res.output)
+    res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "again", "--key", "k1")
+    assert res.exit_code == 2 and "unreadable public key for 'k1'" in flat(res.output)
+    assert len(records(out_copy)) == 1  # nothing written
+
+    registry_file = out_copy / "audits.sqlite"
+    data = bytearray(registry_file.read_bytes())
+    data[100:4096] = bytes(len(data[100:4096]))  # the first page's schema zeroed: SQLite reads it as malformed
+    registry_file.write_bytes(bytes(data))
+    res = invoke("verify", run)
+    assert res.exit_code == 1, res.output
+    assert "the signatures cannot be checked: cannot read the registry" in flat(res.output)
+
+
 def test_sign_off_with_a_key_that_is_not_registered_is_refused(out_copy, keys_dir):
     run = out_copy / "tiny-model" / "v0001"
     res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "ok", "--key", "nokey")
