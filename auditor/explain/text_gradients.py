@@ -92,8 +92,8 @@ def _chunks(lengths: list[int], size: int, tokens: int | None = None):
 
 
 def _equal_length_chunks(lengths: list[int], size: int, tokens: int | None = None):
-    """Positions in length order, texts of one length together, at most ``size`` at a time (and
-    fewer where ``size`` texts' steps would exceed ``tokens`` in one pass, see below).
+    """Positions in length order, texts of one length together, at most ``size`` at a time (fewer
+    where ``size`` rows would hold more than ``tokens`` tokens).
     Integrated gradients fill a pass with one text's steps already, and on the CPU a pass costs its
     padded tokens whatever its shape (``benchmarks/ig_groups.py``), so texts share a pass only when
     nothing is padded."""
@@ -155,10 +155,10 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
     for pos in _equal_length_chunks(lengths, internal_batch_size, tokens):
         ids, mask = model.pad_batch([enc[i].ids for i in pos])
         base, _ = model.pad_batch([baselines[i] for i in pos])
-        attr = lig.attribute(  # a pass: len(pos) texts x as many of their steps as fit the rows
+        attr = lig.attribute(  # a pass: the len(pos) texts x as many of their steps as fit its rows
             inputs=ids, baselines=base, target=torch.as_tensor(target[pos]).to(ids.device),
             additional_forward_args=(mask,), n_steps=n_steps,
-            internal_batch_size=max(pass_rows(internal_batch_size, lengths[pos[0]], tokens), len(pos)),
+            internal_batch_size=pass_rows(internal_batch_size, lengths[pos[0]], tokens),  # >= len(pos)
         )
         per_token = attr.sum(dim=-1).detach().cpu().double().numpy()
         for j, i in enumerate(pos):
