@@ -78,23 +78,21 @@ def add_user(registry: Registry, name: str, role: str, password: str) -> User:
 
 
 def get_user(registry: Registry, name: str) -> User | None:
-    with registry.engine.connect() as conn:
-        row = conn.execute(sa.select(users_table.c.name, users_table.c.role, users_table.c.created_at)
-                           .where(users_table.c.name == name)).first()
-    return User(row.name, row.role, row.created_at) if row else None
+    rows = registry.rows(sa.select(users_table.c.name, users_table.c.role, users_table.c.created_at)
+                         .where(users_table.c.name == name))
+    return User(rows[0].name, rows[0].role, rows[0].created_at) if rows else None
 
 
 def list_users(registry: Registry) -> list[User]:
-    with registry.engine.connect() as conn:
-        rows = conn.execute(sa.select(users_table.c.name, users_table.c.role, users_table.c.created_at)
-                            .order_by(users_table.c.name))
-        return [User(r.name, r.role, r.created_at) for r in rows]
+    rows = registry.rows(sa.select(users_table.c.name, users_table.c.role, users_table.c.created_at)
+                         .order_by(users_table.c.name))
+    return [User(r.name, r.role, r.created_at) for r in rows]
 
 
 def authenticate(registry: Registry, name: str, password: str) -> User | None:
     """The user when ``password`` is theirs, else None (unknown name or wrong password alike)."""
-    with registry.engine.connect() as conn:
-        row = conn.execute(sa.select(users_table).where(users_table.c.name == name)).first()
+    rows = registry.rows(sa.select(users_table).where(users_table.c.name == name))
+    row = rows[0] if rows else None
     try:
         _hasher.verify(row.password_hash if row else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):

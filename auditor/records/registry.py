@@ -164,7 +164,7 @@ class Registry:
             metadata.create_all(self.engine)
         except DB_ERRORS as exc:
             self.engine.dispose()
-            raise RegistryError(f"cannot read the registry {shown_url(url)}: {first_line(exc)}; the run folders are the "
+            raise RegistryError(f"cannot read the registry {shown_url(url)}: {_first_line(exc)}; the run folders are the "
                                 f"record: `auditor history --rebuild --out OUT` rebuilds a default registry from them") from None
 
     def close(self) -> None:
@@ -189,7 +189,7 @@ class Registry:
             try:
                 rows.append(row_for(run))
             except (AuditorError, ValueError, TypeError, AttributeError, KeyError, OSError) as exc:
-                why = "; ".join(map(str, exc.problems)) if getattr(exc, "problems", None) else first_line(exc)
+                why = "; ".join(map(str, exc.problems)) if getattr(exc, "problems", None) else _first_line(exc)
                 self.skipped.append((run.path, why))
         try:
             with self.engine.begin() as conn:
@@ -200,7 +200,7 @@ class Registry:
                 if rows:
                     conn.execute(sa.insert(runs_table), rows)
         except DB_ERRORS as exc:
-            raise RegistryError(f"cannot write the registry {shown_url(self.url)}: {first_line(exc)}") from None
+            raise RegistryError(f"cannot write the registry {shown_url(self.url)}: {_first_line(exc)}") from None
         return len(rows)
 
     # --- reading -------------------------------------------------------------------------------
@@ -210,23 +210,27 @@ class Registry:
         if model:
             query = query.where(sa.or_(runs_table.c.model == model, runs_table.c.model_dir.like(f"%{os.sep}{model}")))
         query = query.order_by(runs_table.c.model, runs_table.c.model_dir, runs_table.c.version_number)
+        return [dict(row._mapping) for row in self.rows(query)]
+
+    def rows(self, query) -> list:
+        """The rows a read-only ``query`` selects. Raises :class:`RegistryError` when the registry
+        cannot be read: every read goes through here, so a damaged file is never a traceback."""
         try:
             with self.engine.connect() as conn:
-                return [dict(row._mapping) for row in conn.execute(query)]
+                return conn.execute(query).all()
         except DB_ERRORS as exc:  # a damaged file can fail at any page, with any error
-            raise RegistryError(f"cannot read the registry {shown_url(self.url)}: {first_line(exc)}; the run folders "
+            raise RegistryError(f"cannot read the registry {shown_url(self.url)}: {_first_line(exc)}; the run folders "
                                 f"are the record: `auditor history --rebuild` rebuilds a default registry from them") from None
 
     def __len__(self) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(runs_table)).scalar_one()
+        return int(self.rows(sa.select(sa.func.count()).select_from(runs_table))[0][0])
 
 
 def shown_url(url: str | sa.engine.URL) -> str:
     return url.render_as_string(hide_password=True) if isinstance(url, sa.engine.URL) else str(url)
 
 
-def first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return text.splitlines()[0] if text else type(exc).__name__
 
@@ -276,7 +280,7 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
         except DB_ERRORS as exc:
             if not rebuild:
                 raise RegistryError(
-                    f"cannot read the registry {file}: {first_line(exc)}; the run folders are the record: "
+                    f"cannot read the registry {file}: {_first_line(exc)}; the run folders are the record: "
                     f"`auditor history --rebuild --out {out}` rebuilds it from them") from None
             aside = file.with_name(f"{file.name}.unreadable-{utc_now().strftime('%Y%m%dT%H%M%S')}")
             os.replace(file, aside)

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from auditor.errors import UsageError
 from auditor.hashing import sha256_bytes
 from auditor.records.accounts import NAME_RE
-from auditor.records.registry import (DB_ERRORS, DEFAULT_DB_NAME, ENV_DB, Registry, RegistryError, database_url,
-                                      first_line, shown_url, signing_keys_table)
+from auditor.records.registry import (DEFAULT_DB_NAME, ENV_DB, Registry, RegistryError, database_url, shown_url,
+                                      signing_keys_table)
 from auditor.records.runs import utc_now
 
 ENV_KEYS_DIR = "AUDITOR_KEYS_DIR"
@@ -85,14 +85,8 @@ def new_key(registry: Registry, name: str, directory: Path | None = None) -> tup
 def registered_keys(registry: Registry) -> dict[str, Ed25519PublicKey]:
     """The public keys registered by name. Raises :class:`RegistryError` when the registry, or a
     key in it, cannot be read (a damaged file, an edited row)."""
-    try:
-        with registry.engine.connect() as conn:
-            rows = conn.execute(sa.select(signing_keys_table.c.name, signing_keys_table.c.public_key)).all()
-    except DB_ERRORS as exc:  # a damaged file can fail at any page, with any error
-        raise RegistryError(f"cannot read the signing keys in the registry {shown_url(registry.url)}: "
-                            f"{first_line(exc)}") from None
     keys = {}
-    for row in rows:
+    for row in registry.rows(sa.select(signing_keys_table.c.name, signing_keys_table.c.public_key)):
         try:
             keys[row.name] = Ed25519PublicKey.from_public_bytes(base64.b64decode(str(row.public_key), validate=True))
         except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError

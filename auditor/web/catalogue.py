@@ -53,8 +53,7 @@ class Catalogue:
         if where is not None:
             query = query.where(where)
         query = query.order_by(runs_table.c.model_dir, runs_table.c.version_number)
-        with self.registry.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+        return [dict(r._mapping) for r in self.registry.rows(query)]
 
     def all_rows(self) -> list[dict[str, Any]]:
         return self._rows()
