@@ -39,12 +39,23 @@ def describe_settings(params: dict) -> str:
     """One line of an explainer's budget and masking, e.g. "400 samples; antithetic pairs of masks;
     a run of masked words is one [MASK]"."""
     parts = [text.format(params[k]) for k, text in SETTINGS.items() if k in params]
+    if params.get("rule") == "fejer2":  # nested: n_steps is the most points, not every text's
+        parts[0] = nested_points(params)
     if params.get("paired"):
         parts.append("masks in antithetic pairs")
     if "mask_token" in params or "mask_string" in params:
         mask = params.get("mask_token") or params.get("mask_string")
         parts.append(f"a run of masked words is one {mask}" if params.get("collapse_masks") else f"each masked word or token is one {mask}")
     return "; ".join(parts)
+
+
+def nested_points(params: dict) -> str:
+    """Integrated gradients' nested rule in words, with how many texts got each number of points."""
+    used = params.get("texts_per_points", {})
+    spread = f"texts with {', '.join(used)} points: {', '.join(str(n) for n in used.values())}"
+    return (f"{params['first_steps']} integration points (Fejér's nested rules), refined to "
+            f"{' then '.join(str(k) for k in params['levels'][1:]) or 'no more'} where the completeness gap is "
+            f"above {params['refine_above']:.0%}" + (f" ({spread})" if used else ""))
 
 
 def highlights(attr, ctx, n: int, title: str, *, signed: bool = True) -> TokenHighlights:

@@ -9,9 +9,9 @@ named after the libraries they wrap (``shap.py`` would shadow shap).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from auditor.explain import text_methods
 from auditor.explain.attribution import Attribution
@@ -73,6 +73,20 @@ class TextKernelShapParams(_Params):
 class IntegratedGradientsParams(_Params):
     n_steps: int = Field(32, ge=MIN_IG_STEPS, le=MAX_IG_STEPS)  # 50 of 50 reviews within the 5% completeness tolerance (24: 47)
     internal_batch_size: int = Field(64, ge=1, le=MAX_BATCH)
+    # "nested": Fejér's rules, first_steps points for every text, then 2n + 1 (reusing the n) for a
+    # text whose relative completeness gap is above refine_above, up to n_steps points.
+    rule: Literal["gausslegendre", "nested"] = "gausslegendre"
+    first_steps: int = Field(15, ge=1, le=MAX_IG_STEPS)
+    refine_above: float = Field(0.02, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _nested_points(self):
+        if self.rule == "nested":
+            if (self.first_steps + 1) & self.first_steps:
+                raise ValueError(f"first_steps must be 2^k - 1 (1, 3, 7, 15, 31, 63, ...) for the nested rule; got {self.first_steps}")
+            if self.first_steps > self.n_steps:
+                raise ValueError(f"first_steps ({self.first_steps}) must be at most n_steps ({self.n_steps})")
+        return self
 
 
 class NoParams(_Params):

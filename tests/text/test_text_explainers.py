@@ -71,40 +71,41 @@ def test_integrated_gradients_completeness(tiny_text_model, planted):
     # Special tokens are kept in the baseline, so they get exactly zero.
     for v, w in zip(attr.values, attr.words):
         assert np.all(v[w < 0] == 0)
-    # n_steps gradient rows plus Captum's input and baseline forwards, plus f(x) and f(x').
-    assert attr.forward_passes == len(texts) * (50 + 2 + 2)
+    # n_steps gradient rows plus f(x) and f(x').
+    assert attr.forward_passes == len(texts) * (50 + 2)
 
 
 
 def test_integrated_gradients_share_a_pass_only_between_texts_of_one_length(tiny_text_model, planted, monkeypatch):
-    """A gradient pass costs its padded tokens and a text's steps already fill one, so texts are
-    integrated together only when they have the same length, at most ``internal_batch_size`` at a
-    time; an attribution does not depend on which texts shared its pass."""
-    from auditor.explain import text_gradients
-
+    """A gradient pass costs its padded tokens, so texts are integrated together only when they have
+    the same length (nothing padded), at most ``internal_batch_size`` rows a pass; every (text, path
+    point) row is computed once, and an attribution does not depend on which texts shared its pass."""
     short, _ = planted
     long = [" ".join([t] * 6) for t in short[:3]]  # the same words, six times over: far longer
     texts = [short[0], long[0], short[1], long[1], long[2], long[1]]
     target = _targets(tiny_text_model, texts)
-    lengths = [len(e.ids) for e in tiny_text_model.encode(texts)]
-    groups = []
-    chunks = text_gradients._equal_length_chunks
+    passes = []
+    forward = tiny_text_model.class_logits
 
-    def recording(lengths, size, tokens=None):
-        for g in chunks(lengths, size, tokens):
-            groups.append(sorted(lengths[i] for i in g))
-            yield g
+    def recording(ids, mask):
+        import torch
 
-    monkeypatch.setattr(text_gradients, "_equal_length_chunks", recording)
+        if torch.is_grad_enabled():  # a gradient pass (f(x) and f(x') come from the prediction cache)
+            passes.append((int(ids.shape[0]), bool(mask.all())))
+        return forward(ids, mask)
+
+    monkeypatch.setattr(tiny_text_model, "class_logits", recording)
     together = explain_integrated_gradients(tiny_text_model, texts, np.arange(6), target, n_steps=8, internal_batch_size=4)
-    monkeypatch.setattr(text_gradients, "_equal_length_chunks", chunks)
-    assert sorted(n for g in groups for n in g) == sorted(lengths)
-    assert all(len(g) <= 4 and len(set(g)) == 1 for g in groups)
-    assert len(groups) == len(set(lengths)) < len(texts)  # the repeated long text shares a pass
+    monkeypatch.undo()
+    assert all(rows <= 4 and unpadded for rows, unpadded in passes)
+    assert sum(rows for rows, _ in passes) == 6 * 8
+    assert together.forward_passes == 6 * (8 + 2)
     for i in range(6):
         alone = explain_integrated_gradients(tiny_text_model, texts[i:i + 1], np.arange(1), target[i:i + 1],
                                              n_steps=8, internal_batch_size=4)
         np.testing.assert_allclose(alone.values[0], together.values[i], atol=1e-6)
+    from auditor.explain import text_gradients
+
     # Positions in length order, one length per group, at most ``size`` per group.
     assert [list(g) for g in text_gradients._equal_length_chunks([30, 100, 31, 98, 99, 30, 30], 2)] == [
         [0, 5], [6], [2], [3], [4], [1]]
@@ -147,8 +148,8 @@ def test_a_gradient_pass_holds_at_most_its_token_bound(tiny_text_model, planted,
     assert bounded.params["pass_tokens"] == 3 * max(lengths)
     assert passes and all(rows * length <= 3 * max(lengths) for rows, length in passes)
     assert max(rows for rows, length in passes if length == max(lengths)) == 3  # 8 steps: 3 + 3 + 2
-    # per text: 8 steps, its input and baseline through Captum's layer evaluation, f(x) and f(x')
-    assert bounded.forward_passes == unbounded.forward_passes == 3 * (8 + 2 + 2)
+    # per text: 8 steps, f(x) and f(x')
+    assert bounded.forward_passes == unbounded.forward_passes == 3 * (8 + 2)
     for a, b in zip(bounded.values, unbounded.values):
         np.testing.assert_allclose(a, b, atol=1e-6)
     # Known answers: rows of a pass (never fewer than one), and groups cut by the bound.
