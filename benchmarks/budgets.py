@@ -91,7 +91,8 @@ def study(name: str, seeds: int, instances: int | None = None, only: list[str] |
     for method, parameter, candidates, reference, method_n in grid:
         n = instances or method_n or default_n
         def run(value, seed_offset=None):
-            ctx.explainer_params = {**policy_params, method: {**policy_params.get(method, {}), parameter: value}}
+            fixed = {"rule": "gausslegendre"} if method == "integrated_gradients" else {}  # ig_rules.py: nested
+            ctx.explainer_params = {**policy_params, method: {**policy_params.get(method, {}), **fixed, parameter: value}}
             overrides = None if seed_offset is None else {"seed_offset": seed_offset}
             return ctx.attribution(method, n, overrides)
 

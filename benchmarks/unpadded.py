@@ -8,7 +8,8 @@ Two audit contexts of the review example per round, one with the model's own pad
 longest) and one on real tokens only (``auditor/models/unpadded_encoder.py``: a whole batch per pass,
 the last layer on the first token), timed in alternation for ``--rounds`` rounds so that a change in
 the machine's speed hits both alike. Per round and way: the `text-default` explainers (integrated
-gradients 32 steps, SHAP Partition 400 evaluations, LIME 400 samples) on the audit's first
+gradients as the policy sets them: 32 Gauss-Legendre steps before 2026.6, nested rules since; SHAP
+Partition 400 evaluations, LIME 400 samples) on the audit's first
 ``--explained`` reviews, each from an empty prediction cache, and the class probabilities of
 ``--texts`` evaluation reviews. Process CPU seconds per explained text (medians over rounds) and the
 largest differences of probabilities and attributions between the two ways. In the same rounds,
