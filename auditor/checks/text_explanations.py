@@ -35,12 +35,12 @@ SETTINGS = {  # what a reviewer needs to know of each explainer's parameters, in
 }
 
 
-def describe_settings(params: dict) -> str:
+def describe_settings(params: dict, points=None) -> str:
     """One line of an explainer's budget and masking, e.g. "400 samples; antithetic pairs of masks;
     a run of masked words is one [MASK]"."""
     parts = [text.format(params[k]) for k, text in SETTINGS.items() if k in params]
     if params.get("rule") == "fejer2":  # nested: n_steps is the most points, not every text's
-        parts[0] = nested_points(params)
+        parts[0] = nested_points(params, points)
     if params.get("paired"):
         parts.append("masks in antithetic pairs")
     if "mask_token" in params or "mask_string" in params:
@@ -49,10 +49,11 @@ def describe_settings(params: dict) -> str:
     return "; ".join(parts)
 
 
-def nested_points(params: dict) -> str:
-    """Integrated gradients' nested rule in words, with how many texts got each number of points."""
-    used = params.get("texts_per_points", {})
-    spread = f"texts with {', '.join(used)} points: {', '.join(str(n) for n in used.values())}"
+def nested_points(params: dict, points=None) -> str:
+    """Integrated gradients' nested rule in words, with how many texts got each number of points
+    (``points``: the attribution's ``extras["path_points"]``, one per text)."""
+    used = {} if points is None else {k: int(np.sum(np.asarray(points) == k)) for k in params["levels"]}
+    spread = f"texts with {', '.join(map(str, used))} points: {', '.join(str(n) for n in used.values())}"
     return (f"{params['first_steps']} integration points (Fejér's nested rules), refined to "
             f"{' then '.join(str(k) for k in params['levels'][1:]) or 'no more'} where the completeness gap is "
             f"above {params['refine_above']:.0%}" + (f" ({spread})" if used else ""))
@@ -128,7 +129,7 @@ class TextExplanations(Check):
         for m in p.methods:
             attr = ctx.attribution(m, p.n_instances)
             per_text = round(attr.forward_passes / max(len(attr), 1), 1)
-            settings.append([m, describe_settings(attr.params), per_text, len(attr)])
+            settings.append([m, describe_settings(attr.params, attr.extras.get("path_points")), per_text, len(attr)])
             cost[f"{m}_model_inputs"] = attr.cost.get("requests", 0)
             cost[f"{m}_forward_passes_per_instance"] = per_text
             evidence.append(highlights(attr, ctx, p.n_shown, f"{m}: word attributions"))

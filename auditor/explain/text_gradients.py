@@ -223,8 +223,7 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
     params = {"n_steps": n_steps, "internal_batch_size": internal_batch_size, "pass_tokens": tokens,
               "baseline": "pad", "layer": "word_embeddings", "method": rule}
     if rule == "nested":
-        params.update({"rule": "fejer2", "first_steps": first_steps, "refine_above": refine_above, "levels": levels,
-                       "texts_per_points": {str(k): int(np.sum(points == k)) for k in levels}})
+        params.update({"rule": "fejer2", "first_steps": first_steps, "refine_above": refine_above, "levels": levels})
     return Attribution(
         method="integrated_gradients", row_ids=row_ids, target=target, values=values,
         names=[list(e.tokens) for e in enc], output_space="probability", base_values=f_b,

@@ -194,7 +194,8 @@ def text_inputs(tmp_path_factory, tiny_bert):
     card.write_text(f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n\n# tiny-bert-cluster\n\nTwo classes.\n",
                     encoding="utf-8")
     policy = {"schema_version": 1, "name": "tiny-text-cluster", "version": "1", "seed": 11,
-              "explainers": {"integrated_gradients": {"n_steps": 8}, "shap": {"max_evals": 40},
+              "explainers": {"integrated_gradients": {"rule": "nested", "first_steps": 3, "n_steps": 15,
+                                                      "refine_above": 0.02}, "shap": {"max_evals": 40},
                              "lime": {"num_samples": 40}},
               "checks": [
                   {"check": "text_explanations",

@@ -104,7 +104,6 @@ def test_the_nested_rule_refines_only_incomplete_texts_and_computes_each_point_o
     refined = gaps > bound
     assert np.array_equal(mixed.extras["path_points"] > 7, refined) and 0 < refined.sum() < n
     assert rows == int(mixed.extras["path_points"].sum())
-    assert mixed.params["texts_per_points"] == {str(k): int(np.sum(mixed.extras["path_points"] == k)) for k in (7, 15, 31)}
     for i in np.flatnonzero(~refined):
         np.testing.assert_array_equal(mixed.values[i], coarse.values[i])
     final = mixed.extras["completeness_rel_gap"]
@@ -120,3 +119,20 @@ def test_nested_rule_parameters_are_checked():
     with pytest.raises(ValidationError):
         IntegratedGradientsParams(rule="simpson")
     IntegratedGradientsParams(n_steps=8)  # Gauss-Legendre ignores first_steps
+
+
+def test_the_report_counts_the_points_of_every_text_of_an_attribution_built_in_parts(tiny_text_model, texts):
+    """The audit extends an attribution with more rows as checks ask for them (``concat`` keeps the
+    first part's params), so the report counts each text's points from the per-text extras."""
+    from auditor.checks.text_explanations import describe_settings
+    from auditor.explain.attribution import concat
+
+    m = tiny_text_model
+    target = _targets(m, texts)
+    parts = [tg.explain_integrated_gradients(m, texts[a:b], np.arange(a, b), target[a:b], n_steps=31,
+                                             internal_batch_size=32, rule="nested", first_steps=7, refine_above=bound)
+             for a, b, bound in ((0, 2, np.inf), (2, 6, 0.0))]  # 2 texts at 7 points, then 4 at 31
+    whole = concat(*parts)
+    assert describe_settings(whole.params, whole.extras["path_points"]).startswith(
+        "7 integration points (Fejér's nested rules), refined to 15 then 31 where the completeness gap is above "
+        "inf% (texts with 7, 15, 31 points: 2, 0, 4)")

@@ -139,6 +139,6 @@ def test_the_report_says_how_each_explainer_masked():
     assert describe_settings({"n_steps": 32, "baseline": "pad", "layer": "word_embeddings"}) == (
         "32 integration steps; pad baseline; attributed on the word_embeddings")
     assert describe_settings({"n_steps": 63, "baseline": "pad", "rule": "fejer2", "first_steps": 15, "refine_above": 0.02,
-                              "levels": [15, 31, 63], "texts_per_points": {"15": 8, "31": 3, "63": 1}}) == (
+                              "levels": [15, 31, 63]}, np.array([15] * 8 + [31] * 3 + [63])) == (
         "15 integration points (Fejér's nested rules), refined to 31 then 63 where the completeness gap is above 2% "
         "(texts with 15, 31, 63 points: 8, 3, 1); pad baseline")
