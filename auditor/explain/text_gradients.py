@@ -118,7 +118,8 @@ def path_contributions(model: TextModel, ids_list: list[np.ndarray], baselines: 
     these rows is the attribution, so a finer nested rule reuses every row already computed.
 
     Texts of one length share passes (nothing padded); a pass holds at most ``internal_batch_size``
-    rows and ``tokens`` tokens. A forward hook puts the path point in place of the embedding layer's
+    rows and ``tokens`` tokens, and texts are taken in groups no larger than one pass, whose
+    embeddings the passes read. A forward hook puts the path point in place of the embedding layer's
     output (as Captum's ``LayerIntegratedGradients`` does), so position and token-type embeddings
     are added as for the input.
     """
@@ -129,7 +130,9 @@ def path_contributions(model: TextModel, ids_list: list[np.ndarray], baselines: 
     point: dict[str, torch.Tensor] = {}
     handle = layer.register_forward_hook(lambda _m, _i, output: point.pop("e", output))
     try:
-        for group in _equal_length_chunks([len(a) for a in ids_list], max(len(ids_list), 1)):
+        # Texts of one length, at most internal_batch_size and a pass's tokens of them at a time: their
+        # embeddings are held for the group's passes (a whole truncated evaluation set can be one length).
+        for group in _equal_length_chunks([len(a) for a in ids_list], internal_batch_size, tokens):
             ids, mask = model.pad_batch([ids_list[i] for i in group])  # one length: no padding
             base, _ = model.pad_batch([baselines[i] for i in group])
             with torch.no_grad():
@@ -207,6 +210,11 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
     contributions = [np.zeros((0, len(a))) for a in ids]  # rows at the points of the text's rule so far
     points, values = np.zeros(n, dtype=int), [np.zeros(len(a)) for a in ids]
     todo = np.arange(n)
+
+    def gaps(which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # completeness: absolute, relative
+        gap = np.abs(np.array([values[i].sum() for i in which], dtype=float) - diff[which])
+        return gap, gap / np.maximum(np.abs(diff[which]), 1e-6)
+
     for level, (alphas, weights) in enumerate(rules):
         done = np.zeros(len(alphas), dtype=bool)
         done[1::2] = level > 0  # a nested rule's every other point is the previous rule's
@@ -217,9 +225,8 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
             merged = np.zeros((len(alphas), len(ids[i])))
             merged[done], merged[~done] = contributions[i], rows
             contributions[i], values[i], points[i] = merged, weights @ merged, len(alphas)
-        gap = np.abs(np.array([values[i].sum() for i in todo]) - diff[todo])
-        todo = todo[gap / np.maximum(np.abs(diff[todo]), 1e-6) > refine_above]
-    gap = np.abs(np.array([v.sum() for v in values]) - diff) if n else np.zeros(0)
+        todo = todo[gaps(todo)[1] > refine_above]
+    gap, rel_gap = gaps(np.arange(n))
     params = {"n_steps": n_steps, "internal_batch_size": internal_batch_size, "pass_tokens": tokens,
               "baseline": "pad", "layer": "word_embeddings", "method": rule}
     if rule == "nested":
@@ -229,8 +236,7 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
         names=[list(e.tokens) for e in enc], output_space="probability", base_values=f_b,
         outputs=f_x, params=params, forward_passes=int(points.sum()) + 2 * n,
         words=[e.word_ids.copy() for e in enc],
-        extras={"completeness_gap": gap, "completeness_rel_gap": gap / np.maximum(np.abs(diff), 1e-6),
-                "path_points": points},
+        extras={"completeness_gap": gap, "completeness_rel_gap": rel_gap, "path_points": points},
     )
 
 
