@@ -96,7 +96,7 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
     """Load, validate and resolve a policy by built-in name or path (with every policy it extends,
     and an optional waivers file); raise PolicyError listing all problems."""
     from auditor.checks import CHECK_REGISTRY  # the registry imports checks, which import policy types
-    from auditor.policy.validate import base_problems, entry_params, overlay_problems
+    from auditor.policy.validate import base_problems, entry_params, integration_problems, overlay_problems
 
     files = load_chain(resolve_policy_path(name_or_path), builtin_policies())
     root = files[0]
@@ -117,6 +117,7 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
         policy = Policy.model_validate(merged)
     except ValidationError as exc:  # each file validated on its own; this would be a merging bug
         raise PolicyError(root.source, pydantic_problems(exc, prefix="(resolved policy)")) from None
+    problems += integration_problems(policy, params)
     sourced = [SourcedWaiver(w, src, loc) for w, (_, src, loc) in zip(policy.waivers, raw_waivers)]
     sourced += waiver_file.waivers if waiver_file else []
     ids = [c.check_id for c in policy.checks]
