@@ -60,6 +60,7 @@ def main() -> None:
     from auditor.engine.audit import prepare_audit
     from auditor.explain import text_gradients as tg
     from auditor.explain.path_quadrature import fejer2, gauss_legendre
+    from auditor.metrics.faithfulness import completeness_gap
 
     policy, card, data, _, _ = STUDIES["text"]
     ctx = prepare_audit(policy, card, data).ctx
@@ -69,7 +70,6 @@ def main() -> None:
     enc = m.encode([ctx.data.texts()[i] for i in first.row_ids])
     ids, lengths = [e.ids for e in enc], np.array([len(e.ids) for e in enc])
     base = [tg.pad_baseline(m, e.ids, e.special) for e in enc]
-    diff = first.outputs - first.base_values
 
     def integrand(alphas):
         return tg.path_contributions(m, ids, base, first.target, [alphas] * n, internal_batch_size=64,
@@ -77,7 +77,7 @@ def main() -> None:
 
     def measured(values):
         attr = dataclasses.replace(first, values=values)
-        gap = np.abs(np.array([v.sum() for v in values]) - diff) / np.maximum(np.abs(diff), 1e-6)
+        _, gap = completeness_gap([v.sum() for v in values], first.outputs, first.base_values)
         return per_instance_agreement([feature_vectors(attr), reference]), gap
 
     alphas, weights = gauss_legendre(64)

@@ -191,6 +191,7 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
         each text got (``extras["path_points"]``) in extras.
     """
     from auditor.explain.path_quadrature import fejer2, gauss_legendre, nested_levels
+    from auditor.metrics.faithfulness import completeness_gap
 
     if n_steps < 1 or internal_batch_size < 1:
         raise ValueError("n_steps and internal_batch_size must be positive")
@@ -203,7 +204,6 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
     n = len(enc)
     f_x = model.gradient_model_proba_ids(ids)[np.arange(n), target] if n else np.zeros(0)
     f_b = model.gradient_model_proba_ids(baselines)[np.arange(n), target] if n else np.zeros(0)
-    diff = f_x - f_b
     tokens = pass_tokens(model)
     levels = [n_steps] if rule == "gausslegendre" else nested_levels(first_steps, n_steps)
     rules = [gauss_legendre(n_steps)] if rule == "gausslegendre" else [fejer2(k) for k in levels]
@@ -212,8 +212,7 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
     todo = np.arange(n)
 
     def gaps(which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # completeness: absolute, relative
-        gap = np.abs(np.array([values[i].sum() for i in which], dtype=float) - diff[which])
-        return gap, gap / np.maximum(np.abs(diff[which]), 1e-6)
+        return completeness_gap([values[i].sum() for i in which], f_x[which], f_b[which])
 
     for level, (alphas, weights) in enumerate(rules):
         done = np.zeros(len(alphas), dtype=bool)
