@@ -36,7 +36,7 @@ from auditor.records.store import (chain_link, check_output_writable, claim_mode
                            write_run)
 
 LIBRARIES = ("auditor", "numpy", "pandas", "scikit-learn", "shap", "lime", "skops", "scipy", "pydantic",
-             "jinja2", "matplotlib", "weasyprint", "torch", "transformers", "captum")
+             "jinja2", "matplotlib", "weasyprint", "torch", "transformers")
 
 
 def library_versions() -> dict[str, str]:
