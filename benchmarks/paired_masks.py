@@ -51,13 +51,13 @@ def counted(ctx, method: str, n: int, overrides: dict) -> tuple[object, dict]:
     """The attribution and what it cost: distinct inputs, tokens sent to the model, CPU seconds."""
     stats, cache = ctx.model.stats, ctx.model._cache
     tokens = [0]
-    inner = cache._predict
+    inner = cache._predict  # a callable giving the model's predict (held weakly by the cache)
 
     def predict(arrays):
         tokens[0] += sum(len(a) for a in arrays)
-        return inner(arrays)
+        return inner()(arrays)
 
-    cache._predict = predict
+    cache._predict = lambda: predict
     before, cpu = stats.distinct_inputs, time.process_time()
     try:
         attr = ctx.attribution(method, n, overrides)

@@ -16,11 +16,9 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.support.ui import WebDriverWait
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from auditor.records.runs import open_run, read_signoffs
@@ -53,13 +51,30 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
+def replaced(element):
+    """Wait condition: ``element``'s page has been replaced. Selenium's ``staleness_of`` expects a
+    stale-element error; while the old document is being torn down Chromium may instead answer
+    "unhandled inspector error" (node does not belong to the document), which also means it is gone."""
+    def gone(_driver) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error) or "unhandled inspector error" in str(error):
+                return True
+            raise
+        return False
+    return gone
+
+
 def log_in(driver, server, name: str, password: str = PASSWORD) -> None:
     driver.get(f"{server.url}/login")
     driver.find_element(By.ID, "username").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(password)
     submit = driver.find_element(By.ID, "submit")
     submit.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(submit))  # the answer page has loaded
+    WebDriverWait(driver, 30).until(replaced(submit))  # the answer page has loaded
 
 
 def text_of(driver, element_id: str) -> str:
@@ -72,7 +87,7 @@ def text_of(driver, element_id: str) -> str:
 def log_out(driver) -> None:
     button = driver.find_element(By.CSS_SELECTOR, "form.logout button")
     button.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
+    WebDriverWait(driver, 30).until(replaced(button))
 
 
 def http_request(server, path: str, cookies: list[dict] | None = None, body: bytes | None = None) -> tuple[int, bytes]:
