@@ -124,18 +124,35 @@ def load_on_worker(source: ModelSource) -> tuple[str, dict]:
     return _stats(worker_model(source))
 
 
-def explain_on_worker(source: ModelSource, data, seed: int, explainer_params: dict, method: str,
+@dataclass(frozen=True)
+class Shipped:
+    """A dataset as the workers receive it: with the main process's predictions of every row, so a
+    worker answers them with the same bits instead of computing them again."""
+
+    data: Any  # EvalDataset
+    proba: np.ndarray
+
+
+_WORKER_SEEDED: set[tuple] = set()  # (model source, dataset) pairs whose predictions this worker was given
+
+
+def explain_on_worker(source: ModelSource, shipped: Shipped, seed: int, explainer_params: dict, method: str,
                       params: dict, rows: np.ndarray):
     """One shard of an explanation request, computed on a worker: (attribution, worker, cache stats)."""
     from auditor.engine.context import AuditContext, explain_part
     from auditor.explain import get_explainer
 
     model = worker_model(source)
-    ctx = AuditContext(card=source.card, data=data, model=model, seed=seed, explainer_params=explainer_params)
+    data = shipped.data
     # The audit predicts every evaluation row in one request before it explains any (the explained
     # order needs them), and a probability can differ in its last bit with the batch it was computed
-    # in: the worker does the same (once per dataset: later shards are answered from its cache), so
-    # every explanation starts from the bits of a single-process run.
+    # in: the worker takes the main process's probabilities (once per dataset), so every explanation
+    # starts from the bits of a single-process run without predicting the dataset again. A kind that
+    # cannot take them computes them here in one request, as the main process did.
+    if (source.key, data.sha256) not in _WORKER_SEEDED:
+        model.remember_proba(model.inputs(data), shipped.proba)
+        _WORKER_SEEDED.add((source.key, data.sha256))
+    ctx = AuditContext(card=source.card, data=data, model=model, seed=seed, explainer_params=explainer_params)
     ctx.proba()
     explainer = get_explainer(model.task, method)
     attr = explain_part(ctx, explainer, np.asarray(rows), explainer.Params.model_validate(params))
@@ -194,10 +211,12 @@ class DaskExecutor:
         if old is None or stats["requests"] >= old["requests"]:  # cumulative: the latest is the largest
             self._worker_stats[worker] = stats
 
-    def _scattered(self, data):
-        future = self._data.get(data.sha256)
+    def _scattered(self, ctx):
+        """``ctx``'s dataset on the cluster, shipped once with this process's predictions of its rows."""
+        future = self._data.get(ctx.data.sha256)
         if future is None:
-            future = self._data[data.sha256] = self.client.scatter(data, hash=False)
+            shipped = Shipped(ctx.data, np.asarray(ctx.proba()))
+            future = self._data[ctx.data.sha256] = self.client.scatter(shipped, hash=False)
         return future
 
     def _gather(self, futures: list, on_done: Callable[[int], None] | None = None) -> list:
@@ -221,7 +240,7 @@ class DaskExecutor:
     def explain(self, ctx, method: str, params, rows: np.ndarray, on_done: Callable[[int], None] | None = None) -> list:
         """The attributions of ``rows``, in contiguous shards computed on the workers, in row order;
         ``on_done(n)`` after each shard with its number of rows."""
-        data = self._scattered(ctx.data)
+        data = self._scattered(ctx)
         workers = self._worker_addresses()
         if not workers:
             raise RuntimeError(f"the Dask cluster {self.spec.text} has no workers left")

@@ -78,6 +78,10 @@ class ModelAdapter(Protocol):
         """Class probabilities (n, n_classes) through the prediction cache; for a REGRESSION kind,
         (n, 1): the predicted value, the one output every explainer and removal metric reads."""
 
+    def remember_proba(self, inputs: Any, proba: np.ndarray) -> None:
+        """Answer ``inputs`` from now on with ``proba``, this model's output for them computed in
+        another process (a kind may ignore it and compute them when asked)."""
+
     def removal_inputs(self, data: "EvalDataset", rows: np.ndarray) -> "PerturbableInputs":
         """The explained rows as arrays removal-based metrics can perturb, with the removal baseline."""
 
@@ -118,6 +122,11 @@ class AdapterBase:
 
     def input_notes(self, data) -> list[str]:
         return []
+
+    def remember_proba(self, inputs, proba: np.ndarray) -> None:
+        """Answer ``inputs`` with ``proba`` computed elsewhere (a cluster worker is given the main
+        process's probabilities of the evaluation set): the default recomputes them when asked."""
+        return None
 
     def verify_runtime(self, data) -> list[str]:
         return []

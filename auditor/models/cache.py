@@ -83,6 +83,16 @@ class PredictionCache:
             return np.zeros((0, 0))
         return np.stack([self._store[k] for k in keys])
 
+    def remember(self, keys: Sequence[Hashable], rows: np.ndarray) -> None:
+        """Store predictions computed elsewhere (another process's, for the same model and inputs)
+        under ``keys``, so this cache answers them with those bits; a key already held is kept.
+        Nothing is counted: no request was made and nothing was computed."""
+        rows = np.asarray(rows, dtype=float)
+        if rows.ndim != 2 or rows.shape[0] != len(keys):
+            raise ValueError(f"{len(keys)} keys but predictions of shape {rows.shape}")
+        for key, row in zip(keys, rows):
+            self._store.setdefault(key, row)
+
     def _chunks(self, n: int) -> list[slice]:
         count = -(-n // self.batch_size)
         workers = self.executor.n_jobs if self.executor is not None else 1

@@ -93,6 +93,13 @@ def load_sklearn_estimator(path: Path, fmt: str, *, allow_pickle: bool, pinned_s
     raise ModelLoadError(f"format {fmt!r} is not a scikit-learn format")
 
 
+def _row_keys(frame: pd.DataFrame) -> list[int]:
+    """The prediction cache's key of each row: pandas' 64-bit hash over its feature columns."""
+    import pandas as pd  # imported on use: loading a policy reads this module for its capabilities
+
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy().tolist()
+
+
 class TabularModel(AdapterBase):
     """The adapter of a fitted scikit-learn classifier: the caching, batching predictor, and what a
     feature is for removal (its evaluation-set mean, or most frequent value) and perturbation
@@ -163,9 +170,7 @@ class TabularModel(AdapterBase):
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         frame = frame[self.feature_names].reset_index(drop=True)
-        import pandas as pd  # imported on use: loading a policy reads this module for its capabilities
-
-        keys = pd.util.hash_pandas_object(frame, index=False).to_numpy().tolist()
+        keys = _row_keys(frame)
         self._frame = frame
         try:
             # One OpenMP thread per predicting thread: scikit-learn's tree predictors spin-wait
@@ -177,6 +182,11 @@ class TabularModel(AdapterBase):
                 return self._cache(list(range(len(frame))), keys)
         finally:
             self._frame = None
+
+    def remember_proba(self, frame: pd.DataFrame, proba: np.ndarray) -> None:
+        """Answer ``frame``'s rows from now on with ``proba``: this model's probabilities of them,
+        computed in another process (a cluster worker is given the main process's)."""
+        self._cache.remember(_row_keys(frame[self.feature_names].reset_index(drop=True)), proba)
 
     def randomised(self, seed: int, *, data=None, n_layers: int = 1, embeddings: bool = False) -> "TabularModel":
         """A model of the same family that has learned nothing, for the sanity test.

@@ -108,6 +108,10 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _key(ids: np.ndarray) -> bytes:
+    return np.ascontiguousarray(ids, dtype=np.int64).tobytes()
+
+
 def _length_sorted_call(cache: PredictionCache, arrays: list[np.ndarray]) -> np.ndarray:
     """Call ``cache`` with the arrays sorted by length, keyed by their int64 bytes (a tuple of Python
     ints costs 1.6 KB for 40 tokens, the bytes 0.35 KB); rows in caller order.
@@ -117,7 +121,7 @@ def _length_sorted_call(cache: PredictionCache, arrays: list[np.ndarray]) -> np.
     """
     order = np.argsort([len(a) for a in arrays], kind="stable")
     sorted_arrays = [arrays[i] for i in order]
-    rows = cache(sorted_arrays, [np.ascontiguousarray(a, dtype=np.int64).tobytes() for a in sorted_arrays])
+    rows = cache(sorted_arrays, [_key(a) for a in sorted_arrays])
     out = np.empty_like(rows)
     out[order] = rows
     return out
@@ -373,6 +377,11 @@ class TextModel(RuntimeChoice, AdapterBase):
         if not arrays:
             return np.zeros((0, len(self.classes)))
         return _length_sorted_call(self._cache, arrays)
+
+    def remember_proba(self, texts: Sequence[str], proba: np.ndarray) -> None:
+        """Answer ``texts`` from now on with ``proba``: this model's probabilities of them, computed
+        in another process (a cluster worker is given the main process's, see auditor/engine/cluster.py)."""
+        self._cache.remember([_key(a) for a in self.token_ids(texts)], proba)
 
     def gradient_model_proba_ids(self, ids_list: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities of the PyTorch model that gradient explainers differentiate: through

@@ -242,3 +242,52 @@ def test_a_text_audit_on_two_workers_gives_the_single_process_numbers(local_clus
     assert set(sharded_files) == set(serial_files)
     per_worker = execution["worker_cache"]["workers"]
     assert len(per_worker) == 2 and all(s["distinct_inputs"] > 0 for s in per_worker.values())
+
+
+def test_a_worker_answers_the_evaluation_rows_with_the_main_process_probabilities(text_inputs, monkeypatch):
+    """The main process ships its probabilities of the dataset with it: a worker's shard computes
+    only its explanation's inputs, and the explanation is the one computed here."""
+    import numpy as np
+
+    from auditor.engine.audit import prepare_audit
+    from auditor.engine.context import explain_part
+    from auditor.explain import get_explainer
+    from auditor.hashing import file_or_dir_sha256
+
+    monkeypatch.setattr(cluster_module, "_WORKER_MODELS", {})
+    monkeypatch.setattr(cluster_module, "_WORKER_SEEDED", set())
+    policy, card, data = text_inputs
+    ctx = prepare_audit(policy, card, data, jobs=1).ctx
+    source = ModelSource(card=ctx.card, feature_names=tuple(ctx.data.feature_names), allow_pickle=False, device="cpu",
+                         sha256=file_or_dir_sha256(ctx.card.model_path))
+    shipped = cluster_module.Shipped(ctx.data, ctx.proba())
+    lime = get_explainer(ctx.task, "lime").Params.model_validate({"num_samples": 40})
+    rows = np.array([3])
+    attr, worker, stats = cluster_module.explain_on_worker(source, shipped, ctx.seed, ctx.explainer_params, "lime",
+                                                           lime.model_dump(), rows)
+    assert worker == "this process"
+    assert stats["distinct_inputs"] == attr.cost["distinct_inputs"] > 0  # no evaluation row was predicted again
+    here = explain_part(ctx, get_explainer(ctx.task, "lime"), rows, lime)
+    np.testing.assert_array_equal(attr.values, here.values)
+
+
+@pytest.mark.parametrize("kind", ["text", "tabular"])
+def test_remembered_probabilities_answer_their_inputs_bit_for_bit_and_cost_nothing(kind, text_inputs, artefacts,
+                                                                                   card_writer, policy_writer, tmp_path):
+    import numpy as np
+
+    from auditor.engine.audit import prepare_audit
+
+    if kind == "text":
+        ctx = prepare_audit(*text_inputs, jobs=1).ctx
+    else:
+        ctx = prepare_audit(policy_writer(tmp_path / "p", _tabular_policy()), card_writer(tmp_path / "c"), artefacts.csv,
+                            jobs=1).ctx
+    model, inputs = ctx.model, ctx.model.inputs(ctx.data)
+    marked = np.random.default_rng(0).dirichlet(np.ones(len(model.classes)), size=len(ctx.data))
+    model.remember_proba(inputs, marked)
+    assert model.stats.requests == model.stats.distinct_inputs == 0
+    np.testing.assert_array_equal(model.predict_proba(inputs), marked)
+    assert model.stats.distinct_inputs == 0 and model.stats.hits == len(ctx.data)
+    with pytest.raises(ValueError, match="keys but predictions of shape"):
+        model.remember_proba(inputs, marked[:-1])
