@@ -77,13 +77,21 @@ def one_way(policy: Path, card: Path, data: Path, **kw) -> dict:
     prepared = prepare_audit(policy, card, data, **kw)
     try:
         setup = time.perf_counter() - started
-        t0 = time.perf_counter()
-        results = run_plan(prepared.plan, prepared.ctx)
+        executor = prepared.ctx.executor
+        t0, wall0 = time.perf_counter(), time.time()
+        if hasattr(executor, "client"):
+            from distributed import get_task_stream
+
+            with get_task_stream(executor.client) as stream:
+                results = run_plan(prepared.plan, prepared.ctx)
+            timeline = worker_timeline(stream.data, wall0)
+        else:
+            results, timeline = run_plan(prepared.plan, prepared.ctx), None
         checks = time.perf_counter() - t0
-        execution = prepared.ctx.executor.describe()
+        execution = executor.describe()
     finally:
         prepared.ctx.executor.close()
-    return {"setup_s": round(setup, 2), "checks_s": round(checks, 2),
+    return {"setup_s": round(setup, 2), "checks_s": round(checks, 2), "worker_timeline": timeline,
             "per_check_s": {r.id: r.duration_s for r in results},
             "statuses": {r.id: r.status.value for r in results},
             "errors": {r.id: r.error.message for r in results if r.error},
@@ -91,6 +99,24 @@ def one_way(policy: Path, card: Path, data: Path, **kw) -> dict:
             "main_cache": prepared.model.stats.as_dict(), "execution": execution,
             "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+
+
+def worker_timeline(tasks: list[dict], wall0: float) -> dict:
+    """Per worker, from Dask's task stream: its tasks' seconds of compute, when its first task started
+    and its last ended (seconds after the checks began), and each task's (start, end)."""
+    per: dict[str, dict] = {}
+    for task in tasks:
+        spans = [s for s in task.get("startstops", []) if s.get("action") == "compute"]
+        for span in spans:
+            w = per.setdefault(task["worker"], {"compute_s": 0.0, "tasks": []})
+            start, stop = span["start"] - wall0, span["stop"] - wall0
+            w["compute_s"] += stop - start
+            w["tasks"].append([round(start, 2), round(stop, 2)])
+    for w in per.values():
+        w["tasks"].sort()
+        w["compute_s"] = round(w["compute_s"], 2)
+        w["first_start_s"], w["last_end_s"] = w["tasks"][0][0], max(t[1] for t in w["tasks"])
+    return dict(sorted(per.items()))
 
 
 def max_relative_difference(a: dict, b: dict) -> float:

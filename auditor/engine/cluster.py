@@ -2,13 +2,15 @@
 
 The expensive per-instance work is sharded across the cluster's workers: every explanation request
 (text IG / SHAP / LIME per text, the stability check's re-explanations, tabular LIME and SHAP per
-row) is split into contiguous shards of rows, and large prediction requests (permutation
-importance's shuffled copies) into contiguous shards of inputs. The model is never pickled across:
-each worker loads it itself from the card's path, once, and checks its sha256 against the audited
-model's (a mismatch is a :class:`ModelLoadError` naming the worker). The data, the seed and the
-explainers' parameters travel with the work, and every explainer seeds each instance on its own, so
-the numbers are those of a single-process run (tested). Each worker's cache statistics are merged
-into the run's provenance.
+row) is split into shards of rows of about equal cost per worker (a text's cost is its length), and
+large prediction requests (permutation importance's shuffled copies) into contiguous shards of
+inputs. The model is never pickled across: each worker loads it itself from the card's path, once,
+and checks its sha256 against the audited model's (a mismatch is a :class:`ModelLoadError` naming
+the worker). The data travels once per dataset with this process's predictions of its rows (a worker
+answers them with the same bits instead of computing them again); the seed and the explainers'
+parameters travel with the work, and every explainer seeds each instance on its own, so the numbers
+are those of a single-process run (tested). Each worker's cache statistics are merged into the
+run's provenance.
 
 Work that closes over the audited model in this process (``Executor.map``) runs here, in order.
 """
@@ -173,6 +175,30 @@ def _shards(n: int, count: int) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
+def balanced_shards(costs: np.ndarray, workers: int, per_worker: int) -> list[tuple[int, np.ndarray]]:
+    """``(worker, positions)`` shards of the rows whose estimated ``costs`` are given: each worker's
+    rows add up to about the same cost (longest first, each to the least loaded worker; equal costs
+    give contiguous blocks of equal size), in up to ``per_worker`` shards of ascending positions.
+    Deterministic: the same costs always give the same shards, so every worker's cache sees the same
+    requests in the same order, run after run."""
+    costs = np.asarray(costs, dtype=float)
+    n = len(costs)
+    if n == 0:
+        return []
+    workers = max(1, min(workers, n))
+    if np.all(costs == costs[0]):
+        owned = np.array_split(np.arange(n), workers)
+    else:
+        loads, members = np.zeros(workers), [[] for _ in range(workers)]
+        for i in np.argsort(-costs, kind="stable"):
+            w = int(np.argmin(loads))  # the first least-loaded worker
+            loads[w] += costs[i]
+            members[w].append(int(i))
+        owned = [np.sort(np.array(m, dtype=int)) for m in members]
+    pieces = [[p for p in np.array_split(o, min(per_worker, len(o))) if len(p)] for o in owned]
+    return [(w, piece[k]) for k in range(max(map(len, pieces))) for w, piece in enumerate(pieces) if k < len(piece)]
+
+
 class DaskExecutor:
     """The Executor seam on a Dask cluster (see the module docstring). ``map`` runs here, in order;
     :meth:`explain` and :meth:`predict_proba` shard the audited model's work across the workers."""
@@ -238,19 +264,37 @@ class DaskExecutor:
         return results
 
     def explain(self, ctx, method: str, params, rows: np.ndarray, on_done: Callable[[int], None] | None = None) -> list:
-        """The attributions of ``rows``, in contiguous shards computed on the workers, in row order;
-        ``on_done(n)`` after each shard with its number of rows."""
+        """The attributions of ``rows`` in row order, computed on the workers in shards of about
+        equal cost per worker (:func:`balanced_shards`); ``on_done(n)`` after each shard with its
+        number of rows."""
         data = self._scattered(ctx)
         workers = self._worker_addresses()
         if not workers:
             raise RuntimeError(f"the Dask cluster {self.spec.text} has no workers left")
-        shards = _shards(len(rows), max(1, len(workers)) * SHARDS_PER_WORKER)
-        # shard k always goes to the same worker: the checks asking for the same rows by several
-        # methods find their predictions in that worker's cache, as they would here
+        rows = np.asarray(rows)
+        shards = balanced_shards(self._row_costs(ctx, rows), len(workers), SHARDS_PER_WORKER)
+        # a shard's worker is fixed by the rows' costs: each worker's cache sees the same requests
+        # in the same order on every run, so the numbers' last bits are reproducible
         futures = [self.client.submit(explain_on_worker, self.source, data, ctx.seed, ctx.explainer_params, method,
-                                      params.model_dump(), rows[s], workers=[workers[k % len(workers)]],
-                                      allow_other_workers=True, pure=False) for k, s in enumerate(shards)]
-        return self._gather(futures, on_done=None if on_done is None else (lambda i: on_done(shards[i].stop - shards[i].start)))
+                                      params.model_dump(), rows[positions], workers=[workers[w]],
+                                      allow_other_workers=True, pure=False) for w, positions in shards]
+        from auditor.explain.attribution import concat
+
+        parts = self._gather(futures, on_done=None if on_done is None else (lambda i: on_done(len(shards[i][1]))))
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = concat(combined, part)
+        return [combined.subset(np.argsort(np.concatenate([positions for _, positions in shards]), kind="stable"))]
+
+    @staticmethod
+    def _row_costs(ctx, rows: np.ndarray) -> np.ndarray:
+        """An explanation's estimated cost per row: its number of tokens for a text model (every
+        explainer's forward passes grow with it), else the same for every row."""
+        from auditor.models.base import Capability
+
+        if ctx.model.has(Capability.TOKENS):
+            return np.array([len(ids) for ids in ctx.model.token_ids(ctx.model.inputs(ctx.data, rows))], dtype=float)
+        return np.ones(len(rows))
 
     def predict_proba(self, model, inputs) -> np.ndarray:
         """Class probabilities of ``inputs`` (a frame or a list of texts): a large request for the

@@ -54,6 +54,33 @@ def test_shards_are_contiguous_cover_every_row_once_and_are_never_empty():
     assert _shards(0, 4) == []
 
 
+def test_balanced_shards_cover_every_row_once_and_split_the_cost_evenly():
+    import numpy as np
+
+    from auditor.engine.cluster import balanced_shards
+
+    def check(costs, workers, per_worker):
+        shards = balanced_shards(np.array(costs, dtype=float), workers, per_worker)
+        assert sorted(int(i) for _, p in shards for i in p) == list(range(len(costs)))  # every row once
+        assert all(len(p) and list(p) == sorted(p) for _, p in shards)
+        loads = [sum(costs[i] for w2, p in shards if w2 == w for i in p) for w in range(workers)]
+        return shards, loads
+
+    # known answer: longest first to the least loaded worker: 9 -> w0, 8 -> w1, 5 -> w1 (8 < 9), 4 -> w0, 1 -> w0
+    shards, loads = check([1, 8, 5, 9, 4], 2, 4)
+    assert loads == [14, 13]
+    assert {w: sorted(int(i) for w2, p in shards if w2 == w for i in p) for w in (0, 1)} == {0: [0, 3, 4], 1: [1, 2]}
+    # contiguous halves on 12 rows of equal cost would give one worker 1.9x the other's tokens here
+    lengths = [90, 85, 80, 70, 60, 20, 15, 12, 10, 10, 8, 6]
+    _, loads = check(lengths, 2, 4)
+    assert max(loads) - min(loads) <= max(lengths[-1], 1) and sum(loads) == sum(lengths)
+    # equal costs: contiguous blocks, shards alternate between workers, at most per_worker each
+    shards, loads = check([1] * 10, 2, 2)
+    assert [(w, list(p)) for w, p in shards] == [(0, [0, 1, 2]), (1, [5, 6, 7]), (0, [3, 4]), (1, [8, 9])]
+    assert balanced_shards(np.array([]), 2, 4) == [] and len(check([3, 3, 1], 8, 4)[0]) == 3
+    assert balanced_shards(np.array([3.0, 1, 2]), 2, 4) == balanced_shards(np.array([3.0, 1, 2]), 2, 4)
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
