@@ -318,3 +318,12 @@ def test_remembered_probabilities_answer_their_inputs_bit_for_bit_and_cost_nothi
     assert model.stats.distinct_inputs == 0 and model.stats.hits == len(ctx.data)
     with pytest.raises(ValueError, match="keys but predictions of shape"):
         model.remember_proba(inputs, marked[:-1])
+
+
+def test_a_truncated_text_counts_twice_its_tokens_plus_the_fixed_overhead():
+    import numpy as np
+
+    from auditor.engine.cluster import ROW_OVERHEAD_TOKENS, text_row_costs
+
+    costs = text_row_costs(np.array([55, 96, 38]), max_length=96)
+    np.testing.assert_array_equal(costs, np.array([55, 192, 38]) + ROW_OVERHEAD_TOKENS)
