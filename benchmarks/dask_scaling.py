@@ -85,6 +85,8 @@ def one_way(policy: Path, card: Path, data: Path, **kw) -> dict:
             with get_task_stream(executor.client) as stream:
                 results = run_plan(prepared.plan, prepared.ctx)
             timeline = worker_timeline(stream.data, wall0)
+            for worker, cpu in executor.client.run(cpu_times).items():
+                timeline.setdefault(worker, {}).update(cpu)
         else:
             results, timeline = run_plan(prepared.plan, prepared.ctx), None
         checks = time.perf_counter() - t0
@@ -99,6 +101,14 @@ def one_way(policy: Path, card: Path, data: Path, **kw) -> dict:
             "main_cache": prepared.model.stats.as_dict(), "execution": execution,
             "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+
+
+def cpu_times() -> dict:
+    """This process's CPU seconds in user space and in the kernel (run on each worker)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"user_cpu_s": round(usage.ru_utime, 2), "system_cpu_s": round(usage.ru_stime, 2)}
 
 
 def worker_timeline(tasks: list[dict], wall0: float) -> dict:

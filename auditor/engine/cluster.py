@@ -33,6 +33,11 @@ WORKERS_TIMEOUT_S = 60  # seconds a scheduler may take to report its first worke
 SHARDS_PER_WORKER = 4  # shards per worker for an explanation request: a slow shard does not hold up the rest
 MIN_REMOTE_INPUTS = 2_048  # below this, a prediction request is answered here (shipping costs more)
 
+# Dask starts worker processes with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap
+# threshold at 128 KiB: every activation tensor a forward pass allocates is then mapped and unmapped
+# anew, and a text worker spent a quarter of its CPU time in the kernel faulting pages in. Local
+# workers start without it (glibc's adaptive thresholds, as in `auditor run` itself).
+LOCAL_TRIM_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 LOCAL_RE = re.compile(r"^local:(\d{1,4})$")
 ADDRESS_RE = re.compile(r"^(tcp|tls)://([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
 USAGE = "use local:N (N worker processes on this machine) or tcp://host:port (a running Dask scheduler)"
@@ -362,10 +367,12 @@ def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:
     cluster = None
     try:
         if spec.local_workers:
+            import dask
             from distributed import LocalCluster
 
-            cluster = LocalCluster(n_workers=spec.local_workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+            with dask.config.set({LOCAL_TRIM_SETTING: None}):
+                cluster = LocalCluster(n_workers=spec.local_workers, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=logging.ERROR)
             client = Client(cluster, timeout=CONNECT_TIMEOUT_S)
         else:
             client = Client(spec.address, timeout=CONNECT_TIMEOUT_S)

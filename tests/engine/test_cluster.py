@@ -129,6 +129,20 @@ def local_cluster():
         yield cluster
 
 
+def test_local_workers_start_without_dasks_malloc_trim_setting(monkeypatch):
+    """Dask's default MALLOC_TRIM_THRESHOLD_=65536 fixes glibc's mmap threshold: a text worker then
+    spent a quarter of its CPU in the kernel, mapping every activation tensor anew."""
+    import os
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    executor = connect(parse_cluster("local:1"), source=None)
+    try:
+        assert list(executor.client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == [None]
+        assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # nannies set their settings here before spawning
+    finally:
+        executor.close()
+
+
 def test_a_worker_whose_model_differs_is_named(local_cluster, artefacts, card_writer, tmp_path):
     from auditor.inputs.model_card import load_model_card
 
