@@ -285,6 +285,8 @@ class DaskExecutor:
         """The attributions of ``rows`` in row order, computed on the workers in shards of about
         equal cost per worker (:func:`balanced_shards`); ``on_done(n)`` after each shard with its
         number of rows."""
+        from auditor.explain.attribution import concat
+
         data = self._scattered(ctx)
         workers = self._worker_addresses()
         if not workers:
@@ -296,8 +298,6 @@ class DaskExecutor:
         futures = [self.client.submit(explain_on_worker, self.source, data, ctx.seed, ctx.explainer_params, method,
                                       params.model_dump(), rows[positions], workers=[workers[w]],
                                       allow_other_workers=True, pure=False) for w, positions in shards]
-        from auditor.explain.attribution import concat
-
         parts = self._gather(futures, on_done=None if on_done is None else (lambda i: on_done(len(shards[i][1]))))
         combined = parts[0]
         for part in parts[1:]:
