@@ -32,6 +32,7 @@ from auditor.checks.explainers import available_methods, check_method_names, fea
 from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
 from auditor.metrics.cohorts import wilson_interval
+from auditor.metrics.ranking import ranking_key
 from auditor.metrics.statistics import finite_median
 from auditor.models.base import Capability
 from auditor.models.substitution import stack_inputs
@@ -111,7 +112,7 @@ class AdversarialRobustness(Check):
                                            immutable=list(ctx.card.auditor.immutable_features))
         n = len(rows)
         sizes = [min(len(v), len(s.units)) for v, s in zip(vectors, spaces)]
-        guided = [np.argsort(-np.abs(v[:m]), kind="stable") for v, m in zip(vectors, sizes)]
+        guided = [np.argsort(-ranking_key(v[:m], by_abs=True), kind="stable") for v, m in zip(vectors, sizes)]
         rng = ctx.rng("adversarial_robustness.control")
         control = [rng.permutation(m) for m in sizes]
         sent = [0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ranking import top_k
+from .ranking import ranking_key, top_k
 
 __all__ = [
     "feature_agreement", "rank_agreement", "sign_agreement", "signed_rank_agreement",
@@ -93,8 +93,8 @@ def rank_correlation(a, b, *, features=None):
         raise ValueError("rank correlation needs at least 2 features")
     from scipy.stats import rankdata  # imported on use: scipy.stats takes about a second
 
-    ra = rankdata(a2, axis=1)
-    rb = rankdata(b2, axis=1)
+    ra = rankdata(ranking_key(a2), axis=1)  # values equal but for floating-point noise are ties
+    rb = rankdata(ranking_key(b2), axis=1)
     ra -= ra.mean(axis=1, keepdims=True)
     rb -= rb.mean(axis=1, keepdims=True)
     den = np.sqrt((ra ** 2).sum(axis=1) * (rb ** 2).sum(axis=1))

@@ -5,7 +5,11 @@ Convention (reference §1.6, §2.5): the *most relevant* feature is the one with
 Faithfulness curves rank this way (MoRF = most relevant first).  Agreement metrics (§4) rank by
 ``|a|`` instead; pass ``by_abs=True`` for that.
 
-Tie rule: ties keep index order (stable argsort on the negated values).  When an ``rng`` is given,
+Tie rule: values closer than ``TIE_TOLERANCE`` times the largest ``|value|`` of their row are
+ties (floating-point noise must not decide a ranking: shap gives every token of a cluster the
+same share of its credit, and two clusters of equal credit can come out one unit in the last place
+apart, or not, depending on the batch a probability was computed in).  Ties keep index order
+(stable argsort on the negated values).  When an ``rng`` is given,
 positions are first shuffled by a seeded permutation and the stable sort runs on the shuffled
 values, so tied features come out in a random but reproducible order.  Constant saliency maps
 (linear / bag-of-words models) are all ties, which is why :func:`tie_fraction` should be reported
@@ -18,7 +22,9 @@ import math
 
 import numpy as np
 
-__all__ = ["rank_order", "tie_fraction", "top_k"]
+__all__ = ["rank_order", "ranking_key", "tie_fraction", "top_k"]
+
+TIE_TOLERANCE = 1e-9  # relative to a row's largest |value|; float64 noise is ~1e-16, float32 model outputs ~1e-7
 
 
 def _as_attr(attr, name: str = "attr") -> np.ndarray:
@@ -30,6 +36,18 @@ def _as_attr(attr, name: str = "attr") -> np.ndarray:
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} contains NaN or infinite values; rankings are undefined")
     return a
+
+
+def ranking_key(a, by_abs: bool = False) -> np.ndarray:
+    """The values a ranking compares: ``a`` (or ``|a|``) on a grid of ``TIE_TOLERANCE`` times each
+    row's largest ``|value|``, so values that differ by floating-point noise compare equal (every
+    ranking of attributions, rank correlations included, sorts these)."""
+    a = np.asarray(a, dtype=float)
+    key = np.abs(a) if by_abs else a
+    if a.size == 0:
+        return key.copy()
+    scale = np.max(np.abs(a), axis=-1, keepdims=True) * TIE_TOLERANCE
+    return np.round(key / np.where(scale > 0, scale, 1.0))
 
 
 def rank_order(attr, *, by_abs: bool = False, rng: np.random.Generator | int | None = None) -> np.ndarray:
@@ -58,7 +76,7 @@ def rank_order(attr, *, by_abs: bool = False, rng: np.random.Generator | int | N
         If ``attr`` is not 1-D/2-D, empty, or contains NaN/inf.
     """
     a = _as_attr(attr)
-    key = np.abs(a) if by_abs else a
+    key = ranking_key(a, by_abs)
     if rng is None:
         return np.argsort(-key, axis=-1, kind="stable")
     gen = np.random.default_rng(rng)
@@ -73,7 +91,7 @@ def rank_order(attr, *, by_abs: bool = False, rng: np.random.Generator | int | N
 
 
 def tie_fraction(attr, *, by_abs: bool = False):
-    """Share of features whose value is exactly equal to at least one other feature's value.
+    """Share of features whose value equals at least one other feature's (within the tie tolerance).
 
     Parameters
     ----------
@@ -87,7 +105,7 @@ def tie_fraction(attr, *, by_abs: bool = False):
         0.0 when all values are distinct, 1.0 for a constant map (every position tied).
     """
     a = _as_attr(attr)
-    key = np.sort(np.abs(a) if by_abs else a, axis=-1)
+    key = np.sort(ranking_key(a, by_abs), axis=-1)
     eq = np.diff(key, axis=-1) == 0  # equal sorted neighbours
     tied = np.zeros(key.shape, dtype=bool)
     tied[..., 1:] |= eq

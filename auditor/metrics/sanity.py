@@ -10,6 +10,8 @@ from itertools import combinations
 
 import numpy as np
 
+from .ranking import ranking_key
+
 __all__ = ["signed_rank_correlation", "for_class", "paired_similarity", "null_similarity",
            "input_structure"]
 
@@ -25,7 +27,7 @@ def signed_rank_correlation(a, b) -> float:
         return float("nan")
     from scipy.stats import rankdata  # imported on use: scipy.stats takes about a second
 
-    ra, rb = rankdata(a), rankdata(b)
+    ra, rb = rankdata(ranking_key(a)), rankdata(ranking_key(b))  # floating-point noise is a tie
     ra -= ra.mean()
     rb -= rb.mean()
     return float((ra * rb).sum() / np.sqrt((ra ** 2).sum() * (rb ** 2).sum()))

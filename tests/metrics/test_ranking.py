@@ -62,3 +62,34 @@ def test_rejects_nan_and_bad_shapes():
         rank_order(np.zeros((2, 2, 2)))
     with pytest.raises(ValueError, match="no features"):
         tie_fraction(np.zeros(0))
+
+
+# --- floating-point noise is a tie ------------------------------------------------------------------
+# shap splits a cluster's credit equally among its tokens; two clusters of equal credit came out one
+# unit in the last place apart in one process and exactly equal on a cluster (review example, row
+# 206), which reordered ten tokens of its deletion curve.
+ULP_LOW, ULP_HIGH = 0.0009196698608540709, 0.000919669860854071
+
+
+def test_values_one_ulp_apart_are_ties_kept_in_index_order():
+    assert ULP_LOW < ULP_HIGH  # distinct doubles
+    attr = np.array([ULP_LOW] * 3 + [ULP_HIGH] * 3 + [0.5])
+    np.testing.assert_array_equal(rank_order(attr), [6, 0, 1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(rank_order(attr[::-1] * -1, by_abs=True), [0, 1, 2, 3, 4, 5, 6])
+    assert tie_fraction(attr) == pytest.approx(6 / 7)
+
+
+def test_values_apart_by_more_than_the_tolerance_keep_their_order():
+    attr = np.array([1.0, 1.0 + 1e-6, 1.0 + 2e-6])  # far above float noise, far below anything shown
+    np.testing.assert_array_equal(rank_order(attr), [2, 1, 0])
+    assert tie_fraction(attr) == 0.0
+
+
+def test_rank_correlations_count_floating_point_noise_as_ties():
+    from auditor.metrics.agreement import rank_correlation
+    from auditor.metrics.sanity import signed_rank_correlation
+
+    a = np.array([ULP_LOW, ULP_HIGH, 0.5, 0.2])
+    b = np.array([ULP_HIGH, ULP_LOW, 0.5, 0.2])  # the same explanation, noise swapped
+    assert rank_correlation(a, b) == pytest.approx(1.0)  # without the tolerance: 0.8
+    assert signed_rank_correlation(a, b) == pytest.approx(1.0)
