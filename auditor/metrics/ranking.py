@@ -10,7 +10,7 @@ row, and values in the same cell are ties (floating-point noise must not decide 
 gives every token of a cluster the same share of its credit, and two clusters of equal credit can
 come out one unit in the last place apart, or not, depending on the batch a probability was
 computed in; two values that close fall in different cells only when they straddle a cell's edge,
-about once in ten million).  Ties keep index order
+at most about once in ten million).  Ties keep index order
 (stable argsort on the negated values).  When an ``rng`` is given,
 positions are first shuffled by a seeded permutation and the stable sort runs on the shuffled
 values, so tied features come out in a random but reproducible order.  Constant saliency maps
