@@ -9,7 +9,8 @@ The policy is the built-in ``text-default`` (its explainer budgets: IG 32 steps,
 evaluations, LIME 400 samples) reduced to ``--checks`` with ``n_instances`` set to ``--instances``.
 Each way runs the plan on a fresh context: ``setup_s`` is loading the inputs and the model (and, on a
 cluster, starting it and loading and verifying the model on every worker), ``checks_s`` the checks.
-The speed-up is one worker's ``checks_s`` over N workers'. Every way's measurements are compared with
+The speed-up is one worker's ``checks_s`` over N workers', and the same for setup + checks (each
+way starts its own cluster, and for a text model its own fork server). Every way's measurements are compared with
 the single-process run's (max relative difference). The load average before and after each way is
 recorded: on a shared machine a second worker only helps if a core is free.
 
@@ -103,6 +104,17 @@ def one_way(policy: Path, card: Path, data: Path, **kw) -> dict:
             "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
 
 
+def stop_fork_server() -> None:
+    """End the fork server a text model's local workers start from (auditor.engine.worker_start), so
+    the next way starts and prepares its own, as every `auditor run --cluster local:N` does. The
+    standard library keeps one per process; ``_stop`` is its own (private) way to end it."""
+    from multiprocessing import forkserver
+
+    stop = getattr(forkserver._forkserver, "_stop", None)
+    if stop is not None:
+        stop()
+
+
 def cpu_times() -> dict:
     """This process's CPU seconds in user space and in the kernel (run on each worker)."""
     import resource
@@ -162,18 +174,21 @@ def main() -> None:
         for n in args.workers:
             print(f"local:{n} ...", flush=True)
             ways[f"local:{n}"] = one_way(policy, card, args.data, cluster=f"local:{n}")
+            stop_fork_server()
     reference = ways.get("serial") or next(iter(ways.values()))
     for way in ways.values():
         way["max_relative_difference_vs_serial"] = max_relative_difference(reference["measurements"], way["measurements"])
     one = ways.get("local:1")
     speedups = {name: round(one["checks_s"] / w["checks_s"], 2) for name, w in ways.items()
                 if one and name.startswith("local:")}
+    whole = {name: round((one["setup_s"] + one["checks_s"]) / (w["setup_s"] + w["checks_s"]), 2)
+             for name, w in ways.items() if one and name.startswith("local:")}
     out = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "python": platform.python_version()},
         "inputs": {"card": str(card), "data": str(args.data), "checks": args.checks, "instances": args.instances,
                    "budgets": "text-default: IG 32 steps, SHAP 400 evaluations, LIME 400 samples"},
-        "ways": ways, "speedup_vs_one_worker": speedups, "target_speedup_two_workers": TARGET_SPEEDUP,
+        "ways": ways, "speedup_vs_one_worker": speedups, "setup_and_checks_speedup_vs_one_worker": whole, "target_speedup_two_workers": TARGET_SPEEDUP,
     }
     results = REPO / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
@@ -182,7 +197,7 @@ def main() -> None:
     for name, w in ways.items():
         print(f"{name:8s} setup {w['setup_s']:7.1f} s  checks {w['checks_s']:7.1f} s  "
               f"max rel diff {w['max_relative_difference_vs_serial']:.2e}  load {w['loadavg_before'][0]:.1f}")
-    print("speed-up vs one worker:", speedups, "->", path)
+    print("speed-up vs one worker (checks):", speedups, "(setup + checks):", whole, "->", path)
 
 
 if __name__ == "__main__":

@@ -222,8 +222,14 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
         # their numbers could differ from the main process's in the last bits.
         raise UsageError(f"--cluster: the card's auditor.model.runtime is {model_card.auditor.model.runtime!r}; "
                          "cluster workers run PyTorch only — remove the runtime setting or run without --cluster")
-    executor = Executor(n_jobs=jobs or default_jobs()) if cluster is None else \
-        connect_cluster(cluster, model_card, dataset, allow_pickle=allow_pickle, device=device)
+    executor = None
+    if cluster is not None:
+        from auditor.engine.cluster import parse_cluster, start_fork_server
+
+        if parse_cluster(cluster).local_workers is None:  # a scheduler is reached before the model loads
+            executor = connect_cluster(cluster, model_card, dataset, allow_pickle=allow_pickle, device=device)
+        elif Capability.TOKENS in kind.capabilities:
+            start_fork_server()  # local text workers' fork server prepares them while the model loads here
     try:
         model = load_adapter(model_card, dataset.feature_names, allow_pickle=allow_pickle, device=device)
         if not model.has(Capability.REGRESSION):  # a regressor's target is numbers (validated with the dataset)
@@ -231,11 +237,14 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
         check_positive_class(model_card, list(model.classes))
         check_decision_threshold(model_card, list(model.classes))
         if cluster is not None:
+            executor = executor or connect_cluster(cluster, model_card, dataset, allow_pickle=allow_pickle, device=device)
             executor.attach(model)
             executor.verify_workers()  # every worker loads the model and checks its sha256, before any check
     except BaseException:
-        executor.close()
+        if executor is not None:
+            executor.close()
         raise
+    executor = executor or Executor(n_jobs=jobs or default_jobs())
     dataset.notes.extend(model.input_notes(dataset))
     dataset.notes.extend(model.verify_runtime(dataset))
     ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,

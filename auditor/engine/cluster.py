@@ -38,6 +38,8 @@ MIN_REMOTE_INPUTS = 2_048  # below this, a prediction request is answered here (
 # anew, and a text worker spent a quarter of its CPU time in the kernel faulting pages in. Local
 # workers start without it (glibc's adaptive thresholds, as in `auditor run` itself).
 LOCAL_TRIM_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+START_METHOD_SETTING = "distributed.worker.multiprocessing-method"
+WORKER_PRELOAD = ("distributed", "auditor.engine.worker_preload")  # what a text model's fork server imports
 LOCAL_RE = re.compile(r"^local:(\d{1,4})$")
 ADDRESS_RE = re.compile(r"^(tcp|tls)://([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
 USAGE = "use local:N (N worker processes on this machine) or tcp://host:port (a running Dask scheduler)"
@@ -359,6 +361,70 @@ class DaskExecutor:
             self._cluster.close()
 
 
+def _is_text(source: ModelSource | None) -> bool:
+    from auditor.models.base import Capability
+    from auditor.models.kinds import kind_for_card
+
+    return source is not None and Capability.TOKENS in kind_for_card(source.card).capabilities
+
+
+def worker_settings(text: bool) -> dict:
+    """The Dask settings local workers start under: without Dask's malloc setting, and for a text
+    model forked from a prepared fork server (where the platform has one)."""
+    import multiprocessing
+
+    settings: dict = {LOCAL_TRIM_SETTING: None}
+    if text and "forkserver" in multiprocessing.get_all_start_methods():
+        settings[START_METHOD_SETTING] = "forkserver"
+    return settings
+
+
+def start_fork_server() -> None:
+    """Start the fork server a text model's local workers are forked from; it prepares them
+    (:mod:`auditor.engine.worker_start`) in the background, so called before this process loads the
+    model, the two overlap. Its environment is the one Dask's nanny gives a spawned worker (one
+    OpenMP, MKL and OpenBLAS thread; no malloc setting). Nothing happens if it runs already (one per
+    process: the first decides what it prepared) or the platform has none."""
+    import os
+    from multiprocessing import forkserver
+
+    import dask
+    from distributed.utils import get_mp_context
+
+    settings = worker_settings(text=True)
+    if START_METHOD_SETTING not in settings:
+        return
+    with dask.config.set(settings):
+        get_mp_context()  # distributed sets its own preload list once per process; ours replaces it
+        env = {k: str(v) for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items() if v is not None}
+    forkserver.set_forkserver_preload(list(WORKER_PRELOAD))
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        forkserver.ensure_running()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def start_local_cluster(n_workers: int, *, text: bool):
+    """``n_workers`` local worker processes of one thread each (:func:`worker_settings`); a text
+    model's are forked from the fork server (:func:`start_fork_server`), which imported and compiled
+    what they run once, instead of every worker in its first shard."""
+    import dask
+    from distributed import LocalCluster
+
+    settings = worker_settings(text)
+    if START_METHOD_SETTING in settings:
+        start_fork_server()
+    with dask.config.set(settings):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            silence_logs=logging.ERROR)
+
+
 def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:
     """Start the local cluster or reach the scheduler (within CONNECT_TIMEOUT_S), and wait for a
     worker. An unreachable scheduler, or one without workers, is a usage error (exit 2)."""
@@ -367,12 +433,7 @@ def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:
     cluster = None
     try:
         if spec.local_workers:
-            import dask
-            from distributed import LocalCluster
-
-            with dask.config.set({LOCAL_TRIM_SETTING: None}):
-                cluster = LocalCluster(n_workers=spec.local_workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+            cluster = start_local_cluster(spec.local_workers, text=_is_text(source))
             client = Client(cluster, timeout=CONNECT_TIMEOUT_S)
         else:
             client = Client(spec.address, timeout=CONNECT_TIMEOUT_S)

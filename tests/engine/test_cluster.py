@@ -144,6 +144,42 @@ def test_local_workers_start_without_dasks_malloc_trim_setting(monkeypatch):
         executor.close()
 
 
+def _worker_state() -> dict:
+    """What a worker process has imported and compiled, its torch threads and its malloc setting (run on a worker)."""
+    import os
+    import sys
+
+    masked_model = sys.modules.get("shap.utils._masked_model")
+    state = {"imported": sorted(m for m in ("torch", "transformers", "shap") if m in sys.modules),
+             "malloc_trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+             "shap_compiled": bool(masked_model and masked_model._build_fixed_single_output.signatures)}
+    if "torch" in sys.modules:
+        state["torch_threads"] = sys.modules["torch"].get_num_threads()
+    return state
+
+
+def test_a_text_models_local_workers_start_with_torch_and_shap_imported_and_shaps_code_compiled(monkeypatch):
+    """Paid once in the fork server they start from, not in every worker's first SHAP shard; one torch
+    thread each and no Dask malloc setting, as spawned workers."""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with cluster_module.start_local_cluster(2, text=True) as cluster:
+        from distributed import Client
+
+        with Client(cluster) as client:
+            states = list(client.run(_worker_state).values())
+    assert states == [{"imported": ["shap", "torch", "transformers"], "malloc_trim": None, "shap_compiled": True,
+                       "torch_threads": 1}] * 2
+
+
+def test_a_tabular_models_local_workers_are_spawned_without_the_text_libraries():
+    with cluster_module.start_local_cluster(1, text=False) as cluster:
+        from distributed import Client
+
+        with Client(cluster) as client:
+            states = list(client.run(_worker_state).values())
+    assert states == [{"imported": [], "malloc_trim": None, "shap_compiled": False}]
+
+
 def test_a_worker_whose_model_differs_is_named(local_cluster, artefacts, card_writer, tmp_path):
     from auditor.inputs.model_card import load_model_card
 
@@ -263,14 +299,15 @@ def _checks_and_files(policy, card, data, **kw):
         prepared.ctx.executor.close()
 
 
-def test_a_text_audit_on_two_workers_gives_the_single_process_numbers(local_cluster, text_inputs):
+def test_a_text_audit_on_two_local_workers_gives_the_single_process_numbers(text_inputs):
     """A transformer's probability can differ in its last bits with the batch an input was padded
     in, and a worker's cache has not seen the masked texts of the other worker's texts; so the text
     numbers agree to 1e-6 relative (bitwise for integrated gradients, whose model calls are the
-    same), where the tabular ones agree bitwise."""
+    same), where the tabular ones agree bitwise. The workers are forked from a prepared fork server
+    (`--cluster local:2` on a text model)."""
     policy, card, data = text_inputs
     serial, serial_files, _ = _checks_and_files(policy, card, data, jobs=1)
-    sharded, sharded_files, execution = _checks_and_files(policy, card, data, cluster=local_cluster.scheduler_address)
+    sharded, sharded_files, execution = _checks_and_files(policy, card, data, cluster="local:2")
     assert [(c.id, c.status, c.sample_sizes, c.key_figure) for c in sharded] == \
         [(c.id, c.status, c.sample_sizes, c.key_figure) for c in serial]
     assert not [c.error for c in serial if c.error]
