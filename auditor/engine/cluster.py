@@ -10,7 +10,9 @@ the worker). The data travels once per dataset with this process's predictions o
 answers them with the same bits instead of computing them again); the seed and the explainers'
 parameters travel with the work, and every explainer seeds each instance on its own, so the numbers
 are those of a single-process run (tested). Each worker's cache statistics are merged into the
-run's provenance.
+run's provenance. ``--cluster local:N`` on a text model forks its workers from a fork server that
+imported their libraries and compiled shap's numba code once (:mod:`auditor.engine.worker_start`),
+started before this process loads the model so that the two overlap.
 
 Work that closes over the audited model in this process (``Executor.map``) runs here, in order.
 """
