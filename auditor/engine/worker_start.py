@@ -57,10 +57,11 @@ def compile_shap_text() -> None:
 
 def prepare() -> None:
     """Import what a worker runs and compile shap's text path. A failure costs only time (each worker
-    then compiles on its first use, as before), so it is logged, not raised: the fork server must start."""
-    for name in WORKER_MODULES:
-        importlib.import_module(name)
+    then imports and compiles on its first use, and reports any real error there, with the task
+    that needed it), so it is logged, not raised: the fork server must start."""
     try:
+        for name in WORKER_MODULES:
+            importlib.import_module(name)
         compile_shap_text()
     except Exception as exc:  # an optimisation: the worker works without it
-        log.warning("workers will compile shap's functions themselves: %s: %s", type(exc).__name__, exc)
+        log.warning("local workers will import and compile on their first use: %s: %s", type(exc).__name__, exc)

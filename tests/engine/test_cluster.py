@@ -171,6 +171,25 @@ def test_a_text_models_local_workers_start_with_torch_and_shap_imported_and_shap
                        "torch_threads": 1}] * 2
 
 
+@pytest.mark.parametrize("broken", ["import", "compile"])
+def test_a_fork_server_that_cannot_prepare_still_starts_and_says_why(broken, monkeypatch, caplog):
+    """Preparing is an optimisation: the workers then import and compile on first use."""
+    from auditor.engine import worker_start
+
+    def fail():
+        raise RuntimeError("no compiler today")
+
+    if broken == "import":
+        monkeypatch.setattr(worker_start, "WORKER_MODULES", ("auditor_no_such_module",))
+    else:
+        monkeypatch.setattr(worker_start, "compile_shap_text", fail)
+    with caplog.at_level(logging.WARNING, logger=worker_start.__name__):
+        worker_start.prepare()
+    expected = "ModuleNotFoundError: No module named 'auditor_no_such_module'" if broken == "import" else \
+        "RuntimeError: no compiler today"
+    assert [r.getMessage() for r in caplog.records] == [f"local workers will import and compile on their first use: {expected}"]
+
+
 def test_a_tabular_models_local_workers_are_spawned_without_the_text_libraries():
     with cluster_module.start_local_cluster(1, text=False) as cluster:
         from distributed import Client
