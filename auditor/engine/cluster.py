@@ -382,8 +382,8 @@ def worker_settings(text: bool) -> dict:
 
 
 def start_fork_server() -> None:
-    """Start the fork server a text model's local workers are forked from; it prepares them
-    (:mod:`auditor.engine.worker_start`) in the background, so called before this process loads the
+    """Start the fork server a text model's local workers are forked from. It prepares them
+    (:mod:`auditor.engine.worker_start`) in the background: started before this process loads the
     model, the two overlap. Its environment is the one Dask's nanny gives a spawned worker (one
     OpenMP, MKL and OpenBLAS thread; no malloc setting). Nothing happens if it runs already (one per
     process: the first decides what it prepared) or the platform has none."""

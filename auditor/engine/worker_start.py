@@ -1,16 +1,16 @@
 """What a local worker process has done before its first task, paid once for all of them.
 
 ``auditor run --cluster local:N`` on a text model starts its worker processes from a fork server
-that first imports :mod:`auditor.engine.worker_preload`, which calls :func:`prepare`: it imports what
-a worker needs (PyTorch, transformers, shap, the explainers) and compiles shap's numba functions by
-explaining one toy text, so every worker forked afterwards starts with them in memory. Started fresh, each worker
-paid shap's import (2.5 s) and numba's compilation (4-6 s, 10-12 s when two workers compile at
-once) in its first SHAP shard (benchmarks/README.md, Dask scaling).
+that first imports :mod:`auditor.engine.worker_preload`, which calls :func:`prepare`: it imports
+what a worker needs (PyTorch, transformers, shap, the explainers) and compiles shap's numba
+functions by explaining one toy text, so every worker forked afterwards starts with them in memory.
+Started fresh, each worker paid shap's import (2.5 s) and numba's compilation (4-6 s, 10-12 s when
+two workers compile at once) in its first SHAP shard (benchmarks/README.md, Dask).
 
 Nothing here touches the audited model or any input: the toy text, tokenizer and model function are
-built here, and no PyTorch operation runs (a fork after one would leave the workers' thread pools
-unusable). numba's on-disk cache is no substitute: shap's compiled functions take a compiled link
-function as an argument, and loading them from the cache in another process crashed it.
+built here, and no PyTorch operation runs (after one, forked workers could inherit a broken OpenMP
+thread pool). numba's on-disk cache is no substitute: shap's compiled functions take a compiled
+link function as an argument, and loading them from the cache in another process crashed it.
 """
 
 from __future__ import annotations
