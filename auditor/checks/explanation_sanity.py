@@ -137,8 +137,9 @@ class ExplanationSanity(Check):
                 attr = rctx.attribution(m, p.n_instances)
                 randomised_vec[m].append(for_class(feature_vectors(attr), attr.target, fixed, n_classes))
                 changed[m].append(float(np.mean(attr.target != real[m].target)))
-            cost["randomised_model_inputs"] += model.stats.requests
-            cost["randomised_gradient_inputs"] += model.stats.gradient_inputs
+                # what the explanations cost the copy, here or on a cluster's workers (each makes it too)
+                cost["randomised_model_inputs"] += int(attr.cost.get("requests", 0))
+                cost["randomised_gradient_inputs"] += int(attr.cost.get("gradient_inputs", 0))
             del model, rctx  # one randomised copy alive at a time: each holds weights and a prediction cache
 
         rows, medians, uninformative, sample_sizes = [], {}, [], []

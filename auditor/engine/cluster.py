@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -84,10 +84,11 @@ class ModelSource:
     allow_pickle: bool
     device: str
     sha256: str
+    randomisation: tuple = ()  # a randomised copy of the model: its ``randomised`` arguments, as sorted items
 
     @property
     def key(self) -> tuple:
-        return (self.sha256, str(self.card.model_path), self.device, self.feature_names)
+        return (self.sha256, str(self.card.model_path), self.device, self.feature_names, self.randomisation)
 
 
 # --- on a worker ---------------------------------------------------------------------------------
@@ -107,8 +108,15 @@ def _worker_name() -> str:
 
 def worker_model(source: ModelSource):
     """The audited model on this worker: loaded from the card's path the first time, after its
-    sha256 is checked against the audited model's."""
+    sha256 is checked against the audited model's. A randomised copy (the sanity test's) is made
+    from it as the main process made its own (same arguments, same seed: the same weights), one
+    copy alive at a time."""
     model = _WORKER_MODELS.get(source.key)
+    if model is None and source.randomisation:
+        base = worker_model(replace(source, randomisation=()))
+        for key in [k for k in _WORKER_MODELS if k[-1]]:  # the sanity test is done with the previous copy
+            del _WORKER_MODELS[key]
+        model = _WORKER_MODELS[source.key] = base.randomised(**dict(source.randomisation))
     if model is None:
         from auditor.hashing import file_or_dir_sha256
         from auditor.models.kinds import load_adapter
@@ -126,8 +134,9 @@ def worker_model(source: ModelSource):
     return model
 
 
-def _stats(model) -> tuple[str, dict]:
-    return _worker_name(), model.stats.as_dict()
+def _stats(model, source: ModelSource | None = None) -> tuple[tuple[str, tuple], dict]:
+    """(this worker, which model: () for the audited one), and that model's cache statistics."""
+    return (_worker_name(), source.randomisation if source else ()), model.stats.as_dict()
 
 
 def load_on_worker(source: ModelSource) -> tuple[str, dict]:
@@ -160,14 +169,16 @@ def explain_on_worker(source: ModelSource, shipped: Shipped, seed: int, explaine
     # in: the worker takes the main process's probabilities (once per dataset), so every explanation
     # starts from the bits of a single-process run without predicting the dataset again. A kind that
     # cannot take them computes them here in one request, as the main process did.
-    if (source.key, data.sha256) not in _WORKER_SEEDED:
+    # A randomised copy predicts only what its explanations need, as in the main process.
+    if not source.randomisation and (source.key, data.sha256) not in _WORKER_SEEDED:
         model.remember_proba(model.inputs(data), shipped.proba)
         _WORKER_SEEDED.add((source.key, data.sha256))
     ctx = AuditContext(card=source.card, data=data, model=model, seed=seed, explainer_params=explainer_params)
-    ctx.proba()
+    if not source.randomisation:
+        ctx.proba()
     explainer = get_explainer(model.task, method)
     attr = explain_part(ctx, explainer, np.asarray(rows), explainer.Params.model_validate(params))
-    return (attr, *_stats(model))
+    return (attr, *_stats(model, source))
 
 
 def predict_on_worker(source: ModelSource, inputs):
@@ -232,7 +243,8 @@ class DaskExecutor:
         self.client, self.spec, self.source, self._cluster = client, spec, source, cluster
         self.model = None  # the audited model in this process; set by attach()
         self._data: dict[str, Any] = {}  # dataset sha256 -> its future on the cluster
-        self._worker_stats: dict[str, dict] = {}  # worker -> its cache statistics (cumulative)
+        # (worker, model) -> that model's cache statistics there (cumulative); model () is the audited one
+        self._worker_stats: dict[tuple[str, tuple], dict] = {}
 
     # -- the Executor seam --
     def map(self, fn: Callable[[Any], Any], items, *, sharedmem: bool = False) -> list:
@@ -244,7 +256,16 @@ class DaskExecutor:
         self.model = model
 
     def shards_work_of(self, model) -> bool:
-        return model is not None and model is self.model
+        """Whether ``model``'s explanations run on the workers: the audited model's, and those of a
+        randomised copy the workers can make themselves (``randomised_from``)."""
+        if model is None or self.model is None:
+            return False
+        return model is self.model or (model.randomised_from is not None and model.randomised_from[0] is self.model)
+
+    def _source_for(self, model) -> ModelSource:
+        if model is self.model:
+            return self.source
+        return replace(self.source, randomisation=tuple(sorted(model.randomised_from[1].items())))
 
     def _worker_addresses(self) -> list[str]:
         info = self.client.scheduler_info(n_workers=-1)["workers"]
@@ -254,7 +275,7 @@ class DaskExecutor:
     def workers(self) -> int:
         return max(1, len(self._worker_addresses()))
 
-    def _record(self, worker: str, stats: dict) -> None:
+    def _record(self, worker: tuple[str, tuple], stats: dict) -> None:
         old = self._worker_stats.get(worker)
         if old is None or stats["requests"] >= old["requests"]:  # cumulative: the latest is the largest
             self._worker_stats[worker] = stats
@@ -262,8 +283,8 @@ class DaskExecutor:
     def _scattered(self, ctx):
         """``ctx``'s dataset on the cluster, shipped once with this process's predictions of its rows."""
         future = self._data.get(ctx.data.sha256)
-        if future is None:
-            shipped = Shipped(ctx.data, np.asarray(ctx.proba()))
+        if future is None:  # the audited model's probabilities, whichever model ctx is around
+            shipped = Shipped(ctx.data, np.asarray(self.model.predict_proba(self.model.inputs(ctx.data))))
             future = self._data[ctx.data.sha256] = self.client.scatter(shipped, hash=False)
         return future
 
@@ -299,7 +320,8 @@ class DaskExecutor:
         shards = balanced_shards(self._row_costs(ctx, rows), len(workers), SHARDS_PER_WORKER)
         # a shard's worker is fixed by the rows' costs: each worker's cache sees the same requests
         # in the same order on every run, so the numbers' last bits are reproducible
-        futures = [self.client.submit(explain_on_worker, self.source, data, ctx.seed, ctx.explainer_params, method,
+        source = self._source_for(ctx.model)
+        futures = [self.client.submit(explain_on_worker, source, data, ctx.seed, ctx.explainer_params, method,
                                       params.model_dump(), rows[positions], workers=[workers[w]],
                                       allow_other_workers=True, pure=False) for w, positions in shards]
         parts = self._gather(futures, on_done=None if on_done is None else (lambda i: on_done(len(shards[i][1]))))
@@ -341,17 +363,25 @@ class DaskExecutor:
             future.release()
 
     def worker_cache(self) -> dict:
-        """Each worker's cache statistics and their sum (what the workers computed)."""
-        per = {w: {k: v for k, v in s.items() if k != "model_time_s"} for w, s in sorted(self._worker_stats.items())}
-        total = {k: sum(s[k] for s in per.values()) for k in next(iter(per.values()), {})}
-        return {"workers": per, "total": total}
+        """Each worker's cache statistics for the audited model and their sum (what the workers
+        computed for it), and the sum for the randomised copies they made, if any (the sanity
+        check reports those as its own cost, as in one process)."""
+        def summed(stats: list[dict]) -> dict:
+            return {k: sum(s[k] for s in stats) for k in (stats[0] if stats else {}) if k != "model_time_s"}
+
+        per = {w: summed([s]) for (w, copy), s in sorted(self._worker_stats.items()) if not copy}
+        out = {"workers": per, "total": summed(list(per.values()))}
+        copies = [s for (_, copy), s in sorted(self._worker_stats.items()) if copy]
+        if copies:
+            out["randomised_copies"] = summed(copies)
+        return out
 
     def worker_totals(self) -> dict:
         """The workers' cache statistics summed (cumulative): what the audit's checks cost there."""
         return self.worker_cache()["total"]
 
     def describe(self) -> dict:
-        return {"backend": "dask", "cluster": self.spec.text, "workers": len(self._worker_stats) or self.workers,
+        return {"backend": "dask", "cluster": self.spec.text, "workers": len({w for w, _ in self._worker_stats}) or self.workers,
                 "threads_per_worker": 1 if self.spec.local_workers else None, "worker_cache": self.worker_cache()}
 
     def close(self) -> None:
@@ -423,8 +453,10 @@ def start_local_cluster(n_workers: int, *, text: bool):
     if START_METHOD_SETTING in settings:
         start_fork_server()
     with dask.config.set(settings):
-        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                            silence_logs=logging.ERROR)
+        # the scheduler's HTTP endpoint on a free local port: Dask's default, 8787, is often taken
+        # (another audit's cluster), which only costs a warning in the audit's output
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
 
 
 def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:

@@ -116,6 +116,9 @@ class AdapterBase:
 
     estimator = None
     runtime_facts: dict = {}  # empty: the model's own runtime, nothing to report
+    # a randomised copy another process can make again from the same model: (the model, the
+    # keyword arguments of its ``randomised``); None for the audited model and copies that need data
+    randomised_from: tuple | None = None
 
     def use_executor(self, executor) -> None:
         return None

@@ -519,6 +519,7 @@ class TextModel(RuntimeChoice, AdapterBase):
         model.eval()
         wrapped = self.rewrap(model)
         wrapped.randomisation = (f"re-initialised top-down (seed {seed}): " + ", ".join(name for name, _ in units))
+        wrapped.randomised_from = (self, {"seed": seed, "n_layers": n_layers, "embeddings": embeddings})
         return wrapped
 
 

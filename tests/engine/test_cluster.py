@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -299,7 +300,10 @@ def text_inputs(tmp_path_factory, tiny_bert):
                    "params": {"methods": ["integrated_gradients", "shap", "lime"], "n_instances": 4, "n_shown": 2}},
                   {"check": "explanation_stability",
                    "params": {"explainers": ["integrated_gradients"], "n_instances": 4, "n_seeds": 2,
-                              "n_perturbations": 2}}]}
+                              "n_perturbations": 2}},
+                  {"check": "explanation_sanity",
+                   "params": {"explainers": ["integrated_gradients"], "n_instances": 4, "n_randomised": 2,
+                              "n_layers": 1}}]}
     policy_path = root / "policy.yaml"
     policy_path.write_text(yaml.safe_dump(policy, sort_keys=False), encoding="utf-8")
     return policy_path, card, data
@@ -327,6 +331,11 @@ def test_a_text_audit_on_two_local_workers_gives_the_single_process_numbers(text
     policy, card, data = text_inputs
     serial, serial_files, _ = _checks_and_files(policy, card, data, jobs=1)
     sharded, sharded_files, execution = _checks_and_files(policy, card, data, cluster="local:2")
+    # the sanity test's randomised copies are explained on the workers (each makes the copies
+    # itself), and the check reports what they cost as in one process
+    assert execution["worker_cache"]["randomised_copies"]["gradient_inputs"] > 0
+    sanity = [{k: v for k, v in c.cost.items() if k.startswith("randomised_")} for c in (serial[-1], sharded[-1])]
+    assert serial[-1].id == "explanation_sanity" and sanity[0] == sanity[1] and sanity[0]["randomised_gradient_inputs"] > 0
     assert [(c.id, c.status, c.sample_sizes, c.key_figure) for c in sharded] == \
         [(c.id, c.status, c.sample_sizes, c.key_figure) for c in serial]
     assert not [c.error for c in serial if c.error]
@@ -363,7 +372,7 @@ def test_a_worker_answers_the_evaluation_rows_with_the_main_process_probabilitie
     rows = np.array([3])
     attr, worker, stats = cluster_module.explain_on_worker(source, shipped, ctx.seed, ctx.explainer_params, "lime",
                                                            lime.model_dump(), rows)
-    assert worker == "this process"
+    assert worker == ("this process", ())  # the audited model, not a randomised copy
     assert stats["distinct_inputs"] == attr.cost["distinct_inputs"] > 0  # no evaluation row was predicted again
     here = explain_part(ctx, get_explainer(ctx.task, "lime"), rows, lime)
     np.testing.assert_array_equal(attr.values, here.values)
@@ -389,6 +398,29 @@ def test_remembered_probabilities_answer_their_inputs_bit_for_bit_and_cost_nothi
     assert model.stats.distinct_inputs == 0 and model.stats.hits == len(ctx.data)
     with pytest.raises(ValueError, match="keys but predictions of shape"):
         model.remember_proba(inputs, marked[:-1])
+
+
+def test_a_worker_makes_the_main_process_randomised_copy_bit_for_bit_and_keeps_one_copy(text_inputs, monkeypatch):
+    """The sanity test's copies are not shipped: a worker re-initialises its own copy of the model
+    with the same arguments and seed, which gives the same weights."""
+    import torch
+
+    from auditor.engine.audit import prepare_audit
+    from auditor.hashing import file_or_dir_sha256
+
+    monkeypatch.setattr(cluster_module, "_WORKER_MODELS", {})
+    policy, card, data = text_inputs
+    prepared = prepare_audit(policy, card, data, jobs=1)
+    source = ModelSource(card=prepared.card, feature_names=(), allow_pickle=False, device="cpu",
+                         sha256=file_or_dir_sha256(prepared.card.model_path))
+    here = prepared.model.randomised(5, n_layers=1)
+    assert here.randomised_from == (prepared.model, {"seed": 5, "n_layers": 1, "embeddings": False})
+    there = cluster_module.worker_model(replace(source, randomisation=tuple(sorted(here.randomised_from[1].items()))))
+    mine, theirs = dict(here.model.named_parameters()), dict(there.model.named_parameters())
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert not all(torch.equal(mine[k], p) for k, p in prepared.model.model.named_parameters())  # a copy, re-initialised
+    cluster_module.worker_model(replace(source, randomisation=(("embeddings", False), ("n_layers", 1), ("seed", 6))))
+    assert [key[-1] for key in cluster_module._WORKER_MODELS] == [(), (("embeddings", False), ("n_layers", 1), ("seed", 6))]
 
 
 def test_a_truncated_text_counts_twice_its_tokens_plus_the_fixed_overhead():
