@@ -1,8 +1,8 @@
 """Audits on a Dask cluster: ``auditor run --cluster local:N`` or ``--cluster tcp://host:8786``.
 
 The expensive per-instance work is sharded across the cluster's workers: every explanation request
-(text IG / SHAP / LIME per text, the stability check's re-explanations, tabular LIME and SHAP per
-row) is split into shards of rows of about equal cost per worker (a text's cost is its length), and
+(text IG / SHAP / LIME per text, the stability check's re-explanations, the sanity check's
+explanations of a text model's randomised copies, tabular LIME and SHAP per row) is split into shards of rows of about equal cost per worker (a text's cost is its length), and
 large prediction requests (permutation importance's shuffled copies) into contiguous shards of
 inputs. The model is never pickled across: each worker loads it itself from the card's path, once,
 and checks its sha256 against the audited model's (a mismatch is a :class:`ModelLoadError` naming
