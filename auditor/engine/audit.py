@@ -224,7 +224,8 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
                          "cluster workers run PyTorch only — remove the runtime setting or run without --cluster")
     executor = None
     if cluster is not None:
-        from auditor.engine.cluster import parse_cluster, start_fork_server
+        from auditor.engine.cluster import parse_cluster
+        from auditor.engine.worker_start import start_fork_server
 
         if parse_cluster(cluster).local_workers is None:  # a scheduler is reached before the model loads
             executor = connect_cluster(cluster, model_card, dataset, allow_pickle=allow_pickle, device=device)

@@ -2,8 +2,9 @@
 
 The expensive per-instance work is sharded across the cluster's workers: every explanation request
 (text IG / SHAP / LIME per text, the stability check's re-explanations, the sanity check's
-explanations of a text model's randomised copies, tabular LIME and SHAP per row) is split into shards of rows of about equal cost per worker (a text's cost is its length), and
-large prediction requests (permutation importance's shuffled copies) into contiguous shards of
+explanations of a text model's randomised copies, tabular LIME and SHAP per row) is split into
+shards of rows of about equal cost per worker (a text's cost is its length), and large prediction
+requests (permutation importance's shuffled copies) into contiguous shards of
 inputs. The model is never pickled across: each worker loads it itself from the card's path, once,
 and checks its sha256 against the audited model's (a mismatch is a :class:`ModelLoadError` naming
 the worker). The data travels once per dataset with this process's predictions of its rows (a worker
@@ -19,7 +20,6 @@ Work that closes over the audited model in this process (``Executor.map``) runs 
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,13 +35,6 @@ WORKERS_TIMEOUT_S = 60  # seconds a scheduler may take to report its first worke
 SHARDS_PER_WORKER = 4  # shards per worker for an explanation request: a slow shard does not hold up the rest
 MIN_REMOTE_INPUTS = 2_048  # below this, a prediction request is answered here (shipping costs more)
 
-# Dask starts worker processes with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap
-# threshold at 128 KiB: every activation tensor a forward pass allocates is then mapped and unmapped
-# anew, and a text worker spent a quarter of its CPU time in the kernel faulting pages in. Local
-# workers start without it (glibc's adaptive thresholds, as in `auditor run` itself).
-LOCAL_TRIM_SETTING = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
-START_METHOD_SETTING = "distributed.worker.multiprocessing-method"
-WORKER_PRELOAD = ("distributed", "auditor.engine.worker_preload")  # what a text model's fork server imports
 LOCAL_RE = re.compile(r"^local:(\d{1,4})$")
 ADDRESS_RE = re.compile(r"^(tcp|tls)://([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
 USAGE = "use local:N (N worker processes on this machine) or tcp://host:port (a running Dask scheduler)"
@@ -400,65 +393,6 @@ def _is_text(source: ModelSource | None) -> bool:
     return source is not None and Capability.TOKENS in kind_for_card(source.card).capabilities
 
 
-def worker_settings(text: bool) -> dict:
-    """The Dask settings local workers start under: without Dask's malloc setting, and for a text
-    model forked from a prepared fork server (where the platform has one)."""
-    import multiprocessing
-
-    settings: dict = {LOCAL_TRIM_SETTING: None}
-    if text and "forkserver" in multiprocessing.get_all_start_methods():
-        settings[START_METHOD_SETTING] = "forkserver"
-    return settings
-
-
-def start_fork_server() -> None:
-    """Start the fork server a text model's local workers are forked from. It prepares them
-    (:mod:`auditor.engine.worker_start`) in the background: started before this process loads the
-    model, the two overlap. Its environment is the one Dask's nanny gives a spawned worker (one
-    OpenMP, MKL and OpenBLAS thread; no malloc setting). Nothing happens if it runs already (one per
-    process: the first decides what it prepared) or the platform has none."""
-    import os
-    from multiprocessing import forkserver
-
-    import dask
-    from distributed.utils import get_mp_context
-
-    settings = worker_settings(text=True)
-    if START_METHOD_SETTING not in settings:
-        return
-    with dask.config.set(settings):
-        get_mp_context()  # distributed sets its own preload list once per process; ours replaces it
-        env = {k: str(v) for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items() if v is not None}
-    forkserver.set_forkserver_preload(list(WORKER_PRELOAD))
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        forkserver.ensure_running()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def start_local_cluster(n_workers: int, *, text: bool):
-    """``n_workers`` local worker processes of one thread each (:func:`worker_settings`); a text
-    model's are forked from the fork server (:func:`start_fork_server`), which imported and compiled
-    what they run once, instead of every worker in its first shard."""
-    import dask
-    from distributed import LocalCluster
-
-    settings = worker_settings(text)
-    if START_METHOD_SETTING in settings:
-        start_fork_server()
-    with dask.config.set(settings):
-        # the scheduler's HTTP endpoint on a free local port: Dask's default, 8787, is often taken
-        # (another audit's cluster), which only costs a warning in the audit's output
-        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
-
-
 def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:
     """Start the local cluster or reach the scheduler (within CONNECT_TIMEOUT_S), and wait for a
     worker. An unreachable scheduler, or one without workers, is a usage error (exit 2)."""
@@ -467,6 +401,8 @@ def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:
     cluster = None
     try:
         if spec.local_workers:
+            from auditor.engine.worker_start import start_local_cluster
+
             cluster = start_local_cluster(spec.local_workers, text=_is_text(source))
             client = Client(cluster, timeout=CONNECT_TIMEOUT_S)
         else:

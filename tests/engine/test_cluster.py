@@ -16,6 +16,7 @@ import yaml
 import auditor
 import auditor.results
 from auditor.engine import cluster as cluster_module
+from auditor.engine import worker_start
 from auditor.engine.cluster import ClusterSpec, ModelSource, connect, parse_cluster
 from auditor.errors import ModelLoadError, UsageError
 
@@ -163,7 +164,7 @@ def test_a_text_models_local_workers_start_with_torch_and_shap_imported_and_shap
     """Paid once in the fork server they start from, not in every worker's first SHAP shard; one torch
     thread each and no Dask malloc setting, as spawned workers."""
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
-    with cluster_module.start_local_cluster(2, text=True) as cluster:
+    with worker_start.start_local_cluster(2, text=True) as cluster:
         from distributed import Client
 
         with Client(cluster) as client:
@@ -175,8 +176,6 @@ def test_a_text_models_local_workers_start_with_torch_and_shap_imported_and_shap
 @pytest.mark.parametrize("broken", ["import", "compile"])
 def test_a_fork_server_that_cannot_prepare_still_starts_and_says_why(broken, monkeypatch, caplog):
     """Preparing is an optimisation: the workers then import and compile on first use."""
-    from auditor.engine import worker_start
-
     def fail():
         raise RuntimeError("no compiler today")
 
@@ -192,7 +191,7 @@ def test_a_fork_server_that_cannot_prepare_still_starts_and_says_why(broken, mon
 
 
 def test_a_tabular_models_local_workers_are_spawned_without_the_text_libraries():
-    with cluster_module.start_local_cluster(1, text=False) as cluster:
+    with worker_start.start_local_cluster(1, text=False) as cluster:
         from distributed import Client
 
         with Client(cluster) as client:
