@@ -225,11 +225,11 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     executor = None
     if cluster is not None:
         from auditor.engine.cluster import parse_cluster
-        from auditor.engine.worker_start import start_fork_server
+        from auditor.engine.worker_start import forks_workers, start_fork_server
 
         if parse_cluster(cluster).local_workers is None:  # a scheduler is reached before the model loads
             executor = connect_cluster(cluster, model_card, dataset, allow_pickle=allow_pickle, device=device)
-        elif Capability.TOKENS in kind.capabilities:
+        elif forks_workers(kind):
             start_fork_server()  # local text workers' fork server prepares them while the model loads here
     try:
         model = load_adapter(model_card, dataset.feature_names, allow_pickle=allow_pickle, device=device)

@@ -387,10 +387,10 @@ class DaskExecutor:
 
 
 def _is_text(source: ModelSource | None) -> bool:
-    from auditor.models.base import Capability
+    from auditor.engine.worker_start import forks_workers
     from auditor.models.kinds import kind_for_card
 
-    return source is not None and Capability.TOKENS in kind_for_card(source.card).capabilities
+    return source is not None and forks_workers(kind_for_card(source.card))
 
 
 def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:

@@ -5,8 +5,7 @@
 (:func:`start_fork_server`) that first imports :mod:`auditor.engine.worker_preload`, which calls
 :func:`prepare`: it imports what a worker needs (PyTorch, transformers, shap, the explainers) and
 compiles shap's numba functions by explaining one toy text, so every worker forked afterwards starts
-with them in memory.
-Started fresh, each worker paid shap's import (2.5 s) and numba's compilation (4-6 s, 10-12 s when
+with them in memory. Started fresh, each worker paid shap's import (2.5 s) and numba's compilation (4-6 s, 10-12 s when
 two workers compile at once) in its first SHAP shard (benchmarks/README.md, Dask).
 
 Nothing here touches the audited model or any input: the toy text, tokenizer and model function are
@@ -75,6 +74,14 @@ def prepare() -> None:
         compile_shap_text()
     except Exception as exc:  # an optimisation: the worker works without it
         log.warning("local workers will import and compile on their first use: %s: %s", type(exc).__name__, exc)
+
+
+def forks_workers(kind) -> bool:
+    """Whether local workers for a model of adapter class ``kind`` are forked from the prepared
+    fork server: text models (the ones whose workers run shap's text path)."""
+    from auditor.models.base import Capability
+
+    return Capability.TOKENS in kind.capabilities
 
 
 def worker_settings(text: bool) -> dict:
