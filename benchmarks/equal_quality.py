@@ -20,6 +20,11 @@ is measured the same way. A candidate **holds quality** when, on every statistic
 mean are at least the referee's. The smallest such budget is reported with its cost per text
 (distinct model inputs, tokens, process CPU seconds).
 
+``--referee 2026.4`` makes today's masks the referee (at 400) and ``--removal delete`` measures
+candidates that delete LIME's masked words instead of writing ``[MASK]`` (LIME's own convention for
+text; shorter inputs); each candidate is then also compared with the referee's converged run
+(``vs_referee_converged``: how far the other removal's explanation is from today's).
+
 ``--library-seeds`` also measures LIME as the libraries' user runs it (``LimeTextExplainer``
 defaults: words removed, 400 samples, batched predict) for its seed stability: the quality the
 side-by-side comparison's LIME delivers.
@@ -42,8 +47,10 @@ from paired_masks import counted  # noqa: E402
 from run import RESULTS, TEXT  # noqa: E402
 from shared_masks import REFERENCE_SEED_OFFSET, agreement, seed_stability  # noqa: E402
 
-REFEREE = {"lime": {"paired": False, "collapse_masks": False, "num_samples": 400},
-           "shap": {"collapse_masks": False, "max_evals": 400}}
+REFEREES = {"2026.3": {"lime": {"paired": False, "collapse_masks": False, "num_samples": 400},
+                       "shap": {"collapse_masks": False, "max_evals": 400}},
+            "2026.4": {"lime": {"paired": True, "collapse_masks": True, "num_samples": 400},
+                       "shap": {"collapse_masks": True, "max_evals": 400}}}
 DESIGN = {"lime": {"paired": True, "collapse_masks": True}, "shap": {"collapse_masks": True}}
 BUDGET = {"lime": "num_samples", "shap": "max_evals"}
 
@@ -97,7 +104,11 @@ def main() -> None:
     ap.add_argument("--lime-reference", type=int, default=2000)
     ap.add_argument("--shap-reference", type=int, default=1000)
     ap.add_argument("--library-seeds", action="store_true", help="also LIME as the libraries' user runs it")
+    ap.add_argument("--referee", choices=sorted(REFEREES), default="2026.3", help="the masking design to hold")
+    ap.add_argument("--removal", choices=["mask", "delete"], default="mask", help="candidates' LIME removal")
     args = ap.parse_args()
+    REFEREE = REFEREES[args.referee]
+    DESIGN["lime"] = {**DESIGN["lime"], "removal": args.removal}
     from auditor.engine.audit import prepare_audit
 
     n = args.instances
@@ -105,7 +116,8 @@ def main() -> None:
     path = RESULTS / f"equal-quality-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "instances": n, "seeds": args.seeds,
               "references": {"lime_num_samples": args.lime_reference, "shap_max_evals": args.shap_reference},
-              "load_average_start": os.getloadavg(), "cpus": os.cpu_count(), "referee": {}, "candidates": {},
+              "load_average_start": os.getloadavg(), "cpus": os.cpu_count(), "referee_design": args.referee,
+              "candidate_lime_removal": args.removal, "referee": {}, "candidates": {},
               "smallest_holding": {}}
 
     def save() -> None:
@@ -138,10 +150,13 @@ def main() -> None:
             overrides = {**DESIGN[method], BUDGET[method]: budget}
             if method == "lime":
                 quality, cost = lime_quality(ctx, n, args.seeds, overrides, references["candidates"]["lime"])
+                if args.removal != "mask":
+                    quality["vs_referee_converged"] = agreement(fresh(ctx, "lime", n, overrides)[0],
+                                                                references["referee"]["lime"])
             else:
                 attr, cost = fresh(ctx, "shap", n, overrides)
                 quality = {"vs_converged": agreement(attr, references["candidates"]["shap"])}
-            referee = {k: v for k, v in report["referee"][method].items() if k in quality}
+            referee = {k: v for k, v in report["referee"][method].items() if k in quality}  # held statistics
             entry = {**overrides, **quality, "cost": cost, "holds_quality": holds(quality, referee),
                      "load_average": os.getloadavg()[0]}
             report["candidates"][method][str(budget)] = entry

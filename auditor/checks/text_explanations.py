@@ -43,7 +43,9 @@ def describe_settings(params: dict, points=None) -> str:
         parts[0] = nested_points(params, points)
     if params.get("paired"):
         parts.append("masks in antithetic pairs")
-    if "mask_token" in params or "mask_string" in params:
+    if params.get("removal") == "delete":
+        parts.append("masked words deleted")
+    elif "mask_token" in params or "mask_string" in params:
         mask = params.get("mask_token") or params.get("mask_string")
         parts.append(f"a run of masked words is one {mask}" if params.get("collapse_masks") else f"each masked word or token is one {mask}")
     return "; ".join(parts)

@@ -51,6 +51,11 @@ class TabularLimeParams(_Params):
     seed_offset: int = Field(0, ge=0, le=MAX_SEED_OFFSET)
 
 
+# How LIME and KernelSHAP take a word out of a text: "mask" writes the tokenizer's mask token in its
+# place, "delete" removes it (LIME's own convention for text when bag-of-words; shorter inputs).
+Removal = Literal["mask", "delete"]
+
+
 class TextLimeParams(_Params):
     num_samples: int = Field(400, ge=MIN_SAMPLES, le=MAX_SAMPLES)  # seed top-k agreement 0.80 on 16 reviews; 300: 0.67
     seed_offset: int = Field(0, ge=0, le=MAX_SEED_OFFSET)
@@ -58,6 +63,7 @@ class TextLimeParams(_Params):
     # for LIME's own sampler, on 0.74x the tokens (benchmarks/equal_quality.py). Both false: LIME's own.
     paired: bool = True
     collapse_masks: bool = True
+    removal: Removal = "mask"
 
 
 class TextKernelShapParams(_Params):
@@ -68,6 +74,7 @@ class TextKernelShapParams(_Params):
     seed_offset: int = Field(0, ge=0, le=MAX_SEED_OFFSET)
     paired: bool = True
     collapse_masks: bool = False
+    removal: Removal = "mask"
 
 
 class IntegratedGradientsParams(_Params):

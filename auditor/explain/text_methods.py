@@ -48,21 +48,24 @@ def shap_text(ctx, rows, *, max_evals: int, batch_size: int, collapse_masks: boo
                              batch_size=batch_size, seed=ctx.seed, collapse=collapse_masks)
 
 
-def lime_text(ctx, rows, *, num_samples: int, seed_offset: int, paired: bool, collapse_masks: bool) -> Attribution:
+def lime_text(ctx, rows, *, num_samples: int, seed_offset: int, paired: bool, collapse_masks: bool,
+              removal: str) -> Attribution:
     from auditor.explain.text_perturbation import explain_lime_text
 
     texts, target = _inputs(ctx, rows)
     return explain_lime_text(ctx.model, texts, np.asarray(rows), target, num_samples=num_samples,
-                             seed=ctx.offset_seed(seed_offset), paired=paired, collapse=collapse_masks)
+                             seed=ctx.offset_seed(seed_offset), paired=paired, collapse=collapse_masks,
+                             removal=removal)
 
 
 def kernel_shap_text(ctx, rows, *, num_samples: int, seed_offset: int, paired: bool,
-                     collapse_masks: bool) -> Attribution:
+                     collapse_masks: bool, removal: str) -> Attribution:
     from auditor.explain.text_word_masks import explain_kernel_shap_text
 
     texts, target = _inputs(ctx, rows)
     return explain_kernel_shap_text(ctx.model, texts, np.asarray(rows), target, num_samples=num_samples,
-                                    seed=ctx.offset_seed(seed_offset), paired=paired, collapse=collapse_masks)
+                                    seed=ctx.offset_seed(seed_offset), paired=paired, collapse=collapse_masks,
+                                    removal=removal)
 
 
 def _attention(kind: str):

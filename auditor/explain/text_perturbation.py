@@ -144,7 +144,8 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
 
 
 def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, target: np.ndarray,
-                      *, num_samples: int, seed: int, paired: bool = False, collapse: bool = False) -> Attribution:
+                      *, num_samples: int, seed: int, paired: bool = False, collapse: bool = False,
+                      removal: str = "mask") -> Attribution:
     """LIME over the tokenizer's words, explaining the target-class probability.
 
     Parameters
@@ -156,6 +157,8 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
     paired, collapse:
         Antithetic pairs of masks, and one mask string per run of masked words
         (:func:`auditor.explain.text_word_masks.word_mask_samples`); both off is LIME's own sampler.
+    removal:
+        ``"mask"`` writes the tokenizer's mask token for a masked word, ``"delete"`` removes it.
     """
     from auditor.explain.text_word_masks import CountingPredictor, mask_string, spread_over_pieces, text_word_samples
 
@@ -166,7 +169,7 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
     values, intercept, score = [], np.full(len(texts), np.nan), np.full(len(texts), np.nan)
     # LIME's own sampler and fit (explain_instance's two steps), on samples KernelSHAP can share.
     samples_of = text_word_samples(model, texts, predict, num_samples=num_samples, seed=seed,
-                                   paired=paired, collapse=collapse)
+                                   paired=paired, collapse=collapse, removal=removal)
     for i, (words, s) in enumerate(samples_of):
         if s is None:
             values.append(np.zeros(len(enc[i].ids)))
@@ -183,8 +186,8 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
         method="lime", row_ids=row_ids, target=target, values=values,
         names=[list(e.tokens) for e in enc], output_space="probability",
         base_values=np.full(len(texts), np.nan), outputs=outputs,
-        params={"num_samples": num_samples, "seed": seed, "mask_string": mask_string(model),
-                "paired": paired, "collapse_masks": collapse,
+        params={"num_samples": num_samples, "seed": seed, "mask_string": mask_string(model, removal),
+                "removal": removal, "paired": paired, "collapse_masks": collapse,
                 "features": "tokenizer words", "token_weights": "spread equally over sub-tokens"},
         forward_passes=predict.calls + len(texts), words=[e.word_ids.copy() for e in enc],
         extras={"intercept": intercept, "score": score},

@@ -43,7 +43,10 @@ class WordMaskSamples:
     all_masked: str  # the text with every word replaced by the mask string (f(∅) for KernelSHAP)
 
 
-def mask_string(model: TextModel) -> str:
+def mask_string(model: TextModel, removal: str = "mask") -> str:
+    """What takes a word's place: the tokenizer's mask token, or nothing (``removal="delete"``)."""
+    if removal == "delete":
+        return ""
     tok = model.tokenizer
     return tok.mask_token or tok.unk_token or "UNKWORDZ"
 
@@ -87,7 +90,7 @@ def paired_coalitions(d: int, num_samples: int, random_state: np.random.RandomSt
 
 def word_mask_samples(model: TextModel, text: str, words: list[str], classifier_fn, *,
                       num_samples: int, seed: int, paired: bool = False, collapse: bool = False,
-                      spans: list[tuple[int, int]] | None = None) -> WordMaskSamples:
+                      removal: str = "mask", spans: list[tuple[int, int]] | None = None) -> WordMaskSamples:
     """Draw masked copies of ``text`` (its words are ``words``, the tokenizer's, at ``spans``) and
     evaluate them with ``classifier_fn`` in one batched call.
 
@@ -96,12 +99,14 @@ def word_mask_samples(model: TextModel, text: str, words: list[str], classifier_
     samples is bit-identical to ``explain_instance``'s. ``paired`` draws from the same generator
     in antithetic pairs (:func:`paired_coalitions`); ``collapse`` writes a run of masked words as one
     mask string (shorter inputs: the model's cost is its tokens). Either one needs ``spans``.
+    ``removal="delete"`` takes masked words out instead of writing the mask token (LIME's sampler
+    then writes nothing in their place).
     """
     from lime.lime_text import IndexedString, LimeTextExplainer
     from scipy.sparse import csr_matrix
     from sklearn.metrics.pairwise import pairwise_distances
 
-    mask = mask_string(model)
+    mask = mask_string(model, removal)
     split = lambda _s, words=words: words  # noqa: E731 - LIME's words are the tokenizer's words
     explainer = LimeTextExplainer(class_names=model.classes, split_expression=split, bow=False,
                                   mask_string=mask, random_state=seed, feature_selection="none")
@@ -142,14 +147,14 @@ class CountingPredictor:
 
 
 def text_word_samples(model: TextModel, texts: list[str], predict: CountingPredictor, *, num_samples: int,
-                      seed: int, paired: bool = False, collapse: bool = False):
+                      seed: int, paired: bool = False, collapse: bool = False, removal: str = "mask"):
     """For each text in order: its tokenizer words and the masked samples of them (``None`` for a
     text with no word), the samples LIME and KernelSHAP fit."""
     for text in texts:
         spans = model.word_spans(text)
         words = [text[s:e] for s, e in spans]
         yield words, (word_mask_samples(model, text, words, predict, num_samples=num_samples, seed=seed,
-                                        paired=paired, collapse=collapse, spans=spans)
+                                        paired=paired, collapse=collapse, removal=removal, spans=spans)
                       if words else None)
 
 
@@ -196,13 +201,13 @@ def spread_over_pieces(word_values: np.ndarray, word_ids: np.ndarray, n_tokens: 
 
 def explain_kernel_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
                              target: np.ndarray, *, num_samples: int, seed: int, paired: bool = False,
-                             collapse: bool = False) -> Attribution:
+                             collapse: bool = False, removal: str = "mask") -> Attribution:
     """KernelSHAP over the tokenizer's words on LIME's masked samples, explaining the target-class
     probability; ``base_values`` = f(all words masked), so ``Σ values + base = f(x)`` exactly.
 
     Parameters
     ----------
-    num_samples, seed, paired, collapse:
+    num_samples, seed, paired, collapse, removal:
         LIME's: at LIME's values the masked texts are LIME's own (answered by the prediction cache).
     """
     row_ids, target = check_inputs(texts, row_ids, target)
@@ -213,7 +218,7 @@ def explain_kernel_shap_text(model: TextModel, texts: list[str], row_ids: np.nda
     n_samples = np.zeros(len(texts))
     outputs = model.predict_proba(texts)[np.arange(len(texts)), target] if texts else np.zeros(0)
     samples_of = text_word_samples(model, texts, predict, num_samples=num_samples, seed=seed,
-                                   paired=paired, collapse=collapse)
+                                   paired=paired, collapse=collapse, removal=removal)
     for i, (words, samples) in enumerate(samples_of):
         t = int(target[i])
         if samples is None:
@@ -226,8 +231,9 @@ def explain_kernel_shap_text(model: TextModel, texts: list[str], row_ids: np.nda
     return Attribution(
         method="kernel_shap", row_ids=row_ids, target=target, values=values,
         names=[list(e.tokens) for e in enc], output_space="probability", base_values=base,
-        outputs=outputs, params={"num_samples": num_samples, "seed": seed, "mask_string": mask_string(model),
-                                 "paired": paired, "collapse_masks": collapse,
+        outputs=outputs, params={"num_samples": num_samples, "seed": seed,
+                                 "mask_string": mask_string(model, removal), "removal": removal, "paired": paired,
+                                 "collapse_masks": collapse,
                                  "features": "tokenizer words", "samples": "LIME's (shared)",
                                  "token_weights": "spread equally over sub-tokens"},
         forward_passes=predict.calls + len(texts), words=[e.word_ids.copy() for e in enc],

@@ -142,3 +142,66 @@ def test_the_report_says_how_each_explainer_masked():
                               "levels": [15, 31, 63]}, np.array([15] * 8 + [31] * 3 + [63])) == (
         "15 integration points (Fejér's nested rules), refined to 31 then 63 where the completeness gap is above 2% "
         "(texts with 15, 31, 63 points: 8, 3, 1); pad baseline")
+
+
+def test_deleted_words_leave_nothing_in_their_place():
+    text = "the plot, sadly, was thin"
+    spans = [(0, 3), (4, 8), (8, 9), (10, 15), (15, 16), (17, 20), (21, 25)]
+    kept = np.array([1, 0, 0, 0, 1, 0, 1])
+    assert _masked_text(text, spans, kept, "", collapse=True).split() == ["the", ",", "thin"]
+    assert _masked_text(text, spans, kept, "", collapse=False).split() == ["the", ",", "thin"]
+
+
+def test_lime_s_own_sampler_deletes_too_and_draws_the_same_masks(tiny_text_model):
+    """``removal="delete"`` changes what a masked word becomes, not which words are masked: LIME's
+    own sampler (and the paired one) draw the same rows; no input holds the mask token, and every
+    input is the text's kept words in order, so inputs are shorter than with one [MASK] per run."""
+    text = "the movie was really good and the plot was not bad at all"
+    spans = tiny_text_model.word_spans(text)
+    words = [text[s:e] for s, e in spans]
+    mask = tiny_text_model.tokenizer.mask_token
+    for paired in (False, True):
+        seen = {}
+
+        def record(name):
+            def fn(batch):
+                seen[name] = [str(s) for s in batch]
+                return tiny_text_model.predict_proba(seen[name])
+            return fn
+
+        kw = dict(num_samples=60, seed=4, paired=paired, spans=spans, collapse=paired)
+        masked = word_mask_samples(tiny_text_model, text, words, record("mask"), **kw)
+        deleted = word_mask_samples(tiny_text_model, text, words, record("delete"), removal="delete", **kw)
+        np.testing.assert_array_equal(masked.data, deleted.data)
+        assert not any(mask in s for s in seen["delete"]) and deleted.all_masked.strip() == ""
+        for row, sample in zip(deleted.data, seen["delete"]):
+            assert sample.split() == [w for w, keep in zip(words, row) if keep]
+        tokens = {k: sum(len(e.ids) for e in tiny_text_model.encode(v)) for k, v in seen.items()}
+        assert tokens["delete"] < tokens["mask"]
+
+
+def test_lime_and_kernel_shap_with_deleted_words_find_the_planted_word(tiny_text_model, texts):
+    sentences, planted = texts
+    target = tiny_text_model.predict_proba(sentences).argmax(axis=1)
+    rows = np.arange(len(sentences))
+    lime = explain_lime_text(tiny_text_model, sentences, rows, target, num_samples=100, seed=7,
+                             paired=True, collapse=True, removal="delete")
+    assert lime.params["removal"] == "delete" and lime.params["mask_string"] == ""
+    before = tiny_text_model.stats.distinct_inputs
+    attr = explain_kernel_shap_text(tiny_text_model, sentences, rows, target, num_samples=100, seed=7,
+                                    paired=True, collapse=True, removal="delete")
+    assert tiny_text_model.stats.distinct_inputs - before <= len(sentences)  # LIME's deleted texts, shared
+    np.testing.assert_allclose(np.array([v.sum() for v in attr.values]) + attr.base_values, attr.outputs, atol=1e-12)
+    from auditor.explain.text_words import aggregate_to_words
+
+    for result in (lime, attr):
+        for values, wids, names, word in zip(result.values, result.words, result.names, planted):
+            w, v = aggregate_to_words(values, wids, names)
+            assert w[int(np.argmax(np.abs(v)))] == word
+
+
+def test_the_report_says_words_were_deleted():
+    from auditor.checks.text_explanations import describe_settings
+
+    assert describe_settings({"num_samples": 400, "mask_string": "", "removal": "delete", "paired": True,
+                              "collapse_masks": True}) == "400 samples; masks in antithetic pairs; masked words deleted"
