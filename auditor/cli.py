@@ -294,7 +294,7 @@ def policies(
     raw: bool = typer.Option(False, "--raw", help="With 'show': print the file as written, not the resolved policy."),
 ) -> None:
     """List the built-in policies, or show one resolved (with everything it inherits)."""
-    from auditor.policy.load import builtin_policies, load_policy
+    from auditor.policy.load import builtin_policies, load_policy, policy_summary
 
     try:
         if action is None:
@@ -303,10 +303,10 @@ def policies(
             for column in ("policy", "version", "owner", "extends", "checks", *(("description",) if wide else ())):
                 table.add_column(column, no_wrap=column not in ("owner", "description"), overflow="fold")
             for key in builtin_policies():
-                p = load_policy(key).policy
-                label = key if p.policy_id == key else f"{key} (id {p.policy_id})"
-                row = [label, p.version, shown(p.owner), p.extends or "", str(len(p.checks))]
-                table.add_row(*row, *((shown(p.description.split(". ")[0]),) if wide else ()))
+                p = policy_summary(key)
+                label = key if p["id"] == key else f"{key} (id {p['id']})"
+                row = [label, p["version"], shown(p["owner"]), p["extends"], str(p["checks"])]
+                table.add_row(*row, *((shown(p["description"].split(". ")[0]),) if wide else ()))
             out.print(table)
         elif action == "show" and name:
             loaded = load_policy(name)

@@ -92,6 +92,22 @@ def resolve_policy_path(name_or_path: str | Path) -> Path:
     return known[str(name_or_path)]
 
 
+def policy_summary(name_or_path: str | Path) -> dict[str, Any]:
+    """What `auditor policies` lists of a policy: its identity (never inherited: the file's own) and
+    how many checks it resolves to, merged as :func:`load_policy` merges the chain but without
+    validating the checks' parameters, which imports every check (most of the command's start-up).
+    The built-in policies are validated in full by the test suite; `policies show`, `validate` and
+    `run` validate whatever they load."""
+    files = load_chain(resolve_policy_path(name_or_path), builtin_policies())
+    _, entries, _, problems = merge_chain(files)
+    if problems:
+        raise PolicyError(files[0].source, problems)
+    raw = files[0].raw
+    return {"id": raw.get("id") or raw.get("name", ""), "version": str(raw.get("version", "")),
+            "owner": str(raw.get("owner") or ""), "extends": raw.get("extends") or "",
+            "description": " ".join(str(raw.get("description") or "").split()), "checks": len(entries)}
+
+
 def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> LoadedPolicy:
     """Load, validate and resolve a policy by built-in name or path (with every policy it extends,
     and an optional waivers file); raise PolicyError listing all problems."""

@@ -23,16 +23,16 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 
 from auditor.errors import AuditorError, UsageError
-from auditor.records.runs import Run, iter_runs, latest_signoff, open_run, parse_moment, read_signoffs, utc_now
+from auditor.records.runs import (DEFAULT_DB_NAME, RUNS_TABLE, Run, iter_runs, latest_signoff, open_run, parse_moment,
+                                  read_signoffs, utc_now)
 
-DEFAULT_DB_NAME = "audits.sqlite"
 MAX_REAUDIT_DAYS = 36_500  # the policy schema's bound on reaudit_interval_days (100 years)
 ENV_DB = "AUDITOR_DB"
 
 metadata = sa.MetaData()
 
 runs_table = sa.Table(
-    "auditor_runs", metadata,
+    RUNS_TABLE, metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_path", sa.String(1000), nullable=False, unique=True),  # absolute; the natural key
     sa.Column("run_id", sa.String(64), nullable=False),

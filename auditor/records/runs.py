@@ -24,6 +24,10 @@ from auditor.hashing import sha256_bytes
 from auditor.records.store import versions
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
+# The default registry inside an output folder, and its table of runs (auditor/records/registry.py);
+# here so that `verify` can read it without importing SQLAlchemy.
+DEFAULT_DB_NAME = "audits.sqlite"
+RUNS_TABLE = "auditor_runs"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import ResultFileError
-from auditor.records.runs import Run, open_run, record_line, signed_dir, signoff_log
+from auditor.records.runs import DEFAULT_DB_NAME, RUNS_TABLE, Run, open_run, record_line, signed_dir, signoff_log
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, version_label
 
@@ -158,25 +158,24 @@ def _pdf_attachments(run: Run, listed: dict[str, str]) -> list[Finding]:
 def _registry(run: Run) -> list[Finding]:
     """The default registry next to the run's model folder (``<out>/audits.sqlite``), read-only:
     its row for this run must record the run's manifest hash. A registry that is absent, or has
-    no row for the run, says nothing (it is an index, rebuilt from the folders)."""
-    import sqlalchemy as sa
+    no row for the run, says nothing (it is an index, rebuilt from the folders).
 
-    from auditor.records.registry import DB_ERRORS, DEFAULT_DB_NAME, runs_table
+    Read with the standard library's ``sqlite3`` (the default registry is always SQLite): one
+    SELECT does not need SQLAlchemy, whose import is most of `verify`'s start-up."""
+    import sqlite3
 
     file = run.model_dir.parent / DEFAULT_DB_NAME
     if not file.is_file() or file.stat().st_size == 0:
         return []
-    # read-only, through an SQLite URI: the path percent-encoded by pathlib (a folder named "a?b" stays one)
-    url = sa.engine.URL.create("sqlite", database=f"{file.resolve().as_uri()}?mode=ro", query={"uri": "true"})
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.select(runs_table.c.manifest_sha256).where(runs_table.c.run_path == str(run.path))).all()
-    except DB_ERRORS as exc:  # a damaged page can also fail to decode as UTF-8
+    try:  # read-only through an SQLite URI: the path percent-encoded by pathlib (a folder named "a?b" stays one)
+        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(f"SELECT manifest_sha256 FROM {RUNS_TABLE} WHERE run_path = ?", (str(run.path),)).fetchall()
+        finally:
+            conn.close()
+    except (sqlite3.Error, UnicodeError) as exc:  # a damaged page can also fail to decode as UTF-8
         return [Finding(f"../../{DEFAULT_DB_NAME}", "altered", f"the registry cannot be read ({(str(exc) or type(exc).__name__).splitlines()[0]}); "
                         "`auditor history --rebuild` rebuilds it from the run folders")]
-    finally:
-        engine.dispose()
     out = []
     for (recorded,) in rows:
         if recorded != run.manifest_sha256:
@@ -191,12 +190,12 @@ def _signoffs(run: Run) -> list[Finding]:
 
 
 def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
-    from auditor.records.registry import RegistryError
-    from auditor.records.signatures import check_signature, read_registered_keys
-
     log = signoff_log(run)
     if not log.is_file():
         return [], []
+    from auditor.records.registry import RegistryError  # SQLAlchemy: only where there are signatures to check
+    from auditor.records.signatures import check_signature, read_registered_keys
+
     rel = f"../{log.relative_to(run.model_dir)}"
     try:
         keys = read_registered_keys(run.model_dir.parent, db)

@@ -112,3 +112,18 @@ def test_the_public_names_of_the_package_still_import():
     code = ("import auditor\nassert callable(auditor.run_audit) and callable(auditor.load_policy)\n"
             "assert auditor.run_audit.__module__ == 'auditor.engine.audit'")
     assert "pandas" in _imported_after(code)  # the engine, imported on first use
+
+
+def test_the_policy_listing_says_what_the_full_load_resolves_without_importing_the_checks():
+    """`auditor policies` lists each built-in from its merged files alone (validating the checks'
+    parameters imports every check); what it shows must be what load_policy resolves."""
+    from auditor.policy.load import builtin_policies, load_policy, policy_summary
+
+    for key in builtin_policies():
+        p, summary = load_policy(key).policy, policy_summary(key)
+        assert summary == {"id": p.policy_id, "version": p.version, "owner": p.owner, "extends": p.extends or "",
+                           "description": " ".join(p.description.split()), "checks": len(p.checks)}, key
+    code = ("from auditor.policy.load import builtin_policies, policy_summary\n"
+            "for name in builtin_policies(): policy_summary(name)\n"
+            "import sys\nassert 'auditor.checks' not in sys.modules and 'numpy' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

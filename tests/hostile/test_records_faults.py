@@ -308,6 +308,27 @@ def test_verify_notices_a_registry_whose_manifest_hash_differs(cli, out):
     assert cli("verify", run_path(out, 1)).code == 0
 
 
+
+def test_verify_reports_a_damaged_registry_and_reads_it_without_sqlalchemy(cli, out):
+    """`verify` reads the default registry with the standard library (SQLAlchemy's import was
+    most of its start-up): an untouched run verifies without importing SQLAlchemy, and a registry
+    SQLite cannot read is a finding, not a crash."""
+    import subprocess
+    import sys
+
+    assert cli("history", "--out", out).code == 0  # builds the registry
+    probe = ("import sys\nfrom auditor.records.verify import verify_run\n"
+             f"v = verify_run({str(run_path(out, 2))!r})\n"
+             "print(len(v.findings), 'sqlalchemy' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert res.stdout.split() == ["0", "False"], res.stdout + res.stderr
+    registry = out / "audits.sqlite"
+    data = bytearray(registry.read_bytes())
+    data[100:4096] = bytes(len(data[100:4096]))  # the first page's schema zeroed: SQLite reads it as malformed
+    registry.write_bytes(bytes(data))
+    res = cli("verify", run_path(out, 2))
+    assert res.code == 1 and "the registry cannot be read" in res.text, res.text
+
 # --- issue 12, item 7: render never modifies a sealed run -----------------------------------------
 
 def test_render_leaves_a_sealed_run_byte_identical_and_verified(cli, out, stub_pdf):
