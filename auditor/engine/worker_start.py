@@ -67,11 +67,21 @@ def compile_shap_text() -> None:
 def prepare() -> None:
     """Import what a worker runs and compile shap's text path. A failure costs only time (each worker
     then imports and compiles on its first use, and reports any real error there, with the task
-    that needed it), so it is logged, not raised: the fork server must start."""
+    that needed it), so it is logged, not raised: the fork server must start.
+
+    Between steps it stops when the process that started it has gone (``auditor run`` ended, e.g.
+    on a model that does not load): the fork server then exits at once instead of preparing for
+    workers that will never start (up to ~15 s of a core)."""
+    import os
+
+    parent = os.getppid()
     try:
         for name in WORKER_MODULES:
+            if os.getppid() != parent:
+                return
             importlib.import_module(name)
-        compile_shap_text()
+        if os.getppid() == parent:
+            compile_shap_text()
     except Exception as exc:  # an optimisation: the worker works without it
         log.warning("local workers will import and compile on their first use: %s: %s", type(exc).__name__, exc)
 

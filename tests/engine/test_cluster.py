@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 from dataclasses import replace
 from types import SimpleNamespace
@@ -188,6 +189,20 @@ def test_a_fork_server_that_cannot_prepare_still_starts_and_says_why(broken, mon
     expected = "ModuleNotFoundError: No module named 'auditor_no_such_module'" if broken == "import" else \
         "RuntimeError: no compiler today"
     assert [r.getMessage() for r in caplog.records] == [f"local workers will import and compile on their first use: {expected}"]
+
+
+
+def test_a_fork_server_whose_audit_has_ended_stops_preparing(monkeypatch):
+    """`auditor run` may end while its fork server prepares (a model that does not load: exit 4):
+    the server stops at its next step (its parent is then another process) rather than importing
+    and compiling for workers that will never start."""
+    imported, parents = [], iter([100, 100, 100, 1, 1, 1])
+    monkeypatch.setattr(os, "getppid", lambda: next(parents))
+    monkeypatch.setattr(worker_start, "WORKER_MODULES", ("json", "csv", "wave", "ftplib"))
+    monkeypatch.setattr(worker_start.importlib, "import_module", imported.append)
+    monkeypatch.setattr(worker_start, "compile_shap_text", lambda: imported.append("compiled"))
+    worker_start.prepare()
+    assert imported == ["json", "csv"]  # the third check saw another parent
 
 
 def test_a_tabular_models_local_workers_are_spawned_without_the_text_libraries():
