@@ -184,8 +184,9 @@ def explainer_problems(explainers: dict[str, dict[str, Any]]) -> list[Problem]:
                 break
             except ValidationError as exc:
                 attempts.append(pydantic_problems(exc, prefix=f"explainers.{method}"))
-        else:  # no task's variant accepts them: report the closest one (fewest problems)
-            problems.extend(min(attempts, key=len))
+        else:  # no task's variant accepts them: report the closest one (fewest problems, then the one
+            # that knows the keys: a bad value of a text-only parameter is not an "unknown key")
+            problems.extend(min(attempts, key=lambda a: (len(a), sum(p.message == "unknown key" for p in a))))
     return problems
 
 
