@@ -70,14 +70,17 @@ def fmt_measure(value, name: str = "") -> str:
 
 
 def fmt_cell(value, column: str = "") -> str:
-    """A table cell: integral floats print as integers (3, not 3.000); a p-value column (its header
-    is ``p`` or starts with ``p (`` or ``p-value``) is formatted as p-values."""
+    """A table cell: integral floats print as integers (3, not 3.000), others from 10 up with two
+    decimals (23.70, not 23.700); a p-value column (its header is ``p`` or starts with ``p (`` or
+    ``p-value``) is formatted as p-values."""
     head = column.strip().lower()
     if head == "p" or head.startswith(("p (", "p-value", "p value")):
         return fmt_measure(value, "p_value")
     if isinstance(value, float) and not isinstance(value, bool) and not math.isnan(value) \
             and value.is_integer() and abs(value) < 1e12:
         return f"{int(value):,}"
+    if isinstance(value, float) and abs(value) >= 10:  # as measurements; "23.700" reads as 23,700 in much of Europe
+        return fmt_num(value, 2)
     return fmt_num(value)
 
 

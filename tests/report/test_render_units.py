@@ -31,6 +31,7 @@ def test_measurements_are_formatted_by_type(name, value, shown):
 
 def test_table_cells_print_integral_floats_as_integers():
     assert fmt_cell(3.0) == "3" and fmt_cell(1234.0) == "1,234" and fmt_cell(0.5) == "0.500" and fmt_cell("x") == "x"
+    assert fmt_cell(23.7) == "23.70" and fmt_cell(-12.345) == "-12.35" and fmt_cell(250_000.4) == "250,000"
     assert fmt_cell(1.88e-10, "p (Wilcoxon)") == "< 0.001" and fmt_cell(0.04, "p-value") == "0.040"
 
 
