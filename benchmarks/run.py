@@ -23,6 +23,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -131,19 +132,49 @@ main()
 """
 
 
-def run_audit_subprocess(policy: Path, card: Path, data: Path, out: Path, *extra: str) -> dict:
+def rss_mib(pid: int) -> int | None:
+    """A process's resident memory, from /proc (None once it has gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        return None
+    return None
+
+
+def run_audit_subprocess(policy: Path, card: Path, data: Path, out: Path, *extra: str,
+                         rss_every_s: float | None = None) -> dict:
+    """One `auditor run` in a fresh process: wall seconds, peak RSS, result.json, and with
+    ``rss_every_s`` its resident memory sampled at that interval (``rss_mib``)."""
     started = time.perf_counter()
     # The audit reports its own peak RSS on exit (RUSAGE_CHILDREN would give the largest of all the
     # audits run so far, not this one's).
-    proc = subprocess.run([sys.executable, "-c", PEAK_REPORTING_AUDIT, "run", "--quiet", "--policy", str(policy),
-                           "--card", str(card), "--data", str(data), "--out", str(out), *extra],
-                          capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", PEAK_REPORTING_AUDIT, "run", "--quiet", "--policy", str(policy),
+                             "--card", str(card), "--data", str(data), "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    samples: list[int] = []
+
+    def sample() -> None:
+        while proc.poll() is None:
+            value = rss_mib(proc.pid)
+            if value is not None:
+                samples.append(value)
+            time.sleep(rss_every_s)
+
+    sampler = threading.Thread(target=sample, daemon=True) if rss_every_s else None
+    if sampler:
+        sampler.start()
+    _, stderr = proc.communicate()
     wall = time.perf_counter() - started
+    if sampler:
+        sampler.join()
     if proc.returncode not in (0, 1):
-        raise RuntimeError(f"audit failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    peak_kb = int(proc.stderr.rsplit("peak_rss_kb=", 1)[1].split()[0])
+        raise RuntimeError(f"audit failed ({proc.returncode}):\n{stderr[-3000:]}")
+    peak_kb = int(stderr.rsplit("peak_rss_kb=", 1)[1].split()[0])
     result_path = sorted(out.glob("*/v*/result.json"))[-1]
-    return {"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "result": json.loads(result_path.read_text())}
+    return {"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "result": json.loads(result_path.read_text()),
+            "rss_mib": samples}
 
 
 def summarise(run: dict, n_explained: int | None) -> dict:

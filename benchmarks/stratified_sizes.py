@@ -41,17 +41,11 @@ DESIGN = {"paired": True, "collapse_masks": True}
 
 def stratified_paired_coalitions(d: int, num_samples: int, random_state: np.random.RandomState) -> np.ndarray:
     """As ``paired_coalitions``, with the draws' sizes stratified over 1..d."""
-    data = np.ones((num_samples, d))
+    from auditor.explain.text_word_masks import paired_rows
+
     n_draws = num_samples // 2
     strata = (random_state.permutation(n_draws) + random_state.uniform(size=n_draws)) / max(n_draws, 1)
-    sizes = np.minimum((strata * d).astype(int) + 1, d)
-    row = 1
-    for size in sizes:
-        data[row, random_state.choice(d, size, replace=False)] = 0
-        if row + 1 < num_samples:
-            data[row + 1] = 1 - data[row]
-        row += 2
-    return data
+    return paired_rows(d, num_samples, np.minimum((strata * d).astype(int) + 1, d), random_state)
 
 
 def main() -> None:

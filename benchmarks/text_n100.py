@@ -14,29 +14,16 @@ provenance and the audit's resident memory read from /proc every 0.5 s (kept eve
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from run import PEAK_REPORTING_AUDIT, TEXT, build_examples, gradient_inputs, policy_with_n, summarise, write_result  # noqa: E402
+from run import (TEXT, build_examples, gradient_inputs, policy_with_n, run_audit_subprocess, summarise,  # noqa: E402
+                 write_result)
 
 SAMPLE_S = 0.5
-
-
-def rss_mib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) // 1024
-    except OSError:
-        return None
-    return None
 
 
 def main() -> None:
@@ -47,32 +34,11 @@ def main() -> None:
     build_examples(text=True, credit=False)
     with tempfile.TemporaryDirectory(prefix="text-n100-") as tmp:
         tmp = Path(tmp)
-        policy = policy_with_n("text-default", args.n, tmp)
-        cmd = [sys.executable, "-c", PEAK_REPORTING_AUDIT, "run", "--quiet", "--policy", str(policy),
-               "--card", str(TEXT / "README.md"), "--data", str(TEXT / "data" / "eval.jsonl"), "--out", str(tmp / "out")]
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        samples: list[int] = []
-
-        def sample() -> None:
-            while proc.poll() is None:
-                value = rss_mib(proc.pid)
-                if value is not None:
-                    samples.append(value)
-                time.sleep(SAMPLE_S)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        _, stderr = proc.communicate()
-        wall = time.perf_counter() - started
-        sampler.join()
-        if proc.returncode not in (0, 1):
-            raise SystemExit(f"audit failed ({proc.returncode}):\n{stderr[-3000:]}")
-        peak_kb = int(stderr.rsplit("peak_rss_kb=", 1)[1].split()[0])
-        result = json.loads(sorted((tmp / "out").glob("*/v*/result.json"))[-1].read_text())
-    report = summarise({"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "result": result}, args.n)
-    report.update(gradient_inputs=gradient_inputs(result), runtime=result["provenance"].get("runtime"),
-                  rss_mib_every_20_s=samples[::round(20 / SAMPLE_S)], note=args.note)
+        run = run_audit_subprocess(policy_with_n("text-default", args.n, tmp), TEXT / "README.md",
+                                   TEXT / "data" / "eval.jsonl", tmp / "out", rss_every_s=SAMPLE_S)
+    report = summarise(run, args.n)
+    report.update(gradient_inputs=gradient_inputs(run["result"]), runtime=run["result"]["provenance"].get("runtime"),
+                  rss_mib_every_20_s=run["rss_mib"][::round(20 / SAMPLE_S)], note=args.note)
     write_result("text-n100", report)
 
 

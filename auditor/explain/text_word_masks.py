@@ -75,9 +75,14 @@ def paired_coalitions(d: int, num_samples: int, random_state: np.random.RandomSt
     paired sampling of Covert & Lee 2021; with uniform sizes this is Leverage SHAP's design,
     Musco & Witter 2025). An odd remainder is one unpaired draw.
     """
-    data = np.ones((num_samples, d))
     n_draws = num_samples // 2  # rows 1 .. num_samples - 1, two per draw
-    sizes = random_state.randint(1, d + 1, n_draws)
+    return paired_rows(d, num_samples, random_state.randint(1, d + 1, n_draws), random_state)
+
+
+def paired_rows(d: int, num_samples: int, sizes, random_state: np.random.RandomState) -> np.ndarray:
+    """Row 0 the text; then, for each of ``sizes``, that many distinct words drawn uniformly by
+    ``random_state`` removed, the row followed by its complement (up to ``num_samples`` rows)."""
+    data = np.ones((num_samples, d))
     row = 1
     for size in sizes:
         inactive = random_state.choice(d, size, replace=False)

@@ -191,7 +191,6 @@ def test_a_fork_server_that_cannot_prepare_still_starts_and_says_why(broken, mon
     assert [r.getMessage() for r in caplog.records] == [f"local workers will import and compile on their first use: {expected}"]
 
 
-
 def test_a_fork_server_whose_audit_has_ended_stops_preparing(monkeypatch):
     """`auditor run` may end while its fork server prepares (a model that does not load: exit 4):
     the server stops at its next step (its parent is then another process) rather than importing

@@ -308,7 +308,6 @@ def test_verify_notices_a_registry_whose_manifest_hash_differs(cli, out):
     assert cli("verify", run_path(out, 1)).code == 0
 
 
-
 def test_verify_reports_a_damaged_registry_and_reads_it_without_sqlalchemy(cli, out):
     """`verify` reads the default registry with the standard library (SQLAlchemy's import was
     most of its start-up): an untouched run verifies without importing SQLAlchemy, and a registry
@@ -328,6 +327,7 @@ def test_verify_reports_a_damaged_registry_and_reads_it_without_sqlalchemy(cli, 
     registry.write_bytes(bytes(data))
     res = cli("verify", run_path(out, 2))
     assert res.code == 1 and "the registry cannot be read" in res.text, res.text
+
 
 # --- issue 12, item 7: render never modifies a sealed run -----------------------------------------
 

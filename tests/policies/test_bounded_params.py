@@ -114,7 +114,6 @@ def test_invalid_explainer_parameter_is_a_located_policy_error(tmp_path, task, m
     assert list(problems) == [f"task_explainers.{task}.{method}.{field}"], problems
 
 
-
 @pytest.mark.parametrize("params,message", [
     ({"removal": "drop"}, "Input should be 'mask' or 'delete'"),  # a text-only parameter: tabular LIME lacks it
     ({"paired": "sometimes"}, "Input should be a valid boolean"),
@@ -127,6 +126,7 @@ def test_a_method_of_several_tasks_reports_the_variant_that_knows_the_key(tmp_pa
     key = next(iter(params))
     assert problems == {f"explainers.lime.{key}": problems[f"explainers.lime.{key}"]}
     assert message in problems[f"explainers.lime.{key}"], problems
+
 
 def test_the_defaults_and_the_builtin_policies_are_within_the_bounds():
     for cls in CHECK_REGISTRY.values():
