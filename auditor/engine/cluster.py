@@ -4,9 +4,10 @@ The expensive per-instance work is sharded across the cluster's workers: every e
 (text IG / SHAP / LIME per text, the stability check's re-explanations, the sanity check's
 explanations of a text model's randomised copies, tabular LIME and SHAP per row) is split into
 shards of rows of about equal cost per worker (a text's cost is its length), and large prediction
-requests (permutation importance's shuffled copies) into contiguous shards of
-inputs. The model is never pickled across: each worker loads it itself from the card's path, once,
-and checks its sha256 against the audited model's (a mismatch is a :class:`ModelLoadError` naming
+requests (permutation importance's shuffled copies) into contiguous shards of inputs; a text model's
+large requests made here (faithfulness's removal curves, adversarial search) have their distinct
+inputs computed on the workers, in this process's batches, and cached here. The model is never
+pickled across: each worker loads it itself from the card's path, once, and checks its sha256 against the audited model's (a mismatch is a :class:`ModelLoadError` naming
 the worker). The data travels once per dataset with this process's predictions of its rows (a worker
 answers them with the same bits instead of computing them again); the seed and the explainers'
 parameters travel with the work, and every explainer seeds each instance on its own, so the numbers
@@ -180,6 +181,13 @@ def predict_on_worker(source: ModelSource, inputs):
     return (np.asarray(model.predict_proba(inputs)), *_stats(model))
 
 
+def predict_batches_on_worker(source: ModelSource, batches: list):
+    """Class probabilities of batches the main process de-duplicated (its cache counts them), computed
+    as they come, outside this worker's cache."""
+    model = worker_model(source)
+    return (model.predict_batches(batches), *_stats(model))
+
+
 # --- here ----------------------------------------------------------------------------------------
 
 
@@ -227,7 +235,8 @@ def balanced_shards(costs: np.ndarray, workers: int, per_worker: int) -> list[tu
 
 class DaskExecutor:
     """The Executor seam on a Dask cluster (see the module docstring). ``map`` runs here, in order;
-    :meth:`explain` and :meth:`predict_proba` shard the audited model's work across the workers."""
+    :meth:`explain`, :meth:`predict_proba` and :meth:`predict_batches` shard the audited model's work
+    across the workers."""
 
     backend = "dask"
     n_jobs = 1  # work handed to ``map`` (closures over this process's model) runs here, in order
@@ -238,6 +247,7 @@ class DaskExecutor:
         self._data: dict[str, Any] = {}  # dataset sha256 -> its future on the cluster
         # (worker, model) -> that model's cache statistics there (cumulative); model () is the audited one
         self._worker_stats: dict[tuple[str, tuple], dict] = {}
+        self._for_this_process = {"inputs": 0, "batches": 0}  # what predict_batches had the workers compute
 
     # -- the Executor seam --
     def map(self, fn: Callable[[Any], Any], items, *, sharedmem: bool = False) -> list:
@@ -245,8 +255,11 @@ class DaskExecutor:
 
     def attach(self, model) -> None:
         """Name the audited model: work on it is sharded; work on any other (a randomised copy for
-        the sanity test) stays here."""
+        the sanity test) stays here. A text model's large prediction requests made here (removal
+        curves, adversarial search) have their distinct inputs computed on the workers."""
         self.model = model
+        if hasattr(model, "compute_elsewhere"):
+            model.compute_elsewhere(self.predict_batches)
 
     def shards_work_of(self, model) -> bool:
         """Whether ``model``'s explanations run on the workers: the audited model's, and those of a
@@ -323,6 +336,26 @@ class DaskExecutor:
             combined = concat(combined, part)
         return [combined.subset(np.argsort(np.concatenate([positions for _, positions in shards]), kind="stable"))]
 
+    def predict_batches(self, batches: list[list[np.ndarray]]) -> list[np.ndarray]:
+        """The audited text model's probabilities of batches of token ids, in order, computed on the
+        workers in shards of about equal tokens per worker, each batch as this process would have
+        computed it (so with the same numbers, to the bit where the worker's kernels agree)."""
+        workers = self._worker_addresses()
+        if not workers:
+            raise RuntimeError(f"the Dask cluster {self.spec.text} has no workers left")
+        costs = np.array([sum(len(ids) for ids in batch) for batch in batches], dtype=float)
+        shards = balanced_shards(costs, len(workers), SHARDS_PER_WORKER)
+        futures = [self.client.submit(predict_batches_on_worker, self.source, [batches[i] for i in positions],
+                                      workers=[workers[w]], allow_other_workers=True, pure=False)
+                   for w, positions in shards]
+        out: list = [None] * len(batches)
+        for (_, positions), part in zip(shards, self._gather(futures)):
+            for i, probs in zip(positions, part):
+                out[int(i)] = probs
+        self._for_this_process["inputs"] += sum(len(batch) for batch in batches)
+        self._for_this_process["batches"] += len(batches)
+        return out
+
     @staticmethod
     def _row_costs(ctx, rows: np.ndarray) -> np.ndarray:
         """An explanation's estimated cost per row (:func:`text_row_costs` for a text model, else
@@ -375,9 +408,13 @@ class DaskExecutor:
 
     def describe(self) -> dict:
         return {"backend": "dask", "cluster": self.spec.text, "workers": len({w for w, _ in self._worker_stats}) or self.workers,
-                "threads_per_worker": 1 if self.spec.local_workers else None, "worker_cache": self.worker_cache()}
+                "threads_per_worker": 1 if self.spec.local_workers else None, "worker_cache": self.worker_cache(),
+                # distinct inputs of this process's requests computed on the workers (counted in its cache)
+                "computed_for_this_process": dict(self._for_this_process)}
 
     def close(self) -> None:
+        if hasattr(self.model, "compute_elsewhere"):
+            self.model.compute_elsewhere(None)  # the model outlives the cluster: it computes here again
         for future in self._data.values():
             future.release()
         self._data.clear()

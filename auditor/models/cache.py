@@ -3,8 +3,9 @@
 An identical input (a tabular row, a text, a token-id sequence) is never sent to the model twice in
 one audit. Requests are split into cache hits and distinct misses; the misses go to the model in
 batches of at most ``batch_size``, through the cache's executor (several batches at once on a
-multi-core executor, in near-equal chunks so every worker gets a share). De-duplication and the
-store stay in the calling thread. Counters go into the run's provenance.
+multi-core executor, in near-equal chunks so every worker gets a share), or, for a large request
+on a cluster, to another process's model (:meth:`PredictionCache.compute_elsewhere`). De-duplication
+and the store stay in the calling thread. Counters go into the run's provenance.
 """
 
 from __future__ import annotations
@@ -61,6 +62,17 @@ class PredictionCache:
         self.executor = executor
         self._store: dict[Hashable, np.ndarray] = {}
         self.stats = CacheStats()
+        self._elsewhere: tuple[Callable[[list[list]], list], int] | None = None
+
+    def compute_elsewhere(self, run_batches: Callable[[list[list]], list] | None, min_inputs: int = 1) -> None:
+        """Send the batches of a fill of at least ``min_inputs`` distinct inputs to ``run_batches``
+        (e.g. a cluster's workers, each with the same model) instead of ``predict`` here; None: none.
+
+        ``run_batches(batches)`` returns one output per batch, in order. The batches are the ones
+        this cache would have sent to ``predict`` (same inputs, same order), and de-duplication, the
+        store and the counters stay here: an input computed elsewhere counts once, as a distinct
+        input of this cache, and is never asked for again."""
+        self._elsewhere = None if run_batches is None else (run_batches, min_inputs)
 
     def _predictor(self) -> Callable[[list], np.ndarray]:
         predict = self._predict()
@@ -106,8 +118,14 @@ class PredictionCache:
         chunks = self._chunks(len(items))
         t0 = time.perf_counter()
         predict = lambda c: np.asarray(self._predictor()(items[c]), dtype=float)  # noqa: E731
-        outs = ([predict(c) for c in chunks] if self.executor is None
-                else self.executor.map(predict, chunks, sharedmem=True))
+        if self._elsewhere is not None and len(items) >= self._elsewhere[1]:
+            outs = [np.asarray(out, dtype=float) for out in self._elsewhere[0]([items[c] for c in chunks])]
+            if len(outs) != len(chunks):
+                raise ValueError(f"{len(outs)} outputs computed elsewhere for {len(chunks)} batches")
+        elif self.executor is None:
+            outs = [predict(c) for c in chunks]
+        else:
+            outs = self.executor.map(predict, chunks, sharedmem=True)
         self.stats.model_time_s += time.perf_counter() - t0
         for chunk, out in zip(chunks, outs):
             size = chunk.stop - chunk.start

@@ -127,6 +127,8 @@ def _length_sorted_call(cache: PredictionCache, arrays: list[np.ndarray]) -> np.
     return out
 
 
+ELSEWHERE_MIN_INPUTS = 64  # distinct inputs (two batches) from which a request is computed elsewhere
+
 PADDING_SLACK = 1.25  # a batch's longest input is at most this many times its shortest ...
 PADDING_TOKENS = 8  # ... plus this many tokens (short inputs are not split into tiny batches)
 
@@ -180,6 +182,7 @@ class TextModel(RuntimeChoice, AdapterBase):
         self.baseline_id = self.pad_id  # the id the IG baseline writes at non-special positions
         self.special_ids = frozenset(int(i) for i in tokenizer.all_special_ids)
         self._encoded: dict[str, Encoded] = {}
+        self._elsewhere = None  # see compute_elsewhere
         self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
         self._embed_cache = PredictionCache(self._embed_batch, batch_size=self.batch_size)
         self._onnx = None  # OnnxLogits or Bfloat16Logits serving predict_proba once verified (see RuntimeChoice)
@@ -436,6 +439,25 @@ class TextModel(RuntimeChoice, AdapterBase):
 
     def _fresh_cache(self) -> None:
         self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
+        self._cache.compute_elsewhere(self._elsewhere and self._on_default_runtime, ELSEWHERE_MIN_INPUTS)
+
+    def compute_elsewhere(self, run_batches) -> None:
+        """Compute the distinct inputs of a large prediction request (at least
+        :data:`ELSEWHERE_MIN_INPUTS`) with ``run_batches`` (a cluster's workers, each with this
+        model: ``auditor/engine/cluster.py``), batch for batch as here, while PyTorch serves; None:
+        here. Checks whose model calls run in this process (faithfulness's removal curves,
+        adversarial search) then use the workers' cores too."""
+        self._elsewhere = run_batches
+        self._cache.compute_elsewhere(run_batches and self._on_default_runtime, ELSEWHERE_MIN_INPUTS)
+
+    def _on_default_runtime(self, batches: list[list]) -> list[np.ndarray]:
+        # another runtime is verified (and serves) in this process only: compute its numbers here
+        return self._elsewhere(batches) if self._onnx is None else self.predict_batches(batches)
+
+    def predict_batches(self, batches: list[list[np.ndarray]]) -> list[np.ndarray]:
+        """Class probabilities of batches of token-id arrays, computed now, outside the cache: the
+        batches of a request another process de-duplicated (``compute_elsewhere``)."""
+        return [self._predict_batch(list(batch)) for batch in batches]
 
     # ----------------------------------------------------------------- representations
     def pooled_embeddings(self, texts: Sequence[str]) -> np.ndarray:

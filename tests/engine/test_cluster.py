@@ -364,6 +364,38 @@ def test_a_text_audit_on_two_local_workers_gives_the_single_process_numbers(text
     assert len(per_worker) == 2 and all(s["distinct_inputs"] > 0 for s in per_worker.values())
 
 
+def test_a_text_models_requests_made_here_are_computed_on_the_workers_with_the_same_numbers(text_inputs, tmp_path,
+                                                                                           monkeypatch):
+    """Faithfulness's removal curves are requested in this process (they need every explainer's
+    ranking); on a cluster their distinct inputs are computed by the workers, batch for batch as
+    here, and counted once, in this process's cache."""
+    import auditor.models.text as text_module
+
+    monkeypatch.setattr(text_module, "ELSEWHERE_MIN_INPUTS", 1)  # every request, however small
+    _, card, data = text_inputs
+    policy = tmp_path / "faithfulness.yaml"
+    policy.write_text(yaml.safe_dump({
+        "schema_version": 1, "name": "tiny-text-faithfulness", "version": "1", "seed": 11,
+        "explainers": {"integrated_gradients": {"rule": "nested", "first_steps": 3, "n_steps": 15, "refine_above": 0.02}},
+        "checks": [{"check": "explanation_faithfulness",
+                    "params": {"explainers": ["integrated_gradients"], "n_instances": 6}}]}), encoding="utf-8")
+    (serial,), _, _ = _checks_and_files(policy, card, data, jobs=1)
+    (sharded,), _, execution = _checks_and_files(policy, card, data, cluster="local:2")
+    assert not serial.error and (sharded.status, sharded.sample_sizes) == (serial.status, serial.sample_sizes)
+    assert sharded.measurements == {k: v if v is None else pytest.approx(v, rel=1e-6, abs=1e-9)
+                                    for k, v in serial.measurements.items()}
+    elsewhere = execution["computed_for_this_process"]
+    # every distinct input the check asked for here (its removal curves, the evaluation rows) was
+    # computed on the workers and counted once, as this process's; the rest is what the workers'
+    # explanation shards computed for themselves (integrated gradients' baselines, which two workers
+    # may both need)
+    own = execution["worker_cache"]["total"]["distinct_inputs"]
+    assert elsewhere["inputs"] + own == sharded.cost["distinct_model_inputs"]
+    assert 100 < elsewhere["inputs"] < serial.cost["distinct_model_inputs"] <= sharded.cost["distinct_model_inputs"]
+    assert own < 10
+    assert elsewhere["batches"] >= 2
+
+
 def test_a_worker_answers_the_evaluation_rows_with_the_main_process_probabilities(text_inputs, monkeypatch):
     """The main process ships its probabilities of the dataset with it: a worker's shard computes
     only its explanation's inputs, and the explanation is the one computed here."""

@@ -153,3 +153,35 @@ def test_estimator_without_predict_proba_is_refused():
 
     with pytest.raises(ModelLoadError, match="NoProba has no predict_proba"):
         TabularModel(NoProba(), FEATURES)
+
+
+def test_a_large_fill_is_computed_elsewhere_in_the_batches_it_would_have_used_here_and_counted_once():
+    def predict(items):  # a two-class "model": p(1) = x / 100
+        x = np.asarray(items, dtype=float)
+        return np.column_stack([1 - x / 100, x / 100])
+
+    here, there, sent = PredictionCache(predict, batch_size=4), PredictionCache(predict, batch_size=4), []
+
+    def elsewhere(batches):
+        sent.append([list(b) for b in batches])
+        return [predict(b) for b in batches]
+
+    there.compute_elsewhere(elsewhere, min_inputs=6)
+    items = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]  # 7 distinct
+    np.testing.assert_array_equal(there(items, items), here(items, items))
+    assert sent == [[[3, 1, 4, 5], [9, 2, 6]]]  # this cache's own batches of its 7 misses, at most 4 each
+    counted = lambda stats: {k: v for k, v in stats.as_dict().items() if k != "model_time_s"}  # noqa: E731
+    assert counted(there.stats) == counted(here.stats)
+    assert (there.stats.distinct_inputs, there.stats.hits, there.stats.forward_calls) == (7, 3, 2)
+    there([1, 2, 7, 8], [1, 2, 7, 8])  # 2 misses: below min_inputs, computed here
+    assert len(sent) == 1 and there.stats.distinct_inputs == 9
+    there.compute_elsewhere(None)
+    there(list(range(20, 40)), list(range(20, 40)))
+    assert len(sent) == 1  # back to computing here
+
+    def loses_a_batch(batches):
+        return [predict(b) for b in batches][1:]
+
+    there.compute_elsewhere(loses_a_batch, min_inputs=1)
+    with pytest.raises(ValueError, match="2 outputs computed elsewhere for 3 batches"):
+        there(list(range(50, 60)), list(range(50, 60)))
