@@ -364,13 +364,30 @@ def test_a_text_audit_on_two_local_workers_gives_the_single_process_numbers(text
     assert len(per_worker) == 2 and all(s["distinct_inputs"] > 0 for s in per_worker.values())
 
 
+def test_requests_made_here_go_to_the_workers_only_on_a_scheduler_elsewhere():
+    from auditor.engine.cluster import DaskExecutor
+
+    class Model:
+        def compute_elsewhere(self, run_batches):
+            self.run_batches = run_batches
+
+    for text, expected in (("local:2", False), ("tcp://10.0.0.5:8786", True)):
+        model = Model()
+        executor = DaskExecutor(client=None, spec=parse_cluster(text), source=None)
+        executor.attach(model)
+        assert (getattr(model, "run_batches", None) is not None) is expected, text
+
+
 def test_a_text_models_requests_made_here_are_computed_on_the_workers_with_the_same_numbers(text_inputs, tmp_path,
                                                                                            monkeypatch):
     """Faithfulness's removal curves are requested in this process (they need every explainer's
     ranking); on a cluster their distinct inputs are computed by the workers, batch for batch as
-    here, and counted once, in this process's cache."""
+    here, and counted once, in this process's cache. (On a scheduler elsewhere; local workers, as
+    here, share the main process's cores and leave them to it unless told otherwise.)"""
+    import auditor.engine.cluster as cluster_module
     import auditor.models.text as text_module
 
+    monkeypatch.setattr(cluster_module, "LOCAL_REQUESTS_ON_WORKERS", True)
     monkeypatch.setattr(text_module, "ELSEWHERE_MIN_INPUTS", 1)  # every request, however small
     _, card, data = text_inputs
     policy = tmp_path / "faithfulness.yaml"
