@@ -7,15 +7,15 @@ shards of rows of about equal cost per worker (a text's cost is its length), and
 requests (permutation importance's shuffled copies) into contiguous shards of inputs; on a scheduler
 elsewhere, a text model's large requests made here (faithfulness's removal curves, adversarial
 search) have their distinct inputs computed on the workers, in this process's batches, and cached
-here. The model is never
-pickled across: each worker loads it itself from the card's path, once, and checks its sha256 against the audited model's (a mismatch is a :class:`ModelLoadError` naming
-the worker). The data travels once per dataset with this process's predictions of its rows (a worker
+here. The model is never pickled across: each worker loads it itself from the card's path, once, and
+checks its sha256 against the audited model's (a mismatch is a :class:`ModelLoadError` naming the
+worker). The data travels once per dataset with this process's predictions of its rows (a worker
 answers them with the same bits instead of computing them again); the seed and the explainers'
 parameters travel with the work, and every explainer seeds each instance on its own, so the numbers
-are those of a single-process run (tested). Each worker's cache statistics are merged into the
-run's provenance. ``--cluster local:N`` on a text model forks its workers from a fork server that
-imported their libraries and compiled shap's numba code once (:mod:`auditor.engine.worker_start`),
-started before this process loads the model so that the two overlap.
+are those of a single-process run (tested). Each worker's cache statistics are merged into the run's
+provenance. ``--cluster local:N`` on a text model forks its workers from a fork server that imported
+their libraries and compiled shap's numba code once (:mod:`auditor.engine.worker_start`), started
+before this process loads the model so that the two overlap.
 
 Work that closes over the audited model in this process (``Executor.map``) runs here, in order.
 """
