@@ -34,3 +34,36 @@ def runtime_lines(runtime: dict) -> list[str]:
         lines.append(f"Forward pass: {fast['how']}{_probe(fast)}" if fast.get("used")
                      else f"Forward pass: the model's own ({fast.get('reason', 'no reason recorded')})")
     return lines
+
+
+def _n(value) -> str:
+    return f"{int(value):,}"
+
+
+def execution_lines(execution: dict) -> list[str]:
+    """Where the audit's model work ran (``provenance.execution``), in words: one process and its
+    workers, or a Dask cluster with what its workers computed (the "Model calls" row counts this
+    process's cache only)."""
+    if not execution:
+        return []
+    if execution.get("backend") != "dask":
+        return [f"One process: {execution.get('n_jobs', 1)} parallel workers ({execution.get('backend', 'threading')})"]
+    threads = execution.get("threads_per_worker")
+    lines = [f"Dask cluster {execution.get('cluster')}: {execution.get('workers')} workers"
+             + (f", {threads} thread each" if threads else "")
+             + "; each loaded the model itself and matched its sha256"]
+    cache = execution.get("worker_cache") or {}
+    total = cache.get("total")
+    if total:
+        lines.append(f"On the workers: {_n(total['requests'])} inputs requested, "
+                     f"{_n(total['distinct_inputs'])} computed, {_n(total['hits'])} cache hits, "
+                     f"{_n(total['gradient_inputs'])} through a backward pass (not counted under Model calls)")
+    copies = cache.get("randomised_copies")
+    if copies:
+        lines.append(f"Randomised copies (sanity check), on the workers: {_n(copies['distinct_inputs'])} inputs computed, "
+                     f"{_n(copies['gradient_inputs'])} through a backward pass")
+    mine = execution.get("computed_for_this_process") or {}
+    if mine.get("inputs"):
+        lines.append(f"Of the inputs under Model calls, {_n(mine['inputs'])} were computed on the workers "
+                     f"({_n(mine['batches'])} batches)")
+    return lines

@@ -149,3 +149,27 @@ def test_the_model_runtime_is_told_with_what_each_part_was_checked_against():
     assert runtime_lines(approximate) == [
         "Runtime: onnx-int8 (verified against PyTorch float32 on 64 evaluation texts: largest probability "
         "difference 0.23); approximate: gated verdicts are marked"]
+
+
+def test_the_execution_says_where_the_model_work_ran_and_what_the_workers_computed():
+    from auditor.render.runtime import execution_lines
+
+    assert execution_lines({}) == []
+    assert execution_lines({"n_jobs": 2, "backend": "threading"}) == ["One process: 2 parallel workers (threading)"]
+    cluster = {"backend": "dask", "cluster": "local:2", "workers": 2, "threads_per_worker": 1,
+               "worker_cache": {"total": {"requests": 24333, "hits": 15629, "distinct_inputs": 8704,
+                                          "forward_calls": 344, "gradient_inputs": 825},
+                                "randomised_copies": {"requests": 72, "hits": 24, "distinct_inputs": 48,
+                                                      "forward_calls": 48, "gradient_inputs": 488}},
+               "computed_for_this_process": {"inputs": 0, "batches": 0}}
+    assert execution_lines(cluster) == [
+        "Dask cluster local:2: 2 workers, 1 thread each; each loaded the model itself and matched its sha256",
+        "On the workers: 24,333 inputs requested, 8,704 computed, 15,629 cache hits, 825 through a backward pass "
+        "(not counted under Model calls)",
+        "Randomised copies (sanity check), on the workers: 48 inputs computed, 488 through a backward pass"]
+    elsewhere = {**cluster, "cluster": "tcp://10.0.0.5:8786", "threads_per_worker": None,
+                 "worker_cache": {"total": cluster["worker_cache"]["total"]},
+                 "computed_for_this_process": {"inputs": 1255, "batches": 47}}
+    assert execution_lines(elsewhere)[0] == ("Dask cluster tcp://10.0.0.5:8786: 2 workers; each loaded the model "
+                                             "itself and matched its sha256")
+    assert execution_lines(elsewhere)[-1] == "Of the inputs under Model calls, 1,255 were computed on the workers (47 batches)"
