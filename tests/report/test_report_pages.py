@@ -150,3 +150,18 @@ def test_the_pdf_is_tagged_and_stays_pdf_a_3b(credit_demo):
     assert "/StructTreeRoot" in root and bool(root["/MarkInfo"]["/Marked"]) and str(root["/Lang"]) == "en"
     xmp = reader.xmp_metadata.rdf_root.toxml()
     assert 'pdfaid:part="3"' in xmp and 'pdfaid:conformance="B"' in xmp
+
+
+def test_provenance_tells_the_model_calls_and_where_they_ran(credit_demo):
+    from auditor.render.html import render_html
+
+    r = credit_demo.result
+    text = " ".join(render_html(r).split())
+    cache = r.provenance["cache"]
+    assert f"{cache['requests']:,} inputs requested, {cache['distinct_inputs']:,} computed" in text
+    assert "through a forward and backward pass" not in text  # no gradient explainer ran
+    assert f"One process: {r.provenance['execution']['n_jobs']} parallel workers (threading)" in text
+    # a text audit's gradient passes, which the cache never answers, are counted beside them
+    graded = r.model_copy(update={"provenance": {**r.provenance, "cache": {**cache, "gradient_inputs": 825}}})
+    assert "; 825 more inputs through a forward and backward pass (gradient explainers, never cached)" in \
+        " ".join(render_html(graded).split())
