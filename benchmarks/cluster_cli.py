@@ -6,10 +6,10 @@ wall time a user waits for `auditor run --cluster local:N`, start-up and renderi
     .venv/bin/python benchmarks/cluster_cli.py --ways jobs local:1 local:2 --checkout /tmp/older-worktree
     .venv/bin/python benchmarks/cluster_cli.py --n 100                # every check at 100 reviews, about 40 min
 
-Each way is one `python -m auditor run --policy text-default` of the review example (its 12 explained
-reviews; with ``--n``, every check's n_instances at N) in a fresh process, run from ``--checkout`` (default: this one) with this virtual
-environment's Python; ``jobs`` is the single-process run. Reports go to a temporary folder. Results:
-``results/cluster-cli-<UTC time>.json``.
+Each way is one `python -m auditor run --policy text-default` of the review example (its 12
+explained reviews; with ``--n``, every check's n_instances at N) in a fresh process, run from
+``--checkout`` (default: this one) with this virtual environment's Python; ``jobs`` is the single-
+process run. Reports go to a temporary folder. Results: ``results/cluster-cli-<UTC time>.json``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""How the model was run, in words for the report's provenance (``provenance.runtime``)."""
+"""How the model was run and where, in words for the report's provenance (``provenance.runtime``,
+``provenance.execution``)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ def execution_lines(execution: dict) -> list[str]:
     if not execution:
         return []
     if execution.get("backend") != "dask":
-        return [f"One process: {execution.get('n_jobs', 1)} parallel workers ({execution.get('backend', 'threading')})"]
+        jobs = int(execution.get("n_jobs", 1))
+        return [f"One process: {jobs} parallel workers ({execution.get('backend', 'threading')})" if jobs > 1
+                else "One process, one worker"]
     threads = execution.get("threads_per_worker")
     lines = [f"Dask cluster {execution.get('cluster')}: {execution.get('workers')} workers"
              + (f", {threads} thread each" if threads else "")

@@ -156,6 +156,7 @@ def test_the_execution_says_where_the_model_work_ran_and_what_the_workers_comput
 
     assert execution_lines({}) == []
     assert execution_lines({"n_jobs": 2, "backend": "threading"}) == ["One process: 2 parallel workers (threading)"]
+    assert execution_lines({"n_jobs": 1, "backend": "threading"}) == ["One process, one worker"]
     cluster = {"backend": "dask", "cluster": "local:2", "workers": 2, "threads_per_worker": 1,
                "worker_cache": {"total": {"requests": 24333, "hits": 15629, "distinct_inputs": 8704,
                                           "forward_calls": 344, "gradient_inputs": 825},
