@@ -8,8 +8,9 @@ wall time a user waits for `auditor run --cluster local:N`, start-up and renderi
 
 Each way is one `python -m auditor run --policy text-default` of the review example (its 12
 explained reviews; with ``--n``, every check's n_instances at N) in a fresh process, run from
-``--checkout`` (default: this one) with this virtual environment's Python; ``jobs`` is the single-
-process run. Reports go to a temporary folder. Results: ``results/cluster-cli-<UTC time>.json``.
+``--checkout`` (default: this one) with this virtual environment's Python; ``jobs`` is the
+single-process run. Reports go to a temporary folder. Results: ``results/cluster-cli-<UTC
+time>.json``.
 """
 
 from __future__ import annotations
