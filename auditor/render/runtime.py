@@ -38,7 +38,7 @@ def runtime_lines(runtime: dict) -> list[str]:
 
 
 def _n(value) -> str:
-    return f"{int(value):,}"
+    return f"{int(value or 0):,}"
 
 
 def execution_lines(execution: dict) -> list[str]:
@@ -58,15 +58,15 @@ def execution_lines(execution: dict) -> list[str]:
     cache = execution.get("worker_cache") or {}
     total = cache.get("total")
     if total:
-        lines.append(f"On the workers: {_n(total['requests'])} inputs requested, "
-                     f"{_n(total['distinct_inputs'])} computed, {_n(total['hits'])} cache hits, "
-                     f"{_n(total['gradient_inputs'])} through a backward pass (not counted under Model calls)")
+        lines.append(f"On the workers: {_n(total.get('requests'))} inputs requested, "
+                     f"{_n(total.get('distinct_inputs'))} computed, {_n(total.get('hits'))} cache hits, "
+                     f"{_n(total.get('gradient_inputs'))} through a backward pass (not counted under Model calls)")
     copies = cache.get("randomised_copies")
     if copies:
-        lines.append(f"Randomised copies (sanity check), on the workers: {_n(copies['distinct_inputs'])} inputs computed, "
-                     f"{_n(copies['gradient_inputs'])} through a backward pass")
+        lines.append(f"Randomised copies (sanity check), on the workers: {_n(copies.get('distinct_inputs'))} inputs computed, "
+                     f"{_n(copies.get('gradient_inputs'))} through a backward pass")
     mine = execution.get("computed_for_this_process") or {}
     if mine.get("inputs"):
-        lines.append(f"Of the inputs under Model calls, {_n(mine['inputs'])} were computed on the workers "
-                     f"({_n(mine['batches'])} batches)")
+        lines.append(f"Of the inputs under Model calls, {_n(mine.get('inputs'))} were computed on the workers "
+                     f"({_n(mine.get('batches'))} batches)")
     return lines

@@ -165,3 +165,8 @@ def test_provenance_tells_the_model_calls_and_where_they_ran(credit_demo):
     graded = r.model_copy(update={"provenance": {**r.provenance, "cache": {**cache, "gradient_inputs": 825}}})
     assert "; 825 more inputs through a forward and backward pass (gradient explainers, never cached)" in \
         " ".join(render_html(graded).split())
+    # a result written before the count existed (no gradient_inputs, no execution) still renders
+    older = {**r.provenance, "cache": {k: v for k, v in cache.items() if k != "gradient_inputs"}}
+    older.pop("execution")
+    text = " ".join(render_html(r.model_copy(update={"provenance": older})).split())
+    assert f"{cache['hits']:,} cache hits" in text and "Execution" not in text
