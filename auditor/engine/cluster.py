@@ -318,6 +318,19 @@ class DaskExecutor:
                 f.release()
         return results
 
+    def _submit_balanced(self, costs: np.ndarray, task: Callable[[np.ndarray], tuple]) -> tuple[list, list]:
+        """Shards of about equal ``costs`` per worker (:func:`balanced_shards`), each submitted to its
+        worker as ``task(positions)`` = (function, *arguments); the shards and their futures. A
+        shard's worker is fixed by the costs: each worker's cache sees the same requests in the same
+        order on every run, so the numbers' last bits are reproducible."""
+        workers = self._worker_addresses()
+        if not workers:
+            raise RuntimeError(f"the Dask cluster {self.spec.text} has no workers left")
+        shards = balanced_shards(costs, len(workers), SHARDS_PER_WORKER)
+        futures = [self.client.submit(*task(positions), workers=[workers[w]], allow_other_workers=True, pure=False)
+                   for w, positions in shards]
+        return shards, futures
+
     def explain(self, ctx, method: str, params, rows: np.ndarray, on_done: Callable[[int], None] | None = None) -> list:
         """The attributions of ``rows`` in row order, computed on the workers in shards of about
         equal cost per worker (:func:`balanced_shards`); ``on_done(n)`` after each shard with its
@@ -325,17 +338,11 @@ class DaskExecutor:
         from auditor.explain.attribution import concat
 
         data = self._scattered(ctx)
-        workers = self._worker_addresses()
-        if not workers:
-            raise RuntimeError(f"the Dask cluster {self.spec.text} has no workers left")
         rows = np.asarray(rows)
-        shards = balanced_shards(self._row_costs(ctx, rows), len(workers), SHARDS_PER_WORKER)
-        # a shard's worker is fixed by the rows' costs: each worker's cache sees the same requests
-        # in the same order on every run, so the numbers' last bits are reproducible
         source = self._source_for(ctx.model)
-        futures = [self.client.submit(explain_on_worker, source, data, ctx.seed, ctx.explainer_params, method,
-                                      params.model_dump(), rows[positions], workers=[workers[w]],
-                                      allow_other_workers=True, pure=False) for w, positions in shards]
+        shards, futures = self._submit_balanced(self._row_costs(ctx, rows), lambda positions: (
+            explain_on_worker, source, data, ctx.seed, ctx.explainer_params, method, params.model_dump(),
+            rows[positions]))
         parts = self._gather(futures, on_done=None if on_done is None else (lambda i: on_done(len(shards[i][1]))))
         combined = parts[0]
         for part in parts[1:]:
@@ -346,14 +353,9 @@ class DaskExecutor:
         """The audited text model's probabilities of batches of token ids, in order, computed on the
         workers in shards of about equal tokens per worker, each batch as this process would have
         computed it (so with the same numbers, to the bit where the worker's kernels agree)."""
-        workers = self._worker_addresses()
-        if not workers:
-            raise RuntimeError(f"the Dask cluster {self.spec.text} has no workers left")
         costs = np.array([sum(len(ids) for ids in batch) for batch in batches], dtype=float)
-        shards = balanced_shards(costs, len(workers), SHARDS_PER_WORKER)
-        futures = [self.client.submit(predict_batches_on_worker, self.source, [batches[i] for i in positions],
-                                      workers=[workers[w]], allow_other_workers=True, pure=False)
-                   for w, positions in shards]
+        shards, futures = self._submit_balanced(costs, lambda positions: (
+            predict_batches_on_worker, self.source, [batches[i] for i in positions]))
         out: list = [None] * len(batches)
         for (_, positions), part in zip(shards, self._gather(futures)):
             for i, probs in zip(positions, part):

@@ -439,7 +439,7 @@ class TextModel(RuntimeChoice, AdapterBase):
 
     def _fresh_cache(self) -> None:
         self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
-        self._cache.compute_elsewhere(self._elsewhere and self._on_default_runtime, ELSEWHERE_MIN_INPUTS)
+        self.compute_elsewhere(self._elsewhere)  # a new cache keeps where its large requests go
 
     def compute_elsewhere(self, run_batches) -> None:
         """Compute the distinct inputs of a large prediction request (at least
