@@ -27,6 +27,9 @@ import numpy as np
 
 _WORD_START = ("Ġ", "▁")  # byte-level BPE / SentencePiece markers of a word's first piece
 _CONTINUATION = "##"  # WordPiece marker of a continuation piece
+QUERY_CHUNK = 256  # words whose neighbours one product with the embedding matrix computes
+MAX_REMEMBERED = 200_000  # words whose neighbours an index keeps (a few KiB each at most)
+PREFETCH_MULTIPLY_ADDS = 2e11  # text_spaces looks up every word up front below this (vocab x dim x words)
 
 
 @dataclass
@@ -94,12 +97,14 @@ def tabular_spaces(frame, categorical: list[str], rows: np.ndarray, *, max_candi
 @dataclass
 class NeighbourIndex:
     """Cosine nearest neighbours among the vocabulary's whole words, in an input-embedding matrix
-    (read in place, in the model's dtype: no copy of the matrix is kept)."""
+    (read in place, in the model's dtype: no copy of the matrix is kept). Answers are remembered per
+    word, so a word met again in another text costs nothing."""
 
     weight: Any  # the (vocab, dim) embedding tensor
     words: dict[int, str]  # candidate token id -> the word it writes (markers stripped)
     _ids: Any = None
     _norms: Any = None
+    _answers: dict = field(default_factory=dict)
 
     def __post_init__(self):
         import torch
@@ -112,17 +117,43 @@ class NeighbourIndex:
     def nearest(self, piece_ids: list[int], k: int, floor: float, exclude: str) -> tuple[list[str], list[float]]:
         """Up to ``k`` words nearest to the mean embedding of ``piece_ids``, cosine ≥ ``floor``, most
         similar first, ``exclude`` (the word itself, any case) left out."""
+        return self.nearest_many([(piece_ids, exclude)], k, floor)[0]
+
+    def nearest_many(self, queries: list[tuple[list[int], str]], k: int, floor: float
+                     ) -> list[tuple[list[str], list[float]]]:
+        """:meth:`nearest` of each ``(piece_ids, exclude)``; the embedding matrix is read once per
+        :data:`QUERY_CHUNK` words not answered before (a product of matrices, not one per word)."""
         import torch
 
-        if not len(self._ids) or not piece_ids:
-            return [], []
-        with torch.no_grad():
-            query = self.weight[torch.as_tensor(piece_ids, device=self.weight.device)].float().mean(dim=0)
-            dots = (self.weight @ query.to(self.weight.dtype)).float()[self._ids]
-            sims = (dots / (self._norms * query.norm().clamp(min=1e-12))).cpu().numpy()
-        out, close, seen = [], [], {exclude.lower()}
-        for j in np.argsort(-sims, kind="stable"):
-            if sims[j] < floor or len(out) >= k:
+        keys = [(tuple(int(i) for i in piece_ids), exclude.lower(), k, floor) for piece_ids, exclude in queries]
+        fresh: dict = {}
+        todo = list(dict.fromkeys(key for key in keys if key[0] and len(self._ids) and key not in self._answers))
+        for start in range(0, len(todo), QUERY_CHUNK):
+            chunk = todo[start:start + QUERY_CHUNK]
+            with torch.no_grad():
+                mean = torch.stack([self.weight[torch.as_tensor(key[0], device=self.weight.device)].float().mean(dim=0)
+                                    for key in chunk])
+                dots = (self.weight @ mean.to(self.weight.dtype).T).float()[self._ids]
+                sims = (dots / (self._norms[:, None] * mean.norm(dim=1).clamp(min=1e-12)[None, :])).cpu().numpy()
+            for j, key in enumerate(chunk):
+                fresh[key] = self._closest(sims[:, j], k, floor, key[1])
+        for key, answer in fresh.items():
+            if len(self._answers) >= MAX_REMEMBERED:
+                break
+            self._answers[key] = answer
+        answers = []
+        for key in keys:
+            words, close = fresh.get(key) or self._answers.get(key) or ([], [])
+            answers.append((list(words), list(close)))
+        return answers
+
+    def _closest(self, sims: np.ndarray, k: int, floor: float, exclude: str) -> tuple[list[str], list[float]]:
+        """The ``k`` best candidates at or above ``floor`` (one per lower-cased word, ``exclude`` left
+        out), in the order of a stable descending sort of every candidate."""
+        out, close, seen = [], [], {exclude}
+        above = np.flatnonzero(sims >= floor)  # ascending index: the stable sort's order on ties
+        for j in above[np.argsort(-sims[above], kind="stable")]:
+            if len(out) >= k:
                 break
             word = self.words[int(self._ids[j])]
             if word.lower() in seen:
@@ -196,6 +227,14 @@ def text_spaces(model, texts: list[str], *, max_candidates: int, floor: float) -
         units = [text[s:e] for s, e in spans]
         spaces.append(TextSpace(text=text, units=units, spans=spans, pieces=pieces, index=index,
                                 max_candidates=max_candidates, floor=floor))
+    n_words = sum(len(space.units) for space in spaces)
+    if n_words * index.weight.shape[0] * index.weight.shape[1] <= PREFETCH_MULTIPLY_ADDS:
+        # every word's neighbours in a few matrix products, instead of one pass over the matrix per
+        # word the search visits (a large vocabulary keeps the lookups lazy: most words are never visited)
+        answers = iter(index.nearest_many([(p, unit) for space in spaces for p, unit in zip(space.pieces, space.units)],
+                                          max_candidates, floor))
+        for space in spaces:
+            space._options = {u: next(answers) for u in range(len(space.units))}
     return spaces
 
 

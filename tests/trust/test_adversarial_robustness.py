@@ -354,6 +354,44 @@ def test_neighbours_are_cosine_nearest_above_the_floor_without_the_word_itself()
     assert index.nearest([0], k=1, floor=0.5, exclude="good")[0] == ["fine"]
 
 
+def test_neighbours_of_many_words_at_once_are_each_words_own_and_remembered(monkeypatch):
+    import torch
+
+    from auditor.models import substitution
+    from auditor.models.substitution import NeighbourIndex
+
+    weight = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0], [1.0, 0.05], [0.6, 0.8]])
+    words = {0: "good", 1: "fine", 2: "table", 3: "bad", 4: "Good", 5: "nice"}
+    queries = [([0], "good"), ([2], "table"), ([0, 2], "x"), ([3], "bad"), ([0], "good"), ([], "none")]
+    one_by_one = [NeighbourIndex(weight, words).nearest(p, k=2, floor=-1.0, exclude=e) for p, e in queries]
+    monkeypatch.setattr(substitution, "QUERY_CHUNK", 2)  # several chunks, a repeated word in two of them
+    index = NeighbourIndex(weight, words)
+    assert index.nearest_many(queries, k=2, floor=-1.0) == one_by_one
+    assert one_by_one[0] == (["fine", "nice"], [pytest.approx(0.9 / np.hypot(0.9, 0.1)), pytest.approx(0.6)])
+    assert one_by_one[2][0] == ["nice", "fine"]  # the mean of good and table: (0.5, 0.5)
+    assert one_by_one[5] == ([], [])  # a word without pieces has no neighbours
+    assert len(index._answers) == 4  # one answer per distinct word, the repeated one kept once
+    index.weight = None  # a remembered word never reads the matrix again
+    assert index.nearest([3], k=2, floor=-1.0, exclude="bad") == one_by_one[3]
+
+
+def test_text_spaces_look_every_word_up_at_once_with_the_lazy_answers(text, monkeypatch):
+    from auditor.models import substitution
+
+    texts = list(text.ctx.data.texts()[:6])
+    model = text.ctx.model
+    eager = substitution.text_spaces(model, texts, max_candidates=5, floor=-0.1)
+    assert all(len(space._options) == len(space.units) for space in eager)
+    monkeypatch.setattr(model, "_neighbour_index", None)  # a fresh index: nothing remembered
+    monkeypatch.setattr(substitution, "PREFETCH_MULTIPLY_ADDS", 0)  # as for a large vocabulary
+    lazy = substitution.text_spaces(model, texts, max_candidates=5, floor=-0.1)
+    assert all(not space._options for space in lazy)
+    for a, b in zip(eager, lazy):
+        for u in range(len(a.units)):
+            words, close = a.options(u)
+            assert words == b.options(u)[0] and close == pytest.approx(b.options(u)[1], abs=1e-6)
+
+
 def test_text_edits_replace_words_in_place():
     from auditor.models.substitution import TextSpace
 
