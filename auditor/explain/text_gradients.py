@@ -138,6 +138,11 @@ def path_contributions(model: TextModel, ids_list: list[np.ndarray], baselines: 
             with torch.no_grad():
                 e_base = layer(base)
                 delta = layer(ids) - e_base
+            # a prompt's shared prefix (kept by the baseline, so constant along the path) is computed
+            # once: the passes embed and compute only the tokens after it
+            n, logits_after = model.shared_prefix(ids, mask)
+            if n and not torch.equal(base[:, :n], ids[:, :n]):
+                n = 0
             text = np.concatenate([np.full(len(todo[i]), j) for j, i in enumerate(group)]).astype(int)
             node = np.concatenate([np.arange(len(todo[i])) for i in group]).astype(int)
             alpha = np.concatenate([todo[i] for i in group])
@@ -147,8 +152,9 @@ def path_contributions(model: TextModel, ids_list: list[np.ndarray], baselines: 
                 a = torch.as_tensor(alpha[start: start + step], dtype=delta.dtype, device=ids.device)
                 with torch.enable_grad():
                     e = (e_base[t] + a[:, None, None] * delta[t]).requires_grad_()
-                    point["e"] = e
-                    probs = torch.softmax(model.class_logits(ids[t], mask[t]).float(), dim=-1)
+                    point["e"] = e[:, n:] if n else e
+                    logits = logits_after(ids[t], mask[t]) if n else model.class_logits(ids[t], mask[t])
+                    probs = torch.softmax(logits.float(), dim=-1)
                     goal = torch.as_tensor(target[group][text[start: start + step]], device=probs.device)
                     (grad,) = torch.autograd.grad(probs[torch.arange(len(t), device=probs.device), goal].sum(), e)
                 model.stats.gradient_inputs += len(t)

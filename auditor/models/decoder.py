@@ -174,9 +174,11 @@ class PromptedCausalLM(DecoderTextModel):
     # ----------------------------------------------------------------- probabilities
     def class_logits(self, input_ids, attention_mask):
         """Log-probabilities of each class's label-word token at the answer position (the last real
-        token of each row); a softmax over them gives the class probabilities."""
-        return label_logprobs(self.model, tuple(self.label_token_ids), input_ids, attention_mask,
-                              answer_only=self.serves_fast())
+        token of each row); a softmax over them gives the class probabilities. On the faster path
+        where :meth:`use_fast_forward` verified it."""
+        if self.serves_fast():
+            return self._fast(input_ids, attention_mask)
+        return label_logprobs(self.model, tuple(self.label_token_ids), input_ids, attention_mask, answer_only=False)
 
     def fast_forward(self) -> tuple:
         """The language-model head at the answer positions only (``logits_to_keep``), where the
@@ -185,6 +187,51 @@ class PromptedCausalLM(DecoderTextModel):
             return None, "the model's forward takes no logits_to_keep"
         return (functools.partial(label_logprobs, self.model, tuple(self.label_token_ids), answer_only=True),
                 ANSWER_ONLY)
+
+    def shared_prefix(self, input_ids, attention_mask) -> tuple[int, object]:
+        from auditor.models.prompt_prefix import PrefixCachedHead
+
+        if not (self.serves_fast() and isinstance(self._fast, PrefixCachedHead)):
+            return 0, None
+        n = self._fast.shared(input_ids, attention_mask)
+        return (n, self._fast.after_prefix) if n else (0, None)
+
+    def prefix_forward(self) -> tuple:
+        """``(path, how)``: the answer positions only, with the prompt's shared prefix computed once
+        (``models/prompt_prefix.py``), or ``(None, why not)``."""
+        from auditor.models.prompt_prefix import HOW, MIN_PREFIX_TOKENS, PrefixCachedHead, prompt_prefix
+
+        if "logits_to_keep" not in inspect.signature(self.model.forward).parameters:
+            return None, "the model's forward takes no logits_to_keep"
+        probe = self.encode([self.PROBE_TEXTS[0]])[0]
+        n = prompt_prefix(probe.word_ids)
+        if n < MIN_PREFIX_TOKENS:
+            return None, f"{n} prompt tokens to share before the text, fewer than {MIN_PREFIX_TOKENS}"
+        try:
+            return PrefixCachedHead(self.model, tuple(self.label_token_ids), probe.ids[:n], self.device), HOW
+        except Exception as exc:  # noqa: BLE001 - an architecture or version without a usable cache
+            return None, f"the prompt's prefix could not be cached ({type(exc).__name__}: {exc})"
+
+    def use_fast_forward(self) -> dict:
+        """The prompt's prefix computed once where that keeps the model's probabilities on the probe
+        texts; else the answer positions only (:meth:`fast_forward`), as verified by the base class.
+        Each path is checked against the model's own forward."""
+        from auditor.models.fast_forward import verified
+
+        facts = super().use_fast_forward()
+        answer_only, self._fast = self._fast, None
+        if answer_only is None:
+            return facts
+        prefix, prefix_facts = verified(*self.prefix_forward(), self.class_logits, self.probe_batch())
+        with self._torch.inference_mode():
+            served = prefix is not None and prefix.serves(*self.probe_batch())
+        if prefix is not None and not served:  # checked on the probes, or not at all
+            prefix, prefix_facts = None, {"reason": "the probe texts do not start with the prompt's prefix"}
+        if prefix is not None:
+            self._fast = prefix
+            return prefix_facts
+        self._fast = answer_only
+        return {**facts, "prompt_prefix_not_cached": prefix_facts["reason"]}
 
 
 ANSWER_ONLY = "next-token logits at the answer positions only"

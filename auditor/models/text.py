@@ -205,6 +205,12 @@ class TextModel(RuntimeChoice, AdapterBase):
             return self._fast(input_ids, attention_mask)
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
+    def shared_prefix(self, input_ids, attention_mask) -> tuple[int, object]:
+        """``(n, logits_after)``: a prompt prefix of ``n`` tokens that every row of this batch starts
+        with, computed once, and the differentiable path to the class logits from the tokens after it
+        (a prompted causal LM: ``models/prompt_prefix.py``); ``(0, None)`` where there is none."""
+        return 0, None
+
     def serves_fast(self) -> bool:
         """Whether the verified faster path serves this call: never while a graph is traced or
         exported (the export is of the model's own forward)."""

@@ -172,3 +172,104 @@ def test_a_causal_lm_without_logits_to_keep_uses_its_full_logits(causal_lm_dir, 
     model.model.forward = lambda input_ids=None, attention_mask=None: inner(input_ids=input_ids,
                                                                            attention_mask=attention_mask)
     assert PromptedCausalLM.fast_forward(model) == (None, "the model's forward takes no logits_to_keep")
+
+
+# ---------------------------------------------------------------- a prompted LM's shared prompt prefix
+LONG_PROMPT = "review : yes . review : no . opinion : verdict : review : sentiment : {text} sentiment :"
+
+
+def load_long_prompt(path, monkeypatch, fast: bool, prompt: str = LONG_PROMPT):
+    from auditor.models.decoder import load_causal_lm
+
+    from . import tiny_decoder
+
+    monkeypatch.setenv(fast_forward.ENV_SWITCH, "1" if fast else "0")
+    return load_causal_lm(path, prompt=prompt, label_words=tiny_decoder.LABEL_WORDS, max_length=64, batch_size=8)
+
+
+def embedded_lengths(model) -> tuple[list, object]:
+    """The sequence length of every pass through the Llama's layers, read at its final norm (a hook on
+    the embedding layer would itself make the batch run whole; remove the hook after use)."""
+    seen = []
+    return seen, model.model.model.norm.register_forward_hook(lambda m, i, out: seen.append(int(out.shape[1])))
+
+
+def test_a_prompts_shared_prefix_is_computed_once_with_the_same_numbers(causal_lm_dir, monkeypatch):
+    from auditor.models.prompt_prefix import HOW, MIN_PREFIX_TOKENS
+
+    fast, plain = load_long_prompt(causal_lm_dir, monkeypatch, True), load_long_prompt(causal_lm_dir, monkeypatch, False)
+    assert fast.runtime_facts["fast_forward"]["how"] == HOW
+    n = len(fast._fast.prefix)
+    enc = fast.encode(TEXTS)
+    # every prompt token before the text but the last (which could merge with a text's first piece)
+    assert n == int(np.argmax(enc[0].word_ids >= 0)) - 1 >= MIN_PREFIX_TOKENS
+    assert all(np.array_equal(e.ids[:n], enc[0].ids[:n]) for e in enc)
+    seen, hook = embedded_lengths(fast)
+    p = fast.predict_proba(TEXTS)
+    hook.remove()
+    np.testing.assert_allclose(p, plain.predict_proba(TEXTS), atol=1e-6)
+    # no batch embedded the prefix again: each pass saw its longest row less the prefix's n tokens
+    lengths = [len(e.ids) for e in enc]
+    assert seen and max(seen) == max(lengths) - n and sum(seen) < sum(lengths)
+    # the same attributions; integrated gradients' passes also start after the prefix (the baseline
+    # keeps the prompt, so its keys and values are the same at every point of the path)
+    seen, hook = embedded_lengths(fast)
+    assert_same_gradient_explanations(fast, plain, TEXTS, p.argmax(axis=1), methods=["integrated_gradients"])
+    hook.remove()
+    assert seen and max(seen) == max(lengths) - n
+    # gradient x input zeroes every embedding, the prompt's too: its passes run whole
+    seen, hook = embedded_lengths(fast)
+    assert_same_gradient_explanations(fast, plain, TEXTS, p.argmax(axis=1), methods=["gradient_x_input"])
+    hook.remove()
+    assert max(seen) == max(lengths)
+
+
+def test_a_batch_that_does_not_start_with_the_prefix_runs_whole(causal_lm_dir, monkeypatch):
+    fast, plain = load_long_prompt(causal_lm_dir, monkeypatch, True), load_long_prompt(causal_lm_dir, monkeypatch, False)
+    arrays = fast.token_ids(TEXTS[:4])
+    arrays[2] = arrays[2].copy()
+    arrays[2][1] = fast.mask_id  # one row's prompt differs: the batch cannot share the prefix
+    ids, mask = fast.pad_batch(arrays)
+    seen, hook = embedded_lengths(fast)
+    with torch.inference_mode():
+        assert not fast._fast.serves(ids, mask)
+        got = fast.class_logits(ids, mask)
+        want = plain.class_logits(ids, mask)
+    hook.remove()
+    assert seen == [ids.shape[1]]
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+
+
+def test_a_short_or_wrong_prefix_leaves_the_answer_only_path(causal_lm_dir, monkeypatch):
+    from auditor.models import prompt_prefix
+    from auditor.models.decoder import ANSWER_ONLY
+
+    from . import tiny_decoder
+
+    short = load_long_prompt(causal_lm_dir, monkeypatch, True, prompt=tiny_decoder.PROMPT).runtime_facts["fast_forward"]
+    assert short["how"] == ANSWER_ONLY and "fewer than 8" in short["prompt_prefix_not_cached"]
+    real = prompt_prefix.PrefixCachedHead.__call__
+    shift = torch.tensor([0.1, 0.0])
+    monkeypatch.setattr(prompt_prefix.PrefixCachedHead, "__call__", lambda self, i, m: real(self, i, m) + shift)
+    moved = load_long_prompt(causal_lm_dir, monkeypatch, True)
+    facts = moved.runtime_facts["fast_forward"]
+    assert facts["used"] is True and facts["how"] == ANSWER_ONLY and "above 1e-05" in facts["prompt_prefix_not_cached"]
+    monkeypatch.undo()
+    plain = load_long_prompt(causal_lm_dir, monkeypatch, False)
+    np.testing.assert_allclose(moved.predict_proba(TEXTS), plain.predict_proba(TEXTS), atol=1e-6)
+
+
+def test_copies_compute_their_own_prefix(causal_lm_dir, monkeypatch):
+    from auditor.models.prompt_prefix import HOW
+
+    fast, plain = load_long_prompt(causal_lm_dir, monkeypatch, True), load_long_prompt(causal_lm_dir, monkeypatch, False)
+    monkeypatch.setenv(fast_forward.ENV_SWITCH, "1")
+    r_fast, r_plain = fast.randomised(3, n_layers=1), plain.randomised(3, n_layers=1)
+    assert r_fast.runtime_facts["fast_forward"]["how"] == HOW
+    np.testing.assert_allclose(r_fast.predict_proba(TEXTS), r_plain.predict_proba(TEXTS), atol=1e-6)
+    assert np.abs(r_fast.predict_proba(TEXTS) - fast.predict_proba(TEXTS)).max() > 1e-3
+    other = "opinion : verdict : opinion : verdict : review : yes . {text} verdict :"
+    o_fast, o_plain = fast.with_prompt(other), plain.with_prompt(other)
+    assert o_fast.runtime_facts["fast_forward"]["how"] == HOW
+    assert not np.array_equal(o_fast._fast.prefix.numpy(), fast._fast.prefix.numpy())
+    np.testing.assert_allclose(o_fast.predict_proba(TEXTS), o_plain.predict_proba(TEXTS), atol=1e-6)
