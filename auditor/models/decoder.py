@@ -229,7 +229,7 @@ class PromptedCausalLM(DecoderTextModel):
             prefix, prefix_facts = None, {"reason": "the probe texts do not start with the prompt's prefix"}
         if prefix is not None:
             self._fast = prefix
-            return prefix_facts
+            return {**prefix_facts, "prefix_tokens": len(prefix.prefix)}
         self._fast = answer_only
         return {**facts, "prompt_prefix_not_cached": prefix_facts["reason"]}
 

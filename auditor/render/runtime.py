@@ -32,8 +32,13 @@ def runtime_lines(runtime: dict) -> list[str]:
         lines.append(f"Linear layers: {kernels.get('linear_kernels', 'PyTorch')}{_probe(kernels)}{reason}")
     fast = runtime.get("fast_forward")
     if fast:
-        lines.append(f"Forward pass: {fast['how']}{_probe(fast)}" if fast.get("used")
-                     else f"Forward pass: the model's own ({fast.get('reason', 'no reason recorded')})")
+        line = (f"Forward pass: {fast['how']}{_probe(fast)}" if fast.get("used")
+                else f"Forward pass: the model's own ({fast.get('reason', 'no reason recorded')})")
+        if fast.get("prefix_tokens"):
+            line += f"; {fast['prefix_tokens']} prompt tokens shared by every input"
+        if fast.get("prompt_prefix_not_cached"):
+            line += f"; the prompt's prefix is computed with every input ({fast['prompt_prefix_not_cached']})"
+        lines.append(line)
     return lines
 
 

@@ -144,6 +144,14 @@ def test_the_model_runtime_is_told_with_what_each_part_was_checked_against():
         "Runtime: torch; onnx was requested and not used: the ONNX export differs from PyTorch by up to 0.05",
         "Linear layers: PyTorch (MKL) (AUDITOR_PACKED_LINEAR=0)",
         "Forward pass: the model's own (not a BERT-style encoder)"]
+    prompted = {"fast_forward": {"used": True, "how": "the prompt's shared prefix computed once", "probe_inputs": 3,
+                                 "probe_max_abs_prob_diff": 0.0, "prefix_tokens": 88}}
+    assert runtime_lines(prompted)[-1] == ("Forward pass: the prompt's shared prefix computed once (checked on 3 probe "
+                                           "texts: largest probability difference 0); 88 prompt tokens shared by every input")
+    short = {"fast_forward": {"used": True, "how": "answer positions only",
+                              "prompt_prefix_not_cached": "2 prompt tokens to share before the text, fewer than 8"}}
+    assert runtime_lines(short)[-1] == ("Forward pass: answer positions only; the prompt's prefix is computed with every "
+                                        "input (2 prompt tokens to share before the text, fewer than 8)")
     approximate = {"requested": "onnx-int8", "used": "onnx-int8", "verified_inputs": 64, "max_abs_prob_diff": 0.23,
                    "approximate": True}
     assert runtime_lines(approximate) == [

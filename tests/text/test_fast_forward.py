@@ -200,6 +200,7 @@ def test_a_prompts_shared_prefix_is_computed_once_with_the_same_numbers(causal_l
     fast, plain = load_long_prompt(causal_lm_dir, monkeypatch, True), load_long_prompt(causal_lm_dir, monkeypatch, False)
     assert fast.runtime_facts["fast_forward"]["how"] == HOW
     n = len(fast._fast.prefix)
+    assert fast.runtime_facts["fast_forward"]["prefix_tokens"] == n
     enc = fast.encode(TEXTS)
     # every prompt token before the text but the last (which could merge with a text's first piece)
     assert n == int(np.argmax(enc[0].word_ids >= 0)) - 1 >= MIN_PREFIX_TOKENS
