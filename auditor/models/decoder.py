@@ -207,8 +207,9 @@ class PromptedCausalLM(DecoderTextModel):
         n = prompt_prefix(probe.word_ids)
         if n < MIN_PREFIX_TOKENS:
             return None, f"{n} prompt tokens to share before the text, fewer than {MIN_PREFIX_TOKENS}"
+        answer_only, _ = self.fast_forward()
         try:
-            return PrefixCachedHead(self.model, tuple(self.label_token_ids), probe.ids[:n], self.device), HOW
+            return PrefixCachedHead(self.model, tuple(self.label_token_ids), probe.ids[:n], self.device, answer_only), HOW
         except Exception as exc:  # noqa: BLE001 - an architecture or version without a usable cache
             return None, f"the prompt's prefix could not be cached ({type(exc).__name__}: {exc})"
 

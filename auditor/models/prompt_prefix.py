@@ -6,7 +6,7 @@ follows, so their keys and values are the same in every row of every batch. :cla
 computes them once per model and prompt and runs each batch on the rest of its tokens only, with
 the prefix's keys and values passed as the model's past (what Captum's LLM attribution and
 generation do with ``past_key_values``); the head reads the answer positions only, as
-:func:`auditor.models.decoder.label_logprobs` does.
+the answer-only path of ``models/decoder.py`` does.
 
 The prefix serves a prediction batch only when it is exactly the same computation: every row starts
 with the prefix's ids and has a token after it, no gradient is being taken, and no hook replaces the
@@ -25,8 +25,6 @@ import inspect
 
 import numpy as np
 
-from auditor.models.decoder import label_logprobs
-
 MIN_PREFIX_TOKENS = 8  # a shorter prefix saves little (23 prompt tokens of 135 saved 13-16%: benchmarks/README.md)
 HOW = "the prompt's shared prefix computed once (its keys and values reused), next-token logits at the answer positions only"
 
@@ -41,11 +39,13 @@ def prompt_prefix(word_ids: np.ndarray) -> int:
 class PrefixCachedHead:
     """Class log-probabilities of a prompted causal LM with the prompt's prefix computed once."""
 
-    def __init__(self, model, label_ids: tuple, prefix_ids: np.ndarray, device):
+    def __init__(self, model, label_ids: tuple, prefix_ids: np.ndarray, device, whole):
+        """``whole(input_ids, attention_mask)``: the class log-probabilities of a batch computed whole,
+        for a batch the prefix does not serve."""
         import torch
         from transformers import DynamicCache
 
-        self.model, self.label_ids = model, tuple(label_ids)
+        self.model, self.label_ids, self.whole = model, tuple(label_ids), whole
         self.prefix = torch.as_tensor(np.asarray(prefix_ids, dtype=np.int64), device=device)
         self._cache_type = DynamicCache
         params = inspect.signature(model.forward).parameters
@@ -73,7 +73,7 @@ class PrefixCachedHead:
 
     def __call__(self, input_ids, attention_mask):
         if not self.serves(input_ids, attention_mask):
-            return label_logprobs(self.model, self.label_ids, input_ids, attention_mask, answer_only=True)
+            return self.whole(input_ids, attention_mask)
         return self.after_prefix(input_ids, attention_mask)
 
     def after_prefix(self, input_ids, attention_mask):
@@ -85,9 +85,24 @@ class PrefixCachedHead:
         rows, n = input_ids.shape[0], len(self.prefix)
         past = self._cache_type(ddp_cache_data=[(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1))
                                                 for k, v in self.kv], config=self.model.config)
+        for layer in past.layers:
+            layer.update = _read_only(layer)
         last = attention_mask.sum(dim=1) - 1 - n  # the answer position among the tokens after the prefix
         positions, where = torch.unique(last, return_inverse=True)
         logits = self.model(input_ids=input_ids[:, n:], attention_mask=attention_mask, use_cache=True,
                             logits_to_keep=positions, **{self._past_name: past}).logits
         answer = logits[torch.arange(rows, device=logits.device), where]
         return torch.log_softmax(answer.float(), dim=-1)[:, torch.as_tensor(self.label_ids, device=logits.device)]
+
+
+def _read_only(layer):
+    """A cache layer's ``update`` that gives attention the prefix's keys and values followed by the
+    batch's, as the layer's own does, without storing them: a batch's pass then holds one layer's
+    keys and values at a time, as a pass without a cache does, not every layer's (gigabytes for a
+    large model's batch)."""
+    import torch
+
+    def update(key_states, value_states, *args, **kwargs):
+        return torch.cat([layer.keys, key_states], dim=-2), torch.cat([layer.values, value_states], dim=-2)
+
+    return update
