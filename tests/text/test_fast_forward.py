@@ -274,3 +274,30 @@ def test_copies_compute_their_own_prefix(causal_lm_dir, monkeypatch):
     assert o_fast.runtime_facts["fast_forward"]["how"] == HOW
     assert not np.array_equal(o_fast._fast.prefix.numpy(), fast._fast.prefix.numpy())
     np.testing.assert_allclose(o_fast.predict_proba(TEXTS), o_plain.predict_proba(TEXTS), atol=1e-6)
+
+
+def test_a_batchs_cache_gives_the_prefix_and_the_batch_without_keeping_them(causal_lm_dir, monkeypatch):
+    """What a pass's attention reads is the prefix's keys and values followed by the batch's; nothing
+    is stored, so a pass holds one layer's at a time (not every layer's until it ends)."""
+    fast = load_long_prompt(causal_lm_dir, monkeypatch, True)
+    head = fast._fast
+    stored = []
+    real_init = head._cache_type.__init__
+
+    def spy_init(cache, *args, **kw):
+        real_init(cache, *args, **kw)
+        stored.append(cache)
+
+    monkeypatch.setattr(head._cache_type, "__init__", spy_init)
+    ids, mask = fast.pad_batch(fast.token_ids(TEXTS[:4]))
+    with torch.inference_mode():
+        head(ids, mask)
+    (cache,) = stored
+    n = len(head.prefix)
+    assert len(cache.layers) == len(head.kv) >= 2
+    for layer, (k, v) in zip(cache.layers, head.kv):
+        assert layer.keys.shape[-2] == n and torch.equal(layer.keys[0], k[0]) and torch.equal(layer.values[0], v[0])
+        new = torch.ones(4, k.shape[1], 3, k.shape[3])
+        keys, values = layer.update(new, new + 1)
+        assert keys.shape[-2] == n + 3 and torch.equal(keys[:, :, n:], new) and torch.equal(values[:, :, :n], v.expand(4, -1, -1, -1))
+        assert layer.keys.shape[-2] == n  # still the prefix only
