@@ -196,18 +196,16 @@ class PromptedCausalLM(DecoderTextModel):
         n = self._fast.shared(input_ids, attention_mask)
         return (n, self._fast.after_prefix) if n else (0, None)
 
-    def prefix_forward(self) -> tuple:
+    def prefix_forward(self, answer_only) -> tuple:
         """``(path, how)``: the answer positions only, with the prompt's shared prefix computed once
-        (``models/prompt_prefix.py``), or ``(None, why not)``."""
+        (``models/prompt_prefix.py``; ``answer_only``, the verified :meth:`fast_forward` path, serves
+        the batches it does not), or ``(None, why not)``."""
         from auditor.models.prompt_prefix import HOW, MIN_PREFIX_TOKENS, PrefixCachedHead, prompt_prefix
 
-        if "logits_to_keep" not in inspect.signature(self.model.forward).parameters:
-            return None, "the model's forward takes no logits_to_keep"
         probe = self.encode([self.PROBE_TEXTS[0]])[0]
         n = prompt_prefix(probe.word_ids)
         if n < MIN_PREFIX_TOKENS:
             return None, f"{n} prompt tokens to share before the text, fewer than {MIN_PREFIX_TOKENS}"
-        answer_only, _ = self.fast_forward()
         try:
             return PrefixCachedHead(self.model, tuple(self.label_token_ids), probe.ids[:n], self.device, answer_only), HOW
         except Exception as exc:  # noqa: BLE001 - an architecture or version without a usable cache
@@ -223,9 +221,10 @@ class PromptedCausalLM(DecoderTextModel):
         answer_only, self._fast = self._fast, None
         if answer_only is None:
             return facts
-        prefix, prefix_facts = verified(*self.prefix_forward(), self.class_logits, self.probe_batch())
+        probes = self.probe_batch()
+        prefix, prefix_facts = verified(*self.prefix_forward(answer_only), self.class_logits, probes)
         with self._torch.inference_mode():
-            served = prefix is not None and prefix.serves(*self.probe_batch())
+            served = prefix is not None and prefix.serves(*probes)
         if prefix is not None and not served:  # checked on the probes, or not at all
             prefix, prefix_facts = None, {"reason": "the probe texts do not start with the prompt's prefix"}
         if prefix is not None:

@@ -34,7 +34,8 @@ HOW = "the prompt's shared prefix computed once (its keys and values reused), ne
 def prompt_prefix(word_ids: np.ndarray) -> int:
     """How many leading tokens of an encoded prompt are the prompt's own (word id -1) and safe to
     share: all of them but the last, whose piece may merge with the first character of a text."""
-    leading = int(np.argmax(np.asarray(word_ids) >= 0)) if (np.asarray(word_ids) >= 0).any() else 0
+    in_text = np.asarray(word_ids) >= 0
+    leading = int(np.argmax(in_text)) if in_text.any() else 0
     return max(0, leading - 1)
 
 
