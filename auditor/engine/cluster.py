@@ -41,7 +41,7 @@ MIN_REMOTE_INPUTS = 2_048  # below this, a prediction request is answered here (
 # on the review example: faithfulness 10.1 s on local:2 either way, 13.5 s against 10.1 s on local:1).
 LOCAL_REQUESTS_ON_WORKERS = False
 
-LOCAL_RE = re.compile(r"^local:(\d{1,4})$")
+LOCAL_RE = re.compile(r"^local:(\d+)$")
 ADDRESS_RE = re.compile(r"^(tcp|tls)://([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
 USAGE = "use local:N (N worker processes on this machine) or tcp://host:port (a running Dask scheduler)"
 

@@ -38,7 +38,7 @@ def test_cluster_option_accepts_local_workers_and_scheduler_addresses(text, expe
 
 
 @pytest.mark.parametrize("text, message", [
-    ("local:0", "must be 1 to"), ("local:9999", "must be 1 to"), ("local", "is not a cluster"),
+    ("local:0", "must be 1 to"), ("local:9999", "must be 1 to"), ("local:99999", "must be 1 to"), ("local", "is not a cluster"),
     ("local:two", "is not a cluster"), ("10.0.0.5:8786", "is not a cluster"), ("tcp://host", "is not a cluster"),
     ("tcp://host:99999", "is not a TCP port"), ("http://host:8786", "is not a cluster"), ("", "is not a cluster"),
 ])
