@@ -140,6 +140,10 @@ def run(
             progress.update(task, description=f"check {shown(check_id)}", completed=i, total=n)
             progress.reset(step, visible=False)
 
+        def on_stage(label: str) -> None:
+            progress.update(task, description=shown(label), completed=progress.tasks[task].total)
+            progress.reset(step, visible=False)
+
         def on_step(label: str, done: int, total: int) -> None:
             current = progress.tasks[step]
             if (current.description, current.total) != (f"  {shown(label)}", total) or done < current.completed:
@@ -151,7 +155,8 @@ def run(
             with terminate_as_interrupt():
                 record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device,
                                    on_progress=plain.on_progress if plain else on_progress, db=db, waivers=waivers,
-                                   jobs=jobs, on_step=plain.on_step if plain else on_step, cluster=cluster)
+                                   jobs=jobs, on_step=plain.on_step if plain else on_step, cluster=cluster,
+                                   on_stage=plain.on_stage if plain else on_stage)
         except AuditorError as exc:
             progress.stop()
             _fail(exc)

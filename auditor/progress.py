@@ -3,11 +3,12 @@
 A terminal gets Rich's live bar (auditor/cli.py). A log gets one line when each check starts and,
 while a check works, one line every ``interval_s`` seconds naming the current step, its parts
 done out of the total and an estimate of the time remaining, so a long step never looks hung; and
-one line at the end:
+a line when the reports are written (the PDF of a large audit takes a while); and one line at the end:
 
     2026-12-01T14:40:05Z check 3/12 explanation_faithfulness: started
     2026-12-01T14:40:15Z check 3/12 explanation_faithfulness (10s): shap explanations 20/40, about 10s remaining
-    2026-12-01T14:41:30Z audit finished after 1m25s
+    2026-12-01T14:41:20Z writing result.json, report.html and report.pdf: started
+    2026-12-01T14:41:30Z audit: finished after 1m25s
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Callable, TextIO
 
 DEFAULT_INTERVAL_S = 10.0  # seconds between lines while a check works
 MIN_INTERVAL_S = 0.01
+REPORT_STAGE = "writing result.json, report.html and report.pdf"  # the stage after the last check
 
 
 def duration(seconds: float) -> str:
@@ -58,6 +60,12 @@ class PlainProgress:
             self._check_started = self.clock()
             self._write("started")
 
+    def on_stage(self, label: str) -> None:
+        """A stage outside the checks (:data:`REPORT_STAGE`): its own line, its own clock."""
+        with self._lock:
+            self._check, self._step, self._check_started = label, None, self.clock()
+            self._write("started")
+
     def on_step(self, label: str, done: int, total: int) -> None:
         with self._lock:
             if self._step is None or self._step[0] != label or self._step[2] != total or done < self._step[1]:
@@ -87,10 +95,13 @@ class PlainProgress:
         except (OSError, ValueError):  # a closed pipe or stream: progress is best-effort
             pass
 
+    def _tick_line(self) -> None:
+        with self._lock:
+            self._write(self.status(), f"{self._check} ({duration(self.clock() - self._check_started)})")
+
     def _tick(self) -> None:
         while not self._stop.wait(self.interval_s):
-            with self._lock:
-                self._write(self.status(), f"{self._check} ({duration(self.clock() - self._check_started)})")
+            self._tick_line()
 
     def __enter__(self) -> "PlainProgress":
         self._thread = threading.Thread(target=self._tick, name="auditor-progress", daemon=True)

@@ -22,6 +22,7 @@ from auditor.errors import DatasetError, ModelCardError, Problem, UsageError
 from auditor.engine.executor import Executor, default_jobs
 from auditor.inputs.model_card import ModelCard, load_model_card
 from auditor.policy.load import LoadedPolicy, load_policy
+from auditor.progress import REPORT_STAGE
 from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
@@ -269,6 +270,7 @@ def run_audit(
     jobs: int | None = None,
     on_step: Callable[[str, int, int], None] | None = None,
     cluster: str | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> RunRecord:
     """Audit a model: validate inputs (before loading the model), run the policy's checks, and write
     a new version directory with result.json, report.html, report.pdf, evidence/ and manifest.json.
@@ -277,17 +279,19 @@ def run_audit(
     ``cluster``: run the explanations on a Dask cluster instead (``local:N`` or ``tcp://host:port``);
     the results do not depend on it either.
     ``on_progress(check_id, i, n)`` is called before each check, ``on_step(label, done, total)``
-    within long steps (explanations computed in parts)."""
+    within long steps (explanations computed in parts), ``on_stage(label)`` when the checks are done
+    and the reports are written (:data:`REPORT_STAGE`)."""
     started = time.perf_counter()
     prepared = prepare_audit(policy, card, data, out, allow_pickle=allow_pickle, device=device, waivers=waivers,
                              jobs=jobs, cluster=cluster)
     try:
-        return _run_prepared(prepared, started, out, db=db, on_progress=on_progress, on_step=on_step)
+        return _run_prepared(prepared, started, out, db=db, on_progress=on_progress, on_step=on_step, on_stage=on_stage)
     finally:
         prepared.ctx.executor.close()
 
 
-def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progress, on_step) -> RunRecord:
+def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progress, on_step,
+                  on_stage=None) -> RunRecord:
     loaded, model_card, dataset, model, plan, ctx = (prepared.loaded, prepared.card, prepared.dataset, prepared.model,
                                                       prepared.plan, prepared.ctx)
     ctx.on_step = on_step
@@ -341,6 +345,8 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
         files["manifest.json"] = manifest_with_file(without_pdf, "report.pdf", files["report.pdf"])
         return files
 
+    if on_stage:
+        on_stage(REPORT_STAGE)
     try:
         path = write_run(Path(out), model_card.model_name, build)
     except Exception as exc:

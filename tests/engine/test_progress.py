@@ -33,6 +33,11 @@ def test_without_a_terminal_each_check_gets_a_timestamped_line(audit_args, tmp_p
     lines = result.stderr.splitlines()
     assert any(re.fullmatch(rf"{STAMP} check 1/2 performance: started", line) for line in lines), lines
     assert any(re.fullmatch(rf"{STAMP} check 2/2 card_completeness: started", line) for line in lines), lines
+    # after the last check the log says the reports are being written (not that the check still works)
+    stage = [i for i, line in enumerate(lines)
+             if re.fullmatch(rf"{STAMP} writing result.json, report.html and report.pdf: started", line)]
+    last_check = max(i for i, line in enumerate(lines) if "card_completeness" in line)
+    assert len(stage) == 1 and stage[0] > last_check, lines
     assert re.fullmatch(rf"{STAMP} audit: finished after \d+s", lines[-1]), lines
     assert "overall:" in result.stdout
     # and verifying that run (sign-offs included) imports no rendering or data library; the
@@ -65,6 +70,21 @@ def test_lines_come_at_a_steady_interval_with_step_done_total_and_remaining():
     assert all(re.fullmatch(rf"{STAMP} check 3/5 explanation_stability \(30s\): shap seed re-runs 10/40, "
                             r"about 1m30s remaining", line) for line in beats), beats
     assert re.fullmatch(rf"{STAMP} audit: finished after 30s", lines[-1])
+
+
+def test_the_report_stage_has_its_own_line_and_clock():
+    stream = io.StringIO()
+    now = [0.0]
+    progress = PlainProgress(stream, clock=lambda: now[0])
+    progress.on_progress("adversarial_robustness", 13, 14)
+    progress.on_step("greedy searches", 3, 40)
+    now[0] = 40.0
+    progress.on_stage("writing result.json, report.html and report.pdf")
+    now[0] = 50.0
+    progress._tick_line()
+    lines = stream.getvalue().splitlines()
+    assert re.fullmatch(rf"{STAMP} writing result.json, report.html and report.pdf: started", lines[1]), lines
+    assert re.fullmatch(rf"{STAMP} writing result.json, report.html and report.pdf \(10s\): working", lines[2]), lines
 
 
 def test_a_new_step_restarts_the_estimate():
