@@ -1,6 +1,7 @@
 """The review model's GELU and residual additions applied inside its prepacked linear products
-(oneDNN post-ops, ``packed_linear.linear_gelu`` / ``linear_add``) against separate operations
-(those functions' fallback, forced here), interleaved in one process (issue 17).
+(oneDNN post-ops) against today's separate operations, interleaved in one process (issue 17). A
+study, not adopted (``benchmarks/README.md``): the fused layer is defined here and swapped in for
+``unpadded_encoder._layer``.
 
     .venv/bin/python benchmarks/fused_postops.py        # about 6 minutes on 2 cores
 
@@ -25,6 +26,33 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from run import TEXT, build_examples, eval_reviews, interleaved_arguments, machine, write_result  # noqa: E402
+
+
+def fused_layer(layer, x, runs, first):
+    """``unpadded_encoder._layer`` with the output projections' residual additions and the
+    intermediate GELU (exact: the review model's) done by oneDNN inside the linear products."""
+    import torch
+
+    linear = torch.ops.mkldnn._linear_pointwise
+    sa, ao = layer.attention.self, layer.attention.output
+    heads, size = sa.num_attention_heads, sa.attention_head_size
+    residual = x if first is None else x[first]
+    q, k, v = sa.query(residual), sa.key(x), sa.value(x)
+    pieces = []
+    for r0, r1, t0, length in runs:
+        n, t1 = r1 - r0, t0 + (r1 - r0) * length
+
+        def split(t, width=length, a=t0, b=t1):
+            return t[a:b].view(n, width, heads, size).transpose(1, 2)
+
+        qg = split(q) if first is None else split(q, 1, r0, r1)
+        out = torch.nn.functional.scaled_dot_product_attention(qg, split(k), split(v), scale=sa.scaling)
+        pieces.append(out.transpose(1, 2).reshape(-1, heads * size))
+    context = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+    dense, inter, out = ao.dense, layer.intermediate.dense, layer.output.dense
+    h = ao.LayerNorm(linear.binary(context, residual, dense.packed_weight(), dense.bias, "add"))
+    a = linear(h, inter.packed_weight(), inter.bias, "gelu", [], "none")
+    return layer.output.LayerNorm(linear.binary(a, h, out.packed_weight(), out.bias, "add"))
 
 
 def block_ms(rounds: int = 4, tokens: int = 2048) -> dict:
@@ -58,7 +86,7 @@ def main() -> None:
     ap.set_defaults(texts=512, explained=4)
     args = ap.parse_args()
     build_examples(text=True, credit=False)
-    import auditor.models.packed_linear as packed
+    import auditor.models.unpadded_encoder as unpadded
     from auditor.checks.explainers import feature_vectors
     from auditor.engine.audit import prepare_audit
 
@@ -68,13 +96,12 @@ def main() -> None:
     ctx.attribution("lime", 1, {"num_samples": 20, "seed_offset": 999})
     n, reviews = args.explained, eval_reviews()[: args.texts]
     ctx.predict_proba_rows(ctx.explained_rows(n))
-    fuses = packed._fuses
-    ways = {"separate": lambda *args: False, "fused": fuses}
+    ways = {"separate": unpadded._layer, "fused": fused_layer}
     seconds: dict = {w: {m: [] for m in ("probabilities", "shap", "lime")} for w in ways}
     outputs: dict = {}
     for _ in range(args.rounds):
-        for way, rule in ways.items():
-            packed._fuses = rule
+        for way, layer in ways.items():
+            unpadded._layer = layer
             values = {}
             for method in ("shap", "lime"):
                 ctx.model._fresh_cache()
@@ -89,7 +116,7 @@ def main() -> None:
             seconds[way]["probabilities"].append((round(time.process_time() - cpu, 2),
                                                   round(time.perf_counter() - wall, 2)))
             outputs[way] = values
-    packed._fuses = fuses
+    unpadded._layer = ways["separate"]
     diff = {"probabilities": float(np.abs(outputs["separate"]["probabilities"] - outputs["fused"]["probabilities"]).max())}
     for method in ("shap", "lime"):
         diff[method] = float(max(np.abs(a - b).max() for a, b in zip(outputs["separate"][method], outputs["fused"][method])))

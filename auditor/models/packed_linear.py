@@ -92,15 +92,11 @@ def _class():
                 cache[transposed] = (key, reorder(w.t().contiguous() if transposed else w, None))
             return cache[transposed][1]
 
-        def packs(self, x) -> bool:
-            """Whether this layer's product with ``x`` runs on the prepacked weight."""
-            return not (not self.__dict__.get("_packing", True) or x.dtype != torch.float32 or x.device.type != "cpu"
-                        or self.weight.dtype != torch.float32 or self.weight.requires_grad
-                        or (self.bias is not None and self.bias.requires_grad)
-                        or torch.jit.is_tracing() or torch.compiler.is_compiling())
-
         def forward(self, x):
-            if not self.packs(x):
+            if (not self.__dict__.get("_packing", True) or x.dtype != torch.float32 or x.device.type != "cpu"
+                    or self.weight.dtype != torch.float32 or self.weight.requires_grad
+                    or (self.bias is not None and self.bias.requires_grad)
+                    or torch.jit.is_tracing() or torch.compiler.is_compiling()):
                 return super().forward(x)
             bias = None if self.bias is None else self.bias.detach()
             if torch.is_grad_enabled() and x.requires_grad:
@@ -118,54 +114,6 @@ def _class():
 
 
 _PACKED_CLASS = None
-
-
-def _fuses(layer, x, other=None) -> bool:
-    """Whether oneDNN may apply an activation or an addition inside ``layer``'s product with ``x``:
-    packed for ``x``, no gradient taken, no hook on the layer (a post-op skips its call)."""
-    import torch
-
-    grad = torch.is_grad_enabled() and (x.requires_grad or (other is not None and other.requires_grad))
-    hooked = bool(getattr(layer, "_forward_hooks", None) or getattr(layer, "_forward_pre_hooks", None))
-    return not grad and not hooked and isinstance(layer, packed_class()) and layer.packs(x)
-
-
-def linear_gelu(layer, x, kind: str, activation):
-    """``activation(layer(x))`` where ``activation`` is PyTorch's GELU of ``kind`` (:func:`gelu_kind`):
-    applied by oneDNN inside the packed product (a post-op, instead of another pass over the output)
-    where :func:`_fuses`, with the same numbers (bitwise on the review model; 1.00-1.06x with the
-    additions below, ``benchmarks/fused_postops.py``)."""
-    if not _fuses(layer, x):
-        return activation(layer(x))
-    _, linear_pointwise = _ops()
-    return linear_pointwise(x, layer.packed_weight(), None if layer.bias is None else layer.bias.detach(),
-                            "gelu", [], kind)
-
-
-def linear_add(layer, x, other):
-    """``layer(x) + other``, the addition inside the packed product where :func:`_fuses`."""
-    _, linear_pointwise = _ops()
-    if not _fuses(layer, x, other) or not hasattr(linear_pointwise, "binary"):
-        return layer(x) + other
-    return linear_pointwise.binary(x, other, layer.packed_weight(), None if layer.bias is None else layer.bias.detach(),
-                                   "add")
-
-
-def gelu_kind(activation) -> str | None:
-    """``"none"`` or ``"tanh"`` when ``activation`` computes PyTorch's exact or tanh GELU (checked on
-    values, to the bit), else ``None``: only those two can be applied inside a packed product."""
-    import torch
-
-    x = torch.linspace(-6, 6, 257)
-    with torch.no_grad():
-        try:
-            y = activation(x)
-        except Exception:  # noqa: BLE001 - not an activation of one tensor: applied as it is
-            return None
-        for kind in ("none", "tanh"):
-            if torch.equal(y, torch.nn.functional.gelu(x, approximate=kind)):
-                return kind
-    return None
 
 
 def packed_class():

@@ -85,11 +85,8 @@ class UnpaddedClassifier:
     takes_mixed_lengths = True  # it costs real tokens, so a batch need not be cut by length
 
     def __init__(self, model):
-        from auditor.models.packed_linear import gelu_kind
-
         self.model = model
         self.embeddings, self.layers, self.pooler, self.head = _check_structure(model)
-        self.gelu = [gelu_kind(layer.intermediate.intermediate_act_fn) for layer in self.layers]
 
     def __call__(self, input_ids, attention_mask):
         import torch
@@ -107,8 +104,8 @@ class UnpaddedClassifier:
         counts = lengths.cpu().numpy()
         runs = _runs(counts)
         first = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)[:-1]]), device=x.device)  # each row's first token
-        for k, (layer, gelu) in enumerate(zip(self.layers, self.gelu)):
-            x = _layer(layer, x, runs, first if k == len(self.layers) - 1 else None, gelu)
+        for k, layer in enumerate(self.layers):
+            x = _layer(layer, x, runs, first if k == len(self.layers) - 1 else None)
         logits = self.head(self.pooler(x.unsqueeze(1)))  # x is now (batch, H): the first tokens
         return logits if in_order else logits[torch.argsort(order)]
 
@@ -124,15 +121,11 @@ def _runs(lengths: np.ndarray) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _layer(layer, x, runs, first, gelu=None):
+def _layer(layer, x, runs, first):
     """One encoder layer on the token stream ``x``; attention within each run of one length (no
     padding, so no mask). With ``first`` (the last layer), only each row's first token is computed
-    and the result has one row per batch row. ``gelu``: the layer's activation is PyTorch's GELU of
-    that kind, so a packed product may apply it (``packed_linear.linear_gelu``), as it may the
-    residual additions."""
+    and the result has one row per batch row."""
     import torch
-
-    from auditor.models.packed_linear import linear_add, linear_gelu
 
     sa, ao = layer.attention.self, layer.attention.output
     heads, size = sa.num_attention_heads, sa.attention_head_size
@@ -149,8 +142,6 @@ def _layer(layer, x, runs, first, gelu=None):
         out = torch.nn.functional.scaled_dot_product_attention(qg, split(k), split(v), scale=sa.scaling)
         pieces.append(out.transpose(1, 2).reshape(-1, heads * size))
     context = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
-    h = ao.LayerNorm(linear_add(ao.dense, context, residual))
-    inter = layer.intermediate
-    a = inter.intermediate_act_fn(inter.dense(h)) if gelu is None else linear_gelu(inter.dense, h, gelu,
-                                                                                  inter.intermediate_act_fn)
-    return layer.output.LayerNorm(linear_add(layer.output.dense, a, h))
+    h = ao.LayerNorm(ao.dense(context) + residual)
+    return layer.output.LayerNorm(layer.output.dense(layer.intermediate.intermediate_act_fn(
+        layer.intermediate.dense(h))) + h)

@@ -60,45 +60,6 @@ def test_a_whole_batch_equals_each_text_alone(tiny_text_model):
     np.testing.assert_allclose(together.numpy(), alone.numpy(), atol=1e-5)
 
 
-def test_the_activation_and_residual_additions_run_inside_the_packed_products(tiny_text_model_dir, monkeypatch):
-    fast = load(tiny_text_model_dir, monkeypatch, True)
-    assert fast.runtime_facts["kernels"]["linear_kernels"] == "oneDNN, prepacked weights"
-    path = fast._fast
-    assert path.gelu == ["none"] * len(path.layers)  # BERT's exact GELU, recognised by its values
-    calls = []
-    for layer in path.layers:
-        layer.intermediate.intermediate_act_fn.register_forward_hook(lambda *args: calls.append(1))
-    ids, mask = fast.pad_batch(fast.token_ids(TEXTS))
-    with torch.inference_mode():
-        fused = path(ids, mask)
-    assert calls == []  # oneDNN applied it inside the products
-    path.gelu = [None] * len(path.layers)
-    with torch.inference_mode():
-        separate = path(ids, mask)
-    assert len(calls) == len(path.layers)
-    torch.testing.assert_close(fused, separate, rtol=0, atol=1e-6)
-    ids.requires_grad_(False)
-    path.gelu = ["none"] * len(path.layers)
-    calls.clear()
-    embeddings = path.embeddings(input_ids=ids).detach().requires_grad_(True)
-    hook = path.embeddings.register_forward_hook(lambda module, args, out: embeddings)
-    try:
-        path(ids, mask).sum().backward()  # a gradient pass: the separate operations, differentiable
-    finally:
-        hook.remove()
-    assert len(calls) == len(path.layers) and embeddings.grad is not None and embeddings.grad.abs().sum() > 0
-
-
-@pytest.mark.parametrize("activation, kind", [
-    (lambda t: torch.nn.functional.gelu(t), "none"), (lambda t: torch.nn.functional.gelu(t, approximate="tanh"), "tanh"),
-    (torch.relu, None), (torch.nn.functional.silu, None), (lambda t: torch.nn.functional.gelu(t) * 1.0001, None),
-    (lambda t, u: t + u, None)])
-def test_only_pytorchs_own_gelu_is_applied_inside_a_product(activation, kind):
-    from auditor.models.packed_linear import gelu_kind
-
-    assert gelu_kind(activation) == kind
-
-
 def test_left_padding_and_training_mode_use_the_models_own_forward(tiny_text_model):
     fast = tiny_text_model._fast
     ids, mask = tiny_text_model.pad_batch(tiny_text_model.token_ids(TEXTS[:4]))
