@@ -170,3 +170,26 @@ def test_provenance_tells_the_model_calls_and_where_they_ran(credit_demo):
     older.pop("execution")
     text = " ".join(render_html(r.model_copy(update={"provenance": older})).split())
     assert f"{cache['hits']:,} cache hits" in text and "Execution" not in text
+
+
+def toc_pages(texts: list[str], titles: list[str]) -> set[int]:
+    """Pages holding a contents line (a title followed by its dot leader)."""
+    return {i for i, t in enumerate(texts) for title in titles if re.search(re.escape(title) + r"\s*\.{4,}", t)}
+
+
+def test_the_contents_are_never_split_across_pages(report, credit_demo, tmp_path, pages):
+    from auditor.engine.audit import render_reports
+
+    r = credit_demo.result
+    titles = ["Executive summary", "Policy and traceability", *(c.title for c in r.checks), "Glossary", "Provenance"]
+    assert toc_pages(report, titles) == {0}  # the demo's contents sit on its cover
+    # dataset notes long enough to push the contents off the cover: they move to page 2 whole (a
+    # text example's truncation note once left two of them alone on a page)
+    note = ("104 of 300 texts are longer than the model's limit of 96 tokens and were truncated to it "
+            "(rows 1, 3, 5, 6, 9 and 99 more); the audit judges only the kept part")
+    crowded = r.model_copy(update={"dataset": r.dataset.model_copy(update={"notes": [note] * 6})})
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(render_reports(crowded)["report.pdf"])
+    texts = pages(pdf)
+    assert toc_pages(texts, titles) == {1}, [t[:300] for t in texts[:3]]
+    assert "Overall:" in texts[0]
