@@ -33,24 +33,12 @@ def fused_layer(layer, x, runs, first):
     intermediate GELU (exact: the review model's) done by oneDNN inside the linear products."""
     import torch
 
+    from auditor.models.unpadded_encoder import self_attention
+
     linear = torch.ops.mkldnn._linear_pointwise
-    sa, ao = layer.attention.self, layer.attention.output
-    heads, size = sa.num_attention_heads, sa.attention_head_size
-    residual = x if first is None else x[first]
-    q, k, v = sa.query(residual), sa.key(x), sa.value(x)
-    pieces = []
-    for r0, r1, t0, length in runs:
-        n, t1 = r1 - r0, t0 + (r1 - r0) * length
-
-        def split(t, width=length, a=t0, b=t1):
-            return t[a:b].view(n, width, heads, size).transpose(1, 2)
-
-        qg = split(q) if first is None else split(q, 1, r0, r1)
-        out = torch.nn.functional.scaled_dot_product_attention(qg, split(k), split(v), scale=sa.scaling)
-        pieces.append(out.transpose(1, 2).reshape(-1, heads * size))
-    context = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
-    dense, inter, out = ao.dense, layer.intermediate.dense, layer.output.dense
-    h = ao.LayerNorm(linear.binary(context, residual, dense.packed_weight(), dense.bias, "add"))
+    context, residual = self_attention(layer, x, runs, first)
+    dense, inter, out = layer.attention.output.dense, layer.intermediate.dense, layer.output.dense
+    h = layer.attention.output.LayerNorm(linear.binary(context, residual, dense.packed_weight(), dense.bias, "add"))
     a = linear(h, inter.packed_weight(), inter.bias, "gelu", [], "none")
     return layer.output.LayerNorm(linear.binary(a, h, out.packed_weight(), out.bias, "add"))
 

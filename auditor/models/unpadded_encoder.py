@@ -125,9 +125,19 @@ def _layer(layer, x, runs, first):
     """One encoder layer on the token stream ``x``; attention within each run of one length (no
     padding, so no mask). With ``first`` (the last layer), only each row's first token is computed
     and the result has one row per batch row."""
+    context, residual = self_attention(layer, x, runs, first)
+    ao = layer.attention.output
+    h = ao.LayerNorm(ao.dense(context) + residual)
+    return layer.output.LayerNorm(layer.output.dense(layer.intermediate.intermediate_act_fn(
+        layer.intermediate.dense(h))) + h)
+
+
+def self_attention(layer, x, runs, first) -> tuple:
+    """``(context, residual)`` of ``layer``'s self-attention on the token stream ``x``, per run of
+    one length: every token's, or with ``first`` each row's first token's only."""
     import torch
 
-    sa, ao = layer.attention.self, layer.attention.output
+    sa = layer.attention.self
     heads, size = sa.num_attention_heads, sa.attention_head_size
     residual = x if first is None else x[first]
     q, k, v = sa.query(residual), sa.key(x), sa.value(x)
@@ -141,7 +151,4 @@ def _layer(layer, x, runs, first):
         qg = split(q) if first is None else split(q, 1, r0, r1)
         out = torch.nn.functional.scaled_dot_product_attention(qg, split(k), split(v), scale=sa.scaling)
         pieces.append(out.transpose(1, 2).reshape(-1, heads * size))
-    context = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
-    h = ao.LayerNorm(ao.dense(context) + residual)
-    return layer.output.LayerNorm(layer.output.dense(layer.intermediate.intermediate_act_fn(
-        layer.intermediate.dense(h))) + h)
+    return (pieces[0] if len(pieces) == 1 else torch.cat(pieces)), residual
