@@ -20,7 +20,6 @@ from typing import Callable, TextIO
 
 DEFAULT_INTERVAL_S = 10.0  # seconds between lines while a check works
 MIN_INTERVAL_S = 0.01
-REPORT_STAGE = "writing result.json, report.html and report.pdf"  # the stage after the last check
 
 
 def duration(seconds: float) -> str:
@@ -61,7 +60,7 @@ class PlainProgress:
             self._write("started")
 
     def on_stage(self, label: str) -> None:
-        """A stage outside the checks (:data:`REPORT_STAGE`): its own line, its own clock."""
+        """A stage outside the checks (writing the reports): its own line, its own clock."""
         with self._lock:
             self._check, self._step, self._check_started = label, None, self.clock()
             self._write("started")

@@ -22,7 +22,6 @@ from auditor.errors import DatasetError, ModelCardError, Problem, UsageError
 from auditor.engine.executor import Executor, default_jobs
 from auditor.inputs.model_card import ModelCard, load_model_card
 from auditor.policy.load import LoadedPolicy, load_policy
-from auditor.progress import REPORT_STAGE
 from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
@@ -68,6 +67,7 @@ def check_labels(data: EvalDataset, classes: list[str]) -> None:
         )])
 
 
+REPORT_STAGE = "writing result.json, report.html and report.pdf"  # on_stage's label after the last check
 DEVICE_RE = re.compile(r"^(cpu|cuda(:\d{1,2})?|mps)$")
 
 
