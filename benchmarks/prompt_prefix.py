@@ -50,9 +50,11 @@ SHAPES = {"review-decoder (4 x 128)": dict(layers=4, hidden=128, heads=4, ffn=25
           "MiniLM-sized (6 x 384)": dict(layers=6, hidden=384, heads=12, ffn=1536)}
 
 
-def build_model(out: Path, layers: int, hidden: int, heads: int, ffn: int) -> Path:
+def build_model(out: Path, layers: int, hidden: int, heads: int, ffn: int, labels: dict | None = None) -> Path:
+    """An untrained Llama of this shape with the MiniLM tokenizer: a causal LM, or with ``labels``
+    (id -> class name) a sequence classifier."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
     import build as example
 
@@ -61,8 +63,9 @@ def build_model(out: Path, layers: int, hidden: int, heads: int, ffn: int) -> Pa
     config = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers,
                          num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=512,
                          pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
-                         tie_word_embeddings=False)
-    LlamaForCausalLM(config).save_pretrained(out)
+                         tie_word_embeddings=False,
+                         **({} if labels is None else {"id2label": labels, "label2id": {v: k for k, v in labels.items()}}))
+    (LlamaForCausalLM if labels is None else LlamaForSequenceClassification)(config).save_pretrained(out)
     tok.save_pretrained(out)
     return out
 
@@ -112,8 +115,12 @@ def interleaved(models: dict, texts: list[str], explained: list[str], rounds: in
             "max_abs_diff": {k: float(np.abs(out[(first, k)] - out[(other, k)]).max()) for k in ways}}
 
 
-def main() -> None:
-    ap = interleaved_arguments(__doc__, rounds=3)
+def study_start(description: str, more_arguments=None) -> tuple:
+    """``(args, texts, explained, report)``: how this study and ``unpadded_decoder.py`` begin
+    (arguments, the reviews predicted and explained, two torch threads, the report's first fields)."""
+    ap = interleaved_arguments(description, rounds=3)
+    if more_arguments is not None:
+        more_arguments(ap)
     ap.set_defaults(texts=128, explained=2)
     args = ap.parse_args()
     build_examples(text=True, credit=False)
@@ -124,6 +131,11 @@ def main() -> None:
     texts, explained = reviews[: args.texts], reviews[args.texts: args.texts + args.explained]
     report: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
                     "texts": len(texts), "explained": len(explained), "rounds": args.rounds, "runs": {}}
+    return args, texts, explained, report
+
+
+def main() -> None:
+    args, texts, explained, report = study_start(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
         for shape, dims in SHAPES.items():
             path = build_model(Path(tmp) / shape.split()[0], **dims)

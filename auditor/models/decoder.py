@@ -76,6 +76,15 @@ class DecoderTextModel(TextModel):
     def read_position(self, enc: Encoded) -> int:
         return len(enc.ids) - 1
 
+    def fast_forward(self) -> tuple:
+        """A Llama-family classifier runs on its real tokens only (``models/unpadded_decoder.py``)."""
+        from auditor.models.unpadded_decoder import HOW, UnpaddedDecoderClassifier, UnsupportedModel
+
+        try:
+            return UnpaddedDecoderClassifier(self.model), HOW
+        except UnsupportedModel as exc:
+            return None, str(exc)
+
     def rewrap(self, model) -> "DecoderTextModel":
         return DecoderTextModel(model, self.tokenizer, device=str(self.device), max_length=self.max_length,
                                 batch_size=self.batch_size)

@@ -95,19 +95,29 @@ class UnpaddedClassifier:
         if self.model.training or not bool(keep[:, 0].all()):
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
         hidden = self.embeddings(input_ids=input_ids)  # the model's own call: hooks on it still fire
-        lengths = keep.sum(dim=1)
-        order = torch.argsort(lengths, stable=True)  # rows of one length next to each other
-        in_order = bool((order == torch.arange(len(order), device=order.device)).all())
-        if not in_order:
-            hidden, keep, lengths = hidden[order], keep[order], lengths[order]
-        x = hidden.reshape(-1, hidden.shape[-1]) if bool(keep.all()) else hidden[keep]  # (T, H), row after row
-        counts = lengths.cpu().numpy()
+        x, counts, restore = token_stream(hidden, keep)
         runs = _runs(counts)
         first = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)[:-1]]), device=x.device)  # each row's first token
         for k, layer in enumerate(self.layers):
             x = _layer(layer, x, runs, first if k == len(self.layers) - 1 else None)
-        logits = self.head(self.pooler(x.unsqueeze(1)))  # x is now (batch, H): the first tokens
-        return logits if in_order else logits[torch.argsort(order)]
+        return restore(self.head(self.pooler(x.unsqueeze(1))))  # x is now (batch, H): the first tokens
+
+
+def token_stream(hidden, keep) -> tuple:
+    """``(x, counts, restore)``: the real tokens of the padded ``hidden`` (batch, length, H) as one
+    ``(T, H)`` stream, rows sorted by length so that rows of one length are next to each other (row
+    after row), each row's token count in that order, and ``restore`` putting per-row results back
+    in the batch's order."""
+    import torch
+
+    lengths = keep.sum(dim=1)
+    order = torch.argsort(lengths, stable=True)
+    in_order = bool((order == torch.arange(len(order), device=order.device)).all())
+    if not in_order:
+        hidden, keep, lengths = hidden[order], keep[order], lengths[order]
+    x = hidden.reshape(-1, hidden.shape[-1]) if bool(keep.all()) else hidden[keep]
+    back = None if in_order else torch.argsort(order)
+    return x, lengths.cpu().numpy(), (lambda rows: rows) if back is None else (lambda rows: rows[back])
 
 
 def _runs(lengths: np.ndarray) -> list[tuple[int, int, int, int]]:

@@ -104,11 +104,12 @@ def test_a_path_that_moves_a_probability_or_fails_is_not_used(tiny_text_model_di
 
 
 def test_other_architectures_are_recognised_as_such(tmp_path_factory, monkeypatch):
-    from . import tiny_decoder
+    from transformers import LlamaConfig, LlamaForSequenceClassification
 
-    path = tiny_decoder.build_tiny_decoder(tmp_path_factory.mktemp("unpadded_decoder") / "model", steps=20)
-    facts = load(path, monkeypatch, True).runtime_facts["fast_forward"]
-    assert facts == {"used": False, "reason": "not a BERT-style encoder (no embeddings and layer stack)"}
+    llama = LlamaForSequenceClassification(LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=48,
+                                                       num_hidden_layers=1, num_attention_heads=2, pad_token_id=0))
+    with pytest.raises(unpadded_encoder.UnsupportedModel, match="not a BERT-style encoder"):
+        unpadded_encoder.UnpaddedClassifier(llama)  # a decoder has its own path (test_unpadded_decoder.py)
     model = load(tiny_bert.build_tiny_text_model(tmp_path_factory.mktemp("relative") / "m", steps=2),
                  monkeypatch, True).model
     model.config.position_embedding_type = "relative_key"
