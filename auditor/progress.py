@@ -2,8 +2,8 @@
 
 A terminal gets Rich's live bar (auditor/cli.py). A log gets one line when each check starts and,
 while a check works, one line every ``interval_s`` seconds naming the current step, its parts
-done out of the total and an estimate of the time remaining, so a long step never looks hung; and
-a line when the reports are written (the PDF of a large audit takes a while); and one line at the end:
+done out of the total and an estimate of the time remaining, so a long step never looks hung; a
+line when the reports are written (the PDF of a large audit takes a while); and one line at the end:
 
     2026-12-01T14:40:05Z check 3/12 explanation_faithfulness: started
     2026-12-01T14:40:15Z check 3/12 explanation_faithfulness (10s): shap explanations 20/40, about 10s remaining

@@ -4,9 +4,10 @@ serves.
 An adapter may know a cheaper way to the same class logits for its architecture: a BERT-style
 encoder or a Llama-family decoder classifier on its real tokens only, with the last layer on the
 token the head reads (``models/unpadded_encoder.py``, ``models/unpadded_decoder.py``); a causal LM
-prompted as a classifier with next-token logits at the answer position only (``models/decoder.py``). Such a path serves only once :func:`verified` found
-its probabilities within :data:`TOLERANCE` of the model's own forward on probe inputs; otherwise,
-or with ``AUDITOR_FAST_FORWARD=0``, the model's own forward serves and the facts say why.
+prompted as a classifier with next-token logits at the answer position only (``models/decoder.py``).
+Such a path serves only once :func:`verified` found its probabilities within :data:`TOLERANCE` of
+the model's own forward on probe inputs; otherwise, or with ``AUDITOR_FAST_FORWARD=0``, the model's
+own forward serves and the facts say why.
 """
 
 from __future__ import annotations
