@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditor.models.unpadded_encoder import UnsupportedModel, _require, _runs, token_stream
+from auditor.models.unpadded_encoder import UnsupportedModel, _require, _runs, run_attention, token_stream  # noqa: F401 - UnsupportedModel: what this path raises
 
 HOW = "real tokens only, the last layer on the last token"
 MODEL_TYPES = ("llama", "mistral", "qwen2")
@@ -72,11 +72,11 @@ class UnpaddedDecoderClassifier:
         self.window = min((int(w) for w in windows if w), default=None)
 
     def _exact(self, input_ids, keep, lengths) -> bool:
-        """Whether this batch is one the token stream reproduces: right padding, the head's read
-        position (the last token that is not the pad id) each row's last real token."""
+        """Whether this batch is one the token stream reproduces: right padding (an empty row fails the
+        read check), the head's read position (the last token that is not the pad id) each row's last real token."""
         import torch
 
-        if self.model.training or not bool(keep[:, 0].all()):
+        if self.model.training:
             return False
         positions = torch.arange(keep.shape[1], device=keep.device)
         right_padded = bool((keep == (positions[None, :] < lengths[:, None])).all())
@@ -114,27 +114,13 @@ def _layer(layer, x, runs, cos, sin, last):
     """One decoder layer on the token stream ``x``; causal attention within each run of one length.
     With ``last`` (the last layer), only each row's last token is computed and the result has one
     row per batch row."""
-    import torch
-
     attn, d = layer.self_attn, layer.self_attn.head_dim
     h = layer.input_layernorm(x)
     residual, hq, cq, sq = (x, h, cos, sin) if last is None else (x[last], h[last], cos[last], sin[last])
     q = _rotate(attn.q_proj(hq).view(hq.shape[0], -1, d), cq, sq)
     k = _rotate(attn.k_proj(h).view(h.shape[0], -1, d), cos, sin)
     v = attn.v_proj(h).view(h.shape[0], -1, d)
-    groups = attn.num_key_value_groups
-    pieces = []
-    for r0, r1, t0, length in runs:
-        n, t1 = r1 - r0, t0 + (r1 - r0) * length
-
-        def split(t, width=length, a=t0, b=t1, repeat=1):
-            g = t[a:b].view(n, width, -1, d).transpose(1, 2)
-            return g if repeat == 1 else g.repeat_interleave(repeat, dim=1)
-
-        qg = split(q) if last is None else split(q, 1, r0, r1)
-        out = torch.nn.functional.scaled_dot_product_attention(
-            qg, split(k, repeat=groups), split(v, repeat=groups), is_causal=last is None, scale=attn.scaling)
-        pieces.append(out.transpose(1, 2).reshape(qg.shape[0] * qg.shape[2], -1))
-    context = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+    context = run_attention(q, k, v, runs, d, one_query=last is not None, causal=last is None, scale=attn.scaling,
+                            groups=attn.num_key_value_groups)
     x = residual + attn.o_proj(context)
     return x + layer.mlp(layer.post_attention_layernorm(x))

@@ -145,20 +145,29 @@ def _layer(layer, x, runs, first):
 def self_attention(layer, x, runs, first) -> tuple:
     """``(context, residual)`` of ``layer``'s self-attention on the token stream ``x``, per run of
     one length: every token's, or with ``first`` each row's first token's only."""
+    sa = layer.attention.self
+    residual = x if first is None else x[first]
+    context = run_attention(sa.query(residual), sa.key(x), sa.value(x), runs, sa.attention_head_size,
+                            one_query=first is not None, causal=False, scale=sa.scaling)
+    return context, residual
+
+
+def run_attention(q, k, v, runs, head_dim: int, *, one_query: bool, causal: bool, scale: float, groups: int = 1):
+    """Attention of token streams ``(T, heads * head_dim)`` within each run of rows of one length (no
+    padding, so no mask but the causal one); with ``one_query``, ``q`` holds one query per row (a
+    row's first or last token). ``groups``: query heads per key head. Returns ``(rows of q, heads * head_dim)``."""
     import torch
 
-    sa = layer.attention.self
-    heads, size = sa.num_attention_heads, sa.attention_head_size
-    residual = x if first is None else x[first]
-    q, k, v = sa.query(residual), sa.key(x), sa.value(x)
     pieces = []
     for r0, r1, t0, length in runs:
         n, t1 = r1 - r0, t0 + (r1 - r0) * length
 
-        def split(t, width=length, a=t0, b=t1):
-            return t[a:b].view(n, width, heads, size).transpose(1, 2)
+        def split(t, width=length, a=t0, b=t1, repeat=1):
+            g = t[a:b].view(n, width, -1, head_dim).transpose(1, 2)
+            return g if repeat == 1 else g.repeat_interleave(repeat, dim=1)
 
-        qg = split(q) if first is None else split(q, 1, r0, r1)
-        out = torch.nn.functional.scaled_dot_product_attention(qg, split(k), split(v), scale=sa.scaling)
-        pieces.append(out.transpose(1, 2).reshape(-1, heads * size))
-    return (pieces[0] if len(pieces) == 1 else torch.cat(pieces)), residual
+        qg = split(q, 1, r0, r1) if one_query else split(q)
+        out = torch.nn.functional.scaled_dot_product_attention(
+            qg, split(k, repeat=groups), split(v, repeat=groups), is_causal=causal, scale=scale)
+        pieces.append(out.transpose(1, 2).reshape(n * qg.shape[2], -1))
+    return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
