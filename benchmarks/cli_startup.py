@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from auditor.machine import machine_facts  # never imports PyTorch: start-up times stay clean
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "shap", "lime", "captum", "weasyprint", "matplotlib", "sklearn", "scipy",
@@ -120,7 +121,7 @@ def main() -> None:
         record = {
             "benchmark": "cli_startup", "label": args.label, "source": str(args.source.resolve()),
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "machine": {**machine_facts(), "cpus": os.cpu_count()},
             "repeat": args.repeat, "target_s": TARGET_S, "verify_run": str(run) if run else None,
             "commands": results, "slowest_imports_of_auditor_cli": slowest_imports(env),
         }

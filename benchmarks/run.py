@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def machine() -> dict:
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
+    """What a result's seconds were measured on (the audit's provenance records the same facts)."""
+    import torch  # the studies time PyTorch models: its kernels' instruction set belongs to the figures
+
+    from auditor.machine import machine_facts
+
+    return {**machine_facts(), "cpus": os.cpu_count()}
 
 
 def write_result(prefix: str, report: dict) -> Path:
@@ -288,8 +292,7 @@ def main() -> None:
     def save() -> None:  # after every workload, so an interrupted benchmark keeps what it measured
         path.write_text(json.dumps(report, indent=2) + "\n")
 
-    report = {"machine": {"platform": platform.platform(), "python": platform.python_version(),
-                          "cpus": __import__("os").cpu_count()},
+    report = {"machine": machine(),
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

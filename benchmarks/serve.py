@@ -24,7 +24,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import re
 import resource
 import socket
@@ -35,6 +34,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from auditor.machine import machine_facts  # never imports PyTorch: start-up times stay clean
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -138,7 +139,7 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=5)
     parser.add_argument("--requests", type=int, default=20)
     args = parser.parse_args()
-    results: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+    results: dict = {"machine": {**machine_facts(), "cpus": os.cpu_count()},
                      "targets": {"start_s": 2.0, "list_1000_s": 0.5}}
     with tempfile.TemporaryDirectory() as tmp:
         versions, models = Path(tmp) / "versions", Path(tmp) / "models"

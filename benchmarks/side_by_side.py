@@ -41,7 +41,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -57,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from budgets import per_instance_agreement  # noqa: E402
 from cli_startup import NEUTRAL_CWD, timed  # noqa: E402
-from run import PEAK_REPORTING_AUDIT, RESULTS, TEXT, seed_style_text  # noqa: E402
+from run import PEAK_REPORTING_AUDIT, RESULTS, TEXT, machine, seed_style_text  # noqa: E402
 
 N_STEPS, MAX_EVALS, NUM_SAMPLES, BATCH = 32, 400, 400, 64
 
@@ -384,8 +383,7 @@ def main() -> None:
     path = RESULTS / f"side-by-side-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     n = args.instances
     report: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                                "cpus": os.cpu_count()},
+                    "machine": machine(),
                     "budgets": {"integrated_gradients_steps": N_STEPS, "shap_max_evals": MAX_EVALS,
                                 "lime_num_samples": NUM_SAMPLES, "batch_size": BATCH},
                     "instances": n, "load_average_start": os.getloadavg(), "notes": []}

@@ -21,6 +21,7 @@ from auditor.inputs.dataset import EvalDataset, load_dataset
 from auditor.errors import DatasetError, ModelCardError, Problem, UsageError
 from auditor.engine.executor import Executor, default_jobs
 from auditor.inputs.model_card import ModelCard, load_model_card
+from auditor.machine import machine_facts
 from auditor.policy.load import LoadedPolicy, load_policy
 from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
@@ -323,7 +324,7 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
         provenance = {
             "auditor_version": libraries.get("auditor", "unknown"), "libraries": libraries, "seed": loaded.policy.seed,
             "cache": {k: v for k, v in model.stats.as_dict().items() if k != "model_time_s"},
-            "execution": ctx.executor.describe(),
+            "execution": ctx.executor.describe(), "machine": machine_facts(),
             **({"runtime": dict(model.runtime_facts)} if model.runtime_facts else {}),
             "timings": {"total_s": round(time.perf_counter() - started, 2), "model_s": round(model.stats.model_time_s, 2),
                         "checks_s": {c.id: c.duration_s for c in checks}},

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from auditor.errors import ModelLoadError, UsageError
+from auditor.machine import machine_facts
 
 MAX_LOCAL_WORKERS = 256  # worker processes --cluster local:N may start
 CONNECT_TIMEOUT_S = 10  # seconds to reach a scheduler before the run is refused
@@ -138,9 +139,9 @@ def _stats(model, source: ModelSource | None = None) -> tuple[tuple[str, tuple],
     return (_worker_name(), source.randomisation if source else ()), model.stats.as_dict()
 
 
-def load_on_worker(source: ModelSource) -> tuple[str, dict]:
-    """Load (and verify) the model on this worker; its name and cache statistics."""
-    return _stats(worker_model(source))
+def load_on_worker(source: ModelSource) -> tuple[tuple[str, tuple], dict, dict]:
+    """Load (and verify) the model on this worker; its name, cache statistics and machine."""
+    return (*_stats(worker_model(source)), machine_facts())
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,7 @@ class DaskExecutor:
         self._data: dict[str, Any] = {}  # dataset sha256 -> its future on the cluster
         # (worker, model) -> that model's cache statistics there (cumulative); model () is the audited one
         self._worker_stats: dict[tuple[str, tuple], dict] = {}
+        self._machines: dict[str, dict] = {}  # worker -> its machine facts (auditor.machine)
         self._for_this_process = {"inputs": 0, "batches": 0}  # what predict_batches had the workers compute
 
     # -- the Executor seam --
@@ -392,8 +394,9 @@ class DaskExecutor:
         futures = [self.client.submit(load_on_worker, self.source, workers=[w], allow_other_workers=False, pure=False)
                    for w in workers]
         for future in futures:
-            worker, stats = future.result()
+            worker, stats, machine = future.result()
             self._record(worker, stats)
+            self._machines[worker[0]] = machine
             future.release()
 
     def worker_cache(self) -> dict:
@@ -417,6 +420,7 @@ class DaskExecutor:
     def describe(self) -> dict:
         return {"backend": "dask", "cluster": self.spec.text, "workers": len({w for w, _ in self._worker_stats}) or self.workers,
                 "threads_per_worker": 1 if self.spec.local_workers else None, "worker_cache": self.worker_cache(),
+                "worker_machines": dict(sorted(self._machines.items())),
                 # distinct inputs of this process's requests computed on the workers (counted in its cache)
                 "computed_for_this_process": dict(self._for_this_process)}
 

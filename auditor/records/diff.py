@@ -273,6 +273,9 @@ def diff_runs(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
         "policy": compare_policy(a, b),
         "inputs": compare_inputs(a, b),
         "libraries": _dict_changes(libs_a, libs_b),
+        # last-bit differences of a neural model's figures follow the CPU's kernels (auditor.machine)
+        "machine": _dict_changes(a.result.get("provenance", {}).get("machine", {}),
+                                 b.result.get("provenance", {}).get("machine", {})),
     }
     data["summary"] = {
         "verdict_changes": sum(c["change"] != "unchanged" for c in checks),

@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 
 from auditor.render.charts import chart_uri
 from auditor.render.glossary import GLOSSARY
+from auditor.machine import machine_line
 from auditor.render.runtime import execution_lines, runtime_lines
 from auditor.render.scope import display_status, report_scope
 from auditor.results import AuditResult
@@ -181,6 +182,7 @@ def make_environment() -> Environment:
     env.filters["token_color"] = token_color
     env.filters["runtime_lines"] = runtime_lines
     env.filters["execution_lines"] = execution_lines
+    env.filters["machine_line"] = machine_line
     env.globals["CSP"] = CSP
     return env
 

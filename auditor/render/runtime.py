@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+from auditor.machine import machine_line
+
 
 def _probe(facts: dict) -> str:
     diff = facts.get("probe_max_abs_prob_diff")
@@ -70,6 +74,8 @@ def execution_lines(execution: dict) -> list[str]:
     if copies:
         lines.append(f"Randomised copies (sanity check), on the workers: {_n(copies.get('distinct_inputs'))} inputs computed, "
                      f"{_n(copies.get('gradient_inputs'))} through a backward pass")
+    machines = Counter(machine_line(m) for m in (execution.get("worker_machines") or {}).values())
+    lines += [f"{'Worker machine' if n == 1 else f'{n} worker machines'}: {line}" for line, n in sorted(machines.items())]
     mine = execution.get("computed_for_this_process") or {}
     if mine.get("inputs"):
         lines.append(f"Of the inputs under Model calls, {_n(mine.get('inputs'))} were computed on the workers "

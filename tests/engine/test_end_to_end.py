@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import platform
 import re
 import shutil
 import zlib
@@ -16,6 +17,7 @@ import pytest
 
 import auditor
 from auditor.explain.export import COLUMNS
+from auditor.machine import cpu_model, machine_line
 from auditor.render.html import CSP
 from auditor.results import Status
 
@@ -63,6 +65,9 @@ def test_result_json(runs, run_dir):
     perf = next(c for c in result["checks"] if c["id"] == "performance")
     assert perf["measurements"]["claims_checked"] == 2.0
     assert perf["params"]["n_bootstrap"] == 100
+    machine = result["provenance"]["machine"]  # what the figures' last bits depend on (auditor.machine)
+    assert machine["platform"] == platform.platform() and machine["cpu"] == cpu_model()
+    assert f"<th>Machine</th><td>{machine_line(machine)}</td>" in (run_dir / "report.html").read_text(encoding="utf-8")
 
 
 def test_shap_evidence_csv(run_dir):

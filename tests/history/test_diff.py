@@ -92,3 +92,20 @@ def test_cli_default_compares_with_the_previous_run_and_writes_three_files(histo
 def test_diff_of_a_first_run_needs_a_second_argument(history):
     res = invoke("diff", history.paths[0])
     assert res.exit_code == 2 and "first run" in flat(res.output)
+
+
+def test_a_run_on_another_kind_of_machine_is_named_in_the_diff(history, out_copy, tmp_path):
+    """The same audit on another CPU: the diff says which machine facts changed (a neural model's
+    last bits follow the CPU's kernels); between two runs on this machine it says nothing."""
+    assert write_diff(history.paths[0], history.paths[1], tmp_path / "same", pdf=False).data.get("machine", {}) == {}
+    runs = sorted(p for p in (out_copy / history.model_dir.name).iterdir() if p.name.startswith("v"))
+    path = runs[1] / "result.json"
+    result = json.loads(path.read_text())
+    here = result["provenance"]["machine"]
+    result["provenance"]["machine"] = {**here, "cpu": "Intel(R) Xeon(R) Gold 6338", "logical_cpus": 64}
+    path.write_text(json.dumps(result))
+    out = write_diff(runs[0], runs[1], tmp_path / "other", pdf=False)
+    assert out.data["machine"] == {"cpu": {"a": here["cpu"], "b": "Intel(R) Xeon(R) Gold 6338"},
+                                   "logical_cpus": {"a": here["logical_cpus"], "b": 64}}
+    html = (out.path / "diff.html").read_text()
+    assert "Machine facts that changed" in html and "Intel(R) Xeon(R) Gold 6338" in html

@@ -182,3 +182,18 @@ def test_the_execution_says_where_the_model_work_ran_and_what_the_workers_comput
     assert execution_lines(elsewhere)[0] == ("Dask cluster tcp://10.0.0.5:8786: 2 workers; each loaded the model "
                                              "itself and matched its sha256")
     assert execution_lines(elsewhere)[-1] == "Of the inputs under Model calls, 1,255 were computed on the workers (47 batches)"
+
+
+def test_the_workers_machines_are_named_alike_ones_once_with_their_count():
+    from auditor.render.runtime import execution_lines
+
+    epyc = {"platform": "Linux-6.1-x86_64", "python": "3.11.7", "cpu": "AMD EPYC 9R14", "logical_cpus": 2,
+            "torch_cpu_kernels": "AVX512", "torch_threads": 1}
+    xeon = {**epyc, "cpu": "Intel Xeon Gold 6338", "torch_cpu_kernels": "AVX2"}
+    cluster = {"backend": "dask", "cluster": "tcp://10.0.0.5:8786", "workers": 3,
+               "worker_machines": {"w1": epyc, "w2": xeon, "w3": epyc}}
+    lines = execution_lines(cluster)
+    assert ("2 worker machines: AMD EPYC 9R14, 2 logical CPUs; PyTorch kernels AVX512, 1 threads; Python 3.11.7; "
+            "Linux-6.1-x86_64") in lines
+    assert ("Worker machine: Intel Xeon Gold 6338, 2 logical CPUs; PyTorch kernels AVX2, 1 threads; Python 3.11.7; "
+            "Linux-6.1-x86_64") in lines
