@@ -147,3 +147,24 @@ def test_the_policy_listing_says_what_the_full_load_resolves_without_importing_t
             "for name in builtin_policies(): policy_summary(name)\n"
             "import sys\nassert 'auditor.checks' not in sys.modules and 'numpy' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_loading_a_skops_model_imports_neither_pytorch_nor_dask_array(artefacts):
+    """skops.io lists its trusted scikit-learn types through all_estimators(), which imported
+    scikit-learn's array-API shims and with them PyTorch and dask.array into every tabular audit
+    (auditor.models.tabular.import_skops_io). The trusted list must be the one all_estimators()
+    gives when the shims do import, and no stand-in may stay behind."""
+    code = (f"from pathlib import Path\nfrom auditor.models.tabular import ARRAY_API_SHIMS, load_sklearn_estimator\n"
+            f"m = load_sklearn_estimator(Path({str(artefacts.pipeline)!r}), 'skops', allow_pickle=False, pinned_sha256=None)\n"
+            "assert hasattr(m, 'predict_proba')\n"
+            "import sys\nloaded = [n for n in ('torch', 'dask.array') if n in sys.modules]\n"
+            "assert not [n for n in ARRAY_API_SHIMS if n in sys.modules], 'a stand-in stayed'\n"
+            "from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES\n"
+            "from skops.io._utils import get_type_name\nfrom sklearn.utils import all_estimators\n"
+            "full = [get_type_name(c) for _, c in all_estimators() if get_type_name(c).startswith('sklearn.')]\n"
+            "assert 'torch' in sys.modules, 'the shims import PyTorch when they are not stood in for'\n"
+            "assert SKLEARN_ESTIMATOR_TYPE_NAMES == full and len(full) > 100\n"
+            "print(' '.join(loaded))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == []
