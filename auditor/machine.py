@@ -48,8 +48,11 @@ def machine_facts() -> dict:
 
 def machine_line(facts: dict) -> str:
     """One line for a report: ``AMD EPYC, 2 logical CPUs; PyTorch kernels AVX2, 2 threads; Python 3.11.7; Linux-…``."""
-    parts = [f"{facts.get('cpu', 'unknown CPU')}, {facts.get('logical_cpus', '?')} logical CPUs"]
+    def counted(n, noun: str) -> str:
+        return f"{'?' if n is None else n} {noun}{'' if n == 1 else 's'}"
+
+    parts = [f"{facts.get('cpu', 'unknown CPU')}, {counted(facts.get('logical_cpus'), 'logical CPU')}"]
     if facts.get("torch_cpu_kernels"):
-        parts.append(f"PyTorch kernels {facts['torch_cpu_kernels']}, {facts.get('torch_threads', '?')} threads")
+        parts.append(f"PyTorch kernels {facts['torch_cpu_kernels']}, {counted(facts.get('torch_threads'), 'thread')}")
     parts += [f"Python {facts.get('python', '?')}", str(facts.get("platform", "?"))]
     return "; ".join(parts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 RESULT_SCHEMA_VERSION = 1
 
@@ -321,6 +321,9 @@ class CardFacts(_Frozen):
     warnings: list[str] = []
 
 
+PROVENANCE_OBJECTS = ("libraries", "cache", "execution", "runtime", "machine", "timings")  # read as objects by the reports
+
+
 class AuditResult(_Frozen):
     # a result written by a newer auditor is refused, not rendered as if this one understood it
     schema_version: int = Field(RESULT_SCHEMA_VERSION, ge=1, le=RESULT_SCHEMA_VERSION)
@@ -335,3 +338,23 @@ class AuditResult(_Frozen):
     provenance: dict[str, Any]
     checks: list[CheckResult]
     traceability: Traceability | None = None
+
+    @field_validator("provenance")
+    @classmethod
+    def _provenance_shape(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """The parts of provenance the reports read as objects are objects: a result.json edited
+        into another shape is an invalid input that names the field, not a crash while rendering."""
+        def need_object(where: str, item: Any) -> None:
+            if not isinstance(item, dict):
+                raise ValueError(f"provenance.{where} must be an object, not {type(item).__name__}")
+
+        for key in PROVENANCE_OBJECTS:
+            if key in value:
+                need_object(key, value[key])
+        execution = value.get("execution") or {}
+        for key in ("worker_cache", "worker_machines", "computed_for_this_process"):
+            if key in execution:
+                need_object(f"execution.{key}", execution[key])
+        for worker, facts in (execution.get("worker_machines") or {}).items():
+            need_object(f"execution.worker_machines.{worker}", facts)
+        return value

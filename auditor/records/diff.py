@@ -257,11 +257,17 @@ def _ref(run: Run) -> dict[str, Any]:
 
 # --- the diff ---------------------------------------------------------------------------------------
 
+def _provenance(run: Run, key: str) -> dict[str, Any]:
+    """``provenance[key]`` of a run read as plain JSON (an altered run can still be compared: a part
+    that is not an object shows as its text)."""
+    provenance = run.result.get("provenance")
+    part = provenance.get(key, {}) if isinstance(provenance, dict) else {}
+    return part if isinstance(part, dict) else {"(not an object)": str(part)}
+
+
 def diff_runs(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
     checks = compare_checks(a, b)
     measurements = compare_measurements(a, b)
-    libs_a = a.result.get("provenance", {}).get("libraries", {})
-    libs_b = b.result.get("provenance", {}).get("libraries", {})
     data = {
         "schema_version": DIFF_SCHEMA_VERSION,
         "a": _ref(a), "b": _ref(b), "same_model": a.model == b.model,
@@ -272,10 +278,9 @@ def diff_runs(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
         "explanation_drift": explanation_drift(a, b, measurements, top_k),
         "policy": compare_policy(a, b),
         "inputs": compare_inputs(a, b),
-        "libraries": _dict_changes(libs_a, libs_b),
+        "libraries": _dict_changes(_provenance(a, "libraries"), _provenance(b, "libraries")),
         # last-bit differences of a neural model's figures follow the CPU's kernels (auditor.machine)
-        "machine": _dict_changes(a.result.get("provenance", {}).get("machine", {}),
-                                 b.result.get("provenance", {}).get("machine", {})),
+        "machine": _dict_changes(_provenance(a, "machine"), _provenance(b, "machine")),
     }
     data["summary"] = {
         "verdict_changes": sum(c["change"] != "unchanged" for c in checks),

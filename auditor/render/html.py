@@ -14,9 +14,9 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
 from markupsafe import Markup, escape
 
+from auditor.machine import machine_line
 from auditor.render.charts import chart_uri
 from auditor.render.glossary import GLOSSARY
-from auditor.machine import machine_line
 from auditor.render.runtime import execution_lines, runtime_lines
 from auditor.render.scope import display_status, report_scope
 from auditor.results import AuditResult

@@ -56,3 +56,6 @@ def test_one_line_for_the_report():
     assert machine_line(facts) == "AMD EPYC, 2 logical CPUs; Python 3.11.7; Linux-6.1-x86_64"
     assert machine_line({**facts, "torch_cpu_kernels": "AVX2", "torch_threads": 2}) == (
         "AMD EPYC, 2 logical CPUs; PyTorch kernels AVX2, 2 threads; Python 3.11.7; Linux-6.1-x86_64")
+    assert machine_line({**facts, "logical_cpus": 1, "torch_cpu_kernels": "AVX512", "torch_threads": 1}) == (
+        "AMD EPYC, 1 logical CPU; PyTorch kernels AVX512, 1 thread; Python 3.11.7; Linux-6.1-x86_64")
+    assert machine_line({}) == "unknown CPU, ? logical CPUs; Python ?; ?"  # a result.json edited by hand

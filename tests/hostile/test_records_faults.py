@@ -184,6 +184,35 @@ def test_diff_of_an_invalid_result_is_invalid_input(cli, out, content):
     assert not (out / MODEL / "diffs").exists()
 
 
+# provenance parts the reports read as objects, edited into other shapes: (path into provenance, value, named)
+MISSHAPEN = [(("execution",), "one process", "provenance.execution must be an object, not str"),
+             (("runtime",), [1], "provenance.runtime must be an object, not list"),
+             (("machine",), "a laptop", "provenance.machine must be an object, not str"),
+             (("execution", "worker_machines"), [1, 2], "provenance.execution.worker_machines must be an object"),
+             (("execution", "worker_machines", "w1"), 7, "provenance.execution.worker_machines.w1 must be an object")]
+
+
+@pytest.mark.parametrize("where, value, named", MISSHAPEN, ids=[".".join(m[0]) for m in MISSHAPEN])
+def test_a_misshapen_provenance_is_invalid_input_naming_the_field(cli, out, where, value, named):
+    """These reached exit 5 (AttributeError while rendering the provenance page). `auditor diff` reads
+    runs as plain JSON, so an altered run can still be compared: it completes."""
+    path = run_path(out, 2) / "result.json"
+    result = json.loads(path.read_text())
+    part = result["provenance"]
+    for key in where[:-1]:
+        part = part.setdefault(key, {"backend": "dask", "cluster": "local:2", "workers": 1} if key == "execution" else {})
+    part[where[-1]] = value
+    path.write_text(json.dumps(result))
+    res = cli("render", run_path(out, 2), "--to", out / "rendered")
+    assert res.code == 3 and "result.json" in res.text and named in res.text, res.text
+    assert not (out / "rendered").exists()
+    res = cli("diff", run_path(out, 2), "--no-pdf")
+    assert res.code == 0, res.text
+    if where == ("machine",):  # shown as it stands, beside the earlier run's facts
+        diff = json.loads((out / MODEL / "diffs" / "v0001-vs-v0002" / "diff.json").read_text())
+        assert diff["machine"]["(not an object)"] == {"a": None, "b": "a laptop"}
+
+
 def test_history_rebuild_skips_an_invalid_result_and_says_so(cli, out):
     (run_path(out, 1) / "result.json").write_bytes(b"{broken")
     res = cli("history", "--rebuild", "--out", out)

@@ -193,7 +193,7 @@ def test_the_workers_machines_are_named_alike_ones_once_with_their_count():
     cluster = {"backend": "dask", "cluster": "tcp://10.0.0.5:8786", "workers": 3,
                "worker_machines": {"w1": epyc, "w2": xeon, "w3": epyc}}
     lines = execution_lines(cluster)
-    assert ("2 worker machines: AMD EPYC 9R14, 2 logical CPUs; PyTorch kernels AVX512, 1 threads; Python 3.11.7; "
+    assert ("2 worker machines: AMD EPYC 9R14, 2 logical CPUs; PyTorch kernels AVX512, 1 thread; Python 3.11.7; "
             "Linux-6.1-x86_64") in lines
-    assert ("Worker machine: Intel Xeon Gold 6338, 2 logical CPUs; PyTorch kernels AVX2, 1 threads; Python 3.11.7; "
+    assert ("Worker machine: Intel Xeon Gold 6338, 2 logical CPUs; PyTorch kernels AVX2, 1 thread; Python 3.11.7; "
             "Linux-6.1-x86_64") in lines
