@@ -257,7 +257,7 @@ def build(force: bool = False, threads: int = 1) -> int:
     body = card_body(sum(p.numel() for p in model.parameters()), train_df, eval_df, metrics, seconds, threads)
     _card.write_card(CARD_PATH, metadata, body)
     print("  eval: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
-    print(f"review-decoder: built in {time.perf_counter() - t0:.1f} s (training {seconds:.1f} s, {threads} threads)")
+    print(f"review-decoder: built in {time.perf_counter() - t0:.1f} s (training {seconds:.1f} s, {threads} thread{'s' if threads != 1 else ''})")
     _card.mark_built(__file__)
     return 0
 
