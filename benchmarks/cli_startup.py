@@ -121,7 +121,7 @@ def main() -> None:
         record = {
             "benchmark": "cli_startup", "label": args.label, "source": str(args.source.resolve()),
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": {**machine_facts(), "cpus": os.cpu_count()},
+            "machine": machine_facts(),
             "repeat": args.repeat, "target_s": TARGET_S, "verify_run": str(run) if run else None,
             "commands": results, "slowest_imports_of_auditor_cli": slowest_imports(env),
         }

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -32,6 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
+
+from auditor.machine import machine_facts
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -185,7 +186,7 @@ def main() -> None:
              for name, w in ways.items() if one and name.startswith("local:")}
     out = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "python": platform.python_version()},
+        "machine": {**machine_facts(), "affinity": len(os.sched_getaffinity(0))},
         "inputs": {"card": str(card), "data": str(args.data), "checks": args.checks, "instances": args.instances,
                    "budgets": "text-default: IG 32 steps, SHAP 400 evaluations, LIME 400 samples"},
         "ways": ways, "speedup_vs_one_worker": speedups, "setup_and_checks_speedup_vs_one_worker": whole, "target_speedup_two_workers": TARGET_SPEEDUP,

@@ -42,7 +42,7 @@ def machine() -> dict:
 
     from auditor.machine import machine_facts
 
-    return {**machine_facts(), "cpus": os.cpu_count()}
+    return machine_facts()
 
 
 def write_result(prefix: str, report: dict) -> Path:

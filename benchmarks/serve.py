@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=5)
     parser.add_argument("--requests", type=int, default=20)
     args = parser.parse_args()
-    results: dict = {"machine": {**machine_facts(), "cpus": os.cpu_count()},
+    results: dict = {"machine": machine_facts(),
                      "targets": {"start_s": 2.0, "list_1000_s": 0.5}}
     with tempfile.TemporaryDirectory() as tmp:
         versions, models = Path(tmp) / "versions", Path(tmp) / "models"
