@@ -299,7 +299,7 @@ def policies(
     raw: bool = typer.Option(False, "--raw", help="With 'show': print the file as written, not the resolved policy."),
 ) -> None:
     """List the built-in policies, or show one resolved (with everything it inherits)."""
-    from auditor.policy.load import builtin_policies, load_policy, policy_summary
+    from auditor.policy.catalog import builtin_policies, policy_summary  # the listing never builds the schema
 
     try:
         if action is None:
@@ -314,6 +314,8 @@ def policies(
                 table.add_row(*row, *((shown(p["description"].split(". ")[0]),) if wide else ()))
             out.print(table)
         elif action == "show" and name:
+            from auditor.policy.load import load_policy
+
             loaded = load_policy(name)
             out.print(printable(loaded.text if raw else loaded.resolved_yaml()), highlight=False, markup=False, soft_wrap=True)
             if not raw:

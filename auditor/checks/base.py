@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
-from auditor.inputs.yamlio import NumbersNotBooleans
+from auditor.inputs.validation import NumbersNotBooleans
 from auditor.models.base import Capability
 
 if TYPE_CHECKING:

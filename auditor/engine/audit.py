@@ -405,7 +405,7 @@ def read_result(source: Path) -> AuditResult:
     from pydantic import ValidationError
 
     from auditor.errors import ResultFileError
-    from auditor.inputs.yamlio import pydantic_problems
+    from auditor.inputs.validation import pydantic_problems
 
     try:
         return AuditResult.model_validate_json(source.read_bytes())

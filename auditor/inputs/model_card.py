@@ -13,7 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auditor.errors import ModelCardError, Problem
-from auditor.inputs.yamlio import load_yaml_text, pydantic_problems, read_text_limited
+from auditor.inputs.validation import pydantic_problems
+from auditor.inputs.yamlio import load_yaml_text, read_text_limited
 
 MAX_CARD_BYTES = 2_000_000
 PLACEHOLDER = "[More Information Needed]"

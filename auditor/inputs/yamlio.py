@@ -1,11 +1,12 @@
-"""Safe, bounded reading of YAML and text inputs, with problems located precisely."""
+"""Safe, bounded reading of YAML and text inputs, with problems located precisely. No pydantic here:
+`auditor policies` reads policy files without importing it (the models read from YAML are in
+validation.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ValidationError, field_validator
 
 from auditor.errors import InvalidInputError, Problem
 
@@ -142,50 +143,3 @@ def load_yaml_text(text: str, source: str, error: type[InvalidInputError], line_
     if problem:
         raise error(source, [Problem("", f"YAML refused: {problem}")])
     return data
-
-
-def _numeric(annotation) -> bool:
-    """Whether a field takes an int or a float (and not also a bool)."""
-    import types
-    import typing
-
-    if annotation in (int, float):
-        return True
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = typing.get_args(annotation)
-        return bool not in args and any(_numeric(a) for a in args)
-    return False
-
-
-class NumbersNotBooleans(BaseModel):
-    """A base for models read from YAML: ``true``/``yes`` where a number belongs is refused, not
-    read as 1 (pydantic's lax mode would turn ``min: true`` into a bound of 1.0)."""
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_boolean_numbers(cls, value, info):
-        field = cls.model_fields.get(info.field_name)
-        if isinstance(value, bool) and field is not None and _numeric(field.annotation):
-            raise ValueError(f"{str(value).lower()} where a number belongs (YAML reads yes/no/on/off as true/false)")
-        return value
-
-
-def pydantic_problems(exc: ValidationError, prefix: str = "") -> list[Problem]:
-    """Turn a pydantic ValidationError into located problems (``checks[2].params.top_k``)."""
-    problems = []
-    for err in exc.errors():
-        loc = prefix
-        for part in err["loc"]:
-            if isinstance(part, int):
-                loc += f"[{part}]"
-            else:
-                loc += f".{part}" if loc else str(part)
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        elif err["type"] == "string_type" and isinstance(err.get("input"), (int, float)) and not isinstance(err.get("input"), bool):
-            msg += f" (YAML read {err['input']!r} as a number: write it in quotes)"
-        problems.append(Problem(loc, msg))
-    return problems

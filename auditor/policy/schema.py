@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from auditor.inputs.yamlio import NumbersNotBooleans
+from auditor.inputs.validation import NumbersNotBooleans
 from auditor.policy.clauses import FRAMEWORKS, check_clause
 from auditor.policy.waivers import Waiver
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from auditor.errors import Problem
 from auditor.policy.schema import CheckSpec, Policy, PolicyOverlay
 from auditor.policy.inheritance import Entry
-from auditor.inputs.yamlio import pydantic_problems
+from auditor.inputs.validation import pydantic_problems
 
 
 # --- one file on its own ----------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from auditor.errors import Problem, UsageError, WaiversError
 from auditor.results import CheckResult, Status, WaiverRecord
-from auditor.inputs.yamlio import load_yaml_text, pydantic_problems, read_text_limited
+from auditor.inputs.validation import pydantic_problems
+from auditor.inputs.yamlio import load_yaml_text, read_text_limited
 
 MAX_WAIVERS_BYTES = 1_000_000
 WAIVABLE = (Status.FAIL, Status.WARN)

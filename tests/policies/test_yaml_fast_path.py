@@ -8,7 +8,7 @@ import yaml
 
 from auditor.errors import PolicyError
 from auditor.inputs import yamlio
-from auditor.policy.load import builtin_policies
+from auditor.policy.catalog import builtin_policies
 
 pytestmark = pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
 
