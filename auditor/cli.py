@@ -353,21 +353,25 @@ def history(
     (--json adds the run paths and every hash)."""
     import json
 
-    from auditor.records.registry import DB_ERRORS, open_registry
+    from auditor.records.sqlite_reader import read_runs  # a healthy local registry, without SQLAlchemy
 
-    try:
-        with open_registry(out_dir, db, rebuild=rebuild, must_exist=not rebuild) as registry:
-            if rebuild:
-                n = registry.rebuild(out_dir)
-                err.print(f"registry rebuilt: {n} run{'s' * (n != 1)} indexed from {shown(str(out_dir))}", highlight=False)
-                for path, why in registry.skipped:
-                    err.print(f"  skipped {shown(str(path))}: {shown(why)} (`auditor verify` names what was altered)",
-                              highlight=False, soft_wrap=True)
-            rows = registry.history(model)
-    except AuditorError as exc:
-        _fail(exc)
-    except DB_ERRORS as exc:
-        _registry_failed(exc)
+    rows = None if rebuild else read_runs(out_dir, db, model)
+    if rows is None:  # anything else: SQLAlchemy opens, builds or reports it
+        from auditor.records.registry import DB_ERRORS, open_registry
+
+        try:
+            with open_registry(out_dir, db, rebuild=rebuild, must_exist=not rebuild) as registry:
+                if rebuild:
+                    n = registry.rebuild(out_dir)
+                    err.print(f"registry rebuilt: {n} run{'s' * (n != 1)} indexed from {shown(str(out_dir))}", highlight=False)
+                    for path, why in registry.skipped:
+                        err.print(f"  skipped {shown(str(path))}: {shown(why)} (`auditor verify` names what was altered)",
+                                  highlight=False, soft_wrap=True)
+                rows = registry.history(model)
+        except AuditorError as exc:
+            _fail(exc)
+        except DB_ERRORS as exc:
+            _registry_failed(exc)
     if as_json:
         _print(json.dumps(rows, indent=2))
         return
@@ -488,17 +492,26 @@ def due(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Evaluate on this date (YYYY-MM-DD) instead of today."),
 ) -> None:
     """List models whose approval expired or whose re-audit is overdue (exit 1 when any)."""
-    from auditor.records.registry import DB_ERRORS, as_datetime, due as due_items, open_registry
     from auditor.records.runs import parse_date
+    from auditor.records.schedule import as_datetime, due as due_items
+    from auditor.records.sqlite_reader import read_runs
 
     try:
         now = as_datetime(parse_date(as_of, "--as-of")) if as_of else None
-        with open_registry(out_dir, db, must_exist=True) as registry:
-            items = due_items(registry.history(), now)
     except AuditorError as exc:
         _fail(exc)
-    except DB_ERRORS as exc:
-        _registry_failed(exc)
+    rows = read_runs(out_dir, db)
+    if rows is None:
+        from auditor.records.registry import DB_ERRORS, open_registry
+
+        try:
+            with open_registry(out_dir, db, must_exist=True) as registry:
+                rows = registry.history()
+        except AuditorError as exc:
+            _fail(exc)
+        except DB_ERRORS as exc:
+            _registry_failed(exc)
+    items = due_items(rows, now)
     if not items:
         _print("nothing due")
         raise typer.Exit(EXIT_OK)

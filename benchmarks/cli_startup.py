@@ -9,7 +9,9 @@ Each command runs ``--repeat`` times in a fresh interpreter (``python -m auditor
 and the CPU time (user + system, from the child's rusage) of each run are recorded, with the load
 average: on a shared machine the wall time includes waiting for a core, the CPU time does not.
 ``verify`` needs a run: ``--run``, else one is made from the credit example if it is built (about
-40 s), else verify is skipped. Results go to ``results/cli-startup-<UTC time>.json``.
+40 s), else verify is skipped; ``history`` and ``due`` read that run's output folder (an empty one
+without a run), whose registry the warm-up run builds if it has none. Results go to
+``results/cli-startup-<UTC time>.json``.
 """
 
 from __future__ import annotations
@@ -93,11 +95,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cli-startup-") as tmp:
         tmp = Path(tmp)
         run = args.run or make_run(env, tmp / "reports")
+        records = run.parents[1] if run is not None else tmp / "empty"  # the run's output folder and registry
+        records.mkdir(exist_ok=True)
         commands = {
             "--help": ["--help"],
             "policies": ["policies"],
-            "history": ["history", "--out", str(tmp / "empty")],
-            "due": ["due", "--out", str(tmp / "empty")],
+            "history": ["history", "--out", str(records)],
+            "due": ["due", "--out", str(records)],
         }
         if run is not None:
             commands["verify"] = ["verify", str(run)]

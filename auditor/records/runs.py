@@ -24,9 +24,11 @@ from auditor.hashing import sha256_bytes
 from auditor.records.store import versions
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
-# The default registry inside an output folder, and its table of runs (auditor/records/registry.py);
-# here so that `verify` can read it without importing SQLAlchemy.
+# The default registry inside an output folder, the variable naming another, and its table of runs
+# (auditor/records/registry.py); here so that `verify`, `history` and `due` can read it without
+# importing SQLAlchemy.
 DEFAULT_DB_NAME = "audits.sqlite"
+ENV_DB = "AUDITOR_DB"
 RUNS_TABLE = "auditor_runs"
 
 

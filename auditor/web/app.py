@@ -37,8 +37,9 @@ from starlette.routing import Route
 
 from auditor.errors import AuditorError, UsageError
 from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user
-from auditor.records.registry import Registry, database_url, due
+from auditor.records.registry import Registry, database_url
 from auditor.records.runs import read_signoffs
+from auditor.records.schedule import due
 from auditor.web.catalogue import Catalogue, NotFound, listed_file, signed_pdf, today
 from auditor.web.security import COMMON_HEADERS, PAGE_CSP, LoginThrottle, csrf_ok, csrf_token
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.records.registry import Registry, database_url, due, open_registry
+from auditor.records.registry import Registry, database_url, open_registry
+from auditor.records.schedule import due
 
 from .helpers import flat, invoke
 

@@ -1,0 +1,81 @@
+"""Scheduled audits: which models' approval expired or re-audit is overdue, from registry rows
+(`auditor due`, the web page). No database code: the rows come from registry.py or, for the
+commands that only read a local registry, sqlite_reader.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from auditor.records.runs import parse_moment, utc_now
+
+MAX_REAUDIT_DAYS = 36_500  # the policy schema's bound on reaudit_interval_days (100 years)
+
+
+@dataclass(frozen=True)
+class DueItem:
+    model: str
+    reason: str  # "approval expired" | "re-audit overdue"
+    detail: str
+    since: str  # ISO date the item became due
+    run_path: str
+
+
+def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem]:
+    """Models whose approval expired or whose re-audit is overdue, from registry rows.
+
+    Per model (name and folder): the re-audit is overdue when the latest run's policy declares
+    ``reaudit_interval_days`` and that many days have passed since the run. The approval expired
+    when the latest sign-off of any of its runs approves (with or without conditions) and its
+    valid-until date is before today; a later rejection or a later approval without expiry
+    supersedes it.
+    """
+    now = now or utc_now()
+    today = now.date()
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["model"], row["model_dir"]), []).append(row)
+    items: list[DueItem] = []
+    for (model, _), group in sorted(groups.items()):
+        latest = max(group, key=lambda r: (r["version_number"] or 0, str(r["created_at"] or "")))
+        interval = latest.get("reaudit_interval_days")
+        audited = parse_moment(latest["created_at"])
+        if interval is not None and not (isinstance(interval, int) and 1 <= interval <= MAX_REAUDIT_DAYS):
+            items.append(DueItem(model, "record unreadable",
+                                 f"{latest['version']}: reaudit_interval_days {interval!r} is not a number of days from 1 to "
+                                 f"{MAX_REAUDIT_DAYS}; run `auditor verify {latest['run_path']}`",
+                                 today.isoformat(), latest["run_path"]))
+        elif interval and audited is None:
+            items.append(DueItem(model, "record unreadable", f"{latest['version']}: its date {latest['created_at']!r} "
+                                 f"is not readable; run `auditor verify {latest['run_path']}`", today.isoformat(), latest["run_path"]))
+        elif interval:
+            next_due = audited + timedelta(days=int(interval))
+            if next_due <= now:
+                items.append(DueItem(
+                    model, "re-audit overdue",
+                    f"last audit {latest['version']} on {audited.date()}; policy {latest['policy_name']} "
+                    f"{latest['policy_version']} asks for one every {interval} days (due {next_due.date()})",
+                    next_due.date().isoformat(), latest["run_path"]))
+        signed = [r for r in group if r.get("signoff_decision")]
+        if signed:
+            last = max(signed, key=lambda r: str(r.get("signoff_at") or ""))
+            until = last.get("signoff_valid_until")
+            try:
+                expiry = date.fromisoformat(until) if until else None
+            except (TypeError, ValueError):
+                items.append(DueItem(model, "record unreadable",
+                                     f"the sign-off of {last['version']} has valid-until {until!r}, not a date; "
+                                     f"run `auditor verify {last['run_path']}`", today.isoformat(), last["run_path"]))
+                continue
+            if str(last["signoff_decision"]).startswith("approve") and expiry and expiry < today:
+                items.append(DueItem(
+                    model, "approval expired",
+                    f"{last['signoff_decision']} of {last['version']} by {last['signoff_reviewer']} was valid until {until}",
+                    until, last["run_path"]))
+    return items
+
+
+def as_datetime(day: date) -> datetime:
+    """The end of ``day`` (UTC): `due --as-of DAY` counts everything due on that day."""
+    return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=utc_now().tzinfo)

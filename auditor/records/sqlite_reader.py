@@ -1,0 +1,62 @@
+"""The runs of a local SQLite registry, read with the standard library's ``sqlite3`` for the
+commands that only read it (`auditor history`, `auditor due`): importing SQLAlchemy takes 0.3-0.4 s,
+most of those commands' start-up (issue 17).
+
+Only the healthy case is read here. A registry that is not a local file, is missing or empty, fails
+SQLite's quick check, lacks the runs table, or raises any error, gives None, and the command goes
+through registry.py (SQLAlchemy), which builds, rebuilds or reports it exactly as it always has. The
+query is registry.Registry.history's, on the same database engine (SQLite), so the rows, their
+order and their values are the same (tests/history/test_sqlite_reader.py holds both to it).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE
+
+# registry.runs_table's columns, its key ``id`` aside, in the table's order (tested equal)
+RUN_COLUMNS = (
+    "run_path", "run_id", "model", "model_dir", "version", "version_number", "created_at", "status",
+    "policy_name", "policy_version", "policy_sha256", "reaudit_interval_days", "model_version", "model_sha256",
+    "dataset_sha256", "manifest_sha256", "signoff_decision", "signoff_reviewer", "signoff_at",
+    "signoff_valid_until", "signoff_count",
+)
+
+
+def registry_file(out: str | Path | None, db: str | None = None) -> Path | None:
+    """The SQLite file registry.registry_url names when it names a plain file path; None for a
+    database URL (``sqlite:///...`` included: SQLAlchemy parses those)."""
+    db = db or os.environ.get(ENV_DB) or None
+    if db:
+        return None if "://" in db else Path(db).resolve()
+    return None if out is None else Path(out).resolve() / DEFAULT_DB_NAME
+
+
+def read_runs(out: str | Path | None, db: str | None = None, model: str | None = None) -> list[dict[str, Any]] | None:
+    """The registry's rows (all models, or ``model`` by name or folder name), ordered by model,
+    folder and version; None when anything is not plainly healthy (see the module's note)."""
+    file = registry_file(out, db)
+    try:
+        if file is None or not file.is_file() or file.stat().st_size == 0:
+            return None
+        conn = sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True)  # never creates or writes the file
+    except (OSError, ValueError, sqlite3.Error):
+        return None
+    try:
+        if [str(r[0]) for r in conn.execute("PRAGMA quick_check")] != ["ok"]:
+            return None
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (RUNS_TABLE,)).fetchone() is None:
+            return None
+        query, params = f"SELECT {', '.join(RUN_COLUMNS)} FROM {RUNS_TABLE}", ()
+        if model:
+            query, params = query + " WHERE model = ? OR model_dir LIKE ?", (model, f"%{os.sep}{model}")
+        query += " ORDER BY model, model_dir, version_number"
+        return [dict(zip(RUN_COLUMNS, row)) for row in conn.execute(query, params)]
+    except (sqlite3.Error, UnicodeError):
+        return None
+    finally:
+        conn.close()
