@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column, Table
 
-from auditor.progress import DEFAULT_INTERVAL_S, PlainProgress
+from auditor.progress import DEFAULT_INTERVAL_S
 from auditor.errors import EXIT_BLOCKING_FAILURE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AuditorError, InvalidInputError
 
 if TYPE_CHECKING:  # the CLI imports only what a command uses, when it runs (`auditor --help` stays instant)
@@ -113,7 +112,10 @@ def run(
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write the checks as JUnit XML to this file (for CI)."),
 ) -> None:
     """Run an audit and write a new versioned run directory."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     from auditor.engine.audit import run_audit
+    from auditor.progress import PlainProgress
 
     if junit is not None and (junit.is_dir() or not junit.parent.is_dir()):
         _fail(_usage(f"--junit {junit}: " + ("is a folder" if junit.is_dir() else f"folder {junit.parent} does not exist")))
