@@ -27,6 +27,12 @@ RUN_COLUMNS = (
 )
 
 
+def connect_read_only(file: Path) -> sqlite3.Connection:
+    """A connection that can neither create nor write ``file``; through an SQLite URI whose path
+    pathlib percent-encodes (a folder named "a?b" stays one folder)."""
+    return sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+
+
 def registry_file(out: str | Path | None, db: str | None = None) -> Path | None:
     """The SQLite file registry.registry_url names when it names a plain file path; None for a
     database URL (``sqlite:///...`` included: SQLAlchemy parses those)."""
@@ -43,7 +49,7 @@ def read_runs(out: str | Path | None, db: str | None = None, model: str | None =
     try:
         if file is None or not file.is_file() or file.stat().st_size == 0:
             return None
-        conn = sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True)  # never creates or writes the file
+        conn = connect_read_only(file)
     except (OSError, ValueError, sqlite3.Error):
         return None
     try:

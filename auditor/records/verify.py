@@ -164,11 +164,13 @@ def _registry(run: Run) -> list[Finding]:
     SELECT does not need SQLAlchemy, whose import is most of `verify`'s start-up."""
     import sqlite3
 
+    from auditor.records.sqlite_reader import connect_read_only
+
     file = run.model_dir.parent / DEFAULT_DB_NAME
     if not file.is_file() or file.stat().st_size == 0:
         return []
-    try:  # read-only through an SQLite URI: the path percent-encoded by pathlib (a folder named "a?b" stays one)
-        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        conn = connect_read_only(file)
         try:
             rows = conn.execute(f"SELECT manifest_sha256 FROM {RUNS_TABLE} WHERE run_path = ?", (str(run.path),)).fetchall()
         finally:

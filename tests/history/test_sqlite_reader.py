@@ -138,3 +138,13 @@ def test_a_damaged_default_registry_still_says_how_to_rebuild_it(out_copy, monke
     for command in ("history", "due"):
         res = invoke(command, "--out", out_copy)
         assert res.exit_code == 2 and "--rebuild" in flat(res.output), (command, res.output)
+
+
+def test_a_registry_in_a_folder_whose_name_looks_like_a_url_is_read(crafted, tmp_path):
+    db, registry = crafted
+    registry.close()
+    odd = tmp_path / "a?b %20#c" / "audits.sqlite"
+    odd.parent.mkdir()
+    odd.write_bytes(db.read_bytes())
+    assert read_runs(None, str(odd)) == read_runs(None, str(db)) and len(read_runs(None, str(odd))) == 5
+    assert not (tmp_path / "a").exists()  # the path was never cut at "?"
