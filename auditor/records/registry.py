@@ -238,7 +238,8 @@ def _has_table(url: sa.engine.URL) -> bool:
         with engine.connect() as conn:
             check = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check")]
             if check != ["ok"]:
-                raise DamagedRegistry(f"the database is damaged ({'; '.join(check)[:200]})")
+                found = " ".join("; ".join(check).split())  # SQLite's report spans lines; the error shows one
+                raise DamagedRegistry(f"the database is damaged ({found[:200]})")
         return sa.inspect(engine).has_table(runs_table.name)
     finally:
         engine.dispose()

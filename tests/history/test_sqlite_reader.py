@@ -5,6 +5,7 @@ is not a healthy local registry, so that registry.py opens, builds or reports it
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -148,3 +149,17 @@ def test_a_registry_in_a_folder_whose_name_looks_like_a_url_is_read(crafted, tmp
     odd.write_bytes(db.read_bytes())
     assert read_runs(None, str(odd)) == read_runs(None, str(db)) and len(read_runs(None, str(odd))) == 5
     assert not (tmp_path / "a").exists()  # the path was never cut at "?"
+
+
+def test_sqlite_s_damage_report_is_one_readable_line(out_copy, monkeypatch):
+    """SQLite's quick check reports over several lines; the error once cut it at the first."""
+    monkeypatch.delenv("AUDITOR_DB", raising=False)
+    assert invoke("history", "--out", out_copy).exit_code == 0
+    db = out_copy / "audits.sqlite"
+    data = bytearray(db.read_bytes())
+    data[2 * 4096: 3 * 4096] = b"\xff" * 4096  # the third page: a b-tree page the check cannot read
+    db.write_bytes(bytes(data))
+    res = invoke("history", "--out", out_copy)
+    text = flat(res.output)
+    assert res.exit_code == 2 and re.search(r"the database is damaged \(\*\*\* in database main \*\*\* Page 3: \S.*\); "
+                                            r"the run folders are the record", text), text
