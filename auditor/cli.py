@@ -381,10 +381,12 @@ def history(
         _print(f"no audits recorded{' for ' + model if model else ''}")
         return
     # fits 80 columns: no borders, short fields never wrap, model names keep up to 24 characters on
-    # a line, policy and sign-off wrap at spaces onto more lines
+    # a line, policy and sign-off wrap at spaces onto more lines; a wider terminal gives the policy
+    # name (a word: folding cuts it) what it needs, up to 40 characters
     name_width = min(24, max(len(r["model"]) for r in rows))
+    policy_width = max(12, min(40, out.width - 68, max(len(r["policy_name"]) for r in rows)))
     table = Table(Column("model", overflow="fold", min_width=name_width), Column("audit", no_wrap=True, min_width=10),
-                  Column("policy", overflow="fold", max_width=12), Column("status", no_wrap=True),
+                  Column("policy", overflow="fold", max_width=policy_width), Column("status", no_wrap=True),
                   Column("sha256", no_wrap=True), Column("sign-off", overflow="fold"),
                   box=None, padding=(0, 2, 0, 0), header_style="bold underline")
     decisions = {"approve": "approved", "approve-with-conditions": "approved with conditions", "reject": "rejected"}

@@ -1,7 +1,11 @@
-"""`auditor history` in an 80-column terminal: every line fits, nothing is cut, long sign-offs wrap."""
+"""`auditor history` in an 80-column terminal: every line fits, nothing is cut, long sign-offs wrap;
+in a wider one, long policy names stay whole."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
+from auditor.records.registry import Registry, database_url, open_registry, runs_table
 from auditor.records.signoff import sign_off
 
 from .helpers import invoke
@@ -22,3 +26,23 @@ def test_history_fits_eighty_columns_without_cutting_names_or_dates(out_copy, mo
     # the sign-off wraps at spaces (cells of one row interleave line by line): every word whole
     for word in "approved with conditions by Head of Model Risk Management until 2027-06-30".split():
         assert word in words, word
+
+
+def test_a_long_policy_name_stays_whole_where_the_terminal_has_room(history, tmp_path, monkeypatch):
+    """A policy name is one word: folding cuts it (credit-scori / ng-eu-ai-act). At 80 columns it
+    must fold to fit; a wider terminal gives it the room it needs, up to 40 characters."""
+    monkeypatch.delenv("AUDITOR_DB", raising=False)
+    db = tmp_path / "registry.sqlite"
+    registry = Registry(database_url(None, str(db)))
+    with open_registry(history.out) as source:
+        rows = source.history()
+    rows[0]["policy_name"] = "credit-scoring-eu-ai-act"
+    with registry.engine.begin() as conn:
+        conn.execute(sa.insert(runs_table), rows)
+    registry.close()
+    for columns, whole in (("80", False), ("120", True)):
+        monkeypatch.setenv("COLUMNS", columns)
+        res = invoke("history", "--db", db)
+        assert res.exit_code == 0, res.output
+        assert max(len(line) for line in res.output.splitlines()) <= int(columns), res.output
+        assert ("credit-scoring-eu-ai-act" in res.output.split()) is whole, res.output
