@@ -8,7 +8,9 @@ for a registry shared by several output folders, e.g. ``postgresql+psycopg://use
 The run directories stay the record of truth: every row is a projection of one run directory (its
 result.json, manifest.json and sign-off log), written with :meth:`Registry.add_run` and rebuilt
 from the folders with :meth:`Registry.rebuild`. A default SQLite registry that does not exist yet
-is built from the output folder when first opened.
+is built from the output folder when first opened. `history` and `due` read a healthy local SQLite
+registry without SQLAlchemy (sqlite_reader.py) and come here for everything else; the due list
+itself is schedule.py.
 """
 
 from __future__ import annotations
