@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from importlib import import_module
+from auditor.lazy_imports import lazy_exports
 
 # The public names are imported on first use (PEP 562): `import auditor` (and so every CLI command,
 # `auditor --help` included) must not pay for numpy, pandas, scikit-learn or torch up front.
@@ -15,14 +15,4 @@ _EXPORTS = {
 
 __all__ = ["RunRecord", "load_policy", "rerender", "run_audit"]
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'auditor' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
