@@ -339,6 +339,32 @@ def _registry_failed(exc: Exception) -> None:
     raise typer.Exit(EXIT_USAGE)
 
 
+def _registry_rows(out_dir: Path, db: str | None, model: str | None = None, *, rebuild: bool = False) -> list[dict]:
+    """The registry's runs (``model``'s, or all) for `history` and `due`: a healthy local SQLite registry
+    read without SQLAlchemy (records/sqlite_reader.py); anything else, and ``rebuild``, through
+    records/registry.py, which opens, builds, rebuilds or reports it (exit 2)."""
+    from auditor.records.sqlite_reader import read_runs
+
+    rows = None if rebuild else read_runs(out_dir, db, model)
+    if rows is not None:
+        return rows
+    from auditor.records.registry import DB_ERRORS, open_registry
+
+    try:
+        with open_registry(out_dir, db, rebuild=rebuild, must_exist=not rebuild) as registry:
+            if rebuild:
+                n = registry.rebuild(out_dir)
+                err.print(f"registry rebuilt: {n} run{'s' * (n != 1)} indexed from {shown(str(out_dir))}", highlight=False)
+                for path, why in registry.skipped:
+                    err.print(f"  skipped {shown(str(path))}: {shown(why)} (`auditor verify` names what was altered)",
+                              highlight=False, soft_wrap=True)
+            return registry.history(model)
+    except AuditorError as exc:
+        _fail(exc)
+    except DB_ERRORS as exc:
+        _registry_failed(exc)
+
+
 def _print(text: str) -> None:
     out.print(printable(text), highlight=False, markup=False, soft_wrap=True)
 
@@ -355,25 +381,7 @@ def history(
     (--json adds the run paths and every hash)."""
     import json
 
-    from auditor.records.sqlite_reader import read_runs  # a healthy local registry, without SQLAlchemy
-
-    rows = None if rebuild else read_runs(out_dir, db, model)
-    if rows is None:  # anything else: SQLAlchemy opens, builds or reports it
-        from auditor.records.registry import DB_ERRORS, open_registry
-
-        try:
-            with open_registry(out_dir, db, rebuild=rebuild, must_exist=not rebuild) as registry:
-                if rebuild:
-                    n = registry.rebuild(out_dir)
-                    err.print(f"registry rebuilt: {n} run{'s' * (n != 1)} indexed from {shown(str(out_dir))}", highlight=False)
-                    for path, why in registry.skipped:
-                        err.print(f"  skipped {shown(str(path))}: {shown(why)} (`auditor verify` names what was altered)",
-                                  highlight=False, soft_wrap=True)
-                rows = registry.history(model)
-        except AuditorError as exc:
-            _fail(exc)
-        except DB_ERRORS as exc:
-            _registry_failed(exc)
+    rows = _registry_rows(out_dir, db, model, rebuild=rebuild)
     if as_json:  # written as it is: JSON escapes every control character, and rich's layout of 1,000 rows took 0.4 s
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
@@ -498,24 +506,12 @@ def due(
     """List models whose approval expired or whose re-audit is overdue (exit 1 when any)."""
     from auditor.records.runs import parse_date
     from auditor.records.schedule import as_datetime, due as due_items
-    from auditor.records.sqlite_reader import read_runs
 
     try:
         now = as_datetime(parse_date(as_of, "--as-of")) if as_of else None
     except AuditorError as exc:
         _fail(exc)
-    rows = read_runs(out_dir, db)
-    if rows is None:
-        from auditor.records.registry import DB_ERRORS, open_registry
-
-        try:
-            with open_registry(out_dir, db, must_exist=True) as registry:
-                rows = registry.history()
-        except AuditorError as exc:
-            _fail(exc)
-        except DB_ERRORS as exc:
-            _registry_failed(exc)
-    items = due_items(rows, now)
+    items = due_items(_registry_rows(out_dir, db), now)
     if not items:
         _print("nothing due")
         raise typer.Exit(EXIT_OK)

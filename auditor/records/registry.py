@@ -23,8 +23,8 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 
 from auditor.errors import AuditorError, UsageError
-from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, Run, iter_runs, latest_signoff, open_run, read_signoffs,
-                                  utc_now)
+from auditor.records.runs import ENV_DB, RUNS_TABLE, Run, iter_runs, latest_signoff, open_run, read_signoffs, utc_now
+from auditor.records.sqlite_reader import registry_file
 
 metadata = sa.MetaData()
 
@@ -81,17 +81,16 @@ def registry_url(out: str | Path | None, db: str | None = None) -> sa.engine.URL
     """``db`` (a SQLAlchemy URL, or a plain file path taken as SQLite), else ``$AUDITOR_DB``, else
     ``<out>/audits.sqlite``. Paths become URLs through SQLAlchemy's URL object, never by string
     formatting: a folder name with ``%20``, ``?`` or ``#`` stays that folder."""
+    file = registry_file(out, db)
+    if file is not None:
+        return sa.engine.URL.create("sqlite", database=str(file))
     db = db or os.environ.get(ENV_DB) or None
     if db:
-        if "://" not in db:
-            return sa.engine.URL.create("sqlite", database=str(Path(db).resolve()))
         try:
             return sa.engine.make_url(db)
         except sa.exc.ArgumentError as exc:
             raise RegistryError(f"registry URL {db!r} is not a SQLAlchemy URL ({exc})") from None
-    if out is None:
-        raise UsageError("no registry: give --out (the registry is OUT/audits.sqlite) or --db URL")
-    return sa.engine.URL.create("sqlite", database=str(Path(out).resolve() / DEFAULT_DB_NAME))
+    raise UsageError("no registry: give --out (the registry is OUT/audits.sqlite) or --db URL")
 
 
 def database_url(out: str | Path | None, db: str | None = None) -> str:

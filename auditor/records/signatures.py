@@ -29,9 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from auditor.errors import UsageError
 from auditor.hashing import sha256_bytes
 from auditor.records.accounts import NAME_RE
-from auditor.records.registry import (DEFAULT_DB_NAME, ENV_DB, Registry, RegistryError, database_url, shown_url,
-                                      signing_keys_table)
-from auditor.records.runs import utc_now
+from auditor.records.registry import Registry, RegistryError, database_url, shown_url, signing_keys_table
+from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, utc_now
 
 ENV_KEYS_DIR = "AUDITOR_KEYS_DIR"
 ALGORITHM = "ed25519"

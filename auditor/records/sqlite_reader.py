@@ -34,8 +34,9 @@ def connect_read_only(file: Path) -> sqlite3.Connection:
 
 
 def registry_file(out: str | Path | None, db: str | None = None) -> Path | None:
-    """The SQLite file registry.registry_url names when it names a plain file path; None for a
-    database URL (``sqlite:///...`` included: SQLAlchemy parses those)."""
+    """The SQLite file a plain path names: ``db``, else ``$AUDITOR_DB``, else ``<out>/audits.sqlite``
+    (registry.registry_url's files); None for a database URL (``sqlite:///...`` included: SQLAlchemy
+    parses those) and when nothing names a registry."""
     db = db or os.environ.get(ENV_DB) or None
     if db:
         return None if "://" in db else Path(db).resolve()
