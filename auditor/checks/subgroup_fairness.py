@@ -150,12 +150,12 @@ class SubgroupFairness(Check):
             groups = group_codes(sens[col], n_bins=p.n_bins, max_categories=p.max_categories)
             codes[col] = groups
             table = group_metric_frame(KIND, y, pred, groups)
+            # the selection rate of the favourable class, on the same resamples
+            favourable = (y_sel, pred_sel) if selected != pos else None
             names, boot = bootstrap_group_metrics(KIND, y, pred, groups, n_boot=p.n_bootstrap,
-                                                  rng=ctx.rng(f"fairness.bootstrap.{col}"))
-            if selected != pos:  # the selection rate of the favourable class, on the same resamples
+                                                  rng=ctx.rng(f"fairness.bootstrap.{col}"), selection=favourable)
+            if favourable is not None:
                 table["selection_rate"] = group_metric_frame(KIND, y_sel, pred_sel, groups)["selection_rate"]
-                boot["selection_rate"] = bootstrap_group_metrics(KIND, y_sel, pred_sel, groups, n_boot=p.n_bootstrap,
-                                                                 rng=ctx.rng(f"fairness.bootstrap.{col}"))[1]["selection_rate"]
             gated = [g for g in names if table.loc[g, "n"] >= p.min_group_size]
             gated_total += len(gated)
             small_total += len(names) - len(gated)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from auditor.metrics.fairness import (
-    association, bootstrap_group_metrics, disparity, group_codes, group_metric_frame,
+    association, bootstrap_group_metrics, disparity, group_codes, group_metric_frame, resample_counts,
 )
 
 from .conftest import frame_context
@@ -42,13 +42,38 @@ def test_vectorised_bootstrap_agrees_with_metricframe_on_every_resample():
     rng = np.random.default_rng(3)
     y, p, g = rng.integers(0, 2, 60), rng.integers(0, 2, 60), rng.choice(["x", "y", "z"], 60)
     names, boot = bootstrap_group_metrics("classification", y, p, g, n_boot=5, rng=11)
-    idx = np.random.default_rng(11).integers(0, 60, size=(5, 60))  # the same resamples
+    codes = np.unique(g, return_inverse=True)[1]
+    kinds, drawn = resample_counts([codes, y, p], n_boot=5, rng=11)  # the same resamples, as counts
+    assert (drawn.sum(axis=1) == 60).all()
     for b in range(5):
-        t = group_metric_frame("classification", y[idx[b]], p[idx[b]], g[idx[b]])
+        rows = np.repeat(kinds, drawn[b], axis=0)  # resample b written out row by row
+        t = group_metric_frame("classification", rows[:, 1], rows[:, 2], np.array(names)[rows[:, 0]])
         for j, name in enumerate(names):
             for m in boot:
                 expected = t.loc[name, m] if name in t.index else np.nan
                 assert boot[m][b, j] == pytest.approx(expected, nan_ok=True)
+
+
+def test_resample_counts_draw_rows_uniformly_with_replacement():
+    # 3 kinds of row with shares 0.5, 0.3, 0.2 among 10 rows: a resample's count of a kind is
+    # Binomial(10, share), mean 10·share and variance 10·share·(1 - share)
+    column = np.array([0] * 5 + [1] * 3 + [2] * 2)
+    kinds, drawn = resample_counts([column], n_boot=20_000, rng=0)
+    assert kinds[:, 0].tolist() == [0, 1, 2]
+    share = np.array([0.5, 0.3, 0.2])
+    assert drawn.mean(axis=0) == pytest.approx(10 * share, abs=0.05)
+    assert drawn.var(axis=0) == pytest.approx(10 * share * (1 - share), rel=0.05)
+    assert resample_counts([np.zeros(0)], n_boot=3, rng=0)[1].shape == (3, 0)
+
+
+def test_favourable_selection_rate_is_bootstrapped_on_the_same_resamples():
+    rng = np.random.default_rng(4)
+    y, p, g = rng.integers(0, 2, 80), rng.integers(0, 2, 80), rng.choice(["x", "y"], 80)
+    names, boot = bootstrap_group_metrics("classification", y, p, g, n_boot=50, rng=7, selection=(1 - y, 1 - p))
+    # the favourable class is the other one: its selection rate is 1 - the positive class's, resample by resample
+    alone = bootstrap_group_metrics("classification", y, p, g, n_boot=50, rng=7)[1]
+    assert np.allclose(boot["selection_rate"] + alone["selection_rate"], 1.0)
+    assert np.array_equal(boot["accuracy"], alone["accuracy"])
 
 
 def test_group_codes_bins_numeric_columns_and_keeps_missing():
