@@ -7,7 +7,7 @@ import numpy as np
 from auditor.checks.base import MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, Check, CheckOutput, Params, count, sample_sizes_of
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
-from auditor.explain.permutation_importance import Scoring, default_scoring, permutation_importance
+from auditor.explain.permutation_importance import DEFAULT_MAX_ROWS, Scoring, default_scoring, permutation_importance
 from auditor.lazy_imports import lazy_function
 from auditor.results import BarChart, FileRef, Table
 
@@ -17,7 +17,8 @@ spearmanr = lazy_function("scipy.stats", "spearmanr")  # scipy.stats takes about
 class GlobalImportanceParams(Params):
     n_repeats: int = count(5, MAX_REPEATS)
     scoring: Scoring = None  # None: roc_auc for a classifier, neg_mae (MAE increase) for a regressor
-    max_rows: int | None = count(None, MAX_ROWS, minimum=2)  # rows used for permutation importance (None: all)
+    # rows for permutation importance: a seeded sample of a larger set (None: every row)
+    max_rows: int | None = count(DEFAULT_MAX_ROWS, MAX_ROWS, minimum=2)
     n_instances: int = count(100, MAX_INSTANCES)  # rows explained by SHAP for mean |SHAP|
     top_k: int = count(10, MAX_TOP_K)
 

@@ -2,8 +2,7 @@
 average (partial dependence) and row by row (ICE curves), with a measured interaction hint.
 
 The features are the top ones by permutation importance, computed with the same parameters as
-``global_importance`` by default so an audit running both reads that check's shuffled rows from the
-prediction cache. The curves come from scikit-learn's ``inspection.partial_dependence`` on a seeded
+``global_importance`` by default so an audit running both computes it once. The curves come from scikit-learn's ``inspection.partial_dependence`` on a seeded
 sample of evaluation rows, through the audit's cached predictor (``auditor.explain.partial_dependence``
 says why the estimator is not handed to scikit-learn directly).
 """
@@ -15,7 +14,7 @@ import numpy as np
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, Check,
                                  CheckOutput, Params, count)
 from auditor.explain.partial_dependence import ice_heterogeneity, ice_heterogeneity_interval, partial_dependence_curves
-from auditor.explain.permutation_importance import Scoring, default_scoring, permutation_importance
+from auditor.explain.permutation_importance import DEFAULT_MAX_ROWS, Scoring, default_scoring, permutation_importance
 from auditor.models.base import Capability
 from auditor.results import BarChart, LineChart, SampleSize, Series, Table
 
@@ -30,7 +29,8 @@ class PartialDependenceParams(Params):
     n_bootstrap: int = count(500, MAX_RESAMPLES)  # resamples of the ICE rows for the heterogeneity's interval
     n_repeats: int = count(5, MAX_REPEATS)  # permutation importance (as global_importance: shared through the cache)
     scoring: Scoring = None  # None: roc_auc for a classifier, neg_mae (MAE increase) for a regressor
-    max_rows: int | None = count(None, MAX_ROWS, minimum=2)  # rows for permutation importance (None: all)
+    # rows for permutation importance: a seeded sample of a larger set (None: every row)
+    max_rows: int | None = count(DEFAULT_MAX_ROWS, MAX_ROWS, minimum=2)
 
 
 class PartialDependence(Check):

@@ -63,6 +63,33 @@ def _metrics(y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray) -> dict[str
     }
 
 
+def _resample_metrics(w: np.ndarray, y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray,
+                      score_rank: np.ndarray) -> dict[str, float]:
+    """``_metrics`` of a bootstrap resample given as how many times each row was drawn (``w``, summing
+    to the number of rows): every metric is a weighted count, and ROC AUC the Mann-Whitney statistic
+    over the distinct scores (``score_rank``: each row's score's rank among them; ties count one half,
+    as in scikit-learn's trapezoidal area). O(rows) per resample, where sorting each resample for
+    ``roc_auc_score`` took 26 of a 300 s audit at 111,400 rows; a test holds the two equal."""
+    n = w.sum()
+    tp, fp, fn = w @ (y & pred_pos), w @ (~y & pred_pos), w @ (y & ~pred_pos)
+    tn, n_pos = w @ (~y & ~pred_pos), w @ y
+    n_neg = n - n_pos
+    auc = float("nan")
+    if 0 < n_pos < n:
+        pos = np.bincount(score_rank, weights=w * y)
+        neg = np.bincount(score_rank, weights=w * ~y)
+        auc = float(pos @ (np.cumsum(neg) - 0.5 * neg) / (n_pos * n_neg))
+    f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+    return {
+        "accuracy": float((tp + tn) / n),
+        "balanced_accuracy": float((tp / max(n_pos, 1) + tn / max(n_neg, 1)) / 2),
+        "roc_auc": auc,
+        "f1": float(f1),
+        "brier": float(w @ (p_pos - y) ** 2 / n),
+        "f1_macro": float((f1 + 2 * tn / max(2 * tn + fn + fp, 1)) / 2),
+    }
+
+
 def _per_class(truth: np.ndarray, pred: np.ndarray, k: int) -> dict[str, np.ndarray]:
     """Precision, recall and F1 of each of the ``k`` classes (0 where undefined, as scikit-learn's
     ``zero_division=0``), from the k x k confusion counts."""
@@ -234,9 +261,10 @@ class Performance(Check):
 
         rng = ctx.rng("performance.bootstrap")
         boot = {m: [] for m in METRICS + MACRO_METRICS}
+        score_rank = np.unique(p_pos, return_inverse=True)[1]
         for _ in range(p.n_bootstrap):
-            idx = rng.integers(0, len(y), len(y))
-            for m, v in _metrics(y[idx], p_pos[idx], pred_pos[idx]).items():
+            drawn = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))
+            for m, v in _resample_metrics(drawn, y, p_pos, pred_pos, score_rank).items():
                 boot[m].append(v)
         alpha = 1 - p.confidence
         level = f"{p.confidence * 100:g}%"

@@ -65,6 +65,8 @@ class AuditContext:
     executor: Executor = SERIAL  # independent per-instance work and the tabular model's chunks
     on_step: Callable[[str, int, int], None] | None = None  # progress of long steps: (label, done, total)
     _attributions: dict[tuple, Attribution] = field(default_factory=dict)
+    _memo: dict[tuple, Any] = field(default_factory=dict)  # computed once per context: see memo()
+    _data_memo: dict[tuple, Any] = field(default_factory=dict)  # of the data alone: see data_memo()
     _order: np.ndarray | None = None
     _kinds: np.ndarray | None = None
 
@@ -83,7 +85,7 @@ class AuditContext:
         """The same audit (card, data, seed, explained rows, explainer parameters) around another
         model, with its own caches: used to explain a randomised model in the sanity check."""
         self.explained_rows(0)  # fix the explained rows by the audited model's predictions
-        return self._derived(model=model, _order=self._order, _kinds=self._kinds)
+        return self._derived(model=model, _order=self._order, _kinds=self._kinds, _data_memo=self._data_memo)
 
     def with_rows(self, inputs, labels, at=None) -> "AuditContext":
         """The same audit (card, model and its prediction cache, seed, explainer parameters) around
@@ -131,6 +133,22 @@ class AuditContext:
         digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
         derived = replace(data, frame=frame.reset_index(drop=True), labels=all_labels, sha256=digest)
         return self._derived(data=derived, _order=order)
+
+    # --- computed once ------------------------------------------------------------------------------
+
+    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per context and ``key``, for results of this model on this data (e.g.
+        permutation importance, which two checks read): ``key`` names everything else they depend on."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def data_memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """As :meth:`memo` for what depends on the evaluation data alone (e.g. LIME's sampling
+        statistics): shared with the contexts of other models on the same data (:meth:`with_model`)."""
+        if key not in self._data_memo:
+            self._data_memo[key] = compute()
+        return self._data_memo[key]
 
     # --- randomness ------------------------------------------------------------------------------
 

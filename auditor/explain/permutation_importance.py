@@ -1,6 +1,10 @@
 """Permutation importance through the cached predictor: every shuffled copy of the data for every
 feature and repeat is built first (shuffles drawn in order from one seeded generator) and predicted
-in one batched call; the copies are then scored on the audit's executor."""
+in one batched call; the copies are then scored on the audit's executor. Computed once per audit
+and parameters (``global_importance`` and ``partial_dependence`` both read it), on at most
+:data:`DEFAULT_MAX_ROWS` rows unless a check's ``max_rows`` says otherwise: the cost is
+features × repeats predictions of every row used (13 × 5 copies of 111,400 rows were 7.2 million
+predictions and 5 GB of shuffled frames, 85 s of a 300 s audit)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,10 @@ CLASSIFICATION_SCORINGS = ("roc_auc", "accuracy", "neg_log_loss")
 # increase in MAE, in the target's units) and R² (a drop is the share of variance explained lost)
 REGRESSION_SCORINGS = ("neg_mae", "r2")
 SCORINGS = CLASSIFICATION_SCORINGS + REGRESSION_SCORINGS
+# Rows a permutation importance uses by default (a seeded sample of a larger evaluation set): its
+# score drops are means over rows, so 10,000 rows resolve a drop of 0.01 in ROC AUC (the standard
+# error of a ROC AUC on 10,000 rows is about 0.005) at a bounded cost.
+DEFAULT_MAX_ROWS = 10_000
 
 
 def _known_scoring(v: str | None) -> str | None:
@@ -74,12 +82,18 @@ class PermutationImportance:
 
 def permutation_importance(ctx, *, n_repeats: int, scoring: str, max_rows: int | None = None) -> PermutationImportance:
     """``scoring`` must suit the model: a regressor's is one of REGRESSION_SCORINGS, a classifier's one
-    of CLASSIFICATION_SCORINGS (else ValueError)."""
-    import pandas as pd  # imported on use (see score)
-
+    of CLASSIFICATION_SCORINGS (else ValueError). ``max_rows`` None: every row. Computed once per
+    context and parameters."""
     allowed = REGRESSION_SCORINGS if ctx.regression else CLASSIFICATION_SCORINGS
     if scoring not in allowed:
         raise ValueError(f"scoring {scoring!r} does not suit a {ctx.model.kind}; use one of {', '.join(allowed)}")
+    return ctx.memo(("permutation_importance", n_repeats, scoring, max_rows),
+                    lambda: _permutation_importance(ctx, n_repeats, scoring, max_rows))
+
+
+def _permutation_importance(ctx, n_repeats: int, scoring: str, max_rows: int | None) -> PermutationImportance:
+    import pandas as pd  # imported on use (see score)
+
     frame = ctx.data.frame
     n = len(frame)
     rows = np.arange(n) if max_rows is None or max_rows >= n else np.sort(ctx.rng("perm_rows").choice(n, max_rows, replace=False))

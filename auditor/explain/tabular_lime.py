@@ -66,31 +66,55 @@ def surrogate(explainer, hood: Neighbourhood, proba: np.ndarray, label: int, d: 
     return w, float(intercept), float(score)
 
 
-def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int, seed_offset: int) -> Attribution:
-    """Parameters and their defaults: :class:`auditor.explain.TabularLimeParams`."""
+@dataclass
+class Reference:
+    """What LIME samples from, built once per evaluation set: LIME's explainer fitted to the encoded
+    evaluation rows (feature frequencies, quartiles, scaler), and the codec and column medians that
+    put rows into its space. Its own generators are never drawn from: every instance draws from its
+    own (:func:`neighbourhood`), and LIME's ridge solver does not use one, so one explainer serves every
+    seed and part of an audit."""
+
+    codec: TabularCodec
+    medians: np.ndarray
+    explainer: object
+
+    def encode(self, frame) -> np.ndarray:
+        X = self.codec.encode(frame)
+        return np.where(np.isnan(X), self.medians, X)  # LIME cannot sample NaN: the column's median code
+
+
+def reference(ctx) -> Reference:
     from lime.lime_tabular import LimeTabularExplainer  # imported on use (slow import)
 
+    def build() -> Reference:
+        data = ctx.data
+        codec = TabularCodec(data.frame, data.categorical)
+        encoded = codec.encode(data.frame)
+        medians = np.nanmedian(np.where(np.isnan(encoded), np.nan, encoded), axis=0)
+        explainer = LimeTabularExplainer(
+            np.where(np.isnan(encoded), medians, encoded),
+            mode="regression" if ctx.regression else "classification",
+            feature_names=list(data.feature_names),
+            categorical_features=codec.categorical_index,
+            class_names=list(ctx.model.classes),
+            discretize_continuous=True,
+            random_state=0,  # never drawn from (see Reference)
+        )
+        return Reference(codec, medians, explainer)
+
+    return ctx.data_memo(("lime_tabular_reference", ctx.regression, tuple(ctx.model.classes)), build)
+
+
+def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int, seed_offset: int) -> Attribution:
+    """Parameters and their defaults: :class:`auditor.explain.TabularLimeParams`."""
     data = ctx.data
     model = ctx.model
     seed = ctx.offset_seed(seed_offset)
-    codec = TabularCodec(data.frame, data.categorical)
-    reference = codec.encode(data.frame)
-    # LIME cannot sample NaN: fill missing values of the reference with the column's median code.
-    medians = np.nanmedian(np.where(np.isnan(reference), np.nan, reference), axis=0)
-    reference = np.where(np.isnan(reference), medians, reference)
-    explainer = LimeTabularExplainer(
-        reference,
-        mode="regression" if ctx.regression else "classification",
-        feature_names=list(data.feature_names),
-        categorical_features=codec.categorical_index,
-        class_names=list(model.classes),
-        discretize_continuous=True,
-        random_state=seed,
-    )
+    ref = reference(ctx)
+    codec, explainer = ref.codec, ref.explainer
     proba = ctx.predict_proba_rows(rows)
     target = ctx.predicted_index(proba)
-    X = codec.encode(data.frame.iloc[rows])
-    X = np.where(np.isnan(X), medians, X)
+    X = ref.encode(data.frame.iloc[rows])
     d = len(data.feature_names)
 
     fits = []

@@ -88,6 +88,25 @@ def test_performance_bootstrap_is_seeded(tmp_path, card_writer):
     assert a == b
 
 
+def test_resampled_metrics_equal_the_metrics_of_the_resample_written_out():
+    """The bootstrap's count form (every metric a weighted count, ROC AUC by ranks over distinct
+    scores) gives what ``_metrics`` (scikit-learn's roc_auc_score) gives on the resampled rows, ties
+    in the scores included, and NaN AUC on a resample holding one class."""
+    from auditor.checks.performance import _metrics, _resample_metrics
+
+    rng = np.random.default_rng(8)
+    y = rng.random(300) < 0.3
+    p = np.round(rng.random(300), 1)  # 11 distinct scores: many ties
+    pred = p >= 0.5
+    rank = np.unique(p, return_inverse=True)[1]
+    for _ in range(20):
+        idx = rng.integers(0, 300, 300)
+        got = _resample_metrics(np.bincount(idx, minlength=300), y, p, pred, rank)
+        assert got == pytest.approx(_metrics(y[idx], p[idx], pred[idx]), rel=1e-12, abs=1e-12)
+    only_negatives = np.bincount(np.flatnonzero(~y)[:5].repeat(60), minlength=300)
+    assert np.isnan(_resample_metrics(only_negatives, y, p, pred, rank)["roc_auc"])
+
+
 def _completeness(card_path):
     ctx = AuditContext(card=load_model_card(card_path), data=None, model=None, seed=0)
     return CardCompleteness(CardCompletenessParams()).run(ctx)
@@ -187,6 +206,25 @@ def test_permutation_importance_of_an_ignored_feature_is_zero(linear_ctx, artefa
     assert low[2] == high[2] == 0.0
     if scoring != "accuracy":
         assert (perm.drops[0] > 0).all()  # x1 drives the label
+
+
+def test_permutation_importance_samples_large_sets_and_is_computed_once(linear_ctx):
+    from auditor.checks.global_importance import GlobalImportanceParams
+    from auditor.checks.partial_dependence import PartialDependenceParams
+    from auditor.explain.permutation_importance import DEFAULT_MAX_ROWS
+
+    assert GlobalImportanceParams().max_rows == PartialDependenceParams().max_rows == DEFAULT_MAX_ROWS
+    ctx = linear_ctx
+    n = len(ctx.data)
+    before = ctx.model.stats.requests
+    small = permutation_importance(ctx, n_repeats=2, scoring="roc_auc", max_rows=50)
+    # 50 sampled rows: their predictions, then 3 features x 2 shuffles of them
+    assert ctx.model.stats.requests - before == 50 + 3 * 2 * 50
+    again = ctx.model.stats.requests
+    assert permutation_importance(ctx, n_repeats=2, scoring="roc_auc", max_rows=50) is small
+    assert ctx.model.stats.requests == again  # the second check reads it: no model input asked again
+    whole = permutation_importance(ctx, n_repeats=2, scoring="roc_auc", max_rows=None)
+    assert ctx.model.stats.requests - again == n + 3 * 2 * n and whole is not small
 
 
 def test_explained_rows_are_prefixes_and_start_with_misclassified_rows(pipeline_ctx):

@@ -90,6 +90,29 @@ def test_lime_explanation_of_a_row_does_not_depend_on_the_rows_before_it(pipelin
     assert np.array_equal(alone.values[0], after_others.values[2])
 
 
+def test_lime_reference_is_built_once_per_evaluation_set(pipeline_ctx, monkeypatch):
+    """LIME's explainer (frequencies, quartiles, scaler of every evaluation row) is built once and serves
+    every seed, part and randomised model of the audit, with the numbers of a freshly built one."""
+    import lime.lime_tabular
+
+    from auditor.explain import tabular_lime
+
+    fresh = explain_lime_tabular(replace(pipeline_ctx, _data_memo={}), np.array([2, 7]), num_samples=150, seed_offset=4)
+    built = []
+    real = lime.lime_tabular.LimeTabularExplainer
+    monkeypatch.setattr(lime.lime_tabular, "LimeTabularExplainer", lambda *a, **k: built.append(1) or real(*a, **k))
+    ctx = replace(pipeline_ctx, _data_memo={})
+    explain_lime_tabular(ctx, np.array([1]), num_samples=150, seed_offset=0)
+    explain_lime_tabular(ctx.with_model(ctx.model), np.array([3]), num_samples=150, seed_offset=0)
+    again = explain_lime_tabular(ctx, np.array([2, 7]), num_samples=150, seed_offset=4)
+    assert len(built) == 1
+    np.testing.assert_array_equal(np.stack(again.values), np.stack(fresh.values))
+    np.testing.assert_array_equal(again.base_values, fresh.base_values)
+    moved = ctx.data.frame.iloc[[5]]
+    other = ctx.with_rows(moved, ctx.data.labels[[5]], at=[5])  # another evaluation set: its own reference
+    assert tabular_lime.reference(other) is not tabular_lime.reference(ctx) and len(built) == 2
+
+
 def test_numbers_do_not_depend_on_the_number_of_workers(pipeline_ctx):
     from auditor.models.tabular import load_tabular_model
 
