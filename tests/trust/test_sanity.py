@@ -150,6 +150,25 @@ def test_randomised_models_are_new_objects_of_the_same_class(tabular, text):
     assert "classifier" in tm.randomisation and "layer.1" in tm.randomisation and "layer.0" not in tm.randomisation
 
 
+def test_a_large_evaluation_set_is_sampled_for_the_randomised_refit(tabular, monkeypatch):
+    from auditor.models import tabular as tabular_module
+
+    fitted = []
+    estimator = tabular.ctx.model.estimator
+    real_fit = type(estimator).fit
+    monkeypatch.setattr(type(estimator), "fit", lambda self, X, y: fitted.append(len(X)) or real_fit(self, X, y))
+    n = len(tabular.ctx.data)
+    whole = tabular.ctx.model.randomised(7, data=tabular.ctx.data)
+    monkeypatch.setattr(tabular_module, "RANDOMISED_FIT_ROWS", n // 2)
+    sampled = tabular.ctx.model.randomised(7, data=tabular.ctx.data)
+    assert fitted == [n, n // 2]
+    assert whole.randomisation == "refitted on the evaluation rows with labels permuted (seed 7)"
+    assert sampled.randomisation.startswith(f"refitted on {n // 2:,} of the {n:,} evaluation rows (a seeded sample)")
+    again = tabular.ctx.model.randomised(7, data=tabular.ctx.data)
+    frame = tabular.ctx.data.frame.iloc[:5]
+    assert (sampled.predict_proba(frame) == again.predict_proba(frame)).all()  # the sample is seeded
+
+
 def test_cascade_units_are_generic_over_architectures():
     import torch
 
