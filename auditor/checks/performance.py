@@ -36,6 +36,12 @@ CLAIM_ALIASES = {
 }
 
 
+# A regressor's resamples are drawn as row indices, this many at once at most (about 100 MB of
+# indices and errors): all of them at once held resamples x rows, 2.7 GB at 1,000 x 111,400 rows.
+# The blocks draw the same indices from the same generator in the same order (a test holds it).
+RESAMPLED_ROWS_AT_ONCE = 4_000_000
+
+
 class PerformanceParams(Params):
     n_bootstrap: int = count(1000, MAX_RESAMPLES, minimum=10)  # resamples for the confidence intervals
     confidence: float = fraction(0.95)  # level of the confidence intervals, in (0, 1)
@@ -393,10 +399,13 @@ class Performance(Check):
                 notes=[f"{n} evaluation rows: regression metrics need at least {MIN_ROWS}."],
                 sample_sizes=sample_sizes_of(measurements, 0))
         point = {m: float(v) for m, v in regression_metrics(y, pred).items()}
-        idx = ctx.rng("performance.bootstrap").integers(0, n, (p.n_bootstrap, n))
+        rng, block = ctx.rng("performance.bootstrap"), max(1, RESAMPLED_ROWS_AT_ONCE // n)
+        parts = [regression_metrics(y[idx], pred[idx]) for idx in
+                 (rng.integers(0, n, (min(block, p.n_bootstrap - start), n)) for start in range(0, p.n_bootstrap, block))]
+        boot = {m: np.concatenate([part[m] for part in parts]) for m in REGRESSION_METRICS}
         alpha, level = 1 - p.confidence, f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
-        sample_sizes, undefined = _with_intervals(measurements, point, regression_metrics(y[idx], pred[idx]),
+        sample_sizes, undefined = _with_intervals(measurements, point, boot,
                                                   list(REGRESSION_METRICS), alpha, n, "all resampled targets equal")
         claim_rows, unverifiable, gaps = claim_gaps(ctx.card.claims, point, p.claim_tolerance)
         measurements["max_claim_gap"] = max(gaps) if gaps else None

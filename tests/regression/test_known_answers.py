@@ -76,6 +76,17 @@ def test_performance_of_a_regressor_matches_scikit_learn(linear):
     assert m["roc_auc"] is None and m["accuracy"] is None  # classification measurements: not measured
 
 
+def test_a_regressors_resamples_drawn_in_blocks_are_the_same_resamples(linear, monkeypatch):
+    """Resamples are drawn a block at a time (bounded memory on large sets), from the same generator
+    in the same order: the intervals are those of one draw of every resample, to the bit."""
+    from auditor.checks import performance
+
+    ctx, _ = linear
+    at_once = run_check(ctx, "performance", n_bootstrap=400)[0].measurements
+    monkeypatch.setattr(performance, "RESAMPLED_ROWS_AT_ONCE", 3 * len(ctx.data))  # blocks of 3 resamples
+    assert run_check(ctx, "performance", n_bootstrap=400)[0].measurements == at_once
+
+
 def test_claims_compare_errors_relatively_and_r2_absolutely():
     point = {"mae": 10.0, "rmse": 20.0, "r2": 0.8}
     claims = [Claim(metric="mae", value=9.0), Claim(metric="RMSE", value=20.0), Claim(metric="r2", value=0.95),
