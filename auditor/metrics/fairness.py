@@ -32,7 +32,7 @@ MISSING_GROUP = "(missing)"
 
 @dataclass(frozen=True)
 class GroupMetric:
-    """One group metric: ``fn(y_true, y_pred)`` for MetricFrame, and the same number as
+    """One group metric: ``fn(y_true, y_pred, sample_weight=...)`` for MetricFrame, and the same number as
     ``numerator(y, ŷ).sum() / denominator(y, ŷ).sum()`` for the vectorised bootstrap."""
 
     name: str
@@ -47,12 +47,12 @@ def _classification_metrics() -> dict[str, GroupMetric]:
 
     ones = lambda y, p: np.ones(len(y))  # noqa: E731
     return {
-        "selection_rate": GroupMetric("selection_rate", lambda y, p: selection_rate(y, p, pos_label=1),
+        "selection_rate": GroupMetric("selection_rate", lambda y, p, **w: selection_rate(y, p, pos_label=1, **w),
                                       lambda y, p: p == 1, ones),
-        "true_positive_rate": GroupMetric("true_positive_rate", lambda y, p: true_positive_rate(y, p, pos_label=1),
+        "true_positive_rate": GroupMetric("true_positive_rate", lambda y, p, **w: true_positive_rate(y, p, pos_label=1, **w),
                                           lambda y, p: (y == 1) & (p == 1), lambda y, p: y == 1),
         "false_positive_rate": GroupMetric("false_positive_rate",
-                                           lambda y, p: false_positive_rate(y, p, pos_label=1),
+                                           lambda y, p, **w: false_positive_rate(y, p, pos_label=1, **w),
                                            lambda y, p: (y == 0) & (p == 1), lambda y, p: y == 0),
         "accuracy": GroupMetric("accuracy", accuracy_score, lambda y, p: y == p, ones),
     }
@@ -89,15 +89,21 @@ def group_codes(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10)
 
 def group_metric_frame(kind: str, y_true, y_pred, groups) -> pd.DataFrame:
     """Per-group metrics (rows: groups in sorted order; columns: the kind's metrics and ``n``),
-    computed by fairlearn's MetricFrame."""
+    computed by fairlearn's MetricFrame on each distinct (group, truth, prediction) row once, weighted
+    by how many rows it stands for: the same numbers as on every row (the metrics are weighted
+    counts; a test holds them equal), at the cost of a few rows (6 s per column at 111,400 rows
+    otherwise)."""
     import pandas as pd  # imported on use: loading a policy imports this module
 
-    from fairlearn.metrics import MetricFrame, count
+    from fairlearn.metrics import MetricFrame
 
-    metrics = GROUP_METRICS[kind]()
-    frame = MetricFrame(metrics={**{k: m.fn for k, m in metrics.items()}, "n": count},
-                        y_true=np.asarray(y_true), y_pred=np.asarray(y_pred),
-                        sensitive_features=pd.Series(np.asarray(groups, dtype=object), name="group"))
+    names, codes = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    kinds, counts = np.unique(np.stack([codes, np.asarray(y_true).astype(np.int64), np.asarray(y_pred).astype(np.int64)],
+                                       axis=1), axis=0, return_counts=True)
+    metrics = {**{k: m.fn for k, m in GROUP_METRICS[kind]().items()}, "n": lambda y, p, sample_weight: sample_weight.sum()}
+    frame = MetricFrame(metrics=metrics, y_true=kinds[:, 1], y_pred=kinds[:, 2],
+                        sensitive_features=pd.Series(names[kinds[:, 0]].astype(object), name="group"),
+                        sample_params={k: {"sample_weight": counts} for k in metrics})
     table = frame.by_group.copy()
     table["n"] = table["n"].astype(int)
     return table.sort_index()

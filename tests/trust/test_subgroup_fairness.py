@@ -29,6 +29,23 @@ def test_group_metrics_match_hand_computed_values():
                                                   "false_positive_rate": 1 / 3, "accuracy": 5 / 6, "n": 6})
 
 
+def test_group_metrics_of_distinct_rows_weighted_equal_fairlearn_on_every_row():
+    from fairlearn.metrics import MetricFrame, count
+
+    from auditor.metrics.fairness import GROUP_METRICS
+
+    rng = np.random.default_rng(12)
+    y, p = rng.integers(0, 2, 500), rng.integers(0, 2, 500)
+    g = rng.choice(["north", "south", "east"], 500)
+    y[g == "east"] = 0  # a group without positives: its true positive rate is fairlearn's convention
+    metrics = {k: m.fn for k, m in GROUP_METRICS["classification"]().items()}
+    every_row = MetricFrame(metrics={**metrics, "n": count}, y_true=y, y_pred=p,
+                            sensitive_features=pd.Series(g, name="group")).by_group.sort_index()
+    weighted = group_metric_frame("classification", y, p, g)
+    assert list(weighted.index) == ["east", "north", "south"] and list(weighted.columns) == list(every_row.columns)
+    np.testing.assert_allclose(weighted.to_numpy(dtype=float), every_row.to_numpy(dtype=float), rtol=1e-12)
+
+
 def test_disparities_hand_computed():
     assert disparity([0.5, 4 / 6]) == pytest.approx((1 / 6, 0.75))  # demographic parity on the table above
     # equalised odds = worse of TPR (diff 0.5, ratio 0.5) and FPR (diff 1/6, ratio 2/3)
