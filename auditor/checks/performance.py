@@ -15,7 +15,6 @@ from auditor.results import BarChart, SampleSize, Table
 # scikit-learn takes seconds to import: imported on first call
 confusion_matrix = lazy_function("sklearn.metrics", "confusion_matrix")
 roc_auc_score = lazy_function("sklearn.metrics", "roc_auc_score")
-rankdata = lazy_function("scipy.stats", "rankdata")
 
 METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "brier")
 # Measured on every model (binary ones too), so a policy can gate them whatever the number of classes.
@@ -80,26 +79,33 @@ def _resample_metrics(w: np.ndarray, y: np.ndarray, p_pos: np.ndarray, pred_pos:
     tp, fp, fn = w @ (y & pred_pos), w @ (~y & pred_pos), w @ (y & ~pred_pos)
     tn, n_pos = w @ (~y & ~pred_pos), w @ y
     n_neg = n - n_pos
-    auc = float("nan")
-    if 0 < n_pos < n:
-        pos = np.bincount(score_rank, weights=w * y)
-        neg = np.bincount(score_rank, weights=w * ~y)
-        auc = float(pos @ (np.cumsum(neg) - 0.5 * neg) / (n_pos * n_neg))
     f1 = 2 * tp / max(2 * tp + fp + fn, 1)
     return {
         "accuracy": float((tp + tn) / n),
         "balanced_accuracy": float((tp / max(n_pos, 1) + tn / max(n_neg, 1)) / 2),
-        "roc_auc": auc,
+        "roc_auc": _weighted_auc(w, y, score_rank),
         "f1": float(f1),
         "brier": float(w @ (p_pos - y) ** 2 / n),
         "f1_macro": float((f1 + 2 * tn / max(2 * tn + fn + fp, 1)) / 2),
     }
 
 
-def _per_class(truth: np.ndarray, pred: np.ndarray, k: int) -> dict[str, np.ndarray]:
+def _weighted_auc(w: np.ndarray, positive: np.ndarray, score_rank: np.ndarray) -> float:
+    """ROC AUC of rows drawn ``w`` times each: the Mann-Whitney statistic over the distinct scores
+    (``score_rank``: each row's score's rank among them), a tie counting one half, as in scikit-learn's
+    trapezoidal area; NaN unless both classes are drawn."""
+    n_pos, n = w @ positive, w.sum()
+    if not 0 < n_pos < n:
+        return float("nan")
+    pos = np.bincount(score_rank, weights=w * positive)
+    neg = np.bincount(score_rank, weights=w * ~positive)
+    return float(pos @ (np.cumsum(neg) - 0.5 * neg) / (n_pos * (n - n_pos)))
+
+
+def _per_class(truth: np.ndarray, pred: np.ndarray, k: int, w: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Precision, recall and F1 of each of the ``k`` classes (0 where undefined, as scikit-learn's
-    ``zero_division=0``), from the k x k confusion counts."""
-    cm = np.bincount(truth * k + pred, minlength=k * k).reshape(k, k).astype(float)
+    ``zero_division=0``), from the k x k confusion counts of rows drawn ``w`` times each (None: once)."""
+    cm = np.bincount(truth * k + pred, weights=w, minlength=k * k).reshape(k, k)
     tp, predicted, actual = np.diag(cm), cm.sum(axis=0), cm.sum(axis=1)
     return {
         "precision": np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0),
@@ -109,35 +115,31 @@ def _per_class(truth: np.ndarray, pred: np.ndarray, k: int) -> dict[str, np.ndar
     }
 
 
-def _ovr_macro_auc(truth: np.ndarray, proba: np.ndarray) -> float:
-    """One-vs-rest macro ROC AUC (scikit-learn's ``roc_auc_score(multi_class="ovr", average="macro")``)
-    by the rank-sum identity, fast enough for every bootstrap resample; NaN when some class has no row."""
+def _score_ranks(proba: np.ndarray) -> np.ndarray:
+    """(k, n): each row's rank among the distinct scores of each class's column."""
+    return np.stack([np.unique(proba[:, c], return_inverse=True)[1] for c in range(proba.shape[1])])
+
+
+def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, pos: int | None,
+                        w: np.ndarray | None = None, ranks: np.ndarray | None = None) -> dict:
+    """Scalar metrics of a k-class model (MULTICLASS_METRICS) plus per-class arrays under ``per_class``,
+    of the rows drawn ``w`` times each (None: once; a bootstrap resample as counts, O(rows) per
+    resample); ``ranks``: :func:`_score_ranks` of ``proba``, computed once for every resample."""
     n, k = proba.shape
-    aucs = []
-    for c in range(k):
-        y = truth == c
-        n_pos = int(y.sum())
-        if n_pos == 0 or n_pos == n:
-            return float("nan")
-        ranks = rankdata(proba[:, c])
-        aucs.append((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos)))
-    return float(np.mean(aucs))
-
-
-def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, pos: int | None) -> dict:
-    """Scalar metrics of a k-class model (MULTICLASS_METRICS) plus per-class arrays under ``per_class``."""
-    k = proba.shape[1]
-    pc = _per_class(truth, pred, k)
+    w = np.ones(n) if w is None else np.asarray(w, dtype=float)
+    ranks = _score_ranks(proba) if ranks is None else ranks
+    pc = _per_class(truth, pred, k, w)
     present = pc["support"] > 0
+    aucs = [_weighted_auc(w, truth == c, ranks[c]) for c in range(k)]  # one-vs-rest, macro
     return {
-        "accuracy": float(np.mean(truth == pred)),
+        "accuracy": float(w @ (truth == pred) / w.sum()),
         # scikit-learn's balanced_accuracy_score: mean recall over the classes present in the truth
         "balanced_accuracy": float(pc["recall"][present].mean()) if present.any() else float("nan"),
-        "roc_auc": _ovr_macro_auc(truth, proba),
+        "roc_auc": float(np.mean(aucs)),  # NaN when some class has no row
         "f1_macro": float(pc["f1"].mean()),
         "f1": float(pc["f1"][pos]) if pos is not None else float("nan"),
         # half of Brier's (1950) sum over classes: for k = 2 it equals the binary mean((p - y)^2)
-        "brier": float(0.5 * np.mean(np.sum((proba - np.eye(k)[truth]) ** 2, axis=1))),
+        "brier": float(0.5 * w @ np.sum((proba - np.eye(k)[truth]) ** 2, axis=1) / w.sum()),
         "per_class": pc,
     }
 
@@ -322,9 +324,10 @@ class Performance(Check):
         rng = ctx.rng("performance.bootstrap")
         boot = {m: [] for m in scalars}
         boot_class = {m: [] for m in PER_CLASS}
+        ranks = _score_ranks(proba)
         for _ in range(p.n_bootstrap):
-            idx = rng.integers(0, n, n)
-            sample = _multiclass_metrics(truth[idx], proba[idx], pred[idx], pos)
+            drawn = np.bincount(rng.integers(0, n, n), minlength=n)
+            sample = _multiclass_metrics(truth, proba, pred, pos, drawn, ranks)
             for m in scalars:
                 boot[m].append(sample[m])
             for m in PER_CLASS:

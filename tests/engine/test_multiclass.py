@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from auditor.checks.performance import (Performance, PerformanceParams, _multiclass_metrics, _ovr_macro_auc,
-                                        _per_class)
+from auditor.checks.performance import (Performance, PerformanceParams, _multiclass_metrics, _per_class,
+                                        _score_ranks)
 from auditor.engine.context import AuditContext
 from auditor.engine.runner import build_plan, run_plan
 from auditor.inputs.dataset import load_dataset
@@ -108,7 +108,34 @@ def test_ovr_macro_auc_equals_sklearn_with_ties(seed):
     proba = rng.dirichlet(np.ones(4), 100).round(1)  # rounding makes ties, which the ranks must average
     proba /= proba.sum(axis=1, keepdims=True)
     expected = roc_auc_score(truth, proba, multi_class="ovr", average="macro", labels=[0, 1, 2, 3])
-    assert _ovr_macro_auc(truth, proba) == pytest.approx(expected, abs=1e-12)
+    assert _multiclass_metrics(truth, proba, proba.argmax(1), None)["roc_auc"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_resample_as_counts_gives_scikit_learns_metrics_of_the_resampled_rows():
+    """The bootstrap passes each resample as how many times each row was drawn: every metric must be
+    what scikit-learn gives on the resampled rows written out, ties in the scores included."""
+    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, f1_score, precision_recall_fscore_support,
+                                 roc_auc_score)
+
+    rng = np.random.default_rng(5)
+    truth = np.concatenate([np.arange(4), rng.integers(0, 4, 196)])
+    proba = rng.dirichlet(np.ones(4), 200).round(1)
+    proba /= proba.sum(axis=1, keepdims=True)
+    pred = proba.argmax(1)
+    ranks = _score_ranks(proba)
+    for _ in range(10):
+        idx = rng.integers(0, 200, 200)
+        m = _multiclass_metrics(truth, proba, pred, 2, np.bincount(idx, minlength=200), ranks)
+        t, p, pr = truth[idx], proba[idx], pred[idx]
+        assert m["accuracy"] == pytest.approx(accuracy_score(t, pr), abs=1e-12)
+        assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(t, pr), abs=1e-12)
+        assert m["f1_macro"] == pytest.approx(f1_score(t, pr, labels=[0, 1, 2, 3], average="macro", zero_division=0))
+        assert m["roc_auc"] == pytest.approx(roc_auc_score(t, p, multi_class="ovr", labels=[0, 1, 2, 3]), abs=1e-12)
+        assert m["brier"] == pytest.approx(0.5 * np.mean(np.sum((p - np.eye(4)[t]) ** 2, axis=1)), abs=1e-12)
+        prec, rec, f1, support = precision_recall_fscore_support(t, pr, labels=[0, 1, 2, 3], zero_division=0)
+        np.testing.assert_allclose([m["per_class"][k] for k in ("precision", "recall", "f1", "support")],
+                                   [prec, rec, f1, support], atol=1e-12)
+        assert m["f1"] == pytest.approx(f1[2])
 
 
 # --- a 4-class tabular model ----------------------------------------------------------------------------
