@@ -68,26 +68,32 @@ def _metrics(y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray) -> dict[str
     }
 
 
-def _resample_metrics(w: np.ndarray, y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray,
-                      score_rank: np.ndarray) -> dict[str, float]:
-    """``_metrics`` of a bootstrap resample given as how many times each row was drawn (``w``, summing
+class _BinaryResamples:
+    """``_metrics`` of bootstrap resamples given as how many times each row was drawn (``w``, summing
     to the number of rows): every metric is a weighted count, and ROC AUC the Mann-Whitney statistic
-    over the distinct scores (``score_rank``: each row's score's rank among them; ties count one half,
-    as in scikit-learn's trapezoidal area). O(rows) per resample, where sorting each resample for
-    ``roc_auc_score`` took 26 of a 300 s audit at 111,400 rows; a test holds the two equal."""
-    n = w.sum()
-    tp, fp, fn = w @ (y & pred_pos), w @ (~y & pred_pos), w @ (y & ~pred_pos)
-    tn, n_pos = w @ (~y & ~pred_pos), w @ y
-    n_neg = n - n_pos
-    f1 = 2 * tp / max(2 * tp + fp + fn, 1)
-    return {
-        "accuracy": float((tp + tn) / n),
-        "balanced_accuracy": float((tp / max(n_pos, 1) + tn / max(n_neg, 1)) / 2),
-        "roc_auc": _weighted_auc(w, y, score_rank),
-        "f1": float(f1),
-        "brier": float(w @ (p_pos - y) ** 2 / n),
-        "f1_macro": float((f1 + 2 * tn / max(2 * tn + fn + fp, 1)) / 2),
-    }
+    over the distinct scores (:func:`_weighted_auc`). Three passes over the rows per resample, where
+    sorting each resample for ``roc_auc_score`` took 26 of a 300 s audit at 111,400 rows; a test holds
+    the two equal."""
+
+    def __init__(self, y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray):
+        self.cell = 2 * y.astype(np.int64) + pred_pos  # 0 TN, 1 FP, 2 FN, 3 TP
+        self.y = y
+        self.squared = (p_pos - y) ** 2
+        self.score_rank = np.unique(p_pos, return_inverse=True)[1]
+
+    def __call__(self, w: np.ndarray) -> dict[str, float]:
+        n = w.sum()
+        tn, fp, fn, tp = np.bincount(self.cell, weights=w, minlength=4)
+        n_pos, n_neg = tp + fn, tn + fp
+        f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+        return {
+            "accuracy": float((tp + tn) / n),
+            "balanced_accuracy": float((tp / max(n_pos, 1) + tn / max(n_neg, 1)) / 2),
+            "roc_auc": _weighted_auc(w, self.y, self.score_rank),
+            "f1": float(f1),
+            "brier": float(w @ self.squared / n),
+            "f1_macro": float((f1 + 2 * tn / max(2 * tn + fn + fp, 1)) / 2),
+        }
 
 
 def _weighted_auc(w: np.ndarray, positive: np.ndarray, score_rank: np.ndarray) -> float:
@@ -97,8 +103,8 @@ def _weighted_auc(w: np.ndarray, positive: np.ndarray, score_rank: np.ndarray) -
     n_pos, n = w @ positive, w.sum()
     if not 0 < n_pos < n:
         return float("nan")
-    pos = np.bincount(score_rank, weights=w * positive)
-    neg = np.bincount(score_rank, weights=w * ~positive)
+    both = np.bincount(2 * score_rank + positive, weights=w, minlength=2 * (int(score_rank.max()) + 1)).reshape(-1, 2)
+    neg, pos = both[:, 0], both[:, 1]
     return float(pos @ (np.cumsum(neg) - 0.5 * neg) / (n_pos * (n - n_pos)))
 
 
@@ -269,10 +275,10 @@ class Performance(Check):
 
         rng = ctx.rng("performance.bootstrap")
         boot = {m: [] for m in METRICS + MACRO_METRICS}
-        score_rank = np.unique(p_pos, return_inverse=True)[1]
+        resampled = _BinaryResamples(y, p_pos, pred_pos)
         for _ in range(p.n_bootstrap):
             drawn = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))
-            for m, v in _resample_metrics(drawn, y, p_pos, pred_pos, score_rank).items():
+            for m, v in resampled(drawn).items():
                 boot[m].append(v)
         alpha = 1 - p.confidence
         level = f"{p.confidence * 100:g}%"

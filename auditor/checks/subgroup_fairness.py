@@ -37,7 +37,7 @@ from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
-    DISPARITIES, association, bootstrap_group_metrics, disparity, group_codes, group_metric_frame,
+    DISPARITIES, bootstrap_group_metrics, cramers_v, disparity, group_codes, group_metric_frame,
 )
 from auditor.models.base import Capability
 from auditor.results import BarChart, SampleSize, Table
@@ -255,12 +255,14 @@ class SubgroupFairness(Check):
         order = np.argsort(-mass, kind="stable")
         top = [names[i] for i in order[: p.top_k]]
         proxy_rows, proxies, strongest = [], set(), 0.0
+        feature_codes = {f: group_codes(ctx.data.frame[f], n_bins=p.n_bins, max_categories=p.max_categories)
+                         for f in names if any(f != col for col in sens.columns)}
         for col in sens.columns:
             found = []
             for f in names:
                 if f == col:
                     continue
-                v = association(sens[col], ctx.data.frame[f], n_bins=p.n_bins, max_categories=p.max_categories)
+                v = cramers_v(codes[col], feature_codes[f])  # association(), each column's groups made once
                 rank = int(np.flatnonzero(order == names.index(f))[0]) + 1
                 if f in top and f not in sens.columns:
                     strongest = max(strongest, v)

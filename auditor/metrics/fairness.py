@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["GroupMetric", "GROUP_METRICS", "DISPARITIES", "group_codes", "group_metric_frame",
-           "bootstrap_group_metrics", "resample_counts", "disparity", "association", "MISSING_GROUP"]
+           "bootstrap_group_metrics", "resample_counts", "distinct_rows", "disparity", "association", "cramers_v", "MISSING_GROUP"]
 
 MISSING_GROUP = "(missing)"
 
@@ -83,8 +83,32 @@ def group_codes(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10)
         low = float(s.min())
         labels = binned.map(lambda iv: f"{max(iv.left, low):.3g}–{iv.right:.3g}" if pd.notna(iv) else MISSING_GROUP)
         return labels.astype(object).where(s.notna(), MISSING_GROUP)
-    text = s.map(lambda v: f"{v:g}" if isinstance(v, float) and float(v).is_integer() else str(v))
-    return text.astype(object).where(s.notna(), MISSING_GROUP)
+    label = {v: f"{v:g}" if isinstance(v, float) and float(v).is_integer() else str(v) for v in s.dropna().unique()}
+    return s.map(label).astype(object).where(s.notna(), MISSING_GROUP)  # each distinct value formatted once
+
+
+def _group_index(groups) -> tuple[np.ndarray, np.ndarray]:
+    """``(names, codes)``: the distinct group labels as text, sorted, and each row's index into them."""
+    import pandas as pd  # imported on use: loading a policy imports this module
+
+    codes, names = pd.factorize(pd.Series(np.asarray(groups, dtype=object)).astype(str), sort=True)
+    return np.asarray(names, dtype=str), codes
+
+
+def distinct_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(kinds, counts)``: the distinct rows of ``columns`` (non-negative integer arrays, one entry
+    per row), sorted, as an (n_kinds, n_columns) array, and how many rows each stands for. The
+    columns are packed into one integer per row first (a sort of n numbers, not of n rows)."""
+    table = [np.asarray(c, dtype=np.int64).reshape(-1) for c in columns]
+    sizes = [int(c.max()) + 1 if len(c) else 1 for c in table]
+    packed = np.zeros(len(table[0]), dtype=np.int64)
+    for c, size in zip(table, sizes):
+        packed = packed * size + c
+    keys, counts = np.unique(packed, return_counts=True)
+    kinds = np.empty((len(keys), len(table)), dtype=np.int64)
+    for j in range(len(table) - 1, -1, -1):
+        keys, kinds[:, j] = np.divmod(keys, sizes[j])
+    return kinds, counts
 
 
 def group_metric_frame(kind: str, y_true, y_pred, groups) -> pd.DataFrame:
@@ -97,9 +121,8 @@ def group_metric_frame(kind: str, y_true, y_pred, groups) -> pd.DataFrame:
 
     from fairlearn.metrics import MetricFrame
 
-    names, codes = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
-    kinds, counts = np.unique(np.stack([codes, np.asarray(y_true).astype(np.int64), np.asarray(y_pred).astype(np.int64)],
-                                       axis=1), axis=0, return_counts=True)
+    names, codes = _group_index(groups)
+    kinds, counts = distinct_rows([codes, np.asarray(y_true), np.asarray(y_pred)])
     metrics = {**{k: m.fn for k, m in GROUP_METRICS[kind]().items()}, "n": lambda y, p, sample_weight: sample_weight.sum()}
     frame = MetricFrame(metrics=metrics, y_true=kinds[:, 1], y_pred=kinds[:, 2],
                         sensitive_features=pd.Series(names[kinds[:, 0]].astype(object), name="group"),
@@ -115,9 +138,8 @@ def resample_counts(columns: list[np.ndarray], *, n_boot: int, rng) -> tuple[np.
     resamples holds, ``drawn`` (n_boot, n_kinds). A resample is ``n`` rows drawn uniformly with
     replacement; what it holds of each kind is multinomial with the kinds' shares, so this is that
     bootstrap exactly, at a cost of resamples × kinds instead of resamples × rows."""
-    table = np.stack([np.asarray(c, dtype=np.int64).reshape(-1) for c in columns], axis=1)
-    kinds, counts = np.unique(table, axis=0, return_counts=True)
-    n = len(table)
+    n = len(np.asarray(columns[0]).reshape(-1))
+    kinds, counts = distinct_rows(columns)
     if n == 0:
         return kinds, np.zeros((n_boot, 0), dtype=np.int64)
     return kinds, np.random.default_rng(rng).multinomial(n, counts / n, size=n_boot)
@@ -130,7 +152,7 @@ def bootstrap_group_metrics(kind: str, y_true, y_pred, groups, *, n_boot: int, r
     MetricFrame bootstrap does; :func:`resample_counts`). NaN where a resample leaves a group's
     denominator empty. ``selection``: another ``(y_true, y_pred)`` of the same rows whose selection
     rate replaces the metric of that name, on the same resamples (the favourable class's)."""
-    names, codes = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    names, codes = _group_index(groups)
     pairs = [(y_true, y_pred)] + ([selection] if selection is not None else [])
     kinds, drawn = resample_counts([codes] + [np.asarray(a) for pair in pairs for a in pair], n_boot=n_boot, rng=rng)
     k = len(names)
@@ -167,13 +189,19 @@ def association(a, b, *, n_bins: int = 4, max_categories: int = 10) -> float:
     """Cramér's V between two columns (numeric ones with many values binned as in
     :func:`group_codes`): 0 = independent, 1 = one determines the other. 0 when either column has
     a single value."""
-    import pandas as pd  # imported on use: loading a policy imports this module
+    return cramers_v(group_codes(a, n_bins=n_bins, max_categories=max_categories),
+                     group_codes(b, n_bins=n_bins, max_categories=max_categories))
 
+
+def cramers_v(ga, gb) -> float:
+    """Cramér's V (scipy's) between two columns of group labels (:func:`group_codes`); 0 when either
+    has a single group."""
     from scipy.stats.contingency import association as cramer
 
-    ga = group_codes(a, n_bins=n_bins, max_categories=max_categories)
-    gb = group_codes(b, n_bins=n_bins, max_categories=max_categories)
-    table = pd.crosstab(ga, gb).to_numpy()
+    (_, ca), (_, cb) = _group_index(ga), _group_index(gb)
+    kinds, counts = distinct_rows([ca, cb])
+    table = np.zeros((int(ca.max(initial=0)) + 1, int(cb.max(initial=0)) + 1), dtype=np.int64)
+    table[kinds[:, 0], kinds[:, 1]] = counts  # every label occurs, so no row or column is empty
     if min(table.shape) < 2:
         return 0.0
     return float(cramer(table, method="cramer"))

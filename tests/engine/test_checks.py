@@ -92,19 +92,19 @@ def test_resampled_metrics_equal_the_metrics_of_the_resample_written_out():
     """The bootstrap's count form (every metric a weighted count, ROC AUC by ranks over distinct
     scores) gives what ``_metrics`` (scikit-learn's roc_auc_score) gives on the resampled rows, ties
     in the scores included, and NaN AUC on a resample holding one class."""
-    from auditor.checks.performance import _metrics, _resample_metrics
+    from auditor.checks.performance import _BinaryResamples, _metrics
 
     rng = np.random.default_rng(8)
     y = rng.random(300) < 0.3
     p = np.round(rng.random(300), 1)  # 11 distinct scores: many ties
     pred = p >= 0.5
-    rank = np.unique(p, return_inverse=True)[1]
+    resampled = _BinaryResamples(y, p, pred)
     for _ in range(20):
         idx = rng.integers(0, 300, 300)
-        got = _resample_metrics(np.bincount(idx, minlength=300), y, p, pred, rank)
+        got = resampled(np.bincount(idx, minlength=300))
         assert got == pytest.approx(_metrics(y[idx], p[idx], pred[idx]), rel=1e-12, abs=1e-12)
     only_negatives = np.bincount(np.flatnonzero(~y)[:5].repeat(60), minlength=300)
-    assert np.isnan(_resample_metrics(only_negatives, y, p, pred, rank)["roc_auc"])
+    assert np.isnan(resampled(only_negatives)["roc_auc"])
 
 
 def _completeness(card_path):

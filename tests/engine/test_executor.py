@@ -113,6 +113,18 @@ def test_lime_reference_is_built_once_per_evaluation_set(pipeline_ctx, monkeypat
     assert tabular_lime.reference(other) is not tabular_lime.reference(ctx) and len(built) == 2
 
 
+def test_lime_reference_of_a_large_set_is_a_seeded_sample(pipeline_ctx, monkeypatch):
+    from auditor.explain import tabular_lime
+
+    monkeypatch.setattr(tabular_lime, "REFERENCE_ROWS", 40)
+    ref = tabular_lime.reference(replace(pipeline_ctx, _data_memo={}))
+    assert ref.explainer.scaler.n_samples_seen_ == 40
+    again = tabular_lime.reference(replace(pipeline_ctx, _data_memo={}))
+    np.testing.assert_array_equal(ref.explainer.scaler.scale_, again.explainer.scaler.scale_)
+    monkeypatch.setattr(tabular_lime, "REFERENCE_ROWS", len(pipeline_ctx.data))  # not larger: every row
+    assert tabular_lime.reference(replace(pipeline_ctx, _data_memo={})).explainer.scaler.n_samples_seen_ == len(pipeline_ctx.data)
+
+
 def test_numbers_do_not_depend_on_the_number_of_workers(pipeline_ctx):
     from auditor.models.tabular import load_tabular_model
 

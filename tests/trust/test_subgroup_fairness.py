@@ -108,6 +108,23 @@ def test_association_finds_a_copy_and_not_noise():
     assert association(s, pd.Series(rng.normal(size=400))) < 0.2
 
 
+def test_cramers_v_and_distinct_rows_against_pandas_and_numpy():
+    from scipy.stats.contingency import association as cramer
+
+    from auditor.metrics.fairness import cramers_v, distinct_rows
+
+    rng = np.random.default_rng(9)
+    a = pd.Series(rng.choice(["red", "green", "blue"], 300))
+    b = pd.Series(np.where(rng.random(300) < 0.7, a, rng.choice(["x", "y"], 300)))
+    assert cramers_v(a, b) == pytest.approx(cramer(pd.crosstab(a, b).to_numpy(), method="cramer"), rel=1e-12)
+    assert cramers_v(a, pd.Series(["one"] * 300)) == 0.0
+    columns = [rng.integers(0, 5, 400), rng.integers(0, 2, 400), rng.integers(0, 3, 400)]
+    kinds, counts = distinct_rows(columns)
+    expected, expected_counts = np.unique(np.stack(columns, axis=1), axis=0, return_counts=True)
+    np.testing.assert_array_equal(kinds, expected)
+    np.testing.assert_array_equal(counts, expected_counts)
+
+
 # --- the check on a synthetic model with a planted proxy ----------------------------------------------
 
 def proxy_context(root, *, n=400, drop_sensitive=False, min_rows=None, **card):
