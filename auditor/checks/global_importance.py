@@ -71,7 +71,9 @@ class GlobalImportance(Check):
                 title="Permutation importance", labels=[features[j] for j in order[:k]],
                 values=[float(perm.mean[j]) for j in order[:k]],
                 errors=[float(perm.mean[j] - low[j]) for j in order[:k]], xlabel=f"drop in {scoring}",
-                caption=f"n = {min(p.max_rows or len(ctx.data), len(ctx.data))} evaluation rows, {p.n_repeats} shuffles per feature; error bars: 95% CI.",
+                caption=f"n = {min(p.max_rows or len(ctx.data), len(ctx.data)):,} evaluation rows"
+                        + (f" (a seeded sample of {len(ctx.data):,})" if p.max_rows and p.max_rows < len(ctx.data) else "")
+                        + f", {p.n_repeats} shuffles per feature; error bars: 95% CI.",
             ),
             BarChart(
                 title=f"Mean |SHAP| ({shap_attr.output_space})", labels=[features[j] for j in shap_order],

@@ -27,7 +27,7 @@ class PartialDependenceParams(Params):
     n_ice: int = count(200, MAX_INSTANCES, minimum=MIN_ICE_ROWS)  # sampled rows with an ICE curve; PD is their mean
     n_ice_shown: int = count(20, MAX_SHOWN)  # ICE curves drawn per chart
     n_bootstrap: int = count(500, MAX_RESAMPLES)  # resamples of the ICE rows for the heterogeneity's interval
-    n_repeats: int = count(5, MAX_REPEATS)  # permutation importance (as global_importance: shared through the cache)
+    n_repeats: int = count(5, MAX_REPEATS)  # permutation importance (as global_importance: computed once for both)
     scoring: Scoring = None  # None: roc_auc for a classifier, neg_mae (MAE increase) for a regressor
     # rows for permutation importance: a seeded sample of a larger set (None: every row)
     max_rows: int | None = count(DEFAULT_MAX_ROWS, MAX_ROWS, minimum=2)
@@ -97,7 +97,8 @@ class PartialDependence(Check):
             rows=[[i + 1, c.feature, importance[c.feature], c.pd_range, float(np.min(c.average)),
                    float(np.max(c.average)), float(h), float(intervals[i, 1])]
                   for i, (c, h) in enumerate(zip(curves, hetero))],
-            caption=(f"Output {label}. PD range: how far the average output moves over the grid (numeric: "
+            caption=(f"Output {label}. {scoring} drop: permutation importance on {min(p.max_rows or n, n):,} evaluation "
+                     f"rows, {p.n_repeats} shuffles per feature. PD range: how far the average output moves over the grid (numeric: "
                      f"{p.grid_resolution} points between the 5th and 95th percentile; categorical: every level). "
                      f"ICE heterogeneity (on {'the log-odds' if log_odds else 'the predicted value'}): 0 = parallel row curves (additive effect), near 1 = the effect "
                      "differs from row to row (interactions). The top feature's curves are drawn here, the others' in "
