@@ -295,16 +295,16 @@ class Performance(Check):
                 columns=["metric", "n", "value", f"{level} CI low", "CI high"],
                 rows=[[m, len(y), point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]]
                       for m in METRICS + MACRO_METRICS],
-                caption=f"{p.n_bootstrap} bootstrap resamples of the {len(y)} evaluation rows; positive class {classes[pos]!r}.",
+                caption=f"{p.n_bootstrap} bootstrap resamples of the {len(y):,} evaluation rows; positive class {classes[pos]!r}.",
             ),
             *_shared_evidence(
                 classes, cm, point, measurements, METRICS,
-                f"n = {len(y)} evaluation rows; error bars: {int(p.confidence * 100)}% bootstrap CI; "
+                f"n = {len(y):,} evaluation rows; error bars: {int(p.confidence * 100)}% bootstrap CI; "
                 "Brier (lower is better) on its own axis; policy thresholds drawn where one applies.",
                 claim_rows, unverifiable, p.claim_tolerance),
         ]
         summary = (
-            f"On {len(y)} evaluation rows the model reaches ROC AUC {point['roc_auc']:.3f} "
+            f"On {len(y):,} evaluation rows the model reaches ROC AUC {point['roc_auc']:.3f} "
             f"({level} CI {measurements['roc_auc_ci_low']:.3f}–{measurements['roc_auc_ci_high']:.3f}) "
             f"and accuracy {point['accuracy']:.3f}."
         ) + _gap_sentence(gaps)
@@ -355,7 +355,7 @@ class Performance(Check):
                 columns=["metric", "n", "value", f"{level} CI low", "CI high"],
                 rows=[[names.get(m, m), n, point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]]
                       for m in scalars],
-                caption=f"{p.n_bootstrap} bootstrap resamples of the {n} evaluation rows; {k} classes. ROC AUC is "
+                caption=f"{p.n_bootstrap} bootstrap resamples of the {n:,} evaluation rows; {k} classes. ROC AUC is "
                         "the mean over classes of each class against the rest; balanced accuracy the mean recall over "
                         "the classes present; macro F1 the mean F1 over all classes; Brier half the multi-class Brier "
                         "score (mean over rows of the summed squared errors of the class probabilities), which for "
@@ -375,12 +375,12 @@ class Performance(Check):
             ),
             *_shared_evidence(
                 classes, cm, point, measurements, scalars,
-                f"n = {n} evaluation rows, {k} classes; error bars: {int(p.confidence * 100)}% bootstrap CI; "
+                f"n = {n:,} evaluation rows, {k} classes; error bars: {int(p.confidence * 100)}% bootstrap CI; "
                 "ROC AUC one-vs-rest macro; policy thresholds drawn where one applies.",
                 claim_rows, unverifiable, p.claim_tolerance),
         ]
         summary = (
-            f"On {n} evaluation rows and {k} classes the model reaches one-vs-rest macro ROC AUC {point['roc_auc']:.3f} "
+            f"On {n:,} evaluation rows and {k} classes the model reaches one-vs-rest macro ROC AUC {point['roc_auc']:.3f} "
             f"({level} CI {measurements['roc_auc_ci_low']:.3f}–{measurements['roc_auc_ci_high']:.3f}), "
             f"accuracy {point['accuracy']:.3f} and macro F1 {point['f1_macro']:.3f}."
         ) + _gap_sentence(gaps)
@@ -426,7 +426,7 @@ class Performance(Check):
                                        n_bootstrap=p.n_bootstrap, shown=shown, claim_rows=claim_rows,
                                        unverifiable=unverifiable, tolerance=p.claim_tolerance)
         summary = (
-            f"On {n} evaluation rows the model reaches R² {point['r2']:.3f} "
+            f"On {n:,} evaluation rows the model reaches R² {point['r2']:.3f} "
             f"({level} CI {measurements['r2_ci_low']:.3f}–{measurements['r2_ci_high']:.3f}), "
             f"MAE {point['mae']:.4g} and RMSE {point['rmse']:.4g}."
         ) + _gap_sentence(gaps)

@@ -56,7 +56,7 @@ def regression_evidence(y: np.ndarray, pred: np.ndarray, point: dict, measuremen
             title="Metrics with bootstrap confidence intervals",
             columns=["metric", "n", "value", f"{level} CI low", "CI high"],
             rows=[[m, n, point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]] for m in REGRESSION_METRICS],
-            caption=f"{n_bootstrap} bootstrap resamples of the {n} evaluation rows. MAE and RMSE in the units of "
+            caption=f"{n_bootstrap} bootstrap resamples of the {n:,} evaluation rows. MAE and RMSE in the units of "
                     f"{target!r} (lower is better); R² = 1 − SS_res / SS_tot over the evaluation rows.",
         ),
         BarChart(
