@@ -139,6 +139,7 @@ class AuditContext:
     def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per context and ``key``, for results of this model on this data (e.g.
         permutation importance, which two checks read): ``key`` names everything else they depend on."""
+        key = (id(self.model), self.data.sha256, *key)  # a context copied with another model or data recomputes
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
@@ -146,6 +147,7 @@ class AuditContext:
     def data_memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """As :meth:`memo` for what depends on the evaluation data alone (e.g. LIME's sampling
         statistics): shared with the contexts of other models on the same data (:meth:`with_model`)."""
+        key = (self.data.sha256, *key)
         if key not in self._data_memo:
             self._data_memo[key] = compute()
         return self._data_memo[key]
