@@ -167,6 +167,7 @@ class SampleSize(_Frozen):
     p_floor: float | None = None  # the smallest p-value the test can give with this n
     at_floor: bool = False  # the observed p-value is that floor: stronger evidence would need a larger n
     ci_degenerate: bool = False  # the interval has zero width or is undefined at this n
+    ci_low_ceiling: float | None = None  # the highest lower bound this n can give (a perfect score's exact bound)
 
 
 class WaiverRecord(_Frozen):

@@ -159,20 +159,31 @@ def _interval(values, alpha: float) -> tuple[float, float]:
 
 
 def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[str], alpha: float, n: int,
-                    why_undefined: str) -> tuple[list[SampleSize], list[str]]:
+                    why_undefined: str, exact_at_one: dict[str, int] | None = None) -> tuple[list[SampleSize], list[str]]:
     """Each metric's value and percentile-bootstrap interval into ``measurements``; returns the
-    sample sizes (a zero-width or undefined interval, e.g. 2 perfectly separated rows, is degenerate:
-    it says nothing about a bound) and the metrics some resamples left undefined."""
+    sample sizes (a zero-width or undefined interval is degenerate: it says nothing about a bound)
+    and the metrics some resamples left undefined.
+
+    ``exact_at_one``: metric -> m, for a metric that is a probability of m independent successes or
+    more (accuracy: the rows; ROC AUC: min(positives, negatives) disjoint pairs, each ordered right
+    with probability AUC). When it is 1 on every resample the percentile interval collapses to
+    1–1, saying nothing; its lower end is then the exact one-sided bound (α/2)^(1/m) (all m
+    successes are that unlikely below it), and that is also the highest lower end this n can give
+    (``ci_low_ceiling``): 2 perfectly separated rows give 0.025, 40 with 20 of each class 0.83."""
     sample_sizes, undefined = [], []
     for m in metrics:
         values = np.asarray(boot[m], dtype=float)
         lo, hi = _interval(values, alpha)
         if np.isnan(values).any():
             undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples ({why_undefined})")
+        ceiling = None
+        pairs = (exact_at_one or {}).get(m)
+        if pairs and point[m] == 1.0 and lo == hi == 1.0:
+            lo = ceiling = float((alpha / 2) ** (1 / pairs))
         measurements.update({m: point[m], f"{m}_ci_low": lo, f"{m}_ci_high": hi})
         degenerate = not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)
         sample_sizes += [SampleSize(measurement=m, n=n),
-                         SampleSize(measurement=f"{m}_ci_low", n=n, ci_degenerate=degenerate),
+                         SampleSize(measurement=f"{m}_ci_low", n=n, ci_degenerate=degenerate, ci_low_ceiling=ceiling),
                          SampleSize(measurement=f"{m}_ci_high", n=n, ci_degenerate=degenerate)]
     return sample_sizes, undefined
 
@@ -284,7 +295,8 @@ class Performance(Check):
         level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
         sample_sizes, undefined = _with_intervals(measurements, point, boot, METRICS + MACRO_METRICS, alpha, len(y),
-                                                  "one class only")
+                                                  "one class only",
+                                                  exact_at_one={"accuracy": len(y), "roc_auc": int(min(y.sum(), (~y).sum()))})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
         classes = ctx.classes
@@ -311,7 +323,10 @@ class Performance(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f}",
-            notes=_notes(unverifiable, undefined),
+            notes=_notes(unverifiable, undefined) + [
+                f"{s.measurement.removesuffix('_ci_low')} is 1 on every resample, so its percentile interval would be "
+                f"1–1: its {level} CI low is the exact one-sided bound for a perfect score, {s.ci_low_ceiling:.3f}."
+                for s in sample_sizes if s.ci_low_ceiling is not None],
             sample_sizes=sample_sizes,
         )
 

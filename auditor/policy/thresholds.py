@@ -40,7 +40,8 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
                       min_rows: int | None = None) -> list[ThresholdOutcome]:
     """Each outcome with the n its measurement rests on, and marked unreachable — never met — when
     that n cannot reach the bound: nothing measured (n = 0), fewer evaluation ``rows`` than the policy's ``min_rows``, a
-    p-value bound below the smallest p-value the test can give at this n, or a confidence interval
+    p-value bound below the smallest p-value the test can give at this n, a lower bound on a
+    confidence interval's low end above what a perfect score gives at this n, or a confidence interval
     that is degenerate (zero width) or undefined at this n."""
     by_name = {s.measurement: s for s in sample_sizes}
     out = []
@@ -54,6 +55,9 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
         if s is not None and s.p_floor is not None and o.max is not None and s.p_floor > o.max:
             reasons.append(f"with n = {s.n} the smallest p-value the test can give is {s.p_floor:.3g}, "
                            f"above the bound {o.max:g}")
+        if s is not None and s.ci_low_ceiling is not None and o.min is not None and s.ci_low_ceiling < o.min:
+            reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
+                           f"(a perfect score), below the bound {o.min:g}")
         if s is not None and s.ci_degenerate:
             reasons.append(f"the confidence interval is degenerate (zero width) or undefined with n = {s.n}")
         update = {"n": None if s is None else s.n}

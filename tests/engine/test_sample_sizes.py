@@ -39,8 +39,25 @@ def test_tiny_evaluation_sets_cannot_pass_a_ci_bound_gate(n, tmp_path, artefacts
     assert perf["status"] == "error", perf["thresholds"]
     gate = perf["thresholds"][0]
     assert gate["passed"] is False and gate["n"] == n
-    assert "degenerate" in gate["unreachable"] and "degenerate" in perf["error"]["message"]
+    # every resample is perfectly separated too: the CI low is the exact bound for min(class counts)
+    # disjoint pairs all ordered right, (0.025)^(1/m), the best this n can give, and below 0.7
+    ceiling = 0.025 ** (1 / (n // 2))
+    assert perf["measurements"]["roc_auc_ci_low"] == pytest.approx(ceiling)
+    assert f"can be at most {ceiling:.3g}" in gate["unreachable"] and "can be at most" in perf["error"]["message"]
     assert {s["measurement"]: s["n"] for s in perf["sample_sizes"]}["roc_auc_ci_low"] == n
+
+
+def test_a_perfect_score_on_enough_rows_meets_a_ci_bound_gate(tmp_path, artefacts, card_writer, policy_writer,
+                                                              csv_writer):
+    """40 rows, 20 of each class, perfectly separated: every resample's ROC AUC is 1, and the exact
+    bound 0.025^(1/20) = 0.83 is the CI low: the gate at 0.7 is met, not left unjudged."""
+    data = csv_writer(tmp_path, separated_rows(artefacts, 40))
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(CI_GATE))
+    record = auditor.run_audit(policy, card_writer(tmp_path / "card"), data, tmp_path / "out")
+    perf = json.loads((record.path / "result.json").read_text())["checks"][0]
+    assert perf["measurements"]["roc_auc"] == 1.0 and perf["status"] == "pass", perf["thresholds"]
+    assert perf["measurements"]["roc_auc_ci_low"] == pytest.approx(0.025 ** (1 / 20)) == pytest.approx(0.8316, abs=1e-4)
+    assert any("exact one-sided bound" in note for note in perf["notes"])
 
 
 def test_min_rows_in_the_policy_blocks_every_gate(tmp_path, artefacts, card_writer, policy_writer, csv_writer):
