@@ -2,9 +2,10 @@
 average (partial dependence) and row by row (ICE curves), with a measured interaction hint.
 
 The features are the top ones by permutation importance, computed with the same parameters as
-``global_importance`` by default so an audit running both computes it once. The curves come from scikit-learn's ``inspection.partial_dependence`` on a seeded
-sample of evaluation rows, through the audit's cached predictor (``auditor.explain.partial_dependence``
-says why the estimator is not handed to scikit-learn directly).
+``global_importance`` by default so an audit running both computes it once. The curves come from
+scikit-learn's ``inspection.partial_dependence`` on a seeded sample of evaluation rows, through the
+audit's cached predictor (``auditor.explain.partial_dependence`` says why the estimator is not
+handed to scikit-learn directly).
 """
 
 from __future__ import annotations

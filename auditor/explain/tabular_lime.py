@@ -12,8 +12,9 @@ would make an instance's explanation depend on the rows explained before it).
 The reference distribution LIME samples from is the evaluation set (the audit has no training
 data; a seeded sample of :data:`REFERENCE_ROWS` of a larger one). Categorical features are sampled
 from their observed frequencies; continuous features are discretised into quartiles (LIME's
-default), so a weight reads "this feature's bin moves the explained class's probability by w". Output space: probability of the explained class; for a
-regressor (LIME's regression mode), the predicted value, and w is in the target's units.
+default), so a weight reads "this feature's bin moves the explained class's probability by w".
+Output space: probability of the explained class; for a regressor (LIME's regression mode), the
+predicted value, and w is in the target's units.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def reference(ctx) -> Reference:
         data = ctx.data
         codec = TabularCodec(data.frame, data.categorical)
         frame = data.frame
-        if len(frame) > REFERENCE_ROWS:  # positions drawn by the seed alone: a derived context (with_rows) draws the same
+        if len(frame) > REFERENCE_ROWS:  # positions drawn by the seed alone, so a derived context draws the same
             frame = frame.iloc[np.sort(ctx.rng("lime_reference").choice(len(frame), REFERENCE_ROWS, replace=False))]
         encoded = codec.encode(frame)
         medians = np.nanmedian(np.where(np.isnan(encoded), np.nan, encoded), axis=0)

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["GroupMetric", "GROUP_METRICS", "DISPARITIES", "group_codes", "group_metric_frame",
-           "bootstrap_group_metrics", "resample_counts", "distinct_rows", "disparity", "association", "cramers_v", "MISSING_GROUP"]
+           "bootstrap_group_metrics", "resample_counts", "distinct_rows", "disparity", "association", "cramers_v",
+           "MISSING_GROUP"]
 
 MISSING_GROUP = "(missing)"
 
