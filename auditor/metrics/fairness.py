@@ -92,8 +92,9 @@ def _group_index(groups) -> tuple[np.ndarray, np.ndarray]:
     """``(names, codes)``: the distinct group labels as text, sorted, and each row's index into them."""
     import pandas as pd  # imported on use: loading a policy imports this module
 
-    codes, names = pd.factorize(pd.Series(np.asarray(groups, dtype=object)).astype(str), sort=True)
-    return np.asarray(names, dtype=str), codes
+    codes, values = pd.factorize(np.asarray(groups, dtype=object), use_na_sentinel=False)  # hashing, no string copies
+    names, index = np.unique(np.array([str(v) for v in values], dtype=str), return_inverse=True)  # distinct ones only
+    return names, index[codes]
 
 
 def distinct_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
