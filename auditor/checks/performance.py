@@ -70,42 +70,41 @@ def _metrics(y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray) -> dict[str
 
 class _BinaryResamples:
     """``_metrics`` of bootstrap resamples given as how many times each row was drawn (``w``, summing
-    to the number of rows): every metric is a weighted count, and ROC AUC the Mann-Whitney statistic
-    over the distinct scores (:func:`_weighted_auc`). Three passes over the rows per resample, where
-    sorting each resample for ``roc_auc_score`` took 26 of a 300 s audit at 111,400 rows; a test holds
-    the two equal."""
+    to the number of rows): one weighted count per (distinct score, truth, prediction) gives the
+    confusion counts and ROC AUC (:func:`_auc_of_counts`), one product the Brier score. Two passes
+    over the rows per resample, where sorting each resample for ``roc_auc_score`` took 26 of a 300 s
+    audit at 111,400 rows; a test holds the two equal."""
 
     def __init__(self, y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray):
-        self.cell = 2 * y.astype(np.int64) + pred_pos  # 0 TN, 1 FP, 2 FN, 3 TP
-        self.y = y
+        rank = np.unique(p_pos, return_inverse=True)[1]
+        self.key = 4 * rank + 2 * y.astype(np.int64) + pred_pos  # cell within a score: 0 TN, 1 FP, 2 FN, 3 TP
+        self.size = 4 * (int(rank.max(initial=0)) + 1)
         self.squared = (p_pos - y) ** 2
-        self.score_rank = np.unique(p_pos, return_inverse=True)[1]
 
     def __call__(self, w: np.ndarray) -> dict[str, float]:
         n = w.sum()
-        tn, fp, fn, tp = np.bincount(self.cell, weights=w, minlength=4)
+        by_score = np.bincount(self.key, weights=w, minlength=self.size).reshape(-1, 4)
+        tn, fp, fn, tp = by_score.sum(axis=0)
         n_pos, n_neg = tp + fn, tn + fp
         f1 = 2 * tp / max(2 * tp + fp + fn, 1)
         return {
             "accuracy": float((tp + tn) / n),
             "balanced_accuracy": float((tp / max(n_pos, 1) + tn / max(n_neg, 1)) / 2),
-            "roc_auc": _weighted_auc(w, self.y, self.score_rank),
+            "roc_auc": _auc_of_counts(by_score[:, 0] + by_score[:, 1], by_score[:, 2] + by_score[:, 3]),
             "f1": float(f1),
             "brier": float(w @ self.squared / n),
             "f1_macro": float((f1 + 2 * tn / max(2 * tn + fn + fp, 1)) / 2),
         }
 
 
-def _weighted_auc(w: np.ndarray, positive: np.ndarray, score_rank: np.ndarray) -> float:
-    """ROC AUC of rows drawn ``w`` times each: the Mann-Whitney statistic over the distinct scores
-    (``score_rank``: each row's score's rank among them), a tie counting one half, as in scikit-learn's
-    trapezoidal area; NaN unless both classes are drawn."""
-    n_pos, n = w @ positive, w.sum()
-    if not 0 < n_pos < n:
+def _auc_of_counts(neg: np.ndarray, pos: np.ndarray) -> float:
+    """ROC AUC from how many negative and positive rows hold each distinct score (ascending): the
+    Mann-Whitney statistic, a tie counting one half, as in scikit-learn's trapezoidal area; NaN
+    unless both classes are present."""
+    n_pos, n_neg = pos.sum(), neg.sum()
+    if n_pos == 0 or n_neg == 0:
         return float("nan")
-    both = np.bincount(2 * score_rank + positive, weights=w, minlength=2 * (int(score_rank.max()) + 1)).reshape(-1, 2)
-    neg, pos = both[:, 0], both[:, 1]
-    return float(pos @ (np.cumsum(neg) - 0.5 * neg) / (n_pos * (n - n_pos)))
+    return float(pos @ (np.cumsum(neg) - 0.5 * neg) / (n_pos * n_neg))
 
 
 def _per_class(truth: np.ndarray, pred: np.ndarray, k: int, w: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -121,22 +120,25 @@ def _per_class(truth: np.ndarray, pred: np.ndarray, k: int, w: np.ndarray | None
     }
 
 
-def _score_ranks(proba: np.ndarray) -> np.ndarray:
-    """(k, n): each row's rank among the distinct scores of each class's column."""
-    return np.stack([np.unique(proba[:, c], return_inverse=True)[1] for c in range(proba.shape[1])])
+def _class_keys(truth: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """(k, n): for each class's column, each row's rank among its distinct scores, times 2, plus
+    whether the row is of that class: one weighted count of it gives the class's one-vs-rest AUC."""
+    return np.stack([2 * np.unique(proba[:, c], return_inverse=True)[1] + (truth == c)
+                     for c in range(proba.shape[1])])
 
 
 def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, pos: int | None,
-                        w: np.ndarray | None = None, ranks: np.ndarray | None = None) -> dict:
+                        w: np.ndarray | None = None, keys: np.ndarray | None = None) -> dict:
     """Scalar metrics of a k-class model (MULTICLASS_METRICS) plus per-class arrays under ``per_class``,
     of the rows drawn ``w`` times each (None: once; a bootstrap resample as counts, O(rows) per
-    resample); ``ranks``: :func:`_score_ranks` of ``proba``, computed once for every resample."""
+    resample); ``keys``: :func:`_class_keys`, computed once for every resample."""
     n, k = proba.shape
     w = np.ones(n) if w is None else np.asarray(w, dtype=float)
-    ranks = _score_ranks(proba) if ranks is None else ranks
+    keys = _class_keys(truth, proba) if keys is None else keys
     pc = _per_class(truth, pred, k, w)
     present = pc["support"] > 0
-    aucs = [_weighted_auc(w, truth == c, ranks[c]) for c in range(k)]  # one-vs-rest, macro
+    # one-vs-rest, macro (ranks are below n, so 2n counts hold every score's pair)
+    aucs = [_auc_of_counts(*np.bincount(key, weights=w, minlength=2 * n).reshape(-1, 2).T) for key in keys]
     return {
         "accuracy": float(w @ (truth == pred) / w.sum()),
         # scikit-learn's balanced_accuracy_score: mean recall over the classes present in the truth
@@ -345,10 +347,10 @@ class Performance(Check):
         rng = ctx.rng("performance.bootstrap")
         boot = {m: [] for m in scalars}
         boot_class = {m: [] for m in PER_CLASS}
-        ranks = _score_ranks(proba)
+        keys = _class_keys(truth, proba)
         for _ in range(p.n_bootstrap):
             drawn = np.bincount(rng.integers(0, n, n), minlength=n)
-            sample = _multiclass_metrics(truth, proba, pred, pos, drawn, ranks)
+            sample = _multiclass_metrics(truth, proba, pred, pos, drawn, keys)
             for m in scalars:
                 boot[m].append(sample[m])
             for m in PER_CLASS:

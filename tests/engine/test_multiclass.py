@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from auditor.checks.performance import (Performance, PerformanceParams, _multiclass_metrics, _per_class,
-                                        _score_ranks)
+from auditor.checks.performance import (Performance, PerformanceParams, _class_keys, _multiclass_metrics,
+                                        _per_class)
 from auditor.engine.context import AuditContext
 from auditor.engine.runner import build_plan, run_plan
 from auditor.inputs.dataset import load_dataset
@@ -122,10 +122,10 @@ def test_a_resample_as_counts_gives_scikit_learns_metrics_of_the_resampled_rows(
     proba = rng.dirichlet(np.ones(4), 200).round(1)
     proba /= proba.sum(axis=1, keepdims=True)
     pred = proba.argmax(1)
-    ranks = _score_ranks(proba)
+    keys = _class_keys(truth, proba)
     for _ in range(10):
         idx = rng.integers(0, 200, 200)
-        m = _multiclass_metrics(truth, proba, pred, 2, np.bincount(idx, minlength=200), ranks)
+        m = _multiclass_metrics(truth, proba, pred, 2, np.bincount(idx, minlength=200), keys)
         t, p, pr = truth[idx], proba[idx], pred[idx]
         assert m["accuracy"] == pytest.approx(accuracy_score(t, pr), abs=1e-12)
         assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(t, pr), abs=1e-12)
