@@ -43,4 +43,3 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str],
         return sorted({*namespace, *exports})
 
     return __getattr__, __dir__
-

@@ -84,8 +84,11 @@ class Reference:
     explainer: object
 
     def encode(self, frame) -> np.ndarray:
-        X = self.codec.encode(frame)
-        return np.where(np.isnan(X), self.medians, X)  # LIME cannot sample NaN: the column's median code
+        return _filled(self.codec.encode(frame), self.medians)
+
+
+def _filled(X: np.ndarray, medians: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(X), medians, X)  # LIME cannot sample NaN: the column's median code
 
 
 def reference(ctx) -> Reference:
@@ -98,9 +101,9 @@ def reference(ctx) -> Reference:
         if len(frame) > REFERENCE_ROWS:  # positions drawn by the seed alone, so a derived context draws the same
             frame = frame.iloc[np.sort(ctx.rng("lime_reference").choice(len(frame), REFERENCE_ROWS, replace=False))]
         encoded = codec.encode(frame)
-        medians = np.nanmedian(np.where(np.isnan(encoded), np.nan, encoded), axis=0)
+        medians = np.nanmedian(encoded, axis=0)
         explainer = LimeTabularExplainer(
-            np.where(np.isnan(encoded), medians, encoded),
+            _filled(encoded, medians),
             mode="regression" if ctx.regression else "classification",
             feature_names=list(data.feature_names),
             categorical_features=codec.categorical_index,

@@ -140,8 +140,8 @@ def resample_counts(columns: list[np.ndarray], *, n_boot: int, rng) -> tuple[np.
     resamples holds, ``drawn`` (n_boot, n_kinds). A resample is ``n`` rows drawn uniformly with
     replacement; what it holds of each kind is multinomial with the kinds' shares, so this is that
     bootstrap exactly, at a cost of resamples × kinds instead of resamples × rows."""
-    n = len(np.asarray(columns[0]).reshape(-1))
     kinds, counts = distinct_rows(columns)
+    n = int(counts.sum())
     if n == 0:
         return kinds, np.zeros((n_boot, 0), dtype=np.int64)
     return kinds, np.random.default_rng(rng).multinomial(n, counts / n, size=n_boot)
