@@ -160,18 +160,29 @@ def _interval(values, alpha: float) -> tuple[float, float]:
     return float("nan"), float("nan")
 
 
+def perfect_score_bound(alpha: float, parts) -> float:
+    """The exact one-sided (1 - α/2) lower bound of a mean of k probabilities when every one of
+    part i's m_i independent trials succeeded: (α/2k)^(1/m_i) bounds part i (below it, m_i successes
+    in a row are less likely than α/2k), all k at once by Bonferroni, so their mean bounds the mean.
+    One part of m: (α/2)^(1/m), the Clopper-Pearson bound for m successes of m."""
+    parts = np.asarray(parts, dtype=float)
+    return float(np.mean((alpha / (2 * len(parts))) ** (1 / parts)))
+
+
 def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[str], alpha: float, n: int,
                     why_undefined: str, exact_at_one: dict[str, int] | None = None) -> tuple[list[SampleSize], list[str]]:
     """Each metric's value and percentile-bootstrap interval into ``measurements``; returns the
     sample sizes (a zero-width or undefined interval is degenerate: it says nothing about a bound)
     and the metrics some resamples left undefined.
 
-    ``exact_at_one``: metric -> m, for a metric that is a probability of m independent successes or
-    more (accuracy: the rows; ROC AUC: min(positives, negatives) disjoint pairs, each ordered right
-    with probability AUC). When it is 1 on every resample the percentile interval collapses to
-    1–1, saying nothing; its lower end is then the exact one-sided bound (α/2)^(1/m) (all m
-    successes are that unlikely below it), and that is also the highest lower end this n can give
-    (``ci_low_ceiling``): 2 perfectly separated rows give 0.025, 40 with 20 of each class 0.83."""
+    ``exact_at_one``: metric -> its parts' sizes, for a metric that is the mean of k probabilities,
+    part i one of m_i independent successes or more (accuracy: one part, the rows; binary ROC AUC:
+    one part, min(positives, negatives) disjoint pairs, each ordered right with probability AUC;
+    balanced accuracy: each class's recall on its rows; one-vs-rest macro ROC AUC: each class's
+    AUC). When it is 1 on every resample the percentile interval collapses to 1–1, saying nothing;
+    its lower end is then :func:`perfect_score_bound`, and that is also the highest lower end this n
+    can give (``ci_low_ceiling``): 2 perfectly separated rows give 0.025, 40 with 20 of each class
+    0.83."""
     sample_sizes, undefined = [], []
     for m in metrics:
         values = np.asarray(boot[m], dtype=float)
@@ -179,9 +190,9 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
         if np.isnan(values).any():
             undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples ({why_undefined})")
         ceiling = None
-        pairs = (exact_at_one or {}).get(m)
-        if pairs and point[m] == 1.0 and lo == hi == 1.0:
-            lo = ceiling = float((alpha / 2) ** (1 / pairs))
+        parts = (exact_at_one or {}).get(m)
+        if parts and min(parts) > 0 and point[m] == 1.0 and lo == hi == 1.0:
+            lo = ceiling = perfect_score_bound(alpha, parts)
         measurements.update({m: point[m], f"{m}_ci_low": lo, f"{m}_ci_high": hi})
         degenerate = not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)
         sample_sizes += [SampleSize(measurement=m, n=n),
@@ -234,10 +245,14 @@ def _shared_evidence(classes: list[str], cm, point: dict, measurements: dict, me
     return evidence
 
 
-def _notes(unverifiable: list[str], undefined: list[str]) -> list[str]:
+def _notes(unverifiable: list[str], undefined: list[str], sample_sizes: list[SampleSize] = (),
+           level: str = "") -> list[str]:
     return (([f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [])
             + ([f"Resamples on which a metric is undefined, left out of its interval: {'; '.join(undefined)}."]
-               if undefined else []))
+               if undefined else [])
+            + [f"{s.measurement.removesuffix('_ci_low')} is 1 on every resample, so its percentile interval would be "
+               f"1–1: its {level} CI low is the exact one-sided bound for a perfect score, {s.ci_low_ceiling:.3f}."
+               for s in sample_sizes if s.ci_low_ceiling is not None])
 
 
 def _gap_sentence(gaps: list[float]) -> str:
@@ -298,7 +313,8 @@ class Performance(Check):
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
         sample_sizes, undefined = _with_intervals(measurements, point, boot, METRICS + MACRO_METRICS, alpha, len(y),
                                                   "one class only",
-                                                  exact_at_one={"accuracy": len(y), "roc_auc": int(min(y.sum(), (~y).sum()))})
+                                                  exact_at_one={"accuracy": [len(y)], "roc_auc": [int(min(y.sum(), (~y).sum()))],
+                                                                "balanced_accuracy": [int(y.sum()), int((~y).sum())]})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
         classes = ctx.classes
@@ -325,10 +341,7 @@ class Performance(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f}",
-            notes=_notes(unverifiable, undefined) + [
-                f"{s.measurement.removesuffix('_ci_low')} is 1 on every resample, so its percentile interval would be "
-                f"1–1: its {level} CI low is the exact one-sided bound for a perfect score, {s.ci_low_ceiling:.3f}."
-                for s in sample_sizes if s.ci_low_ceiling is not None],
+            notes=_notes(unverifiable, undefined, sample_sizes, level),
             sample_sizes=sample_sizes,
         )
 
@@ -358,7 +371,10 @@ class Performance(Check):
         alpha = 1 - p.confidence
         level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
-        sample_sizes, undefined = _with_intervals(measurements, point, boot, scalars, alpha, n, "a class with no row")
+        sizes = np.bincount(truth, minlength=k)
+        sample_sizes, undefined = _with_intervals(
+            measurements, point, boot, scalars, alpha, n, "a class with no row",
+            exact_at_one={"accuracy": [n], "roc_auc": list(np.minimum(sizes, n - sizes)), "balanced_accuracy": list(sizes[sizes > 0])})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
         per_class_ci = {m: np.nanquantile(np.asarray(boot_class[m], dtype=float), [alpha / 2, 1 - alpha / 2], axis=0)
@@ -404,7 +420,7 @@ class Performance(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f} (macro)",
-            notes=_notes(unverifiable, undefined)
+            notes=_notes(unverifiable, undefined, sample_sizes, level)
             + ([] if pos is not None else [f"{k} classes: f1 (of a positive class) is not measured; the card names "
                                             "no positive_class. Macro F1 is f1_macro."]),
             sample_sizes=sample_sizes,

@@ -309,7 +309,7 @@ def three_class_text(tmp_path_factory, tiny_bert):
     texts = [tiny_bert.make_sentence(rng, w, int(rng.integers(4, 9))) for w in words]
     labels = ["positive" if w == "good" else "negative" if w == "bad" else "neutral" for w in words]
     for i, wrong in zip((0, 4, 8, 9), ("neutral", "positive", "positive", "negative")):
-        labels[i] = wrong  # a few mislabelled rows: a perfect model would leave every interval zero-width
+        labels[i] = wrong  # a few mislabelled rows: a perfect model would leave F1's interval zero-width
     data = root / "eval.jsonl"
     data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)),
                     encoding="utf-8")
@@ -412,3 +412,45 @@ def test_tree_shap_explains_the_predicted_class_exactly(four_class, card_writer,
     np.testing.assert_allclose(attr.outputs, proba[np.arange(len(rows)), attr.target])
     sums = np.array([np.sum(v) for v in attr.values])
     np.testing.assert_allclose(sums + attr.base_values, attr.outputs, atol=1e-6)
+
+
+def test_a_four_class_model_perfect_on_its_rows_gets_exact_bounds_not_an_error(four_class, card_writer, tmp_path):
+    """10 rows of each class the pipeline gives at least 0.8 (so each class's scores separate its rows
+    from the rest): every resample is perfect, and the CI lows are the exact Bonferroni bounds
+    instead of a zero-width 1–1 that no gate could judge. accuracy: 0.025^(1/40); balanced accuracy
+    and macro ROC AUC: each of 4 classes at 0.05/8 on m = 10 rows (or pairs), 0.00625^(1/10)."""
+    import shutil
+
+    from auditor.engine.runner import PlannedCheck, run_check
+    from auditor.models.tabular import load_tabular_model
+    from auditor.policy.schema import CheckSpec
+
+    frame = four_class_frame(4000, seed=7)
+    card = load_model_card(card_writer(tmp_path / "probe", artefact=four_class / "pipeline.skops", positive_class=None))
+    model = load_tabular_model(card, FEATURES)
+    proba = model.predict_proba(frame[FEATURES])
+    truth = frame["label"].map(CLASSES.index).to_numpy()
+    sure = (proba.argmax(axis=1) == truth) & (proba.max(axis=1) >= 0.8)
+    picked = pd.concat([frame[sure & (truth == c)].head(10) for c in range(4)]).sort_index()
+    assert picked["label"].value_counts().to_dict() == dict.fromkeys(CLASSES, 10)
+    root = tmp_path / "perfect"
+    root.mkdir()
+    shutil.copy(four_class / "pipeline.skops", root / "pipeline.skops")
+    picked.to_csv(root / "eval.csv", index=False)
+    ctx = four_class_context(root, card_writer, tmp_path)
+
+    gates = [{"measurement": f"{m}_ci_low", "min": 0.5} for m in ("accuracy", "balanced_accuracy", "roc_auc")]
+    spec = CheckSpec(check="performance", params={"n_bootstrap": 200}, thresholds=gates)
+    result = run_check(PlannedCheck(spec=spec, params=PerformanceParams(n_bootstrap=200)), ctx)
+    m = result.measurements
+    assert m["accuracy"] == m["balanced_accuracy"] == m["roc_auc"] == 1.0
+    assert m["accuracy_ci_low"] == pytest.approx(0.025 ** (1 / 40)) == pytest.approx(0.9120, abs=1e-4)
+    for name in ("balanced_accuracy", "roc_auc"):
+        assert m[f"{name}_ci_low"] == pytest.approx(0.00625 ** (1 / 10)) == pytest.approx(0.6020, abs=1e-4)
+    assert result.status == Status.PASS, result.thresholds
+    assert sum("exact one-sided bound" in note for note in result.notes) == 3
+    # the same rows cannot reach 0.7 on the macro AUC: unjudgeable, never a PASS
+    spec = CheckSpec(check="performance", params={"n_bootstrap": 200},
+                     thresholds=[{"measurement": "roc_auc_ci_low", "min": 0.7}])
+    result = run_check(PlannedCheck(spec=spec, params=PerformanceParams(n_bootstrap=200)), ctx)
+    assert result.status == Status.ERROR and "can be at most 0.602" in result.error.message

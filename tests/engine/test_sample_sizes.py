@@ -81,3 +81,19 @@ def test_p_value_floor_above_the_bound_is_unreachable_and_info_gates_do_not_erro
     # 12 pairs: the floor 0.000244 is below 0.05, so the gate can be judged
     ok = with_sample_sizes(evaluate(gates[:1], {"p": 0.000244}), [SampleSize(measurement="p", n=12, p_floor=2 ** -12)])
     assert ok[0].passed and ok[0].unreachable is None
+
+
+def test_the_perfect_score_bound_is_clopper_pearsons_and_bonferroni_over_parts():
+    from scipy.stats import beta
+
+    from auditor.checks.performance import perfect_score_bound
+
+    # m successes of m: Clopper-Pearson's one-sided lower bound is the α/2 quantile of Beta(m, 1)
+    for m in (1, 2, 20, 1114):
+        assert perfect_score_bound(0.05, [m]) == pytest.approx(beta.ppf(0.025, m, 1), rel=1e-12)
+    # k parts: each at α/2k, then averaged (two classes of 20 and 5 rows)
+    assert perfect_score_bound(0.05, [20, 5]) == pytest.approx(
+        (beta.ppf(0.0125, 20, 1) + beta.ppf(0.0125, 5, 1)) / 2, rel=1e-12)
+    # two classes of 20 claim more at once than one set of 20 rows, so their bound is lower
+    assert perfect_score_bound(0.05, [20, 20]) == pytest.approx(0.0125 ** (1 / 20))
+    assert perfect_score_bound(0.05, [20, 20]) < perfect_score_bound(0.05, [20])
