@@ -503,3 +503,40 @@ def test_a_truncated_text_counts_twice_its_tokens_plus_the_fixed_overhead():
 
     costs = text_row_costs(np.array([55, 96, 38]), max_length=96)
     np.testing.assert_array_equal(costs, np.array([55, 192, 38]) + ROW_OVERHEAD_TOKENS)
+
+
+def test_a_workers_later_tasks_on_a_dataset_reuse_its_predictions_and_limes_reference(
+        artefacts, card_writer, policy_writer, tmp_path, monkeypatch):
+    """Every shard is a task of its own: the second and third on the same dataset neither look its
+    rows up again nor rebuild LIME's reference, and give the explanations computed here."""
+    import lime.lime_tabular
+    import numpy as np
+
+    from auditor.engine.audit import prepare_audit
+    from auditor.engine.context import explain_part
+    from auditor.explain import get_explainer
+    from auditor.hashing import file_or_dir_sha256
+
+    for name, empty in (("_WORKER_MODELS", {}), ("_WORKER_SEEDED", set()),
+                        ("_WORKER_DATA_MEMOS", cluster_module.OrderedDict())):
+        monkeypatch.setattr(cluster_module, name, empty)
+    ctx = prepare_audit(policy_writer(tmp_path / "p", _tabular_policy()), card_writer(tmp_path / "c"), artefacts.csv,
+                        jobs=1).ctx
+    source = ModelSource(card=ctx.card, feature_names=tuple(ctx.data.feature_names), allow_pickle=False, device="cpu",
+                         sha256=file_or_dir_sha256(ctx.card.model_path))
+    shipped = cluster_module.Shipped(ctx.data, ctx.proba())
+    params = get_explainer(ctx.task, "lime").Params.model_validate({"num_samples": 60})
+    tasks = ([3], [8, 1], [3])
+    here = [explain_part(ctx, get_explainer(ctx.task, "lime"), np.array(rows), params) for rows in tasks]
+    built = []
+    real = lime.lime_tabular.LimeTabularExplainer
+    monkeypatch.setattr(lime.lime_tabular, "LimeTabularExplainer", lambda *a, **k: built.append(1) or real(*a, **k))
+    requests = []
+    for rows, expected in zip(tasks, here):
+        attr, _, stats = cluster_module.explain_on_worker(source, shipped, ctx.seed, ctx.explainer_params, "lime",
+                                                          params.model_dump(), np.array(rows))
+        requests.append(stats["requests"])
+        np.testing.assert_array_equal(attr.values, expected.values)
+    assert len(built) == 1  # one reference for the three tasks
+    # the first task asked for every evaluation row once; the others only for their explanations' inputs
+    assert requests[0] >= len(ctx.data) and requests[2] - requests[1] == requests[0] - len(ctx.data)
