@@ -37,7 +37,7 @@ from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
-    DISPARITIES, bootstrap_group_metrics, cramers_v, disparity, group_codes, group_metric_frame,
+    DISPARITIES, bootstrap_group_metrics, cramers_v, disparity, group_index, group_metric_frame, IndexedGroups,
 )
 from auditor.models.base import Capability
 from auditor.results import BarChart, SampleSize, Table
@@ -143,12 +143,11 @@ class SubgroupFairness(Check):
         measurements["rows"] = float(len(y))
 
         group_rows, error_rows, disparity_rows, notes = [], [], [], []
-        codes: dict[str, pd.Series] = {}
+        codes: dict[str, IndexedGroups] = {}
         worst: dict[str, dict[str, float | None]] = {}
         gated_total = small_total = 0
         for col in sens.columns:
-            groups = group_codes(sens[col], n_bins=p.n_bins, max_categories=p.max_categories)
-            codes[col] = groups
+            groups = codes[col] = group_index(sens[col], n_bins=p.n_bins, max_categories=p.max_categories)
             table = group_metric_frame(KIND, y, pred, groups)
             # the selection rate of the favourable class, on the same resamples
             favourable = (y_sel, pred_sel) if selected != pos else None
@@ -255,7 +254,7 @@ class SubgroupFairness(Check):
         order = np.argsort(-mass, kind="stable")
         top = [names[i] for i in order[: p.top_k]]
         proxy_rows, proxies, strongest = [], set(), 0.0
-        feature_codes = {f: group_codes(ctx.data.frame[f], n_bins=p.n_bins, max_categories=p.max_categories)
+        feature_codes = {f: group_index(ctx.data.frame[f], n_bins=p.n_bins, max_categories=p.max_categories)
                          for f in names if any(f != col for col in sens.columns)}
         for col in sens.columns:
             found = []
@@ -289,7 +288,7 @@ class SubgroupFairness(Check):
             stability = np.ones(len(rows))
         quality_rows, gap_disp, stab_disp = [], [], []
         for col in sens.columns:
-            g = codes[col].to_numpy()[rows]
+            g = codes[col].names.astype(object)[codes[col].codes[rows]]  # as Python strings
             medians_gap, medians_stab = [], []
             for group in sorted(set(g)):
                 inside = g == group
