@@ -153,3 +153,58 @@ def test_long_steps_report_their_progress_in_parts(pipeline_ctx):
     calls.clear()
     pipeline_ctx.attribution("lime", 30)  # only the 5 missing rows are computed, and reported
     assert calls[0] == ("lime explanations", 0, 5) and calls[-1] == ("lime explanations", 5, 5)
+
+
+def test_codec_codes_each_distinct_value_by_its_text_and_decodes_to_the_value_itself():
+    import pandas as pd
+
+    frame = pd.DataFrame({"home": ["rent", None, "own", "rent", np.nan], "n": [1.0, 2.0, 3.0, 4.0, 5.0],
+                          "grade": [2, 1, 2, 10, 1]})
+    codec = TabularCodec(frame, ["home", "grade"])
+    assert codec.categories["home"].tolist() == ["own", "rent"]
+    assert codec.categories["grade"].tolist() == ["1", "10", "2"]  # as text, sorted as text
+    X = codec.encode(frame)
+    np.testing.assert_array_equal(X[:, 0], [1, np.nan, 0, 1, np.nan])
+    np.testing.assert_array_equal(X[:, 2], [2, 0, 2, 1, 0])
+    back = codec.decode(X)
+    assert [None if pd.isna(v) else v for v in back["home"]] == ["rent", None, "own", "rent", None]
+    assert back["grade"].tolist() == [2, 1, 2, 10, 1]  # the values themselves: the model was fitted on integers
+    assert np.isnan(codec.encode(pd.DataFrame({"home": ["castle"], "n": [0.0], "grade": [7]}))[0, [0, 2]]).all()
+
+
+def test_an_integer_coded_categorical_feature_is_explained_with_its_integers(tmp_path, card_writer):
+    """A card may declare integer codes categorical (a grade 1-3): LIME's and SHAP's samples reach the
+    model as those integers, and the feature that decides the label is the one they rank first.
+    The codec used to give its codes back as text ("2"), which a model fitted on integers refused."""
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from auditor.explain.tabular_shap import explain_shap_tabular
+
+    rng = np.random.default_rng(0)
+    grade = rng.integers(1, 4, 300)
+    frame = pd.DataFrame({"grade": grade, "noise": rng.normal(size=300),
+                          "label": np.where(grade == 3, "yes", "no")})
+    pre = ColumnTransformer([("grade", OneHotEncoder(), ["grade"])], remainder="passthrough")
+    model = Pipeline([("pre", pre), ("clf", LogisticRegression(C=10))]).fit(frame[["grade", "noise"]], frame["label"])
+    sio.dump(model, tmp_path / "graded.skops")
+    frame.to_csv(tmp_path / "eval.csv", index=False)
+    card = card_writer(tmp_path / "card", artefact=tmp_path / "graded.skops", ignore_columns=[],
+                       features=[{"name": "grade", "type": "categorical"}, {"name": "noise", "type": "numeric"}])
+    from auditor.engine.context import AuditContext
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.tabular import load_tabular_model
+
+    loaded = load_model_card(card)
+    data = load_dataset(tmp_path / "eval.csv", loaded)
+    ctx = AuditContext(card=loaded, data=data, model=load_tabular_model(loaded, data.feature_names), seed=1)
+    rows = np.arange(6)
+    for attr in (explain_lime_tabular(ctx, rows, num_samples=300, seed_offset=0),
+                 explain_shap_tabular(ctx, rows, background_size=30, permutations=2, seed_offset=0)):
+        first = np.abs(attr.matrix()).argmax(axis=1)
+        assert (np.array(data.feature_names)[first] == "grade").all(), attr.matrix()
