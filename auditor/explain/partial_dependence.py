@@ -20,6 +20,8 @@ from typing import Callable
 
 import numpy as np
 
+from auditor.models.tabular_codec import levels
+
 DEFAULT_PERCENTILES = (0.05, 0.95)  # scikit-learn's default: the grid spans the central 90% of a numeric feature
 
 
@@ -85,7 +87,7 @@ def partial_dependence_curves(output: Callable, frame, features: list[str], *, c
     for feature in features:
         is_cat = feature in cats
         if is_cat:
-            values = np.array(sorted({str(v) for v in frame[feature] if v is not None and v == v}), dtype=object)
+            values = levels(frame[feature])[1]  # the values themselves (integer codes stay integers)
         else:
             values = numeric_grid(frame[feature].to_numpy(dtype=float), grid_resolution, percentiles)
         if not len(values):

@@ -20,23 +20,31 @@ def _pandas():
     return pandas
 
 
+def levels(values) -> tuple[np.ndarray, np.ndarray]:
+    """``(texts, values)``: a categorical column's distinct non-missing values, one per text (``1``
+    and ``"1"`` are one level), sorted by their text; ``values`` holds each level's value itself,
+    the first met, for the model (an integer-coded column's levels stay integers)."""
+    isna = _pandas().isna
+    by_text: dict[str, object] = {}
+    for v in _pandas().Series(values).unique():  # each distinct value once (0.1 s a column at 1.1M rows)
+        if not isna(v):
+            by_text.setdefault(str(v), v)
+    texts = sorted(by_text)
+    return np.array(texts, dtype=object), np.array([by_text[t] for t in texts], dtype=object)
+
+
 class TabularCodec:
     """``categories[c]``: column ``c``'s distinct values as text, sorted (a value's code is its
     position); ``decode`` gives back the value itself (an integer-coded categorical column stays
     integers for the model)."""
 
     def __init__(self, frame: pd.DataFrame, categorical: list[str]):
-        isna = _pandas().isna
         self.columns = list(frame.columns)
         self.categorical = [c for c in self.columns if c in set(categorical)]
         self.categories, self._values = {}, {}
-        for c in self.categorical:  # each distinct value once (not every row: 0.1 s a column at 1.1M rows)
-            by_text: dict[str, object] = {}
-            for v in frame[c].unique():
-                if not isna(v):
-                    by_text.setdefault(str(v), v)
-            self.categories[c] = np.array(sorted(by_text), dtype=object)
-            self._values[c] = np.array([by_text[t] for t in self.categories[c]] + [None], dtype=object)
+        for c in self.categorical:
+            self.categories[c], values = levels(frame[c])
+            self._values[c] = np.append(values, None)  # the last: a missing code's
         self.categorical_index = [self.columns.index(c) for c in self.categorical]
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:

@@ -148,3 +148,19 @@ def test_the_heterogeneity_interval_widens_on_few_rows():
     assert hi8 - lo8 > hi200 - lo200
     assert ice_heterogeneity_interval(curves[200], n_boot=400, rng=1) == (lo200, hi200)  # seeded
     assert all(np.isnan(ice_heterogeneity_interval(np.ones((6, 3)), n_boot=50)))  # flat: undefined
+
+
+def test_an_integer_coded_categorical_is_swept_over_its_integers():
+    """PD of a level-coded feature sets the levels themselves (integers here, listed by their text):
+    the output is the additive model's own value at each level. Swept as text ("2"), the levels
+    were values the model had never seen."""
+    frame = pd.DataFrame({"grade": np.array([1, 2, 3, 10] * 5, dtype=object), "x": np.arange(20.0)})
+    effect = {1: 0.0, 2: 1.0, 3: 2.5, 10: 4.0}
+
+    def output(f):
+        assert all(isinstance(v, int) for v in f["grade"])  # never "2"
+        return np.array([effect[v] for v in f["grade"]]) + 0.1 * f["x"].to_numpy()
+
+    (curve,) = partial_dependence_curves(output, frame, ["grade"], categorical=["grade"], grid_resolution=5)
+    assert curve.grid == ["1", "10", "2", "3"]
+    np.testing.assert_allclose(curve.average, np.array([0.0, 4.0, 1.0, 2.5]) + 0.1 * frame["x"].mean())
