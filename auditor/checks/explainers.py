@@ -35,12 +35,12 @@ def feature_vectors(attr) -> list[np.ndarray]:
 def deletion_gaps(ctx, attr, label: str) -> np.ndarray:
     """Per explained instance, the random control's normalised deletion AUC minus the explainer's
     (positive: removing the explainer's top features lowers the prediction faster than removing
-    random ones). The control is the instance's own values at positions shuffled by ``ctx.rng(label)``."""
-    from auditor.metrics.faithfulness import deletion_curve, normalised_auc, random_control
+    random ones). The control is the instance's own values at positions shuffled by ``ctx.rng(label)``
+    (with at most 4 features, the mean over every order: :func:`random_controls`)."""
+    from auditor.metrics.faithfulness import deletion_curve, normalised_auc, random_controls
     from auditor.models.inputs import by_class
 
     inputs = ctx.model.removal_inputs(ctx.data, np.asarray(attr.row_ids))
-    control = random_control(list(attr.values), ctx.rng(label), removable=inputs.removable)
-    auc_e = normalised_auc(by_class(attr, inputs, attr.values, deletion_curve, n_steps=inputs.curve_steps))
-    auc_c = normalised_auc(by_class(attr, inputs, control, deletion_curve, n_steps=inputs.curve_steps))
-    return auc_c - auc_e
+    auc = lambda values: normalised_auc(by_class(attr, inputs, values, deletion_curve, n_steps=inputs.curve_steps))  # noqa: E731
+    controls = random_controls(list(attr.values), ctx.rng(label), removable=inputs.removable)
+    return np.mean([auc(control) for control in controls], axis=0) - auc(attr.values)

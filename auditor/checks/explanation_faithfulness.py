@@ -16,7 +16,7 @@ from pydantic import Field
 from auditor.checks.base import MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, Check, CheckOutput, Params, count
 from auditor.metrics.faithfulness import (
     ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, faithfulness_correlation,
-    insertion_curve, normalised_auc, random_control,
+    insertion_curve, normalised_auc, random_controls,
 )
 from auditor.metrics.statistics import paired_comparison
 from auditor.models.base import Capability
@@ -69,19 +69,19 @@ class ExplanationFaithfulness(Check):
         p = self.params
         feature_table = ctx.model.has(Capability.FEATURE_TABLE)
         measurements: dict[str, float | None] = {}
-        rows, series, per_instance, sample_sizes, at_floor = [], [], [], [], []
+        rows, series, per_instance, sample_sizes, at_floor, exact = [], [], [], [], [], []
         for e in p.explainers:
             attr = ctx.attribution(e, p.n_instances)
             inputs = ctx.model.removal_inputs(ctx.data, attr.row_ids)
             n_steps = p.n_steps if p.n_steps is not None else inputs.curve_steps
-            control_values = random_control(list(attr.values), ctx.rng(f"faithfulness.control.{e}"),
-                                            removable=inputs.removable)
-            results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-            curves = {}
-            for label, values in (("explainer", attr.values), ("control", control_values)):
+            controls = random_controls(list(attr.values), ctx.rng(f"faithfulness.control.{e}"),
+                                       removable=inputs.removable)
+            if len(controls) > 1:
+                exact.append(f"{e} ({len(controls)} orders)")
+
+            def metrics_of(values) -> tuple[dict[str, np.ndarray], np.ndarray]:
                 dele = by_class(attr, inputs, values, deletion_curve, n_steps=n_steps)
                 ins = by_class(attr, inputs, values, insertion_curve, n_steps=n_steps)
-                curves[label] = dele
                 got = {
                     "deletion_auc": normalised_auc(dele),
                     "insertion_auc": normalised_auc(ins, f_x=ins[:, -1]),
@@ -93,9 +93,12 @@ class ExplanationFaithfulness(Check):
                         attr, inputs, values, faithfulness_correlation, subset_size=p.correlation_subset,
                         n_runs=p.correlation_runs, rng=ctx.seed,
                     )
-                for m, v in got.items():
-                    results.setdefault(m, (None, None))
-                    results[m] = (v, results[m][1]) if label == "explainer" else (results[m][0], v)
+                return got, dele
+
+            explained, curve = metrics_of(attr.values)
+            of_controls = [metrics_of(values) for values in controls]  # per instance, their mean
+            results = {m: (v, np.mean([got[m] for got, _ in of_controls], axis=0)) for m, v in explained.items()}
+            curves = {"explainer": curve, "control": np.mean([c for _, c in of_controls], axis=0)}
             for m in METRICS:
                 if m not in results:
                     for s in SUFFIXES:
@@ -162,6 +165,11 @@ class ExplanationFaithfulness(Check):
             f"{'n/a' if gap is None else f'{gap:.3f}'}): its explanations should not be trusted as they stand."
         )
         notes = []
+        if exact:
+            notes.append(f"Few features, so each instance's random control is the mean over every order of its own "
+                         f"values, the exact expectation of one random order: {', '.join(exact)}. One random order "
+                         "would be the explainer's own on many instances (half of them with 2 features), leaving "
+                         "their gap exactly 0.")
         if at_floor:
             notes.append(f"p-values at their floor (the smallest the test can give with this many instances): "
                          f"{', '.join(at_floor)}. A larger n_instances could show stronger evidence.")

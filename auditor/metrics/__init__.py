@@ -25,6 +25,7 @@ from .faithfulness import (
     insertion_curve,
     normalised_auc,
     random_control,
+    random_controls,
 )
 from .ranking import rank_order, tie_fraction, top_k
 from .removal import TokenMask
@@ -36,7 +37,7 @@ __all__ = [
     "rank_order", "tie_fraction", "top_k",
     "deletion_curve", "insertion_curve", "normalised_auc", "aopc_comprehensiveness",
     "aopc_sufficiency", "faithfulness_correlation", "completeness_gap", "efficiency_gap",
-    "random_control",
+    "random_control", "random_controls",
     "feature_agreement", "rank_agreement", "sign_agreement", "signed_rank_agreement",
     "rank_correlation", "pairwise_rank_agreement",
     "topk_agreement", "relative_input_stability", "gaussian_perturbations",

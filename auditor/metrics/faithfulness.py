@@ -37,10 +37,15 @@ from .removal import TokenMask, _Batch, _step_ks
 __all__ = [
     "TokenMask", "deletion_curve", "insertion_curve", "normalised_auc", "aopc_comprehensiveness",
     "aopc_sufficiency", "faithfulness_correlation", "completeness_gap", "efficiency_gap",
-    "random_control",
+    "random_control", "random_controls", "EXACT_CONTROL_MAX_POSITIONS",
 ]
 
 ERASER_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
+# With this many removable positions or fewer, the random control is every order at once (4! = 24
+# controls of at most 2^4 distinct inputs each): one random order of 2 features is the explainer's
+# own on half the instances, whose gap is then exactly 0, so no number of instances could show
+# that a sound explainer beats random.
+EXACT_CONTROL_MAX_POSITIONS = 4
 
 
 def deletion_curve(X, A, baseline, f, *, n_steps: int | None = None, rng=None) -> np.ndarray:
@@ -256,3 +261,24 @@ def random_control(A, rng, *, removable=None):
         pos = np.arange(a.shape[0]) if removable is None else np.flatnonzero(removable[i])
         a[pos] = a[gen.permutation(pos)]
     return rows if isinstance(A, (list, tuple)) else np.vstack(rows)
+
+
+def random_controls(A, rng, *, removable=None) -> list:
+    """The random-attribution controls whose metrics are averaged per instance: when every instance
+    has the same m ≤ :data:`EXACT_CONTROL_MAX_POSITIONS` removable positions, all m! permutations
+    of its values (the exact expectation of :func:`random_control`, which draws one of them
+    uniformly), else ``[random_control(A, rng, removable=removable)]``. Same types as ``A``."""
+    import itertools
+
+    rows = [np.asarray(a, dtype=float) for a in A]
+    positions = [np.arange(a.shape[0]) if removable is None else np.flatnonzero(removable[i]) for i, a in enumerate(rows)]
+    sizes = {len(p) for p in positions}
+    if len(sizes) != 1 or not 1 < sizes.pop() <= EXACT_CONTROL_MAX_POSITIONS:
+        return [random_control(A, rng, removable=removable)]
+    controls = []
+    for order in itertools.permutations(range(len(positions[0]))):
+        permuted = [a.copy() for a in rows]
+        for a, pos in zip(permuted, positions):
+            a[pos] = a[pos[list(order)]]
+        controls.append(permuted if isinstance(A, (list, tuple)) else np.vstack(permuted))
+    return controls

@@ -16,6 +16,7 @@ from auditor.metrics import (
     insertion_curve,
     normalised_auc,
     random_control,
+    random_controls,
 )
 
 # Case 4: d = 10, f = w·x, w = (10, ..., 1), x = 1, baseline 0.
@@ -86,6 +87,28 @@ def test_random_control_never_beats_perfect_ranking():
     assert np.all(controls >= perfect - 1e-12)
     assert np.mean(controls > perfect + 1e-9) > 0.9
     assert abs(controls.mean() - 0.5) < 0.03
+
+
+def test_few_features_get_every_order_as_their_control_and_its_mean_is_the_expected_auc():
+    """f = 3·x1 + x2 at x = (1, 1), baseline 0: the explainer's order deletes [4, 1, 0] (AUC 0.375),
+    the other [4, 3, 0] (0.625); the control is both orders, so its mean AUC is exactly 0.5 and the
+    gap exactly 0.125 on every instance (one random order is the explainer's own half the time)."""
+    A = np.array([[3.0, 1.0], [3.0, 1.0]])
+    controls = random_controls(A, 0)
+    assert len(controls) == 2 and {tuple(c[0]) for c in controls} == {(3.0, 1.0), (1.0, 3.0)}
+    f = lambda Z: np.asarray(Z) @ np.array([3.0, 1.0])  # noqa: E731
+    auc = lambda V: normalised_auc(deletion_curve(np.ones((2, 2)), V, np.zeros(2), f))  # noqa: E731
+    np.testing.assert_allclose(auc(A), [0.375, 0.375])
+    np.testing.assert_allclose(np.mean([auc(c) for c in controls], axis=0), [0.5, 0.5])
+    assert len(random_controls(np.ones((3, 4)), 0)) == 24  # 4! orders, at most 2^4 distinct inputs each
+    # five features and more: one random order, the very one random_control draws
+    (one,) = random_controls(np.arange(10.0).reshape(2, 5), 7)
+    np.testing.assert_array_equal(one, random_control(np.arange(10.0).reshape(2, 5), 7))
+    # text: only the removable positions are permuted (3 of them: 6 orders); specials stay put
+    rows = [np.array([9.0, 1.0, 2.0, 3.0, 9.0])]
+    out = random_controls(rows, 0, removable=[np.array([False, True, True, True, False])])
+    assert len(out) == 6 and all(c[0][0] == 9.0 == c[0][4] for c in out)
+    assert sorted(tuple(c[0][1:4]) for c in out) == sorted(itertools.permutations([1.0, 2.0, 3.0]))
 
 
 def test_random_control_reproducible_and_ragged():
