@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from auditor.errors import CheckNotApplicable
 from auditor.explain import EXPLAINERS, explainer_names
+from auditor.models.base import Capability
 
 
 def check_method_names(names: list[str]) -> list[str]:
@@ -25,6 +27,14 @@ def available_methods(task: str, requested: list[str]) -> tuple[list[str], list[
     notes = [f"{m}: not available for {task} models; its measurements are empty (skipped, not an error)."
              for m in requested if m not in have]
     return kept, notes
+
+
+def require_two_features(ctx, what: str) -> None:
+    """A check that compares rankings of features (``what`` it measures) does not apply to a model
+    with one input feature: every ranking of it is the same, so nothing could be learned."""
+    if ctx.model.has(Capability.FEATURE_TABLE) and len(ctx.data.feature_names) < 2:
+        raise CheckNotApplicable(f"does not apply: {what} compares rankings of features, and the model has one "
+                                 f"({ctx.data.feature_names[0]!r}), which every explanation ranks first")
 
 
 def feature_vectors(attr) -> list[np.ndarray]:

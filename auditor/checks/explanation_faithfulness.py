@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from auditor.checks.base import MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, Check, CheckOutput, Params, count
+from auditor.checks.explainers import require_two_features
 from auditor.metrics.faithfulness import (
     ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, faithfulness_correlation,
     insertion_curve, normalised_auc, random_controls,
@@ -66,6 +67,7 @@ class ExplanationFaithfulness(Check):
         return [f"{e}_{m}{s}" for e in params.explainers for m in METRICS for s in SUFFIXES]
 
     def run(self, ctx) -> CheckOutput:
+        require_two_features(ctx, 'faithfulness')
         p = self.params
         feature_table = ctx.model.has(Capability.FEATURE_TABLE)
         measurements: dict[str, float | None] = {}

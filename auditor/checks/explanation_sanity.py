@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, Check, CheckOutput, Params, count
-from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
+from auditor.checks.explainers import available_methods, check_method_names, feature_vectors, require_two_features
 from auditor.models.base import Capability
 from auditor.models.tabular import removal_baseline  # E x of a feature table
 from auditor.explain import get_explainer
@@ -116,6 +116,7 @@ class ExplanationSanity(Check):
         return [f"{m}{s}" for m in params.explainers for s in SUFFIXES]
 
     def run(self, ctx) -> CheckOutput:
+        require_two_features(ctx, 'the randomisation test')
         p = self.params
         before = ctx.model.stats.requests
         methods, notes = available_methods(ctx.task, p.explainers)

@@ -88,12 +88,15 @@ class GlobalImportance(Check):
             f"{top} matters most (shuffling it "
             + (f"raises {scoring.removeprefix('neg_').upper()}" if scoring.startswith("neg_") else f"lowers {scoring}")
             + f" by {perm.mean[order[0]]:.3f}); "
-            f"permutation importance and mean |SHAP| rank the features with Spearman correlation {rho:.2f}."
+            + (f"permutation importance and mean |SHAP| rank the features with Spearman correlation {rho:.2f}."
+               if np.isfinite(rho) else
+               "the rankings of permutation importance and mean |SHAP| cannot be correlated (one feature, or every "
+               "importance tied).")
         )
         return CheckOutput(
             measurements={"rank_correlation": rho, "top_feature_importance": float(perm.mean[order[0]]),
                           "baseline_score": perm.baseline_score},
-            evidence=evidence, summary=summary, key_figure=f"ρ = {rho:.2f}",
+            evidence=evidence, summary=summary, key_figure=f"ρ = {rho:.2f}" if np.isfinite(rho) else "ρ n/a",
             cost={"permutation_model_inputs": perm_requests, "shap_model_inputs": shap_attr.cost.get("requests", 0)},
             sample_sizes=sample_sizes_of(["rank_correlation", "top_feature_importance", "baseline_score"],
                                          len(ctx.data) if p.max_rows is None else min(p.max_rows, len(ctx.data))),

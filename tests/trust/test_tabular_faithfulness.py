@@ -1,4 +1,5 @@
-"""A model with two features: its exact explainer beats the random control, and the gate judges it.
+"""Models with one or two features. Two: the exact explainer beats the random control, and the gate
+judges it. One: the checks that compare rankings of features do not apply, and say why.
 
 With one random order per instance, the control was the explainer's own order on about half the
 instances, whose gap was then exactly 0: the median gap's interval collapsed to 0–0 and the check
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from auditor.checks import CHECK_REGISTRY
 from auditor.checks.explanation_faithfulness import FaithfulnessParams
 from auditor.engine.runner import PlannedCheck, run_check
 from auditor.policy import CheckSpec
@@ -17,16 +20,22 @@ from auditor.results import Status
 from .conftest import frame_context
 
 
-def test_an_exact_explainer_of_two_features_beats_every_order_of_its_values(tmp_path):
+def _context(tmp_path, n_features: int):
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(3)
-    X = rng.normal(size=(400, 2))
-    y = np.where(rng.random(400) < 1 / (1 + np.exp(-(2.5 * X[:, 0] - 1.0 * X[:, 1]))), "yes", "no")
-    frame = pd.DataFrame(np.round(X, 6), columns=["a", "b"]).assign(label=y)
-    estimator = LogisticRegression().fit(frame[["a", "b"]].to_numpy(), y)
-    ctx = frame_context(tmp_path, frame.iloc[:120], estimator, target="label", features=["a", "b"],
-                        explainers={"shap": {"background_size": 50}}, name="two-features", positive_class="yes")
+    X = rng.normal(size=(400, n_features))
+    logit = X @ np.array([2.5, -1.0][:n_features])
+    y = np.where(rng.random(400) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    names = ["a", "b"][:n_features]
+    frame = pd.DataFrame(np.round(X, 6), columns=names).assign(label=y)
+    estimator = LogisticRegression().fit(frame[names].to_numpy(), y)
+    return frame_context(tmp_path, frame.iloc[:120], estimator, target="label", features=names,
+                         explainers={"shap": {"background_size": 50}}, name="few-features", positive_class="yes")
+
+
+def test_an_exact_explainer_of_two_features_beats_every_order_of_its_values(tmp_path):
+    ctx = _context(tmp_path, 2)
     params = {"explainers": ["shap"], "n_instances": 40}
     spec = CheckSpec(check="explanation_faithfulness", params=params,
                      thresholds=[{"measurement": "shap_deletion_auc_gap_ci_low", "min": 0.0},
@@ -37,3 +46,12 @@ def test_an_exact_explainer_of_two_features_beats_every_order_of_its_values(tmp_
     assert m["shap_deletion_auc_gap"] > 0 and m["shap_deletion_auc_gap_ci_low"] > 0
     assert m["shap_deletion_auc_p_value"] < 1e-6
     assert any("mean over every order" in note and "shap (2 orders)" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("check", ["explanation_faithfulness", "explanation_sanity"])
+def test_a_one_feature_model_skips_the_checks_that_compare_feature_rankings(tmp_path, check):
+    ctx = _context(tmp_path, 1)
+    params = {"explainers": ["shap"], "n_instances": 20}
+    cls = CHECK_REGISTRY[check]
+    result = run_check(PlannedCheck(spec=CheckSpec(check=check, params=params), params=cls.Params(**params)), ctx)
+    assert result.status == Status.SKIPPED and "the model has one ('a')" in result.skipped_reason
