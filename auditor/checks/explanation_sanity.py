@@ -16,6 +16,10 @@ cascading down), and the same explainers explain every model on the same instanc
 Attributions are signed and for one fixed class (the positive class; a binary model's other class
 is the mirror image), so two models that both lean on a feature but in opposite directions differ,
 and |x − E x|, shared by every model fitted to the same features, no longer dominates the ranks.
+With three or more classes, every model explains each instance for the class the real model
+predicts for it (``AuditContext.with_model(..., explain_audited_class=True)``): an explanation of
+one class says nothing about another, and a randomised copy that predicts one class everywhere
+would otherwise leave no instance to compare.
 An explainer that ignores the model has its randomised-vs-randomised similarity at its seed
 stability (``{m}_model_sensitivity`` near 0) and its real-vs-randomised similarity near 1.
 """
@@ -123,8 +127,14 @@ class ExplanationSanity(Check):
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         n_classes = len(ctx.classes)
         fixed = fixed_class(ctx)
+        # Two classes: every explanation is expressed for the fixed class (the other is its mirror
+        # image). More: every model explains each row for the class the real model predicts, so
+        # each pair compares explanations of one class.
+        many = n_classes > 2
+        expressed = (lambda attr: list(feature_vectors(attr))) if many else (
+            lambda attr: for_class(feature_vectors(attr), attr.target, fixed, n_classes))
         real = {m: ctx.attribution(m, p.n_instances) for m in methods}
-        real_vec = {m: for_class(feature_vectors(a), a.target, fixed, n_classes) for m, a in real.items()}
+        real_vec = {m: expressed(a) for m, a in real.items()}
 
         randomised_vec: dict[str, list] = {m: [] for m in methods}
         changed: dict[str, list] = {m: [] for m in methods}
@@ -133,11 +143,13 @@ class ExplanationSanity(Check):
             seed = int(ctx.rng(f"sanity.randomised.{k}").integers(2**31 - 1))
             model = ctx.model.randomised(seed, data=ctx.data, n_layers=p.n_layers, embeddings=p.randomise_embeddings)
             how.append(model.randomisation)
-            rctx = ctx.with_model(model)
+            rctx = ctx.with_model(model, explain_audited_class=many)
             for m in methods:
                 attr = rctx.attribution(m, p.n_instances)
-                randomised_vec[m].append(for_class(feature_vectors(attr), attr.target, fixed, n_classes))
-                changed[m].append(float(np.mean(attr.target != real[m].target)))
+                randomised_vec[m].append(expressed(attr))
+                # the copy's own predictions (its explanations are of the real model's class when many)
+                predicted = rctx.predicted_index(rctx.predict_proba_rows(attr.row_ids)) if many else attr.target
+                changed[m].append(float(np.mean(predicted != real[m].target)))
                 # what the explanations cost the copy, here or on a cluster's workers (each makes it too)
                 cost["randomised_model_inputs"] += int(attr.cost.get("requests", 0))
                 cost["randomised_gradient_inputs"] += int(attr.cost.get("gradient_inputs", 0))
@@ -150,8 +162,7 @@ class ExplanationSanity(Check):
             null = null_similarity(randomised_vec[m])
             null_per_instance = np.array([r[np.isfinite(r)].mean() if np.isfinite(r).any() else np.nan for r in null])
             if get_explainer(ctx.task, m).stochastic:
-                reseeded = ctx.attribution(m, p.n_instances, overrides={"seed_offset": 1})
-                seed_vec = for_class(feature_vectors(reseeded), reseeded.target, fixed, n_classes)
+                seed_vec = expressed(ctx.attribution(m, p.n_instances, overrides={"seed_offset": 1}))
                 seed_rho = paired_similarity(real_vec[m], [seed_vec])
             else:
                 seed_rho = np.ones(len(rho))  # deterministic: a re-run gives the same attributions
@@ -188,8 +199,10 @@ class ExplanationSanity(Check):
                          "evidence that the explanations follow the model.")
         notes.append("Attributions are signed and explain the predicted value, in the target's units (the randomised "
                      "models are refitted on permuted targets)." if ctx.regression else
-                     f"Attributions are signed and expressed for class {ctx.classes[fixed]!r} (a binary model's other "
-                     "class is the mirror image; with more classes, instances explained for another class are left out).")
+                     (f"Attributions are signed; every model explains each instance for the class the real model "
+                      "predicts for it, so each comparison is of one class's explanations." if many else
+                      f"Attributions are signed and expressed for class {ctx.classes[fixed]!r} (a binary model's other "
+                      "class is the mirror image)."))
         notes.append(f"{p.n_randomised} randomised models; the null is every pair of them "
                      f"({p.n_randomised * (p.n_randomised - 1) // 2} pairs) on every instance.")
         columns = ["explainer", "n", "real vs randomised (median ρ)", "CI high", "null: randomised vs randomised",

@@ -69,6 +69,7 @@ class AuditContext:
     _data_memo: dict[tuple, Any] = field(default_factory=dict)  # of the data alone: see data_memo()
     _order: np.ndarray | None = None
     _kinds: np.ndarray | None = None
+    _explain_as: np.ndarray | None = None  # the class explained for each evaluation row (None: the prediction)
 
     def __post_init__(self):
         if self.model is not None:  # e.g. a tabular model predicts its chunks on the audit's workers
@@ -81,11 +82,16 @@ class AuditContext:
                       explainer_params=self.explainer_params, executor=self.executor, on_step=self.on_step)
         return AuditContext(**{**shared, **changes})
 
-    def with_model(self, model) -> "AuditContext":
+    def with_model(self, model, *, explain_audited_class: bool = False) -> "AuditContext":
         """The same audit (card, data, seed, explained rows, explainer parameters) around another
-        model, with its own caches: used to explain a randomised model in the sanity check."""
+        model, with its own caches: used to explain a randomised model in the sanity check.
+        ``explain_audited_class``: explain each row for the class the audited model predicts, not
+        the other model's prediction (with three or more classes, explanations of different classes
+        cannot be compared)."""
         self.explained_rows(0)  # fix the explained rows by the audited model's predictions
-        return self._derived(model=model, _order=self._order, _kinds=self._kinds, _data_memo=self._data_memo)
+        explain_as = self.predicted_index() if explain_audited_class else self._explain_as
+        return self._derived(model=model, _order=self._order, _kinds=self._kinds, _data_memo=self._data_memo,
+                             _explain_as=explain_as)
 
     def with_rows(self, inputs, labels, at=None) -> "AuditContext":
         """The same audit (card, model and its prediction cache, seed, explainer parameters) around
@@ -192,6 +198,13 @@ class AuditContext:
         """The class the card names as the outcome an applicant wants (``favourable_class``), if any."""
         fc = self.card.auditor.favourable_class
         return self.classes.index(str(fc)) if fc is not None and str(fc) in self.classes else None
+
+    def explained_class(self, rows: np.ndarray, proba: np.ndarray) -> np.ndarray:
+        """The class each of ``rows`` is explained for: its predicted class (``proba``: the rows'
+        probabilities), or the audited model's where this context was made so (:meth:`with_model`)."""
+        if self._explain_as is not None:
+            return np.asarray(self._explain_as)[np.asarray(rows, dtype=int)]
+        return self.predicted_index(proba)
 
     def predicted_index(self, proba: np.ndarray | None = None) -> np.ndarray:
         """Predicted class per row: the card's decision threshold on the positive class when binary, else argmax."""

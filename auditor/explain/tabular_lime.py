@@ -124,7 +124,7 @@ def explain_lime_tabular(ctx, rows: np.ndarray, *, num_samples: int, seed_offset
     ref = reference(ctx)
     codec, explainer = ref.codec, ref.explainer
     proba = ctx.predict_proba_rows(rows)
-    target = ctx.predicted_index(proba)
+    target = ctx.explained_class(rows, proba)
     X = ref.encode(data.frame.iloc[rows])
     d = len(data.feature_names)
 

@@ -68,7 +68,7 @@ def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int, permuta
     data = ctx.data
     model = ctx.model
     proba = ctx.predict_proba_rows(rows)
-    target = ctx.predicted_index(proba)
+    target = ctx.explained_class(rows, proba)
     p_t = proba[np.arange(len(target)), target]
     background = ctx.background(background_size)
     X = data.frame.iloc[rows].reset_index(drop=True)
@@ -103,7 +103,9 @@ def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int, permuta
     if space == "log-odds" and values.ndim == 3:
         # k >= 3 classes: LinearExplainer explains each class's softmax logit (decision_function),
         # which is not log(p / (1 - p)); the explained output is that logit
-        outputs = np.asarray(model.estimator.decision_function(X.to_numpy(float)))[np.arange(len(target)), target]
+        named = hasattr(model.estimator, "feature_names_in_")  # fitted on a frame (a randomised copy is)
+        outputs = np.asarray(model.estimator.decision_function(X if named else X.to_numpy(float)))[
+            np.arange(len(target)), target]
     else:
         outputs = np.log(p_t / np.clip(1 - p_t, 1e-12, None)) if space == "log-odds" else p_t
     return _attribution(data, rows, target, phi, base_t, outputs, space, params)

@@ -13,7 +13,7 @@ from auditor.explain.attribution import Attribution
 
 def _inputs(ctx, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
     texts = ctx.data.texts()
-    return [texts[i] for i in rows], ctx.predicted_index(ctx.predict_proba_rows(rows))
+    return [texts[i] for i in rows], ctx.explained_class(rows, ctx.predict_proba_rows(rows))
 
 
 def integrated_gradients(ctx, rows, *, n_steps: int, internal_batch_size: int, rule: str, first_steps: int,

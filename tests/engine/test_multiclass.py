@@ -454,3 +454,24 @@ def test_a_four_class_model_perfect_on_its_rows_gets_exact_bounds_not_an_error(f
                      thresholds=[{"measurement": "roc_auc_ci_low", "min": 0.7}])
     result = run_check(PlannedCheck(spec=spec, params=PerformanceParams(n_bootstrap=200)), ctx)
     assert result.status == Status.ERROR and "can be at most 0.602" in result.error.message
+
+
+def test_the_randomisation_test_of_four_classes_compares_every_instance_for_the_real_class(
+        four_class, card_writer, tmp_path):
+    """With more than two classes an explanation of one class says nothing about another, so every
+    randomised copy explains each instance for the class the real model predicts: all 30 instances
+    are compared (before, only those that the real model and every copy predicted as the most
+    frequent class, so a copy predicting another class for all of them left nothing: ERROR)."""
+    from auditor.checks.explanation_sanity import ExplanationSanity
+
+    ctx = four_class_context(four_class, card_writer, tmp_path, artefact="linear")
+    params = ExplanationSanity.Params(explainers=["shap", "lime"], n_instances=30, n_randomised=3)
+    out = ExplanationSanity(params).run(ctx)
+    real = ctx.attribution("shap", 30)
+    assert len(set(real.target.tolist())) > 1  # several classes among the explained rows
+    for m in ("shap", "lime"):
+        assert out.measurements[f"{m}_instances"] == 30
+        assert out.measurements[f"{m}_rank_correlation_median"] is not None
+    copy = ctx.with_model(ctx.model.randomised(7, data=ctx.data, n_layers=1, embeddings=False),
+                          explain_audited_class=True)
+    np.testing.assert_array_equal(copy.attribution("shap", 30).target, real.target)
