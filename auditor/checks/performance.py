@@ -170,35 +170,47 @@ def perfect_score_bound(alpha: float, parts) -> float:
 
 
 def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[str], alpha: float, n: int,
-                    why_undefined: str, exact_at_one: dict[str, int] | None = None) -> tuple[list[SampleSize], list[str]]:
+                    why_undefined: str, bounded: dict[str, tuple[list[int], str]] | None = None,
+                    ) -> tuple[list[SampleSize], list[str], list[str]]:
     """Each metric's value and percentile-bootstrap interval into ``measurements``; returns the
-    sample sizes (a zero-width or undefined interval is degenerate: it says nothing about a bound)
-    and the metrics some resamples left undefined.
+    sample sizes (a zero-width or undefined interval is degenerate: it says nothing about a bound),
+    the metrics some resamples left undefined, and notes on the lower ends set by ``bounded``.
 
-    ``exact_at_one``: metric -> its parts' sizes, for a metric that is the mean of k probabilities,
-    part i one of m_i independent successes or more (accuracy: one part, the rows; binary ROC AUC:
-    one part, min(positives, negatives) disjoint pairs, each ordered right with probability AUC;
-    balanced accuracy: each class's recall on its rows; one-vs-rest macro ROC AUC: each class's
-    AUC). When it is 1 on every resample the percentile interval collapses to 1–1, saying nothing;
-    its lower end is then :func:`perfect_score_bound`, and that is also the highest lower end this n
-    can give (``ci_low_ceiling``): 2 perfectly separated rows give 0.025, 40 with 20 of each class
-    0.83."""
-    sample_sizes, undefined = [], []
+    ``bounded``: metric -> (its parts' sizes, what they are), for a metric that is the mean of k
+    probabilities, part i one of m_i independent successes or more (accuracy: one part, the rows;
+    binary ROC AUC: one part, min(positives, negatives) disjoint pairs, each ordered right with
+    probability AUC; balanced accuracy: each class's recall on its rows; one-vs-rest macro ROC AUC:
+    each class's AUC). Even a perfect score supports no lower end above
+    :func:`perfect_score_bound` (every distribution-free bound is below it: all m successes are as
+    likely as θ^m when the m draws are all-or-nothing), so that is the CI low's ceiling
+    (``ci_low_ceiling``): the percentile bootstrap, which resamples the same few positives, claims
+    more on few rows (6 positives of 300 rows: 0.983 for a ROC AUC of 0.993, against a ceiling of
+    0.540) and is cut to it; on a perfect score its interval would be 1–1, and the ceiling is its
+    CI low. 2 perfectly separated rows give 0.025, 40 with 20 of each class 0.83."""
+    sample_sizes, undefined, bound_notes = [], [], []
     for m in metrics:
         values = np.asarray(boot[m], dtype=float)
         lo, hi = _interval(values, alpha)
         if np.isnan(values).any():
             undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples ({why_undefined})")
         ceiling = None
-        parts = (exact_at_one or {}).get(m)
-        if parts and min(parts) > 0 and point[m] == 1.0 and lo == hi == 1.0:
-            lo = ceiling = perfect_score_bound(alpha, parts)
+        parts, basis = (bounded or {}).get(m, (None, ""))
+        if parts and min(parts) > 0:
+            ceiling = perfect_score_bound(alpha, parts)
+            if point[m] == 1.0 and lo == hi == 1.0:
+                lo = ceiling
+                bound_notes.append(f"{m} is 1 on every resample, so its percentile interval would be 1–1: its CI low "
+                                   f"is the exact one-sided bound for a perfect score on {basis}, {ceiling:.3f}.")
+            elif np.isfinite(lo) and lo > ceiling:
+                bound_notes.append(f"{m}: the bootstrap's CI low {lo:.3f} is more than {basis} can support (even a "
+                                   f"perfect score would give at most {ceiling:.3f}), so the CI low is {ceiling:.3f}.")
+                lo = ceiling
         measurements.update({m: point[m], f"{m}_ci_low": lo, f"{m}_ci_high": hi})
         degenerate = not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)
         sample_sizes += [SampleSize(measurement=m, n=n),
                          SampleSize(measurement=f"{m}_ci_low", n=n, ci_degenerate=degenerate, ci_low_ceiling=ceiling),
                          SampleSize(measurement=f"{m}_ci_high", n=n, ci_degenerate=degenerate)]
-    return sample_sizes, undefined
+    return sample_sizes, undefined, bound_notes
 
 
 def _claims(claims, point: dict, measurements: dict, tolerance: float) -> tuple[list[list], list[str], list[float]]:
@@ -245,14 +257,10 @@ def _shared_evidence(classes: list[str], cm, point: dict, measurements: dict, me
     return evidence
 
 
-def _notes(unverifiable: list[str], undefined: list[str], sample_sizes: list[SampleSize] = (),
-           level: str = "") -> list[str]:
+def _notes(unverifiable: list[str], undefined: list[str]) -> list[str]:
     return (([f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [])
             + ([f"Resamples on which a metric is undefined, left out of its interval: {'; '.join(undefined)}."]
-               if undefined else [])
-            + [f"{s.measurement.removesuffix('_ci_low')} is 1 on every resample, so its percentile interval would be "
-               f"1–1: its {level} CI low is the exact one-sided bound for a perfect score, {s.ci_low_ceiling:.3f}."
-               for s in sample_sizes if s.ci_low_ceiling is not None])
+               if undefined else []))
 
 
 def _gap_sentence(gaps: list[float]) -> str:
@@ -311,10 +319,13 @@ class Performance(Check):
         alpha = 1 - p.confidence
         level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
-        sample_sizes, undefined = _with_intervals(measurements, point, boot, METRICS + MACRO_METRICS, alpha, len(y),
-                                                  "one class only",
-                                                  exact_at_one={"accuracy": [len(y)], "roc_auc": [int(min(y.sum(), (~y).sum()))],
-                                                                "balanced_accuracy": [int(y.sum()), int((~y).sum())]})
+        pos_n, neg_n = int(y.sum()), int((~y).sum())
+        sample_sizes, undefined, bound_notes = _with_intervals(
+            measurements, point, boot, METRICS + MACRO_METRICS, alpha, len(y), "one class only",
+            bounded={"accuracy": ([len(y)], f"{len(y):,} rows"),
+                     "roc_auc": ([min(pos_n, neg_n)], f"{min(pos_n, neg_n):,} disjoint positive-negative pairs "
+                                                      f"({pos_n:,} positives, {neg_n:,} negatives)"),
+                     "balanced_accuracy": ([pos_n, neg_n], f"{pos_n:,} positives and {neg_n:,} negatives")})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
         classes = ctx.classes
@@ -341,7 +352,7 @@ class Performance(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f}",
-            notes=_notes(unverifiable, undefined, sample_sizes, level),
+            notes=_notes(unverifiable, undefined) + bound_notes,
             sample_sizes=sample_sizes,
         )
 
@@ -372,9 +383,12 @@ class Performance(Check):
         level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
         sizes = np.bincount(truth, minlength=k)
-        sample_sizes, undefined = _with_intervals(
+        sizes_text = ", ".join(f"{int(c):,}" for c in sizes)
+        sample_sizes, undefined, bound_notes = _with_intervals(
             measurements, point, boot, scalars, alpha, n, "a class with no row",
-            exact_at_one={"accuracy": [n], "roc_auc": list(np.minimum(sizes, n - sizes)), "balanced_accuracy": list(sizes[sizes > 0])})
+            bounded={"accuracy": ([n], f"{n:,} rows"),
+                     "roc_auc": (list(np.minimum(sizes, n - sizes)), f"{k} classes of {sizes_text} rows, each against the rest"),
+                     "balanced_accuracy": (list(sizes[sizes > 0]), f"classes of {sizes_text} rows")})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
         per_class_ci = {m: np.nanquantile(np.asarray(boot_class[m], dtype=float), [alpha / 2, 1 - alpha / 2], axis=0)
@@ -420,7 +434,7 @@ class Performance(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f} (macro)",
-            notes=_notes(unverifiable, undefined, sample_sizes, level)
+            notes=_notes(unverifiable, undefined) + bound_notes
             + ([] if pos is not None else [f"{k} classes: f1 (of a positive class) is not measured; the card names "
                                             "no positive_class. Macro F1 is f1_macro."]),
             sample_sizes=sample_sizes,
@@ -447,8 +461,8 @@ class Performance(Check):
         boot = {m: np.concatenate([part[m] for part in parts]) for m in REGRESSION_METRICS}
         alpha, level = 1 - p.confidence, f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
-        sample_sizes, undefined = _with_intervals(measurements, point, boot,
-                                                  list(REGRESSION_METRICS), alpha, n, "all resampled targets equal")
+        sample_sizes, undefined, _ = _with_intervals(measurements, point, boot,
+                                                     list(REGRESSION_METRICS), alpha, n, "all resampled targets equal")
         claim_rows, unverifiable, gaps = claim_gaps(ctx.card.claims, point, p.claim_tolerance)
         measurements["max_claim_gap"] = max(gaps) if gaps else None
         measurements["claims_outside_tolerance"] = float(sum(g > p.claim_tolerance for g in gaps))

@@ -97,3 +97,26 @@ def test_the_perfect_score_bound_is_clopper_pearsons_and_bonferroni_over_parts()
     # two classes of 20 claim more at once than one set of 20 rows, so their bound is lower
     assert perfect_score_bound(0.05, [20, 20]) == pytest.approx(0.0125 ** (1 / 20))
     assert perfect_score_bound(0.05, [20, 20]) < perfect_score_bound(0.05, [20])
+
+
+def test_a_near_perfect_score_on_few_positives_is_capped_at_what_they_can_support(
+        tmp_path, artefacts, card_writer, policy_writer, csv_writer):
+    """6 positives among 101 rows, one negative ranked above some of them: ROC AUC just below 1, and
+    the percentile bootstrap (which resamples the same 6 positives) puts its CI low far higher. Even a
+    perfect ranking of 6 positives supports no more than 0.025^(1/6) = 0.54, so that is the CI low,
+    and the gate at 0.7 cannot be reached with these rows: ERROR, not PASS."""
+    frame = artefacts.frame
+    p = artefacts.pipeline_estimator.predict_proba(frame[["x1", "x2", "x3", "color"]])[:, 1]
+    yes = frame.index[frame["label"] == "yes"][np.argsort(-p[frame["label"] == "yes"])]
+    no = frame.index[frame["label"] == "no"][np.argsort(p[frame["label"] == "no"])]
+    # five of the most confident positives and a middling one, which the highest-scored negative outranks
+    picked = list(yes[:5]) + [yes[len(yes) // 2]] + list(no[:94]) + [no[-1]]
+    data = csv_writer(tmp_path, frame.loc[sorted(picked)])
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(CI_GATE))
+    record = auditor.run_audit(policy, card_writer(tmp_path / "card"), data, tmp_path / "out")
+    perf = json.loads((record.path / "result.json").read_text())["checks"][0]
+    m = perf["measurements"]
+    assert 0.9 < m["roc_auc"] < 1.0
+    assert m["roc_auc_ci_low"] == pytest.approx(0.025 ** (1 / 6)) == pytest.approx(0.5407, abs=1e-4)
+    assert perf["status"] == "error" and "can be at most 0.541" in perf["error"]["message"]
+    assert any("6 disjoint positive-negative pairs" in note and "so the CI low is 0.541" in note for note in perf["notes"])

@@ -24,7 +24,7 @@ def test_a_policy_change_is_reported(changed):
     assert (perf["a"], perf["b"], perf["change"]) == ("pass", "warn", "worsened")
     assert perf["params"] == {"n_bootstrap": {"a": 100, "b": 50}}
     assert perf["thresholds"] == [{"threshold": "roc_auc_ci_low (fail)", "a": {"min": 0.6, "max": None}, "b": None},
-                                  {"threshold": "roc_auc_ci_low (warn)", "a": None, "b": {"min": 0.99, "max": None}}]
+                                  {"threshold": "roc_auc_ci_low (warn)", "a": None, "b": {"min": 0.95, "max": None}}]
     others = [c for c in changed["checks"] if c["id"] != "performance"]
     assert {c["change"] for c in others} == {"unchanged"} and not any(c["params"] or c["thresholds"] for c in others)
     assert changed["status"] == {"a": "pass", "b": "warn", "change": "worsened"}
