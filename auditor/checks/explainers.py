@@ -51,6 +51,8 @@ def deletion_gaps(ctx, attr, label: str) -> np.ndarray:
     from auditor.models.inputs import by_class
 
     inputs = ctx.model.removal_inputs(ctx.data, np.asarray(attr.row_ids))
-    auc = lambda values: normalised_auc(by_class(attr, inputs, values, deletion_curve, n_steps=inputs.curve_steps))  # noqa: E731
+    def auc(values) -> np.ndarray:
+        return normalised_auc(by_class(attr, inputs, values, deletion_curve, n_steps=inputs.curve_steps))
+
     controls = random_controls(list(attr.values), ctx.rng(label), removable=inputs.removable)
     return np.mean([auc(control) for control in controls], axis=0) - auc(attr.values)

@@ -67,7 +67,7 @@ class ExplanationFaithfulness(Check):
         return [f"{e}_{m}{s}" for e in params.explainers for m in METRICS for s in SUFFIXES]
 
     def run(self, ctx) -> CheckOutput:
-        require_two_features(ctx, 'faithfulness')
+        require_two_features(ctx, "faithfulness")
         p = self.params
         feature_table = ctx.model.has(Capability.FEATURE_TABLE)
         measurements: dict[str, float | None] = {}

@@ -120,7 +120,7 @@ class ExplanationSanity(Check):
         return [f"{m}{s}" for m in params.explainers for s in SUFFIXES]
 
     def run(self, ctx) -> CheckOutput:
-        require_two_features(ctx, 'the randomisation test')
+        require_two_features(ctx, "the randomisation test")
         p = self.params
         before = ctx.model.stats.requests
         methods, notes = available_methods(ctx.task, p.explainers)

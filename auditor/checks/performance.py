@@ -387,7 +387,8 @@ class Performance(Check):
         sample_sizes, undefined, bound_notes = _with_intervals(
             measurements, point, boot, scalars, alpha, n, "a class with no row",
             bounded={"accuracy": ([n], f"{n:,} rows"),
-                     "roc_auc": (list(np.minimum(sizes, n - sizes)), f"{k} classes of {sizes_text} rows, each against the rest"),
+                     "roc_auc": (list(np.minimum(sizes, n - sizes)),
+                                 f"{k} classes of {sizes_text} rows, each against the rest"),
                      "balanced_accuracy": (list(sizes[sizes > 0]), f"classes of {sizes_text} rows")})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 

@@ -24,9 +24,9 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["GroupMetric", "GROUP_METRICS", "DISPARITIES", "group_codes", "group_index", "IndexedGroups", "index_groups",
-           "group_metric_frame", "bootstrap_group_metrics", "resample_counts", "distinct_rows", "disparity", "association", "cramers_v",
-           "MISSING_GROUP"]
+__all__ = ["GroupMetric", "GROUP_METRICS", "DISPARITIES", "group_codes", "group_index", "IndexedGroups",
+           "index_groups", "group_metric_frame", "bootstrap_group_metrics", "resample_counts", "distinct_rows",
+           "disparity", "association", "cramers_v", "MISSING_GROUP"]
 
 MISSING_GROUP = "(missing)"
 

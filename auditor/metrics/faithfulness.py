@@ -30,6 +30,8 @@ output such as the target-class probability.  Nothing is normalised across the b
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .removal import TokenMask, _Batch, _step_ks
@@ -268,10 +270,9 @@ def random_controls(A, rng, *, removable=None) -> list:
     has the same m ≤ :data:`EXACT_CONTROL_MAX_POSITIONS` removable positions, all m! permutations
     of its values (the exact expectation of :func:`random_control`, which draws one of them
     uniformly), else ``[random_control(A, rng, removable=removable)]``. Same types as ``A``."""
-    import itertools
-
     rows = [np.asarray(a, dtype=float) for a in A]
-    positions = [np.arange(a.shape[0]) if removable is None else np.flatnonzero(removable[i]) for i, a in enumerate(rows)]
+    positions = [np.arange(a.shape[0]) if removable is None else np.flatnonzero(removable[i])
+                 for i, a in enumerate(rows)]
     sizes = {len(p) for p in positions}
     if len(sizes) != 1 or not 1 < sizes.pop() <= EXACT_CONTROL_MAX_POSITIONS:
         return [random_control(A, rng, removable=removable)]

@@ -119,4 +119,5 @@ def test_a_near_perfect_score_on_few_positives_is_capped_at_what_they_can_suppor
     assert 0.9 < m["roc_auc"] < 1.0
     assert m["roc_auc_ci_low"] == pytest.approx(0.025 ** (1 / 6)) == pytest.approx(0.5407, abs=1e-4)
     assert perf["status"] == "error" and "can be at most 0.541" in perf["error"]["message"]
-    assert any("6 disjoint positive-negative pairs" in note and "so the CI low is 0.541" in note for note in perf["notes"])
+    assert any("6 disjoint positive-negative pairs" in note and "so the CI low is 0.541" in note
+               for note in perf["notes"])
