@@ -57,7 +57,7 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
                            f"above the bound {o.max:g}")
         if s is not None and s.ci_low_ceiling is not None and o.min is not None and s.ci_low_ceiling < o.min:
             reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
-                           f"(a perfect score), below the bound {o.min:g}")
+                           f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
         if s is not None and s.ci_degenerate:
             reasons.append(f"the confidence interval is degenerate (zero width) or undefined with n = {s.n}")
         update = {"n": None if s is None else s.n}
