@@ -41,10 +41,11 @@ class TabularCodec:
     def __init__(self, frame: pd.DataFrame, categorical: list[str]):
         self.columns = list(frame.columns)
         self.categorical = [c for c in self.columns if c in set(categorical)]
-        self.categories, self._values = {}, {}
+        self.categories, self._values, self._position = {}, {}, {}
         for c in self.categorical:
             self.categories[c], values = levels(frame[c])
             self._values[c] = np.append(values, None)  # the last: a missing code's
+            self._position[c] = {t: i for i, t in enumerate(self.categories[c])}
         self.categorical_index = [self.columns.index(c) for c in self.categorical]
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
@@ -52,8 +53,7 @@ class TabularCodec:
         out = frame[self.columns].copy()
         for c in self.categorical:
             codes, distinct = _pandas().factorize(out[c])  # -1: missing
-            position = {t: i for i, t in enumerate(self.categories[c])}
-            code_of = np.array([position.get(str(v), np.nan) for v in distinct] + [np.nan], dtype=float)
+            code_of = np.array([self._position[c].get(str(v), np.nan) for v in distinct] + [np.nan], dtype=float)
             out[c] = code_of[codes]
         return out.to_numpy(dtype=float)
 
