@@ -16,6 +16,7 @@ import pandas as pd
 from auditor.inputs.dataset import EvalDataset
 from auditor.engine.executor import SERIAL, Executor
 from auditor.explain.attribution import Attribution, concat
+from auditor.hashing import row_hashes
 from auditor.inputs.model_card import ModelCard
 from auditor.models.base import Capability, ModelAdapter
 
@@ -136,7 +137,7 @@ class AuditContext:
             frame = pd.concat([base.drop(index=order), new.set_axis(order)]).sort_index()
             all_labels = np.asarray(data.labels, dtype=object).copy()
             all_labels[order] = labels
-        digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+        digest = hashlib.sha256(row_hashes(frame).tobytes()).hexdigest()
         derived = replace(data, frame=frame.reset_index(drop=True), labels=all_labels, sha256=digest)
         return self._derived(data=derived, _order=order)
 

@@ -21,7 +21,7 @@ from auditor.models.inputs import PerturbableInputs
 from auditor.models.perturbation import tabular_perturbations
 from auditor.models.tabular_codec import TabularCodec
 from auditor.models.validate import check_probabilities
-from auditor.hashing import file_or_dir_sha256
+from auditor.hashing import file_or_dir_sha256, row_hashes
 
 # Rows a randomised model (the sanity test's) is refitted on at most: a seeded sample of a larger
 # evaluation set (refitting on 111,400 rows took 21 s of a 300 s audit).
@@ -121,10 +121,9 @@ def load_sklearn_estimator(path: Path, fmt: str, *, allow_pickle: bool, pinned_s
 
 
 def _row_keys(frame: pd.DataFrame) -> list[int]:
-    """The prediction cache's key of each row: pandas' 64-bit hash over its feature columns."""
-    import pandas as pd  # imported on use: loading a policy reads this module for its capabilities
-
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy().tolist()
+    """The prediction cache's key of each row: a 64-bit hash over its feature columns that tells
+    the text "5" from the number 5 (:func:`auditor.hashing.row_hashes`)."""
+    return row_hashes(frame).tolist()
 
 
 class TabularModel(AdapterBase):

@@ -69,6 +69,48 @@ def test_a_whole_audit_never_predicts_a_row_twice(artefacts, pipeline_card, spy)
     assert ctx.model.stats.hits > 0
 
 
+class TypeSensitiveClassifier:
+    """Answers 0.9 for the text "5" (or b"5") and 0.1 for anything else, as a one-hot encoder
+    fitted on text categories does: the number 5 is a category it has never seen."""
+
+    classes_ = np.array(["no", "yes"])
+
+    def predict_proba(self, X):
+        p = np.array([0.9 if isinstance(v, (str, bytes)) and v in ("5", b"5") else 0.1
+                      for v in X["grade"]])
+        return np.column_stack([1 - p, p])
+
+
+@pytest.mark.parametrize("first, then", [
+    (["5", "5"], [5, 5.0]),  # a column of text, then one of numbers
+    ([5, 5.0], ["5", "5"]),
+    (["5", 5], [5, "5"]),  # one mixed column, answered in the other order
+    ([True, 1], ["True", "1"]),
+    ([b"5", 5], ["5", b"5"]),
+])
+def test_the_cache_tells_text_from_numbers_that_pandas_hashes_alike(first, then):
+    model = TabularModel(TypeSensitiveClassifier(), ["grade"])
+    frames = [pd.DataFrame({"grade": pd.Series(values, dtype=object)}) for values in (first, then)]
+    for frame in frames:
+        expected = TypeSensitiveClassifier().predict_proba(frame)
+        np.testing.assert_array_equal(model.predict_proba(frame), expected)
+    for other in (frames[1].astype("category"), frames[1].astype("str"), frames[0].astype("str")):
+        np.testing.assert_array_equal(model.predict_proba(other), TypeSensitiveClassifier().predict_proba(other))
+
+
+def test_row_hashes_keep_pandas_hash_where_it_is_not_blind_to_type():
+    from auditor.hashing import row_hashes
+
+    numbers = pd.DataFrame({"a": [1.0, 2.5], "b": [3, 4]})
+    np.testing.assert_array_equal(row_hashes(numbers), pd.util.hash_pandas_object(numbers, index=False))
+    text = pd.DataFrame({"a": ["x", "5"], "b": [1, 2]})
+    assert len(set(row_hashes(text).tolist())) == 2
+    swapped = pd.DataFrame({"a": pd.Series(["5", 5], dtype=object), "b": pd.Series([5, "5"], dtype=object)})
+    first, second = row_hashes(swapped).tolist()  # ("5", 5) and (5, "5"): the same text, types swapped
+    assert first != second
+    assert row_hashes(text.iloc[:0]).shape == (0,)
+
+
 def test_prediction_cache_counters():
     calls = []
 
