@@ -174,7 +174,7 @@ def worker_data_memo(sha256: str) -> dict:
 def explain_on_worker(source: ModelSource, shipped: Shipped, seed: int, explainer_params: dict, method: str,
                       params: dict, rows: np.ndarray, explain_as: np.ndarray | None = None):
     """One shard of an explanation request, computed on a worker: (attribution, worker, cache stats).
-    ``explain_as``: the class to explain for each evaluation row (see ``AuditContext.with_model``)."""
+    ``explain_as``: the class to explain for each of ``rows`` (see ``AuditContext.with_model``)."""
     from auditor.engine.context import AuditContext, explain_part
     from auditor.explain import get_explainer
 
@@ -188,6 +188,10 @@ def explain_on_worker(source: ModelSource, shipped: Shipped, seed: int, explaine
     # cache (unbounded) then answers every later task on the dataset without asking again (at
     # 111,400 rows, hashing them for every shard cost more than the shards' explanations).
     # A randomised copy predicts only what its explanations need, as in the main process.
+    rows = np.asarray(rows)
+    if explain_as is not None:  # only the shard's classes travel: -1 marks every other row
+        shard_classes, explain_as = explain_as, np.full(len(data), -1, dtype=int)
+        explain_as[rows] = shard_classes
     ctx = AuditContext(card=source.card, data=data, model=model, seed=seed, explainer_params=explainer_params,
                        _data_memo=worker_data_memo(data.sha256), _explain_as=explain_as)
     if not source.randomisation and (source.key, data.sha256) not in _WORKER_SEEDED:
@@ -195,7 +199,7 @@ def explain_on_worker(source: ModelSource, shipped: Shipped, seed: int, explaine
         ctx.proba()
         _WORKER_SEEDED.add((source.key, data.sha256))
     explainer = get_explainer(model.task, method)
-    attr = explain_part(ctx, explainer, np.asarray(rows), explainer.Params.model_validate(params))
+    attr = explain_part(ctx, explainer, rows, explainer.Params.model_validate(params))
     return (attr, *_stats(model, source))
 
 
@@ -362,7 +366,7 @@ class DaskExecutor:
         source = self._source_for(ctx.model)
         shards, futures = self._submit_balanced(self._row_costs(ctx, rows), lambda positions: (
             explain_on_worker, source, data, ctx.seed, ctx.explainer_params, method, params.model_dump(),
-            rows[positions], ctx._explain_as))
+            rows[positions], None if ctx._explain_as is None else np.asarray(ctx._explain_as)[rows[positions]]))
         parts = self._gather(futures, on_done=None if on_done is None else (lambda i: on_done(len(shards[i][1]))))
         combined = parts[0]
         for part in parts[1:]:

@@ -204,7 +204,10 @@ class AuditContext:
         """The class each of ``rows`` is explained for: its predicted class (``proba``: the rows'
         probabilities), or the audited model's where this context was made so (:meth:`with_model`)."""
         if self._explain_as is not None:
-            return np.asarray(self._explain_as)[np.asarray(rows, dtype=int)]
+            classes = np.asarray(self._explain_as)[np.asarray(rows, dtype=int)]
+            if (classes < 0).any():  # a cluster worker is given only its shard's classes
+                raise RuntimeError("explained_class: asked for rows whose explained class was not given")
+            return classes
         return self.predicted_index(proba)
 
     def predicted_index(self, proba: np.ndarray | None = None) -> np.ndarray:

@@ -15,7 +15,7 @@ import yaml
 
 from auditor.checks.performance import (Performance, PerformanceParams, _class_keys, _multiclass_metrics,
                                         _per_class)
-from auditor.engine.context import AuditContext
+from auditor.engine.context import AuditContext, explain_part
 from auditor.engine.runner import build_plan, run_plan
 from auditor.inputs.dataset import load_dataset
 from auditor.inputs.model_card import load_model_card
@@ -475,3 +475,31 @@ def test_the_randomisation_test_of_four_classes_compares_every_instance_for_the_
     copy = ctx.with_model(ctx.model.randomised(7, data=ctx.data, n_layers=1, embeddings=False),
                           explain_audited_class=True)
     np.testing.assert_array_equal(copy.attribution("shap", 30).target, real.target)
+
+
+def test_a_cluster_worker_given_only_its_shards_classes_explains_them_as_the_main_process_would(
+        four_class, card_writer, tmp_path, monkeypatch):
+    """A shard of a randomisation test on a cluster carries the audited model's class for its own
+    rows only (not one per evaluation row): the worker explains each of them for that class, and
+    refuses a row it was given no class for."""
+    from auditor.engine import cluster
+    from auditor.explain import get_explainer
+    from auditor.hashing import file_or_dir_sha256
+
+    for name, empty in (("_WORKER_MODELS", {}), ("_WORKER_SEEDED", set()), ("_WORKER_DATA_MEMOS", cluster.OrderedDict())):
+        monkeypatch.setattr(cluster, name, empty)
+    ctx = four_class_context(four_class, card_writer, tmp_path, artefact="linear")
+    source = cluster.ModelSource(card=ctx.card, feature_names=tuple(ctx.data.feature_names), allow_pickle=False,
+                                 device="cpu", sha256=file_or_dir_sha256(ctx.card.model_path))
+    rows = np.array([5, 2, 9])
+    forced = (ctx.predicted_index()[rows] + 1) % 4  # never the class the model predicts
+    params = get_explainer(ctx.task, "shap").Params.model_validate({})
+    attr, _, _ = cluster.explain_on_worker(source, cluster.Shipped(ctx.data, ctx.proba()), ctx.seed,
+                                           ctx.explainer_params, "shap", params.model_dump(), rows, forced)
+    np.testing.assert_array_equal(attr.target, forced)
+    explain_as = np.full(len(ctx.data), -1)
+    explain_as[rows] = forced
+    local = AuditContext(card=ctx.card, data=ctx.data, model=ctx.model, seed=ctx.seed, _explain_as=explain_as)
+    np.testing.assert_allclose(attr.values, explain_part(local, get_explainer(ctx.task, "shap"), rows, params).values)
+    with pytest.raises(RuntimeError, match="explained class was not given"):
+        local.explained_class(np.array([0]), ctx.proba()[:1])
