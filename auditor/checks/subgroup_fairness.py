@@ -37,7 +37,7 @@ from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
-    DISPARITIES, bootstrap_group_metrics, cramers_v, disparity, group_index, group_metric_frame, IndexedGroups,
+    DISPARITIES, bootstrap_group_metrics, cramers_v, disparity, column_groups, group_metric_frame, IndexedGroups,
 )
 from auditor.models.base import Capability
 from auditor.results import BarChart, SampleSize, Table
@@ -147,7 +147,7 @@ class SubgroupFairness(Check):
         worst: dict[str, dict[str, float | None]] = {}
         gated_total = small_total = 0
         for col in sens.columns:
-            groups = codes[col] = group_index(sens[col], n_bins=p.n_bins, max_categories=p.max_categories)
+            groups = codes[col] = column_groups(sens[col], n_bins=p.n_bins, max_categories=p.max_categories)
             table = group_metric_frame(KIND, y, pred, groups)
             # the selection rate of the favourable class, on the same resamples
             favourable = (y_sel, pred_sel) if selected != pos else None
@@ -254,7 +254,7 @@ class SubgroupFairness(Check):
         order = np.argsort(-mass, kind="stable")
         top = [names[i] for i in order[: p.top_k]]
         proxy_rows, proxies, strongest = [], set(), 0.0
-        feature_codes = {f: group_index(ctx.data.frame[f], n_bins=p.n_bins, max_categories=p.max_categories)
+        feature_codes = {f: column_groups(ctx.data.frame[f], n_bins=p.n_bins, max_categories=p.max_categories)
                          for f in names if any(f != col for col in sens.columns)}
         for col in sens.columns:
             found = []

@@ -24,8 +24,8 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["GroupMetric", "GROUP_METRICS", "DISPARITIES", "group_codes", "group_index", "IndexedGroups",
-           "index_groups", "group_metric_frame", "bootstrap_group_metrics", "resample_counts", "distinct_rows",
+__all__ = ["GroupMetric", "GROUP_METRICS", "DISPARITIES", "group_codes", "column_groups", "IndexedGroups",
+           "as_indexed_groups", "group_metric_frame", "bootstrap_group_metrics", "resample_counts", "distinct_rows",
            "disparity", "association", "cramers_v", "MISSING_GROUP"]
 
 MISSING_GROUP = "(missing)"
@@ -72,23 +72,24 @@ DISPARITIES: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 class IndexedGroups(NamedTuple):
-    """One column's group labels indexed once (:func:`index_groups`): every function here that takes
-    ``groups`` takes these too, so a check that reads a column's groups several times indexes them once
-    (0.1 s a column at 1.1M rows)."""
+    """One column's group labels indexed once (:func:`column_groups` from a column's values,
+    :func:`as_indexed_groups` from labels): every function here that takes ``groups`` takes these
+    too, so a check that reads a column's groups several times indexes them once (0.1 s a column at
+    1.1M rows)."""
 
     names: np.ndarray  # the distinct group labels as text, sorted
     codes: np.ndarray  # each row's index into ``names``
 
 
 def group_codes(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10) -> pd.Series:
-    """Group labels of one sensitive column, one per row (see :func:`group_index`)."""
+    """Group labels of one sensitive column, one per row (see :func:`column_groups`)."""
     import pandas as pd  # imported on use: loading a policy imports this module
 
-    names, codes = group_index(values, n_bins=n_bins, max_categories=max_categories)
+    names, codes = column_groups(values, n_bins=n_bins, max_categories=max_categories)
     return pd.Series(names.astype(object)[codes])
 
 
-def group_index(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10) -> IndexedGroups:
+def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10) -> IndexedGroups:
     """The groups of one sensitive column, indexed: its values as text, a numeric column with more
     than ``max_categories`` distinct values cut into ``n_bins`` quantile bins (labelled by their
     edges), missing values as their own group. Each distinct value (or bin) is labelled once and the
@@ -114,7 +115,7 @@ def group_index(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10)
     return IndexedGroups(names, to_name[row])
 
 
-def index_groups(groups) -> IndexedGroups:
+def as_indexed_groups(groups) -> IndexedGroups:
     """``groups`` (one label per row, e.g. :func:`group_codes`) as :class:`IndexedGroups`."""
     if isinstance(groups, IndexedGroups):
         return groups
@@ -151,7 +152,7 @@ def group_metric_frame(kind: str, y_true, y_pred, groups) -> pd.DataFrame:
 
     from fairlearn.metrics import MetricFrame
 
-    names, codes = index_groups(groups)
+    names, codes = as_indexed_groups(groups)
     kinds, counts = distinct_rows([codes, np.asarray(y_true), np.asarray(y_pred)])
     metrics = {**{k: m.fn for k, m in GROUP_METRICS[kind]().items()}, "n": lambda y, p, sample_weight: sample_weight.sum()}
     frame = MetricFrame(metrics=metrics, y_true=kinds[:, 1], y_pred=kinds[:, 2],
@@ -182,7 +183,7 @@ def bootstrap_group_metrics(kind: str, y_true, y_pred, groups, *, n_boot: int, r
     MetricFrame bootstrap does; :func:`resample_counts`). NaN where a resample leaves a group's
     denominator empty. ``selection``: another ``(y_true, y_pred)`` of the same rows whose selection
     rate replaces the metric of that name, on the same resamples (the favourable class's)."""
-    names, codes = index_groups(groups)
+    names, codes = as_indexed_groups(groups)
     pairs = [(y_true, y_pred)] + ([selection] if selection is not None else [])
     kinds, drawn = resample_counts([codes] + [np.asarray(a) for pair in pairs for a in pair], n_boot=n_boot, rng=rng)
     k = len(names)
@@ -219,8 +220,8 @@ def association(a, b, *, n_bins: int = 4, max_categories: int = 10) -> float:
     """Cramér's V between two columns (numeric ones with many values binned as in
     :func:`group_codes`): 0 = independent, 1 = one determines the other. 0 when either column has
     a single value."""
-    return cramers_v(group_index(a, n_bins=n_bins, max_categories=max_categories),
-                     group_index(b, n_bins=n_bins, max_categories=max_categories))
+    return cramers_v(column_groups(a, n_bins=n_bins, max_categories=max_categories),
+                     column_groups(b, n_bins=n_bins, max_categories=max_categories))
 
 
 def cramers_v(ga, gb) -> float:
@@ -228,7 +229,7 @@ def cramers_v(ga, gb) -> float:
     :class:`IndexedGroups`); 0 when either has a single group."""
     from scipy.stats.contingency import association as cramer
 
-    (_, ca), (_, cb) = index_groups(ga), index_groups(gb)
+    (_, ca), (_, cb) = as_indexed_groups(ga), as_indexed_groups(gb)
     kinds, counts = distinct_rows([ca, cb])
     table = np.zeros((int(ca.max(initial=0)) + 1, int(cb.max(initial=0)) + 1), dtype=np.int64)
     table[kinds[:, 0], kinds[:, 1]] = counts  # every label occurs, so no row or column is empty

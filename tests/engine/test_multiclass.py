@@ -486,7 +486,8 @@ def test_a_cluster_worker_given_only_its_shards_classes_explains_them_as_the_mai
     from auditor.explain import get_explainer
     from auditor.hashing import file_or_dir_sha256
 
-    for name, empty in (("_WORKER_MODELS", {}), ("_WORKER_SEEDED", set()), ("_WORKER_DATA_MEMOS", cluster.OrderedDict())):
+    for name, empty in (("_WORKER_MODELS", {}), ("_WORKER_SEEDED", set()),
+                        ("_WORKER_DATA_MEMOS", cluster.OrderedDict())):
         monkeypatch.setattr(cluster, name, empty)
     ctx = four_class_context(four_class, card_writer, tmp_path, artefact="linear")
     source = cluster.ModelSource(card=ctx.card, feature_names=tuple(ctx.data.feature_names), allow_pickle=False,

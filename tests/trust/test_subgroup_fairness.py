@@ -102,17 +102,17 @@ def test_group_codes_bins_numeric_columns_and_keeps_missing():
 
 
 def test_group_index_labels_each_distinct_value_once_and_indexes_rows_into_the_sorted_labels():
-    from auditor.metrics.fairness import group_index, index_groups
+    from auditor.metrics.fairness import column_groups, as_indexed_groups
 
-    names, codes = group_index(pd.Series([3, 1, None, 1, 1.0]))  # 1 and 1.0 are one group; missing its own
+    names, codes = column_groups(pd.Series([3, 1, None, 1, 1.0]))  # 1 and 1.0 are one group; missing its own
     assert names.tolist() == ["(missing)", "1", "3"] and codes.tolist() == [2, 1, 0, 1, 1]
     ages = pd.Series([20.0, 30, 40, 50, 60, 70, 80, 90, 25, 35, 45, 55, None])
-    names, codes = group_index(ages, n_bins=2, max_categories=5)
+    names, codes = column_groups(ages, n_bins=2, max_categories=5)
     assert names.tolist() == ["(missing)", "20–47.5", "47.5–90"]
     assert codes.tolist() == [1, 1, 1, 2, 2, 2, 2, 2, 1, 1, 1, 2, 0]
     mixed = pd.Series(np.array(["b", 2, None, "a", 2.0, "b"], dtype=object))
-    assert [list(x) for x in group_index(mixed)] == [list(x) for x in index_groups(group_codes(mixed))]
-    assert group_index(pd.Series([], dtype=float)).names.tolist() == []
+    assert [list(x) for x in column_groups(mixed)] == [list(x) for x in as_indexed_groups(group_codes(mixed))]
+    assert column_groups(pd.Series([], dtype=float)).names.tolist() == []
 
 
 def test_association_finds_a_copy_and_not_noise():
