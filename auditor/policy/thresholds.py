@@ -42,7 +42,12 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
     that n cannot reach the bound: nothing measured (n = 0), fewer evaluation ``rows`` than the policy's ``min_rows``, a
     p-value bound below the smallest p-value the test can give at this n, a lower bound on a
     confidence interval's low end above what a perfect score gives at this n, or a confidence interval
-    that is degenerate (zero width) or undefined at this n."""
+    that is undefined, or degenerate (zero width) where the gate would pass.
+
+    A zero-width interval on the failing side judges the gate: every resample fails it (a constant
+    classifier's ROC AUC is 0.5 on every resample; no amount of data lifts it), just as a wide
+    interval of few rows fails a lower-bound gate. Only passing on one is refused: every resample
+    agreeing on a pass is what too few rows look like."""
     by_name = {s.measurement: s for s in sample_sizes}
     out = []
     for o in outcomes:
@@ -58,7 +63,7 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
         if s is not None and s.ci_low_ceiling is not None and o.min is not None and s.ci_low_ceiling < o.min:
             reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
                            f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
-        if s is not None and s.ci_degenerate:
+        if s is not None and s.ci_degenerate and (o.passed or o.observed is None):
             reasons.append(f"the confidence interval is degenerate (zero width) or undefined with n = {s.n}")
         update = {"n": None if s is None else s.n}
         if reasons:

@@ -121,3 +121,37 @@ def test_a_near_perfect_score_on_few_positives_is_capped_at_what_they_can_suppor
     assert perf["status"] == "error" and "can be at most 0.541" in perf["error"]["message"]
     assert any("6 disjoint positive-negative pairs" in note and "so the CI low is 0.541" in note
                for note in perf["notes"])
+
+
+def test_a_zero_width_interval_judges_a_gate_it_fails_and_leaves_one_it_would_pass_unjudged():
+    gates = [Threshold(measurement="auc_ci_low", min=0.7), Threshold(measurement="gap_ci_low", min=0.0),
+             Threshold(measurement="het_ci_high", max=0.2)]
+    sizes = [SampleSize(measurement=m, n=300, ci_degenerate=True) for m in ("auc_ci_low", "gap_ci_low", "het_ci_high")]
+    # a constant classifier: AUC 0.5 on every resample; every gap 0; the heterogeneity undefined
+    out = with_sample_sizes(evaluate(gates, {"auc_ci_low": 0.5, "gap_ci_low": 0.0, "het_ci_high": float("nan")}),
+                            sizes)
+    assert [o.passed for o in out] == [False, False, False]
+    assert out[0].unreachable is None  # failed on every resample: FAIL, not "cannot be judged"
+    assert "degenerate" in out[1].unreachable  # would pass at 0 >= 0 on every resample: never a PASS
+    assert "degenerate" in out[2].unreachable  # nothing to judge
+    assert unreachable_reason(out[:1]) is None and unreachable_reason(out[1:]).startswith("gap_ci_low: ")
+
+
+def test_a_constant_classifier_fails_a_roc_auc_gate_instead_of_erroring(tmp_path, artefacts, card_writer,
+                                                                       policy_writer, csv_writer):
+    """A classifier that gives every row the same probabilities ranks no pair: its ROC AUC is 0.5 on
+    every resample, an interval of zero width far below the bound. That is a verdict (FAIL), not a
+    sample too small to judge."""
+    import skops.io as sio
+    from sklearn.dummy import DummyClassifier
+
+    frame = artefacts.frame
+    constant = DummyClassifier(strategy="prior").fit(frame[["x1", "x2", "x3", "color"]], frame["label"])
+    sio.dump(constant, tmp_path / "constant.skops")
+    record = auditor.run_audit(policy_writer(tmp_path / "policy", policy_writer.tiny(CI_GATE)),
+                               card_writer(tmp_path / "card", artefact=tmp_path / "constant.skops"),
+                               csv_writer(tmp_path, frame), tmp_path / "out")
+    perf = json.loads((record.path / "result.json").read_text())["checks"][0]
+    m = perf["measurements"]
+    assert m["roc_auc"] == m["roc_auc_ci_low"] == m["roc_auc_ci_high"] == 0.5
+    assert perf["status"] == "fail" and perf["thresholds"][0]["unreachable"] is None
