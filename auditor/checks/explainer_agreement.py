@@ -13,15 +13,17 @@ from itertools import combinations
 import numpy as np
 from pydantic import field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, Check, CheckOutput, Params, count, fraction, sample_sizes_of
+from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, Check, CheckOutput, Params, count, fraction
 from auditor.models.base import Capability
-from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
+from auditor.checks.explainers import (
+    available_methods, check_method_names, feature_vectors, ranks_something, unranked_note,
+)
 from auditor.metrics.ranking import default_k
 from auditor.metrics.agreement import (
     feature_agreement, rank_agreement, rank_correlation, sign_agreement, signed_rank_agreement,
 )
 from auditor.metrics.statistics import finite_median
-from auditor.results import Heatmap, Note, Table
+from auditor.results import Heatmap, Note, SampleSize, Table
 
 # Signed attribution methods worth comparing (saliency is unsigned; attention is not an attribution
 # of the output and has its own check).
@@ -50,7 +52,8 @@ def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
     -------
     dict
         Metric name -> (n,) array: FA, RA, SA, SRA at k and the Spearman rank correlation of |a|,
-        |b| (NaN where an instance has fewer than 2 features or a constant explanation).
+        |b| (NaN where an instance has no features, where either explanation ranks nothing — every
+        |value| equal, e.g. all zero — and the rank correlation where it has fewer than 2 features).
     """
     if len(values_a) != len(values_b):
         raise ValueError(f"{len(values_a)} and {len(values_b)} instances cannot be compared")
@@ -59,8 +62,8 @@ def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
         a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         if a.shape != b.shape:
             raise ValueError(f"instance {i}: explanations of lengths {a.size} and {b.size} differ")
-        if a.size == 0:
-            continue
+        if a.size == 0 or not (ranks_something([a])[0] and ranks_something([b])[0]):
+            continue  # nothing to rank in one of them: any two top-k lists would agree by the tie rule
         k_i = min(k, a.size) if k is not None else default_k(a.size)
         for name, fn in METRICS.items():
             out[name][i] = fn(a, b, k_i)
@@ -106,13 +109,16 @@ class ExplainerAgreement(Check):
         methods, notes = available_methods(ctx.task, p.explainers)
         attrs = {m: ctx.attribution(m, p.n_instances) for m in methods}
         vectors = {m: feature_vectors(a) for m, a in attrs.items()}
+        for m in methods:
+            notes += unranked_note(m, ranks_something(vectors[m]), "the agreement measures")
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         fa = np.eye(len(methods))
-        rows, flagged, pair_fa = [], [], []
+        rows, flagged, pair_fa, compared = [], [], [], {}
         for (i, a), (j, b) in combinations(enumerate(methods), 2):
             per = pair_agreement(vectors[a], vectors[b], p.top_k)
             med = {m: finite_median(v) for m, v in per.items()}
             measurements.update({f"{a}__{b}_{m}": v for m, v in med.items()})
+            compared.update({f"{a}__{b}_{m}": int(np.isfinite(v).sum()) for m, v in per.items()})
             fa[i, j] = fa[j, i] = np.nan if med["feature_agreement"] is None else med["feature_agreement"]
             if med["feature_agreement"] is not None:
                 pair_fa.append(med["feature_agreement"])
@@ -152,7 +158,9 @@ class ExplainerAgreement(Check):
                             f"the least similar pair is {worst[0]} and {worst[1]}.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            sample_sizes=sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
+            sample_sizes=[SampleSize(measurement=name, n=n) for name, n in compared.items()] + [SampleSize(
+                measurement="min_feature_agreement",
+                n=min((n for name, n in compared.items() if name.endswith("_feature_agreement")), default=0))],
             key_figure="" if low is None else f"min feature agreement {low:.2f}",
             cost={"attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
         )

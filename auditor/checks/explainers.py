@@ -42,6 +42,25 @@ def feature_vectors(attr) -> list[np.ndarray]:
     return attr.comparable()
 
 
+def ranks_something(vectors: list[np.ndarray]) -> np.ndarray:
+    """Per instance, whether its explanation ranks anything by |value| (:func:`rankable`): an
+    all-zero one (a model whose output does not move with these features) ranks nothing, and a
+    top-k agreement with it is the tie rule's, not the explainer's."""
+    from auditor.metrics.ranking import rankable
+
+    return np.array([len(v) > 0 and rankable(v) for v in vectors], dtype=bool)
+
+
+def unranked_note(method: str, ranked: np.ndarray, what: str) -> list[str]:
+    """The note saying how many of ``method``'s explanations rank nothing and are left out of ``what``."""
+    left = int((~ranked).sum())
+    if not left:
+        return []
+    return [f"{method}: {left} of {len(ranked)} explanations give every feature the same |value| (all zero "
+            f"where the model's output does not move with its features), so they rank nothing and are left out "
+            f"of {what}."]
+
+
 def deletion_gaps(ctx, attr, label: str) -> np.ndarray:
     """Per explained instance, the random control's normalised deletion AUC minus the explainer's
     (positive: removing the explainer's top features lowers the prediction faster than removing

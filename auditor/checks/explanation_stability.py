@@ -28,7 +28,9 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, Check, CheckOutput, Params, count, fraction, sample_sizes_of
-from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
+from auditor.checks.explainers import (
+    available_methods, check_method_names, feature_vectors, ranks_something, unranked_note,
+)
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement, rank_correlation
 from auditor.metrics.stability import relative_input_stability, topk_agreement
@@ -69,8 +71,9 @@ def seed_agreement(ctx, method: str, n: int, n_seeds: int, top_k: int | None) ->
         return None
     base = int(ctx.explainer_params.get(method, {}).get("seed_offset", 0))
     runs = [feature_vectors(ctx.attribution(method, n, {"seed_offset": base + r})) for r in range(n_seeds)]
+    ranked = np.logical_and.reduce([ranks_something(run) for run in runs])  # an all-zero run ranks nothing
     return np.array([topk_agreement(np.array([run[i] for run in runs]), top_k_size(top_k, len(runs[0][i])))
-                     if len(runs[0][i]) else np.nan for i in range(len(runs[0]))])
+                     if ranked[i] else np.nan for i in range(len(runs[0]))])
 
 
 def perturbation_scores(method: str, vectors, sets, n: int, top_k: int | None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -79,16 +82,19 @@ def perturbation_scores(method: str, vectors, sets, n: int, top_k: int | None) -
     fa = [[] for _ in range(n)]
     ris = [[] for _ in range(n)]
     skipped = 0
+    ranked = ranks_something(vectors)
     for positions, derived, xs, xps in sets:
         if not len(positions):
             continue
         pert = feature_vectors(derived.attribution(method, len(positions)))
+        pert_ranked = ranks_something(pert)
         for j, i in enumerate(positions):
             e, ep = vectors[i], pert[j]
             if len(e) != len(ep) or not len(e):
                 skipped += 1  # a masked word changed the word segmentation: not comparable
                 continue
-            fa[i].append(feature_agreement(e, ep, top_k_size(top_k, len(e))))
+            if ranked[i] and pert_ranked[j]:  # an all-zero explanation has no top k to keep
+                fa[i].append(feature_agreement(e, ep, top_k_size(top_k, len(e))))
             if np.linalg.norm(np.asarray(xs[j]) - np.asarray(xps[j])) > 0:  # the input moved at all
                 ris[i].append(max(relative_input_stability(xs[j], np.asarray(xps[j])[None], e, ep[None]), RIS_FLOOR))
     agg = lambda vals, f: np.array([f(v) if v else np.nan for v in vals])  # noqa: E731
@@ -139,6 +145,7 @@ class ExplanationStability(Check):
         for m in methods:
             attr = ctx.attribution(m, p.n_instances)
             vectors = feature_vectors(attr)
+            notes += unranked_note(m, ranks_something(vectors), "the top-k agreements")
             seed = seed_agreement(ctx, m, p.n_instances, p.n_seeds, p.top_k)
             if seed is None:
                 notes.append(f"{m}: deterministic here, so seed stability does not apply.")

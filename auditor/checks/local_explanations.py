@@ -7,10 +7,11 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, Check, CheckOutput, Params, count
-from auditor.checks.explainers import check_method_names
+from auditor.checks.explainers import check_method_names, ranks_something, unranked_note
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
-from auditor.results import FileRef, Table
+from auditor.metrics.agreement import feature_agreement
+from auditor.results import FileRef, SampleSize, Table
 
 
 class LocalExplanationsParams(Params):
@@ -78,13 +79,17 @@ class LocalExplanations(Check):
                 ))
             table_rows.append(cells)
         measurements: dict[str, float | None] = {"n_explained": float(len(rows))}
+        sizes = [SampleSize(measurement="n_explained", n=len(rows))]
+        notes = []
         if "shap" in attrs and "lime" in attrs:
-            agree = []
-            for a, b in zip(attrs["shap"].values, attrs["lime"].values):
-                ta = set(np.argsort(-np.abs(a), kind="stable")[:k])
-                tb = set(np.argsort(-np.abs(b), kind="stable")[:k])
-                agree.append(len(ta & tb) / k)
-            measurements["shap_lime_top_k_agreement"] = float(np.mean(agree))
+            shap_ranks, lime_ranks = (ranks_something(list(attrs[m].values)) for m in ("shap", "lime"))
+            both = shap_ranks & lime_ranks
+            agree = [feature_agreement(a, b, k) for a, b, ok in zip(attrs["shap"].values, attrs["lime"].values, both)
+                     if ok]
+            measurements["shap_lime_top_k_agreement"] = float(np.mean(agree)) if agree else None
+            sizes.append(SampleSize(measurement="shap_lime_top_k_agreement", n=len(agree)))
+            notes += unranked_note("shap", shap_ranks, "the SHAP-LIME agreement")
+            notes += unranked_note("lime", lime_ranks, "the SHAP-LIME agreement")
         if "lime" in attrs:
             measurements["lime_surrogate_r2_median"] = float(np.median(attrs["lime"].extras["surrogate_r2"]))
         evidence = [Table(
@@ -100,10 +105,11 @@ class LocalExplanations(Check):
             evidence.append(FileRef(title=f"{m} attributions per instance", path=save_attributions(ctx, attr),
                                     description=f"output space {attr.output_space}"))
         summary = f"{len(rows)} rows explained by {', '.join(attrs)}."
-        if "shap_lime_top_k_agreement" in measurements:
+        if measurements.get("shap_lime_top_k_agreement") is not None:
             summary += (f" SHAP and LIME share {measurements['shap_lime_top_k_agreement']:.0%} of their top {k} "
                         "features on average.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary, key_figure=f"{len(rows)} rows",
+            notes=notes, sample_sizes=sizes,
             cost={f"{m}_model_inputs": a.cost.get("requests", 0) for m, a in attrs.items()},
         )

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-__all__ = ["rank_order", "ranking_key", "tie_fraction", "top_k"]
+__all__ = ["rank_order", "rankable", "ranking_key", "tie_fraction", "top_k"]
 
 TIE_TOLERANCE = 1e-9  # relative to a row's largest |value|; float64 noise is ~1e-16, float32 model outputs ~1e-7
 
@@ -114,6 +114,20 @@ def tie_fraction(attr, *, by_abs: bool = False):
     tied[..., :-1] |= eq
     frac = tied.mean(axis=-1)
     return float(frac) if a.ndim == 1 else frac
+
+
+def rankable(attr, *, by_abs: bool = True):
+    """Whether a ranking of ``attr`` says anything: False for a map whose values are all tied (within
+    the tie tolerance), such as the all-zero explanation of a model whose output does not move with
+    these features, where a top-k list is the tie rule's index order and any two of them agree
+    perfectly by construction.
+
+    Returns a bool for ``attr`` of shape (d,), a bool array of shape (n,) for (n, d).
+    """
+    a = _as_attr(attr)
+    key = ranking_key(a, by_abs)
+    ok = key.max(axis=-1) > key.min(axis=-1)
+    return bool(ok) if a.ndim == 1 else ok
 
 
 def top_k(attr, k: int, by_abs: bool = True, *, rng: np.random.Generator | int | None = None) -> np.ndarray:

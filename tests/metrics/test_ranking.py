@@ -93,3 +93,13 @@ def test_rank_correlations_count_floating_point_noise_as_ties():
     b = np.array([ULP_HIGH, ULP_LOW, 0.5, 0.2])  # the same explanation, noise swapped
     assert rank_correlation(a, b) == pytest.approx(1.0)  # without the tolerance: 0.8
     assert signed_rank_correlation(a, b) == pytest.approx(1.0)
+
+
+def test_rankable_is_false_only_where_every_value_ties():
+    from auditor.metrics.ranking import rankable
+
+    assert rankable([0.0, 0.0, 0.0]) is False  # an all-zero explanation ranks nothing
+    assert rankable([0.5, -0.5]) is False and rankable([0.5, -0.5], by_abs=False) is True
+    assert rankable([1.0, 1.0 + 1e-12]) is False  # within the tie tolerance
+    assert rankable([0.0, 1e-30]) is True  # any difference beyond the tolerance of the row's largest |value|
+    np.testing.assert_array_equal(rankable(np.array([[0.0, 0.0], [0.2, 0.1], [3.0, -3.0]])), [False, True, False])

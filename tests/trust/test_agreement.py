@@ -63,3 +63,43 @@ def test_linear_model_pairs_and_flags(tabular):
     assert m["min_feature_agreement"] == m["shap__lime_feature_agreement"]
     assert m["shap__integrated_gradients_feature_agreement"] is None  # no IG for tabular
     assert any(e.kind == "note" and "shap / lime" in e.text for e in out.evidence)  # flagged below 1.0
+
+
+def test_an_explanation_that_ranks_nothing_is_left_out_not_counted_as_agreeing():
+    """Two all-zero explanations have identical top-k lists by the tie rule (index order): FA@k 1.0
+    that says nothing. They are left out (NaN); a non-zero pair beside them is measured as before."""
+    zero = np.zeros(5)
+    got = pair_agreement([zero, A, A], [zero, zero, B], k=3)
+    for m, values in got.items():
+        assert np.isnan(values[0]) and np.isnan(values[1]), m
+    assert got["feature_agreement"][2] == 1.0 and got["rank_correlation"][2] == pytest.approx(0.9)
+
+
+def test_a_classifier_that_ignores_its_inputs_gets_no_agreement_or_stability_verdict(tabular):
+    """A constant (prior) classifier: SHAP gives every feature exactly 0, so every top-k list is the
+    tie rule's and would agree perfectly with every other (before: agreement 1.0 and seed stability
+    1.0, both PASS). Nothing is measured: n = 0, and a note says why."""
+    from sklearn.dummy import DummyClassifier
+
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.engine.context import AuditContext
+    from auditor.engine.runner import PlannedCheck, run_check as run_planned
+    from auditor.models.tabular import TabularModel
+    from auditor.policy.schema import CheckSpec
+
+    ctx = tabular.ctx
+    frame = ctx.data.frame
+    constant = DummyClassifier(strategy="prior").fit(frame.to_numpy(), ctx.data.labels)
+    const_ctx = AuditContext(card=ctx.card, data=ctx.data, model=TabularModel(constant, ctx.data.feature_names),
+                             seed=ctx.seed, explainer_params=ctx.explainer_params)
+    gates = {"explainer_agreement": ("min_feature_agreement", {"explainers": ["shap", "lime"], "n_instances": 10}),
+             "local_explanations": ("shap_lime_top_k_agreement", {"n_instances": 10}),
+             "explanation_stability": ("shap_perturbation_topk_agreement", {"explainers": ["shap"], "n_instances": 10})}
+    for name, (measurement, params) in gates.items():
+        spec = CheckSpec(check=name, params=params, thresholds=[{"measurement": measurement, "min": 0.5}])
+        result = run_planned(PlannedCheck(spec=spec, params=CHECK_REGISTRY[name].Params(**params)), const_ctx)
+        assert result.status.value == "error", (name, result.thresholds)
+        assert result.measurements[measurement] is None
+        assert result.thresholds[0].n == 0 and "nothing was measured (n = 0)" in result.error.message
+        assert any("shap: 10 of 10 explanations give every feature the same |value|" in note
+                   for note in result.notes), (name, result.notes)
