@@ -16,7 +16,7 @@ from pydantic import field_validator
 from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, Check, CheckOutput, Params, count, fraction
 from auditor.models.base import Capability
 from auditor.checks.explainers import (
-    available_methods, check_method_names, feature_vectors, ranks_something, unranked_note,
+    available_methods, check_method_names, feature_vectors, ranks_something, require_two_features, unranked_note,
 )
 from auditor.metrics.ranking import default_k
 from auditor.metrics.agreement import (
@@ -53,7 +53,7 @@ def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
     dict
         Metric name -> (n,) array: FA, RA, SA, SRA at k and the Spearman rank correlation of |a|,
         |b| (NaN where an instance has no features, where either explanation ranks nothing — every
-        |value| equal, e.g. all zero — and the rank correlation where it has fewer than 2 features).
+        |value| equal, e.g. all zero — and where it has fewer than 2 features).
     """
     if len(values_a) != len(values_b):
         raise ValueError(f"{len(values_a)} and {len(values_b)} instances cannot be compared")
@@ -62,8 +62,10 @@ def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
         a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         if a.shape != b.shape:
             raise ValueError(f"instance {i}: explanations of lengths {a.size} and {b.size} differ")
-        if a.size == 0 or not (ranks_something([a])[0] and ranks_something([b])[0]):
+        if not (ranks_something([a])[0] and ranks_something([b])[0]):
             continue  # nothing to rank in one of them: any two top-k lists would agree by the tie rule
+        if a.size < 2:
+            continue  # one word or feature: any two rankings of it are the same
         k_i = min(k, a.size) if k is not None else default_k(a.size)
         for name, fn in METRICS.items():
             out[name][i] = fn(a, b, k_i)
@@ -106,6 +108,7 @@ class ExplainerAgreement(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
+        require_two_features(ctx, "explainer agreement")
         methods, notes = available_methods(ctx.task, p.explainers)
         attrs = {m: ctx.attribution(m, p.n_instances) for m in methods}
         vectors = {m: feature_vectors(a) for m, a in attrs.items()}

@@ -29,7 +29,7 @@ from pydantic import Field, field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, Check, CheckOutput, Params, count, fraction, sample_sizes_of
 from auditor.checks.explainers import (
-    available_methods, check_method_names, feature_vectors, ranks_something, unranked_note,
+    available_methods, check_method_names, feature_vectors, ranks_something, require_two_features, unranked_note,
 )
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement, rank_correlation
@@ -72,8 +72,9 @@ def seed_agreement(ctx, method: str, n: int, n_seeds: int, top_k: int | None) ->
     base = int(ctx.explainer_params.get(method, {}).get("seed_offset", 0))
     runs = [feature_vectors(ctx.attribution(method, n, {"seed_offset": base + r})) for r in range(n_seeds)]
     ranked = np.logical_and.reduce([ranks_something(run) for run in runs])  # an all-zero run ranks nothing
+    # (nor does a text of one word: every ranking of it is the same)
     return np.array([topk_agreement(np.array([run[i] for run in runs]), top_k_size(top_k, len(runs[0][i])))
-                     if ranked[i] else np.nan for i in range(len(runs[0]))])
+                     if ranked[i] and len(runs[0][i]) > 1 else np.nan for i in range(len(runs[0]))])
 
 
 def perturbation_scores(method: str, vectors, sets, n: int, top_k: int | None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -93,7 +94,7 @@ def perturbation_scores(method: str, vectors, sets, n: int, top_k: int | None) -
             if len(e) != len(ep) or not len(e):
                 skipped += 1  # a masked word changed the word segmentation: not comparable
                 continue
-            if ranked[i] and pert_ranked[j]:  # an all-zero explanation has no top k to keep
+            if ranked[i] and pert_ranked[j] and len(e) > 1:  # all zero, or one word: no top k to keep
                 fa[i].append(feature_agreement(e, ep, top_k_size(top_k, len(e))))
             if np.linalg.norm(np.asarray(xs[j]) - np.asarray(xps[j])) > 0:  # the input moved at all
                 ris[i].append(max(relative_input_stability(xs[j], np.asarray(xps[j])[None], e, ep[None]), RIS_FLOOR))
@@ -137,6 +138,7 @@ class ExplanationStability(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
+        require_two_features(ctx, "explanation stability")
         methods, notes = available_methods(ctx.task, p.explainers)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         rows, charts, per_instance, sizes = [], [], [], []

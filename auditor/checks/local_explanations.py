@@ -7,10 +7,11 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, Check, CheckOutput, Params, count
-from auditor.checks.explainers import check_method_names, ranks_something, unranked_note
+from auditor.checks.explainers import check_method_names, ranks_something, require_two_features, unranked_note
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.metrics.agreement import feature_agreement
+from auditor.metrics.ranking import agreement_k
 from auditor.results import FileRef, SampleSize, Table
 
 
@@ -55,6 +56,7 @@ class LocalExplanations(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
+        require_two_features(ctx, "comparing SHAP's and LIME's top features")
         attrs = {m: ctx.attribution(m, p.n_instances) for m in p.methods}
         first = next(iter(attrs.values()))
         rows = first.row_ids
@@ -81,15 +83,20 @@ class LocalExplanations(Check):
         measurements: dict[str, float | None] = {"n_explained": float(len(rows))}
         sizes = [SampleSize(measurement="n_explained", n=len(rows))]
         notes = []
+        k_agree = agreement_k(k, len(ctx.data.feature_names))
         if "shap" in attrs and "lime" in attrs:
             shap_ranks, lime_ranks = (ranks_something(list(attrs[m].values)) for m in ("shap", "lime"))
             both = shap_ranks & lime_ranks
-            agree = [feature_agreement(a, b, k) for a, b, ok in zip(attrs["shap"].values, attrs["lime"].values, both)
-                     if ok]
+            agree = [feature_agreement(a, b, k_agree) for a, b, ok
+                     in zip(attrs["shap"].values, attrs["lime"].values, both) if ok]
             measurements["shap_lime_top_k_agreement"] = float(np.mean(agree)) if agree else None
             sizes.append(SampleSize(measurement="shap_lime_top_k_agreement", n=len(agree)))
             notes += unranked_note("shap", shap_ranks, "the SHAP-LIME agreement")
             notes += unranked_note("lime", lime_ranks, "the SHAP-LIME agreement")
+            if k_agree < k:
+                notes.append(f"SHAP and LIME are compared on their top {k_agree} features, not {k}: with "
+                             f"{len(ctx.data.feature_names)} features two top-{k} lists would share at least "
+                             f"{2 * k - len(ctx.data.feature_names)} whatever the explanations say.")
         if "lime" in attrs:
             measurements["lime_surrogate_r2_median"] = float(np.median(attrs["lime"].extras["surrogate_r2"]))
         evidence = [Table(
@@ -106,7 +113,7 @@ class LocalExplanations(Check):
                                     description=f"output space {attr.output_space}"))
         summary = f"{len(rows)} rows explained by {', '.join(attrs)}."
         if measurements.get("shap_lime_top_k_agreement") is not None:
-            summary += (f" SHAP and LIME share {measurements['shap_lime_top_k_agreement']:.0%} of their top {k} "
+            summary += (f" SHAP and LIME share {measurements['shap_lime_top_k_agreement']:.0%} of their top {k_agree} "
                         "features on average.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary, key_figure=f"{len(rows)} rows",

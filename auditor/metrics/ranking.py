@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-__all__ = ["rank_order", "rankable", "ranking_key", "tie_fraction", "top_k"]
+__all__ = ["agreement_k", "default_k", "rank_order", "rankable", "ranking_key", "tie_fraction", "top_k"]
 
 TIE_TOLERANCE = 1e-9  # relative to a row's largest |value|; float64 noise is ~1e-16, float32 model outputs ~1e-7
 
@@ -158,3 +158,10 @@ def top_k(attr, k: int, by_abs: bool = True, *, rng: np.random.Generator | int |
 def default_k(d: int) -> int:
     """Top-k size of reference §10: ``min(5, ceil(0.2 d))``, at least 1 and at most d."""
     return max(1, min(5, math.ceil(0.2 * d), d))
+
+
+def agreement_k(k: int, d: int) -> int:
+    """The top-k size at which two rankings of ``d`` features are compared: ``k``, at most half of
+    ``d`` (0 for one feature). Two top-k lists can share nothing only when 2k <= d; above that they
+    share at least 2k - d features whatever the explanations say (top 5 of 5: always all of them)."""
+    return max(0, min(k, d // 2))

@@ -103,3 +103,31 @@ def test_a_classifier_that_ignores_its_inputs_gets_no_agreement_or_stability_ver
         assert result.thresholds[0].n == 0 and "nothing was measured (n = 0)" in result.error.message
         assert any("shap: 10 of 10 explanations give every feature the same |value|" in note
                    for note in result.notes), (name, result.notes)
+
+
+def test_agreement_k_is_at_most_half_the_features():
+    from auditor.metrics.ranking import agreement_k
+
+    assert [agreement_k(5, d) for d in (1, 2, 3, 4, 5, 8, 10, 13)] == [0, 1, 1, 2, 2, 4, 5, 5]
+    assert agreement_k(1, 40) == 1
+
+
+def test_local_explanations_compare_top_lists_that_could_share_nothing(tabular_factory):
+    """Eight features, top 5 shown: two top-5 lists of 8 share at least 2 whatever the explanations
+    say (with 4 features, top 5 is all of them: always 1.0). Opposite rankings, hand-made, share
+    nothing in their top 4: 0.0, and a note says why k is 4."""
+    ctx = tabular_factory()
+    rows = ctx.explained_rows(3)
+    d = len(ctx.data.feature_names)
+    assert d == 8
+    ranking = np.arange(d, 0, -1, dtype=float)  # feature 0 first
+    for method, vec in (("shap", ranking), ("lime", ranking[::-1])):
+        params = get_explainer(ctx.task, method).Params(**ctx.explainer_params.get(method, {}))
+        attr = _handmade(method, rows, [vec] * 3)
+        attr.names = [list(ctx.data.feature_names)] * 3
+        attr.extras = {"surrogate_r2": np.ones(3)}
+        ctx._attributions[(method, params.model_dump_json())] = attr
+    out, _ = run_check(ctx, "local_explanations", n_instances=3, top_k=5)
+    assert out.measurements["shap_lime_top_k_agreement"] == 0.0  # top 5 of 8 would give 2 of 5 = 0.4
+    assert any("compared on their top 4 features, not 5" in note for note in out.notes)
+    assert "share 0% of their top 4 features" in out.summary
