@@ -131,7 +131,8 @@ def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, 
                         w: np.ndarray | None = None, keys: np.ndarray | None = None) -> dict:
     """Scalar metrics of a k-class model (MULTICLASS_METRICS) plus per-class arrays under ``per_class``,
     of the rows drawn ``w`` times each (None: once; a bootstrap resample as counts, O(rows) per
-    resample); ``keys``: :func:`_class_keys`, computed once for every resample."""
+    resample); ``keys``: :func:`_class_keys` of the classes whose one-vs-rest AUCs make the macro
+    ROC AUC (default every class), computed once for every resample."""
     n, k = proba.shape
     w = np.ones(n) if w is None else np.asarray(w, dtype=float)
     keys = _class_keys(truth, proba) if keys is None else keys
@@ -143,7 +144,7 @@ def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, 
         "accuracy": float(w @ (truth == pred) / w.sum()),
         # scikit-learn's balanced_accuracy_score: mean recall over the classes present in the truth
         "balanced_accuracy": float(pc["recall"][present].mean()) if present.any() else float("nan"),
-        "roc_auc": float(np.mean(aucs)),  # NaN when some class has no row
+        "roc_auc": float(np.mean(aucs)),  # NaN when a class of ``keys`` has no row
         "f1_macro": float(pc["f1"].mean()),
         "f1": float(pc["f1"][pos]) if pos is not None else float("nan"),
         # half of Brier's (1950) sum over classes: for k = 2 it equals the binary mean((p - y)^2)
@@ -366,12 +367,14 @@ class Performance(Check):
         pred = ctx.predicted_index(proba)
         truth = ctx.label_index()
         scalars = [m for m in MULTICLASS_METRICS if m != "f1" or pos is not None]
-        point = _multiclass_metrics(truth, proba, pred, pos)
+        sizes = np.bincount(truth, minlength=k)
+        # a class with no evaluation row has no one-vs-rest AUC: the macro mean is over those present
+        keys = _class_keys(truth, proba)[sizes > 0]
+        point = _multiclass_metrics(truth, proba, pred, pos, keys=keys)
 
         rng = ctx.rng("performance.bootstrap")
         boot = {m: [] for m in scalars}
         boot_class = {m: [] for m in PER_CLASS}
-        keys = _class_keys(truth, proba)
         for _ in range(p.n_bootstrap):
             drawn = np.bincount(rng.integers(0, n, n), minlength=n)
             sample = _multiclass_metrics(truth, proba, pred, pos, drawn, keys)
@@ -382,13 +385,13 @@ class Performance(Check):
         alpha = 1 - p.confidence
         level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
-        sizes = np.bincount(truth, minlength=k)
         sizes_text = ", ".join(f"{int(c):,}" for c in sizes)
+        absent = [classes[c] for c in np.flatnonzero(sizes == 0)]
         sample_sizes, undefined, bound_notes = _with_intervals(
             measurements, point, boot, scalars, alpha, n, "a class with no row",
             bounded={"accuracy": ([n], f"{n:,} rows"),
-                     "roc_auc": (list(np.minimum(sizes, n - sizes)),
-                                 f"{k} classes of {sizes_text} rows, each against the rest"),
+                     "roc_auc": (list(np.minimum(sizes, n - sizes)[sizes > 0]),
+                                 f"{int((sizes > 0).sum())} classes of {sizes_text} rows, each against the rest"),
                      "balanced_accuracy": (list(sizes[sizes > 0]), f"classes of {sizes_text} rows")})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
@@ -437,7 +440,11 @@ class Performance(Check):
             key_figure=f"AUC {point['roc_auc']:.3f} (macro)",
             notes=_notes(unverifiable, undefined) + bound_notes
             + ([] if pos is not None else [f"{k} classes: f1 (of a positive class) is not measured; the card names "
-                                            "no positive_class. Macro F1 is f1_macro."]),
+                                            "no positive_class. Macro F1 is f1_macro."])
+            + ([f"No evaluation row is of class {', '.join(map(repr, absent))}: ROC AUC and balanced accuracy are "
+                f"means over the {k - len(absent)} classes present, and nothing here measures how the model does on "
+                f"{'that class' if len(absent) == 1 else 'those classes'} (its recall and F1 are 0 by convention)."]
+               if absent else []),
             sample_sizes=sample_sizes,
         )
 

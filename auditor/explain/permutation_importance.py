@@ -54,7 +54,8 @@ def score(scoring: str, y_true: np.ndarray, proba: np.ndarray, pred: np.ndarray,
 
         if proba.shape[1] == 2:
             return float(roc_auc_score(y_true == positive, proba[:, positive]))
-        return float(roc_auc_score(y_true, proba, multi_class="ovr", labels=np.arange(proba.shape[1])))
+        # one-vs-rest macro, as scikit-learn's, over the classes with a row (a class with none has no AUC)
+        return float(np.mean([roc_auc_score(y_true == c, proba[:, c]) for c in np.unique(y_true)]))
     raise ValueError(f"unknown scoring {scoring!r}; use one of {SCORINGS}")
 
 

@@ -250,8 +250,11 @@ class TabularModel(AdapterBase):
     def _fit_targets(self, data) -> np.ndarray:
         """The evaluation labels as the estimator's classes, for refitting (see ``randomised``)."""
         lookup = {str(c): c for c in self.estimator.classes_}
-        if len(set(map(str, data.labels))) < len(lookup):
-            raise ValueError("the evaluation labels hold fewer classes than the model; cannot refit a randomised model")
+        absent = sorted(set(lookup) - set(map(str, data.labels)))
+        if absent:
+            raise ValueError(f"no evaluation row is of class {', '.join(map(repr, absent))}: a copy refitted on "
+                             "the evaluation labels (permuted) would not know it, so it cannot stand in for the "
+                             "model; evaluation rows of every class are needed")
         return np.asarray([lookup[str(y)] for y in data.labels].copy())
 
 

@@ -504,3 +504,37 @@ def test_a_cluster_worker_given_only_its_shards_classes_explains_them_as_the_mai
     np.testing.assert_allclose(attr.values, explain_part(local, get_explainer(ctx.task, "shap"), rows, params).values)
     with pytest.raises(RuntimeError, match="explained class was not given"):
         local.explained_class(np.array([0]), ctx.proba()[:1])
+
+
+def test_an_evaluation_set_without_one_of_the_models_classes_is_measured_over_the_classes_present(
+        four_class, card_writer, tmp_path):
+    """No evaluation row of class "d": its one-vs-rest AUC does not exist, so the macro ROC AUC
+    (performance's, and permutation importance's score) is the mean over a, b and c, with a note
+    naming "d" (before: undefined on every resample, performance in ERROR and global importance
+    unmeasured). The randomisation test cannot refit a copy that knows "d": ERROR naming it."""
+    import shutil
+
+    from sklearn.metrics import roc_auc_score
+
+    from auditor.checks.explanation_sanity import ExplanationSanity
+    from auditor.checks.global_importance import GlobalImportance, GlobalImportanceParams
+
+    root = tmp_path / "no_d"
+    root.mkdir()
+    shutil.copy(four_class / "pipeline.skops", root / "pipeline.skops")
+    frame = pd.read_csv(four_class / "eval.csv")
+    frame[frame["label"] != "d"].to_csv(root / "eval.csv", index=False)
+    ctx = four_class_context(root, card_writer, tmp_path)
+    assert ctx.classes == CLASSES
+    truth, proba = ctx.label_index(), ctx.proba()
+    expected = np.mean([roc_auc_score(truth == c, proba[:, c]) for c in range(3)])
+    out = Performance(PerformanceParams(n_bootstrap=100)).run(ctx)
+    m = out.measurements
+    assert m["roc_auc"] == pytest.approx(expected, abs=1e-12)
+    assert m["roc_auc_ci_low"] < m["roc_auc"] < m["roc_auc_ci_high"]
+    assert any("No evaluation row is of class 'd'" in note and "the 3 classes present" in note for note in out.notes)
+    importance = GlobalImportance(GlobalImportanceParams(n_repeats=2, n_instances=10)).run(ctx)
+    assert importance.measurements["baseline_score"] == pytest.approx(expected, abs=1e-12)
+    params = ExplanationSanity.Params(explainers=["shap"], n_instances=10, n_randomised=2)
+    with pytest.raises(ValueError, match="no evaluation row is of class 'd'"):
+        ExplanationSanity(params).run(ctx)
