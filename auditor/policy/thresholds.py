@@ -64,7 +64,10 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
             reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
                            f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
         if s is not None and s.ci_degenerate and (o.passed or o.observed is None):
-            reasons.append(f"the confidence interval is degenerate (zero width) or undefined with n = {s.n}")
+            reasons.append(f"the value or its confidence interval is undefined with n = {s.n} (the check's notes say why)"
+                           if o.observed is None else
+                           f"every resample gave the same value (a degenerate, zero-width confidence interval, n = {s.n}), "
+                           "which a pass cannot rest on")
         update = {"n": None if s is None else s.n}
         if reasons:
             update.update(unreachable="; ".join(reasons), passed=False)

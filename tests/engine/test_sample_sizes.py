@@ -132,8 +132,8 @@ def test_a_zero_width_interval_judges_a_gate_it_fails_and_leaves_one_it_would_pa
                             sizes)
     assert [o.passed for o in out] == [False, False, False]
     assert out[0].unreachable is None  # failed on every resample: FAIL, not "cannot be judged"
-    assert "degenerate" in out[1].unreachable  # would pass at 0 >= 0 on every resample: never a PASS
-    assert "degenerate" in out[2].unreachable  # nothing to judge
+    assert "every resample gave the same value" in out[1].unreachable  # would pass at 0 >= 0: never a PASS
+    assert "undefined with n = 300" in out[2].unreachable  # nothing to judge
     assert unreachable_reason(out[:1]) is None and unreachable_reason(out[1:]).startswith("gap_ci_low: ")
 
 
