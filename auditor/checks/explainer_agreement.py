@@ -136,10 +136,14 @@ class ExplainerAgreement(Check):
         if len(methods) < 2:
             notes.append(f"fewer than two of {p.explainers} are available for {ctx.task} models: nothing to compare.")
         k_text = f"k = {p.top_k}" if p.top_k else "k = min(5, ceil(0.2 d)) per instance"
+        explained = min((len(a) for a in attrs.values()), default=0)
+        fa_n = [n for name, n in compared.items() if name.endswith("_feature_agreement")]
+        fewer = (f" ({min(fa_n)} to {max(fa_n)} compared per pair; see the notes)"
+                 if fa_n and min(fa_n) < explained else "")
         evidence = [
             Heatmap(title="Median top-k feature agreement between explainers", row_labels=methods,
                     col_labels=methods, values=[[None if np.isnan(v) else float(v) for v in r] for r in fa],
-                    vmin=0.0, vmax=1.0, caption=f"n = {min((len(a) for a in attrs.values()), default=0)} instances per explainer; {k_text}; "
+                    vmin=0.0, vmax=1.0, caption=f"n = {explained} instances per explainer{fewer}; {k_text}; "
                                                  "1 = the same top-k features."),
             Table(title="Agreement per pair of explainers (medians over instances)",
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",

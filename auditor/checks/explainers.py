@@ -56,9 +56,8 @@ def unranked_note(method: str, ranked: np.ndarray, what: str) -> list[str]:
     left = int((~ranked).sum())
     if not left:
         return []
-    return [f"{method}: {left} of {len(ranked)} explanations give every feature the same |value| (all zero "
-            f"where the model's output does not move with its features), so they rank nothing and are left out "
-            f"of {what}."]
+    return [f"{method}: {left} of {len(ranked)} explanations rank nothing (every |value| the same: all zero where "
+            f"the model's output does not move with its inputs, or a text of one word) and are left out of {what}."]
 
 
 def deletion_gaps(ctx, attr, label: str) -> np.ndarray:

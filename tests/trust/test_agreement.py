@@ -101,7 +101,7 @@ def test_a_classifier_that_ignores_its_inputs_gets_no_agreement_or_stability_ver
         assert result.status.value == "error", (name, result.thresholds)
         assert result.measurements[measurement] is None
         assert result.thresholds[0].n == 0 and "nothing was measured (n = 0)" in result.error.message
-        assert any("shap: 10 of 10 explanations give every feature the same |value|" in note
+        assert any("shap: 10 of 10 explanations rank nothing (every |value| the same" in note
                    for note in result.notes), (name, result.notes)
 
 
