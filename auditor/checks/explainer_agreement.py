@@ -63,9 +63,7 @@ def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
         if a.shape != b.shape:
             raise ValueError(f"instance {i}: explanations of lengths {a.size} and {b.size} differ")
         if not (ranks_something([a])[0] and ranks_something([b])[0]):
-            continue  # nothing to rank in one of them: any two top-k lists would agree by the tie rule
-        if a.size < 2:
-            continue  # one word or feature: any two rankings of it are the same
+            continue  # nothing to rank in one of them (one word, all zero): top-k lists would agree by the tie rule
         k_i = min(k, a.size) if k is not None else default_k(a.size)
         for name, fn in METRICS.items():
             out[name][i] = fn(a, b, k_i)

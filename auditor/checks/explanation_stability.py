@@ -71,10 +71,9 @@ def seed_agreement(ctx, method: str, n: int, n_seeds: int, top_k: int | None) ->
         return None
     base = int(ctx.explainer_params.get(method, {}).get("seed_offset", 0))
     runs = [feature_vectors(ctx.attribution(method, n, {"seed_offset": base + r})) for r in range(n_seeds)]
-    ranked = np.logical_and.reduce([ranks_something(run) for run in runs])  # an all-zero run ranks nothing
-    # (nor does a text of one word: every ranking of it is the same)
+    ranked = np.logical_and.reduce([ranks_something(run) for run in runs])  # all zero, or one word: nothing
     return np.array([topk_agreement(np.array([run[i] for run in runs]), top_k_size(top_k, len(runs[0][i])))
-                     if ranked[i] and len(runs[0][i]) > 1 else np.nan for i in range(len(runs[0]))])
+                     if ranked[i] else np.nan for i in range(len(runs[0]))])
 
 
 def perturbation_scores(method: str, vectors, sets, n: int, top_k: int | None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -94,7 +93,7 @@ def perturbation_scores(method: str, vectors, sets, n: int, top_k: int | None) -
             if len(e) != len(ep) or not len(e):
                 skipped += 1  # a masked word changed the word segmentation: not comparable
                 continue
-            if ranked[i] and pert_ranked[j] and len(e) > 1:  # all zero, or one word: no top k to keep
+            if ranked[i] and pert_ranked[j]:  # all zero, or one word: no top k to keep
                 fa[i].append(feature_agreement(e, ep, top_k_size(top_k, len(e))))
             if np.linalg.norm(np.asarray(xs[j]) - np.asarray(xps[j])) > 0:  # the input moved at all
                 ris[i].append(max(relative_input_stability(xs[j], np.asarray(xps[j])[None], e, ep[None]), RIS_FLOOR))
