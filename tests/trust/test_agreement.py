@@ -73,6 +73,8 @@ def test_an_explanation_that_ranks_nothing_is_left_out_not_counted_as_agreeing()
     for m, values in got.items():
         assert np.isnan(values[0]) and np.isnan(values[1]), m
     assert got["feature_agreement"][2] == 1.0 and got["rank_correlation"][2] == pytest.approx(0.9)
+    one_word = pair_agreement([np.array([0.7])], [np.array([-0.2])])  # top 1 of 1: the same by construction
+    assert all(np.isnan(values[0]) for values in one_word.values())
 
 
 def test_a_classifier_that_ignores_its_inputs_gets_no_agreement_or_stability_verdict(tabular):
