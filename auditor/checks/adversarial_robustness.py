@@ -141,14 +141,13 @@ class AdversarialRobustness(Check):
         }
         # Too few attacked instances: no interval is judged. An interval of zero width over enough
         # instances is a finding (no order flipped anything: the ratio is exactly 1), not a small sample.
-        small = n < MIN_PAIRS
-        sample_sizes = [SampleSize(measurement=m, n=n, ci_degenerate=small and m.startswith("success_rate_ci"))
+        sample_sizes = [SampleSize(measurement=m, n=n, min_n=MIN_PAIRS if m.startswith("success_rate_ci") else None)
                         for m in ("n_instances", "success_rate", "success_rate_ci_low", "success_rate_ci_high",
                                   "control_success_rate")]
         sample_sizes += [SampleSize(measurement="median_edits_to_flip", n=int(g_ok.sum())),
                          SampleSize(measurement="median_edits_to_flip_control", n=int(c_ok.sum())),
                          SampleSize(measurement="median_substitution_closeness", n=len(closeness))]
-        sample_sizes += [SampleSize(measurement=m, n=ratio["n"], ci_degenerate=small and m != "edits_ratio")
+        sample_sizes += [SampleSize(measurement=m, n=ratio["n"], min_n=None if m == "edits_ratio" else MIN_PAIRS)
                          for m in ("edits_ratio", "edits_ratio_ci_low", "edits_ratio_ci_high")]
 
         verb = "shifted" if ctx.regression else "flipped"
@@ -166,7 +165,7 @@ class AdversarialRobustness(Check):
         elif len(correct) < len(attr):
             notes.append(f"{len(attr) - len(correct)} of the {len(attr)} explained instances were misclassified and "
                          "are not attacked (changing a wrong decision is no attack).")
-        if small:
+        if n < MIN_PAIRS:
             notes.append(f"Only {n} {'' if ctx.regression else 'correctly predicted '}instances were attacked (fewer than {MIN_PAIRS}): the "
                          "intervals are not judged; raise n_instances.")
         outcome = (f"predictions moved by at least {p.target_shift:g} standard deviations towards the median"

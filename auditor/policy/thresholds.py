@@ -39,10 +39,11 @@ def status_of(outcomes: list[ThresholdOutcome]) -> Status:
 def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: int | None = None,
                       min_rows: int | None = None) -> list[ThresholdOutcome]:
     """Each outcome with the n its measurement rests on, and marked unreachable — never met — when
-    that n cannot reach the bound: nothing measured (n = 0), fewer evaluation ``rows`` than the policy's ``min_rows``, a
-    p-value bound below the smallest p-value the test can give at this n, a lower bound on a
-    confidence interval's low end above what a perfect score gives at this n, or a confidence interval
-    that is undefined, or degenerate (zero width) where the gate would pass.
+    that n cannot reach the bound: nothing measured (n = 0), fewer evaluation ``rows`` than the
+    policy's ``min_rows``, fewer than the check's ``min_n`` for the measurement, a p-value bound below
+    the smallest p-value the test can give at this n, a lower bound on a confidence interval's low
+    end above what a perfect score gives at this n, or a confidence interval that is undefined, or
+    degenerate (zero width) where the gate would pass.
 
     A zero-width interval on the failing side judges the gate: every resample fails it (a constant
     classifier's ROC AUC is 0.5 on every resample; no amount of data lifts it), just as a wide
@@ -63,6 +64,8 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
         if s is not None and s.ci_low_ceiling is not None and o.min is not None and s.ci_low_ceiling < o.min:
             reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
                            f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
+        if s is not None and s.min_n is not None and s.n < s.min_n:
+            reasons.append(f"with n = {s.n} the check judges no interval (it needs at least {s.min_n})")
         if s is not None and s.ci_degenerate and (o.passed or o.observed is None):
             reasons.append(f"the value or its confidence interval is undefined with n = {s.n} (the check's notes say why)"
                            if o.observed is None else

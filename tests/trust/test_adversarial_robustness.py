@@ -205,6 +205,11 @@ def test_too_few_instances_cannot_pass_a_gate(planted):
                      thresholds=[{"measurement": "edits_ratio_ci_high", "max": 1.0, "severity": "warn"}])
     result = run_check(PlannedCheck(spec=spec, params=AdversarialRobustnessParams(n_instances=3)), planted)
     assert result.status == Status.ERROR and result.error.type == "SampleTooSmall"
+    # nor fail one: a bound every ratio misses is still not judged on 3 instances
+    spec = CheckSpec(check="adversarial_robustness", params={"n_instances": 3},
+                     thresholds=[{"measurement": "edits_ratio_ci_high", "max": 0.0}])
+    result = run_check(PlannedCheck(spec=spec, params=AdversarialRobustnessParams(n_instances=3)), planted)
+    assert result.status == Status.ERROR and "judges no interval (it needs at least 5)" in result.error.message
 
 
 def test_a_model_no_attack_flips_passes_the_ratio_gate(planted):
