@@ -107,6 +107,22 @@ def test_jsonl_line_that_is_not_an_object(cli, tmp_path, card_writer, fast_polic
     assert "line 2: expected a JSON object" in result.text
 
 
+def test_a_jsonl_categorical_mixing_text_and_numbers_names_the_odd_rows(cli, tmp_path, artefacts, card_writer,
+                                                                        fast_policy):
+    """JSON has no column types: a colour written 5 in one row and "red" in others reaches the
+    model as two kinds of category (and 5 would be an unknown one). Exit 3, the few rows named."""
+    frame = artefacts.frame.copy()
+    frame["color"] = frame["color"].astype(object)
+    frame.loc[[2, 6], "color"] = 5
+    frame.loc[9, "color"] = True
+    data = tmp_path / "rows.jsonl"
+    frame.to_json(data, orient="records", lines=True)
+    result = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", data)
+    assert result.code == 3, result.raw
+    assert ("column 'color': a categorical column mixing text and other values: numbers or booleans in rows 2, 6, 9, "
+            f"text in the other {len(frame) - 3} rows with a value") in result.text, result.raw
+
+
 def test_missing_dataset_file(cli, tmp_path, card_writer, fast_policy):
     data = tmp_path / "nope.csv"
     result = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", data)
