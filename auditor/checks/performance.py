@@ -298,9 +298,17 @@ class Performance(Check):
         return [n for n in cls.measurement_names(params) if n in keep or n.startswith(("max_claim", "claims_"))]
 
     def run(self, ctx) -> CheckOutput:
+        out = self._run_regression(ctx) if ctx.model.has(Capability.REGRESSION) else self._run_classifier(ctx)
+        outputs = ctx.proba()
+        if len(outputs) > 1 and (outputs == outputs[0]).all():
+            what = "prediction" if ctx.regression else "probabilities"
+            out.notes.insert(0, f"The model gives all {len(outputs):,} evaluation rows the same {what}: its output does "
+                                "not move with its inputs here, so every explanation of it is zero and the checks that "
+                                "test explanations have nothing to judge.")
+        return out
+
+    def _run_classifier(self, ctx) -> CheckOutput:
         p = self.params
-        if ctx.model.has(Capability.REGRESSION):
-            return self._run_regression(ctx)
         proba = ctx.proba()
         pos = ctx.positive_index
         if proba.shape[1] > 2:

@@ -155,3 +155,4 @@ def test_a_constant_classifier_fails_a_roc_auc_gate_instead_of_erroring(tmp_path
     m = perf["measurements"]
     assert m["roc_auc"] == m["roc_auc_ci_low"] == m["roc_auc_ci_high"] == 0.5
     assert perf["status"] == "fail" and perf["thresholds"][0]["unreachable"] is None
+    assert perf["notes"][0].startswith(f"The model gives all {len(frame)} evaluation rows the same probabilities")
