@@ -103,6 +103,11 @@ class ExplanationAxioms(Check):
             if m == "gradient_x_input":
                 notes.append("gradient_x_input: completeness against the all-zero word-embedding baseline; "
                              "it holds only for models linear in their inputs, so a failure here is expected.")
+            if AXIOMS[m] == "efficiency":
+                notes.append(f"{m}: SHAP's algorithms give attributions that add up by construction, so a gap means "
+                             "they were recorded against another output (class, output space or base value) than "
+                             "the one compared: this verifies the bookkeeping, not how good the explanation is "
+                             "(explanation_faithfulness tests that).")
         tol = p.tolerances
         evidence = [
             Table(title="Additivity per explainer",
