@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from pydantic import field_validator
 
@@ -68,7 +70,9 @@ class Attention(Check):
             for a, r, words in zip(attr.values, ref.values, attr.words):
                 keep = np.asarray(words) >= 0  # special tokens excluded
                 if keep.sum() > 1:
-                    rhos.append(spearmanr(np.abs(a[keep]), np.abs(r[keep])).statistic)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # a constant side gives NaN, left out of the median
+                        rhos.append(spearmanr(np.abs(a[keep]), np.abs(r[keep])).statistic)
             median = float(np.nanmedian(rhos)) if rhos else None
             measurements[f"{kind}_rank_correlation_median"] = median
             rows.append([kind, median, len(rhos)])

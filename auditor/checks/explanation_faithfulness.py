@@ -8,6 +8,7 @@ bootstrap 95% CI, and a one-sided paired Wilcoxon p-value across instances (refe
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import numpy as np
@@ -127,9 +128,12 @@ class ExplanationFaithfulness(Check):
                 per_instance.extend((int(r), e, m, float(a), float(b)) for r, a, b in zip(attr.row_ids, expl, ctrl))
             x = np.linspace(0, 1, curves["explainer"].shape[1]).tolist()
             for label in ("explainer", "control"):
-                norm = curves[label] / curves[label][:, :1]
-                # a regressor's ratio is unbounded where f(x) is near f(b): its median is the readable summary
-                centre = np.nanmedian(norm, axis=0) if ctx.regression else np.nanmean(norm, axis=0)
+                # a curve starting at 0 has no ratio (NaN, left out; a model that ignores its inputs has no curve)
+                with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # every ratio NaN: the line is not drawn
+                    norm = curves[label] / curves[label][:, :1]
+                    # a regressor's ratio is unbounded where f(x) is near f(b): its median is the readable summary
+                    centre = np.nanmedian(norm, axis=0) if ctx.regression else np.nanmean(norm, axis=0)
                 series.append(Series(name=f"{e}" if label == "explainer" else f"{e} random control",
                                      x=x, y=centre.tolist()))
         path = ctx.add_csv("evidence/faithfulness.csv",
@@ -177,6 +181,6 @@ class ExplanationFaithfulness(Check):
                          f"{', '.join(at_floor)}. A larger n_instances could show stronger evidence.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary, notes=notes, sample_sizes=sample_sizes,
-            key_figure="" if gap is None else f"{first} deletion gap {gap:.3f}",
+            key_figure="" if gap is None or not np.isfinite(gap) else f"{first} deletion gap {gap:.3f}",
             cost={"attribution_model_inputs": {e: ctx.attribution(e, p.n_instances).cost.get("requests", 0) for e in p.explainers}},
         )

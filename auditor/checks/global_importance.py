@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from auditor.checks.base import MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, Check, CheckOutput, Params, count, sample_sizes_of
@@ -48,7 +50,9 @@ class GlobalImportance(Check):
         shap_attr = ctx.attribution("shap", p.n_instances)
         mean_abs = np.abs(shap_attr.matrix()).mean(axis=0)
         features = perm.features
-        rho = float(spearmanr(perm.mean, mean_abs).statistic) if len(features) > 1 else float("nan")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # every importance tied: NaN, which the summary explains
+            rho = float(spearmanr(perm.mean, mean_abs).statistic) if len(features) > 1 else float("nan")
         low, high = perm.ci()
         order = np.argsort(-perm.mean, kind="stable")
         k = min(p.top_k, len(features))

@@ -124,7 +124,8 @@ class PartialDependence(Check):
                       and np.isfinite(top[1]) else ".")) if curves else "No feature to draw."
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            key_figure=f"max ICE heterogeneity {measurements['max_ice_heterogeneity']:.2f}",
+            key_figure=(f"max ICE heterogeneity {measurements['max_ice_heterogeneity']:.2f}"
+                        if np.isfinite(measurements["max_ice_heterogeneity"]) else "ICE heterogeneity n/a"),
             cost={"ice_rows": len(rows), "grid_points": int(sum(len(c.grid) for c in curves))},
             # the interval is undefined only when every feature's curves are flat; a zero-width one at 0 is
             # a model without interactions, not a small sample
