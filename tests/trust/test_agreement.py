@@ -77,23 +77,27 @@ def test_an_explanation_that_ranks_nothing_is_left_out_not_counted_as_agreeing()
     assert all(np.isnan(values[0]) for values in one_word.values())
 
 
+def _constant_context(ctx):
+    """``ctx`` around a constant (prior) classifier: every row gets the same probabilities."""
+    from sklearn.dummy import DummyClassifier
+
+    from auditor.engine.context import AuditContext
+    from auditor.models.tabular import TabularModel
+
+    constant = DummyClassifier(strategy="prior").fit(ctx.data.frame.to_numpy(), ctx.data.labels)
+    return AuditContext(card=ctx.card, data=ctx.data, model=TabularModel(constant, ctx.data.feature_names),
+                        seed=ctx.seed, explainer_params=ctx.explainer_params)
+
+
 def test_a_classifier_that_ignores_its_inputs_gets_no_agreement_or_stability_verdict(tabular):
     """A constant (prior) classifier: SHAP gives every feature exactly 0, so every top-k list is the
     tie rule's and would agree perfectly with every other (before: agreement 1.0 and seed stability
     1.0, both PASS). Nothing is measured: n = 0, and a note says why."""
-    from sklearn.dummy import DummyClassifier
-
     from auditor.checks import CHECK_REGISTRY
-    from auditor.engine.context import AuditContext
     from auditor.engine.runner import PlannedCheck, run_check as run_planned
-    from auditor.models.tabular import TabularModel
     from auditor.policy.schema import CheckSpec
 
-    ctx = tabular.ctx
-    frame = ctx.data.frame
-    constant = DummyClassifier(strategy="prior").fit(frame.to_numpy(), ctx.data.labels)
-    const_ctx = AuditContext(card=ctx.card, data=ctx.data, model=TabularModel(constant, ctx.data.feature_names),
-                             seed=ctx.seed, explainer_params=ctx.explainer_params)
+    const_ctx = _constant_context(tabular.ctx)
     gates = {"explainer_agreement": ("min_feature_agreement", {"explainers": ["shap", "lime"], "n_instances": 10}),
              "local_explanations": ("shap_lime_top_k_agreement", {"n_instances": 10}),
              "explanation_stability": ("shap_perturbation_topk_agreement", {"explainers": ["shap"], "n_instances": 10})}
@@ -133,3 +137,17 @@ def test_local_explanations_compare_top_lists_that_could_share_nothing(tabular_f
     assert out.measurements["shap_lime_top_k_agreement"] == 0.0  # top 5 of 8 would give 2 of 5 = 0.4
     assert any("compared on their top 4 features, not 5" in note for note in out.notes)
     assert "share 0% of their top 4 features" in out.summary
+
+
+def test_a_classifier_that_ignores_its_inputs_raises_no_python_warnings(tabular):
+    """Constant outputs make scipy's rank correlation and the faithfulness curves' ratios undefined:
+    NaN, explained in the summaries, and no warning printed on the reviewer's terminal."""
+    import warnings
+
+    const_ctx = _constant_context(tabular.ctx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        importance, _ = run_check(const_ctx, "global_importance", n_repeats=2, n_instances=10)
+        faith, _ = run_check(const_ctx, "explanation_faithfulness", explainers=["shap"], n_instances=10)
+    assert importance.key_figure == "ρ n/a" and "cannot be correlated" in importance.summary
+    assert faith.measurements["shap_deletion_auc_gap"] == 0.0  # every curve flat: removal changes nothing
