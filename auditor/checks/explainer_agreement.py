@@ -136,8 +136,10 @@ class ExplainerAgreement(Check):
         k_text = f"k = {p.top_k}" if p.top_k else "k = min(5, ceil(0.2 d)) per instance"
         explained = min((len(a) for a in attrs.values()), default=0)
         fa_n = [n for name, n in compared.items() if name.endswith("_feature_agreement")]
-        compared_text = f"{min(fa_n)}" if fa_n and min(fa_n) == max(fa_n) else f"{min(fa_n, default=0)} to {max(fa_n, default=0)}"
-        fewer = f" ({compared_text} compared per pair; see the notes)" if fa_n and min(fa_n) < explained else ""
+        fewer = ""
+        if fa_n and min(fa_n) < explained:
+            counts = f"{min(fa_n)}" if min(fa_n) == max(fa_n) else f"{min(fa_n)} to {max(fa_n)}"
+            fewer = f" ({counts} compared per pair; see the notes)"
         evidence = [
             Heatmap(title="Median top-k feature agreement between explainers", row_labels=methods,
                     col_labels=methods, values=[[None if np.isnan(v) else float(v) for v in r] for r in fa],
