@@ -40,9 +40,8 @@ def row_hashes(frame) -> "np.ndarray":
     pandas hashes an object column's values by their text, so 5, 5.0, True, "5" and b"5" can hash
     alike; a model treats the text "5" as another category than the number 5. Each text, object or
     categorical-of-text column mixes into the hash of a row whose value is a str or bytes which of
-    the two it is; every other row keeps pandas' hash (which for a number in an object column is
-    that of the same number in a numeric column). The prediction caches key rows by it, and derived datasets are
-    identified by it.
+    the two it is; every other row keeps pandas' hash. The prediction caches key rows by it, and
+    derived datasets are identified by it.
     """
     import numpy as np
     import pandas as pd  # imported on use: the CLI's light commands import this module

@@ -52,8 +52,8 @@ def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
     -------
     dict
         Metric name -> (n,) array: FA, RA, SA, SRA at k and the Spearman rank correlation of |a|,
-        |b| (NaN where an instance has no features, where either explanation ranks nothing — every
-        |value| equal, e.g. all zero — and where it has fewer than 2 features).
+        |b|; NaN where either explanation ranks nothing (no feature, one, or every |value| equal, as
+        the all-zero explanation of a model that ignores its inputs).
     """
     if len(values_a) != len(values_b):
         raise ValueError(f"{len(values_a)} and {len(values_b)} instances cannot be compared")
@@ -165,9 +165,8 @@ class ExplainerAgreement(Check):
                             f"the least similar pair is {worst[0]} and {worst[1]}.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            sample_sizes=[SampleSize(measurement=name, n=n) for name, n in compared.items()] + [SampleSize(
-                measurement="min_feature_agreement",
-                n=min((n for name, n in compared.items() if name.endswith("_feature_agreement")), default=0))],
+            sample_sizes=[SampleSize(measurement=name, n=n) for name, n in compared.items()]
+            + [SampleSize(measurement="min_feature_agreement", n=min(fa_n, default=0))],
             key_figure="" if low is None else f"min feature agreement {low:.2f}",
             cost={"attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
         )
