@@ -446,13 +446,13 @@ class Performance(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f} (macro)",
-            notes=_notes(unverifiable, undefined) + bound_notes
+            notes=([f"No evaluation row is of class {', '.join(map(repr, absent))}: ROC AUC and balanced accuracy "
+                    f"are means over the {k - len(absent)} classes present, and nothing here measures how the model "
+                    f"does on {'that class' if len(absent) == 1 else 'those classes'} (its recall and F1 are 0 by "
+                    "convention)."] if absent else [])
+            + _notes(unverifiable, undefined) + bound_notes
             + ([] if pos is not None else [f"{k} classes: f1 (of a positive class) is not measured; the card names "
-                                            "no positive_class. Macro F1 is f1_macro."])
-            + ([f"No evaluation row is of class {', '.join(map(repr, absent))}: ROC AUC and balanced accuracy are "
-                f"means over the {k - len(absent)} classes present, and nothing here measures how the model does on "
-                f"{'that class' if len(absent) == 1 else 'those classes'} (its recall and F1 are 0 by convention)."]
-               if absent else []),
+                                            "no positive_class. Macro F1 is f1_macro."]),
             sample_sizes=sample_sizes,
         )
 
