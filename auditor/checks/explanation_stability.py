@@ -76,13 +76,14 @@ def seed_agreement(ctx, method: str, n: int, n_seeds: int, top_k: int | None) ->
                      if ranked[i] else np.nan for i in range(len(runs[0]))])
 
 
-def perturbation_scores(method: str, vectors, sets, n: int, top_k: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+def perturbation_scores(method: str, vectors, ranked: np.ndarray, sets, n: int,
+                        top_k: int | None) -> tuple[np.ndarray, np.ndarray, int]:
     """Per-instance mean FA@k and max log10 RIS over that instance's kept perturbations (NaN: none),
-    and the number of perturbations whose explanation could not be compared (text segmentation)."""
+    and the number of perturbations whose explanation could not be compared (text segmentation).
+    ``ranked``: which of ``vectors`` rank anything (:func:`ranks_something`); FA@k skips the rest."""
     fa = [[] for _ in range(n)]
     ris = [[] for _ in range(n)]
     skipped = 0
-    ranked = ranks_something(vectors)
     for positions, derived, xs, xps in sets:
         if not len(positions):
             continue
@@ -146,13 +147,14 @@ class ExplanationStability(Check):
         for m in methods:
             attr = ctx.attribution(m, p.n_instances)
             vectors = feature_vectors(attr)
-            notes += unranked_note(m, ranks_something(vectors), "the top-k agreements")
+            ranked = ranks_something(vectors)
+            notes += unranked_note(m, ranked, "the top-k agreements")
             seed = seed_agreement(ctx, m, p.n_instances, p.n_seeds, p.top_k)
             if seed is None:
                 notes.append(f"{m}: deterministic here, so seed stability does not apply.")
             sets, drawn = ctx.model.perturbations(ctx, attr, vectors, p)
             kept = sum(len(s[0]) for s in sets)
-            fa, ris, skipped = perturbation_scores(m, vectors, sets, len(attr), p.top_k)
+            fa, ris, skipped = perturbation_scores(m, vectors, ranked, sets, len(attr), p.top_k)
             if skipped:
                 notes.append(f"{m}: {skipped} perturbed inputs changed the word segmentation and were not compared.")
             rhos = global_rank_stability(attr.importance_matrix(), p.n_bootstrap, ctx.rng(f"stability.global.{m}"))

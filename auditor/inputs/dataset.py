@@ -68,14 +68,14 @@ def _rows_text(mask: np.ndarray) -> str:
     return f"row{'s' * (len(rows) != 1)} {listed}{more}"
 
 
-def _text_among_other_values(series: pd.Series) -> np.ndarray | None:
-    """Which cells hold text, where a column (JSONL's, which has no column types) holds both text and
-    other values (numbers, booleans); None when it holds one kind."""
+def _text_among_other_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Which cells hold text and which other values (numbers, booleans), where a column (JSONL's,
+    which has no column types) holds both; None when it holds one kind."""
     if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) not in ("mixed", "mixed-integer"):
         return None
     text = series.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
     other = ~text & series.notna().to_numpy()
-    return text if text.any() and other.any() else None
+    return (text, other) if text.any() and other.any() else None
 
 
 def _nested(series: pd.Series) -> np.ndarray:
@@ -320,8 +320,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         else:
             mixed = _text_among_other_values(series)
             if mixed is not None:
-                other = ~mixed & series.notna().to_numpy()
-                (few, few_what), (many, many_what) = sorted([(mixed, "text"), (other, "numbers or booleans")],
+                (few, few_what), (many, many_what) = sorted(zip(mixed, ("text", "numbers or booleans")),
                                                             key=lambda kind: kind[0].sum())
                 problems.append(Problem(f"column {col!r}", f"a categorical column mixing text and other values: "
                                                            f"{few_what} in {_rows_text(few)}, {many_what} in the other "

@@ -259,10 +259,14 @@ def random_control(A, rng, *, removable=None):
     rows = [np.array(a, dtype=float) for a in A]
     if removable is not None and len(removable) != len(rows):
         raise ValueError("removable must have one mask per instance")
-    for i, a in enumerate(rows):
-        pos = np.arange(a.shape[0]) if removable is None else np.flatnonzero(removable[i])
+    for a, pos in zip(rows, _positions(rows, removable)):
         a[pos] = a[gen.permutation(pos)]
     return rows if isinstance(A, (list, tuple)) else np.vstack(rows)
+
+
+def _positions(rows: list[np.ndarray], removable) -> list[np.ndarray]:
+    """Each instance's positions a control may shuffle: all, or its ``removable`` ones."""
+    return [np.arange(a.shape[0]) if removable is None else np.flatnonzero(removable[i]) for i, a in enumerate(rows)]
 
 
 def random_controls(A, rng, *, removable=None) -> list:
@@ -271,8 +275,7 @@ def random_controls(A, rng, *, removable=None) -> list:
     of its values (the exact expectation of :func:`random_control`, which draws one of them
     uniformly), else ``[random_control(A, rng, removable=removable)]``. Same types as ``A``."""
     rows = [np.asarray(a, dtype=float) for a in A]
-    positions = [np.arange(a.shape[0]) if removable is None else np.flatnonzero(removable[i])
-                 for i, a in enumerate(rows)]
+    positions = _positions(rows, removable)
     sizes = {len(p) for p in positions}
     if len(sizes) != 1 or not 1 < sizes.pop() <= EXACT_CONTROL_MAX_POSITIONS:
         return [random_control(A, rng, removable=removable)]
