@@ -60,17 +60,49 @@ def unranked_note(method: str, ranked: np.ndarray, what: str) -> list[str]:
             f"the model's output does not move with its inputs, or a text of one word) and are left out of {what}."]
 
 
+def removable_part(ctx, attr):
+    """``attr`` restricted to the instances with at least two positions removal can touch, their
+    removal inputs, and the kept positions (indices into ``attr``). With one position (a one-word
+    text) every ranking removes as a random one does, so the gap to the random control is 0 by
+    construction and says nothing of the explainer; a text of nothing but special tokens (e.g.
+    ``[MASK]``) has none. The tabular analogue is :func:`require_two_features`."""
+    inputs = ctx.model.removal_inputs(ctx.data, np.asarray(attr.row_ids))
+    if inputs.removable is None:
+        return attr, inputs, np.arange(len(attr))
+    keep = np.flatnonzero([int(np.sum(r)) >= 2 for r in inputs.removable])
+    if len(keep) == len(attr) or not len(keep):
+        return attr, inputs, keep
+    part = attr.subset(keep)
+    return part, ctx.model.removal_inputs(ctx.data, np.asarray(part.row_ids)), keep
+
+
+def unremovable_note(method: str, kept: int, n: int, what: str) -> list[str]:
+    """The note saying how many of ``method``'s explained instances have nothing to remove and are
+    left out of ``what``."""
+    if kept == n:
+        return []
+    return [f"{method}: {n - kept} of {n} explained instances have fewer than two positions that removal can touch "
+            f"(a one-word text, or only special tokens such as [MASK]), so any ranking of them removes as a random one "
+            f"does; they are left out of {what}."]
+
+
 def deletion_gaps(ctx, attr, label: str) -> np.ndarray:
     """Per explained instance, the random control's normalised deletion AUC minus the explainer's
     (positive: removing the explainer's top features lowers the prediction faster than removing
-    random ones). The control is the instance's own values at positions shuffled by ``ctx.rng(label)``
-    (with at most 4 features, the mean over every order: :func:`random_controls`)."""
+    random ones; NaN where fewer than two positions can be removed, :func:`removable_part`). The control is the
+    instance's own values at positions shuffled by ``ctx.rng(label)`` (with at most 4 features, the
+    mean over every order: :func:`random_controls`)."""
     from auditor.metrics.faithfulness import deletion_curve, normalised_auc, random_controls
     from auditor.models.inputs import by_class
 
-    inputs = ctx.model.removal_inputs(ctx.data, np.asarray(attr.row_ids))
-    def auc(values) -> np.ndarray:
-        return normalised_auc(by_class(attr, inputs, values, deletion_curve, n_steps=inputs.curve_steps))
+    part, inputs, keep = removable_part(ctx, attr)
+    gaps = np.full(len(attr), np.nan)
+    if not len(keep):
+        return gaps
 
-    controls = random_controls(list(attr.values), ctx.rng(label), removable=inputs.removable)
-    return np.mean([auc(control) for control in controls], axis=0) - auc(attr.values)
+    def auc(values) -> np.ndarray:
+        return normalised_auc(by_class(part, inputs, values, deletion_curve, n_steps=inputs.curve_steps))
+
+    controls = random_controls(list(part.values), ctx.rng(label), removable=inputs.removable)
+    gaps[keep] = np.mean([auc(control) for control in controls], axis=0) - auc(part.values)
+    return gaps

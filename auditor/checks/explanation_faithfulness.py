@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from auditor.checks.base import MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, Check, CheckOutput, Params, count
-from auditor.checks.explainers import require_two_features
+from auditor.checks.explainers import removable_part, require_two_features, unremovable_note
 from auditor.metrics.faithfulness import (
     ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, faithfulness_correlation,
     insertion_curve, normalised_auc, random_controls,
@@ -72,10 +72,17 @@ class ExplanationFaithfulness(Check):
         p = self.params
         feature_table = ctx.model.has(Capability.FEATURE_TABLE)
         measurements: dict[str, float | None] = {}
-        rows, series, per_instance, sample_sizes, at_floor, exact = [], [], [], [], [], []
+        rows, series, per_instance, sample_sizes, at_floor, exact, notes = [], [], [], [], [], [], []
+        curve_ns: dict[str, int] = {}
         for e in p.explainers:
-            attr = ctx.attribution(e, p.n_instances)
-            inputs = ctx.model.removal_inputs(ctx.data, attr.row_ids)
+            explained_all = ctx.attribution(e, p.n_instances)
+            attr, inputs, keep = removable_part(ctx, explained_all)
+            notes += unremovable_note(e, len(keep), len(explained_all), "the faithfulness metrics")
+            if not len(keep):
+                for m in METRICS:
+                    measurements.update({f"{e}_{m}{s}": None for s in SUFFIXES})
+                    sample_sizes += [SampleSize(measurement=f"{e}_{m}{s}", n=0) for s in SUFFIXES]
+                continue
             n_steps = p.n_steps if p.n_steps is not None else inputs.curve_steps
             controls = random_controls(list(attr.values), ctx.rng(f"faithfulness.control.{e}"),
                                        removable=inputs.removable)
@@ -136,6 +143,7 @@ class ExplanationFaithfulness(Check):
                     centre = np.nanmedian(norm, axis=0) if ctx.regression else np.nanmean(norm, axis=0)
                 series.append(Series(name=f"{e}" if label == "explainer" else f"{e} random control",
                                      x=x, y=centre.tolist()))
+            curve_ns[e] = len(attr)
         path = ctx.add_csv("evidence/faithfulness.csv",
                            ["row", "explainer", "metric", "explainer_value", "control_value"],
                            [[r, e, m, repr(a), repr(b)] for r, e, m, a, b in per_instance])
@@ -150,19 +158,24 @@ class ExplanationFaithfulness(Check):
                         "at its floor is the smallest the one-sided Wilcoxon test can give with n pairs (1/2^n): the "
                         "evidence may be stronger than it can show.",
             ),
-            LineChart(title=("Deletion curves: the prediction's distance from the baseline prediction as top-ranked "
-                             "features are removed" if ctx.regression else
-                             "Deletion curves: probability of the explained class as top-ranked features are removed"),
-                      series=series, xlabel="fraction of features removed (most relevant first)",
-                      ylabel=("(f − f(b)) / (f(x) − f(b)), median" if ctx.regression else "p / p(x), mean over instances"),
-                      caption=f"n = {len(attr)} explained instances; solid: the explainer's ranking, dashed: its "
-                              "random control (same values at shuffled positions). A faithful explainer's curve "
-                              "falls below its control's."),
-            FileRef(title="Per-instance faithfulness values", path=path),
         ]
+        if series:
+            counted = (f"n = {next(iter(curve_ns.values()))}" if len(set(curve_ns.values())) == 1 else
+                       "n = " + ", ".join(f"{k} ({e})" for e, k in curve_ns.items()))
+            evidence.append(LineChart(
+                title=("Deletion curves: the prediction's distance from the baseline prediction as top-ranked "
+                       "features are removed" if ctx.regression else
+                       "Deletion curves: probability of the explained class as top-ranked features are removed"),
+                series=series, xlabel="fraction of features removed (most relevant first)",
+                ylabel=("(f − f(b)) / (f(x) − f(b)), median" if ctx.regression else "p / p(x), mean over instances"),
+                caption=f"{counted} explained instances; solid: the explainer's ranking, dashed: its random control "
+                        "(same values at shuffled positions). A faithful explainer's curve falls below its control's."))
+        evidence.append(FileRef(title="Per-instance faithfulness values", path=path))
         first = p.explainers[0]
         gap, pval = measurements.get(f"{first}_deletion_auc_gap"), measurements.get(f"{first}_deletion_auc_p_value")
         summary = (
+            f"No instance {first} explained has two positions that removal can touch, so its faithfulness was not measured."
+            if curve_ns.get(first) is None else
             f"Removing the features {first} ranks first {'brings the prediction back to the baseline prediction' if ctx.regression else 'lowers the prediction'} faster than removing random ones: "
             f"the median deletion AUC is {gap:.3f} lower than the random control's (one-sided Wilcoxon "
             f"{'p < 0.001' if pval < 0.001 else f'p = {pval:.3f}'})."
@@ -170,7 +183,6 @@ class ExplanationFaithfulness(Check):
             f"{first}'s ranking does not remove the prediction faster than a random ranking (deletion AUC gap "
             f"{'n/a' if gap is None else f'{gap:.3f}'}): its explanations should not be trusted as they stand."
         )
-        notes = []
         if exact:
             notes.append(f"Few features, so each instance's random control is the mean over every order of its own "
                          f"values, the exact expectation of one random order: {', '.join(exact)}. One random order "

@@ -35,9 +35,7 @@ import inspect
 import numpy as np
 
 from auditor.errors import ModelCardError, ModelLoadError, Problem
-from auditor.metrics.removal import TokenMask
 from auditor.models.base import Capability
-from auditor.models.inputs import PerturbableInputs
 from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS
 from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, load_text_model,
                                  offline_transformers, with_runtime)
@@ -88,19 +86,6 @@ class DecoderTextModel(TextModel):
     def rewrap(self, model) -> "DecoderTextModel":
         return DecoderTextModel(model, self.tokenizer, device=str(self.device), max_length=self.max_length,
                                 batch_size=self.batch_size)
-
-    def removal_inputs(self, data, rows: np.ndarray) -> PerturbableInputs:
-        """Token-id arrays; removal writes the neutral id at positions that are not special (by
-        position, so a prompt's tokens are never removed either)."""
-        encoded = self.encode(self.inputs(data, rows))
-        removable = [~np.asarray(e.special, dtype=bool) & ~np.isin(e.ids, list(self.special_ids)) for e in encoded]
-        return PerturbableInputs(
-            X=[np.asarray(e.ids) for e in encoded],
-            baseline=TokenMask(mask_id=self.mask_id, removable=removable),
-            f_for=lambda c: (lambda ids: self.predict_proba_ids(list(ids))[:, c]),
-            removable=removable,
-            curve_steps=self.CURVE_STEPS,
-        )
 
 
 class PromptedCausalLM(DecoderTextModel):

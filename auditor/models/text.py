@@ -332,17 +332,24 @@ class TextModel(RuntimeChoice, AdapterBase):
         return texts if rows is None else [texts[i] for i in rows]
 
     def removal_inputs(self, data, rows: np.ndarray) -> PerturbableInputs:
-        """Token-id arrays; removing position j writes the ``[MASK]`` id; special tokens are never
-        removed (id level: never decode and re-tokenise, reference §6.2)."""
+        """Token-id arrays; removing position j writes the ``[MASK]`` id (id level: never decode and
+        re-tokenise, reference §6.2). The text's words are removable, ``[UNK]`` included (it stands
+        for a word the vocabulary lacks, an emoji say); the tokens the tokenizer adds ([CLS], [SEP],
+        padding; a prompted LM's prompt) are not, nor a mask token already there (removing it would
+        change nothing)."""
         encoded = self.encode(self.inputs(data, rows))
-        special = self.special_ids
+        removable = self.removable_positions(encoded)
         return PerturbableInputs(
             X=[np.asarray(e.ids) for e in encoded],
-            baseline=TokenMask(mask_id=self.mask_id, special_ids=tuple(special)),
+            baseline=TokenMask(mask_id=self.mask_id, removable=removable),
             f_for=lambda c: (lambda ids: self.predict_proba_ids(list(ids))[:, c]),
-            removable=[np.array([t not in special for t in e.ids]) for e in encoded],
+            removable=removable,
             curve_steps=self.CURVE_STEPS,
         )
+
+    def removable_positions(self, encoded: list[Encoded]) -> list[np.ndarray]:
+        """Per text, its word positions (not added by the tokenizer) that do not hold the mask id."""
+        return [~np.asarray(e.special, dtype=bool) & (np.asarray(e.ids) != self.mask_id) for e in encoded]
 
     def perturbations(self, ctx, attr, vectors, params):
         return text_perturbations(ctx, attr, vectors, params)

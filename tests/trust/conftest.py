@@ -114,29 +114,29 @@ def text_model_dir(tmp_path_factory, tiny_bert):
     return tiny_bert.build_tiny_text_model(tmp_path_factory.mktemp("trust_tiny_bert") / "model")
 
 
-def write_sentences(tiny, root: Path, n: int, n_neutral: int) -> Path:
+def write_sentences(tiny, root: Path, n: int, n_neutral: int, extra: tuple = ()) -> Path:
     """``eval.jsonl`` of ~``n`` synthetic sentences with a planted "good" / "bad", the last
-    ``n_neutral`` with neither (and a random label)."""
+    ``n_neutral`` with neither (and a random label), then the ``(text, label)`` rows of ``extra``."""
     rng = np.random.default_rng(42)
     words = (["good", "bad"] * n)[: n - n_neutral] + [None] * n_neutral
     texts = [tiny.make_sentence(rng, w, int(rng.integers(4, 9))) for w in words]
     labels = ["positive" if w == "good" else "negative" if w == "bad" else str(rng.choice(["positive", "negative"]))
               for w in words]
+    rows = list(zip(texts, labels)) + list(extra)
     root.mkdir(parents=True, exist_ok=True)
     jsonl = root / "eval.jsonl"
-    jsonl.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(texts, labels)),
-                     encoding="utf-8")
+    jsonl.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows), encoding="utf-8")
     return jsonl
 
 
-def make_text_context(tiny, root: Path, model_dir: Path, *, n: int = 20, seed: int = 0):
-    """~``n`` synthetic sentences with a planted "good" / "bad" (a few with neither)."""
+def make_text_context(tiny, root: Path, model_dir: Path, *, n: int = 20, seed: int = 0, extra: tuple = ()):
+    """~``n`` synthetic sentences with a planted "good" / "bad" (a few with neither), then ``extra``."""
     from auditor.engine.context import AuditContext
     from auditor.inputs.dataset import load_dataset
     from auditor.inputs.model_card import load_model_card
     from auditor.models.text import load_text_model
 
-    jsonl = write_sentences(tiny, root, n, n_neutral=2)
+    jsonl = write_sentences(tiny, root, n, n_neutral=min(2, n), extra=extra)
     card = load_model_card(write_card(root / "card", {
         "task": "text-classification", "model": {"path": str(model_dir), "format": "transformers"},
         "name": "trust-tiny-bert", "target": "label", "text_column": "text", "positive_class": "positive",
