@@ -9,7 +9,9 @@ For every sensitive column (the card's ``sensitive_features`` and the policy's
 * **disparities**: the largest between-group difference and the smallest ratio of the selection
   rate (demographic parity), of TPR and FPR (equalised odds: the worse of the two) and of accuracy,
   with bootstrap CIs, over the groups with at least ``min_group_size`` rows; smaller groups are
-  reported, never gated;
+  reported, never gated. A true- or false-positive rate counts only where it rests on that many
+  rows too (the group's positives, or negatives): a TPR of three positives moves by a third with
+  each, and would flag a sound model on too little data;
 * **explanation-based evidence** (from the shared attribution run): the share of attribution mass
   on the sensitive features that are model inputs; **proxies**: features associated with a
   sensitive column (Cramér's V ≥ ``proxy_association``) that rank in the global top-k; and
@@ -38,12 +40,14 @@ from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
     DISPARITIES, bootstrap_group_metrics, cramers_v, disparity, column_groups, group_metric_frame, IndexedGroups,
+    rate_bases,
 )
 from auditor.models.base import Capability
 from auditor.results import BarChart, SampleSize, Table
 
 KIND = "classification"  # the engine audits classifiers; a regression adapter adds its own metric set
 STATISTICS = ("difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high")
+ABBREVIATIONS = {"true_positive_rate": "TPR", "false_positive_rate": "FPR"}
 EVIDENCE = ("sensitive_attribution_share", "proxy_features_in_top_k", "max_proxy_association",
             "faithfulness_gap_disparity", "stability_disparity", "explained_instances")
 
@@ -77,15 +81,14 @@ def _num(v) -> float | None:
     return None if v is None or not np.isfinite(v) else float(v)
 
 
-def column_disparities(table: pd.DataFrame, names: list[str], boot: dict[str, np.ndarray], gated: list[str],
-                       alpha: float) -> dict[str, dict[str, float | None]]:
-    """Per disparity: point difference and ratio over the ``gated`` groups (worst of its metrics)
-    and their bootstrap CIs."""
-    idx = [names.index(g) for g in gated]
+def column_disparities(table: pd.DataFrame, names: list[str], boot: dict[str, np.ndarray],
+                       gated: dict[str, list[str]], alpha: float) -> dict[str, dict[str, float | None]]:
+    """Per disparity: point difference and ratio (the worst of its metrics, each over the groups
+    ``gated[metric]`` names) and their bootstrap CIs."""
     out = {}
     for d, metrics in DISPARITIES[KIND].items():
-        points = [disparity(table.loc[gated, m].to_numpy(float)) for m in metrics]
-        boots = [disparity(boot[m][:, idx]) for m in metrics]
+        points = [disparity(table.loc[gated[m], m].to_numpy(float)) for m in metrics]
+        boots = [disparity(boot[m][:, [names.index(g) for g in gated[m]]]) for m in metrics]
         with np.errstate(invalid="ignore"):
             diff = np.nanmax([pt[0] for pt in points]) if any(np.isfinite(pt[0]) for pt in points) else np.nan
             ratio = np.nanmin([pt[1] for pt in points]) if any(np.isfinite(pt[1]) for pt in points) else np.nan
@@ -158,18 +161,29 @@ class SubgroupFairness(Check):
             gated = [g for g in names if table.loc[g, "n"] >= p.min_group_size]
             gated_total += len(gated)
             small_total += len(names) - len(gated)
+            # a rate counts where it rests on min_group_size rows: a group's positives for its TPR
+            bases = rate_bases(KIND, y, pred, groups)
+            rated = {m: [g for j, g in enumerate(names) if g in gated and based[j] >= p.min_group_size]
+                     for m, based in bases.items()}
             for j, g in enumerate(names):
-                head = [col, g, int(table.loc[g, "n"]), "yes" if g in gated else f"no (n < {p.min_group_size})"]
-                for target, metrics in ((group_rows, ("selection_rate", "accuracy")),
-                                        (error_rows, ("true_positive_rate", "false_positive_rate"))):
-                    row = list(head)
-                    for m in metrics:
-                        row += [_num(table.loc[g, m]), _q(boot[m][:, j], alpha / 2), _q(boot[m][:, j], 1 - alpha / 2)]
-                    target.append(row)
-            stats = column_disparities(table, names, boot, gated, alpha)
+                group_row = [col, g, int(table.loc[g, "n"]), "yes" if g in gated else f"no (n < {p.min_group_size})"]
+                error_row = [col, g, int(table.loc[g, "n"])]
+                for m in ("selection_rate", "accuracy"):
+                    group_row += [_num(table.loc[g, m]), _q(boot[m][:, j], alpha / 2), _q(boot[m][:, j], 1 - alpha / 2)]
+                for m, base in (("true_positive_rate", "positives"), ("false_positive_rate", "negatives")):
+                    error_row += [int(bases[m][j]), "yes" if g in rated[m] else
+                                  f"no ({base} < {p.min_group_size})" if g in gated else "no",
+                                  _num(table.loc[g, m]), _q(boot[m][:, j], alpha / 2), _q(boot[m][:, j], 1 - alpha / 2)]
+                group_rows.append(group_row)
+                error_rows.append(error_row)
+            stats = column_disparities(table, names, boot, rated, alpha)
             for d, st in stats.items():
-                disparity_rows.append([col, d, len(gated), st["difference"], st["difference_ci_low"],
-                                       st["difference_ci_high"], st["ratio"], st["ratio_ci_low"], st["ratio_ci_high"]])
+                counts = {len(rated[m]) for m in DISPARITIES[KIND][d]}
+                disparity_rows.append([col, d, counts.pop() if len(counts) == 1 else
+                                       ", ".join(f"{len(rated[m])} ({ABBREVIATIONS[m]})" for m in DISPARITIES[KIND][d]),
+                                       st["difference"],
+                                       st["difference_ci_low"], st["difference_ci_high"], st["ratio"], st["ratio_ci_low"],
+                                       st["ratio_ci_high"]])
                 cur = worst.setdefault(d, {k: None for k in STATISTICS})
                 if st["difference"] is not None and (cur["difference"] is None or st["difference"] > cur["difference"]):
                     cur.update({k: st[k] for k in STATISTICS[:3]})
@@ -178,6 +192,12 @@ class SubgroupFairness(Check):
             if len(gated) < 2:
                 notes.append(f"{col}: fewer than two groups with at least {p.min_group_size} rows, so no disparity "
                              "is measured for it (its groups are reported, not gated).")
+            else:
+                short = [f"the {m.replace('_', ' ')} of {', '.join(left)} rests on fewer than {p.min_group_size} {base}"
+                         for m, base in (("true_positive_rate", "positives"), ("false_positive_rate", "negatives"))
+                         if (left := [str(g) for g in gated if g not in rated[m]])]
+                if short:
+                    notes.append(f"{col}: {'; '.join(short)}, so it is reported, not part of equalised odds.")
         for d, st in worst.items():
             measurements.update({f"{d}_{k}": v for k, v in st.items()})
         sample_sizes = [SampleSize(measurement="rows", n=len(y))]
@@ -203,11 +223,14 @@ class SubgroupFairness(Check):
                           f"from {p.n_bootstrap} resamples of all {len(y)} rows. Numeric sensitive features with more "
                           f"than {p.max_categories} values are cut into {p.n_bins} quantile bins."),
             Table(title="Error rates per group",
-                  columns=["sensitive feature", "group", "n", "gated", "true-positive rate", f"{level} CI low",
-                           "CI high", "false-positive rate", f"{level} CI low", "CI high"],
+                  columns=["sensitive feature", "group", "n", "positives", "TPR gated", "true-positive rate",
+                           f"{level} CI low", "CI high", "negatives", "FPR gated", "false-positive rate",
+                           f"{level} CI low", "CI high"],
                   rows=error_rows,
-                  caption=f"TPR: share of true {ctx.classes[pos]!r} rows predicted so; FPR: share of the other rows "
-                          "predicted so. A group without rows of a class has no rate for it (empty).",
+                  caption=f"TPR: share of the true {ctx.classes[pos]!r} rows (positives) predicted so; FPR: share of "
+                          f"the other rows (negatives) predicted so. A rate is gated (part of equalised odds) when its "
+                          f"group has {p.min_group_size} rows and the rate rests on {p.min_group_size} of them. A group "
+                          "without rows of a class has no rate for it (empty).",
                   detail=True),
             Table(title="Between-group disparities",
                   columns=["sensitive feature", "disparity", "groups gated", "difference", f"{level} CI low", "CI high",

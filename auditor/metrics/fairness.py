@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["GroupMetric", "GROUP_METRICS", "DISPARITIES", "group_codes", "column_groups", "IndexedGroups",
-           "as_indexed_groups", "group_metric_frame", "bootstrap_group_metrics", "resample_counts", "distinct_rows",
-           "disparity", "association", "cramers_v", "MISSING_GROUP"]
+           "as_indexed_groups", "group_metric_frame", "rate_bases", "bootstrap_group_metrics", "resample_counts",
+           "distinct_rows", "disparity", "association", "cramers_v", "MISSING_GROUP"]
 
 MISSING_GROUP = "(missing)"
 
@@ -161,6 +161,16 @@ def group_metric_frame(kind: str, y_true, y_pred, groups) -> pd.DataFrame:
     table = frame.by_group.copy()
     table["n"] = table["n"].astype(int)
     return table.sort_index()
+
+
+def rate_bases(kind: str, y_true, y_pred, groups) -> dict[str, np.ndarray]:
+    """Per metric, how many rows each group's value rests on (its denominator: the group's rows for
+    a selection rate or accuracy, its positives for a true-positive rate, its negatives for a
+    false-positive rate), groups in the sorted order of :func:`group_metric_frame`."""
+    names, codes = as_indexed_groups(groups)
+    y, p = np.asarray(y_true), np.asarray(y_pred)
+    return {k: np.bincount(codes, weights=m.denominator(y, p).astype(float), minlength=len(names)).astype(int)
+            for k, m in GROUP_METRICS[kind]().items()}
 
 
 def resample_counts(columns: list[np.ndarray], *, n_boot: int, rng) -> tuple[np.ndarray, np.ndarray]:

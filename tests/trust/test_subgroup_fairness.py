@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from auditor.metrics.fairness import (
-    association, bootstrap_group_metrics, disparity, group_codes, group_metric_frame, resample_counts,
+    association, bootstrap_group_metrics, disparity, group_codes, group_metric_frame, rate_bases, resample_counts,
 )
 
 from .conftest import frame_context
@@ -27,6 +27,13 @@ def test_group_metrics_match_hand_computed_values():
                                                   "false_positive_rate": 0.5, "accuracy": 0.5, "n": 4})
     assert t.loc["b"].to_dict() == pytest.approx({"selection_rate": 4 / 6, "true_positive_rate": 1.0,
                                                   "false_positive_rate": 1 / 3, "accuracy": 5 / 6, "n": 6})
+
+
+def test_rate_bases_count_the_rows_each_rate_rests_on():
+    """Group a: 4 rows, 2 positives, 2 negatives; group b: 6 rows, 3 and 3 (the table above)."""
+    bases = rate_bases("classification", Y, P, G)
+    assert {k: v.tolist() for k, v in bases.items()} == {
+        "selection_rate": [4, 6], "accuracy": [4, 6], "true_positive_rate": [2, 3], "false_positive_rate": [2, 3]}
 
 
 def test_group_metrics_of_distinct_rows_weighted_equal_fairlearn_on_every_row():
@@ -250,3 +257,30 @@ def test_policy_fairness_groups_are_kept_and_a_missing_one_is_located(tmp_path):
     sampled = load_dataset(ctx.data.path, ctx.card, max_rows=50, seed=1)
     assert len(sampled.sensitive) == 50  # sampled with the rows
     assert sampled.sensitive["group"].tolist() == ctx.data.sensitive["group"].iloc[sampled.source_rows].tolist()
+
+
+def test_a_rate_of_too_few_positives_or_negatives_is_reported_not_part_of_equalised_odds(tmp_path):
+    """g1 has 187 rows but 43 negatives: with groups of 50 rows gated, its false-positive rate (43
+    rows) is reported and left out, so equalised odds is the true-positive-rate difference alone;
+    with 30, both rates count (fairlearn's definition: the larger difference)."""
+    ctx = proxy_context(tmp_path)
+    y = ctx.label_index() == ctx.positive_index
+    pred = ctx.predicted_index() == ctx.positive_index
+    g = ctx.data.sensitive["group"].to_numpy()
+    tpr = [pred[(g == k) & y].mean() for k in ("g0", "g1")]
+    fpr = [pred[(g == k) & ~y].mean() for k in ("g0", "g1")]
+    assert [int(((g == k) & ~y).sum()) for k in ("g0", "g1")] == [160, 43]
+    strict, _ = run_check(ctx, "subgroup_fairness", n_instances=20, min_group_size=50, n_bootstrap=50)
+    assert strict.measurements["equalised_odds_difference"] == pytest.approx(abs(tpr[0] - tpr[1]))
+    assert strict.measurements["groups_gated"] == 2
+    assert "group: the false positive rate of g1 rests on fewer than 50 negatives, so it is reported, not part of " \
+           "equalised odds." in strict.notes
+    errors = next(e for e in strict.evidence if e.title == "Error rates per group")
+    g1 = next(r for r in errors.rows if r[1] == "g1")
+    assert g1[3:5] == [144, "yes"] and g1[8:10] == [43, "no (negatives < 50)"]
+    disparities = next(e for e in strict.evidence if e.title == "Between-group disparities")
+    assert [r[2] for r in disparities.rows] == [2, "2 (TPR), 1 (FPR)", 2]
+    loose, _ = run_check(ctx, "subgroup_fairness", n_instances=20, n_bootstrap=50)
+    assert loose.measurements["equalised_odds_difference"] == pytest.approx(
+        max(abs(tpr[0] - tpr[1]), abs(fpr[0] - fpr[1])))
+    assert not any("equalised odds" in n for n in loose.notes)
