@@ -238,7 +238,9 @@ class SubgroupFairness(Check):
                   rows=disparity_rows,
                   caption="Difference: largest minus smallest group value; ratio: smallest over largest. Demographic "
                           "parity compares selection rates; equalised odds takes the worse of the TPR and FPR "
-                          f"disparities. Only groups with at least {p.min_group_size} rows count."),
+                          f"disparities. Only groups with at least {p.min_group_size} rows count, and a TPR (FPR) only "
+                          f"where its group has {p.min_group_size} positives (negatives); groups gated: per rate when "
+                          "they differ."),
         ]
         evidence += self._explanation_evidence(ctx, p, sens, codes, measurements, notes)
         if measurements["explained_instances"] is not None:
