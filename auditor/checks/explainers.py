@@ -89,9 +89,9 @@ def unremovable_note(method: str, kept: int, n: int, what: str) -> list[str]:
 def deletion_gaps(ctx, attr, label: str) -> np.ndarray:
     """Per explained instance, the random control's normalised deletion AUC minus the explainer's
     (positive: removing the explainer's top features lowers the prediction faster than removing
-    random ones; NaN where fewer than two positions can be removed, :func:`removable_part`). The control is the
-    instance's own values at positions shuffled by ``ctx.rng(label)`` (with at most 4 features, the
-    mean over every order: :func:`random_controls`)."""
+    random ones; NaN where fewer than two positions can be removed, :func:`removable_part`). The
+    control is the instance's own values at positions shuffled by ``ctx.rng(label)`` (with at most 4
+    features, the mean over every order: :func:`random_controls`)."""
     from auditor.metrics.faithfulness import deletion_curve, normalised_auc, random_controls
     from auditor.models.inputs import by_class
 

@@ -142,8 +142,8 @@ class ExplanationClustering(Check):
         stability, notes = self._stability(ctx, attr)
         if not np.isfinite(faith).all():
             notes.append(f"{int((~np.isfinite(faith)).sum())} of {len(faith)} explained instances have no faithfulness "
-                         "gap (fewer than two positions that removal can touch, or an undefined deletion curve) and are left out of "
-                         "the cohorts' faithfulness.")
+                         "gap (fewer than two positions that removal can touch, or an undefined deletion curve) and are "
+                         "left out of the cohorts' faithfulness.")
         spaces = {"attributions": shares, "predictions": proba[rows]}
         if "embeddings" in p.views:
             if ctx.model.has(Capability.EMBEDDINGS):
@@ -158,8 +158,9 @@ class ExplanationClustering(Check):
         measurements[metric.value] = _num(np.average(outcome, weights=weights)) if n else None
         measurements["faithfulness_gap"] = _num(np.nanmedian(faith)) if np.isfinite(faith).any() else None
         measurements["stability"] = None if stability is None else _num(np.nanmedian(stability))
-        sample_sizes = [SampleSize(measurement=m, n=int(np.isfinite(faith).sum()) if m == "faithfulness_gap" else n)
-                        for m in OVERALL if m in ("n", metric.value) or m not in {c.value for c in COHORT_METRICS.values()}]
+        with_gap = int(np.isfinite(faith).sum())
+        sample_sizes = [SampleSize(measurement=m, n=with_gap if m == "faithfulness_gap" else n) for m in OVERALL
+                        if m in ("n", metric.value) or m not in {c.value for c in COHORT_METRICS.values()}]
         cohort_rows, quality_rows, method_rows, labels_of, worst_of = [], [], [], {}, {}
         for view in p.views:
             if view not in spaces:
@@ -279,7 +280,8 @@ class ExplanationClustering(Check):
             top = defining_features(shares, labels, c, p.n_top_features)
             gated = size >= p.min_cohort_size
             out.append({
-                "cohort": c, "n": size, "n_faith": int(np.isfinite(faith[inside]).sum()), "gated": gated, "gap": _num(gap), "gap_lo": _num(gap_lo),
+                "cohort": c, "n": size, "n_faith": int(np.isfinite(faith[inside]).sum()), "gated": gated,
+                "gap": _num(gap), "gap_lo": _num(gap_lo),
                 "faith": _num(fg), "faith_lo": _num(fg_lo), "faith_hi": _num(fg_hi), "stability": stab, "top": top,
                 "accuracy": _num(acc),
                 "row": [view, f"C{c + 1}", size, "yes" if gated else f"no (n < {p.min_cohort_size})", _num(acc),

@@ -47,7 +47,7 @@ from auditor.results import BarChart, SampleSize, Table
 
 KIND = "classification"  # the engine audits classifiers; a regression adapter adds its own metric set
 STATISTICS = ("difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high")
-ABBREVIATIONS = {"true_positive_rate": "TPR", "false_positive_rate": "FPR"}
+CLASS_RATES = {"true_positive_rate": ("TPR", "positives"), "false_positive_rate": ("FPR", "negatives")}  # rests on
 EVIDENCE = ("sensitive_attribution_share", "proxy_features_in_top_k", "max_proxy_association",
             "faithfulness_gap_disparity", "stability_disparity", "explained_instances")
 
@@ -170,7 +170,7 @@ class SubgroupFairness(Check):
                 error_row = [col, g, int(table.loc[g, "n"])]
                 for m in ("selection_rate", "accuracy"):
                     group_row += [_num(table.loc[g, m]), _q(boot[m][:, j], alpha / 2), _q(boot[m][:, j], 1 - alpha / 2)]
-                for m, base in (("true_positive_rate", "positives"), ("false_positive_rate", "negatives")):
+                for m, (_, base) in CLASS_RATES.items():
                     error_row += [int(bases[m][j]), "yes" if g in rated[m] else
                                   f"no ({base} < {p.min_group_size})" if g in gated else "no",
                                   _num(table.loc[g, m]), _q(boot[m][:, j], alpha / 2), _q(boot[m][:, j], 1 - alpha / 2)]
@@ -178,12 +178,10 @@ class SubgroupFairness(Check):
                 error_rows.append(error_row)
             stats = column_disparities(table, names, boot, rated, alpha)
             for d, st in stats.items():
-                counts = {len(rated[m]) for m in DISPARITIES[KIND][d]}
-                disparity_rows.append([col, d, counts.pop() if len(counts) == 1 else
-                                       ", ".join(f"{len(rated[m])} ({ABBREVIATIONS[m]})" for m in DISPARITIES[KIND][d]),
-                                       st["difference"],
-                                       st["difference_ci_low"], st["difference_ci_high"], st["ratio"], st["ratio_ci_low"],
-                                       st["ratio_ci_high"]])
+                counts = [len(rated[m]) for m in DISPARITIES[KIND][d]]
+                n_gated = counts[0] if len(set(counts)) == 1 else ", ".join(
+                    f"{k} ({CLASS_RATES[m][0]})" for k, m in zip(counts, DISPARITIES[KIND][d]))
+                disparity_rows.append([col, d, n_gated, *(st[k] for k in STATISTICS)])
                 cur = worst.setdefault(d, {k: None for k in STATISTICS})
                 if st["difference"] is not None and (cur["difference"] is None or st["difference"] > cur["difference"]):
                     cur.update({k: st[k] for k in STATISTICS[:3]})
@@ -194,8 +192,7 @@ class SubgroupFairness(Check):
                              "is measured for it (its groups are reported, not gated).")
             else:
                 short = [f"the {m.replace('_', ' ')} of {', '.join(left)} rests on fewer than {p.min_group_size} {base}"
-                         for m, base in (("true_positive_rate", "positives"), ("false_positive_rate", "negatives"))
-                         if (left := [str(g) for g in gated if g not in rated[m]])]
+                         for m, (_, base) in CLASS_RATES.items() if (left := [str(g) for g in gated if g not in rated[m]])]
                 if short:
                     notes.append(f"{col}: {'; '.join(short)}, so it is reported, not part of equalised odds.")
         for d, st in worst.items():
