@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fontconfig fonts-dejavu-core
+  fonts-symbola fonts-noto-cjk  # emoji and CJK in reviewed texts: DejaVu has neither, the PDF would show boxes
   chromium chromium-driver)  # the last two: headless browser tests of `auditor serve` (tests/web)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

@@ -197,3 +197,23 @@ def test_the_workers_machines_are_named_alike_ones_once_with_their_count():
             "Linux-6.1-x86_64") in lines
     assert ("Worker machine: Intel Xeon Gold 6338, 2 logical CPUs; PyTorch kernels AVX2, 1 thread; Python 3.11.7; "
             "Linux-6.1-x86_64") in lines
+
+
+def test_the_pdf_has_a_glyph_for_emoji_and_cjk_text():
+    """Reviews hold emoji and other scripts; DejaVu has neither 👍 nor 日本語, and without a font for
+    them the PDF shows empty boxes where the evidence is. scripts/setup.sh installs Symbola and Noto
+    CJK, which Pango falls back to for the characters DejaVu lacks."""
+    import io
+
+    pytest.importorskip("pypdf")
+    from pypdf import PdfReader
+
+    from auditor.render.pdf import html_to_pdf
+
+    pdf = html_to_pdf('<p style="font-family: \'DejaVu Sans\'">great 👍 日本語 ok</p>',
+                      created_at="2026-01-01T00:00:00+00:00", title="glyphs")
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    fonts = {str(f.get_object()["/BaseFont"]).split("+")[-1] for f in page["/Resources"]["/Font"].values()}
+    assert any(f.startswith("DejaVu-Sans") for f in fonts), fonts
+    assert any("Symbola" in f for f in fonts) and any("CJK" in f for f in fonts), fonts
+    assert page.extract_text().split() == ["great", "👍", "日本語", "ok"]
