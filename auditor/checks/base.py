@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # Upper bounds of check parameters: a policy asking for more is rejected when it loads (exit 3),
 # not minutes or a MemoryError into a run. Each is far above what the built-in policies use.
 MAX_INSTANCES = 10_000  # rows explained or compared by one check
+MIN_JUDGED = 5  # instances a median (or interval) of per-instance scores needs before a gate judges it
 MAX_SHOWN = 100  # rows, features or words drawn in the report
 MAX_TOP_K = 1_000  # features or words in a top-k set
 MAX_RESAMPLES = 10_000  # bootstrap resamples, random-control runs

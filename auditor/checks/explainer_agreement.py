@@ -13,7 +13,7 @@ from itertools import combinations
 import numpy as np
 from pydantic import field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, Check, CheckOutput, Params, count, fraction
+from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, fraction
 from auditor.models.base import Capability
 from auditor.checks.explainers import (
     available_methods, check_method_names, feature_vectors, ranks_something, require_two_features, unranked_note,
@@ -165,8 +165,8 @@ class ExplainerAgreement(Check):
                             f"the least similar pair is {worst[0]} and {worst[1]}.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            sample_sizes=[SampleSize(measurement=name, n=n) for name, n in compared.items()]
-            + [SampleSize(measurement="min_feature_agreement", n=min(fa_n, default=0))],
+            sample_sizes=[SampleSize(measurement=name, n=n, min_n=MIN_JUDGED) for name, n in compared.items()]
+            + [SampleSize(measurement="min_feature_agreement", n=min(fa_n, default=0), min_n=MIN_JUDGED)],
             key_figure="" if low is None else f"min feature agreement {low:.2f}",
             cost={"attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
         )

@@ -27,7 +27,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, Check, CheckOutput, Params, count, fraction, sample_sizes_of
+from auditor.checks.base import (
+    MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, fraction,
+    sample_sizes_of,
+)
 from auditor.checks.explainers import (
     available_methods, check_method_names, feature_vectors, ranks_something, require_two_features, unranked_note,
 )
@@ -175,7 +178,8 @@ class ExplanationStability(Check):
             # perturbation has no perturbation agreement), the share on the perturbations drawn
             finite_n = {"seed": 0 if seed is None else int(np.isfinite(seed).sum()), "perturbation": int(np.isfinite(fa).sum()),
                         "ris": int(np.isfinite(ris).sum()), "label": int(drawn), "global": len(attr)}
-            sizes += [SampleSize(measurement=f"{m}{suffix}", n=finite_n[suffix[1:].split("_")[0]]) for suffix in SUFFIXES]
+            sizes += [SampleSize(measurement=f"{m}{suffix}", n=finite_n[suffix[1:].split("_")[0]],
+                                 min_n=None if suffix.startswith("_label") else MIN_JUDGED) for suffix in SUFFIXES]
             ok = fa[np.isfinite(fa)]
             if ok.size:
                 counts, _ = np.histogram(ok, bins=np.linspace(0, 1, 6))

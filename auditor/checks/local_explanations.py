@@ -6,7 +6,7 @@ import numpy as np
 
 from pydantic import Field, field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, Check, CheckOutput, Params, count
+from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count
 from auditor.checks.explainers import check_method_names, ranks_something, require_two_features, unranked_note
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
@@ -90,7 +90,7 @@ class LocalExplanations(Check):
             agree = [feature_agreement(a, b, k_agree) for a, b, ok
                      in zip(attrs["shap"].values, attrs["lime"].values, both) if ok]
             measurements["shap_lime_top_k_agreement"] = float(np.mean(agree)) if agree else None
-            sizes.append(SampleSize(measurement="shap_lime_top_k_agreement", n=len(agree)))
+            sizes.append(SampleSize(measurement="shap_lime_top_k_agreement", n=len(agree), min_n=MIN_JUDGED))
             notes += unranked_note("shap", shap_ranks, "the SHAP-LIME agreement")
             notes += unranked_note("lime", lime_ranks, "the SHAP-LIME agreement")
             if k_agree < k:

@@ -65,7 +65,7 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
             reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
                            f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
         if s is not None and s.min_n is not None and s.n < s.min_n:
-            reasons.append(f"with n = {s.n} the check judges no interval (it needs at least {s.min_n})")
+            reasons.append(f"with n = {s.n} the check does not judge it (it needs at least {s.min_n} instances)")
         if s is not None and s.ci_degenerate and (o.passed or o.observed is None):
             reasons.append(f"the value or its confidence interval is undefined with n = {s.n} (the check's notes say why)"
                            if o.observed is None else

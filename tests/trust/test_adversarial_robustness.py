@@ -209,7 +209,7 @@ def test_too_few_instances_cannot_pass_a_gate(planted):
     spec = CheckSpec(check="adversarial_robustness", params={"n_instances": 3},
                      thresholds=[{"measurement": "edits_ratio_ci_high", "max": 0.0}])
     result = run_check(PlannedCheck(spec=spec, params=AdversarialRobustnessParams(n_instances=3)), planted)
-    assert result.status == Status.ERROR and "judges no interval (it needs at least 5)" in result.error.message
+    assert result.status == Status.ERROR and "does not judge it (it needs at least 5 instances)" in result.error.message
 
 
 def test_a_model_no_attack_flips_passes_the_ratio_gate(planted):

@@ -111,6 +111,32 @@ def test_a_classifier_that_ignores_its_inputs_gets_no_agreement_or_stability_ver
                    for note in result.notes), (name, result.notes)
 
 
+def test_a_top_k_agreement_of_fewer_than_five_instances_is_not_judged(tabular):
+    """A median of per-instance agreements on 4 instances would pass or fail on what four rows
+    happen to say: below MIN_JUDGED (5) the gate is not judged, with the reason; at 5 it is."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.checks.base import MIN_JUDGED
+    from auditor.engine.runner import PlannedCheck, run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+
+    assert MIN_JUDGED == 5
+    gates = {"explainer_agreement": ("min_feature_agreement", {"explainers": ["shap", "lime"]}),
+             "local_explanations": ("shap_lime_top_k_agreement", {}),
+             "explanation_stability": ("shap_perturbation_topk_agreement", {"explainers": ["shap"]})}
+    for name, (measurement, params) in gates.items():
+        for n, judged in ((4, False), (5, True)):
+            p = {**params, "n_instances": n}
+            spec = CheckSpec(check=name, params=p, thresholds=[{"measurement": measurement, "min": 0.0}])
+            result = run_planned(PlannedCheck(spec=spec, params=CHECK_REGISTRY[name].Params(**p)), tabular.ctx)
+            gate = result.thresholds[0]
+            assert gate.n == n and gate.observed is not None, (name, gate)
+            if judged:
+                assert result.status.value == "pass" and gate.unreachable is None, (name, gate)
+            else:
+                assert result.status.value == "error" and not gate.passed, (name, gate)
+                assert "with n = 4 the check does not judge it (it needs at least 5 instances)" in result.error.message
+
+
 def test_agreement_k_is_at_most_half_the_features():
     from auditor.metrics.ranking import agreement_k
 
