@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MAX_RESAMPLES, MIN_JUDGED, MAX_SHOWN, Check, CheckOutput, Params, count
+from auditor.checks.base import MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 # Upper bounds of check parameters: a policy asking for more is rejected when it loads (exit 3),
 # not minutes or a MemoryError into a run. Each is far above what the built-in policies use.
 MAX_INSTANCES = 10_000  # rows explained or compared by one check
-MIN_JUDGED = 5  # instances a median (or interval) of per-instance scores needs before a gate judges it
 MAX_SHOWN = 100  # rows, features or words drawn in the report
 MAX_TOP_K = 1_000  # features or words in a top-k set
 MAX_RESAMPLES = 10_000  # bootstrap resamples, random-control runs
@@ -34,6 +33,10 @@ MAX_CURVE_STEPS = 1_000  # points on a removal curve
 MAX_LAYERS = 1_000  # network layers
 MAX_CHARS = 100_000  # characters of a text shown in the report
 MAX_TIME_BUDGET_S = 7 * 24 * 3600.0  # a week of wall time
+
+# Instances a median (or an interval) of per-instance scores needs before a gate judges it: below,
+# one or two rows would decide the verdict (SampleSize.min_n; the gate ends in ERROR saying so).
+MIN_JUDGED = 5
 
 
 def count(default: int | None, maximum: int, minimum: int = 1, **kw) -> Any:

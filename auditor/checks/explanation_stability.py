@@ -28,8 +28,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from auditor.checks.base import (
-    MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, fraction,
-    sample_sizes_of,
+    MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
+    count, fraction, sample_sizes_of,
 )
 from auditor.checks.explainers import (
     available_methods, check_method_names, feature_vectors, ranks_something, require_two_features, unranked_note,
