@@ -56,3 +56,17 @@ def machine_line(facts: dict) -> str:
         parts.append(f"PyTorch kernels {facts['torch_cpu_kernels']}, {counted(facts.get('torch_threads'), 'thread')}")
     parts += [f"Python {facts.get('python', '?')}", str(facts.get("platform", "?"))]
     return "; ".join(parts)
+
+
+def device_facts(device) -> dict:
+    """Where a neural model's passes ran: the PyTorch device (``cpu``, ``cuda:0``) and, on a GPU, its
+    name and the CUDA version PyTorch was built with. A GPU's kernels sum in other orders than the
+    CPU's, so its figures differ from a CPU run's in the last bits (as another CPU's do), and a run's
+    provenance says which. Called only once PyTorch is imported (``device`` is a ``torch.device``)."""
+    facts = {"device": str(device)}
+    if getattr(device, "type", None) == "cuda":
+        torch = sys.modules["torch"]
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        facts.update(device=f"cuda:{index}", accelerator=torch.cuda.get_device_name(index),
+                     cuda=str(torch.version.cuda))
+    return facts

@@ -23,6 +23,7 @@ import numpy as np
 
 from auditor.errors import ModelLoadError
 from auditor.hashing import file_or_dir_sha256
+from auditor.machine import device_facts
 from auditor.metrics.removal import TokenMask
 from auditor.models.base import AdapterBase, Capability
 from auditor.models.cache import CacheStats, PredictionCache
@@ -692,4 +693,5 @@ def with_runtime(adapter: TextModel, path: Path, runtime: str, tolerance: float,
                                verify_inputs=verify_inputs)
     adapter.runtime_facts["kernels"] = kernels
     adapter.runtime_facts["fast_forward"] = fast
+    adapter.runtime_facts.update(device_facts(adapter.device))
     return adapter

@@ -265,6 +265,16 @@ def _provenance(run: Run, key: str) -> dict[str, Any]:
     return part if isinstance(part, dict) else {"(not an object)": str(part)}
 
 
+DEVICE_FACTS = ("device", "accelerator", "cuda")  # auditor.machine.device_facts, kept with the runtime
+
+
+def _machine(run: Run) -> dict[str, Any]:
+    """The machine facts and, for a neural model, the device its passes ran on (a GPU's figures differ
+    from a CPU's in the last bits, as another CPU's do)."""
+    runtime = _provenance(run, "runtime")
+    return {**_provenance(run, "machine"), **{k: runtime[k] for k in DEVICE_FACTS if k in runtime}}
+
+
 def diff_runs(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
     checks = compare_checks(a, b)
     measurements = compare_measurements(a, b)
@@ -279,8 +289,8 @@ def diff_runs(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
         "policy": compare_policy(a, b),
         "inputs": compare_inputs(a, b),
         "libraries": _dict_changes(_provenance(a, "libraries"), _provenance(b, "libraries")),
-        # last-bit differences of a neural model's figures follow the CPU's kernels (auditor.machine)
-        "machine": _dict_changes(_provenance(a, "machine"), _provenance(b, "machine")),
+        # last-bit differences of a neural model's figures follow the CPU's kernels or the GPU (auditor.machine)
+        "machine": _dict_changes(_machine(a), _machine(b)),
     }
     data["summary"] = {
         "verdict_changes": sum(c["change"] != "unchanged" for c in checks),

@@ -30,6 +30,10 @@ def runtime_lines(runtime: dict) -> list[str]:
     if requested != used:
         line += f"; {requested} was requested and not used: {runtime.get('reason', 'no reason recorded')}"
     lines = [line]
+    if runtime.get("device"):
+        accelerator = runtime.get("accelerator")
+        lines.append(f"Device: {runtime['device']}"
+                     + (f" ({accelerator}, CUDA {runtime.get('cuda', '?')})" if accelerator else ""))
     kernels = runtime.get("kernels")
     if kernels:
         reason = f" ({kernels['reason']})" if kernels.get("reason") else ""

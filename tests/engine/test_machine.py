@@ -59,3 +59,16 @@ def test_one_line_for_the_report():
     assert machine_line({**facts, "logical_cpus": 1, "torch_cpu_kernels": "AVX512", "torch_threads": 1}) == (
         "AMD EPYC, 1 logical CPU; PyTorch kernels AVX512, 1 thread; Python 3.11.7; Linux-6.1-x86_64")
     assert machine_line({}) == "unknown CPU, ? logical CPUs; Python ?; ?"  # a result.json edited by hand
+
+
+def test_the_device_is_named_and_a_gpu_by_its_model_and_cuda_version(monkeypatch):
+    import torch
+
+    from auditor.machine import device_facts
+
+    assert device_facts(torch.device("cpu")) == {"device": "cpu"}
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: f"NVIDIA H200 #{index}")
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    assert device_facts(torch.device("cuda")) == {"device": "cuda:1", "accelerator": "NVIDIA H200 #1", "cuda": "13.0"}
+    assert device_facts(torch.device("cuda:0"))["accelerator"] == "NVIDIA H200 #0"

@@ -103,9 +103,12 @@ def test_a_run_on_another_kind_of_machine_is_named_in_the_diff(history, out_copy
     result = json.loads(path.read_text())
     here = result["provenance"]["machine"]
     result["provenance"]["machine"] = {**here, "cpu": "Intel(R) Xeon(R) Gold 6338", "logical_cpus": 64}
+    result["provenance"]["runtime"] = {"used": "torch", "device": "cuda:0", "accelerator": "NVIDIA H200", "cuda": "13.0"}
     path.write_text(json.dumps(result))
     out = write_diff(runs[0], runs[1], tmp_path / "other", pdf=False)
     assert out.data["machine"] == {"cpu": {"a": here["cpu"], "b": "Intel(R) Xeon(R) Gold 6338"},
-                                   "logical_cpus": {"a": here["logical_cpus"], "b": 64}}
+                                   "logical_cpus": {"a": here["logical_cpus"], "b": 64},
+                                   "device": {"a": None, "b": "cuda:0"}, "accelerator": {"a": None, "b": "NVIDIA H200"},
+                                   "cuda": {"a": None, "b": "13.0"}}
     html = (out.path / "diff.html").read_text()
     assert "Machine facts that changed" in html and "Intel(R) Xeon(R) Gold 6338" in html

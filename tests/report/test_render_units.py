@@ -157,6 +157,9 @@ def test_the_model_runtime_is_told_with_what_each_part_was_checked_against():
     assert runtime_lines(approximate) == [
         "Runtime: onnx-int8 (verified against PyTorch float32 on 64 evaluation texts: largest probability "
         "difference 0.23); approximate: gated verdicts are marked"]
+    assert runtime_lines({"device": "cpu"}) == ["Runtime: torch", "Device: cpu"]
+    assert runtime_lines({"device": "cuda:0", "accelerator": "NVIDIA H200", "cuda": "13.0"})[1] == (
+        "Device: cuda:0 (NVIDIA H200, CUDA 13.0)")
 
 
 def test_the_execution_says_where_the_model_work_ran_and_what_the_workers_computed():

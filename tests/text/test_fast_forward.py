@@ -52,6 +52,7 @@ def test_a_whole_batch_equals_each_text_alone(tiny_text_model):
     """One pass over a batch of mixed lengths gives each row what the text gives alone (no padding,
     nothing leaking between rows through the token stream)."""
     assert tiny_text_model.runtime_facts["fast_forward"]["used"] is True
+    assert tiny_text_model.runtime_facts["device"] == "cpu"  # where the passes ran, in provenance
     arrays = tiny_text_model.token_ids(TEXTS)
     ids, mask = tiny_text_model.pad_batch(arrays)
     with torch.inference_mode():
