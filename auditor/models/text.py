@@ -524,13 +524,15 @@ class TextModel(RuntimeChoice, AdapterBase):
         (pooler, head, final norm: whatever the architecture has) is always re-initialised, plus
         the top ``n_layers`` layers and, with ``embeddings``, everything below the stack (the far
         end of the cascade). Re-initialisation uses the model's own ``_init_weights``
-        (``reset_parameters`` where it has none) under ``torch.manual_seed(seed)``. ``data`` is the
-        tabular models' refit option and does not apply. The description is in ``randomisation``.
+        (``reset_parameters`` where it has none) under ``torch.manual_seed(seed)``, on the CPU
+        whatever the model's device: a GPU's generator draws other numbers for the same seed, and the
+        sanity check's figures would then depend on the device. ``data`` is the tabular models' refit
+        option and does not apply. The description is in ``randomisation``.
         """
         import copy
 
         torch = self._torch
-        model = copy.deepcopy(self.model)
+        model = copy.deepcopy(self.model).to("cpu")  # drawn by the CPU's generator (a no-op on the CPU)
         below, layers, above = cascade_units(model)
         if not layers:  # no layer stack: the top unit, and n_layers more below it
             units = below[::-1][: max(1, n_layers + 1)]
@@ -552,7 +554,7 @@ class TextModel(RuntimeChoice, AdapterBase):
         after = [p for _, unit in units for p in unit.parameters()]
         if not any(not torch.equal(a, b) for a, b in zip(before, after)):
             raise RuntimeError("re-initialising the model changed no parameter; the sanity test would be void")
-        model.eval()
+        model.to(self.device).eval()
         wrapped = self.rewrap(model)
         wrapped.randomisation = (f"re-initialised top-down (seed {seed}): " + ", ".join(name for name, _ in units))
         wrapped.randomised_from = (self, {"seed": seed, "n_layers": n_layers, "embeddings": embeddings})
