@@ -158,11 +158,12 @@ def pack_linear_layers(model, class_logits, probes, *, device) -> dict:
     """
     import torch
 
-    plain = {"linear_kernels": "PyTorch (MKL)"}
+    kind = torch.device(device).type
+    plain = {"linear_kernels": "PyTorch (MKL)" if kind == "cpu" else f"PyTorch ({kind.upper()})"}
     reason = None
     if os.environ.get(ENV_SWITCH, "1") == "0":
         reason = f"{ENV_SWITCH}=0"
-    elif torch.device(device).type != "cpu":
+    elif kind != "cpu":
         reason = f"the model runs on {device}"
     elif not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn, "_reorder_linear_weight"):
         reason = "this PyTorch has no oneDNN linear kernels"

@@ -31,6 +31,16 @@ def linear_classes(model) -> set[str]:
     return {type(m).__name__ for m in model.modules() if isinstance(m, torch.nn.Linear)}
 
 
+def test_a_model_on_a_gpu_keeps_its_own_kernels_and_says_which(tiny_text_model_dir, monkeypatch):
+    """Nothing is packed off the CPU, and the facts do not name the CPU's library for a GPU's products."""
+    plain = load(tiny_text_model_dir, monkeypatch, False)
+    monkeypatch.setenv(packed_linear.ENV_SWITCH, "1")
+    model = plain.model
+    facts = packed_linear.pack_linear_layers(model, plain.class_logits, plain.probe_batch(), device="cuda:0")
+    assert facts == {"linear_kernels": "PyTorch (CUDA)", "reason": "the model runs on cuda:0"}
+    assert "PackedLinear" not in linear_classes(model)
+
+
 def test_packed_kernels_serve_with_the_plain_numbers(tiny_text_model_dir, monkeypatch):
     packed, plain = load(tiny_text_model_dir, monkeypatch, True), load(tiny_text_model_dir, monkeypatch, False)
     facts = packed.runtime_facts["kernels"]
