@@ -22,6 +22,7 @@ from auditor.metrics.ranking import default_k
 from auditor.metrics.agreement import (
     feature_agreement, rank_agreement, rank_correlation, sign_agreement, signed_rank_agreement,
 )
+from auditor.metrics.chance import chance_quantile
 from auditor.metrics.statistics import finite_median
 from auditor.results import Heatmap, Note, SampleSize, Table
 
@@ -64,12 +65,21 @@ def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
             raise ValueError(f"instance {i}: explanations of lengths {a.size} and {b.size} differ")
         if not (ranks_something([a])[0] and ranks_something([b])[0]):
             continue  # nothing to rank in one of them (one word, all zero): top-k lists would agree by the tie rule
-        k_i = min(k, a.size) if k is not None else default_k(a.size)
+        k_i = _top_k(k, a.size)
         for name, fn in METRICS.items():
             out[name][i] = fn(a, b, k_i)
         if a.size >= 2:
             out["rank_correlation"][i] = rank_correlation(a, b)
     return out
+
+
+def _top_k(top_k: int | None, d: int) -> int:
+    return min(top_k, d) if top_k is not None else default_k(d)
+
+
+def chance_caption(level: float | None) -> str:
+    return ("" if level is None else f" By chance: explainers that agree on nothing reach a feature agreement of "
+            f"{level:.2f} or more (the least similar pair's median, these instances) in 5% of draws.")
 
 
 class AgreementParams(Params):
@@ -104,6 +114,24 @@ class ExplainerAgreement(Check):
         pairs = combinations(params.explainers, 2)
         return [f"{a}__{b}_{m}" for a, b in pairs for m in ALL_METRICS] + ["min_feature_agreement"]
 
+    def chance_levels(self, ctx, methods: list[str], vectors: dict, fa_finite: dict) -> dict[str, float | None]:
+        """Per feature-agreement measurement, what explainers that agree on nothing reach in 5% of
+        draws on the same instances (:func:`~auditor.metrics.chance.chance_quantile`): each pair's
+        median, and for ``min_feature_agreement`` the least similar pair's, on the instances every
+        pair compared."""
+        k = self.params.top_k
+        out: dict[str, float | None] = {}
+        for name, finite in fa_finite.items():
+            a = name.split("__")[0]
+            sizes = [len(v) for v, ok in zip(vectors[a], finite) if ok]
+            out[name] = chance_quantile(sizes, [_top_k(k, d) for d in sizes], rng=ctx.rng(f"explainer_agreement.chance.{name}"))
+        if fa_finite:
+            every = np.logical_and.reduce(list(fa_finite.values()))
+            sizes = [len(v) for v, ok in zip(vectors[methods[0]], every) if ok]
+            out["min_feature_agreement"] = chance_quantile(
+                sizes, [_top_k(k, d) for d in sizes], n_rankings=len(methods), rng=ctx.rng("explainer_agreement.chance.min"))
+        return out
+
     def run(self, ctx) -> CheckOutput:
         p = self.params
         require_two_features(ctx, "explainer agreement")
@@ -114,9 +142,10 @@ class ExplainerAgreement(Check):
             notes += unranked_note(m, ranks_something(vectors[m]), "the agreement measures")
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         fa = np.eye(len(methods))
-        rows, flagged, pair_fa, compared = [], [], [], {}
+        rows, flagged, pair_fa, compared, fa_finite = [], [], [], {}, {}
         for (i, a), (j, b) in combinations(enumerate(methods), 2):
             per = pair_agreement(vectors[a], vectors[b], p.top_k)
+            fa_finite[f"{a}__{b}_feature_agreement"] = np.isfinite(per["feature_agreement"])
             med = {m: finite_median(v) for m, v in per.items()}
             measurements.update({f"{a}__{b}_{m}": v for m, v in med.items()})
             compared.update({f"{a}__{b}_{m}": int(np.isfinite(v).sum()) for m, v in per.items()})
@@ -128,6 +157,7 @@ class ExplainerAgreement(Check):
                 flagged.append(f"{a} / {b}")
             rows.append([a, b, *[med[m] for m in ALL_METRICS], "below minimum" if flag else ""])
         measurements["min_feature_agreement"] = min(pair_fa) if pair_fa else None
+        chance = self.chance_levels(ctx, methods, vectors, fa_finite)
         if ctx.model.has(Capability.TOKENS):
             notes.append("Text is compared per word (sum of its pieces), special tokens dropped, so explainers "
                          "with different token conventions (LIME spreads a word's weight over its pieces) line up.")
@@ -148,7 +178,8 @@ class ExplainerAgreement(Check):
             Table(title="Agreement per pair of explainers (medians over instances)",
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
                            "signed rank agr.", "rank correlation", "flag"],
-                  rows=rows, caption=f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0."),
+                  rows=rows, caption=f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0."
+                                     + chance_caption(chance.get("min_feature_agreement"))),
         ]
         if flagged:
             evidence.append(Note(title="Pairs below the minimum feature agreement",
@@ -165,8 +196,10 @@ class ExplainerAgreement(Check):
                             f"the least similar pair is {worst[0]} and {worst[1]}.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            sample_sizes=[SampleSize(measurement=name, n=n, min_n=MIN_JUDGED) for name, n in compared.items()]
-            + [SampleSize(measurement="min_feature_agreement", n=min(fa_n, default=0), min_n=MIN_JUDGED)],
+            sample_sizes=[SampleSize(measurement=name, n=n, min_n=MIN_JUDGED, chance_p95=chance.get(name))
+                          for name, n in compared.items()]
+            + [SampleSize(measurement="min_feature_agreement", n=min(fa_n, default=0), min_n=MIN_JUDGED,
+                          chance_p95=chance.get("min_feature_agreement"))],
             key_figure="" if low is None else f"min feature agreement {low:.2f}",
             cost={"attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
         )

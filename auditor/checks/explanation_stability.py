@@ -36,6 +36,7 @@ from auditor.checks.explainers import (
 )
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement, rank_correlation
+from auditor.metrics.chance import chance_quantile
 from auditor.metrics.stability import relative_input_stability, topk_agreement
 from auditor.models.perturbation import top_k_size
 from auditor.metrics.statistics import bootstrap_ci
@@ -80,9 +81,10 @@ def seed_agreement(ctx, method: str, n: int, n_seeds: int, top_k: int | None) ->
 
 
 def perturbation_scores(method: str, vectors, ranked: np.ndarray, sets, n: int,
-                        top_k: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+                        top_k: int | None) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
     """Per-instance mean FA@k and max log10 RIS over that instance's kept perturbations (NaN: none),
-    and the number of perturbations whose explanation could not be compared (text segmentation).
+    the number of perturbations whose explanation could not be compared (text segmentation), and
+    per instance how many perturbations its FA@k averages.
     ``ranked``: which of ``vectors`` rank anything (:func:`ranks_something`); FA@k skips the rest."""
     fa = [[] for _ in range(n)]
     ris = [[] for _ in range(n)]
@@ -102,7 +104,17 @@ def perturbation_scores(method: str, vectors, ranked: np.ndarray, sets, n: int,
             if np.linalg.norm(np.asarray(xs[j]) - np.asarray(xps[j])) > 0:  # the input moved at all
                 ris[i].append(max(relative_input_stability(xs[j], np.asarray(xps[j])[None], e, ep[None]), RIS_FLOOR))
     agg = lambda vals, f: np.array([f(v) if v else np.nan for v in vals])  # noqa: E731
-    return agg(fa, np.mean), agg(ris, np.max), skipped
+    return agg(fa, np.mean), agg(ris, np.max), skipped, np.array([len(v) for v in fa])
+
+
+def perturbation_chance(ctx, method: str, vectors, fa: np.ndarray, counts: np.ndarray, top_k: int | None) -> float | None:
+    """What the median perturbation FA@k reaches in 5% of draws when the perturbed explanations
+    rank at random (:func:`~auditor.metrics.chance.chance_quantile`, each instance's own d, k and
+    number of perturbations): with few words or features a pass must be above it."""
+    rows = np.flatnonzero(np.isfinite(fa))
+    sizes = [len(vectors[i]) for i in rows]
+    return chance_quantile(sizes, [top_k_size(top_k, d) for d in sizes], reps=counts[rows],
+                           rng=ctx.rng(f"stability.chance.{method}"))
 
 
 def global_rank_stability(matrix: np.ndarray, n_boot: int, rng) -> np.ndarray:
@@ -157,7 +169,8 @@ class ExplanationStability(Check):
                 notes.append(f"{m}: deterministic here, so seed stability does not apply.")
             sets, drawn = ctx.model.perturbations(ctx, attr, vectors, p)
             kept = sum(len(s[0]) for s in sets)
-            fa, ris, skipped = perturbation_scores(m, vectors, ranked, sets, len(attr), p.top_k)
+            fa, ris, skipped, fa_counts = perturbation_scores(m, vectors, ranked, sets, len(attr), p.top_k)
+            chance = perturbation_chance(ctx, m, vectors, fa, fa_counts, p.top_k)
             if skipped:
                 notes.append(f"{m}: {skipped} perturbed inputs changed the word segmentation and were not compared.")
             rhos = global_rank_stability(attr.importance_matrix(), p.n_bootstrap, ctx.rng(f"stability.global.{m}"))
@@ -179,7 +192,9 @@ class ExplanationStability(Check):
             finite_n = {"seed": 0 if seed is None else int(np.isfinite(seed).sum()), "perturbation": int(np.isfinite(fa).sum()),
                         "ris": int(np.isfinite(ris).sum()), "label": int(drawn), "global": len(attr)}
             sizes += [SampleSize(measurement=f"{m}{suffix}", n=finite_n[suffix[1:].split("_")[0]],
-                                 min_n=None if suffix.startswith("_label") else MIN_JUDGED) for suffix in SUFFIXES]
+                                 min_n=None if suffix.startswith("_label") else MIN_JUDGED,
+                                 chance_p95=chance if suffix.startswith("_perturbation_topk") else None)
+                      for suffix in SUFFIXES]
             ok = fa[np.isfinite(fa)]
             if ok.size:
                 counts, _ = np.histogram(ok, bins=np.linspace(0, 1, 6))
@@ -188,7 +203,10 @@ class ExplanationStability(Check):
                                        labels=["0–0.2", "0.2–0.4", "0.4–0.6", "0.6–0.8", "0.8–1"],
                                        values=counts.astype(float).tolist(), xlabel="instances", detail=True,
                                        caption=f"n = {ok.size} instances; per instance, mean over its "
-                                               "perturbations; 1 = the same top-k features."))
+                                               "perturbations; 1 = the same top-k features."
+                                               + ("" if chance is None else f" By chance (perturbed explanations "
+                                                  f"ranking at random) the median reaches {chance:.2f} or more in "
+                                                  "5% of draws.")))
             seed_rows = seed if seed is not None else np.full(len(attr), np.nan)
             per_instance += [(int(r), m, a, b, c) for r, a, b, c in zip(attr.row_ids, seed_rows, fa, ris)]
         notes.append(ctx.model.perturbation_note(p))

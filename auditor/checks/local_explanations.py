@@ -11,6 +11,7 @@ from auditor.checks.explainers import check_method_names, ranks_something, requi
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.metrics.agreement import feature_agreement
+from auditor.metrics.chance import chance_quantile
 from auditor.metrics.ranking import agreement_k
 from auditor.results import FileRef, SampleSize, Table
 
@@ -90,7 +91,15 @@ class LocalExplanations(Check):
             agree = [feature_agreement(a, b, k_agree) for a, b, ok
                      in zip(attrs["shap"].values, attrs["lime"].values, both) if ok]
             measurements["shap_lime_top_k_agreement"] = float(np.mean(agree)) if agree else None
-            sizes.append(SampleSize(measurement="shap_lime_top_k_agreement", n=len(agree), min_n=MIN_JUDGED))
+            d = len(ctx.data.feature_names)
+            chance = chance_quantile([d] * len(agree), [k_agree] * len(agree), stat=np.mean,
+                                     rng=ctx.rng("local_explanations.chance")) if k_agree else None
+            sizes.append(SampleSize(measurement="shap_lime_top_k_agreement", n=len(agree), min_n=MIN_JUDGED,
+                                    chance_p95=chance))
+            if chance is not None:
+                notes.append(f"By chance, two explanations that agree on nothing share {k_agree / d:.0%} of their top "
+                             f"{k_agree} of {d} features on average, and {chance:.2f} or more over these {len(agree)} "
+                             "instances in 5% of draws: the agreement is evidence only above that.")
             notes += unranked_note("shap", shap_ranks, "the SHAP-LIME agreement")
             notes += unranked_note("lime", lime_ranks, "the SHAP-LIME agreement")
             if k_agree < k:

@@ -1,0 +1,98 @@
+"""How much top-k agreement unrelated rankings reach by chance.
+
+Two explanations that rank the ``d`` features of an instance at random share ``k²/d`` of their top-k
+features on average: top 2 of 8 share one feature 43% of the time, top 5 of 13 share 38% of their
+features on average. A gate ``median FA@k ≥ 0.4`` over such instances passes for explainers that
+agree on nothing. This module gives the level such a statistic reaches by chance, so that a pass can
+be refused where it cannot tell agreement from chance (``SampleSize.chance_p95``).
+
+Under the null every ranking is a uniformly random order of the instance's features, independent of
+the others; then the overlap of two top-k sets is hypergeometric (``k`` draws from ``d`` features of
+which ``k`` are "the other's"), and the overlaps of several rankings are simulated from random orders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["chance_quantile", "CHANCE_QUANTILE"]
+
+CHANCE_QUANTILE = 0.95  # a pass must be out of reach of unrelated rankings in 95% of draws
+DRAWS = 4000
+
+
+def _pair_overlaps(gen, d: np.ndarray, k: np.ndarray, reps: np.ndarray, draws: int) -> np.ndarray:
+    """(draws, n): FA@k of a random ranking against another, averaged over ``reps[i]`` independent
+    random rankings compared with one fixed ranking (stability: each perturbation against the
+    original); hypergeometric overlaps."""
+    out = np.empty((draws, len(d)))
+    for i, (di, ki, ri) in enumerate(zip(d, k, reps)):
+        hits = gen.hypergeometric(ki, di - ki, ki, size=(draws, ri)) if di > ki else np.full((draws, ri), ki)
+        out[:, i] = hits.mean(axis=1) / ki
+    return out
+
+
+def _min_over_pairs(gen, d: np.ndarray, k: np.ndarray, n_rankings: int, draws: int, stat: Callable) -> np.ndarray:
+    """(draws,): the smallest, over every pair of ``n_rankings`` random rankings, of ``stat`` over
+    instances of the pair's FA@k (rankings simulated as random orders, so pairs share them)."""
+    pairs = [(a, b) for a in range(n_rankings) for b in range(a + 1, n_rankings)]
+    per_pair = np.empty((len(pairs), draws, len(d)))
+    for i, (di, ki) in enumerate(zip(d, k)):
+        order = gen.random((draws, n_rankings, di)).argsort(axis=2)
+        top = np.zeros((draws, n_rankings, di), dtype=bool)
+        np.put_along_axis(top, order[:, :, :ki], True, axis=2)
+        for p, (a, b) in enumerate(pairs):
+            per_pair[p, :, i] = (top[:, a] & top[:, b]).sum(axis=1) / ki
+    return np.min([stat(v, axis=1) for v in per_pair], axis=0)
+
+
+def chance_quantile(sizes: Sequence[int], ks: Sequence[int], *, reps: Sequence[int] | None = None,
+                    n_rankings: int = 2, stat: Callable = np.median, q: float = CHANCE_QUANTILE,
+                    draws: int = DRAWS, rng=0) -> float | None:
+    """The ``q`` quantile of what unrelated rankings give for an agreement statistic.
+
+    Parameters
+    ----------
+    sizes, ks : sequences of int, one per instance
+        The instance's number of features ``d`` and its top-k size ``k`` (1 <= k <= d).
+    reps : sequence of int, optional
+        Per instance, how many rankings are each compared with one fixed ranking and averaged (the
+        stability check's perturbations); default 1.
+    n_rankings : int
+        2: one pair per instance. More: every pair of that many rankings, and the statistic is the
+        smallest over pairs (the explainer-agreement check's least similar pair); ``reps`` must be
+        omitted.
+    stat : callable
+        Applied over instances with ``axis=1`` (``numpy.median``, ``numpy.mean``).
+    q : float
+        The quantile; with the default 0.95, unrelated rankings reach the returned value or more in
+        at least 5% of draws, and a higher one in at most 5%.
+    draws, rng :
+        Monte Carlo draws and the seed: the same seed gives the same value.
+
+    Returns
+    -------
+    float, or None when there is no instance.
+    """
+    d, k = np.asarray(sizes, dtype=int), np.asarray(ks, dtype=int)
+    if d.shape != k.shape or d.ndim != 1:
+        raise ValueError(f"sizes and ks must be 1-D and of one length; got {d.shape} and {k.shape}")
+    if d.size == 0:
+        return None
+    if np.any(k < 1) or np.any(k > d):
+        raise ValueError("every k must be between 1 and its instance's number of features")
+    if n_rankings < 2:
+        raise ValueError(f"n_rankings must be at least 2; got {n_rankings}")
+    gen = np.random.default_rng(rng)
+    if n_rankings == 2:
+        r = np.ones_like(d) if reps is None else np.asarray(reps, dtype=int)
+        if r.shape != d.shape or np.any(r < 1):
+            raise ValueError("reps must give a positive count for every instance")
+        values = stat(_pair_overlaps(gen, d, k, r, draws), axis=1)
+    else:
+        if reps is not None:
+            raise ValueError("reps applies to one pair per instance (n_rankings = 2)")
+        values = _min_over_pairs(gen, d, k, n_rankings, draws, stat)
+    return float(np.quantile(values, q, method="inverted_cdf"))

@@ -1,0 +1,60 @@
+"""What top-k agreement unrelated rankings reach by chance (auditor.metrics.chance), on cases whose
+distribution is known exactly: binomial medians, a convolution of hypergeometric overlaps, and three
+rankings of a few features that all agree only with probability 1/d²."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import binom, hypergeom
+
+from auditor.metrics.chance import chance_quantile
+
+
+def test_the_median_of_top_1_agreements_follows_the_binomial():
+    # d = 2: two random rankings share their top feature with probability 1/2; the median of 12 is 1
+    # when 7 or more agree: P = 0.387, so unrelated rankings reach 1.0 in far more than 5% of draws
+    assert binom.sf(6, 12, 0.5) > 0.05 and chance_quantile([2] * 12, [1] * 12) == 1.0
+    # d = 6: probability 1/6; a median of 0.5 or more needs 6 of 12: P = 0.008, so 0 is the level
+    assert binom.sf(5, 12, 1 / 6) < 0.05 and chance_quantile([6] * 12, [1] * 12) == 0.0
+    assert chance_quantile([4] * 3, [4] * 3) == 1.0  # top 4 of 4: the same set whatever the ranking
+
+
+def test_the_mean_of_top_5_of_13_matches_the_exact_convolution():
+    """Credit-sized: top 5 of 13 features share 38% on average; the exact 95% quantile of the mean
+    over 10 instances is 0.48 (P(mean >= 0.48) = 0.064, P(mean > 0.48) = 0.030)."""
+    pmf = hypergeom(13, 5, 5).pmf(np.arange(6))
+    dist = np.array([1.0])
+    for _ in range(10):
+        dist = np.convolve(dist, pmf)
+    exact = np.argmax(np.cumsum(dist) >= 0.95) / 50
+    assert exact == pytest.approx(0.48)
+    assert chance_quantile([13] * 10, [5] * 10, stat=np.mean) == pytest.approx(exact)
+
+
+def test_perturbations_averaged_per_instance():
+    # d = 2, k = 1, 3 perturbations each: the mean is 0, 1/3, 2/3 or 1, and >= 2/3 with P = 1/2, = 1
+    # with P = 1/8; a median of 9 >= 2/3 with P = 0.5, = 1 with P(Bin(9, 1/8) >= 5) = 0.002
+    assert binom.sf(4, 9, 1 / 8) < 0.05
+    assert chance_quantile([2] * 9, [1] * 9, reps=[3] * 9) == pytest.approx(2 / 3)
+
+
+def test_the_least_similar_of_three_rankings():
+    # one instance, top 1: the smallest pairwise agreement is 1 only if all three tops coincide,
+    # with probability 1/d²: 1/9 for d = 3 (above 5%), 1/36 for d = 6 (below)
+    assert chance_quantile([3], [1], n_rankings=3) == 1.0
+    assert chance_quantile([6], [1], n_rankings=3) == 0.0
+    # the least similar pair agrees less than one pair alone
+    assert chance_quantile([8] * 20, [2] * 20, n_rankings=3) < chance_quantile([8] * 20, [2] * 20)
+
+
+def test_the_same_seed_gives_the_same_level_and_bad_input_is_refused():
+    sizes, ks = [7, 9, 12, 30], [2, 2, 3, 5]
+    assert chance_quantile(sizes, ks, rng=3) == chance_quantile(sizes, ks, rng=3)
+    assert chance_quantile([], []) is None
+    with pytest.raises(ValueError, match="between 1 and"):
+        chance_quantile([3], [4])
+    with pytest.raises(ValueError, match="one length"):
+        chance_quantile([3, 4], [1])
+    with pytest.raises(ValueError, match="reps applies"):
+        chance_quantile([3], [1], reps=[2], n_rankings=3)
