@@ -1,10 +1,10 @@
 """How much top-k agreement unrelated rankings reach by chance.
 
-Two explanations that rank the ``d`` features of an instance at random share ``k²/d`` of their top-k
-features on average: top 2 of 8 share one feature 43% of the time, top 5 of 13 share 38% of their
-features on average. A gate ``median FA@k ≥ 0.4`` over such instances passes for explainers that
-agree on nothing. This module gives the level such a statistic reaches by chance, so that a pass can
-be refused where it cannot tell agreement from chance (``SampleSize.chance_p95``).
+Two explanations that rank the ``d`` features of an instance at random share ``k/d`` of their top k
+on average (``k²/d`` features): top 2 of 8 share a feature 43% of the time, top 5 of 13 share 38% of
+their features on average. A gate ``median FA@k ≥ 0.4`` over such instances can pass for explainers
+that agree on nothing. This module gives the level such a statistic reaches by chance on the same
+instances (``SampleSize.chance_p95``, shown beside each top-k agreement in the report).
 
 Under the null every ranking is a uniformly random order of the instance's features, independent of
 the others; then the overlap of two top-k sets is hypergeometric (``k`` draws from ``d`` features of
@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = ["chance_quantile", "CHANCE_QUANTILE"]
 
-CHANCE_QUANTILE = 0.95  # a pass must be out of reach of unrelated rankings in 95% of draws
+CHANCE_QUANTILE = 0.95  # what unrelated rankings reach in 5% of draws
 DRAWS = 4000
 
 
