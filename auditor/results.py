@@ -169,7 +169,7 @@ class SampleSize(_Frozen):
     ci_degenerate: bool = False  # the interval has zero width or is undefined at this n
     ci_low_ceiling: float | None = None  # the highest lower bound this n can give (a perfect score's exact bound)
     min_n: int | None = None  # the check judges this measurement only from this n up (pass or fail)
-    chance_p95: float | None = None  # what unrelated rankings reach in 5% of draws (top-k agreements), shown beside it
+    chance_p95: float | None = None  # what unrelated rankings reach in 5% of draws (agreements): a pass must exceed it
 
 
 class WaiverRecord(_Frozen):

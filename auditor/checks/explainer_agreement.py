@@ -22,7 +22,7 @@ from auditor.metrics.ranking import default_k
 from auditor.metrics.agreement import (
     feature_agreement, rank_agreement, rank_correlation, sign_agreement, signed_rank_agreement,
 )
-from auditor.metrics.chance import chance_quantile
+from auditor.metrics.chance import chance_quantile, rank_correlation_chance
 from auditor.metrics.statistics import finite_median
 from auditor.results import Heatmap, Note, SampleSize, Table
 
@@ -36,6 +36,7 @@ METRICS = {
     "signed_rank_agreement": signed_rank_agreement,
 }
 ALL_METRICS = [*METRICS, "rank_correlation"]
+GATED = ("feature_agreement", "rank_correlation")  # the least similar pair's median is a measurement (min_…)
 
 
 def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
@@ -77,9 +78,14 @@ def _top_k(top_k: int | None, d: int) -> int:
     return min(top_k, d) if top_k is not None else default_k(d)
 
 
-def chance_caption(level: float | None) -> str:
-    return ("" if level is None else f" By chance: explainers that agree on nothing reach a feature agreement of "
-            f"{level:.2f} or more (the least similar pair's median, these instances) in 5% of draws.")
+def chance_caption(chance: dict) -> str:
+    fa, rc = chance.get("min_feature_agreement"), chance.get("min_rank_correlation")
+    if fa is None and rc is None:
+        return ""
+    parts = ([f"a feature agreement of {fa:.2f}"] if fa is not None else []) + (
+        [f"a rank correlation of {rc:.2f}"] if rc is not None else [])
+    return (" By chance: explainers that agree on nothing reach " + " and ".join(parts)
+            + " or more (the least similar pair's median, these instances) in 5% of draws.")
 
 
 class AgreementParams(Params):
@@ -112,24 +118,31 @@ class ExplainerAgreement(Check):
     @classmethod
     def measurement_names(cls, params) -> list[str]:
         pairs = combinations(params.explainers, 2)
-        return [f"{a}__{b}_{m}" for a, b in pairs for m in ALL_METRICS] + ["min_feature_agreement"]
+        return [f"{a}__{b}_{m}" for a, b in pairs for m in ALL_METRICS] + [f"min_{m}" for m in GATED]
 
-    def chance_levels(self, ctx, methods: list[str], vectors: dict, fa_finite: dict) -> dict[str, float | None]:
-        """Per feature-agreement measurement, what explainers that agree on nothing reach in 5% of
-        draws on the same instances (:func:`~auditor.metrics.chance.chance_quantile`): each pair's
-        median, and for ``min_feature_agreement`` the least similar pair's, on the instances every
-        pair compared."""
+    def chance_levels(self, ctx, methods: list[str], vectors: dict, finite: dict) -> dict[str, float | None]:
+        """Per feature-agreement and rank-correlation measurement, what explainers that agree on
+        nothing reach in 5% of draws on the same instances (:mod:`auditor.metrics.chance`): each
+        pair's median, and for ``min_…`` the least similar pair's, on the instances every pair
+        compared. ``finite``: (explainer a, explainer b, metric) -> which instances it rests on."""
         k = self.params.top_k
+
+        def level(metric: str, sizes: list[int], n_rankings: int, key: str) -> float | None:
+            rng = ctx.rng(f"explainer_agreement.chance.{key}")
+            if metric == "rank_correlation":
+                return rank_correlation_chance(sizes, n_rankings=n_rankings, rng=rng)
+            return chance_quantile(sizes, [_top_k(k, d) for d in sizes], n_rankings=n_rankings, rng=rng)
+
         out: dict[str, float | None] = {}
-        for name, finite in fa_finite.items():
-            a = name.split("__")[0]
-            sizes = [len(v) for v, ok in zip(vectors[a], finite) if ok]
-            out[name] = chance_quantile(sizes, [_top_k(k, d) for d in sizes], rng=ctx.rng(f"explainer_agreement.chance.{name}"))
-        if fa_finite:
-            every = np.logical_and.reduce(list(fa_finite.values()))
-            sizes = [len(v) for v, ok in zip(vectors[methods[0]], every) if ok]
-            out["min_feature_agreement"] = chance_quantile(
-                sizes, [_top_k(k, d) for d in sizes], n_rankings=len(methods), rng=ctx.rng("explainer_agreement.chance.min"))
+        for (a, b, metric), ok in finite.items():
+            name = f"{a}__{b}_{metric}"
+            out[name] = level(metric, [len(v) for v, f in zip(vectors[a], ok) if f], 2, name)
+        for metric in GATED:
+            masks = [ok for (_, _, m), ok in finite.items() if m == metric]
+            if masks:
+                every = np.logical_and.reduce(masks)
+                sizes = [len(v) for v, f in zip(vectors[methods[0]], every) if f]
+                out[f"min_{metric}"] = level(metric, sizes, len(methods), f"min_{metric}")
         return out
 
     def run(self, ctx) -> CheckOutput:
@@ -142,22 +155,23 @@ class ExplainerAgreement(Check):
             notes += unranked_note(m, ranks_something(vectors[m]), "the agreement measures")
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         fa = np.eye(len(methods))
-        rows, flagged, pair_fa, compared, fa_finite = [], [], [], {}, {}
+        rows, flagged, compared, finite = [], [], {}, {}
         for (i, a), (j, b) in combinations(enumerate(methods), 2):
             per = pair_agreement(vectors[a], vectors[b], p.top_k)
-            fa_finite[f"{a}__{b}_feature_agreement"] = np.isfinite(per["feature_agreement"])
+            finite.update({(a, b, m): np.isfinite(per[m]) for m in GATED})
             med = {m: finite_median(v) for m, v in per.items()}
             measurements.update({f"{a}__{b}_{m}": v for m, v in med.items()})
             compared.update({f"{a}__{b}_{m}": int(np.isfinite(v).sum()) for m, v in per.items()})
             fa[i, j] = fa[j, i] = np.nan if med["feature_agreement"] is None else med["feature_agreement"]
-            if med["feature_agreement"] is not None:
-                pair_fa.append(med["feature_agreement"])
             flag = med["feature_agreement"] is not None and med["feature_agreement"] < p.min_feature_agreement
             if flag:
                 flagged.append(f"{a} / {b}")
             rows.append([a, b, *[med[m] for m in ALL_METRICS], "below minimum" if flag else ""])
-        measurements["min_feature_agreement"] = min(pair_fa) if pair_fa else None
-        chance = self.chance_levels(ctx, methods, vectors, fa_finite)
+        for metric in GATED:
+            pair_values = [v for (a, b, m) in finite if m == metric
+                           for v in [measurements[f"{a}__{b}_{m}"]] if v is not None]
+            measurements[f"min_{metric}"] = min(pair_values) if pair_values else None
+        chance = self.chance_levels(ctx, methods, vectors, finite)
         if ctx.model.has(Capability.TOKENS):
             notes.append("Text is compared per word (sum of its pieces), special tokens dropped, so explainers "
                          "with different token conventions (LIME spreads a word's weight over its pieces) line up.")
@@ -179,7 +193,7 @@ class ExplainerAgreement(Check):
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
                            "signed rank agr.", "rank correlation", "flag"],
                   rows=rows, caption=f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0."
-                                     + chance_caption(chance.get("min_feature_agreement"))),
+                                     + chance_caption(chance)),
         ]
         if flagged:
             evidence.append(Note(title="Pairs below the minimum feature agreement",
@@ -191,15 +205,16 @@ class ExplainerAgreement(Check):
         else:
             worst = min((r for r in rows if r[2] is not None), key=lambda r: r[2])
             best = max(r[2] for r in rows if r[2] is not None)
-            summary = (f"{worst[0]} and {worst[1]} share a median {low:.0%} of their top features." if len(pair_fa) == 1
+            summary = (f"{worst[0]} and {worst[1]} share a median {low:.0%} of their top features." if len(rows) == 1
                        else f"Pairs of explainers share a median {low:.0%} to {best:.0%} of their top features; "
                             f"the least similar pair is {worst[0]} and {worst[1]}.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             sample_sizes=[SampleSize(measurement=name, n=n, min_n=MIN_JUDGED, chance_p95=chance.get(name))
                           for name, n in compared.items()]
-            + [SampleSize(measurement="min_feature_agreement", n=min(fa_n, default=0), min_n=MIN_JUDGED,
-                          chance_p95=chance.get("min_feature_agreement"))],
+            + [SampleSize(measurement=f"min_{m}", n=min((n for name, n in compared.items() if name.endswith(f"_{m}")),
+                                                        default=0), min_n=MIN_JUDGED, chance_p95=chance.get(f"min_{m}"))
+               for m in GATED],
             key_figure="" if low is None else f"min feature agreement {low:.2f}",
             cost={"attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
         )

@@ -1,10 +1,10 @@
-"""How much top-k agreement unrelated rankings reach by chance.
+"""How much agreement (top-k overlap, rank correlation) unrelated rankings reach by chance.
 
 Two explanations that rank the ``d`` features of an instance at random share ``k/d`` of their top k
 on average (``k²/d`` features): top 2 of 8 share a feature 43% of the time, top 5 of 13 share 38% of
 their features on average. A gate ``median FA@k ≥ 0.4`` over such instances can pass for explainers
 that agree on nothing. This module gives the level such a statistic reaches by chance on the same
-instances (``SampleSize.chance_p95``, shown beside each top-k agreement in the report).
+instances (``SampleSize.chance_p95``: shown beside each agreement, and a gate passes only above it).
 
 Under the null every ranking is a uniformly random order of the instance's features, independent of
 the others; then the overlap of two top-k sets is hypergeometric (``k`` draws from ``d`` features of
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["chance_quantile", "CHANCE_QUANTILE"]
+__all__ = ["chance_quantile", "rank_correlation_chance", "CHANCE_QUANTILE"]
 
 CHANCE_QUANTILE = 0.95  # what unrelated rankings reach in 5% of draws
 DRAWS = 4000
@@ -34,18 +34,48 @@ def _pair_overlaps(gen, d: np.ndarray, k: np.ndarray, reps: np.ndarray, draws: i
     return out
 
 
-def _min_over_pairs(gen, d: np.ndarray, k: np.ndarray, n_rankings: int, draws: int, stat: Callable) -> np.ndarray:
+def _random_orders(gen, draws: int, n_rankings: int, d: int) -> np.ndarray:
+    """(draws, n_rankings, d): each ranking's position of every feature, uniformly at random."""
+    return gen.random((draws, n_rankings, d)).argsort(axis=2).argsort(axis=2)
+
+
+def _top_overlap(pos_a: np.ndarray, pos_b: np.ndarray, k: int) -> np.ndarray:
+    return ((pos_a < k) & (pos_b < k)).sum(axis=-1) / k
+
+
+def _spearman(pos_a: np.ndarray, pos_b: np.ndarray, k: int) -> np.ndarray:  # k unused: every feature counts
+    d = pos_a.shape[-1]
+    return 1.0 - 6.0 * ((pos_a - pos_b) ** 2).sum(axis=-1) / (d * (d * d - 1))
+
+
+def _min_over_pairs(gen, d: np.ndarray, k: np.ndarray, n_rankings: int, draws: int, stat: Callable,
+                    pair_value: Callable = _top_overlap) -> np.ndarray:
     """(draws,): the smallest, over every pair of ``n_rankings`` random rankings, of ``stat`` over
-    instances of the pair's FA@k (rankings simulated as random orders, so pairs share them)."""
+    instances of the pair's ``pair_value`` (FA@k, or Spearman's ρ; rankings simulated as random
+    orders, so pairs share them)."""
     pairs = [(a, b) for a in range(n_rankings) for b in range(a + 1, n_rankings)]
     per_pair = np.empty((len(pairs), draws, len(d)))
     for i, (di, ki) in enumerate(zip(d, k)):
-        order = gen.random((draws, n_rankings, di)).argsort(axis=2)
-        top = np.zeros((draws, n_rankings, di), dtype=bool)
-        np.put_along_axis(top, order[:, :, :ki], True, axis=2)
+        pos = _random_orders(gen, draws, n_rankings, di)
         for p, (a, b) in enumerate(pairs):
-            per_pair[p, :, i] = (top[:, a] & top[:, b]).sum(axis=1) / ki
+            per_pair[p, :, i] = pair_value(pos[:, a], pos[:, b], ki)
     return np.min([stat(v, axis=1) for v in per_pair], axis=0)
+
+
+def rank_correlation_chance(sizes: Sequence[int], *, n_rankings: int = 2, stat: Callable = np.median,
+                            q: float = CHANCE_QUANTILE, draws: int = DRAWS, rng=0) -> float | None:
+    """The ``q`` quantile of ``stat`` over instances of Spearman's ρ between unrelated rankings of
+    each instance's ``sizes[i]`` features (at least 2; the smallest over every pair of ``n_rankings``),
+    as :func:`chance_quantile` does for top-k agreement. None when there is no instance."""
+    d = np.asarray(sizes, dtype=int)
+    if d.ndim != 1:
+        raise ValueError(f"sizes must be 1-D; got shape {d.shape}")
+    if d.size == 0:
+        return None
+    if np.any(d < 2) or n_rankings < 2:
+        raise ValueError("a rank correlation needs at least 2 features and 2 rankings")
+    values = _min_over_pairs(np.random.default_rng(rng), d, d, n_rankings, draws, stat, _spearman)
+    return float(np.quantile(values, q, method="inverted_cdf"))
 
 
 def chance_quantile(sizes: Sequence[int], ks: Sequence[int], *, reps: Sequence[int] | None = None,

@@ -42,8 +42,9 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
     that n cannot reach the bound: nothing measured (n = 0), fewer evaluation ``rows`` than the
     policy's ``min_rows``, fewer than the check's ``min_n`` for the measurement, a p-value bound below
     the smallest p-value the test can give at this n, a lower bound on a confidence interval's low
-    end above what a perfect score gives at this n, or a confidence interval that is undefined, or
-    degenerate (zero width) where the gate would pass.
+    end above what a perfect score gives at this n, an agreement no higher than what explanations
+    that agree on nothing reach by chance (``chance_p95``) where the gate would pass, or a confidence
+    interval that is undefined, or degenerate (zero width) where the gate would pass.
 
     A zero-width interval on the failing side judges the gate: every resample fails it (a constant
     classifier's ROC AUC is 0.5 on every resample; no amount of data lifts it), just as a wide
@@ -66,6 +67,11 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
                            f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
         if s is not None and s.min_n is not None and s.n < s.min_n:
             reasons.append(f"with n = {s.n} the check does not judge it (it needs at least {s.min_n} instances)")
+        if (s is not None and s.chance_p95 is not None and o.min is not None and o.passed and o.observed is not None
+                and o.observed <= s.chance_p95):
+            reasons.append(f"explanations that agree on nothing (random rankings of the same instances' features) reach "
+                           f"{s.chance_p95:.2f} or more in at least 5% of draws (n = {s.n}): the observed "
+                           f"{o.observed:.2f} is no evidence of agreement")
         if s is not None and s.ci_degenerate and (o.passed or o.observed is None):
             reasons.append(f"the value or its confidence interval is undefined with n = {s.n} (the check's notes say why)"
                            if o.observed is None else

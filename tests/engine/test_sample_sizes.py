@@ -156,3 +156,15 @@ def test_a_constant_classifier_fails_a_roc_auc_gate_instead_of_erroring(tmp_path
     assert m["roc_auc"] == m["roc_auc_ci_low"] == m["roc_auc_ci_high"] == 0.5
     assert perf["status"] == "fail" and perf["thresholds"][0]["unreachable"] is None
     assert perf["notes"][0].startswith(f"The model gives all {len(frame)} evaluation rows the same probabilities")
+
+
+def test_an_agreement_within_chance_cannot_pass_and_one_above_it_is_judged():
+    """Explanations that agree on nothing reach 0.5 in 5% of draws here: an observed 0.5 passes a
+    bound of 0.4 only on paper (not judged), 0.8 is evidence and passes, and 0.3 fails as it would."""
+    gates = [Threshold(measurement="fa", min=0.4)]
+    sizes = [SampleSize(measurement="fa", n=40, chance_p95=0.5)]
+    within, above, below = (with_sample_sizes(evaluate(gates, {"fa": v}), sizes)[0] for v in (0.5, 0.8, 0.3))
+    assert not within.passed and "reach 0.50 or more in at least 5% of draws (n = 40)" in within.unreachable
+    assert "the observed 0.50 is no evidence of agreement" in within.unreachable
+    assert above.passed and above.unreachable is None
+    assert not below.passed and below.unreachable is None  # a failure stands: FAIL, not "cannot be judged"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom, hypergeom
 
-from auditor.metrics.chance import chance_quantile
+from auditor.metrics.chance import chance_quantile, rank_correlation_chance
 
 
 def test_the_median_of_top_1_agreements_follows_the_binomial():
@@ -58,3 +58,16 @@ def test_the_same_seed_gives_the_same_level_and_bad_input_is_refused():
         chance_quantile([3, 4], [1])
     with pytest.raises(ValueError, match="reps applies"):
         chance_quantile([3], [1], reps=[2], n_rankings=3)
+    with pytest.raises(ValueError, match="at least 2 features"):
+        rank_correlation_chance([1, 5])
+
+
+def test_rank_correlations_of_unrelated_rankings():
+    # two features: ρ is +1 or -1 with probability 1/2, and the median of 12 is +1 with P = 0.387
+    assert rank_correlation_chance([2] * 12) == 1.0
+    # three features: ρ takes 1, 0.5, 0.5, -0.5, -0.5, -1 over the 6 orders; P(ρ = 1) = 1/6 > 5%
+    assert rank_correlation_chance([3]) == 1.0
+    # 8 features, 40 instances (the concrete example): the median is close to 0 (sd about 0.07)
+    assert 0.05 < rank_correlation_chance([8] * 40) < 0.2
+    # the least similar of three pairs of unrelated rankings correlates less than one pair
+    assert rank_correlation_chance([8] * 40, n_rankings=3) < rank_correlation_chance([8] * 40)
