@@ -235,7 +235,7 @@ def test_an_audit_on_onnx_gives_the_torch_numbers(served, cache_dir, tmp_path, m
     runtime = dict(torch_run.provenance["runtime"])
     assert runtime.pop("kernels")["linear_kernels"] == "oneDNN, prepacked weights"
     assert runtime.pop("fast_forward")["used"] is True  # the tiny BERT runs on its real tokens only
-    assert runtime == {"requested": "torch", "used": "torch"}
+    assert runtime == {"requested": "torch", "used": "torch", "device": "cpu"}
     compared = 0
     for a, b in zip(torch_run.checks, onnx_run.checks):
         assert a.id == b.id and a.status == b.status
