@@ -215,6 +215,7 @@ class ExplainerAgreement(Check):
             + [SampleSize(measurement=f"min_{m}", n=min((n for name, n in compared.items() if name.endswith(f"_{m}")),
                                                         default=0), min_n=MIN_JUDGED, chance_p95=chance.get(f"min_{m}"))
                for m in GATED],
-            key_figure="" if low is None else f"min feature agreement {low:.2f}",
+            key_figure="" if low is None else f"min feature agreement {low:.2f}" + (
+                "" if measurements["min_rank_correlation"] is None else f", rank ρ {measurements['min_rank_correlation']:.2f}"),
             cost={"attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
         )
