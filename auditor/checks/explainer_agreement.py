@@ -18,7 +18,7 @@ from auditor.models.base import Capability
 from auditor.checks.explainers import (
     available_methods, check_method_names, feature_vectors, ranks_something, require_two_features, unranked_note,
 )
-from auditor.metrics.ranking import default_k
+from auditor.metrics.ranking import top_k_size
 from auditor.metrics.agreement import (
     feature_agreement, rank_agreement, rank_correlation, sign_agreement, signed_rank_agreement,
 )
@@ -66,16 +66,12 @@ def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
             raise ValueError(f"instance {i}: explanations of lengths {a.size} and {b.size} differ")
         if not (ranks_something([a])[0] and ranks_something([b])[0]):
             continue  # nothing to rank in one of them (one word, all zero): top-k lists would agree by the tie rule
-        k_i = _top_k(k, a.size)
+        k_i = top_k_size(k, a.size)
         for name, fn in METRICS.items():
             out[name][i] = fn(a, b, k_i)
         if a.size >= 2:
             out["rank_correlation"][i] = rank_correlation(a, b)
     return out
-
-
-def _top_k(top_k: int | None, d: int) -> int:
-    return min(top_k, d) if top_k is not None else default_k(d)
 
 
 def chance_caption(chance: dict) -> str:
@@ -131,7 +127,7 @@ class ExplainerAgreement(Check):
             rng = ctx.rng(f"explainer_agreement.chance.{key}")
             if metric == "rank_correlation":
                 return rank_correlation_chance(sizes, n_rankings=n_rankings, rng=rng)
-            return chance_quantile(sizes, [_top_k(k, d) for d in sizes], n_rankings=n_rankings, rng=rng)
+            return chance_quantile(sizes, [top_k_size(k, d) for d in sizes], n_rankings=n_rankings, rng=rng)
 
         out: dict[str, float | None] = {}
         for (a, b, metric), ok in finite.items():

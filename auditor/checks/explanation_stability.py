@@ -37,8 +37,8 @@ from auditor.checks.explainers import (
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement, rank_correlation
 from auditor.metrics.chance import chance_quantile
+from auditor.metrics.ranking import top_k_size
 from auditor.metrics.stability import relative_input_stability, topk_agreement
-from auditor.models.perturbation import top_k_size
 from auditor.metrics.statistics import bootstrap_ci
 from auditor.results import BarChart, FileRef, SampleSize, Table
 

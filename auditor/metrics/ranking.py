@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-__all__ = ["agreement_k", "default_k", "rank_order", "rankable", "ranking_key", "tie_fraction", "top_k"]
+__all__ = ["agreement_k", "default_k", "rank_order", "rankable", "ranking_key", "tie_fraction", "top_k", "top_k_size"]
 
 TIE_TOLERANCE = 1e-9  # relative to a row's largest |value|; float64 noise is ~1e-16, float32 model outputs ~1e-7
 
@@ -158,6 +158,11 @@ def top_k(attr, k: int, by_abs: bool = True, *, rng: np.random.Generator | int |
 def default_k(d: int) -> int:
     """Top-k size of reference §10: ``min(5, ceil(0.2 d))``, at least 1 and at most d."""
     return max(1, min(5, math.ceil(0.2 * d), d))
+
+
+def top_k_size(top_k: int | None, d: int) -> int:
+    """Top-k size: a check's ``top_k`` capped at d, else :func:`default_k` of d."""
+    return min(top_k, d) if top_k else default_k(d)
 
 
 def agreement_k(k: int, d: int) -> int:

@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditor.metrics.ranking import default_k
+from auditor.metrics.ranking import top_k_size
 from auditor.metrics.stability import gaussian_perturbations
 from auditor.models.tabular_codec import TabularCodec
-
-
-def top_k_size(top_k: int | None, d: int) -> int:
-    """Top-k size: the policy's ``top_k`` capped at d, else ``default_k(d)``."""
-    return min(top_k, d) if top_k else default_k(d)
 
 
 def same_predicted_class(ctx, original: np.ndarray, perturbed: np.ndarray, params) -> np.ndarray:
