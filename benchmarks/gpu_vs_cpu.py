@@ -4,6 +4,7 @@ machine. Never part of the test suite.
     .venv/bin/python benchmarks/gpu_vs_cpu.py                       # review example, text-default, cuda then cpu
     .venv/bin/python benchmarks/gpu_vs_cpu.py --n 100 --devices cuda  # every check's n_instances at 100
     .venv/bin/python benchmarks/gpu_vs_cpu.py --devices cpu --n 2 --checks text_explanations  # a smoke run
+    python3 benchmarks/gpu_vs_cpu.py --n 100 --devices cuda --clusters none local:4  # also on 4 local Dask workers
 
 Each way prepares the audit afresh (`prepare_audit`: policy, card, data, the model loaded on the
 device and its fast paths verified) and runs the policy's checks (`run_plan`), as `auditor run
@@ -11,7 +12,9 @@ device and its fast paths verified) and runs the policy's checks (`run_plan`), a
 check's seconds, status and measurements, the model inputs requested and computed, the runtime facts
 (device, GPU, kernels, forward path), peak GPU memory. Between devices: every status, and the largest
 relative difference of every measurement (a GPU's kernels sum in other orders: last-bit differences
-are expected, a changed verdict is not). Results: ``results/gpu-vs-cpu-<UTC time>.json`` or
+are expected, a changed verdict is not). ``--clusters``: each device also with ``auditor run --cluster``'s
+local Dask workers (``local:N``), each of which loads the model on the same device; compared with the
+device's one-process way. Results: ``results/gpu-vs-cpu-<UTC time>.json`` or
 ``--out``; the file is rewritten after every way, so a run stopped early keeps what it measured.
 """
 
@@ -34,7 +37,7 @@ from run import policy_with_n  # noqa: E402
 from auditor.machine import machine_facts  # noqa: E402
 
 
-def one_way(policy: Path, card: Path, data: Path, device: str) -> dict:
+def one_way(policy: Path, card: Path, data: Path, device: str, cluster: str | None = None) -> dict:
     import torch
 
     from auditor.engine.audit import prepare_audit
@@ -43,7 +46,7 @@ def one_way(policy: Path, card: Path, data: Path, device: str) -> dict:
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    prepared = prepare_audit(policy, card, data, device=device)
+    prepared = prepare_audit(policy, card, data, device=device, cluster=cluster)
     try:
         setup = time.perf_counter() - started
         t0 = time.perf_counter()
@@ -84,6 +87,8 @@ def main() -> None:
                     help="every check's n_instances; 0 (default): the policy's own")
     ap.add_argument("--devices", nargs="+", default=["cuda", "cpu"])
     ap.add_argument("--checks", nargs="+", help="only these checks of the policy")
+    ap.add_argument("--clusters", nargs="+", default=["none"],
+                    help="per device: none (one process) and/or local:N (N local Dask workers on the device)")
     ap.add_argument("--out", type=Path, help="folder for the result file (default benchmarks/results)")
     args = ap.parse_args()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -105,15 +110,19 @@ def main() -> None:
                 raw["checks"] = [c for c in raw["checks"] if c["check"] in args.checks]
                 policy.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
             ways = report["runs"].setdefault(f"n={n or 'policy'}", {})
-            for device in args.devices:
-                print(f"n={n or 'policy'} {device} ...", flush=True)
-                ways[device] = one_way(policy, card, args.data, device)
-                w = ways[device]
+            for device, cluster in ((d, c) for d in args.devices for c in args.clusters):
+                way = device if cluster == "none" else f"{device} {cluster}"
+                print(f"n={n or 'policy'} {way} ...", flush=True)
+                ways[way] = one_way(policy, card, args.data, device, None if cluster == "none" else cluster)
+                w = ways[way]
+                if way != device and device in ways:
+                    w["vs_one_process"] = {**compare(ways[device], w),
+                                           "checks_speedup": round(ways[device]["checks_s"] / w["checks_s"], 2)}
                 print(f"  setup {w['setup_s']:.1f} s, checks {w['checks_s']:.1f} s, "
                       f"{sum(s == 'error' for s in w['statuses'].values())} errors {w['errors'] or ''}", flush=True)
                 if "cpu" in ways and len(ways) > 1:
                     for other, o in ways.items():
-                        if other != "cpu":
+                        if other != "cpu" and " " not in other:
                             o["vs_cpu"] = {**compare(ways["cpu"], o),
                                            "checks_speedup": round(ways["cpu"]["checks_s"] / o["checks_s"], 2)}
                 report["machine"] = machine_facts()
