@@ -214,6 +214,37 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
     return sample_sizes, undefined, bound_notes
 
 
+def per_class_intervals(boot: dict[str, list], point: dict[str, np.ndarray], predicted: np.ndarray,
+                        alpha: float) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Each class's percentile-bootstrap interval of precision, recall and F1 (``boot``: per metric, a
+    list of per-class arrays), its low end cut to what a perfect score on the class's rows can
+    support, as :func:`_with_intervals` cuts the scalar metrics: recall rests on the class's true
+    rows, precision on the rows predicted as it, F1 on both (its low end at most the F1 of the two
+    ceilings: F1 rises with each). Returns (metric -> array (2, k) of low and high ends, notes)."""
+    intervals = {m: np.nanquantile(np.asarray(boot[m], dtype=float), [alpha / 2, 1 - alpha / 2], axis=0)
+                 for m in PER_CLASS}
+    k = len(predicted)
+    ceilings = {"recall": np.full(k, np.nan), "precision": np.full(k, np.nan)}
+    for m, rows in (("recall", point["support"]), ("precision", predicted)):
+        for c in np.flatnonzero(rows > 0):
+            ceilings[m][c] = perfect_score_bound(alpha, [rows[c]])
+    p, r = ceilings["precision"], ceilings["recall"]
+    with np.errstate(invalid="ignore"):
+        ceilings["f1"] = 2 * p * r / (p + r)
+    cut = set()
+    for m in PER_CLASS:
+        low = intervals[m][0]
+        with np.errstate(invalid="ignore"):
+            over = np.isfinite(ceilings[m]) & np.isfinite(low) & (low > ceilings[m])
+        low[over] = ceilings[m][over]
+        cut.update(np.flatnonzero(over).tolist())
+    notes = [] if not cut else [
+        f"Per-class intervals of {len(cut)} class{'es' if len(cut) > 1 else ''} claimed more than their rows can "
+        "support (a perfect score on m rows supports a lower end of at most (α/2)^(1/m): 3 rows, 0.29); their low "
+        "ends are cut to it (recall: the class's rows, precision: the rows predicted as it)."]
+    return intervals, notes
+
+
 def _claims(claims, point: dict, measurements: dict, tolerance: float) -> tuple[list[list], list[str], list[float]]:
     """The card's claims against the measured values: table rows, claims that cannot be checked,
     and the gaps; the claim measurements go into ``measurements``."""
@@ -403,10 +434,9 @@ class Performance(Check):
                      "balanced_accuracy": (list(sizes[sizes > 0]), f"classes of {sizes_text} rows")})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
-        per_class_ci = {m: np.nanquantile(np.asarray(boot_class[m], dtype=float), [alpha / 2, 1 - alpha / 2], axis=0)
-                        for m in PER_CLASS}
         support = point["per_class"]["support"]
         cm = confusion_matrix(truth, pred, labels=np.arange(k))
+        per_class_ci, per_class_notes = per_class_intervals(boot_class, point["per_class"], cm.sum(axis=0), alpha)
         names = {"roc_auc": "roc_auc (one-vs-rest macro)", "f1": f"f1 (class {classes[pos]!r})" if pos is not None else "f1"}
         evidence = [
             Table(
@@ -428,7 +458,8 @@ class Performance(Check):
                        *[v for m in PER_CLASS for v in (float(point["per_class"][m][c]),
                                                          f"{per_class_ci[m][0][c]:.3f}–{per_class_ci[m][1][c]:.3f}")]]
                       for c in range(k)],
-                caption=f"{level} percentile-bootstrap intervals, same resamples as above; a class never predicted "
+                caption=f"{level} percentile-bootstrap intervals, same resamples as above, each low end at most what a "
+                        "perfect score on the class's rows supports; a class never predicted "
                         "has precision 0, a class with no row recall 0 (scikit-learn's zero_division=0). Evidence only: "
                         "per-class values are not measurements a policy can gate, since the classes vary by model.",
             ),
@@ -450,7 +481,7 @@ class Performance(Check):
                     f"are means over the {k - len(absent)} classes present, and nothing here measures how the model "
                     f"does on {'that class' if len(absent) == 1 else 'those classes'} (its recall and F1 are 0 by "
                     "convention)."] if absent else [])
-            + _notes(unverifiable, undefined) + bound_notes
+            + _notes(unverifiable, undefined) + bound_notes + per_class_notes
             + ([] if pos is not None else [f"{k} classes: f1 (of a positive class) is not measured; the card names "
                                             "no positive_class. Macro F1 is f1_macro."]),
             sample_sizes=sample_sizes,

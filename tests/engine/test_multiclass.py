@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from auditor.checks.performance import (Performance, PerformanceParams, _class_keys, _multiclass_metrics,
-                                        _per_class)
+                                        _per_class, per_class_intervals)
 from auditor.engine.context import AuditContext, explain_part
 from auditor.engine.runner import build_plan, run_plan
 from auditor.inputs.dataset import load_dataset
@@ -72,6 +72,28 @@ def test_per_class_and_macro_metrics_by_hand_and_against_sklearn():
     p, r, f, s = precision_recall_fscore_support(HAND_TRUTH, HAND_PRED, labels=[0, 1, 2], zero_division=0)
     np.testing.assert_allclose([pc["precision"], pc["recall"], pc["f1"], pc["support"]], [p, r, f, s])
     assert _multiclass_metrics(HAND_TRUTH, proba, HAND_PRED, pos=2)["f1"] == pytest.approx(1 / 2)
+
+
+def test_per_class_interval_lows_are_cut_to_what_a_perfect_score_on_the_class_supports():
+    """Class 0: 3 true rows, all recalled, 4 predicted (precision 0.75); class 1: 200 rows, recall 0.9,
+    225 predicted. Resampled intervals as given; recall's ceiling on 3 rows is 0.025^(1/3) = 0.2924,
+    precision's on 4 predictions 0.025^(1/4) = 0.3976, F1's 2·0.3976·0.2924/(0.3976+0.2924) = 0.3370;
+    class 1's ceilings (0.9817 on 200 rows) are above its lows, which stay."""
+    boot = {"recall": [[1.0, 0.85], [1.0, 0.95]], "precision": [[0.75, 0.78], [1.0, 0.82]],
+            "f1": [[0.86, 0.82], [1.0, 0.88]]}
+    point = {"recall": np.array([1.0, 0.9]), "precision": np.array([0.75, 0.8]), "f1": np.array([0.857, 0.847]),
+             "support": np.array([3, 200])}
+    ci, notes = per_class_intervals(boot, point, np.array([4, 225]), alpha=0.05)
+    lows = {m: ci[m][0] for m in ci}  # ci[m]: (low ends, high ends) per class
+    assert lows["recall"] == pytest.approx([0.025 ** (1 / 3), 0.8525]) and lows["recall"][0] == pytest.approx(0.2924, abs=1e-4)
+    assert lows["precision"] == pytest.approx([0.025 ** (1 / 4), 0.781]) and lows["precision"][0] == pytest.approx(0.3976, abs=1e-4)
+    assert lows["f1"] == pytest.approx([0.3370, 0.8215], abs=1e-4)
+    assert ci["recall"][1] == pytest.approx([1.0, 0.9475]) and ci["f1"][1] == pytest.approx([0.9965, 0.8785])
+    assert len(notes) == 1 and "1 class claimed" in notes[0]
+    # a class never predicted (no precision to bound) and one with no row: nothing cut, no note
+    ci, notes = per_class_intervals({m: [[0.0, 0.5], [0.0, 0.6]] for m in ("recall", "precision", "f1")},
+                                    {"support": np.array([0, 50])}, np.array([0, 60]), alpha=0.05)
+    assert ci["recall"][0].tolist() == pytest.approx([0.0, 0.5025]) and notes == []
 
 
 def test_a_class_never_predicted_and_a_class_never_true_count_as_zero_like_sklearn():
@@ -449,6 +471,11 @@ def test_a_four_class_model_perfect_on_its_rows_gets_exact_bounds_not_an_error(f
         assert m[f"{name}_ci_low"] == pytest.approx(0.00625 ** (1 / 10)) == pytest.approx(0.6020, abs=1e-4)
     assert result.status == Status.PASS, result.thresholds
     assert sum("exact one-sided bound" in note for note in result.notes) == 3
+    # each class: 10 rows, all recalled, 10 predictions, all right: every per-class interval would be
+    # 1–1; its low end is a perfect score's on 10 rows, 0.025^(1/10) = 0.692
+    per_class = next(e for e in result.evidence if e.title.startswith("Per-class"))
+    assert [row[3::2] for row in per_class.rows] == [["0.692–1.000"] * 3] * 4
+    assert any("Per-class intervals of 4 classes claimed more" in note for note in result.notes)
     # the same rows cannot reach 0.7 on the macro AUC: unjudgeable, never a PASS
     spec = CheckSpec(check="performance", params={"n_bootstrap": 200},
                      thresholds=[{"measurement": "roc_auc_ci_low", "min": 0.7}])
