@@ -117,6 +117,17 @@ def perturbation_chance(ctx, method: str, vectors, fa: np.ndarray, counts: np.nd
                            rng=ctx.rng(f"stability.chance.{method}"))
 
 
+def seed_chance(ctx, method: str, vectors, seed: np.ndarray | None, n_seeds: int, top_k: int | None) -> float | None:
+    """What the median seed FA@k (each instance's mean over pairs of its ``n_seeds`` re-runs)
+    reaches in 5% of draws when every re-run ranks at random: an explainer whose re-runs agree no
+    more than that shows no stability, whatever the bound."""
+    if seed is None:
+        return None
+    sizes = [len(vectors[i]) for i in np.flatnonzero(np.isfinite(seed))]
+    return chance_quantile(sizes, [top_k_size(top_k, d) for d in sizes], n_rankings=n_seeds, pairs="mean",
+                           rng=ctx.rng(f"stability.seed_chance.{method}"))
+
+
 def global_rank_stability(matrix: np.ndarray, n_boot: int, rng) -> np.ndarray:
     """Spearman ρ between mean |attribution| over each bootstrap resample and over all instances."""
     if matrix.shape[0] < 2 or matrix.shape[1] < 2:
@@ -171,6 +182,11 @@ class ExplanationStability(Check):
             kept = sum(len(s[0]) for s in sets)
             fa, ris, skipped, fa_counts = perturbation_scores(m, vectors, ranked, sets, len(attr), p.top_k)
             chance = perturbation_chance(ctx, m, vectors, fa, fa_counts, p.top_k)
+            chance_of = {"_seed_topk": seed_chance(ctx, m, vectors, seed, p.n_seeds, p.top_k),
+                         "_perturbation_topk": chance}
+            if chance_of["_seed_topk"] is not None:
+                notes.append(f"{m}: {p.n_seeds} re-runs that ranked at random would give a median seed top-k agreement "
+                             f"of {chance_of['_seed_topk']:.2f} or more in 5% of draws; a seed gate passes only above it.")
             if skipped:
                 notes.append(f"{m}: {skipped} perturbed inputs changed the word segmentation and were not compared.")
             rhos = global_rank_stability(attr.importance_matrix(), p.n_bootstrap, ctx.rng(f"stability.global.{m}"))
@@ -193,7 +209,7 @@ class ExplanationStability(Check):
                         "ris": int(np.isfinite(ris).sum()), "label": int(drawn), "global": len(attr)}
             sizes += [SampleSize(measurement=f"{m}{suffix}", n=finite_n[suffix[1:].split("_")[0]],
                                  min_n=None if suffix.startswith("_label") else MIN_JUDGED,
-                                 chance_p95=chance if suffix.startswith("_perturbation_topk") else None)
+                                 chance_p95=next((c for s, c in chance_of.items() if suffix.startswith(s)), None))
                       for suffix in SUFFIXES]
             ok = fa[np.isfinite(fa)]
             if ok.size:

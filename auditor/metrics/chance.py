@@ -48,18 +48,24 @@ def _spearman(pos_a: np.ndarray, pos_b: np.ndarray, k: int) -> np.ndarray:  # k 
     return 1.0 - 6.0 * ((pos_a - pos_b) ** 2).sum(axis=-1) / (d * (d * d - 1))
 
 
-def _min_over_pairs(gen, d: np.ndarray, k: np.ndarray, n_rankings: int, draws: int, stat: Callable,
-                    pair_value: Callable = _top_overlap) -> np.ndarray:
-    """(draws,): the smallest, over every pair of ``n_rankings`` random rankings, of ``stat`` over
-    instances of the pair's ``pair_value`` (FA@k, or Spearman's ρ; rankings simulated as random
-    orders, so pairs share them)."""
+def _over_pairs(gen, d: np.ndarray, k: np.ndarray, n_rankings: int, draws: int,
+                pair_value: Callable = _top_overlap) -> np.ndarray:
+    """(pairs, draws, n): ``pair_value`` (FA@k, or Spearman's ρ) of every pair of ``n_rankings``
+    random rankings of each instance (simulated as random orders, so pairs share them)."""
     pairs = [(a, b) for a in range(n_rankings) for b in range(a + 1, n_rankings)]
     per_pair = np.empty((len(pairs), draws, len(d)))
     for i, (di, ki) in enumerate(zip(d, k)):
         pos = _random_orders(gen, draws, n_rankings, di)
         for p, (a, b) in enumerate(pairs):
             per_pair[p, :, i] = pair_value(pos[:, a], pos[:, b], ki)
-    return np.min([stat(v, axis=1) for v in per_pair], axis=0)
+    return per_pair
+
+
+def _min_over_pairs(gen, d: np.ndarray, k: np.ndarray, n_rankings: int, draws: int, stat: Callable,
+                    pair_value: Callable = _top_overlap) -> np.ndarray:
+    """(draws,): the smallest, over every pair of rankings, of ``stat`` over instances of the pair's
+    ``pair_value`` (explainer agreement's least similar pair)."""
+    return np.min([stat(v, axis=1) for v in _over_pairs(gen, d, k, n_rankings, draws, pair_value)], axis=0)
 
 
 def rank_correlation_chance(sizes: Sequence[int], *, n_rankings: int = 2, stat: Callable = np.median,
@@ -79,8 +85,8 @@ def rank_correlation_chance(sizes: Sequence[int], *, n_rankings: int = 2, stat: 
 
 
 def chance_quantile(sizes: Sequence[int], ks: Sequence[int], *, reps: Sequence[int] | None = None,
-                    n_rankings: int = 2, stat: Callable = np.median, q: float = CHANCE_QUANTILE,
-                    draws: int = DRAWS, rng=0) -> float | None:
+                    n_rankings: int = 2, pairs: str = "min", stat: Callable = np.median,
+                    q: float = CHANCE_QUANTILE, draws: int = DRAWS, rng=0) -> float | None:
     """The ``q`` quantile of what unrelated rankings give for an agreement statistic.
 
     Parameters
@@ -91,9 +97,13 @@ def chance_quantile(sizes: Sequence[int], ks: Sequence[int], *, reps: Sequence[i
         Per instance, how many rankings are each compared with one fixed ranking and averaged (the
         stability check's perturbations); default 1.
     n_rankings : int
-        2: one pair per instance. More: every pair of that many rankings, and the statistic is the
-        smallest over pairs (the explainer-agreement check's least similar pair); ``reps`` must be
-        omitted.
+        2: one pair per instance. More: every pair of that many rankings (``reps`` must be omitted),
+        combined as ``pairs`` says.
+    pairs : "min" or "mean"
+        With more than 2 rankings: ``"min"``, the statistic is the smallest over pairs of the
+        statistic over instances (the explainer-agreement check's least similar pair); ``"mean"``,
+        the statistic over instances of each instance's mean over pairs (seed stability: the mean
+        pairwise agreement of re-runs).
     stat : callable
         Applied over instances with ``axis=1`` (``numpy.median``, ``numpy.mean``).
     q : float
@@ -124,5 +134,10 @@ def chance_quantile(sizes: Sequence[int], ks: Sequence[int], *, reps: Sequence[i
     else:
         if reps is not None:
             raise ValueError("reps applies to one pair per instance (n_rankings = 2)")
-        values = _min_over_pairs(gen, d, k, n_rankings, draws, stat)
+        if pairs == "min":
+            values = _min_over_pairs(gen, d, k, n_rankings, draws, stat)
+        elif pairs == "mean":
+            values = stat(_over_pairs(gen, d, k, n_rankings, draws).mean(axis=0), axis=1)
+        else:
+            raise ValueError(f'pairs must be "min" or "mean"; got {pairs!r}')
     return float(np.quantile(values, q, method="inverted_cdf"))

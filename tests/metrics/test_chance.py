@@ -48,6 +48,26 @@ def test_the_least_similar_of_three_rankings():
     assert chance_quantile([8] * 20, [2] * 20, n_rankings=3) < chance_quantile([8] * 20, [2] * 20)
 
 
+def test_the_mean_over_every_pair_of_three_re_runs():
+    # d = 2, k = 1, three re-runs: the mean over the 3 pairs is 1 when all three tops coincide
+    # (P = 1/4), else 1/3. The median of 5 instances is 1 with P(Bin(5, 1/4) >= 3) = 0.10 (above 5%),
+    # of 15 with P(Bin(15, 1/4) >= 8) = 0.017 (below)
+    assert binom.sf(2, 5, 1 / 4) > 0.05 > binom.sf(7, 15, 1 / 4)
+    assert chance_quantile([2] * 5, [1] * 5, n_rankings=3, pairs="mean") == 1.0
+    assert chance_quantile([2] * 15, [1] * 15, n_rankings=3, pairs="mean") == pytest.approx(1 / 3)
+    # d = 3: 1 with P = 1/9, 1/3 with P = 2/3, 0 with P = 2/9; the mean of 40 instances is about
+    # 1/9 + 2/9 = 1/3 with sd sqrt((5/27 - 1/9) / 40) = 0.043: its 95% quantile about 0.40
+    assert chance_quantile([3] * 40, [1] * 40, n_rankings=3, pairs="mean", stat=np.mean) == pytest.approx(0.40, abs=0.02)
+    # two re-runs: the mean over one pair is that pair
+    assert (chance_quantile([8] * 10, [2] * 10, n_rankings=2, pairs="mean", rng=5)
+            == chance_quantile([8] * 10, [2] * 10, rng=5))
+    # the mean pair agrees more than the least similar pair
+    assert (chance_quantile([8] * 20, [2] * 20, n_rankings=3, pairs="mean")
+            > chance_quantile([8] * 20, [2] * 20, n_rankings=3))
+    with pytest.raises(ValueError, match='pairs must be "min" or "mean"'):
+        chance_quantile([3], [1], n_rankings=3, pairs="max")
+
+
 def test_the_same_seed_gives_the_same_level_and_bad_input_is_refused():
     sizes, ks = [7, 9, 12, 30], [2, 2, 3, 5]
     assert chance_quantile(sizes, ks, rng=3) == chance_quantile(sizes, ks, rng=3)
