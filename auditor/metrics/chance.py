@@ -13,6 +13,7 @@ which ``k`` are "the other's"), and the overlaps of several rankings are simulat
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -21,6 +22,14 @@ __all__ = ["chance_quantile", "rank_correlation_chance", "CHANCE_QUANTILE"]
 
 CHANCE_QUANTILE = 0.95  # what unrelated rankings reach in 5% of draws
 DRAWS = 4000
+DRAW_BUDGET = 4_000_000  # instance-draws simulated at most: above 1,000 instances, fewer draws
+POOLED_FROM = 25  # instances of one (d, k) above which they share a pool of simulated rankings
+
+
+def _draws(n: int, draws: int) -> int:
+    """``draws``, fewer when ``n`` instances would take more than :data:`DRAW_BUDGET` (a median of
+    thousands of instances varies little from draw to draw), and never fewer than 200."""
+    return max(200, min(draws, DRAW_BUDGET // max(n, 1)))
 
 
 def _pair_overlaps(gen, d: np.ndarray, k: np.ndarray, reps: np.ndarray, draws: int) -> np.ndarray:
@@ -51,13 +60,29 @@ def _spearman(pos_a: np.ndarray, pos_b: np.ndarray, k: int) -> np.ndarray:  # k 
 def _over_pairs(gen, d: np.ndarray, k: np.ndarray, n_rankings: int, draws: int,
                 pair_value: Callable = _top_overlap) -> np.ndarray:
     """(pairs, draws, n): ``pair_value`` (FA@k, or Spearman's ρ) of every pair of ``n_rankings``
-    random rankings of each instance (simulated as random orders, so pairs share them)."""
+    random rankings of each instance (simulated as random orders, so pairs share them).
+
+    Each instance gets its own draws; but when more than :data:`POOLED_FROM` instances have one
+    (d, k), they take theirs with replacement from one pool of ``POOLED_FROM × draws`` joint draws:
+    the cost then grows with the distinct (d, k), not with the instances (10,000 rows of 13 features
+    are one pool), and the pool is large enough that the error it shares between its instances
+    stays below the statistic's own steps."""
     pairs = [(a, b) for a in range(n_rankings) for b in range(a + 1, n_rankings)]
     per_pair = np.empty((len(pairs), draws, len(d)))
-    for i, (di, ki) in enumerate(zip(d, k)):
-        pos = _random_orders(gen, draws, n_rankings, di)
-        for p, (a, b) in enumerate(pairs):
-            per_pair[p, :, i] = pair_value(pos[:, a], pos[:, b], ki)
+    groups = Counter(zip(d.tolist(), k.tolist()))
+    pools: dict[tuple[int, int], np.ndarray] = {}
+
+    def simulate(di: int, ki: int, n_draws: int) -> np.ndarray:
+        pos = _random_orders(gen, n_draws, n_rankings, di)
+        return np.stack([pair_value(pos[:, a], pos[:, b], ki) for a, b in pairs])
+
+    for i, key in enumerate(zip(d.tolist(), k.tolist())):
+        if groups[key] <= POOLED_FROM:
+            per_pair[:, :, i] = simulate(*key, draws)
+            continue
+        if key not in pools:
+            pools[key] = simulate(*key, POOLED_FROM * draws)
+        per_pair[:, :, i] = pools[key][:, gen.integers(0, POOLED_FROM * draws, draws)]
     return per_pair
 
 
@@ -80,7 +105,7 @@ def rank_correlation_chance(sizes: Sequence[int], *, n_rankings: int = 2, stat: 
         return None
     if np.any(d < 2) or n_rankings < 2:
         raise ValueError("a rank correlation needs at least 2 features and 2 rankings")
-    values = _min_over_pairs(np.random.default_rng(rng), d, d, n_rankings, draws, stat, _spearman)
+    values = _min_over_pairs(np.random.default_rng(rng), d, d, n_rankings, _draws(d.size, draws), stat, _spearman)
     return float(np.quantile(values, q, method="inverted_cdf"))
 
 
@@ -110,7 +135,8 @@ def chance_quantile(sizes: Sequence[int], ks: Sequence[int], *, reps: Sequence[i
         The quantile; with the default 0.95, unrelated rankings reach the returned value or more in
         at least 5% of draws, and a higher one in at most 5%.
     draws, rng :
-        Monte Carlo draws and the seed: the same seed gives the same value.
+        Monte Carlo draws (fewer above 1,000 instances: at most DRAW_BUDGET instance-draws) and the
+        seed: the same seed gives the same value.
 
     Returns
     -------
@@ -125,7 +151,9 @@ def chance_quantile(sizes: Sequence[int], ks: Sequence[int], *, reps: Sequence[i
         raise ValueError("every k must be between 1 and its instance's number of features")
     if n_rankings < 2:
         raise ValueError(f"n_rankings must be at least 2; got {n_rankings}")
-    gen = np.random.default_rng(rng)
+    if pairs not in ("min", "mean"):
+        raise ValueError(f'pairs must be "min" or "mean"; got {pairs!r}')
+    gen, draws = np.random.default_rng(rng), _draws(d.size, draws)
     if n_rankings == 2:
         r = np.ones_like(d) if reps is None else np.asarray(reps, dtype=int)
         if r.shape != d.shape or np.any(r < 1):
@@ -134,10 +162,6 @@ def chance_quantile(sizes: Sequence[int], ks: Sequence[int], *, reps: Sequence[i
     else:
         if reps is not None:
             raise ValueError("reps applies to one pair per instance (n_rankings = 2)")
-        if pairs == "min":
-            values = _min_over_pairs(gen, d, k, n_rankings, draws, stat)
-        elif pairs == "mean":
-            values = stat(_over_pairs(gen, d, k, n_rankings, draws).mean(axis=0), axis=1)
-        else:
-            raise ValueError(f'pairs must be "min" or "mean"; got {pairs!r}')
+        values = (_min_over_pairs(gen, d, k, n_rankings, draws, stat) if pairs == "min" else
+                  stat(_over_pairs(gen, d, k, n_rankings, draws).mean(axis=0), axis=1))
     return float(np.quantile(values, q, method="inverted_cdf"))
