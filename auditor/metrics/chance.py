@@ -62,11 +62,12 @@ def _over_pairs(gen, d: np.ndarray, k: np.ndarray, n_rankings: int, draws: int,
     """(pairs, draws, n): ``pair_value`` (FA@k, or Spearman's ρ) of every pair of ``n_rankings``
     random rankings of each instance (simulated as random orders, so pairs share them).
 
-    Each instance gets its own draws; but when more than :data:`POOLED_FROM` instances have one
-    (d, k), they take theirs with replacement from one pool of ``POOLED_FROM × draws`` joint draws:
-    the cost then grows with the distinct (d, k), not with the instances (10,000 rows of 13 features
-    are one pool), and the pool is large enough that the error it shares between its instances
-    stays below the statistic's own steps."""
+    Each instance gets its own draws; but when more than :data:`POOLED_FROM` instances (m) have one
+    (d, k), they take theirs with replacement from one pool of ``POOLED_FROM × max(draws, m)`` joint
+    draws: the cost grows with the distinct (d, k) and the instances, not with their product (10,000
+    rows of 13 features are one pool), and the error the pool shares between its instances stays a
+    fifth of the statistic's own spread or less (a statistic over m instances varies as 1/√m, the
+    pool's error as 1/√(25 m))."""
     pairs = [(a, b) for a in range(n_rankings) for b in range(a + 1, n_rankings)]
     per_pair = np.empty((len(pairs), draws, len(d)))
     groups = Counter(zip(d.tolist(), k.tolist()))
@@ -81,8 +82,8 @@ def _over_pairs(gen, d: np.ndarray, k: np.ndarray, n_rankings: int, draws: int,
             per_pair[:, :, i] = simulate(*key, draws)
             continue
         if key not in pools:
-            pools[key] = simulate(*key, POOLED_FROM * draws)
-        per_pair[:, :, i] = pools[key][:, gen.integers(0, POOLED_FROM * draws, draws)]
+            pools[key] = simulate(*key, POOLED_FROM * max(draws, groups[key]))
+        per_pair[:, :, i] = pools[key][:, gen.integers(0, pools[key].shape[1], draws)]
     return per_pair
 
 
