@@ -76,6 +76,35 @@ def test_performance_of_a_regressor_matches_scikit_learn(linear):
     assert m["roc_auc"] is None and m["accuracy"] is None  # classification measurements: not measured
 
 
+def test_a_regressors_intervals_are_judged_only_from_regression_min_rows(linear):
+    """On 3 rows of the concrete example an R² lower end of 0.52 passed a 0.5 gate: the percentile
+    bootstrap's bounds claim too much on few rows. The 120-row fixture is judged at the default
+    (100 rows); asked for 200, the same gate ends in ERROR saying why, the interval still shown."""
+    from auditor.engine.runner import PlannedCheck
+    from auditor.engine.runner import run_check as run_planned
+    from auditor.checks.performance import PerformanceParams
+    from auditor.policy.schema import CheckSpec
+    from auditor.results import Status
+
+    ctx, _ = linear
+    gate = [{"measurement": "r2_ci_low", "min": 0.5}, {"measurement": "r2", "min": 0.5}]
+    outcomes = {}
+    for rows in (100, 200):
+        params = {"n_bootstrap": 200, "regression_min_rows": rows}
+        outcomes[rows] = run_planned(PlannedCheck(spec=CheckSpec(check="performance", params=params, thresholds=gate),
+                                                  params=PerformanceParams(**params)), ctx)
+    judged, refused = outcomes[100], outcomes[200]
+    assert len(ctx.targets()) == 120 and judged.status == Status.PASS
+    assert not any("regression_min_rows" in note for note in judged.notes)
+    assert refused.status == Status.ERROR
+    assert "r2_ci_low: with n = 120 the check does not judge it (it needs at least 200 instances)" in refused.error.message
+    assert "r2:" not in refused.error.message  # the point value is judged as before
+    assert refused.measurements["r2_ci_low"] == judged.measurements["r2_ci_low"] > 0.5
+    assert any("120 evaluation rows: the intervals of MAE, RMSE and R² are shown" in note for note in refused.notes)
+    with pytest.raises(ValueError, match="regression_min_rows"):
+        PerformanceParams(regression_min_rows=2)
+
+
 def test_a_regressors_resamples_drawn_in_blocks_are_the_same_resamples(linear, monkeypatch):
     """Resamples are drawn a block at a time (bounded memory on large sets), from the same generator
     in the same order: the intervals are those of one draw of every resample, to the bit."""
