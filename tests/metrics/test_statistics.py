@@ -38,3 +38,45 @@ def test_wilcoxon_clearly_greater_identical_and_too_small():
     assert np.isnan(paired_wilcoxon_greater([1.0, np.nan], [0.0, 0.0]))
     with pytest.raises(ValueError, match="equal length"):
         paired_wilcoxon_greater([1.0, 2.0], [1.0])
+
+
+def test_delong_interval_of_a_hand_computed_case():
+    """Positives 0.9, 0.8, 0.4; negatives 0.5, 0.3, 0.2, 0.1. Per positive the share of negatives it
+    outranks V10 = (1, 1, 3/4), per negative the share of positives above it V01 = (2/3, 1, 1, 1):
+    AUC 11/12, var = var(V10)/3 + var(V01)/4 = (1/48)/3 + (1/36)/4 = 1/72, se 0.11785; on the logit
+    scale ln 11 ∓ 1.96 · 0.11785 / (11/144) gives expit(-0.6259) = 0.3484 and expit(5.4217) = 0.9956."""
+    from auditor.metrics.statistics import delong_auc_interval
+
+    y = np.array([1, 1, 1, 0, 0, 0, 0], bool)
+    scores = np.array([0.9, 0.8, 0.4, 0.5, 0.3, 0.2, 0.1])
+    low, high = delong_auc_interval(y, scores)
+    assert low == pytest.approx(0.3484, abs=1e-4) and high == pytest.approx(0.9956, abs=1e-4)
+    # a narrower level, a narrower interval around the same centre
+    low90, high90 = delong_auc_interval(y, scores, alpha=0.10)
+    assert low < low90 < 11 / 12 < high90 < high
+
+
+def test_delong_interval_counts_ties_half_and_matches_the_pairwise_definition():
+    from sklearn.metrics import roc_auc_score
+
+    from auditor.metrics.statistics import delong_auc_interval
+
+    rng = np.random.default_rng(4)
+    y = rng.random(60) < 0.4
+    scores = np.round(rng.normal(size=60) + y, 1)  # rounded: many ties
+    pos, neg = scores[y], scores[~y]
+    psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    auc = psi.mean()
+    assert auc == pytest.approx(roc_auc_score(y, scores))
+    se = np.sqrt(psi.mean(1).var(ddof=1) / len(pos) + psi.mean(0).var(ddof=1) / len(neg))
+    z = 1.959963984540054
+    expected = [1 / (1 + np.exp(-(np.log(auc / (1 - auc)) + sign * z * se / (auc * (1 - auc))))) for sign in (-1, 1)]
+    assert delong_auc_interval(y, scores) == pytest.approx(expected)
+
+
+def test_delong_interval_is_undefined_or_degenerate_where_it_should_be():
+    from auditor.metrics.statistics import delong_auc_interval
+
+    assert delong_auc_interval([1, 0, 0], [0.9, 0.2, 0.1]) is None  # one positive: no variance
+    assert delong_auc_interval([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1]) is None  # AUC 1: the perfect-score bound applies
+    assert delong_auc_interval([1, 1, 0, 0], [0.5] * 4) == (0.5, 0.5)  # a constant scorer: zero width at 0.5
