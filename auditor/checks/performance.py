@@ -388,9 +388,7 @@ class Performance(Check):
                 rows=[[m, len(y), point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]]
                       for m in METRICS + MACRO_METRICS],
                 caption=f"{p.n_bootstrap} bootstrap resamples of the {len(y):,} evaluation rows; positive class {classes[pos]!r}"
-                        + ("." if delong is None else "; ROC AUC's interval from DeLong's variance on the logit scale "
-                           "(the percentile bootstrap's lower end misses more often than its nominal rate on few rows "
-                           "or rare positives)."),
+                        + ("." if delong is None else "; ROC AUC's interval: DeLong's, on the logit scale."),
             ),
             *_shared_evidence(
                 classes, cm, point, measurements, METRICS,
