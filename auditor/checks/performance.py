@@ -9,7 +9,7 @@ from auditor.checks.performance_regression import (
     MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence, regression_metrics,
 )
 from auditor.lazy_imports import lazy_function
-from auditor.metrics.statistics import delong_auc_interval
+from auditor.metrics.statistics import delong_auc_interval, mean_auc_interval
 from auditor.models.base import Capability
 from auditor.results import BarChart, SampleSize, Table
 
@@ -438,8 +438,11 @@ class Performance(Check):
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
         sizes_text = ", ".join(f"{int(c):,}" for c in sizes)
         absent = [classes[c] for c in np.flatnonzero(sizes == 0)]
+        macro = mean_auc_interval([truth == c for c in np.flatnonzero(sizes > 0)],
+                                  [proba[:, c] for c in np.flatnonzero(sizes > 0)], alpha)
         sample_sizes, undefined, bound_notes = _with_intervals(
             measurements, point, boot, scalars, alpha, n, "a class with no row",
+            computed=None if macro is None else {"roc_auc": macro},
             bounded={"accuracy": ([n], f"{n:,} rows"),
                      "roc_auc": (list(np.minimum(sizes, n - sizes)[sizes > 0]),
                                  f"{int((sizes > 0).sum())} classes of {sizes_text} rows, each against the rest"),
@@ -457,7 +460,9 @@ class Performance(Check):
                 rows=[[names.get(m, m), n, point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]]
                       for m in scalars],
                 caption=f"{p.n_bootstrap} bootstrap resamples of the {n:,} evaluation rows; {k} classes. ROC AUC is "
-                        "the mean over classes of each class against the rest; balanced accuracy the mean recall over "
+                        "the mean over classes of each class against the rest"
+                        + ("" if macro is None else " (its interval: DeLong's variance of the mean, on the logit scale)")
+                        + "; balanced accuracy the mean recall over "
                         "the classes present; macro F1 the mean F1 over all classes; Brier half the multi-class Brier "
                         "score (mean over rows of the summed squared errors of the class probabilities), which for "
                         "two classes is the binary one" + ("" if pos is not None else

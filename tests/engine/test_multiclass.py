@@ -559,6 +559,10 @@ def test_an_evaluation_set_without_one_of_the_models_classes_is_measured_over_th
     m = out.measurements
     assert m["roc_auc"] == pytest.approx(expected, abs=1e-12)
     assert m["roc_auc_ci_low"] < m["roc_auc"] < m["roc_auc_ci_high"]
+    # the interval of the mean over the classes present: DeLong's variance of the mean
+    from auditor.metrics.statistics import mean_auc_interval
+    assert [m["roc_auc_ci_low"], m["roc_auc_ci_high"]] == pytest.approx(
+        mean_auc_interval([truth == c for c in range(3)], [proba[:, c] for c in range(3)]))
     assert any("No evaluation row is of class 'd'" in note and "the 3 classes present" in note for note in out.notes)
     importance = GlobalImportance(GlobalImportanceParams(n_repeats=2, n_instances=10)).run(ctx)
     assert importance.measurements["baseline_score"] == pytest.approx(expected, abs=1e-12)

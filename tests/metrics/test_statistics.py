@@ -80,3 +80,36 @@ def test_delong_interval_is_undefined_or_degenerate_where_it_should_be():
     assert delong_auc_interval([1, 0, 0], [0.9, 0.2, 0.1]) is None  # one positive: no variance
     assert delong_auc_interval([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1]) is None  # AUC 1: the perfect-score bound applies
     assert delong_auc_interval([1, 1, 0, 0], [0.5] * 4) == (0.5, 0.5)  # a constant scorer: zero width at 0.5
+
+
+def test_the_mean_of_one_vs_rest_aucs_has_delongs_variance_summed_over_rows():
+    """Three classes, 30 rows with tied scores. Each class's AUC from its pairwise comparisons, each
+    row's influence on it (its placement minus the AUC, over sqrt(m(m-1)) for a member and
+    sqrt(n(n-1)) for another row), the macro mean's variance the sum over rows of the mean influence
+    squared: computed here from the pairs, against the function's midranks. One comparison alone is
+    the binary DeLong interval."""
+    from scipy.special import expit, logit
+
+    from auditor.metrics.statistics import delong_auc_interval, mean_auc_interval
+
+    rng = np.random.default_rng(7)
+    truth = rng.integers(0, 3, 30)
+    scores = np.round(rng.normal(size=(30, 3)) + np.eye(3)[truth], 1)
+    members = [truth == c for c in range(3)]
+    aucs, influence = [], np.zeros(30)
+    for c, member in enumerate(members):
+        a, b = scores[member, c], scores[~member, c]
+        psi = (a[:, None] > b[None, :]) + 0.5 * (a[:, None] == b[None, :])
+        m, n = len(a), len(b)
+        auc = psi.mean()
+        aucs.append(auc)
+        influence[member] += (psi.mean(1) - auc) / np.sqrt(m * (m - 1))
+        influence[~member] += (psi.mean(0) - auc) / np.sqrt(n * (n - 1))
+    mean, se = np.mean(aucs), np.sqrt(np.sum((influence / 3) ** 2))
+    half = 1.959963984540054 * se / (mean * (1 - mean))
+    got = mean_auc_interval(members, [scores[:, c] for c in range(3)])
+    assert got == pytest.approx([expit(logit(mean) - half), expit(logit(mean) + half)])
+    assert mean_auc_interval(members[:1], [scores[:, 0]]) == pytest.approx(delong_auc_interval(members[0], scores[:, 0]))
+    lonely = truth.copy()
+    lonely[0], lonely[1:][lonely[1:] == truth[0]] = truth[0], (truth[0] + 1) % 3  # one row left in that class
+    assert mean_auc_interval([lonely == c for c in range(3)], [scores[:, c] for c in range(3)]) is None
