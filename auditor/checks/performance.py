@@ -49,9 +49,9 @@ class PerformanceParams(Params):
     max_points: int = count(2000, MAX_POINTS)  # a regressor's rows drawn in its scatter charts (a seeded sample beyond)
     # A regressor's interval ends (MAE, RMSE, R²) are judged from this many evaluation rows: below it
     # the percentile bootstrap claims too much. Drawing n of the concrete example's 258 rows, its R²
-    # lower end was above the 258-row R² in 5.0% (10 rows), 7.2% (20), 7.0% (30), 5.0% (50), 3.1% (75)
-    # and 2.9% (100) of 2,000 draws, against 2.5% nominal; on 3 rows a lower end of 0.52 passed a
-    # 0.5 gate. A policy may set fewer, in its own words.
+    # lower end was above the 258-row R² in 5.0% (10 rows), 7.1% (20), 7.0% (30), 5.0% (50), 3.0% (75)
+    # and 2.9% (100) of 2,000 draws (benchmarks/interval_coverage.py), against 2.5% nominal; on 3 rows
+    # a lower end of 0.52 passed a 0.5 gate. A policy may set fewer, in its own words.
     regression_min_rows: int = count(100, MAX_ROWS, minimum=MIN_ROWS)
 
 

@@ -136,10 +136,11 @@ def delong_auc_interval(y, scores, alpha: float = 0.05) -> tuple[float, float] |
     Per positive i, V10_i is the share of negatives it outranks (a tie counts half), per negative j,
     V01_j the share of positives that outrank it; AUC is their mean, and its variance
     var(V10)/m + var(V01)/n. The interval is expit(logit(AUC) ± z·se / (AUC (1 - AUC))).
-    Simulated against the percentile bootstrap (scores normal, AUC 0.8-0.9, 20-300 rows), its lower
-    end missed 1.9-2.9% at a balanced prevalence (bootstrap 3.6-8.3%) and 0.6-7.2% at 10% positives
-    (bootstrap 4.9-19.4%), against 2.5% nominal. None when a class has fewer than 2 rows or the AUC
-    is 0 or 1 (no variance to estimate: the caller's perfect-score bound applies)."""
+    Simulated against the percentile bootstrap (``benchmarks/interval_coverage.py``: scores normal,
+    AUC 0.8-0.9, 20-300 rows), its lower end missed 0.0-2.5% at balanced classes (bootstrap
+    3.3-14.7%) and 0.5-4.5% at 10% positives (bootstrap 5.4-16.0%), against 2.5% nominal. None when
+    a class has fewer than 2 rows or the AUC is 0 or 1 (no variance to estimate: the caller's
+    perfect-score bound applies)."""
     return mean_auc_interval([y], [scores], alpha)
 
 
@@ -149,9 +150,9 @@ def mean_auc_interval(members, scores, alpha: float = 0.05) -> tuple[float, floa
     Each AUC's first-order influence of a row is (V - AUC) / m for one of its m members and / n for
     one of its n others (DeLong's placements); the mean's variance is the sum over rows of the mean
     influence squared, with DeLong's m/(m-1) and n/(n-1) corrections, so for one AUC it is DeLong's.
-    Simulated on a 4-class model (macro AUC 0.85, 40-300 rows) its lower end missed 1.8-3.7% against
-    the percentile bootstrap's 3.7-5.7% (2.5% nominal). None where a comparison has fewer than 2
-    members or 2 others, or the mean is 0 or 1."""
+    Simulated on a 4-class model (``benchmarks/interval_coverage.py``, 40-300 rows) its lower end
+    missed 2.0-4.0% against the percentile bootstrap's 3.3-4.8% (2.5% nominal). None where a
+    comparison has fewer than 2 members or 2 others, or the mean is 0 or 1."""
     from scipy.special import expit, logit
     from scipy.stats import norm, rankdata
 

@@ -1,0 +1,146 @@
+"""How often a confidence interval's lower end lies above the truth: the performance check's gates
+are lower bounds (``roc_auc_ci_low``, ``r2_ci_low``), and a 95% two-sided interval's lower end
+should miss 2.5% of the time. Never part of the test suite.
+
+    .venv/bin/python benchmarks/interval_coverage.py            # about 10 minutes on 2 cores
+    .venv/bin/python benchmarks/interval_coverage.py --quick    # fewer repetitions, about 2 minutes
+
+Three studies, each seeded:
+
+* **R² of the concrete example** (``examples/concrete-strength``, built if absent): n of its 258
+  evaluation rows drawn without replacement; the truth is R² on all 258; the percentile bootstrap
+  (500 resamples) as the performance check draws it. Decided ``regression_min_rows`` (100).
+* **A binary ROC AUC**: scores N(0, 1) for negatives and N(d, 1) for positives, so the population AUC
+  is Φ(d/√2); the percentile bootstrap against :func:`auditor.metrics.statistics.delong_auc_interval`.
+* **A 4-class one-vs-rest macro ROC AUC**: logits N(1.2·onehot, 1), the population macro AUC from
+  200,000 rows; the percentile bootstrap against :func:`auditor.metrics.statistics.mean_auc_interval`.
+
+Results: ``results/interval-coverage-<UTC time>.json`` (per study and n, the share of draws whose
+lower end is above the truth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from run import write_result  # noqa: E402
+
+from auditor.metrics.statistics import delong_auc_interval, mean_auc_interval  # noqa: E402
+
+CONCRETE = ROOT / "examples" / "concrete-strength"
+RESAMPLES = 500
+
+
+def r2(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    return 1 - ((y - pred) ** 2).sum(-1) / ((y - y.mean(-1, keepdims=True)) ** 2).sum(-1)
+
+
+def auc_of(member: np.ndarray, score: np.ndarray) -> float:
+    a, b = score[member], score[~member]
+    if not len(a) or not len(b):
+        return float("nan")
+    return float(((a[:, None] > b[None, :]) + 0.5 * (a[:, None] == b[None, :])).mean())
+
+
+def concrete_r2(rng, sizes, reps: int) -> dict:
+    import skops.io as sio
+
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+
+    if not (CONCRETE / "README.md").exists():
+        subprocess.run([sys.executable, str(CONCRETE / "build.py")], check=True)
+    card = load_model_card(CONCRETE / "README.md")
+    data = load_dataset(CONCRETE / "data" / "eval.csv", card)
+    estimator = sio.load(card.model_path, trusted=sio.get_untrusted_types(file=card.model_path))
+    pred = np.asarray(estimator.predict(data.frame[data.feature_names]), dtype=float)
+    y = np.asarray(data.labels, dtype=float)
+    truth = float(r2(y, pred))
+    out = {"rows": len(y), "truth": truth, "miss": {}}
+    for n in sizes:
+        miss = 0
+        for _ in range(reps):
+            idx = rng.choice(len(y), n, replace=False)
+            drawn = idx[rng.integers(0, n, (RESAMPLES, n))]
+            miss += np.nanquantile(r2(y[drawn], pred[drawn]), 0.025) > truth
+        out["miss"][n] = round(miss / reps, 4)
+        print(f"concrete R², {n} rows: percentile bootstrap {out['miss'][n]:.3f}", flush=True)
+    return out
+
+
+def binary_auc(rng, cases, sizes, reps: int) -> dict:
+    from scipy.stats import norm
+
+    out = {}
+    for auc, prevalence in cases:
+        d = np.sqrt(2) * norm.ppf(auc)
+        for n in sizes:
+            boot = delong = 0
+            for _ in range(reps):
+                y = rng.random(n) < prevalence
+                y[:2], y[2:4] = True, False  # at least two of each class
+                s = rng.normal(size=n) + d * y
+                drawn = rng.integers(0, n, (RESAMPLES, n))
+                values = [auc_of(y[r], s[r]) for r in drawn]
+                boot += np.nanquantile(values, 0.025) > auc
+                interval = delong_auc_interval(y, s)
+                delong += interval is not None and interval[0] > auc
+            key = f"auc {auc}, {prevalence:.0%} positives, {n} rows"
+            out[key] = {"bootstrap": round(boot / reps, 4), "delong": round(delong / reps, 4)}
+            print(f"{key}: bootstrap {out[key]['bootstrap']:.3f}, DeLong {out[key]['delong']:.3f}", flush=True)
+    return out
+
+
+def macro_auc(rng, sizes, reps: int, k: int = 4) -> dict:
+    def draw(n):
+        truth = rng.integers(0, k, n)
+        logits = 1.2 * np.eye(k)[truth] + rng.normal(size=(n, k))
+        return truth, logits  # the softmax keeps each column's order: AUCs of the logits are the probabilities'
+
+    def macro(truth, scores):
+        return float(np.mean([auc_of(truth == c, scores[:, c]) for c in range(k)]))
+
+    big_truth, big_scores = draw(20_000)
+    truth_value = macro(big_truth, big_scores)
+    out = {"classes": k, "truth": truth_value, "miss": {}}
+    for n in sizes:
+        boot = delong = 0
+        for _ in range(reps):
+            truth, scores = draw(n)
+            drawn = rng.integers(0, n, (RESAMPLES // 2, n))
+            values = [macro(truth[r], scores[r]) for r in drawn]
+            boot += np.nanquantile(values, 0.025) > truth_value
+            interval = mean_auc_interval([truth == c for c in range(k)], [scores[:, c] for c in range(k)])
+            delong += interval is not None and interval[0] > truth_value
+        out["miss"][n] = {"bootstrap": round(boot / reps, 4), "delong": round(delong / reps, 4)}
+        print(f"macro AUC, {n} rows: bootstrap {out['miss'][n]['bootstrap']:.3f}, "
+              f"DeLong of the mean {out['miss'][n]['delong']:.3f}", flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a fifth of the repetitions")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    scale = 5 if args.quick else 1
+    rng = np.random.default_rng(args.seed)
+    report = {
+        "nominal_miss": 0.025,
+        "concrete_r2": concrete_r2(rng, (10, 20, 30, 50, 75, 100, 150), 2000 // scale),
+        "binary_auc": binary_auc(rng, ((0.8, 0.5), (0.9, 0.5), (0.8, 0.1)), (20, 40, 100, 300), 800 // scale),
+        "macro_auc": macro_auc(rng, (40, 80, 150, 300), 400 // scale),
+    }
+    write_result("interval-coverage", report)
+
+
+if __name__ == "__main__":
+    main()
