@@ -313,7 +313,8 @@ class Performance(Check):
     title = "Predictive performance"
     description = (
         "Accuracy, balanced accuracy, ROC AUC, F1 (positive class) and Brier score on the evaluation "
-        "set, each with a percentile-bootstrap confidence interval, the confusion matrix, and the gap "
+        "set, each with a confidence interval (percentile bootstrap; ROC AUC's from DeLong's variance), the "
+        "confusion matrix, and the gap "
         "between what the model card claims and what was measured. With three or more classes: "
         "accuracy, balanced accuracy, one-vs-rest macro ROC AUC, macro F1, Brier and per-class "
         "precision, recall and F1, with the same intervals. A regressor: mean absolute error, root mean "
@@ -383,7 +384,7 @@ class Performance(Check):
         cm = confusion_matrix(truth, pred, labels=np.arange(len(classes)))
         evidence = [
             Table(
-                title="Metrics with bootstrap confidence intervals",
+                title="Metrics with confidence intervals",
                 columns=["metric", "n", "value", f"{level} CI low", "CI high"],
                 rows=[[m, len(y), point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]]
                       for m in METRICS + MACRO_METRICS],
@@ -392,7 +393,8 @@ class Performance(Check):
             ),
             *_shared_evidence(
                 classes, cm, point, measurements, METRICS,
-                f"n = {len(y):,} evaluation rows; error bars: {int(p.confidence * 100)}% bootstrap CI; "
+                f"n = {len(y):,} evaluation rows; error bars: {int(p.confidence * 100)}% "
+                + ("bootstrap CI; " if delong is None else "CI (bootstrap; ROC AUC DeLong); ") +
                 "Brier (lower is better) on its own axis; policy thresholds drawn where one applies.",
                 claim_rows, unverifiable, p.claim_tolerance),
         ]
@@ -455,7 +457,7 @@ class Performance(Check):
         names = {"roc_auc": "roc_auc (one-vs-rest macro)", "f1": f"f1 (class {classes[pos]!r})" if pos is not None else "f1"}
         evidence = [
             Table(
-                title="Metrics with bootstrap confidence intervals",
+                title="Metrics with confidence intervals",
                 columns=["metric", "n", "value", f"{level} CI low", "CI high"],
                 rows=[[names.get(m, m), n, point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]]
                       for m in scalars],
@@ -482,7 +484,8 @@ class Performance(Check):
             ),
             *_shared_evidence(
                 classes, cm, point, measurements, scalars,
-                f"n = {n:,} evaluation rows, {k} classes; error bars: {int(p.confidence * 100)}% bootstrap CI; "
+                f"n = {n:,} evaluation rows, {k} classes; error bars: {int(p.confidence * 100)}% "
+                + ("bootstrap CI; " if macro is None else "CI (bootstrap; ROC AUC DeLong); ") +
                 "ROC AUC one-vs-rest macro; policy thresholds drawn where one applies.",
                 claim_rows, unverifiable, p.claim_tolerance),
         ]
