@@ -182,7 +182,7 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
                     computed: dict[str, tuple[float, float]] | None = None,
                     ) -> tuple[list[SampleSize], list[str], list[str]]:
     """Each metric's value and percentile-bootstrap interval (or the interval ``computed`` gives for
-    it: a binary ROC AUC's DeLong interval) into ``measurements``; returns the
+    it: a ROC AUC's DeLong interval) into ``measurements``; returns the
     sample sizes (a zero-width or undefined interval is degenerate: it says nothing about a bound),
     the metrics some resamples left undefined, and notes on the lower ends set by ``bounded``.
 
