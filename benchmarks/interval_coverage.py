@@ -12,11 +12,17 @@ Three studies, each seeded:
   (500 resamples) as the performance check draws it. Decided ``regression_min_rows`` (100).
 * **A binary ROC AUC**: scores N(0, 1) for negatives and N(d, 1) for positives, so the population AUC
   is Φ(d/√2); the percentile bootstrap against :func:`auditor.metrics.statistics.delong_auc_interval`.
+* **Accuracy** (a share of rows right, true share 0.8 and 0.95): the percentile bootstrap against
+  :func:`auditor.metrics.statistics.exact_proportion_interval` (Clopper-Pearson).
 * **A 4-class one-vs-rest macro ROC AUC**: logits N(1.2·onehot, 1), the population macro AUC from
   200,000 rows; the percentile bootstrap against :func:`auditor.metrics.statistics.mean_auc_interval`.
 
 Results: ``results/interval-coverage-<UTC time>.json`` (per study and n, the share of draws whose
-lower end is above the truth).
+lower end is above the truth). Every classification interval is cut to the perfect-score ceiling
+(``perfect_score_bound``) as the check cuts it: ``bootstrap_with_ceiling`` is what the check
+computed before 2026-12-04 evening, ``delong`` and ``exact`` what it computes now; ``bootstrap`` for
+a binary AUC and accuracy is the percentile bootstrap alone. The macro AUC's ``bootstrap`` is cut
+to its (Bonferroni) ceiling too.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from run import write_result  # noqa: E402
 
-from auditor.metrics.statistics import delong_auc_interval, mean_auc_interval  # noqa: E402
+from auditor.checks.performance import perfect_score_bound  # noqa: E402
+from auditor.metrics.statistics import delong_auc_interval, exact_proportion_interval, mean_auc_interval  # noqa: E402
 
 CONCRETE = ROOT / "examples" / "concrete-strength"
 RESAMPLES = 500
@@ -83,19 +90,41 @@ def binary_auc(rng, cases, sizes, reps: int) -> dict:
     for auc, prevalence in cases:
         d = np.sqrt(2) * norm.ppf(auc)
         for n in sizes:
-            boot = delong = 0
+            boot = cut = delong = 0
             for _ in range(reps):
                 y = rng.random(n) < prevalence
                 y[:2], y[2:4] = True, False  # at least two of each class
                 s = rng.normal(size=n) + d * y
                 drawn = rng.integers(0, n, (RESAMPLES, n))
                 values = [auc_of(y[r], s[r]) for r in drawn]
-                boot += np.nanquantile(values, 0.025) > auc
+                low, ceiling = np.nanquantile(values, 0.025), perfect_score_bound(0.05, [min(y.sum(), (~y).sum())])
+                boot += low > auc
+                cut += min(low, ceiling) > auc
                 interval = delong_auc_interval(y, s)
-                delong += interval is not None and interval[0] > auc
+                delong += interval is not None and min(interval[0], ceiling) > auc
             key = f"auc {auc}, {prevalence:.0%} positives, {n} rows"
-            out[key] = {"bootstrap": round(boot / reps, 4), "delong": round(delong / reps, 4)}
-            print(f"{key}: bootstrap {out[key]['bootstrap']:.3f}, DeLong {out[key]['delong']:.3f}", flush=True)
+            out[key] = {"bootstrap": round(boot / reps, 4), "bootstrap_with_ceiling": round(cut / reps, 4),
+                        "delong": round(delong / reps, 4)}
+            print(f"{key}: bootstrap {out[key]['bootstrap']:.3f} (with the ceiling {out[key]['bootstrap_with_ceiling']:.3f}), "
+                  f"DeLong {out[key]['delong']:.3f}", flush=True)
+    return out
+
+
+def accuracy(rng, shares, sizes, reps: int) -> dict:
+    out = {}
+    for share in shares:
+        for n in sizes:
+            right = rng.binomial(n, share, reps)  # rows right in each draw
+            # resampling n rows of which k are right draws Binomial(n, k/n) right: the same law, no index arrays
+            boot_low = np.quantile(rng.binomial(n, right[:, None] / n, (reps, RESAMPLES)) / n, 0.025, axis=1)
+            exact_low = np.array([exact_proportion_interval(int(k), n)[0] for k in right])
+            cut_low = np.minimum(boot_low, perfect_score_bound(0.05, [n]))
+            key = f"accuracy {share}, {n} rows"
+            out[key] = {"bootstrap": round(float(np.mean(boot_low > share)), 4),
+                        "bootstrap_with_ceiling": round(float(np.mean(cut_low > share)), 4),
+                        "exact": round(float(np.mean(exact_low > share)), 4)}
+            print(f"{key}: bootstrap {out[key]['bootstrap']:.3f} (with the ceiling {out[key]['bootstrap_with_ceiling']:.3f}), "
+                  f"exact {out[key]['exact']:.3f}", flush=True)
     return out
 
 
@@ -117,9 +146,11 @@ def macro_auc(rng, sizes, reps: int, k: int = 4) -> dict:
             truth, scores = draw(n)
             drawn = rng.integers(0, n, (RESAMPLES // 2, n))
             values = [macro(truth[r], scores[r]) for r in drawn]
-            boot += np.nanquantile(values, 0.025) > truth_value
+            sizes = np.bincount(truth, minlength=k)
+            ceiling = perfect_score_bound(0.05, np.minimum(sizes, n - sizes)[sizes > 0])
+            boot += min(np.nanquantile(values, 0.025), ceiling) > truth_value
             interval = mean_auc_interval([truth == c for c in range(k)], [scores[:, c] for c in range(k)])
-            delong += interval is not None and interval[0] > truth_value
+            delong += interval is not None and min(interval[0], ceiling) > truth_value
         out["miss"][n] = {"bootstrap": round(boot / reps, 4), "delong": round(delong / reps, 4)}
         print(f"macro AUC, {n} rows: bootstrap {out['miss'][n]['bootstrap']:.3f}, "
               f"DeLong of the mean {out['miss'][n]['delong']:.3f}", flush=True)
@@ -138,6 +169,7 @@ def main() -> None:
         "concrete_r2": concrete_r2(rng, (10, 20, 30, 50, 75, 100, 150), 2000 // scale),
         "binary_auc": binary_auc(rng, ((0.8, 0.5), (0.9, 0.5), (0.8, 0.1)), (20, 40, 100, 300), 800 // scale),
         "macro_auc": macro_auc(rng, (40, 80, 150, 300), 400 // scale),
+        "accuracy": accuracy(rng, (0.8, 0.95), (20, 40, 100, 300), 1000 // scale),
     }
     write_result("interval-coverage", report)
 

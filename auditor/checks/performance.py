@@ -9,7 +9,7 @@ from auditor.checks.performance_regression import (
     MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence, regression_metrics,
 )
 from auditor.lazy_imports import lazy_function
-from auditor.metrics.statistics import delong_auc_interval, mean_auc_interval
+from auditor.metrics.statistics import delong_auc_interval, exact_proportion_interval, mean_auc_interval
 from auditor.models.base import Capability
 from auditor.results import BarChart, SampleSize, Table
 
@@ -182,7 +182,7 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
                     computed: dict[str, tuple[float, float]] | None = None,
                     ) -> tuple[list[SampleSize], list[str], list[str]]:
     """Each metric's value and percentile-bootstrap interval (or the interval ``computed`` gives for
-    it: a ROC AUC's DeLong interval) into ``measurements``; returns the
+    it: accuracy's exact binomial one, a ROC AUC's DeLong one) into ``measurements``; returns the
     sample sizes (a zero-width or undefined interval is degenerate: it says nothing about a bound),
     the metrics some resamples left undefined, and notes on the lower ends set by ``bounded``.
 
@@ -207,7 +207,9 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
         parts, basis = (bounded or {}).get(m, (None, ""))
         if parts and min(parts) > 0:
             ceiling = perfect_score_bound(alpha, parts)
-            if point[m] == 1.0 and lo == hi == 1.0:
+            if point[m] == 1.0 and m in (computed or {}):
+                lo = ceiling  # the exact interval's own low end, to the last bit
+            elif point[m] == 1.0 and lo == hi == 1.0:
                 lo = ceiling
                 bound_notes.append(f"{m} is 1 on every resample, so its percentile interval would be 1–1: its CI low "
                                    f"is the exact one-sided bound for a perfect score on {basis}, {ceiling:.3f}.")
@@ -313,8 +315,8 @@ class Performance(Check):
     title = "Predictive performance"
     description = (
         "Accuracy, balanced accuracy, ROC AUC, F1 (positive class) and Brier score on the evaluation "
-        "set, each with a confidence interval (percentile bootstrap; ROC AUC's from DeLong's variance), the "
-        "confusion matrix, and the gap "
+        "set, each with a confidence interval (percentile bootstrap; ROC AUC's from DeLong's variance, "
+        "accuracy's exact binomial), the confusion matrix, and the gap "
         "between what the model card claims and what was measured. With three or more classes: "
         "accuracy, balanced accuracy, one-vs-rest macro ROC AUC, macro F1, Brier and per-class "
         "precision, recall and F1, with the same intervals. A regressor: mean absolute error, root mean "
@@ -373,7 +375,8 @@ class Performance(Check):
         delong = delong_auc_interval(y, p_pos, alpha)
         sample_sizes, undefined, bound_notes = _with_intervals(
             measurements, point, boot, METRICS + MACRO_METRICS, alpha, len(y), "one class only",
-            computed=None if delong is None else {"roc_auc": delong},
+            computed={"accuracy": exact_proportion_interval(int(np.sum(y == pred_pos)), len(y), alpha),
+                      **({} if delong is None else {"roc_auc": delong})},
             bounded={"accuracy": ([len(y)], f"{len(y):,} rows"),
                      "roc_auc": ([min(pos_n, neg_n)], f"{min(pos_n, neg_n):,} disjoint positive-negative pairs "
                                                       f"({pos_n:,} positives, {neg_n:,} negatives)"),
@@ -389,12 +392,13 @@ class Performance(Check):
                 rows=[[m, len(y), point[m], measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"]]
                       for m in METRICS + MACRO_METRICS],
                 caption=f"{p.n_bootstrap} bootstrap resamples of the {len(y):,} evaluation rows; positive class {classes[pos]!r}"
-                        + ("." if delong is None else "; ROC AUC's interval: DeLong's, on the logit scale."),
+                        + "; accuracy's interval: exact binomial (Clopper-Pearson)"
+                        + ("." if delong is None else "; ROC AUC's: DeLong's, on the logit scale."),
             ),
             *_shared_evidence(
                 classes, cm, point, measurements, METRICS,
                 f"n = {len(y):,} evaluation rows; error bars: {int(p.confidence * 100)}% "
-                + ("bootstrap CI; " if delong is None else "CI (bootstrap; ROC AUC DeLong); ") +
+                + ("CI (bootstrap; accuracy exact); " if delong is None else "CI (bootstrap; accuracy exact, ROC AUC DeLong); ") +
                 "Brier (lower is better) on its own axis; policy thresholds drawn where one applies.",
                 claim_rows, unverifiable, p.claim_tolerance),
         ]
@@ -444,7 +448,8 @@ class Performance(Check):
                                   [proba[:, c] for c in np.flatnonzero(sizes > 0)], alpha)
         sample_sizes, undefined, bound_notes = _with_intervals(
             measurements, point, boot, scalars, alpha, n, "a class with no row",
-            computed=None if macro is None else {"roc_auc": macro},
+            computed={"accuracy": exact_proportion_interval(int(np.sum(truth == pred)), n, alpha),
+                      **({} if macro is None else {"roc_auc": macro})},
             bounded={"accuracy": ([n], f"{n:,} rows"),
                      "roc_auc": (list(np.minimum(sizes, n - sizes)[sizes > 0]),
                                  f"{int((sizes > 0).sum())} classes of {sizes_text} rows, each against the rest"),
@@ -464,6 +469,7 @@ class Performance(Check):
                 caption=f"{p.n_bootstrap} bootstrap resamples of the {n:,} evaluation rows; {k} classes. ROC AUC is "
                         "the mean over classes of each class against the rest"
                         + ("" if macro is None else " (its interval: DeLong's variance of the mean, on the logit scale)")
+                        + "; accuracy's interval is exact binomial (Clopper-Pearson)"
                         + "; balanced accuracy the mean recall over "
                         "the classes present; macro F1 the mean F1 over all classes; Brier half the multi-class Brier "
                         "score (mean over rows of the summed squared errors of the class probabilities), which for "
@@ -485,7 +491,7 @@ class Performance(Check):
             *_shared_evidence(
                 classes, cm, point, measurements, scalars,
                 f"n = {n:,} evaluation rows, {k} classes; error bars: {int(p.confidence * 100)}% "
-                + ("bootstrap CI; " if macro is None else "CI (bootstrap; ROC AUC DeLong); ") +
+                + ("CI (bootstrap; accuracy exact); " if macro is None else "CI (bootstrap; accuracy exact, ROC AUC DeLong); ") +
                 "ROC AUC one-vs-rest macro; policy thresholds drawn where one applies.",
                 claim_rows, unverifiable, p.claim_tolerance),
         ]

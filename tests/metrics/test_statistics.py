@@ -113,3 +113,17 @@ def test_the_mean_of_one_vs_rest_aucs_has_delongs_variance_summed_over_rows():
     lonely = truth.copy()
     lonely[0], lonely[1:][lonely[1:] == truth[0]] = truth[0], (truth[0] + 1) % 3  # one row left in that class
     assert mean_auc_interval([lonely == c for c in range(3)], [scores[:, c] for c in range(3)]) is None
+
+
+def test_the_exact_proportion_interval_at_its_analytic_ends():
+    """Clopper-Pearson: 0 of n has its high end at 1 - (α/2)^(1/n), n of n its low end at
+    (α/2)^(1/n) (10 rows: 0.3085 and 0.6915); its ends are binomial tail quantiles elsewhere."""
+    from scipy.stats import binom
+
+    from auditor.metrics.statistics import exact_proportion_interval
+
+    assert exact_proportion_interval(0, 10) == pytest.approx((0.0, 1 - 0.025 ** 0.1))
+    assert 1 - 0.025 ** 0.1 == pytest.approx(0.3085, abs=1e-4)
+    assert exact_proportion_interval(10, 10) == pytest.approx((0.025 ** 0.1, 1.0))
+    low, high = exact_proportion_interval(4, 6)
+    assert binom.sf(3, 6, low) == pytest.approx(0.025) and binom.cdf(4, 6, high) == pytest.approx(0.025)
