@@ -107,25 +107,19 @@ def perturbation_scores(method: str, vectors, ranked: np.ndarray, sets, n: int,
     return agg(fa, np.mean), agg(ris, np.max), skipped, np.array([len(v) for v in fa])
 
 
-def perturbation_chance(ctx, method: str, vectors, fa: np.ndarray, counts: np.ndarray, top_k: int | None) -> float | None:
-    """What the median perturbation FA@k reaches in 5% of draws when the perturbed explanations
-    rank at random (:func:`~auditor.metrics.chance.chance_quantile`, each instance's own d, k and
-    number of perturbations): with few words or features a pass must be above it."""
-    rows = np.flatnonzero(np.isfinite(fa))
-    sizes = [len(vectors[i]) for i in rows]
-    return chance_quantile(sizes, [top_k_size(top_k, d) for d in sizes], reps=counts[rows],
-                           rng=ctx.rng(f"stability.chance.{method}"))
-
-
-def seed_chance(ctx, method: str, vectors, seed: np.ndarray | None, n_seeds: int, top_k: int | None) -> float | None:
-    """What the median seed FA@k (each instance's mean over pairs of its ``n_seeds`` re-runs)
-    reaches in 5% of draws when every re-run ranks at random: an explainer whose re-runs agree no
-    more than that shows no stability, whatever the bound."""
-    if seed is None:
+def agreement_chance(ctx, label: str, vectors, values: np.ndarray | None, top_k: int | None,
+                     reps: np.ndarray | None = None, n_rankings: int = 2) -> float | None:
+    """What the median of a top-k agreement (``values``, per instance; NaN where undefined) reaches
+    in 5% of draws when the explanations compared rank at random (:func:`~auditor.metrics.chance.
+    chance_quantile`, each instance's own d and k): with few words or features a pass must be above
+    it. Perturbations: ``reps``, per instance, how many perturbed explanations its value averages;
+    seeds: ``n_rankings`` re-runs, each instance's mean over their pairs. None without ``values``."""
+    if values is None:
         return None
-    sizes = [len(vectors[i]) for i in np.flatnonzero(np.isfinite(seed))]
-    return chance_quantile(sizes, [top_k_size(top_k, d) for d in sizes], n_rankings=n_seeds, pairs="mean",
-                           rng=ctx.rng(f"stability.seed_chance.{method}"))
+    rows = np.flatnonzero(np.isfinite(values))
+    sizes = [len(vectors[i]) for i in rows]
+    return chance_quantile(sizes, [top_k_size(top_k, d) for d in sizes], rng=ctx.rng(label),
+                           **({"reps": reps[rows]} if reps is not None else {"n_rankings": n_rankings, "pairs": "mean"}))
 
 
 def global_rank_stability(matrix: np.ndarray, n_boot: int, rng) -> np.ndarray:
@@ -181,8 +175,9 @@ class ExplanationStability(Check):
             sets, drawn = ctx.model.perturbations(ctx, attr, vectors, p)
             kept = sum(len(s[0]) for s in sets)
             fa, ris, skipped, fa_counts = perturbation_scores(m, vectors, ranked, sets, len(attr), p.top_k)
-            chance = perturbation_chance(ctx, m, vectors, fa, fa_counts, p.top_k)
-            chance_of = {"_seed_topk": seed_chance(ctx, m, vectors, seed, p.n_seeds, p.top_k),
+            chance = agreement_chance(ctx, f"stability.chance.{m}", vectors, fa, p.top_k, reps=fa_counts)
+            chance_of = {"_seed_topk": agreement_chance(ctx, f"stability.seed_chance.{m}", vectors, seed, p.top_k,
+                                                        n_rankings=p.n_seeds),
                          "_perturbation_topk": chance}
             if chance_of["_seed_topk"] is not None:
                 seed_chances.append(f"{m} {chance_of['_seed_topk']:.2f}")

@@ -139,7 +139,8 @@ def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, 
     """Scalar metrics of a k-class model (MULTICLASS_METRICS) plus per-class arrays under ``per_class``,
     of the rows drawn ``w`` times each (None: once; a bootstrap resample as counts, O(rows) per
     resample); ``keys``: :func:`_class_keys` of the classes whose one-vs-rest AUCs make the macro
-    ROC AUC (default every class), computed once for every resample."""
+    ROC AUC (default every class), computed once for every resample; none (an empty array): no ROC
+    AUC (NaN), for resamples whose ROC AUC interval comes from elsewhere."""
     n, k = proba.shape
     w = np.ones(n) if w is None else np.asarray(w, dtype=float)
     keys = _class_keys(truth, proba) if keys is None else keys
@@ -151,7 +152,7 @@ def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, 
         "accuracy": float(w @ (truth == pred) / w.sum()),
         # scikit-learn's balanced_accuracy_score: mean recall over the classes present in the truth
         "balanced_accuracy": float(pc["recall"][present].mean()) if present.any() else float("nan"),
-        "roc_auc": float(np.mean(aucs)),  # NaN when a class of ``keys`` has no row
+        "roc_auc": float(np.mean(aucs)) if aucs else float("nan"),  # NaN too when a class of ``keys`` has no row
         "f1_macro": float(pc["f1"].mean()),
         "f1": float(pc["f1"][pos]) if pos is not None else float("nan"),
         # half of Brier's (1950) sum over classes: for k = 2 it equals the binary mean((p - y)^2)
@@ -198,16 +199,17 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
     and is cut to it; on a perfect score the percentile interval would be 1–1, and the ceiling is
     its CI low. 2 perfectly separated rows give 0.025, 40 with 20 of each class 0.83."""
     sample_sizes, undefined, bound_notes = [], [], []
+    computed = computed or {}
     for m in metrics:
         values = np.asarray(boot[m], dtype=float)
-        lo, hi = (computed or {}).get(m) or _interval(values, alpha)
-        if np.isnan(values).any() and m not in (computed or {}):
+        lo, hi = computed.get(m) or _interval(values, alpha)
+        if np.isnan(values).any() and m not in computed:
             undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples ({why_undefined})")
         ceiling = None
         parts, basis = (bounded or {}).get(m, (None, ""))
         if parts and min(parts) > 0:
             ceiling = perfect_score_bound(alpha, parts)
-            if point[m] == 1.0 and m in (computed or {}):
+            if point[m] == 1.0 and m in computed:
                 lo = ceiling  # the exact interval's own low end, to the last bit
             elif point[m] == 1.0 and lo == hi == 1.0:
                 lo = ceiling
@@ -428,13 +430,16 @@ class Performance(Check):
         # a class with no evaluation row has no one-vs-rest AUC: the macro mean is over those present
         keys = _class_keys(truth, proba)[sizes > 0]
         point = _multiclass_metrics(truth, proba, pred, pos, keys=keys)
+        present = np.flatnonzero(sizes > 0)
+        macro = mean_auc_interval([truth == c for c in present], [proba[:, c] for c in present], 1 - p.confidence)
+        resampled_keys = keys if macro is None else keys[:0]  # DeLong's interval: the resamples need no AUC
 
         rng = ctx.rng("performance.bootstrap")
         boot = {m: [] for m in scalars}
         boot_class = {m: [] for m in PER_CLASS}
         for _ in range(p.n_bootstrap):
             drawn = np.bincount(rng.integers(0, n, n), minlength=n)
-            sample = _multiclass_metrics(truth, proba, pred, pos, drawn, keys)
+            sample = _multiclass_metrics(truth, proba, pred, pos, drawn, resampled_keys)
             for m in scalars:
                 boot[m].append(sample[m])
             for m in PER_CLASS:
@@ -444,8 +449,6 @@ class Performance(Check):
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
         sizes_text = ", ".join(f"{int(c):,}" for c in sizes)
         absent = [classes[c] for c in np.flatnonzero(sizes == 0)]
-        macro = mean_auc_interval([truth == c for c in np.flatnonzero(sizes > 0)],
-                                  [proba[:, c] for c in np.flatnonzero(sizes > 0)], alpha)
         sample_sizes, undefined, bound_notes = _with_intervals(
             measurements, point, boot, scalars, alpha, n, "a class with no row",
             computed={"accuracy": exact_proportion_interval(int(np.sum(truth == pred)), n, alpha),
