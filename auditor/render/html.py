@@ -15,6 +15,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from markupsafe import Markup, escape
 
 from auditor.machine import machine_line
+from auditor.policy.catalog import builtin_policy_dir
 from auditor.render.charts import chart_uri
 from auditor.render.glossary import GLOSSARY
 from auditor.render.runtime import execution_lines, runtime_lines
@@ -138,6 +139,18 @@ def clause_source(clause: str) -> str:
     return clause[: -len(ref)].rstrip(":") if ref != clause and clause.endswith(ref) else clause
 
 
+def policy_file(source: str) -> str:
+    """A policy or waivers file as the report's core names it: a built-in policy by its name, any
+    other file by its file name. Its hash identifies it; the full path, which depends on where the
+    audit ran, is in the provenance appendix (so the core's layout does not depend on it either)."""
+    path = Path(source)
+    try:
+        builtin = path.resolve().parent == builtin_policy_dir().resolve()
+    except OSError:
+        builtin = False
+    return f"{path.stem} (built-in)" if builtin else path.name
+
+
 def breakable(text) -> Markup:
     """Escaped text that may wrap after each underscore (and nowhere else inside a word): for
     measurement names in wide tables, which must neither overflow nor break mid-word."""
@@ -177,6 +190,7 @@ def make_environment() -> Environment:
     env.filters["clauses_by_framework"] = clauses_by_framework
     env.filters["clause_ref"] = clause_ref
     env.filters["breakable"] = breakable
+    env.filters["policy_file"] = policy_file
     env.filters["clause_source"] = clause_source
     env.filters["chart"] = chart_uri
     env.filters["token_color"] = token_color
