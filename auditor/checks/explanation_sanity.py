@@ -174,6 +174,8 @@ class ExplanationSanity(Check):
             sensitivity = None if r_null is None or r_seed is None else r_seed - r_null
             excess = None if r_real is None or r_null is None else r_real - r_null
             n = int(np.isfinite(rho).sum())
+            if n < len(rho):
+                notes.append(_undefined_note(m, len(rho) - n, len(rho), real_vec[m]))
             measurements.update({
                 f"{m}_rank_correlation_median": r_real,
                 f"{m}_rank_correlation_ci_high": None if np.isnan(high) else high,
@@ -241,3 +243,16 @@ class ExplanationSanity(Check):
             cost={"model_inputs": ctx.model.stats.requests - before + cost["randomised_model_inputs"], **cost},
             sample_sizes=sample_sizes,
         )
+
+
+def _undefined_note(method: str, dropped: int, total: int, real: list) -> str:
+    """Why ``dropped`` of ``total`` instances have no real-vs-randomised rank correlation: a rank
+    correlation needs attributions that differ between features, on both sides of the pair."""
+    flat_real = sum(1 for v in real if np.ptp(np.asarray(v, dtype=float)) == 0)
+    copies = ("every randomised copy's attributions give every feature the same value there (a copy that predicts "
+              "one value everywhere, as one fitted to shuffled labels on few rows can, attributes nothing)")
+    whose = ("the real model's attributions give every feature the same value there" if flat_real == dropped
+             else copies if flat_real == 0 else f"the real model's attributions on {flat_real} of them, and on the "
+             f"rest {copies}")
+    return (f"{method}: {dropped} of {total} instances {'has' if dropped == 1 else 'have'} no rank correlation to "
+            f"judge: {whose}; they are left out.")

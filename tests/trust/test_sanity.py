@@ -34,6 +34,8 @@ def test_text_fully_randomised_model_fails_to_match(text):
 
 # --- the null: known answers -----------------------------------------------------------------------
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,6 +141,30 @@ def test_explainer_that_ignores_the_model_fails(tabular_factory, monkeypatch):
     outcomes = evaluate(gates, m)
     assert [o.passed for o in outcomes] == [False, False]
     assert status_of(outcomes).value == "fail"
+
+
+def explain_nothing_when_randomised(ctx, rows, **_):
+    """The ignorant explainer on the real model; all zeros on a randomised copy, as when a copy fitted
+    to shuffled labels on few rows predicts one value everywhere and attributes nothing."""
+    attr = explain_ignoring_model(ctx, rows)
+    if getattr(ctx.model, "randomisation", None):
+        attr = dataclasses.replace(attr, values=[np.zeros_like(v) for v in attr.values])
+    return attr
+
+
+def test_instances_without_a_defined_correlation_are_left_out_with_the_reason(tabular_factory, monkeypatch):
+    from auditor.policy.schema import Threshold
+    from auditor.policy.thresholds import evaluate, with_sample_sizes
+
+    monkeypatch.setitem(EXPLAINERS["tabular-classification"], "flat", Explainer(explain_nothing_when_randomised, NoParams))
+    out, _ = run_check(tabular_factory(), "explanation_sanity", explainers=["flat"], n_instances=12, n_randomised=2)
+    m = out.measurements
+    assert m["flat_instances"] == 0 and m["flat_rank_correlation_median"] is None
+    assert ("flat: 12 of 12 instances have no rank correlation to judge: every randomised copy's attributions "
+            "give every feature the same value there") in " ".join(out.notes)
+    [outcome] = with_sample_sizes(evaluate([Threshold(measurement="flat_rank_correlation_median", max=0.5)], m),
+                                  out.sample_sizes)
+    assert not outcome.passed and outcome.unreachable == "nothing was measured (n = 0)"
 
 
 def test_randomised_models_are_new_objects_of_the_same_class(tabular, text):
