@@ -74,9 +74,9 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
         if s is not None and s.p_floor is not None and o.max is not None and s.p_floor > o.max:
             reasons.append(f"with n = {s.n} the smallest p-value the test can give is {s.p_floor:.3g}, "
                            f"above the bound {o.max:g}")
-        if s is not None and s.ci_low_ceiling is not None and o.min is not None and s.ci_low_ceiling <= o.min:
+        if s is not None and s.ci_low_ceiling is not None and o.min is not None and s.ci_low_ceiling < o.min:
             reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
-                           f"(what even a perfect score would give on these rows), not above the bound {o.min:g}")
+                           f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
         if s is not None and s.min_n is not None and s.n < s.min_n:
             reasons.append(f"with n = {s.n} the check does not judge it (it needs at least {s.min_n} instances)")
         if (s is not None and s.chance_p95 is not None and o.min is not None and o.passed and o.observed is not None

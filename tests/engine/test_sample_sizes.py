@@ -125,19 +125,16 @@ def test_a_near_perfect_score_on_few_positives_is_capped_at_what_they_can_suppor
 
 def test_a_zero_width_interval_judges_a_gate_it_fails_and_leaves_one_it_would_pass_unjudged():
     gates = [Threshold(measurement="auc_ci_low", min=0.7), Threshold(measurement="gap_ci_low", min=0.0),
-             Threshold(measurement="het_ci_high", max=0.2), Threshold(measurement="null_gap_ci_low", min=0.0)]
-    names = ("auc_ci_low", "gap_ci_low", "het_ci_high", "null_gap_ci_low")
-    sizes = [SampleSize(measurement=m, n=300, ci_degenerate=True) for m in names]
-    # a constant classifier: AUC 0.5 on every resample; every gap 0.1; the heterogeneity undefined;
-    # every gap 0 (the explainer exactly as good as its control)
-    out = with_sample_sizes(evaluate(gates, {"auc_ci_low": 0.5, "gap_ci_low": 0.1, "het_ci_high": float("nan"),
-                                             "null_gap_ci_low": 0.0}), sizes)
-    assert [o.passed for o in out] == [False, False, False, False]
+             Threshold(measurement="het_ci_high", max=0.2)]
+    sizes = [SampleSize(measurement=m, n=300, ci_degenerate=True) for m in ("auc_ci_low", "gap_ci_low", "het_ci_high")]
+    # a constant classifier: AUC 0.5 on every resample; every gap 0; the heterogeneity undefined
+    out = with_sample_sizes(evaluate(gates, {"auc_ci_low": 0.5, "gap_ci_low": 0.0, "het_ci_high": float("nan")}),
+                            sizes)
+    assert [o.passed for o in out] == [False, False, False]
     assert out[0].unreachable is None  # failed on every resample: FAIL, not "cannot be judged"
-    assert "every resample gave the same value" in out[1].unreachable  # would pass: never a PASS on it
+    assert "every resample gave the same value" in out[1].unreachable  # would pass at 0 >= 0: never a PASS
     assert "undefined with n = 300" in out[2].unreachable  # nothing to judge
-    assert out[3].unreachable is None  # reaches the strict bound 0 on every resample: FAIL
-    assert unreachable_reason(out[:1]) is None and unreachable_reason(out[1:3]).startswith("gap_ci_low: ")
+    assert unreachable_reason(out[:1]) is None and unreachable_reason(out[1:]).startswith("gap_ci_low: ")
 
 
 def test_a_constant_classifier_fails_a_roc_auc_gate_instead_of_erroring(tmp_path, artefacts, card_writer,
