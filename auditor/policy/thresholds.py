@@ -8,28 +8,16 @@ from auditor.policy.schema import Threshold
 from auditor.results import Status, ThresholdOutcome
 
 
-INTERVAL_ENDS = ("_ci_low", "_ci_high")
-
-
-def strict_bound(measurement: str) -> bool:
-    """A bound on a confidence interval's end is strict: the interval must lie beyond it. An interval
-    that reaches the bound does not exclude it (SHAP's edits ratio with an upper end of exactly 1.0,
-    as a few integer edit counts give, is no evidence that SHAP's order is cheaper than a random one)."""
-    return measurement.endswith(INTERVAL_ENDS)
-
-
 def evaluate(thresholds: list[Threshold], measurements: dict[str, float | None]) -> list[ThresholdOutcome]:
-    """A threshold passes when its measurement exists, is a number, and lies within [min, max]
-    (within (min, max) for an interval's end: :func:`strict_bound`). A missing or NaN measurement
-    never passes: an unmeasurable gate is not a passed gate."""
+    """A threshold passes when its measurement exists, is a number, and lies within [min, max].
+    A missing or NaN measurement never passes: an unmeasurable gate is not a passed gate."""
     outcomes = []
     for th in thresholds:
         observed = measurements.get(th.measurement)
         ok = observed is not None and not math.isnan(observed)
-        strict = strict_bound(th.measurement)
-        if ok and th.min is not None and (observed < th.min or (strict and observed == th.min)):
+        if ok and th.min is not None and observed < th.min:
             ok = False
-        if ok and th.max is not None and (observed > th.max or (strict and observed == th.max)):
+        if ok and th.max is not None and observed > th.max:
             ok = False
         outcomes.append(ThresholdOutcome(
             measurement=th.measurement, observed=None if observed is None or math.isnan(observed) else observed,

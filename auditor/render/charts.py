@@ -18,8 +18,6 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from auditor.policy.thresholds import strict_bound  # noqa: E402
-
 rcParams["svg.hashsalt"] = "auditor"
 rcParams["svg.fonttype"] = "path"
 rcParams["font.size"] = 8
@@ -52,8 +50,7 @@ def _bar_thresholds(label: str, thresholds) -> list[tuple[float, str]]:
     if len(matches) != 1:
         return []
     t = matches[0]
-    strict = strict_bound(t.measurement)
-    return [(v, kind) for v, kind in ((t.min, ">" if strict else "≥"), (t.max, "<" if strict else "≤")) if v is not None]
+    return [(v, kind) for v, kind in ((t.min, "≥"), (t.max, "≤")) if v is not None]
 
 
 def _bars(ax, labels, values, errors, thresholds, color):

@@ -16,7 +16,6 @@ from markupsafe import Markup, escape
 
 from auditor.machine import machine_line
 from auditor.policy.catalog import builtin_policy_dir
-from auditor.policy.thresholds import strict_bound
 from auditor.render.charts import chart_uri
 from auditor.render.glossary import GLOSSARY
 from auditor.render.runtime import execution_lines, runtime_lines
@@ -140,15 +139,6 @@ def clause_source(clause: str) -> str:
     return clause[: -len(ref)].rstrip(":") if ref != clause and clause.endswith(ref) else clause
 
 
-def required(t) -> str:
-    """What a threshold requires, as the report's Required column says it: "≥ 0.7", "< 1.000" (an
-    interval's end must lie strictly beyond its bound), "≥ 0.2 and ≤ 0.8"."""
-    strict = strict_bound(t.measurement)
-    parts = [f"{sign} {fmt_measure(bound, t.measurement)}" for bound, sign in
-             ((t.min, ">" if strict else "≥"), (t.max, "<" if strict else "≤")) if bound is not None]
-    return " and ".join(parts)
-
-
 def policy_file(source: str) -> str:
     """A policy or waivers file as the report's core names it: a built-in policy by its name, any
     other file by its file name. Its hash identifies it; the full path, which depends on where the
@@ -201,7 +191,6 @@ def make_environment() -> Environment:
     env.filters["clause_ref"] = clause_ref
     env.filters["breakable"] = breakable
     env.filters["policy_file"] = policy_file
-    env.filters["required"] = required
     env.filters["clause_source"] = clause_source
     env.filters["chart"] = chart_uri
     env.filters["token_color"] = token_color

@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from auditor.policy.thresholds import strict_bound
 from auditor.results import AuditResult, CheckResult, Status
 
 STATUS_PREFIX = "auditor-status: "
 
 
 def _bound(t) -> str:
-    strict = strict_bound(t.measurement)
     parts = []
     if t.min is not None:
-        parts.append(f"{'above' if strict else 'min'} {t.min:g}")
+        parts.append(f"min {t.min:g}")
     if t.max is not None:
-        parts.append(f"{'below' if strict else 'max'} {t.max:g}")
+        parts.append(f"max {t.max:g}")
     observed = "n/a" if t.observed is None else f"{t.observed:.4g}"
     return f"{t.measurement} = {observed} ({', '.join(parts) or 'no bound'}; {t.severity})"
 
