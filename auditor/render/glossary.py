@@ -22,7 +22,8 @@ GLOSSARY: list[tuple[str, str]] = [
     ("Gap", "The explainer's score minus its control's, oriented so that a positive gap means the "
      "explainer is better. The report gives its median and a 95% confidence interval."),
     ("Confidence interval (CI)", "A range that contains the true value in 95% of repeated samples, "
-     "obtained here by resampling the evaluation rows or instances (bootstrap)."),
+     "obtained here by resampling the evaluation rows or instances (bootstrap), for accuracy exactly "
+     "(binomial) and for ROC AUC from DeLong's variance."),
     ("p-value", "The probability of a result at least this favourable if the explainer were no better "
      "than its control (one-sided paired Wilcoxon test). Values below 0.001 are printed as < 0.001."),
     ("Rank correlation", "Spearman's ρ between two orderings of the same features: 1 when they rank "
