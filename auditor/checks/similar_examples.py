@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditor.checks.base import MAX_CHARS, MAX_INSTANCES, MAX_SHOWN, Check, CheckOutput, Params, count
-from auditor.models.base import Capability
+from auditor.checks.base import MAX_CHARS, MAX_INSTANCES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count
 from auditor.explain.similar_examples import nearest_examples
-from auditor.results import Table
+from auditor.metrics.chance import neighbour_label_chance
+from auditor.models.base import Capability
+from auditor.results import SampleSize, Table
 
 
 MIN_CHARS = 2  # a shortened text keeps at least one character and the ellipsis
@@ -30,14 +31,16 @@ class SimilarExamples(Check):
         "For each explained text, the k nearest other evaluation texts by cosine similarity of the "
         "model's mean-pooled last hidden state, with their true labels and predictions: an "
         "example-based explanation. Neighbours whose true label disagrees with the model's "
-        "prediction for the query point to regions where the model is unreliable."
+        "prediction for the query point to regions where the model is unreliable. The share of "
+        "neighbours carrying the predicted label is set against what neighbours drawn at random from "
+        "the evaluation rows reach (from the labels' balance): a gate passes only above it."
     )
     requires = frozenset({Capability.EMBEDDINGS})
     Params = SimilarExamplesParams
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:
-        return ["neighbour_label_agreement", "mean_similarity"]
+        return ["neighbour_label_agreement", "neighbour_label_chance", "mean_similarity"]
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
@@ -59,13 +62,26 @@ class SimilarExamples(Check):
                 ])
         share = float(np.mean(agree)) if agree else None
         mean_sim = float(np.mean(sims)) if np.size(sims) else None
+        # what neighbours drawn at random from the other rows would reach: the gate passes only above it
+        k = positions.shape[1] if np.ndim(positions) == 2 else 0
+        chance = neighbour_label_chance([int(np.sum(truth == pred[row])) - int(truth[row] == pred[row]) for row in rows],
+                                        len(texts) - 1, k, rng=ctx.rng("similar_examples.chance")) if k else None
+        expected, p95 = (None, None) if chance is None else chance
+        sizes = [SampleSize(measurement="neighbour_label_agreement", n=len(rows), min_n=MIN_JUDGED, chance_p95=p95),
+                 SampleSize(measurement="neighbour_label_chance", n=len(rows)),
+                 SampleSize(measurement="mean_similarity", n=len(rows))]
+        by_chance = ("" if expected is None else f" Neighbours drawn at random from the other {len(texts) - 1:,} "
+                     f"rows would carry it {expected:.0%} of the time on average, and {p95:.0%} or more in 5% of draws.")
         return CheckOutput(
-            measurements={"neighbour_label_agreement": share, "mean_similarity": mean_sim},
+            measurements={"neighbour_label_agreement": share, "neighbour_label_chance": expected,
+                          "mean_similarity": mean_sim},
             evidence=[Table(title=f"{p.k} nearest evaluation examples per explained text",
                             columns=["row", "text", "true / predicted", "neighbour row", "neighbour text", "cosine",
                                      "true / predicted"],
-                            rows=table)],
+                            rows=table,
+                            caption=f"n = {len(rows)} explained texts, {k} neighbours each.{by_chance}")],
             summary=(f"{share:.0%} of the nearest neighbours carry the label the model predicted for the query text."
-                     if share is not None else "No neighbours found."),
+                     f"{by_chance}" if share is not None else "No neighbours found."),
             key_figure="" if share is None else f"{share:.0%} agree",
+            sample_sizes=sizes,
         )

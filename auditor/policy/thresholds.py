@@ -69,7 +69,7 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
             reasons.append(f"with n = {s.n} the check does not judge it (it needs at least {s.min_n} instances)")
         if (s is not None and s.chance_p95 is not None and o.min is not None and o.passed and o.observed is not None
                 and o.observed <= s.chance_p95):
-            reasons.append(f"explanations that agree on nothing (random rankings of the same instances' features) reach "
+            reasons.append(f"chance alone (explanations that agree on nothing, or neighbours drawn at random) can reach "
                            f"{s.chance_p95:.2f} or more in at least 5% of draws (n = {s.n}): the observed "
                            f"{o.observed:.2f} is no evidence of agreement")
         if s is not None and s.ci_degenerate and (o.passed or o.observed is None):

@@ -1,0 +1,56 @@
+"""similar_examples: its neighbour-label agreement is judged against what random neighbours reach."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auditor.metrics.chance import neighbour_label_chance
+from auditor.policy.schema import Threshold
+from auditor.policy.thresholds import evaluate, with_sample_sizes
+from auditor.results import SampleSize
+
+from .helpers import run_check
+
+
+def test_random_neighbours_known_answers():
+    # 20 queries, 1 neighbour each, half the pool carries each query's label: the share is
+    # Binomial(20, 0.5) / 20 (nearly: 1,000 rows drawn without replacement); P(X <= 13) = 0.942,
+    # P(X <= 14) = 0.979, so random neighbours reach 0.70 or more in at least 5% of draws
+    assert neighbour_label_chance([500] * 20, 1000, 1) == (0.5, 0.7)
+    assert neighbour_label_chance([500] * 20, 1000, 1, rng=7) == (0.5, 0.7)
+    # every other row carries the label: any neighbour agrees, so agreement is no evidence at all
+    assert neighbour_label_chance([99] * 10, 99, 3) == (1.0, 1.0)
+    # 90% of the rows carry the label the model predicts everywhere: 0.5 is not chance here
+    expected, p95 = neighbour_label_chance([90] * 10, 99, 3)
+    assert expected == pytest.approx(90 / 99) and p95 == 1.0
+    assert neighbour_label_chance([], 10, 3) is None
+    with pytest.raises(ValueError):
+        neighbour_label_chance([5], 4, 1)
+    with pytest.raises(ValueError):
+        neighbour_label_chance([2], 4, 5)
+
+
+def test_the_check_reports_its_n_and_the_chance_level(text):
+    ctx = text.ctx
+    out, p = run_check(ctx, "similar_examples", n_instances=8, k=2)
+    sizes = {s.measurement: s for s in out.sample_sizes}
+    agreement = sizes["neighbour_label_agreement"]
+    assert agreement.n == 8 and agreement.min_n == 5
+    # the expected share by hand: per query, the other rows with the label it was predicted
+    truth, pred = ctx.label_index(), ctx.predicted_index(ctx.proba())
+    rows = ctx.explained_rows(8)
+    by_hand = np.mean([(np.sum(truth == pred[r]) - (truth[r] == pred[r])) / (len(truth) - 1) for r in rows])
+    assert out.measurements["neighbour_label_chance"] == pytest.approx(by_hand)
+    assert out.measurements["neighbour_label_chance"] <= agreement.chance_p95 <= 1.0
+    assert "Neighbours drawn at random from the other" in out.summary
+
+
+def test_an_agreement_random_neighbours_reach_is_not_judged():
+    """0.8 against a policy's 0.5 passes on paper; with 90% of the rows in the predicted class,
+    random neighbours reach it, so the gate cannot pass on it."""
+    gate = [Threshold(measurement="neighbour_label_agreement", min=0.5)]
+    _, p95 = neighbour_label_chance([90] * 10, 99, 3)
+    sizes = [SampleSize(measurement="neighbour_label_agreement", n=10, min_n=5, chance_p95=p95)]
+    [outcome] = with_sample_sizes(evaluate(gate, {"neighbour_label_agreement": 0.8}), sizes)
+    assert not outcome.passed and "no evidence of agreement" in outcome.unreachable
