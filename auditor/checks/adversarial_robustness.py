@@ -15,7 +15,7 @@ class; a regressor's prediction moving by at least ``target_shift`` standard dev
 evaluation predictions towards their median (the counterfactuals check's goal, searched there for
 the nearest change and here in a given order).
 
-Measurements: the guided attack's success rate within ``max_edits`` substitutions (Wilson 95% CI),
+Measurements: the guided attack's success rate within ``max_edits`` substitutions (exact 95% CI),
 the control's, the median edits to succeed ("to flip") for both, and the guided/random edits ratio (mean edits, a
 failure counting ``max_edits + 1``, over the attacked instances; percentile bootstrap CI over
 instances; exactly 1 when nothing flips). A faithful explanation finds cheaper attacks (ratio below 1): a model-level
@@ -31,7 +31,7 @@ from auditor.checks.base import MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUD
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
-from auditor.metrics.cohorts import wilson_interval
+from auditor.metrics.statistics import share_with_interval
 from auditor.metrics.ranking import ranking_key
 from auditor.metrics.statistics import finite_median
 from auditor.models.base import Capability
@@ -128,7 +128,7 @@ class AdversarialRobustness(Check):
         g_ok = np.array([r.success for r in g_res], dtype=bool)
         c_ok = np.array([r.success for r in c_res], dtype=bool)
         g_cost, c_cost = costs(g_res, p.max_edits), costs(c_res, p.max_edits)
-        rate, rate_low, rate_high = wilson_interval(int(g_ok.sum()), n)
+        rate, rate_low, rate_high = share_with_interval(int(g_ok.sum()), n)
         ratio = edits_ratio(g_cost, c_cost, n_boot=p.n_bootstrap, rng=ctx.rng("adversarial_robustness.ci"))
         closeness = [c for r in g_res if r.success for c in r.closeness]
         measurements = {
@@ -195,7 +195,7 @@ class AdversarialRobustness(Check):
         for label, res, cost in ((f"{p.explainer} order", g_res, g_cost), ("random order (control)", c_res, c_cost)):
             ok = np.array([r.success for r in res], dtype=bool)
             k = int(ok.sum())
-            share, low, high = wilson_interval(k, n)
+            share, low, high = share_with_interval(k, n)
             rows.append([label, n, k, share, low, high, finite_median(cost[ok]) if k else None,
                          float(np.mean([r.visited for r in res])) if n else None])
         return Table(
@@ -206,7 +206,7 @@ class AdversarialRobustness(Check):
             caption=(f"At most {p.max_edits} substitutions per instance, {p.max_candidates} values tried per unit. "
                      f"Guided/random edits {_fmt(ratio['ratio'])} (95% bootstrap CI {_fmt(ratio['ci_low'])}–"
                      f"{_fmt(ratio['ci_high'])}, n = {ratio['n']}): the ratio of mean edits, a failure counting "
-                     f"{p.max_edits + 1}. Medians are over {verb} instances; success-rate CIs are Wilson intervals."),
+                     f"{p.max_edits + 1}. Medians are over {verb} instances; success-rate CIs are exact (Clopper-Pearson)."),
         )
 
     @staticmethod

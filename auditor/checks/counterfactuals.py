@@ -23,7 +23,7 @@ from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_
 from auditor.errors import CheckNotApplicable
 from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.explain.counterfactual_search import SearchSpace, nearest_counterfactuals, quantile_candidates
-from auditor.metrics.cohorts import wilson_interval
+from auditor.metrics.statistics import share_with_interval
 from auditor.models.base import Capability
 from auditor.models.tabular_codec import TabularCodec
 from auditor.results import BarChart, FileRef, SampleSize, Table
@@ -110,8 +110,7 @@ class Counterfactuals(Check):
                                      max_changes=p.max_features_changed, refine_steps=p.refine_steps)
         was, becomes = goal.texts(ctx.model.predict_proba(codec.decode(cf.points)))
         n, k = len(rows), int(cf.found.sum())
-        share = k / n if n else float("nan")
-        _, low, high = wilson_interval(k, n)
+        share, low, high = share_with_interval(k, n)
         med_changed = float(np.median(cf.n_changed[cf.found])) if k else float("nan")
         med_dist = float(np.median(cf.distance[cf.found])) if k else float("nan")
 
@@ -184,7 +183,8 @@ class Counterfactuals(Check):
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             key_figure=f"{share:.0%} with a counterfactual",
             cost={"searched_instances": n},
-            sample_sizes=[SampleSize(measurement="share_found", n=n), SampleSize(measurement="share_found_ci_low", n=n),
+            sample_sizes=[SampleSize(measurement="share_found", n=n), SampleSize(measurement="share_found_ci_low", n=n,
+                                                                     ci_low_ceiling=share_with_interval(n, n)[1] if n else None),
                           SampleSize(measurement="median_features_changed", n=k),
                           SampleSize(measurement="median_distance", n=k)],
         )

@@ -20,7 +20,7 @@ from auditor.checks.adversarial_robustness import AdversarialRobustness, Adversa
 from auditor.engine.runner import PlannedCheck, run_check
 from auditor.errors import ModelCardError
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
-from auditor.metrics.cohorts import wilson_interval
+from auditor.metrics.statistics import share_with_interval
 from auditor.policy.schema import CheckSpec
 from auditor.results import Status
 
@@ -302,8 +302,10 @@ def test_edits_ratio_and_success_interval_known_values():
     # nothing flipped by either order: exactly 1, not undefined
     none = edits_ratio(np.full(6, 6.0), np.full(6, 6.0), n_boot=50, rng=0)
     assert none["ratio"] == none["ci_low"] == none["ci_high"] == 1.0
-    rate, low, high = wilson_interval(10, 10)
-    assert rate == 1.0 and high == pytest.approx(1.0) and low == pytest.approx(0.7225, abs=1e-3)  # Wilson, 95%
+    rate, low, high = share_with_interval(10, 10)
+    assert rate == 1.0 and high == 1.0 and low == pytest.approx(0.025 ** (1 / 10))  # Clopper-Pearson: 0.6915
+    assert share_with_interval(3, 10)[1:] == pytest.approx((0.066739, 0.652453), abs=1e-6)  # published exact values
+    assert all(np.isnan(share_with_interval(0, 0)))
 
 
 # --- text: the planted word -----------------------------------------------------------------------
