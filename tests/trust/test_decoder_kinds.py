@@ -230,9 +230,11 @@ def test_text_default_runs_on_the_decoder_kinds_with_no_error(tmp_path, tiny_dec
     plan = build_plan(loaded, kind_for_card(ctx.card))
     results = {r.id: r for r in run_plan(plan, ctx)}
     errors = {k: r.error.message for k, r in results.items() if r.status == Status.ERROR}
-    # the tiny models' explainers may agree on their short sentences only as much as chance: that
-    # gate is then not judged, and says so; nothing else may end in ERROR
-    assert not {k: m for k, m in errors.items() if not (k == "explainer_agreement" and "no evidence of agreement" in m)}
+    # the tiny models' explainers may agree on their short sentences only as much as chance, and their
+    # nearest neighbours carry the predicted label only as often as random ones: those gates are then
+    # not judged, and say so; nothing else may end in ERROR
+    chance_level = ("explainer_agreement", "similar_examples")
+    assert not {k: m for k, m in errors.items() if not (k in chance_level and "no evidence of agreement" in m)}
     sensitivity = results["prompt_sensitivity"]
     if prompted_kind:
         assert sensitivity.status != Status.SKIPPED and sensitivity.measurements["n_variants"] == 1
