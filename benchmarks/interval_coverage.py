@@ -14,6 +14,8 @@ Three studies, each seeded:
   is Φ(d/√2); the percentile bootstrap against :func:`auditor.metrics.statistics.delong_auc_interval`.
 * **Accuracy** (a share of rows right, true share 0.8 and 0.95): the percentile bootstrap against
   :func:`auditor.metrics.statistics.exact_proportion_interval` (Clopper-Pearson).
+* **A share judged by a gate** (counterfactuals found, attacks that succeed): Wilson's score
+  interval against the exact one, by enumeration over true shares 0.30-0.99 (no simulation).
 * **A 4-class one-vs-rest macro ROC AUC**: logits N(1.2·onehot, 1), the population macro AUC from
   200,000 rows; the percentile bootstrap against :func:`auditor.metrics.statistics.mean_auc_interval`.
 
@@ -128,6 +130,29 @@ def accuracy(rng, shares, sizes, reps: int) -> dict:
     return out
 
 
+def share_lower_ends(sizes, shares=np.round(np.arange(0.30, 0.995, 0.005), 3)) -> dict:
+    """Counterfactuals found, attacks that succeed: Wilson's score interval (what the checks computed
+    before 2026-12-04 night) against the exact one (Clopper-Pearson, now). No simulation: the chance
+    that the lower end lies above the true share p is a sum of binomial probabilities, the worst p of
+    the grid and p = 0.5 (the built-in gates' bound) reported."""
+    from scipy.stats import binom
+
+    from auditor.metrics.cohorts import wilson_interval
+
+    out = {}
+    for n in sizes:
+        k = np.arange(n + 1)
+        lows = {"wilson": np.array([wilson_interval(int(x), n)[1] for x in k]),
+                "exact": np.array([exact_proportion_interval(int(x), n)[0] for x in k])}
+        pmf = binom.pmf(k[None, :], n, shares[:, None])
+        miss = {name: (pmf * (low[None, :] > shares[:, None])).sum(axis=1) for name, low in lows.items()}
+        at_half = int(np.argmin(np.abs(shares - 0.5)))
+        out[f"{n} rows"] = {f"{name}_worst": round(float(m.max()), 4) for name, m in miss.items()}
+        out[f"{n} rows"].update({f"{name}_at_0.5": round(float(m[at_half]), 4) for name, m in miss.items()})
+        print(f"share, {n} rows: {out[f'{n} rows']}", flush=True)
+    return out
+
+
 def macro_auc(rng, sizes, reps: int, k: int = 4) -> dict:
     def draw(n):
         truth = rng.integers(0, k, n)
@@ -170,6 +195,7 @@ def main() -> None:
         "binary_auc": binary_auc(rng, ((0.8, 0.5), (0.9, 0.5), (0.8, 0.1)), (20, 40, 100, 300), 800 // scale),
         "macro_auc": macro_auc(rng, (40, 80, 150, 300), 400 // scale),
         "accuracy": accuracy(rng, (0.8, 0.95), (20, 40, 100, 300), 1000 // scale),
+        "share_lower_ends": share_lower_ends((5, 8, 10, 13, 20, 26, 40, 50, 100)),
     }
     write_result("interval-coverage", report)
 

@@ -31,9 +31,8 @@ from auditor.checks.base import MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUD
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
-from auditor.metrics.statistics import share_with_interval
 from auditor.metrics.ranking import ranking_key
-from auditor.metrics.statistics import finite_median
+from auditor.metrics.statistics import finite_median, share_with_interval
 from auditor.models.base import Capability
 from auditor.models.substitution import stack_inputs
 from auditor.results import FileRef, SampleSize, Table, TokenHighlights, TokenSpan

@@ -197,8 +197,9 @@ def exact_proportion_interval(successes: int, n: int, alpha: float = 0.05) -> tu
 def share_with_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float, float]:
     """``successes / n`` with its exact (Clopper-Pearson) interval; NaNs when ``n`` is 0. Shares that
     gates judge (counterfactuals found, attacks that succeed) use it rather than Wilson's score
-    interval, whose lower end lies above the truth up to 6.9% of the time on 5 rows and 4.0% on 40
-    against 2.5% nominal (the exact one: at most 2.5% at every n and share)."""
+    interval, whose lower end lies above the truth up to 6.9% of the time on 5 rows and 3.7% on 40
+    against 2.5% nominal (the exact one: at most 2.5% at every n and share;
+    ``benchmarks/interval_coverage.py``, the share_lower_ends study)."""
     if n <= 0:
         return float("nan"), float("nan"), float("nan")
     return (successes / n, *exact_proportion_interval(successes, n, alpha))
