@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from auditor.checks.base import MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, Check, CheckOutput, Params, count, sample_sizes_of
+from auditor.metrics.chance import rank_correlation_chance
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.permutation_importance import DEFAULT_MAX_ROWS, Scoring, default_scoring, permutation_importance
@@ -62,6 +63,11 @@ class GlobalImportance(Check):
             for i, j in enumerate(order[:k])
         ]
         shap_order = np.argsort(-mean_abs, kind="stable")[:k]
+        # what two unrelated rankings of these features reach in 5% of draws, for the reader: not a gate's
+        # floor (one ranking pair over few features: 0.8 with 4, 1.0 with 3, so a sound small model's
+        # agreement could never be judged; the gate is there to catch disagreement)
+        chance = rank_correlation_chance([len(features)], rng=ctx.rng("global_importance.chance")) \
+            if len(features) > 1 else None
         path = save_attributions(ctx, shap_attr)
         evidence = [
             Table(
@@ -82,7 +88,9 @@ class GlobalImportance(Check):
             BarChart(
                 title=f"Mean |SHAP| ({shap_attr.output_space})", labels=[features[j] for j in shap_order],
                 values=[float(mean_abs[j]) for j in shap_order], xlabel=f"mean |SHAP| over {len(shap_attr)} instances",
-                caption=f"n = {len(shap_attr)} explained instances; output space {shap_attr.output_space}.",
+                caption=f"n = {len(shap_attr)} explained instances; output space {shap_attr.output_space}."
+                        + ("" if chance is None else f" Two unrelated rankings of these {len(features)} features reach a "
+                           f"Spearman correlation of {chance:.2f} or more in 5% of draws."),
             ),
             FileRef(title="SHAP attributions per instance", path=path,
                     description=f"algorithm {shap_attr.params.get('algorithm')}, output space {shap_attr.output_space}"),

@@ -264,3 +264,18 @@ def test_a_scoring_is_validated_where_the_policy_names_it(check):
     assert params(scoring="neg_mae").scoring == "neg_mae" and params().scoring is None
     with pytest.raises(ValidationError, match="unknown scoring 'f2'; known: roc_auc, accuracy"):
         params(scoring="f2")
+
+
+def test_global_importance_says_what_unrelated_rankings_of_its_features_reach(linear_ctx):
+    """Three features: two random rankings agree exactly 1 time in 6, so even ρ = 1 is reached by
+    chance in more than 5% of draws (the 95% level is 1.00); four: 0.80 (4 of the 24 orders reach it,
+    1 reaches more). Shown for the reader, not a gate's floor."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.metrics.chance import rank_correlation_chance
+
+    cls = CHECK_REGISTRY["global_importance"]
+    out = cls(cls.Params(n_repeats=2, n_instances=20)).run(linear_ctx)
+    chart = next(e for e in out.evidence if e.title.startswith("Mean |SHAP|"))
+    assert "Two unrelated rankings of these 3 features reach a Spearman correlation of 1.00 or more" in chart.caption
+    assert rank_correlation_chance([4]) == pytest.approx(0.8)
+    assert all(s.chance_p95 is None for s in out.sample_sizes)  # informational: the gate catches disagreement
