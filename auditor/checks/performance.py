@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.checks.base import MAX_RESAMPLES, MAX_ROWS, Check, CheckOutput, Params, count, fraction, sample_sizes_of
+from auditor.checks.claims import claim_gap
 from auditor.checks.performance_regression import (
     MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence, regression_metrics,
 )
@@ -267,7 +268,7 @@ def _claims(claims, point: dict, measurements: dict, tolerance: float) -> tuple[
         if key is None or measurements.get(key) is None:
             unverifiable.append(claim.metric)
             continue
-        gap = abs(claim.value - point[key])
+        gap = claim_gap(claim.value, point[key], measurements.get(f"{key}_ci_low"), measurements.get(f"{key}_ci_high"))
         gaps.append(gap)
         rows.append([claim.metric, claim.value, point[key], gap, "yes" if gap <= tolerance else "no"])
     measurements["max_claim_gap"] = max(gaps) if gaps else None
@@ -294,8 +295,8 @@ def _shared_evidence(classes: list[str], cm, point: dict, measurements: dict, me
     ]
     if claim_rows or unverifiable:
         evidence.append(Table(
-            title="Claims in the model card against measured values",
-            columns=["claimed metric", "claimed", "measured", "gap", f"within {tolerance}"],
+            title="Claims in the model card against the measured intervals (gap: how far outside)",
+            columns=["claimed metric", "claimed", "measured", "gap to CI", f"within {tolerance}"],
             rows=claim_rows,
             caption=("Claims that cannot be checked: " + ", ".join(unverifiable)) if unverifiable else "",
         ))
@@ -309,7 +310,7 @@ def _notes(unverifiable: list[str], undefined: list[str]) -> list[str]:
 
 
 def _gap_sentence(gaps: list[float]) -> str:
-    return f" The largest gap between a card claim and the measurement is {max(gaps):.3f}." if gaps else ""
+    return f" The largest gap between a card claim and the measured interval is {max(gaps):.3f}." if gaps else ""
 
 
 class Performance(Check):
@@ -546,7 +547,7 @@ class Performance(Check):
             f"{p.regression_min_rows} rows (regression_min_rows): on fewer rows the percentile bootstrap's bounds claim "
             "more than the rows support (on the concrete example its R² lower end missed 2-3 times as often as the "
             "nominal 2.5% at 10-50 rows)."])
-        claim_rows, unverifiable, gaps = claim_gaps(ctx.card.claims, point, p.claim_tolerance)
+        claim_rows, unverifiable, gaps = claim_gaps(ctx.card.claims, point, p.claim_tolerance, measurements)
         measurements["max_claim_gap"] = max(gaps) if gaps else None
         measurements["claims_outside_tolerance"] = float(sum(g > p.claim_tolerance for g in gaps))
         measurements["claims_checked"] = float(len(gaps))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from auditor.checks.claims import claim_gap
 from auditor.results import BarChart, ScatterChart, Table
 
 REGRESSION_METRICS = ("mae", "rmse", "r2")
@@ -29,16 +30,20 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]
     return {"mae": np.mean(np.abs(err), axis=-1), "rmse": np.sqrt(np.mean(err ** 2, axis=-1)), "r2": 1.0 - ratio}
 
 
-def claim_gaps(claims, point: dict, tolerance: float) -> tuple[list[list], list[str], list[float]]:
+def claim_gaps(claims, point: dict, tolerance: float,
+               measurements: dict | None = None) -> tuple[list[list], list[str], list[float]]:
     """The card's mae / rmse / r2 claims against the measurements: table rows, unverifiable claims,
-    and each claim's gap (R²: |claimed − measured|; MAE, RMSE: the same divided by the claim)."""
+    and each claim's gap to the measured interval (``measurements``' ``<metric>_ci_low`` and
+    ``_ci_high``; without them, to the point): R² absolute, MAE and RMSE divided by the claim."""
     rows, unverifiable, gaps = [], [], []
+    intervals = measurements or {}
     for claim in claims:
         key = CLAIM_ALIASES.get(claim.metric.lower())
         if key is None or not np.isfinite(point[key]) or (key in ERROR_METRICS and claim.value <= 0):
             unverifiable.append(claim.metric)
             continue
-        gap = abs(claim.value - point[key]) / (claim.value if key in ERROR_METRICS else 1.0)
+        gap = claim_gap(claim.value, point[key], intervals.get(f"{key}_ci_low"), intervals.get(f"{key}_ci_high"),
+                        relative=key in ERROR_METRICS)
         gaps.append(gap)
         rows.append([claim.metric, claim.value, point[key], gap, "relative" if key in ERROR_METRICS else "absolute",
                      "yes" if gap <= tolerance else "no"])
@@ -79,8 +84,8 @@ def regression_evidence(y: np.ndarray, pred: np.ndarray, point: dict, measuremen
     ]
     if claim_rows or unverifiable:
         evidence.append(Table(
-            title="Claims in the model card against measured values",
-            columns=["claimed metric", "claimed", "measured", "gap", "gap is", f"within {tolerance}"],
+            title="Claims in the model card against the measured intervals (gap: how far outside)",
+            columns=["claimed metric", "claimed", "measured", "gap to CI", "gap is", f"within {tolerance}"],
             rows=claim_rows,
             caption=("Claims that cannot be checked: " + ", ".join(unverifiable)) if unverifiable else "",
         ))

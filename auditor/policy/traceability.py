@@ -55,6 +55,7 @@ def trace_rows(checks: list[CheckResult], policy_clauses: list[str]) -> list[Tra
 
 def claim_checks(card, checks: list[CheckResult]) -> list[ClaimCheck]:
     """The card's claims against the first performance check that produced measurements."""
+    from auditor.checks.claims import claim_gap
     from auditor.checks.performance import CLAIM_ALIASES
     from auditor.checks.performance_regression import CLAIM_ALIASES as REGRESSION_ALIASES, ERROR_METRICS
 
@@ -73,10 +74,11 @@ def claim_checks(card, checks: list[CheckResult]) -> list[ClaimCheck]:
             status = perf[0].status.value.upper()
             row["note"] = f"cannot be checked: the performance check produced no value ({status})"
         else:
-            value = measured.measurements[key]
+            m = measured.measurements
+            value = m[key]
             tolerance = measured.params.get("claim_tolerance")
             relative = key in ERROR_METRICS and claim.value > 0  # an error in the target's units: relative to the claim
-            gap = abs(claim.value - value) / (claim.value if relative else 1.0)
+            gap = claim_gap(claim.value, value, m.get(f"{key}_ci_low"), m.get(f"{key}_ci_high"), relative=relative)
             row.update(measured=value, gap=gap, tolerance=tolerance,
                        within=None if tolerance is None else gap <= tolerance,
                        note=f"measured by {measured.id} on the evaluation set" + (" (gap relative to the claim)" if relative else ""))

@@ -123,6 +123,23 @@ def test_claims_compare_errors_relatively_and_r2_absolutely():
     rows, unverifiable, gaps = claim_gaps(claims, point, tolerance=0.1)
     assert gaps == pytest.approx([1 / 9, 0.0, 0.15]) and unverifiable == ["accuracy"]
     assert [r[-1] for r in rows] == ["no", "yes", "no"]
+    # with the measured intervals: MAE 9.5-10.5 leaves the claim 9 0.5 below it (relative 0.5/9), R²
+    # 0.7-0.9 leaves 0.95 0.05 above it
+    intervals = {"mae_ci_low": 9.5, "mae_ci_high": 10.5, "rmse_ci_low": 18.0, "rmse_ci_high": 22.0,
+                 "r2_ci_low": 0.7, "r2_ci_high": 0.9}
+    _, _, gaps = claim_gaps(claims, point, tolerance=0.1, measurements=intervals)
+    assert gaps == pytest.approx([0.5 / 9, 0.0, 0.05])
+
+
+def test_a_claim_is_judged_against_the_measured_interval():
+    from auditor.checks.claims import claim_gap
+
+    assert claim_gap(0.85, 0.80, 0.75, 0.84) == pytest.approx(0.01)  # above the interval
+    assert claim_gap(0.70, 0.80, 0.75, 0.84) == pytest.approx(0.05)  # below it
+    assert claim_gap(0.82, 0.80, 0.75, 0.84) == 0.0  # inside: sampling noise explains the difference
+    assert claim_gap(0.85, 0.80, None, 0.9) == pytest.approx(0.05)  # no interval: the point
+    assert claim_gap(0.85, 0.80, float("nan"), float("nan")) == pytest.approx(0.05)
+    assert claim_gap(9.0, 10.0, 9.5, 10.5, relative=True) == pytest.approx(0.5 / 9)
 
 
 def test_the_reports_claims_table_reads_a_regressors_measurements():
@@ -134,12 +151,13 @@ def test_the_reports_claims_table_reads_a_regressors_measurements():
     from auditor.results import Status
 
     perf = SimpleNamespace(check="performance", id="performance", status=Status.PASS,
-                           measurements={"mae": 10.0, "rmse": 20.0, "r2": 0.8}, params={"claim_tolerance": 0.1})
+                           measurements={"mae": 10.0, "rmse": 20.0, "r2": 0.8, "r2_ci_low": 0.7, "r2_ci_high": 0.9},
+                           params={"claim_tolerance": 0.1})
     card = SimpleNamespace(claims=[Claim(metric="mean_absolute_error", value=9.0), Claim(metric="r2", value=0.95)])
     mae, r2 = claim_checks(card, [perf])
-    assert (mae.measured, mae.gap, mae.within) == (10.0, pytest.approx(1 / 9), False)
+    assert (mae.measured, mae.gap, mae.within) == (10.0, pytest.approx(1 / 9), False)  # no interval: the point
     assert "relative to the claim" in mae.note
-    assert (r2.measured, r2.gap, r2.within) == (0.8, pytest.approx(0.15), False)
+    assert (r2.measured, r2.gap, r2.within) == (0.8, pytest.approx(0.05), True)  # 0.05 above the interval
 
 
 def test_permutation_importance_in_mae_ranks_the_planted_weights(linear):
