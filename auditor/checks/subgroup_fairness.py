@@ -202,7 +202,10 @@ class SubgroupFairness(Check):
             for stat in ("difference", "ratio"):
                 lo, hi = measurements[f"{d}_{stat}_ci_low"], measurements[f"{d}_{stat}_ci_high"]
                 degenerate = lo is None or hi is None or not hi > lo
-                sample_sizes += [SampleSize(measurement=f"{d}_{stat}{s}", n=len(y),
+                # no disparity (fewer than two groups large enough): nothing measured, which a gate
+                # cannot judge (it had read as a failed gate on a measured disparity)
+                sample_sizes += [SampleSize(measurement=f"{d}_{stat}{s}",
+                                            n=0 if measurements[f"{d}_{stat}"] is None else len(y),
                                             ci_degenerate=bool(s) and degenerate) for s in ("", "_ci_low", "_ci_high")]
         measurements["groups_gated"] = float(gated_total)
         measurements["groups_reported_only"] = float(small_total)

@@ -232,6 +232,12 @@ def test_small_groups_are_reported_not_gated(tmp_path):
     table = out.evidence[0]
     assert {r[1] for r in table.rows} == {"g0", "g1"} and all(r[3].startswith("no") for r in table.rows)
     assert any("fewer than two groups" in n for n in out.notes)
+    # a gate on a disparity no group pair measures cannot be judged (it had read as a failed gate: WARN)
+    from auditor.policy.schema import Threshold
+    from auditor.policy.thresholds import evaluate, with_sample_sizes
+
+    [gate] = with_sample_sizes(evaluate([Threshold(measurement="demographic_parity_ratio", min=0.8)], m), out.sample_sizes)
+    assert not gate.passed and gate.unreachable == "nothing was measured (n = 0)"
 
 
 def test_missing_sensitive_column_is_a_located_dataset_error(tmp_path):
