@@ -63,9 +63,10 @@ class SimilarExamples(Check):
         share = float(np.mean(agree)) if agree else None
         mean_sim = float(np.mean(sims)) if np.size(sims) else None
         # what neighbours drawn at random from the other rows would reach: the gate passes only above it
-        k = positions.shape[1] if np.ndim(positions) == 2 else 0
-        chance = neighbour_label_chance([int(np.sum(truth == pred[row])) - int(truth[row] == pred[row]) for row in rows],
-                                        len(texts) - 1, k, rng=ctx.rng("similar_examples.chance")) if k else None
+        k = positions.shape[1]  # min(p.k, rows - 1): 0 on a one-row set
+        # per query, the other rows whose true label is the one predicted for it
+        matches = np.bincount(truth, minlength=len(classes))[pred[rows]] - (truth[rows] == pred[rows])
+        chance = neighbour_label_chance(matches, len(texts) - 1, k, rng=ctx.rng("similar_examples.chance")) if k else None
         expected, p95 = (None, None) if chance is None else chance
         sizes = [SampleSize(measurement="neighbour_label_agreement", n=len(rows), min_n=MIN_JUDGED, chance_p95=p95),
                  SampleSize(measurement="neighbour_label_chance", n=len(rows)),
