@@ -16,6 +16,13 @@ Three studies, each seeded:
   :func:`auditor.metrics.statistics.exact_proportion_interval` (Clopper-Pearson).
 * **A share judged by a gate** (counterfactuals found, attacks that succeed): Wilson's score
   interval against the exact one, by enumeration over true shares 0.30-0.99 (no simulation).
+* **An accuracy drop under a paraphrased prompt** (``prompt_sensitivity``, a paired difference of two
+  accuracies on the same rows): how often a drop of 0.05 or more (the built-in gate's bound) passes,
+  for the point estimate (what the check gated before 2026-12-05), the adjusted Wald interval's upper
+  end (Bonett-Price) and Tango's score interval's
+  (:func:`auditor.metrics.statistics.paired_difference_interval`, now), by enumeration of every
+  (rows only the card prompt gets right, rows only the paraphrase gets right); and how often each
+  passes a paraphrase that costs nothing.
 * **A 4-class one-vs-rest macro ROC AUC**: logits N(1.2·onehot, 1), the population macro AUC from
   200,000 rows; the percentile bootstrap against :func:`auditor.metrics.statistics.mean_auc_interval`.
 
@@ -42,7 +49,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from run import write_result  # noqa: E402
 
 from auditor.checks.performance import perfect_score_bound  # noqa: E402
-from auditor.metrics.statistics import delong_auc_interval, exact_proportion_interval, mean_auc_interval  # noqa: E402
+from auditor.metrics.statistics import (  # noqa: E402
+    delong_auc_interval,
+    exact_proportion_interval,
+    mean_auc_interval,
+    paired_difference_interval,
+)
 
 CONCRETE = ROOT / "examples" / "concrete-strength"
 RESAMPLES = 500
@@ -153,6 +165,57 @@ def share_lower_ends(sizes, shares=np.round(np.arange(0.30, 0.995, 0.005), 3)) -
     return out
 
 
+def paired_drop(sizes, bound: float = 0.05, discordance=np.round(np.arange(0.0, 0.305, 0.01), 2)) -> dict:
+    """An accuracy drop judged by a gate ``drop ≤ bound``: the chance that it passes when the true drop
+    is the bound (the worst over the share of rows that only the paraphrase gets right, ``p21``), and
+    when the paraphrase costs nothing (``p12 = p21``, the worst over discordance up to 0.3, and at 0.1),
+    and how often Tango's lower end shows a drop above the bound for a paraphrase that costs nothing.
+    Exact multinomial sums over every outcome (b rows only the card prompt right, c only the
+    paraphrase), no simulation."""
+    from scipy.special import gammaln
+    from scipy.stats import norm
+
+    z = norm.ppf(0.975)
+
+    def bonett_price(b, c, n):  # the adjusted Wald interval's upper end: one added to each discordant cell
+        p12, p21 = (b + 1) / (n + 2), (c + 1) / (n + 2)
+        return p12 - p21 + z * np.sqrt(np.maximum(p12 + p21 - (p12 - p21) ** 2, 0) / (n + 2))
+
+    out = {}
+    for n in sizes:
+        b, c = np.arange(n + 1)[:, None], np.arange(n + 1)[None, :]
+        valid = b + c <= n
+        tango, tango_low = np.full((n + 1, n + 1), np.inf), np.full((n + 1, n + 1), -np.inf)
+        for i in range(n + 1):
+            for j in range(n + 1 - i):
+                tango_low[i, j], tango[i, j] = paired_difference_interval(i, j, n)
+        passes = {"point": valid & ((b - c) / n <= bound), "bonett_price": valid & (bonett_price(b, c, n) <= bound),
+                  "tango": valid & (tango <= bound)}
+
+        def pmf(p12: float, p21: float) -> np.ndarray:
+            rest = n - b - c
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log = (gammaln(n + 1) - gammaln(b + 1) - gammaln(c + 1) - gammaln(np.maximum(rest, 0) + 1)
+                       + np.where(b > 0, b * np.log(max(p12, 1e-300)), 0) + np.where(c > 0, c * np.log(max(p21, 1e-300)), 0)
+                       + np.where(rest > 0, rest * np.log(max(1 - p12 - p21, 1e-300)), 0))
+            prob = np.where(valid, np.exp(log), 0.0)
+            return np.where((b > 0) & (p12 == 0) | (c > 0) & (p21 == 0), 0.0, prob)
+
+        at_bound = [pmf(p21 + bound, p21) for p21 in discordance[discordance + bound <= 0.5]]
+        no_cost = {float(d): pmf(d / 2, d / 2) for d in discordance}
+        row = {}
+        for name, ok in passes.items():
+            row[f"{name}_passes_a_drop_of_{bound}"] = round(max(float(p[ok].sum()) for p in at_bound), 4)
+            row[f"{name}_passes_no_drop_worst"] = round(min(float(p[ok].sum()) for p in no_cost.values()), 4)
+            row[f"{name}_passes_no_drop_at_0.1_discordant"] = round(float(no_cost[0.1][ok].sum()), 4)
+        fails = valid & (tango_low > bound)  # the fail gate: a drop above the bound shown
+        row["tango_lower_end_fails_no_drop_worst"] = round(max(float(p[fails].sum()) for p in no_cost.values()), 4)
+        row["tango_upper_end_with_no_discordant_row"] = round(float(tango[0, 0]), 4)
+        out[f"{n} rows"] = row
+        print(f"paired drop, {n} rows: {row}", flush=True)
+    return out
+
+
 def macro_auc(rng, sizes, reps: int, k: int = 4) -> dict:
     def draw(n):
         truth = rng.integers(0, k, n)
@@ -182,22 +245,26 @@ def macro_auc(rng, sizes, reps: int, k: int = 4) -> dict:
     return out
 
 
+STUDIES = ["concrete_r2", "binary_auc", "macro_auc", "accuracy", "share_lower_ends", "paired_drop"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a fifth of the repetitions")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--studies", nargs="+", choices=STUDIES, default=STUDIES, help="which studies (default: all)")
     args = ap.parse_args()
     scale = 5 if args.quick else 1
     rng = np.random.default_rng(args.seed)
-    report = {
-        "nominal_miss": 0.025,
-        "concrete_r2": concrete_r2(rng, (10, 20, 30, 50, 75, 100, 150), 2000 // scale),
-        "binary_auc": binary_auc(rng, ((0.8, 0.5), (0.9, 0.5), (0.8, 0.1)), (20, 40, 100, 300), 800 // scale),
-        "macro_auc": macro_auc(rng, (40, 80, 150, 300), 400 // scale),
-        "accuracy": accuracy(rng, (0.8, 0.95), (20, 40, 100, 300), 1000 // scale),
-        "share_lower_ends": share_lower_ends((5, 8, 10, 13, 20, 26, 40, 50, 100)),
+    studies = {
+        "concrete_r2": lambda: concrete_r2(rng, (10, 20, 30, 50, 75, 100, 150), 2000 // scale),
+        "binary_auc": lambda: binary_auc(rng, ((0.8, 0.5), (0.9, 0.5), (0.8, 0.1)), (20, 40, 100, 300), 800 // scale),
+        "macro_auc": lambda: macro_auc(rng, (40, 80, 150, 300), 400 // scale),
+        "accuracy": lambda: accuracy(rng, (0.8, 0.95), (20, 40, 100, 300), 1000 // scale),
+        "share_lower_ends": lambda: share_lower_ends((5, 8, 10, 13, 20, 26, 40, 50, 100)),
+        "paired_drop": lambda: paired_drop((20, 40, 60, 80, 100, 150, 200, 300)),
     }
-    write_result("interval-coverage", report)
+    write_result("interval-coverage", {"nominal_miss": 0.025, **{name: studies[name]() for name in args.studies}})
 
 
 if __name__ == "__main__":

@@ -5,8 +5,14 @@ A causal LM used as a classifier through a prompt (card ``model.head: causal-lm`
 evaluation row under each prompt variant — those the policy lists (``variants``) and those the card
 lists (``auditor.prompt_variants``) — and compared with the card's own prompt:
 
-* **accuracy** under each prompt, and the largest drop from the card prompt's;
-* **decision agreement**: the share of rows whose predicted class is the card prompt's;
+* **accuracy** under each prompt, and the largest drop from the card prompt's, with its 95%
+  interval: the rows only the card prompt gets right less those only the paraphrase gets right, a
+  paired difference (Tango's score interval). ``accuracy_drop_max_ci_high`` is the largest upper end
+  over the variants (a gate on it passes only where every paraphrase is shown to cost at most the
+  bound; 73 rows or more for a bound of 0.05), ``accuracy_drop_max_ci_low`` the largest lower end (a
+  gate on it fails only where a paraphrase is shown to cost more);
+* **decision agreement**: the share of rows whose predicted class is the card prompt's, the lowest
+  over the variants, with its exact (Clopper-Pearson) lower end ``decision_agreement_min_ci_low``;
 * **explanation agreement**: per explained row, the Spearman rank correlation of the |word
   attributions| of the card prompt's explanation and the variant's (same explainer, same rows;
   only the ``{text}`` part is explained, so the words are the same), median over rows; the
@@ -23,7 +29,7 @@ from pydantic import Field, field_validator
 
 from auditor.checks.base import Check, CheckOutput, Params
 from auditor.checks.explainers import feature_vectors
-from auditor.metrics.statistics import finite_median
+from auditor.metrics.statistics import finite_median, paired_difference_interval, share_with_interval
 from auditor.models.base import Capability
 from auditor.results import BarChart, Note, SampleSize, Table
 
@@ -70,8 +76,9 @@ class PromptSensitivity(Check):
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:
-        return ["n_variants", "accuracy_card_prompt", "accuracy_min", "accuracy_drop_max",
-                "decision_agreement_min", "explanation_rank_correlation_min"]
+        return ["n_variants", "accuracy_card_prompt", "accuracy_min", "accuracy_drop_max", "accuracy_drop_max_ci_low",
+                "accuracy_drop_max_ci_high", "decision_agreement_min", "decision_agreement_min_ci_low",
+                "explanation_rank_correlation_min"]
 
     def run(self, ctx) -> CheckOutput:
         from auditor.metrics.agreement import rank_correlation  # scipy: imported when the check runs
@@ -86,40 +93,55 @@ class PromptSensitivity(Check):
         labels = np.asarray(ctx.data.labels, dtype=object).astype(str)
         classes = np.asarray(model.classes, dtype=object)
         base_pred = ctx.predicted_index()
-        base_acc = float(np.mean(classes[base_pred] == labels))
+        base_right = classes[base_pred] == labels
+        base_acc = float(np.mean(base_right))
+        n_rows = len(labels)
         measurements["accuracy_card_prompt"] = base_acc
         base_attr = ctx.attribution(p.explainer, p.n_instances)
         base_vectors = feature_vectors(base_attr)
-        rows, cost = [["card prompt", model.prompt, base_acc, 1.0, None]], 0
-        accs, agreements, rhos = [], [], []
+        rows, cost = [["card prompt", model.prompt, base_acc, "", "", None]], 0
+        accs, agreements, rhos, drop_ends, agreement_lows = [], [], [], [], []
         for prompt in variants:
             variant = model.with_prompt(prompt)
             vctx = ctx.with_model(variant)
             pred = vctx.predicted_index()
-            acc = float(np.mean(classes[pred] == labels))
-            agree = float(np.mean(pred == base_pred))
+            right = classes[pred] == labels
+            acc = float(np.mean(right))
+            drop_ends.append(paired_difference_interval(int(np.sum(base_right & ~right)),
+                                                        int(np.sum(~base_right & right)), n_rows))
+            agree, agree_low, agree_high = share_with_interval(int(np.sum(pred == base_pred)), n_rows)
+            agreement_lows.append(agree_low)
             attr = vctx.attribution(p.explainer, p.n_instances)
             rho = finite_median([rank_correlation(a, b) if len(a) >= 2 and len(a) == len(b) else np.nan
                            for a, b in zip(base_vectors, feature_vectors(attr))])
             accs.append(acc), agreements.append(agree), rhos.append(np.nan if rho is None else rho)
-            rows.append([f"variant {len(rows)}", prompt, acc, agree, rho])
+            rows.append([f"variant {len(rows)}", prompt, acc,
+                         f"{base_acc - acc:.3f} ({drop_ends[-1][0]:.3f} to {drop_ends[-1][1]:.3f})",
+                         f"{agree:.3f} ({agree_low:.3f}–{agree_high:.3f})", rho])
             cost += variant.stats.requests
         evidence = [Table(title="Accuracy, decisions and explanations under each prompt",
-                          columns=["prompt", "text", "accuracy", "same decision as the card prompt",
-                                   f"median ρ of {p.explainer} |attributions|"],
-                          rows=rows, caption="ρ: Spearman rank correlation per explained row of the word "
-                                             "attributions under the card prompt and the variant.")]
+                          columns=["prompt", "text", "accuracy", "accuracy drop (95% CI)",
+                                   "same decision as the card prompt (95% CI)", f"median ρ of {p.explainer} |attributions|"],
+                          rows=rows, caption=f"Accuracy and decisions on all {n_rows} evaluation rows; drop: the card "
+                                             "prompt's accuracy less the variant's, Tango's interval for a paired "
+                                             "difference; same decision: exact binomial interval; ρ: Spearman rank "
+                                             "correlation per explained row of the word attributions under the card "
+                                             f"prompt and the variant ({len(base_vectors)} rows).")]
         notes = []
         if variants:
             measurements["accuracy_min"] = float(min(accs))
             measurements["accuracy_drop_max"] = float(base_acc - min(accs))
+            measurements["accuracy_drop_max_ci_low"] = float(max(low for low, _ in drop_ends))
+            measurements["accuracy_drop_max_ci_high"] = float(max(high for _, high in drop_ends))
             measurements["decision_agreement_min"] = float(min(agreements))
+            measurements["decision_agreement_min_ci_low"] = float(min(agreement_lows))
             measurements["explanation_rank_correlation_min"] = float(np.nanmin(rhos)) if np.isfinite(rhos).any() else None
             evidence.append(BarChart(title="Accuracy per prompt", labels=[r[0] for r in rows],
                                      values=[float(r[2]) for r in rows], xlabel="accuracy"))
-            summary = (f"Across {len(variants)} prompt variant{'s' * (len(variants) != 1)}, the lowest accuracy is "
-                       f"{min(accs):.3f} (card prompt {base_acc:.3f}), at least {min(agreements):.0%} of decisions stay "
-                       "the same"
+            summary = (f"Across {len(variants)} prompt variant{'s' * (len(variants) != 1)} on {n_rows} rows, the lowest "
+                       f"accuracy is {min(accs):.3f} (card prompt {base_acc:.3f}; no paraphrase costs more than "
+                       f"{measurements['accuracy_drop_max_ci_high']:.3f} at the 95% interval's upper end), at least "
+                       f"{min(agreements):.0%} of decisions stay the same"
                        + (f" and explanations keep a median rank correlation of at least {np.nanmin(rhos):.2f}."
                           if np.isfinite(rhos).any() else "; no explanation could be compared."))
         else:
@@ -133,11 +155,16 @@ class PromptSensitivity(Check):
         key = ("" if not variants else f"min acc {min(accs):.3f} (card {base_acc:.3f}), agreement ≥ {min(agreements):.0%}")
         # With no variant the comparisons rest on nothing (n = 0): a gate on them is unjudgeable
         # (ERROR), neither passed nor a finding against the model.
-        n_rows, n_explained = (len(labels), len(base_vectors)) if variants else (0, 0)
+        n_compared, n_explained = (n_rows, len(base_vectors)) if variants else (0, 0)
         sizes = [SampleSize(measurement="n_variants", n=len(variants)),
-                 SampleSize(measurement="accuracy_card_prompt", n=len(labels)),
-                 *(SampleSize(measurement=m, n=n_rows)
-                   for m in ("accuracy_min", "accuracy_drop_max", "decision_agreement_min")),
+                 SampleSize(measurement="accuracy_card_prompt", n=n_rows),
+                 *(SampleSize(measurement=m, n=n_compared) for m in (
+                     "accuracy_min", "accuracy_drop_max", "accuracy_drop_max_ci_low", "decision_agreement_min")),
+                 # what no decision moved gives: the narrowest interval these rows allow
+                 SampleSize(measurement="accuracy_drop_max_ci_high", n=n_compared,
+                            ci_high_floor=paired_difference_interval(0, 0, n_compared)[1] if n_compared else None),
+                 SampleSize(measurement="decision_agreement_min_ci_low", n=n_compared,
+                            ci_low_ceiling=share_with_interval(n_compared, n_compared)[1] if n_compared else None),
                  SampleSize(measurement="explanation_rank_correlation_min", n=n_explained)]
         return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
                            key_figure=key, cost={"model_inputs": cost}, sample_sizes=sizes)

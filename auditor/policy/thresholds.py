@@ -42,7 +42,8 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
     that n cannot reach the bound: nothing measured (n = 0), fewer evaluation ``rows`` than the
     policy's ``min_rows``, fewer than the check's ``min_n`` for the measurement, a p-value bound below
     the smallest p-value the test can give at this n, a lower bound on a confidence interval's low
-    end above what a perfect score gives at this n, an agreement no higher than what explanations
+    end above what a perfect score gives at this n (an upper bound on its high end below what no
+    change at all gives), an agreement no higher than what explanations
     that agree on nothing reach by chance (``chance_p95``) where the gate would pass, or a confidence
     interval that is undefined, or degenerate (zero width) where the gate would pass.
 
@@ -65,6 +66,9 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
         if s is not None and s.ci_low_ceiling is not None and o.min is not None and s.ci_low_ceiling < o.min:
             reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
                            f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
+        if s is not None and s.ci_high_floor is not None and o.max is not None and s.ci_high_floor > o.max:
+            reasons.append(f"with n = {s.n} the confidence interval's upper end is at least {s.ci_high_floor:.3g} "
+                           f"(what even no change at all would give on these rows), above the bound {o.max:g}")
         if s is not None and s.min_n is not None and s.n < s.min_n:
             reasons.append(f"with n = {s.n} the check does not judge it (it needs at least {s.min_n} instances)")
         if (s is not None and s.chance_p95 is not None and o.min is not None and o.passed and o.observed is not None

@@ -23,7 +23,8 @@ GLOSSARY: list[tuple[str, str]] = [
      "explainer is better. The report gives its median and a 95% confidence interval."),
     ("Confidence interval (CI)", "A range that contains the true value in 95% of repeated samples, "
      "obtained here by resampling the evaluation rows or instances (bootstrap), for accuracy exactly "
-     "(binomial) and for ROC AUC from DeLong's variance."),
+     "(binomial), for ROC AUC from DeLong's variance, and for a paired accuracy drop (the same rows "
+     "under two prompts) from Tango's score test."),
     ("p-value", "The probability of a result at least this favourable if the explainer were no better "
      "than its control (one-sided paired Wilcoxon test). Values below 0.001 are printed as < 0.001."),
     ("Rank correlation", "Spearman's ρ between two orderings of the same features: 1 when they rank "

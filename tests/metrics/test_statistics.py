@@ -127,3 +127,48 @@ def test_the_exact_proportion_interval_at_its_analytic_ends():
     assert exact_proportion_interval(10, 10) == pytest.approx((0.025 ** 0.1, 1.0))
     low, high = exact_proportion_interval(4, 6)
     assert binom.sf(3, 6, low) == pytest.approx(0.025) and binom.cdf(4, 6, high) == pytest.approx(0.025)
+
+
+def test_the_paired_difference_interval_at_its_analytic_ends_and_its_score_equation():
+    """Tango's score interval of a paired difference: with no discordant row its ends are ±z²/(n + z²)
+    (100 rows: ±0.0370); swapping the two conditions mirrors it; at each end the score statistic,
+    computed from a numerically maximised constrained likelihood, is ∓z; every row discordant one way
+    reaches 1."""
+    from scipy.optimize import minimize_scalar
+    from scipy.stats import norm
+
+    from auditor.metrics.statistics import paired_difference_interval
+
+    z = norm.ppf(0.975)
+    assert paired_difference_interval(0, 0, 100) == pytest.approx((-z * z / (100 + z * z), z * z / (100 + z * z)))
+    assert z * z / (100 + z * z) == pytest.approx(0.0370, abs=1e-4)
+    low, high = paired_difference_interval(9, 3, 80)
+    assert paired_difference_interval(3, 9, 80) == pytest.approx((-high, -low))
+    assert low < 6 / 80 < high
+
+    def score(b, c, n, delta):  # p21 maximising the likelihood under p12 = p21 + δ, found numerically
+        nll = lambda q: -(b * np.log(q + delta) + c * np.log(q) + (n - b - c) * np.log(1 - 2 * q - delta))  # noqa: E731
+        q = minimize_scalar(nll, bounds=(max(0, -delta) + 1e-12, (1 - delta) / 2 - 1e-12), method="bounded",
+                            options={"xatol": 1e-13}).x
+        return (b - c - n * delta) / np.sqrt(n * (2 * q + delta * (1 - delta)))
+
+    assert score(9, 3, 80, high) == pytest.approx(-z, abs=1e-4) and score(9, 3, 80, low) == pytest.approx(z, abs=1e-4)
+    assert paired_difference_interval(20, 0, 20)[1] == 1.0 and paired_difference_interval(0, 20, 20)[0] == -1.0
+    assert all(np.isnan(paired_difference_interval(0, 0, 0)))
+
+
+@pytest.mark.parametrize("n", [40, 100])
+def test_a_true_drop_at_the_bound_passes_an_upper_end_gate_at_most_the_nominal_rate(n):
+    """The chance that the upper end is at most 0.05 when the true drop is 0.05, summed exactly over
+    every (b, c) of n rows, for several shares of rows only the second condition gets right: about
+    2.5% (the adjusted Wald interval: up to 4.6% at 60 rows, 5.5% at 150; the point estimate 52-74%)."""
+    from scipy.stats import multinomial
+
+    from auditor.metrics.statistics import paired_difference_interval
+
+    cells = [(b, c) for b in range(n + 1) for c in range(n + 1 - b)]
+    passes = [(b, c) for b, c in cells if paired_difference_interval(b, c, n)[1] <= 0.05]
+    for p21 in (0.0, 0.02, 0.1):
+        p12 = p21 + 0.05
+        miss = sum(multinomial.pmf([b, c, n - b - c], n, [p12, p21, 1 - p12 - p21]) for b, c in passes)
+        assert miss <= 0.0262, (n, p21, miss)

@@ -224,7 +224,8 @@ def test_text_default_runs_on_the_decoder_kinds_with_no_error(tmp_path, tiny_dec
     from auditor.results import Status
 
     model_dir = causal_lm_dir if prompted_kind else decoder_model_dir
-    ctx = make_decoder_context(tiny_decoder, tmp_path, model_dir, prompted=prompted_kind, n=40, n_neutral=12)
+    # 80 rows: prompt_sensitivity's accuracy drop can be bounded by 0.05 from 73 rows up
+    ctx = make_decoder_context(tiny_decoder, tmp_path, model_dir, prompted=prompted_kind, n=80, n_neutral=12)
     loaded = load_policy("text-default")
     ctx = dataclasses.replace(ctx, explainer_params=loaded.policy.explainers_for(ctx.task))
     plan = build_plan(loaded, kind_for_card(ctx.card))

@@ -12,6 +12,7 @@ from auditor.checks.explainers import feature_vectors
 from auditor.engine.runner import PlannedCheck, run_check, skip_reason
 from auditor.errors import PolicyError
 from auditor.metrics.agreement import rank_correlation
+from auditor.metrics.statistics import exact_proportion_interval, paired_difference_interval
 from auditor.models.text import TextModel
 from auditor.policy.schema import CheckSpec
 from auditor.results import Status
@@ -40,6 +41,11 @@ def test_a_variant_with_the_same_tokens_changes_nothing(ctx):
     assert m["n_variants"] == 1
     assert m["accuracy_drop_max"] == 0 and m["decision_agreement_min"] == 1
     assert m["explanation_rank_correlation_min"] == pytest.approx(1.0)
+    # no row moved: the narrowest intervals 16 rows allow, ±z²/(16 + z²) and the exact 0.025^(1/16)
+    z2 = 1.959963984540054 ** 2
+    assert m["accuracy_drop_max_ci_low"] == pytest.approx(-z2 / (16 + z2))
+    assert m["accuracy_drop_max_ci_high"] == pytest.approx(z2 / (16 + z2))
+    assert m["decision_agreement_min_ci_low"] == pytest.approx(0.025 ** (1 / 16))
 
 
 def test_a_paraphrase_is_measured_against_its_own_predictions_and_explanations(ctx):
@@ -53,6 +59,12 @@ def test_a_paraphrase_is_measured_against_its_own_predictions_and_explanations(c
     acc_v = np.mean(np.asarray(ctx.classes)[other.predicted_index()] == labels)
     assert m["accuracy_card_prompt"] == pytest.approx(acc) and m["accuracy_min"] == pytest.approx(acc_v)
     assert m["decision_agreement_min"] == pytest.approx(np.mean(other.predicted_index() == ctx.predicted_index()))
+    right, right_v = np.asarray(ctx.classes)[ctx.predicted_index()] == labels, np.asarray(ctx.classes)[other.predicted_index()] == labels
+    low, high = paired_difference_interval(int(np.sum(right & ~right_v)), int(np.sum(~right & right_v)), len(labels))
+    assert (m["accuracy_drop_max_ci_low"], m["accuracy_drop_max_ci_high"]) == pytest.approx((low, high))
+    assert low <= m["accuracy_drop_max"] <= high
+    agree = int(np.sum(other.predicted_index() == ctx.predicted_index()))
+    assert m["decision_agreement_min_ci_low"] == pytest.approx(exact_proportion_interval(agree, len(labels))[0])
     rhos = [rank_correlation(a, b) for a, b in zip(feature_vectors(ctx.attribution("integrated_gradients", 6)),
                                                    feature_vectors(other.attribution("integrated_gradients", 6)))]
     assert m["explanation_rank_correlation_min"] == pytest.approx(np.nanmedian(rhos))
@@ -79,6 +91,28 @@ def test_no_variant_is_unjudgeable_not_a_finding(ctx):
     with_variant = run_check(PlannedCheck(spec=spec.model_copy(update={"params": {**params, "use_card_variants": True}}),
                                           params=CHECK.Params(**{**params, "use_card_variants": True})), ctx)
     assert with_variant.status in (Status.PASS, Status.FAIL) and with_variant.error is None
+
+
+def test_a_drop_that_these_rows_cannot_bound_is_unjudgeable_not_a_pass(ctx):
+    """On 16 rows even a paraphrase that moves no decision leaves the drop's upper end at 0.19, so a
+    gate ``accuracy_drop_max_ci_high ≤ 0.05`` ends in ERROR naming why, while one on the lower end
+    (a drop shown to exceed the bound) is judged."""
+    from auditor.policy.schema import Threshold
+
+    same = ctx.model.prompt.replace(" {text} ", "   {text}   ")
+    params = {"n_instances": 6, "use_card_variants": False, "variants": [same]}
+
+    def judged(measurement, **bound):
+        spec = CheckSpec(check=CHECK.name, params=params,
+                         thresholds=[Threshold(measurement=measurement, severity="fail", **bound)])
+        return run_check(PlannedCheck(spec=spec, params=CHECK.Params(**params)), ctx)
+
+    upper = judged("accuracy_drop_max_ci_high", max=0.05)
+    assert upper.status == Status.ERROR and upper.error.type == "SampleTooSmall"
+    assert "upper end is at least 0.194" in upper.error.message
+    assert judged("accuracy_drop_max_ci_low", max=0.05).status == Status.PASS
+    agreement = judged("decision_agreement_min_ci_low", min=0.9)  # 16 of 16 bound 0.794 at most
+    assert agreement.status == Status.ERROR and "lower end can be at most 0.794" in agreement.error.message
 
 
 def test_skipped_on_a_model_without_a_prompt():
