@@ -18,7 +18,7 @@ Three studies, each seeded:
   interval against the exact one, by enumeration over true shares 0.30-0.99 (no simulation).
 * **An accuracy drop under a paraphrased prompt** (``prompt_sensitivity``, a paired difference of two
   accuracies on the same rows): how often a drop of 0.05 or more (the built-in gate's bound) passes,
-  for the point estimate (what the check gated before 2026-12-05), the adjusted Wald interval's upper
+  for the point estimate (what the check gated before text-default 2026.10), the adjusted Wald interval's upper
   end (Bonett-Price) and Tango's score interval's
   (:func:`auditor.metrics.statistics.paired_difference_interval`, now), by enumeration of every
   (rows only the card prompt gets right, rows only the paraphrase gets right); and how often each

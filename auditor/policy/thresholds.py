@@ -43,7 +43,7 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
     policy's ``min_rows``, fewer than the check's ``min_n`` for the measurement, a p-value bound below
     the smallest p-value the test can give at this n, a lower bound on a confidence interval's low
     end above what a perfect score gives at this n (an upper bound on its high end below what no
-    change at all gives), an agreement no higher than what explanations
+    change at all gives, where the gate is not met), an agreement no higher than what explanations
     that agree on nothing reach by chance (``chance_p95``) where the gate would pass, or a confidence
     interval that is undefined, or degenerate (zero width) where the gate would pass.
 
@@ -66,7 +66,8 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
         if s is not None and s.ci_low_ceiling is not None and o.min is not None and s.ci_low_ceiling < o.min:
             reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
                            f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
-        if s is not None and s.ci_high_floor is not None and o.max is not None and s.ci_high_floor > o.max:
+        if (s is not None and s.ci_high_floor is not None and o.max is not None and s.ci_high_floor > o.max
+                and not o.passed):  # an interval below the floor (a paraphrase right more often) is judged
             reasons.append(f"with n = {s.n} the confidence interval's upper end is at least {s.ci_high_floor:.3g} "
                            f"(what even no change at all would give on these rows), above the bound {o.max:g}")
         if s is not None and s.min_n is not None and s.n < s.min_n:

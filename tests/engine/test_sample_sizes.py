@@ -85,7 +85,8 @@ def test_p_value_floor_above_the_bound_is_unreachable_and_info_gates_do_not_erro
 
 def test_an_upper_end_that_no_change_cannot_bring_under_the_bound_is_unreachable():
     """A paired accuracy drop on 40 rows: even no decision moved leaves an upper end of 0.088 (Tango's
-    z²/(n + z²)), so a gate ``drop_ci_high ≤ 0.05`` cannot be met there; on 100 rows (0.037) it can."""
+    z²/(n + z²)), so a gate ``drop_ci_high ≤ 0.05`` cannot be met there unless the second condition is
+    right more often; on 100 rows (0.037) it is judged."""
     gate = [Threshold(measurement="drop_ci_high", max=0.05)]
     out = with_sample_sizes(evaluate(gate, {"drop_ci_high": 0.0876}),
                             [SampleSize(measurement="drop_ci_high", n=40, ci_high_floor=0.0876)])
@@ -94,6 +95,10 @@ def test_an_upper_end_that_no_change_cannot_bring_under_the_bound_is_unreachable
     judged = with_sample_sizes(evaluate(gate, {"drop_ci_high": 0.06}),
                                [SampleSize(measurement="drop_ci_high", n=100, ci_high_floor=0.037)])
     assert not judged[0].passed and judged[0].unreachable is None  # above the bound on 100 rows: a finding
+    # a paraphrase right on 5 more of 40 rows than the card prompt: its drop is bounded below the floor
+    better = with_sample_sizes(evaluate(gate, {"drop_ci_high": 0.01}),
+                               [SampleSize(measurement="drop_ci_high", n=40, ci_high_floor=0.0876)])
+    assert better[0].passed and better[0].unreachable is None
 
 
 def test_the_perfect_score_bound_is_clopper_pearsons_and_bonferroni_over_parts():
