@@ -12,6 +12,11 @@ For every sensitive column (the card's ``sensitive_features`` and the policy's
   reported, never gated. A true- or false-positive rate counts only where it rests on that many
   rows too (the group's positives, or negatives): a TPR of three positives moves by a third with
   each, and would flag a sound model on too little data;
+* **the four-fifths rule** as the Uniform Guidelines read it (29 CFR 1607.4(D)): a gated group
+  selected at under four fifths of the highest group's rate shows adverse impact only where the
+  groups' selection rates differ statistically significantly (Fisher's exact test for two groups,
+  Pearson's χ² for more, at 1 - ``confidence`` split over the sensitive columns tested): a ratio
+  under four fifths on few rows is what groups a model treats alike show by chance;
 * **explanation-based evidence** (from the shared attribution run): the share of attribution mass
   on the sensitive features that are model inputs; **proxies**: features associated with a
   sensitive column (Cramér's V ≥ ``proxy_association``) that rank in the global top-k; and
@@ -39,8 +44,8 @@ from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
-    DISPARITIES, bootstrap_group_metrics, cramers_v, disparity, column_groups, group_metric_frame, IndexedGroups,
-    rate_bases,
+    DISPARITIES, FOUR_FIFTHS, bootstrap_group_metrics, cramers_v, disparity, column_groups, four_fifths,
+    group_metric_frame, IndexedGroups, rate_bases,
 )
 from auditor.models.base import Capability
 from auditor.results import BarChart, SampleSize, Table
@@ -122,7 +127,7 @@ class SubgroupFairness(Check):
     def measurement_names(cls, params) -> list[str]:
         names = ["rows", "groups_gated", "groups_reported_only"]
         names += [f"{d}_{s}" for d in DISPARITIES[KIND] for s in STATISTICS]
-        return names + list(EVIDENCE)
+        return names + ["adverse_impact_groups", "selection_rate_difference_p_value"] + list(EVIDENCE)
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
@@ -145,7 +150,7 @@ class SubgroupFairness(Check):
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         measurements["rows"] = float(len(y))
 
-        group_rows, error_rows, disparity_rows, notes = [], [], [], []
+        group_rows, error_rows, disparity_rows, notes, selections = [], [], [], [], []
         codes: dict[str, IndexedGroups] = {}
         worst: dict[str, dict[str, float | None]] = {}
         gated_total = small_total = 0
@@ -187,6 +192,10 @@ class SubgroupFairness(Check):
                     cur.update({k: st[k] for k in STATISTICS[:3]})
                 if st["ratio"] is not None and (cur["ratio"] is None or st["ratio"] < cur["ratio"]):
                     cur.update({k: st[k] for k in STATISTICS[3:]})
+            if len(gated) >= 2:  # the gated groups' selected rows and rows, for the four-fifths rule
+                at = [names.index(g) for g in gated]
+                selections.append((col, gated, np.bincount(groups.codes, weights=pred_sel, minlength=len(names))[at],
+                                   np.bincount(groups.codes, minlength=len(names))[at]))
             if len(gated) < 2:
                 notes.append(f"{col}: fewer than two groups with at least {p.min_group_size} rows, so no disparity "
                              "is measured for it (its groups are reported, not gated).")
@@ -197,7 +206,22 @@ class SubgroupFairness(Check):
                     notes.append(f"{col}: {'; '.join(short)}, so it is reported, not part of equalised odds.")
         for d, st in worst.items():
             measurements.update({f"{d}_{k}": v for k, v in st.items()})
+        # the four-fifths rule with the Uniform Guidelines' significance test, at α split over the columns tested
+        column_alpha = alpha / max(len(selections), 1)
+        impact_rows, adverse, p_values = [], 0, []
+        for col, gated_names, chosen, total in selections:
+            below, p_value, shown = four_fifths(chosen, total, column_alpha)
+            rates = chosen / total
+            adverse += len(below) if shown else 0
+            p_values.append(p_value)
+            impact_rows.append([col, len(gated_names), _num(rates.min() / rates.max()) if rates.max() > 0 else 1.0,
+                                p_value, ", ".join(str(gated_names[i]) for i in below) or "none",
+                                ("yes" if shown else f"no (p ≥ {column_alpha:.3g})" if len(below) else "no")])
+        measurements["adverse_impact_groups"] = float(adverse) if selections else None
+        measurements["selection_rate_difference_p_value"] = min(p_values) if p_values else None
         sample_sizes = [SampleSize(measurement="rows", n=len(y))]
+        sample_sizes += [SampleSize(measurement=m, n=len(y) if selections else 0)
+                         for m in ("adverse_impact_groups", "selection_rate_difference_p_value")]
         for d in DISPARITIES[KIND]:
             for stat in ("difference", "ratio"):
                 lo, hi = measurements[f"{d}_{stat}_ci_low"], measurements[f"{d}_{stat}_ci_high"]
@@ -241,6 +265,18 @@ class SubgroupFairness(Check):
                           f"disparities. Only groups with at least {p.min_group_size} rows count, and a TPR (FPR) only "
                           f"where its group has {p.min_group_size} positives (negatives); groups gated: per rate when "
                           "they differ."),
+            Table(title="Four-fifths rule",
+                  columns=["sensitive feature", "groups gated", "lowest / highest selection rate",
+                           "p-value (rates differ)", f"groups below {FOUR_FIFTHS:g} of the highest", "adverse impact"],
+                  rows=impact_rows,
+                  caption="Adverse impact as the Uniform Guidelines define it (29 CFR 1607.4(D)): a group's selection "
+                          f"rate below four fifths of the highest group's, where the rates differ statistically "
+                          f"significantly (Fisher's exact test for two groups, Pearson's χ² test for more; at "
+                          f"{alpha:g} split over the {len(selections)} sensitive feature"
+                          f"{'s' * (len(selections) != 1)} tested). A ratio under four fifths on few rows is "
+                          "reported, not flagged: it is what groups a model treats alike show by chance (four groups of "
+                          "100 rows: 65% of the time).",
+                  detail=True),
         ]
         evidence += self._explanation_evidence(ctx, p, sens, codes, measurements, notes)
         if measurements["explained_instances"] is not None:
@@ -255,7 +291,8 @@ class SubgroupFairness(Check):
                       + ("n/a" if measurements["demographic_parity_ratio"] is None else
                          f"{measurements['demographic_parity_ratio']:.2f}")
                       + f" (share predicted {ctx.classes[selected]!r}), equalised-odds difference "
-                      + ("n/a" if eo is None else f"{eo:.3f}") + "."))
+                      + ("n/a" if eo is None else f"{eo:.3f}") + "; four-fifths rule: "
+                      + (f"adverse impact for {adverse} group{'s' * (adverse != 1)}." if adverse else "no adverse impact.")))
         share, proxies = measurements["sensitive_attribution_share"], measurements["proxy_features_in_top_k"]
         if share is not None:
             summary += (f" {share:.0%} of the attribution mass is on sensitive features; "

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GroupMetric", "GROUP_METRICS", "DISPARITIES", "group_codes", "column_groups", "IndexedGroups",
            "as_indexed_groups", "group_metric_frame", "rate_bases", "bootstrap_group_metrics", "resample_counts",
-           "distinct_rows", "disparity", "association", "cramers_v", "MISSING_GROUP"]
+           "distinct_rows", "disparity", "four_fifths", "FOUR_FIFTHS", "association", "cramers_v", "MISSING_GROUP"]
 
 MISSING_GROUP = "(missing)"
 
@@ -224,6 +224,31 @@ def disparity(values) -> tuple[float, float]:
         diff = np.where(enough, hi - lo, np.nan)
         ratio = np.where(enough, np.where(hi > 0, lo / np.where(hi > 0, hi, 1), 1.0), np.nan)
     return (float(diff), float(ratio)) if diff.ndim == 0 else (diff, ratio)
+
+
+FOUR_FIFTHS = 0.8
+
+
+def four_fifths(selected, totals, alpha: float = 0.05) -> tuple[np.ndarray, float, bool]:
+    """The four-fifths rule as the Uniform Guidelines read it (29 CFR 1607.4(D)): a group's selection
+    rate below four fifths of the highest group's indicates adverse impact, but "greater differences
+    ... may not constitute adverse impact where the differences are based on small numbers and are
+    not statistically significant". ``selected`` and ``totals``: per group, the rows selected and
+    all rows. Returns (the groups below four fifths, the p-value of the rates' difference — Fisher's
+    exact test for two groups, Pearson's χ² test of homogeneity for more — and whether those groups
+    show adverse impact: below four fifths and p < ``alpha``). Groups whose rates a sound model
+    shares are flagged ``alpha`` of the time at most, where the ratio alone flagged four groups of
+    100 rows 65% of the time (``benchmarks/fairness_gates.py``)."""
+    from scipy.stats import chi2_contingency, fisher_exact
+
+    selected, totals = np.asarray(selected, dtype=float), np.asarray(totals, dtype=float)
+    rates = selected / totals
+    below = np.flatnonzero(rates < FOUR_FIFTHS * rates.max()) if rates.max() > 0 else np.array([], dtype=int)
+    table = np.column_stack([selected, totals - selected]).astype(int)
+    if len(table) < 2 or (table == 0).all(axis=0).any():  # one group, or every group's rate 0 (or 1): no difference
+        return below, 1.0, False
+    p = float(fisher_exact(table)[1] if len(table) == 2 else chi2_contingency(table, correction=False)[1])
+    return below, p, bool(len(below) and p < alpha)
 
 
 def association(a, b, *, n_bins: int = 4, max_categories: int = 10) -> float:

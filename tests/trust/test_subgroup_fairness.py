@@ -122,6 +122,40 @@ def test_group_index_labels_each_distinct_value_once_and_indexes_rows_into_the_s
     assert column_groups(pd.Series([], dtype=float)).names.tolist() == []
 
 
+def test_the_four_fifths_rule_needs_a_ratio_under_four_fifths_and_rates_that_differ_significantly():
+    """29 CFR 1607.4(D): Fisher's exact p of two groups is the hypergeometric tail summed by hand;
+    more groups take Pearson's χ² of homogeneity, computed by hand; a ratio of 0.78 is adverse impact
+    on 20,000 rows, one of 0.7 on 40 rows is not (not significant); equal rates, or none selected,
+    show none."""
+    from scipy.stats import chi2, hypergeom
+
+    from auditor.metrics.fairness import four_fifths
+
+    below, p, shown = four_fifths([35, 20], [100, 100])
+    dist = hypergeom(200, 55, 100)  # 55 selected among 200 rows, the first group's 100 drawn
+    assert p == pytest.approx(sum(dist.pmf(k) for k in range(56) if dist.pmf(k) <= dist.pmf(35) * (1 + 1e-7)))
+    assert list(below) == [1] and shown and p < 0.05
+    selected, totals = np.array([30, 30, 30, 15]), np.array([100] * 4)
+    expected = np.outer(totals, [selected.sum(), (totals - selected).sum()]) / totals.sum()
+    observed = np.column_stack([selected, totals - selected])
+    below, p, shown = four_fifths(selected, totals)
+    assert p == pytest.approx(chi2.sf(((observed - expected) ** 2 / expected).sum(), 3)) and list(below) == [3]
+    assert four_fifths([5000, 3900], [10000, 10000])[2] and not four_fifths([10, 7], [20, 20])[2]
+    assert list(four_fifths([10, 7], [20, 20])[0]) == [1]  # below four fifths, on too few rows to show it
+    assert four_fifths([35, 35], [100, 100])[1:] == (1.0, False) and four_fifths([0, 0], [50, 50])[1:] == (1.0, False)
+
+
+def test_groups_a_model_treats_alike_show_adverse_impact_at_most_the_tests_level():
+    """Four groups of 100 rows selected at the same rate 0.35: the ratio alone falls under four fifths
+    in about two draws of three; with the significance test at most 5% of draws flag one."""
+    from auditor.metrics.fairness import four_fifths
+
+    rng = np.random.default_rng(0)
+    draws = rng.binomial(100, 0.35, size=(2000, 4))
+    assert np.mean(draws.min(axis=1) < 0.8 * draws.max(axis=1)) > 0.6
+    assert np.mean([four_fifths(d, [100] * 4)[2] for d in draws]) <= 0.055
+
+
 def test_association_finds_a_copy_and_not_noise():
     rng = np.random.default_rng(0)
     s = pd.Series(rng.choice(["f", "m"], 400))
@@ -183,6 +217,16 @@ def test_planted_proxy_is_found_and_group_metrics_are_exact(tmp_path):
     assert m["demographic_parity_ratio"] == pytest.approx(min(rates) / max(rates))
     assert m["demographic_parity_difference_ci_low"] <= m["demographic_parity_difference"] \
         <= m["demographic_parity_difference_ci_high"]
+    from scipy.stats import fisher_exact
+
+    chosen = [int(pred[g == "g0"].sum()), int(pred[g == "g1"].sum())]
+    counts = [int(np.sum(g == "g0")), int(np.sum(g == "g1"))]
+    p_value = fisher_exact([[chosen[0], counts[0] - chosen[0]], [chosen[1], counts[1] - chosen[1]]])[1]
+    assert m["selection_rate_difference_p_value"] == pytest.approx(p_value) and p_value < 1e-6
+    assert m["adverse_impact_groups"] == 1  # the group the proxy disfavours: under four fifths, and significant
+    impact = next(e for e in out.evidence if e.title == "Four-fifths rule")
+    assert impact.rows == [["group", 2, pytest.approx(min(rates) / max(rates)), pytest.approx(p_value),
+                            "g0" if rates[0] < rates[1] else "g1", "yes"]]
     assert m["rows"] == 400 and m["groups_gated"] == 2 and m["explained_instances"] == 60
     assert m["faithfulness_gap_disparity"] is not None
 
@@ -236,8 +280,10 @@ def test_small_groups_are_reported_not_gated(tmp_path):
     from auditor.policy.schema import Threshold
     from auditor.policy.thresholds import evaluate, with_sample_sizes
 
-    [gate] = with_sample_sizes(evaluate([Threshold(measurement="demographic_parity_ratio", min=0.8)], m), out.sample_sizes)
-    assert not gate.passed and gate.unreachable == "nothing was measured (n = 0)"
+    for gate in with_sample_sizes(evaluate([Threshold(measurement="demographic_parity_ratio", min=0.8),
+                                            Threshold(measurement="adverse_impact_groups", max=0)], m), out.sample_sizes):
+        assert not gate.passed and gate.unreachable == "nothing was measured (n = 0)"
+    assert m["adverse_impact_groups"] is None and next(e for e in out.evidence if e.title == "Four-fifths rule").rows == []
 
 
 def test_missing_sensitive_column_is_a_located_dataset_error(tmp_path):
