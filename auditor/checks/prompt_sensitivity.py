@@ -16,7 +16,8 @@ lists (``auditor.prompt_variants``) — and compared with the card's own prompt:
 * **explanation agreement**: per explained row, the Spearman rank correlation of the |word
   attributions| of the card prompt's explanation and the variant's (same explainer, same rows;
   only the ``{text}`` part is explained, so the words are the same), median over rows; the
-  smallest median over variants is the measurement.
+  smallest median over variants is the measurement, judged from 5 rows and only above what
+  unrelated rankings of the same rows reach in 5% of draws (``chance_p95``).
 
 A classifier whose decisions or explanations move with a paraphrase of its instructions must not
 pass silently. Skipped on a model without a prompt (the ``prompted`` capability).
@@ -27,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MIN_JUDGED, Check, CheckOutput, Params
 from auditor.checks.explainers import feature_vectors
 from auditor.metrics.statistics import finite_median, paired_difference_interval, share_with_interval
 from auditor.models.base import Capability
@@ -82,6 +83,7 @@ class PromptSensitivity(Check):
 
     def run(self, ctx) -> CheckOutput:
         from auditor.metrics.agreement import rank_correlation  # scipy: imported when the check runs
+        from auditor.metrics.chance import rank_correlation_chance
 
         p = self.params
         model = ctx.model
@@ -155,7 +157,10 @@ class PromptSensitivity(Check):
         key = ("" if not variants else f"min acc {min(accs):.3f} (card {base_acc:.3f}), agreement ≥ {min(agreements):.0%}")
         # With no variant the comparisons rest on nothing (n = 0): a gate on them is unjudgeable
         # (ERROR), neither passed nor a finding against the model.
-        n_compared, n_explained = (n_rows, len(base_vectors)) if variants else (0, 0)
+        # the rows whose words can be ranked (2 or more), and what unrelated rankings of them reach
+        words = [len(a) for a in base_vectors if len(a) >= 2] if variants else []
+        chance = rank_correlation_chance(words, rng=ctx.rng("prompt_sensitivity.chance")) if words else None
+        n_compared, n_explained = (n_rows, len(words)) if variants else (0, 0)
         sizes = [SampleSize(measurement="n_variants", n=len(variants)),
                  SampleSize(measurement="accuracy_card_prompt", n=n_rows),
                  *(SampleSize(measurement=m, n=n_compared) for m in (
@@ -165,6 +170,7 @@ class PromptSensitivity(Check):
                             ci_high_floor=paired_difference_interval(0, 0, n_compared)[1] if n_compared else None),
                  SampleSize(measurement="decision_agreement_min_ci_low", n=n_compared,
                             ci_low_ceiling=share_with_interval(n_compared, n_compared)[1] if n_compared else None),
-                 SampleSize(measurement="explanation_rank_correlation_min", n=n_explained)]
+                 SampleSize(measurement="explanation_rank_correlation_min", n=n_explained, min_n=MIN_JUDGED,
+                            chance_p95=chance)]
         return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
                            key_figure=key, cost={"model_inputs": cost}, sample_sizes=sizes)

@@ -37,7 +37,8 @@ def test_a_variant_with_the_same_tokens_changes_nothing(ctx):
     same = ctx.model.prompt.replace(" {text} ", "   {text}   ")  # whitespace: the same token ids
     assert [e.ids.tolist() for e in ctx.model.with_prompt(same).encode(["good movie"])] == \
         [e.ids.tolist() for e in ctx.model.encode(["good movie"])]
-    m = _run(ctx, variants=[same]).measurements
+    result = _run(ctx, variants=[same])
+    m = result.measurements
     assert m["n_variants"] == 1
     assert m["accuracy_drop_max"] == 0 and m["decision_agreement_min"] == 1
     assert m["explanation_rank_correlation_min"] == pytest.approx(1.0)
@@ -46,6 +47,9 @@ def test_a_variant_with_the_same_tokens_changes_nothing(ctx):
     assert m["accuracy_drop_max_ci_low"] == pytest.approx(-z2 / (16 + z2))
     assert m["accuracy_drop_max_ci_high"] == pytest.approx(z2 / (16 + z2))
     assert m["decision_agreement_min_ci_low"] == pytest.approx(0.025 ** (1 / 16))
+    # identical explanations (ρ = 1) are judged: above what unrelated rankings of these 6 rows reach
+    size = next(s for s in result.sample_sizes if s.measurement == "explanation_rank_correlation_min")
+    assert size.n == 6 and size.min_n == 5 and 0 < size.chance_p95 < 1
 
 
 def test_a_paraphrase_is_measured_against_its_own_predictions_and_explanations(ctx):
@@ -113,6 +117,9 @@ def test_a_drop_that_these_rows_cannot_bound_is_unjudgeable_not_a_pass(ctx):
     assert judged("accuracy_drop_max_ci_low", max=0.05).status == Status.PASS
     agreement = judged("decision_agreement_min_ci_low", min=0.9)  # 16 of 16 bound 0.794 at most
     assert agreement.status == Status.ERROR and "lower end can be at most 0.794" in agreement.error.message
+    params["n_instances"] = 3  # a median over 3 explained rows is not judged, even at ρ = 1
+    few = judged("explanation_rank_correlation_min", min=0.5)
+    assert few.status == Status.ERROR and "it needs at least 5 instances" in few.error.message
 
 
 def test_skipped_on_a_model_without_a_prompt():
