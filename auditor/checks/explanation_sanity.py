@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, Check, CheckOutput, Params, count
+from auditor.checks.base import MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, MIN_JUDGED, Check, CheckOutput, Params, count
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors, require_two_features
 from auditor.models.base import Capability
 from auditor.models.tabular import removal_baseline  # E x of a feature table
@@ -187,7 +187,9 @@ class ExplanationSanity(Check):
             })
             medians[m] = r_real
             degenerate = not (np.isfinite(low) and np.isfinite(high) and high > low)
-            sample_sizes += [SampleSize(measurement=f"{m}{s}", n=n, ci_degenerate=s.endswith("_ci_high") and degenerate)
+            # medians over instances: judged from MIN_JUDGED of them, as every per-instance statistic is
+            sample_sizes += [SampleSize(measurement=f"{m}{s}", n=n, min_n=MIN_JUDGED,
+                                        ci_degenerate=s.endswith("_ci_high") and degenerate)
                              for s in SUFFIXES if s != "_instances"]
             if r_null is not None and r_null >= UNINFORMATIVE_NULL:
                 uninformative.append(m)

@@ -70,7 +70,7 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
                 and not o.passed):  # an interval below the floor (a paraphrase right more often) is judged
             reasons.append(f"with n = {s.n} the confidence interval's upper end is at least {s.ci_high_floor:.3g} "
                            f"(what even no change at all would give on these rows), above the bound {o.max:g}")
-        if s is not None and s.min_n is not None and s.n < s.min_n:
+        if s is not None and s.min_n is not None and 0 < s.n < s.min_n:  # n = 0 says so already
             reasons.append(f"with n = {s.n} the check does not judge it (it needs at least {s.min_n} instances)")
         if (s is not None and s.chance_p95 is not None and o.min is not None and o.passed and o.observed is not None
                 and o.observed <= s.chance_p95):

@@ -213,3 +213,21 @@ def test_cascade_units_are_generic_over_architectures():
     assert [n for n, _ in below] == ["stem"]
     assert [n for n, _ in layers] == ["blocks.0", "blocks.1", "blocks.2"]
     assert [n for n, _ in above] == ["norm", "out"]
+
+
+def test_a_median_over_fewer_than_five_instances_is_not_judged(tabular):
+    """Three instances' median correlation with a randomised model may sit far below the bound and
+    still pass nothing: it is judged from 5 instances, as every per-instance agreement is."""
+    from auditor.policy.schema import Threshold
+    from auditor.policy.thresholds import evaluate, with_sample_sizes
+
+    gates = [Threshold(measurement="shap_rank_correlation_median", max=0.5),
+             Threshold(measurement="shap_model_sensitivity", min=0.25)]
+    for n, judged in ((3, False), (5, True)):
+        out, _ = run_check(tabular.ctx, "explanation_sanity", explainers=["shap"], n_instances=n)
+        outcomes = with_sample_sizes(evaluate(gates, out.measurements), out.sample_sizes)
+        if judged:
+            assert [o.unreachable for o in outcomes] == [None, None]
+        else:
+            assert all("it needs at least 5 instances" in o.unreachable for o in outcomes)
+            assert out.measurements["shap_rank_correlation_median"] < 0.5  # it would have passed
