@@ -14,7 +14,9 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
-from auditor.checks.base import MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, Check, CheckOutput, Params, count
+from auditor.checks.base import (
+    MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count,
+)
 from auditor.checks.explainers import removable_part, require_two_features, unremovable_note
 from auditor.metrics.faithfulness import (
     ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, faithfulness_correlation,
@@ -125,7 +127,10 @@ class ExplanationFaithfulness(Check):
                 if hit:
                     at_floor.append(f"{e} {m}")
                 degenerate = not (np.isfinite(cmp["gap_ci_low"]) and cmp["gap_ci_low"] < cmp["gap_ci_high"])
-                sample_sizes += [SampleSize(measurement=f"{e}_{m}{s}", n=cmp["n"]) for s in ("", "_control", "_gap")]
+                # medians over instances: judged from MIN_JUDGED of them (the p-value and the interval have
+                # their own floors)
+                sample_sizes += [SampleSize(measurement=f"{e}_{m}{s}", n=cmp["n"], min_n=MIN_JUDGED)
+                                 for s in ("", "_control", "_gap")]
                 sample_sizes.append(SampleSize(measurement=f"{e}_{m}_gap_ci_low", n=cmp["n"], ci_degenerate=degenerate))
                 sample_sizes.append(SampleSize(measurement=f"{e}_{m}_p_value", n=cmp["n"], at_floor=hit,
                                                p_floor=None if not np.isfinite(floor) else floor))

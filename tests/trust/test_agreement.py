@@ -201,3 +201,17 @@ def test_each_agreement_says_what_unrelated_rankings_reach_by_chance(tabular):
     notes = run_planned(PlannedCheck(spec=CheckSpec(check="local_explanations", params={"n_instances": 5}),
                                      params=CHECK_REGISTRY["local_explanations"].Params(n_instances=5)), tabular.ctx).notes
     assert any("share 50% of their top 4 of 8 features on average" in n for n in notes)
+
+
+def test_a_faithfulness_median_over_fewer_than_five_instances_is_not_judged(tabular):
+    """Faithfulness correlation is a median over instances: on 3 it passes no gate, on 5 it is judged."""
+    from auditor.policy.schema import Threshold
+    from auditor.policy.thresholds import evaluate, with_sample_sizes
+
+    gate = [Threshold(measurement="shap_faithfulness_correlation", min=0.3)]
+    for n, judged in ((3, False), (5, True)):
+        out, _ = run_check(tabular.ctx, "explanation_faithfulness", explainers=["shap"], n_instances=n)
+        [outcome] = with_sample_sizes(evaluate(gate, out.measurements), out.sample_sizes)
+        assert outcome.n == n and (outcome.unreachable is None) == judged
+        if not judged:
+            assert "it needs at least 5 instances" in outcome.unreachable
