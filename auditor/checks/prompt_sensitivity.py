@@ -165,7 +165,7 @@ class PromptSensitivity(Check):
                  SampleSize(measurement="accuracy_card_prompt", n=n_rows),
                  *(SampleSize(measurement=m, n=n_compared) for m in (
                      "accuracy_min", "accuracy_drop_max", "accuracy_drop_max_ci_low", "decision_agreement_min")),
-                 # what no decision moved gives: the narrowest interval these rows allow
+                 # what no moved decision gives: a gate below it needs a paraphrase right more often
                  SampleSize(measurement="accuracy_drop_max_ci_high", n=n_compared,
                             ci_high_floor=paired_difference_interval(0, 0, n_compared)[1] if n_compared else None),
                  SampleSize(measurement="decision_agreement_min_ci_low", n=n_compared,

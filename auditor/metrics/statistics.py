@@ -213,8 +213,8 @@ def paired_difference_interval(only_first: int, only_second: int, n: int, alpha:
     likelihood does not reject. A Wald interval, even adjusted (Bonett-Price), claims too much where
     one condition never wins (its upper end below a true drop of 0.05 up to 5.5% of the time against
     2.5% nominal, 40-300 rows); Tango's at most 2.6% (``benchmarks/interval_coverage.py``, the
-    paired_drop study). With no discordant row its ends are ±z²/(n + z²), the smallest half-width
-    ``n`` rows can give. NaNs when ``n`` is 0."""
+    paired_drop study). With no discordant row its ends are ±z²/(n + z²): below that, an upper end
+    needs the second condition right more often. NaNs when ``n`` is 0."""
     from scipy.optimize import brentq
     from scipy.stats import norm
 
