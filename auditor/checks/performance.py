@@ -81,11 +81,17 @@ class _BinaryResamples:
     to the number of rows): one weighted count per (distinct score, truth, prediction) gives the
     confusion counts and ROC AUC (:func:`_auc_of_counts`), one product the Brier score. Two passes
     over the rows per resample, where sorting each resample for ``roc_auc_score`` took 26 of a 300 s
-    audit at 111,400 rows; a test holds the two equal."""
+    audit at 111,400 rows; a test holds the two equal.
 
-    def __init__(self, y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray):
-        rank = np.unique(p_pos, return_inverse=True)[1]
-        self.key = 4 * rank + 2 * y.astype(np.int64) + pred_pos  # cell within a score: 0 TN, 1 FP, 2 FN, 3 TP
+    ``with_auc=False`` counts the four confusion cells only (ROC AUC NaN): where DeLong's interval
+    replaces the bootstrap's, the per-score counts were computed and thrown away (26.0 against 5.4
+    ms a resample at 1,114,000 rows, 593,335 distinct scores)."""
+
+    def __init__(self, y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray, *, with_auc: bool = True):
+        cell = 2 * y.astype(np.int64) + pred_pos  # 0 TN, 1 FP, 2 FN, 3 TP
+        rank = np.unique(p_pos, return_inverse=True)[1] if with_auc else np.zeros(len(cell), dtype=np.int64)
+        self.with_auc = with_auc
+        self.key = 4 * rank + cell  # the cell within its distinct score
         self.size = 4 * (int(rank.max(initial=0)) + 1)
         self.squared = (p_pos - y) ** 2
 
@@ -98,7 +104,8 @@ class _BinaryResamples:
         return {
             "accuracy": float((tp + tn) / n),
             "balanced_accuracy": float((tp / max(n_pos, 1) + tn / max(n_neg, 1)) / 2),
-            "roc_auc": _auc_of_counts(by_score[:, 0] + by_score[:, 1], by_score[:, 2] + by_score[:, 3]),
+            "roc_auc": _auc_of_counts(by_score[:, 0] + by_score[:, 1], by_score[:, 2] + by_score[:, 3])
+            if self.with_auc else float("nan"),
             "f1": float(f1),
             "brier": float(w @ self.squared / n),
             "f1_macro": float((f1 + 2 * tn / max(2 * tn + fn + fp, 1)) / 2),
@@ -364,18 +371,18 @@ class Performance(Check):
         y, pred_pos, p_pos = truth == pos, pred == pos, proba[:, pos]
         point = _metrics(y, p_pos, pred_pos)
 
+        alpha = 1 - p.confidence
+        delong = delong_auc_interval(y, p_pos, alpha)
         rng = ctx.rng("performance.bootstrap")
         boot = {m: [] for m in METRICS + MACRO_METRICS}
-        resampled = _BinaryResamples(y, p_pos, pred_pos)
+        resampled = _BinaryResamples(y, p_pos, pred_pos, with_auc=delong is None)  # DeLong's replaces it
         for _ in range(p.n_bootstrap):
             drawn = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))
             for m, v in resampled(drawn).items():
                 boot[m].append(v)
-        alpha = 1 - p.confidence
         level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
         pos_n, neg_n = int(y.sum()), int((~y).sum())
-        delong = delong_auc_interval(y, p_pos, alpha)
         sample_sizes, undefined, bound_notes = _with_intervals(
             measurements, point, boot, METRICS + MACRO_METRICS, alpha, len(y), "one class only",
             computed={"accuracy": exact_proportion_interval(int(np.sum(y == pred_pos)), len(y), alpha),

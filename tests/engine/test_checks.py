@@ -116,6 +116,11 @@ def test_resampled_metrics_equal_the_metrics_of_the_resample_written_out():
         assert got == pytest.approx(_metrics(y[idx], p[idx], pred[idx]), rel=1e-12, abs=1e-12)
     only_negatives = np.bincount(np.flatnonzero(~y)[:5].repeat(60), minlength=300)
     assert np.isnan(resampled(only_negatives)["roc_auc"])
+    # without the per-score counts (DeLong's interval replaces the bootstrap's): the same other metrics
+    cells_only = _BinaryResamples(y, p, pred, with_auc=False)
+    drawn = np.bincount(rng.integers(0, 300, 300), minlength=300)
+    full, light = resampled(drawn), cells_only(drawn)
+    assert np.isnan(light.pop("roc_auc")) and light == pytest.approx({k: v for k, v in full.items() if k != "roc_auc"})
 
 
 def _completeness(card_path):
