@@ -123,6 +123,36 @@ def test_resampled_metrics_equal_the_metrics_of_the_resample_written_out():
     assert np.isnan(light.pop("roc_auc")) and light == pytest.approx({k: v for k, v in full.items() if k != "roc_auc"})
 
 
+def test_few_distinct_scores_draw_the_resample_over_kinds_the_same_bootstrap():
+    """4,000 rows of 11 distinct scores are at most 44 (score, truth, prediction) kinds: a resample is
+    drawn as each kind's count (multinomial), and a count vector over the kinds gives the metrics that
+    the same counts placed on rows of those kinds give; both ways, bootstrap accuracy's spread is the
+    binomial one, √(acc (1 - acc) / n). Continuous scores draw rows."""
+    from auditor.checks.performance import _BinaryResamples, _binary_bootstrap
+
+    rng = np.random.default_rng(3)
+    y = rng.random(4000) < 0.3
+    p = np.round(np.clip(rng.normal(0.3 + 0.3 * y, 0.2), 0, 1), 1)
+    pred = p >= 0.5
+    resampled, draw = _binary_bootstrap(y, p, pred, with_auc=True, rng=np.random.default_rng(0))
+    counts = draw()
+    assert len(counts) <= 44 and counts.sum() == 4000
+    rows = _BinaryResamples(y, p, pred)
+    # one row of each kind (kinds sorted by score, truth, prediction) carries that kind's count
+    key = np.unique(p, return_inverse=True)[1] * 4 + 2 * y + pred
+    first = {int(k): int(np.flatnonzero(key == k)[0]) for k in np.unique(key)}
+    weights = np.zeros(4000)
+    for i, k in enumerate(sorted(first)):
+        weights[first[k]] = counts[i]
+    assert resampled(counts) == pytest.approx(rows(weights), rel=1e-12, abs=1e-12)
+    acc = np.mean(y == pred)
+    spread = np.std([resampled(draw())["accuracy"] for _ in range(400)])
+    assert spread == pytest.approx(np.sqrt(acc * (1 - acc) / 4000), rel=0.15)
+    continuous = rng.random(4000)
+    _, draw_rows = _binary_bootstrap(y, continuous, continuous >= 0.5, with_auc=False, rng=np.random.default_rng(0))
+    assert len(draw_rows()) == 4000  # one weight per row
+
+
 def _completeness(card_path):
     ctx = AuditContext(card=load_model_card(card_path), data=None, model=None, seed=0)
     return CardCompleteness(CardCompletenessParams()).run(ctx)
