@@ -126,7 +126,7 @@ def test_resampled_metrics_equal_the_metrics_of_the_resample_written_out():
 def test_few_distinct_scores_draw_the_resample_over_kinds_the_same_bootstrap():
     """4,000 rows of 11 distinct scores are at most 44 (score, truth, prediction) kinds: a resample is
     drawn as each kind's count (multinomial), and a count vector over the kinds gives the metrics that
-    the same counts placed on rows of those kinds give; both ways, bootstrap accuracy's spread is the
+    the same counts placed on rows of those kinds give; drawn so, bootstrap accuracy's spread is the
     binomial one, √(acc (1 - acc) / n). Continuous scores draw rows."""
     from auditor.checks.performance import _BinaryResamples, _binary_bootstrap
 
