@@ -153,6 +153,39 @@ def test_few_distinct_scores_draw_the_resample_over_kinds_the_same_bootstrap():
     assert len(draw_rows()) == 4000  # one weight per row
 
 
+def test_a_multiclass_bootstrap_without_auc_draws_over_kinds_the_same_bootstrap():
+    """Without ROC AUC in the resamples, a 3-class row counts through its (truth, prediction, Brier
+    term): 3,000 rows of 6 distinct probability rows hold at most 54 kinds, one row stands for each,
+    and the metrics of a count vector over them equal those of the same counts spread over every row
+    of each kind; drawn so, accuracy's spread is binomial. With AUC (no DeLong interval) every row is
+    drawn."""
+    from auditor.checks.performance import _multiclass_draws, _multiclass_metrics
+
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 3, 3000)
+    table = np.array([[0.7, 0.2, 0.1], [0.2, 0.6, 0.2], [0.1, 0.3, 0.6], [0.4, 0.4, 0.2], [0.3, 0.2, 0.5], [0.5, 0.1, 0.4]])
+    proba = table[(truth + rng.integers(0, 4, 3000)) % 6]
+    pred = proba.argmax(axis=1)
+    no_auc = np.zeros((0, 3000), dtype=np.int64)
+    rows, draw = _multiclass_draws(truth, proba, pred, with_auc=False, rng=np.random.default_rng(0))
+    counts = draw()
+    assert len(rows) <= 54 and counts.sum() == 3000
+    kind = np.unique(np.sum((proba - np.eye(3)[truth]) ** 2, axis=1), return_inverse=True)[1] * 9 + truth * 3 + pred
+    spread_out = np.zeros(3000)
+    for r, c in zip(rows, counts):  # the kind's count shared evenly over its rows
+        members = np.flatnonzero(kind == kind[r])
+        spread_out[members] = c / len(members)
+    got = _multiclass_metrics(truth[rows], proba[rows], pred[rows], None, counts, no_auc[:, :len(rows)])
+    want = _multiclass_metrics(truth, proba, pred, None, spread_out, no_auc)
+    for m in ("accuracy", "balanced_accuracy", "f1_macro", "brier"):
+        assert got[m] == pytest.approx(want[m], rel=1e-12)
+    acc = np.mean(truth == pred)
+    spread = np.std([_multiclass_metrics(truth[rows], proba[rows], pred[rows], None, draw(), no_auc[:, :len(rows)])["accuracy"]
+                     for _ in range(400)])
+    assert spread == pytest.approx(np.sqrt(acc * (1 - acc) / 3000), rel=0.15)
+    assert len(_multiclass_draws(truth, proba, pred, with_auc=True, rng=np.random.default_rng(0))[0]) == 3000
+
+
 def _completeness(card_path):
     ctx = AuditContext(card=load_model_card(card_path), data=None, model=None, seed=0)
     return CardCompleteness(CardCompletenessParams()).run(ctx)
