@@ -116,45 +116,42 @@ class _BinaryResamples:
         }
 
 
-FEW_KINDS = 4  # rows per distinct (score, truth, prediction) from which a resample is drawn over the kinds
+FEW_KINDS = 4  # rows per kind from which a resample is drawn over the kinds instead of the rows
+
+
+def _resample_draws(kind: np.ndarray, rng):
+    """``(rows, draw)``: the rows a bootstrap weighs and a function giving one resample's weights of
+    them. ``kind``: each row's kind (rows of one kind count alike in every metric). Where the rows hold
+    few kinds, one per :data:`FEW_KINDS` rows or fewer (a gradient-boosted model's few scores: the
+    credit demo repeated 1,000 times has 4,887 distinct scores in 1,114,000 rows), one row stands for
+    each kind and a resample's count of each is drawn directly, multinomial with the kinds' shares: the
+    same bootstrap, at the cost of the kinds instead of the rows (``fairness.resample_counts`` draws its
+    resamples so). Otherwise every row, drawn."""
+    n = len(kind)
+    _, first, counts = np.unique(kind, return_index=True, return_counts=True)
+    if len(first) * FEW_KINDS <= n:
+        shares = counts / counts.sum()
+        return first, lambda: rng.multinomial(n, shares)
+    return np.arange(n), lambda: np.bincount(rng.integers(0, n, n), minlength=n)
 
 
 def _binary_bootstrap(y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray, *, with_auc: bool, rng):
-    """``(resampled, draw)``: :class:`_BinaryResamples` and a function giving one bootstrap resample's
-    weights for it. Where the rows hold few distinct (score, truth, prediction) kinds, at most one per
-    :data:`FEW_KINDS` rows (a gradient-boosted model's few scores: the credit demo repeated 1,000
-    times has 4,887 distinct scores in 1,114,000 rows), a resample's count of each kind is drawn
-    directly, multinomial with the kinds' shares: the same bootstrap, at the cost of the kinds instead
-    of the rows (``fairness.resample_counts`` draws its resamples so). Otherwise the rows are drawn."""
-    from auditor.metrics.fairness import distinct_rows
-
-    n = len(y)
-    scores, rank = np.unique(p_pos, return_inverse=True)
-    kinds, counts = distinct_rows([rank, y, pred_pos])
-    if len(kinds) * FEW_KINDS <= n:
-        resampled = _BinaryResamples(kinds[:, 1].astype(bool), scores[kinds[:, 0]], kinds[:, 2].astype(bool),
-                                     with_auc=with_auc, rank=kinds[:, 0])
-        shares = counts / counts.sum()
-        return resampled, lambda: rng.multinomial(n, shares)
-    return (_BinaryResamples(y, p_pos, pred_pos, with_auc=with_auc, rank=rank),
-            lambda: np.bincount(rng.integers(0, n, n), minlength=n))
+    """``(resampled, draw)``: :class:`_BinaryResamples` of the rows :func:`_resample_draws` weighs (a
+    row's kind: its distinct score, truth and prediction) and the function drawing their weights."""
+    rank = np.unique(p_pos, return_inverse=True)[1]
+    rows, draw = _resample_draws(4 * rank + 2 * y.astype(np.int64) + pred_pos, rng)
+    return _BinaryResamples(y[rows], p_pos[rows], pred_pos[rows], with_auc=with_auc, rank=rank[rows]), draw
 
 
 def _multiclass_draws(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, *, with_auc: bool, rng):
-    """``(rows, draw)``: the rows a k-class bootstrap weighs and a function giving one resample's
-    weights of them. Without ROC AUC in the resamples (DeLong's interval replaces it) a row counts only
-    through its (truth, prediction, Brier term); where the rows hold few such kinds (one per
-    :data:`FEW_KINDS` rows or fewer), one row stands for each kind and a resample's count of each is
-    drawn directly, multinomial with the kinds' shares: the same bootstrap, as for two classes
-    (:func:`_binary_bootstrap`). Otherwise every row, drawn."""
+    """``(rows, draw)`` of :func:`_resample_draws` for a k-class bootstrap. Without ROC AUC in the
+    resamples (DeLong's interval replaces it) a row counts only through its (truth, prediction, Brier
+    term), its kind; with it, through its probabilities too, so every row is its own kind."""
     n, k = proba.shape
-    if not with_auc:
-        brier = np.unique(0.5 * np.sum((proba - np.eye(k)[truth]) ** 2, axis=1), return_inverse=True)[1]
-        _, first, counts = np.unique((brier * k + truth) * k + pred, return_index=True, return_counts=True)
-        if len(first) * FEW_KINDS <= n:
-            shares = counts / counts.sum()
-            return first, lambda: rng.multinomial(n, shares)
-    return np.arange(n), lambda: np.bincount(rng.integers(0, n, n), minlength=n)
+    if with_auc:
+        return _resample_draws(np.arange(n), rng)
+    brier = np.unique(0.5 * np.sum((proba - np.eye(k)[truth]) ** 2, axis=1), return_inverse=True)[1]
+    return _resample_draws((brier * k + truth) * k + pred, rng)
 
 
 def _auc_of_counts(neg: np.ndarray, pos: np.ndarray) -> float:
