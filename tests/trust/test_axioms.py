@@ -48,3 +48,26 @@ def test_text_ig_complete_shap_efficient_gradient_x_input_not(text):
     # Its completeness baseline f(x′) (all word embeddings zeroed) is the attribution's base value.
     gxi = text.ctx.attribution("gradient_x_input", 16)
     assert np.isfinite(gxi.base_values).all() and np.all((gxi.base_values > 0) & (gxi.base_values < 1))
+
+
+def test_a_share_within_tolerance_of_fewer_than_five_instances_is_not_judged(tabular):
+    """A linear model's SHAP is efficient on every instance, so the share is 1.0 at any n; on 4
+    instances that is what four explanations happen to say about the explainer: the gate is not
+    judged, with the reason; at 5 it is, and passes."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.engine.runner import PlannedCheck, run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+
+    for n, judged in ((4, False), (5, True)):
+        p = {"methods": ["shap"], "n_instances": n}
+        spec = CheckSpec(check="explanation_axioms", params=p,
+                         thresholds=[{"measurement": "shap_within_tolerance_share", "min": 0.99}])
+        result = run_planned(PlannedCheck(spec=spec, params=CHECK_REGISTRY["explanation_axioms"].Params(**p)),
+                             tabular.ctx)
+        gate = result.thresholds[0]
+        assert gate.n == n and gate.observed == 1.0, gate
+        if judged:
+            assert result.status.value == "pass" and gate.passed and gate.unreachable is None, gate
+        else:
+            assert result.status.value == "error" and not gate.passed, gate
+            assert "with n = 4 the check does not judge it (it needs at least 5 instances)" in result.error.message
