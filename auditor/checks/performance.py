@@ -143,6 +143,12 @@ def _binary_bootstrap(y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray, *,
     return _BinaryResamples(y[rows], p_pos[rows], pred_pos[rows], with_auc=with_auc, rank=rank[rows]), draw
 
 
+def brier_terms(truth: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Each row's half summed squared error of its class probabilities: their mean is half Brier's
+    (1950) multi-class score, for k = 2 the binary mean((p - y)^2)."""
+    return 0.5 * np.sum((proba - np.eye(proba.shape[1])[truth]) ** 2, axis=1)
+
+
 def _multiclass_draws(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, *, with_auc: bool, rng):
     """``(rows, draw)`` of :func:`_resample_draws` for a k-class bootstrap. Without ROC AUC in the
     resamples (DeLong's interval replaces it) a row counts only through its (truth, prediction, Brier
@@ -150,7 +156,7 @@ def _multiclass_draws(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, *,
     n, k = proba.shape
     if with_auc:
         return _resample_draws(np.arange(n), rng)
-    brier = np.unique(0.5 * np.sum((proba - np.eye(k)[truth]) ** 2, axis=1), return_inverse=True)[1]
+    brier = np.unique(brier_terms(truth, proba), return_inverse=True)[1]
     return _resample_draws((brier * k + truth) * k + pred, rng)
 
 
@@ -185,15 +191,18 @@ def _class_keys(truth: np.ndarray, proba: np.ndarray) -> np.ndarray:
 
 
 def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, pos: int | None,
-                        w: np.ndarray | None = None, keys: np.ndarray | None = None) -> dict:
+                        w: np.ndarray | None = None, keys: np.ndarray | None = None,
+                        brier: np.ndarray | None = None) -> dict:
     """Scalar metrics of a k-class model (MULTICLASS_METRICS) plus per-class arrays under ``per_class``,
     of the rows drawn ``w`` times each (None: once; a bootstrap resample as counts, O(rows) per
     resample); ``keys``: :func:`_class_keys` of the classes whose one-vs-rest AUCs make the macro
     ROC AUC (default every class), computed once for every resample; none (an empty array): no ROC
-    AUC (NaN), for resamples whose ROC AUC interval comes from elsewhere."""
+    AUC (NaN), for resamples whose ROC AUC interval comes from elsewhere; ``brier``: the rows'
+    :func:`brier_terms`, likewise computed once."""
     n, k = proba.shape
     w = np.ones(n) if w is None else np.asarray(w, dtype=float)
     keys = _class_keys(truth, proba) if keys is None else keys
+    brier = brier_terms(truth, proba) if brier is None else brier
     pc = _per_class(truth, pred, k, w)
     present = pc["support"] > 0
     # one-vs-rest, macro (ranks are below n, so 2n counts hold every score's pair)
@@ -205,8 +214,7 @@ def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, 
         "roc_auc": float(np.mean(aucs)) if aucs else float("nan"),  # NaN too when a class of ``keys`` has no row
         "f1_macro": float(pc["f1"].mean()),
         "f1": float(pc["f1"][pos]) if pos is not None else float("nan"),
-        # half of Brier's (1950) sum over classes: for k = 2 it equals the binary mean((p - y)^2)
-        "brier": float(0.5 * w @ np.sum((proba - np.eye(k)[truth]) ** 2, axis=1) / w.sum()),
+        "brier": float(w @ brier / w.sum()),
         "per_class": pc,
     }
 
@@ -488,8 +496,9 @@ class Performance(Check):
         boot_class = {m: [] for m in PER_CLASS}
         rows, draw = _multiclass_draws(truth, proba, pred, with_auc=len(resampled_keys) > 0, rng=rng)
         truth_r, proba_r, pred_r = truth[rows], proba[rows], pred[rows]
+        brier_r = brier_terms(truth_r, proba_r)
         for _ in range(p.n_bootstrap):
-            sample = _multiclass_metrics(truth_r, proba_r, pred_r, pos, draw(), resampled_keys)
+            sample = _multiclass_metrics(truth_r, proba_r, pred_r, pos, draw(), resampled_keys, brier_r)
             for m in scalars:
                 boot[m].append(sample[m])
             for m in PER_CLASS:
