@@ -19,7 +19,9 @@ For every sensitive column (the card's ``sensitive_features`` and the policy's
   under four fifths on few rows is what groups a model treats alike show by chance;
 * **explanation-based evidence** (from the shared attribution run): the share of attribution mass
   on the sensitive features that are model inputs; **proxies**: features associated with a
-  sensitive column (Cramér's V ≥ ``proxy_association``) that rank in the global top-k; and
+  sensitive column (Bergsma's bias-corrected Cramér's V ≥ ``proxy_association``: the plain V of a
+  many-valued feature independent of the column reaches 0.5 on few rows) that rank in the global
+  top-k; and
   **explanation-quality disparity**: the per-group median faithfulness gap (deletion AUC of a
   random control minus the explainer's) and seed stability (top-k agreement with a re-seeded run),
   and their largest between-group differences.
@@ -68,7 +70,7 @@ class FairnessParams(Params):
     explainer: str = "shap"
     n_instances: int = Field(100, ge=2, le=5_000)  # explained rows for the attribution evidence
     top_k: int = Field(5, ge=1, le=100)
-    proxy_association: float = Field(0.5, gt=0, le=1)  # Cramér's V at which a feature counts as a proxy
+    proxy_association: float = Field(0.5, gt=0, le=1)  # bias-corrected Cramér's V at which a feature counts as a proxy
 
     @field_validator("explainer")
     @classmethod
@@ -376,7 +378,10 @@ class SubgroupFairness(Check):
                            "finding"],
                   rows=proxy_rows,
                   caption=f"The three strongest associations per sensitive feature, and every one with Cramér's V ≥ "
-                          f"{p.proxy_association} (numeric columns binned into {p.n_bins} quantile bins). A proxy ranks in the global top {p.top_k} by mean |attribution| and can "
+                          f"{p.proxy_association} (numeric columns binned into {p.n_bins} quantile bins), over "
+                          f"{len(ctx.data):,} evaluation rows. V is bias-corrected (Bergsma 2013): the plain V of a "
+                          "feature with c values independent of a two-group column is about √((c − 1)/n), not 0. A "
+                          f"proxy ranks in the global top {p.top_k} by mean |attribution| and can "
                           "carry the sensitive feature into the model even when it is not an input.",
                   detail=True),
             Table(title="Explanation quality per group",

@@ -171,13 +171,37 @@ def test_cramers_v_and_distinct_rows_against_pandas_and_numpy():
     rng = np.random.default_rng(9)
     a = pd.Series(rng.choice(["red", "green", "blue"], 300))
     b = pd.Series(np.where(rng.random(300) < 0.7, a, rng.choice(["x", "y"], 300)))
-    assert cramers_v(a, b) == pytest.approx(cramer(pd.crosstab(a, b).to_numpy(), method="cramer"), rel=1e-12)
+    assert cramers_v(a, b, corrected=False) == pytest.approx(cramer(pd.crosstab(a, b).to_numpy(), method="cramer"),
+                                                             rel=1e-12)
     assert cramers_v(a, pd.Series(["one"] * 300)) == 0.0
     columns = [rng.integers(0, 5, 400), rng.integers(0, 2, 400), rng.integers(0, 3, 400)]
     kinds, counts = distinct_rows(columns)
     expected, expected_counts = np.unique(np.stack(columns, axis=1), axis=0, return_counts=True)
     np.testing.assert_array_equal(kinds, expected)
     np.testing.assert_array_equal(counts, expected_counts)
+
+
+def test_bias_corrected_cramers_v_by_hand_and_on_independent_columns():
+    """Bergsma's (2013) correction. By hand, the 2 x 2 table [[30, 10], [10, 30]] (n = 80): every
+    expected count 20, χ² = 4 · 10²/20 = 20, φ² = 0.25, plain V 0.5; corrected φ² = 0.25 − 1/79,
+    r~ − 1 = c~ − 1 = 1 − 1/79, V = sqrt((0.25 − 1/79) / (1 − 1/79)). A copy of a column is 1 either
+    way. Two independent columns, 30 categories against 2 groups on 100 rows: the plain V is about
+    sqrt(29/100) = 0.54 and reaches the proxy bound 0.5 in most draws; the corrected one is near 0
+    and reaches it in none of 200 (benchmarks/proxy_association.py: 70.9% against 0.1% of 1,000)."""
+    from auditor.metrics.fairness import cramers_v
+
+    a = np.repeat([0, 0, 1, 1], [30, 10, 10, 30])
+    b = np.repeat([0, 1, 0, 1], [30, 10, 10, 30])
+    assert cramers_v(a, b, corrected=False) == pytest.approx(0.5, rel=1e-12)
+    assert cramers_v(a, b) == pytest.approx(np.sqrt((0.25 - 1 / 79) / (1 - 1 / 79)), rel=1e-12)  # 0.4903
+    rng = np.random.default_rng(3)
+    for groups in (2, 4):
+        s = rng.integers(0, groups, 500)
+        assert cramers_v(s, s.copy()) == pytest.approx(1.0) and cramers_v(s, s.copy(), corrected=False) == pytest.approx(1.0)
+    plain, corrected = np.array([[cramers_v(g, f, corrected=c) for c in (False, True)]
+                                 for g, f in (rng.integers(0, [[2], [30]], (2, 100)) for _ in range(200))]).T
+    assert np.median(plain) == pytest.approx(np.sqrt(29 / 100), abs=0.03) and np.mean(plain >= 0.5) > 0.5
+    assert np.median(corrected) < 0.05 and np.all(corrected < 0.5)
 
 
 # --- the check on a synthetic model with a planted proxy ----------------------------------------------
