@@ -172,3 +172,25 @@ def test_a_true_drop_at_the_bound_passes_an_upper_end_gate_at_most_the_nominal_r
         p12 = p21 + 0.05
         miss = sum(multinomial.pmf([b, c, n - b - c], n, [p12, p21, 1 - p12 - p21]) for b, c in passes)
         assert miss <= 0.0262, (n, p21, miss)
+
+
+def test_the_bias_corrected_interval_removes_a_known_bias_and_is_the_percentile_one_without_it():
+    """Resamples exactly normal (100,000 evenly spaced quantiles) with mean point + b and spread σ:
+    z0 = −b/σ, and the bias-corrected interval is point − b ± 1.96σ. Without a bias (the point at
+    the resamples' median) it is the percentile interval. Undefined inputs give (None, None)."""
+    from scipy.stats import norm
+
+    from auditor.metrics.statistics import bias_corrected_interval
+
+    quantiles = norm.ppf((np.arange(100_000) + 0.5) / 100_000)
+    point, b, sigma = 0.25, 0.02, 0.05
+    resamples = point + b + sigma * quantiles
+    low, high = bias_corrected_interval(resamples, point)
+    z = norm.ppf(0.975)
+    assert low == pytest.approx(point - b - z * sigma, abs=2e-4) and high == pytest.approx(point - b + z * sigma, abs=2e-4)
+    centred = point + sigma * quantiles
+    assert bias_corrected_interval(centred, point) == pytest.approx(tuple(np.quantile(centred, [0.025, 0.975])), abs=1e-9)
+    assert bias_corrected_interval(centred, None) == (None, None)
+    assert bias_corrected_interval([np.nan, np.nan], 0.1) == (None, None)
+    # every resample above the point: the share below is clipped to half a resample, the low end the smallest
+    assert bias_corrected_interval(np.linspace(0.3, 0.5, 500), 0.2)[0] == pytest.approx(0.3)
