@@ -117,8 +117,11 @@ def run(
     from auditor.engine.audit import run_audit
     from auditor.progress import PlainProgress
 
-    if junit is not None and (junit.is_dir() or not junit.parent.is_dir()):
-        _fail(_usage(f"--junit {junit}: " + ("is a folder" if junit.is_dir() else f"folder {junit.parent} does not exist")))
+    if junit is not None:
+        from auditor.render.junit import junit_path_problem
+
+        if (problem := junit_path_problem(junit)) is not None:
+            _fail(_usage(f"--junit {junit}: {problem}"))
     if cluster is not None:
         if jobs is not None:
             _fail(_usage("--jobs and --cluster: choose one (--jobs is this machine's cores, --cluster a Dask cluster's workers)"))

@@ -76,6 +76,36 @@ def test_run_writes_junit_with_the_failing_thresholds(history, artefacts, tmp_pa
     perf = [c for c in ET.fromstring(xml).iter("testcase") if c.get("name") == "performance"][0]
     assert "roc_auc_ci_low" in perf.findtext("system-out")  # the warning threshold (min 0.95) is named
     assert not list(tmp_path.glob(".results.xml.tmp-*"))
+    # an earlier report is replaced on the next run (a CI job rerun), the same path
+    again = invoke("run", "--policy", history.policy_v2, "--card", history.card, "--data", artefacts.csv,
+                   "--out", tmp_path / "out", "--quiet", "--junit", target)
+    assert again.exit_code in (0, 1), again.output
+    assert read_statuses(target.read_bytes()) == {c.id: c.status for c in result.checks}
+
+
+def test_junit_never_replaces_an_input_a_device_or_a_stored_run(history, artefacts, tmp_path):
+    """--junit replaces its file whole: an existing file that is not a JUnit report (the audited
+    data here), a FIFO, and any path inside a stored run are refused before anything runs (exit 2),
+    and each is left as it was."""
+    import os
+
+    data = tmp_path / "eval.csv"
+    data.write_bytes(Path(artefacts.csv).read_bytes())
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    first = invoke("run", "--policy", history.policy, "--card", history.card, "--data", data, "--out", tmp_path / "out",
+                   "--quiet")
+    assert first.exit_code in (0, 1), first.output
+    run_dir = sorted((tmp_path / "out").glob("*/v0001"))[0]
+    sealed = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    for target, said in ((data, "is not a JUnit report"), (fifo, "not a regular file"),
+                         (run_dir / "result.json", "inside the stored run"), (run_dir / "new.xml", "inside the stored run")):
+        res = invoke("run", "--policy", history.policy, "--card", history.card, "--data", data,
+                     "--out", tmp_path / "out", "--quiet", "--junit", target)
+        assert res.exit_code == 2 and said in flat(res.output), (target, res.output)
+    assert data.read_bytes() == Path(artefacts.csv).read_bytes() and fifo.is_fifo()
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == sealed
+    assert not (tmp_path / "out").joinpath(run_dir.parent.name, "v0002").exists()
 
 
 def test_junit_into_a_missing_folder_is_a_usage_error(history, tmp_path):
