@@ -7,6 +7,7 @@ YAML file with the same keys is accepted too.
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -211,6 +212,13 @@ def split_front_matter(text: str) -> tuple[str | None, str, int]:
     return None, text, 0
 
 
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def parse_claims(metadata: dict[str, Any]) -> tuple[list[Claim], list[str]]:
     """Metrics claimed in ``model-index`` (Papers-with-Code format), and what could not be read."""
     claims: list[Claim] = []
@@ -230,17 +238,24 @@ def parse_claims(metadata: dict[str, Any]) -> tuple[list[Claim], list[str]]:
                 problems.append(f"model-index[{i}].results[{j}]: expected a mapping")
                 continue
             ds = res.get("dataset") or {}
-            for k, m in enumerate(res.get("metrics") or []):
+            metrics = res.get("metrics") or []
+            if not isinstance(metrics, list):
+                problems.append(f"model-index[{i}].results[{j}].metrics: expected a list")
+                continue
+            for k, m in enumerate(metrics):
                 where = f"model-index[{i}].results[{j}].metrics[{k}]"
-                try:
-                    claims.append(Claim(
-                        metric=str(m["type"]), value=float(m["value"]),
-                        dataset=str(ds.get("name", "")) if isinstance(ds, dict) else "",
-                        split=str(ds.get("split", "")) if isinstance(ds, dict) else "",
-                        verified=bool(m.get("verified", False)),
-                    ))
-                except (KeyError, TypeError, ValueError):
-                    problems.append(f"{where}: needs a metric type and a numeric value")
+                value = m.get("value") if isinstance(m, dict) else None
+                # a claim is a finite number: NaN is never outside any tolerance, and true is not 1.0
+                if (not isinstance(m, dict) or "type" not in m or isinstance(value, bool)
+                        or not isinstance(value, (int, float, str)) or not _finite(value)):
+                    problems.append(f"{where}: needs a metric type and a finite numeric value")
+                    continue
+                claims.append(Claim(
+                    metric=str(m["type"]), value=float(value),
+                    dataset=str(ds.get("name", "")) if isinstance(ds, dict) else "",
+                    split=str(ds.get("split", "")) if isinstance(ds, dict) else "",
+                    verified=bool(m.get("verified", False)),
+                ))
     return claims, problems
 
 

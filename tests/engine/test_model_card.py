@@ -54,10 +54,25 @@ def test_unreadable_claims_are_listed_not_fatal(tmp_path, card_writer):
     card = load_model_card(card_writer(tmp_path, metadata={"model-index": index}))
     assert [(c.metric, c.value, c.verified) for c in card.claims] == [("f1", 0.5, True)]
     assert card.claim_problems == [
-        "model-index[0].results[0].metrics[0]: needs a metric type and a numeric value",
-        "model-index[0].results[0].metrics[1]: needs a metric type and a numeric value",
+        "model-index[0].results[0].metrics[0]: needs a metric type and a finite numeric value",
+        "model-index[0].results[0].metrics[1]: needs a metric type and a finite numeric value",
     ]
     assert card.model_name == "tiny-model"  # auditor.name wins over model-index[0].name
+
+
+def test_claims_that_are_not_finite_numbers_or_not_a_list_are_listed_not_fatal(tmp_path, card_writer):
+    """A NaN claim is never outside any tolerance, so it would pass the claims gate unread; true is
+    not a metric value; metrics that are not a list were an internal error (exit 5)."""
+    index = [{"name": "m", "results": [
+        {"metrics": [{"type": "accuracy", "value": float("nan")}, {"type": "f1", "value": float("inf")},
+                     {"type": "roc_auc", "value": True}, "accuracy", {"type": "accuracy", "value": "0.8"}]},
+        {"metrics": 5}, {"metrics": True}]}]
+    card = load_model_card(card_writer(tmp_path, metadata={"model-index": index}))
+    assert [(c.metric, c.value) for c in card.claims] == [("accuracy", 0.8)]
+    assert card.claim_problems == [
+        *(f"model-index[0].results[0].metrics[{k}]: needs a metric type and a finite numeric value" for k in range(4)),
+        "model-index[0].results[1].metrics: expected a list", "model-index[0].results[2].metrics: expected a list",
+    ]
 
 
 def test_model_name_falls_back_to_model_index(tmp_path, card_writer):
