@@ -618,12 +618,29 @@ def serve(
     try:
         if (tls_cert is None) != (tls_key is None):
             raise _usage("--tls-cert and --tls-key go together")
+        if tls_cert is not None:
+            _check_tls_pair(tls_cert, tls_key)
         web = create_app(out_dir, db=db, key=key, secure=tls_cert is not None)
         scheme = "https" if tls_cert else "http"
         err.print(f"serving {shown(str(out_dir))} on {scheme}://{host}:{port}/ (Ctrl-C stops)", highlight=False)
         run_server(web, host, port, tls_cert, tls_key)
     except AuditorError as exc:
         _fail(exc)
+
+
+def _check_tls_pair(cert: Path, key: Path) -> None:
+    """Load the certificate and its key as the server will, before it starts: a missing file, one
+    that is not PEM, or a key that is not the certificate's is a usage error naming both files."""
+    import ssl
+
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if not path.is_file():
+            raise _usage(f"{flag} {path}: " + ("not a regular file" if path.exists() else "file not found"))
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise _usage(f"--tls-cert {cert} / --tls-key {key}: not a PEM certificate and its private key "
+                     f"({getattr(exc, 'reason', None) or exc})") from None
 
 
 def main() -> None:

@@ -177,3 +177,19 @@ def test_serve_usage_errors(ws, tmp_path):
     assert res.exit_code == 2 and "cannot listen on 127.0.0.1" in flat(res.output)
     res = invoke("serve", "--out", ws.out, "--key", "no-such-key")
     assert res.exit_code == 2 and "no private key 'no-such-key'" in flat(res.output)
+
+
+def test_serve_refuses_a_missing_or_unreadable_tls_pair_before_starting(tmp_path):
+    """A missing certificate, or files that are not PEM, are a usage error naming them (exit 2),
+    found before the server starts; they were an internal error (exit 5) from the server's start."""
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    for cert, key, said in ((tmp_path / "none.pem", junk, "--tls-cert"), (junk, tmp_path / "none.pem", "--tls-key"),
+                            (junk, junk, "not a PEM certificate and its private key")):
+        res = CliRunner().invoke(app, ["serve", "--out", str(tmp_path), "--port", "0", "--tls-cert", str(cert),
+                                       "--tls-key", str(key)])
+        assert res.exit_code == 2 and said in " ".join(res.output.split()), res.output
