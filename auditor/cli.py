@@ -100,7 +100,7 @@ def run(
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow joblib/pickle models (can run code)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (text models)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
-    progress_every: float = typer.Option(DEFAULT_INTERVAL_S, "--progress-every", min=0.1,
+    progress_every: float = typer.Option(DEFAULT_INTERVAL_S, "--progress-every", min=0.1, max=86_400,
                                          help="Seconds between progress lines when stderr is not a terminal (CI logs)."),
     db: Optional[str] = typer.Option(None, "--db", help="Registry URL (default OUT/audits.sqlite; env AUDITOR_DB)."),
     waivers: Optional[Path] = typer.Option(None, "--waivers", "-w", help="Waivers file: check id, justification, approver, expiry."),
@@ -117,6 +117,8 @@ def run(
     from auditor.engine.audit import run_audit
     from auditor.progress import PlainProgress
 
+    if progress_every != progress_every:  # NaN passes click's range check (every comparison is false)
+        _fail(_usage("--progress-every nan: expected seconds between 0.1 and 86400"))
     if junit is not None:
         from auditor.render.junit import junit_path_problem
 

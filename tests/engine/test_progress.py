@@ -170,3 +170,12 @@ def test_loading_a_skops_model_imports_neither_pytorch_nor_dask_array(artefacts)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == []
+
+
+def test_a_progress_interval_that_is_not_a_number_of_seconds_is_refused(audit_args, tmp_path):
+    """inf and 1e300 passed the lower bound and then broke the progress thread (a traceback in the
+    log, OverflowError); NaN passed every comparison. Each is a usage error, nothing written."""
+    for value in ("inf", "1e300", "nan", "0.01"):
+        result = CliRunner().invoke(app, [*audit_args, "--out", str(tmp_path / value), "--progress-every", value])
+        assert result.exit_code == 2, (value, result.output)
+        assert "progress-every" in result.output and not (tmp_path / value).exists()
