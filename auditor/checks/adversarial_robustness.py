@@ -105,6 +105,15 @@ class AdversarialRobustness(Check):
         rows, start = rows[correct], start[correct]
         pred = None if pred is None else pred[correct]
         vectors = [vectors[i] for i in correct]
+        if not len(rows):  # nothing to attack: every gate on it says "nothing was measured (n = 0)"
+            return CheckOutput(
+                measurements={m: None for m in self.measurement_names(p)},
+                sample_sizes=[SampleSize(measurement=m, n=0) for m in self.measurement_names(p)],
+                summary=f"None of the {len(attr)} explained instances is predicted correctly, so there is no correct "
+                        "prediction to attack; nothing was measured.",
+                notes=[f"An attack flips a correct prediction; the model is wrong on all {len(attr)} explained instances "
+                       "(raise n_instances, or audit on data the model gets right more often)."],
+                key_figure="no correct prediction to attack", cost={"search_model_inputs": 0})
         goal = outcome_goal(ctx, rows, p.target_shift)
         spaces = model.substitution_spaces(ctx.data, rows, max_candidates=p.max_candidates,
                                            similarity_floor=1.0 - p.max_cosine_distance,

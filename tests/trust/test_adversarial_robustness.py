@@ -212,6 +212,19 @@ def test_too_few_instances_cannot_pass_a_gate(planted):
     assert result.status == Status.ERROR and "does not judge it (it needs at least 5 instances)" in result.error.message
 
 
+def test_no_correct_prediction_to_attack_is_nothing_measured(planted, monkeypatch):
+    """Every explained row predicted wrongly (labels flipped here): there is nothing to attack, so
+    the gate says nothing was measured; it was an internal numpy error (an argmax of nothing)."""
+    wrong = 1 - planted.predicted_index()
+    monkeypatch.setattr(planted, "label_index", lambda: wrong)
+    spec = CheckSpec(check="adversarial_robustness", params={"n_instances": 10},
+                     thresholds=[{"measurement": "edits_ratio_ci_high", "max": 1.0, "severity": "warn"}])
+    result = run_check(PlannedCheck(spec=spec, params=AdversarialRobustnessParams(n_instances=10)), planted)
+    assert result.status == Status.ERROR and "nothing was measured (n = 0)" in result.error.message
+    assert result.summary.startswith("None of the 10 explained instances is predicted correctly")
+    assert all(v is None for v in result.measurements.values())
+
+
 def test_a_model_no_attack_flips_passes_the_ratio_gate(planted):
     # one candidate value per feature, the one nearest in rank, and one edit: nothing flips
     spec = CheckSpec(check="adversarial_robustness", params={"n_instances": 12, "max_edits": 1, "max_candidates": 1},
