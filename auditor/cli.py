@@ -578,7 +578,7 @@ def users_list(
     from auditor.records.registry import open_registry
 
     try:
-        with open_registry(out_dir, db) as registry:
+        with open_registry(out_dir, db, must_exist=True) as registry:
             users = list_users(registry)
     except AuditorError as exc:
         _fail(exc)

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 
 from auditor.errors import AuditorError, UsageError
-from auditor.records.runs import ENV_DB, RUNS_TABLE, Run, iter_runs, latest_signoff, open_run, read_signoffs, utc_now
+from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, Run, iter_runs, latest_signoff, open_run, read_signoffs, utc_now
 from auditor.records.sqlite_reader import registry_file
 
 metadata = sa.MetaData()
@@ -263,6 +263,15 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
                          if Path(out).exists() else
                          f"{out} does not exist: no audits have been written there (give --out, or --db URL)")
     file = _sqlite_file(url)
+    if default:
+        from auditor.records.store import check_out_folder, is_stored_run
+
+        check_out_folder(Path(out))  # a registry is never written into a stored run (sealed) or a model's folder
+        missing = file is not None and (not file.exists() or (file.is_file() and file.stat().st_size == 0))
+        if must_exist and missing and not any(is_stored_run(v) for m in Path(out).iterdir() if m.is_dir()
+                                              for v in m.iterdir() if v.is_dir()):
+            raise UsageError(f"no audits under {out}: it holds neither a registry ({DEFAULT_DB_NAME}) nor a run folder "
+                             "(a mistyped --out?); this command only reads a registry and never creates one")
     if must_exist and not default and file is not None and (not file.exists() or (file.is_file() and file.stat().st_size == 0)):
         raise UsageError(f"the registry {file} does not exist (a mistyped --db or AUDITOR_DB?); this command only reads "
                          "a registry and never creates one")

@@ -385,3 +385,23 @@ def test_render_to_a_chosen_folder_and_refusals(cli, out, tmp_path, stub_pdf):
         res = cli("render", run, "--to", target)
         assert res.code == 2 and said in res.text, (target, res.text)
     assert files_of(out) == before
+
+
+def test_the_reading_commands_never_write_a_registry_into_a_run_a_model_folder_or_an_empty_folder(cli, out, tmp_path):
+    """`history`, `due` and `users list` build a missing default registry from the run folders; they
+    wrote it into whatever --out named: inside a stored run (which `verify` then called altered), a
+    model's folder, or a mistyped empty folder (then "nothing due", exit 0). Each is exit 2 now, and
+    nothing is written."""
+    sealed = files_of(run_path(out))
+    empty = tmp_path / "typo"
+    empty.mkdir()
+    for command in (["history"], ["due"], ["users", "list"]):
+        for where, said in ((run_path(out), "inside the stored run"), (out / MODEL, "is a model's folder"),
+                            (empty, "no audits under")):
+            res = cli(*command, "--out", where)
+            assert res.code == 2 and said in res.text, (command, where, res.text)
+    assert files_of(run_path(out)) == sealed and not list(empty.iterdir())
+    assert not (out / MODEL / "audits.sqlite").exists()
+    assert cli("verify", run_path(out)).code == 0
+    res = cli("history", "--out", out)  # the output folder itself: its registry built from the run folders
+    assert res.code == 0 and res.text.count(MODEL) == 2 and (out / "audits.sqlite").is_file()
