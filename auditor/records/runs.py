@@ -21,13 +21,13 @@ from typing import Any, Iterator
 
 from auditor.errors import Problem, ResultFileError, UsageError
 from auditor.hashing import sha256_bytes
-from auditor.records.store import versions
+from auditor.records.store import REGISTRY_FILE, versions
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 # The default registry inside an output folder, the variable naming another, and its table of runs
 # (auditor/records/registry.py); here so that `verify`, `history` and `due` can read it without
 # importing SQLAlchemy.
-DEFAULT_DB_NAME = "audits.sqlite"
+DEFAULT_DB_NAME = REGISTRY_FILE
 ENV_DB = "AUDITOR_DB"
 RUNS_TABLE = "auditor_runs"
 

@@ -29,15 +29,19 @@ _TMP = re.compile(r"^\.tmp-(\d+)-[0-9a-f]+$")
 SLUG_MAX = 80
 
 
+REGISTRY_FILE = "audits.sqlite"  # records.runs.DEFAULT_DB_NAME, beside the model folders in OUT (and its -journal, .unreadable-…)
+
+
 def slugify(name: str) -> str:
     """A folder name that cannot leave the output folder: letters, digits, '.', '_', '-' only,
     no leading dots, at most 80 characters. A name that is already such a folder name is its own
     slug; any other name gets the first 8 hex digits of its sha256 appended (``credit-scoring-1a2b3c4d``),
     so two different names never share a folder (a version series, a hash chain), and a name that
-    reduces to nothing gets ``model-<hash>``, stable and distinct."""
+    reduces to nothing gets ``model-<hash>``, stable and distinct. A name that begins like the
+    registry's file (``audits.sqlite``) is hashed too: its folder would take the registry's place."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
     slug = re.sub(r"\.{2,}", ".", slug)[:SLUG_MAX].strip("-.")
-    if slug and slug == name:
+    if slug and slug == name and not slug.lower().startswith(REGISTRY_FILE):  # the registry's own name is not a model's
         return slug
     digest = sha256_bytes(name.encode("utf-8", "surrogatepass"))[:8]
     return f"{slug[:SLUG_MAX - 9].strip('-.') or 'model'}-{digest}"

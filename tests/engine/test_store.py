@@ -78,6 +78,8 @@ def _h(name: str) -> str:
     ("a/../b", f"a-.-b-{_h('a/../b')}"),
     ("...hidden", f"hidden-{_h('...hidden')}"),
     ("x" * 100, "x" * 71 + f"-{_h('x' * 100)}"),
+    ("audits.sqlite", f"audits.sqlite-{_h('audits.sqlite')}"),  # the registry's file beside the model folders
+    ("AUDITS.SQLITE-journal", f"AUDITS.SQLITE-journal-{_h('AUDITS.SQLITE-journal')}"),
 ])
 def test_slugify(name, slug):
     assert slugify(name) == slug
