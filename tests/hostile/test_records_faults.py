@@ -405,3 +405,17 @@ def test_the_reading_commands_never_write_a_registry_into_a_run_a_model_folder_o
     assert cli("verify", run_path(out)).code == 0
     res = cli("history", "--out", out)  # the output folder itself: its registry built from the run folders
     assert res.code == 0 and res.text.count(MODEL) == 2 and (out / "audits.sqlite").is_file()
+
+
+def test_rebuild_skips_linked_and_copied_runs_naming_each(cli, out, tmp_path):
+    """A run folder linked in from elsewhere was indexed twice (a raw UNIQUE constraint error, exit
+    2); a run copied in as another version was indexed as that version, though `verify` calls it
+    altered. Rebuild indexes each run where it was written, once, and names what it skipped."""
+    (out / "linked").mkdir()
+    (out / "linked" / "v0001").symlink_to(run_path(out), target_is_directory=True)
+    shutil.copytree(run_path(out), out / MODEL / "v0003")
+    res = cli("history", "--rebuild", "--out", out)
+    assert res.code == 0 and "registry rebuilt: 2 runs indexed" in res.text, res.text
+    assert "a link to a folder outside" in res.text or "(a link)" in res.text
+    assert "written as 'v0001', not 'v0003' (a copied or renamed run)" in res.text
+    assert cli("verify", out / MODEL / "v0003").code == 1
