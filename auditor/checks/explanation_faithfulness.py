@@ -46,7 +46,7 @@ class FaithfulnessParams(Params):
     n_instances: int = count(50, MAX_INSTANCES)
     n_steps: int | None = count(None, MAX_CURVE_STEPS)  # curve points; None: one feature per step (tabular), 10 bins (text)
     bins: list[Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]] = Field(list(ERASER_BINS), min_length=1, max_length=MAX_CURVE_STEPS)  # shares of tokens, each in (0, 1)
-    correlation_runs: int = count(100, MAX_RESAMPLES)
+    correlation_runs: int = count(100, MAX_RESAMPLES, minimum=2)  # a correlation needs two random subsets
     correlation_subset: int | None = count(None, MAX_TOP_K)  # None: ceil(0.25 d)
 
 

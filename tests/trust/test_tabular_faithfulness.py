@@ -58,3 +58,13 @@ def test_a_one_feature_model_skips_the_checks_that_compare_feature_rankings(tmp_
     cls = CHECK_REGISTRY[check]
     result = run_check(PlannedCheck(spec=CheckSpec(check=check, params=params), params=cls.Params(**params)), ctx)
     assert result.status == Status.SKIPPED and "the model has one ('a')" in result.skipped_reason
+
+
+def test_a_faithfulness_correlation_needs_two_random_subsets_in_the_policy():
+    """correlation_runs: 1 passed the schema and then ended the check in an internal error."""
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="correlation_runs"):
+        FaithfulnessParams(correlation_runs=1)
+    assert FaithfulnessParams(correlation_runs=2).correlation_runs == 2
