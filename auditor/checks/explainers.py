@@ -21,9 +21,13 @@ def check_method_names(names: list[str]) -> list[str]:
 
 
 def available_methods(task: str, requested: list[str]) -> tuple[list[str], list[str]]:
-    """``requested`` split into the methods ``task`` has, and notes naming those it lacks."""
+    """``requested`` split into the methods ``task`` has, and notes naming those it lacks. None of
+    them: the check does not apply (SKIPPED, saying so), rather than a PASS that measured nothing."""
     have = EXPLAINERS.get(task, {})
     kept = [m for m in requested if m in have]
+    if not kept:
+        raise CheckNotApplicable(f"does not apply: none of the requested explainers ({', '.join(requested) or 'none'}) "
+                                 f"is available for {task} models (available: {', '.join(have) or 'none'})")
     notes = [f"{m}: not available for {task} models; its measurements are empty (skipped, not an error)."
              for m in requested if m not in have]
     return kept, notes

@@ -7,7 +7,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count
-from auditor.checks.explainers import check_method_names, ranks_something, require_two_features, unranked_note
+from auditor.checks.explainers import available_methods, check_method_names, ranks_something, require_two_features, unranked_note
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.metrics.agreement import feature_agreement
@@ -58,7 +58,8 @@ class LocalExplanations(Check):
     def run(self, ctx) -> CheckOutput:
         p = self.params
         require_two_features(ctx, "comparing SHAP's and LIME's top features")
-        attrs = {m: ctx.attribution(m, p.n_instances) for m in p.methods}
+        methods, lacking = available_methods(ctx.task, p.methods)
+        attrs = {m: ctx.attribution(m, p.n_instances) for m in methods}
         first = next(iter(attrs.values()))
         rows = first.row_ids
         proba = ctx.predict_proba_rows(rows)
@@ -83,7 +84,7 @@ class LocalExplanations(Check):
             table_rows.append(cells)
         measurements: dict[str, float | None] = {"n_explained": float(len(rows))}
         sizes = [SampleSize(measurement="n_explained", n=len(rows))]
-        notes = []
+        notes = list(lacking)
         k_agree = agreement_k(k, len(ctx.data.feature_names))
         if "shap" in attrs and "lime" in attrs:
             shap_ranks, lime_ranks = (ranks_something(list(attrs[m].values)) for m in ("shap", "lime"))

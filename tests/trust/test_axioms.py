@@ -71,3 +71,19 @@ def test_a_share_within_tolerance_of_fewer_than_five_instances_is_not_judged(tab
         else:
             assert result.status.value == "error" and not gate.passed, gate
             assert "with n = 4 the check does not judge it (it needs at least 5 instances)" in result.error.message
+
+
+def test_a_check_none_of_whose_explainers_the_task_has_is_skipped_saying_so(tabular):
+    """integrated gradients only, on a tabular model: the axioms, sanity and local-explanation
+    checks measured nothing and ended PASS (or, for local explanations, an internal error)."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.engine.runner import PlannedCheck, run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+
+    for name, key in (("explanation_axioms", "methods"), ("explanation_sanity", "explainers"),
+                      ("local_explanations", "methods")):
+        p = {key: ["integrated_gradients"], "n_instances": 5}
+        result = run_planned(PlannedCheck(spec=CheckSpec(check=name, params=p), params=CHECK_REGISTRY[name].Params(**p)),
+                             tabular.ctx)
+        assert result.status.value == "skipped", (name, result.status, result.error)
+        assert "none of the requested explainers (integrated_gradients) is available for tabular" in result.skipped_reason
