@@ -140,6 +140,22 @@ def test_labels_the_model_does_not_know(cli, tmp_path, artefacts, card_writer, c
     assert not (out / "tiny-model").exists()
 
 
+def test_text_in_a_column_the_model_reads_as_numbers_is_an_invalid_dataset(cli, tmp_path, artefacts, card_writer,
+                                                                         csv_writer, fast_policy):
+    """A card that names its features without types: "12y" in every row of x1 reads as a categorical
+    column and passes validation; the model cannot score it. Before, every check that scores ended
+    in ERROR with the model's own message; now exit 3 names the column, and nothing is written."""
+    frame = artefacts.frame.copy()
+    frame["x1"] = [f"{v:.0f}y" for v in frame["x1"]]
+    card = card_writer(tmp_path / "card", features=["x1", "x2", "x3", "color"])
+    out = tmp_path / "out"
+    result = cli.run(fast_policy, card, csv_writer(tmp_path, frame), out)
+    assert result.code == 3, result.raw
+    assert "the model cannot score the evaluation rows" in result.text
+    assert "column 'x1': holds text (e.g. '" in result.text and "column 'color'" not in result.text
+    assert not (out / "tiny-model").exists()
+
+
 def test_file_over_the_size_limit_is_refused_unread(cli, tmp_path, artefacts, card_writer, fast_policy, monkeypatch):
     import auditor.inputs.dataset
 
