@@ -120,7 +120,7 @@ def run(
     if progress_every != progress_every:  # NaN passes click's range check (every comparison is false)
         _fail(_usage("--progress-every nan: expected seconds between 0.1 and 86400"))
     if junit is not None:
-        from auditor.render.junit import junit_path_problem
+        from auditor.records.store import junit_path_problem
 
         if (problem := junit_path_problem(junit)) is not None:
             _fail(_usage(f"--junit {junit}: {problem}"))

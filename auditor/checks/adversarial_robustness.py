@@ -33,6 +33,7 @@ from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
 from auditor.metrics.ranking import ranking_key
 from auditor.metrics.statistics import finite_median, share_with_interval
+from auditor.errors import CheckNotApplicable
 from auditor.models.base import Capability
 from auditor.models.substitution import stack_inputs
 from auditor.results import FileRef, SampleSize, Table, TokenHighlights, TokenSpan
@@ -94,6 +95,9 @@ class AdversarialRobustness(Check):
         p = self.params
         model = ctx.model
         available_methods(ctx.task, [p.explainer])  # the one explainer this check follows, or not applicable
+        if model.has(Capability.FEATURE_TABLE) and set(ctx.data.feature_names) <= set(ctx.card.auditor.immutable_features):
+            raise CheckNotApplicable("does not apply: the card declares every feature immutable, so no attack can "
+                                     "change an input (a success rate of 0 would say nothing of the model)")
         attr = ctx.attribution(p.explainer, p.n_instances)
         vectors = feature_vectors(attr)
         rows = np.asarray(attr.row_ids)

@@ -120,6 +120,34 @@ def check_out_folder(out: Path) -> None:
                               f"folder above it ({resolved.parent}), which holds one folder per model")
 
 
+def junit_path_problem(path: Path) -> str | None:
+    """Why ``--junit PATH`` may not be written, or None. The file is replaced whole, so it must be
+    a new file or an earlier JUnit report: never a folder, a device, a FIFO or a link's target of
+    another kind, never a file that is not a JUnit report (the audited dataset, the model, a
+    policy), and never inside a stored run (a run is sealed: `auditor verify` would report an added
+    or altered file)."""
+    resolved = path.resolve()
+    for folder in resolved.parents:
+        if is_stored_run(folder):
+            return f"is inside the stored run {folder}; a run is sealed and is never modified"
+    if path.is_dir():
+        return "is a folder"
+    if not path.parent.is_dir():
+        return f"folder {path.parent} does not exist"
+    if not path.exists():
+        return None
+    if not path.is_file():
+        return "exists and is not a regular file (a device, a FIFO or a socket); choose a file path"
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if not (head.lstrip().startswith(b"<?xml") and b"<testsuites" in head):
+        return "exists and is not a JUnit report this command wrote; it would be replaced: remove it or choose another path"
+    return None
+
+
 def claim_model_dir(out: Path, model_name: str) -> Path:
     """:func:`model_dir`, refusing a folder whose runs belong to another model name (a folder
     written before slugs were collision-free, or one that differs only in case on a

@@ -15,7 +15,6 @@ whole or not at all (records/atomic.py).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from auditor.results import AuditResult, CheckResult, Status
 
@@ -60,36 +59,6 @@ def _testcase(suite: ET.Element, classname: str, check: CheckResult) -> None:
         out.append(f"waiver ({w.state}): {w.justification} — approved by {w.approver}, expires {w.expires}"
                    + (f"; status before the waiver: {w.status_before.value}" if w.status_before else ""))
     ET.SubElement(case, "system-out").text = "\n".join(out)
-
-
-def junit_path_problem(path: Path) -> str | None:
-    """Why ``--junit PATH`` may not be written, or None. The file is replaced whole, so it must be
-    a new file or an earlier JUnit report: never a folder, a device, a FIFO or a link's target of
-    another kind, never a file that is not a JUnit report (the audited dataset, the model, a
-    policy), and never inside a stored run (a run is sealed: `auditor verify` would report an added
-    or altered file)."""
-    from auditor.records.store import is_stored_run
-
-    resolved = path.resolve()
-    for folder in resolved.parents:
-        if is_stored_run(folder):
-            return f"is inside the stored run {folder}; a run is sealed and is never modified"
-    if path.is_dir():
-        return "is a folder"
-    if not path.parent.is_dir():
-        return f"folder {path.parent} does not exist"
-    if not path.exists():
-        return None
-    if not path.is_file():
-        return "exists and is not a regular file (a device, a FIFO or a socket); choose a file path"
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4096)
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    if not (head.lstrip().startswith(b"<?xml") and b"<testsuites" in head):
-        return "exists and is not a JUnit report this command wrote; it would be replaced: remove it or choose another path"
-    return None
 
 
 def junit_xml(result: AuditResult) -> bytes:

@@ -153,6 +153,14 @@ def test_multiclass_guided_attack_changes_only_the_planted_features(tmp_path):
     assert result.measurements["edits_ratio"] < 1
 
 
+def test_every_feature_immutable_is_not_applicable(tmp_path):
+    """No attack can change an input: the check ended PASS with "flipped 0%", a finding about nothing."""
+    ctx = planted_context(tmp_path, immutable=FEATURES, n=40)
+    spec = CheckSpec(check="adversarial_robustness", params={"n_instances": 10})
+    result = run_check(PlannedCheck(spec=spec, params=AdversarialRobustnessParams(n_instances=10)), ctx)
+    assert result.status == Status.SKIPPED and "every feature immutable" in result.skipped_reason
+
+
 def test_immutable_features_are_never_changed(tmp_path):
     ctx = planted_context(tmp_path, immutable=["x0"])
     _, rows = _attacks(ctx, {"explainer": "shap", "n_instances": 20, "max_edits": 8, "n_bootstrap": 50})
