@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import ResultFileError
-from auditor.records.runs import DEFAULT_DB_NAME, RUNS_TABLE, Run, open_run, record_line, signed_dir, signoff_log
+from auditor.records.runs import (DEFAULT_DB_NAME, RUNS_TABLE, VERSION_RE, Run, open_run, record_line, signed_dir,
+                                  signoff_log)
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, version_label
 
@@ -55,6 +56,11 @@ class Verification:
 
 def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
     """``db``: the registry holding the signing keys (default: the output folder's)."""
+    folder = Path(run_dir).resolve()
+    if VERSION_RE.match(folder.name) and (folder / "manifest.json").is_file() and not (folder / "result.json").exists():
+        # a stored run whose result.json was deleted: altered (exit 1), not "not a run directory" (a usage error)
+        return Verification(folder, 0, [Finding("result.json", "missing", "a stored run (it has its manifest.json) "
+                                                                           "without its result.json")])
     run = open_run(run_dir)
     findings: list[Finding] = []
     if run.manifest_bytes is None:
@@ -62,8 +68,10 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
     try:
         body = run.manifest
         listed: dict[str, str] = dict(body["files"])
-    except (ValueError, KeyError, TypeError) as exc:
-        return Verification(run.path, 0, [Finding("manifest.json", "altered", f"not a readable manifest ({exc})")])
+    except (ValueError, KeyError, TypeError):
+        return Verification(run.path, 0, [Finding("manifest.json", "altered", "not a readable manifest: it must be a "
+                                                                              "JSON object whose files map each path "
+                                                                              "to its sha256")])
 
     for rel, expected in sorted(listed.items()):
         path = run.path / rel

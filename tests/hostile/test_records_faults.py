@@ -419,3 +419,16 @@ def test_rebuild_skips_linked_and_copied_runs_naming_each(cli, out, tmp_path):
     assert "a link to a folder outside" in res.text or "(a link)" in res.text
     assert "written as 'v0001', not 'v0003' (a copied or renamed run)" in res.text
     assert cli("verify", out / MODEL / "v0003").code == 1
+
+
+def test_verify_calls_a_deleted_result_or_a_misshapen_manifest_altered_in_plain_words(cli, out):
+    """A stored run whose result.json was deleted was "not a run directory" (exit 2), and a manifest
+    whose files are a list was reported in Python's words ("list indices must be integers")."""
+    (run_path(out, 1) / "result.json").unlink()
+    res = cli("verify", run_path(out, 1))
+    assert res.code == 1 and "ALTERED" in res.text and "result.json: missing" in res.text, res.text
+    manifest = run_path(out, 2) / "manifest.json"
+    manifest.write_text(json.dumps([["files", {"result.json": "0" * 64}]]))  # a list, not an object
+    res = cli("verify", run_path(out, 2))
+    assert res.code == 1 and "not a readable manifest: it must be a JSON object" in res.text, res.text
+    assert "list indices" not in res.text
