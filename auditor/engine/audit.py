@@ -13,8 +13,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 
 from auditor.records.runs import VERSION_RE
 
@@ -28,8 +26,9 @@ from auditor.policy.load import LoadedPolicy, load_policy
 from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
-from auditor.results import AuditResult, CardFacts, CheckResult, DatasetRef, ModelRef, Status, worst
+from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, Status, worst
 from auditor.engine.runner import build_plan, check_gates, mark_approximate, run_plan
+from auditor.engine.unreadable_columns import refuse_unreadable_columns
 from auditor.models.base import Capability
 from auditor.models.kinds import kind_for_card, load_adapter
 from auditor.policy.traceability import build_traceability
@@ -257,58 +256,6 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     if dataset.source_rows is not None:
         ctx.files["evidence/dataset-sample.csv"] = sample_rows_csv(dataset)
     return PreparedAudit(loaded, model_card, dataset, model, plan, ctx)
-
-
-def refuse_unreadable_columns(ctx: AuditContext, checks: list[CheckResult]) -> None:
-    """After the checks, before anything is written: where checks ended in a ValueError or
-    TypeError because the model cannot read a column's values — text in a column it reads as
-    numbers, dates: with that column alone set to a number or missing, the estimator scores the
-    first rows — the dataset is invalid (exit 3, no run written) and the column named; it was an
-    audit whose every model check was an ERROR with the model's own message. A model that fails
-    for any other reason is left as the checks recorded it (the audit of a broken model goes on)."""
-    failed = [c for c in checks if c.status == Status.ERROR and c.error and c.error.type in ("ValueError", "TypeError")]
-    if not failed or not ctx.model.has(Capability.FEATURE_TABLE):
-        return
-    frame = ctx.data.frame[ctx.data.feature_names]
-    candidates = [c for c in frame.columns if frame[c].dtype.kind in "MmO" and frame[c].notna().any()]
-    culprits = _columns_it_cannot_read(ctx.model, frame, candidates)
-    if culprits:
-        problems = [Problem("", f"the model cannot score the evaluation rows ({failed[0].id}: "
-                                f"{failed[0].error.message.splitlines()[0] if failed[0].error.message else failed[0].error.type})")]
-        for col in culprits:
-            example = frame[col].dropna().iloc[0]
-            what = "dates" if frame[col].dtype.kind in "Mm" or hasattr(example, "isoformat") else "text"
-            problems.append(Problem(f"column {col!r}", f"holds {what} (e.g. {str(example)!r}) the model "
-                                                       "cannot read; fix the values, or declare the column's type in "
-                                                       "auditor.features"))
-        raise DatasetError(str(ctx.data.path), problems)
-
-
-def _columns_it_cannot_read(model, frame, candidates: list[str], rows: int = 20) -> list[str]:
-    """The ``candidates`` whose values alone stop the model's estimator on the first ``rows`` rows:
-    set to a number (0) or missing, the rows score. A probe of the estimator itself (not the cached
-    adapter, whose statistics count the audit's model inputs)."""
-    estimator = getattr(model, "estimator", None)
-    score = getattr(estimator, "predict_proba", None) or getattr(estimator, "predict", None)
-    if score is None:
-        return []
-    sample, found = frame.head(rows), []
-    try:
-        score(sample)
-        return []  # the estimator reads these rows: what failed is its output (the adapter's checks), not the data
-    except Exception:  # noqa: BLE001
-        pass
-    for col in candidates:
-        for stand_in in (0.0, np.nan):
-            probe = sample.copy()
-            probe[col] = stand_in
-            try:
-                score(probe)
-            except Exception:  # noqa: BLE001 - any failure: not this stand-in, or not this column alone
-                continue
-            found.append(col)
-            break
-    return found
 
 
 def run_audit(
