@@ -13,11 +13,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 
 from auditor.records.runs import VERSION_RE
 
 from auditor.engine.context import AuditContext
-from auditor.inputs.dataset import EvalDataset, load_dataset
+from auditor.inputs.dataset import EvalDataset, load_dataset, rows_named
 from auditor.errors import DatasetError, ModelCardError, Problem, UsageError
 from auditor.engine.executor import Executor, default_jobs
 from auditor.inputs.model_card import ModelCard, load_model_card
@@ -62,10 +64,15 @@ class RunRecord:
 
 
 def check_labels(data: EvalDataset, classes: list[str]) -> None:
+    """Every label one of the model's classes; the others named with the rows that hold them (the
+    file's rows where the policy sampled the dataset)."""
     unknown = sorted(set(data.labels) - set(classes))
     if unknown:
+        held = np.flatnonzero(np.isin(np.asarray(data.labels, dtype=object), unknown))
+        rows = held if data.source_rows is None else np.asarray(data.source_rows)[held]
         raise DatasetError(str(data.path), [Problem(
-            "target", f"labels the model does not know: {', '.join(map(repr, unknown))} (model classes: {', '.join(classes)})"
+            "target", f"labels the model does not know: {', '.join(map(repr, unknown))} in {rows_named(rows)} "
+                      f"(model classes: {', '.join(classes)})"
         )])
 
 

@@ -62,7 +62,13 @@ def _numeric_target(target: pd.Series, name: str, problems: list[Problem]) -> tu
 
 
 def _rows_text(mask: np.ndarray) -> str:
-    rows = np.flatnonzero(mask)
+    return rows_named(np.flatnonzero(mask))
+
+
+def rows_named(rows) -> str:
+    """Data rows in words, 0-based as every dataset problem names them: "row 3", or "rows 0, 5, 9 and
+    4 more"."""
+    rows = np.asarray(rows)
     listed = ", ".join(str(r) for r in rows[:MAX_LISTED])
     more = f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
     return f"row{'s' * (len(rows) != 1)} {listed}{more}"

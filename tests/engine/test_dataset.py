@@ -172,6 +172,6 @@ def test_labels_the_model_does_not_know(tmp_path, artefacts, pipeline_card, tiny
     with pytest.raises(DatasetError) as info:
         auditor.run_audit(tiny_policy_path, pipeline_card, path, tmp_path / "out")
     assert [(p.location, p.message) for p in info.value.problems] == [
-        ("target", "labels the model does not know: 'maybe' (model classes: no, yes)")
+        ("target", "labels the model does not know: 'maybe' in rows 0, 1 (model classes: no, yes)")
     ]
     assert not (tmp_path / "out").exists()  # nothing written for a rejected input

@@ -136,7 +136,7 @@ def test_labels_the_model_does_not_know(cli, tmp_path, artefacts, card_writer, c
     out = tmp_path / "out"
     result = cli.run(fast_policy, card_writer(tmp_path / "card"), csv_writer(tmp_path, frame), out)
     assert result.code == 3, result.raw
-    assert "target: labels the model does not know: 'maybe' (model classes: no, yes)" in result.text
+    assert "target: labels the model does not know: 'maybe' in rows 0, 5 (model classes: no, yes)" in result.text
     assert not (out / "tiny-model").exists()
 
 
@@ -246,3 +246,21 @@ def test_over_long_texts_are_truncated_and_reported(cli, tmp_path, text_inputs, 
     statuses = {c["id"]: c["status"] for c in res["checks"]}
     assert statuses["performance"] != "error", res["checks"][0]["error"]
     assert "3 of 16 texts are longer than the model" in (run_dir / "report.html").read_text(encoding="utf-8")
+
+
+def test_an_unknown_label_in_a_sampled_dataset_is_named_by_its_row_in_the_file(cli, tmp_path, artefacts, card_writer,
+                                                                              csv_writer, policy_writer):
+    """The file's last 1,000 of 3,000 rows hold a label the model does not know; the policy samples
+    1,500 rows (seeded, about 500 of them odd, at sample positions near 1,000-1,500): they are named
+    by their rows in the file (2,000 or later), not by their positions in the sample."""
+    import re
+
+    frame = pd.concat([artefacts.frame] * 10, ignore_index=True)
+    frame.loc[2_000:, "label"] = "maybe"
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(CARD_ONLY, dataset={"max_rows": 1_500}))
+    result = cli.run(policy, card_writer(tmp_path / "card"), csv_writer(tmp_path, frame), tmp_path / "out")
+    assert result.code == 3, result.raw
+    named = re.search(r"'maybe' in rows ([\d, ]+) and (\d+) more \(model classes: no, yes\)", result.text)
+    assert named, result.text
+    rows = [int(r) for r in named.group(1).split(", ")]
+    assert len(rows) == 5 and all(r >= 2_000 for r in rows) and 400 < len(rows) + int(named.group(2)) < 600
