@@ -27,7 +27,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count
+from auditor.checks.base import (MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count,
+                                 sample_sizes_of)
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
@@ -110,7 +111,7 @@ class AdversarialRobustness(Check):
         if not len(rows):  # nothing to attack: every gate on it says "nothing was measured (n = 0)"
             return CheckOutput(
                 measurements={m: None for m in self.measurement_names(p)},
-                sample_sizes=[SampleSize(measurement=m, n=0) for m in self.measurement_names(p)],
+                sample_sizes=sample_sizes_of(self.measurement_names(p), 0),
                 summary=f"None of the {len(attr)} explained instances is predicted correctly, so there is no correct "
                         "prediction to attack; nothing was measured.",
                 notes=[f"An attack flips a correct prediction; the model is wrong on all {len(attr)} explained instances "

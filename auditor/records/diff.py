@@ -31,7 +31,7 @@ from auditor.results import SEVERITY_RANK, Status
 from auditor.records.runs import VERSION_RE, Run, open_run, previous_run
 from auditor.records.atomic import publish_folder, staged_folder, write_tree
 from auditor.hashing import sha256_bytes
-from auditor.records.store import output_error, slugify
+from auditor.records.store import enclosing_run, output_error, slugify
 
 DIFF_SCHEMA_VERSION = 1
 # The report's own order (results.SEVERITY_RANK), WAIVED included; SKIPPED is no verdict to compare.
@@ -379,9 +379,8 @@ def check_diff_folder(target: Path) -> Path:
     """``--out`` for a diff: never inside a stored run (sealed), never a folder named like a
     version (it would be taken for a run)."""
     resolved = target.resolve()
-    for folder in (resolved, *resolved.parents):
-        if VERSION_RE.match(folder.name) and ((folder / "manifest.json").is_file() or (folder / "result.json").is_file()):
-            raise UsageError(f"--out {target} is inside the stored run {folder}; a run is sealed and is never modified")
+    if (folder := enclosing_run(resolved)) is not None:
+        raise UsageError(f"--out {target} is inside the stored run {folder}; a run is sealed and is never modified")
     if VERSION_RE.match(resolved.name):
         raise UsageError(f"--out {target}: a folder named like a version ({resolved.name}) would be taken for a run; "
                          "choose another name")

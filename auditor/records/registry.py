@@ -180,17 +180,17 @@ class Registry:
         """Re-index every run under ``out`` from its files, and drop rows of runs under ``out`` that
         no longer exist. Rows of other output folders (a shared registry) are left alone."""
         root = str(Path(out).resolve())
-        rows, self.skipped, seen = [], [], {}
+        rows, self.skipped, seen = [], [], set()
         for run in iter_runs(out):
             if run.path.parent.parent != Path(root):  # a linked folder: a run is indexed where it was written
                 self.skipped.append((run.path, f"a link to a folder outside {root}"))
                 continue
-            if str(run.path) in seen:
-                self.skipped.append((run.path, f"the same folder as {seen[str(run.path)]} (a link)"))
+            if run.path in seen:
+                self.skipped.append((run.path, "indexed already through another folder (a link)"))
                 continue
-            seen[str(run.path)] = run.path
+            seen.add(run.path)
             try:
-                written = run.result.get("version") if isinstance(run.result, dict) else None
+                written = run.result.get("version")
                 if written is not None and written != run.version:  # a copy placed as another version
                     self.skipped.append((run.path, f"its result.json was written as {written!r}, not {run.version!r} "
                                                    "(a copied or renamed run)"))

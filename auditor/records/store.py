@@ -105,14 +105,19 @@ def is_stored_run(folder: Path) -> bool:
     return bool(_VERSION.match(folder.name)) and ((folder / "manifest.json").is_file() or (folder / "result.json").is_file())
 
 
+def enclosing_run(path: Path) -> Path | None:
+    """The stored run ``path`` is, or lies inside (a run is sealed: nothing is written there), or None."""
+    resolved = Path(path).resolve()
+    return next((folder for folder in (resolved, *resolved.parents) if is_stored_run(folder)), None)
+
+
 def check_out_folder(out: Path) -> None:
     """An output folder is neither inside a stored run (a run is sealed) nor a model's own folder
     (its runs would be nested one level too deep, in a second version series)."""
     resolved = Path(out).resolve()
-    for folder in (resolved, *resolved.parents):
-        if is_stored_run(folder):
-            raise OutputPathError(f"--out {out} is inside the stored run {folder}; a run is sealed and is never "
-                                  f"modified: pass the output folder that holds the models ({folder.parent.parent})")
+    if (folder := enclosing_run(resolved)) is not None:
+        raise OutputPathError(f"--out {out} is inside the stored run {folder}; a run is sealed and is never "
+                              f"modified: pass the output folder that holds the models ({folder.parent.parent})")
     runs = [p.name for p in resolved.iterdir() if is_stored_run(p)] if resolved.is_dir() else []
     if runs:
         held = min(runs) if len(runs) == 1 else f"{min(runs)}…{max(runs)}"
@@ -126,10 +131,8 @@ def junit_path_problem(path: Path) -> str | None:
     another kind, never a file that is not a JUnit report (the audited dataset, the model, a
     policy), and never inside a stored run (a run is sealed: `auditor verify` would report an added
     or altered file)."""
-    resolved = path.resolve()
-    for folder in resolved.parents:
-        if is_stored_run(folder):
-            return f"is inside the stored run {folder}; a run is sealed and is never modified"
+    if (folder := enclosing_run(path)) is not None:
+        return f"is inside the stored run {folder}; a run is sealed and is never modified"
     if path.is_dir():
         return "is a folder"
     if not path.parent.is_dir():
