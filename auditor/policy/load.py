@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from auditor.errors import PolicyError, Problem
+from auditor.errors import PolicyError, Problem, WaiversError
 from auditor.inputs.validation import pydantic_problems
 from auditor.policy.catalog import builtin_policies, resolve_policy_path
 from auditor.policy.inheritance import compact, load_chain, merge_chain
@@ -92,11 +92,11 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
     sourced = [SourcedWaiver(w, src, loc) for w, (_, src, loc) in zip(policy.waivers, raw_waivers)]
     sourced += waiver_file.waivers if waiver_file else []
     ids = [c.check_id for c in policy.checks]
-    for sw in sourced:
-        if sw.waiver.check not in ids:
-            where = "" if sw.source == root.source else f"{sw.source}:"
-            problems.append(Problem(f"{where}{sw.location}.check",
-                                    f"unknown check id {sw.waiver.check!r}; the policy's checks: {', '.join(ids)}"))
+    unknown = [sw for sw in sourced if sw.waiver.check not in ids]
+    if unknown and not problems and {sw.source for sw in unknown} == {waiver_file and waiver_file.source}:
+        raise WaiversError(waiver_file.source, [_unknown_check(sw, "", ids, root.source) for sw in unknown])
+    problems += [_unknown_check(sw, "" if sw.source == root.source else f"{sw.source}:", ids, root.source)
+                 for sw in unknown]
     if problems:
         raise PolicyError(root.source, problems)
     return LoadedPolicy(
@@ -104,3 +104,8 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
         chain=[FileHash(source=f.source, sha256=f.sha256) for f in files], waivers=sourced,
         waivers_file=FileHash(source=waiver_file.source, sha256=waiver_file.sha256) if waiver_file else None,
     )
+
+
+def _unknown_check(sw: SourcedWaiver, where: str, ids: list[str], policy_source: str) -> Problem:
+    return Problem(f"{where}{sw.location}.check",
+                   f"unknown check id {sw.waiver.check!r}; the policy {policy_source} has: {', '.join(ids)}")

@@ -105,7 +105,18 @@ def test_unknown_check_id_in_a_waiver_is_a_policy_error(tmp_path, policy_writer,
         load_policy(policy, waivers)
     problems = {p.location: p.message for p in info.value.problems}
     assert set(problems) == {"waivers[0].check", f"{waivers}:waivers[0].check"}
-    assert problems["waivers[0].check"].startswith("unknown check id 'nope'; the policy's checks: card_completeness")
+    assert problems["waivers[0].check"].startswith(f"unknown check id 'nope'; the policy {policy} has: card_completeness")
+
+
+def test_unknown_check_id_only_in_the_waivers_file_is_headed_by_that_file(tmp_path, policy_writer, yaml_writer):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING))
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
+        {"check": "card_completeness", "justification": "j", "approver": "a", "expires": "2030-01-01"},
+        {"check": "ghost", "justification": "j", "approver": "a", "expires": "2030-01-01"}]})
+    result = invoke("validate", "-p", policy, "--waivers", waivers)
+    assert result.exit_code == 3, result.output
+    assert f"invalid waivers file {waivers} (1 problem)" in flat(result.stderr)
+    assert f"waivers[1].check: unknown check id 'ghost'; the policy {policy} has: card_completeness" in flat(result.stderr)
 
 
 @pytest.mark.parametrize("entry, location", [
@@ -213,5 +224,5 @@ def test_run_with_an_unknown_waiver_id_exits_3_before_loading_anything(failing, 
         {"check": "ghost", "justification": "j", "approver": "a", "expires": "2030-01-01"}]})
     result = run(failing, waivers, tmp_path / "out")
     assert result.exit_code == 3
-    assert "unknown check id 'ghost'" in result.stderr
+    assert "unknown check id 'ghost'" in result.stderr and f"invalid waivers file {waivers}" in flat(result.stderr)
     assert not (tmp_path / "out").exists()
