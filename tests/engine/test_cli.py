@@ -189,3 +189,24 @@ def test_python_dash_m_entry_point(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "policy file not found" in proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["history", "--out", ""], ["history", "--out="], ["render", "x", "--to", ""],
+                                  ["validate", "-p", "default", "-d", ""]])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, argv):
+    proc = subprocess.run([sys.executable, "-m", "auditor", *argv], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    name = argv[-1].rstrip("=") if argv[-1] else argv[-2]
+    assert f"{name} was given an empty value" in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written into the working folder
+
+
+def test_empty_path_option_reads_only_options_that_name_paths():
+    from auditor.cli import empty_path_option
+
+    assert empty_path_option(["run", "--comment", "", "--out", "r"]) is None
+    assert empty_path_option(["sign-off", "--", "--out", ""]) is None
+    assert empty_path_option(["run", "-o", ""]) == "-o"
+    assert empty_path_option(["run", "--junit="]) == "--junit"
+    assert empty_path_option(["run", "--out"]) is None  # click says the value is missing
