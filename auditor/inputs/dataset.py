@@ -84,6 +84,17 @@ def _text_among_other_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]
     return (text, other) if text.any() and other.any() else None
 
 
+def _booleans_among_numbers(series: pd.Series) -> np.ndarray | None:
+    """Cells holding true/false in a column whose other values are numbers (JSONL's, which has no
+    column types), else None: read as 1 and 0 they would pass as numbers nobody wrote."""
+    if series.dtype != object or series.map(lambda v: isinstance(v, str)).any():
+        return None  # text among them: a categorical column mixing kinds, reported as such
+    boolean = series.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+    number = series.map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)))
+    number = number.to_numpy(dtype=bool) & series.notna().to_numpy()
+    return boolean if boolean.any() and number.any() else None
+
+
 def _nested(series: pd.Series) -> np.ndarray:
     """Cells holding a list, mapping or array (JSONL objects, Parquet list/struct columns)."""
     if series.dtype != object:
@@ -307,6 +318,11 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             continue
         if series.isna().all():
             problems.append(Problem(f"column {col!r}", "every value is missing; a feature with no values cannot be audited"))
+            continue
+        booleans = _booleans_among_numbers(series)
+        if booleans is not None:
+            problems.append(Problem(f"column {col!r}", f"numbers, but true/false in {_rows_text(booleans)}; write "
+                                                       "those cells as numbers (or every cell of the column as true/false)"))
             continue
         if kind is None and not pd.api.types.is_numeric_dtype(series):
             mostly = _mostly_numbers(series)

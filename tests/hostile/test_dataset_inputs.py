@@ -123,6 +123,23 @@ def test_a_jsonl_categorical_mixing_text_and_numbers_names_the_odd_rows(cli, tmp
             f"text in the other {len(frame) - 3} rows with a value") in result.text, result.raw
 
 
+@pytest.mark.parametrize("declared", [False, True])
+def test_a_jsonl_number_column_holding_true_or_false_names_the_rows(cli, tmp_path, artefacts, card_writer, fast_policy,
+                                                                      declared):
+    """JSON's true is not the number 1: a numeric feature written true in two rows is refused with
+    the rows named, whether or not the card declares the column numeric."""
+    frame = artefacts.frame.copy()
+    frame["x1"] = frame["x1"].astype(object)
+    frame.loc[[3, 7], "x1"] = [True, False]
+    data = tmp_path / "rows.jsonl"
+    frame.to_json(data, orient="records", lines=True)
+    features = [{"name": c, "type": "categorical" if c == "color" else "numeric"} for c in ("x1", "x2", "x3", "color")]
+    card = card_writer(tmp_path / "card", **({"features": features} if declared else {}))
+    result = cli("validate", "--policy", fast_policy, "--card", card, "--data", data)
+    assert result.code == 3, result.raw
+    assert "column 'x1': numbers, but true/false in rows 3, 7" in result.text, result.raw
+
+
 def test_missing_dataset_file(cli, tmp_path, card_writer, fast_policy):
     data = tmp_path / "nope.csv"
     result = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", data)
