@@ -418,7 +418,7 @@ def read_result(source: Path) -> AuditResult:
     try:
         return AuditResult.model_validate_json(source.read_bytes())
     except ValidationError as exc:
-        problems = pydantic_problems(exc)
+        problems = pydantic_problems(exc, from_yaml=False)
     except OSError as exc:
         problems = [Problem("", f"cannot read it: {exc.strerror or exc}")]
 

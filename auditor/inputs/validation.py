@@ -34,8 +34,9 @@ class NumbersNotBooleans(BaseModel):
         return value
 
 
-def pydantic_problems(exc: ValidationError, prefix: str = "") -> list[Problem]:
-    """Turn a pydantic ValidationError into located problems (``checks[2].params.top_k``)."""
+def pydantic_problems(exc: ValidationError, prefix: str = "", *, from_yaml: bool = True) -> list[Problem]:
+    """Turn a pydantic ValidationError into located problems (``checks[2].params.top_k``);
+    ``from_yaml``: the input was YAML, so a number where text belongs gets YAML's quoting hint."""
     problems = []
     for err in exc.errors():
         loc = prefix
@@ -49,7 +50,7 @@ def pydantic_problems(exc: ValidationError, prefix: str = "") -> list[Problem]:
             msg = "unknown key"
         elif err["type"] == "missing":
             msg = "required key is missing"
-        elif err["type"] == "string_type" and isinstance(err.get("input"), (int, float)) and not isinstance(err.get("input"), bool):
+        elif from_yaml and err["type"] == "string_type" and isinstance(err.get("input"), (int, float)) and not isinstance(err.get("input"), bool):
             msg += f" (YAML read {err['input']!r} as a number: write it in quotes)"
         problems.append(Problem(loc, msg))
     return problems

@@ -176,6 +176,18 @@ def test_render_of_an_invalid_result_is_invalid_input(cli, tmp_path, records, co
     assert files_of(folder) == before
 
 
+def test_a_stored_result_with_a_number_for_text_gets_no_yaml_hint(cli, tmp_path, records):
+    """result.json is JSON: 'YAML read 5 as a number: write it in quotes' would send its reader astray."""
+    folder = tmp_path / "kept"
+    shutil.copytree(records.runs[0], folder)
+    result = json.loads((folder / "result.json").read_text())
+    result["version"] = 5
+    (folder / "result.json").write_text(json.dumps(result))
+    res = cli("render", folder)
+    assert res.code == 3 and "version: Input should be a valid string" in res.text, res.text
+    assert "YAML" not in res.text
+
+
 @pytest.mark.parametrize("content", MANGLED, ids=range(len(MANGLED)))
 def test_diff_of_an_invalid_result_is_invalid_input(cli, out, content):
     (run_path(out, 2) / "result.json").write_bytes(content)
