@@ -215,7 +215,7 @@ def validate(
     from auditor.inputs.model_card import load_model_card
     from auditor.policy.load import load_policy
     from auditor.engine.runner import build_plan, check_gates
-    from auditor.models.kinds import kind_for_card
+    from auditor.models.kinds import classes_without_loading, kind_for_card
 
     try:
         loaded = load_policy(policy, waivers)
@@ -241,11 +241,14 @@ def validate(
                 if planned.skip_reason:
                     out.print(f"  check {printable(planned.spec.check_id)} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)
             if data is not None:
-                from auditor.engine.audit import check_positive_class, fairness_groups
+                from auditor.engine.audit import check_labels, check_positive_class, fairness_groups
 
                 ds = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                                   fairness_groups=fairness_groups(plan))
                 check_positive_class(model_card, sorted(set(ds.labels.tolist())), "labels in the dataset")
+                classes = classes_without_loading(model_card)
+                if classes is not None:  # else the model's classes are known once it loads (auditor run)
+                    check_labels(ds, classes)
                 out.print(f"dataset {data}: valid ({len(ds)} rows, {len(ds.feature_names)} features)", markup=False, highlight=False, soft_wrap=True)
                 min_rows = loaded.policy.dataset.min_rows
                 if min_rows is not None and len(ds) < min_rows:

@@ -7,6 +7,9 @@ model loads (``auditor validate``).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from auditor.models.base import ModelAdapter
 from auditor.models.regression import TabularRegressor
 from auditor.models.tabular import TabularModel, load_tabular_model
@@ -36,6 +39,31 @@ def kind_for(task: str) -> type:
     if task not in KINDS:
         raise ValueError(f"no model kind serves task {task!r}; known: {', '.join(KINDS)}")
     return KINDS[task]
+
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def classes_without_loading(card) -> list[str] | None:
+    """The model's classes where they can be read without loading it (``auditor validate``): a
+    prompted LM's label words, a transformers classifier's ``id2label`` in config.json. None where
+    only loading tells (scikit-learn) or config.json does not name them plainly (the load will say)."""
+    kind = kind_for_card(card)
+    if kind is PromptedCausalLM:
+        return list(card.auditor.label_words or {}) or None
+    if kind is not TextModel:
+        return None
+    config_file = Path(card.model_path) / "config.json"
+    try:
+        if config_file.stat().st_size > MAX_CONFIG_BYTES:
+            return None
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    id2label = config.get("id2label") if isinstance(config, dict) else None
+    if not isinstance(id2label, dict) or set(id2label) != {str(i) for i in range(len(id2label))}:
+        return None
+    return [str(id2label[str(i)]) for i in range(len(id2label))]
 
 
 def load_adapter(card, feature_names: list[str], *, allow_pickle: bool = False, device: str = "cpu") -> ModelAdapter:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -231,6 +232,40 @@ def test_non_text_values_in_the_text_column(cli, tmp_path, text_inputs):
     result = cli("validate", "--policy", text_inputs.policy, "--card", text_inputs.card, "--data", data)
     assert result.code == 3, result.raw
     assert "column 'text': expected text, got missing or non-text values in rows 1, 2" in result.text
+
+
+def test_validate_names_labels_a_text_model_does_not_know_without_loading_it(cli, tmp_path, text_inputs):
+    """A transformers classifier's classes are in its config.json: validate reads them there (the
+    model is not loaded) and names the rows holding other labels, as run does."""
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["good film", "bad film", "odd film", "fine film"],
+                                   ["positive", "negative", "neutral", "positive"])
+    result = cli("validate", "--policy", text_inputs.policy, "--card", text_inputs.card, "--data", data)
+    assert result.code == 3, result.raw
+    assert "labels the model does not know: 'neutral' in row 2 (model classes: negative, positive)" in result.text
+
+
+def test_classes_without_loading_reads_only_plain_id2label(tmp_path, text_inputs):
+    import shutil
+
+    from auditor.models.kinds import classes_without_loading
+
+    from types import SimpleNamespace
+
+    card = load_model_card(text_inputs.card)
+    assert classes_without_loading(card) == ["negative", "positive"]
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    card = SimpleNamespace(auditor=card.auditor, model_path=model)
+    config = json.loads((model / "config.json").read_text())
+    for id2label in ({"1": "positive"}, ["negative", "positive"], None):
+        config["id2label"] = id2label
+        (model / "config.json").write_text(json.dumps(config))
+        assert classes_without_loading(card) is None  # the load refuses or defaults them, and says so
+    (model / "config.json").write_text("{not json")
+    assert classes_without_loading(card) is None
+    prompted = SimpleNamespace(model=SimpleNamespace(head="causal-lm"), task="text-classification",
+                               label_words={"negative": " bad", "positive": " good"})
+    assert classes_without_loading(SimpleNamespace(auditor=prompted, model_path=model)) == ["negative", "positive"]
 
 
 def test_non_utf8_text(cli, tmp_path, text_inputs):
