@@ -150,15 +150,16 @@ class AdversarialRobustness(Check):
             "edits_ratio": ratio["ratio"], "edits_ratio_ci_low": ratio["ci_low"], "edits_ratio_ci_high": ratio["ci_high"],
             "median_substitution_closeness": finite_median(closeness),
         }
-        # Too few attacked instances: no interval is judged. An interval of zero width over enough
-        # instances is a finding (no order flipped anything: the ratio is exactly 1), not a small sample.
+        # Too few attacked instances: neither the ratio nor its interval is judged (one pair's ratio
+        # would pass or warn by chance). An interval of zero width over enough instances is a finding
+        # (no order flipped anything: the ratio is exactly 1), not a small sample.
         sample_sizes = [SampleSize(measurement=m, n=n, min_n=MIN_PAIRS if m.startswith("success_rate_ci") else None)
                         for m in ("n_instances", "success_rate", "success_rate_ci_low", "success_rate_ci_high",
                                   "control_success_rate")]
         sample_sizes += [SampleSize(measurement="median_edits_to_flip", n=int(g_ok.sum())),
                          SampleSize(measurement="median_edits_to_flip_control", n=int(c_ok.sum())),
                          SampleSize(measurement="median_substitution_closeness", n=len(closeness))]
-        sample_sizes += [SampleSize(measurement=m, n=ratio["n"], min_n=None if m == "edits_ratio" else MIN_PAIRS)
+        sample_sizes += [SampleSize(measurement=m, n=ratio["n"], min_n=MIN_PAIRS)
                          for m in ("edits_ratio", "edits_ratio_ci_low", "edits_ratio_ci_high")]
 
         verb = "shifted" if ctx.regression else "flipped"
