@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from auditor.errors import AuditorError, UsageError
 from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, Run, iter_runs, latest_signoff, open_run, read_signoffs, utc_now
-from auditor.records.sqlite_reader import registry_file
+from auditor.records.sqlite_reader import LIKE_ESCAPE, model_dir_pattern, registry_file
 
 metadata = sa.MetaData()
 
@@ -216,7 +216,7 @@ class Registry:
     def history(self, model: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(*[runs_table.c[name] for name in COLUMNS])
         if model:
-            query = query.where(sa.or_(runs_table.c.model == model, runs_table.c.model_dir.like(f"%{os.sep}{model}")))
+            query = query.where(sa.or_(runs_table.c.model == model, runs_table.c.model_dir.like(model_dir_pattern(model), escape=LIKE_ESCAPE)))
         query = query.order_by(runs_table.c.model, runs_table.c.model_dir, runs_table.c.version_number)
         return [dict(row._mapping) for row in self.rows(query)]
 

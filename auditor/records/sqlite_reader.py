@@ -27,6 +27,16 @@ RUN_COLUMNS = (
 )
 
 
+LIKE_ESCAPE = "\\"
+
+
+def model_dir_pattern(model: str) -> str:
+    """A LIKE pattern (with :data:`LIKE_ESCAPE`) for a model folder named ``model`` exactly: its ``_``
+    and ``%`` are literal (``risk_v1`` must not list ``riskXv1``'s runs, nor ``%`` every model's)."""
+    suffix = os.sep + model  # a Windows separator is the escape character: escaped too
+    return "%" + suffix.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+
+
 def connect_read_only(file: Path) -> sqlite3.Connection:
     """A connection that can neither create nor write ``file``; through an SQLite URI whose path
     pathlib percent-encodes (a folder named "a?b" stays one folder)."""
@@ -60,7 +70,8 @@ def read_runs(out: str | Path | None, db: str | None = None, model: str | None =
             return None
         query, params = f"SELECT {', '.join(RUN_COLUMNS)} FROM {RUNS_TABLE}", ()
         if model:
-            query, params = query + " WHERE model = ? OR model_dir LIKE ?", (model, f"%{os.sep}{model}")
+            query = query + f" WHERE model = ? OR model_dir LIKE ? ESCAPE '{LIKE_ESCAPE}'"
+            params = (model, model_dir_pattern(model))
         query += " ORDER BY model, model_dir, version_number"
         return [dict(zip(RUN_COLUMNS, row)) for row in conn.execute(query, params)]
     except (sqlite3.Error, UnicodeError):
