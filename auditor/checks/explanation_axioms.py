@@ -22,10 +22,11 @@ from __future__ import annotations
 
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import ConfigDict, field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MIN_JUDGED, Check, CheckOutput, Params, count, fraction
 from auditor.checks.explainers import available_methods, check_method_names
+from auditor.inputs.validation import NumbersNotBooleans
 from auditor.metrics.faithfulness import completeness_gap, efficiency_gap
 from auditor.results import BarChart, FileRef, SampleSize, Table
 
@@ -33,7 +34,7 @@ AXIOMS = {"shap": "efficiency", "kernel_shap": "efficiency", "integrated_gradien
 SUFFIXES = ("_within_tolerance_share", "_gap_median", "_gap_max")
 
 
-class Tolerances(BaseModel):
+class Tolerances(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     completeness_rel: float = fraction(0.05, low_open=False)  # IG / gradient×input relative gap

@@ -11,15 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from auditor.explain import text_methods
+from auditor.inputs.validation import NumbersNotBooleans
 from auditor.explain.attribution import Attribution
 from auditor.explain.tabular_lime import explain_lime_tabular
 from auditor.explain.tabular_shap import explain_shap_tabular
 
 
-class _Params(BaseModel):
+class _Params(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -113,7 +114,7 @@ class TextShapParams(_Params):
 @dataclass(frozen=True)
 class Explainer:
     fn: Callable[..., Attribution]
-    Params: type[BaseModel]
+    Params: type[NumbersNotBooleans]
     stochastic: bool = False  # results depend on a seed (seed stability applies)
 
 

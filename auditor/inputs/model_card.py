@@ -14,14 +14,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auditor.errors import ModelCardError, Problem
-from auditor.inputs.validation import pydantic_problems
+from auditor.inputs.validation import NumbersNotBooleans, pydantic_problems
 from auditor.inputs.yamlio import load_yaml_text, read_text_limited
 
 MAX_CARD_BYTES = 2_000_000
 PLACEHOLDER = "[More Information Needed]"
 
 
-class ModelArtefact(BaseModel):
+class ModelArtefact(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: str
@@ -45,7 +45,7 @@ class FeatureSpec(BaseModel):
     type: Literal["numeric", "categorical"] | None = None
 
 
-class AuditorBlock(BaseModel):
+class AuditorBlock(NumbersNotBooleans):
     """The audit facts of a card (its ``auditor:`` block)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

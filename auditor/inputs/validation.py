@@ -8,6 +8,14 @@ from pydantic import BaseModel, ValidationError, field_validator
 from auditor.errors import Problem
 
 
+def _takes_text(annotation) -> bool:
+    import types
+    import typing
+
+    return annotation is str or (typing.get_origin(annotation) in (typing.Union, types.UnionType)
+                                  and str in typing.get_args(annotation))
+
+
 def _numeric(annotation) -> bool:
     """Whether a field takes an int or a float (and not also a bool)."""
     import types
@@ -30,8 +38,14 @@ class NumbersNotBooleans(BaseModel):
     def _no_boolean_numbers(cls, value, info):
         field = cls.model_fields.get(info.field_name)
         if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+            if _takes_text(field.annotation):  # a class name: `positive_class: yes` would become 1
+                raise ValueError(f"{str(value).lower()}: YAML reads yes/no/on/off/true/false as a boolean; write the "
+                                 f"value in quotes (\"yes\")")
             raise ValueError(f"{str(value).lower()} where a number belongs (YAML reads yes/no/on/off as true/false)")
         return value
+
+
+ISO_DAY = r"^\d{4}-\d{2}-\d{2}$"  # what date.fromisoformat accepts besides (20270102, 2027-W01-1) is not asked for
 
 
 def pydantic_problems(exc: ValidationError, prefix: str = "", *, from_yaml: bool = True) -> list[Problem]:

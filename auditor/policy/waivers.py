@@ -18,21 +18,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from auditor.errors import Problem, UsageError, WaiversError
 from auditor.results import CheckResult, Status, WaiverRecord
-from auditor.inputs.validation import pydantic_problems
+from auditor.inputs.validation import ISO_DAY, NumbersNotBooleans, pydantic_problems
 from auditor.inputs.yamlio import load_yaml_text, read_text_limited
 
 MAX_WAIVERS_BYTES = 1_000_000
 WAIVABLE = (Status.FAIL, Status.WARN)
 
 
-class Waiver(BaseModel):
+class Waiver(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     check: str = Field(min_length=1)  # a check id of the resolved policy
@@ -54,6 +55,8 @@ class Waiver(BaseModel):
         if isinstance(value, dt.datetime) or not isinstance(value, (dt.date, str)):
             raise ValueError("expected a date, YYYY-MM-DD")
         if isinstance(value, str):
+            if not re.match(ISO_DAY, value):
+                raise ValueError(f"expected a date, YYYY-MM-DD; got {value!r}")
             try:
                 return dt.date.fromisoformat(value)
             except ValueError:
@@ -61,7 +64,7 @@ class Waiver(BaseModel):
         return value
 
 
-class WaiversFile(BaseModel):
+class WaiversFile(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: int = Field(default=1, ge=1, le=1)

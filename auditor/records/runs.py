@@ -163,6 +163,8 @@ def latest_signoff(run: Run) -> dict[str, Any] | None:
 
 def parse_date(text: str, what: str = "date") -> date:
     try:
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", text):  # fromisoformat also takes 20270102 and 2027-W01-1
+            raise ValueError(text)
         return date.fromisoformat(text)
     except (TypeError, ValueError):
         raise UsageError(f"{what} must be a date as YYYY-MM-DD, got {text!r}") from None

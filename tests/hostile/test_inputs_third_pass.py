@@ -213,6 +213,9 @@ def test_a_policy_not_yet_in_effect_is_said_by_validate_and_in_the_report(cli, t
     ({"checks": [{"check": "performance", "params": {"n_bootstrap": True}}]}, "checks[0].params.n_bootstrap"),
     ({"checks": [{"check": "card_completeness", "thresholds": [{"measurement": "completeness", "min": True}]}]},
      "checks[0].thresholds[0].min"),
+    ({"explainers": {"shap": {"background_size": True}}}, "explainers.shap.background_size"),
+    ({"checks": [{"check": "explanation_axioms", "params": {"tolerances": {"efficiency_atol": True}}}]},
+     "checks[0].params.tolerances.efficiency_atol"),
 ])
 def test_true_where_a_number_belongs_is_refused_not_read_as_one(cli, tmp_path, policy_writer, change, location):
     """YAML reads yes/true as a boolean and pydantic's lax mode would make it 1 (a bound of 1.0)."""
@@ -220,3 +223,31 @@ def test_true_where_a_number_belongs_is_refused_not_read_as_one(cli, tmp_path, p
     res = cli("validate", "--policy", policy)
     assert res.code == 3, res.text
     assert f"{location}: Value error, true where a number belongs" in res.text
+
+
+def test_true_in_a_waivers_file_or_a_card_is_refused_not_read_as_one(cli, tmp_path, policy_writer, card_writer):
+    """A waivers file's schema_version, and a card's class name (`positive_class: yes` became '1')."""
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(checks=[{"check": "card_completeness"}]))
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("schema_version: yes\nwaivers: []\n")
+    res = cli("validate", "--policy", policy, "--waivers", waivers)
+    assert res.code == 3 and "schema_version: Value error, true where a number belongs" in res.text, res.text
+    card = card_writer(tmp_path / "card", positive_class=True)
+    res = cli("validate", "--policy", policy, "--card", card)
+    assert res.code == 3, res.text
+    assert "auditor.positive_class: Value error, true: YAML reads yes/no/on/off/true/false as a boolean" in res.text
+
+
+@pytest.mark.parametrize("day", ["20270102", "2027-W01-1", "2027-1-2"])
+def test_a_date_is_written_yyyy_mm_dd_as_the_message_says(cli, tmp_path, policy_writer, day):
+    """date.fromisoformat also reads 20270102 and ISO week dates; the messages ask for YYYY-MM-DD."""
+    from auditor.errors import UsageError
+    from auditor.records.runs import parse_date
+
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(checks=[{"check": "card_completeness"}]))
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(f"waivers:\n  - {{check: card_completeness, justification: j, approver: a, expires: '{day}'}}\n")
+    res = cli("validate", "--policy", policy, "--waivers", waivers)
+    assert res.code == 3 and f"expected a date, YYYY-MM-DD; got '{day}'" in res.text, res.text
+    with pytest.raises(UsageError, match="must be a date as YYYY-MM-DD"):
+        parse_date(day, "--valid-until")
