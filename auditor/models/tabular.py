@@ -288,6 +288,19 @@ def removal_baseline(data) -> pd.DataFrame:
     return pd.DataFrame([row], columns=frame.columns)
 
 
+def _check_fitted(estimator, path) -> None:
+    """An estimator that was never fitted is refused as an artefact (it has no classes and predicts nothing)."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        raise ModelLoadError(f"{path}: the {type(estimator).__name__} in it was never fitted; save it after fit()") from None
+    except Exception:  # noqa: BLE001 - not a scikit-learn estimator (no tags, no fit): the kind's own checks judge it
+        pass
+
+
 def load_tabular_model(card, feature_names: list[str], *, allow_pickle: bool = False,
                        kind: type = TabularModel) -> TabularModel:
     """Load the card's scikit-learn artefact behind ``kind`` (TabularModel or a subclass); an
@@ -299,9 +312,17 @@ def load_tabular_model(card, feature_names: list[str], *, allow_pickle: bool = F
     )
     from auditor.errors import ModelCardError, Problem
 
+    _check_fitted(estimator, card.model_path)
     problem = kind.mismatch(estimator)
     if problem:
         raise ModelCardError(str(card.path), [Problem("auditor.task", f"{block.task}: {problem}")])
+    n_fitted = getattr(estimator, "n_features_in_", None)  # set by fit, named table or not
+    if getattr(estimator, "feature_names_in_", None) is None and isinstance(n_fitted, (int, np.integer)) \
+            and n_fitted != len(feature_names):
+        raise ModelCardError(str(card.path), [Problem(
+            "auditor.features", f"the model was fitted on {n_fitted} unnamed columns; the audit has {len(feature_names)} "
+                                f"features ({', '.join(feature_names[:10])}{' …' if len(feature_names) > 10 else ''}); "
+                                "list the model's columns, in its order, in the card's features")])
     fitted = getattr(estimator, "feature_names_in_", None)  # set when it was fitted on a named table
     if fitted is not None and [str(c) for c in fitted] != list(feature_names):
         fitted = [str(c) for c in fitted]

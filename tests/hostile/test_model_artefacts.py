@@ -78,6 +78,35 @@ def test_estimator_without_predict_proba(run_card, bad_model):
     assert "error: NoProbaClassifier has no predict_proba; auditor needs probabilities" in result.text
 
 
+def test_an_unfitted_estimator_is_refused_as_the_artefact(run_card, tmp_path):
+    """It was blamed on the dataset: 'labels the model does not know … (model classes: )', exit 3."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    path = tmp_path / "model.joblib"
+    joblib.dump(LogisticRegression(), path)
+    result = run_card("--allow-pickle", model={"path": str(path), "format": "joblib"})
+    assert result.code == 4, result.text
+    assert f"error: {path}: the LogisticRegression in it was never fitted; save it after fit()" in result.text
+    assert not result.out.exists()
+
+
+def test_a_model_fitted_on_fewer_unnamed_columns_is_refused_before_the_run(run_card, tmp_path, artefacts):
+    """Fitted on a bare array of 2 columns, audited with 4 features: every model check had ended in
+    ERROR ('X has 4 features, but … is expecting 2') in a stored run."""
+    import joblib
+    from sklearn.tree import DecisionTreeClassifier
+
+    frame = artefacts.frame
+    path = tmp_path / "model.joblib"
+    joblib.dump(DecisionTreeClassifier(max_depth=2).fit(frame[["x1", "x2"]].to_numpy(), frame["label"]), path)
+    result = run_card("--allow-pickle", model={"path": str(path), "format": "joblib"})
+    assert result.code == 3, result.text
+    assert "auditor.features: the model was fitted on 2 unnamed columns; the audit has 4 features (x1, x2, x3, color)" \
+        in result.text
+    assert not result.out.exists()
+
+
 def test_garbage_pickle_with_allow_pickle(run_card, tmp_path):
     path = tmp_path / "model.joblib"
     path.write_bytes(b"\x80\x05garbage")
