@@ -10,6 +10,7 @@ import csv
 import json
 import warnings
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,11 @@ from auditor.inputs.yamlio import byte_location
 MAX_DATASET_BYTES = 2_000_000_000
 MAX_TEXT_CHARS = 1_000_000  # per text field: a model reads at most a few thousand characters of it
 MAX_LISTED = 5  # rows named per problem before "... and N more"
+# What pandas reads as missing by default. In a CSV only an empty cell is missing: "NA" can be a
+# category (North America), "None" a label, a review's whole text. In a column of numbers these
+# still mean missing (R writes NA), as they always did.
+MISSING_WORDS = frozenset({"#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                           "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 
 
 @dataclass
@@ -95,6 +101,26 @@ def _booleans_among_numbers(series: pd.Series) -> np.ndarray | None:
     return boolean if boolean.any() and number.any() else None
 
 
+def _only_numbers(series: pd.Series) -> bool:
+    """A column pandas left untyped (object) whose values are all numbers: a 31-digit integer in a
+    JSONL or CSV column, a Parquet decimal column."""
+    if series.dtype != object:
+        return False
+    present = series[series.notna().to_numpy()]
+    return len(present) > 0 and bool(present.map(
+        lambda v: isinstance(v, (int, float, Decimal, np.number)) and not isinstance(v, (bool, np.bool_))).all())
+
+
+def _as_float(value) -> float:
+    """A number as a float; beyond float's range (an integer of 400 digits) infinite, which is reported."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return np.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return np.inf if value > 0 else -np.inf
+
+
 def _nested(series: pd.Series) -> np.ndarray:
     """Cells holding a list, mapping or array (JSONL objects, Parquet list/struct columns)."""
     if series.dtype != object:
@@ -128,7 +154,10 @@ def _delimiter_hint(df: pd.DataFrame) -> list[Problem]:
     return []
 
 
-def read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The file as a table; ``text_columns`` are read as text whatever they hold (a CSV review of
+    digits stays a text). A CSV's words for missing values in text cells are noted in
+    ``frame.attrs["notes"]``."""
     source = str(path)
     if not path.is_file():  # a device, FIFO or folder is never read (/dev/zero would never end)
         raise DatasetError(source, [Problem("", "not a regular file" if path.exists() else "file not found")])
@@ -140,7 +169,7 @@ def read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return _read_csv(path)
+            return _read_csv(path, text_columns)
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if suffix in (".jsonl", ".ndjson"):
@@ -154,7 +183,8 @@ def read_table(path: Path) -> pd.DataFrame:
     raise DatasetError(source, [Problem("", f"unsupported file type {suffix!r}; use .csv, .parquet or .jsonl")])
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    csv.field_size_limit(MAX_DATASET_BYTES)  # a long review is a field; MAX_TEXT_CHARS is checked per row later
     with path.open(encoding="utf-8", newline="") as fh:
         try:
             header = next(csv.reader(fh), [])
@@ -172,12 +202,35 @@ def _read_csv(path: Path) -> pd.DataFrame:
         # A row longer than the header: pandas would silently drop fields (or, without
         # index_col=False, shift the header onto the wrong columns).
         warnings.simplefilter("error", pd.errors.ParserWarning)
-        frame = pd.read_csv(path, encoding="utf-8", keep_default_na=True, index_col=False)
+        frame = pd.read_csv(path, encoding="utf-8", keep_default_na=False, na_values=[""], index_col=False,
+                            dtype={c: str for c in text_columns if c in seen})
     # A row shorter than the header: pandas would fill the missing fields with NaN, silently.
     short = _csv_shape_problems(path)
     if short:
         raise DatasetError(str(path), short)
+    frame.attrs["notes"] = _missing_words(frame, set(text_columns))
     return frame
+
+
+def _missing_words(frame: pd.DataFrame, text_columns: set[str]) -> list[str]:
+    """In a column of numbers, the cells holding a word for missing (NA, null …) become missing, as
+    pandas reads them; in any other column they stay the text they are, and a note says where."""
+    notes = []
+    for col in frame.columns:
+        series = frame[col]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        words = series.isin(MISSING_WORDS).to_numpy(dtype=bool)
+        if not words.any():
+            continue
+        rest = series[~words & series.notna().to_numpy()]
+        if col not in text_columns and pd.to_numeric(rest, errors="coerce").notna().all():
+            frame[col] = pd.to_numeric(series.where(~words), errors="coerce")
+            continue
+        found = ", ".join(repr(w) for w in sorted(set(series[words])))
+        notes.append(f"column {col!r}: {found} in {_rows_text(words)} read as the text written, not as a missing value "
+                     "(in a CSV only an empty cell is missing)")
+    return notes
 
 
 def _csv_shape_problems(path: Path) -> list[Problem]:
@@ -195,6 +248,8 @@ def _csv_shape_problems(path: Path) -> list[Problem]:
                         problems.append(Problem(f"line {reader.line_num}", f"{len(fields)} fields; the header has {width}{hint}"))
         except csv.Error as exc:
             problems.append(Problem(f"line {reader.line_num}", f"cannot parse the line: {exc}"))
+        except UnicodeDecodeError:
+            problems.append(Problem(_first_invalid_utf8(path), "file is not valid UTF-8"))
     if n_bad > MAX_LISTED:
         problems.append(Problem("", f"... and {n_bad - MAX_LISTED} more lines whose number of fields differs from the header's"))
     return problems
@@ -245,8 +300,8 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     """
     path = Path(path)
     source = str(path)
-    df = read_table(path)
     block = card.auditor
+    df = read_table(path, (block.text_column,) if block.task == "text-classification" and block.text_column else ())
     problems: list[Problem] = []
     if len(df) == 0:
         raise DatasetError(source, [Problem("", "the dataset has no rows")])
@@ -324,6 +379,8 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             problems.append(Problem(f"column {col!r}", f"numbers, but true/false in {_rows_text(booleans)}; write "
                                                        "those cells as numbers (or every cell of the column as true/false)"))
             continue
+        if kind != "categorical" and _only_numbers(series):  # integers beyond 64 bits, decimals: numbers pandas left untyped
+            series = pd.Series([_as_float(v) for v in series], index=series.index, dtype=float)
         if kind is None and not pd.api.types.is_numeric_dtype(series):
             mostly = _mostly_numbers(series)
             if mostly is not None:
@@ -361,7 +418,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     if problems:
         raise DatasetError(source, problems)
 
-    notes = []
+    notes = list(df.attrs.get("notes", []))
     n_missing = int(frame.isna().sum().sum())
     if n_missing:
         notes.append(f"{n_missing} missing feature values, passed to the model as missing (the card allows it)")

@@ -124,6 +124,85 @@ def test_a_jsonl_categorical_mixing_text_and_numbers_names_the_odd_rows(cli, tmp
             f"text in the other {len(frame) - 3} rows with a value") in result.text, result.raw
 
 
+def test_a_csv_reads_only_an_empty_cell_as_missing_but_na_still_means_missing_among_numbers(tmp_path, artefacts,
+                                                                                             card_writer):
+    """pandas reads "NA", "None", "null" … as missing: a colour "NA" (a category) was imputed and a
+    label "None" reported as a missing target. Only an empty cell is missing in a CSV now, and a note
+    names the text cells; in a column of numbers (R writes NA) the words still mean missing."""
+    frame = artefacts.frame.copy().astype({"x1": object, "color": object})
+    frame.loc[[1, 4], "color"] = "NA"
+    frame.loc[[2], "x1"] = "NA"
+    frame.loc[[3], "x2"] = np.nan  # an empty cell
+    path = tmp_path / "eval.csv"
+    frame.to_csv(path, index=False)
+    ds = load_dataset(path, load_model_card(card_writer(tmp_path / "card", missing_values="allow")))
+    assert ds.frame["color"].tolist()[1] == "NA" and ds.frame["color"].tolist()[4] == "NA"
+    assert np.isnan(ds.frame["x1"].iloc[2]) and ds.frame["x1"].dtype == float and np.isnan(ds.frame["x2"].iloc[3])
+    assert ("column 'color': 'NA' in rows 1, 4 read as the text written, not as a missing value (in a CSV only an "
+            "empty cell is missing)") in ds.notes
+    assert "2 missing feature values, passed to the model as missing (the card allows it)" in ds.notes
+
+
+def test_a_label_none_in_a_csv_is_a_label(tmp_path, artefacts, card_writer):
+    frame = artefacts.frame.copy()
+    frame["label"] = frame["label"].replace({"no": "None"})
+    path = tmp_path / "eval.csv"
+    frame.to_csv(path, index=False)
+    ds = load_dataset(path, load_model_card(card_writer(tmp_path / "card", positive_class="yes")))
+    assert sorted(set(ds.labels)) == ["None", "yes"]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_an_integer_beyond_64_bits_leaves_a_number_column_numeric(tmp_path, artefacts, card_writer, suffix):
+    """pandas leaves such a column untyped; it was taken for a categorical one (subgroup_fairness made a
+    group of every value). Read as numbers; one beyond float's range is an infinite value, named."""
+    frame = artefacts.frame.copy().astype({"x1": object})
+    frame.loc[5, "x1"] = 10 ** 30
+    path = tmp_path / f"eval{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in frame.to_dict(orient="records")))
+    card = load_model_card(card_writer(tmp_path / "card"))
+    ds = load_dataset(path, card)
+    assert "x1" not in ds.categorical and ds.frame["x1"].iloc[5] == 1e30
+    frame.loc[5, "x1"] = 10 ** 400
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in frame.to_dict(orient="records")))
+    with pytest.raises(DatasetError, match="column 'x1': infinite values in row 5"):
+        load_dataset(path, card)
+
+
+def test_a_csv_review_of_digits_or_na_is_a_text_and_a_long_one_is_read(cli, tmp_path, text_inputs):
+    """A text column is read as text: "NA" and "2024" are reviews (they were refused as non-text);
+    a review longer than the csv module's 131,072-character field limit is read (JSONL's was)."""
+    import csv as csv_module
+
+    data = tmp_path / "eval.csv"
+    rows = [("the film was good", "positive"), ("NA", "negative"), ("2024", "positive"),
+            ("bad " * 40_000, "negative")]
+    with data.open("w", newline="", encoding="utf-8") as fh:
+        csv_module.writer(fh).writerows([("text", "label"), *rows])
+    result = cli("validate", "--policy", text_inputs.policy, "--card", text_inputs.card, "--data", data)
+    assert result.code == 0, result.raw
+    assert "(4 rows, 1 features)" in result.text
+
+
+def test_a_csv_with_a_long_row_and_a_bad_byte_names_both(cli, tmp_path, artefacts, card_writer, fast_policy):
+    """The line count after pandas' parser error re-read the file and met the byte: exit 5."""
+    lines = artefacts.csv.read_bytes().splitlines()
+    lines = lines[:1] + lines[1:] * (20_000 // len(lines))  # the bad byte beyond pandas' first chunk
+    lines[3] += b",1,2"
+    lines[-2] += b"\xe9"
+    data = tmp_path / "eval.csv"
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    result = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", data)
+    assert result.code == 3, result.raw
+    assert "line 4: " in result.text and "file is not valid UTF-8" in result.text
+
+
 @pytest.mark.parametrize("declared", [False, True])
 def test_a_jsonl_number_column_holding_true_or_false_names_the_rows(cli, tmp_path, artefacts, card_writer, fast_policy,
                                                                       declared):
