@@ -258,8 +258,8 @@ def _ref(run: Run) -> dict[str, Any]:
 # --- the diff ---------------------------------------------------------------------------------------
 
 def _provenance(run: Run, key: str) -> dict[str, Any]:
-    """``provenance[key]`` of a run read as plain JSON (an altered run can still be compared: a part
-    that is not an object shows as its text)."""
+    """``provenance[key]`` of a run (the schema shapes machine, runtime and execution; a part it does
+    not shape, such as libraries, shows as its text when it is not an object)."""
     provenance = run.result.get("provenance")
     part = provenance.get(key, {}) if isinstance(provenance, dict) else {}
     return part if isinstance(part, dict) else {"(not an object)": str(part)}
@@ -362,6 +362,7 @@ def write_diff(run_a: str | Path | None, run_b: str | Path, out: str | Path | No
     if top_k < 1:
         raise UsageError("--top-k must be at least 1")
     target = check_diff_folder(Path(out)) if out else default_folder(a, b)
+    a.checked_result(), b.checked_result()  # an altered result is named, its run's path with it
     try:
         data = diff_runs(a, b, top_k)
         files = render_diff(data) if pdf else {"diff.json": diff_json(data), "diff.html": render_diff_html(data).encode("utf-8")}

@@ -51,6 +51,21 @@ class Run:
             raise ResultFileError(str(source), [Problem("", f"expected a JSON object, got {type(data).__name__}")])
         return data
 
+    def checked_result(self) -> dict[str, Any]:
+        """:attr:`result`, held to the result schema: a field an edit mangled (a status 'excellent',
+        checks that are not a list) is a ResultFileError naming it, as ``auditor render`` says."""
+        from pydantic import ValidationError
+
+        from auditor.inputs.validation import pydantic_problems
+        from auditor.results import AuditResult
+
+        data = self.result
+        try:
+            AuditResult.model_validate(data)
+        except ValidationError as exc:
+            raise ResultFileError(str(self.path / "result.json"), pydantic_problems(exc, from_yaml=False)) from None
+        return data
+
     @cached_property
     def manifest_bytes(self) -> bytes | None:
         p = self.path / "manifest.json"

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from auditor.errors import AuditorError, UsageError
+from auditor.errors import AuditorError, ResultFileError, UsageError
 from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user
 from auditor.records.registry import Registry, database_url
 from auditor.records.runs import read_signoffs
@@ -139,7 +139,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
     def run(request: Request, error: str | None = None, status_code: int = 200, form: dict | None = None) -> Response:
         folder, version = request.path_params["model"], request.path_params["version"]
         row, run_ = ws.catalogue.run(folder, version)
-        result = run_.result
+        result = run_.checked_result()
         files = sorted((run_.manifest.get("files") or {}).keys())
         versions = [r["version"] for r in ws.catalogue.versions(folder)]
         user: User = request.scope["user"]
@@ -203,6 +203,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         _, run_b = ws.catalogue.run(folder, b)
         if run_a.path == run_b.path:
             raise HTTPException(400, "choose two different versions")
+        run_a.checked_result(), run_b.checked_result()
         html = render_diff_html(diff_runs(run_a, run_b))
         return HTMLResponse(html, headers={"Content-Security-Policy": CSP})
 
@@ -214,6 +215,12 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return ws.page(request, "error.html.j2", 404, title="Not found", message="There is no such page or run.")
+
+    async def unreadable_run(request: Request, exc: ResultFileError) -> Response:
+        problems = "; ".join(f"{p.location}: {p.message}" if p.location else p.message for p in exc.problems[:5])
+        return ws.page(request, "error.html.j2", 422, title="This run cannot be shown",
+                       message=f"Its result.json does not read as an audit result ({problems}). It was altered or damaged "
+                               "after the run: `auditor verify` on the run folder names what changed.")
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return ws.page(request, "error.html.j2", exc.status_code, title="Error", message=exc.detail)
@@ -241,7 +248,8 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
                        max_age=SESSION_MAX_AGE, same_site="strict", https_only=secure),
             Middleware(BaseHTTPMiddleware, dispatch=auth),
         ],
-        exception_handlers={NotFound: not_found, 404: not_found, HTTPException: http_error},
+        exception_handlers={NotFound: not_found, 404: not_found, HTTPException: http_error,
+                            ResultFileError: unreadable_run},
     )
     app.state.workspace = ws
     return app

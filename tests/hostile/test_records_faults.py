@@ -206,8 +206,8 @@ MISSHAPEN = [(("execution",), "one process", "provenance.execution must be an ob
 
 @pytest.mark.parametrize("where, value, named", MISSHAPEN, ids=[".".join(m[0]) for m in MISSHAPEN])
 def test_a_misshapen_provenance_is_invalid_input_naming_the_field(cli, out, where, value, named):
-    """These reached exit 5 (AttributeError while rendering the provenance page). `auditor diff` reads
-    runs as plain JSON, so an altered run can still be compared: it completes."""
+    """These reached exit 5 (AttributeError while rendering the provenance page). `auditor diff` holds
+    a run to the same schema: it refuses the altered run the same way, nothing written."""
     path = run_path(out, 2) / "result.json"
     result = json.loads(path.read_text())
     part = result["provenance"]
@@ -219,10 +219,8 @@ def test_a_misshapen_provenance_is_invalid_input_naming_the_field(cli, out, wher
     assert res.code == 3 and "result.json" in res.text and named in res.text, res.text
     assert not (out / "rendered").exists()
     res = cli("diff", run_path(out, 2), "--no-pdf")
-    assert res.code == 0, res.text
-    if where == ("machine",):  # shown as it stands, beside the earlier run's facts
-        diff = json.loads((out / MODEL / "diffs" / "v0001-vs-v0002" / "diff.json").read_text())
-        assert diff["machine"]["(not an object)"] == {"a": None, "b": "a laptop"}
+    assert res.code == 3 and named in res.text, res.text
+    assert not (out / MODEL / "diffs").exists()
 
 
 def test_history_rebuild_skips_an_invalid_result_and_says_so(cli, out):
@@ -444,3 +442,16 @@ def test_verify_calls_a_deleted_result_or_a_misshapen_manifest_altered_in_plain_
     res = cli("verify", run_path(out, 2))
     assert res.code == 1 and "not a readable manifest: it must be a JSON object" in res.text, res.text
     assert "list indices" not in res.text
+
+
+def test_diff_holds_each_result_to_the_schema_and_names_the_altered_run(cli, out):
+    """diff read plain JSON: a status 'excellent' and a measurement 'high' were compared (exit 0,
+    'pass -> excellent'); checks that were not a list gave both runs' paths and a Python TypeError."""
+    path = run_path(out, 2) / "result.json"
+    result = json.loads(path.read_text())
+    result["status"] = "excellent"
+    path.write_text(json.dumps(result))
+    res = cli("diff", run_path(out, 1), run_path(out, 2), "--no-pdf")
+    assert res.code == 3, res.text
+    assert f"invalid stored result {path}" in res.text and "status: Input should be 'pass'" in res.text
+    assert "TypeError" not in res.text and not (out / MODEL / "diffs").exists()

@@ -193,3 +193,26 @@ def test_serve_refuses_a_missing_or_unreadable_tls_pair_before_starting(tmp_path
         res = CliRunner().invoke(app, ["serve", "--out", str(tmp_path), "--port", "0", "--tls-cert", str(cert),
                                        "--tls-key", str(key)])
         assert res.exit_code == 2 and said in " ".join(res.output.split()), res.output
+
+
+def test_a_run_whose_result_was_altered_is_an_error_page_not_a_server_error(history, tmp_path, monkeypatch):
+    """The run page, the diff and a sign-off answered 500 with a traceback in the log (a template met
+    checks that were not a list); now 422 naming the field, and nothing is signed."""
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    run_dir = ws.out / ws.model / "v0002"
+    result = json.loads((run_dir / "result.json").read_text())
+    result["checks"] = "x"
+    (run_dir / "result.json").write_text(json.dumps(result))
+    client = TestClient(create_app(ws.out, key="web"), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    for path in (f"/m/{ws.model}/v0002", f"/m/{ws.model}/diff?a=v0001&b=v0002"):
+        page = client.get(path)
+        assert page.status_code == 422, path
+        assert "This run cannot be shown" in page.text and "checks: Input should be a valid list" in page.text
+        assert "auditor verify" in page.text
+    form = token(client.get(f"/m/{ws.model}/v0001").text)
+    r = client.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "approve", "comment": "ok", "csrf_token": form},
+                    follow_redirects=False)
+    assert r.status_code == 422
+    assert read_signoffs(open_run(run_dir)) == []
