@@ -14,7 +14,7 @@ ALLOWED = {
     "metrics": set(),
     "inputs": set(),
     "models": {"metrics"},
-    "explain": {"models", "metrics"},
+    "explain": {"models", "metrics", "inputs"},  # its budgets are read from a policy's YAML (inputs.validation)
     "checks": {"explain", "metrics", "models", "inputs"},
     # A policy names checks and explainers and is validated against their parameter schemas: it
     # reads the two registries (auditor.checks, auditor.explain), never the engine.
