@@ -102,6 +102,8 @@ def sign_off(
             raise UsageError(f"--valid-until {valid_until} is already past")
     if conditions and decision != "approve-with-conditions":
         raise UsageError("--conditions applies to --decision approve-with-conditions")
+    if decision == "approve-with-conditions" and not conditions:
+        raise UsageError("--decision approve-with-conditions needs --conditions: state the conditions of the approval")
     signing_key = _signing_key(run, db, key) if key else None
     check = verify_run(run.path, db=db)
     if not check.ok:

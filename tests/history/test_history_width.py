@@ -14,7 +14,8 @@ from .helpers import invoke
 def test_history_fits_eighty_columns_without_cutting_names_or_dates(out_copy, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     sign_off(out_copy / "tiny-model" / "v0002", reviewer="Head of Model Risk Management",
-             decision="approve-with-conditions", comment="ok", valid_until="2027-06-30")
+             decision="approve-with-conditions", comment="ok", conditions="monthly drift report",
+             valid_until="2027-06-30")
     res = invoke("history", "--out", out_copy)
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()

@@ -115,6 +115,9 @@ def test_conditions_are_recorded_with_their_decision_only(out_copy):
     run = out_copy / "tiny-model" / "v0001"
     res = invoke("sign-off", run, "--reviewer", "A", "--decision", "approve", "--comment", "ok", "--conditions", "x")
     assert res.exit_code == 2 and "approve-with-conditions" in flat(res.output)
+    res = invoke("sign-off", run, "--reviewer", "A", "--decision", "approve-with-conditions", "--comment", "ok")
+    assert res.exit_code == 2 and "approve-with-conditions needs --conditions" in flat(res.output)  # the web form's rule
+    assert not (out_copy / "tiny-model" / "signoffs" / "v0001.jsonl").exists()
     res = invoke("sign-off", run, "--reviewer", "A", "--decision", "approve-with-conditions", "--comment", "ok",
                  "--conditions", "monthly drift report")
     assert res.exit_code == 0

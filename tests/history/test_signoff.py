@@ -17,7 +17,8 @@ def test_sign_off_leaves_the_run_byte_identical(history, out_copy):
     before = {p.name: run_files(p) for p in (model / "v0001", run, model / "v0003")}
     until = (date.today() + timedelta(days=90)).isoformat()
     first = invoke("sign-off", run, "--reviewer", "Ada Lovelace", "--decision", "approve-with-conditions",
-                   "--comment", "Re-check calibration <next> quarter", "--valid-until", until)
+                   "--comment", "Re-check calibration <next> quarter", "--conditions", "quarterly calibration check",
+                   "--valid-until", until)
     assert first.exit_code == 0, first.output
     second = invoke("sign-off", run, "--reviewer", "Grace Hopper", "--decision", "reject", "--comment", "Superseded by v0003")
     assert second.exit_code == 0, second.output

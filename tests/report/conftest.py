@@ -42,7 +42,8 @@ def credit_demo(tmp_path_factory):
     record = auditor.run_audit(policy=EXAMPLE / "policy.yaml", card=EXAMPLE / "README.md",
                                data=EXAMPLE / "data" / "eval.csv", out=out)
     signed = sign_off(record.path, reviewer="A. Reviewer", decision="approve-with-conditions",
-                      comment="Re-audit after the next retraining.", valid_until="2027-06-30")
+                      comment="Re-audit after the next retraining.", conditions="Monitor drift monthly.",
+                      valid_until="2027-06-30")
     return SimpleNamespace(run=record.path, result=record.result, status=record.status, signed=signed)
 
 
