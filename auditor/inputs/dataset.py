@@ -193,7 +193,9 @@ def _read_csv(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     seen: dict[str, int] = {}
     duplicates = []
     for i, name in enumerate(header, start=1):
-        if name in seen:
+        if not name.strip():  # pandas would call it 'Unnamed: N'
+            duplicates.append(Problem(f"header, column {i}", "the column has no name; name every column"))
+        elif name in seen:
             duplicates.append(Problem(f"header, column {i}", f"duplicate column name {name!r} (also column {seen[name]})"))
         seen.setdefault(name, i)
     if duplicates:
@@ -270,6 +272,23 @@ def _first_invalid_utf8(path: Path) -> str:
     return ""
 
 
+class _JsonObject(dict):
+    """A JSON object as read, with the keys it gave twice (json keeps the last value silently)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object_noting_duplicates(pairs: list[tuple[str, object]]) -> _JsonObject:
+    obj = _JsonObject()
+    twice = []
+    for key, value in pairs:
+        if key in obj and key not in twice:
+            twice.append(key)
+        obj[key] = value
+    obj.duplicates = tuple(twice)
+    return obj
+
+
 def _read_jsonl(path: Path) -> pd.DataFrame:
     records, problems = [], []
     with path.open(encoding="utf-8-sig") as fh:  # a byte-order mark at the start is not part of the data
@@ -277,12 +296,16 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(line, object_pairs_hook=_object_noting_duplicates)
             except json.JSONDecodeError as exc:
                 problems.append(Problem(f"line {lineno}", f"invalid JSON: {exc.msg}"))
                 continue
             if not isinstance(obj, dict):
                 problems.append(Problem(f"line {lineno}", "expected a JSON object"))
+                continue
+            if obj.duplicates:
+                problems.append(Problem(f"line {lineno}", f"{', '.join(map(repr, obj.duplicates))} given twice in the "
+                                                          "object; which value is meant is not clear"))
                 continue
             records.append(obj)
     if problems:

@@ -61,7 +61,7 @@ class AuditorBlock(NumbersNotBooleans):
     text_column: str | None = None
     sensitive_features: list[str] = Field(default_factory=list)
     immutable_features: list[str] = Field(default_factory=list)  # tabular features recourse and adversarial search never change
-    decision_threshold: float | None = Field(default=None, gt=0, lt=1)
+    decision_threshold: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
     missing_values: Literal["reject", "allow"] = "reject"
     ignore_columns: list[str] = Field(default_factory=list)
     prompt: str | None = Field(default=None, min_length=1, max_length=4000)  # causal-lm: "... {text} ..."

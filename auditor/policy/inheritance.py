@@ -210,6 +210,9 @@ def merge_chain(files: list[PolicyFile]) -> tuple[dict, list[Entry], list[tuple[
             else:
                 _add(entries, item, loc)
                 by_id[cid] = entries[-1]
+    if not entries and not problems and len(files) > 1:
+        problems.append(Problem(f"{files[0].where}remove", "removes every check the policy would run (and adds none): "
+                                                           "a policy needs at least one check"))
     root = files[0].raw
     for key in IDENTITY:
         merged.pop(key, None)

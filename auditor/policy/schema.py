@@ -109,6 +109,13 @@ class DatasetOptions(NumbersNotBooleans):
     # fewer evaluation rows than this: no threshold can be met (its check ends in ERROR, saying why)
     min_rows: int | None = Field(default=None, ge=1)
 
+    @model_validator(mode="after")
+    def _reachable(self) -> "DatasetOptions":
+        if self.max_rows is not None and self.min_rows is not None and self.max_rows < self.min_rows:
+            raise ValueError(f"max_rows ({self.max_rows}) is below min_rows ({self.min_rows}): every audit would sample "
+                             "fewer rows than it needs, and no gated check could be judged")
+        return self
+
 
 class _PolicyFields(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -251,3 +251,43 @@ def test_a_date_is_written_yyyy_mm_dd_as_the_message_says(cli, tmp_path, policy_
     assert res.code == 3 and f"expected a date, YYYY-MM-DD; got '{day}'" in res.text, res.text
     with pytest.raises(UsageError, match="must be a date as YYYY-MM-DD"):
         parse_date(day, "--valid-until")
+
+
+def test_a_jsonl_key_given_twice_or_a_csv_column_without_a_name_is_refused(cli, tmp_path, artefacts, card_writer,
+                                                                         fast_policy):
+    """json keeps the last of two values silently (the YAML readers refuse duplicates for this
+    reason); pandas calls a nameless CSV column 'Unnamed: 0'."""
+    import json
+
+    lines = [json.dumps(r) for r in artefacts.frame.to_dict(orient="records")]
+    lines[2] = lines[2][:-1] + ', "label": "yes"}'
+    data = tmp_path / "eval.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    card = card_writer(tmp_path / "card")
+    res = cli("validate", "--policy", fast_policy, "--card", card, "--data", data)
+    assert res.code == 3 and "line 3: 'label' given twice in the object" in res.text, res.text
+    csv_lines = artefacts.csv.read_text().splitlines()
+    csv_lines = [",".join([""] + csv_lines[0].split(",")[1:])] + csv_lines[1:]
+    data = tmp_path / "eval.csv"
+    data.write_text("\n".join(csv_lines) + "\n")
+    res = cli("validate", "--policy", fast_policy, "--card", card, "--data", data)
+    assert res.code == 3 and "header, column 1: the column has no name" in res.text, res.text
+
+
+def test_policies_that_could_never_judge_anything_are_refused(cli, tmp_path, policy_writer):
+    """max_rows below min_rows (every gated check would end in ERROR), and a child removing every
+    check (it was '(resolved policy).checks: List should have at least 1 item')."""
+    policy = policy_writer(tmp_path / "a", policy_writer.tiny(dataset={"max_rows": 10, "min_rows": 100}))
+    res = cli("validate", "--policy", policy)
+    assert res.code == 3 and "dataset: Value error, max_rows (10) is below min_rows (100)" in res.text, res.text
+    parent = policy_writer(tmp_path / "b", policy_writer.tiny(checks=[{"check": "card_completeness"}]))
+    child = tmp_path / "child.yaml"
+    child.write_text(f"schema_version: 1\nname: c\nversion: '1'\nextends: {parent}\nremove: [card_completeness]\n")
+    res = cli("validate", "--policy", child)
+    assert res.code == 3 and "remove: removes every check the policy would run (and adds none)" in res.text, res.text
+
+
+def test_a_decision_threshold_that_is_not_a_number_says_so(cli, tmp_path, card_writer, fast_policy):
+    card = card_writer(tmp_path / "card", decision_threshold=float("nan"))
+    res = cli("validate", "--policy", fast_policy, "--card", card)
+    assert res.code == 3 and "auditor.decision_threshold: Input should be a finite number" in res.text, res.text
