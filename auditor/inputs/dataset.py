@@ -171,7 +171,7 @@ def read_table(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
         if suffix == ".csv":
             return _read_csv(path, text_columns)
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
+            return _read_parquet(path)
         if suffix in (".jsonl", ".ndjson"):
             return _read_jsonl(path)
     except UnicodeDecodeError:
@@ -181,6 +181,17 @@ def read_table(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     except (pd.errors.EmptyDataError, ValueError, OSError) as exc:
         raise DatasetError(source, [Problem("", f"cannot parse the file: {exc}")]) from None
     raise DatasetError(source, [Problem("", f"unsupported file type {suffix!r}; use .csv, .parquet or .jsonl")])
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # pyarrow's own message lists its internal columns
+        raise DatasetError(str(path), [Problem(f"column {n!r}", f"{names.count(n)} columns have this name; name each "
+                                                                 "column once") for n in twice])
+    return pd.read_parquet(path)
 
 
 def _read_csv(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -291,3 +291,16 @@ def test_a_decision_threshold_that_is_not_a_number_says_so(cli, tmp_path, card_w
     card = card_writer(tmp_path / "card", decision_threshold=float("nan"))
     res = cli("validate", "--policy", fast_policy, "--card", card)
     assert res.code == 3 and "auditor.decision_threshold: Input should be a finite number" in res.text, res.text
+
+
+def test_a_parquet_file_with_a_column_name_twice_is_named_without_pyarrow_internals(cli, tmp_path, card_writer,
+                                                                                   fast_policy):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "eval.parquet"
+    pq.write_table(pa.table([pa.array([1.0, 2.0]), pa.array([3.0, 4.0]), pa.array(["no", "yes"])],
+                            names=["x1", "x1", "label"]), data)
+    res = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", data)
+    assert res.code == 3 and "column 'x1': 2 columns have this name" in res.text, res.text
+    assert "__fragment_index" not in res.text
