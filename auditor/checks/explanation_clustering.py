@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from auditor.checks.base import (
-    MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params, count, fraction,
+    MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, fraction,
 )
 from auditor.checks.explainers import check_method_names, deletion_gaps
 from auditor.errors import CheckNotApplicable
@@ -58,7 +58,8 @@ class ClusteringParams(Params):
     k_min: int = count(2, MAX_CLUSTERS, minimum=2)
     k_max: int = count(6, MAX_CLUSTERS, minimum=2)
     n_init: int = count(10, MAX_KMEANS_INIT)  # k-means restarts per k (seeded)
-    min_cohort_size: int = count(20, MAX_INSTANCES, minimum=2)  # smaller cohorts are reported, never gated
+    # smaller cohorts are reported, never gated; under 5 (MIN_JUDGED) a shortfall interval passes on any cohort
+    min_cohort_size: int = count(20, MAX_INSTANCES, minimum=MIN_JUDGED)
     n_top_features: int = count(5, MAX_SHOWN)  # defining features (words) listed per cohort
     confidence: float = fraction(0.95)
     n_bootstrap: int = count(1000, MAX_RESAMPLES)  # resamples of a cohort's median faithfulness gap (and its MAE)

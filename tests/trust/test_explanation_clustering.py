@@ -214,3 +214,15 @@ def test_a_cohort_with_unfaithful_explanations_is_flagged(tmp_path_factory):
     table = next(e for e in result.evidence if e.title.startswith("Cohorts: what defines"))
     worst = min((r for r in table.rows if r[0] == "attributions"), key=lambda r: r[4])
     assert in_b[rows[labels == int(worst[1][1:])]].mean() > 0.95
+
+
+def test_a_cohort_under_five_instances_cannot_be_gated():
+    """A max bound on a shortfall's lower end passes whenever the cohort is tiny (its interval is wide):
+    with min_cohort_size 2 a cohort of 3 had passed. The policy may not ask for fewer than 5."""
+    from pydantic import ValidationError
+
+    from auditor.checks.explanation_clustering import ClusteringParams
+
+    with pytest.raises(ValidationError, match="greater than or equal to 5"):
+        ClusteringParams(min_cohort_size=4)
+    assert ClusteringParams(min_cohort_size=5).min_cohort_size == 5

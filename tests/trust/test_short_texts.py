@@ -79,7 +79,7 @@ def test_faithfulness_of_nothing_but_short_texts_is_not_measured(tmp_path, text_
 def test_clustering_counts_only_the_instances_with_a_faithfulness_gap(short):
     from auditor.checks.explanation_clustering import ClusteringParams
 
-    params = {"explainer": "integrated_gradients", "n_instances": 16, "views": ["attributions"], "min_cohort_size": 2,
+    params = {"explainer": "integrated_gradients", "n_instances": 16, "views": ["attributions"], "min_cohort_size": 5,
               "k_max": 2, "n_bootstrap": 100}
     spec = CheckSpec(check="explanation_clustering", params=params)
     result = run_check(PlannedCheck(spec=spec, params=ClusteringParams(**params)), short)
