@@ -73,6 +73,10 @@ class AuditorBlock(NumbersNotBooleans):
     def _feature_names(cls, v: Any) -> Any:
         # ``features: [Age, Income]`` is shorthand for ``[{name: Age}, {name: Income}]``.
         if isinstance(v, list):
+            odd = [f for f in v if not isinstance(f, (str, dict))]
+            if odd:  # a number or a list: pydantic would say "valid dictionary or instance of FeatureSpec"
+                raise ValueError(f"each feature is a column name or {{name: ..., type: ...}}; got {odd[0]!r} "
+                                 "(quote a column named by a number)")
             return [{"name": f} if isinstance(f, str) else f for f in v]
         return v
 

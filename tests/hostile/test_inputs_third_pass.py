@@ -304,3 +304,9 @@ def test_a_parquet_file_with_a_column_name_twice_is_named_without_pyarrow_intern
     res = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", data)
     assert res.code == 3 and "column 'x1': 2 columns have this name" in res.text, res.text
     assert "__fragment_index" not in res.text
+
+
+def test_a_feature_that_is_a_number_says_what_a_feature_is(cli, tmp_path, card_writer, fast_policy):
+    res = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card", features=["x1", 1]))
+    assert res.code == 3, res.text
+    assert "auditor.features: Value error, each feature is a column name or {name: ..., type: ...}; got 1" in res.text
