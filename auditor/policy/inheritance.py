@@ -116,7 +116,11 @@ def load_chain(path: Path, builtins: dict[str, Path]) -> list[PolicyFile]:
         if len(files) >= MAX_CHAIN:
             raise PolicyError(child.source, [Problem("extends", f"more than {MAX_CHAIN} levels of inheritance")])
         seen[parent.resolve()] = str(parent)
-        files.append(read_policy_file(parent, f"{parent}:"))
+        try:
+            files.append(read_policy_file(parent, f"{parent}:"))
+        except PolicyError as exc:  # say how the named policy reaches the broken file
+            exc.add_note(f"(the parent policy: {child.source} extends {value!r})")
+            raise
     return files
 
 

@@ -213,3 +213,16 @@ def test_policies_lists_ids_versions_and_owners():
         version = yaml.safe_load(load_policy(name).text)["version"]
         assert any(f" {name} " in line and f" {version} " in line for line in result.stdout.splitlines())
     assert "maintainers" in result.stdout
+
+
+def test_a_broken_parent_is_named_with_the_policy_that_extends_it(tmp_path):
+    parent = tmp_path / "parent.yaml"
+    parent.write_text("schema_version: 1\nname: p\nversion: '1'\nchecks: [ {check: performance\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("schema_version: 1\nname: c\nversion: '1'\nextends: parent.yaml\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy(child)
+    assert info.value.source == str(parent)
+    assert info.value.__notes__ == [f"(the parent policy: {child} extends 'parent.yaml')"]
+    res = CliRunner().invoke(app, ["validate", "--policy", str(child)])
+    assert res.exit_code == 3 and f"the parent policy: {child} extends 'parent.yaml'" in res.output
