@@ -14,10 +14,10 @@ from typing import Callable, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from auditor.explain import text_methods
-from auditor.inputs.validation import NumbersNotBooleans
 from auditor.explain.attribution import Attribution
 from auditor.explain.tabular_lime import explain_lime_tabular
 from auditor.explain.tabular_shap import explain_shap_tabular
+from auditor.inputs.validation import NumbersNotBooleans
 
 
 class _Params(NumbersNotBooleans):

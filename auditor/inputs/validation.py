@@ -45,7 +45,7 @@ class NumbersNotBooleans(BaseModel):
         return value
 
 
-ISO_DAY = r"^\d{4}-\d{2}-\d{2}$"  # what date.fromisoformat accepts besides (20270102, 2027-W01-1) is not asked for
+ISO_DAY = r"^\d{4}-\d{2}-\d{2}$"  # a date as the messages ask; date.fromisoformat also reads 20270102 and 2027-W01-1
 
 
 def pydantic_problems(exc: ValidationError, prefix: str = "", *, from_yaml: bool = True) -> list[Problem]:

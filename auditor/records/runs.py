@@ -178,7 +178,7 @@ def latest_signoff(run: Run) -> dict[str, Any] | None:
 
 def parse_date(text: str, what: str = "date") -> date:
     try:
-        if not re.match(r"^\d{4}-\d{2}-\d{2}$", text):  # fromisoformat also takes 20270102 and 2027-W01-1
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", text):  # inputs.validation.ISO_DAY (not imported: it imports pydantic)
             raise ValueError(text)
         return date.fromisoformat(text)
     except (TypeError, ValueError):
