@@ -157,7 +157,7 @@ def _delimiter_hint(df: pd.DataFrame) -> list[Problem]:
 def read_table(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """The file as a table; ``text_columns`` are read as text whatever they hold (a CSV review of
     digits stays a text). A CSV's words for missing values in text cells are noted in
-    ``frame.attrs["notes"]``."""
+    ``frame.attrs["notes"]`` (column -> note)."""
     source = str(path)
     if not path.is_file():  # a device, FIFO or folder is never read (/dev/zero would never end)
         raise DatasetError(source, [Problem("", "not a regular file" if path.exists() else "file not found")])
@@ -225,10 +225,11 @@ def _read_csv(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     return frame
 
 
-def _missing_words(frame: pd.DataFrame, text_columns: set[str]) -> list[str]:
+def _missing_words(frame: pd.DataFrame, text_columns: set[str]) -> dict[str, str]:
     """In a column of numbers, the cells holding a word for missing (NA, null …) become missing, as
-    pandas reads them; in any other column they stay the text they are, and a note says where."""
-    notes = []
+    pandas reads them; in any other column they stay the text they are, and a note (per column)
+    says where."""
+    notes = {}
     for col in frame.columns:
         series = frame[col]
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
@@ -241,8 +242,8 @@ def _missing_words(frame: pd.DataFrame, text_columns: set[str]) -> list[str]:
             frame[col] = pd.to_numeric(series.where(~words), errors="coerce")
             continue
         found = ", ".join(repr(w) for w in sorted(set(series[words])))
-        notes.append(f"column {col!r}: {found} in {_rows_text(words)} read as the text written, not as a missing value "
-                     "(in a CSV only an empty cell is missing)")
+        notes[col] = (f"column {col!r}: {found} in {_rows_text(words)} read as the text written, not as a missing value "
+                      "(in a CSV only an empty cell is missing)")
     return notes
 
 
@@ -452,7 +453,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     if problems:
         raise DatasetError(source, problems)
 
-    notes = list(df.attrs.get("notes", []))
+    notes = [note for col, note in df.attrs.get("notes", {}).items() if col in expected]  # not the ignored columns
     n_missing = int(frame.isna().sum().sum())
     if n_missing:
         notes.append(f"{n_missing} missing feature values, passed to the model as missing (the card allows it)")

@@ -133,9 +133,12 @@ def test_a_csv_reads_only_an_empty_cell_as_missing_but_na_still_means_missing_am
     frame.loc[[1, 4], "color"] = "NA"
     frame.loc[[2], "x1"] = "NA"
     frame.loc[[3], "x2"] = np.nan  # an empty cell
+    frame["region"] = ["NA", "EU"] * (len(frame) // 2) + ["EU"] * (len(frame) % 2)  # ignored: no note
     path = tmp_path / "eval.csv"
     frame.to_csv(path, index=False)
-    ds = load_dataset(path, load_model_card(card_writer(tmp_path / "card", missing_values="allow")))
+    ds = load_dataset(path, load_model_card(card_writer(tmp_path / "card", missing_values="allow",
+                                                        ignore_columns=["region"])))
+    assert not any("'region'" in note for note in ds.notes)
     assert ds.frame["color"].tolist()[1] == "NA" and ds.frame["color"].tolist()[4] == "NA"
     assert np.isnan(ds.frame["x1"].iloc[2]) and ds.frame["x1"].dtype == float and np.isnan(ds.frame["x2"].iloc[3])
     assert ("column 'color': 'NA' in rows 1, 4 read as the text written, not as a missing value (in a CSV only an "
