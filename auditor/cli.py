@@ -648,28 +648,32 @@ def _check_tls_pair(cert: Path, key: Path) -> None:
                      f"({getattr(exc, 'reason', None) or exc})") from None
 
 
-# Options naming a file or folder. An empty value would reach the command as "." (pathlib reads "" as the
-# current folder): `--out ""` from an unset shell variable would write the audit into the working folder.
-PATH_OPTIONS = frozenset({"--out", "-o", "--to", "--junit", "--data", "-d", "--card", "-c", "--policy", "-p",
-                          "--waivers", "-w", "--db", "--tls-cert", "--tls-key"})
+# Options whose empty value (an unset shell variable) would mean something else, with what to write
+# instead: pathlib reads "" as the current folder (`--out ""` wrote the audit into the working folder),
+# and a socket bound to "" listens on every interface (`serve --host ""` published the workspace).
+_A_PATH = "name a file or folder (. for the current folder)"
+NON_EMPTY_OPTIONS = {**dict.fromkeys(("--out", "-o", "--to", "--junit", "--data", "-d", "--card", "-c", "--policy", "-p",
+                                      "--waivers", "-w", "--db", "--tls-cert", "--tls-key"), _A_PATH),
+                     "--host": "name an address (0.0.0.0 to listen on every interface)"}
 
 
-def empty_path_option(argv: list[str]) -> str | None:
-    """The first path option in ``argv`` given an empty value (``--out ""`` or ``--out=``), if any."""
+def empty_option(argv: list[str]) -> str | None:
+    """The first option of :data:`NON_EMPTY_OPTIONS` in ``argv`` given an empty value (``--out ""``
+    or ``--out=``), if any."""
     for i, arg in enumerate(argv):
         if arg == "--":
             return None
         name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        if name in PATH_OPTIONS and (value == "" if eq else i + 1 < len(argv) and argv[i + 1] == ""):
+        if name in NON_EMPTY_OPTIONS and (value == "" if eq else i + 1 < len(argv) and argv[i + 1] == ""):
             return name
     return None
 
 
 def main() -> None:
-    empty = empty_path_option(sys.argv[1:])
+    empty = empty_option(sys.argv[1:])
     if empty:
-        err.print(f"[bold red]error:[/] {empty} was given an empty value; name a file or folder "
-                  "(. for the current folder)", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {empty} was given an empty value; {NON_EMPTY_OPTIONS[empty]}",
+                  highlight=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)
     try:
         app(standalone_mode=True)

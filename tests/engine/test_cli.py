@@ -192,7 +192,7 @@ def test_python_dash_m_entry_point(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["history", "--out", ""], ["history", "--out="], ["render", "x", "--to", ""],
-                                  ["validate", "-p", "default", "-d", ""]])
+                                  ["validate", "-p", "default", "-d", ""], ["serve", "--host", ""]])
 def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, argv):
     proc = subprocess.run([sys.executable, "-m", "auditor", *argv], capture_output=True, text=True, timeout=120,
                           cwd=tmp_path)
@@ -202,11 +202,12 @@ def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, argv)
     assert list(tmp_path.iterdir()) == []  # nothing written into the working folder
 
 
-def test_empty_path_option_reads_only_options_that_name_paths():
-    from auditor.cli import empty_path_option
+def test_empty_option_reads_only_options_that_name_paths():
+    from auditor.cli import empty_option
 
-    assert empty_path_option(["run", "--comment", "", "--out", "r"]) is None
-    assert empty_path_option(["sign-off", "--", "--out", ""]) is None
-    assert empty_path_option(["run", "-o", ""]) == "-o"
-    assert empty_path_option(["run", "--junit="]) == "--junit"
-    assert empty_path_option(["run", "--out"]) is None  # click says the value is missing
+    assert empty_option(["run", "--comment", "", "--out", "r"]) is None
+    assert empty_option(["sign-off", "--", "--out", ""]) is None
+    assert empty_option(["run", "-o", ""]) == "-o"
+    assert empty_option(["run", "--junit="]) == "--junit"
+    assert empty_option(["run", "--out"]) is None  # click says the value is missing
+    assert empty_option(["serve", "--host="]) == "--host"  # "" would bind every interface
