@@ -628,9 +628,24 @@ def serve(
         web = create_app(out_dir, db=db, key=key, secure=tls_cert is not None)
         scheme = "https" if tls_cert else "http"
         err.print(f"serving {shown(str(out_dir))} on {scheme}://{host}:{port}/ (Ctrl-C stops)", highlight=False)
+        if tls_cert is None and not _loopback(host):
+            err.print(f"warning: {shown(host)} is reachable from other machines and this is plain HTTP: passwords and "
+                      "session cookies cross the network unencrypted (--tls-cert/--tls-key, or a TLS reverse proxy)",
+                      highlight=False, soft_wrap=True)
         run_server(web, host, port, tls_cert, tls_key)
     except AuditorError as exc:
         _fail(exc)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
 
 
 def _check_tls_pair(cert: Path, key: Path) -> None:

@@ -216,3 +216,14 @@ def test_a_run_whose_result_was_altered_is_an_error_page_not_a_server_error(hist
                     follow_redirects=False)
     assert r.status_code == 422
     assert read_signoffs(open_run(run_dir)) == []
+
+
+@pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("192.0.2.7", True), ("reviews.example", True),
+                                          ("127.0.0.1", False), ("::1", False), ("localhost", False)])
+def test_serving_plain_http_beyond_this_machine_warns(ws, monkeypatch, host, warned):
+    from history.helpers import flat, invoke
+
+    monkeypatch.setattr("auditor.web.app.run_server", lambda *a, **k: None)
+    res = invoke("serve", "--out", ws.out, "--host", host)
+    assert res.exit_code == 0, res.output
+    assert ("plain HTTP: passwords and session cookies cross the network unencrypted" in flat(res.output)) == warned
