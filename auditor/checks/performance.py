@@ -261,6 +261,8 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
     for m in metrics:
         values = np.asarray(boot[m], dtype=float)
         lo, hi = computed.get(m) or _interval(values, alpha)
+        if not np.isfinite(point[m]):  # no measurement: an interval of the resamples that have one would judge it
+            lo = hi = float("nan")
         if np.isnan(values).any() and m not in computed:
             undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples ({why_undefined})")
         ceiling = None

@@ -21,13 +21,23 @@ MAX_POINTS = 100_000  # rows drawn in a scatter chart
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
     """MAE, RMSE and R² of each row of ``y`` and ``pred`` (arrays (..., n)); R² is NaN where the truth
-    does not vary (scikit-learn's r2_score would return 0 or 1 there, neither a measurement)."""
+    does not vary (scikit-learn's r2_score would return 0 or 1 there, neither a measurement).
+
+    Computed on values divided by the largest magnitude (R² does not change; MAE and RMSE are scaled
+    back), so squares never overflow: one target of 1e300 made both sums of squares infinite and R²
+    NaN on exactly the resamples that drew it, and the interval came from the others."""
+    y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
+    scale = np.maximum(np.max(np.abs(y), axis=-1, keepdims=True), np.max(np.abs(pred), axis=-1, keepdims=True))
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)  # each resample by its own largest value
+    y, pred = y / scale, pred / scale
     err = pred - y
     ss_tot = np.sum((y - y.mean(axis=-1, keepdims=True)) ** 2, axis=-1)
     ss_res = np.sum(err ** 2, axis=-1)
     ratio = np.full(np.shape(ss_tot), np.nan)
     np.divide(ss_res, ss_tot, out=ratio, where=ss_tot > 0)
-    return {"mae": np.mean(np.abs(err), axis=-1), "rmse": np.sqrt(np.mean(err ** 2, axis=-1)), "r2": 1.0 - ratio}
+    scale = scale[..., 0]
+    return {"mae": scale * np.mean(np.abs(err), axis=-1), "rmse": scale * np.sqrt(np.mean(err ** 2, axis=-1)),
+            "r2": 1.0 - ratio}
 
 
 def claim_gaps(claims, point: dict, tolerance: float,

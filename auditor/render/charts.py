@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 
 import matplotlib
 
@@ -202,5 +203,15 @@ CHARTS = {"bar_chart": bar_chart, "line_chart": line_chart, "scatter_chart": sca
 
 def chart_uri(ev, thresholds=()) -> str:
     """The chart of one evidence item; ``thresholds`` (the check's outcomes) draws the policy's bounds
-    on the bars they apply to."""
-    return CHARTS[ev.kind](ev, thresholds)
+    on the bars they apply to. Values matplotlib cannot lay out (a span beyond float's range: one
+    target of 1.7e308) give a figure saying so, not a report lost; the tables hold the numbers."""
+    try:
+        return CHARTS[ev.kind](ev, thresholds)
+    except (ValueError, OverflowError, FloatingPointError) as exc:
+        return _not_drawn(f"{ev.title}: not drawn — its values cannot be laid out on an axis ({exc}).")
+
+
+def _not_drawn(message: str) -> str:
+    fig = Figure(figsize=(A4_WIDTH_IN * 0.55, 0.6))
+    fig.text(0.01, 0.5, "\n".join(textwrap.wrap(message, 90)), fontsize=8, va="center")
+    return _to_data_uri(fig)

@@ -38,12 +38,14 @@ def fmt_num(value, digits: int = 3) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
-        return f"{value:,}"
+        return f"{value:,}" if abs(value) < 10 ** 15 else f"{value:.{digits}e}"
     if isinstance(value, float):
         if math.isnan(value):
             return "—"
         if value != 0 and abs(value) < 10 ** -digits:  # below the shown precision: say so, not 5.89e-05
             return f"{'< ' if value > 0 else '> −'}{10 ** -digits:.{digits}f}"
+        if abs(value) >= 1e15:  # beyond what digits can show usefully (and wider than a table column)
+            return f"{value:.{digits}e}"
         if abs(value) >= 1e5:
             return f"{value:,.0f}"
         return f"{value:.{digits}f}"
@@ -65,8 +67,8 @@ def fmt_measure(value, name: str = "") -> str:
     key = name.lower()
     if key.endswith("p_value") or key == "p":
         return f"< {P_VALUE_FLOOR:g}" if value < P_VALUE_FLOOR else f"{value:.3f}"
-    if float(value).is_integer() and (isinstance(value, int) or abs(value) >= 2
-                                      or not _COUNT_WORDS.isdisjoint(key.split("_"))):
+    if float(value).is_integer() and abs(value) < 1e15 and (isinstance(value, int) or abs(value) >= 2
+                                                           or not _COUNT_WORDS.isdisjoint(key.split("_"))):
         return f"{int(value):,}"
     return fmt_num(float(value), 4 if abs(value) < 10 else 2)
 

@@ -60,6 +60,28 @@ def test_mae_rmse_r2_on_a_hand_computed_case():
     assert np.isnan(regression_metrics(np.ones(3), np.arange(3.0))["r2"])  # no spread in the truth: undefined
 
 
+def test_a_target_whose_square_overflows_still_has_its_r2():
+    """One target of 1e300 made both sums of squares infinite, R² NaN on every resample holding it,
+    and the interval came from the resamples without it: a blocking R² gate passed a model worse than
+    the mean. Computed on scaled values: by hand, mean 2.5e299, SS_tot 0.75e600, SS_res 1e600."""
+    y, pred = np.array([1e300, 1.0, 2.0, 3.0]), np.array([0.0, 1.0, 2.0, 3.0])
+    m = regression_metrics(y, pred)
+    assert m["r2"] == pytest.approx(-1 / 3) and m["mae"] == pytest.approx(2.5e299) and m["rmse"] == pytest.approx(5e299)
+    both = regression_metrics(np.stack([y, [4.0, 1.0, 2.0, 3.0]]), np.stack([pred, [4.0, 1.0, 2.0, 4.0]]))
+    assert both["r2"][0] == pytest.approx(-1 / 3) and both["r2"][1] == pytest.approx(1 - 1 / 5)  # each by its own scale
+    assert regression_metrics(np.array([1.7e308, 1.0, 2.0]), np.zeros(3))["rmse"] == pytest.approx(1.7e308 / np.sqrt(3))
+
+
+def test_an_undefined_point_has_no_interval_to_judge():
+    from auditor.checks.performance import _with_intervals
+
+    measurements = {}
+    sizes, _, _ = _with_intervals(measurements, {"r2": float("nan")}, {"r2": np.array([0.9, 0.8, np.nan, 0.85])},
+                                  ["r2"], 0.05, 4, "why")
+    assert np.isnan(measurements["r2_ci_low"]) and np.isnan(measurements["r2_ci_high"])
+    assert {s.measurement: s.ci_degenerate for s in sizes}["r2_ci_low"]
+
+
 def test_performance_of_a_regressor_matches_scikit_learn(linear):
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 

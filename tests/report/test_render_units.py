@@ -24,6 +24,8 @@ from auditor.results import ThresholdOutcome
     ("shap_ris_log10_median", -6.0, "-6"),
     ("baseline_score", None, "—"),
     ("anything", float("nan"), "—"),
+    ("rmse", 1.0583e307, "1.06e+307"),  # an integral float: 300 digits ran off the page
+    ("mae", 2.5e20, "2.50e+20"),
 ])
 def test_measurements_are_formatted_by_type(name, value, shown):
     assert fmt_measure(value, name) == shown
@@ -33,6 +35,21 @@ def test_table_cells_print_integral_floats_as_integers():
     assert fmt_cell(3.0) == "3" and fmt_cell(1234.0) == "1,234" and fmt_cell(0.5) == "0.500" and fmt_cell("x") == "x"
     assert fmt_cell(23.7) == "23.70" and fmt_cell(-12.345) == "-12.35" and fmt_cell(250_000.4) == "250,000"
     assert fmt_cell(1.88e-10, "p (Wilcoxon)") == "< 0.001" and fmt_cell(0.04, "p-value") == "0.040"
+    assert fmt_cell(6.589e305) == "6.59e+305" and fmt_cell(10 ** 20) == "1.000e+20" and fmt_cell(2e14) == "200,000,000,000,000"
+
+
+def test_a_chart_whose_values_cannot_be_laid_out_says_so_instead_of_losing_the_report():
+    """One regression target of 1.7e308: matplotlib's ticker failed ('arange: cannot compute length'),
+    the render raised and the run ended in exit 5 with an unrendered folder."""
+    import base64
+
+    from auditor.render.charts import chart_uri
+    from auditor.results import ScatterChart
+
+    ev = ScatterChart(title="Predicted against actual", x=[1.7e308, 1.0, 2.0], y=[0.0, 1.0, 2.0], diagonal=True)
+    uri = chart_uri(ev)
+    svg = base64.b64decode(uri.split(",", 1)[1]).decode()
+    assert uri.startswith("data:image/svg+xml;base64,") and "not drawn" in svg
 
 
 def test_clauses_are_grouped_by_framework_and_shortened():
