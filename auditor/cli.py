@@ -178,7 +178,7 @@ def run(
     table.add_column("check")
     table.add_column("status")
     table.add_column("key figure")
-    from auditor.render.scope import display_status
+    from auditor.render.scope import INFO, display_overall, display_status
 
     for c in result.checks:
         style = STATUS_STYLE[c.status.value]
@@ -190,8 +190,9 @@ def run(
             said = (f"{w.status_before.value.upper()} waived by {w.approver} until {w.expires}" if w.state == "applied"
                     else f"waiver by {w.approver} expired on {w.expires}; not applied")
             out.print(f"  {printable(c.id)}: {printable(said)}", markup=False, highlight=False, soft_wrap=True)
-    style = STATUS_STYLE[result.status.value]
-    out.print(f"overall: [{style}]{result.status.value.upper()}[/]   ({record.path.name})")
+    overall = display_overall(result)
+    out.print(f"overall: [{STATUS_STYLE.get(overall, 'dim')}]{overall.upper()}[/]   ({record.path.name})"
+              + ("\n  no check is gated by a warning or blocking threshold: this audit judges nothing" if overall == INFO else ""))
     for name in ("result.json", "report.html", "report.pdf", "manifest.json"):
         out.print(f"  {record.path / name}", highlight=False, markup=False, soft_wrap=True)
     if junit is not None:

@@ -1,8 +1,9 @@
 """What a report's cover and summary say about the audit's scope, read from the result alone.
 
-Presentation only: nothing here changes a status. A check that ran with no thresholds is shown as
-INFO (informational: its evidence is for the reader, it gates nothing); the overall status stays
-the worst of the check statuses (auditor/results.py).
+Presentation only: nothing here changes a status. A check that ran with no warning or blocking
+threshold (none, or ``info`` ones only) is shown as INFO (informational: its evidence is for the
+reader, it gates nothing); the overall status stays the worst of the check statuses
+(auditor/results.py), and an audit where no check was gated shows INFO, not PASS: it judged nothing.
 """
 
 from __future__ import annotations
@@ -14,11 +15,25 @@ from auditor.results import AuditResult, CheckResult, Status
 INFO = "info"
 
 
+def gated(check: CheckResult) -> bool:
+    """Whether a threshold of the check can change its status (``warn`` or ``fail``; an ``info`` one
+    is recorded, met or not)."""
+    return any(t.severity != "info" for t in check.thresholds)
+
+
 def display_status(check: CheckResult) -> str:
-    """The status shown for a check: ``info`` for a check that passed with no threshold to pass."""
-    if check.status == Status.PASS and not check.thresholds:
+    """The status shown for a check: ``info`` for a check that passed with no gate to pass."""
+    if check.status == Status.PASS and not gated(check):
         return INFO
     return str(check.status)
+
+
+def display_overall(result: AuditResult) -> str:
+    """The overall status shown: ``info`` for a PASS no gated check stands behind (every check
+    informational or skipped)."""
+    if result.status == Status.PASS and not any(gated(c) for c in result.checks if c.status != Status.SKIPPED):
+        return INFO
+    return str(result.status)
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,7 @@ class Scope:
     not_covered: int  # catalogued clauses of the declared frameworks that no check addresses
     clauses_cited: int
     shown: dict[str, str] = field(default_factory=dict)  # check id -> display status
+    overall: str = ""  # the overall status shown (display_overall)
 
 
 def report_scope(result: AuditResult) -> Scope:
@@ -46,7 +62,7 @@ def report_scope(result: AuditResult) -> Scope:
     cited = sorted({r.framework for r in t.rows}) if t else []
     return Scope(
         ran=ran,
-        gated=[c for c in ran if c.thresholds],
+        gated=[c for c in ran if gated(c)],
         informational=[c for c in ran if shown[c.id] == INFO],
         skipped=[c for c in result.checks if c.status == Status.SKIPPED],
         counts=counts,
@@ -55,4 +71,5 @@ def report_scope(result: AuditResult) -> Scope:
         not_covered=len(t.not_covered) if t else 0,
         clauses_cited=len(t.rows) if t else 0,
         shown=shown,
+        overall=display_overall(result),
     )

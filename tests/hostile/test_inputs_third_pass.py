@@ -310,3 +310,17 @@ def test_a_feature_that_is_a_number_says_what_a_feature_is(cli, tmp_path, card_w
     res = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card", features=["x1", 1]))
     assert res.code == 3, res.text
     assert "auditor.features: Value error, each feature is a column name or {name: ..., type: ...}; got 1" in res.text
+
+
+def test_a_policy_none_of_whose_checks_applies_to_the_model_is_refused(cli, tmp_path, policy_writer, card_writer,
+                                                                      artefacts):
+    """Every check skipped for the card's task: the audit ended SKIPPED with exit 0, a CI pass on nothing."""
+    policy = policy_writer(tmp_path / "p", policy_writer.tiny(checks=[
+        {"check": "attention"}, {"check": "performance", "tasks": ["text-classification"]}]))
+    card = card_writer(tmp_path / "card")
+    for command in (("validate", "--policy", policy, "--card", card),
+                    ("run", "--policy", policy, "--card", card, "--data", artefacts.csv, "--out", tmp_path / "out")):
+        res = cli(*command)
+        assert res.code == 3, res.text
+        assert "none of the policy's 2 checks applies to a tabular-classification model" in res.text
+    assert not (tmp_path / "out").exists()

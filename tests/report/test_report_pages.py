@@ -82,7 +82,26 @@ def test_checks_without_thresholds_read_info_and_leave_the_verdict_alone(tmp_pat
 
     html = render_html(result)
     assert f'status-info">INFO</span>' in html
-    assert "1 is informational (INFO, no thresholds: Predictive performance)" in " ".join(html.split())
+    assert "1 is informational (INFO, no warning or blocking threshold: Predictive performance)" in " ".join(html.split())
+
+
+def test_an_audit_with_no_gated_check_reads_info_not_pass(credit_demo):
+    """A check whose only threshold is info (met or not) gates nothing, and an audit with no gated
+    check judged nothing: it showed 'Overall: PASS' and '1 is gated by thresholds (1 PASS)' for an
+    info bound the model missed."""
+    from auditor.render.html import render_html
+    from auditor.render.scope import display_overall, display_status, report_scope
+
+    r = credit_demo.result
+    missed = r.checks[0].thresholds[0].model_copy(update={"severity": "info", "passed": False})
+    info_only = r.checks[0].model_copy(update={"thresholds": [missed]})
+    assert display_status(info_only) == "info"
+    result = r.model_copy(update={"checks": [info_only]})
+    assert result.status.value == "pass" and display_overall(result) == "info"
+    assert report_scope(result).gated == []
+    text = " ".join(render_html(result).split())
+    assert 'Overall: INFO' in text and "None is gated by a warning or blocking threshold, so the audit judges nothing" in text
+    assert display_overall(r) == r.status.value  # the demo's gated checks: its own status
 
 
 def test_the_core_is_short_and_has_no_spill_pages(report):
