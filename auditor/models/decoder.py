@@ -335,9 +335,11 @@ def load_sequence_classifier(path, **kw) -> TextModel:
 def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: str = "cpu",
                    max_length: int = 256, batch_size: int = 32, dtype: str = "float32",
                    card_path=None, runtime: str = "torch", runtime_tolerance: float = DEFAULT_TOLERANCE,
-                   runtime_verify_inputs: int = VERIFY_INPUTS) -> PromptedCausalLM:
+                   runtime_verify_inputs: int = VERIFY_INPUTS, prompt_variants: list[str] | None = None,
+                   ) -> PromptedCausalLM:
     """Safely load a local causal LM (``AutoModelForCausalLM``) behind a prompt; a checkpoint without
-    a language-model head is refused (exit 4). ``runtime*``: see ``load_text_model``."""
+    a language-model head is refused (exit 4), a prompt (or paraphrase) that leaves no token for the
+    text is a card problem (exit 3). ``runtime*``: see ``load_text_model``."""
     check_model_dir(path)
     offline_transformers()
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -371,5 +373,21 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
                                    max_length=max_length, batch_size=batch_size)
     except ModelCardError as exc:
         raise ModelCardError(str(card_path or path), exc.problems) from None
+    too_long = [(where, p) for where, p in [("auditor.prompt", prompt),
+                                            *((f"auditor.prompt_variants[{i}]", v) for i, v in enumerate(prompt_variants or []))]
+                if not _fits(adapter, p)]
+    if too_long:
+        raise ModelCardError(str(card_path or path), [Problem(
+            where, f"the prompt without the text takes more than the {adapter.max_length} tokens the model reads "
+                   "(auditor.model.max_length or the model's positions): shorten it") for where, _ in too_long])
     return with_runtime(adapter, path, runtime, runtime_tolerance, runtime_verify_inputs)
+
+
+def _fits(adapter: PromptedCausalLM, prompt: str) -> bool:
+    """Whether ``prompt`` with a one-word text fits the adapter's token limit."""
+    try:
+        adapter.with_prompt(prompt)._encode_one("x")
+    except ValueError:
+        return False
+    return True
 

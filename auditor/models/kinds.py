@@ -74,7 +74,8 @@ def load_adapter(card, feature_names: list[str], *, allow_pickle: bool = False, 
     sizes.update(runtime=m.runtime, runtime_tolerance=m.runtime_tolerance, runtime_verify_inputs=m.runtime_verify_inputs)
     if kind is PromptedCausalLM:
         return load_causal_lm(card.model_path, prompt=card.auditor.prompt, label_words=card.auditor.label_words,
-                              device=device, dtype=m.dtype, card_path=str(card.path), **sizes)
+                              device=device, dtype=m.dtype, card_path=str(card.path),
+                              prompt_variants=card.auditor.prompt_variants, **sizes)
     if kind is TextModel:
         return load_sequence_classifier(card.model_path, device=device, dtype=m.dtype, card_path=str(card.path), **sizes)
     return load_tabular_model(card, feature_names, allow_pickle=allow_pickle, kind=kind)

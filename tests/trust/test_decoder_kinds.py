@@ -252,3 +252,19 @@ def test_shap_mapping_assumes_no_trailing_special_token():
     ids, shap_ids = np.array([5, 6, 7]), np.array([5, 6, 7, 8, 7])
     values = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
     np.testing.assert_array_equal(_map_shap_values(ids, shap_ids, values), [0.1, 0.2, 0.3])
+
+
+@pytest.mark.parametrize("changes, location", [
+    ({"prompt": "review review review review : {text} sentiment sentiment sentiment sentiment :"}, "auditor.prompt"),
+    ({"prompt_variants": ["review review review review : {text} sentiment sentiment sentiment sentiment :"]},
+     "auditor.prompt_variants[0]"),
+])
+def test_a_prompt_longer_than_the_token_limit_is_a_located_card_error(tmp_path, tiny_decoder, causal_lm_dir,
+                                                                        changes, location):
+    """It was an internal error (exit 5) at load: 'the prompt alone is longer than the model's limit'."""
+    card = load_model_card(_card(tmp_path, tiny_decoder, causal_lm_dir, model_max_length=8, **changes))
+    with pytest.raises(ModelCardError) as err:
+        load_adapter(card, [])
+    assert err.value.exit_code == EXIT_INVALID_INPUT and err.value.source == str(card.path)
+    assert [p.location for p in err.value.problems] == [location]
+    assert "takes more than the 8 tokens the model reads" in err.value.problems[0].message
