@@ -109,14 +109,12 @@ class AdversarialRobustness(Check):
         pred = None if pred is None else pred[correct]
         vectors = [vectors[i] for i in correct]
         if not len(rows):  # nothing to attack: every gate on it says "nothing was measured (n = 0)"
-            return CheckOutput(
-                measurements={m: None for m in self.measurement_names(p)},
-                sample_sizes=sample_sizes_of(self.measurement_names(p), 0),
-                summary=f"None of the {len(attr)} explained instances is predicted correctly, so there is no correct "
-                        "prediction to attack; nothing was measured.",
-                notes=[f"An attack flips a correct prediction; the model is wrong on all {len(attr)} explained instances "
-                       "(raise n_instances, or audit on data the model gets right more often)."],
-                key_figure="no correct prediction to attack", cost={"search_model_inputs": 0})
+            return self._nothing_measured(
+                f"None of the {len(attr)} explained instances is predicted correctly, so there is no correct "
+                "prediction to attack; nothing was measured.",
+                f"An attack flips a correct prediction; the model is wrong on all {len(attr)} explained instances "
+                "(raise n_instances, or audit on data the model gets right more often).",
+                "no correct prediction to attack")
         goal = outcome_goal(ctx, rows, p.target_shift)
         spaces = model.substitution_spaces(ctx.data, rows, max_candidates=p.max_candidates,
                                            similarity_floor=1.0 - p.max_cosine_distance,
@@ -135,6 +133,13 @@ class AdversarialRobustness(Check):
         # both orders in one search, so every step is one batched model call
         results = greedy_substitution(spaces + spaces, guided + control, np.concatenate([start, start]), predict,
                                       lambda outputs, owner: goal.judge(outputs, owner % n), max_edits=p.max_edits)
+        if not sent[0]:  # no unit had a substitute: robustness to attacks never made is not measured
+            return self._nothing_measured(
+                f"None of the {n} instances' {'words' if model.has(Capability.TOKENS) else 'features'} has a substitute "
+                "within the search's bounds, so no attack was made; nothing was measured.",
+                model.substitution_note(p) + " Widen max_cosine_distance or max_candidates to let the search try "
+                                             "substitutes.",
+                "no substitute to try")
         g_res, c_res = results[:n], results[n:]
         g_ok = np.array([r.success for r in g_res], dtype=bool)
         c_ok = np.array([r.success for r in c_res], dtype=bool)
@@ -201,6 +206,12 @@ class AdversarialRobustness(Check):
                            key_figure=key, cost=cost, sample_sizes=sample_sizes)
 
     # ------------------------------------------------------------------ evidence
+    def _nothing_measured(self, summary: str, note: str, key_figure: str) -> CheckOutput:
+        """Every gate on it says "nothing was measured (n = 0)"."""
+        names = self.measurement_names(self.params)
+        return CheckOutput(measurements={m: None for m in names}, sample_sizes=sample_sizes_of(names, 0),
+                           summary=summary, notes=[note], key_figure=key_figure, cost={"search_model_inputs": 0})
+
     @staticmethod
     def _summary_table(p, n, g_res, c_res, g_cost, c_cost, ratio, verb) -> Table:
         rows = []

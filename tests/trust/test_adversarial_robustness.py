@@ -235,6 +235,27 @@ def test_no_correct_prediction_to_attack_is_nothing_measured(planted, monkeypatc
     assert all(v is None for v in result.measurements.values())
 
 
+def test_no_substitute_to_try_is_nothing_measured_not_a_pass(planted, monkeypatch):
+    """Texts of digits and emoji (no embedding neighbour), or a tight max_cosine_distance: no attack was
+    made, and both gates passed ('no decision changed', ratio 1). Now nothing was measured."""
+    import dataclasses
+
+    real = planted.model.substitution_spaces
+
+    def nothing_to_try(*args, **kwargs):
+        return [dataclasses.replace(s, values=[[] for _ in s.values], closeness=[[] for _ in s.closeness])
+                for s in real(*args, **kwargs)]
+
+    monkeypatch.setattr(planted.model, "substitution_spaces", nothing_to_try)
+    spec = CheckSpec(check="adversarial_robustness", params={"n_instances": 10},
+                     thresholds=[{"measurement": "success_rate_ci_low", "max": 0.5, "severity": "warn"},
+                                 {"measurement": "edits_ratio", "max": 1.0, "severity": "warn"}])
+    result = run_check(PlannedCheck(spec=spec, params=AdversarialRobustnessParams(n_instances=10)), planted)
+    assert result.status == Status.ERROR and "nothing was measured (n = 0)" in result.error.message
+    assert "has a substitute within the search's bounds, so no attack was made" in result.summary
+    assert result.cost["search_model_inputs"] == 0
+
+
 def test_a_model_no_attack_flips_passes_the_ratio_gate(planted):
     # one candidate value per feature, the one nearest in rank, and one edit: nothing flips
     spec = CheckSpec(check="adversarial_robustness", params={"n_instances": 12, "max_edits": 1, "max_candidates": 1},
