@@ -37,8 +37,8 @@ import numpy as np
 from auditor.errors import ModelCardError, ModelLoadError, Problem
 from auditor.models.base import Capability
 from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS
-from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, load_text_model,
-                                 offline_transformers, with_runtime)
+from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, check_vocabulary,
+                                 load_text_model, offline_transformers, with_runtime)
 
 DTYPES = ("float32", "bfloat16")
 
@@ -364,6 +364,7 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for offsets and word ids")
     ensure_pad_token(model, tokenizer)
+    check_vocabulary(model, tokenizer, path)
     finish_load(model, device=device, dtype=dtype, card_path=card_path or path)
     limit = getattr(model.config, "max_position_embeddings", None)
     if isinstance(limit, int) and 2 < limit < 1_000_000:

@@ -101,6 +101,22 @@ def check_model_dir(path: Path) -> None:
                              "(softmax over classes expected)")
     if not list(path.glob("*.safetensors")):
         raise ModelLoadError(f"model directory {path} has no *.safetensors weights")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):  # transformers would build one of special tokens only
+        raise ModelLoadError(f"model directory {path} has no tokenizer ({', '.join(TOKENIZER_FILES[:3])} …): every word "
+                             "would read as unknown")
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
+                   "sentencepiece.bpe.model")
+
+
+def check_vocabulary(model, tokenizer, path) -> None:
+    """A tokenizer with ids beyond the model's embedding table is refused at load: every text holding
+    such a token would crash the model mid-audit (an index error in each check)."""
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise ModelLoadError(f"{path}: the tokenizer has {len(tokenizer):,} tokens and the model's embedding "
+                             f"{rows:,} rows; they are not a pair (config.json vocab_size)")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -661,6 +677,7 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for "
                              "offsets and word ids")
+    check_vocabulary(model, tokenizer, path)
     id2label = getattr(model.config, "id2label", None) or {}
     keys = sorted(id2label) if all(isinstance(k, int) for k in id2label) else None
     if keys != list(range(len(id2label))) or len(id2label) != model.config.num_labels:

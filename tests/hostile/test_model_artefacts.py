@@ -161,3 +161,32 @@ def test_transformers_directories_that_could_run_code_are_refused(run_card, tmp_
     assert result.code == 4, result.raw
     assert expected.replace("{dir}", str(model.resolve())) in result.text, result.raw
     assert not (result.out / "tiny-model").exists()
+
+
+def test_a_model_folder_without_a_tokenizer_is_refused(tmp_path, text_inputs):
+    """transformers built a tokenizer of the 5 special tokens: every word read as [UNK] and the audit ran
+    on constant predictions."""
+    import shutil
+
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        (model / name).unlink(missing_ok=True)
+    with pytest.raises(ModelLoadError, match="has no tokenizer"):
+        load_sequence_classifier(model)
+
+
+def test_a_tokenizer_larger_than_the_embedding_is_refused():
+    """Texts holding the extra ids crashed every check mid-audit ('index out of range in self')."""
+    from types import SimpleNamespace
+
+    from auditor.errors import ModelLoadError
+    from auditor.models.text import check_vocabulary
+
+    model = SimpleNamespace(get_input_embeddings=lambda: SimpleNamespace(num_embeddings=23))
+    with pytest.raises(ModelLoadError, match="the tokenizer has 30 tokens and the model's embedding 23 rows"):
+        check_vocabulary(model, list(range(30)), "m")
+    check_vocabulary(model, list(range(23)), "m")
