@@ -83,6 +83,21 @@ def test_p_value_floor_above_the_bound_is_unreachable_and_info_gates_do_not_erro
     assert ok[0].passed and ok[0].unreachable is None
 
 
+def test_a_p_value_miss_near_the_floor_is_not_judged_but_a_pass_is():
+    """The credit demo on 5 rows: a blocking faithfulness FAIL at p = 0.0625 (one pair of 5 out of
+    order; the floor 1/32 = 0.031). A sound explainer ordering each pair right 4 times in 5 misses
+    0.05 two times in three at n = 5, so a miss is judged only where the floor is at most 0.005
+    (n = 8 pairs: 1/256); a pass at the floor is judged."""
+    gate = [Threshold(measurement="p", max=0.05)]
+    miss = with_sample_sizes(evaluate(gate, {"p": 0.0625}), [SampleSize(measurement="p", n=5, p_floor=1 / 32)])
+    assert not miss[0].passed and "within a factor of 10 of the bound 0.05" in miss[0].unreachable
+    hit = with_sample_sizes(evaluate(gate, {"p": 1 / 32}), [SampleSize(measurement="p", n=5, p_floor=1 / 32)])
+    assert hit[0].passed and hit[0].unreachable is None
+    judged = with_sample_sizes(evaluate(gate, {"p": 0.2}), [SampleSize(measurement="p", n=8, p_floor=1 / 256)])
+    assert not judged[0].passed and judged[0].unreachable is None
+    assert 1 - 0.8 ** 5 == pytest.approx(0.67232)  # the docstring's figure: not all 5 pairs in order
+
+
 def test_an_upper_end_that_no_change_cannot_bring_under_the_bound_is_unreachable():
     """A paired accuracy drop on 40 rows: even no decision moved leaves an upper end of 0.088 (Tango's
     z²/(n + z²)), so a gate ``drop_ci_high ≤ 0.05`` cannot be met there unless the second condition is
