@@ -168,8 +168,9 @@ class ExplanationClustering(Check):
                 continue
             found = cluster(spaces[view], p.k_min, p.k_max, n_init=p.n_init,
                             seed=int(ctx.rng(f"clustering.kmeans.{view}").integers(2**31 - 1)))
-            if found is None:
+            if found is None:  # its gates say nothing was measured (they read as WARN on two rows)
                 notes.append(f"{view}: fewer than two distinct instances (or three instances), so no clustering.")
+                sample_sizes += [SampleSize(measurement=m, n=0) for m in measurements if m.startswith(f"{view}_")]
                 continue
             labels_of[view] = found.labels
             measurements[f"{view}_k"] = float(found.k)

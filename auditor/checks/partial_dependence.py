@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, Check,
-                                 CheckOutput, Params, count)
+from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, MIN_JUDGED,
+                                 Check, CheckOutput, Params, count)
 from auditor.explain.partial_dependence import ice_heterogeneity, ice_heterogeneity_interval, partial_dependence_curves
 from auditor.explain.permutation_importance import DEFAULT_MAX_ROWS, Scoring, default_scoring, permutation_importance
 from auditor.models.base import Capability
@@ -128,9 +128,9 @@ class PartialDependence(Check):
                         if np.isfinite(measurements["max_ice_heterogeneity"]) else "ICE heterogeneity n/a"),
             cost={"ice_rows": len(rows), "grid_points": int(sum(len(c.grid) for c in curves))},
             # the interval is undefined only when every feature's curves are flat; a zero-width one at 0 is
-            # a model without interactions, not a small sample
-            sample_sizes=[SampleSize(measurement=m, n=len(rows), ci_degenerate=m.endswith("_ci_high") and not highs.size)
-                          for m in measurements],
+            # a model without interactions, not a small sample. Judged from MIN_JUDGED curves (2 had passed).
+            sample_sizes=[SampleSize(measurement=m, n=len(rows), min_n=MIN_JUDGED,
+                                     ci_degenerate=m.endswith("_ci_high") and not highs.size) for m in measurements],
         )
 
     @staticmethod

@@ -158,3 +158,23 @@ def test_a_cohort_with_planted_noise_is_flagged_and_a_clean_one_passes(tmp_path_
     result = judged(clean)
     assert result.measurements["attributions_worst_error_ratio_ci_low"] < 1.0
     assert all(t.passed for t in result.thresholds if "error_ratio" in t.measurement), result.thresholds
+
+
+@pytest.mark.parametrize("check, gate", [
+    ("global_importance", {"measurement": "rank_correlation", "min": 0.5, "severity": "warn"}),
+    ("partial_dependence", {"measurement": "max_ice_heterogeneity_ci_high", "max": 0.9, "severity": "warn"}),
+    ("explanation_clustering", {"measurement": "attributions_worst_error_ratio_ci_low", "max": 10.0, "severity": "warn"}),
+])
+def test_on_two_rows_these_gates_are_not_judged(tmp_path_factory, check, gate):
+    """The concrete example sampled to 2 rows passed global_importance (ρ 0.62 over 2 rows) and
+    partial_dependence (a '95% CI' over 2 ICE curves), and explanation_clustering WARNED ('could
+    not be clustered'): each now says it cannot judge (ERROR, the n named)."""
+    from trust.conftest import make_regression_context
+
+    ctx, _ = make_regression_context(tmp_path_factory.mktemp("two_rows"), n=2)
+    params = {"n_instances": 2} if check == "explanation_clustering" else {}
+    spec = CheckSpec(check=check, params=params, thresholds=[gate])
+    planned = PlannedCheck(spec=spec, params=CHECK_REGISTRY[check].Params(**params))
+    result = run_planned(planned, ctx)
+    assert result.status == Status.ERROR and result.error.type == "SampleTooSmall", (result.status, result.error)
+    assert "n = 2" in result.error.message or "n = 0" in result.error.message
