@@ -73,6 +73,18 @@ def fmt_measure(value, name: str = "") -> str:
     return fmt_num(float(value), 4 if abs(value) < 10 else 2)
 
 
+_LONG_RUN = re.compile(r"\S{25,}")
+SOFT_BREAK_EVERY = 16  # characters between break opportunities in a long run
+
+
+def soft_breaks(text: str) -> str:
+    """``text`` with a zero-width space every few characters of each run of 25 or more characters
+    without a space (a URL in a review, a hash): a table cell can wrap it instead of pushing the
+    other columns off the page. Shorter words are left whole."""
+    return _LONG_RUN.sub(lambda m: "\u200b".join(m.group()[i:i + SOFT_BREAK_EVERY]
+                                                 for i in range(0, len(m.group()), SOFT_BREAK_EVERY)), text)
+
+
 def fmt_cell(value, column: str = "") -> str:
     """A table cell: integral floats print as integers (3, not 3.000), others from 10 up with two
     decimals (23.70, not 23.700); a p-value column (its header is ``p`` or starts with ``p (`` or
@@ -85,6 +97,8 @@ def fmt_cell(value, column: str = "") -> str:
         return f"{int(value):,}"
     if isinstance(value, float) and abs(value) >= 10:  # as measurements; "23.700" reads as 23,700 in much of Europe
         return fmt_num(value, 2)
+    if isinstance(value, str):
+        return soft_breaks(value)
     return fmt_num(value)
 
 

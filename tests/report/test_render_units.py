@@ -38,6 +38,17 @@ def test_table_cells_print_integral_floats_as_integers():
     assert fmt_cell(6.589e305) == "6.59e+305" and fmt_cell(10 ** 20) == "1.000e+20" and fmt_cell(2e14) == "200,000,000,000,000"
 
 
+def test_long_runs_in_table_cells_get_break_opportunities_and_words_stay_whole():
+    """A URL in a review pushed the similar-examples table's other columns off the PDF page."""
+    from auditor.render.html import soft_breaks
+
+    url = "http://example.com/" + "good" * 10  # 59 characters without a space
+    assert soft_breaks(url).replace("\u200b", "") == url
+    assert [len(p) for p in soft_breaks(url).split("\u200b")] == [16, 16, 16, 11]
+    assert soft_breaks("a plain sentence of ordinary words") == "a plain sentence of ordinary words"
+    assert fmt_cell("x" * 30) == "x" * 16 + "\u200b" + "x" * 14
+
+
 def test_a_chart_whose_values_cannot_be_laid_out_says_so_instead_of_losing_the_report():
     """One regression target of 1.7e308: matplotlib's ticker failed ('arange: cannot compute length'),
     the render raised and the run ended in exit 5 with an unrendered folder."""
