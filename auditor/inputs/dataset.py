@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -119,6 +120,12 @@ def _as_float(value) -> float:
         return float(value)
     except OverflowError:
         return np.inf if value > 0 else -np.inf
+
+
+def _blank(text: str) -> bool:
+    """A text with nothing to read or explain: only spaces, control and format characters (zero-width
+    spaces, byte-order marks, bidi marks), which a tokenizer turns into no token at all."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
 
 
 def _nested(series: pd.Series) -> np.ndarray:
@@ -460,7 +467,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     source_rows = None
     groups = df[sensitive].copy() if sensitive else None
     if block.task == "text-classification":
-        empty = frame[features[0]].map(lambda t: not t.strip()).to_numpy(dtype=bool)
+        empty = frame[features[0]].map(_blank).to_numpy(dtype=bool)
         if empty.all():
             raise DatasetError(source, [Problem(f"column {features[0]!r}", "every text is empty")])
         if empty.any():
@@ -468,7 +475,8 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             frame, labels = frame.iloc[source_rows], labels[source_rows]
             groups = None if groups is None else groups.iloc[source_rows]
             notes.append(
-                f"{int(empty.sum()):,} empty text{'s' * int(empty.sum() != 1)} (nothing to explain) excluded: file "
+                f"{int(empty.sum()):,} empty text{'s' * int(empty.sum() != 1)} (nothing to explain: only spaces or invisible "
+                f"characters) excluded: file "
                 f"{_rows_text(empty)}; row numbers in this audit are positions among the {len(source_rows):,} kept rows, "
                 f"evidence/dataset-sample.csv gives each one's row in the file"
             )

@@ -229,9 +229,9 @@ TEXT_TRUST = [{"check": "performance", "params": {"n_bootstrap": 20}},
 
 def test_empty_texts_are_excluded_and_reported_with_their_file_rows(cli, tmp_path, text_inputs, policy_writer, stub_pdf):
     texts = ["the movie was good", "", "the plot was bad", "   ", "a very good film", "the story is bad", "\n",
-             "it was quite good", "a bad movie", "good and very good"]
+             "it was quite good", "a bad movie", "good and very good", "\u200b\ufeff\u200f", "\x01\x07"]
     labels = ["positive", "negative", "negative", "positive", "positive", "negative", "positive", "positive", "negative",
-              "positive"]
+              "positive", "negative", "positive"]  # the last two: zero-width, BOM, bidi mark, controls: no token at all
     data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", texts, labels)
     policy = policy_writer(tmp_path / "policy", policy_writer.tiny(TEXT_TRUST))
     out = tmp_path / "out"
@@ -240,7 +240,8 @@ def test_empty_texts_are_excluded_and_reported_with_their_file_rows(cli, tmp_pat
     run = out / "tiny-bert" / "v0001"
     result = read_result(run)
     assert result["dataset"]["rows"] == 7
-    assert any("3 empty texts (nothing to explain) excluded: file rows 1, 3, 6;" in n for n in result["dataset"]["notes"])
+    assert any("5 empty texts (nothing to explain: only spaces or invisible characters) excluded: file rows 1, 3, 6, "
+               "10, 11;" in n for n in result["dataset"]["notes"])
     assert {c["id"]: c["status"] for c in result["checks"]}["explanation_faithfulness"] != "error"
     mapping = (run / "evidence" / "dataset-sample.csv").read_text().splitlines()
     assert mapping == ["row,file_row", "0,0", "1,2", "2,4", "3,5", "4,7", "5,8", "6,9"]
