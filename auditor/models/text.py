@@ -110,6 +110,16 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model
                    "sentencepiece.bpe.model")
 
 
+def _head_outputs(path: Path) -> str:
+    """What config.json says of the classifier's outputs, for a load whose weights disagree."""
+    try:
+        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+        labels = config.get("id2label") or {}
+        return f"id2label names {len(labels)} class{'es' * (len(labels) != 1)}, num_labels {config.get('num_labels', len(labels))}"
+    except (OSError, ValueError, AttributeError):
+        return "config.json unreadable"
+
+
 def check_vocabulary(model, tokenizer, path) -> None:
     """A tokenizer with ids beyond the model's embedding table is refused at load: every text holding
     such a token would crash the model mid-audit (an index error in each check)."""
@@ -672,6 +682,10 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
         model = AutoModelForSequenceClassification.from_pretrained(str(path), use_safetensors=True,
                                                                    **flags)
     except Exception as exc:  # any library failure becomes a refusal with its message
+        if "ignore_mismatched_sizes" in str(exc):  # transformers' own words point to a report it does not show
+            raise ModelLoadError(f"could not load model from {path}: the weights' shapes differ from what config.json "
+                                 f"describes ({_head_outputs(path)}); config.json and the weights are not a pair"
+                                 ) from exc
         raise ModelLoadError(f"could not load model from {path}: "
                              f"{type(exc).__name__}: {exc}") from exc
     if not getattr(tokenizer, "is_fast", False):

@@ -190,3 +190,21 @@ def test_a_tokenizer_larger_than_the_embedding_is_refused():
     with pytest.raises(ModelLoadError, match="the tokenizer has 30 tokens and the model's embedding 23 rows"):
         check_vocabulary(model, list(range(30)), "m")
     check_vocabulary(model, list(range(23)), "m")
+
+
+def test_a_config_that_disagrees_with_the_head_says_so(tmp_path, text_inputs):
+    """transformers' message ('You set ignore_mismatched_sizes to False … look at the above report')
+    pointed to a report it never showed."""
+    import shutil
+
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    config = json.loads((model / "config.json").read_text())
+    config.update(id2label={"0": "positive"}, label2id={"positive": 0})
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="the weights' shapes differ from what config.json describes "
+                                             r"\(id2label names 1 class"):
+        load_sequence_classifier(model)
