@@ -236,6 +236,15 @@ def perfect_score_bound(alpha: float, parts) -> float:
     return float(np.mean((alpha / (2 * len(parts))) ** (1 / parts)))
 
 
+def distinct_per_class(ctx, truth: np.ndarray, k: int) -> np.ndarray:
+    """Rows per class, identical inputs of the same class counted once: what a perfect score's lower
+    bound rests on (2 texts copied 20 times each are 2 draws, not 40: their ROC AUC lower end had passed
+    0.7). Equal to the class sizes when no input repeats."""
+    frame = ctx.data.frame.reset_index(drop=True)
+    kept = ~frame.assign(_class_=truth).duplicated().to_numpy()
+    return np.bincount(truth[kept], minlength=k)
+
+
 def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[str], alpha: float, n: int,
                     why_undefined: str, bounded: dict[str, tuple[list[int], str]] | None = None,
                     computed: dict[str, tuple[float, float]] | None = None,
@@ -433,15 +442,16 @@ class Performance(Check):
                 boot[m].append(v)
         level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
-        pos_n, neg_n = int(y.sum()), int((~y).sum())
+        neg_n, pos_n = (int(c) for c in distinct_per_class(ctx, y.astype(int), 2))
+        rows = f"{pos_n + neg_n:,} {'distinct ' if pos_n + neg_n < len(y) else ''}rows"
         sample_sizes, undefined, bound_notes = _with_intervals(
             measurements, point, boot, METRICS + MACRO_METRICS, alpha, len(y), "one class only",
             computed={"accuracy": exact_proportion_interval(int(np.sum(y == pred_pos)), len(y), alpha),
                       **({} if delong is None else {"roc_auc": delong})},
-            bounded={"accuracy": ([len(y)], f"{len(y):,} rows"),
+            bounded={"accuracy": ([pos_n + neg_n], rows),
                      "roc_auc": ([min(pos_n, neg_n)], f"{min(pos_n, neg_n):,} disjoint positive-negative pairs "
-                                                      f"({pos_n:,} positives, {neg_n:,} negatives)"),
-                     "balanced_accuracy": ([pos_n, neg_n], f"{pos_n:,} positives and {neg_n:,} negatives")})
+                                                      f"({pos_n:,} positives, {neg_n:,} negatives; {rows})"),
+                     "balanced_accuracy": ([pos_n, neg_n], f"{pos_n:,} positives and {neg_n:,} negatives ({rows})")})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
         classes = ctx.classes
@@ -510,14 +520,16 @@ class Performance(Check):
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
         sizes_text = ", ".join(f"{int(c):,}" for c in sizes)
         absent = [classes[c] for c in np.flatnonzero(sizes == 0)]
+        distinct = distinct_per_class(ctx, truth, k)  # the ceilings count independent rows: copies once
+        n_distinct = int(distinct.sum())
         sample_sizes, undefined, bound_notes = _with_intervals(
             measurements, point, boot, scalars, alpha, n, "a class with no row",
             computed={"accuracy": exact_proportion_interval(int(np.sum(truth == pred)), n, alpha),
                       **({} if macro is None else {"roc_auc": macro})},
-            bounded={"accuracy": ([n], f"{n:,} rows"),
-                     "roc_auc": (list(np.minimum(sizes, n - sizes)[sizes > 0]),
+            bounded={"accuracy": ([n_distinct], f"{n_distinct:,} {'distinct ' if n_distinct < n else ''}rows"),
+                     "roc_auc": (list(np.minimum(distinct, n_distinct - distinct)[sizes > 0]),
                                  f"{int((sizes > 0).sum())} classes of {sizes_text} rows, each against the rest"),
-                     "balanced_accuracy": (list(sizes[sizes > 0]), f"classes of {sizes_text} rows")})
+                     "balanced_accuracy": (list(distinct[sizes > 0]), f"classes of {sizes_text} rows")})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
         support = point["per_class"]["support"]

@@ -25,6 +25,7 @@ from auditor.inputs.yamlio import byte_location
 MAX_DATASET_BYTES = 2_000_000_000
 MAX_TEXT_CHARS = 1_000_000  # per text field: a model reads at most a few thousand characters of it
 MAX_LISTED = 5  # rows named per problem before "... and N more"
+DUPLICATE_SHARE = 0.05  # rows repeating an earlier one, from this share of the set up: a note says so
 # What pandas reads as missing by default. In a CSV only an empty cell is missing: "NA" can be a
 # category (North America), "None" a label, a review's whole text. In a column of numbers these
 # still mean missing (R writes NA), as they always did.
@@ -482,6 +483,11 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             )
             if len(np.unique(labels)) < 2:
                 raise DatasetError(source, [Problem(f"column {block.target!r}", "only one class among the non-empty texts")])
+    repeated = int(frame.duplicated().sum())
+    if repeated and repeated >= DUPLICATE_SHARE * len(frame):
+        notes.append(f"{repeated:,} of {len(frame):,} rows repeat an earlier row's {'text' if block.task == 'text-classification' else 'features'}"
+                     f" ({len(frame) - repeated:,} distinct): every interval counts each copy as an independent row, so "
+                     "it is narrower than the distinct rows support")
     if max_rows is not None and len(frame) > max_rows:
         total = len(frame)
         drawn = np.sort(np.random.default_rng([seed, 0x5A3B1E]).choice(total, size=max_rows, replace=False))

@@ -398,3 +398,33 @@ def test_an_unknown_label_in_a_sampled_dataset_is_named_by_its_row_in_the_file(c
     assert named, result.text
     rows = [int(r) for r in named.group(1).split(", ")]
     assert len(rows) == 5 and all(r >= 2_000 for r in rows) and 400 < len(rows) + int(named.group(2)) < 600
+
+
+def test_copied_rows_are_not_independent_draws(cli, tmp_path, text_inputs, policy_writer, stub_pdf):
+    """Two reviews, one per class, each copied 20 times passed roc_auc_ci_low ≥ 0.7 and accuracy_ci_low
+    ≥ 0.9 (lower ends 0.83 and 0.91 over '40 rows'). The ceilings count each distinct input once:
+    2 rows support at most 0.025 and 0.158, so the gates cannot be judged; a note names the copies."""
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["a good film", "a bad film"] * 20,
+                                   ["positive", "negative"] * 20)
+    gates = [{"measurement": "roc_auc_ci_low", "min": 0.7}, {"measurement": "accuracy_ci_low", "min": 0.9}]
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(
+        [{"check": "performance", "params": {"n_bootstrap": 50}, "thresholds": gates}]))
+    res = cli.run(policy, text_inputs.card, data, tmp_path / "out")
+    assert res.code == 1, res.text
+    result = read_result(only_version(tmp_path / "out", "tiny-bert"))
+    check = result["checks"][0]
+    assert check["status"] == "error" and check["error"]["type"] == "SampleTooSmall"
+    if check["measurements"]["roc_auc"] == 1.0:  # the tiny model separates the two texts
+        assert check["measurements"]["roc_auc_ci_low"] == pytest.approx(0.025)
+    assert "38 of 40 rows repeat an earlier row's text (2 distinct)" in result["dataset"]["notes"][0]
+
+
+def test_distinct_rows_per_class_count_copies_once():
+    from types import SimpleNamespace
+
+    from auditor.checks.performance import distinct_per_class
+
+    frame = pd.DataFrame({"x": [1, 1, 1, 2, 2, 3]})
+    ctx = SimpleNamespace(data=SimpleNamespace(frame=frame))
+    # class 0: x=1 (three copies), x=2; class 1: x=2 (same input, other class: a draw of its own), x=3
+    assert distinct_per_class(ctx, np.array([0, 0, 0, 0, 1, 1]), 2).tolist() == [2, 2]
