@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 RESULT_SCHEMA_VERSION = 1
 
@@ -52,12 +52,21 @@ class Table(_Frozen):
     detail: bool = False  # a detail view (per-instance, or what a chart already shows): the report's appendix
 
 
+def _missing_as_nan(value: Any) -> Any:
+    return float("nan") if value is None else value
+
+
+# A charted number: NaN and infinities are written to JSON as null, and read back as NaN (a stored run
+# whose chart has an undefined bar is still rendered, diffed and served).
+Plotted = Annotated[float, BeforeValidator(_missing_as_nan)]
+
+
 class BarChart(_Frozen):
     kind: Literal["bar_chart"] = "bar_chart"
     title: str
     labels: list[str]
-    values: list[float]
-    errors: list[float] | None = None  # half-widths of an interval, drawn as error bars
+    values: list[Plotted]
+    errors: list[Plotted] | None = None  # half-widths of an interval, drawn as error bars
     xlabel: str = ""
     caption: str = ""
     detail: bool = False  # a detail view (per-instance distribution): the report's appendix
@@ -65,10 +74,10 @@ class BarChart(_Frozen):
 
 class Series(_Frozen):
     name: str
-    x: list[float]
-    y: list[float]
-    band_low: list[float] | None = None
-    band_high: list[float] | None = None
+    x: list[Plotted]
+    y: list[Plotted]
+    band_low: list[Plotted] | None = None
+    band_high: list[Plotted] | None = None
 
 
 class LineChart(_Frozen):
@@ -86,8 +95,8 @@ class ScatterChart(_Frozen):
 
     kind: Literal["scatter_chart"] = "scatter_chart"
     title: str
-    x: list[float]
-    y: list[float]
+    x: list[Plotted]
+    y: list[Plotted]
     xlabel: str = ""
     ylabel: str = ""
     diagonal: bool = False

@@ -49,6 +49,22 @@ def test_long_runs_in_table_cells_get_break_opportunities_and_words_stay_whole()
     assert fmt_cell("x" * 30) == "x" * 16 + "\u200b" + "x" * 14
 
 
+def test_a_chart_with_an_undefined_value_reads_back_from_its_json():
+    """NaN and infinities are written as null; they were refused on reading ('Input should be a valid
+    number'), so a run whose chart had an undefined bar could not be rendered, diffed or served."""
+    import math
+
+    from auditor.render.charts import chart_uri
+    from auditor.results import BarChart, LineChart, Series
+
+    bars = BarChart(title="t", labels=["a", "b"], values=[float("nan"), 1.0], errors=[float("inf"), 0.1])
+    again = BarChart.model_validate_json(bars.model_dump_json())
+    assert math.isnan(again.values[0]) and again.values[1] == 1.0 and math.isnan(again.errors[0])
+    assert chart_uri(again).startswith("data:image/svg+xml;base64,")
+    line = LineChart(title="c", series=[Series(name="s", x=[0.0, 1.0], y=[float("nan"), 2.0])])
+    assert math.isnan(LineChart.model_validate_json(line.model_dump_json()).series[0].y[0])
+
+
 def test_a_chart_whose_values_cannot_be_laid_out_says_so_instead_of_losing_the_report():
     """One regression target of 1.7e308: matplotlib's ticker failed ('arange: cannot compute length'),
     the render raised and the run ended in exit 5 with an unrendered folder."""
