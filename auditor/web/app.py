@@ -138,12 +138,17 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
 
     def run(request: Request, error: str | None = None, status_code: int = 200, form: dict | None = None) -> Response:
         folder, version = request.path_params["model"], request.path_params["version"]
+        from auditor.render.scope import report_scope
+        from auditor.results import AuditResult
+
         row, run_ = ws.catalogue.run(folder, version)
         result = run_.checked_result()
+        scope = report_scope(AuditResult.model_validate(result))  # statuses as the report shows them (INFO)
         files = sorted((run_.manifest.get("files") or {}).keys())
         versions = [r["version"] for r in ws.catalogue.versions(folder)]
         user: User = request.scope["user"]
         return ws.page(request, "run.html.j2", status_code=status_code, folder=folder, row=row, result=result, files=files,
+                       shown=scope.shown, overall=scope.overall,
                        signoffs=read_signoffs(run_), versions=versions, decisions=DECISIONS_BY_ROLE[user.role],
                        error=error, form=form or {}, signing_key=ws.key, min_date=today().isoformat())
 

@@ -227,3 +227,19 @@ def test_serving_plain_http_beyond_this_machine_warns(ws, monkeypatch, host, war
     res = invoke("serve", "--out", ws.out, "--host", host)
     assert res.exit_code == 0, res.output
     assert ("plain HTTP: passwords and session cookies cross the network unencrypted" in flat(res.output)) == warned
+
+
+def test_the_run_page_shows_statuses_as_the_report_does(ws):
+    """A check with no warning or blocking threshold is INFO in the report; the web page said PASS."""
+    client = TestClient(ws.app)
+    assert login(client, "vera").status_code == 303
+    page = client.get(f"/m/{ws.model}/v0001").text
+    result = json.loads((ws.out / ws.model / "v0001" / "result.json").read_text())
+    from auditor.render.scope import report_scope
+    from auditor.results import AuditResult
+
+    scope = report_scope(AuditResult.model_validate(result))
+    for check in result["checks"]:
+        shown = scope.shown[check["id"]]
+        assert re.search(rf"<td>{re.escape(check['id'])}</td><td><span class=\"status status-{shown}\">{shown.upper()}</span>", page)
+    assert f'status-{scope.overall}">{scope.overall.upper()}</span></h1>' in page
