@@ -216,6 +216,7 @@ def validate(
     from auditor.inputs.model_card import load_model_card
     from auditor.policy.load import load_policy
     from auditor.engine.runner import build_plan, check_gates
+    from auditor.models.decoder import PromptedCausalLM, check_label_words
     from auditor.models.kinds import classes_without_loading, kind_for_card
 
     try:
@@ -234,8 +235,10 @@ def validate(
             raise_usage("--data needs --card (the card says which columns to expect)")
         if card is not None:
             model_card = load_model_card(card)
-            out.print(f"card {card}: valid ({model_card.auditor.task}, model {printable(model_card.model_name)})", markup=False, highlight=False, soft_wrap=True)
             kind = kind_for_card(model_card)
+            if kind is PromptedCausalLM:  # its label words against the tokenizer, no weights loaded
+                check_label_words(model_card)
+            out.print(f"card {card}: valid ({model_card.auditor.task}, model {printable(model_card.model_name)})", markup=False, highlight=False, soft_wrap=True)
             plan = build_plan(loaded, kind)
             check_gates(loaded, plan, kind)
             for planned in plan:

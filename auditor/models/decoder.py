@@ -278,6 +278,24 @@ def label_token_ids(tokenizer, label_words: dict[str, str]) -> list[int]:
     return ids
 
 
+def check_label_words(card) -> None:
+    """``auditor validate`` on a prompted LM's card: its label words against the model's tokenizer,
+    read alone (the weights are not loaded); the located problems ``run`` would give at load."""
+    path = card.model_path
+    check_model_dir(path)
+    offline_transformers()
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    except Exception as exc:  # any library failure becomes a refusal with its message
+        raise ModelLoadError(f"could not load the tokenizer of {path}: {type(exc).__name__}: {exc}") from exc
+    try:
+        label_token_ids(tokenizer, card.auditor.label_words or {})
+    except ModelCardError as exc:
+        raise ModelCardError(str(card.path), exc.problems) from None
+
+
 def is_decoder_config(config) -> bool:
     """A decoder-only architecture: has a causal-LM class and no masked-LM one (BERT-likes have both)."""
     from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,

@@ -268,3 +268,23 @@ def test_a_prompt_longer_than_the_token_limit_is_a_located_card_error(tmp_path, 
     assert err.value.exit_code == EXIT_INVALID_INPUT and err.value.source == str(card.path)
     assert [p.location for p in err.value.problems] == [location]
     assert "takes more than the 8 tokens the model reads" in err.value.problems[0].message
+
+
+@pytest.mark.parametrize("words, said", [
+    ({"negative": "no", "positive": "zebra"}, "the tokenizer cannot encode label word 'zebra'"),
+    ({"negative": "no", "positive": "no"}, "starts with the same token as the word of class 'negative'"),
+])
+def test_validate_reads_label_words_against_the_tokenizer(tmp_path, tiny_decoder, causal_lm_dir, words, said):
+    """validate said valid and run refused the card (exit 3) once the model had loaded."""
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+    from auditor.models.decoder import check_label_words
+
+    card_path = _card(tmp_path, tiny_decoder, causal_lm_dir, label_words=words)
+    with pytest.raises(ModelCardError) as err:
+        check_label_words(load_model_card(card_path))
+    assert err.value.source == str(card_path) and said in err.value.problems[0].message
+    res = CliRunner().invoke(app, ["validate", "--policy", "text-default", "--card", str(card_path)])
+    assert res.exit_code == 3 and said in " ".join(res.output.split())
+    assert "valid (text-classification" not in res.output
