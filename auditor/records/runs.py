@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from auditor.errors import Problem, ResultFileError, UsageError
 from auditor.hashing import sha256_bytes
 from auditor.records.store import REGISTRY_FILE, versions
+
+if TYPE_CHECKING:  # the schema imports pydantic: history and due read runs without it
+    from auditor.results import AuditResult
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 # The default registry inside an output folder, the variable naming another, and its table of runs
@@ -51,20 +54,18 @@ class Run:
             raise ResultFileError(str(source), [Problem("", f"expected a JSON object, got {type(data).__name__}")])
         return data
 
-    def checked_result(self) -> dict[str, Any]:
-        """:attr:`result`, held to the result schema: a field an edit mangled (a status 'excellent',
+    def audit_result(self) -> "AuditResult":
+        """:attr:`result` held to the result schema: a field an edit mangled (a status 'excellent',
         checks that are not a list) is a ResultFileError naming it, as ``auditor render`` says."""
         from pydantic import ValidationError
 
         from auditor.inputs.validation import pydantic_problems
         from auditor.results import AuditResult
 
-        data = self.result
         try:
-            AuditResult.model_validate(data)
+            return AuditResult.model_validate(self.result)
         except ValidationError as exc:
             raise ResultFileError(str(self.path / "result.json"), pydantic_problems(exc, from_yaml=False)) from None
-        return data
 
     @cached_property
     def manifest_bytes(self) -> bytes | None:

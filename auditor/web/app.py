@@ -139,11 +139,10 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
     def run(request: Request, error: str | None = None, status_code: int = 200, form: dict | None = None) -> Response:
         folder, version = request.path_params["model"], request.path_params["version"]
         from auditor.render.scope import report_scope
-        from auditor.results import AuditResult
 
         row, run_ = ws.catalogue.run(folder, version)
-        result = run_.checked_result()
-        scope = report_scope(AuditResult.model_validate(result))  # statuses as the report shows them (INFO)
+        result = run_.audit_result()
+        scope = report_scope(result)  # statuses as the report shows them (INFO)
         files = sorted((run_.manifest.get("files") or {}).keys())
         versions = [r["version"] for r in ws.catalogue.versions(folder)]
         user: User = request.scope["user"]
@@ -208,7 +207,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         _, run_b = ws.catalogue.run(folder, b)
         if run_a.path == run_b.path:
             raise HTTPException(400, "choose two different versions")
-        run_a.checked_result(), run_b.checked_result()
+        run_a.audit_result(), run_b.audit_result()
         html = render_diff_html(diff_runs(run_a, run_b))
         return HTMLResponse(html, headers={"Content-Security-Policy": CSP})
 
