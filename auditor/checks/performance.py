@@ -237,9 +237,12 @@ def perfect_score_bound(alpha: float, parts) -> float:
 
 
 def distinct_per_class(ctx, truth: np.ndarray, k: int) -> np.ndarray:
-    """Rows per class, identical inputs of the same class counted once: what a perfect score's lower
-    bound rests on (2 texts copied 20 times each are 2 draws, not 40: their ROC AUC lower end had passed
-    0.7). Equal to the class sizes when no input repeats."""
+    """Rows per class, for a text model identical texts of the same class counted once: what a perfect
+    score's lower bound rests on (2 reviews copied 20 times each are 2 draws, not 40: their ROC AUC lower
+    end had passed 0.7). Tabular rows are counted as they are: rows of a few discrete features coincide
+    as independent draws, not as copies."""
+    if ctx.card.auditor.task != "text-classification":
+        return np.bincount(truth, minlength=k)
     frame = ctx.data.frame.reset_index(drop=True)
     kept = ~frame.assign(_class_=truth).duplicated().to_numpy()
     return np.bincount(truth[kept], minlength=k)

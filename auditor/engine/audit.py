@@ -19,7 +19,8 @@ import numpy as np
 from auditor.records.runs import VERSION_RE
 
 from auditor.engine.context import AuditContext
-from auditor.inputs.dataset import EvalDataset, load_dataset, rows_named
+from auditor.inputs.dataset import EvalDataset, load_dataset
+from auditor.inputs.table_file import rows_named
 from auditor.errors import DatasetError, ModelCardError, Problem, UsageError
 from auditor.engine.executor import Executor, default_jobs
 from auditor.inputs.model_card import ModelCard, load_model_card

@@ -6,10 +6,7 @@ output uses. Labels are kept as strings so they compare with the model's class n
 
 from __future__ import annotations
 
-import csv
-import json
 import unicodedata
-import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -20,17 +17,10 @@ import pandas as pd
 from auditor.errors import DatasetError, ModelCardError, Problem
 from auditor.inputs.model_card import ModelCard
 from auditor.hashing import file_or_dir_sha256
-from auditor.inputs.yamlio import byte_location
+from auditor.inputs.table_file import delimiter_hint, read_table, rows_text
 
-MAX_DATASET_BYTES = 2_000_000_000
 MAX_TEXT_CHARS = 1_000_000  # per text field: a model reads at most a few thousand characters of it
-MAX_LISTED = 5  # rows named per problem before "... and N more"
 DUPLICATE_SHARE = 0.05  # rows repeating an earlier one, from this share of the set up: a note says so
-# What pandas reads as missing by default. In a CSV only an empty cell is missing: "NA" can be a
-# category (North America), "None" a label, a review's whole text. In a column of numbers these
-# still mean missing (R writes NA), as they always did.
-MISSING_WORDS = frozenset({"#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-                           "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
 
 
 @dataclass
@@ -62,24 +52,11 @@ def _numeric_target(target: pd.Series, name: str, problems: list[Problem]) -> tu
     values = pd.to_numeric(target, errors="coerce")
     bad = (values.isna() & target.notna()).to_numpy()
     if bad.any():
-        problems.append(Problem(f"column {name!r}", f"a regression target must be numeric; text in {_rows_text(bad)}"))
+        problems.append(Problem(f"column {name!r}", f"a regression target must be numeric; text in {rows_text(bad)}"))
     infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
     if infinite.any():
-        problems.append(Problem(f"column {name!r}", f"infinite target values in {_rows_text(infinite)}"))
+        problems.append(Problem(f"column {name!r}", f"infinite target values in {rows_text(infinite)}"))
     return values, np.array([repr(float(v)) for v in values.to_numpy(dtype=float, na_value=np.nan)], dtype=object)
-
-
-def _rows_text(mask: np.ndarray) -> str:
-    return rows_named(np.flatnonzero(mask))
-
-
-def rows_named(rows) -> str:
-    """Data rows in words, 0-based as every dataset problem names them: "row 3", or "rows 0, 5, 9 and
-    4 more"."""
-    rows = np.asarray(rows)
-    listed = ", ".join(str(r) for r in rows[:MAX_LISTED])
-    more = f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
-    return f"row{'s' * (len(rows) != 1)} {listed}{more}"
 
 
 def _text_among_other_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
@@ -147,192 +124,6 @@ def _mostly_numbers(series: pd.Series) -> np.ndarray | None:
     return texts if texts.any() and int(number.sum()) > texts.sum() else None
 
 
-DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-
-
-def _delimiter_hint(df: pd.DataFrame) -> list[Problem]:
-    """A header read as one column that holds another delimiter: say so."""
-    if len(df.columns) != 1:
-        return []
-    header = str(df.columns[0])
-    for delimiter, name in DELIMITERS.items():
-        if delimiter in header:
-            return [Problem("header", f"read as one column {header[:80]!r}: the file seems to be {name}-separated "
-                                      f"({delimiter!r}); auditor reads comma-separated CSV (save it with ',' as the delimiter)")]
-    return []
-
-
-def read_table(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The file as a table; ``text_columns`` are read as text whatever they hold (a CSV review of
-    digits stays a text). A CSV's words for missing values in text cells are noted in
-    ``frame.attrs["notes"]`` (column -> note)."""
-    source = str(path)
-    if not path.is_file():  # a device, FIFO or folder is never read (/dev/zero would never end)
-        raise DatasetError(source, [Problem("", "not a regular file" if path.exists() else "file not found")])
-    size = path.stat().st_size
-    if size == 0:
-        raise DatasetError(source, [Problem("", "the file is empty")])
-    if size > MAX_DATASET_BYTES:
-        raise DatasetError(source, [Problem("", f"file is {size:,} bytes; the limit is {MAX_DATASET_BYTES:,}")])
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return _read_csv(path, text_columns)
-        if suffix in (".parquet", ".pq"):
-            return _read_parquet(path)
-        if suffix in (".jsonl", ".ndjson"):
-            return _read_jsonl(path)
-    except UnicodeDecodeError:
-        raise DatasetError(source, [Problem(_first_invalid_utf8(path), "file is not valid UTF-8")]) from None
-    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
-        raise DatasetError(source, _csv_shape_problems(path) or [Problem("", f"cannot parse the file: {exc}")]) from None
-    except (pd.errors.EmptyDataError, ValueError, OSError) as exc:
-        raise DatasetError(source, [Problem("", f"cannot parse the file: {exc}")]) from None
-    raise DatasetError(source, [Problem("", f"unsupported file type {suffix!r}; use .csv, .parquet or .jsonl")])
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    import pyarrow.parquet as pq
-
-    names = pq.read_schema(path).names
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:  # pyarrow's own message lists its internal columns
-        raise DatasetError(str(path), [Problem(f"column {n!r}", f"{names.count(n)} columns have this name; name each "
-                                                                 "column once") for n in twice])
-    return pd.read_parquet(path)
-
-
-def _read_csv(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    csv.field_size_limit(MAX_DATASET_BYTES)  # a long review is a field; MAX_TEXT_CHARS is checked per row later
-    with path.open(encoding="utf-8", newline="") as fh:
-        try:
-            header = next(csv.reader(fh), [])
-        except csv.Error as exc:  # e.g. a field longer than the csv module's limit
-            raise DatasetError(str(path), [Problem("header", f"cannot parse the header line: {exc}")]) from None
-    seen: dict[str, int] = {}
-    duplicates = []
-    for i, name in enumerate(header, start=1):
-        if not name.strip():  # pandas would call it 'Unnamed: N'
-            duplicates.append(Problem(f"header, column {i}", "the column has no name; name every column"))
-        elif name in seen:
-            duplicates.append(Problem(f"header, column {i}", f"duplicate column name {name!r} (also column {seen[name]})"))
-        seen.setdefault(name, i)
-    if duplicates:
-        raise DatasetError(str(path), duplicates)
-    with warnings.catch_warnings():
-        # A row longer than the header: pandas would silently drop fields (or, without
-        # index_col=False, shift the header onto the wrong columns).
-        warnings.simplefilter("error", pd.errors.ParserWarning)
-        frame = pd.read_csv(path, encoding="utf-8", keep_default_na=False, na_values=[""], index_col=False,
-                            dtype={c: str for c in text_columns if c in seen})
-    # A row shorter than the header: pandas would fill the missing fields with NaN, silently.
-    short = _csv_shape_problems(path)
-    if short:
-        raise DatasetError(str(path), short)
-    frame.attrs["notes"] = _missing_words(frame, set(text_columns))
-    return frame
-
-
-def _missing_words(frame: pd.DataFrame, text_columns: set[str]) -> dict[str, str]:
-    """In a column of numbers, the cells holding a word for missing (NA, null …) become missing, as
-    pandas reads them; in any other column they stay the text they are, and a note (per column)
-    says where."""
-    notes = {}
-    for col in frame.columns:
-        series = frame[col]
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            continue
-        words = series.isin(MISSING_WORDS).to_numpy(dtype=bool)
-        if not words.any():
-            continue
-        rest = series[~words & series.notna().to_numpy()]
-        if col not in text_columns and pd.to_numeric(rest, errors="coerce").notna().all():
-            frame[col] = pd.to_numeric(series.where(~words), errors="coerce")
-            continue
-        found = ", ".join(repr(w) for w in sorted(set(series[words])))
-        notes[col] = (f"column {col!r}: {found} in {_rows_text(words)} read as the text written, not as a missing value "
-                      "(in a CSV only an empty cell is missing)")
-    return notes
-
-
-def _csv_shape_problems(path: Path) -> list[Problem]:
-    """Lines whose number of fields differs from the header's (the first few, and how many)."""
-    problems, n_bad = [], 0
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            width = len(next(reader, []))
-            for fields in reader:
-                if fields and len(fields) != width:
-                    n_bad += 1
-                    if n_bad <= MAX_LISTED:
-                        hint = "" if len(fields) > width else " (a truncated row? write a missing value as an empty field)"
-                        problems.append(Problem(f"line {reader.line_num}", f"{len(fields)} fields; the header has {width}{hint}"))
-        except csv.Error as exc:
-            problems.append(Problem(f"line {reader.line_num}", f"cannot parse the line: {exc}"))
-        except UnicodeDecodeError:
-            problems.append(Problem(_first_invalid_utf8(path), "file is not valid UTF-8"))
-    if n_bad > MAX_LISTED:
-        problems.append(Problem("", f"... and {n_bad - MAX_LISTED} more lines whose number of fields differs from the header's"))
-    return problems
-
-
-def _first_invalid_utf8(path: Path) -> str:
-    """Where the first byte that is not UTF-8 is (line, column, byte offset)."""
-    offset = 0
-    with path.open("rb") as fh:
-        for line in fh:  # a UTF-8 sequence never contains b"\n", so lines decode on their own
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                with path.open("rb") as again:
-                    head = again.read(offset + exc.start + 1)
-                return byte_location(head, offset + exc.start)
-            offset += len(line)
-    return ""
-
-
-class _JsonObject(dict):
-    """A JSON object as read, with the keys it gave twice (json keeps the last value silently)."""
-
-    duplicates: tuple[str, ...] = ()
-
-
-def _object_noting_duplicates(pairs: list[tuple[str, object]]) -> _JsonObject:
-    obj = _JsonObject()
-    twice = []
-    for key, value in pairs:
-        if key in obj and key not in twice:
-            twice.append(key)
-        obj[key] = value
-    obj.duplicates = tuple(twice)
-    return obj
-
-
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    records, problems = [], []
-    with path.open(encoding="utf-8-sig") as fh:  # a byte-order mark at the start is not part of the data
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line, object_pairs_hook=_object_noting_duplicates)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(f"line {lineno}", f"invalid JSON: {exc.msg}"))
-                continue
-            if not isinstance(obj, dict):
-                problems.append(Problem(f"line {lineno}", "expected a JSON object"))
-                continue
-            if obj.duplicates:
-                problems.append(Problem(f"line {lineno}", f"{', '.join(map(repr, obj.duplicates))} given twice in the "
-                                                          "object; which value is meant is not clear"))
-                continue
-            records.append(obj)
-    if problems:
-        raise DatasetError(str(path), problems)
-    return pd.DataFrame.from_records(records)
-
-
 def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = None, seed: int = 0,
                  fairness_groups: list[str] | None = None) -> EvalDataset:
     """Load the evaluation data and validate it against the card; list every problem found.
@@ -359,7 +150,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         if col not in df.columns:
             problems.append(Problem(f"column {col!r}", "missing (the card names it)"))
     if problems and path.suffix.lower() == ".csv":
-        problems.extend(_delimiter_hint(df))
+        problems.extend(delimiter_hint(df))
     for col in sensitive:
         if col not in df.columns and col not in features:
             whose = "the card's sensitive_features" if col in block.sensitive_features else "the policy's fairness_groups"
@@ -382,14 +173,14 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     for col in [block.target, *features]:
         nested = _nested(df[col])
         if nested.any():
-            problems.append(Problem(f"column {col!r}", f"nested values (lists or objects) in {_rows_text(nested)}; "
+            problems.append(Problem(f"column {col!r}", f"nested values (lists or objects) in {rows_text(nested)}; "
                                                        "each cell must hold one value"))
     if problems:
         raise DatasetError(source, problems)
 
     target = df[block.target]
     if target.isna().any():
-        problems.append(Problem(f"column {block.target!r}", f"target missing in {_rows_text(target.isna().to_numpy())}"))
+        problems.append(Problem(f"column {block.target!r}", f"target missing in {rows_text(target.isna().to_numpy())}"))
     if block.task == "tabular-regression":
         target, labels = _numeric_target(target, block.target, problems)
     else:
@@ -407,19 +198,19 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         if block.task == "text-classification":
             bad = ~series.map(lambda v: isinstance(v, str)).to_numpy()
             if bad.any():
-                problems.append(Problem(f"column {col!r}", f"expected text, got missing or non-text values in {_rows_text(bad)}"))
+                problems.append(Problem(f"column {col!r}", f"expected text, got missing or non-text values in {rows_text(bad)}"))
                 continue
             long = series.map(len).to_numpy() > MAX_TEXT_CHARS
             if long.any():
                 problems.append(Problem(f"column {col!r}", f"texts longer than {MAX_TEXT_CHARS:,} characters (the limit per "
-                                                           f"field) in {_rows_text(long)}"))
+                                                           f"field) in {rows_text(long)}"))
             continue
         if series.isna().all():
             problems.append(Problem(f"column {col!r}", "every value is missing; a feature with no values cannot be audited"))
             continue
         booleans = _booleans_among_numbers(series)
         if booleans is not None:
-            problems.append(Problem(f"column {col!r}", f"numbers, but true/false in {_rows_text(booleans)}; write "
+            problems.append(Problem(f"column {col!r}", f"numbers, but true/false in {rows_text(booleans)}; write "
                                                        "those cells as numbers (or every cell of the column as true/false)"))
             continue
         if kind != "categorical" and _only_numbers(series):  # integers beyond 64 bits, decimals: numbers pandas left untyped
@@ -427,17 +218,17 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         if kind is None and not pd.api.types.is_numeric_dtype(series):
             mostly = _mostly_numbers(series)
             if mostly is not None:
-                problems.append(Problem(f"column {col!r}", f"numbers, but text in {_rows_text(mostly)}; fix those cells, "
+                problems.append(Problem(f"column {col!r}", f"numbers, but text in {rows_text(mostly)}; fix those cells, "
                                                            "or declare the column's type in auditor.features"))
                 continue
         if kind == "numeric" or (kind is None and pd.api.types.is_numeric_dtype(series)):
             numeric = pd.to_numeric(series, errors="coerce")
             not_numbers = numeric.isna() & series.notna()
             if not_numbers.any():
-                problems.append(Problem(f"column {col!r}", f"expected numbers, got text in {_rows_text(not_numbers.to_numpy())}"))
+                problems.append(Problem(f"column {col!r}", f"expected numbers, got text in {rows_text(not_numbers.to_numpy())}"))
             infinite = np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan))
             if infinite.any():
-                problems.append(Problem(f"column {col!r}", f"infinite values in {_rows_text(infinite)}"))
+                problems.append(Problem(f"column {col!r}", f"infinite values in {rows_text(infinite)}"))
             frame[col] = numeric.astype(float)
         else:
             mixed = _text_among_other_values(series)
@@ -445,7 +236,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                 (few, few_what), (many, many_what) = sorted(zip(mixed, ("text", "numbers or booleans")),
                                                             key=lambda kind: kind[0].sum())
                 problems.append(Problem(f"column {col!r}", f"a categorical column mixing text and other values: "
-                                                           f"{few_what} in {_rows_text(few)}, {many_what} in the other "
+                                                           f"{few_what} in {rows_text(few)}, {many_what} in the other "
                                                            f"{int(many.sum())} rows with a value (a model sees 5 and "
                                                            "\"5\" as different categories); write every value of the "
                                                            "column the same way"))
@@ -456,7 +247,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         if missing.any() and block.missing_values == "reject":
             problems.append(Problem(
                 f"column {col!r}",
-                f"missing values in {_rows_text(missing)} (set auditor.missing_values: allow if the model handles them)",
+                f"missing values in {rows_text(missing)} (set auditor.missing_values: allow if the model handles them)",
             ))
     if problems:
         raise DatasetError(source, problems)
@@ -478,16 +269,16 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             notes.append(
                 f"{int(empty.sum()):,} empty text{'s' * int(empty.sum() != 1)} (nothing to explain: only spaces or invisible "
                 f"characters) excluded: file "
-                f"{_rows_text(empty)}; row numbers in this audit are positions among the {len(source_rows):,} kept rows, "
+                f"{rows_text(empty)}; row numbers in this audit are positions among the {len(source_rows):,} kept rows, "
                 f"evidence/dataset-sample.csv gives each one's row in the file"
             )
             if len(np.unique(labels)) < 2:
                 raise DatasetError(source, [Problem(f"column {block.target!r}", "only one class among the non-empty texts")])
-    repeated = int(frame.duplicated().sum())
+    repeated = int(frame.duplicated().sum()) if block.task == "text-classification" else 0  # tabular rows coincide
     if repeated and repeated >= DUPLICATE_SHARE * len(frame):
-        notes.append(f"{repeated:,} of {len(frame):,} rows repeat an earlier row's {'text' if block.task == 'text-classification' else 'features'}"
-                     f" ({len(frame) - repeated:,} distinct): every interval counts each copy as an independent row, so "
-                     "it is narrower than the distinct rows support")
+        notes.append(f"{repeated:,} of {len(frame):,} texts repeat an earlier one ({len(frame) - repeated:,} distinct): "
+                     "the bootstrap intervals count each copy as an independent row; a perfect score's bounds count "
+                     "each distinct text once")
     if max_rows is not None and len(frame) > max_rows:
         total = len(frame)
         drawn = np.sort(np.random.default_rng([seed, 0x5A3B1E]).choice(total, size=max_rows, replace=False))

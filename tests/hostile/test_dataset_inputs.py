@@ -257,9 +257,9 @@ def test_text_in_a_column_the_model_reads_as_numbers_is_an_invalid_dataset(cli, 
 
 
 def test_file_over_the_size_limit_is_refused_unread(cli, tmp_path, artefacts, card_writer, fast_policy, monkeypatch):
-    import auditor.inputs.dataset
+    import auditor.inputs.table_file
 
-    monkeypatch.setattr(auditor.inputs.dataset, "MAX_DATASET_BYTES", 1000)
+    monkeypatch.setattr(auditor.inputs.table_file, "MAX_DATASET_BYTES", 1000)
     size = artefacts.csv.stat().st_size
     result = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", artefacts.csv)
     assert result.code == 3
@@ -280,7 +280,7 @@ def test_large_dataset_is_sampled_as_the_policy_says(cli, tmp_path, artefacts, c
     note = ("sampled 250 of 3,000 rows uniformly at random without replacement (policy dataset.max_rows, seed 7); "
             "row numbers in this audit are positions in the sample, evidence/dataset-sample.csv gives each one's row "
             "in the file")
-    assert dataset["notes"] == [note]
+    assert dataset["notes"] == [note]  # the file is one frame 10 times: tabular rows may coincide, no note
     rows = list(csv.DictReader(io.StringIO((run_dir / "evidence" / "dataset-sample.csv").read_text())))
     file_rows = [int(r["file_row"]) for r in rows]
     assert [int(r["row"]) for r in rows] == list(range(250))
@@ -374,9 +374,10 @@ def test_over_long_texts_are_truncated_and_reported(cli, tmp_path, text_inputs, 
     assert result.code in (0, 1), result.raw
     run_dir = only_version(out, "tiny-bert")
     res = read_result(run_dir)
-    assert res["dataset"]["notes"] == [
+    assert res["dataset"]["notes"][-1] == (
         "3 of 16 texts are longer than the model's limit of 64 tokens and were truncated to it (rows 3, 8, 13); "
-        "the audit judges only the kept part"]
+        "the audit judges only the kept part")
+    assert res["dataset"]["notes"][0].startswith("11 of 16 texts repeat an earlier one (5 distinct)")  # few words
     statuses = {c["id"]: c["status"] for c in res["checks"]}
     assert statuses["performance"] != "error", res["checks"][0]["error"]
     assert "3 of 16 texts are longer than the model" in (run_dir / "report.html").read_text(encoding="utf-8")
@@ -416,7 +417,7 @@ def test_copied_rows_are_not_independent_draws(cli, tmp_path, text_inputs, polic
     assert check["status"] == "error" and check["error"]["type"] == "SampleTooSmall"
     if check["measurements"]["roc_auc"] == 1.0:  # the tiny model separates the two texts
         assert check["measurements"]["roc_auc_ci_low"] == pytest.approx(0.025)
-    assert "38 of 40 rows repeat an earlier row's text (2 distinct)" in result["dataset"]["notes"][0]
+    assert "38 of 40 texts repeat an earlier one (2 distinct)" in result["dataset"]["notes"][0]
 
 
 def test_distinct_rows_per_class_count_copies_once():
@@ -425,6 +426,9 @@ def test_distinct_rows_per_class_count_copies_once():
     from auditor.checks.performance import distinct_per_class
 
     frame = pd.DataFrame({"x": [1, 1, 1, 2, 2, 3]})
-    ctx = SimpleNamespace(data=SimpleNamespace(frame=frame))
+    text = SimpleNamespace(data=SimpleNamespace(frame=frame), card=SimpleNamespace(auditor=SimpleNamespace(task="text-classification")))
     # class 0: x=1 (three copies), x=2; class 1: x=2 (same input, other class: a draw of its own), x=3
-    assert distinct_per_class(ctx, np.array([0, 0, 0, 0, 1, 1]), 2).tolist() == [2, 2]
+    assert distinct_per_class(text, np.array([0, 0, 0, 0, 1, 1]), 2).tolist() == [2, 2]
+    # tabular rows of a few discrete features coincide as independent draws: counted as they are
+    tabular = SimpleNamespace(data=text.data, card=SimpleNamespace(auditor=SimpleNamespace(task="tabular-classification")))
+    assert distinct_per_class(tabular, np.array([0, 0, 0, 0, 1, 1]), 2).tolist() == [4, 2]

@@ -1,0 +1,223 @@
+"""A dataset file read into a table, each parse problem located (line, column, byte): CSV, Parquet
+and JSONL. What the columns must hold is checked against the card in ``dataset.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from auditor.errors import DatasetError, Problem
+from auditor.inputs.yamlio import byte_location
+
+MAX_DATASET_BYTES = 2_000_000_000
+MAX_LISTED = 5  # rows named per problem before "... and N more"
+# What pandas reads as missing by default. In a CSV only an empty cell is missing: "NA" can be a
+# category (North America), "None" a label, a review's whole text. In a column of numbers these
+# still mean missing (R writes NA), as they always did.
+MISSING_WORDS = frozenset({"#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                           "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+
+
+def rows_text(mask: np.ndarray) -> str:
+    return rows_named(np.flatnonzero(mask))
+
+
+def rows_named(rows) -> str:
+    """Data rows in words, 0-based as every dataset problem names them: "row 3", or "rows 0, 5, 9 and
+    4 more"."""
+    rows = np.asarray(rows)
+    listed = ", ".join(str(r) for r in rows[:MAX_LISTED])
+    more = f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
+    return f"row{'s' * (len(rows) != 1)} {listed}{more}"
+
+
+DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def delimiter_hint(df: pd.DataFrame) -> list[Problem]:
+    """A header read as one column that holds another delimiter: say so."""
+    if len(df.columns) != 1:
+        return []
+    header = str(df.columns[0])
+    for delimiter, name in DELIMITERS.items():
+        if delimiter in header:
+            return [Problem("header", f"read as one column {header[:80]!r}: the file seems to be {name}-separated "
+                                      f"({delimiter!r}); auditor reads comma-separated CSV (save it with ',' as the delimiter)")]
+    return []
+
+
+def read_table(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The file as a table; ``text_columns`` are read as text whatever they hold (a CSV review of
+    digits stays a text). A CSV's words for missing values in text cells are noted in
+    ``frame.attrs["notes"]`` (column -> note)."""
+    source = str(path)
+    if not path.is_file():  # a device, FIFO or folder is never read (/dev/zero would never end)
+        raise DatasetError(source, [Problem("", "not a regular file" if path.exists() else "file not found")])
+    size = path.stat().st_size
+    if size == 0:
+        raise DatasetError(source, [Problem("", "the file is empty")])
+    if size > MAX_DATASET_BYTES:
+        raise DatasetError(source, [Problem("", f"file is {size:,} bytes; the limit is {MAX_DATASET_BYTES:,}")])
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return _read_csv(path, text_columns)
+        if suffix in (".parquet", ".pq"):
+            return _read_parquet(path)
+        if suffix in (".jsonl", ".ndjson"):
+            return _read_jsonl(path)
+    except UnicodeDecodeError:
+        raise DatasetError(source, [Problem(_first_invalid_utf8(path), "file is not valid UTF-8")]) from None
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        raise DatasetError(source, _csv_shape_problems(path) or [Problem("", f"cannot parse the file: {exc}")]) from None
+    except (pd.errors.EmptyDataError, ValueError, OSError) as exc:
+        raise DatasetError(source, [Problem("", f"cannot parse the file: {exc}")]) from None
+    raise DatasetError(source, [Problem("", f"unsupported file type {suffix!r}; use .csv, .parquet or .jsonl")])
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # pyarrow's own message lists its internal columns
+        raise DatasetError(str(path), [Problem(f"column {n!r}", f"{names.count(n)} columns have this name; name each "
+                                                                 "column once") for n in twice])
+    return pd.read_parquet(path)
+
+
+def _read_csv(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    csv.field_size_limit(MAX_DATASET_BYTES)  # a long review is a field; MAX_TEXT_CHARS is checked per row later
+    with path.open(encoding="utf-8", newline="") as fh:
+        try:
+            header = next(csv.reader(fh), [])
+        except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+            raise DatasetError(str(path), [Problem("header", f"cannot parse the header line: {exc}")]) from None
+    seen: dict[str, int] = {}
+    duplicates = []
+    for i, name in enumerate(header, start=1):
+        if not name.strip():  # pandas would call it 'Unnamed: N'
+            duplicates.append(Problem(f"header, column {i}", "the column has no name; name every column"))
+        elif name in seen:
+            duplicates.append(Problem(f"header, column {i}", f"duplicate column name {name!r} (also column {seen[name]})"))
+        seen.setdefault(name, i)
+    if duplicates:
+        raise DatasetError(str(path), duplicates)
+    with warnings.catch_warnings():
+        # A row longer than the header: pandas would silently drop fields (or, without
+        # index_col=False, shift the header onto the wrong columns).
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        frame = pd.read_csv(path, encoding="utf-8", keep_default_na=False, na_values=[""], index_col=False,
+                            dtype={c: str for c in text_columns if c in seen})
+    # A row shorter than the header: pandas would fill the missing fields with NaN, silently.
+    short = _csv_shape_problems(path)
+    if short:
+        raise DatasetError(str(path), short)
+    frame.attrs["notes"] = _missing_words(frame, set(text_columns))
+    return frame
+
+
+def _missing_words(frame: pd.DataFrame, text_columns: set[str]) -> dict[str, str]:
+    """In a column of numbers, the cells holding a word for missing (NA, null …) become missing, as
+    pandas reads them; in any other column they stay the text they are, and a note (per column)
+    says where."""
+    notes = {}
+    for col in frame.columns:
+        series = frame[col]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        words = series.isin(MISSING_WORDS).to_numpy(dtype=bool)
+        if not words.any():
+            continue
+        rest = series[~words & series.notna().to_numpy()]
+        if col not in text_columns and pd.to_numeric(rest, errors="coerce").notna().all():
+            frame[col] = pd.to_numeric(series.where(~words), errors="coerce")
+            continue
+        found = ", ".join(repr(w) for w in sorted(set(series[words])))
+        notes[col] = (f"column {col!r}: {found} in {rows_text(words)} read as the text written, not as a missing value "
+                      "(in a CSV only an empty cell is missing)")
+    return notes
+
+
+def _csv_shape_problems(path: Path) -> list[Problem]:
+    """Lines whose number of fields differs from the header's (the first few, and how many)."""
+    problems, n_bad = [], 0
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            width = len(next(reader, []))
+            for fields in reader:
+                if fields and len(fields) != width:
+                    n_bad += 1
+                    if n_bad <= MAX_LISTED:
+                        hint = "" if len(fields) > width else " (a truncated row? write a missing value as an empty field)"
+                        problems.append(Problem(f"line {reader.line_num}", f"{len(fields)} fields; the header has {width}{hint}"))
+        except csv.Error as exc:
+            problems.append(Problem(f"line {reader.line_num}", f"cannot parse the line: {exc}"))
+        except UnicodeDecodeError:
+            problems.append(Problem(_first_invalid_utf8(path), "file is not valid UTF-8"))
+    if n_bad > MAX_LISTED:
+        problems.append(Problem("", f"... and {n_bad - MAX_LISTED} more lines whose number of fields differs from the header's"))
+    return problems
+
+
+def _first_invalid_utf8(path: Path) -> str:
+    """Where the first byte that is not UTF-8 is (line, column, byte offset)."""
+    offset = 0
+    with path.open("rb") as fh:
+        for line in fh:  # a UTF-8 sequence never contains b"\n", so lines decode on their own
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                with path.open("rb") as again:
+                    head = again.read(offset + exc.start + 1)
+                return byte_location(head, offset + exc.start)
+            offset += len(line)
+    return ""
+
+
+class _JsonObject(dict):
+    """A JSON object as read, with the keys it gave twice (json keeps the last value silently)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object_noting_duplicates(pairs: list[tuple[str, object]]) -> _JsonObject:
+    obj = _JsonObject()
+    twice = []
+    for key, value in pairs:
+        if key in obj and key not in twice:
+            twice.append(key)
+        obj[key] = value
+    obj.duplicates = tuple(twice)
+    return obj
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    records, problems = [], []
+    with path.open(encoding="utf-8-sig") as fh:  # a byte-order mark at the start is not part of the data
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line, object_pairs_hook=_object_noting_duplicates)
+            except json.JSONDecodeError as exc:
+                problems.append(Problem(f"line {lineno}", f"invalid JSON: {exc.msg}"))
+                continue
+            if not isinstance(obj, dict):
+                problems.append(Problem(f"line {lineno}", "expected a JSON object"))
+                continue
+            if obj.duplicates:
+                problems.append(Problem(f"line {lineno}", f"{', '.join(map(repr, obj.duplicates))} given twice in the "
+                                                          "object; which value is meant is not clear"))
+                continue
+            records.append(obj)
+    if problems:
+        raise DatasetError(str(path), problems)
+    return pd.DataFrame.from_records(records)
