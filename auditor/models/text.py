@@ -57,6 +57,10 @@ class Encoded:
 MAX_CHARS_PER_TOKEN = 100  # WordPiece's max_input_chars_per_word: a longer word becomes one [UNK]
 
 
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
+                   "sentencepiece.bpe.model")  # one of them: a tokenizer transformers reads rather than invents
+
+
 def check_model_dir(path: Path) -> None:
     """Refuse a model directory that is missing files or could execute code on load.
 
@@ -104,10 +108,6 @@ def check_model_dir(path: Path) -> None:
     if not any((path / name).is_file() for name in TOKENIZER_FILES):  # transformers would build one of special tokens only
         raise ModelLoadError(f"model directory {path} has no tokenizer ({', '.join(TOKENIZER_FILES[:3])} …): every word "
                              "would read as unknown")
-
-
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
-                   "sentencepiece.bpe.model")
 
 
 def _head_outputs(path: Path) -> str:
