@@ -237,11 +237,11 @@ def perfect_score_bound(alpha: float, parts) -> float:
 
 
 def distinct_per_class(ctx, truth: np.ndarray, k: int) -> np.ndarray:
-    """Rows per class, for a text model identical texts of the same class counted once: what a perfect
+    """Rows per class, for a text model (tokens) identical texts of the same class counted once: what a perfect
     score's lower bound rests on (2 reviews copied 20 times each are 2 draws, not 40: their ROC AUC lower
     end had passed 0.7). Tabular rows are counted as they are: rows of a few discrete features coincide
     as independent draws, not as copies."""
-    if ctx.card.auditor.task != "text-classification":
+    if not ctx.model.has(Capability.TOKENS):
         return np.bincount(truth, minlength=k)
     frame = ctx.data.frame.reset_index(drop=True)
     kept = ~frame.assign(_class_=truth).duplicated().to_numpy()

@@ -424,11 +424,12 @@ def test_distinct_rows_per_class_count_copies_once():
     from types import SimpleNamespace
 
     from auditor.checks.performance import distinct_per_class
+    from auditor.models.base import Capability
 
     frame = pd.DataFrame({"x": [1, 1, 1, 2, 2, 3]})
-    text = SimpleNamespace(data=SimpleNamespace(frame=frame), card=SimpleNamespace(auditor=SimpleNamespace(task="text-classification")))
+    text = SimpleNamespace(data=SimpleNamespace(frame=frame), model=SimpleNamespace(has=lambda c: c is Capability.TOKENS))
     # class 0: x=1 (three copies), x=2; class 1: x=2 (same input, other class: a draw of its own), x=3
     assert distinct_per_class(text, np.array([0, 0, 0, 0, 1, 1]), 2).tolist() == [2, 2]
     # tabular rows of a few discrete features coincide as independent draws: counted as they are
-    tabular = SimpleNamespace(data=text.data, card=SimpleNamespace(auditor=SimpleNamespace(task="tabular-classification")))
+    tabular = SimpleNamespace(data=text.data, model=SimpleNamespace(has=lambda c: False))
     assert distinct_per_class(tabular, np.array([0, 0, 0, 0, 1, 1]), 2).tolist() == [4, 2]
