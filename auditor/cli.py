@@ -36,7 +36,8 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta", "skipped": "dim", "waived": "cyan"}
+STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta", "skipped": "dim", "waived": "cyan",
+                "info": "dim"}
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it terminated
 

@@ -127,13 +127,24 @@ def row_for(run: Run) -> dict[str, Any]:
     return {k: v if v is None or isinstance(v, (str, int, float)) else str(v) for k, v in row.items()}
 
 
+def shown_status(result: dict[str, Any]) -> str:
+    """The overall status as the report shows it (``render.scope.display_overall``, read from the plain
+    JSON): ``info`` for a PASS that no check with a warning or blocking threshold stands behind."""
+    status = result.get("status", "")
+    checks = result.get("checks") if isinstance(result.get("checks"), list) else []
+    gated = any(isinstance(t, dict) and t.get("severity") != "info"
+                for c in checks if isinstance(c, dict) and c.get("status") != "skipped"
+                for t in (c.get("thresholds") or []))
+    return "info" if status == "pass" and not gated else status
+
+
 def _row_for(run: Run) -> dict[str, Any]:
     r = run.result
     signoff = latest_signoff(run)
     return {
         "run_path": str(run.path), "run_id": r.get("run_id", ""), "model": run.model, "model_dir": str(run.model_dir),
         "version": run.version, "version_number": run.version_number, "created_at": run.created_at,
-        "status": r.get("status", ""),
+        "status": shown_status(r),
         "policy_name": r.get("policy", {}).get("name", ""), "policy_version": r.get("policy", {}).get("version", ""),
         "policy_sha256": r.get("policy", {}).get("sha256", ""),
         "reaudit_interval_days": r.get("policy", {}).get("reaudit_interval_days"),

@@ -165,3 +165,18 @@ def test_sqlite_s_damage_report_is_one_readable_line(out_copy, monkeypatch):
     text = flat(res.output)
     assert res.exit_code == 2 and re.search(r"the database is damaged \(\*\*\* in database main \*\*\* Page 3: \S.*\); "
                                             r"the run folders are the record", text), text
+
+
+def test_the_registry_lists_an_audit_that_gated_nothing_as_info():
+    """As the report and CLI show it: an all-informational audit was listed as pass in history."""
+    from auditor.records.registry import shown_status
+
+    gate = {"measurement": "m", "severity": "warn"}
+    info = {"measurement": "m", "severity": "info"}
+    assert shown_status({"status": "pass", "checks": [{"status": "pass", "thresholds": []}]}) == "info"
+    assert shown_status({"status": "pass", "checks": [{"status": "pass", "thresholds": [info]}]}) == "info"
+    assert shown_status({"status": "pass", "checks": [{"status": "skipped", "thresholds": [gate]},
+                                                      {"status": "pass", "thresholds": []}]}) == "info"
+    assert shown_status({"status": "pass", "checks": [{"status": "pass", "thresholds": [gate]}]}) == "pass"
+    assert shown_status({"status": "warn", "checks": [{"status": "warn", "thresholds": [gate]}]}) == "warn"
+    assert shown_status({"status": "pass", "checks": "mangled"}) == "info"

@@ -201,3 +201,10 @@ def test_many_writers_racing_for_versions_never_collide(tmp_path):
     for p in paths:
         assert json.loads((p / "result.json").read_text()) == {"version": p.name}
     assert sorted(q.name for q in (tmp_path / "m").iterdir()) == names
+
+
+def test_history_lists_a_card_only_audit_as_info(cli, artefacts, card_writer, card_only_policy, tmp_path, stub_pdf):
+    out = tmp_path / "out"
+    assert cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out).code == 0
+    res = cli("history", "--out", out)
+    assert res.code == 0 and "INFO" in res.text and "PASS" not in res.text, res.text
