@@ -93,7 +93,7 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
     sourced += waiver_file.waivers if waiver_file else []
     ids = [c.check_id for c in policy.checks]
     unknown = [sw for sw in sourced if sw.waiver.check not in ids]
-    if unknown and not problems and {sw.source for sw in unknown} == {waiver_file and waiver_file.source}:
+    if unknown and not problems and waiver_file is not None and all(sw.source == waiver_file.source for sw in unknown):
         raise WaiversError(waiver_file.source, [_unknown_check(sw, "", ids, root.source) for sw in unknown])
     problems += [_unknown_check(sw, "" if sw.source == root.source else f"{sw.source}:", ids, root.source)
                  for sw in unknown]
