@@ -69,11 +69,12 @@ class CheckOutput:
     sample_sizes: list = field(default_factory=list)  # SampleSize per measurement (auditor/results.py)
 
 
-def sample_sizes_of(measurements: dict[str, float | None], n: int) -> list:
-    """One SampleSize per measurement, all resting on the same ``n`` (rows or explained instances)."""
+def sample_sizes_of(measurements: dict[str, float | None], n: int, min_n: int | None = None) -> list:
+    """One SampleSize per measurement, all resting on the same ``n`` (rows or explained instances),
+    judged from ``min_n`` up where given."""
     from auditor.results import SampleSize
 
-    return [SampleSize(measurement=name, n=int(n)) for name in measurements]
+    return [SampleSize(measurement=name, n=int(n), min_n=min_n) for name in measurements]
 
 
 class Check(ABC):

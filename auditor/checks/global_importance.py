@@ -7,13 +7,13 @@ import warnings
 import numpy as np
 
 from auditor.checks.base import (MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
-                                 count)
+                                 count, sample_sizes_of)
 from auditor.metrics.chance import rank_correlation_chance
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.permutation_importance import DEFAULT_MAX_ROWS, Scoring, default_scoring, permutation_importance
 from auditor.lazy_imports import lazy_function
-from auditor.results import BarChart, FileRef, SampleSize, Table
+from auditor.results import BarChart, FileRef, Table
 
 spearmanr = lazy_function("scipy.stats", "spearmanr")  # scipy.stats takes about a second to import
 
@@ -106,13 +106,13 @@ class GlobalImportance(Check):
                "the rankings of permutation importance and mean |SHAP| cannot be correlated (one feature, or every "
                "importance tied).")
         )
-        rows_used = len(ctx.data) if p.max_rows is None else min(p.max_rows, len(ctx.data))
         return CheckOutput(
             measurements={"rank_correlation": rho, "top_feature_importance": float(perm.mean[order[0]]),
                           "baseline_score": perm.baseline_score},
             evidence=evidence, summary=summary, key_figure=f"ρ = {rho:.2f}" if np.isfinite(rho) else "ρ n/a",
             cost={"permutation_model_inputs": perm_requests, "shap_model_inputs": shap_attr.cost.get("requests", 0)},
             # permutation importance and mean |SHAP| over fewer than MIN_JUDGED rows rank nothing (2 rows had passed)
-            sample_sizes=[SampleSize(measurement=m, n=rows_used, min_n=MIN_JUDGED)
-                          for m in ("rank_correlation", "top_feature_importance", "baseline_score")],
+            sample_sizes=sample_sizes_of(["rank_correlation", "top_feature_importance", "baseline_score"],
+                                         len(ctx.data) if p.max_rows is None else min(p.max_rows, len(ctx.data)),
+                                         min_n=MIN_JUDGED),
         )
