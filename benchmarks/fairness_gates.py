@@ -14,8 +14,9 @@ computes it from default 2026.12, ``_percentile`` the percentile end before) and
 and the rates' difference statistically significant at 0.05, Fisher's exact test for two groups and
 Pearson's χ² for more: the Uniform Guidelines' 29 CFR 1607.4(D) reading,
 :func:`auditor.metrics.fairness.four_fifths`, what the check gates from default 2026.11). For equalised odds (``equalised_odds_difference ≤ 0.2``):
-``point`` and ``ci_low`` (the lower end above 0.2: a difference over 0.2 shown; bias-corrected, and
-``ci_low_percentile`` as before 2026.12). Results:
+``point`` and ``ci_low`` (the lower end above 0.2: a difference over 0.2 shown; simultaneous over the
+pairs of groups as the check computes it from default 2026.13, ``ci_low_bias_corrected`` as in 2026.12,
+``ci_low_percentile`` as before). Results:
 ``results/fairness-gates-<UTC time>.json``, the share of draws each rule flags.
 """
 
@@ -35,6 +36,7 @@ from run import write_result  # noqa: E402
 from auditor.checks.subgroup_fairness import KIND, column_disparities  # noqa: E402
 from auditor.metrics.fairness import (DISPARITIES, bootstrap_group_metrics, disparity, four_fifths,  # noqa: E402
                                      group_metric_frame, rate_bases)
+from auditor.metrics.statistics import bias_corrected_interval  # noqa: E402
 
 MIN_GROUP = 30  # the check's min_group_size
 PREVALENCE, TPR, FPR = 0.3, 0.7, 0.2  # a sound model's rates: selection rate 0.35 in every group
@@ -76,7 +78,8 @@ def judge(rng, y, pred, groups) -> dict[str, bool]:
     st = column_disparities(table, names, boot, rated, 0.05)
     dp, eo = st["demographic_parity"], st["equalised_odds"]
     adverse = four_fifths([pred[groups == g].sum() for g in gated], [np.sum(groups == g) for g in gated], 0.05)[2]
-    # the percentile interval's ends (what the check computed until default 2026.12), from the same resamples
+    # the percentile interval's ends (what the check computed until default 2026.12) and the largest gap's
+    # bias-corrected lower end (2026.12), from the same resamples
     eo_boot = np.fmax.reduce([disparity(boot[m][:, [names.index(g) for g in rated[m]]])[0]
                               for m in DISPARITIES[KIND]["equalised_odds"]])
     dp_boot = disparity(boot["selection_rate"][:, [names.index(g) for g in rated["selection_rate"]]])[1]
@@ -84,6 +87,7 @@ def judge(rng, y, pred, groups) -> dict[str, bool]:
     return {"dp_point": dp["ratio"] < 0.8, "dp_ci_high_percentile": percentile["dp_high"] < 0.8,
             "dp_ci_high": dp["ratio_ci_high"] < 0.8, "dp_eeoc": adverse,
             "eo_point": eo["difference"] > 0.2, "eo_ci_low_percentile": percentile["eo_low"] > 0.2,
+            "eo_ci_low_bias_corrected": (bias_corrected_interval(eo_boot, eo["difference"])[0] or 0) > 0.2,
             "eo_ci_low": eo["difference_ci_low"] > 0.2}
 
 

@@ -47,7 +47,7 @@ from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
     DISPARITIES, FOUR_FIFTHS, bootstrap_group_metrics, cramers_v, disparity, column_groups, four_fifths,
-    group_metric_frame, IndexedGroups, rate_bases,
+    group_metric_frame, IndexedGroups, largest_gap_interval, rate_bases,
 )
 from auditor.metrics.statistics import bias_corrected_interval
 from auditor.models.base import Capability
@@ -92,20 +92,23 @@ def _num(v) -> float | None:
 def column_disparities(table: pd.DataFrame, names: list[str], boot: dict[str, np.ndarray],
                        gated: dict[str, list[str]], alpha: float) -> dict[str, dict[str, float | None]]:
     """Per disparity: point difference and ratio (the worst of its metrics, each over the groups
-    ``gated[metric]`` names) and their bootstrap CIs."""
+    ``gated[metric]`` names) and their bootstrap CIs: the difference's simultaneous over the pairs of
+    groups (:func:`largest_gap_interval`), the ratio's bias-corrected."""
+    values = {m: table.loc[gated[m], m].to_numpy(float) for m in gated}
+    resampled = {m: boot[m][:, [names.index(g) for g in gated[m]]] for m in gated}
     out = {}
     for d, metrics in DISPARITIES[KIND].items():
-        points = [disparity(table.loc[gated[m], m].to_numpy(float)) for m in metrics]
-        boots = [disparity(boot[m][:, [names.index(g) for g in gated[m]]]) for m in metrics]
+        points = [disparity(values[m]) for m in metrics]
         with np.errstate(invalid="ignore"):
             diff = np.nanmax([pt[0] for pt in points]) if any(np.isfinite(pt[0]) for pt in points) else np.nan
             ratio = np.nanmin([pt[1] for pt in points]) if any(np.isfinite(pt[1]) for pt in points) else np.nan
-            bdiff = np.fmax.reduce([b[0] for b in boots]) if boots else np.array([np.nan])
-            bratio = np.fmin.reduce([b[1] for b in boots]) if boots else np.array([np.nan])
-        # a largest gap (smallest ratio) over groups: its resamples lean away from the point, so the
+            bratio = np.fmin.reduce([disparity(resampled[m])[1] for m in metrics])
+        # a largest gap over groups: simultaneous bounds on every pair's gap (the largest gap's own
+        # resamples lean above the point); a smallest ratio: its resamples lean below, so its
         # percentile interval is bias-corrected
-        (d_low, d_high), (r_low, r_high) = (bias_corrected_interval(bdiff, _num(diff), alpha),
-                                            bias_corrected_interval(bratio, _num(ratio), alpha))
+        d_low, d_high = largest_gap_interval([values[m] for m in metrics], [resampled[m] for m in metrics], alpha)
+        d_high = None if d_high is None else min(d_high, 1.0)  # a gap between rates
+        r_low, r_high = bias_corrected_interval(bratio, _num(ratio), alpha)
         out[d] = {"difference": _num(diff), "difference_ci_low": d_low, "difference_ci_high": d_high,
                   "ratio": _num(ratio), "ratio_ci_low": r_low, "ratio_ci_high": r_high}
         if out[d]["difference"] is None:  # fewer than two gated groups: no disparity, so no interval either
@@ -270,7 +273,9 @@ class SubgroupFairness(Check):
                           "parity compares selection rates; equalised odds takes the worse of the TPR and FPR "
                           f"disparities. Only groups with at least {p.min_group_size} rows count, and a TPR (FPR) only "
                           f"where its group has {p.min_group_size} positives (negatives); groups gated: per rate when "
-                          "they differ."),
+                          f"they differ. The difference's {level} interval bounds every pair of groups' gap at once "
+                          "(max-T bootstrap: the largest gap's own resamples lean above it); the ratio's is the "
+                          "bias-corrected percentile interval."),
             Table(title="Four-fifths rule",
                   columns=["sensitive feature", "groups gated", "lowest / highest selection rate",
                            "p-value (rates differ)", f"groups below {FOUR_FIFTHS:g} of the highest", "adverse impact"],

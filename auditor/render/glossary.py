@@ -23,7 +23,8 @@ GLOSSARY: list[tuple[str, str]] = [
      "explainer is better. The report gives its median and a 95% confidence interval."),
     ("Confidence interval (CI)", "A range that contains the true value in 95% of repeated samples, "
      "obtained here by resampling the evaluation rows or instances (bootstrap; for a largest difference "
-     "or smallest ratio between groups bias-corrected, since its resamples lean away from it), for accuracy exactly "
+     "between groups from bounds that hold for every pair of groups at once, for a smallest ratio "
+     "bias-corrected, since the resamples of either lean away from it), for accuracy exactly "
      "(binomial), for ROC AUC from DeLong's variance, and for a paired accuracy drop (the same rows "
      "under two prompts) from Tango's score test."),
     ("p-value", "The probability of a result at least this favourable if the explainer were no better "
