@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from auditor.errors import ModelLoadError
 from auditor.models.base import ModelAdapter
 from auditor.models.regression import TabularRegressor
 from auditor.models.tabular import TabularModel, load_tabular_model
-from auditor.models.text import TextModel
+from auditor.models.text import TextModel, classifier_head_problem
 from auditor.models.decoder import PromptedCausalLM, load_causal_lm, load_sequence_classifier
 
 # card task -> adapter class
@@ -47,7 +48,8 @@ MAX_CONFIG_BYTES = 1 << 20
 def classes_without_loading(card) -> list[str] | None:
     """The model's classes where they can be read without loading it (``auditor validate``): a
     prompted LM's label words, a transformers classifier's ``id2label`` in config.json. None where
-    only loading tells (scikit-learn) or config.json does not name them plainly (the load will say)."""
+    only loading tells (scikit-learn) or config.json does not name them plainly (the load will say).
+    A head that is no classifier (one output, a regression head) is refused here as at load."""
     kind = kind_for_card(card)
     if kind is PromptedCausalLM:
         return list(card.auditor.label_words or {}) or None
@@ -60,6 +62,8 @@ def classes_without_loading(card) -> list[str] | None:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if isinstance(config, dict) and (head := classifier_head_problem(config)):
+        raise ModelLoadError(f"{config_file}: {head}")
     id2label = config.get("id2label") if isinstance(config, dict) else None
     if not isinstance(id2label, dict) or set(id2label) != {str(i) for i in range(len(id2label))}:
         return None

@@ -110,6 +110,19 @@ def check_model_dir(path: Path) -> None:
                              "would read as unknown")
 
 
+def classifier_head_problem(config: dict) -> str | None:
+    """Why a sequence classifier's config.json (as a dict) cannot be audited as a softmax classifier
+    over two or more classes, or None: a regression head, or a single output."""
+    labels = config.get("id2label")
+    outputs = config.get("num_labels", len(labels) if isinstance(labels, dict) else None)
+    if config.get("problem_type") == "regression":
+        return "problem_type is 'regression': the head predicts a number, not classes"
+    if isinstance(outputs, int) and not isinstance(outputs, bool) and outputs < 2:
+        return (f"the head has {outputs} output{'s' * (outputs != 1)} (id2label, num_labels): a classifier "
+                "needs one per class, two or more (a one-output head is a regressor or a sigmoid score)")
+    return None
+
+
 def _head_outputs(path: Path) -> str:
     """What config.json says of the classifier's outputs, for a load whose weights disagree."""
     try:
@@ -692,6 +705,9 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for "
                              "offsets and word ids")
     check_vocabulary(model, tokenizer, path)
+    head = classifier_head_problem({"num_labels": model.config.num_labels, "problem_type": model.config.problem_type})
+    if head:
+        raise ModelLoadError(f"{path / 'config.json'}: {head}")
     id2label = getattr(model.config, "id2label", None) or {}
     keys = sorted(id2label) if all(isinstance(k, int) for k in id2label) else None
     if keys != list(range(len(id2label))) or len(id2label) != model.config.num_labels:

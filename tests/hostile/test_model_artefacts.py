@@ -208,3 +208,35 @@ def test_a_config_that_disagrees_with_the_head_says_so(tmp_path, text_inputs):
     with pytest.raises(ModelLoadError, match="the weights' shapes differ from what config.json describes "
                                              r"\(id2label names 1 class"):
         load_sequence_classifier(model)
+
+
+@pytest.mark.parametrize("change, said", [
+    ({"id2label": {"0": "positive"}, "label2id": {"positive": 0}}, "the head has 1 output"),
+    ({"problem_type": "regression", "id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}},
+     "problem_type is 'regression'"),
+], ids=["one-output", "regression"])
+def test_a_head_that_is_no_classifier_is_a_model_problem_at_validate_and_at_load(tmp_path, text_inputs, change, said):
+    """A one-output head (num_labels 1, or a regression head) was read as a one-class classifier, and
+    the evaluation labels were blamed on the dataset (exit 3) though the model is what cannot be
+    audited as a classifier."""
+    import shutil
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForSequenceClassification
+
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+    from auditor.models.kinds import classes_without_loading
+
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    config = json.loads((model / "config.json").read_text())
+    config.update(change)
+    (model / "config.json").write_text(json.dumps(config))
+    one = AutoModelForSequenceClassification.from_pretrained(str(model), num_labels=1, ignore_mismatched_sizes=True)
+    one.save_pretrained(str(model))  # weights of a one-output head, so only the head's meaning is wrong
+    card = SimpleNamespace(model_path=str(model), auditor=SimpleNamespace(
+        task="text-classification", model=SimpleNamespace(head=None)))
+    for read in (lambda: classes_without_loading(card), lambda: load_sequence_classifier(model)):
+        with pytest.raises(ModelLoadError, match=f"config.json: {said}"):
+            read()
