@@ -158,12 +158,14 @@ class AdversarialRobustness(Check):
         # Too few attacked instances: neither the ratio nor its interval is judged (one pair's ratio
         # would pass or warn by chance). An interval of zero width over enough instances is a finding
         # (no order flipped anything: the ratio is exactly 1), not a small sample.
-        sample_sizes = [SampleSize(measurement=m, n=n, min_n=MIN_PAIRS if m.startswith("success_rate_ci") else None)
+        # shares and medians over attacked instances: judged from MIN_JUDGED of them, as every statistic
+        # over explained instances is (a median of one flipped instance had passed)
+        sample_sizes = [SampleSize(measurement=m, n=n, min_n=None if m == "n_instances" else MIN_PAIRS)
                         for m in ("n_instances", "success_rate", "success_rate_ci_low", "success_rate_ci_high",
                                   "control_success_rate")]
-        sample_sizes += [SampleSize(measurement="median_edits_to_flip", n=int(g_ok.sum())),
-                         SampleSize(measurement="median_edits_to_flip_control", n=int(c_ok.sum())),
-                         SampleSize(measurement="median_substitution_closeness", n=len(closeness))]
+        sample_sizes += [SampleSize(measurement="median_edits_to_flip", n=int(g_ok.sum()), min_n=MIN_PAIRS),
+                         SampleSize(measurement="median_edits_to_flip_control", n=int(c_ok.sum()), min_n=MIN_PAIRS),
+                         SampleSize(measurement="median_substitution_closeness", n=len(closeness), min_n=MIN_PAIRS)]
         sample_sizes += [SampleSize(measurement=m, n=ratio["n"], min_n=MIN_PAIRS)
                          for m in ("edits_ratio", "edits_ratio_ci_low", "edits_ratio_ci_high")]
 

@@ -18,7 +18,7 @@ from collections import Counter
 
 import numpy as np
 
-from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params,
+from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
                                  count)
 from auditor.errors import CheckNotApplicable
 from auditor.checks.goals import outcome_goal, target_shift_field
@@ -183,8 +183,11 @@ class Counterfactuals(Check):
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             key_figure=f"{share:.0%} with a counterfactual",
             cost={"searched_instances": n},
-            sample_sizes=[SampleSize(measurement="share_found", n=n), SampleSize(measurement="share_found_ci_low", n=n,
-                                                                     ci_low_ceiling=share_with_interval(n, n)[1] if n else None),
-                          SampleSize(measurement="median_features_changed", n=k),
-                          SampleSize(measurement="median_distance", n=k)],
+            # a share or median over searched instances is judged from MIN_JUDGED of them, as every
+            # statistic over explained instances is (medians of two counterfactuals had passed)
+            sample_sizes=[SampleSize(measurement="share_found", n=n, min_n=MIN_JUDGED),
+                          SampleSize(measurement="share_found_ci_low", n=n,
+                                     ci_low_ceiling=share_with_interval(n, n)[1] if n else None),
+                          SampleSize(measurement="median_features_changed", n=k, min_n=MIN_JUDGED),
+                          SampleSize(measurement="median_distance", n=k, min_n=MIN_JUDGED)],
         )

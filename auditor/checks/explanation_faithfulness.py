@@ -127,11 +127,12 @@ class ExplanationFaithfulness(Check):
                 if hit:
                     at_floor.append(f"{e} {m}")
                 degenerate = not (np.isfinite(cmp["gap_ci_low"]) and cmp["gap_ci_low"] < cmp["gap_ci_high"])
-                # medians over instances: judged from MIN_JUDGED of them (the p-value and the interval have
-                # their own floors)
+                # medians over instances and the gap's interval: judged from MIN_JUDGED of them (a
+                # bootstrap interval over 3 instances passed a fail gate); the p-value has its own floor
                 sample_sizes += [SampleSize(measurement=f"{e}_{m}{s}", n=cmp["n"], min_n=MIN_JUDGED)
                                  for s in ("", "_control", "_gap")]
-                sample_sizes.append(SampleSize(measurement=f"{e}_{m}_gap_ci_low", n=cmp["n"], ci_degenerate=degenerate))
+                sample_sizes.append(SampleSize(measurement=f"{e}_{m}_gap_ci_low", n=cmp["n"], min_n=MIN_JUDGED,
+                                               ci_degenerate=degenerate))
                 sample_sizes.append(SampleSize(measurement=f"{e}_{m}_p_value", n=cmp["n"], at_floor=hit,
                                                p_floor=None if not np.isfinite(floor) else floor))
                 rows.append([e, m, cmp["n"], cmp["value"], cmp["control"], cmp["gap"], cmp["gap_ci_low"],

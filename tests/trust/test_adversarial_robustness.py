@@ -208,11 +208,15 @@ def test_unknown_immutable_column_without_a_feature_list_is_a_card_error(tmp_pat
     assert err.value.problems[0].location == "auditor.immutable_features" and err.value.exit_code == 3
 
 
-@pytest.mark.parametrize("measurement", ["edits_ratio_ci_high", "edits_ratio"])
-def test_too_few_instances_cannot_pass_a_gate(planted, measurement):
-    """The ratio's point too (text-default gates it): on 3 pairs it would pass or warn by chance."""
+@pytest.mark.parametrize("measurement, bound", [
+    ("edits_ratio_ci_high", {"max": 1.0}), ("edits_ratio", {"max": 1.0}), ("median_edits_to_flip", {"min": 1}),
+    ("median_substitution_closeness", {"min": 0.0}), ("success_rate", {"max": 1.0}),
+])
+def test_too_few_instances_cannot_pass_a_gate(planted, measurement, bound):
+    """The ratio's point too (text-default gates it): on 3 pairs it would pass or warn by chance; and
+    the medians and shares over attacked instances (a median of one flipped instance had passed)."""
     spec = CheckSpec(check="adversarial_robustness", params={"n_instances": 3},
-                     thresholds=[{"measurement": measurement, "max": 1.0, "severity": "warn"}])
+                     thresholds=[{"measurement": measurement, **bound, "severity": "warn"}])
     result = run_check(PlannedCheck(spec=spec, params=AdversarialRobustnessParams(n_instances=3)), planted)
     assert result.status == Status.ERROR and result.error.type == "SampleTooSmall"
     # nor fail one: a bound every ratio misses is still not judged on 3 instances

@@ -208,10 +208,12 @@ def test_a_faithfulness_median_over_fewer_than_five_instances_is_not_judged(tabu
     from auditor.policy.schema import Threshold
     from auditor.policy.thresholds import evaluate, with_sample_sizes
 
-    gate = [Threshold(measurement="shap_faithfulness_correlation", min=0.3)]
+    # and the deletion gap's interval: a bootstrap over 3 instances passed a fail gate
+    gates = [Threshold(measurement="shap_faithfulness_correlation", min=0.3),
+             Threshold(measurement="shap_deletion_auc_gap_ci_low", min=-1.0)]
     for n, judged in ((3, False), (5, True)):
         out, _ = run_check(tabular.ctx, "explanation_faithfulness", explainers=["shap"], n_instances=n)
-        [outcome] = with_sample_sizes(evaluate(gate, out.measurements), out.sample_sizes)
-        assert outcome.n == n and (outcome.unreachable is None) == judged
-        if not judged:
-            assert "it needs at least 5 instances" in outcome.unreachable
+        for outcome in with_sample_sizes(evaluate(gates, out.measurements), out.sample_sizes):
+            assert outcome.n == n and (outcome.unreachable is None) == judged, outcome
+            if not judged:
+                assert "it needs at least 5 instances" in outcome.unreachable

@@ -212,3 +212,20 @@ def test_the_counterfactual_point_lies_just_past_the_hyperplane(linear):
         assert abs(z @ w + b) / abs(w[j]) < 1e-6
         assert np.flatnonzero(z != X[i]).tolist() == [j]
     assert (cf.found & (cf.n_changed == 1)).sum() >= 20
+
+
+@pytest.mark.parametrize("gate", [
+    {"measurement": "median_features_changed", "max": 2},
+    {"measurement": "median_distance", "max": 5.0},
+    {"measurement": "share_found", "min": 0.5},
+])
+def test_a_share_or_median_of_fewer_than_five_searched_instances_is_not_judged(linear, gate):
+    """Medians of two counterfactuals passed a fail gate; on 5 instances the same gate is judged."""
+    ctx, _ = linear()
+    for n, judged in ((2, False), (5, True)):
+        cls = CHECK_REGISTRY["counterfactuals"]
+        spec = CheckSpec(check="counterfactuals", params={"n_instances": n}, thresholds=[gate])
+        result = run_check(PlannedCheck(spec=spec, params=cls.Params(n_instances=n)), ctx)
+        assert (result.status != Status.ERROR) == judged, (n, result.status, result.error)
+        if not judged:
+            assert "it needs at least 5 instances" in result.error.message
