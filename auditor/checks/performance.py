@@ -241,11 +241,7 @@ def distinct_per_class(ctx, truth: np.ndarray, k: int) -> np.ndarray:
     score's lower bound rests on (2 reviews copied 20 times each are 2 draws, not 40: their ROC AUC lower
     end had passed 0.7). Tabular rows are counted as they are: rows of a few discrete features coincide
     as independent draws, not as copies."""
-    if not ctx.model.has(Capability.TOKENS):
-        return np.bincount(truth, minlength=k)
-    frame = ctx.data.frame.reset_index(drop=True)
-    kept = ~frame.assign(_class_=truth).duplicated().to_numpy()
-    return np.bincount(truth[kept], minlength=k)
+    return np.bincount(truth[ctx.first_copies()], minlength=k)
 
 
 def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[str], alpha: float, n: int,

@@ -92,9 +92,12 @@ class PromptSensitivity(Check):
         variants = [v for v in variants if v != model.prompt][:MAX_VARIANTS]
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         measurements["n_variants"] = float(len(variants))
-        labels = np.asarray(ctx.data.labels, dtype=object).astype(str)
+        # each distinct text (with its label) once: 20 reviews copied 10 times are 20 draws, not the 200
+        # whose intervals had passed every gate
+        drawn = ctx.first_copies()
+        labels = np.asarray(ctx.data.labels, dtype=object).astype(str)[drawn]
         classes = np.asarray(model.classes, dtype=object)
-        base_pred = ctx.predicted_index()
+        base_pred = ctx.predicted_index()[drawn]
         base_right = classes[base_pred] == labels
         base_acc = float(np.mean(base_right))
         n_rows = len(labels)
@@ -106,7 +109,7 @@ class PromptSensitivity(Check):
         for prompt in variants:
             variant = model.with_prompt(prompt)
             vctx = ctx.with_model(variant)
-            pred = vctx.predicted_index()
+            pred = vctx.predicted_index()[drawn]
             right = classes[pred] == labels
             acc = float(np.mean(right))
             drop_ends.append(paired_difference_interval(int(np.sum(base_right & ~right)),
@@ -124,7 +127,11 @@ class PromptSensitivity(Check):
         evidence = [Table(title="Accuracy, decisions and explanations under each prompt",
                           columns=["prompt", "text", "accuracy", "accuracy drop (95% CI)",
                                    "same decision as the card prompt (95% CI)", f"median ρ of {p.explainer} |attributions|"],
-                          rows=rows, caption=f"Accuracy and decisions on all {n_rows} evaluation rows; drop: the card "
+                          rows=rows, caption=(f"Accuracy and decisions on all {n_rows} evaluation rows"
+                                              if n_rows == len(drawn) else
+                                              f"Accuracy and decisions on the {n_rows} distinct texts of the "
+                                              f"{len(drawn)} evaluation rows (a copy is the same draw again)")
+                                             + "; drop: the card "
                                              "prompt's accuracy less the variant's, Tango's interval for a paired "
                                              "difference; same decision: exact binomial interval; ρ: Spearman rank "
                                              "correlation per explained row of the word attributions under the card "

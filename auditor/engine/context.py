@@ -262,8 +262,27 @@ class AuditContext:
             order: list[int] = []
             for i in range(max(map(len, groups), default=0)):
                 order.extend(int(g[i]) for g in groups if i < len(g))
-            self._order = np.array(order, dtype=int)
+            self._order = self._without_copies(np.array(order, dtype=int))
         return self._order[: min(n, len(self._order))]
+
+    def _without_copies(self, order: np.ndarray) -> np.ndarray:
+        """``order`` with every text after the first of its copies left out (a text model's: its
+        explanation is the same whatever the copy, so 2 reviews copied 30 times are 2 instances, not
+        the 12 a faithfulness test had counted). Tabular rows are kept as they are: rows of a few
+        discrete features coincide as independent draws."""
+        if not self.model.has(Capability.TOKENS) or not len(order):
+            return order
+        repeated = self.data.frame.reset_index(drop=True).iloc[order].duplicated().to_numpy()
+        return order[~repeated]
+
+    def first_copies(self) -> np.ndarray:
+        """Per evaluation row, whether it is an independent draw: for a text model the first of
+        identical texts with the same label (the copies after it are the same draw again), every row
+        of a tabular model (see :meth:`_without_copies`)."""
+        if not self.model.has(Capability.TOKENS):
+            return np.ones(len(self.data), dtype=bool)
+        frame = self.data.frame.reset_index(drop=True)
+        return ~frame.assign(_label_=np.asarray(self.data.labels, dtype=object)).duplicated().to_numpy()
 
     def _regression_order(self) -> tuple[np.ndarray, np.ndarray]:
         """A regressor's explained order: rows sorted by |residual| and cut in thirds (large, medium,

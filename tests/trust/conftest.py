@@ -114,29 +114,32 @@ def text_model_dir(tmp_path_factory, tiny_bert):
     return tiny_bert.build_tiny_text_model(tmp_path_factory.mktemp("trust_tiny_bert") / "model")
 
 
-def write_sentences(tiny, root: Path, n: int, n_neutral: int, extra: tuple = ()) -> Path:
+def write_sentences(tiny, root: Path, n: int, n_neutral: int, extra: tuple = (), repeat: int = 1) -> Path:
     """``eval.jsonl`` of ~``n`` synthetic sentences with a planted "good" / "bad", the last
-    ``n_neutral`` with neither (and a random label), then the ``(text, label)`` rows of ``extra``."""
+    ``n_neutral`` with neither (and a random label), then the ``(text, label)`` rows of ``extra``; the
+    whole ``repeat`` times (copies of every row)."""
     rng = np.random.default_rng(42)
     words = (["good", "bad"] * n)[: n - n_neutral] + [None] * n_neutral
     texts = [tiny.make_sentence(rng, w, int(rng.integers(4, 9))) for w in words]
     labels = ["positive" if w == "good" else "negative" if w == "bad" else str(rng.choice(["positive", "negative"]))
               for w in words]
-    rows = list(zip(texts, labels)) + list(extra)
+    rows = (list(zip(texts, labels)) + list(extra)) * repeat
     root.mkdir(parents=True, exist_ok=True)
     jsonl = root / "eval.jsonl"
     jsonl.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows), encoding="utf-8")
     return jsonl
 
 
-def make_text_context(tiny, root: Path, model_dir: Path, *, n: int = 20, seed: int = 0, extra: tuple = ()):
-    """~``n`` synthetic sentences with a planted "good" / "bad" (a few with neither), then ``extra``."""
+def make_text_context(tiny, root: Path, model_dir: Path, *, n: int = 20, seed: int = 0, extra: tuple = (),
+                      repeat: int = 1):
+    """~``n`` synthetic sentences with a planted "good" / "bad" (a few with neither), then ``extra``;
+    every row ``repeat`` times."""
     from auditor.engine.context import AuditContext
     from auditor.inputs.dataset import load_dataset
     from auditor.inputs.model_card import load_model_card
     from auditor.models.text import load_text_model
 
-    jsonl = write_sentences(tiny, root, n, n_neutral=min(2, n), extra=extra)
+    jsonl = write_sentences(tiny, root, n, n_neutral=min(2, n), extra=extra, repeat=repeat)
     card = load_model_card(write_card(root / "card", {
         "task": "text-classification", "model": {"path": str(model_dir), "format": "transformers"},
         "name": "trust-tiny-bert", "target": "label", "text_column": "text", "positive_class": "positive",
@@ -188,16 +191,16 @@ def decoder_card(model_dir: Path, tiny, *, prompted: bool) -> dict:
 
 
 def make_decoder_context(tiny, root: Path, model_dir: Path, *, prompted: bool, n: int = 20, seed: int = 0,
-                         n_neutral: int = 2):
+                         n_neutral: int = 2, repeat: int = 1):
     """The synthetic sentences of make_text_context (``n_neutral`` of them with no sentiment word and a
-    random label), audited through the card of a decoder kind (loaded by load_adapter, as an audit
-    loads it)."""
+    random label; every row ``repeat`` times), audited through the card of a decoder kind (loaded by
+    load_adapter, as an audit loads it)."""
     from auditor.engine.context import AuditContext
     from auditor.inputs.dataset import load_dataset
     from auditor.inputs.model_card import load_model_card
     from auditor.models.kinds import load_adapter
 
-    jsonl = write_sentences(tiny, root, n, n_neutral)
+    jsonl = write_sentences(tiny, root, n, n_neutral, repeat=repeat)
     card = load_model_card(write_card(root / "card", decoder_card(model_dir, tiny, prompted=prompted)))
     data = load_dataset(jsonl, card)
     model = load_adapter(card, data.feature_names)

@@ -122,6 +122,25 @@ def test_a_drop_that_these_rows_cannot_bound_is_unjudgeable_not_a_pass(ctx):
     assert few.status == Status.ERROR and "it needs at least 5 instances" in few.error.message
 
 
+def test_copies_of_a_text_are_one_draw_in_what_no_moved_decision_gives(tmp_path, tiny_decoder, causal_lm_dir):
+    """The same 16 sentences 10 times: 160 rows, but 16 draws. With no decision moved the gates are
+    as unjudgeable as on the 16 (the floor 0.194 and the ceiling 0.794); on the copies counted as
+    rows they had passed (an upper end of 0.023)."""
+    from auditor.policy.schema import Threshold
+
+    copies = make_decoder_context(tiny_decoder, tmp_path, causal_lm_dir, prompted=True, n=16, repeat=10)
+    assert len(copies.data) == 160 and copies.first_copies().sum() == 16
+    same = copies.model.prompt.replace(" {text} ", "   {text}   ")
+    params = {"n_instances": 6, "use_card_variants": False, "variants": [same]}
+    for gate, said in ((Threshold(measurement="accuracy_drop_max_ci_high", max=0.05),
+                        "with n = 16 the confidence interval's upper end is at least 0.194"),
+                       (Threshold(measurement="decision_agreement_min_ci_low", min=0.9),
+                        "with n = 16 the confidence interval's lower end can be at most 0.794")):
+        spec = CheckSpec(check=CHECK.name, params=params, thresholds=[gate])
+        result = run_check(PlannedCheck(spec=spec, params=CHECK.Params(**params)), copies)
+        assert result.status == Status.ERROR and said in result.error.message, result.error
+
+
 def test_skipped_on_a_model_without_a_prompt():
     reason = skip_reason(CHECK, CheckSpec(check=CHECK.name), TextModel)
     assert reason == "needs prompted, which a transformers sequence classifier does not offer"

@@ -17,3 +17,33 @@ def test_ig_and_shap_beat_random_on_comprehensiveness(text):
     for e in params["explainers"]:
         assert result.measurements[f"{e}_comprehensiveness_p_value"] < 0.05
         assert result.measurements[f"{e}_comprehensiveness_gap"] > 0
+
+
+def test_copies_of_a_text_are_explained_once(tmp_path, tiny_bert, text_model_dir):
+    """Six sentences, each copied five times: the explained rows hold each text once (its explanation
+    is the same whatever the copy), so a faithfulness p-value rests on 6 instances and its floor at
+    that n (1/64) is what it can show; counted as 12 copies it had passed at 1/4096. A tabular
+    context keeps identical rows: they coincide as independent draws."""
+    from .conftest import make_text_context
+
+    ctx = make_text_context(tiny_bert, tmp_path, text_model_dir, n=6, repeat=5)
+    assert len(ctx.data) == 30
+    rows = ctx.explained_rows(12)
+    texts = ctx.data.frame.reset_index(drop=True).iloc[rows, 0].tolist()
+    assert len(rows) == 6 and len(set(texts)) == 6
+    assert ctx.first_copies().sum() == 6
+    params = {"explainers": ["integrated_gradients"], "n_instances": 12}
+    result = run_check(PlannedCheck(spec=CheckSpec(check="explanation_faithfulness", params=params),
+                                    params=FaithfulnessParams(**params)), ctx)
+    size = next(s for s in result.sample_sizes if s.measurement == "integrated_gradients_comprehensiveness_p_value")
+    assert size.n == 6 and size.p_floor == 1 / 64
+
+
+def test_identical_tabular_rows_stay_separate_draws(tabular_factory):
+    import numpy as np
+
+    ctx = tabular_factory()
+    assert ctx.first_copies().all()
+    frame = ctx.data.frame.reset_index(drop=True)
+    assert len(ctx.explained_rows(len(frame))) == len(frame)
+    assert not frame.duplicated().any() or np.isin(np.flatnonzero(frame.duplicated()), ctx.explained_rows(len(frame))).all()
