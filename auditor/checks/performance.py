@@ -205,6 +205,7 @@ def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, 
     brier = brier_terms(truth, proba) if brier is None else brier
     pc = _per_class(truth, pred, k, w)
     present = pc["support"] > 0
+    named = present | (np.bincount(pred, weights=w, minlength=k) > 0)
     # one-vs-rest, macro (ranks are below n, so 2n counts hold every score's pair)
     aucs = [_auc_of_counts(*np.bincount(key, weights=w, minlength=2 * n).reshape(-1, 2).T) for key in keys]
     return {
@@ -212,7 +213,9 @@ def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, 
         # scikit-learn's balanced_accuracy_score: mean recall over the classes present in the truth
         "balanced_accuracy": float(pc["recall"][present].mean()) if present.any() else float("nan"),
         "roc_auc": float(np.mean(aucs)) if aucs else float("nan"),  # NaN too when a class of ``keys`` has no row
-        "f1_macro": float(pc["f1"].mean()),
+        # scikit-learn's f1_score(average="macro"): over the classes in the truth or the predictions (a
+        # class a resample, or the evaluation set, lacks and the model never predicts is no F1 of 0)
+        "f1_macro": float(pc["f1"][named].mean()) if named.any() else float("nan"),
         "f1": float(pc["f1"][pos]) if pos is not None else float("nan"),
         "brier": float(w @ brier / w.sum()),
         "per_class": pc,
@@ -450,7 +453,11 @@ class Performance(Check):
             bounded={"accuracy": ([pos_n + neg_n], rows),
                      "roc_auc": ([min(pos_n, neg_n)], f"{min(pos_n, neg_n):,} disjoint positive-negative pairs "
                                                       f"({pos_n:,} positives, {neg_n:,} negatives; {rows})"),
-                     "balanced_accuracy": ([pos_n, neg_n], f"{pos_n:,} positives and {neg_n:,} negatives ({rows})")})
+                     "balanced_accuracy": ([pos_n, neg_n], f"{pos_n:,} positives and {neg_n:,} negatives ({rows})"),
+                     # F1, the harmonic mean of precision and recall, is at least theirs of their bounds;
+                     # a perfect score's precision and recall each rest on the class's rows
+                     "f1": ([pos_n, pos_n], f"{pos_n:,} positives ({rows})"),
+                     "f1_macro": ([pos_n, pos_n, neg_n, neg_n], f"{pos_n:,} positives and {neg_n:,} negatives ({rows})")})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
         classes = ctx.classes
@@ -528,7 +535,10 @@ class Performance(Check):
             bounded={"accuracy": ([n_distinct], f"{n_distinct:,} {'distinct ' if n_distinct < n else ''}rows"),
                      "roc_auc": (list(np.minimum(distinct, n_distinct - distinct)[sizes > 0]),
                                  f"{int((sizes > 0).sum())} classes of {sizes_text} rows, each against the rest"),
-                     "balanced_accuracy": (list(distinct[sizes > 0]), f"classes of {sizes_text} rows")})
+                     "balanced_accuracy": (list(distinct[sizes > 0]), f"classes of {sizes_text} rows"),
+                     "f1_macro": (list(np.repeat(distinct[sizes > 0], 2)), f"classes of {sizes_text} rows"),
+                     **({} if pos is None else {"f1": ([int(distinct[pos])] * 2, f"{int(distinct[pos]):,} rows of "
+                                                                                 f"class {classes[pos]!r}")})})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance)
 
         support = point["per_class"]["support"]

@@ -279,9 +279,9 @@ class AuditContext:
         """Per evaluation row, whether it is an independent draw: for a text model the first of
         identical texts with the same label (the copies after it are the same draw again), every row
         of a tabular model (see :meth:`_without_copies`)."""
-        if not self.model.has(Capability.TOKENS):
-            return np.ones(len(self.data), dtype=bool)
         frame = self.data.frame.reset_index(drop=True)
+        if not self.model.has(Capability.TOKENS):
+            return np.ones(len(frame), dtype=bool)
         return ~frame.assign(_label_=np.asarray(self.data.labels, dtype=object)).duplicated().to_numpy()
 
     def _regression_order(self) -> tuple[np.ndarray, np.ndarray]:

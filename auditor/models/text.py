@@ -114,7 +114,8 @@ def classifier_head_problem(config: dict) -> str | None:
     """Why a sequence classifier's config.json (as a dict) cannot be audited as a softmax classifier
     over two or more classes, or None: a regression head, or a single output."""
     labels = config.get("id2label")
-    outputs = config.get("num_labels", len(labels) if isinstance(labels, dict) else None)
+    plain = isinstance(labels, dict) and {str(k) for k in labels} == {str(i) for i in range(len(labels))}
+    outputs = config.get("num_labels", len(labels) if plain else None)  # else the load says what is wrong
     if config.get("problem_type") == "regression":
         return "problem_type is 'regression': the head predicts a number, not classes"
     if isinstance(outputs, int) and not isinstance(outputs, bool) and outputs < 2:

@@ -96,7 +96,11 @@ def test_per_class_interval_lows_are_cut_to_what_a_perfect_score_on_the_class_su
     assert ci["recall"][0].tolist() == pytest.approx([0.0, 0.5025]) and notes == []
 
 
-def test_a_class_never_predicted_and_a_class_never_true_count_as_zero_like_sklearn():
+def test_a_class_never_predicted_counts_as_zero_and_one_neither_true_nor_predicted_is_left_out_like_sklearn():
+    """Macro F1 is scikit-learn's default: over the classes in the truth or the predictions. A class
+    the evaluation rows lack and the model never predicts is no F1 of 0: counted so, a perfect model
+    of three classes scored 0.667 on rows of two (and a class of one row, absent from 37% of the
+    resamples, put its interval's lower end at 0.667)."""
     from sklearn.metrics import balanced_accuracy_score, f1_score
 
     truth, pred = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 1])  # class 3 absent, 2 never predicted
@@ -105,7 +109,10 @@ def test_a_class_never_predicted_and_a_class_never_true_count_as_zero_like_sklea
     np.testing.assert_allclose(pc["recall"], [1 / 2, 1, 0, 0])
     proba = np.full((5, 4), 0.25)
     m = _multiclass_metrics(truth, proba, pred, pos=None)
-    assert m["f1_macro"] == pytest.approx(f1_score(truth, pred, labels=[0, 1, 2, 3], average="macro", zero_division=0))
+    assert m["f1_macro"] == pytest.approx(f1_score(truth, pred, average="macro", zero_division=0))
+    assert m["f1_macro"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)  # classes 0, 1 and 2; class 3 left out
+    perfect = _multiclass_metrics(np.array([0, 1, 1]), np.full((3, 3), 1 / 3), np.array([0, 1, 1]), pos=None)
+    assert perfect["f1_macro"] == 1.0  # class 2 neither true nor predicted
     assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(truth, pred))  # over present classes
     assert np.isnan(m["roc_auc"])  # class 3 has no row: one-vs-rest AUC is undefined, never a number
 
@@ -472,7 +479,9 @@ def test_a_four_class_model_perfect_on_its_rows_gets_exact_bounds_not_an_error(f
     assert result.status == Status.PASS, result.thresholds
     # balanced accuracy and ROC AUC: 1–1 percentile intervals replaced by the bound, said in a note;
     # accuracy's interval is the exact binomial one, whose low end for 40 of 40 is that bound itself
-    assert sum("exact one-sided bound" in note for note in result.notes) == 2
+    # and macro F1 (each class's precision and recall at 0.05/16 on its 10 rows), so 3 notes
+    assert m["f1_macro_ci_low"] == pytest.approx(0.003125 ** (1 / 10)) == pytest.approx(0.5617, abs=1e-4)
+    assert sum("exact one-sided bound" in note for note in result.notes) == 3
     # each class: 10 rows, all recalled, 10 predictions, all right: every per-class interval would be
     # 1–1; its low end is a perfect score's on 10 rows, 0.025^(1/10) = 0.692
     per_class = next(e for e in result.evidence if e.title.startswith("Per-class"))

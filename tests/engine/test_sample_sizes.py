@@ -60,6 +60,24 @@ def test_a_perfect_score_on_enough_rows_meets_a_ci_bound_gate(tmp_path, artefact
     assert any("exact one-sided bound" in note for note in perf["notes"])
 
 
+def test_a_perfect_score_s_f1_gets_its_exact_bound_not_a_degenerate_error(tmp_path, artefacts, card_writer,
+                                                                         policy_writer, csv_writer):
+    """The same 40 rows: every resample's F1 is 1, and a gate on its CI low ended in ERROR (a zero-width
+    interval) on any number of rows. F1 is the harmonic mean of precision and recall, each resting on
+    the 20 positives here: both at 0.05/4 give 0.0125^(1/20) = 0.803; macro F1 adds the negatives'
+    (20 rows too), each of four at 0.05/8: 0.00625^(1/20) = 0.776."""
+    data = csv_writer(tmp_path, separated_rows(artefacts, 40))
+    gates = [{"check": "performance", "params": {"n_bootstrap": 200},
+              "thresholds": [{"measurement": "f1_ci_low", "min": 0.7}, {"measurement": "f1_macro_ci_low", "min": 0.7}]}]
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(gates))
+    record = auditor.run_audit(policy, card_writer(tmp_path / "card"), data, tmp_path / "out")
+    perf = json.loads((record.path / "result.json").read_text())["checks"][0]
+    assert perf["measurements"]["f1"] == perf["measurements"]["f1_macro"] == 1.0
+    assert perf["status"] == "pass", perf["thresholds"]
+    assert perf["measurements"]["f1_ci_low"] == pytest.approx(0.0125 ** (1 / 20)) == pytest.approx(0.8032, abs=1e-4)
+    assert perf["measurements"]["f1_macro_ci_low"] == pytest.approx(0.00625 ** (1 / 20))
+
+
 def test_min_rows_in_the_policy_blocks_every_gate(tmp_path, artefacts, card_writer, policy_writer, csv_writer):
     data = csv_writer(tmp_path, artefacts.frame.iloc[:40])
     card = card_writer(tmp_path / "card")

@@ -424,12 +424,20 @@ def test_distinct_rows_per_class_count_copies_once():
     from types import SimpleNamespace
 
     from auditor.checks.performance import distinct_per_class
+    from auditor.engine.context import AuditContext
     from auditor.models.base import Capability
 
     frame = pd.DataFrame({"x": [1, 1, 1, 2, 2, 3]})
-    text = SimpleNamespace(data=SimpleNamespace(frame=frame), model=SimpleNamespace(has=lambda c: c is Capability.TOKENS))
+    truth = np.array([0, 0, 0, 0, 1, 1])
+
+    def context(tokens: bool) -> SimpleNamespace:
+        ctx = SimpleNamespace(data=SimpleNamespace(frame=frame, labels=np.array(["a", "b"])[truth]),
+                              model=SimpleNamespace(has=lambda c: tokens and c is Capability.TOKENS))
+        ctx.first_copies = lambda: AuditContext.first_copies(ctx)
+        return ctx
+
     # class 0: x=1 (three copies), x=2; class 1: x=2 (same input, other class: a draw of its own), x=3
-    assert distinct_per_class(text, np.array([0, 0, 0, 0, 1, 1]), 2).tolist() == [2, 2]
+    assert context(True).first_copies().tolist() == [True, False, False, True, True, True]
+    assert distinct_per_class(context(True), truth, 2).tolist() == [2, 2]
     # tabular rows of a few discrete features coincide as independent draws: counted as they are
-    tabular = SimpleNamespace(data=text.data, model=SimpleNamespace(has=lambda c: False))
-    assert distinct_per_class(tabular, np.array([0, 0, 0, 0, 1, 1]), 2).tolist() == [4, 2]
+    assert distinct_per_class(context(False), truth, 2).tolist() == [4, 2]
