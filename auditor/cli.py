@@ -368,6 +368,11 @@ def _registry_rows(out_dir: Path, db: str | None, model: str | None = None, *, r
             if rebuild:
                 n = registry.rebuild(out_dir)
                 err.print(f"registry rebuilt: {n} run{'s' * (n != 1)} indexed from {shown(str(out_dir))}", highlight=False)
+                if registry.moved_aside is not None:
+                    err.print(f"  the unreadable registry was kept as {shown(str(registry.moved_aside))}: it held the "
+                              "reviewer accounts and the registered signing keys, which the run folders do not record; "
+                              "until a backup of it is restored, signed sign-offs cannot be verified and reviewers must "
+                              "be added again (`auditor users add`)", highlight=False, soft_wrap=True)
                 for path, why in registry.skipped:
                     err.print(f"  skipped {shown(str(path))}: {shown(why)} (`auditor verify` names what was altered)",
                               highlight=False, soft_wrap=True)

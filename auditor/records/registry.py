@@ -105,6 +105,11 @@ class DamagedRegistry(Exception):
 DB_ERRORS = (sa.exc.SQLAlchemyError, UnicodeError, DamagedRegistry)  # a damaged SQLite page can also fail to decode
 
 
+def is_busy(exc: BaseException) -> bool:
+    """Whether a database error is SQLite's "database is locked" (another process writes it), not damage."""
+    return any(word in str(exc).lower() for word in ("database is locked", "database table is locked", "database is busy"))
+
+
 class RegistryError(UsageError):
     """The registry cannot be opened or read (missing driver, unreadable or corrupt database): exit 2.
     The run folders are the record; `auditor history --rebuild` rebuilds a default registry from them."""
@@ -160,6 +165,7 @@ class Registry:
     def __init__(self, url: str | sa.engine.URL):
         self.url = url
         self.skipped: list[tuple[Path, str]] = []  # runs the last rebuild could not read, and why
+        self.moved_aside: Path | None = None  # an unreadable file open_registry moved aside before rebuilding
         try:
             self.engine = sa.create_engine(url)
         except (ImportError, sa.exc.NoSuchModuleError) as exc:
@@ -303,10 +309,14 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
     if file is not None and file.is_dir():
         raise RegistryError(f"the registry {file} is a folder, not a database file")
     fresh = file is not None and (not file.exists() or file.stat().st_size == 0)
+    aside: Path | None = None  # where an unreadable default registry was moved (rebuild)
     if file is not None and not fresh and default:
         try:
             fresh = not _has_table(url)
         except DB_ERRORS as exc:
+            if is_busy(exc):  # another process holds it: in use, not damaged, so never moved aside
+                raise RegistryError(f"the registry {file} is in use by another process ({_first_line(exc)}); nothing "
+                                    "was changed: try again once it finishes") from None
             if not rebuild:
                 raise RegistryError(
                     f"cannot read the registry {file}: {_first_line(exc)}; the run folders are the record: "
@@ -315,6 +325,7 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
             os.replace(file, aside)
             fresh = True
     registry = Registry(url)
+    registry.moved_aside = aside
     try:
         if fresh and out is not None and Path(out).is_dir():
             registry.rebuild(out)

@@ -25,7 +25,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auditor.errors import ResultFileError
+from auditor.errors import ResultFileError, UsageError
 from auditor.records.runs import (DEFAULT_DB_NAME, RUNS_TABLE, VERSION_RE, Run, open_run, record_line, signed_dir,
                                   signoff_log)
 from auditor.hashing import sha256_bytes
@@ -184,6 +184,9 @@ def _registry(run: Run) -> list[Finding]:
         finally:
             conn.close()
     except (sqlite3.Error, UnicodeError) as exc:  # a damaged page can also fail to decode as UTF-8
+        if "database is locked" in str(exc):  # in use by another process: nothing is known to be altered
+            raise UsageError(f"the registry {file} is in use by another process ({exc}); nothing was checked against "
+                             "it: run `auditor verify` again once it finishes") from None
         return [Finding(f"../../{DEFAULT_DB_NAME}", "altered", f"the registry cannot be read ({(str(exc) or type(exc).__name__).splitlines()[0]}); "
                         "`auditor history --rebuild` rebuilds it from the run folders")]
     out = []

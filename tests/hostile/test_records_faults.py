@@ -78,6 +78,7 @@ def test_a_corrupt_registry_is_an_error_and_rebuild_repairs_it(cli, out, content
     assert "registry rebuilt: 2 runs indexed" in res.text and res.text.count(MODEL) >= 2
     kept = [p.name for p in out.iterdir() if p.name.startswith("audits.sqlite.unreadable-")]
     assert len(kept) == 1 and (out / kept[0]).read_bytes() == content  # moved aside, not destroyed
+    assert f"the unreadable registry was kept as {out / kept[0]}" in " ".join(res.text.split()) and "reviewer accounts" in res.text
     assert cli("due", "--out", out, "--as-of", "2999-01-01").code == 1
     assert files_of(out / MODEL) == before
 
@@ -95,6 +96,28 @@ def test_a_registry_damaged_inside_is_an_error_and_rebuild_repairs_it(cli, out):
     res = cli("history", "--rebuild", "--out", out)
     assert res.code == 0 and "registry rebuilt: 2 runs indexed" in res.text, res.text
     assert cli("due", "--out", out, "--as-of", "2999-01-01").code == 1
+
+
+def test_a_registry_in_use_is_never_moved_aside_nor_called_altered(cli, out):
+    """A registry another process holds locked read as damaged: `history --rebuild` moved it aside and
+    built an empty one (every reviewer account and signing key lost), and `verify` called an intact run
+    altered. Both now say it is in use (exit 2) and change nothing."""
+    assert cli("history", "--out", out).code == 0  # writes the registry
+    db = out / "audits.sqlite"
+    before = db.read_bytes()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        res = cli("history", "--rebuild", "--out", out)
+        assert res.code == 2 and "is in use by another process" in " ".join(res.text.split()), res.text
+        run = sorted((out / MODEL).glob("v0*"))[0]
+        res = cli("verify", run)
+        assert res.code == 2 and "is in use by another process" in " ".join(res.text.split()) and "ALTERED" not in res.text, res.text
+    finally:
+        holder.rollback()
+        holder.close()
+    assert not list(out.glob("audits.sqlite.unreadable-*")) and db.read_bytes() == before
+    assert cli("verify", run).code == 0
 
 
 # --- item 3: two model names never share a folder -------------------------------------------------
