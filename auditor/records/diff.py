@@ -363,6 +363,7 @@ def write_diff(run_a: str | Path | None, run_b: str | Path, out: str | Path | No
         raise UsageError("--top-k must be at least 1")
     target = check_diff_folder(Path(out)) if out else default_folder(a, b)
     a.audit_result(), b.audit_result()  # an altered result is named, its run's path with it
+    a.manifest, b.manifest  # and an altered manifest.json
     try:
         data = diff_runs(a, b, top_k)
         files = render_diff(data) if pdf else {"diff.json": diff_json(data), "diff.html": render_diff_html(data).encode("utf-8")}

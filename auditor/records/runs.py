@@ -74,7 +74,23 @@ class Run:
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
-        return json.loads(self.manifest_bytes) if self.manifest_bytes else {}
+        """manifest.json as written: a JSON object whose ``files`` maps each path to its sha256 ({}
+        when there is none); anything else is a :class:`ResultFileError` naming manifest.json."""
+        if not self.manifest_bytes:
+            return {}
+        try:
+            body = json.loads(self.manifest_bytes)
+        except ValueError as exc:  # a UnicodeDecodeError too
+            raise ResultFileError(str(self.path / "manifest.json"), [Problem("", f"not JSON ({exc})")]) from None
+        files = body.get("files") if isinstance(body, dict) else None
+        if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
+            raise ResultFileError(str(self.path / "manifest.json"), [Problem(
+                "files", "not a manifest: it must be a JSON object whose files map each path to its sha256")])
+        inputs = body.get("inputs", {})
+        if not (isinstance(inputs, dict) and all(isinstance(v, dict) for v in inputs.values())):
+            raise ResultFileError(str(self.path / "manifest.json"), [Problem(
+                "inputs", "not a manifest's inputs: each input must be an object with its path and sha256")])
+        return body
 
     @property
     def manifest_sha256(self) -> str | None:
@@ -158,15 +174,16 @@ def read_signoffs(run: Run) -> list[dict[str, Any]]:
     path = signoff_log(run)
     if not path.is_file():
         return []
-    records = []
+    records, i = [], 0
     try:
         for i, line in enumerate((ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()), start=1):
             record = json.loads(line)
             if not isinstance(record, dict):
-                raise ValueError(f"record {i} is not a JSON object")
+                raise ValueError("not a JSON object")
             records.append(record)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError too
-        raise ResultFileError(str(path), [Problem("", f"not a readable sign-off log ({str(exc).splitlines()[0]})")]) from None
+        where = f"record {i}" if i else "the file"
+        raise ResultFileError(str(path), [Problem(where, f"not a readable sign-off log ({str(exc).splitlines()[0]})")]) from None
     return records
 
 

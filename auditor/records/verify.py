@@ -68,7 +68,7 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
     try:
         body = run.manifest
         listed: dict[str, str] = dict(body["files"])
-    except (ValueError, KeyError, TypeError):
+    except (ResultFileError, KeyError):
         return Verification(run.path, 0, [Finding("manifest.json", "altered", "not a readable manifest: it must be a "
                                                                               "JSON object whose files map each path "
                                                                               "to its sha256")])

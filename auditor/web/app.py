@@ -222,8 +222,10 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
 
     async def unreadable_run(request: Request, exc: ResultFileError) -> Response:
         problems = "; ".join(f"{p.location}: {p.message}" if p.location else p.message for p in exc.problems[:5])
+        name = Path(exc.source).name if exc.source else "result.json"  # result.json, manifest.json, a sign-off log
+        what = "an audit result" if name == "result.json" else "what it should be"
         return ws.page(request, "error.html.j2", 422, title="This run cannot be shown",
-                       message=f"Its result.json does not read as an audit result ({problems}). It was altered or damaged "
+                       message=f"Its {name} does not read as {what} ({problems}). It was altered or damaged "
                                "after the run: `auditor verify` on the run folder names what changed.")
 
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -104,10 +104,7 @@ def listed_file(run: Run, rel: str) -> Path:
     """A file of the run that its manifest lists (manifest.json itself included)."""
     if rel == "manifest.json" and run.manifest_bytes is not None:
         return run.path / "manifest.json"
-    try:
-        listed = json.loads(run.manifest_bytes or b"{}").get("files", {})
-    except ValueError:
-        listed = {}
+    listed = run.manifest.get("files", {})  # a damaged manifest: ResultFileError, the "cannot be shown" page
     if rel not in listed:
         raise NotFound(f"{rel} is not a file of this run")
     path = run.path / rel

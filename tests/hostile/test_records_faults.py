@@ -465,6 +465,11 @@ def test_verify_calls_a_deleted_result_or_a_misshapen_manifest_altered_in_plain_
     res = cli("verify", run_path(out, 2))
     assert res.code == 1 and "not a readable manifest: it must be a JSON object" in res.text, res.text
     assert "list indices" not in res.text
+    # files as a list of pairs (dict() took it, and the PDF check crashed: exit 5), or null
+    for files in ([["result.json", "0" * 64]], None):
+        manifest.write_text(json.dumps({"files": files}))
+        res = cli("verify", run_path(out, 2))
+        assert res.code == 1 and "not a readable manifest: it must be a JSON object" in res.text, res.text
 
 
 def test_diff_holds_each_result_to_the_schema_and_names_the_altered_run(cli, out):
@@ -478,3 +483,14 @@ def test_diff_holds_each_result_to_the_schema_and_names_the_altered_run(cli, out
     assert res.code == 3, res.text
     assert f"invalid stored result {path}" in res.text and "status: Input should be 'pass'" in res.text
     assert "TypeError" not in res.text and not (out / MODEL / "diffs").exists()
+
+
+@pytest.mark.parametrize("manifest", ["{not json", "[1, 2]", '{"files": {}, "inputs": [1]}'])
+def test_diff_names_a_damaged_manifest_not_the_result(cli, out, manifest):
+    """diff blamed result.json ("a stored result lacks or mangles what a diff compares") for a damaged
+    manifest.json."""
+    path = run_path(out, 1) / "manifest.json"
+    path.write_text(manifest)
+    res = cli("diff", run_path(out, 1), run_path(out, 2), "--no-pdf")
+    assert res.code == 3 and f"invalid stored result {path}" in " ".join(res.text.split()), res.text
+    assert "lacks or mangles" not in res.text and not (out / MODEL / "diffs").exists()

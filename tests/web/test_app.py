@@ -218,6 +218,23 @@ def test_a_run_whose_result_was_altered_is_an_error_page_not_a_server_error(hist
     assert read_signoffs(open_run(run_dir)) == []
 
 
+@pytest.mark.parametrize("manifest", [b"[1, 2]", b"{not json", b"\xff\xfe", b'{"files": [["result.json", "x"]]}',
+                                      b'{"files": null}'])
+def test_a_run_whose_manifest_was_altered_is_an_error_page_naming_it(history, tmp_path, monkeypatch, manifest):
+    """A damaged manifest.json answered 500 (the run page, its files, the report, the diff); now the
+    422 page names manifest.json, not result.json."""
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    (ws.out / ws.model / "v0002" / "manifest.json").write_bytes(manifest)
+    client = TestClient(create_app(ws.out, key="web"), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    for path in (f"/m/{ws.model}/v0002", f"/m/{ws.model}/v0002/files/result.json", f"/m/{ws.model}/v0002/report",
+                 f"/m/{ws.model}/diff?a=v0001&b=v0002"):
+        page = client.get(path)
+        assert page.status_code == 422, (path, page.status_code)
+        assert "Its manifest.json does not read as what it should be" in page.text and "auditor verify" in page.text
+
+
 @pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("192.0.2.7", True), ("reviews.example", True),
                                           ("127.0.0.1", False), ("::1", False), ("localhost", False)])
 def test_serving_plain_http_beyond_this_machine_warns(ws, monkeypatch, host, warned):
