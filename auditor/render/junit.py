@@ -14,6 +14,7 @@ whole or not at all (records/atomic.py).
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from auditor.results import AuditResult, CheckResult, Status
@@ -81,8 +82,20 @@ def junit_xml(result: AuditResult) -> bytes:
         ET.SubElement(props, "property", name=name, value=str(value or ""))
     for check in result.checks:
         _testcase(suite, classname, check)
+    for element in root.iter():  # ElementTree writes what XML 1.0 forbids (a vertical tab from Word: unparseable)
+        element.text, element.tail = _xml_text(element.text), _xml_text(element.tail)
+        element.attrib.update({k: _xml_text(v) for k, v in element.attrib.items()})
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+# characters XML 1.0 does not allow anywhere (https://www.w3.org/TR/xml/#charsets)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str | None) -> str | None:
+    """``text`` with each character XML 1.0 forbids written as its code point (U+000B)."""
+    return None if text is None else _NOT_XML.sub(lambda m: f"U+{ord(m.group()):04X}", text)
 
 
 def read_statuses(xml: bytes) -> dict[str, Status]:

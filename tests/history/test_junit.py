@@ -63,6 +63,22 @@ def test_every_status_round_trips_and_validates(history, schema):
         assert [e.tag for e in cases[f"{base}_{status.value}"]] == ["system-out"]
 
 
+def test_characters_xml_forbids_are_written_as_code_points_and_the_file_parses(history, schema):
+    """A vertical tab (Word's manual line break) in a waiver's justification, or an escape in the
+    policy's name, made a file no JUnit reader could parse."""
+    result = every_status(history.runs[2].result)
+    waived = next(c for c in result.checks if c.status is Status.WAIVED)
+    waiver = waived.waiver.model_copy(update={"justification": "Accepted per memo 12\vsee appendix"})
+    checks = [c.model_copy(update={"waiver": waiver}) if c is waived else c for c in result.checks]
+    policy = result.policy.model_copy(update={"name": "team\x1bpolicy"})
+    xml = junit_xml(result.model_copy(update={"checks": checks, "policy": policy}))
+    schema.validate(xml.decode())
+    root = ET.fromstring(xml)
+    assert root.find("testsuite").get("name") == "teamU+001Bpolicy"
+    assert "Accepted per memo 12U+000Bsee appendix" in "".join(root.itertext())
+    assert read_statuses(xml) == {c.id: c.status for c in result.checks}
+
+
 def test_run_writes_junit_with_the_failing_thresholds(history, artefacts, tmp_path, schema):
     target = tmp_path / "results.xml"
     res = invoke("run", "--policy", history.policy_v2, "--card", history.card, "--data", artefacts.csv,
