@@ -117,7 +117,7 @@ class RegistryError(UsageError):
     label = "registry error"
 
 
-def _sqlite_file(url: sa.engine.URL) -> Path | None:
+def sqlite_file(url: sa.engine.URL) -> Path | None:
     """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or str(url.database).startswith("file:"):
         return None
@@ -291,7 +291,7 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
         raise UsageError(f"{out} is not a folder: give the output folder the audits were written to (--out), or --db URL"
                          if Path(out).exists() else
                          f"{out} does not exist: no audits have been written there (give --out, or --db URL)")
-    file = _sqlite_file(url)
+    file = sqlite_file(url)
     if default:
         from auditor.records.store import check_out_folder, is_stored_run
 

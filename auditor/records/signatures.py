@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from auditor.errors import UsageError
 from auditor.hashing import sha256_bytes
 from auditor.records.accounts import NAME_RE
-from auditor.records.registry import Registry, RegistryError, database_url, shown_url, signing_keys_table
+from auditor.records.registry import (Registry, RegistryError, registry_url, shown_url, signing_keys_table,
+                                      sqlite_file)
 from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, utc_now
 
 ENV_KEYS_DIR = "AUDITOR_KEYS_DIR"
@@ -98,7 +99,12 @@ def read_registered_keys(out: Path, db: str | None = None) -> dict[str, Ed25519P
     """The registered public keys of an output folder, read without creating a registry."""
     if not (db or os.environ.get(ENV_DB)) and not (Path(out) / DEFAULT_DB_NAME).is_file():
         return {}
-    registry = Registry(database_url(out, db))
+    url = registry_url(out, db)
+    file = sqlite_file(url)
+    if file is not None and not file.is_file():  # a mistyped --db: reading it must not create it
+        raise UsageError(f"the registry {file} does not exist (a mistyped --db or AUDITOR_DB?): no registered key can be "
+                         "read from it, and this command never creates one")
+    registry = Registry(url)
     try:
         return registered_keys(registry)
     finally:

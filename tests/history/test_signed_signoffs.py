@@ -104,6 +104,18 @@ def test_an_unreadable_key_or_registry_is_a_finding_of_verify_and_a_refusal_to_s
     assert "the signatures cannot be checked: cannot read the registry" in flat(res.output)
 
 
+def test_verify_with_a_mistyped_db_creates_nothing_and_says_so(out_copy, keys_dir, tmp_path):
+    """`verify --db` with a path that does not exist built an empty registry there and called every
+    signature's key unknown (exit 1); now a usage error (exit 2), and nothing is created."""
+    assert invoke("keys", "new", "k1", "--out", out_copy).exit_code == 0
+    run = out_copy / "tiny-model" / "v0001"
+    assert invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "ok", "--key", "k1").exit_code == 0
+    typo = tmp_path / "typo.sqlite"
+    res = invoke("verify", run, "--db", typo)
+    assert res.exit_code == 2 and f"the registry {typo} does not exist" in flat(res.output), res.output
+    assert not typo.exists()
+
+
 def test_sign_off_with_a_key_that_is_not_registered_is_refused(out_copy, keys_dir):
     run = out_copy / "tiny-model" / "v0001"
     res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "ok", "--key", "nokey")
