@@ -8,7 +8,6 @@ Anything else is :class:`NotFound` (404).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from datetime import date, timedelta
