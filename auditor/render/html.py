@@ -18,11 +18,12 @@ from auditor.machine import machine_line
 from auditor.policy.catalog import builtin_policy_dir
 from auditor.render.charts import chart_uri
 from auditor.render.glossary import GLOSSARY
+from auditor.render.markdown import clean_card_html
 from auditor.render.runtime import execution_lines, runtime_lines
 from auditor.render.scope import display_status, report_scope
 from auditor.results import AuditResult
 
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:"
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; form-action 'none'; base-uri 'none'"
 
 
 def templates_dir() -> Path:
@@ -231,7 +232,8 @@ def report_context(env: Environment, result: AuditResult) -> dict:
     css = (templates_dir() / "report.css").read_text(encoding="utf-8")
     return dict(
         r=result, css=Markup(css), check_templates={c.id: check_template(env, c.check) for c in result.checks},
-        card_html=Markup(result.card.body_html), scope=report_scope(result), glossary=GLOSSARY,
+        # cleaned again: a stored result.json may have been edited since the run
+        card_html=Markup(clean_card_html(result.card.body_html)), scope=report_scope(result), glossary=GLOSSARY,
     )
 
 

@@ -62,7 +62,13 @@ def card_warnings(body: str) -> list[str]:
 
 
 def render_card_markdown(body: str) -> str:
-    html = _markdown().render(body)
+    return clean_card_html(_markdown().render(body))
+
+
+def clean_card_html(html: str) -> str:
+    """Card HTML reduced to what a report may hold: the allowed tags, links without scripts. Run on
+    the markdown's HTML, and again on a stored result's ``card.body_html`` when it is rendered (an
+    edited result.json had put a form, a redirect or an image fetch into the report)."""
     return nh3.clean(
         html, tags=_ALLOWED_TAGS, attributes={"a": {"href"}}, url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",

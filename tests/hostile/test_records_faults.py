@@ -211,6 +211,25 @@ def test_a_stored_result_with_a_number_for_text_gets_no_yaml_hint(cli, tmp_path,
     assert "YAML" not in res.text
 
 
+def test_render_cleans_an_edited_card_body_again(cli, tmp_path, records):
+    """render put a stored result's card.body_html into the report as written: an image from the web
+    ended in exit 5 (the PDF's fetcher blocked it), and a form or a redirect landed in report.html."""
+    folder = tmp_path / "kept"
+    shutil.copytree(records.runs[0], folder)
+    result = json.loads((folder / "result.json").read_text())
+    result["card"]["body_html"] += ('<img src="https://example.com/logo.png"><script>alert(1)</script>'
+                                    '<meta http-equiv="refresh" content="5;url=http://127.0.0.1:9/phish">'
+                                    '<form action="http://127.0.0.1:9/steal" method="post"><input name="password"></form>'
+                                    '<p>kept text</p>')
+    (folder / "result.json").write_text(json.dumps(result))
+    res = cli("render", folder, "--to", tmp_path / "rendered")
+    assert res.code == 0, res.text
+    html = (tmp_path / "rendered" / "report.html").read_text()
+    for planted in ("example.com/logo.png", "<script>alert", "http-equiv=\"refresh\"", "<form", "name=\"password\""):
+        assert planted not in html, planted
+    assert "kept text" in html and "form-action &#39;none&#39;" in html
+
+
 @pytest.mark.parametrize("content", MANGLED, ids=range(len(MANGLED)))
 def test_diff_of_an_invalid_result_is_invalid_input(cli, out, content):
     (run_path(out, 2) / "result.json").write_bytes(content)
