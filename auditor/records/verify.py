@@ -20,6 +20,7 @@ What is checked:
 from __future__ import annotations
 
 import json
+import os
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -75,15 +76,16 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
 
     for rel, expected in sorted(listed.items()):
         path = run.path / rel
-        if not _inside(run.path, path):
+        if path.is_symlink():
+            findings.append(Finding(rel, "altered", "a link where the run wrote a file"))
+        elif not _inside(run.path, path):
             findings.append(Finding(rel, "altered", "the manifest lists a path outside the run directory"))
         elif not path.is_file():
             findings.append(Finding(rel, "missing", "listed in manifest.json but not in the run directory"))
         elif (actual := sha256_bytes(path.read_bytes())) != expected:
             findings.append(Finding(rel, "altered", f"sha256 {actual[:16]}… but the manifest recorded {str(expected)[:16]}…"))
-    on_disk = {str(p.relative_to(run.path)) for p in run.path.rglob("*") if p.is_file()} - {"manifest.json"}
-    for rel in sorted(on_disk - set(listed)):
-        findings.append(Finding(rel, "added", "in the run directory but not in manifest.json"))
+    for rel, kind in _unlisted(run.path, listed):
+        findings.append(Finding(rel, "added", f"{kind} in the run directory but not in manifest.json"))
 
     findings += _identity(run, body)
     findings += _chain(run, body)
@@ -92,6 +94,25 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
     findings += _registry(run)
     signature_findings, signatures = _signatures(run, db)
     return Verification(run.path, len(listed) + 1, findings + signature_findings, signatures)
+
+
+def _unlisted(root: Path, listed: dict[str, str]) -> list[tuple[str, str]]:
+    """Every entry under ``root`` the manifest does not account for, with what it is: files, and also
+    links (followed nowhere), folders that hold no listed file, and special files (a sealed run holds
+    nothing else)."""
+    needed = {"manifest.json", *listed}
+    needed |= {str(parent) for rel in listed for parent in Path(rel).parents if str(parent) != "."}
+    out = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in sorted(dirs) + sorted(files):
+            path = Path(folder) / name
+            rel = str(path.relative_to(root))
+            if rel in needed:  # a listed file that became a link is named by the manifest's loop
+                continue
+            kind = ("a link" if path.is_symlink() else "a folder" if path.is_dir() else
+                    "a file" if path.is_file() else "a special file")
+            out.append((rel, kind))
+    return sorted(out)
 
 
 def _inside(root: Path, path: Path) -> bool:

@@ -77,6 +77,27 @@ def test_added_and_missing_files_are_named(out_copy):
     assert findings == {("evidence/attributions-lime.csv", "missing"), ("notes.txt", "added")}
 
 
+def test_links_folders_and_special_files_added_to_a_run_are_named(out_copy, tmp_path):
+    """verify listed only regular files: a link to /etc, an empty folder, a broken link and a FIFO
+    added to a sealed run all read OK; and a listed file replaced by a link to a copy of itself."""
+    import os
+    import shutil
+
+    run = out_copy / "tiny-model" / "v0003"
+    (run / "evidence" / "etc").symlink_to("/etc")
+    (run / "extra").mkdir()
+    (run / "notes.txt").symlink_to("/nonexistent")
+    os.mkfifo(run / "fifo")
+    copy = tmp_path / "result.json"
+    shutil.copy(run / "result.json", copy)
+    (run / "result.json").unlink()
+    (run / "result.json").symlink_to(copy)
+    findings = {(f.path, f.problem, f.detail.split(" in the run")[0]) for f in verify_run(run).findings}
+    assert findings == {("evidence/etc", "added", "a link"), ("extra", "added", "a folder"),
+                        ("notes.txt", "added", "a link"), ("fifo", "added", "a special file"),
+                        ("result.json", "altered", "a link where the run wrote a file")}
+
+
 def test_verify_refuses_a_folder_that_is_not_a_run(tmp_path):
     res = invoke("verify", tmp_path)
     assert res.exit_code == 2
