@@ -201,7 +201,8 @@ def _registry(run: Run) -> list[Finding]:
     try:
         conn = connect_read_only(file)
         try:
-            rows = conn.execute(f"SELECT manifest_sha256 FROM {RUNS_TABLE} WHERE run_path = ?", (str(run.path),)).fetchall()
+            rows = conn.execute(f"SELECT manifest_sha256, signoff_count FROM {RUNS_TABLE} WHERE run_path = ?",
+                                (str(run.path),)).fetchall()
         finally:
             conn.close()
     except (sqlite3.Error, UnicodeError) as exc:  # a damaged page can also fail to decode as UTF-8
@@ -211,11 +212,18 @@ def _registry(run: Run) -> list[Finding]:
         return [Finding(f"../../{DEFAULT_DB_NAME}", "altered", f"the registry cannot be read ({(str(exc) or type(exc).__name__).splitlines()[0]}); "
                         "`auditor history --rebuild` rebuilds it from the run folders")]
     out = []
-    for (recorded,) in rows:
+    log = signoff_log(run)
+    for recorded, signoffs in rows:
         if recorded != run.manifest_sha256:
             out.append(Finding(f"../../{DEFAULT_DB_NAME}", "mismatch",
                                f"the registry records manifest sha256 {str(recorded)[:16]}… for this run, the run has "
                                f"{str(run.manifest_sha256)[:16]}…"))
+        # sign-offs are only ever appended: a log with fewer than the registry counted lost records
+        held = len([ln for ln in log.read_bytes().splitlines() if ln.strip()]) if log.is_file() else 0
+        if isinstance(signoffs, int) and signoffs > held:
+            out.append(Finding(f"../{log.relative_to(run.model_dir)}", "missing",
+                               f"the registry counted {signoffs} sign-off record{'s' * (signoffs != 1)} for this run, the "
+                               f"log holds {held}: records were removed"))
     return out
 
 

@@ -160,3 +160,20 @@ def test_users_add_reads_the_password_twice_from_stdin(out_copy):
         assert authenticate(registry, "nobody", "a long passphrase") is None
     listed = runner.invoke(app, ["users", "list", "--out", str(out_copy)])
     assert "ada  approver  since" in listed.output
+
+
+def test_a_sign_off_record_removed_from_the_log_is_found_against_the_registry(out_copy, keys_dir):
+    """The log lost its last (signed) record and verify said OK, while the registry still counted it
+    (and `history` still showed the rejection)."""
+    assert invoke("keys", "new", "k1", "--out", out_copy).exit_code == 0
+    run = out_copy / "tiny-model" / "v0001"
+    for decision in ("approve", "reject"):
+        res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", decision, "--comment", "c", "--key", "k1")
+        assert res.exit_code == 0, res.output
+    log = out_copy / "tiny-model" / "signoffs" / "v0001.jsonl"
+    log.write_text("".join(line + "\n" for line in log.read_text().splitlines()[:-1]))
+    for pdf in (out_copy / "tiny-model" / "signoffs" / "v0001").glob("*-2.pdf"):
+        pdf.unlink()
+    res = invoke("verify", run)
+    assert res.exit_code == 1, res.output
+    assert "the registry counted 2 sign-off records for this run, the log holds 1: records were removed" in flat(res.output)
