@@ -20,6 +20,7 @@ the same function as `auditor sign-off`, in the name of the logged-in user.
 from __future__ import annotations
 
 import secrets
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,22 @@ class Workspace:
         self.registry = Registry(database_url(out, db))
         self.catalogue = Catalogue(self.registry, self.out)
         self.throttle = LoginThrottle()
+        # live sessions, id -> when it ends: the cookie is signed but held by the client, so logging out
+        # must end the session here too (a copied cookie could still sign off for 8 hours)
+        self.sessions: dict[str, float] = {}
         self.env = Environment(loader=FileSystemLoader(str(templates_dir())), autoescape=select_autoescape(default=True),
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+    def open_session(self) -> str:
+        """A new session's id, kept until it ends (its cookie's age) or its user logs out."""
+        now = time.monotonic()
+        self.sessions = {sid: end for sid, end in self.sessions.items() if end > now}
+        sid = secrets.token_urlsafe(32)
+        self.sessions[sid] = now + SESSION_MAX_AGE
+        return sid
+
+    def live(self, sid: object) -> bool:
+        return isinstance(sid, str) and self.sessions.get(sid, 0.0) > time.monotonic()
 
     def page(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(
@@ -85,7 +100,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
     async def auth(request: Request, call_next):
         path = request.url.path
         if path not in PUBLIC:
-            name = request.session.get("user")
+            name = request.session.get("user") if ws.live(request.session.get("sid")) else None
             user = await run_in_threadpool(get_user, ws.registry, name) if name else None
             if user is None:
                 request.session.pop("user", None)
@@ -118,13 +133,14 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
             return ws.page(request, "login.html.j2", 401, next=nxt, error="Unknown user or wrong password.")
         ws.throttle.succeeded(keys[1])
         request.session.clear()
-        request.session.update(user=user.name, csrf=secrets.token_urlsafe(32))
+        request.session.update(user=user.name, csrf=secrets.token_urlsafe(32), sid=ws.open_session())
         return RedirectResponse(nxt, status_code=303)
 
     async def logout(request: Request) -> Response:
         form = await request.form()
         if not csrf_ok(request, form.get("csrf_token")):
             return _forbidden(ws, request, "Missing or wrong CSRF token.")
+        ws.sessions.pop(request.session.get("sid"), None)
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 

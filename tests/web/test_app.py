@@ -48,6 +48,27 @@ def test_unauthenticated_requests_are_redirected_to_login(ws):
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
+def test_logging_out_ends_the_session_for_a_copied_cookie_too(ws):
+    """Logout cleared only the browser's cookie: the same cookie sent again still opened pages and
+    recorded a signed approval for 8 hours."""
+    client = TestClient(ws.app)
+    assert login(client, "alice").status_code == 303
+    cookie = client.cookies.get("auditor_session")
+    form = token(client.get(f"/m/{ws.model}/v0001").text)
+    assert client.post("/logout", data={"csrf_token": form}, follow_redirects=False).status_code == 303
+    replay = TestClient(ws.app, cookies={"auditor_session": cookie})
+    r = replay.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    before = read_signoffs(open_run(ws.out / ws.model / "v0001"))
+    r = replay.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "approve", "comment": "replayed",
+                                                           "csrf_token": form}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert read_signoffs(open_run(ws.out / ws.model / "v0001")) == before
+    # a session that was not ended goes on
+    other = TestClient(ws.app)
+    assert login(other, "alice").status_code == 303 and other.get("/").status_code == 200
+
+
 def test_session_cookie_flags_and_login(ws):
     client = TestClient(ws.app)
     r = client.get("/login")
