@@ -69,6 +69,10 @@ def render_signed_report(run: Run, history: list[dict[str, Any]]) -> bytes:
     )
 
 
+MAX_REVIEWER = 200  # characters of a reviewer's name
+MAX_TEXT = 5_000  # characters of a comment or of the conditions
+
+
 def sign_off(
     run_dir: str | Path,
     *,
@@ -88,6 +92,11 @@ def sign_off(
     conditions = (conditions or "").strip() or None
     if not reviewer:
         raise UsageError("--reviewer must name the person signing off")
+    for option, text, limit in (("--reviewer", reviewer, MAX_REVIEWER), ("--comment", comment, MAX_TEXT),
+                                ("--conditions", conditions or "", MAX_TEXT)):
+        if len(text) > limit:  # laid out in the signed PDF while the log is locked: kept to what a page holds
+            raise UsageError(f"{option} is {len(text):,} characters; at most {limit:,} are recorded (attach a longer "
+                             "rationale as a document and name it in the comment)")
     if decision not in DECISIONS:
         raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
     if not comment:

@@ -86,6 +86,18 @@ def soft_breaks(text: str) -> str:
                                                  for i in range(0, len(m.group()), SOFT_BREAK_EVERY)), text)
 
 
+_TEXT_NODE = re.compile(r"(?<=>)[^<]+|^[^<]+")
+
+
+def soft_break_html(html: str) -> str:
+    """:func:`soft_breaks` on each text node of sanitised ``html`` (entities read as the characters
+    they stand for): WeasyPrint wraps a run of 20,000 characters in 0.2 s with a break opportunity
+    every 16 characters, and in 3.3 s by ``overflow-wrap: anywhere`` alone (minutes at 80,000)."""
+    import html as html_lib
+
+    return _TEXT_NODE.sub(lambda m: str(escape(soft_breaks(html_lib.unescape(m.group())))), html)
+
+
 def fmt_cell(value, column: str = "") -> str:
     """A table cell: integral floats print as integers (3, not 3.000), others from 10 up with two
     decimals (23.70, not 23.700); a p-value column (its header is ``p`` or starts with ``p (`` or
@@ -207,6 +219,7 @@ def make_environment() -> Environment:
     env.filters["clauses_by_framework"] = clauses_by_framework
     env.filters["clause_ref"] = clause_ref
     env.filters["breakable"] = breakable
+    env.filters["soft_breaks"] = soft_breaks
     env.filters["policy_file"] = policy_file
     env.filters["clause_source"] = clause_source
     env.filters["chart"] = chart_uri
@@ -233,7 +246,8 @@ def report_context(env: Environment, result: AuditResult) -> dict:
     return dict(
         r=result, css=Markup(css), check_templates={c.id: check_template(env, c.check) for c in result.checks},
         # cleaned again: a stored result.json may have been edited since the run
-        card_html=Markup(clean_card_html(result.card.body_html)), scope=report_scope(result), glossary=GLOSSARY,
+        card_html=Markup(soft_break_html(clean_card_html(result.card.body_html))), scope=report_scope(result),
+        glossary=GLOSSARY,
     )
 
 

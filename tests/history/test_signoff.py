@@ -69,10 +69,15 @@ def test_sign_off_usage_errors(history):
         ["--reviewer", "A", "--decision", "approve", "--comment", "x", "--valid-until", "2001-01-01"],
         ["--reviewer", "A", "--decision", "reject", "--comment", "x", "--valid-until", "2999-01-01"],
         ["--reviewer", "A", "--decision", "approve", "--comment", "x", "--valid-until", "next year"],
+        # a 20,000-character comment took over 10 minutes to lay out, holding the log's lock
+        ["--reviewer", "A", "--decision", "reject", "--comment", "ab" * 2_501],
+        ["--reviewer", "A" * 201, "--decision", "reject", "--comment", "x"],
+        ["--reviewer", "A", "--decision", "approve-with-conditions", "--comment", "x", "--conditions", "c" * 5_001],
     ]
     for args in bad:
         res = invoke("sign-off", run, *args)
         assert res.exit_code == 2, (args, res.output)
+    assert "--comment is 5,002 characters; at most 5,000 are recorded" in flat(invoke("sign-off", run, *bad[5]).output)
     assert not (history.model_dir / "signoffs").exists()
 
 
