@@ -379,13 +379,16 @@ def write_diff(run_a: str | Path | None, run_b: str | Path, out: str | Path | No
 
 def check_diff_folder(target: Path) -> Path:
     """``--out`` for a diff: never inside a stored run (sealed), never a folder named like a
-    version (it would be taken for a run)."""
+    version (it would be taken for a run), and new or empty (as ``render --to``)."""
     resolved = target.resolve()
     if (folder := enclosing_run(resolved)) is not None:
         raise UsageError(f"--out {target} is inside the stored run {folder}; a run is sealed and is never modified")
     if VERSION_RE.match(resolved.name):
         raise UsageError(f"--out {target}: a folder named like a version ({resolved.name}) would be taken for a run; "
                          "choose another name")
+    if resolved.exists() and not (resolved.is_dir() and not any(resolved.iterdir())):
+        # the diff went to "<out>-2" without a word: an output root's registry or a model's folder got a sibling
+        raise UsageError(f"--out {target} exists and is not an empty folder; a diff is written into a new or empty folder")
     return target
 
 

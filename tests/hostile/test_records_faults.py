@@ -362,6 +362,25 @@ def test_diff_never_writes_into_a_run_or_a_version_like_folder(cli, out, where):
     assert files_of(out) == before and not (out / MODEL / "v0009").exists()
 
 
+@pytest.mark.parametrize("where", ["output root", "model folder", "a file", "the registry"])
+def test_diff_into_a_folder_or_file_that_exists_is_refused_not_renamed(cli, out, where):
+    """--out naming an existing folder or file wrote the diff to '<out>-2' without a word (a sibling
+    of the registry or of the model's folder inside the output root)."""
+    target = {"output root": out, "model folder": out / MODEL, "a file": out / "notes.txt",
+              "the registry": out / "audits.sqlite"}[where]
+    if where == "a file":
+        target.write_text("x")
+    if where == "the registry":
+        assert cli("history", "--out", out).code == 0 and target.is_file()  # writes it
+    before = sorted(p.name for p in out.iterdir())
+    res = cli("diff", run_path(out, 2), "--no-pdf", "--out", target)
+    assert res.code == 2 and "exists and is not an empty folder" in " ".join(res.text.split()), res.text
+    assert sorted(p.name for p in out.iterdir()) == before
+    empty = out.parent / "empty-diff"
+    empty.mkdir()
+    assert cli("diff", run_path(out, 2), "--no-pdf", "--out", empty).code == 0 and (empty / "diff.json").is_file()
+
+
 @pytest.mark.parametrize("how", ["emptied", "deleted", "cut"])
 def test_verify_notices_an_emptied_signoff_log(cli, out, how):
     for _ in range(2):
