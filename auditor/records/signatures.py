@@ -113,8 +113,11 @@ def read_registered_keys(out: Path, db: str | None = None) -> dict[str, Ed25519P
 
 def load_signing_key(registry: Registry, name: str, directory: Path | None = None) -> Ed25519PrivateKey:
     """The private key NAME from the keys dir, checked against the public key registered under NAME."""
+    if not NAME_RE.match(name or ""):
+        raise UsageError(f"{name!r} is not a key name (`auditor keys new` names a key by letters, digits, '.', '_', '@' "
+                         "and '-'); give the name a key was created with, not a path")
     path = (directory or keys_dir()) / f"{name}.pem"
-    if not NAME_RE.match(name or "") or not path.is_file():
+    if not path.is_file():
         raise UsageError(f"no private key {name!r} in {path.parent} (create one with `auditor keys new {name}`)")
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)

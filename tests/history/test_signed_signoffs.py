@@ -116,6 +116,13 @@ def test_verify_with_a_mistyped_db_creates_nothing_and_says_so(out_copy, keys_di
     assert not typo.exists()
 
 
+def test_a_key_given_as_a_path_is_named_as_no_key_name(out_copy, keys_dir):
+    run = out_copy / "tiny-model" / "v0001"
+    res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "ok", "--key", "../keys/k1")
+    assert res.exit_code == 2 and "'../keys/k1' is not a key name" in flat(res.output), res.output
+    assert "keys new ../keys/k1" not in flat(res.output)
+
+
 def test_sign_off_with_a_key_that_is_not_registered_is_refused(out_copy, keys_dir):
     run = out_copy / "tiny-model" / "v0001"
     res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "ok", "--key", "nokey")
