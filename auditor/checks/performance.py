@@ -6,6 +6,7 @@ import numpy as np
 
 from auditor.checks.base import MAX_RESAMPLES, MAX_ROWS, Check, CheckOutput, Params, count, fraction, sample_sizes_of
 from auditor.checks.claims import claim_gap
+from auditor.checks.performance_regression import CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES
 from auditor.checks.performance_regression import (
     MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence, regression_metrics,
 )
@@ -347,6 +348,19 @@ def _claims(claims, point: dict, measurements: dict, tolerance: float) -> tuple[
     return rows, unverifiable, gaps
 
 
+def claim_sample_sizes(claims, sample_sizes: list[SampleSize], n: int,
+                       aliases: dict[str, str] = CLAIM_ALIASES) -> list[SampleSize]:
+    """What the claim measurements rest on: the rows, and the limits of the intervals the claims are
+    compared with (a claim "within" a regressor's 3-row interval, which no gate judges below
+    regression_min_rows, had passed; a claim compared with a degenerate interval is no pass either)."""
+    keys = {aliases.get(c.metric.lower()) for c in claims} - {None}
+    compared = [s for s in sample_sizes if s.measurement in {f"{k}_{end}" for k in keys for end in ("ci_low", "ci_high")}]
+    min_n = max((s.min_n for s in compared if s.min_n), default=None)
+    degenerate = any(s.ci_degenerate for s in compared)
+    return [SampleSize(measurement=m, n=n, min_n=min_n, ci_degenerate=degenerate)
+            for m in ("max_claim_gap", "claims_outside_tolerance")] + [SampleSize(measurement="claims_checked", n=n)]
+
+
 def _shared_evidence(classes: list[str], cm, point: dict, measurements: dict, metrics: list[str], chart_caption: str,
                      claim_rows: list, unverifiable: list[str], tolerance: float) -> list:
     """The confusion matrix, the metrics chart and, when the card claims anything, the claims table."""
@@ -488,7 +502,7 @@ class Performance(Check):
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f}",
             notes=_notes(unverifiable, undefined) + bound_notes,
-            sample_sizes=sample_sizes,
+            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, len(y)),
         )
 
     def _run_multiclass(self, ctx, proba: np.ndarray, pos: int | None) -> CheckOutput:
@@ -589,13 +603,13 @@ class Performance(Check):
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f} (macro)",
             notes=([f"No evaluation row is of class {', '.join(map(repr, absent))}: ROC AUC and balanced accuracy "
-                    f"are means over the {k - len(absent)} classes present, and nothing here measures how the model "
-                    f"does on {'that class' if len(absent) == 1 else 'those classes'} (its recall and F1 are 0 by "
-                    "convention)."] if absent else [])
+                    f"are means over the {k - len(absent)} classes present, macro F1 over those and any other class "
+                    "the model predicts (as scikit-learn's), and nothing here measures how the model does on "
+                    f"{'that class' if len(absent) == 1 else 'those classes'}."] if absent else [])
             + _notes(unverifiable, undefined) + bound_notes + per_class_notes
             + ([] if pos is not None else [f"{k} classes: f1 (of a positive class) is not measured; the card names "
                                             "no positive_class. Macro F1 is f1_macro."]),
-            sample_sizes=sample_sizes,
+            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n),
         )
 
     def _run_regression(self, ctx, pred: np.ndarray) -> CheckOutput:
@@ -644,4 +658,5 @@ class Performance(Check):
         ) + _gap_sentence(gaps)
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
                            key_figure=f"R² {point['r2']:.3f}", notes=few + _notes(unverifiable, undefined),
-                           sample_sizes=sample_sizes)
+                           sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n,
+                                                                          REGRESSION_CLAIM_ALIASES))

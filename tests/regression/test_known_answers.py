@@ -234,3 +234,29 @@ def test_a_threshold_scoped_to_other_tasks_does_not_judge_the_model():
         Threshold(measurement="claims_outside_tolerance", max=0)])
     assert [t.measurement for t in thresholds_for(spec, "tabular-regression")] == ["r2_ci_low", "claims_outside_tolerance"]
     assert [t.measurement for t in thresholds_for(spec, "text-classification")] == ["roc_auc_ci_low", "claims_outside_tolerance"]
+
+
+def test_a_claim_compared_with_an_interval_no_gate_judges_is_not_judged_either():
+    """A card claiming R² 0.10 for a model measured at 0.995 on 3 rows was "within" the interval
+    (−5e29 to 0.996) that no gate judges below regression_min_rows, and claims_outside_tolerance ≤ 0
+    passed with no n recorded. The claim measurements now carry the rows and the compared
+    intervals' limits."""
+    from types import SimpleNamespace
+
+    from auditor.checks.performance import REGRESSION_CLAIM_ALIASES, claim_sample_sizes
+    from auditor.policy.schema import Threshold
+    from auditor.policy.thresholds import evaluate, with_sample_sizes
+    from auditor.results import SampleSize
+
+    sizes = [SampleSize(measurement="r2_ci_low", n=3, min_n=100), SampleSize(measurement="r2_ci_high", n=3, min_n=100),
+             SampleSize(measurement="mae_ci_low", n=3, min_n=100, ci_degenerate=True)]
+    claims = [SimpleNamespace(metric="R2", value=0.10)]
+    claim_sizes = {s.measurement: s for s in claim_sample_sizes(claims, sizes, 3, REGRESSION_CLAIM_ALIASES)}
+    assert claim_sizes["claims_outside_tolerance"].n == 3 and claim_sizes["claims_outside_tolerance"].min_n == 100
+    assert not claim_sizes["claims_outside_tolerance"].ci_degenerate  # MAE is not claimed
+    [outcome] = with_sample_sizes(evaluate([Threshold(measurement="claims_outside_tolerance", max=0)],
+                                           {"claims_outside_tolerance": 0.0}), list(claim_sizes.values()))
+    assert "with n = 3 the check does not judge it (it needs at least 100 instances)" in outcome.unreachable
+    mae = claim_sample_sizes([SimpleNamespace(metric="mae", value=1.0)], sizes, 3, REGRESSION_CLAIM_ALIASES)
+    assert mae[0].ci_degenerate and mae[0].min_n == 100
+    assert claim_sample_sizes([], sizes, 3)[0].min_n is None  # no claim: nothing compared
