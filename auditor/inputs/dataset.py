@@ -46,6 +46,9 @@ class EvalDataset:
         return [c for c in self.feature_names if c not in self.categorical]
 
 
+MAX_TARGET = 1e150  # a regression target's magnitude whose square (1e300) double precision still holds
+
+
 def _numeric_target(target: pd.Series, name: str, problems: list[Problem]) -> tuple[pd.Series, np.ndarray]:
     """A regression target: numbers, finite, in every row (each bad row named). Labels keep the
     values as text (the round-trip repr of each float), as for classes; the context reads them back."""
@@ -53,9 +56,16 @@ def _numeric_target(target: pd.Series, name: str, problems: list[Problem]) -> tu
     bad = (values.isna() & target.notna()).to_numpy()
     if bad.any():
         problems.append(Problem(f"column {name!r}", f"a regression target must be numeric; text in {rows_text(bad)}"))
-    infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+    numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    infinite = np.isinf(numbers)
     if infinite.any():
         problems.append(Problem(f"column {name!r}", f"infinite target values in {rows_text(infinite)}"))
+    with np.errstate(invalid="ignore"):
+        huge = ~infinite & (np.abs(numbers) > MAX_TARGET)
+    if huge.any():  # squared errors, variances and correlations of such values overflow to inf
+        problems.append(Problem(f"column {name!r}", f"target values beyond ±{MAX_TARGET:.0e} in {rows_text(huge)}: their "
+                                "squares overflow double precision, so no error, variance or correlation of them can "
+                                "be computed; rescale the target (e.g. to thousands) in the data and the model"))
     return values, np.array([repr(float(v)) for v in values.to_numpy(dtype=float, na_value=np.nan)], dtype=object)
 
 

@@ -162,6 +162,12 @@ def aopc_sufficiency(X, A, baseline, f, *, bins=ERASER_BINS, rng=None, return_pe
     return _aopc(X, A, baseline, f, bins, rng, keep=True, return_per_bin=return_per_bin)
 
 
+def _unit_scaled(rows: np.ndarray) -> np.ndarray:
+    """Each row divided by its largest absolute value (a row of zeros stays zeros)."""
+    top = np.abs(rows).max(axis=1, keepdims=True)
+    return np.divide(rows, top, out=np.zeros_like(rows, dtype=float), where=top > 0)
+
+
 def faithfulness_correlation(X, A, baseline, f, *, subset_size=None, n_runs: int = 100, rng) -> np.ndarray:
     """Faithfulness correlation (Bhatt et al. 2020), one value per instance.
 
@@ -198,8 +204,10 @@ def faithfulness_correlation(X, A, baseline, f, *, subset_size=None, n_runs: int
         sums.append(b.attrs[i][chosen].sum(axis=1))
     out = b.evaluate(f, masks, include_x=True)
     drops = out[:, :1] - out[:, 1:]
-    sa = np.asarray(sums) - np.mean(sums, axis=1, keepdims=True)
-    sd = drops - drops.mean(axis=1, keepdims=True)
+    # each side divided by its largest magnitude first: Pearson's r does not change, and the product of
+    # the sums of squares of a target in the 1e100s no longer overflows to inf (r read 0)
+    sa, sd = _unit_scaled(np.asarray(sums) - np.mean(sums, axis=1, keepdims=True)), _unit_scaled(
+        drops - drops.mean(axis=1, keepdims=True))
     den = np.sqrt((sa ** 2).sum(axis=1) * (sd ** 2).sum(axis=1))
     res = np.full(len(den), np.nan)
     np.divide((sa * sd).sum(axis=1), den, out=res, where=den > 0)

@@ -159,6 +159,10 @@ def test_faithfulness_correlation_linear_shap_oracle():
     r1 = faithfulness_correlation(X, noisy, mu, f, rng=5)
     np.testing.assert_array_equal(r1, faithfulness_correlation(X, noisy, mu, f, rng=5))  # seeded
     assert np.all(r1 < 1.0 - 1e-6)
+    # Pearson's r does not depend on the units: a target in the 1e100s read 0 (the product of the sums
+    # of squares overflowed to inf)
+    huge = faithfulness_correlation(X, noisy * 1e150, mu, lambda Z: f(Z) * 1e150, rng=5)
+    np.testing.assert_allclose(huge, r1, rtol=1e-9)
 
 
 def test_faithfulness_correlation_constant_model_is_nan_and_bad_subset_raises():

@@ -65,6 +65,25 @@ def test_a_non_numeric_regression_target_names_its_row(tmp_path):
     assert any(p.location == "column 'y'" and "row 7" in p.message and "numeric" in p.message for p in info.value.problems)
 
 
+def test_a_target_whose_square_overflows_is_refused_with_its_row(tmp_path):
+    """Targets in the 1e200s: every squared error, variance and correlation overflowed, and the trust
+    checks' verdicts changed with the units (counterfactuals, faithfulness, partial dependence);
+    1e150 and below are read."""
+    import pandas as pd
+
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor")
+    frame = pd.read_csv(csv)
+    frame.loc[4, "y"] = -3e200
+    frame.to_csv(csv, index=False)
+    with pytest.raises(DatasetError) as info:
+        prepare_audit("default", card, csv)
+    assert any(p.location == "column 'y'" and "beyond ±1e+150 in row 4" in p.message and "rescale the target" in p.message
+               for p in info.value.problems), info.value.problems
+    frame.loc[4, "y"] = 1e150
+    frame.to_csv(csv, index=False)
+    prepare_audit("default", card, csv)
+
+
 def test_a_positive_class_on_a_regression_card_is_a_card_error(tmp_path):
     card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor", positive_class="hi",
                            favourable_class="lo")
