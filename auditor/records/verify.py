@@ -213,13 +213,13 @@ def _registry(run: Run) -> list[Finding]:
                         "`auditor history --rebuild` rebuilds it from the run folders")]
     out = []
     log = signoff_log(run)
+    held = len([ln for ln in log.read_bytes().splitlines() if ln.strip()]) if log.is_file() and rows else 0
     for recorded, signoffs in rows:
         if recorded != run.manifest_sha256:
             out.append(Finding(f"../../{DEFAULT_DB_NAME}", "mismatch",
                                f"the registry records manifest sha256 {str(recorded)[:16]}… for this run, the run has "
                                f"{str(run.manifest_sha256)[:16]}…"))
         # sign-offs are only ever appended: a log with fewer than the registry counted lost records
-        held = len([ln for ln in log.read_bytes().splitlines() if ln.strip()]) if log.is_file() else 0
         if isinstance(signoffs, int) and signoffs > held:
             out.append(Finding(f"../{log.relative_to(run.model_dir)}", "missing",
                                f"the registry counted {signoffs} sign-off record{'s' * (signoffs != 1)} for this run, the "
