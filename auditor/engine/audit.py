@@ -180,6 +180,21 @@ def register_run(run_dir: Path, out: Path, db: str | None) -> None:
                       f"run `auditor history --rebuild --out {out}`", stacklevel=2)
 
 
+def registered_versions(out: Path, db: str | None, folder: Path) -> int:
+    """The highest version number the registry records under the model's ``folder`` (0 when none, or
+    when the registry cannot be read: the run is still written, numbered from the folders)."""
+    try:
+        from auditor.records.registry import open_registry
+
+        with open_registry(out, db) as registry:
+            paths = [Path(str(row["run_path"])) for row in registry.history()]
+    except Exception:  # noqa: BLE001 - register_run reports an unusable registry after the run
+        return 0
+    here = folder.resolve()
+    return max((int(m.group(1)) for p in paths if p.parent.resolve() == here and (m := VERSION_RE.match(p.name))),
+               default=0)
+
+
 @dataclass
 class PreparedAudit:
     """Everything an audit needs before its checks run: validated inputs, the loaded model, the plan."""
@@ -359,7 +374,8 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
     if on_stage:
         on_stage(REPORT_STAGE)
     try:
-        path = write_run(Path(out), model_card.model_name, build)
+        path = write_run(Path(out), model_card.model_name, build,
+                         after=registered_versions(Path(out), db, model_dir(Path(out), model_card.model_name)))
     except Exception as exc:
         # Never lose an audit's computation to a rendering bug: keep result.json where
         # `auditor render` can rebuild the reports from it, outside the versions.

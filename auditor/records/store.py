@@ -201,9 +201,11 @@ def remove_stale_temp(folder: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes]]) -> Path:
+def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes]], *, after: int = 0) -> Path:
     """Write a new version. ``build(version_label)`` returns the run's files (relative path -> bytes);
-    it is called again with the next label if another writer took this one first."""
+    it is called again with the next label if another writer took this one first. ``after``: the
+    highest version the registry has recorded for the model; a number is never given twice, so a
+    deleted version folder leaves a gap its successor's hash chain names, not a replacement."""
     folder = claim_model_dir(out, model_name)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -212,7 +214,7 @@ def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes
     remove_stale_temp(folder)
     try:
         for _ in range(MAX_VERSION_ATTEMPTS):
-            label = version_label(max(versions(folder), default=0) + 1)
+            label = version_label(max(max(versions(folder), default=0), after) + 1)
             with staged_folder(folder) as tmp:
                 write_tree(tmp, build(label))
                 if publish_folder(tmp, folder / label):

@@ -132,3 +132,27 @@ def test_concurrent_runs_get_distinct_versions_and_chain(artefacts, card_writer,
     assert invoke("verify", model / "v0001", model / "v0002").exit_code == 0
     rows = invoke("history", "--out", out, "--json")
     assert [r["version"] for r in json.loads(rows.output)] == ["v0001", "v0002"]
+
+
+def test_a_deleted_version_is_never_given_again_and_its_successor_names_the_gap(artefacts, card_writer, policy_writer,
+                                                                                 tmp_path):
+    """Deleting the newest run folder before the next audit let that audit take the same version and
+    overwrite its registry row: a failing audit could be erased without a trace. The number stays
+    taken (the registry remembers it) and the next run's hash chain names the missing version."""
+    import shutil
+
+    import auditor
+
+    card = card_writer(tmp_path / "card")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(
+        [{"check": "card_completeness", "thresholds": [{"measurement": "completeness", "min": 0.8}]}]))
+    out = tmp_path / "out"
+    first, second = (auditor.run_audit(policy, card, artefacts.csv, out) for _ in range(2))
+    assert second.path.name == "v0002"
+    shutil.rmtree(second.path)
+    third = auditor.run_audit(policy, card, artefacts.csv, out)
+    assert third.path.name == "v0003" and first.path.is_dir()
+    findings = {(f.path, f.problem) for f in verify_run(third.path).findings}
+    assert ("../v0002/manifest.json", "missing") in findings
+    rows = json.loads(invoke("history", "--out", out, "--json").output)
+    assert [r["run_id"] for r in rows if r["version"] == "v0002"] == [second.result.run_id]  # not overwritten
