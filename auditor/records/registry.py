@@ -195,8 +195,12 @@ class Registry:
 
     def rebuild(self, out: str | Path) -> int:
         """Re-index every run under ``out`` from its files, and drop rows of runs under ``out`` that
-        no longer exist. Rows of other output folders (a shared registry) are left alone."""
+        no longer exist. Rows of other output folders (a shared registry) are left alone, except in
+        the output folder's own ``audits.sqlite``: its rows outside ``out`` are of the folder before
+        it was moved or copied (a CI artefact restored elsewhere), and every run was listed twice."""
         root = str(Path(out).resolve())
+        file = sqlite_file(sa.engine.make_url(self.url))
+        own = file is not None and file.resolve() == Path(root) / DEFAULT_DB_NAME
         rows, self.skipped, seen = [], [], set()
         for run in iter_runs(out):
             if run.path.parent.parent != Path(root):  # a linked folder: a run is indexed where it was written
@@ -219,7 +223,7 @@ class Registry:
         try:
             with self.engine.begin() as conn:
                 stale = [p for (p,) in conn.execute(sa.select(runs_table.c.run_path))
-                         if (p == root or p.startswith(root + os.sep))]
+                         if own or p == root or p.startswith(root + os.sep)]
                 for start in range(0, len(stale), 500):
                     conn.execute(sa.delete(runs_table).where(runs_table.c.run_path.in_(stale[start:start + 500])))
                 if rows:

@@ -64,6 +64,22 @@ def test_history_cli_lists_and_rebuilds(out_copy):
     assert set(FIELDS) <= set(json.loads(res.output[res.output.index("["):])[0])
 
 
+def test_a_moved_output_folder_s_own_registry_is_rebuilt_without_the_old_paths(out_copy, tmp_path, monkeypatch):
+    """An output folder moved (a CI artefact restored elsewhere) kept rows pointing at its old place,
+    and `history --rebuild` kept them too: every run listed twice, in `due` as well."""
+    import shutil
+
+    monkeypatch.delenv("AUDITOR_DB", raising=False)
+    assert invoke("history", "--out", out_copy).exit_code == 0  # its own registry, with the old paths
+    moved = tmp_path / "moved"
+    shutil.move(str(out_copy), moved)
+    res = invoke("history", "--out", moved, "--rebuild", "--json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output[res.output.index("["):])
+    assert [r["version"] for r in rows] == ["v0001", "v0002", "v0003"]
+    assert all(r["run_path"].startswith(str(moved.resolve())) for r in rows)
+
+
 def test_a_bad_registry_url_or_missing_folder_is_a_usage_error(history, tmp_path, monkeypatch):
     monkeypatch.delenv("AUDITOR_DB", raising=False)
     res = invoke("history", "--out", history.out, "--db", "nosuchdialect://x")
