@@ -272,17 +272,26 @@ class AuditContext:
         discrete features coincide as independent draws."""
         if not self.model.has(Capability.TOKENS) or not len(order):
             return order
-        repeated = self.data.frame.reset_index(drop=True).iloc[order].duplicated().to_numpy()
-        return order[~repeated]
+        keys = self._model_inputs()
+        seen: set[bytes] = set()
+        kept = [r for r in order if not (keys[r] in seen or seen.add(keys[r]))]
+        return np.asarray(kept, dtype=int)
 
     def first_copies(self) -> np.ndarray:
-        """Per evaluation row, whether it is an independent draw: for a text model the first of
-        identical texts with the same label (the copies after it are the same draw again), every row
+        """Per evaluation row, whether it is an independent draw: for a text model the first of the
+        texts the model reads alike (the same token ids: NFC and NFD spellings, case an uncased
+        tokenizer folds) with the same label (the copies after it are the same draw again), every row
         of a tabular model (see :meth:`_without_copies`)."""
-        frame = self.data.frame.reset_index(drop=True)
         if not self.model.has(Capability.TOKENS):
-            return np.ones(len(frame), dtype=bool)
-        return ~frame.assign(_label_=np.asarray(self.data.labels, dtype=object)).duplicated().to_numpy()
+            return np.ones(len(self.data.labels), dtype=bool)
+        keys = self._model_inputs()
+        labels = np.asarray(self.data.labels, dtype=object)
+        seen: set[tuple] = set()
+        return np.array([not ((k, y) in seen or seen.add((k, y))) for k, y in zip(keys, labels)], dtype=bool)
+
+    def _model_inputs(self) -> list[bytes]:
+        """Each evaluation text as the model reads it (its token ids; tokenised once, memoised)."""
+        return [np.asarray(enc.ids).tobytes() for enc in self.model.encode(self.data.texts())]
 
     def _regression_order(self) -> tuple[np.ndarray, np.ndarray]:
         """A regressor's explained order: rows sorted by |residual| and cut in thirds (large, medium,

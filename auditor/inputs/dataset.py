@@ -284,7 +284,9 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             )
             if len(np.unique(labels)) < 2:
                 raise DatasetError(source, [Problem(f"column {block.target!r}", "only one class among the non-empty texts")])
-    repeated = int(frame.duplicated().sum()) if block.task == "text-classification" else 0  # tabular rows coincide
+    # texts that differ only in their Unicode form (NFC and NFD spellings) are copies too
+    repeated = (int(frame.apply(lambda col: col.map(lambda t: unicodedata.normalize("NFC", t) if isinstance(t, str) else t))
+                    .duplicated().sum()) if block.task == "text-classification" else 0)  # tabular rows coincide
     if repeated and repeated >= DUPLICATE_SHARE * len(frame):
         notes.append(f"{repeated:,} of {len(frame):,} texts repeat an earlier one ({len(frame) - repeated:,} distinct): "
                      "the bootstrap intervals count each copy as an independent row; a perfect score's bounds count "

@@ -427,13 +427,17 @@ def test_distinct_rows_per_class_count_copies_once():
     from auditor.engine.context import AuditContext
     from auditor.models.base import Capability
 
-    frame = pd.DataFrame({"x": [1, 1, 1, 2, 2, 3]})
+    frame = pd.DataFrame({"x": ["1", "1.0", "1", "2", "2", "3"]})
     truth = np.array([0, 0, 0, 0, 1, 1])
 
     def context(tokens: bool) -> SimpleNamespace:
-        ctx = SimpleNamespace(data=SimpleNamespace(frame=frame, labels=np.array(["a", "b"])[truth]),
-                              model=SimpleNamespace(has=lambda c: tokens and c is Capability.TOKENS))
+        # a tokenizer that reads "1" and "1.0" alike (as an uncased one reads "Good" and "good")
+        read = lambda texts: [SimpleNamespace(ids=np.array([int(float(t))])) for t in texts]  # noqa: E731
+        ctx = SimpleNamespace(data=SimpleNamespace(frame=frame, labels=np.array(["a", "b"])[truth],
+                                                   texts=lambda: frame["x"].astype(str).tolist()),
+                              model=SimpleNamespace(has=lambda c: tokens and c is Capability.TOKENS, encode=read))
         ctx.first_copies = lambda: AuditContext.first_copies(ctx)
+        ctx._model_inputs = lambda: AuditContext._model_inputs(ctx)
         return ctx
 
     # class 0: x=1 (three copies), x=2; class 1: x=2 (same input, other class: a draw of its own), x=3
