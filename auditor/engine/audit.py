@@ -65,12 +65,14 @@ class RunRecord:
 
 
 def check_labels(data: EvalDataset, classes: list[str]) -> None:
-    """Every label one of the model's classes; the others named with the rows that hold them (the
-    file's rows where the policy sampled the dataset)."""
-    unknown = sorted(set(data.labels) - set(classes))
+    """Every label one of the model's classes, in the whole file even where the policy samples it
+    (a wrong label outside a sample had passed, by the seed); the others named with the file's rows
+    that hold them."""
+    labels, file_rows = data.every_label or (data.labels, data.source_rows)  # the whole file's, when sampled
+    unknown = sorted(set(labels) - set(classes))
     if unknown:
-        held = np.flatnonzero(np.isin(np.asarray(data.labels, dtype=object), unknown))
-        rows = held if data.source_rows is None else np.asarray(data.source_rows)[held]
+        held = np.flatnonzero(np.isin(np.asarray(labels, dtype=object), unknown))
+        rows = held if file_rows is None else np.asarray(file_rows)[held]
         raise DatasetError(str(data.path), [Problem(
             "target", f"labels the model does not know: {', '.join(map(repr, unknown))} in {rows_named(rows)} "
                       f"(model classes: {', '.join(classes)})"

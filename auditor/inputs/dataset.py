@@ -34,6 +34,8 @@ class EvalDataset:
     notes: list[str] = field(default_factory=list)
     source_rows: np.ndarray | None = None  # when sampled: the file row (0-based) of each row, in order
     sensitive: pd.DataFrame | None = None  # the card's sensitive_features (and the policy's fairness groups), as read
+    # when sampled (max_rows): every row's label and its file row, so a label outside the sample is still checked
+    every_label: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -291,8 +293,11 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         notes.append(f"{repeated:,} of {len(frame):,} texts repeat an earlier one ({len(frame) - repeated:,} distinct): "
                      "the bootstrap intervals count each copy as an independent row; a perfect score's bounds count "
                      "each distinct text once")
+    every_label = None
     if max_rows is not None and len(frame) > max_rows:
         total = len(frame)
+        # every row's label is checked against the model's classes, not only the sample's
+        every_label = (labels, np.arange(total) if source_rows is None else source_rows)
         drawn = np.sort(np.random.default_rng([seed, 0x5A3B1E]).choice(total, size=max_rows, replace=False))
         frame, labels = frame.iloc[drawn], labels[drawn]
         groups = None if groups is None else groups.iloc[drawn]
@@ -310,5 +315,5 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     return EvalDataset(
         path=path.resolve(), sha256=file_or_dir_sha256(path), frame=frame.reset_index(drop=True),
         labels=labels, feature_names=list(features), categorical=categorical, notes=notes, source_rows=source_rows,
-        sensitive=None if groups is None else groups.reset_index(drop=True),
+        sensitive=None if groups is None else groups.reset_index(drop=True), every_label=every_label,
     )

@@ -296,6 +296,17 @@ def test_large_dataset_is_sampled_as_the_policy_says(cli, tmp_path, artefacts, c
     bad = csv_writer(tmp_path, frame, "bad.csv")
     with pytest.raises(DatasetError, match="infinite values in row 2999"):
         load_dataset(bad, loaded, max_rows=250, seed=7)
+    # a label the model does not know is named wherever it is, not only inside the sample (by the seed,
+    # a misspelt label outside the sample had passed)
+    from auditor.engine.audit import check_labels
+
+    frame = pd.read_csv(big)
+    frame.loc[[2, 1500, 2999], "label"] = "Yes"
+    mislabelled = csv_writer(tmp_path, frame, "mislabelled.csv")
+    for seed in range(4):
+        sample = load_dataset(mislabelled, loaded, max_rows=250, seed=seed)
+        with pytest.raises(DatasetError, match="labels the model does not know: 'Yes' in rows 2, 1500, 2999"):
+            check_labels(sample, ["no", "yes"])
 
 
 def test_sample_size_is_validated(cli, tmp_path, policy_writer):
@@ -386,8 +397,8 @@ def test_over_long_texts_are_truncated_and_reported(cli, tmp_path, text_inputs, 
 def test_an_unknown_label_in_a_sampled_dataset_is_named_by_its_row_in_the_file(cli, tmp_path, artefacts, card_writer,
                                                                               csv_writer, policy_writer):
     """The file's last 1,000 of 3,000 rows hold a label the model does not know; the policy samples
-    1,500 rows (seeded, about 500 of them odd, at sample positions near 1,000-1,500): they are named
-    by their rows in the file (2,000 or later), not by their positions in the sample."""
+    1,500 rows (seeded, about 500 of them odd, at sample positions near 1,000-1,500): all 1,000 are
+    named, by their rows in the file (2,000 or later), not by their positions in the sample."""
     import re
 
     frame = pd.concat([artefacts.frame] * 10, ignore_index=True)
@@ -398,7 +409,7 @@ def test_an_unknown_label_in_a_sampled_dataset_is_named_by_its_row_in_the_file(c
     named = re.search(r"'maybe' in rows ([\d, ]+) and (\d+) more \(model classes: no, yes\)", result.text)
     assert named, result.text
     rows = [int(r) for r in named.group(1).split(", ")]
-    assert len(rows) == 5 and all(r >= 2_000 for r in rows) and 400 < len(rows) + int(named.group(2)) < 600
+    assert rows == [2_000, 2_001, 2_002, 2_003, 2_004] and len(rows) + int(named.group(2)) == 1_000
 
 
 def test_copied_rows_are_not_independent_draws(cli, tmp_path, text_inputs, policy_writer, stub_pdf):
