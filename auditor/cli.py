@@ -246,7 +246,7 @@ def validate(
                 if planned.skip_reason:
                     out.print(f"  check {printable(planned.spec.check_id)} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)
             if data is not None:
-                from auditor.engine.audit import check_labels, check_positive_class, fairness_groups
+                from auditor.engine.audit import check_decision_threshold, check_labels, check_positive_class, fairness_groups
 
                 ds = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                                   fairness_groups=fairness_groups(plan))
@@ -254,6 +254,7 @@ def validate(
                 classes = classes_without_loading(model_card)
                 if classes is not None:  # else the model's classes are known once it loads (auditor run)
                     check_labels(ds, classes)
+                    check_decision_threshold(model_card, classes)  # as run refuses it (exit 3)
                 out.print(f"dataset {data}: valid ({len(ds)} rows, {len(ds.feature_names)} features)", markup=False, highlight=False, soft_wrap=True)
                 min_rows = loaded.policy.dataset.min_rows
                 if min_rows is not None and len(ds) < min_rows:

@@ -375,6 +375,23 @@ def test_text_default_runs_a_three_class_text_model_with_no_error(three_class_te
 
 
 
+def test_validate_refuses_a_decision_threshold_of_a_three_class_text_model_as_run_does(three_class_text):
+    """validate read the classes from config.json yet said the card was valid; run refused it (exit 3)."""
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    root, _, card_path, data_path = three_class_text
+    card = root / "threshold.md"
+    card.write_text(card_path.read_text(encoding="utf-8").replace("  text_column: text\n",
+                                                                  "  text_column: text\n  decision_threshold: 0.3\n"),
+                    encoding="utf-8")
+    assert "decision_threshold: 0.3" in card.read_text(encoding="utf-8")
+    res = CliRunner().invoke(app, ["validate", "--policy", "text-default", "--card", str(card), "--data", str(data_path)])
+    assert res.exit_code == 3, res.output
+    assert "a decision threshold needs a binary model; this one has 3 classes" in " ".join(res.output.split())
+
+
 def test_every_builtin_performance_threshold_is_measured_on_a_four_class_model(four_class, card_writer, tmp_path):
     """No built-in policy gates (or records) a performance measurement a 4-class model lacks."""
     from auditor.engine.runner import PlannedCheck, run_check, thresholds_for
