@@ -180,7 +180,8 @@ def immutable_problems(block: AuditorBlock) -> list[Problem]:
 
 def column_problems(block: AuditorBlock) -> list[Problem]:
     """The columns the card names: each feature and sensitive feature once; the target neither a
-    feature (label leakage) nor ignored; an ignored column neither a feature nor a sensitive one."""
+    feature nor the text column (label leakage) nor ignored; an ignored column neither a feature, a
+    sensitive one nor the text column."""
     problems: list[Problem] = []
     features = [f.name for f in block.features] if block.features is not None else []
     if block.features is not None and not features:
@@ -195,9 +196,15 @@ def column_problems(block: AuditorBlock) -> list[Problem]:
     if block.target in features:
         problems.append(Problem(f"auditor.features[{features.index(block.target)}]",
                                 f"{block.target!r} is the target: a model fed its own label is label leakage"))
+    if block.text_column is not None and block.text_column == block.target:
+        problems.append(Problem("auditor.text_column", f"{block.target!r} is the target: a model fed its own label is "
+                                                       "label leakage"))
     for key, names in (("sensitive_features", block.sensitive_features), ("ignore_columns", block.ignore_columns)):
         if block.target in names:
             problems.append(Problem(f"auditor.{key}[{names.index(block.target)}]", f"{block.target!r} is the target"))
+    if block.text_column is not None and block.text_column in block.ignore_columns:
+        problems.append(Problem(f"auditor.ignore_columns[{block.ignore_columns.index(block.text_column)}]",
+                                f"{block.text_column!r} is the text column of the card; it cannot also be ignored"))
     for i, name in enumerate(block.ignore_columns):
         if name in features or name in block.sensitive_features:
             kind = "a feature" if name in features else "a sensitive feature"

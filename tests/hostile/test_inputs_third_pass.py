@@ -32,6 +32,21 @@ def test_card_columns_are_each_named_once_and_the_target_is_no_feature(cli, tmp_
     assert f"{location}: {message}" in res.text
 
 
+@pytest.mark.parametrize("overrides, location, message", [
+    ({"text_column": "label"}, "auditor.text_column", "'label' is the target: a model fed its own label is label leakage"),
+    ({"ignore_columns": ["text"]}, "auditor.ignore_columns[0]",
+     "'text' is the text column of the card; it cannot also be ignored"),
+])
+def test_a_text_card_s_text_column_is_neither_the_target_nor_ignored(overrides, location, message):
+    """A text card reading its target as the text was audited (label leakage with a model that knows
+    the label words); an ignored text column was still audited."""
+    from auditor.inputs.model_card import AuditorBlock, column_problems
+
+    block = AuditorBlock.model_validate({"task": "text-classification", "target": "label", "text_column": "text",
+                                         "model": {"path": "model", "format": "transformers"}, **overrides})
+    assert [f"{p.location}: {p.message}" for p in column_problems(block)] == [f"{location}: {message}"]
+
+
 def test_an_impossible_date_in_a_card_is_located(cli, tmp_path, card_writer, card_only_policy):
     card = card_writer(tmp_path / "card")
     text = card.read_text().replace("---\n", "---\ndate: 2026-02-30\n", 1)
