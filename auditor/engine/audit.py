@@ -73,9 +73,12 @@ def check_labels(data: EvalDataset, classes: list[str]) -> None:
     if unknown:
         held = np.flatnonzero(np.isin(np.asarray(labels, dtype=object), unknown))
         rows = held if file_rows is None else np.asarray(file_rows)[held]
+        near = {str(u): c for u in unknown for c in classes if c.strip().casefold() == str(u).strip().casefold()}
+        hint = ("; " + ", ".join(f"{u!r} for {c!r}?" for u, c in near.items()) + " (class names are case- and "
+                "space-sensitive)") if near else ""
         raise DatasetError(str(data.path), [Problem(
             "target", f"labels the model does not know: {', '.join(map(repr, unknown))} in {rows_named(rows)} "
-                      f"(model classes: {', '.join(classes)})"
+                      f"(model classes: {', '.join(classes)}){hint}"
         )])
 
 

@@ -305,8 +305,9 @@ def test_large_dataset_is_sampled_as_the_policy_says(cli, tmp_path, artefacts, c
     mislabelled = csv_writer(tmp_path, frame, "mislabelled.csv")
     for seed in range(4):
         sample = load_dataset(mislabelled, loaded, max_rows=250, seed=seed)
-        with pytest.raises(DatasetError, match="labels the model does not know: 'Yes' in rows 2, 1500, 2999"):
+        with pytest.raises(DatasetError, match="labels the model does not know: 'Yes' in rows 2, 1500, 2999") as err:
             check_labels(sample, ["no", "yes"])
+    assert "'Yes' for 'yes'? (class names are case- and space-sensitive)" in str(err.value)  # the near miss named
 
 
 def test_sample_size_is_validated(cli, tmp_path, policy_writer):
