@@ -273,9 +273,7 @@ class AuditContext:
         if not self.model.has(Capability.TOKENS) or not len(order):
             return order
         keys = self._model_inputs()
-        seen: set[bytes] = set()
-        kept = [r for r in order if not (keys[r] in seen or seen.add(keys[r]))]
-        return np.asarray(kept, dtype=int)
+        return order[_first_of([keys[r] for r in order])]
 
     def first_copies(self) -> np.ndarray:
         """Per evaluation row, whether it is an independent draw: for a text model the first of the
@@ -284,10 +282,7 @@ class AuditContext:
         of a tabular model (see :meth:`_without_copies`)."""
         if not self.model.has(Capability.TOKENS):
             return np.ones(len(self.data.labels), dtype=bool)
-        keys = self._model_inputs()
-        labels = np.asarray(self.data.labels, dtype=object)
-        seen: set[tuple] = set()
-        return np.array([not ((k, y) in seen or seen.add((k, y))) for k, y in zip(keys, labels)], dtype=bool)
+        return _first_of(list(zip(self._model_inputs(), np.asarray(self.data.labels, dtype=object))))
 
     def _model_inputs(self) -> list[bytes]:
         """Each evaluation text as the model reads it (its token ids; tokenised once, memoised)."""
@@ -383,3 +378,13 @@ class AuditContext:
         n = min(size, len(self.data))
         rows = np.sort(self.rng("background").choice(len(self.data), size=n, replace=False))
         return self.data.frame.iloc[rows].reset_index(drop=True)
+
+
+def _first_of(keys: list) -> np.ndarray:
+    """Per key, whether it is the first of its equals in the list."""
+    seen: set = set()
+    first = np.zeros(len(keys), dtype=bool)
+    for i, key in enumerate(keys):
+        first[i] = key not in seen
+        seen.add(key)
+    return first
