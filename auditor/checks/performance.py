@@ -6,9 +6,9 @@ import numpy as np
 
 from auditor.checks.base import MAX_RESAMPLES, MAX_ROWS, Check, CheckOutput, Params, count, fraction, sample_sizes_of
 from auditor.checks.claims import claim_gap
-from auditor.checks.performance_regression import CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES
 from auditor.checks.performance_regression import (
-    MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence, regression_metrics,
+    CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES, MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence,
+    regression_metrics,
 )
 from auditor.lazy_imports import lazy_function
 from auditor.metrics.statistics import delong_auc_interval, exact_proportion_interval, mean_auc_interval

@@ -64,6 +64,11 @@ class RunRecord:
         return self.result.status
 
 
+def near_class(name: str, classes: list[str]) -> str | None:
+    """The class ``name`` misses only in case or surrounding spaces, if any."""
+    return next((c for c in classes if c.strip().casefold() == name.strip().casefold()), None)
+
+
 def check_labels(data: EvalDataset, classes: list[str]) -> None:
     """Every label one of the model's classes, in the whole file even where the policy samples it
     (a wrong label outside a sample had passed, by the seed); the others named with the file's rows
@@ -73,7 +78,7 @@ def check_labels(data: EvalDataset, classes: list[str]) -> None:
     if unknown:
         held = np.flatnonzero(np.isin(np.asarray(labels, dtype=object), unknown))
         rows = held if file_rows is None else np.asarray(file_rows)[held]
-        near = {str(u): c for u in unknown for c in classes if c.strip().casefold() == str(u).strip().casefold()}
+        near = {str(u): c for u in unknown if (c := near_class(str(u), classes))}
         hint = ("; " + ", ".join(f"{u!r} for {c!r}?" for u, c in near.items()) + " (class names are case- and "
                 "space-sensitive)") if near else ""
         raise DatasetError(str(data.path), [Problem(
@@ -118,8 +123,8 @@ def check_positive_class(card: ModelCard, classes: list[str], what: str = "model
         named = getattr(card.auditor, name)
         if named is None or str(named) in classes:
             continue
-        near = [c for c in classes if c.strip().casefold() == str(named).strip().casefold()]
-        hint = f"; did you mean {near[0]!r}? class names are case-sensitive" if near else ""
+        near = near_class(str(named), classes)
+        hint = f"; did you mean {near!r}? class names are case-sensitive" if near else ""
         problems.append(Problem(f"auditor.{name}",
                                 f"{str(named)!r} is not one of the {what}: {', '.join(map(repr, classes))}{hint}"))
     if problems:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from auditor.errors import AuditorError, UsageError
 from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, Run, iter_runs, latest_signoff, open_run, read_signoffs, utc_now
-from auditor.records.sqlite_reader import LIKE_ESCAPE, model_dir_pattern, registry_file
+from auditor.records.sqlite_reader import LIKE_ESCAPE, is_busy, model_dir_pattern, registry_file
 
 metadata = sa.MetaData()
 
@@ -103,11 +103,6 @@ class DamagedRegistry(Exception):
 
 
 DB_ERRORS = (sa.exc.SQLAlchemyError, UnicodeError, DamagedRegistry)  # a damaged SQLite page can also fail to decode
-
-
-def is_busy(exc: BaseException) -> bool:
-    """Whether a database error is SQLite's "database is locked" (another process writes it), not damage."""
-    return any(word in str(exc).lower() for word in ("database is locked", "database table is locked", "database is busy"))
 
 
 class RegistryError(UsageError):

@@ -37,6 +37,11 @@ def model_dir_pattern(model: str) -> str:
     return "%" + suffix.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
 
 
+def is_busy(exc: BaseException) -> bool:
+    """Whether a database error is SQLite's "database is locked" (another process writes it), not damage."""
+    return any(word in str(exc).lower() for word in ("database is locked", "database table is locked", "database is busy"))
+
+
 def connect_read_only(file: Path) -> sqlite3.Connection:
     """A connection that can neither create nor write ``file``; through an SQLite URI whose path
     pathlib percent-encodes (a folder named "a?b" stays one folder)."""

@@ -193,7 +193,7 @@ def _registry(run: Run) -> list[Finding]:
     SELECT does not need SQLAlchemy, whose import is most of `verify`'s start-up."""
     import sqlite3
 
-    from auditor.records.sqlite_reader import connect_read_only
+    from auditor.records.sqlite_reader import connect_read_only, is_busy
 
     file = run.model_dir.parent / DEFAULT_DB_NAME
     if not file.is_file() or file.stat().st_size == 0:
@@ -206,7 +206,7 @@ def _registry(run: Run) -> list[Finding]:
         finally:
             conn.close()
     except (sqlite3.Error, UnicodeError) as exc:  # a damaged page can also fail to decode as UTF-8
-        if "database is locked" in str(exc):  # in use by another process: nothing is known to be altered
+        if is_busy(exc):  # in use by another process: nothing is known to be altered
             raise UsageError(f"the registry {file} is in use by another process ({exc}); nothing was checked against "
                              "it: run `auditor verify` again once it finishes") from None
         return [Finding(f"../../{DEFAULT_DB_NAME}", "altered", f"the registry cannot be read ({(str(exc) or type(exc).__name__).splitlines()[0]}); "
