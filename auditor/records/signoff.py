@@ -113,6 +113,8 @@ def sign_off(
         raise UsageError("--conditions applies to --decision approve-with-conditions")
     if decision == "approve-with-conditions" and not conditions:
         raise UsageError("--decision approve-with-conditions needs --conditions: state the conditions of the approval")
+    if decision == "approve":
+        _refuse_plain_approval_of_failure(run)
     signing_key = _signing_key(run, db, key) if key else None
     check = verify_run(run.path, db=db)
     if not check.ok:
@@ -150,6 +152,23 @@ def sign_off(
         os.fsync(fh.fileno())
     _update_registry(run, db)
     return SignOff(record=record, pdf=target, log=log)
+
+
+def _refuse_plain_approval_of_failure(run: Run) -> None:
+    """A run that ended FAIL or ERROR is approved only as a documented exception (SR 11-7's
+    exceptions; EU AI Act Art. 9): with conditions that say what is accepted and what compensates,
+    so the log and the signed report never show a plain approval of a failed audit."""
+    status = str(run.result.get("status", ""))
+    if status not in ("fail", "error"):
+        return
+    checks = run.result.get("checks") if isinstance(run.result.get("checks"), list) else []
+    named = [str(c.get("id")) for c in checks if isinstance(c, dict) and c.get("status") == status]
+    raise UsageError(
+        f"{run.model} {run.version} ended {status.upper()}"
+        + (f" ({', '.join(named)})" if named else "")
+        + ": a plain approval is refused. Approve it as a documented exception with --decision "
+        "approve-with-conditions and --conditions (what is accepted, and the controls that compensate), "
+        "or --decision reject")
 
 
 def _signing_key(run: Run, db: str | None, key: str):

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
+import auditor
 from auditor.records.verify import embedded_files, verify_run
+
+from .conftest import changed_policy
 
 from .helpers import flat, invoke, run_files
 
@@ -96,3 +99,28 @@ def test_due_lists_overdue_re_audits_and_expired_approvals(out_copy):
     assert invoke("due", "--out", out_copy, "--as-of", until.isoformat()).exit_code == 0  # valid through that day
     res = invoke("due", "--out", out_copy, "--as-of", (until + timedelta(days=1)).isoformat())
     assert res.exit_code == 1 and "approval expired" in flat(res.output) and "re-audit" not in flat(res.output)
+
+
+def test_a_failed_audit_is_approved_only_as_a_documented_exception(tmp_path, artefacts, card_writer, policy_writer):
+    from auditor.records.runs import open_run, read_signoffs
+    from auditor.render.html import make_environment, report_context
+
+    policy = changed_policy(policy_writer)
+    policy["checks"][0]["thresholds"] = [{"measurement": "roc_auc_ci_low", "min": 0.95, "severity": "fail"}]
+    run = auditor.run_audit(policy_writer(tmp_path / "policy", policy), card_writer(tmp_path / "card"), artefacts.csv,
+                            tmp_path / "out")
+    assert run.status == "fail"
+    res = invoke("sign-off", run.path, "--reviewer", "A", "--decision", "approve", "--comment", "fine")
+    assert res.exit_code == 2
+    assert "ended FAIL (performance): a plain approval is refused" in flat(res.output)
+    assert not (run.path.parent / "signoffs").exists()
+
+    res = invoke("sign-off", run.path, "--reviewer", "A", "--decision", "approve-with-conditions", "--comment",
+                 "AUC below the bound; accepted for a pilot", "--conditions", "pilot only, monthly re-audit")
+    assert res.exit_code == 0, res.output
+    records = read_signoffs(open_run(run.path))
+    env = make_environment()
+    page = env.get_template("signed.html.j2").render(**report_context(env, run.result), signoff=records[-1],
+                                                     history=records)
+    assert "approved as a documented exception, on the conditions below" in flat(page)
+    assert invoke("sign-off", run.path, "--reviewer", "B", "--decision", "reject", "--comment", "no").exit_code == 0
