@@ -133,7 +133,10 @@ class PromptedCausalLM(DecoderTextModel):
         words = list(be.word_ids())
         while ids and words[-1] is None and ids[-1] in self.special_ids:  # the answer follows the prompt
             ids.pop(), offsets.pop(), words.pop()
-        in_text = [w is not None and s >= start and e <= end and e > s for (s, e), w in zip(offsets, words)]
+        # a token of the text: its characters overlap the text's. A byte-level or sentencepiece
+        # tokenizer (GPT-2, Llama, Qwen2) folds the space before a word into the word's token, so the
+        # text's first token starts on the prompt's space: it is still the text's first word
+        in_text = [w is not None and e > s and max(s, start) < min(e, end) for (s, e), w in zip(offsets, words)]
         truncated = limit_cut
         if len(ids) > self.max_length:  # cut the text's tail; the prompt stays whole
             text_pos = [j for j, t in enumerate(in_text) if t]
@@ -148,7 +151,8 @@ class PromptedCausalLM(DecoderTextModel):
         for w, t in zip(words, in_text):
             word_ids.append(renumber.setdefault(w, len(renumber)) if t else -1)
         word_ids = np.asarray(word_ids, dtype=np.int64)
-        rel = np.array([(s - start, e - start) if t else (0, 0) for (s, e), t in zip(offsets, in_text)],
+        rel = np.array([(max(s, start) - start, min(e, end) - start) if t else (0, 0)
+                        for (s, e), t in zip(offsets, in_text)],
                        dtype=np.int64).reshape(-1, 2)
         ids = np.asarray(ids, dtype=np.int64)
         return Encoded(ids=ids, tokens=self.tokenizer.convert_ids_to_tokens(ids.tolist()), word_ids=word_ids,

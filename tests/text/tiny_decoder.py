@@ -116,3 +116,26 @@ def build_tiny_causal_lm(dirpath: Path, *, steps: int = 300, seed: int = 0) -> P
     model.save_pretrained(str(dirpath))
     tok.save_pretrained(str(dirpath))
     return dirpath
+
+
+def build_byte_level_causal_lm(dirpath: Path, *, seed: int = 0) -> Path:
+    """An untrained 2-layer GPT-2 causal LM with a byte-level BPE tokenizer (as GPT-2, Llama 3 and Qwen2
+    have: a word's token carries the space before it, and its offsets start on that space)."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+
+    dirpath = Path(dirpath)
+    dirpath.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    corpus = [make_sentence(rng, w, int(rng.integers(3, 10))) for w in ["good", "bad", None] * 100]
+    corpus += [PROMPT.replace("{text}", "x") + " yes no"] * 20
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=600, min_frequency=1, special_tokens=["<|endoftext|>"])
+    tok = GPT2TokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                            unk_token="<|endoftext|>")
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=2, n_head=2, n_positions=64,
+                                       bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id))
+    model.save_pretrained(str(dirpath))
+    tok.save_pretrained(str(dirpath))
+    return dirpath

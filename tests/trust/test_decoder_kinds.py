@@ -288,3 +288,19 @@ def test_validate_reads_label_words_against_the_tokenizer(tmp_path, tiny_decoder
     res = CliRunner().invoke(app, ["validate", "--policy", "text-default", "--card", str(card_path)])
     assert res.exit_code == 3 and said in " ".join(res.output.split())
     assert "valid (text-classification" not in res.output
+
+
+def test_a_byte_level_tokenizers_first_text_word_is_the_texts(tmp_path, tiny_decoder):
+    """A byte-level tokenizer (GPT-2, Llama 3, Qwen2) folds the space before a word into its token, so the
+    text's first token starts on the prompt's space: it had been taken for a prompt token, so the first
+    word was never explained, and a one-word text had no feature at all."""
+    model_dir = tiny_decoder.build_byte_level_causal_lm(tmp_path / "model")
+    prompted = load_causal_lm(model_dir, prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS,
+                              max_length=32)
+    for text in ["very good movie", "bad"]:
+        e = prompted.encode([text])[0]
+        assert [text[s:t].strip() for s, t in prompted.word_spans(text)] == text.split()
+        assert e.word_ids.max() == len(text.split()) - 1
+        first = int(np.flatnonzero(~e.special)[0])
+        assert e.tokens[first].endswith(text.split()[0]) and tuple(e.offsets[first]) == (0, len(text.split()[0]))
+    assert prompted.predict_proba(["bad"]).shape == (1, 2)
