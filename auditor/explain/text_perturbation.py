@@ -67,16 +67,47 @@ def _map_shap_values(ids: np.ndarray, shap_ids: np.ndarray, shap_values: np.ndar
 
 def _map_shap_by_offsets(enc, shap_encoding, shap_values: np.ndarray) -> np.ndarray:
     """Place shap's per-token values (tokens of the text alone) on the model's text tokens with the
-    same ids and character spans; prompt tokens (special) get 0. No special token is assumed at either
-    end; what cannot be placed (shap's own special tokens, truncated text) stays in ``unmapped``."""
+    same character spans, in order where several share one (the bytes of one character); prompt
+    tokens (special) get 0. The ids may differ: inside the prompt a byte-level tokenizer's first text
+    token carries the prompt's space ("Ġvery" for shap's "very"). No special token is assumed at
+    either end; what cannot be placed (shap's own special tokens, truncated text) stays in
+    ``unmapped``."""
     out = np.zeros(len(enc.ids))
-    where = {(int(t), int(s), int(e)): j for j, (t, (s, e), special) in
-             enumerate(zip(enc.ids, enc.offsets, enc.special)) if not special}
-    for t, (s, e), v in zip(shap_encoding["input_ids"], shap_encoding["offset_mapping"], shap_values):
-        j = where.get((int(t), int(s), int(e)))
-        if j is not None and e > s:
-            out[j] = v
+    where: dict[tuple[int, int], list[int]] = {}
+    for j, ((s, e), special) in enumerate(zip(enc.offsets, enc.special)):
+        if not special:
+            where.setdefault((int(s), int(e)), []).append(j)
+    for (s, e), v in zip(shap_encoding["offset_mapping"], shap_values):
+        slots = where.get((int(s), int(e)))
+        if slots and e > s:
+            out[slots.pop(0)] = v
     return out
+
+
+def _text_masker(tokenizer, collapse: bool):
+    """shap's Text masker whose token segments give each character of the text once. shap cuts a
+    token's segment from its character offsets, and the byte-level tokens of one character (an
+    emoji, an accented letter under a GPT-2, Llama 3 or Qwen2 tokenizer) share them: each segment
+    was the whole character, so the unmasked text shap explained held it once per byte token
+    ("café" read "caféé") and its values explained another text than the audited one."""
+    import shap
+
+    class Masker(shap.maskers.Text):
+        def token_segments(self, s):
+            try:
+                data = self.tokenizer(s, return_offsets_mapping=True)
+            except (NotImplementedError, TypeError):  # no offsets: shap's own way
+                return super().token_segments(s)
+            offsets = [(0, 0) if o is None else tuple(o) for o in data["offset_mapping"]]
+            parts, covered = [], 0
+            for i, (a, b) in enumerate(offsets):
+                end = max(b, offsets[i + 1][0]) if i + 1 < len(offsets) else b
+                a = max(a, covered) if b > a else a
+                parts.append(s[a:end] if end > a else "")
+                covered = max(covered, end)
+            return parts, data["input_ids"]
+
+    return Masker(tokenizer, collapse_mask_token=collapse)
 
 
 def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
@@ -102,7 +133,7 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
     row_ids, target = check_inputs(texts, row_ids, target)
     texts = [str(t) for t in texts]
     enc = model.encode(texts)
-    masker = shap.maskers.Text(model.tokenizer, collapse_mask_token=collapse)
+    masker = _text_masker(model.tokenizer, collapse)
     values: list[np.ndarray] = [np.zeros(0)] * len(texts)
     base = np.full(len(texts), np.nan)
     unmapped = np.zeros(len(texts))
@@ -115,12 +146,30 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
             return model.predict_proba([str(s) for s in x])[:, c]
 
         pos = np.flatnonzero(target == c)
-        explainer = shap.explainers.Partition(f, masker)
-        exp = explainer([texts[i] for i in pos], max_evals=max_evals,
-                        batch_size=max(64, batch_size), silent=True)
-        for k, i in enumerate(pos):
-            shap_values = np.asarray(exp.values[k], dtype=float).reshape(-1)
-            shap_ids = np.asarray(model.tokenizer(texts[i])["input_ids"], dtype=np.int64)
+        shap_ids_of = {int(i): np.asarray(model.tokenizer(texts[i])["input_ids"], dtype=np.int64) for i in pos}
+        # shap's clustering needs two tokens; a text of one (a one-word text under a tokenizer that adds
+        # no special token, GPT-2's) has its exact Shapley value: f(text) less f(masked text)
+        partition = [int(i) for i in pos if len(shap_ids_of[int(i)]) >= 2]
+        explained: dict[int, tuple[np.ndarray, float]] = {}
+        if partition:
+            explainer = shap.explainers.Partition(f, masker)
+            exp = explainer([texts[i] for i in partition], max_evals=max_evals,
+                            batch_size=max(64, batch_size), silent=True)
+            for k, i in enumerate(partition):
+                explained[i] = (np.asarray(exp.values[k], dtype=float).reshape(-1),
+                                float(np.asarray(exp.base_values[k]).reshape(-1)[0]))
+        for i in pos:
+            i = int(i)
+            if i not in explained:
+                full = np.asarray(f([texts[i]]), dtype=float)
+                if not len(shap_ids_of[i]):  # no token: nothing to attribute
+                    explained[i] = (np.zeros(0), float(full[0]))
+                    continue
+                empty = float(f([str(masker(np.zeros(1, dtype=bool), texts[i])[0][0])])[0])
+                explained[i] = (full - empty, empty)
+        for i in pos:
+            shap_values, base[i] = explained[int(i)]
+            shap_ids = shap_ids_of[int(i)]
             if len(shap_ids) != len(shap_values):
                 raise ValueError(f"shap returned {len(shap_values)} values for "
                                  f"{len(shap_ids)} tokens")
@@ -130,7 +179,6 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
             else:
                 values[i] = _map_shap_values(enc[i].ids, shap_ids, shap_values)
             unmapped[i] = shap_values.sum() - values[i].sum()
-            base[i] = float(np.asarray(exp.base_values[k]).reshape(-1)[0])
     outputs = _target_outputs(model, texts, target)
     return Attribution(
         method="shap", row_ids=row_ids, target=target, values=values,

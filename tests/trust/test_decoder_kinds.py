@@ -304,3 +304,28 @@ def test_a_byte_level_tokenizers_first_text_word_is_the_texts(tmp_path, tiny_dec
         first = int(np.flatnonzero(~e.special)[0])
         assert e.tokens[first].endswith(text.split()[0]) and tuple(e.offsets[first]) == (0, len(text.split()[0]))
     assert prompted.predict_proba(["bad"]).shape == (1, 2)
+
+
+def test_shap_on_a_byte_level_tokenizer_explains_the_audited_text(tmp_path, tiny_decoder):
+    """shap's Text masker cut each token's segment from its character offsets, and the byte tokens of one
+    character share them: the unmasked text it explained held the character once per byte token
+    ("café" read "caféé"), so the values explained another text and did not add up; a one-token text
+    (no special token is added) crashed shap's clustering; and inside a prompt the first word's value
+    (shap's "very", the model's "Ġvery") was dropped."""
+    from auditor.explain.text_perturbation import _text_masker
+
+    model_dir = tiny_decoder.build_byte_level_causal_lm(tmp_path / "model")
+    prompted = load_causal_lm(model_dir, prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS,
+                              max_length=32)
+    texts = ["café good", "😀😀 bad", "bad", "very good movie"]
+    masker = _text_masker(prompted.tokenizer, True)
+    for text in texts:
+        n = len(prompted.tokenizer(text)["input_ids"])
+        assert str(masker(np.ones(n, dtype=bool), text)[0][0]) == text
+    assert len(prompted.tokenizer("café")["input_ids"]) > len("café")  # é is two byte tokens here
+    target = prompted.predict_proba(texts).argmax(axis=1)
+    attr = explain_shap_text(prompted, texts, np.arange(len(texts)), target, max_evals=100, batch_size=64, seed=0,
+                             collapse=True)
+    np.testing.assert_allclose([v.sum() for v in attr.values], attr.outputs - attr.base_values, atol=1e-9)
+    np.testing.assert_allclose(attr.extras["unmapped"], 0, atol=1e-12)
+    assert all(np.abs(v[~e.special]).sum() > 0 for v, e in zip(attr.values, prompted.encode(texts)))
