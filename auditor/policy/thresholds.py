@@ -79,8 +79,14 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
                            f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
         if (s is not None and s.ci_high_floor is not None and o.max is not None and s.ci_high_floor > o.max
                 and not o.passed):  # an interval below the floor (a paraphrase right more often) is judged
-            reasons.append(f"with n = {s.n} the confidence interval's upper end is at least {s.ci_high_floor:.3g} "
-                           f"(what even no change at all would give on these rows), above the bound {o.max:g}")
+            if o.observed is not None and o.observed < s.ci_high_floor:  # "at least" would contradict it
+                reasons.append(f"with n = {s.n} the confidence interval's upper end is {s.ci_high_floor:.3g} where no "
+                               f"change at all is seen, above the bound {o.max:g}; the observed {o.observed:.3g} is "
+                               "lower only because the compared condition is right more often, not by enough to "
+                               "reach the bound")
+            else:
+                reasons.append(f"with n = {s.n} the confidence interval's upper end is at least {s.ci_high_floor:.3g} "
+                               f"(what even no change at all would give on these rows), above the bound {o.max:g}")
         if s is not None and s.min_n is not None and 0 < s.n < s.min_n:  # n = 0 says so already
             reasons.append(f"with n = {s.n} the check does not judge it (it needs at least {s.min_n} instances)")
         if (s is not None and s.chance_p95 is not None and o.min is not None and o.passed and o.observed is not None

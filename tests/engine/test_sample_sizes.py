@@ -132,6 +132,12 @@ def test_an_upper_end_that_no_change_cannot_bring_under_the_bound_is_unreachable
     better = with_sample_sizes(evaluate(gate, {"drop_ci_high": 0.01}),
                                [SampleSize(measurement="drop_ci_high", n=40, ci_high_floor=0.0876)])
     assert better[0].passed and better[0].unreachable is None
+    # right on one more row, not enough: unjudged still, and not said to be "at least" the floor it is under
+    short = with_sample_sizes(evaluate(gate, {"drop_ci_high": 0.084}),
+                              [SampleSize(measurement="drop_ci_high", n=40, ci_high_floor=0.0876)])
+    assert not short[0].passed and "at least" not in short[0].unreachable
+    assert "is 0.0876 where no change at all is seen" in short[0].unreachable
+    assert "the observed 0.084 is lower" in short[0].unreachable
 
 
 def test_the_perfect_score_bound_is_clopper_pearsons_and_bonferroni_over_parts():
