@@ -217,3 +217,30 @@ def test_a_faithfulness_median_over_fewer_than_five_instances_is_not_judged(tabu
             assert outcome.n == n and (outcome.unreachable is None) == judged, outcome
             if not judged:
                 assert "it needs at least 5 instances" in outcome.unreachable
+
+
+def test_the_least_similar_pairs_chance_level_is_one_pairs():
+    """``min_…`` claims every pair agrees beyond chance. With one explainer pure noise and two that
+    agree, the least similar pair is one unrelated pair: it must meet one pair's level (top 2 of 8,
+    20 instances: 0.5), not the lower level of the least of three unrelated pairs (0.25), which such
+    a pair exceeds in about 28% of draws."""
+    from types import SimpleNamespace
+
+    from auditor.checks.explainer_agreement import AgreementParams, ExplainerAgreement
+    from auditor.metrics.chance import chance_quantile
+
+    methods = ["integrated_gradients", "shap", "lime"]
+    check = ExplainerAgreement(AgreementParams(explainers=methods, n_instances=20, top_k=2))
+    ctx = SimpleNamespace(rng=lambda label: np.random.default_rng(0))
+    vectors = {m: [np.zeros(8)] * 20 for m in methods}
+    every = np.ones(20, dtype=bool)
+    finite = {(a, b, metric): every for a, b in (("integrated_gradients", "shap"), ("integrated_gradients", "lime"),
+                                                 ("shap", "lime")) for metric in ("feature_agreement", "rank_correlation")}
+    levels = check.chance_levels(ctx, methods, vectors, finite)
+    assert levels["min_feature_agreement"] == levels["shap__lime_feature_agreement"] == 0.5
+    assert chance_quantile([8] * 20, [2] * 20, n_rankings=3, rng=0) == 0.25
+    assert levels["min_rank_correlation"] == levels["shap__lime_rank_correlation"] > 0
+    rng = np.random.default_rng(1)
+    noise = np.array([np.median([len(set(rng.permutation(8)[:2]) & {0, 1}) / 2 for _ in range(20)])
+                      for _ in range(2_000)])
+    assert 0.2 < (noise > 0.25).mean() < 0.35 and (noise > levels["min_feature_agreement"]).mean() <= 0.05
