@@ -147,7 +147,8 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     path = Path(path)
     source = str(path)
     block = card.auditor
-    df = read_table(path, (block.text_column,) if block.task == "text-classification" and block.text_column else ())
+    df = read_table(path, (block.text_column,) if block.task == "text-classification" and block.text_column else (),
+                    tuple(f.name for f in block.features or [] if f.type == "categorical"))
     problems: list[Problem] = []
     if len(df) == 0:
         raise DatasetError(source, [Problem("", "the dataset has no rows")])

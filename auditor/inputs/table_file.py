@@ -52,10 +52,11 @@ def delimiter_hint(df: pd.DataFrame) -> list[Problem]:
     return []
 
 
-def read_table(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """The file as a table; ``text_columns`` are read as text whatever they hold (a CSV review of
-    digits stays a text). A CSV's words for missing values in text cells are noted in
-    ``frame.attrs["notes"]`` (column -> note)."""
+    digits stays a text), ``categorical_columns`` (the card's declared categoricals) as written where
+    a number in them is written otherwise than it reads back (a CSV code ``01`` stays ``01``). A CSV's
+    words for missing values in text cells are noted in ``frame.attrs["notes"]`` (column -> note)."""
     source = str(path)
     if not path.is_file():  # a device, FIFO or folder is never read (/dev/zero would never end)
         raise DatasetError(source, [Problem("", "not a regular file" if path.exists() else "file not found")])
@@ -67,7 +68,7 @@ def read_table(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return _read_csv(path, text_columns)
+            return _read_csv(path, text_columns, categorical_columns)
         if suffix in (".parquet", ".pq"):
             return _read_parquet(path)
         if suffix in (".jsonl", ".ndjson"):
@@ -92,7 +93,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def _read_csv(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+def _read_csv(path: Path, text_columns: tuple[str, ...] = (), categorical_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     csv.field_size_limit(MAX_DATASET_BYTES)  # a long review is a field; MAX_TEXT_CHARS is checked per row later
     with path.open(encoding="utf-8", newline="") as fh:
         try:
@@ -119,8 +120,46 @@ def _read_csv(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     short = _csv_shape_problems(path)
     if short:
         raise DatasetError(str(path), short)
-    frame.attrs["notes"] = _missing_words(frame, set(text_columns))
+    as_written = _categories_as_written(path, frame, [c for c in categorical_columns
+                                                      if c in frame.columns and c not in text_columns])
+    frame.attrs["notes"] = {**_missing_words(frame, set(text_columns) | set(as_written)), **as_written}
     return frame
+
+
+def _number_as_written(text: str) -> bool:
+    """Whether ``text`` is a number spelled as it reads back (``7``, ``2.5``), not ``07``, ``2.50``,
+    ``+7`` or `` 7``."""
+    try:
+        return str(int(text)) == text
+    except ValueError:
+        pass
+    try:
+        return repr(float(text)) == text
+    except ValueError:
+        return False
+
+
+def _categories_as_written(path: Path, frame: pd.DataFrame, columns: list[str]) -> dict[str, str]:
+    """The card's categorical ``columns`` that hold a number written otherwise than it reads back (a
+    code ``01``, which pandas reads as 1: another category, or one the model never saw) are replaced
+    by the text as written, every cell of them; a note (per column) says so. The others stay as
+    pandas read them (a model fitted on such a table knows their numbers)."""
+    if not columns:
+        return {}
+    written = pd.read_csv(path, encoding="utf-8", keep_default_na=False, na_values=[""], index_col=False,
+                          usecols=columns, dtype=str)
+    notes = {}
+    for col in columns:
+        series = written[col]
+        values = pd.unique(series[series.notna().to_numpy() & ~series.isin(MISSING_WORDS).to_numpy(dtype=bool)])
+        lost = sorted(v for v in values if not _number_as_written(v) and pd.notna(pd.to_numeric(v, errors="coerce")))
+        if not lost:
+            continue
+        frame[col] = series
+        shown = ", ".join(repr(v) for v in lost[:MAX_LISTED]) + (" …" if len(lost) > MAX_LISTED else "")
+        notes[col] = (f"column {col!r} (categorical in the card): every value kept as the text written, since "
+                      f"{shown} would change as a number ({lost[0]!r} would read as {pd.to_numeric(lost[0]).item()!r})")
+    return notes
 
 
 def _missing_words(frame: pd.DataFrame, text_columns: set[str]) -> dict[str, str]:

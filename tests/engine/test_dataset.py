@@ -175,3 +175,24 @@ def test_labels_the_model_does_not_know(tmp_path, artefacts, pipeline_card, tiny
         ("target", "labels the model does not know: 'maybe' in rows 0, 1 (model classes: no, yes)")
     ]
     assert not (tmp_path / "out").exists()  # nothing written for a rejected input
+
+
+def test_a_declared_categorical_keeps_codes_as_written(tmp_path, artefacts, card_writer):
+    """A category code written with a leading zero ('01') stays the text written: read as the number 1
+    it is a category the model never saw (a pipeline fitted on the codes measured ROC AUC 0.81 for
+    0.86), while a categorical column of numbers written as they read back stays numbers, as pandas
+    reads them (a model fitted on that table knows the numbers)."""
+    codes = np.array(["01", "02", "10"])[np.arange(len(artefacts.frame)) % 3]
+    path = tmp_path / "eval.csv"
+    artefacts.frame.assign(color=codes, grade=np.arange(len(artefacts.frame)) % 3).to_csv(path, index=False)
+    card = load_model_card(card_writer(tmp_path / "card", ignore_columns=None, features=[
+        "x1", "x2", "x3", {"name": "color", "type": "categorical"}, {"name": "grade", "type": "categorical"}]))
+    ds = load_dataset(path, card)
+    assert ds.categorical == ["color", "grade"]
+    assert ds.frame["color"].tolist()[:3] == ["01", "02", "10"]
+    assert ds.frame["grade"].tolist()[:3] == [0, 1, 2]
+    assert ds.notes == ["column 'color' (categorical in the card): every value kept as the text written, since "
+                        "'01', '02' would change as a number ('01' would read as 1)"]
+    undeclared = load_dataset(path, load_model_card(card_writer(tmp_path / "plain", ignore_columns=None,
+                                                                features=["x1", "x2", "x3", "color", "grade"])))
+    assert undeclared.frame["color"].tolist()[:3] == [1.0, 2.0, 10.0]  # numbers, as the file's type says
