@@ -50,7 +50,7 @@ class TabularRegressor(TabularModel):
         return None
 
     def _predict_rows(self, positions: list[int]) -> np.ndarray:
-        out = np.asarray(self.estimator.predict(self._frame.iloc[positions]), dtype=float)
+        out = np.asarray(self._estimator_output("predict", positions), dtype=float)
         if out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         if out.shape != (len(positions),):

@@ -191,8 +191,30 @@ class TabularModel(AdapterBase):
         return None
 
     def _predict_rows(self, positions: list[int]) -> np.ndarray:
-        proba = np.asarray(self.estimator.predict_proba(self._frame.iloc[positions]), dtype=float)
+        proba = np.asarray(self._estimator_output("predict_proba", positions), dtype=float)
         return check_probabilities(proba, len(positions), len(self.classes))
+
+    def _estimator_output(self, method: str, positions: list[int]):
+        """The estimator's ``method`` of the current frame's rows at ``positions``. Where it raises, the
+        error names the first row it cannot predict on its own, with its values (found by halving the
+        rows), and that row's position in the frame (``position``): a category the encoder never saw
+        had ended every check in an ERROR naming no row ("unknown categories ['c99'] in column 0")."""
+        predict = getattr(self.estimator, method)
+        try:
+            return predict(self._frame.iloc[positions])
+        except ROW_ERRORS as exc:  # the model's own error, re-raised with the row it is about
+            position = _first_unpredictable(predict, self._frame, positions)
+            if position is None:
+                raise
+            row = self._frame.iloc[position]
+            shown = ", ".join(f"{c}={(row[c].item() if isinstance(row[c], np.generic) else row[c])!r}"
+                              for c in self._frame.columns[:MAX_SHOWN_VALUES])
+            more = f" and {len(self._frame.columns) - MAX_SHOWN_VALUES} more features" \
+                if len(self._frame.columns) > MAX_SHOWN_VALUES else ""
+            error = ValueError(f"{type(self.estimator).__name__}.{method} fails on the row {shown}{more}: "
+                               f"{type(exc).__name__}: {exc}")
+            error.position = position
+            raise error from exc
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         frame = frame[self.feature_names].reset_index(drop=True)
@@ -256,6 +278,42 @@ class TabularModel(AdapterBase):
                              "the evaluation labels (permuted) would not know it, so it cannot stand in for the "
                              "model; evaluation rows of every class are needed")
         return np.asarray([lookup[str(y)] for y in data.labels].copy())
+
+
+MAX_SHOWN_VALUES = 12  # a row's features named in an error about it
+# What an estimator raises on an input it cannot take (scikit-learn: an unknown category, a text where
+# it needs a number, a missing column); anything else (a check's time budget) passes through untouched.
+ROW_ERRORS = (ValueError, TypeError, KeyError, IndexError)
+
+
+def _first_unpredictable(predict, frame: pd.DataFrame, positions: list[int]) -> int | None:
+    """The first of ``positions`` whose row ``predict`` raises on by itself, halving the rows (a few
+    calls however many rows); None unless another row of ``frame`` predicts (a model that fails on
+    every row is not failing on one) or when that row predicts alone (the rows fail only together)."""
+    rows, predicted = list(positions), False
+    while len(rows) > 1:
+        head, tail = rows[: len(rows) // 2], rows[len(rows) // 2:]
+        try:
+            predict(frame.iloc[head])
+        except ROW_ERRORS:  # the failing row is in this half
+            rows = head
+        else:
+            rows, predicted = tail, True
+    try:
+        predict(frame.iloc[rows])
+    except ROW_ERRORS:
+        pass
+    else:
+        return None
+    if not predicted:
+        other = next((i for i in range(len(frame)) if i != rows[0]), None)
+        try:
+            if other is None:
+                return None
+            predict(frame.iloc[[other]])
+        except ROW_ERRORS:  # it fails on another row too
+            return None
+    return rows[0]
 
 
 def estimator_type(estimator) -> str | None:

@@ -93,3 +93,32 @@ def test_a_check_past_its_time_budget_is_stopped_and_an_error(cli, tmp_path, art
     assert checks["performance"]["error"]["message"] == "the check ran past its time budget of 0.5 s and was stopped"
     assert checks["card_completeness"]["status"] == "pass"
     assert "time budget of 0.5 s" in (only_version(out) / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_row_the_model_cannot_predict_is_named(tmp_path, cli, artefacts, card_writer, policy_writer):
+    """A category the fitted encoder never saw (handle_unknown='error'): every check that calls the
+    model is an ERROR naming the evaluation row and its values, not only the encoder's "unknown
+    categories ['purple'] in column 0"."""
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = artefacts.frame
+    features = ["x1", "x2", "x3", "color"]
+    pre = ColumnTransformer([("color", OneHotEncoder(handle_unknown="error"), ["color"])], remainder="passthrough")
+    model = Pipeline([("pre", pre), ("clf", LogisticRegression())]).fit(frame[features], frame["label"])
+    sio.dump(model, tmp_path / "strict.skops")
+    data = frame.copy()
+    data.loc[7, "color"] = "purple"
+    data.to_csv(tmp_path / "eval.csv", index=False)
+    card = card_writer(tmp_path / "card", artefact=tmp_path / "strict.skops")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(CHECKS))
+    result = cli.run(policy, card, tmp_path / "eval.csv", tmp_path / "out")
+    assert result.code == 1, result.raw
+    by_id = {c["id"]: c for c in read_result(only_version(tmp_path / "out"))["checks"]}
+    for check in MODEL_CHECKS:
+        message = by_id[check]["error"]["message"]
+        assert message.startswith("evaluation row 7: Pipeline.predict_proba fails on the row x1="), message
+        assert "color='purple'" in message and "unknown categories ['purple']" in message, message
