@@ -182,18 +182,10 @@ class AuditContext:
 
     def proba(self) -> np.ndarray:
         """Class probabilities of every evaluation row (served from the prediction cache after the first call)."""
-        return self.predict_proba_rows(None)
+        return self.model.predict_proba(self.model.inputs(self.data))
 
-    def predict_proba_rows(self, rows: np.ndarray | None) -> np.ndarray:
-        """Class probabilities of the evaluation ``rows`` (None: every row). An error about one of them
-        (its ``position``, a tabular model's) names its evaluation row, as every per-instance output does."""
-        try:
-            return self.model.predict_proba(self.model.inputs(self.data, None if rows is None else np.asarray(rows)))
-        except ValueError as exc:
-            if getattr(exc, "position", None) is None:
-                raise
-            row = exc.position if rows is None else int(np.asarray(rows)[exc.position])
-            raise ValueError(f"evaluation row {row}: {exc}") from exc
+    def predict_proba_rows(self, rows: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(self.model.inputs(self.data, np.asarray(rows)))
 
     @property
     def positive_index(self) -> int | None:

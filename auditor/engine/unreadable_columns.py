@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.errors import DatasetError, Problem
+from auditor.inputs.table_file import rows_named
 from auditor.models.base import Capability
+from auditor.models.tabular import ROW_ERRORS, first_unpredictable
 from auditor.results import CheckResult, Status
 
 
@@ -38,6 +40,31 @@ def refuse_unreadable_columns(ctx, checks: list[CheckResult]) -> None:
                                                        "cannot read; fix the values, or declare the column's type in "
                                                        "auditor.features"))
         raise DatasetError(str(ctx.data.path), problems)
+    row, reason = _row_it_cannot_score(ctx.model, frame)
+    if row is not None:
+        data = ctx.data
+        named = int(row if data.source_rows is None else data.source_rows[row])
+        raise DatasetError(str(data.path), [Problem(rows_named([named]), (
+            f"the model cannot score it ({reason}); the other rows score, so every check that calls the model "
+            "ended in an error: fix the row, or use a model that takes such values"))])
+
+
+def _row_it_cannot_score(model, frame) -> tuple[int | None, str]:
+    """The first row the estimator cannot score on its own while the others score (a category its
+    encoder never saw, with ``handle_unknown='error'``), and what it raised; (None, "") when there is
+    none (a model failing on every row, or on rows only together)."""
+    estimator = getattr(model, "estimator", None)
+    score = getattr(estimator, "predict_proba", None) or getattr(estimator, "predict", None)
+    if score is None:
+        return None, ""
+    row = first_unpredictable(score, frame, list(range(len(frame))))
+    if row is None:
+        return None, ""
+    try:
+        score(frame.iloc[[row]])
+    except ROW_ERRORS as exc:
+        return row, f"{type(exc).__name__}: {exc}"
+    return None, ""  # pragma: no cover - first_unpredictable saw it fail
 
 
 def _columns_it_cannot_read(model, frame, candidates: list[str], rows: int = 20) -> list[str]:

@@ -203,7 +203,7 @@ class TabularModel(AdapterBase):
         try:
             return predict(self._frame.iloc[positions])
         except ROW_ERRORS as exc:  # the model's own error, re-raised with the row it is about
-            position = _first_unpredictable(predict, self._frame, positions)
+            position = first_unpredictable(predict, self._frame, positions)
             if position is None:
                 raise
             row = self._frame.iloc[position]
@@ -286,7 +286,7 @@ MAX_SHOWN_VALUES = 12  # a row's features named in an error about it
 ROW_ERRORS = (ValueError, TypeError, KeyError, IndexError)
 
 
-def _first_unpredictable(predict, frame: pd.DataFrame, positions: list[int]) -> int | None:
+def first_unpredictable(predict, frame: pd.DataFrame, positions: list[int]) -> int | None:
     """The first of ``positions`` whose row ``predict`` raises on by itself, halving the rows (a few
     calls however many rows); None unless another row of ``frame`` predicts (a model that fails on
     every row is not failing on one) or when that row predicts alone (the rows fail only together)."""

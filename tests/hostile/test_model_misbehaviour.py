@@ -96,9 +96,10 @@ def test_a_check_past_its_time_budget_is_stopped_and_an_error(cli, tmp_path, art
 
 
 def test_a_row_the_model_cannot_predict_is_named(tmp_path, cli, artefacts, card_writer, policy_writer):
-    """A category the fitted encoder never saw (handle_unknown='error'): every check that calls the
-    model is an ERROR naming the evaluation row and its values, not only the encoder's "unknown
-    categories ['purple'] in column 0"."""
+    """A category the fitted encoder never saw (handle_unknown='error'): the dataset is refused for
+    this model (exit 3) naming the file row, not an audit whose every model check is an ERROR saying
+    only the encoder's "unknown categories ['purple'] in column 0"; nothing is written. A check's
+    error names the row's values too."""
     import skops.io as sio
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
@@ -116,9 +117,23 @@ def test_a_row_the_model_cannot_predict_is_named(tmp_path, cli, artefacts, card_
     card = card_writer(tmp_path / "card", artefact=tmp_path / "strict.skops")
     policy = policy_writer(tmp_path / "policy", policy_writer.tiny(CHECKS))
     result = cli.run(policy, card, tmp_path / "eval.csv", tmp_path / "out")
+    assert result.code == 3, result.raw
+    said = " ".join(result.raw.split())
+    assert "row 7: the model cannot score it (ValueError: Found unknown categories ['purple']" in said, said
+    assert not any(p.is_dir() and p.name.startswith("v") for p in (tmp_path / "out").rglob("v0*"))
+
+    # a model's own failure on every row is still each check's ERROR, as before
+    data.loc[:, "color"] = "purple"
+    data.to_csv(tmp_path / "eval.csv", index=False)
+    result = cli.run(policy, card, tmp_path / "eval.csv", tmp_path / "out")
     assert result.code == 1, result.raw
     by_id = {c["id"]: c for c in read_result(only_version(tmp_path / "out"))["checks"]}
-    for check in MODEL_CHECKS:
-        message = by_id[check]["error"]["message"]
-        assert message.startswith("evaluation row 7: Pipeline.predict_proba fails on the row x1="), message
-        assert "color='purple'" in message and "unknown categories ['purple']" in message, message
+    assert all(by_id[check]["status"] == "error" for check in MODEL_CHECKS)
+
+    from auditor.models.tabular import first_unpredictable  # the first row that fails alone, by halving
+
+    data["color"] = frame["color"]
+    data.loc[[3, 7], "color"] = "purple"
+    assert first_unpredictable(model.predict_proba, data[features], list(range(len(data)))) == 3
+    data.loc[:, "color"] = "purple"
+    assert first_unpredictable(model.predict_proba, data[features], list(range(len(data)))) is None
