@@ -94,7 +94,11 @@ class GlobalImportance(Check):
                            f"Spearman correlation of {chance:.2f} or more in 5% of draws."),
             ),
             FileRef(title="SHAP attributions per instance", path=path,
-                    description=f"algorithm {shap_attr.params.get('algorithm')}, output space {shap_attr.output_space}"),
+                    description=f"algorithm {shap_attr.params.get('algorithm')}, output space {shap_attr.output_space}"
+                                + ("" if shap_attr.params.get("tree_explainer_gap") is None else
+                                   " (shap's TreeExplainer gave values that missed the prediction by up to "
+                                   f"{shap_attr.params['tree_explainer_gap']:.3g}: a value at a split threshold; "
+                                   "replaced by permutation SHAP, which adds up)")),
         ]
         top = features[order[0]]
         summary = (
