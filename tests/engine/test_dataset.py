@@ -196,3 +196,15 @@ def test_a_declared_categorical_keeps_codes_as_written(tmp_path, artefacts, card
     undeclared = load_dataset(path, load_model_card(card_writer(tmp_path / "plain", ignore_columns=None,
                                                                 features=["x1", "x2", "x3", "color", "grade"])))
     assert undeclared.frame["color"].tolist()[:3] == [1.0, 2.0, 10.0]  # numbers, as the file's type says
+
+
+def test_repeated_tabular_rows_are_noted(artefacts, card, tmp_path):
+    """4 distinct rows copied 50 times passed every gate as 200 draws without a word. Tabular rows
+    may coincide as draws (a few discrete features), so they still count, and a note says so with
+    the number of distinct rows; a set with few repeats (the fixture's 300 rows) has none."""
+    frame = pd.read_csv(artefacts.csv)
+    copies = pd.concat([frame.iloc[[0, 1, 2, 5]]] * 50, ignore_index=True)
+    copies.to_csv(tmp_path / "eval.csv", index=False)
+    notes = load_dataset(tmp_path / "eval.csv", card).notes
+    assert any(n.startswith("196 of 200 rows repeat an earlier row's features and label (4 distinct)") for n in notes), notes
+    assert load_dataset(artefacts.csv, card).notes == []
