@@ -2,7 +2,9 @@
 
 * SHAP **efficiency**: ``Σφ + E[f] = f(x)`` in the output space the explainer explained (log-odds
   for the linear explainer, probability otherwise). Gap ``|Σφ + E[f] − f(x)|``, within tolerance
-  when ``gap ≤ atol + rtol·|f(x)|`` (shap's own ``allclose``, defaults 1e-2 / 1e-2).
+  when ``gap ≤ atol + rtol·|f(x)|`` (shap's own ``allclose``, defaults 1e-2 / 1e-2); for a
+  regressor, whose output is in the target's units, ``atol`` is in standard deviations of its
+  predictions over the evaluation rows.
 * Integrated-gradients **completeness**: ``Σa = f(x) − f(x′)`` for IG's baseline x′. Relative gap
   ``|Σa − (f(x) − f(x′))| / max(|f(x) − f(x′)|, 1e-6)``, within tolerance at ≤ 5 % by default (the
   IG paper's figure).
@@ -72,14 +74,18 @@ class ExplanationAxioms(Check):
     def measurement_names(cls, params) -> list[str]:
         return [f"{m}{s}" for m in params.methods for s in SUFFIXES]
 
-    def _gaps(self, m: str, attr) -> tuple[np.ndarray, np.ndarray, str]:
-        """Per-instance gap, within-tolerance flags and the tolerance in words."""
+    def _gaps(self, m: str, attr, spread: float | None) -> tuple[np.ndarray, np.ndarray, str]:
+        """Per-instance gap, within-tolerance flags and the tolerance in words. ``spread``: a
+        regressor's standard deviation of predictions over the evaluation rows, the unit of its
+        absolute tolerance (its output is in the target's units: 0.01 of a target measured in
+        billionths let any gap through, and of one in millions none)."""
         tol = self.params.tolerances
         sums = np.array([np.sum(v) for v in attr.values]) + attr.extras.get("unmapped", 0.0)
         if AXIOMS[m] == "efficiency":
             gap = efficiency_gap(sums, attr.base_values, attr.outputs)
-            limit = tol.efficiency_atol + tol.efficiency_rtol * np.abs(attr.outputs)
-            return gap, gap <= limit, f"gap ≤ {tol.efficiency_atol:g} + {tol.efficiency_rtol:g}·|f(x)|"
+            atol, unit = (tol.efficiency_atol, "") if spread is None else (tol.efficiency_atol * spread, "·sd(f)")
+            limit = atol + tol.efficiency_rtol * np.abs(attr.outputs)
+            return gap, gap <= limit, f"gap ≤ {tol.efficiency_atol:g}{unit} + {tol.efficiency_rtol:g}·|f(x)|"
         _, rel = completeness_gap(sums, attr.outputs, attr.base_values)  # f(x′): the path method's baseline output
         return rel, rel <= tol.completeness_rel, f"relative gap ≤ {tol.completeness_rel:g}"
 
@@ -88,6 +94,7 @@ class ExplanationAxioms(Check):
         methods, notes = available_methods(ctx.task, p.methods)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         rows, per_instance, attr_cost, shares = [], [], {}, {}
+        spread = float(np.std(ctx.proba()[:, 0])) if ctx.regression else None  # predictions: cached
         n_rows = len(ctx.explained_rows(p.n_instances))
         explained = {name: n_rows for name in self.measurement_names(p)}  # per measurement, its method's n below
         for m in methods:
@@ -96,7 +103,7 @@ class ExplanationAxioms(Check):
                 continue
             attr = ctx.attribution(m, p.n_instances)
             attr_cost[m] = attr.cost.get("requests", 0)
-            gap, within, rule = self._gaps(m, attr)
+            gap, within, rule = self._gaps(m, attr, spread)
             share = float(np.mean(within)) if len(within) else None
             finite = gap[np.isfinite(gap)]
             med = float(np.median(finite)) if finite.size else None
@@ -121,8 +128,10 @@ class ExplanationAxioms(Check):
                            "median gap", "max gap"],
                   rows=rows,
                   caption=(f"Efficiency (SHAP): absolute gap |Σφ + E[f] − f(x)|, tolerance "
-                           f"{tol.efficiency_atol:g} + "
-                           f"{tol.efficiency_rtol:g}·|f(x)|. Completeness (IG, gradient×input): relative gap "
+                           f"{tol.efficiency_atol:g}"
+                           + ("" if spread is None else f"·sd(f) (sd(f) = {spread:.3g}, the predictions' standard "
+                                                        "deviation over the evaluation rows)")
+                           + f" + {tol.efficiency_rtol:g}·|f(x)|. Completeness (IG, gradient×input): relative gap "
                            f"|Σa − (f(x) − f(x′))| / |f(x) − f(x′)|, tolerance {tol.completeness_rel:g}.")),
             BarChart(title="Share of instances whose attributions add up", labels=list(shares),
                      values=[v if v is not None else 0.0 for v in shares.values()], xlabel="share within tolerance",

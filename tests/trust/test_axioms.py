@@ -87,3 +87,34 @@ def test_a_check_none_of_whose_explainers_the_task_has_is_skipped_saying_so(tabu
                              tabular.ctx)
         assert result.status.value == "skipped", (name, result.status, result.error)
         assert "none of the requested explainers (integrated_gradients) is available for tabular" in result.skipped_reason
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1.0, 1e6])
+def test_a_regressors_efficiency_tolerance_is_in_its_predictions_spread(tmp_path, scale):
+    """A regressor's output is in the target's units: an absolute 0.01 let every gap through on a
+    target in millionths and none on one in millions. The tolerance is 0.01 standard deviations of
+    the predictions (plus 1% of |f(x)|), so the same bookkeeping error (0.2 sd, on outputs near 0)
+    fails at any scale, and exact values pass."""
+    from auditor.explain import get_explainer
+    from auditor.explain.attribution import Attribution
+
+    from .conftest import FEATURES, frame_context, regression_frame
+    from sklearn.linear_model import LinearRegression
+
+    train, frame = regression_frame(300, seed=1), regression_frame(60, seed=2)
+    for f in (train, frame):
+        f["y"] = (f["y"] - train["y"].mean()) * scale
+    estimator = LinearRegression().fit(train[FEATURES], train["y"])
+    ctx = frame_context(tmp_path / str(scale), frame, estimator, target="y", features=FEATURES, regression=True)
+    sd = float(np.std(ctx.proba()[:, 0]))
+    rows = ctx.explained_rows(10)
+    outputs = ctx.proba()[rows, 0]
+    params = get_explainer(ctx.task, "shap").Params(**ctx.explainer_params.get("shap", {}))
+    for shift, share in ((0.0, 1.0), (0.2 * sd, 0.0)):
+        values = [np.full(len(FEATURES), (o - shift) / len(FEATURES)) for o in outputs]  # base 0: Σφ = f(x) − shift
+        ctx._attributions[("shap", params.model_dump_json())] = Attribution(
+            method="shap", row_ids=rows, target=np.zeros(len(rows), dtype=int), values=values,
+            names=[list(FEATURES)] * len(rows), output_space="output", base_values=np.zeros(len(rows)), outputs=outputs)
+        out, _ = run_check(ctx, "explanation_axioms", methods=["shap"], n_instances=10)
+        assert np.all(np.abs(outputs) < 10 * sd)  # so 1% of |f(x)| cannot hide 0.2 sd on these rows
+        assert out.measurements["shap_within_tolerance_share"] == share, (scale, shift)
