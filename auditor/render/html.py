@@ -54,8 +54,10 @@ def fmt_num(value, digits: int = 3) -> str:
 
 
 P_VALUE_FLOOR = 0.001  # smaller p-values print as "< 0.001": beyond it the digits carry no decision
-# a measurement counts things when a word of its name says so (n_explained, claims_outside_tolerance)
-_COUNT_WORDS = {"n", "count", "inputs", "instances", "texts", "rows", "claims", "kept", "drawn", "missing", "fields"}
+# a measurement counts things when a word of its name says so (n_explained, claims_outside_tolerance,
+# adverse_impact_groups, proxy_features_in_top_k: 0 groups, not 0.0000)
+_COUNT_WORDS = {"n", "count", "inputs", "instances", "texts", "rows", "claims", "kept", "drawn", "missing", "fields",
+                "groups", "features", "edits"}
 
 
 def fmt_measure(value, name: str = "") -> str:

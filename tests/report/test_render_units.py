@@ -18,6 +18,11 @@ from auditor.results import ThresholdOutcome
     ("claims_outside_tolerance", 0.0, "0"),
     ("missing_fields", 3.0, "3"),
     ("n_explained", 12.0, "12"),
+    # counts whose names say so by "groups", "features" or "edits": 0 groups, not 0.0000 (a share's look)
+    ("adverse_impact_groups", 0.0, "0"),
+    ("proxy_features_in_top_k", 0.0, "0"),
+    ("median_edits_to_flip", 1.0, "1"),
+    ("median_edits_to_flip", 1.5, "1.5000"),
     ("roc_auc", 0.84891, "0.8489"),
     ("roc_auc", 1.0, "1.0000"),  # a share of 1 stays a share
     ("shap_within_tolerance_share", 1.0, "1.0000"),
