@@ -1,0 +1,84 @@
+"""The report read as a reviewer signing it reads it, on small hand-made results (no audit runs):
+what a table rests on, wording that fits the model's task, numbers that agree with result.json."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from auditor.render.html import render_html
+from auditor.results import AuditResult, CheckResult, Status
+
+
+class _Text(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        self._skip += tag in ("style", "script")
+
+    def handle_endtag(self, tag):
+        self._skip -= tag in ("style", "script")
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def text_of(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).replace("\u200b", "").split())
+
+
+def small_result(task: str = "tabular-classification", checks=(), traceability=None, classes=("bad", "good")) -> AuditResult:
+    regression = task.endswith("regression")
+    return AuditResult(
+        run_id="r1", created_at="2026-12-05T09:00:00+00:00", version="v0001", status=Status.PASS,
+        policy={"name": "p", "version": "1", "sha256": "0" * 64, "source": "p.yaml"},
+        model={"name": "m", "version": "1", "task": task, "format": "skops", "sha256": "1" * 64,
+               "classes": [] if regression else list(classes), "positive_class": None if regression else classes[0]},
+        dataset={"path": "eval.csv", "rows": 1114, "sha256": "2" * 64},
+        card={"path": "README.md", "sha256": "3" * 64, "metadata": {}, "body_html": "<p>card</p>"},
+        provenance={"auditor_version": "0", "seed": 0, "libraries": {},
+                    "cache": {"requests": 1, "distinct_inputs": 1, "forward_calls": 1, "hits": 0},
+                    "timings": {"model_s": 0.1, "total_s": 1.0}},
+        checks=list(checks), traceability=traceability,
+    )
+
+
+def check(check_id: str = "performance", **fields) -> CheckResult:
+    return CheckResult(**{"id": check_id, "check": check_id, "title": check_id.replace("_", " ").title(),
+                          "description": "d", "status": Status.PASS, **fields})
+
+
+def appendix_of(html: str, check_id: str) -> str:
+    start = html.index(f'id="appendix-{check_id}"')
+    return text_of(html[start:html.index("</div>", start)])
+
+
+def test_the_appendix_lists_measured_values_and_counts_the_ones_another_model_kind_has():
+    """A regressor's appendix listed the 18 classification measurements (accuracy, roc_auc, brier ...)
+    as rows of dashes, and a classifier's its mae, rmse and r2."""
+    measurements = {"accuracy": None, "roc_auc": None, "roc_auc_ci_low": None, "mae": 3.7165, "r2": 0.8923}
+    html = render_html(small_result("tabular-regression", [check(measurements=measurements)]))
+    appendix = appendix_of(html, "performance")
+    assert "mae 3.7165" in appendix and "r2 0.8923" in appendix
+    assert "accuracy" not in appendix and "roc_auc" not in appendix and "—" not in appendix
+    assert "3 further measurements of this check have no value for this model" in appendix
+    one = appendix_of(render_html(small_result(checks=[check(measurements={"mae": None, "roc_auc": 0.85})])), "performance")
+    assert "1 further measurement of this check has no value" in one and "mae" not in one
+
+
+def test_a_check_that_cost_nothing_has_no_empty_cost_line():
+    """'Cost:' stood alone under the card-completeness measurements (every figure of its cost 0)."""
+    free = check("card_completeness", measurements={"completeness": 1.0},
+                 cost={"model_inputs": 0, "distinct_model_inputs": 0, "gradient_inputs": 0})
+    paid = check("global_importance", measurements={"rank_correlation": 0.9},
+                 cost={"model_inputs": 1270, "distinct_model_inputs": 0})
+    html = render_html(small_result(checks=[free, paid]))
+    assert "Cost:" not in appendix_of(html, "card_completeness")
+    assert "Cost: model inputs 1,270" in appendix_of(html, "global_importance")
+    assert not re.search(r"Cost:\s*(<|$)", html)
