@@ -82,3 +82,28 @@ def test_a_check_that_cost_nothing_has_no_empty_cost_line():
     assert "Cost:" not in appendix_of(html, "card_completeness")
     assert "Cost: model inputs 1,270" in appendix_of(html, "global_importance")
     assert not re.search(r"Cost:\s*(<|$)", html)
+
+
+def test_a_relative_claim_gap_reads_as_a_share_of_the_claim():
+    """A regressor's MAE claim is compared relative to the claim, but the card-claims table showed its
+    tolerance as 0.030 beside a claim of 3.717 MPa: 0.03 MPa to the reader, 3% in truth."""
+    from auditor.results import ClaimCheck, Traceability
+
+    claims = [ClaimCheck(metric="mae", claimed=3.717, measured=3.7165, gap=0.0123, tolerance=0.03, within=True,
+                         note="measured by performance on the evaluation set (gap relative to the claim)"),
+              ClaimCheck(metric="r2", claimed=0.892, measured=0.8923, gap=0.0, tolerance=0.03, within=True,
+                         note="measured by performance on the evaluation set")]
+    text = text_of(render_html(small_result("tabular-regression", [check(measurements={"mae": 3.7165})],
+                                            traceability=Traceability(claims=claims))))
+    assert "mae 3.717 3.716 1.2% of the claim 3.0% of the claim within tolerance" in text
+    assert "r2 0.892 0.892 0.000 0.030 within tolerance" in text
+
+
+def test_the_gate_table_writes_n_as_every_other_count():
+    from auditor.results import ThresholdOutcome
+
+    gated = check(measurements={"roc_auc_ci_low": 0.8227},
+                  thresholds=[ThresholdOutcome(measurement="roc_auc_ci_low", observed=0.8227, min=0.7, severity="fail",
+                                               passed=True, n=1114)])
+    text = text_of(render_html(small_result(checks=[gated])))
+    assert "0.8227 (n = 1,114)" in text and "n = 1114" not in text
