@@ -113,6 +113,13 @@ class Check(ABC):
         """Every measurement ``run`` reports for these parameters (thresholds may name them)."""
 
     @classmethod
+    def description_for(cls, capabilities) -> str:
+        """What the report says the check does, for a model with these ``capabilities`` (None:
+        unknown). By default one text for every model; a check whose method differs by kind
+        (performance: a classifier's ROC AUC, a regressor's MAE) says only what it does for this one."""
+        return cls.description
+
+    @classmethod
     def kind_measurement_names(cls, params: Params, kind) -> list[str]:
         """The measurements ``run`` can report on a model of ``kind`` (an adapter class: a gate on
         any other is never judged there); by default every one. A check whose measurements depend

@@ -411,6 +411,21 @@ class Performance(Check):
         "values and residuals, and its card's mae / rmse / r2 claims. A model that does not do what its "
         "card says cannot be signed off on the card's word."
     )
+    CLASSIFIER_DESCRIPTION = (
+        "Accuracy, balanced accuracy, ROC AUC, F1 (positive class) and Brier score on the evaluation "
+        "set, each with a confidence interval (percentile bootstrap; ROC AUC's from DeLong's variance, "
+        "accuracy's exact binomial), the confusion matrix, and the gap "
+        "between what the model card claims and what was measured. With three or more classes: "
+        "accuracy, balanced accuracy, one-vs-rest macro ROC AUC, macro F1, Brier and per-class "
+        "precision, recall and F1, with the same intervals. A model that does not do what its "
+        "card says cannot be signed off on the card's word."
+    )
+    REGRESSOR_DESCRIPTION = (
+        "Mean absolute error, root mean squared error (in the target's units) and R² on the evaluation "
+        "set, each with a percentile-bootstrap confidence interval, predicted against actual values and "
+        "residuals, and the gap between the card's mae / rmse / r2 claims and what was measured. A model "
+        "that does not do what its card says cannot be signed off on the card's word."
+    )
     Params = PerformanceParams
     requires = frozenset()  # classifiers and regressors (the REGRESSION capability selects the metrics)
 
@@ -420,6 +435,12 @@ class Performance(Check):
         for m in METRICS + MACRO_METRICS + REGRESSION_METRICS:
             names += [m, f"{m}_ci_low", f"{m}_ci_high"]
         return names + ["max_claim_gap", "claims_outside_tolerance", "claims_checked"]
+
+    @classmethod
+    def description_for(cls, capabilities) -> str:
+        if capabilities is None:
+            return cls.description
+        return cls.REGRESSOR_DESCRIPTION if Capability.REGRESSION in capabilities else cls.CLASSIFIER_DESCRIPTION
 
     @classmethod
     def kind_measurement_names(cls, params, kind) -> list[str]:

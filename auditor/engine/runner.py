@@ -136,7 +136,10 @@ def model_cost(before, after) -> dict[str, int]:
 def run_check(planned: PlannedCheck, ctx) -> CheckResult:
     spec = planned.spec
     cls = CHECK_REGISTRY[spec.check]
-    base = dict(id=spec.check_id, check=spec.check, title=spec.title or cls.title, description=cls.description,
+    model = getattr(ctx, "model", None)
+    task = getattr(model, "task", None)
+    base = dict(id=spec.check_id, check=spec.check, title=spec.title or cls.title,
+                description=cls.description_for(getattr(model, "capabilities", None)),
                 params=planned.params.model_dump(mode="json"), rationale=spec.rationale, clauses=list(spec.clauses))
     if planned.skip_reason:
         return CheckResult(**base, status=Status.SKIPPED, skipped_reason=planned.skip_reason)
@@ -154,7 +157,7 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
             error=ErrorInfo(type=type(exc).__name__, message=str(exc), traceback=traceback.format_exc(limit=8)),
         )
     measurements = {k: _clean(v) for k, v in out.measurements.items()}
-    outcomes = evaluate(thresholds_for(spec, getattr(getattr(ctx, "model", None), "task", None)), measurements)
+    outcomes = evaluate(thresholds_for(spec, task), measurements)
     rows = len(ctx.data) if getattr(ctx, "data", None) is not None else None
     outcomes = with_sample_sizes(outcomes, out.sample_sizes, rows=rows, min_rows=planned.min_rows)
     unjudgeable = unreachable_reason(outcomes)  # a gate this n cannot reach is never a PASS

@@ -107,3 +107,39 @@ def test_the_gate_table_writes_n_as_every_other_count():
                                                passed=True, n=1114)])
     text = text_of(render_html(small_result(checks=[gated])))
     assert "0.8227 (n = 1,114)" in text and "n = 1114" not in text
+
+
+def test_a_regressors_performance_section_speaks_of_errors_not_classes():
+    """The concrete regressor's report opened its performance section with 'Accuracy, balanced
+    accuracy, ROC AUC, F1 (positive class) and Brier score ... the confusion matrix', and its reading
+    guide cited roc_auc_ci_low, DeLong and the binomial interval."""
+    from types import SimpleNamespace
+
+    from auditor.checks.performance import Performance
+    from auditor.engine.runner import PlannedCheck, run_check
+    from auditor.models.base import Capability
+    from auditor.policy import load_policy
+
+    regressor = Performance.description_for(frozenset({Capability.REGRESSION}))
+    classifier = Performance.description_for(frozenset())
+    for word in ("Accuracy", "ROC AUC", "confusion", "Brier", "class"):
+        assert word not in regressor
+    assert regressor.startswith("Mean absolute error, root mean squared error")
+    assert "regressor" not in classifier and "R²" not in classifier and "ROC AUC" in classifier
+    assert Performance.description_for(None) == Performance.description  # unknown model: the whole text
+
+    loaded = load_policy("default")
+    spec, params = next((s, p) for s, p in zip(loaded.policy.checks, loaded.params) if s.check == "performance")
+    ctx = SimpleNamespace(model=SimpleNamespace(task="tabular-regression", capabilities=frozenset({Capability.REGRESSION})))
+    assert run_check(PlannedCheck(spec=spec, params=params, skip_reason="not here"), ctx).description == regressor
+
+    guide_of = lambda result: re.search(r"How to read this\.(.*?)</p>", render_html(result), re.S).group(1)  # noqa: E731
+    reg_guide = guide_of(small_result("tabular-regression", [check()]))
+    assert "r2_ci_low" in reg_guide and "R²" in reg_guide
+    for word in ("ROC AUC", "roc_auc", "DeLong", "binomial", "classes"):
+        assert word not in reg_guide
+    binary_guide = guide_of(small_result(checks=[check()]))
+    assert "roc_auc_ci_low" in binary_guide
+    for word in ("regressor", "R²", "MAE", "three or more classes"):
+        assert word not in binary_guide
+    assert "three or more classes" in guide_of(small_result(checks=[check()], classes=("a", "b", "c")))
