@@ -70,6 +70,10 @@ class GlobalImportance(Check):
         chance = rank_correlation_chance([len(features)], rng=ctx.rng("global_importance.chance")) \
             if len(features) > 1 else None
         path = save_attributions(ctx, shap_attr)
+        # the charts draw the top k: their titles say of how many, so a reader never takes a feature left
+        # off for one that does not matter (the credit example draws 10 of its 13 features)
+        shown = f", top {k} of {len(features)} features" if k < len(features) else ""
+        space = {"output": "predicted value"}.get(shap_attr.output_space, shap_attr.output_space)
         evidence = [
             Table(
                 title=f"Top {k} features by permutation importance",
@@ -79,7 +83,7 @@ class GlobalImportance(Check):
                 detail=True,
             ),
             BarChart(
-                title="Permutation importance", labels=[features[j] for j in order[:k]],
+                title=f"Permutation importance{shown}", labels=[features[j] for j in order[:k]],
                 values=[float(perm.mean[j]) for j in order[:k]],
                 errors=[float(perm.mean[j] - low[j]) for j in order[:k]], xlabel=f"drop in {scoring}",
                 caption=f"n = {min(p.max_rows or len(ctx.data), len(ctx.data)):,} evaluation rows"
@@ -87,9 +91,10 @@ class GlobalImportance(Check):
                         + f", {p.n_repeats} shuffles per feature; error bars: 95% CI.",
             ),
             BarChart(
-                title=f"Mean |SHAP| ({shap_attr.output_space})", labels=[features[j] for j in shap_order],
+                title=f"Mean |SHAP| ({space}){shown}", labels=[features[j] for j in shap_order],
                 values=[float(mean_abs[j]) for j in shap_order], xlabel=f"mean |SHAP| over {len(shap_attr)} instances",
-                caption=f"n = {len(shap_attr)} explained instances; output space {shap_attr.output_space}."
+                caption=f"n = {len(shap_attr)} explained instances; attributions in {space}"
+                        + (" (the target's units)" if shap_attr.output_space == "output" else "") + "."
                         + ("" if chance is None else f" Two unrelated rankings of these {len(features)} features reach a "
                            f"Spearman correlation of {chance:.2f} or more in 5% of draws."),
             ),

@@ -194,6 +194,23 @@ def test_permutation_importance_in_mae_ranks_the_planted_weights(linear):
         permutation_importance(ctx, n_repeats=1, scoring="roc_auc")
 
 
+def test_global_importance_charts_say_how_many_features_they_draw_and_in_what_units(linear):
+    """The charts draw the top k features: their titles say of how many (the credit report drew 10 of
+    13 under a caption about 'these 13 features'); a regressor's SHAP caption read 'output space output'."""
+    from auditor.checks import CHECK_REGISTRY
+
+    ctx, _ = linear
+    cls = CHECK_REGISTRY["global_importance"]
+    out = cls(cls.Params(n_repeats=2, n_instances=20, top_k=5, scoring="neg_mae")).run(ctx)
+    charts = {e.title: e for e in out.evidence if e.kind == "bar_chart"}
+    assert set(charts) == {"Permutation importance, top 5 of 8 features", "Mean |SHAP| (predicted value), top 5 of 8 features"}
+    assert all(len(c.labels) == 5 for c in charts.values())
+    caption = charts["Mean |SHAP| (predicted value), top 5 of 8 features"].caption
+    assert "attributions in predicted value (the target's units)" in caption and "output space output" not in caption
+    every = cls(cls.Params(n_repeats=2, n_instances=20, top_k=8, scoring="neg_mae")).run(ctx)
+    assert {e.title for e in every.evidence if e.kind == "bar_chart"} == {"Permutation importance", "Mean |SHAP| (predicted value)"}
+
+
 def test_removal_function_is_the_oriented_distance_from_the_baseline_prediction(linear):
     ctx, estimator = linear
     rows = ctx.explained_rows(12)
