@@ -143,3 +143,17 @@ def test_a_regressors_performance_section_speaks_of_errors_not_classes():
     for word in ("regressor", "R²", "MAE", "three or more classes"):
         assert word not in binary_guide
     assert "three or more classes" in guide_of(small_result(checks=[check()], classes=("a", "b", "c")))
+
+
+def test_the_traceability_table_says_whose_clause_each_reference_is():
+    """The core's table listed 'art-13(3)(b)(vii), art-14(4)(c), art-86(1), annex-iv(2)(e), art-15(1)(h),
+    art-22(3)' for local explanations: GDPR's Art. 15(1)(h) and 22(3) read as the AI Act's."""
+    from auditor.results import TraceCheck, TraceRow, Traceability
+
+    local = TraceCheck(id="local_explanations", title="Local explanations", status=Status.PASS, link="#check-local_explanations")
+    rows = [TraceRow(clause="eu-ai-act:2024/1689:art-86(1)", framework="eu-ai-act", checks=[local], status=Status.PASS),
+            TraceRow(clause="gdpr:art-15(1)(h)", framework="gdpr", checks=[local], status=Status.PASS),
+            TraceRow(clause="gdpr:art-22(3)", framework="gdpr", checks=[local], status=Status.PASS)]
+    html = render_html(small_result(checks=[check("local_explanations")], traceability=Traceability(rows=rows)))
+    table = re.sub(r"\s+([;,])", r"\1", text_of(html[html.index('id="traceability"'):html.index('id="claims"')]))
+    assert "Local explanations INFO eu-ai-act art-86(1); gdpr art-15(1)(h), art-22(3)" in table
