@@ -157,3 +157,4 @@ def test_the_traceability_table_says_whose_clause_each_reference_is():
     html = render_html(small_result(checks=[check("local_explanations")], traceability=Traceability(rows=rows)))
     table = re.sub(r"\s+([;,])", r"\1", text_of(html[html.index('id="traceability"'):html.index('id="claims"')]))
     assert "Local explanations INFO eu-ai-act art-86(1); gdpr art-15(1)(h), art-22(3)" in table
+    assert "The policy cites 3 clauses; 1 check evidences them." in table  # not '1 check evidence them'
