@@ -45,8 +45,18 @@ class Capability(StrEnum):
     REGRESSION = "real-valued prediction"  # predict_proba returns one column: the predicted value, in the target's units
 
 
+# How a capability reads in a sentence ("needs a prompt and label words, which a ... does not offer"):
+# the names that are adjectives or jargon read as nouns; the others read as they are.
+_IN_WORDS = {
+    Capability.PROMPTED: "a prompt and label words (a causal LM used as a classifier)",
+    Capability.RANDOMISABLE: "a randomisable copy of the model",
+    Capability.FEATURE_TABLE: "a feature table",
+    Capability.REGRESSION: "a real-valued prediction",
+}
+
+
 def describe(capabilities) -> str:
-    return ", ".join(sorted(str(c) for c in capabilities))
+    return ", ".join(sorted(_IN_WORDS.get(c, str(c)) for c in capabilities))
 
 
 @runtime_checkable

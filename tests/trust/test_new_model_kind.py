@@ -76,12 +76,12 @@ def test_the_default_policy_plans_and_runs_on_a_new_kind(toy_ctx):
     loaded = load_policy("default")
     plan = build_plan(loaded, toy_ctx.model)
     skipped = {p.spec.check_id: p.skip_reason for p in plan if p.skip_reason}
-    assert skipped == {"explanation_sanity": "needs randomisable, which a NumPy logistic classifier does not offer"}
+    assert skipped == {"explanation_sanity": "needs a randomisable copy of the model, which a NumPy logistic classifier does not offer"}
     results = run_plan(plan, toy_ctx)
     assert {c.id: c.error for c in results if c.status == Status.ERROR} == {}
     by_id = {c.id: c for c in results}
     assert by_id["explanation_sanity"].status == Status.SKIPPED
-    assert by_id["explanation_sanity"].skipped_reason.startswith("needs randomisable")
+    assert by_id["explanation_sanity"].skipped_reason.startswith("needs a randomisable copy of the model")
     # The kind has no estimator to read, so SHAP falls back to permutation SHAP, whose efficiency
     # (attributions sum to f(x) − E f) holds by construction.
     assert by_id["explanation_axioms"].measurements["shap_within_tolerance_share"] == 1.0

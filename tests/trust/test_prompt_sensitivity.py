@@ -143,7 +143,7 @@ def test_copies_of_a_text_are_one_draw_in_what_no_moved_decision_gives(tmp_path,
 
 def test_skipped_on_a_model_without_a_prompt():
     reason = skip_reason(CHECK, CheckSpec(check=CHECK.name), TextModel)
-    assert reason == "needs prompted, which a transformers sequence classifier does not offer"
+    assert reason == "needs a prompt and label words (a causal LM used as a classifier), which a transformers sequence classifier does not offer"
 
 
 @pytest.mark.parametrize("variants", [["no slot"], ["{text} {text}"], ["{text}"] * 11])
