@@ -158,3 +158,57 @@ def test_the_traceability_table_says_whose_clause_each_reference_is():
     table = re.sub(r"\s+([;,])", r"\1", text_of(html[html.index('id="traceability"'):html.index('id="claims"')]))
     assert "Local explanations INFO eu-ai-act art-86(1); gdpr art-15(1)(h), art-22(3)" in table
     assert "The policy cites 3 clauses; 1 check evidences them." in table  # not '1 check evidence them'
+
+
+def _highlights(text: str):
+    from auditor.results import TokenHighlights, TokenSpan
+
+    # words as the tokenizer's pre-tokenizer splits them: punctuation on its own ("doesn", "'", "t")
+    spans = [TokenSpan(text=piece, value=None if piece.isspace() else 0.01 * (i % 7 - 3))
+             for i, piece in enumerate(re.findall(r"\s+|\w+|[^\w\s]", text))]
+    return TokenHighlights(title="shap: word attributions", scale=0.05, toward="great",
+                           instances=[{"row": 34, "label": "other", "predicted": "great", "probability": 0.89,
+                                       "spans": spans}])
+
+
+REVIEW = ("I really enjoy drinking flavored soda and tonic water.  It doesn't take much of this raspberry syrup "
+          "to make a nice refreshing drink. A little less sugar and a little more raspberry would be nice, but "
+          "this product is good for the price. We will continue to order these oven roasted almond delights so "
+          "that we always have some available. I mix them with my other treats for training.")
+
+
+def test_heatmap_words_are_never_broken_inside_at_a_line_end(pages, tmp_path):
+    """The text report printed 'a litt / le more raspberry', 'We will c / ontinue', 'I mix the / m':
+    WeasyPrint broke a word inside its span under the paragraph's overflow-wrap: anywhere."""
+    from auditor.render.pdf import html_to_pdf
+
+    result = small_result("text-classification", [check("text_explanations", evidence=[_highlights(REVIEW)])],
+                          classes=("other", "great"))
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(html_to_pdf(render_html(result), created_at=result.created_at, title="t"))
+    text = "\n".join(pages(pdf))
+    start = text.index("I really enjoy")
+    shown = text[start:text.index("training.", start) + len("training.")]
+    assert shown.split() == REVIEW.split()  # every word whole, in order
+
+
+def test_a_long_run_without_spaces_in_a_heatmap_still_has_places_to_wrap():
+    """Words stay whole, so a URL's pieces (spans with no space between them) and a long word need
+    break opportunities of their own, or the run would leave the page."""
+    from auditor.results import TokenHighlights, TokenSpan
+
+    pieces = ["http", ":", "//", "example", ".", "com", "/", "good" * 10]
+    ev = TokenHighlights(title="t", scale=1.0, instances=[{"row": 1, "label": "a", "predicted": "b", "probability": 0.5,
+                                                              "spans": [TokenSpan(text="Look", value=0.1), TokenSpan(text=" ", value=None),
+                                                                        *(TokenSpan(text=p, value=0.1) for p in pieces)]}])
+    html = render_html(small_result("text-classification", [check("text_explanations", evidence=[ev])], classes=("a", "b")))
+    line = html[html.index('<span class="text">'):]
+    line = line[:line.index("</p>")]
+    assert line.count("<wbr>") == 1  # before the long word: the run's first 21 characters stay together
+    assert "good" * 4 + "\u200b" in line  # the 40-character word: a break opportunity every 16 characters
+    # a contraction's pieces (doesn ' t) are a short run: no break opportunity between them
+    short = TokenHighlights(title="t", scale=1.0, instances=[{"row": 1, "label": "a", "predicted": "b", "probability": 0.5,
+                                                               "spans": [TokenSpan(text="It", value=0.1), TokenSpan(text=" ", value=None),
+                                                                         *(TokenSpan(text=p, value=0.1) for p in ("doesn", "'", "t"))]}])
+    html = render_html(small_result("text-classification", [check("text_explanations", evidence=[short])], classes=("a", "b")))
+    assert "<wbr>" not in html[html.index('<span class="text">'):]
