@@ -166,35 +166,56 @@ def column_labels_collide(labels, width_in: float, size_pt: float) -> bool:
     return len(labels) > 6 or longest * size_pt * 0.6 / 72 > 0.5 * width_in / max(len(labels), 1)
 
 
+HEATMAP_PANEL_COLS = 40  # at most this many columns side by side: a 73-word text's labels overlapped
+
+
+def column_panels(n_cols: int, most: int = HEATMAP_PANEL_COLS) -> list[range]:
+    """The columns of each panel of a heatmap too wide for one: as few panels as hold at most ``most``
+    columns each, in order and about equally wide."""
+    panels = max(1, -(-n_cols // most))
+    per = -(-n_cols // panels) if n_cols else 0
+    return [range(start, min(start + per, n_cols)) for start in range(0, n_cols, per)] if n_cols else [range(0)]
+
+
 def heatmap(ev, thresholds=()) -> str:
+    """Rows by columns on one colour scale; a heatmap of many columns (the words of a long text) is
+    wrapped into stacked panels of at most HEATMAP_PANEL_COLS columns, so every label stays legible."""
     import numpy as np
 
     values = np.array([[np.nan if v is None else v for v in row] for row in ev.values], dtype=float)
     rows, cols = values.shape
-    width = min(0.28 * cols + 2.4, A4_WIDTH_IN)
+    panels = column_panels(cols)
+    width = min(0.28 * len(panels[0]) + 2.4, A4_WIDTH_IN)
     label_size = 8 if cols <= 12 else 6.5
-    slanted = column_labels_collide(ev.col_labels, width, label_size)
-    fig = Figure(figsize=(width, 0.4 * rows + 1.6))
-    ax = fig.add_subplot()
+    # several panels share one colour bar: constrained layout keeps each panel's labels clear of the next
+    # (panels are shorter: the report draws a chart at most 95 mm high, and shrinks a taller one whole)
+    height = 0.4 * rows + 1.6 if len(panels) == 1 else (0.3 * rows + 0.75) * len(panels)
+    fig = Figure(figsize=(width, height), layout="constrained" if len(panels) > 1 else None)
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     finite = values[np.isfinite(values)]
     vmin = ev.vmin if ev.vmin is not None else (float(finite.min()) if finite.size else 0.0)
     vmax = ev.vmax if ev.vmax is not None else (float(finite.max()) if finite.size else 1.0)
-    if vmin < 0 < vmax:  # signed: a diverging, colour-blind-safe scale centred on 0
-        image = ax.imshow(values, cmap="PuOr_r", norm=TwoSlopeNorm(0.0, vmin, vmax), aspect="auto")
-    else:  # unsigned: one hue, darker = more
-        image = ax.imshow(values, cmap="Purples", vmin=vmin, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(cols), ev.col_labels, rotation=60 if slanted else 0, ha="right" if slanted else "center",
-                  fontsize=label_size, rotation_mode="anchor")
-    ax.set_yticks(range(rows), ev.row_labels)
-    if rows * cols <= 64 and cols <= 12:
-        for i in range(rows):
-            for j in range(cols):
-                if np.isfinite(values[i, j]):
-                    dark = (values[i, j] - vmin) / ((vmax - vmin) or 1) > 0.6
-                    ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if dark else "black")
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.tight_layout()
+    for ax, panel in zip(axes, panels):
+        part = values[:, panel.start:panel.stop]
+        labels = list(ev.col_labels[panel.start:panel.stop])
+        slanted = column_labels_collide(labels, width, label_size)
+        if vmin < 0 < vmax:  # signed: a diverging, colour-blind-safe scale centred on 0
+            image = ax.imshow(part, cmap="PuOr_r", norm=TwoSlopeNorm(0.0, vmin, vmax), aspect="auto")
+        else:  # unsigned: one hue, darker = more
+            image = ax.imshow(part, cmap="Purples", vmin=vmin, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(len(panel)), labels, rotation=60 if slanted else 0, ha="right" if slanted else "center",
+                      fontsize=label_size, rotation_mode="anchor")
+        ax.set_yticks(range(rows), ev.row_labels)
+        if rows * cols <= 64 and cols <= 12:
+            for i in range(rows):
+                for j in range(len(panel)):
+                    if np.isfinite(part[i, j]):
+                        dark = (part[i, j] - vmin) / ((vmax - vmin) or 1) > 0.6
+                        ax.text(j, i, f"{part[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                                color="white" if dark else "black")
+    fig.colorbar(image, ax=axes[0] if len(panels) == 1 else list(axes), shrink=0.8 if len(panels) == 1 else 0.6)
+    if len(panels) == 1:
+        fig.tight_layout()
     return _to_data_uri(fig)
 
 

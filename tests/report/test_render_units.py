@@ -284,3 +284,26 @@ def test_the_pdf_has_a_glyph_for_emoji_and_cjk_text():
     assert any(f.startswith("DejaVu-Sans") for f in fonts), fonts
     assert any("Symbola" in f for f in fonts) and any("CJK" in f for f in fonts), fonts
     assert page.extract_text().split() == ["great", "👍", "日本語", "ok"]
+
+
+def test_a_heatmap_of_many_columns_wraps_into_panels_whose_labels_stay_legible(monkeypatch):
+    """The attention check's heatmap of a 73-word review drew 73 slanted labels on one 6.9-inch axis:
+    they overlapped into an unreadable band. It now draws two panels of 37 and 36 columns."""
+    from auditor.render import charts
+    from auditor.results import Heatmap
+
+    assert [len(p) for p in charts.column_panels(73)] == [37, 36]
+    assert [len(p) for p in charts.column_panels(40)] == [40] and charts.column_panels(3) == [range(3)]
+    words = [f"w{i}" for i in range(73)]
+    ev = Heatmap(title="Row 150", row_labels=["[CLS] attention", "rollout", "|IG|"], col_labels=words,
+                 values=[[(i * j) % 7 / 7 for j in range(73)] for i in range(1, 4)], vmin=0.0, vmax=1.0)
+    drawn = []
+    monkeypatch.setattr(charts, "_to_data_uri", lambda fig: drawn.append(fig) or "data:")
+    charts.heatmap(ev)
+    panels = [ax for ax in drawn[0].axes if ax.get_xticklabels() and ax.get_yticklabels()]
+    shown = [[t.get_text() for t in ax.get_xticklabels()] for ax in panels]
+    assert [len(s) for s in shown] == [37, 36] and sum(shown, []) == words  # every word, in order, once
+    small = Heatmap(title="agreement", row_labels=["a", "b"], col_labels=["a", "b"], values=[[1, 0.5], [0.5, 1]])
+    drawn.clear()
+    charts.heatmap(small)
+    assert len([ax for ax in drawn[0].axes if ax.get_xticklabels() and ax.get_yticklabels()]) == 1
