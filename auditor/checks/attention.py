@@ -86,7 +86,10 @@ class Attention(Check):
             matrix.append((v / v.max()).tolist() if v.max() > 0 else v.tolist())
         evidence.append(Heatmap(title=f"Row {int(first.row_ids[0])}: attention and |IG| per word (each scaled to its maximum)",
                                 row_labels=["last-token attention" if causal else "[CLS] attention", "rollout", f"|{p.reference}|"], col_labels=words,
-                                values=matrix, vmin=0.0, vmax=1.0))
+                                values=matrix, vmin=0.0, vmax=1.0,
+                                caption="n = 1 text. Columns: its words as the model's tokenizer reads them (word pieces "
+                                        "joined; an uncased tokenizer lowercases, punctuation stands alone), special "
+                                        "tokens left out; a truncated text only up to the model's limit."))
         evidence.append(Table(title=f"Rank agreement with {p.reference}", columns=["attention", "median Spearman ρ", "texts"],
                               rows=rows))
         rho = measurements["attention_cls_rank_correlation_median"]

@@ -307,3 +307,15 @@ def test_a_heatmap_of_many_columns_wraps_into_panels_whose_labels_stay_legible(m
     drawn.clear()
     charts.heatmap(small)
     assert len([ax for ax in drawn[0].axes if ax.get_xticklabels() and ax.get_yticklabels()]) == 1
+
+
+def test_the_attention_heatmap_says_its_columns_are_words_as_the_tokenizer_reads_them(text_context):
+    """Its columns read 'yes , i like the farley ' s root beer' for 'Yes, I like the Farley's Root Beer'
+    with no word on why (an uncased tokenizer's words, punctuation apart) or on how many texts it shows."""
+    from auditor.checks import CHECK_REGISTRY
+
+    cls = CHECK_REGISTRY["attention"]
+    out = cls(cls.Params(n_instances=2, n_shown=1)).run(text_context.ctx)
+    heat = next(e for e in out.evidence if e.kind == "heatmap")
+    assert heat.caption.startswith("n = 1 text. Columns: its words as the model's tokenizer reads them")
+    assert "lowercases" in heat.caption
