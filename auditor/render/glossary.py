@@ -47,7 +47,8 @@ GLOSSARY: list[tuple[str, str]] = [
      "the other features as observed (partial dependence), and the same sweep for single cases (ICE "
      "curves). ICE heterogeneity is the share of the curves' variation the average leaves out: 0 when "
      "they run parallel, near 1 when the feature acts differently from case to case."),
-    ("Informational (INFO)", "A check with no thresholds in the policy: its evidence is for the reader and "
+    ("Informational (INFO)", "A check with no warning or blocking threshold in the policy (none at all, or "
+     "only info thresholds, which are recorded but never change a status): its evidence is for the reader and "
      "it cannot pass or fail. It does not change the overall status."),
     ("Waiver", "A finding accepted by a named approver until an expiry date, reported as WAIVED, never "
      "as a pass."),

@@ -212,3 +212,13 @@ def test_a_long_run_without_spaces_in_a_heatmap_still_has_places_to_wrap():
                                                                          *(TokenSpan(text=p, value=0.1) for p in ("doesn", "'", "t"))]}])
     html = render_html(small_result("text-classification", [check("text_explanations", evidence=[short])], classes=("a", "b")))
     assert "<wbr>" not in html[html.index('<span class="text">'):]
+
+
+def test_the_glossary_defines_info_as_the_report_uses_it():
+    """The cover and each INFO section say 'no warning or blocking threshold'; the glossary said 'no
+    thresholds', which a check with only an info threshold (shown INFO) contradicts."""
+    from auditor.render.glossary import GLOSSARY
+
+    meaning = dict(GLOSSARY)["Informational (INFO)"]
+    assert meaning.startswith("A check with no warning or blocking threshold in the policy")
+    assert "only info thresholds" in meaning
