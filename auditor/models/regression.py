@@ -35,6 +35,7 @@ class TabularRegressor(TabularModel):
     kind = "scikit-learn tabular regressor"
     task = "tabular-regression"
     capabilities = frozenset({Capability.REGRESSION, Capability.FEATURE_TABLE, Capability.RANDOMISABLE})
+    fit_targets_word = "targets"  # the sanity test's copies are refitted on permuted targets, not labels
 
     def __init__(self, estimator, feature_names: list[str], batch_size: int = 8192):
         if not hasattr(estimator, "predict"):

@@ -266,8 +266,10 @@ class TabularModel(AdapterBase):
             warnings.simplefilter("ignore")  # convergence warnings are expected on permuted labels
             estimator.fit(frame, y)
         model = type(self)(estimator, self.feature_names, batch_size=self._cache.batch_size)
-        model.randomisation = f"refitted on {rows} with labels permuted (seed {seed})"
+        model.randomisation = f"refitted on {rows} with {self.fit_targets_word} permuted (seed {seed})"
         return model
+
+    fit_targets_word = "labels"  # what ``randomised`` permutes, as its description says it (a regressor: targets)
 
     def _fit_targets(self, data) -> np.ndarray:
         """The evaluation labels as the estimator's classes, for refitting (see ``randomised``)."""

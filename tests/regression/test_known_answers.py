@@ -211,6 +211,14 @@ def test_global_importance_charts_say_how_many_features_they_draw_and_in_what_un
     assert {e.title for e in every.evidence if e.kind == "bar_chart"} == {"Permutation importance", "Mean |SHAP| (predicted value)"}
 
 
+def test_a_randomised_regressor_says_its_targets_were_permuted_not_labels(linear):
+    """The concrete report's sanity section said 'refitted on the evaluation rows with labels permuted'
+    beside a note on permuted targets: a regressor has no labels."""
+    ctx, _ = linear
+    copy = ctx.model.randomised(7, data=ctx.data)
+    assert copy.randomisation == "refitted on the evaluation rows with targets permuted (seed 7)"
+
+
 def test_removal_function_is_the_oriented_distance_from_the_baseline_prediction(linear):
     ctx, estimator = linear
     rows = ctx.explained_rows(12)
