@@ -58,6 +58,9 @@ class TargetShift:
         if not spread > 0:
             raise ValueError("the regressor predicts one value for every evaluation row: no target shift is defined")
         self.ctx, self.need = ctx, shift * spread
+        # predictions are written with one number of decimals for all (31.60 beside 45.16, not 31.6): two,
+        # or more when the predictions spread over less than a few units
+        self.decimals = int(min(6, max(2, 3 - np.floor(np.log10(spread)))))
         self.original = ctx.predict_proba_rows(rows)[:, 0]
         median = float(np.median(predictions))
         self.direction = np.where(self.original <= median, 1.0, -1.0)
@@ -73,7 +76,8 @@ class TargetShift:
         return self.judge(self.ctx.model.predict_proba(frame), owner)
 
     def texts(self, outputs: np.ndarray) -> tuple[list[str], list[str]]:
-        return [f"{v:.4g}" for v in self.original], [f"{v:.4g}" for v in outputs[:, 0]]
+        return ([f"{v:.{self.decimals}f}" for v in self.original],
+                [f"{v:.{self.decimals}f}" for v in outputs[:, 0]])
 
 
 def outcome_goal(ctx, rows: np.ndarray, shift: float) -> ClassChange | TargetShift:

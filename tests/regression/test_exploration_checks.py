@@ -75,6 +75,18 @@ def test_a_regressors_counterfactual_is_the_minimal_move_of_the_steepest_feature
     assert out.measurements["median_distance"] == pytest.approx(need / (abs(reg.coef_[j]) * scale[j]), rel=1e-4)
 
 
+def test_a_regressors_predictions_in_the_recourse_table_share_one_number_of_decimals(linear):
+    """The concrete report's recourse and adversarial tables printed 45.16 beside 31.6 and 26.9 (four
+    significant digits): one column, two roundings."""
+    import re
+
+    out, _ = run_check(linear[0], "counterfactuals", n_instances=20, max_features_changed=2)
+    table = next(e for e in out.evidence if e.kind == "table" and e.columns[0] == "prediction")
+    shown = [cell for row in table.rows for cell in row[:2] if cell not in ("", "—")]
+    assert shown and len({len(c.split(".")[1]) for c in shown if re.fullmatch(r"-?\d+\.\d+", c)}) == 1
+    assert all(re.fullmatch(r"-?\d+\.\d{2,6}", c) for c in shown)
+
+
 def test_an_unreachable_target_shift_finds_nothing(linear):
     out, _ = run_check(linear[0], "counterfactuals", n_instances=20, max_features_changed=1, target_shift=5.0)
     # five standard deviations of the predictions by one feature within its observed range: impossible
