@@ -115,3 +115,25 @@ def test_a_run_on_another_kind_of_machine_is_named_in_the_diff(history, out_copy
                                    "cuda": {"a": None, "b": "13.0"}}
     html = (out.path / "diff.html").read_text()
     assert "Machine facts that changed" in html and "Intel(R) Xeon(R) Gold 6338" in html
+
+
+def test_the_diff_prints_counts_as_counts_and_leaves_out_measurements_neither_run_has(changed):
+    """The credit demo's diff printed claims_checked 3.000, n_explained 10.000 and rows 'mae — [—, —]'
+    for a classifier, and its 'B − A' header stacked letter by letter in a narrow column."""
+    import re
+
+    from auditor.records.diff import render_diff_html
+
+    html = render_diff_html(changed)
+    table = html[html.index("<h2>Measurements</h2>"):]
+    table = table[:table.index("</section>")]
+    text = " ".join(re.sub(r"<[^>]+>", " ", table).split())
+    names = {m["measurement"] for m in changed["measurements"]}
+    empty = [m for m in changed["measurements"] if m["a"] is None and m["b"] is None]
+    assert empty and "mae" in {m["measurement"] for m in empty}  # a classifier records mae as null
+    assert "performance mae" not in text and "[—, —]" not in text
+    assert f"{len(empty)} measurements have no value in either run" in text
+    assert "claims_checked" in names and re.search(r"claims_ checked \d+ — \d+ — 0", text), text[:2000]
+    assert '<th class="num">B − A</th>' in html and "th.num { white-space: nowrap; }" in html
+    one_end = [m for m in changed["measurements"] if m["a_ci"] and m["a_ci"][1] is None and m["a_ci"][0] is not None]
+    assert ", —]" not in text and (not one_end or "≥ " in text)  # a lower bound alone reads as one
