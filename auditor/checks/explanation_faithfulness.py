@@ -62,8 +62,22 @@ class ExplanationFaithfulness(Check):
         "categoricals) or a token to [MASK]. Each number is compared with a random-attribution "
         "control; an explanation that cannot beat random ordering must not be trusted."
     )
+    REGRESSOR_DESCRIPTION = (
+        "Whether the features an explanation ranks as most important really drive the prediction: "
+        "deletion and insertion curves (normalised AUC of the prediction's distance from the "
+        "all-features-removed prediction as top-ranked features are removed or restored), ERASER "
+        "comprehensiveness and sufficiency (AOPC over 1/5/10/20/50 % of features, in the target's units) "
+        "and faithfulness correlation. Removal sets a feature to its evaluation-set mean (most frequent "
+        "value for categoricals). Each number is compared with a random-attribution control; an "
+        "explanation that cannot beat random ordering must not be trusted."
+    )
     trust = True
     Params = FaithfulnessParams
+
+    @classmethod
+    def description_for(cls, capabilities) -> str:
+        # a regressor has no explained class: its curves follow the predicted value (glossary: Deletion AUC)
+        return cls.REGRESSOR_DESCRIPTION if capabilities and Capability.REGRESSION in capabilities else cls.description
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -222,3 +222,14 @@ def test_the_glossary_defines_info_as_the_report_uses_it():
     meaning = dict(GLOSSARY)["Informational (INFO)"]
     assert meaning.startswith("A check with no warning or blocking threshold in the policy")
     assert "only info thresholds" in meaning
+
+
+def test_a_regressors_faithfulness_section_follows_the_predicted_value_not_a_class():
+    """The concrete report described its deletion curves as 'normalised AUC of the explained class's
+    probability'; a regressor's follow the prediction's distance from the all-removed prediction."""
+    from auditor.checks.explanation_faithfulness import ExplanationFaithfulness
+    from auditor.models.base import Capability
+
+    reg = ExplanationFaithfulness.description_for(frozenset({Capability.REGRESSION, Capability.FEATURE_TABLE}))
+    assert "class" not in reg and "[MASK]" not in reg and "all-features-removed prediction" in reg
+    assert ExplanationFaithfulness.description_for(frozenset({Capability.FEATURE_TABLE})) == ExplanationFaithfulness.description
