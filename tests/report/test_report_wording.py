@@ -233,3 +233,15 @@ def test_a_regressors_faithfulness_section_follows_the_predicted_value_not_a_cla
     reg = ExplanationFaithfulness.description_for(frozenset({Capability.REGRESSION, Capability.FEATURE_TABLE}))
     assert "class" not in reg and "[MASK]" not in reg and "all-features-removed prediction" in reg
     assert ExplanationFaithfulness.description_for(frozenset({Capability.FEATURE_TABLE})) == ExplanationFaithfulness.description
+
+
+def test_the_performance_template_alone_reads_the_task_from_what_was_measured():
+    """Check templates are also rendered with the check alone (c, letter: the contract tests): the
+    reading guide then follows the check's own measurements."""
+    from auditor.render.html import make_environment
+
+    template = make_environment().get_template("checks/performance.html.j2")
+    reg = template.render(c=check(measurements={"mae": 3.7, "roc_auc": None}), letter={"measurements": "D"})
+    clf = template.render(c=check(measurements={"mae": None, "roc_auc": 0.85}), letter={"measurements": "D"})
+    assert "r2_ci_low" in reg and "roc_auc_ci_low" not in reg
+    assert "roc_auc_ci_low" in clf and "R²" not in clf and "three or more classes" not in clf
