@@ -131,7 +131,7 @@ def test_regressor_attack_moves_the_prediction_by_the_target_shift_changing_only
         before, after = float(r["prediction_before"]), float(r["prediction_after"])
         direction = 1.0 if before <= median else -1.0
         moved = direction * (after - before)
-        # .4g in the CSV: compare within its rounding
+        # the CSV's rounding of the predictions: compare within it
         assert (r["shifted"] == "yes") == (moved >= need - 1e-3 * max(1.0, abs(after))), (r, need)
     # every prediction can move half a standard deviation through x0 or x1 within the observed range
     assert m["success_rate"] == 1.0 and all(int(r["edits"]) <= 2 for r in guided)
