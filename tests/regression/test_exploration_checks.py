@@ -70,7 +70,7 @@ def test_a_regressors_counterfactual_is_the_minimal_move_of_the_steepest_feature
         # distance in MAD units: |Δx0| / MAD = need / (|coef|·MAD), up to the bisection's resolution
         assert row["distance"] == pytest.approx(need / (abs(reg.coef_[j]) * scale[j]), rel=1e-4)
         moved = direction[i] * (float(row["counterfactual_predicted"]) - predictions[r])
-        assert moved >= need * (1 - 1e-3)  # the 4-significant-digit text of the predictions
+        assert moved >= need * (1 - 1e-3)  # the predictions as the CSV writes them (rounded)
     assert out.measurements["median_features_changed"] == 1
     assert out.measurements["median_distance"] == pytest.approx(need / (abs(reg.coef_[j]) * scale[j]), rel=1e-4)
 
