@@ -178,7 +178,8 @@ class Counterfactuals(Check):
                         "median_features_changed": med_changed, "median_distance": med_dist}
         summary = (f"A counterfactual ({goal.change}) was found for {k} of {n} explained rows within {p.max_features_changed} "
                    f"feature changes (95% CI of the share {low:.2f}–{high:.2f})"
-                   + (f"; it changes a median of {med_changed:g} features, median distance {med_dist:.2f}." if k else "."))
+                   + (f"; it changes a median of {med_changed:g} feature{'' if med_changed == 1 else 's'}, "
+                      f"median distance {med_dist:.2f}." if k else "."))
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             key_figure=f"{share:.0%} with a counterfactual",
