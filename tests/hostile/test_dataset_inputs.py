@@ -280,7 +280,9 @@ def test_large_dataset_is_sampled_as_the_policy_says(cli, tmp_path, artefacts, c
     note = ("sampled 250 of 3,000 rows uniformly at random without replacement (policy dataset.max_rows, seed 7); "
             "row numbers in this audit are positions in the sample, evidence/dataset-sample.csv gives each one's row "
             "in the file")
-    assert dataset["notes"] == [note]  # the file is one frame 10 times: tabular rows may coincide, no note
+    # the file is one frame 10 times: the rows still count as draws (tabular rows may coincide), and a note says so
+    assert dataset["notes"][1:] == [note] and dataset["notes"][0].startswith(
+        "2,700 of 3,000 rows repeat an earlier row's features and label (300 distinct)")
     rows = list(csv.DictReader(io.StringIO((run_dir / "evidence" / "dataset-sample.csv").read_text())))
     file_rows = [int(r["file_row"]) for r in rows]
     assert [int(r["row"]) for r in rows] == list(range(250))

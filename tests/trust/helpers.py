@@ -18,3 +18,11 @@ def run_check(ctx, name: str, **params):
     assert sorted(out.measurements) == sorted(declared), set(out.measurements) ^ set(declared)
     assert len(declared) == len(set(declared))
     return out, p
+
+
+def errors_beyond_chance(errors: dict[str, str], checks=("explainer_agreement",)) -> dict[str, str]:
+    """``errors`` (check id -> message) less those of ``checks`` that are not judged because the
+    value is at what chance reaches ("no evidence of agreement"): the tiny test models' explainers
+    share the planted word of their 4-9-word sentences, and the rest of a top 2 only by chance."""
+    return {k: m for k, m in errors.items()
+            if not (k.endswith(tuple(checks)) and "no evidence of agreement" in m)}

@@ -19,6 +19,7 @@ from auditor.models.decoder import DecoderTextModel, PromptedCausalLM, load_caus
 from auditor.models.kinds import kind_for_card, load_adapter
 
 from .conftest import decoder_card, make_decoder_context, write_card
+from .helpers import errors_beyond_chance
 
 
 @pytest.fixture(scope="module")
@@ -234,13 +235,12 @@ def test_text_default_runs_on_the_decoder_kinds_with_no_error(tmp_path, tiny_dec
     # the tiny models' explainers may agree on their short sentences only as much as chance, and their
     # nearest neighbours carry the predicted label only as often as random ones: those gates are then
     # not judged, and say so; nothing else may end in ERROR
-    chance_level = ("explainer_agreement", "similar_examples")
-    assert not {k: m for k, m in errors.items() if not (k in chance_level and "no evidence of agreement" in m)}
+    assert not errors_beyond_chance(errors, ("explainer_agreement", "similar_examples"))
     sensitivity = results["prompt_sensitivity"]
     if prompted_kind:
         assert sensitivity.status != Status.SKIPPED and sensitivity.measurements["n_variants"] == 1
     else:
-        assert sensitivity.status == Status.SKIPPED and "prompted" in sensitivity.skipped_reason
+        assert sensitivity.status == Status.SKIPPED and "a prompt and label words" in sensitivity.skipped_reason
     assert sum(r.status != Status.SKIPPED for r in results.values()) >= 10
 
 
