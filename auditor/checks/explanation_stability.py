@@ -131,6 +131,32 @@ def global_rank_stability(matrix: np.ndarray, n_boot: int, rng) -> np.ndarray:
     return rank_correlation(np.broadcast_to(full, boot.shape), boot)
 
 
+def global_rank_stability_chance(matrix: np.ndarray, present: np.ndarray, n_boot: int, rng,
+                                 draws: int = 400, q: float = 0.95) -> float | None:
+    """What the median of :func:`global_rank_stability` reaches in 5% of draws when each instance's
+    |attributions| are its own values at random positions among the features it has (``present``;
+    a text's words): explanations with no ranking in common. A resample shares about two thirds of
+    its instances with the full set, so even noise correlates with the full ranking (about 1/√2 for
+    a mean of equally weighted instances, more when a few instances carry most of the mass, and a
+    text's words mostly occur in one text): a pass must be above this level. None below 2 instances
+    or 2 features."""
+    m = np.asarray(matrix, dtype=float)
+    if m.ndim != 2 or m.shape[0] < 2 or m.shape[1] < 2:
+        return None
+    pres = np.asarray(present, dtype=bool)
+    medians = np.empty(draws)
+    for t in range(draws):
+        shuffled = np.zeros_like(m)
+        for i in range(len(m)):
+            cols = np.flatnonzero(pres[i])
+            shuffled[i, cols] = m[i, cols][rng.permutation(len(cols))]
+        rhos = global_rank_stability(shuffled, n_boot, rng)
+        finite = rhos[np.isfinite(rhos)]
+        medians[t] = np.median(finite) if finite.size else np.nan
+    medians = medians[np.isfinite(medians)]
+    return float(np.quantile(medians, q, method="inverted_cdf")) if medians.size else None
+
+
 def _ci(values, rng) -> tuple[float | None, float | None, float | None]:
     est, low, high = bootstrap_ci(np.asarray(values, dtype=float), rng=rng)
     return tuple(None if np.isnan(v) else v for v in (est, low, high))
@@ -161,7 +187,7 @@ class ExplanationStability(Check):
         require_two_features(ctx, "explanation stability")
         methods, notes = available_methods(ctx.task, p.explainers)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
-        rows, charts, per_instance, sizes, seed_chances = [], [], [], [], []
+        rows, charts, per_instance, sizes, seed_chances, global_chances = [], [], [], [], [], []
         kept_what = ("whose prediction stays within output_tolerance standard deviations of the predictions"
                      if ctx.regression else "that keep the predicted class")
         for m in methods:
@@ -176,14 +202,21 @@ class ExplanationStability(Check):
             kept = sum(len(s[0]) for s in sets)
             fa, ris, skipped, fa_counts = perturbation_scores(m, vectors, ranked, sets, len(attr), p.top_k)
             chance = agreement_chance(ctx, f"stability.chance.{m}", vectors, fa, p.top_k, reps=fa_counts)
+            importance = attr.importance_matrix()
+            # a text's words: only those it has can be ranked (a column of another text's word is 0 here)
+            present = np.ones(importance.shape, dtype=bool) if attr.words is None else importance != 0
+            global_chance = global_rank_stability_chance(importance, present, p.n_bootstrap,
+                                                         ctx.rng(f"stability.global_chance.{m}"))
             chance_of = {"_seed_topk": agreement_chance(ctx, f"stability.seed_chance.{m}", vectors, seed, p.top_k,
                                                         n_rankings=p.n_seeds),
-                         "_perturbation_topk": chance}
+                         "_perturbation_topk": chance, "_global_rank_stability": global_chance}
+            if global_chance is not None:
+                global_chances.append(f"{m} {global_chance:.2f}")
             if chance_of["_seed_topk"] is not None:
                 seed_chances.append(f"{m} {chance_of['_seed_topk']:.2f}")
             if skipped:
                 notes.append(f"{m}: {skipped} perturbed inputs changed the word segmentation and were not compared.")
-            rhos = global_rank_stability(attr.importance_matrix(), p.n_bootstrap, ctx.rng(f"stability.global.{m}"))
+            rhos = global_rank_stability(importance, p.n_bootstrap, ctx.rng(f"stability.global.{m}"))
             s_est, s_low, _ = _ci(seed if seed is not None else [], ctx.rng(f"stability.seed.ci.{m}"))
             f_est, f_low, _ = _ci(fa, ctx.rng(f"stability.fa.ci.{m}"))
             r_est, _, r_high = _ci(ris, ctx.rng(f"stability.ris.ci.{m}"))
@@ -231,7 +264,12 @@ class ExplanationStability(Check):
                                      "change of the input (lower is better; 0 = moves as much as the input)."
                                      + ("" if not seed_chances else f" By chance ({p.n_seeds} re-runs ranking at random) the "
                                         f"median seed top-k agreement reaches {', '.join(seed_chances)} or more in 5% of "
-                                        "draws; a seed gate passes only above it.")),
+                                        "draws; a seed gate passes only above it.")
+                                     + ("" if not global_chances else " A resample shares most of its instances with "
+                                        "the full set, so even explanations with no ranking in common (each "
+                                        "instance's values at random positions) reach a median global rank ρ of "
+                                        f"{', '.join(global_chances)} or more in 5% of draws; a global gate passes "
+                                        "only above it.")),
             *charts,
             FileRef(title="Per-instance stability values",
                     path=ctx.add_csv("evidence/explanation_stability.csv",
