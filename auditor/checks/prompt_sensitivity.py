@@ -9,8 +9,11 @@ lists (``auditor.prompt_variants``) — and compared with the card's own prompt:
   interval: the rows only the card prompt gets right less those only the paraphrase gets right, a
   paired difference (Tango's score interval). ``accuracy_drop_max_ci_high`` is the largest upper end
   over the variants (a gate on it passes only where every paraphrase is shown to cost at most the
-  bound; 73 rows or more for a bound of 0.05), ``accuracy_drop_max_ci_low`` the largest lower end (a
-  gate on it fails only where a paraphrase is shown to cost more);
+  bound; 73 rows or more for a bound of 0.05), ``accuracy_drop_max_ci_low`` the largest lower end of
+  the variants' simultaneous intervals (each at 1 − 0.05/V, Bonferroni, over V variants: a gate on it
+  fails only where some paraphrase is shown to cost more, and a model whose every paraphrase costs
+  exactly the bound is failed at most 2.5% of the time, not once per variant: 5 such variants had
+  failed 10-13% of the time on 100-300 rows, 10 variants 23%);
 * **decision agreement**: the share of rows whose predicted class is the card prompt's, the lowest
   over the variants, with its exact (Clopper-Pearson) lower end ``decision_agreement_min_ci_low``;
 * **explanation agreement**: per explained row, the Spearman rank correlation of the |word
@@ -35,6 +38,16 @@ from auditor.models.base import Capability
 from auditor.results import BarChart, Note, SampleSize, Table
 
 MAX_VARIANTS = 10
+
+
+def largest_drop_low(discordant: list[tuple[int, int]], n: int, alpha: float = 0.05) -> float:
+    """The largest lower end, over the variants, of the accuracy drop's simultaneous (1 − α) intervals:
+    per variant the rows only the card prompt gets right and those only the variant gets right
+    (``discordant``), of ``n`` rows; each interval at 1 − α/V (Bonferroni). "Some paraphrase costs
+    more than the bound" is claimed of the largest of V lower ends, so each must err at most α/V
+    for the claim to err at most α (2.5% one-sided) whatever V. The upper ends need no correction: a
+    pass on them needs every one below the bound (an intersection-union test)."""
+    return float(max(paired_difference_interval(b, c, n, alpha=alpha / len(discordant))[0] for b, c in discordant))
 
 
 class PromptSensitivityParams(Params):
@@ -105,15 +118,15 @@ class PromptSensitivity(Check):
         base_attr = ctx.attribution(p.explainer, p.n_instances)
         base_vectors = feature_vectors(base_attr)
         rows, cost = [["card prompt", model.prompt, base_acc, "", "", None]], 0
-        accs, agreements, rhos, drop_ends, agreement_lows = [], [], [], [], []
+        accs, agreements, rhos, drop_ends, agreement_lows, discordant = [], [], [], [], [], []
         for prompt in variants:
             variant = model.with_prompt(prompt)
             vctx = ctx.with_model(variant)
             pred = vctx.predicted_index()[drawn]
             right = classes[pred] == labels
             acc = float(np.mean(right))
-            drop_ends.append(paired_difference_interval(int(np.sum(base_right & ~right)),
-                                                        int(np.sum(~base_right & right)), n_rows))
+            discordant.append((int(np.sum(base_right & ~right)), int(np.sum(~base_right & right))))
+            drop_ends.append(paired_difference_interval(*discordant[-1], n_rows))
             agree, agree_low, agree_high = share_with_interval(int(np.sum(pred == base_pred)), n_rows)
             agreement_lows.append(agree_low)
             attr = vctx.attribution(p.explainer, p.n_instances)
@@ -135,12 +148,16 @@ class PromptSensitivity(Check):
                                              "prompt's accuracy less the variant's, Tango's interval for a paired "
                                              "difference; same decision: exact binomial interval; ρ: Spearman rank "
                                              "correlation per explained row of the word attributions under the card "
-                                             f"prompt and the variant ({len(base_vectors)} rows).")]
+                                             f"prompt and the variant ({len(base_vectors)} rows)."
+                                             + ("" if len(variants) < 2 else
+                                                f" The gated largest lower end is over the {len(variants)} "
+                                                "variants' simultaneous intervals (each at 1 − 0.05/"
+                                                f"{len(variants)}), so it is at most the largest shown here."))]
         notes = []
         if variants:
             measurements["accuracy_min"] = float(min(accs))
             measurements["accuracy_drop_max"] = float(base_acc - min(accs))
-            measurements["accuracy_drop_max_ci_low"] = float(max(low for low, _ in drop_ends))
+            measurements["accuracy_drop_max_ci_low"] = largest_drop_low(discordant, n_rows)
             measurements["accuracy_drop_max_ci_high"] = float(max(high for _, high in drop_ends))
             measurements["decision_agreement_min"] = float(min(agreements))
             measurements["decision_agreement_min_ci_low"] = float(min(agreement_lows))

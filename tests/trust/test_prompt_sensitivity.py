@@ -160,3 +160,29 @@ def test_variants_are_validated_when_the_policy_loads(tmp_path, variants):
     with pytest.raises(PolicyError) as err:
         load_policy(path)
     assert err.value.exit_code == 3 and "variants" in str(err.value)
+
+
+def test_the_largest_lower_end_of_several_paraphrases_errs_no_more_than_one_interval():
+    """A FAIL on accuracy_drop_max_ci_low claims that some paraphrase costs more than the bound. With
+    every one of V paraphrases costing exactly 0.05 (8% of rows right only under the card prompt, 3%
+    only under the paraphrase, of 100 rows), the largest of V per-variant 95% lower ends exceeded 0.05
+    in 13% of 1,000 simulated draws for V = 5 (23% for V = 10) against 2.5% nominal; with each interval
+    at 1 - 0.05/V (Bonferroni) 4% and 1.5%."""
+    from auditor.checks.prompt_sensitivity import largest_drop_low
+
+    # one variant: its own 95% interval; two: each at 97.5%
+    assert largest_drop_low([(9, 2)], 100) == pytest.approx(paired_difference_interval(9, 2, 100)[0])
+    assert largest_drop_low([(9, 2), (5, 5)], 100) == pytest.approx(paired_difference_interval(9, 2, 100, 0.025)[0])
+    rng = np.random.default_rng(5)
+    n, draws, variants = 100, 300, 5
+    old = new = 0
+    for _ in range(draws):
+        base = rng.random(n) < 0.85
+        discordant = []
+        for _ in range(variants):
+            u = rng.random(n)
+            right = np.where(base, u >= 0.08 / 0.85, u < 0.03 / 0.15)
+            discordant.append((int(np.sum(base & ~right)), int(np.sum(~base & right))))
+        old += max(paired_difference_interval(b, c, n)[0] for b, c in discordant) > 0.05
+        new += largest_drop_low(discordant, n) > 0.05
+    assert old / draws >= 0.07 and new / draws <= 0.05
