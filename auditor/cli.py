@@ -695,6 +695,24 @@ def empty_option(argv: list[str]) -> str | None:
     return None
 
 
+def symlink_loop(exc: BaseException) -> str | None:
+    """The path of a symbolic link loop ``exc`` reports, or None: pathlib's ``resolve()`` raises
+    RuntimeError("Symlink loop from '...'") on Python 3.11-3.12, and an OSError with ELOOP elsewhere
+    (opening such a path, newer Pythons)."""
+    import ast
+    import errno
+    import re
+
+    if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+        return str(exc.filename) if exc.filename is not None else "a path"
+    if type(exc) is RuntimeError and (m := re.fullmatch(r"Symlink loop from (.+)", str(exc))):
+        try:
+            return str(ast.literal_eval(m.group(1)))
+        except (ValueError, SyntaxError):
+            return m.group(1)
+    return None
+
+
 def main() -> None:
     empty = empty_option(sys.argv[1:])
     if empty:
@@ -705,7 +723,12 @@ def main() -> None:
         app(standalone_mode=True)
     except SystemExit:
         raise
-    except Exception:  # a bug: say so, keep the traceback, exit 5
+    except Exception as exc:  # a bug: say so, keep the traceback, exit 5
+        loop = symlink_loop(exc)
+        if loop is not None:  # a path given (or met) that is a link leading back to itself: not a bug
+            err.print(f"[bold red]error:[/] {shown(loop)} is a symbolic link that leads back to itself (a link loop); "
+                      "name a real file or folder", highlight=False, soft_wrap=True)
+            sys.exit(EXIT_USAGE)
         err.print("[bold red]internal error[/] (please report it):")
         err.print(traceback.format_exc(), highlight=False, markup=False)
         sys.exit(EXIT_INTERNAL)

@@ -309,8 +309,14 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
     problems += prompt_problems(block)
     problems += immutable_problems(block)
     problems += column_problems(block)
-    model_path = (path.parent / block.model.path).resolve()
-    if check_files and not model_path.exists():
+    try:
+        model_path = (path.parent / block.model.path).resolve()
+    except (RuntimeError, OSError):  # a link loop (RuntimeError on Python 3.11-3.12)
+        model_path = None
+    if model_path is None:
+        problems.append(Problem("auditor.model.path", f"{path.parent / block.model.path} is a symbolic link that "
+                                                      "leads back to itself (a link loop)"))
+    elif check_files and not model_path.exists():
         problems.append(Problem("auditor.model.path", f"model artefact not found: {model_path}"))
     elif check_files and block.model.format != "transformers" and not model_path.is_file():
         problems.append(Problem("auditor.model.path", f"{model_path} is a folder; a {block.model.format} model is one file"))

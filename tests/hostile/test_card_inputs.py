@@ -161,3 +161,14 @@ def test_devices_and_folders_are_never_read(cli, tmp_path, artefacts, card_write
         "data": (3, f"invalid dataset {link} (1 problem): - not a regular file"),
     }[which]
     assert (result.code, expected[1] in result.text) == (expected[0], True), result.raw
+
+
+def test_a_model_path_that_is_a_link_loop_is_a_located_card_error(cli, tmp_path, card_writer, card_only_policy):
+    """A card whose model path is a symbolic link leading back to itself was an internal error
+    (pathlib's RuntimeError, exit 5); it is an invalid card naming the field."""
+    (tmp_path / "a.skops").symlink_to(tmp_path / "b.skops")
+    (tmp_path / "b.skops").symlink_to(tmp_path / "a.skops")
+    card = card_writer(tmp_path / "card", artefact=tmp_path / "a.skops")
+    result = cli("validate", "--policy", card_only_policy, "--card", card)
+    assert result.code == 3, result.raw
+    assert f"auditor.model.path: {tmp_path / 'a.skops'} is a symbolic link that leads back to itself" in result.text

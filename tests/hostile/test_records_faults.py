@@ -532,3 +532,24 @@ def test_diff_names_a_damaged_manifest_not_the_result(cli, out, manifest):
     res = cli("diff", run_path(out, 1), run_path(out, 2), "--no-pdf")
     assert res.code == 3 and f"invalid stored result {path}" in " ".join(res.text.split()), res.text
     assert "lacks or mangles" not in res.text and not (out / MODEL / "diffs").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["verify", "{loop}"], ["history", "--out", "{loop}"], ["render", "{run}", "--to", "{loop}"],
+    ["sign-off", "{loop}", "--reviewer", "R", "--decision", "reject", "--comment", "c"],
+])
+def test_a_symbolic_link_loop_is_a_usage_error_naming_it(out, tmp_path, argv):
+    """A path that is a link leading back to itself made pathlib raise RuntimeError ("Symlink loop
+    from ...") out of resolve(): an internal error (exit 5) with a traceback, for every command."""
+    import subprocess
+    import sys
+
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(loop)
+    args = [a.format(loop=loop, run=run_path(out)) for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True, text=True, timeout=120)
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"error: {loop} is a symbolic link that leads back to itself (a link loop)" in said
