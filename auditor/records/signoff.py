@@ -38,6 +38,11 @@ class SignOffRefused(AuditorError):
     exit_code = EXIT_BLOCKING_FAILURE
 
 
+class SignOffNotRecorded(UsageError):
+    """The sign-off log or the signed report could not be written (exit 2, like an output folder
+    that cannot be written)."""
+
+
 @dataclass(frozen=True)
 class SignOff:
     record: dict[str, Any]
@@ -123,33 +128,44 @@ def sign_off(
     pdf_bytes = run.path.joinpath("report.pdf").read_bytes() if run.path.joinpath("report.pdf").is_file() else b""
 
     log = signoff_log(run)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)  # one writer at a time numbers the records
-        fh.seek(0)
-        lines = [line for line in fh.read().splitlines() if line.strip()]
-        history = [json.loads(line) for line in lines]
-        n = len(history) + 1
-        record = {
-            "n": n, "model": run.model, "version": run.version, "run_id": run.result.get("run_id", ""),
-            "manifest_sha256": run.manifest_sha256, "report_pdf_sha256": sha256_bytes(pdf_bytes) if pdf_bytes else None,
-            "reviewer": reviewer, "decision": decision, "comment": comment, "conditions": conditions,
-            "valid_until": valid_until.isoformat() if valid_until else None,
-            "signed_at": signed_at.isoformat(),
-            "previous_record_sha256": sha256_bytes(lines[-1] + b"\n") if lines else None,
-        }
-        if signing_key is not None:
-            from auditor.records.signatures import sign_record
+    created: Path | None = None  # the signed PDF, until its record is in the log
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # one writer at a time numbers the records
+            fh.seek(0)
+            lines = [line for line in fh.read().splitlines() if line.strip()]
+            history = [json.loads(line) for line in lines]
+            n = len(history) + 1
+            record = {
+                "n": n, "model": run.model, "version": run.version, "run_id": run.result.get("run_id", ""),
+                "manifest_sha256": run.manifest_sha256, "report_pdf_sha256": sha256_bytes(pdf_bytes) if pdf_bytes else None,
+                "reviewer": reviewer, "decision": decision, "comment": comment, "conditions": conditions,
+                "valid_until": valid_until.isoformat() if valid_until else None,
+                "signed_at": signed_at.isoformat(),
+                "previous_record_sha256": sha256_bytes(lines[-1] + b"\n") if lines else None,
+            }
+            if signing_key is not None:
+                from auditor.records.signatures import sign_record
 
-            record["signature"] = sign_record(record, key, signing_key)
-        signed = render_signed_report(run, [*history, record])
-        target = signed_dir(run) / f"report-signed-{n}.pdf"
-        create_file(target, signed)  # never overwrite a signed report
-        record |= {"signed_pdf": str(target.relative_to(run.model_dir)), "signed_pdf_sha256": sha256_bytes(signed)}
-        fh.seek(0, os.SEEK_END)
-        fh.write(record_line(record))
-        fh.flush()
-        os.fsync(fh.fileno())
+                record["signature"] = sign_record(record, key, signing_key)
+            signed = render_signed_report(run, [*history, record])
+            target = signed_dir(run) / f"report-signed-{n}.pdf"
+            create_file(target, signed)  # never overwrite a signed report
+            created = target
+            record |= {"signed_pdf": str(target.relative_to(run.model_dir)), "signed_pdf_sha256": sha256_bytes(signed)}
+            fh.seek(0, os.SEEK_END)
+            fh.write(record_line(record))
+            fh.flush()
+            os.fsync(fh.fileno())
+            created = None
+    except OSError as exc:  # the sign-off folder cannot be written (a file in its place, read-only, disk full)
+        if created is not None:
+            created.unlink(missing_ok=True)  # no signed report without its record
+        where = Path(exc.filename2 or exc.filename or log.parent)
+        why = ("a file is there, where the sign-offs need a folder" if isinstance(exc, FileExistsError)
+               and where.exists() and not where.is_dir() and where != created else exc.strerror or str(exc))
+        raise SignOffNotRecorded(f"cannot record the sign-off: {where}: {why}; nothing was recorded") from None
     _update_registry(run, db)
     return SignOff(record=record, pdf=target, log=log)
 

@@ -84,6 +84,33 @@ def test_sign_off_usage_errors(history):
     assert not (history.model_dir / "signoffs").exists()
 
 
+
+def test_a_sign_off_folder_that_cannot_be_written_is_an_error_that_records_nothing(out_copy):
+    """A file where the sign-off folder (or the run's signed-report folder) belongs, or a folder
+    where the log belongs: the OSError was an internal error (exit 5 with a traceback; a 500 in the
+    workspace). Exit 2, the path named, and no signed report left without its record."""
+    model = out_copy / "tiny-model"
+    args = ["--reviewer", "A", "--decision", "reject", "--comment", "x"]
+    (model / "signoffs").write_text("not a folder")
+    res = invoke("sign-off", model / "v0001", *args)
+    assert res.exit_code == 2, res.output
+    assert f"cannot record the sign-off: {model / 'signoffs'}: a file is there, where the sign-offs need a folder" \
+        in flat(res.output)
+    (model / "signoffs").unlink()
+    (model / "signoffs" / "v0001.jsonl").mkdir(parents=True)
+    res = invoke("sign-off", model / "v0001", *args)
+    assert res.exit_code == 2 and f"{model / 'signoffs' / 'v0001.jsonl'}: Is a directory" in flat(res.output), res.output
+    (model / "signoffs" / "v0001.jsonl").rmdir()
+    (model / "signoffs" / "v0001").write_text("not a folder")
+    res = invoke("sign-off", model / "v0001", *args)
+    assert res.exit_code == 2, res.output
+    assert "nothing was recorded" in flat(res.output)
+    assert sorted(p.name for p in (model / "signoffs").iterdir()) == ["v0001", "v0001.jsonl"]
+    assert (model / "signoffs" / "v0001.jsonl").read_bytes() == b""
+    (model / "signoffs" / "v0001").unlink()
+    assert invoke("sign-off", model / "v0001", *args).exit_code == 0
+    assert verify_run(model / "v0001").ok
+
 def test_due_lists_overdue_re_audits_and_expired_approvals(out_copy):
     # the latest run (v0003) was audited under a policy asking for a re-audit every 30 days
     today = date.today()
