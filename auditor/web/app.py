@@ -38,7 +38,7 @@ from starlette.routing import Route
 
 from auditor.errors import AuditorError, ResultFileError, UsageError
 from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user
-from auditor.records.registry import Registry, database_url
+from auditor.records.registry import Registry, RegistryError, database_url
 from auditor.records.runs import read_signoffs
 from auditor.records.schedule import due
 from auditor.web.catalogue import Catalogue, NotFound, listed_file, signed_pdf, today
@@ -101,7 +101,10 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         path = request.url.path
         if path not in PUBLIC:
             name = request.session.get("user") if ws.live(request.session.get("sid")) else None
-            user = await run_in_threadpool(get_user, ws.registry, name) if name else None
+            try:
+                user = await run_in_threadpool(get_user, ws.registry, name) if name else None
+            except RegistryError as exc:  # outside the routes: their exception handlers do not see it
+                return _registry_unreadable(ws, request, exc)
             if user is None:
                 request.session.pop("user", None)
                 return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
@@ -183,7 +186,10 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
 
     def signed(request: Request) -> Response:
         _, run_ = ws.catalogue.run(request.path_params["model"], request.path_params["version"])
-        path = signed_pdf(run_, request.path_params["n"])
+        n = request.path_params["n"]  # a string: Starlette's int converter raised on 4,300 digits and more (a 500)
+        if not (n.isascii() and n.isdigit() and len(n) <= 9):
+            raise NotFound(f"no sign-off #{n}")
+        path = signed_pdf(run_, int(n))
         return FileResponse(path, media_type="application/pdf", filename=path.name,
                             headers={"Content-Security-Policy": "default-src 'none'; sandbox"})
 
@@ -244,6 +250,9 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
                        message=f"Its {name} does not read as {what} ({problems}). It was altered or damaged "
                                "after the run: `auditor verify` on the run folder names what changed.")
 
+    async def registry_error(request: Request, exc: RegistryError) -> Response:
+        return _registry_unreadable(ws, request, exc)
+
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return ws.page(request, "error.html.j2", exc.status_code, title="Error", message=exc.detail)
 
@@ -258,7 +267,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         Route("/m/{model}/{version}", run),
         Route("/m/{model}/{version}/report", report),
         Route("/m/{model}/{version}/files/{file:path}", file),
-        Route("/m/{model}/{version}/signed/{n:int}", signed),
+        Route("/m/{model}/{version}/signed/{n}", signed),
         Route("/m/{model}/{version}/sign-off", sign_off, methods=["POST"]),
     ]
     from starlette.middleware.base import BaseHTTPMiddleware
@@ -271,7 +280,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
             Middleware(BaseHTTPMiddleware, dispatch=auth),
         ],
         exception_handlers={NotFound: not_found, 404: not_found, HTTPException: http_error,
-                            ResultFileError: unreadable_run},
+                            ResultFileError: unreadable_run, RegistryError: registry_error},
     )
     app.state.workspace = ws
     return app
@@ -282,6 +291,12 @@ def fn(*args):
         return fn(*args)
     except NotFound as exc:
         raise exc
+
+
+def _registry_unreadable(ws: Workspace, request: Request, exc: RegistryError) -> Response:
+    """The registry (runs, accounts) cannot be read: damaged, replaced or its database down. 503: the
+    run folders are intact, and the page can be shown again once the registry is repaired."""
+    return ws.page(request, "error.html.j2", 503, title="The registry cannot be read", message=str(exc))
 
 
 def _forbidden(ws: Workspace, request: Request, message: str) -> Response:

@@ -37,7 +37,7 @@ def _inside(root: Path, path: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
         return True
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # outside, or a link loop (RuntimeError on Python 3.11-3.12)
         return False
 
 

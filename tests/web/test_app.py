@@ -126,7 +126,10 @@ def test_paths_are_validated(ws):
     login(client, "vera")
     for path in (f"/m/{ws.model}/v0009", f"/m/{ws.model}/..", "/m/../v0001", f"/m/{ws.model}/v0001/files/../../audits.sqlite",
                  f"/m/{ws.model}/v0001/files/%2e%2e/v0002/result.json", f"/m/{ws.model}/v0001/files/not-listed.txt",
-                 f"/m/{ws.model}/v0001/signed/1", "/m/nobody", f"/m/{ws.model}/diff?a=v0001&b=../v0002"):
+                 f"/m/{ws.model}/v0001/signed/1", "/m/nobody", f"/m/{ws.model}/diff?a=v0001&b=../v0002",
+                 # Starlette's int converter raised on 4,300 digits or more: a 500
+                 f"/m/{ws.model}/v0001/signed/{'9' * 5000}", f"/m/{ws.model}/v0001/signed/-1",
+                 f"/m/{ws.model}/v0001/signed/%D9%A1"):
         assert client.get(path).status_code == 404, path
     r = client.get(f"/m/{ws.model}/v0001/files/report.pdf")
     assert r.status_code == 200 and r.content.startswith(b"%PDF") and "attachment" in r.headers["content-disposition"]
@@ -281,3 +284,54 @@ def test_the_run_page_shows_statuses_as_the_report_does(ws):
         shown = scope.shown[check["id"]]
         assert re.search(rf"<td>{re.escape(check['id'])}</td><td><span class=\"status status-{shown}\">{shown.upper()}</span>", page)
     assert f'status-{scope.overall}">{scope.overall.upper()}</span></h1>' in page
+
+
+def test_a_registry_damaged_while_serving_is_a_503_page_not_a_server_error(history, tmp_path, monkeypatch):
+    """The registry overwritten while the server runs: every page answered 500 (the session check reads
+    the accounts before any route's error handler). Now 503 naming the registry, login included."""
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    app = create_app(ws.out)
+    client = TestClient(app, raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    (ws.out / "audits.sqlite").write_bytes(b"not a database " * 1000)
+    for path in ("/", "/due", f"/m/{ws.model}", f"/m/{ws.model}/v0001", f"/m/{ws.model}/v0001/report"):
+        page = client.get(path)
+        assert page.status_code == 503, (path, page.status_code)
+        assert "The registry cannot be read" in page.text and "cannot read the registry" in page.text
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert login(TestClient(app, raise_server_exceptions=True), "alice").status_code == 503
+
+
+def test_a_run_folder_replaced_by_a_link_loop_is_not_found(history, tmp_path, monkeypatch):
+    """A model folder replaced by a symbolic link to itself while serving: resolve() raised
+    RuntimeError, a 500 on every page of its runs; now 404, and the other models still show."""
+    import shutil
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    form = token(client.get(f"/m/{ws.model}/v0001").text)
+    shutil.rmtree(ws.out / ws.model)
+    (ws.out / ws.model).symlink_to(ws.out / ws.model)
+    for path in (f"/m/{ws.model}/v0001", f"/m/{ws.model}/v0001/report", f"/m/{ws.model}/v0001/files/report.pdf"):
+        assert client.get(path).status_code == 404, path
+    r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "reject", "comment": "x", "csrf_token": form})
+    assert r.status_code == 404
+    assert client.get("/").status_code == 200
+
+
+def test_a_sign_off_folder_that_cannot_be_written_is_said_on_the_form(history, tmp_path, monkeypatch):
+    """A file where the model's signoffs folder belongs: the sign-off answered 500; now the form
+    again (400) saying which path, and nothing recorded."""
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "rita").status_code == 303
+    (ws.out / ws.model / "signoffs").write_text("not a folder")
+    form = token(client.get(f"/m/{ws.model}/v0001").text)
+    r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "reject", "comment": "x", "csrf_token": form})
+    assert r.status_code == 400
+    assert "cannot record the sign-off" in r.text and "a file is there, where the sign-offs need a folder" in r.text
+    assert (ws.out / ws.model / "signoffs").read_text() == "not a folder"
