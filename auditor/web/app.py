@@ -202,7 +202,11 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         user: User = request.scope["user"]
         folder, version = request.path_params["model"], request.path_params["version"]
         _, run_ = ws.catalogue.run(folder, version)
-        values = {k: str(form.get(k, "")).strip() for k in ("decision", "conditions", "comment", "valid_until")}
+        fields = {k: form.get(k, "") for k in ("decision", "conditions", "comment", "valid_until")}
+        if not all(isinstance(v, str) for v in fields.values()):  # a file upload: its repr was recorded as the comment
+            sent = ", ".join(k for k, v in fields.items() if not isinstance(v, str))
+            return run(request, f"The form sent a file as {sent}; type the text into the form.", 400)
+        values = {k: v.strip() for k, v in fields.items()}
         if not user.may_sign:
             return _forbidden(ws, request, f"Your role ({user.role}) may not sign off.")
         if not user.may_decide(values["decision"]):

@@ -286,6 +286,22 @@ def test_the_run_page_shows_statuses_as_the_report_does(ws):
     assert f'status-{scope.overall}">{scope.overall.upper()}</span></h1>' in page
 
 
+def test_a_file_sent_as_a_form_field_is_refused_not_recorded(ws):
+    """A multipart POST with a file as the comment recorded the upload's repr ("UploadFile(filename=
+    ...)") as the signed comment; it is refused (400) and nothing is recorded."""
+    ws.app.state.workspace.throttle._failures.clear()
+    client = TestClient(ws.app)
+    login(client, "alice")
+    run_dir = ws.out / ws.model / "v0001"
+    before = read_signoffs(open_run(run_dir))
+    form = token(client.get(f"/m/{ws.model}/v0001").text)
+    r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "reject", "csrf_token": form},
+                    files={"comment": ("why.txt", b"because")}, follow_redirects=False)
+    assert r.status_code == 400
+    assert "The form sent a file as comment" in r.text
+    assert read_signoffs(open_run(run_dir)) == before
+
+
 def test_a_registry_damaged_while_serving_is_a_503_page_not_a_server_error(history, tmp_path, monkeypatch):
     """The registry overwritten while the server runs: every page answered 500 (the session check reads
     the accounts before any route's error handler). Now 503 naming the registry, login included."""
