@@ -483,6 +483,14 @@ def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:
             cluster.close()
         raise UsageError(f"--cluster {spec.text}: cannot reach a Dask scheduler there within {CONNECT_TIMEOUT_S} s "
                          f"({type(exc).__name__}: {exc}); nothing was written") from None
+    except TypeError as exc:  # tls:// without Dask's TLS settings: distributed wants an ssl_context it has not got
+        if cluster is not None:
+            cluster.close()
+        if not spec.text.startswith("tls://"):
+            raise
+        raise UsageError(f"--cluster {spec.text}: a tls:// scheduler needs Dask's TLS settings, and none are set "
+                         "(distributed.comm.tls.ca-file, .client.cert and .client.key in the Dask configuration, e.g. "
+                         "DASK_DISTRIBUTED__COMM__TLS__CA_FILE); nothing was written") from None
     try:
         client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
     except (OSError, TimeoutError):

@@ -123,6 +123,25 @@ def test_an_unreachable_scheduler_is_a_usage_error_within_the_connect_timeout_an
     assert not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
 
 
+def test_a_tls_scheduler_without_tls_settings_is_a_usage_error_not_an_internal_error(
+        artefacts, card_writer, policy_writer, tmp_path, monkeypatch):
+    """`--cluster tls://...` with no TLS configuration: distributed raised TypeError ("TLS expects a
+    `ssl_context` argument"), an internal error (exit 5) with a traceback."""
+    import dask
+
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 1)
+    address = f"tls://127.0.0.1:{_closed_port()}"
+    with dask.config.set({"distributed.comm.tls.ca-file": None, "distributed.comm.tls.client.cert": None,
+                          "distributed.comm.tls.client.key": None}):
+        result = _cli(["run", "-p", str(policy_writer(tmp_path / "p")), "-c", str(card_writer(tmp_path / "c")),
+                       "-d", str(artefacts.csv), "-o", str(tmp_path / "out"), "-q", "--cluster", address])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"--cluster {address}: a tls:// scheduler needs Dask's TLS settings, and none are set" in said
+    assert "nothing was written" in said
+    assert not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
+
+
 # --- a real cluster: two worker processes on this machine --------------------------------------------
 
 
