@@ -200,7 +200,11 @@ def run(
         from auditor.records.atomic import replace_file
         from auditor.render.junit import junit_xml
 
-        replace_file(junit, junit_xml(result))
+        try:
+            replace_file(junit, junit_xml(result))
+        except OSError as exc:  # checked before the run, but the folder can change while it runs
+            _fail(_usage(f"--junit {junit}: cannot be written ({exc.strerror or exc}); the audit itself was stored "
+                         f"as {record.path}, and no JUnit report was written"))
         out.print(f"  {junit}", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(exit_code_for(result.status))
 

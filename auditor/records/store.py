@@ -137,6 +137,14 @@ def junit_path_problem(path: Path) -> str | None:
         return "is a folder"
     if not path.parent.is_dir():
         return f"folder {path.parent} does not exist"
+    try:  # written after the audit: a folder that refuses files was an internal error once the run was stored
+        import tempfile
+
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.write-test-", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"folder {path.parent} is not writable ({exc.strerror or exc})"
     if not path.exists():
         return None
     if not path.is_file():

@@ -129,3 +129,39 @@ def test_junit_into_a_missing_folder_is_a_usage_error(history, tmp_path):
                  "--out", tmp_path / "out", "--junit", tmp_path / "nowhere" / "r.xml")
     assert res.exit_code == 2 and "does not exist" in flat(res.output)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, a folder no one can create files in")
+def test_junit_into_a_folder_that_refuses_files_is_refused_before_the_run(history, artefacts, tmp_path):
+    """The audit ran, stored its version, and then the JUnit write raised an OSError: exit 5 with a
+    traceback. The folder is now tried before anything runs (exit 2, nothing written)."""
+    res = invoke("run", "--policy", history.policy, "--card", history.card, "--data", artefacts.csv,
+                 "--out", tmp_path / "out", "--quiet", "--junit", "/proc/auditor-junit.xml")
+    assert res.exit_code == 2, res.output
+    assert "--junit /proc/auditor-junit.xml: folder /proc is not writable" in flat(res.output)
+    assert not (tmp_path / "out").exists()
+
+
+def test_junit_folder_removed_during_the_run_is_an_error_naming_the_stored_run(history, artefacts, tmp_path, monkeypatch):
+    import shutil
+
+    import auditor.engine.audit
+
+    real = auditor.engine.audit.run_audit
+    folder = tmp_path / "ci"
+    folder.mkdir()
+
+    def run_then_remove(*args, **kwargs):
+        record = real(*args, **kwargs)
+        shutil.rmtree(folder)
+        return record
+
+    monkeypatch.setattr(auditor.engine.audit, "run_audit", run_then_remove)
+    res = invoke("run", "--policy", history.policy, "--card", history.card, "--data", artefacts.csv,
+                 "--out", tmp_path / "out", "--quiet", "--junit", folder / "r.xml")
+    assert res.exit_code == 2, res.output
+    run_dir = sorted((tmp_path / "out").glob("*/v0001"))[0]
+    said = flat(res.output)
+    assert f"--junit {folder / 'r.xml'}: cannot be written (No such file or directory)" in said
+    assert f"the audit itself was stored as {run_dir}" in said and "no JUnit report was written" in said
+    assert not folder.exists()
