@@ -301,7 +301,8 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
             raise UsageError(f"no audits under {out}: it holds neither a registry ({DEFAULT_DB_NAME}) nor a run folder "
                              "(a mistyped --out?); this command only reads a registry and never creates one")
     if must_exist and not default and file is not None and (not file.exists() or (file.is_file() and file.stat().st_size == 0)):
-        raise UsageError(f"the registry {file} does not exist (a mistyped --db or AUDITOR_DB?); this command only reads "
+        what = "does not exist" if not file.exists() else "is an empty file, not a registry"
+        raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?); this command only reads "
                          "a registry and never creates one")
     if file is not None and not default and not file.parent.is_dir():
         raise RegistryError(f"the registry {file} cannot be created: its folder {file.parent} does not exist")

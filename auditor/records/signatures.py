@@ -102,7 +102,8 @@ def read_registered_keys(out: Path, db: str | None = None) -> dict[str, Ed25519P
     url = registry_url(out, db)
     file = sqlite_file(url)
     if file is not None and not file.is_file():  # a mistyped --db: reading it must not create it
-        raise UsageError(f"the registry {file} does not exist (a mistyped --db or AUDITOR_DB?): no registered key can be "
+        what = "is a folder, not a database file" if file.is_dir() else "does not exist"
+        raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?): no registered key can be "
                          "read from it, and this command never creates one")
     registry = Registry(url)
     try:

@@ -339,3 +339,19 @@ def test_a_policy_none_of_whose_checks_applies_to_the_model_is_refused(cli, tmp_
         assert res.code == 3, res.text
         assert "none of the policy's 2 checks applies to a tabular-classification model" in res.text
     assert not (tmp_path / "out").exists()
+
+
+def test_a_registry_that_is_empty_or_a_folder_is_called_what_it_is(cli, tmp_path):
+    """An empty file given as --db, and a folder given to verify's --db, were both said to "not
+    exist"; the message now says what is there."""
+    empty = tmp_path / "real.sqlite"
+    empty.write_bytes(b"")
+    res = cli("history", "--db", empty)
+    assert res.code == 2 and f"the registry {empty} is an empty file, not a registry" in res.text, res.text
+    from auditor.errors import UsageError
+    from auditor.records.signatures import read_registered_keys
+
+    folder = tmp_path / "db-folder"
+    folder.mkdir()
+    with pytest.raises(UsageError, match="is a folder, not a database file"):
+        read_registered_keys(tmp_path, db=str(folder))  # what `verify --db FOLDER` reads the keys with
