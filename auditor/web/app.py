@@ -290,13 +290,6 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
     return app
 
 
-def fn(*args):
-    try:
-        return fn(*args)
-    except NotFound as exc:
-        raise exc
-
-
 def _registry_unreadable(ws: Workspace, request: Request, exc: RegistryError) -> Response:
     """The registry (runs, accounts) cannot be read: damaged, replaced or its database down. 503: the
     run folders are intact, and the page can be shown again once the registry is repaired."""
