@@ -138,6 +138,7 @@ class TabularModel(AdapterBase):
 
     kind = "scikit-learn tabular classifier"
     task = "tabular-classification"
+    fit_targets_word = "labels"  # what ``randomised`` permutes, as its description says it (a regressor: targets)
     capabilities = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE, Capability.RANDOMISABLE})
 
     def __init__(self, estimator, feature_names: list[str], batch_size: int = 8192):
@@ -268,8 +269,6 @@ class TabularModel(AdapterBase):
         model = type(self)(estimator, self.feature_names, batch_size=self._cache.batch_size)
         model.randomisation = f"refitted on {rows} with {self.fit_targets_word} permuted (seed {seed})"
         return model
-
-    fit_targets_word = "labels"  # what ``randomised`` permutes, as its description says it (a regressor: targets)
 
     def _fit_targets(self, data) -> np.ndarray:
         """The evaluation labels as the estimator's classes, for refitting (see ``randomised``)."""
