@@ -464,12 +464,27 @@ def _is_text(source: ModelSource | None) -> bool:
     return source is not None and forks_workers(kind_for_card(source.card))
 
 
+def _tls_configured() -> bool:
+    """Whether Dask's configuration names a CA file and a client certificate, which a tls://
+    scheduler needs (distributed builds its ssl_context from them)."""
+    import dask
+
+    return bool(dask.config.get("distributed.comm.tls.ca-file", None)
+                and dask.config.get("distributed.comm.tls.client.cert", None))
+
+
 def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:
     """Start the local cluster or reach the scheduler (within CONNECT_TIMEOUT_S), and wait for a
     worker. An unreachable scheduler, or one without workers, is a usage error (exit 2)."""
     from distributed import Client
 
     cluster = None
+    if spec.text.startswith("tls://") and not _tls_configured():
+        # checked before a Client exists: distributed raises TypeError from inside the Client it was
+        # building, whose event-loop thread then stays behind (the next cluster this process started hung)
+        raise UsageError(f"--cluster {spec.text}: a tls:// scheduler needs Dask's TLS settings, and none are set "
+                         "(distributed.comm.tls.ca-file, .client.cert and .client.key in the Dask configuration, e.g. "
+                         "DASK_DISTRIBUTED__COMM__TLS__CA_FILE); nothing was written")
     try:
         if spec.local_workers:
             from auditor.engine.worker_start import start_local_cluster
@@ -483,14 +498,6 @@ def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:
             cluster.close()
         raise UsageError(f"--cluster {spec.text}: cannot reach a Dask scheduler there within {CONNECT_TIMEOUT_S} s "
                          f"({type(exc).__name__}: {exc}); nothing was written") from None
-    except TypeError as exc:  # tls:// without Dask's TLS settings: distributed wants an ssl_context it has not got
-        if cluster is not None:
-            cluster.close()
-        if not spec.text.startswith("tls://"):
-            raise
-        raise UsageError(f"--cluster {spec.text}: a tls:// scheduler needs Dask's TLS settings, and none are set "
-                         "(distributed.comm.tls.ca-file, .client.cert and .client.key in the Dask configuration, e.g. "
-                         "DASK_DISTRIBUTED__COMM__TLS__CA_FILE); nothing was written") from None
     try:
         client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
     except (OSError, TimeoutError):
