@@ -74,6 +74,14 @@ def render_signed_report(run: Run, history: list[dict[str, Any]]) -> bytes:
     )
 
 
+def _visible(text: str) -> bool:
+    """Whether ``text`` shows anything: a comment of control, format or space characters only
+    (NUL, a right-to-left override, zero-width spaces) reads as empty on the signed page."""
+    import unicodedata
+
+    return any(not unicodedata.category(ch).startswith(("C", "Z")) for ch in text)
+
+
 MAX_REVIEWER = 200  # characters of a reviewer's name
 MAX_TEXT = 5_000  # characters of a comment or of the conditions
 
@@ -94,8 +102,8 @@ def sign_off(
     whose private key signs the record; unsigned without it."""
     run = open_run(run_dir)
     reviewer, comment = (reviewer or "").strip(), (comment or "").strip()
-    conditions = (conditions or "").strip() or None
-    if not reviewer:
+    conditions = (conditions or "").strip() if _visible(conditions or "") else None
+    if not _visible(reviewer):
         raise UsageError("--reviewer must name the person signing off")
     for option, text, limit in (("--reviewer", reviewer, MAX_REVIEWER), ("--comment", comment, MAX_TEXT),
                                 ("--conditions", conditions or "", MAX_TEXT)):
@@ -104,7 +112,7 @@ def sign_off(
                              "rationale as a document and name it in the comment)")
     if decision not in DECISIONS:
         raise UsageError(f"--decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
-    if not comment:
+    if not _visible(comment):
         raise UsageError("--comment is required: say what the decision rests on")
     signed_at = (now or utc_now()).replace(microsecond=0)
     if isinstance(valid_until, str):

@@ -76,6 +76,10 @@ def test_sign_off_usage_errors(history):
         ["--reviewer", "A", "--decision", "reject", "--comment", "ab" * 2_501],
         ["--reviewer", "A" * 201, "--decision", "reject", "--comment", "x"],
         ["--reviewer", "A", "--decision", "approve-with-conditions", "--comment", "x", "--conditions", "c" * 5_001],
+        # text that shows nothing on the signed page: control, format (a right-to-left override) and spaces only
+        ["--reviewer", "A", "--decision", "reject", "--comment", "\x01\u202e\u200b \u3000"],
+        ["--reviewer", "\u200b\u200d", "--decision", "reject", "--comment", "x"],
+        ["--reviewer", "A", "--decision", "approve-with-conditions", "--comment", "x", "--conditions", "\u2060\u00a0"],
     ]
     for args in bad:
         res = invoke("sign-off", run, *args)
