@@ -94,7 +94,7 @@ class ExplanationAxioms(Check):
         methods, notes = available_methods(ctx.task, p.methods)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         rows, per_instance, attr_cost, shares = [], [], {}, {}
-        spread = float(np.std(ctx.proba()[:, 0])) if ctx.regression else None  # predictions: cached
+        spread = ctx.prediction_spread() if ctx.regression else None
         n_rows = len(ctx.explained_rows(p.n_instances))
         explained = {name: n_rows for name in self.measurement_names(p)}  # per measurement, its method's n below
         for m in methods:

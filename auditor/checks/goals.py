@@ -54,7 +54,7 @@ class TargetShift:
 
     def __init__(self, ctx, rows: np.ndarray, shift: float):
         predictions = ctx.proba()[:, 0]
-        spread = float(np.std(predictions))
+        spread = ctx.prediction_spread()
         if not spread > 0:
             raise ValueError("the regressor predicts one value for every evaluation row: no target shift is defined")
         self.ctx, self.need = ctx, shift * spread

@@ -223,6 +223,11 @@ class AuditContext:
     def regression(self) -> bool:
         return self.model.has(Capability.REGRESSION)
 
+    def prediction_spread(self) -> float:
+        """A regressor's standard deviation of predictions over the evaluation rows (cached), the unit
+        of its tolerances and shifts: they are in standard deviations, not the target's units."""
+        return float(np.std(self.proba()[:, 0]))
+
     def targets(self) -> np.ndarray:
         """A regressor's true values per row, as numbers (the dataset validated them)."""
         return np.asarray(self.data.labels, dtype=float)

@@ -89,5 +89,4 @@ class TabularRegressor(TabularModel):
 
 def within_tolerance(ctx, original: np.ndarray, perturbed: np.ndarray, params) -> np.ndarray:
     """Which perturbed rows predict within ``params.output_tolerance`` × sd(predictions) of the original."""
-    spread = float(np.std(ctx.proba()[:, 0]))
-    return np.abs(perturbed[:, 0] - original[:, 0]) <= params.output_tolerance * spread
+    return np.abs(perturbed[:, 0] - original[:, 0]) <= params.output_tolerance * ctx.prediction_spread()
