@@ -287,21 +287,21 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             )
             if len(np.unique(labels)) < 2:
                 raise DatasetError(source, [Problem(f"column {block.target!r}", "only one class among the non-empty texts")])
-    if block.task == "text-classification":
-        # texts that differ only in their Unicode form (NFC and NFD spellings) are copies too
-        repeated = int(frame.apply(lambda col: col.map(lambda t: unicodedata.normalize("NFC", t) if isinstance(t, str)
-                                                        else t)).duplicated().sum())
-        if repeated and repeated >= DUPLICATE_SHARE * len(frame):
-            notes.append(f"{repeated:,} of {len(frame):,} texts repeat an earlier one ({len(frame) - repeated:,} distinct): "
-                         "the bootstrap intervals count each copy as an independent row; a perfect score's bounds count "
-                         "each distinct text once")
-    else:
-        repeated = int(frame.assign(**{"\0label": labels}).duplicated().sum())
-        if repeated and repeated >= DUPLICATE_SHARE * len(frame):
-            notes.append(f"{repeated:,} of {len(frame):,} rows repeat an earlier row's features and label "
-                         f"({len(frame) - repeated:,} distinct): every check counts each as an independent draw, as rows "
-                         "of a few discrete features can be; if they are copies (a join or an export that repeated "
-                         "rows), remove them, or the intervals and per-instance medians overstate the evidence")
+    text = block.task == "text-classification"
+    # texts that differ only in their Unicode form (NFC and NFD spellings) are copies too; a tabular
+    # row repeats another when its features and its label do
+    keys = (frame.apply(lambda col: col.map(lambda t: unicodedata.normalize("NFC", t) if isinstance(t, str) else t))
+            if text else frame.assign(**{"\0label": labels}))
+    repeated = int(keys.duplicated().sum())
+    if repeated and repeated >= DUPLICATE_SHARE * len(frame):
+        distinct = f"({len(frame) - repeated:,} distinct)"
+        notes.append(f"{repeated:,} of {len(frame):,} texts repeat an earlier one {distinct}: the bootstrap intervals "
+                     "count each copy as an independent row; a perfect score's bounds count each distinct text once"
+                     if text else
+                     f"{repeated:,} of {len(frame):,} rows repeat an earlier row's features and label {distinct}: "
+                     "every check counts each as an independent draw, as rows of a few discrete features can be; if "
+                     "they are copies (a join or an export that repeated rows), remove them, or the intervals and "
+                     "per-instance medians overstate the evidence")
     every_label = None
     if max_rows is not None and len(frame) > max_rows:
         total = len(frame)
