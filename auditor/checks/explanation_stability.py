@@ -35,7 +35,7 @@ from auditor.checks.explainers import (
     available_methods, check_method_names, feature_vectors, ranks_something, require_two_features, unranked_note,
 )
 from auditor.explain import get_explainer
-from auditor.metrics.agreement import feature_agreement, rank_correlation
+from auditor.metrics.agreement import feature_agreement, rank_correlation_to
 from auditor.metrics.chance import chance_quantile
 from auditor.metrics.ranking import top_k_size
 from auditor.metrics.stability import relative_input_stability, topk_agreement
@@ -131,10 +131,9 @@ def global_rank_stability(matrix: np.ndarray, n_boot: int, rng) -> np.ndarray:
     drawn = rng.integers(0, n, size=(n_boot, n))
     # each resample's mean as its rows' counts times the matrix: no (resamples, rows, features) array
     # (200 resamples of 100 texts over 3,000 words would be 480 MB, and the chance level draws 400 times)
-    counts = np.zeros((n_boot, n))
-    np.add.at(counts, (np.repeat(np.arange(n_boot), n), drawn.ravel()), 1.0)
-    boot = counts @ matrix / n
-    return rank_correlation(np.broadcast_to(full, boot.shape), boot)
+    counts = np.bincount((drawn + n * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * n)
+    boot = counts.reshape(n_boot, n).astype(float) @ matrix / n
+    return rank_correlation_to(full, boot)
 
 
 def global_rank_stability_chance(matrix: np.ndarray, present: np.ndarray, n_boot: int, rng,

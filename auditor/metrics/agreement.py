@@ -18,7 +18,7 @@ from .ranking import ranking_key, top_k
 
 __all__ = [
     "feature_agreement", "rank_agreement", "sign_agreement", "signed_rank_agreement",
-    "rank_correlation", "pairwise_rank_agreement",
+    "rank_correlation", "rank_correlation_to", "pairwise_rank_agreement",
 ]
 
 
@@ -91,16 +91,41 @@ def rank_correlation(a, b, *, features=None):
     a2, b2 = _features(np.abs(a2), np.abs(b2), features)
     if a2.shape[1] < 2:
         raise ValueError("rank correlation needs at least 2 features")
+    return _out(_correlate(_centred_ranks(a2), _centred_ranks(b2)), one)
+
+
+def rank_correlation_to(reference, b):
+    """:func:`rank_correlation` of ``reference`` (d,) with every row of ``b`` (n, d), the reference
+    ranked once rather than once per row (a bootstrap's resamples against the full set: half the
+    ranking work)."""
+    ref = np.asarray(reference, dtype=float)
+    if ref.ndim != 1:
+        raise ValueError(f"reference must be 1-D; got shape {ref.shape}")
+    b2 = np.asarray(b, dtype=float)
+    if b2.ndim != 2 or b2.shape[1] != ref.size:
+        raise ValueError(f"b must have shape (n, {ref.size}); got {b2.shape}")
+    if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(b2))):
+        raise ValueError("reference and b must not contain NaN or inf")
+    if ref.size < 2:
+        raise ValueError("rank correlation needs at least 2 features")
+    return _correlate(_centred_ranks(np.abs(ref)[None]), _centred_ranks(np.abs(b2)))
+
+
+def _centred_ranks(x2):
+    """Each row's average ranks (values equal but for floating-point noise are ties), less their mean."""
     from scipy.stats import rankdata  # imported on use: scipy.stats takes about a second
 
-    ra = rankdata(ranking_key(a2), axis=1)  # values equal but for floating-point noise are ties
-    rb = rankdata(ranking_key(b2), axis=1)
-    ra -= ra.mean(axis=1, keepdims=True)
-    rb -= rb.mean(axis=1, keepdims=True)
+    r = rankdata(ranking_key(x2), axis=1)
+    return r - r.mean(axis=1, keepdims=True)
+
+
+def _correlate(ra, rb):
+    """Pearson's r of centred rank rows (``ra`` may be one row broadcast against ``rb``); NaN where
+    either side is constant."""
     den = np.sqrt((ra ** 2).sum(axis=1) * (rb ** 2).sum(axis=1))
     res = np.full(len(den), np.nan)
     np.divide((ra * rb).sum(axis=1), den, out=res, where=den > 0)
-    return _out(res, one)
+    return res
 
 
 def pairwise_rank_agreement(a, b, *, features=None):

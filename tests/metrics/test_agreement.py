@@ -57,6 +57,24 @@ def test_rank_correlation_matches_scipy_with_ties():
     assert rank_correlation(a, b) == pytest.approx(spearmanr(np.abs(a), np.abs(b)).statistic)
 
 
+def test_rank_correlation_to_one_reference_matches_rank_correlation_row_by_row():
+    from auditor.metrics.agreement import rank_correlation_to
+
+    rng = np.random.default_rng(1)
+    ref = rng.integers(0, 4, 30).astype(float)  # ties, and zeros as a resample's absent words
+    rows = rng.integers(-3, 4, (6, 30)).astype(float)
+    rows[2] = 5.0  # a constant row: undefined, as spearmanr's
+    got = rank_correlation_to(ref, rows)
+    np.testing.assert_array_equal(got, rank_correlation(np.broadcast_to(ref, rows.shape), rows))
+    assert got[0] == pytest.approx(spearmanr(ref, np.abs(rows[0])).statistic)
+    assert np.isnan(got[2])
+    assert rank_correlation_to([3.0, 2.0, 1.0], [[1.0, 2.0, 3.0]])[0] == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="shape"):
+        rank_correlation_to(ref, rows[:, :5])
+    with pytest.raises(ValueError, match="NaN"):
+        rank_correlation_to(ref, np.full((1, 30), np.nan))
+
+
 def test_features_subset():
     # On features {0, 2, 3}: |a| = .9, .3, .1 and |b| = .8, .6, .05 -> identical order.
     assert rank_correlation(A, B, features=[0, 2, 3]) == pytest.approx(1.0)
