@@ -58,6 +58,8 @@ P_VALUE_FLOOR = 0.001  # smaller p-values print as "< 0.001": beyond it the digi
 # adverse_impact_groups, proxy_features_in_top_k: 0 groups, not 0.0000)
 _COUNT_WORDS = {"n", "count", "inputs", "instances", "texts", "rows", "claims", "kept", "drawn", "missing", "fields",
                 "groups", "features", "edits"}
+# ... unless another word says it is a ratio of them (edits_ratio_ci_high 1.0000, not 1)
+_RATIO_WORDS = {"ratio", "share", "rate", "fraction", "agreement", "correlation", "auc", "ci", "p05", "p95"}
 
 
 def fmt_measure(value, name: str = "") -> str:
@@ -70,8 +72,9 @@ def fmt_measure(value, name: str = "") -> str:
     key = name.lower()
     if key.endswith("p_value") or key == "p":
         return f"< {P_VALUE_FLOOR:g}" if value < P_VALUE_FLOOR else f"{value:.3f}"
-    if float(value).is_integer() and abs(value) < 1e15 and (isinstance(value, int) or abs(value) >= 2
-                                                           or not _COUNT_WORDS.isdisjoint(key.split("_"))):
+    words = set(key.split("_"))
+    counts = not _COUNT_WORDS.isdisjoint(words) and _RATIO_WORDS.isdisjoint(words)
+    if float(value).is_integer() and abs(value) < 1e15 and (isinstance(value, int) or abs(value) >= 2 or counts):
         return f"{int(value):,}"
     return fmt_num(float(value), 4 if abs(value) < 10 else 2)
 
@@ -100,15 +103,27 @@ def soft_break_html(html: str) -> str:
     return _TEXT_NODE.sub(lambda m: str(escape(soft_breaks(html_lib.unescape(m.group())))), html)
 
 
-def fmt_cell(value, column: str = "") -> str:
-    """A table cell: integral floats print as integers (3, not 3.000), others from 10 up with two
-    decimals (23.70, not 23.700); a p-value column (its header is ``p`` or starts with ``p (`` or
-    ``p-value``) is formatted as p-values."""
+def _fractional(value) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and not value.is_integer()
+
+
+def fractional_columns(table) -> list[bool]:
+    """Per column of an evidence table, whether it holds a float with a fractional part: its whole
+    numbers are values of the same kind and keep their decimals (a share of 1.000 under 0.933)."""
+    width = max([len(table.columns)] + [len(r) for r in table.rows])
+    return [any(_fractional(r[j]) for r in table.rows if j < len(r)) for j in range(width)]
+
+
+def fmt_cell(value, column: str = "", fractional: bool = False) -> str:
+    """A table cell: integral floats print as integers (3, not 3.000) unless their column holds
+    fractions (``fractional``: 1.000 beside 0.933), others from 10 up with two decimals (23.70, not
+    23.700); a p-value column (its header is ``p`` or starts with ``p (`` or ``p-value``) is
+    formatted as p-values."""
     head = column.strip().lower()
     if head == "p" or head.startswith(("p (", "p-value", "p value")):
         return fmt_measure(value, "p_value")
     if isinstance(value, float) and not isinstance(value, bool) and not math.isnan(value) \
-            and value.is_integer() and abs(value) < 1e12:
+            and value.is_integer() and abs(value) < 1e12 and not fractional:
         return f"{int(value):,}"
     if isinstance(value, float) and abs(value) >= 10:  # as measurements; "23.700" reads as 23,700 in much of Europe
         return fmt_num(value, 2)
@@ -215,6 +230,7 @@ def make_environment() -> Environment:
     env.filters["num"] = fmt_num
     env.filters["measure"] = fmt_measure
     env.filters["cell"] = fmt_cell
+    env.filters["fractional_columns"] = fractional_columns
     env.filters["core_evidence"] = core_evidence
     env.filters["appendix_evidence"] = appendix_evidence
     env.filters["display_status"] = display_status

@@ -43,6 +43,19 @@ def test_table_cells_print_integral_floats_as_integers():
     assert fmt_cell(6.589e305) == "6.59e+305" and fmt_cell(10 ** 20) == "1.000e+20" and fmt_cell(2e14) == "200,000,000,000,000"
 
 
+def test_whole_numbers_keep_decimals_in_a_column_of_fractions():
+    from auditor.render.html import fractional_columns
+    from auditor.results import Table
+
+    # a share of 1 under 0.933 is a share, not a count; a column of counts stays in integers
+    table = Table(title="t", columns=["explainer", "agreement", "kept"], rows=[["a", 1.0, 27.0], ["b", 0.933, 3.0]])
+    assert fractional_columns(table) == [False, True, False]
+    assert fmt_cell(1.0, "agreement", True) == "1.000" and fmt_cell(27.0, "kept", False) == "27"
+    assert fmt_cell(18.0, "distance", True) == "18.00" and fmt_cell(7, "n", True) == "7"
+    # a ratio of counts is not a count (edits_ratio_ci_high printed "1" beside its 0.6327)
+    assert fmt_measure(1.0, "edits_ratio_ci_high") == "1.0000" and fmt_measure(1.0, "median_edits_to_flip") == "1"
+
+
 def test_long_runs_in_table_cells_get_break_opportunities_and_words_stay_whole():
     """A URL in a review pushed the similar-examples table's other columns off the PDF page."""
     from auditor.render.html import soft_breaks
