@@ -190,7 +190,7 @@ class ExplainerAgreement(Check):
             Heatmap(title="Median top-k feature agreement between explainers", row_labels=methods,
                     col_labels=methods, values=[[None if np.isnan(v) else float(v) for v in r] for r in fa],
                     vmin=0.0, vmax=1.0, caption=f"n = {explained} instances per explainer{fewer}; {k_text}; "
-                                                 "1 = the same top-k features."),
+                                                 f"1 = the same top-k {ctx.features}."),
             Table(title="Agreement per pair of explainers (medians over instances)",
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
                            "signed rank agr.", "rank correlation", "flag"],
@@ -207,8 +207,8 @@ class ExplainerAgreement(Check):
         else:
             worst = min((r for r in rows if r[2] is not None), key=lambda r: r[2])
             best = max(r[2] for r in rows if r[2] is not None)
-            summary = (f"{worst[0]} and {worst[1]} share a median {low:.0%} of their top features." if len(rows) == 1
-                       else f"Pairs of explainers share a median {low:.0%} to {best:.0%} of their top features; "
+            summary = (f"{worst[0]} and {worst[1]} share a median {low:.0%} of their top {ctx.features}." if len(rows) == 1
+                       else f"Pairs of explainers share a median {low:.0%} to {best:.0%} of their top {ctx.features}; "
                             f"the least similar pair is {worst[0]} and {worst[1]}.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,

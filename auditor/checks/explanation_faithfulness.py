@@ -185,8 +185,8 @@ class ExplanationFaithfulness(Check):
             evidence.append(LineChart(
                 title=("Deletion curves: the prediction's distance from the baseline prediction as top-ranked "
                        "features are removed" if ctx.regression else
-                       "Deletion curves: probability of the explained class as top-ranked features are removed"),
-                series=series, xlabel="fraction of features removed (most relevant first)",
+                       f"Deletion curves: probability of the explained class as top-ranked {ctx.features} are removed"),
+                series=series, xlabel=f"fraction of {ctx.features} removed (most relevant first)",
                 ylabel=("(f − f(b)) / (f(x) − f(b)), median" if ctx.regression else "p / p(x), mean over instances"),
                 caption=f"{counted} explained instances; solid: the explainer's ranking, dashed: its random control "
                         "(same values at shuffled positions). A faithful explainer's curve falls below its control's."))
@@ -196,7 +196,7 @@ class ExplanationFaithfulness(Check):
         summary = (
             f"No instance {first} explained has two positions that removal can touch, so its faithfulness was not measured."
             if curve_ns.get(first) is None else
-            f"Removing the features {first} ranks first {'brings the prediction back to the baseline prediction' if ctx.regression else 'lowers the prediction'} faster than removing random ones: "
+            f"Removing the {ctx.features} {first} ranks first {'brings the prediction back to the baseline prediction' if ctx.regression else 'lowers the prediction'} faster than removing random ones: "
             f"the median deletion AUC is {gap:.3f} lower than the random control's (one-sided Wilcoxon "
             f"{'p < 0.001' if pval < 0.001 else f'p = {pval:.3f}'})."
             if gap is not None and gap > 0 and pval is not None else

@@ -251,7 +251,7 @@ class ExplanationStability(Check):
                                        labels=["0–0.2", "0.2–0.4", "0.4–0.6", "0.6–0.8", "0.8–1"],
                                        values=counts.astype(float).tolist(), xlabel="instances", detail=True,
                                        caption=f"n = {ok.size} instances; per instance, mean over its "
-                                               "perturbations; 1 = the same top-k features."
+                                               f"perturbations; 1 = the same top-k {ctx.features}."
                                                + ("" if chance is None else f" By chance (perturbed explanations "
                                                   f"ranking at random) the median reaches {chance:.2f} or more in "
                                                   "5% of draws.")))
@@ -285,7 +285,7 @@ class ExplanationStability(Check):
         first = methods[0] if methods else None
         fa0 = measurements.get(f"{first}_perturbation_topk_agreement") if first else None
         summary = (f"After a small change that leaves the prediction {'within tolerance' if ctx.regression else 'unchanged'}, {first}'s explanations keep a median "
-                   f"{fa0:.0%} of their top features." if fa0 is not None else
+                   f"{fa0:.0%} of their top {ctx.features}." if fa0 is not None else
                    "No input-perturbation stability could be measured for the requested explainers.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,

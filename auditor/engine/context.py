@@ -223,6 +223,11 @@ class AuditContext:
     def regression(self) -> bool:
         return self.model.has(Capability.REGRESSION)
 
+    @property
+    def features(self) -> str:
+        """What an explanation ranks, as a report names them: a text model's words, a table's features."""
+        return "words" if self.model.has(Capability.TOKENS) else "features"
+
     def prediction_spread(self) -> float:
         """A regressor's standard deviation of predictions over the evaluation rows (cached), the unit
         of its tolerances and shifts: they are in standard deviations, not the target's units."""

@@ -82,6 +82,14 @@ def test_text_perturbation_stability(text):
     assert m["integrated_gradients_global_rank_stability"] > 0.5
     chance = {s.measurement: s.chance_p95 for s in out.sample_sizes}
     assert chance["integrated_gradients_global_rank_stability"] > 0.5  # the old text bound: below chance
+    # a text model's explanations rank words, and the report says so
+    assert out.summary.endswith("of their top words.") and "features" not in out.summary
+
+
+def test_a_tabular_summary_names_features(tabular):
+    out, _ = run_check(tabular.ctx, "explanation_stability", explainers=["shap"], n_instances=6, n_seeds=2,
+                       n_perturbations=1)
+    assert out.summary.endswith("of their top features.")
 
 
 @pytest.mark.parametrize("explainer", ["lime", "shap"])

@@ -14,6 +14,7 @@ def test_ig_and_shap_beat_random_on_comprehensiveness(text):
         {"measurement": f"{e}_comprehensiveness_p_value", "max": 0.05} for e in params["explainers"]])
     result = run_check(PlannedCheck(spec=spec, params=FaithfulnessParams(**params)), text.ctx)
     assert result.status == Status.PASS, (result.error, result.thresholds)
+    assert result.summary.startswith("Removing the words integrated_gradients ranks first")
     for e in params["explainers"]:
         assert result.measurements[f"{e}_comprehensiveness_p_value"] < 0.05
         assert result.measurements[f"{e}_comprehensiveness_gap"] > 0
