@@ -132,13 +132,16 @@ def pairwise_rank_agreement(a, b, *, features=None):
     """PRA: share of feature pairs (i < j) ordered the same way by ``|a|`` and ``|b|``.
 
     A pair agrees when ``sign(|a_i| − |a_j|) == sign(|b_i| − |b_j|)``, so a pair tied in one
-    explanation agrees only if it is tied in the other too.  Range [0, 1].
+    explanation agrees only if it is tied in the other too.  Ties are those of every other ranking
+    here (:func:`~auditor.metrics.ranking.ranking_key`): values equal but for floating-point noise
+    are tied, as :func:`rank_correlation` and the top-k lists treat them.  Range [0, 1].
     """
     a2, b2, one = _pair(a, b)
     a2, b2 = _features(np.abs(a2), np.abs(b2), features)
     d = a2.shape[1]
     if d < 2:
         raise ValueError("pairwise rank agreement needs at least 2 features")
+    ka, kb = ranking_key(a2), ranking_key(b2)
     i, j = np.triu_indices(d, k=1)
-    agree = np.sign(a2[:, i] - a2[:, j]) == np.sign(b2[:, i] - b2[:, j])
+    agree = np.sign(ka[:, i] - ka[:, j]) == np.sign(kb[:, i] - kb[:, j])
     return _out(agree.mean(axis=1), one)

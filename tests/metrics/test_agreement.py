@@ -94,3 +94,13 @@ def test_validation():
         rank_agreement(A, B, 6)
     with pytest.raises(ValueError, match="NaN"):
         sign_agreement(np.r_[A[:4], np.nan], B, 2)
+
+
+def test_pra_treats_floating_point_noise_as_a_tie_as_rank_correlation_does():
+    """|a| = (0.1 + 0.2, 0.3, 1.0): the first two differ by 5.6e-17, a tie under the ranking tie rule.
+    Against b = (0.3, 0.3, 1.0) every pair is ordered alike (rank correlation 1.0), so PRA is 1.0; it
+    read 2/3 when the raw difference decided the first pair's order."""
+    a, b = np.array([0.1 + 0.2, 0.3, 1.0]), np.array([0.3, 0.3, 1.0])
+    assert rank_correlation(a, b) == pytest.approx(1.0)
+    assert pairwise_rank_agreement(a, b) == 1.0
+    assert pairwise_rank_agreement(np.vstack([a, b]), np.vstack([b, a])).tolist() == [1.0, 1.0]
