@@ -23,11 +23,14 @@ def signed_rank_correlation(a, b) -> float:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"need two 1-D vectors of equal length; got {a.shape} and {b.shape}")
-    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    if a.size < 2:
+        return float("nan")
+    ka, kb = ranking_key(a), ranking_key(b)  # floating-point noise is a tie
+    if np.ptp(ka) == 0 or np.ptp(kb) == 0:  # constant up to that noise: no ranking to correlate
         return float("nan")
     from scipy.stats import rankdata  # imported on use: scipy.stats takes about a second
 
-    ra, rb = rankdata(ranking_key(a)), rankdata(ranking_key(b))  # floating-point noise is a tie
+    ra, rb = rankdata(ka), rankdata(kb)
     ra -= ra.mean()
     rb -= rb.mean()
     return float((ra * rb).sum() / np.sqrt((ra ** 2).sum() * (rb ** 2).sum()))

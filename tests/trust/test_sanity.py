@@ -53,6 +53,19 @@ def test_signed_rank_correlation_known_values():
     assert np.isnan(signed_rank_correlation([1, 1, 1], [1, 2, 3]))
 
 
+def test_signed_rank_correlation_of_a_map_constant_but_for_float_noise_is_undefined_without_a_warning():
+    """(1, 1 + 1e-15, 1) has a non-zero spread but one rank under the ranking tie rule (shap gives the
+    words of a cluster equal credit up to float noise): the correlation divided 0 by 0, returning NaN
+    with a RuntimeWarning; it is undefined, as for an exactly constant map, and says so quietly."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(signed_rank_correlation([1.0, 1.0 + 1e-15, 1.0], [1.0, 2.0, 3.0]))
+        assert np.isnan(signed_rank_correlation([1.0, 2.0, 3.0], [0.5, 0.5 - 1e-17, 0.5]))
+        assert signed_rank_correlation([1.0, 1.0 + 1e-15, 2.0], [1.0, 1.0, 3.0]) == pytest.approx(1.0)
+
+
 def test_for_class_mirrors_binary_and_drops_other_multiclass():
     v = [np.array([1.0, -2.0]), np.array([3.0, 4.0])]
     got = for_class(v, [1, 0], fixed=1, n_classes=2)
