@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditor.metrics.ranking import top_k_size
+from auditor.metrics.ranking import top_k, top_k_size
 from auditor.metrics.stability import gaussian_perturbations
 from auditor.models.tabular_codec import TabularCodec
 
@@ -70,7 +70,8 @@ def text_perturbations(ctx, attr, vectors, p) -> tuple[list[tuple], int]:
         if len(v) < 2:
             continue
         text, spans = texts[row], model.word_spans(texts[row])[: len(v)]
-        top = set(np.argsort(-np.abs(v), kind="stable")[: top_k_size(p.top_k, len(v))].tolist())
+        # the words the agreement's top-k holds (its tie rule: float noise is a tie, index order)
+        top = set(top_k(v, top_k_size(p.top_k, len(v)), by_abs=True).tolist())
         candidates = [w for w in range(len(spans)) if w not in top]
         for w in rng.permutation(candidates)[: p.n_perturbations]:
             start, end = spans[int(w)]
