@@ -27,8 +27,16 @@ def tabular_perturbations(ctx, attr, p, keep=same_predicted_class) -> tuple[list
     prediction within a tolerance for a regressor), one derived context per draw.
 
     Returns ``[(positions, derived ctx, x, x′)]`` (positions index ``attr``'s instances; x, x′ are
-    the encoded rows with categoricals zeroed, since they are never perturbed, and missing values
-    as 0) and the number of perturbations drawn.
+    the rows' numeric features standardised over the evaluation set, (x − mean) / sd, categoricals
+    0 since they are never perturbed, missing values 0, at the mean) and the number of
+    perturbations drawn.
+
+    Standardised, not raw: relative input stability divides by ‖x‖, and in raw units ‖x‖ measures
+    the features' origin, not the row: an exact linear SHAP explainer (w·(x − E x)) read log10 RIS
+    −0.02 on standard-normal features and 2.99 on the same features shifted by 1,000, the same
+    model and explanations in another unit. Centred on the evaluation mean, the input's size is
+    measured from where attributions are measured from (SHAP's background, the removal baseline),
+    and a change of units or origin leaves RIS as it is.
     """
     data = ctx.data
     rows = np.asarray(attr.row_ids)
@@ -42,7 +50,16 @@ def tabular_perturbations(ctx, attr, p, keep=same_predicted_class) -> tuple[list
     noisy = gaussian_perturbations(frame[numeric].to_numpy(float), std, p.noise_frac, p.n_perturbations,
                                    ctx.rng("stability.noise"))  # (n, P, d_numeric)
     original = ctx.predict_proba_rows(rows)
-    x = np.nan_to_num(codec.encode(frame)) * cont
+    # per feature (card order): the evaluation mean and sd of a numeric one; 0 and 1 for a categorical
+    numeric_mean = data.frame[numeric].astype(float).mean().fillna(0.0)
+    numeric_sd = data.frame[numeric].astype(float).std(ddof=0).fillna(0.0)
+    mean = np.array([numeric_mean[c] if c in numeric else 0.0 for c in data.feature_names])
+    sd = np.array([numeric_sd[c] if c in numeric and numeric_sd[c] > 0 else 1.0 for c in data.feature_names])
+
+    def standardised(rows_frame) -> np.ndarray:
+        return np.nan_to_num((codec.encode(rows_frame) - mean) / sd) * cont
+
+    x = standardised(frame)
     sets = []
     for q in range(p.n_perturbations):
         pert = frame.copy()
@@ -50,7 +67,7 @@ def tabular_perturbations(ctx, attr, p, keep=same_predicted_class) -> tuple[list
         out = ctx.model.predict_proba(pert)
         pos = np.flatnonzero(keep(ctx, original, out, p))
         derived = ctx.with_rows(pert.iloc[pos], [ctx.classes[c] for c in ctx.predicted_index(out)[pos]], at=rows[pos])
-        sets.append((pos, derived, x[pos], np.nan_to_num(codec.encode(pert.iloc[pos])) * cont))
+        sets.append((pos, derived, x[pos], standardised(pert.iloc[pos])))
     return sets, len(rows) * p.n_perturbations
 
 

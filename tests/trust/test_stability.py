@@ -136,3 +136,28 @@ def test_global_rank_stability_of_noise_is_judged_against_its_chance_level():
     sparse[0, :2], sparse[1, 2:], sparse[2, 1:3] = [1, 2], [3, 4], [5, 6]
     assert global_rank_stability_chance(sparse, sparse != 0, 20, rng, draws=20) is not None
     assert global_rank_stability_chance(sparse[:1], sparse[:1] != 0, 20, rng) is None
+
+
+def test_relative_input_stability_of_an_exact_explainer_does_not_depend_on_the_features_origin(tmp_path):
+    """Linear SHAP of a linear regressor is exact (w·(x − E x)); shifting every feature by 1,000 is
+    the same model in another unit, with the same explanations. RIS measured the input's relative
+    change on raw values, so ‖x‖ grew with the shift: log10 RIS −0.02 unshifted, 1.00 at +10 and
+    2.99 at +1,000, above the default policy's 1.5 for a perfect explainer. On standardised inputs it
+    is −0.02 at every shift."""
+    from sklearn.linear_model import LinearRegression
+
+    from .conftest import FEATURES, frame_context, regression_frame
+
+    values = []
+    for offset in (0.0, 1000.0):
+        train, evaluation = regression_frame(500, seed=1), regression_frame(120, seed=2)
+        for frame in (train, evaluation):
+            frame[FEATURES] = frame[FEATURES] + offset
+        estimator = LinearRegression().fit(train[FEATURES], train["y"])
+        ctx = frame_context(tmp_path / f"shift{offset:g}", evaluation, estimator, target="y", features=FEATURES,
+                            explainers={"shap": {"background_size": 50}}, regression=True, name="shifted")
+        out, _ = run_check(ctx, "explanation_stability", explainers=["shap"], n_instances=10, n_seeds=2,
+                           n_perturbations=3)
+        values.append(out.measurements["shap_ris_log10_median"])
+    assert abs(values[0]) < 0.1  # -0.02: the explanation moves as much as the (standardised) input
+    assert values[1] == pytest.approx(values[0], abs=1e-6)
