@@ -337,3 +337,26 @@ def test_permutation_importance_in_r2_matches_the_analytic_two_w_squared_var_x(l
     np.testing.assert_allclose(drops[:7], analytic[:7], rtol=0.15)
     assert WEIGHTS[7] == 0 and abs(drops[7]) < 1e-3
     assert np.argsort(-drops)[:5].tolist() == [0, 1, 2, 3, 4]  # |w| = 3, 2.5, 2, 1.5, 1
+
+
+def test_a_feature_the_model_ignores_gets_exactly_zero_shap(fresh):
+    """Reference §9 Case 1: a null feature (the model never reads it) gets exactly 0 from SHAP: every
+    marginal contribution of it is f(S ∪ {j}) − f(S) = 0 to the bit. The pipeline drops x7 before its
+    linear regression (permutation SHAP, not the linear shortcut); the other features' values are
+    coef·(x − E x) as for any linear model, and the efficiency sum needs no x7 term."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+
+    from .conftest import FEATURES
+
+    ctx = fresh(estimator=make_pipeline(ColumnTransformer([("keep", "passthrough", FEATURES[:7])]), LinearRegression()),
+                n=60)
+    attr = ctx.attribution("shap", 10)
+    assert attr.params["algorithm"] == "permutation"
+    M = attr.matrix()
+    assert np.all(M[:, 7] == 0.0)
+    assert np.abs(M[:, :7]).max() > 1.0  # the others are not all zero
+    X = ctx.data.frame.iloc[attr.row_ids][FEATURES].to_numpy(float)
+    mean = ctx.background(ctx.explainer_params["shap"]["background_size"]).to_numpy(float).mean(axis=0)
+    np.testing.assert_allclose(M[:, :7], ctx.model.estimator[-1].coef_ * (X[:, :7] - mean[:7]), atol=1e-9)
