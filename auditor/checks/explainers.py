@@ -80,6 +80,13 @@ def removable_part(ctx, attr):
     return part, ctx.model.removal_inputs(ctx.data, np.asarray(part.row_ids)), keep
 
 
+def removable_counts(inputs, n: int) -> np.ndarray:
+    """Per instance of ``inputs``, how many positions removal can touch (every feature of a table)."""
+    if inputs.removable is None:
+        return np.full(n, np.asarray(inputs.X).shape[1])
+    return np.array([int(np.sum(r)) for r in inputs.removable])
+
+
 def unremovable_note(method: str, kept: int, n: int, what: str) -> list[str]:
     """The note saying how many of ``method``'s explained instances have nothing to remove and are
     left out of ``what``."""
@@ -96,7 +103,7 @@ def deletion_gaps(ctx, attr, label: str) -> np.ndarray:
     random ones; NaN where fewer than two positions can be removed, :func:`removable_part`). The
     control is the instance's own values at positions shuffled by ``ctx.rng(label)`` (with at most 4
     features, the mean over every order: :func:`random_controls`)."""
-    from auditor.metrics.faithfulness import deletion_curve, normalised_auc, random_controls
+    from auditor.metrics.faithfulness import deletion_curve, normalised_auc, random_controls, removal_fractions
     from auditor.models.inputs import by_class
 
     part, inputs, keep = removable_part(ctx, attr)
@@ -104,8 +111,11 @@ def deletion_gaps(ctx, attr, label: str) -> np.ndarray:
     if not len(keep):
         return gaps
 
+    fractions = removal_fractions(removable_counts(inputs, len(part)), inputs.curve_steps)
+
     def auc(values) -> np.ndarray:
-        return normalised_auc(by_class(part, inputs, values, deletion_curve, n_steps=inputs.curve_steps))
+        return normalised_auc(by_class(part, inputs, values, deletion_curve, n_steps=inputs.curve_steps),
+                              fractions=fractions)
 
     controls = random_controls(list(part.values), ctx.rng(label), removable=inputs.removable)
     gaps[keep] = np.mean([auc(control) for control in controls], axis=0) - auc(part.values)

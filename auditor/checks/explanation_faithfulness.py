@@ -17,10 +17,10 @@ from pydantic import Field
 from auditor.checks.base import (
     MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count,
 )
-from auditor.checks.explainers import removable_part, require_two_features, unremovable_note
+from auditor.checks.explainers import removable_counts, removable_part, require_two_features, unremovable_note
 from auditor.metrics.faithfulness import (
     ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, faithfulness_correlation,
-    insertion_curve, normalised_auc, random_controls,
+    insertion_curve, normalised_auc, random_controls, removal_fractions,
 )
 from auditor.metrics.statistics import paired_comparison
 from auditor.models.base import Capability
@@ -100,6 +100,9 @@ class ExplanationFaithfulness(Check):
                     sample_sizes += [SampleSize(measurement=f"{e}_{m}{s}", n=0) for s in SUFFIXES]
                 continue
             n_steps = p.n_steps if p.n_steps is not None else inputs.curve_steps
+            # each curve point's share of positions removed: binned curves of texts whose length is
+            # not a multiple of the bins are not evenly spaced in it
+            fractions = removal_fractions(removable_counts(inputs, len(attr)), n_steps)
             controls = random_controls(list(attr.values), ctx.rng(f"faithfulness.control.{e}"),
                                        removable=inputs.removable)
             if len(controls) > 1:
@@ -109,8 +112,8 @@ class ExplanationFaithfulness(Check):
                 dele = by_class(attr, inputs, values, deletion_curve, n_steps=n_steps)
                 ins = by_class(attr, inputs, values, insertion_curve, n_steps=n_steps)
                 got = {
-                    "deletion_auc": normalised_auc(dele),
-                    "insertion_auc": normalised_auc(ins, f_x=ins[:, -1]),
+                    "deletion_auc": normalised_auc(dele, fractions=fractions),
+                    "insertion_auc": normalised_auc(ins, f_x=ins[:, -1], fractions=fractions),
                     "comprehensiveness": by_class(attr, inputs, values, aopc_comprehensiveness, bins=tuple(p.bins)),
                     "sufficiency": by_class(attr, inputs, values, aopc_sufficiency, bins=tuple(p.bins)),
                 }

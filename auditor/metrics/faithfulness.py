@@ -37,7 +37,7 @@ import numpy as np
 from .removal import TokenMask, _Batch, _step_ks
 
 __all__ = [
-    "TokenMask", "deletion_curve", "insertion_curve", "normalised_auc", "aopc_comprehensiveness",
+    "TokenMask", "deletion_curve", "insertion_curve", "normalised_auc", "removal_fractions", "aopc_comprehensiveness",
     "aopc_sufficiency", "faithfulness_correlation", "completeness_gap", "efficiency_gap",
     "random_control", "random_controls", "EXACT_CONTROL_MAX_POSITIONS",
 ]
@@ -93,19 +93,41 @@ def insertion_curve(X, A, baseline, f, *, n_steps: int | None = None, rng=None) 
     return b.evaluate(f, b.topk_masks(ks, keep=True, rng=rng), include_x=False)
 
 
-def normalised_auc(curves, f_x=None) -> np.ndarray:
-    """RISE-normalised area under curves: trapezoid on a [0, 1] grid divided by f(x).
+def removal_fractions(m, n_steps: int | None = None) -> np.ndarray:
+    """Share of the removable positions each curve point has removed (deletion) or kept
+    (insertion): ``k_j / m``, shape (n, steps + 1), for instances with ``m`` removable positions and
+    the steps of :func:`deletion_curve` (``n_steps=None``: one position per step, ``j / m``).
 
-    ``auc = (sum(y) - y_0/2 - y_last/2) / (len - 1) / f_x`` (RISE ``auc`` divided by f(x), so the
-    value is scale-free per instance; no batch-dependent normalisation).
+    With ``n_steps`` bins and ``m`` not a multiple of them, the points are not evenly spaced in the
+    removal fraction (5 words in 10 bins remove 0, 1, 1, 2, 2, … words: every word half a bin
+    early), so an AUC over the fraction removed must be taken at these abscissae
+    (:func:`normalised_auc`'s ``fractions``), not at ``j / n_steps``."""
+    mm = np.atleast_1d(np.asarray(m, dtype=int))
+    if mm.ndim != 1 or np.any(mm < 1):
+        raise ValueError(f"m must be positive counts of removable positions; got {m!r}")
+    return _step_ks(mm, n_steps) / mm[:, None]
+
+
+def normalised_auc(curves, f_x=None, fractions=None) -> np.ndarray:
+    """RISE-normalised area under curves over the fraction of positions removed, divided by f(x).
+
+    Evenly spaced points (``fractions=None``): ``auc = (sum(y) - y_0/2 - y_last/2) / (len - 1) / f_x``
+    (RISE ``auc`` divided by f(x), so the value is scale-free per instance; no batch-dependent
+    normalisation).  With ``fractions`` the trapezoid is taken at those abscissae.
 
     Parameters
     ----------
-    curves : array_like, shape (n, T) or (T,), T >= 2, points evenly spaced on [0, 1].
+    curves : array_like, shape (n, T) or (T,), T >= 2, points evenly spaced on [0, 1] unless
+        ``fractions`` says where they lie.
     f_x : array_like, shape (n,), optional
         Normaliser.  Default ``curves[:, 0]`` (deletion curves start at f(x)); for insertion curves
         pass ``curves[:, -1]``.  Meant for positive outputs (probabilities): where ``f_x <= 0``
         the result is NaN because the ratio would lose its meaning.
+    fractions : array_like, same shape as ``curves``, optional
+        Each point's share of positions removed (or kept), non-decreasing from 0 to 1
+        (:func:`removal_fractions`).  Binned curves of texts whose length is not a multiple of the
+        bins need them: 5 words in 10 bins read a perfect ranking's AUC as 0.317 and a random
+        ranking's expectation as 0.45 on the even grid, 0.367 and 0.5 at the true fractions.
 
     Returns
     -------
@@ -116,7 +138,15 @@ def normalised_auc(curves, f_x=None) -> np.ndarray:
     c = np.atleast_2d(c)
     if c.ndim != 2 or c.shape[1] < 2:
         raise ValueError(f"curves must be (n, T) with T >= 2; got shape {np.shape(curves)}")
-    raw = (c.sum(axis=1) - c[:, 0] / 2 - c[:, -1] / 2) / (c.shape[1] - 1)
+    if fractions is None:
+        raw = (c.sum(axis=1) - c[:, 0] / 2 - c[:, -1] / 2) / (c.shape[1] - 1)
+    else:
+        x = np.atleast_2d(np.asarray(fractions, dtype=float))
+        if x.shape != c.shape:
+            raise ValueError(f"fractions must have the curves' shape {c.shape}; got {x.shape}")
+        if np.any(np.diff(x, axis=1) < 0) or not (np.allclose(x[:, 0], 0) and np.allclose(x[:, -1], 1)):
+            raise ValueError("fractions must rise from 0 to 1")
+        raw = (np.diff(x, axis=1) * (c[:, 1:] + c[:, :-1]) / 2).sum(axis=1)
     ref = c[:, 0] if f_x is None else np.broadcast_to(np.asarray(f_x, dtype=float), raw.shape)
     out = np.full(raw.shape, np.nan)
     np.divide(raw, ref, out=out, where=ref > 0)

@@ -18,6 +18,7 @@ from auditor.metrics import (
     random_control,
     random_controls,
 )
+from auditor.metrics.faithfulness import removal_fractions
 
 # Case 4: d = 10, f = w·x, w = (10, ..., 1), x = 1, baseline 0.
 W = np.arange(10, 0, -1.0)
@@ -294,3 +295,34 @@ def test_text_validation():
         aopc_comprehensiveness(IDS[:1], [np.zeros(3)], TM, ToyText())
     with pytest.raises(ValueError, match="integer"):
         aopc_comprehensiveness([np.array([1.0, 4.0])], [np.zeros(2)], TM, ToyText())
+
+
+def test_binned_curves_are_integrated_over_the_true_removal_fractions():
+    """Case 4's linear model with m = 5 features in 10 bins removes k = 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5
+    features (round half up of j·m/10): each feature half a bin early. On the even grid j/10 the
+    perfect ranking's normalised AUC read 0.317 (exact, one feature per step: 11/30 = 0.367), the
+    reversed 0.583 (19/30 = 0.633) and the random ranking's expectation 0.45 (0.5). At the true
+    fractions k_j / m the binned curve gives the one-step values exactly."""
+    w = np.arange(5, 0, -1.0)
+    f = lambda Z: np.asarray(Z) @ w  # noqa: E731
+    A = np.vstack([w, w[::-1]])
+    curves = deletion_curve(np.ones((2, 5)), A, np.zeros(5), f, n_steps=10)
+    fractions = removal_fractions([5, 5], 10)
+    np.testing.assert_allclose(fractions[0], [0, .2, .2, .4, .4, .6, .6, .8, .8, 1, 1])
+    np.testing.assert_allclose(normalised_auc(curves, fractions=fractions), [11 / 30, 19 / 30])
+    exact = normalised_auc(deletion_curve(np.ones((2, 5)), A, np.zeros(5), f))
+    np.testing.assert_allclose(exact, [11 / 30, 19 / 30])
+    # the random ranking's expectation: every order of the 5 values, binned, is 0.5 at the true fractions
+    perms = np.array(list(itertools.permutations(range(5))))
+    R = np.take_along_axis(np.tile(w, (len(perms), 1)), perms, axis=1)
+    binned = deletion_curve(np.ones((len(perms), 5)), R, np.zeros(5), f, n_steps=10)
+    assert normalised_auc(binned, fractions=removal_fractions(np.full(len(perms), 5), 10)).mean() == pytest.approx(0.5)
+    # insertion: kept fractions, normalised by f(x) at the end
+    ins = insertion_curve(np.ones((1, 5)), w[None], np.zeros(5), f, n_steps=10)
+    assert normalised_auc(ins, f_x=ins[:, -1], fractions=removal_fractions([5], 10))[0] == pytest.approx(19 / 30)
+    # one step per feature: the fractions are the even grid, and the value is unchanged
+    np.testing.assert_allclose(removal_fractions([10], None), [np.linspace(0, 1, 11)])
+    np.testing.assert_allclose(normalised_auc(deletion_curve(X1, W[None], B0, linear), fractions=removal_fractions([10])),
+                               [0.35])
+    with pytest.raises(ValueError, match="fractions"):
+        normalised_auc(curves, fractions=fractions[:, :5])
