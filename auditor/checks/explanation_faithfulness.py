@@ -90,6 +90,7 @@ class ExplanationFaithfulness(Check):
         measurements: dict[str, float | None] = {}
         rows, series, per_instance, sample_sizes, at_floor, exact, notes = [], [], [], [], [], [], []
         curve_ns: dict[str, int] = {}
+        capped: list[str] = []
         for e in p.explainers:
             explained_all = ctx.attribution(e, p.n_instances)
             attr, inputs, keep = removable_part(ctx, explained_all)
@@ -103,6 +104,13 @@ class ExplanationFaithfulness(Check):
             # each curve point's share of positions removed: binned curves of texts whose length is
             # not a multiple of the bins are not evenly spaced in it
             fractions = removal_fractions(removable_counts(inputs, len(attr)), n_steps)
+            # a subset of all d features removes everything on every run (no variance to correlate): at
+            # most d − 1, as a top k is capped at d (a policy's 8 of 8 features ended the check in ERROR)
+            subset = p.correlation_subset
+            if feature_table and subset is not None and subset >= len(ctx.data.feature_names):
+                subset = len(ctx.data.feature_names) - 1
+                capped.append(f"{e}: correlation_subset {p.correlation_subset} capped at {subset}, one fewer "
+                              f"than the model's {len(ctx.data.feature_names)} features")
             controls = random_controls(list(attr.values), ctx.rng(f"faithfulness.control.{e}"),
                                        removable=inputs.removable)
             if len(controls) > 1:
@@ -119,7 +127,7 @@ class ExplanationFaithfulness(Check):
                 }
                 if feature_table:
                     got["faithfulness_correlation"] = by_class(
-                        attr, inputs, values, faithfulness_correlation, subset_size=p.correlation_subset,
+                        attr, inputs, values, faithfulness_correlation, subset_size=subset,
                         n_runs=p.correlation_runs, rng=ctx.seed,
                     )
                 return got, dele
@@ -211,6 +219,9 @@ class ExplanationFaithfulness(Check):
                          f"values, the exact expectation of one random order: {', '.join(exact)}. One random order "
                          "would be the explainer's own on many instances (half of them with 2 features), leaving "
                          "their gap exactly 0.")
+        if capped:
+            notes.append("Faithfulness correlation removes random subsets of fewer features than the model has: "
+                         + "; ".join(capped) + ".")
         if at_floor:
             notes.append(f"p-values at their floor (the smallest the test can give with this many instances): "
                          f"{', '.join(at_floor)}. A larger n_instances could show stronger evidence.")

@@ -85,3 +85,20 @@ def test_a_binned_deletion_curve_is_integrated_over_the_share_of_features_it_rem
         measured[steps] = out.measurements
     for name in ("shap_deletion_auc", "shap_deletion_auc_control", "shap_insertion_auc", "shap_deletion_auc_gap"):
         assert measured[16][name] == pytest.approx(measured[None][name], abs=1e-9), name
+
+
+def test_a_correlation_subset_of_every_feature_is_capped_not_an_error(tmp_path):
+    """correlation_subset: 8 on an 8-feature model passed the schema and then ended the whole check in
+    ERROR ("subset_size must be an integer in [1, 7]"), losing its deletion and comprehensiveness
+    results too. It is capped at d − 1 = 7, as a top k is capped at d, and says so."""
+    from .conftest import make_regression_context
+
+    ctx, _ = make_regression_context(tmp_path, n=60)
+    params = {"explainers": ["shap"], "n_instances": 10, "correlation_subset": 8}
+    result = run_check(PlannedCheck(spec=CheckSpec(check="explanation_faithfulness", params=params),
+                                    params=FaithfulnessParams(**params)), ctx)
+    assert result.status != Status.ERROR, result.error
+    seven, _ = run_check_named(ctx, "explanation_faithfulness", explainers=["shap"], n_instances=10,
+                               correlation_subset=7)
+    assert result.measurements["shap_faithfulness_correlation"] == seven.measurements["shap_faithfulness_correlation"]
+    assert any("correlation_subset 8 capped at 7" in note for note in result.notes)
