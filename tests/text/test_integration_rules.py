@@ -136,3 +136,23 @@ def test_the_report_counts_the_points_of_every_text_of_an_attribution_built_in_p
     assert describe_settings(whole.params, whole.extras["path_points"]).startswith(
         "7 integration points (Fejér's nested rules), refined to 15 then 31 where the completeness gap is above "
         "inf% (texts with 7, 15, 31 points: 2, 0, 4)")
+
+
+@pytest.mark.parametrize("rule, n, tol", [("gauss_legendre", 16, 1e-12), ("fejer2", 15, 1e-6), ("fejer2", 63, 1e-12)])
+def test_integrated_gradients_of_a_logistic_probability_match_the_closed_form(rule, n, tol):
+    """Reference §9 Case 2: p = σ(w·x + b) is σ of a linear z along the straight path, so
+    IG_i = w_i (x_i − x′_i) · (σ(z) − σ(z′)) / (z − z′), and Σ IG = p(x) − p(x′) exactly. The rules'
+    sum over the path points gives it to ``tol`` (Gauss-Legendre 16 points: 1e-12; Fejér 15: 1e-6)."""
+    sigma = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
+    w, b = np.array([2.0, -1.5, 0.5, 0.0]), -0.3
+    x, x0 = np.array([1.2, 0.4, -2.0, 3.0]), np.array([0.1, -0.2, 0.3, 0.0])
+    z, z0 = w @ x + b, w @ x0 + b
+    closed = w * (x - x0) * (sigma(z) - sigma(z0)) / (z - z0)
+    alphas, weights = (gauss_legendre if rule == "gauss_legendre" else fejer2)(n)
+    path = x0[None, :] + alphas[:, None] * (x - x0)[None, :]
+    grads = (sigma(path @ w + b) * (1 - sigma(path @ w + b)))[:, None] * w[None, :]  # ∂p/∂x along the path
+    ig = (x - x0) * (weights @ grads)
+    np.testing.assert_allclose(ig, closed, atol=tol)
+    assert ig.sum() == pytest.approx(sigma(z) - sigma(z0), abs=tol)
+    assert ig[3] == 0.0  # the null feature
+    assert np.all(np.sign(ig[:3]) == np.sign(w[:3] * (x - x0)[:3]))
