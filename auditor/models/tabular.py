@@ -32,6 +32,12 @@ RANDOMISED_FIT_ROWS = 10_000
 TRUSTED_SKOPS_TYPES = frozenset({
     "builtins.slice",
     "collections.OrderedDict",
+    # A HistGradientBoosting model fitted with categorical_features holds functools.partial(check_array,
+    # ...) in its preprocessor: refused, the usual model for tabular data with categories could not be
+    # audited. skops loads a partial's function, arguments and keywords as nodes of their own, each
+    # checked against this list, so a partial of anything else (os.system) is still refused.
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
     "numpy.dtype",
     "numpy.ndarray",
     "numpy.float64",

@@ -37,7 +37,9 @@ def _skops(tmp_path, obj, name):
     (lambda: bad_models.NaNClassifier(), f"{bad_models.__name__}.NaNClassifier"),
     (lambda: __import__("sklearn.preprocessing", fromlist=["x"]).FunctionTransformer(os.system), "posix.system"),
     (lambda: __import__("sklearn.preprocessing", fromlist=["x"]).FunctionTransformer(eval), "builtins.eval"),
-], ids=["custom-class", "os-system", "eval"])
+    (lambda: __import__("sklearn.preprocessing", fromlist=["x"]).FunctionTransformer(
+        __import__("functools").partial(os.system, "true")), "posix.system"),
+], ids=["custom-class", "os-system", "eval", "partial-os-system"])
 def test_skops_with_untrusted_types_is_refused_naming_them(run_card, tmp_path, make, refused):
     path = _skops(tmp_path, make(), "model")
     result = run_card(model={"path": str(path), "format": "skops"})
@@ -45,6 +47,19 @@ def test_skops_with_untrusted_types_is_refused_naming_them(run_card, tmp_path, m
     assert (f"error: {path} contains types that are not on auditor's allow-list, refusing to load: {refused}"
             in result.text), result.raw
     assert not (result.out / "tiny-model").exists()
+
+
+def test_hist_gradient_boosting_with_native_categories_loads(tmp_path):
+    """Its preprocessor holds functools.partial(check_array): refused (exit 4) before, loaded now."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from auditor.models.tabular import load_sklearn_estimator
+
+    X = np.array([[0, 1.0], [1, 2.0], [2, 3.0], [1, 1.0]] * 5)
+    model = HistGradientBoostingClassifier(categorical_features=[0], max_iter=3).fit(X, [0, 1, 0, 1] * 5)
+    loaded = load_sklearn_estimator(_skops(tmp_path, model, "hgb"), "skops", allow_pickle=False, pinned_sha256=None)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
 def test_corrupt_skops_file(run_card, tmp_path):
