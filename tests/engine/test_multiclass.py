@@ -605,3 +605,31 @@ def test_an_evaluation_set_without_one_of_the_models_classes_is_measured_over_th
     params = ExplanationSanity.Params(explainers=["shap"], n_instances=10, n_randomised=2)
     with pytest.raises(ValueError, match="no evaluation row is of class 'd'"):
         ExplanationSanity(params).run(ctx)
+
+
+def test_macro_f1s_interval_counts_a_class_only_predicted_in_every_resample(four_class, card_writer, tmp_path):
+    """No row is of class "d" and the model predicts "d" on one row: that F1 of 0 is in the point's
+    macro F1 (scikit-learn's), so it must be in every resample's; a resample that missed the row had
+    averaged a, b and c only (about a third of them), and the interval's top end sat far above the
+    point (hpc_data without class L: 0.601 within 0.573-0.823)."""
+    import shutil
+
+    from sklearn.metrics import f1_score
+
+    root = tmp_path / "one_d"
+    root.mkdir()
+    shutil.copy(four_class / "pipeline.skops", root / "pipeline.skops")
+    frame = pd.read_csv(four_class / "eval.csv")
+    ctx = four_class_context(four_class, card_writer, tmp_path / "all")
+    predicted = np.array(CLASSES)[ctx.proba().argmax(1)]
+    wrong_d = np.flatnonzero((predicted == "d") & (frame["label"] != "d").to_numpy())[:1]
+    keep = (frame["label"] != "d").to_numpy() & ((predicted != "d") | np.isin(np.arange(len(frame)), wrong_d))
+    frame[keep].to_csv(root / "eval.csv", index=False)
+    ctx = four_class_context(root, card_writer, tmp_path / "one")
+    truth, pred = ctx.label_index(), ctx.proba().argmax(1)
+    assert (pred == 3).sum() == 1 and (truth == 3).sum() == 0
+    m = Performance(PerformanceParams(n_bootstrap=200)).run(ctx).measurements
+    assert m["f1_macro"] == pytest.approx(f1_score(truth, pred, average="macro"), abs=1e-12)
+    three = f1_score(truth, pred, labels=[0, 1, 2], average="macro")  # the mean without d's 0
+    assert m["f1_macro"] == pytest.approx(three * 3 / 4, abs=1e-12)
+    assert m["f1_macro_ci_low"] < m["f1_macro"] < m["f1_macro_ci_high"] < three * 3 / 4 + 0.1 < three
