@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from auditor.checks.base import MAX_RESAMPLES, MAX_ROWS, Check, CheckOutput, Params, count, fraction, sample_sizes_of
@@ -181,6 +183,7 @@ def _per_class(truth: np.ndarray, pred: np.ndarray, k: int, w: np.ndarray | None
         "recall": np.divide(tp, actual, out=np.zeros(k), where=actual > 0),
         "f1": np.divide(2 * tp, predicted + actual, out=np.zeros(k), where=(predicted + actual) > 0),
         "support": actual,
+        "predicted": predicted,
     }
 
 
@@ -301,6 +304,17 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
     return sample_sizes, undefined, bound_notes
 
 
+def defined_per_class(pc: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each class's precision, recall and F1, NaN where undefined: precision of a class nothing was
+    predicted as, recall of a class with no row, F1 of a class neither. The scalar metrics count
+    those as 0 (scikit-learn's zero_division=0), but a per-class interval taking a resample without
+    the class's few predictions as a precision of 0 reaches 0: a class predicted 3 times, all right,
+    showed 0.000-1.000 (5% of resamples draw none of the 3), where a perfect score supports 0.29."""
+    defined = {"precision": pc["predicted"] > 0, "recall": pc["support"] > 0,
+               "f1": (pc["predicted"] + pc["support"]) > 0}
+    return {m: np.where(defined[m], pc[m], np.nan) for m in PER_CLASS}
+
+
 def per_class_intervals(boot: dict[str, list], point: dict[str, np.ndarray], predicted: np.ndarray,
                         alpha: float) -> tuple[dict[str, np.ndarray], list[str]]:
     """Each class's percentile-bootstrap interval of precision, recall and F1 (``boot``: per metric, a
@@ -308,8 +322,10 @@ def per_class_intervals(boot: dict[str, list], point: dict[str, np.ndarray], pre
     support, as :func:`_with_intervals` cuts the scalar metrics: recall rests on the class's true
     rows, precision on the rows predicted as it, F1 on both (its low end at most the F1 of the two
     ceilings: F1 rises with each). Returns (metric -> array (2, k) of low and high ends, notes)."""
-    intervals = {m: np.nanquantile(np.asarray(boot[m], dtype=float), [alpha / 2, 1 - alpha / 2], axis=0)
-                 for m in PER_CLASS}
+    with warnings.catch_warnings():  # a class no resample defines (no row, never predicted): NaN, shown "—"
+        warnings.simplefilter("ignore", RuntimeWarning)
+        intervals = {m: np.nanquantile(np.asarray(boot[m], dtype=float), [alpha / 2, 1 - alpha / 2], axis=0)
+                     for m in PER_CLASS}
     k = len(predicted)
     ceilings = {"recall": np.full(k, np.nan), "precision": np.full(k, np.nan)}
     for m, rows in (("recall", point["support"]), ("precision", predicted)):
@@ -330,6 +346,14 @@ def per_class_intervals(boot: dict[str, list], point: dict[str, np.ndarray], pre
         "support (a perfect score on m rows supports a lower end of at most (α/2)^(1/m): 3 rows, 0.29); their low "
         "ends are cut to it (recall: the class's rows, precision: the rows predicted as it)."]
     return intervals, notes
+
+
+def _defined_or_none(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def _interval_text(low: float, high: float) -> str:
+    return "—" if np.isnan(low) or np.isnan(high) else f"{low:.3f}–{high:.3f}"
 
 
 def _claims(claims, point: dict, measurements: dict, tolerance: float) -> tuple[list[list], list[str], list[float]]:
@@ -562,8 +586,8 @@ class Performance(Check):
                                          counted=predicted_only)
             for m in scalars:
                 boot[m].append(sample[m])
-            for m in PER_CLASS:
-                boot_class[m].append(sample["per_class"][m])
+            for m, values in defined_per_class(sample["per_class"]).items():
+                boot_class[m].append(values)
         alpha = 1 - p.confidence
         level = f"{p.confidence * 100:g}%"
         measurements: dict[str, float | None] = {name: None for name in self.measurement_names(p)}
@@ -587,6 +611,7 @@ class Performance(Check):
         support = point["per_class"]["support"]
         cm = confusion_matrix(truth, pred, labels=np.arange(k))
         per_class_ci, per_class_notes = per_class_intervals(boot_class, point["per_class"], cm.sum(axis=0), alpha)
+        point_defined = defined_per_class(point["per_class"])
         names = {"roc_auc": "roc_auc (one-vs-rest macro)", "f1": f"f1 (class {classes[pos]!r})" if pos is not None else "f1"}
         evidence = [
             Table(
@@ -608,12 +633,14 @@ class Performance(Check):
                 title="Per-class precision, recall and F1 with bootstrap confidence intervals",
                 columns=["class", "n (true)", "precision", "CI", "recall", "CI", "F1", "CI"],
                 rows=[[classes[c], int(support[c]),
-                       *[v for m in PER_CLASS for v in (float(point["per_class"][m][c]),
-                                                         f"{per_class_ci[m][0][c]:.3f}–{per_class_ci[m][1][c]:.3f}")]]
+                       *[v for m in PER_CLASS for v in (_defined_or_none(point_defined[m][c]),
+                                                         _interval_text(per_class_ci[m][0][c], per_class_ci[m][1][c]))]]
                       for c in range(k)],
                 caption=f"{level} percentile-bootstrap intervals, same resamples as above, each low end at most what a "
                         "perfect score on the class's rows supports; a class never predicted "
-                        "has precision 0, a class with no row recall 0 (scikit-learn's zero_division=0). Evidence only: "
+                        "has no precision, a class with no row no recall (—: undefined; the macro means count them as "
+                        "0, scikit-learn's zero_division=0), and a resample without them leaves them out of the "
+                        "class's interval. Evidence only: "
                         "per-class values are not measurements a policy can gate, since the classes vary by model.",
             ),
             *_shared_evidence(

@@ -633,3 +633,25 @@ def test_macro_f1s_interval_counts_a_class_only_predicted_in_every_resample(four
     three = f1_score(truth, pred, labels=[0, 1, 2], average="macro")  # the mean without d's 0
     assert m["f1_macro"] == pytest.approx(three * 3 / 4, abs=1e-12)
     assert m["f1_macro_ci_low"] < m["f1_macro"] < m["f1_macro_ci_high"] < three * 3 / 4 + 0.1 < three
+
+
+def test_a_rare_class_per_class_interval_leaves_out_resamples_without_it(tmp_path):
+    """Class c: 3 of 300 rows, all predicted right (and nothing else predicted c). A resample that
+    draws none of the 3 (e^-3, 5%) has no precision or recall of c; counted as 0 it had put the
+    interval's low end at 0.000. Left out, the low end is what a perfect score on 3 rows supports,
+    0.025^(1/3) = 0.292; the point values stay 1."""
+    from sklearn.tree import DecisionTreeClassifier
+    from trust.conftest import frame_context
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(size=297).round(6), [10.0, 10.5, 11.0]])
+    frame = pd.DataFrame({"x": x, "z": rng.normal(size=300).round(6),
+                          "label": np.where(x > 5, "c", np.where(x < 0, "a", "b"))})
+    estimator = DecisionTreeClassifier(random_state=0).fit(frame[["x", "z"]], frame["label"])
+    ctx = frame_context(tmp_path, frame, estimator, target="label", name="rare-class")
+    out = Performance(PerformanceParams(n_bootstrap=400)).run(ctx)
+    table = next(e for e in out.evidence if getattr(e, "title", "").startswith("Per-class"))
+    row_c = next(r for r in table.rows if r[0] == "c")
+    assert row_c[1:3] == [3, 1.0] and row_c[4] == 1.0
+    ceiling = f"{0.025 ** (1 / 3):.3f}–1.000"
+    assert ceiling == "0.292–1.000" and row_c[3] == ceiling and row_c[5] == ceiling  # before: 0.000–1.000
