@@ -14,13 +14,15 @@ import numpy as np
 
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, MIN_JUDGED,
                                  Check, CheckOutput, Params, count)
-from auditor.explain.partial_dependence import ice_heterogeneity, ice_heterogeneity_interval, partial_dependence_curves
+from auditor.explain.partial_dependence import centred_log_ratio, ice_heterogeneity, ice_heterogeneity_interval, partial_dependence_curves
 from auditor.explain.permutation_importance import DEFAULT_MAX_ROWS, Scoring, default_scoring, permutation_importance
 from auditor.models.base import Capability
 from auditor.results import BarChart, LineChart, SampleSize, Series, Table
 
 MIN_ICE_ROWS = 2  # the spread of ICE curves needs two rows
 
+
+SCALE_WORDS = {"value": "the predicted value", "log-odds": "the log-odds", "log-ratio": "the centred log-ratio"}
 
 class PartialDependenceParams(Params):
     n_features: int = count(4, MAX_SHOWN)  # top features by permutation importance, one chart each
@@ -60,8 +62,10 @@ class PartialDependence(Check):
         features = [perm.features[j] for j in order]
         importance = {f: float(m) for f, m in zip(perm.features, perm.mean)}
         # a regressor's one output column is its predicted value (target units); the curves and their
-        # heterogeneity stay on that scale (no log-odds)
-        log_odds = not ctx.regression
+        # heterogeneity stay on that scale (no log-odds). Three or more classes: heterogeneity on the
+        # class's centred log-ratio (see centred_log_ratio), the charts on its probability.
+        scale = "value" if ctx.regression else "log-ratio" if len(ctx.classes) > 2 else "log-odds"
+        log_odds = scale == "log-odds"
         target, label = (0, f"predicted {ctx.card.auditor.target}") if ctx.regression else self._class_output(ctx)
 
         n = len(data.frame)
@@ -69,10 +73,14 @@ class PartialDependence(Check):
         sample = data.frame.iloc[rows].reset_index(drop=True)
         curves = partial_dependence_curves(lambda frame: ctx.model.predict_proba(frame)[:, target], sample, features,
                                            categorical=data.categorical, grid_resolution=p.grid_resolution)
-        hetero = np.array([ice_heterogeneity(c.individual, log_odds=log_odds) for c in curves])
+        # the same rows and grids again, answered by the model's cache: no estimator call
+        measured = curves if scale != "log-ratio" else partial_dependence_curves(
+            lambda frame: centred_log_ratio(ctx.model.predict_proba(frame))[:, target], sample, features,
+            categorical=data.categorical, grid_resolution=p.grid_resolution)
+        hetero = np.array([ice_heterogeneity(c.individual, log_odds=log_odds) for c in measured])
         intervals = np.array([ice_heterogeneity_interval(c.individual, log_odds=log_odds, n_boot=p.n_bootstrap,
                                                          rng=ctx.rng(f"partial_dependence:{c.feature}"))
-                              for c in curves]).reshape(-1, 2)
+                              for c in measured]).reshape(-1, 2)
         shown = ctx.rng("partial_dependence_shown").choice(len(rows), min(p.n_ice_shown, len(rows)), replace=False)
         shown = np.sort(shown)
         evidence: list = []
@@ -101,7 +109,7 @@ class PartialDependence(Check):
             caption=(f"Output {label}. {scoring} drop: permutation importance on {min(p.max_rows or n, n):,} evaluation "
                      f"rows, {p.n_repeats} shuffles per feature. PD range: how far the average output moves over the grid (numeric: "
                      f"{p.grid_resolution} points between the 5th and 95th percentile; categorical: every level). "
-                     f"ICE heterogeneity (on {'the log-odds' if log_odds else 'the predicted value'}): 0 = parallel row curves (additive effect), near 1 = the effect "
+                     f"ICE heterogeneity (on {SCALE_WORDS[scale]}): 0 = parallel row curves (additive effect), near 1 = the effect "
                      "differs from row to row (interactions). The top feature's curves are drawn here, the others' in "
                      "the appendix."),
         ))
@@ -113,7 +121,7 @@ class PartialDependence(Check):
             "median_ice_heterogeneity": float(np.median(finite)) if finite.size else float("nan"),
             "top_feature_pd_range": curves[0].pd_range if curves else float("nan"),
         }
-        notes = self._output_notes(label, log_odds)
+        notes = self._output_notes(label, scale)
         if np.isnan(hetero).any():
             notes.append("Features whose every ICE curve is flat (the output does not move): "
                          + ", ".join(c.feature for c, h in zip(curves, hetero) if np.isnan(h)) + ".")
@@ -142,14 +150,22 @@ class PartialDependence(Check):
         return target, f"P({ctx.classes[target]})"
 
     @staticmethod
-    def _output_notes(label: str, log_odds: bool) -> list[str]:
-        if not log_odds:
+    def _output_notes(label: str, scale: str) -> list[str]:
+        if scale == "value":
             return [f"Output: {label}, the regressor's prediction in the target's units.",
                     "ICE heterogeneity is measured on the predicted value itself: a model additive in its features "
                     "(a linear regression) has parallel curves (heterogeneity 0). A large value means the average "
                     "line hides how the feature acts on individual rows."]
-        return [f"Output: {label} (the model's probability of that class; the card's positive class where it has one, "
-                "else the class predicted most often).",
+        output = (f"Output: {label} (the model's probability of that class; the card's positive class where it has one, "
+                  "else the class predicted most often).")
+        if scale == "log-ratio":
+            return [output,
+                    "ICE heterogeneity is measured on the class's centred log-ratio, log P(class) minus the mean over "
+                    "classes of log P (the charts show probabilities): a model additive in each class's logit (a "
+                    "multinomial logistic regression) has parallel curves there (heterogeneity 0), while the class's "
+                    "own log-odds bend row by row under the softmax alone. A large value means the average line hides "
+                    "how the feature acts on individual rows."]
+        return [output,
                 "ICE heterogeneity is measured on the log-odds of the curves (the charts show probabilities): on the "
                 "probability scale the sigmoid's saturation alone bends rows differently, while a model additive in its "
                 "log-odds has parallel log-odds curves (heterogeneity 0). A large value means the average line hides how "

@@ -111,6 +111,16 @@ def partial_dependence_curves(output: Callable, frame, features: list[str], *, c
 PROBABILITY_CLIP = 1e-9  # probabilities are clipped to [ε, 1 − ε] before the log-odds
 
 
+def centred_log_ratio(proba: np.ndarray) -> np.ndarray:
+    """(n, k): each class's log P(c) − mean_j log P(j), the softmax's inverse up to a constant per row.
+    A model whose every class logit is additive in the features (a multinomial logistic regression)
+    has parallel curves on it; on one class's log-odds, log P(c) − log(1 − P(c)), it has not (CPS1985
+    occupation, 6 classes: wage's ICE heterogeneity 0.76 on the log-odds of P(worker), 0.00 here).
+    For two classes it is half the log-odds: the same heterogeneity."""
+    logp = np.log(np.clip(np.asarray(proba, dtype=float), PROBABILITY_CLIP, 1.0))
+    return logp - logp.mean(axis=1, keepdims=True)
+
+
 def numeric_grid(values: np.ndarray, grid_resolution: int, percentiles: tuple[float, float]) -> np.ndarray:
     """scikit-learn's grid, with missing values left out (its own grid turns NaN when one is present):
     every distinct value when there are at most ``grid_resolution``, else evenly spaced points
