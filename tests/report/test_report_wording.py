@@ -245,3 +245,16 @@ def test_the_performance_template_alone_reads_the_task_from_what_was_measured():
     clf = template.render(c=check(measurements={"mae": None, "roc_auc": 0.85}), letter={"measurements": "D"})
     assert "r2_ci_low" in reg and "roc_auc_ci_low" not in reg
     assert "roc_auc_ci_low" in clf and "R²" not in clf and "three or more classes" not in clf
+
+
+def test_a_regressors_report_names_its_output_and_stability_rule_not_classes():
+    """The ames report's provenance said 'Model classes: prediction (no positive class: each explanation
+    explains its predicted class)' and its stability guide 'Only perturbations that keep the predicted
+    class are used' for a regressor, which has no class; a classifier's wording is unchanged."""
+    reg = text_of(render_html(small_result("tabular-regression", [check("explanation_stability")])))
+    assert "Model output the predicted value, in the target's units (a regressor has no classes" in reg
+    assert "Model classes" not in reg and "predicted class" not in reg
+    assert "Only perturbations whose prediction stays within the check's output tolerance" in reg
+    cls = text_of(render_html(small_result("tabular-classification", [check("explanation_stability")])))
+    assert "Model classes bad, good (positive: bad)" in cls
+    assert "Only perturbations that keep the predicted class are used." in cls
