@@ -187,8 +187,8 @@ class AdversarialRobustness(Check):
         if n < MIN_PAIRS:
             notes.append(f"Only {n} {'' if ctx.regression else 'correctly predicted '}instances were attacked (fewer than {MIN_PAIRS}): the "
                          "intervals are not judged; raise n_instances.")
-        outcome = (f"predictions moved by at least {p.target_shift:g} standard deviations towards the median"
-                   if ctx.regression else "correct decisions changed")
+        outcome = (f"predictions moved by at least {p.target_shift:g} standard deviations towards the median "
+                   f"({goal.need:.4g} in the target's units)" if ctx.regression else "correct decisions changed")
         if not g_ok.any():
             summary = (f"No {'prediction' if ctx.regression else 'decision'} of the {n} attacked instances "
                        f"{'moved far enough' if ctx.regression else 'changed'} within {p.max_edits} substitutions in "
