@@ -655,3 +655,28 @@ def test_a_rare_class_per_class_interval_leaves_out_resamples_without_it(tmp_pat
     assert row_c[1:3] == [3, 1.0] and row_c[4] == 1.0
     ceiling = f"{0.025 ** (1 / 3):.3f}–1.000"
     assert ceiling == "0.292–1.000" and row_c[3] == ceiling and row_c[5] == ceiling  # before: 0.000–1.000
+
+
+@pytest.mark.parametrize("claimed, within", [("summed", True), ("half", True), ("wrong", False)])
+def test_a_multiclass_brier_claim_in_scikit_learns_summed_convention_holds(four_class, card_writer, tmp_path,
+                                                                           claimed, within):
+    """scikit-learn's brier_score_loss gives three or more classes the summed score, twice the half
+    Brier this check measures: a card claiming it (hpc_data: 0.232, measured 0.116) was reported 0.100
+    outside the interval. It is compared with the summed score now, a note says so; the half value
+    still holds, and a claim matching neither is still outside."""
+    from sklearn.metrics import brier_score_loss
+
+    ctx = four_class_context(four_class, card_writer, tmp_path / "m")
+    truth, proba = ctx.label_index(), ctx.proba()
+    summed = brier_score_loss(truth, proba, labels=[0, 1, 2, 3])
+    half = 0.5 * np.mean(np.sum((proba - np.eye(4)[truth]) ** 2, axis=1))
+    assert summed == pytest.approx(2 * half, abs=1e-12)
+    value = {"summed": summed, "half": half, "wrong": 3 * half}[claimed]
+    index = [{"name": "m", "results": [{"task": {"type": "tabular-classification"}, "dataset": {"name": "d", "type": "d"},
+                                        "metrics": [{"type": "brier_score", "value": round(float(value), 4)}]}]}]
+    ctx = four_class_context(four_class, card_writer, tmp_path / "c", metadata={"model-index": index})
+    out = Performance(PerformanceParams(n_bootstrap=100)).run(ctx)
+    assert out.measurements["claims_checked"] == 1
+    assert out.measurements["claims_outside_tolerance"] == (0 if within else 1)
+    summed_note = [n for n in out.notes if "summed multi-class Brier score" in n]
+    assert len(summed_note) == (1 if claimed == "summed" else 0)
