@@ -287,7 +287,7 @@ class TabularModel(AdapterBase):
         # One OpenMP thread, as for prediction: multi-threaded tree fitting spins on small shared machines.
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
             warnings.simplefilter("ignore")  # convergence warnings are expected on permuted labels
-            estimator.fit(frame, y)
+            estimator.fit(missing_as_nan(frame), y)  # fitted on the values its predictions will see
         model = type(self)(estimator, self.feature_names, batch_size=self._cache.batch_size)
         model.randomisation = f"refitted on {rows} with {self.fit_targets_word} permuted (seed {seed})"
         return model

@@ -43,3 +43,29 @@ def test_a_missing_category_is_imputed_by_the_models_own_imputer(tmp_path):
     own = estimator.predict(pd.read_csv(tmp_path / "eval.csv")[["city", "x"]])
     np.testing.assert_allclose(own, [11.0, 12.0, 3.0], atol=1e-9)  # the row without a city: imputed "a"
     np.testing.assert_allclose(predicted, own, atol=1e-9)  # before: 2.0 for that row (None not imputed)
+
+
+def test_the_randomised_copy_is_fitted_on_missing_categories_as_nan(tmp_path, monkeypatch):
+    """The sanity test's copy is refitted on the evaluation rows: it must see a missing category as the
+    predictions do (NaN), or its imputer learns None as a category of its own."""
+    import pandas as pd
+
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.regression import TabularRegressor
+
+    estimator = _imputing_pipeline()
+    pd.DataFrame({"city": ["a", None, "b", "a"], "x": [1.0, 2.0, 3.0, 4.0], "y": [11.0, 12.0, 3.0, 14.0]}).to_csv(
+        tmp_path / "eval.csv", index=False)
+    card = load_model_card(write_card(tmp_path / "card", {
+        "task": "tabular-regression", "model": {"path": "model.skops", "format": "skops"}, "target": "y",
+        "missing_values": "allow",
+        "features": [{"name": "city", "type": "categorical"}, {"name": "x", "type": "numeric"}]}), check_files=False)
+    data = load_dataset(tmp_path / "eval.csv", card)
+    seen = []
+    from sklearn.pipeline import Pipeline
+    original_fit = Pipeline.fit
+    monkeypatch.setattr(Pipeline, "fit", lambda self, X, y=None, **kw: (seen.append(list(X["city"])),
+                                                                         original_fit(self, X, y, **kw))[1])
+    TabularRegressor(estimator, data.feature_names).randomised(0, data=data)
+    assert seen[0][0] == "a" and isinstance(seen[0][1], float) and np.isnan(seen[0][1])  # before: None
