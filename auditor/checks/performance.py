@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -388,6 +389,13 @@ def _claims(claims, point: dict, measurements: dict, tolerance: float,
     return rows, unverifiable, gaps
 
 
+def in_units(value: float) -> str:
+    """An error in the target's units for a sentence: four significant digits, whole numbers with
+    thousands separators from 1,000 up (ames sale prices read 'MAE 1.51e+04 and RMSE 2.808e+04';
+    now 'MAE 15,100 and RMSE 28,082')."""
+    return f"{value:,.0f}" if math.isfinite(value) and 1e3 <= abs(value) < 1e15 else f"{value:.4g}"
+
+
 def gaps_word(gap: float) -> str:
     return "inside the interval" if gap == 0 else f"{gap:.3f} outside the interval"
 
@@ -729,7 +737,8 @@ class Performance(Check):
         summary = (
             f"On {n:,} evaluation rows the model reaches R² {point['r2']:.3f} "
             f"({level} CI {measurements['r2_ci_low']:.3f}–{measurements['r2_ci_high']:.3f}), "
-            f"MAE {point['mae']:.4g} and RMSE {point['rmse']:.4g}."
+            f"MAE {in_units(point['mae'])} and RMSE {in_units(point['rmse'])} (units of "
+            f"{ctx.card.auditor.target!r})."
         ) + _gap_sentence(gaps)
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
                            key_figure=f"R² {point['r2']:.3f}", notes=few + _notes(unverifiable, undefined),

@@ -360,3 +360,19 @@ def test_a_feature_the_model_ignores_gets_exactly_zero_shap(fresh):
     X = ctx.data.frame.iloc[attr.row_ids][FEATURES].to_numpy(float)
     mean = ctx.background(ctx.explainer_params["shap"]["background_size"]).to_numpy(float).mean(axis=0)
     np.testing.assert_allclose(M[:, :7], ctx.model.estimator[-1].coef_ * (X[:, :7] - mean[:7]), atol=1e-9)
+
+
+def test_a_regressors_summary_writes_large_errors_as_numbers_with_their_units(linear):
+    """ames sale prices: the summary read 'MAE 1.51e+04 and RMSE 2.808e+04', exponents a reviewer must
+    decode, and no unit; errors from 1,000 up are whole numbers with separators, smaller ones keep four
+    significant digits."""
+    from auditor.checks.performance import in_units
+
+    assert in_units(15100.0918) == "15,100" and in_units(28082.146) == "28,082"
+    assert in_units(3.71654) == "3.717" and in_units(0.038811) == "0.03881" and in_units(999.94) == "999.9"
+    from auditor.checks.performance import Performance, PerformanceParams
+
+    ctx = linear[0]
+    out = Performance(PerformanceParams(n_bootstrap=50)).run(ctx)
+    mae, rmse = out.measurements["mae"], out.measurements["rmse"]
+    assert f"MAE {mae:.4g} and RMSE {rmse:.4g} (units of 'y')." in out.summary
