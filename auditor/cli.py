@@ -159,6 +159,7 @@ def run(
                 progress.reset(step, total=total, description=f"  {shown(label)}", visible=True)
             progress.update(step, completed=done)
 
+        record = None
         try:
             with terminate_as_interrupt():
                 record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device,
@@ -171,8 +172,16 @@ def run(
         except KeyboardInterrupt as exc:
             progress.stop()
             how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-            err.print(f"{how}: the audit stopped; nothing partial was written (a version is written whole or not at all)",
-                      highlight=False, markup=False, soft_wrap=True)
+            stored = getattr(exc, "stored_run", None) or (record.path if record is not None else None)
+            if stored is None:
+                said = "the audit stopped; nothing partial was written (a version is written whole or not at all)"
+            else:  # the signal came after the version was renamed into place: it exists, whole
+                said = (f"the audit had finished and was stored as {printable(stored)} (complete; `auditor verify` "
+                        "checks it)")
+                if not getattr(exc, "registered", True):
+                    said += (f"; the registry may not list it yet: `auditor history --rebuild --out {printable(out_dir)}`"
+                             f"{' with the same --db' if db else ''} indexes it")
+            err.print(f"{how}: {said}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
     result = record.result
     table = Table(title=shown(f"{result.model.name} {result.model.version} — policy {result.policy.name} {result.policy.version}"))

@@ -397,7 +397,11 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
             else:
                 exc.add_note("the audit's result.json could not be kept either (nothing partial was left)")
         raise
-    register_run(path, Path(out), db)
+    try:
+        register_run(path, Path(out), db)
+    except KeyboardInterrupt as exc:  # the version is stored: the message must say so, not "nothing written"
+        exc.stored_run, exc.registered = path, False
+        raise
     return RunRecord(path=path, result=build.result)
 
 

@@ -223,15 +223,31 @@ def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes
     try:
         for _ in range(MAX_VERSION_ATTEMPTS):
             label = version_label(max(max(versions(folder), default=0), after) + 1)
-            with staged_folder(folder) as tmp:
-                write_tree(tmp, build(label))
-                if publish_folder(tmp, folder / label):
-                    return folder / label
+            files = None
+            try:
+                with staged_folder(folder) as tmp:
+                    files = build(label)
+                    write_tree(tmp, files)
+                    if publish_folder(tmp, folder / label):
+                        return folder / label
+            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: was it before or after the rename?
+                if files is not None and _holds(folder / label, files):
+                    exc.stored_run = folder / label
+                raise
     except OSError as exc:
         if exc.errno in WRITE_ERRNOS:
             raise output_error(exc, folder) from None
         raise
     raise RuntimeError(f"could not allocate a version under {folder}")
+
+
+def _holds(version: Path, files: dict[str, bytes]) -> bool:
+    """Whether the version folder holds exactly the manifest this writer staged (the manifest names
+    the run's id: another writer's run never matches)."""
+    try:
+        return "manifest.json" in files and (version / "manifest.json").read_bytes() == files["manifest.json"]
+    except OSError:
+        return False
 
 
 def manifest(files: dict[str, bytes], inputs: dict[str, Path | None], libraries: dict[str, str], extra: dict) -> bytes:

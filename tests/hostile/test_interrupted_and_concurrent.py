@@ -113,6 +113,53 @@ def test_sigint_while_the_run_is_written(cli, tmp_path, artefacts, card_writer, 
     only_version(out)
 
 
+def test_sigterm_after_the_version_was_stored_says_where_it_is(cli, tmp_path, artefacts, card_writer, card_only_policy,
+                                                              stub_pdf, monkeypatch):
+    """SIGTERM while the registry row is written: the version is already in place, whole. The
+    message said "nothing partial was written" (as if no audit existed); it names the stored version
+    and how to index it, and the version verifies."""
+    import auditor.engine.audit
+
+    def terminated_register(run_dir, out, db):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # Terminated arrives here
+        raise AssertionError("SIGTERM was not delivered")
+
+    monkeypatch.setattr(auditor.engine.audit, "register_run", terminated_register)
+    out = tmp_path / "out"
+    result = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out)
+    assert result.code == 143, result.raw
+    stored = only_version(out)
+    assert "nothing partial was written" not in result.text
+    assert f"terminated (SIGTERM): the audit had finished and was stored as {stored}" in " ".join(result.text.split())
+    assert "auditor history --rebuild" in result.text
+    monkeypatch.undo()
+    assert cli("verify", str(stored)).code == 0
+
+
+def test_sigint_just_after_the_rename_names_the_version(cli, tmp_path, artefacts, card_writer, card_only_policy, stub_pdf,
+                                                       monkeypatch, default_sigint):
+    """Ctrl-C arriving between the rename that stores the version and the return from the store."""
+    import auditor.records.atomic as atomic
+    import auditor.records.store as store
+
+    real = atomic.publish_folder
+
+    def publish_then_interrupted(staged, final):
+        real(staged, final)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+        raise AssertionError("SIGINT was not delivered")
+
+    monkeypatch.setattr(store, "publish_folder", publish_then_interrupted)
+    out = tmp_path / "out"
+    result = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out)
+    assert result.code == 130, result.raw
+    stored = only_version(out)
+    assert f"interrupted: the audit had finished and was stored as {stored}" in " ".join(result.text.split())
+    assert "nothing partial" not in result.text
+
+
 # --- SIGKILL and concurrency, in real processes ----------------------------------------------------
 
 @pytest.fixture(scope="module")
