@@ -37,7 +37,7 @@ from auditor.models.kinds import kind_for_card, load_adapter
 from auditor.policy.traceability import build_traceability
 from auditor.policy.waivers import apply_waivers
 from auditor.records.atomic import publish_folder, replace_file, staged_folder, write_folder, write_tree
-from auditor.records.store import (chain_link, check_output_writable, claim_model_dir, enclosing_run, output_error, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
+from auditor.records.store import (owned_folder_problem, chain_link, check_output_writable, claim_model_dir, enclosing_run, output_error, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
                            write_run)
 
 LIBRARIES = ("auditor", "numpy", "pandas", "scikit-learn", "shap", "lime", "skops", "scipy", "pydantic",
@@ -434,6 +434,8 @@ def render_target(run_dir: Path, to: Path | None) -> Path:
         raise UsageError(f"--to {to} is inside the stored run {folder}; a run is sealed and is never modified")
     if VERSION_RE.match(resolved.name):
         raise UsageError(f"--to {to}: a folder named like a version ({resolved.name}) would be taken for a run; choose another name")
+    if (problem := owned_folder_problem(to, "--to", "renders")) is not None:
+        raise UsageError(problem)
     if resolved.exists() and (not resolved.is_dir() or any(resolved.iterdir())):
         raise UsageError(f"--to {to} exists and is not an empty folder; nothing is overwritten, choose a new folder")
     return resolved

@@ -31,7 +31,7 @@ from auditor.results import SEVERITY_RANK, Status
 from auditor.records.runs import VERSION_RE, Run, open_run, previous_run
 from auditor.records.atomic import publish_folder, staged_folder, write_tree
 from auditor.hashing import sha256_bytes
-from auditor.records.store import enclosing_run, output_error, slugify
+from auditor.records.store import enclosing_run, output_error, owned_folder_problem, slugify
 
 DIFF_SCHEMA_VERSION = 1
 # The report's own order (results.SEVERITY_RANK), WAIVED included; SKIPPED is no verdict to compare.
@@ -379,13 +379,16 @@ def write_diff(run_a: str | Path | None, run_b: str | Path, out: str | Path | No
 
 def check_diff_folder(target: Path) -> Path:
     """``--out`` for a diff: never inside a stored run (sealed), never a folder named like a
-    version (it would be taken for a run), and new or empty (as ``render --to``)."""
+    version (it would be taken for a run), never in a folder the records own (a model's
+    ``signoffs/``: store.owned_folder_problem), and new or empty (as ``render --to``)."""
     resolved = target.resolve()
     if (folder := enclosing_run(resolved)) is not None:
         raise UsageError(f"--out {target} is inside the stored run {folder}; a run is sealed and is never modified")
     if VERSION_RE.match(resolved.name):
         raise UsageError(f"--out {target}: a folder named like a version ({resolved.name}) would be taken for a run; "
                          "choose another name")
+    if (problem := owned_folder_problem(target, "--out", "diffs")) is not None:
+        raise UsageError(problem)
     if resolved.exists() and not (resolved.is_dir() and not any(resolved.iterdir())):
         # the diff went to "<out>-2" without a word: an output root's registry or a model's folder got a sibling
         raise UsageError(f"--out {target} exists and is not an empty folder; a diff is written into a new or empty folder")

@@ -111,6 +111,44 @@ def enclosing_run(path: Path) -> Path | None:
     return next((folder for folder in (resolved, *resolved.parents) if is_stored_run(folder)), None)
 
 
+def _holds_runs(folder: Path) -> bool:
+    try:
+        return folder.is_dir() and any(is_stored_run(p) for p in folder.iterdir())
+    except OSError:  # an unreadable folder on the way: not a model's folder that this process can know
+        return False
+
+
+OWNED_FOLDERS = {"signoffs": "the sign-off log and signed reports", "renders": "`auditor render`'s reports",
+                 "diffs": "`auditor diff`'s outputs"}
+
+
+def owned_folder_problem(target: Path, flag: str, own: str) -> str | None:
+    """Why ``target`` (``--out`` of a diff, ``--to`` of a render) lies in a folder the records own,
+    or None: a model's ``signoffs/`` (and ``renders/`` or ``diffs/``, whichever is not the command's
+    ``own``), a folder named like a version (stored or not: a new ``vNNNN/`` holding no run stops
+    the model's next run), a staged or salvaged folder (``.tmp-*``, ``.unrendered-*``), or the
+    registry's file names in the output folder."""
+    resolved = Path(target).resolve()
+    for folder in (resolved, *resolved.parents):
+        parent = folder.parent
+        if parent == folder:
+            break
+        name = folder.name
+        if name.lower().startswith(REGISTRY_FILE) and (parent / REGISTRY_FILE).exists():
+            return f"{flag} {target}: {folder} takes a name of the registry {parent / REGISTRY_FILE}; choose another folder"
+        if not _holds_runs(parent):
+            continue
+        if _VERSION.match(name):
+            return (f"{flag} {target}: {folder} is named like a version of the model in {parent} and would be taken "
+                    "for a run; choose a folder outside the model's versions")
+        if name in OWNED_FOLDERS and name != own:
+            return (f"{flag} {target}: {folder} holds {OWNED_FOLDERS[name]} of the model in {parent}; nothing else is "
+                    f"written there: choose another folder")
+        if name.startswith((".tmp-", ".unrendered-")):
+            return f"{flag} {target}: {folder} is a folder auditor manages in {parent}; choose another folder"
+    return None
+
+
 def check_out_folder(out: Path) -> None:
     """An output folder is neither inside a stored run (a run is sealed) nor a model's own folder
     (its runs would be nested one level too deep, in a second version series)."""

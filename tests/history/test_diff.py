@@ -137,3 +137,29 @@ def test_the_diff_prints_counts_as_counts_and_leaves_out_measurements_neither_ru
     assert '<th class="num">B − A</th>' in html and "th.num { white-space: nowrap; }" in html
     one_end = [m for m in changed["measurements"] if m["a_ci"] and m["a_ci"][1] is None and m["a_ci"][0] is not None]
     assert ", —]" not in text and (not one_end or "≥ " in text)  # a lower bound alone reads as one
+
+
+def test_diff_out_never_writes_into_a_folder_the_records_own(history, out_copy):
+    """`diff --out` wrote a diff into the model's signoffs/ folder (where the sign-off log and signed
+    reports live, and which the workspace serves as sign-offs), into a new vNNNN/ folder's subfolder
+    (a version folder holding no run: the model's next `auditor run` was refused), or into the
+    registry's journal name. Each is a usage error (exit 2) naming the folder; nothing is written."""
+    model = out_copy / "tiny-model"
+    v3 = model / "v0003"
+    (model / "signoffs").mkdir(exist_ok=True)
+    assert invoke("history", "--out", out_copy).exit_code == 0  # builds the registry
+    before = run_files(out_copy)
+    for target, said in [(model / "signoffs" / "mine", "holds the sign-off log and signed reports"),
+                         (model / "signoffs", "holds the sign-off log and signed reports"),
+                         (model / "renders" / "x", "`auditor render`'s reports"),
+                         (model / "v0009" / "diff", "named like a version of the model"),
+                         (out_copy / "audits.sqlite-journal", "takes a name of the registry")]:
+        res = invoke("diff", model / "v0002", v3, "--out", target, "--no-pdf")
+        assert res.exit_code == 2, (target, res.output)
+        assert said in flat(res.output) and str(target.name) in flat(res.output), (target, res.output)
+    assert run_files(out_copy) == before
+    assert not (model / "v0009").exists() and not (model / "renders").exists()
+    assert sorted(p.name for p in (model / "signoffs").iterdir()) == []
+    # a folder of one's own, and the model's diffs/ folder, still take a diff
+    res = invoke("diff", model / "v0002", v3, "--out", model / "diffs" / "mine", "--no-pdf")
+    assert res.exit_code == 0, res.output

@@ -452,7 +452,9 @@ def test_render_to_a_chosen_folder_and_refusals(cli, out, tmp_path, stub_pdf):
     res = cli("render", run, "--to", tmp_path / "copy")
     assert res.code == 0 and (tmp_path / "copy" / "report.html").read_bytes() == (run / "report.html").read_bytes()
     for target, said in [(run, "sealed"), (run / "evidence", "sealed"), (tmp_path / "v0003", "named like a version"),
-                         (tmp_path / "copy", "not an empty folder")]:
+                         (tmp_path / "copy", "not an empty folder"),
+                         (out / MODEL / "signoffs" / "x", "holds the sign-off log"),
+                         (out / MODEL / "v0007" / "x", "named like a version of the model")]:
         res = cli("render", run, "--to", target)
         assert res.code == 2 and said in res.text, (target, res.text)
     assert files_of(out) == before
