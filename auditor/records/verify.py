@@ -203,6 +203,9 @@ def _registry(run: Run) -> list[Finding]:
         try:
             rows = conn.execute(f"SELECT manifest_sha256, signoff_count FROM {RUNS_TABLE} WHERE run_path = ?",
                                 (str(run.path),)).fetchall()
+            moved_from = None
+            if not rows:  # the output folder was moved (or copied) with its registry: rows name the old paths
+                rows, moved_from = _rows_before_a_move(conn, run)
         finally:
             conn.close()
     except (sqlite3.Error, UnicodeError) as exc:  # a damaged page can also fail to decode as UTF-8
@@ -216,8 +219,9 @@ def _registry(run: Run) -> list[Finding]:
     held = len([ln for ln in log.read_bytes().splitlines() if ln.strip()]) if log.is_file() and rows else 0
     for recorded, signoffs in rows:
         if recorded != run.manifest_sha256:
+            where = f" (indexed as {moved_from}, before the output folder was moved)" if moved_from else ""
             out.append(Finding(f"../../{DEFAULT_DB_NAME}", "mismatch",
-                               f"the registry records manifest sha256 {str(recorded)[:16]}… for this run, the run has "
+                               f"the registry records manifest sha256 {str(recorded)[:16]}… for this run{where}, the run has "
                                f"{str(run.manifest_sha256)[:16]}…"))
         # sign-offs are only ever appended: a log with fewer than the registry counted lost records
         if isinstance(signoffs, int) and signoffs > held:
@@ -225,6 +229,32 @@ def _registry(run: Run) -> list[Finding]:
                                f"the registry counted {signoffs} sign-off record{'s' * (signoffs != 1)} for this run, the "
                                f"log holds {held}: records were removed"))
     return out
+
+
+def _rows_before_a_move(conn, run: Run) -> tuple[list, str | None]:
+    """The output folder's own registry's row for ``run`` written before the folder was moved or
+    copied (its run_path names the old place): the row of the same model folder and version whose
+    run id is the run's, or whose path no longer exists (the folder moved away: the run's id may
+    have been rewritten with its files). A row of another output folder that still exists (a
+    registry shared through --db) and names another run is not this run's."""
+    candidates = conn.execute(f"SELECT run_path, run_id, manifest_sha256, signoff_count FROM {RUNS_TABLE} "
+                              "WHERE version = ?", (run.version,)).fetchall()
+    try:
+        result = run.result
+    except ResultFileError:
+        result = None
+    run_id = result.get("run_id") if isinstance(result, dict) else None
+    for path, row_id, recorded, signoffs in candidates:
+        old = Path(str(path))
+        if old.parent.name != run.model_dir.name or old == run.path:
+            continue
+        try:
+            gone = not old.exists()
+        except (OSError, ValueError):  # not a path this system can hold
+            gone = False
+        if (run_id is not None and row_id == run_id) or gone:
+            return [(recorded, signoffs)], str(old)
+    return [], None
 
 
 def _signoffs(run: Run) -> list[Finding]:

@@ -156,3 +156,55 @@ def test_a_deleted_version_is_never_given_again_and_its_successor_names_the_gap(
     assert ("../v0002/manifest.json", "missing") in findings
     rows = json.loads(invoke("history", "--out", out, "--json").output)
     assert [r["run_id"] for r in rows if r["version"] == "v0002"] == [second.result.run_id]  # not overwritten
+
+
+def _rewrite_newest_consistently(run, *, new_run_id=None):
+    """A forger's rewrite of the newest version: result.json says PASS everywhere, manifest.json
+    lists its new hash, and report.pdf (whose embedded copies would disagree) is removed with its
+    manifest line. No later version links to it, and no sign-off exists."""
+    result = json.loads((run / "result.json").read_text())
+    result["status"] = "pass"
+    for check in result["checks"]:
+        check["status"] = "pass"
+    if new_run_id:
+        result["run_id"] = new_run_id
+    content = json.dumps(result, indent=2).encode()
+    (run / "result.json").write_bytes(content)
+    body = json.loads((run / "manifest.json").read_text())
+    body["files"]["result.json"] = hashlib.sha256(content).hexdigest()
+    body["files"].pop("report.pdf")
+    if new_run_id:
+        body["run_id"] = new_run_id
+    (run / "report.pdf").unlink()
+    (run / "manifest.json").write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+
+
+def test_a_rewritten_newest_version_is_caught_by_its_registry_row_after_the_folder_moved(history, tmp_path):
+    """The registry's row of a run records its manifest hash: the only anchor of the newest version.
+    verify looked the row up by the run's absolute path, so once the output folder had been moved or
+    copied with its registry (a CI artefact restored elsewhere) no row matched and a consistent
+    rewrite of the newest version verified OK (and could be signed). The row written before the move
+    (same model folder and version; same run id, or an old path that is gone) is compared now."""
+    import shutil
+
+    copied = tmp_path / "copied"  # rows name history.out's paths, which still exist: matched by run id
+    shutil.copytree(history.out, copied)
+    assert verify_run(copied / "tiny-model" / "v0002").ok  # a sound run of a copied folder verifies
+    _rewrite_newest_consistently(copied / "tiny-model" / "v0003")
+    found = verify_run(copied / "tiny-model" / "v0003").findings
+    assert [(f.path, f.problem) for f in found] == [("../../audits.sqlite", "mismatch")], found
+    assert str(history.out / "tiny-model" / "v0003") in found[0].detail and "moved" in found[0].detail
+
+    before = tmp_path / "before"  # its own registry, then moved: the old paths are gone
+    shutil.copytree(history.out, before)
+    (before / "audits.sqlite").unlink()
+    assert invoke("history", "--out", before).exit_code == 0
+    _rewrite_newest_consistently(before / "tiny-model" / "v0003", new_run_id="f" * 32)
+    moved = tmp_path / "moved"
+    before.rename(moved)
+    assert verify_run(moved / "tiny-model" / "v0002").ok
+    res = invoke("verify", moved / "tiny-model" / "v0003")
+    assert res.exit_code == 1 and "the registry records manifest sha256" in flat(res.output), res.output
+    res = invoke("sign-off", moved / "tiny-model" / "v0003", "--reviewer", "A. Reviewer", "--decision", "reject",
+                 "--comment", "c")
+    assert res.exit_code == 1 and "failed verification" in flat(res.output), res.output
