@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import ResultFileError, UsageError
-from auditor.records.runs import (DEFAULT_DB_NAME, RUNS_TABLE, VERSION_RE, Run, open_run, record_line, signed_dir,
+from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, VERSION_RE, Run, open_run, record_line, signed_dir,
                                   signoff_log)
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, version_label
@@ -92,6 +92,7 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
     findings += _pdf_attachments(run, listed)
     findings += _signoffs(run)
     findings += _registry(run)
+    findings += _named_registry(run, db)
     signature_findings, signatures = _signatures(run, db)
     return Verification(run.path, len(listed) + 1, findings + signature_findings, signatures)
 
@@ -229,6 +230,42 @@ def _registry(run: Run) -> list[Finding]:
                                f"the registry counted {signoffs} sign-off record{'s' * (signoffs != 1)} for this run, the "
                                f"log holds {held}: records were removed"))
     return out
+
+
+def _named_registry(run: Run, db: str | None) -> list[Finding]:
+    """The registry ``--db`` or ``$AUDITOR_DB`` names (a shared one, where `auditor run --db` recorded
+    the run; not the default file, which :func:`_registry` reads), through SQLAlchemy: its row for
+    this run must record the run's manifest hash, as the default registry's must. Without it a
+    consistent rewrite of a model's newest version (no later version links to it) verified OK."""
+    named = db or os.environ.get(ENV_DB) or None
+    if not named:
+        return []
+    from auditor.records.registry import DB_ERRORS, Registry, RegistryError, registry_url, runs_table, shown_url, sqlite_file
+
+    url = registry_url(run.model_dir.parent, named)
+    file = sqlite_file(url)
+    if file is not None and file.resolve() == (run.model_dir.parent / DEFAULT_DB_NAME).resolve():
+        return []  # the default registry, read by _registry
+    label = str(file) if file is not None else shown_url(url)
+    if file is not None and not file.is_file():  # a mistyped --db: reading it must not create it
+        what = "is a folder, not a database file" if file.is_dir() else "does not exist"
+        raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?): the run cannot be checked "
+                         "against it, and this command never creates one")
+    import sqlalchemy as sa
+
+    try:
+        registry = Registry(url)
+        try:
+            with registry.engine.connect() as conn:
+                rows = conn.execute(sa.select(runs_table.c.manifest_sha256, runs_table.c.signoff_count)
+                                    .where(runs_table.c.run_path == str(run.path))).fetchall()
+        finally:
+            registry.close()
+    except (RegistryError, *DB_ERRORS) as exc:
+        return [Finding(label, "altered", f"the registry cannot be read ({(str(exc) or type(exc).__name__).splitlines()[0]})")]
+    return [Finding(label, "mismatch", f"the registry records manifest sha256 {str(recorded)[:16]}… for this run, the run "
+                                       f"has {str(run.manifest_sha256)[:16]}…")
+            for recorded, _ in rows if recorded != run.manifest_sha256]
 
 
 def _rows_before_a_move(conn, run: Run) -> tuple[list, str | None]:

@@ -208,3 +208,26 @@ def test_a_rewritten_newest_version_is_caught_by_its_registry_row_after_the_fold
     res = invoke("sign-off", moved / "tiny-model" / "v0003", "--reviewer", "A. Reviewer", "--decision", "reject",
                  "--comment", "c")
     assert res.exit_code == 1 and "failed verification" in flat(res.output), res.output
+
+
+def test_a_rewritten_newest_version_is_caught_by_the_row_of_the_registry_db_names(artefacts, card_writer, policy_writer,
+                                                                                   tmp_path, monkeypatch):
+    """Runs recorded in a registry named by --db (a shared one): verify read only the default
+    audits.sqlite, which such runs never touch, so a consistent rewrite of the newest version
+    verified OK with `verify --db` and with AUDITOR_DB. The named registry's row is compared now."""
+    import auditor
+
+    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+    card = card_writer(tmp_path / "card")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "card_completeness"}]))
+    out, shared = tmp_path / "out", tmp_path / "shared.sqlite"
+    run = auditor.run_audit(policy, card, artefacts.csv, out, db=str(shared)).path
+    assert not (out / "audits.sqlite").exists() and shared.is_file()
+    assert invoke("verify", run, "--db", shared).exit_code == 0  # sound
+    _rewrite_newest_consistently(run)
+    assert verify_run(run).ok  # no registry is named: nothing anchors the newest version
+    res = invoke("verify", run, "--db", shared)
+    assert res.exit_code == 1, res.output
+    assert f"{shared}: mismatch — the registry records manifest sha256" in flat(res.output), res.output
+    monkeypatch.setenv("AUDITOR_DB", f"sqlite:///{shared}")
+    assert [(f.path, f.problem) for f in verify_run(run).findings] == [(str(shared), "mismatch")]
