@@ -211,7 +211,10 @@ def parse_moment(text: str) -> datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01 east of UTC is before the first day a datetime holds
+        return None
 
 
 def utc_now() -> datetime:

@@ -50,8 +50,11 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
             items.append(DueItem(model, "record unreadable", f"{latest['version']}: its date {latest['created_at']!r} "
                                  f"is not readable; run `auditor verify {latest['run_path']}`", today.isoformat(), latest["run_path"]))
         elif interval:
-            next_due = audited + timedelta(days=int(interval))
-            if next_due <= now:
+            try:
+                next_due = audited + timedelta(days=int(interval))
+            except OverflowError:  # after 9999-12-31: never due (a date this late was edited; verify names it)
+                next_due = None
+            if next_due is not None and next_due <= now:
                 items.append(DueItem(
                     model, "re-audit overdue",
                     f"last audit {latest['version']} on {audited.date()}; policy {latest['policy_name']} "

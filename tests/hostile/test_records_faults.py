@@ -183,6 +183,24 @@ def test_due_survives_an_edited_interval(cli, out, interval):
     assert "record unreadable" in res.text and "reaudit_interval_days" in res.text
 
 
+@pytest.mark.parametrize("created_at", ["9999-12-31T00:00:00+00:00", "0001-01-01T00:00:00+05:00"])
+def test_due_survives_an_edited_date_at_the_ends_of_the_calendar(cli, out, created_at):
+    """A result.json dated at the end of the calendar: its next re-audit (date + interval) is past
+    9999-12-31, and a date at 0001-01-01 east of UTC is before 0001-01-01 in UTC. Both raised
+    OverflowError in `due` (exit 5, an internal error). The first is never overdue, the second is a
+    date that cannot be read (named, exit 1)."""
+    result = json.loads((run_path(out, 2) / "result.json").read_text())
+    result["policy"]["reaudit_interval_days"] = 30
+    result["created_at"] = created_at
+    (run_path(out, 2) / "result.json").write_text(json.dumps(result))
+    res = cli("due", "--out", out)
+    assert res.code in (0, 1) and "internal error" not in res.text, res.text
+    if created_at.startswith("9999"):
+        assert res.code == 0 and "nothing due" in res.text, res.text
+    else:
+        assert res.code == 1 and "record unreadable" in res.text and "not readable" in res.text, res.text
+
+
 # --- item 7: exit-5 tracebacks reachable from input -------------------------------------------------
 
 MANGLED = [b"", b"{not json", b"[]", b'"text"', b'{"model": 3}', b'{"checks": [1, 2]}', b"\xff\xfe"]
