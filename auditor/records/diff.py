@@ -153,15 +153,19 @@ def _attribution_importance(run: Run) -> dict[str, dict[str, float]]:
     for path in sorted(folder.glob("attributions-*.csv")) if folder.is_dir() else []:
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
-        with path.open(newline="", encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
-                try:
-                    value = abs(float(row["value"]))
-                except (KeyError, ValueError):
-                    continue
-                name = row.get("name", "")
-                sums[name] = sums.get(name, 0.0) + value
-                counts[name] = counts.get(name, 0) + 1
+        try:
+            with path.open(newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh):
+                    try:
+                        value = abs(float(row["value"]))
+                    except (KeyError, ValueError, TypeError):  # a row without its value (cut short) is no attribution
+                        continue
+                    name = row.get("name") or ""
+                    sums[name] = sums.get(name, 0.0) + value
+                    counts[name] = counts.get(name, 0) + 1
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:  # a folder, bytes that are not UTF-8: altered
+            raise ResultFileError(str(path), [Problem("", f"cannot be read as the run's attributions ({type(exc).__name__}: "
+                                                          f"{exc}); `auditor verify {run.path}` names what was altered")]) from None
         method = path.stem[len("attributions-"):]
         if sums:
             out[f"mean |{method}| (evidence/{path.name})"] = {k: sums[k] / counts[k] for k in sums}
@@ -364,17 +368,30 @@ def write_diff(run_a: str | Path | None, run_b: str | Path, out: str | Path | No
     target = check_diff_folder(Path(out)) if out else default_folder(a, b)
     a.audit_result(), b.audit_result()  # an altered result is named, its run's path with it
     a.manifest, b.manifest  # and an altered manifest.json
+    data = checked_diff(a, b, top_k)
     try:
-        data = diff_runs(a, b, top_k)
         files = render_diff(data) if pdf else {"diff.json": diff_json(data), "diff.html": render_diff_html(data).encode("utf-8")}
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # plain JSON read without a schema
-        raise ResultFileError(f"{a.path} / {b.path}", [Problem(
-            "result.json", f"a stored result lacks or mangles what a diff compares ({type(exc).__name__}: {exc}); "
-                           "`auditor verify` names what was altered")]) from None
+        raise _mangled(a, b, exc) from None
     try:
         return DiffOutput(_write_folder(target, files), data)
     except OSError as exc:
         raise output_error(exc, target) from None
+
+
+def _mangled(a: Run, b: Run, exc: Exception) -> ResultFileError:
+    return ResultFileError(f"{a.path} / {b.path}", [Problem(
+        "result.json", f"a stored result lacks or mangles what a diff compares ({type(exc).__name__}: {exc}); "
+                       "`auditor verify` names what was altered")])
+
+
+def checked_diff(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
+    """:func:`diff_runs`, a run whose plain JSON lacks or mangles what a diff compares being a
+    :class:`ResultFileError` (exit 3 in the CLI, the 422 page in the workspace), never a crash."""
+    try:
+        return diff_runs(a, b, top_k)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # plain JSON read without a schema
+        raise _mangled(a, b, exc) from None
 
 
 def check_diff_folder(target: Path) -> Path:

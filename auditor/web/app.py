@@ -225,7 +225,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
 
     def diff(request: Request) -> Response:
         from auditor.render.html import CSP
-        from auditor.records.diff import diff_runs, render_diff_html
+        from auditor.records.diff import checked_diff, render_diff_html
 
         folder = request.path_params["model"]
         a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
@@ -234,7 +234,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         if run_a.path == run_b.path:
             raise HTTPException(400, "choose two different versions")
         run_a.audit_result(), run_b.audit_result()
-        html = render_diff_html(diff_runs(run_a, run_b))
+        html = render_diff_html(checked_diff(run_a, run_b))
         return HTMLResponse(html, headers={"Content-Security-Policy": CSP})
 
     def due_list(request: Request) -> Response:

@@ -351,3 +351,34 @@ def test_a_sign_off_folder_that_cannot_be_written_is_said_on_the_form(history, t
     assert r.status_code == 400
     assert "cannot record the sign-off" in r.text and "a file is there, where the sign-offs need a folder" in r.text
     assert (ws.out / ws.model / "signoffs").read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("damage", ["a row cut short", "not UTF-8", "a folder"])
+def test_a_diff_of_a_run_whose_evidence_was_altered_names_the_file(history, tmp_path, monkeypatch, damage):
+    """An attributions CSV of a run cut short (a row without its value), not UTF-8, or replaced by a
+    folder: the workspace's diff page answered 500, `auditor diff` exit 3 blaming result.json (short
+    row, UTF-8) or an unhandled IsADirectoryError (an internal error, exit 5). Now the 422 page and
+    exit 3, naming the evidence file."""
+    from history.helpers import flat, invoke
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    csv_file = ws.out / ws.model / "v0002" / "evidence" / "attributions-shap.csv"
+    if damage == "a row cut short":
+        csv_file.write_text("name,value\nx1\n")
+    elif damage == "not UTF-8":
+        csv_file.write_bytes(b"name,value\n\xff\xfe,1\n")
+    else:
+        csv_file.unlink()
+        csv_file.mkdir()
+    client = TestClient(create_app(ws.out, key="web"), raise_server_exceptions=False)
+    assert login(client, "alice").status_code == 303
+    page = client.get(f"/m/{ws.model}/diff?a=v0001&b=v0002")
+    assert page.status_code in (200, 422), page.status_code
+    res = invoke("diff", ws.out / ws.model / "v0001", ws.out / ws.model / "v0002", "--no-pdf")
+    if damage == "a row cut short":  # the row is no attribution; the others are compared
+        assert page.status_code == 200 and res.exit_code == 0, res.output
+    else:
+        assert page.status_code == 422 and "Its attributions-shap.csv does not read as what it should be" in page.text
+        assert res.exit_code == 3 and f"{csv_file} (1 problem)" in flat(res.output), res.output
+        assert "cannot be read as the run's attributions" in flat(res.output)
