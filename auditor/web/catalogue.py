@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from auditor.records.registry import COLUMNS, Registry, runs_table
 from auditor.records.runs import Run, parse_moment, read_signoffs
+from auditor.records.schedule import MAX_REAUDIT_DAYS
 
 
 class NotFound(Exception):
@@ -94,9 +95,17 @@ def _plain(part: str) -> bool:
 
 
 def reaudit_due(row: dict[str, Any]) -> str | None:
+    """The day the run's re-audit falls due, or None: none asked for, or a record edited beyond reading
+    (an interval that is not 1 to 36,500 days, a date that cannot be read or is so late that the due
+    day is past 9999-12-31; the due page names such a record, `auditor verify` what was altered)."""
     interval = row.get("reaudit_interval_days")
     moment = parse_moment(row.get("created_at", ""))
-    return (moment.date() + timedelta(days=int(interval))).isoformat() if interval and moment else None
+    if moment is None or isinstance(interval, bool) or not (isinstance(interval, int) and 1 <= interval <= MAX_REAUDIT_DAYS):
+        return None
+    try:
+        return (moment.date() + timedelta(days=interval)).isoformat()
+    except OverflowError:
+        return None
 
 
 def listed_file(run: Run, rel: str) -> Path:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from types import SimpleNamespace
 
 import pytest
 from starlette.testclient import TestClient
@@ -382,3 +384,27 @@ def test_a_diff_of_a_run_whose_evidence_was_altered_names_the_file(history, tmp_
         assert page.status_code == 422 and "Its attributions-shap.csv does not read as what it should be" in page.text
         assert res.exit_code == 3 and f"{csv_file} (1 problem)" in flat(res.output), res.output
         assert "cannot be read as the run's attributions" in flat(res.output)
+
+
+@pytest.mark.parametrize("interval, created_at", [("soon", None), (10**12, None),
+                                                  (30, "9999-12-31T00:00:00+00:00")])
+def test_a_model_page_with_an_edited_reaudit_record_is_shown(history, tmp_path, monkeypatch, interval, created_at):
+    """A run whose result.json was edited (a re-audit interval that is not a number of days, or one
+    beyond the calendar; a date at its end): the model page and the run page answered 500 (the re-audit
+    day was computed with int() and a date addition, unguarded). Both are shown now, without a
+    re-audit day for that run, and the due page names the record."""
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    source = tmp_path / "source"
+    shutil.copytree(history.out, source)
+    (source / "audits.sqlite").unlink()
+    run_dir = source / history.model_dir.name / "v0002"
+    result = json.loads((run_dir / "result.json").read_text())
+    result["policy"]["reaudit_interval_days"] = interval
+    result["created_at"] = created_at or result["created_at"]
+    (run_dir / "result.json").write_text(json.dumps(result))
+    ws = make_workspace(SimpleNamespace(out=source, model_dir=history.model_dir), tmp_path)
+    client = TestClient(create_app(ws.out, key="web"), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    for path in (f"/m/{ws.model}", f"/m/{ws.model}/v0001", "/due"):
+        assert client.get(path).status_code == 200, path
+    assert client.get(f"/m/{ws.model}/v0002").status_code in (200, 422)  # 422: the result fails its schema, named
