@@ -92,6 +92,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
     if not out.is_dir() and not db:
         raise UsageError(f"{out} does not exist: nothing to serve (give --out, the folder `auditor run` wrote to)")
     ws = Workspace(out, db, key)
+    _check_indexed(ws, out, db)
     if key:
         from auditor.records.signatures import load_signing_key
 
@@ -288,6 +289,25 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
     )
     app.state.workspace = ws
     return app
+
+
+def _check_indexed(ws: Workspace, out: Path, db: str | None) -> None:
+    """Refuse to serve an output folder whose runs the registry does not index under it: the pages
+    would list no model and the due page say nothing is due. That is the case once the folder was
+    moved or copied with its registry (every row names the old place), or when its runs were
+    recorded in another registry than the one served."""
+    from auditor.records.runs import iter_runs
+
+    if ws.catalogue.all_rows():
+        return
+    stored = next(iter_runs(out), None)
+    if stored is None:
+        return
+    ws.registry.close()
+    raise UsageError(f"the registry indexes no run under {out.resolve()}, although {stored.path} is a stored run: the "
+                     "output folder was moved or copied with its registry (its rows name the old place), or its runs "
+                     "were recorded in another registry. Index them with `auditor history --rebuild --out "
+                     f"{out}`{' and the same --db' if db else ''} (accounts and keys are kept), then serve again")
 
 
 def _registry_unreadable(ws: Workspace, request: Request, exc: RegistryError) -> Response:

@@ -408,3 +408,28 @@ def test_a_model_page_with_an_edited_reaudit_record_is_shown(history, tmp_path, 
     for path in (f"/m/{ws.model}", f"/m/{ws.model}/v0001", "/due"):
         assert client.get(path).status_code == 200, path
     assert client.get(f"/m/{ws.model}/v0002").status_code in (200, 422)  # 422: the result fails its schema, named
+
+
+def test_a_moved_output_folder_is_not_served_as_an_empty_one(history, tmp_path, monkeypatch):
+    """An output folder moved (or copied) with its registry: every row names the old place, and the
+    workspace listed no model, answered 404 for every run and said nothing was due. `serve` now
+    refuses to start (exit 2) and says how to index the runs; after the rebuild the accounts still
+    log in and the runs are listed."""
+    from history.helpers import flat, invoke
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path / "before")
+    moved = tmp_path / "after"
+    (tmp_path / "before").rename(moved)
+    out = moved / "out"
+    monkeypatch.setattr("auditor.web.app.run_server", lambda *a, **k: None)
+    res = invoke("serve", "--out", out)
+    assert res.exit_code == 2, res.output
+    text = flat(res.output)
+    assert f"the registry indexes no run under {out}" in text and "moved or copied" in text
+    assert f"auditor history --rebuild --out {out}" in text
+    assert invoke("history", "--rebuild", "--out", out).exit_code == 0
+    client = TestClient(create_app(out), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    page = client.get(f"/m/{ws.model}")
+    assert page.status_code == 200 and "v0002" in page.text
