@@ -228,6 +228,22 @@ def versions(folder: Path) -> list[int]:
     return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _VERSION.match(p.name)) and p.is_dir())
 
 
+_SIGNED = re.compile(r"^v(\d{4,})(\.jsonl)?$")
+
+
+def signed_versions(folder: Path) -> int:
+    """The highest version a sign-off was recorded for in the model's ``signoffs/`` (its log
+    ``vNNNN.jsonl`` or its signed reports ``vNNNN/``), 0 when none. Such a number stays taken even
+    when its run folder was deleted and the registry rebuilt without it: a new run given it would
+    inherit the old run's sign-offs (and fail verification against them)."""
+    signoffs = folder / "signoffs"
+    try:
+        names = [p.name for p in signoffs.iterdir()] if signoffs.is_dir() else []
+    except OSError:
+        return 0
+    return max((int(m.group(1)) for name in names if (m := _SIGNED.match(name))), default=0)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -251,13 +267,15 @@ def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes
     """Write a new version. ``build(version_label)`` returns the run's files (relative path -> bytes);
     it is called again with the next label if another writer took this one first. ``after``: the
     highest version the registry has recorded for the model; a number is never given twice, so a
-    deleted version folder leaves a gap its successor's hash chain names, not a replacement."""
+    deleted version folder leaves a gap its successor's hash chain names, not a replacement (a
+    number with sign-offs stays taken without the registry too: :func:`signed_versions`)."""
     folder = claim_model_dir(out, model_name)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise output_error(exc, folder) from None
     remove_stale_temp(folder)
+    after = max(after, signed_versions(folder))
     try:
         for _ in range(MAX_VERSION_ATTEMPTS):
             label = version_label(max(max(versions(folder), default=0), after) + 1)

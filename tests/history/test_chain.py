@@ -231,3 +231,31 @@ def test_a_rewritten_newest_version_is_caught_by_the_row_of_the_registry_db_name
     assert f"{shared}: mismatch — the registry records manifest sha256" in flat(res.output), res.output
     monkeypatch.setenv("AUDITOR_DB", f"sqlite:///{shared}")
     assert [(f.path, f.problem) for f in verify_run(run).findings] == [(str(shared), "mismatch")]
+
+
+def test_a_deleted_signed_version_is_not_given_again_after_the_registry_is_rebuilt(artefacts, card_writer, policy_writer,
+                                                                                   tmp_path, monkeypatch):
+    """The newest version was signed off, then its folder deleted and the registry rebuilt (which
+    drops rows of runs that are gone): the next audit took the same number, so the old sign-off log
+    named the new run, which `verify` then called ALTERED ("record 1 signed a different manifest.json")
+    for ever, and a sign-off of it was appended to the old run's log. The number stays taken now: the
+    next run is v0003, and its chain names the missing v0002."""
+    import shutil
+
+    import auditor
+
+    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+    card = card_writer(tmp_path / "card")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "card_completeness"}]))
+    out = tmp_path / "out"
+    first, second = (auditor.run_audit(policy, card, artefacts.csv, out).path for _ in range(2))
+    res = invoke("sign-off", second, "--reviewer", "A. Reviewer", "--decision", "reject", "--comment", "no")
+    assert res.exit_code == 0, res.output
+    shutil.rmtree(second)
+    assert invoke("history", "--rebuild", "--out", out).exit_code == 0
+    third = auditor.run_audit(policy, card, artefacts.csv, out).path
+    assert third.name == "v0003"
+    findings = [(f.path, f.problem) for f in verify_run(third).findings]
+    assert findings == [("../v0002/manifest.json", "missing")], findings
+    assert verify_run(first).ok
