@@ -434,10 +434,10 @@ def render_target(run_dir: Path, to: Path | None) -> Path:
         raise UsageError(f"--to {to} is inside the stored run {folder}; a run is sealed and is never modified")
     if VERSION_RE.match(resolved.name):
         raise UsageError(f"--to {to}: a folder named like a version ({resolved.name}) would be taken for a run; choose another name")
-    if (problem := owned_folder_problem(to, "--to", "renders")) is not None:
-        raise UsageError(problem)
     if resolved.exists() and (not resolved.is_dir() or any(resolved.iterdir())):
         raise UsageError(f"--to {to} exists and is not an empty folder; nothing is overwritten, choose a new folder")
+    if (problem := owned_folder_problem(to, "--to", "renders")) is not None:
+        raise UsageError(problem)
     return resolved
 
 

@@ -404,11 +404,11 @@ def check_diff_folder(target: Path) -> Path:
     if VERSION_RE.match(resolved.name):
         raise UsageError(f"--out {target}: a folder named like a version ({resolved.name}) would be taken for a run; "
                          "choose another name")
-    if (problem := owned_folder_problem(target, "--out", "diffs")) is not None:
-        raise UsageError(problem)
     if resolved.exists() and not (resolved.is_dir() and not any(resolved.iterdir())):
         # the diff went to "<out>-2" without a word: an output root's registry or a model's folder got a sibling
         raise UsageError(f"--out {target} exists and is not an empty folder; a diff is written into a new or empty folder")
+    if (problem := owned_folder_problem(target, "--out", "diffs")) is not None:
+        raise UsageError(problem)
     return target
 
 
