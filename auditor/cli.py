@@ -390,6 +390,15 @@ def _registry_rows(out_dir: Path, db: str | None, model: str | None = None, *, r
                 for path, why in registry.skipped:
                     err.print(f"  skipped {shown(str(path))}: {shown(why)} (`auditor verify` names what was altered)",
                               highlight=False, soft_wrap=True)
+                for path in registry.dropped:
+                    err.print(f"  unindexed {shown(str(path))}: the registry recorded this run, and its folder is gone "
+                              "(a run with sign-offs keeps its number; any other number may be given again)",
+                              highlight=False, soft_wrap=True)
+                for path, was, now in registry.changed:
+                    err.print(f"  warning: {shown(str(path))} was recorded with manifest sha256 {shown(str(was)[:16])}…, its "
+                              f"files now hash as {shown(str(now)[:16])}…: the run was altered or replaced since it was "
+                              "written; its recorded row is kept (`auditor verify` names what was altered)",
+                              highlight=False, soft_wrap=True)
             return registry.history(model)
     except AuditorError as exc:
         _fail(exc)

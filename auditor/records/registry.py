@@ -161,6 +161,8 @@ class Registry:
         self.url = url
         self.skipped: list[tuple[Path, str]] = []  # runs the last rebuild could not read, and why
         self.moved_aside: Path | None = None  # an unreadable file open_registry moved aside before rebuilding
+        self.dropped: list[Path] = []  # runs the last rebuild unindexed: recorded under the folder, folder gone
+        self.changed: list[tuple[Path, str, str]] = []  # runs re-indexed with another manifest hash: (path, was, now)
         try:
             self.engine = sa.create_engine(url)
         except (ImportError, sa.exc.NoSuchModuleError) as exc:
@@ -197,6 +199,7 @@ class Registry:
         file = sqlite_file(sa.engine.make_url(self.url))
         own = file is not None and file.resolve() == Path(root) / DEFAULT_DB_NAME
         rows, self.skipped, seen = [], [], set()
+        self.dropped, self.changed = [], []
         for run in iter_runs(out):
             if run.path.parent.parent != Path(root):  # a linked folder: a run is indexed where it was written
                 self.skipped.append((run.path, f"a link to a folder outside {root}"))
@@ -217,8 +220,10 @@ class Registry:
                 self.skipped.append((run.path, why))
         try:
             with self.engine.begin() as conn:
-                stale = [p for (p,) in conn.execute(sa.select(runs_table.c.run_path))
-                         if own or p == root or p.startswith(root + os.sep)]
+                before = [dict(r._mapping) for r in conn.execute(sa.select(runs_table))
+                          if own or r.run_path == root or r.run_path.startswith(root + os.sep)]
+                stale = [r["run_path"] for r in before]
+                rows = self._keep_recorded(rows, before)
                 for start in range(0, len(stale), 500):
                     conn.execute(sa.delete(runs_table).where(runs_table.c.run_path.in_(stale[start:start + 500])))
                 if rows:
@@ -226,6 +231,31 @@ class Registry:
         except DB_ERRORS as exc:
             raise RegistryError(f"cannot write the registry {shown_url(self.url)}: {_first_line(exc)}") from None
         return len(rows)
+
+    def _keep_recorded(self, rows: list[dict[str, Any]], before: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rebuilt rows, each checked against the row it replaces (the same model folder and
+        version: after a move the old rows name the old place). A run sealed when written never
+        changes its manifest: one whose files now hash otherwise keeps its recorded row, so the
+        registry still anchors what was audited and `auditor verify` still names the alteration
+        (:attr:`changed`). Rows of runs whose folders are gone are listed (:attr:`dropped`): their
+        numbers are no longer remembered."""
+        def tail(path: str) -> str:
+            return f"{Path(path).parent.name}/{Path(path).name}"
+
+        recorded: dict[str, list[dict[str, Any]]] = {}
+        for row in before:
+            recorded.setdefault(tail(row["run_path"]), []).append(row)
+        kept = []
+        for row in rows:
+            olds = [o for o in recorded.get(tail(row["run_path"]), []) if o["manifest_sha256"] is not None]
+            if olds and all(o["manifest_sha256"] != row["manifest_sha256"] for o in olds):
+                old = next((o for o in olds if o["run_path"] == row["run_path"]), olds[0])
+                self.changed.append((Path(row["run_path"]), old["manifest_sha256"], row["manifest_sha256"]))
+                row = {**{k: v for k, v in old.items() if k != "id"}, "run_path": row["run_path"], "model_dir": row["model_dir"]}
+            kept.append(row)
+        present = {tail(row["run_path"]) for row in rows} | {tail(str(path)) for path, _ in self.skipped}
+        self.dropped = sorted({Path(row["run_path"]) for row in before if tail(row["run_path"]) not in present})
+        return kept
 
     # --- reading -------------------------------------------------------------------------------
 

@@ -259,3 +259,26 @@ def test_a_deleted_signed_version_is_not_given_again_after_the_registry_is_rebui
     findings = [(f.path, f.problem) for f in verify_run(third).findings]
     assert findings == [("../v0002/manifest.json", "missing")], findings
     assert verify_run(first).ok
+
+
+def test_a_rebuild_keeps_the_recorded_row_of_an_altered_run_and_names_what_it_forgets(history, out_copy):
+    """`history --rebuild` re-indexed every run from its files: a consistent rewrite of the newest
+    version (which only the registry's manifest hash anchors) was laundered, `verify` said OK from
+    then on, and a deleted version's row vanished without a word. The recorded row of an altered run
+    is kept (verify still names it; history still shows what was audited) and both are said."""
+    import shutil
+
+    assert invoke("history", "--out", out_copy).exit_code == 0  # the registry, built from the sound runs
+    model = out_copy / "tiny-model"
+    _rewrite_newest_consistently(model / "v0003")
+    shutil.rmtree(model / "v0001")
+    res = invoke("history", "--rebuild", "--out", out_copy, "--json")
+    assert res.exit_code == 0, res.output
+    text = flat(res.output)
+    assert f"warning: {model / 'v0003'} was recorded with manifest sha256" in text and "its recorded row is kept" in text
+    assert f"unindexed {model / 'v0001'}: the registry recorded this run, and its folder is gone" in text
+    found = verify_run(model / "v0003").findings
+    assert ("../../audits.sqlite", "mismatch") in [(f.path, f.problem) for f in found], found
+    rows = json.loads(invoke("history", "--out", out_copy, "--json").output)
+    assert [(r["version"], r["status"]) for r in rows] == [("v0002", "pass"), ("v0003", "warn")]
+    assert [(f.path, f.problem) for f in verify_run(model / "v0002").findings] == [("../v0001/manifest.json", "missing")]
