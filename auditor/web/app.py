@@ -166,7 +166,9 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         files = sorted((run_.manifest.get("files") or {}).keys())
         versions = [r["version"] for r in ws.catalogue.versions(folder)]
         user: User = request.scope["user"]
+        findings = _verification(run_, ws.db)
         return ws.page(request, "run.html.j2", status_code=status_code, folder=folder, row=row, result=result, files=files,
+                       findings=findings,
                        shown=scope.shown, overall=scope.overall,
                        signoffs=read_signoffs(run_), versions=versions, decisions=DECISIONS_BY_ROLE[user.role],
                        error=error, form=form or {}, signing_key=ws.key, min_date=today().isoformat())
@@ -289,6 +291,18 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
     )
     app.state.workspace = ws
     return app
+
+
+def _verification(run_, db: str | None) -> list[str]:
+    """What `auditor verify` reports about the run (empty when it verifies): the run page shows it,
+    so a run altered after it was written (its result, its manifest, a forged sign-off or signature)
+    is not shown as the audit that was signed."""
+    from auditor.records.verify import verify_run
+
+    try:
+        return [str(f) for f in verify_run(run_.path, db=db).findings]
+    except AuditorError as exc:  # the registry is busy, a --db that does not exist: unverified, said so
+        return [f"the run could not be verified: {exc}"]
 
 
 def _check_indexed(ws: Workspace, out: Path, db: str | None) -> None:

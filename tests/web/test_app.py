@@ -433,3 +433,21 @@ def test_a_moved_output_folder_is_not_served_as_an_empty_one(history, tmp_path, 
     assert login(client, "alice").status_code == 303
     page = client.get(f"/m/{ws.model}")
     assert page.status_code == 200 and "v0002" in page.text
+
+
+def test_the_run_page_of_an_altered_run_says_it_fails_verification(history, tmp_path, monkeypatch):
+    """The run page showed an altered run (a report file edited, a sign-off record forged onto its
+    log) as any other: its checks, and the forged approval 'signed with key web'. It carries what
+    `auditor verify` reports now; a sound run's page has no such notice."""
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    run_dir = ws.out / ws.model / "v0002"
+    (run_dir / "report.html").write_bytes((run_dir / "report.html").read_bytes() + b"<!-- edited -->")
+    client = TestClient(create_app(ws.out, key="web"), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    page = client.get(f"/m/{ws.model}/v0002")
+    assert page.status_code == 200
+    assert 'id="altered"' in page.text and "This run fails verification" in page.text
+    assert "report.html: altered" in page.text
+    sound = client.get(f"/m/{ws.model}/v0001")
+    assert sound.status_code == 200 and 'id="altered"' not in sound.text
