@@ -298,12 +298,25 @@ def render(
     """Rebuild report.html and report.pdf of a run from its result.json alone, into a new folder:
     a stored run is sealed and never modified."""
     from auditor.engine.audit import rerender
+    from auditor.records.store import is_stored_run
 
     try:
         for path in rerender(run_dir, to).values():
             out.print(str(path), highlight=False, markup=False, soft_wrap=True)
     except AuditorError as exc:
         _fail(exc)
+    if is_stored_run(run_dir.resolve()):  # a report rebuilt from an altered run would read as the audit's
+        from auditor.records.verify import verify_run
+
+        try:
+            findings = verify_run(run_dir).findings
+        except AuditorError as exc:
+            findings = [f"it could not be verified: {exc}"]
+        if findings:
+            err.print(f"warning: {shown(str(run_dir))} fails verification; the reports show its result.json as it is now, "
+                      "which may not be what was audited:", highlight=False, soft_wrap=True)
+            for finding in findings:
+                err.print(f"  {shown(str(finding))}", highlight=False, soft_wrap=True)
 
 
 def _applicability_comment(loaded) -> str:

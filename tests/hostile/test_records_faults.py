@@ -464,6 +464,19 @@ def test_render_leaves_a_sealed_run_byte_identical_and_verified(cli, out, stub_p
     assert cli("history", "--rebuild", "--out", out).text.count("registry rebuilt: 2 runs") == 1
 
 
+def test_render_of_an_altered_run_warns_what_verify_reports(cli, out, tmp_path, stub_pdf):
+    """`render` rebuilt clean-looking reports from a run whose files were altered after it was written,
+    without a word: the rebuilt PDF reads as the audit's. It now warns with verify's findings (the
+    reports are still written: a damaged run can be inspected); a sound run renders silently."""
+    run = run_path(out, 2)
+    (run / "report.html").write_bytes((run / "report.html").read_bytes() + b"<!-- edited -->")
+    res = cli("render", run, "--to", tmp_path / "rendered")
+    assert res.code == 0 and (tmp_path / "rendered" / "report.html").is_file(), res.text
+    assert f"warning: {run} fails verification" in res.text and "report.html: altered" in res.text, res.text
+    res = cli("render", run_path(out, 1), "--to", tmp_path / "sound")
+    assert res.code == 0 and "warning" not in res.text, res.text
+
+
 def test_render_to_a_chosen_folder_and_refusals(cli, out, tmp_path, stub_pdf):
     run = run_path(out, 2)
     before = files_of(out)
