@@ -387,6 +387,7 @@ def _registry_rows(out_dir: Path, db: str | None, model: str | None = None, *, r
 
     rows = None if rebuild else read_runs(out_dir, db, model)
     if rows is not None:
+        _warn_foreign_rows(out_dir, db, rows)
         return rows
     from auditor.records.registry import DB_ERRORS, open_registry
 
@@ -412,11 +413,33 @@ def _registry_rows(out_dir: Path, db: str | None, model: str | None = None, *, r
                               f"files now hash as {shown(str(now)[:16])}…: the run was altered or replaced since it was "
                               "written; its recorded row is kept (`auditor verify` names what was altered)",
                               highlight=False, soft_wrap=True)
-            return registry.history(model)
+            rows = registry.history(model)
     except AuditorError as exc:
         _fail(exc)
     except DB_ERRORS as exc:
         _registry_failed(exc)
+    _warn_foreign_rows(out_dir, db, rows)
+    return rows
+
+
+def _warn_foreign_rows(out_dir: Path, db: str | None, rows: list[dict]) -> None:
+    """The output folder's own registry indexes runs elsewhere: the folder was moved or copied with
+    it (every row names the old place), and a run written since sits beside the old rows as a
+    second series (`due` would list the old one's re-audit as overdue). Said, with the remedy."""
+    import os
+
+    from auditor.records.runs import ENV_DB
+
+    if db or os.environ.get(ENV_DB):
+        return  # a shared registry holds other folders' runs by design
+    root = str(out_dir.resolve())
+    elsewhere = sorted({str(Path(r["run_path"]).parent.parent) for r in rows
+                        if not str(r["run_path"]).startswith(root + os.sep)})
+    if elsewhere:
+        err.print(f"warning: the registry {shown(str(out_dir / 'audits.sqlite'))} indexes runs under "
+                  f"{shown(', '.join(elsewhere))}, not under {shown(root)}: the output folder was moved or copied with "
+                  f"its registry; `auditor history --rebuild --out {shown(str(out_dir))}` indexes its runs where they are",
+                  highlight=False, soft_wrap=True)
 
 
 def _print(text: str) -> None:

@@ -161,3 +161,23 @@ def test_postgresql_registry(history, postgres_url):
         registry.close()
     res = invoke("history", "--out", history.out, "--db", postgres_url, "--json")
     assert res.exit_code == 0 and len(json.loads(res.output)) == 3
+
+
+def test_history_and_due_warn_when_the_registry_indexes_runs_of_the_folder_before_it_moved(history, tmp_path):
+    """An output folder copied or moved with its audits.sqlite: every row names the old place, a run
+    written since forms a second series beside them, and `due` lists the old series' re-audit as
+    overdue. `history` and `due` said nothing about it; both warn now, with the remedy, and the
+    rebuild ends the warning."""
+    import shutil
+
+    from .helpers import flat, invoke
+
+    copied = tmp_path / "copied"
+    shutil.copytree(history.out, copied)
+    for command in (["history", "--out", copied], ["due", "--out", copied, "--as-of", "2999-01-01"]):
+        text = flat(invoke(*command).output)
+        assert f"warning: the registry {copied / 'audits.sqlite'} indexes runs under {history.out}, not under {copied}" in text
+        assert f"auditor history --rebuild --out {copied}" in text
+    assert invoke("history", "--rebuild", "--out", copied).exit_code == 0
+    assert "warning" not in flat(invoke("history", "--out", copied).output)
+    assert "warning" not in flat(invoke("history", "--out", history.out).output)
