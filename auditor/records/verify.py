@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import ResultFileError, UsageError
-from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, VERSION_RE, Run, open_run, record_line, signed_dir,
+from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, VERSION_RE, Run, open_run, read_signoffs, record_line, signed_dir,
                                   signoff_log)
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, version_label
@@ -202,7 +202,7 @@ def _registry(run: Run) -> list[Finding]:
     try:
         conn = connect_read_only(file)
         try:
-            rows = conn.execute(f"SELECT manifest_sha256, signoff_count FROM {RUNS_TABLE} WHERE run_path = ?",
+            rows = conn.execute(f"SELECT manifest_sha256, signoff_count, {SIGNOFF_COLUMNS} FROM {RUNS_TABLE} WHERE run_path = ?",
                                 (str(run.path),)).fetchall()
             moved_from = None
             if not rows:  # the output folder was moved (or copied) with its registry: rows name the old paths
@@ -218,7 +218,8 @@ def _registry(run: Run) -> list[Finding]:
     out = []
     log = signoff_log(run)
     held = len([ln for ln in log.read_bytes().splitlines() if ln.strip()]) if log.is_file() and rows else 0
-    for recorded, signoffs in rows:
+    for recorded, signoffs, *latest in rows:
+        out += _latest_signoff_recorded(run, log, signoffs, latest)
         if recorded != run.manifest_sha256:
             where = f" (indexed as {moved_from}, before the output folder was moved)" if moved_from else ""
             out.append(Finding(f"../../{DEFAULT_DB_NAME}", "mismatch",
@@ -230,6 +231,33 @@ def _registry(run: Run) -> list[Finding]:
                                f"the registry counted {signoffs} sign-off record{'s' * (signoffs != 1)} for this run, the "
                                f"log holds {held}: records were removed"))
     return out
+
+
+SIGNOFF_COLUMNS = "signoff_decision, signoff_reviewer, signoff_at, signoff_valid_until"
+SIGNOFF_FIELDS = ("decision", "reviewer", "signed_at", "valid_until")
+
+
+def _latest_signoff_recorded(run: Run, log: Path, count: object, latest: list) -> list[Finding]:
+    """The registry row records the run's latest sign-off when it was made (decision, reviewer,
+    time, expiry): the log's record of that number must say the same. Without this anchor the newest
+    record (which no later record chains to) could be rewritten with its signed PDF (a rejection
+    turned into an approval, a signed record replaced by an unsigned one) and verify OK."""
+    if not isinstance(count, int) or count < 1:
+        return []
+    try:
+        records = read_signoffs(run)
+    except ResultFileError:
+        return []  # a record that is not JSON: named by the record chain
+    if len(records) < count:
+        return []  # records were removed: named by the count
+    record = records[count - 1]
+    shown = [record.get(k) if record.get(k) is None or isinstance(record.get(k), (str, int, float)) else str(record.get(k))
+             for k in SIGNOFF_FIELDS]
+    differ = [f"{k} {v!r} (the registry recorded {w!r})" for k, v, w in zip(SIGNOFF_FIELDS, shown, latest) if v != w]
+    if not differ:
+        return []
+    return [Finding(f"../{log.relative_to(run.model_dir)}", "mismatch",
+                    f"record {count} differs from what the registry recorded when it was made: {'; '.join(differ)}")]
 
 
 def _named_registry(run: Run, db: str | None) -> list[Finding]:
@@ -274,14 +302,14 @@ def _rows_before_a_move(conn, run: Run) -> tuple[list, str | None]:
     run id is the run's, or whose path no longer exists (the folder moved away: the run's id may
     have been rewritten with its files). A row of another output folder that still exists (a
     registry shared through --db) and names another run is not this run's."""
-    candidates = conn.execute(f"SELECT run_path, run_id, manifest_sha256, signoff_count FROM {RUNS_TABLE} "
+    candidates = conn.execute(f"SELECT run_path, run_id, manifest_sha256, signoff_count, {SIGNOFF_COLUMNS} FROM {RUNS_TABLE} "
                               "WHERE version = ?", (run.version,)).fetchall()
     try:
         result = run.result
     except ResultFileError:
         result = None
     run_id = result.get("run_id") if isinstance(result, dict) else None
-    for path, row_id, recorded, signoffs in candidates:
+    for path, row_id, *row in candidates:
         old = Path(str(path))
         if old.parent.name != run.model_dir.name or old == run.path:
             continue
@@ -290,7 +318,7 @@ def _rows_before_a_move(conn, run: Run) -> tuple[list, str | None]:
         except (OSError, ValueError):  # not a path this system can hold
             gone = False
         if (run_id is not None and row_id == run_id) or gone:
-            return [(recorded, signoffs)], str(old)
+            return [tuple(row)], str(old)
     return [], None
 
 

@@ -282,3 +282,30 @@ def test_a_rebuild_keeps_the_recorded_row_of_an_altered_run_and_names_what_it_fo
     rows = json.loads(invoke("history", "--out", out_copy, "--json").output)
     assert [(r["version"], r["status"]) for r in rows] == [("v0002", "pass"), ("v0003", "warn")]
     assert [(f.path, f.problem) for f in verify_run(model / "v0002").findings] == [("../v0001/manifest.json", "missing")]
+
+
+def test_the_newest_sign_off_record_is_anchored_by_the_registry(artefacts, card_writer, policy_writer, tmp_path,
+                                                               monkeypatch):
+    """The newest sign-off record has no later record chaining to it: a rejection rewritten into an
+    approval (its signed PDF re-rendered to match, here a stub) verified OK. The registry row records
+    the latest decision, reviewer, time and expiry when the sign-off is made; verify compares them."""
+    import auditor
+
+    stub = lambda html, **kw: b"%PDF-1.7 stub\n"  # noqa: E731 - embeds nothing: the forger's re-rendered PDF
+    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", stub)
+    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", stub)
+    card = card_writer(tmp_path / "card")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "card_completeness"}]))
+    run = auditor.run_audit(policy, card, artefacts.csv, tmp_path / "out").path
+    for decision in ("reject", "reject"):
+        res = invoke("sign-off", run, "--reviewer", "A. Reviewer", "--decision", decision, "--comment", "no")
+        assert res.exit_code == 0, res.output
+        assert verify_run(run).ok  # sound after each sign-off
+    log = run.parent / "signoffs" / "v0001.jsonl"
+    lines = log.read_text().splitlines()
+    last = json.loads(lines[-1])
+    last.update(decision="approve", valid_until="2999-01-01")
+    log.write_text("\n".join([*lines[:-1], json.dumps(last, sort_keys=True, separators=(",", ":"))]) + "\n")
+    found = [(f.path, f.problem, f.detail) for f in verify_run(run).findings]
+    assert [(p, k) for p, k, _ in found] == [("../signoffs/v0001.jsonl", "mismatch")], found
+    assert "record 2 differs from what the registry recorded" in found[0][2] and "decision 'approve'" in found[0][2]
