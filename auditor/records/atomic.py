@@ -22,12 +22,43 @@ def temp_name(parent: Path, stem: str = "") -> Path:
     return parent / f"{stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
+def _write_synced(path: Path, content: bytes) -> None:
+    """Write a new file and flush it to the disk: a rename that publishes it can reach the disk
+    before its data does (a crash or power loss then leaves a published file empty or cut short)."""
+    path.write_bytes(content)
+    fd = os.open(path, os.O_RDONLY)  # fsync flushes the file, whichever descriptor names it
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a file created or renamed into it) to the disk, where the file
+    system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # a file system that cannot sync a folder (EINVAL): nothing more can be done
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_tree(folder: Path, files: dict[str, bytes]) -> None:
-    """Write ``files`` (relative path -> bytes) under ``folder``."""
+    """Write ``files`` (relative path -> bytes) under ``folder``, each flushed to the disk with the
+    folders that hold it, so that the folder can be published by a rename."""
+    folders = {folder}
     for rel, content in files.items():
         path = folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
+        _write_synced(path, content)
+        folders.update(p for p in path.parents if p == folder or folder in p.parents)
+    for sub in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        sync_folder(sub)
 
 
 @contextmanager
@@ -46,6 +77,7 @@ def publish_folder(staged: Path, final: Path) -> bool:
     """Move a staged folder to ``final``; False when ``final`` already exists (it is left alone)."""
     try:
         os.rename(staged, final)
+        sync_folder(final.parent)
         return True
     except OSError as exc:
         if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) or final.exists():
@@ -64,18 +96,20 @@ def create_file(path: Path, content: bytes) -> None:
     """Write a file that must not exist yet (FileExistsError if it does): never overwrite."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(path.parent)
-    tmp.write_bytes(content)
+    _write_synced(tmp, content)
     try:
         os.link(tmp, path)
     finally:
         tmp.unlink()
+    sync_folder(path.parent)
 
 
 def replace_file(path: Path, content: bytes) -> None:
     """Replace a file whole (a reader sees the old or the new content, never a part)."""
     tmp = temp_name(path.parent, f".{path.name}")
     try:
-        tmp.write_bytes(content)
+        _write_synced(tmp, content)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    sync_folder(path.parent)

@@ -255,3 +255,34 @@ def test_history_lists_a_card_only_audit_as_info(cli, artefacts, card_writer, ca
     assert cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out).code == 0
     res = cli("history", "--out", out)
     assert res.code == 0 and "INFO" in res.text and "PASS" not in res.text, res.text
+
+
+def test_a_version_is_flushed_to_the_disk_before_it_is_published(tmp_path, monkeypatch):
+    """A version was written with write_bytes and renamed into place without fsync: on a crash or
+    power loss soon after, the rename can reach the disk before the files' data, leaving a published
+    version whose files are empty or cut short (`verify` then calls a sound audit altered). Every file
+    and its folders are flushed before the rename, and the model's folder after it."""
+    import auditor.records.atomic as atomic
+    from auditor.records.store import write_run
+
+    events = []
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def rename(src, dst):
+        events.append(("rename", str(src), str(dst)))
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    monkeypatch.setattr(atomic.os, "rename", rename)
+    files = {"result.json": b"{}", "manifest.json": b"{}", "evidence/a.csv": b"x\n"}
+    version = write_run(tmp_path / "out", "m", lambda label: files)
+    (i, rename_event), = [(i, e) for i, e in enumerate(events) if e[0] == "rename"]
+    staged = rename_event[1]
+    synced_before = {e[1] for e in events[:i]}
+    assert {f"{staged}/{rel}" for rel in files} <= synced_before, events
+    assert {staged, f"{staged}/evidence"} <= synced_before, events
+    assert ("fsync", str(version.parent)) in events[i + 1:], events
