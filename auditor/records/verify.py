@@ -285,15 +285,19 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
         registry = Registry(url)
         try:
             with registry.engine.connect() as conn:
-                rows = conn.execute(sa.select(runs_table.c.manifest_sha256, runs_table.c.signoff_count)
+                rows = conn.execute(sa.select(runs_table.c.manifest_sha256, runs_table.c.signoff_count,
+                                              *[runs_table.c[c.strip()] for c in SIGNOFF_COLUMNS.split(",")])
                                     .where(runs_table.c.run_path == str(run.path))).fetchall()
         finally:
             registry.close()
     except (RegistryError, *DB_ERRORS) as exc:
         return [Finding(label, "altered", f"the registry cannot be read ({(str(exc) or type(exc).__name__).splitlines()[0]})")]
-    return [Finding(label, "mismatch", f"the registry records manifest sha256 {str(recorded)[:16]}… for this run, the run "
-                                       f"has {str(run.manifest_sha256)[:16]}…")
-            for recorded, _ in rows if recorded != run.manifest_sha256]
+    out = [Finding(label, "mismatch", f"the registry records manifest sha256 {str(recorded)[:16]}… for this run, the run "
+                                      f"has {str(run.manifest_sha256)[:16]}…")
+           for recorded, *_ in rows if recorded != run.manifest_sha256]
+    for _, count, *latest in rows:
+        out += _latest_signoff_recorded(run, signoff_log(run), count, latest)
+    return out
 
 
 def _rows_before_a_move(conn, run: Run) -> tuple[list, str | None]:

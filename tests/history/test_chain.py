@@ -233,6 +233,30 @@ def test_a_rewritten_newest_version_is_caught_by_the_row_of_the_registry_db_name
     assert [(f.path, f.problem) for f in verify_run(run).findings] == [(str(shared), "mismatch")]
 
 
+def test_the_newest_sign_off_record_is_anchored_by_the_registry_db_names(artefacts, card_writer, policy_writer,
+                                                                        tmp_path, monkeypatch):
+    """As the default registry's row does, the row of the registry --db names anchors the newest
+    sign-off record: a rejection rewritten into an approval is named."""
+    import auditor
+
+    stub = lambda html, **kw: b"%PDF-1.7 stub\n"  # noqa: E731
+    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", stub)
+    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", stub)
+    card = card_writer(tmp_path / "card")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "card_completeness"}]))
+    shared = tmp_path / "shared.sqlite"
+    run = auditor.run_audit(policy, card, artefacts.csv, tmp_path / "out", db=str(shared)).path
+    res = invoke("sign-off", run, "--reviewer", "A. Reviewer", "--decision", "reject", "--comment", "no", "--db", shared)
+    assert res.exit_code == 0, res.output
+    assert invoke("verify", run, "--db", shared).exit_code == 0
+    log = run.parent / "signoffs" / "v0001.jsonl"
+    record = json.loads(log.read_text())
+    record["decision"] = "approve"
+    log.write_text(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
+    res = invoke("verify", run, "--db", shared)
+    assert res.exit_code == 1 and "record 1 differs from what the registry recorded" in flat(res.output), res.output
+
+
 def test_a_deleted_signed_version_is_not_given_again_after_the_registry_is_rebuilt(artefacts, card_writer, policy_writer,
                                                                                    tmp_path, monkeypatch):
     """The newest version was signed off, then its folder deleted and the registry rebuilt (which
