@@ -137,6 +137,7 @@ def sign_off(
 
     log = signoff_log(run)
     created: Path | None = None  # the signed PDF, until its record is in the log
+    pending: tuple[Path, bytes] | None = None  # the signed PDF being created, and its bytes
     try:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a+b") as fh:
@@ -159,6 +160,7 @@ def sign_off(
                 record["signature"] = sign_record(record, key, signing_key)
             signed = render_signed_report(run, [*history, record])
             target = signed_dir(run) / f"report-signed-{n}.pdf"
+            pending = (target, signed)  # a stop inside create_file, after its link, leaves this file
             create_file(target, signed)  # never overwrite a signed report
             created = target
             record |= {"signed_pdf": str(target.relative_to(run.model_dir)), "signed_pdf_sha256": sha256_bytes(signed)}
@@ -166,7 +168,7 @@ def sign_off(
             fh.write(record_line(record))
             fh.flush()
             os.fsync(fh.fileno())
-            created = None
+            created = pending = None
     except OSError as exc:  # the sign-off folder cannot be written (a file in its place, read-only, disk full)
         if created is not None:
             created.unlink(missing_ok=True)  # no signed report without its record
@@ -174,8 +176,33 @@ def sign_off(
         why = ("a file is there, where the sign-offs need a folder" if isinstance(exc, FileExistsError)
                and where.exists() and not where.is_dir() and where != created else exc.strerror or str(exc))
         raise SignOffNotRecorded(f"cannot record the sign-off: {where}: {why}; nothing was recorded") from None
+    except BaseException:  # Ctrl-C, SIGTERM, a bug: no signed report without its record (verify: "log emptied")
+        if pending is not None:
+            path, content = pending
+            try:
+                ours = path.is_file() and path.read_bytes() == content
+            except OSError:
+                ours = False
+            if ours and not _names(log, path.relative_to(run.model_dir)):
+                path.unlink(missing_ok=True)
+        raise
     _update_registry(run, db)
     return SignOff(record=record, pdf=target, log=log)
+
+
+def _names(log: Path, signed_pdf: Path) -> bool:
+    """Whether a record of ``log`` names ``signed_pdf`` (its line reached the file before the stop)."""
+    try:
+        lines = log.read_bytes().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        try:
+            if json.loads(line).get("signed_pdf") == str(signed_pdf):
+                return True
+        except (ValueError, AttributeError):
+            continue
+    return False
 
 
 def _refuse_plain_approval_of_failure(run: Run) -> None:

@@ -155,3 +155,29 @@ def test_a_failed_audit_is_approved_only_as_a_documented_exception(tmp_path, art
                                                      history=records)
     assert "approved as a documented exception, on the conditions below" in flat(page)
     assert invoke("sign-off", run.path, "--reviewer", "B", "--decision", "reject", "--comment", "no").exit_code == 0
+
+
+def test_a_sign_off_stopped_after_its_signed_report_leaves_no_report_without_a_record(out_copy, monkeypatch):
+    """Ctrl-C (or SIGTERM, or a bug) after the signed PDF was created and before its record reached the
+    log left the PDF behind: `verify` then reported the sound run ALTERED ('the sign-off log was
+    deleted'), and it could not be signed again. The PDF is removed unless its record was written."""
+    import pytest
+
+    import auditor.records.signoff as signoff
+    from auditor.records.verify import verify_run
+
+    real = signoff.create_file
+
+    def created_then_stopped(path, content):
+        real(path, content)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(signoff, "create_file", created_then_stopped)
+    run = out_copy / "tiny-model" / "v0001"
+    with pytest.raises(KeyboardInterrupt):
+        signoff.sign_off(run, reviewer="A. Reviewer", decision="reject", comment="no")
+    assert not list((out_copy / "tiny-model" / "signoffs").rglob("*.pdf"))
+    assert verify_run(run).ok, verify_run(run).findings
+    monkeypatch.undo()
+    assert signoff.sign_off(run, reviewer="A. Reviewer", decision="reject", comment="no").record["n"] == 1
+    assert verify_run(run).ok
