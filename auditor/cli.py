@@ -592,7 +592,8 @@ def due(
     if not items:
         _print("nothing due")
         raise typer.Exit(EXIT_OK)
-    table = Table("model", "reason", "since", "detail")
+    # the detail names a run folder to verify: folded onto more lines, never cut with an ellipsis
+    table = Table(Column("model", overflow="fold"), "reason", Column("since", no_wrap=True), Column("detail", overflow="fold"))
     for item in items:
         table.add_row(shown(item.model), f"[red]{item.reason}[/]", item.since, shown(item.detail))
     out.print(table)

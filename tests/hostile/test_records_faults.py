@@ -201,6 +201,20 @@ def test_due_survives_an_edited_date_at_the_ends_of_the_calendar(cli, out, creat
         assert res.code == 1 and "record unreadable" in res.text and "not readable" in res.text, res.text
 
 
+def test_due_names_the_whole_path_of_a_record_it_cannot_read(cli, out):
+    """The detail column of `due` cut a long run path with an ellipsis ('run `auditor verify
+    /tmp/…/pytest-49…`') at 80 columns: the run to verify was not named. The path is folded now."""
+    import re
+
+    result = json.loads((run_path(out, 2) / "result.json").read_text())
+    result["policy"]["reaudit_interval_days"] = "soon"
+    (run_path(out, 2) / "result.json").write_text(json.dumps(result))
+    res = cli("due", "--out", out)
+    assert res.code == 1 and "…" not in res.raw, res.raw
+    detail = "".join(line.split("│")[-2].strip() for line in res.raw.splitlines() if line.count("│") >= 5)
+    assert str(run_path(out, 2)) in detail, res.raw  # the cell's lines, joined
+
+
 # --- item 7: exit-5 tracebacks reachable from input -------------------------------------------------
 
 MANGLED = [b"", b"{not json", b"[]", b'"text"', b'{"model": 3}', b'{"checks": [1, 2]}', b"\xff\xfe"]
