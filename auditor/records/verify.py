@@ -221,7 +221,7 @@ def _registry(run: Run) -> list[Finding]:
     for recorded, signoffs, *latest in rows:
         out += _latest_signoff_recorded(run, log, signoffs, latest)
         if recorded != run.manifest_sha256:
-            where = f" (indexed as {moved_from}, before the output folder was moved)" if moved_from else ""
+            where = f" (indexed as {moved_from}, before the output folder was moved or copied)" if moved_from else ""
             out.append(Finding(f"../../{DEFAULT_DB_NAME}", "mismatch",
                                f"the registry records manifest sha256 {str(recorded)[:16]}… for this run{where}, the run has "
                                f"{str(run.manifest_sha256)[:16]}…"))
