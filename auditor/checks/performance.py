@@ -322,7 +322,11 @@ def per_class_intervals(boot: dict[str, list], point: dict[str, np.ndarray], pre
     list of per-class arrays), its low end cut to what a perfect score on the class's rows can
     support, as :func:`_with_intervals` cuts the scalar metrics: recall rests on the class's true
     rows, precision on the rows predicted as it, F1 on both (its low end at most the F1 of the two
-    ceilings: F1 rises with each). Returns (metric -> array (2, k) of low and high ends, notes)."""
+    ceilings: F1 rises with each). Its high end is raised, the mirror image, to what a score of 0 on
+    the class's rows cannot rule out, 1 − (α/2)^(1/m): none of 6 rows recalled is 0.00–0.46, not the
+    0.00–0.00 of resamples that are all 0 (F1's high end at least the F1 of the two floors, a
+    precision the class never predicted counting as 1: nothing bounds it). Returns (metric -> array
+    (2, k) of low and high ends, notes)."""
     with warnings.catch_warnings():  # a class no resample defines (no row, never predicted): NaN, shown "—"
         warnings.simplefilter("ignore", RuntimeWarning)
         intervals = {m: np.nanquantile(np.asarray(boot[m], dtype=float), [alpha / 2, 1 - alpha / 2], axis=0)
@@ -335,17 +339,28 @@ def per_class_intervals(boot: dict[str, list], point: dict[str, np.ndarray], pre
     p, r = ceilings["precision"], ceilings["recall"]
     with np.errstate(invalid="ignore"):
         ceilings["f1"] = 2 * p * r / (p + r)
-    cut = set()
+    floors = {m: 1.0 - ceilings[m] for m in ("recall", "precision")}
+    pf, rf = np.where(np.isnan(floors["precision"]), 1.0, floors["precision"]), floors["recall"]
+    with np.errstate(invalid="ignore"):
+        floors["f1"] = 2 * pf * rf / (pf + rf)
+    cut, raised = set(), set()
     for m in PER_CLASS:
-        low = intervals[m][0]
+        low, high = intervals[m]
         with np.errstate(invalid="ignore"):
             over = np.isfinite(ceilings[m]) & np.isfinite(low) & (low > ceilings[m])
+            under = np.isfinite(floors[m]) & np.isfinite(high) & (high < floors[m])
         low[over] = ceilings[m][over]
+        high[under] = floors[m][under]
         cut.update(np.flatnonzero(over).tolist())
+        raised.update(np.flatnonzero(under).tolist())
     notes = [] if not cut else [
         f"Per-class intervals of {len(cut)} class{'es' if len(cut) > 1 else ''} claimed more than their rows can "
         "support (a perfect score on m rows supports a lower end of at most (α/2)^(1/m): 3 rows, 0.29); their low "
         "ends are cut to it (recall: the class's rows, precision: the rows predicted as it)."]
+    notes += [] if not raised else [
+        f"Per-class intervals of {len(raised)} class{'es' if len(raised) > 1 else ''} ruled out more than their rows "
+        "can (a score of 0 on m rows cannot rule out values up to 1 − (α/2)^(1/m): 6 rows, 0.46); their high ends are "
+        "raised to it (recall: the class's rows, precision: the rows predicted as it)."]
     return intervals, notes
 
 
@@ -664,7 +679,8 @@ class Performance(Check):
                                                          _interval_text(per_class_ci[m][0][c], per_class_ci[m][1][c]))]]
                       for c in range(k)],
                 caption=f"{level} percentile-bootstrap intervals, same resamples as above, each low end at most what a "
-                        "perfect score on the class's rows supports; a class never predicted "
+                        "perfect score on the class's rows supports and each high end at least what a score of 0 "
+                        "on them cannot rule out; a class never predicted "
                         "has no precision, a class with no row no recall (—: undefined; the macro means count them as "
                         "0, scikit-learn's zero_division=0), and a resample without them leaves them out of the "
                         "class's interval. Evidence only: "

@@ -97,6 +97,27 @@ def test_per_class_interval_lows_are_cut_to_what_a_perfect_score_on_the_class_su
     assert ci["recall"][0].tolist() == pytest.approx([0.0, 0.5025]) and notes == []
 
 
+def test_per_class_interval_highs_are_raised_to_what_a_score_of_zero_on_the_class_cannot_rule_out():
+    """The mirror image of the cut above. Class 0: 6 true rows, none recalled, never predicted (a 4-class
+    text model whose fourth class no text reaches showed recall 0.000–0.000 and F1 0.000–0.000 on its 6
+    rows): every resample's recall is 0, yet 0 of 6 rules out only recalls above 1 − 0.025^(1/6) =
+    0.4593 (Clopper-Pearson's upper end for 0 of 6). F1's high end is at least the F1 of the floors, a
+    precision never predicted counting as 1: 2·0.4593/(1 + 0.4593) = 0.6295. Class 1: 40 rows, 46
+    predicted, intervals well above their floors (0.0880 and 0.0771): unchanged."""
+    boot = {"recall": [[0.0, 0.85], [0.0, 1.0]], "precision": [[0.0, 0.8], [0.0, 0.9]],
+            "f1": [[0.0, 0.86], [0.0, 0.93]]}
+    point = {"recall": np.array([0.0, 1.0]), "precision": np.array([0.0, 40 / 46]), "f1": np.array([0.0, 0.93]),
+             "support": np.array([6, 40])}
+    ci, notes = per_class_intervals(boot, point, np.array([0, 46]), alpha=0.05)
+    highs = {m: ci[m][1] for m in ci}
+    assert highs["recall"][0] == pytest.approx(1 - 0.025 ** (1 / 6)) and highs["recall"][0] == pytest.approx(0.4593, abs=1e-4)
+    assert highs["f1"][0] == pytest.approx(0.6295, abs=1e-4)
+    assert highs["precision"][0] == 0.0  # never predicted: no rows to bound it (scikit-learn's zero_division=0)
+    assert highs["recall"][1] == pytest.approx(0.99625) and highs["precision"][1] == pytest.approx(0.8975)
+    assert ci["recall"][0][0] == 0.0  # the low end of a score of 0 stays 0
+    assert len(notes) == 1 and "1 class ruled out" in notes[0] and "raised" in notes[0]
+
+
 def test_a_class_never_predicted_counts_as_zero_and_one_neither_true_nor_predicted_is_left_out_like_sklearn():
     """Macro F1 is scikit-learn's default: over the classes in the truth or the predictions. A class
     the evaluation rows lack and the model never predicts is no F1 of 0: counted so, a perfect model
