@@ -59,7 +59,8 @@ class ExplanationFaithfulness(Check):
         "probability as top-ranked features are removed or restored), ERASER comprehensiveness and "
         "sufficiency (AOPC over 1/5/10/20/50 % of features) and, for tabular data, faithfulness "
         "correlation. Removal sets a feature to its evaluation-set mean (most frequent value for "
-        "categoricals) or a token to [MASK]. Each number is compared with a random-attribution "
+        "categoricals) or a token to the mask token ([MASK]; where a tokenizer has none, the token SHAP and LIME "
+        "mask with too). Each number is compared with a random-attribution "
         "control; an explanation that cannot beat random ordering must not be trusted."
     )
     REGRESSOR_DESCRIPTION = (

@@ -84,7 +84,7 @@ def _map_shap_by_offsets(enc, shap_encoding, shap_values: np.ndarray) -> np.ndar
     return out
 
 
-def _text_masker(tokenizer, collapse: bool):
+def _text_masker(tokenizer, collapse: bool, mask_token: str | None = None):
     """shap's Text masker whose token segments give each character of the text once. shap cuts a
     token's segment from its character offsets, and the byte-level tokens of one character (an
     emoji, an accented letter under a GPT-2, Llama 3 or Qwen2 tokenizer) share them: each segment
@@ -107,7 +107,7 @@ def _text_masker(tokenizer, collapse: bool):
                 covered = max(covered, end)
             return parts, data["input_ids"]
 
-    return Masker(tokenizer, collapse_mask_token=collapse)
+    return Masker(tokenizer, mask_token=mask_token, collapse_mask_token=collapse)
 
 
 def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
@@ -133,7 +133,9 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
     row_ids, target = check_inputs(texts, row_ids, target)
     texts = [str(t) for t in texts]
     enc = model.encode(texts)
-    masker = _text_masker(model.tokenizer, collapse)
+    # the model's own removal token: shap's default for a tokenizer without [MASK] is "...", which no
+    # other method removes with (faithfulness writes model.mask_id, LIME the same token as text)
+    masker = _text_masker(model.tokenizer, collapse, model.mask_text)
     values: list[np.ndarray] = [np.zeros(0)] * len(texts)
     base = np.full(len(texts), np.nan)
     unmapped = np.zeros(len(texts))

@@ -44,11 +44,11 @@ class WordMaskSamples:
 
 
 def mask_string(model: TextModel, removal: str = "mask") -> str:
-    """What takes a word's place: the tokenizer's mask token, or nothing (``removal="delete"``)."""
+    """What takes a word's place: the model's removal token (``mask_text``: [MASK], or the token it
+    removes with where the tokenizer has none), or nothing (``removal="delete"``)."""
     if removal == "delete":
         return ""
-    tok = model.tokenizer
-    return tok.mask_token or tok.unk_token or "UNKWORDZ"
+    return model.mask_text
 
 
 def _masked_text(text: str, spans: list[tuple[int, int]], kept: np.ndarray, mask: str, collapse: bool) -> str:

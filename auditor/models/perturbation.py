@@ -78,9 +78,7 @@ def text_perturbations(ctx, attr, vectors, p) -> tuple[list[tuple], int]:
     input change is 1/√(words).
     """
     model = ctx.model
-    mask = model.tokenizer.mask_token or model.tokenizer.unk_token
-    if mask is None:
-        return [], 0
+    mask = model.mask_text
     texts, rng = ctx.data.texts(), ctx.rng(f"stability.text.{attr.method}")
     pos, out, xs, xps = [], [], [], []
     for i, (row, v) in enumerate(zip(attr.row_ids, vectors)):

@@ -231,6 +231,14 @@ class TextModel(RuntimeChoice, AdapterBase):
         self._fast = None  # a faster path to class_logits, serving once verified (use_fast_forward)
         self.runtime_facts: dict = {"requested": "torch", "used": "torch"}
 
+    @property
+    def mask_text(self) -> str:
+        """The token that takes a removed word's place, as text: the token of ``mask_id`` ([MASK]; a
+        tokenizer without one removes with the pad token here, a decoder with its neutral id). Every
+        removal uses it: faithfulness and the IG baseline write ids, SHAP, LIME and stability's
+        perturbations this text, so each explanation is tested by the removal it was computed with."""
+        return str(self.tokenizer.convert_ids_to_tokens(int(self.mask_id)))
+
     # ----------------------------------------------------------------- tokenisation
     READ_ROW = "first"  # the token whose attention row says where the classifier reads from ([CLS])
 
