@@ -33,7 +33,8 @@ class SimilarExamples(Check):
         "example-based explanation. Neighbours whose true label disagrees with the model's "
         "prediction for the query point to regions where the model is unreliable. The share of "
         "neighbours carrying the predicted label is set against what neighbours drawn at random from "
-        "the evaluation rows reach (from the labels' balance): a gate passes only above it."
+        "the evaluation rows reach (from the labels' balance): a gate passes only above it. A copy of "
+        "the query (the same token ids) is never its neighbour."
     )
     requires = frozenset({Capability.EMBEDDINGS})
     Params = SimilarExamplesParams
@@ -46,7 +47,8 @@ class SimilarExamples(Check):
         p = self.params
         texts = ctx.data.texts()
         rows = ctx.explained_rows(p.n_instances)
-        positions, sims = nearest_examples(ctx.model, texts, rows, p.k)
+        groups = ctx.copy_groups()  # a copy of the query is the same input, not a neighbour
+        positions, sims = nearest_examples(ctx.model, texts, rows, p.k, groups)
         proba = ctx.proba()
         pred = ctx.predicted_index(proba)
         truth = ctx.label_index()
@@ -63,16 +65,21 @@ class SimilarExamples(Check):
         share = float(np.mean(agree)) if agree else None
         mean_sim = float(np.mean(sims)) if np.size(sims) else None
         # what neighbours drawn at random from the other rows would reach: the gate passes only above it
-        k = positions.shape[1]  # min(p.k, rows - 1): 0 on a one-row set
-        # per query, the other rows whose true label is the one predicted for it
-        matches = np.bincount(truth, minlength=len(classes))[pred[rows]] - (truth[rows] == pred[rows])
-        chance = neighbour_label_chance(matches, len(texts) - 1, k, rng=ctx.rng("similar_examples.chance")) if k else None
+        k = positions.shape[1]  # min(p.k, rows outside a query's copies): 0 on a one-row set
+        # per query, the rows that are not copies of it, and those whose true label is the one predicted for it
+        outside = groups[None, :] != groups[rows][:, None]
+        pools = outside.sum(axis=1)
+        matches = (outside & (truth[None, :] == pred[rows][:, None])).sum(axis=1)
+        chance = neighbour_label_chance(matches, pools, k, rng=ctx.rng("similar_examples.chance")) if k else None
         expected, p95 = (None, None) if chance is None else chance
         sizes = [SampleSize(measurement="neighbour_label_agreement", n=len(rows), min_n=MIN_JUDGED, chance_p95=p95),
                  SampleSize(measurement="neighbour_label_chance", n=len(rows)),
                  SampleSize(measurement="mean_similarity", n=len(rows))]
-        by_chance = ("" if expected is None else f" Neighbours drawn at random from the other {len(texts) - 1:,} "
-                     f"rows would carry it {expected:.0%} of the time on average, and {p95:.0%} or more in 5% of draws.")
+        copies = int(len(texts) - 1 - pools.min()) if len(rows) else 0
+        others = (f"the other {len(texts) - 1:,} rows" if not copies else
+                  f"the other rows that are not copies of the query ({int(pools.min()):,} to {int(pools.max()):,})")
+        by_chance = ("" if expected is None else f" Neighbours drawn at random from {others} "
+                     f"would carry it {expected:.0%} of the time on average, and {p95:.0%} or more in 5% of draws.")
         return CheckOutput(
             measurements={"neighbour_label_agreement": share, "neighbour_label_chance": expected,
                           "mean_similarity": mean_sim},

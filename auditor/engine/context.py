@@ -294,6 +294,16 @@ class AuditContext:
             return np.ones(len(self.data.labels), dtype=bool)
         return _first_of(list(zip(self._model_inputs(), np.asarray(self.data.labels, dtype=object))))
 
+    def copy_groups(self) -> np.ndarray:
+        """Per evaluation row, the first row whose text the model reads alike (the same token ids:
+        copies, NFC and NFD spellings, case an uncased tokenizer folds), whatever the labels; every
+        row is its own for a tabular model (see :meth:`_without_copies`)."""
+        n = len(self.data.labels)
+        if not self.model.has(Capability.TOKENS):
+            return np.arange(n)
+        first: dict[bytes, int] = {}
+        return np.array([first.setdefault(key, i) for i, key in enumerate(self._model_inputs())], dtype=int)
+
     def _model_inputs(self) -> list[bytes]:
         """Each evaluation text as the model reads it (its token ids; tokenised once, memoised)."""
         return [np.asarray(enc.ids).tobytes() for enc in self.model.encode(self.data.texts())]

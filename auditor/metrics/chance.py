@@ -168,21 +168,23 @@ def chance_quantile(sizes: Sequence[int], ks: Sequence[int], *, reps: Sequence[i
     return float(np.quantile(values, q, method="inverted_cdf"))
 
 
-def neighbour_label_chance(matches: Sequence[int], pool: int, k: int, *, q: float = CHANCE_QUANTILE,
+def neighbour_label_chance(matches: Sequence[int], pool: int | Sequence[int], k: int, *, q: float = CHANCE_QUANTILE,
                            draws: int = DRAWS, rng=0) -> tuple[float, float] | None:
     """What neighbours drawn at random reach on the similar-examples statistic: the share of all
     queries' ``k`` neighbours whose label is the query's (predicted) label.
 
     Each query's ``k`` neighbours are drawn without replacement from the ``pool`` other evaluation
-    rows, ``matches[i]`` of which carry query ``i``'s label: hypergeometric counts. Returns the
+    rows (one number, or one per query: the rows that are not copies of it), ``matches[i]`` of
+    which carry query ``i``'s label: hypergeometric counts. Returns the
     expected share and its ``q`` quantile (random neighbours reach it or more in at least 5% of
     draws), or None when there is no query. On a balanced binary task the expected share is about
     0.5; with 90% of one class that the model predicts everywhere, 0.9."""
     m = np.asarray(matches, dtype=int)
-    if m.ndim != 1 or np.any(m < 0) or np.any(m > pool) or not 1 <= k <= pool:
+    pool = np.broadcast_to(np.asarray(pool, dtype=int), m.shape)
+    if m.ndim != 1 or np.any(m < 0) or np.any(m > pool) or not 1 <= k <= (pool.min() if pool.size else k):
         raise ValueError(f"need 0 <= matches <= pool and 1 <= k <= pool; got pool {pool}, k {k}")
     if m.size == 0:
         return None
     hits = np.random.default_rng(rng).hypergeometric(m, pool - m, k, size=(_draws(m.size, draws), m.size))
     share = hits.sum(axis=1) / (k * m.size)
-    return float(m.mean() / pool), float(np.quantile(share, q, method="inverted_cdf"))
+    return float(np.mean(m / pool)), float(np.quantile(share, q, method="inverted_cdf"))

@@ -54,3 +54,27 @@ def test_an_agreement_random_neighbours_reach_is_not_judged():
     sizes = [SampleSize(measurement="neighbour_label_agreement", n=10, min_n=5, chance_p95=p95)]
     [outcome] = with_sample_sizes(evaluate(gate, {"neighbour_label_agreement": 0.8}), sizes)
     assert not outcome.passed and "no evidence of agreement" in outcome.unreachable
+
+
+def test_a_copy_of_the_query_is_not_its_neighbour(tmp_path, text_model_dir, tiny_bert):
+    """10 texts, each 4 times (40 rows): before, every query's 3 nearest neighbours were its own 3
+    copies (cosine 1.000, the query's label whatever the model represents), so the agreement was the
+    model's accuracy on the queries and the gate could pass on copies alone. Now a query's neighbours
+    are other texts, drawn against a pool of the 36 rows that are not its copies."""
+    from .conftest import make_text_context
+
+    ctx = make_text_context(tiny_bert, tmp_path / "copies", text_model_dir, n=10, repeat=4)
+    texts = ctx.data.texts()
+    out, _ = run_check(ctx, "similar_examples", n_instances=8, k=3)
+    [table] = out.evidence
+    query = None
+    for row in table.rows:
+        query = row[1] or query
+        assert row[4] != query  # no neighbour is the query's own text
+    rows = ctx.explained_rows(8)
+    assert len(rows) == 8 and len({texts[r] for r in rows}) == 8
+    truth, pred = ctx.label_index(), ctx.predicted_index(ctx.proba())
+    by_hand = np.mean([(np.sum(truth == pred[r]) - 4 * (truth[r] == pred[r])) / 36 for r in rows])
+    assert out.measurements["neighbour_label_chance"] == pytest.approx(by_hand)
+    assert out.measurements["mean_similarity"] < 0.999
+    assert "not copies of the query (36 to 36)" in out.summary
