@@ -145,7 +145,11 @@ class AdversarialRobustness(Check):
         c_ok = np.array([r.success for r in c_res], dtype=bool)
         g_cost, c_cost = costs(g_res, p.max_edits), costs(c_res, p.max_edits)
         rate, rate_low, rate_high = share_with_interval(int(g_ok.sum()), n)
-        ratio = edits_ratio(g_cost, c_cost, n_boot=p.n_bootstrap, rng=ctx.rng("adversarial_robustness.ci"))
+        # one unit to substitute (a one-word text, one mutable feature) has one order: its guided and random
+        # searches are the same search, a tie on the ratio whatever the explanation ranks, so it is left out
+        orderable = np.array([m >= 2 for m in sizes], dtype=bool)
+        ratio = edits_ratio(g_cost[orderable], c_cost[orderable], n_boot=p.n_bootstrap,
+                            rng=ctx.rng("adversarial_robustness.ci"))
         closeness = [c for r in g_res if r.success for c in r.closeness]
         measurements = {
             "n_instances": float(n),
@@ -184,6 +188,11 @@ class AdversarialRobustness(Check):
         elif len(correct) < len(attr):
             notes.append(f"{len(attr) - len(correct)} of the {len(attr)} explained instances were misclassified and "
                          "are not attacked (changing a wrong decision is no attack).")
+        if not orderable.all():
+            unit = "word" if model.has(Capability.TOKENS) else "feature"
+            notes.append(f"{int((~orderable).sum())} of the {n} attacked instances have one {unit} to substitute, so "
+                         f"any order is the random one: they are left out of the guided/random edits ratio "
+                         f"(n = {ratio['n']}).")
         if n < MIN_PAIRS:
             notes.append(f"Only {n} {'' if ctx.regression else 'correctly predicted '}instances were attacked (fewer than {MIN_PAIRS}): the "
                          "intervals are not judged; raise n_instances.")
@@ -197,9 +206,11 @@ class AdversarialRobustness(Check):
             summary = (f"{rate:.0%} of {n} {outcome} within {p.max_edits} substitutions "
                        f"(median {measurements['median_edits_to_flip']:g}) when the inputs {p.explainer} ranks first "
                        f"were replaced, against {measurements['control_success_rate']:.0%} in a random order; "
-                       f"guided/random edits {ratio['ratio']:.2f}"
+                       + (f"guided/random edits {ratio['ratio']:.2f}" if np.isfinite(ratio["ratio"]) else
+                          "no guided/random edits ratio (no attacked instance has two units to order)")
                        + (f" (95% CI {ratio['ci_low']:.2f}–{ratio['ci_high']:.2f})." if np.isfinite(ratio["ci_low"]) else "."))
-        key = "" if not n else f"{verb} {rate:.0%} in ≤{p.max_edits} edits; guided/random {ratio['ratio']:.2f}"
+        key = "" if not n else (f"{verb} {rate:.0%} in ≤{p.max_edits} edits"
+                                + (f"; guided/random {ratio['ratio']:.2f}" if np.isfinite(ratio["ratio"]) else ""))
         cost = {"search_model_inputs": sent[0],
                 "adversarial_search_forward_passes_per_instance": round(sent[0] / n, 1) if n else 0.0,
                 "search_model_inputs_bound": int(sum(2 * m * p.max_candidates for m in sizes)),

@@ -486,3 +486,26 @@ def test_a_long_texts_pair_shows_the_change_in_context_and_elides_the_rest():
     whole = AdversarialRobustness._text_pairs(ctx, [0], np.array([0]), [short], [SimpleNamespace(
         edits={1: "NEW"}, n_edits=1, proba=np.array([0.3, 0.7]))], np.array([0]))
     assert "".join(s.text for s in whole.instances[1]["spans"]) == "w0 NEW w2."
+
+
+def test_one_word_texts_have_no_guided_random_ratio(tmp_path, text_model_dir, tiny_bert):
+    """Six one-word texts (the planted word, alone or with a suffix piece): one word has one order, so
+    the guided and the random search are the same search. Before, their tie counted: edits ratio
+    1.00 on n = 6 (CI 1.00–1.00) and the gate on it passed. Now they are left out: no ratio, n = 0,
+    and the gate is not passed; the success rate (a robustness fact, whatever the order) stays."""
+    from .conftest import make_text_context
+
+    words = [("good", "positive"), ("bad", "negative"), ("goods", "positive"), ("bads", "negative"),
+             ("goodly", "positive"), ("badly", "negative")]
+    ctx = make_text_context(tiny_bert, tmp_path / "one_word", text_model_dir, n=0, extra=tuple(words))
+    assert [len(ctx.model.word_spans(t)) for t in ctx.data.texts()] == [1] * 6
+    params = {"explainer": "integrated_gradients", "n_instances": 6, "max_edits": 3, "max_candidates": 30,
+              "max_cosine_distance": 1.1, "n_bootstrap": 200}
+    spec = CheckSpec(check="adversarial_robustness", params=params,
+                     thresholds=[{"measurement": "edits_ratio", "max": 1.0, "severity": "warn"}])
+    result = run_check(PlannedCheck(spec=spec, params=AdversarialRobustnessParams(**params)), ctx)
+    m = result.measurements
+    assert m["n_instances"] == 6 and m["success_rate"] is not None
+    assert m["edits_ratio"] is None and result.status != Status.PASS
+    assert {s.measurement: s.n for s in result.sample_sizes}["edits_ratio"] == 0
+    assert any("6 of the 6 attacked instances have one word to substitute" in note for note in result.notes)
