@@ -131,7 +131,9 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
     import shap
 
     row_ids, target = check_inputs(texts, row_ids, target)
-    texts = [str(t) for t in texts]
+    # a truncated text is explained as the model read it: masking a run of its words as one mask
+    # token (collapse) would pull words from beyond the cut into the model's window
+    texts = [model.visible_text(str(t)) for t in texts]
     enc = model.encode(texts)
     # the model's own removal token: shap's default for a tokenizer without [MASK] is "...", which no
     # other method removes with (faithfulness writes model.mask_id, LIME the same token as text)

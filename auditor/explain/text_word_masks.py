@@ -154,8 +154,11 @@ class CountingPredictor:
 def text_word_samples(model: TextModel, texts: list[str], predict: CountingPredictor, *, num_samples: int,
                       seed: int, paired: bool = False, collapse: bool = False, removal: str = "mask"):
     """For each text in order: its tokenizer words and the masked samples of them (``None`` for a
-    text with no word), the samples LIME and KernelSHAP fit."""
+    text with no word), the samples LIME and KernelSHAP fit. A truncated text is sampled as the model
+    read it (:meth:`TextModel.visible_text`): its words beyond the cut are no features, and no masked
+    sample, shorter by its collapsed or deleted words, lets them into the model's window."""
     for text in texts:
+        text = model.visible_text(text)
         spans = model.word_spans(text)
         words = [text[s:e] for s, e in spans]
         yield words, (word_mask_samples(model, text, words, predict, num_samples=num_samples, seed=seed,

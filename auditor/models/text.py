@@ -364,6 +364,19 @@ class TextModel(RuntimeChoice, AdapterBase):
             offsets=np.asarray(be["offset_mapping"], dtype=np.int64).reshape(-1, 2),
         )
 
+    def visible_text(self, text: str) -> str:
+        """``text`` up to the end of the last token the model reads: what a perturbation explainer
+        masks, so a truncated text's masks touch only the words its prediction rests on (one mask
+        token for a run of masked words, or a deleted word, makes the text shorter and would pull
+        words from beyond the cut into the window). ``text`` itself where it is not truncated, or
+        where its prefix would not be tokenised to the same ids."""
+        enc = self.encode([text])[0]
+        ends = [int(e) for (_, e), special in zip(enc.offsets, enc.special) if not special]
+        if not enc.truncated or not ends:
+            return text
+        prefix = text[:max(ends)]
+        return prefix if np.array_equal(self.encode([prefix])[0].ids, enc.ids) else text
+
     def word_spans(self, text: str) -> list[tuple[int, int]]:
         """Character span of each tokenizer word of the untruncated ``text``, in word order."""
         be = self.tokenizer(text, return_offsets_mapping=True)
