@@ -60,7 +60,7 @@ class Attention(Check):
     def run(self, ctx) -> CheckOutput:
         p = self.params
         ref = ctx.attribution(p.reference, p.n_instances)
-        measurements, evidence, rows = {}, [Note(title="Caveat", text=CAVEAT)], []
+        measurements, evidence, rows, counted = {}, [Note(title="Caveat", text=CAVEAT)], [], {}
         causal = getattr(ctx.model, "READ_ROW", "first") == "last"
         if causal:
             evidence.append(Note(title="Causal attention", text=CAUSAL_CAVEAT))
@@ -73,8 +73,10 @@ class Attention(Check):
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # a constant side gives NaN, left out of the median
                         rhos.append(spearmanr(np.abs(a[keep]), np.abs(r[keep])).statistic)
-            median = float(np.nanmedian(rhos)) if rhos else None
+            rhos = [r for r in rhos if np.isfinite(r)]  # the texts the median rests on
+            median = float(np.median(rhos)) if rhos else None
             measurements[f"{kind}_rank_correlation_median"] = median
+            counted[kind] = len(rhos)
             rows.append([kind, median, len(rhos)])
             evidence.append(highlights(attr, ctx, p.n_shown, f"{kind}: attention per word", signed=False))
         first = ctx.attribution("attention_cls", p.n_instances)
@@ -93,8 +95,10 @@ class Attention(Check):
         evidence.append(Table(title=f"Rank agreement with {p.reference}", columns=["attention", "median Spearman ρ", "texts"],
                               rows=rows))
         rho = measurements["attention_cls_rank_correlation_median"]
+        n = counted["attention_cls"]
         summary = ("Last-layer attention ranks tokens with a median Spearman correlation of "
-                   f"{rho:.2f} to integrated gradients; read it as where the model looks, not why it decides."
+                   f"{rho:.2f} to integrated gradients over {n} text{'s' * (n != 1)} (those with two tokens or more "
+                   "to rank); read it as where the model looks, not why it decides."
                    if rho is not None else "Attention could not be compared with integrated gradients.")
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
-                           key_figure="" if rho is None else f"ρ(IG) = {rho:.2f}")
+                           key_figure="" if rho is None else f"ρ(IG) = {rho:.2f} (n = {n})")
