@@ -268,7 +268,9 @@ def validate(
                 if classes is not None:  # else the model's classes are known once it loads (auditor run)
                     check_labels(ds, classes)
                     check_decision_threshold(model_card, classes)  # as run refuses it (exit 3)
-                out.print(f"dataset {data}: valid ({len(ds)} rows, {len(ds.feature_names)} features)", markup=False, highlight=False, soft_wrap=True)
+                shape = (f"text column {ds.feature_names[0]!r}" if model_card.auditor.task == "text-classification"
+                         else f"{len(ds.feature_names)} feature{'s' if len(ds.feature_names) != 1 else ''}")
+                out.print(f"dataset {data}: valid ({len(ds)} rows, {shape})", markup=False, highlight=False, soft_wrap=True)
                 min_rows = loaded.policy.dataset.min_rows
                 if min_rows is not None and len(ds) < min_rows:
                     out.print(f"  warning: {len(ds)} rows, fewer than the policy's dataset.min_rows ({min_rows}): no "

@@ -186,8 +186,9 @@ class AdversarialRobustness(Check):
         if ctx.regression:
             notes.append("A regressor has no correct or wrong decision: every explained instance is attacked.")
         elif len(correct) < len(attr):
-            notes.append(f"{len(attr) - len(correct)} of the {len(attr)} explained instances were misclassified and "
-                         "are not attacked (changing a wrong decision is no attack).")
+            wrong = len(attr) - len(correct)
+            notes.append(f"{wrong} of the {len(attr)} explained instances {'was' if wrong == 1 else 'were'} misclassified "
+                         f"and {'is' if wrong == 1 else 'are'} not attacked (changing a wrong decision is no attack).")
         if not orderable.all():
             unit = "word" if model.has(Capability.TOKENS) else "feature"
             notes.append(f"{int((~orderable).sum())} of the {n} attacked instances have one {unit} to substitute, so "

@@ -190,7 +190,7 @@ def test_a_csv_review_of_digits_or_na_is_a_text_and_a_long_one_is_read(cli, tmp_
         csv_module.writer(fh).writerows([("text", "label"), *rows])
     result = cli("validate", "--policy", text_inputs.policy, "--card", text_inputs.card, "--data", data)
     assert result.code == 0, result.raw
-    assert "(4 rows, 1 features)" in result.text
+    assert "(4 rows, text column 'text')" in result.text  # it read "1 features"
 
 
 def test_a_csv_with_a_long_row_and_a_bad_byte_names_both(cli, tmp_path, artefacts, card_writer, fast_policy):
