@@ -86,6 +86,9 @@ class TabularRegressor(TabularModel):
     def _fit_targets(self, data) -> np.ndarray:
         return np.asarray(data.labels, dtype=float)
 
+    def _with_absent_classes(self, y: np.ndarray, rng) -> tuple[np.ndarray, str]:
+        return y, ""  # no classes
+
 
 def within_tolerance(ctx, original: np.ndarray, perturbed: np.ndarray, params) -> np.ndarray:
     """Which perturbed rows predict within ``params.output_tolerance`` × sd(predictions) of the original."""

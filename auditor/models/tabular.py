@@ -284,25 +284,51 @@ class TabularModel(AdapterBase):
             keep = np.sort(rng.choice(len(frame), RANDOMISED_FIT_ROWS, replace=False))
             frame, y = frame.iloc[keep], y[keep]
             rows = f"{RANDOMISED_FIT_ROWS:,} of the {len(data.frame):,} evaluation rows (a seeded sample)"
+        y, given = self._with_absent_classes(y, rng)
         # One OpenMP thread, as for prediction: multi-threaded tree fitting spins on small shared machines.
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
             warnings.simplefilter("ignore")  # convergence warnings are expected on permuted labels
             estimator.fit(missing_as_nan(frame), y)  # fitted on the values its predictions will see
         model = type(self)(estimator, self.feature_names, batch_size=self._cache.batch_size)
-        model.randomisation = f"refitted on {rows} with {self.fit_targets_word} permuted (seed {seed})"
+        model.randomisation = f"refitted on {rows} with {self.fit_targets_word} permuted (seed {seed}){given}"
         return model
 
     def _fit_targets(self, data) -> np.ndarray:
         """The evaluation labels as the estimator's classes, for refitting (see ``randomised``)."""
         lookup = {str(c): c for c in self.estimator.classes_}
-        absent = sorted(set(lookup) - set(map(str, data.labels)))
-        if absent:
-            raise ValueError(f"no evaluation row is of class {', '.join(map(repr, absent))}: a copy refitted on "
-                             "the evaluation labels (permuted) would not know it, so it cannot stand in for the "
-                             "model; evaluation rows of every class are needed")
-        return np.asarray([lookup[str(y)] for y in data.labels].copy())
+        return np.asarray([lookup[str(y)] for y in data.labels])
+
+    def _with_absent_classes(self, y: np.ndarray, rng) -> tuple[np.ndarray, str]:
+        """Permuted labels ``y`` in which every class of the model occurs: a class no evaluation row
+        has is given to :data:`ABSENT_CLASS_ROWS` rows drawn at random (labels permuted are random
+        labels either way), so the copy has the model's classes and columns; and the words that say
+        so. A ValueError where the other classes cannot spare the rows and keep as many each."""
+        classes = list(self.estimator.classes_)
+        absent = [c for c in classes if not np.any(y == c)]
+        if not absent:
+            return y, ""
+        names = ", ".join(repr(str(c)) for c in absent)
+        y = y.copy()
+        # drawn among the rows of the classes with the most rows, so that every present class keeps some
+        order = rng.permutation(len(y))
+        counts = {c: int(np.sum(y == c)) for c in classes}
+        taken = []
+        for i in order:
+            if len(taken) == ABSENT_CLASS_ROWS * len(absent):
+                break
+            if counts[y[i]] > ABSENT_CLASS_ROWS:
+                counts[y[i]] -= 1
+                taken.append(i)
+        if len(taken) < ABSENT_CLASS_ROWS * len(absent):
+            raise ValueError(f"no evaluation row is of class {names}, and the other classes have too few rows to "
+                             f"spare {ABSENT_CLASS_ROWS} for {'it' if len(absent) == 1 else 'each'} in the copy refitted on permuted labels, which must know "
+                             "every class of the model; evaluation rows of every class are needed")
+        y[np.array(taken)] = np.repeat(np.array(absent, dtype=y.dtype), ABSENT_CLASS_ROWS)
+        return y, (f"; no evaluation row is of class {names}, so {ABSENT_CLASS_ROWS} random rows were given "
+                   f"{'it' if len(absent) == 1 else 'each'} for the copy to know every class of the model")
 
 
+ABSENT_CLASS_ROWS = 5  # rows of permuted labels given a class no evaluation row has (an internal 5-fold CV needs 5)
 MAX_SHOWN_VALUES = 12  # a row's features named in an error about it
 # What an estimator raises on an input it cannot take (scikit-learn: an unknown category, a text where
 # it needs a number, a missing column); anything else (a check's time budget) passes through untouched.

@@ -595,7 +595,7 @@ def test_an_evaluation_set_without_one_of_the_models_classes_is_measured_over_th
     """No evaluation row of class "d": its one-vs-rest AUC does not exist, so the macro ROC AUC
     (performance's, and permutation importance's score) is the mean over a, b and c, with a note
     naming "d" (before: undefined on every resample, performance in ERROR and global importance
-    unmeasured). The randomisation test cannot refit a copy that knows "d": ERROR naming it."""
+    unmeasured). The randomisation test's copies are given "d" on 5 rows of their permuted labels."""
     import shutil
 
     from sklearn.metrics import roc_auc_score
@@ -623,9 +623,18 @@ def test_an_evaluation_set_without_one_of_the_models_classes_is_measured_over_th
     assert any("No evaluation row is of class 'd'" in note and "the 3 classes present" in note for note in out.notes)
     importance = GlobalImportance(GlobalImportanceParams(n_repeats=2, n_instances=10)).run(ctx)
     assert importance.measurements["baseline_score"] == pytest.approx(expected, abs=1e-12)
+    # the randomisation test's copies know "d" from 5 random rows of permuted labels: every class's
+    # column, as the model's (before: ValueError, the check and so the whole audit in ERROR)
     params = ExplanationSanity.Params(explainers=["shap"], n_instances=10, n_randomised=2)
-    with pytest.raises(ValueError, match="no evaluation row is of class 'd'"):
-        ExplanationSanity(params).run(ctx)
+    sanity = ExplanationSanity(params).run(ctx)
+    assert sanity.measurements["shap_rank_correlation_median"] is not None
+    copy = ctx.model.randomised(7, data=ctx.data)
+    assert list(copy.estimator.classes_) == list(ctx.model.estimator.classes_)
+    assert copy.predict_proba(ctx.data.frame.iloc[:3]).shape == (3, 4)
+    assert "no evaluation row is of class 'd', so 5 random rows were given it" in copy.randomisation
+    few = ctx.with_rows(ctx.data.frame.iloc[:8], list(ctx.data.labels[:8]))  # 8 rows cannot spare 5 and keep 5
+    with pytest.raises(ValueError, match="no evaluation row is of class 'a', 'd', .*too few rows to spare 5 for each"):
+        few.model.randomised(7, data=few.data)
 
 
 def test_macro_f1s_interval_counts_a_class_only_predicted_in_every_resample(four_class, card_writer, tmp_path):
