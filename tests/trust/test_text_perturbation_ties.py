@@ -18,6 +18,7 @@ def _fake_ctx(text: str):
         start += len(word) + 1
     model = SimpleNamespace(
         tokenizer=SimpleNamespace(mask_token="[MASK]", unk_token="[UNK]"),
+        mask_text="[MASK]",  # the removal token TextModel.mask_text gives
         word_spans=lambda t: spans,
         predict_proba=lambda texts: np.tile([0.2, 0.8], (len(texts), 1)),  # every text keeps class 1
     )
