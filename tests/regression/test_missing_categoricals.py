@@ -25,19 +25,24 @@ def _imputing_pipeline():
     return make_pipeline(pre, LinearRegression()).fit(train[["city", "x"]], train["y"])
 
 
-def test_a_missing_category_is_imputed_by_the_models_own_imputer(tmp_path):
+def _city_data(tmp_path, columns: dict):
+    """The evaluation set of ``columns`` (city: categorical, missing allowed; x; target y), as loaded."""
     from auditor.inputs.dataset import load_dataset
     from auditor.inputs.model_card import load_model_card
-    from auditor.models.regression import TabularRegressor
 
-    estimator = _imputing_pipeline()
-    pd.DataFrame({"city": ["a", None, "b"], "x": [1.0, 2.0, 3.0], "y": [11.0, 12.0, 3.0]}).to_csv(
-        tmp_path / "eval.csv", index=False)
+    pd.DataFrame(columns).to_csv(tmp_path / "eval.csv", index=False)
     card = load_model_card(write_card(tmp_path / "card", {
         "task": "tabular-regression", "model": {"path": "model.skops", "format": "skops"}, "target": "y",
         "missing_values": "allow",
         "features": [{"name": "city", "type": "categorical"}, {"name": "x", "type": "numeric"}]}), check_files=False)
-    data = load_dataset(tmp_path / "eval.csv", card)
+    return load_dataset(tmp_path / "eval.csv", card)
+
+
+def test_a_missing_category_is_imputed_by_the_models_own_imputer(tmp_path):
+    from auditor.models.regression import TabularRegressor
+
+    estimator = _imputing_pipeline()
+    data = _city_data(tmp_path, {"city": ["a", None, "b"], "x": [1.0, 2.0, 3.0], "y": [11.0, 12.0, 3.0]})
     predicted = TabularRegressor(estimator, data.feature_names).predict(data.frame)
 
     own = estimator.predict(pd.read_csv(tmp_path / "eval.csv")[["city", "x"]])
@@ -48,20 +53,10 @@ def test_a_missing_category_is_imputed_by_the_models_own_imputer(tmp_path):
 def test_the_randomised_copy_is_fitted_on_missing_categories_as_nan(tmp_path, monkeypatch):
     """The sanity test's copy is refitted on the evaluation rows: it must see a missing category as the
     predictions do (NaN), or its imputer learns None as a category of its own."""
-    import pandas as pd
-
-    from auditor.inputs.dataset import load_dataset
-    from auditor.inputs.model_card import load_model_card
     from auditor.models.regression import TabularRegressor
 
     estimator = _imputing_pipeline()
-    pd.DataFrame({"city": ["a", None, "b", "a"], "x": [1.0, 2.0, 3.0, 4.0], "y": [11.0, 12.0, 3.0, 14.0]}).to_csv(
-        tmp_path / "eval.csv", index=False)
-    card = load_model_card(write_card(tmp_path / "card", {
-        "task": "tabular-regression", "model": {"path": "model.skops", "format": "skops"}, "target": "y",
-        "missing_values": "allow",
-        "features": [{"name": "city", "type": "categorical"}, {"name": "x", "type": "numeric"}]}), check_files=False)
-    data = load_dataset(tmp_path / "eval.csv", card)
+    data = _city_data(tmp_path, {"city": ["a", None, "b", "a"], "x": [1.0, 2.0, 3.0, 4.0], "y": [11.0, 12.0, 3.0, 14.0]})
     seen = []
     from sklearn.pipeline import Pipeline
     original_fit = Pipeline.fit

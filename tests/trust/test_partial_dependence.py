@@ -103,15 +103,28 @@ def test_the_check_draws_the_models_own_average_output(tabular_factory):
     assert [s.n for s in result.sample_sizes] == [60] * 4 and not any(s.ci_degenerate for s in result.sample_sizes)
 
 
-def test_multiclass_output_is_the_class_predicted_most_often(tmp_path):
-    from sklearn.linear_model import LogisticRegression
-
+def _abc_partial_dependence(tmp_path, estimator, eval_frame, **params):
+    """(result, ctx): partial_dependence run on ``eval_frame`` (features a, b, c; target label) for
+    ``estimator``, fitted on arrays of those features."""
     from auditor.engine.context import AuditContext
     from auditor.inputs.dataset import load_dataset
     from auditor.inputs.model_card import load_model_card
     from auditor.models.tabular import TabularModel
 
     from .conftest import write_card
+
+    eval_frame.to_csv(tmp_path / "eval.csv", index=False)
+    card = load_model_card(write_card(tmp_path / "card", {
+        "task": "tabular-classification", "model": {"path": "m.skops", "format": "skops"}, "target": "label"}),
+        check_files=False)
+    data = load_dataset(tmp_path / "eval.csv", card)
+    ctx = AuditContext(card=card, data=data, model=TabularModel(estimator, data.feature_names), seed=0)
+    cls = CHECK_REGISTRY["partial_dependence"]
+    return run_check(PlannedCheck(spec=CheckSpec(check="partial_dependence"), params=cls.Params(**params)), ctx), ctx
+
+
+def test_multiclass_output_is_the_class_predicted_most_often(tmp_path):
+    from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(0)
     def frame(n):
@@ -120,15 +133,8 @@ def test_multiclass_output_is_the_class_predicted_most_often(tmp_path):
         return f
     train = frame(400)
     est = LogisticRegression(max_iter=1000).fit(train[["a", "b", "c"]].to_numpy(), train["label"])
-    frame(150).to_csv(tmp_path / "eval.csv", index=False)
-    card = load_model_card(write_card(tmp_path / "card", {
-        "task": "tabular-classification", "model": {"path": "m.skops", "format": "skops"}, "target": "label"}),
-        check_files=False)
-    data = load_dataset(tmp_path / "eval.csv", card)
-    ctx = AuditContext(card=card, data=data, model=TabularModel(est, data.feature_names), seed=0)
-    cls = CHECK_REGISTRY["partial_dependence"]
-    params = cls.Params(n_features=2, grid_resolution=5, n_ice=50, n_repeats=2)
-    result = run_check(PlannedCheck(spec=CheckSpec(check="partial_dependence"), params=params), ctx)
+    result, ctx = _abc_partial_dependence(tmp_path, est, frame(150), n_features=2, grid_resolution=5, n_ice=50,
+                                          n_repeats=2)
     assert result.status == Status.PASS, result.error
     majority = ctx.classes[int(np.bincount(ctx.predicted_index()).argmax())]
     assert majority == "lo"
@@ -172,28 +178,14 @@ def test_a_multinomial_logistic_regression_has_no_ice_heterogeneity(tmp_path):
     for a model without interactions). The check measures the class's centred log-ratio: 0."""
     from sklearn.linear_model import LogisticRegression
 
-    from auditor.engine.context import AuditContext
-    from auditor.inputs.dataset import load_dataset
-    from auditor.inputs.model_card import load_model_card
-    from auditor.models.tabular import TabularModel
-
-    from .conftest import write_card
-
     rng = np.random.default_rng(1)
     f = pd.DataFrame(rng.normal(size=(300, 3)).round(5), columns=["a", "b", "c"])
     f["label"] = np.array(["p", "q", "r", "s"])[rng.integers(0, 4, 300)]
     logits = np.stack([2 * f["a"], -2 * f["a"] + f["b"], 1.5 * f["b"], -f["c"]], axis=1)
     f["label"] = np.array(["p", "q", "r", "s"])[(logits + rng.gumbel(size=logits.shape)).argmax(1)]
     est = LogisticRegression(max_iter=2000).fit(f[["a", "b", "c"]].to_numpy(), f["label"])
-    f.iloc[:150].to_csv(tmp_path / "eval.csv", index=False)
-    card = load_model_card(write_card(tmp_path / "card", {
-        "task": "tabular-classification", "model": {"path": "m.skops", "format": "skops"}, "target": "label"}),
-        check_files=False)
-    data = load_dataset(tmp_path / "eval.csv", card)
-    ctx = AuditContext(card=card, data=data, model=TabularModel(est, data.feature_names), seed=0)
-    cls = CHECK_REGISTRY["partial_dependence"]
-    params = cls.Params(n_features=3, grid_resolution=7, n_ice=60, n_repeats=2)
-    result = run_check(PlannedCheck(spec=CheckSpec(check="partial_dependence"), params=params), ctx)
+    result, _ = _abc_partial_dependence(tmp_path, est, f.iloc[:150], n_features=3, grid_resolution=7, n_ice=60,
+                                        n_repeats=2)
     assert result.measurements["max_ice_heterogeneity"] == pytest.approx(0.0, abs=1e-9)  # before: 0.1-0.4
     assert "centred log-ratio" in result.evidence[0].caption
     # on one class's log-odds the same curves are not parallel; on its centred log-ratio they are
