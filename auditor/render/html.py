@@ -108,10 +108,17 @@ def _fractional(value) -> bool:
 
 
 def fractional_columns(table) -> list[bool]:
-    """Per column of an evidence table, whether it holds a float with a fractional part: its whole
-    numbers are values of the same kind and keep their decimals (a share of 1.000 under 0.933)."""
+    """Per column of an evidence table, whether its floats are values with decimals: one has a
+    fractional part, or none lies outside [−1, 1] (shares and correlations: 1.000 beside a 0.933 in
+    the next column, not 1, which reads as a count). Its whole numbers keep their decimals; counts
+    are integers (ints print as integers in every column)."""
     width = max([len(table.columns)] + [len(r) for r in table.rows])
-    return [any(_fractional(r[j]) for r in table.rows if j < len(r)) for j in range(width)]
+
+    def fractional(j: int) -> bool:
+        floats = [r[j] for r in table.rows if j < len(r) and isinstance(r[j], float) and math.isfinite(r[j])]
+        return any(_fractional(v) for v in floats) or (bool(floats) and all(abs(v) <= 1 for v in floats))
+
+    return [fractional(j) for j in range(width)]
 
 
 def fmt_cell(value, column: str = "", fractional: bool = False) -> str:

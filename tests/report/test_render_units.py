@@ -50,6 +50,9 @@ def test_whole_numbers_keep_decimals_in_a_column_of_fractions():
     # a share of 1 under 0.933 is a share, not a count; a column of counts stays in integers
     table = Table(title="t", columns=["explainer", "agreement", "kept"], rows=[["a", 1.0, 27.0], ["b", 0.933, 3.0]])
     assert fractional_columns(table) == [False, True, False]
+    # one row: a share of 1 (no float outside [-1, 1]) keeps its decimals, a float count of 27 does not
+    one = Table(title="t", columns=["agr.", "CI low", "kept", "n"], rows=[[1.0, 0.933, 27.0, 12]])
+    assert fractional_columns(one) == [True, True, False, False]
     assert fmt_cell(1.0, "agreement", True) == "1.000" and fmt_cell(27.0, "kept", False) == "27"
     assert fmt_cell(18.0, "distance", True) == "18.00" and fmt_cell(7, "n", True) == "7"
     # a ratio of counts is not a count (edits_ratio_ci_high printed "1" beside its 0.6327)
