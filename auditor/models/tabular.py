@@ -235,7 +235,7 @@ class TabularModel(AdapterBase):
             more = f" and {len(self._frame.columns) - MAX_SHOWN_VALUES} more features" \
                 if len(self._frame.columns) > MAX_SHOWN_VALUES else ""
             error = ValueError(f"{type(self.estimator).__name__}.{method} fails on the row {shown}{more}: "
-                               f"{type(exc).__name__}: {exc}")
+                               f"{type(exc).__name__}: {exc}{_CODES_HINT if 'unknown categor' in str(exc).lower() else ''}")
             error.position = position
             raise error from exc
 
@@ -328,6 +328,11 @@ class TabularModel(AdapterBase):
                    f"{'it' if len(absent) == 1 else 'each'} for the copy to know every class of the model")
 
 
+# An encoder that refuses unknown categories, met on a value the audit derived (a mean, a perturbation,
+# a step towards a counterfactual: day_code=4.333) from a column of codes the card leaves numeric.
+_CODES_HINT = (". Where no evaluation row holds these values, the audit derived them (a mean, a perturbation "
+               "or a counterfactual step) from a column the card reads as numeric: a column of codes is "
+               "declared `type: categorical` in the card's features, so that only its codes are used")
 ABSENT_CLASS_ROWS = 5  # rows of permuted labels given a class no evaluation row has (an internal 5-fold CV needs 5)
 MAX_SHOWN_VALUES = 12  # a row's features named in an error about it
 # What an estimator raises on an input it cannot take (scikit-learn: an unknown category, a text where

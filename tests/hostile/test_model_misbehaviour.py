@@ -137,3 +137,34 @@ def test_a_row_the_model_cannot_predict_is_named(tmp_path, cli, artefacts, card_
     assert first_unpredictable(model.predict_proba, data[features], list(range(len(data)))) == 3
     data.loc[:, "color"] = "purple"
     assert first_unpredictable(model.predict_proba, data[features], list(range(len(data)))) is None
+
+
+def test_a_derived_value_of_a_column_of_codes_says_how_to_declare_it():
+    """An integer code left numeric in the card (day 1..7) before an encoder that refuses unknown
+    categories: the audit's derived rows (a mean, 4.333) fail, and the error said only "Found unknown
+    categories [4.333]"; it now says where such a value comes from and to declare the column
+    categorical. A plain row error has no such hint."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from auditor.models.tabular import TabularModel
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"day": rng.integers(1, 8, 80), "x": rng.normal(size=80)})
+    label = (frame["x"] + (frame["day"] > 4) > 0.5).astype(int)
+    pre = ColumnTransformer([("day", OneHotEncoder(), ["day"])], remainder="passthrough")
+    model = TabularModel(Pipeline([("pre", pre), ("clf", LogisticRegression())]).fit(frame, label), ["day", "x"])
+    derived = frame.iloc[:3].astype({"day": float})
+    derived.loc[1, "day"] = 4.333
+    with pytest.raises(ValueError) as raised:
+        model.predict_proba(derived)
+    said = str(raised.value)
+    assert "fails on the row day=4.333" in said and "unknown categories" in said
+    assert "declared `type: categorical` in the card's features" in said
+    with pytest.raises(ValueError) as raised:
+        model.predict_proba(frame.iloc[:2].assign(x=["a", "b"]))  # not a category problem: no hint
+    assert "type: categorical" not in str(raised.value)
