@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from auditor.checks.explanation_faithfulness import FaithfulnessParams
 from auditor.policy import CheckSpec
 from auditor.results import Status
@@ -15,6 +17,14 @@ def test_ig_and_shap_beat_random_on_comprehensiveness(text):
     result = run_check(PlannedCheck(spec=spec, params=FaithfulnessParams(**params)), text.ctx)
     assert result.status == Status.PASS, (result.error, result.thresholds)
     assert result.summary.startswith("Removing the words integrated_gradients ranks first")
+    # the deletion chart's x is each step's share of words removed, averaged over the texts (4-9 words in
+    # 10 bins remove them early: above j/10 at some step), from 0 to 1
+    from auditor.metrics.faithfulness import removal_fractions
+
+    chart = next(ev for ev in result.evidence if getattr(ev, "kind", "") == "line_chart")
+    x = np.array(chart.series[0].x)
+    assert x[0] == 0.0 and x[-1] == 1.0 and np.all(np.diff(x) >= 0) and np.any(x > np.linspace(0, 1, len(x)) + 1e-9)
+    np.testing.assert_allclose(removal_fractions([5], 10)[0], [0, .2, .2, .4, .4, .6, .6, .8, .8, 1, 1])
     for e in params["explainers"]:
         assert result.measurements[f"{e}_comprehensiveness_p_value"] < 0.05
         assert result.measurements[f"{e}_comprehensiveness_gap"] > 0
