@@ -160,11 +160,17 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
     outcomes = evaluate(thresholds_for(spec, task), measurements)
     rows = len(ctx.data) if getattr(ctx, "data", None) is not None else None
     outcomes = with_sample_sizes(outcomes, out.sample_sizes, rows=rows, min_rows=planned.min_rows)
-    unjudgeable = unreachable_reason(outcomes)  # a gate this n cannot reach is never a PASS
+    # A gate this n cannot reach is never met, so never a PASS. A blocking one leaves the check
+    # undecided: ERROR. A warning one warns, as missing it would: an ERROR there ranked a value at
+    # chance level below one that plainly missed the bound (a WARN, exit 0).
+    unjudgeable = unreachable_reason([o for o in outcomes if o.severity == "fail"])
+    warned = unreachable_reason([o for o in outcomes if o.severity == "warn"])
+    notes = out.notes if unjudgeable or not warned else [
+        *out.notes, f"Not judged, so this check warns (a warning gate): {warned}."]
     return CheckResult(
         **base, status=Status.ERROR if unjudgeable else status_of(outcomes), summary=out.summary,
         key_figure=out.key_figure, measurements=measurements, thresholds=outcomes, evidence=out.evidence,
-        notes=out.notes, cost={**model_cost(before, counters(ctx)), **out.cost}, duration_s=round(time.perf_counter() - started, 3),
+        notes=notes, cost={**model_cost(before, counters(ctx)), **out.cost}, duration_s=round(time.perf_counter() - started, 3),
         sample_sizes=out.sample_sizes,
         error=ErrorInfo(type="SampleTooSmall", message=f"the sample cannot reach the policy's bounds: {unjudgeable}")
         if unjudgeable else None,

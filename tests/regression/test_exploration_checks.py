@@ -181,14 +181,21 @@ def test_a_cohort_with_planted_noise_is_flagged_and_a_clean_one_passes(tmp_path_
 def test_on_two_rows_these_gates_are_not_judged(tmp_path_factory, check, gate):
     """The concrete example sampled to 2 rows passed global_importance (ρ 0.62 over 2 rows) and
     partial_dependence (a '95% CI' over 2 ICE curves), and explanation_clustering WARNED ('could
-    not be clustered'): each now says it cannot judge (ERROR, the n named)."""
+    not be clustered'): each now says it cannot judge, the n named: a warning gate warns, a blocking
+    one is an ERROR."""
     from trust.conftest import make_regression_context
+    from trust.helpers import not_judged
 
     ctx, _ = make_regression_context(tmp_path_factory.mktemp("two_rows"), n=2)
     params = {"n_instances": 2} if check == "explanation_clustering" else {}
     spec = CheckSpec(check=check, params=params, thresholds=[gate])
     planned = PlannedCheck(spec=spec, params=CHECK_REGISTRY[check].Params(**params))
     result = run_planned(planned, ctx)
+    assert result.status == Status.WARN and result.error is None, (result.status, result.error)
+    assert "n = 2" in not_judged(result) or "n = 0" in not_judged(result)
+    assert any(note.startswith("Not judged, so this check warns") for note in result.notes)
+    blocking = CheckSpec(check=check, params=params, thresholds=[{**gate, "severity": "fail"}])
+    result = run_planned(PlannedCheck(spec=blocking, params=CHECK_REGISTRY[check].Params(**params)), ctx)
     assert result.status == Status.ERROR and result.error.type == "SampleTooSmall", (result.status, result.error)
     assert "n = 2" in result.error.message or "n = 0" in result.error.message
 

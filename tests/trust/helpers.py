@@ -26,3 +26,8 @@ def errors_beyond_chance(errors: dict[str, str], checks=("explainer_agreement",)
     share the planted word of their 4-9-word sentences, and the rest of a top 2 only by chance."""
     return {k: m for k, m in errors.items()
             if not (k.endswith(tuple(checks)) and "no evidence of agreement" in m)}
+
+
+def not_judged(result) -> str:
+    """Why ``result``'s gates could not be judged (their ``unreachable`` reasons), "" when all were."""
+    return "; ".join(t.unreachable for t in result.thresholds if t.unreachable)
