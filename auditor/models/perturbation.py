@@ -46,13 +46,13 @@ def tabular_perturbations(ctx, attr, p, keep=same_predicted_class) -> tuple[list
         return [], 0  # nothing may be perturbed: categoricals stay fixed
     cont = np.array([c in numeric for c in data.feature_names], dtype=float)
     codec = TabularCodec(data.frame, data.categorical)
-    std = data.frame[numeric].astype(float).std(ddof=0).fillna(0.0).to_numpy()
-    noisy = gaussian_perturbations(frame[numeric].to_numpy(float), std, p.noise_frac, p.n_perturbations,
-                                   ctx.rng("stability.noise"))  # (n, P, d_numeric)
+    values = data.frame[numeric].astype(float)
+    numeric_sd = values.std(ddof=0).fillna(0.0)  # the noise's scale and the standardised input's
+    noisy = gaussian_perturbations(frame[numeric].to_numpy(float), numeric_sd.to_numpy(), p.noise_frac,
+                                   p.n_perturbations, ctx.rng("stability.noise"))  # (n, P, d_numeric)
     original = ctx.predict_proba_rows(rows)
     # per feature (card order): the evaluation mean and sd of a numeric one; 0 and 1 for a categorical
-    numeric_mean = data.frame[numeric].astype(float).mean().fillna(0.0)
-    numeric_sd = data.frame[numeric].astype(float).std(ddof=0).fillna(0.0)
+    numeric_mean = values.mean().fillna(0.0)
     mean = np.array([numeric_mean[c] if c in numeric else 0.0 for c in data.feature_names])
     sd = np.array([numeric_sd[c] if c in numeric and numeric_sd[c] > 0 else 1.0 for c in data.feature_names])
 
