@@ -371,12 +371,16 @@ def write_diff(run_a: str | Path | None, run_b: str | Path, out: str | Path | No
     data = checked_diff(a, b, top_k)
     try:
         files = render_diff(data) if pdf else {"diff.json": diff_json(data), "diff.html": render_diff_html(data).encode("utf-8")}
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # plain JSON read without a schema
+    except MANGLED as exc:
         raise _mangled(a, b, exc) from None
     try:
         return DiffOutput(_write_folder(target, files), data)
     except OSError as exc:
         raise output_error(exc, target) from None
+
+
+# what reading plain JSON without a schema raises where a stored result lacks or mangles a field
+MANGLED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def _mangled(a: Run, b: Run, exc: Exception) -> ResultFileError:
@@ -390,7 +394,7 @@ def checked_diff(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
     :class:`ResultFileError` (exit 3 in the CLI, the 422 page in the workspace), never a crash."""
     try:
         return diff_runs(a, b, top_k)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # plain JSON read without a schema
+    except MANGLED as exc:
         raise _mangled(a, b, exc) from None
 
 
