@@ -10,7 +10,7 @@ from itertools import combinations
 
 import numpy as np
 
-from .ranking import ranking_key
+from .agreement import _centred_ranks, _correlate
 
 __all__ = ["signed_rank_correlation", "for_class", "paired_similarity", "null_similarity",
            "input_structure"]
@@ -25,15 +25,9 @@ def signed_rank_correlation(a, b) -> float:
         raise ValueError(f"need two 1-D vectors of equal length; got {a.shape} and {b.shape}")
     if a.size < 2:
         return float("nan")
-    ka, kb = ranking_key(a), ranking_key(b)  # floating-point noise is a tie
-    if np.ptp(ka) == 0 or np.ptp(kb) == 0:  # constant up to that noise: no ranking to correlate
-        return float("nan")
-    from scipy.stats import rankdata  # imported on use: scipy.stats takes about a second
-
-    ra, rb = rankdata(ka), rankdata(kb)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    return float((ra * rb).sum() / np.sqrt((ra ** 2).sum() * (rb ** 2).sum()))
+    # the rank correlation's own ranks (floating-point noise a tie), of the signed values; constant up to
+    # that noise, a vector ranks nothing and the result is NaN
+    return float(_correlate(_centred_ranks(a[None]), _centred_ranks(b[None]))[0])
 
 
 def for_class(vectors: list[np.ndarray], target, fixed: int, n_classes: int) -> list[np.ndarray | None]:
