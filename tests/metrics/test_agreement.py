@@ -75,6 +75,24 @@ def test_rank_correlation_to_one_reference_matches_rank_correlation_row_by_row()
         rank_correlation_to(ref, np.full((1, 30), np.nan))
 
 
+def test_centred_ranks_are_scipys_average_ranks_on_ties_signs_and_scales():
+    """The packed integer sort ranks as scipy's rankdata does (average ranks of the tie-rule keys),
+    centred: ties, signed values, a row of ties, scales from 1e-300 to 1e300, one column."""
+    from scipy.stats import rankdata
+
+    from auditor.metrics.agreement import _centred_ranks
+    from auditor.metrics.ranking import ranking_key
+
+    rng = np.random.default_rng(7)
+    rows = [rng.integers(-3, 4, (4, 25)).astype(float), rng.normal(size=(3, 40)) * 1e-300,
+            rng.normal(size=(3, 40)) * 1e300, np.where(rng.random((5, 30)) < 0.4, 0.0, rng.exponential(size=(5, 30))),
+            np.full((2, 6), 2.5), rng.normal(size=(3, 1))]
+    for x in rows:
+        r = rankdata(ranking_key(x), axis=1)
+        np.testing.assert_array_equal(_centred_ranks(x), r - r.mean(axis=1, keepdims=True))
+    np.testing.assert_array_equal(_centred_ranks(np.array([[3.0, 1.0, 3.0, -2.0]])), [[1.0, -0.5, 1.0, -1.5]])
+
+
 def test_features_subset():
     # On features {0, 2, 3}: |a| = .9, .3, .1 and |b| = .8, .6, .05 -> identical order.
     assert rank_correlation(A, B, features=[0, 2, 3]) == pytest.approx(1.0)
