@@ -115,12 +115,12 @@ def rank_correlation_to(reference, b):
 
 def _centred_ranks(x2):
     """Each row's average ranks (values equal but for floating-point noise are ties), less their
-    mean ((d − 1) / 2 below the 1-based ranks' mean, so a row of ties is all 0).
+    mean (so a row of ties is all 0).
 
     One integer sort per row: :func:`~auditor.metrics.ranking.ranking_key`'s values are whole
     numbers of magnitude at most 1 / ``TIE_TOLERANCE`` (< 2³¹), so each is packed above its column
     index into one int64 and a plain sort yields the sorted values and their columns together
-    (scipy's ``rankdata`` sorts stably by index, which is 3-4x slower on these rows and ranks the
+    (scipy's ``rankdata`` sorts stably by index: 2.5x slower on a bootstrap's 200 x 3,000, ranking the
     same)."""
     key = ranking_key(x2)
     n, d = key.shape
