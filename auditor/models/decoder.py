@@ -38,7 +38,7 @@ from auditor.errors import ModelCardError, ModelLoadError, Problem
 from auditor.models.base import Capability
 from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS
 from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, check_vocabulary,
-                                 load_text_model, offline_transformers, with_runtime)
+                                 load_text_model, offline_transformers, trim_span, with_runtime, words_at_spaces)
 
 DTYPES = ("float32", "bfloat16")
 
@@ -130,7 +130,7 @@ class PromptedCausalLM(DecoderTextModel):
         be = self.tokenizer(filled, return_offsets_mapping=True)
         ids = list(be["input_ids"])
         offsets = [tuple(o) for o in be["offset_mapping"]]
-        words = list(be.word_ids())
+        words = words_at_spaces(filled, offsets, be.word_ids())
         while ids and words[-1] is None and ids[-1] in self.special_ids:  # the answer follows the prompt
             ids.pop(), offsets.pop(), words.pop()
         # a token of the text: its characters overlap the text's. A byte-level or sentencepiece
@@ -167,7 +167,7 @@ class PromptedCausalLM(DecoderTextModel):
                 continue
             span = spans.setdefault(int(w), [int(s), int(e)])
             span[0], span[1] = min(span[0], int(s)), max(span[1], int(e))
-        return [tuple(spans[w]) for w in sorted(spans)]
+        return [trim_span(text, *spans[w]) for w in sorted(spans)]
 
     # ----------------------------------------------------------------- probabilities
     def class_logits(self, input_ids, attention_mask):

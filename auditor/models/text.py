@@ -143,6 +143,34 @@ def check_vocabulary(model, tokenizer, path) -> None:
                              f"{rows:,} rows; they are not a pair (config.json vocab_size)")
 
 
+def words_at_spaces(text: str, offsets, word_ids) -> list:
+    """The tokenizer's word ids (None for its special tokens), each word cut where one of its tokens
+    starts with, or follows, whitespace in ``text``, then renumbered 0, 1, ... A Llama or Mistral
+    tokenizer (sentencepiece's ``Metaspace`` without splitting, transformers 5's ``LlamaTokenizer``)
+    calls a whole text one "word", so every word-level explanation had one feature; tokenizers that
+    split words themselves (WordPiece, byte-level BPE) are left as they are."""
+    out, new, previous, previous_end = [], -1, None, None
+    for (s, e), w in zip(offsets, word_ids):
+        if w is None:
+            out.append(None)
+            continue
+        s, e = int(s), int(e)
+        gap = text[previous_end:s] if previous_end is not None and s > previous_end else ""
+        if w != previous or text[s:e][:1].isspace() or any(c.isspace() for c in gap):
+            new += 1
+        out.append(new)
+        previous, previous_end = w, e
+    return out
+
+
+def trim_span(text: str, s: int, e: int) -> tuple[int, int]:
+    """``(s, e)`` without leading whitespace (a sentencepiece token's offsets include the space
+    before its word): what a word-level mask replaces."""
+    while s < e and text[s].isspace():
+        s += 1
+    return s, e
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -352,7 +380,8 @@ class TextModel(RuntimeChoice, AdapterBase):
         be = self.tokenizer(text[:limit] if cut else text, truncation=True, max_length=self.max_length,
                             return_offsets_mapping=True)
         ids = np.asarray(be["input_ids"], dtype=np.int64)
-        word_ids = np.array([-1 if w is None else w for w in be.word_ids()], dtype=np.int64)
+        words = words_at_spaces(text[:limit], be["offset_mapping"], be.word_ids())
+        word_ids = np.array([-1 if w is None else w for w in words], dtype=np.int64)
         # Fast tokenizers keep what truncation cut off in ``overflowing``.
         truncated = cut or bool(be.encodings and be.encodings[0].overflowing)
         return Encoded(
@@ -381,12 +410,12 @@ class TextModel(RuntimeChoice, AdapterBase):
         """Character span of each tokenizer word of the untruncated ``text``, in word order."""
         be = self.tokenizer(text, return_offsets_mapping=True)
         spans: dict[int, list[int]] = {}
-        for w, (s, e) in zip(be.word_ids(), be["offset_mapping"]):
+        for w, (s, e) in zip(words_at_spaces(text, be["offset_mapping"], be.word_ids()), be["offset_mapping"]):
             if w is None:
                 continue
             span = spans.setdefault(w, [s, e])
             span[0], span[1] = min(span[0], s), max(span[1], e)
-        return [tuple(spans[w]) for w in sorted(spans)]
+        return [trim_span(text, *spans[w]) for w in sorted(spans)]
 
     # ----------------------------------------------------------------- the adapter protocol
     def inputs(self, data, rows: np.ndarray | None = None) -> list[str]:

@@ -139,3 +139,37 @@ def build_byte_level_causal_lm(dirpath: Path, *, seed: int = 0) -> Path:
     model.save_pretrained(str(dirpath))
     tok.save_pretrained(str(dirpath))
     return dirpath
+
+
+def build_sentencepiece_llama(dirpath: Path, *, head: str = "classifier", seed: int = 0) -> Path:
+    """An untrained 2-layer Llama (``head``: "classifier", a two-class sequence classifier padded with
+    its end-of-sequence token; "causal-lm", a causal LM) with a Llama-2/Mistral-style tokenizer: a
+    sentencepiece BPE whose words carry a "▁", saved for transformers' ``LlamaTokenizer``, which reads
+    a text with sentencepiece's ``Metaspace`` without splitting it (one tokenizer "word" for the whole
+    text) and puts the space before a word into its token's offsets."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaTokenizerFast
+
+    dirpath = Path(dirpath)
+    dirpath.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    corpus = [make_sentence(rng, w, int(rng.integers(3, 10))) for w in ["good", "bad", None] * 50]
+    corpus += [PROMPT.replace("{text}", "x") + " yes no"] * 5
+    bpe = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True))
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, min_frequency=1,
+                                                        special_tokens=["<unk>", "<s>", "</s>"]))
+    LlamaTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                       add_bos_token=True).save_pretrained(str(dirpath))
+    tok = LlamaTokenizerFast.from_pretrained(str(dirpath))
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=False)
+    if head == "classifier":
+        config.update(dict(id2label=LABELS, label2id={v: k for k, v in LABELS.items()}, pad_token_id=tok.eos_token_id))
+        model = LlamaForSequenceClassification(config)
+    else:
+        model = LlamaForCausalLM(config)
+    model.save_pretrained(str(dirpath))
+    return dirpath
