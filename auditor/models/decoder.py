@@ -21,7 +21,8 @@ A **prompted** classifier (card ``model: {head: causal-lm}``, ``prompt``, ``labe
 text into the prompt and reads, at the answer position (the prompt's last token), the next-token
 log-probabilities of each class's label word; class probabilities are the softmax over those
 log-probabilities (they sum to 1 over the classes). A label word is scored by its **first token**
-(the word as a continuation, with a leading space); a multi-token word is therefore as good as its
+as written after the prompt (with a leading space; without one after a prompt ending in a newline);
+a multi-token word is therefore as good as its
 first piece, and two classes whose words share a first token are refused. Only the ``{text}`` part
 is explained: ``encode`` returns the whole prompt's ids with the prompt tokens marked special (word
 id -1), so every explainer, mask and baseline leaves them as they are.
@@ -101,7 +102,7 @@ class PromptedCausalLM(DecoderTextModel):
         model.config.id2label = dict(enumerate(classes))
         model.config.label2id = {c: i for i, c in enumerate(classes)}
         super().__init__(model, tokenizer, **kw)
-        self.label_token_ids = label_token_ids(tokenizer, self.label_words)
+        self.label_token_ids = label_token_ids(tokenizer, self.label_words, prompt)
 
     def rewrap(self, model) -> "PromptedCausalLM":
         return self.with_prompt(self.prompt, model=model)
@@ -255,14 +256,30 @@ def label_logprobs(model, label_ids: tuple, input_ids, attention_mask, *, answer
     return logp[:, torch.as_tensor(label_ids, device=logp.device)]
 
 
-def label_token_ids(tokenizer, label_words: dict[str, str]) -> list[int]:
-    """The first token of each label word as a continuation (leading space); located errors for a
-    word the tokenizer cannot encode and for two words with the same first token."""
+def answer_pieces(tokenizer, word: str, prompt: str | None) -> list[int]:
+    """The tokens of ``word`` as the model would write it after ``prompt``: with a leading space, or,
+    after a prompt that ends in whitespace (a newline, as chat templates' "assistant\n" does), without
+    one; read off the tokenisation of the prompt's end followed by the word, where the prompt's end
+    keeps its own tokens. Else (no prompt, a prompt ending in ``{text}``, a trailing space that merges
+    with the word) the word alone with a leading space."""
+    word = str(word).strip()
+    tail = prompt[prompt.index("{text}") + len("{text}"):] if prompt and "{text}" in prompt else ""
+    if tail:
+        before = tokenizer(tail, add_special_tokens=False)["input_ids"]
+        after = tokenizer(tail + ("" if tail[-1].isspace() else " ") + word, add_special_tokens=False)["input_ids"]
+        if len(after) > len(before) and after[:len(before)] == before:
+            return list(after[len(before):])
+    return list(tokenizer(" " + word, add_special_tokens=False)["input_ids"])
+
+
+def label_token_ids(tokenizer, label_words: dict[str, str], prompt: str | None = None) -> list[int]:
+    """The first token of each label word as the prompt's continuation (:func:`answer_pieces`);
+    located errors for a word the tokenizer cannot encode and for two words with the same first token."""
     problems, ids, seen = [], [], {}
     unk = tokenizer.unk_token_id
     for cls, word in label_words.items():
         where = f"auditor.label_words.{cls}"
-        pieces = tokenizer(" " + str(word).strip(), add_special_tokens=False)["input_ids"]
+        pieces = answer_pieces(tokenizer, word, prompt)
         if not str(word).strip() or not pieces:
             problems.append(Problem(where, f"label word {word!r} encodes to no token"))
             continue
@@ -295,7 +312,7 @@ def check_label_words(card) -> None:
     except Exception as exc:  # any library failure becomes a refusal with its message
         raise ModelLoadError(f"could not load the tokenizer of {path}: {type(exc).__name__}: {exc}") from exc
     try:
-        label_token_ids(tokenizer, card.auditor.label_words or {})
+        label_token_ids(tokenizer, card.auditor.label_words or {}, card.auditor.prompt)
     except ModelCardError as exc:
         raise ModelCardError(str(card.path), exc.problems) from None
 
