@@ -109,11 +109,20 @@ class PromptedCausalLM(DecoderTextModel):
 
     def with_prompt(self, prompt: str, *, model=None) -> "PromptedCausalLM":
         """The same model behind another prompt (its own caches): the prompt-sensitivity check. The
-        same weights keep this adapter's verified runtime (the prompt is input, not graph)."""
+        same weights keep this adapter's verified runtime where the label tokens are the same (the
+        prompt is input, not graph; the label tokens are baked into an exported graph and a bfloat16
+        copy's adapter); a prompt whose end changes them (a newline: "yes", not " yes") runs on
+        float32 PyTorch, and its ``runtime_facts`` say why."""
         out = PromptedCausalLM(self.model if model is None else model, self.tokenizer, prompt=prompt,
                                label_words=self.label_words, device=str(self.device),
                                max_length=self.max_length, batch_size=self.batch_size)
-        return self.keep_fast_forward(self.share_runtime(out) if model is None else out)
+        if model is None and out.label_token_ids == self.label_token_ids:
+            out = self.share_runtime(out)
+        elif model is None and self.runtime_facts.get("used", "torch") != "torch":
+            out.runtime_facts.update(requested=self.runtime_facts.get("requested"), used="torch",
+                                     reason=(f"this prompt's label tokens differ from the card prompt's, for which "
+                                             f"{self.runtime_facts['used']} was prepared; PyTorch used"))
+        return self.keep_fast_forward(out)
 
     def exported_constants(self) -> dict:
         return {"label_token_ids": list(self.label_token_ids)}

@@ -67,3 +67,22 @@ def test_a_prompt_variant_gets_its_own_label_tokens(gpt2_dir):
     assert variant.tokenizer.convert_ids_to_tokens(variant.label_token_ids) == ["no", "yes"]
     _, own = own_answer(variant, variant.prompt, TEXTS[0], ["no", "yes"])
     np.testing.assert_allclose(variant.predict_proba(TEXTS[:1])[0], own, atol=1e-6)
+
+
+def test_a_variant_with_other_label_tokens_does_not_borrow_the_card_prompts_runtime(gpt2_dir):
+    # a verified runtime bakes the card prompt's label tokens in (an ONNX graph's constants, a bfloat16
+    # copy's adapter): a variant ending in a newline read "Ġno"/"Ġyes" through it (P(positive) 0.531,
+    # its own 0.436)
+    from types import SimpleNamespace
+
+    kw = dict(prompt="review : {text} sentiment :", label_words=tiny_decoder.LABEL_WORDS, max_length=64)
+    model = load_causal_lm(gpt2_dir, runtime="torch-bf16", **kw)
+    model.verify_runtime(SimpleNamespace(texts=lambda: list(TEXTS)))
+    assert model.runtime_facts["used"] == "torch-bf16"
+    exact = load_causal_lm(gpt2_dir, **kw)
+    variant = model.with_prompt("review : {text} sentiment :\n")
+    assert variant.runtime_facts["used"] == "torch" and "label tokens differ" in variant.runtime_facts["reason"]
+    np.testing.assert_allclose(variant.predict_proba(TEXTS),
+                               exact.with_prompt("review : {text} sentiment :\n").predict_proba(TEXTS), atol=1e-9)
+    same_tokens = model.with_prompt("opinion : {text} verdict :")  # the same label tokens: the same runtime
+    assert same_tokens.runtime_facts["used"] == "torch-bf16" and same_tokens._onnx is model._onnx
