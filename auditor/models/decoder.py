@@ -75,6 +75,19 @@ class DecoderTextModel(TextModel):
     def read_position(self, enc: Encoded) -> int:
         return len(enc.ids) - 1
 
+    def _encode_one(self, text: str) -> Encoded:
+        """As an encoder's, but a text of no tokens (LIME or KernelSHAP with ``removal: delete`` takes
+        every word out; a GPT-2 or Qwen2 tokenizer adds no begin-of-sequence token) is the neutral id
+        alone, kept as a special token: the head needs a token to read, and "nothing here" is what a
+        removed word reads as everywhere else."""
+        enc = super()._encode_one(text)
+        if len(enc.ids):
+            return enc
+        return Encoded(ids=np.array([self.mask_id], dtype=np.int64),
+                       tokens=self.tokenizer.convert_ids_to_tokens([int(self.mask_id)]),
+                       word_ids=np.array([-1], dtype=np.int64), special=np.array([True]),
+                       truncated=enc.truncated, offsets=np.zeros((1, 2), dtype=np.int64))
+
     def fast_forward(self) -> tuple:
         """A Llama-family classifier runs on its real tokens only (``models/unpadded_decoder.py``)."""
         from auditor.models.unpadded_decoder import HOW, UnpaddedDecoderClassifier, UnsupportedModel
