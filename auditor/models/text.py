@@ -239,6 +239,15 @@ class TextModel(RuntimeChoice, AdapterBase):
 
         self._torch = torch
         self.model = model
+        # A long text keeps its start: every word-level explanation maps the tokenizer's words of the
+        # kept part onto the text's words from its first (visible_text), so a tokenizer saved with
+        # truncation_side "left" (a decoder's, to keep the end its head reads) put the values of the
+        # text's first words on the kept last ones. The declared side is kept for the report's note.
+        self.declared_truncation_side = getattr(tokenizer, "auditor_declared_truncation_side", None) or str(
+            getattr(tokenizer, "truncation_side", "right"))
+        if self.declared_truncation_side != "right":
+            tokenizer.auditor_declared_truncation_side = self.declared_truncation_side
+            tokenizer.truncation_side = "right"
         self.tokenizer = tokenizer
         self.device = torch.device(device)
         self.max_length = int(max_length)
@@ -471,7 +480,10 @@ class TextModel(RuntimeChoice, AdapterBase):
         rows = np.flatnonzero(cut)
         listed = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
         return [f"{len(rows):,} of {len(data):,} texts are longer than the model's limit of {self.max_length} tokens "
-                f"and were truncated to it (row{'s' * (len(rows) != 1)} {listed}); the audit judges only the kept part"]
+                f"and were truncated to it (row{'s' * (len(rows) != 1)} {listed}); the audit judges only the kept part"
+                + ("" if self.declared_truncation_side == "right" else
+                   f", the text's start (the tokenizer's truncation_side {self.declared_truncation_side!r}, which "
+                   "would keep the end, is not followed: explanations need the kept words to be the first ones)")]
 
     # ----------------------------------------------------------------- probabilities
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

@@ -19,16 +19,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def gpt2_classifier(tmp_path_factory):
-    from transformers import AutoTokenizer, GPT2Config, GPT2ForSequenceClassification
-
-    path = tiny_decoder.build_byte_level_causal_lm(tmp_path_factory.mktemp("gpt2_classifier") / "model")
-    tok = AutoTokenizer.from_pretrained(str(path))
-    torch.manual_seed(0)
-    model = GPT2ForSequenceClassification(GPT2Config(
-        vocab_size=len(tok), n_embd=16, n_layer=2, n_head=2, n_positions=64, bos_token_id=tok.eos_token_id,
-        eos_token_id=tok.eos_token_id, id2label=tiny_decoder.LABELS,
-        label2id={v: k for k, v in tiny_decoder.LABELS.items()}))
-    model.save_pretrained(str(path))  # over the causal LM's weights, with the same tokenizer
+    path = tiny_decoder.build_byte_level_classifier(tmp_path_factory.mktemp("gpt2_classifier") / "model")
     return load_sequence_classifier(path, max_length=32, batch_size=8, threads=1)
 
 

@@ -173,3 +173,26 @@ def build_sentencepiece_llama(dirpath: Path, *, head: str = "classifier", seed: 
         model = LlamaForCausalLM(config)
     model.save_pretrained(str(dirpath))
     return dirpath
+
+
+def build_byte_level_classifier(dirpath: Path, *, seed: int = 0, truncation_side: str | None = None) -> Path:
+    """An untrained 2-layer GPT-2 sequence classifier with :func:`build_byte_level_causal_lm`'s tokenizer
+    (no begin-of-sequence token; the config has no pad id, so the end-of-sequence token pads), its
+    tokenizer saved with ``truncation_side`` where given."""
+    import json
+
+    from transformers import AutoTokenizer, GPT2Config, GPT2ForSequenceClassification
+
+    dirpath = build_byte_level_causal_lm(dirpath, seed=seed)
+    tok = AutoTokenizer.from_pretrained(str(dirpath))
+    torch.manual_seed(seed)
+    model = GPT2ForSequenceClassification(GPT2Config(
+        vocab_size=len(tok), n_embd=16, n_layer=2, n_head=2, n_positions=64, bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}))
+    model.save_pretrained(str(dirpath))  # over the causal LM's weights, with the same tokenizer
+    if truncation_side is not None:
+        path = dirpath / "tokenizer_config.json"
+        config = json.loads(path.read_text(encoding="utf-8"))
+        config["truncation_side"] = truncation_side
+        path.write_text(json.dumps(config), encoding="utf-8")
+    return dirpath

@@ -1,0 +1,58 @@
+"""A tokenizer saved with ``truncation_side: left`` (decoder fine-tunes keep a long text's end, where the
+head reads). The word-level explainers map the kept part's tokenizer words onto the text's words from
+its first (``visible_text``, ``word_spans``), so under left truncation the values of the text's first
+words were shown on the kept last ones: KernelSHAP of a 14-word review cut to 8 tokens named
+"the", "plot", "is", "great" and gave them the values of "bad", "story", "and", "the". The adapter cuts
+at the end, as every explainer assumes, and the report's truncation note says so."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auditor.explain.text_word_masks import explain_kernel_shap_text
+from auditor.explain.text_words import aggregate_to_words
+from auditor.models.decoder import load_sequence_classifier
+
+from . import tiny_decoder
+
+TEXT = "bad story and the film was quite very good and the plot is great"
+
+
+@pytest.fixture(scope="module")
+def classifiers(tmp_path_factory):
+    root = tmp_path_factory.mktemp("truncation")
+    left = tiny_decoder.build_byte_level_classifier(root / "left", truncation_side="left")
+    right = tiny_decoder.build_byte_level_classifier(root / "right")
+    return (load_sequence_classifier(left, max_length=8, batch_size=8, threads=1),
+            load_sequence_classifier(right, max_length=8, batch_size=8, threads=1))
+
+
+def test_a_left_truncating_tokenizer_is_explained_on_the_kept_words(classifiers):
+    left, right = classifiers
+    enc = left.encode([TEXT])[0]
+    assert enc.truncated and enc.tokens[0] == "bad" and len(enc.ids) == 8
+    assert left.visible_text(TEXT) == "bad story and the film was quite very"
+    shap = [explain_kernel_shap_text(m, [TEXT], np.array([0]), np.array([1]), num_samples=200, seed=0)
+            for m in (left, right)]
+    words, values = aggregate_to_words(shap[0].values[0], shap[0].words[0], shap[0].names[0])
+    assert words == TEXT.split()[:8]  # was ["the", "plot", "is", "great"] with other words' values
+    right_words, right_values = aggregate_to_words(shap[1].values[0], shap[1].words[0], shap[1].names[0])
+    assert right_words == words
+    np.testing.assert_allclose(values, right_values, atol=1e-12)
+    assert values.sum() == pytest.approx(shap[0].outputs[0] - shap[0].base_values[0], abs=1e-9)
+
+
+def test_the_truncation_note_names_the_side_not_followed(classifiers):
+    left, right = classifiers
+
+    class Data:
+        def texts(self):
+            return [TEXT, "good"]
+
+        def __len__(self):
+            return 2
+
+    note = left.input_notes(Data())[0]
+    assert "1 of 2 texts" in note and "truncation_side 'left'" in note and "the text's start" in note
+    assert "truncation_side" not in right.input_notes(Data())[0]
