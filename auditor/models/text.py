@@ -642,6 +642,7 @@ class TextModel(RuntimeChoice, AdapterBase):
             units = above[::-1] + layers[::-1][: n_layers] + (below[::-1] if embeddings else [])
         if not units:
             raise RuntimeError("the model has no parameters to re-initialise; the sanity test would be void")
+        untie_from_the_rest(model, [unit for _, unit in units])
         before = [p.detach().clone() for _, unit in units for p in unit.parameters()]
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             torch.manual_seed(seed)
@@ -661,6 +662,23 @@ class TextModel(RuntimeChoice, AdapterBase):
         wrapped.randomisation = (f"re-initialised top-down (seed {seed}): " + ", ".join(name for name, _ in units))
         wrapped.randomised_from = (self, {"seed": seed, "n_layers": n_layers, "embeddings": embeddings})
         return wrapped
+
+
+def untie_from_the_rest(model, units: list) -> None:
+    """Give each parameter that a module of ``units`` shares with a module outside them (a language
+    model's head tied to its input embeddings: GPT-2, Qwen2-0.5B, Llama 3.2 1B) its own copy in the
+    units, so re-initialising the units leaves the rest as it was: re-initialising a tied head had
+    re-initialised the input embeddings too, the far end of the cascade that ``embeddings=False``
+    keeps."""
+    import torch
+
+    inside = {id(m) for unit in units for m in unit.modules()}
+    outside = {id(p) for m in model.modules() if id(m) not in inside for p in m.parameters(recurse=False)}
+    for unit in units:
+        for module in unit.modules():
+            for name, param in list(module.named_parameters(recurse=False)):
+                if id(param) in outside:
+                    setattr(module, name, torch.nn.Parameter(param.detach().clone(), requires_grad=param.requires_grad))
 
 
 def cascade_units(model) -> tuple[list, list, list]:
