@@ -153,13 +153,15 @@ class PromptedCausalLM(DecoderTextModel):
         be = self.tokenizer(filled, return_offsets_mapping=True)
         ids = list(be["input_ids"])
         offsets = [tuple(o) for o in be["offset_mapping"]]
-        words = words_at_spaces(filled, offsets, be.word_ids())
+        words = list(be.word_ids())
         while ids and words[-1] is None and ids[-1] in self.special_ids:  # the answer follows the prompt
             ids.pop(), offsets.pop(), words.pop()
         # a token of the text: its characters overlap the text's. A byte-level or sentencepiece
         # tokenizer (GPT-2, Llama, Qwen2) folds the space before a word into the word's token, so the
         # text's first token starts on the prompt's space: it is still the text's first word
         in_text = [w is not None and e > s and max(s, start) < min(e, end) for (s, e), w in zip(offsets, words)]
+        # words cut at spaces, never across the text's ends (a text's trailing space stays its own)
+        words = words_at_spaces(filled, offsets, [None if w is None else (w, t) for w, t in zip(words, in_text)])
         truncated = limit_cut
         if len(ids) > self.max_length:  # cut the text's tail; the prompt stays whole
             text_pos = [j for j, t in enumerate(in_text) if t]

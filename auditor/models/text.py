@@ -144,30 +144,46 @@ def check_vocabulary(model, tokenizer, path) -> None:
 
 
 def words_at_spaces(text: str, offsets, word_ids) -> list:
-    """The tokenizer's word ids (None for its special tokens), each word cut where one of its tokens
-    starts with, or follows, whitespace in ``text``, then renumbered 0, 1, ... A Llama or Mistral
-    tokenizer (sentencepiece's ``Metaspace`` without splitting, transformers 5's ``LlamaTokenizer``)
-    calls a whole text one "word", so every word-level explanation had one feature; tokenizers that
-    split words themselves (WordPiece, byte-level BPE) are left as they are."""
-    out, new, previous, previous_end = [], -1, None, None
-    for (s, e), w in zip(offsets, word_ids):
-        if w is None:
-            out.append(None)
+    """The tokenizer's word ids (None for its special tokens), each word cut where whitespace in
+    ``text`` separates two of its tokens, then renumbered 0, 1, ... A Llama or Mistral tokenizer
+    (sentencepiece's ``Metaspace`` without splitting, transformers 5's ``LlamaTokenizer``) calls a
+    whole text one "word", so every word-level explanation had one feature. A token of whitespace
+    only ("▁" of a double space or a trailing one) is no word of its own: it goes with the next
+    token of its tokenizer word, else the previous one. Tokenizers that split words themselves
+    (WordPiece, byte-level BPE) are left as they are."""
+    spans = [(int(s), int(e)) for s, e in offsets]
+    blank = [w is not None and e > s and not text[s:e].strip() for (s, e), w in zip(spans, word_ids)]
+    key: list = [None] * len(spans)  # (tokenizer word, word within it) of each token
+    previous, part = None, 0  # the last non-blank token, the current part of its tokenizer word
+    for j, ((s, e), w) in enumerate(zip(spans, word_ids)):
+        if w is None or blank[j]:
             continue
-        s, e = int(s), int(e)
-        gap = text[previous_end:s] if previous_end is not None and s > previous_end else ""
-        if w != previous or text[s:e][:1].isspace() or any(c.isspace() for c in gap):
-            new += 1
-        out.append(new)
-        previous, previous_end = w, e
-    return out
+        first = s + len(text[s:e]) - len(text[s:e].lstrip())  # where the token's own characters start
+        if previous is not None and word_ids[previous] == w:
+            between = text[spans[previous][1]:first]
+            part += any(c.isspace() for c in between)
+        else:
+            part = 0
+        key[j], previous = (w, part), j
+    for j, w in enumerate(word_ids):  # whitespace: with the next token of its word, else the previous
+        if blank[j]:
+            after = next((key[k] for k in range(j + 1, len(spans)) if word_ids[k] == w and key[k] is not None), None)
+            before = next((key[k] for k in range(j - 1, -1, -1) if word_ids[k] == w and key[k] is not None), None)
+            key[j] = after or before or (w, -1)
+    numbers: dict = {}
+    return [None if k is None else numbers.setdefault(k, len(numbers)) for k in key]
 
 
 def trim_span(text: str, s: int, e: int) -> tuple[int, int]:
-    """``(s, e)`` without leading whitespace (a sentencepiece token's offsets include the space
-    before its word): what a word-level mask replaces."""
-    while s < e and text[s].isspace():
+    """``(s, e)`` without the whitespace at its ends (a sentencepiece token's offsets include the space
+    before its word, and a word takes a trailing "▁"): what a word-level mask replaces. A span of
+    whitespace only (a byte-level tokenizer's word of spaces) stays as it is."""
+    if not text[s:e].strip():
+        return s, e
+    while text[s].isspace():
         s += 1
+    while text[e - 1].isspace():
+        e -= 1
     return s, e
 
 

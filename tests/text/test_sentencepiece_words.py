@@ -71,3 +71,26 @@ def test_words_at_spaces_leaves_splitting_tokenizers_alone():
     assert words_at_spaces(text, offsets, [None, 0, 0, 0, 0, 0, 0]) == [None, 0, 1, 2, 3, 3, 3]
     # a tokenizer that drops the spaces and still calls it one word
     assert words_at_spaces("a b", [(0, 1), (2, 3)], [0, 0]) == [0, 1]
+    # whitespace-only tokens: with the next token of their word, else the previous; a byte-level
+    # tokenizer's own word of spaces stays a word
+    text = "a  b "
+    assert words_at_spaces(text, [(0, 1), (1, 2), (2, 4), (4, 5)], [0, 0, 0, 0]) == [0, 1, 1, 1]
+    assert words_at_spaces(text, [(0, 1), (1, 2), (2, 4), (4, 5)], [0, 1, 2, 3]) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("text, spans", [
+    ("the movie  was good ", [(0, 3), (4, 9), (11, 14), (15, 19)]),  # a double and a trailing space
+    ("the movie    was good", [(0, 3), (4, 9), (13, 16), (17, 21)]),
+    (" the movie", [(1, 4), (5, 10)]),
+])
+def test_whitespace_tokens_are_no_words_of_their_own(llama_dirs, text, spans):
+    # a run of spaces is "▁" tokens of its own: they go with the next word (the last with the word before)
+    classifier = load_sequence_classifier(llama_dirs[0], max_length=64, threads=1)
+    prompted = load_causal_lm(llama_dirs[1], prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS,
+                              max_length=64)
+    for model in (classifier, prompted):
+        assert model.word_spans(text) == spans
+        enc = model.encode([text])[0]
+        assert int(enc.word_ids.max()) == len(spans) - 1
+        assert all(enc.tokens[j].strip("▁") for j in np.flatnonzero(enc.word_ids >= 0)
+                   if (enc.word_ids == enc.word_ids[j]).sum() == 1)  # no word is a lone "▁"
