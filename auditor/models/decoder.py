@@ -203,6 +203,12 @@ class PromptedCausalLM(DecoderTextModel):
             return self._fast(input_ids, attention_mask)
         return label_logprobs(self.model, tuple(self.label_token_ids), input_ids, attention_mask, answer_only=False)
 
+    def embedding_pass_options(self) -> dict:
+        """The hidden states need no logits: the head at one position only where the forward takes
+        ``logits_to_keep`` (a 128,256-word vocabulary's logits of a batch of 32 texts of 256 tokens
+        are 4.2 GB of float32)."""
+        return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.model.forward).parameters else {}
+
     def fast_forward(self) -> tuple:
         """The language-model head at the answer positions only (``logits_to_keep``), where the
         model's forward takes that argument."""

@@ -599,11 +599,16 @@ class TextModel(RuntimeChoice, AdapterBase):
             return np.zeros((0, 0))
         return _length_sorted_call(self._embed_cache, arrays)
 
+    def embedding_pass_options(self) -> dict:
+        """Extra arguments of the forward pass that reads the hidden states (a causal LM: its head at
+        one position only, not a (batch, length, vocabulary) tensor of logits thrown away)."""
+        return {}
+
     def _embed_batch(self, arrays: list[np.ndarray]) -> np.ndarray:
         ids, mask = self.pad_batch(arrays)
         with self._torch.inference_mode():
-            hidden = self.model(input_ids=ids, attention_mask=mask,
-                                output_hidden_states=True).hidden_states[-1]
+            hidden = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True,
+                                **self.embedding_pass_options()).hidden_states[-1]
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
         return pooled.detach().cpu().double().numpy()
