@@ -98,8 +98,9 @@ class DecoderTextModel(TextModel):
             return None, str(exc)
 
     def rewrap(self, model) -> "DecoderTextModel":
-        return DecoderTextModel(model, self.tokenizer, device=str(self.device), max_length=self.max_length,
-                                batch_size=self.batch_size)
+        """As :meth:`TextModel.rewrap`: on the faster path if this adapter is (verified again on the copy)."""
+        return self.keep_fast_forward(DecoderTextModel(model, self.tokenizer, device=str(self.device),
+                                                       max_length=self.max_length, batch_size=self.batch_size))
 
 
 class PromptedCausalLM(DecoderTextModel):

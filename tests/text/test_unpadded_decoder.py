@@ -122,3 +122,16 @@ def test_other_decoders_and_encoders_are_recognised_as_such(tmp_path_factory):
     model.score = torch.nn.Sequential(model.score)
     with pytest.raises(unpadded_encoder.UnsupportedModel, match="not one linear layer"):
         unpadded_decoder.UnpaddedDecoderClassifier(model)
+
+
+def test_a_randomised_copy_stays_on_real_tokens(decoder_dir, monkeypatch):
+    # the sanity check's randomised copies of a Llama classifier ran the padded forward: DecoderTextModel's
+    # rewrap did not keep the verified path (an encoder's did)
+    fast = load(decoder_dir, monkeypatch, True)
+    copy = fast.randomised(0, n_layers=1)
+    facts = copy.runtime_facts["fast_forward"]
+    assert facts["used"] is True and facts["how"] == unpadded_decoder.HOW and facts["probe_max_abs_prob_diff"] <= fast_forward.TOLERANCE
+    assert isinstance(copy._fast, unpadded_decoder.UnpaddedDecoderClassifier) and copy._fast.model is copy.model
+    plain = copy.rewrap(copy.model)
+    plain._fast = None  # the copy's own padded forward
+    np.testing.assert_allclose(copy.predict_proba(TEXTS), plain.predict_proba(TEXTS), atol=1e-6)
