@@ -157,8 +157,9 @@ def build_sentencepiece_llama(dirpath: Path, *, head: str = "classifier", seed: 
     corpus += [PROMPT.replace("{text}", "x") + " yes no"] * 5
     bpe = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True))
     bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
-    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, min_frequency=1,
-                                                        special_tokens=["<unk>", "<s>", "</s>"]))
+    bytes_ = [f"<0x{b:02X}>" for b in range(256)]  # byte fallback, as Llama's: a newline is <0x0A>
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=600, min_frequency=1,
+                                                        special_tokens=["<unk>", "<s>", "</s>"] + bytes_))
     LlamaTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
                        add_bos_token=True).save_pretrained(str(dirpath))
     tok = LlamaTokenizerFast.from_pretrained(str(dirpath))
