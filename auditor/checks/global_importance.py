@@ -9,6 +9,7 @@ import numpy as np
 from auditor.checks.base import (MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
                                  count, sample_sizes_of)
 from auditor.metrics.chance import rank_correlation_chance
+from auditor.metrics.statistics import importance_weighted_rank_correlation
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.permutation_importance import DEFAULT_MAX_ROWS, Scoring, default_scoring, permutation_importance
@@ -33,7 +34,8 @@ class GlobalImportance(Check):
     description = (
         "Permutation importance (the drop in the score when a feature's values are shuffled, with a "
         "confidence interval over repeats) next to mean |SHAP| over the explained instances, and the "
-        "rank correlation between the two. Two independent methods that agree on what drives the "
+        "rank correlation between the two, each feature weighted by its share of the importance (the "
+        "order of features neither method finds important is noise, not disagreement). Two independent methods that agree on what drives the "
         "model make the explanation credible; a large disagreement is a finding in itself."
     )
     requires = frozenset({Capability.FEATURE_TABLE})
@@ -52,9 +54,13 @@ class GlobalImportance(Check):
         shap_attr = ctx.attribution("shap", p.n_instances)
         mean_abs = np.abs(shap_attr.matrix()).mean(axis=0)
         features = perm.features
+        # Each feature weighted by its share of the importance: over all features, the plain ρ of a sound
+        # logistic regression with 2 informative features of 13 read below the default's 0.5 in 65% of
+        # draws (the order of 11 features without effect is noise in permutation importance), weighted 0%
+        rho = importance_weighted_rank_correlation(perm.mean, mean_abs) if len(features) > 1 else float("nan")
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # every importance tied: NaN, which the summary explains
-            rho = float(spearmanr(perm.mean, mean_abs).statistic) if len(features) > 1 else float("nan")
+            warnings.simplefilter("ignore")  # every importance tied: NaN
+            plain = float(spearmanr(perm.mean, mean_abs).statistic) if len(features) > 1 else float("nan")
         low, high = perm.ci()
         order = np.argsort(-perm.mean, kind="stable")
         k = min(p.top_k, len(features))
@@ -95,8 +101,13 @@ class GlobalImportance(Check):
                 values=[float(mean_abs[j]) for j in shap_order], xlabel=f"mean |SHAP| over {len(shap_attr)} instances",
                 caption=f"n = {len(shap_attr)} explained instances; attributions in {space}"
                         + (" (the target's units)" if shap_attr.output_space == "output" else "") + "."
-                        + ("" if chance is None else f" Two unrelated rankings of these {len(features)} features reach a "
-                           f"Spearman correlation of {chance:.2f} or more in 5% of draws."),
+                        + ("" if chance is None else
+                           (f" Unweighted, the two rankings' Spearman correlation is {plain:.2f}" if np.isfinite(plain) else
+                            " Unweighted, the two rankings cannot be correlated")
+                           + f"; two unrelated rankings of these {len(features)} features reach a "
+                           f"Spearman correlation of {chance:.2f} or more in 5% of draws. The gated correlation weighs "
+                           "each feature by its share of the two importances, so the order of features neither "
+                           "method finds important (noise in a permutation importance) does not count."),
             ),
             FileRef(title="SHAP attributions per instance", path=path,
                     description=f"algorithm {shap_attr.params.get('algorithm')}, output space {shap_attr.output_space}"
@@ -110,7 +121,8 @@ class GlobalImportance(Check):
             f"{top} matters most (shuffling it "
             + (f"raises {scoring.removeprefix('neg_').upper()}" if scoring.startswith("neg_") else f"lowers {scoring}")
             + f" by {perm.mean[order[0]]:.3f}); "
-            + (f"permutation importance and mean |SHAP| rank the features with Spearman correlation {rho:.2f}."
+            + (f"permutation importance and mean |SHAP| rank the features with Spearman correlation {rho:.2f}, "
+               "each feature weighted by its share of the importance."
                if np.isfinite(rho) else
                "the rankings of permutation importance and mean |SHAP| cannot be correlated (one feature, or every "
                "importance tied).")

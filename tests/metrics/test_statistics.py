@@ -194,3 +194,25 @@ def test_the_bias_corrected_interval_removes_a_known_bias_and_is_the_percentile_
     assert bias_corrected_interval([np.nan, np.nan], 0.1) == (None, None)
     # every resample above the point: the share below is clipped to half a resample, the low end the smallest
     assert bias_corrected_interval(np.linspace(0.3, 0.5, 500), 0.2)[0] == pytest.approx(0.3)
+
+
+def test_the_importance_weighted_rank_correlation_at_known_values():
+    from scipy.stats import spearmanr
+
+    from auditor.metrics.statistics import importance_weighted_rank_correlation as weighted
+
+    # opposite orders of the same values: every feature's mean share is 1/3, so the weights are equal
+    # and the weighted correlation is Spearman's, -1
+    assert weighted([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    # the last two features matter to neither method (0, or a shuffle that helped the score, counts
+    # as 0): their opposite orders have no say, and the two that matter are ranked alike
+    a, b = [2.0, 1.0, 0.0, -0.01], [2.0, 1.0, -0.01, 0.0]
+    assert spearmanr(a, b).statistic == pytest.approx(0.8)
+    assert weighted(a, b) == pytest.approx(1.0)
+    # a feature one method finds important has its say: b ranks first what a finds unimportant.
+    # Shares (3/4, 1/4, 0) and (1/4, 0, 3/4), weights (1/2, 1/8, 3/8); ranks (3, 2, 1) against
+    # (2, 1, 3), weighted means 2.125 and 2.25: covariance -0.40625, variances 0.859375 and 0.4375
+    assert weighted([3.0, 1.0, 0.0], [1.0, 0.0, 3.0]) == pytest.approx(-0.40625 / np.sqrt(0.859375 * 0.4375))
+    # one method with no positive importance: the other's shares weigh alone; neither: undefined
+    assert weighted([-1.0, -2.0, -3.0], [3.0, 2.0, 1.0]) == pytest.approx(1.0)
+    assert np.isnan(weighted([0.0, 0.0], [-1.0, 0.0])) and np.isnan(weighted([1.0], [1.0]))
