@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, MIN_JUDGED,
-                                 Check, CheckOutput, Params, count)
-from auditor.explain.partial_dependence import centred_log_ratio, ice_heterogeneity, ice_heterogeneity_interval, partial_dependence_curves
+                                 Check, CheckOutput, Params, count, fraction)
+from auditor.explain.partial_dependence import (centred_log_ratio, ice_heterogeneity, ice_heterogeneity_interval,
+                                                ice_variation, partial_dependence_curves)
 from auditor.explain.permutation_importance import DEFAULT_MAX_ROWS, Scoring, default_scoring, permutation_importance
 from auditor.models.base import Capability
 from auditor.results import BarChart, LineChart, SampleSize, Series, Table
@@ -34,6 +35,11 @@ class PartialDependenceParams(Params):
     scoring: Scoring = None  # None: roc_auc for a classifier, neg_mae (MAE increase) for a regressor
     # rows for permutation importance: a seeded sample of a larger set (None: every row)
     max_rows: int | None = count(DEFAULT_MAX_ROWS, MAX_ROWS, minimum=2)
+    # A feature's heterogeneity counts in the measurements where its row curves move the output at
+    # least this share of the most moving feature's (mean square of the centred ICE curves): the
+    # heterogeneity of a feature that moves nothing is the share of wiggles in wiggles (see the
+    # changelog of default 2026.17 for what it measured).
+    min_variation_share: float = fraction(0.05, low_open=False)
 
 
 class PartialDependence(Check):
@@ -81,6 +87,9 @@ class PartialDependence(Check):
         intervals = np.array([ice_heterogeneity_interval(c.individual, log_odds=log_odds, n_boot=p.n_bootstrap,
                                                          rng=ctx.rng(f"partial_dependence:{c.feature}"))
                               for c in measured]).reshape(-1, 2)
+        variation = np.array([ice_variation(c.individual, log_odds=log_odds) for c in measured])
+        share = variation / variation.max() if variation.size and variation.max() > 0 else np.zeros(len(variation))
+        counted = share >= p.min_variation_share  # a feature whose curves barely move has no effect to be heterogeneous
         shown = ctx.rng("partial_dependence_shown").choice(len(rows), min(p.n_ice_shown, len(rows)), replace=False)
         shown = np.sort(shown)
         evidence: list = []
@@ -101,20 +110,23 @@ class PartialDependence(Check):
             ))
         evidence.insert(0, Table(
             title="Features, their effect and its heterogeneity",
-            columns=["rank", "feature", f"{scoring} drop", "PD range", "PD low", "PD high", "ICE heterogeneity",
-                     "95% CI high"],
+            columns=["rank", "feature", f"{scoring} drop", "PD range", "PD low", "PD high", "ICE variation share",
+                     "counted", "ICE heterogeneity", "95% CI high"],
             rows=[[i + 1, c.feature, importance[c.feature], c.pd_range, float(np.min(c.average)),
-                   float(np.max(c.average)), float(h), float(intervals[i, 1])]
+                   float(np.max(c.average)), float(share[i]),
+                   "yes" if counted[i] else f"no (under {p.min_variation_share:g})", float(h), float(intervals[i, 1])]
                   for i, (c, h) in enumerate(zip(curves, hetero))],
             caption=(f"Output {label}. {scoring} drop: permutation importance on {min(p.max_rows or n, n):,} evaluation "
                      f"rows, {p.n_repeats} shuffles per feature. PD range: how far the average output moves over the grid (numeric: "
                      f"{p.grid_resolution} points between the 5th and 95th percentile; categorical: every level). "
                      f"ICE heterogeneity (on {SCALE_WORDS[scale]}): 0 = parallel row curves (additive effect), near 1 = the effect "
-                     "differs from row to row (interactions). The top feature's curves are drawn here, the others' in "
-                     "the appendix."),
+                     "differs from row to row (interactions). ICE variation share: how much the feature moves a row's "
+                     "output (mean square of the centred ICE curves) against the feature that moves it most; a feature "
+                     f"under {p.min_variation_share:g} of it has no effect to be heterogeneous and is not counted in the "
+                     "measurements. The top feature's curves are drawn here, the others' in the appendix."),
         ))
-        finite = hetero[np.isfinite(hetero)]
-        highs = intervals[:, 1][np.isfinite(intervals[:, 1])]
+        finite = hetero[counted & np.isfinite(hetero)]
+        highs = intervals[:, 1][counted & np.isfinite(intervals[:, 1])]
         measurements = {
             "max_ice_heterogeneity": float(finite.max()) if finite.size else float("nan"),
             "max_ice_heterogeneity_ci_high": float(highs.max()) if highs.size else float("nan"),
@@ -122,10 +134,16 @@ class PartialDependence(Check):
             "top_feature_pd_range": curves[0].pd_range if curves else float("nan"),
         }
         notes = self._output_notes(label, scale)
+        left_out = [c.feature for c, h, k in zip(curves, hetero, counted) if not k and np.isfinite(h)]
+        if left_out:
+            notes.append(f"Not counted in the heterogeneity measurements: {', '.join(left_out)}, whose row curves move "
+                         f"the output less than {p.min_variation_share:g} of what the most moving feature's do (mean "
+                         "square of the centred ICE curves): the heterogeneity of a feature without effect is the "
+                         "share of its curves' wiggles that their mean leaves out, not an interaction.")
         if np.isnan(hetero).any():
             notes.append("Features whose every ICE curve is flat (the output does not move): "
                          + ", ".join(c.feature for c, h in zip(curves, hetero) if np.isnan(h)) + ".")
-        top = max(zip(curves, hetero), key=lambda t: -1 if np.isnan(t[1]) else t[1]) if curves else None
+        top = max(zip(curves, np.where(counted, hetero, np.nan)), key=lambda t: -1 if np.isnan(t[1]) else t[1]) if curves else None
         summary = (f"Partial dependence of {label} on the top {len(curves)} features by permutation importance; "
                    f"{curves[0].feature} moves the average output by {curves[0].pd_range:.3f}"
                    + (f"; the most heterogeneous row curves are {top[0].feature}'s ({top[1]:.2f})." if top is not None

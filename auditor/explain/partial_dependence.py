@@ -149,6 +149,14 @@ def ice_heterogeneity(individual: np.ndarray, *, log_odds: bool = False) -> floa
     return float(_heterogeneity(_centred(individual, log_odds)[None])[0])
 
 
+def ice_variation(individual: np.ndarray, *, log_odds: bool = False) -> float:
+    """The mean square of the centred ICE curves (each row's curve less its own mean over the grid),
+    on the scale :func:`ice_heterogeneity` measures: how far the feature moves the output of a row,
+    averaged over rows and grid points (so features with different grids compare). 0 when every
+    curve is flat."""
+    return float(np.mean(_centred(individual, log_odds) ** 2))
+
+
 def ice_heterogeneity_interval(individual: np.ndarray, *, log_odds: bool = False, n_boot: int = 500,
                                alpha: float = 0.05, rng=0) -> tuple[float, float]:
     """Percentile bootstrap interval of ``ice_heterogeneity`` over the rows (the ICE curves are

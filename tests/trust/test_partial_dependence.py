@@ -195,3 +195,47 @@ def test_a_multinomial_logistic_regression_has_no_ice_heterogeneity(tmp_path):
     proba = np.stack([est.predict_proba(np.column_stack([x, np.full(9, b), np.zeros(9)])) for b in (-1.0, 0.0, 1.5)])
     assert ice_heterogeneity(proba[:, :, 0], log_odds=True) > 1e-3
     assert ice_heterogeneity(np.stack([centred_log_ratio(p)[:, 0] for p in proba])) == pytest.approx(0.0, abs=1e-9)
+
+
+def _boosted_abc(tmp_path, interaction: float):
+    """partial_dependence on a gradient-boosted model of logit = 1.5 a + 0.75 b + interaction · b · c:
+    c has no effect of its own. ``(result, ctx)``."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+
+    def frame(n):
+        f = pd.DataFrame(rng.normal(size=(n, 3)).round(5), columns=["a", "b", "c"])
+        logit = 1.5 * f["a"] + 0.75 * f["b"] + interaction * f["b"] * f["c"]
+        f["label"] = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+        return f
+
+    train = frame(3000)
+    est = HistGradientBoostingClassifier(max_iter=100, max_depth=3, random_state=0).fit(
+        train[["a", "b", "c"]].to_numpy(), train["label"])
+    return _abc_partial_dependence(tmp_path, est, frame(400), n_features=3, grid_resolution=10, n_ice=200,
+                                   n_repeats=2, n_bootstrap=200)
+
+
+def test_a_feature_without_effect_is_not_counted_as_heterogeneous(tmp_path):
+    """An additive truth: c moves nothing, and the boosted model's curves of it are near-flat wiggles
+    that differ from row to row (heterogeneity about 0.7, as the share of wiggles their mean leaves
+    out). Its variation is 1.6% of a's, so it is not counted: the largest heterogeneity is b's (0.064,
+    upper bound 0.07), and the warning gate at 0.6 (default) passes, where it had warned on c's 0.74
+    (upper bound 0.79)."""
+    result, _ = _boosted_abc(tmp_path, interaction=0.0)
+    rows = {row[1]: row for row in result.evidence[0].rows}
+    assert rows["a"][6] == 1.0 and rows["c"][6] < 0.05  # c's curves move the output under 5% of a's
+    assert rows["c"][7] == "no (under 0.05)" and rows["c"][8] > 0.6 and rows["a"][7] == rows["b"][7] == "yes"
+    assert result.measurements["max_ice_heterogeneity"] == pytest.approx(max(rows["a"][8], rows["b"][8]))
+    assert result.measurements["max_ice_heterogeneity_ci_high"] < 0.6
+    assert any("Not counted in the heterogeneity measurements: c," in note for note in result.notes)
+
+
+def test_a_planted_interaction_still_counts(tmp_path):
+    """b · c with weight 1: c has no effect of its own but moves each row's output with b, so its
+    curves cross (heterogeneity near 1) and are counted (well above 5% of a's variation)."""
+    result, _ = _boosted_abc(tmp_path, interaction=1.0)
+    rows = {row[1]: row for row in result.evidence[0].rows}
+    assert rows["c"][6] > 0.05 and rows["c"][7] == "yes" and rows["c"][8] > 0.9
+    assert result.measurements["max_ice_heterogeneity_ci_high"] > 0.9
