@@ -51,6 +51,7 @@ class GlobalImportance(Check):
         before = ctx.model.stats.requests
         perm = permutation_importance(ctx, n_repeats=p.n_repeats, scoring=scoring, max_rows=p.max_rows)
         perm_requests = ctx.model.stats.requests - before
+        perm_rows = len(ctx.data) if p.max_rows is None else min(p.max_rows, len(ctx.data))
         shap_attr = ctx.attribution("shap", p.n_instances)
         mean_abs = np.abs(shap_attr.matrix()).mean(axis=0)
         features = perm.features
@@ -132,8 +133,9 @@ class GlobalImportance(Check):
                           "baseline_score": perm.baseline_score},
             evidence=evidence, summary=summary, key_figure=f"ρ = {rho:.2f}" if np.isfinite(rho) else "ρ n/a",
             cost={"permutation_model_inputs": perm_requests, "shap_model_inputs": shap_attr.cost.get("requests", 0)},
-            # permutation importance and mean |SHAP| over fewer than MIN_JUDGED rows rank nothing (2 rows had passed)
-            sample_sizes=sample_sizes_of(["rank_correlation", "top_feature_importance", "baseline_score"],
-                                         len(ctx.data) if p.max_rows is None else min(p.max_rows, len(ctx.data)),
-                                         min_n=MIN_JUDGED),
+            # permutation importance and mean |SHAP| over fewer than MIN_JUDGED rows rank nothing (2 rows had passed);
+            # the correlation rests on the fewer of the two: mean |SHAP| of 2 explained rows (n_instances: 2) beside
+            # a permutation importance of 300 had been judged as resting on 300
+            sample_sizes=[*sample_sizes_of(["rank_correlation"], min(perm_rows, len(shap_attr)), min_n=MIN_JUDGED),
+                          *sample_sizes_of(["top_feature_importance", "baseline_score"], perm_rows, min_n=MIN_JUDGED)],
         )

@@ -40,7 +40,7 @@ from pydantic import Field, field_validator
 if TYPE_CHECKING:
     import pandas as pd
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import MIN_JUDGED, Check, CheckOutput, Params
 from auditor.checks.explainers import check_method_names, deletion_gaps
 from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
@@ -291,7 +291,10 @@ class SubgroupFairness(Check):
         ]
         evidence += self._explanation_evidence(ctx, p, sens, codes, measurements, notes)
         if measurements["explained_instances"] is not None:
-            sample_sizes += [SampleSize(measurement=name, n=int(measurements["explained_instances"]))
+            # a top-k by mean |attribution| (proxies) or a share of it over fewer than MIN_JUDGED explained rows
+            # ranks nothing: with n_instances 2, "no proxy in the top 5" had passed on two rows' attributions
+            sample_sizes += [SampleSize(measurement=name, n=int(measurements["explained_instances"]),
+                                        min_n=None if name == "explained_instances" else MIN_JUDGED)
                              for name in EVIDENCE]
         dp, eo = measurements["demographic_parity_difference"], measurements["equalised_odds_difference"]
         summary = (f"Across {', '.join(sens.columns)} ({gated_total} groups gated, {small_total} too small to gate): "

@@ -391,3 +391,22 @@ def test_global_importance_passes_a_sound_model_whose_other_features_do_nothing(
     assert out.measurements["rank_correlation"] == pytest.approx(0.663, abs=0.001)
     assert "Unweighted, the two rankings' Spearman correlation is 0.26" in next(
         e.caption for e in out.evidence if e.title.startswith("Mean |SHAP|"))
+
+
+def test_global_importance_s_correlation_rests_on_the_explained_rows_too(linear_ctx):
+    """n_instances: 2 — mean |SHAP| of two rows beside a permutation importance of 300: the rank
+    correlation rests on 2 instances, fewer than the 5 a gate judges from, so the gate is not met
+    (it had been judged as resting on the 300 rows)."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.engine.runner import PlannedCheck, run_check
+    from auditor.policy.schema import CheckSpec
+
+    cls = CHECK_REGISTRY["global_importance"]
+    spec = CheckSpec(check="global_importance", thresholds=[{"measurement": "rank_correlation", "min": -1.0,
+                                                             "severity": "warn"}])
+    result = run_check(PlannedCheck(spec=spec, params=cls.Params(n_repeats=2, n_instances=2)), linear_ctx)
+    sizes = {s.measurement: s.n for s in result.sample_sizes}
+    assert sizes == {"rank_correlation": 2, "top_feature_importance": 300, "baseline_score": 300}
+    gate = result.thresholds[0]
+    assert gate.n == 2 and not gate.passed and "needs at least 5" in gate.unreachable
+    assert result.status.value == "warn"

@@ -408,3 +408,24 @@ def test_a_rate_of_too_few_positives_or_negatives_is_reported_not_part_of_equali
     assert loose.measurements["equalised_odds_difference"] == pytest.approx(
         max(abs(tpr[0] - tpr[1]), abs(fpr[0] - fpr[1])))
     assert not any("equalised odds" in n for n in loose.notes)
+
+
+def test_no_proxy_among_two_explained_rows_top_features_is_not_judged(tmp_path):
+    """n_instances: 2 — the top-k by mean |SHAP| of two rows is no global ranking, so "no proxy in the
+    top k" (proxy_features_in_top_k ≤ 0) is not met on it: it rests on 2 instances, fewer than the 5 a
+    gate judges from (it had been judged, n = 2, without a minimum). The group rates keep their rows."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.engine.runner import PlannedCheck
+    from auditor.engine.runner import run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+
+    ctx = proxy_context(tmp_path)
+    cls = CHECK_REGISTRY["subgroup_fairness"]
+    spec = CheckSpec(check="subgroup_fairness", thresholds=[
+        {"measurement": "proxy_features_in_top_k", "max": 5, "severity": "warn"},
+        {"measurement": "demographic_parity_difference", "max": 1.0, "severity": "warn"}])
+    result = run_planned(PlannedCheck(spec=spec, params=cls.Params(n_instances=2, n_bootstrap=50)), ctx)
+    proxy, parity = result.thresholds
+    assert proxy.n == 2 and not proxy.passed and "needs at least 5" in proxy.unreachable
+    assert parity.n == 400 and parity.passed and parity.unreachable is None
+    assert result.status.value == "warn"
