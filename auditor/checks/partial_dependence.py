@@ -38,7 +38,7 @@ class PartialDependenceParams(Params):
     # A feature's heterogeneity counts in the measurements where its row curves move the output at
     # least this share of the most moving feature's (mean square of the centred ICE curves): the
     # heterogeneity of a feature that moves nothing is the share of wiggles in wiggles (see the
-    # changelog of default 2026.17 for what it measured).
+    # changelog of default 2026.19 for what it measured).
     min_variation_share: float = fraction(0.05, low_open=False)
 
 
