@@ -85,6 +85,19 @@ def _q(values, q: float) -> float | None:
     return float(np.quantile(v, q)) if v.size else None
 
 
+def rate_interval(values, rows: int, alpha: float) -> tuple[float | None, float | None]:
+    """A group's rate's percentile-bootstrap interval, widened to what the ``rows`` it rests on can
+    show: a rate of 1 on m rows supports a low end of at most (α/2)^(1/m) and a rate of 0 rules out
+    no more than 1 − (α/2)^(1/m) (Clopper-Pearson's ends), where every resample of an all-or-nothing
+    group repeats its rate (4 rows all correct: 1.000–1.000, now 0.398–1.000). Any other rate on m
+    rows has a wider exact interval, so the cut never narrows a real one."""
+    low, high = _q(values, alpha / 2), _q(values, 1 - alpha / 2)
+    if rows >= 1 and low is not None and high is not None:
+        edge = (alpha / 2) ** (1 / rows)
+        low, high = min(low, edge), max(high, 1.0 - edge)
+    return low, high
+
+
 def _num(v) -> float | None:
     return None if v is None or not np.isfinite(v) else float(v)
 
@@ -183,11 +196,11 @@ class SubgroupFairness(Check):
                 group_row = [col, g, int(table.loc[g, "n"]), "yes" if g in gated else f"no (n < {p.min_group_size})"]
                 error_row = [col, g, int(table.loc[g, "n"])]
                 for m in ("selection_rate", "accuracy"):
-                    group_row += [_num(table.loc[g, m]), _q(boot[m][:, j], alpha / 2), _q(boot[m][:, j], 1 - alpha / 2)]
+                    group_row += [_num(table.loc[g, m]), *rate_interval(boot[m][:, j], int(table.loc[g, "n"]), alpha)]
                 for m, (_, base) in CLASS_RATES.items():
                     error_row += [int(bases[m][j]), "yes" if g in rated[m] else
                                   f"no ({base} < {p.min_group_size})" if g in gated else "no",
-                                  _num(table.loc[g, m]), _q(boot[m][:, j], alpha / 2), _q(boot[m][:, j], 1 - alpha / 2)]
+                                  _num(table.loc[g, m]), *rate_interval(boot[m][:, j], int(bases[m][j]), alpha)]
                 group_rows.append(group_row)
                 error_rows.append(error_row)
             stats = column_disparities(table, names, boot, rated, alpha)
@@ -253,7 +266,9 @@ class SubgroupFairness(Check):
                              " (the positive class: the card names no favourable_class, so a ratio of these rates is "
                              "not the four-fifths rule's ratio of favourable outcomes unless this is the favourable one). ")
                           + f"Percentile-bootstrap {level} intervals "
-                          f"from {p.n_bootstrap} resamples of all {len(y)} rows. Numeric sensitive features with more "
+                          f"from {p.n_bootstrap} resamples of all {len(y)} rows, widened to what a group's rows can "
+                          "support (a rate of 1 on m rows: a low end of at most (α/2)^(1/m), 0.40 on 4 rows; a rate of 0: "
+                          "a high end of at least 1 minus that). Numeric sensitive features with more "
                           f"than {p.max_categories} values are cut into {p.n_bins} quantile bins."),
             Table(title="Error rates per group",
                   columns=["sensitive feature", "group", "n", "positives", "TPR gated", "true-positive rate",
@@ -263,7 +278,8 @@ class SubgroupFairness(Check):
                   caption=f"TPR: share of the true {ctx.classes[pos]!r} rows (positives) predicted so; FPR: share of "
                           f"the other rows (negatives) predicted so. A rate is gated (part of equalised odds) when its "
                           f"group has {p.min_group_size} rows and the rate rests on {p.min_group_size} of them. A group "
-                          "without rows of a class has no rate for it (empty).",
+                          "without rows of a class has no rate for it (empty). Intervals as in the table above, widened to "
+                          "what the positives (negatives) a rate rests on can support.",
                   detail=True),
             Table(title="Between-group disparities",
                   columns=["sensitive feature", "disparity", "groups gated", "difference", f"{level} CI low", "CI high",

@@ -429,3 +429,41 @@ def test_no_proxy_among_two_explained_rows_top_features_is_not_judged(tmp_path):
     assert proxy.n == 2 and not proxy.passed and "needs at least 5" in proxy.unreachable
     assert parity.n == 400 and parity.passed and parity.unreachable is None
     assert result.status.value == "warn"
+
+
+def test_a_small_group_s_rate_intervals_are_no_narrower_than_its_rows_can_support(tmp_path):
+    """The credit demo's 4 divorced applicants, all predicted right, showed accuracy 1.000 with a
+    95% interval of 1.000–1.000 (and TPR 1.000–1.000 on 2 positives, FPR 0.000–0.000 on 2 and on 11
+    negatives): every bootstrap resample of an all-or-nothing group repeats its rate, a certainty 4
+    rows cannot give. A rate of 1 on m rows supports a low end of at most 0.025^(1/m) (4 rows:
+    0.3976, Clopper-Pearson's), a rate of 0 rules out no more than 1 − 0.025^(1/m)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.normal(size=(2, 200))
+    x1[:4] = [3.0, 3.5, 4.0, 4.5]  # the small group: certain 'yes', and right
+    y = np.where(x1 > 0, "yes", "no")
+    frame = pd.DataFrame({"x1": x1.round(6), "x2": x2.round(6), "label": y,
+                          "group": ["tiny"] * 4 + ["g0", "g1"] * 98})
+    model = LogisticRegression(C=100).fit(frame[["x1", "x2"]].to_numpy(), y)
+    ctx = frame_context(tmp_path, frame, model, target="label", features=["x1", "x2"], name="small",
+                        positive_class="yes", sensitive_features=["group"], explainers={"shap": {"background_size": 20}})
+    out, _ = run_check(ctx, "subgroup_fairness", n_instances=10, n_bootstrap=200)
+    rates = next(e for e in out.evidence if e.title == "Selection rate and accuracy per group")
+    tiny = next(r for r in rates.rows if r[1] == "tiny")
+    edge = 0.025 ** (1 / 4)
+    assert tiny[2:5] == [4, "no (n < 30)", 1.0] and tiny[7] == 1.0
+    assert tiny[5] == pytest.approx(edge) and tiny[5] == pytest.approx(0.3976, abs=1e-4) and tiny[6] == 1.0
+    assert tiny[8] == pytest.approx(edge) and tiny[9] == 1.0  # accuracy
+    errors = next(e for e in out.evidence if e.title == "Error rates per group")
+    tiny = next(r for r in errors.rows if r[1] == "tiny")
+    assert tiny[3] == 4 and tiny[5:8] == [1.0, pytest.approx(edge), 1.0]  # TPR on 4 positives
+    assert tiny[8] == 0 and tiny[11:13] == [None, None]  # no negatives: no FPR interval
+    big = next(r for r in rates.rows if r[1] == "g0")
+    assert 0 < big[5] < big[4] < big[6] < 1  # a well-populated group keeps its bootstrap interval
+    assert "a rate of 1 on m rows: a low end of at most (α/2)^(1/m), 0.40 on 4 rows" in rates.caption
+    # the helper: a rate of 0 on 11 rows rules out no more than 1 − 0.025^(1/11) = 0.2849
+    from auditor.checks.subgroup_fairness import rate_interval
+
+    assert rate_interval(np.zeros(50), 11, 0.05) == (0.0, pytest.approx(1 - 0.025 ** (1 / 11)))
+    assert rate_interval(np.linspace(0.2, 0.8, 101), 100, 0.05) == (pytest.approx(0.215), pytest.approx(0.785))
