@@ -200,7 +200,9 @@ class SubgroupFairness(Check):
                 for m, (_, base) in CLASS_RATES.items():
                     error_row += [int(bases[m][j]), "yes" if g in rated[m] else
                                   f"no ({base} < {p.min_group_size})" if g in gated else "no",
-                                  _num(table.loc[g, m]), *rate_interval(boot[m][:, j], int(bases[m][j]), alpha)]
+                                  # fairlearn gives a group without positives (negatives) a rate of 0
+                                  _num(table.loc[g, m]) if bases[m][j] else None,
+                                  *rate_interval(boot[m][:, j], int(bases[m][j]), alpha)]
                 group_rows.append(group_row)
                 error_rows.append(error_row)
             stats = column_disparities(table, names, boot, rated, alpha)

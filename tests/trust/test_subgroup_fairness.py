@@ -467,3 +467,28 @@ def test_a_small_group_s_rate_intervals_are_no_narrower_than_its_rows_can_suppor
 
     assert rate_interval(np.zeros(50), 11, 0.05) == (0.0, pytest.approx(1 - 0.025 ** (1 / 11)))
     assert rate_interval(np.linspace(0.2, 0.8, 101), 100, 0.05) == (pytest.approx(0.215), pytest.approx(0.785))
+
+
+def test_a_group_without_negatives_has_no_false_positive_rate_in_the_table(tmp_path):
+    """The error-rate table's caption says a group without rows of a class has no rate for it
+    (empty), but fairlearn's false_positive_rate of a group with no negatives is 0, and the table
+    printed 'FPR 0.000' (with an empty interval) for 4 rows that were all positives."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.normal(size=(2, 120))
+    x1[:4] = [3.0, 3.5, 4.0, 4.5]
+    y = np.where(x1 > 0, "yes", "no")
+    frame = pd.DataFrame({"x1": x1.round(6), "x2": x2.round(6), "label": y,
+                          "group": ["tiny"] * 4 + ["g0", "g1"] * 58})
+    model = LogisticRegression(C=100).fit(frame[["x1", "x2"]].to_numpy(), y)
+    ctx = frame_context(tmp_path, frame, model, target="label", features=["x1", "x2"], name="small",
+                        positive_class="yes", sensitive_features=["group"], explainers={"shap": {"background_size": 20}})
+    out, _ = run_check(ctx, "subgroup_fairness", n_instances=10, n_bootstrap=50)
+    errors = next(e for e in out.evidence if e.title == "Error rates per group")
+    tiny = next(r for r in errors.rows if r[1] == "tiny")
+    assert tiny[3] == 4 and tiny[5] == 1.0  # 4 positives, all found
+    assert tiny[8] == 0 and tiny[10:13] == [None, None, None]  # no negatives: no rate, as the caption says
+    assert "A group without rows of a class has no rate for it (empty)" in errors.caption
+    g0 = next(r for r in errors.rows if r[1] == "g0")
+    assert g0[8] > 0 and g0[10] is not None  # a group with negatives keeps its rate
