@@ -108,6 +108,10 @@ class PartialDependence(Check):
                 title=f"Partial dependence on {c.feature}", xlabel=c.feature, ylabel=label, caption=caption, detail=detail,
                 series=[*ice, Series(name="partial dependence", x=list(c.grid), y=[float(v) for v in c.average])],
             ))
+        # scikit-learn's grid (numeric_grid): every observed value of a feature with at most grid_resolution
+        # of them, over its whole range (concrete's age: 14 ages, 1 to 365 days), not the percentile span
+        every_value = [c.feature for c in curves
+                       if not c.categorical and sample[c.feature].dropna().nunique() <= p.grid_resolution]
         evidence.insert(0, Table(
             title="Features, their effect and its heterogeneity",
             columns=["rank", "feature", f"{scoring} drop", "PD range", "PD low", "PD high", "ICE variation share",
@@ -118,7 +122,10 @@ class PartialDependence(Check):
                   for i, (c, h) in enumerate(zip(curves, hetero))],
             caption=(f"Output {label}. {scoring} drop: permutation importance on {min(p.max_rows or n, n):,} evaluation "
                      f"rows, {p.n_repeats} shuffles per feature. PD range: how far the average output moves over the grid (numeric: "
-                     f"{p.grid_resolution} points between the 5th and 95th percentile; categorical: every level). "
+                     f"{p.grid_resolution} points between the 5th and 95th percentile"
+                     + (f", or every observed value, from the lowest to the highest, of a feature with at most "
+                        f"{p.grid_resolution}: {', '.join(every_value)}" if every_value else "")
+                     + "; categorical: every level). "
                      f"ICE heterogeneity (on {SCALE_WORDS[scale]}): 0 = parallel row curves (additive effect), near 1 = the effect "
                      "differs from row to row (interactions). ICE variation share: how much the feature moves a row's "
                      "output (mean square of the centred ICE curves) against the feature that moves it most; a feature "

@@ -210,3 +210,28 @@ def test_a_regressors_recourse_and_attack_summaries_give_the_shift_in_the_target
     assert f"(target shift of {need:.4g} in the target's units, 0.5 sd of the predictions)" in out.summary
     out, _ = run_check(ctx, "adversarial_robustness", n_instances=10)
     assert f"standard deviations towards the median ({need:.4g} in the target's units)" in out.summary
+
+
+def test_the_grid_caption_says_a_feature_with_few_values_is_swept_over_all_of_them(tmp_path):
+    """The concrete report's caption said every numeric grid runs over '20 points between the 5th and
+    95th percentile', but scikit-learn's grid (numeric_grid) is every observed value of a feature with
+    at most 20: age's chart and PD range ran from 1 to 365 days, its maximum. Here 'age' takes 6
+    values, one of them (365) on 2% of rows only, above its 95th percentile; 'x' is continuous."""
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(0)
+    age = rng.choice([1, 7, 28, 56, 90], 200)
+    age[:4] = 365
+    x = rng.normal(size=200)
+    frame = pd.DataFrame({"age": age, "x": x.round(6), "y": (0.1 * age + 2 * x + rng.normal(size=200)).round(6)})
+    reg = LinearRegression().fit(frame[["age", "x"]].to_numpy(), frame["y"].to_numpy())
+    ctx = frame_context(tmp_path, frame, reg, target="y", features=["age", "x"], regression=True, name="grid")
+    out, _ = run_check(ctx, "partial_dependence", n_features=2, grid_resolution=9, n_ice=200, n_ice_shown=4,
+                       n_repeats=2, n_bootstrap=50)
+    table, *charts = out.evidence
+    sweep = {c.title: next(s for s in c.series if s.name == "partial dependence").x for c in charts}
+    assert sweep["Partial dependence on age"] == [1.0, 7.0, 28.0, 56.0, 90.0, 365.0]  # the whole range
+    assert len(sweep["Partial dependence on x"]) == 9 and max(sweep["Partial dependence on x"]) < x.max()
+    assert np.quantile(age, 0.95) < 365
+    assert ("(numeric: 9 points between the 5th and 95th percentile, or every observed value, from the lowest to "
+            "the highest, of a feature with at most 9: age; categorical: every level)") in table.caption
