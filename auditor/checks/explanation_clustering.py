@@ -45,10 +45,17 @@ PER_VIEW = ("k", "silhouette", "cohorts_gated", *GAPS, "worst_faithfulness_gap",
             "worst_faithfulness_gap_ci_high", "faithfulness_shortfall", "worst_stability")
 OVERALL = ("n", *dict.fromkeys(m.value for m in COHORT_METRICS.values()), "faithfulness_gap", "stability")
 SPACES = {
-    "attributions": "|attribution| of each feature (word) as a share of the instance's total",
-    "predictions": "the model's outputs f(x) (class probabilities, or a regressor's predicted value)",
+    "attributions": "|attribution| of each {unit} as a share of the instance's total",
+    "predictions": "the model's outputs f(x) ({outputs})",
     "embeddings": "the model's mean-pooled last hidden state",
 }
+
+
+def space_words(view: str, *, words: bool, regression: bool) -> str:
+    """What a view clusters, in the words of the model at hand: a text model's attributions are per
+    word, a tabular model's per feature; a regressor's output is its predicted value."""
+    return SPACES[view].format(unit="word" if words else "feature",
+                               outputs="the predicted value" if regression else "the class probabilities")
 
 
 class ClusteringParams(Params):
@@ -128,6 +135,8 @@ class ExplanationClustering(Check):
         if p.explainer not in explainer_names(ctx.task):
             raise CheckNotApplicable(f"does not apply: no {p.explainer} explainer for {ctx.task} models")
         metric = COHORT_METRICS["regression" if ctx.regression else "classification"]
+        words = ctx.model.has(Capability.TOKENS)  # what an attribution is per: a word, or a feature
+        unit = "word" if words else "feature"
         attr = ctx.attribution(p.explainer, p.n_instances)
         rows = np.asarray(attr.row_ids, dtype=int)
         names, importance = attr.importance_table()
@@ -185,7 +194,7 @@ class ExplanationClustering(Check):
             sample_sizes += [SampleSize(measurement=f"{view}_{m}", n=n) for m in ("k", "silhouette", "cohorts_gated")]
             sample_sizes += sizes
             worst_of[view] = cohorts
-            method_rows.append([view, SPACES[view], found.k, found.silhouette,
+            method_rows.append([view, space_words(view, words=words, regression=ctx.regression), found.k, found.silhouette,
                                 ", ".join(f"{k}: {s:.3f}" for k, s in found.candidates.items()), None])
         if "attributions" in labels_of:
             from sklearn.metrics import adjusted_rand_score
@@ -213,10 +222,10 @@ class ExplanationClustering(Check):
         evidence = [
             self._error_table(cohort_rows, n, level, p, ctx.regression),
             Table(title="Cohorts: what defines them and how faithful their explanations are",
-                  columns=["view", "cohort", "n", "defining features (share lift)", "median faithfulness gap",
+                  columns=["view", "cohort", "n", f"defining {unit}s (share lift)", "median faithfulness gap",
                            f"{level} CI low", "CI high", "median seed stability"],
                   rows=quality_rows,
-                  caption=f"Defining features (words): mean share of |{p.explainer} attribution| inside the cohort "
+                  caption=f"Defining {unit}s: mean share of |{p.explainer} attribution| inside the cohort "
                           "minus outside, largest first. Faithfulness gap: the random control's deletion AUC minus "
                           "the explainer's per instance (positive = the explanation beats random), median with a "
                           f"{p.n_bootstrap}-resample bootstrap interval. Seed stability: top-{p.top_k} agreement "
@@ -231,7 +240,7 @@ class ExplanationClustering(Check):
                           "represents) alike; near 0: the two partitions are unrelated."),
         ]
         if "attributions" in worst_of:
-            evidence.append(self._heatmap(worst_of["attributions"], labels_of["attributions"], shares, names, p))
+            evidence.append(self._heatmap(worst_of["attributions"], labels_of["attributions"], shares, names, p, unit))
         evidence.append(FileRef(title="Cohort of every explained instance", path=path))
         summary, key = self._summary(measurements, worst_of, p, metric)
         return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
@@ -333,7 +342,7 @@ class ExplanationClustering(Check):
         return sizes
 
     @staticmethod
-    def _heatmap(cohorts, labels, shares, names, p) -> Heatmap:
+    def _heatmap(cohorts, labels, shares, names, p, unit: str) -> Heatmap:
         columns: list[int] = []
         for c in cohorts:
             columns += [j for j, _ in c["top"] if j not in columns]
@@ -343,8 +352,8 @@ class ExplanationClustering(Check):
             title="What each attribution cohort relies on: mean share of |attribution|",
             row_labels=[f"C{c['cohort'] + 1} (n = {c['n']})" for c in cohorts], col_labels=[names[j] for j in columns],
             values=values, vmin=0.0, vmax=max([max(r) for r in values if r] + [1e-12]),
-            caption=f"Columns: the defining features (words) of each cohort, up to {p.n_top_features} per cohort. "
-                    "A cell is the cohort's mean share of |attribution| on that feature; rows sum to at most 1.",
+            caption=f"Columns: the defining {unit}s of each cohort, up to {p.n_top_features} per cohort. "
+                    f"A cell is the cohort's mean share of |attribution| on that {unit}; rows sum to at most 1.",
         )
 
     @staticmethod

@@ -166,6 +166,10 @@ def test_a_cohort_with_planted_noise_is_flagged_and_a_clean_one_passes(tmp_path_
     assert m["attributions_worst_error_ratio_ci_low"] > 3.0
     assert result.status == Status.WARN
     assert any(t.measurement == "attributions_worst_error_ratio_ci_low" and not t.passed for t in result.thresholds)
+    # a regressor's outputs are its predicted value (the concrete report read "class probabilities, or a
+    # regressor's predicted value")
+    method = next(e for e in result.evidence if e.title == "How the instances were clustered")
+    assert {r[0]: r[1] for r in method.rows}["predictions"] == "the model's outputs f(x) (the predicted value)"
 
     clean, _ = planted(tmp_path_factory.mktemp("reg_clean"), noisy_sd=0.5)
     result = judged(clean)

@@ -102,6 +102,18 @@ def test_attribution_cohorts_recover_the_planted_populations(clean):
     assert {d.split(" ")[0][0] for d in defining.values()} == {"a", "b"}
     # the model's predictions do not separate the populations: clustering by f(x) is unrelated
     assert result.measurements["predictions_ari_with_attributions"] < 0.2
+    # a tabular model's cohorts are described by features, not "(words)", its outputs as class
+    # probabilities (the credit report read "Defining features (words)" and "class probabilities,
+    # or a regressor's predicted value")
+    assert table.columns[3] == "defining features (share lift)" and table.caption.startswith("Defining features: ")
+    heatmap = next(e for e in result.evidence if e.title.startswith("What each attribution cohort"))
+    assert heatmap.caption.startswith("Columns: the defining features of each cohort")
+    method = next(e for e in result.evidence if e.title == "How the instances were clustered")
+    assert {r[0]: r[1] for r in method.rows} == {
+        "attributions": "|attribution| of each feature as a share of the instance's total",
+        "predictions": "the model's outputs f(x) (the class probabilities)"}
+    assert not any("word" in str(v) for e in (table, method) for v in (e.caption, *e.columns, *e.rows))
+    assert "word" not in heatmap.caption
 
 
 def test_a_sound_model_without_a_weak_cohort_passes(clean):
@@ -159,6 +171,12 @@ def test_text_cohorts_are_defined_by_the_planted_sentiment_words(text):
     table = next(e for e in out.evidence if e.title.startswith("Cohorts: what defines"))
     defining = " ".join(r[3] for r in table.rows if r[0] == "attributions")
     assert "good" in defining and "bad" in defining
+    # words, where the report said features
+    assert table.columns[3] == "defining words (share lift)" and table.caption.startswith("Defining words: ")
+    heatmap = next(e for e in out.evidence if e.title.startswith("What each attribution cohort"))
+    assert "the defining words of each cohort" in heatmap.caption and "on that word;" in heatmap.caption
+    method = next(e for e in out.evidence if e.title == "How the instances were clustered")
+    assert method.rows[0][1] == "|attribution| of each word as a share of the instance's total"
     assert out.measurements["embeddings_k"] is not None and out.measurements["n"] == 20
     assert out.measurements["stability"] is None  # integrated gradients is deterministic: no seed stability
 
