@@ -163,3 +163,31 @@ def test_diff_out_never_writes_into_a_folder_the_records_own(history, out_copy):
     # a folder of one's own, and the model's diffs/ folder, still take a diff
     res = invoke("diff", model / "v0002", v3, "--out", model / "diffs" / "mine", "--no-pdf")
     assert res.exit_code == 0, res.output
+
+
+def test_the_trust_table_leaves_out_measurements_neither_run_has_too(changed):
+    """The credit demo's diff listed 'explanation_clustering mae — — —' (and two error ratios) in
+    'Can the explanations be trusted', a classifier's nulls for a regressor's measurements, while
+    the Measurements table below left them out and said so."""
+    import copy
+    import re
+
+    from auditor.records.diff import render_diff_html
+
+    data = copy.deepcopy(changed)
+    trust = data["explanation_drift"]["trust_measurements"]
+    trust.append({**trust[0], "check": "explanation_clustering", "check_type": "explanation_clustering",
+                  "measurement": "attributions_worst_error_ratio", "a": None, "b": None, "delta": None,
+                  "changed": False})
+    trust.append({**trust[0], "check": "explanation_clustering", "check_type": "explanation_clustering",
+                  "measurement": "attributions_k", "a": 4.0, "b": None, "delta": None, "changed": True})
+    html = render_diff_html(data)
+    section = html[html.index("Can the explanations be trusted"):html.index("<h2>Measurements</h2>")]
+    text = " ".join(re.sub(r"<[^>]+>", " ", section).split())
+    assert "worst_ error_ ratio" not in text and "— — —" not in text
+    assert "rank_ correlation" in text and "attributions_ k 4 —" in text  # in one run: still listed
+    # only nulls: the table is replaced by its sentence, not left as a header
+    data["explanation_drift"]["trust_measurements"] = [trust[-2]]
+    html = render_diff_html(data)
+    section = html[html.index("Can the explanations be trusted"):html.index("<h2>Measurements</h2>")]
+    assert "<table>" not in section and "No faithfulness, stability or agreement measurements in both runs." in section
