@@ -88,7 +88,8 @@ class SimilarExamples(Check):
                                      "true / predicted"],
                             rows=table,
                             caption=f"n = {len(rows)} explained texts, {k} neighbours each.{by_chance}")],
-            summary=(f"{share:.0%} of the nearest neighbours carry the label the model predicted for the query text."
+            summary=(f"{share:.0%} of the nearest neighbours ({int(np.sum(agree))} of {len(agree)}: {k} for each of "
+                     f"{len(rows)} explained texts) carry the label the model predicted for the query text."
                      f"{by_chance}" if share is not None else "No neighbours found."),
             key_figure="" if share is None else f"{share:.0%} agree",
             sample_sizes=sizes,

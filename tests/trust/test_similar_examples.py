@@ -78,3 +78,9 @@ def test_a_copy_of_the_query_is_not_its_neighbour(tmp_path, text_model_dir, tiny
     assert out.measurements["neighbour_label_chance"] == pytest.approx(by_hand)
     assert out.measurements["mean_similarity"] < 0.999
     assert "not copies of the query (36 to 36)" in out.summary
+    # the share says what it rests on (the review report's summary read '83% of the nearest neighbours',
+    # its 24 neighbours of 8 texts nowhere in its section)
+    agreeing = sum(row[6].split(" / ")[0] == query_pred for row, query_pred in zip(
+        table.rows, [r[2].split(" / ")[1] for r in table.rows for _ in range(3) if r[2]]))
+    assert out.summary.startswith(f"{agreeing / 24:.0%} of the nearest neighbours ({agreeing} of 24: 3 for each of 8 "
+                                  "explained texts) carry the label")
