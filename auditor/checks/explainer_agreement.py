@@ -207,8 +207,13 @@ class ExplainerAgreement(Check):
         else:
             worst = min((r for r in rows if r[2] is not None), key=lambda r: r[2])
             best = max(r[2] for r in rows if r[2] is not None)
-            summary = (f"{worst[0]} and {worst[1]} share a median {low:.0%} of their top {ctx.features}." if len(rows) == 1
-                       else f"Pairs of explainers share a median {low:.0%} to {best:.0%} of their top {ctx.features}; "
+            # the k the shares are of: local_explanations' summary gives its own (top 4 of concrete's 8
+            # features, here top 2), and a share without its k reads as a contradiction beside it
+            ks = sorted({top_k_size(p.top_k, len(v)) for v in vectors[methods[0]]}) if methods else []
+            top = (f"top {ks[0]} {ctx.features}" if len(ks) == 1 else
+                   f"top {ks[0]} to {ks[-1]} {ctx.features} (k by length)" if ks else f"top {ctx.features}")
+            summary = (f"{worst[0]} and {worst[1]} share a median {low:.0%} of their {top}." if len(rows) == 1
+                       else f"Pairs of explainers share a median {low:.0%} to {best:.0%} of their {top}; "
                             f"the least similar pair is {worst[0]} and {worst[1]}.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,

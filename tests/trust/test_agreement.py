@@ -54,6 +54,9 @@ def test_check_reproduces_case5_from_handmade_attributions(tabular_factory):
     heat = next(e for e in out.evidence if isinstance(e, Heatmap))
     assert heat.values == [[1.0, 1.0], [1.0, 1.0]]
     assert out.cost["model_inputs"] == 0
+    # the share names its k: the concrete report's summary read "share a median 50% of their top
+    # features" two rows below local_explanations' "75% of their top 4 features" (k = 2 here)
+    assert out.summary == "shap and lime share a median 100% of their top 3 features."
 
 
 def test_linear_model_pairs_and_flags(tabular):
@@ -63,6 +66,12 @@ def test_linear_model_pairs_and_flags(tabular):
     assert m["min_feature_agreement"] == m["shap__lime_feature_agreement"]
     assert m["shap__integrated_gradients_feature_agreement"] is None  # no IG for tabular
     assert any(e.kind == "note" and "shap / lime" in e.text for e in out.evidence)  # flagged below 1.0
+    assert "of their top 3 features" in out.summary
+    # the default k, min(5, ceil(0.2 d)), of these 8 features: 2
+    from .conftest import FEATURES
+
+    default, _ = run_check(tabular.ctx, "explainer_agreement", n_instances=20)
+    assert default_k(len(FEATURES)) == 2 and "% of their top 2 features" in default.summary
 
 
 def test_an_explanation_that_ranks_nothing_is_left_out_not_counted_as_agreeing():
