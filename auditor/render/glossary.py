@@ -14,7 +14,9 @@ GLOSSARY: list[tuple[str, str]] = [
      "adding features overshoots the full input's value, and for a regressor negative when the prediction "
      "crosses the all-removed one. Insertion AUC is the reverse (add features back; larger is better)."),
     ("AOPC", "Area over the perturbation curve: the average drop in the explained class's probability "
-     "when the top-ranked features are removed (comprehensiveness), or kept alone (sufficiency)."),
+     "(a regressor: in the prediction's signed distance from the all-features-removed prediction, in the "
+     "target's units) when the top-ranked features are removed (comprehensiveness), or kept alone "
+     "(sufficiency)."),
     ("Faithfulness correlation", "Correlation, over random subsets of features, between the attributions "
      "of a subset and the change in output when that subset is removed."),
     ("Control", "The same explanation values placed on randomly shuffled features. A trustworthy "
@@ -41,7 +43,8 @@ GLOSSARY: list[tuple[str, str]] = [
     ("Efficiency / completeness", "The attributions of a case must add up to the model's output minus the "
      "output for a baseline input (SHAP: efficiency; integrated gradients: completeness)."),
     ("Counterfactual (recourse)", "The smallest change to a case's features, among values seen in the data "
-     "and leaving the card's immutable features alone, that makes the model decide otherwise: what would "
+     "and leaving the card's immutable features alone, that makes the model decide otherwise (a regressor: "
+     "that moves its prediction by the check's target shift towards the predictions' median): what would "
      "have to change."),
     ("Partial dependence / ICE", "The model's average output as one feature is swept over its range with "
      "the other features as observed (partial dependence), and the same sweep for single cases (ICE "

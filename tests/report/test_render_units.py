@@ -335,3 +335,18 @@ def test_the_attention_heatmap_says_its_columns_are_words_as_the_tokenizer_reads
     heat = next(e for e in out.evidence if e.kind == "heatmap")
     assert heat.caption.startswith("n = 1 text. Columns: its words as the model's tokenizer reads them")
     assert "lowercases" in heat.caption
+
+
+def test_the_glossary_defines_aopc_and_counterfactuals_for_a_regressor_too():
+    """The concrete regressor's glossary defined AOPC as 'the average drop in the explained class's
+    probability' and a counterfactual as a change 'that makes the model decide otherwise', while its
+    faithfulness section gives comprehensiveness in the target's units and its recourse moves a
+    predicted strength by 7.459 MPa (the Deletion AUC entry beside them already said both)."""
+    from auditor.render.glossary import GLOSSARY
+
+    terms = dict(GLOSSARY)
+    assert "a regressor: in the prediction's signed distance from the all-features-removed prediction, in the " \
+           "target's units" in terms["AOPC"]
+    assert "a regressor: that moves its prediction by the check's target shift towards the predictions' " \
+           "median" in terms["Counterfactual (recourse)"]
+    assert "a regressor:" in terms["Deletion AUC"]
