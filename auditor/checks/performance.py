@@ -11,7 +11,7 @@ from auditor.checks.base import MAX_RESAMPLES, MAX_ROWS, Check, CheckOutput, Par
 from auditor.checks.claims import claim_gap
 from auditor.checks.performance_regression import (
     CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES, MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence,
-    regression_metrics,
+    regression_gap_sentence, regression_metrics,
 )
 from auditor.lazy_imports import lazy_function
 from auditor.metrics.statistics import delong_auc_interval, exact_proportion_interval, mean_auc_interval
@@ -755,7 +755,7 @@ class Performance(Check):
             f"({level} CI {measurements['r2_ci_low']:.3f}–{measurements['r2_ci_high']:.3f}), "
             f"MAE {in_units(point['mae'])} and RMSE {in_units(point['rmse'])} (units of "
             f"{ctx.card.auditor.target!r})."
-        ) + _gap_sentence(gaps)
+        ) + regression_gap_sentence(claim_rows)
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
                            key_figure=f"R² {point['r2']:.3f}", notes=few + _notes(unverifiable, undefined),
                            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n,

@@ -60,6 +60,18 @@ def claim_gaps(claims, point: dict, tolerance: float,
     return rows, unverifiable, gaps
 
 
+def regression_gap_sentence(claim_rows: list[list]) -> str:
+    """The summary's sentence on the largest claim gap, in the terms the claims table gives it: MAE and
+    RMSE relative to the claim, R² absolute (one bare number mixed the two: 0.050 could be 5% of a
+    claimed MAE or 0.05 of R²)."""
+    if not claim_rows:
+        return ""
+    metric, _, _, gap, kind, _ = max(claim_rows, key=lambda r: r[3])
+    shown = ("0: every claim lies within its interval" if gap == 0 else
+             f"{gap:.1%} of the claimed {metric}" if kind == "relative" else f"{gap:.3f} (the claimed {metric})")
+    return f" The largest gap between a card claim and the measured interval is {shown}."
+
+
 def regression_evidence(y: np.ndarray, pred: np.ndarray, point: dict, measurements: dict, *, target: str,
                         level: str, n_bootstrap: int, shown: np.ndarray, claim_rows: list, unverifiable: list[str],
                         tolerance: float) -> list:

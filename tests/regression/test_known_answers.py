@@ -376,3 +376,36 @@ def test_a_regressors_summary_writes_large_errors_as_numbers_with_their_units(li
     out = Performance(PerformanceParams(n_bootstrap=50)).run(ctx)
     mae, rmse = out.measurements["mae"], out.measurements["rmse"]
     assert f"MAE {mae:.4g} and RMSE {rmse:.4g} (units of 'y')." in out.summary
+
+
+def test_the_summary_gives_the_largest_claim_gap_in_the_claims_own_terms():
+    """The regressor's summary said 'The largest gap between a card claim and the measured interval is
+    0.050' whether that was 5% of a claimed MAE (relative, as its claims table says '5.0% of the
+    claim') or 0.05 of R² (absolute): one bare number for two scales."""
+    from auditor.checks.performance_regression import regression_gap_sentence
+
+    point = {"mae": 10.0, "rmse": 20.0, "r2": 0.8}
+    intervals = {"mae_ci_low": 9.5, "mae_ci_high": 10.5, "rmse_ci_low": 18.0, "rmse_ci_high": 22.0,
+                 "r2_ci_low": 0.7, "r2_ci_high": 0.9}
+    rows, _, _ = claim_gaps([Claim(metric="mae", value=9.0), Claim(metric="r2", value=0.93)], point, 0.1, intervals)
+    assert regression_gap_sentence(rows) == (" The largest gap between a card claim and the measured interval is "
+                                             "5.6% of the claimed mae.")  # 0.5 / 9, above R²'s 0.03
+    rows, _, _ = claim_gaps([Claim(metric="mae", value=10.0), Claim(metric="r2", value=0.95)], point, 0.1, intervals)
+    assert regression_gap_sentence(rows).endswith("is 0.050 (the claimed r2).")
+    rows, _, _ = claim_gaps([Claim(metric="mae", value=10.0)], point, 0.1, intervals)
+    assert regression_gap_sentence(rows).endswith("is 0: every claim lies within its interval.")
+    assert regression_gap_sentence([]) == ""
+
+
+def test_a_regressors_performance_summary_gives_its_claim_gap_in_the_claims_terms(fresh):
+    """The check's summary uses it: a claimed MAE 20% below the measured one reads as a share of the
+    claim, not as a bare 0.2-ish number beside an R² gap."""
+    ctx = fresh(n=120)
+    mae = float(np.mean(np.abs(ctx.targets() - ctx.proba()[:, 0])))
+    ctx.card = ctx.card.model_copy(update={"claims": [Claim(metric="mae", value=round(mae * 0.5, 4)),
+                                                      Claim(metric="r2", value=0.95)]})
+    out, _ = run_check(ctx, "performance", n_bootstrap=100)
+    low = out.measurements["mae_ci_low"]
+    gap = (low - round(mae * 0.5, 4)) / round(mae * 0.5, 4)
+    assert out.summary.endswith(f" The largest gap between a card claim and the measured interval is {gap:.1%} "
+                                "of the claimed mae."), out.summary
