@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from auditor.checks.base import (MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count,
-                                 sample_sizes_of)
+                                 feature_value_text, sample_sizes_of)
 from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
 from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
@@ -64,8 +64,8 @@ class AdversarialRobustnessParams(Params):
 def _fmt(value) -> str:
     if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
         return "missing"
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.4g}"
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return feature_value_text(value)
     return str(value)
 
 

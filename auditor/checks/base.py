@@ -69,6 +69,17 @@ class CheckOutput:
     sample_sizes: list = field(default_factory=list)  # SampleSize per measurement (auditor/results.py)
 
 
+def feature_value_text(value: float) -> str:
+    """A feature's value as a reviewer reads it in a sentence or a table cell: four significant
+    digits, but from 1000 up every digit before the point and no exponent (the credit report's
+    'Assets=2e+04' was 20000, and 12345 would have read 1.234e+04). No thousands separator: a value
+    is shown as the data holds it (a year 2003 stays 2003)."""
+    import math
+
+    value = float(value)
+    return f"{value:.0f}" if math.isfinite(value) and 1e3 <= abs(value) < 1e15 else f"{value:.4g}"
+
+
 def sample_sizes_of(measurements: dict[str, float | None], n: int, min_n: int | None = None) -> list:
     """One SampleSize per measurement, all resting on the same ``n`` (rows or explained instances),
     judged from ``min_n`` up where given."""

@@ -19,7 +19,7 @@ from collections import Counter
 import numpy as np
 
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
-                                 count)
+                                 count, feature_value_text)
 from auditor.errors import CheckNotApplicable
 from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.explain.counterfactual_search import SearchSpace, nearest_counterfactuals, quantile_candidates
@@ -62,7 +62,7 @@ def _value_text(value, j: int, codec: TabularCodec, integer: np.ndarray) -> str:
         return "missing" if np.isnan(value) else str(codec.categories[name][int(value)])
     if np.isnan(value):
         return "missing"
-    return f"{int(round(value))}" if integer[j] else f"{value:.4g}"
+    return f"{int(round(value))}" if integer[j] else feature_value_text(value)
 
 
 class Counterfactuals(Check):

@@ -6,7 +6,8 @@ import numpy as np
 
 from pydantic import Field, field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count
+from auditor.checks.base import (MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count,
+                                 feature_value_text)
 from auditor.checks.explainers import available_methods, check_method_names, ranks_something, require_two_features, unranked_note
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
@@ -30,7 +31,7 @@ class LocalExplanationsParams(Params):
 def _fmt_value(v) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "missing"
-    return f"{v:.4g}" if isinstance(v, (int, float, np.floating)) else str(v)
+    return feature_value_text(v) if isinstance(v, (int, float, np.integer, np.floating)) else str(v)
 
 
 class LocalExplanations(Check):
