@@ -84,6 +84,19 @@ def chance_caption(chance: dict) -> str:
             + " or more (one pair's median, these instances) in 5% of draws; the least similar pair must exceed it.")
 
 
+def agreement_summary(least: list[str], pairs: int, low: float, best: float, top: str) -> str:
+    """The check's summary: the least similar pair's median feature agreement and, with more pairs,
+    the range up to the most similar one's ('a median 40%', not '40% to 40%', when every pair agrees
+    as much)."""
+    a, b = least
+    if pairs == 1:
+        return f"{a} and {b} share a median {low:.0%} of their {top}."
+    if f"{low:.0%}" == f"{best:.0%}":
+        return f"Each pair of explainers shares a median {low:.0%} of their {top} ({a} and {b} the least similar)."
+    return (f"Pairs of explainers share a median {low:.0%} to {best:.0%} of their {top}; "
+            f"the least similar pair is {a} and {b}.")
+
+
 class AgreementParams(Params):
     explainers: list[str] = list(AGREEMENT_METHODS)  # filtered at run time to those the task has
     n_instances: int = count(50, MAX_INSTANCES)
@@ -212,9 +225,7 @@ class ExplainerAgreement(Check):
             ks = sorted({top_k_size(p.top_k, len(v)) for v in vectors[methods[0]]}) if methods else []
             top = (f"top {ks[0]} {ctx.features}" if len(ks) == 1 else
                    f"top {ks[0]} to {ks[-1]} {ctx.features} (k by length)" if ks else f"top {ctx.features}")
-            summary = (f"{worst[0]} and {worst[1]} share a median {low:.0%} of their {top}." if len(rows) == 1
-                       else f"Pairs of explainers share a median {low:.0%} to {best:.0%} of their {top}; "
-                            f"the least similar pair is {worst[0]} and {worst[1]}.")
+            summary = agreement_summary(worst[:2], len(rows), low, best, top)
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             sample_sizes=[SampleSize(measurement=name, n=n, min_n=MIN_JUDGED, chance_p95=chance.get(name))

@@ -253,3 +253,17 @@ def test_the_least_similar_pairs_chance_level_is_one_pairs():
     noise = np.array([np.median([len(set(rng.permutation(8)[:2]) & {0, 1}) / 2 for _ in range(20)])
                       for _ in range(2_000)])
     assert 0.2 < (noise > 0.25).mean() < 0.35 and (noise > levels["min_feature_agreement"]).mean() <= 0.05
+
+
+def test_the_summary_gives_a_range_only_where_the_pairs_differ():
+    """The decoder report read 'Pairs of explainers share a median 40% to 40% of their top 5 words'."""
+    from auditor.checks.explainer_agreement import agreement_summary
+
+    assert agreement_summary(["integrated_gradients", "shap"], 3, 0.4, 0.4, "top 5 words") == (
+        "Each pair of explainers shares a median 40% of their top 5 words (integrated_gradients and shap the "
+        "least similar).")
+    assert agreement_summary(["integrated_gradients", "shap"], 3, 0.6, 0.7, "top 5 words") == (
+        "Pairs of explainers share a median 60% to 70% of their top 5 words; the least similar pair is "
+        "integrated_gradients and shap.")
+    assert agreement_summary(["shap", "lime"], 1, 0.5, 0.5, "top 2 features") == (
+        "shap and lime share a median 50% of their top 2 features.")
