@@ -350,3 +350,28 @@ def test_the_glossary_defines_aopc_and_counterfactuals_for_a_regressor_too():
     assert "a regressor: that moves its prediction by the check's target shift towards the predictions' " \
            "median" in terms["Counterfactual (recourse)"]
     assert "a regressor:" in terms["Deletion AUC"]
+
+
+def test_a_gate_that_cannot_be_judged_gives_its_reason_across_the_table():
+    """The decoder report's similar_examples gate put its 40-word reason into the Result column,
+    two words a line over 25 lines beside a 9-line rationale; the reason now spans the table in a
+    row of its own under its gate, and the Result cell says 'cannot be judged'."""
+    import re
+    from types import SimpleNamespace
+
+    from auditor.render.html import make_environment
+
+    reason = ("chance alone (explanations that agree on nothing, or neighbours drawn at random) can reach 0.75 or "
+              "more in at least 5% of draws (n = 8): the observed 0.62 is no evidence of agreement")
+    gate = SimpleNamespace(measurement="neighbour_label_agreement", observed=0.625, n=8, min=0.5, max=None,
+                           severity="warn", unreachable=reason, passed=False, rationale="Share of nearest neighbours.")
+    judged = SimpleNamespace(measurement="mean_similarity", observed=0.8, n=8, min=0.5, max=None, severity="warn",
+                             unreachable=None, passed=True, rationale="")
+    c = SimpleNamespace(error=None, skipped_reason=None, thresholds=[gate, judged])
+    html = make_environment().get_template("partials/check_status.html.j2").render(c=c)
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", html, flags=re.S)
+    assert len(rows) == 4  # header, the gate, its reason, the judged gate
+    assert "<strong>cannot be judged</strong> (why: below)" in rows[1] and reason not in rows[1]
+    assert rows[2].startswith('<tr class="unjudged"><td colspan="6">')
+    assert f"<strong>neighbour_label_agreement cannot be judged:</strong> {reason}" in rows[2]
+    assert "met" in rows[3] and "unjudged" not in rows[3]
