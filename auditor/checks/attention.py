@@ -17,12 +17,13 @@ from auditor.results import Heatmap, Note, Table
 
 spearmanr = lazy_function("scipy.stats", "spearmanr")  # scipy.stats takes about a second to import
 
-CAVEAT = (
-    "Attention weights show where the model's [CLS] representation reads from, not why it decides: "
+CAVEAT_TEMPLATE = (
+    "Attention weights show where the model's {reader} representation reads from, not why it decides: "
     "they are unsigned, class-agnostic and can be changed without changing predictions (Jain & "
     "Wallace 2019). They are shown next to their rank agreement with integrated gradients, which is "
     "an attribution."
 )
+CAVEAT = CAVEAT_TEMPLATE.format(reader="[CLS]")
 
 CAUSAL_CAVEAT = (
     "This is a decoder (causal attention): the head reads the last token, so its row is shown instead of [CLS]. "
@@ -60,8 +61,11 @@ class Attention(Check):
     def run(self, ctx) -> CheckOutput:
         p = self.params
         ref = ctx.attribution(p.reference, p.n_instances)
-        measurements, evidence, rows, counted = {}, [Note(title="Caveat", text=CAVEAT)], [], {}
         causal = getattr(ctx.model, "READ_ROW", "first") == "last"
+        # a decoder's head reads its last token: its caveat says so (it had said [CLS], a note below it
+        # then correcting it)
+        caveat = CAVEAT_TEMPLATE.format(reader="last-token" if causal else "[CLS]")
+        measurements, evidence, rows, counted = {}, [Note(title="Caveat", text=caveat)], [], {}
         if causal:
             evidence.append(Note(title="Causal attention", text=CAUSAL_CAVEAT))
         for kind in ("attention_cls", "attention_rollout"):

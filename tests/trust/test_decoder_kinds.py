@@ -329,3 +329,17 @@ def test_shap_on_a_byte_level_tokenizer_explains_the_audited_text(tmp_path, tiny
     np.testing.assert_allclose([v.sum() for v in attr.values], attr.outputs - attr.base_values, atol=1e-9)
     np.testing.assert_allclose(attr.extras["unmapped"], 0, atol=1e-12)
     assert all(np.abs(v[~e.special]).sum() > 0 for v, e in zip(attr.values, prompted.encode(texts)))
+
+
+def test_the_attention_caveat_of_a_decoder_names_its_last_token_not_cls(tiny_decoder, decoder_model_dir, tmp_path):
+    """The decoder report's 'Caveat' read 'Attention weights show where the model's [CLS]
+    representation reads from', a model with no [CLS], and a second note below it then said the
+    last token's row is shown instead; the caveat now names the last token itself."""
+    from .helpers import run_check
+
+    ctx = make_decoder_context(tiny_decoder, tmp_path, decoder_model_dir, prompted=False, n=6)
+    out, _ = run_check(ctx, "attention", n_instances=4)
+    caveat = next(e for e in out.evidence if e.kind == "note" and e.title == "Caveat")
+    assert caveat.text.startswith("Attention weights show where the model's last-token representation reads from")
+    assert "[CLS]" not in caveat.text
+    assert any(e.kind == "note" and e.title == "Causal attention" for e in out.evidence)
