@@ -287,6 +287,8 @@ class ExplanationClustering(Check):
                                    if (~inside).any() else (np.nan, np.nan, np.nan))
             fg, fg_lo, fg_hi = bootstrap_ci(faith[inside], np.median, n_boot=p.n_bootstrap, alpha=1 - p.confidence,
                                             rng=ctx.rng(f"clustering.faithfulness.{view}.{c}"))
+            if np.isfinite(faith[inside]).sum() < 2:  # one value resampled: no interval (it read 0.388–0.388)
+                fg_lo = fg_hi = np.nan
             stab = None if stability is None else _num(np.nanmedian(stability[inside]))
             top = defining_features(shares, labels, c, p.n_top_features)
             gated = size >= p.min_cohort_size

@@ -251,3 +251,22 @@ def test_a_cohort_under_five_instances_cannot_be_gated():
     with pytest.raises(ValidationError, match="greater than or equal to 5"):
         ClusteringParams(min_cohort_size=4)
     assert ClusteringParams(min_cohort_size=5).min_cohort_size == 5
+
+
+def test_a_one_instance_cohort_has_no_faithfulness_interval(clean):
+    """The decoder report showed a cohort of 1 text with a median faithfulness gap of 0.388 and a 95%
+    interval of 0.388–0.388: a bootstrap of one value. Such a cohort keeps its value and has no interval."""
+    from auditor.checks.explanation_clustering import COHORT_METRICS
+
+    ctx, _ = clean
+    check = CHECK_REGISTRY["explanation_clustering"](CHECK_REGISTRY["explanation_clustering"].Params(n_bootstrap=100))
+    labels = np.array([0] * 9 + [1])
+    faith = np.linspace(0.1, 1.0, 10)
+    shares = np.full((10, 2), 0.5)
+    cohorts = check._cohorts(ctx, check.params, "attributions", labels, np.ones(10), np.ones(10), faith, None, shares,
+                             ["a", "b"], COHORT_METRICS["classification"])
+    one = cohorts[1]
+    assert one["n"] == 1 and one["faith"] == pytest.approx(1.0)
+    assert one["faith_lo"] is None and one["faith_hi"] is None and one["quality"][5:7] == [None, None]
+    nine = cohorts[0]
+    assert nine["faith_lo"] < nine["faith"] < nine["faith_hi"]  # a real cohort keeps its interval
