@@ -45,13 +45,18 @@ def _lower_is_better(label: str) -> bool:
 
 def _bar_thresholds(label: str, thresholds) -> list[tuple[float, str]]:
     """Policy bounds that apply to one bar: the measurement is the bar's label or starts with it
-    (``roc_auc`` -> ``roc_auc_ci_low``); drawn only when exactly one threshold matches."""
+    (``roc_auc`` -> ``roc_auc_ci_low``); drawn only when exactly one threshold matches. Each comes
+    with its label: a bound on an interval's end says so ('CI low ≥ 0.7'), since the bar is the
+    point estimate and the gate judges the error bar's end (a bar past a bare '≥ 0.7' read as a pass
+    whose interval could still fail it)."""
     key = label.lower().replace(" ", "_")
     matches = [t for t in thresholds or () if t.measurement == key or t.measurement.startswith(key + "_")]
     if len(matches) != 1:
         return []
     t = matches[0]
-    return [(v, kind) for v, kind in ((t.min, "≥"), (t.max, "≤")) if v is not None]
+    end = ("CI low " if t.measurement.endswith("_ci_low") else "CI high " if t.measurement.endswith("_ci_high")
+           else "")
+    return [(v, end + kind) for v, kind in ((t.min, "≥"), (t.max, "≤")) if v is not None]
 
 
 def _bars(ax, labels, values, errors, thresholds, color):

@@ -133,8 +133,14 @@ def test_unsigned_values_use_one_hue_and_signed_ones_two():
 def test_lower_is_better_metrics_and_thresholds_find_their_bars():
     assert _lower_is_better("brier") and _lower_is_better("log_loss") and not _lower_is_better("roc_auc")
     gate = ThresholdOutcome(measurement="roc_auc_ci_low", observed=0.82, min=0.7, severity="fail", passed=True)
-    assert _bar_thresholds("roc_auc", [gate]) == [(0.7, "≥")]
+    # the gate is on the interval's low end, not on the bar (the point): the label says so (the credit
+    # report's roc_auc bar carried a bare '≥ 0.7')
+    assert _bar_thresholds("roc_auc", [gate]) == [(0.7, "CI low ≥")]
     assert _bar_thresholds("accuracy", [gate]) == []
+    point = ThresholdOutcome(measurement="accuracy", observed=0.82, min=0.7, severity="fail", passed=True)
+    assert _bar_thresholds("accuracy", [point]) == [(0.7, "≥")]
+    high = ThresholdOutcome(measurement="brier_ci_high", observed=0.15, max=0.25, severity="warn", passed=True)
+    assert _bar_thresholds("brier", [high]) == [(0.25, "CI high ≤")]
     assert _series_base("shap random control") == "shap" and _series_base("shap") == "shap"
 
 
