@@ -191,3 +191,20 @@ def test_the_trust_table_leaves_out_measurements_neither_run_has_too(changed):
     html = render_diff_html(data)
     section = html[html.index("Can the explanations be trusted"):html.index("<h2>Measurements</h2>")]
     assert "<table>" not in section and "No faithfulness, stability or agreement measurements in both runs." in section
+
+
+def test_a_diff_whose_b_run_is_the_earlier_says_it_reads_backwards(changed):
+    """`auditor diff v0002 v0001` (the newer run first, as the one-argument form names it) wrote a diff
+    headed 'v0002 (15:45) → v0001 (15:28)' whose verdicts and B − A ran from the later run back to the
+    earlier, with nothing to say so: a regression in the newer run read 'improved'."""
+    import copy
+
+    from auditor.records.diff import render_diff_html
+
+    assert changed["a"]["created_at"] < changed["b"]["created_at"]
+    assert "was audited before A" not in render_diff_html(changed)  # forward: no warning
+    backwards = copy.deepcopy(changed)
+    backwards["a"], backwards["b"] = changed["b"], changed["a"]
+    html = render_diff_html(backwards)
+    assert (f'<p class="warning">B ({changed["a"]["version"]}) was audited before A ({changed["b"]["version"]}): '
+            "every change below reads from the later run back to the earlier one") in html
