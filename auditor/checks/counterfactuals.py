@@ -160,7 +160,8 @@ class Counterfactuals(Check):
              if immutable else "The card declares no immutable_features: every feature may change."),
             (f"Search budget: at most {p.max_features_changed} features per counterfactual, {p.n_values} observed "
              f"quantiles per numeric feature, every observed level of a categorical one, {p.refine_steps} bisection "
-             "steps towards the decision boundary; values stay inside the evaluation data's observed range."),
+             f"steps towards {'the shifted prediction' if ctx.regression else 'the decision boundary'}; values stay "
+             "inside the evaluation data's observed range."),
         ]
         if k and not ctx.regression:  # recourse is for one direction: say how the found ones split
             pairs = Counter((was[i], becomes[i]) for i in np.flatnonzero(cf.found))

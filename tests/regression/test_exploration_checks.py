@@ -212,6 +212,9 @@ def test_a_regressors_recourse_and_attack_summaries_give_the_shift_in_the_target
     need = 0.5 * ctx.prediction_spread()
     out, _ = run_check(ctx, "counterfactuals", n_instances=10, max_features_changed=1)
     assert f"(target shift of {need:.4g} in the target's units, 0.5 sd of the predictions)" in out.summary
+    # a regressor has no decision boundary: its search refines towards the shifted prediction
+    budget = next(n for n in out.notes if n.startswith("Search budget"))
+    assert "bisection steps towards the shifted prediction;" in budget and "decision boundary" not in budget
     out, _ = run_check(ctx, "adversarial_robustness", n_instances=10)
     assert f"standard deviations towards the median ({need:.4g} in the target's units)" in out.summary
 
