@@ -220,8 +220,13 @@ class ExplanationSanity(Check):
                   rows=rows,
                   caption="Signed Spearman ρ per instance, medians over the n instances. Model sensitivity = seed "
                           "stability − null: near 0 means explanations of unrelated models agree as much as two runs "
-                          "on one model, so the explainer ignores the model. Input-structure baseline: ρ between "
-                          "|attributions| and |x − E x|, shared by every model fitted to these features."),
+                          "on one model, so the explainer ignores the model. Input-structure baseline (tabular "
+                          "models; — otherwise): ρ between |attributions| and |x − E x|, shared by every model fitted "
+                          "to these features."
+                          + ("" if ctx.regression else
+                             " Share with another predicted class: the share of the explained instances a randomised "
+                             "model predicts as another class than the real model does, averaged over the randomised "
+                             "models.")),
             BarChart(title="Median signed rank correlation: real vs randomised, and the null",
                      labels=[f"{m} real vs randomised" for m in medians] + [f"{m} null" for m in medians],
                      values=[v if v is not None else 0.0 for v in medians.values()]

@@ -30,6 +30,13 @@ def test_text_fully_randomised_model_fails_to_match(text):
     assert out.measurements["integrated_gradients_rank_correlation_median"] < 0.5
     how = next(e for e in out.evidence if e.kind == "note").text
     assert "classifier" in how and "embeddings" in how and "layer.0" in how
+    # every column is explained: the review report's 'share with another predicted class' was not, and its
+    # input-structure baseline (tabular only) showed — under a caption about features
+    table = next(e for e in out.evidence if e.kind == "table")
+    assert table.columns[-1] == "share with another predicted class"
+    assert "Share with another predicted class: the share of the explained instances a randomised model predicts " \
+           "as another class than the real model does" in table.caption
+    assert "Input-structure baseline (tabular models; — otherwise)" in table.caption and table.rows[0][9] is None
 
 
 # --- the null: known answers -----------------------------------------------------------------------
