@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 from pydantic import Field, field_validator
 
@@ -137,8 +139,15 @@ class TextExplanations(Check):
             evidence.append(highlights(attr, ctx, p.n_shown, f"{m}: word attributions"))
             top = top_words_per_class(attr, k=p.top_k, classes=ctx.classes)
             rows = [[cls, r["word"], r["mean"], r["mean_abs"], r["count"]] for cls, words in top.items() for r in words]
+            per_class = Counter(ctx.classes[int(t)] for t in attr.target)
             evidence.append(Table(title=f"{m}: words with the largest mean attribution per predicted class",
-                                  columns=["class", "word", "mean", "mean |value|", "texts"], rows=rows))
+                                  columns=["class", "word", "mean", "mean |value|", "texts"], rows=rows,
+                                  caption="Per predicted class, over the texts explained for it ("
+                                          + ", ".join(f"{c}: {n}" for c, n in per_class.items())
+                                          + "): mean (mean |value|) is the word's attribution (its absolute "
+                                          "value) summed over those texts and divided by their number, a text "
+                                          "without the word counting 0; texts: how many of them contain it. The "
+                                          f"{p.top_k} words with the largest mean per class."))
             evidence.append(FileRef(title=f"{m} token attributions", path=save_attributions(ctx, attr),
                                     description=f"output space {attr.output_space}"))
             # How concentrated explanations are: share of |attribution| on each text's top word.

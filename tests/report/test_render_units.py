@@ -381,3 +381,24 @@ def test_a_gate_that_cannot_be_judged_gives_its_reason_across_the_table():
     assert rows[2].startswith('<tr class="unjudged"><td colspan="6">')
     assert f"<strong>neighbour_label_agreement cannot be judged:</strong> {reason}" in rows[2]
     assert "met" in rows[3] and "unjudged" not in rows[3]
+
+
+def test_the_top_words_table_says_what_its_mean_and_texts_are_over(text_context):
+    """The review report's 'words with the largest mean attribution per predicted class' tables had no
+    caption: 'not 0.231 ... texts 3' read as a mean over those 3 texts, while it is the sum over every
+    text explained for the class divided by their number (a text without the word counting 0)."""
+    from collections import Counter
+
+    from trust.helpers import run_check
+
+    ctx = text_context.ctx
+    out, _ = run_check(ctx, "text_explanations", methods=["integrated_gradients"], n_instances=6, n_shown=2)
+    table = next(e for e in out.evidence if e.kind == "table" and "largest mean attribution" in e.title)
+    attr = ctx.attribution("integrated_gradients", 6)
+    counts = Counter(ctx.classes[int(t)] for t in attr.target)
+    assert table.caption.startswith("Per predicted class, over the texts explained for it ("
+                                    + ", ".join(f"{c}: {n}" for c, n in counts.items()) + "): mean (mean |value|) is "
+                                    "the word's attribution (its absolute value) summed over those texts and divided "
+                                    "by their number, a text without the word counting 0; texts: how many of them "
+                                    "contain it.")
+    assert all(r[4] <= counts[r[0]] for r in table.rows)
