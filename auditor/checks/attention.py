@@ -82,7 +82,9 @@ class Attention(Check):
             measurements[f"{kind}_rank_correlation_median"] = median
             counted[kind] = len(rhos)
             rows.append([kind, median, len(rhos)])
-            evidence.append(highlights(attr, ctx, p.n_shown, f"{kind}: attention per word", signed=False))
+            # attention_cls is the read row's attention: a decoder's last token, not a [CLS] it lacks
+            shown = f"{kind} (last-token attention)" if causal and kind == "attention_cls" else kind
+            evidence.append(highlights(attr, ctx, p.n_shown, f"{shown}: attention per word", signed=False))
         first = ctx.attribution("attention_cls", p.n_instances)
         words, _ = aggregate_to_words(first.values[0], first.words[0], first.names[0])
         matrix = []

@@ -343,3 +343,5 @@ def test_the_attention_caveat_of_a_decoder_names_its_last_token_not_cls(tiny_dec
     assert caveat.text.startswith("Attention weights show where the model's last-token representation reads from")
     assert "[CLS]" not in caveat.text
     assert any(e.kind == "note" and e.title == "Causal attention" for e in out.evidence)
+    titles = [e.title for e in out.evidence if e.kind == "token_highlights"]
+    assert titles == ["attention_cls (last-token attention): attention per word", "attention_rollout: attention per word"]
