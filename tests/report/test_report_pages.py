@@ -64,6 +64,9 @@ def test_the_signed_pdf_carries_the_decision_on_its_cover(credit_demo, pages):
     assert "Decision: APPROVE WITH CONDITIONS by A. Reviewer" in cover
     assert "valid until 2027-06-30" in cover and "Re-audit after the next retraining." in cover
     assert "unsigned" not in cover
+    # the conditions of an approval with conditions are on the cover with the decision (they were only on
+    # the sign-off page, 40 pages on)
+    assert "Conditions: Monitor drift monthly." in cover
 
 
 def test_checks_without_thresholds_read_info_and_leave_the_verdict_alone(tmp_path, credit_demo):
