@@ -436,24 +436,28 @@ def test_no_proxy_among_two_explained_rows_top_features_is_not_judged(tmp_path):
     assert result.status.value == "warn"
 
 
+def small_group_context(tmp_path, n: int):
+    """``n`` rows of a logistic model whose first 4 rows form group 'tiny': certain 'yes', and right."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.normal(size=(2, n))
+    x1[:4] = [3.0, 3.5, 4.0, 4.5]
+    y = np.where(x1 > 0, "yes", "no")
+    frame = pd.DataFrame({"x1": x1.round(6), "x2": x2.round(6), "label": y,
+                          "group": ["tiny"] * 4 + ["g0", "g1"] * ((n - 4) // 2)})
+    model = LogisticRegression(C=100).fit(frame[["x1", "x2"]].to_numpy(), y)
+    return frame_context(tmp_path, frame, model, target="label", features=["x1", "x2"], name="small",
+                         positive_class="yes", sensitive_features=["group"], explainers={"shap": {"background_size": 20}})
+
+
 def test_a_small_group_s_rate_intervals_are_no_narrower_than_its_rows_can_support(tmp_path):
     """The credit demo's 4 divorced applicants, all predicted right, showed accuracy 1.000 with a
     95% interval of 1.000–1.000 (and TPR 1.000–1.000 on 2 positives, FPR 0.000–0.000 on 2 and on 11
     negatives): every bootstrap resample of an all-or-nothing group repeats its rate, a certainty 4
     rows cannot give. A rate of 1 on m rows supports a low end of at most 0.025^(1/m) (4 rows:
     0.3976, Clopper-Pearson's), a rate of 0 rules out no more than 1 − 0.025^(1/m)."""
-    from sklearn.linear_model import LogisticRegression
-
-    rng = np.random.default_rng(3)
-    x1, x2 = rng.normal(size=(2, 200))
-    x1[:4] = [3.0, 3.5, 4.0, 4.5]  # the small group: certain 'yes', and right
-    y = np.where(x1 > 0, "yes", "no")
-    frame = pd.DataFrame({"x1": x1.round(6), "x2": x2.round(6), "label": y,
-                          "group": ["tiny"] * 4 + ["g0", "g1"] * 98})
-    model = LogisticRegression(C=100).fit(frame[["x1", "x2"]].to_numpy(), y)
-    ctx = frame_context(tmp_path, frame, model, target="label", features=["x1", "x2"], name="small",
-                        positive_class="yes", sensitive_features=["group"], explainers={"shap": {"background_size": 20}})
-    out, _ = run_check(ctx, "subgroup_fairness", n_instances=10, n_bootstrap=200)
+    out, _ = run_check(small_group_context(tmp_path, 200), "subgroup_fairness", n_instances=10, n_bootstrap=200)
     rates = next(e for e in out.evidence if e.title == "Selection rate and accuracy per group")
     tiny = next(r for r in rates.rows if r[1] == "tiny")
     edge = 0.025 ** (1 / 4)
@@ -478,18 +482,7 @@ def test_a_group_without_negatives_has_no_false_positive_rate_in_the_table(tmp_p
     """The error-rate table's caption says a group without rows of a class has no rate for it
     (empty), but fairlearn's false_positive_rate of a group with no negatives is 0, and the table
     printed 'FPR 0.000' (with an empty interval) for 4 rows that were all positives."""
-    from sklearn.linear_model import LogisticRegression
-
-    rng = np.random.default_rng(3)
-    x1, x2 = rng.normal(size=(2, 120))
-    x1[:4] = [3.0, 3.5, 4.0, 4.5]
-    y = np.where(x1 > 0, "yes", "no")
-    frame = pd.DataFrame({"x1": x1.round(6), "x2": x2.round(6), "label": y,
-                          "group": ["tiny"] * 4 + ["g0", "g1"] * 58})
-    model = LogisticRegression(C=100).fit(frame[["x1", "x2"]].to_numpy(), y)
-    ctx = frame_context(tmp_path, frame, model, target="label", features=["x1", "x2"], name="small",
-                        positive_class="yes", sensitive_features=["group"], explainers={"shap": {"background_size": 20}})
-    out, _ = run_check(ctx, "subgroup_fairness", n_instances=10, n_bootstrap=50)
+    out, _ = run_check(small_group_context(tmp_path, 120), "subgroup_fairness", n_instances=10, n_bootstrap=50)
     errors = next(e for e in out.evidence if e.title == "Error rates per group")
     tiny = next(r for r in errors.rows if r[1] == "tiny")
     assert tiny[3] == 4 and tiny[5] == 1.0  # 4 positives, all found
