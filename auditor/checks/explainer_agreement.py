@@ -20,9 +20,9 @@ from auditor.checks.explainers import (
 )
 from auditor.metrics.ranking import top_k_size
 from auditor.metrics.agreement import (
-    feature_agreement, rank_agreement, rank_correlation, sign_agreement, signed_rank_agreement,
+    feature_agreement, rank_agreement, rank_correlation, sign_agreement, signed_rank_agreement, weighted_rank_correlation,
 )
-from auditor.metrics.chance import chance_quantile, rank_correlation_chance
+from auditor.metrics.chance import chance_quantile, rank_correlation_chance, weighted_rank_correlation_chance
 from auditor.metrics.statistics import finite_median
 from auditor.results import Heatmap, Note, SampleSize, Table
 
@@ -35,8 +35,9 @@ METRICS = {
     "sign_agreement": sign_agreement,
     "signed_rank_agreement": signed_rank_agreement,
 }
-ALL_METRICS = [*METRICS, "rank_correlation"]
-GATED = ("feature_agreement", "rank_correlation")  # the least similar pair's median is a measurement (min_…)
+CORRELATIONS = {"rank_correlation": rank_correlation, "weighted_rank_correlation": weighted_rank_correlation}
+ALL_METRICS = [*METRICS, *CORRELATIONS]
+GATED = ("feature_agreement", *CORRELATIONS)  # the least similar pair's median is a measurement (min_…)
 
 
 def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
@@ -53,9 +54,10 @@ def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
     Returns
     -------
     dict
-        Metric name -> (n,) array: FA, RA, SA, SRA at k and the Spearman rank correlation of |a|,
-        |b|; NaN where either explanation ranks nothing (no feature, one, or every |value| equal, as
-        the all-zero explanation of a model that ignores its inputs).
+        Metric name -> (n,) array: FA, RA, SA, SRA at k, the Spearman rank correlation of |a|, |b|
+        and the same weighted by each feature's share of the two (:func:`weighted_rank_correlation`);
+        NaN where either explanation ranks nothing (no feature, one, or every |value| equal, as the
+        all-zero explanation of a model that ignores its inputs).
     """
     if len(values_a) != len(values_b):
         raise ValueError(f"{len(values_a)} and {len(values_b)} instances cannot be compared")
@@ -70,17 +72,19 @@ def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
         for name, fn in METRICS.items():
             out[name][i] = fn(a, b, k_i)
         if a.size >= 2:
-            out["rank_correlation"][i] = rank_correlation(a, b)
+            for name, fn in CORRELATIONS.items():
+                out[name][i] = fn(a, b)
     return out
 
 
 def chance_caption(chance: dict) -> str:
-    fa, rc = chance.get("min_feature_agreement"), chance.get("min_rank_correlation")
-    if fa is None and rc is None:
+    named = {"min_feature_agreement": "a feature agreement", "min_rank_correlation": "a rank correlation",
+             "min_weighted_rank_correlation": "a weighted rank correlation"}
+    parts = [f"{what} of {chance[m]:.2f}" for m, what in named.items() if chance.get(m) is not None]
+    if not parts:
         return ""
-    parts = ([f"a feature agreement of {fa:.2f}"] if fa is not None else []) + (
-        [f"a rank correlation of {rc:.2f}"] if rc is not None else [])
-    return (" By chance: explainers that agree on nothing reach " + " and ".join(parts)
+    return (" By chance: explainers that agree on nothing reach " + ", ".join(parts[:-1])
+            + (" and " if len(parts) > 1 else "") + parts[-1]
             + " or more (one pair's median, these instances) in 5% of draws; the least similar pair must exceed it.")
 
 
@@ -116,8 +120,8 @@ class ExplainerAgreement(Check):
         "For every pair of explainers, how far their explanations of the same instances agree: the "
         "share of top-k features they have in common (feature agreement), at the same rank (rank "
         "agreement), with the same sign (sign agreement), at the same rank and sign (signed rank "
-        "agreement), and the Spearman rank correlation of |attributions|, each the median over "
-        "instances (Krishna et al. 2022). Text is compared per word. Explainers that disagree "
+        "agreement), and the Spearman rank correlation of |attributions|, also weighted by how much "
+        "each feature matters to the two, each the median over instances (Krishna et al. 2022). Text is compared per word. Explainers that disagree "
         "cannot all be right: a reviewer should not rely on any single one of them without "
         "evidence of its faithfulness."
     )
@@ -132,7 +136,8 @@ class ExplainerAgreement(Check):
     def chance_levels(self, ctx, methods: list[str], vectors: dict, finite: dict) -> dict[str, float | None]:
         """Per feature-agreement and rank-correlation measurement, what explainers that agree on
         nothing reach in 5% of draws on the same instances (:mod:`auditor.metrics.chance`): each
-        pair's median, and for ``min_…`` one pair's, on the instances every pair compared.
+        pair's median, and for ``min_…`` one pair's, on the instances every pair compared (the
+        weighted rank correlation's level depends on the pair's values: the highest pair's).
         ``finite``: (explainer a, explainer b, metric) -> which instances it rests on.
 
         ``min_…`` claims that every pair agrees beyond chance, so its level is one pair's (an
@@ -142,22 +147,32 @@ class ExplainerAgreement(Check):
         of 51 words, 12 texts), against at most 5% now."""
         k = self.params.top_k
 
-        def level(metric: str, sizes: list[int], n_rankings: int, key: str) -> float | None:
+        def level(metric: str, a: str, b: str, ok: np.ndarray, key: str) -> float | None:
             rng = ctx.rng(f"explainer_agreement.chance.{key}")
+            if metric == "weighted_rank_correlation":  # depends on where the pair's own values put the weight
+                return weighted_rank_correlation_chance([v for v, f in zip(vectors[a], ok) if f],
+                                                        [v for v, f in zip(vectors[b], ok) if f], rng=rng)
+            sizes = [len(v) for v, f in zip(vectors[a], ok) if f]
             if metric == "rank_correlation":
-                return rank_correlation_chance(sizes, n_rankings=n_rankings, rng=rng)
-            return chance_quantile(sizes, [top_k_size(k, d) for d in sizes], n_rankings=n_rankings, rng=rng)
+                return rank_correlation_chance(sizes, n_rankings=2, rng=rng)
+            return chance_quantile(sizes, [top_k_size(k, d) for d in sizes], n_rankings=2, rng=rng)
 
         out: dict[str, float | None] = {}
         for (a, b, metric), ok in finite.items():
-            name = f"{a}__{b}_{metric}"
-            out[name] = level(metric, [len(v) for v, f in zip(vectors[a], ok) if f], 2, name)
+            out[f"{a}__{b}_{metric}"] = level(metric, a, b, ok, f"{a}__{b}_{metric}")
         for metric in GATED:
-            masks = [ok for (_, _, m), ok in finite.items() if m == metric]
-            if masks:
-                every = np.logical_and.reduce(masks)
-                sizes = [len(v) for v, f in zip(vectors[methods[0]], every) if f]
-                out[f"min_{metric}"] = level(metric, sizes, 2, f"min_{metric}")
+            pairs = {(a, b): ok for (a, b, m), ok in finite.items() if m == metric}
+            if not pairs:
+                continue
+            every = np.logical_and.reduce(list(pairs.values()))
+            if metric != "weighted_rank_correlation":
+                out[f"min_{metric}"] = level(metric, *methods[:2], every, f"min_{metric}")
+                continue
+            # each pair's level is its own values'; the least similar pair is beyond chance where it is
+            # above every pair's level
+            levels = [out[f"{a}__{b}_{metric}"] if np.array_equal(ok, every) else
+                      level(metric, a, b, every, f"min_{metric}.{a}__{b}") for (a, b), ok in pairs.items()]
+            out[f"min_{metric}"] = max((v for v in levels if v is not None), default=None)
         return out
 
     def run(self, ctx) -> CheckOutput:
@@ -206,8 +221,12 @@ class ExplainerAgreement(Check):
                                                  f"1 = the same top-k {ctx.features}."),
             Table(title="Agreement per pair of explainers (medians over instances)",
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
-                           "signed rank agr.", "rank correlation", "flag"],
-                  rows=rows, caption=f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0."
+                           "signed rank agr.", "rank correlation", "weighted rank corr.", "flag"],
+                  rows=rows, caption=f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0. "
+                                     "Rank correlation: Spearman's ρ of |attributions| over every feature; "
+                                     f"weighted: each of the {ctx.features} weighted by its mean share of the two "
+                                     "explanations' total |attribution|, so the order of what neither finds "
+                                     "important has no say."
                                      + chance_caption(chance)),
         ]
         if flagged:
@@ -234,6 +253,7 @@ class ExplainerAgreement(Check):
                                                         default=0), min_n=MIN_JUDGED, chance_p95=chance.get(f"min_{m}"))
                for m in GATED],
             key_figure="" if low is None else f"min feature agreement {low:.2f}" + (
-                "" if measurements["min_rank_correlation"] is None else f", rank ρ {measurements['min_rank_correlation']:.2f}"),
+                "" if measurements["min_weighted_rank_correlation"] is None
+                else f", weighted rank ρ {measurements['min_weighted_rank_correlation']:.2f}"),
             cost={"attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
         )

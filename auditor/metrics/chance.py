@@ -13,16 +13,19 @@ which ``k`` are "the other's"), and the overlaps of several rankings are simulat
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["chance_quantile", "rank_correlation_chance", "neighbour_label_chance", "CHANCE_QUANTILE"]
+__all__ = ["chance_quantile", "rank_correlation_chance", "weighted_rank_correlation_chance", "neighbour_label_chance",
+           "CHANCE_QUANTILE"]
 
 CHANCE_QUANTILE = 0.95  # what unrelated rankings reach in 5% of draws
 DRAWS = 4000
 DRAW_BUDGET = 4_000_000  # instance-draws simulated at most: above 1,000 instances, fewer draws
+PERMUTED_BUDGET = 10_000_000  # feature-draws a permutation chance level computes at most
 POOLED_FROM = 25  # instances of one (d, k) above which they share a pool of simulated rankings
 
 
@@ -108,6 +111,43 @@ def rank_correlation_chance(sizes: Sequence[int], *, n_rankings: int = 2, stat: 
         raise ValueError("a rank correlation needs at least 2 features and 2 rankings")
     values = _min_over_pairs(np.random.default_rng(rng), d, d, n_rankings, _draws(d.size, draws), stat, _spearman)
     return float(np.quantile(values, q, method="inverted_cdf"))
+
+
+def weighted_rank_correlation_chance(values_a: Sequence, values_b: Sequence, *, stat: Callable = np.nanmedian,
+                                     q: float = CHANCE_QUANTILE, draws: int = DRAWS, rng=0) -> float | None:
+    """The ``q`` quantile of ``stat`` over instances of the importance-weighted rank correlation
+    (:func:`~auditor.metrics.agreement.weighted_rank_correlation`) between explanations that agree on
+    nothing: each instance's ``values_a`` at random positions (its features permuted, each value's
+    rank and weight moving with it) against its ``values_b``.
+
+    Unlike Spearman's ρ of random orders, this statistic's chance level depends on the values: which
+    features carry the weight. Two explanations that each put most of their weight on a different
+    feature correlate negatively (a median of about -0.2 in 5% of draws, 40 rows of 13 features), so
+    the level is often below 0 and a gate's bound (0.3) is what binds. Draws are fewer where the
+    instances have many features (at most :data:`PERMUTED_BUDGET` feature-draws, never fewer than
+    200). None when there is no instance."""
+    from auditor.metrics.agreement import _centred_ranks
+    from auditor.metrics.statistics import importance_weights, weighted_correlation
+
+    if len(values_a) != len(values_b):
+        raise ValueError(f"{len(values_a)} and {len(values_b)} instances cannot be compared")
+    if not len(values_a):
+        return None
+    pairs = [(np.abs(np.asarray(a, dtype=float)), np.abs(np.asarray(b, dtype=float))) for a, b in zip(values_a, values_b)]
+    if any(a.shape != b.shape or a.ndim != 1 or a.size < 2 for a, b in pairs):
+        raise ValueError("each instance needs two explanations of one length, at least 2 features")
+    gen = np.random.default_rng(rng)
+    draws = max(200, min(draws, PERMUTED_BUDGET // sum(a.size for a, _ in pairs)))
+    values = np.empty((draws, len(pairs)))
+    for i, (a, b) in enumerate(pairs):
+        order = gen.random((draws, a.size)).argsort(axis=1)
+        ranks_a, ranks_b = _centred_ranks(a[None])[0], _centred_ranks(b[None])[0]
+        values[:, i] = weighted_correlation(ranks_a[order], ranks_b, importance_weights(a[order], b))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a draw whose every instance is undefined
+        per_draw = stat(values, axis=1)
+    per_draw = per_draw[np.isfinite(per_draw)]
+    return float(np.quantile(per_draw, q, method="inverted_cdf")) if per_draw.size else None
 
 
 def chance_quantile(sizes: Sequence[int], ks: Sequence[int], *, reps: Sequence[int] | None = None,

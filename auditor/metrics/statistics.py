@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["bias_corrected_interval", "bootstrap_ci", "importance_weighted_rank_correlation", "paired_comparison", "paired_difference_interval", "paired_wilcoxon_greater", "wilcoxon_p_floor"]
+__all__ = ["bias_corrected_interval", "bootstrap_ci", "importance_weighted_rank_correlation", "importance_weights", "paired_comparison", "paired_difference_interval", "paired_wilcoxon_greater", "weighted_correlation", "wilcoxon_p_floor"]
 
 
 def bootstrap_ci(values, stat: Callable = np.median, n_boot: int = 1000, alpha: float = 0.05,
@@ -265,6 +265,31 @@ def paired_difference_interval(only_first: int, only_second: int, n: int, alpha:
     return -upper(int(only_second), int(only_first)), upper(int(only_first), int(only_second))
 
 
+def importance_weights(a, b) -> np.ndarray:
+    """Per feature, the mean of its shares of ``a``'s and ``b``'s totals (rows of ``(..., d)``;
+    negative values count as 0). Where one row has no positive total, the other's shares weigh
+    alone; NaN where neither has."""
+    a, b = (np.clip(np.asarray(x, dtype=float), 0.0, None) for x in (a, b))
+    ta, tb = a.sum(axis=-1, keepdims=True), b.sum(axis=-1, keepdims=True)
+    sa = np.divide(a, ta, out=np.zeros_like(a), where=ta > 0)
+    sb = np.divide(b, tb, out=np.zeros_like(b), where=tb > 0)
+    n = (ta > 0).astype(float) + (tb > 0)
+    return np.divide(sa + sb, n, out=np.full_like(sa, np.nan), where=n > 0)
+
+
+def weighted_correlation(x, y, w) -> np.ndarray:
+    """Pearson's correlation of ``x`` and ``y`` under weights ``w`` summing to 1, along the last
+    axis (all three broadcast); NaN where a weighted variance is 0 or a weight is NaN."""
+    x, y, w = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, y, w)))
+    dx = x - (w * x).sum(axis=-1, keepdims=True)
+    dy = y - (w * y).sum(axis=-1, keepdims=True)
+    cov, var_x, var_y = ((w * u * v).sum(axis=-1) for u, v in ((dx, dy), (dx, dx), (dy, dy)))
+    den = np.sqrt(var_x * var_y)
+    out = np.full(den.shape, np.nan)
+    np.divide(cov, den, out=out, where=den > 0)
+    return np.clip(out, -1.0, 1.0)
+
+
 def importance_weighted_rank_correlation(a, b) -> float:
     """Spearman's correlation of two importance rankings of the same features, each feature weighted
     by how much it matters: the weighted Pearson correlation of the two rankings' (mid)ranks, feature
@@ -287,13 +312,4 @@ def importance_weighted_rank_correlation(a, b) -> float:
         raise ValueError(f"a and b must be 1-D of equal length; got {a.shape} and {b.shape}")
     if a.size < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()):
         return float("nan")
-    shares = [p / p.sum() for p in (np.clip(a, 0.0, None), np.clip(b, 0.0, None)) if p.sum() > 0]
-    if not shares:
-        return float("nan")
-    w = sum(shares) / len(shares)
-    ra, rb = rankdata(a), rankdata(b)
-    da, db = ra - w @ ra, rb - w @ rb
-    var_a, var_b = w @ (da * da), w @ (db * db)
-    if var_a <= 0 or var_b <= 0:
-        return float("nan")
-    return float(np.clip(w @ (da * db) / np.sqrt(var_a * var_b), -1.0, 1.0))
+    return float(weighted_correlation(rankdata(a), rankdata(b), importance_weights(a, b)))

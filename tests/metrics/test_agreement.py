@@ -122,3 +122,32 @@ def test_pra_treats_floating_point_noise_as_a_tie_as_rank_correlation_does():
     assert rank_correlation(a, b) == pytest.approx(1.0)
     assert pairwise_rank_agreement(a, b) == 1.0
     assert pairwise_rank_agreement(np.vstack([a, b]), np.vstack([b, a])).tolist() == [1.0, 1.0]
+
+
+def test_weighted_rank_correlation_by_hand():
+    """Case 5's explanations (Spearman's ρ 0.9): weights the mean of each feature's share of
+    sum |A| = 1.8 and sum |B| = 1.76; ranks (5, 4, 3, 2, 1) and (5, 3, 4, 2, 1). The swap of the
+    second and third features, which carry 48% of the weight, counts for more than in ρ."""
+    from auditor.metrics.agreement import weighted_rank_correlation
+
+    a, b = np.array([0.9, -0.5, 0.3, 0.1, 0.0]), np.array([0.8, 0.3, -0.6, 0.05, 0.01])
+    w = (np.abs(a) / 1.8 + np.abs(b) / 1.76) / 2
+    ra, rb = np.array([5.0, 4, 3, 2, 1]), np.array([5.0, 3, 4, 2, 1])
+    da, db = ra - w @ ra, rb - w @ rb
+    expected = (w @ (da * db)) / np.sqrt((w @ da ** 2) * (w @ db ** 2))
+    assert expected == pytest.approx(0.7316469, abs=1e-7)
+    assert weighted_rank_correlation(a, b) == pytest.approx(expected, rel=1e-12)
+    assert weighted_rank_correlation(-a, b) == pytest.approx(expected, rel=1e-12)  # |a|: signs have no say
+    # one value's share of each is 1/3: equal weights, Spearman's ρ
+    assert weighted_rank_correlation([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    # the order of what neither finds important has almost no say: ρ 0.6, weighted 0.989
+    x, y = [2.0, 1.0, 1e-3, 2e-3, 3e-3], [2.0, 1.0, 3e-3, 2e-3, 1e-3]
+    assert rank_correlation(x, y) == pytest.approx(0.6)
+    assert weighted_rank_correlation(x, y) == pytest.approx(0.98878, abs=1e-5)
+    # rows are independent; an explanation whose values are all equal cannot be correlated: NaN
+    rows = weighted_rank_correlation(np.array([a, [1.0, 2, 3, 4, 5]]), np.array([b, [5.0, 4, 3, 2, 1]]))
+    assert rows[0] == pytest.approx(expected, rel=1e-12) and np.isfinite(rows[1]) and rows[1] < -0.9
+    assert np.isnan(weighted_rank_correlation([0.0, 0.0, 0.0], [3.0, 2.0, 1.0]))
+    assert np.isnan(weighted_rank_correlation([0.0, 0.0, 0.0], [0.0, 0.0, 0.0]))
+    # noise-level differences are ties, as in rank_correlation: (1, 1 + 1e-15) ranks as (1, 1)
+    assert weighted_rank_correlation([3.0, 1.0, 1.0 + 1e-15], [3.0, 1.0 + 1e-15, 1.0]) == pytest.approx(1.0)

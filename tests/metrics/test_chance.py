@@ -96,3 +96,41 @@ def test_rank_correlations_of_unrelated_rankings():
     assert 0.05 < rank_correlation_chance([8] * 40) < 0.2
     # the least similar of three pairs of unrelated rankings correlates less than one pair
     assert rank_correlation_chance([8] * 40, n_rankings=3) < rank_correlation_chance([8] * 40)
+
+
+def test_the_weighted_rank_correlations_chance_level_is_its_permutation_quantile():
+    """One instance of 4 features: the 24 orders of the first explanation's values are equally
+    likely, so the 0.95 quantile is the second largest of their 24 values (23/24 ≥ 0.95 > 22/24);
+    4,000 random orders find exactly it."""
+    from itertools import permutations
+
+    from auditor.metrics.agreement import weighted_rank_correlation
+    from auditor.metrics.chance import weighted_rank_correlation_chance
+
+    a, b = np.array([4.0, 0.5, 2.0, 1.0]), np.array([3.0, 2.5, 0.2, 1.0])
+    exact = sorted(weighted_rank_correlation(a[list(p)], b) for p in permutations(range(4)))
+    assert weighted_rank_correlation_chance([a], [b], rng=0) == pytest.approx(exact[-2], rel=1e-12)
+    assert exact[-2] < exact[-1]
+    # the same seed, the same level; signs have no say
+    assert weighted_rank_correlation_chance([a, b], [b, a], rng=3) == weighted_rank_correlation_chance([-a, b], [b, -a], rng=3)
+    assert weighted_rank_correlation_chance([], []) is None
+    with pytest.raises(ValueError):
+        weighted_rank_correlation_chance([a], [b[:3]])
+
+
+def test_unrelated_explanations_stay_below_the_weighted_levels_bound():
+    """Explanations of 13 features that each put their weight on other features than the other's
+    (40 instances) correlate negatively: the level is below 0, so a gate's bound of 0.3 binds, and
+    explanations that share their heavy features read far above it."""
+    from auditor.metrics.agreement import weighted_rank_correlation
+    from auditor.metrics.chance import weighted_rank_correlation_chance
+
+    rng = np.random.default_rng(0)
+    heavy = np.r_[2.0, 1.0, np.full(11, 0.05)]
+    a = [np.abs(heavy * rng.normal(1, 0.1, 13) + rng.normal(0, 0.02, 13)) for _ in range(40)]
+    b = [np.abs(heavy * rng.normal(1, 0.1, 13) + rng.normal(0, 0.02, 13)) for _ in range(40)]
+    level = weighted_rank_correlation_chance(a, b, rng=1)
+    assert -0.5 < level < 0
+    assert np.median(weighted_rank_correlation(np.array(a), np.array(b))) > 0.5
+    shuffled = [rng.permutation(v) for v in b]
+    assert np.median(weighted_rank_correlation(np.array(a), np.array(shuffled))) < level + 0.2
