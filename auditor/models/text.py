@@ -391,21 +391,43 @@ class TextModel(RuntimeChoice, AdapterBase):
         texts met for the first time: an audit asks for the probabilities of about 800 masked copies
         per explained text, each asked once or twice, and an encoding kept costs about 5 KB (0.5 GB
         at 100 explained texts) to save a tokenisation of well under a millisecond."""
-        return [enc.ids if (enc := self._encoded.get(text)) is not None else self._encode_one(text).ids
-                for text in texts]
+        ids_only = type(self)._encode_one is TextModel._encode_one  # a subclass's encoding (a prompt) is its own
+        return [enc.ids if (enc := self._encoded.get(text)) is not None else
+                self._ids_one(text) if ids_only else self._encode_one(text).ids for text in texts]
 
-    def _encode_one(self, text: str) -> Encoded:
+    def _bounded(self, text: str) -> tuple[str, bool]:
+        """``text`` cut to what tokenisation needs and whether it was cut. A tokenizer works on the
+        whole string before truncating, so a 50 MB text would cost gigabytes to keep max_length
+        tokens; no token is longer than MAX_CHARS_PER_TOKEN characters, so the cut keeps every token
+        the model sees."""
         if not isinstance(text, str):
             raise ValueError(f"text inputs must be strings, got {type(text).__name__}")
-        # Bounded tokenisation: a tokenizer works on the whole string before truncating, so a
-        # 50 MB text would cost gigabytes to keep max_length tokens; no token is longer than
-        # MAX_CHARS_PER_TOKEN characters, so the cut keeps every token the model sees.
         limit = self.max_length * MAX_CHARS_PER_TOKEN
-        cut = len(text) > limit
-        be = self.tokenizer(text[:limit] if cut else text, truncation=True, max_length=self.max_length,
-                            return_offsets_mapping=True)
+        return text[:limit], len(text) > limit
+
+    def _ids_one(self, text: str) -> np.ndarray:
+        """:meth:`_encode_one`'s ids alone: no offsets, words or token strings (a masked copy's
+        probabilities need only its ids; 180 against 310 µs per review here)."""
+        bounded, _ = self._bounded(text)
+        return np.asarray(self.tokenizer(bounded, truncation=True, max_length=self.max_length)["input_ids"],
+                          dtype=np.int64)
+
+    @property
+    def splits_words_itself(self) -> bool:
+        """Whether the tokenizer's pre-tokenizer already cuts words at whitespace (WordPiece's
+        ``BertPreTokenizer``, ``Whitespace``, ``WhitespaceSplit``): then its word ids are the words
+        :func:`words_at_spaces` would give, and the Python pass over every token is skipped."""
+        if not hasattr(self, "_splits_words_itself"):
+            backend = getattr(self.tokenizer, "backend_tokenizer", None)
+            kind = type(getattr(backend, "pre_tokenizer", None)).__name__
+            self._splits_words_itself = kind in ("BertPreTokenizer", "Whitespace", "WhitespaceSplit")
+        return self._splits_words_itself
+
+    def _encode_one(self, text: str) -> Encoded:
+        bounded, cut = self._bounded(text)
+        be = self.tokenizer(bounded, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
         ids = np.asarray(be["input_ids"], dtype=np.int64)
-        words = words_at_spaces(text[:limit], be["offset_mapping"], be.word_ids())
+        words = be.word_ids() if self.splits_words_itself else words_at_spaces(bounded, be["offset_mapping"], be.word_ids())
         word_ids = np.array([-1 if w is None else w for w in words], dtype=np.int64)
         # Fast tokenizers keep what truncation cut off in ``overflowing``.
         truncated = cut or bool(be.encodings and be.encodings[0].overflowing)
