@@ -120,8 +120,8 @@ class ExplainerAgreement(Check):
         "For every pair of explainers, how far their explanations of the same instances agree: the "
         "share of top-k features they have in common (feature agreement), at the same rank (rank "
         "agreement), with the same sign (sign agreement), at the same rank and sign (signed rank "
-        "agreement), and the Spearman rank correlation of |attributions|, also weighted by how much "
-        "each feature matters to the two, each the median over instances (Krishna et al. 2022). Text is compared per word. Explainers that disagree "
+        "agreement), and the Spearman rank correlation of |attributions| (also weighted by each "
+        "feature's share), each the median over instances (Krishna et al. 2022). Text is compared per word. Explainers that disagree "
         "cannot all be right: a reviewer should not rely on any single one of them without "
         "evidence of its faithfulness."
     )
@@ -222,11 +222,8 @@ class ExplainerAgreement(Check):
             Table(title="Agreement per pair of explainers (medians over instances)",
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
                            "signed rank agr.", "rank correlation", "weighted rank corr.", "flag"],
-                  rows=rows, caption=f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0. "
-                                     "Rank correlation: Spearman's ρ of |attributions| over every feature; "
-                                     f"weighted: each of the {ctx.features} weighted by its mean share of the two "
-                                     "explanations' total |attribution|, so the order of what neither finds "
-                                     "important has no say."
+                  rows=rows, caption=f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0; "
+                                     f"weighted: {ctx.features} weighted by their share of the two."
                                      + chance_caption(chance)),
         ]
         if flagged:
