@@ -497,7 +497,9 @@ def diff(
     top_k: int = typer.Option(5, "--top-k", help="Size of the top-feature sets compared for explanation drift."),
     no_pdf: bool = typer.Option(False, "--no-pdf", help="Write diff.json and diff.html only."),
 ) -> None:
-    """Compare two audits: verdicts, measurements, explanation drift, policy and input changes."""
+    """Compare two audits: verdicts, measurements, explanation drift, policy and input changes. Each run
+    is verified as `auditor verify` does; one that does not verify is named on the diff's cover and
+    here (exit 1)."""
     from auditor.records.diff import write_diff
 
     older, newer = (None, run_a) if run_b is None else (run_a, run_b)
@@ -517,10 +519,19 @@ def diff(
                 extra.append("thresholds " + ", ".join(t["threshold"] for t in c["thresholds"]))
             _print(f"  {c['id']}: {c['a']} -> {c['b']} ({c['change']}){'; ' + '; '.join(extra) if extra else ''}")
     _print(f"  {s['measurements_changed']} measurements changed; inputs changed: {', '.join(s['inputs_changed']) or 'none'}; "
-           f"policy changed: {', '.join(s['policy_changed']) or 'none'}")
+           f"policy changed: {', '.join(s['policy_changed']) or 'none'}"
+           + (f" ({', '.join(c['file'] for c in d['policy']['chain'])})" if d["policy"].get("chain") else ""))
     for name in ("diff.json", "diff.html", "diff.pdf"):
         if (result.path / name).is_file():
             _print(f"  {result.path / name}")
+    unverified = [(side, d["integrity"][side]) for side in s.get("unverified", [])]
+    for side, check in unverified:  # said on the diff's cover too
+        out.print(f"[bold red]NOT VERIFIED[/] {side.upper()} {shown(str(d[side]['version']))}: its figures may not be "
+                  "what its audit wrote; `auditor verify` lists every finding", highlight=False)
+        for finding in check["findings"]:
+            _print(f"  {finding}")
+    if unverified:
+        raise typer.Exit(EXIT_BLOCKING_FAILURE)
 
 
 @app.command("sign-off")

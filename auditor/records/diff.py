@@ -245,11 +245,25 @@ def compare_inputs(a: Run, b: Run) -> list[dict[str, Any]]:
             for k in sorted(set(ia) | set(ib))]
 
 
+def _parents(run: Run) -> dict[str, str | None]:
+    """The policy files a run's policy extends (the one it names, the one that one names, ...; the
+    policy's own file is compared by its sha256), by file name, with their sha256."""
+    chain = run.result.get("policy", {}).get("chain") or []
+    return {Path(str(c.get("source"))).name: c.get("sha256") for c in chain[1:] if isinstance(c, dict)}
+
+
 def compare_policy(a: Run, b: Run) -> dict[str, Any]:
+    """The policy's own fields, and the files it extends whose content changed: a policy that
+    extends a built-in keeps its name, version and hash when the built-in's thresholds change, and
+    the diff read "policy changed: none" beside changed thresholds."""
     keys = ("name", "version", "sha256", "reaudit_interval_days")
     pa = {k: a.result.get("policy", {}).get(k) for k in keys}
     pb = {k: b.result.get("policy", {}).get(k) for k in keys}
-    return {"a": pa, "b": pb, "changed": [k for k in keys if pa[k] != pb[k]]}
+    ca, cb = _parents(a), _parents(b)
+    files = [{"file": f, "a": ca.get(f), "b": cb.get(f)} for f in [*ca, *(f for f in cb if f not in ca)]
+             if ca.get(f) != cb.get(f)]
+    changed = [k for k in keys if pa[k] != pb[k]] + (["chain"] if files else [])
+    return {"a": pa, "b": pb, "changed": changed, "chain": files}
 
 
 def _ref(run: Run) -> dict[str, Any]:
@@ -279,6 +293,24 @@ def _machine(run: Run) -> dict[str, Any]:
     return {**_provenance(run, "machine"), **{k: runtime[k] for k in DEVICE_FACTS if k in runtime}}
 
 
+FINDINGS_SHOWN = 5  # of a run that does not verify: what the diff names (`auditor verify` lists every one)
+
+
+def integrity(run: Run) -> dict[str, Any]:
+    """What ``auditor verify`` finds in ``run``: its files against its manifest, the hash chain and its
+    sign-offs. A diff compares what the two result files say; where a run does not verify, its
+    figures are not what the audit wrote, and the diff says so on its cover."""
+    from auditor.errors import AuditorError
+    from auditor.records.verify import verify_run
+
+    try:
+        checked = verify_run(run.path)
+    except AuditorError as exc:
+        return {"verified": False, "findings": [str(exc)], "more": 0}
+    return {"verified": checked.ok, "findings": [str(f) for f in checked.findings[:FINDINGS_SHOWN]],
+            "more": max(0, len(checked.findings) - FINDINGS_SHOWN)}
+
+
 def diff_runs(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
     checks = compare_checks(a, b)
     measurements = compare_measurements(a, b)
@@ -295,6 +327,7 @@ def diff_runs(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
         "libraries": _dict_changes(_provenance(a, "libraries"), _provenance(b, "libraries")),
         # last-bit differences of a neural model's figures follow the CPU's kernels or the GPU (auditor.machine)
         "machine": _dict_changes(_machine(a), _machine(b)),
+        "integrity": {"a": integrity(a), "b": integrity(b)},
     }
     data["summary"] = {
         "verdict_changes": sum(c["change"] != "unchanged" for c in checks),
@@ -305,6 +338,7 @@ def diff_runs(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
         "policy_changed": data["policy"]["changed"],
         "features_entered": sorted({f for s in data["explanation_drift"]["sources"] for f in s["entered"]}),
         "features_left": sorted({f for s in data["explanation_drift"]["sources"] for f in s["left"]}),
+        "unverified": [side for side in ("a", "b") if not data["integrity"][side]["verified"]],
     }
     return _clean(data)
 

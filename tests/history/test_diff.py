@@ -208,3 +208,58 @@ def test_a_diff_whose_b_run_is_the_earlier_says_it_reads_backwards(changed):
     html = render_diff_html(backwards)
     assert (f'<p class="warning">B ({changed["a"]["version"]}) was audited before A ({changed["b"]["version"]}): '
             "every change below reads from the later run back to the earlier one") in html
+
+
+def test_a_diff_names_a_run_that_does_not_verify_and_exits_1(history, out_copy):
+    """`diff` compared whatever the result files said: a v0003 whose result.json was edited (its
+    status turned to pass) read as an improvement with nothing to say the figures were not what the
+    audit wrote. Both runs are now verified as `auditor verify` does; the edited one is named on the
+    cover and in the output, and the diff exits 1. Two untouched runs verify."""
+    model = out_copy / "tiny-model"
+    res = invoke("diff", model / "v0003", "--no-pdf")
+    assert res.exit_code == 0, res.output
+    clean = json.loads((model / "diffs" / "v0002-vs-v0003" / "diff.json").read_text())
+    assert clean["integrity"]["a"]["verified"] and clean["integrity"]["b"]["verified"]
+    assert clean["summary"]["unverified"] == []
+
+    path = model / "v0003" / "result.json"
+    result = json.loads(path.read_text())
+    result["status"] = "pass"
+    path.write_text(json.dumps(result))
+    res = invoke("diff", model / "v0002", model / "v0003", "--no-pdf", "--out", out_copy / "edited")
+    assert res.exit_code == 1, res.output
+    text = flat(res.output)
+    assert "NOT VERIFIED B v0003" in text and "result.json: altered" in text
+    data = json.loads((out_copy / "edited" / "diff.json").read_text())
+    assert data["summary"]["unverified"] == ["b"] and data["integrity"]["a"]["verified"]
+    assert data["status"]["b"] == "pass"  # what the edited file says, under the warning
+    html = flat((out_copy / "edited" / "diff.html").read_text())
+    assert "B (v0003) does not verify: its figures below may not be what its audit wrote." in html
+    assert "result.json: altered" in html
+
+
+def test_a_change_in_a_policy_the_policy_extends_is_named(history, out_copy, tmp_path):
+    """The credit demo's policy extends the built-in eu-ai-act-high-risk (which extends
+    combined-default, which extends default): when default's thresholds changed, the named policy
+    kept its name, version and hash, and the diff said "policy changed: none" beside a changed
+    threshold. The chain's files whose content changed are named."""
+    model = out_copy / "tiny-model"
+    runs = [json.loads((model / v / "result.json").read_text()) for v in ("v0002", "v0003")]
+    assert [len(r["policy"]["chain"]) for r in runs] == [1, 1]  # the tiny policies extend nothing
+    for run, parent in zip(runs, ("a" * 64, "b" * 64)):  # both extend /x/default.yaml, at two contents
+        run["policy"]["chain"] = [{"source": run["policy"]["source"], "sha256": run["policy"]["sha256"]},
+                                  {"source": "/x/default.yaml", "sha256": parent}]
+    runs[1]["policy"]["chain"][0]["sha256"] = runs[1]["policy"]["sha256"] = runs[0]["policy"]["sha256"]
+    for v, run in zip(("v0002", "v0003"), runs):
+        (model / v / "result.json").write_text(json.dumps(run))
+    data = write_diff(model / "v0002", model / "v0003", tmp_path / "d", pdf=False).data
+    assert data["policy"]["chain"] == [{"file": "default.yaml", "a": "a" * 64, "b": "b" * 64}]
+    assert data["summary"]["policy_changed"] == ["version", "reaudit_interval_days", "chain"]
+    html = flat((tmp_path / "d" / "diff.html").read_text())
+    assert "Policy fields changed: version, reaudit_interval_days, chain (default.yaml)." in html
+    assert "Policy files of the chain whose content changed" in html
+    res = invoke("diff", model / "v0002", model / "v0003", "--no-pdf", "--out", tmp_path / "cli")
+    assert "policy changed: version, reaudit_interval_days, chain (default.yaml)" in flat(res.output)
+    # the same chain in both: nothing named
+    assert changed["policy"]["chain"] == [] if (changed := write_diff(history.paths[0], history.paths[1], tmp_path / "same",
+                                                                    pdf=False).data) else False

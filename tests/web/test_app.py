@@ -360,7 +360,8 @@ def test_a_diff_of_a_run_whose_evidence_was_altered_names_the_file(history, tmp_
     """An attributions CSV of a run cut short (a row without its value), not UTF-8, or replaced by a
     folder: the workspace's diff page answered 500, `auditor diff` exit 3 blaming result.json (short
     row, UTF-8) or an unhandled IsADirectoryError (an internal error, exit 5). Now the 422 page and
-    exit 3, naming the evidence file."""
+    exit 3, naming the evidence file. A row cut short reads (it is no attribution): that diff is
+    written, and names the run whose file no longer matches its manifest (exit 1)."""
     from history.helpers import flat, invoke
 
     monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
@@ -379,7 +380,9 @@ def test_a_diff_of_a_run_whose_evidence_was_altered_names_the_file(history, tmp_
     assert page.status_code in (200, 422), page.status_code
     res = invoke("diff", ws.out / ws.model / "v0001", ws.out / ws.model / "v0002", "--no-pdf")
     if damage == "a row cut short":  # the row is no attribution; the others are compared
-        assert page.status_code == 200 and res.exit_code == 0, res.output
+        assert page.status_code == 200 and "B (v0002) does not verify" in page.text
+        assert res.exit_code == 1 and "NOT VERIFIED B v0002" in flat(res.output), res.output
+        assert "evidence/attributions-shap.csv: altered" in flat(res.output)
     else:
         assert page.status_code == 422 and "Its attributions-shap.csv does not read as what it should be" in page.text
         assert res.exit_code == 3 and f"{csv_file} (1 problem)" in flat(res.output), res.output
