@@ -121,9 +121,9 @@ class ExplainerAgreement(Check):
         "share of top-k features they have in common (feature agreement), at the same rank (rank "
         "agreement), with the same sign (sign agreement), at the same rank and sign (signed rank "
         "agreement), and the Spearman rank correlation of |attributions| (also weighted by each "
-        "feature's share), each the median over instances (Krishna et al. 2022). Text is compared per word. Explainers that disagree "
-        "cannot all be right: a reviewer should not rely on any single one of them without "
-        "evidence of its faithfulness."
+        "feature's share), each the median over instances (Krishna et al. 2022). Text is compared "
+        "per word. Explainers that disagree cannot all be right: a reviewer should not rely on any "
+        "single one of them without evidence of its faithfulness."
     )
     trust = True
     Params = AgreementParams
