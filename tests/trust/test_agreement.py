@@ -309,3 +309,38 @@ def test_the_default_policy_passes_a_sound_model_whose_plain_rank_correlation_is
     lime.values = [rng.permutation(v) for v in lime.values]  # LIME pointing at features at random
     broken = run_planned(PlannedCheck(spec=spec, params=params), ctx)
     assert broken.measurements["min_weighted_rank_correlation"] < 0 and broken.status.value == "warn"
+
+
+def test_the_least_similar_pairs_weighted_level_is_the_highest_pairs_own():
+    """The weighted rank correlation's chance level depends on each pair's values, so ``min_…`` (every
+    pair agrees beyond chance) must clear the highest of the pairs' own levels, each taken on the
+    instances every pair compared."""
+    from types import SimpleNamespace
+
+    from auditor.checks.explainer_agreement import AgreementParams, ExplainerAgreement
+
+    methods = ["integrated_gradients", "shap", "lime"]
+    check = ExplainerAgreement(AgreementParams(explainers=methods, n_instances=12))
+    ctx = SimpleNamespace(rng=lambda label: np.random.default_rng(abs(hash(label)) % 2**32))
+    rng = np.random.default_rng(0)
+    heavy = np.r_[3.0, 1.0, np.full(6, 0.1)]
+    vectors = {"integrated_gradients": [heavy * rng.uniform(0.5, 1.5, 8) for _ in range(12)],
+               "shap": [rng.uniform(0, 1, 8) for _ in range(12)],  # weight spread evenly
+               "lime": [np.roll(heavy, 3) * rng.uniform(0.5, 1.5, 8) for _ in range(12)]}
+    every = np.ones(12, dtype=bool)
+    fewer = every.copy()
+    fewer[:2] = False
+    finite = {("integrated_gradients", "shap", "weighted_rank_correlation"): every,
+              ("integrated_gradients", "lime", "weighted_rank_correlation"): every,
+              ("shap", "lime", "weighted_rank_correlation"): fewer}
+    levels = check.chance_levels(ctx, methods, vectors, finite)
+    pairs = [levels[f"{a}__{b}_weighted_rank_correlation"] for a, b, _ in finite]
+    assert len(set(pairs)) == 3  # each pair's own values give its own level
+    # shap and lime were compared on 10 instances: the other pairs' levels for min_… are taken on those 10
+    from auditor.metrics.chance import weighted_rank_correlation_chance
+
+    on_every = [weighted_rank_correlation_chance(
+        vectors[a][2:], vectors[b][2:], rng=ctx.rng(f"explainer_agreement.chance.min_weighted_rank_correlation.{a}__{b}"))
+        for a, b in (("integrated_gradients", "shap"), ("integrated_gradients", "lime"))]
+    assert on_every != pairs[:2]
+    assert levels["min_weighted_rank_correlation"] == max(*on_every, pairs[2])
