@@ -248,11 +248,8 @@ def compare_inputs(a: Run, b: Run) -> list[dict[str, Any]]:
 def _parents(run: Run) -> dict[str, str | None]:
     """The policy files a run's policy extends (the one it names, the one that one names, ...; the
     policy's own file is compared by its sha256), by file name, with their sha256."""
-    chain = [c for c in (run.result.get("policy", {}).get("chain") or [])[1:] if isinstance(c, dict)]
-    names = [Path(str(c.get("source"))).name for c in chain]
-    # by name, as two machines' absolute paths differ; two files of one name in one chain by level
-    return {(n if names.count(n) == 1 else f"{n} (level {i + 1})"): c.get("sha256")
-            for i, (n, c) in enumerate(zip(names, chain))}
+    chain = run.result.get("policy", {}).get("chain") or []
+    return {Path(str(c.get("source"))).name: c.get("sha256") for c in chain[1:] if isinstance(c, dict)}
 
 
 def compare_policy(a: Run, b: Run) -> dict[str, Any]:

@@ -263,16 +263,3 @@ def test_a_change_in_a_policy_the_policy_extends_is_named(history, out_copy, tmp
     # the same chain in both: nothing named
     assert changed["policy"]["chain"] == [] if (changed := write_diff(history.paths[0], history.paths[1], tmp_path / "same",
                                                                     pdf=False).data) else False
-
-
-def test_policy_files_of_one_name_in_a_chain_are_told_apart_by_level():
-    """Parents are named by file name (two machines' absolute paths differ); two of one name in one
-    chain (a team's policy.yaml extending another folder's policy.yaml) must not hide each other."""
-    from types import SimpleNamespace
-
-    from auditor.records.diff import _parents
-
-    chain = [{"source": "/a/policy.yaml", "sha256": "1"}, {"source": "/b/policy.yaml", "sha256": "2"},
-             {"source": "/c/default.yaml", "sha256": "3"}, {"source": "/d/policy.yaml", "sha256": "4"}]
-    assert _parents(SimpleNamespace(result={"policy": {"chain": chain}})) == {
-        "policy.yaml (level 1)": "2", "default.yaml": "3", "policy.yaml (level 3)": "4"}
