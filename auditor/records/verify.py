@@ -36,7 +36,7 @@ from auditor.records.store import manifest_without_file, version_label
 @dataclass(frozen=True)
 class Finding:
     path: str  # relative to the run directory (or the neighbour's manifest)
-    problem: str  # altered | missing | added | chain | mismatch
+    problem: str  # altered | missing | unreadable | added | chain | mismatch
     detail: str
 
     def __str__(self) -> str:
@@ -82,8 +82,15 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
             findings.append(Finding(rel, "altered", "the manifest lists a path outside the run directory"))
         elif not path.is_file():
             findings.append(Finding(rel, "missing", "listed in manifest.json but not in the run directory"))
-        elif (actual := sha256_bytes(path.read_bytes())) != expected:
-            findings.append(Finding(rel, "altered", f"sha256 {actual[:16]}… but the manifest recorded {str(expected)[:16]}…"))
+        else:
+            try:
+                actual = sha256_bytes(path.read_bytes())
+            except OSError as exc:  # another user's file in a shared folder: a finding, not an internal error
+                findings.append(Finding(rel, "unreadable", f"cannot be read ({exc.strerror or type(exc).__name__}): "
+                                                           "nothing shows it is what the run wrote"))
+                continue
+            if actual != expected:
+                findings.append(Finding(rel, "altered", f"sha256 {actual[:16]}… but the manifest recorded {str(expected)[:16]}…"))
     for rel, kind in _unlisted(run.path, listed):
         findings.append(Finding(rel, "added", f"{kind} in the run directory but not in manifest.json"))
 
@@ -174,10 +181,14 @@ def _pdf_attachments(run: Run, listed: dict[str, str]) -> list[Finding]:
     pdf = run.path / "report.pdf"
     if not pdf.is_file():
         return []
-    embedded = embedded_files(pdf.read_bytes())
+    try:
+        embedded = embedded_files(pdf.read_bytes())
+        result = run.path / "result.json"
+        result_bytes = result.read_bytes() if result.is_file() else None
+    except OSError:  # named unreadable by the manifest's loop
+        return []
     out = []
-    result = run.path / "result.json"
-    if "result.json" in embedded and result.is_file() and embedded["result.json"] != result.read_bytes():
+    if "result.json" in embedded and result_bytes is not None and embedded["result.json"] != result_bytes:
         out.append(Finding("report.pdf", "mismatch", "the result.json embedded in the PDF differs from the run's result.json"))
     if "manifest.json" in embedded and run.manifest_bytes is not None:
         if embedded["manifest.json"] != manifest_without_file(run.manifest_bytes, "report.pdf"):

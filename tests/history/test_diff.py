@@ -263,3 +263,29 @@ def test_a_change_in_a_policy_the_policy_extends_is_named(history, out_copy, tmp
     # the same chain in both: nothing named
     assert changed["policy"]["chain"] == [] if (changed := write_diff(history.paths[0], history.paths[1], tmp_path / "same",
                                                                     pdf=False).data) else False
+
+
+def test_a_run_file_that_cannot_be_read_is_not_verified_rather_than_an_internal_error(history, out_copy, monkeypatch):
+    """A run's report.pdf that this user may not read (a shared reports folder, mode 600 of another
+    user): `diff` never read report.pdf until it verified both runs, and then the verification's
+    PermissionError escaped as an internal error (exit 5). The file is named as unreadable, the
+    run does not verify (exit 1), and `auditor verify` says the same."""
+    from pathlib import Path
+
+    model = out_copy / "tiny-model"
+    pdf = (model / "v0002" / "report.pdf").resolve()
+    real = Path.read_bytes
+
+    def read_bytes(self):
+        if self.resolve() == pdf:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    res = invoke("diff", model / "v0002", model / "v0003", "--no-pdf", "--out", out_copy / "unreadable")
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), repr(res.exception)
+    text = flat(res.output)
+    assert "NOT VERIFIED A v0002" in text and "report.pdf: unreadable" in text and "Permission denied" in text
+    res = invoke("verify", model / "v0002")
+    assert isinstance(res.exception, SystemExit) and res.exit_code == 1, repr(res.exception)
+    assert "report.pdf: unreadable" in flat(res.output)
