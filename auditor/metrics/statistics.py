@@ -270,6 +270,9 @@ def importance_weights(a, b) -> np.ndarray:
     negative values count as 0). Where one row has no positive total, the other's shares weigh
     alone; NaN where neither has."""
     a, b = (np.clip(np.asarray(x, dtype=float), 0.0, None) for x in (a, b))
+    # each row over its largest value first: totals of values near 1e308 would overflow to inf
+    a, b = (np.divide(x, m, out=np.zeros_like(x), where=m > 0)
+            for x in (a, b) for m in [x.max(axis=-1, keepdims=True, initial=0.0)])
     ta, tb = a.sum(axis=-1, keepdims=True), b.sum(axis=-1, keepdims=True)
     sa = np.divide(a, ta, out=np.zeros_like(a), where=ta > 0)
     sb = np.divide(b, tb, out=np.zeros_like(b), where=tb > 0)
@@ -279,14 +282,19 @@ def importance_weights(a, b) -> np.ndarray:
 
 def weighted_correlation(x, y, w) -> np.ndarray:
     """Pearson's correlation of ``x`` and ``y`` under weights ``w`` summing to 1, along the last
-    axis (all three broadcast); NaN where a weighted variance is 0 or a weight is NaN."""
+    axis (all three broadcast); NaN where a weighted variance is 0 (``x`` or ``y`` the same on every
+    feature of positive weight: decided exactly, as the weighted mean's rounding would leave a
+    variance of ~1e-33) or a weight is NaN."""
     x, y, w = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, y, w)))
+    weighed = w > 0
+    varies = [np.where(weighed, u, -np.inf).max(axis=-1, initial=-np.inf)
+              > np.where(weighed, u, np.inf).min(axis=-1, initial=np.inf) for u in (x, y)]
     dx = x - (w * x).sum(axis=-1, keepdims=True)
     dy = y - (w * y).sum(axis=-1, keepdims=True)
     cov, var_x, var_y = ((w * u * v).sum(axis=-1) for u, v in ((dx, dy), (dx, dx), (dy, dy)))
     den = np.sqrt(var_x * var_y)
     out = np.full(den.shape, np.nan)
-    np.divide(cov, den, out=out, where=den > 0)
+    np.divide(cov, den, out=out, where=(den > 0) & varies[0] & varies[1])
     return np.clip(out, -1.0, 1.0)
 
 

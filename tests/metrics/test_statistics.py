@@ -216,3 +216,27 @@ def test_the_importance_weighted_rank_correlation_at_known_values():
     # one method with no positive importance: the other's shares weigh alone; neither: undefined
     assert weighted([-1.0, -2.0, -3.0], [3.0, 2.0, 1.0]) == pytest.approx(1.0)
     assert np.isnan(weighted([0.0, 0.0], [-1.0, 0.0])) and np.isnan(weighted([1.0], [1.0]))
+
+
+def test_a_weighted_variance_of_zero_is_undefined_not_rounding_noise():
+    """Rankings that do not vary over the features that carry weight have a weighted variance of 0,
+    and the correlation is undefined (NaN, as documented); the weighted mean's rounding left a
+    variance of ~1e-33 and a correlation of ~1e-16, a finite value a median over instances counts.
+    Overflowing totals (values near 1e308) lost their shares: the weights no longer summed to 1."""
+    from auditor.metrics.agreement import weighted_rank_correlation
+    from auditor.metrics.statistics import importance_weighted_rank_correlation as weighted
+    from auditor.metrics.statistics import importance_weights, weighted_correlation
+
+    # b ties the two features a puts its weight on: its weighted ranks do not vary
+    assert np.isnan(weighted_rank_correlation([0.1, 0.0, 0.2], [1.0, 0.0, 1.0]))
+    assert np.isnan(weighted_rank_correlation([0.7, 0.7, 0.0, 0.7], [3.3, 0.0, 0.0, 0.0]))
+    assert np.isnan(weighted([0.0, 0.0, 0.0], [3.0, 2.0, 1.0]))
+    assert np.isnan(weighted_correlation([2.0, 2.0, 2.0, 5.0], [1.0, 2.0, 3.0, 4.0], [0.1, 0.3, 0.6, 0.0]))
+    assert weighted_correlation([2.0, 2.0, 2.5, 5.0], [1.0, 2.0, 3.0, 4.0], [0.1, 0.3, 0.6, 0.0]) > 0
+    # shares do not depend on the scale, however large or small
+    big = np.array([1e308, 1e308, 1.0])
+    with np.errstate(over="raise"):
+        assert importance_weights(big, [1.0, 2.0, 3.0]) == pytest.approx(
+            importance_weights(big / 1e300, [1.0, 2.0, 3.0]), rel=1e-12)
+        assert weighted(big, [1.0, 2.0, 3.0]) == pytest.approx(weighted(big / 1e300, [1.0, 2.0, 3.0]), rel=1e-12)
+    assert importance_weights([5e-324, 1e-323], [1.0, 1.0]) == pytest.approx([5 / 12, 7 / 12])
