@@ -247,9 +247,18 @@ def compare_inputs(a: Run, b: Run) -> list[dict[str, Any]]:
 
 def _parents(run: Run) -> dict[str, str | None]:
     """The policy files a run's policy extends (the one it names, the one that one names, ...; the
-    policy's own file is compared by its sha256), by file name, with their sha256."""
-    chain = run.result.get("policy", {}).get("chain") or []
-    return {Path(str(c.get("source"))).name: c.get("sha256") for c in chain[1:] if isinstance(c, dict)}
+    policy's own file is compared by its sha256), by file name, with their sha256. Files of one name
+    (dept/policy.yaml extending org/policy.yaml) by as much of their path as tells them apart."""
+    chain = [c for c in (run.result.get("policy", {}).get("chain") or [])[1:] if isinstance(c, dict)]
+    parts = [Path(str(c.get("source"))).parts for c in chain]
+
+    def label(mine: tuple[str, ...]) -> str:
+        for n in range(1, len(mine) + 1):
+            if sum(p[-n:] == mine[-n:] for p in parts) == 1:
+                return "/".join(mine[-n:])
+        return "/".join(mine)
+
+    return {label(p): c.get("sha256") for p, c in zip(parts, chain)}
 
 
 def compare_policy(a: Run, b: Run) -> dict[str, Any]:

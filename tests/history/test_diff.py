@@ -289,3 +289,22 @@ def test_a_run_file_that_cannot_be_read_is_not_verified_rather_than_an_internal_
     res = invoke("verify", model / "v0002")
     assert isinstance(res.exception, SystemExit) and res.exit_code == 1, repr(res.exception)
     assert "report.pdf: unreadable" in flat(res.output)
+
+
+def test_a_change_in_one_of_two_extended_policy_files_of_the_same_name_is_named(history, out_copy, tmp_path):
+    """team/policy.yaml extends dept/policy.yaml, which extends org/policy.yaml: the chain's files
+    were told apart by file name alone, so org's hash stood for dept's, and a change of dept's
+    thresholds read "policy changed: none". Files of one name are named by as much of their path as
+    tells them apart."""
+    model = out_copy / "tiny-model"
+    runs = [json.loads((model / v / "result.json").read_text()) for v in ("v0002", "v0003")]
+    for run, dept in zip(runs, ("a" * 64, "b" * 64)):  # dept's content changed, org's did not
+        own = {"source": "/p/team/policy.yaml", "sha256": "0" * 64}
+        run["policy"].update(source=own["source"], sha256=own["sha256"], version="1", reaudit_interval_days=30)
+        run["policy"]["chain"] = [own, {"source": "/p/dept/policy.yaml", "sha256": dept},
+                                  {"source": "/p/org/policy.yaml", "sha256": "c" * 64}]
+    for v, run in zip(("v0002", "v0003"), runs):
+        (model / v / "result.json").write_text(json.dumps(run))
+    data = write_diff(model / "v0002", model / "v0003", tmp_path / "d", pdf=False).data
+    assert data["policy"]["chain"] == [{"file": "dept/policy.yaml", "a": "a" * 64, "b": "b" * 64}]
+    assert data["summary"]["policy_changed"] == ["chain"]
