@@ -496,6 +496,7 @@ def diff(
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the diff (default <model>/diffs/<a>-vs-<b>)."),
     top_k: int = typer.Option(5, "--top-k", help="Size of the top-feature sets compared for explanation drift."),
     no_pdf: bool = typer.Option(False, "--no-pdf", help="Write diff.json and diff.html only."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP + " Holds the registered signing keys."),
 ) -> None:
     """Compare two audits: verdicts, measurements, explanation drift, policy and input changes. Each run
     is verified as `auditor verify` does; one that does not verify is named on the diff's cover and
@@ -504,7 +505,7 @@ def diff(
 
     older, newer = (None, run_a) if run_b is None else (run_a, run_b)
     try:
-        result = write_diff(older, newer, out_dir, top_k=top_k, pdf=not no_pdf)
+        result = write_diff(older, newer, out_dir, top_k=top_k, pdf=not no_pdf, db=db)
     except AuditorError as exc:
         _fail(exc)
     d, s = result.data, result.data["summary"]

@@ -305,22 +305,27 @@ def _machine(run: Run) -> dict[str, Any]:
 FINDINGS_SHOWN = 5  # of a run that does not verify: what the diff names (`auditor verify` lists every one)
 
 
-def integrity(run: Run) -> dict[str, Any]:
+def integrity(run: Run, db: str | None = None) -> dict[str, Any]:
     """What ``auditor verify`` finds in ``run``: its files against its manifest, the hash chain and its
-    sign-offs. A diff compares what the two result files say; where a run does not verify, its
-    figures are not what the audit wrote, and the diff says so on its cover."""
+    sign-offs (signatures against the keys of the registry ``db`` names, as ``verify --db``). A diff
+    compares what the two result files say; where a run does not verify, its figures are not what the
+    audit wrote, and the diff says so on its cover. A registry that cannot be checked against (in use
+    by another process, a mistyped ``db``) is a :class:`UsageError`, as in ``verify``: it says
+    nothing about the run, and is not written into the diff as a run that does not verify."""
     from auditor.errors import AuditorError
     from auditor.records.verify import verify_run
 
     try:
-        checked = verify_run(run.path)
+        checked = verify_run(run.path, db=db)
+    except UsageError:
+        raise
     except AuditorError as exc:
         return {"verified": False, "findings": [str(exc)], "more": 0}
     return {"verified": checked.ok, "findings": [str(f) for f in checked.findings[:FINDINGS_SHOWN]],
             "more": max(0, len(checked.findings) - FINDINGS_SHOWN)}
 
 
-def diff_runs(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
+def diff_runs(a: Run, b: Run, top_k: int = 5, db: str | None = None) -> dict[str, Any]:
     checks = compare_checks(a, b)
     measurements = compare_measurements(a, b)
     data = {
@@ -336,7 +341,7 @@ def diff_runs(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
         "libraries": _dict_changes(_provenance(a, "libraries"), _provenance(b, "libraries")),
         # last-bit differences of a neural model's figures follow the CPU's kernels or the GPU (auditor.machine)
         "machine": _dict_changes(_machine(a), _machine(b)),
-        "integrity": {"a": integrity(a), "b": integrity(b)},
+        "integrity": {"a": integrity(a, db), "b": integrity(b, db)},
     }
     data["summary"] = {
         "verdict_changes": sum(c["change"] != "unchanged" for c in checks),
@@ -393,7 +398,7 @@ def default_folder(a: Run, b: Run) -> Path:
 
 
 def write_diff(run_a: str | Path | None, run_b: str | Path, out: str | Path | None = None, top_k: int = 5,
-               pdf: bool = True) -> DiffOutput:
+               pdf: bool = True, db: str | None = None) -> DiffOutput:
     """Diff two runs (``run_a`` None: the run before ``run_b`` of the same model) into a new folder.
     A folder that exists already is never overwritten: an identical diff is reused, otherwise the
     new one gets a numbered sibling."""
@@ -411,7 +416,7 @@ def write_diff(run_a: str | Path | None, run_b: str | Path, out: str | Path | No
     target = check_diff_folder(Path(out)) if out else default_folder(a, b)
     a.audit_result(), b.audit_result()  # an altered result is named, its run's path with it
     a.manifest, b.manifest  # and an altered manifest.json
-    data = checked_diff(a, b, top_k)
+    data = checked_diff(a, b, top_k, db)
     try:
         files = render_diff(data) if pdf else {"diff.json": diff_json(data), "diff.html": render_diff_html(data).encode("utf-8")}
     except MANGLED as exc:
@@ -432,11 +437,11 @@ def _mangled(a: Run, b: Run, exc: Exception) -> ResultFileError:
                        "`auditor verify` names what was altered")])
 
 
-def checked_diff(a: Run, b: Run, top_k: int = 5) -> dict[str, Any]:
+def checked_diff(a: Run, b: Run, top_k: int = 5, db: str | None = None) -> dict[str, Any]:
     """:func:`diff_runs`, a run whose plain JSON lacks or mangles what a diff compares being a
     :class:`ResultFileError` (exit 3 in the CLI, the 422 page in the workspace), never a crash."""
     try:
-        return diff_runs(a, b, top_k)
+        return diff_runs(a, b, top_k, db)
     except MANGLED as exc:
         raise _mangled(a, b, exc) from None
 

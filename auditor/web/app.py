@@ -237,7 +237,11 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         if run_a.path == run_b.path:
             raise HTTPException(400, "choose two different versions")
         run_a.audit_result(), run_b.audit_result()
-        html = render_diff_html(checked_diff(run_a, run_b))
+        try:
+            data = checked_diff(run_a, run_b, db=ws.db)  # signatures against the served registry's keys
+        except UsageError as exc:  # the registry is busy: nothing is known about the runs
+            raise HTTPException(503, f"The two runs could not be verified: {exc}") from None
+        html = render_diff_html(data)
         return HTMLResponse(html, headers={"Content-Security-Policy": CSP})
 
     def due_list(request: Request) -> Response:

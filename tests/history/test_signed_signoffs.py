@@ -184,3 +184,34 @@ def test_a_sign_off_record_removed_from_the_log_is_found_against_the_registry(ou
     res = invoke("verify", run)
     assert res.exit_code == 1, res.output
     assert "the registry counted 2 sign-off records for this run, the log holds 1: records were removed" in flat(res.output)
+
+
+def test_diff_checks_signatures_against_the_registry_db_names_and_a_busy_registry_is_no_finding(out_copy, keys_dir,
+                                                                                                 tmp_path):
+    """`diff` verifies both runs, but had no --db: a sign-off signed with a key registered in a shared
+    registry (`sign-off --db`) read "unknown key" and the diff said the run does not verify (exit 1),
+    where `verify --db` says OK. And a registry in use by another process, which `verify` reports as
+    nothing checked (exit 2), was written into the diff's cover as a run that does not verify."""
+    import sqlite3
+
+    shared = tmp_path / "shared.sqlite"
+    assert invoke("keys", "new", "k1", "--out", out_copy, "--db", shared).exit_code == 0
+    model = out_copy / "tiny-model"
+    signed = invoke("sign-off", model / "v0002", "--reviewer", "Ada", "--decision", "approve", "--comment", "ok",
+                    "--key", "k1", "--db", shared)
+    assert signed.exit_code == 0, signed.output
+    assert invoke("verify", model / "v0002", "--db", shared).exit_code == 0
+    res = invoke("diff", model / "v0003", "--no-pdf", "--db", shared, "--out", tmp_path / "d")
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "d" / "diff.json").read_text())["summary"]["unverified"] == []
+
+    assert invoke("history", "--out", out_copy).exit_code == 0  # builds the default registry
+    assert (out_copy / "audits.sqlite").is_file()
+    busy = sqlite3.connect(out_copy / "audits.sqlite", isolation_level=None)
+    try:
+        busy.execute("BEGIN EXCLUSIVE")
+        res = invoke("diff", model / "v0003", "--no-pdf", "--out", tmp_path / "busy")
+    finally:
+        busy.close()
+    assert res.exit_code == 2 and "is in use by another process" in flat(res.output), res.output
+    assert not (tmp_path / "busy").exists()
