@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,9 @@ class Encoded:
 
 
 MAX_CHARS_PER_TOKEN = 100  # WordPiece's max_input_chars_per_word: a longer word becomes one [UNK]
+# characters str.isspace() counts as whitespace that a tokenizer that splits words itself may not cut
+# at: BERT's normaliser drops them (control characters), WhitespaceSplit keeps \x1c-\x1f in a word
+UNCUT_SPACE = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
 
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
@@ -416,7 +420,8 @@ class TextModel(RuntimeChoice, AdapterBase):
     def splits_words_itself(self) -> bool:
         """Whether the tokenizer's pre-tokenizer already cuts words at whitespace (WordPiece's
         ``BertPreTokenizer``, ``Whitespace``, ``WhitespaceSplit``): then its word ids are the words
-        :func:`words_at_spaces` would give, and the Python pass over every token is skipped."""
+        :func:`words_at_spaces` would give, and the Python pass over every token is skipped (not in a
+        text with a character of :data:`UNCUT_SPACE`)."""
         if not hasattr(self, "_splits_words_itself"):
             backend = getattr(self.tokenizer, "backend_tokenizer", None)
             kind = type(getattr(backend, "pre_tokenizer", None)).__name__
@@ -427,7 +432,8 @@ class TextModel(RuntimeChoice, AdapterBase):
         bounded, cut = self._bounded(text)
         be = self.tokenizer(bounded, truncation=True, max_length=self.max_length, return_offsets_mapping=True)
         ids = np.asarray(be["input_ids"], dtype=np.int64)
-        words = be.word_ids() if self.splits_words_itself else words_at_spaces(bounded, be["offset_mapping"], be.word_ids())
+        own = self.splits_words_itself and not UNCUT_SPACE.search(bounded)  # else words_at_spaces cuts where they do not
+        words = be.word_ids() if own else words_at_spaces(bounded, be["offset_mapping"], be.word_ids())
         word_ids = np.array([-1 if w is None else w for w in words], dtype=np.int64)
         # Fast tokenizers keep what truncation cut off in ``overflowing``.
         truncated = cut or bool(be.encodings and be.encodings[0].overflowing)

@@ -108,3 +108,30 @@ def test_a_tokenizer_that_splits_words_itself_skips_the_whitespace_pass(tiny_tex
     assert fresh._encoded == {}  # masked copies' encodings are not kept
     with pytest.raises(ValueError, match="must be strings"):
         fresh.token_ids([None])
+
+
+def test_a_control_character_between_two_pieces_of_a_word_cuts_it_as_the_whitespace_pass_does():
+    """BERT's normaliser drops control characters that Python counts as whitespace (form feed,
+    vertical tab, \\x1c-\\x1f, NEL: a Windows-1252 "…" read as Latin-1), so "good\\ffood" is one
+    tokenizer word ("good", "##food"), which words_at_spaces cuts in two. The encoding's own word ids
+    skipped that pass and gave one word where word_spans (LIME's and KernelSHAP's words, stability's
+    masks) gave two: the same text had two different word counts within one audit."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from auditor.models.text import TextModel
+
+    pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "##food", "food", "bad"]
+    backend = Tokenizer(models.WordPiece({t: i for i, t in enumerate(pieces)}, unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    model = TextModel.__new__(TextModel)
+    model.tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", cls_token="[CLS]",
+                                              sep_token="[SEP]", pad_token="[PAD]", mask_token="[MASK]")
+    model.max_length, model._encoded = 32, {}
+    assert model.splits_words_itself
+    for text in ["goodfood bad", "good\ffood bad", "good\vfood bad", "good\x1cfood bad", "good\x1ffood bad",
+                 "good\x85food bad"]:
+        enc = model._encode_one(text)
+        words = int(enc.word_ids.max()) + 1
+        assert words == len(model.word_spans(text)) == (2 if text.startswith("goodfood") else 3), text
