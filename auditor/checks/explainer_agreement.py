@@ -246,7 +246,7 @@ class ExplainerAgreement(Check):
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             sample_sizes=[SampleSize(measurement=name, n=n, min_n=MIN_JUDGED, chance_p95=chance.get(name))
                           for name, n in compared.items()]
-            + [SampleSize(measurement=f"min_{m}", n=min((n for name, n in compared.items() if name.endswith(f"_{m}")),
+            + [SampleSize(measurement=f"min_{m}", n=min((compared[f"{a}__{b}_{m}"] for a, b, pm in finite if pm == m),
                                                         default=0), min_n=MIN_JUDGED, chance_p95=chance.get(f"min_{m}"))
                for m in GATED],
             key_figure="" if low is None else f"min feature agreement {low:.2f}" + (

@@ -344,3 +344,20 @@ def test_the_least_similar_pairs_weighted_level_is_the_highest_pairs_own():
         for a, b in (("integrated_gradients", "shap"), ("integrated_gradients", "lime"))]
     assert on_every != pairs[:2]
     assert levels["min_weighted_rank_correlation"] == max(*on_every, pairs[2])
+
+
+def test_the_least_similar_pairs_plain_rank_correlation_counts_its_own_instances(tabular_factory):
+    """min_rank_correlation's sample size is the instances its pairs' plain ρ rests on: the names
+    "…_weighted_rank_correlation" also end in "_rank_correlation", so it took the fewer instances of
+    the weighted measurement (undefined where one explanation ties every feature that carries
+    weight), and could read as too few to judge."""
+    ctx = tabular_factory()
+    rows = ctx.explained_rows(6)
+    tied = (np.array([0.1, 0.0, 0.2, 0.05, 0.3]), np.array([1.0, 0.0, 1.0, 1.0, 1.0]))
+    for method, vec, other in (("shap", A, tied[0]), ("lime", B, tied[1])):
+        params = get_explainer(ctx.task, method).Params(**ctx.explainer_params.get(method, {}))
+        ctx._attributions[(method, params.model_dump_json())] = _handmade(method, rows, [vec] * 3 + [other] * 3)
+    out, _ = run_check(ctx, "explainer_agreement", explainers=["shap", "lime"], n_instances=6, top_k=3)
+    sizes = {s.measurement: s.n for s in out.sample_sizes}
+    assert sizes["shap__lime_rank_correlation"] == 6 and sizes["shap__lime_weighted_rank_correlation"] == 3
+    assert sizes["min_rank_correlation"] == 6 and sizes["min_weighted_rank_correlation"] == 3
