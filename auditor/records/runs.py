@@ -70,7 +70,10 @@ class Run:
     @cached_property
     def manifest_bytes(self) -> bytes | None:
         p = self.path / "manifest.json"
-        return p.read_bytes() if p.is_file() else None
+        try:
+            return p.read_bytes() if p.is_file() else None
+        except OSError as exc:  # another user's file in a shared folder
+            raise ResultFileError(str(p), [Problem("", f"cannot be read ({exc.strerror or type(exc).__name__})")]) from None
 
     @cached_property
     def manifest(self) -> dict[str, Any]:

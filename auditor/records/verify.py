@@ -160,7 +160,10 @@ def _chain(run: Run, body: dict) -> list[Finding]:
             out.append(Finding(f"../{version_label(n - 1)}/manifest.json", "missing", "the previous run's manifest is gone"))
         elif link["manifest_sha256"] is None:
             out.append(Finding("manifest.json", "chain", f"{version_label(n - 1)} had no manifest when this run was written"))
-        elif (actual := sha256_bytes(prev.read_bytes())) != link["manifest_sha256"]:
+        elif (actual := _sha256_or_none(prev)) is None:
+            out.append(Finding(f"../{version_label(n - 1)}/manifest.json", "unreadable",
+                               "the previous run's manifest cannot be read: the link to it cannot be checked"))
+        elif actual != link["manifest_sha256"]:
             out.append(Finding(f"../{version_label(n - 1)}/manifest.json", "chain",
                                f"altered since {run.version} was written (sha256 {actual[:16]}…, recorded {str(link['manifest_sha256'])[:16]}…)"))
     elif link is not None:
@@ -169,12 +172,19 @@ def _chain(run: Run, body: dict) -> list[Finding]:
     if nxt.is_file():
         try:
             recorded = (json.loads(nxt.read_bytes()).get("previous") or {}).get("manifest_sha256")
-        except (ValueError, AttributeError, TypeError):  # not JSON, or not the shape of a manifest
+        except (ValueError, AttributeError, TypeError, OSError):  # not JSON, not the shape of a manifest, unreadable
             recorded = None
         if recorded is not None and recorded != run.manifest_sha256:
             out.append(Finding("manifest.json", "chain",
                                f"altered since {version_label(n + 1)} was written (it recorded sha256 {str(recorded)[:16]}…)"))
     return out
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return sha256_bytes(path.read_bytes())
+    except OSError:
+        return None
 
 
 def _pdf_attachments(run: Run, listed: dict[str, str]) -> list[Finding]:

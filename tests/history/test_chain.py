@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from auditor.records.verify import verify_run
 
@@ -333,3 +334,26 @@ def test_the_newest_sign_off_record_is_anchored_by_the_registry(artefacts, card_
     found = [(f.path, f.problem, f.detail) for f in verify_run(run).findings]
     assert [(p, k) for p, k, _ in found] == [("../signoffs/v0001.jsonl", "mismatch")], found
     assert "record 2 differs from what the registry recorded" in found[0][2] and "decision 'approve'" in found[0][2]
+
+
+def test_a_manifest_that_cannot_be_read_is_named_not_an_internal_error(out_copy, monkeypatch):
+    """A manifest.json this user may not read (another user's, in a shared folder): the previous
+    run's is a finding of the chain, the next run's says nothing about this one, and the run's own
+    is an unreadable stored result (exit 3) naming it; each escaped as a PermissionError (exit 5)."""
+    model = out_copy / "tiny-model"
+    real = Path.read_bytes
+    unreadable = set()
+
+    def read_bytes(self):
+        if self.resolve() in unreadable:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    unreadable.add((model / "v0002" / "manifest.json").resolve())
+    found = [(f.path, f.problem) for f in verify_run(model / "v0003").findings]
+    assert found == [("../v0002/manifest.json", "unreadable")]
+    assert verify_run(model / "v0001").ok
+    res = invoke("verify", model / "v0002")
+    assert res.exit_code == 3, repr(res.exception)
+    assert f"{model.resolve() / 'v0002' / 'manifest.json'}" in flat(res.output) and "cannot be read" in flat(res.output)
