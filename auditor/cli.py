@@ -531,6 +531,8 @@ def diff(
                   "what its audit wrote; `auditor verify` lists every finding", highlight=False)
         for finding in check["findings"]:
             _print(f"  {finding}")
+        if check.get("more"):
+            _print(f"  and {check['more']} more")
     if unverified:
         raise typer.Exit(EXIT_BLOCKING_FAILURE)
 

@@ -236,6 +236,14 @@ def test_a_diff_names_a_run_that_does_not_verify_and_exits_1(history, out_copy):
     html = flat((out_copy / "edited" / "diff.html").read_text())
     assert "B (v0003) does not verify: its figures below may not be what its audit wrote." in html
     assert "result.json: altered" in html
+    # more findings than the diff names: the count of the rest, in the output as on the cover
+    for i in range(6):
+        (model / "v0003" / f"stray-{i}.txt").write_text("x")
+    res = invoke("diff", model / "v0002", model / "v0003", "--no-pdf", "--out", out_copy / "more")
+    data = json.loads((out_copy / "more" / "diff.json").read_text())
+    more = data["integrity"]["b"]["more"]
+    assert res.exit_code == 1 and more >= 3 and f"and {more} more" in flat(res.output)
+    assert f"; and {more} more." in flat((out_copy / "more" / "diff.html").read_text())
 
 
 def test_a_change_in_a_policy_the_policy_extends_is_named(history, out_copy, tmp_path):
