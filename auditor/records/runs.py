@@ -128,6 +128,10 @@ class Run:
 def open_run(path: str | Path) -> Run:
     path = Path(path).resolve()
     if not (path / "result.json").is_file():
+        if VERSION_RE.match(path.name) and (path / "manifest.json").is_file():  # stored, then altered
+            raise ResultFileError(str(path), [Problem("result.json", "missing: a stored run (it has its manifest.json) "
+                                                                     "without its result.json; `auditor verify` names "
+                                                                     "what was altered")])
         raise UsageError(f"{path} is not a run directory (no result.json)")
     if not VERSION_RE.match(path.name):
         raise UsageError(f"{path} is not a stored run: its folder name is not a version (v0001, v0002, ...)")
@@ -142,7 +146,7 @@ def run_dirs(model_dir: Path) -> list[Path]:
 def previous_run(run: Run) -> Run | None:
     """The newest stored run of the same model older than ``run``."""
     older = [p for p in run_dirs(run.model_dir) if VERSION_RE.match(p.name) and int(p.name[1:]) < run.version_number]
-    return Run(older[-1].resolve()) if older and (older[-1] / "result.json").is_file() else None
+    return open_run(older[-1]) if older else None  # one whose result.json is gone is named, not passed over
 
 
 def iter_runs(out: str | Path) -> Iterator[Run]:

@@ -316,3 +316,20 @@ def test_a_change_in_one_of_two_extended_policy_files_of_the_same_name_is_named(
     data = write_diff(model / "v0002", model / "v0003", tmp_path / "d", pdf=False).data
     assert data["policy"]["chain"] == [{"file": "dept/policy.yaml", "a": "a" * 64, "b": "b" * 64}]
     assert data["summary"]["policy_changed"] == ["chain"]
+
+
+def test_a_stored_run_without_its_result_is_named_not_a_first_run_or_a_usage_error(history, out_copy):
+    """A stored run (its manifest.json is there) whose result.json was deleted: `auditor verify` calls
+    it altered, but `diff v0003` said v0003 'is the first run' (its previous run was passed over) and
+    `diff v0002 v0003` that v0002 'is not a run directory' (a usage error, exit 2). Both now name the
+    missing result.json of the stored run (exit 3, a stored result that cannot be read)."""
+    model = out_copy / "tiny-model"
+    (model / "v0002" / "result.json").unlink()
+    for args in ((model / "v0003",), (model / "v0002", model / "v0003")):
+        res = invoke("diff", *args, "--no-pdf")
+        text = flat(res.output)
+        assert res.exit_code == 3, res.output
+        assert "result.json" in text and "missing: a stored run (it has its manifest.json) without its result.json" in text
+        assert "first run" not in text and "not a run directory" not in text
+    assert not (model / "diffs").exists()
+    assert invoke("verify", model / "v0002").exit_code == 1
