@@ -39,7 +39,7 @@ from auditor.errors import ModelCardError, ModelLoadError, Problem
 from auditor.models.base import Capability
 from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS
 from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, check_vocabulary,
-                                 load_text_model, offline_transformers, trim_span, with_runtime, words_at_spaces)
+                                 load_text_model, offline_transformers, with_runtime, word_spans_of, words_at_spaces)
 
 DTYPES = ("float32", "bfloat16")
 
@@ -187,13 +187,7 @@ class PromptedCausalLM(DecoderTextModel):
     def word_spans(self, text: str) -> list[tuple[int, int]]:
         """Character span of each word of ``text`` as tokenised inside the prompt, in word order."""
         enc = self._encode_one(text)
-        spans: dict[int, list[int]] = {}
-        for w, (s, e) in zip(enc.word_ids, enc.offsets):
-            if w < 0:
-                continue
-            span = spans.setdefault(int(w), [int(s), int(e)])
-            span[0], span[1] = min(span[0], int(s)), max(span[1], int(e))
-        return [trim_span(text, *spans[w]) for w in sorted(spans)]
+        return word_spans_of(text, enc.word_ids, enc.offsets)
 
     # ----------------------------------------------------------------- probabilities
     def class_logits(self, input_ids, attention_mask):

@@ -191,6 +191,19 @@ def trim_span(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
+def word_spans_of(text: str, word_ids, offsets) -> list[tuple[int, int]]:
+    """Each word's character span in ``text``, in word order: from its first token's start to its
+    last token's end, without the whitespace at its ends (:func:`trim_span`). ``word_ids``: per
+    token, its word (None or a negative id: a special token, no word)."""
+    spans: dict[int, list[int]] = {}
+    for w, (s, e) in zip(word_ids, offsets):
+        if w is None or w < 0:
+            continue
+        span = spans.setdefault(int(w), [int(s), int(e)])
+        span[0], span[1] = min(span[0], int(s)), max(span[1], int(e))
+    return [trim_span(text, *spans[w]) for w in sorted(spans)]
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -462,13 +475,7 @@ class TextModel(RuntimeChoice, AdapterBase):
     def word_spans(self, text: str) -> list[tuple[int, int]]:
         """Character span of each tokenizer word of the untruncated ``text``, in word order."""
         be = self.tokenizer(text, return_offsets_mapping=True)
-        spans: dict[int, list[int]] = {}
-        for w, (s, e) in zip(words_at_spaces(text, be["offset_mapping"], be.word_ids()), be["offset_mapping"]):
-            if w is None:
-                continue
-            span = spans.setdefault(w, [s, e])
-            span[0], span[1] = min(span[0], s), max(span[1], e)
-        return [trim_span(text, *spans[w]) for w in sorted(spans)]
+        return word_spans_of(text, words_at_spaces(text, be["offset_mapping"], be.word_ids()), be["offset_mapping"])
 
     # ----------------------------------------------------------------- the adapter protocol
     def inputs(self, data, rows: np.ndarray | None = None) -> list[str]:
