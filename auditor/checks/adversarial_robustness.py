@@ -164,7 +164,10 @@ class AdversarialRobustness(Check):
         # (no order flipped anything: the ratio is exactly 1), not a small sample.
         # shares and medians over attacked instances: judged from MIN_JUDGED of them, as every statistic
         # over explained instances is (a median of one flipped instance had passed)
-        sample_sizes = [SampleSize(measurement=m, n=n, min_n=None if m == "n_instances" else MIN_PAIRS)
+        # the highest lower end n attacks can give (every one succeeding): a gate "success_rate_ci_low ≤ 0.5"
+        # cannot fail on 5 instances (0.478), so its pass is not judged there
+        sample_sizes = [SampleSize(measurement=m, n=n, min_n=None if m == "n_instances" else MIN_PAIRS,
+                                   ci_low_ceiling=share_with_interval(n, n)[1] if m == "success_rate_ci_low" and n else None)
                         for m in ("n_instances", "success_rate", "success_rate_ci_low", "success_rate_ci_high",
                                   "control_success_rate")]
         sample_sizes += [SampleSize(measurement="median_edits_to_flip", n=int(g_ok.sum()), min_n=MIN_PAIRS),

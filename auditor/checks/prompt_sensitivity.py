@@ -188,7 +188,12 @@ class PromptSensitivity(Check):
         sizes = [SampleSize(measurement="n_variants", n=len(variants)),
                  SampleSize(measurement="accuracy_card_prompt", n=n_rows),
                  *(SampleSize(measurement=m, n=n_compared) for m in (
-                     "accuracy_min", "accuracy_drop_max", "accuracy_drop_max_ci_low", "decision_agreement_min")),
+                     "accuracy_min", "accuracy_drop_max", "decision_agreement_min")),
+                 # the highest lower end n rows can give (every row right under the card prompt only, in every
+                 # variant): on 4 rows it is 0.02, so a gate "accuracy_drop_max_ci_low ≤ 0.05" cannot fail there
+                 SampleSize(measurement="accuracy_drop_max_ci_low", n=n_compared,
+                            ci_low_ceiling=largest_drop_low([(n_compared, 0)] * len(variants), n_compared)
+                            if n_compared else None),
                  # what no moved decision gives: a gate below it needs a paraphrase right more often
                  SampleSize(measurement="accuracy_drop_max_ci_high", n=n_compared,
                             ci_high_floor=paired_difference_interval(0, 0, n_compared)[1] if n_compared else None),

@@ -48,7 +48,8 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
     that n cannot reach the bound: nothing measured (n = 0), fewer evaluation ``rows`` than the
     policy's ``min_rows``, fewer than the check's ``min_n`` for the measurement, a p-value bound below
     the smallest p-value the test can give at this n (for a miss: above a tenth of the bound), a lower bound on a confidence interval's low
-    end above what a perfect score gives at this n (an upper bound on its high end below what no
+    end above what a perfect score gives at this n (an upper bound on its low end that even that score
+    stays under, which no result can fail; an upper bound on its high end below what no
     change at all gives, where the gate is not met), an agreement no higher than what explanations
     that agree on nothing reach by chance (``chance_p95``) where the gate would pass, or a confidence
     interval that is undefined, or degenerate (zero width) where the gate would pass.
@@ -77,6 +78,12 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
         if s is not None and s.ci_low_ceiling is not None and o.min is not None and s.ci_low_ceiling < o.min:
             reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
                            f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
+        if s is not None and s.ci_low_ceiling is not None and o.max is not None and s.ci_low_ceiling <= o.max:
+            # a bound above the highest lower end this n can give: no result at all fails it, so its pass
+            # says nothing (5 of 5 attacks succeeding gave a lower end of 0.478 under a bound of 0.5)
+            reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
+                           f"(what even the most extreme result would give on these rows), not above the bound "
+                           f"{o.max:g}: no result could fail it, so a pass is not judged on so few")
         if (s is not None and s.ci_high_floor is not None and o.max is not None and s.ci_high_floor > o.max
                 and not o.passed):  # an interval below the floor (a paraphrase right more often) is judged
             if o.observed is not None and o.observed < s.ci_high_floor:  # "at least" would contradict it

@@ -225,3 +225,19 @@ def test_an_agreement_within_chance_cannot_pass_and_one_above_it_is_judged():
     assert "the observed 0.50 is no evidence of agreement" in within.unreachable
     assert above.passed and above.unreachable is None
     assert not below.passed and below.unreachable is None  # a failure stands: FAIL, not "cannot be judged"
+
+
+def test_an_upper_bound_on_a_lower_end_that_even_the_most_extreme_result_stays_under_is_not_judged():
+    """A gate ``x_ci_low ≤ b`` fails only when the interval's lower end rises above b; where the highest
+    lower end this n can give (``ci_low_ceiling``) is at most b, no result fails it and a pass says
+    nothing: not judged. Above b the gate is judged either way."""
+    gate = [Threshold(measurement="rate_ci_low", max=0.5)]
+    capped = with_sample_sizes(evaluate(gate, {"rate_ci_low": 0.2}),
+                               [SampleSize(measurement="rate_ci_low", n=5, ci_low_ceiling=0.478)])
+    assert not capped[0].passed and capped[0].n == 5
+    assert "lower end can be at most 0.478" in capped[0].unreachable and "not above the bound 0.5" in capped[0].unreachable
+    assert unreachable_reason(capped).startswith("rate_ci_low: with n = 5")
+    for observed, passed in ((0.2, True), (0.54, False)):
+        judged = with_sample_sizes(evaluate(gate, {"rate_ci_low": observed}),
+                                   [SampleSize(measurement="rate_ci_low", n=6, ci_low_ceiling=0.541)])
+        assert judged[0].passed is passed and judged[0].unreachable is None

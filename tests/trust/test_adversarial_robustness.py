@@ -511,3 +511,27 @@ def test_one_word_texts_have_no_guided_random_ratio(tmp_path, text_model_dir, ti
     assert m["edits_ratio"] is None and result.status != Status.PASS
     assert {s.measurement: s.n for s in result.sample_sizes}["edits_ratio"] == 0
     assert any("6 of the 6 attacked instances have one word to substitute" in note for note in result.notes)
+
+
+def test_a_success_rate_bound_that_no_result_can_fail_is_not_a_pass(planted):
+    """text-default gates ``success_rate_ci_low ≤ 0.5``. On 5 attacked instances, all 5 flipped, the
+    exact lower end is 0.025^(1/5) = 0.478: no result on 5 instances fails the gate, so its pass rested
+    on nothing (it passed). Now it is not judged, naming n and that ceiling; on 6 instances (0.541)
+    the same result is a finding."""
+    gate = [{"measurement": "success_rate_ci_low", "max": 0.5, "severity": "warn"}]
+
+    def attacked(n):  # of n explained rows, the correctly predicted ones are attacked
+        spec = CheckSpec(check="adversarial_robustness", params={"n_instances": n}, thresholds=gate)
+        return run_check(PlannedCheck(spec=spec, params=AdversarialRobustnessParams(n_instances=n)), planted)
+
+    five = attacked(8)
+    assert five.measurements["n_instances"] == 5 and five.measurements["success_rate"] == 1.0
+    assert five.measurements["success_rate_ci_low"] == pytest.approx(0.025 ** (1 / 5))
+    [outcome] = five.thresholds
+    assert outcome.passed is False and outcome.n == 5 and five.status == Status.WARN
+    assert outcome.unreachable == ("with n = 5 the confidence interval's lower end can be at most 0.478 (what even "
+                                   "the most extreme result would give on these rows), not above the bound 0.5: no "
+                                   "result could fail it, so a pass is not judged on so few")
+    six = attacked(9)
+    assert six.measurements["n_instances"] == 6 and six.measurements["success_rate_ci_low"] == pytest.approx(0.025 ** (1 / 6))
+    assert six.status == Status.WARN and six.thresholds[0].unreachable is None  # judged: every attack succeeded

@@ -186,3 +186,24 @@ def test_the_largest_lower_end_of_several_paraphrases_errs_no_more_than_one_inte
         old += max(paired_difference_interval(b, c, n)[0] for b, c in discordant) > 0.05
         new += largest_drop_low(discordant, n) > 0.05
     assert old / draws >= 0.07 and new / draws <= 0.05
+
+
+def test_a_drop_bound_that_no_result_on_so_few_rows_can_fail_is_not_a_pass(tmp_path, tiny_decoder, causal_lm_dir):
+    """The built-in policies block on ``accuracy_drop_max_ci_low ≤ 0.05``. On 4 rows even a paraphrase
+    that loses every decision the card prompt gets right leaves the drop's lower end at 0.020, so no
+    result fails the gate: its pass (a paraphrase that moves nothing) rested on nothing. Now it ends in
+    ERROR naming n and that ceiling; on 16 rows (the module's context) the same gate is judged."""
+    from auditor.policy.schema import Threshold
+
+    few = make_decoder_context(tiny_decoder, tmp_path, causal_lm_dir, prompted=True, n=4, n_neutral=0)
+    same = few.model.prompt.replace(" {text} ", "   {text}   ")
+    params = {"n_instances": 4, "use_card_variants": False, "variants": [same]}
+    spec = CheckSpec(check=CHECK.name, params=params,
+                     thresholds=[Threshold(measurement="accuracy_drop_max_ci_low", max=0.05, severity="fail")])
+    result = run_check(PlannedCheck(spec=spec, params=CHECK.Params(**params)), few)
+    assert result.measurements["accuracy_drop_max"] == 0
+    assert result.status == Status.ERROR and result.error.type == "SampleTooSmall"
+    assert result.thresholds[0].n == 4
+    assert ("with n = 4 the confidence interval's lower end can be at most 0.0202 (what even the most extreme result "
+            "would give on these rows), not above the bound 0.05") in result.error.message
+    assert paired_difference_interval(4, 0, 4)[0] == pytest.approx(0.0202, abs=1e-4)
