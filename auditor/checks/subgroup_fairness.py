@@ -47,7 +47,7 @@ from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
     DISPARITIES, FOUR_FIFTHS, bootstrap_group_metrics, cramers_v, disparity, column_groups, four_fifths,
-    group_metric_frame, IndexedGroups, largest_gap_interval, rate_bases,
+    four_fifths_p_floor, group_metric_frame, IndexedGroups, largest_gap_interval, rate_bases,
 )
 from auditor.metrics.statistics import bias_corrected_interval
 from auditor.models.base import Capability
@@ -237,20 +237,33 @@ class SubgroupFairness(Check):
             measurements.update({f"{d}_{k}": v for k, v in st.items()})
         # the four-fifths rule with the Uniform Guidelines' significance test, at α split over the columns tested
         column_alpha = alpha / max(len(selections), 1)
-        impact_rows, adverse, p_values = [], 0, []
+        impact_rows, adverse, p_values, floors = [], 0, [], []
         for col, gated_names, chosen, total in selections:
             below, p_value, shown = four_fifths(chosen, total, column_alpha)
             rates = chosen / total
-            adverse += len(below) if shown else 0
+            # groups too small for the test to reach α whatever they are selected at cannot show adverse
+            # impact: "none" there is no finding (two groups of 3 rows, selected at 1 and 0: p = 0.1)
+            floor = four_fifths_p_floor(total)
+            floors.append(floor)
+            testable = floor < column_alpha
+            adverse += len(below) if shown and testable else 0
             p_values.append(p_value)
+            if not testable:
+                notes.append(f"{col}: with groups of {', '.join(f'{int(t):,}' for t in total)} rows the test of "
+                             f"their selection rates cannot give a p-value below {floor:.3g}, not under "
+                             f"{column_alpha:.3g}, whatever they are selected at, so adverse impact cannot be shown "
+                             "for it and it is not counted (raise min_group_size or add rows).")
             impact_rows.append([col, len(gated_names), _num(rates.min() / rates.max()) if rates.max() > 0 else 1.0,
                                 p_value, ", ".join(str(gated_names[i]) for i in below) or "none",
-                                ("yes" if shown else f"no (p ≥ {column_alpha:.3g})" if len(below) else "no")])
-        measurements["adverse_impact_groups"] = float(adverse) if selections else None
+                                ("yes" if shown else f"no (p ≥ {column_alpha:.3g})" if len(below) else "no")
+                                if testable else f"cannot be shown (p ≥ {floor:.3g} whatever the rates)"])
+        tested = [f for f in floors if f < column_alpha]
+        measurements["adverse_impact_groups"] = float(adverse) if tested else None
         measurements["selection_rate_difference_p_value"] = min(p_values) if p_values else None
-        sample_sizes = [SampleSize(measurement="rows", n=len(y))]
-        sample_sizes += [SampleSize(measurement=m, n=len(y) if selections else 0)
-                         for m in ("adverse_impact_groups", "selection_rate_difference_p_value")]
+        sample_sizes = [SampleSize(measurement="rows", n=len(y)),
+                        SampleSize(measurement="adverse_impact_groups", n=len(y) if tested else 0),
+                        SampleSize(measurement="selection_rate_difference_p_value", n=len(y) if selections else 0,
+                                   p_floor=min(floors) if floors else None)]
         for d in DISPARITIES[KIND]:
             for stat in ("difference", "ratio"):
                 lo, hi = measurements[f"{d}_{stat}_ci_low"], measurements[f"{d}_{stat}_ci_high"]

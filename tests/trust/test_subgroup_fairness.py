@@ -490,3 +490,56 @@ def test_a_group_without_negatives_has_no_false_positive_rate_in_the_table(tmp_p
     assert "A group without rows of a class has no rate for it (empty)" in errors.caption
     g0 = next(r for r in errors.rows if r[1] == "g0")
     assert g0[8] > 0 and g0[10] is not None  # a group with negatives keeps its rate
+
+
+def test_the_smallest_p_value_the_four_fifths_test_can_give_is_that_of_the_most_extreme_selections():
+    """Over every possible selection of small groups, by brute force: the least p-value is where some
+    groups are all selected and the rest none (Fisher's exact for two groups, χ² = n for more)."""
+    import itertools
+
+    from scipy.stats import chi2_contingency, fisher_exact
+
+    from auditor.metrics.fairness import four_fifths_p_floor
+
+    for totals in [(3, 3), (3, 5), (2, 7), (2, 3, 2), (3, 3, 3, 1)]:
+        tables = [np.column_stack([chosen, np.subtract(totals, chosen)])
+                  for chosen in itertools.product(*(range(t + 1) for t in totals))]
+        tables = [t for t in tables if not (t == 0).all(axis=0).any()]
+        test = (lambda t: fisher_exact(t)[1]) if len(totals) == 2 else (lambda t: chi2_contingency(t, correction=False)[1])
+        assert four_fifths_p_floor(totals) == pytest.approx(min(test(t) for t in tables), rel=1e-9), totals
+    assert four_fifths_p_floor([3, 3]) == pytest.approx(0.1) and four_fifths_p_floor([30, 30]) < 1e-16
+    assert four_fifths_p_floor([5]) == 1.0
+
+
+def test_groups_too_small_to_show_adverse_impact_do_not_pass_its_gate(tmp_path):
+    """min_group_size 1 on 6 rows: groups of 3 and 3 rows, one all selected and the other never (ratio 0),
+    and still "no adverse impact" (adverse_impact_groups = 0) passed: Fisher's exact test of 3 against
+    3 rows cannot give p below 0.1, so no selection could have shown any. Now the column is not
+    counted, saying why, and the gate is not judged (n = 0)."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.engine.runner import PlannedCheck
+    from auditor.engine.runner import run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+
+    frame = pd.DataFrame({"x1": [2.0, 2.5, 3.0, -2.0, -2.5, -3.0], "group": ["a"] * 3 + ["b"] * 3,
+                          "label": ["yes"] * 3 + ["no"] * 3})
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit(frame[["x1"]].to_numpy(), frame["label"].to_numpy())
+    ctx = frame_context(tmp_path, frame, model, target="label", features=["x1"], name="six", positive_class="yes",
+                        sensitive_features=["group"], explainers={"shap": {"background_size": 6}})
+    cls = CHECK_REGISTRY["subgroup_fairness"]
+    params = {"min_group_size": 1, "n_instances": 6, "n_bootstrap": 50}
+    spec = CheckSpec(check="subgroup_fairness", params=params,
+                     thresholds=[{"measurement": "adverse_impact_groups", "max": 0, "severity": "warn"}])
+    result = run_planned(PlannedCheck(spec=spec, params=cls.Params(**params)), ctx)
+    m = result.measurements
+    assert m["demographic_parity_ratio"] == 0.0 and m["selection_rate_difference_p_value"] == pytest.approx(0.1)
+    assert m["adverse_impact_groups"] is None
+    [gate] = result.thresholds
+    assert not gate.passed and gate.n == 0 and gate.unreachable == "nothing was measured (n = 0)"
+    assert result.status.value == "warn"
+    assert ("group: with groups of 3, 3 rows the test of their selection rates cannot give a p-value below 0.1, "
+            "not under 0.05, whatever they are selected at") in " ".join(result.notes)
+    impact = next(e for e in result.evidence if e.title == "Four-fifths rule")
+    assert impact.rows[0][-1] == "cannot be shown (p ≥ 0.1 whatever the rates)"
