@@ -101,7 +101,10 @@ def perturbation_scores(method: str, vectors, ranked: np.ndarray, sets, n: int,
                 continue
             if ranked[i] and pert_ranked[j]:  # all zero, or one word: no top k to keep
                 fa[i].append(feature_agreement(e, ep, top_k_size(top_k, len(e))))
-            if np.linalg.norm(np.asarray(xs[j]) - np.asarray(xps[j])) > 0:  # the input moved at all
+            # the input moved at all, and one of the two explanations attributes something: two all-zero
+            # explanations (a model whose output does not move) are "stable" by construction, and had
+            # passed shap_ris_log10_median at the floor
+            if np.linalg.norm(np.asarray(xs[j]) - np.asarray(xps[j])) > 0 and (np.any(e != 0) or np.any(ep != 0)):
                 ris[i].append(max(relative_input_stability(xs[j], np.asarray(xps[j])[None], e, ep[None]), RIS_FLOOR))
     agg = lambda vals, f: np.array([f(v) if v else np.nan for v in vals])  # noqa: E731
     return agg(fa, np.mean), agg(ris, np.max), skipped, np.array([len(v) for v in fa])

@@ -161,3 +161,30 @@ def test_relative_input_stability_of_an_exact_explainer_does_not_depend_on_the_f
         values.append(out.measurements["shap_ris_log10_median"])
     assert abs(values[0]) < 0.1  # -0.02: the explanation moves as much as the (standardised) input
     assert values[1] == pytest.approx(values[0], abs=1e-6)
+
+
+def test_a_model_whose_output_does_not_move_has_no_input_stability_to_judge(tmp_path):
+    """A constant classifier: every SHAP explanation, perturbed or not, is all zero. The top-k
+    agreements left those out (nothing ranked) while relative input stability counted each at its
+    floor, −6 ("perfectly stable"), and shap_ris_log10_median ≤ 1.5 passed on 12 instances of
+    nothing. Now two all-zero explanations give no RIS: nothing measured (n = 0), not a pass."""
+    import pandas as pd
+    from sklearn.dummy import DummyClassifier
+
+    from auditor.policy.thresholds import evaluate, with_sample_sizes
+    from auditor.policy.schema import Threshold
+
+    from .conftest import frame_context
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(40, 3)).round(4), columns=["a", "b", "c"])
+    frame["label"] = np.where(rng.random(40) < 0.4, "yes", "no")
+    model = DummyClassifier(strategy="prior").fit(frame[["a", "b", "c"]], frame["label"])
+    ctx = frame_context(tmp_path, frame, model, target="label", features=["a", "b", "c"], name="constant",
+                        positive_class="yes", explainers={"shap": {"background_size": 20}})
+    out, _ = run_check(ctx, "explanation_stability", explainers=["shap"], n_instances=12, n_seeds=2, n_perturbations=2)
+    m = out.measurements
+    assert m["shap_perturbation_topk_agreement"] is None and m["shap_ris_log10_median"] is None
+    assert {s.measurement: s.n for s in out.sample_sizes}["shap_ris_log10_median"] == 0
+    [gate] = with_sample_sizes(evaluate([Threshold(measurement="shap_ris_log10_median", max=1.5)], m), out.sample_sizes)
+    assert not gate.passed and gate.n == 0 and gate.unreachable == "nothing was measured (n = 0)"
