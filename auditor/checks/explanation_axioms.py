@@ -104,15 +104,24 @@ class ExplanationAxioms(Check):
             attr = ctx.attribution(m, p.n_instances)
             attr_cost[m] = attr.cost.get("requests", 0)
             gap, within, rule = self._gaps(m, attr, spread)
+            # an explanation of all zeros where the output is its base value adds up by construction, whatever
+            # the bookkeeping (a constant classifier's had passed at a share of 1.0): nothing to add up, left out
+            unmapped = np.broadcast_to(np.asarray(attr.extras.get("unmapped", 0.0)), gap.shape) != 0
+            idle = within & ~unmapped & ~np.array([np.any(np.asarray(v) != 0) for v in attr.values], dtype=bool)
+            if idle.any():
+                notes.append(f"{m}: {int(idle.sum())} of {len(idle)} explanations attribute nothing where the model's "
+                             "output is its base value (a model whose output does not move with its inputs): they add "
+                             "up by construction, so they are left out.")
+            row_ids, gap, within = np.asarray(attr.row_ids)[~idle], gap[~idle], within[~idle]
             share = float(np.mean(within)) if len(within) else None
             finite = gap[np.isfinite(gap)]
             med = float(np.median(finite)) if finite.size else None
             mx = float(np.max(finite)) if finite.size else None
             measurements.update({f"{m}_within_tolerance_share": share, f"{m}_gap_median": med, f"{m}_gap_max": mx})
             shares[m] = share
-            explained.update({f"{m}{s}": len(attr) for s in SUFFIXES})
-            rows.append([m, AXIOMS[m], attr.output_space, rule, len(attr), share, med, mx])
-            per_instance.extend((int(r), m, float(g), bool(w)) for r, g, w in zip(attr.row_ids, gap, within))
+            explained.update({f"{m}{s}": len(within) for s in SUFFIXES})
+            rows.append([m, AXIOMS[m], attr.output_space, rule, len(within), share, med, mx])
+            per_instance.extend((int(r), m, float(g), bool(w)) for r, g, w in zip(row_ids, gap, within))
             if m == "gradient_x_input":
                 notes.append("gradient_x_input: completeness against the all-zero word-embedding baseline; "
                              "it holds only for models linear in their inputs, so a failure here is expected.")
@@ -142,6 +151,9 @@ class ExplanationAxioms(Check):
         ]
         tested = [m for m in shares if shares[m] is not None]
         summary = ("None of the requested explainers has an additivity axiom that applies to this model."
+                   if not shares else
+                   "Every explanation attributes nothing where the model's output is its base value: there is "
+                   "nothing to add up, so additivity was not measured."
                    if not tested else
                    "; ".join(f"{m}'s attributions add up to the model's output ({AXIOMS[m]}) on "
                              f"{shares[m]:.0%} of instances" for m in tested) + ".")

@@ -118,3 +118,31 @@ def test_a_regressors_efficiency_tolerance_is_in_its_predictions_spread(tmp_path
         out, _ = run_check(ctx, "explanation_axioms", methods=["shap"], n_instances=10)
         assert np.all(np.abs(outputs) < 10 * sd)  # so 1% of |f(x)| cannot hide 0.2 sd on these rows
         assert out.measurements["shap_within_tolerance_share"] == share, (scale, shift)
+
+
+def test_a_model_whose_output_does_not_move_has_nothing_to_add_up(tmp_path):
+    """A constant classifier: every SHAP value is 0 and every output is the base value, so efficiency
+    holds by construction, whatever class, output space or base value it was recorded against: the
+    share within tolerance read 1.0 on 12 instances and shap_within_tolerance_share ≥ 0.99 passed.
+    Now those explanations are left out, saying so: nothing measured (n = 0), not a pass."""
+    import pandas as pd
+    from sklearn.dummy import DummyClassifier
+
+    from auditor.policy.schema import Threshold
+    from auditor.policy.thresholds import evaluate, with_sample_sizes
+
+    from .conftest import frame_context
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(40, 3)).round(4), columns=["a", "b", "c"])
+    frame["label"] = np.where(rng.random(40) < 0.4, "yes", "no")
+    model = DummyClassifier(strategy="prior").fit(frame[["a", "b", "c"]], frame["label"])
+    ctx = frame_context(tmp_path, frame, model, target="label", features=["a", "b", "c"], name="constant",
+                        positive_class="yes", explainers={"shap": {"background_size": 20}})
+    out, _ = run_check(ctx, "explanation_axioms", methods=["shap"], n_instances=12)
+    assert out.measurements["shap_within_tolerance_share"] is None
+    assert "shap: 12 of 12 explanations attribute nothing where the model's output is its base value" in " ".join(out.notes)
+    assert out.summary.startswith("Every explanation attributes nothing")
+    [gate] = with_sample_sizes(evaluate([Threshold(measurement="shap_within_tolerance_share", min=0.99)],
+                                        out.measurements), out.sample_sizes)
+    assert not gate.passed and gate.n == 0 and gate.unreachable == "nothing was measured (n = 0)"
