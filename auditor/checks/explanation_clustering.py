@@ -319,8 +319,14 @@ class ExplanationClustering(Check):
             measurements[f"{view}_worst_{metric.gap}"] = w["gap"]
             measurements[f"{view}_worst_{metric.gap}_ci_low"] = w["gap_lo"]
         w_acc = w["n"] if by_gap else largest
+        # the highest low end any gated cohort's sizes can give: a bound at or above it no outcome fails
+        # (a cohort of 5 against 1 other explained row cannot show a shortfall above 0.096)
+        total = sum(c["n"] for c in cohorts)
+        ceiling = (max(metric.shortfall_ceiling(c["n"], total - c["n"], p.confidence) for c in by_gap)
+                   if by_gap and metric.shortfall_ceiling is not None else None)
         sizes += [SampleSize(measurement=f"{view}_worst_{metric.gap}", n=w_acc),
-                  SampleSize(measurement=f"{view}_worst_{metric.gap}_ci_low", n=w_acc, ci_degenerate=not by_gap)]
+                  SampleSize(measurement=f"{view}_worst_{metric.gap}_ci_low", n=w_acc, ci_degenerate=not by_gap,
+                             ci_low_ceiling=ceiling)]
         if by_faith:
             w = min(by_faith, key=lambda c: (c["faith"], c["cohort"]))
             overall = measurements["faithfulness_gap"]

@@ -84,6 +84,9 @@ class CohortMetric:
     value: str = "accuracy"
     gap: str = "accuracy_gap"
     per_instance: str = "correct"
+    # (cohort rows, rest rows, confidence) -> the highest interval low of the shortfall those sizes can
+    # give, whatever the outcomes (None: not known in closed form)
+    shortfall_ceiling: Callable[[int, int, float], float] | None = None
 
 
 def _weighted(values, weights) -> tuple[float, float]:
@@ -154,7 +157,16 @@ def _error_ratio(cohort, cohort_weights, rest, rest_weights, confidence: float, 
     return float(np.average(c, weights=cw) / rest_mean), float(low), float(high)
 
 
-ACCURACY = CohortMetric(name="accuracy", higher_is_better=True, interval=_proportion, shortfall=_proportion_shortfall)
+def _proportion_shortfall_ceiling(cohort_n: int, rest_n: int, confidence: float) -> float:
+    """The largest low end :func:`_proportion_shortfall` can give for a cohort of ``cohort_n`` rows
+    against ``rest_n``: every rest row right and every cohort row wrong (each part's weights are then
+    equal, so its effective size is its rows; unequal weights only widen the interval). A cohort of 5
+    against 1 other row: 0.096, so no outcome shows it 10 points worse."""
+    return newcombe_difference(rest_n, rest_n, 0, cohort_n, confidence)[1]
+
+
+ACCURACY = CohortMetric(name="accuracy", higher_is_better=True, interval=_proportion, shortfall=_proportion_shortfall,
+                        shortfall_ceiling=_proportion_shortfall_ceiling)
 ABSOLUTE_ERROR = CohortMetric(name="mean absolute error", higher_is_better=False, interval=_mean_error,
                               shortfall=_error_ratio, value="mae", gap="error_ratio", per_instance="absolute_error")
 COHORT_METRICS: dict[str, CohortMetric] = {"classification": ACCURACY, "regression": ABSOLUTE_ERROR}

@@ -270,3 +270,42 @@ def test_a_one_instance_cohort_has_no_faithfulness_interval(clean):
     assert one["faith_lo"] is None and one["faith_hi"] is None and one["quality"][5:7] == [None, None]
     nine = cohorts[0]
     assert nine["faith_lo"] < nine["faith"] < nine["faith_hi"]  # a real cohort keeps its interval
+
+
+def test_a_shortfall_bound_no_outcome_of_these_sizes_can_exceed_is_not_judged():
+    """min_cohort_size 5 keeps a cohort of 5 gated, but against 1 other explained row even every
+    cohort row wrong and the rest right gives a Newcombe low end of 0.095: the default gate
+    ``attributions_worst_accuracy_gap_ci_low ≤ 0.1`` could not fail, and passed. The low end's ceiling
+    is now recorded (the largest over the gated cohorts), and such a pass is not judged; 5 against 5
+    (ceiling 0.386) is judged."""
+    import itertools
+
+    from auditor.checks.explanation_clustering import ClusteringParams, ExplanationClustering
+    from auditor.metrics.cohorts import ACCURACY, newcombe_difference
+    from auditor.policy.schema import Threshold
+    from auditor.policy.thresholds import evaluate, with_sample_sizes
+
+    for a, b in [(5, 1), (5, 2), (6, 3)]:  # the most extreme outcome is the highest low end, by brute force
+        lows = [newcombe_difference(s_rest, b, s_cohort, a)[1] for s_rest, s_cohort in
+                itertools.product(range(b + 1), range(a + 1))]
+        assert ACCURACY.shortfall_ceiling(a, b, 0.95) == pytest.approx(max(lows))
+    assert ACCURACY.shortfall_ceiling(5, 1, 0.95) == pytest.approx(0.0954, abs=1e-4)
+
+    def gate(sizes, low):
+        cohorts = [{"cohort": 0, "n": sizes[0], "gap": low + 0.2, "gap_lo": low, "faith": None, "n_faith": 0,
+                    "stability": None},
+                   {"cohort": 1, "n": sizes[1], "gap": None, "gap_lo": None, "faith": None, "n_faith": 0,
+                    "stability": None}]
+        measurements = {"faithfulness_gap": None}
+        found = ExplanationClustering._worst(measurements, "attributions", cohorts[:1], cohorts,
+                                             ClusteringParams(min_cohort_size=5), ACCURACY)
+        [outcome] = with_sample_sizes(evaluate([Threshold(measurement="attributions_worst_accuracy_gap_ci_low",
+                                                          max=0.1)], measurements), found)
+        return outcome
+
+    tiny = gate((5, 1), -0.5)
+    assert not tiny.passed and tiny.n == 5
+    assert "lower end can be at most 0.0954" in tiny.unreachable and "no result could fail it" in tiny.unreachable
+    judged_pass, judged_fail = gate((5, 5), -0.5), gate((5, 5), 0.2)
+    assert judged_pass.passed and judged_pass.unreachable is None
+    assert not judged_fail.passed and judged_fail.unreachable is None
