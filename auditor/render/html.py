@@ -121,6 +121,11 @@ def fractional_columns(table) -> list[bool]:
     return [fractional(j) for j in range(width)]
 
 
+# columns whose numbers name a row of the evaluation file (the adversarial table's "instance" column is
+# written as text, "1062"; the counterfactual and local tables' "row" was printed "1,062" beside it)
+ROW_ID_COLUMNS = {"row", "instance", "neighbour row"}
+
+
 def fmt_cell(value, column: str = "", fractional: bool = False) -> str:
     """A table cell: integral floats print as integers (3, not 3.000) unless their column holds
     fractions (``fractional``: 1.000 beside 0.933), others from 10 up with two decimals (23.70, not
@@ -129,6 +134,9 @@ def fmt_cell(value, column: str = "", fractional: bool = False) -> str:
     head = column.strip().lower()
     if head == "p" or head.startswith(("p (", "p-value", "p value")):
         return fmt_measure(value, "p_value")
+    if head in ROW_ID_COLUMNS and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))  # a row's position in the evaluation file, not a count: 1062, not 1,062
     if isinstance(value, float) and not isinstance(value, bool) and not math.isnan(value) \
             and value.is_integer() and abs(value) < 1e12 and not fractional:
         return f"{int(value):,}"

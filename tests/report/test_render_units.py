@@ -402,3 +402,11 @@ def test_the_top_words_table_says_what_its_mean_and_texts_are_over(text_context)
                                     "by their number, a text without the word counting 0; texts: how many of them "
                                     "contain it.")
     assert all(r[4] <= counts[r[0]] for r in table.rows)
+
+
+def test_row_ids_print_without_thousands_separators():
+    # a row's position in the evaluation file is an identifier: the recourse table printed "1,062"
+    # beside the adversarial table's "1062" for the same row
+    assert fmt_cell(1062, "row") == "1062" and fmt_cell(1062.0, "row", True) == "1062"
+    assert fmt_cell(1073, "instance") == "1073" and fmt_cell(12, "neighbour row") == "12"
+    assert fmt_cell(1062, "n") == "1,062"  # a count keeps its separator
