@@ -258,3 +258,22 @@ def test_a_regressors_report_names_its_output_and_stability_rule_not_classes():
     cls = text_of(render_html(small_result("tabular-classification", [check("explanation_stability")])))
     assert "Model classes bad, good (positive: bad)" in cls
     assert "Only perturbations that keep the predicted class are used." in cls
+
+
+def test_a_check_without_evidence_has_no_reading_guide():
+    """The concrete regressor's skipped subgroup_fairness section ended in 'How to read this. Each
+    group's rates come with their n and a confidence interval ...' under 'Skipped: needs
+    probabilities', explaining tables the section does not have; so did a check that crashed."""
+    skipped = check("subgroup_fairness", status=Status.SKIPPED, skipped_reason="needs probabilities")
+    crashed = check("counterfactuals", status=Status.ERROR, error={"type": "ValueError", "message": "boom"})
+    ran = check("explanation_axioms", measurements={"shap_within_tolerance_share": 1.0})
+    html = render_html(small_result(checks=[skipped, crashed, ran]))
+
+    def section(check_id):
+        start = html.index(f'id="check-{check_id}"')
+        return text_of(html[start:html.index("</section>", start)])
+
+    assert "Skipped: needs probabilities" in section("subgroup_fairness")
+    assert "How to read this" not in section("subgroup_fairness")
+    assert "How to read this" not in section("counterfactuals") and "boom" in section("counterfactuals")
+    assert "How to read this" in section("explanation_axioms")
