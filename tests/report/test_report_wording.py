@@ -277,3 +277,18 @@ def test_a_check_without_evidence_has_no_reading_guide():
     assert "How to read this" not in section("subgroup_fairness")
     assert "How to read this" not in section("counterfactuals") and "boom" in section("counterfactuals")
     assert "How to read this" in section("explanation_axioms")
+
+
+def test_the_local_explanations_guide_says_where_its_rows_are():
+    """The section's reading guide began 'Each row shows the features that pushed the prediction
+    most', but the explained rows' table (led by 'row') is printed in appendix D, not in the section."""
+    from auditor.results import Table
+
+    rows = Table(title="Explained instances", columns=["row", "true", "predicted"], rows=[[547, "good", "bad"]])
+    html = render_html(small_result(checks=[check("local_explanations", evidence=[rows],
+                                                  measurements={"shap_lime_top_k_agreement": 0.68})]))
+    start = html.index('id="check-local_explanations"')
+    section = text_of(html[start:html.index("</section>", start)])
+    assert "Explained instances" not in section  # the table is in the appendix ...
+    assert re.search(r"The table of explained rows is in appendix [A-H] :? ?each of its rows", section)  # ... and the guide says so
+    assert "Explained instances" in appendix_of(html, "local_explanations")
