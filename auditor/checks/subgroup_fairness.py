@@ -60,6 +60,15 @@ EVIDENCE = ("sensitive_attribution_share", "proxy_features_in_top_k", "max_proxy
             "faithfulness_gap_disparity", "stability_disparity", "explained_instances")
 
 
+def proxy_words(proxies, top_k: int) -> str:
+    """The summary's proxy count in words: 'no proxy feature ranks in the top 5.', '1 proxy feature
+    ranks ...', '2 proxy features rank ...' (it read '0 proxy feature(s) rank in the top 5')."""
+    n = int(proxies or 0)
+    if n == 0:
+        return f"no proxy feature ranks in the top {top_k}."
+    return f"{n} proxy feature{'s' * (n != 1)} rank{'s' * (n == 1)} in the top {top_k}."
+
+
 class FairnessParams(Params):
     fairness_groups: list[str] = []  # columns the policy adds to the card's sensitive_features
     min_group_size: int = Field(30, ge=1, le=100_000)  # smaller groups are reported, not gated
@@ -348,8 +357,7 @@ class SubgroupFairness(Check):
                       + (f"adverse impact for {adverse} group{'s' * (adverse != 1)}." if adverse else "no adverse impact.")))
         share, proxies = measurements["sensitive_attribution_share"], measurements["proxy_features_in_top_k"]
         if share is not None:
-            summary += (f" {share:.0%} of the attribution mass is on sensitive features; "
-                        f"{int(proxies or 0)} proxy feature(s) rank in the top {p.top_k}.")
+            summary += f" {share:.0%} of the attribution mass is on sensitive features; {proxy_words(proxies, p.top_k)}"
         return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
                            key_figure="" if dp is None else f"DP diff {dp:.3f}",
                            cost={"model_inputs": len(y)}, sample_sizes=sample_sizes)

@@ -292,3 +292,13 @@ def test_the_local_explanations_guide_says_where_its_rows_are():
     assert "Explained instances" not in section  # the table is in the appendix ...
     assert re.search(r"The table of explained rows is in appendix [A-H] :? ?each of its rows", section)  # ... and the guide says so
     assert "Explained instances" in appendix_of(html, "local_explanations")
+
+
+def test_the_fairness_summary_counts_proxies_in_words():
+    """The credit demo's summary read '0 proxy feature(s) rank in the top 5.'"""
+    from auditor.checks.subgroup_fairness import proxy_words
+
+    assert proxy_words(0, 5) == "no proxy feature ranks in the top 5."
+    assert proxy_words(None, 5) == "no proxy feature ranks in the top 5."
+    assert proxy_words(1, 5) == "1 proxy feature ranks in the top 5."
+    assert proxy_words(2.0, 3) == "2 proxy features rank in the top 3."
