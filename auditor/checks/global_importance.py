@@ -12,7 +12,15 @@ from auditor.metrics.chance import rank_correlation_chance
 from auditor.metrics.statistics import importance_weighted_rank_correlation
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
-from auditor.explain.permutation_importance import DEFAULT_MAX_ROWS, Scoring, default_scoring, permutation_importance
+from auditor.explain.permutation_importance import (
+    DEFAULT_MAX_ROWS,
+    LOSS_NAMES,
+    Scoring,
+    baseline_words,
+    default_scoring,
+    importance_words,
+    permutation_importance,
+)
 from auditor.lazy_imports import lazy_function
 from auditor.results import BarChart, FileRef, Table
 
@@ -84,15 +92,16 @@ class GlobalImportance(Check):
         evidence = [
             Table(
                 title=f"Top {k} features by permutation importance",
-                columns=["rank", "feature", f"{scoring} drop", "95% CI low", "CI high", "mean |SHAP|", "SHAP rank"],
+                columns=["rank", "feature", importance_words(scoring), "95% CI low", "CI high", "mean |SHAP|", "SHAP rank"],
                 rows=rows,
-                caption=f"{p.n_repeats} shuffles per feature; baseline {scoring} = {perm.baseline_score:.4f}.",
+                caption=f"{p.n_repeats} shuffles per feature; baseline {baseline_words(scoring, perm.baseline_score)}.",
                 detail=True,
             ),
             BarChart(
                 title=f"Permutation importance{shown}", labels=[features[j] for j in order[:k]],
                 values=[float(perm.mean[j]) for j in order[:k]],
-                errors=[float(perm.mean[j] - low[j]) for j in order[:k]], xlabel=f"drop in {scoring}",
+                errors=[float(perm.mean[j] - low[j]) for j in order[:k]],
+                xlabel=f"{importance_words(scoring)} when the feature is shuffled",
                 caption=f"n = {min(p.max_rows or len(ctx.data), len(ctx.data)):,} evaluation rows"
                         + (f" (a seeded sample of {len(ctx.data):,})" if p.max_rows and p.max_rows < len(ctx.data) else "")
                         + f", {p.n_repeats} shuffles per feature; error bars: 95% CI.",
@@ -120,7 +129,7 @@ class GlobalImportance(Check):
         top = features[order[0]]
         summary = (
             f"{top} matters most (shuffling it "
-            + (f"raises {scoring.removeprefix('neg_').upper()}" if scoring.startswith("neg_") else f"lowers {scoring}")
+            + (f"raises {LOSS_NAMES[scoring]}" if scoring in LOSS_NAMES else f"lowers {scoring}")
             + f" by {perm.mean[order[0]]:.3f}); "
             + (f"permutation importance and mean |SHAP| rank the features with Spearman correlation {rho:.2f}, "
                "each feature weighted by its share of the importance."

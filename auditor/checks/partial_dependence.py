@@ -16,7 +16,13 @@ from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MA
                                  Check, CheckOutput, Params, count, fraction)
 from auditor.explain.partial_dependence import (centred_log_ratio, ice_heterogeneity, ice_heterogeneity_interval,
                                                 ice_variation, partial_dependence_curves)
-from auditor.explain.permutation_importance import DEFAULT_MAX_ROWS, Scoring, default_scoring, permutation_importance
+from auditor.explain.permutation_importance import (
+    DEFAULT_MAX_ROWS,
+    Scoring,
+    default_scoring,
+    importance_words,
+    permutation_importance,
+)
 from auditor.models.base import Capability
 from auditor.results import BarChart, LineChart, SampleSize, Series, Table
 
@@ -114,13 +120,13 @@ class PartialDependence(Check):
                        if not c.categorical and sample[c.feature].dropna().nunique() <= p.grid_resolution]
         evidence.insert(0, Table(
             title="Features, their effect and its heterogeneity",
-            columns=["rank", "feature", f"{scoring} drop", "PD range", "PD low", "PD high", "ICE variation share",
+            columns=["rank", "feature", importance_words(scoring), "PD range", "PD low", "PD high", "ICE variation share",
                      "counted", "ICE heterogeneity", "95% CI high"],
             rows=[[i + 1, c.feature, importance[c.feature], c.pd_range, float(np.min(c.average)),
                    float(np.max(c.average)), float(share[i]),
                    "yes" if counted[i] else f"no (under {p.min_variation_share:g})", float(h), float(intervals[i, 1])]
                   for i, (c, h) in enumerate(zip(curves, hetero))],
-            caption=(f"Output {label}. {scoring} drop: permutation importance on {min(p.max_rows or n, n):,} evaluation "
+            caption=(f"Output {label}. {importance_words(scoring)}: permutation importance on {min(p.max_rows or n, n):,} evaluation "
                      f"rows, {p.n_repeats} shuffles per feature. PD range: how far the average output moves over the grid (numeric: "
                      f"{p.grid_resolution} points between the 5th and 95th percentile"
                      + (f", or every observed value, from the lowest to the highest, of a feature with at most "

@@ -39,6 +39,26 @@ def default_scoring(regression: bool) -> str:
     return "neg_mae" if regression else "roc_auc"
 
 
+# a negated loss as a reader names it: a report said "drop in neg_mae" for what its summary called
+# "raises MAE by 7.742"
+LOSS_NAMES = {"neg_mae": "MAE", "neg_log_loss": "log loss"}
+
+
+def importance_words(scoring: str) -> str:
+    """What a permutation importance under ``scoring`` measures, for a column or an axis: "roc_auc
+    drop", "MAE rise" (neg_mae: minus the loss, so its drop is the loss's rise)."""
+    if scoring in LOSS_NAMES:
+        return f"{LOSS_NAMES[scoring]} rise"
+    return f"{scoring} drop"
+
+
+def baseline_words(scoring: str, baseline: float) -> str:
+    """The unshuffled score as a reader names it: "roc_auc = 0.8489", "MAE = 3.7170" (not "neg_mae = -3.7170")."""
+    if scoring in LOSS_NAMES:
+        return f"{LOSS_NAMES[scoring]} = {-baseline:.4f}"
+    return f"{scoring} = {baseline:.4f}"
+
+
 def score(scoring: str, y_true: np.ndarray, proba: np.ndarray, pred: np.ndarray, positive: int | None) -> float:
     if scoring == "neg_mae":
         return -float(np.mean(np.abs(y_true - proba[:, 0])))

@@ -410,3 +410,13 @@ def test_row_ids_print_without_thousands_separators():
     assert fmt_cell(1062, "row") == "1062" and fmt_cell(1062.0, "row", True) == "1062"
     assert fmt_cell(1073, "instance") == "1073" and fmt_cell(12, "neighbour row") == "12"
     assert fmt_cell(1062, "n") == "1,062"  # a count keeps its separator
+
+
+def test_a_negated_loss_reads_as_the_loss_rising():
+    """The concrete regressor's permutation chart was labelled 'drop in neg_mae' and its tables
+    'neg_mae drop' (baseline 'neg_mae = -3.7170') beside a summary that said 'raises MAE by 7.742'."""
+    from auditor.explain.permutation_importance import baseline_words, importance_words
+
+    assert importance_words("neg_mae") == "MAE rise" and importance_words("neg_log_loss") == "log loss rise"
+    assert importance_words("roc_auc") == "roc_auc drop" and importance_words("r2") == "r2 drop"
+    assert baseline_words("neg_mae", -3.717) == "MAE = 3.7170" and baseline_words("roc_auc", 0.8489) == "roc_auc = 0.8489"
