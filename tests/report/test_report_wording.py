@@ -302,3 +302,16 @@ def test_the_fairness_summary_counts_proxies_in_words():
     assert proxy_words(None, 5) == "no proxy feature ranks in the top 5."
     assert proxy_words(1, 5) == "1 proxy feature ranks in the top 5."
     assert proxy_words(2.0, 3) == "2 proxy features rank in the top 3."
+
+
+def test_checks_citing_no_clause_are_named_by_their_titles():
+    """The concrete report's traceability listed 'Checks citing no clause: performance,
+    card_completeness, global_importance, ...', registry keys where every other table names titles."""
+    from auditor.results import TraceCheck, TraceRow, Traceability
+
+    local = TraceCheck(id="local_explanations", title="Local explanations", status=Status.PASS, link="#check-local_explanations")
+    rows = [TraceRow(clause="gdpr:art-22(3)", framework="gdpr", checks=[local], status=Status.PASS)]
+    checks = [check("local_explanations"), check("card_completeness", title="Model card completeness")]
+    html = render_html(small_result(checks=checks, traceability=Traceability(
+        rows=rows, uncited_checks=["card_completeness"])))
+    assert "Checks citing no clause: Model card completeness." in text_of(html)
