@@ -315,3 +315,22 @@ def test_checks_citing_no_clause_are_named_by_their_titles():
     html = render_html(small_result(checks=checks, traceability=Traceability(
         rows=rows, uncited_checks=["card_completeness"])))
     assert "Checks citing no clause: Model card completeness." in text_of(html)
+
+
+def test_a_value_on_a_bin_edge_is_in_the_bin_it_ends_as_the_caption_says():
+    """The credit demo's age groups read '18–28', '28–35', ...: which holds 28 was not said. The caption
+    now says a bin 'a–b' holds the values above a up to b (the first holds a too); this is that rule."""
+    import numpy as np
+    import pandas as pd
+
+    from auditor.metrics.fairness import column_groups
+
+    ages = pd.Series(np.arange(1, 14, dtype=float))  # quartile edges 1, 4, 7, 10, 13
+    groups = column_groups(ages, n_bins=4)
+    names = [str(n) for n in groups.names]
+    label_of = {a: names[i] for a, i in zip(ages, groups.codes)}
+    first, second = sorted(names, key=lambda n: float(n.split("–")[0]))[:2]
+    edge = float(first.split("–")[1])
+    assert float(second.split("–")[0]) == edge  # the two labels share the edge ...
+    assert label_of[edge] == first and label_of[edge + 1] == second  # ... and the first one holds it
+    assert label_of[1.0] == first == "1–4"  # the first bin holds its lower edge too
