@@ -334,3 +334,18 @@ def test_a_value_on_a_bin_edge_is_in_the_bin_it_ends_as_the_caption_says():
     assert float(second.split("–")[0]) == edge  # the two labels share the edge ...
     assert label_of[edge] == first and label_of[edge + 1] == second  # ... and the first one holds it
     assert label_of[1.0] == first == "1–4"  # the first bin holds its lower edge too
+
+
+def test_the_token_explanations_guide_says_where_its_word_tables_are():
+    """The review report's guide said 'The tables list the words that push each predicted class most'
+    in a section that shows heatmaps only: those tables are printed in appendix D."""
+    from auditor.results import Table
+
+    words = Table(title="shap: words with the largest mean attribution per predicted class",
+                  columns=["predicted class", "word", "mean"], rows=[["great", "love", 0.2]], detail=True)
+    html = render_html(small_result(task="text-classification", checks=[check("text_explanations", evidence=[words])]))
+    start = html.index('id="check-text_explanations"')
+    section = text_of(html[start:html.index("</section>", start)])
+    assert "shap: words with the largest mean attribution" not in section
+    assert re.search(r"push each predicted class most on average over the explained texts are in appendix [A-H]", section)
+    assert "shap: words with the largest mean attribution" in appendix_of(html, "text_explanations")
