@@ -222,7 +222,8 @@ class ExplainerAgreement(Check):
             Table(title="Agreement per pair of explainers (medians over instances)",
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
                            "signed rank agr.", "rank correlation", "weighted rank corr.", "flag"],
-                  rows=rows, caption=f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0; "
+                  rows=rows, caption=f"n = {explained} instances per explainer{fewer}; "
+                                     f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0; "
                                      f"weighted: {ctx.features} weighted by their share of the two."
                                      + chance_caption(chance)),
         ]

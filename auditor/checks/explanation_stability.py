@@ -50,6 +50,17 @@ SUFFIXES = ("_seed_topk_agreement", "_seed_topk_agreement_ci_low", "_perturbatio
 RIS_FLOOR = -6.0
 
 
+def _explained_words(explained: dict[str, int]) -> str:
+    """What the stability table's medians rest on, opening its caption ('n = 10 explained instances per
+    explainer ...'): the table had said 'medians over instances' and not how many."""
+    if not explained:
+        return ""
+    counts = sorted(set(explained.values()))
+    n = (f"{counts[0]}" if len(counts) == 1 else ", ".join(f"{m} {k}" for m, k in explained.items()))
+    return (f"n = {n} explained instances per explainer (each figure over those where it is defined: "
+            "the gate table's n). ")
+
+
 class StabilityParams(Params):
     explainers: list[str] = ["shap", "lime"]  # filtered at run time to those the task has
     n_instances: int = count(20, MAX_INSTANCES, minimum=2)
@@ -196,6 +207,7 @@ class ExplanationStability(Check):
         methods, notes = available_methods(ctx.task, p.explainers)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         rows, charts, per_instance, sizes, seed_chances, global_chances = [], [], [], [], [], []
+        explained: dict[str, int] = {}  # instances per explainer: the table's medians rest on them
         kept_what = ("whose prediction stays within output_tolerance standard deviations of the predictions"
                      if ctx.regression else "that keep the predicted class")
         for m in methods:
@@ -238,6 +250,7 @@ class ExplanationStability(Check):
                 f"{m}_global_rank_stability": g_med, f"{m}_global_rank_stability_p05": g_p05,
             })
             rows.append([m, s_est, s_low, f_est, f_low, r_est, r_high, kept, drawn, g_med, g_p05])
+            explained[m] = len(attr)
             # each figure rests on the instances where it is defined (an instance with no kept
             # perturbation has no perturbation agreement), the share on the perturbations drawn
             finite_n = {"seed": 0 if seed is None else int(np.isfinite(seed).sum()), "perturbation": int(np.isfinite(fa).sum()),
@@ -267,7 +280,8 @@ class ExplanationStability(Check):
             Table(title="Stability per explainer (medians over instances, bootstrap 95% CI bounds)",
                   columns=["explainer", "seed top-k agr.", "CI low", "perturbation top-k agr.", "CI low",
                            "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct"],
-                  rows=rows, caption=f"Only perturbations {kept_what} are kept. Relative input "
+                  rows=rows, caption=_explained_words(explained)
+                                     + f"Only perturbations {kept_what} are kept. Relative input "
                                      "stability: log10 of the relative change of the explanation over the relative "
                                      "change of the input (lower is better; 0 = moves as much as the input)."
                                      + ("" if not seed_chances else f" By chance ({p.n_seeds} re-runs ranking at random) the "

@@ -29,6 +29,8 @@ def test_seed_stability_linear_shap_exact_lime_high(tabular):
     # (8 features, 12 instances: about 0.8); the linear model's SHAP ranking (1.0) is far above it
     assert 0.7 <= chance["shap_global_rank_stability"] <= 0.92 < m["shap_global_rank_stability"]
     assert "a global gate passes only above it" in table.caption
+    # the table says what its medians rest on (it said 'medians over instances' and not how many)
+    assert table.caption.startswith("n = 12 explained instances per explainer")
     assert m["shap_global_rank_stability_p05"] <= m["shap_global_rank_stability"]
     assert 0 < m["shap_label_preserved_share"] <= 1
     assert m["shap_ris_log10_median"] is not None and np.isfinite(m["shap_ris_log10_median"])
