@@ -243,7 +243,9 @@ class AdversarialRobustness(Check):
             columns=["order", "n", verb, "success rate", "95% CI low", "95% CI high",
                      "median edits to " + ("flip" if verb == "flipped" else "shift"), "mean units visited"],
             rows=rows,
-            caption=(f"At most {p.max_edits} substitutions per instance, {p.max_candidates} values tried per unit. "
+            caption=(f"At most {p.max_edits} substitutions per instance, {p.max_candidates} values tried per unit (a "
+                     "feature, or a word of a text); units visited: how many of an instance's units the search tried, "
+                     "in the row's order, before it reached the goal or stopped. "
                      f"Guided/random edits {_fmt(ratio['ratio'])} (95% bootstrap CI {_fmt(ratio['ci_low'])}–"
                      f"{_fmt(ratio['ci_high'])}, n = {ratio['n']}): the ratio of mean edits, a failure counting "
                      f"{p.max_edits + 1}. Medians are over {verb} instances; success-rate CIs are exact (Clopper-Pearson)."),

@@ -114,6 +114,10 @@ def test_guided_attack_flips_with_fewer_edits_changing_only_the_planted_features
     # pairs in the report list only changed features
     pairs = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Original"))
     assert pairs.rows and all(set(c.split(":")[0] for c in row[3].split("; ")) <= PLANTED for row in pairs.rows)
+    # the summary table's 'mean units visited' column says what a unit is
+    summary = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Greedy"))
+    assert "mean units visited" in summary.columns and "per unit (a feature, or a word of a text); units visited:" \
+        in summary.caption
 
 
 def test_regressor_attack_moves_the_prediction_by_the_target_shift_changing_only_the_planted_features(tmp_path):
