@@ -85,7 +85,9 @@ def chance_caption(chance: dict) -> str:
         return ""
     return (" By chance: explainers that agree on nothing reach " + ", ".join(parts[:-1])
             + (" and " if len(parts) > 1 else "") + parts[-1]
-            + " or more (one pair's median, these instances) in 5% of draws; the least similar pair must exceed it.")
+            + " or more (one pair's median, these instances) in 5% of draws. A gate on one of them passes only where "
+              "the least similar pair exceeds it; a figure the policy does not gate may not, and at or below it says "
+              "the explainers agree no more than chance.")
 
 
 def agreement_summary(least: list[str], pairs: int, low: float, best: float, top: str) -> str:

@@ -349,3 +349,16 @@ def test_the_token_explanations_guide_says_where_its_word_tables_are():
     assert "shap: words with the largest mean attribution" not in section
     assert re.search(r"push each predicted class most on average over the explained texts are in appendix [A-H]", section)
     assert "shap: words with the largest mean attribution" in appendix_of(html, "text_explanations")
+
+
+def test_the_agreement_chance_caption_does_not_promise_what_an_ungated_figure_need_not_do():
+    """The concrete report's agreement table caption ended 'the least similar pair must exceed it'
+    after 'a feature agreement of 0.50', beside a measured feature agreement of 0.50 and a PASS: that
+    figure is not gated by the default policy (its weighted rank correlation is)."""
+    from auditor.checks.explainer_agreement import chance_caption
+
+    caption = chance_caption({"min_feature_agreement": 0.5, "min_weighted_rank_correlation": -0.08})
+    assert "a feature agreement of 0.50 and a weighted rank correlation of -0.08 or more" in caption
+    assert "must exceed it" not in caption
+    assert "A gate on one of them passes only where the least similar pair exceeds it" in caption
+    assert "at or below it says the explainers agree no more than chance" in caption
