@@ -244,8 +244,7 @@ class AdversarialRobustness(Check):
                      "median edits to " + ("flip" if verb == "flipped" else "shift"), "mean units visited"],
             rows=rows,
             caption=(f"At most {p.max_edits} substitutions per instance, {p.max_candidates} values tried per unit (a "
-                     "feature, or a word of a text); units visited: how many of an instance's units the search tried, "
-                     "in the row's order, before it reached the goal or stopped. "
+                     "feature or a word); units visited: those the search tried before it stopped. "
                      f"Guided/random edits {_fmt(ratio['ratio'])} (95% bootstrap CI {_fmt(ratio['ci_low'])}–"
                      f"{_fmt(ratio['ci_high'])}, n = {ratio['n']}): the ratio of mean edits, a failure counting "
                      f"{p.max_edits + 1}. Medians are over {verb} instances; success-rate CIs are exact (Clopper-Pearson)."),

@@ -85,9 +85,8 @@ def chance_caption(chance: dict) -> str:
         return ""
     return (" By chance: explainers that agree on nothing reach " + ", ".join(parts[:-1])
             + (" and " if len(parts) > 1 else "") + parts[-1]
-            + " or more (one pair's median, these instances) in 5% of draws. A gate on one of them passes only where "
-              "the least similar pair exceeds it; a figure the policy does not gate may not, and at or below it says "
-              "the explainers agree no more than chance.")
+            + " or more (one pair's median, these instances) in 5% of draws: a gate passes only above it; an ungated "
+              "figure at or below it is no better than chance.")
 
 
 def agreement_summary(least: list[str], pairs: int, low: float, best: float, top: str) -> str:
@@ -224,8 +223,7 @@ class ExplainerAgreement(Check):
             Table(title="Agreement per pair of explainers (medians over instances)",
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
                            "signed rank agr.", "rank correlation", "weighted rank corr.", "flag"],
-                  rows=rows, caption=f"n = {explained} instances per explainer{fewer}; "
-                                     f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0; "
+                  rows=rows, caption=f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0; "
                                      f"weighted: {ctx.features} weighted by their share of the two."
                                      + chance_caption(chance)),
         ]

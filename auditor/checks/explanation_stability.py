@@ -51,14 +51,12 @@ RIS_FLOOR = -6.0
 
 
 def _explained_words(explained: dict[str, int]) -> str:
-    """What the stability table's medians rest on, opening its caption ('n = 10 explained instances per
-    explainer ...'): the table had said 'medians over instances' and not how many."""
-    if not explained:
-        return ""
+    """What the stability table's medians rest on, for its title ('medians over 10 instances'): it said
+    'medians over instances' and not how many."""
     counts = sorted(set(explained.values()))
-    n = (f"{counts[0]}" if len(counts) == 1 else ", ".join(f"{m} {k}" for m, k in explained.items()))
-    return (f"n = {n} explained instances per explainer (each figure over those where it is defined: "
-            "the gate table's n). ")
+    if len(counts) == 1:
+        return f"{counts[0]} instances"
+    return "instances (" + ", ".join(f"{m} {k}" for m, k in explained.items()) + ")" if counts else "instances"
 
 
 class StabilityParams(Params):
@@ -277,11 +275,10 @@ class ExplanationStability(Check):
         notes.append("An explanation that did not move at all is recorded as a relative input stability of "
                      f"{RIS_FLOOR:g} on the log scale (10^{RIS_FLOOR:g} times the input change).")
         evidence = [
-            Table(title="Stability per explainer (medians over instances, bootstrap 95% CI bounds)",
+            Table(title=f"Stability per explainer (medians over {_explained_words(explained)}, bootstrap 95% CI bounds)",
                   columns=["explainer", "seed top-k agr.", "CI low", "perturbation top-k agr.", "CI low",
                            "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct"],
-                  rows=rows, caption=_explained_words(explained)
-                                     + f"Only perturbations {kept_what} are kept. Relative input "
+                  rows=rows, caption=f"Only perturbations {kept_what} are kept. Relative input "
                                      "stability: log10 of the relative change of the explanation over the relative "
                                      "change of the input (lower is better; 0 = moves as much as the input)."
                                      + ("" if not seed_chances else f" By chance ({p.n_seeds} re-runs ranking at random) the "

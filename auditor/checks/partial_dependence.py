@@ -127,8 +127,7 @@ class PartialDependence(Check):
                    "yes" if counted[i] else f"no (under {p.min_variation_share:g})", float(h), float(intervals[i, 1])]
                   for i, (c, h) in enumerate(zip(curves, hetero))],
             caption=(f"Output {label}. {importance_words(scoring)}: permutation importance on {min(p.max_rows or n, n):,} evaluation "
-                     f"rows, {p.n_repeats} shuffles per feature. PD and ICE columns: the curves of {len(rows):,} sampled evaluation "
-                     "rows. PD range: how far the average output moves over the grid (numeric: "
+                     f"rows, {p.n_repeats} shuffles per feature. PD and ICE: {len(rows):,} sampled rows. PD range: how far the average output moves over the grid (numeric: "
                      f"{p.grid_resolution} points between the 5th and 95th percentile"
                      + (f", or every observed value, from the lowest to the highest, of a feature with at most "
                         f"{p.grid_resolution}: {', '.join(every_value)}" if every_value else "")

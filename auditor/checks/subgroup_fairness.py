@@ -298,8 +298,8 @@ class SubgroupFairness(Check):
                           f"from {p.n_bootstrap} resamples of all {len(y):,} rows, widened to what a group's rows can "
                           "support (a rate of 1 on m rows: a low end of at most (α/2)^(1/m), 0.40 on 4 rows; a rate of 0: "
                           "a high end of at least 1 minus that). Numeric sensitive features with more "
-                          f"than {p.max_categories} values are cut into {p.n_bins} quantile bins; a bin 'a–b' holds the values "
-                          "above a up to and including b (the first holds a too), so a value on an edge is in the bin it ends."),
+                          f"than {p.max_categories} values are cut into {p.n_bins} quantile bins; 'a–b' holds the values "
+                          "above a up to b (the first bin holds a too)."),
             Table(title="Error rates per group",
                   columns=["sensitive feature", "group", "n", "positives", "TPR gated", "true-positive rate",
                            f"{level} CI low", "CI high", "negatives", "FPR gated", "false-positive rate",

@@ -116,7 +116,7 @@ def test_guided_attack_flips_with_fewer_edits_changing_only_the_planted_features
     assert pairs.rows and all(set(c.split(":")[0] for c in row[3].split("; ")) <= PLANTED for row in pairs.rows)
     # the summary table's 'mean units visited' column says what a unit is
     summary = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Greedy"))
-    assert "mean units visited" in summary.columns and "per unit (a feature, or a word of a text); units visited:" \
+    assert "mean units visited" in summary.columns and "per unit (a feature or a word); units visited:" \
         in summary.caption
 
 

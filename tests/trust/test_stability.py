@@ -30,7 +30,7 @@ def test_seed_stability_linear_shap_exact_lime_high(tabular):
     assert 0.7 <= chance["shap_global_rank_stability"] <= 0.92 < m["shap_global_rank_stability"]
     assert "a global gate passes only above it" in table.caption
     # the table says what its medians rest on (it said 'medians over instances' and not how many)
-    assert table.caption.startswith("n = 12 explained instances per explainer")
+    assert table.title == "Stability per explainer (medians over 12 instances, bootstrap 95% CI bounds)"
     assert m["shap_global_rank_stability_p05"] <= m["shap_global_rank_stability"]
     assert 0 < m["shap_label_preserved_share"] <= 1
     assert m["shap_ris_log10_median"] is not None and np.isfinite(m["shap_ris_log10_median"])
