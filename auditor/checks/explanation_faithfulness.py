@@ -22,6 +22,7 @@ from auditor.metrics.faithfulness import (
     ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, faithfulness_correlation,
     insertion_curve, normalised_auc, random_controls, removal_fractions,
 )
+from auditor.metrics.chance import control_median_chance
 from auditor.metrics.statistics import paired_comparison
 from auditor.models.base import Capability
 from auditor.models.inputs import by_class
@@ -39,6 +40,7 @@ SUFFIXES = ("", "_control", "_gap", "_gap_ci_low", "_p_value")
 GAP_DEFINITION = ("Gap: the median over instances of each instance's explainer-minus-control difference (oriented so "
                   "that positive means the explainer beats the control), so it need not equal the difference of the "
                   "two medians beside it.")
+
 
 
 class FaithfulnessParams(Params):
@@ -155,7 +157,14 @@ class ExplanationFaithfulness(Check):
                 degenerate = not (np.isfinite(cmp["gap_ci_low"]) and cmp["gap_ci_low"] < cmp["gap_ci_high"])
                 # medians over instances and the gap's interval: judged from MIN_JUDGED of them (a
                 # bootstrap interval over 3 instances passed a fail gate); the p-value has its own floor
-                sample_sizes += [SampleSize(measurement=f"{e}_{m}{s}", n=cmp["n"], min_n=MIN_JUDGED)
+                # the median correlation random attributions reach in 5% of draws, where the controls are every
+                # order of few features: on 2 features each instance's correlation is ±1 (two subsets), so a
+                # random ranking's median is 1.0 half the time and a pass at 1.0 is no evidence
+                chance = (control_median_chance([got[m] for got, _ in of_controls], expl,
+                                                ctx.rng(f"faithfulness.chance.{e}"))
+                          if m == "faithfulness_correlation" and len(of_controls) > 1 else None)
+                sample_sizes += [SampleSize(measurement=f"{e}_{m}{s}", n=cmp["n"], min_n=MIN_JUDGED,
+                                            chance_p95=chance if s == "" else None)
                                  for s in ("", "_control", "_gap")]
                 sample_sizes.append(SampleSize(measurement=f"{e}_{m}_gap_ci_low", n=cmp["n"], min_n=MIN_JUDGED,
                                                ci_degenerate=degenerate))

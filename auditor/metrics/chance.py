@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 __all__ = ["chance_quantile", "rank_correlation_chance", "weighted_rank_correlation_chance", "neighbour_label_chance",
-           "CHANCE_QUANTILE"]
+           "control_median_chance", "CHANCE_QUANTILE"]
 
 CHANCE_QUANTILE = 0.95  # what unrelated rankings reach in 5% of draws
 DRAWS = 4000
@@ -228,3 +228,22 @@ def neighbour_label_chance(matches: Sequence[int], pool: int | Sequence[int], k:
     hits = np.random.default_rng(rng).hypergeometric(m, pool - m, k, size=(_draws(m.size, draws), m.size))
     share = hits.sum(axis=1) / (k * m.size)
     return float(np.mean(m / pool)), float(np.quantile(share, q, method="inverted_cdf"))
+
+
+def control_median_chance(per_control: Sequence, explained, rng, *, q: float = CHANCE_QUANTILE,
+                          draws: int = DRAWS) -> float | None:
+    """What the median over instances of a per-instance score reaches in ``1 − q`` of draws when each
+    instance's score is that of one of its random controls, drawn uniformly: ``per_control`` (controls ×
+    instances) holds every control's scores (for few features, every order of them, so this is exact
+    in distribution), over the instances where ``explained`` and every control are finite. A faithfulness
+    correlation on 2 features is ±1 per instance (two subsets to remove), so a random ranking's median is
+    1.0 about half the time: this returns 1.0, and a pass at 1.0 is no evidence. None when no instance
+    counts."""
+    values = np.asarray(per_control, dtype=float)
+    keep = np.isfinite(np.asarray(explained, dtype=float)) & np.isfinite(values).all(axis=0)
+    if values.ndim != 2 or not keep.any():
+        return None
+    values = values[:, keep]
+    picks = np.random.default_rng(rng).integers(0, values.shape[0], size=(draws, values.shape[1]))
+    medians = np.median(values[picks, np.arange(values.shape[1])], axis=1)
+    return float(np.quantile(medians, q))

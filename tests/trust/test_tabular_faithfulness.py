@@ -102,3 +102,29 @@ def test_a_correlation_subset_of_every_feature_is_capped_not_an_error(tmp_path):
                                correlation_subset=7)
     assert result.measurements["shap_faithfulness_correlation"] == seven.measurements["shap_faithfulness_correlation"]
     assert any("correlation_subset 8 capped at 7" in note for note in result.notes)
+
+
+def test_a_faithfulness_correlation_of_two_features_at_what_random_orders_reach_is_not_a_pass(tmp_path):
+    """Two features: each instance's correlation is over the 2 subsets of 1 feature it can remove, so
+    it is +1 or −1, and the swapped order (a random ranking's other outcome) gives the other sign. A
+    random ranking's median over the instances is then 1.0 about half the time: the chance level is
+    1.0, and ``shap_faithfulness_correlation ≥ 0.3`` (default, warning) passed at 1.0 on no evidence.
+    Now it is not judged, saying so; the deletion gates, paired against the same controls, judge it."""
+    ctx = _context(tmp_path, 2)
+    params = {"explainers": ["shap"], "n_instances": 40}
+    spec = CheckSpec(check="explanation_faithfulness", params=params,
+                     thresholds=[{"measurement": "shap_faithfulness_correlation", "min": 0.3, "severity": "warn"},
+                                 {"measurement": "shap_deletion_auc_p_value", "max": 0.05}])
+    result = run_check(PlannedCheck(spec=spec, params=FaithfulnessParams(**params)), ctx)
+    assert result.measurements["shap_faithfulness_correlation"] == pytest.approx(1.0)
+    correlation, deletion = result.thresholds
+    assert {s.measurement: s.chance_p95 for s in result.sample_sizes}["shap_faithfulness_correlation"] == 1.0
+    assert not correlation.passed and correlation.n == 40
+    assert "can reach 1.00 or more in at least 5% of draws (n = 40)" in correlation.unreachable
+    assert deletion.passed and deletion.unreachable is None and result.status == Status.WARN
+    # the chance level itself: instances of ±1 under two equally likely controls, median 1.0 half the time
+    from auditor.metrics.chance import control_median_chance
+
+    signs = np.array([[1.0] * 9, [-1.0] * 9])
+    assert control_median_chance(signs, np.ones(9), 0) == 1.0
+    assert control_median_chance(np.array([[0.1] * 9, [0.2] * 9]), np.ones(9), 0) == pytest.approx(0.2)
