@@ -376,7 +376,9 @@ class SubgroupFairness(Check):
         sensitive_inputs = [c for c in sens.columns if c in names]
         measurements["sensitive_attribution_share"] = float(sum(share[names.index(c)] for c in sensitive_inputs))
         order = np.argsort(-mass, kind="stable")
-        top = [names[i] for i in order[: p.top_k]]
+        # a feature the explanations give nothing is in no top k, whatever its place in the column order: with
+        # top_k at least the features the model uses, an unused proxy column had been flagged as one
+        top = [names[i] for i in order[: p.top_k] if mass[i] > 0]
         proxy_rows, proxies, strongest = [], set(), 0.0
         feature_codes = {f: column_groups(ctx.data.frame[f], n_bins=p.n_bins, max_categories=p.max_categories)
                          for f in names if any(f != col for col in sens.columns)}

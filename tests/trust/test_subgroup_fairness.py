@@ -303,6 +303,18 @@ def test_planted_proxy_is_found_and_group_metrics_are_exact(tmp_path):
     assert m["faithfulness_gap_disparity"] is not None
 
 
+def test_a_proxy_the_model_gives_no_weight_is_in_no_top_k(tmp_path):
+    """top_k 3 of 3 features, and the model's weight on the proxy set to 0: its SHAP values are exactly 0,
+    so it ranks in no top k; it had been flagged as a proxy in the top 3 by its place in the column order."""
+    ctx = proxy_context(tmp_path)
+    ctx.model.estimator.coef_[0, 2] = 0.0
+    out, _ = run_check(ctx, "subgroup_fairness", n_instances=20, top_k=3, n_bootstrap=50)
+    assert out.measurements["proxy_features_in_top_k"] == 0 and out.measurements["max_proxy_association"] < 0.2
+    proxies = next(e for e in out.evidence if e.title == "Features most associated with each sensitive feature")
+    row = next(r for r in proxies.rows if r[1] == "zip_code")
+    assert row[2] == pytest.approx(1.0) and row[4] == 0.0 and row[-1] == "associated, not top-k"
+
+
 def test_the_selection_rate_is_the_favourable_class_s_when_the_card_names_it(tmp_path):
     """The four-fifths rule compares rates of the outcome people want; with an adverse positive class
     ("yes" = flagged), its ratio is a different number from the ratio of flagged rates."""
