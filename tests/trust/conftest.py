@@ -76,6 +76,19 @@ def make_tabular_context(root: Path, *, n: int = 200, seed: int = 0, explainers=
     return ctx, estimator
 
 
+def make_constant_context(root: Path):
+    """An AuditContext of a classifier whose output never moves (scikit-learn's DummyClassifier,
+    prior): 40 rows of 3 numeric features, 'yes' at 0.4. Every explanation of it is all zero."""
+    from sklearn.dummy import DummyClassifier
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(40, 3)).round(4), columns=["a", "b", "c"])
+    frame["label"] = np.where(rng.random(40) < 0.4, "yes", "no")
+    model = DummyClassifier(strategy="prior").fit(frame[["a", "b", "c"]], frame["label"])
+    return frame_context(root, frame, model, target="label", features=["a", "b", "c"], name="constant",
+                         positive_class="yes", explainers={"shap": {"background_size": 20}})
+
+
 def regression_frame(n: int, seed: int, noise: float = 0.5) -> pd.DataFrame:
     """Numeric features and a planted linear target y = X·WEIGHTS + N(0, noise²)."""
     rng = np.random.default_rng(seed)

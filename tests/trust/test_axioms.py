@@ -125,20 +125,12 @@ def test_a_model_whose_output_does_not_move_has_nothing_to_add_up(tmp_path):
     holds by construction, whatever class, output space or base value it was recorded against: the
     share within tolerance read 1.0 on 12 instances and shap_within_tolerance_share ≥ 0.99 passed.
     Now those explanations are left out, saying so: nothing measured (n = 0), not a pass."""
-    import pandas as pd
-    from sklearn.dummy import DummyClassifier
-
     from auditor.policy.schema import Threshold
     from auditor.policy.thresholds import evaluate, with_sample_sizes
 
-    from .conftest import frame_context
+    from .conftest import make_constant_context
 
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.normal(size=(40, 3)).round(4), columns=["a", "b", "c"])
-    frame["label"] = np.where(rng.random(40) < 0.4, "yes", "no")
-    model = DummyClassifier(strategy="prior").fit(frame[["a", "b", "c"]], frame["label"])
-    ctx = frame_context(tmp_path, frame, model, target="label", features=["a", "b", "c"], name="constant",
-                        positive_class="yes", explainers={"shap": {"background_size": 20}})
+    ctx = make_constant_context(tmp_path)
     out, _ = run_check(ctx, "explanation_axioms", methods=["shap"], n_instances=12)
     assert out.measurements["shap_within_tolerance_share"] is None
     assert "shap: 12 of 12 explanations attribute nothing where the model's output is its base value" in " ".join(out.notes)

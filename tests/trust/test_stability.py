@@ -170,20 +170,12 @@ def test_a_model_whose_output_does_not_move_has_no_input_stability_to_judge(tmp_
     agreements left those out (nothing ranked) while relative input stability counted each at its
     floor, −6 ("perfectly stable"), and shap_ris_log10_median ≤ 1.5 passed on 12 instances of
     nothing. Now two all-zero explanations give no RIS: nothing measured (n = 0), not a pass."""
-    import pandas as pd
-    from sklearn.dummy import DummyClassifier
-
     from auditor.policy.thresholds import evaluate, with_sample_sizes
     from auditor.policy.schema import Threshold
 
-    from .conftest import frame_context
+    from .conftest import make_constant_context
 
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.normal(size=(40, 3)).round(4), columns=["a", "b", "c"])
-    frame["label"] = np.where(rng.random(40) < 0.4, "yes", "no")
-    model = DummyClassifier(strategy="prior").fit(frame[["a", "b", "c"]], frame["label"])
-    ctx = frame_context(tmp_path, frame, model, target="label", features=["a", "b", "c"], name="constant",
-                        positive_class="yes", explainers={"shap": {"background_size": 20}})
+    ctx = make_constant_context(tmp_path)
     out, _ = run_check(ctx, "explanation_stability", explainers=["shap"], n_instances=12, n_seeds=2, n_perturbations=2)
     m = out.measurements
     assert m["shap_perturbation_topk_agreement"] is None and m["shap_ris_log10_median"] is None
