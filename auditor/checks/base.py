@@ -80,6 +80,12 @@ def feature_value_text(value: float) -> str:
     return f"{value:.0f}" if math.isfinite(value) and 1e3 <= abs(value) < 1e15 else f"{value:.4g}"
 
 
+def possessive(name: str) -> str:
+    """``name``'s, as a summary writes it; a name ending in s takes the apostrophe alone
+    (integrated_gradients', not integrated_gradients's)."""
+    return f"{name}'" if str(name).lower().endswith("s") else f"{name}'s"
+
+
 def sample_sizes_of(measurements: dict[str, float | None], n: int, min_n: int | None = None) -> list:
     """One SampleSize per measurement, all resting on the same ``n`` (rows or explained instances),
     judged from ``min_n`` up where given."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import ConfigDict, field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MIN_JUDGED, Check, CheckOutput, Params, count, fraction
+from auditor.checks.base import MAX_INSTANCES, MIN_JUDGED, Check, CheckOutput, Params, count, fraction, possessive
 from auditor.checks.explainers import available_methods, check_method_names
 from auditor.inputs.validation import NumbersNotBooleans
 from auditor.metrics.faithfulness import completeness_gap, efficiency_gap
@@ -155,7 +155,7 @@ class ExplanationAxioms(Check):
                    "Every explanation attributes nothing where the model's output is its base value: there is "
                    "nothing to add up, so additivity was not measured."
                    if not tested else
-                   "; ".join(f"{m}'s attributions add up to the model's output ({AXIOMS[m]}) on "
+                   "; ".join(f"{possessive(m)} attributions add up to the model's output ({AXIOMS[m]}) on "
                              f"{shares[m]:.0%} of instances" for m in tested) + ".")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from auditor.checks.base import (
-    MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count,
+    MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, possessive,
 )
 from auditor.checks.explainers import removable_counts, removable_part, require_two_features, unremovable_note
 from auditor.metrics.faithfulness import (
@@ -224,7 +224,7 @@ class ExplanationFaithfulness(Check):
             f"the median deletion AUC is {gap:.3f} lower than the random control's (one-sided Wilcoxon "
             f"{'p < 0.001' if pval < 0.001 else f'p = {pval:.3f}'})."
             if gap is not None and gap > 0 and pval is not None else
-            f"{first}'s ranking does not remove the prediction faster than a random ranking (deletion AUC gap "
+            f"{possessive(first)} ranking does not remove the prediction faster than a random ranking (deletion AUC gap "
             f"{'n/a' if gap is None else f'{gap:.3f}'}): its explanations should not be trusted as they stand."
         )
         if exact:

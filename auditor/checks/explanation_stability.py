@@ -29,7 +29,7 @@ from pydantic import Field, field_validator
 
 from auditor.checks.base import (
     MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
-    count, fraction, sample_sizes_of,
+    count, fraction, possessive, sample_sizes_of,
 )
 from auditor.checks.explainers import (
     available_methods, check_method_names, feature_vectors, ranks_something, require_two_features, unranked_note,
@@ -298,7 +298,7 @@ class ExplanationStability(Check):
         ]
         first = methods[0] if methods else None
         fa0 = measurements.get(f"{first}_perturbation_topk_agreement") if first else None
-        summary = (f"After a small change that leaves the prediction {'within tolerance' if ctx.regression else 'unchanged'}, {first}'s explanations keep a median "
+        summary = (f"After a small change that leaves the prediction {'within tolerance' if ctx.regression else 'unchanged'}, {possessive(first)} explanations keep a median "
                    f"{fa0:.0%} of their top {ctx.features}." if fa0 is not None else
                    "No input-perturbation stability could be measured for the requested explainers.")
         return CheckOutput(

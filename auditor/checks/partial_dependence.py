@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, MIN_JUDGED,
-                                 Check, CheckOutput, Params, count, fraction)
+                                 Check, CheckOutput, Params, count, fraction, possessive)
 from auditor.explain.partial_dependence import (centred_log_ratio, ice_heterogeneity, ice_heterogeneity_interval,
                                                 ice_variation, partial_dependence_curves)
 from auditor.explain.permutation_importance import (
@@ -159,7 +159,7 @@ class PartialDependence(Check):
         top = max(zip(curves, np.where(counted, hetero, np.nan)), key=lambda t: -1 if np.isnan(t[1]) else t[1]) if curves else None
         summary = (f"Partial dependence of {label} on the top {len(curves)} features by permutation importance; "
                    f"{curves[0].feature} moves the average output by {curves[0].pd_range:.3f}"
-                   + (f"; the most heterogeneous row curves are {top[0].feature}'s ({top[1]:.2f})." if top is not None
+                   + (f"; the most heterogeneous row curves are {possessive(top[0].feature)} ({top[1]:.2f})." if top is not None
                       and np.isfinite(top[1]) else ".")) if curves else "No feature to draw."
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 from pydantic import Field, field_validator
 
-from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params, count
+from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params, count, possessive
 from auditor.checks.explainers import check_method_names
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
@@ -164,6 +164,6 @@ class TextExplanations(Check):
                                          "for, before the prediction cache answers repeats."))
         summary = (f"{int(measurements.get('n_explained') or 0)} texts explained by {', '.join(p.methods)}; "
                    f"the top word carries a median {measurements.get(f'{p.methods[0]}_top_word_share') or 0:.0%} "
-                   f"of {p.methods[0]}'s attribution mass.")
+                   f"of {possessive(p.methods[0])} attribution mass.")
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
                            key_figure=f"{int(measurements.get('n_explained') or 0)} texts", cost=cost)

@@ -45,6 +45,8 @@ def test_text_ig_complete_shap_efficient_gradient_x_input_not(text):
     assert m["shap_within_tolerance_share"] == 1.0  # Partition SHAP is efficient by construction
     # Negative control (§9 Case 3): gradient×input is not complete on a non-linear model.
     assert m["gradient_x_input_within_tolerance_share"] < 0.5
+    # a method's name ending in s takes the apostrophe alone (it read "integrated_gradients's attributions")
+    assert out.summary.startswith("integrated_gradients' attributions add up") and "shap's attributions" in out.summary
     # Its completeness baseline f(x′) (all word embeddings zeroed) is the attribution's base value.
     gxi = text.ctx.attribution("gradient_x_input", 16)
     assert np.isfinite(gxi.base_values).all() and np.all((gxi.base_values > 0) & (gxi.base_values < 1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from auditor.checks.base import feature_value_text
+from auditor.checks.base import feature_value_text, possessive
 
 from .conftest import frame_context
 from .helpers import run_check
@@ -38,3 +38,8 @@ def test_the_local_explanations_table_prints_large_values_in_full(tmp_path):
     assert "assets=" in cells and "e+0" not in cells, cells
     shown = {c.split("=")[1].split(" ")[0] for c in cells.replace(";", " ;").split() if c.startswith("assets=")}
     assert shown and shown <= {"0", "4000", "12345", "20000", "35000"}, shown
+
+
+def test_a_name_ending_in_s_takes_the_apostrophe_alone():
+    assert possessive("integrated_gradients") == "integrated_gradients'" and possessive("Assets") == "Assets'"
+    assert possessive("shap") == "shap's" and possessive("lime") == "lime's"
