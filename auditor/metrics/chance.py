@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["chance_quantile", "rank_correlation_chance", "weighted_rank_correlation_chance", "neighbour_label_chance",
-           "control_median_chance", "CHANCE_QUANTILE"]
+__all__ = ["chance_quantile", "rank_correlation_chance", "weighted_rank_correlation_chance",
+           "weighted_topk_agreement_chance", "neighbour_label_chance", "control_median_chance", "CHANCE_QUANTILE"]
 
 CHANCE_QUANTILE = 0.95  # what unrelated rankings reach in 5% of draws
 DRAWS = 4000
@@ -143,6 +143,40 @@ def weighted_rank_correlation_chance(values_a: Sequence, values_b: Sequence, *, 
         order = gen.random((draws, a.size)).argsort(axis=1)
         ranks_a, ranks_b = _centred_ranks(a[None])[0], _centred_ranks(b[None])[0]
         values[:, i] = weighted_correlation(ranks_a[order], ranks_b, importance_weights(a[order], b))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a draw whose every instance is undefined
+        per_draw = stat(values, axis=1)
+    per_draw = per_draw[np.isfinite(per_draw)]
+    return float(np.quantile(per_draw, q, method="inverted_cdf")) if per_draw.size else None
+
+
+def weighted_topk_agreement_chance(runs: Sequence, ks: Sequence[int], *, stat: Callable = np.median,
+                                   q: float = CHANCE_QUANTILE, draws: int = DRAWS, rng=0) -> float | None:
+    """The ``q`` quantile of ``stat`` over instances of the mean pairwise importance-weighted top-k
+    agreement (:func:`~auditor.metrics.stability.topk_agreement` with ``weighted=True``) of re-runs
+    that agree on nothing: each instance's R re-runs (``runs[i]``, shape (R, d)), every run's values
+    at random positions of its own (each value's rank and weight moving with it), top ``ks[i]``.
+
+    Like the weighted rank correlation's, this level depends on the values: re-runs that each put
+    most of their weight on one feature share it by chance only as often as random positions
+    coincide. Draws are fewer where the instances have many features (at most
+    :data:`PERMUTED_BUDGET` feature-draws, never fewer than 200). None when there is no instance."""
+    from auditor.metrics.stability import topk_agreement
+
+    if len(runs) != len(ks):
+        raise ValueError(f"{len(runs)} instances and {len(ks)} top-k sizes")
+    if not len(runs):
+        return None
+    arrays = [np.abs(np.asarray(r, dtype=float)) for r in runs]
+    if any(a.ndim != 2 or a.shape[0] < 2 or a.shape[1] < 1 for a in arrays):
+        raise ValueError("each instance needs at least 2 re-runs of at least 1 feature, shape (R, d)")
+    gen = np.random.default_rng(rng)
+    draws = max(200, min(draws, PERMUTED_BUDGET // sum(a.size for a in arrays)))
+    values = np.empty((draws, len(arrays)))
+    for i, (a, k) in enumerate(zip(arrays, ks)):
+        order = gen.random((draws, *a.shape)).argsort(axis=2)  # every run of every draw permuted on its own
+        shuffled = np.take_along_axis(np.broadcast_to(a, order.shape), order, axis=2)
+        values[:, i] = topk_agreement(shuffled.transpose(1, 0, 2), int(k), weighted=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a draw whose every instance is undefined
         per_draw = stat(values, axis=1)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .agreement import feature_agreement
+from .agreement import feature_agreement, weighted_feature_agreement
 
 __all__ = ["topk_agreement", "relative_input_stability", "gaussian_perturbations"]
 
 
-def topk_agreement(E, k: int):
-    """Mean pairwise FA@k over R explanations of the same input(s) (seed / re-run stability, §3.4).
+def topk_agreement(E, k: int, *, weighted: bool = False):
+    """Mean pairwise FA@k over R explanations of the same input(s) (seed / re-run stability, §3.4);
+    ``weighted``: WFA@k (:func:`~auditor.metrics.agreement.weighted_feature_agreement`).
 
     Parameters
     ----------
@@ -38,7 +39,8 @@ def topk_agreement(E, k: int):
     i, j = np.triu_indices(r, k=1)
     n, d = e.shape[1], e.shape[2]
     # All pairs at once: (pairs·n, d) against (pairs·n, d).
-    fa = feature_agreement(e[i].reshape(-1, d), e[j].reshape(-1, d), k).reshape(len(i), n)
+    agree = weighted_feature_agreement if weighted else feature_agreement
+    fa = agree(e[i].reshape(-1, d), e[j].reshape(-1, d), k).reshape(len(i), n)
     mean = fa.mean(axis=0)
     return float(mean[0]) if one else mean
 

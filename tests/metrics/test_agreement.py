@@ -151,3 +151,28 @@ def test_weighted_rank_correlation_by_hand():
     assert np.isnan(weighted_rank_correlation([0.0, 0.0, 0.0], [0.0, 0.0, 0.0]))
     # noise-level differences are ties, as in rank_correlation: (1, 1 + 1e-15) ranks as (1, 1)
     assert weighted_rank_correlation([3.0, 1.0, 1.0 + 1e-15], [3.0, 1.0 + 1e-15, 1.0]) == pytest.approx(1.0)
+
+
+def test_weighted_feature_agreement_by_hand():
+    """WFA@k: the weight of the shared top-k features over the mean weight of the two top-k sets,
+    each feature weighted by the mean of its shares of sum |a| and sum |b|."""
+    from auditor.metrics.agreement import feature_agreement, weighted_feature_agreement
+
+    # one feature carries the prediction; the rest of the top 3 is filled by features without effect,
+    # in another order each time: FA@3 1/3, but they carry almost no weight
+    a, b = np.array([5.0, 0.3, 0.2, 0.1, 0.05, 0.01]), np.array([-5.0, 0.05, 0.1, 0.2, 0.3, 0.01])
+    w = (np.abs(a) / np.abs(a).sum() + np.abs(b) / np.abs(b).sum()) / 2
+    expected = w[0] / ((w[[0, 1, 2]].sum() + w[[0, 4, 3]].sum()) / 2)
+    assert feature_agreement(a, b, 3) == pytest.approx(1 / 3)
+    assert expected == pytest.approx(0.938967, abs=1e-6)
+    assert weighted_feature_agreement(a, b, 3) == pytest.approx(expected, rel=1e-12)
+    # equal weights give FA@k; top sets that share nothing read 0 whatever the weights
+    x, y = np.array([1.0, 1, 1, 1, 1, 1]) + np.arange(6) * 1e-3, np.array([1.0, 1, 1, 1, 1, 1]) + np.arange(6)[::-1] * 1e-3
+    assert weighted_feature_agreement(x, y, 3) == pytest.approx(feature_agreement(x, y, 3)) == 0.0
+    # top 2 {0, 1} and {2, 1} of 7.2 each: the shared feature's weight 3/7.2 over the sets' mean
+    # weight 3/7.2 + 4.1/14.4: 60/101 (FA@2: 1/2)
+    assert weighted_feature_agreement([4.0, 3, 0.1, 0.1], [0.1, 3.0, 4, 0.1], 2) == pytest.approx(60 / 101)
+    assert weighted_feature_agreement(a, a, 3) == 1.0
+    # rows are independent; two all-zero explanations have nothing to agree on: NaN
+    rows = weighted_feature_agreement(np.array([a, np.zeros(6)]), np.array([b, np.zeros(6)]), 3)
+    assert rows[0] == pytest.approx(expected) and np.isnan(rows[1])
