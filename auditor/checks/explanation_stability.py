@@ -4,7 +4,9 @@ Three views (reference §3.3, §3.4, §10 S1–S3):
 
 * **Seed stability** (stochastic explainers only: ``EXPLAINERS[...].stochastic`` and a
   ``seed_offset`` parameter): R re-runs with seed offsets 0…R−1, mean pairwise top-k feature
-  agreement per instance.
+  agreement per instance; also weighted (each feature by its mean share of the two runs'
+  |attributions|, so the order of features that carry no weight has no say), judged above what the
+  runs' own values at random positions reach.
 * **Input-perturbation stability**, label-preserving perturbations only (the predicted class must
   not change). Tabular: Gaussian noise of ``noise_frac`` × the feature's standard deviation over the
   evaluation set on every numeric feature, categoricals fixed. Text: one word outside the
@@ -35,16 +37,18 @@ from auditor.checks.explainers import (
     available_methods, check_method_names, feature_vectors, ranks_something, require_two_features, unranked_note,
 )
 from auditor.explain import get_explainer
-from auditor.metrics.agreement import feature_agreement, rank_correlation_to
-from auditor.metrics.chance import chance_quantile
+from auditor.metrics.agreement import feature_agreement, rank_correlation_to, weighted_rank_correlation
+from auditor.metrics.chance import chance_quantile, weighted_topk_agreement_chance
 from auditor.metrics.ranking import top_k_size
 from auditor.metrics.stability import relative_input_stability, topk_agreement
 from auditor.metrics.statistics import bootstrap_ci
 from auditor.results import BarChart, FileRef, SampleSize, Table
 
-SUFFIXES = ("_seed_topk_agreement", "_seed_topk_agreement_ci_low", "_perturbation_topk_agreement",
+SUFFIXES = ("_seed_topk_agreement", "_seed_topk_agreement_ci_low", "_seed_weighted_topk_agreement",
+            "_perturbation_topk_agreement",
             "_perturbation_topk_agreement_ci_low", "_ris_log10_median", "_ris_log10_ci_high",
-            "_label_preserved_share", "_global_rank_stability", "_global_rank_stability_p05")
+            "_label_preserved_share", "_global_rank_stability", "_global_rank_stability_p05",
+            "_global_weighted_rank_stability")
 # log10 RIS of an explanation that did not move at all (log10 0 = -inf is not a reportable number; -6
 # is the metric's eps). A perturbation that did not move the input (noise 0) gets no RIS at all.
 RIS_FLOOR = -6.0
@@ -77,16 +81,38 @@ class StabilityParams(Params):
         return check_method_names(v)
 
 
-def seed_agreement(ctx, method: str, n: int, n_seeds: int, top_k: int | None) -> np.ndarray | None:
-    """Per-instance mean pairwise FA@k over ``n_seeds`` runs; None when the method is deterministic."""
+def seed_runs(ctx, method: str, n: int, n_seeds: int) -> tuple[list, np.ndarray] | None:
+    """Per instance, its ``n_seeds`` re-runs as one (R, d) array, and which instances every run ranks
+    anything on; None when the method is deterministic."""
     explainer = get_explainer(ctx.task, method)
     if not explainer.stochastic or "seed_offset" not in explainer.Params.model_fields:
         return None
     base = int(ctx.explainer_params.get(method, {}).get("seed_offset", 0))
     runs = [feature_vectors(ctx.attribution(method, n, {"seed_offset": base + r})) for r in range(n_seeds)]
     ranked = np.logical_and.reduce([ranks_something(run) for run in runs])  # all zero, or one word: nothing
-    return np.array([topk_agreement(np.array([run[i] for run in runs]), top_k_size(top_k, len(runs[0][i])))
-                     if ranked[i] else np.nan for i in range(len(runs[0]))])
+    return [np.array([run[i] for run in runs]) for i in range(len(runs[0]))], ranked
+
+
+def seed_agreement(ctx, method: str, n: int, n_seeds: int, top_k: int | None,
+                   weighted: bool = False) -> np.ndarray | None:
+    """Per-instance mean pairwise FA@k (``weighted``: WFA@k) over ``n_seeds`` runs; None when the
+    method is deterministic."""
+    got = seed_runs(ctx, method, n, n_seeds)
+    if got is None:
+        return None
+    per_instance, ranked = got
+    return np.array([topk_agreement(e, top_k_size(top_k, e.shape[1]), weighted=weighted) if ok else np.nan
+                     for e, ok in zip(per_instance, ranked)])
+
+
+def weighted_seed_chance(ctx, label: str, method: str, n: int, n_seeds: int, top_k: int | None) -> float | None:
+    """What the median weighted seed agreement reaches in 5% of draws when every re-run's values sit at
+    random positions (:func:`~auditor.metrics.chance.weighted_topk_agreement_chance`)."""
+    got = seed_runs(ctx, method, n, n_seeds)
+    if got is None:
+        return None
+    runs = [e for e, ok in zip(*got) if ok]
+    return weighted_topk_agreement_chance(runs, [top_k_size(top_k, e.shape[1]) for e in runs], rng=ctx.rng(label))
 
 
 def perturbation_scores(method: str, vectors, ranked: np.ndarray, sets, n: int,
@@ -134,8 +160,11 @@ def agreement_chance(ctx, label: str, vectors, values: np.ndarray | None, top_k:
                            **({"reps": reps[rows]} if reps is not None else {"n_rankings": n_rankings, "pairs": "mean"}))
 
 
-def global_rank_stability(matrix: np.ndarray, n_boot: int, rng) -> np.ndarray:
-    """Spearman ρ between mean |attribution| over each bootstrap resample and over all instances."""
+def global_rank_stability(matrix: np.ndarray, n_boot: int, rng, weighted: bool = False) -> np.ndarray:
+    """Spearman ρ between mean |attribution| over each bootstrap resample and over all instances;
+    ``weighted``: each feature weighted by its mean share of the two means
+    (:func:`~auditor.metrics.agreement.weighted_rank_correlation`), so the order of features that carry
+    no weight, which is noise, has no say."""
     if matrix.shape[0] < 2 or matrix.shape[1] < 2:
         return np.full(0, np.nan)
     n = len(matrix)
@@ -145,11 +174,13 @@ def global_rank_stability(matrix: np.ndarray, n_boot: int, rng) -> np.ndarray:
     # (200 resamples of 100 texts over 3,000 words would be 480 MB, and the chance level draws 400 times)
     counts = np.bincount((drawn + n * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * n)
     boot = counts.reshape(n_boot, n).astype(float) @ matrix / n
+    if weighted:
+        return weighted_rank_correlation(np.broadcast_to(full, boot.shape), boot)
     return rank_correlation_to(full, boot)
 
 
 def global_rank_stability_chance(matrix: np.ndarray, present: np.ndarray, n_boot: int, rng,
-                                 draws: int = 400, q: float = 0.95) -> float | None:
+                                 draws: int = 400, q: float = 0.95, weighted: bool = False) -> float | None:
     """What the median of :func:`global_rank_stability` reaches in 5% of draws when each instance's
     |attributions| are its own values at random positions among the features it has (``present``;
     a text's words): explanations with no ranking in common. A resample shares about two thirds of
@@ -167,7 +198,7 @@ def global_rank_stability_chance(matrix: np.ndarray, present: np.ndarray, n_boot
         for i in range(len(m)):
             cols = np.flatnonzero(pres[i])
             shuffled[i, cols] = m[i, cols][rng.permutation(len(cols))]
-        rhos = global_rank_stability(shuffled, n_boot, rng)
+        rhos = global_rank_stability(shuffled, n_boot, rng, weighted=weighted)
         finite = rhos[np.isfinite(rhos)]
         medians[t] = np.median(finite) if finite.size else np.nan
     medians = medians[np.isfinite(medians)]
@@ -206,6 +237,7 @@ class ExplanationStability(Check):
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         rows, charts, per_instance, sizes, seed_chances, global_chances = [], [], [], [], [], []
         explained: dict[str, int] = {}  # instances per explainer: the table's medians rest on them
+        weighted_seed_chances, weighted_global_chances = [], []
         kept_what = ("whose prediction stays within output_tolerance standard deviations of the predictions"
                      if ctx.regression else "that keep the predicted class")
         for m in methods:
@@ -214,6 +246,7 @@ class ExplanationStability(Check):
             ranked = ranks_something(vectors)
             notes += unranked_note(m, ranked, "the top-k agreements")
             seed = seed_agreement(ctx, m, p.n_instances, p.n_seeds, p.top_k)
+            weighted_seed = seed_agreement(ctx, m, p.n_instances, p.n_seeds, p.top_k, weighted=True)
             if seed is None:
                 notes.append(f"{m}: deterministic here, so seed stability does not apply.")
             sets, drawn = ctx.model.perturbations(ctx, attr, vectors, p)
@@ -227,27 +260,45 @@ class ExplanationStability(Check):
                                                          ctx.rng(f"stability.global_chance.{m}"))
             chance_of = {"_seed_topk": agreement_chance(ctx, f"stability.seed_chance.{m}", vectors, seed, p.top_k,
                                                         n_rankings=p.n_seeds),
+                         "_seed_weighted_topk": weighted_seed_chance(ctx, f"stability.seed_weighted_chance.{m}", m,
+                                                                     p.n_instances, p.n_seeds, p.top_k),
                          "_perturbation_topk": chance, "_global_rank_stability": global_chance}
+            # weighted (tabular: a text's thousands of words would double the chance level's cost)
+            weighted_global = attr.words is None
+            if weighted_global:
+                chance_of["_global_weighted_rank_stability"] = global_rank_stability_chance(
+                    importance, present, p.n_bootstrap, ctx.rng(f"stability.global_weighted_chance.{m}"), weighted=True)
+                if chance_of["_global_weighted_rank_stability"] is not None:
+                    weighted_global_chances.append(f"{m} {chance_of['_global_weighted_rank_stability']:.2f}")
             if global_chance is not None:
                 global_chances.append(f"{m} {global_chance:.2f}")
             if chance_of["_seed_topk"] is not None:
                 seed_chances.append(f"{m} {chance_of['_seed_topk']:.2f}")
+            if chance_of["_seed_weighted_topk"] is not None:
+                weighted_seed_chances.append(f"{m} {chance_of['_seed_weighted_topk']:.2f}")
             if skipped:
                 notes.append(f"{m}: {skipped} perturbed inputs changed the word segmentation and were not compared.")
             rhos = global_rank_stability(importance, p.n_bootstrap, ctx.rng(f"stability.global.{m}"))
             s_est, s_low, _ = _ci(seed if seed is not None else [], ctx.rng(f"stability.seed.ci.{m}"))
+            ws = weighted_seed[np.isfinite(weighted_seed)] if weighted_seed is not None else np.empty(0)
+            ws_med = float(np.median(ws)) if ws.size else None
             f_est, f_low, _ = _ci(fa, ctx.rng(f"stability.fa.ci.{m}"))
             r_est, _, r_high = _ci(ris, ctx.rng(f"stability.ris.ci.{m}"))
+            w_rhos = (global_rank_stability(importance, p.n_bootstrap, ctx.rng(f"stability.global_weighted.{m}"),
+                                            weighted=True) if weighted_global else np.full(0, np.nan))
+            w_finite = w_rhos[np.isfinite(w_rhos)]
             finite = rhos[np.isfinite(rhos)]
             g_med, g_p05 = (float(np.median(finite)), float(np.quantile(finite, 0.05))) if finite.size else (None, None)
             measurements.update({
                 f"{m}_seed_topk_agreement": s_est, f"{m}_seed_topk_agreement_ci_low": s_low,
+                f"{m}_seed_weighted_topk_agreement": ws_med,
                 f"{m}_perturbation_topk_agreement": f_est, f"{m}_perturbation_topk_agreement_ci_low": f_low,
                 f"{m}_ris_log10_median": r_est, f"{m}_ris_log10_ci_high": r_high,
                 f"{m}_label_preserved_share": kept / drawn if drawn else None,
                 f"{m}_global_rank_stability": g_med, f"{m}_global_rank_stability_p05": g_p05,
+                f"{m}_global_weighted_rank_stability": float(np.median(w_finite)) if w_finite.size else None,
             })
-            rows.append([m, s_est, s_low, f_est, f_low, r_est, r_high, kept, drawn, g_med, g_p05])
+            rows.append([m, s_est, s_low, ws_med, f_est, f_low, r_est, r_high, kept, drawn, g_med, g_p05])
             explained[m] = len(attr)
             # each figure rests on the instances where it is defined (an instance with no kept
             # perturbation has no perturbation agreement), the share on the perturbations drawn
@@ -276,7 +327,8 @@ class ExplanationStability(Check):
                      f"{RIS_FLOOR:g} on the log scale (10^{RIS_FLOOR:g} times the input change).")
         evidence = [
             Table(title=f"Stability per explainer (medians over {_explained_words(explained)}, bootstrap 95% CI bounds)",
-                  columns=["explainer", "seed top-k agr.", "CI low", "perturbation top-k agr.", "CI low",
+                  columns=["explainer", "seed top-k agr.", "CI low", "seed top-k agr., weighted",
+                           "perturbation top-k agr.", "CI low",
                            "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct"],
                   rows=rows, caption=f"Only perturbations {kept_what} are kept. Relative input "
                                      "stability: log10 of the relative change of the explanation over the relative "
@@ -284,11 +336,19 @@ class ExplanationStability(Check):
                                      + ("" if not seed_chances else f" By chance ({p.n_seeds} re-runs ranking at random) the "
                                         f"median seed top-k agreement reaches {', '.join(seed_chances)} or more in 5% of "
                                         "draws; a seed gate passes only above it.")
+                                     + ("" if not weighted_seed_chances else " Weighted: each feature counts by its "
+                                        "mean share of the two runs' |attributions| (features that carry no weight, "
+                                        "whose order is noise, have no say); re-runs whose values sit at random "
+                                        f"positions reach {', '.join(weighted_seed_chances)} or more in 5% of draws.")
                                      + ("" if not global_chances else " A resample shares most of its instances with "
                                         "the full set, so even explanations with no ranking in common (each "
                                         "instance's values at random positions) reach a median global rank ρ of "
                                         f"{', '.join(global_chances)} or more in 5% of draws; a global gate passes "
-                                        "only above it.")),
+                                        "only above it.")
+                                     + ("" if not weighted_global_chances else " Weighted by each feature's mean share "
+                                        "of the two rankings' importance (features that carry none, whose order is "
+                                        "noise, have no say), that level is "
+                                        f"{', '.join(weighted_global_chances)}.")),
             *charts,
             FileRef(title="Per-instance stability values",
                     path=ctx.add_csv("evidence/explanation_stability.csv",

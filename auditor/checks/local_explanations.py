@@ -11,8 +11,8 @@ from auditor.checks.base import (MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, Ch
 from auditor.checks.explainers import available_methods, check_method_names, ranks_something, require_two_features, unranked_note
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
-from auditor.metrics.agreement import feature_agreement
-from auditor.metrics.chance import chance_quantile
+from auditor.metrics.agreement import feature_agreement, weighted_feature_agreement
+from auditor.metrics.chance import chance_quantile, weighted_topk_agreement_chance
 from auditor.metrics.ranking import agreement_k
 from auditor.results import FileRef, SampleSize, Table
 
@@ -51,7 +51,7 @@ class LocalExplanations(Check):
     def measurement_names(cls, params) -> list[str]:
         names = ["n_explained"]
         if {"shap", "lime"} <= set(params.methods):
-            names.append("shap_lime_top_k_agreement")
+            names += ["shap_lime_top_k_agreement", "shap_lime_weighted_top_k_agreement"]
         if "lime" in params.methods:
             names.append("lime_surrogate_r2_median")
         return names
@@ -93,6 +93,18 @@ class LocalExplanations(Check):
             agree = [feature_agreement(a, b, k_agree) for a, b, ok
                      in zip(attrs["shap"].values, attrs["lime"].values, both) if ok]
             measurements["shap_lime_top_k_agreement"] = float(np.mean(agree)) if agree else None
+            # each feature weighted by its mean share of the two explanations' |attributions|: where a
+            # prediction rests on fewer than k features, which features without effect fill the rest
+            # of the top k is noise and has no say
+            pairs = [np.stack([a, b]) for a, b, ok in zip(attrs["shap"].values, attrs["lime"].values, both) if ok]
+            weighted = [float(weighted_feature_agreement(pair[0], pair[1], k_agree)) for pair in pairs] if k_agree else []
+            weighted = [w for w in weighted if np.isfinite(w)]
+            measurements["shap_lime_weighted_top_k_agreement"] = float(np.mean(weighted)) if weighted else None
+            weighted_chance = (weighted_topk_agreement_chance(pairs, [k_agree] * len(pairs), stat=np.mean,
+                                                              rng=ctx.rng("local_explanations.weighted_chance"))
+                               if k_agree and pairs else None)
+            sizes.append(SampleSize(measurement="shap_lime_weighted_top_k_agreement", n=len(weighted), min_n=MIN_JUDGED,
+                                    chance_p95=weighted_chance))
             d = len(ctx.data.feature_names)
             chance = chance_quantile([d] * len(agree), [k_agree] * len(agree), stat=np.mean,
                                      rng=ctx.rng("local_explanations.chance")) if k_agree else None
@@ -102,6 +114,11 @@ class LocalExplanations(Check):
                 notes.append(f"By chance, two explanations that agree on nothing share {k_agree / d:.0%} of their top "
                              f"{k_agree} of {d} features on average, and {chance:.2f} or more over these {len(agree)} "
                              "instances in 5% of draws: the agreement is evidence only above that.")
+            if weighted_chance is not None:
+                notes.append("Weighted by each feature's mean share of the two explanations' |attributions| (the "
+                             "order of features that carry no weight is noise and has no say), SHAP and LIME share "
+                             f"{measurements['shap_lime_weighted_top_k_agreement']:.2f} of their top {k_agree}; LIME's "
+                             f"and SHAP's values at random positions reach {weighted_chance:.2f} or more in 5% of draws.")
             notes += unranked_note("shap", shap_ranks, "the SHAP-LIME agreement")
             notes += unranked_note("lime", lime_ranks, "the SHAP-LIME agreement")
             if k_agree < k:

@@ -56,10 +56,13 @@ def weighted_feature_agreement(a, b, k: int):
     share over the mean weight of their two top-k sets. Equal weights give FA@k.
 
     Where a prediction rests on fewer than k features, FA@k counts which features without effect
-    fill the rest of the top k, an order that is noise: LIME (125 samples) re-run with another seed on
-    a sound logistic regression with 1 informative feature of 13 keeps the informative feature first
-    and shares about half of its other top-3 features. Weighted, features that carry no weight have
-    no say, while two explanations that put their weight on different features still read near 0.
+    fill the rest of the top k, an order that is noise: LIME (125 samples) re-run with other seeds on
+    sound logistic regressions with 1 informative feature of 13 read a median FA@3 of 0.33-0.44 over 5
+    draws, weighted 0.83-0.90. Weighted, features that carry no weight have no say, while two
+    explanations that put their weight on different features still read near 0. A heavy feature
+    that only one explanation puts in the other's top k still counts with its mean share, so the
+    chance level is higher than FA@k's; judge it against the explanations' own values at random
+    positions (:func:`~auditor.metrics.chance.weighted_topk_agreement_chance`).
     Range [0, 1]; NaN where both explanations are all zero."""
     from auditor.metrics.statistics import importance_weights
 

@@ -21,6 +21,10 @@ def test_seed_stability_linear_shap_exact_lime_high(tabular):
     for name in ("lime_seed_topk_agreement", "lime_seed_topk_agreement_ci_low", "shap_seed_topk_agreement"):
         assert chance[name] == pytest.approx(1 / 3, abs=0.09)
     assert chance["lime_seed_topk_agreement"] < m["lime_seed_topk_agreement"]
+    # weighted by the features' shares of the two runs: exact SHAP keeps all of it; LIME keeps at least
+    # as much as unweighted here, above what its runs' values at random positions reach
+    assert m["shap_seed_weighted_topk_agreement"] == 1.0
+    assert chance["lime_seed_weighted_topk_agreement"] < m["lime_seed_weighted_topk_agreement"]
     table = next(e for e in out.evidence if e.kind == "table")
     assert "By chance (3 re-runs ranking at random) the median seed top-k agreement reaches shap 0." in table.caption
     assert f"lime {chance['lime_seed_topk_agreement']:.2f} or more in 5% of draws" in table.caption
@@ -31,6 +35,10 @@ def test_seed_stability_linear_shap_exact_lime_high(tabular):
     assert "a global gate passes only above it" in table.caption
     # the table says what its medians rest on (it said 'medians over instances' and not how many)
     assert table.title == "Stability per explainer (medians over 12 instances, bootstrap 95% CI bounds)"
+    assert "re-runs whose values sit at random positions reach shap 0." in table.caption
+    assert 0.9 <= m["shap_global_weighted_rank_stability"] <= 1.0
+    assert chance["shap_global_weighted_rank_stability"] < m["shap_global_weighted_rank_stability"]
+    assert "that level is shap 0." in table.caption
     assert m["shap_global_rank_stability_p05"] <= m["shap_global_rank_stability"]
     assert 0 < m["shap_label_preserved_share"] <= 1
     assert m["shap_ris_log10_median"] is not None and np.isfinite(m["shap_ris_log10_median"])
@@ -182,3 +190,30 @@ def test_a_model_whose_output_does_not_move_has_no_input_stability_to_judge(tmp_
     assert {s.measurement: s.n for s in out.sample_sizes}["shap_ris_log10_median"] == 0
     [gate] = with_sample_sizes(evaluate([Threshold(measurement="shap_ris_log10_median", max=1.5)], m), out.sample_sizes)
     assert not gate.passed and gate.n == 0 and gate.unreachable == "nothing was measured (n = 0)"
+
+
+def test_global_rank_stability_weighted_by_share_ignores_the_order_of_features_without_effect():
+    """One feature carries the prediction (|SHAP| about 2 on every row), twelve carry about 0.05 each
+    (a sound model with 1 informative feature of 13): the plain ρ of the global ranking is mostly the
+    order of the twelve, which is noise, and fails (below 0.8 or at its chance level) in 19 of 20
+    draws of 10 rows; weighted by each feature's mean share of the two rankings' importance, in 1 of 20,
+    while i.i.d. noise still reads below its weighted chance level."""
+    from auditor.checks.explanation_stability import global_rank_stability, global_rank_stability_chance
+
+    rng = np.random.default_rng(5)
+    plain_fails = weighted_fails = 0
+    for _ in range(20):
+        m = np.c_[np.abs(rng.normal(size=(10, 1))) * 2, np.abs(rng.normal(size=(10, 12))) * 0.05]
+        every = np.ones(m.shape, dtype=bool)
+        plain, plain_chance = np.median(global_rank_stability(m, 100, rng)), global_rank_stability_chance(m, every, 100, rng, draws=100)
+        weighted = np.median(global_rank_stability(m, 100, rng, weighted=True))
+        weighted_chance = global_rank_stability_chance(m, every, 100, rng, draws=100, weighted=True)
+        plain_fails += plain < 0.8 or plain <= plain_chance
+        weighted_fails += weighted < 0.8 or weighted <= weighted_chance
+    assert (plain_fails, weighted_fails) == (19, 1)
+    iid = np.abs(rng.standard_normal((10, 13)))
+    every = np.ones(iid.shape, dtype=bool)
+    assert np.median(global_rank_stability(iid, 100, rng, weighted=True)) < global_rank_stability_chance(
+        iid, every, 100, rng, draws=100, weighted=True)
+    ordered = np.exp(rng.standard_normal((10, 1))) * np.linspace(1, 2, 13)
+    assert np.median(global_rank_stability(ordered, 100, rng, weighted=True)) == pytest.approx(1.0)
