@@ -93,26 +93,24 @@ def seed_runs(ctx, method: str, n: int, n_seeds: int) -> tuple[list, np.ndarray]
     return [np.array([run[i] for run in runs]) for i in range(len(runs[0]))], ranked
 
 
-def seed_agreement(ctx, method: str, n: int, n_seeds: int, top_k: int | None,
+def seed_agreement(runs: tuple[list, np.ndarray] | None, top_k: int | None,
                    weighted: bool = False) -> np.ndarray | None:
-    """Per-instance mean pairwise FA@k (``weighted``: WFA@k) over ``n_seeds`` runs; None when the
-    method is deterministic."""
-    got = seed_runs(ctx, method, n, n_seeds)
-    if got is None:
+    """Per-instance mean pairwise FA@k (``weighted``: WFA@k) over the re-runs of :func:`seed_runs`;
+    None when the method is deterministic (``runs`` None)."""
+    if runs is None:
         return None
-    per_instance, ranked = got
+    per_instance, ranked = runs
     return np.array([topk_agreement(e, top_k_size(top_k, e.shape[1]), weighted=weighted) if ok else np.nan
                      for e, ok in zip(per_instance, ranked)])
 
 
-def weighted_seed_chance(ctx, label: str, method: str, n: int, n_seeds: int, top_k: int | None) -> float | None:
+def weighted_seed_chance(ctx, label: str, runs: tuple[list, np.ndarray] | None, top_k: int | None) -> float | None:
     """What the median weighted seed agreement reaches in 5% of draws when every re-run's values sit at
     random positions (:func:`~auditor.metrics.chance.weighted_topk_agreement_chance`)."""
-    got = seed_runs(ctx, method, n, n_seeds)
-    if got is None:
+    if runs is None:
         return None
-    runs = [e for e, ok in zip(*got) if ok]
-    return weighted_topk_agreement_chance(runs, [top_k_size(top_k, e.shape[1]) for e in runs], rng=ctx.rng(label))
+    kept = [e for e, ok in zip(*runs) if ok]
+    return weighted_topk_agreement_chance(kept, [top_k_size(top_k, e.shape[1]) for e in kept], rng=ctx.rng(label))
 
 
 def perturbation_scores(method: str, vectors, ranked: np.ndarray, sets, n: int,
@@ -245,8 +243,8 @@ class ExplanationStability(Check):
             vectors = feature_vectors(attr)
             ranked = ranks_something(vectors)
             notes += unranked_note(m, ranked, "the top-k agreements")
-            seed = seed_agreement(ctx, m, p.n_instances, p.n_seeds, p.top_k)
-            weighted_seed = seed_agreement(ctx, m, p.n_instances, p.n_seeds, p.top_k, weighted=True)
+            runs = seed_runs(ctx, m, p.n_instances, p.n_seeds)
+            seed, weighted_seed = seed_agreement(runs, p.top_k), seed_agreement(runs, p.top_k, weighted=True)
             if seed is None:
                 notes.append(f"{m}: deterministic here, so seed stability does not apply.")
             sets, drawn = ctx.model.perturbations(ctx, attr, vectors, p)
@@ -260,8 +258,8 @@ class ExplanationStability(Check):
                                                          ctx.rng(f"stability.global_chance.{m}"))
             chance_of = {"_seed_topk": agreement_chance(ctx, f"stability.seed_chance.{m}", vectors, seed, p.top_k,
                                                         n_rankings=p.n_seeds),
-                         "_seed_weighted_topk": weighted_seed_chance(ctx, f"stability.seed_weighted_chance.{m}", m,
-                                                                     p.n_instances, p.n_seeds, p.top_k),
+                         "_seed_weighted_topk": weighted_seed_chance(ctx, f"stability.seed_weighted_chance.{m}", runs,
+                                                                     p.top_k),
                          "_perturbation_topk": chance, "_global_rank_stability": global_chance}
             # weighted (tabular: a text's thousands of words would double the chance level's cost)
             weighted_global = attr.words is None
