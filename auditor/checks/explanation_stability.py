@@ -208,6 +208,22 @@ def _ci(values, rng) -> tuple[float | None, float | None, float | None]:
     return tuple(None if np.isnan(v) else v for v in (est, low, high))
 
 
+def _chance_words(n_seeds: int, seed: list[str], weighted_seed: list[str], global_: list[str],
+                  weighted_global: list[str]) -> str:
+    """The stability table's chance levels in one sentence (each list: "shap 0.33" per explainer)."""
+    def level(plain: list[str], weighted: list[str]) -> str:
+        return ", ".join(plain) + (f" (weighted {', '.join(weighted)})" if weighted else "")
+
+    parts = ([f"seed top-k agreement {level(seed, weighted_seed)}"] if seed or weighted_seed else []) + (
+        [f"global rank ρ {level(global_, weighted_global)}"] if global_ or weighted_global else [])
+    if not parts:
+        return ""
+    return ((" Weighted: each feature counts by its mean share of the two |attributions|, so the order of features "
+             "without weight, which is noise, has no say." if weighted_seed or weighted_global else "")
+            + f" By chance ({n_seeds} re-runs ranking at random; a resample shares most of its instances with the full "
+            f"set) the medians reach, in 5% of draws: {'; '.join(parts)}. A gate passes only above its level.")
+
+
 class ExplanationStability(Check):
     name = "explanation_stability"
     title = "Stability of explanations"
@@ -331,22 +347,8 @@ class ExplanationStability(Check):
                   rows=rows, caption=f"Only perturbations {kept_what} are kept. Relative input "
                                      "stability: log10 of the relative change of the explanation over the relative "
                                      "change of the input (lower is better; 0 = moves as much as the input)."
-                                     + ("" if not seed_chances else f" By chance ({p.n_seeds} re-runs ranking at random) the "
-                                        f"median seed top-k agreement reaches {', '.join(seed_chances)} or more in 5% of "
-                                        "draws; a seed gate passes only above it.")
-                                     + ("" if not weighted_seed_chances else " Weighted: each feature counts by its "
-                                        "mean share of the two runs' |attributions| (features that carry no weight, "
-                                        "whose order is noise, have no say); re-runs whose values sit at random "
-                                        f"positions reach {', '.join(weighted_seed_chances)} or more in 5% of draws.")
-                                     + ("" if not global_chances else " A resample shares most of its instances with "
-                                        "the full set, so even explanations with no ranking in common (each "
-                                        "instance's values at random positions) reach a median global rank ρ of "
-                                        f"{', '.join(global_chances)} or more in 5% of draws; a global gate passes "
-                                        "only above it.")
-                                     + ("" if not weighted_global_chances else " Weighted by each feature's mean share "
-                                        "of the two rankings' importance (features that carry none, whose order is "
-                                        "noise, have no say), that level is "
-                                        f"{', '.join(weighted_global_chances)}.")),
+                                     + _chance_words(p.n_seeds, seed_chances, weighted_seed_chances, global_chances,
+                                                     weighted_global_chances)),
             *charts,
             FileRef(title="Per-instance stability values",
                     path=ctx.add_csv("evidence/explanation_stability.csv",
