@@ -49,7 +49,8 @@ import pytest
 
 from auditor.explain import EXPLAINERS, Explainer, NoParams
 from auditor.explain.attribution import Attribution
-from auditor.metrics.sanity import for_class, null_similarity, paired_similarity, signed_rank_correlation
+from auditor.metrics.sanity import (for_class, null_similarity, paired_similarity, signed_rank_correlation,
+                                    signed_weighted_rank_correlation)
 
 
 def test_signed_rank_correlation_known_values():
@@ -58,6 +59,29 @@ def test_signed_rank_correlation_known_values():
     # |a| ranks agree perfectly, signed ranks disagree: the |.| statistic would say 1
     assert signed_rank_correlation([-3, 1, 2], [3, 1, 2]) == pytest.approx(-0.5)
     assert np.isnan(signed_rank_correlation([1, 1, 1], [1, 2, 3]))
+
+
+def test_signed_weighted_rank_correlation_known_values():
+    # by hand: |a| shares (.6, .2, .2, 0), |b| shares (.2, .6, 0, .2), weights their means (.4, .4, .1, .1);
+    # signed ranks a (4, 3, 1, 2), b (3, 4, 2, 1), both of weighted mean 3.1; deviations (.9, −.1, −2.1, −1.1)
+    # and (−.1, .9, −1.1, −2.1): covariance .4(−.09)·2 + .1(2.31)·2 = .39, each variance .89, ρ = 39/89
+    # (plain Spearman 0.6: the weights follow the two heavy features, which the explanations swap)
+    a, b = [3, 1, -1, 0], [1, 3, 0, -1]
+    assert signed_weighted_rank_correlation(a, b) == pytest.approx(39 / 89)
+    assert signed_rank_correlation(a, b) == pytest.approx(0.6)
+    # equal weights (shares .1-.4 against .4-.1) give the plain signed ρ, −0.6
+    assert signed_weighted_rank_correlation([1, 2, -3, -4], [-4, -3, 2, 1]) == pytest.approx(-0.6)
+    assert signed_rank_correlation([1, 2, -3, -4], [-4, -3, 2, 1]) == pytest.approx(-0.6)
+    # one feature carries both explanations; the small ones are in another order: plain 0.4, weighted 0.73
+    a, b = [5, 0.1, -0.2, 0.3], [5, 0.3, 0.1, -0.2]
+    assert signed_rank_correlation(a, b) == pytest.approx(0.4)
+    assert signed_weighted_rank_correlation(a, b) > 0.7
+    # signs count: the heavy feature pushing the other way is disagreement
+    assert signed_weighted_rank_correlation([5, 0.1, -0.2, 0.3], [-5, 0.1, -0.2, 0.3]) < 0
+    assert np.isnan(signed_weighted_rank_correlation([0, 0, 0], [0, 0, 0]))  # no weight anywhere
+    assert np.isnan(signed_weighted_rank_correlation([1], [2]))
+    with pytest.raises(ValueError):
+        signed_weighted_rank_correlation([1, 2], [1, 2, 3])
 
 
 def test_signed_rank_correlation_of_a_map_constant_but_for_float_noise_is_undefined_without_a_warning():
