@@ -13,6 +13,13 @@ cascading down), and the same explainers explain every model on the same instanc
   deterministic explainers) — how alike two explanations of the *same* model are;
 * **input-structure baseline** (tabular): ρ between |real attributions| and |x − E x|.
 
+The seed stability, the null and the model sensitivity are also measured weighted
+(``{m}_weighted_seed_stability_median``, ``{m}_weighted_null_median``,
+``{m}_weighted_model_sensitivity``): each feature counts by its mean share of the two explanations'
+|attributions| (:func:`~auditor.metrics.sanity.signed_weighted_rank_correlation`). Over all features,
+two runs of a stochastic explainer on a model that rests on few features agree mostly on the order
+of the features without effect, which is noise; weighted, those features have no say.
+
 Attributions are signed and for one fixed class (the positive class; a binary model's other class
 is the mirror image), so two models that both lean on a feature but in opposite directions differ,
 and |x − E x|, shared by every model fitted to the same features, no longer dominates the ranks.
@@ -21,7 +28,8 @@ predicts for it (``AuditContext.with_model(..., explain_audited_class=True)``): 
 one class says nothing about another, and a randomised copy that predicts one class everywhere
 would otherwise leave no instance to compare.
 An explainer that ignores the model has its randomised-vs-randomised similarity at its seed
-stability (``{m}_model_sensitivity`` near 0) and its real-vs-randomised similarity near 1.
+stability (``{m}_model_sensitivity`` near 0, weighted or not) and its real-vs-randomised similarity
+near 1.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from auditor.results import BarChart, Note, SampleSize, Table
 
 SUFFIXES = ("_rank_correlation_median", "_rank_correlation_ci_high", "_null_median", "_null_p05", "_null_p95",
             "_seed_stability_median", "_model_sensitivity", "_excess_over_null", "_input_structure_median",
-            "_instances")
+            "_weighted_seed_stability_median", "_weighted_null_median", "_weighted_model_sensitivity", "_instances")
 UNINFORMATIVE_NULL = 0.5  # randomised models' explanations agreeing at least this much: structure dominates
 
 
@@ -155,23 +163,27 @@ class ExplanationSanity(Check):
                 cost["randomised_gradient_inputs"] += int(attr.cost.get("gradient_inputs", 0))
             del model, rctx  # one randomised copy alive at a time: each holds weights and a prediction cache
 
-        rows, medians, uninformative, sample_sizes = [], {}, [], []
+        rows, weighted_rows, medians, uninformative, sample_sizes = [], [], {}, [], []
         for m in methods:
             rho = paired_similarity(real_vec[m], randomised_vec[m])
             est, low, high = bootstrap_ci(rho, rng=ctx.rng(f"sanity.ci.{m}"))
             null = null_similarity(randomised_vec[m])
-            null_per_instance = np.array([r[np.isfinite(r)].mean() if np.isfinite(r).any() else np.nan for r in null])
+            null_per_instance = _row_means(null)
+            w_null = finite_median(_row_means(null_similarity(randomised_vec[m], weighted=True)))
             if get_explainer(ctx.task, m).stochastic:
                 seed_vec = expressed(ctx.attribution(m, p.n_instances, overrides={"seed_offset": 1}))
                 seed_rho = paired_similarity(real_vec[m], [seed_vec])
+                w_seed_rho = paired_similarity(real_vec[m], [seed_vec], weighted=True)
             else:
-                seed_rho = np.ones(len(rho))  # deterministic: a re-run gives the same attributions
+                seed_rho = w_seed_rho = np.ones(len(rho))  # deterministic: a re-run gives the same attributions
             structure = None
             if ctx.model.has(Capability.FEATURE_TABLE):  # one value per input feature: |x − E x| is defined
                 struct = structure_vectors(ctx, real[m].row_ids)
                 structure = rank_correlations(feature_vectors(real[m]), struct)
             r_real, r_null, r_seed = finite_median(rho), finite_median(null_per_instance), finite_median(seed_rho)
             sensitivity = None if r_null is None or r_seed is None else r_seed - r_null
+            w_seed = finite_median(w_seed_rho)
+            w_sensitivity = None if w_null is None or w_seed is None else w_seed - w_null
             excess = None if r_real is None or r_null is None else r_real - r_null
             n = int(np.isfinite(rho).sum())
             if n < len(rho):
@@ -183,6 +195,8 @@ class ExplanationSanity(Check):
                 f"{m}_null_p95": _quantile(null, 0.95), f"{m}_seed_stability_median": r_seed,
                 f"{m}_model_sensitivity": sensitivity, f"{m}_excess_over_null": excess,
                 f"{m}_input_structure_median": None if structure is None else finite_median(structure),
+                f"{m}_weighted_seed_stability_median": w_seed, f"{m}_weighted_null_median": w_null,
+                f"{m}_weighted_model_sensitivity": w_sensitivity,
                 f"{m}_instances": float(n),
             })
             medians[m] = r_real
@@ -196,6 +210,8 @@ class ExplanationSanity(Check):
             rows.append([m, n, r_real, None if np.isnan(high) else high, r_null,
                          measurements[f"{m}_null_p05"], measurements[f"{m}_null_p95"], r_seed, sensitivity,
                          measurements[f"{m}_input_structure_median"], float(np.mean(changed[m]))])
+            # the weighted seed stability, null and sensitivity: a row of its own under the plain one
+            weighted_rows.append([f"{m} (weighted)", n, None, None, w_null, None, None, w_seed, w_sensitivity, None, None])
         for m in uninformative:
             notes.append(f"{m}: the test is uninformative here — explanations of models that learned nothing agree "
                          f"with each other (median ρ {measurements[f'{m}_null_median']:.2f}), so the input "
@@ -212,15 +228,17 @@ class ExplanationSanity(Check):
         columns = ["explainer", "n", "real vs randomised (median ρ)", "CI high", "null: randomised vs randomised",
                    "null 5 %", "null 95 %", "seed stability", "model sensitivity", "input-structure baseline",
                    "share with another predicted class"]
+        table_rows = [r for pair in zip(rows, weighted_rows) for r in pair]
         if ctx.regression:  # one output: no other class to predict
-            columns, rows = columns[:-1], [r[:-1] for r in rows]
+            columns, table_rows = columns[:-1], [r[:-1] for r in table_rows]
         evidence = [
             Table(title="Real against randomised-model explanations, beside the null",
                   columns=columns,
-                  rows=rows,
+                  rows=table_rows,
                   caption="Signed Spearman ρ per instance, medians over the n instances. Model sensitivity = seed "
                           "stability − null: near 0 means explanations of unrelated models agree as much as two runs "
-                          "on one model, so the explainer ignores the model. Input-structure baseline (tabular "
+                          "on one model, so the explainer ignores the model. Weighted rows: each feature counted by its "
+                          "share of the two explanations' |attributions|. Input-structure baseline (tabular "
                           "models; — otherwise): ρ between |attributions| and |x − E x|, shared by every model fitted "
                           "to these features."
                           + ("" if ctx.regression else
@@ -250,6 +268,11 @@ class ExplanationSanity(Check):
             cost={"model_inputs": ctx.model.stats.requests - before + cost["randomised_model_inputs"], **cost},
             sample_sizes=sample_sizes,
         )
+
+
+def _row_means(values: np.ndarray) -> np.ndarray:
+    """Each row's mean over its finite values; NaN where it has none."""
+    return np.array([r[np.isfinite(r)].mean() if np.isfinite(r).any() else np.nan for r in values])
 
 
 def _undefined_note(method: str, dropped: int, total: int, real: list) -> str:

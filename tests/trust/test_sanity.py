@@ -20,6 +20,10 @@ def test_linear_randomised_model_explanations_differ(tabular):
     assert m["shap_instances"] == 20
     assert m["shap_seed_stability_median"] == 1.0  # linear SHAP is exact: a re-seeded run is identical
     assert m["shap_model_sensitivity"] > 0.5
+    assert m["shap_weighted_seed_stability_median"] == 1.0 and m["shap_weighted_model_sensitivity"] > 0.5
+    table = next(e for e in out.evidence if e.kind == "table")
+    assert [r[0] for r in table.rows] == ["shap", "shap (weighted)", "lime", "lime (weighted)"]
+    assert table.rows[1][4] == m["shap_weighted_null_median"] and table.rows[1][7:9] == [1.0, m["shap_weighted_model_sensitivity"]]
 
 
 def test_text_fully_randomised_model_fails_to_match(text):
@@ -179,11 +183,15 @@ def test_explainer_that_ignores_the_model_fails(tabular_factory, monkeypatch):
     m = out.measurements
     assert m["ignorant_model_sensitivity"] == pytest.approx(0.0, abs=0.05)
     assert m["ignorant_null_median"] > 0.95 and m["ignorant_seed_stability_median"] == 1.0
+    # weighted by the features' shares of |attributions|, the same: every model's explanation is |x − E x|
+    assert m["ignorant_weighted_model_sensitivity"] == pytest.approx(0.0, abs=0.05)
+    assert m["ignorant_weighted_null_median"] > 0.95 and m["ignorant_weighted_seed_stability_median"] == 1.0
     assert any("uninformative" in n for n in out.notes)
     gates = [Threshold(measurement="ignorant_rank_correlation_median", max=0.5),
-             Threshold(measurement="ignorant_model_sensitivity", min=0.25)]
+             Threshold(measurement="ignorant_model_sensitivity", min=0.25),
+             Threshold(measurement="ignorant_weighted_model_sensitivity", min=0.25)]
     outcomes = evaluate(gates, m)
-    assert [o.passed for o in outcomes] == [False, False]
+    assert [o.passed for o in outcomes] == [False, False, False]
     assert status_of(outcomes).value == "fail"
 
 
