@@ -66,6 +66,17 @@ class SanityParams(Params):
         return check_method_names(v)
 
 
+def randomisation_words(how: list[str]) -> str:
+    """Each randomised model's description, one sentence where they differ only in their seed:
+    "refitted on ... labels permuted (seeds 5, 8, 13)" rather than the description three times."""
+    import re
+
+    parts = [re.fullmatch(r"(.*?) \(seed (-?\d+)\)(.*)", h, flags=re.S) for h in how]
+    if len(how) > 1 and all(parts) and len({(m.group(1), m.group(3)) for m in parts}) == 1:
+        return f"{parts[0].group(1)} (seeds {', '.join(m.group(2) for m in parts)}){parts[0].group(3)}"
+    return "; ".join(how)
+
+
 def rank_correlations(real: list[np.ndarray], randomised: list[np.ndarray]) -> np.ndarray:
     """Per-instance Spearman ρ of |real| and |randomised| attributions (NaN below 2 features)."""
     return np.array([rank_correlation(a, b) if len(a) >= 2 else np.nan for a, b in zip(real, randomised)])
@@ -235,10 +246,9 @@ class ExplanationSanity(Check):
             Table(title="Real against randomised-model explanations, beside the null",
                   columns=columns,
                   rows=table_rows,
-                  caption="Signed Spearman ρ per instance, medians over the n instances. Model sensitivity = seed "
-                          "stability − null: near 0 means explanations of unrelated models agree as much as two runs "
-                          "on one model, so the explainer ignores the model. Weighted rows: each feature counted by its "
-                          "share of the two explanations' |attributions|. Input-structure baseline (tabular "
+                  caption="Signed Spearman ρ per instance, medians over the n instances; model sensitivity = seed "
+                          "stability − null. Weighted rows: each feature counted by its share of the two "
+                          "explanations' |attributions|. Input-structure baseline (tabular "
                           "models; — otherwise): ρ between |attributions| and |x − E x|, shared by every model fitted "
                           "to these features."
                           + ("" if ctx.regression else
@@ -251,7 +261,7 @@ class ExplanationSanity(Check):
                      + [measurements[f"{m}_null_median"] or 0.0 for m in medians], xlabel="Spearman ρ",
                      caption="n = " + ", ".join(f"{r[1]} ({r[0]})" for r in rows) + " explained instances; the table "
                              "above gives the same medians with their spread.", detail=True),
-            Note(title="How the model was randomised", text="; ".join(how)),
+            Note(title="How the model was randomised", text=randomisation_words(how)),
         ]
         known = {m: v for m, v in medians.items() if v is not None}
         summary = ("No explainer could be compared between the real and the randomised models." if not known else

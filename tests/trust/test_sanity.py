@@ -283,3 +283,18 @@ def test_a_median_over_fewer_than_five_instances_is_not_judged(tabular):
         else:
             assert all("it needs at least 5 instances" in o.unreachable for o in outcomes)
             assert out.measurements["shap_rank_correlation_median"] < 0.5  # it would have passed
+
+
+def test_randomised_models_that_differ_only_in_their_seed_are_described_once():
+    """The credit report listed 'refitted on the evaluation rows with labels permuted (seed …)' three
+    times; models that differ in more than the seed keep one description each."""
+    from auditor.checks.explanation_sanity import randomisation_words
+
+    refit = "refitted on the evaluation rows with labels permuted (seed {})"
+    assert randomisation_words([refit.format(s) for s in (5, 8, 13)]) == \
+        "refitted on the evaluation rows with labels permuted (seeds 5, 8, 13)"
+    top = "re-initialised top-down (seed {}): classifier, encoder.layer.5"
+    assert randomisation_words([top.format(5), top.format(8)]) == \
+        "re-initialised top-down (seeds 5, 8): classifier, encoder.layer.5"
+    assert randomisation_words(["x (seed 5): a", "x (seed 8): b"]) == "x (seed 5): a; x (seed 8): b"
+    assert randomisation_words([refit.format(5)]) == refit.format(5)
