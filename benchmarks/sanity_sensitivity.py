@@ -11,10 +11,7 @@ Results: ``results/sanity-sensitivity-<UTC time>.json``.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +19,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's auditor, not an installed one
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "examples"))
 from run import write_result  # noqa: E402
-from sound_models import SETTINGS, build  # noqa: E402
+from sound_models import SETTINGS, audit, draw_arguments  # noqa: E402
 
 BOUND = 0.25
 FIGURES = ("seed_stability_median", "null_median", "model_sensitivity", "weighted_seed_stability_median",
@@ -30,20 +27,9 @@ FIGURES = ("seed_stability_median", "null_median", "model_sensitivity", "weighte
 
 
 def one_draw(make, seed: int) -> dict:
-    from auditor.engine.audit import prepare_audit
-    from auditor.engine.runner import run_plan
-
-    with tempfile.TemporaryDirectory() as tmp:
-        card, data, _ = build(Path(tmp), make, seed)
-        t0 = time.perf_counter()
-        prepared = prepare_audit("default", card, data, jobs=1)
-        try:
-            plan = [p for p in prepared.plan if p.spec.check_id == "explanation_sanity"]
-            (check,) = run_plan(plan, prepared.ctx)
-        finally:
-            prepared.ctx.executor.close()
+    (check,), seconds, _ = audit(make, seed, only="explanation_sanity")
     m = check.measurements
-    return {"seed": seed, "seconds": round(time.perf_counter() - t0, 1), "status": check.status.value,
+    return {"seed": seed, "seconds": seconds, "status": check.status.value,
             **{f"{e}_{f}": m.get(f"{e}_{f}") for e in ("shap", "lime") for f in FIGURES}}
 
 
@@ -52,11 +38,7 @@ def below(v) -> bool:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--first-seed", type=int, default=0)
-    ap.add_argument("--only", default="", help="settings whose name contains this")
-    args = ap.parse_args()
+    args = draw_arguments(__doc__, seeds=5)
     out = {}
     for name, make in SETTINGS.items():
         if args.only not in name:

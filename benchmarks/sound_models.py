@@ -231,7 +231,9 @@ def build(root: Path, make, seed: int) -> tuple[Path, Path, dict]:
     return root / "README.md", root / "eval.csv", claimed
 
 
-def one_audit(make, seed: int) -> dict:
+def audit(make, seed: int, only: str | None = None) -> tuple[list, float, dict]:
+    """The `default` policy's checks (``only``: that one) on one draw of ``make``: the check results,
+    the seconds they took with the audit's preparation, and the card's claimed metrics."""
     from auditor.engine.audit import prepare_audit
     from auditor.engine.runner import run_plan
 
@@ -240,9 +242,23 @@ def one_audit(make, seed: int) -> dict:
         t0 = time.perf_counter()
         prepared = prepare_audit("default", card, data, jobs=1)
         try:
-            checks = run_plan(prepared.plan, prepared.ctx)
+            checks = run_plan([p for p in prepared.plan if only in (None, p.spec.check_id)], prepared.ctx)
         finally:
             prepared.ctx.executor.close()
+    return checks, round(time.perf_counter() - t0, 1), claimed
+
+
+def draw_arguments(doc: str, seeds: int):
+    """The command line both sound-model scripts take: how many seeds, the first, which settings."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=seeds)
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--only", default="", help="settings whose name contains this")
+    return ap.parse_args()
+
+
+def one_audit(make, seed: int) -> dict:
+    checks, seconds, claimed = audit(make, seed)
     gates = []
     for c in checks:
         if c.status.value in ("error",):
@@ -251,17 +267,13 @@ def one_audit(make, seed: int) -> dict:
             if not t.passed:
                 gates.append({"check": c.id, "measurement": t.measurement, "severity": t.severity,
                               "value": t.observed, "min": t.min, "max": t.max})
-    return {"seed": seed, "seconds": round(time.perf_counter() - t0, 1), "claimed": claimed,
+    return {"seed": seed, "seconds": seconds, "claimed": claimed,
             "statuses": {c.id: c.status.value for c in checks}, "not_pass": gates,
             "measurements": {c.id: c.measurements for c in checks}}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--first-seed", type=int, default=0)
-    ap.add_argument("--only", default="", help="settings whose name contains this")
-    args = ap.parse_args()
+    args = draw_arguments(__doc__, seeds=3)
     out = {}
     for name, make in SETTINGS.items():
         if args.only not in name:
