@@ -36,6 +36,17 @@ def _handmade(method, rows, values):
                        output_space="probability", base_values=np.zeros(n), outputs=np.zeros(n))
 
 
+def _cache_local_pair(ctx, rows, shap, lime) -> None:
+    """Hand-made SHAP and LIME explanations (one vector each, every row alike) of ``ctx``'s features,
+    as local_explanations reads them from the context's cache."""
+    for method, vec in (("shap", shap), ("lime", lime)):
+        params = get_explainer(ctx.task, method).Params(**ctx.explainer_params.get(method, {}))
+        attr = _handmade(method, rows, [vec] * len(rows))
+        attr.names = [list(ctx.data.feature_names)] * len(rows)
+        attr.extras = {"surrogate_r2": np.ones(len(rows))}
+        ctx._attributions[(method, params.model_dump_json())] = attr
+
+
 def test_check_reproduces_case5_from_handmade_attributions(tabular_factory):
     """Hand-made SHAP and LIME attributions put in the context's cache: the check reads them as it
     reads real ones, and reports Case 5's values."""
@@ -163,12 +174,7 @@ def test_local_explanations_compare_top_lists_that_could_share_nothing(tabular_f
     d = len(ctx.data.feature_names)
     assert d == 8
     ranking = np.arange(d, 0, -1, dtype=float)  # feature 0 first
-    for method, vec in (("shap", ranking), ("lime", ranking[::-1])):
-        params = get_explainer(ctx.task, method).Params(**ctx.explainer_params.get(method, {}))
-        attr = _handmade(method, rows, [vec] * 3)
-        attr.names = [list(ctx.data.feature_names)] * 3
-        attr.extras = {"surrogate_r2": np.ones(3)}
-        ctx._attributions[(method, params.model_dump_json())] = attr
+    _cache_local_pair(ctx, rows, ranking, ranking[::-1])
     out, _ = run_check(ctx, "local_explanations", n_instances=3, top_k=5)
     assert out.measurements["shap_lime_top_k_agreement"] == 0.0  # top 5 of 8 would give 2 of 5 = 0.4
     assert any("compared on their top 4 features, not 5" in note for note in out.notes)
@@ -185,12 +191,7 @@ def test_local_explanations_weigh_the_features_that_carry_the_prediction(tabular
     rows = ctx.explained_rows(5)
     noise = np.array([0.4, 0.3, 0.2, 0.1, 0.05, 0.04, 0.03])
     shap, lime = np.r_[5.0, noise], np.r_[5.0, noise[::-1]]
-    for method, vec in (("shap", shap), ("lime", lime)):
-        params = get_explainer(ctx.task, method).Params(**ctx.explainer_params.get(method, {}))
-        attr = _handmade(method, rows, [vec] * 5)
-        attr.names = [list(ctx.data.feature_names)] * 5
-        attr.extras = {"surrogate_r2": np.ones(5)}
-        ctx._attributions[(method, params.model_dump_json())] = attr
+    _cache_local_pair(ctx, rows, shap, lime)
     out, _ = run_check(ctx, "local_explanations", n_instances=5, top_k=5)
     m = out.measurements
     w = (shap / shap.sum() + lime / lime.sum()) / 2  # top 4: {0, 1, 2, 3} and {0, 7, 6, 5}
