@@ -141,8 +141,10 @@ class LocalExplanations(Check):
                                     description=f"output space {attr.output_space}"))
         summary = f"{len(rows)} rows explained by {', '.join(attrs)}."
         if measurements.get("shap_lime_top_k_agreement") is not None:
+            weighted = measurements.get("shap_lime_weighted_top_k_agreement")
             summary += (f" SHAP and LIME share {measurements['shap_lime_top_k_agreement']:.0%} of their top {k_agree} "
-                        "features on average.")
+                        "features on average" + ("." if weighted is None else f" ({weighted:.0%} weighted by the "
+                                                 "features' shares)."))
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary, key_figure=f"{len(rows)} rows",
             notes=notes, sample_sizes=sizes,

@@ -199,6 +199,8 @@ def test_local_explanations_weigh_the_features_that_carry_the_prediction(tabular
     assert m["shap_lime_top_k_agreement"] == 0.25
     assert expected == pytest.approx(0.9074, abs=1e-4)
     assert m["shap_lime_weighted_top_k_agreement"] == pytest.approx(expected, rel=1e-12)
+    assert out.summary.endswith("SHAP and LIME share 25% of their top 4 features on average (91% weighted by the "
+                                "features' shares).")
     chance = {s.measurement: s.chance_p95 for s in out.sample_sizes}
     assert chance["shap_lime_top_k_agreement"] > 0.25
     # at random positions one explanation's heavy feature lands in the other's top 4 of 8 half the
