@@ -42,7 +42,6 @@ GAP_DEFINITION = ("Gap: the median over instances of each instance's explainer-m
                   "two medians beside it.")
 
 
-
 class FaithfulnessParams(Params):
     explainers: list[str] = ["shap", "lime"]
     n_instances: int = count(50, MAX_INSTANCES)

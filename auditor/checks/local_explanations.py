@@ -97,9 +97,11 @@ class LocalExplanations(Check):
             # prediction rests on fewer than k features, which features without effect fill the rest
             # of the top k is noise and has no say
             pairs = [np.stack([a, b]) for a, b, ok in zip(attrs["shap"].values, attrs["lime"].values, both) if ok]
-            weighted = [float(weighted_feature_agreement(pair[0], pair[1], k_agree)) for pair in pairs] if k_agree else []
-            weighted = [w for w in weighted if np.isfinite(w)]
-            measurements["shap_lime_weighted_top_k_agreement"] = float(np.mean(weighted)) if weighted else None
+            weighted = (np.atleast_1d(weighted_feature_agreement(np.array([pair[0] for pair in pairs]),
+                                                                 np.array([pair[1] for pair in pairs]), k_agree))
+                        if k_agree and pairs else np.empty(0))
+            weighted = weighted[np.isfinite(weighted)]
+            measurements["shap_lime_weighted_top_k_agreement"] = float(np.mean(weighted)) if weighted.size else None
             weighted_chance = (weighted_topk_agreement_chance(pairs, [k_agree] * len(pairs), stat=np.mean,
                                                               rng=ctx.rng("local_explanations.weighted_chance"))
                                if k_agree and pairs else None)
