@@ -176,3 +176,12 @@ def test_weighted_feature_agreement_by_hand():
     # rows are independent; two all-zero explanations have nothing to agree on: NaN
     rows = weighted_feature_agreement(np.array([a, np.zeros(6)]), np.array([b, np.zeros(6)]), 3)
     assert rows[0] == pytest.approx(expected) and np.isnan(rows[1])
+
+
+def test_weighted_feature_agreement_refuses_mismatched_vectors_and_a_k_beyond_them():
+    from auditor.metrics.agreement import weighted_feature_agreement
+
+    with pytest.raises(ValueError, match="same shape"):
+        weighted_feature_agreement([1.0, 2.0, 3.0], [1.0, 2.0], 2)
+    with pytest.raises(ValueError, match=r"k must be an integer in \[1, 3\]"):
+        weighted_feature_agreement([1.0, 2.0, 3.0], [3.0, 2.0, 1.0], 5)

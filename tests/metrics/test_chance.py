@@ -153,3 +153,13 @@ def test_weighted_topk_agreement_chance_of_runs_at_random_positions():
     assert weighted_topk_agreement_chance([], []) is None
     with pytest.raises(ValueError):
         weighted_topk_agreement_chance([np.ones(5)], [2])  # one run: no pair
+
+
+def test_weighted_topk_agreement_chance_names_what_is_wrong_with_its_input():
+    from auditor.metrics.chance import weighted_topk_agreement_chance
+
+    with pytest.raises(ValueError, match="at least 2 re-runs of at least 1 feature"):
+        weighted_topk_agreement_chance([np.ones((1, 3))], [2])
+    with pytest.raises(ValueError, match="1 instances and 2 top-k sizes"):
+        weighted_topk_agreement_chance([np.ones((2, 3))], [2, 2])
+    assert weighted_topk_agreement_chance([], []) is None

@@ -298,3 +298,9 @@ def test_randomised_models_that_differ_only_in_their_seed_are_described_once():
         "re-initialised top-down (seeds 5, 8): classifier, encoder.layer.5"
     assert randomisation_words(["x (seed 5): a", "x (seed 8): b"]) == "x (seed 5): a; x (seed 8): b"
     assert randomisation_words([refit.format(5)]) == refit.format(5)
+
+
+def test_signed_weighted_rank_correlation_refuses_vectors_of_different_lengths():
+    with pytest.raises(ValueError, match=r"need two 1-D vectors of equal length; got \(2,\) and \(3,\)"):
+        signed_weighted_rank_correlation([1.0, 2.0], [1.0, 2.0, 3.0])
+    assert np.isnan(signed_weighted_rank_correlation([1.0], [2.0]))
