@@ -294,6 +294,8 @@ class ClaimCheck(_Frozen):
     within: bool | None = None  # None: the claim could not be checked (see note)
     dataset: str = ""
     note: str = ""
+    rows: int | None = None  # the rows of another sample the claim rests on (auditor.claims_rows); None: exact
+    widening: float | None = None  # √(1 + n_eval/rows): the factor the measured interval was widened by
 
 
 class Traceability(_Frozen):

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's auditor, not an installed one
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "examples"))
 from run import write_result  # noqa: E402
-from sound_models import SETTINGS, audit, draw_arguments  # noqa: E402
+from sound_models import SETTINGS, audit, draw_parser  # noqa: E402
 
 BOUND = 0.25
 FIGURES = ("seed_stability_median", "null_median", "model_sensitivity", "weighted_seed_stability_median",
@@ -38,7 +38,7 @@ def below(v) -> bool:
 
 
 def main() -> None:
-    args = draw_arguments(__doc__, seeds=5)
+    args = draw_parser(__doc__, seeds=5).parse_args()
     out = {}
     for name, make in SETTINGS.items():
         if args.only not in name:

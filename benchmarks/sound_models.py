@@ -4,12 +4,14 @@ sound model is a bug. Never part of the test suite.
 
     .venv/bin/python benchmarks/sound_models.py               # 9 settings x 3 seeds, ~15 min on 2 cores
     .venv/bin/python benchmarks/sound_models.py --seeds 1 --only "logistic, 1"
+    .venv/bin/python benchmarks/sound_models.py --seeds 5 --check performance [--claims-exact]
 
 Data (per seed): 12 numeric features, standard normal, of which the first k are informative; two
 features without effect are correlated (ρ 0.6) with the first two; a categorical column `group` (3
 values, no effect) declared sensitive and immutable. Binary labels from a logistic truth with an
 intercept that makes the positive class ("yes") 20% of rows. 3,000 training rows, 400 held-out test
-rows (the card's claimed metrics, as a developer would measure them) and 400 evaluation rows (the
+rows (the card's claimed metrics, as a developer would measure them; the card says so in
+``auditor.claims_rows: 400``, which ``--claims-exact`` leaves out) and 400 evaluation rows (the
 audit's). Each model is a Pipeline (one-hot for `group`), written with skops, with a complete card.
 
 The audit runs through the engine's Python API (`prepare_audit` + `run_plan`, as `run_audit` does,
@@ -197,7 +199,7 @@ Synthetic data; nothing about real populations.
 """
 
 
-def build(root: Path, make, seed: int) -> tuple[Path, Path, dict]:
+def build(root: Path, make, seed: int, claims_exact: bool = False) -> tuple[Path, Path, dict]:
     import skops.io as sio
 
     import _card
@@ -223,6 +225,7 @@ def build(root: Path, make, seed: int) -> tuple[Path, Path, dict]:
             "features": [{"name": c, "type": "numeric"} for c in NUMERIC] + [{"name": "group", "type": "categorical"}],
             **({"sensitive_features": ["group"]} if task != "regression" else {}),
             "immutable_features": ["group"],
+            **({} if claims_exact else {"claims_rows": TEST}),
         },
     }
     body = BODY.format(name=name, n_train=TRAIN, n_eval=EVAL, n_test=TEST,
@@ -231,14 +234,15 @@ def build(root: Path, make, seed: int) -> tuple[Path, Path, dict]:
     return root / "README.md", root / "eval.csv", claimed
 
 
-def audit(make, seed: int, only: str | None = None) -> tuple[list, float, dict]:
+def audit(make, seed: int, only: str | None = None, claims_exact: bool = False) -> tuple[list, float, dict]:
     """The `default` policy's checks (``only``: that one) on one draw of ``make``: the check results,
-    the seconds they took with the audit's preparation, and the card's claimed metrics."""
+    the seconds they took with the audit's preparation, and the card's claimed metrics
+    (``claims_exact``: the card does not say the claims' rows, so they are taken as exact)."""
     from auditor.engine.audit import prepare_audit
     from auditor.engine.runner import run_plan
 
     with tempfile.TemporaryDirectory() as tmp:
-        card, data, claimed = build(Path(tmp), make, seed)
+        card, data, claimed = build(Path(tmp), make, seed, claims_exact)
         t0 = time.perf_counter()
         prepared = prepare_audit("default", card, data, jobs=1)
         try:
@@ -248,17 +252,17 @@ def audit(make, seed: int, only: str | None = None) -> tuple[list, float, dict]:
     return checks, round(time.perf_counter() - t0, 1), claimed
 
 
-def draw_arguments(doc: str, seeds: int):
+def draw_parser(doc: str, seeds: int) -> argparse.ArgumentParser:
     """The command line both sound-model scripts take: how many seeds, the first, which settings."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=seeds)
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--only", default="", help="settings whose name contains this")
-    return ap.parse_args()
+    return ap
 
 
-def one_audit(make, seed: int) -> dict:
-    checks, seconds, claimed = audit(make, seed)
+def one_audit(make, seed: int, only: str | None = None, claims_exact: bool = False) -> dict:
+    checks, seconds, claimed = audit(make, seed, only, claims_exact)
     gates = []
     for c in checks:
         if c.status.value in ("error",):
@@ -273,14 +277,18 @@ def one_audit(make, seed: int) -> dict:
 
 
 def main() -> None:
-    args = draw_arguments(__doc__, seeds=3)
+    ap = draw_parser(__doc__, seeds=3)
+    ap.add_argument("--check", default=None, help="run this check only (e.g. performance)")
+    ap.add_argument("--claims-exact", action="store_true",
+                    help="cards without auditor.claims_rows: claims taken as exact (before 2026-12-05 night)")
+    args = ap.parse_args()
     out = {}
     for name, make in SETTINGS.items():
         if args.only not in name:
             continue
         draws = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            d = one_audit(make, seed)
+            d = one_audit(make, seed, args.check, args.claims_exact)
             draws.append(d)
             flags = ", ".join(f"{g['check']}.{g.get('measurement', 'ERROR')}={g.get('value')}" for g in d["not_pass"])
             print(f"{name} seed {seed} ({d['seconds']} s): {flags or 'all PASS'}", flush=True)
@@ -291,6 +299,7 @@ def main() -> None:
                 counts[key] = counts.get(key, 0) + 1
         out[name] = {"draws": draws, "not_pass_counts": counts}
     write_result("sound-models", {"policy": "default", "seeds": args.seeds, "rows": {"train": TRAIN, "test": TEST, "eval": EVAL},
+                                  "check": args.check or "all", "claims_rows": None if args.claims_exact else TEST,
                                   "settings": out})
 
 

@@ -67,6 +67,18 @@ class AuditorBlock(NumbersNotBooleans):
     prompt: str | None = Field(default=None, min_length=1, max_length=4000)  # causal-lm: "... {text} ..."
     label_words: dict[str, str] | None = None  # causal-lm: class -> the word that answers it
     prompt_variants: list[str] | None = Field(default=None, max_length=10)  # causal-lm: paraphrases (prompt_sensitivity)
+    # the rows of the sample (not this evaluation set) the model-index claims were measured on: one number,
+    # or one per model-index dataset name; a claim's noise then widens the interval it is compared with
+    claims_rows: int | dict[str, int] | None = None
+
+    @field_validator("claims_rows", mode="before")
+    @classmethod
+    def _row_counts(cls, v: Any) -> Any:
+        counts = list(v.values()) if isinstance(v, dict) else [] if v is None else [v]
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts):
+            raise ValueError("a whole number of rows (at least 1), or a mapping from a model-index dataset name to one; "
+                             f"got {v!r}")
+        return v
 
     @field_validator("features", mode="before")
     @classmethod
@@ -91,6 +103,7 @@ class Claim(BaseModel):
     dataset: str = ""
     split: str = ""
     verified: bool = False
+    rows: int | None = None  # the rows of another sample it was measured on (auditor.claims_rows); None: taken as exact
 
 
 class ModelCard(BaseModel):
@@ -270,6 +283,21 @@ def parse_claims(metadata: dict[str, Any]) -> tuple[list[Claim], list[str]]:
     return claims, problems
 
 
+def with_claim_rows(claims: list[Claim], rows: int | dict[str, int] | None, source: str) -> list[Claim]:
+    """The claims with the rows ``auditor.claims_rows`` gives them; a dataset name no claim has is an
+    error (a misspelt name would leave its claims taken as exact, silently)."""
+    if not isinstance(rows, dict):
+        return [c.model_copy(update={"rows": rows}) for c in claims]
+    named = {c.dataset for c in claims}
+    unknown = [name for name in rows if name not in named]
+    if unknown:
+        known = ", ".join(repr(n) for n in sorted(named) if n) or "none"
+        raise ModelCardError(source, [Problem(f"auditor.claims_rows.{name}", "no model-index claim names this dataset "
+                                                                             f"(the datasets claimed on: {known})")
+                                      for name in unknown])
+    return [c.model_copy(update={"rows": rows.get(c.dataset)}) for c in claims]
+
+
 def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
     """Read and validate a card; raise ModelCardError listing every problem."""
     path = Path(path)
@@ -324,6 +352,7 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
         raise ModelCardError(source, problems)
 
     claims, claim_problems = parse_claims(metadata)
+    claims = with_claim_rows(claims, block.claims_rows, source)
     return ModelCard(
         path=path.resolve(), sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         metadata=metadata, body=body, auditor=block, claims=claims, claim_problems=claim_problems,

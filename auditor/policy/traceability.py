@@ -55,7 +55,7 @@ def trace_rows(checks: list[CheckResult], policy_clauses: list[str]) -> list[Tra
 
 def claim_checks(card, checks: list[CheckResult]) -> list[ClaimCheck]:
     """The card's claims against the first performance check that produced measurements."""
-    from auditor.checks.claims import claim_gap
+    from auditor.checks.claims import claim_gap, claim_widening
     from auditor.checks.performance import CLAIM_ALIASES
     from auditor.checks.performance_regression import CLAIM_ALIASES as REGRESSION_ALIASES, ERROR_METRICS
 
@@ -78,10 +78,15 @@ def claim_checks(card, checks: list[CheckResult]) -> list[ClaimCheck]:
             value = m[key]
             tolerance = measured.params.get("claim_tolerance")
             relative = key in ERROR_METRICS and claim.value > 0  # an error in the target's units: relative to the claim
-            gap = claim_gap(claim.value, value, m.get(f"{key}_ci_low"), m.get(f"{key}_ci_high"), relative=relative)
-            row.update(measured=value, gap=gap, tolerance=tolerance,
+            n_eval = next((s.n for s in measured.sample_sizes if s.measurement == "claims_checked"), None)
+            widen = 1.0 if n_eval is None else claim_widening(n_eval, claim.rows)
+            gap = claim_gap(claim.value, value, m.get(f"{key}_ci_low"), m.get(f"{key}_ci_high"), relative=relative,
+                            widen=widen)
+            how = [f"the interval widened ×{widen:.2f} for the claim's {claim.rows:,} rows"] if widen != 1.0 else []
+            how += ["gap relative to the claim"] if relative else []
+            row.update(measured=value, gap=gap, tolerance=tolerance, rows=claim.rows, widening=widen if widen != 1.0 else None,
                        within=None if tolerance is None else gap <= tolerance,
-                       note=f"measured by {measured.id} on the evaluation set" + (" (gap relative to the claim)" if relative else ""))
+                       note=f"measured by {measured.id} on the evaluation set" + (f" ({'; '.join(how)})" if how else ""))
         rows.append(ClaimCheck(**row))
     return rows
 

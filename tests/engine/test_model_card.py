@@ -48,6 +48,30 @@ def test_model_index_claims(tmp_path, card_writer):
     assert card.claim_problems == []
 
 
+def test_claims_rows_gives_each_claim_the_rows_of_its_sample(tmp_path, card_writer):
+    """``auditor.claims_rows``: one number for every claim, or one per model-index dataset name."""
+    assert [c.rows for c in load_model_card(card_writer(tmp_path)).claims] == [None] * 3  # taken as exact
+    assert [c.rows for c in load_model_card(card_writer(tmp_path, claims_rows=400)).claims] == [400] * 3
+    two = [{"name": "m", "results": [
+        {"dataset": {"name": "test 2025"}, "metrics": [{"type": "accuracy", "value": 0.8}]},
+        {"dataset": {"name": "test 2026"}, "metrics": [{"type": "accuracy", "value": 0.82}]}]}]
+    card = load_model_card(card_writer(tmp_path, metadata={"model-index": two}, claims_rows={"test 2026": 250}))
+    assert [(c.dataset, c.rows) for c in card.claims] == [("test 2025", None), ("test 2026", 250)]
+
+
+@pytest.mark.parametrize("rows, where, says", [
+    ({"synthetic evaluation": 400}, "auditor.claims_rows.synthetic evaluation",
+     "no model-index claim names this dataset (the datasets claimed on: 'synthetic eval')"),
+    (0, "auditor.claims_rows", "a whole number of rows (at least 1)"),
+    (True, "auditor.claims_rows", "a whole number of rows (at least 1)"),
+    ({"synthetic eval": 12.5}, "auditor.claims_rows", "a whole number of rows (at least 1)"),
+])
+def test_claims_rows_that_cannot_be_right_are_located(tmp_path, card_writer, rows, where, says):
+    """A misspelt dataset name would leave its claims taken as exact, silently: it is an error."""
+    problems = card_problems(card_writer(tmp_path, claims_rows=rows))
+    assert says in problems[where]
+
+
 def test_unreadable_claims_are_listed_not_fatal(tmp_path, card_writer):
     index = [{"name": "m", "results": [{"metrics": [{"type": "acc", "value": "high"}, {"value": 1},
                                                     {"type": "f1", "value": 0.5, "verified": True}]}]}]

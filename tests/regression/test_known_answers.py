@@ -3,6 +3,8 @@ importance of an ignored feature, the oriented removal function, the explained o
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -142,15 +144,19 @@ def test_claims_compare_errors_relatively_and_r2_absolutely():
     point = {"mae": 10.0, "rmse": 20.0, "r2": 0.8}
     claims = [Claim(metric="mae", value=9.0), Claim(metric="RMSE", value=20.0), Claim(metric="r2", value=0.95),
               Claim(metric="accuracy", value=0.9)]
-    rows, unverifiable, gaps = claim_gaps(claims, point, tolerance=0.1)
+    rows, unverifiable, gaps = claim_gaps(claims, point, tolerance=0.1, n_eval=400)
     assert gaps == pytest.approx([1 / 9, 0.0, 0.15]) and unverifiable == ["accuracy"]
     assert [r[-1] for r in rows] == ["no", "yes", "no"]
     # with the measured intervals: MAE 9.5-10.5 leaves the claim 9 0.5 below it (relative 0.5/9), R²
     # 0.7-0.9 leaves 0.95 0.05 above it
     intervals = {"mae_ci_low": 9.5, "mae_ci_high": 10.5, "rmse_ci_low": 18.0, "rmse_ci_high": 22.0,
                  "r2_ci_low": 0.7, "r2_ci_high": 0.9}
-    _, _, gaps = claim_gaps(claims, point, tolerance=0.1, measurements=intervals)
+    _, _, gaps = claim_gaps(claims, point, tolerance=0.1, n_eval=400, measurements=intervals)
     assert gaps == pytest.approx([0.5 / 9, 0.0, 0.05])
+    # claims from another 100 rows: ×√(1 + 400/100) = √5; R² 0.8 ± 0.1√5 reaches 1.02, MAE 10 − 0.5√5 = 8.88
+    wide = [c.model_copy(update={"rows": 100}) for c in claims]
+    _, _, gaps = claim_gaps(wide, point, tolerance=0.1, n_eval=400, measurements=intervals)
+    assert gaps == [0.0, 0.0, 0.0]
 
 
 def test_a_claim_is_judged_against_the_measured_interval():
@@ -164,22 +170,47 @@ def test_a_claim_is_judged_against_the_measured_interval():
     assert claim_gap(9.0, 10.0, 9.5, 10.5, relative=True) == pytest.approx(0.5 / 9)
 
 
+def test_a_claim_from_another_sample_widens_the_interval_by_the_two_samples_noise():
+    """Var(claim − measured) = σ²/n_eval + σ²/n_claim: the interval grows by √(1 + n_eval/n_claim)
+    about the measured value, √2 for two samples of one size."""
+    from auditor.checks.claims import claim_gap, claim_widening
+
+    assert claim_widening(400, None) == 1.0  # taken as exact
+    assert claim_widening(400, 400) == pytest.approx(math.sqrt(2))
+    assert claim_widening(100, 300) == pytest.approx(math.sqrt(4 / 3))
+    # measured 0.80, interval 0.75-0.84 widened ×2: 0.70-0.88; 0.90 lies 0.02 above, 0.85 inside
+    assert claim_gap(0.90, 0.80, 0.75, 0.84, widen=2.0) == pytest.approx(0.02)
+    assert claim_gap(0.85, 0.80, 0.75, 0.84, widen=2.0) == 0.0
+    assert claim_gap(0.65, 0.80, 0.75, 0.84, widen=2.0) == pytest.approx(0.05)
+    # MAE 9.5-10.5 about 10 widened ×√2 reaches 10 − 0.5√2; the claim 9 is (1 − 0.5√2)/9 below, relatively
+    assert claim_gap(9.0, 10.0, 9.5, 10.5, relative=True, widen=math.sqrt(2)) == pytest.approx((1 - 0.5 * math.sqrt(2)) / 9)
+    assert claim_gap(0.9, 0.8, None, None, widen=2.0) == pytest.approx(0.1)  # no interval: still the point
+    with pytest.raises(ValueError, match="rows must be positive"):
+        claim_widening(400, 0)
+
+
 def test_the_reports_claims_table_reads_a_regressors_measurements():
     """The claims table of the policy section (traceability) compares the same claims the performance
     check does, on the same scale: MAE / RMSE relative to the claim, R² absolute."""
     from types import SimpleNamespace
 
     from auditor.policy.traceability import claim_checks
-    from auditor.results import Status
+    from auditor.results import SampleSize, Status
 
     perf = SimpleNamespace(check="performance", id="performance", status=Status.PASS,
                            measurements={"mae": 10.0, "rmse": 20.0, "r2": 0.8, "r2_ci_low": 0.7, "r2_ci_high": 0.9},
-                           params={"claim_tolerance": 0.1})
+                           params={"claim_tolerance": 0.1},
+                           sample_sizes=[SampleSize(measurement="claims_checked", n=300)])
     card = SimpleNamespace(claims=[Claim(metric="mean_absolute_error", value=9.0), Claim(metric="r2", value=0.95)])
     mae, r2 = claim_checks(card, [perf])
     assert (mae.measured, mae.gap, mae.within) == (10.0, pytest.approx(1 / 9), False)  # no interval: the point
     assert "relative to the claim" in mae.note
     assert (r2.measured, r2.gap, r2.within) == (0.8, pytest.approx(0.05), True)  # 0.05 above the interval
+    # the same claims from another 100 rows: R²'s interval widened ×√(1 + 300/100) = 2 about 0.8 reaches 1.0
+    card = SimpleNamespace(claims=[c.model_copy(update={"rows": 100}) for c in card.claims])
+    mae, r2 = claim_checks(card, [perf])
+    assert (r2.gap, r2.within) == (0.0, True) and "widened ×2.00 for the claim's 100 rows" in r2.note
+    assert mae.gap == pytest.approx(1 / 9) and "gap relative to the claim" in mae.note
 
 
 def test_permutation_importance_in_mae_ranks_the_planted_weights(linear):
@@ -387,12 +418,12 @@ def test_the_summary_gives_the_largest_claim_gap_in_the_claims_own_terms():
     point = {"mae": 10.0, "rmse": 20.0, "r2": 0.8}
     intervals = {"mae_ci_low": 9.5, "mae_ci_high": 10.5, "rmse_ci_low": 18.0, "rmse_ci_high": 22.0,
                  "r2_ci_low": 0.7, "r2_ci_high": 0.9}
-    rows, _, _ = claim_gaps([Claim(metric="mae", value=9.0), Claim(metric="r2", value=0.93)], point, 0.1, intervals)
+    rows, _, _ = claim_gaps([Claim(metric="mae", value=9.0), Claim(metric="r2", value=0.93)], point, 0.1, 400, intervals)
     assert regression_gap_sentence(rows) == (" The largest gap between a card claim and the measured interval is "
                                              "5.6% of the claimed mae.")  # 0.5 / 9, above R²'s 0.03
-    rows, _, _ = claim_gaps([Claim(metric="mae", value=10.0), Claim(metric="r2", value=0.95)], point, 0.1, intervals)
+    rows, _, _ = claim_gaps([Claim(metric="mae", value=10.0), Claim(metric="r2", value=0.95)], point, 0.1, 400, intervals)
     assert regression_gap_sentence(rows).endswith("is 0.050 (the claimed r2).")
-    rows, _, _ = claim_gaps([Claim(metric="mae", value=10.0)], point, 0.1, intervals)
+    rows, _, _ = claim_gaps([Claim(metric="mae", value=10.0)], point, 0.1, 400, intervals)
     assert regression_gap_sentence(rows).endswith("is 0: every claim lies within its interval.")
     assert regression_gap_sentence([]) == ""
 
