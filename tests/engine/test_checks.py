@@ -39,6 +39,26 @@ def stub_context(card_path: Path) -> AuditContext:
     return AuditContext(card=card, data=data, model=TabularModel(ColumnIsProbability(), ["x1"]), seed=0)
 
 
+def test_a_claim_from_another_sample_is_compared_with_the_widened_interval(tmp_path, card_writer):
+    """Accuracy 4/6 has the exact interval 0.223-0.957: a claimed 0.99 lies 0.033 above it, outside a
+    tolerance of 0.02, if the claim is exact; measured on another 6 rows, the interval widens ×√2
+    about 0.667 to 1.08, and the claim is inside. The claims table's caption says which."""
+    index = [{"name": "m", "results": [{"dataset": {"name": "dev"}, "metrics": [{"type": "accuracy", "value": 0.99}]}]}]
+    runs = {}
+    for rows in (None, 6):
+        card = card_writer(tmp_path / str(rows), features=[{"name": "x1", "type": "numeric"}],
+                           metadata={"model-index": index}, claims_rows=rows)
+        runs[rows] = Performance(PerformanceParams(n_bootstrap=50, claim_tolerance=0.02)).run(stub_context(card))
+    exact, sized = (runs[r].measurements for r in (None, 6))
+    high = exact["accuracy_ci_high"]
+    assert exact["max_claim_gap"] == pytest.approx(0.99 - high) and exact["claims_outside_tolerance"] == 1.0
+    assert 4 / 6 + (high - 4 / 6) * 2 ** 0.5 > 0.99
+    assert sized["max_claim_gap"] == 0.0 and sized["claims_outside_tolerance"] == 0.0
+    caption = {r: next(e for e in runs[r].evidence if e.title.startswith("Claims")).caption for r in runs}
+    assert "taken as exact" in caption[None]
+    assert "widened about the measured value by √(1 + n_eval/n_claim) to carry that sample's noise too (×1.41 for 6 rows; n_eval = 6)" in caption[6]
+
+
 @pytest.mark.parametrize("threshold, accuracy, f1, balanced", [
     # argmax: predicted yes = [1, 1, 0, 1, 0, 0] -> TP 2, FP 1, FN 1, TN 2
     (None, 4 / 6, 2 * 2 / (2 * 2 + 1 + 1), (2 / 3 + 2 / 3) / 2),
