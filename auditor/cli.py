@@ -579,7 +579,10 @@ def verify(
         except AuditorError as exc:
             _fail(exc)
         if checked.ok:
-            out.print(f"[green]OK[/] {shown(str(checked.run))}: {checked.checked_files} files and the chain verified", highlight=False)
+            what = "files verified; not checked:" if checked.unchecked else "files and the chain verified"
+            out.print(f"[green]OK[/] {shown(str(checked.run))}: {checked.checked_files} {what}", highlight=False)
+            for line in checked.unchecked:
+                _print(f"  {line}")
             for line in checked.signatures:
                 _print(f"  {line}")
             continue

@@ -8,7 +8,8 @@ What is checked:
 - manifest.json against result.json (same run id and version) and against its folder name;
 - the chain: the sha256 of the previous version's manifest.json recorded in this manifest, and the
   hash of this manifest recorded by the next version, if there is one (so an edit that rewrote both
-  a file and its manifest line is still caught by the neighbours);
+  a file and its manifest line is still caught by the neighbours); a run copied alone (no other run
+  of the model, no registry beside it) has no neighbour here, and that link is reported unchecked;
 - the files embedded in report.pdf (result.json, and the manifest without the PDF's own line)
   against the run's files;
 - the run's sign-off log (next to the run): its record chain, and the signed PDFs' hashes;
@@ -49,6 +50,7 @@ class Verification:
     checked_files: int
     findings: list[Finding]
     signatures: list[str] = field(default_factory=list)  # one line per sign-off: signed by which key, or unsigned
+    unchecked: list[str] = field(default_factory=list)  # what could not be checked here, and why (a run copied alone)
 
     @property
     def ok(self) -> bool:
@@ -95,13 +97,28 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
         findings.append(Finding(rel, "added", f"{kind} in the run directory but not in manifest.json"))
 
     findings += _identity(run, body)
-    findings += _chain(run, body)
+    chain = _chain(run, body)
+    unchecked = []
+    if chain and chain[0].problem == "missing" and _copied_alone(run):
+        # a reviewer sent one run folder: the previous run is not missing from the store, only not here
+        unchecked.append(f"the link to {version_label(run.version_number - 1)}: {chain[0].path} is not beside this "
+                         "run, which stands alone (no other run of the model, no registry): a consistently rewritten "
+                         "manifest is caught only where the previous run is, in the output folder or its registry (--db)")
+        chain = chain[1:]
+    findings += chain
     findings += _pdf_attachments(run, listed)
     findings += _signoffs(run)
     findings += _registry(run)
     findings += _named_registry(run, db)
     signature_findings, signatures = _signatures(run, db)
-    return Verification(run.path, len(listed) + 1, findings + signature_findings, signatures)
+    return Verification(run.path, len(listed) + 1, findings + signature_findings, signatures, unchecked)
+
+
+def _copied_alone(run: Run) -> bool:
+    """The run's folder holds no other run of the model and sits beside no registry and no sign-offs:
+    a copy of one run, not an output folder a previous run was taken from."""
+    siblings = [p for p in run.model_dir.iterdir() if VERSION_RE.match(p.name) and p.name != run.path.name]
+    return not siblings and not (run.model_dir.parent / DEFAULT_DB_NAME).exists() and not (run.model_dir / "signoffs").exists()
 
 
 def _unlisted(root: Path, listed: dict[str, str]) -> list[tuple[str, str]]:

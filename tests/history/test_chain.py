@@ -357,3 +357,25 @@ def test_a_manifest_that_cannot_be_read_is_named_not_an_internal_error(out_copy,
     res = invoke("verify", model / "v0002")
     assert res.exit_code == 3, repr(res.exception)
     assert f"{model.resolve() / 'v0002' / 'manifest.json'}" in flat(res.output) and "cannot be read" in flat(res.output)
+
+
+def test_a_run_copied_alone_verifies_its_files_and_says_its_chain_was_not_checked(history, tmp_path):
+    """A reviewer sent one run folder read ALTERED ("the previous run's manifest is gone", exit 1)
+    though nothing in it was touched: its files verify, and the link to the previous run, which is
+    not there, is named as not checked. Alone means no other run and no registry beside it."""
+    import shutil
+
+    copy = tmp_path / "sent" / "v0002"
+    shutil.copytree(history.paths[1], copy)
+    checked = verify_run(copy)
+    assert checked.ok and checked.findings == []
+    assert checked.unchecked and checked.unchecked[0].startswith("the link to v0001: ../v0001/manifest.json is not beside")
+    res = invoke("verify", copy)
+    assert res.exit_code == 0 and "files verified; not checked:" in flat(res.output), res.output
+    # an altered file in the copy is still named
+    (copy / "result.json").write_bytes((copy / "result.json").read_bytes() + b" ")
+    assert ("result.json", "altered") in [(f.path, f.problem) for f in verify_run(copy).findings]
+    # beside another run of the model (or a registry) the previous run is missing, not merely elsewhere
+    (copy / "result.json").write_bytes(history.snapshot["v0002"][Path("result.json")])
+    shutil.copytree(history.paths[2], copy.parent / "v0003")
+    assert [(f.path, f.problem) for f in verify_run(copy).findings] == [("../v0001/manifest.json", "missing")]
