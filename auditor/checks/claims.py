@@ -40,6 +40,16 @@ def claim_gap(claimed: float, measured: float, low: float | None = None, high: f
     return gap / claimed if relative else gap
 
 
+def widened_interval(claims, n_eval: int) -> str:
+    """"measured interval", and how it was widened when a claim came from another sample (the
+    summary's words: "the measured interval, widened ×1.41 for claims from another 400 rows,")."""
+    rows = sorted({c.rows for c in claims if c.rows is not None})
+    if not rows:
+        return "measured interval"
+    factors = " and ".join(f"×{claim_widening(n_eval, r):.2f} for claims from another {r:,} rows" for r in rows)
+    return f"measured interval, widened {factors},"
+
+
 def widening_words(claims, n_eval: int) -> str:
     """One sentence on how the claims' intervals were widened, or that the claims were taken as exact."""
     rows = sorted({c.rows for c in claims if c.rows is not None})

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from auditor.checks.base import MAX_RESAMPLES, MAX_ROWS, Check, CheckOutput, Params, count, fraction, sample_sizes_of
-from auditor.checks.claims import claim_gap, claim_widening, claims_caption
+from auditor.checks.claims import claim_gap, claim_widening, claims_caption, widened_interval
 from auditor.checks.performance_regression import (
     CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES, MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence,
     regression_gap_sentence, regression_metrics,
@@ -461,8 +461,8 @@ def _notes(unverifiable: list[str], undefined: list[str]) -> list[str]:
                if undefined else []))
 
 
-def _gap_sentence(gaps: list[float]) -> str:
-    return f" The largest gap between a card claim and the measured interval is {max(gaps):.3f}." if gaps else ""
+def _gap_sentence(gaps: list[float], interval: str = "measured interval") -> str:
+    return f" The largest gap between a card claim and the {interval} is {max(gaps):.3f}." if gaps else ""
 
 
 class Performance(Check):
@@ -587,7 +587,7 @@ class Performance(Check):
             f"On {len(y):,} evaluation rows the model reaches ROC AUC {point['roc_auc']:.3f} "
             f"({level} CI {measurements['roc_auc_ci_low']:.3f}–{measurements['roc_auc_ci_high']:.3f}) "
             f"and accuracy {point['accuracy']:.3f}."
-        ) + _gap_sentence(gaps)
+        ) + _gap_sentence(gaps, widened_interval(ctx.card.claims, len(y)))
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f}",
@@ -700,7 +700,7 @@ class Performance(Check):
             f"On {n:,} evaluation rows and {k} classes the model reaches one-vs-rest macro ROC AUC {point['roc_auc']:.3f} "
             f"({level} CI {measurements['roc_auc_ci_low']:.3f}–{measurements['roc_auc_ci_high']:.3f}), "
             f"accuracy {point['accuracy']:.3f} and macro F1 {point['f1_macro']:.3f}."
-        ) + _gap_sentence(gaps)
+        ) + _gap_sentence(gaps, widened_interval(ctx.card.claims, n))
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f} (macro)",
@@ -759,7 +759,7 @@ class Performance(Check):
             f"({level} CI {measurements['r2_ci_low']:.3f}–{measurements['r2_ci_high']:.3f}), "
             f"MAE {in_units(point['mae'])} and RMSE {in_units(point['rmse'])} (units of "
             f"{ctx.card.auditor.target!r})."
-        ) + regression_gap_sentence(claim_rows)
+        ) + regression_gap_sentence(claim_rows, widened_interval(ctx.card.claims, n))
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
                            key_figure=f"R² {point['r2']:.3f}", notes=few + _notes(unverifiable, undefined),
                            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n,

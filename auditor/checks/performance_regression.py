@@ -61,7 +61,7 @@ def claim_gaps(claims, point: dict, tolerance: float, n_eval: int,
     return rows, unverifiable, gaps
 
 
-def regression_gap_sentence(claim_rows: list[list]) -> str:
+def regression_gap_sentence(claim_rows: list[list], interval: str = "measured interval") -> str:
     """The summary's sentence on the largest claim gap, in the terms the claims table gives it: MAE and
     RMSE relative to the claim, R² absolute (one bare number mixed the two: 0.050 could be 5% of a
     claimed MAE or 0.05 of R²)."""
@@ -70,7 +70,7 @@ def regression_gap_sentence(claim_rows: list[list]) -> str:
     metric, _, _, gap, kind, _ = max(claim_rows, key=lambda r: r[3])
     shown = ("0: every claim lies within its interval" if gap == 0 else
              f"{gap:.1%} of the claimed {metric}" if kind == "relative" else f"{gap:.3f} (the claimed {metric})")
-    return f" The largest gap between a card claim and the measured interval is {shown}."
+    return f" The largest gap between a card claim and the {interval} is {shown}."
 
 
 def regression_evidence(y: np.ndarray, pred: np.ndarray, point: dict, measurements: dict, *, target: str,

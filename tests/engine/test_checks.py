@@ -57,6 +57,9 @@ def test_a_claim_from_another_sample_is_compared_with_the_widened_interval(tmp_p
     caption = {r: next(e for e in runs[r].evidence if e.title.startswith("Claims")).caption for r in runs}
     assert "taken as exact" in caption[None]
     assert "widened about the measured value by √(1 + n_eval/n_claim) to carry that sample's noise too (×1.41 for 6 rows; n_eval = 6)" in caption[6]
+    assert runs[None].summary.endswith("The largest gap between a card claim and the measured interval is 0.033.")
+    assert runs[6].summary.endswith("The largest gap between a card claim and the measured interval, widened ×1.41 for "
+                                    "claims from another 6 rows, is 0.000.")
 
 
 @pytest.mark.parametrize("threshold, accuracy, f1, balanced", [
