@@ -15,7 +15,10 @@ MIN_CHARS = 2  # a shortened text keeps at least one character and the ellipsis
 
 
 class SimilarExamplesParams(Params):
+    # query texts: the gate rests on all of them; their neighbours cost no model pass beyond the one
+    # embedding of every evaluation text
     n_instances: int = count(10, MAX_INSTANCES)
+    n_shown: int | None = count(None, MAX_SHOWN)  # queries drawn in the report's table (None: every one)
     k: int = count(3, MAX_SHOWN)  # neighbours per instance
     max_chars: int = count(160, MAX_CHARS, minimum=MIN_CHARS)  # texts are shortened in the report (full texts stay in the dataset)
 
@@ -54,9 +57,12 @@ class SimilarExamples(Check):
         truth = ctx.label_index()
         classes = ctx.classes
         table, agree = [], []
+        shown = len(rows) if p.n_shown is None else min(p.n_shown, len(rows))
         for q, row in enumerate(rows):
             for j, (pos, s) in enumerate(zip(positions[q], sims[q])):
                 agree.append(truth[pos] == pred[row])
+                if q >= shown:
+                    continue
                 table.append([
                     int(row) if j == 0 else "", _short(texts[row], p.max_chars) if j == 0 else "",
                     f"{classes[truth[row]]} / {classes[pred[row]]}" if j == 0 else "",
@@ -83,13 +89,16 @@ class SimilarExamples(Check):
         return CheckOutput(
             measurements={"neighbour_label_agreement": share, "neighbour_label_chance": expected,
                           "mean_similarity": mean_sim},
-            evidence=[Table(title=f"{p.k} nearest evaluation examples per explained text",
+            evidence=[Table(title=f"{p.k} nearest evaluation examples per query text"
+                                  + (f" (the first {shown} of {len(rows)})" if shown < len(rows) else ""),
                             columns=["row", "text", "true / predicted", "neighbour row", "neighbour text", "cosine",
                                      "true / predicted"],
                             rows=table,
-                            caption=f"n = {len(rows)} explained texts, {k} neighbours each.{by_chance}")],
+                            caption=f"n = {len(rows)} query texts, {k} neighbours each"
+                                    + (f"; the first {shown} are shown, the share rests on all {len(rows)}" if shown < len(rows) else "")
+                                    + f".{by_chance}")],
             summary=(f"{share:.0%} of the nearest neighbours ({int(np.sum(agree))} of {len(agree)}: {k} for each of "
-                     f"{len(rows)} explained texts) carry the label the model predicted for the query text."
+                     f"{len(rows)} query texts) carry the label the model predicted for the query text."
                      f"{by_chance}" if share is not None else "No neighbours found."),
             key_figure="" if share is None else f"{share:.0%} agree",
             sample_sizes=sizes,

@@ -83,4 +83,8 @@ def test_a_copy_of_the_query_is_not_its_neighbour(tmp_path, text_model_dir, tiny
     agreeing = sum(row[6].split(" / ")[0] == query_pred for row, query_pred in zip(
         table.rows, [r[2].split(" / ")[1] for r in table.rows for _ in range(3) if r[2]]))
     assert out.summary.startswith(f"{agreeing / 24:.0%} of the nearest neighbours ({agreeing} of 24: 3 for each of 8 "
-                                  "explained texts) carry the label")
+                                  "query texts) carry the label")
+    # the share rests on every query, the table shows the first n_shown: the same measurements
+    few, _ = run_check(ctx, "similar_examples", n_instances=8, k=3, n_shown=2)
+    assert few.measurements == out.measurements and few.summary == out.summary
+    assert few.evidence[0].rows == table.rows[:6] and "the first 2 are shown, the share rests on all 8" in few.evidence[0].caption
