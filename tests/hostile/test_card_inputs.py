@@ -32,6 +32,9 @@ def _card_problem_cases(root):
                                     "auditor: Input should be a valid dictionary or instance of AuditorBlock"),
         "text-task-with-skops": (dict(task="text-classification"),
                                  "auditor.text_column: required for text-classification"),
+        "claims-rows-naming-no-claim": (dict(claims_rows={"test": 400}),
+                                        "auditor.claims_rows.test: no model-index claim names this dataset"),
+        "claims-rows-not-a-count": (dict(claims_rows="400"), "auditor.claims_rows: Value error, a whole number of rows"),
     }
 
 

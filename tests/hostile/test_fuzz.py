@@ -135,7 +135,7 @@ auditor_blocks = st.one_of(
         "features": st.one_of(st.lists(st.one_of(st.text(max_size=5), maybe({"name": values, "type": values})),
                                        max_size=3), values),
         "text_column": values, "sensitive_features": values, "decision_threshold": values,
-        "missing_values": values, "ignore_columns": values,
+        "missing_values": values, "ignore_columns": values, "claims_rows": values,
     }),
     values,
 )
