@@ -40,23 +40,27 @@ def claim_gap(claimed: float, measured: float, low: float | None = None, high: f
     return gap / claimed if relative else gap
 
 
+def _widenings(claims, n_eval: int) -> list[tuple[int, float]]:
+    """Each distinct claim sample size with the factor its claims' intervals are widened by."""
+    return [(r, claim_widening(n_eval, r)) for r in sorted({c.rows for c in claims if c.rows is not None})]
+
+
 def widened_interval(claims, n_eval: int) -> str:
     """"measured interval", and how it was widened when a claim came from another sample (the
     summary's words: "the measured interval, widened ×1.41 for claims from another 400 rows,")."""
-    rows = sorted({c.rows for c in claims if c.rows is not None})
-    if not rows:
+    widened = _widenings(claims, n_eval)
+    if not widened:
         return "measured interval"
-    factors = " and ".join(f"×{claim_widening(n_eval, r):.2f} for claims from another {r:,} rows" for r in rows)
-    return f"measured interval, widened {factors},"
+    return "measured interval, widened " + " and ".join(f"×{f:.2f} for claims from another {r:,} rows" for r, f in widened) + ","
 
 
 def widening_words(claims, n_eval: int) -> str:
     """One sentence on how the claims' intervals were widened, or that the claims were taken as exact."""
-    rows = sorted({c.rows for c in claims if c.rows is not None})
+    widened = _widenings(claims, n_eval)
     exact = any(c.rows is None for c in claims)
     said = []
-    if rows:
-        factors = ", ".join(f"×{claim_widening(n_eval, r):.2f} for {r:,} rows" for r in rows)
+    if widened:
+        factors = ", ".join(f"×{f:.2f} for {r:,} rows" for r, f in widened)
         said.append(f"The card says its claims were measured on another sample (auditor.claims_rows): each interval is "
                     f"widened about the measured value by √(1 + n_eval/n_claim) to carry that sample's noise too "
                     f"({factors}; n_eval = {n_eval:,}).")
