@@ -65,7 +65,7 @@ def widening_words(claims, n_eval: int) -> str:
                     f"widened about the measured value by √(1 + n_eval/n_claim) to carry that sample's noise too "
                     f"({factors}; n_eval = {n_eval:,}).")
     if exact:
-        said.append(("Claims without auditor.claims_rows are" if rows else "The card does not say its claims were "
+        said.append(("Claims without auditor.claims_rows are" if widened else "The card does not say its claims were "
                      "measured on another sample (auditor.claims_rows), so each is") +
                     " taken as exact, as one measured on these very rows is; one from another sample falls outside "
                     "the interval more often than the confidence level says.")
