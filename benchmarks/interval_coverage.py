@@ -27,8 +27,9 @@ Three studies, each seeded:
   (:func:`auditor.metrics.statistics.paired_difference_interval`, now), by enumeration of every
   (rows only the card prompt gets right, rows only the paraphrase gets right); and how often each
   passes a paraphrase that costs nothing.
-* **A 4-class one-vs-rest macro ROC AUC**: logits N(1.2·onehot, 1), the population macro AUC from
-  200,000 rows; the percentile bootstrap against :func:`auditor.metrics.statistics.mean_auc_interval`.
+* **A 4-class one-vs-rest macro ROC AUC**: logits N(1.2·onehot, 1), the population macro AUC
+  exactly Φ(1.2/√2) (``rare_class_macro_auc``: 3 classes, one of them 5% of the rows); the
+  percentile bootstrap against :func:`auditor.metrics.statistics.mean_auc_interval`.
 
 Results: ``results/interval-coverage-<UTC time>.json`` (per study and n, the share of draws whose
 lower end is above the truth). Every classification interval is cut to the perfect-score ceiling
@@ -221,22 +222,29 @@ def paired_drop(sizes, bound: float = 0.05, discordance=np.round(np.arange(0.0, 
     return out
 
 
-def macro_auc(rng, sizes, reps: int, k: int = 4) -> dict:
+def macro_auc(rng, sizes, reps: int, k: int = 4, shares=None) -> dict:
+    """``shares``: each class's share of the rows (None: equal). Each one-vs-rest AUC is exactly
+    Φ(1.2/√2) = 0.8019 whatever the shares (a member's column is N(1.2, 1), every other row's N(0, 1)),
+    and so is their mean: the truth needs no large sample (one of 20,000 rows had read 0.8004, enough
+    to move a miss rate by a point)."""
+    from scipy.stats import norm
+
     def draw(n):
-        truth = rng.integers(0, k, n)
+        truth = rng.integers(0, k, n) if shares is None else rng.choice(k, n, p=shares)
         logits = 1.2 * np.eye(k)[truth] + rng.normal(size=(n, k))
         return truth, logits  # the softmax keeps each column's order: AUCs of the logits are the probabilities'
 
     def macro(truth, scores):
         return float(np.mean([auc_of(truth == c, scores[:, c]) for c in range(k)]))
 
-    big_truth, big_scores = draw(20_000)
-    truth_value = macro(big_truth, big_scores)
-    out = {"classes": k, "truth": truth_value, "miss": {}}
+    truth_value = float(norm.cdf(1.2 / np.sqrt(2)))
+    out = {"classes": k, "shares": shares, "truth": truth_value, "miss": {}}
     for n in sizes:
         boot = delong = 0
         for _ in range(reps):
             truth, scores = draw(n)
+            while np.bincount(truth, minlength=k).min() < 2:  # a rare class absent: no macro AUC to judge
+                truth, scores = draw(n)
             drawn = rng.integers(0, n, (RESAMPLES // 2, n))
             values = [macro(truth[r], scores[r]) for r in drawn]
             sizes = np.bincount(truth, minlength=k)
@@ -278,7 +286,7 @@ def heavy_tailed_r2(rng, sizes, reps: int, dfs=(None, 10, 5, 4, 3)) -> dict:
     return out
 
 
-STUDIES = ["concrete_r2", "heavy_tailed_r2", "binary_auc", "macro_auc", "accuracy", "share_lower_ends", "paired_drop"]
+STUDIES = ["concrete_r2", "heavy_tailed_r2", "rare_class_macro_auc", "binary_auc", "macro_auc", "accuracy", "share_lower_ends", "paired_drop"]
 
 
 def main() -> None:
@@ -294,6 +302,7 @@ def main() -> None:
         "heavy_tailed_r2": lambda: heavy_tailed_r2(rng, (100, 400), 1000 // scale),
         "binary_auc": lambda: binary_auc(rng, ((0.8, 0.5), (0.9, 0.5), (0.8, 0.1)), (20, 40, 100, 300), 800 // scale),
         "macro_auc": lambda: macro_auc(rng, (40, 80, 150, 300), 400 // scale),
+        "rare_class_macro_auc": lambda: macro_auc(rng, (100, 200, 400, 800), 600 // scale, k=3, shares=[0.6, 0.35, 0.05]),
         "accuracy": lambda: accuracy(rng, (0.8, 0.95), (20, 40, 100, 300), 1000 // scale),
         "share_lower_ends": lambda: share_lower_ends((5, 8, 10, 13, 20, 26, 40, 50, 100)),
         "paired_drop": lambda: paired_drop((20, 40, 60, 80, 100, 150, 200, 300)),
