@@ -286,7 +286,8 @@ def heavy_tailed_r2(rng, sizes, reps: int, dfs=(None, 10, 5, 4, 3)) -> dict:
     return out
 
 
-STUDIES = ["concrete_r2", "heavy_tailed_r2", "rare_class_macro_auc", "binary_auc", "macro_auc", "accuracy", "share_lower_ends", "paired_drop"]
+STUDIES = ["concrete_r2", "heavy_tailed_r2", "rare_class_macro_auc", "binary_auc", "macro_auc", "accuracy",
+           "share_lower_ends", "paired_drop"]
 
 
 def main() -> None:
