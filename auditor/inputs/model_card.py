@@ -78,6 +78,10 @@ class AuditorBlock(NumbersNotBooleans):
         if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts):
             raise ValueError("a whole number of rows (at least 1), or a mapping from a model-index dataset name to one; "
                              f"got {v!r}")
+        if isinstance(v, dict):  # a dataset named 2024 in YAML is the number 2024; model-index names read as text
+            if any(isinstance(k, bool) or not isinstance(k, (str, int, float)) for k in v):
+                raise ValueError(f"each key is a model-index dataset name; got {v!r}")
+            return {str(k): n for k, n in v.items()}
         return v
 
     @field_validator("features", mode="before")

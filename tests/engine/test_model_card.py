@@ -57,6 +57,10 @@ def test_claims_rows_gives_each_claim_the_rows_of_its_sample(tmp_path, card_writ
         {"dataset": {"name": "test 2026"}, "metrics": [{"type": "accuracy", "value": 0.82}]}]}]
     card = load_model_card(card_writer(tmp_path, metadata={"model-index": two}, claims_rows={"test 2026": 250}))
     assert [(c.dataset, c.rows) for c in card.claims] == [("test 2025", None), ("test 2026", 250)]
+    # a dataset named by a number: YAML reads both the model-index name and the key as numbers
+    numbered = [{"name": "m", "results": [{"dataset": {"name": 2026}, "metrics": [{"type": "accuracy", "value": 0.8}]}]}]
+    card = load_model_card(card_writer(tmp_path, metadata={"model-index": numbered}, claims_rows={2026: 300}))
+    assert [(c.dataset, c.rows) for c in card.claims] == [("2026", 300)]
 
 
 @pytest.mark.parametrize("rows, where, says", [
@@ -65,6 +69,7 @@ def test_claims_rows_gives_each_claim_the_rows_of_its_sample(tmp_path, card_writ
     (0, "auditor.claims_rows", "a whole number of rows (at least 1)"),
     (True, "auditor.claims_rows", "a whole number of rows (at least 1)"),
     ({"synthetic eval": 12.5}, "auditor.claims_rows", "a whole number of rows (at least 1)"),
+    ({True: 400}, "auditor.claims_rows", "each key is a model-index dataset name"),
 ])
 def test_claims_rows_that_cannot_be_right_are_located(tmp_path, card_writer, rows, where, says):
     """A misspelt dataset name would leave its claims taken as exact, silently: it is an error."""
