@@ -43,7 +43,7 @@ from auditor.models.base import Capability
 from auditor.models.tabular import removal_baseline  # E x of a feature table
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import rank_correlation
-from auditor.metrics.sanity import for_class, input_structure, null_similarity, paired_similarity
+from auditor.metrics.sanity import for_class, input_structure, null_similarity, paired_similarity, row_means
 from auditor.metrics.statistics import bootstrap_ci, finite_median
 from auditor.results import BarChart, Note, SampleSize, Table
 
@@ -179,8 +179,8 @@ class ExplanationSanity(Check):
             rho = paired_similarity(real_vec[m], randomised_vec[m])
             est, low, high = bootstrap_ci(rho, rng=ctx.rng(f"sanity.ci.{m}"))
             null = null_similarity(randomised_vec[m])
-            null_per_instance = _row_means(null)
-            w_null = finite_median(_row_means(null_similarity(randomised_vec[m], weighted=True)))
+            null_per_instance = row_means(null)
+            w_null = finite_median(row_means(null_similarity(randomised_vec[m], weighted=True)))
             if get_explainer(ctx.task, m).stochastic:
                 seed_vec = expressed(ctx.attribution(m, p.n_instances, overrides={"seed_offset": 1}))
                 seed_rho = paired_similarity(real_vec[m], [seed_vec])
@@ -278,11 +278,6 @@ class ExplanationSanity(Check):
             cost={"model_inputs": ctx.model.stats.requests - before + cost["randomised_model_inputs"], **cost},
             sample_sizes=sample_sizes,
         )
-
-
-def _row_means(values: np.ndarray) -> np.ndarray:
-    """Each row's mean over its finite values; NaN where it has none."""
-    return np.array([r[np.isfinite(r)].mean() if np.isfinite(r).any() else np.nan for r in values])
 
 
 def _undefined_note(method: str, dropped: int, total: int, real: list) -> str:

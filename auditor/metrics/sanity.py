@@ -14,7 +14,7 @@ from .agreement import _centred_ranks, _correlate
 from .statistics import importance_weights, weighted_correlation
 
 __all__ = ["signed_rank_correlation", "signed_weighted_rank_correlation", "for_class", "paired_similarity",
-           "null_similarity", "input_structure"]
+           "null_similarity", "row_means", "input_structure"]
 
 
 def signed_rank_correlation(a, b) -> float:
@@ -79,7 +79,12 @@ def paired_similarity(real: list, others: list[list], *, weighted: bool = False)
     per other model; ``weighted``: :func:`signed_weighted_rank_correlation`); NaN where none is defined."""
     rho = np.array([[_rho(a, o[i], weighted) for o in others] for i, a in enumerate(real)],
                    dtype=float).reshape(len(real), -1)
-    return np.array([r[np.isfinite(r)].mean() if np.isfinite(r).any() else np.nan for r in rho])
+    return row_means(rho)
+
+
+def row_means(values: np.ndarray) -> np.ndarray:
+    """Each row's mean over its finite values; NaN where it has none."""
+    return np.array([r[np.isfinite(r)].mean() if np.isfinite(r).any() else np.nan for r in values])
 
 
 def null_similarity(randomised: list[list], *, weighted: bool = False) -> np.ndarray:
