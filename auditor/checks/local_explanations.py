@@ -97,8 +97,8 @@ class LocalExplanations(Check):
             # prediction rests on fewer than k features, which features without effect fill the rest
             # of the top k is noise and has no say
             pairs = [np.stack([a, b]) for a, b, ok in zip(attrs["shap"].values, attrs["lime"].values, both) if ok]
-            weighted = (np.atleast_1d(weighted_feature_agreement(np.array([pair[0] for pair in pairs]),
-                                                                 np.array([pair[1] for pair in pairs]), k_agree))
+            stacked = np.array(pairs)  # (rows, 2, features): SHAP's, then LIME's
+            weighted = (np.atleast_1d(weighted_feature_agreement(stacked[:, 0], stacked[:, 1], k_agree))
                         if k_agree and pairs else np.empty(0))
             weighted = weighted[np.isfinite(weighted)]
             measurements["shap_lime_weighted_top_k_agreement"] = float(np.mean(weighted)) if weighted.size else None
