@@ -19,7 +19,7 @@ import numpy as np
 from auditor.records.runs import VERSION_RE
 
 from auditor.engine.context import AuditContext
-from auditor.inputs.dataset import EvalDataset, load_dataset
+from auditor.inputs.dataset import EvalDataset, load_dataset, read_as_categories
 from auditor.inputs.table_file import rows_named
 from auditor.errors import DatasetError, ModelCardError, Problem, UsageError
 from auditor.engine.executor import Executor, default_jobs
@@ -282,6 +282,7 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
             executor.close()
         raise
     executor = executor or Executor(n_jobs=jobs or default_jobs())
+    dataset.notes.extend(read_as_categories(dataset, model_card, model.categorical_columns()))  # integer codes
     dataset.notes.extend(model.input_notes(dataset))
     dataset.notes.extend(model.verify_runtime(dataset))
     ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,

@@ -326,3 +326,29 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         labels=labels, feature_names=list(features), categorical=categorical, notes=notes, source_rows=source_rows,
         sensitive=None if groups is None else groups.reset_index(drop=True), every_label=every_label,
     )
+
+
+def read_as_categories(data: EvalDataset, card: ModelCard, found: dict[str, str]) -> list[str]:
+    """Treat as categorical the feature columns the model reads as categories (``found``: column ->
+    how, from :func:`auditor.models.sklearn_categories.columns_read_as_categories`) that the card
+    does not type and the data holds as numbers (integer codes); a whole number is kept as an integer
+    (3.0 reads 3), a missing value as None, as for any categorical. A column the card declares
+    numeric stays numeric. Returns the notes for the report (the data is changed in place)."""
+    declared = {f.name: f.type for f in card.auditor.features or []}
+    adopted = [c for c in data.feature_names if c in found and c not in data.categorical and declared.get(c) is None]
+    notes = []
+    for col in adopted:
+        series = data.frame[col]
+        data.frame[col] = pd.Series([None if pd.isna(v) else int(v) if float(v).is_integer() else float(v)
+                                     for v in series], index=series.index, dtype=object)
+        data.categorical.append(col)
+        levels = pd.unique(data.frame[col].dropna())
+        notes.append(f"column {col!r} holds numbers ({len(levels)} distinct values) that the model reads as categories "
+                     f"({found[col]}), and the card does not declare its type: audited as categorical (levels swapped, "
+                     "never moved by fractions); declare it in auditor.features (type: categorical, or numeric) to say so")
+    data.categorical.sort(key=data.feature_names.index)
+    kept = [c for c in data.feature_names if c in found and declared.get(c) == "numeric"]
+    notes += [f"column {c!r} is declared numeric in the card, though the model reads it as categories ({found[c]}): "
+              "audited as a number, so perturbations and sweeps give it values the model's encoder may not have seen"
+              for c in kept]
+    return notes

@@ -113,6 +113,10 @@ class ModelAdapter(Protocol):
     def input_notes(self, data: "EvalDataset") -> list[str]:
         """What the audit should tell the reader about how inputs reached the model (e.g. truncation)."""
 
+    def categorical_columns(self) -> dict[str, str]:
+        """Feature columns the model's own structure reads as categories, each with how (e.g. a
+        pipeline's OneHotEncoder): integer codes the card does not type are then audited as categories."""
+
     def verify_runtime(self, data: "EvalDataset") -> list[str]:
         """Check a faster runtime against the model's own on evaluation inputs before it serves
         (notes for the report); ``runtime_facts`` then says which runtime served and why."""
@@ -135,6 +139,9 @@ class AdapterBase:
 
     def input_notes(self, data) -> list[str]:
         return []
+
+    def categorical_columns(self) -> dict[str, str]:
+        return {}
 
     def remember_proba(self, inputs, proba: np.ndarray) -> None:
         """Answer ``inputs`` with ``proba`` computed elsewhere (a cluster worker is given the main

@@ -182,6 +182,14 @@ class TabularModel(AdapterBase):
         """Predict distinct rows in chunks on ``executor``'s workers (threads share the estimator)."""
         self._cache.executor = executor
 
+    def categorical_columns(self) -> dict[str, str]:
+        from auditor.models.sklearn_categories import columns_read_as_categories
+
+        try:
+            return columns_read_as_categories(self.estimator, self.feature_names)
+        except Exception:  # noqa: BLE001 - a model's structure is read on trust; one that will not say, says nothing
+            return {}
+
     def inputs(self, data, rows: np.ndarray | None = None) -> pd.DataFrame:
         return data.frame if rows is None else data.frame.iloc[np.asarray(rows)]
 

@@ -1,0 +1,71 @@
+"""Which raw columns a fitted scikit-learn model reads as categories.
+
+A column of integer codes (1 = owner, 2 = tenant, ...) reads as numbers, and a card that does not
+declare its type has it audited as a number: noise added to it, partial dependence swept along it,
+counterfactuals moving it by fractions. The model itself may say otherwise: a ``ColumnTransformer``
+that sends the column to a ``OneHotEncoder``, or a ``HistGradientBoosting`` model told that the
+column is categorical. This module reads that from the fitted model; the audit then treats such a
+column as categorical unless the card declares its type (:func:`auditor.inputs.dataset.read_as_categories`).
+
+Only what the model's own structure states is read: the first step of a ``Pipeline`` (nested
+pipelines followed), the branches of a fitted ``ColumnTransformer`` (a branch whose pipeline holds an
+encoder anywhere encodes its columns) and a ``HistGradientBoosting*`` estimator fitted on the raw
+columns. Anything else (a custom transformer, a model behind another wrapper) says nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ENCODERS = ("OneHotEncoder", "OrdinalEncoder", "TargetEncoder")
+
+
+def _is_encoder(step) -> bool:
+    return type(step).__name__ in ENCODERS
+
+
+def _steps(step) -> list:
+    """``step`` and, for a pipeline, every step inside it (depth first)."""
+    inner = getattr(step, "steps", None)
+    if not isinstance(inner, list):
+        return [step]
+    return [s for _, sub in inner for s in _steps(sub)]
+
+
+def _column_names(columns, names_in: list[str]) -> list[str]:
+    """A fitted ColumnTransformer's resolved column selection as names: one name, names, indices,
+    a slice or a boolean mask over the columns it was fitted on."""
+    if isinstance(columns, str):
+        return [columns]
+    if isinstance(columns, slice):
+        return names_in[columns]
+    values = list(columns) if not isinstance(columns, (int, np.integer)) else [columns]
+    if values and all(isinstance(v, (bool, np.bool_)) for v in values):
+        return [n for n, keep in zip(names_in, values) if keep]
+    return [names_in[int(v)] if isinstance(v, (int, np.integer)) and 0 <= int(v) < len(names_in) else str(v)
+            for v in values]
+
+
+def columns_read_as_categories(estimator, feature_names: list[str]) -> dict[str, str]:
+    """Per raw column the fitted ``estimator`` reads as categories, how it does (for the report's note),
+    e.g. ``{"Home": "OneHotEncoder in ColumnTransformer branch 'cat'"}``; empty when the model's
+    structure says nothing. ``feature_names``: the columns the model is given, in order."""
+    names = [str(n) for n in getattr(estimator, "feature_names_in_", feature_names)]
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list) and steps:  # a Pipeline: its first step reads the raw columns
+        return columns_read_as_categories(steps[0][1], names)
+    if hasattr(estimator, "transformers_"):  # a fitted ColumnTransformer
+        found: dict[str, str] = {}
+        for branch, transformer, columns in estimator.transformers_:
+            encoder = next((type(s).__name__ for s in _steps(transformer) if _is_encoder(s)), None)
+            if encoder is not None:  # an encoder anywhere in the branch's pipeline encodes its columns
+                for col in _column_names(columns, names):
+                    found.setdefault(col, f"{encoder} in ColumnTransformer branch {branch!r}")
+        return found
+    if _is_encoder(estimator):
+        return {n: type(estimator).__name__ for n in names}
+    mask = getattr(estimator, "is_categorical_", None)  # HistGradientBoosting*: None when no feature is
+    if mask is not None and len(mask) == len(names):
+        return {n: f"{type(estimator).__name__}'s categorical_features" for n, cat in zip(names, mask) if cat}
+    return {}
+
