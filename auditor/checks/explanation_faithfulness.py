@@ -20,7 +20,7 @@ from auditor.checks.base import (
 from auditor.checks.explainers import removable_counts, removable_part, require_two_features, unremovable_note
 from auditor.metrics.faithfulness import (
     ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, faithfulness_correlation,
-    insertion_curve, normalised_auc, random_controls, removal_fractions,
+    insertion_curve, leave_one_out_correlation, normalised_auc, random_controls, removal_fractions,
 )
 from auditor.metrics.chance import control_median_chance
 from auditor.metrics.statistics import paired_comparison
@@ -35,7 +35,9 @@ METRICS = {
     "comprehensiveness": True,
     "sufficiency": False,
     "faithfulness_correlation": True,  # needs a feature table (a fixed set of named features)
+    "loo_correlation": True,  # each position removed alone: Pearson (tabular), Kendall τ (text)
 }
+CORRELATIONS = ("faithfulness_correlation", "loo_correlation")  # ±1 on 2 features: judged above chance
 SUFFIXES = ("", "_control", "_gap", "_gap_ci_low", "_p_value")
 GAP_DEFINITION = ("Gap: the median over instances of each instance's explainer-minus-control difference (oriented so "
                   "that positive means the explainer beats the control), so it need not equal the difference of the "
@@ -58,8 +60,9 @@ class ExplanationFaithfulness(Check):
         "Whether the features (tokens) an explanation ranks as most important really drive the "
         "prediction: deletion and insertion curves (normalised AUC of the explained class's "
         "probability as top-ranked features are removed or restored), ERASER comprehensiveness and "
-        "sufficiency (AOPC over 1/5/10/20/50 % of features) and, for tabular data, faithfulness "
-        "correlation. Removal sets a feature to its evaluation-set mean (most frequent value for "
+        "sufficiency (AOPC over 1/5/10/20/50 % of features), the leave-one-out (LOO) correlation (each feature "
+        "or token removed on its own: Pearson's r of its attribution with the drop it causes for tabular "
+        "data, Kendall's τ for text) and, for tabular data, faithfulness correlation. Removal sets a feature to its evaluation-set mean (most frequent value for "
         "categoricals) or a token to the mask token ([MASK]; where a tokenizer has none, the token SHAP and LIME "
         "mask with too). Each number is compared with a random-attribution "
         "control; an explanation that cannot beat random ordering must not be trusted."
@@ -69,7 +72,9 @@ class ExplanationFaithfulness(Check):
         "deletion and insertion curves (normalised AUC of the prediction's distance from the "
         "all-features-removed prediction as top-ranked features are removed or restored), ERASER "
         "comprehensiveness and sufficiency (AOPC over 1/5/10/20/50 % of features, in the target's units) "
-        "and faithfulness correlation. Removal sets a feature to its evaluation-set mean (most frequent "
+        "the leave-one-out (LOO) correlation (Pearson's r of each feature's attribution with the change its "
+        "removal alone causes) and faithfulness correlation. Removal sets a feature to its evaluation-set "
+        "mean (most frequent "
         "value for categoricals). Each number is compared with a random-attribution control; an "
         "explanation that cannot beat random ordering must not be trusted."
     )
@@ -126,6 +131,7 @@ class ExplanationFaithfulness(Check):
                     "insertion_auc": normalised_auc(ins, f_x=ins[:, -1], fractions=fractions),
                     "comprehensiveness": by_class(attr, inputs, values, aopc_comprehensiveness, bins=tuple(p.bins)),
                     "sufficiency": by_class(attr, inputs, values, aopc_sufficiency, bins=tuple(p.bins)),
+                    "loo_correlation": by_class(attr, inputs, values, leave_one_out_correlation),
                 }
                 if feature_table:
                     got["faithfulness_correlation"] = by_class(
@@ -161,7 +167,7 @@ class ExplanationFaithfulness(Check):
                 # random ranking's median is 1.0 half the time and a pass at 1.0 is no evidence
                 chance = (control_median_chance([got[m] for got, _ in of_controls], expl,
                                                 ctx.rng(f"faithfulness.chance.{e}"))
-                          if m == "faithfulness_correlation" and len(of_controls) > 1 else None)
+                          if m in CORRELATIONS and len(of_controls) > 1 else None)
                 sample_sizes += [SampleSize(measurement=f"{e}_{m}{s}", n=cmp["n"], min_n=MIN_JUDGED,
                                             chance_p95=chance if s == "" else None)
                                  for s in ("", "_control", "_gap")]
@@ -197,9 +203,11 @@ class ExplanationFaithfulness(Check):
                          "p (Wilcoxon)", "smallest p at this n", "p at its floor"],
                 rows=rows,
                 caption=GAP_DEFINITION + " Deletion AUC and sufficiency: lower is better; insertion AUC, "
-                        "comprehensiveness and correlation: higher is better. n: instances with both values. A p-value "
-                        "at its floor is the smallest the one-sided Wilcoxon test can give with n pairs (1/2^n): the "
-                        "evidence may be stronger than it can show.",
+                        "comprehensiveness and the correlations: higher is better. loo_correlation: each feature "
+                        "(token) removed on its own, its attribution against the change in output (Pearson's r; for "
+                        "text Kendall's τ). n: instances with both values. A p-value at its floor is the smallest the "
+                        "one-sided Wilcoxon test can give with n pairs (1/2^n): the evidence may be stronger than it "
+                        "can show.",
             ),
         ]
         if series:

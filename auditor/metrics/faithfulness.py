@@ -38,7 +38,8 @@ from .removal import TokenMask, _Batch, _step_ks
 
 __all__ = [
     "TokenMask", "deletion_curve", "insertion_curve", "normalised_auc", "removal_fractions", "aopc_comprehensiveness",
-    "aopc_sufficiency", "faithfulness_correlation", "completeness_gap", "efficiency_gap",
+    "aopc_sufficiency", "faithfulness_correlation", "leave_one_out_correlation", "completeness_gap",
+    "efficiency_gap",
     "random_control", "random_controls", "EXACT_CONTROL_MAX_POSITIONS",
 ]
 
@@ -241,6 +242,48 @@ def faithfulness_correlation(X, A, baseline, f, *, subset_size=None, n_runs: int
     den = np.sqrt((sa ** 2).sum(axis=1) * (sd ** 2).sum(axis=1))
     res = np.full(len(den), np.nan)
     np.divide((sa * sd).sum(axis=1), den, out=res, where=den > 0)
+    return np.clip(res, -1.0, 1.0)
+
+
+def leave_one_out_correlation(X, A, baseline, f, *, method: str | None = None) -> np.ndarray:
+    """Leave-one-out correlation, one value per instance (reference §2.2, §2.6; policy F4).
+
+    The correlation, over the removable positions j, between the attribution ``a_j`` and the drop
+    ``f(x) − f(x with j alone removed)``: every position removed on its own, never cumulatively, so a
+    ranking is judged on each feature's own effect (interactions are ignored). ``method``: "pearson"
+    (Alvarez-Melis & Jaakkola's faithfulness estimate, the tabular default) or "kendall" (ferret's
+    τ-LOO, the text default: a token's drop is small and ties are common, so ranks, τ-b). Costs m + 1
+    inputs per instance, the same for every explainer (a prediction cache answers the second).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,), in [-1, 1]; NaN where either side is constant (e.g. a model whose output
+    no single removal moves) or an instance has fewer than two removable positions.
+    """
+    b = _Batch(X, A, baseline)
+    method = method or ("kendall" if b.text else "pearson")
+    if method not in ("pearson", "kendall"):
+        raise ValueError(f"method must be 'pearson' or 'kendall'; got {method!r}")
+    positions = [np.flatnonzero(r) for r in b.removable]
+    width = int(b.m.max())  # instances with fewer positions repeat their last one (dropped below)
+    masks = []
+    for i, pos in enumerate(positions):
+        mask = np.zeros((width, b.xs[i].shape[0]), dtype=bool)
+        mask[np.arange(width), pos[np.minimum(np.arange(width), len(pos) - 1)]] = True
+        masks.append(mask)
+    out = b.evaluate(f, masks, include_x=True)
+    res = np.full(len(positions), np.nan)
+    for i, pos in enumerate(positions):
+        drops, attrs = out[i, 0] - out[i, 1: 1 + len(pos)], b.attrs[i][pos]
+        if len(pos) < 2 or np.ptp(drops) == 0 or np.ptp(attrs) == 0:
+            continue
+        if method == "kendall":
+            from scipy.stats import kendalltau  # imported on use: scipy.stats takes about a second
+
+            res[i] = kendalltau(attrs, drops).statistic
+        else:
+            a, d = _unit_scaled((attrs - attrs.mean())[None])[0], _unit_scaled((drops - drops.mean())[None])[0]
+            res[i] = (a * d).sum() / np.sqrt((a * a).sum() * (d * d).sum())
     return np.clip(res, -1.0, 1.0)
 
 

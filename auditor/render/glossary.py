@@ -19,6 +19,9 @@ GLOSSARY: list[tuple[str, str]] = [
      "(sufficiency)."),
     ("Faithfulness correlation", "Correlation, over random subsets of features, between the attributions "
      "of a subset and the change in output when that subset is removed."),
+    ("Leave-one-out (LOO) correlation", "Correlation, over an instance's features (or tokens), between each one's "
+     "attribution and the change in output when that feature alone is removed: Pearson's r for a table (the "
+     "faithfulness estimate), Kendall's τ for text (τ-LOO). It ignores interactions between features."),
     ("Control", "The same explanation values placed on randomly shuffled features. A trustworthy "
      "explainer must do better than its control; otherwise its ranking carries no information."),
     ("Gap", "The explainer's score minus its control's, oriented so that a positive gap means the "

@@ -14,6 +14,7 @@ from auditor.metrics import (
     efficiency_gap,
     faithfulness_correlation,
     insertion_curve,
+    leave_one_out_correlation,
     normalised_auc,
     random_control,
     random_controls,
@@ -326,3 +327,56 @@ def test_binned_curves_are_integrated_over_the_true_removal_fractions():
                                [0.35])
     with pytest.raises(ValueError, match="fractions"):
         normalised_auc(curves, fractions=fractions[:, :5])
+
+
+def test_leave_one_out_case4_perfect_reversed_and_one_call():
+    """Case 4 (f = w·x, x = 1, baseline 0): removing feature j alone drops f by w_j, so the attribution
+    w correlates 1.0 with the drops and the reversed one −1.0, by Pearson and by Kendall alike
+    (taucorr_loo(perfect) = 1.0, reversed −1.0); m + 1 inputs per instance, one call of f."""
+    A = np.vstack([W, W[::-1]])
+    f = Counting(linear)
+    np.testing.assert_allclose(leave_one_out_correlation(np.ones((2, 10)), A, B0, f), [1.0, -1.0], atol=1e-12)
+    assert f.calls == 1 and f.rows == 2 * 11
+    np.testing.assert_allclose(leave_one_out_correlation(np.ones((2, 10)), A, B0, linear, method="kendall"),
+                               [1.0, -1.0], atol=1e-12)
+
+
+def test_leave_one_out_known_values_and_constant_sides():
+    """A hand case: drops w = (3, 2, 1, 0) against attributions (3, 1, 2, 0): Pearson 0.8 (centred
+    (1.5, .5, -.5, -1.5) and (1.5, -.5, .5, -1.5): 4/5), Kendall τ 4/6 (one discordant pair of six).
+    A model whose output no removal moves, or a constant attribution: NaN."""
+    w = np.array([3.0, 2.0, 1.0, 0.0])
+    X, A = np.ones((1, 4)), np.array([[3.0, 1.0, 2.0, 0.0]])
+    f = lambda Z: np.asarray(Z) @ w  # noqa: E731
+    assert leave_one_out_correlation(X, A, np.zeros(4), f)[0] == pytest.approx(0.8)
+    assert leave_one_out_correlation(X, A, np.zeros(4), f, method="kendall")[0] == pytest.approx(4 / 6)
+    assert np.isnan(leave_one_out_correlation(X, A, np.zeros(4), lambda Z: np.zeros(len(Z)))[0])
+    assert np.isnan(leave_one_out_correlation(X, np.ones((1, 4)), np.zeros(4), f)[0])
+    with pytest.raises(ValueError, match="method"):
+        leave_one_out_correlation(X, A, np.zeros(4), f, method="spearman")
+
+
+def test_leave_one_out_linear_shap_oracle():
+    """Case 1: f = w·x + b, SHAP = w(x − μ) with baseline μ: each feature's own removal drops f by
+    exactly its SHAP value, so the faithfulness estimate is 1.0 on every instance."""
+    rng = np.random.default_rng(3)
+    w, mu = rng.normal(size=8), rng.normal(size=8)
+    X = rng.normal(size=(5, 8))
+    shap = w * (X - mu)
+    np.testing.assert_allclose(leave_one_out_correlation(X, shap, mu, lambda Z: Z @ w + 0.7), 1.0, atol=1e-10)
+
+
+def test_text_leave_one_out_is_one_for_exact_attribution_specials_fixed():
+    """Case 6: masking is deletion in the bag-of-embeddings toy, so the id-level τ-LOO of e(token) is
+    1.0 wherever the tokens' values are distinct; special tokens are never removed, however ranked;
+    instances of different lengths share one call of f."""
+    A = [np.where(np.isin(ids, [PAD, CLS, SEP]), 100.0, EMB[ids]) for ids in IDS]
+    f = ToyText()
+    out = leave_one_out_correlation(IDS, A, TM, f)
+    assert f.calls == 1
+    np.testing.assert_allclose(out, 1.0, atol=1e-12)
+    for row in f.seen:
+        original = next(ids for ids in IDS if len(ids) == len(row) and np.all((row == ids) | (row == MASK)))
+        assert int((row != original).sum()) <= 1  # one position at a time
+        special = np.isin(original, [PAD, CLS, SEP])
+        np.testing.assert_array_equal(row[special], original[special])

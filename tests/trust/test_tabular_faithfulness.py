@@ -47,6 +47,9 @@ def test_an_exact_explainer_of_two_features_beats_every_order_of_its_values(tmp_
     assert m["shap_deletion_auc_gap"] > 0 and m["shap_deletion_auc_gap_ci_low"] > 0
     assert m["shap_deletion_auc_p_value"] < 1e-6
     assert any("mean over every order" in note and "shap (2 orders)" in note for note in result.notes)
+    # leave-one-out over 2 features is ±1 per instance; the control, the mean over both orders, exactly 0
+    assert m["shap_loo_correlation"] == 1.0 and m["shap_loo_correlation_control"] == 0.0
+    assert m["shap_loo_correlation_gap_ci_low"] == 1.0
 
 
 @pytest.mark.parametrize("check", ["explanation_faithfulness", "explanation_sanity", "explanation_stability",
