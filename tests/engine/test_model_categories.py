@@ -134,3 +134,29 @@ def test_the_audit_treats_the_codes_as_categories_and_the_model_reads_them_alike
     assert np.allclose(prepared.ctx.proba(), expected, atol=0, rtol=0)
     mode = frame["home"].mode()[0]
     assert removal_baseline(data)["home"].iloc[0] == mode
+
+
+def test_a_model_whose_structure_will_not_say_says_nothing():
+    """The structure is read on trust: an estimator whose attributes raise, or that holds odd column
+    selections, leaves every column as the data types it (no exit 5)."""
+    from auditor.models.tabular import TabularModel
+
+    class Odd:
+        classes_ = ["no", "yes"]
+
+        @property
+        def steps(self):
+            raise RuntimeError("no steps here")
+
+        def predict_proba(self, X):
+            return np.full((len(X), 2), 0.5)
+
+    assert TabularModel(Odd(), ["x", "home"]).categorical_columns() == {}
+
+    class Transformer:  # a fitted ColumnTransformer's shape, with a slice and a name it was not fitted on
+        transformers_ = [("codes", type("OneHotEncoder", (), {})(), slice(1, 2)),
+                         ("other", type("OrdinalEncoder", (), {})(), ["not_a_column"]), ("rest", "drop", [0])]
+
+    assert columns_read_as_categories(Transformer(), ["x", "home"]) == {
+        "home": "OneHotEncoder in ColumnTransformer branch 'codes'",
+        "not_a_column": "OrdinalEncoder in ColumnTransformer branch 'other'"}
