@@ -51,6 +51,9 @@ class FaithfulnessParams(Params):
     bins: list[Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]] = Field(list(ERASER_BINS), min_length=1, max_length=MAX_CURVE_STEPS)  # shares of tokens, each in (0, 1)
     correlation_runs: int = count(100, MAX_RESAMPLES, minimum=2)  # a correlation needs two random subsets
     correlation_subset: int | None = count(None, MAX_TOP_K)  # None: ceil(0.25 d)
+    # leave-one-out correlation: at most this many positions per instance, a seeded random subset of a longer
+    # one (each is a forward pass of the whole input); None: every position
+    loo_positions: int | None = count(32, MAX_TOP_K, minimum=2)
 
 
 class ExplanationFaithfulness(Check):
@@ -123,6 +126,8 @@ class ExplanationFaithfulness(Check):
             if len(controls) > 1:
                 exact.append(f"{e} ({len(controls)} orders)")
 
+            loo_seed = int(ctx.rng("faithfulness.loo").integers(2**31 - 1))  # one subset for every explainer
+
             def metrics_of(values) -> tuple[dict[str, np.ndarray], np.ndarray]:
                 dele = by_class(attr, inputs, values, deletion_curve, n_steps=n_steps)
                 ins = by_class(attr, inputs, values, insertion_curve, n_steps=n_steps)
@@ -131,7 +136,8 @@ class ExplanationFaithfulness(Check):
                     "insertion_auc": normalised_auc(ins, f_x=ins[:, -1], fractions=fractions),
                     "comprehensiveness": by_class(attr, inputs, values, aopc_comprehensiveness, bins=tuple(p.bins)),
                     "sufficiency": by_class(attr, inputs, values, aopc_sufficiency, bins=tuple(p.bins)),
-                    "loo_correlation": by_class(attr, inputs, values, leave_one_out_correlation),
+                    "loo_correlation": by_class(attr, inputs, values, leave_one_out_correlation,
+                                                max_positions=p.loo_positions, rng=loo_seed),
                 }
                 if feature_table:
                     got["faithfulness_correlation"] = by_class(
@@ -193,6 +199,8 @@ class ExplanationFaithfulness(Check):
                 series.append(Series(name=f"{e}" if label == "explainer" else f"{e} random control",
                                      x=x, y=centre.tolist()))
             curve_ns[e] = len(attr)
+        loo_words = ("every position" if p.loo_positions is None else
+                     f"at most {p.loo_positions} positions per instance (a seeded random subset of a longer one)")
         path = ctx.add_csv("evidence/faithfulness.csv",
                            ["row", "explainer", "metric", "explainer_value", "control_value"],
                            [[r, e, m, repr(a), repr(b)] for r, e, m, a, b in per_instance])
@@ -205,7 +213,7 @@ class ExplanationFaithfulness(Check):
                 caption=GAP_DEFINITION + " Deletion AUC and sufficiency: lower is better; insertion AUC, "
                         "comprehensiveness and the correlations: higher is better. loo_correlation: each feature "
                         "(token) removed on its own, its attribution against the change in output (Pearson's r; for "
-                        "text Kendall's τ). n: instances with both values. A p-value at its floor is the smallest the "
+                        f"text Kendall's τ), over {loo_words}. n: instances with both values. A p-value at its floor is the smallest the "
                         "one-sided Wilcoxon test can give with n pairs (1/2^n): the evidence may be stronger than it "
                         "can show.",
             ),

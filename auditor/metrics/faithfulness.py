@@ -245,27 +245,41 @@ def faithfulness_correlation(X, A, baseline, f, *, subset_size=None, n_runs: int
     return np.clip(res, -1.0, 1.0)
 
 
-def leave_one_out_correlation(X, A, baseline, f, *, method: str | None = None) -> np.ndarray:
+def leave_one_out_correlation(X, A, baseline, f, *, method: str | None = None, max_positions: int | None = None,
+                              rng=None) -> np.ndarray:
     """Leave-one-out correlation, one value per instance (reference §2.2, §2.6; policy F4).
 
     The correlation, over the removable positions j, between the attribution ``a_j`` and the drop
     ``f(x) − f(x with j alone removed)``: every position removed on its own, never cumulatively, so a
     ranking is judged on each feature's own effect (interactions are ignored). ``method``: "pearson"
     (Alvarez-Melis & Jaakkola's faithfulness estimate, the tabular default) or "kendall" (ferret's
-    τ-LOO, the text default: a token's drop is small and ties are common, so ranks, τ-b). Costs m + 1
-    inputs per instance, the same for every explainer (a prediction cache answers the second).
+    τ-LOO, the text default: a token's drop is small and ties are common, so ranks, τ-b).
+
+    Costs m + 1 inputs per instance. ``max_positions`` bounds that: an instance with more removable
+    positions is judged on a seeded random subset of that many (``rng``; the same subset whatever
+    ``A``, so an explainer and its control, or two explainers, share every input). A correlation over
+    a random subset of positions estimates the one over all of them (for Kendall's τ, a random
+    sample of its pairs).
 
     Returns
     -------
     numpy.ndarray, shape (n,), in [-1, 1]; NaN where either side is constant (e.g. a model whose output
-    no single removal moves) or an instance has fewer than two removable positions.
+    no single removal moves).
     """
     b = _Batch(X, A, baseline)
     method = method or ("kendall" if b.text else "pearson")
     if method not in ("pearson", "kendall"):
         raise ValueError(f"method must be 'pearson' or 'kendall'; got {method!r}")
-    positions = [np.flatnonzero(r) for r in b.removable]
-    width = int(b.m.max())  # instances with fewer positions repeat their last one (dropped below)
+    if max_positions is not None and (isinstance(max_positions, bool) or max_positions < 2):
+        raise ValueError(f"max_positions must be at least 2 (a correlation needs two positions); got {max_positions!r}")
+    gen = np.random.default_rng(rng)
+    positions = []
+    for r in b.removable:
+        pos = np.flatnonzero(r)
+        if max_positions is not None and len(pos) > max_positions:
+            pos = np.sort(gen.choice(pos, size=max_positions, replace=False))
+        positions.append(pos)
+    width = max(len(pos) for pos in positions)  # instances with fewer positions repeat their last one (dropped below)
     masks = []
     for i, pos in enumerate(positions):
         mask = np.zeros((width, b.xs[i].shape[0]), dtype=bool)

@@ -380,3 +380,26 @@ def test_text_leave_one_out_is_one_for_exact_attribution_specials_fixed():
         assert int((row != original).sum()) <= 1  # one position at a time
         special = np.isin(original, [PAD, CLS, SEP])
         np.testing.assert_array_equal(row[special], original[special])
+
+
+def test_leave_one_out_bounded_positions_share_one_subset_whatever_the_attribution():
+    """max_positions bounds the inputs (m + 1 → max + 1 per instance); the subset is drawn from the
+    seed alone, so an explainer and its control remove the same positions (the second call's inputs
+    are the first's), and exact attributions still read 1.0 on any subset."""
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=40)
+    X = rng.normal(size=(3, 40))
+    f1, f2 = Counting(lambda Z: np.asarray(Z) @ w), Counting(lambda Z: np.asarray(Z) @ w)
+    seen = []
+    exact = leave_one_out_correlation(X, w * X, np.zeros(40), lambda Z: seen.append(np.asarray(Z)) or f1(Z),
+                                      max_positions=8, rng=11)
+    np.testing.assert_allclose(exact, 1.0, atol=1e-12)
+    assert f1.rows == 3 * 9
+    shuffled = random_control(w * X, 0)
+    again = []
+    leave_one_out_correlation(X, shuffled, np.zeros(40), lambda Z: again.append(np.asarray(Z)) or f2(Z),
+                              max_positions=8, rng=11)
+    np.testing.assert_array_equal(seen[0], again[0])
+    assert {int((row != x).sum()) for row, x in zip(seen[0], np.repeat(X, 9, axis=0))} == {0, 1}
+    with pytest.raises(ValueError, match="max_positions"):
+        leave_one_out_correlation(X, w * X, np.zeros(40), f1, max_positions=1)
