@@ -53,7 +53,7 @@ class FaithfulnessParams(Params):
     correlation_subset: int | None = count(None, MAX_TOP_K)  # None: ceil(0.25 d)
     # leave-one-out correlation: at most this many positions per instance, a seeded random subset of a longer
     # one (each is a forward pass of the whole input); None: every position
-    loo_positions: int | None = count(32, MAX_TOP_K, minimum=2)
+    loo_positions: int | None = count(64, MAX_TOP_K, minimum=2)
 
 
 class ExplanationFaithfulness(Check):
