@@ -78,8 +78,8 @@ class ExplanationFaithfulness(Check):
         "comprehensiveness and sufficiency (AOPC over 1/5/10/20/50 % of features, in the target's units), "
         "the leave-one-out (LOO) correlation (Pearson's r of each feature's attribution with the change its "
         "removal alone causes) and faithfulness correlation. Removal sets a feature to its evaluation-set "
-        "mean (most frequent value for categoricals). Each number is compared with a random-attribution control; an "
-        "explanation that cannot beat random ordering must not be trusted."
+        "mean (most frequent value for categoricals). Each number is compared with a random-attribution "
+        "control; an explanation that cannot beat random ordering must not be trusted."
     )
     trust = True
     Params = FaithfulnessParams
@@ -101,6 +101,7 @@ class ExplanationFaithfulness(Check):
         rows, series, per_instance, sample_sizes, at_floor, exact, notes = [], [], [], [], [], [], []
         curve_ns: dict[str, int] = {}
         capped: list[str] = []
+        loo_seed = int(ctx.rng("faithfulness.loo").integers(2**31 - 1))  # one LOO subset for every explainer
         for e in p.explainers:
             explained_all = ctx.attribution(e, p.n_instances)
             attr, inputs, keep = removable_part(ctx, explained_all)
@@ -125,8 +126,6 @@ class ExplanationFaithfulness(Check):
                                        removable=inputs.removable)
             if len(controls) > 1:
                 exact.append(f"{e} ({len(controls)} orders)")
-
-            loo_seed = int(ctx.rng("faithfulness.loo").integers(2**31 - 1))  # one subset for every explainer
 
             def metrics_of(values) -> tuple[dict[str, np.ndarray], np.ndarray]:
                 dele = by_class(attr, inputs, values, deletion_curve, n_steps=n_steps)
@@ -213,9 +212,9 @@ class ExplanationFaithfulness(Check):
                 caption=GAP_DEFINITION + " Deletion AUC and sufficiency: lower is better; insertion AUC, "
                         "comprehensiveness and the correlations: higher is better. loo_correlation: each feature "
                         "(token) removed on its own, its attribution against the change in output (Pearson's r; for "
-                        f"text Kendall's τ), over {loo_words}. n: instances with both values. A p-value at its floor is the smallest the "
-                        "one-sided Wilcoxon test can give with n pairs (1/2^n): the evidence may be stronger than it "
-                        "can show.",
+                        f"text Kendall's τ), over {loo_words}. n: instances with both values. A p-value at its floor "
+                        "is the smallest the one-sided Wilcoxon test can give with n pairs (1/2^n): the evidence may "
+                        "be stronger than it can show.",
             ),
         ]
         if series:

@@ -199,6 +199,19 @@ def _unit_scaled(rows: np.ndarray) -> np.ndarray:
     return np.divide(rows, top, out=np.zeros_like(rows, dtype=float), where=top > 0)
 
 
+def _pearson_rows(a, b) -> np.ndarray:
+    """Pearson's r of each row of ``a`` with the same row of ``b`` (2-D, same shape), in [-1, 1]; NaN
+    where either row is constant. Each centred row is divided by its largest magnitude first: r does not
+    change, and the product of the sums of squares of a target in the 1e100s no longer overflows to inf
+    (r read 0)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    sa, sb = _unit_scaled(a - a.mean(axis=1, keepdims=True)), _unit_scaled(b - b.mean(axis=1, keepdims=True))
+    den = np.sqrt((sa ** 2).sum(axis=1) * (sb ** 2).sum(axis=1))
+    res = np.full(len(den), np.nan)
+    np.divide((sa * sb).sum(axis=1), den, out=res, where=den > 0)
+    return np.clip(res, -1.0, 1.0)
+
+
 def faithfulness_correlation(X, A, baseline, f, *, subset_size=None, n_runs: int = 100, rng) -> np.ndarray:
     """Faithfulness correlation (Bhatt et al. 2020), one value per instance.
 
@@ -234,15 +247,7 @@ def faithfulness_correlation(X, A, baseline, f, *, subset_size=None, n_runs: int
         masks.append(mask)
         sums.append(b.attrs[i][chosen].sum(axis=1))
     out = b.evaluate(f, masks, include_x=True)
-    drops = out[:, :1] - out[:, 1:]
-    # each side divided by its largest magnitude first: Pearson's r does not change, and the product of
-    # the sums of squares of a target in the 1e100s no longer overflows to inf (r read 0)
-    sa, sd = _unit_scaled(np.asarray(sums) - np.mean(sums, axis=1, keepdims=True)), _unit_scaled(
-        drops - drops.mean(axis=1, keepdims=True))
-    den = np.sqrt((sa ** 2).sum(axis=1) * (sd ** 2).sum(axis=1))
-    res = np.full(len(den), np.nan)
-    np.divide((sa * sd).sum(axis=1), den, out=res, where=den > 0)
-    return np.clip(res, -1.0, 1.0)
+    return _pearson_rows(sums, out[:, :1] - out[:, 1:])
 
 
 def leave_one_out_correlation(X, A, baseline, f, *, method: str | None = None, max_positions: int | None = None,
@@ -296,8 +301,7 @@ def leave_one_out_correlation(X, A, baseline, f, *, method: str | None = None, m
 
             res[i] = kendalltau(attrs, drops).statistic
         else:
-            a, d = _unit_scaled((attrs - attrs.mean())[None])[0], _unit_scaled((drops - drops.mean())[None])[0]
-            res[i] = (a * d).sum() / np.sqrt((a * a).sum() * (d * d).sum())
+            res[i] = _pearson_rows(attrs[None], drops[None])[0]
     return np.clip(res, -1.0, 1.0)
 
 

@@ -68,4 +68,3 @@ def columns_read_as_categories(estimator, feature_names: list[str]) -> dict[str,
     if mask is not None and len(mask) == len(names):
         return {n: f"{type(estimator).__name__}'s categorical_features" for n, cat in zip(names, mask) if cat}
     return {}
-
