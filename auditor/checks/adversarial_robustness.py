@@ -25,11 +25,11 @@ faithfulness signal beside the removal-based ones.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from auditor.checks.base import (MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count,
                                  feature_value_text, sample_sizes_of)
-from auditor.checks.explainers import available_methods, check_method_names, feature_vectors
+from auditor.checks.explainers import available_methods, ExplainerName, feature_vectors
 from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
 from auditor.metrics.ranking import ranking_key
@@ -45,7 +45,7 @@ MIN_PAIRS = MIN_JUDGED  # instances below which the CIs are not judged (the gate
 
 
 class AdversarialRobustnessParams(Params):
-    explainer: str = "shap"  # whose ranking guides the attack (the policy's explainers: settings apply)
+    explainer: ExplainerName = "shap"  # whose ranking guides the attack (the policy's explainers: settings apply)
     n_instances: int = count(20, MAX_INSTANCES)  # explained rows; the correctly predicted ones are attacked
     max_edits: int = count(5, MAX_EDITS)  # substitutions per instance and order
     max_candidates: int = count(10, MAX_CANDIDATES)  # replacement values tried per word or feature
@@ -54,11 +54,6 @@ class AdversarialRobustnessParams(Params):
     n_bootstrap: int = count(1000, MAX_RESAMPLES)
     n_shown: int = count(6, MAX_SHOWN)  # original -> adversarial pairs drawn in the report
     target_shift: float = target_shift_field()  # a regressor: how far the prediction must move
-
-    @field_validator("explainer")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return check_method_names([v])[0]
 
 
 def _fmt(value) -> str:

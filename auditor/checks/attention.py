@@ -5,10 +5,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from pydantic import field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, Check, CheckOutput, Params, count
-from auditor.checks.explainers import check_method_names
+from auditor.checks.explainers import ExplainerName
 from auditor.models.base import Capability
 from auditor.checks.text_explanations import highlights
 from auditor.explain.text_words import aggregate_to_words
@@ -35,12 +34,7 @@ CAUSAL_CAVEAT = (
 class AttentionParams(Params):
     n_instances: int = count(20, MAX_INSTANCES)
     n_shown: int = count(3, MAX_SHOWN)
-    reference: str = "integrated_gradients"
-
-    @field_validator("reference")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return check_method_names([v])[0]
+    reference: ExplainerName = "integrated_gradients"
 
 
 class Attention(Check):

@@ -11,12 +11,11 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
-from pydantic import field_validator
 
 from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, fraction
 from auditor.models.base import Capability
 from auditor.checks.explainers import (
-    available_methods, check_method_names, feature_vectors, ranks_something, require_two_features, unranked_note,
+    available_methods, ExplainerNames, feature_vectors, ranks_something, require_two_features, unranked_note,
 )
 from auditor.metrics.ranking import top_k_size
 from auditor.metrics.agreement import (
@@ -103,15 +102,10 @@ def agreement_summary(least: list[str], pairs: int, low: float, best: float, top
 
 
 class AgreementParams(Params):
-    explainers: list[str] = list(AGREEMENT_METHODS)  # filtered at run time to those the task has
+    explainers: ExplainerNames = list(AGREEMENT_METHODS)  # filtered at run time to those the task has
     n_instances: int = count(50, MAX_INSTANCES)
     top_k: int | None = count(None, MAX_TOP_K)  # None: min(5, ceil(0.2 d)) per instance
     min_feature_agreement: float = fraction(0.4, low_open=False, high_open=False)  # pairs below this median FA@k are flagged in the evidence
-
-    @field_validator("explainers")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        return check_method_names(v)
 
 
 class ExplainerAgreement(Check):

@@ -3,7 +3,10 @@ explainer names validated at policy load, and one comparable vector per explaine
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from pydantic import AfterValidator
 
 from auditor.errors import CheckNotApplicable
 from auditor.explain import EXPLAINERS, explainer_names
@@ -18,6 +21,11 @@ def check_method_names(names: list[str]) -> list[str]:
     if len(set(names)) != len(names):
         raise ValueError("explainers are listed more than once")
     return names
+
+
+# A check parameter naming explainers (or one): validated when the policy loads.
+ExplainerNames = Annotated[list[str], AfterValidator(check_method_names)]
+ExplainerName = Annotated[str, AfterValidator(lambda name: check_method_names([name])[0])]
 
 
 def available_methods(task: str, requested: list[str]) -> tuple[list[str], list[str]]:

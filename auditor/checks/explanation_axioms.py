@@ -24,10 +24,10 @@ from __future__ import annotations
 
 
 import numpy as np
-from pydantic import ConfigDict, field_validator
+from pydantic import ConfigDict
 
 from auditor.checks.base import MAX_INSTANCES, MIN_JUDGED, Check, CheckOutput, Params, count, fraction, possessive
-from auditor.checks.explainers import available_methods, check_method_names
+from auditor.checks.explainers import available_methods, ExplainerNames
 from auditor.inputs.validation import NumbersNotBooleans
 from auditor.metrics.faithfulness import completeness_gap, efficiency_gap
 from auditor.results import BarChart, FileRef, SampleSize, Table
@@ -45,14 +45,9 @@ class Tolerances(NumbersNotBooleans):
 
 
 class AxiomsParams(Params):
-    methods: list[str] = ["shap", "integrated_gradients"]  # filtered at run time to those the task has
+    methods: ExplainerNames = ["shap", "integrated_gradients"]  # filtered at run time to those the task has
     n_instances: int = count(50, MAX_INSTANCES)
     tolerances: Tolerances = Tolerances()
-
-    @field_validator("methods")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        return check_method_names(v)
 
 
 class ExplanationAxioms(Check):

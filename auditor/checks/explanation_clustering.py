@@ -28,7 +28,7 @@ from pydantic import Field, field_validator, model_validator
 from auditor.checks.base import (
     MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, fraction,
 )
-from auditor.checks.explainers import check_method_names, deletion_gaps
+from auditor.checks.explainers import ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
 from auditor.explain import explainer_names, get_explainer
 from auditor.metrics.agreement import feature_agreement
@@ -59,7 +59,7 @@ def space_words(view: str, *, words: bool, regression: bool) -> str:
 
 
 class ClusteringParams(Params):
-    explainer: str = "shap"  # whose attributions are clustered and judged per cohort
+    explainer: ExplainerName = "shap"  # whose attributions are clustered and judged per cohort
     n_instances: int = count(100, MAX_INSTANCES)
     views: list[Literal["attributions", "predictions", "embeddings"]] = Field(list(VIEWS), min_length=1, max_length=3)
     k_min: int = count(2, MAX_CLUSTERS, minimum=2)
@@ -72,11 +72,6 @@ class ClusteringParams(Params):
     n_bootstrap: int = count(1000, MAX_RESAMPLES)  # resamples of a cohort's median faithfulness gap (and its MAE)
     seed_stability: bool = True  # one re-seeded run of a seeded explainer (shared with other checks)
     top_k: int = count(5, MAX_TOP_K)  # top-k agreement of the seed stability
-
-    @field_validator("explainer")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return check_method_names([v])[0]
 
     @field_validator("views")
     @classmethod

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from auditor.checks.base import (MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count,
                                  feature_value_text)
-from auditor.checks.explainers import available_methods, check_method_names, ranks_something, require_two_features, unranked_note
+from auditor.checks.explainers import available_methods, ExplainerNames, ranks_something, require_two_features, unranked_note
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.metrics.agreement import feature_agreement, weighted_feature_agreement
@@ -19,13 +19,8 @@ from auditor.results import FileRef, SampleSize, Table
 
 class LocalExplanationsParams(Params):
     n_instances: int = count(10, MAX_INSTANCES)
-    methods: list[str] = Field(["shap", "lime"], min_length=1)
+    methods: ExplainerNames = Field(["shap", "lime"], min_length=1)
     top_k: int = count(5, MAX_TOP_K)
-
-    @field_validator("methods")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        return check_method_names(v)
 
 
 def _fmt_value(v) -> str:

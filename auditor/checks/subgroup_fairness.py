@@ -35,13 +35,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 if TYPE_CHECKING:
     import pandas as pd
 
 from auditor.checks.base import MIN_JUDGED, Check, CheckOutput, Params
-from auditor.checks.explainers import check_method_names, deletion_gaps
+from auditor.checks.explainers import ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
@@ -77,15 +77,10 @@ class FairnessParams(Params):
     max_categories: int = Field(10, ge=2, le=50)  # a numeric column with more distinct values is binned
     n_bootstrap: int = Field(500, ge=50, le=10_000)
     confidence: float = Field(0.95, gt=0.5, lt=1)
-    explainer: str = "shap"
+    explainer: ExplainerName = "shap"
     n_instances: int = Field(100, ge=2, le=5_000)  # explained rows for the attribution evidence
     top_k: int = Field(5, ge=1, le=100)
     proxy_association: float = Field(0.5, gt=0, le=1)  # bias-corrected Cramér's V at which a feature counts as a proxy
-
-    @field_validator("explainer")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return check_method_names([v])[0]
 
 
 def _q(values, q: float) -> float | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params, count, possessive
-from auditor.checks.explainers import check_method_names
+from auditor.checks.explainers import ExplainerNames
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.text_words import aggregate_to_words, top_words_per_class, word_spans
@@ -16,15 +16,10 @@ from auditor.results import FileRef, Table, TokenHighlights, TokenSpan
 
 
 class TextExplanationsParams(Params):
-    methods: list[str] = Field(["integrated_gradients", "shap", "lime"], min_length=1)
+    methods: ExplainerNames = Field(["integrated_gradients", "shap", "lime"], min_length=1)
     n_instances: int = count(20, MAX_INSTANCES)  # explained rows (attributions saved for all of them)
     n_shown: int = count(6, MAX_SHOWN)  # rows drawn as heatmaps per method
     top_k: int = count(10, MAX_TOP_K)  # words per class in the global table
-
-    @field_validator("methods")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        return check_method_names(v)
 
 
 SELECTION = ("the first {k} in the audit's fixed order of explained rows, which interleaves misclassified, "
