@@ -19,6 +19,7 @@ from auditor.checks.explainers import (
 )
 from auditor.metrics.ranking import top_k_size
 from auditor.metrics.agreement import (
+    mean_shares,
     feature_agreement, rank_agreement, rank_correlation, sign_agreement, signed_rank_agreement, weighted_rank_correlation,
 )
 from auditor.metrics.chance import chance_quantile, rank_correlation_chance, weighted_rank_correlation_chance
@@ -170,6 +171,26 @@ class ExplainerAgreement(Check):
             out[f"min_{metric}"] = max((v for v in levels if v is not None), default=None)
         return out
 
+    @staticmethod
+    def where_they_differ(ctx, rows: list, vectors: dict, flagged: list[str], shown: int = 5) -> Table:
+        """The features whose mean share of |attribution| differs most between the least similar
+        pair (lowest weighted rank correlation): where a reviewer reads why two explainers disagree.
+        In the check's section where the pair is flagged, else in the appendix."""
+        a, b = min(rows, key=lambda r: np.inf if r[7] is None else r[7])[:2]
+        names = ctx.data.feature_names
+        share_a, share_b, n = mean_shares(np.vstack(vectors[a]), np.vstack(vectors[b]))
+        order = np.argsort(-np.abs(np.nan_to_num(share_a - share_b)), kind="stable")[:shown]
+        return Table(
+            title=f"Where {a} and {b} differ most: each feature's mean share of |attribution|",
+            columns=["feature", f"{a} share", f"{b} share", f"{a} − {b}"],
+            rows=[[names[j], float(share_a[j]), float(share_b[j]), float(share_a[j] - share_b[j])] for j in order],
+            caption=f"n = {n} instances both explain; each instance's summed |attribution| counts as 1, so a "
+                    f"share is how much of an explanation the feature takes. The {len(order)} features whose "
+                    "shares differ most; a large difference is a feature one explainer weighs and the other "
+                    "barely does. A rare category is a common case: LIME weighs the effect of switching to it, "
+                    "SHAP that effect times how rarely the background has it.",
+            detail=f"{a} / {b}" not in flagged)
+
     def run(self, ctx) -> CheckOutput:
         p = self.params
         require_two_features(ctx, "explainer agreement")
@@ -221,6 +242,8 @@ class ExplainerAgreement(Check):
                                      f"weighted: {ctx.features} weighted by their share of the two."
                                      + chance_caption(chance)),
         ]
+        if ctx.model.has(Capability.FEATURE_TABLE) and rows:
+            evidence.append(self.where_they_differ(ctx, rows, vectors, flagged))
         if flagged:
             evidence.append(Note(title="Pairs below the minimum feature agreement",
                                  text=f"{', '.join(flagged)}: median feature agreement below "

@@ -20,7 +20,7 @@ KEY_OFFSET = round(1 / TIE_TOLERANCE)  # ranking_key's values lie in [−KEY_OFF
 
 __all__ = [
     "feature_agreement", "weighted_feature_agreement", "rank_agreement", "sign_agreement", "signed_rank_agreement",
-    "rank_correlation", "rank_correlation_to", "weighted_rank_correlation", "pairwise_rank_agreement",
+    "rank_correlation", "rank_correlation_to", "weighted_rank_correlation", "pairwise_rank_agreement", "mean_shares",
 ]
 
 
@@ -212,3 +212,21 @@ def pairwise_rank_agreement(a, b, *, features=None):
     i, j = np.triu_indices(d, k=1)
     agree = np.sign(ka[:, i] - ka[:, j]) == np.sign(kb[:, i] - kb[:, j])
     return _out(agree.mean(axis=1), one)
+
+
+def mean_shares(a, b) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per feature, its mean share of ``|a|`` and of ``|b|`` (each instance's summed |attribution|
+    counted as 1), over the instances where both explanations are finite and attribute something,
+    and how many those are (NaN shares where none). Where two explainers disagree, the features
+    whose shares differ most are where their accounts part."""
+    from .statistics import row_shares
+
+    a2, b2 = (np.atleast_2d(np.asarray(x, dtype=float)) for x in (a, b))
+    if a2.shape != b2.shape or a2.ndim != 2:
+        raise ValueError(f"a and b must have the same shape (d,) or (n, d); got {a2.shape} and {b2.shape}")
+    finite = np.isfinite(a2).all(axis=1) & np.isfinite(b2).all(axis=1)
+    (sa, ha), (sb, hb) = (row_shares(np.abs(np.where(finite[:, None], x, 0.0))) for x in (a2, b2))
+    both = finite & ha.ravel() & hb.ravel()
+    if not both.any():
+        return np.full(a2.shape[1], np.nan), np.full(a2.shape[1], np.nan), 0
+    return sa[both].mean(axis=0), sb[both].mean(axis=0), int(both.sum())

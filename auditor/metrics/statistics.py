@@ -265,18 +265,23 @@ def paired_difference_interval(only_first: int, only_second: int, n: int, alpha:
     return -upper(int(only_second), int(only_first)), upper(int(only_first), int(only_second))
 
 
+def row_shares(x) -> tuple[np.ndarray, np.ndarray]:
+    """Each value of a row of ``(..., d)`` as its share of the row's total (negative values count
+    as 0), and per row whether that total is positive (``(..., 1)``; the row's shares are 0 where not)."""
+    x = np.clip(np.asarray(x, dtype=float), 0.0, None)
+    # each row over its largest value first: totals of values near 1e308 would overflow to inf
+    top = x.max(axis=-1, keepdims=True, initial=0.0)
+    x = np.divide(x, top, out=np.zeros_like(x), where=top > 0)
+    total = x.sum(axis=-1, keepdims=True)
+    return np.divide(x, total, out=np.zeros_like(x), where=total > 0), total > 0
+
+
 def importance_weights(a, b) -> np.ndarray:
     """Per feature, the mean of its shares of ``a``'s and ``b``'s totals (rows of ``(..., d)``;
     negative values count as 0). Where one row has no positive total, the other's shares weigh
     alone; NaN where neither has."""
-    a, b = (np.clip(np.asarray(x, dtype=float), 0.0, None) for x in (a, b))
-    # each row over its largest value first: totals of values near 1e308 would overflow to inf
-    a, b = (np.divide(x, m, out=np.zeros_like(x), where=m > 0)
-            for x in (a, b) for m in [x.max(axis=-1, keepdims=True, initial=0.0)])
-    ta, tb = a.sum(axis=-1, keepdims=True), b.sum(axis=-1, keepdims=True)
-    sa = np.divide(a, ta, out=np.zeros_like(a), where=ta > 0)
-    sb = np.divide(b, tb, out=np.zeros_like(b), where=tb > 0)
-    n = (ta > 0).astype(float) + (tb > 0)
+    (sa, ha), (sb, hb) = row_shares(a), row_shares(b)
+    n = ha.astype(float) + hb
     return np.divide(sa + sb, n, out=np.full_like(sa, np.nan), where=n > 0)
 
 

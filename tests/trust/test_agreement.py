@@ -395,3 +395,39 @@ def test_the_least_similar_pairs_plain_rank_correlation_counts_its_own_instances
     sizes = {s.measurement: s.n for s in out.sample_sizes}
     assert sizes["shap__lime_rank_correlation"] == 6 and sizes["shap__lime_weighted_rank_correlation"] == 3
     assert sizes["min_rank_correlation"] == 6 and sizes["min_weighted_rank_correlation"] == 3
+
+
+def test_the_table_of_where_two_explainers_differ_gives_each_features_mean_share(tabular_factory):
+    """Known answer: SHAP puts A on the features and LIME B on every row, so their mean shares are
+    |A| / sum |A| and |B| / sum |B|; the rows are the features whose shares differ most, largest
+    first. Below min_feature_agreement the pair is flagged and the table sits in the check's section;
+    above, in the appendix."""
+    ctx = tabular_factory()
+    rows = ctx.explained_rows(3)
+    d = len(ctx.data.feature_names)
+    shap, lime = np.zeros(d), np.zeros(d)
+    shap[:3], lime[:3] = [3.0, -1.0, 0.0], [0.0, 1.0, -3.0]  # shares (0.75, 0.25, 0) and (0, 0.25, 0.75)
+    _cache_local_pair(ctx, rows, shap, lime)
+    for minimum, in_appendix in ((0.9, False), (0.1, True)):
+        out, _ = run_check(ctx, "explainer_agreement", explainers=["shap", "lime"], n_instances=3, top_k=2,
+                           min_feature_agreement=minimum)
+        (table,) = [e for e in out.evidence if e.kind == "table" and e.title.startswith("Where shap and lime")]
+        names = ctx.data.feature_names
+        assert [r[0] for r in table.rows[:2]] == [names[0], names[2]]  # |difference| 0.75 each, in feature order
+        assert table.rows[0][1:] == pytest.approx([0.75, 0.0, 0.75])
+        assert table.rows[1][1:] == pytest.approx([0.0, 0.75, -0.75])
+        assert table.rows[2][1:] == pytest.approx([0.25, 0.25, 0.0])
+        assert table.caption.startswith("n = 3 instances")
+        assert table.detail is in_appendix
+
+
+def test_mean_shares_count_only_rows_both_explanations_attribute_something():
+    from auditor.metrics.agreement import mean_shares
+
+    a = [[1, 0, 0], [3, -1, 0], [0, 0, 0], [np.nan, 1, 1]]
+    b = [[0, 0, 2], [0, 1, -1], [1, 1, 1], [1, 1, 1]]
+    share_a, share_b, n = mean_shares(a, b)
+    assert n == 2  # the all-zero row and the row with a NaN are left out
+    assert share_a == pytest.approx([0.875, 0.125, 0.0])
+    assert share_b == pytest.approx([0.0, 0.25, 0.75])
+    assert np.isnan(mean_shares([1, 0], [0, 0])[0]).all()
