@@ -80,7 +80,7 @@ def publish_folder(staged: Path, final: Path) -> bool:
         sync_folder(final.parent)
         return True
     except OSError as exc:
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) or final.exists():
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) or os.path.lexists(final):
             return False
         raise
 

@@ -228,6 +228,16 @@ def versions(folder: Path) -> list[int]:
     return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _VERSION.match(p.name)) and p.is_dir())
 
 
+def taken_versions(folder: Path) -> int:
+    """The highest version number an entry of ``folder`` is named for, 0 when none: a run's folder,
+    or a file or link (broken or not) in the way of one; a new run is never given such a name."""
+    try:
+        names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    except OSError:
+        return 0
+    return max((int(m.group(1)) for name in names if (m := _VERSION.match(name))), default=0)
+
+
 _SIGNED = re.compile(r"^v(\d{4,})(\.jsonl)?$")
 
 
@@ -278,7 +288,7 @@ def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes
     after = max(after, signed_versions(folder))
     try:
         for _ in range(MAX_VERSION_ATTEMPTS):
-            label = version_label(max(max(versions(folder), default=0), after) + 1)
+            label = version_label(max(taken_versions(folder), after) + 1)
             files = None
             try:
                 with staged_folder(folder) as tmp:

@@ -53,6 +53,25 @@ def test_a_version_taken_by_another_writer_is_skipped(tmp_path):
     assert (path / "result.json").read_text() == "ours v0002"
 
 
+def test_a_file_or_a_link_named_as_a_version_is_passed_over_and_left_alone(tmp_path):
+    """A regular file v0002 and a broken link v0003 in the model's folder: the run is built once, as
+    v0004 (it had been rebuilt up to 1,000 times against the file, and the link made an internal error)."""
+    first = write_run(tmp_path, "m", files("one"))
+    folder = first.parent
+    (folder / "v0002").write_text("not a run")
+    os.symlink(tmp_path / "nowhere", folder / "v0003")
+    labels = []
+
+    def build(label):
+        labels.append(label)
+        return files("two")(label)
+
+    path = write_run(tmp_path, "m", build)
+    assert labels == ["v0004"] and path.name == "v0004"
+    assert (folder / "v0002").read_text() == "not a run" and os.readlink(folder / "v0003") == str(tmp_path / "nowhere")
+    assert versions(folder) == [1, 4]  # the runs listed are the folders
+
+
 def test_a_failing_build_leaves_nothing(tmp_path):
     def build(label):
         raise RuntimeError("rendering failed")
