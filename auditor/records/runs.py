@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from auditor.errors import Problem, ResultFileError, UsageError
 from auditor.hashing import sha256_bytes
 from auditor.records.store import REGISTRY_FILE, versions
+from auditor.records.json_read import loads
 
 if TYPE_CHECKING:  # the schema imports pydantic: history and due read runs without it
     from auditor.results import AuditResult
@@ -47,7 +48,7 @@ class Run:
         """result.json as a mapping; one that is not JSON, or not an object, is a ResultFileError."""
         source = self.path / "result.json"
         try:
-            data = json.loads(source.read_text(encoding="utf-8"))
+            data = loads(source.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise ResultFileError(str(source), [Problem("", f"not readable as JSON ({str(exc).splitlines()[0]})")]) from None
         if not isinstance(data, dict):
@@ -82,7 +83,7 @@ class Run:
         if not self.manifest_bytes:
             return {}
         try:
-            body = json.loads(self.manifest_bytes)
+            body = loads(self.manifest_bytes)
         except ValueError as exc:  # a UnicodeDecodeError too
             raise ResultFileError(str(self.path / "manifest.json"), [Problem("", f"not JSON ({exc})")]) from None
         files = body.get("files") if isinstance(body, dict) else None
@@ -184,7 +185,7 @@ def read_signoffs(run: Run) -> list[dict[str, Any]]:
     records, i = [], 0
     try:
         for i, line in enumerate((ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()), start=1):
-            record = json.loads(line)
+            record = loads(line)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
             records.append(record)

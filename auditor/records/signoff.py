@@ -14,7 +14,6 @@ is a hash chain too. The run is verified before it is signed: an altered run can
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from auditor.records.runs import Run, open_run, parse_date, record_line, signed_
 from auditor.hashing import sha256_bytes
 from auditor.records.atomic import create_file
 from auditor.records.verify import verify_run
+from auditor.records.json_read import loads
 
 DECISIONS = ("approve", "approve-with-conditions", "reject")
 
@@ -144,7 +144,7 @@ def sign_off(
             fcntl.flock(fh, fcntl.LOCK_EX)  # one writer at a time numbers the records
             fh.seek(0)
             lines = [line for line in fh.read().splitlines() if line.strip()]
-            history = [json.loads(line) for line in lines]
+            history = [loads(line) for line in lines]
             n = len(history) + 1
             record = {
                 "n": n, "model": run.model, "version": run.version, "run_id": run.result.get("run_id", ""),
@@ -198,7 +198,7 @@ def _names(log: Path, signed_pdf: Path) -> bool:
         return False
     for line in lines:
         try:
-            if json.loads(line).get("signed_pdf") == str(signed_pdf):
+            if loads(line).get("signed_pdf") == str(signed_pdf):
                 return True
         except (ValueError, AttributeError):
             continue

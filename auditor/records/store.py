@@ -20,6 +20,7 @@ from typing import Callable
 from auditor.records.atomic import publish_folder, staged_folder, write_tree
 from auditor.errors import UsageError
 from auditor.hashing import file_or_dir_sha256, sha256_bytes
+from auditor.records.json_read import loads
 
 _VERSION = re.compile(r"^v(\d{4,})$")
 MAX_VERSION_ATTEMPTS = 1000  # concurrent writers racing for the next version label
@@ -212,7 +213,7 @@ def claim_model_dir(out: Path, model_name: str) -> Path:
             "a run auditor wrote; the next run would be chained to it. Move or rename it, then run again")
     if numbers:
         try:
-            owner = json.loads((folder / version_label(numbers[-1]) / "result.json").read_text(encoding="utf-8"))["model"]["name"]
+            owner = loads((folder / version_label(numbers[-1]) / "result.json").read_text(encoding="utf-8"))["model"]["name"]
         except (OSError, ValueError, KeyError, TypeError):
             owner = None
         if isinstance(owner, str) and owner != model_name:
@@ -349,7 +350,7 @@ def chain_link(folder: Path, version: str) -> dict | None:
 
 def manifest_with_file(body: bytes, rel: str, content: bytes) -> bytes:
     """The manifest ``body`` with one more file hash (same serialisation as :func:`manifest`)."""
-    data = json.loads(body)
+    data = loads(body)
     data["files"] = dict(sorted({**data["files"], rel: sha256_bytes(content)}.items()))
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
@@ -357,6 +358,6 @@ def manifest_with_file(body: bytes, rel: str, content: bytes) -> bytes:
 def manifest_without_file(body: bytes, rel: str) -> bytes:
     """The manifest ``body`` without the hash of ``rel``: what a file can carry about its own run
     (a file cannot contain its own hash)."""
-    data = json.loads(body)
+    data = loads(body)
     data["files"].pop(rel, None)
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")

@@ -20,7 +20,6 @@ What is checked:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import zlib
@@ -32,6 +31,7 @@ from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, VERSION_R
                                   signoff_log)
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, version_label
+from auditor.records.json_read import loads
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def _chain(run: Run, body: dict) -> list[Finding]:
     nxt = run.model_dir / version_label(n + 1) / "manifest.json"
     if nxt.is_file():
         try:
-            recorded = (json.loads(nxt.read_bytes()).get("previous") or {}).get("manifest_sha256")
+            recorded = (loads(nxt.read_bytes()).get("previous") or {}).get("manifest_sha256")
         except (ValueError, AttributeError, TypeError, OSError):  # not JSON, not the shape of a manifest, unreadable
             recorded = None
         if recorded is not None and recorded != run.manifest_sha256:
@@ -383,7 +383,7 @@ def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
     findings, lines = [], []
     for i, line in enumerate([ln for ln in log.read_bytes().splitlines() if ln.strip()], start=1):
         try:
-            record = json.loads(line)
+            record = loads(line)
         except ValueError:
             continue  # reported by the record chain
         problem = check_signature(record, keys) if isinstance(record, dict) else "not a record"
@@ -458,7 +458,7 @@ def verify_signoffs(run: Run) -> list[tuple[str, str]]:
     previous = None
     for i, line in enumerate(records, start=1):
         try:
-            record = json.loads(line)
+            record = loads(line)
         except ValueError:
             out.append((rel, f"record {i} is not JSON"))
             previous = line

@@ -305,6 +305,23 @@ def test_history_rebuild_skips_an_invalid_result_and_says_so(cli, out):
     assert f"skipped {run_path(out, 1).resolve()}" in res.text and "not readable as JSON" in res.text
 
 
+def test_json_nested_deeper_than_the_parser_goes_is_an_unreadable_file_not_an_internal_error(cli, out):
+    """These reached exit 5 (RecursionError): a result.json with 100,000 nested lists, and a sign-off
+    record of them, read by verify, diff and history --rebuild."""
+    deep = "[" * 100_000 + "]" * 100_000
+    result = run_path(out, 1) / "result.json"
+    result.write_text(result.read_text().rstrip()[:-1] + f', "extra": {deep}}}')
+    res = cli("diff", run_path(out, 1), run_path(out, 2), "--no-pdf")
+    assert res.code == 3 and "nested too deeply to read" in res.text, res.text
+    assert cli("verify", run_path(out, 1)).code == 1
+    (out / MODEL / "signoffs").mkdir(exist_ok=True)
+    (out / MODEL / "signoffs" / "v0002.jsonl").write_text(deep + "\n")
+    res = cli("verify", run_path(out, 2))
+    assert res.code == 1 and "record 1 is not JSON" in res.text, res.text
+    res = cli("history", "--rebuild", "--out", out)
+    assert res.code == 0 and "nested too deeply to read" in res.text, res.text
+
+
 @pytest.mark.parametrize("valid_until", ["next year", "2026-02-30", 2027, ["2027-01-01"]])
 def test_due_with_an_edited_signoff_date_names_the_record(cli, out, valid_until):
     assert cli("sign-off", run_path(out, 2), "--reviewer", "R", "--decision", "approve", "--comment", "ok",
