@@ -379,18 +379,26 @@ class AuditContext:
         importance's shuffled copies): sharded across the workers when the audit runs on a cluster."""
         return self.executor.predict_proba(self.model, inputs)
 
-    def add_csv(self, relpath: str, header: list[str], rows) -> str:
+    def add_csv(self, relpath: str, header: list[str], rows, *, replace: bool = False) -> str:
         """Write an evidence table as CSV (one helper for every check: same dialect, same
-        neutralised formula cells) and return its run-relative path."""
-        return self.add_file(relpath, csv_bytes(header, rows))
+        neutralised formula cells) and return its run-relative path (:meth:`add_file`)."""
+        return self.add_file(relpath, csv_bytes(header, rows), replace=replace)
 
-    def add_file(self, relpath: str, content: bytes) -> str:
+    def add_file(self, relpath: str, content: bytes, *, replace: bool = False) -> str:
+        """Keep ``content`` as the run's file ``relpath`` and return the path it is kept at: a path
+        another check took already gets a number (``counterfactuals-2.csv``: a policy may run a check
+        twice under two ids), unless ``replace`` (a file that grows to a superset of itself)."""
         if relpath.endswith(".csv"):
             from auditor.records.csvsafe import neutralise_formulas
 
             content = neutralise_formulas(content)
-        self.files[relpath] = content
-        return relpath
+        stem, dot, suffix = relpath.rpartition(".")
+        taken, n = relpath, 1
+        while not replace and taken in self.files:
+            n += 1
+            taken = f"{stem}-{n}.{suffix}" if dot else f"{relpath}-{n}"
+        self.files[taken] = content
+        return taken
 
     # --- reference data -----------------------------------------------------------------------------
 

@@ -27,6 +27,6 @@ def save_attributions(ctx, attr: Attribution) -> str:
     with it, the largest explained set is kept (the smaller ones are its prefixes)."""
     path = f"evidence/attributions-{attr.method}.csv"
     if ctx.file_rows.get(path, -1) < len(attr):
-        ctx.add_csv(path, COLUMNS, attribution_rows(attr, ctx.classes))
+        ctx.add_csv(path, COLUMNS, attribution_rows(attr, ctx.classes), replace=True)
         ctx.file_rows[path] = len(attr)
     return path

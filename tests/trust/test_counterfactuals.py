@@ -229,3 +229,16 @@ def test_a_share_or_median_of_fewer_than_five_searched_instances_is_not_judged(l
         assert (result.status != Status.ERROR) == judged, (n, result.status, result.error)
         if not judged:
             assert "it needs at least 5 instances" in result.error.message
+
+
+def test_a_check_run_twice_under_two_ids_keeps_both_evidence_files(linear):
+    """A policy may run counterfactuals twice (two ids, other parameters): the second run's table had
+    overwritten the first's, and both results named the one file."""
+    ctx, _ = linear()
+    small, big = _run(ctx, n_instances=5, n_shown=3), _run(ctx, n_instances=12, n_shown=3)
+    paths = [next(e.path for e in r.evidence if e.kind == "file") for r in (small, big)]
+    assert paths == ["evidence/counterfactuals.csv", "evidence/counterfactuals-2.csv"]
+    rows = [list(csv.DictReader(io.StringIO(ctx.files[p].decode("utf-8")))) for p in paths]
+    assert [len({r["row"] for r in table}) for table in rows] == [5, 12]
+    assert ctx.add_file("evidence/a.txt", b"1") == "evidence/a.txt"
+    assert ctx.add_file("evidence/a.txt", b"2", replace=True) == "evidence/a.txt" and ctx.files["evidence/a.txt"] == b"2"
