@@ -205,6 +205,8 @@ def run(
               + ("\n  no check is gated by a warning or blocking threshold: this audit judges nothing" if overall == INFO else ""))
     for name in ("result.json", "report.html", "report.pdf", "manifest.json"):
         out.print(f"  {record.path / name}", highlight=False, markup=False, soft_wrap=True)
+    if record.registry_problem:
+        err.print(f"notice: {printable(record.registry_problem)}", highlight=False, markup=False, soft_wrap=True)
     if junit is not None:
         from auditor.records.atomic import replace_file
         from auditor.render.junit import junit_xml

@@ -6,7 +6,6 @@ import json
 import re
 import time
 import uuid
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -58,6 +57,7 @@ def library_versions() -> dict[str, str]:
 class RunRecord:
     path: Path
     result: AuditResult
+    registry_problem: str | None = None  # why the registry does not list the stored run (register_run)
 
     @property
     def status(self) -> Status:
@@ -177,17 +177,19 @@ def render_reports(result: AuditResult, result_json: bytes | None = None, run_ma
     return {"report.html": html.encode("utf-8"), "report.pdf": report_pdf(result, html, result_json, run_manifest)}
 
 
-def register_run(run_dir: Path, out: Path, db: str | None) -> None:
-    """Index a new run in the audit registry. The run directory is the record of truth: a registry
-    that cannot be written is a warning (`auditor history --rebuild` restores it), never a lost audit."""
+def register_run(run_dir: Path, out: Path, db: str | None) -> str | None:
+    """Index a new run in the audit registry; None, or why it could not. The run directory is the
+    record of truth: a registry that fails now (it was readable before the audit ran) is said, never a
+    lost audit (`auditor history --rebuild` restores it)."""
     try:
         from auditor.records.registry import open_registry
 
         with open_registry(out, db) as registry:
             registry.add_run(run_dir)
     except Exception as exc:  # noqa: BLE001 - the audit itself succeeded
-        warnings.warn(f"the audit registry was not updated ({type(exc).__name__}: {exc}); "
-                      f"run `auditor history --rebuild --out {out}`", stacklevel=2)
+        return (f"the run is stored, but the registry was not updated ({type(exc).__name__}: {exc}); "
+                f"`auditor history --rebuild --out {out}`{' with the same --db' if db else ''} indexes it")
+    return None
 
 
 def registered_versions(out: Path, db: str | None, folder: Path) -> int:
@@ -318,6 +320,9 @@ def run_audit(
     within long steps (explanations computed in parts), ``on_stage(label)`` when the checks are done
     and the reports are written (:data:`REPORT_STAGE`)."""
     started = time.perf_counter()
+    from auditor.records.registry import check_recordable
+
+    check_recordable(out, db)  # an unreadable registry stops the audit before it runs (exit 2)
     prepared = prepare_audit(policy, card, data, out, allow_pickle=allow_pickle, device=device, waivers=waivers,
                              jobs=jobs, cluster=cluster)
     try:
@@ -399,11 +404,11 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
                 exc.add_note("the audit's result.json could not be kept either (nothing partial was left)")
         raise
     try:
-        register_run(path, Path(out), db)
+        problem = register_run(path, Path(out), db)
     except KeyboardInterrupt as exc:  # the version is stored: the message must say so, not "nothing written"
         exc.stored_run, exc.registered = path, False
         raise
-    return RunRecord(path=path, result=build.result)
+    return RunRecord(path=path, result=build.result, registry_problem=problem)
 
 
 def write_salvage(folder: Path, content: bytes) -> bool:

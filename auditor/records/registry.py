@@ -304,6 +304,39 @@ def _has_table(url: sa.engine.URL) -> bool:
         engine.dispose()
 
 
+def check_recordable(out: str | Path, db: str | None = None) -> None:
+    """Before an audit runs: the registry it will be recorded in, where it exists already, must be
+    readable (a :class:`RegistryError`, exit 2, and nothing written; it had been found only after
+    the audit, as a warning). One that does not exist yet is created when the run is recorded;
+    nothing is created here."""
+    url = registry_url(out, db)
+    file = sqlite_file(url)
+    if file is not None:
+        if file.is_dir():
+            raise RegistryError(f"the registry {file} is a folder, not a database file")
+        if not file.exists() or file.stat().st_size == 0:
+            if (db or os.environ.get(ENV_DB)) and not file.parent.is_dir():
+                raise RegistryError(f"the registry {file} cannot be created: its folder {file.parent} does not exist")
+            return
+        try:
+            _has_table(url)
+        except DB_ERRORS as exc:
+            rebuild = f"`auditor history --rebuild --out {out}` rebuilds it from the run folders" if not (
+                db or os.environ.get(ENV_DB)) else "name a readable registry with --db"
+            raise RegistryError(f"cannot read the registry {file}: {_first_line(exc)}; {rebuild}") from None
+        return
+    try:  # another database: reach it now, before the audit's minutes are spent
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - a missing driver, an unknown dialect, a server not reached
+        raise RegistryError(f"cannot open the registry {url.render_as_string(hide_password=True)}: "
+                            f"{_first_line(exc)}") from None
+
+
 @contextmanager
 def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: bool = False,
                   must_exist: bool = False) -> Iterator[Registry]:

@@ -37,7 +37,7 @@ def records(tmp_path_factory, artefacts, card_writer, policy_writer) -> SimpleNa
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(auditor.engine.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
         runs = [auditor.run_audit(policy, card, artefacts.csv, out).path for _ in range(2)]
-    return SimpleNamespace(root=root, out=out, card=card, policy=policy, runs=runs)
+    return SimpleNamespace(root=root, out=out, card=card, policy=policy, runs=runs, csv=artefacts.csv)
 
 
 @pytest.fixture
@@ -303,6 +303,36 @@ def test_history_rebuild_skips_an_invalid_result_and_says_so(cli, out):
     assert res.code == 0, res.text
     assert "registry rebuilt: 1 run indexed" in res.text
     assert f"skipped {run_path(out, 1).resolve()}" in res.text and "not readable as JSON" in res.text
+
+
+@pytest.mark.parametrize("where", ["default registry, corrupt", "--db unknown dialect", "--db a text file",
+                                   "--db a folder", "--db in no folder"])
+def test_a_registry_the_run_cannot_be_recorded_in_stops_it_before_it_runs(cli, records, out, tmp_path, stub_pdf,
+                                                                           where):
+    """Each of these ran the whole audit, stored it and then printed a raw Python warning (exit 0);
+    the README says a registry that cannot be opened or read is exit 2. Nothing is written."""
+    target = out if where.startswith("default") else tmp_path / "fresh"
+    (out / "audits.sqlite").write_bytes(b"this is not a database" * 10)
+    (tmp_path / "notes.txt").write_text("not a database")
+    db = {"--db unknown dialect": "foo://x", "--db a text file": f"sqlite:///{tmp_path / 'notes.txt'}",
+          "--db a folder": f"sqlite:///{tmp_path}", "--db in no folder": f"sqlite:///{tmp_path / 'no' / 'x.sqlite'}"}
+    before = files_of(out / MODEL)
+    res = cli.run(records.policy, records.card, records.csv, target, *(["--db", db[where]] if where in db else []))
+    assert res.code == 2 and "registry error" in res.text and "Warning" not in res.text, res.text
+    assert files_of(out / MODEL) == before and not (tmp_path / "fresh").exists()
+
+
+def test_a_registry_that_fails_after_the_run_is_said_in_a_notice(cli, records, out, stub_pdf, monkeypatch):
+    import auditor.records.registry
+
+    def broken(*args, **kwargs):
+        raise auditor.records.registry.RegistryError("the disk went away")
+
+    monkeypatch.setattr(auditor.records.registry, "open_registry", broken)
+    res = cli.run(records.policy, records.card, records.csv, out)
+    assert res.code == 0 and run_path(out, 3).is_dir(), res.text
+    assert "notice: the run is stored, but the registry was not updated" in res.text and "the disk went away" in res.text
+    assert "history --rebuild" in res.text and "Warning" not in res.text
 
 
 def test_json_nested_deeper_than_the_parser_goes_is_an_unreadable_file_not_an_internal_error(cli, out):
