@@ -58,8 +58,14 @@ class Verification:
 
 
 def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
-    """``db``: the registry holding the signing keys (default: the output folder's)."""
+    """``db``: the registry holding the signing keys (default: the output folder's). A ``db`` that
+    cannot be read is a :class:`~auditor.records.registry.RegistryError` (exit 2): the caller's
+    mistake, not an altered audit (a default registry beside the run that cannot be read is a finding)."""
     folder = Path(run_dir).resolve()
+    if db:
+        from auditor.records.registry import check_recordable
+
+        check_recordable(folder.parent.parent, db)
     if VERSION_RE.match(folder.name) and (folder / "manifest.json").is_file() and not (folder / "result.json").exists():
         # a stored run whose result.json was deleted: altered (exit 1), not "not a run directory" (a usage error)
         return Verification(folder, 0, [Finding("result.json", "missing", "a stored run (it has its manifest.json) "

@@ -322,6 +322,19 @@ def test_a_registry_the_run_cannot_be_recorded_in_stops_it_before_it_runs(cli, r
     assert files_of(out / MODEL) == before and not (tmp_path / "fresh").exists()
 
 
+@pytest.mark.parametrize("db", ["foo://bar", "a text file"])
+def test_a_db_that_cannot_be_read_is_a_registry_error_for_sign_off_and_verify_not_an_altered_audit(cli, out, tmp_path,
+                                                                                                  db):
+    if db == "a text file":
+        db = str(tmp_path / "notes.txt")
+        Path(db).write_text("not a database")
+    res = cli("sign-off", run_path(out, 2), "--reviewer", "R", "--decision", "approve", "--comment", "ok", "--db", db)
+    assert res.code == 2 and "registry error" in res.text and "altered" not in res.text, res.text
+    assert not (out / MODEL / "signoffs").exists()
+    res = cli("verify", run_path(out, 2), "--db", db)
+    assert res.code == 2 and "registry error" in res.text and "altered" not in res.text, res.text
+
+
 def test_a_registry_that_fails_after_the_run_is_said_in_a_notice(cli, records, out, stub_pdf, monkeypatch):
     import auditor.records.registry
 
