@@ -75,7 +75,11 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
             reasons.append(f"with n = {s.n} the smallest p-value the test can give is {s.p_floor:.3g}, within a "
                            f"factor of {1 / P_FLOOR_MARGIN:g} of the bound {o.max:g}: one or two instances out of "
                            "order miss it, so a miss is not judged on so few")
-        if s is not None and s.ci_low_ceiling is not None and o.min is not None and s.ci_low_ceiling < o.min:
+        if s is not None and s.ci_low_ceiling is not None and o.min is not None and o.min > 1:
+            # every measurement with such a ceiling is a share or an AUC: no amount of data reaches the bound
+            reasons.append(f"the bound {o.min:g} is above 1, the most this measurement can read on any data "
+                           "(a share or an AUC: a bound written in percent?)")
+        elif s is not None and s.ci_low_ceiling is not None and o.min is not None and s.ci_low_ceiling < o.min:
             reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
                            f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
         if s is not None and s.ci_low_ceiling is not None and o.max is not None and s.ci_low_ceiling <= o.max:

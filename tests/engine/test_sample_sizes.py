@@ -241,3 +241,13 @@ def test_an_upper_bound_on_a_lower_end_that_even_the_most_extreme_result_stays_u
         judged = with_sample_sizes(evaluate(gate, {"rate_ci_low": observed}),
                                    [SampleSize(measurement="rate_ci_low", n=6, ci_low_ceiling=0.541)])
         assert judged[0].passed is passed and judged[0].unreachable is None
+
+
+def test_a_lower_bound_above_1_on_a_share_says_so_rather_than_blaming_the_sample_size():
+    """``min: 7`` on an AUC's lower end (a bound in percent?) had read "with n = 60 the lower end can be at
+    most 0.805, below the bound 7", as if more rows could meet it."""
+    gate = [Threshold(measurement="roc_auc_ci_low", min=7)]
+    out = with_sample_sizes(evaluate(gate, {"roc_auc_ci_low": 0.7}),
+                            [SampleSize(measurement="roc_auc_ci_low", n=60, ci_low_ceiling=0.805)])
+    assert not out[0].passed and out[0].unreachable.startswith("the bound 7 is above 1, the most this measurement")
+    assert "with n = 60" not in out[0].unreachable
