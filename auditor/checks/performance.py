@@ -455,8 +455,17 @@ def _shared_evidence(classes: list[str], cm, point: dict, measurements: dict, me
     return evidence
 
 
-def _notes(unverifiable: list[str], undefined: list[str]) -> list[str]:
+def _notes(card, unverifiable: list[str], undefined: list[str]) -> list[str]:
+    """What the claims and intervals leave out: claims that name no measured metric, model-index entries
+    that could not be read, claims of a share or an AUC above 1 (written in percent?), and resamples on
+    which a metric is undefined."""
+    percent = [f"The card's {c.metric} claim ({c.value:g}) is above 1, the most such a metric can be: written in "
+               f"percent? As a fraction it would read {c.value / 100:g}." for c in card.claims
+               if c.metric.lower() in CLAIM_ALIASES and c.value > 1]
     return (([f"Unverifiable card claims: {', '.join(unverifiable)}"] if unverifiable else [])
+            + ([f"Card claims that could not be read, so not checked: {'; '.join(card.claim_problems)}."]
+               if card.claim_problems else [])
+            + percent
             + ([f"Resamples on which a metric is undefined, left out of its interval: {'; '.join(undefined)}."]
                if undefined else []))
 
@@ -591,7 +600,7 @@ class Performance(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f}",
-            notes=_notes(unverifiable, undefined) + bound_notes,
+            notes=_notes(ctx.card, unverifiable, undefined) + bound_notes,
             sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, len(y)),
         )
 
@@ -708,7 +717,7 @@ class Performance(Check):
                     f"are means over the {k - len(absent)} classes present, macro F1 over those and any other class "
                     "the model predicts (as scikit-learn's), and nothing here measures how the model does on "
                     f"{'that class' if len(absent) == 1 else 'those classes'}."] if absent else [])
-            + _notes(unverifiable, undefined) + claim_notes + bound_notes + per_class_notes
+            + _notes(ctx.card, unverifiable, undefined) + claim_notes + bound_notes + per_class_notes
             + ([] if pos is not None else [f"{k} classes: f1 (of a positive class) is not measured; the card names "
                                             "no positive_class. Macro F1 is f1_macro."]),
             sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n),
@@ -761,6 +770,6 @@ class Performance(Check):
             f"{ctx.card.auditor.target!r})."
         ) + regression_gap_sentence(claim_rows, widened_interval(ctx.card.claims, n))
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
-                           key_figure=f"R² {point['r2']:.3f}", notes=few + _notes(unverifiable, undefined),
+                           key_figure=f"R² {point['r2']:.3f}", notes=few + _notes(ctx.card, unverifiable, undefined),
                            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n,
                                                                           REGRESSION_CLAIM_ALIASES))

@@ -62,6 +62,20 @@ def test_a_claim_from_another_sample_is_compared_with_the_widened_interval(tmp_p
                                     "claims from another 6 rows, is 0.000.")
 
 
+def test_claims_that_cannot_be_read_or_are_written_in_percent_are_said_in_the_checks_notes(tmp_path, card_writer):
+    """A claim whose value is a word was left out with a note only in card_completeness, and an accuracy
+    of 81.9 (a percentage) was reported 80.995 outside the interval without a hint."""
+    index = [{"name": "m", "results": [{"dataset": {"name": "dev"}, "metrics": [
+        {"type": "accuracy", "value": 81.9}, {"type": "roc_auc", "value": "high"}]}]}]
+    card = card_writer(tmp_path, features=[{"name": "x1", "type": "numeric"}], metadata={"model-index": index})
+    out = Performance(PerformanceParams(n_bootstrap=50)).run(stub_context(card))
+    assert out.measurements["claims_checked"] == 1.0
+    assert ("Card claims that could not be read, so not checked: model-index[0].results[0].metrics[1]: needs a metric "
+            "type and a finite numeric value.") in out.notes
+    assert ("The card's accuracy claim (81.9) is above 1, the most such a metric can be: written in percent? As a "
+            "fraction it would read 0.819.") in out.notes
+
+
 @pytest.mark.parametrize("threshold, accuracy, f1, balanced", [
     # argmax: predicted yes = [1, 1, 0, 1, 0, 0] -> TP 2, FP 1, FN 1, TN 2
     (None, 4 / 6, 2 * 2 / (2 * 2 + 1 + 1), (2 / 3 + 2 / 3) / 2),
