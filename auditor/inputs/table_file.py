@@ -42,9 +42,15 @@ DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 def delimiter_hint(df: pd.DataFrame) -> list[Problem]:
     """A header read as one column that holds another delimiter: say so."""
-    if len(df.columns) != 1:
+    return header_delimiter_hint([str(c) for c in df.columns])
+
+
+def header_delimiter_hint(header: list[str]) -> list[Problem]:
+    """A header of one field that holds another delimiter (a semicolon-separated file whose decimal
+    commas split its rows into several fields): say so."""
+    if len(header) != 1:
         return []
-    header = str(df.columns[0])
+    header = str(header[0])
     for delimiter, name in DELIMITERS.items():
         if delimiter in header:
             return [Problem("header", f"read as one column {header[:80]!r}: the file seems to be {name}-separated "
@@ -66,6 +72,10 @@ def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_colum
     if size > MAX_DATASET_BYTES:
         raise DatasetError(source, [Problem("", f"file is {size:,} bytes; the limit is {MAX_DATASET_BYTES:,}")])
     suffix = path.suffix.lower()
+    with path.open("rb") as fh:
+        if fh.read(2) == b"\x1f\x8b":
+            raise DatasetError(source, [Problem("", "the file is gzip-compressed; decompress it first (auditor reads "
+                                                    "plain .csv, .parquet or .jsonl)")])
     try:
         if suffix == ".csv":
             return _read_csv(path, text_columns, categorical_columns)
@@ -185,12 +195,14 @@ def _missing_words(frame: pd.DataFrame, text_columns: set[str]) -> dict[str, str
 
 
 def _csv_shape_problems(path: Path) -> list[Problem]:
-    """Lines whose number of fields differs from the header's (the first few, and how many)."""
-    problems, n_bad = [], 0
+    """Lines whose number of fields differs from the header's (the first few, and how many), after
+    the delimiter hint where the header is one field."""
+    problems, n_bad, header = [], 0, []
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         try:
-            width = len(next(reader, []))
+            header = next(reader, [])
+            width = len(header)
             for fields in reader:
                 if fields and len(fields) != width:
                     n_bad += 1
@@ -203,7 +215,7 @@ def _csv_shape_problems(path: Path) -> list[Problem]:
             problems.append(Problem(_first_invalid_utf8(path), "file is not valid UTF-8"))
     if n_bad > MAX_LISTED:
         problems.append(Problem("", f"... and {n_bad - MAX_LISTED} more lines whose number of fields differs from the header's"))
-    return problems
+    return header_delimiter_hint(header) + problems if problems else []
 
 
 def _first_invalid_utf8(path: Path) -> str:

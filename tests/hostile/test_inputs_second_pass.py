@@ -125,6 +125,23 @@ def test_a_csv_with_another_delimiter_gets_a_hint(cli, tmp_path, card_writer, ca
     assert f"the file seems to be {name}-separated" in res.text and "save it with ',' as the delimiter" in res.text
 
 
+def test_a_semicolon_csv_with_decimal_commas_gets_the_hint_too(cli, tmp_path, card_writer, card_only_policy, artefacts):
+    """Decimal commas split its rows into several fields, so the shape problems came first, without the hint."""
+    data = tmp_path / "eval.csv"
+    _frame(artefacts).to_csv(data, sep=";", decimal=",", index=False)
+    res = cli("validate", "--policy", card_only_policy, "--card", card_writer(tmp_path / "card"), "--data", data)
+    assert res.code == 3 and "the file seems to be semicolon-separated" in res.text, res.text
+
+
+def test_a_gzip_file_named_csv_says_it_is_compressed(cli, tmp_path, card_writer, card_only_policy, artefacts):
+    import gzip
+
+    data = tmp_path / "eval.csv"
+    data.write_bytes(gzip.compress(_frame(artefacts).to_csv(index=False).encode()))
+    res = cli("validate", "--policy", card_only_policy, "--card", card_writer(tmp_path / "card"), "--data", data)
+    assert res.code == 3 and "the file is gzip-compressed; decompress it first" in res.text, res.text
+
+
 # --- item 12: disclosure and injection -----------------------------------------------------------------
 
 SECRET = "db_password: hunter2\napi_token: s3cr3t-value\noperator:x:0:0: /home/operator\n"
