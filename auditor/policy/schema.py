@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from auditor.inputs.validation import NumbersNotBooleans
 from auditor.policy.clauses import FRAMEWORKS, check_clause
-from auditor.policy.waivers import Waiver
+from auditor.policy.waivers import Waiver, calendar_date
 
 Task = Literal["tabular-classification", "tabular-regression", "text-classification"]
 Clause = Annotated[str, AfterValidator(check_clause)]
@@ -127,7 +127,7 @@ class _PolicyFields(NumbersNotBooleans):
     description: Prose = ""
     changelog: list[Prose] = Field(default_factory=list)  # what changed per version: kept in the file, never printed in reports
     owner: str = ""  # the person or function accountable for the policy
-    effective_from: date | None = None
+    effective_from: Annotated[date | None, BeforeValidator(lambda v: v if v is None else calendar_date(v))] = None
     frameworks: list[Annotated[str, AfterValidator(_known_framework)]] = Field(default_factory=list)
     clauses: list[Clause] = Field(default_factory=list)  # addressed by the policy as a whole
     seed: int = Field(default=0, ge=0, le=2**32 - 1)  # numpy and scikit-learn accept 0 .. 2**32-1

@@ -52,16 +52,24 @@ class Waiver(NumbersNotBooleans):
     @field_validator("expires", mode="before")
     @classmethod
     def _a_date(cls, value):
-        if isinstance(value, dt.datetime) or not isinstance(value, (dt.date, str)):
-            raise ValueError("expected a date, YYYY-MM-DD")
-        if isinstance(value, str):
-            if not re.match(ISO_DAY, value):
-                raise ValueError(f"expected a date, YYYY-MM-DD; got {value!r}")
-            try:
-                return dt.date.fromisoformat(value)
-            except ValueError:
-                raise ValueError(f"expected a date, YYYY-MM-DD; got {value!r}") from None
-        return value
+        return calendar_date(value)
+
+
+def calendar_date(value):
+    """A policy's date field: a date written YYYY-MM-DD (YAML reads it as a date) or that string; a
+    number (20260101), a date with a time or anything else is refused in those words."""
+    if isinstance(value, dt.datetime):
+        raise ValueError(f"expected a date, YYYY-MM-DD, without a time; got {value.isoformat()}")
+    if not isinstance(value, (dt.date, str)):
+        raise ValueError(f"expected a date, YYYY-MM-DD; got {value!r}")
+    if isinstance(value, str):
+        if not re.match(ISO_DAY, value):
+            raise ValueError(f"expected a date, YYYY-MM-DD; got {value!r}")
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected a date, YYYY-MM-DD; got {value!r}") from None
+    return value
 
 
 class WaiversFile(NumbersNotBooleans):

@@ -226,3 +226,18 @@ def test_run_with_an_unknown_waiver_id_exits_3_before_loading_anything(failing, 
     assert result.exit_code == 3
     assert "unknown check id 'ghost'" in result.stderr and f"invalid waivers file {waivers}" in flat(result.stderr)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value, said", [(20260101, "got 20260101"), ("'2026-13-01'", "got '2026-13-01'"),
+                                         ("2026-01-01T10:00:00", "without a time; got 2026-01-01T10:00:00")])
+def test_a_policys_effective_from_that_is_not_a_date_says_how_to_write_one(tmp_path, value, said):
+    """A number had read "Datetimes provided to dates should have zero time", pydantic's own words."""
+    from auditor.errors import PolicyError
+    from auditor.policy.load import load_policy
+
+    path = tmp_path / "p.yaml"
+    text = "schema_version: 1\nname: x\nversion: '1'\neffective_from: VALUE\nchecks:\n  - check: card_completeness\n"
+    path.write_text(text.replace("VALUE", str(value)))
+    with pytest.raises(PolicyError) as err:
+        load_policy(path)
+    assert "effective_from" in str(err.value) and "expected a date, YYYY-MM-DD" in str(err.value) and said in str(err.value)
