@@ -254,13 +254,19 @@ def validate(
             kind = kind_for_card(model_card)
             if kind is PromptedCausalLM:  # its label words against the tokenizer, no weights loaded
                 check_label_words(model_card)
-            out.print(f"card {card}: valid ({model_card.auditor.task}, model {printable(model_card.model_name)})", markup=False, highlight=False, soft_wrap=True)
             plan = build_plan(loaded, kind)
             check_gates(loaded, plan, kind)
-            for planned in plan:
-                if planned.skip_reason:
-                    out.print(f"  check {printable(planned.spec.check_id)} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)
-            if data is not None:
+
+            def say_card() -> None:  # with --data, once the data confirm it too (its classes, positive and favourable class)
+                out.print(f"card {card}: valid ({model_card.auditor.task}, model {printable(model_card.model_name)})",
+                          markup=False, highlight=False, soft_wrap=True)
+                for planned in plan:
+                    if planned.skip_reason:
+                        out.print(f"  check {printable(planned.spec.check_id)} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)
+
+            if data is None:
+                say_card()
+            else:
                 from auditor.engine.audit import check_decision_threshold, check_labels, check_positive_class, fairness_groups
 
                 ds = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
@@ -272,6 +278,7 @@ def validate(
                     check_decision_threshold(model_card, classes)  # as run refuses it (exit 3)
                 shape = (f"text column {ds.feature_names[0]!r}" if model_card.auditor.task == "text-classification"
                          else f"{len(ds.feature_names)} feature{'s' if len(ds.feature_names) != 1 else ''}")
+                say_card()
                 out.print(f"dataset {data}: valid ({len(ds)} rows, {shape})", markup=False, highlight=False, soft_wrap=True)
                 min_rows = loaded.policy.dataset.min_rows
                 if min_rows is not None and len(ds) < min_rows:

@@ -19,8 +19,8 @@ from auditor.checks.explainers import (
 )
 from auditor.metrics.ranking import top_k_size
 from auditor.metrics.agreement import (
-    mean_shares,
-    feature_agreement, rank_agreement, rank_correlation, sign_agreement, signed_rank_agreement, weighted_rank_correlation,
+    feature_agreement, mean_shares, rank_agreement, rank_correlation, sign_agreement, signed_rank_agreement,
+    weighted_rank_correlation,
 )
 from auditor.metrics.chance import chance_quantile, rank_correlation_chance, weighted_rank_correlation_chance
 from auditor.metrics.statistics import finite_median

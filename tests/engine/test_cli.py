@@ -144,6 +144,14 @@ def test_validate_never_loads_the_model(inputs, card_writer, tmp_path):
     assert "valid (300 rows, 4 features)" in out
 
 
+def test_validate_does_not_call_a_card_valid_that_the_data_contradict(inputs, card_writer, tmp_path):
+    """A favourable class that is not a label was found only with the data, after "card ...: valid"."""
+    card = card_writer(tmp_path, favourable_class="great")
+    result = invoke("validate", "-p", inputs.policy, "-c", card, "-d", inputs.data)
+    assert result.exit_code == 3 and "favourable_class" in flat(result.output), result.output
+    assert "valid (tabular-classification" not in result.output
+
+
 def test_validate_reports_an_invalid_card(inputs, card_writer, tmp_path):
     card = card_writer(tmp_path, task="image-classification", target=None)
     result = invoke("validate", "-p", inputs.policy, "-c", card)
