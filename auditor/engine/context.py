@@ -386,15 +386,16 @@ class AuditContext:
 
     def add_file(self, relpath: str, content: bytes, *, replace: bool = False) -> str:
         """Keep ``content`` as the run's file ``relpath`` and return the path it is kept at: a path
-        another check took already gets a number (``counterfactuals-2.csv``: a policy may run a check
-        twice under two ids), unless ``replace`` (a file that grows to a superset of itself)."""
+        taken by other content gets a number (``counterfactuals-2.csv``: a policy may run a check
+        twice under two ids), unless ``replace`` (a file that grows to a superset of itself); the
+        same content again keeps its path."""
         if relpath.endswith(".csv"):
             from auditor.records.csvsafe import neutralise_formulas
 
             content = neutralise_formulas(content)
         stem, dot, suffix = relpath.rpartition(".")
         taken, n = relpath, 1
-        while not replace and taken in self.files:
+        while not replace and taken in self.files and self.files[taken] != content:
             n += 1
             taken = f"{stem}-{n}.{suffix}" if dot else f"{relpath}-{n}"
         self.files[taken] = content

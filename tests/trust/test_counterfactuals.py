@@ -240,5 +240,6 @@ def test_a_check_run_twice_under_two_ids_keeps_both_evidence_files(linear):
     assert paths == ["evidence/counterfactuals.csv", "evidence/counterfactuals-2.csv"]
     rows = [list(csv.DictReader(io.StringIO(ctx.files[p].decode("utf-8")))) for p in paths]
     assert [len({r["row"] for r in table}) for table in rows] == [5, 12]
+    assert _run(ctx, n_instances=5, n_shown=3).evidence == small.evidence  # the same table again: the same file
     assert ctx.add_file("evidence/a.txt", b"1") == "evidence/a.txt"
     assert ctx.add_file("evidence/a.txt", b"2", replace=True) == "evidence/a.txt" and ctx.files["evidence/a.txt"] == b"2"
