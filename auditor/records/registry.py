@@ -304,26 +304,40 @@ def _has_table(url: sa.engine.URL) -> bool:
         engine.dispose()
 
 
+def _check_file(file: Path, named: bool) -> None:
+    """A SQLite registry file that can never serve: a named one in a folder that does not exist, or a folder."""
+    if named and not file.parent.is_dir():
+        raise RegistryError(f"the registry {file} cannot be created: its folder {file.parent} does not exist")
+    if file.is_dir():
+        raise RegistryError(f"the registry {file} is a folder, not a database file")
+
+
+def _read_error(exc: BaseException, file: Path, out, named: bool) -> RegistryError:
+    """What SQLite's failure to read ``file`` means: in use by another process (not damaged), or unreadable."""
+    if is_busy(exc):
+        return RegistryError(f"the registry {file} is in use by another process ({_first_line(exc)}); nothing "
+                             "was changed: try again once it finishes")
+    how = ("name a readable registry with --db" if named else
+           f"the run folders are the record: `auditor history --rebuild --out {out}` rebuilds it from them")
+    return RegistryError(f"cannot read the registry {file}: {_first_line(exc)}; {how}")
+
+
 def check_recordable(out: str | Path, db: str | None = None) -> None:
     """Before an audit runs: the registry it will be recorded in, where it exists already, must be
     readable (a :class:`RegistryError`, exit 2, and nothing written; it had been found only after
-    the audit, as a warning). One that does not exist yet is created when the run is recorded;
-    nothing is created here."""
+    the audit, as a warning). One that does not exist yet is created when the run is recorded, and
+    one another process is writing is in use, not damaged; nothing is created here."""
     url = registry_url(out, db)
+    named = bool(db or os.environ.get(ENV_DB))
     file = sqlite_file(url)
     if file is not None:
-        if file.is_dir():
-            raise RegistryError(f"the registry {file} is a folder, not a database file")
-        if not file.exists() or file.stat().st_size == 0:
-            if (db or os.environ.get(ENV_DB)) and not file.parent.is_dir():
-                raise RegistryError(f"the registry {file} cannot be created: its folder {file.parent} does not exist")
-            return
-        try:
-            _has_table(url)
-        except DB_ERRORS as exc:
-            rebuild = f"`auditor history --rebuild --out {out}` rebuilds it from the run folders" if not (
-                db or os.environ.get(ENV_DB)) else "name a readable registry with --db"
-            raise RegistryError(f"cannot read the registry {file}: {_first_line(exc)}; {rebuild}") from None
+        _check_file(file, named)
+        if file.exists() and file.stat().st_size > 0:
+            try:
+                _has_table(url)
+            except DB_ERRORS as exc:
+                if not is_busy(exc):
+                    raise _read_error(exc, file, out, named) from None
         return
     try:  # another database: reach it now, before the audit's minutes are spent
         engine = sa.create_engine(url)
@@ -367,23 +381,16 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
         what = "does not exist" if not file.exists() else "is an empty file, not a registry"
         raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?); this command only reads "
                          "a registry and never creates one")
-    if file is not None and not default and not file.parent.is_dir():
-        raise RegistryError(f"the registry {file} cannot be created: its folder {file.parent} does not exist")
-    if file is not None and file.is_dir():
-        raise RegistryError(f"the registry {file} is a folder, not a database file")
+    if file is not None:
+        _check_file(file, named=not default)
     fresh = file is not None and (not file.exists() or file.stat().st_size == 0)
     aside: Path | None = None  # where an unreadable default registry was moved (rebuild)
     if file is not None and not fresh and default:
         try:
             fresh = not _has_table(url)
         except DB_ERRORS as exc:
-            if is_busy(exc):  # another process holds it: in use, not damaged, so never moved aside
-                raise RegistryError(f"the registry {file} is in use by another process ({_first_line(exc)}); nothing "
-                                    "was changed: try again once it finishes") from None
-            if not rebuild:
-                raise RegistryError(
-                    f"cannot read the registry {file}: {_first_line(exc)}; the run folders are the record: "
-                    f"`auditor history --rebuild --out {out}` rebuilds it from them") from None
+            if is_busy(exc) or not rebuild:  # in use by another process: not damaged, so never moved aside
+                raise _read_error(exc, file, out, named=False) from None
             aside = file.with_name(f"{file.name}.unreadable-{utc_now().strftime('%Y%m%dT%H%M%S')}")
             os.replace(file, aside)
             fresh = True
