@@ -172,11 +172,10 @@ class ExplainerAgreement(Check):
         return out
 
     @staticmethod
-    def where_they_differ(ctx, rows: list, vectors: dict, flagged: list[str], shown: int = 5) -> Table:
-        """The features whose mean share of |attribution| differs most between the least similar
-        pair (lowest weighted rank correlation): where a reviewer reads why two explainers disagree.
-        In the check's section where the pair is flagged, else in the appendix."""
-        a, b = min(rows, key=lambda r: np.inf if r[7] is None else r[7])[:2]
+    def where_they_differ(ctx, a: str, b: str, vectors: dict, flagged: list[str], shown: int = 5) -> Table:
+        """The features whose mean share of |attribution| differs most between ``a`` and ``b``: where a
+        reviewer reads why two explainers disagree. In the check's section where the pair is flagged,
+        else in the appendix."""
         names = ctx.data.feature_names
         share_a, share_b, n = mean_shares(np.vstack(vectors[a]), np.vstack(vectors[b]))
         order = np.argsort(-np.abs(np.nan_to_num(share_a - share_b)), kind="stable")[:shown]
@@ -242,8 +241,10 @@ class ExplainerAgreement(Check):
                                      f"weighted: {ctx.features} weighted by their share of the two."
                                      + chance_caption(chance)),
         ]
-        if ctx.model.has(Capability.FEATURE_TABLE) and rows:
-            evidence.append(self.where_they_differ(ctx, rows, vectors, flagged))
+        if ctx.model.has(Capability.FEATURE_TABLE) and rows:  # the least similar pair, by weighted rank correlation
+            least = min(combinations(methods, 2), key=lambda pair: np.inf if (
+                v := measurements[f"{pair[0]}__{pair[1]}_weighted_rank_correlation"]) is None else v)
+            evidence.append(self.where_they_differ(ctx, *least, vectors, flagged))
         if flagged:
             evidence.append(Note(title="Pairs below the minimum feature agreement",
                                  text=f"{', '.join(flagged)}: median feature agreement below "
