@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +26,27 @@ from auditor.hashing import file_or_dir_sha256, row_hashes
 # Rows a randomised model (the sanity test's) is refitted on at most: a seeded sample of a larger
 # evaluation set (refitting on 111,400 rows took 21 s of a 300 s audit).
 RANDOMISED_FIT_ROWS = 10_000
+
+# The process's thread-pool libraries, found once (see :func:`one_openmp_thread`), and how many
+# modules were imported when they were looked for.
+_POOLS: dict = {}
+
+
+def one_openmp_thread():
+    """A context in which the process's OpenMP libraries run one thread each (restored on exit).
+
+    scikit-learn's tree predictors spin-wait across OpenMP threads, and on a small shared machine
+    that measured 40x slower (3.1 s against 0.05 s for 1,114 rows); the executor's threads use the
+    cores instead. threadpoolctl's ``threadpool_limits`` looks for the loaded libraries anew on every
+    call (3.3 ms here: 2.6 s of the 27 s credit demo, over its predictions); a ``ThreadpoolController``
+    remembers them, and is made again once a module was imported since (an estimator whose library
+    came later). The limit is process-wide, so it is set in the main process, never in the workers.
+    """
+    modules = len(sys.modules)
+    if _POOLS.get("modules") != modules:
+        _POOLS.update(controller=ThreadpoolController(), modules=modules)
+    return _POOLS["controller"].limit(limits=1, user_api="openmp")
+
 
 # Types outside skops' own default-trusted set that an audited scikit-learn model may contain.
 # Explicit names, never prefixes: a type not listed here is refused and named in the error.
@@ -252,11 +273,9 @@ class TabularModel(AdapterBase):
         keys = _row_keys(frame)
         self._frame = missing_as_nan(frame)
         try:
-            # One OpenMP thread per predicting thread: scikit-learn's tree predictors spin-wait
-            # across OpenMP threads, and on a small shared machine that measured 40x slower (3.1 s
-            # vs 0.05 s for 1,114 rows); the executor's threads use the cores instead. The limit
-            # and the warning filter are process-wide, so they are set here, never in the workers.
-            with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
+            # one OpenMP thread per predicting thread; the limit and the warning filter are
+            # process-wide, so they are set here, never in the workers
+            with one_openmp_thread(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "X does not have valid feature names"
                 return self._cache(list(range(len(frame))), keys)
         finally:
@@ -294,7 +313,7 @@ class TabularModel(AdapterBase):
             rows = f"{RANDOMISED_FIT_ROWS:,} of the {len(data.frame):,} evaluation rows (a seeded sample)"
         y, given = self._with_absent_classes(y, rng)
         # One OpenMP thread, as for prediction: multi-threaded tree fitting spins on small shared machines.
-        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
+        with warnings.catch_warnings(), one_openmp_thread():
             warnings.simplefilter("ignore")  # convergence warnings are expected on permuted labels
             estimator.fit(missing_as_nan(frame), y)  # fitted on the values its predictions will see
         model = type(self)(estimator, self.feature_names, batch_size=self._cache.batch_size)

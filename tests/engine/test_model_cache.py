@@ -227,3 +227,37 @@ def test_a_large_fill_is_computed_elsewhere_in_the_batches_it_would_have_used_he
     there.compute_elsewhere(loses_a_batch, min_inputs=1)
     with pytest.raises(ValueError, match="2 outputs computed elsewhere for 3 batches"):
         there(list(range(50, 60)), list(range(50, 60)))
+
+
+class ThreadsSeen(SpyEstimator):
+    """Records the OpenMP thread counts in effect while it predicts."""
+
+    def predict_proba(self, X):
+        from threadpoolctl import threadpool_info
+
+        self.threads = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"}
+        return super().predict_proba(X)
+
+
+def test_predictions_run_on_one_openmp_thread_and_the_setting_is_restored(artefacts, monkeypatch):
+    import sys
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import auditor.models.tabular as tabular
+
+    openmp = [i for i in threadpool_info() if i["user_api"] == "openmp"]
+    if not openmp:
+        pytest.skip("no OpenMP library is loaded")
+    with threadpool_limits(limits=2, user_api="openmp"):
+        spy = ThreadsSeen(artefacts.pipeline_estimator)
+        model = TabularModel(spy, FEATURES, batch_size=64)
+        model.predict_proba(artefacts.frame[FEATURES].iloc[:5])
+        assert spy.threads == {1}
+        first = tabular._POOLS["controller"]
+        model.predict_proba(artefacts.frame[FEATURES].iloc[5:10])  # the libraries found once are reused
+        assert tabular._POOLS["controller"] is first
+        monkeypatch.setitem(sys.modules, "an_estimator_library_imported_later", object())
+        model.predict_proba(artefacts.frame[FEATURES].iloc[10:15])  # looked for again after an import
+        assert tabular._POOLS["controller"] is not first and spy.threads == {1}
+        assert {i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"} == {2}
