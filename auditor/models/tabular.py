@@ -40,7 +40,7 @@ def one_openmp_thread():
     cores instead. threadpoolctl's ``threadpool_limits`` looks for the loaded libraries anew on every
     call (3.3 ms here: 2.6 s of the 27 s credit demo, over its predictions); a ``ThreadpoolController``
     remembers them, and is made again once a module was imported since (an estimator whose library
-    came later). The limit is process-wide, so it is set in the main process, never in the workers.
+    came later).
     """
     modules = len(sys.modules)
     if _POOLS.get("modules") != modules:
