@@ -250,6 +250,16 @@ def _object_noting_duplicates(pairs: list[tuple[str, object]]) -> _JsonObject:
     return obj
 
 
+def _lone_surrogate(obj: dict) -> bool:
+    """Whether a JSON object holds a string with an unpaired UTF-16 surrogate (``"\\ud800"``): Python
+    reads it, but it cannot be written as UTF-8, so it failed later without its line."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _read_jsonl(path: Path) -> pd.DataFrame:
     records, problems = [], []
     with path.open(encoding="utf-8-sig") as fh:  # a byte-order mark at the start is not part of the data
@@ -268,7 +278,14 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                 problems.append(Problem(f"line {lineno}", f"{', '.join(map(repr, obj.duplicates))} given twice in the "
                                                           "object; which value is meant is not clear"))
                 continue
+            if "\\ud" in line.lower() and _lone_surrogate(obj):  # an escape such as \ud800 that is half a character
+                problems.append(Problem(f"line {lineno}", "invalid JSON: a \\uD800-\\uDFFF escape without its pair is "
+                                                          "half a character, not text"))
+                continue
             records.append(obj)
+    if len(problems) > MAX_LISTED:  # a CSV saved as .jsonl listed every one of its lines
+        problems = problems[:MAX_LISTED] + [Problem("", f"... and {len(problems) - MAX_LISTED} more lines with problems "
+                                                        "(a JSONL file holds one JSON object per line)")]
     if problems:
         raise DatasetError(str(path), problems)
     return pd.DataFrame.from_records(records)

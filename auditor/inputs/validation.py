@@ -66,5 +66,7 @@ def pydantic_problems(exc: ValidationError, prefix: str = "", *, from_yaml: bool
             msg = "required key is missing"
         elif from_yaml and err["type"] == "string_type" and isinstance(err.get("input"), (int, float)) and not isinstance(err.get("input"), bool):
             msg += f" (YAML read {err['input']!r} as a number: write it in quotes)"
+        elif from_yaml and err["type"] == "string_type" and isinstance(err.get("input"), bool):
+            msg += f" (YAML read {str(err['input']).lower()} as a boolean: write it in quotes)"
         problems.append(Problem(loc, msg))
     return problems

@@ -38,8 +38,9 @@ import numpy as np
 from auditor.errors import ModelCardError, ModelLoadError, Problem
 from auditor.models.base import Capability
 from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS
-from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, check_vocabulary,
-                                 load_text_model, offline_transformers, with_runtime, word_spans_of, words_at_spaces)
+from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, check_tokenizer,
+                                 check_vocabulary, check_weights_loaded, load_text_model, offline_transformers,
+                                 with_runtime, word_spans_of, words_at_spaces)
 
 DTYPES = ("float32", "bfloat16")
 
@@ -336,6 +337,7 @@ def check_label_words(card) -> None:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     except Exception as exc:  # any library failure becomes a refusal with its message
         raise ModelLoadError(f"could not load the tokenizer of {path}: {type(exc).__name__}: {exc}") from exc
+    check_tokenizer(tokenizer, path)
     try:
         label_token_ids(tokenizer, card.auditor.label_words or {}, card.auditor.prompt)
     except ModelCardError as exc:
@@ -422,11 +424,14 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
                              "'head: causal-lm', 'prompt' and 'label_words')")
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), **flags)
-        model = AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, **flags)
+        model, loading = AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
+                                                              output_loading_info=True, **flags)
     except Exception as exc:
         raise ModelLoadError(f"could not load model from {path}: {type(exc).__name__}: {exc}") from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for offsets and word ids")
+    check_tokenizer(tokenizer, path)
+    check_weights_loaded(loading, path)
     ensure_pad_token(model, tokenizer)
     check_vocabulary(model, tokenizer, path)
     finish_load(model, device=device, dtype=dtype, card_path=card_path or path)

@@ -75,7 +75,8 @@ def check_model_dir(path: Path) -> None:
     """
     path = Path(path)
     if not path.is_dir():
-        raise ModelLoadError(f"model directory {path} does not exist")
+        raise ModelLoadError(f"model directory {path} " + ("is a file: model.path of a transformers model names its "
+                                                           "folder" if path.exists() else "does not exist"))
     files = [p for p in path.rglob("*") if p.is_file()]
     for p in sorted(files):
         if p.suffix.lower() in (".py", ".pyc"):
@@ -104,6 +105,18 @@ def check_model_dir(path: Path) -> None:
             raise ModelLoadError(f"{extra} is not valid JSON: {exc}") from exc
         if isinstance(extra_config, dict) and "auto_map" in extra_config:
             raise ModelLoadError(f"refusing {extra}: key 'auto_map' asks for custom remote code")
+    labels = config.get("id2label")
+    if labels is not None and not (isinstance(labels, dict) and all(re.fullmatch(r"\d+", str(k)) for k in labels)):
+        raise ModelLoadError(f"{config_path}: id2label must be an object mapping class ids 0..n-1 to class names "
+                             f"(\"0\": \"negative\", ...); got {json.dumps(labels)[:120]}")
+    pad, vocab = config.get("pad_token_id"), config.get("vocab_size")
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (pad, vocab)) and not 0 <= pad < vocab:
+        raise ModelLoadError(f"{config_path}: pad_token_id {pad} is outside the vocabulary (vocab_size {vocab})")
+    positions = config.get("max_position_embeddings")
+    if isinstance(positions, int) and not isinstance(positions, bool) and positions < 3:  # below 3 it was ignored,
+        # and a BERT-style model crashed in every check on texts longer than its positions
+        raise ModelLoadError(f"{config_path}: max_position_embeddings {positions} leaves no position for a text "
+                             "beside the tokens a tokenizer adds ([CLS], [SEP])")
     if config.get("problem_type") == "multi_label_classification":
         raise ModelLoadError(f"{config_path}: multi-label classifiers are not supported "
                              "(softmax over classes expected)")
@@ -143,8 +156,52 @@ def check_vocabulary(model, tokenizer, path) -> None:
     such a token would crash the model mid-audit (an index error in each check)."""
     rows = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > rows:
+        # a special token of tokenizer_config.json the vocabulary lacks (a pad_token "<pad>") is added
+        # after it: name what lies beyond the embedding, which may be all that is wrong
+        to_tokens = getattr(tokenizer, "convert_ids_to_tokens", lambda ids: [])
+        beyond = to_tokens(list(range(rows, min(len(tokenizer), rows + 3))))
+        more = " …" if len(tokenizer) > rows + 3 else ""
+        named = f" (ids {rows:,} and up: {', '.join(map(repr, beyond))}{more})" if beyond else ""
         raise ModelLoadError(f"{path}: the tokenizer has {len(tokenizer):,} tokens and the model's embedding "
-                             f"{rows:,} rows; they are not a pair (config.json vocab_size)")
+                             f"{rows:,} rows{named}; they are not a pair (config.json vocab_size, or a special "
+                             "token of tokenizer_config.json missing from the vocabulary)")
+
+
+TOKENIZER_PROBE = "The service was quick, the food good. \u2603 ꙮ 🙂"  # words and characters a vocabulary may lack
+
+
+def check_tokenizer(tokenizer, path) -> None:
+    """A tokenizer that cannot encode text, or whose ``model_max_length`` is no number, is refused at
+    load: a WordPiece vocabulary without its unknown token (an empty or foreign vocab.txt) raises on
+    the first word it lacks, which had crashed the audit (exit 5), and a ``model_max_length`` such as
+    ``"512"`` crashed SHAP's text masker in every check that explains."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))):
+        raise ModelLoadError(f"{Path(path) / 'tokenizer_config.json'}: model_max_length must be a number (the "
+                             f"tokens the model reads); got {limit!r}")
+    try:
+        tokenizer(TOKENIZER_PROBE, truncation=True, max_length=64)
+    except Exception as exc:  # noqa: BLE001 - any tokenizer failure is a refusal with its message
+        raise ModelLoadError(f"{path}: the tokenizer cannot encode text ({type(exc).__name__}: {exc}); check its "
+                             "files (tokenizer.json, vocab.txt, tokenizer_config.json)") from exc
+
+
+def check_weights_loaded(loading: dict, path) -> None:
+    """Refuse a model some of whose tensors the weights file lacks (``from_pretrained``'s
+    ``output_loading_info``): transformers initialises them at random and only logs it, so weights
+    of another architecture than config.json names, or a checkpoint without its classification
+    head, had been audited as a random model (exit 0)."""
+    missing = sorted(loading.get("missing_keys") or [])
+    if not missing:
+        return
+    unexpected = sorted(loading.get("unexpected_keys") or [])
+    listed = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    why = (f"the weights hold {len(unexpected)} tensor{'s' * (len(unexpected) != 1)} the model does not have "
+           f"({', '.join(unexpected[:2])}{' …' if len(unexpected) > 2 else ''}): they are of another architecture or "
+           "head than config.json describes" if unexpected else
+           "the checkpoint is incomplete, or has no head for the task (a base model)")
+    raise ModelLoadError(f"{path}: the weights lack {len(missing)} of the model's tensors ({listed}), which would be "
+                         f"audited as random numbers; {why}")
 
 
 def words_at_spaces(text: str, offsets, word_ids) -> list:
@@ -829,8 +886,8 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     flags = dict(local_files_only=True, trust_remote_code=False)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), **flags)
-        model = AutoModelForSequenceClassification.from_pretrained(str(path), use_safetensors=True,
-                                                                   **flags)
+        model, loading = AutoModelForSequenceClassification.from_pretrained(
+            str(path), use_safetensors=True, output_loading_info=True, **flags)
     except Exception as exc:  # any library failure becomes a refusal with its message
         if "ignore_mismatched_sizes" in str(exc):  # transformers' own words point to a report it does not show
             raise ModelLoadError(f"could not load model from {path}: the weights' shapes differ from what config.json "
@@ -841,6 +898,8 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for "
                              "offsets and word ids")
+    check_tokenizer(tokenizer, path)
+    check_weights_loaded(loading, path)
     check_vocabulary(model, tokenizer, path)
     head = classifier_head_problem({"num_labels": model.config.num_labels, "problem_type": model.config.problem_type})
     if head:

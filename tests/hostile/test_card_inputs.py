@@ -35,6 +35,12 @@ def _card_problem_cases(root):
         "claims-rows-naming-no-claim": (dict(claims_rows={"test": 400}),
                                         "auditor.claims_rows.test: no model-index claim names this dataset"),
         "claims-rows-not-a-count": (dict(claims_rows="400"), "auditor.claims_rows: Value error, a whole number of rows"),
+        # a class named true/false in label_words: YAML's booleans, said as it says numbers
+        "boolean-label-word-class": (
+            dict(task="text-classification", text_column="text", features=None, ignore_columns=None, positive_class=None,
+                 model={"path": str(root), "format": "transformers", "head": "causal-lm"}, prompt="r : {text} s :",
+                 label_words={True: "good", False: "bad"}),
+            "Input should be a valid string (YAML read true as a boolean: write it in quotes)"),
     }
 
 

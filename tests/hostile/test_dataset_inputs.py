@@ -84,6 +84,12 @@ RAW_CASES = {
                               "header, column 2: duplicate column name 'x1' (also column 1)"),
     "bad.jsonl": (b'{"x1": 1}\nnot json\n[1, 2]\n', "line 2: invalid JSON: Expecting value"),
     "non-utf8.jsonl": (b'{"x1": 1}\n{"color": "caf\xe9"}\n', "line 2, column 15 (byte 24): file is not valid UTF-8"),
+    # an escaped half of a UTF-16 pair: read, then "cannot parse the file: 'utf-8' codec can't encode" without its line
+    "lone-surrogate.jsonl": (b'{"x1": 1}\n{"color": "red \\ud800"}\n{"color": "\\ud83d\\ude00"}\n',
+                             "line 2: invalid JSON: a \\uD800-\\uDFFF escape without its pair is half a character"),
+    # a CSV saved as .jsonl: every line was listed (20,001 problems for a 20,000-row file)
+    "csv-as-jsonl.jsonl": (b"x1,label\n" + b"1,yes\n" * 40,
+                           "line 5: invalid JSON: Extra data - ... and 36 more lines with problems (a JSONL file holds"),
     "corrupt.parquet": (b"not a parquet file", "cannot parse the file: "),
     "sheet.xlsx": (b"PK\x03\x04", "unsupported file type '.xlsx'; use .csv, .parquet or .jsonl"),
 }

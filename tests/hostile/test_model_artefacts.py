@@ -255,3 +255,163 @@ def test_a_head_that_is_no_classifier_is_a_model_problem_at_validate_and_at_load
     for read in (lambda: classes_without_loading(card), lambda: load_sequence_classifier(model)):
         with pytest.raises(ModelLoadError, match=f"config.json: {said}"):
             read()
+
+
+def _copy_model(text_inputs, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    return model
+
+
+def _edit_json(path, **changes):
+    content = json.loads(path.read_text())
+    content.update(changes)
+    path.write_text(json.dumps(content))
+
+
+@pytest.mark.parametrize("head", ["sequence-classifier", "causal-lm"])
+def test_weights_of_another_architecture_are_refused_not_audited_at_random(run_card, tmp_path, text_inputs, head):
+    """A Llama config.json beside BERT weights loaded as a Llama with every tensor drawn at random
+    (transformers only logs 'newly initialized'), and the audit ran on it: exit 0, a report of noise."""
+    from transformers import LlamaConfig
+
+    model = _copy_model(text_inputs, tmp_path)
+    arch = "LlamaForCausalLM" if head == "causal-lm" else "LlamaForSequenceClassification"
+    llama = LlamaConfig(vocab_size=23, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                        num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, architectures=[arch],
+                        id2label={0: "negative", 1: "positive"})
+    (model / "config.json").write_text(llama.to_json_string())
+    extra = dict(prompt="review : {text} sentiment :", label_words={"negative": "bad", "positive": "good"},
+                 model={"path": str(model), "format": "transformers", "head": "causal-lm"}) if head == "causal-lm" else {}
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["a good film", "a bad film"], ["positive", "negative"])
+    result = run_card(data=data, **{"model": {"path": str(model), "format": "transformers"}, **extra},
+                      task="text-classification", target="label", text_column="text", features=None,
+                      ignore_columns=None, positive_class="positive")
+    assert result.code == 4, result.raw
+    assert "the weights lack" in result.text and "which would be audited as random numbers" in result.text, result.raw
+    assert "of another architecture or head than config.json describes" in result.text, result.raw
+    assert not (result.out / "tiny-model").exists()
+
+
+def test_a_checkpoint_without_its_classification_head_is_refused(tmp_path, text_inputs):
+    """A base model's weights (no classifier tensors) ran with a randomly initialised head."""
+    from safetensors.torch import load_file, save_file
+
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+
+    model = _copy_model(text_inputs, tmp_path)
+    weights = load_file(str(model / "model.safetensors"))
+    save_file({k: v for k, v in weights.items() if not k.startswith("classifier.")}, str(model / "model.safetensors"),
+              metadata={"format": "pt"})
+    with pytest.raises(ModelLoadError, match=r"the weights lack 2 of the model's tensors \(classifier.bias, "
+                                             r"classifier.weight\).*has no head for the task"):
+        load_sequence_classifier(model)
+
+
+def test_a_tokenizer_that_cannot_encode_is_refused_at_load(tmp_path, text_inputs):
+    """An empty vocab.txt (no tokenizer.json) loads as a WordPiece tokenizer without [UNK], which raised
+    'Missing [UNK] token from the vocabulary' on the first text: exit 5 with a traceback."""
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+
+    model = _copy_model(text_inputs, tmp_path)
+    (model / "tokenizer.json").unlink()
+    (model / "vocab.txt").write_text("")
+    with pytest.raises(ModelLoadError, match="the tokenizer cannot encode text .*Missing \\[UNK\\] token"):
+        load_sequence_classifier(model)
+
+
+def test_a_tokenizer_max_length_that_is_no_number_is_refused(tmp_path, text_inputs):
+    """model_max_length "long" loaded, and every explaining check ended ERROR in SHAP's masker
+    ("'>' not supported between instances of 'int' and 'str'")."""
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+
+    model = _copy_model(text_inputs, tmp_path)
+    _edit_json(model / "tokenizer_config.json", model_max_length="long")
+    with pytest.raises(ModelLoadError, match="tokenizer_config.json: model_max_length must be a number .*'long'"):
+        load_sequence_classifier(model)
+
+
+@pytest.mark.parametrize("id2label", [["negative", "positive"], {"a": "negative", "b": "positive"}],
+                         ids=["list", "word-keys"])
+def test_an_id2label_that_is_no_id_mapping_says_so(tmp_path, text_inputs, id2label):
+    """transformers' own words were "AttributeError: 'list' object has no attribute 'items'" and
+    "invalid literal for int() with base 10: 'a'", naming neither the file nor the field."""
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+
+    model = _copy_model(text_inputs, tmp_path)
+    config = json.loads((model / "config.json").read_text())
+    config.pop("label2id")
+    config["id2label"] = id2label
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="config.json: id2label must be an object mapping class ids 0..n-1"):
+        load_sequence_classifier(model)
+
+
+def test_a_model_path_naming_a_file_says_so(tmp_path, text_inputs):
+    """model.path pointing at config.json said 'model directory …/config.json does not exist'."""
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+
+    model = _copy_model(text_inputs, tmp_path)
+    with pytest.raises(ModelLoadError, match="config.json is a file: model.path of a transformers model names its folder"):
+        load_sequence_classifier(model / "config.json")
+
+
+def test_a_special_token_missing_from_the_vocabulary_is_named(tmp_path, text_inputs):
+    """A pad_token the vocabulary lacks is added after it; the refusal blamed config.json's vocab_size
+    alone and never named the token."""
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+
+    model = _copy_model(text_inputs, tmp_path)
+    _edit_json(model / "tokenizer_config.json", pad_token="<pad-new>")
+    with pytest.raises(ModelLoadError, match=r"the tokenizer has 24 tokens and the model's embedding 23 rows "
+                                             r"\(ids 23 and up: '<pad-new>'\).*special token of tokenizer_config.json"):
+        load_sequence_classifier(model)
+
+
+def test_a_pad_token_id_outside_the_vocabulary_is_named_before_loading(tmp_path, text_inputs):
+    """transformers' own words were "AssertionError: Padding_idx must be within num_embeddings"."""
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+
+    model = _copy_model(text_inputs, tmp_path)
+    _edit_json(model / "config.json", pad_token_id=500)
+    with pytest.raises(ModelLoadError, match=r"config.json: pad_token_id 500 is outside the vocabulary \(vocab_size 23\)"):
+        load_sequence_classifier(model)
+
+
+def test_a_model_with_no_position_for_a_text_is_refused(tmp_path, text_inputs):
+    """max_position_embeddings 2 was ignored as a limit (only values above 2 were read), and a BERT with
+    two positions loaded and ended every check in ERROR ("The expanded size of the tensor (8) must match
+    the existing size (2)")."""
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+
+    model = _copy_model(text_inputs, tmp_path)
+    _edit_json(model / "config.json", max_position_embeddings=2)
+    with pytest.raises(ModelLoadError, match="config.json: max_position_embeddings 2 leaves no position for a text"):
+        load_sequence_classifier(model)
+
+
+def test_validate_of_a_prompted_lm_refuses_a_tokenizer_that_cannot_encode(tmp_path, text_inputs):
+    """``auditor validate`` reads a prompted LM's label words with its tokenizer: the WordPiece error
+    escaped as an internal error (exit 5)."""
+    from types import SimpleNamespace
+
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import check_label_words
+
+    model = _copy_model(text_inputs, tmp_path)
+    (model / "tokenizer.json").unlink()
+    (model / "vocab.txt").write_text("")
+    card = SimpleNamespace(model_path=model, path=tmp_path / "README.md", auditor=SimpleNamespace(
+        label_words={"positive": "good", "negative": "bad"}, prompt="review : {text} sentiment :"))
+    with pytest.raises(ModelLoadError, match="the tokenizer cannot encode text"):
+        check_label_words(card)
