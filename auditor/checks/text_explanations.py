@@ -55,7 +55,9 @@ def nested_points(params: dict, points=None) -> str:
     spread = f"texts with {', '.join(map(str, used))} points: {', '.join(str(n) for n in used.values())}"
     return (f"{params['first_steps']} integration points (Fejér's nested rules), refined to "
             f"{' then '.join(str(k) for k in params['levels'][1:]) or 'no more'} where the completeness gap is "
-            f"above {params['refine_above']:.0%}" + (f" ({spread})" if used else ""))
+            f"above {params['refine_above']:.0%}" + (f" of f(x) − f(x′) and {params['refine_atol']:g}"
+                                                     if params.get("refine_atol") else "")
+            + (f" ({spread})" if used else ""))
 
 
 def highlights(attr, ctx, n: int, title: str, *, signed: bool = True) -> TokenHighlights:

@@ -84,10 +84,11 @@ class IntegratedGradientsParams(_Params):
     n_steps: int = Field(32, ge=MIN_IG_STEPS, le=MAX_IG_STEPS)  # 50 of 50 reviews within the 5% completeness tolerance (24: 47)
     internal_batch_size: int = Field(64, ge=1, le=MAX_BATCH)
     # "nested": Fejér's rules, first_steps points for every text, then 2n + 1 (reusing the n) for a
-    # text whose relative completeness gap is above refine_above, up to n_steps points.
+    # text whose completeness gap is above refine_above·|f(x) − f(x′)| and refine_atol, up to n_steps points.
     rule: Literal["gausslegendre", "nested"] = "gausslegendre"
     first_steps: int = Field(15, ge=1, le=MAX_IG_STEPS)
     refine_above: float = Field(0.02, ge=0.0, le=1.0)
+    refine_atol: float = Field(0.001, ge=0.0, le=1.0)  # probability: see explain_integrated_gradients
 
     @model_validator(mode="after")
     def _nested_points(self):

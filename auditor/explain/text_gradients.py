@@ -169,7 +169,7 @@ def path_contributions(model: TextModel, ids_list: list[np.ndarray], baselines: 
 def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np.ndarray,
                                  target: np.ndarray, *, n_steps: int, internal_batch_size: int,
                                  rule: str = "gausslegendre", first_steps: int = 15,
-                                 refine_above: float = 0.02) -> Attribution:
+                                 refine_above: float = 0.02, refine_atol: float = 0.0) -> Attribution:
     """Integrated gradients on the word-embedding layer with the ``[PAD]`` baseline.
 
     Parameters
@@ -186,9 +186,12 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
     rule:
         ``"gausslegendre"`` (Captum's rule: the same points and weights for every text) or
         ``"nested"``: Fejér's second rule with ``first_steps`` points for every text, then, for each
-        text whose relative completeness gap is above ``refine_above``, the next nested rule
-        (2n + 1 points, the n already computed reused), up to ``n_steps`` points
-        (:mod:`auditor.explain.path_quadrature`).
+        text whose completeness gap is above both ``refine_above·|f(x) − f(x′)|`` and ``refine_atol``, the next
+        nested rule (2n + 1 points, the n already computed reused), up to ``n_steps`` points
+        (:mod:`auditor.explain.path_quadrature`). The absolute part is in probability: a text whose
+        prediction barely moves from the baseline's (opposing words cancelling, or a randomised
+        model's output near a constant) has a relative gap that no number of points brings to 2%
+        cheaply, while its attributions' sum is already right to well under a hundredth.
 
     Returns
     -------
@@ -230,12 +233,14 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
             merged = np.zeros((len(alphas), len(ids[i])))
             merged[done], merged[~done] = contributions[i], rows
             contributions[i], values[i], points[i] = merged, weights @ merged, len(alphas)
-        todo = todo[gaps(todo)[1] > refine_above]
+        gap, rel = gaps(todo)
+        todo = todo[(rel > refine_above) & (gap > refine_atol)]
     gap, rel_gap = gaps(np.arange(n))
     params = {"n_steps": n_steps, "internal_batch_size": internal_batch_size, "pass_tokens": tokens,
               "baseline": "pad", "layer": "word_embeddings", "method": rule}
     if rule == "nested":
-        params.update({"rule": "fejer2", "first_steps": first_steps, "refine_above": refine_above, "levels": levels})
+        params.update({"rule": "fejer2", "first_steps": first_steps, "refine_above": refine_above,
+                       "refine_atol": refine_atol, "levels": levels})
     return Attribution(
         method="integrated_gradients", row_ids=row_ids, target=target, values=values,
         names=[list(e.tokens) for e in enc], output_space="probability", base_values=f_b,

@@ -17,13 +17,14 @@ def _inputs(ctx, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
 
 
 def integrated_gradients(ctx, rows, *, n_steps: int, internal_batch_size: int, rule: str, first_steps: int,
-                         refine_above: float) -> Attribution:
+                         refine_above: float, refine_atol: float) -> Attribution:
     from auditor.explain.text_gradients import explain_integrated_gradients
 
     texts, target = _inputs(ctx, rows)
     return explain_integrated_gradients(ctx.model, texts, np.asarray(rows), target, n_steps=n_steps,
                                         internal_batch_size=internal_batch_size, rule=rule,
-                                        first_steps=first_steps, refine_above=refine_above)
+                                        first_steps=first_steps, refine_above=refine_above,
+                                        refine_atol=refine_atol)
 
 
 def gradient_x_input(ctx, rows) -> Attribution:

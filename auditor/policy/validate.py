@@ -147,22 +147,24 @@ def integration_problems(policy: Policy, params: list) -> list[Problem]:
     ``explanation_axioms`` check would fail that gate on its own quadrature error, not the model's."""
     from auditor.explain import EXPLAINERS
 
-    tolerances = [(c.check_id, p.tolerances.completeness_rel) for c, p in zip(policy.checks, params)
+    tolerances = [(c.check_id, p.tolerances) for c, p in zip(policy.checks, params)
                   if c.check == "explanation_axioms" and "integrated_gradients" in p.methods]
     problems: dict[str, Problem] = {}
     for task, methods in EXPLAINERS.items():
         ig = policy.explainers_for(task).get("integrated_gradients") if "integrated_gradients" in methods else None
         if not ig or ig.get("rule") != "nested":
             continue
-        refine = methods["integrated_gradients"].Params.model_validate(ig).refine_above
-        where = (f"task_explainers.{task}" if "integrated_gradients" in policy.task_explainers.get(task, {})
-                 else "explainers") + ".integrated_gradients.refine_above"
-        for check_id, tolerance in tolerances:
-            if refine > tolerance:
-                problems.setdefault(where, Problem(where, (
-                    f"{refine:g} is above the completeness tolerance {tolerance:g} of check {check_id!r}: a text "
-                    f"whose gap lies between the two is not refined and fails that gate on the integration's own "
-                    f"error; set refine_above at most {tolerance:g}")))
+        rule = methods["integrated_gradients"].Params.model_validate(ig)
+        block = (f"task_explainers.{task}" if "integrated_gradients" in policy.task_explainers.get(task, {})
+                 else "explainers") + ".integrated_gradients."
+        for check_id, tol in tolerances:
+            for name, refine, tolerance in (("refine_above", rule.refine_above, tol.completeness_rel),
+                                            ("refine_atol", rule.refine_atol, tol.completeness_atol)):
+                if refine > tolerance:
+                    problems.setdefault(block + name, Problem(block + name, (
+                        f"{refine:g} is above the completeness tolerance {tolerance:g} of check {check_id!r}: a text "
+                        f"whose gap lies between the two is not refined and fails that gate on the integration's "
+                        f"own error; set {name} at most {tolerance:g}")))
     return list(problems.values())
 
 

@@ -26,10 +26,11 @@ from auditor.policy.load import load_policy
 HUGE = 10**12
 # Fields where zero is a meaningful value (not a count of things to do): 0 layers re-initialised
 # (the head only), a zero tolerance or agreement bound, no seed offset, no noise (a control), every
-# text refined to integrated gradients' most points (refine_above), every feature's ICE heterogeneity
-# counted (min_variation_share).
-ZERO_ALLOWED = {"n_layers", "completeness_rel", "efficiency_atol", "efficiency_rtol", "min_feature_agreement",
-                "claim_tolerance", "seed_offset", "noise_frac", "refine_above", "min_variation_share"}
+# text refined to integrated gradients' most points (refine_above, refine_atol), every feature's ICE
+# heterogeneity counted (min_variation_share).
+ZERO_ALLOWED = {"n_layers", "completeness_rel", "completeness_atol", "efficiency_atol", "efficiency_rtol",
+                "min_feature_agreement", "claim_tolerance", "seed_offset", "noise_frac", "refine_above", "refine_atol",
+                "min_variation_share"}
 
 
 def _numeric_kind(annotation) -> type | None:

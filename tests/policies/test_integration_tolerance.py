@@ -48,3 +48,22 @@ def test_a_stricter_gate_needs_a_stricter_rule(tmp_path):
     with pytest.raises(PolicyError, match="above the completeness tolerance 0.01"):
         load_policy(_policy(tmp_path, 0.02, tolerance=0.01))
     assert load_policy(_policy(tmp_path, 0.01, tolerance=0.01))
+
+
+def test_an_absolute_floor_above_the_gates_is_a_located_policy_error(tmp_path):
+    """The rule's absolute floor (refine_atol) against the gate's (completeness_atol): a text whose gap
+    lies between the two would not be refined and would fail on the integration's own error."""
+    raw = yaml.safe_load(open(_policy(tmp_path, 0.02), encoding="utf-8"))
+    raw["explainers"]["integrated_gradients"]["refine_atol"] = 0.02
+    raw["checks"] = [{"check": "explanation_axioms",
+                      "params": {"tolerances": {"completeness_rel": 0.05, "completeness_atol": 0.01}}}]
+    path = tmp_path / "floor.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(PolicyError) as err:
+        load_policy(str(path))
+    (problem,) = err.value.problems
+    assert problem.location == "explainers.integrated_gradients.refine_atol"
+    assert "0.02 is above the completeness tolerance 0.01" in problem.message and "set refine_atol at most 0.01" in problem.message
+    raw["explainers"]["integrated_gradients"]["refine_atol"] = 0.004
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    assert load_policy(str(path)).policy.explainers["integrated_gradients"]["refine_atol"] == 0.004

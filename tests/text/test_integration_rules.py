@@ -108,6 +108,16 @@ def test_the_nested_rule_refines_only_incomplete_texts_and_computes_each_point_o
         np.testing.assert_array_equal(mixed.values[i], coarse.values[i])
     final = mixed.extras["completeness_rel_gap"]
     assert np.all((final <= bound) | (mixed.extras["path_points"] == 31))
+    # With an absolute floor, a text is refined only where its gap is above both: relative 0 (every
+    # text) and a floor between the texts' 7-point absolute gaps refines exactly those above the floor.
+    absolute = coarse.extras["completeness_gap"]
+    floor = float(np.median(absolute))
+    before = m.stats.gradient_inputs
+    floored = tg.explain_integrated_gradients(m, texts, np.arange(n), target, n_steps=31, internal_batch_size=32,
+                                              rule="nested", first_steps=7, refine_above=0.0, refine_atol=floor)
+    assert np.array_equal(floored.extras["path_points"] > 7, absolute > floor) and 0 < (absolute > floor).sum() < n
+    assert m.stats.gradient_inputs - before == int(floored.extras["path_points"].sum())
+    assert floored.params["refine_atol"] == floor
 
 
 def test_nested_rule_parameters_are_checked():

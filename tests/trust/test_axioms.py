@@ -140,3 +140,33 @@ def test_a_model_whose_output_does_not_move_has_nothing_to_add_up(tmp_path):
     [gate] = with_sample_sizes(evaluate([Threshold(measurement="shap_within_tolerance_share", min=0.99)],
                                         out.measurements), out.sample_sizes)
     assert not gate.passed and gate.n == 0 and gate.unreachable == "nothing was measured (n = 0)"
+
+
+def test_completeness_is_within_tolerance_at_five_percent_or_a_hundredth_of_probability(tmp_path, text_model_dir,
+                                                                                       tiny_bert):
+    """Known answers: a text whose prediction moves 0.5 from the baseline's is within at a gap of 0.02
+    (4%), not at 0.03 (6%); one whose prediction moves 0.02 is within at a gap of 0.009 (45%, but
+    under 0.01 of probability), not at 0.011. Relative alone (completeness_atol 0), the two small
+    moves fail: a sound model's texts whose prediction barely moves from the baseline's had failed the
+    gate (benchmarks/README.md, sound text models)."""
+    from auditor.explain import get_explainer
+    from auditor.explain.attribution import Attribution
+
+    from .conftest import make_text_context
+
+    ctx = make_text_context(tiny_bert, tmp_path, text_model_dir)
+    rows = ctx.explained_rows(6)
+    moves = np.array([0.5, 0.5, 0.02, 0.02, -0.026, 0.3])
+    gaps = np.array([0.02, 0.03, 0.009, 0.011, 0.009, 0.0])
+    base = np.full(6, 0.25)
+    values = [np.array([0.5, 0.3, 0.2]) * (m + g) for m, g in zip(moves, gaps)]  # each sums to its move + gap
+    params = get_explainer(ctx.task, "integrated_gradients").Params(**ctx.explainer_params.get("integrated_gradients", {}))
+    ctx._attributions[("integrated_gradients", params.model_dump_json())] = Attribution(
+        method="integrated_gradients", row_ids=rows, target=np.ones(6, dtype=int), values=values,
+        names=[["a", "b", "c"]] * 6, output_space="probability", base_values=base, outputs=base + moves)
+    expected = {None: 4 / 6, 0.0: 2 / 6}  # None: the default tolerances (5% or 0.01)
+    for atol, share in expected.items():
+        tolerances = {} if atol is None else {"tolerances": {"completeness_rel": 0.05, "completeness_atol": atol}}
+        out, _ = run_check(ctx, "explanation_axioms", methods=["integrated_gradients"], n_instances=6, **tolerances)
+        assert out.measurements["integrated_gradients_within_tolerance_share"] == pytest.approx(share)
+        np.testing.assert_allclose(out.measurements["integrated_gradients_gap_max"], 0.011 / 0.02)  # relative, reported
