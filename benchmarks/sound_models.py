@@ -238,18 +238,25 @@ def audit(make, seed: int, only: str | None = None, claims_exact: bool = False) 
     """The `default` policy's checks (``only``: that one) on one draw of ``make``: the check results,
     the seconds they took with the audit's preparation, and the card's claimed metrics
     (``claims_exact``: the card does not say the claims' rows, so they are taken as exact)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        card, data, claimed = build(Path(tmp), make, seed, claims_exact)
+        checks, seconds = run_policy("default", card, data, only)
+    return checks, seconds, claimed
+
+
+def run_policy(policy: str, card: Path, data: Path, only: str | None = None) -> tuple[list, float]:
+    """``policy``'s checks (``only``: that one) on ``card`` and ``data`` through the engine's Python API,
+    one worker, no reports: the check results and the seconds they took with the audit's preparation."""
     from auditor.engine.audit import prepare_audit
     from auditor.engine.runner import run_plan
 
-    with tempfile.TemporaryDirectory() as tmp:
-        card, data, claimed = build(Path(tmp), make, seed, claims_exact)
-        t0 = time.perf_counter()
-        prepared = prepare_audit("default", card, data, jobs=1)
-        try:
-            checks = run_plan([p for p in prepared.plan if only in (None, p.spec.check_id)], prepared.ctx)
-        finally:
-            prepared.ctx.executor.close()
-    return checks, round(time.perf_counter() - t0, 1), claimed
+    t0 = time.perf_counter()
+    prepared = prepare_audit(policy, card, data, jobs=1)
+    try:
+        checks = run_plan([p for p in prepared.plan if only in (None, p.spec.check_id)], prepared.ctx)
+    finally:
+        prepared.ctx.executor.close()
+    return checks, round(time.perf_counter() - t0, 1)
 
 
 def draw_parser(doc: str, seeds: int) -> argparse.ArgumentParser:

@@ -44,7 +44,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT / "tests" / "text"))  # the tests' tiny BERT (tests/ is not a package)
 from run import write_result  # noqa: E402
-from sound_models import draw_parser, gates_not_passed, intercept_for  # noqa: E402
+from sound_models import draw_parser, gates_not_passed, intercept_for, run_policy  # noqa: E402
+
+from auditor.results import worst  # noqa: E402
 
 import tiny_bert  # noqa: E402  (its fillers, special tokens, word pieces and filler sentences)
 
@@ -269,37 +271,22 @@ def audit(setting: dict, seed: int, only: str | None = None, keep: Path | None =
     """The `text-default` policy's checks (``only``: that one) on one draw of ``setting``: the check
     results, the seconds they took with the audit's preparation, and what the build measured
     (``keep``: the model folder, card and data are written there and kept, for `auditor run`)."""
-    from auditor.engine.audit import prepare_audit
-    from auditor.engine.runner import run_plan
-
     with tempfile.TemporaryDirectory() as tmp:
         card, data, built = build(Path(tmp) if keep is None else keep, setting, seed)
-        t0 = time.perf_counter()
-        prepared = prepare_audit("text-default", card, data, jobs=1)
-        try:
-            checks = run_plan([p for p in prepared.plan if only in (None, p.spec.check_id)], prepared.ctx)
-        finally:
-            prepared.ctx.executor.close()
-    return checks, round(time.perf_counter() - t0, 1), built
+        checks, seconds = run_policy("text-default", card, data, only)
+    return checks, seconds, built
 
 
 def one_audit(setting: dict, seed: int, only: str | None = None, keep: Path | None = None) -> dict:
     checks, seconds, built = audit(setting, seed, only, keep)
     return {"seed": seed, "seconds": seconds, **built,
-            "overall": worst([c.status.value for c in checks]),
+            "overall": worst([c.status for c in checks]).value,
             "statuses": {c.id: c.status.value for c in checks}, "not_pass": gates_not_passed(checks),
             "measurements": {c.id: c.measurements for c in checks}}
 
 
 def slug(name: str) -> str:
     return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
-
-
-def worst(statuses: list[str]) -> str:
-    for s in ("error", "fail", "warn"):
-        if s in statuses:
-            return s
-    return "pass"
 
 
 def main() -> None:
