@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "examples"))
 from run import write_result  # noqa: E402
-from sound_models import draw_parser, gates_not_passed  # noqa: E402
+from sound_models import draw_parser, gate_flags, gates_not_passed  # noqa: E402
 
 AMES_FEATURES = ["Gr_Liv_Area", "Overall_Cond", "Year_Built", "Year_Remod_Add", "Total_Bsmt_SF", "Garage_Cars",
                  "Full_Bath", "Lot_Area", "Neighborhood", "Bldg_Type", "Central_Air", "Kitchen_AbvGr", "Fireplaces"]
@@ -162,8 +162,7 @@ def main() -> None:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             d = one_audit(name, setting, seed)
             draws.append(d)
-            flags = ", ".join(f"{g['check']}.{g.get('measurement', 'ERROR')}={g.get('value')}" for g in d["not_pass"])
-            print(f"{name} split {seed} ({d['seconds']} s): {flags or 'all PASS'}", flush=True)
+            print(f"{name} split {seed} ({d['seconds']} s): {gate_flags(d['not_pass']) or 'all PASS'}", flush=True)
         out[name] = {"draws": draws}
     write_result("real-models", {"policy": "default", "seeds": args.seeds, "settings": out})
 

@@ -281,6 +281,25 @@ def gates_not_passed(checks) -> list[dict]:
     return gates
 
 
+def gate_key(gate: dict) -> str:
+    """``check.measurement`` of a gate not passed (``check.ERROR`` for a check that raised)."""
+    return f"{gate['check']}.{gate.get('measurement', 'ERROR')}"
+
+
+def gate_flags(not_pass: list[dict]) -> str:
+    """A draw's gates not passed, each with its value, for the progress line."""
+    return ", ".join(f"{gate_key(g)}={g.get('value')}" for g in not_pass)
+
+
+def not_pass_counts(draws: list[dict]) -> dict[str, int]:
+    """How many draws did not pass each gate."""
+    counts: dict[str, int] = {}
+    for d in draws:
+        for g in d["not_pass"]:
+            counts[gate_key(g)] = counts.get(gate_key(g), 0) + 1
+    return counts
+
+
 def one_audit(make, seed: int, only: str | None = None, claims_exact: bool = False) -> dict:
     checks, seconds, claimed = audit(make, seed, only, claims_exact)
     return {"seed": seed, "seconds": seconds, "claimed": claimed,
@@ -302,14 +321,8 @@ def main() -> None:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             d = one_audit(make, seed, args.check, args.claims_exact)
             draws.append(d)
-            flags = ", ".join(f"{g['check']}.{g.get('measurement', 'ERROR')}={g.get('value')}" for g in d["not_pass"])
-            print(f"{name} seed {seed} ({d['seconds']} s): {flags or 'all PASS'}", flush=True)
-        counts: dict[str, int] = {}
-        for d in draws:
-            for g in d["not_pass"]:
-                key = f"{g['check']}.{g.get('measurement', 'ERROR')}"
-                counts[key] = counts.get(key, 0) + 1
-        out[name] = {"draws": draws, "not_pass_counts": counts}
+            print(f"{name} seed {seed} ({d['seconds']} s): {gate_flags(d['not_pass']) or 'all PASS'}", flush=True)
+        out[name] = {"draws": draws, "not_pass_counts": not_pass_counts(draws)}
     write_result("sound-models", {"policy": "default", "seeds": args.seeds, "rows": {"train": TRAIN, "test": TEST, "eval": EVAL},
                                   "check": args.check or "all", "claims_rows": None if args.claims_exact else TEST,
                                   "settings": out})

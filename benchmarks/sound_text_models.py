@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT / "tests" / "text"))  # the tests' tiny BERT (tests/ is not a package)
 from run import write_result  # noqa: E402
-from sound_models import draw_parser, gates_not_passed, intercept_for, run_policy  # noqa: E402
+from sound_models import (draw_parser, gate_flags, gates_not_passed, intercept_for, not_pass_counts,  # noqa: E402
+                          run_policy)
 
 from auditor.results import worst  # noqa: E402
 
@@ -310,15 +311,9 @@ def main() -> None:
             keep = None if args.keep is None else args.keep / f"{slug(name)}-{seed}"
             d = one_audit(setting, seed, args.check, keep)
             draws.append(d)
-            flags = ", ".join(f"{g['check']}.{g.get('measurement', 'ERROR')}={g.get('value')}" for g in d["not_pass"])
             print(f"{name} seed {seed} (AUC eval {d['eval_roc_auc']:.3f}, train {d['train_seconds']} s, audit "
-                  f"{d['seconds']} s, {d['overall'].upper()}): {flags or 'all PASS'}", flush=True)
-        counts: dict[str, int] = {}
-        for d in draws:
-            for g in d["not_pass"]:
-                key = f"{g['check']}.{g.get('measurement', 'ERROR')}"
-                counts[key] = counts.get(key, 0) + 1
-        out[name] = {"setting": setting, "draws": draws, "not_pass_counts": counts}
+                  f"{d['seconds']} s, {d['overall'].upper()}): {gate_flags(d['not_pass']) or 'all PASS'}", flush=True)
+        out[name] = {"setting": setting, "draws": draws, "not_pass_counts": not_pass_counts(draws)}
     write_result("sound-text-models", {"policy": "text-default", "seeds": args.seeds, "first_seed": args.first_seed,
                                        "threads": args.threads,
                                        "rows": {"train": TRAIN, "claims": CLAIMS, "eval": EVAL},
