@@ -14,7 +14,7 @@ with a Wilson interval and its shortfall against the rest, Newcombe interval; a 
 absolute error with a bootstrap interval and its ratio to the rest's, bootstrap interval), the
 features or words that define it (mean share most above the rest's), and the explanations' quality
 inside it — the per-instance faithfulness gap (random control's deletion AUC minus the explainer's)
-with a bootstrap CI of its median and, for a seeded explainer, top-k agreement with a re-seeded run. Cohorts smaller than ``min_cohort_size``
+with its centre (Hodges-Lehmann) and signed-rank interval and, for a seeded explainer, top-k agreement with a re-seeded run. Cohorts smaller than ``min_cohort_size``
 are reported, never gated.
 """
 
@@ -33,7 +33,7 @@ from auditor.errors import CheckNotApplicable
 from auditor.explain import explainer_names, get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.cohorts import COHORT_METRICS, attribution_shares, cluster, defining_features
-from auditor.metrics.statistics import bootstrap_ci
+from auditor.metrics.statistics import signed_rank_interval, signed_rank_min_n
 from auditor.models.base import Capability
 from auditor.results import FileRef, Heatmap, SampleSize, Table
 
@@ -69,7 +69,7 @@ class ClusteringParams(Params):
     min_cohort_size: int = count(20, MAX_INSTANCES, minimum=MIN_JUDGED)
     n_top_features: int = count(5, MAX_SHOWN)  # defining features (words) listed per cohort
     confidence: float = fraction(0.95)
-    n_bootstrap: int = count(1000, MAX_RESAMPLES)  # resamples of a cohort's median faithfulness gap (and its MAE)
+    n_bootstrap: int = count(1000, MAX_RESAMPLES)  # resamples of a cohort's MAE and its ratio to the rest's
     seed_stability: bool = True  # one re-seeded run of a seeded explainer (shared with other checks)
     top_k: int = count(5, MAX_TOP_K)  # top-k agreement of the seed stability
 
@@ -161,7 +161,7 @@ class ExplanationClustering(Check):
         n = len(rows)
         measurements["n"] = float(n)
         measurements[metric.value] = _num(np.average(outcome, weights=weights)) if n else None
-        measurements["faithfulness_gap"] = _num(np.nanmedian(faith)) if np.isfinite(faith).any() else None
+        measurements["faithfulness_gap"] = _num(signed_rank_interval(faith)[0]) if np.isfinite(faith).any() else None
         measurements["stability"] = None if stability is None else _num(np.nanmedian(stability))
         with_gap = int(np.isfinite(faith).sum())
         sample_sizes = [SampleSize(measurement=m, n=with_gap if m == "faithfulness_gap" else n) for m in OVERALL
@@ -217,13 +217,14 @@ class ExplanationClustering(Check):
         evidence = [
             self._error_table(cohort_rows, n, level, p, ctx.regression),
             Table(title="Cohorts: what defines them and how faithful their explanations are",
-                  columns=["view", "cohort", "n", f"defining {unit}s (share lift)", "median faithfulness gap",
+                  columns=["view", "cohort", "n", f"defining {unit}s (share lift)", "faithfulness gap",
                            f"{level} CI low", "CI high", "median seed stability"],
                   rows=quality_rows,
                   caption=f"Defining {unit}s: mean share of |{p.explainer} attribution| inside the cohort "
                           "minus outside, largest first. Faithfulness gap: the random control's deletion AUC minus "
-                          "the explainer's per instance (positive = the explanation beats random), median with a "
-                          f"{p.n_bootstrap}-resample bootstrap interval. Seed stability: top-{p.top_k} agreement "
+                          "the explainer's per instance (positive = the explanation beats random), the cohort's centre "
+                          "(Hodges-Lehmann: the median of the pairwise averages) with the interval Wilcoxon's signed-rank "
+                          "test gives. Seed stability: top-{p.top_k} agreement "
                           "with a re-seeded run (empty for a deterministic explainer)."),
             Table(title="How the instances were clustered",
                   columns=["view", "space", "k", "silhouette", "silhouette per k tried", "adjusted Rand index with "
@@ -280,10 +281,8 @@ class ExplanationClustering(Check):
             gap, gap_lo, gap_hi = (metric.shortfall(outcome[inside], weights[inside], outcome[~inside], weights[~inside],
                                                     p.confidence, **boot)
                                    if (~inside).any() else (np.nan, np.nan, np.nan))
-            fg, fg_lo, fg_hi = bootstrap_ci(faith[inside], np.median, n_boot=p.n_bootstrap, alpha=1 - p.confidence,
-                                            rng=ctx.rng(f"clustering.faithfulness.{view}.{c}"))
-            if np.isfinite(faith[inside]).sum() < 2:  # one value resampled: no interval (it read 0.388–0.388)
-                fg_lo = fg_hi = np.nan
+            # the signed-rank interval of the cohort's gaps (NaN ends where it has too few to give one)
+            fg, fg_lo, fg_hi = signed_rank_interval(faith[inside], alpha=1 - p.confidence)
             stab = None if stability is None else _num(np.nanmedian(stability[inside]))
             top = defining_features(shares, labels, c, p.n_top_features)
             gated = size >= p.min_cohort_size
@@ -304,7 +303,7 @@ class ExplanationClustering(Check):
     def _worst(measurements, view, gated, cohorts, p, metric) -> list[SampleSize]:
         """The gated cohort with the strongest evidence of a larger error (largest interval low of the
         metric's shortfall) and
-        the one whose explanations are least faithful (smallest median gap), as measurements."""
+        the one whose explanations are least faithful (smallest faithfulness gap), as measurements."""
         largest = max((c["n"] for c in cohorts), default=0)
         by_gap = [c for c in gated if c["gap_lo"] is not None]
         by_faith = [c for c in gated if c["faith"] is not None]
@@ -334,8 +333,10 @@ class ExplanationClustering(Check):
         else:
             degenerate = True
         w_f = w["n_faith"] if by_faith else largest
+        interval_n = signed_rank_min_n(1 - p.confidence)  # a cohort of 5 has no 95% signed-rank interval
         sizes += [SampleSize(measurement=f"{view}_{m}", n=w_f) for m in ("worst_faithfulness_gap", "faithfulness_shortfall")]
-        sizes += [SampleSize(measurement=f"{view}_worst_faithfulness_gap_ci_{s}", n=w_f, ci_degenerate=degenerate)
+        sizes += [SampleSize(measurement=f"{view}_worst_faithfulness_gap_ci_{s}", n=w_f, min_n=interval_n,
+                             ci_degenerate=degenerate and not 0 < w_f < interval_n)
                   for s in ("low", "high")]
         stabs = [c for c in gated if c["stability"] is not None]
         if stabs:
@@ -376,7 +377,7 @@ class ExplanationClustering(Check):
         if fw is not None and overall is not None:
             # of the judged cohorts: a smaller one shown beside them can be less faithful, and the
             # overall median then lie below the "least faithful" one's (decoder example: 0.595, overall 0.568)
-            text += (f"; the least faithful judged cohort's explanations have a median faithfulness gap of {fw:.3f} "
+            text += (f"; the least faithful judged cohort's explanations have a faithfulness gap of {fw:.3f} "
                      f"(all {int(measurements['n'])} explained: {overall:.3f})")
         return text + ".", f"k = {k}, worst {'accuracy gap' if metric.higher_is_better else 'error ratio'} {gap:.2f}"
 

@@ -2,8 +2,9 @@
 
 Every metric is computed for the explainer and for a random-attribution control (the same
 values at seeded random positions, per instance). A faithful explanation must beat its control:
-measurements give both medians, the median paired gap (positive = explainer better) with a
-bootstrap 95% CI, and a one-sided paired Wilcoxon p-value across instances (reference §10 a).
+measurements give both medians, the paired gap (positive = explainer better: the Hodges-Lehmann
+estimate) with the 95% interval that inverts the signed-rank test, and a one-sided paired Wilcoxon
+p-value across instances (reference §10 a).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from auditor.metrics.faithfulness import (
     insertion_curve, leave_one_out_correlation, normalised_auc, random_controls, removal_fractions,
 )
 from auditor.metrics.chance import control_median_chance
-from auditor.metrics.statistics import paired_comparison
+from auditor.metrics.statistics import paired_comparison, signed_rank_min_n
 from auditor.models.base import Capability
 from auditor.models.inputs import by_class
 from auditor.results import FileRef, LineChart, SampleSize, Series, Table
@@ -39,9 +40,11 @@ METRICS = {
 }
 CORRELATIONS = ("faithfulness_correlation", "loo_correlation")  # ±1 on 2 features: judged above chance
 SUFFIXES = ("", "_control", "_gap", "_gap_ci_low", "_p_value")
-GAP_DEFINITION = ("Gap: the median over instances of each instance's explainer-minus-control difference (oriented so "
-                  "that positive means the explainer beats the control), so it need not equal the difference of the "
-                  "two medians beside it.")
+GAP_DEFINITION = ("Gap: the centre of the instances' explainer-minus-control differences (oriented so that positive "
+                  "means the explainer beats the control), the Hodges-Lehmann estimate (the median of the pairwise "
+                  "averages of the differences), so it need not equal the difference of the two medians beside it. Its "
+                  "95% interval is the one Wilcoxon's signed-rank test gives (its lower end is above 0 exactly where the "
+                  "one-sided test rejects at 2.5%); it needs at least 6 instances.")
 
 
 class FaithfulnessParams(Params):
@@ -155,7 +158,7 @@ class ExplanationFaithfulness(Check):
                         measurements[f"{e}_{m}{s}"] = None
                     continue
                 expl, ctrl = results[m]
-                cmp = paired_comparison(expl, ctrl, higher_is_better=METRICS[m], rng=ctx.rng(f"faithfulness.ci.{e}.{m}"))
+                cmp = paired_comparison(expl, ctrl, higher_is_better=METRICS[m])
                 measurements.update({
                     f"{e}_{m}": cmp["value"], f"{e}_{m}_control": cmp["control"], f"{e}_{m}_gap": cmp["gap"],
                     f"{e}_{m}_gap_ci_low": cmp["gap_ci_low"], f"{e}_{m}_p_value": cmp["p_value"],
@@ -164,9 +167,12 @@ class ExplanationFaithfulness(Check):
                 hit = bool(np.isfinite(cmp["p_value"]) and np.isfinite(floor) and cmp["p_value"] <= floor * (1 + 1e-9))
                 if hit:
                     at_floor.append(f"{e} {m}")
-                degenerate = not (np.isfinite(cmp["gap_ci_low"]) and cmp["gap_ci_low"] < cmp["gap_ci_high"])
-                # medians over instances and the gap's interval: judged from MIN_JUDGED of them (a
-                # bootstrap interval over 3 instances passed a fail gate); the p-value has its own floor
+                # medians over instances: judged from MIN_JUDGED of them (a bootstrap interval over 3 instances
+                # passed a fail gate); the gap's signed-rank interval exists from 6 (below, its ends are NaN);
+                # the p-value has its own floor
+                interval_n = max(MIN_JUDGED, signed_rank_min_n())
+                degenerate = cmp["n"] >= interval_n and not (np.isfinite(cmp["gap_ci_low"])
+                                                             and cmp["gap_ci_low"] < cmp["gap_ci_high"])
                 # the median correlation random attributions reach in 5% of draws, where the controls are every
                 # order of few features: on 2 features each instance's correlation is ±1 (two subsets), so a
                 # random ranking's median is 1.0 half the time and a pass at 1.0 is no evidence
@@ -176,7 +182,7 @@ class ExplanationFaithfulness(Check):
                 sample_sizes += [SampleSize(measurement=f"{e}_{m}{s}", n=cmp["n"], min_n=MIN_JUDGED,
                                             chance_p95=chance if s == "" else None)
                                  for s in ("", "_control", "_gap")]
-                sample_sizes.append(SampleSize(measurement=f"{e}_{m}_gap_ci_low", n=cmp["n"], min_n=MIN_JUDGED,
+                sample_sizes.append(SampleSize(measurement=f"{e}_{m}_gap_ci_low", n=cmp["n"], min_n=interval_n,
                                                ci_degenerate=degenerate))
                 sample_sizes.append(SampleSize(measurement=f"{e}_{m}_p_value", n=cmp["n"], at_floor=hit,
                                                p_floor=None if not np.isfinite(floor) else floor))

@@ -25,13 +25,16 @@ GLOSSARY: list[tuple[str, str]] = [
     ("Control", "The same explanation values placed on randomly shuffled features. A trustworthy "
      "explainer must do better than its control; otherwise its ranking carries no information."),
     ("Gap", "The explainer's score minus its control's, oriented so that a positive gap means the "
-     "explainer is better. The report gives its median and a 95% confidence interval."),
+     "explainer is better. The report gives its centre over instances (the Hodges-Lehmann estimate: the "
+     "median of the pairwise averages of the instances' gaps) and the 95% confidence interval of "
+     "Wilcoxon's signed-rank test."),
     ("Confidence interval (CI)", "A range that contains the true value in 95% of repeated samples, "
      "obtained here by resampling the evaluation rows or instances (bootstrap; for a largest difference "
      "between groups from bounds that hold for every pair of groups at once, for a smallest ratio "
      "bias-corrected, since the resamples of either lean away from it), for accuracy exactly "
-     "(binomial), for ROC AUC from DeLong's variance, and for a paired accuracy drop (the same rows "
-     "under two prompts) from Tango's score test."),
+     "(binomial), for ROC AUC from DeLong's variance, for a paired accuracy drop (the same rows "
+     "under two prompts) from Tango's score test, and for an explainer's gap to its random control "
+     "from Wilcoxon's signed-rank test."),
     ("p-value", "The probability of a result at least this favourable if the explainer were no better "
      "than its control (one-sided paired Wilcoxon test). Values below 0.001 are printed as < 0.001."),
     ("Rank correlation", "Spearman's ρ between two orderings of the same features: 1 when they rank "

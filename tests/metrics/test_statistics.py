@@ -240,3 +240,89 @@ def test_a_weighted_variance_of_zero_is_undefined_not_rounding_noise():
             importance_weights(big / 1e300, [1.0, 2.0, 3.0]), rel=1e-12)
         assert weighted(big, [1.0, 2.0, 3.0]) == pytest.approx(weighted(big / 1e300, [1.0, 2.0, 3.0]), rel=1e-12)
     assert importance_weights([5e-324, 1e-323], [1.0, 1.0]) == pytest.approx([5 / 12, 7 / 12])
+
+
+# --- the Hodges-Lehmann estimate and its signed-rank interval ---------------------------------------
+
+def _walsh(d):
+    d = np.asarray(d, dtype=float)
+    i, j = np.triu_indices(len(d))
+    return np.sort((d[i] + d[j]) / 2)
+
+
+def test_the_hodges_lehmann_estimate_is_the_median_of_the_walsh_averages():
+    from auditor.metrics.statistics import signed_rank_interval
+
+    # Walsh averages of 1, 2, 3: 1, 1.5, 2, 2, 2.5, 3; median 2. Three differences give no 95% interval.
+    est, low, high = signed_rank_interval([3, 1, 2])
+    assert est == 2.0 and np.isnan(low) and np.isnan(high)
+    est, _, _ = signed_rank_interval([0.0, 0.0, 0.3, 0.3, np.nan])  # 10 averages: 0 ×3, 0.15 ×4, 0.3 ×3
+    assert est == pytest.approx(0.15)
+    assert all(np.isnan(signed_rank_interval([])))
+
+
+@pytest.mark.parametrize("n, critical", [(6, 0), (7, 2), (8, 3), (9, 5), (10, 8), (11, 10), (12, 13), (13, 17),
+                                         (15, 25), (20, 52), (25, 89), (30, 137)])
+def test_the_interval_ends_are_the_walsh_averages_the_published_critical_values_name(n, critical):
+    """Two-sided 5% critical values of Wilcoxon's T (the tables of, e.g., Hollander, Wolfe and Chicken):
+    the interval is the (T + 1)-th smallest to the (T + 1)-th largest Walsh average."""
+    from auditor.metrics.statistics import signed_rank_interval
+
+    d = np.random.default_rng(n).normal(0.3, 1.0, n)
+    walsh = _walsh(d)
+    _, low, high = signed_rank_interval(d)
+    assert low == walsh[critical] and high == walsh[-1 - critical]
+
+
+def test_the_interval_inverts_scipys_exact_signed_rank_test():
+    """Just inside an end the two-sided exact test does not reject at 5%, just outside it does."""
+    from scipy import stats
+
+    from auditor.metrics.statistics import signed_rank_interval
+
+    d = np.random.default_rng(7).normal(0.2, 1.0, 15)
+    _, low, high = signed_rank_interval(d)
+    for end, inward in ((low, 1e-9), (high, -1e-9)):
+        assert stats.wilcoxon(d - (end + inward), method="exact").pvalue > 0.05
+        assert stats.wilcoxon(d - (end - inward), method="exact").pvalue < 0.05
+
+
+def test_ties_with_nothing_to_rank_do_not_sink_a_clear_win():
+    """7 of 14 instances where the explainer clearly beats its control (gap 0.3) and 7 where there is
+    nothing to rank (gaps within ±0.004): the signed-rank test sees the win (one-sided p = 0.013), and
+    the interval's lower end is above 0 (the 22nd smallest Walsh average, 0.001). The median's
+    percentile bootstrap put its lower end among the ties, below 0: a sound explainer failed its gate."""
+    from auditor.metrics.statistics import signed_rank_interval
+
+    d = np.array([-0.004, -0.003, -0.002, -0.001, 0.001, 0.002, 0.003] + [0.3] * 7)
+    est, low, high = signed_rank_interval(d)
+    assert low == pytest.approx(0.001) and est == pytest.approx(0.1495) and high == pytest.approx(0.3)
+    assert low == _walsh(d)[21]  # n = 14: critical value 21
+    assert paired_wilcoxon_greater(d, np.zeros_like(d)) == pytest.approx(0.01288, abs=1e-5)
+    assert all(bootstrap_ci(d, np.median, rng=seed)[1] < 0.0 for seed in (0, 3))
+
+
+def test_the_lower_end_is_above_a_true_centre_of_0_at_most_2_5_percent_of_the_time():
+    from auditor.metrics.statistics import signed_rank_interval
+
+    rng = np.random.default_rng(3)
+    above = np.mean([signed_rank_interval(rng.standard_t(3, 12))[1] > 0 for _ in range(2000)])
+    assert above <= 0.025 + 0.007  # exact 0.0212 at n = 12 (the largest level ≤ 0.025); 2000 draws
+
+
+def test_beyond_2000_differences_the_counted_walsh_sum_is_the_sorted_ones():
+    from auditor.metrics.statistics import _walsh_sum
+
+    d = np.sort(np.random.default_rng(5).normal(0.0, 1.0, 2400).round(3))  # ties included
+    sums = 2 * _walsh(d)
+    for k in (1, 2, 1000, len(sums) // 2, len(sums) - 1, len(sums)):
+        assert _walsh_sum(d, k) == pytest.approx(sums[k - 1], abs=1e-12)
+
+
+def test_an_interval_needs_6_differences_at_95_percent_and_5_at_90():
+    from auditor.metrics.statistics import signed_rank_interval, signed_rank_min_n
+
+    assert signed_rank_min_n(0.05) == 6 and signed_rank_min_n(0.1) == 5
+    assert np.isnan(signed_rank_interval(np.arange(1.0, 6.0))[1])  # all 5 positive: p = 1/32 > 0.025
+    assert signed_rank_interval(np.arange(1.0, 7.0))[1] == 1.0  # 6: the smallest difference
+    assert signed_rank_interval(np.arange(1.0, 6.0), alpha=0.1)[1] == 1.0

@@ -118,7 +118,7 @@ def test_attribution_cohorts_recover_the_planted_populations(clean):
     # instance (the decoder report read 'least faithful cohort ... 0.595 (overall 0.568)', a smaller
     # cohort shown beside it being less faithful still)
     m = result.measurements
-    assert (f"the least faithful judged cohort's explanations have a median faithfulness gap of "
+    assert (f"the least faithful judged cohort's explanations have a faithfulness gap of "
             f"{m['attributions_worst_faithfulness_gap']:.3f} (all {N} explained: {m['faithfulness_gap']:.3f})") \
         in result.summary
 
