@@ -24,6 +24,7 @@ MAX_INSTANCES = 10_000  # rows explained or compared by one check
 MAX_SHOWN = 100  # rows, features or words drawn in the report
 MAX_TOP_K = 1_000  # features or words in a top-k set
 MAX_RESAMPLES = 10_000  # bootstrap resamples, random-control runs
+MAX_CONTROL_ORDERS = 100  # random orders averaged into one instance's control: each is a full set of removal curves
 MAX_REPEATS = 100  # permutation-importance repeats
 MAX_SEEDS = 20  # seed re-runs: each is a full explainer run
 MAX_RANDOMISED = 10  # randomised models of the sanity test: each is a refit or re-initialised copy, explained

@@ -105,12 +105,13 @@ def unremovable_note(method: str, kept: int, n: int, what: str) -> list[str]:
             f"does; they are left out of {what}."]
 
 
-def deletion_gaps(ctx, attr, label: str) -> np.ndarray:
+def deletion_gaps(ctx, attr, label: str, orders: int = 1) -> np.ndarray:
     """Per explained instance, the random control's normalised deletion AUC minus the explainer's
     (positive: removing the explainer's top features lowers the prediction faster than removing
     random ones; NaN where fewer than two positions can be removed, :func:`removable_part`). The
     control is the instance's own values at positions shuffled by ``ctx.rng(label)`` (with at most 4
-    features, the mean over every order: :func:`random_controls`)."""
+    features, the mean over every order; else the mean over ``orders`` random orders:
+    :func:`random_controls`)."""
     from auditor.metrics.faithfulness import deletion_curve, normalised_auc, random_controls, removal_fractions
     from auditor.models.inputs import by_class
 
@@ -125,6 +126,6 @@ def deletion_gaps(ctx, attr, label: str) -> np.ndarray:
         return normalised_auc(by_class(part, inputs, values, deletion_curve, n_steps=inputs.curve_steps),
                               fractions=fractions)
 
-    controls = random_controls(list(part.values), ctx.rng(label), removable=inputs.removable)
+    controls = random_controls(list(part.values), ctx.rng(label), removable=inputs.removable, orders=orders)
     gaps[keep] = np.mean([auc(control) for control in controls], axis=0) - auc(part.values)
     return gaps

@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from auditor.checks.base import (
-    MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, fraction,
+    MAX_CONTROL_ORDERS, MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, fraction,
 )
 from auditor.checks.explainers import ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
@@ -70,6 +70,9 @@ class ClusteringParams(Params):
     n_top_features: int = count(5, MAX_SHOWN)  # defining features (words) listed per cohort
     confidence: float = fraction(0.95)
     n_bootstrap: int = count(1000, MAX_RESAMPLES)  # resamples of a cohort's MAE and its ratio to the rest's
+    # random orders averaged into each instance's control (its deletion curves only): one order's AUC turns
+    # on where the few words that matter happen to fall, and that noise sank a sound cohort's interval
+    control_orders: int = count(4, MAX_CONTROL_ORDERS)
     seed_stability: bool = True  # one re-seeded run of a seeded explainer (shared with other checks)
     top_k: int = count(5, MAX_TOP_K)  # top-k agreement of the seed stability
 
@@ -143,7 +146,7 @@ class ExplanationClustering(Check):
         else:
             outcome = (ctx.predicted_index(proba)[rows] == ctx.label_index()[rows]).astype(float)
             weights = self._selection_weights(ctx, proba, outcome)
-        faith = deletion_gaps(ctx, attr, f"clustering.control.{p.explainer}")
+        faith = deletion_gaps(ctx, attr, f"clustering.control.{p.explainer}", p.control_orders)
         stability, notes = self._stability(ctx, attr)
         if not np.isfinite(faith).all():
             notes.append(f"{int((~np.isfinite(faith)).sum())} of {len(faith)} explained instances have no faithfulness "
@@ -221,7 +224,9 @@ class ExplanationClustering(Check):
                            f"{level} CI low", "CI high", "median seed stability"],
                   rows=quality_rows,
                   caption=f"Defining {unit}s: mean share of |{p.explainer} attribution| inside the cohort "
-                          "minus outside, largest first. Faithfulness gap: the random control's deletion AUC minus "
+                          "minus outside, largest first. Faithfulness gap: the random control's deletion AUC (the same values "
+                          f"at shuffled positions, the mean over {p.control_orders} random "
+                          f"order{'s' if p.control_orders > 1 else ''}, or over every order of at most 4) minus "
                           "the explainer's per instance (positive = the explanation beats random), the cohort's centre "
                           "(Hodges-Lehmann: the median of the pairwise averages) with the interval Wilcoxon's signed-rank "
                           "test gives. Seed stability: top-{p.top_k} agreement "

@@ -16,11 +16,11 @@ import numpy as np
 from pydantic import Field
 
 from auditor.checks.base import (
-    MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, possessive,
+    MAX_CONTROL_ORDERS, MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, possessive,
 )
 from auditor.checks.explainers import removable_counts, removable_part, require_two_features, unremovable_note
 from auditor.metrics.faithfulness import (
-    ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, faithfulness_correlation,
+    ERASER_BINS, aopc_comprehensiveness, exact_control, aopc_sufficiency, deletion_curve, faithfulness_correlation,
     insertion_curve, leave_one_out_correlation, normalised_auc, random_controls, removal_fractions,
 )
 from auditor.metrics.chance import control_median_chance
@@ -57,6 +57,9 @@ class FaithfulnessParams(Params):
     # leave-one-out correlation: at most this many positions per instance, a seeded random subset of a longer
     # one (each is a forward pass of the whole input); None: every position
     loo_positions: int | None = count(64, MAX_TOP_K, minimum=2)
+    # random orders averaged into each instance's control (every metric's curves again per order): one order's
+    # curves turn on where the few features or words that matter happen to fall
+    control_orders: int = count(1, MAX_CONTROL_ORDERS)
 
 
 class ExplanationFaithfulness(Check):
@@ -126,8 +129,8 @@ class ExplanationFaithfulness(Check):
                 capped.append(f"{e}: correlation_subset {p.correlation_subset} capped at {subset}, one fewer "
                               f"than the model's {len(ctx.data.feature_names)} features")
             controls = random_controls(list(attr.values), ctx.rng(f"faithfulness.control.{e}"),
-                                       removable=inputs.removable)
-            if len(controls) > 1:
+                                       removable=inputs.removable, orders=p.control_orders)
+            if exact_control(list(attr.values), inputs.removable):
                 exact.append(f"{e} ({len(controls)} orders)")
 
             def metrics_of(values) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -241,7 +244,7 @@ class ExplanationFaithfulness(Check):
             f"No instance {first} explained has two positions that removal can touch, so its faithfulness was not measured."
             if curve_ns.get(first) is None else
             f"Removing the {ctx.features} {first} ranks first {'brings the prediction back to the baseline prediction' if ctx.regression else 'lowers the prediction'} faster than removing random ones: "
-            f"the median deletion AUC is {gap:.3f} lower than the random control's (one-sided Wilcoxon "
+            f"the deletion AUC is {gap:.3f} lower than the random control's (the gap's centre over instances; one-sided Wilcoxon "
             f"{'p < 0.001' if pval < 0.001 else f'p = {pval:.3f}'})."
             if gap is not None and gap > 0 and pval is not None else
             f"{possessive(first)} ranking does not remove the prediction faster than a random ranking (deletion AUC gap "
@@ -252,6 +255,10 @@ class ExplanationFaithfulness(Check):
                          f"values, the exact expectation of one random order: {', '.join(exact)}. One random order "
                          "would be the explainer's own on many instances (half of them with 2 features), leaving "
                          "their gap exactly 0.")
+        if p.control_orders > 1 and len(exact) < len(curve_ns):
+            notes.append(f"Each instance's random control is the mean of its metrics over {p.control_orders} random "
+                         "orders of its own values (one order's curves turn on where the few features that matter "
+                         "happen to fall).")
         if capped:
             notes.append("Faithfulness correlation removes random subsets of fewer features than the model has: "
                          + "; ".join(capped) + ".")

@@ -40,7 +40,7 @@ __all__ = [
     "TokenMask", "deletion_curve", "insertion_curve", "normalised_auc", "removal_fractions", "aopc_comprehensiveness",
     "aopc_sufficiency", "faithfulness_correlation", "leave_one_out_correlation", "completeness_gap",
     "efficiency_gap",
-    "random_control", "random_controls", "EXACT_CONTROL_MAX_POSITIONS",
+    "random_control", "random_controls", "exact_control", "EXACT_CONTROL_MAX_POSITIONS",
 ]
 
 ERASER_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
@@ -368,16 +368,28 @@ def _positions(rows: list[np.ndarray], removable) -> list[np.ndarray]:
     return [np.arange(a.shape[0]) if removable is None else np.flatnonzero(removable[i]) for i, a in enumerate(rows)]
 
 
-def random_controls(A, rng, *, removable=None) -> list:
+def exact_control(A, removable=None) -> bool:
+    """Whether :func:`random_controls` gives the exact expectation (every instance has the same m ≤
+    :data:`EXACT_CONTROL_MAX_POSITIONS` removable positions, m ≥ 2) rather than random draws."""
+    sizes = {len(p) for p in _positions([np.asarray(a, dtype=float) for a in A], removable)}
+    return len(sizes) == 1 and 1 < sizes.pop() <= EXACT_CONTROL_MAX_POSITIONS
+
+
+def random_controls(A, rng, *, removable=None, orders: int = 1) -> list:
     """The random-attribution controls whose metrics are averaged per instance: when every instance
     has the same m ≤ :data:`EXACT_CONTROL_MAX_POSITIONS` removable positions, all m! permutations
     of its values (the exact expectation of :func:`random_control`, which draws one of them
-    uniformly), else ``[random_control(A, rng, removable=removable)]``. Same types as ``A``."""
+    uniformly), else ``orders`` independent draws of :func:`random_control` from one stream (the
+    first is the draw ``orders=1`` gives). Their mean has 1/``orders`` of one draw's variance: with
+    one word that moves the prediction, where a single random order happens to put it decides the
+    control's deletion AUC (0.54 and 0.87 in two draws for one review of a sound classifier), and
+    with it the instance's gap.
+    Same types as ``A``."""
     rows = [np.asarray(a, dtype=float) for a in A]
     positions = _positions(rows, removable)
-    sizes = {len(p) for p in positions}
-    if len(sizes) != 1 or not 1 < sizes.pop() <= EXACT_CONTROL_MAX_POSITIONS:
-        return [random_control(A, rng, removable=removable)]
+    if not exact_control(A, removable):
+        gen = np.random.default_rng(rng)
+        return [random_control(A, gen, removable=removable) for _ in range(orders)]
     controls = []
     for order in itertools.permutations(range(len(positions[0]))):
         permuted = [a.copy() for a in rows]

@@ -403,3 +403,25 @@ def test_leave_one_out_bounded_positions_share_one_subset_whatever_the_attributi
     assert {int((row != x).sum()) for row, x in zip(seen[0], np.repeat(X, 9, axis=0))} == {0, 1}
     with pytest.raises(ValueError, match="max_positions"):
         leave_one_out_correlation(X, w * X, np.zeros(40), f1, max_positions=1)
+
+
+def test_a_control_averaged_over_k_orders_has_a_kth_of_one_orders_variance():
+    """f reads feature 0 of 10 only (x = 1, baseline 0, one feature per step). The explainer ranks it
+    first: deletion curve 1, 0, …, 0, normalised AUC 0.05. A random order removes it at step j, uniform
+    on 1..10: AUC (j − 0.5)/10, mean 0.5, variance var(j)/100 = 0.0825 (SD 0.287). So the gap's mean is
+    0.45 whatever the number of orders, and its SD over instances 0.287/√k: one order's control had put
+    the feature first in 10% of instances, a gap of 0 for an explainer that is exactly right."""
+    n, d = 400, 10
+    values = np.tile(np.r_[1.0, np.linspace(0.01, 0.09, d - 1)], (n, 1))
+    f = lambda Z: np.asarray(Z)[:, 0]  # noqa: E731
+    auc = lambda V: normalised_auc(deletion_curve(np.ones((n, d)), V, np.zeros(d), f))  # noqa: E731
+    np.testing.assert_allclose(auc(values), 0.05)
+    one, *_ = random_controls(values, 3)
+    many = random_controls(values, 3, orders=16)
+    assert len(many) == 16 and np.array_equal(many[0], one)  # the first order is the one orders=1 draws
+    gap_1 = auc(one) - auc(values)
+    gap_16 = np.mean([auc(c) for c in many], axis=0) - auc(values)
+    assert gap_1.mean() == pytest.approx(0.45, abs=0.03) and gap_16.mean() == pytest.approx(0.45, abs=0.01)
+    assert gap_1.std() == pytest.approx(np.sqrt(0.0825), rel=0.1)
+    assert gap_16.std() == pytest.approx(np.sqrt(0.0825 / 16), rel=0.15)
+    assert len(random_controls(np.ones((3, 4)), 0, orders=5)) == 24  # few features: still every order, exactly

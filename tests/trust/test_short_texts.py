@@ -88,5 +88,6 @@ def test_clustering_counts_only_the_instances_with_a_faithfulness_gap(short):
     sizes = {s.measurement: s.n for s in result.sample_sizes}
     assert sizes["n"] == 16 and sizes["faithfulness_gap"] == 12
     assert any(n.startswith("4 of 16 explained instances have no faithfulness gap") for n in result.notes), result.notes
-    gaps = deletion_gaps(short, short.attribution("integrated_gradients", 16), "clustering.control.integrated_gradients")
+    gaps = deletion_gaps(short, short.attribution("integrated_gradients", 16), "clustering.control.integrated_gradients",
+                         ClusteringParams().control_orders)
     assert result.measurements["faithfulness_gap"] == pytest.approx(signed_rank_interval(gaps)[0])
