@@ -229,7 +229,7 @@ class ExplanationClustering(Check):
                           f"order{'s' if p.control_orders > 1 else ''}, or over every order of at most 4) minus "
                           "the explainer's per instance (positive = the explanation beats random), the cohort's centre "
                           "(Hodges-Lehmann: the median of the pairwise averages) with the interval Wilcoxon's signed-rank "
-                          "test gives. Seed stability: top-{p.top_k} agreement "
+                          f"test gives. Seed stability: top-{p.top_k} agreement "
                           "with a re-seeded run (empty for a deterministic explainer)."),
             Table(title="How the instances were clustered",
                   columns=["view", "space", "k", "silhouette", "silhouette per k tried", "adjusted Rand index with "

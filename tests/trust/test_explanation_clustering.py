@@ -106,6 +106,7 @@ def test_attribution_cohorts_recover_the_planted_populations(clean):
     # probabilities (the credit report read "Defining features (words)" and "class probabilities,
     # or a regressor's predicted value")
     assert table.columns[3] == "defining features (share lift)" and table.caption.startswith("Defining features: ")
+    assert "{" not in table.caption and "4 random orders" in table.caption and "top-5 agreement" in table.caption
     heatmap = next(e for e in result.evidence if e.title.startswith("What each attribution cohort"))
     assert heatmap.caption.startswith("Columns: the defining features of each cohort")
     method = next(e for e in result.evidence if e.title == "How the instances were clustered")
