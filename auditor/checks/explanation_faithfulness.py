@@ -20,7 +20,7 @@ from auditor.checks.base import (
 )
 from auditor.checks.explainers import removable_counts, removable_part, require_two_features, unremovable_note
 from auditor.metrics.faithfulness import (
-    ERASER_BINS, aopc_comprehensiveness, exact_control, aopc_sufficiency, deletion_curve, faithfulness_correlation,
+    ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, exact_control, faithfulness_correlation,
     insertion_curve, leave_one_out_correlation, normalised_auc, random_controls, removal_fractions,
 )
 from auditor.metrics.chance import control_median_chance

@@ -68,14 +68,14 @@ def signed_rank_interval(values, alpha: float = 0.05) -> tuple[float, float, flo
     in 3.0-3.8% of draws of 8-24 instances, this one's in 1.8-2.4% (2.5% nominal;
     ``benchmarks/faithfulness_interval.py``).
 
-    NaNs are dropped. The null distribution is exact for n ≤ 400 (no ties assumed), normal beyond.
+    NaNs and infinities are dropped. The null distribution is exact for n ≤ 400 (no ties assumed), normal beyond.
     Below the n where even the most extreme order reaches α/2 (n ≤ 5 at α = 0.05: 2⁻⁵ > 0.025) the
     ends are NaN: no interval at this level exists, and the caller must not judge one. Returns
     ``(estimate, low, high)``; all NaN when no finite value is left."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
     d = np.sort(np.asarray(values, dtype=float).ravel())
-    d = d[~np.isnan(d)]
+    d = d[np.isfinite(d)]  # as paired_comparison's n counts them
     n = d.size
     if n == 0:
         return float("nan"), float("nan"), float("nan")

@@ -256,7 +256,7 @@ def test_the_hodges_lehmann_estimate_is_the_median_of_the_walsh_averages():
     # Walsh averages of 1, 2, 3: 1, 1.5, 2, 2, 2.5, 3; median 2. Three differences give no 95% interval.
     est, low, high = signed_rank_interval([3, 1, 2])
     assert est == 2.0 and np.isnan(low) and np.isnan(high)
-    est, _, _ = signed_rank_interval([0.0, 0.0, 0.3, 0.3, np.nan])  # 10 averages: 0 ×3, 0.15 ×4, 0.3 ×3
+    est, _, _ = signed_rank_interval([0.0, 0.0, 0.3, 0.3, np.nan, np.inf])  # 10 averages: 0 ×3, 0.15 ×4, 0.3 ×3
     assert est == pytest.approx(0.15)
     assert all(np.isnan(signed_rank_interval([])))
 
