@@ -22,7 +22,7 @@ For every sensitive column (the card's ``sensitive_features`` and the policy's
   sensitive column (Bergsma's bias-corrected Cramér's V ≥ ``proxy_association``: the plain V of a
   many-valued feature independent of the column reaches 0.5 on few rows) that rank in the global
   top-k; and
-  **explanation-quality disparity**: the per-group median faithfulness gap (deletion AUC of a
+  **explanation-quality disparity**: the per-group faithfulness gap (its Hodges-Lehmann centre; deletion AUC of a
   random control minus the explainer's) and seed stability (top-k agreement with a re-seeded run),
   and their largest between-group differences.
 
@@ -40,7 +40,7 @@ from pydantic import Field
 if TYPE_CHECKING:
     import pandas as pd
 
-from auditor.checks.base import MIN_JUDGED, Check, CheckOutput, Params
+from auditor.checks.base import MAX_CONTROL_ORDERS, MIN_JUDGED, Check, CheckOutput, Params, count
 from auditor.checks.explainers import ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
@@ -49,7 +49,7 @@ from auditor.metrics.fairness import (
     DISPARITIES, FOUR_FIFTHS, bootstrap_group_metrics, cramers_v, disparity, column_groups, four_fifths,
     four_fifths_p_floor, group_metric_frame, IndexedGroups, largest_gap_interval, rate_bases,
 )
-from auditor.metrics.statistics import bias_corrected_interval
+from auditor.metrics.statistics import bias_corrected_interval, signed_rank_interval
 from auditor.models.base import Capability
 from auditor.results import BarChart, SampleSize, Table
 
@@ -76,6 +76,9 @@ class FairnessParams(Params):
     n_bins: int = Field(4, ge=2, le=10)  # quantile bins of a numeric sensitive column with many values
     max_categories: int = Field(10, ge=2, le=50)  # a numeric column with more distinct values is binned
     n_bootstrap: int = Field(500, ge=50, le=10_000)
+    # random orders averaged into each explained row's control (as explanation_clustering's): one order's
+    # deletion AUC turns on where the few features that matter happen to fall
+    control_orders: int = count(4, MAX_CONTROL_ORDERS)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     explainer: ExplainerName = "shap"
     n_instances: int = Field(100, ge=2, le=5_000)  # explained rows for the attribution evidence
@@ -400,7 +403,7 @@ class SubgroupFairness(Check):
         # explanation quality per group: faithfulness gap and seed stability per explained instance
         rows = np.asarray(attr.row_ids)
         measurements["explained_instances"] = float(len(rows))
-        gap = deletion_gaps(ctx, attr, f"fairness.control.{p.explainer}")  # positive: the explainer beats random
+        gap = deletion_gaps(ctx, attr, f"fairness.control.{p.explainer}", p.control_orders)  # positive: beats random
         k = max(1, min(p.top_k, len(names)))
         if get_explainer(ctx.task, p.explainer).stochastic:
             again = ctx.attribution(p.explainer, p.n_instances, overrides={"seed_offset": 1})
@@ -415,7 +418,8 @@ class SubgroupFairness(Check):
                 inside = g == group
                 n = int(inside.sum())
                 gated = n >= p.min_explained_per_group
-                mg, ms = float(np.nanmedian(gap[inside])), float(np.nanmedian(stability[inside]))
+                # the gap's centre as the faithfulness and clustering checks give it (Hodges-Lehmann)
+                mg, ms = signed_rank_interval(gap[inside])[0], float(np.nanmedian(stability[inside]))
                 quality_rows.append([col, group, n, "yes" if gated else f"no (n < {p.min_explained_per_group})", mg, ms])
                 if gated:
                     medians_gap.append(mg)
@@ -442,11 +446,13 @@ class SubgroupFairness(Check):
                           "carry the sensitive feature into the model even when it is not an input.",
                   detail=True),
             Table(title="Explanation quality per group",
-                  columns=["sensitive feature", "group", "explained rows", "gated", "median faithfulness gap",
+                  columns=["sensitive feature", "group", "explained rows", "gated", "faithfulness gap",
                            "median seed stability"],
                   rows=quality_rows,
-                  caption="Faithfulness gap: the random control's deletion AUC minus the explainer's, per explained "
-                          "row (positive = the explanation's top features move the prediction more than random ones). "
+                  caption="Faithfulness gap: the random control's deletion AUC (the mean over "
+                          f"{p.control_orders} random orders of the row's own values) minus the explainer's, per explained "
+                          "row (positive = the explanation's top features move the prediction more than random ones), "
+                          "the group's centre (Hodges-Lehmann: the median of the pairwise averages). "
                           f"Seed stability: top-{k} agreement with a re-seeded run (1 for deterministic explainers). "
                           "Explained rows are the audit's shared selection, not a random sample of each group.",
                   detail=True),

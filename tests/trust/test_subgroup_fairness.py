@@ -300,7 +300,17 @@ def test_planted_proxy_is_found_and_group_metrics_are_exact(tmp_path):
     assert impact.rows == [["group", 2, pytest.approx(min(rates) / max(rates)), pytest.approx(p_value),
                             "g0" if rates[0] < rates[1] else "g1", "yes"]]
     assert m["rows"] == 400 and m["groups_gated"] == 2 and m["explained_instances"] == 60
-    assert m["faithfulness_gap_disparity"] is not None
+    # explanation quality per group: each group's Hodges-Lehmann centre of the rows' gaps, controls over 4 orders
+    from auditor.checks.explainers import deletion_gaps
+    from auditor.metrics.statistics import signed_rank_interval
+
+    attr = ctx.attribution("shap", 60)
+    gaps = deletion_gaps(ctx, attr, "fairness.control.shap", 4)
+    rows = np.asarray(attr.row_ids)
+    centres = [signed_rank_interval(gaps[g[rows] == group])[0] for group in ("g0", "g1")]
+    assert m["faithfulness_gap_disparity"] == pytest.approx(max(centres) - min(centres))
+    quality = next(e for e in out.evidence if e.title == "Explanation quality per group")
+    assert [r[4] for r in quality.rows] == pytest.approx(centres) and "4 random orders" in quality.caption
 
 
 def test_a_proxy_the_model_gives_no_weight_is_in_no_top_k(tmp_path):
