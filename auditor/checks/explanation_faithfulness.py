@@ -214,7 +214,7 @@ class ExplanationFaithfulness(Check):
                            [[r, e, m, repr(a), repr(b)] for r, e, m, a, b in per_instance])
         evidence = [
             Table(
-                title="Explainers against their random-attribution controls (medians over instances)",
+                title="Explainers against their random-attribution controls (medians over instances; the gap: its Hodges-Lehmann centre)",
                 columns=["explainer", "metric", "n", "explainer", "control", "gap", "gap 95% CI low", "gap CI high",
                          "p (Wilcoxon)", "smallest p at this n", "p at its floor"],
                 rows=rows,

@@ -434,3 +434,25 @@ def test_mean_shares_count_only_rows_both_explanations_attribute_something():
     assert share_a == pytest.approx([0.875, 0.125, 0.0])
     assert share_b == pytest.approx([0.0, 0.25, 0.75])
     assert np.isnan(mean_shares([1, 0], [0, 0])[0]).all()
+
+
+def test_the_faithfulness_gap_and_its_interval_are_the_signed_rank_ones_of_the_per_instance_values(tabular):
+    """The table's gap, its interval and the measurements are signed_rank_interval of the per-instance
+    explainer-minus-control differences the evidence file keeps (deletion AUC: lower is better, so
+    control minus explainer), and the table's title says which centre the gap is."""
+    import csv
+    import io
+
+    from auditor.metrics.statistics import signed_rank_interval
+
+    out, _ = run_check(tabular.ctx, "explanation_faithfulness", explainers=["shap"], n_instances=12)
+    path = next(e.path for e in out.evidence if e.title == "Per-instance faithfulness values")  # numbered if taken
+    kept = list(csv.DictReader(io.StringIO(tabular.ctx.files[path].decode())))
+    d = [float(r["control_value"]) - float(r["explainer_value"]) for r in kept if r["metric"] == "deletion_auc"]
+    gap, low, high = signed_rank_interval(d)
+    assert len(d) == 12 and low < gap < high
+    m = out.measurements
+    assert (m["shap_deletion_auc_gap"], m["shap_deletion_auc_gap_ci_low"]) == pytest.approx((gap, low))
+    table = out.evidence[0]
+    row = next(r for r in table.rows if r[:2] == ["shap", "deletion_auc"])
+    assert row[5:8] == pytest.approx([gap, low, high]) and "Hodges-Lehmann" in table.title
