@@ -80,11 +80,13 @@ def signed_rank_interval(values, alpha: float = 0.05) -> tuple[float, float, flo
     if n == 0:
         return float("nan"), float("nan"), float("nan")
     m = n * (n + 1) // 2
-    middle = (_walsh_sum(d, (m + 1) // 2) + _walsh_sum(d, m // 2 + 1)) / 4  # two sums' mean, halved
     k = _signed_rank_rank(n, alpha / 2)
+    ranks = [(m + 1) // 2, m // 2 + 1] + ([k, m + 1 - k] if k >= 1 else [])
+    sums = _walsh_sums(d, ranks)
+    middle = (sums[0] + sums[1]) / 4  # the two middle sums' mean, halved
     if k < 1:
         return float(middle), float("nan"), float("nan")
-    return float(middle), _walsh_sum(d, k) / 2, _walsh_sum(d, m + 1 - k) / 2
+    return float(middle), sums[2] / 2, sums[3] / 2
 
 
 def signed_rank_min_n(alpha: float = 0.05) -> int:
@@ -112,14 +114,21 @@ def _signed_rank_rank(n: int, tail: float) -> int:
     return max(0, int(np.floor(mean + sd * norm.ppf(tail) - 0.5)) + 1)  # continuity-corrected
 
 
+def _walsh_sums(d: np.ndarray, ranks: list[int]) -> list[float]:
+    """The k-th smallest (1-based) of the sums d_i + d_j, i ≤ j, of the sorted ``d`` for each k in
+    ``ranks``: up to n = 2,000 (2 million sums) the sums are formed once and partitioned at every k,
+    beyond each is found by :func:`_walsh_sum`'s bisection instead of forming 50 million."""
+    if d.size <= 2000:
+        i, j = np.triu_indices(d.size)
+        picked = np.partition(d[i] + d[j], sorted({k - 1 for k in ranks}))
+        return [float(picked[k - 1]) for k in ranks]
+    return [_walsh_sum(d, k) for k in ranks]
+
+
 def _walsh_sum(d: np.ndarray, k: int) -> float:
-    """The k-th smallest (1-based) of the sums d_i + d_j, i ≤ j, of the sorted ``d``: picked from all
-    n(n + 1)/2 of them up to n = 2,000 (2 million sums), beyond by bisecting on the value and
-    counting (O(n log n) a step, exact up to the sums' rounding) instead of forming 50 million."""
+    """The k-th smallest (1-based) sum d_i + d_j, i ≤ j, of the sorted ``d``, by bisecting on the value
+    and counting (O(n log n) a step, exact up to the sums' rounding)."""
     n = d.size
-    if n <= 2000:
-        i, j = np.triu_indices(n)
-        return float(np.partition(d[i] + d[j], k - 1)[k - 1])
     idx = np.arange(n)
 
     def at_most(t: float) -> int:  # how many sums are ≤ t
