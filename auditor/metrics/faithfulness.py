@@ -34,6 +34,7 @@ import itertools
 
 import numpy as np
 
+from .ranking import ranking_key
 from .removal import TokenMask, _Batch, _step_ks
 
 __all__ = [
@@ -199,6 +200,13 @@ def _unit_scaled(rows: np.ndarray) -> np.ndarray:
     return np.divide(rows, top, out=np.zeros_like(rows, dtype=float), where=top > 0)
 
 
+def _all_tied(rows) -> np.ndarray:
+    """Per row of ``rows`` (2-D), whether all its values are one value under the tie rule
+    (:func:`~auditor.metrics.ranking.ranking_key`)."""
+    key = ranking_key(np.asarray(rows, dtype=float))
+    return key.max(axis=1) == key.min(axis=1)
+
+
 def _pearson_rows(a, b) -> np.ndarray:
     """Pearson's r of each row of ``a`` with the same row of ``b`` (2-D, same shape), in [-1, 1]; NaN
     where either row is constant. Each centred row is divided by its largest magnitude first: r does not
@@ -247,7 +255,11 @@ def faithfulness_correlation(X, A, baseline, f, *, subset_size=None, n_runs: int
         masks.append(mask)
         sums.append(b.attrs[i][chosen].sum(axis=1))
     out = b.evaluate(f, masks, include_x=True)
-    return _pearson_rows(sums, out[:, :1] - out[:, 1:])
+    r = _pearson_rows(sums, out[:, :1] - out[:, 1:])
+    # subset sums that differ by rounding only (a constant attribution, shap's equal shares of a
+    # cluster) are one value under the tie rule: their correlation would be that noise's (±1e-16 or 0.09)
+    r[_all_tied(sums)] = np.nan
+    return r
 
 
 def leave_one_out_correlation(X, A, baseline, f, *, method: str | None = None, max_positions: int | None = None,
@@ -294,12 +306,14 @@ def leave_one_out_correlation(X, A, baseline, f, *, method: str | None = None, m
     res = np.full(len(positions), np.nan)
     for i, pos in enumerate(positions):
         drops, attrs = out[i, 0] - out[i, 1: 1 + len(pos)], b.attrs[i][pos]
-        if len(pos) < 2 or np.ptp(drops) == 0 or np.ptp(attrs) == 0:
+        # attributions are compared under the tie rule (values a rounding apart are one value): a
+        # constant map has no correlation, and τ counts such pairs as ties, not as the noise's order
+        if len(pos) < 2 or np.ptp(drops) == 0 or _all_tied(attrs[None])[0]:
             continue
         if method == "kendall":
             from scipy.stats import kendalltau  # imported on use: scipy.stats takes about a second
 
-            res[i] = kendalltau(attrs, drops).statistic
+            res[i] = kendalltau(ranking_key(attrs), drops).statistic
         else:
             res[i] = _pearson_rows(attrs[None], drops[None])[0]
     return np.clip(res, -1.0, 1.0)

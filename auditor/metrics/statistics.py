@@ -45,7 +45,11 @@ def bootstrap_ci(values, stat: Callable = np.median, n_boot: int = 1000, alpha: 
     gen = np.random.default_rng(rng)
     resamples = v[gen.integers(0, v.size, size=(n_boot, v.size))]  # (n_boot, n), vectorised
     boot = np.asarray(stat(resamples, axis=1), dtype=float)
-    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    with np.errstate(invalid="ignore"):
+        low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    if np.isnan([low, high]).any() and np.isinf(boot).any():
+        # two infinite neighbours interpolate to NaN (inf - inf): the percentile is that infinity
+        low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2], method="nearest")
     return float(stat(v)), float(low), float(high)
 
 
@@ -181,7 +185,8 @@ def paired_wilcoxon_greater(a, b) -> float:
     default ``zero_method="wilcox"``).  Orient the inputs so that larger is better (e.g. pass
     ``auc_control, auc_explainer`` for deletion AUC, where lower is better).
 
-    Conventions: pairs with a NaN on either side are dropped; fewer than 2 pairs left → NaN (no
+    Conventions: pairs with a NaN or an infinity on either side are dropped (as the interval of
+    :func:`paired_comparison` drops them, so both rest on the same pairs); fewer than 2 pairs left → NaN (no
     test possible); all differences exactly zero → 1.0 (no evidence that a > b).
 
     Parameters
@@ -195,7 +200,7 @@ def paired_wilcoxon_greater(a, b) -> float:
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.ndim != 1 or x.shape != y.shape:
         raise ValueError(f"a and b must be 1-D of equal length; got {x.shape} and {y.shape}")
-    ok = ~(np.isnan(x) | np.isnan(y))
+    ok = np.isfinite(x) & np.isfinite(y)  # as paired_comparison's n and interval count them
     x, y = x[ok], y[ok]
     if x.size < 2:
         return float("nan")
@@ -213,7 +218,7 @@ def wilcoxon_p_floor(a, b) -> float:
     that is 1 / 2**n (12 pairs: 0.000244; 4 pairs: 0.0625, so no 0.05 gate can be met). NaN below
     2 pairs."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    ok = ~(np.isnan(x) | np.isnan(y))
+    ok = np.isfinite(x) & np.isfinite(y)
     d = np.abs(x[ok] - y[ok])
     if d.size < 2:
         return float("nan")

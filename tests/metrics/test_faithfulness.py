@@ -425,3 +425,24 @@ def test_a_control_averaged_over_k_orders_has_a_kth_of_one_orders_variance():
     assert gap_1.std() == pytest.approx(np.sqrt(0.0825), rel=0.1)
     assert gap_16.std() == pytest.approx(np.sqrt(0.0825 / 16), rel=0.15)
     assert len(random_controls(np.ones((3, 4)), 0, orders=5)) == 24  # few features: still every order, exactly
+
+
+def test_correlations_of_attributions_a_rounding_apart_follow_the_tie_rule():
+    """0.1 + 0.2 and 0.3 are one value under the tie rule (shap's equal shares of a cluster come out a
+    unit in the last place apart). A map of only such values is constant: the faithfulness
+    correlation and the leave-one-out correlations are undefined (NaN; they read ±1e-16, 0.09, 0.21
+    and 0.26 when the rounding was ranked). With one such pair among distinct values, τ-b counts it
+    as a tie: attributions (0.1 + 0.2, 0.3, 0.1) against drops (3, 2, 1) have 2 concordant pairs and
+    one tied in the attributions, τ-b = 2 / √(2·3) = 0.816 (1.0 with the rounding ranked)."""
+    v = 0.1 + 0.2
+    w, x, b = np.array([6.0, 5, 4, 3, 2, 1]), np.ones((1, 6)), np.zeros(6)
+    f = lambda Z: np.asarray(Z) @ w  # noqa: E731
+    for a in (np.array([[v, 0.3, v, 0.3, v, 0.3]]), np.full((1, 6), 0.3), np.full((1, 6), 1.1)):
+        assert np.isnan(leave_one_out_correlation(x, a, b, f)[0])
+        assert np.isnan(leave_one_out_correlation(x, a, b, f, method="kendall")[0])
+        assert np.isnan(faithfulness_correlation(x, a, b, f, subset_size=2, n_runs=200, rng=0)[0])
+    tau = leave_one_out_correlation(np.ones((1, 3)), np.array([[v, 0.3, 0.1]]), np.zeros(3),
+                                    lambda Z: np.asarray(Z) @ np.array([3.0, 2.0, 1.0]), method="kendall")[0]
+    assert tau == pytest.approx(2 / np.sqrt(6))
+    text = [np.array([0.0, v, 0.3, v, 0.3, 0.0])]  # [CLS] w w w w [SEP]: the words tied
+    assert np.isnan(leave_one_out_correlation([IDS[0][:6]], text, TM, ToyText())[0])

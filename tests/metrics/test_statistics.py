@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from auditor.metrics import bootstrap_ci, paired_wilcoxon_greater
+from auditor.metrics.statistics import paired_comparison, wilcoxon_p_floor
 
 
 def test_bootstrap_ci_contains_true_median_and_is_reproducible():
@@ -326,3 +327,24 @@ def test_an_interval_needs_6_differences_at_95_percent_and_5_at_90():
     assert np.isnan(signed_rank_interval(np.arange(1.0, 6.0))[1])  # all 5 positive: p = 1/32 > 0.025
     assert signed_rank_interval(np.arange(1.0, 7.0))[1] == 1.0  # 6: the smallest difference
     assert signed_rank_interval(np.arange(1.0, 6.0), alpha=0.1)[1] == 1.0
+
+
+def test_pairs_with_an_infinity_are_left_out_of_the_test_as_of_the_interval():
+    """8 pairs, 2 of them infinite: the interval and n rest on the 6 finite pairs, and so do the
+    p-value and its floor (scipy over those 6: 1/32 = 0.03125 and 1/64; over all 8 the p-value read
+    1/128, significant beside an interval reaching below 0)."""
+    e = np.array([np.inf, np.inf, 0.3, 0.1, 0.5, 0.6, 0.7, 0.2])
+    out = paired_comparison(e, np.full(8, 0.15), higher_is_better=True)
+    assert out["n"] == 6
+    assert out["p_value"] == pytest.approx(1 / 32)
+    assert out["p_floor"] == pytest.approx(1 / 64)
+    assert out["gap_ci_low"] < 0
+    assert paired_wilcoxon_greater(e, np.full(8, 0.15)) == pytest.approx(1 / 32)
+    assert wilcoxon_p_floor(e[::-1], np.full(8, 0.15)) == pytest.approx(1 / 64)
+
+
+def test_bootstrap_ci_of_values_with_an_infinity_has_no_nan_end():
+    """Two infinite neighbouring resample medians interpolate to inf − inf = NaN; the percentile is
+    that infinity."""
+    est, low, high = bootstrap_ci(np.array([np.inf, 1.0, 2.0, 3.0]))
+    assert est == 2.5 and low == 1.0 and high == np.inf
