@@ -246,6 +246,7 @@ class ExplanationStability(Check):
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         rows, charts, per_instance, sizes, seed_chances, global_chances = [], [], [], [], [], []
         explained: dict[str, int] = {}  # instances per explainer: the table's medians rest on them
+        column_ns, below_chance = [], []  # the n behind each column; ungated figures no better than chance
         weighted_seed_chances, weighted_global_chances = [], []
         kept_what = ("whose prediction stays within output_tolerance standard deviations of the predictions"
                      if ctx.regression else "that keep the predicted class")
@@ -313,6 +314,11 @@ class ExplanationStability(Check):
             # perturbation has no perturbation agreement), the share on the perturbations drawn
             finite_n = {"seed": 0 if seed is None else int(np.isfinite(seed).sum()), "perturbation": int(np.isfinite(fa).sum()),
                         "ris": int(np.isfinite(ris).sum()), "label": int(drawn), "global": len(attr)}
+            column_ns.append(f"{m}: seed columns {finite_n['seed']}, perturbation columns {finite_n['perturbation']} "
+                             f"(those with a kept perturbation), input stability {finite_n['ris']}, global ρ {finite_n['global']}")
+            if g_med is not None and global_chance is not None and g_med <= global_chance:
+                below_chance.append(f"{possessive(m)} global rank ρ {g_med:.2f} is at or below its chance level "
+                                    f"{global_chance:.2f}, so it is no evidence that the global ranking is stable")
             sizes += [SampleSize(measurement=f"{m}{suffix}", n=finite_n[suffix[1:].split("_")[0]],
                                  min_n=None if suffix.startswith("_label") else MIN_JUDGED,
                                  chance_p95=next((c for s, c in chance_of.items() if suffix.startswith(s)), None))
@@ -335,15 +341,18 @@ class ExplanationStability(Check):
         notes.append("An explanation that did not move at all is recorded as a relative input stability of "
                      f"{RIS_FLOOR:g} on the log scale (10^{RIS_FLOOR:g} times the input change).")
         evidence = [
-            Table(title=f"Stability per explainer (medians over {_explained_words(explained)}, bootstrap 95% CI bounds)",
+            Table(title=f"Stability per explainer (medians over {_explained_words(explained)} explained, each column over "
+                        "those it is defined on; bootstrap 95% CI bounds)",
                   columns=["explainer", "seed top-k agr.", "CI low", "seed top-k agr., weighted",
                            "perturbation top-k agr.", "CI low",
-                           "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct"],
+                           "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ, 5th pct of resamples"],
                   rows=rows, caption=f"Only perturbations {kept_what} are kept. Relative input "
                                      "stability: log10 of the relative change of the explanation over the relative "
                                      "change of the input (lower is better; 0 = moves as much as the input)."
                                      + _chance_words(p.n_seeds, seed_chances, weighted_seed_chances, global_chances,
-                                                     weighted_global_chances)),
+                                                     weighted_global_chances)
+                                     + f" Instances behind each column: {'; '.join(column_ns)}."
+                                     + "".join(f" Not above chance: {b}." for b in below_chance)),
             *charts,
             FileRef(title="Per-instance stability values",
                     path=ctx.add_csv("evidence/explanation_stability.csv",

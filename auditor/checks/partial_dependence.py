@@ -101,7 +101,9 @@ class PartialDependence(Check):
         evidence: list = []
         for rank, (c, h) in enumerate(zip(curves, hetero)):
             detail = rank > 0  # the top feature's chart in the section, the others in the appendix
-            caption = (f"n = {len(rows)} sampled evaluation rows; {len(shown)} ICE curves drawn; "
+            drawn = ("bars: the average over the rows (no ICE curves drawn; the table gives the spread of the "
+                     "rows' effects)" if c.categorical else f"{len(shown)} ICE curves drawn")
+            caption = (f"n = {len(rows)} sampled evaluation rows; {drawn}; "
                        f"ICE heterogeneity {h:.2f}; PD range {c.pd_range:.3f}.")
             if c.categorical:
                 evidence.append(BarChart(title=f"Partial dependence on {c.feature}", labels=list(c.grid),

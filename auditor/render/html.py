@@ -57,7 +57,7 @@ P_VALUE_FLOOR = 0.001  # smaller p-values print as "< 0.001": beyond it the digi
 # a measurement counts things when a word of its name says so (n_explained, claims_outside_tolerance,
 # adverse_impact_groups, proxy_features_in_top_k: 0 groups, not 0.0000)
 _COUNT_WORDS = {"n", "count", "inputs", "instances", "texts", "rows", "claims", "kept", "drawn", "missing", "fields",
-                "groups", "features", "edits"}
+                "groups", "features", "edits", "cohorts"}
 # ... unless another word says it is a ratio of them (edits_ratio_ci_high 1.0000, not 1)
 _RATIO_WORDS = {"ratio", "share", "rate", "fraction", "agreement", "correlation", "auc", "ci", "p05", "p95"}
 

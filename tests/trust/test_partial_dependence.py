@@ -239,3 +239,18 @@ def test_a_planted_interaction_still_counts(tmp_path):
     rows = {row[1]: row for row in result.evidence[0].rows}
     assert rows["c"][6] > 0.05 and rows["c"][7] == "yes" and rows["c"][8] > 0.9
     assert result.measurements["max_ice_heterogeneity_ci_high"] > 0.9
+
+
+def test_a_categorical_features_bars_do_not_claim_ice_curves(pipeline_ctx):
+    """A categorical feature's chart is bars of the average: its caption said '20 ICE curves drawn'
+    beside no curve at all; a numeric feature's line chart draws the curves it says it draws."""
+    cls = CHECK_REGISTRY["partial_dependence"]
+    n = len(pipeline_ctx.data.feature_names)
+    params = cls.Params(n_features=n, grid_resolution=5, n_ice=40, n_ice_shown=3, n_repeats=2)
+    result = run_check(PlannedCheck(spec=CheckSpec(check="partial_dependence"), params=params), pipeline_ctx)
+    charts = {e.title: e for e in result.evidence if e.title.startswith("Partial dependence on ")}
+    bars = charts.pop("Partial dependence on color")
+    assert bars.kind == "bar_chart" and "no ICE curves drawn" in bars.caption
+    for chart in charts.values():
+        assert chart.kind == "line_chart" and "; 3 ICE curves drawn;" in chart.caption
+        assert sum(s.name.startswith("ICE ") for s in chart.series) == 3

@@ -36,7 +36,15 @@ def test_seed_stability_linear_shap_exact_lime_high(tabular):
     # (8 features, 12 instances: about 0.8); the linear model's SHAP ranking (1.0) is far above it
     assert 0.7 <= chance["shap_global_rank_stability"] <= 0.92 < m["shap_global_rank_stability"]
     # the table says what its medians rest on (it said 'medians over instances' and not how many)
-    assert table.title == "Stability per explainer (medians over 12 instances, bootstrap 95% CI bounds)"
+    assert table.title == ("Stability per explainer (medians over 12 instances explained, each column over those it "
+                           "is defined on; bootstrap 95% CI bounds)")
+    # and each column's own n: the perturbation columns rest on the instances with a kept perturbation
+    sizes = {s.measurement: s.n for s in out.sample_sizes}
+    for e in ("shap", "lime"):
+        assert (f"{e}: seed columns {sizes[f'{e}_seed_topk_agreement']}, perturbation columns "
+                f"{sizes[f'{e}_perturbation_topk_agreement']} (those with a kept perturbation), input stability "
+                f"{sizes[f'{e}_ris_log10_median']}, global ρ 12") in table.caption
+    assert "Not above chance" not in table.caption  # SHAP's 1.0 is far above its level
     assert 0.9 <= m["shap_global_weighted_rank_stability"] <= 1.0
     assert chance["shap_global_weighted_rank_stability"] < m["shap_global_weighted_rank_stability"]
     assert m["shap_global_rank_stability_p05"] <= m["shap_global_rank_stability"]
@@ -92,6 +100,12 @@ def test_text_perturbation_stability(text):
     assert m["integrated_gradients_global_rank_stability"] > 0.5
     chance = {s.measurement: s.chance_p95 for s in out.sample_sizes}
     assert chance["integrated_gradients_global_rank_stability"] > 0.5  # the old text bound: below chance
+    # an ungated figure no better than chance says so in the table, not only in a chance column
+    caption = next(e for e in out.evidence if e.kind == "table").caption
+    for e in ("integrated_gradients", "lime"):
+        rho, level = m[f"{e}_global_rank_stability"], chance[f"{e}_global_rank_stability"]
+        said = f"global rank ρ {rho:.2f} is at or below its chance level {level:.2f}"
+        assert (said in caption) == (rho <= level)
     # a text model's explanations rank words, and the report says so
     assert out.summary.endswith("of their top words.") and "features" not in out.summary
 
