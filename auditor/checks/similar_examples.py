@@ -64,7 +64,8 @@ class SimilarExamples(Check):
                 if q >= shown:
                     continue
                 table.append([
-                    int(row) if j == 0 else "", _short(texts[row], p.max_chars) if j == 0 else "",
+                    # the query's row on each of its lines: a page break inside its neighbours leaves them named
+                    int(row), _short(texts[row], p.max_chars) if j == 0 else "",
                     f"{classes[truth[row]]} / {classes[pred[row]]}" if j == 0 else "",
                     int(pos), _short(texts[pos], p.max_chars), float(s), f"{classes[truth[pos]]} / {classes[pred[pos]]}",
                 ])

@@ -430,12 +430,14 @@ class SubgroupFairness(Check):
         measurements["faithfulness_gap_disparity"] = max(gap_disp) if gap_disp else None
         measurements["stability_disparity"] = max(stab_disp) if stab_disp else None
         return [
-            BarChart(title=f"Share of attribution mass per feature ({p.explainer}, mean |attribution|)",
+            BarChart(title=f"Share of attribution mass per feature ({p.explainer}: each feature's mean |attribution| "
+                           "over the sum of all features', the shares sum to 1)",
                      labels=[names[i] for i in order], values=[float(share[i]) for i in order],
+                     xlabel="share of the mean |attribution| mass",
                      caption="Sensitive features that are model inputs: " + (", ".join(sensitive_inputs) or "none")
                              + f". Over {len(rows)} explained rows.", detail=True),
             Table(title="Features most associated with each sensitive feature",
-                  columns=["sensitive feature", "feature", "Cramér's V", "importance rank", "attribution share",
+                  columns=["sensitive feature", "feature", "Cramér's V", f"rank by mean |{p.explainer}|", "attribution share",
                            "finding"],
                   rows=proxy_rows,
                   caption=f"The three strongest associations per sensitive feature, and every one with Cramér's V ≥ "

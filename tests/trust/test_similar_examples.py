@@ -73,6 +73,8 @@ def test_a_copy_of_the_query_is_not_its_neighbour(tmp_path, text_model_dir, tiny
         assert row[4] != query  # no neighbour is the query's own text
     rows = ctx.explained_rows(8)
     assert len(rows) == 8 and len({texts[r] for r in rows}) == 8
+    # every neighbour's line names its query's row (a page break inside a query's neighbours lost it)
+    assert [row[0] for row in table.rows] == [int(r) for r in rows for _ in range(3)]
     truth, pred = ctx.label_index(), ctx.predicted_index(ctx.proba())
     by_hand = np.mean([(np.sum(truth == pred[r]) - 4 * (truth[r] == pred[r])) / 36 for r in rows])
     assert out.measurements["neighbour_label_chance"] == pytest.approx(by_hand)
