@@ -20,7 +20,7 @@ from auditor.render.charts import chart_uri
 from auditor.render.glossary import GLOSSARY
 from auditor.render.markdown import clean_card_html
 from auditor.render.runtime import execution_lines, runtime_lines
-from auditor.render.scope import display_status, report_scope
+from auditor.render.scope import display_status, next_audit, report_scope
 from auditor.results import AuditResult
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; form-action 'none'; base-uri 'none'"
@@ -280,7 +280,7 @@ def report_context(env: Environment, result: AuditResult) -> dict:
         r=result, css=Markup(css), check_templates={c.id: check_template(env, c.check) for c in result.checks},
         # cleaned again: a stored result.json may have been edited since the run
         card_html=Markup(soft_break_html(clean_card_html(result.card.body_html))), scope=report_scope(result),
-        glossary=GLOSSARY,
+        glossary=GLOSSARY, next_audit=next_audit(result),
     )
 
 

@@ -9,6 +9,7 @@ reader, it gates nothing); the overall status stays the worst of the check statu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from auditor.results import AuditResult, CheckResult, Status
 
@@ -73,3 +74,18 @@ def report_scope(result: AuditResult) -> Scope:
         shown=shown,
         overall=display_overall(result),
     )
+
+
+def next_audit(result: AuditResult) -> str:
+    """The cover's re-audit line: the date the policy's ``reaudit_interval_days`` after the run puts the
+    next audit at (as ``auditor due`` counts it, in UTC), or that the policy schedules none."""
+    days = result.policy.reaudit_interval_days
+    if not days:
+        return "not scheduled (the policy sets no reaudit_interval_days)"
+    try:
+        run = datetime.fromisoformat(result.created_at)
+        run = (run if run.tzinfo else run.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        due = (run + timedelta(days=int(days))).date().isoformat()
+    except (TypeError, ValueError, OverflowError):
+        return f"every {days} days (the run's date {result.created_at!r} is not readable)"
+    return f"{due} (the policy asks for an audit every {days} days)"

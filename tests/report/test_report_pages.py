@@ -231,3 +231,24 @@ def test_the_contents_are_never_split_across_pages(report, credit_demo, tmp_path
     texts = pages(pdf)
     assert toc_pages(texts, titles) == {1}, [t[:300] for t in texts[:3]]
     assert "Overall:" in texts[0]
+
+
+def test_the_cover_names_every_input_hash_the_version_and_the_next_audit(credit_demo):
+    """A signer reads on the cover what was audited (model, dataset, card and policy hashes, the
+    auditor's version) and when the next audit is due: the policy's 180 days after the run, as
+    `auditor due` counts them. A policy without an interval says it schedules none."""
+    from datetime import datetime, timedelta
+
+    from auditor.render.html import render_html
+    from auditor.render.scope import next_audit
+
+    r = credit_demo.result
+    cover = " ".join(render_html(r).split("<nav")[0].split())
+    for digest in (r.model.sha256, r.dataset.sha256, r.card.sha256, r.policy.sha256):
+        assert digest in cover
+    assert f"<th>auditor</th><td>{r.provenance['auditor_version']}</td>" in cover
+    days = r.policy.reaudit_interval_days
+    due = (datetime.fromisoformat(r.created_at) + timedelta(days=days)).date().isoformat()
+    assert f"Next audit due</th><td>{due} (the policy asks for an audit every {days} days)" in cover
+    unscheduled = r.model_copy(update={"policy": r.policy.model_copy(update={"reaudit_interval_days": None})})
+    assert next_audit(unscheduled) == "not scheduled (the policy sets no reaudit_interval_days)"
