@@ -302,6 +302,25 @@ def with_claim_rows(claims: list[Claim], rows: int | dict[str, int] | None, sour
     return [c.model_copy(update={"rows": rows.get(c.dataset)}) for c in claims]
 
 
+def _key_text(key: Any) -> str:
+    """A mapping key as the card's YAML wrote it: ``2026`` and ``2026-01-01`` (an int and a date to a YAML
+    reader), ``yes`` (a bool), ``~`` (null)."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else (key.isoformat() if hasattr(key, "isoformat") else str(key))
+
+
+def _string_keys(value: Any) -> Any:
+    """``value`` with every mapping key, at any depth, a string: a changelog keyed by year or date is
+    ordinary in a card's free-form metadata, and the metadata is stored as JSON, whose keys are strings
+    (a date key ended the audit with an internal error after the model had loaded)."""
+    if isinstance(value, dict):
+        return {_key_text(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value
+
+
 def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
     """Read and validate a card; raise ModelCardError listing every problem."""
     path = Path(path)
@@ -318,6 +337,8 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
     metadata = load_yaml_text(front, source, ModelCardError, line_offset=offset) or {}
     if not isinstance(metadata, dict):
         raise ModelCardError(source, [Problem("front matter", "expected a mapping")])
+    # the auditor: block is validated as written (a class YAML read as a boolean is an error there)
+    metadata = {_key_text(k): v if k == "auditor" else _string_keys(v) for k, v in metadata.items()}
     if "auditor" not in metadata:
         raise ModelCardError(source, [Problem("auditor", "the card has no 'auditor:' block; it says what to audit (task, model, target)")])
     try:

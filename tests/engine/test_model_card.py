@@ -215,3 +215,20 @@ def test_garbage_skops_file_is_refused(tmp_path, card_writer):
     card = load_model_card(card_writer(tmp_path, model={"path": "model.skops", "format": "skops"}))
     with pytest.raises(ModelLoadError, match="is not a readable skops file"):
         load_tabular_model(card, card.feature_names)
+
+
+def test_keys_a_yaml_reader_takes_for_numbers_dates_bools_or_null_are_read_as_written(tmp_path, card_writer):
+    """A changelog keyed by year or date is ordinary in a card: 2026, 2026-01-01, yes and ~ are an int,
+    a date, a bool and null to a YAML reader, and the metadata is stored as JSON (string keys). A
+    top-level one ended `validate` with an internal error, a nested date key the run after the
+    model had loaded."""
+    import json
+
+    path = card_writer(tmp_path)
+    text = path.read_text(encoding="utf-8").replace(
+        "---\n", "---\n2026: released\nyes: x\n~: y\nhistory:\n  2026-01-01: first\n  3: [{2027-02-03: z}]\n", 1)
+    path.write_text(text, encoding="utf-8")
+    meta = load_model_card(path).metadata
+    assert meta["2026"] == "released" and meta["true"] == "x" and meta["null"] == "y"
+    assert meta["history"] == {"2026-01-01": "first", "3": [{"2027-02-03": "z"}]}
+    json.dumps(meta)  # what the run stores
