@@ -464,6 +464,22 @@ def read_result(source: Path) -> AuditResult:
     raise ResultFileError(str(source), problems)
 
 
+def _rendered_or_refused(result: AuditResult, source: Path, attached) -> dict[str, bytes]:
+    """The reports of a stored result, or an invalid input (exit 3) where its fields, valid one by one,
+    cannot be laid out together: a result.json edited by hand (a run never writes one)."""
+    from jinja2 import TemplateError
+
+    from auditor.errors import ResultFileError
+
+    try:
+        return render_reports(result, source.read_bytes(), attached)
+    except RecursionError:
+        problem = Problem("card.body_html", "nests too deeply to lay out (a run's cleaned card never does)")
+    except TemplateError as exc:
+        problem = Problem("", f"its fields do not fit together ({exc}); a run never writes such a file")
+    raise ResultFileError(str(source), [problem]) from None
+
+
 def rerender(run_dir: str | Path, to: str | Path | None = None) -> dict[str, Path]:
     """Rebuild report.html and report.pdf of a run from its result.json alone, into a new folder
     (:func:`render_target`): a stored version stays byte-identical and `auditor verify` OK."""
@@ -478,7 +494,7 @@ def rerender(run_dir: str | Path, to: str | Path | None = None) -> dict[str, Pat
         attached = manifest_without_file(run_manifest.read_bytes(), "report.pdf") if run_manifest.is_file() else None
     except (ValueError, KeyError, TypeError, AttributeError):
         attached = None  # an unreadable manifest is verify's business; the report is still rebuilt
-    reports = render_reports(result, source.read_bytes(), attached)
+    reports = _rendered_or_refused(result, source, attached)
     if target == run_dir:
         for name, content in reports.items():  # an unsealed folder (kept result.json): each file replaced whole
             replace_file(target / name, content)

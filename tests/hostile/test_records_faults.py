@@ -243,6 +243,25 @@ def test_a_stored_result_with_a_number_for_text_gets_no_yaml_hint(cli, tmp_path,
     assert "YAML" not in res.text
 
 
+def test_render_of_a_result_whose_fields_cannot_be_laid_out_together(cli, tmp_path, records):
+    """Two edits a run never writes, each valid on its own: no checks left beside a traceability that
+    names them (a template's 'first' of nothing), and a card body nested 200 elements deep (WeasyPrint's
+    layout recursion). Both ended in exit 5; the first renders, the second is an invalid input, located,
+    and nothing is written."""
+    folder = tmp_path / "kept"
+    shutil.copytree(records.runs[0], folder)
+    result = json.loads((folder / "result.json").read_text())
+    (folder / "result.json").write_text(json.dumps({**result, "checks": []}))
+    res = cli("render", folder, "--to", tmp_path / "no-checks")
+    assert res.code == 0 and (tmp_path / "no-checks" / "report.pdf").is_file(), res.text
+    result["card"]["body_html"] = "<div><table><tr><td>" * 50
+    (folder / "result.json").write_text(json.dumps(result))
+    before = files_of(folder)
+    res = cli("render", folder, "--to", tmp_path / "deep")
+    assert res.code == 3 and "card.body_html: nests too deeply to lay out" in res.text, res.text
+    assert files_of(folder) == before and not (tmp_path / "deep").exists()
+
+
 def test_render_cleans_an_edited_card_body_again(cli, tmp_path, records):
     """render put a stored result's card.body_html into the report as written: an image from the web
     ended in exit 5 (the PDF's fetcher blocked it), and a form or a redirect landed in report.html."""
