@@ -203,12 +203,19 @@ def _csv_shape_problems(path: Path) -> list[Problem]:
         try:
             header = next(reader, [])
             width = len(header)
+            end = reader.line_num
             for fields in reader:
+                start, end = end + 1, reader.line_num  # a quoted field may hold line breaks: a record spans lines
                 if fields and len(fields) != width:
                     n_bad += 1
                     if n_bad <= MAX_LISTED:
-                        hint = "" if len(fields) > width else " (a truncated row? write a missing value as an empty field)"
-                        problems.append(Problem(f"line {reader.line_num}", f"{len(fields)} fields; the header has {width}{hint}"))
+                        if end > start:  # where the record starts, not the line a stray quote ran it on to
+                            where, hint = f"line {start}", (f" (a quoted field runs from line {start} to line {end}: "
+                                                            "an unclosed quote?)")
+                        else:
+                            where, hint = f"line {end}", ("" if len(fields) > width else
+                                                          " (a truncated row? write a missing value as an empty field)")
+                        problems.append(Problem(where, f"{len(fields)} fields; the header has {width}{hint}"))
         except csv.Error as exc:
             problems.append(Problem(f"line {reader.line_num}", f"cannot parse the line: {exc}"))
         except UnicodeDecodeError:

@@ -129,6 +129,19 @@ def test_a_truncated_csv_row_is_located(cli, tmp_path, card_writer, card_only_po
     assert "line 6: 2 fields; the header has 5 (a truncated row? write a missing value as an empty field)" in res.text
 
 
+def test_an_unclosed_quote_is_located_where_its_record_starts(cli, tmp_path, card_writer, card_only_policy, artefacts):
+    """A quote opened on line 3 and never closed runs the record to the end of the file: it was
+    reported at the file's last line, as a truncated row."""
+    lines = artefacts.csv.read_text().splitlines()
+    lines[2] = '"' + lines[2]
+    csv = tmp_path / "unclosed.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    res = cli("validate", "--policy", card_only_policy, "--card", card_writer(tmp_path / "card"), "--data", csv)
+    assert res.code == 3, res.text
+    assert (f"line 3: 1 fields; the header has 5 (a quoted field runs from line 3 to line {len(lines)}: an unclosed "
+            "quote?)") in " ".join(res.text.split())
+
+
 def test_validate_checks_the_fairness_groups_the_run_would_need(cli, tmp_path, card_writer, policy_writer, artefacts):
     policy = policy_writer(tmp_path / "policy", policy_writer.tiny([
         {"check": "subgroup_fairness", "params": {"fairness_groups": ["no_such_column"]}}]))
