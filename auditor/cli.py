@@ -260,6 +260,9 @@ def validate(
             def say_card() -> None:  # with --data, once the data confirm it too (its classes, positive and favourable class)
                 out.print(f"card {card}: valid ({model_card.auditor.task}, model {printable(model_card.model_name)})",
                           markup=False, highlight=False, soft_wrap=True)
+                for problem in model_card.claim_problems:  # the run leaves such a claim out: say it before the run
+                    out.print(f"  warning: claim not read, so not checked: {printable(problem)}", markup=False,
+                              highlight=False, soft_wrap=True)
                 for planned in plan:
                     if planned.skip_reason:
                         out.print(f"  check {printable(planned.spec.check_id)} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)

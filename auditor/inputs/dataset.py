@@ -168,6 +168,9 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         if col not in df.columns and col not in features:
             whose = "the card's sensitive_features" if col in block.sensitive_features else "the policy's fairness_groups"
             problems.append(Problem(f"column {col!r}", f"missing ({whose} names it as a sensitive feature)"))
+    for col in block.ignore_columns:  # a misspelt name would leave the column it meant among the features
+        if col not in df.columns:
+            problems.append(Problem(f"column {col!r}", "missing (the card's auditor.ignore_columns names it)"))
     if card.feature_names is not None or block.task == "text-classification":
         extra = [c for c in df.columns if c not in expected and c not in block.ignore_columns]
         if extra:

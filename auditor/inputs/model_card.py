@@ -372,7 +372,8 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
     elif check_files and not model_path.exists():
         problems.append(Problem("auditor.model.path", f"model artefact not found: {model_path}"))
     elif check_files and block.model.format != "transformers" and not model_path.is_file():
-        problems.append(Problem("auditor.model.path", f"{model_path} is a folder; a {block.model.format} model is one file"))
+        what = "a folder" if model_path.is_dir() else "not a regular file (a device, a pipe or a socket)"
+        problems.append(Problem("auditor.model.path", f"{model_path} is {what}; a {block.model.format} model is one file"))
     if problems:
         raise ModelCardError(source, problems)
 

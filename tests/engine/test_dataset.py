@@ -119,6 +119,14 @@ def test_ignore_columns_keeps_extra_columns_out(tmp_path, artefacts, card_writer
     assert ds.feature_names == ["x1", "x2", "x3", "color"]
 
 
+def test_an_ignored_column_the_data_lacks_is_named(tmp_path, artefacts, card_writer, csv_writer):
+    """A misspelt ignore_columns entry ('notes' for 'note') passed: with the features left to the data,
+    the column it meant would have been taken as a feature."""
+    path = csv_writer(tmp_path, artefacts.frame.assign(note="free text"))
+    card = load_model_card(card_writer(tmp_path, features=None, ignore_columns=["notes"]))
+    assert dataset_problems(path, card) == {"column 'notes'": "missing (the card's auditor.ignore_columns names it)"}
+
+
 def test_features_default_to_every_column_but_target(tmp_path, artefacts, card_writer):
     card = load_model_card(card_writer(tmp_path, features=None))
     ds = load_dataset(artefacts.csv, card)

@@ -232,3 +232,10 @@ def test_keys_a_yaml_reader_takes_for_numbers_dates_bools_or_null_are_read_as_wr
     assert meta["2026"] == "released" and meta["true"] == "x" and meta["null"] == "y"
     assert meta["history"] == {"2026-01-01": "first", "3": [{"2027-02-03": "z"}]}
     json.dumps(meta)  # what the run stores
+
+
+def test_a_model_path_that_is_a_device_is_not_called_a_folder(tmp_path, card_writer):
+    problems = {p.location: p.message for p in pytest.raises(
+        ModelCardError, load_model_card, card_writer(tmp_path, model={"path": "/dev/null", "format": "skops"})).value.problems}
+    assert problems["auditor.model.path"] == ("/dev/null is not a regular file (a device, a pipe or a socket); a skops "
+                                              "model is one file")

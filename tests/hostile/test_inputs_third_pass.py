@@ -129,6 +129,18 @@ def test_a_truncated_csv_row_is_located(cli, tmp_path, card_writer, card_only_po
     assert "line 6: 2 fields; the header has 5 (a truncated row? write a missing value as an empty field)" in res.text
 
 
+def test_validate_warns_of_a_claim_the_run_cannot_read(cli, tmp_path, card_writer, card_only_policy, artefacts):
+    """A claim of 'high' is left out of the run's comparison: validate said the card was valid and
+    nothing more, and the run's PASS counted the claims it could read."""
+    index = [{"name": "m", "results": [{"dataset": {"name": "eval"},
+                                        "metrics": [{"type": "accuracy", "value": "high"}]}]}]
+    card = card_writer(tmp_path / "card", metadata={"model-index": index})
+    res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", artefacts.csv)
+    assert res.code == 0, res.text
+    assert ("warning: claim not read, so not checked: model-index[0].results[0].metrics[0]: needs a metric type "
+            "and a finite numeric value") in " ".join(res.text.split())
+
+
 def test_an_unclosed_quote_is_located_where_its_record_starts(cli, tmp_path, card_writer, card_only_policy, artefacts):
     """A quote opened on line 3 and never closed runs the record to the end of the file: it was
     reported at the file's last line, as a truncated row."""
