@@ -486,7 +486,8 @@ def rerender(run_dir: str | Path, to: str | Path | None = None) -> dict[str, Pat
     run_dir = Path(run_dir)
     source = run_dir / "result.json"
     if not source.is_file():
-        raise UsageError(f"{run_dir} has no result.json; is it a run directory?")
+        raise UsageError(f"{source} is not a file; is {run_dir} a run directory?" if source.exists() else
+                         f"{run_dir} has no result.json; is it a run directory?")
     target = render_target(run_dir, None if to is None else Path(to))
     result = read_result(source)
     run_manifest = run_dir / "manifest.json"

@@ -190,6 +190,9 @@ def test_render_of_a_folder_without_result_is_a_usage_error(tmp_path):
     result = invoke("render", tmp_path)
     assert result.exit_code == 2
     assert "has no result.json" in result.stderr
+    (tmp_path / "result.json").mkdir()  # it said 'has no result.json' of a folder that has one, as a folder
+    result = invoke("render", tmp_path)
+    assert result.exit_code == 2 and "result.json is not a file; is " in " ".join(result.stderr.split())
 
 
 def test_python_dash_m_entry_point(tmp_path):
