@@ -79,9 +79,25 @@ class Counterfactuals(Check):
     requires = frozenset({Capability.FEATURE_TABLE})  # a class to change, or a regressor's target range
     Params = CounterfactualsParams
 
+    @staticmethod
+    def _recourse(ctx, was: list[str], becomes: list[str], found: np.ndarray) -> dict | None:
+        """Recourse among the decisions against the card's favourable_class: how many of those explained
+        rows have a counterfactual that reaches it, with the share's exact 95% interval (None for a
+        regressor or a card naming no favourable class). The share found counts both directions: a
+        favourable decision that could be lost is no recourse for anyone."""
+        fav = ctx.favourable_index
+        if ctx.regression or fav is None:
+            return None
+        wanted = ctx.classes[fav]
+        adverse = [i for i, w in enumerate(was) if w != wanted]
+        hit = sum(1 for i in adverse if found[i] and becomes[i] == wanted)
+        share, low, high = share_with_interval(hit, len(adverse)) if adverse else (None, None, None)
+        return {"class": wanted, "n": len(adverse), "found": hit, "share": share, "low": low, "high": high}
+
     @classmethod
     def measurement_names(cls, params) -> list[str]:
-        return ["share_found", "share_found_ci_low", "median_features_changed", "median_distance"]
+        return ["share_found", "share_found_ci_low", "recourse_share_found", "recourse_share_found_ci_low",
+                "median_features_changed", "median_distance"]
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
@@ -163,33 +179,42 @@ class Counterfactuals(Check):
              f"steps towards {'the shifted prediction' if ctx.regression else 'the decision boundary'}; values stay "
              "inside the evaluation data's observed range."),
         ]
+        recourse = self._recourse(ctx, was, becomes, cf.found)
         if k and not ctx.regression:  # recourse is for one direction: say how the found ones split
             pairs = Counter((was[i], becomes[i]) for i in np.flatnonzero(cf.found))
-            fav = ctx.favourable_index
-            wanted = "" if fav is None else (
-                f" Towards the card's favourable_class {ctx.classes[fav]!r}, i.e. recourse: "
-                f"{sum(c for (_, b), c in pairs.items() if b == ctx.classes[fav])} of {int(cf.found.sum())}.")
             notes.append("Counterfactuals by direction: " + "; ".join(f"{a} → {b}: {c}" for (a, b), c in sorted(pairs.items()))
                          + ". Only a change towards the outcome the person wants is recourse for them; the share found "
-                           "counts both directions." + wanted)
+                           "counts both directions" + ("." if recourse is None else
+                                                       f", the recourse share only the {recourse['n']} decisions against "
+                                                       f"the card's favourable_class {recourse['class']!r}."))
         if fallback:
             notes.append("No spread by MAD (over half the rows share one value), scaled by the standard deviation "
                          f"instead: {', '.join(codec.columns[j] for j in fallback)}.")
+        r = recourse or {"share": None, "low": None, "n": 0}
         measurements = {"share_found": share, "share_found_ci_low": low,
+                        "recourse_share_found": r["share"], "recourse_share_found_ci_low": r["low"],
                         "median_features_changed": med_changed, "median_distance": med_dist}
         summary = (f"A counterfactual ({goal.change}) was found for {k} of {n} explained rows within {p.max_features_changed} "
                    f"feature changes (95% CI of the share {low:.2f}–{high:.2f})"
                    + (f"; it changes a median of {med_changed:g} feature{'' if med_changed == 1 else 's'}, "
-                      f"median distance {med_dist:.2f}." if k else "."))
+                      f"median distance {med_dist:.2f}" if k else "")
+                   + ("." if recourse is None else
+                      f". Recourse: no explained decision is against {recourse['class']!r}." if not recourse["n"] else
+                      f". Recourse: {recourse['found']} of the {recourse['n']} decisions against {recourse['class']!r} "
+                      f"can be turned to it (95% CI {recourse['low']:.2f}–{recourse['high']:.2f})."))
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            key_figure=f"{share:.0%} with a counterfactual",
+            key_figure=(f"{share:.0%} with a counterfactual" if recourse is None or not recourse["n"] else
+                        f"recourse {recourse['found']}/{recourse['n']}; {share:.0%} reversible"),
             cost={"searched_instances": n},
             # a share or median over searched instances is judged from MIN_JUDGED of them, as every
             # statistic over explained instances is (medians of two counterfactuals had passed)
             sample_sizes=[SampleSize(measurement="share_found", n=n, min_n=MIN_JUDGED),
                           SampleSize(measurement="share_found_ci_low", n=n,
                                      ci_low_ceiling=share_with_interval(n, n)[1] if n else None),
+                          SampleSize(measurement="recourse_share_found", n=r["n"], min_n=MIN_JUDGED),
+                          SampleSize(measurement="recourse_share_found_ci_low", n=r["n"],
+                                     ci_low_ceiling=share_with_interval(r["n"], r["n"])[1] if r["n"] else None),
                           SampleSize(measurement="median_features_changed", n=k, min_n=MIN_JUDGED),
                           SampleSize(measurement="median_distance", n=k, min_n=MIN_JUDGED)],
         )

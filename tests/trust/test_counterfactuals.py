@@ -118,8 +118,30 @@ def test_the_direction_note_counts_recourse_towards_the_favourable_class(linear)
     rows = _csv(ctx)
     towards = sum(r["found"] == "True" and r["counterfactual_predicted"] == "no" for r in rows)
     assert 0 < towards < 40  # both directions occur, so the count is not the total
+    adverse = sum(r["predicted"] != "no" for r in rows)
     note = next(n for n in result.notes if n.startswith("Counterfactuals by direction: "))
-    assert note.endswith(f"Towards the card's favourable_class 'no', i.e. recourse: {towards} of 40.")
+    assert note.endswith(f"counts both directions, the recourse share only the {adverse} decisions against the "
+                         "card's favourable_class 'no'.")
+    # recourse rests on the decisions against the favourable class, with its own n and exact interval:
+    # the demo's 50 of 50 'with a counterfactual' were 15 of 15 adverse decisions with recourse
+    from auditor.metrics.statistics import share_with_interval
+
+    m, sizes = result.measurements, {s.measurement: s for s in result.sample_sizes}
+    share, low, high = share_with_interval(towards, adverse)
+    assert m["recourse_share_found"] == pytest.approx(share) and m["recourse_share_found_ci_low"] == pytest.approx(low)
+    assert sizes["recourse_share_found"].n == sizes["recourse_share_found_ci_low"].n == adverse
+    assert sizes["share_found"].n == 40
+    assert result.key_figure == f"recourse {towards}/{adverse}; {m['share_found']:.0%} reversible"
+    assert result.summary.endswith(f"Recourse: {towards} of the {adverse} decisions against 'no' can be turned to it "
+                                   f"(95% CI {low:.2f}–{high:.2f}).")
+
+
+def test_without_a_favourable_class_there_is_no_recourse_share(linear):
+    ctx, _ = linear()
+    result = _run(ctx, n_instances=10, refine_steps=5)
+    assert result.measurements["recourse_share_found"] is None and result.measurements["recourse_share_found_ci_low"] is None
+    assert next(s for s in result.sample_sizes if s.measurement == "recourse_share_found").n == 0
+    assert "Recourse" not in result.summary and result.key_figure.endswith("with a counterfactual")
 
 
 def test_immutable_features_never_change(linear):
