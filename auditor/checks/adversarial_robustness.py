@@ -203,7 +203,8 @@ class AdversarialRobustness(Check):
                        f"the order {p.explainer} ranks the inputs.")
         else:
             summary = (f"{rate:.0%} of {n} {outcome} within {p.max_edits} substitutions "
-                       f"(median {measurements['median_edits_to_flip']:g}) when the inputs {p.explainer} ranks first "
+                       + (f"(95% CI {rate_low:.2f}–{rate_high:.2f}; " if n >= MIN_PAIRS else "(")
+                       + f"median edits {measurements['median_edits_to_flip']:g}) when the inputs {p.explainer} ranks first "
                        f"were replaced, against {measurements['control_success_rate']:.0%} in a random order; "
                        + (f"guided/random edits {ratio['ratio']:.2f}" if np.isfinite(ratio["ratio"]) else
                           "no guided/random edits ratio (no attacked instance has two units to order)")

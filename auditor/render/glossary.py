@@ -5,6 +5,15 @@ from __future__ import annotations
 GLOSSARY: list[tuple[str, str]] = [
     ("Attribution", "How much one input feature (or word) pushed the model's output for one case, as "
      "computed by an explainer such as SHAP, LIME or integrated gradients."),
+    ("SHAP", "Shapley additive explanations: each feature's share of the difference between the model's output "
+     "for a case and its average output over background data, split as in a cooperative game (every order of "
+     "adding the features averaged), so the shares add up to that difference."),
+    ("LIME", "Local interpretable model-agnostic explanations: the model is asked about many copies of a case "
+     "with random features (or words) removed, and a weighted linear model fitted to its answers near the "
+     "case; its coefficients are the attributions. A sampling method: another seed gives somewhat other values."),
+    ("Integrated gradients", "The gradient of the model's output with respect to its input, averaged along the "
+     "straight path from a baseline input (all words masked; a table's mean) to the case and multiplied by the "
+     "difference between them; the attributions add up to the change in output along that path."),
     ("Faithfulness", "Whether the features an explanation ranks as most important really drive the "
      "prediction: removing them should change the model's output more than removing others."),
     ("Deletion AUC", "Remove features one at a time, most important first, and follow the probability of "
@@ -37,6 +46,27 @@ GLOSSARY: list[tuple[str, str]] = [
      "from Wilcoxon's signed-rank test."),
     ("p-value", "The probability of a result at least this favourable if the explainer were no better "
      "than its control (one-sided paired Wilcoxon test). Values below 0.001 are printed as < 0.001."),
+    ("ROC AUC", "The probability that the model scores a randomly chosen case of the positive class above a "
+     "randomly chosen case of the other (0.5: no better than chance, 1: perfect ranking); with three or more "
+     "classes, the mean over the classes of each class against the rest (macro)."),
+    ("Brier score", "The mean squared difference between the predicted probabilities and what happened (1 for "
+     "the true class, 0 otherwise): 0 is perfect, and lower is better; it rewards calibrated probabilities."),
+    ("F1 / balanced accuracy", "F1: the harmonic mean of precision (the share of predicted positives that are "
+     "positive) and recall (the share of positives found). Balanced accuracy: the mean over the classes of each "
+     "class's recall, so a rare class counts as much as a common one."),
+    ("Selection rate / four-fifths rule", "A group's selection rate is the share of its cases given the "
+     "favourable outcome. The four-fifths rule (US Uniform Guidelines, 29 CFR 1607.4(D)) flags adverse impact "
+     "where a group's rate is below four fifths (0.8) of the highest group's."),
+    ("Demographic parity / equalised odds", "Demographic parity difference: the largest gap in selection "
+     "rate between groups. Equalised odds difference: the larger of the largest gaps in true-positive rate and "
+     "in false-positive rate between groups (0: the model errs alike in every group)."),
+    ("Cramér's V", "The strength of association between two categorical columns (numeric ones binned), from 0 "
+     "(independent) to 1 (one determines the other); a feature strongly associated with a sensitive one can "
+     "act as its proxy."),
+    ("Silhouette", "How well separated clusters are: for each case, how much nearer it is to its own cluster "
+     "than to the next one, from −1 to 1, averaged; near 0 the cohorts are not distinct groups."),
+    ("MAD", "Median absolute deviation: the median distance of a feature's values from their median, a spread "
+     "that a few extreme values do not inflate; counterfactual distances are counted in it."),
     ("Rank correlation", "Spearman's ρ between two orderings of the same features: 1 when they rank "
      "features identically, 0 when unrelated, −1 when reversed."),
     ("Top-k agreement", "The share of the k most important features that two explanations have in common "
@@ -51,7 +81,8 @@ GLOSSARY: list[tuple[str, str]] = [
     ("Counterfactual (recourse)", "The smallest change to a case's features, among values seen in the data "
      "and leaving the card's immutable features alone, that makes the model decide otherwise (a regressor: "
      "that moves its prediction by the check's target shift towards the predictions' median): what would "
-     "have to change."),
+     "have to change. Recourse is a counterfactual of a decision against the card's favourable class that "
+     "reaches it; a favourable decision that a change could lose is a counterfactual, not recourse."),
     ("Partial dependence / ICE", "The model's average output as one feature is swept over its range with "
      "the other features as observed (partial dependence), and the same sweep for single cases (ICE "
      "curves). ICE heterogeneity is the share of the curves' variation the average leaves out: 0 when "

@@ -424,3 +424,18 @@ def test_a_negated_loss_reads_as_the_loss_rising():
     assert importance_words("neg_mae") == "MAE rise" and importance_words("neg_log_loss") == "log loss rise"
     assert importance_words("roc_auc") == "roc_auc drop" and importance_words("r2") == "r2 drop"
     assert baseline_words("neg_mae", -3.717) == "MAE = 3.7170" and baseline_words("roc_auc", 0.8489) == "roc_auc = 0.8489"
+
+
+def test_the_glossary_defines_the_terms_the_verdicts_use():
+    """A reviewer's read found gated findings in terms the glossary left undefined (ROC AUC, Brier, F1,
+    demographic parity, equalised odds, selection rate, the four-fifths rule, Cramér's V, silhouette,
+    MAD and the explainers themselves); recourse is told apart from a counterfactual."""
+    from auditor.render.glossary import GLOSSARY
+
+    terms = dict(GLOSSARY)
+    for term in ("SHAP", "LIME", "Integrated gradients", "ROC AUC", "Brier score", "F1 / balanced accuracy",
+                 "Selection rate / four-fifths rule", "Demographic parity / equalised odds", "Cramér's V", "Silhouette",
+                 "MAD"):
+        assert len(terms[term].split()) >= 15, term
+    assert "29 CFR 1607.4(D)" in terms["Selection rate / four-fifths rule"]
+    assert "favourable class that reaches it" in terms["Counterfactual (recourse)"]

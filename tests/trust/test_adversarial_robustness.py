@@ -111,6 +111,10 @@ def test_guided_attack_flips_with_fewer_edits_changing_only_the_planted_features
     assert m["edits_ratio"] < 0.6 and m["edits_ratio_ci_high"] < 1.0
     assert np.mean([int(r["edits"]) for r in control]) > np.mean([int(r["edits"]) for r in guided])
     assert result.sample_sizes and {s.measurement: s.n for s in result.sample_sizes}["success_rate"] == len(guided)
+    # the summary gives the rate's interval, which the gate reads (it gave the rate alone)
+    assert result.summary.startswith(f"100% of {len(guided)} correct decisions changed within 8 substitutions (95% CI "
+                                     f"{m['success_rate_ci_low']:.2f}–{m['success_rate_ci_high']:.2f}; median edits "
+                                     f"{m['median_edits_to_flip']:g}) when")
     # pairs in the report list only changed features
     pairs = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Original"))
     assert pairs.rows and all(set(c.split(":")[0] for c in row[3].split("; ")) <= PLANTED for row in pairs.rows)
