@@ -94,6 +94,14 @@ def _num(v) -> float | None:
     return None if v is None or not np.isfinite(v) else float(v)
 
 
+def shortfall_confidence(labels: np.ndarray, p) -> float:
+    """The level of each cohort's comparison with the rest: ``p.confidence`` shared out over the view's
+    gated cohorts (Bonferroni), so that the worst of them, picked after looking, shows a shortfall at
+    ``p.confidence`` (the largest of k lower ends at that level claims one more often than its level says)."""
+    k = int(np.sum(np.bincount(np.asarray(labels, dtype=int)) >= p.min_cohort_size))
+    return 1 - (1 - p.confidence) / max(1, k)
+
+
 class ExplanationClustering(Check):
     name = "explanation_clustering"
     title = "Cohorts of instances explained alike"
@@ -278,13 +286,14 @@ class ExplanationClustering(Check):
 
     def _cohorts(self, ctx, p, view, labels, outcome, weights, faith, stability, shares, names, metric) -> list[dict]:
         out = []
+        level = shortfall_confidence(labels, p)
         for c in range(int(labels.max()) + 1):
             inside = labels == c
             size = int(inside.sum())
             boot = {"n_boot": p.n_bootstrap, "rng": ctx.rng(f"clustering.error.{view}.{c}")}
             acc, acc_lo, acc_hi = metric.interval(outcome[inside], weights[inside], p.confidence, **boot)
             gap, gap_lo, gap_hi = (metric.shortfall(outcome[inside], weights[inside], outcome[~inside], weights[~inside],
-                                                    p.confidence, **boot)
+                                                    level, **boot)
                                    if (~inside).any() else (np.nan, np.nan, np.nan))
             # the signed-rank interval of the cohort's gaps (NaN ends where it has too few to give one)
             fg, fg_lo, fg_hi = signed_rank_interval(faith[inside], alpha=1 - p.confidence)
@@ -321,7 +330,8 @@ class ExplanationClustering(Check):
         # the highest low end any gated cohort's sizes can give: a bound at or above it no outcome fails
         # (a cohort of 5 against 1 other explained row cannot show a shortfall above 0.096)
         total = sum(c["n"] for c in cohorts)
-        ceiling = (max(metric.shortfall_ceiling(c["n"], total - c["n"], p.confidence) for c in by_gap)
+        level = 1 - (1 - p.confidence) / max(1, len(gated))  # as shortfall_confidence gave the cohorts' intervals
+        ceiling = (max(metric.shortfall_ceiling(c["n"], total - c["n"], level) for c in by_gap)
                    if by_gap and metric.shortfall_ceiling is not None else None)
         sizes += [SampleSize(measurement=f"{view}_worst_{metric.gap}", n=w_acc),
                   SampleSize(measurement=f"{view}_worst_{metric.gap}_ci_low", n=w_acc, ci_degenerate=not by_gap,
@@ -377,7 +387,7 @@ class ExplanationClustering(Check):
             return text + f"; none has the {p.min_cohort_size} instances needed to judge it.", f"k = {k}"
         text += (f"; the weakest judged cohort's accuracy is {gap:.2f} below the rest's" if metric.higher_is_better
                  else f"; the weakest judged cohort's {metric.name} is {gap:.2f} times the rest's")
-        text += f" ({p.confidence:.0%} CI low {lo:.2f})"
+        text += f" (simultaneous {p.confidence:.0%} CI low {lo:.2f})"
         fw, overall = measurements[f"{view}_worst_faithfulness_gap"], measurements["faithfulness_gap"]
         if fw is not None and overall is not None:
             # of the judged cohorts: a smaller one shown beside them can be less faithful, and the
@@ -389,12 +399,15 @@ class ExplanationClustering(Check):
     @staticmethod
     def _error_table(cohort_rows, n, level, p, regression: bool) -> Table:
         common = (f"Cohorts of the {n} explained instances, per view. Cohorts under {p.min_cohort_size} instances "
-                  "are shown, not gated. ")
+                  "are shown, not gated. The interval of the comparison with the rest is simultaneous over a view's "
+                  f"k gated cohorts (each at 1 − {1 - p.confidence:.2g}/k, Bonferroni): the worst cohort is chosen "
+                  f"after looking, and the largest of k {level} lower ends would claim a difference by chance more "
+                  "often than one in forty. ")
         if regression:
             return Table(
                 title="Cohorts: mean absolute error against the rest",
                 columns=["view", "cohort", "n", "gated", "MAE", f"{level} CI low", "CI high",
-                         "MAE ratio to rest", f"{level} CI low", "CI high"],
+                         "MAE ratio to rest", f"simultaneous {level} CI low", "CI high"],
                 rows=cohort_rows,
                 caption=common + f"MAE: the cohort's mean |true − predicted| (target units), {p.n_bootstrap}-resample "
                         "bootstrap interval; ratio: the cohort's MAE over the rest's (1 = as accurate, above 1 = the "
@@ -403,7 +416,7 @@ class ExplanationClustering(Check):
         return Table(
             title="Cohorts: accuracy against the rest",
             columns=["view", "cohort", "n", "gated", "accuracy", f"{level} CI low", "CI high",
-                     "shortfall vs rest", f"{level} CI low", "CI high"],
+                     "shortfall vs rest", f"simultaneous {level} CI low", "CI high"],
             rows=cohort_rows,
             caption=common + "Accuracy: Wilson interval; shortfall: the rest's accuracy minus the cohort's (positive = "
                     "the cohort is worse), Newcombe interval. The explained instances are the audit's shared selection, "

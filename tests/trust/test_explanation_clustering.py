@@ -310,3 +310,21 @@ def test_a_shortfall_bound_no_outcome_of_these_sizes_can_exceed_is_not_judged():
     judged_pass, judged_fail = gate((5, 5), -0.5), gate((5, 5), 0.2)
     assert judged_pass.passed and judged_pass.unreachable is None
     assert not judged_fail.passed and judged_fail.unreachable is None
+
+
+def test_the_worst_cohorts_shortfall_is_judged_on_simultaneous_intervals():
+    """The gate reads the largest of the k gated cohorts' lower ends, a cohort chosen after looking:
+    each cohort's interval is at 1 − 0.05/k (Bonferroni), so some cohort's lower end above the bound
+    by chance stays under 2.5%. Cohorts under min_cohort_size are not gated and do not count. With k
+    = 3 the Newcombe interval of a shortfall of 12 of 40 wrong against 4 of 80 is the 1 − 0.05/3 one,
+    wider than the plain 95% one."""
+    from auditor.checks.explanation_clustering import ClusteringParams, shortfall_confidence
+    from auditor.metrics.cohorts import newcombe_difference
+
+    p = ClusteringParams(min_cohort_size=20)
+    labels = np.repeat([0, 1, 2, 3], [40, 25, 20, 19])
+    assert shortfall_confidence(labels, p) == pytest.approx(1 - 0.05 / 3)
+    assert shortfall_confidence(np.repeat([0, 1], [10, 10]), p) == pytest.approx(0.95)  # none gated: as one
+    plain = newcombe_difference(76, 80, 28, 40, 0.95)
+    simultaneous = newcombe_difference(76, 80, 28, 40, shortfall_confidence(labels, p))
+    assert simultaneous[1] < plain[1] < plain[2] < simultaneous[2]
