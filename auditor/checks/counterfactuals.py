@@ -194,14 +194,15 @@ class Counterfactuals(Check):
         measurements = {"share_found": share, "share_found_ci_low": low,
                         "recourse_share_found": r["share"], "recourse_share_found_ci_low": r["low"],
                         "median_features_changed": med_changed, "median_distance": med_dist}
-        summary = (f"A counterfactual ({goal.change}) was found for {k} of {n} explained rows within {p.max_features_changed} "
-                   f"feature changes (95% CI of the share {low:.2f}–{high:.2f})"
-                   + (f"; it changes a median of {med_changed:g} feature{'' if med_changed == 1 else 's'}, "
-                      f"median distance {med_dist:.2f}" if k else "")
+        summary = (f"A counterfactual ({goal.change}) within {p.max_features_changed} feature changes for {k} of {n} "
+                   f"explained rows (95% CI {low:.2f}–{high:.2f})"
+                   + (f", a median of {med_changed:g} feature{'' if med_changed == 1 else 's'} changed, distance "
+                      f"{med_dist:.2f}" if k else "")
                    + ("." if recourse is None else
-                      f". Recourse: no explained decision is against {recourse['class']!r}." if not recourse["n"] else
-                      f". Recourse: {recourse['found']} of the {recourse['n']} decisions against {recourse['class']!r} "
-                      f"can be turned to it (95% CI {recourse['low']:.2f}–{recourse['high']:.2f})."))
+                      f"; no explained decision is against {recourse['class']!r}, so none needs recourse."
+                      if not recourse["n"] else
+                      f"; recourse for {recourse['found']} of the {recourse['n']} decisions against {recourse['class']!r} "
+                      f"(95% CI {recourse['low']:.2f}–{recourse['high']:.2f})."))
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             key_figure=(f"{share:.0%} with a counterfactual" if recourse is None or not recourse["n"] else

@@ -314,8 +314,13 @@ class ExplanationStability(Check):
             # perturbation has no perturbation agreement), the share on the perturbations drawn
             finite_n = {"seed": 0 if seed is None else int(np.isfinite(seed).sum()), "perturbation": int(np.isfinite(fa).sum()),
                         "ris": int(np.isfinite(ris).sum()), "label": int(drawn), "global": len(attr)}
-            column_ns.append(f"{m}: seed columns {finite_n['seed']}, perturbation columns {finite_n['perturbation']} "
-                             f"(those with a kept perturbation), input stability {finite_n['ris']}, global ρ {finite_n['global']}")
+            # a column resting on fewer instances than were explained says so (a perturbation column on those
+            # with a kept perturbation; the title's count is the explained instances)
+            fewer = [f"{what} {finite_n[key]}" for key, what in (("seed", "seed columns"), ("perturbation",
+                     "perturbation columns (those with a kept perturbation)"), ("ris", "input stability"))
+                     if finite_n[key] != len(attr) and not (key == "seed" and seed is None)]
+            if fewer:
+                column_ns.append(f"{m}: " + ", ".join(fewer))
             if g_med is not None and global_chance is not None and g_med <= global_chance:
                 below_chance.append(f"{possessive(m)} global rank ρ {g_med:.2f} is at or below its chance level "
                                     f"{global_chance:.2f}, so it is no evidence that the global ranking is stable")
@@ -351,7 +356,8 @@ class ExplanationStability(Check):
                                      "change of the input (lower is better; 0 = moves as much as the input)."
                                      + _chance_words(p.n_seeds, seed_chances, weighted_seed_chances, global_chances,
                                                      weighted_global_chances)
-                                     + f" Instances behind each column: {'; '.join(column_ns)}."
+                                     + (f" Columns resting on fewer of the explained instances: {'; '.join(column_ns)}."
+                                        if column_ns else "")
                                      + "".join(f" Not above chance: {b}." for b in below_chance)),
             *charts,
             FileRef(title="Per-instance stability values",

@@ -132,7 +132,7 @@ def test_the_direction_note_counts_recourse_towards_the_favourable_class(linear)
     assert sizes["recourse_share_found"].n == sizes["recourse_share_found_ci_low"].n == adverse
     assert sizes["share_found"].n == 40
     assert result.key_figure == f"recourse {towards}/{adverse}; {m['share_found']:.0%} reversible"
-    assert result.summary.endswith(f"Recourse: {towards} of the {adverse} decisions against 'no' can be turned to it "
+    assert result.summary.endswith(f"; recourse for {towards} of the {adverse} decisions against 'no' "
                                    f"(95% CI {low:.2f}–{high:.2f}).")
 
 
@@ -141,7 +141,7 @@ def test_without_a_favourable_class_there_is_no_recourse_share(linear):
     result = _run(ctx, n_instances=10, refine_steps=5)
     assert result.measurements["recourse_share_found"] is None and result.measurements["recourse_share_found_ci_low"] is None
     assert next(s for s in result.sample_sizes if s.measurement == "recourse_share_found").n == 0
-    assert "Recourse" not in result.summary and result.key_figure.endswith("with a counterfactual")
+    assert "recourse" not in result.summary and result.key_figure.endswith("with a counterfactual")
 
 
 def test_immutable_features_never_change(linear):
