@@ -66,8 +66,12 @@ def new_key(registry: Registry, name: str, directory: Path | None = None) -> tup
         raise UsageError(f"a key named {name!r} is already registered in {registry.url}")
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:  # the keys folder is a file, under a file, or where nothing can be made
+        raise UsageError(f"cannot keep a private key in {directory} ({exc.strerror or exc}); set {ENV_KEYS_DIR} "
+                         "to a folder you can write") from None
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
     public = key.public_key()
@@ -120,8 +124,12 @@ def load_signing_key(registry: Registry, name: str, directory: Path | None = Non
     path = (directory or keys_dir()) / f"{name}.pem"
     if not path.is_file():
         raise UsageError(f"no private key {name!r} in {path.parent} (create one with `auditor keys new {name}`)")
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except UnsupportedAlgorithm:  # a curve or algorithm the library does not know (secp112r1, SM2)
+        raise UsageError(f"{path}: not an Ed25519 private key (an algorithm this build cannot read)") from None
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{path}: not a readable private key ({exc})") from None
     if not isinstance(key, Ed25519PrivateKey):

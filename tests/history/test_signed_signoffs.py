@@ -215,3 +215,31 @@ def test_diff_checks_signatures_against_the_registry_db_names_and_a_busy_registr
         busy.close()
     assert res.exit_code == 2 and "is in use by another process" in flat(res.output), res.output
     assert not (tmp_path / "busy").exists()
+
+
+# a secp112r1 key (openssl ecparam -name secp112r1 -genkey): a curve the cryptography library cannot load
+UNSUPPORTED_CURVE_PEM = """-----BEGIN EC PRIVATE KEY-----
+MD4CAQEEDku8wMgv4vj9srATAo26oAcGBSuBBAAGoSADHgAENvv0gfxDxQFcPgyr
++LoeS0UBq5WMgkd7ltQRMg==
+-----END EC PRIVATE KEY-----
+"""
+
+
+def test_a_key_of_an_unsupported_algorithm_or_an_unusable_keys_folder_is_a_usage_error(out_copy, keys_dir, tmp_path,
+                                                                                     monkeypatch):
+    """A key on a curve the library does not know (secp112r1, SM2) and a keys folder that is a file, or
+    under one, each ended in an internal error (exit 5)."""
+    keys_dir.mkdir()
+    (keys_dir / "weird.pem").write_text(UNSUPPORTED_CURVE_PEM)
+    run = out_copy / "tiny-model" / "v0001"
+    res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "ok", "--key", "weird")
+    assert res.exit_code == 2 and "weird.pem: not an Ed25519 private key" in flat(res.output), res.output
+    assert not (out_copy / "tiny-model" / "signoffs" / "v0001.jsonl").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for folder in (afile, afile / "sub"):
+        monkeypatch.setenv("AUDITOR_KEYS_DIR", str(folder))
+        res = invoke("keys", "new", "k2", "--out", out_copy)
+        assert res.exit_code == 2 and f"cannot keep a private key in {folder}" in flat(res.output), res.output
+    with open_registry(out_copy) as registry:
+        assert "k2" not in registered_keys(registry)
