@@ -22,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from auditor.errors import UsageError
 from auditor.records.registry import Registry, users_table
-from auditor.records.runs import utc_now
+from auditor.records.runs import utc_now, utf8_text
 
 ROLES = ("viewer", "reviewer", "approver")
 DECISIONS_BY_ROLE = {
@@ -64,6 +64,8 @@ def check_new_user(name: str, role: str, password: str) -> None:
         raise UsageError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
     if len(password) < MIN_PASSWORD:
         raise UsageError(f"the password must have at least {MIN_PASSWORD} characters")
+    if not utf8_text(password):  # typed in another encoding: a browser's login form sends UTF-8, so it could never log in
+        raise UsageError("the password is not valid UTF-8 text (typed in another encoding?)")
 
 
 def add_user(registry: Registry, name: str, role: str, password: str) -> User:

@@ -171,6 +171,16 @@ def signed_dir(run: Run) -> Path:
     return run.model_dir / "signoffs" / run.version
 
 
+def utf8_text(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8: a command-line argument of another encoding, or a
+    record's ``\\ud800`` escape, reads as a lone surrogate, which UTF-8 cannot hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def record_line(record: dict[str, Any]) -> bytes:
     """One sign-off record as a line of the append-only log (and as embedded in its signed PDF)."""
     return (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
@@ -188,6 +198,8 @@ def read_signoffs(run: Run) -> list[dict[str, Any]]:
             record = loads(line)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
+            if not utf8_text(json.dumps(record, ensure_ascii=False)):  # a \ud800 escape: no text to hash, sign or show
+                raise ValueError("holds a lone surrogate escape, which is no text")
             records.append(record)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError too
         where = f"record {i}" if i else "the file"

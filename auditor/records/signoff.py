@@ -23,7 +23,7 @@ from typing import Any
 
 from auditor.errors import EXIT_BLOCKING_FAILURE, AuditorError, UsageError
 from auditor.results import AuditResult
-from auditor.records.runs import Run, open_run, parse_date, record_line, signed_dir, signoff_log, utc_now
+from auditor.records.runs import Run, open_run, parse_date, record_line, signed_dir, signoff_log, utc_now, utf8_text
 from auditor.hashing import sha256_bytes
 from auditor.records.atomic import create_file
 from auditor.records.verify import verify_run
@@ -107,6 +107,8 @@ def sign_off(
         raise UsageError("--reviewer must name the person signing off")
     for option, text, limit in (("--reviewer", reviewer, MAX_REVIEWER), ("--comment", comment, MAX_TEXT),
                                 ("--conditions", conditions or "", MAX_TEXT)):
+        if not utf8_text(text):  # an argument in another encoding (café in Latin-1): the log is UTF-8
+            raise UsageError(f"{option} is not valid UTF-8 text (a byte sequence of another encoding?)")
         if len(text) > limit:  # laid out in the signed PDF while the log is locked: kept to what a page holds
             raise UsageError(f"{option} is {len(text):,} characters; at most {limit:,} are recorded (attach a longer "
                              "rationale as a document and name it in the comment)")

@@ -20,6 +20,7 @@ What is checked:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import zlib
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from auditor.errors import ResultFileError, UsageError
 from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, VERSION_RE, Run, open_run, read_signoffs, record_line, signed_dir,
-                                  signoff_log)
+                                  signoff_log, utf8_text)
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, version_label
 from auditor.records.json_read import loads
@@ -471,6 +472,10 @@ def verify_signoffs(run: Run) -> list[tuple[str, str]]:
             continue
         if not isinstance(record, dict):
             out.append((rel, f"record {i} is not a JSON object"))
+            previous = line
+            continue
+        if not utf8_text(json.dumps(record, ensure_ascii=False)):  # a \ud800 escape: a run never writes one
+            out.append((rel, f"record {i} holds a lone surrogate escape, which is no text (the log was edited)"))
             previous = line
             continue
         expected = sha256_bytes(previous + b"\n") if previous is not None else None

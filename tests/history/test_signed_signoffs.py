@@ -243,3 +243,19 @@ def test_a_key_of_an_unsupported_algorithm_or_an_unusable_keys_folder_is_a_usage
         assert res.exit_code == 2 and f"cannot keep a private key in {folder}" in flat(res.output), res.output
     with open_registry(out_copy) as registry:
         assert "k2" not in registered_keys(registry)
+
+
+def test_text_of_another_encoding_is_refused_before_anything_is_written(out_copy):
+    """A Latin-1 'café' on a UTF-8 command line reads as a lone surrogate (\\udce9): sign-off ended in an
+    internal error and left an empty log behind, and `users add` one in the password hasher."""
+    from auditor.errors import UsageError
+    from auditor.records.accounts import check_new_user
+
+    run = out_copy / "tiny-model" / "v0001"
+    for option in ("--reviewer", "--comment"):
+        args = {"--reviewer": "Ada", "--comment": "ok", option: "caf\udce9"}
+        res = invoke("sign-off", run, "--decision", "reject", *[x for kv in args.items() for x in kv])
+        assert res.exit_code == 2 and f"{option} is not valid UTF-8 text" in flat(res.output), res.output
+    assert not (out_copy / "tiny-model" / "signoffs" / "v0001.jsonl").exists()
+    with pytest.raises(UsageError, match="the password is not valid UTF-8 text"):
+        check_new_user("bob", "viewer", "pw-12345678\udce9abc")

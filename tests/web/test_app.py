@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from starlette.testclient import TestClient
 
-from auditor.records.runs import read_signoffs, open_run
+from auditor.records.runs import open_run, read_signoffs, signoff_log
 from auditor.web.app import create_app
 from auditor.web.security import LoginThrottle
 from .conftest import PASSWORD, make_workspace
@@ -242,6 +242,28 @@ def test_a_run_whose_result_was_altered_is_an_error_page_not_a_server_error(hist
                     follow_redirects=False)
     assert r.status_code == 422
     assert read_signoffs(open_run(run_dir)) == []
+
+
+def test_a_sign_off_log_with_a_lone_surrogate_escape_is_an_error_page_and_a_finding(history, tmp_path, monkeypatch):
+    """A record whose comment was edited to the JSON escape \\ud800 (text UTF-8 cannot hold) answered
+    the run page with 500 and ended `auditor verify` with an internal error; now the page is 422 and
+    verify names the record."""
+    from auditor.records.verify import verify_run
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    client = TestClient(create_app(ws.out, key="web"), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    form = token(client.get(f"/m/{ws.model}/v0002").text)
+    r = client.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "reject", "comment": "no", "csrf_token": form},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    log = signoff_log(open_run(ws.out / ws.model / "v0002"))
+    record = json.loads(log.read_text())
+    log.write_text(json.dumps({**record, "comment": "\ud800"}) + "\n")
+    assert client.get(f"/m/{ws.model}/v0002").status_code == 422
+    findings = [str(f) for f in verify_run(ws.out / ws.model / "v0002").findings]
+    assert any("record 1 holds a lone surrogate escape" in f for f in findings), findings
 
 
 @pytest.mark.parametrize("manifest", [b"[1, 2]", b"{not json", b"\xff\xfe", b'{"files": [["result.json", "x"]]}',
