@@ -100,7 +100,15 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     if twice:  # pyarrow's own message lists its internal columns
         raise DatasetError(str(path), [Problem(f"column {n!r}", f"{names.count(n)} columns have this name; name each "
                                                                  "column once") for n in twice])
-    return pd.read_parquet(path)
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowException, NotImplementedError, KeyError, TypeError) as exc:
+        # a column type pandas cannot take (a map under metadata calling it text), or pandas metadata that is
+        # not what pandas writes ({"columns": 5})
+        raise DatasetError(str(path), [Problem("", f"cannot read the file's columns ({type(exc).__name__}: {exc}); "
+                                                   "write it again from a plain table of numbers and text")]) from None
 
 
 def _read_csv(path: Path, text_columns: tuple[str, ...] = (), categorical_columns: tuple[str, ...] = ()) -> pd.DataFrame:

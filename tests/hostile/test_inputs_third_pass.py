@@ -346,6 +346,23 @@ def test_a_parquet_file_with_a_column_name_twice_is_named_without_pyarrow_intern
     assert "__fragment_index" not in res.text
 
 
+def test_parquet_columns_pandas_cannot_take_are_an_invalid_input(cli, tmp_path, card_writer, fast_policy, artefacts):
+    """A map column under pandas metadata calling it text, and pandas metadata that is not what pandas
+    writes ({"columns": 5}): both ended in an internal error (pyarrow's cast, a KeyError)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = artefacts.frame
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    mapped = table.set_column(table.column_names.index("color"), "color",
+                              pa.array([[("k", 1)]] * len(frame), pa.map_(pa.string(), pa.int64())))
+    odd = table.replace_schema_metadata({b"pandas": b'{"columns": 5}'})
+    for name, t in (("map.parquet", mapped), ("meta.parquet", odd)):
+        pq.write_table(t, tmp_path / name)
+        res = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card"), "--data", tmp_path / name)
+        assert res.code == 3 and "cannot read the file's columns" in " ".join(res.text.split()), (name, res.text)
+
+
 def test_a_feature_that_is_a_number_says_what_a_feature_is(cli, tmp_path, card_writer, fast_policy):
     res = cli("validate", "--policy", fast_policy, "--card", card_writer(tmp_path / "card", features=["x1", 1]))
     assert res.code == 3, res.text
