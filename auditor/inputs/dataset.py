@@ -54,6 +54,13 @@ MAX_TARGET = 1e150  # a regression target's magnitude whose square (1e300) doubl
 def _numeric_target(target: pd.Series, name: str, problems: list[Problem]) -> tuple[pd.Series, np.ndarray]:
     """A regression target: numbers, finite, in every row (each bad row named). Labels keep the
     values as text (the round-trip repr of each float), as for classes; the context reads them back."""
+    kind = ("dates" if pd.api.types.is_datetime64_any_dtype(target) else
+            "durations" if pd.api.types.is_timedelta64_dtype(target) else
+            "true/false values" if pd.api.types.is_bool_dtype(target) or (
+                target.dtype == object and target.map(lambda v: isinstance(v, (bool, np.bool_))).any()) else None)
+    if kind:  # numbers to pandas (nanoseconds since 1970, 0 and 1): audited as such, the errors read 3e15
+        problems.append(Problem(f"column {name!r}", f"a regression target must be numeric; it holds {kind}"))
+        target = pd.Series(np.nan, index=target.index)
     values = pd.to_numeric(target, errors="coerce")
     bad = (values.isna() & target.notna()).to_numpy()
     if bad.any():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from auditor.engine.audit import prepare_audit
@@ -63,6 +64,26 @@ def test_a_non_numeric_regression_target_names_its_row(tmp_path):
         prepare_audit("default", card, csv)
     assert info.value.exit_code == EXIT_INVALID_INPUT
     assert any(p.location == "column 'y'" and "row 7" in p.message and "numeric" in p.message for p in info.value.problems)
+
+
+@pytest.mark.parametrize("kind, values", [
+    ("dates", lambda n: pd.date_range("2020-01-01", periods=n, freq="D")),
+    ("true/false values", lambda n: np.arange(n) % 2 == 0),
+])
+def test_a_regression_target_of_dates_or_booleans_is_refused(tmp_path, kind, values):
+    """Dates were audited as nanoseconds since 1970 (MAE 3e15) and true/false as 1 and 0: pandas calls
+    both numbers. A parquet file keeps their types."""
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor")
+    frame = pd.read_csv(csv)
+    frame["y"] = values(len(frame))
+    frame.to_parquet(tmp_path / "eval.parquet")
+    with pytest.raises(DatasetError) as info:
+        load_dataset(tmp_path / "eval.parquet", load_model_card(card))
+    assert [(p.location, p.message) for p in info.value.problems] == [
+        ("column 'y'", f"a regression target must be numeric; it holds {kind}")]
 
 
 def test_a_target_whose_square_overflows_is_refused_with_its_row(tmp_path):
