@@ -473,6 +473,23 @@ def _tls_configured() -> bool:
                 and dask.config.get("distributed.comm.tls.client.cert", None))
 
 
+def _probe_scheduler(address: str) -> None:
+    """Reach ``address`` and finish Dask's handshake within CONNECT_TIMEOUT_S, or raise TimeoutError or
+    OSError. distributed bounds the connection but not the handshake's reply: a service there that is
+    not a scheduler (a web server, a listener that never answers) held the Client, and the run, forever."""
+    import asyncio
+
+    from distributed.comm import connect as dask_connect
+    from distributed.security import Security
+
+    async def probe() -> None:
+        comm = await asyncio.wait_for(dask_connect(address, timeout=CONNECT_TIMEOUT_S,
+                                                   **Security().get_connection_args("client")), CONNECT_TIMEOUT_S)
+        await comm.close()
+
+    asyncio.run(probe())
+
+
 def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:
     """Start the local cluster or reach the scheduler (within CONNECT_TIMEOUT_S), and wait for a
     worker. An unreachable scheduler, or one without workers, is a usage error (exit 2)."""
@@ -492,12 +509,14 @@ def connect(spec: ClusterSpec, source: ModelSource) -> DaskExecutor:
             cluster = start_local_cluster(spec.local_workers, text=_is_text(source))
             client = Client(cluster, timeout=CONNECT_TIMEOUT_S)
         else:
+            _probe_scheduler(spec.address)
             client = Client(spec.address, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()
         raise UsageError(f"--cluster {spec.text}: cannot reach a Dask scheduler there within {CONNECT_TIMEOUT_S} s "
-                         f"({type(exc).__name__}: {exc}); nothing was written") from None
+                         f"({type(exc).__name__}: {str(exc) or 'no answer to the handshake: is it a Dask scheduler?'}); "
+                         "nothing was written") from None
     try:
         client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
     except (OSError, TimeoutError):

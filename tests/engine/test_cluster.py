@@ -123,6 +123,31 @@ def test_an_unreachable_scheduler_is_a_usage_error_within_the_connect_timeout_an
     assert not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
 
 
+def test_a_listener_that_never_answers_the_handshake_is_a_usage_error_within_the_timeout(
+        artefacts, card_writer, policy_writer, tmp_path, monkeypatch):
+    """Something other than a scheduler at the address (a web server, a listener that accepts and says
+    nothing): distributed bounds the connection, not the handshake's reply, and the run waited forever."""
+    import socket
+    import threading
+    import time
+
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 1)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    accepted = []
+    threading.Thread(target=lambda: [accepted.append(server.accept()) for _ in range(4)], daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    started = time.monotonic()
+    result = _cli(["run", "-p", str(policy_writer(tmp_path / "p")), "-c", str(card_writer(tmp_path / "c")),
+                   "-d", str(artefacts.csv), "-o", str(tmp_path / "out"), "-q", "--cluster", address])
+    server.close()
+    assert result.exit_code == 2, result.output
+    assert time.monotonic() - started < 30
+    assert "no answer to the handshake: is it a Dask scheduler?" in " ".join(result.output.split())
+    assert accepted and not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
+
+
 def test_a_tls_scheduler_without_tls_settings_is_a_usage_error_not_an_internal_error(
         artefacts, card_writer, policy_writer, tmp_path, monkeypatch):
     """`--cluster tls://...` with no TLS configuration: distributed raised TypeError ("TLS expects a
