@@ -19,6 +19,7 @@ the same function as `auditor sign-off`, in the name of the logged-in user.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from importlib import resources
@@ -38,8 +39,8 @@ from starlette.routing import Route
 
 from auditor.errors import AuditorError, ResultFileError, UsageError
 from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user
-from auditor.records.registry import Registry, RegistryError, database_url
-from auditor.records.runs import read_signoffs
+from auditor.records.registry import Registry, RegistryError, database_url, registry_url, sqlite_file
+from auditor.records.runs import ENV_DB, read_signoffs
 from auditor.records.schedule import due
 from auditor.web.catalogue import Catalogue, NotFound, listed_file, signed_pdf, today
 from auditor.web.security import COMMON_HEADERS, PAGE_CSP, LoginThrottle, csrf_ok, csrf_token
@@ -90,7 +91,12 @@ class Workspace:
 def create_app(out: str | Path, db: str | None = None, key: str | None = None, secure: bool = False) -> Starlette:
     out = Path(out)
     if not out.is_dir() and not db:
-        raise UsageError(f"{out} does not exist: nothing to serve (give --out, the folder `auditor run` wrote to)")
+        raise UsageError(f"{out} {'is a file, not a folder' if out.exists() else 'does not exist'}: nothing to serve (give "
+                         "--out, the folder `auditor run` wrote to)")
+    named = sqlite_file(registry_url(out, db)) if db or os.environ.get(ENV_DB) else None
+    if named is not None and not named.is_file():  # a mistyped --db would be created empty and served as no audits
+        raise UsageError(f"the registry {named} does not exist (a mistyped --db or {ENV_DB}?); serve reads a registry "
+                         "and never creates one")
     ws = Workspace(out, db, key)
     _check_indexed(ws, out, db)
     if key:

@@ -205,6 +205,21 @@ def test_serve_usage_errors(ws, tmp_path):
     assert res.exit_code == 2 and "no private key 'no-such-key'" in flat(res.output)
 
 
+def test_serve_with_a_mistyped_db_or_a_file_for_out_creates_nothing_and_says_so(tmp_path):
+    """`serve --db` naming a file that does not exist created an empty registry there and blamed a moved
+    output folder; `--out` naming a file said it did not exist."""
+    from auditor.errors import UsageError
+
+    typo = tmp_path / "typo.sqlite"
+    with pytest.raises(UsageError, match="the registry .*typo.sqlite does not exist"):
+        create_app(tmp_path, db=f"sqlite:///{typo}")
+    assert not typo.exists()
+    afile = tmp_path / "policy.yaml"
+    afile.write_text("x")
+    with pytest.raises(UsageError, match="policy.yaml is a file, not a folder: nothing to serve"):
+        create_app(afile)
+
+
 def test_serve_refuses_a_missing_or_unreadable_tls_pair_before_starting(tmp_path):
     """A missing certificate, or files that are not PEM, are a usage error naming them (exit 2),
     found before the server starts; they were an internal error (exit 5) from the server's start."""
