@@ -73,7 +73,7 @@ def test_a_regressors_counterfactual_is_the_minimal_move_of_the_steepest_feature
         moved = direction[i] * (float(row["counterfactual_predicted"]) - predictions[r])
         assert moved >= need * (1 - 1e-3)  # the predictions as the CSV writes them (rounded)
     assert out.measurements["median_features_changed"] == 1
-    assert "it changes a median of 1 feature, median distance" in out.summary  # not '1 features'
+    assert "a median of 1 feature changed, distance" in out.summary  # not '1 features'
     assert out.measurements["median_distance"] == pytest.approx(need / (abs(reg.coef_[j]) * scale[j]), rel=1e-4)
 
 
