@@ -94,12 +94,12 @@ def _num(v) -> float | None:
     return None if v is None or not np.isfinite(v) else float(v)
 
 
-def shortfall_confidence(labels: np.ndarray, p) -> float:
-    """The level of each cohort's comparison with the rest: ``p.confidence`` shared out over the view's
-    gated cohorts (Bonferroni), so that the worst of them, picked after looking, shows a shortfall at
-    ``p.confidence`` (the largest of k lower ends at that level claims one more often than its level says)."""
-    k = int(np.sum(np.bincount(np.asarray(labels, dtype=int)) >= p.min_cohort_size))
-    return 1 - (1 - p.confidence) / max(1, k)
+def shortfall_confidence(gated: int, confidence: float) -> float:
+    """The level of each cohort's comparison with the rest: ``confidence`` shared out over the view's
+    ``gated`` cohorts (Bonferroni), so that the worst of them, picked after looking, shows a shortfall at
+    ``confidence`` (the largest of k lower ends at that level claims one more often than its level says;
+    benchmarks/cohort_shortfall.py)."""
+    return 1 - (1 - confidence) / max(1, gated)
 
 
 class ExplanationClustering(Check):
@@ -286,7 +286,7 @@ class ExplanationClustering(Check):
 
     def _cohorts(self, ctx, p, view, labels, outcome, weights, faith, stability, shares, names, metric) -> list[dict]:
         out = []
-        level = shortfall_confidence(labels, p)
+        level = shortfall_confidence(int(np.sum(np.bincount(labels) >= p.min_cohort_size)), p.confidence)
         for c in range(int(labels.max()) + 1):
             inside = labels == c
             size = int(inside.sum())
@@ -330,7 +330,7 @@ class ExplanationClustering(Check):
         # the highest low end any gated cohort's sizes can give: a bound at or above it no outcome fails
         # (a cohort of 5 against 1 other explained row cannot show a shortfall above 0.096)
         total = sum(c["n"] for c in cohorts)
-        level = 1 - (1 - p.confidence) / max(1, len(gated))  # as shortfall_confidence gave the cohorts' intervals
+        level = shortfall_confidence(len(gated), p.confidence)  # the level of the cohorts' intervals
         ceiling = (max(metric.shortfall_ceiling(c["n"], total - c["n"], level) for c in by_gap)
                    if by_gap and metric.shortfall_ceiling is not None else None)
         sizes += [SampleSize(measurement=f"{view}_worst_{metric.gap}", n=w_acc),

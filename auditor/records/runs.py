@@ -181,6 +181,12 @@ def utf8_text(text: str) -> bool:
     return True
 
 
+def record_is_text(record: dict[str, Any]) -> bool:
+    """Whether a sign-off record read from its log can be written again: a ``\\ud800`` escape edited
+    into it reads as a lone surrogate, which no hash, signature or page can take."""
+    return utf8_text(json.dumps(record, ensure_ascii=False))
+
+
 def record_line(record: dict[str, Any]) -> bytes:
     """One sign-off record as a line of the append-only log (and as embedded in its signed PDF)."""
     return (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
@@ -198,7 +204,7 @@ def read_signoffs(run: Run) -> list[dict[str, Any]]:
             record = loads(line)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
-            if not utf8_text(json.dumps(record, ensure_ascii=False)):  # a \ud800 escape: no text to hash, sign or show
+            if not record_is_text(record):
                 raise ValueError("holds a lone surrogate escape, which is no text")
             records.append(record)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError too

@@ -20,7 +20,6 @@ What is checked:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import zlib
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from auditor.errors import ResultFileError, UsageError
 from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, VERSION_RE, Run, open_run, read_signoffs, record_line, signed_dir,
-                                  signoff_log, utf8_text)
+                                  record_is_text, signoff_log)
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, version_label
 from auditor.records.json_read import loads
@@ -474,7 +473,7 @@ def verify_signoffs(run: Run) -> list[tuple[str, str]]:
             out.append((rel, f"record {i} is not a JSON object"))
             previous = line
             continue
-        if not utf8_text(json.dumps(record, ensure_ascii=False)):  # a \ud800 escape: a run never writes one
+        if not record_is_text(record):  # a \ud800 escape: a run never writes one
             out.append((rel, f"record {i} holds a lone surrogate escape, which is no text (the log was edited)"))
             previous = line
             continue

@@ -312,19 +312,23 @@ def test_a_shortfall_bound_no_outcome_of_these_sizes_can_exceed_is_not_judged():
     assert not judged_fail.passed and judged_fail.unreachable is None
 
 
-def test_the_worst_cohorts_shortfall_is_judged_on_simultaneous_intervals():
+def test_the_worst_cohorts_shortfall_is_judged_on_simultaneous_intervals(clean):
     """The gate reads the largest of the k gated cohorts' lower ends, a cohort chosen after looking:
-    each cohort's interval is at 1 − 0.05/k (Bonferroni), so some cohort's lower end above the bound
-    by chance stays under 2.5%. Cohorts under min_cohort_size are not gated and do not count. With k
-    = 3 the Newcombe interval of a shortfall of 12 of 40 wrong against 4 of 80 is the 1 − 0.05/3 one,
-    wider than the plain 95% one."""
-    from auditor.checks.explanation_clustering import ClusteringParams, shortfall_confidence
+    each cohort's interval is at 1 - 0.05/k (Bonferroni), so some cohort's lower end above the bound
+    by chance stays near 2.5%. With k = 3 the Newcombe interval of a shortfall of 12 of 40 wrong
+    against 4 of 80 is the 1 - 0.05/3 one, wider than the plain 95% one; in the check, each gated
+    cohort's shortfall interval is the one at its view's level."""
+    from auditor.checks.explanation_clustering import shortfall_confidence
     from auditor.metrics.cohorts import newcombe_difference
 
-    p = ClusteringParams(min_cohort_size=20)
-    labels = np.repeat([0, 1, 2, 3], [40, 25, 20, 19])
-    assert shortfall_confidence(labels, p) == pytest.approx(1 - 0.05 / 3)
-    assert shortfall_confidence(np.repeat([0, 1], [10, 10]), p) == pytest.approx(0.95)  # none gated: as one
+    assert shortfall_confidence(3, 0.95) == pytest.approx(1 - 0.05 / 3)
+    assert shortfall_confidence(0, 0.95) == shortfall_confidence(1, 0.95) == pytest.approx(0.95)  # none gated: as one
     plain = newcombe_difference(76, 80, 28, 40, 0.95)
-    simultaneous = newcombe_difference(76, 80, 28, 40, shortfall_confidence(labels, p))
+    simultaneous = newcombe_difference(76, 80, 28, 40, shortfall_confidence(3, 0.95))
     assert simultaneous[1] < plain[1] < plain[2] < simultaneous[2]
+    result = judged(clean[0])
+    gated = int(result.measurements["attributions_cohorts_gated"])
+    table = next(e for e in result.evidence if e.title == "Cohorts: accuracy against the rest")
+    assert gated >= 2 and "simultaneous 95% CI low" in table.columns
+    assert "each at 1 − 0.05/k, Bonferroni" in table.caption
+    assert "simultaneous 95% CI low" in result.summary
