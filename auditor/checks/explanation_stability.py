@@ -350,10 +350,12 @@ class ExplanationStability(Check):
                         "those it is defined on; bootstrap 95% CI bounds)",
                   columns=["explainer", "seed top-k agr.", "CI low", "seed top-k agr., weighted",
                            "perturbation top-k agr.", "CI low",
-                           "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ, 5th pct of resamples"],
+                           "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct"],
                   rows=rows, caption=f"Only perturbations {kept_what} are kept. Relative input "
                                      "stability: log10 of the relative change of the explanation over the relative "
-                                     "change of the input (lower is better; 0 = moves as much as the input)."
+                                     "change of the input (lower is better; 0 = moves as much as the input). ρ 5th "
+                                     "pct: the 5th percentile of the global rank ρ over the bootstrap resamples (its "
+                                     "spread, not a chance level)."
                                      + _chance_words(p.n_seeds, seed_chances, weighted_seed_chances, global_chances,
                                                      weighted_global_chances)
                                      + (f" Columns resting on fewer of the explained instances: {'; '.join(column_ns)}."
