@@ -85,7 +85,8 @@ def bar_chart(ev, thresholds=()) -> str:
     for label, value, err in zip(ev.labels, ev.values, errors):
         groups[1 if _lower_is_better(label) else 0].append((label, value, err))
     groups = [g for g in groups if g] if all(groups) else [[*groups[0], *groups[1]]]
-    heights = [0.17 * len(g) + 0.3 for g in groups]
+    # at least 0.8 in a group: one bar in 0.47 in was thinner than its threshold's label, which hid the mark
+    heights = [max(0.8, 0.17 * len(g) + 0.3) for g in groups]
     fig = Figure(figsize=(A4_WIDTH_IN * 0.75, sum(heights) + 0.45 * len(groups)))
     axes = fig.subplots(len(groups), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
     drawn = False

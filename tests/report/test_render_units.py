@@ -163,6 +163,21 @@ def test_control_curves_get_their_explainers_colour_and_a_dashed_style():
     assert "stroke-dasharray" in svg
 
 
+def test_a_single_bar_is_tall_enough_for_its_thresholds_label():
+    """One bar (a share within tolerance) was drawn in a 0.47 in group, thinner than its '≥ 0.99' label,
+    which then hid the threshold's mark; a group is now at least 0.8 in (the SVG 86 pt high, was 63)."""
+    import base64
+    import re
+
+    from auditor.render.charts import bar_chart
+    from auditor.results import BarChart
+
+    gate = ThresholdOutcome(measurement="shap_within_tolerance_share", observed=1.0, min=0.99, severity="fail",
+                            passed=True)
+    svg = base64.b64decode(bar_chart(BarChart(title="t", labels=["shap"], values=[1.0]), [gate]).split(",", 1)[1]).decode()
+    assert float(re.search(r'height="([0-9.]+)pt"', svg).group(1)) >= 80
+
+
 def test_word_spans_give_back_the_original_text():
     text = "It's GOOD,  really!"
     # tokens: It ' s GOOD , really ! (offsets as a BERT tokenizer reports them), word ids per token
