@@ -286,10 +286,12 @@ class ExplanationClustering(Check):
 
     def _cohorts(self, ctx, p, view, labels, outcome, weights, faith, stability, shares, names, metric) -> list[dict]:
         out = []
-        level = shortfall_confidence(int(np.sum(np.bincount(labels) >= p.min_cohort_size)), p.confidence)
-        for c in range(int(labels.max()) + 1):
+        sizes = np.bincount(labels)
+        gated_sizes = sizes >= p.min_cohort_size  # smaller cohorts are shown, not gated
+        level = shortfall_confidence(int(gated_sizes.sum()), p.confidence)
+        for c in range(len(sizes)):
             inside = labels == c
-            size = int(inside.sum())
+            size = int(sizes[c])
             boot = {"n_boot": p.n_bootstrap, "rng": ctx.rng(f"clustering.error.{view}.{c}")}
             acc, acc_lo, acc_hi = metric.interval(outcome[inside], weights[inside], p.confidence, **boot)
             gap, gap_lo, gap_hi = (metric.shortfall(outcome[inside], weights[inside], outcome[~inside], weights[~inside],
@@ -299,7 +301,7 @@ class ExplanationClustering(Check):
             fg, fg_lo, fg_hi = signed_rank_interval(faith[inside], alpha=1 - p.confidence)
             stab = None if stability is None else _num(np.nanmedian(stability[inside]))
             top = defining_features(shares, labels, c, p.n_top_features)
-            gated = size >= p.min_cohort_size
+            gated = bool(gated_sizes[c])
             out.append({
                 "cohort": c, "n": size, "n_faith": int(np.isfinite(faith[inside]).sum()), "gated": gated,
                 "gap": _num(gap), "gap_lo": _num(gap_lo),

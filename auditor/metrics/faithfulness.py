@@ -308,12 +308,13 @@ def leave_one_out_correlation(X, A, baseline, f, *, method: str | None = None, m
         drops, attrs = out[i, 0] - out[i, 1: 1 + len(pos)], b.attrs[i][pos]
         # attributions are compared under the tie rule (values a rounding apart are one value): a
         # constant map has no correlation, and τ counts such pairs as ties, not as the noise's order
-        if len(pos) < 2 or np.ptp(drops) == 0 or _all_tied(attrs[None])[0]:
+        key = ranking_key(attrs)
+        if len(pos) < 2 or np.ptp(drops) == 0 or key.max() == key.min():
             continue
         if method == "kendall":
             from scipy.stats import kendalltau  # imported on use: scipy.stats takes about a second
 
-            res[i] = kendalltau(ranking_key(attrs), drops).statistic
+            res[i] = kendalltau(key, drops).statistic
         else:
             res[i] = _pearson_rows(attrs[None], drops[None])[0]
     return np.clip(res, -1.0, 1.0)
