@@ -719,7 +719,7 @@ def serve(
     tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="The certificate's private key (PEM)."),
 ) -> None:
     """A reviewer's workspace in the browser: models, versions, reports, diffs, the due list, sign-off."""
-    from auditor.web.app import create_app, run_server
+    from auditor.web.app import create_app, listen, run_server
 
     try:
         if (tls_cert is None) != (tls_key is None):
@@ -727,13 +727,16 @@ def serve(
         if tls_cert is not None:
             _check_tls_pair(tls_cert, tls_key)
         web = create_app(out_dir, db=db, key=key, secure=tls_cert is not None)
+        sock = listen(host, port)  # bound before it says it serves: a busy port says only that
         scheme = "https" if tls_cert else "http"
-        err.print(f"serving {shown(str(out_dir))} on {scheme}://{host}:{port}/ (Ctrl-C stops)", highlight=False)
+        port = sock.getsockname()[1]  # --port 0: the one the system picked
+        shown_host = f"[{host}]" if ":" in host else host
+        err.print(f"serving {shown(str(out_dir))} on {scheme}://{shown_host}:{port}/ (Ctrl-C stops)", highlight=False)
         if tls_cert is None and not _loopback(host):
             err.print(f"warning: {shown(host)} is reachable from other machines and this is plain HTTP: passwords and "
                       "session cookies cross the network unencrypted (--tls-cert/--tls-key, or a TLS reverse proxy)",
                       highlight=False, soft_wrap=True)
-        run_server(web, host, port, tls_cert, tls_key)
+        run_server(web, sock, tls_cert, tls_key)
     except AuditorError as exc:
         _fail(exc)
 

@@ -344,11 +344,10 @@ def _forbidden(ws: Workspace, request: Request, message: str) -> Response:
     return ws.page(request, "error.html.j2", 403, title="Forbidden", message=message)
 
 
-def run_server(app: Starlette, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
-    """Serve until interrupted. The socket is bound here, so an address in use is a usage error."""
+def listen(host: str, port: int):
+    """A socket bound to ``host:port`` (port 0: one the system picks), before anything says it serves:
+    an address in use is a usage error."""
     import socket
-
-    import uvicorn
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -358,6 +357,13 @@ def run_server(app: Starlette, host: str, port: int, tls_cert: Path | None = Non
     except OSError as exc:
         sock.close()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def run_server(app: Starlette, sock, tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
+    """Serve on the bound socket (:func:`listen`) until interrupted."""
+    import uvicorn
+
     config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False,
                             ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None)
     uvicorn.Server(config).run(sockets=[sock])

@@ -201,8 +201,19 @@ def test_serve_usage_errors(ws, tmp_path):
         busy.listen()
         res = invoke("serve", "--out", ws.out, "--port", busy.getsockname()[1])
     assert res.exit_code == 2 and "cannot listen on 127.0.0.1" in flat(res.output)
+    assert "serving" not in flat(res.output)  # it said it served before the port was found busy
     res = invoke("serve", "--out", ws.out, "--key", "no-such-key")
     assert res.exit_code == 2 and "no private key 'no-such-key'" in flat(res.output)
+
+
+def test_serve_on_port_0_names_the_port_it_listens_on(ws, monkeypatch):
+    from history.helpers import flat, invoke
+
+    served = []
+    monkeypatch.setattr("auditor.web.app.run_server", lambda app, sock, *a: served.append(sock.getsockname()[1]) or sock.close())
+    res = invoke("serve", "--out", ws.out, "--port", 0)
+    assert res.exit_code == 0, res.output
+    assert served and served[0] != 0 and f"on http://127.0.0.1:{served[0]}/" in flat(res.output)
 
 
 def test_serve_with_a_mistyped_db_or_a_file_for_out_creates_nothing_and_says_so(tmp_path):
@@ -303,6 +314,11 @@ def test_a_run_whose_manifest_was_altered_is_an_error_page_naming_it(history, tm
 def test_serving_plain_http_beyond_this_machine_warns(ws, monkeypatch, host, warned):
     from history.helpers import flat, invoke
 
+    class Bound:  # a documentation address cannot be bound here
+        def getsockname(self):
+            return (host, 8765)
+
+    monkeypatch.setattr("auditor.web.app.listen", lambda *a: Bound())
     monkeypatch.setattr("auditor.web.app.run_server", lambda *a, **k: None)
     res = invoke("serve", "--out", ws.out, "--host", host)
     assert res.exit_code == 0, res.output
