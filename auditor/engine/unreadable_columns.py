@@ -35,7 +35,9 @@ def refuse_unreadable_columns(ctx, checks: list[CheckResult]) -> None:
                                 f"{failed[0].error.message.splitlines()[0] if failed[0].error.message else failed[0].error.type})")]
         for col in culprits:
             example = frame[col].dropna().iloc[0]
-            what = "dates" if frame[col].dtype.kind in "Mm" or hasattr(example, "isoformat") else "text"
+            kind = frame[col].dtype.kind
+            what = ("durations" if kind == "m" or hasattr(example, "total_seconds") else
+                    "dates" if kind == "M" or hasattr(example, "isoformat") else "text")
             problems.append(Problem(f"column {col!r}", f"holds {what} (e.g. {str(example)!r}) the model "
                                                        "cannot read; fix the values, or declare the column's type in "
                                                        "auditor.features"))

@@ -465,3 +465,20 @@ def test_distinct_rows_per_class_count_copies_once():
     assert distinct_per_class(context(True), truth, 2).tolist() == [2, 2]
     # tabular rows of a few discrete features coincide as independent draws: counted as they are
     assert distinct_per_class(context(False), truth, 2).tolist() == [4, 2]
+
+
+def test_durations_in_a_column_the_model_reads_as_numbers_are_named_durations(cli, tmp_path, artefacts, card_writer,
+                                                                             fast_policy):
+    """A Parquet duration column the model cannot score was described as holding dates."""
+    import pandas as pd
+
+    frame = artefacts.frame.copy()
+    frame["x1"] = pd.to_timedelta(frame["x1"].abs().round(), unit="D")
+    data = tmp_path / "eval.parquet"
+    frame.to_parquet(data)
+    card = card_writer(tmp_path / "card", features=["x1", "x2", "x3", "color"])
+    out = tmp_path / "out"
+    result = cli.run(fast_policy, card, data, out)
+    assert result.code == 3, result.raw
+    assert "column 'x1': holds durations (e.g. '" in result.text, result.text
+    assert not (out / "tiny-model").exists()
