@@ -232,7 +232,8 @@ def wilcoxon_p_floor(a, b) -> float:
 def paired_comparison(explainer, control, *, higher_is_better: bool) -> dict[str, float]:
     """Summarise an explainer against its random control, instance by instance.
 
-    Returns the median of each side, the paired gap oriented so that a positive gap means the
+    Returns the median of each side over the complete pairs (both finite: the ``n`` instances that
+    everything else rests on), the paired gap oriented so that a positive gap means the
     explainer is better (the Hodges-Lehmann estimate: the median of the paired differences' Walsh
     averages) with its signed-rank 95% interval (:func:`signed_rank_interval`), the one-sided paired
     Wilcoxon p-value for "the explainer is better", the smallest p-value those pairs allow
@@ -240,15 +241,16 @@ def paired_comparison(explainer, control, *, higher_is_better: bool) -> dict[str
     differences, not the difference of the two medians.
     """
     e, c = np.asarray(explainer, dtype=float), np.asarray(control, dtype=float)
+    complete = np.isfinite(e) & np.isfinite(c)
     better, worse = (e, c) if higher_is_better else (c, e)
     gap, low, high = signed_rank_interval(better - worse)
     return {
-        "value": float(np.nanmedian(e)) if np.isfinite(e).any() else float("nan"),
-        "control": float(np.nanmedian(c)) if np.isfinite(c).any() else float("nan"),
+        "value": float(np.median(e[complete])) if complete.any() else float("nan"),
+        "control": float(np.median(c[complete])) if complete.any() else float("nan"),
         "gap": gap, "gap_ci_low": low, "gap_ci_high": high,
         "p_value": paired_wilcoxon_greater(better, worse),
         "p_floor": wilcoxon_p_floor(better, worse),
-        "n": int(np.sum(np.isfinite(better) & np.isfinite(worse))),
+        "n": int(complete.sum()),
     }
 
 

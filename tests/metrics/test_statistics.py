@@ -336,11 +336,22 @@ def test_pairs_with_an_infinity_are_left_out_of_the_test_as_of_the_interval():
     e = np.array([np.inf, np.inf, 0.3, 0.1, 0.5, 0.6, 0.7, 0.2])
     out = paired_comparison(e, np.full(8, 0.15), higher_is_better=True)
     assert out["n"] == 6
+    assert out["value"] == pytest.approx(0.4)  # the 6 pairs' median (0.55 with the infinities)
     assert out["p_value"] == pytest.approx(1 / 32)
     assert out["p_floor"] == pytest.approx(1 / 64)
     assert out["gap_ci_low"] < 0
     assert paired_wilcoxon_greater(e, np.full(8, 0.15)) == pytest.approx(1 / 32)
     assert wilcoxon_p_floor(e[::-1], np.full(8, 0.15)) == pytest.approx(1 / 64)
+
+
+def test_both_medians_rest_on_the_pairs_that_n_counts():
+    """An explainer undefined on an instance (a constant map's correlation is NaN) left its control's
+    median over one instance more than the row's n: control 0.3 over 5 instances beside n = 4."""
+    e = np.array([np.nan, 0.8, 0.9, 0.7, 0.6])
+    c = np.array([0.9, 0.1, 0.2, 0.3, 0.0])
+    out = paired_comparison(e, c, higher_is_better=True)
+    assert out["n"] == 4
+    assert out["value"] == pytest.approx(0.75) and out["control"] == pytest.approx(0.15)
 
 
 def test_bootstrap_ci_of_values_with_an_infinity_has_no_nan_end():
