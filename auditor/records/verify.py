@@ -20,6 +20,8 @@ What is checked:
 
 from __future__ import annotations
 
+import errno
+
 import os
 import re
 import zlib
@@ -84,6 +86,15 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
 
     for rel, expected in sorted(listed.items()):
         path = run.path / rel
+        try:
+            path.lstat()
+        except ValueError:  # a NUL in the name
+            findings.append(Finding(rel, "altered", "not a path the run can hold (a NUL character)"))
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):  # a name too long for the system, say
+                findings.append(Finding(rel, "altered", f"not a path the run can hold ({exc.strerror or type(exc).__name__})"))
+                continue
         if path.is_symlink():
             findings.append(Finding(rel, "altered", "a link where the run wrote a file"))
         elif not _inside(run.path, path):

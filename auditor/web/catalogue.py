@@ -42,6 +42,15 @@ def _inside(root: Path, path: Path) -> bool:
         return False
 
 
+def _file_inside(root: Path, path: Path) -> bool:
+    """A regular file (after links) that resolves to a place under ``root``; a name the system refuses
+    (too long) is none."""
+    try:
+        return _inside(root, path) and path.is_file()
+    except OSError:  # ENAMETOOLONG and the like: Path.is_file() passes them on
+        return False
+
+
 class Catalogue:
     def __init__(self, registry: Registry, out: Path):
         self.registry = registry
@@ -110,13 +119,11 @@ def reaudit_due(row: dict[str, Any]) -> str | None:
 
 def listed_file(run: Run, rel: str) -> Path:
     """A file of the run that its manifest lists (manifest.json itself included)."""
-    if rel == "manifest.json" and run.manifest_bytes is not None:
-        return run.path / "manifest.json"
-    listed = run.manifest.get("files", {})  # a damaged manifest: ResultFileError, the "cannot be shown" page
-    if rel not in listed:
+    listed = {"manifest.json"} if rel == "manifest.json" and run.manifest_bytes is not None else run.manifest.get("files", {})
+    if rel not in listed:  # a damaged manifest: ResultFileError, the "cannot be shown" page
         raise NotFound(f"{rel} is not a file of this run")
     path = run.path / rel
-    if not (_inside(run.path, path) and path.is_file()):
+    if not _file_inside(run.path, path):  # manifest.json too: a link to a file elsewhere is not the run's
         raise NotFound(f"{rel} is not a file of this run")
     return path
 
@@ -126,7 +133,7 @@ def signed_pdf(run: Run, n: int) -> Path:
     if not 1 <= n <= len(records) or not records[n - 1].get("signed_pdf"):
         raise NotFound(f"no sign-off #{n}")
     path = run.model_dir / records[n - 1]["signed_pdf"]
-    if not (_inside(run.model_dir / "signoffs", path) and path.is_file()):
+    if not _file_inside(run.model_dir / "signoffs", path):
         raise NotFound(f"no sign-off #{n}")
     return path
 

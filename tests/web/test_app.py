@@ -507,3 +507,45 @@ def test_the_run_page_of_an_altered_run_says_it_fails_verification(history, tmp_
     assert "report.html: altered" in page.text
     sound = client.get(f"/m/{ws.model}/v0001")
     assert sound.status_code == 200 and 'id="altered"' not in sound.text
+
+
+def test_a_manifest_replaced_by_a_link_to_another_file_is_not_served(history, tmp_path, monkeypatch):
+    """manifest.json replaced by a link to a file outside the run: its download answered 200 with that
+    file (any logged-in viewer could read /etc/passwd); every other listed file was already held to
+    the run's folder."""
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the run's")
+    manifest = ws.out / ws.model / "v0002" / "manifest.json"
+    shutil.copy(manifest, tmp_path / "manifest.json")
+    manifest.unlink()
+    manifest.symlink_to(secret)
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "vera").status_code == 303  # a viewer
+    page = client.get(f"/m/{ws.model}/v0002/files/manifest.json")
+    assert page.status_code in (404, 422) and "not the run's" not in page.text
+
+
+@pytest.mark.parametrize("name", ["a" * 300, "x\x00y"])
+def test_a_manifest_listing_a_name_the_system_refuses_is_a_finding_not_a_server_error(history, tmp_path, monkeypatch,
+                                                                                    name):
+    """A listed name longer than the system allows ended `auditor verify` in an internal error and
+    answered the run page, the file and the diff with 500; a NUL in it did the same once checked
+    before the link test."""
+    from auditor.records.verify import verify_run
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    run_dir = ws.out / ws.model / "v0002"
+    body = json.loads((run_dir / "manifest.json").read_text())
+    body["files"][name] = "0" * 64
+    (run_dir / "manifest.json").write_text(json.dumps(body))
+    findings = {(f.path, f.problem) for f in verify_run(run_dir).findings}
+    assert (name, "altered") in findings, findings
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    for path in (f"/m/{ws.model}/v0002", f"/m/{ws.model}/diff?a=v0001&b=v0002"):
+        assert client.get(path).status_code in (200, 422), path
+    if "\x00" not in name:
+        assert client.get(f"/m/{ws.model}/v0002/files/{name}").status_code == 404
