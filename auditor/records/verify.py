@@ -472,6 +472,10 @@ def verify_signoffs(run: Run) -> list[tuple[str, str]]:
     if len(records) < len(signed):
         out.append((rel, f"{len(records)} record{'s' * (len(records) != 1)} but {len(signed)} signed reports of this run "
                          f"exist (the log was emptied or cut)"))
+    for path in signed:  # a signed report beyond the log's records: its record was removed
+        number = path.stem.rsplit("-", 1)[-1]
+        if not (number.isdigit() and 1 <= int(number) <= len(records)):
+            out.append((str(path.relative_to(run.model_dir)), "a signed report that no record of the log names"))
     previous = None
     for i, line in enumerate(records, start=1):
         try:
@@ -493,7 +497,13 @@ def verify_signoffs(run: Run) -> list[tuple[str, str]]:
             out.append((rel, f"record {i} does not follow record {i - 1} (the log was edited)"))
         if record.get("manifest_sha256") != run.manifest_sha256:
             out.append((rel, f"record {i} signed a different manifest.json than the run has now"))
+        # every sign-off writes its signed report and names it: a record without it (its name and hash
+        # deleted) would escape the comparison with the copy embedded in that report
+        own = str((signed_dir(run) / f"report-signed-{i}.pdf").relative_to(run.model_dir))
         pdf = run.model_dir / str(record.get("signed_pdf", ""))
+        if record.get("signed_pdf") != own:
+            out.append((rel, f"record {i} does not name its signed report {own} (every sign-off writes one; the log "
+                             "was edited)"))
         if record.get("signed_pdf"):
             if not pdf.is_file():
                 out.append((record["signed_pdf"], "missing"))

@@ -64,6 +64,35 @@ def test_a_tampered_sign_off_log_or_run_is_caught(out_copy):
     assert not (out_copy / "tiny-model" / "signoffs" / "v0003.jsonl").exists()
 
 
+def test_a_rewritten_sign_off_log_that_drops_its_signed_reports_is_caught(out_copy):
+    """Records rewritten (a rejection turned into an approval) with their signed_pdf names and hashes
+    deleted and the chain hashed again passed `auditor verify`: only a record naming its signed report
+    was compared with the copy embedded there, and signed reports no record named went unnoticed."""
+    import hashlib
+
+    run = out_copy / "tiny-model" / "v0001"
+    for decision in ("reject", "approve"):
+        assert invoke("sign-off", run, "--reviewer", "A", "--decision", decision, "--comment", "x").exit_code == 0
+    log = out_copy / "tiny-model" / "signoffs" / "v0001.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    records[0] |= {"decision": "approve", "comment": "approved outright"}
+    previous, lines = None, []
+    for record in records:
+        record.pop("signed_pdf"), record.pop("signed_pdf_sha256")
+        record["previous_record_sha256"] = hashlib.sha256(previous + b"\n").hexdigest() if previous else None
+        previous = json.dumps(record, sort_keys=True, ensure_ascii=False).encode()
+        lines.append(previous)
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    details = [f.detail for f in verify_run(run).findings]
+    assert any("record 1 does not name its signed report signoffs/v0001/report-signed-1.pdf" in d for d in details), details
+    assert any("record 2 does not name its signed report" in d for d in details), details
+    # the last record and its signed report removed: the report no record names is a finding
+    log.write_bytes(lines[0] + b"\n")
+    details = [f"{f.path}: {f.detail}" for f in verify_run(run).findings]
+    assert any("signoffs/v0001/report-signed-2.pdf: a signed report that no record of the log names" in d
+               for d in details), details
+
+
 def test_sign_off_usage_errors(history):
     run = history.paths[0]
     bad = [
