@@ -35,8 +35,8 @@ from auditor.models.base import Capability
 from auditor.models.kinds import kind_for_card, load_adapter
 from auditor.policy.traceability import build_traceability
 from auditor.policy.waivers import apply_waivers
-from auditor.records.atomic import publish_folder, replace_file, staged_folder, write_folder, write_tree
-from auditor.records.store import (owned_folder_problem, chain_link, check_output_writable, claim_model_dir, enclosing_run, output_error, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
+from auditor.records.atomic import publish_folder, replace_files, staged_folder, write_folder, write_tree
+from auditor.records.store import (owned_folder_problem, chain_link, check_output_writable, claim_model_dir, MAX_VERSION_ATTEMPTS, remove_stale_temp, enclosing_run, output_error, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
                            write_run)
 
 LIBRARIES = ("auditor", "numpy", "pandas", "scikit-learn", "shap", "lime", "skops", "scipy", "pydantic",
@@ -192,16 +192,38 @@ def register_run(run_dir: Path, out: Path, db: str | None) -> str | None:
     return None
 
 
-def registered_versions(out: Path, db: str | None, folder: Path) -> int:
-    """The highest version number the registry records under the model's ``folder`` (0 when none, or
-    when the registry cannot be read: the run is still written, numbered from the folders)."""
-    try:
-        from auditor.records.registry import open_registry
+REGISTRY_WAIT_S = 60.0  # how long a run waits for a registry another process is writing, to number itself
 
-        with open_registry(out, db) as registry:
-            paths = [Path(str(row["run_path"])) for row in registry.history()]
-    except Exception:  # noqa: BLE001 - register_run reports an unusable registry after the run
+
+def registered_versions(out: Path, db: str | None, folder: Path) -> int:
+    """The highest version number the registry records under the model's ``folder`` (0 when it
+    records none, or when no registry exists yet). A registry that cannot be read is a
+    :class:`~auditor.records.registry.RegistryError`: numbered from the folders alone, a deleted
+    version's number would be given again (the registry remembers it). One that another process is
+    writing is waited for, up to :data:`REGISTRY_WAIT_S`."""
+    import time
+
+    from auditor.records.registry import RegistryError, open_registry, registry_url, sqlite_file
+    from auditor.records.sqlite_reader import is_busy
+
+    file = sqlite_file(registry_url(out, db))
+    if file is not None and not file.exists():  # the first run recorded there creates it
         return 0
+    deadline = time.monotonic() + REGISTRY_WAIT_S
+    while True:
+        try:
+            with open_registry(out, db) as registry:
+                paths = [Path(str(row["run_path"])) for row in registry.history()]
+            break
+        except Exception as exc:  # noqa: BLE001 - busy: wait; anything else: the number cannot be settled
+            if is_busy(exc) and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            reason = (f"in use by another process for over {REGISTRY_WAIT_S:.0f} s" if is_busy(exc) else
+                      f"unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+            raise RegistryError(f"the registry is {reason}: the run's version number cannot be settled without it "
+                                "(it remembers deleted versions, whose numbers are never given again), so no version "
+                                "was written; run the audit again once the registry can be read") from None
     here = folder.resolve()
     return max((int(m.group(1)) for p in paths if p.parent.resolve() == here and (m := VERSION_RE.match(p.name))),
                default=0)
@@ -361,7 +383,7 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
         traceability=build_traceability(loaded, checks, model_card, now.date()),
     )
 
-    def build(version: str) -> dict[str, bytes]:
+    def result_as(version: str) -> AuditResult:
         provenance = {
             "auditor_version": libraries.get("auditor", "unknown"), "libraries": libraries, "seed": loaded.policy.seed,
             "cache": {k: v for k, v in model.stats.as_dict().items() if k != "model_time_s"},
@@ -370,8 +392,10 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
             "timings": {"total_s": round(time.perf_counter() - started, 2), "model_s": round(model.stats.model_time_s, 2),
                         "checks_s": {c.id: c.duration_s for c in checks}},
         }
-        result = AuditResult(**partial, version=version, provenance=provenance)
-        build.result = result
+        return AuditResult(**partial, version=version, provenance=provenance)
+
+    def build(version: str) -> dict[str, bytes]:
+        result = build.result = result_as(version)
         files = {"result.json": result_bytes(result), **ctx.files}
         html = render_html(result)
         files["report.html"] = html.encode("utf-8")
@@ -389,19 +413,19 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
 
     if on_stage:
         on_stage(REPORT_STAGE)
-    try:
+    try:  # numbered inside: a registry that cannot be read keeps the result.json too
         path = write_run(Path(out), model_card.model_name, build,
                          after=registered_versions(Path(out), db, model_dir(Path(out), model_card.model_name)))
     except Exception as exc:
         # Never lose an audit's computation to a rendering bug: keep result.json where
         # `auditor render` can rebuild the reports from it, outside the versions.
-        salvage = getattr(build, "result", None)
-        if salvage is not None:
-            folder = model_dir(Path(out), model_card.model_name) / f".unrendered-{salvage.run_id}"
-            if write_salvage(folder, result_bytes(salvage)):
-                exc.add_note(f"the audit's result.json was kept in {folder}; fix the cause and run `auditor render {folder}`")
-            else:
-                exc.add_note("the audit's result.json could not be kept either (nothing partial was left)")
+        salvage = getattr(build, "result", None) or result_as("")  # "": not numbered (the registry could not be read)
+        folder = model_dir(Path(out), model_card.model_name) / f".unrendered-{salvage.run_id}"
+        if write_salvage(folder, result_bytes(salvage)):
+            exc.add_note(f"the audit's result.json was kept (outside the versions) in {folder}; fix the cause and run "
+                         f"`auditor render {folder}`")
+        else:
+            exc.add_note("the audit's result.json could not be kept either (nothing partial was left)")
         raise
     try:
         problem = register_run(path, Path(out), db)
@@ -496,17 +520,27 @@ def rerender(run_dir: str | Path, to: str | Path | None = None) -> dict[str, Pat
     except (ValueError, KeyError, TypeError, AttributeError):
         attached = None  # an unreadable manifest is verify's business; the report is still rebuilt
     reports = _rendered_or_refused(result, source, attached)
-    if target == run_dir:
-        for name, content in reports.items():  # an unsealed folder (kept result.json): each file replaced whole
-            replace_file(target / name, content)
+    if target == run_dir:  # an unsealed folder (kept result.json): its reports replaced whole, all or none
+        try:
+            replace_files(target, reports)
+        except OSError as exc:
+            raise output_error(exc, target) from None
         return {name: target / name for name in reports}
     try:
+        if to is None:  # renders/: what a render stopped by SIGKILL left behind
+            remove_stale_temp(target.parent)
         with staged_folder(target.parent) as tmp:
             write_tree(tmp, reports)
-            if target.is_dir():
-                target.rmdir()  # the empty folder given with --to
-            if not publish_folder(tmp, target):
-                raise UsageError(f"{target} appeared while the reports were rendered; nothing was written")
+            # renamed over the empty folder given with --to; another render that took the default number
+            # first: the next one
+            for _ in range(MAX_VERSION_ATTEMPTS):
+                if publish_folder(tmp, target):
+                    break
+                if to is not None:
+                    raise UsageError(f"{target} appeared while the reports were rendered; nothing was written")
+                target = render_target(run_dir, None)
+            else:
+                raise UsageError(f"no free name for the render under {target.parent}; nothing was written")
     except OSError as exc:
         raise output_error(exc, target) from None
     return {name: target / name for name in reports}

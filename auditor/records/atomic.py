@@ -106,10 +106,21 @@ def create_file(path: Path, content: bytes) -> None:
 
 def replace_file(path: Path, content: bytes) -> None:
     """Replace a file whole (a reader sees the old or the new content, never a part)."""
-    tmp = temp_name(path.parent, f".{path.name}")
+    replace_files(path.parent, {path.name: content})
+
+
+def replace_files(folder: Path, files: dict[str, bytes]) -> None:
+    """Replace files of ``folder`` whole, all or none: every new content is written in full first (a
+    full disk or a read-only folder fails there, with nothing replaced), then each is renamed over
+    its file, which needs no space."""
+    staged: dict[Path, Path] = {}
     try:
-        _write_synced(tmp, content)
-        os.replace(tmp, path)
+        for name, content in files.items():
+            tmp = staged[folder / name] = temp_name(folder, f".{Path(name).name}")
+            _write_synced(tmp, content)
+        for path, tmp in staged.items():
+            os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
-    sync_folder(path.parent)
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+    sync_folder(folder)

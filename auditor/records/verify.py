@@ -205,10 +205,15 @@ def _chain(run: Run, body: dict) -> list[Finding]:
     nxt = run.model_dir / version_label(n + 1) / "manifest.json"
     if nxt.is_file():
         try:
-            recorded = (loads(nxt.read_bytes()).get("previous") or {}).get("manifest_sha256")
+            link = loads(nxt.read_bytes()).get("previous") or {}
+            recorded, linked = link.get("manifest_sha256"), link.get("version")
         except (ValueError, AttributeError, TypeError, OSError):  # not JSON, not the shape of a manifest, unreadable
-            recorded = None
-        if recorded is not None and recorded != run.manifest_sha256:
+            recorded = linked = None
+        if recorded is not None and linked != run.version:  # not this run's successor: that folder's finding
+            out.append(Finding(f"../{version_label(n + 1)}/manifest.json", "chain",
+                               f"links to {linked!r}, not to {run.version}: the next run's folder was renamed, swapped or "
+                               "replaced, so it cannot vouch for this run"))
+        elif recorded is not None and recorded != run.manifest_sha256:
             out.append(Finding("manifest.json", "chain",
                                f"altered since {version_label(n + 1)} was written (it recorded sha256 {str(recorded)[:16]}…)"))
     return out

@@ -99,6 +99,20 @@ def test_links_folders_and_special_files_added_to_a_run_are_named(out_copy, tmp_
                         ("result.json", "altered", "a link where the run wrote a file")}
 
 
+def test_two_swapped_versions_are_named_not_the_untouched_run_before_them(out_copy):
+    """v0002 and v0003 swapped: the untouched v0001 read "altered since v0002 was written", since the
+    folder named v0002 (v0003's run) recorded v0002's manifest hash as its previous run's. The finding
+    now names the folder that links elsewhere."""
+    model = out_copy / "tiny-model"
+    (model / "v0002").rename(model / "swap")
+    (model / "v0003").rename(model / "v0002")
+    (model / "swap").rename(model / "v0003")
+    findings = [(f.path, f.problem, f.detail) for f in verify_run(model / "v0001").findings]
+    assert findings and all(path == "../v0002/manifest.json" for path, _, _ in findings), findings
+    assert "links to 'v0002', not to v0001" in findings[0][2]
+    assert not verify_run(model / "v0002").ok and not verify_run(model / "v0003").ok
+
+
 def test_verify_refuses_a_folder_that_is_not_a_run(tmp_path):
     res = invoke("verify", tmp_path)
     assert res.exit_code == 2

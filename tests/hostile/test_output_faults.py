@@ -107,4 +107,70 @@ def test_when_only_the_run_fails_to_write_the_salvage_is_whole(cli, tmp_path, ar
     monkeypatch.undo()
     stub = lambda html, **kw: b"%PDF-1.7 stub\n"  # noqa: E731
     monkeypatch.setattr(auditor.engine.audit, "html_to_pdf", stub)
+    # rendered in place on a disk still full: exit 5 with report.html replaced and no report.pdf; now
+    # exit 2 and nothing replaced (every file is written in full before any is renamed into place)
+    _disk_fills_up(monkeypatch, out, salvage_too=True)
+    res = cli("render", kept)
+    assert res.code == 2 and "disk full while writing" in res.text, res.text
+    assert sorted(p.name for p in kept.iterdir()) == ["result.json"]
+    monkeypatch.setattr(Path, "write_bytes", _real_write_bytes)
     assert cli("render", kept).code == 0 and (kept / "report.html").is_file()  # as the note says
+
+
+_real_write_bytes = Path.write_bytes
+
+
+def test_a_render_whose_default_name_another_render_took_takes_the_next(cli, tmp_path, artefacts, card_writer,
+                                                                        card_only_policy, stub_pdf, monkeypatch):
+    """Two `auditor render` of one version at once: both picked renders/v0001-1, and the second ended
+    in exit 2 "Directory not empty"; now it takes v0001-2. A render killed half-way leaves a
+    temporary folder under renders/, which the next render removes."""
+    import os
+
+    assert cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, tmp_path / "out").code == 0
+    run = tmp_path / "out" / "tiny-model" / "v0001"
+    renders = run.parent / "renders"
+    (renders / f".tmp-{2**22 + 7}-0123456789ab").mkdir(parents=True)  # a dead process's
+    real = auditor.engine.audit.publish_folder
+
+    def raced(staged, final):
+        if final.name == f"{run.name}-1" and not final.exists():
+            final.mkdir()
+            (final / "report.html").write_text("the other render's")
+        return real(staged, final)
+
+    monkeypatch.setattr(auditor.engine.audit, "publish_folder", raced)
+    written = auditor.rerender(run)
+    assert written["report.html"].parent == renders / f"{run.name}-2"
+    assert (renders / f"{run.name}-1" / "report.html").read_text() == "the other render's"
+    assert sorted(os.listdir(renders)) == [f"{run.name}-1", f"{run.name}-2"]
+
+
+def test_a_registry_held_by_another_process_never_lets_a_number_be_given_twice(cli, tmp_path, artefacts, card_writer,
+                                                                             card_only_policy, stub_pdf, monkeypatch):
+    """v0002 deleted (the registry remembers it), then a run while another process held the registry:
+    the run was numbered from the folders alone and stored as v0002 again, which `auditor verify`
+    then called altered. Now it waits, then keeps its result.json outside the versions and exits 2;
+    once the registry is free the next run is v0003."""
+    import shutil
+    import sqlite3
+
+    card = card_writer(tmp_path / "card")
+    out = tmp_path / "out"
+    for _ in range(2):
+        assert cli.run(card_only_policy, card, artefacts.csv, out).code == 0
+    shutil.rmtree(out / "tiny-model" / "v0002")
+    monkeypatch.setattr(auditor.engine.audit, "REGISTRY_WAIT_S", 0.5)
+    holder = sqlite3.connect(out / "audits.sqlite", timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        res = cli.run(card_only_policy, card, artefacts.csv, out)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert res.code == 2, res.text
+    assert "in use by another process" in res.text and "no version was written" in res.text, res.text
+    kept = [p.name for p in (out / "tiny-model").iterdir()]
+    assert "v0002" not in kept and any(name.startswith(".unrendered-") for name in kept), kept
+    res = cli.run(card_only_policy, card, artefacts.csv, out)
+    assert res.code == 0 and (out / "tiny-model" / "v0003").is_dir() and not (out / "tiny-model" / "v0002").exists()
