@@ -5,7 +5,8 @@ For every sensitive column (the card's ``sensitive_features`` and the policy's
 ``fairness_groups``):
 
 * **group metrics** (fairlearn ``MetricFrame``): selection rate, true- and false-positive rate and
-  accuracy per group, each with its n and a percentile-bootstrap CI;
+  accuracy per group (a multiclass model's over all its classes; the rates of the positive class
+  against the rest), each with its n and a percentile-bootstrap CI;
 * **disparities**: the largest between-group difference and the smallest ratio of the selection
   rate (demographic parity), of TPR and FPR (equalised odds: the worse of the two) and of accuracy,
   with bootstrap CIs, over the groups with at least ``min_group_size`` rows; smaller groups are
@@ -47,7 +48,7 @@ from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
     DISPARITIES, FOUR_FIFTHS, bootstrap_group_metrics, cramers_v, disparity, column_groups, four_fifths,
-    four_fifths_p_floor, group_metric_frame, IndexedGroups, largest_gap_interval, rate_bases,
+    four_fifths_p_floor, group_accuracy, group_metric_frame, IndexedGroups, largest_gap_interval, rate_bases,
 )
 from auditor.metrics.statistics import bias_corrected_interval, signed_rank_interval
 from auditor.models.base import Capability
@@ -191,12 +192,18 @@ class SubgroupFairness(Check):
         for col in sens.columns:
             groups = codes[col] = column_groups(sens[col], n_bins=p.n_bins, max_categories=p.max_categories)
             table = group_metric_frame(KIND, y, pred, groups)
-            # the selection rate of the favourable class, on the same resamples
-            favourable = (y_sel, pred_sel) if selected != pos else None
-            names, boot = bootstrap_group_metrics(KIND, y, pred, groups, n_boot=p.n_bootstrap,
-                                                  rng=ctx.rng(f"fairness.bootstrap.{col}"), selection=favourable)
-            if favourable is not None:
+            # on the same resamples: the selection rate of the favourable class, and a multiclass model's
+            # accuracy over all its classes (the positive class against the rest counts a row of one
+            # other class predicted as another as right)
+            overrides = {}
+            if selected != pos:
+                overrides["selection_rate"] = (y_sel, pred_sel)
                 table["selection_rate"] = group_metric_frame(KIND, y_sel, pred_sel, groups)["selection_rate"]
+            if len(ctx.model.classes) > 2:
+                overrides["accuracy"] = (labels, predicted)
+                table["accuracy"] = group_accuracy(labels, predicted, groups)
+            names, boot = bootstrap_group_metrics(KIND, y, pred, groups, n_boot=p.n_bootstrap,
+                                                  rng=ctx.rng(f"fairness.bootstrap.{col}"), overrides=overrides)
             gated = [g for g in names if table.loc[g, "n"] >= p.min_group_size]
             gated_total += len(gated)
             small_total += len(names) - len(gated)
@@ -289,6 +296,7 @@ class SubgroupFairness(Check):
                            "accuracy", f"{level} CI low", "CI high"],
                   rows=group_rows,
                   caption=f"Selection rate: share predicted {ctx.classes[selected]!r}"
+                          + (f"; accuracy: over all {len(ctx.model.classes)} classes" if len(ctx.model.classes) > 2 else "")
                           + (" (the card's favourable_class). " if fav is not None else
                              " (the positive class: the card names no favourable_class, so a ratio of these rates is "
                              "not the four-fifths rule's ratio of favourable outcomes unless this is the favourable one). ")

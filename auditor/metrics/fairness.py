@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["GroupMetric", "GROUP_METRICS", "DISPARITIES", "group_codes", "column_groups", "IndexedGroups",
-           "as_indexed_groups", "group_metric_frame", "rate_bases", "bootstrap_group_metrics", "resample_counts",
+           "as_indexed_groups", "group_accuracy", "group_metric_frame", "rate_bases", "bootstrap_group_metrics", "resample_counts",
            "distinct_rows", "disparity", "largest_gap_interval", "four_fifths", "FOUR_FIFTHS", "association", "cramers_v", "MISSING_GROUP"]
 
 MISSING_GROUP = "(missing)"
@@ -163,6 +163,20 @@ def group_metric_frame(kind: str, y_true, y_pred, groups) -> pd.DataFrame:
     return table.sort_index()
 
 
+def group_accuracy(y_true, y_pred, groups) -> "pd.Series":
+    """Each group's accuracy over every class (class indices of a multiclass model), in the order of
+    :func:`group_metric_frame`: fairlearn's MetricFrame with scikit-learn's accuracy."""
+    import pandas as pd
+
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import accuracy_score
+
+    names, codes = as_indexed_groups(groups)
+    frame = MetricFrame(metrics=accuracy_score, y_true=np.asarray(y_true), y_pred=np.asarray(y_pred),
+                        sensitive_features=pd.Series(names[codes].astype(object), name="group"))
+    return frame.by_group.sort_index()
+
+
 def rate_bases(kind: str, y_true, y_pred, groups) -> dict[str, np.ndarray]:
     """Per metric, how many rows each group's value rests on (its denominator: the group's rows for
     a selection rate or accuracy, its positives for a true-positive rate, its negatives for a
@@ -187,21 +201,25 @@ def resample_counts(columns: list[np.ndarray], *, n_boot: int, rng) -> tuple[np.
 
 
 def bootstrap_group_metrics(kind: str, y_true, y_pred, groups, *, n_boot: int, rng,
-                            selection: tuple | None = None) -> tuple[list[str], dict[str, np.ndarray]]:
+                            overrides: dict[str, tuple] | None = None) -> tuple[list[str], dict[str, np.ndarray]]:
     """``(group names, {metric: (n_boot, n_groups) array})``: each metric of each group on
     ``n_boot`` resamples of the rows (drawn with replacement over all rows, as fairlearn's
     MetricFrame bootstrap does; :func:`resample_counts`). NaN where a resample leaves a group's
-    denominator empty. ``selection``: another ``(y_true, y_pred)`` of the same rows whose selection
-    rate replaces the metric of that name, on the same resamples (the favourable class's)."""
+    denominator empty. ``overrides``: per metric name, another ``(y_true, y_pred)`` of the same rows
+    that metric is computed on, on the same resamples (the favourable class's selection rate; a
+    multiclass model's accuracy over all its classes)."""
     names, codes = as_indexed_groups(groups)
-    pairs = [(y_true, y_pred)] + ([selection] if selection is not None else [])
+    overrides = overrides or {}
+    pairs = [(y_true, y_pred), *overrides.values()]
     kinds, drawn = resample_counts([codes] + [np.asarray(a) for pair in pairs for a in pair], n_boot=n_boot, rng=rng)
+    column = {key: 3 + 2 * j for j, key in enumerate(overrides)}  # where each override's pair sits in kinds
     k = len(names)
     member = np.zeros((len(kinds), k))
     member[np.arange(len(kinds)), kinds[:, 0]] = 1.0  # kind -> its group
     out = {}
     for key, metric in GROUP_METRICS[kind]().items():
-        y, p = (kinds[:, 3], kinds[:, 4]) if selection is not None and key == "selection_rate" else (kinds[:, 1], kinds[:, 2])
+        at = column.get(key, 1)
+        y, p = kinds[:, at], kinds[:, at + 1]
         top = drawn @ (member * np.asarray(metric.numerator(y, p), dtype=float)[:, None])
         bottom = drawn @ (member * np.asarray(metric.denominator(y, p), dtype=float)[:, None])
         with np.errstate(invalid="ignore", divide="ignore"):

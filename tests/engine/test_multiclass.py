@@ -306,6 +306,18 @@ def test_a_named_positive_class_on_four_classes_drives_f1_and_fairness(four_clas
     truth, pred = ctx.label_index(), ctx.predicted_index()
     from sklearn.metrics import f1_score
     assert results["performance"].measurements["f1"] == pytest.approx(f1_score(truth == 3, pred == 3), abs=1e-12)
+    # a group's accuracy is over all four classes: as "d" against the rest, a row of "a" predicted "b" was
+    # counted right, and accuracy_difference was gated on that
+    (table,) = [t for t in results["subgroup_fairness"].evidence if getattr(t, "title", "").startswith("Selection rate")]
+    colors = ctx.data.frame["color"].astype(str).to_numpy()
+    for row in table.rows:
+        rows = colors == row[1]
+        assert row[7] == pytest.approx(float(np.mean(truth[rows] == pred[rows])), abs=1e-12), row
+    assert any(float(np.mean((truth == 3)[colors == row[1]] == (pred == 3)[colors == row[1]])) != row[7]
+               for row in table.rows)  # the case tells the two apart
+    accuracies = [row[7] for row in table.rows if row[3] == "yes"]
+    assert results["subgroup_fairness"].measurements["accuracy_difference"] == pytest.approx(
+        max(accuracies) - min(accuracies), abs=1e-12)
 
 
 def test_a_positive_class_a_four_class_model_lacks_is_a_located_card_error(four_class, card_writer, tmp_path):

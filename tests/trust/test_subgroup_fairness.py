@@ -93,7 +93,8 @@ def test_resample_counts_draw_rows_uniformly_with_replacement():
 def test_favourable_selection_rate_is_bootstrapped_on_the_same_resamples():
     rng = np.random.default_rng(4)
     y, p, g = rng.integers(0, 2, 80), rng.integers(0, 2, 80), rng.choice(["x", "y"], 80)
-    names, boot = bootstrap_group_metrics("classification", y, p, g, n_boot=50, rng=7, selection=(1 - y, 1 - p))
+    names, boot = bootstrap_group_metrics("classification", y, p, g, n_boot=50, rng=7,
+                                          overrides={"selection_rate": (1 - y, 1 - p)})
     # the favourable class is the other one: its selection rate is 1 - the positive class's, resample by resample
     alone = bootstrap_group_metrics("classification", y, p, g, n_boot=50, rng=7)[1]
     assert np.allclose(boot["selection_rate"] + alone["selection_rate"], 1.0)
