@@ -115,13 +115,26 @@ def _num(v) -> float | None:
     return None if v is None or not np.isfinite(v) else float(v)
 
 
+def _zero_ratio_high(values: np.ndarray, resampled: np.ndarray, rows: np.ndarray, alpha: float) -> float:
+    """A ratio of 0 (a group with a rate of 0) can be no better known than that group's rate: every
+    resample repeats the 0, so the bootstrap interval is 0–0. Its high end is at least the group's
+    widened high end (:func:`rate_interval`) over the largest rate."""
+    j = int(np.nanargmin(values))
+    high = rate_interval(resampled[:, j], int(rows[j]), alpha)[1]
+    return float(min(1.0, high / np.nanmax(values))) if high is not None else 1.0
+
+
 def column_disparities(table: pd.DataFrame, names: list[str], boot: dict[str, np.ndarray],
-                       gated: dict[str, list[str]], alpha: float) -> dict[str, dict[str, float | None]]:
+                       gated: dict[str, list[str]], bases: dict[str, np.ndarray],
+                       alpha: float) -> dict[str, dict[str, float | None]]:
     """Per disparity: point difference and ratio (the worst of its metrics, each over the groups
     ``gated[metric]`` names) and their bootstrap CIs: the difference's simultaneous over the pairs of
-    groups (:func:`largest_gap_interval`), the ratio's bias-corrected."""
+    groups (:func:`largest_gap_interval`), the ratio's bias-corrected; a ratio of 0 keeps a high end
+    its zero group's rows support (:func:`_zero_ratio_high`). ``bases``: per metric, the rows each
+    group's value rests on."""
+    at = {m: [names.index(g) for g in gated[m]] for m in gated}
     values = {m: table.loc[gated[m], m].to_numpy(float) for m in gated}
-    resampled = {m: boot[m][:, [names.index(g) for g in gated[m]]] for m in gated}
+    resampled = {m: boot[m][:, at[m]] for m in gated}
     out = {}
     for d, metrics in DISPARITIES[KIND].items():
         points = [disparity(values[m]) for m in metrics]
@@ -135,6 +148,9 @@ def column_disparities(table: pd.DataFrame, names: list[str], boot: dict[str, np
         d_low, d_high = largest_gap_interval([values[m] for m in metrics], [resampled[m] for m in metrics], alpha)
         d_high = None if d_high is None else min(d_high, 1.0)  # a gap between rates
         r_low, r_high = bias_corrected_interval(bratio, _num(ratio), alpha)
+        if ratio == 0 and r_high is not None:
+            r_high = max(r_high, min(_zero_ratio_high(values[m], resampled[m], np.asarray(bases[m])[at[m]], alpha)
+                                     for m, pt in zip(metrics, points) if pt[1] == 0))
         out[d] = {"difference": _num(diff), "difference_ci_low": d_low, "difference_ci_high": d_high,
                   "ratio": _num(ratio), "ratio_ci_low": r_low, "ratio_ci_high": r_high}
         if out[d]["difference"] is None:  # fewer than two gated groups: no disparity, so no interval either
@@ -224,7 +240,7 @@ class SubgroupFairness(Check):
                                   *rate_interval(boot[m][:, j], int(bases[m][j]), alpha)]
                 group_rows.append(group_row)
                 error_rows.append(error_row)
-            stats = column_disparities(table, names, boot, rated, alpha)
+            stats = column_disparities(table, names, boot, rated, bases, alpha)
             for d, st in stats.items():
                 counts = [len(rated[m]) for m in DISPARITIES[KIND][d]]
                 n_gated = counts[0] if len(set(counts)) == 1 else ", ".join(

@@ -566,3 +566,22 @@ def test_groups_too_small_to_show_adverse_impact_do_not_pass_its_gate(tmp_path):
             "not under 0.05, whatever they are selected at") in " ".join(result.notes)
     impact = next(e for e in result.evidence if e.title == "Four-fifths rule")
     assert impact.rows[0][-1] == "cannot be shown (p ≥ 0.1 whatever the rates)"
+
+
+def test_a_ratio_of_zero_keeps_the_high_end_its_zero_groups_rows_support():
+    """A gated group of 50 rows with no selection beside one selected at 0.4: every resample repeats the
+    ratio 0, and its interval read 0.00–0.00. The zero group's rate is known only to about
+    1 − 0.025^(1/50) = 0.0711 (its own widened interval), so the ratio's high end is at least
+    0.0711 / 0.4 = 0.178."""
+    from auditor.checks.subgroup_fairness import column_disparities
+
+    y = np.tile([0, 1], 50)
+    pred = np.r_[np.zeros(50, int), np.ones(20, int), np.zeros(30, int)]
+    groups = np.r_[np.full(50, "a"), np.full(50, "b")]
+    table = group_metric_frame("classification", y, pred, groups)
+    names, boot = bootstrap_group_metrics("classification", y, pred, groups, n_boot=200, rng=3)
+    gated = {m: names for m in ("selection_rate", "accuracy", "true_positive_rate", "false_positive_rate")}
+    stats = column_disparities(table, names, boot, gated, rate_bases("classification", y, pred, groups), 0.05)
+    parity = stats["demographic_parity"]
+    assert parity["ratio"] == 0 and parity["ratio_ci_low"] == 0
+    assert parity["ratio_ci_high"] == pytest.approx((1 - 0.025 ** (1 / 50)) / 0.4, abs=1e-12)
