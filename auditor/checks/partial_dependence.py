@@ -14,7 +14,7 @@ import numpy as np
 
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, MIN_JUDGED,
                                  Check, CheckOutput, Params, count, fraction, possessive)
-from auditor.explain.partial_dependence import (centred_log_ratio, ice_heterogeneity, ice_heterogeneity_interval,
+from auditor.explain.partial_dependence import (PROBABILITY_CLIP, centred_log_ratio, probability_clip, ice_heterogeneity, ice_heterogeneity_interval,
                                                 ice_variation, partial_dependence_curves)
 from auditor.explain.permutation_importance import (
     DEFAULT_MAX_ROWS,
@@ -78,6 +78,7 @@ class PartialDependence(Check):
         # class's centred log-ratio (see centred_log_ratio), the charts on its probability.
         scale = "value" if ctx.regression else "log-ratio" if len(ctx.classes) > 2 else "log-odds"
         log_odds = scale == "log-odds"
+        clip = probability_clip(ctx.proba()) if not ctx.regression else PROBABILITY_CLIP  # the model's resolution
         target, label = (0, f"predicted {ctx.card.auditor.target}") if ctx.regression else self._class_output(ctx)
 
         n = len(data.frame)
@@ -87,13 +88,13 @@ class PartialDependence(Check):
                                            categorical=data.categorical, grid_resolution=p.grid_resolution)
         # the same rows and grids again, answered by the model's cache: no estimator call
         measured = curves if scale != "log-ratio" else partial_dependence_curves(
-            lambda frame: centred_log_ratio(ctx.model.predict_proba(frame))[:, target], sample, features,
+            lambda frame: centred_log_ratio(ctx.model.predict_proba(frame), clip)[:, target], sample, features,
             categorical=data.categorical, grid_resolution=p.grid_resolution)
-        hetero = np.array([ice_heterogeneity(c.individual, log_odds=log_odds) for c in measured])
+        hetero = np.array([ice_heterogeneity(c.individual, log_odds=log_odds, clip=clip) for c in measured])
         intervals = np.array([ice_heterogeneity_interval(c.individual, log_odds=log_odds, n_boot=p.n_bootstrap,
-                                                         rng=ctx.rng(f"partial_dependence:{c.feature}"))
+                                                         rng=ctx.rng(f"partial_dependence:{c.feature}"), clip=clip)
                               for c in measured]).reshape(-1, 2)
-        variation = np.array([ice_variation(c.individual, log_odds=log_odds) for c in measured])
+        variation = np.array([ice_variation(c.individual, log_odds=log_odds, clip=clip) for c in measured])
         share = variation / variation.max() if variation.size and variation.max() > 0 else np.zeros(len(variation))
         counted = share >= p.min_variation_share  # a feature whose curves barely move has no effect to be heterogeneous
         shown = ctx.rng("partial_dependence_shown").choice(len(rows), min(p.n_ice_shown, len(rows)), replace=False)

@@ -254,3 +254,20 @@ def test_a_categorical_features_bars_do_not_claim_ice_curves(pipeline_ctx):
     for chart in charts.values():
         assert chart.kind == "line_chart" and "; 3 ICE curves drawn;" in chart.caption
         assert sum(s.name.startswith("ICE ") for s in chart.series) == 3
+
+
+def test_a_forests_exact_zero_sits_one_step_below_its_resolution_not_at_1e_9():
+    """Two rows whose probability doubles at each grid step (parallel on the log-odds scale): one
+    reaches 0.01, the other 0.02, but a 100-tree forest says exactly 0 for the other's first point.
+    At ε = 1e-9 that 0 sat 16 log-odds below 0.01 and read as heterogeneous (0.4); at the model's
+    resolution (half its smallest probability, 0.005) the curves are nearly parallel again."""
+    from auditor.explain.partial_dependence import PROBABILITY_CLIP, ice_heterogeneity, probability_clip
+
+    ice = np.array([[0.01, 0.02, 0.04, 0.08], [0.0, 0.01, 0.02, 0.04]])
+    clip = probability_clip(ice)
+    assert clip == 0.005
+    assert ice_heterogeneity(ice, log_odds=True, clip=PROBABILITY_CLIP) > 0.3
+    assert ice_heterogeneity(ice, log_odds=True, clip=clip) < 0.01
+    # a model that never says exactly 0 or 1 keeps the old ε, whatever its smallest probability
+    assert probability_clip(np.array([1e-6, 0.5, 0.999])) == PROBABILITY_CLIP
+    assert probability_clip(np.array([0.0, 1.0])) == PROBABILITY_CLIP  # a hard classifier: no step to go by
