@@ -22,6 +22,9 @@ from matplotlib.figure import Figure  # noqa: E402
 rcParams["svg.hashsalt"] = "auditor"
 rcParams["svg.fonttype"] = "path"
 rcParams["font.size"] = 8
+# Labels are the audited data's own text (feature names, classes, words): "$US and $EUR" is drawn as
+# written, never read as mathematics (an odd "$" set the rest in italics, a bad one lost the chart).
+rcParams["text.parse_math"] = False
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]

@@ -120,6 +120,23 @@ def test_a_chart_whose_values_cannot_be_laid_out_says_so_instead_of_losing_the_r
     assert uri.startswith("data:image/svg+xml;base64,") and "not drawn" in svg
 
 
+def test_a_dollar_in_a_label_is_drawn_as_written_not_read_as_mathematics():
+    """Feature names are the data's text: "income in $US and $EUR" was set as maths ("USand" in
+    italics), and a label holding "$\\undefinedmacro$" lost the whole chart to "not drawn"."""
+    import base64
+
+    from matplotlib.figure import Figure
+
+    from auditor.render.charts import chart_uri
+    from auditor.results import BarChart
+
+    svg = base64.b64decode(chart_uri(BarChart(title="t", labels=["$\\undefinedmacro$", "age"], values=[0.5, 0.2]))
+                           .split(",", 1)[1]).decode()
+    assert "not drawn" not in svg
+    text = Figure().text(0, 0, "income in $US and $EUR")
+    assert text._preprocess_math(text.get_text()) == ("income in $US and $EUR", False)  # plain text
+
+
 def test_clauses_are_grouped_by_framework_and_shortened():
     clauses = ["eu-ai-act:2024/1689:art-15(3)", "gdpr:art-22(3)", "eu-ai-act:2024/1689:art-13(1)"]
     assert clauses_by_framework(clauses) == [("eu-ai-act", ["art-15(3)", "art-13(1)"]), ("gdpr", ["art-22(3)"])]
