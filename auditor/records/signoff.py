@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -83,6 +84,7 @@ def _visible(text: str) -> bool:
 
 
 MAX_REVIEWER = 200  # characters of a reviewer's name
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL; tab and line ends are text
 MAX_TEXT = 5_000  # characters of a comment or of the conditions
 
 
@@ -109,6 +111,9 @@ def sign_off(
                                 ("--conditions", conditions or "", MAX_TEXT)):
         if not utf8_text(text):  # an argument in another encoding (café in Latin-1): the log is UTF-8
             raise UsageError(f"{option} is not valid UTF-8 text (a byte sequence of another encoding?)")
+        if (bad := _CONTROL.search(text)) is not None:  # NUL, ESC ...: nothing a person types into a record
+            raise UsageError(f"{option} holds the control character {ascii(bad.group())[1:-1]} at position "
+                             f"{bad.start() + 1}; write the text without it")
         if len(text) > limit:  # laid out in the signed PDF while the log is locked: kept to what a page holds
             raise UsageError(f"{option} is {len(text):,} characters; at most {limit:,} are recorded (attach a longer "
                              "rationale as a document and name it in the comment)")
@@ -138,6 +143,10 @@ def sign_off(
     pdf_bytes = run.path.joinpath("report.pdf").read_bytes() if run.path.joinpath("report.pdf").is_file() else b""
 
     log = signoff_log(run)
+    for folder in (log.parent, signed_dir(run), log):  # the record stays beside the run, not where a link leads
+        if folder.is_symlink():
+            raise SignOffNotRecorded(f"cannot record the sign-off: {folder} is a link (to {os.readlink(folder)}); the "
+                                     "sign-offs are kept in the output folder itself; nothing was recorded")
     created: Path | None = None  # the signed PDF, until its record is in the log
     pending: tuple[Path, bytes] | None = None  # the signed PDF being created, and its bytes
     try:

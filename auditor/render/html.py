@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from auditor.machine import machine_line
 from auditor.policy.catalog import builtin_policy_dir
 from auditor.render.charts import chart_uri
+from auditor.render.controls import show_controls
 from auditor.render.glossary import GLOSSARY
 from auditor.render.markdown import clean_card_html
 from auditor.render.runtime import execution_lines, runtime_lines
@@ -225,20 +226,6 @@ def breakable(text) -> Markup:
     """Escaped text that may wrap after each underscore (and nowhere else inside a word): for
     measurement names in wide tables, which must neither overflow nor break mid-word."""
     return Markup(str(escape(str(text))).replace("_", "_<wbr>"))
-
-
-# Control characters (NUL, ESC, ...) and the bidirectional-text controls that can reverse how a
-# name or a number reads (U+202A..U+202E, U+2066..U+2069, marks U+200E/U+200F/U+061C).
-_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def show_controls(value):
-    """Jinja ``finalize``: every printed value with control and bidi characters written as visible
-    escapes (``\\x00``, ``\\u202e``); HTML already marked safe stays safe."""
-    if isinstance(value, str) and _HIDDEN.search(value):
-        shown = _HIDDEN.sub(lambda m: ascii(m.group())[1:-1], str(value))
-        return Markup(shown) if isinstance(value, Markup) else shown
-    return value
 
 
 def make_environment() -> Environment:

@@ -42,6 +42,7 @@ from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_
 from auditor.records.registry import Registry, RegistryError, database_url, registry_url, sqlite_file
 from auditor.records.runs import ENV_DB, read_signoffs
 from auditor.records.schedule import due
+from auditor.render.controls import show_controls
 from auditor.web.catalogue import Catalogue, NotFound, listed_file, signed_pdf, today
 from auditor.web.security import COMMON_HEADERS, PAGE_CSP, LoginThrottle, csrf_ok, csrf_token
 
@@ -68,8 +69,9 @@ class Workspace:
         # live sessions, id -> when it ends: the cookie is signed but held by the client, so logging out
         # must end the session here too (a copied cookie could still sign off for 8 hours)
         self.sessions: dict[str, float] = {}
+        # control and bidi characters (a sign-off comment's U+202E) shown as escapes, as in report.html
         self.env = Environment(loader=FileSystemLoader(str(templates_dir())), autoescape=select_autoescape(default=True),
-                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=show_controls)
 
     def open_session(self) -> str:
         """A new session's id, kept until it ends (its cookie's age) or its user logs out."""

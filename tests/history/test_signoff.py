@@ -93,6 +93,18 @@ def test_a_rewritten_sign_off_log_that_drops_its_signed_reports_is_caught(out_co
                for d in details), details
 
 
+def test_a_sign_off_folder_that_is_a_link_elsewhere_records_nothing(out_copy, tmp_path):
+    """signoffs/ replaced by a link to a folder outside the output folder: the log and the signed
+    report were written there (and served from there)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out_copy / "tiny-model" / "signoffs").symlink_to(elsewhere)
+    res = invoke("sign-off", out_copy / "tiny-model" / "v0001", "--reviewer", "A", "--decision", "reject",
+                 "--comment", "x")
+    assert res.exit_code == 2 and "signoffs is a link" in flat(res.output), res.output
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_sign_off_usage_errors(history):
     run = history.paths[0]
     bad = [
@@ -109,11 +121,14 @@ def test_sign_off_usage_errors(history):
         ["--reviewer", "A", "--decision", "reject", "--comment", "\x01\u202e\u200b \u3000"],
         ["--reviewer", "\u200b\u200d", "--decision", "reject", "--comment", "x"],
         ["--reviewer", "A", "--decision", "approve-with-conditions", "--comment", "x", "--conditions", "\u2060\u00a0"],
+        # a control character inside visible text (an ESC sequence pasted from a terminal)
+        ["--reviewer", "A", "--decision", "reject", "--comment", "fine\x1b[31m"],
     ]
     for args in bad:
         res = invoke("sign-off", run, *args)
         assert res.exit_code == 2, (args, res.output)
     assert "--comment is 5,002 characters; at most 5,000 are recorded" in flat(invoke("sign-off", run, *bad[5]).output)
+    assert "--comment holds the control character \\x1b at position 5" in flat(invoke("sign-off", run, *bad[-1]).output)
     assert not (history.model_dir / "signoffs").exists()
 
 

@@ -549,3 +549,18 @@ def test_a_manifest_listing_a_name_the_system_refuses_is_a_finding_not_a_server_
         assert client.get(path).status_code in (200, 422), path
     if "\x00" not in name:
         assert client.get(f"/m/{ws.model}/v0002/files/{name}").status_code == 404
+
+
+def test_a_bidi_override_in_a_sign_off_comment_is_shown_as_an_escape_on_the_run_page(history, tmp_path, monkeypatch):
+    """The web pages printed a comment's U+202E as it is (it reverses how the rest of the line reads);
+    report.html already wrote it as a visible escape."""
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    form = token(client.get(f"/m/{ws.model}/v0002").text)
+    r = client.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False,
+                    data={"decision": "reject", "comment": "no \u202edevorppa", "csrf_token": form})
+    assert r.status_code == 303
+    page = client.get(f"/m/{ws.model}/v0002").text
+    assert "no \\u202edevorppa" in page and "\u202e" not in page

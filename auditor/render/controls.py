@@ -1,0 +1,20 @@
+"""Control and bidirectional-text characters made visible in printed text (report and web pages)."""
+
+from __future__ import annotations
+
+import re
+
+from markupsafe import Markup
+
+# Control characters (NUL, ESC, ...) and the bidirectional-text controls that can reverse how a
+# name or a number reads (U+202A..U+202E, U+2066..U+2069, marks U+200E/U+200F/U+061C).
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def show_controls(value):
+    """Jinja ``finalize``: every printed value with control and bidi characters written as visible
+    escapes (``\\x00``, ``\\u202e``); HTML already marked safe stays safe."""
+    if isinstance(value, str) and _HIDDEN.search(value):
+        shown = _HIDDEN.sub(lambda m: ascii(m.group())[1:-1], str(value))
+        return Markup(shown) if isinstance(value, Markup) else shown
+    return value
