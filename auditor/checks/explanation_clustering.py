@@ -107,7 +107,8 @@ class ExplanationClustering(Check):
     title = "Cohorts of instances explained alike"
     description = (
         "Clusters the explained instances by what their explanations rely on (each feature's or "
-        "word's share of |attribution|), and also by the model's predicted probabilities and, where "
+        "word's share of |attribution|), and also by the model's predicted probabilities (a regressor: its "
+        "predicted values) and, where "
         "the model has them, its embeddings: seeded k-means, k chosen by silhouette within the "
         "policy's bounds. For each cohort: size, accuracy (a regressor: mean absolute error) with a "
         "confidence interval and how it compares with the rest, the features or words that define it, "

@@ -115,7 +115,8 @@ class ExplanationSanity(Check):
     description = (
         "Whether explanations depend on what the model learned (Adebayo et al. 2018), judged against a "
         "null. The model is randomised several times — a scikit-learn model is refitted on randomly "
-        "permuted labels of the evaluation set (the training data is not an input of the audit), a "
+        "permuted labels (a regressor: targets) of the evaluation set (the training data is not an input of "
+        "the audit), a "
         "neural network has its head and top layers re-initialised — and the same explainers explain "
         "every model on the same instances, as signed attributions for one fixed class. The primary "
         "measurement is the median Spearman correlation between the real and the randomised models' "

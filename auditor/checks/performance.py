@@ -677,7 +677,7 @@ class Performance(Check):
                         + ("" if macro is None else " (its interval: DeLong's variance of the mean, on the logit scale)")
                         + "; accuracy's interval is exact binomial (Clopper-Pearson)"
                         + "; balanced accuracy the mean recall over "
-                        "the classes present; macro F1 the mean F1 over all classes; Brier half the multi-class Brier "
+                        "the classes present; macro F1 the mean F1 over the classes in the truth or the predictions (as scikit-learn averages); Brier half the multi-class Brier "
                         "score (mean over rows of the summed squared errors of the class probabilities), which for "
                         "two classes is the binary one" + ("" if pos is not None else
                                                            "; no f1: the card names no positive_class") + ".",

@@ -93,3 +93,14 @@ GLOSSARY: list[tuple[str, str]] = [
     ("Waiver", "A finding accepted by a named approver until an expiry date, reported as WAIVED, never "
      "as a pass."),
 ]
+
+# Terms of classification only: a regressor's report leaves them out (it has no classes, probabilities
+# or selection rates to define).
+CLASSIFICATION_TERMS = frozenset({"ROC AUC", "Brier score", "F1 / balanced accuracy", "Selection rate / four-fifths rule",
+                                  "Demographic parity / equalised odds"})
+
+
+def glossary_for(task: str) -> list[tuple[str, str]]:
+    """The glossary of a report on a model of ``task``."""
+    regression = task.endswith("regression")
+    return [(term, meaning) for term, meaning in GLOSSARY if not (regression and term in CLASSIFICATION_TERMS)]

@@ -475,3 +475,11 @@ def test_the_glossary_defines_the_terms_the_verdicts_use():
         assert len(terms[term].split()) >= 15, term
     assert "29 CFR 1607.4(D)" in terms["Selection rate / four-fifths rule"]
     assert "favourable class that reaches it" in terms["Counterfactual (recourse)"]
+
+
+def test_a_regressors_glossary_leaves_out_the_terms_of_classes_and_probabilities():
+    from auditor.render.glossary import GLOSSARY, glossary_for
+
+    regression = dict(glossary_for("tabular-regression"))
+    assert "ROC AUC" not in regression and "Brier score" not in regression and "Deletion AUC" in regression
+    assert glossary_for("tabular-classification") == GLOSSARY == glossary_for("text-classification")
