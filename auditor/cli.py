@@ -39,6 +39,7 @@ err = Console(stderr=True)
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta", "skipped": "dim", "waived": "cyan",
                 "info": "dim"}
 EXIT_INTERRUPTED = 130
+_SAID: dict[str, bool] = {}  # what a command already told the user before it exited
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it terminated
 
 
@@ -182,6 +183,7 @@ def run(
                     said += (f"; the registry may not list it yet: `auditor history --rebuild --out {printable(out_dir)}`"
                              f"{' with the same --db' if db else ''} indexes it")
             err.print(f"{how}: {said}", highlight=False, markup=False, soft_wrap=True)
+            _SAID["interrupted"] = True
             raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
     result = record.result
     table = Table(title=shown(f"{result.model.name} {result.model.version} — policy {result.policy.name} {result.policy.version}"))
@@ -807,6 +809,7 @@ def symlink_loop(exc: BaseException) -> str | None:
 
 
 def main() -> None:
+    _SAID.clear()
     empty = empty_option(sys.argv[1:])
     if empty:
         err.print(f"[bold red]error:[/] {empty} was given an empty value; {NON_EMPTY_OPTIONS[empty]}",
@@ -814,7 +817,12 @@ def main() -> None:
         sys.exit(EXIT_USAGE)
     try:
         app(standalone_mode=True)
-    except SystemExit:
+    except SystemExit as exc:
+        # typer turns a Ctrl-C that no command handled (while starting up, or in a command without a
+        # handler of its own) into a silent exit 130
+        if exc.code == EXIT_INTERRUPTED and isinstance(exc.__context__, typer.Exit) and not _SAID.get("interrupted"):
+            err.print("interrupted: stopped before it finished (a run, a render and a sign-off are written whole or "
+                      "not at all)", highlight=False, markup=False, soft_wrap=True)
         raise
     except Exception as exc:  # a bug: say so, keep the traceback, exit 5
         loop = symlink_loop(exc)

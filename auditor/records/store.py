@@ -299,7 +299,7 @@ def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes
                         return folder / label
             except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: was it before or after the rename?
                 if files is not None and _holds(folder / label, files):
-                    exc.stored_run = folder / label
+                    exc.stored_run, exc.registered = folder / label, False  # the registry is written after
                 raise
     except OSError as exc:
         if exc.errno in WRITE_ERRNOS:

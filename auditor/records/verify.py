@@ -272,7 +272,7 @@ def _registry(run: Run) -> list[Finding]:
     except (sqlite3.Error, UnicodeError) as exc:  # a damaged page can also fail to decode as UTF-8
         if is_busy(exc):  # in use by another process: nothing is known to be altered
             raise UsageError(f"the registry {file} is in use by another process ({exc}); nothing was checked against "
-                             "it: run `auditor verify` again once it finishes") from None
+                             "it: try again once it finishes") from None
         return [Finding(f"../../{DEFAULT_DB_NAME}", "altered", f"the registry cannot be read ({(str(exc) or type(exc).__name__).splitlines()[0]}); "
                         "`auditor history --rebuild` rebuilds it from the run folders")]
     out = []

@@ -158,6 +158,7 @@ def test_sigint_just_after_the_rename_names_the_version(cli, tmp_path, artefacts
     stored = only_version(out)
     assert f"interrupted: the audit had finished and was stored as {stored}" in " ".join(result.text.split())
     assert "nothing partial" not in result.text
+    assert "the registry may not list it yet" in result.text and "auditor history --rebuild" in result.text  # it does not
 
 
 # --- SIGKILL and concurrency, in real processes ----------------------------------------------------
@@ -286,3 +287,20 @@ def test_a_version_is_flushed_to_the_disk_before_it_is_published(tmp_path, monke
     assert {f"{staged}/{rel}" for rel in files} <= synced_before, events
     assert {staged, f"{staged}/evidence"} <= synced_before, events
     assert ("fsync", str(version.parent)) in events[i + 1:], events
+
+
+def test_ctrl_c_in_a_command_without_its_own_handler_says_so(monkeypatch, capsys):
+    """typer turned a Ctrl-C outside `run`'s handler (while starting up, in `sign-off`, `policies`)
+    into exit 130 with nothing said."""
+    import auditor.cli
+    import auditor.policy.catalog
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(auditor.policy.catalog, "builtin_policies", interrupted)
+    monkeypatch.setattr(sys, "argv", ["auditor", "policies"])
+    with pytest.raises(SystemExit) as exit_:
+        auditor.cli.main()
+    assert exit_.value.code == 130
+    assert "interrupted: stopped before it finished" in capsys.readouterr().err
