@@ -50,6 +50,13 @@ def largest_drop_low(discordant: list[tuple[int, int]], n: int, alpha: float = 0
     return float(max(paired_difference_interval(b, c, n, alpha=alpha / len(discordant))[0] for b, c in discordant))
 
 
+def _kept_chars(encoded) -> np.ndarray:
+    """Per text, how many of its characters the model reads (its tokens' furthest end): a text cut
+    to fit beside a prompt keeps fewer."""
+    return np.array([int(e.offsets[:, 1].max()) if len(e.offsets) else 0 for e in encoded])
+
+
+
 class PromptSensitivityParams(Params):
     variants: list[str] = Field(default_factory=list, max_length=MAX_VARIANTS)  # each holds {text} exactly once
     use_card_variants: bool = True  # add the card's auditor.prompt_variants
@@ -108,6 +115,16 @@ class PromptSensitivity(Check):
         # each distinct text (with its label) once: 20 reviews copied 10 times are 20 draws, not the 200
         # whose intervals had passed every gate
         drawn = ctx.first_copies()
+        # a text too long for the model is cut to fit beside each prompt, so a longer paraphrase reads
+        # fewer of its words: compared on the rows every prompt reads whole, the drop is the wording's
+        texts = ctx.data.texts()
+        kept = _kept_chars(model.encode(texts))
+        same = np.ones(len(texts), dtype=bool)
+        for prompt in variants:
+            same &= _kept_chars(model.with_prompt(prompt).encode(texts)) == kept
+        cut = int(np.sum(drawn & ~same)) if variants else 0
+        if variants:
+            drawn = drawn & same
         labels = np.asarray(ctx.data.labels, dtype=object).astype(str)[drawn]
         classes = np.asarray(model.classes, dtype=object)
         base_pred = ctx.predicted_index()[drawn]
@@ -141,9 +158,11 @@ class PromptSensitivity(Check):
                           columns=["prompt", "text", "accuracy", "accuracy drop (95% CI)",
                                    "same decision as the card prompt (95% CI)", f"median ρ of {p.explainer} |attributions|"],
                           rows=rows, caption=(f"Accuracy and decisions on all {n_rows} evaluation rows"
-                                              if n_rows == len(drawn) else
-                                              f"Accuracy and decisions on the {n_rows} distinct texts of the "
-                                              f"{len(drawn)} evaluation rows (a copy is the same draw again)")
+                                              if n_rows == len(ctx.data) else
+                                              f"Accuracy and decisions on the {n_rows} distinct texts"
+                                              + (" every prompt reads alike" if cut else "")
+                                              + f" of the {len(ctx.data)} evaluation rows"
+                                              + (" (a copy is the same draw again)" if not ctx.first_copies().all() else ""))
                                              + "; drop: the card "
                                              "prompt's accuracy less the variant's, Tango's interval for a paired "
                                              "difference; same decision: exact binomial interval; ρ: Spearman rank "
@@ -154,6 +173,11 @@ class PromptSensitivity(Check):
                                                 "variants' simultaneous intervals (each at 1 − 0.05/"
                                                 f"{len(variants)}), so it is at most the largest shown here."))]
         notes = []
+        if cut:
+            notes.append(f"{cut} text{'s are' if cut != 1 else ' is'} cut to fit beside the prompts, and not to the same "
+                         "words under each (a longer prompt leaves fewer of the text's words): "
+                         f"{'they are' if cut != 1 else 'it is'} left out, so every prompt is compared on the same "
+                         f"words ({n_rows} rows).")
         if variants:
             measurements["accuracy_min"] = float(min(accs))
             measurements["accuracy_drop_max"] = float(base_acc - min(accs))

@@ -207,3 +207,35 @@ def test_a_drop_bound_that_no_result_on_so_few_rows_can_fail_is_not_a_pass(tmp_p
     assert ("with n = 4 the confidence interval's lower end can be at most 0.0202 (what even the most extreme result "
             "would give on these rows), not above the bound 0.05") in result.error.message
     assert paired_difference_interval(4, 0, 4)[0] == pytest.approx(0.0202, abs=1e-4)
+
+
+def test_texts_cut_to_different_words_under_a_longer_prompt_are_left_out_of_the_comparison(ctx):
+    """A text too long for the model is cut to fit beside each prompt: a longer paraphrase read fewer of
+    its words, and the accuracy drop mixed the wording with the words lost. The rows every prompt reads
+    to the same word are compared, and a note says how many were left out."""
+    from auditor.models.decoder import PromptedCausalLM
+
+    model = ctx.model
+    variant = "this one is a review : : : {text} sentiment :"
+    texts = ctx.data.texts()
+    def adapter(max_length):
+        return PromptedCausalLM(model.model, model.tokenizer, prompt=model.prompt, label_words=model.label_words,
+                                device=str(model.device), max_length=max_length, batch_size=model.batch_size)
+
+    wide = adapter(512)
+    card_len = [len(e.ids) for e in wide.encode(texts)]
+    variant_len = sorted(len(e.ids) for e in wide.with_prompt(variant).encode(texts))
+    # the card prompt reads every text whole; the variant, longer, cuts the longer texts
+    short = adapter(max(max(card_len), variant_len[len(texts) // 2]))
+    cut = [e.truncated for e in short.with_prompt(variant).encode(texts)]
+    assert not any(e.truncated for e in short.encode(texts)) and 0 < sum(cut) < len(texts)
+    result = _run(ctx.with_model(short), variants=[variant])
+    m = result.measurements
+    assert result.status != Status.ERROR, result.error
+    n = next(s.n for s in result.sample_sizes if s.measurement == "accuracy_min")
+    assert n == len(texts) - sum(cut)
+    truth = np.asarray(ctx.data.labels, dtype=object).astype(str)
+    keep = ~np.asarray(cut)
+    pred = ctx.with_model(short.with_prompt(variant)).predicted_index()
+    assert m["accuracy_min"] == pytest.approx(np.mean(np.asarray(short.classes, dtype=object)[pred][keep] == truth[keep]))
+    assert any(f"{sum(cut)} text" in note and "left out" in note for note in result.notes), result.notes
