@@ -156,6 +156,9 @@ class PromptedCausalLM(DecoderTextModel):
         ids = list(be["input_ids"])
         offsets = [tuple(o) for o in be["offset_mapping"]]
         words = list(be.word_ids())
+        bos = self.tokenizer.bos_token_id
+        if bos is not None and len(ids) >= 2 and ids[0] == ids[1] == bos:  # a prompt pasted from a chat template
+            ids, offsets, words = ids[1:], offsets[1:], words[1:]            # starts with the BOS the tokenizer adds
         while ids and words[-1] is None and ids[-1] in self.special_ids:  # the answer follows the prompt
             ids.pop(), offsets.pop(), words.pop()
         # a token of the text: its characters overlap the text's. A byte-level or sentencepiece
@@ -298,25 +301,35 @@ def answer_pieces(tokenizer, word: str, prompt: str | None) -> list[int]:
     return list(tokenizer(" " + word, add_special_tokens=False)["input_ids"])
 
 
-def label_token_ids(tokenizer, label_words: dict[str, str], prompt: str | None = None) -> list[int]:
+def label_token_ids(tokenizer, label_words: dict[str, str], prompt: str | None = None,
+                    prompt_field: str = "auditor.prompt") -> list[int]:
     """The first token of each label word as the prompt's continuation (:func:`answer_pieces`);
-    located errors for a word the tokenizer cannot encode and for two words with the same first token."""
+    located errors for a word the tokenizer cannot encode, one whose first token is only a space,
+    and two words with the same first token. ``prompt_field``: the card field ``prompt`` comes from
+    (a variant's errors name it)."""
     problems, ids, seen = [], [], {}
     unk = tokenizer.unk_token_id
+    after = "" if prompt_field == "auditor.prompt" else f" after {prompt_field}"
     for cls, word in label_words.items():
         where = f"auditor.label_words.{cls}"
         pieces = answer_pieces(tokenizer, word, prompt)
         if not str(word).strip() or not pieces:
-            problems.append(Problem(where, f"label word {word!r} encodes to no token"))
+            problems.append(Problem(where, f"label word {word!r} encodes to no token{after}"))
             continue
         if unk is not None and unk in pieces:
             problems.append(Problem(where, f"the tokenizer cannot encode label word {word!r} "
-                                           f"(it becomes {tokenizer.unk_token})"))
+                                           f"(it becomes {tokenizer.unk_token}){after}"))
             continue
         first = int(pieces[0])
+        if not tokenizer.decode([first]).strip():  # a byte-level BPE's lone "Ġ": P(space) says nothing of the word
+            problems.append(Problem(where, f"label word {word!r} begins with a token that is only a space "
+                                           f"({tokenizer.convert_ids_to_tokens(first)!r}){after}, and the word is scored "
+                                           "by its first token: choose a word the tokenizer writes with its space "
+                                           "(a shorter or more common one)"))
+            continue
         if first in seen:
             problems.append(Problem(where, f"label word {word!r} starts with the same token as the word of "
-                                           f"class {seen[first]!r}; the classes could not be told apart"))
+                                           f"class {seen[first]!r}{after}; the classes could not be told apart"))
             continue
         seen[first] = cls
         ids.append(first)
@@ -338,10 +351,24 @@ def check_label_words(card) -> None:
     except Exception as exc:  # any library failure becomes a refusal with its message
         raise ModelLoadError(f"could not load the tokenizer of {path}: {type(exc).__name__}: {exc}") from exc
     check_tokenizer(tokenizer, path)
-    try:
-        label_token_ids(tokenizer, card.auditor.label_words or {}, card.auditor.prompt)
-    except ModelCardError as exc:
-        raise ModelCardError(str(card.path), exc.problems) from None
+    problems = variant_label_problems(tokenizer, card.auditor.label_words or {}, card.auditor.prompt,
+                                      card.auditor.prompt_variants)
+    if problems:
+        raise ModelCardError(str(card.path), problems)
+
+
+def variant_label_problems(tokenizer, label_words: dict[str, str], prompt: str | None, variants) -> list[Problem]:
+    """The label words' problems after the card's prompt, or where it has none, after each of its
+    variants (a clash can arise under one variant's ending only), each naming its prompt."""
+    problems: list[Problem] = []
+    for field, text in [("auditor.prompt", prompt), *((f"auditor.prompt_variants[{i}]", v) for i, v in enumerate(variants or []))]:
+        try:
+            label_token_ids(tokenizer, label_words, text, prompt_field=field)
+        except ModelCardError as exc:
+            problems += exc.problems
+            if field == "auditor.prompt":
+                break  # the words' own problems, said once
+    return problems
 
 
 def is_decoder_config(config) -> bool:
@@ -438,11 +465,11 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
     limit = getattr(model.config, "max_position_embeddings", None)
     if isinstance(limit, int) and 2 < limit < 1_000_000:
         max_length = min(max_length, limit)
-    try:
-        adapter = PromptedCausalLM(model, tokenizer, prompt=prompt, label_words=label_words, device=device,
-                                   max_length=max_length, batch_size=batch_size)
-    except ModelCardError as exc:
-        raise ModelCardError(str(card_path or path), exc.problems) from None
+    problems = variant_label_problems(tokenizer, label_words, prompt, prompt_variants)
+    if problems:
+        raise ModelCardError(str(card_path or path), problems)
+    adapter = PromptedCausalLM(model, tokenizer, prompt=prompt, label_words=label_words, device=device,
+                               max_length=max_length, batch_size=batch_size)
     too_long = [(where, p) for where, p in [("auditor.prompt", prompt),
                                             *((f"auditor.prompt_variants[{i}]", v) for i, v in enumerate(prompt_variants or []))]
                 if not _fits(adapter, p)]

@@ -86,3 +86,36 @@ def test_a_variant_with_other_label_tokens_does_not_borrow_the_card_prompts_runt
                                exact.with_prompt("review : {text} sentiment :\n").predict_proba(TEXTS), atol=1e-9)
     same_tokens = model.with_prompt("opinion : {text} verdict :")  # the same label tokens: the same runtime
     assert same_tokens.runtime_facts["used"] == "torch-bf16" and same_tokens._onnx is model._onnx
+
+
+def test_a_label_word_whose_first_token_is_only_a_space_is_refused(gpt2_dir):
+    """The tiny byte-level vocabulary has no "Ġexcellent": the word splits as "Ġ" + pieces, and it was
+    scored as the model's probability of a space."""
+    from transformers import AutoTokenizer
+
+    from auditor.errors import ModelCardError
+    from auditor.models.decoder import answer_pieces
+
+    tok = AutoTokenizer.from_pretrained(str(gpt2_dir))
+    prompt = "review : {text} sentiment :"
+    assert tok.convert_ids_to_tokens(answer_pieces(tok, "excellent", prompt))[0] == "Ġ"
+    with pytest.raises(ModelCardError) as err:
+        load_causal_lm(gpt2_dir, prompt=prompt, label_words={"negative": "no", "positive": "excellent"}, max_length=64)
+    (problem,) = err.value.problems
+    assert problem.location == "auditor.label_words.positive" and "only a space ('Ġ')" in problem.message
+
+
+def test_a_label_word_clash_under_one_variant_only_names_that_variant(gpt2_dir):
+    """After the card prompt "sent" and "sentiment" start apart ("Ġsent", "Ġsentiment"); after a variant
+    ending in a newline both start with "sent". The run said "invalid model card model card" and blamed
+    the words alone, and validate passed."""
+    from transformers import AutoTokenizer
+
+    from auditor.models.decoder import variant_label_problems
+
+    tok = AutoTokenizer.from_pretrained(str(gpt2_dir))
+    words, variant = {"negative": "sent", "positive": "sentiment"}, "opinion : {text} verdict :\n"
+    assert variant_label_problems(tok, words, "review : {text} sentiment :", []) == []
+    (problem,) = variant_label_problems(tok, words, "review : {text} sentiment :", ["x {text} y :", variant])
+    assert problem.location == "auditor.label_words.positive"
+    assert "after auditor.prompt_variants[1]" in problem.message and "starts with the same token" in problem.message

@@ -94,3 +94,16 @@ def test_whitespace_tokens_are_no_words_of_their_own(llama_dirs, text, spans):
         assert int(enc.word_ids.max()) == len(spans) - 1
         assert all(enc.tokens[j].strip("▁") for j in np.flatnonzero(enc.word_ids >= 0)
                    if (enc.word_ids == enc.word_ids[j]).sum() == 1)  # no word is a lone "▁"
+
+
+def test_a_prompt_pasted_with_its_bos_runs_with_one_bos(llama_dirs):
+    """A prompt copied from a chat template starts with "<s>", and the tokenizer adds its own: the model
+    read two BOS tokens, which no chat template feeds it. The duplicate is dropped: the ids are the
+    template's own (the filled prompt tokenised without added special tokens)."""
+    plain = load_causal_lm(llama_dirs[1], prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS,
+                           max_length=64)
+    prompt = "<s>" + tiny_decoder.PROMPT
+    enc = plain.with_prompt(prompt).encode([TEXT])[0]
+    assert enc.tokens[0] == "<s>" and enc.tokens[1] != "<s>"
+    as_template = plain.tokenizer(prompt.replace("{text}", TEXT), add_special_tokens=False)["input_ids"]
+    assert enc.ids.tolist() == as_template
