@@ -384,7 +384,7 @@ def ensure_pad_token(model, tokenizer) -> int:
     """Verify or set ``config.pad_token_id`` (the model's own, else the tokenizer's pad, else its
     end-of-sequence token) and make the tokenizer agree."""
     pad = model.config.pad_token_id
-    if pad is None:
+    if pad is None or pad == -1:  # -1: "none", as some configs write it
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad is None:
         raise ModelLoadError("the decoder has no pad_token_id and its tokenizer has neither a pad nor an "

@@ -110,7 +110,8 @@ def check_model_dir(path: Path) -> None:
         raise ModelLoadError(f"{config_path}: id2label must be an object mapping class ids 0..n-1 to class names "
                              f"(\"0\": \"negative\", ...); got {json.dumps(labels)[:120]}")
     pad, vocab = config.get("pad_token_id"), config.get("vocab_size")
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in (pad, vocab)) and not 0 <= pad < vocab:
+    # -1: "none", as some configs write it (the loader falls back to the tokenizer's pad, else its end token)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (pad, vocab)) and not (0 <= pad < vocab or pad == -1):
         raise ModelLoadError(f"{config_path}: pad_token_id {pad} is outside the vocabulary (vocab_size {vocab})")
     positions = config.get("max_position_embeddings")
     if isinstance(positions, int) and not isinstance(positions, bool) and positions < 3:  # below 3 it was ignored,
@@ -589,8 +590,9 @@ class TextModel(RuntimeChoice, AdapterBase):
         listed = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
         return [f"{len(rows):,} of {len(data):,} texts are longer than the model's limit of {self.max_length} tokens "
                 f"and were truncated to it (row{'s' * (len(rows) != 1)} {listed}); the audit judges only the kept part"
+                + ", the text's start" + (" beside the whole prompt" if getattr(self, "prompt", None) else "")
                 + ("" if self.declared_truncation_side == "right" else
-                   f", the text's start (the tokenizer's truncation_side {self.declared_truncation_side!r}, which "
+                   f" (the tokenizer's truncation_side {self.declared_truncation_side!r}, which "
                    "would keep the end, is not followed: explanations need the kept words to be the first ones)")]
 
     # ----------------------------------------------------------------- probabilities

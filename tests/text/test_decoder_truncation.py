@@ -56,3 +56,24 @@ def test_the_truncation_note_names_the_side_not_followed(classifiers):
     note = left.input_notes(Data())[0]
     assert "1 of 2 texts" in note and "truncation_side 'left'" in note and "the text's start" in note
     assert "truncation_side" not in right.input_notes(Data())[0]
+
+
+def test_a_config_pad_of_minus_one_means_none_and_falls_back_to_the_tokenizers(tmp_path):
+    """Some configs write pad_token_id -1 for "none"; the load refused it as outside the vocabulary
+    (exit 4), although the README says the pad comes from the tokenizer's pad, else its end token."""
+    import json
+    import shutil
+
+    from auditor.models.decoder import load_sequence_classifier
+
+    right = tiny_decoder.build_byte_level_classifier(tmp_path / "right")
+    copy = tmp_path / "model"
+    shutil.copytree(right, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "pad_token_id": -1}))
+    model = load_sequence_classifier(copy, max_length=32)
+    original = load_sequence_classifier(right, max_length=32)
+    tok = model.tokenizer
+    assert model.pad_id == (tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    texts = ["the movie was good", "bad"]
+    np.testing.assert_allclose(model.predict_proba(texts), original.predict_proba(texts), atol=1e-6)
