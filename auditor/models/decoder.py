@@ -43,6 +43,7 @@ from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_
                                  with_runtime, word_spans_of, words_at_spaces)
 
 DTYPES = ("float32", "bfloat16")
+DEFAULT_MAX_LENGTH = 256  # tokens a prompted LM reads where the card does not say
 
 
 def neutral_id(tokenizer, pad_id: int) -> int:
@@ -343,7 +344,7 @@ def check_label_words(card) -> None:
     read alone (the weights are not loaded); the located problems ``run`` would give at load."""
     path = card.model_path
     check_model_dir(path)
-    offline_transformers()
+    config = causal_lm_config(path)  # run refuses a checkpoint without a language-model head: so does validate
     from transformers import AutoTokenizer
 
     try:
@@ -353,15 +354,51 @@ def check_label_words(card) -> None:
     check_tokenizer(tokenizer, path)
     problems = variant_label_problems(tokenizer, card.auditor.label_words or {}, card.auditor.prompt,
                                       card.auditor.prompt_variants)
+    limit = prompt_limit(card.auditor.model.max_length or DEFAULT_MAX_LENGTH, config)
+    problems += [Problem(where, too_long_words(limit))
+                 for where, text in prompt_fields(card.auditor.prompt, card.auditor.prompt_variants)
+                 if prompt_tokens(tokenizer, text) > limit]
     if problems:
         raise ModelCardError(str(card.path), problems)
+
+
+def prompt_fields(prompt: str | None, variants) -> list[tuple[str, str | None]]:
+    """The card's prompt and its variants, each with its card field."""
+    return [("auditor.prompt", prompt), *((f"auditor.prompt_variants[{i}]", v) for i, v in enumerate(variants or []))]
+
+
+def prompt_limit(max_length: int, config) -> int:
+    """The tokens the model reads: ``max_length``, at most its positions."""
+    positions = getattr(config, "max_position_embeddings", None)
+    return min(max_length, positions) if isinstance(positions, int) and 2 < positions < 1_000_000 else max_length
+
+
+def too_long_words(limit: int) -> str:
+    return (f"the prompt without the text takes more than the {limit} tokens the model reads "
+            "(auditor.model.max_length or the model's positions): shorten it")
+
+
+def prompt_tokens(tokenizer, prompt: str) -> int:
+    """The tokens of ``prompt`` around a one-character text, as :meth:`PromptedCausalLM._encode_one`
+    counts them: the tokenizer's trailing special tokens and a duplicated BOS left out, the text's
+    own token not counted."""
+    start = prompt.index("{text}")
+    filled = prompt[:start] + "x" + prompt[start + len("{text}"):]
+    be = tokenizer(filled, return_offsets_mapping=True)
+    ids, offsets = list(be["input_ids"]), [tuple(o) for o in be["offset_mapping"]]
+    special = set(tokenizer.all_special_ids)
+    while ids and ids[-1] in special and offsets[-1][1] <= offsets[-1][0]:
+        ids.pop(), offsets.pop()
+    if tokenizer.bos_token_id is not None and len(ids) >= 2 and ids[0] == ids[1] == tokenizer.bos_token_id:
+        ids, offsets = ids[1:], offsets[1:]
+    return sum(1 for s, e in offsets if not (e > s and max(s, start) < min(e, start + 1)))
 
 
 def variant_label_problems(tokenizer, label_words: dict[str, str], prompt: str | None, variants) -> list[Problem]:
     """The label words' problems after the card's prompt, or where it has none, after each of its
     variants (a clash can arise under one variant's ending only), each naming its prompt."""
     problems: list[Problem] = []
-    for field, text in [("auditor.prompt", prompt), *((f"auditor.prompt_variants[{i}]", v) for i, v in enumerate(variants or []))]:
+    for field, text in prompt_fields(prompt, variants):
         try:
             label_token_ids(tokenizer, label_words, text, prompt_field=field)
         except ModelCardError as exc:
@@ -425,22 +462,15 @@ def load_sequence_classifier(path, **kw) -> TextModel:
     return load_text_model(path, prepare=prepare_sequence_classifier, **kw)
 
 
-def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: str = "cpu",
-                   max_length: int = 256, batch_size: int = 32, dtype: str = "float32",
-                   card_path=None, runtime: str = "torch", runtime_tolerance: float = DEFAULT_TOLERANCE,
-                   runtime_verify_inputs: int = VERIFY_INPUTS, prompt_variants: list[str] | None = None,
-                   ) -> PromptedCausalLM:
-    """Safely load a local causal LM (``AutoModelForCausalLM``) behind a prompt; a checkpoint without
-    a language-model head is refused (exit 4), a prompt (or paraphrase) that leaves no token for the
-    text is a card problem (exit 3). ``runtime*``: see ``load_text_model``."""
-    check_model_dir(path)
+def causal_lm_config(path):
+    """The checkpoint's config, read alone (no weights); a checkpoint without a language-model head is
+    refused (exit 4): ``head: causal-lm`` on a sequence classifier."""
     offline_transformers()
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-    flags = dict(local_files_only=True, trust_remote_code=False)
     try:
-        config = AutoConfig.from_pretrained(str(path), **flags)
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     except Exception as exc:
         raise ModelLoadError(f"could not read the config of {path}: {type(exc).__name__}: {exc}") from exc
     archs = [a for a in (getattr(config, "architectures", None) or []) if isinstance(a, str)]
@@ -449,6 +479,22 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
         raise ModelLoadError(f"{path}: head: causal-lm needs a checkpoint with a language-model head; this one is "
                              f"{', '.join(archs) or config.model_type} (for a sequence-classification head, drop "
                              "'head: causal-lm', 'prompt' and 'label_words')")
+    return config
+
+
+def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: str = "cpu",
+                   max_length: int = DEFAULT_MAX_LENGTH, batch_size: int = 32, dtype: str = "float32",
+                   card_path=None, runtime: str = "torch", runtime_tolerance: float = DEFAULT_TOLERANCE,
+                   runtime_verify_inputs: int = VERIFY_INPUTS, prompt_variants: list[str] | None = None,
+                   ) -> PromptedCausalLM:
+    """Safely load a local causal LM (``AutoModelForCausalLM``) behind a prompt; a checkpoint without
+    a language-model head is refused (exit 4), a prompt (or paraphrase) that leaves no token for the
+    text is a card problem (exit 3). ``runtime*``: see ``load_text_model``."""
+    check_model_dir(path)
+    config = causal_lm_config(path)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    flags = dict(local_files_only=True, trust_remote_code=False)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path), **flags)
         model, loading = AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
@@ -462,21 +508,16 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
     ensure_pad_token(model, tokenizer)
     check_vocabulary(model, tokenizer, path)
     finish_load(model, device=device, dtype=dtype, card_path=card_path or path)
-    limit = getattr(model.config, "max_position_embeddings", None)
-    if isinstance(limit, int) and 2 < limit < 1_000_000:
-        max_length = min(max_length, limit)
+    max_length = prompt_limit(max_length, model.config)
     problems = variant_label_problems(tokenizer, label_words, prompt, prompt_variants)
     if problems:
         raise ModelCardError(str(card_path or path), problems)
     adapter = PromptedCausalLM(model, tokenizer, prompt=prompt, label_words=label_words, device=device,
                                max_length=max_length, batch_size=batch_size)
-    too_long = [(where, p) for where, p in [("auditor.prompt", prompt),
-                                            *((f"auditor.prompt_variants[{i}]", v) for i, v in enumerate(prompt_variants or []))]
-                if not _fits(adapter, p)]
+    too_long = [(where, p) for where, p in prompt_fields(prompt, prompt_variants) if not _fits(adapter, p)]
     if too_long:
-        raise ModelCardError(str(card_path or path), [Problem(
-            where, f"the prompt without the text takes more than the {adapter.max_length} tokens the model reads "
-                   "(auditor.model.max_length or the model's positions): shorten it") for where, _ in too_long])
+        raise ModelCardError(str(card_path or path), [Problem(where, too_long_words(adapter.max_length))
+                                                      for where, _ in too_long])
     return with_runtime(adapter, path, runtime, runtime_tolerance, runtime_verify_inputs)
 
 

@@ -119,3 +119,18 @@ def test_a_label_word_clash_under_one_variant_only_names_that_variant(gpt2_dir):
     (problem,) = variant_label_problems(tok, words, "review : {text} sentiment :", ["x {text} y :", variant])
     assert problem.location == "auditor.label_words.positive"
     assert "after auditor.prompt_variants[1]" in problem.message and "starts with the same token" in problem.message
+
+
+@pytest.mark.parametrize("prompt", ["review : {text} sentiment :", "a b c d e f g h i j k l {text} answer :\n",
+                                    "{text} sentiment :", "<|endoftext|> review : {text} sentiment :"])
+def test_validate_counts_a_prompts_tokens_as_the_run_fits_it(gpt2_dir, prompt):
+    """validate passed a prompt longer than the model reads, which run refused (exit 3): it now counts the
+    prompt's tokens as the run does, at the limit's every side."""
+    from auditor.models.decoder import PromptedCausalLM, _fits, prompt_tokens
+
+    model = load_causal_lm(gpt2_dir, prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS, max_length=64)
+    n = prompt_tokens(model.tokenizer, prompt)
+    for limit in (n - 1, n, n + 1):
+        adapter = PromptedCausalLM(model.model, model.tokenizer, prompt=tiny_decoder.PROMPT,
+                                   label_words=tiny_decoder.LABEL_WORDS, max_length=limit)
+        assert _fits(adapter, prompt) == (n <= limit), (limit, n)
