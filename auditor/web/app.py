@@ -107,6 +107,12 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         load_signing_key(ws.registry, key)  # refuse to start with a key that cannot sign
 
     async def auth(request: Request, call_next):
+        response = await _authorised(request, call_next)
+        for header, value in COMMON_HEADERS.items():  # every answer, the login redirect and the 503 page too
+            response.headers.setdefault(header, value)
+        return response
+
+    async def _authorised(request: Request, call_next) -> Response:
         path = request.url.path
         if path not in PUBLIC:
             name = request.session.get("user") if ws.live(request.session.get("sid")) else None
@@ -118,10 +124,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
                 request.session.pop("user", None)
                 return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
             request.scope["user"] = user
-        response = await call_next(request)
-        for header, value in COMMON_HEADERS.items():
-            response.headers.setdefault(header, value)
-        return response
+        return await call_next(request)
 
     async def login(request: Request) -> Response:
         nxt = request.query_params.get("next", "/")

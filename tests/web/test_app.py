@@ -46,6 +46,7 @@ def test_unauthenticated_requests_are_redirected_to_login(ws):
         r = client.get(path, follow_redirects=False)
         assert r.status_code == 303, path
         assert r.headers["location"].startswith("/login?next="), path
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["cache-control"] == "no-store", path
     r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "approve"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
