@@ -39,8 +39,8 @@ err = Console(stderr=True)
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta", "skipped": "dim", "waived": "cyan",
                 "info": "dim"}
 EXIT_INTERRUPTED = 130
-_SAID: dict[str, bool] = {}  # what a command already told the user before it exited
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it terminated
+_SAID: dict[str, bool] = {}  # what a command already told the user before it exited
 
 
 class Terminated(KeyboardInterrupt):

@@ -56,7 +56,6 @@ def _kept_chars(encoded) -> np.ndarray:
     return np.array([int(e.offsets[:, 1].max()) if len(e.offsets) else 0 for e in encoded])
 
 
-
 class PromptSensitivityParams(Params):
     variants: list[str] = Field(default_factory=list, max_length=MAX_VARIANTS)  # each holds {text} exactly once
     use_card_variants: bool = True  # add the card's auditor.prompt_variants
@@ -116,7 +115,7 @@ class PromptSensitivity(Check):
         # whose intervals had passed every gate
         drawn = ctx.first_copies()
         # a text too long for the model is cut to fit beside each prompt, so a longer paraphrase reads
-        # fewer of its words: compared on the rows every prompt reads whole, the drop is the wording's
+        # fewer of its words: compared on the texts every prompt reads to the same word, the drop is the wording's
         texts = ctx.data.texts()
         kept = _kept_chars(model.encode(texts))
         same = np.ones(len(texts), dtype=bool)

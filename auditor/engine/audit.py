@@ -36,8 +36,9 @@ from auditor.models.kinds import kind_for_card, load_adapter
 from auditor.policy.traceability import build_traceability
 from auditor.policy.waivers import apply_waivers
 from auditor.records.atomic import publish_folder, replace_files, staged_folder, write_folder, write_tree
-from auditor.records.store import (owned_folder_problem, chain_link, check_output_writable, claim_model_dir, MAX_VERSION_ATTEMPTS, remove_stale_temp, enclosing_run, output_error, file_or_dir_sha256, manifest, manifest_with_file, manifest_without_file, model_dir,
-                           write_run)
+from auditor.records.store import (MAX_VERSION_ATTEMPTS, owned_folder_problem, chain_link, check_output_writable,
+                                   claim_model_dir, enclosing_run, output_error, file_or_dir_sha256, manifest,
+                                   manifest_with_file, manifest_without_file, model_dir, remove_stale_temp, write_run)
 
 LIBRARIES = ("auditor", "numpy", "pandas", "scikit-learn", "shap", "lime", "skops", "scipy", "pydantic",
              "jinja2", "matplotlib", "weasyprint", "torch", "transformers")

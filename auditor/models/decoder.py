@@ -491,7 +491,7 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
     a language-model head is refused (exit 4), a prompt (or paraphrase) that leaves no token for the
     text is a card problem (exit 3). ``runtime*``: see ``load_text_model``."""
     check_model_dir(path)
-    config = causal_lm_config(path)
+    causal_lm_config(path)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     flags = dict(local_files_only=True, trust_remote_code=False)
