@@ -55,7 +55,8 @@ class TargetShift:
     def __init__(self, ctx, rows: np.ndarray, shift: float):
         predictions = ctx.proba()[:, 0]
         spread = ctx.prediction_spread()
-        if not spread > 0:
+        # one value up to rounding (a constant model's mean written back: spread 7e-15 read as a shift to seek)
+        if not spread > 1e-12 * max(1.0, float(np.max(np.abs(predictions)))):
             raise ValueError("the regressor predicts one value for every evaluation row: no target shift is defined")
         self.ctx, self.need = ctx, shift * spread
         # predictions are written with one number of decimals for all (31.60 beside 45.16, not 31.6): two,

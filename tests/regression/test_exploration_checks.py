@@ -243,3 +243,17 @@ def test_the_grid_caption_says_a_feature_with_few_values_is_swept_over_all_of_th
     assert np.quantile(age, 0.95) < 365
     assert ("(numeric: 9 points between the 5th and 95th percentile, or every observed value, from the lowest to "
             "the highest, of a feature with at most 9: age; categorical: every level)") in table.caption
+
+
+def test_a_regressor_predicting_one_value_up_to_rounding_has_no_target_shift_to_seek(linear):
+    """A constant model's mean written back differs by rounding (a spread of 7e-15): counterfactuals and
+    the attack sought "a target shift of 3.553e-15 in the target's units" and reported it found."""
+    from types import SimpleNamespace
+
+    from auditor.checks.goals import TargetShift
+
+    predictions = np.full((50, 1), 31.6) + np.r_[np.zeros(49), 7e-15][:, None]
+    ctx = SimpleNamespace(proba=lambda: predictions, prediction_spread=lambda: float(np.std(predictions[:, 0])))
+    assert 0 < ctx.prediction_spread() < 1e-14
+    with pytest.raises(ValueError, match="predicts one value for every evaluation row"):
+        TargetShift(ctx, np.arange(3), 0.5)
