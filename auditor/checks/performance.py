@@ -425,8 +425,10 @@ def claim_sample_sizes(claims, sample_sizes: list[SampleSize], n: int,
     compared = [s for s in sample_sizes if s.measurement in {f"{k}_{end}" for k in keys for end in ("ci_low", "ci_high")}]
     min_n = max((s.min_n for s in compared if s.min_n), default=None)
     degenerate = any(s.ci_degenerate for s in compared)
-    return [SampleSize(measurement=m, n=n, min_n=min_n, ci_degenerate=degenerate)
-            for m in ("max_claim_gap", "claims_outside_tolerance")] + [SampleSize(measurement="claims_checked", n=n)]
+    return [SampleSize(measurement="max_claim_gap", n=n if keys else 0, min_n=min_n, ci_degenerate=degenerate),
+            # no claim outside tolerance when the card claims nothing: true, and card_completeness says so
+            SampleSize(measurement="claims_outside_tolerance", n=n, min_n=min_n, ci_degenerate=degenerate),
+            SampleSize(measurement="claims_checked", n=n)]
 
 
 def _shared_evidence(classes: list[str], cm, point: dict, measurements: dict, metrics: list[str], chart_caption: str,
@@ -720,7 +722,9 @@ class Performance(Check):
             + _notes(ctx.card, unverifiable, undefined) + claim_notes + bound_notes + per_class_notes
             + ([] if pos is not None else [f"{k} classes: f1 (of a positive class) is not measured; the card names "
                                             "no positive_class. Macro F1 is f1_macro."]),
-            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n),
+            # f1 of no positive class: nothing measured (n = 0), so a gate on it cannot be judged, not failed
+            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n)
+            + ([] if pos is not None else [SampleSize(measurement=m, n=0) for m in ("f1", "f1_ci_low", "f1_ci_high")]),
         )
 
     def _run_regression(self, ctx, pred: np.ndarray) -> CheckOutput:

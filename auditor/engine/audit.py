@@ -20,7 +20,7 @@ from auditor.records.runs import VERSION_RE
 from auditor.engine.context import AuditContext
 from auditor.inputs.dataset import EvalDataset, load_dataset, read_as_categories
 from auditor.inputs.table_file import rows_named
-from auditor.errors import DatasetError, ModelCardError, Problem, UsageError
+from auditor.errors import DatasetError, ModelCardError, PolicyError, Problem, UsageError
 from auditor.engine.executor import Executor, default_jobs
 from auditor.inputs.model_card import ModelCard, load_model_card
 from auditor.machine import machine_facts
@@ -28,7 +28,7 @@ from auditor.policy.load import LoadedPolicy, load_policy
 from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
-from auditor.results import AuditResult, CardFacts, DatasetRef, ModelRef, Status, worst
+from auditor.results import AuditResult, CardFacts, CheckResult, DatasetRef, ModelRef, Status, worst
 from auditor.engine.runner import build_plan, check_gates, mark_approximate, run_plan
 from auditor.engine.unreadable_columns import refuse_unreadable_columns
 from auditor.models.base import Capability
@@ -354,6 +354,18 @@ def run_audit(
         prepared.ctx.executor.close()
 
 
+def refuse_judging_nothing(loaded, checks: list[CheckResult]) -> None:
+    """Every check skipped once it ran (a fairness check on a card without sensitive features, or on a
+    model with no positive class): the audit judged nothing, and would have ended SKIPPED, exit 0.
+    Refused before anything is written, as :func:`~auditor.engine.runner.check_gates` refuses a policy
+    none of whose checks applies to the model (exit 3)."""
+    if checks and all(c.status == Status.SKIPPED for c in checks):
+        raise PolicyError(loaded.source, [Problem("checks", (
+            f"none of the policy's {len(checks)} checks could judge this model and card, so the audit judged nothing: "
+            + "; ".join(f"{c.id}: {c.skipped_reason}" for c in checks[:5])
+            + (f"; and {len(checks) - 5} more" if len(checks) > 5 else "")))])
+
+
 def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progress, on_step,
                   on_stage=None) -> RunRecord:
     loaded, model_card, dataset, model, plan, ctx = (prepared.loaded, prepared.card, prepared.dataset, prepared.model,
@@ -364,6 +376,7 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
     now = datetime.now(timezone.utc).replace(microsecond=0)
     checks = apply_waivers(mark_approximate(run_plan(plan, ctx, progress), model.runtime_facts), loaded.waivers, now.date())
     refuse_unreadable_columns(ctx, checks)
+    refuse_judging_nothing(loaded, checks)
     libraries = library_versions()
     block = model_card.auditor
     pos = ctx.positive_index

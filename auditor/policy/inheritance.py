@@ -13,7 +13,9 @@ Rules (documented for policy authors in README.md):
 - ``remove: [id, ...]`` drops the parent's checks with those ids (applied before ``checks``).
 - An entry of ``checks`` whose id (``id``, else ``check``) the parent has overrides that check:
   ``params`` are merged key by key; ``thresholds`` replace the parent's thresholds on the same
-  measurement (others are kept, new measurements are added); ``title``, ``rationale`` and
+  measurement whose tasks they cover (a child's threshold with ``tasks: [tabular-regression]``
+  replaces the parent's regression one and keeps its classification one; one without ``tasks``
+  replaces every task's; others are kept, new measurements are added); ``title``, ``rationale`` and
   ``tasks`` replace; ``clauses`` are added to the parent's. Any other entry adds a check.
 - A check's ``tasks`` limits it to models of those tasks (it is SKIPPED on others): the tabular
   ``default`` scopes its explanation checks to tabular models, so a child can add text variants
@@ -156,21 +158,31 @@ def _override(entry: Entry, item: dict, loc: str, problems: list[Problem]) -> No
         spec["clauses"] = [*spec.get("clauses", []), *(c for c in item["clauses"] if c not in spec.get("clauses", []))]
     new = item.get("thresholds") or []
     if new:
-        replaced = {t.get("measurement") for t in new}
         added = [(t, f"{loc}.thresholds[{j}]") for j, t in enumerate(new)]
         # each replaced measurement keeps the position of its first threshold in the parent
         order: list[tuple[dict, str]] = []
         placed = set()
         for t, at in zip(spec.get("thresholds", []), entry.thresholds_at):
             m = t.get("measurement")
-            if m in replaced and m not in placed:
-                order += [pair for pair in added if pair[0].get("measurement") == m]
-                placed.add(m)
-            elif m not in replaced:
+            if any(_replaces(c, t) for c in new):
+                if m not in placed:
+                    order += [pair for pair in added if pair[0].get("measurement") == m]
+                    placed.add(m)
+            else:
                 order.append((t, at))
         order += [pair for pair in added if pair[0].get("measurement") not in placed]
         spec["thresholds"] = [t for t, _ in order]
         entry.thresholds_at = [at for _, at in order]
+
+
+def _replaces(child: dict, parent: dict) -> bool:
+    """Whether a child's threshold replaces a parent's: the same measurement, over every task the
+    parent's judges (a child's gate for regressors only keeps the parent's gate for classifiers; one
+    with no tasks replaces them all)."""
+    if child.get("measurement") != parent.get("measurement"):
+        return False
+    mine, theirs = child.get("tasks"), parent.get("tasks")
+    return not mine or (bool(theirs) and set(theirs) <= set(mine))
 
 
 def merge_chain(files: list[PolicyFile]) -> tuple[dict, list[Entry], list[tuple[dict, str, str]], list[Problem]]:

@@ -9,18 +9,19 @@ from auditor.results import Status, ThresholdOutcome
 
 
 def evaluate(thresholds: list[Threshold], measurements: dict[str, float | None]) -> list[ThresholdOutcome]:
-    """A threshold passes when its measurement exists, is a number, and lies within [min, max].
-    A missing or NaN measurement never passes: an unmeasurable gate is not a passed gate."""
+    """A threshold passes when its measurement exists, is a finite number, and lies within [min, max].
+    A missing, NaN or infinite measurement never passes: an unmeasurable gate is not a passed gate
+    (an infinity met a min bound of any size, and result.json records it as null)."""
     outcomes = []
     for th in thresholds:
         observed = measurements.get(th.measurement)
-        ok = observed is not None and not math.isnan(observed)
+        ok = observed is not None and math.isfinite(observed)
         if ok and th.min is not None and observed < th.min:
             ok = False
         if ok and th.max is not None and observed > th.max:
             ok = False
         outcomes.append(ThresholdOutcome(
-            measurement=th.measurement, observed=None if observed is None or math.isnan(observed) else observed,
+            measurement=th.measurement, observed=observed if observed is not None and math.isfinite(observed) else None,
             min=th.min, max=th.max, severity=th.severity, passed=ok, rationale=th.rationale,
         ))
     return outcomes

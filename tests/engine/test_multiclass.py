@@ -722,3 +722,34 @@ def test_a_multiclass_brier_claim_in_scikit_learns_summed_convention_holds(four_
     assert out.measurements["claims_outside_tolerance"] == (0 if within else 1)
     summed_note = [n for n in out.notes if "summed multi-class Brier score" in n]
     assert len(summed_note) == (1 if claimed == "summed" else 0)
+
+
+def test_a_gate_on_f1_without_a_positive_class_cannot_be_judged_and_an_audit_that_judges_nothing_is_refused(
+        four_class, card_writer, tmp_path, policy_writer, monkeypatch):
+    """A blocking f1_ci_low gate on a four-class model whose card names no positive_class failed a sound
+    model (f1 is not measured; a missing value read as a miss): it is ERROR, nothing measured. A policy of
+    subgroup_fairness alone on that card skipped its only check and ended SKIPPED, exit 0: refused
+    (exit 3), nothing written."""
+    from typer.testing import CliRunner
+
+    import auditor.engine.audit
+    from auditor.cli import app
+
+    monkeypatch.setattr(auditor.engine.audit, "html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+    card = card_writer(tmp_path / "card", artefact=four_class / "pipeline.skops", positive_class=None,
+                       sensitive_features=["color"])
+    f1 = policy_writer(tmp_path / "f1", policy_writer.tiny([
+        {"check": "performance", "params": {"n_bootstrap": 50},
+         "thresholds": [{"measurement": "f1_ci_low", "min": 0.05, "severity": "fail"}]}]))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["run", "--policy", str(f1), "--card", str(card), "--data",
+                                   str(four_class / "eval.csv"), "--out", str(out)])
+    perf = next(c for c in json.loads(next(out.rglob("result.json")).read_text())["checks"] if c["id"] == "performance")
+    assert perf["status"] == "error" and "nothing was measured (n = 0)" in perf["error"]["message"], perf["error"]
+    fairness_only = policy_writer(tmp_path / "fair", policy_writer.tiny([
+        {"check": "subgroup_fairness", "thresholds": [{"measurement": "demographic_parity_ratio", "min": 0.8,
+                                                        "severity": "fail"}]}]))
+    res = CliRunner().invoke(app, ["run", "--policy", str(fairness_only), "--card", str(card), "--data",
+                                   str(four_class / "eval.csv"), "--out", str(tmp_path / "out2")])
+    assert res.exit_code == 3 and "the audit judged nothing" in " ".join(res.output.split()), res.output
+    assert not (tmp_path / "out2").exists()

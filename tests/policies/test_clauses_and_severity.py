@@ -118,3 +118,16 @@ def test_a_threshold_for_a_task_its_check_never_runs_on_is_refused(tmp_path, pol
     # the same threshold on an entry that runs on both tasks is fine
     checks[0]["tasks"] = ["tabular-classification", "tabular-regression"]
     load_policy(policy_writer(tmp_path, policy_writer.tiny(checks), filename="ok.yaml"))
+
+
+def test_an_infinite_measurement_never_meets_a_gate():
+    """+inf met a min bound of any size and -inf a max bound, and result.json recorded the value as null
+    beside passed: true."""
+    from auditor.policy.schema import Threshold
+    from auditor.policy.thresholds import evaluate
+
+    low, high = Threshold(measurement="m", min=0.5), Threshold(measurement="m", max=0.5)
+    for value in (float("inf"), float("-inf"), float("nan"), None):
+        outcomes = evaluate([low, high], {"m": value})
+        assert [o.passed for o in outcomes] == [False, False] and all(o.observed is None for o in outcomes), value
+    assert [o.passed for o in evaluate([low, high], {"m": 0.5})] == [True, True]

@@ -101,6 +101,24 @@ def test_builtin_parent_by_name(tmp_path, yaml_writer, child_of):
     assert "explanation_sanity" not in [c.check_id for c in loaded.policy.checks]
 
 
+def test_a_threshold_for_some_tasks_replaces_the_parents_for_those_tasks_only(tmp_path, yaml_writer, child_of):
+    """default gates counterfactuals' share_found_ci_low once for classifiers and once for regressors. A
+    child tightening the regressors' gate dropped the classifiers' too (replaced by measurement alone)."""
+    def gates(policy):
+        spec = next(c for c in policy.checks if c.check_id == "counterfactuals")
+        return sorted((tuple(t.tasks or ()), t.min) for t in spec.thresholds if t.measurement == "share_found_ci_low")
+
+    parent = gates(load_policy("default").policy)
+    assert [tasks for tasks, _ in parent] == [("tabular-classification",), ("tabular-regression",)]
+    regressors_only = yaml_writer(tmp_path, "r.yaml", child_of("default", checks=[{"id": "counterfactuals", "thresholds": [
+        {"measurement": "share_found_ci_low", "min": 0.6, "severity": "warning", "tasks": ["tabular-regression"]}]}]))
+    assert gates(load_policy(regressors_only).policy) == [(("tabular-classification",), parent[0][1]),
+                                                          (("tabular-regression",), 0.6)]
+    every_task = yaml_writer(tmp_path, "a.yaml", child_of("default", checks=[{"id": "counterfactuals", "thresholds": [
+        {"measurement": "share_found_ci_low", "min": 0.7, "severity": "warning"}]}]))
+    assert gates(load_policy(every_task).policy) == [((), 0.7)]
+
+
 @pytest.mark.parametrize("parent, fragment", [
     ("no-such-policy", "unknown parent policy 'no-such-policy': not a built-in policy (built-ins: "),
     ("missing.yaml", "unknown parent policy 'missing.yaml': no file "),
