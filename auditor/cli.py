@@ -525,6 +525,8 @@ def diff(
     d, s = result.data, result.data["summary"]
     _print(f"{d['a']['model']} {d['a']['version']} -> {d['b']['model']} {d['b']['version']}: "
            f"status {d['status']['a']} -> {d['status']['b']}")
+    for warning in diff_warnings(d):  # what the diff's cover says before its figures
+        _print(f"  warning: {warning}")
     for c in d["checks"]:
         if c["change"] != "unchanged" or c["params"] or c["thresholds"]:
             extra = []
@@ -532,7 +534,8 @@ def diff(
                 extra.append("params " + ", ".join(f"{k} {v['a']} -> {v['b']}" for k, v in c["params"].items()))
             if c["thresholds"]:
                 extra.append("thresholds " + ", ".join(t["threshold"] for t in c["thresholds"]))
-            _print(f"  {c['id']}: {c['a']} -> {c['b']} ({c['change']}){'; ' + '; '.join(extra) if extra else ''}")
+            states = [c["a"] or "absent", c["b"] or "absent"]  # a check added or removed has no status on one side
+            _print(f"  {c['id']}: {states[0]} -> {states[1]} ({c['change']}){'; ' + '; '.join(extra) if extra else ''}")
     _print(f"  {s['measurements_changed']} measurements changed; inputs changed: {', '.join(s['inputs_changed']) or 'none'}; "
            f"policy changed: {', '.join(s['policy_changed']) or 'none'}"
            + (f" ({', '.join(c['file'] for c in d['policy']['chain'])})" if d["policy"].get("chain") else ""))
@@ -549,6 +552,21 @@ def diff(
             _print(f"  and {check['more']} more")
     if unverified:
         raise typer.Exit(EXIT_BLOCKING_FAILURE)
+
+
+def diff_warnings(d: dict) -> list[str]:
+    """What makes a diff's changes read otherwise than forward on one model, as its cover says them."""
+    a, b = d["a"], d["b"]
+    out = []
+    if not d.get("same_model"):
+        out.append(f"the two runs audit different models: {a['model']} and {b['model']}")
+    elif d.get("same_artefact") is False:
+        out.append("the model's sha256 differs (retrained or replaced under the same name): a change may be the model's")
+    if a.get("model_version") != b.get("model_version"):
+        out.append(f"model version {a.get('model_version')} -> {b.get('model_version')}")
+    if a.get("created_at") and b.get("created_at") and b["created_at"] < a["created_at"]:
+        out.append(f"B ({b['version']}) was audited before A ({a['version']}): the changes read backwards")
+    return out
 
 
 @app.command("sign-off")

@@ -139,7 +139,8 @@ def compare_measurements(a: Run, b: Run) -> list[dict[str, Any]]:
                 "check": check["id"], "check_type": check.get("check"), "measurement": name, "a": x, "b": y,
                 "delta": None if x is None or y is None else y - x,
                 "a_ci": cia.get(name), "b_ci": cib.get(name), "ci_overlap": _overlap(cia.get(name), cib.get(name)),
-                "changed": x != y,
+                # a bound is a measurement too (gates read roc_auc_ci_low): its change is a change
+                "changed": x != y or cia.get(name) != cib.get(name),
             })
     return rows
 
@@ -325,12 +326,19 @@ def integrity(run: Run, db: str | None = None) -> dict[str, Any]:
             "more": max(0, len(checked.findings) - FINDINGS_SHOWN)}
 
 
+def _model_sha256(run: Run) -> str | None:
+    model = run.result.get("model")
+    return model.get("sha256") if isinstance(model, dict) else None
+
+
 def diff_runs(a: Run, b: Run, top_k: int = 5, db: str | None = None) -> dict[str, Any]:
     checks = compare_checks(a, b)
     measurements = compare_measurements(a, b)
     data = {
         "schema_version": DIFF_SCHEMA_VERSION,
         "a": _ref(a), "b": _ref(b), "same_model": a.model == b.model,
+        # the same name over another artefact: a retrained model (its sha256 differs)
+        "same_artefact": _model_sha256(a) is not None and _model_sha256(a) == _model_sha256(b),
         "status": {"a": a.result.get("status"), "b": b.result.get("status"),
                    "change": _status_change(a.result.get("status"), b.result.get("status"))},
         "checks": checks,

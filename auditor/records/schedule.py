@@ -54,7 +54,7 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
                 next_due = audited + timedelta(days=int(interval))
             except OverflowError:  # after 9999-12-31: never due (a date this late was edited; verify names it)
                 next_due = None
-            if next_due is not None and next_due <= now:
+            if next_due is not None and next_due.date() <= today:  # due all of its day, whatever the hour
                 items.append(DueItem(
                     model, "re-audit overdue",
                     f"last audit {latest['version']} on {audited.date()}; policy {latest['policy_name']} "
@@ -75,7 +75,7 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
                 items.append(DueItem(
                     model, "approval expired",
                     f"{last['signoff_decision']} of {last['version']} by {last['signoff_reviewer']} was valid until {until}",
-                    until, last["run_path"]))
+                    (expiry + timedelta(days=1)).isoformat(), last["run_path"]))  # due from the day after its last
     return items
 
 

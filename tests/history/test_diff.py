@@ -333,3 +333,42 @@ def test_a_stored_run_without_its_result_is_named_not_a_first_run_or_a_usage_err
         assert "first run" not in text and "not a run directory" not in text
     assert not (model / "diffs").exists()
     assert invoke("verify", model / "v0002").exit_code == 1
+
+
+def test_a_changed_interval_bound_is_a_changed_measurement():
+    """A bound moved while its point stayed (recourse 1.0 and 1.0, its CI low 0.78 then 0.69): the diff
+    folded the bound into its measurement's row and counted the row unchanged, though policies gate on
+    bounds (roc_auc_ci_low)."""
+    from types import SimpleNamespace
+
+    from auditor.records.diff import compare_measurements
+
+    def run(low):
+        return SimpleNamespace(result={"checks": [{"id": "c", "check": "c", "measurements": {
+            "share": 1.0, "share_ci_low": low, "share_ci_high": 1.0, "other": 2.0}}]})
+
+    rows = {r["measurement"]: r for r in compare_measurements(run(0.782), run(0.692))}
+    assert set(rows) == {"share", "other"}
+    assert rows["share"]["changed"] and rows["share"]["delta"] == 0 and not rows["other"]["changed"]
+    assert not compare_measurements(run(0.7), run(0.7))[0]["changed"]
+
+
+def test_the_same_name_over_a_retrained_artefact_is_said(history, tmp_path):
+    """Two runs of one model name whose artefacts differ (retrained): the diff called it the same model,
+    and its command-line text left out the model version change and a backwards comparison."""
+    import shutil
+
+    from auditor.cli import diff_warnings
+    from auditor.records.diff import diff_runs
+    from auditor.records.runs import open_run
+
+    a, b = history.paths[0], tmp_path / "v0002"
+    shutil.copytree(history.paths[1], b)
+    result = json.loads((b / "result.json").read_text())
+    result["model"] |= {"sha256": "0" * 64, "version": "9.9"}
+    (b / "result.json").write_text(json.dumps(result))
+    d = diff_runs(open_run(a), open_run(b))
+    assert d["same_model"] and d["same_artefact"] is False
+    said = diff_warnings(d)
+    assert any("sha256 differs" in w for w in said) and any(w.endswith("-> 9.9") for w in said)
+    assert any("audited before" in w for w in diff_warnings(diff_runs(open_run(history.paths[1]), open_run(a))))

@@ -181,3 +181,19 @@ def test_history_and_due_warn_when_the_registry_indexes_runs_of_the_folder_befor
     assert invoke("history", "--rebuild", "--out", copied).exit_code == 0
     assert "warning" not in flat(invoke("history", "--out", copied).output)
     assert "warning" not in flat(invoke("history", "--out", history.out).output)
+
+
+def test_due_counts_a_day_whole_and_an_approval_expired_from_the_day_after_its_last():
+    """A re-audit due today was listed by `due --as-of today` but not by a plain `due` before the hour of
+    the last audit; an approval valid until D was listed as due "since D", its last valid day."""
+    from datetime import datetime, timezone
+
+    row = {"model": "m", "model_dir": "/o/m", "version": "v0001", "version_number": 1, "run_path": "/o/m/v0001",
+           "created_at": "2026-01-01T15:00:00+00:00", "reaudit_interval_days": 30, "policy_name": "p",
+           "policy_version": "1", "signoff_decision": "approve", "signoff_at": "2026-01-02T00:00:00+00:00",
+           "signoff_reviewer": "A", "signoff_valid_until": "2026-01-20"}
+    morning = datetime(2026, 1, 31, 9, 0, tzinfo=timezone.utc)  # the re-audit's due day, before 15:00
+    items = {i.reason: i for i in due([row], now=morning)}
+    assert items["re-audit overdue"].since == "2026-01-31"
+    assert items["approval expired"].since == "2026-01-21"
+    assert [i.reason for i in due([row], now=datetime(2026, 1, 20, 23, 0, tzinfo=timezone.utc))] == []
