@@ -246,6 +246,8 @@ def validate(
         if effective is not None and effective > datetime.now(timezone.utc).date():
             out.print(f"  warning: effective_from {effective} is in the future: an audit run today is under a policy not "
                       "yet in effect (the report says so)", markup=False, highlight=False, soft_wrap=True)
+        for weaker in loaded.weakened:  # replacing a parent's gate is allowed; loosening it is said
+            out.print(f"  warning: {printable(weaker)}", markup=False, highlight=False, soft_wrap=True)
         for w in loaded.waivers:
             when = "expired" if w.waiver.expires < datetime.now(timezone.utc).date() else "valid until"
             out.print(f"  waiver for {printable(w.waiver.check)} ({printable(w.source)}): {when} {w.waiver.expires}", markup=False, highlight=False, soft_wrap=True)

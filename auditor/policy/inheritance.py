@@ -6,10 +6,11 @@ Rules (documented for policy authors in README.md):
   several levels deep; an unknown parent or a cycle is a validation error at that ``extends``.
 - The policy's identity (``id``, ``name``, ``version``, ``description``, ``owner``,
   ``effective_from``) is never inherited: every file states its own.
-- ``seed``, ``dataset``, ``reaudit_interval_days`` and ``frameworks`` are inherited
-  unless the child sets them; ``explainers`` and ``task_explainers`` are inherited method by
-  method (a child's entry for a method replaces the parent's parameters of that method).
-  Policy-level ``clauses`` and ``waivers`` accumulate.
+- ``seed``, ``reaudit_interval_days`` and ``frameworks`` are inherited unless the child sets
+  them; ``dataset`` key by key (a child's ``max_rows`` keeps the parent's ``min_rows``);
+  ``explainers`` and ``task_explainers`` are inherited method by method (a child's entry for a
+  method replaces the parent's parameters of that method). Policy-level ``clauses`` and
+  ``waivers`` accumulate; a parent's waiver of a check a child removes goes with it.
 - ``remove: [id, ...]`` drops the parent's checks with those ids (applied before ``checks``).
 - An entry of ``checks`` whose id (``id``, else ``check``) the parent has overrides that check:
   ``params`` are merged key by key; ``thresholds`` replace the parent's thresholds on the same
@@ -39,7 +40,7 @@ from auditor.inputs.yamlio import load_yaml_text, read_text_limited
 MAX_POLICY_BYTES = 1_000_000
 MAX_CHAIN = 10  # files in one chain
 IDENTITY = ("id", "name", "version", "description", "owner", "effective_from", "changelog")
-REPLACED = ("schema_version", "seed", "dataset", "reaudit_interval_days", "frameworks")
+REPLACED = ("schema_version", "seed", "reaudit_interval_days", "frameworks")
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Entry:
     thresholds_at: list[str] = field(default_factory=list)  # location of each threshold
     tasks_at: str = ""  # location of the tasks value
     overridden_at: list[str] = field(default_factory=list)
+    weakened: list[str] = field(default_factory=list)  # a parent's gate an override loosened, said by validate
 
     @property
     def check_id(self) -> str:
@@ -165,6 +167,8 @@ def _override(entry: Entry, item: dict, loc: str, problems: list[Problem]) -> No
         for t, at in zip(spec.get("thresholds", []), entry.thresholds_at):
             m = t.get("measurement")
             if any(_replaces(c, t) for c in new):
+                entry.weakened += [f"{entry.check_id}: {loc} loosens {m} ({why}) set at {at}"
+                                   for c in new if _replaces(c, t) and (why := _looser(t, c))]
                 if m not in placed:
                     order += [pair for pair in added if pair[0].get("measurement") == m]
                     placed.add(m)
@@ -173,6 +177,23 @@ def _override(entry: Entry, item: dict, loc: str, problems: list[Problem]) -> No
         order += [pair for pair in added if pair[0].get("measurement") not in placed]
         spec["thresholds"] = [t for t, _ in order]
         entry.thresholds_at = [at for _, at in order]
+
+
+SEVERITY_RANK = {"info": 0, "warn": 1, "warning": 1, "fail": 2, "blocking": 2}
+
+
+def _looser(parent: dict, child: dict) -> str:
+    """How a child's threshold loosens the parent's it replaces ("" if it does not): a lower severity,
+    a lower minimum, a higher maximum, or a bound dropped."""
+    said = []
+    rank = [SEVERITY_RANK.get(str(t.get("severity", "fail")), 2) for t in (parent, child)]
+    if rank[1] < rank[0]:
+        said.append(f"severity {parent.get('severity', 'fail')} -> {child.get('severity', 'fail')}")
+    for bound, looser in (("min", lambda old, new: new < old), ("max", lambda old, new: new > old)):
+        old, new = parent.get(bound), child.get(bound)
+        if isinstance(old, (int, float)) and (new is None or (isinstance(new, (int, float)) and looser(old, new))):
+            said.append(f"{bound} {old} -> {new if new is not None else 'none'}")
+    return "; ".join(said)
 
 
 def _replaces(child: dict, parent: dict) -> bool:
@@ -198,9 +219,9 @@ def merge_chain(files: list[PolicyFile]) -> tuple[dict, list[Entry], list[tuple[
         for key in REPLACED:
             if key in raw:
                 merged[key] = raw[key]
-        for key in ("explainers",):
+        for key in ("explainers", "dataset"):  # method by method; the dataset's limits key by key
             if key in raw:
-                merged[key] = {**merged.get(key, {}), **(raw[key] or {})}
+                merged[key] = {**(merged.get(key) or {}), **(raw[key] or {})}
         if "task_explainers" in raw:
             tx = {task: dict(methods) for task, methods in merged.get("task_explainers", {}).items()}
             for task, methods in (raw["task_explainers"] or {}).items():

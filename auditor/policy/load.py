@@ -33,6 +33,7 @@ class LoadedPolicy(BaseModel):
     chain: list[FileHash] = []  # the named file first, then its parent, ...
     waivers: list[SourcedWaiver] = []  # from the policy chain and the waivers file
     waivers_file: FileHash | None = None
+    weakened: list[str] = []  # a parent's gate a child's override loosened (validate says so)
 
     def resolved(self) -> dict[str, Any]:
         """The policy after inheritance, without empty values: what `policies show` prints and result.json records."""
@@ -83,6 +84,11 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
     if problems:
         raise PolicyError(root.source, problems)
     merged["checks"] = [e.spec for e in entries]
+    # a parent's waiver of a check a child removed waives nothing, and goes with it (the parent, loaded
+    # alone, validated its own ids)
+    kept = {e.check_id for e in entries}
+    raw_waivers = [(w, src, loc) for w, src, loc in raw_waivers
+                   if src == root.source or not isinstance(w, dict) or w.get("check") in kept]
     merged["waivers"] = [w for w, _, _ in raw_waivers]
     try:
         policy = Policy.model_validate(merged)
@@ -103,6 +109,7 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
         policy=policy, params=params, source=root.source, text=root.text, sha256=root.sha256,
         chain=[FileHash(source=f.source, sha256=f.sha256) for f in files], waivers=sourced,
         waivers_file=FileHash(source=waiver_file.source, sha256=waiver_file.sha256) if waiver_file else None,
+        weakened=[w for e in entries for w in e.weakened],
     )
 
 

@@ -119,6 +119,36 @@ def test_a_threshold_for_some_tasks_replaces_the_parents_for_those_tasks_only(tm
     assert gates(load_policy(every_task).policy) == [((), 0.7)]
 
 
+def test_a_childs_dataset_limits_merge_key_by_key_and_a_removed_checks_waiver_goes_with_it(tmp_path, yaml_writer,
+                                                                                          child_of):
+    """A child setting dataset.max_rows dropped the parent's min_rows (the block was replaced whole); a
+    child removing a check its parent waives was refused ("unknown check id", in the parent's waiver)."""
+    parent = yaml_writer(tmp_path, "parent.yaml", {
+        "schema_version": 1, "name": "parent", "version": "1", "dataset": {"min_rows": 200},
+        "checks": [{"check": "performance", "thresholds": [{"measurement": "roc_auc_ci_low", "min": 0.7}]},
+                   {"check": "card_completeness", "thresholds": [{"measurement": "completeness", "min": 0.8}]}],
+        "waivers": [{"check": "card_completeness", "justification": "j", "approver": "A", "expires": "2030-01-01"}]})
+    child = load_policy(yaml_writer(tmp_path, "child.yaml", child_of(str(parent), dataset={"max_rows": 5000},
+                                                                    remove=["card_completeness"])))
+    assert (child.policy.dataset.min_rows, child.policy.dataset.max_rows) == (200, 5000)
+    assert [c.check_id for c in child.policy.checks] == ["performance"] and child.waivers == []
+    assert len(load_policy(parent).waivers) == 1
+
+
+def test_a_child_loosening_a_parents_gate_is_said_by_validate(tmp_path, yaml_writer, child_of):
+    """A child turning the parent's blocking roc_auc_ci_low >= 0.7 into info >= 0.1 was silent."""
+    weak = yaml_writer(tmp_path, "weak.yaml", child_of("default", checks=[{"id": "performance", "thresholds": [
+        {"measurement": "roc_auc_ci_low", "min": 0.1, "severity": "info"}]}]))
+    (said,) = load_policy(weak).weakened
+    assert said.startswith("performance: checks[0] loosens roc_auc_ci_low (severity fail -> info; min 0.7 -> 0.1)")
+    assert "default.yaml:checks[" in said
+    res = CliRunner().invoke(app, ["validate", "--policy", str(weak)])
+    assert res.exit_code == 0 and "warning: performance: checks[0] loosens roc_auc_ci_low" in " ".join(res.output.split())
+    stricter = yaml_writer(tmp_path, "strict.yaml", child_of("default", checks=[{"id": "performance", "thresholds": [
+        {"measurement": "roc_auc_ci_low", "min": 0.8, "severity": "blocking"}]}]))
+    assert load_policy(stricter).weakened == [] and load_policy("eu-ai-act-high-risk").weakened == []
+
+
 @pytest.mark.parametrize("parent, fragment", [
     ("no-such-policy", "unknown parent policy 'no-such-policy': not a built-in policy (built-ins: "),
     ("missing.yaml", "unknown parent policy 'missing.yaml': no file "),
