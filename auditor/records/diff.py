@@ -208,6 +208,15 @@ def trust_check_names() -> set[str]:
     return {name for name, cls in CHECK_REGISTRY.items() if cls.trust}
 
 
+def _moved_by(sources: list[dict[str, Any]], key: str) -> dict[str, list[str]]:
+    """Per feature that entered (or left) a top k, the rankings in which it did (their short names)."""
+    out: dict[str, list[str]] = {}
+    for s in sources:
+        for f in s[key]:
+            out.setdefault(f, []).append(str(s["source"]).split(" (")[0])
+    return dict(sorted(out.items()))
+
+
 def explanation_drift(a: Run, b: Run, measurements: list[dict[str, Any]], top_k: int) -> dict[str, Any]:
     ga, gb = global_importance(a), global_importance(b)
     sources = []
@@ -360,6 +369,9 @@ def diff_runs(a: Run, b: Run, top_k: int = 5, db: str | None = None) -> dict[str
         "policy_changed": data["policy"]["changed"],
         "features_entered": sorted({f for s in data["explanation_drift"]["sources"] for f in s["entered"]}),
         "features_left": sorted({f for s in data["explanation_drift"]["sources"] for f in s["left"]}),
+        # which rankings say so: a feature one explainer of 10 rows moved is not one every ranking moved
+        "features_entered_by": _moved_by(data["explanation_drift"]["sources"], "entered"),
+        "features_left_by": _moved_by(data["explanation_drift"]["sources"], "left"),
         "unverified": [side for side in ("a", "b") if not data["integrity"][side]["verified"]],
     }
     return _clean(data)

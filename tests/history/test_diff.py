@@ -372,3 +372,13 @@ def test_the_same_name_over_a_retrained_artefact_is_said(history, tmp_path):
     said = diff_warnings(d)
     assert any("sha256 differs" in w for w in said) and any(w.endswith("-> 9.9") for w in said)
     assert any("audited before" in w for w in diff_warnings(diff_runs(open_run(history.paths[1]), open_run(a))))
+
+
+def test_a_feature_that_entered_the_top_names_the_rankings_that_moved_it():
+    from auditor.records.diff import _moved_by
+
+    sources = [{"source": "mean |lime| (evidence/attributions-lime.csv)", "entered": ["Income"], "left": ["Job"]},
+               {"source": "mean |shap| (evidence/attributions-shap.csv)", "entered": [], "left": []},
+               {"source": "permutation importance (global_importance check)", "entered": ["Income"], "left": []}]
+    assert _moved_by(sources, "entered") == {"Income": ["mean |lime|", "permutation importance"]}
+    assert _moved_by(sources, "left") == {"Job": ["mean |lime|"]}
