@@ -75,7 +75,10 @@ class DecoderTextModel(TextModel):
         self.mask_id = self.baseline_id = neutral_id(tokenizer, self.pad_id)
 
     def read_position(self, enc: Encoded) -> int:
-        return len(enc.ids) - 1
+        """Where the head reads: the last token that is not the pad id, as transformers' decoder
+        classifiers find it (a tokenizer that appends its end token, with pad = eos, is read one before)."""
+        real = np.flatnonzero(np.asarray(enc.ids) != self.pad_id)
+        return int(real[-1]) if len(real) else len(enc.ids) - 1
 
     def _encode_one(self, text: str) -> Encoded:
         """As an encoder's, but a text of no tokens (LIME or KernelSHAP with ``removal: delete`` takes
@@ -119,6 +122,9 @@ class PromptedCausalLM(DecoderTextModel):
         model.config.label2id = {c: i for i, c in enumerate(classes)}
         super().__init__(model, tokenizer, **kw)
         self.label_token_ids = label_token_ids(tokenizer, self.label_words, prompt)
+
+    def read_position(self, enc: Encoded) -> int:
+        return len(enc.ids) - 1  # the answer follows the prompt's last token, whatever its id
 
     def rewrap(self, model) -> "PromptedCausalLM":
         return self.with_prompt(self.prompt, model=model)

@@ -77,3 +77,28 @@ def test_a_config_pad_of_minus_one_means_none_and_falls_back_to_the_tokenizers(t
     assert model.pad_id == (tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
     texts = ["the movie was good", "bad"]
     np.testing.assert_allclose(model.predict_proba(texts), original.predict_proba(texts), atol=1e-6)
+
+
+def test_a_decoder_classifier_whose_pad_is_its_last_token_is_read_where_its_head_reads(tmp_path):
+    """pad = eos with a tokenizer that appends eos: transformers' head reads the last token that is not
+    the pad, one before the end; the attention check showed the end token's row."""
+    import json
+    import shutil
+
+    import torch
+
+    from auditor.models.decoder import load_sequence_classifier
+
+    built = tiny_decoder.build_byte_level_classifier(tmp_path / "built")
+    text = "the movie was good"
+    enc = load_sequence_classifier(built, max_length=32).encode([text])[0]
+    end = int(enc.ids[-1])  # the sequence's last token made the pad, as an appended eos would be
+    copy = tmp_path / "pad-is-end"
+    shutil.copytree(built, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "pad_token_id": end}))
+    model = load_sequence_classifier(copy, max_length=32)
+    enc = model.encode([text])[0]
+    ids = torch.as_tensor(enc.ids)[None]
+    last_real = int((torch.arange(ids.shape[1]) * (ids != end)).argmax())  # transformers' rule
+    assert last_real < len(enc.ids) - 1 and model.read_position(enc) == last_real
