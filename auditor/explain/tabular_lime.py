@@ -74,21 +74,32 @@ def surrogate(explainer, hood: Neighbourhood, proba: np.ndarray, label: int, d: 
 @dataclass
 class Reference:
     """What LIME samples from, built once per evaluation set: LIME's explainer fitted to the encoded
-    evaluation rows (feature frequencies, quartiles, scaler), and the codec and column medians that
-    put rows into its space. Its own generators are never drawn from: every instance draws from its
+    evaluation rows (feature frequencies, quartiles, scaler), and the codec and the fill of missing
+    values (:func:`missing_fill`) that put rows into its space. Its own generators are never drawn from: every instance draws from its
     own (:func:`neighbourhood`), and LIME's ridge solver does not use one, so one explainer serves every
     seed and part of an audit."""
 
     codec: TabularCodec
-    medians: np.ndarray
+    fill: np.ndarray
     explainer: object
 
     def encode(self, frame) -> np.ndarray:
-        return _filled(self.codec.encode(frame), self.medians)
+        return _filled(self.codec.encode(frame), self.fill)
 
 
-def _filled(X: np.ndarray, medians: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(X), medians, X)  # LIME cannot sample NaN: the column's median code
+def missing_fill(codec: TabularCodec, encoded: np.ndarray) -> np.ndarray:
+    """What LIME samples in place of a missing value, which it cannot sample: a categorical column's
+    "missing" level (decoded back to missing, so the model fills it as it was trained to; the median
+    level had explained a missing category as another, sign reversed against SHAP), a numeric
+    column's median over the evaluation rows (an approximation of the model's own fill)."""
+    fill = np.nanmedian(encoded, axis=0)  # a feature missing in every row is refused when the data load
+    for j, c in zip(codec.categorical_index, codec.categorical):
+        fill[j] = codec.missing_code(c)
+    return fill
+
+
+def _filled(X: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(X), fill, X)
 
 
 def reference(ctx) -> Reference:
@@ -101,9 +112,9 @@ def reference(ctx) -> Reference:
         if len(frame) > REFERENCE_ROWS:  # positions drawn by the seed alone, so a derived context draws the same
             frame = frame.iloc[np.sort(ctx.rng("lime_reference").choice(len(frame), REFERENCE_ROWS, replace=False))]
         encoded = codec.encode(frame)
-        medians = np.nanmedian(encoded, axis=0)
+        fill = missing_fill(codec, encoded)
         explainer = LimeTabularExplainer(
-            _filled(encoded, medians),
+            _filled(encoded, fill),
             mode="regression" if ctx.regression else "classification",
             feature_names=list(data.feature_names),
             categorical_features=codec.categorical_index,
@@ -111,7 +122,7 @@ def reference(ctx) -> Reference:
             discretize_continuous=True,
             random_state=0,  # never drawn from (see Reference)
         )
-        return Reference(codec, medians, explainer)
+        return Reference(codec, fill, explainer)
 
     return ctx.data_memo(("lime_tabular_reference", ctx.regression, tuple(ctx.model.classes)), build)
 

@@ -57,11 +57,17 @@ class TabularCodec:
             out[c] = code_of[codes]
         return out.to_numpy(dtype=float)
 
+    def missing_code(self, column: str) -> int:
+        """The code one past a categorical column's levels: "missing" as a level of its own, for an
+        explainer that cannot sample NaN (LIME); :meth:`decode` gives it back as missing."""
+        return len(self.categories[column])
+
     def decode(self, X: np.ndarray) -> pd.DataFrame:
         out = _pandas().DataFrame(np.asarray(X, dtype=float), columns=self.columns)
         for c in self.categorical:
             codes = out[c].to_numpy()
             last = len(self.categories[c]) - 1
-            index = np.where(np.isnan(codes), last + 1, np.clip(np.nan_to_num(codes, nan=0).astype(int), 0, last))
+            missing = np.isnan(codes) | (codes == self.missing_code(c))
+            index = np.where(missing, last + 1, np.clip(np.nan_to_num(codes, nan=0).astype(int), 0, last))
             out[c] = self._values[c][index]
         return out

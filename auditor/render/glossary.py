@@ -78,8 +78,8 @@ GLOSSARY: list[tuple[str, str]] = [
      "depends on what the model learned."),
     ("Efficiency / completeness", "The attributions of a case must add up to the model's output minus the "
      "output for a baseline input (SHAP: efficiency; integrated gradients: completeness)."),
-    ("Counterfactual (recourse)", "The smallest change to a case's features, among values seen in the data "
-     "and leaving the card's immutable features alone, that makes the model decide otherwise (a regressor: "
+    ("Counterfactual (recourse)", "The smallest change to a case's features, within the range of values seen "
+     "in the data (a number between them, a category among them) and leaving the card's immutable features alone, that makes the model decide otherwise (a regressor: "
      "that moves its prediction by the check's target shift towards the predictions' median): what would "
      "have to change. Recourse is a counterfactual of a decision against the card's favourable class that "
      "reaches it; a favourable decision that a change could lose is a counterfactual, not recourse."),

@@ -172,6 +172,26 @@ def test_codec_codes_each_distinct_value_by_its_text_and_decodes_to_the_value_it
     assert np.isnan(codec.encode(pd.DataFrame({"home": ["castle"], "n": [0.0], "grade": [7]}))[0, [0, 2]]).all()
 
 
+def test_lime_samples_a_missing_category_as_a_level_of_its_own_and_the_model_sees_it_missing():
+    """LIME cannot sample NaN: a missing category was filled with the median level's code, so LIME
+    explained a row the model sees as missing (and imputes) as one of another category, its sign
+    reversed against SHAP's on every such row (hpc helper: +0.11 against -0.23 to -0.30). It is now
+    "missing", a level of its own that decodes back to missing; a number keeps the column's median."""
+    import pandas as pd
+
+    from auditor.explain.tabular_lime import _filled, missing_fill
+
+    frame = pd.DataFrame({"home": ["rent", None, "own", "rent", "own"], "n": [1.0, np.nan, 3.0, 5.0, 4.0]})
+    codec = TabularCodec(frame, ["home"])
+    X = codec.encode(frame)
+    fill = missing_fill(codec, X)
+    assert fill.tolist() == [codec.missing_code("home"), 3.5] and codec.missing_code("home") == 2
+    filled = _filled(X, fill)
+    assert filled[1].tolist() == [2.0, 3.5]
+    back = codec.decode(filled)
+    assert back["home"].isna().tolist() == [False, True, False, False, False] and back["n"][1] == 3.5
+
+
 def test_an_integer_coded_categorical_feature_is_explained_with_its_integers(tmp_path, card_writer):
     """A card may declare integer codes categorical (a grade 1-3): LIME's and SHAP's samples reach the
     model as those integers, and the feature that decides the label is the one they rank first.
