@@ -187,6 +187,14 @@ class Counterfactuals(Check):
                            "counts both directions" + ("." if recourse is None else
                                                        f", the recourse share only the {recourse['n']} decisions against "
                                                        f"the card's favourable_class {recourse['class']!r}."))
+        sensitive = [j for j, c in enumerate(codec.columns) if c in set(ctx.card.auditor.sensitive_features or [])]
+        through = {codec.columns[j]: int(round(changed_share[j] * k)) for j in sensitive if changed_share[j] > 0}
+        if through:  # recourse through a protected attribute is no recourse a person can take
+            notes.append("Counterfactuals that change a sensitive feature (the card's sensitive_features): "
+                         + ", ".join(f"{c} in {m} of {k}" for c, m in through.items())
+                         + ". A change of a protected attribute is not recourse a person can take, and a model whose "
+                           "decisions it reverses leans on it (see subgroup_fairness); declare it in "
+                           "immutable_features to search without it.")
         if fallback:
             notes.append("No spread by MAD (over half the rows share one value), scaled by the standard deviation "
                          f"instead: {', '.join(codec.columns[j] for j in fallback)}.")

@@ -265,3 +265,15 @@ def test_a_check_run_twice_under_two_ids_keeps_both_evidence_files(linear):
     assert _run(ctx, n_instances=5, n_shown=3).evidence == small.evidence  # the same table again: the same file
     assert ctx.add_file("evidence/a.txt", b"1") == "evidence/a.txt"
     assert ctx.add_file("evidence/a.txt", b"2", replace=True) == "evidence/a.txt" and ctx.files["evidence/a.txt"] == b"2"
+
+
+def test_counterfactuals_through_a_sensitive_feature_are_said(linear):
+    """A card's sensitive feature that is not immutable moved in the counterfactuals, reported as
+    ordinary recourse with no word of it."""
+    ctx, _ = linear(sensitive_features=[FEATURES[0]])
+    out = _run(ctx, n_instances=20)
+    moved = sum(FEATURES[0] in row["changes"] for row in _csv(ctx) if row["found"] == "True")
+    (said,) = [n for n in out.notes if n.startswith("Counterfactuals that change a sensitive feature")]
+    assert moved > 0 and f"{FEATURES[0]} in {moved} of {int(out.measurements['share_found'] * 20)}" in said
+    ctx, _ = linear(sensitive_features=[FEATURES[0]], immutable_features=[FEATURES[0]])
+    assert not any(n.startswith("Counterfactuals that change a sensitive") for n in _run(ctx, n_instances=20).notes)
