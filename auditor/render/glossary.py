@@ -92,7 +92,43 @@ GLOSSARY: list[tuple[str, str]] = [
      "it cannot pass or fail. It does not change the overall status."),
     ("Waiver", "A finding accepted by a named approver until an expiry date, reported as WAIVED, never "
      "as a pass."),
+    ("Clopper-Pearson interval", "The exact confidence interval of a share (k of n) from the binomial "
+     "distribution: never narrower than the data allow, so 10 of 10 gives 0.69 to 1, not 1 to 1."),
+    ("Bonferroni correction", "Each of k comparisons judged at 1 − 0.05/k instead of 95%, so that the largest "
+     "of them (the worst cohort, the worst paraphrase) is wrong at most 5% of the time, not once per comparison."),
+    ("Newcombe interval", "A confidence interval for the difference of two shares (a cohort's accuracy against "
+     "the rest's), built from each share's Wilson interval."),
+    ("Adjusted Rand index", "How alike two clusterings of the same cases are: 1 when they group the cases "
+     "identically, near 0 when no more alike than chance."),
+    ("Attention rollout", "Attention traced through every layer (each layer's mean attention, half of it kept "
+     "on the token itself, multiplied layer by layer), rather than the last layer's alone; still attention, "
+     "not an explanation."),
+    ("Partition SHAP", "SHAP for text: the words are grouped into a hierarchy of neighbouring spans and the "
+     "Shapley values computed over that tree, which needs far fewer model calls than every coalition of words."),
 ]
+
+# The checks a term belongs to: a report defines it only where one of them ran (the four-fifths rule in a
+# text model's report, ROC AUC in a regressor's, were words it never used). A term not listed is general.
+TERM_CHECKS: dict[str, frozenset[str]] = {
+    "Deletion AUC": frozenset({"explanation_faithfulness", "explanation_clustering"}),
+    "AOPC": frozenset({"explanation_faithfulness"}),
+    "Faithfulness correlation": frozenset({"explanation_faithfulness"}),
+    "Leave-one-out (LOO) correlation": frozenset({"explanation_faithfulness"}),
+    "Selection rate / four-fifths rule": frozenset({"subgroup_fairness"}),
+    "Demographic parity / equalised odds": frozenset({"subgroup_fairness"}),
+    "Cramér's V": frozenset({"subgroup_fairness"}),
+    "Silhouette": frozenset({"explanation_clustering"}),
+    "Adjusted Rand index": frozenset({"explanation_clustering"}),
+    "Newcombe interval": frozenset({"explanation_clustering"}),
+    "MAD": frozenset({"counterfactuals", "adversarial_robustness"}),
+    "Counterfactual (recourse)": frozenset({"counterfactuals"}),
+    "Partial dependence / ICE": frozenset({"partial_dependence"}),
+    "Relative input stability": frozenset({"explanation_stability"}),
+    "Sanity (model randomisation)": frozenset({"explanation_sanity"}),
+    "Efficiency / completeness": frozenset({"explanation_axioms"}),
+    "Attention rollout": frozenset({"attention"}),
+    "Partition SHAP": frozenset({"text_explanations"}),
+}
 
 # Terms of classification only: a regressor's report leaves them out (it has no classes, probabilities
 # or selection rates to define).
@@ -100,7 +136,10 @@ CLASSIFICATION_TERMS = frozenset({"ROC AUC", "Brier score", "F1 / balanced accur
                                   "Demographic parity / equalised odds"})
 
 
-def glossary_for(task: str) -> list[tuple[str, str]]:
-    """The glossary of a report on a model of ``task``."""
+def glossary_for(task: str, checks_run: set[str] | None = None) -> list[tuple[str, str]]:
+    """The glossary of a report on a model of ``task`` whose checks ``checks_run`` ran (None: every
+    term of the task): a term of classification only in a classifier's, a check's term where it ran."""
     regression = task.endswith("regression")
-    return [(term, meaning) for term, meaning in GLOSSARY if not (regression and term in CLASSIFICATION_TERMS)]
+    return [(term, meaning) for term, meaning in GLOSSARY
+            if not (regression and term in CLASSIFICATION_TERMS)
+            and (checks_run is None or term not in TERM_CHECKS or TERM_CHECKS[term] & checks_run)]

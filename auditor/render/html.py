@@ -276,7 +276,8 @@ def report_context(env: Environment, result: AuditResult) -> dict:
         r=result, css=Markup(css), check_templates={c.id: check_template(env, c.check) for c in result.checks},
         # cleaned again: a stored result.json may have been edited since the run
         card_html=Markup(soft_break_html(clean_card_html(result.card.body_html))), scope=report_scope(result),
-        glossary=glossary_for(result.model.task), next_audit=next_audit(result),
+        glossary=glossary_for(result.model.task, {c.check for c in result.checks if c.status != "skipped"}),
+        next_audit=next_audit(result),
     )
 
 

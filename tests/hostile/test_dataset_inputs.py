@@ -396,7 +396,7 @@ def test_over_long_texts_are_truncated_and_reported(cli, tmp_path, text_inputs, 
     res = read_result(run_dir)
     assert res["dataset"]["notes"][-1] == (
         "3 of 16 texts are longer than the model's limit of 64 tokens and were truncated to it (rows 3, 8, 13); "
-        "the audit judges only the kept part")
+        "the audit judges only the kept part, the text's start")
     assert res["dataset"]["notes"][0].startswith("11 of 16 texts repeat an earlier one (5 distinct)")  # few words
     statuses = {c["id"]: c["status"] for c in res["checks"]}
     assert statuses["performance"] != "error", res["checks"][0]["error"]

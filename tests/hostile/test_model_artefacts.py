@@ -400,7 +400,7 @@ def test_a_model_with_no_position_for_a_text_is_refused(tmp_path, text_inputs):
         load_sequence_classifier(model)
 
 
-def test_validate_of_a_prompted_lm_refuses_a_tokenizer_that_cannot_encode(tmp_path, text_inputs):
+def test_validate_of_a_prompted_lm_refuses_a_tokenizer_that_cannot_encode(tmp_path, text_inputs, monkeypatch):
     """``auditor validate`` reads a prompted LM's label words with its tokenizer: the WordPiece error
     escaped as an internal error (exit 5)."""
     from types import SimpleNamespace
@@ -413,5 +413,7 @@ def test_validate_of_a_prompted_lm_refuses_a_tokenizer_that_cannot_encode(tmp_pa
     (model / "vocab.txt").write_text("")
     card = SimpleNamespace(model_path=model, path=tmp_path / "README.md", auditor=SimpleNamespace(
         label_words={"positive": "good", "negative": "bad"}, prompt="review : {text} sentiment :"))
+    # the BERT here has no language-model head, which validate now refuses first: let it reach the tokenizer
+    monkeypatch.setattr("auditor.models.decoder.causal_lm_config", lambda path: SimpleNamespace())
     with pytest.raises(ModelLoadError, match="the tokenizer cannot encode text"):
         check_label_words(card)

@@ -483,3 +483,8 @@ def test_a_regressors_glossary_leaves_out_the_terms_of_classes_and_probabilities
     regression = dict(glossary_for("tabular-regression"))
     assert "ROC AUC" not in regression and "Brier score" not in regression and "Deletion AUC" in regression
     assert glossary_for("tabular-classification") == GLOSSARY == glossary_for("text-classification")
+    # a check's terms where it ran: a text report has no four-fifths rule, counterfactual or ICE
+    text = dict(glossary_for("text-classification", {"performance", "text_explanations", "attention",
+                                                     "explanation_faithfulness"}))
+    assert "Partition SHAP" in text and "Attention rollout" in text and "Deletion AUC" in text and "SHAP" in text
+    assert not {"Selection rate / four-fifths rule", "Cramér's V", "MAD", "Partial dependence / ICE"} & set(text)
