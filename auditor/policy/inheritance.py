@@ -179,14 +179,14 @@ def _override(entry: Entry, item: dict, loc: str, problems: list[Problem]) -> No
         entry.thresholds_at = [at for _, at in order]
 
 
-SEVERITY_RANK = {"info": 0, "warn": 1, "warning": 1, "fail": 2, "blocking": 2}
+THRESHOLD_SEVERITY = {"info": 0, "warn": 1, "warning": 1, "fail": 2, "blocking": 2}  # strictness of a gate
 
 
 def _looser(parent: dict, child: dict) -> str:
     """How a child's threshold loosens the parent's it replaces ("" if it does not): a lower severity,
     a lower minimum, a higher maximum, or a bound dropped."""
     said = []
-    rank = [SEVERITY_RANK.get(str(t.get("severity", "fail")), 2) for t in (parent, child)]
+    rank = [THRESHOLD_SEVERITY.get(str(t.get("severity", "fail")), 2) for t in (parent, child)]
     if rank[1] < rank[0]:
         said.append(f"severity {parent.get('severity', 'fail')} -> {child.get('severity', 'fail')}")
     for bound, looser in (("min", lambda old, new: new < old), ("max", lambda old, new: new > old)):
