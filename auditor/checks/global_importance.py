@@ -122,9 +122,11 @@ class GlobalImportance(Check):
             FileRef(title="SHAP attributions per instance", path=path,
                     description=f"algorithm {shap_attr.params.get('algorithm')}, output space {shap_attr.output_space}"
                                 + ("" if shap_attr.params.get("tree_explainer_gap") is None else
-                                   " (shap's TreeExplainer gave values that missed the prediction by up to "
-                                   f"{shap_attr.params['tree_explainer_gap']:.3g}: a value at a split threshold; "
-                                   "replaced by permutation SHAP, which adds up)")),
+                                   " (shap's TreeExplainer gave values that missed the prediction on "
+                                   f"{shap_attr.params.get('tree_explainer_rows_missed', '?')} of {len(shap_attr.row_ids)} "
+                                   f"rows, by up to {shap_attr.params['tree_explainer_gap']:.3g}: a value at a split "
+                                   "threshold; every row's replaced by permutation SHAP, which adds up by construction, "
+                                   "so explanation_axioms' efficiency is no test of them)")),
         ]
         top = features[order[0]]
         summary = (

@@ -92,8 +92,8 @@ def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int, permuta
 
     if regression:
         phi, base = _regression_shap(shap, model.estimator, algorithm, background, X)
-        if algorithm == "tree" and (gap := _additivity_gap(phi, base, p_t)) is not None:
-            return by_permutation({"tree_explainer_gap": gap})
+        if algorithm == "tree" and (missed := _additivity_gap(phi, base, p_t)) is not None:
+            return by_permutation(missed)
         return _attribution(data, rows, target, phi, base, p_t, "output", params)
 
     if algorithm == "linear":
@@ -116,23 +116,23 @@ def explain_shap_tabular(ctx, rows: np.ndarray, *, background_size: int, permuta
             np.arange(len(target)), target]
     else:
         outputs = np.log(p_t / np.clip(1 - p_t, 1e-12, None)) if space == "log-odds" else p_t
-    if algorithm == "tree" and (gap := _additivity_gap(phi, base_t, outputs)) is not None:
-        return by_permutation({"tree_explainer_gap": gap})
+    if algorithm == "tree" and (missed := _additivity_gap(phi, base_t, outputs)) is not None:
+        return by_permutation(missed)
     return _attribution(data, rows, target, phi, base_t, outputs, space, params)
 
 
 TREE_ADDITIVITY_RTOL = 1e-5  # float32 rounding of the trees' sums stays near 1e-7 of the output
 
 
-def _additivity_gap(phi: np.ndarray, base: np.ndarray, outputs: np.ndarray) -> float | None:
-    """The largest |Σφ + base − f(x)| of TreeExplainer's values where one is beyond rounding, else
-    None. shap's interventional Tree SHAP (0.51) and scikit-learn disagree on a value exactly at a
+def _additivity_gap(phi: np.ndarray, base: np.ndarray, outputs: np.ndarray) -> dict | None:
+    """``{"tree_explainer_gap": the largest |Σφ + base − f(x)|, "tree_explainer_rows_missed": how many
+    rows}`` of TreeExplainer's values where one is beyond rounding, else None. shap's interventional Tree SHAP (0.51) and scikit-learn disagree on a value exactly at a
     split threshold (a midpoint of two training values, common in data of round numbers): on the
     concrete data a random forest's values missed f(x) by up to 1.0 (a tree of 2: 7.5) with no
     warning. Such values are replaced by permutation SHAP, which adds up by construction."""
     gap = np.abs(np.asarray(phi).sum(axis=1) + np.asarray(base, dtype=float) - np.asarray(outputs, dtype=float))
     bad = gap > TREE_ADDITIVITY_RTOL * (1.0 + np.abs(outputs))
-    return float(gap.max()) if bad.any() else None
+    return {"tree_explainer_gap": float(gap.max()), "tree_explainer_rows_missed": int(bad.sum())} if bad.any() else None
 
 
 def _regression_shap(shap, estimator, algorithm: str, background, X) -> tuple[np.ndarray, np.ndarray]:

@@ -348,6 +348,7 @@ def test_tree_shap_that_does_not_add_up_is_replaced_by_permutation_shap(tmp_path
     attr = ctx.attribution("shap", 20)
     assert attr.params["algorithm"] == "permutation"
     assert attr.params["tree_explainer_gap"] > 1e-3  # far beyond float32 rounding (1e-7 of the output)
+    assert 1 <= attr.params["tree_explainer_rows_missed"] <= 20  # how many of the 20 rows missed, said in the report
     np.testing.assert_allclose(attr.base_values + attr.matrix().sum(axis=1), attr.outputs, atol=1e-9)
 
 
