@@ -488,3 +488,17 @@ def test_a_regressors_glossary_leaves_out_the_terms_of_classes_and_probabilities
                                                      "explanation_faithfulness"}))
     assert "Partition SHAP" in text and "Attention rollout" in text and "Deletion AUC" in text and "SHAP" in text
     assert not {"Selection rate / four-fifths rule", "Cramér's V", "MAD", "Partial dependence / ICE"} & set(text)
+
+
+def test_a_bound_on_an_agreement_says_it_is_met_only_above_chance():
+    """The Required column read "≥ 0.50" while the prose said a pass needed more than the 0.61 that
+    unrelated neighbours reach by chance."""
+    from auditor.render.html import make_environment
+    from auditor.results import CheckResult, SampleSize, Status, ThresholdOutcome
+
+    check = CheckResult(id="similar_examples", check="similar_examples", title="t", description="d", status=Status.PASS,
+                        thresholds=[ThresholdOutcome(measurement="neighbour_label_agreement", observed=0.8, min=0.5,
+                                                     severity="warn", passed=True, n=100)],
+                        sample_sizes=[SampleSize(measurement="neighbour_label_agreement", n=100, chance_p95=0.61)])
+    html = make_environment().get_template("partials/check_status.html.j2").render(c=check)
+    assert "≥ 0.5" in html and "and above chance (0.61)" in html
