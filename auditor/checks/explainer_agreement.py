@@ -261,6 +261,13 @@ class ExplainerAgreement(Check):
             top = (f"top {ks[0]} {ctx.features}" if len(ks) == 1 else
                    f"top {ks[0]} to {ks[-1]} {ctx.features} (k by length)" if ks else f"top {ctx.features}")
             summary = agreement_summary(worst[:2], len(rows), low, best, top)
+            # the gated figure, and what a share of top features is worth beside chance
+            weighted, by_chance = measurements["min_weighted_rank_correlation"], chance.get("min_feature_agreement")
+            if by_chance is not None:
+                summary = summary[:-1] + f" (unrelated rankings share {by_chance:.0%} or more in 5% of draws)."
+            if weighted is not None:
+                summary += (f" Weighted by each {ctx.features[:-1]}'s share of |attribution|, the gated figure, their "
+                            f"rank correlation is at least {weighted:.2f}.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             sample_sizes=[SampleSize(measurement=name, n=n, min_n=MIN_JUDGED, chance_p95=chance.get(name))

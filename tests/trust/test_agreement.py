@@ -67,7 +67,10 @@ def test_check_reproduces_case5_from_handmade_attributions(tabular_factory):
     assert out.cost["model_inputs"] == 0
     # the share names its k: the concrete report's summary read "share a median 50% of their top
     # features" two rows below local_explanations' "75% of their top 4 features" (k = 2 here)
-    assert out.summary == "shap and lime share a median 100% of their top 3 features."
+    assert out.summary.startswith("shap and lime share a median 100% of their top 3 features (unrelated rankings "
+                                  "share ")
+    # the gated figure and the chance level in the summary too: a share at chance had led it alone
+    assert out.summary.endswith(f"their rank correlation is at least {m['min_weighted_rank_correlation']:.2f}.")
 
 
 def test_linear_model_pairs_and_flags(tabular):
