@@ -373,6 +373,8 @@ class ExplanationStability(Check):
         summary = (f"After a small change that leaves the prediction {'within tolerance' if ctx.regression else 'unchanged'}, {possessive(first)} explanations keep a median "
                    f"{fa0:.0%} of their top {ctx.features}." if fa0 is not None else
                    "No input-perturbation stability could be measured for the requested explainers.")
+        if below_chance:  # said where the signer reads the verdict, not only under the table
+            summary += " " + " ".join(f"{b[0].upper()}{b[1:]}." for b in below_chance)
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             sample_sizes=sizes or sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),

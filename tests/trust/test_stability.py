@@ -110,7 +110,15 @@ def test_text_perturbation_stability(text):
         said = f"global rank ρ {rho:.2f} is at or below its chance level {level:.2f}"
         assert (said in caption) == (rho <= level)
     # a text model's explanations rank words, and the report says so
-    assert out.summary.endswith("of their top words.") and "features" not in out.summary
+    assert out.summary.split(". ")[0].endswith("of their top words") and "features" not in out.summary
+    # a global rank ρ at or below its chance level is said in the summary, where the verdict is read
+    assert "global rank ρ" in out.summary and "is at or below its chance level" in out.summary
+    assert all(f"global rank ρ {out.measurements[f'{m}_global_rank_stability']:.2f} is at or below its chance"
+               in out.summary for m in ("integrated_gradients", "shap", "lime")
+               if f"{m}_global_rank_stability" in out.measurements
+               and out.measurements[f"{m}_global_rank_stability"] is not None
+               and any(s.measurement == f"{m}_global_rank_stability" and s.chance_p95 is not None
+                       and out.measurements[f"{m}_global_rank_stability"] <= s.chance_p95 for s in out.sample_sizes))
 
 
 def test_a_tabular_summary_names_features(tabular):
