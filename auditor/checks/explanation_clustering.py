@@ -415,7 +415,9 @@ class ExplanationClustering(Check):
                 caption=common + f"MAE: the cohort's mean |true − predicted| (target units), {p.n_bootstrap}-resample "
                         "bootstrap interval; ratio: the cohort's MAE over the rest's (1 = as accurate, above 1 = the "
                         "cohort is worse), bootstrap interval resampling both groups. The explained instances are taken "
-                        "evenly from the thirds of the evaluation set by |residual|, so each weighs the same.")
+                        "evenly from the thirds of the evaluation set by |residual|, the largest errors of each third "
+                        "first: they over-represent large errors, so a cohort's MAE is above the evaluation set's "
+                        "(performance gives that), and the ratio compares cohorts within this selection.")
         return Table(
             title="Cohorts: accuracy against the rest",
             columns=["view", "cohort", "n", "gated", "accuracy", f"{level} CI low", "CI high",
