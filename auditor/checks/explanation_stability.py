@@ -374,7 +374,7 @@ class ExplanationStability(Check):
                    f"{fa0:.0%} of their top {ctx.features}." if fa0 is not None else
                    "No input-perturbation stability could be measured for the requested explainers.")
         if below_chance:  # said where the signer reads the verdict, not only under the table
-            summary += " " + " ".join(f"{b[0].upper()}{b[1:]}." for b in below_chance)
+            summary += "".join(f" Not above chance: {b}." for b in below_chance)
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             sample_sizes=sizes or sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
