@@ -267,6 +267,11 @@ def _registry(run: Run) -> list[Finding]:
             moved_from = None
             if not rows:  # the output folder was moved (or copied) with its registry: rows name the old paths
                 rows, moved_from = _rows_before_a_move(conn, run)
+            # later runs of the model the registry remembers: where this is the newest folder, one whose
+            # folder is gone was deleted, and no next run's chain names the gap
+            later = [] if moved_from or (run.model_dir / version_label(run.version_number + 1)).exists() else \
+                conn.execute(f"SELECT version, run_path FROM {RUNS_TABLE} WHERE model_dir = ? AND version_number > ? "
+                             "ORDER BY version_number", (str(run.model_dir), run.version_number)).fetchall()
         finally:
             conn.close()
     except (sqlite3.Error, UnicodeError) as exc:  # a damaged page can also fail to decode as UTF-8
@@ -275,7 +280,9 @@ def _registry(run: Run) -> list[Finding]:
                              "it: try again once it finishes") from None
         return [Finding(f"../../{DEFAULT_DB_NAME}", "altered", f"the registry cannot be read ({(str(exc) or type(exc).__name__).splitlines()[0]}); "
                         "`auditor history --rebuild` rebuilds it from the run folders")]
-    out = []
+    out = [Finding(f"../{version}", "missing", f"the registry records a later run of this model, {version}, whose folder "
+                                               "is gone (deleted?): this run is not the model's newest audit")
+           for version, path in later if not Path(str(path)).exists()]
     log = signoff_log(run)
     held = len([ln for ln in log.read_bytes().splitlines() if ln.strip()]) if log.is_file() and rows else 0
     for recorded, signoffs, *latest in rows:

@@ -173,6 +173,27 @@ def test_a_deleted_version_is_never_given_again_and_its_successor_names_the_gap(
     assert [r["run_id"] for r in rows if r["version"] == "v0002"] == [second.result.run_id]  # not overwritten
 
 
+def test_the_newest_run_deleted_is_named_by_the_run_before_it(artefacts, card_writer, policy_writer, tmp_path):
+    """A failing newest audit deleted, before any next run: every remaining version verified OK, and the
+    one before it read as the model's newest audit. The registry remembers the later run, and verify
+    of the now-newest folder names it."""
+    import shutil
+
+    import auditor
+
+    card = card_writer(tmp_path / "card")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(
+        [{"check": "card_completeness", "thresholds": [{"measurement": "completeness", "min": 0.8}]}]))
+    out = tmp_path / "out"
+    first, second, third = (auditor.run_audit(policy, card, artefacts.csv, out) for _ in range(3))
+    assert verify_run(second.path).ok
+    shutil.rmtree(third.path)
+    findings = [(f.path, f.problem, f.detail) for f in verify_run(second.path).findings]
+    assert [(p, k) for p, k, _ in findings] == [("../v0003", "missing")], findings
+    assert "a later run of this model, v0003, whose folder is gone" in findings[0][2]
+    assert verify_run(first.path).ok  # its successor is there: its chain is whole
+
+
 def _rewrite_newest_consistently(run, *, new_run_id=None):
     """A forger's rewrite of the newest version: result.json says PASS everywhere, manifest.json
     lists its new hash, and report.pdf (whose embedded copies would disagree) is removed with its
