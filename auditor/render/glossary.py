@@ -120,7 +120,7 @@ TERM_CHECKS: dict[str, frozenset[str]] = {
     "Silhouette": frozenset({"explanation_clustering"}),
     "Adjusted Rand index": frozenset({"explanation_clustering"}),
     "Newcombe interval": frozenset({"explanation_clustering"}),
-    "MAD": frozenset({"counterfactuals", "adversarial_robustness"}),
+    "MAD": frozenset({"counterfactuals"}),  # the recourse distance's scale (a text attack swaps words)
     "Counterfactual (recourse)": frozenset({"counterfactuals"}),
     "Partial dependence / ICE": frozenset({"partial_dependence"}),
     "Relative input stability": frozenset({"explanation_stability"}),
