@@ -159,15 +159,7 @@ class PromptedCausalLM(DecoderTextModel):
         start = self.prompt.index("{text}")
         filled = self.prompt[:start] + text + self.prompt[start + len("{text}"):]
         end = start + len(text)
-        be = self.tokenizer(filled, return_offsets_mapping=True)
-        ids = list(be["input_ids"])
-        offsets = [tuple(o) for o in be["offset_mapping"]]
-        words = list(be.word_ids())
-        bos = self.tokenizer.bos_token_id
-        if bos is not None and len(ids) >= 2 and ids[0] == ids[1] == bos:  # a prompt pasted from a chat template
-            ids, offsets, words = ids[1:], offsets[1:], words[1:]            # starts with the BOS the tokenizer adds
-        while ids and words[-1] is None and ids[-1] in self.special_ids:  # the answer follows the prompt
-            ids.pop(), offsets.pop(), words.pop()
+        ids, offsets, words = filled_prompt(self.tokenizer, filled, self.special_ids)
         # a token of the text: its characters overlap the text's. A byte-level or sentencepiece
         # tokenizer (GPT-2, Llama, Qwen2) folds the space before a word into the word's token, so the
         # text's first token starts on the prompt's space: it is still the text's first word
@@ -384,19 +376,26 @@ def too_long_words(limit: int) -> str:
             "(auditor.model.max_length or the model's positions): shorten it")
 
 
+def filled_prompt(tokenizer, filled: str, special_ids) -> tuple[list, list, list]:
+    """A filled prompt's token ids, character offsets and word ids as the model reads them: a prompt
+    pasted from a chat template starts with the BOS the tokenizer adds (one is dropped), and the
+    tokenizer's trailing special tokens are left out (the answer follows the prompt)."""
+    be = tokenizer(filled, return_offsets_mapping=True)
+    ids, offsets, words = list(be["input_ids"]), [tuple(o) for o in be["offset_mapping"]], list(be.word_ids())
+    bos = tokenizer.bos_token_id
+    if bos is not None and len(ids) >= 2 and ids[0] == ids[1] == bos:
+        ids, offsets, words = ids[1:], offsets[1:], words[1:]
+    while ids and words[-1] is None and ids[-1] in special_ids:
+        ids.pop(), offsets.pop(), words.pop()
+    return ids, offsets, words
+
+
 def prompt_tokens(tokenizer, prompt: str) -> int:
     """The tokens of ``prompt`` around a one-character text, as :meth:`PromptedCausalLM._encode_one`
-    counts them: the tokenizer's trailing special tokens and a duplicated BOS left out, the text's
-    own token not counted."""
+    reads them (:func:`filled_prompt`), the text's own token not counted."""
     start = prompt.index("{text}")
-    filled = prompt[:start] + "x" + prompt[start + len("{text}"):]
-    be = tokenizer(filled, return_offsets_mapping=True)
-    ids, offsets = list(be["input_ids"]), [tuple(o) for o in be["offset_mapping"]]
-    special = set(tokenizer.all_special_ids)
-    while ids and ids[-1] in special and offsets[-1][1] <= offsets[-1][0]:
-        ids.pop(), offsets.pop()
-    if tokenizer.bos_token_id is not None and len(ids) >= 2 and ids[0] == ids[1] == tokenizer.bos_token_id:
-        ids, offsets = ids[1:], offsets[1:]
+    _, offsets, _ = filled_prompt(tokenizer, prompt[:start] + "x" + prompt[start + len("{text}"):],
+                                  frozenset(int(i) for i in tokenizer.all_special_ids))
     return sum(1 for s, e in offsets if not (e > s and max(s, start) < min(e, start + 1)))
 
 
