@@ -20,7 +20,7 @@ from auditor.records.runs import VERSION_RE
 from auditor.engine.context import AuditContext
 from auditor.inputs.dataset import EvalDataset, load_dataset, read_as_categories
 from auditor.inputs.table_file import rows_named
-from auditor.errors import DatasetError, ModelCardError, PolicyError, Problem, UsageError
+from auditor.errors import DatasetError, ModelCardError, Problem, UsageError
 from auditor.engine.executor import Executor, default_jobs
 from auditor.inputs.model_card import ModelCard, load_model_card
 from auditor.machine import machine_facts
@@ -29,7 +29,7 @@ from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, CheckResult, DatasetRef, ModelRef, Status, worst
-from auditor.engine.runner import build_plan, check_gates, mark_approximate, run_plan
+from auditor.engine.runner import build_plan, check_gates, judging_nothing, mark_approximate, run_plan
 from auditor.engine.unreadable_columns import refuse_unreadable_columns
 from auditor.models.base import Capability
 from auditor.models.kinds import kind_for_card, load_adapter
@@ -360,10 +360,8 @@ def refuse_judging_nothing(loaded, checks: list[CheckResult]) -> None:
     Refused before anything is written, as :func:`~auditor.engine.runner.check_gates` refuses a policy
     none of whose checks applies to the model (exit 3)."""
     if checks and all(c.status == Status.SKIPPED for c in checks):
-        raise PolicyError(loaded.source, [Problem("checks", (
-            f"none of the policy's {len(checks)} checks could judge this model and card, so the audit judged nothing: "
-            + "; ".join(f"{c.id}: {c.skipped_reason}" for c in checks[:5])
-            + (f"; and {len(checks) - 5} more" if len(checks) > 5 else "")))])
+        raise judging_nothing(loaded, f"none of the policy's {len(checks)} checks could judge this model and card, so "
+                                      "the audit judged nothing", [(c.id, c.skipped_reason) for c in checks])
 
 
 def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progress, on_step,

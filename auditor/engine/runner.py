@@ -57,16 +57,22 @@ def build_plan(loaded: LoadedPolicy, kind) -> list[PlannedCheck]:
             for spec, params in zip(loaded.policy.checks, loaded.params)]
 
 
+def judging_nothing(loaded: LoadedPolicy, said: str, skipped: list[tuple[str, str]]) -> PolicyError:
+    """The refusal of an audit that would judge nothing (exit 3): ``said``, then why the first five
+    checks were skipped."""
+    return PolicyError(loaded.source, [Problem("checks", (
+        f"{said}: " + "; ".join(f"{check}: {reason}" for check, reason in skipped[:5])
+        + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")))])
+
+
 def check_gates(loaded: LoadedPolicy, plan: list[PlannedCheck], kind) -> None:
     """Refuse, before any work, a threshold that judges a model of ``kind`` (as for :func:`build_plan`)
     on a measurement the check never reports for that kind (R² on a classifier): it could never be
     met, and would fail a sound model; and a policy none of whose checks applies to the kind."""
     kind = kind_for(kind) if isinstance(kind, str) else kind
     if plan and all(planned.skip_reason for planned in plan):  # an audit of nothing would end SKIPPED, exit 0
-        raise PolicyError(loaded.source, [Problem("checks", (
-            f"none of the policy's {len(plan)} checks applies to a {kind.task} model, so an audit would judge nothing: "
-            + "; ".join(f"{p.spec.check_id}: {p.skip_reason}" for p in plan[:5])
-            + (f"; and {len(plan) - 5} more" if len(plan) > 5 else "")))])
+        raise judging_nothing(loaded, f"none of the policy's {len(plan)} checks applies to a {kind.task} model, so an "
+                                      "audit would judge nothing", [(p.spec.check_id, p.skip_reason) for p in plan])
     problems = []
     for planned in plan:
         if planned.skip_reason:
