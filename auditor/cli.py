@@ -517,7 +517,7 @@ def diff(
     """Compare two audits: verdicts, measurements, explanation drift, policy and input changes. Each run
     is verified as `auditor verify` does; one that does not verify is named on the diff's cover and
     here (exit 1)."""
-    from auditor.records.diff import write_diff
+    from auditor.records.diff import diff_warnings, write_diff
 
     older, newer = (None, run_a) if run_b is None else (run_a, run_b)
     try:
@@ -527,7 +527,7 @@ def diff(
     d, s = result.data, result.data["summary"]
     _print(f"{d['a']['model']} {d['a']['version']} -> {d['b']['model']} {d['b']['version']}: "
            f"status {d['status']['a']} -> {d['status']['b']}")
-    for warning in diff_warnings(d):  # what the diff's cover says before its figures
+    for warning in diff_warnings(d):  # the diff's cover says the same before its figures
         _print(f"  warning: {warning}")
     for c in d["checks"]:
         if c["change"] != "unchanged" or c["params"] or c["thresholds"]:
@@ -554,21 +554,6 @@ def diff(
             _print(f"  and {check['more']} more")
     if unverified:
         raise typer.Exit(EXIT_BLOCKING_FAILURE)
-
-
-def diff_warnings(d: dict) -> list[str]:
-    """What makes a diff's changes read otherwise than forward on one model, as its cover says them."""
-    a, b = d["a"], d["b"]
-    out = []
-    if not d.get("same_model"):
-        out.append(f"the two runs audit different models: {a['model']} and {b['model']}")
-    elif d.get("same_artefact") is False:
-        out.append("the model's sha256 differs (retrained or replaced under the same name): a change may be the model's")
-    if a.get("model_version") != b.get("model_version"):
-        out.append(f"model version {a.get('model_version')} -> {b.get('model_version')}")
-    if a.get("created_at") and b.get("created_at") and b["created_at"] < a["created_at"]:
-        out.append(f"B ({b['version']}) was audited before A ({a['version']}): the changes read backwards")
-    return out
 
 
 @app.command("sign-off")

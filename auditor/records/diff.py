@@ -381,6 +381,25 @@ def diff_json(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
+def diff_warnings(d: dict[str, Any]) -> list[str]:
+    """What makes a diff's changes read otherwise than forward on one model: the diff's cover says
+    these before its figures, and `auditor diff` prints the same sentences."""
+    a, b = d["a"], d["b"]
+    out = []
+    if not d.get("same_model"):
+        out.append(f"The two runs audit different models: {a['model']} and {b['model']}.")
+    elif d.get("same_artefact") is False:
+        out.append(f"The two runs audit different artefacts under the name {b['model']} (the model's sha256 "
+                   "differs: retrained or replaced), so a change below may be the model's as well as the audit's.")
+    if a.get("model_version") != b.get("model_version"):
+        out.append(f"The model's version changed: {a.get('model_version')} → {b.get('model_version')}.")
+    if a.get("created_at") and b.get("created_at") and b["created_at"] < a["created_at"]:
+        out.append(f"B ({b['version']}) was audited before A ({a['version']}): every change below reads from the "
+                   "later run back to the earlier one, so “worsened” means the earlier run is worse and B − A is "
+                   "earlier minus later. Give the earlier run first to read the changes forward.")
+    return out
+
+
 def render_diff_html(data: dict[str, Any]) -> str:
     from markupsafe import Markup
 
@@ -388,7 +407,7 @@ def render_diff_html(data: dict[str, Any]) -> str:
 
     env = make_environment()
     css = (templates_dir() / "report.css").read_text(encoding="utf-8")
-    return env.get_template("diff.html.j2").render(d=data, css=Markup(css))
+    return env.get_template("diff.html.j2").render(d=data, warnings=diff_warnings(data), css=Markup(css))
 
 
 def render_diff(data: dict[str, Any]) -> dict[str, bytes]:

@@ -355,11 +355,11 @@ def test_a_changed_interval_bound_is_a_changed_measurement():
 
 def test_the_same_name_over_a_retrained_artefact_is_said(history, tmp_path):
     """Two runs of one model name whose artefacts differ (retrained): the diff called it the same model,
-    and its command-line text left out the model version change and a backwards comparison."""
+    and its command-line text left out the model version change and a backwards comparison. The cover
+    and the command line say the same sentences (one list, `diff_warnings`)."""
     import shutil
 
-    from auditor.cli import diff_warnings
-    from auditor.records.diff import diff_runs
+    from auditor.records.diff import diff_runs, diff_warnings, render_diff_html
     from auditor.records.runs import open_run
 
     a, b = history.paths[0], tmp_path / "v0002"
@@ -370,7 +370,9 @@ def test_the_same_name_over_a_retrained_artefact_is_said(history, tmp_path):
     d = diff_runs(open_run(a), open_run(b))
     assert d["same_model"] and d["same_artefact"] is False
     said = diff_warnings(d)
-    assert any("sha256 differs" in w for w in said) and any(w.endswith("-> 9.9") for w in said)
+    assert any("sha256 differs" in w for w in said) and any(w.endswith("→ 9.9.") for w in said)
+    html = render_diff_html(d)
+    assert all(f'<p class="warning">{w}</p>' in html.replace("&#39;", "'") for w in said)
     assert any("audited before" in w for w in diff_warnings(diff_runs(open_run(history.paths[1]), open_run(a))))
 
 
