@@ -10,12 +10,14 @@ runs the model's own modules on a ``(tokens, hidden)`` stream of the batch's rea
 * rotary positions are each token's place in its own row (what the model's forward gives a
   right-padded row), and causal attention runs per run of rows of one length (rows sorted by length:
   no padding, no mask beyond the causal one);
-* the last layer computes queries, attention, output projection and MLP for each row's last token
-  only (keys and values still for every token).
+* the last layer computes queries, attention, output projection and MLP only for the token the head
+  reads (keys and values still for every token): each row's last token that is not the pad id, which
+  is the last real token, or the one before an end token that is also the pad (its attention masked
+  to the keys up to it, as causal attention sees them).
 
 Checked against the model's own forward on probe inputs before it serves (``models/fast_forward.py``).
-A batch it cannot reproduce exactly (left padding, a pad id inside a row, the model in training
-mode, rows longer than a sliding attention window) runs through the model's own forward.
+A batch it cannot reproduce exactly (left padding, an empty row, the model in training mode, rows
+longer than a sliding attention window) runs through the model's own forward.
 
 Recognised: ``LlamaForSequenceClassification``, ``MistralForSequenceClassification`` and
 ``Qwen2ForSequenceClassification`` (``model_type`` llama, mistral, qwen2) with their usual parts:
@@ -71,35 +73,42 @@ class UnpaddedDecoderClassifier:
             windows.append(getattr(model.config, "sliding_window", None))
         self.window = min((int(w) for w in windows if w), default=None)
 
-    def _exact(self, input_ids, keep, lengths) -> bool:
-        """Whether this batch is one the token stream reproduces: right padding (an empty row fails the
-        read check), the head's read position (the last token that is not the pad id) each row's last real token."""
+    def _read_positions(self, input_ids, keep, lengths):
+        """Where the head reads each row (the last token that is not the pad id, as the model's forward
+        finds it), or None for a batch the token stream cannot reproduce: not right-padded, a row whose
+        read position is not one of its real tokens (an empty row), or longer than an attention window.
+        A pad id among a row's real tokens (an end token that is also the pad, appended by the
+        tokenizer) is exact: causal attention at the read position sees nothing after it."""
         import torch
 
         if self.model.training:
-            return False
+            return None
         positions = torch.arange(keep.shape[1], device=keep.device)
         right_padded = bool((keep == (positions[None, :] < lengths[:, None])).all())
         read = (positions[None, :] * (input_ids != self.pad_id)).argmax(dim=1)
-        return right_padded and bool((read == lengths - 1).all()) and (
+        exact = right_padded and bool((read < lengths).all()) and (
             self.window is None or int(lengths.max()) <= self.window)
+        return read if exact else None
 
     def __call__(self, input_ids, attention_mask):
         import torch
 
         keep = attention_mask.bool()
         lengths = keep.sum(dim=1)
-        if not self._exact(input_ids, keep, lengths):
+        read = self._read_positions(input_ids, keep, lengths)
+        if read is None:
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
         hidden = self.embeddings(input_ids)  # the model's own call: hooks on it still fire
         x, counts, restore = token_stream(hidden, keep)
         runs = _runs(counts)
         position = torch.as_tensor(np.concatenate([np.arange(c) for c in counts]), device=x.device)
         cos, sin = (t[0] for t in self.rotary(x[None], position[None]))  # (T, head_dim) each
-        last = torch.as_tensor(np.cumsum(counts) - 1, device=x.device)  # each row's last token
+        # the read tokens' places in the stream: its rows are sorted by length, as token_stream sorts them
+        read = read[torch.argsort(lengths, stable=True)]
+        last = torch.as_tensor(np.cumsum(counts) - counts, device=x.device) + read
         for k, layer in enumerate(self.layers):
-            x = _layer(layer, x, runs, cos, sin, last if k == len(self.layers) - 1 else None)
-        return restore(self.head(self.norm(x)))  # x is now (batch, H): the last tokens
+            x = _layer(layer, x, runs, cos, sin, (last, read) if k == len(self.layers) - 1 else None)
+        return restore(self.head(self.norm(x)))  # x is now (batch, H): the read tokens
 
 
 def _rotate(t, cos, sin):
@@ -112,15 +121,16 @@ def _rotate(t, cos, sin):
 
 def _layer(layer, x, runs, cos, sin, last):
     """One decoder layer on the token stream ``x``; causal attention within each run of one length.
-    With ``last`` (the last layer), only each row's last token is computed and the result has one
-    row per batch row."""
+    With ``last`` (the last layer: each row's read token, as its place in the stream and in its row),
+    only that token is computed and the result has one row per batch row."""
     attn, d = layer.self_attn, layer.self_attn.head_dim
     h = layer.input_layernorm(x)
+    last, query_at = (None, None) if last is None else last
     residual, hq, cq, sq = (x, h, cos, sin) if last is None else (x[last], h[last], cos[last], sin[last])
     q = _rotate(attn.q_proj(hq).view(hq.shape[0], -1, d), cq, sq)
     k = _rotate(attn.k_proj(h).view(h.shape[0], -1, d), cos, sin)
     v = attn.v_proj(h).view(h.shape[0], -1, d)
     context = run_attention(q, k, v, runs, d, one_query=last is not None, causal=last is None, scale=attn.scaling,
-                            groups=attn.num_key_value_groups)
+                            groups=attn.num_key_value_groups, query_at=query_at)
     x = residual + attn.o_proj(context)
     return x + layer.mlp(layer.post_attention_layernorm(x))

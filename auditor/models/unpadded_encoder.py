@@ -152,10 +152,13 @@ def self_attention(layer, x, runs, first) -> tuple:
     return context, residual
 
 
-def run_attention(q, k, v, runs, head_dim: int, *, one_query: bool, causal: bool, scale: float, groups: int = 1):
+def run_attention(q, k, v, runs, head_dim: int, *, one_query: bool, causal: bool, scale: float, groups: int = 1,
+                  query_at=None):
     """Attention of token streams ``(T, heads * head_dim)`` within each run of rows of one length (no
     padding, so no mask but the causal one); with ``one_query``, ``q`` holds one query per row (a
-    row's first or last token). ``groups``: query heads per key head. Returns ``(rows of q, heads * head_dim)``."""
+    row's first or last token). ``groups``: query heads per key head. ``query_at`` (one query per
+    row, causal): each row's query position, which sees the keys up to it; default, the row's last
+    token, which sees them all. Returns ``(rows of q, heads * head_dim)``."""
     import torch
 
     pieces = []
@@ -167,7 +170,11 @@ def run_attention(q, k, v, runs, head_dim: int, *, one_query: bool, causal: bool
             return g if repeat == 1 else g.repeat_interleave(repeat, dim=1)
 
         qg = split(q, 1, r0, r1) if one_query else split(q)
+        mask = None
+        if query_at is not None and bool((query_at[r0:r1] < length - 1).any()):
+            keys = torch.arange(length, device=q.device)
+            mask = (keys[None, :] <= query_at[r0:r1, None])[:, None, None, :]  # (rows, 1, 1, keys)
         out = torch.nn.functional.scaled_dot_product_attention(
-            qg, split(k, repeat=groups), split(v, repeat=groups), is_causal=causal, scale=scale)
+            qg, split(k, repeat=groups), split(v, repeat=groups), attn_mask=mask, is_causal=causal, scale=scale)
         pieces.append(out.transpose(1, 2).reshape(n * qg.shape[2], -1))
     return pieces[0] if len(pieces) == 1 else torch.cat(pieces)

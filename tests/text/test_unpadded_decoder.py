@@ -96,17 +96,37 @@ def test_batches_the_stream_cannot_reproduce_run_through_the_models_forward(kind
     path = unpadded_decoder.UnpaddedDecoderClassifier(model)
     assert path.window == 6
     ids, mask = right_padded([4, 5, 3])  # within the attention window: the stream serves
-    inner_pad = ids.clone()
-    inner_pad[1, 4] = PAD  # the head reads the last token that is not the pad id: not the mask's last
     too_long = right_padded([4, 7, 3])  # 7 tokens: the window would bite
+    empty = right_padded([4, 0, 3])  # a row of no token: nowhere to read
     calls = []
     model.register_forward_pre_hook(lambda *args: calls.append(1))
     with torch.inference_mode():
         torch.testing.assert_close(path(ids, mask), model(input_ids=ids, attention_mask=mask).logits, rtol=0, atol=2e-5)
         assert len(calls) == 1  # the comparison's own call only
-        for batch in ((ids.flip(1), mask.flip(1)), (inner_pad, mask), too_long):
+        for batch in ((ids.flip(1), mask.flip(1)), too_long, empty):
             assert torch.equal(path(*batch), model(input_ids=batch[0], attention_mask=batch[1]).logits)
     assert len(calls) == 1 + 2 * 3  # each of the three ran through the model's forward
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_a_pad_id_among_real_tokens_is_read_where_the_model_reads(kind):
+    """A tokenizer whose pad is its end token appends that token to every text: the head reads the
+    token before it (the last that is not the pad id). Every such batch ran through the model's own
+    padded forward while the provenance said the token stream served; the stream now computes the
+    read token, which causal attention keeps blind to the end token after it."""
+    model = small(kind, num_key_value_heads=2)
+    path = unpadded_decoder.UnpaddedDecoderClassifier(model)
+    ids, mask = right_padded([6, 3, 9, 6, 2])
+    ends = mask.sum(dim=1) - 1
+    ids[torch.arange(len(ids)), ends] = PAD  # an appended end token that is the pad
+    ids[2, 4] = PAD  # and one inside a row
+    calls = []
+    model.register_forward_pre_hook(lambda *args: calls.append(1))
+    with torch.inference_mode():
+        got = path(ids, mask)
+        assert calls == []
+        expected = model(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(got, expected, rtol=0, atol=2e-5)
 
 
 def test_other_decoders_and_encoders_are_recognised_as_such(tmp_path_factory):
