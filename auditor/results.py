@@ -180,6 +180,8 @@ class SampleSize(_Frozen):
     ci_high_floor: float | None = None  # the upper end no change at all gives (no decision moved); a gate below it is unreachable unless met
     min_n: int | None = None  # the check judges this measurement only from this n up (pass or fail)
     chance_p95: float | None = None  # what unrelated rankings reach in 5% of draws (agreements): a pass must exceed it
+    # a signed-rank interval's lower end put exactly at 0 by tied pairs, with 0 inside the interval: a pass at 0 says nothing
+    ci_low_on_ties: bool = False
 
 
 class WaiverRecord(_Frozen):

@@ -33,7 +33,7 @@ from auditor.errors import CheckNotApplicable
 from auditor.explain import explainer_names, get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.cohorts import COHORT_METRICS, attribution_shares, cluster, defining_features
-from auditor.metrics.statistics import signed_rank_interval, signed_rank_min_n
+from auditor.metrics.statistics import low_end_on_ties, signed_rank_interval, signed_rank_min_n
 from auditor.models.base import Capability
 from auditor.results import FileRef, Heatmap, SampleSize, Table
 
@@ -304,7 +304,11 @@ class ExplanationClustering(Check):
             top = defining_features(shares, labels, c, p.n_top_features)
             gated = bool(gated_sizes[c])
             out.append({
-                "cohort": c, "n": size, "n_faith": int(np.isfinite(faith[inside]).sum()), "gated": gated,
+                "cohort": c, "n": size, "gated": gated,
+                # the signed-rank interval rests on the gaps that are not 0 (an explainer tied with its
+                # control), and ties can put its lower end at exactly 0 with 0 inside it
+                "n_faith": int((np.isfinite(faith[inside]) & (faith[inside] != 0)).sum()),
+                "faith_on_ties": low_end_on_ties(faith[inside], fg_lo, alpha=1 - p.confidence),
                 "gap": _num(gap), "gap_lo": _num(gap_lo),
                 "faith": _num(fg), "faith_lo": _num(fg_lo), "faith_hi": _num(fg_hi), "stability": stab, "top": top,
                 "accuracy": _num(acc),
@@ -354,7 +358,8 @@ class ExplanationClustering(Check):
         interval_n = signed_rank_min_n(1 - p.confidence)  # a cohort of 5 has no 95% signed-rank interval
         sizes += [SampleSize(measurement=f"{view}_{m}", n=w_f) for m in ("worst_faithfulness_gap", "faithfulness_shortfall")]
         sizes += [SampleSize(measurement=f"{view}_worst_faithfulness_gap_ci_{s}", n=w_f, min_n=interval_n,
-                             ci_degenerate=degenerate and not 0 < w_f < interval_n)
+                             ci_degenerate=degenerate and not 0 < w_f < interval_n,
+                             ci_low_on_ties=bool(s == "low" and by_faith and w["faith_on_ties"] and w_f >= interval_n))
                   for s in ("low", "high")]
         stabs = [c for c in gated if c["stability"] is not None]
         if stabs:

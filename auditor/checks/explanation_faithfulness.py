@@ -47,6 +47,20 @@ GAP_DEFINITION = ("Gap: the centre of the instances' explainer-minus-control dif
                   "one-sided test rejects at 2.5%); it needs at least 6 instances.")
 
 
+
+def gap_interval_size(measurement: str, cmp: dict) -> SampleSize:
+    """What the gap's signed-rank interval (``cmp``: :func:`paired_comparison`'s) rests on: the pairs
+    whose two sides differ, since ties pile its ends at exactly 0 (8 tied pairs and 2 better of 10:
+    lower end 0.0, which met a "must be positive" bound at 0). It exists from 6 such pairs (below, its
+    ends are NaN), is judged from MIN_JUDGED, and a lower end at exactly 0 that ties put there while
+    the test on the differing pairs does not reject at the interval's level has 0 inside it: a pass at
+    a bound of 0 is not judged."""
+    interval_n = max(MIN_JUDGED, signed_rank_min_n())
+    undefined = not (np.isfinite(cmp["gap_ci_low"]) and cmp["gap_ci_low"] < cmp["gap_ci_high"])
+    judged = cmp["n_differing"] >= interval_n
+    return SampleSize(measurement=measurement, n=cmp["n_differing"], min_n=interval_n,
+                      ci_degenerate=judged and undefined, ci_low_on_ties=judged and cmp["low_on_ties"])
+
 class FaithfulnessParams(Params):
     explainers: list[str] = ["shap", "lime"]
     n_instances: int = count(50, MAX_INSTANCES)
@@ -171,11 +185,7 @@ class ExplanationFaithfulness(Check):
                 if hit:
                     at_floor.append(f"{e} {m}")
                 # medians over instances: judged from MIN_JUDGED of them (a bootstrap interval over 3 instances
-                # passed a fail gate); the gap's signed-rank interval exists from 6 (below, its ends are NaN);
-                # the p-value has its own floor
-                interval_n = max(MIN_JUDGED, signed_rank_min_n())
-                degenerate = cmp["n"] >= interval_n and not (np.isfinite(cmp["gap_ci_low"])
-                                                             and cmp["gap_ci_low"] < cmp["gap_ci_high"])
+                # passed a fail gate); the p-value has its own floor
                 # the median correlation random attributions reach in 5% of draws, where the controls are every
                 # order of few features: on 2 features each instance's correlation is ±1 (two subsets), so a
                 # random ranking's median is 1.0 half the time and a pass at 1.0 is no evidence
@@ -185,8 +195,7 @@ class ExplanationFaithfulness(Check):
                 sample_sizes += [SampleSize(measurement=f"{e}_{m}{s}", n=cmp["n"], min_n=MIN_JUDGED,
                                             chance_p95=chance if s == "" else None)
                                  for s in ("", "_control", "_gap")]
-                sample_sizes.append(SampleSize(measurement=f"{e}_{m}_gap_ci_low", n=cmp["n"], min_n=interval_n,
-                                               ci_degenerate=degenerate))
+                sample_sizes.append(gap_interval_size(f"{e}_{m}_gap_ci_low", cmp))
                 sample_sizes.append(SampleSize(measurement=f"{e}_{m}_p_value", n=cmp["n"], at_floor=hit,
                                                p_floor=None if not np.isfinite(floor) else floor))
                 rows.append([e, m, cmp["n"], cmp["value"], cmp["control"], cmp["gap"], cmp["gap_ci_low"],

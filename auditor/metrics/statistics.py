@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["bias_corrected_interval", "bootstrap_ci", "importance_weighted_rank_correlation", "importance_weights", "paired_comparison", "paired_difference_interval", "paired_wilcoxon_greater", "signed_rank_interval", "signed_rank_min_n", "weighted_correlation", "wilcoxon_p_floor"]
+__all__ = ["bias_corrected_interval", "bootstrap_ci", "importance_weighted_rank_correlation", "importance_weights", "paired_comparison", "paired_difference_interval", "low_end_on_ties", "paired_wilcoxon_greater", "signed_rank_interval", "signed_rank_min_n", "weighted_correlation", "wilcoxon_p_floor"]
 
 
 def bootstrap_ci(values, stat: Callable = np.median, n_boot: int = 1000, alpha: float = 0.05,
@@ -60,9 +60,14 @@ def signed_rank_interval(values, alpha: float = 0.05) -> tuple[float, float, flo
 
     The estimate is the median of the n(n + 1)/2 Walsh averages (d_i + d_j)/2, i ≤ j; the interval's
     ends are the k-th smallest and k-th largest of them, k - 1 the largest count c with
-    P(T⁺ ≤ c) ≤ α/2 under the signed-rank null. So the interval excludes 0 exactly where the
-    two-sided signed-rank test at level α rejects, and the lower end is above 0 where the one-sided
-    test at α/2 does: the same evidence as :func:`paired_wilcoxon_greater`'s p-value.
+    P(T⁺ ≤ c) ≤ α/2 under the signed-rank null. Without zero differences the interval excludes 0
+    exactly where the two-sided signed-rank test at level α rejects, and the lower end is above 0
+    where the one-sided test at α/2 does: the same evidence as :func:`paired_wilcoxon_greater`'s
+    p-value. Zero differences are kept (their Walsh averages are 0), while the test drops them: with
+    many, an end can sit exactly at 0 whether the test rejects or not (5 zeros and 7 positive
+    differences: lower end 0.0, p = 0.008; 8 zeros and 2 positive: lower end 0.0, p = 0.25). So a
+    bound at 0 on an end says nothing there (:func:`low_end_on_ties` tells), and a gate on the
+    interval needs :func:`signed_rank_min_n` differing pairs (:func:`paired_comparison`'s ``n_differing``).
 
     Why not the median with a percentile bootstrap: differences that are 0 on some instances (a
     text without a word that moves the prediction: nothing to rank, explainer and control alike)
@@ -91,6 +96,15 @@ def signed_rank_interval(values, alpha: float = 0.05) -> tuple[float, float, flo
     if k < 1:
         return float(middle), float("nan"), float("nan")
     return float(middle), sums[2] / 2, sums[3] / 2
+
+
+def low_end_on_ties(differences, low: float, alpha: float = 0.05) -> bool:
+    """Whether :func:`signed_rank_interval`'s lower end ``low`` (at level α) is exactly 0 only because
+    tied pairs (zero differences) sit there, while the one-sided test on the differing pairs does not
+    reject at α/2: then 0 is inside the interval, and a bound at 0 on that end says nothing."""
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d)]
+    return bool(low == 0 and (d == 0).any() and not paired_wilcoxon_greater(d, np.zeros_like(d)) <= alpha / 2)
 
 
 def signed_rank_min_n(alpha: float = 0.05) -> int:
@@ -237,20 +251,24 @@ def paired_comparison(explainer, control, *, higher_is_better: bool) -> dict[str
     explainer is better (the Hodges-Lehmann estimate: the median of the paired differences' Walsh
     averages) with its signed-rank 95% interval (:func:`signed_rank_interval`), the one-sided paired
     Wilcoxon p-value for "the explainer is better", the smallest p-value those pairs allow
-    (``p_floor``) and the number of complete pairs ``n``. The gap is a centre of the paired
-    differences, not the difference of the two medians.
+    (``p_floor``), the number of complete pairs ``n`` and of those whose two sides differ
+    (``n_differing``: the pairs the test ranks), and whether the interval's lower end is at 0 only
+    through ties (``low_on_ties``, :func:`low_end_on_ties`). The gap is a centre of the paired differences, not
+    the difference of the two medians.
     """
     e, c = np.asarray(explainer, dtype=float), np.asarray(control, dtype=float)
     complete = np.isfinite(e) & np.isfinite(c)
     better, worse = (e, c) if higher_is_better else (c, e)
     gap, low, high = signed_rank_interval(better - worse)
     return {
+        "low_on_ties": low_end_on_ties((better - worse)[complete], low),
         "value": float(np.median(e[complete])) if complete.any() else float("nan"),
         "control": float(np.median(c[complete])) if complete.any() else float("nan"),
         "gap": gap, "gap_ci_low": low, "gap_ci_high": high,
         "p_value": paired_wilcoxon_greater(better, worse),
         "p_floor": wilcoxon_p_floor(better, worse),
         "n": int(complete.sum()),
+        "n_differing": int((complete & (e != c)).sum()),
     }
 
 

@@ -111,6 +111,11 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
                            if o.observed is None else
                            f"every resample gave the same value (a degenerate, zero-width confidence interval, n = {s.n}), "
                            "which a pass cannot rest on")
+        if s is not None and s.ci_low_on_ties and o.passed:
+            reasons.append(f"the interval's lower end is exactly {o.observed:g} only because tied pairs (explainer and "
+                           f"control alike) sit there, and the test on the n = {s.n} pairs that differ does not "
+                           "reject at the interval's level: the bound is inside the interval, which a pass cannot "
+                           "rest on")
         update = {"n": None if s is None else s.n}
         if reasons:
             update.update(unreachable="; ".join(reasons), passed=False)

@@ -359,3 +359,34 @@ def test_bootstrap_ci_of_values_with_an_infinity_has_no_nan_end():
     that infinity."""
     est, low, high = bootstrap_ci(np.array([np.inf, 1.0, 2.0, 3.0]))
     assert est == 2.5 and low == 1.0 and high == np.inf
+
+
+def test_a_gap_interval_that_ties_put_at_zero_does_not_pass_a_bound_at_zero():
+    """The explainer better than its control on 2 instances of 10 and tied on 8: the signed-rank
+    interval's lower end is exactly 0.0 (the ties' Walsh averages), which met the policies' "must be
+    positive" bound `min: 0.0` while the test on the 2 differing pairs gives p = 0.25. The interval is
+    judged on the pairs that differ (2 < 6: not judged). With 7 better pairs and 5 ties the lower end
+    is still 0.0 but the test rejects (p = 1/128): a pass. With 7 differing pairs that the test does
+    not find better, a lower end at 0 has 0 inside it: a pass is not judged."""
+    from auditor.checks.explanation_faithfulness import gap_interval_size
+    from auditor.policy.schema import Threshold
+    from auditor.policy.thresholds import evaluate, with_sample_sizes
+
+    def gate(better, worse):
+        cmp = paired_comparison(better, worse, higher_is_better=True)
+        th = [Threshold(measurement="g", min=0.0, severity="fail")]
+        (out,) = with_sample_sizes(evaluate(th, {"g": cmp["gap_ci_low"]}), [gap_interval_size("g", cmp)])
+        return cmp, out
+
+    cmp, out = gate(np.r_[0.1, 0.2, np.zeros(8)], np.zeros(10))
+    assert (cmp["n"], cmp["n_differing"], cmp["gap_ci_low"], cmp["p_value"]) == (10, 2, 0.0, 0.25)
+    assert not out.passed and "with n = 2 the check does not judge it" in out.unreachable
+
+    cmp, out = gate(np.r_[np.zeros(5), np.arange(1, 8) * 0.1], np.zeros(12))
+    assert (cmp["n_differing"], cmp["gap_ci_low"]) == (7, 0.0) and cmp["p_value"] == pytest.approx(1 / 128)
+    assert out.passed and not out.unreachable
+
+    mixed = np.r_[np.zeros(10), 0.1, 0.2, 0.3, 0.4, -0.05, -0.15]
+    cmp, out = gate(mixed, np.zeros(16))
+    assert cmp["gap_ci_low"] == 0.0 and cmp["p_value"] > 0.025
+    assert not out.passed and "only because tied pairs" in out.unreachable and "n = 6 pairs that differ" in out.unreachable
