@@ -2,8 +2,13 @@
 
 Conventions
 -----------
-* Top-k lists are taken by ``|a|`` descending; ties keep index order (stable sort, see
-  :mod:`auditor.metrics.ranking`), so results are deterministic.
+* Top-k lists are taken by ``|a|`` descending. Ties are broken uniformly at random (reference
+  §1.6) and each top-k agreement is its exact expectation over those draws
+  (:func:`~auditor.metrics.ranking.placement_probabilities`), so results are deterministic and tied
+  values add no agreement of their own: with index order, two explanations that each had one
+  non-zero feature of 13, never the same, filled their top 3 with the same zeros and read FA@3 =
+  0.67, above the 0.33 that chance reaches; now 0.21, what random tie-breaking gives on average.
+  :func:`weighted_feature_agreement` keeps index order (it says why).
 * Signs use ``numpy.sign``: ``sign(0) = 0``, so an exactly-zero attribution never agrees in sign
   with a non-zero one (§9 Case 3: SA@2 = 0.5 for SHAP (0.5, 2.5) vs IG (0, 3)).
 * Every function takes ``a`` and ``b`` of shape (d,) (returns a float) or (n, d) (returns (n,),
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ranking import TIE_TOLERANCE, ranking_key, top_k
+from .ranking import TIE_TOLERANCE, placement_probabilities, ranking_key, top_k
 
 KEY_OFFSET = round(1 / TIE_TOLERANCE)  # ranking_key's values lie in [−KEY_OFFSET, KEY_OFFSET]
 
@@ -37,16 +42,17 @@ def _out(v, one):
     return float(v[0]) if one else v
 
 
-def _topk_pair(a, b, k):
+def _placements(a, b, k):
+    """Both explanations' rank probabilities (n, k, d) under random tie-breaking, and their signs."""
     a2, b2, one = _pair(a, b)
-    return a2, b2, top_k(a2, k, by_abs=True), top_k(b2, k, by_abs=True), one
+    pa, pb = placement_probabilities(a2, k, by_abs=True), placement_probabilities(b2, k, by_abs=True)
+    return pa, pb, np.sign(a2) == np.sign(b2), one
 
 
 def feature_agreement(a, b, k: int):
     """FA@k = |Ta ∩ Tb| / k, with Ta, Tb the top-k features by |·|.  Range [0, 1], higher = more agreement."""
-    _, _, ta, tb, one = _topk_pair(a, b, k)
-    inter = (ta[:, :, None] == tb[:, None, :]).any(axis=2).sum(axis=1)
-    return _out(inter / k, one)
+    pa, pb, _, one = _placements(a, b, k)
+    return _out((pa.sum(axis=1) * pb.sum(axis=1)).sum(axis=1) / k, one)
 
 
 def weighted_feature_agreement(a, b, k: int):
@@ -63,10 +69,14 @@ def weighted_feature_agreement(a, b, k: int):
     that only one explanation puts in the other's top k still counts with its mean share, so the
     chance level is higher than FA@k's; judge it against the explanations' own values at random
     positions (:func:`~auditor.metrics.chance.weighted_topk_agreement_chance`).
+    Ties keep index order here: a feature tied at 0 in one explanation carries only the other's
+    weight, which random tie-breaking would let into the top k by chance and count as shared (two
+    explanations with one different non-zero feature each read 0.29 on average, against 0 here).
     Range [0, 1]; NaN where both explanations are all zero."""
     from auditor.metrics.statistics import importance_weights
 
-    a2, b2, ta, tb, one = _topk_pair(a, b, k)
+    a2, b2, one = _pair(a, b)
+    ta, tb = top_k(a2, k, by_abs=True), top_k(b2, k, by_abs=True)
     w = importance_weights(np.abs(a2), np.abs(b2))
     wa, wb = np.take_along_axis(w, ta, 1), np.take_along_axis(w, tb, 1)
     in_both = (ta[:, :, None] == tb[:, None, :]).any(axis=2)  # (n, k) over Ta
@@ -78,8 +88,8 @@ def weighted_feature_agreement(a, b, k: int):
 
 def rank_agreement(a, b, k: int):
     """RA@k = #{positions p < k : Ta[p] = Tb[p]} / k (same feature at the same rank).  Range [0, 1]."""
-    _, _, ta, tb, one = _topk_pair(a, b, k)
-    return _out((ta == tb).sum(axis=1) / k, one)
+    pa, pb, _, one = _placements(a, b, k)
+    return _out((pa * pb).sum(axis=(1, 2)) / k, one)
 
 
 def sign_agreement(a, b, k: int):
@@ -88,17 +98,14 @@ def sign_agreement(a, b, k: int):
     A feature counts when it is in both top-k lists and ``sign(a_i) == sign(b_i)`` (sign(0) = 0).
     Range [0, 1].
     """
-    a2, b2, ta, tb, one = _topk_pair(a, b, k)
-    in_both = (ta[:, :, None] == tb[:, None, :]).any(axis=2)  # (n, k) over Ta
-    same_sign = np.sign(np.take_along_axis(a2, ta, 1)) == np.sign(np.take_along_axis(b2, ta, 1))
-    return _out((in_both & same_sign).sum(axis=1) / k, one)
+    pa, pb, same_sign, one = _placements(a, b, k)
+    return _out((pa.sum(axis=1) * pb.sum(axis=1) * same_sign).sum(axis=1) / k, one)
 
 
 def signed_rank_agreement(a, b, k: int):
     """SRA@k = #{p < k : Ta[p] = Tb[p] and the signs agree} / k (sign(0) = 0).  Range [0, 1]."""
-    a2, b2, ta, tb, one = _topk_pair(a, b, k)
-    same_sign = np.sign(np.take_along_axis(a2, ta, 1)) == np.sign(np.take_along_axis(b2, ta, 1))
-    return _out(((ta == tb) & same_sign).sum(axis=1) / k, one)
+    pa, pb, same_sign, one = _placements(a, b, k)
+    return _out((pa * pb * same_sign[:, None, :]).sum(axis=(1, 2)) / k, one)
 
 
 def _features(a2, b2, features):

@@ -24,7 +24,8 @@ import math
 
 import numpy as np
 
-__all__ = ["agreement_k", "default_k", "rank_order", "rankable", "ranking_key", "tie_fraction", "top_k", "top_k_size"]
+__all__ = ["agreement_k", "default_k", "placement_probabilities", "rank_order", "rankable", "ranking_key", "tie_fraction",
+           "top_k", "top_k_size"]
 
 TIE_TOLERANCE = 1e-9  # relative to a row's largest |value|; float64 noise is ~1e-16, float32 model outputs ~1e-7
 
@@ -153,6 +154,36 @@ def top_k(attr, k: int, by_abs: bool = True, *, rng: np.random.Generator | int |
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= d:
         raise ValueError(f"k must be an integer in [1, {d}]; got {k!r}")
     return rank_order(a, by_abs=by_abs, rng=rng)[..., :k]
+
+
+def placement_probabilities(attr, k: int, by_abs: bool = True) -> np.ndarray:
+    """``P[..., p, i]``: the probability that feature ``i`` is at rank ``p < k`` when ties are broken
+    uniformly at random (reference §1.6), exactly, shape (k, d) or (n, k, d). A feature of a group of
+    ``m`` tied values that spans ranks s..s+m-1 is at each of them with probability 1/m; a feature
+    above or below every tie has its one rank with probability 1. Without ties this is the top-k
+    list as 0s and 1s; with them, an agreement computed from it is what random tie-breaking gives
+    on average, so tied values (the zeros of features without effect) add no agreement that the
+    tie rule's index order would put there (the same filler features in both top-k lists)."""
+    a = _as_attr(attr)
+    d = a.shape[-1]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= d:
+        raise ValueError(f"k must be an integer in [1, {d}]; got {k!r}")
+    key = np.atleast_2d(ranking_key(a, by_abs))
+    order = np.argsort(-key, axis=1, kind="stable")
+    ranked = np.take_along_axis(key, order, axis=1)
+    pos = np.broadcast_to(np.arange(d), ranked.shape)
+    new_group = np.ones(ranked.shape, dtype=bool)
+    new_group[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    start = np.maximum.accumulate(np.where(new_group, pos, 0), axis=1)  # each sorted place's group start
+    ends_here = np.ones(ranked.shape, dtype=bool)
+    ends_here[:, :-1] = new_group[:, 1:]
+    end = np.minimum.accumulate(np.where(ends_here, pos + 1, d)[:, ::-1], axis=1)[:, ::-1]  # one past its end
+    ranks = np.arange(k)[None, :, None]
+    in_span = (start[:, None, :] <= ranks) & (ranks < end[:, None, :])
+    by_place = in_span / (end - start)[:, None, :]  # (n, k, d) over sorted places
+    out = np.zeros_like(by_place)
+    np.put_along_axis(out, np.broadcast_to(order[:, None, :], out.shape), by_place, axis=2)
+    return out[0] if a.ndim == 1 else out
 
 
 def default_k(d: int) -> int:

@@ -185,3 +185,21 @@ def test_weighted_feature_agreement_refuses_mismatched_vectors_and_a_k_beyond_th
         weighted_feature_agreement([1.0, 2.0, 3.0], [1.0, 2.0], 2)
     with pytest.raises(ValueError, match=r"k must be an integer in \[1, 3\]"):
         weighted_feature_agreement([1.0, 2.0, 3.0], [3.0, 2.0, 1.0], 5)
+
+
+def test_tied_zeros_add_no_agreement_of_their_own():
+    """Two explanations with one non-zero feature each of 13, never the same: with ties in index
+    order both top-3 lists were filled with the same zeros (features 0 and 1) and FA@3 read 2/3, above
+    the 1/3 that chance reaches at k = 3 of 13. Ties are now broken at random, exactly in expectation:
+    feature i is in a's top 3 for sure and in b's with probability 2/12, j the other way round, and
+    each of the 11 others in each with 2/12: (2/12 + 2/12 + 11 (2/12)²) / 3 = 23/108."""
+    a, b = np.zeros(13), np.zeros(13)
+    a[5], b[9] = 1.0, -0.7
+    assert feature_agreement(a, b, 3) == pytest.approx(23 / 108)
+    # ranks: i and j sit first for sure in their own list; every later place holds one of 12 tied
+    # features with 1/12 each, 11 of them tied in both lists: places 2 and 3 agree with 11 (1/12)² each
+    assert rank_agreement(a, b, 3) == pytest.approx((0 + 2 * 11 / 144) / 3)
+    assert sign_agreement(a, b, 3) == pytest.approx(11 * (2 / 12) ** 2 / 3)  # only zeros agree in sign (0 = 0)
+    # ties that the top k holds whole change nothing: a group of 2 at the top, no boundary
+    assert feature_agreement([2.0, 2.0, 0.5, 0.1], [3.0, 3.0, 0.1, 0.2], 2) == 1.0
+    assert rank_agreement([2.0, 2.0, 0.5, 0.1], [3.0, 3.0, 0.1, 0.2], 2) == pytest.approx(0.5)  # either order
