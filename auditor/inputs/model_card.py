@@ -6,7 +6,7 @@ YAML file with the same keys is accepted too.
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -243,8 +243,34 @@ def split_front_matter(text: str) -> tuple[str | None, str, int]:
 def _finite(value) -> bool:
     try:
         return math.isfinite(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # an integer of 400 digits overflows a float
         return False
+
+
+def model_path_problem(given: Path, model_format: str, check_files: bool) -> str | None:
+    """What is wrong with the card's model path (None: nothing): a link loop, a name the system
+    refuses (a NUL character, a name too long), or, when the files are checked, no such artefact or
+    not one file where the format is one file."""
+    shown = ascii(str(given)) if "\0" in str(given) else str(given)
+    if "\0" in str(given):
+        return f"{shown} contains a NUL character, which no file name can hold"
+    try:
+        model_path = given.resolve()
+        if not check_files:
+            return None
+        exists, is_file, is_dir = model_path.exists(), model_path.is_file(), model_path.is_dir()
+    except RuntimeError:  # a link loop (RuntimeError on Python 3.11-3.12)
+        return f"{given} is a symbolic link that leads back to itself (a link loop)"
+    except OSError as exc:  # a link loop on 3.13; a name too long (ENAMETOOLONG)
+        if exc.errno == errno.ELOOP:
+            return f"{given} is a symbolic link that leads back to itself (a link loop)"
+        return f"{str(given)[:200]}{'…' if len(str(given)) > 200 else ''} cannot be read: {exc.strerror or exc}"
+    if not exists:
+        return f"model artefact not found: {model_path}"
+    if model_format != "transformers" and not is_file:
+        what = "a folder" if is_dir else "not a regular file (a device, a pipe or a socket)"
+        return f"{model_path} is {what}; a {model_format} model is one file"
+    return None
 
 
 def parse_claims(metadata: dict[str, Any]) -> tuple[list[Claim], list[str]]:
@@ -327,7 +353,7 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
     source = str(path)
     if not path.is_file():  # a device, FIFO or folder is never read (/dev/zero would never end)
         raise ModelCardError(source, [Problem("", "not a regular file" if path.exists() else "file not found")])
-    text = read_text_limited(path, MAX_CARD_BYTES, ModelCardError)
+    text, sha256 = read_text_limited(path, MAX_CARD_BYTES, ModelCardError)
     if path.suffix.lower() in (".yaml", ".yml"):
         front, body, offset = text, "", 0
     else:
@@ -362,24 +388,15 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
     problems += prompt_problems(block)
     problems += immutable_problems(block)
     problems += column_problems(block)
-    try:
-        model_path = (path.parent / block.model.path).resolve()
-    except (RuntimeError, OSError):  # a link loop (RuntimeError on Python 3.11-3.12)
-        model_path = None
-    if model_path is None:
-        problems.append(Problem("auditor.model.path", f"{path.parent / block.model.path} is a symbolic link that "
-                                                      "leads back to itself (a link loop)"))
-    elif check_files and not model_path.exists():
-        problems.append(Problem("auditor.model.path", f"model artefact not found: {model_path}"))
-    elif check_files and block.model.format != "transformers" and not model_path.is_file():
-        what = "a folder" if model_path.is_dir() else "not a regular file (a device, a pipe or a socket)"
-        problems.append(Problem("auditor.model.path", f"{model_path} is {what}; a {block.model.format} model is one file"))
+    problem = model_path_problem(path.parent / block.model.path, block.model.format, check_files)
+    if problem:
+        problems.append(Problem("auditor.model.path", problem))
     if problems:
         raise ModelCardError(source, problems)
 
     claims, claim_problems = parse_claims(metadata)
     claims = with_claim_rows(claims, block.claims_rows, source)
     return ModelCard(
-        path=path.resolve(), sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        path=path.resolve(), sha256=sha256,
         metadata=metadata, body=body, auditor=block, claims=claims, claim_problems=claim_problems,
     )

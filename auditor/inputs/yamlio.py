@@ -4,6 +4,7 @@ validation.py)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import yaml
@@ -11,15 +12,17 @@ import yaml
 from auditor.errors import InvalidInputError, Problem
 
 
-def read_text_limited(path: Path, max_bytes: int, error: type[InvalidInputError]) -> str:
-    """Read a UTF-8 text file no larger than ``max_bytes``."""
+def read_text_limited(path: Path, max_bytes: int, error: type[InvalidInputError]) -> tuple[str, str]:
+    """Read a UTF-8 text file no larger than ``max_bytes``: its text and the sha256 of its bytes as
+    read (what ``sha256sum`` and the run's manifest give, a byte-order mark included)."""
     source = str(path)
     size = path.stat().st_size
     if size > max_bytes:
         raise error(source, [Problem("", f"file is {size:,} bytes; the limit is {max_bytes:,}")])
     data = path.read_bytes()
     try:
-        return data.decode("utf-8-sig")  # a byte-order mark at the start is not part of the text
+        # a byte-order mark at the start is not part of the text
+        return data.decode("utf-8-sig"), hashlib.sha256(data).hexdigest()
     except UnicodeDecodeError as exc:
         raise error(source, [Problem(byte_location(data, exc.start), "file is not valid UTF-8")]) from None
 

@@ -28,7 +28,6 @@ reported where it was written (``<file>:checks[2].params.top_k``; no prefix for 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +78,7 @@ POLICY_MARKERS = ("schema_version", "name", "checks", "extends")
 
 def read_policy_file(path: Path, where: str) -> PolicyFile:
     source = str(path)
-    text = read_text_limited(path, MAX_POLICY_BYTES, PolicyError)
+    text, sha256 = read_text_limited(path, MAX_POLICY_BYTES, PolicyError)
     raw = load_yaml_text(text, source, PolicyError)
     if raw is None:
         raise PolicyError(source, [Problem("", "the policy is empty")])
@@ -88,7 +87,7 @@ def read_policy_file(path: Path, where: str) -> PolicyFile:
     if not any(isinstance(k, str) and k in POLICY_MARKERS for k in raw):
         # Not a policy at all (e.g. a link to a system file): say so without echoing its keys (its lines).
         raise PolicyError(source, [Problem("", f"not a policy file: none of {', '.join(POLICY_MARKERS)} at the top level")])
-    return PolicyFile(path=path, source=source, text=text, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    return PolicyFile(path=path, source=source, text=text, sha256=sha256,
                       raw=raw, where=where)
 
 

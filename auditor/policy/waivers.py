@@ -17,7 +17,6 @@ failure is not waived.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +98,7 @@ def load_waivers_file(path: str | Path) -> LoadedWaivers:
     source = str(path)
     if not path.is_file():
         raise UsageError(f"waivers file {path} is not a regular file" if path.exists() else f"waivers file not found: {path}")
-    text = read_text_limited(path, MAX_WAIVERS_BYTES, WaiversError)
+    text, sha256 = read_text_limited(path, MAX_WAIVERS_BYTES, WaiversError)
     raw = load_yaml_text(text, source, WaiversError)
     if not isinstance(raw, dict):
         raise WaiversError(source, [Problem("", "expected a mapping with a 'waivers:' list")])
@@ -110,7 +109,7 @@ def load_waivers_file(path: str | Path) -> LoadedWaivers:
     except ValidationError as exc:
         raise WaiversError(source, pydantic_problems(exc)) from None
     return LoadedWaivers(
-        source=source, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        source=source, sha256=sha256,
         waivers=[SourcedWaiver(w, source, f"waivers[{i}]") for i, w in enumerate(parsed.waivers)],
     )
 
