@@ -273,8 +273,17 @@ def model_path_problem(given: Path, model_format: str, check_files: bool) -> str
     return None
 
 
-def parse_claims(metadata: dict[str, Any]) -> tuple[list[Claim], list[str]]:
-    """Metrics claimed in ``model-index`` (Papers-with-Code format), and what could not be read."""
+def _audited_entry(index: list, model_name: str | None) -> int:
+    """Which ``model-index`` entry is the audited model's: the one named as ``auditor.name`` says,
+    else the first (the entry whose name names the model when the card gives no other)."""
+    named = [i for i, e in enumerate(index) if isinstance(e, dict) and model_name and str(e.get("name")) == model_name]
+    return named[0] if named else 0
+
+
+def parse_claims(metadata: dict[str, Any], model_name: str | None = None) -> tuple[list[Claim], list[str]]:
+    """Metrics claimed in ``model-index`` (Papers-with-Code format) for the audited model, and what
+    could not be read. A card may list other models' results beside its own (a baseline): only the
+    audited model's entry is its claim (:func:`_audited_entry`), the others are named as not read."""
     claims: list[Claim] = []
     problems: list[str] = []
     index = metadata.get("model-index")
@@ -282,7 +291,13 @@ def parse_claims(metadata: dict[str, Any]) -> tuple[list[Claim], list[str]]:
         return claims, problems
     if not isinstance(index, list):
         return claims, ["model-index: expected a list"]
+    audited = _audited_entry(index, model_name)
     for i, entry in enumerate(index):
+        if i != audited:
+            other = entry.get("name") if isinstance(entry, dict) else None
+            problems.append(f"model-index[{i}]: another model's results ({other!r}; the audited model's are "
+                            f"model-index[{audited}]), not this model's claims")
+            continue
         results = entry.get("results", []) if isinstance(entry, dict) else None
         if not isinstance(results, list):
             problems.append(f"model-index[{i}].results: expected a list")
@@ -358,6 +373,9 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
         front, body, offset = text, "", 0
     else:
         front, body, offset = split_front_matter(text)
+        if front is None and text.splitlines()[:1] and text.splitlines()[0].strip() == "---":
+            raise ModelCardError(source, [Problem("line 1", "the front matter opened by '---' on line 1 is never "
+                                                            "closed (a line of '---' after the YAML)")])
         if front is None:
             raise ModelCardError(source, [Problem("", "no YAML front matter (a '---' block at the top) found")])
     metadata = load_yaml_text(front, source, ModelCardError, line_offset=offset) or {}
@@ -394,7 +412,7 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
     if problems:
         raise ModelCardError(source, problems)
 
-    claims, claim_problems = parse_claims(metadata)
+    claims, claim_problems = parse_claims(metadata, block.name)
     claims = with_claim_rows(claims, block.claims_rows, source)
     return ModelCard(
         path=path.resolve(), sha256=sha256,

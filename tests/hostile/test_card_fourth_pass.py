@@ -37,3 +37,32 @@ def test_a_cards_hash_is_its_files_hash_with_a_byte_order_mark(tmp_path, card_wr
     card = card_writer(tmp_path / "card")
     card.write_bytes(b"\xef\xbb\xbf" + card.read_bytes())
     assert load_model_card(card).sha256 == hashlib.sha256(card.read_bytes()).hexdigest()
+
+
+def test_another_models_results_in_the_model_index_are_not_this_models_claims(tmp_path, card_writer):
+    """A card listing a baseline's results beside its own had the baseline's accuracy 0.60 judged
+    against the audited model: performance FAILed on claims_outside_tolerance. Only the audited
+    model's entry (named by auditor.name, else the first) is its claim; the other is named as not read."""
+    from auditor.inputs.model_card import load_model_card
+
+    def entry(name, value):
+        return {"name": name, "results": [{"task": {"type": "tabular-classification"},
+                                           "metrics": [{"type": "accuracy", "value": value}]}]}
+
+    index = [entry("baseline-logreg", 0.60), entry("audited", 0.81)]
+    card = load_model_card(card_writer(tmp_path / "a", metadata={"model-index": index}, name="audited"))
+    assert [(c.metric, c.value) for c in card.claims] == [("accuracy", 0.81)]
+    assert card.claim_problems == ["model-index[0]: another model's results ('baseline-logreg'; the audited model's "
+                                   "are model-index[1]), not this model's claims"]
+    card = load_model_card(card_writer(tmp_path / "b", metadata={"model-index": index[::-1]}, name=None))
+    assert [c.value for c in card.claims] == [0.81] and card.model_name == "audited"  # the first names the model
+
+
+def test_front_matter_never_closed_is_said_so(tmp_path):
+    from auditor.errors import ModelCardError
+    from auditor.inputs.model_card import load_model_card
+
+    card = tmp_path / "README.md"
+    card.write_text("---\r\nauditor:\r\n  name: x\r\n\r\n# A model\r\n", encoding="utf-8")
+    with pytest.raises(ModelCardError, match="the front matter opened by '---' on line 1 is never closed"):
+        load_model_card(card)
