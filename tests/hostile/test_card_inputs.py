@@ -56,7 +56,7 @@ def test_invalid_card_exits_3_naming_the_problem(cli, tmp_path, artefacts, card_
 
 @pytest.mark.parametrize("text, expected", [
     ("# only markdown\n", "no YAML front matter (a '---' block at the top) found"),
-    ("---\nauditor: {}\n", "no YAML front matter (a '---' block at the top) found"),  # never closed
+    ("---\nauditor: {}\n", "line 1: the front matter opened by '---' on line 1 is never closed"),
     ("---\nlicense: mit\nauditor: [\n---\nbody\n", "line 4, column 1: malformed YAML: expected the node content"),
     ("---\n- 1\n- 2\n---\n", "front matter: expected a mapping"),
     ("---\nlicense: mit\nlicense: apache-2.0\n---\n", "line 3, column 1: malformed YAML: duplicate key 'license' (first on line 2)"),
