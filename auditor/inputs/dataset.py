@@ -48,7 +48,7 @@ class EvalDataset:
         return [c for c in self.feature_names if c not in self.categorical]
 
 
-MAX_TARGET = 1e150  # a regression target's magnitude whose square (1e300) double precision still holds
+MAX_TARGET = 1e150  # a regression target's or a feature's magnitude whose square (1e300) double precision still holds
 
 
 def _numeric_target(target: pd.Series, name: str, problems: list[Problem]) -> tuple[pd.Series, np.ndarray]:
@@ -249,9 +249,16 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             not_numbers = numeric.isna() & series.notna()
             if not_numbers.any():
                 problems.append(Problem(f"column {col!r}", f"expected numbers, got text in {rows_text(not_numbers.to_numpy())}"))
-            infinite = np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan))
+            values = numeric.to_numpy(dtype=float, na_value=np.nan)
+            infinite = np.isinf(values)
             if infinite.any():
                 problems.append(Problem(f"column {col!r}", f"infinite values in {rows_text(infinite)}"))
+            with np.errstate(invalid="ignore"):
+                huge = ~infinite & (np.abs(values) > MAX_TARGET)
+            if huge.any():  # a perturbation's standard deviation, a distance: their squares overflow to inf
+                problems.append(Problem(f"column {col!r}", f"values beyond ±{MAX_TARGET:.0e} in {rows_text(huge)}: their "
+                                        "squares overflow double precision, so no spread, distance or perturbation "
+                                        "of them can be computed; rescale the column in the data and the model"))
             frame[col] = numeric.astype(float)
         else:
             mixed = _text_among_other_values(series)

@@ -113,7 +113,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 def _read_csv(path: Path, text_columns: tuple[str, ...] = (), categorical_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     csv.field_size_limit(MAX_DATASET_BYTES)  # a long review is a field; MAX_TEXT_CHARS is checked per row later
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
         try:
             header = next(csv.reader(fh), [])
         except csv.Error as exc:  # e.g. a field longer than the csv module's limit
@@ -132,7 +132,7 @@ def _read_csv(path: Path, text_columns: tuple[str, ...] = (), categorical_column
         # A row longer than the header: pandas would silently drop fields (or, without
         # index_col=False, shift the header onto the wrong columns).
         warnings.simplefilter("error", pd.errors.ParserWarning)
-        frame = pd.read_csv(path, encoding="utf-8", keep_default_na=False, na_values=[""], index_col=False,
+        frame = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, na_values=[""], index_col=False,
                             dtype={c: str for c in text_columns if c in seen})
     # A row shorter than the header: pandas would fill the missing fields with NaN, silently.
     short = _csv_shape_problems(path)
@@ -164,7 +164,7 @@ def _categories_as_written(path: Path, frame: pd.DataFrame, columns: list[str]) 
     pandas read them (a model fitted on such a table knows their numbers)."""
     if not columns:
         return {}
-    written = pd.read_csv(path, encoding="utf-8", keep_default_na=False, na_values=[""], index_col=False,
+    written = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, na_values=[""], index_col=False,
                           usecols=columns, dtype=str)
     notes = {}
     for col in columns:
@@ -206,7 +206,7 @@ def _csv_shape_problems(path: Path) -> list[Problem]:
     """Lines whose number of fields differs from the header's (the first few, and how many), after
     the delimiter hint where the header is one field."""
     problems, n_bad, header = [], 0, []
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh)
         try:
             header = next(reader, [])
