@@ -11,6 +11,7 @@ overdue, `sign-off` when the run fails verification (an altered audit is not sig
 
 from __future__ import annotations
 
+import errno
 import sys
 import traceback
 from contextlib import contextmanager, nullcontext
@@ -33,13 +34,27 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
     help="Policy-driven audits of ML models: explanations, and tests that the explanations can be trusted.",
 )
-out = Console()
-err = Console(stderr=True)
+
+
+def _console(stream, **kw) -> Console:
+    """Rich's console on ``stream``: sized to a terminal, or, on a pipe or a file, one line per message
+    and tables never wrapped (at Rich's default of 80 columns a path, or a policy name in `due`'s
+    table that a cron job mails, was broken mid-word)."""
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):  # no stream, or a closed one
+        terminal = False
+    return Console(stderr=stream is sys.stderr, soft_wrap=True, width=None if terminal else 1_000, **kw)
+
+
+out = _console(sys.stdout)
+err = _console(sys.stderr)
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta", "skipped": "dim", "waived": "cyan",
                 "info": "dim"}
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it terminated
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of the output went away
 _SAID: dict[str, bool] = {}  # what a command already told the user before it exited
 
 
@@ -800,7 +815,6 @@ def symlink_loop(exc: BaseException) -> str | None:
     RuntimeError("Symlink loop from '...'") on Python 3.11-3.12, and an OSError with ELOOP elsewhere
     (opening such a path, newer Pythons)."""
     import ast
-    import errno
     import re
 
     if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
@@ -823,6 +837,10 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except SystemExit as exc:
+        # click turns a closed output pipe (`auditor history | head -1`) into exit 1, which `due`, `verify`
+        # and `diff` give a meaning of their own: exit as a shell reports a process SIGPIPE ended
+        if exc.code == 1 and isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
+            sys.exit(EXIT_BROKEN_PIPE)
         # typer turns a Ctrl-C that no command handled (while starting up, or in a command without a
         # handler of its own) into a silent exit 130
         if exc.code == EXIT_INTERRUPTED and isinstance(exc.__context__, typer.Exit) and not _SAID.get("interrupted"):

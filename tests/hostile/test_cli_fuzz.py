@@ -171,3 +171,24 @@ def test_run_and_validate_on_mutated_inputs_exit_with_documented_codes(cli, base
         assert res.code in DOCUMENTED, (command, mutation, res.text)
     finally:
         shutil.rmtree(w.parent, ignore_errors=True)
+
+
+def test_a_closed_output_pipe_exits_141_and_long_lines_are_not_wrapped_in_a_pipe(tmp_path):
+    """`auditor policies show … | head -1` exited 1 (click's answer to EPIPE), which `due`, `verify`
+    and `diff` give a meaning; and output to a pipe was wrapped at 80 columns, breaking paths and
+    names mid-word."""
+    import subprocess
+    import sys
+
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line, as `head -1` is after its line
+    res = subprocess.run([sys.executable, "-m", "auditor", "policies", "show", "eu-ai-act-high-risk"],
+                         stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+    os.close(write_end)
+    assert res.returncode == 141, res.stderr.decode()
+    folder = tmp_path / ("a-long-folder-name-" * 6)
+    res = subprocess.run([sys.executable, "-m", "auditor", "history", "--out", str(folder)],
+                         capture_output=True, text=True, timeout=60)
+    assert str(folder) in res.stdout + res.stderr  # on one line, not broken at column 80
