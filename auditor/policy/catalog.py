@@ -4,6 +4,7 @@ full load, validated against the schema, is load.py."""
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ def resolve_policy_path(name_or_path: str | Path) -> Path:
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise UsageError(f"policy {path} is not a regular file" if path.exists() else f"policy file not found: {path}")
-        return path
+        return Path(os.path.abspath(path))  # recorded in the run: relative to where the command ran, it would name nothing later
     known = builtin_policies()
     if str(name_or_path) not in known:
         raise UsageError(

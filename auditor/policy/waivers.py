@@ -17,6 +17,7 @@ failure is not waived.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,8 +94,9 @@ class LoadedWaivers:
 
 
 def load_waivers_file(path: str | Path) -> LoadedWaivers:
-    """Read and validate a waivers file (check ids are checked against the policy later)."""
-    path = Path(path)
+    """Read and validate a waivers file (check ids are checked against the policy later). Its path is
+    recorded absolute: a run read later from elsewhere names the file that was read."""
+    path = Path(os.path.abspath(path))
     source = str(path)
     if not path.is_file():
         raise UsageError(f"waivers file {path} is not a regular file" if path.exists() else f"waivers file not found: {path}")
