@@ -281,12 +281,33 @@ def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes
     deleted version folder leaves a gap its successor's hash chain names, not a replacement (a
     number with sign-offs stays taken without the registry too: :func:`signed_versions`)."""
     folder = claim_model_dir(out, model_name)
+    # the folders this run makes: removed again (if still empty) when it stores nothing, so that an
+    # interrupted or refused first run leaves no empty --out/<model>/ behind
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise output_error(exc, folder) from None
-    remove_stale_temp(folder)
-    after = max(after, signed_versions(folder))
+    stored = False
+    try:
+        remove_stale_temp(folder)
+        after = max(after, signed_versions(folder))
+        stored_at = _write_version(folder, build, after)
+        stored = True
+        return stored_at
+    except KeyboardInterrupt as exc:
+        stored = getattr(exc, "stored_run", None) is not None
+        raise
+    finally:
+        if not stored:
+            for empty in made:  # deepest first; a folder someone else wrote into meanwhile stays
+                try:
+                    empty.rmdir()
+                except OSError:
+                    break
+
+
+def _write_version(folder: Path, build: Callable[[str], dict[str, bytes]], after: int) -> Path:
     try:
         for _ in range(MAX_VERSION_ATTEMPTS):
             label = version_label(max(taken_versions(folder), after) + 1)

@@ -78,7 +78,7 @@ def test_a_failing_build_leaves_nothing(tmp_path):
 
     with pytest.raises(RuntimeError, match="rendering failed"):
         write_run(tmp_path, "m", build)
-    assert list((tmp_path / "m").iterdir()) == []
+    assert not (tmp_path / "m").exists()  # the model's folder it made is gone too
 
 
 def _h(name: str) -> str:
@@ -148,3 +148,19 @@ def test_manifest_hashes(tmp_path):
     before = file_or_dir_sha256(model)
     (model / "config.json").write_text("{ }")
     assert file_or_dir_sha256(model) != before
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, ValueError])
+def test_a_run_that_stores_nothing_leaves_no_folder_it_made(tmp_path, failure):
+    """A SIGTERM while the report was being built left an empty OUT/ and OUT/<model>/ behind (README:
+    nothing partial is written); a folder that was there before stays."""
+    def build(label):
+        raise failure("stopped")
+
+    with pytest.raises(failure):
+        write_run(tmp_path / "out" / "nested", "m", build)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(failure):
+        write_run(tmp_path / "kept", "m", build)
+    assert (tmp_path / "kept").is_dir() and list((tmp_path / "kept").iterdir()) == []
