@@ -304,6 +304,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             )
             if len(np.unique(labels)) < 2:
                 raise DatasetError(source, [Problem(f"column {block.target!r}", "only one class among the non-empty texts")])
+    frame = frame.copy()  # one block per dtype again: a column replaced one by one fragments a wide frame
     text = block.task == "text-classification"
     # texts that differ only in their Unicode form (NFC and NFD spellings) are copies too; a tabular
     # row repeats another when its features and its label do

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import textwrap
+import warnings
 
 import matplotlib
 
@@ -224,7 +225,9 @@ def heatmap(ev, thresholds=()) -> str:
                                 color="white" if dark else "black")
     fig.colorbar(image, ax=axes[0] if len(panels) == 1 else list(axes), shrink=0.8 if len(panels) == 1 else 0.6)
     if len(panels) == 1:
-        fig.tight_layout()
+        with warnings.catch_warnings():  # long slanted labels: matplotlib keeps its layout and says so
+            warnings.simplefilter("ignore", UserWarning)
+            fig.tight_layout()
     return _to_data_uri(fig)
 
 
