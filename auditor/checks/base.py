@@ -35,6 +35,24 @@ MAX_LAYERS = 1_000  # network layers
 MAX_CHARS = 100_000  # characters of a text shown in the report
 MAX_TIME_BUDGET_S = 7 * 24 * 3600.0  # a week of wall time
 
+MAX_BARS = 25  # bars in one chart: at 124 the chart was shrunk to a strip of 1-pixel bars and overlapping labels
+
+
+def most_bars(labels: list[str], values: list[float], key: list[float], *, what: str, largest: str,
+              keep: tuple[str, ...] = ()) -> tuple[list, list, str]:
+    """At most :data:`MAX_BARS` bars of a chart (and the labels in ``keep``, a sensitive feature),
+    those with the largest ``key``, in their given order; and the caption's sentence saying what was
+    left out, e.g. "Drawn: the 25 features with the largest share of 124." ("" when nothing was)."""
+    if len(labels) <= MAX_BARS:
+        return list(labels), list(values), ""
+    top = set(sorted(range(len(labels)), key=lambda i: -key[i])[:MAX_BARS])
+    kept = {i for i, label in enumerate(labels) if label in keep} - top
+    shown = sorted(top | kept)
+    also = f", and {len(kept)} more that the caption names" if kept else ""
+    return ([labels[i] for i in shown], [values[i] for i in shown],
+            f" Drawn: the {MAX_BARS} {what} with the {largest} of {len(labels)}{also}.")
+
+
 # Instances a median (or an interval) of per-instance scores needs before a gate judges it: below,
 # one or two rows would decide the verdict (SampleSize.min_n; the gate ends in ERROR saying so).
 MIN_JUDGED = 5

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, MIN_JUDGED,
-                                 Check, CheckOutput, Params, count, fraction, possessive)
+                                 Check, CheckOutput, Params, count, fraction, most_bars, possessive)
 from auditor.explain.partial_dependence import (PROBABILITY_CLIP, centred_log_ratio, probability_clip, ice_heterogeneity, ice_heterogeneity_interval,
                                                 ice_variation, partial_dependence_curves)
 from auditor.explain.permutation_importance import (
@@ -107,9 +107,12 @@ class PartialDependence(Check):
             caption = (f"n = {len(rows)} sampled evaluation rows; {drawn}; "
                        f"ICE heterogeneity {h:.2f}; PD range {c.pd_range:.3f}.")
             if c.categorical:
-                evidence.append(BarChart(title=f"Partial dependence on {c.feature}", labels=list(c.grid),
-                                         values=[float(v) for v in c.average], xlabel=f"average {label}", caption=caption,
-                                         detail=detail))
+                middle = float(np.median(c.average))
+                levels, averages, left_out = most_bars(
+                    [str(v) for v in c.grid], [float(v) for v in c.average], [abs(float(v) - middle) for v in c.average],
+                    what="levels", largest="averages farthest from the median level's")
+                evidence.append(BarChart(title=f"Partial dependence on {c.feature}", labels=levels, values=averages,
+                                         xlabel=f"average {label}", caption=caption + left_out, detail=detail))
                 continue
             ice = [Series(name=f"ICE row {int(rows[i])}", x=list(c.grid), y=[float(v) for v in c.individual[i]])
                    for i in shown]

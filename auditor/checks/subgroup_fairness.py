@@ -41,7 +41,7 @@ from pydantic import Field
 if TYPE_CHECKING:
     import pandas as pd
 
-from auditor.checks.base import MAX_CONTROL_ORDERS, MIN_JUDGED, Check, CheckOutput, Params, count
+from auditor.checks.base import MAX_CONTROL_ORDERS, MIN_JUDGED, Check, CheckOutput, Params, count, most_bars
 from auditor.checks.explainers import ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
@@ -453,13 +453,15 @@ class SubgroupFairness(Check):
                 stab_disp.append(max(medians_stab) - min(medians_stab))
         measurements["faithfulness_gap_disparity"] = max(gap_disp) if gap_disp else None
         measurements["stability_disparity"] = max(stab_disp) if stab_disp else None
+        bar_labels, bar_values, left_out = most_bars(
+            [names[i] for i in order], [float(share[i]) for i in order], [float(share[i]) for i in order],
+            what="features", largest="largest shares", keep=tuple(sensitive_inputs))
         return [
             BarChart(title=f"Share of attribution mass per feature ({p.explainer}: each feature's mean |attribution| "
                            "over the sum of all features', the shares sum to 1)",
-                     labels=[names[i] for i in order], values=[float(share[i]) for i in order],
-                     xlabel="share of the mean |attribution| mass",
+                     labels=bar_labels, values=bar_values, xlabel="share of the mean |attribution| mass",
                      caption="Sensitive features that are model inputs: " + (", ".join(sensitive_inputs) or "none")
-                             + f". Over {len(rows)} explained rows.", detail=True),
+                             + f". Over {len(rows)} explained rows." + left_out, detail=True),
             Table(title="Features most associated with each sensitive feature",
                   columns=["sensitive feature", "feature", "Cramér's V", f"rank by mean |{p.explainer}|", "attribution share",
                            "finding"],

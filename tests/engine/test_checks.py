@@ -462,3 +462,20 @@ def test_global_importance_s_correlation_rests_on_the_explained_rows_too(linear_
     gate = result.thresholds[0]
     assert gate.n == 2 and not gate.passed and "needs at least 5" in gate.unreachable
     assert result.status.value == "warn"
+
+
+def test_a_chart_of_many_bars_draws_the_largest_and_says_so():
+    """124 features' attribution shares (and a categorical's 60 levels) were drawn as one chart of
+    124 bars, shrunk to a strip of 1-pixel bars with overlapping labels. A chart draws the MAX_BARS
+    largest, in their order, plus a sensitive feature below them, and its caption says what it left out."""
+    from auditor.checks.base import MAX_BARS, most_bars
+
+    labels = [f"f{i:03d}" for i in range(124)]
+    values = [float(i % 50) for i in range(124)]  # f049, f099 largest (49), then f048, f098 ...
+    shown, drawn, said = most_bars(labels, values, values, what="features", largest="largest shares", keep=("f000",))
+    assert len(shown) == MAX_BARS + 1 and shown[0] == "f000" and shown == sorted(shown)
+    assert {"f049", "f099", "f038", "f088", "f037"} <= set(shown) and "f087" not in shown  # a tie: the first
+    assert drawn == [values[labels.index(s)] for s in shown]
+    assert said == " Drawn: the 25 features with the largest shares of 124, and 1 more that the caption names."
+    assert most_bars(labels[:MAX_BARS], values[:MAX_BARS], values[:MAX_BARS], what="levels", largest="x") == (
+        labels[:MAX_BARS], values[:MAX_BARS], "")
