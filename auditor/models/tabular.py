@@ -3,6 +3,8 @@ auditor.models.regression, a subclass)."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import sys
 import warnings
 from pathlib import Path
@@ -21,7 +23,7 @@ from auditor.models.inputs import PerturbableInputs
 from auditor.models.perturbation import tabular_perturbations
 from auditor.models.tabular_codec import TabularCodec
 from auditor.models.validate import check_probabilities
-from auditor.hashing import file_or_dir_sha256, row_hashes
+from auditor.hashing import row_hashes
 
 # Rows a randomised model (the sanity test's) is refitted on at most: a seeded sample of a larger
 # evaluation set (refitting on 111,400 rows took 21 s of a 300 s audit).
@@ -78,15 +80,18 @@ TRUSTED_SKOPS_TYPES = frozenset({
 })
 
 
-def verify_pin(path: Path, expected: str | None) -> str:
-    """Hash the artefact; refuse it when the card pins a different sha256."""
-    actual = file_or_dir_sha256(path)
+def verify_pin(path: Path, expected: str | None) -> bytes:
+    """The artefact's bytes, read once; refused when the card pins a different sha256. The model is
+    loaded from these bytes, never from the path again: a file swapped between the check and the
+    load (with --allow-pickle, code that runs) would otherwise be loaded unpinned."""
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
     if expected is not None and actual.lower() != expected.lower():
         raise ModelLoadError(
             f"model artefact {path} does not match the sha256 pinned in the card "
             f"(card: {expected.lower()}, file: {actual}); refusing to load it"
         )
-    return actual
+    return data
 
 
 # skops.io lists the scikit-learn types it trusts, on import, through ``sklearn.utils.all_estimators``,
@@ -115,11 +120,11 @@ def import_skops_io():
 def load_sklearn_estimator(path: Path, fmt: str, *, allow_pickle: bool, pinned_sha256: str | None):
     if not path.is_file():
         raise ModelLoadError(f"{path} is a folder, not a {fmt} file" if path.is_dir() else f"model artefact not found: {path}")
-    verify_pin(path, pinned_sha256)
+    data = verify_pin(path, pinned_sha256)
     if fmt == "skops":
         sio = import_skops_io()
         try:
-            untrusted = sio.get_untrusted_types(file=path)
+            untrusted = sio.get_untrusted_types(data=data)
         except Exception as exc:  # a corrupt or non-skops file
             raise ModelLoadError(f"{path} is not a readable skops file: {exc}") from None
         refused = sorted(t for t in untrusted if t not in TRUSTED_SKOPS_TYPES)
@@ -129,7 +134,7 @@ def load_sklearn_estimator(path: Path, fmt: str, *, allow_pickle: bool, pinned_s
                 + ", ".join(refused)
             )
         try:
-            return sio.load(path, trusted=list(untrusted))
+            return sio.loads(data, trusted=list(untrusted))
         except Exception as exc:
             raise ModelLoadError(f"cannot load {path}: {type(exc).__name__}: {exc}") from None
     if fmt in ("joblib", "pickle"):
@@ -141,7 +146,7 @@ def load_sklearn_estimator(path: Path, fmt: str, *, allow_pickle: bool, pinned_s
         import joblib
 
         try:
-            return joblib.load(path)
+            return joblib.load(io.BytesIO(data))
         except Exception as exc:
             raise ModelLoadError(f"cannot load {path}: {type(exc).__name__}: {exc}") from None
     raise ModelLoadError(f"format {fmt!r} is not a scikit-learn format")

@@ -66,3 +66,33 @@ def test_front_matter_never_closed_is_said_so(tmp_path):
     card.write_text("---\r\nauditor:\r\n  name: x\r\n\r\n# A model\r\n", encoding="utf-8")
     with pytest.raises(ModelCardError, match="the front matter opened by '---' on line 1 is never closed"):
         load_model_card(card)
+
+
+@pytest.mark.parametrize("fmt", ["skops", "joblib"])
+def test_the_model_loaded_is_the_bytes_whose_hash_was_checked(tmp_path, artefacts, monkeypatch, fmt):
+    """The pin was checked on one read of the artefact and the model loaded from later reads: a file
+    swapped in between (with --allow-pickle, code that runs) was loaded unpinned."""
+    import hashlib
+
+    import joblib
+    import skops.io as sio
+
+    from auditor.models import tabular
+
+    estimator = sio.load(artefacts.linear, trusted=sio.get_untrusted_types(file=artefacts.linear))
+    path = tmp_path / f"model.{fmt}"
+    if fmt == "skops":
+        sio.dump(estimator, path)
+    else:
+        joblib.dump(estimator, path)
+    pin = hashlib.sha256(path.read_bytes()).hexdigest()
+    checked = tabular.verify_pin
+
+    def check_then_swap(p, expected):
+        data = checked(p, expected)
+        p.write_bytes(b"swapped after the check")
+        return data
+
+    monkeypatch.setattr(tabular, "verify_pin", check_then_swap)
+    loaded = tabular.load_sklearn_estimator(path, fmt, allow_pickle=True, pinned_sha256=pin)
+    assert (loaded.coef_ == estimator.coef_).all()
