@@ -143,6 +143,16 @@ def _mostly_numbers(series: pd.Series) -> np.ndarray | None:
     return texts if texts.any() and int(number.sum()) > texts.sum() else None
 
 
+def _numbers_written_as_text(series: pd.Series) -> bool:
+    """Whether every value of a text column reads as a number ("107.0" in a JSON file): pandas
+    parses such cells as numbers in a CSV, while JSON and Parquet keep them as text."""
+    present = series.dropna()
+    if present.empty or not present.map(lambda v: isinstance(v, str)).all():
+        return False
+    values = pd.Series(pd.unique(present), dtype=object)
+    return bool(pd.to_numeric(values, errors="coerce").notna().all())
+
+
 def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = None, seed: int = 0,
                  fairness_groups: list[str] | None = None) -> EvalDataset:
     """Load the evaluation data and validate it against the card; list every problem found.
@@ -157,6 +167,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     df = read_table(path, (block.text_column,) if block.task == "text-classification" and block.text_column else (),
                     tuple(f.name for f in block.features or [] if f.type == "categorical"))
     problems: list[Problem] = []
+    typing_notes: list[str] = []  # how a column's values were read, where that is not what its file says
     if len(df) == 0:
         raise DatasetError(source, [Problem("", "the dataset has no rows")])
 
@@ -244,6 +255,10 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                 problems.append(Problem(f"column {col!r}", f"numbers, but text in {rows_text(mostly)}; fix those cells, "
                                                            "or declare the column's type in auditor.features"))
                 continue
+        if kind is None and pd.api.types.is_bool_dtype(series):  # "True"/"False" in a CSV, booleans in JSON or Parquet
+            typing_notes.append(f"column {col!r} holds true/false values: audited as the numbers 1 and 0 (as scikit-learn reads "
+                         "a boolean column); declare it in auditor.features (type: categorical) to audit it as the two "
+                         "values written")
         if kind == "numeric" or (kind is None and pd.api.types.is_numeric_dtype(series)):
             numeric = pd.to_numeric(series, errors="coerce")
             not_numbers = numeric.isna() & series.notna()
@@ -271,6 +286,10 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                                                            "\"5\" as different categories); write every value of the "
                                                            "column the same way"))
                 continue
+            if kind is None and _numbers_written_as_text(series):
+                typing_notes.append(f"column {col!r} holds numbers written as text (e.g. {series.dropna().iloc[0]!r}): audited "
+                             "as categories, as written (a perturbation swaps them, never moves them by fractions); "
+                             "declare it in auditor.features (type: numeric) to audit it as numbers")
             categorical.append(col)
             frame[col] = series.astype(object).where(series.notna(), None)
         missing = series.isna().to_numpy()
@@ -282,7 +301,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     if problems:
         raise DatasetError(source, problems)
 
-    notes = [note for col, note in df.attrs.get("notes", {}).items() if col in expected]  # not the ignored columns
+    notes = [note for col, note in df.attrs.get("notes", {}).items() if col in expected] + typing_notes  # not the ignored columns
     n_missing = int(frame.isna().sum().sum())
     if n_missing:
         notes.append(f"{n_missing} missing feature values, passed to the model as missing (the card allows it)")

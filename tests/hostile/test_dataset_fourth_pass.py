@@ -36,3 +36,25 @@ def test_a_byte_order_mark_leaves_the_header_checks_working(cli, tmp_path, card_
     plain.write_bytes(b"\xef\xbb\xbf" + text.encode())
     res = cli("validate", "--policy", card_only_policy, "--card", card_writer(tmp_path / "card"), "--data", plain)
     assert res.code == 0, res.text
+
+
+def test_columns_read_otherwise_than_written_are_noted(tmp_path, card_writer, artefacts):
+    """True/False cells were read as 1.0/0.0 with no word; numbers written as text in a JSON file
+    were audited as categories with no word."""
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+
+    card = load_model_card(card_writer(tmp_path / "card", features=None))  # no column's type declared
+    frame = _frame(artefacts)
+    frame["x3"] = [str(v) for v in frame["x3"]]
+    data = tmp_path / "eval.jsonl"
+    frame.to_json(data, orient="records", lines=True)
+    notes = load_dataset(data, card).notes
+    assert any(n.startswith("column 'x3' holds numbers written as text (e.g. '") for n in notes), notes
+    frame = _frame(artefacts)
+    frame["color"] = frame["x1"] > 0
+    data = tmp_path / "eval.csv"
+    frame.to_csv(data, index=False)
+    notes = load_dataset(data, card).notes
+    assert any(n.startswith("column 'color' holds true/false values: audited as the numbers 1 and 0") for n in notes), notes
+    assert not any("holds" in n for n in load_dataset(artefacts.csv, card).notes)
