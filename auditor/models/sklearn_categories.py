@@ -68,3 +68,48 @@ def columns_read_as_categories(estimator, feature_names: list[str]) -> dict[str,
     if mask is not None and len(mask) == len(names):
         return {n: f"{type(estimator).__name__}'s categorical_features" for n, cat in zip(names, mask) if cat}
     return {}
+
+
+PASS_THROUGH = ("SimpleImputer",)  # steps before an encoder that leave a present value as it is
+
+
+def _category_lists(estimator, names: list[str]) -> dict[str, tuple[np.ndarray, str]]:
+    """Per raw column, the categories a fitted encoder of the model knows and how it treats others,
+    where the model's structure says so plainly: a ``ColumnTransformer`` branch that is a
+    ``OneHotEncoder``/``OrdinalEncoder``, alone or after imputers (which keep a present value)."""
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list) and steps:
+        return _category_lists(steps[0][1], [str(n) for n in getattr(estimator, "feature_names_in_", names)])
+    out: dict[str, tuple[np.ndarray, str]] = {}
+    for _, transformer, columns in getattr(estimator, "transformers_", []):
+        chain = _steps(transformer)
+        at = next((i for i, s in enumerate(chain) if _is_encoder(s)), None)
+        if at is None or not all(type(s).__name__ in PASS_THROUGH for s in chain[:at]):
+            continue
+        encoder = chain[at]
+        categories = getattr(encoder, "categories_", None)
+        cols = _column_names(columns, names)
+        if categories is None or len(categories) != len(cols):
+            continue
+        how = f"{type(encoder).__name__}, handle_unknown={getattr(encoder, 'handle_unknown', '?')!r}"
+        out.update({c: (np.asarray(k, dtype=object), how) for c, k in zip(cols, categories)})
+    return out
+
+
+def unseen_categories(estimator, frame) -> list[str]:
+    """Notes for the columns whose present values include some the model's encoder never saw when
+    fitted: it scores those rows as unknown (all of a one-hot's indicators 0, or its unknown code),
+    which read silently as ordinary rows (True/False where it learnt yes/no: every row unknown,
+    accuracy 0.819 → 0.705). Columns the structure does not state plainly say nothing."""
+    notes = []
+    for col, (known, how) in _category_lists(estimator, [str(c) for c in frame.columns]).items():
+        if col not in frame.columns:
+            continue
+        values = frame[col]
+        present = values[values.notna()]
+        unseen = present[~present.isin(set(known.tolist()))]
+        if len(unseen):
+            examples = ", ".join(repr(v) for v in list(dict.fromkeys(unseen.tolist()))[:3])
+            notes.append(f"column {col!r}: {len(unseen):,} of {len(values):,} rows hold a value the model's encoder never "
+                         f"saw when fitted ({examples}); it scores them as unknown ({how})")
+    return notes

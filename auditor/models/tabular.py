@@ -208,6 +208,14 @@ class TabularModel(AdapterBase):
         """Predict distinct rows in chunks on ``executor``'s workers (threads share the estimator)."""
         self._cache.executor = executor
 
+    def input_notes(self, data) -> list[str]:
+        from auditor.models.sklearn_categories import unseen_categories
+
+        try:
+            return unseen_categories(self.estimator, data.frame)
+        except Exception:  # noqa: BLE001 - a model's structure is read on trust; one that will not say, says nothing
+            return []
+
     def categorical_columns(self) -> dict[str, str]:
         from auditor.models.sklearn_categories import columns_read_as_categories
 

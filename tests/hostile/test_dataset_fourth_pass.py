@@ -58,3 +58,23 @@ def test_columns_read_otherwise_than_written_are_noted(tmp_path, card_writer, ar
     notes = load_dataset(data, card).notes
     assert any(n.startswith("column 'color' holds true/false values: audited as the numbers 1 and 0") for n in notes), notes
     assert not any("holds" in n for n in load_dataset(artefacts.csv, card).notes)
+
+
+def test_values_the_models_encoder_never_saw_are_noted(tmp_path, card_writer, artefacts):
+    """A category the pipeline's OneHotEncoder (handle_unknown='ignore') never saw was scored as
+    unknown with no word: a file writing True/False where the model learnt yes/no lost 11 points of
+    accuracy silently."""
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.kinds import load_adapter
+
+    card = load_model_card(card_writer(tmp_path / "card"))
+    frame = _frame(artefacts)
+    frame.loc[[3, 9], "color"] = "purple"
+    data = tmp_path / "eval.csv"
+    frame.to_csv(data, index=False)
+    model = load_adapter(card, ["x1", "x2", "x3", "color"])
+    assert model.input_notes(load_dataset(data, card)) == [
+        "column 'color': 2 of 60 rows hold a value the model's encoder never saw when fitted ('purple'); it scores "
+        "them as unknown (OneHotEncoder, handle_unknown='ignore')"]
+    assert model.input_notes(load_dataset(artefacts.csv, card)) == []
