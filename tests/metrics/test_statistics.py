@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from auditor.metrics import bootstrap_ci, paired_wilcoxon_greater
-from auditor.metrics.statistics import paired_comparison, wilcoxon_p_floor
+from auditor.metrics.statistics import bias_corrected_interval, paired_comparison, wilcoxon_p_floor
 
 
 def test_bootstrap_ci_contains_true_median_and_is_reproducible():
@@ -390,3 +390,18 @@ def test_a_gap_interval_that_ties_put_at_zero_does_not_pass_a_bound_at_zero():
     cmp, out = gate(mixed, np.zeros(16))
     assert cmp["gap_ci_low"] == 0.0 and cmp["p_value"] > 0.025
     assert not out.passed and "only because tied pairs" in out.unreachable and "n = 6 pairs that differ" in out.unreachable
+
+
+def test_a_ratio_at_its_ceiling_keeps_a_low_end_below_it():
+    """Two groups with the same selection rate (10 of 20 each): the demographic-parity ratio is 1.0,
+    every resample is at most 1, and the bias correction pushed both ends to the top: 1.00-1.00. The
+    low end is now the percentile interval's where that is lower; the high end stays corrected."""
+    from auditor.checks.subgroup_fairness import ratio_interval
+    from auditor.metrics.fairness import disparity
+
+    rng = np.random.default_rng(0)
+    sel = np.r_[np.ones(10), np.zeros(10)]
+    boot = np.array([disparity([rng.choice(sel, 20).mean(), rng.choice(sel, 20).mean()])[1] for _ in range(1000)])
+    low, high = ratio_interval(boot, 1.0, 0.05)
+    assert low == pytest.approx(np.quantile(boot, 0.025)) and low < 0.6 and high == 1.0
+    assert bias_corrected_interval(boot, 1.0)[0] > 0.99  # what the correction alone gave
