@@ -32,19 +32,45 @@ if TYPE_CHECKING:  # the CLI imports only what a command uses, when it runs (`au
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Policy-driven audits of ML models: explanations, and tests that the explanations can be trusted.",
 )
 
 
-def _console(stream, **kw) -> Console:
-    """Rich's console on ``stream``: sized to a terminal, or, on a pipe or a file, one line per message
-    and tables never wrapped (at Rich's default of 80 columns a path, or a policy name in `due`'s
-    table that a cron job mails, was broken mid-word)."""
-    try:
-        terminal = stream.isatty()
-    except (AttributeError, ValueError):  # no stream, or a closed one
-        terminal = False
-    return Console(stderr=stream is sys.stderr, soft_wrap=True, width=None if terminal else 1_000, **kw)
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            _print(f"auditor {version('auditor')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            _print("auditor (not installed: no version recorded)")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _main(show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                            help="Print auditor's version and exit.")) -> None:
+    """Policy-driven audits of ML models: explanations, and tests that the explanations can be trusted."""
+
+
+def _console(stream) -> Console:
+    """Rich's console on ``stream``, one line per message (no wrapping of a path or a name)."""
+    return Console(stderr=stream is sys.stderr, soft_wrap=True)
+
+
+def _widen_off_terminal() -> None:
+    """On a pipe or a file, without COLUMNS set, tables are never wrapped: at Rich's default of 80
+    columns a path, or a policy name in `due`'s table that a cron job mails, was broken mid-word."""
+    import os
+
+    for console, stream in ((out, sys.stdout), (err, sys.stderr)):
+        try:
+            terminal = stream.isatty()
+        except (AttributeError, ValueError):  # no stream, or a closed one
+            terminal = False
+        if not terminal and not os.environ.get("COLUMNS"):
+            console.width = 1_000
 
 
 out = _console(sys.stdout)
@@ -323,7 +349,7 @@ def raise_usage(message: str) -> None:
     raise UsageError(message)
 
 
-@app.command()
+@app.command(short_help="Rebuild report.html and report.pdf of a run from its result.json alone, into a new folder (a stored run is sealed).")
 def render(
     run_dir: Path = typer.Argument(..., help="A run directory containing result.json."),
     to: Optional[Path] = typer.Option(None, "--to", help="A new folder for the reports (default <model>/renders/<version>-N/)."),
@@ -479,7 +505,7 @@ def _print(text: str) -> None:
     out.print(printable(text), highlight=False, markup=False, soft_wrap=True)
 
 
-@app.command()
+@app.command(short_help="List the audits in the registry: model, version, date, policy, status, model hash, sign-off.")
 def history(
     model: Optional[str] = typer.Argument(None, help="A model name (or its folder name); all models when omitted."),
     out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder holding OUT/<model>/vNNNN."),
@@ -496,7 +522,10 @@ def history(
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     if not rows:
-        _print(f"no audits recorded{' for ' + model if model else ''}")
+        # a mistyped name read as an empty history: name the models the registry has
+        known = sorted({r["model"] for r in _registry_rows(out_dir, db, None)}) if model else []
+        _print(f"no audits recorded{' for ' + model if model else ''}"
+               + (f" (the registry has: {', '.join(known)})" if known else ""))
         return
     # fits 80 columns: no borders, short fields never wrap, model names keep up to 24 characters on
     # a line, policy and sign-off wrap at spaces onto more lines; a wider terminal gives the policy
@@ -520,7 +549,7 @@ def history(
     out.print(table)
 
 
-@app.command()
+@app.command(short_help="Compare two audits: verdicts, measurements, explanation drift, policy and input changes.")
 def diff(
     run_a: Path = typer.Argument(..., help="A run directory (with one argument: the newer run)."),
     run_b: Optional[Path] = typer.Argument(None, help="The run to compare with RUN_A (default: RUN_A against its previous run)."),
@@ -597,7 +626,7 @@ def sign_off(
     _print(f"  {signed.log}")
 
 
-@app.command()
+@app.command(short_help="Recompute every hash of a run, its hash-chain links and sign-off signatures (exit 1: altered).")
 def verify(
     run_dirs: list[Path] = typer.Argument(..., help="Run directories to verify."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP + " Holds the registered signing keys."),
@@ -829,6 +858,7 @@ def symlink_loop(exc: BaseException) -> str | None:
 
 def main() -> None:
     _SAID.clear()
+    _widen_off_terminal()
     empty = empty_option(sys.argv[1:])
     if empty:
         err.print(f"[bold red]error:[/] {empty} was given an empty value; {NON_EMPTY_OPTIONS[empty]}",

@@ -47,3 +47,18 @@ def test_a_long_policy_name_stays_whole_where_the_terminal_has_room(history, tmp
         assert res.exit_code == 0, res.output
         assert max(len(line) for line in res.output.splitlines()) <= int(columns), res.output
         assert ("credit-scoring-eu-ai-act" in res.output.split()) is whole, res.output
+
+
+def test_a_model_name_the_registry_lacks_names_the_ones_it_has(out_copy):
+    """`history nosuch` read "no audits recorded for nosuch", as an empty history would."""
+    res = invoke("history", "nosuch", "--out", out_copy)
+    assert res.exit_code == 0 and "no audits recorded for nosuch (the registry has: tiny-model)" in res.output
+
+
+def test_version_and_short_help():
+    from importlib.metadata import version
+
+    res = invoke("--version")
+    assert res.exit_code == 0 and res.output.strip() == f"auditor {version('auditor')}"
+    res = invoke("run", "-h")
+    assert res.exit_code == 0 and "--policy" in res.output
