@@ -323,7 +323,7 @@ def parse_claims(metadata: dict[str, Any], model_name: str | None = None) -> tup
                     metric=str(m["type"]), value=float(value),
                     dataset=str(ds.get("name", "")) if isinstance(ds, dict) else "",
                     split=str(ds.get("split", "")) if isinstance(ds, dict) else "",
-                    verified=bool(m.get("verified", False)),
+                    verified=m.get("verified") is True,  # bool("no") is True: only a YAML true is a claim verified
                 ))
     return claims, problems
 
@@ -359,6 +359,8 @@ def _string_keys(value: Any) -> Any:
         return {_key_text(k): _string_keys(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_string_keys(v) for v in value]
+    if isinstance(value, (set, frozenset)):  # YAML's !!set: a list in one order (a set's order follows the hash seed)
+        return sorted((_string_keys(v) for v in value), key=lambda v: (type(v).__name__, repr(v)))
     return value
 
 

@@ -96,3 +96,14 @@ def test_the_model_loaded_is_the_bytes_whose_hash_was_checked(tmp_path, artefact
     monkeypatch.setattr(tabular, "verify_pin", check_then_swap)
     loaded = tabular.load_sklearn_estimator(path, fmt, allow_pickle=True, pinned_sha256=pin)
     assert (loaded.coef_ == estimator.coef_).all()
+
+
+def test_a_yaml_set_in_the_metadata_is_stored_in_one_order(tmp_path, card_writer):
+    """A `!!set` in the card's free-form metadata was stored as the text of a Python set, whose
+    order follows the hash seed: result.json differed between two runs of the same inputs."""
+    from auditor.inputs.model_card import load_model_card
+
+    card = card_writer(tmp_path / "card")
+    text = card.read_text(encoding="utf-8").replace("---\n", "---\ntags: !!set {zeta: null, alpha: null, 3: null}\n", 1)
+    card.write_text(text, encoding="utf-8")
+    assert load_model_card(card).metadata["tags"] == [3, "alpha", "zeta"]
