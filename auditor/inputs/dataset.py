@@ -357,6 +357,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             f"sampled {max_rows:,} of {total:,} rows uniformly at random without replacement (policy "
             f"dataset.max_rows, seed {seed}); row numbers in this audit are positions in the sample, "
             f"evidence/dataset-sample.csv gives each one's row in the file"
+            + (f"; the notes before this one count the file's {total:,} rows" if notes else "")
         )
     return EvalDataset(
         path=path.resolve(), sha256=file_or_dir_sha256(path), frame=frame.reset_index(drop=True),

@@ -285,7 +285,7 @@ def test_large_dataset_is_sampled_as_the_policy_says(cli, tmp_path, artefacts, c
     assert dataset["rows"] == 250
     note = ("sampled 250 of 3,000 rows uniformly at random without replacement (policy dataset.max_rows, seed 7); "
             "row numbers in this audit are positions in the sample, evidence/dataset-sample.csv gives each one's row "
-            "in the file")
+            "in the file; the notes before this one count the file's 3,000 rows")
     # the file is one frame 10 times: the rows still count as draws (tabular rows may coincide), and a note says so
     assert dataset["notes"][1:] == [note] and dataset["notes"][0].startswith(
         "2,700 of 3,000 rows repeat an earlier row's features and label (300 distinct)")
