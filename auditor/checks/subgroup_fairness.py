@@ -33,7 +33,7 @@ evidence tables give every column and group.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 from pydantic import Field
@@ -75,6 +75,10 @@ class FairnessParams(Params):
     min_group_size: int = Field(30, ge=1, le=100_000)  # smaller groups are reported, not gated
     min_explained_per_group: int = Field(5, ge=2, le=10_000)  # explained rows a group needs for quality disparity
     n_bins: int = Field(4, ge=2, le=10)  # quantile bins of a numeric sensitive column with many values
+    # a numeric sensitive column's bands, by the policy: cut points per column ({Age: [25, 50]}: < 25, 25–50,
+    # ≥ 50); the four-fifths verdict depends on where the bands fall (quartiles of the credit example's
+    # ages: a lowest ratio of 0.81; its card's own bands < 25 and 50+: 0.71)
+    bins: dict[str, Annotated[list[float], Field(min_length=1, max_length=20)]] = {}
     max_categories: int = Field(10, ge=2, le=50)  # a numeric column with more distinct values is binned
     n_bootstrap: int = Field(500, ge=50, le=10_000)
     # random orders averaged into each explained row's control (as explanation_clustering's): one order's
@@ -85,6 +89,28 @@ class FairnessParams(Params):
     n_instances: int = Field(100, ge=2, le=5_000)  # explained rows for the attribution evidence
     top_k: int = Field(5, ge=1, le=100)
     proxy_association: float = Field(0.5, gt=0, le=1)  # bias-corrected Cramér's V at which a feature counts as a proxy
+
+
+def bands_sentence(p: FairnessParams, sens) -> str:
+    """How numeric sensitive columns were grouped: the policy's bands, or quantile bins, which say
+    that the verdict depends on where the bands fall."""
+    banded = [c for c in sens.columns if c in p.bins]
+    quantiles = [c for c in sens.columns if c not in p.bins and pd_numeric(sens[c]) and sens[c].nunique() > p.max_categories]
+    out = ""
+    if banded:
+        out += ("Bands set by the policy: " + "; ".join(f"{c} at {', '.join(f'{e:g}' for e in p.bins[c])}" for c in banded)
+                + " ('a–b' holds a up to but not b). ")
+    if quantiles:
+        out += (f"{', '.join(quantiles)}: more than {p.max_categories} values, cut into {p.n_bins} quantile bins ('a–b' "
+                "holds the values above a up to b, the first bin a too); other bands give other rates and ratios, "
+                "and the policy's subgroup_fairness bins parameter sets them.")
+    return out
+
+
+def pd_numeric(values) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
 def _q(values, q: float) -> float | None:
@@ -220,7 +246,8 @@ class SubgroupFairness(Check):
         worst: dict[str, dict[str, float | None]] = {}
         gated_total = small_total = 0
         for col in sens.columns:
-            groups = codes[col] = column_groups(sens[col], n_bins=p.n_bins, max_categories=p.max_categories)
+            groups = codes[col] = column_groups(sens[col], n_bins=p.n_bins, max_categories=p.max_categories,
+                                                edges=p.bins.get(col))
             table = group_metric_frame(KIND, y, pred, groups)
             # on the same resamples: the selection rate of the favourable class, and a multiclass model's
             # accuracy over all its classes (the positive class against the rest counts a row of one
@@ -333,9 +360,7 @@ class SubgroupFairness(Check):
                           + f"Percentile-bootstrap {level} intervals "
                           f"from {p.n_bootstrap} resamples of all {len(y):,} rows, widened to what a group's rows can "
                           "support (a rate of 1 on m rows: a low end of at most (α/2)^(1/m), 0.40 on 4 rows; a rate of 0: "
-                          "a high end of at least 1 minus that). Numeric sensitive features with more "
-                          f"than {p.max_categories} values are cut into {p.n_bins} quantile bins; 'a–b' holds the values "
-                          "above a up to b (the first bin holds a too)."),
+                          "a high end of at least 1 minus that). " + bands_sentence(p, sens)),
             Table(title="Error rates per group",
                   columns=["sensitive feature", "group", "n", "positives", "TPR gated", "true-positive rate",
                            f"{level} CI low", "CI high", "negatives", "FPR gated", "false-positive rate",

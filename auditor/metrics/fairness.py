@@ -89,16 +89,23 @@ def group_codes(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10)
     return pd.Series(names.astype(object)[codes])
 
 
-def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10) -> IndexedGroups:
+def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10,
+                  edges: list[float] | None = None) -> IndexedGroups:
     """The groups of one sensitive column, indexed: its values as text, a numeric column with more
     than ``max_categories`` distinct values cut into ``n_bins`` quantile bins (labelled by their
-    edges), missing values as their own group. Each distinct value (or bin) is labelled once and the
+    edges), or at the given ``edges`` (a policy's bands: "< 25", "25–50" holding 25 up to but not 50,
+    "≥ 50"), missing values as their own group. Each distinct value (or bin) is labelled once and the
     rows keep pandas' codes for them (1.1M rows: 0.1 s, not 0.4 s through a label per row)."""
     import pandas as pd  # imported on use: loading a policy imports this module
 
     s = pd.Series(values).reset_index(drop=True)
     numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-    if numeric and s.nunique(dropna=True) > max_categories:
+    if numeric and edges:
+        cuts = sorted(set(float(e) for e in edges))
+        binned = pd.cut(s.astype(float), [-np.inf, *cuts, np.inf], right=False)
+        labels = [f"< {cuts[0]:g}", *(f"{a:g}–{b:g}" for a, b in zip(cuts, cuts[1:])), f"≥ {cuts[-1]:g}"]
+        codes = binned.cat.codes.to_numpy()
+    elif numeric and s.nunique(dropna=True) > max_categories:
         binned = pd.qcut(s.astype(float), q=n_bins, duplicates="drop")
         low = float(s.min())
         labels = [f"{max(iv.left, low):.3g}–{iv.right:.3g}" for iv in binned.cat.categories]

@@ -585,3 +585,23 @@ def test_a_ratio_of_zero_keeps_the_high_end_its_zero_groups_rows_support():
     parity = stats["demographic_parity"]
     assert parity["ratio"] == 0 and parity["ratio_ci_low"] == 0
     assert parity["ratio_ci_high"] == pytest.approx((1 - 0.025 ** (1 / 50)) / 0.4, abs=1e-12)
+
+
+def test_a_policys_bands_group_a_numeric_sensitive_column():
+    """The credit example's ages were cut into quartiles (a lowest approval ratio of 0.81) while its
+    card's own table used the bands < 25 and 50+ (0.71): the verdict depends on where the bands fall.
+    A policy sets them (bins: {Age: [25, 50]}); quantile bins say that they were chosen by default."""
+    import pandas as pd
+
+    from auditor.checks.subgroup_fairness import FairnessParams, bands_sentence
+    from auditor.metrics.fairness import column_groups
+
+    ages = pd.Series([18, 24, 25, 30, 49, 50, 66, None])
+    groups = column_groups(ages, edges=[50, 25])
+    labels = [str(groups.names[i]) for i in groups.codes]
+    assert labels == ["< 25", "< 25", "25–50", "25–50", "25–50", "≥ 50", "≥ 50", "(missing)"]
+    sens = pd.DataFrame({"Age": pd.Series(range(18, 66)), "Marital": ["single", "married"] * 24})
+    assert bands_sentence(FairnessParams(bins={"Age": [25, 50]}), sens) == (
+        "Bands set by the policy: Age at 25, 50 ('a–b' holds a up to but not b). ")
+    said = bands_sentence(FairnessParams(), sens)
+    assert said.startswith("Age: more than 10 values, cut into 4 quantile bins") and "bins parameter sets them" in said
