@@ -393,14 +393,20 @@ class ExplanationClustering(Check):
         gap, lo = measurements[f"{view}_worst_{metric.gap}"], measurements[f"{view}_worst_{metric.gap}_ci_low"]
         if gap is None:
             return text + f"; none has the {p.min_cohort_size} instances needed to judge it.", f"k = {k}"
-        text += (f"; the weakest judged cohort's accuracy is {gap:.2f} below the rest's" if metric.higher_is_better
-                 else f"; the weakest judged cohort's {metric.name} is {gap:.2f} times the rest's")
+        judged = int(measurements.get(f"{view}_cohorts_gated") or 0)
+        which = "the only judged cohort" if judged == 1 else "the weakest judged cohort"
+        if metric.higher_is_better:  # a negative shortfall: even the weakest judged cohort does better than the rest
+            text += (f"; {which}'s accuracy is {gap:.2f} below the rest's" if gap >= 0
+                     else f"; {which}'s accuracy is {-gap:.2f} above the rest's")
+        else:
+            text += f"; {which}'s {metric.name} is {gap:.2f} times the rest's"
         text += f" (simultaneous {p.confidence:.0%} CI low {lo:.2f})"
         fw, overall = measurements[f"{view}_worst_faithfulness_gap"], measurements["faithfulness_gap"]
         if fw is not None and overall is not None:
             # of the judged cohorts: a smaller one shown beside them can be less faithful, and the
             # overall median then lie below the "least faithful" one's (decoder example: 0.595, overall 0.568)
-            text += (f"; the least faithful judged cohort's explanations have a faithfulness gap of {fw:.3f} "
+            least = "the only judged cohort" if judged == 1 else "the least faithful judged cohort"
+            text += (f"; {least}'s explanations have a faithfulness gap of {fw:.3f} "
                      f"(all {int(measurements['n'])} explained: {overall:.3f})")
         return text + ".", f"k = {k}, worst {'accuracy gap' if metric.higher_is_better else 'error ratio'} {gap:.2f}"
 

@@ -332,3 +332,22 @@ def test_the_worst_cohorts_shortfall_is_judged_on_simultaneous_intervals(clean):
     assert gated >= 2 and "simultaneous 95% CI low" in table.columns
     assert "each at 1 − 0.05/k, Bonferroni" in table.caption
     assert "simultaneous 95% CI low" in result.summary
+
+
+def test_a_summary_with_one_judged_cohort_that_does_better_says_so():
+    """With one cohort large enough to judge, and it the most accurate, the summary read "the weakest
+    judged cohort's accuracy is -0.26 below the rest's"."""
+    from auditor.checks.explanation_clustering import ClusteringParams, ExplanationClustering
+    from auditor.metrics.cohorts import ACCURACY
+
+    p = ClusteringParams()
+    view = p.views[0]
+    m = {"n": 100.0, "faithfulness_gap": 0.2, f"{view}_k": 4.0, f"{view}_silhouette": 0.3, f"{view}_cohorts_gated": 1.0,
+         f"{view}_worst_{ACCURACY.gap}": -0.26, f"{view}_worst_{ACCURACY.gap}_ci_low": -0.4,
+         f"{view}_worst_faithfulness_gap": 0.25}
+    text, _ = ExplanationClustering._summary(m, {view: None}, p, ACCURACY)
+    assert "the only judged cohort's accuracy is 0.26 above the rest's" in text
+    assert "the only judged cohort's explanations have a faithfulness gap of 0.250" in text
+    m[f"{view}_cohorts_gated"], m[f"{view}_worst_{ACCURACY.gap}"] = 3.0, 0.13
+    text, _ = ExplanationClustering._summary(m, {view: None}, p, ACCURACY)
+    assert "the weakest judged cohort's accuracy is 0.13 below the rest's" in text
