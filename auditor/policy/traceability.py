@@ -71,8 +71,13 @@ def claim_checks(card, checks: list[CheckResult]) -> list[ClaimCheck]:
         elif not perf:
             row["note"] = "cannot be checked: the policy has no performance check"
         elif measured is None or measured.measurements.get(key) is None:
-            status = perf[0].status.value.upper()
-            row["note"] = f"cannot be checked: the performance check produced no value ({status})"
+            m = measured.measurements if measured is not None else {}
+            if key == "f1" and m.get("f1_macro") is not None:  # a multiclass model without a positive class
+                row["note"] = ("cannot be checked: F1 of which class? The card names no positive_class; the model's "
+                               f"macro F1 is {m['f1_macro']:.3f} (claim f1_macro to compare it)")
+            else:
+                row["note"] = (f"cannot be checked: the performance check did not measure it "
+                               f"(status {perf[0].status.value.upper()})")
         else:
             m = measured.measurements
             value = m[key]

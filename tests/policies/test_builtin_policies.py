@@ -219,3 +219,20 @@ def test_sr_11_7_records_an_info_threshold_that_never_changes_the_status(audits)
     assert perf.title.startswith("Outcomes analysis")
     assert not any(c.id == "attention" for c in result.checks)  # removed by the policy
 
+
+
+def test_an_f1_claim_of_a_model_without_a_positive_class_says_why_it_is_not_checked():
+    """A 4-class card's f1 claim read "cannot be checked: the performance check produced no value
+    (PASS)" beside a measured macro F1 equal to the claim."""
+    from types import SimpleNamespace
+
+    from auditor.policy.traceability import claim_checks
+    from auditor.results import Status
+
+    claim = SimpleNamespace(metric="f1", value=0.807, dataset="", split="", rows=None)
+    perf = SimpleNamespace(check="performance", id="performance", status=Status.PASS, params={}, sample_sizes=[],
+                           measurements={"accuracy": 0.81, "f1": None, "f1_macro": 0.8071})
+    (row,) = claim_checks(SimpleNamespace(claims=[claim]), [perf])
+    assert row.within is None
+    assert row.note == ("cannot be checked: F1 of which class? The card names no positive_class; the model's macro F1 "
+                        "is 0.807 (claim f1_macro to compare it)")
