@@ -91,6 +91,15 @@ class ExplanationFaithfulness(Check):
         "compared with a random-attribution control; an explanation that cannot beat random ordering must "
         "not be trusted."
     )
+    TABULAR_DESCRIPTION = (
+        "Whether the features an explanation ranks as most important really drive the prediction: "
+        "deletion and insertion curves (normalised AUC of the explained class's probability as top-ranked "
+        "features are removed or restored), ERASER comprehensiveness and sufficiency (AOPC over 1/5/10/20/50 "
+        "% of features), the leave-one-out (LOO) correlation (Pearson's r of each feature's attribution with "
+        "the drop its removal alone causes) and faithfulness correlation. Removal sets a feature to its "
+        "evaluation-set mean (most frequent value for categoricals). Each number is compared with a "
+        "random-attribution control; an explanation that cannot beat random ordering must not be trusted."
+    )
     REGRESSOR_DESCRIPTION = (
         "Whether the features an explanation ranks as most important really drive the prediction: "
         "deletion and insertion curves (normalised AUC of the prediction's distance from the "
@@ -106,8 +115,13 @@ class ExplanationFaithfulness(Check):
 
     @classmethod
     def description_for(cls, capabilities) -> str:
-        # a regressor has no explained class: its curves follow the predicted value (glossary: Deletion AUC)
-        return cls.REGRESSOR_DESCRIPTION if capabilities and Capability.REGRESSION in capabilities else cls.description
+        # a regressor has no explained class: its curves follow the predicted value (glossary: Deletion AUC);
+        # a table has no tokens (a tabular report spoke of [MASK] and Kendall's τ for text)
+        if capabilities and Capability.REGRESSION in capabilities:
+            return cls.REGRESSOR_DESCRIPTION
+        if capabilities and Capability.FEATURE_TABLE in capabilities:
+            return cls.TABULAR_DESCRIPTION
+        return cls.description
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

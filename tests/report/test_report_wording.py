@@ -233,7 +233,11 @@ def test_a_regressors_faithfulness_section_follows_the_predicted_value_not_a_cla
 
     reg = ExplanationFaithfulness.description_for(frozenset({Capability.REGRESSION, Capability.FEATURE_TABLE}))
     assert "class" not in reg and "[MASK]" not in reg and "all-features-removed prediction" in reg
-    assert ExplanationFaithfulness.description_for(frozenset({Capability.FEATURE_TABLE})) == ExplanationFaithfulness.description
+    # a tabular classifier's has no tokens: its report spoke of [MASK] and Kendall's τ for text
+    table = ExplanationFaithfulness.description_for(frozenset({Capability.FEATURE_TABLE}))
+    assert "explained class's probability" in table and "token" not in table and "[MASK]" not in table
+    assert "text" not in table and "Kendall" not in table
+    assert ExplanationFaithfulness.description_for(frozenset({Capability.TOKENS})) == ExplanationFaithfulness.description
 
 
 def test_the_performance_template_alone_reads_the_task_from_what_was_measured():
