@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import Field
 
 from auditor.checks.base import (MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count,
-                                 feature_value_text, sample_sizes_of)
+                                 feature_value_text, priority_caveat, sample_sizes_of)
 from auditor.checks.explainers import available_methods, ExplainerName, feature_vectors
 from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
@@ -208,7 +208,8 @@ class AdversarialRobustness(Check):
                        f"were replaced, against {measurements['control_success_rate']:.0%} in a random order; "
                        + (f"guided/random edits {ratio['ratio']:.2f}" if np.isfinite(ratio["ratio"]) else
                           "no guided/random edits ratio (no attacked instance has two units to order)")
-                       + (f" (95% CI {ratio['ci_low']:.2f}–{ratio['ci_high']:.2f})." if np.isfinite(ratio["ci_low"]) else "."))
+                       + (f" (95% CI {ratio['ci_low']:.2f}–{ratio['ci_high']:.2f})." if np.isfinite(ratio["ci_low"]) else ".")
+                       + priority_caveat(ctx.regression))
         key = "" if not n else (f"{verb} {rate:.0%} in ≤{p.max_edits} edits"
                                 + (f"; guided/random {ratio['ratio']:.2f}" if np.isfinite(ratio["ratio"]) else ""))
         cost = {"search_model_inputs": sent[0],

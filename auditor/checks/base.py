@@ -53,6 +53,14 @@ def most_bars(labels: list[str], values: list[float], key: list[float], *, what:
             f" Drawn: the {MAX_BARS} {what} with the {largest} of {len(labels)}{also}.")
 
 
+def priority_caveat(regression: bool) -> str:
+    """The sentence a share over explained rows needs: those rows lead with the model's errors (the
+    audit's priority order), so the share, and its interval, describe them, not the evaluation set."""
+    first = "large errors" if regression else "misclassified and borderline rows"
+    return (f" These rows are the first of the audit's priority order ({first} first), not a random sample: the "
+            "share describes them, not the evaluation set.")
+
+
 # Instances a median (or an interval) of per-instance scores needs before a gate judges it: below,
 # one or two rows would decide the verdict (SampleSize.min_n; the gate ends in ERROR saying so).
 MIN_JUDGED = 5

@@ -19,7 +19,7 @@ from collections import Counter
 import numpy as np
 
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
-                                 count, feature_value_text)
+                                 count, feature_value_text, priority_caveat)
 from auditor.errors import CheckNotApplicable
 from auditor.checks.goals import outcome_goal, target_shift_field
 from auditor.explain.counterfactual_search import SearchSpace, nearest_counterfactuals, quantile_candidates
@@ -210,7 +210,7 @@ class Counterfactuals(Check):
                       f"; no explained decision is against {recourse['class']!r}, so none needs recourse."
                       if not recourse["n"] else
                       f"; recourse for {recourse['found']} of the {recourse['n']} decisions against {recourse['class']!r} "
-                      f"(95% CI {recourse['low']:.2f}–{recourse['high']:.2f})."))
+                      f"(95% CI {recourse['low']:.2f}–{recourse['high']:.2f}).")) + priority_caveat(ctx.regression)
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             key_figure=(f"{share:.0%} with a counterfactual" if recourse is None or not recourse["n"] else

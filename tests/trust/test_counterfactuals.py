@@ -133,7 +133,9 @@ def test_the_direction_note_counts_recourse_towards_the_favourable_class(linear)
     assert sizes["share_found"].n == 40
     assert result.key_figure == f"recourse {towards}/{adverse}; {m['share_found']:.0%} reversible"
     assert result.summary.endswith(f"; recourse for {towards} of the {adverse} decisions against 'no' "
-                                   f"(95% CI {low:.2f}–{high:.2f}).")
+                                   f"(95% CI {low:.2f}–{high:.2f}). These rows are the first of the audit's priority "
+                                   "order (misclassified and borderline rows first), not a random sample: the share "
+                                   "describes them, not the evaluation set.")
 
 
 def test_without_a_favourable_class_there_is_no_recourse_share(linear):
