@@ -259,7 +259,12 @@ class ExplanationFaithfulness(Check):
                 series=series, xlabel=f"fraction of {ctx.features} removed (most relevant first)",
                 ylabel=("(f − f(b)) / (f(x) − f(b)), median" if ctx.regression else "p / p(x), mean over instances"),
                 caption=f"{counted} explained instances; solid: the explainer's ranking, dashed: its random control "
-                        "(same values at shuffled positions). A faithful explainer's curve falls below its control's."))
+                        "(same values at shuffled positions). A faithful explainer's curve falls below its control's. "
+                        + ("" if ctx.regression else
+                           "The curves are means over instances of each step's probability relative to the full "
+                           "input's; the table's deletion AUC is the median of the instances' areas, so the two need "
+                           "not agree. With every feature removed every curve ends at the same point, the mean of the "
+                           "baseline prediction's share of p(x).")))
         evidence.append(FileRef(title="Per-instance faithfulness values", path=path))
         first = p.explainers[0]
         gap, pval = measurements.get(f"{first}_deletion_auc_gap"), measurements.get(f"{first}_deletion_auc_p_value")
