@@ -103,6 +103,19 @@ GLOSSARY: list[tuple[str, str]] = [
     ("Attention rollout", "Attention traced through every layer (each layer's mean attention, half of it kept "
      "on the token itself, multiplied layer by layer), rather than the last layer's alone; still attention, "
      "not an explanation."),
+    ("DeLong interval", "The confidence interval of a ROC AUC computed from how each positive case ranks "
+     "against the negatives and each negative against the positives (DeLong et al. 1988), without resampling."),
+    ("Wilson interval", "A confidence interval of a share (k of n) that stays inside 0 to 1 and keeps close to "
+     "its nominal level at small n and at shares near 0 or 1."),
+    ("Max-T bootstrap", "Intervals for several differences at once (every pair of groups): each is its "
+     "difference ± c standard errors, with c the 95th percentile over resamples of the largest standardised "
+     "deviation among all of them, so that all hold together 95% of the time."),
+    ("Effective sample size (Kish)", "How many unweighted cases a set of weighted cases is worth: (Σw)² / Σw². "
+     "Rows reweighted to stand for the evaluation set count for less than their number when weights differ."),
+    ("ERASER", "A benchmark of rationale faithfulness (DeYoung et al. 2020) whose comprehensiveness and "
+     "sufficiency scores the report's AOPC follows."),
+    ("True- and false-positive rates (TPR, FPR)", "Among the cases truly of the positive class, the share the "
+     "model predicts positive (TPR); among the others, the share it predicts positive all the same (FPR)."),
     ("Partition SHAP", "SHAP for text: the words are grouped into a hierarchy of neighbouring spans and the "
      "Shapley values computed over that tree, which needs far fewer model calls than every coalition of words."),
 ]
@@ -128,12 +141,19 @@ TERM_CHECKS: dict[str, frozenset[str]] = {
     "Efficiency / completeness": frozenset({"explanation_axioms"}),
     "Attention rollout": frozenset({"attention"}),
     "Partition SHAP": frozenset({"text_explanations"}),
+    "DeLong interval": frozenset({"performance"}),
+    "Wilson interval": frozenset({"explanation_clustering"}),
+    "Max-T bootstrap": frozenset({"subgroup_fairness"}),
+    "Effective sample size (Kish)": frozenset({"explanation_clustering"}),
+    "ERASER": frozenset({"explanation_faithfulness"}),
+    "True- and false-positive rates (TPR, FPR)": frozenset({"subgroup_fairness"}),
 }
 
 # Terms of classification only: a regressor's report leaves them out (it has no classes, probabilities
 # or selection rates to define).
 CLASSIFICATION_TERMS = frozenset({"ROC AUC", "Brier score", "F1 / balanced accuracy", "Selection rate / four-fifths rule",
-                                  "Demographic parity / equalised odds"})
+                                  "Demographic parity / equalised odds", "DeLong interval",
+                                  "True- and false-positive rates (TPR, FPR)"})
 
 
 def glossary_for(task: str, checks_run: set[str] | None = None) -> list[tuple[str, str]]:
