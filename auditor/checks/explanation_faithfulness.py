@@ -47,7 +47,6 @@ GAP_DEFINITION = ("Gap: the centre of the instances' explainer-minus-control dif
                   "one-sided test rejects at 2.5%); it needs at least 6 instances.")
 
 
-
 def gap_interval_size(measurement: str, cmp: dict) -> SampleSize:
     """What the gap's signed-rank interval (``cmp``: :func:`paired_comparison`'s) rests on: the pairs
     whose two sides differ, since ties pile its ends at exactly 0 (8 tied pairs and 2 better of 10:
@@ -60,6 +59,7 @@ def gap_interval_size(measurement: str, cmp: dict) -> SampleSize:
     judged = cmp["n_differing"] >= interval_n
     return SampleSize(measurement=measurement, n=cmp["n_differing"], min_n=interval_n,
                       ci_degenerate=judged and undefined, ci_low_on_ties=judged and cmp["low_on_ties"])
+
 
 class FaithfulnessParams(Params):
     explainers: list[str] = ["shap", "lime"]

@@ -94,9 +94,12 @@ class FairnessParams(Params):
 def bands_sentence(p: FairnessParams, sens) -> str:
     """How numeric sensitive columns were grouped: the policy's bands, or quantile bins, which say
     that the verdict depends on where the bands fall."""
-    banded = [c for c in sens.columns if c in p.bins]
-    quantiles = [c for c in sens.columns if c not in p.bins and pd_numeric(sens[c]) and sens[c].nunique() > p.max_categories]
-    out = ""
+    banded = [c for c in sens.columns if c in p.bins and _numeric_column(sens[c])]
+    quantiles = [c for c in sens.columns
+                 if c not in p.bins and _numeric_column(sens[c]) and sens[c].nunique() > p.max_categories]
+    unused = [c for c in p.bins if c not in banded]
+    out = ("" if not unused else
+           f"Bands the policy sets for {', '.join(unused)} are not used: not a numeric sensitive column here. ")
     if banded:
         out += ("Bands set by the policy: " + "; ".join(f"{c} at {', '.join(f'{e:g}' for e in p.bins[c])}" for c in banded)
                 + " ('a–b' holds a up to but not b). ")
@@ -107,7 +110,7 @@ def bands_sentence(p: FairnessParams, sens) -> str:
     return out
 
 
-def pd_numeric(values) -> bool:
+def _numeric_column(values) -> bool:
     import pandas as pd
 
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
