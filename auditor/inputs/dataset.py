@@ -256,9 +256,9 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                                                            "or declare the column's type in auditor.features"))
                 continue
         if kind is None and pd.api.types.is_bool_dtype(series):  # "True"/"False" in a CSV, booleans in JSON or Parquet
-            typing_notes.append(f"column {col!r} holds true/false values: audited as the numbers 1 and 0 (as scikit-learn reads "
-                         "a boolean column); declare it in auditor.features (type: categorical) to audit it as the two "
-                         "values written")
+            typing_notes.append(f"column {col!r} holds true/false values: audited as the numbers 1 and 0 (as "
+                                "scikit-learn reads a boolean column); declare it in auditor.features (type: "
+                                "categorical) to audit it as the two values written")
         if kind == "numeric" or (kind is None and pd.api.types.is_numeric_dtype(series)):
             numeric = pd.to_numeric(series, errors="coerce")
             not_numbers = numeric.isna() & series.notna()
@@ -287,9 +287,9 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                                                            "column the same way"))
                 continue
             if kind is None and _numbers_written_as_text(series):
-                typing_notes.append(f"column {col!r} holds numbers written as text (e.g. {series.dropna().iloc[0]!r}): audited "
-                             "as categories, as written (a perturbation swaps them, never moves them by fractions); "
-                             "declare it in auditor.features (type: numeric) to audit it as numbers")
+                typing_notes.append(f"column {col!r} holds numbers written as text (e.g. {series.dropna().iloc[0]!r}): "
+                                    "audited as categories, as written (a perturbation swaps them, never moves them by "
+                                    "fractions); declare it in auditor.features (type: numeric) to audit it as numbers")
             categorical.append(col)
             frame[col] = series.astype(object).where(series.notna(), None)
         missing = series.isna().to_numpy()
@@ -301,7 +301,8 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     if problems:
         raise DatasetError(source, problems)
 
-    notes = [note for col, note in df.attrs.get("notes", {}).items() if col in expected] + typing_notes  # not the ignored columns
+    notes = [note for col, note in df.attrs.get("notes", {}).items() if col in expected]  # not the ignored columns
+    notes += typing_notes
     n_missing = int(frame.isna().sum().sum())
     if n_missing:
         notes.append(f"{n_missing} missing feature values, passed to the model as missing (the card allows it)")

@@ -251,9 +251,8 @@ def model_path_problem(given: Path, model_format: str, check_files: bool) -> str
     """What is wrong with the card's model path (None: nothing): a link loop, a name the system
     refuses (a NUL character, a name too long), or, when the files are checked, no such artefact or
     not one file where the format is one file."""
-    shown = ascii(str(given)) if "\0" in str(given) else str(given)
     if "\0" in str(given):
-        return f"{shown} contains a NUL character, which no file name can hold"
+        return f"{ascii(str(given))} contains a NUL character, which no file name can hold"
     try:
         model_path = given.resolve()
         if not check_files:
