@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["bias_corrected_interval", "bootstrap_ci", "importance_weighted_rank_correlation", "importance_weights", "paired_comparison", "paired_difference_interval", "low_end_on_ties", "paired_wilcoxon_greater", "signed_rank_interval", "signed_rank_min_n", "weighted_correlation", "wilcoxon_p_floor"]
+__all__ = ["bias_corrected_interval", "bootstrap_ci", "importance_weighted_rank_correlation", "importance_weights", "low_end_on_ties", "paired_comparison", "paired_difference_interval", "paired_wilcoxon_greater", "signed_rank_interval", "signed_rank_min_n", "weighted_correlation", "wilcoxon_p_floor"]
 
 
 def bootstrap_ci(values, stat: Callable = np.median, n_boot: int = 1000, alpha: float = 0.05,
@@ -253,8 +253,8 @@ def paired_comparison(explainer, control, *, higher_is_better: bool) -> dict[str
     Wilcoxon p-value for "the explainer is better", the smallest p-value those pairs allow
     (``p_floor``), the number of complete pairs ``n`` and of those whose two sides differ
     (``n_differing``: the pairs the test ranks), and whether the interval's lower end is at 0 only
-    through ties (``low_on_ties``, :func:`low_end_on_ties`). The gap is a centre of the paired differences, not
-    the difference of the two medians.
+    through ties (``low_on_ties``, :func:`low_end_on_ties`). The gap is a centre of the paired
+    differences, not the difference of the two medians.
     """
     e, c = np.asarray(explainer, dtype=float), np.asarray(control, dtype=float)
     complete = np.isfinite(e) & np.isfinite(c)

@@ -91,7 +91,8 @@ def _category_lists(estimator, names: list[str]) -> dict[str, tuple[np.ndarray, 
         cols = _column_names(columns, names)
         if categories is None or len(categories) != len(cols):
             continue
-        how = f"{type(encoder).__name__}, handle_unknown={getattr(encoder, 'handle_unknown', '?')!r}"
+        rule = getattr(encoder, "handle_unknown", None)
+        how = type(encoder).__name__ + ("" if rule is None else f", handle_unknown={rule!r}")
         out.update({c: (np.asarray(k, dtype=object), how) for c, k in zip(cols, categories)})
     return out
 
