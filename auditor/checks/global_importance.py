@@ -94,7 +94,10 @@ class GlobalImportance(Check):
                 title=f"Top {k} features by permutation importance",
                 columns=["rank", "feature", importance_words(scoring), "95% CI low", "CI high", "mean |SHAP|", "SHAP rank"],
                 rows=rows,
-                caption=f"{p.n_repeats} shuffles per feature; baseline {baseline_words(scoring, perm.baseline_score)}.",
+                caption=f"n = {perm_rows:,} evaluation rows" + (f" (a seeded sample of {len(ctx.data):,})"
+                                                                  if perm_rows < len(ctx.data) else "")
+                        + f", {p.n_repeats} shuffles per feature; baseline {baseline_words(scoring, perm.baseline_score)}; "
+                        f"mean |SHAP| over {len(shap_attr)} explained instances.",
                 detail=True,
             ),
             BarChart(
