@@ -78,7 +78,7 @@ class FairnessParams(Params):
     # a numeric sensitive column's bands, by the policy: cut points per column ({Age: [25, 50]}: < 25, 25–50,
     # ≥ 50); the four-fifths verdict depends on where the bands fall (quartiles of the credit example's
     # ages: a lowest ratio of 0.81; its card's own bands < 25 and 50+: 0.71)
-    bins: dict[str, Annotated[list[float], Field(min_length=1, max_length=20)]] = {}
+    bins: dict[str, Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=1, max_length=20)]] = {}
     max_categories: int = Field(10, ge=2, le=50)  # a numeric column with more distinct values is binned
     n_bootstrap: int = Field(500, ge=50, le=10_000)
     # random orders averaged into each explained row's control (as explanation_clustering's): one order's

@@ -605,5 +605,9 @@ def test_a_policys_bands_group_a_numeric_sensitive_column():
         "Bands set by the policy: Age at 25, 50 ('a–b' holds a up to but not b). ")
     assert bands_sentence(FairnessParams(bins={"Marital": [1.0], "Income": [5.0]}), sens).startswith(
         "Bands the policy sets for Marital, Income are not used: not a numeric sensitive column here. ")
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match="finite number"):
+        FairnessParams(bins={"Age": [float("nan")]})  # a policy's .nan would cut nothing
     said = bands_sentence(FairnessParams(), sens)
     assert said.startswith("Age: more than 10 values, cut into 4 quantile bins") and "bins parameter sets them" in said
