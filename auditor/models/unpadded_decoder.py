@@ -99,12 +99,11 @@ class UnpaddedDecoderClassifier:
         if read is None:
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
         hidden = self.embeddings(input_ids)  # the model's own call: hooks on it still fire
-        x, counts, restore = token_stream(hidden, keep)
+        x, counts, restore, order = token_stream(hidden, keep)
         runs = _runs(counts)
         position = torch.as_tensor(np.concatenate([np.arange(c) for c in counts]), device=x.device)
         cos, sin = (t[0] for t in self.rotary(x[None], position[None]))  # (T, head_dim) each
-        # the read tokens' places in the stream: its rows are sorted by length, as token_stream sorts them
-        read = read[torch.argsort(lengths, stable=True)]
+        read = read if order is None else read[order]  # each row's read position, in the stream's row order
         last = torch.as_tensor(np.cumsum(counts) - counts, device=x.device) + read
         for k, layer in enumerate(self.layers):
             x = _layer(layer, x, runs, cos, sin, (last, read) if k == len(self.layers) - 1 else None)

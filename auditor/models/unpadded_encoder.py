@@ -95,7 +95,7 @@ class UnpaddedClassifier:
         if self.model.training or not bool(keep[:, 0].all()):
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
         hidden = self.embeddings(input_ids=input_ids)  # the model's own call: hooks on it still fire
-        x, counts, restore = token_stream(hidden, keep)
+        x, counts, restore, _ = token_stream(hidden, keep)
         runs = _runs(counts)
         first = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)[:-1]]), device=x.device)  # each row's first token
         for k, layer in enumerate(self.layers):
@@ -104,10 +104,11 @@ class UnpaddedClassifier:
 
 
 def token_stream(hidden, keep) -> tuple:
-    """``(x, counts, restore)``: the real tokens of the padded ``hidden`` (batch, length, H) as one
-    ``(T, H)`` stream, rows sorted by length so that rows of one length are next to each other (row
-    after row), each row's token count in that order, and ``restore`` putting per-row results back
-    in the batch's order."""
+    """``(x, counts, restore, order)``: the real tokens of the padded ``hidden`` (batch, length, H) as
+    one ``(T, H)`` stream, rows sorted by length so that rows of one length are next to each other
+    (row after row), each row's token count in that order, ``restore`` putting per-row results back
+    in the batch's order, and ``order`` taking per-row values into the stream's (None: the batch's
+    order already)."""
     import torch
 
     lengths = keep.sum(dim=1)
@@ -117,7 +118,8 @@ def token_stream(hidden, keep) -> tuple:
         hidden, keep, lengths = hidden[order], keep[order], lengths[order]
     x = hidden.reshape(-1, hidden.shape[-1]) if bool(keep.all()) else hidden[keep]
     back = None if in_order else torch.argsort(order)
-    return x, lengths.cpu().numpy(), (lambda rows: rows) if back is None else (lambda rows: rows[back])
+    return (x, lengths.cpu().numpy(), (lambda rows: rows) if back is None else (lambda rows: rows[back]),
+            None if in_order else order)
 
 
 def _runs(lengths: np.ndarray) -> list[tuple[int, int, int, int]]:
