@@ -48,7 +48,7 @@ from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
     DISPARITIES, FOUR_FIFTHS, bootstrap_group_metrics, cramers_v, disparity, column_groups, four_fifths,
-    four_fifths_p_floor, group_accuracy, group_metric_frame, IndexedGroups, largest_gap_interval, rate_bases,
+    four_fifths_p_floor, group_accuracy, group_metric_frame, IndexedGroups, largest_gap_interval, numeric_column, rate_bases,
 )
 from auditor.metrics.statistics import bias_corrected_interval, signed_rank_interval
 from auditor.models.base import Capability
@@ -94,9 +94,9 @@ class FairnessParams(Params):
 def bands_sentence(p: FairnessParams, sens) -> str:
     """How numeric sensitive columns were grouped: the policy's bands, or quantile bins, which say
     that the verdict depends on where the bands fall."""
-    banded = [c for c in sens.columns if c in p.bins and _numeric_column(sens[c])]
+    banded = [c for c in sens.columns if c in p.bins and numeric_column(sens[c])]
     quantiles = [c for c in sens.columns
-                 if c not in p.bins and _numeric_column(sens[c]) and sens[c].nunique() > p.max_categories]
+                 if c not in p.bins and numeric_column(sens[c]) and sens[c].nunique() > p.max_categories]
     unused = [c for c in p.bins if c not in banded]
     out = ("" if not unused else
            f"Bands the policy sets for {', '.join(unused)} are not used: not a numeric sensitive column here. ")
@@ -108,12 +108,6 @@ def bands_sentence(p: FairnessParams, sens) -> str:
                 "holds the values above a up to b, the first bin a too); other bands give other rates and ratios, "
                 "and the policy's subgroup_fairness bins parameter sets them.")
     return out
-
-
-def _numeric_column(values) -> bool:
-    import pandas as pd
-
-    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
 def _q(values, q: float) -> float | None:

@@ -89,6 +89,13 @@ def group_codes(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10)
     return pd.Series(names.astype(object)[codes])
 
 
+def numeric_column(values) -> bool:
+    """Whether a sensitive column holds numbers that can be binned (true/false cannot)."""
+    import pandas as pd  # imported on use: loading a policy imports this module
+
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
 def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10,
                   edges: list[float] | None = None) -> IndexedGroups:
     """The groups of one sensitive column, indexed: its values as text, a numeric column with more
@@ -99,7 +106,7 @@ def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 1
     import pandas as pd  # imported on use: loading a policy imports this module
 
     s = pd.Series(values).reset_index(drop=True)
-    numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+    numeric = numeric_column(s)
     if numeric and edges:
         cuts = sorted(set(float(e) for e in edges))
         binned = pd.cut(s.astype(float), [-np.inf, *cuts, np.inf], right=False)
