@@ -98,13 +98,17 @@ def signed_rank_interval(values, alpha: float = 0.05) -> tuple[float, float, flo
     return float(middle), sums[2] / 2, sums[3] / 2
 
 
-def low_end_on_ties(differences, low: float, alpha: float = 0.05) -> bool:
+def low_end_on_ties(differences, low: float, alpha: float = 0.05, p_value: float | None = None) -> bool:
     """Whether :func:`signed_rank_interval`'s lower end ``low`` (at level α) is exactly 0 only because
     tied pairs (zero differences) sit there, while the one-sided test on the differing pairs does not
-    reject at α/2: then 0 is inside the interval, and a bound at 0 on that end says nothing."""
+    reject at α/2: then 0 is inside the interval, and a bound at 0 on that end says nothing.
+    ``p_value``: that test's, where the caller has it (else computed here)."""
     d = np.asarray(differences, dtype=float)
     d = d[np.isfinite(d)]
-    return bool(low == 0 and (d == 0).any() and not paired_wilcoxon_greater(d, np.zeros_like(d)) <= alpha / 2)
+    if not (low == 0 and (d == 0).any()):
+        return False
+    p = paired_wilcoxon_greater(d, np.zeros_like(d)) if p_value is None else p_value
+    return not p <= alpha / 2
 
 
 def signed_rank_min_n(alpha: float = 0.05) -> int:
@@ -260,12 +264,13 @@ def paired_comparison(explainer, control, *, higher_is_better: bool) -> dict[str
     complete = np.isfinite(e) & np.isfinite(c)
     better, worse = (e, c) if higher_is_better else (c, e)
     gap, low, high = signed_rank_interval(better - worse)
+    p_value = paired_wilcoxon_greater(better, worse)  # the same pairs' test: scipy's on their differences
     return {
-        "low_on_ties": low_end_on_ties((better - worse)[complete], low),
+        "low_on_ties": low_end_on_ties((better - worse)[complete], low, p_value=p_value),
         "value": float(np.median(e[complete])) if complete.any() else float("nan"),
         "control": float(np.median(c[complete])) if complete.any() else float("nan"),
         "gap": gap, "gap_ci_low": low, "gap_ci_high": high,
-        "p_value": paired_wilcoxon_greater(better, worse),
+        "p_value": p_value,
         "p_floor": wilcoxon_p_floor(better, worse),
         "n": int(complete.sum()),
         "n_differing": int((complete & (e != c)).sum()),
