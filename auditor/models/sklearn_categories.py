@@ -46,14 +46,21 @@ def _column_names(columns, names_in: list[str]) -> list[str]:
             for v in values]
 
 
+def _first_reader(estimator, names: list[str]) -> tuple:
+    """The step that reads the raw columns (a Pipeline's first, nested pipelines followed) and the
+    column names it reads."""
+    names = [str(n) for n in getattr(estimator, "feature_names_in_", names)]
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list) and steps:
+        return _first_reader(steps[0][1], names)
+    return estimator, names
+
+
 def columns_read_as_categories(estimator, feature_names: list[str]) -> dict[str, str]:
     """Per raw column the fitted ``estimator`` reads as categories, how it does (for the report's note),
     e.g. ``{"Home": "OneHotEncoder in ColumnTransformer branch 'cat'"}``; empty when the model's
     structure says nothing. ``feature_names``: the columns the model is given, in order."""
-    names = [str(n) for n in getattr(estimator, "feature_names_in_", feature_names)]
-    steps = getattr(estimator, "steps", None)
-    if isinstance(steps, list) and steps:  # a Pipeline: its first step reads the raw columns
-        return columns_read_as_categories(steps[0][1], names)
+    estimator, names = _first_reader(estimator, feature_names)
     if hasattr(estimator, "transformers_"):  # a fitted ColumnTransformer
         found: dict[str, str] = {}
         for branch, transformer, columns in estimator.transformers_:
@@ -77,9 +84,7 @@ def _category_lists(estimator, names: list[str]) -> dict[str, tuple[np.ndarray, 
     """Per raw column, the categories a fitted encoder of the model knows and how it treats others,
     where the model's structure says so plainly: a ``ColumnTransformer`` branch that is a
     ``OneHotEncoder``/``OrdinalEncoder``, alone or after imputers (which keep a present value)."""
-    steps = getattr(estimator, "steps", None)
-    if isinstance(steps, list) and steps:
-        return _category_lists(steps[0][1], [str(n) for n in getattr(estimator, "feature_names_in_", names)])
+    estimator, names = _first_reader(estimator, names)
     out: dict[str, tuple[np.ndarray, str]] = {}
     for _, transformer, columns in getattr(estimator, "transformers_", []):
         chain = _steps(transformer)
