@@ -461,7 +461,8 @@ def _registry_rows(out_dir: Path, db: str | None, model: str | None = None, *, r
                               "until a backup of it is restored, signed sign-offs cannot be verified and reviewers must "
                               "be added again (`auditor users add`)", highlight=False, soft_wrap=True)
                 for path, why in registry.skipped:
-                    err.print(f"  skipped {shown(str(path))}: {shown(why)} (`auditor verify` names what was altered)",
+                    err.print(f"  skipped {shown(str(path))}: {shown(why)}; a row recorded for it is kept (`auditor verify` "
+                              "names what was altered)",
                               highlight=False, soft_wrap=True)
                 for path in registry.dropped:
                     err.print(f"  unindexed {shown(str(path))}: the registry recorded this run, and its folder is gone "
@@ -472,6 +473,10 @@ def _registry_rows(out_dir: Path, db: str | None, model: str | None = None, *, r
                               f"files now hash as {shown(str(now)[:16])}…: the run was altered or replaced since it was "
                               "written; its recorded row is kept (`auditor verify` names what was altered)",
                               highlight=False, soft_wrap=True)
+                for path in registry.signoffs_changed:
+                    err.print(f"  warning: {shown(str(path))}: its latest sign-off record is not the one recorded when it "
+                              "was made (the log was edited; records are only ever appended): the recorded sign-off is "
+                              "kept (`auditor verify` names what was altered)", highlight=False, soft_wrap=True)
             rows = registry.history(model)
     except AuditorError as exc:
         _fail(exc)
@@ -777,7 +782,7 @@ def serve(
             raise _usage("--tls-cert and --tls-key go together")
         if tls_cert is not None:
             _check_tls_pair(tls_cert, tls_key)
-        web = create_app(out_dir, db=db, key=key, secure=tls_cert is not None)
+        web = create_app(out_dir, db=db, key=key, secure=tls_cert is not None, host=host)
         sock = listen(host, port)  # bound before it says it serves: a busy port says only that
         scheme = "https" if tls_cert else "http"
         port = sock.getsockname()[1]  # --port 0: the one the system picked
@@ -824,7 +829,8 @@ def _check_tls_pair(cert: Path, key: Path) -> None:
 _A_PATH = "name a file or folder (. for the current folder)"
 NON_EMPTY_OPTIONS = {**dict.fromkeys(("--out", "-o", "--to", "--junit", "--data", "-d", "--card", "-c", "--policy", "-p",
                                       "--waivers", "-w", "--db", "--tls-cert", "--tls-key"), _A_PATH),
-                     "--host": "name an address (0.0.0.0 to listen on every interface)"}
+                     "--host": "name an address (0.0.0.0 to listen on every interface)",
+                     "--as-of": "give a date as YYYY-MM-DD (leave the option out for today)"}
 
 
 def empty_option(argv: list[str]) -> str | None:

@@ -23,7 +23,8 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 
 from auditor.errors import AuditorError, UsageError
-from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, Run, iter_runs, latest_signoff, open_run, read_signoffs, utc_now
+from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, Run, iter_runs, latest_signoff,
+                                  open_run, read_signoffs, signoff_line_sha256, utc_now)
 from auditor.records.sqlite_reader import LIKE_ESCAPE, is_busy, model_dir_pattern, registry_file
 
 metadata = sa.MetaData()
@@ -52,6 +53,9 @@ runs_table = sa.Table(
     sa.Column("signoff_at", sa.String(40), nullable=True),
     sa.Column("signoff_valid_until", sa.String(10), nullable=True),
     sa.Column("signoff_count", sa.Integer, nullable=False, default=0),
+    # sha256 of the latest record's line: the newest record has no successor in the log's hash chain,
+    # so this anchors all of it (comment, conditions, signature, signed PDF), not only the four above
+    sa.Column("signoff_record_sha256", sa.String(64), nullable=True),
     sa.Index("ix_auditor_runs_model", "model", "version_number"),
 )
 
@@ -152,7 +156,7 @@ def _row_for(run: Run) -> dict[str, Any]:
         "dataset_sha256": r.get("dataset", {}).get("sha256", ""), "manifest_sha256": run.manifest_sha256,
         "signoff_decision": signoff and signoff.get("decision"), "signoff_reviewer": signoff and signoff.get("reviewer"),
         "signoff_at": signoff and signoff.get("signed_at"), "signoff_valid_until": signoff and signoff.get("valid_until"),
-        "signoff_count": len(read_signoffs(run)),
+        "signoff_count": len(read_signoffs(run)), "signoff_record_sha256": signoff_line_sha256(run),
     }
 
 
@@ -163,6 +167,7 @@ class Registry:
         self.moved_aside: Path | None = None  # an unreadable file open_registry moved aside before rebuilding
         self.dropped: list[Path] = []  # runs the last rebuild unindexed: recorded under the folder, folder gone
         self.changed: list[tuple[Path, str, str]] = []  # runs re-indexed with another manifest hash: (path, was, now)
+        self.signoffs_changed: list[Path] = []  # runs whose latest sign-off record differs from the recorded one
         try:
             self.engine = sa.create_engine(url)
         except (ImportError, sa.exc.NoSuchModuleError) as exc:
@@ -172,6 +177,7 @@ class Registry:
             raise RegistryError(f"cannot open the registry {shown_url(url)}: {exc}") from None
         try:
             metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         except DB_ERRORS as exc:
             self.engine.dispose()
             raise RegistryError(f"cannot read the registry {shown_url(url)}: {_first_line(exc)}; the run folders are the "
@@ -199,7 +205,7 @@ class Registry:
         file = sqlite_file(sa.engine.make_url(self.url))
         own = file is not None and file.resolve() == Path(root) / DEFAULT_DB_NAME
         rows, self.skipped, seen = [], [], set()
-        self.dropped, self.changed = [], []
+        self.dropped, self.changed, self.signoffs_changed = [], [], []
         for run in iter_runs(out):
             if run.path.parent.parent != Path(root):  # a linked folder: a run is indexed where it was written
                 self.skipped.append((run.path, f"a link to a folder outside {root}"))
@@ -223,22 +229,25 @@ class Registry:
                 before = [dict(r._mapping) for r in conn.execute(sa.select(runs_table))
                           if own or r.run_path == root or r.run_path.startswith(root + os.sep)]
                 stale = [r["run_path"] for r in before]
-                rows = self._keep_recorded(rows, before)
+                indexed, rows = len(rows), self._keep_recorded(rows, before)
                 for start in range(0, len(stale), 500):
                     conn.execute(sa.delete(runs_table).where(runs_table.c.run_path.in_(stale[start:start + 500])))
                 if rows:
                     conn.execute(sa.insert(runs_table), rows)
         except DB_ERRORS as exc:
             raise RegistryError(f"cannot write the registry {shown_url(self.url)}: {_first_line(exc)}") from None
-        return len(rows)
+        return indexed
 
     def _keep_recorded(self, rows: list[dict[str, Any]], before: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rebuilt rows, each checked against the row it replaces (the same model folder and
         version: after a move the old rows name the old place). A run sealed when written never
         changes its manifest: one whose files now hash otherwise keeps its recorded row, so the
         registry still anchors what was audited and `auditor verify` still names the alteration
-        (:attr:`changed`). Rows of runs whose folders are gone are listed (:attr:`dropped`): their
-        numbers are no longer remembered."""
+        (:attr:`changed`). Sign-off records are only appended: a run whose latest record differs from
+        the one recorded under the same count keeps the recorded sign-off (:attr:`signoffs_changed`).
+        A run the rebuild could not read keeps its recorded row (a transient read error must not
+        drop the anchor of a run altered meanwhile). Rows of runs whose folders are gone are listed
+        (:attr:`dropped`): their numbers are no longer remembered."""
         def tail(path: str) -> str:
             return f"{Path(path).parent.name}/{Path(path).name}"
 
@@ -248,11 +257,16 @@ class Registry:
         kept = []
         for row in rows:
             olds = [o for o in recorded.get(tail(row["run_path"]), []) if o["manifest_sha256"] is not None]
+            old = next((o for o in olds if o["run_path"] == row["run_path"]), olds[0] if olds else None)
             if olds and all(o["manifest_sha256"] != row["manifest_sha256"] for o in olds):
-                old = next((o for o in olds if o["run_path"] == row["run_path"]), olds[0])
                 self.changed.append((Path(row["run_path"]), old["manifest_sha256"], row["manifest_sha256"]))
                 row = {**{k: v for k, v in old.items() if k != "id"}, "run_path": row["run_path"], "model_dir": row["model_dir"]}
+            elif old is not None and _signoff_rewritten(old, row):
+                self.signoffs_changed.append(Path(row["run_path"]))
+                row = {**row, **{k: old[k] for k in SIGNOFF_ANCHOR}}
             kept.append(row)
+        unread = {str(path) for path, _ in self.skipped} - {row["run_path"] for row in kept}
+        kept += [{k: v for k, v in old.items() if k != "id"} for old in before if old["run_path"] in unread]
         present = {tail(row["run_path"]) for row in rows} | {tail(str(path)) for path, _ in self.skipped}
         self.dropped = sorted({Path(row["run_path"]) for row in before if tail(row["run_path"]) not in present})
         return kept
@@ -278,6 +292,31 @@ class Registry:
 
     def __len__(self) -> int:
         return int(self.rows(sa.select(sa.func.count()).select_from(runs_table))[0][0])
+
+
+SIGNOFF_ANCHOR = ("signoff_decision", "signoff_reviewer", "signoff_at", "signoff_valid_until", "signoff_count",
+                  "signoff_record_sha256")
+
+
+def _signoff_rewritten(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether a rebuilt row's latest sign-off is another record than the recorded one under the same
+    count (a record rewritten in the log): a new record always raises the count."""
+    if not old.get("signoff_count") or old["signoff_count"] != new["signoff_count"]:
+        return False
+    fields = [k for k in SIGNOFF_ANCHOR if k != "signoff_count" and (k != "signoff_record_sha256" or old[k] is not None)]
+    return any(old[k] != new[k] for k in fields)
+
+
+def _add_missing_columns(engine: sa.engine.Engine) -> None:
+    """Columns added to the runs table since a registry was created (``signoff_record_sha256``): an
+    older registry gains them, empty (NULL: nothing recorded, so nothing is compared) until its runs
+    are indexed again."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns(RUNS_TABLE)}
+    with engine.begin() as conn:
+        for column in runs_table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN {column.name} {kind}")
 
 
 def shown_url(url: str | sa.engine.URL) -> str:

@@ -218,6 +218,15 @@ def latest_signoff(run: Run) -> dict[str, Any] | None:
     return records[-1] if records else None
 
 
+def signoff_line_sha256(run: Run, n: int | None = None) -> str | None:
+    """sha256 of record ``n``'s line of the sign-off log (as ``previous_record_sha256`` hashes it;
+    default the latest); None when the log holds no such record."""
+    path = signoff_log(run)
+    lines = [ln for ln in path.read_bytes().splitlines() if ln.strip()] if path.is_file() else []
+    n = len(lines) if n is None else n
+    return sha256_bytes(lines[n - 1] + b"\n") if 1 <= n <= len(lines) else None
+
+
 # --- dates ----------------------------------------------------------------------------------------
 
 def parse_date(text: str, what: str = "date") -> date:

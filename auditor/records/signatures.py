@@ -8,7 +8,8 @@ A sign-off made with a key (`auditor sign-off --key NAME`, or the web sign-off o
 with `auditor serve --key NAME`) carries ``signature``: the key's name and fingerprint and the
 Ed25519 signature of :func:`signed_payload` — canonical JSON of the run's manifest hash, the
 decision and the date, with the rest of what the record asserts (who, about which run, comment,
-conditions, validity, the previous record). `auditor verify` checks every signature against the
+conditions, validity, the previous record); ``signed_pdf_signature`` signs the signed report's hash
+with the same key. `auditor verify` checks every signature against the
 registered public keys: a signature that does not match and a key the registry does not know are
 findings (exit 1); a sign-off without a signature is reported as unsigned.
 """
@@ -122,12 +123,20 @@ def load_signing_key(registry: Registry, name: str, directory: Path | None = Non
         raise UsageError(f"{name!r} is not a key name (`auditor keys new` names a key by letters, digits, '.', '_', '@' "
                          "and '-'); give the name a key was created with, not a path")
     path = (directory or keys_dir()) / f"{name}.pem"
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{path} is not a file (a folder or a device where the private key {name!r} should be)")
     if not path.is_file():
         raise UsageError(f"no private key {name!r} in {path.parent} (create one with `auditor keys new {name}`)")
     from cryptography.exceptions import UnsupportedAlgorithm
 
     try:
+        mode = path.stat().st_mode
+        if mode & 0o077:  # as ssh refuses such a key: anyone who can read it can sign as its owner
+            raise UsageError(f"{path} can be read or written by other users (mode {mode & 0o777:o}); a private key must "
+                             f"be its owner's alone: chmod 600 {path}")
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except OSError as exc:
+        raise UsageError(f"cannot read the private key {path} ({exc.strerror or type(exc).__name__})") from None
     except UnsupportedAlgorithm:  # a curve or algorithm the library does not know (secp112r1, SM2)
         raise UsageError(f"{path}: not an Ed25519 private key (an algorithm this build cannot read)") from None
     except (ValueError, TypeError) as exc:
@@ -153,6 +162,23 @@ def sign_record(record: dict[str, Any], name: str, key: Ed25519PrivateKey) -> di
             "value": base64.b64encode(key.sign(signed_payload(record))).decode("ascii")}
 
 
+# The signed report is rendered from the signed record (its sign-off page shows the signature), so
+# its hash cannot be inside that signature: a second signature by the same key binds the report
+# to the record, else any PDF could stand in for it under a valid record signature.
+PDF_SIGNED_FIELDS = ("n", "manifest_sha256", "signed_pdf", "signed_pdf_sha256")
+
+
+def _pdf_payload(record: dict[str, Any]) -> bytes:
+    signature = record.get("signature") if isinstance(record.get("signature"), dict) else {}
+    return json.dumps({**{k: record.get(k) for k in PDF_SIGNED_FIELDS}, "signature": signature.get("value")},
+                      sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def sign_pdf(record: dict[str, Any], key: Ed25519PrivateKey) -> str:
+    """The ``signed_pdf_signature`` of a signed record whose ``signed_pdf_sha256`` is set."""
+    return base64.b64encode(key.sign(_pdf_payload(record))).decode("ascii")
+
+
 def check_signature(record: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> str | None:
     """None when the record is signed by a registered key and the signature matches; "unsigned"
     when it carries no signature; otherwise what is wrong."""
@@ -171,4 +197,11 @@ def check_signature(record: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -
         public.verify(base64.b64decode(str(sig.get("value", "")), validate=True), signed_payload(record))
     except (InvalidSignature, ValueError):
         return f"the signature by key {name!r} does not match the record (invalid signature)"
+    if not record.get("signed_pdf_signature"):
+        return f"the signed report's hash carries no signature by key {name!r} (the record was edited)"
+    try:
+        public.verify(base64.b64decode(str(record["signed_pdf_signature"]), validate=True), _pdf_payload(record))
+    except (InvalidSignature, ValueError):
+        return (f"the signature by key {name!r} does not match the signed report named by the record (invalid "
+                "signature: the report or its hash was replaced)")
     return None

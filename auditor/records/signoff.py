@@ -34,9 +34,13 @@ DECISIONS = ("approve", "approve-with-conditions", "reject")
 
 
 class SignOffRefused(AuditorError):
-    """The run failed verification: an altered audit is not signed."""
+    """The run failed verification: an altered audit is not signed. ``findings``: what verify named."""
 
     exit_code = EXIT_BLOCKING_FAILURE
+
+    def __init__(self, message: str, findings: list[str] | None = None):
+        super().__init__(message)
+        self.findings = findings or []
 
 
 class SignOffNotRecorded(UsageError):
@@ -139,7 +143,7 @@ def sign_off(
     check = verify_run(run.path, db=db)
     if not check.ok:
         raise SignOffRefused(f"{run.path} failed verification; an altered audit cannot be signed:\n"
-                             + "\n".join(f"  - {f}" for f in check.findings))
+                             + "\n".join(f"  - {f}" for f in check.findings), [str(f) for f in check.findings])
     pdf_bytes = run.path.joinpath("report.pdf").read_bytes() if run.path.joinpath("report.pdf").is_file() else b""
 
     log = signoff_log(run)
@@ -175,6 +179,10 @@ def sign_off(
             create_file(target, signed)  # never overwrite a signed report
             created = target
             record |= {"signed_pdf": str(target.relative_to(run.model_dir)), "signed_pdf_sha256": sha256_bytes(signed)}
+            if signing_key is not None:
+                from auditor.records.signatures import sign_pdf
+
+                record["signed_pdf_signature"] = sign_pdf(record, signing_key)
             fh.seek(0, os.SEEK_END)
             fh.write(record_line(record))
             fh.flush()

@@ -23,7 +23,7 @@ RUN_COLUMNS = (
     "run_path", "run_id", "model", "model_dir", "version", "version_number", "created_at", "status",
     "policy_name", "policy_version", "policy_sha256", "reaudit_interval_days", "model_version", "model_sha256",
     "dataset_sha256", "manifest_sha256", "signoff_decision", "signoff_reviewer", "signoff_at",
-    "signoff_valid_until", "signoff_count",
+    "signoff_valid_until", "signoff_count", "signoff_record_sha256",
 )
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from auditor.errors import ResultFileError, UsageError
 from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, VERSION_RE, Run, open_run, read_signoffs, record_line, signed_dir,
-                                  record_is_text, signoff_log)
+                                  record_is_text, signoff_line_sha256, signoff_log)
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, version_label
 from auditor.records.json_read import loads
@@ -124,11 +124,22 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
         chain = chain[1:]
     findings += chain
     findings += _pdf_attachments(run, listed)
-    findings += _signoffs(run)
-    findings += _registry(run)
-    findings += _named_registry(run, db)
-    signature_findings, signatures = _signatures(run, db)
-    return Verification(run.path, len(listed) + 1, findings + signature_findings, signatures, unchecked)
+    signatures: list[str] = []
+    for step in (lambda: (_signoffs(run), []), lambda: (_registry(run), []), lambda: (_named_registry(run, db), []),
+                 lambda: _signatures(run, db)):
+        try:  # the sign-off log or a signed report of another user, in a shared folder: a finding
+            found, lines = step()
+        except OSError as exc:
+            found, lines = [_unreadable(run, exc)], []
+        findings += [f for f in found if f not in findings]
+        signatures += lines
+    return Verification(run.path, len(listed) + 1, findings, signatures, unchecked)
+
+
+def _unreadable(run: Run, exc: OSError) -> Finding:
+    where = Path(exc.filename) if exc.filename else signoff_log(run)
+    return Finding(os.path.relpath(where, run.path), "unreadable", f"cannot be read ({exc.strerror or type(exc).__name__}): "
+                                                                   "the run's sign-offs cannot be verified")
 
 
 def _copied_alone(run: Run) -> bool:
@@ -262,7 +273,7 @@ def _registry(run: Run) -> list[Finding]:
     try:
         conn = connect_read_only(file)
         try:
-            rows = conn.execute(f"SELECT manifest_sha256, signoff_count, {SIGNOFF_COLUMNS} FROM {RUNS_TABLE} WHERE run_path = ?",
+            rows = conn.execute(f"SELECT manifest_sha256, signoff_count, {_signoff_columns(conn)} FROM {RUNS_TABLE} WHERE run_path = ?",
                                 (str(run.path),)).fetchall()
             moved_from = None
             if not rows:  # the output folder was moved (or copied) with its registry: rows name the old paths
@@ -300,15 +311,24 @@ def _registry(run: Run) -> list[Finding]:
     return out
 
 
-SIGNOFF_COLUMNS = "signoff_decision, signoff_reviewer, signoff_at, signoff_valid_until"
+SIGNOFF_COLUMNS = "signoff_decision, signoff_reviewer, signoff_at, signoff_valid_until, signoff_record_sha256"
 SIGNOFF_FIELDS = ("decision", "reviewer", "signed_at", "valid_until")
+RECORD_HASH = "signoff_record_sha256"  # added to the registry later than the others: an older file lacks it
+
+
+def _signoff_columns(conn) -> str:
+    """:data:`SIGNOFF_COLUMNS` as a SELECT of ``conn``'s registry can read them: a registry written before
+    the record hash was kept has no such column (NULL: nothing recorded, nothing compared)."""
+    present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({RUNS_TABLE})")}
+    return SIGNOFF_COLUMNS if RECORD_HASH in present else SIGNOFF_COLUMNS.replace(RECORD_HASH, f"NULL AS {RECORD_HASH}")
 
 
 def _latest_signoff_recorded(run: Run, log: Path, count: object, latest: list) -> list[Finding]:
     """The registry row records the run's latest sign-off when it was made (decision, reviewer,
-    time, expiry): the log's record of that number must say the same. Without this anchor the newest
-    record (which no later record chains to) could be rewritten with its signed PDF (a rejection
-    turned into an approval, a signed record replaced by an unsigned one) and verify OK."""
+    time, expiry, and the sha256 of its whole line): the log's record of that number must say the
+    same. Without this anchor the newest record (which no later record chains to) could be rewritten
+    with its signed PDF (a rejection turned into an approval, its conditions or comment changed, a
+    signed record replaced by an unsigned one) and verify OK."""
     if not isinstance(count, int) or count < 1:
         return []
     try:
@@ -317,10 +337,13 @@ def _latest_signoff_recorded(run: Run, log: Path, count: object, latest: list) -
         return []  # a record that is not JSON: named by the record chain
     if len(records) < count:
         return []  # records were removed: named by the count
-    record = records[count - 1]
+    record, (*fields, line_sha256) = records[count - 1], latest
     shown = [record.get(k) if record.get(k) is None or isinstance(record.get(k), (str, int, float)) else str(record.get(k))
              for k in SIGNOFF_FIELDS]
-    differ = [f"{k} {v!r} (the registry recorded {w!r})" for k, v, w in zip(SIGNOFF_FIELDS, shown, latest) if v != w]
+    differ = [f"{k} {v!r} (the registry recorded {w!r})" for k, v, w in zip(SIGNOFF_FIELDS, shown, fields) if v != w]
+    if not differ and line_sha256 is not None and signoff_line_sha256(run, count) != line_sha256:
+        differ = [f"its line hashes as {str(signoff_line_sha256(run, count))[:16]}…, the registry recorded "
+                  f"{str(line_sha256)[:16]}… (its comment, conditions, signature or signed report's hash changed)"]
     if not differ:
         return []
     return [Finding(f"../{log.relative_to(run.model_dir)}", "mismatch",
@@ -373,7 +396,7 @@ def _rows_before_a_move(conn, run: Run) -> tuple[list, str | None]:
     run id is the run's, or whose path no longer exists (the folder moved away: the run's id may
     have been rewritten with its files). A row of another output folder that still exists (a
     registry shared through --db) and names another run is not this run's."""
-    candidates = conn.execute(f"SELECT run_path, run_id, manifest_sha256, signoff_count, {SIGNOFF_COLUMNS} FROM {RUNS_TABLE} "
+    candidates = conn.execute(f"SELECT run_path, run_id, manifest_sha256, signoff_count, {_signoff_columns(conn)} FROM {RUNS_TABLE} "
                               "WHERE version = ?", (run.version,)).fetchall()
     try:
         result = run.result
@@ -523,8 +546,11 @@ def verify_signoffs(run: Run) -> list[tuple[str, str]]:
                 out.append((record["signed_pdf"], "altered since it was signed"))
             else:
                 embedded = embedded_files(content).get("signoff.json")
-                unsigned = {k: v for k, v in record.items() if k not in ("signed_pdf", "signed_pdf_sha256")}
-                if embedded is not None and embedded != record_line(unsigned):
+                unsigned = {k: v for k, v in record.items() if k not in ("signed_pdf", "signed_pdf_sha256", "signed_pdf_signature")}
+                if embedded is None:  # every signed report carries its record: another PDF stands in for it
+                    out.append((record["signed_pdf"], f"carries no sign-off record (signoff.json), as every signed report "
+                                                      f"does: it is not the report record {i} signed"))
+                elif embedded != record_line(unsigned):
                     out.append((rel, f"record {i} differs from the record embedded in {record['signed_pdf']}"))
         previous = line
     return out

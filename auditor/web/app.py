@@ -90,7 +90,20 @@ class Workspace:
         return HTMLResponse(html, status_code=status_code, headers={"Content-Security-Policy": PAGE_CSP})
 
 
-def create_app(out: str | Path, db: str | None = None, key: str | None = None, secure: bool = False) -> Starlette:
+def allowed_hosts(host: str) -> list[str]:
+    """The Host headers a server bound to ``host`` answers: its own address and, on a loopback address,
+    localhost's names. Any other name reaching a loopback server is a page that re-bound its domain
+    to 127.0.0.1 (DNS rebinding) to drive the workspace from a reviewer's browser. A server on every
+    interface (0.0.0.0, ::) is reached by whatever names the network gives it: any is answered."""
+    if host in ("0.0.0.0", "::", ""):
+        return ["*"]
+    local = ["localhost", "127.0.0.1", "::1", "[::1]"] if host in ("localhost", "::1") or host.startswith("127.") else []
+    return [host, f"[{host}]" if ":" in host else host, *local]
+
+
+def create_app(out: str | Path, db: str | None = None, key: str | None = None, secure: bool = False,
+               host: str | None = None) -> Starlette:
+    """``host``: the address the server listens on (:func:`allowed_hosts`); None answers any Host header."""
     out = Path(out)
     if not out.is_dir() and not db:
         raise UsageError(f"{out} {'is a file, not a folder' if out.exists() else 'does not exist'}: nothing to serve (give "
@@ -223,6 +236,8 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         values = {k: v.strip() for k, v in fields.items()}
         if not user.may_sign:
             return _forbidden(ws, request, f"Your role ({user.role}) may not sign off.")
+        if values["decision"] not in DECISIONS_BY_ROLE["approver"]:  # every decision: a malformed form, not a role matter
+            return run(request, f"Choose a decision: {', '.join(DECISIONS_BY_ROLE['approver'])}.", 400, values)
         if not user.may_decide(values["decision"]):
             return _forbidden(ws, request, f"Your role ({user.role}) may not record the decision {values['decision']!r}.")
         if values["decision"] == "approve-with-conditions" and not values["conditions"]:
@@ -231,8 +246,9 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
             await run_in_threadpool(
                 record_sign_off, run_.path, reviewer=user.name, decision=values["decision"], comment=values["comment"],
                 valid_until=values["valid_until"] or None, db=ws.db, conditions=values["conditions"] or None, key=ws.key)
-        except SignOffRefused as exc:
-            return run(request, str(exc), 409, values)
+        except SignOffRefused as exc:  # the findings, not the server's path to the run
+            return run(request, "This run failed verification; an altered audit cannot be signed: "
+                       + "; ".join(exc.findings) + ".", 409, values)
         except AuditorError as exc:
             return run(request, str(exc).replace("--", "").replace("valid-until", "valid until"), 400, values)
         return RedirectResponse(f"/m/{quote(folder)}/{quote(version)}#signoffs", status_code=303)
@@ -293,6 +309,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         Route("/m/{model}/{version}/sign-off", sign_off, methods=["POST"]),
     ]
     from starlette.middleware.base import BaseHTTPMiddleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     app = Starlette(
         routes=routes,
@@ -300,6 +317,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
             Middleware(SessionMiddleware, secret_key=secrets.token_urlsafe(32), session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE, same_site="strict", https_only=secure),
             Middleware(BaseHTTPMiddleware, dispatch=auth),
+            *([Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host))] if host is not None else []),
         ],
         exception_handlers={NotFound: not_found, 404: not_found, HTTPException: http_error,
                             ResultFileError: unreadable_run, RegistryError: registry_error},

@@ -203,7 +203,7 @@ def test_python_dash_m_entry_point(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["history", "--out", ""], ["history", "--out="], ["render", "x", "--to", ""],
-                                  ["validate", "-p", "default", "-d", ""], ["serve", "--host", ""]])
+                                  ["validate", "-p", "default", "-d", ""], ["serve", "--host", ""], ["due", "--out", ".", "--as-of", ""]])
 def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, argv):
     proc = subprocess.run([sys.executable, "-m", "auditor", *argv], capture_output=True, text=True, timeout=120,
                           cwd=tmp_path)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from auditor.records.verify import verify_run
 
-from .helpers import flat, invoke
+from .helpers import flat, forge_newest_signoff, invoke, stub_pdf
 
 
 def manifest(path):
@@ -275,9 +275,8 @@ def test_the_newest_sign_off_record_is_anchored_by_the_registry_db_names(artefac
     sign-off record: a rejection rewritten into an approval is named."""
     import auditor
 
-    stub = lambda html, **kw: b"%PDF-1.7 stub\n"  # noqa: E731
-    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", stub)
-    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", stub)
+    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", stub_pdf)
+    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", stub_pdf)
     card = card_writer(tmp_path / "card")
     policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "card_completeness"}]))
     shared = tmp_path / "shared.sqlite"
@@ -304,8 +303,8 @@ def test_a_deleted_signed_version_is_not_given_again_after_the_registry_is_rebui
 
     import auditor
 
-    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
-    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", lambda html, **kw: b"%PDF-1.7 stub\n")
+    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", stub_pdf)
+    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", stub_pdf)
     card = card_writer(tmp_path / "card")
     policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "card_completeness"}]))
     out = tmp_path / "out"
@@ -344,6 +343,24 @@ def test_a_rebuild_keeps_the_recorded_row_of_an_altered_run_and_names_what_it_fo
     assert [(f.path, f.problem) for f in verify_run(model / "v0002").findings] == [("../v0001/manifest.json", "missing")]
 
 
+def test_a_run_a_rebuild_cannot_read_keeps_its_recorded_row(history, out_copy):
+    """A rebuild deleted the row of every run it skipped (a garbage line in its sign-off log, a file
+    another user owns): the next rebuild, once the run read again, indexed a consistent rewrite of it
+    as if audited so, and verify said OK. A skipped run keeps the row recorded for it."""
+    assert invoke("history", "--out", out_copy).exit_code == 0  # the registry, built from the sound runs
+    newest = out_copy / "tiny-model" / "v0003"
+    _rewrite_newest_consistently(newest)
+    log = out_copy / "tiny-model" / "signoffs" / "v0003.jsonl"
+    log.parent.mkdir()
+    log.write_text("garbage\n")
+    res = invoke("history", "--rebuild", "--out", out_copy)
+    assert res.exit_code == 0 and "a row recorded for it is kept" in flat(res.output), res.output
+    log.unlink()
+    assert invoke("history", "--rebuild", "--out", out_copy).exit_code == 0
+    found = [(f.path, f.problem) for f in verify_run(newest).findings]
+    assert ("../../audits.sqlite", "mismatch") in found, found
+
+
 def test_the_newest_sign_off_record_is_anchored_by_the_registry(artefacts, card_writer, policy_writer, tmp_path,
                                                                monkeypatch):
     """The newest sign-off record has no later record chaining to it: a rejection rewritten into an
@@ -351,9 +368,8 @@ def test_the_newest_sign_off_record_is_anchored_by_the_registry(artefacts, card_
     the latest decision, reviewer, time and expiry when the sign-off is made; verify compares them."""
     import auditor
 
-    stub = lambda html, **kw: b"%PDF-1.7 stub\n"  # noqa: E731 - embeds nothing: the forger's re-rendered PDF
-    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", stub)
-    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", stub)
+    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", stub_pdf)  # the forger's re-rendered PDF, below
+    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", stub_pdf)
     card = card_writer(tmp_path / "card")
     policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "card_completeness"}]))
     run = auditor.run_audit(policy, card, artefacts.csv, tmp_path / "out").path
@@ -361,14 +377,35 @@ def test_the_newest_sign_off_record_is_anchored_by_the_registry(artefacts, card_
         res = invoke("sign-off", run, "--reviewer", "A. Reviewer", "--decision", decision, "--comment", "no")
         assert res.exit_code == 0, res.output
         assert verify_run(run).ok  # sound after each sign-off
-    log = run.parent / "signoffs" / "v0001.jsonl"
-    lines = log.read_text().splitlines()
-    last = json.loads(lines[-1])
-    last.update(decision="approve", valid_until="2999-01-01")
-    log.write_text("\n".join([*lines[:-1], json.dumps(last, sort_keys=True, separators=(",", ":"))]) + "\n")
+    forge_newest_signoff(run, decision="approve", valid_until="2999-01-01")
     found = [(f.path, f.problem, f.detail) for f in verify_run(run).findings]
     assert [(p, k) for p, k, _ in found] == [("../signoffs/v0001.jsonl", "mismatch")], found
     assert "record 2 differs from what the registry recorded" in found[0][2] and "decision 'approve'" in found[0][2]
+
+
+def test_the_newest_sign_off_record_is_anchored_whole_by_the_registry(artefacts, card_writer, policy_writer, tmp_path,
+                                                                     monkeypatch):
+    """The registry anchored four fields of the newest record: its comment rewritten (its PDF
+    re-rendered to match) verified OK. The record's whole line is anchored now; a rebuild of the
+    registry keeps the recorded sign-off and says so, so that it cannot launder the forgery."""
+    import auditor
+
+    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", stub_pdf)
+    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", stub_pdf)
+    card = card_writer(tmp_path / "card")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "card_completeness"}]))
+    out = tmp_path / "out"
+    run = auditor.run_audit(policy, card, artefacts.csv, out).path
+    res = invoke("sign-off", run, "--reviewer", "A. Reviewer", "--decision", "approve-with-conditions",
+                 "--conditions", "monthly drift report", "--comment", "sound")
+    assert res.exit_code == 0 and verify_run(run).ok, res.output
+    forge_newest_signoff(run, conditions="none", comment="all good")
+    found = [(f.path, f.problem, f.detail) for f in verify_run(run).findings]
+    assert [(p, k) for p, k, _ in found] == [("../signoffs/v0001.jsonl", "mismatch")], found
+    assert "its comment, conditions, signature or signed report's hash changed" in found[0][2], found
+    res = invoke("history", "--rebuild", "--out", out)
+    assert res.exit_code == 0 and "its latest sign-off record is not the one recorded" in flat(res.output), res.output
+    assert [(f.path, f.problem) for f in verify_run(run).findings] == [("../signoffs/v0001.jsonl", "mismatch")]
 
 
 def test_a_manifest_that_cannot_be_read_is_named_not_an_internal_error(out_copy, monkeypatch):

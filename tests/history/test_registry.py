@@ -197,3 +197,24 @@ def test_due_counts_a_day_whole_and_an_approval_expired_from_the_day_after_its_l
     assert items["re-audit overdue"].since == "2026-01-31"
     assert items["approval expired"].since == "2026-01-21"
     assert [i.reason for i in due([row], now=datetime(2026, 1, 20, 23, 0, tzinfo=timezone.utc))] == []
+
+
+def test_a_registry_written_before_the_record_hash_column_is_read_and_upgraded(out_copy):
+    """A registry made before ``signoff_record_sha256`` existed: verify reads it (the column is NULL:
+    nothing recorded, nothing compared), and the next write adds the column."""
+    import sqlite3
+
+    from auditor.records.verify import verify_run
+
+    run = out_copy / "tiny-model" / "v0001"
+    assert invoke("sign-off", run, "--reviewer", "Ada", "--decision", "reject", "--comment", "no").exit_code == 0
+    db = out_copy / "audits.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE auditor_runs DROP COLUMN signoff_record_sha256")
+    assert verify_run(run).ok
+    assert invoke("history", "--out", out_copy).exit_code == 0
+    with open_registry(out_copy) as registry:
+        registry.add_run(run)
+    with sqlite3.connect(db) as conn:
+        (recorded,) = conn.execute("SELECT signoff_record_sha256 FROM auditor_runs WHERE run_path = ?", (str(run),)).fetchone()
+    assert recorded is not None and len(recorded) == 64 and verify_run(run).ok

@@ -231,6 +231,7 @@ def test_a_key_of_an_unsupported_algorithm_or_an_unusable_keys_folder_is_a_usage
     under one, each ended in an internal error (exit 5)."""
     keys_dir.mkdir()
     (keys_dir / "weird.pem").write_text(UNSUPPORTED_CURVE_PEM)
+    (keys_dir / "weird.pem").chmod(0o600)
     run = out_copy / "tiny-model" / "v0001"
     res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "ok", "--key", "weird")
     assert res.exit_code == 2 and "weird.pem: not an Ed25519 private key" in flat(res.output), res.output
@@ -243,6 +244,89 @@ def test_a_key_of_an_unsupported_algorithm_or_an_unusable_keys_folder_is_a_usage
         assert res.exit_code == 2 and f"cannot keep a private key in {folder}" in flat(res.output), res.output
     with open_registry(out_copy) as registry:
         assert "k2" not in registered_keys(registry)
+
+
+def test_a_signed_report_swapped_for_another_pdf_is_named(out_copy, keys_dir):
+    """The signature left out the signed report's hash (set once the report, which shows the signature,
+    was rendered), and a report without an embedded record was not compared: any PDF with its hash
+    written into the record verified "signature valid". A second signature binds the report's hash."""
+    import hashlib
+    import shutil
+
+    from auditor.records.runs import record_line
+    from auditor.render.pdf import PdfAttachment
+
+    from .helpers import stub_pdf
+
+    assert invoke("keys", "new", "k1", "--out", out_copy).exit_code == 0
+    run = out_copy / "tiny-model" / "v0001"
+    res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve-with-conditions", "--conditions",
+                 "monthly report", "--comment", "ok", "--key", "k1")
+    assert res.exit_code == 0 and invoke("verify", run).exit_code == 0, res.output
+    log = out_copy / "tiny-model" / "signoffs" / "v0001.jsonl"
+    (record,) = records(out_copy)
+    pdf = out_copy / "tiny-model" / record["signed_pdf"]
+    pdf.chmod(0o644)
+
+    def swap(content: bytes) -> str:
+        pdf.write_bytes(content)
+        log.write_text(json.dumps({**record, "signed_pdf_sha256": hashlib.sha256(content).hexdigest()},
+                                  sort_keys=True, ensure_ascii=False) + "\n")
+        res = invoke("verify", run)
+        assert res.exit_code == 1, res.output
+        return flat(res.output)
+
+    shutil.copyfile(run / "report.pdf", pdf)  # the unsigned report: no record inside
+    said = swap((run / "report.pdf").read_bytes())
+    assert "carries no sign-off record (signoff.json), as every signed report does" in said, said
+    assert "does not match the signed report named by the record" in said, said
+    # another PDF that embeds the true record (what a forger would craft): only the signature tells
+    embedded = {k: v for k, v in record.items() if k not in ("signed_pdf", "signed_pdf_sha256", "signed_pdf_signature")}
+    said = swap(stub_pdf("", attachments=[PdfAttachment("signoff.json", record_line(embedded))]))
+    assert "carries no sign-off record" not in said and "does not match the signed report named by the record" in said
+    log.write_text(json.dumps({k: v for k, v in record.items() if k != "signed_pdf_signature"}, sort_keys=True,
+                              ensure_ascii=False) + "\n")
+    assert "the signed report's hash carries no signature by key 'k1'" in flat(invoke("verify", run).output)
+
+
+def test_a_private_key_others_can_read_or_none_can_is_refused(out_copy, keys_dir, monkeypatch):
+    """A key file of mode 0644 signed without a word (ssh refuses such a key), and one that cannot be
+    read (another user's) ended in an internal error (exit 5)."""
+    from pathlib import Path
+
+    assert invoke("keys", "new", "k1", "--out", out_copy).exit_code == 0
+    run = out_copy / "tiny-model" / "v0001"
+    pem = keys_dir / "k1.pem"
+    sign = ("sign-off", run, "--reviewer", "Ada", "--decision", "reject", "--comment", "no", "--key", "k1")
+    pem.chmod(0o644)
+    res = invoke(*sign)
+    assert res.exit_code == 2 and "can be read or written by other users (mode 644)" in flat(res.output), res.output
+    assert f"chmod 600 {pem}" in flat(res.output)
+    pem.chmod(0o600)
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(self)))
+                        if self.name == "k1.pem" else real(self))
+    res = invoke(*sign)
+    assert res.exit_code == 2 and f"cannot read the private key {pem} (Permission denied)" in flat(res.output), res.output
+    assert not (out_copy / "tiny-model" / "signoffs" / "v0001.jsonl").exists()
+    pem.unlink()
+    pem.mkdir()
+    res = invoke(*sign)
+    assert res.exit_code == 2 and "is not a file (a folder or a device" in flat(res.output), res.output
+
+
+def test_an_unreadable_sign_off_log_or_signed_report_is_a_finding(out_copy, monkeypatch):
+    """A sign-off log or signed report another user owns ended verify in an internal error (exit 5)."""
+    from pathlib import Path
+
+    run = out_copy / "tiny-model" / "v0001"
+    assert invoke("sign-off", run, "--reviewer", "Ada", "--decision", "reject", "--comment", "no").exit_code == 0
+    real = Path.read_bytes
+    for name in ("v0001.jsonl", "report-signed-1.pdf"):
+        monkeypatch.setattr(Path, "read_bytes", lambda self, name=name: (_ for _ in ()).throw(
+            PermissionError(13, "Permission denied", str(self))) if self.name == name else real(self))
+        res = invoke("verify", run)
+        assert res.exit_code == 1 and f"{name}: unreadable — cannot be read (Permission denied)" in flat(res.output), res.output
 
 
 def test_text_of_another_encoding_is_refused_before_anything_is_written(out_copy):

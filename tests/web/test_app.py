@@ -565,3 +565,47 @@ def test_a_bidi_override_in_a_sign_off_comment_is_shown_as_an_escape_on_the_run_
     assert r.status_code == 303
     page = client.get(f"/m/{ws.model}/v0002").text
     assert "no \\u202edevorppa" in page and "\u202e" not in page
+
+
+@pytest.mark.parametrize("edit", [{"signature": "abc"}, {"signature": ["x"]}, {"n": None}, {"comment": None},
+                                  {"decision": None}, {"signed_at": None}, {"signature": {"algorithm": "ed25519"}}])
+def test_a_run_page_of_an_edited_sign_off_record_shows_the_findings_not_a_server_error(history, tmp_path, monkeypatch,
+                                                                                       edit):
+    """A record missing a field, or whose signature is not an object, answered 500 (the template read
+    the fields strictly); the page must show what `auditor verify` says about the run."""
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    form = token(client.get(f"/m/{ws.model}/v0002").text)
+    assert client.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False,
+                       data={"decision": "reject", "comment": "no", "csrf_token": form}).status_code == 303
+    log = signoff_log(open_run(ws.out / ws.model / "v0002"))
+    record = {k: v for k, v in {**json.loads(log.read_text()), **edit}.items() if v is not None}
+    log.write_text(json.dumps(record, sort_keys=True) + "\n")
+    page = client.get(f"/m/{ws.model}/v0002")
+    assert page.status_code == 200 and "This run fails verification" in page.text, page.text[:400]
+
+
+def test_a_sign_off_without_a_known_decision_is_a_malformed_form_not_a_role_matter(ws):
+    ws.app.state.workspace.throttle._failures.clear()
+    client = TestClient(ws.app)
+    login(client, "alice")
+    for decision in ("", "approve-all"):
+        page = client.get(f"/m/{ws.model}/v0001").text
+        r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": decision, "comment": "ok",
+                                                               "csrf_token": token(page)})
+        assert r.status_code == 400 and "Choose a decision: approve, approve-with-conditions, reject." in r.text
+    assert read_signoffs(open_run(ws.out / ws.model / "v0001")) == []
+
+
+@pytest.mark.parametrize("host, sent, answered", [
+    ("127.0.0.1", "127.0.0.1:8799", 200), ("127.0.0.1", "localhost:8799", 200),
+    ("127.0.0.1", "attacker.example:8799", 400), ("localhost", "rebound.example", 400),
+    ("0.0.0.0", "audit.internal:8799", 200), ("10.1.2.3", "10.1.2.3", 200), ("10.1.2.3", "evil.example", 400),
+])
+def test_a_server_answers_only_the_host_names_it_listens_by(ws, host, sent, answered):
+    """Any Host header was answered: a page whose domain re-binds to 127.0.0.1 (DNS rebinding) could
+    drive the login form from a reviewer's browser and trip the per-address throttle for everyone."""
+    client = TestClient(create_app(ws.out, host=host))
+    assert client.get("/login", headers={"host": sent}).status_code == answered
