@@ -353,6 +353,36 @@ def association(a, b, *, n_bins: int = 4, max_categories: int = 10) -> float:
                      column_groups(b, n_bins=n_bins, max_categories=max_categories))
 
 
+MAX_PERMUTATION_CELLS = 4_000_000  # permuted labels held at once by independence_p
+
+
+def independence_p(ga, gb, rng: np.random.Generator, *, permutations: int = 999) -> float:
+    """Permutation p-value of Pearson's χ² test that two columns of group labels are independent:
+    the share of ``permutations`` shuffles of one column whose χ² reaches the observed one, (1 + k) /
+    (1 + permutations). The χ² distribution is no approximation of it on sparse tables (few rows, rare
+    levels), where :func:`cramers_v` reads associations of 0.5-1.0 between independent columns; a
+    shuffle keeps both margins, so the expected counts are the observed table's. 1.0 when either
+    column has a single group."""
+    (_, a), (_, b) = as_indexed_groups(ga), as_indexed_groups(gb)
+    r, c, n = int(a.max(initial=0)) + 1, int(b.max(initial=0)) + 1, len(a)
+    if r < 2 or c < 2 or n < 2:
+        return 1.0
+    expected = np.outer(np.bincount(a, minlength=r), np.bincount(b, minlength=c)).reshape(-1) / n
+
+    def chi2(pairs: np.ndarray) -> np.ndarray:  # (shuffles, n) cell indices -> each shuffle's χ²
+        k = len(pairs)
+        counts = np.bincount((pairs + np.arange(k)[:, None] * (r * c)).reshape(-1), minlength=k * r * c)
+        return (((counts.reshape(k, -1) - expected) ** 2) / expected).sum(axis=1)
+
+    observed = float(chi2((a * c + b)[None, :])[0])
+    reached, chunk = 0, max(1, MAX_PERMUTATION_CELLS // n)
+    for start in range(0, permutations, chunk):
+        k = min(chunk, permutations - start)
+        shuffled = rng.permuted(np.broadcast_to(b, (k, n)), axis=1)
+        reached += int((chi2(a * c + shuffled) >= observed * (1 - 1e-12)).sum())
+    return (1 + reached) / (1 + permutations)
+
+
 def cramers_v(ga, gb, *, corrected: bool = True) -> float:
     """Cramér's V between two columns of group labels (:func:`group_codes`, or
     :class:`IndexedGroups`); 0 when either has a single group.

@@ -304,7 +304,7 @@ def test_the_fairness_summary_counts_proxies_in_words():
     from auditor.checks.subgroup_fairness import proxy_words
 
     assert proxy_words(0, 5) == "no proxy feature ranks in the top 5."
-    assert proxy_words(None, 5) == "no proxy feature ranks in the top 5."
+    assert proxy_words(None, 5) == "proxies not judged (no sensitive feature has two groups large enough to gate)."
     assert proxy_words(1, 5) == "1 proxy feature ranks in the top 5."
     assert proxy_words(2.0, 3) == "2 proxy features rank in the top 3."
 

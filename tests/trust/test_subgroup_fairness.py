@@ -323,7 +323,7 @@ def test_a_proxy_the_model_gives_no_weight_is_in_no_top_k(tmp_path):
     assert out.measurements["proxy_features_in_top_k"] == 0 and out.measurements["max_proxy_association"] < 0.2
     proxies = next(e for e in out.evidence if e.title == "Features most associated with each sensitive feature")
     row = next(r for r in proxies.rows if r[1] == "zip_code")
-    assert row[2] == pytest.approx(1.0) and row[4] == 0.0 and row[-1] == "associated, not top-k"
+    assert row[2] == pytest.approx(1.0) and row[5] == 0.0 and row[-1] == "associated, not top-k"
 
 
 def test_the_selection_rate_is_the_favourable_class_s_when_the_card_names_it(tmp_path):
@@ -611,3 +611,42 @@ def test_a_policys_bands_group_a_numeric_sensitive_column():
         FairnessParams(bins={"Age": [float("nan")]})  # a policy's .nan would cut nothing
     said = bands_sentence(FairnessParams(), sens)
     assert said.startswith("Age: more than 10 values, cut into 4 quantile bins") and "bins parameter sets them" in said
+
+
+def test_independence_p_is_the_exact_permutation_p_value():
+    """Two groups of 4 rows and a copy of them: of the C(8, 4) = 70 equally likely shuffles, 2 give a
+    table as extreme (the copy and its mirror), p = 2/70; independent columns give a large p, and a
+    column of one group p = 1."""
+    from auditor.metrics.fairness import independence_p
+
+    a = np.repeat([0, 1], 4)
+    assert independence_p(a, a.copy(), np.random.default_rng(0), permutations=39_999) == pytest.approx(2 / 70, abs=0.004)
+    rng = np.random.default_rng(1)
+    assert independence_p(rng.integers(0, 3, 300), rng.integers(0, 2, 300), rng) > 0.05
+    assert independence_p(np.zeros(10, dtype=int), rng.integers(0, 2, 10), rng) == 1.0
+    # a null of sparse tables rejects no more often than its level: 30 rows of 4 x 3 levels
+    ps = [independence_p(rng.integers(0, 4, 30), rng.integers(0, 3, 30), rng, permutations=199) for _ in range(200)]
+    assert np.mean(np.array(ps) <= 0.05) <= 0.08
+
+
+def test_an_association_few_rows_give_by_chance_is_no_proxy(tmp_path):
+    """On few rows independent columns read as associated (bias-corrected V 0.58 for a credit feature and
+    Marital on 50 rows, 0.13 on all 1,114): the proxy gate warned a sound model. A candidate proxy must now
+    be associated beyond what independence gives, over groups of min_group_size rows. Six rows, a feature that
+    copies the group: V = 1, but 2 of the C(6, 3) = 20 shuffles give the same table, p = 0.1: reported, not a
+    proxy; with groups under min_group_size, not judged."""
+    frame = pd.DataFrame({"x1": [0.1, 0.9, 0.2, 0.8, 0.3, 0.7], "zip_code": [0.0, 0.0, 0.0, 1.0, 1.0, 1.0],
+                          "group": ["g0", "g0", "g0", "g1", "g1", "g1"], "label": ["no", "yes", "no", "yes", "yes", "no"]})
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit(frame[["x1", "zip_code"]].to_numpy(), frame["label"].to_numpy())
+    ctx = frame_context(tmp_path, frame, model, target="label", features=["x1", "zip_code"],
+                        explainers={"shap": {"background_size": 6}}, name="few", positive_class="yes",
+                        sensitive_features=["group"])
+    for min_rows, p_value, said, counted in ((3, pytest.approx(0.1, abs=0.03), "not significant", 0),
+                                             (30, None, "not judged (fewer than two groups of 30+ rows)", None)):
+        out, _ = run_check(ctx, "subgroup_fairness", n_instances=6, top_k=2, n_bootstrap=50, min_group_size=min_rows)
+        proxies = next(e for e in out.evidence if e.title == "Features most associated with each sensitive feature")
+        row = next(r for r in proxies.rows if r[1] == "zip_code")
+        assert row[2] == pytest.approx(1.0) and row[3] == p_value, row
+        assert row[-1].startswith(said) and out.measurements["proxy_features_in_top_k"] == counted
