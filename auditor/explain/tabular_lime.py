@@ -32,6 +32,7 @@ SAMPLES_PER_CALL = 200_000  # perturbed rows drawn and predicted at once (bounds
 # on at most: a seeded sample of a larger set estimates them as well, and LIME counts each
 # column's values in Python (12 s for 1,114,000 rows).
 REFERENCE_ROWS = 100_000
+CONSTANT_OUTPUT = 1e-12  # outputs of a neighbourhood that differ by less (relative) are one value
 
 
 @dataclass
@@ -66,6 +67,11 @@ def surrogate(explainer, hood: Neighbourhood, proba: np.ndarray, label: int, d: 
     intercept, local_exp, score, _ = explainer.base.explain_instance_with_data(
         hood.scaled, proba, hood.distances, label, d, feature_selection=explainer.feature_selection)
     w = np.zeros(d)
+    y = proba[:, label] if proba.ndim == 2 else proba
+    if np.ptp(y) <= CONSTANT_OUTPUT * max(1.0, float(np.max(np.abs(y)))):
+        # the model gives every sample the same output: the ridge fit's weights are round-off (1e-33), which
+        # a ranking read as a full order of the features; a constant model's explanation ranks nothing
+        return w, float(intercept), float(score)
     for j, weight in local_exp:
         w[j] = weight
     return w, float(intercept), float(score)
