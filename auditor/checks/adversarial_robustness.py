@@ -30,7 +30,7 @@ from pydantic import Field
 from auditor.checks.base import (MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count,
                                  feature_value_text, priority_caveat, sample_sizes_of)
 from auditor.checks.explainers import available_methods, ExplainerName, feature_vectors
-from auditor.checks.goals import outcome_goal, target_shift_field
+from auditor.checks.goals import NoTargetShift, outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
 from auditor.metrics.ranking import ranking_key
 from auditor.metrics.statistics import finite_median, share_with_interval
@@ -110,13 +110,19 @@ class AdversarialRobustness(Check):
                 f"An attack flips a correct prediction; the model is wrong on all {len(attr)} explained instances "
                 "(raise n_instances, or audit on data the model gets right more often).",
                 "no correct prediction to attack")
-        goal = outcome_goal(ctx, rows, p.target_shift)
+        try:
+            goal = outcome_goal(ctx, rows, p.target_shift)
+        except NoTargetShift as exc:  # a constant regressor: nothing to attack, not a broken check
+            return self._nothing_measured(
+                "The model predicts one value for every evaluation row, so no attack can move a prediction by a "
+                "share of their spread; nothing was measured.", f"{str(exc).capitalize()}.", "no target shift")
         spaces = model.substitution_spaces(ctx.data, rows, max_candidates=p.max_candidates,
                                            similarity_floor=1.0 - p.max_cosine_distance,
                                            immutable=list(ctx.card.auditor.immutable_features))
         n = len(rows)
         sizes = [min(len(v), len(s.units)) for v, s in zip(vectors, spaces)]
-        guided = [np.argsort(-ranking_key(v[:m], by_abs=True), kind="stable") for v, m in zip(vectors, sizes)]
+        keys = [ranking_key(v[:m], by_abs=True) for v, m in zip(vectors, sizes)]
+        guided = [np.argsort(-key, kind="stable") for key in keys]
         rng = ctx.rng("adversarial_robustness.control")
         control = [rng.permutation(m) for m in sizes]
         sent = [0]
@@ -141,8 +147,10 @@ class AdversarialRobustness(Check):
         g_cost, c_cost = costs(g_res, p.max_edits), costs(c_res, p.max_edits)
         rate, rate_low, rate_high = share_with_interval(int(g_ok.sum()), n)
         # one unit to substitute (a one-word text, one mutable feature) has one order: its guided and random
-        # searches are the same search, a tie on the ratio whatever the explanation ranks, so it is left out
-        orderable = np.array([m >= 2 for m in sizes], dtype=bool)
+        # searches are the same search, a tie on the ratio whatever the explanation ranks, so it is left out;
+        # so is an explanation that ranks nothing (all its values equal: a constant model's zeros), whose
+        # "order" is the column order: a constant classifier's ratio of exactly 1 had passed on 26 instances
+        orderable = np.array([m >= 2 and bool(np.ptp(key) > 0) for m, key in zip(sizes, keys)], dtype=bool)
         ratio = edits_ratio(g_cost[orderable], c_cost[orderable], n_boot=p.n_bootstrap,
                             rng=ctx.rng("adversarial_robustness.ci"))
         closeness = [c for r in g_res if r.success for c in r.closeness]
@@ -187,11 +195,16 @@ class AdversarialRobustness(Check):
             wrong = len(attr) - len(correct)
             notes.append(f"{wrong} of the {len(attr)} explained instances {'was' if wrong == 1 else 'were'} misclassified "
                          f"and {'is' if wrong == 1 else 'are'} not attacked (changing a wrong decision is no attack).")
-        if not orderable.all():
+        one_unit = np.array([m < 2 for m in sizes], dtype=bool)
+        if one_unit.any():
             unit = "word" if model.has(Capability.TOKENS) else "feature"
-            notes.append(f"{int((~orderable).sum())} of the {n} attacked instances have one {unit} to substitute, so "
+            notes.append(f"{int(one_unit.sum())} of the {n} attacked instances have one {unit} to substitute, so "
                          f"any order is the random one: they are left out of the guided/random edits ratio "
                          f"(n = {ratio['n']}).")
+        if (flat := int((~orderable & ~one_unit).sum())):
+            notes.append(f"{flat} of the {n} attacked instances have an explanation that ranks nothing (every value "
+                         f"equal), so its order is the column order: they are left out of the guided/random edits "
+                         f"ratio (n = {ratio['n']}).")
         if n < MIN_PAIRS:
             notes.append(f"Only {n} {'' if ctx.regression else 'correctly predicted '}instances were attacked (fewer than {MIN_PAIRS}): the "
                          "intervals are not judged; raise n_instances.")

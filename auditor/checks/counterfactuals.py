@@ -19,9 +19,9 @@ from collections import Counter
 import numpy as np
 
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
-                                 count, feature_value_text, priority_caveat)
+                                 count, feature_value_text, priority_caveat, sample_sizes_of)
 from auditor.errors import CheckNotApplicable
-from auditor.checks.goals import outcome_goal, target_shift_field
+from auditor.checks.goals import NoTargetShift, outcome_goal, target_shift_field
 from auditor.explain.counterfactual_search import SearchSpace, nearest_counterfactuals, quantile_candidates
 from auditor.metrics.statistics import share_with_interval
 from auditor.models.base import Capability
@@ -121,7 +121,15 @@ class Counterfactuals(Check):
         space = SearchSpace(candidates=candidates, scale=scale, categorical=categorical, integer=integer)
 
         rows = ctx.explained_rows(p.n_instances)
-        goal = outcome_goal(ctx, rows, p.target_shift)
+        try:
+            goal = outcome_goal(ctx, rows, p.target_shift)
+        except NoTargetShift as exc:  # a constant regressor: nothing to seek, not a broken check
+            names = self.measurement_names(p)
+            return CheckOutput(measurements={m: None for m in names}, sample_sizes=sample_sizes_of(names, 0),
+                               summary="The model predicts one value for every evaluation row, so no counterfactual "
+                                       "moves a prediction by a share of their spread; nothing was measured.",
+                               notes=[f"{str(exc).capitalize()}."], key_figure="no target shift",
+                               cost={"searched_instances": 0})
         cf = nearest_counterfactuals(E[rows], space, lambda Z, owner: goal.outcome(codec.decode(Z), owner),
                                      max_changes=p.max_features_changed, refine_steps=p.refine_steps)
         was, becomes = goal.texts(ctx.model.predict_proba(codec.decode(cf.points)))

@@ -46,6 +46,10 @@ class ClassChange:
         return [classes[i] for i in self.original], [classes[i] for i in self.ctx.predicted_index(outputs)]
 
 
+class NoTargetShift(ValueError):
+    """The regressor predicts one value for every evaluation row: no shift of it has a size."""
+
+
 class TargetShift:
     """The prediction moves by at least ``shift`` standard deviations of the evaluation predictions
     towards their median; progress = the signed move in that direction."""
@@ -57,7 +61,7 @@ class TargetShift:
         spread = ctx.prediction_spread()
         # one value up to rounding (a constant model's mean written back: spread 7e-15 read as a shift to seek)
         if not spread > 1e-12 * max(1.0, float(np.max(np.abs(predictions)))):
-            raise ValueError("the regressor predicts one value for every evaluation row: no target shift is defined")
+            raise NoTargetShift("the regressor predicts one value for every evaluation row: no target shift is defined")
         self.ctx, self.need = ctx, shift * spread
         # predictions are written with one number of decimals for all (31.60 beside 45.16, not 31.6): two,
         # or more when the predictions spread over less than a few units

@@ -543,3 +543,33 @@ def test_a_success_rate_bound_that_no_result_can_fail_is_not_a_pass(planted):
     six = attacked(9)
     assert six.measurements["n_instances"] == 6 and six.measurements["success_rate_ci_low"] == pytest.approx(0.025 ** (1 / 6))
     assert six.status == Status.WARN and six.thresholds[0].unreachable is None  # judged: every attack succeeded
+
+
+def test_a_constant_classifier_s_explanations_order_nothing_so_its_ratio_is_not_judged(tmp_path):
+    """A DummyClassifier's SHAP values are all zero: its "SHAP order" was the column order, no attack
+    flipped anything, and the ratio of exactly 1 passed on 26 instances. Explanations that rank nothing
+    are left out of the ratio: nothing was measured."""
+    from .conftest import make_constant_context
+    from .helpers import run_check as run_registered
+
+    ctx = make_constant_context(tmp_path)
+    out, _ = run_registered(ctx, "adversarial_robustness", n_instances=20, n_bootstrap=50)
+    assert all(np.isnan(out.measurements[m]) for m in ("edits_ratio", "edits_ratio_ci_high"))  # null in result.json
+    assert {s.measurement: s.n for s in out.sample_sizes}["edits_ratio_ci_high"] == 0
+    assert any("have an explanation that ranks nothing" in note for note in out.notes), out.notes
+
+
+@pytest.mark.parametrize("check", ["adversarial_robustness", "counterfactuals"])
+def test_a_constant_regressor_is_nothing_measured_not_an_error(tmp_path, check):
+    """A DummyRegressor ended both checks in ERROR with a traceback ("no target shift is defined"),
+    while a constant classifier was measured: no shift has a size, so nothing was measured."""
+    from sklearn.dummy import DummyRegressor
+
+    from .conftest import make_regression_context
+    from .helpers import run_check as run_registered
+
+    ctx, _ = make_regression_context(tmp_path, estimator=DummyRegressor())
+    out, _ = run_registered(ctx, check, n_instances=10)  # raised ValueError before
+    assert out.key_figure == "no target shift" and "predicts one value" in out.summary, out
+    assert all(v is None for v in out.measurements.values())
+    assert {s.n for s in out.sample_sizes} == {0}
