@@ -137,8 +137,8 @@ def exit_code_for(status: Status) -> int:
 @app.command()
 def run(
     policy: str = typer.Option(..., "--policy", "-p", help="Built-in policy name or path to a policy YAML."),
-    card: Path = typer.Option(..., "--card", "-c", help="Model card (README.md with front matter, or YAML)."),
-    data: Path = typer.Option(..., "--data", "-d", help="Evaluation dataset (.csv, .parquet, .jsonl)."),
+    card: Path = typer.Option(..., "--card", "-c", readable=False, help="Model card (README.md with front matter, or YAML)."),
+    data: Path = typer.Option(..., "--data", "-d", readable=False, help="Evaluation dataset (.csv, .parquet, .jsonl)."),
     out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder; runs go to OUT/<model>/vNNNN."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow joblib/pickle models (can run code)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (text models)."),
@@ -266,8 +266,8 @@ def run(
 @app.command()
 def validate(
     policy: str = typer.Option(..., "--policy", "-p"),
-    card: Optional[Path] = typer.Option(None, "--card", "-c"),
-    data: Optional[Path] = typer.Option(None, "--data", "-d"),
+    card: Optional[Path] = typer.Option(None, "--card", "-c", readable=False),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", readable=False),
     waivers: Optional[Path] = typer.Option(None, "--waivers", "-w", help="Waivers file to validate with the policy."),
 ) -> None:
     """Validate a policy (with the policies it extends and its waivers; and a card and dataset) without loading the model."""

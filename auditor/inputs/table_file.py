@@ -72,7 +72,11 @@ def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_colum
     if size > MAX_DATASET_BYTES:
         raise DatasetError(source, [Problem("", f"file is {size:,} bytes; the limit is {MAX_DATASET_BYTES:,}")])
     suffix = path.suffix.lower()
-    with path.open("rb") as fh:
+    try:
+        fh = path.open("rb")
+    except OSError as exc:  # another user's file: an input that cannot be read, named (not an internal error)
+        raise DatasetError(source, [Problem("", f"cannot be read ({exc.strerror or type(exc).__name__})")]) from None
+    with fh:
         if fh.read(2) == b"\x1f\x8b":
             raise DatasetError(source, [Problem("", "the file is gzip-compressed; decompress it first (auditor reads "
                                                     "plain .csv, .parquet or .jsonl)")])

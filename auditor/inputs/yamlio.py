@@ -19,7 +19,10 @@ def read_text_limited(path: Path, max_bytes: int, error: type[InvalidInputError]
     size = path.stat().st_size
     if size > max_bytes:
         raise error(source, [Problem("", f"file is {size:,} bytes; the limit is {max_bytes:,}")])
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # another user's file: an input that cannot be read, named (not an internal error)
+        raise error(source, [Problem("", f"cannot be read ({exc.strerror or type(exc).__name__})")]) from None
     try:
         # a byte-order mark at the start is not part of the text
         return data.decode("utf-8-sig"), hashlib.sha256(data).hexdigest()

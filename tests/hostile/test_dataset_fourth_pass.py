@@ -78,3 +78,27 @@ def test_values_the_models_encoder_never_saw_are_noted(tmp_path, card_writer, ar
         "column 'color': 2 of 60 rows hold a value the model's encoder never saw when fitted ('purple'); it scores "
         "them as unknown (OneHotEncoder, handle_unknown='ignore')"]
     assert model.input_notes(load_dataset(artefacts.csv, card)) == []
+
+
+def test_a_data_file_or_card_that_cannot_be_read_is_invalid_input_like_a_missing_one(cli, tmp_path, card_writer,
+                                                                                    card_only_policy, artefacts,
+                                                                                    monkeypatch):
+    """An unreadable data file exited 2 (click's "is not readable") where a missing one exits 3; past
+    that check, it and an unreadable card were internal errors (a PermissionError)."""
+    from pathlib import Path
+
+    data = tmp_path / "eval.csv"
+    _frame(artefacts).to_csv(data, index=False)
+    card = card_writer(tmp_path / "card")
+
+    def denied(real, name):
+        return lambda self, *a, **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(self))) \
+            if self.name == name else real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "open", denied(Path.open, "eval.csv"))
+    res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", data)
+    assert res.code == 3 and f"invalid dataset {data} (1 problem): - cannot be read (Permission denied)" in res.text, res.text
+    monkeypatch.undo()
+    monkeypatch.setattr(Path, "read_bytes", denied(Path.read_bytes, card.name))
+    res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", data)
+    assert res.code == 3 and f"invalid model card {card} (1 problem): - cannot be read (Permission denied)" in res.text, res.text
