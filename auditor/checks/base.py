@@ -148,8 +148,11 @@ class Check(ABC):
 
         return sorted({kind.task for kind in ALL_KINDS if cls.requires <= kind.capabilities})
 
-    def __init__(self, params: Params):
+    def __init__(self, params: Params, gated: frozenset[str] = frozenset()):
         self.params = params
+        # the measurements the policy holds to a warning or blocking bound for this model, so a
+        # summary names the figure that was judged, not one the check guessed at
+        self.gated = frozenset(gated)
 
     @classmethod
     @abstractmethod

@@ -153,7 +153,8 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
     before = counters(ctx)
     try:
         with time_budget(planned.params.time_budget_s):
-            out = cls(planned.params).run(ctx)
+            gated = {th.measurement for th in thresholds_for(spec, task) if th.severity != "info"}
+            out = cls(planned.params, gated=frozenset(gated)).run(ctx)
     except CheckNotApplicable as exc:
         return CheckResult(**base, status=Status.SKIPPED, skipped_reason=str(exc),
                            duration_s=round(time.perf_counter() - started, 3))

@@ -367,3 +367,26 @@ def test_the_agreement_chance_caption_does_not_promise_what_an_ungated_figure_ne
     assert "must exceed it" not in caption
     assert "in 5% of draws: a gate passes only above it; an ungated figure at or below it is no better than " \
            "chance." in caption
+
+
+def test_the_agreement_summary_names_the_gated_figure_from_the_policy_and_the_pair_of_the_weighted_one(linear_ctx):
+    """The text report said 'Weighted by each word's share of |attribution|, the gated figure, their rank
+    correlation is at least 0.46' where text-default gates the feature agreement (not the weighted
+    figure), right after naming integrated_gradients and shap (0.48; the 0.46 was shap and lime's).
+    The concrete report's key figure led with 'min feature agreement 0.50', its chance level, ungated."""
+    from auditor.checks.explainer_agreement import ExplainerAgreement
+
+    params = ExplainerAgreement.Params(explainers=["shap", "lime"], n_instances=20)
+    by_share = ExplainerAgreement(params, gated=frozenset({"min_feature_agreement"})).run(linear_ctx)
+    weighted = by_share.measurements["min_weighted_rank_correlation"]
+    assert "the gated figure" not in by_share.summary and "at least" not in by_share.summary
+    assert f"the rank correlation is lowest for shap and lime: {weighted:.2f}." in by_share.summary
+    assert by_share.summary.endswith("The policy gates the least similar pair's feature agreement.")
+    assert by_share.key_figure.startswith("min feature agreement")
+    by_rank = ExplainerAgreement(params, gated=frozenset({"min_weighted_rank_correlation"})).run(linear_ctx)
+    assert by_rank.summary.endswith("The policy gates the lowest weighted rank correlation.")
+    assert by_rank.key_figure.startswith(f"weighted rank ρ {weighted:.2f}, min feature agreement")
+    low, level = by_rank.measurements["min_feature_agreement"], next(
+        s.chance_p95 for s in by_rank.sample_sizes if s.measurement == "min_feature_agreement")
+    assert (f"(at chance: ≤ {level:.2f})" in by_rank.key_figure) == (low <= level)
+    assert "gates" not in ExplainerAgreement(params).run(linear_ctx).summary
