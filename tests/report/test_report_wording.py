@@ -7,7 +7,7 @@ import re
 from html.parser import HTMLParser
 
 from auditor.render.html import render_html
-from auditor.results import AuditResult, CheckResult, Status
+from auditor.results import AuditResult, CheckResult, Status, Table
 
 
 class _Text(HTMLParser):
@@ -390,3 +390,35 @@ def test_the_agreement_summary_names_the_gated_figure_from_the_policy_and_the_pa
         s.chance_p95 for s in by_rank.sample_sizes if s.measurement == "min_feature_agreement")
     assert (f"(at chance: ≤ {level:.2f})" in by_rank.key_figure) == (low <= level)
     assert "gates" not in ExplainerAgreement(params).run(linear_ctx).summary
+
+
+def test_a_skipped_check_evidences_no_clause_and_maps_the_audit_to_no_framework():
+    """The concrete report's cover said 'The policy maps its checks to 7 clauses of these frameworks:
+    Equal Credit Opportunity Act ...' and its traceability 'The policy cites 7 clauses; 2 checks
+    evidence them', where 4 clauses (ECOA's only one among them) were cited by the skipped
+    subgroup_fairness alone."""
+    from auditor.results import FrameworkNote, TraceCheck, TraceRow, Traceability
+
+    fairness = TraceCheck(id="subgroup_fairness", title="Subgroup fairness", status=Status.SKIPPED,
+                          link="#check-subgroup_fairness")
+    cohorts = TraceCheck(id="explanation_clustering", title="Cohorts", status=Status.PASS,
+                         link="#check-explanation_clustering")
+    rows = [TraceRow(clause="eu-ai-act:2024/1689:art-15(1)", framework="eu-ai-act", checks=[cohorts], status=Status.PASS),
+            TraceRow(clause="eu-ai-act:2024/1689:art-10(5)", framework="eu-ai-act", checks=[fairness],
+                     status=Status.SKIPPED),
+            TraceRow(clause="ecoa-reg-b:12-cfr:1002.4(a)", framework="ecoa-reg-b", checks=[fairness],
+                     status=Status.SKIPPED)]
+    frameworks = [FrameworkNote(key="eu-ai-act", title="EU AI Act", declared=False),
+                  FrameworkNote(key="ecoa-reg-b", title="Equal Credit Opportunity Act", declared=False)]
+    skipped = check("subgroup_fairness", status=Status.SKIPPED, skipped_reason="needs class probabilities")
+    html = render_html(small_result("tabular-regression", [check("explanation_clustering"), skipped],
+                                    traceability=Traceability(rows=rows, frameworks=frameworks)))
+    cover = text_of(html[:html.index('id="traceability"')])
+    assert ("The policy maps its checks to 3 clauses; checks that ran evidence 1 of them, of these frameworks: "
+            "EU AI Act. The other 2 are cited only by a skipped check, which evidences nothing, so this audit is "
+            "not mapped to Equal Credit Opportunity Act.") in cover
+    assert "maps its checks to 3 clauses of these frameworks" not in cover
+    table = text_of(html[html.index('id="traceability"'):html.index('id="claims"')])
+    assert ("The policy cites 3 clauses; 1 check that ran evidences 1 of them, and 2 are cited only by a skipped "
+            "check, which evidences nothing.") in table
+    assert "2 checks evidence them" not in table
