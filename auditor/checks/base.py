@@ -167,6 +167,12 @@ class Check(ABC):
         return cls.description
 
     @classmethod
+    def title_for(cls, capabilities) -> str:
+        """The check's title for a model with these ``capabilities`` (None: unknown); by default one
+        for every model."""
+        return cls.title
+
+    @classmethod
     def kind_measurement_names(cls, params: Params, kind) -> list[str]:
         """The measurements ``run`` can report on a model of ``kind`` (an adapter class: a gate on
         any other is never judged there); by default every one. A check whose measurements depend

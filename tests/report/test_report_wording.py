@@ -422,3 +422,28 @@ def test_a_skipped_check_evidences_no_clause_and_maps_the_audit_to_no_framework(
     assert ("The policy cites 3 clauses; 1 check that ran evidences 1 of them, and 2 are cited only by a skipped "
             "check, which evidences nothing.") in table
     assert "2 checks evidence them" not in table
+
+
+def test_a_regressors_counterfactuals_and_attack_speak_of_predictions_not_decisions_or_people():
+    """The concrete report titled its section 'Counterfactuals (recourse)', read 'the model's decisions can
+    be contested and acted on' (recourse_share_found null: no recourse measured), and described its attack
+    on 'a correct decision' while every one of its 40 rows was attacked."""
+    from auditor.checks.adversarial_robustness import AdversarialRobustness
+    from auditor.checks.counterfactuals import Counterfactuals
+    from auditor.models.base import Capability
+
+    regressor = {Capability.FEATURE_TABLE, Capability.REGRESSION}
+    assert Counterfactuals.title_for(regressor) == "Counterfactuals"
+    assert Counterfactuals.title_for({Capability.FEATURE_TABLE}) == "Counterfactuals (recourse)"
+    assert "not recourse" in Counterfactuals.description_for(regressor)
+    attack = AdversarialRobustness.description_for(regressor)
+    assert "correct decision" not in attack and "every explained row is attacked" in attack
+    assert "a correct decision" in AdversarialRobustness.description_for({Capability.FEATURE_TABLE})
+    table = Table(title="What would have to change", columns=["predicted", "becomes"], rows=[[30.0, 37.5]])
+    html = render_html(small_result("tabular-regression", [check("counterfactuals", evidence=[table])]))
+    start = html.index('id="check-counterfactuals"')
+    section = text_of(html[start:html.index("</section>", start)])
+    assert "it measures how sensitive the predictions are, not recourse" in section
+    assert "can be contested" not in section and "decisions" not in section
+    classifier = render_html(small_result(checks=[check("counterfactuals", evidence=[table])]))
+    assert "the model's decisions can be contested and acted on" in text_of(classifier)
