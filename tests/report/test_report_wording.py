@@ -447,3 +447,22 @@ def test_a_regressors_counterfactuals_and_attack_speak_of_predictions_not_decisi
     assert "can be contested" not in section and "decisions" not in section
     classifier = render_html(small_result(checks=[check("counterfactuals", evidence=[table])]))
     assert "the model's decisions can be contested and acted on" in text_of(classifier)
+
+
+def test_review_texts_html_line_breaks_read_as_spaces_never_as_markup():
+    """Appendix D of the review report printed 'the<br />people ... California.<br />>I went back'."""
+    table = Table(title="3 nearest evaluation examples per query text", columns=["row", "text", "neighbour text"],
+                  rows=[[50, "the<br />people<BR>here <br/><b>x</b>", "ok"]])
+    html = render_html(small_result("text-classification", [check("similar_examples", evidence=[table])]))
+    text = text_of(html)
+    assert "the people here" in text and "<br" not in text.lower()
+    assert "<b>x</b>" in text and "<b>x</b>" not in html  # still escaped: no markup from data
+
+
+def test_a_query_text_is_named_on_each_of_its_neighbour_rows(text_context):
+    """A query's 2nd and 3rd neighbours opened a page under an empty text and label cell."""
+    from auditor.checks.similar_examples import SimilarExamples
+
+    out = SimilarExamples(SimilarExamples.Params(n_instances=2, k=2)).run(text_context.ctx)
+    rows = out.evidence[0].rows
+    assert rows[1][0] == rows[0][0] and rows[1][1].startswith("(same query) ") and rows[1][2] == rows[0][2]
