@@ -466,3 +466,32 @@ def test_a_query_text_is_named_on_each_of_its_neighbour_rows(text_context):
     out = SimilarExamples(SimilarExamples.Params(n_instances=2, k=2)).run(text_context.ctx)
     rows = out.evidence[0].rows
     assert rows[1][0] == rows[0][0] and rows[1][1].startswith("(same query) ") and rows[1][2] == rows[0][2]
+
+
+def test_the_additivity_caption_describes_only_the_axioms_tested():
+    """A tabular regressor's report, where only SHAP ran, described integrated gradients' tolerance
+    'for a text whose prediction barely moves'."""
+    from auditor.checks.explanation_axioms import ExplanationAxioms
+
+    tol = ExplanationAxioms.Params().tolerances
+    shap_only = ExplanationAxioms.additivity_caption({"efficiency"}, tol, 14.9)
+    assert shap_only.startswith("Efficiency (SHAP)") and "Completeness" not in shap_only and "text" not in shap_only
+    both = ExplanationAxioms.additivity_caption({"efficiency", "completeness"}, tol, None)
+    assert "Efficiency (SHAP)" in both and "Completeness (IG, gradient×input)" in both
+
+
+def test_a_regressors_glossary_defines_its_metrics_and_not_a_classifiers_intervals():
+    """The concrete glossary defined Newcombe, Wilson and Kish (never used in it), explained accuracy's,
+    ROC AUC's and Tango's intervals, and left MAE, RMSE and R² undefined."""
+    from auditor.render.glossary import glossary_for
+
+    run = {"performance", "explanation_clustering", "counterfactuals"}
+    regression = dict(glossary_for("tabular-regression", run))
+    assert "root mean squared error" in regression["MAE / RMSE / R²"]
+    assert not {"Newcombe interval", "Wilson interval", "Effective sample size (Kish)"} & set(regression)
+    ci = regression["Confidence interval (CI)"]
+    assert "MAE" in ci and not {"ROC AUC", "DeLong", "Tango", "binomial"} & set(ci.replace(",", " ").replace("'", " ").split())
+    assert "not recourse" in regression["Counterfactual (recourse)"]
+    classifier = dict(glossary_for("tabular-classification", run))
+    assert "MAE / RMSE / R²" not in classifier and "Wilson interval" in classifier and "DeLong" in classifier[
+        "Confidence interval (CI)"]
