@@ -495,3 +495,16 @@ def test_a_regressors_glossary_defines_its_metrics_and_not_a_classifiers_interva
     classifier = dict(glossary_for("tabular-classification", run))
     assert "MAE / RMSE / R²" not in classifier and "Wilson interval" in classifier and "DeLong" in classifier[
         "Confidence interval (CI)"]
+
+
+def test_the_cohort_heatmap_caption_allows_for_rounding():
+    """A concrete cohort's row of shares printed as 0.12+0.10+0.08+0.01+0.01+0.50+0.06+0.13 = 1.01 under
+    'rows sum to at most 1'."""
+    import numpy as np
+    from auditor.checks.explanation_clustering import ExplanationClustering
+
+    shares = np.array([[0.125, 0.104, 0.771], [0.125, 0.104, 0.771]])
+    heat = ExplanationClustering._heatmap([{"cohort": 0, "n": 2, "top": [(0, 0.1), (1, 0.1), (2, 0.7)]}],
+                                          np.array([0, 0]), shares, ["a", "b", "c"],
+                                          ExplanationClustering.Params(), "feature")
+    assert heat.caption.endswith("rows sum to at most 1 (up to rounding of the cells shown).")
