@@ -78,8 +78,22 @@ class AdversarialRobustness(Check):
         "the predictions' median — against the same search in a random order. A faithful explanation finds "
         "cheaper attacks."
     )
+    # a regressor has no correct or wrong decision: every explained row is attacked, not the correct ones
+    REGRESSOR_DESCRIPTION = (
+        "How few substitutions move a prediction by the target shift, and whether the explanation knows where to "
+        "make them: a greedy attack replaces the features an explanation ranks first by observed values of the "
+        "evaluation data until the prediction has moved a set number of standard deviations towards the "
+        "predictions' median, against the same search in a random order. A regressor has no correct or wrong "
+        "decision, so every explained row is attacked. A faithful explanation finds cheaper attacks."
+    )
     trust = True
     Params = AdversarialRobustnessParams
+
+    @classmethod
+    def description_for(cls, capabilities) -> str:
+        if capabilities is not None and Capability.REGRESSION in capabilities:
+            return cls.REGRESSOR_DESCRIPTION
+        return cls.description
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -148,8 +148,11 @@ class Check(ABC):
 
         return sorted({kind.task for kind in ALL_KINDS if cls.requires <= kind.capabilities})
 
-    def __init__(self, params: Params):
+    def __init__(self, params: Params, gated: frozenset[str] = frozenset()):
         self.params = params
+        # the measurements the policy holds to a warning or blocking bound for this model, so a
+        # summary names the figure that was judged, not one the check guessed at
+        self.gated = frozenset(gated)
 
     @classmethod
     @abstractmethod
@@ -162,6 +165,12 @@ class Check(ABC):
         unknown). By default one text for every model; a check whose method differs by kind
         (performance: a classifier's ROC AUC, a regressor's MAE) says only what it does for this one."""
         return cls.description
+
+    @classmethod
+    def title_for(cls, capabilities) -> str:
+        """The check's title for a model with these ``capabilities`` (None: unknown); by default one
+        for every model."""
+        return cls.title
 
     @classmethod
     def kind_measurement_names(cls, params: Params, kind) -> list[str]:

@@ -76,8 +76,28 @@ class Counterfactuals(Check):
         "touches and how far it goes tell a reviewer whether the model offers recourse, and the table "
         "says concretely what would have to change."
     )
+    # a regressor decides nothing about a person: its counterfactuals measure how far small changes move
+    # the prediction, not recourse (recourse_share_found is null for it)
+    REGRESSOR_DESCRIPTION = (
+        "For each explained row, the nearest change to its features that moves the model's prediction by the "
+        "target shift towards the predictions' median, moving only features the card does not declare immutable, "
+        "within the evaluation data's observed range. Distance: the MAD-scaled L1 change of numeric features "
+        "plus 1 per changed categorical feature. How often such a change exists within the budget, how many "
+        "features it touches and how far it goes tell a reviewer how sensitive the predictions are to small "
+        "changes of their inputs; a regressor makes no decision, so this is not recourse."
+    )
     requires = frozenset({Capability.FEATURE_TABLE})  # a class to change, or a regressor's target range
     Params = CounterfactualsParams
+
+    @classmethod
+    def title_for(cls, capabilities) -> str:
+        return "Counterfactuals" if capabilities is not None and Capability.REGRESSION in capabilities else cls.title
+
+    @classmethod
+    def description_for(cls, capabilities) -> str:
+        if capabilities is not None and Capability.REGRESSION in capabilities:
+            return cls.REGRESSOR_DESCRIPTION
+        return cls.description
 
     @staticmethod
     def _recourse(ctx, was: list[str], becomes: list[str], found: np.ndarray) -> dict | None:
@@ -162,7 +182,7 @@ class Counterfactuals(Check):
         order = [j for j in np.argsort(-changed_share, kind="stable") if changed_share[j] > 0][:p.n_shown]
         evidence = [
             Table(
-                title="Recourse: what would have to change",
+                title="What would have to change" if ctx.regression else "Recourse: what would have to change",
                 columns=[goal.column, "becomes", "what would have to change", "features changed", "distance", "row"],
                 rows=table_rows,
                 caption=(f"The first {len(table_rows)} of {n} explained rows ("

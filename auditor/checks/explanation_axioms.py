@@ -96,6 +96,24 @@ class ExplanationAxioms(Check):
             f", or |gap| ≤ {tol.completeness_atol:g}{unit}" if tol.completeness_atol else "")
         return rel, within, words
 
+    @staticmethod
+    def additivity_caption(axioms: set[str], tol, spread: float | None) -> str:
+        """The additivity table's caption: the tolerance of each axiom tested, and only those (a tabular
+        regressor's report, where only SHAP ran, described integrated gradients' tolerance for 'a text
+        whose prediction barely moves')."""
+        parts = []
+        if "efficiency" in axioms or not axioms:
+            parts.append(f"Efficiency (SHAP): absolute gap |Σφ + E[f] − f(x)|, tolerance {tol.efficiency_atol:g}"
+                         + ("" if spread is None else f"·sd(f) (sd(f) = {spread:.3g}, the predictions' standard "
+                                                      "deviation over the evaluation rows)")
+                         + f" + {tol.efficiency_rtol:g}·|f(x)|.")
+        if "completeness" in axioms or not axioms:
+            parts.append(f"Completeness (IG, gradient×input): relative gap |Σa − (f(x) − f(x′))| / |f(x) − f(x′)|, "
+                         f"tolerance {tol.completeness_rel:g}"
+                         + (f", or an absolute gap of at most {tol.completeness_atol:g} (a text whose prediction "
+                            "barely moves from the baseline's)" if tol.completeness_atol else "") + ".")
+        return " ".join(parts)
+
     def run(self, ctx) -> CheckOutput:
         p = self.params
         methods, notes = available_methods(ctx.task, p.methods)
@@ -143,14 +161,7 @@ class ExplanationAxioms(Check):
                   columns=["explainer", "axiom", "output space", "tolerance", "instances", "share within tolerance",
                            "median gap", "max gap"],
                   rows=rows,
-                  caption=(f"Efficiency (SHAP): absolute gap |Σφ + E[f] − f(x)|, tolerance "
-                           f"{tol.efficiency_atol:g}"
-                           + ("" if spread is None else f"·sd(f) (sd(f) = {spread:.3g}, the predictions' standard "
-                                                        "deviation over the evaluation rows)")
-                           + f" + {tol.efficiency_rtol:g}·|f(x)|. Completeness (IG, gradient×input): relative gap "
-                           f"|Σa − (f(x) − f(x′))| / |f(x) − f(x′)|, tolerance {tol.completeness_rel:g}"
-                           + (f", or an absolute gap of at most {tol.completeness_atol:g} (a text whose prediction "
-                              "barely moves from the baseline's)" if tol.completeness_atol else "") + ".")),
+                  caption=self.additivity_caption({AXIOMS[r[0]] for r in rows}, tol, spread)),
             BarChart(title="Share of instances whose attributions add up", labels=list(shares),
                      values=[v if v is not None else 0.0 for v in shares.values()], xlabel="share within tolerance",
                      caption="n = " + ", ".join(f"{r[4]} ({r[0]})" for r in rows) + " explained instances.", detail=True),

@@ -380,7 +380,8 @@ class ExplanationClustering(Check):
             row_labels=[f"C{c['cohort'] + 1} (n = {c['n']})" for c in cohorts], col_labels=[names[j] for j in columns],
             values=values, vmin=0.0, vmax=max([max(r) for r in values if r] + [1e-12]),
             caption=f"Columns: the defining {unit}s of each cohort, up to {p.n_top_features} per cohort. "
-                    f"A cell is the cohort's mean share of |attribution| on that {unit}; rows sum to at most 1.",
+                    f"A cell is the cohort's mean share of |attribution| on that {unit}; rows sum to at most 1 "
+                    "(up to rounding of the cells shown).",
         )
 
     @staticmethod

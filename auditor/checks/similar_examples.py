@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from auditor.checks.base import MAX_CHARS, MAX_INSTANCES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count
@@ -23,7 +25,11 @@ class SimilarExamplesParams(Params):
     max_chars: int = count(160, MAX_CHARS, minimum=MIN_CHARS)  # texts are shortened in the report (full texts stay in the dataset)
 
 
+QUERY_REPEAT_CHARS = 60  # the query text again on its second and later neighbour rows
+
+
 def _short(text: str, n: int) -> str:
+    text = re.sub(r"\s*<br\s*/?>\s*", " ", text, flags=re.IGNORECASE)  # review texts' HTML line breaks
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
@@ -64,9 +70,11 @@ class SimilarExamples(Check):
                 if q >= shown:
                     continue
                 table.append([
-                    # the query's row on each of its lines: a page break inside its neighbours leaves them named
-                    int(row), _short(texts[row], p.max_chars) if j == 0 else "",
-                    f"{classes[truth[row]]} / {classes[pred[row]]}" if j == 0 else "",
+                    # the query's row, the start of its text and its labels on each of its lines: a page break
+                    # inside its neighbours left them under an empty query cell
+                    int(row), _short(texts[row], p.max_chars) if j == 0 else
+                    "(same query) " + _short(texts[row], QUERY_REPEAT_CHARS),
+                    f"{classes[truth[row]]} / {classes[pred[row]]}",
                     int(pos), _short(texts[pos], p.max_chars), float(s), f"{classes[truth[pos]]} / {classes[pred[pos]]}",
                 ])
         share = float(np.mean(agree)) if agree else None

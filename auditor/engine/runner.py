@@ -144,8 +144,9 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
     cls = CHECK_REGISTRY[spec.check]
     model = getattr(ctx, "model", None)
     task = getattr(model, "task", None)
-    base = dict(id=spec.check_id, check=spec.check, title=spec.title or cls.title,
-                description=cls.description_for(getattr(model, "capabilities", None)),
+    capabilities = getattr(model, "capabilities", None)
+    base = dict(id=spec.check_id, check=spec.check, title=spec.title or cls.title_for(capabilities),
+                description=cls.description_for(capabilities),
                 params=planned.params.model_dump(mode="json"), rationale=spec.rationale, clauses=list(spec.clauses))
     if planned.skip_reason:
         return CheckResult(**base, status=Status.SKIPPED, skipped_reason=planned.skip_reason)
@@ -153,7 +154,8 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
     before = counters(ctx)
     try:
         with time_budget(planned.params.time_budget_s):
-            out = cls(planned.params).run(ctx)
+            gated = {th.measurement for th in thresholds_for(spec, task) if th.severity != "info"}
+            out = cls(planned.params, gated=frozenset(gated)).run(ctx)
     except CheckNotApplicable as exc:
         return CheckResult(**base, status=Status.SKIPPED, skipped_reason=str(exc),
                            duration_s=round(time.perf_counter() - started, 3))

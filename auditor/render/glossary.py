@@ -44,6 +44,10 @@ GLOSSARY: list[tuple[str, str]] = [
      "(binomial), for ROC AUC from DeLong's variance, for a paired accuracy drop (the same rows "
      "under two prompts) from Tango's score test, and for an explainer's gap to its random control "
      "from Wilcoxon's signed-rank test."),
+    ("MAE / RMSE / R²", "A regressor's errors, in the target's units: MAE is the mean absolute error "
+     "(the average |true − predicted|), RMSE the root mean squared error (which weighs large errors more); "
+     "R² is the share of the target's variance the predictions explain (1: perfect, 0: no better than "
+     "predicting the mean, below 0: worse)."),
     ("p-value", "The probability of a result at least this favourable if the explainer were no better "
      "than its control (one-sided paired Wilcoxon test). Values below 0.001 are printed as < 0.001."),
     ("ROC AUC", "The probability that the model scores a randomly chosen case of the positive class above a "
@@ -142,6 +146,7 @@ TERM_CHECKS: dict[str, frozenset[str]] = {
     "Attention rollout": frozenset({"attention"}),
     "Partition SHAP": frozenset({"text_explanations"}),
     "DeLong interval": frozenset({"performance"}),
+    "MAE / RMSE / R²": frozenset({"performance", "explanation_clustering"}),
     "Wilson interval": frozenset({"explanation_clustering"}),
     "Max-T bootstrap": frozenset({"subgroup_fairness"}),
     "Effective sample size (Kish)": frozenset({"explanation_clustering"}),
@@ -153,13 +158,33 @@ TERM_CHECKS: dict[str, frozenset[str]] = {
 # or selection rates to define).
 CLASSIFICATION_TERMS = frozenset({"ROC AUC", "Brier score", "F1 / balanced accuracy", "Selection rate / four-fifths rule",
                                   "Demographic parity / equalised odds", "DeLong interval",
-                                  "True- and false-positive rates (TPR, FPR)"})
+                                  "True- and false-positive rates (TPR, FPR)",
+                                  # a classifier's cohort accuracies (a regressor's cohorts compare MAEs by bootstrap)
+                                  "Newcombe interval", "Wilson interval", "Effective sample size (Kish)"})
+
+# Terms of a regressor's report only: its headline metrics, which the concrete report used on every
+# page without defining them.
+REGRESSION_TERMS = frozenset({"MAE / RMSE / R²"})
+
+# Entries worded for one kind of model: a regressor's report reads these instead (its confidence
+# interval entry explained accuracy, ROC AUC and Tango's paired drop, none of which it has).
+REGRESSION_MEANINGS = {
+    "Confidence interval (CI)": (
+        "A range that contains the true value in 95% of repeated samples, obtained here by resampling the "
+        "evaluation rows or instances (bootstrap: MAE, RMSE, R², a cohort's MAE and its ratio to the rest's), "
+        "and for an explainer's gap to its random control from Wilcoxon's signed-rank test."),
+    "Counterfactual (recourse)": (
+        "The smallest change to a case's features, within the range of values seen in the data (a number between "
+        "them, a category among them) and leaving the card's immutable features alone, that moves the model's "
+        "prediction by the check's target shift towards the predictions' median: how sensitive a prediction is "
+        "to small changes. A regressor decides nothing, so its counterfactuals are not recourse."),
+}
 
 
 def glossary_for(task: str, checks_run: set[str] | None = None) -> list[tuple[str, str]]:
     """The glossary of a report on a model of ``task`` whose checks ``checks_run`` ran (None: every
     term of the task): a term of classification only in a classifier's, a check's term where it ran."""
     regression = task.endswith("regression")
-    return [(term, meaning) for term, meaning in GLOSSARY
-            if not (regression and term in CLASSIFICATION_TERMS)
+    return [(term, REGRESSION_MEANINGS.get(term, meaning) if regression else meaning) for term, meaning in GLOSSARY
+            if not (regression and term in CLASSIFICATION_TERMS) and (regression or term not in REGRESSION_TERMS)
             and (checks_run is None or term not in TERM_CHECKS or TERM_CHECKS[term] & checks_run)]

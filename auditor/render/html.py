@@ -136,6 +136,9 @@ def fractional_columns(table) -> list[bool]:
 ROW_ID_COLUMNS = {"row", "instance", "neighbour row"}
 
 
+LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
 def fmt_cell(value, column: str = "", fractional: bool = False) -> str:
     """A table cell: integral floats print as integers (3, not 3.000) unless their column holds
     fractions (``fractional``: 1.000 beside 0.933), others from 10 up with two decimals (23.70, not
@@ -153,7 +156,9 @@ def fmt_cell(value, column: str = "", fractional: bool = False) -> str:
     if isinstance(value, float) and abs(value) >= 10:  # as measurements; "23.700" reads as 23,700 in much of Europe
         return fmt_num(value, 2)
     if isinstance(value, str):
-        return soft_breaks(value)
+        # review texts carry their source's HTML line breaks as text ('the<br />people'): a space, not
+        # markup printed literally (the text is still escaped whole)
+        return soft_breaks(LINE_BREAK_TAG.sub(" ", value))
     return fmt_num(value)
 
 

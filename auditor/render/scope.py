@@ -48,6 +48,14 @@ class Scope:
     frameworks_declared: list[str]  # titles of the frameworks the policy declares
     not_covered: int  # catalogued clauses of the declared frameworks that no check addresses
     clauses_cited: int
+    # a skipped check evidences nothing: the clauses a check that ran (or the policy itself) stands
+    # behind, those cited only by skipped checks, and the frameworks each leaves (the concrete report
+    # counted 7 clauses and ECOA on its cover, 4 of them cited only by the skipped subgroup_fairness)
+    clauses_evidenced: int = 0
+    clauses_skipped_only: int = 0
+    evidencing_checks: int = 0  # checks that ran and cite a clause
+    frameworks_evidenced: list[str] = field(default_factory=list)
+    frameworks_skipped_only: list[str] = field(default_factory=list)  # every clause cited only by skipped checks
     shown: dict[str, str] = field(default_factory=dict)  # check id -> display status
     overall: str = ""  # the overall status shown (display_overall)
 
@@ -61,6 +69,9 @@ def report_scope(result: AuditResult) -> Scope:
     t = result.traceability
     titles = {f.key: f.title for f in t.frameworks} if t else {}
     cited = sorted({r.framework for r in t.rows}) if t else []
+    rows = t.rows if t else []
+    evidenced = [r for r in rows if r.by_policy or any(c.status != Status.SKIPPED for c in r.checks)]
+    by_evidence = sorted({r.framework for r in evidenced})
     return Scope(
         ran=ran,
         gated=[c for c in ran if gated(c)],
@@ -70,7 +81,12 @@ def report_scope(result: AuditResult) -> Scope:
         frameworks_cited=[titles.get(k, k) for k in cited],
         frameworks_declared=[f.title for f in t.frameworks if f.declared] if t else [],
         not_covered=len(t.not_covered) if t else 0,
-        clauses_cited=len(t.rows) if t else 0,
+        clauses_cited=len(rows),
+        clauses_evidenced=len(evidenced),
+        clauses_skipped_only=len(rows) - len(evidenced),
+        evidencing_checks=len({c.id for r in rows for c in r.checks if c.status != Status.SKIPPED}),
+        frameworks_evidenced=[titles.get(k, k) for k in by_evidence],
+        frameworks_skipped_only=[titles.get(k, k) for k in cited if k not in by_evidence],
         shown=shown,
         overall=display_overall(result),
     )

@@ -7,7 +7,7 @@ import re
 from html.parser import HTMLParser
 
 from auditor.render.html import render_html
-from auditor.results import AuditResult, CheckResult, Status
+from auditor.results import AuditResult, CheckResult, Status, Table
 
 
 class _Text(HTMLParser):
@@ -367,3 +367,144 @@ def test_the_agreement_chance_caption_does_not_promise_what_an_ungated_figure_ne
     assert "must exceed it" not in caption
     assert "in 5% of draws: a gate passes only above it; an ungated figure at or below it is no better than " \
            "chance." in caption
+
+
+def test_the_agreement_summary_names_the_gated_figure_from_the_policy_and_the_pair_of_the_weighted_one(linear_ctx):
+    """The text report said 'Weighted by each word's share of |attribution|, the gated figure, their rank
+    correlation is at least 0.46' where text-default gates the feature agreement (not the weighted
+    figure), right after naming integrated_gradients and shap (0.48; the 0.46 was shap and lime's).
+    The concrete report's key figure led with 'min feature agreement 0.50', its chance level, ungated."""
+    from auditor.checks.explainer_agreement import ExplainerAgreement
+
+    params = ExplainerAgreement.Params(explainers=["shap", "lime"], n_instances=20)
+    by_share = ExplainerAgreement(params, gated=frozenset({"min_feature_agreement"})).run(linear_ctx)
+    weighted = by_share.measurements["min_weighted_rank_correlation"]
+    assert "the gated figure" not in by_share.summary and "at least" not in by_share.summary
+    assert f"the rank correlation is lowest for shap and lime: {weighted:.2f}." in by_share.summary
+    assert by_share.summary.endswith("The policy gates the least similar pair's feature agreement.")
+    assert by_share.key_figure.startswith("min feature agreement")
+    by_rank = ExplainerAgreement(params, gated=frozenset({"min_weighted_rank_correlation"})).run(linear_ctx)
+    assert by_rank.summary.endswith("The policy gates the lowest weighted rank correlation.")
+    assert by_rank.key_figure.startswith(f"weighted rank ρ {weighted:.2f}, min feature agreement")
+    low, level = by_rank.measurements["min_feature_agreement"], next(
+        s.chance_p95 for s in by_rank.sample_sizes if s.measurement == "min_feature_agreement")
+    assert (f"(at chance: ≤ {level:.2f})" in by_rank.key_figure) == (low <= level)
+    assert "gates" not in ExplainerAgreement(params).run(linear_ctx).summary
+
+
+def test_a_skipped_check_evidences_no_clause_and_maps_the_audit_to_no_framework():
+    """The concrete report's cover said 'The policy maps its checks to 7 clauses of these frameworks:
+    Equal Credit Opportunity Act ...' and its traceability 'The policy cites 7 clauses; 2 checks
+    evidence them', where 4 clauses (ECOA's only one among them) were cited by the skipped
+    subgroup_fairness alone."""
+    from auditor.results import FrameworkNote, TraceCheck, TraceRow, Traceability
+
+    fairness = TraceCheck(id="subgroup_fairness", title="Subgroup fairness", status=Status.SKIPPED,
+                          link="#check-subgroup_fairness")
+    cohorts = TraceCheck(id="explanation_clustering", title="Cohorts", status=Status.PASS,
+                         link="#check-explanation_clustering")
+    rows = [TraceRow(clause="eu-ai-act:2024/1689:art-15(1)", framework="eu-ai-act", checks=[cohorts], status=Status.PASS),
+            TraceRow(clause="eu-ai-act:2024/1689:art-10(5)", framework="eu-ai-act", checks=[fairness],
+                     status=Status.SKIPPED),
+            TraceRow(clause="ecoa-reg-b:12-cfr:1002.4(a)", framework="ecoa-reg-b", checks=[fairness],
+                     status=Status.SKIPPED)]
+    frameworks = [FrameworkNote(key="eu-ai-act", title="EU AI Act", declared=False),
+                  FrameworkNote(key="ecoa-reg-b", title="Equal Credit Opportunity Act", declared=False)]
+    skipped = check("subgroup_fairness", status=Status.SKIPPED, skipped_reason="needs class probabilities")
+    html = render_html(small_result("tabular-regression", [check("explanation_clustering"), skipped],
+                                    traceability=Traceability(rows=rows, frameworks=frameworks)))
+    cover = text_of(html[:html.index('id="traceability"')])
+    assert ("The policy maps its checks to 3 clauses; checks that ran evidence 1 of them, of these frameworks: "
+            "EU AI Act. The other 2 are cited only by a skipped check, which evidences nothing, so this audit is "
+            "not mapped to Equal Credit Opportunity Act.") in cover
+    assert "maps its checks to 3 clauses of these frameworks" not in cover
+    table = text_of(html[html.index('id="traceability"'):html.index('id="claims"')])
+    assert ("The policy cites 3 clauses; 1 check that ran evidences 1 of them, and 2 are cited only by a skipped "
+            "check, which evidences nothing.") in table
+    assert "2 checks evidence them" not in table
+
+
+def test_a_regressors_counterfactuals_and_attack_speak_of_predictions_not_decisions_or_people():
+    """The concrete report titled its section 'Counterfactuals (recourse)', read 'the model's decisions can
+    be contested and acted on' (recourse_share_found null: no recourse measured), and described its attack
+    on 'a correct decision' while every one of its 40 rows was attacked."""
+    from auditor.checks.adversarial_robustness import AdversarialRobustness
+    from auditor.checks.counterfactuals import Counterfactuals
+    from auditor.models.base import Capability
+
+    regressor = {Capability.FEATURE_TABLE, Capability.REGRESSION}
+    assert Counterfactuals.title_for(regressor) == "Counterfactuals"
+    assert Counterfactuals.title_for({Capability.FEATURE_TABLE}) == "Counterfactuals (recourse)"
+    assert "not recourse" in Counterfactuals.description_for(regressor)
+    attack = AdversarialRobustness.description_for(regressor)
+    assert "correct decision" not in attack and "every explained row is attacked" in attack
+    assert "a correct decision" in AdversarialRobustness.description_for({Capability.FEATURE_TABLE})
+    table = Table(title="What would have to change", columns=["predicted", "becomes"], rows=[[30.0, 37.5]])
+    html = render_html(small_result("tabular-regression", [check("counterfactuals", evidence=[table])]))
+    start = html.index('id="check-counterfactuals"')
+    section = text_of(html[start:html.index("</section>", start)])
+    assert "it measures how sensitive the predictions are, not recourse" in section
+    assert "can be contested" not in section and "decisions" not in section
+    classifier = render_html(small_result(checks=[check("counterfactuals", evidence=[table])]))
+    assert "the model's decisions can be contested and acted on" in text_of(classifier)
+
+
+def test_review_texts_html_line_breaks_read_as_spaces_never_as_markup():
+    """Appendix D of the review report printed 'the<br />people ... California.<br />>I went back'."""
+    table = Table(title="3 nearest evaluation examples per query text", columns=["row", "text", "neighbour text"],
+                  rows=[[50, "the<br />people<BR>here <br/><b>x</b>", "ok"]])
+    html = render_html(small_result("text-classification", [check("similar_examples", evidence=[table])]))
+    text = text_of(html)
+    assert "the people here" in text and "<br" not in text.lower()
+    assert "<b>x</b>" in text and "<b>x</b>" not in html  # still escaped: no markup from data
+
+
+def test_a_query_text_is_named_on_each_of_its_neighbour_rows(text_context):
+    """A query's 2nd and 3rd neighbours opened a page under an empty text and label cell."""
+    from auditor.checks.similar_examples import SimilarExamples
+
+    out = SimilarExamples(SimilarExamples.Params(n_instances=2, k=2)).run(text_context.ctx)
+    rows = out.evidence[0].rows
+    assert rows[1][0] == rows[0][0] and rows[1][1].startswith("(same query) ") and rows[1][2] == rows[0][2]
+
+
+def test_the_additivity_caption_describes_only_the_axioms_tested():
+    """A tabular regressor's report, where only SHAP ran, described integrated gradients' tolerance
+    'for a text whose prediction barely moves'."""
+    from auditor.checks.explanation_axioms import ExplanationAxioms
+
+    tol = ExplanationAxioms.Params().tolerances
+    shap_only = ExplanationAxioms.additivity_caption({"efficiency"}, tol, 14.9)
+    assert shap_only.startswith("Efficiency (SHAP)") and "Completeness" not in shap_only and "text" not in shap_only
+    both = ExplanationAxioms.additivity_caption({"efficiency", "completeness"}, tol, None)
+    assert "Efficiency (SHAP)" in both and "Completeness (IG, gradient×input)" in both
+
+
+def test_a_regressors_glossary_defines_its_metrics_and_not_a_classifiers_intervals():
+    """The concrete glossary defined Newcombe, Wilson and Kish (never used in it), explained accuracy's,
+    ROC AUC's and Tango's intervals, and left MAE, RMSE and R² undefined."""
+    from auditor.render.glossary import glossary_for
+
+    run = {"performance", "explanation_clustering", "counterfactuals"}
+    regression = dict(glossary_for("tabular-regression", run))
+    assert "root mean squared error" in regression["MAE / RMSE / R²"]
+    assert not {"Newcombe interval", "Wilson interval", "Effective sample size (Kish)"} & set(regression)
+    ci = regression["Confidence interval (CI)"]
+    assert "MAE" in ci and not {"ROC AUC", "DeLong", "Tango", "binomial"} & set(ci.replace(",", " ").replace("'", " ").split())
+    assert "not recourse" in regression["Counterfactual (recourse)"]
+    classifier = dict(glossary_for("tabular-classification", run))
+    assert "MAE / RMSE / R²" not in classifier and "Wilson interval" in classifier and "DeLong" in classifier[
+        "Confidence interval (CI)"]
+
+
+def test_the_cohort_heatmap_caption_allows_for_rounding():
+    """A concrete cohort's row of shares printed as 0.12+0.10+0.08+0.01+0.01+0.50+0.06+0.13 = 1.01 under
+    'rows sum to at most 1'."""
+    import numpy as np
+    from auditor.checks.explanation_clustering import ExplanationClustering
+
+    shares = np.array([[0.125, 0.104, 0.771], [0.125, 0.104, 0.771]])
+    heat = ExplanationClustering._heatmap([{"cohort": 0, "n": 2, "top": [(0, 0.1), (1, 0.1), (2, 0.7)]}],
+                                          np.array([0, 0]), shares, ["a", "b", "c"],
+                                          ExplanationClustering.Params(), "feature")
+    assert heat.caption.endswith("rows sum to at most 1 (up to rounding of the cells shown).")
