@@ -355,7 +355,7 @@ def check_label_words(card) -> None:
     limit = prompt_limit(card.auditor.model.max_length or DEFAULT_MAX_LENGTH, config)
     problems += [Problem(where, too_long_words(limit))
                  for where, text in prompt_fields(card.auditor.prompt, card.auditor.prompt_variants)
-                 if prompt_tokens(tokenizer, text) > limit]
+                 if prompt_tokens(tokenizer, text) >= limit]  # at the limit, no token of the text is left
     if problems:
         raise ModelCardError(str(card.path), problems)
 
@@ -372,7 +372,7 @@ def prompt_limit(max_length: int, config) -> int:
 
 
 def too_long_words(limit: int) -> str:
-    return (f"the prompt without the text takes more than the {limit} tokens the model reads "
+    return (f"the prompt without the text leaves no token for the text within the {limit} tokens the model reads "
             "(auditor.model.max_length or the model's positions): shorten it")
 
 
@@ -527,10 +527,11 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
 
 
 def _fits(adapter: PromptedCausalLM, prompt: str) -> bool:
-    """Whether ``prompt`` with a one-word text fits the adapter's token limit."""
+    """Whether ``prompt`` with a one-word text fits the adapter's token limit with the text's token
+    kept (a prompt of exactly the limit is read whole and every text cut to nothing)."""
     try:
-        adapter.with_prompt(prompt)._encode_one("x")
+        enc = adapter.with_prompt(prompt)._encode_one("x")
     except ValueError:
         return False
-    return True
+    return bool((enc.word_ids >= 0).any())
 

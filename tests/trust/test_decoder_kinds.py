@@ -267,7 +267,32 @@ def test_a_prompt_longer_than_the_token_limit_is_a_located_card_error(tmp_path, 
         load_adapter(card, [])
     assert err.value.exit_code == EXIT_INVALID_INPUT and err.value.source == str(card.path)
     assert [p.location for p in err.value.problems] == [location]
-    assert "takes more than the 8 tokens the model reads" in err.value.problems[0].message
+    assert "leaves no token for the text within the 8 tokens the model reads" in err.value.problems[0].message
+
+
+@pytest.mark.parametrize("changes, location", [
+    ({"prompt": "review review review : {text} sentiment : :"}, "auditor.prompt"),
+    ({"prompt_variants": ["review review review : {text} sentiment : :"]}, "auditor.prompt_variants[0]"),
+])
+def test_a_prompt_that_fills_the_token_limit_is_a_located_card_error(tmp_path, tiny_decoder, causal_lm_dir,
+                                                                     changes, location):
+    """[CLS] and 7 words: exactly the 8 tokens the model reads, so no token of any text is left. validate
+    passed it and run read every text as the prompt alone (60 reviews, 2 distinct rows, AUC 0.5)."""
+    from auditor.models.decoder import check_label_words, prompt_tokens
+
+    card = load_model_card(_card(tmp_path, tiny_decoder, causal_lm_dir, model_max_length=8, **changes))
+    filling = "review review review : {text} sentiment : :"
+    model = load_causal_lm(causal_lm_dir, prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS,
+                           max_length=9)
+    assert prompt_tokens(model.tokenizer, filling) == 8
+    enc = model.with_prompt(filling).encode(["good movie"])[0]  # one token over: the text keeps its first word
+    assert enc.tokens[:5] == ["[CLS]", "review", "review", "review", ":"] and enc.word_ids.max() == 0
+    for load in (lambda: check_label_words(card), lambda: load_adapter(card, [])):  # validate, run
+        with pytest.raises(ModelCardError) as err:
+            load()
+        assert err.value.exit_code == EXIT_INVALID_INPUT and err.value.source == str(card.path)
+        assert [p.location for p in err.value.problems] == [location]
+        assert "leaves no token for the text within the 8 tokens" in err.value.problems[0].message
 
 
 @pytest.mark.parametrize("words, said", [
