@@ -17,8 +17,9 @@ lists (``auditor.prompt_variants``) — and compared with the card's own prompt:
 * **decision agreement**: the share of rows whose predicted class is the card prompt's, the lowest
   over the variants, with its exact (Clopper-Pearson) lower end ``decision_agreement_min_ci_low``;
 * **explanation agreement**: per explained row, the Spearman rank correlation of the |word
-  attributions| of the card prompt's explanation and the variant's (same explainer, same rows;
-  only the ``{text}`` part is explained, so the words are the same), median over rows; the
+  attributions| of the card prompt's explanation and the variant's (same explainer, same rows, same
+  class: the one the card prompt predicts; only the ``{text}`` part is explained, so the words are
+  the same), median over rows; the
   smallest median over variants is the measurement, judged from 5 rows and only above what
   unrelated rankings of the same rows reach in 5% of draws (``chance_p95``).
 
@@ -137,7 +138,9 @@ class PromptSensitivity(Check):
         accs, agreements, rhos, drop_ends, agreement_lows, discordant = [], [], [], [], [], []
         for prompt in variants:
             variant = model.with_prompt(prompt)
-            vctx = ctx.with_model(variant)
+            # each row explained for the class the card prompt predicts (as explanation_sanity): with three
+            # or more classes a row whose decision moved compared one class's attributions with another's
+            vctx = ctx.with_model(variant, explain_audited_class=True)
             pred = vctx.predicted_index()[drawn]
             right = classes[pred] == labels
             acc = float(np.mean(right))
