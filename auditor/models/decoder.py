@@ -382,12 +382,23 @@ def filled_prompt(tokenizer, filled: str, special_ids) -> tuple[list, list, list
     tokenizer's trailing special tokens are left out (the answer follows the prompt)."""
     be = tokenizer(filled, return_offsets_mapping=True)
     ids, offsets, words = list(be["input_ids"]), [tuple(o) for o in be["offset_mapping"]], list(be.word_ids())
-    bos = tokenizer.bos_token_id
-    if bos is not None and len(ids) >= 2 and ids[0] == ids[1] == bos:
+    if len(ids) >= 2 and ids[0] == ids[1] and ids[0] in (tokenizer.bos_token_id, added_first_token(tokenizer)):
         ids, offsets, words = ids[1:], offsets[1:], words[1:]
     while ids and words[-1] is None and ids[-1] in special_ids:
         ids.pop(), offsets.pop(), words.pop()
     return ids, offsets, words
+
+
+def added_first_token(tokenizer) -> int | None:
+    """The token the tokenizer adds before every text, if any: Llama's ``<s>``, or the ``[CLS]`` of a
+    word-piece tokenizer, whose ``bos_token`` is unset while the model's config names ``[CLS]`` its BOS.
+    Read once per tokenizer."""
+    first = getattr(tokenizer, "auditor_added_first", False)
+    if first is False:
+        added = tokenizer("x")["input_ids"]
+        first = int(added[0]) if added and added[:1] != tokenizer("x", add_special_tokens=False)["input_ids"][:1] else None
+        tokenizer.auditor_added_first = first
+    return first
 
 
 def prompt_tokens(tokenizer, prompt: str) -> int:

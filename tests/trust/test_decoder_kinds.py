@@ -95,6 +95,22 @@ def test_label_word_probabilities_are_the_softmax_of_their_log_probabilities(pro
     assert p[0, prompted.classes.index("positive")] > 0.7 and p[1, prompted.classes.index("negative")] > 0.7
 
 
+def test_a_prompt_pasted_with_its_cls_bos_runs_with_one(prompted, texts, tiny_decoder):
+    """The tiny Llama's word-piece tokenizer adds [CLS], its config's BOS, while tokenizer.bos_token_id is
+    None: a prompt pasted with "[CLS]" was read "[CLS] [CLS] review : ..." (P(positive) 0.9003 against
+    the model's 0.8997). Known answer: the model's own forward on the single-[CLS] input."""
+    tok, lm = prompted.tokenizer, prompted.model
+    assert tok.bos_token_id is None and lm.config.bos_token_id == tok.cls_token_id
+    pasted = prompted.with_prompt("[CLS] " + tiny_decoder.PROMPT)
+    words = tok.convert_tokens_to_ids([tiny_decoder.LABEL_WORDS[c] for c in prompted.classes])
+    for text, e, row in zip(texts, pasted.encode(texts), pasted.predict_proba(texts)):
+        ids = tok(tiny_decoder.PROMPT.replace("{text}", text))["input_ids"][:-1]  # one [CLS], no trailing [SEP]
+        assert e.ids.tolist() == ids and e.tokens[:2] == ["[CLS]", "review"]
+        with torch.no_grad():
+            logp = torch.log_softmax(lm(input_ids=torch.tensor([ids])).logits[0, -1].double(), dim=-1)[words]
+        np.testing.assert_allclose(row, torch.softmax(logp, dim=0).numpy(), atol=1e-5)
+
+
 def test_only_the_text_is_explained_and_prompt_tokens_are_never_features(prompted, texts):
     enc = prompted.encode(texts[:3])
     for text, e in zip(texts[:3], enc):
