@@ -74,6 +74,32 @@ def test_ig_completeness_on_the_decoder_and_the_baseline_keeps_the_read_position
     assert np.all(attr.extras["completeness_rel_gap"] < 0.02)
 
 
+def test_the_report_names_the_ig_baseline_a_decoder_writes(decoder, prompted, texts, tmp_path, tiny_decoder,
+                                                           text_model_dir):
+    """A decoder's baseline is its neutral id ([MASK] here), not the pad id the report named ("pad
+    baseline"); an encoder's is its pad id; a byte-level GPT-2 (pad = eos = unk) writes '.'."""
+    from auditor.checks.text_explanations import describe_settings
+    from auditor.models.text import load_text_model
+
+    for model, written in ((decoder, "[MASK]"), (prompted, "[MASK]")):
+        assert model.baseline_id != model.pad_id
+        assert model.tokenizer.convert_ids_to_tokens(int(model.baseline_id)) == written
+        attr = explain_integrated_gradients(model, texts[:1], np.arange(1), np.zeros(1, dtype=int), n_steps=4,
+                                            internal_batch_size=32)
+        assert attr.params["baseline"] == written
+        assert "; [MASK] baseline; " in describe_settings(attr.params)
+    gpt2 = load_causal_lm(tiny_decoder.build_byte_level_causal_lm(tmp_path / "gpt2"), prompt=tiny_decoder.PROMPT,
+                          label_words=tiny_decoder.LABEL_WORDS, max_length=32)
+    attr = explain_integrated_gradients(gpt2, texts[:1], np.arange(1), np.zeros(1, dtype=int), n_steps=4,
+                                        internal_batch_size=32)
+    assert gpt2.tokenizer.convert_ids_to_tokens(int(gpt2.baseline_id)) == "." and attr.params["baseline"] == "'.'"
+    encoder = load_text_model(text_model_dir, max_length=32, threads=1)
+    assert encoder.baseline_id == encoder.pad_id
+    attr = explain_integrated_gradients(encoder, texts[:1], np.arange(1), np.zeros(1, dtype=int), n_steps=4,
+                                        internal_batch_size=32)
+    assert attr.params["baseline"] == "pad"
+
+
 def test_attention_is_read_from_the_last_token(decoder, texts):
     out = explain_attention(decoder, texts[:2], np.arange(2), np.zeros(2, dtype=int))["attention_cls"]
     for values, e in zip(out.values, decoder.encode(texts[:2])):
