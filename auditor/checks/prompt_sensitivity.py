@@ -180,7 +180,10 @@ class PromptSensitivity(Check):
                          "words under each (a longer prompt leaves fewer of the text's words): "
                          f"{'they are' if cut != 1 else 'it is'} left out, so every prompt is compared on the same "
                          f"words ({n_rows} rows).")
-        if variants:
+        if variants and not n_rows:  # every text cut to other words beside some prompt: nothing to compare
+            summary = (f"No text is read to the same words under all {len(variants) + 1} prompts (each is cut to "
+                       "fit beside them), so prompt sensitivity was not measured.")
+        elif variants:
             measurements["accuracy_min"] = float(min(accs))
             measurements["accuracy_drop_max"] = float(base_acc - min(accs))
             measurements["accuracy_drop_max_ci_low"] = largest_drop_low(discordant, n_rows)
@@ -204,13 +207,14 @@ class PromptSensitivity(Check):
         evidence.append(Note(title="How prompts are compared",
                              text="Each prompt keeps the card's label words; only the {text} part is explained, "
                                   "so word attributions under different prompts refer to the same words."))
-        key = ("" if not variants else f"min acc {min(accs):.3f} (card {base_acc:.3f}), agreement ≥ {min(agreements):.0%}")
+        key = ("" if not variants else "no text compared" if not n_rows else
+               f"min acc {min(accs):.3f} (card {base_acc:.3f}), agreement ≥ {min(agreements):.0%}")
         # With no variant the comparisons rest on nothing (n = 0): a gate on them is unjudgeable
         # (ERROR), neither passed nor a finding against the model.
         # the rows whose words can be ranked (2 or more), and what unrelated rankings of them reach
         words = [len(a) for a in base_vectors if len(a) >= 2] if variants else []
         chance = rank_correlation_chance(words, rng=ctx.rng("prompt_sensitivity.chance")) if words else None
-        n_compared, n_explained = (n_rows, len(words)) if variants else (0, 0)
+        n_compared, n_explained = (n_rows, len(words)) if variants and n_rows else (0, 0)
         sizes = [SampleSize(measurement="n_variants", n=len(variants)),
                  SampleSize(measurement="accuracy_card_prompt", n=n_rows),
                  *(SampleSize(measurement=m, n=n_compared) for m in (

@@ -281,3 +281,21 @@ def test_three_classes_compare_explanations_of_the_card_prompts_class(tmp_path, 
 
     assert rho == pytest.approx(median_rho(base.target), abs=1e-9)
     assert rho != pytest.approx(median_rho(own), abs=1e-3)  # what comparing the variant's own class gave
+
+
+def test_no_text_read_alike_under_every_prompt_is_not_measured_and_says_so(ctx):
+    """A variant 29 tokens long leaves 3 of the 32 tokens to each text: every text is cut under it and
+    not under the card prompt, so all are left out. The key figure read "min acc nan (card nan),
+    agreement ≥ nan%"."""
+    from auditor.policy.schema import Threshold
+
+    variant = "review " * 25 + ": {text} sentiment :"
+    assert all(e.truncated for e in ctx.model.with_prompt(variant).encode(ctx.data.texts()))
+    params = {"n_instances": 6, "use_card_variants": False, "variants": [variant]}
+    spec = CheckSpec(check=CHECK.name, params=params,
+                     thresholds=[Threshold(measurement="accuracy_drop_max_ci_low", max=0.05, severity="fail")])
+    result = run_check(PlannedCheck(spec=spec, params=CHECK.Params(**params)), ctx)
+    assert result.status == Status.ERROR and "nothing was measured (n = 0)" in result.error.message
+    assert result.key_figure == "no text compared" and "not measured" in result.summary
+    assert "nan" not in result.key_figure + result.summary
+    assert all(result.measurements[m] is None for m in result.measurements if m != "n_variants")
