@@ -17,8 +17,9 @@ lists (``auditor.prompt_variants``) — and compared with the card's own prompt:
 * **decision agreement**: the share of rows whose predicted class is the card prompt's, the lowest
   over the variants, with its exact (Clopper-Pearson) lower end ``decision_agreement_min_ci_low``;
 * **explanation agreement**: per explained row, the Spearman rank correlation of the |word
-  attributions| of the card prompt's explanation and the variant's (same explainer, same rows;
-  only the ``{text}`` part is explained, so the words are the same), median over rows; the
+  attributions| of the card prompt's explanation and the variant's (same explainer, same rows, same
+  class: the one the card prompt predicts; only the ``{text}`` part is explained, so the words are
+  the same), median over rows; the
   smallest median over variants is the measurement, judged from 5 rows and only above what
   unrelated rankings of the same rows reach in 5% of draws (``chance_p95``).
 
@@ -137,7 +138,9 @@ class PromptSensitivity(Check):
         accs, agreements, rhos, drop_ends, agreement_lows, discordant = [], [], [], [], [], []
         for prompt in variants:
             variant = model.with_prompt(prompt)
-            vctx = ctx.with_model(variant)
+            # each row explained for the class the card prompt predicts (as explanation_sanity): with three
+            # or more classes a row whose decision moved compared one class's attributions with another's
+            vctx = ctx.with_model(variant, explain_audited_class=True)
             pred = vctx.predicted_index()[drawn]
             right = classes[pred] == labels
             acc = float(np.mean(right))
@@ -177,7 +180,10 @@ class PromptSensitivity(Check):
                          "words under each (a longer prompt leaves fewer of the text's words): "
                          f"{'they are' if cut != 1 else 'it is'} left out, so every prompt is compared on the same "
                          f"words ({n_rows} rows).")
-        if variants:
+        if variants and not n_rows:  # every text cut to other words beside some prompt: nothing to compare
+            summary = (f"No text is read to the same words under all {len(variants) + 1} prompts (each is cut to "
+                       "fit beside them), so prompt sensitivity was not measured.")
+        elif variants:
             measurements["accuracy_min"] = float(min(accs))
             measurements["accuracy_drop_max"] = float(base_acc - min(accs))
             measurements["accuracy_drop_max_ci_low"] = largest_drop_low(discordant, n_rows)
@@ -201,13 +207,14 @@ class PromptSensitivity(Check):
         evidence.append(Note(title="How prompts are compared",
                              text="Each prompt keeps the card's label words; only the {text} part is explained, "
                                   "so word attributions under different prompts refer to the same words."))
-        key = ("" if not variants else f"min acc {min(accs):.3f} (card {base_acc:.3f}), agreement ≥ {min(agreements):.0%}")
+        key = ("" if not variants else "no text compared" if not n_rows else
+               f"min acc {min(accs):.3f} (card {base_acc:.3f}), agreement ≥ {min(agreements):.0%}")
         # With no variant the comparisons rest on nothing (n = 0): a gate on them is unjudgeable
         # (ERROR), neither passed nor a finding against the model.
         # the rows whose words can be ranked (2 or more), and what unrelated rankings of them reach
         words = [len(a) for a in base_vectors if len(a) >= 2] if variants else []
         chance = rank_correlation_chance(words, rng=ctx.rng("prompt_sensitivity.chance")) if words else None
-        n_compared, n_explained = (n_rows, len(words)) if variants else (0, 0)
+        n_compared, n_explained = (n_rows, len(words)) if variants and n_rows else (0, 0)
         sizes = [SampleSize(measurement="n_variants", n=len(variants)),
                  SampleSize(measurement="accuracy_card_prompt", n=n_rows),
                  *(SampleSize(measurement=m, n=n_compared) for m in (

@@ -58,6 +58,15 @@ def pad_baseline(model: TextModel, ids: np.ndarray, special: np.ndarray) -> np.n
     return np.where(special, ids, model.baseline_id).astype(np.int64)
 
 
+def baseline_name(model: TextModel) -> str:
+    """What the IG baseline writes, as the report names it ("{} baseline"): "pad" for an encoder's pad id,
+    else the token itself (a decoder's neutral id: "[MASK]", "<unk>", "'.'"), quoted unless special."""
+    if model.baseline_id == model.pad_id:
+        return "pad"
+    token = model.tokenizer.convert_ids_to_tokens(int(model.baseline_id))
+    return token if int(model.baseline_id) in model.special_ids else repr(token)
+
+
 # Token x hidden-size x layer units one gradient pass may hold: 1,536 tokens (16 rows of 96) of the
 # 6-layer, 384-wide MiniLM. Measured there (``benchmarks/ig_memory.py``, the 4 longest reviews, 32
 # steps): a 64-row pass (6,144 tokens) grew the process by 761 MiB, 3,072 tokens by 392, 1,536 by 185,
@@ -170,7 +179,7 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
                                  target: np.ndarray, *, n_steps: int, internal_batch_size: int,
                                  rule: str = "gausslegendre", first_steps: int = 15,
                                  refine_above: float = 0.02, refine_atol: float = 0.0) -> Attribution:
-    """Integrated gradients on the word-embedding layer with the ``[PAD]`` baseline.
+    """Integrated gradients on the word-embedding layer from the pad baseline (:func:`pad_baseline`).
 
     Parameters
     ----------
@@ -237,7 +246,7 @@ def explain_integrated_gradients(model: TextModel, texts: list[str], row_ids: np
         todo = todo[(rel > refine_above) & (gap > refine_atol)]
     gap, rel_gap = gaps(np.arange(n))
     params = {"n_steps": n_steps, "internal_batch_size": internal_batch_size, "pass_tokens": tokens,
-              "baseline": "pad", "layer": "word_embeddings", "method": rule}
+              "baseline": baseline_name(model), "layer": "word_embeddings", "method": rule}
     if rule == "nested":
         params.update({"rule": "fejer2", "first_steps": first_steps, "refine_above": refine_above,
                        "refine_atol": refine_atol, "levels": levels})

@@ -355,7 +355,7 @@ def check_label_words(card) -> None:
     limit = prompt_limit(card.auditor.model.max_length or DEFAULT_MAX_LENGTH, config)
     problems += [Problem(where, too_long_words(limit))
                  for where, text in prompt_fields(card.auditor.prompt, card.auditor.prompt_variants)
-                 if prompt_tokens(tokenizer, text) > limit]
+                 if prompt_tokens(tokenizer, text) >= limit]  # at the limit, no token of the text is left
     if problems:
         raise ModelCardError(str(card.path), problems)
 
@@ -372,7 +372,7 @@ def prompt_limit(max_length: int, config) -> int:
 
 
 def too_long_words(limit: int) -> str:
-    return (f"the prompt without the text takes more than the {limit} tokens the model reads "
+    return (f"the prompt without the text leaves no token for the text within the {limit} tokens the model reads "
             "(auditor.model.max_length or the model's positions): shorten it")
 
 
@@ -382,12 +382,23 @@ def filled_prompt(tokenizer, filled: str, special_ids) -> tuple[list, list, list
     tokenizer's trailing special tokens are left out (the answer follows the prompt)."""
     be = tokenizer(filled, return_offsets_mapping=True)
     ids, offsets, words = list(be["input_ids"]), [tuple(o) for o in be["offset_mapping"]], list(be.word_ids())
-    bos = tokenizer.bos_token_id
-    if bos is not None and len(ids) >= 2 and ids[0] == ids[1] == bos:
+    if len(ids) >= 2 and ids[0] == ids[1] and ids[0] in (tokenizer.bos_token_id, added_first_token(tokenizer)):
         ids, offsets, words = ids[1:], offsets[1:], words[1:]
     while ids and words[-1] is None and ids[-1] in special_ids:
         ids.pop(), offsets.pop(), words.pop()
     return ids, offsets, words
+
+
+def added_first_token(tokenizer) -> int | None:
+    """The token the tokenizer adds before every text, if any: Llama's ``<s>``, or the ``[CLS]`` of a
+    word-piece tokenizer, whose ``bos_token`` is unset while the model's config names ``[CLS]`` its BOS.
+    Read once per tokenizer."""
+    first = getattr(tokenizer, "auditor_added_first", False)
+    if first is False:
+        added = tokenizer("x")["input_ids"]
+        first = int(added[0]) if added and added[:1] != tokenizer("x", add_special_tokens=False)["input_ids"][:1] else None
+        tokenizer.auditor_added_first = first
+    return first
 
 
 def prompt_tokens(tokenizer, prompt: str) -> int:
@@ -527,10 +538,11 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
 
 
 def _fits(adapter: PromptedCausalLM, prompt: str) -> bool:
-    """Whether ``prompt`` with a one-word text fits the adapter's token limit."""
+    """Whether ``prompt`` with a one-word text fits the adapter's token limit with the text's token
+    kept (a prompt of exactly the limit is read whole and every text cut to nothing)."""
     try:
-        adapter.with_prompt(prompt)._encode_one("x")
+        enc = adapter.with_prompt(prompt)._encode_one("x")
     except ValueError:
         return False
-    return True
+    return bool((enc.word_ids >= 0).any())
 

@@ -125,7 +125,8 @@ def test_a_label_word_clash_under_one_variant_only_names_that_variant(gpt2_dir):
                                     "{text} sentiment :", "<|endoftext|> review : {text} sentiment :"])
 def test_validate_counts_a_prompts_tokens_as_the_run_fits_it(gpt2_dir, prompt):
     """validate passed a prompt longer than the model reads, which run refused (exit 3): it now counts the
-    prompt's tokens as the run does, at the limit's every side."""
+    prompt's tokens as the run does, at the limit's every side. A prompt of exactly the limit fits no
+    text token: it was accepted, and every text was read as the prompt alone."""
     from auditor.models.decoder import PromptedCausalLM, _fits, prompt_tokens
 
     model = load_causal_lm(gpt2_dir, prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS, max_length=64)
@@ -133,4 +134,4 @@ def test_validate_counts_a_prompts_tokens_as_the_run_fits_it(gpt2_dir, prompt):
     for limit in (n - 1, n, n + 1):
         adapter = PromptedCausalLM(model.model, model.tokenizer, prompt=tiny_decoder.PROMPT,
                                    label_words=tiny_decoder.LABEL_WORDS, max_length=limit)
-        assert _fits(adapter, prompt) == (n <= limit), (limit, n)
+        assert _fits(adapter, prompt) == (n < limit), (limit, n)

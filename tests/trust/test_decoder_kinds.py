@@ -74,6 +74,32 @@ def test_ig_completeness_on_the_decoder_and_the_baseline_keeps_the_read_position
     assert np.all(attr.extras["completeness_rel_gap"] < 0.02)
 
 
+def test_the_report_names_the_ig_baseline_a_decoder_writes(decoder, prompted, texts, tmp_path, tiny_decoder,
+                                                           text_model_dir):
+    """A decoder's baseline is its neutral id ([MASK] here), not the pad id the report named ("pad
+    baseline"); an encoder's is its pad id; a byte-level GPT-2 (pad = eos = unk) writes '.'."""
+    from auditor.checks.text_explanations import describe_settings
+    from auditor.models.text import load_text_model
+
+    for model, written in ((decoder, "[MASK]"), (prompted, "[MASK]")):
+        assert model.baseline_id != model.pad_id
+        assert model.tokenizer.convert_ids_to_tokens(int(model.baseline_id)) == written
+        attr = explain_integrated_gradients(model, texts[:1], np.arange(1), np.zeros(1, dtype=int), n_steps=4,
+                                            internal_batch_size=32)
+        assert attr.params["baseline"] == written
+        assert "; [MASK] baseline; " in describe_settings(attr.params)
+    gpt2 = load_causal_lm(tiny_decoder.build_byte_level_causal_lm(tmp_path / "gpt2"), prompt=tiny_decoder.PROMPT,
+                          label_words=tiny_decoder.LABEL_WORDS, max_length=32)
+    attr = explain_integrated_gradients(gpt2, texts[:1], np.arange(1), np.zeros(1, dtype=int), n_steps=4,
+                                        internal_batch_size=32)
+    assert gpt2.tokenizer.convert_ids_to_tokens(int(gpt2.baseline_id)) == "." and attr.params["baseline"] == "'.'"
+    encoder = load_text_model(text_model_dir, max_length=32, threads=1)
+    assert encoder.baseline_id == encoder.pad_id
+    attr = explain_integrated_gradients(encoder, texts[:1], np.arange(1), np.zeros(1, dtype=int), n_steps=4,
+                                        internal_batch_size=32)
+    assert attr.params["baseline"] == "pad"
+
+
 def test_attention_is_read_from_the_last_token(decoder, texts):
     out = explain_attention(decoder, texts[:2], np.arange(2), np.zeros(2, dtype=int))["attention_cls"]
     for values, e in zip(out.values, decoder.encode(texts[:2])):
@@ -93,6 +119,22 @@ def test_label_word_probabilities_are_the_softmax_of_their_log_probabilities(pro
             logp = torch.log_softmax(lm(input_ids=torch.tensor([ids])).logits[0, -1].double(), dim=-1)[words]
         np.testing.assert_allclose(row, torch.softmax(logp, dim=0).numpy(), atol=1e-5)
     assert p[0, prompted.classes.index("positive")] > 0.7 and p[1, prompted.classes.index("negative")] > 0.7
+
+
+def test_a_prompt_pasted_with_its_cls_bos_runs_with_one(prompted, texts, tiny_decoder):
+    """The tiny Llama's word-piece tokenizer adds [CLS], its config's BOS, while tokenizer.bos_token_id is
+    None: a prompt pasted with "[CLS]" was read "[CLS] [CLS] review : ..." (P(positive) 0.9003 against
+    the model's 0.8997). Known answer: the model's own forward on the single-[CLS] input."""
+    tok, lm = prompted.tokenizer, prompted.model
+    assert tok.bos_token_id is None and lm.config.bos_token_id == tok.cls_token_id
+    pasted = prompted.with_prompt("[CLS] " + tiny_decoder.PROMPT)
+    words = tok.convert_tokens_to_ids([tiny_decoder.LABEL_WORDS[c] for c in prompted.classes])
+    for text, e, row in zip(texts, pasted.encode(texts), pasted.predict_proba(texts)):
+        ids = tok(tiny_decoder.PROMPT.replace("{text}", text))["input_ids"][:-1]  # one [CLS], no trailing [SEP]
+        assert e.ids.tolist() == ids and e.tokens[:2] == ["[CLS]", "review"]
+        with torch.no_grad():
+            logp = torch.log_softmax(lm(input_ids=torch.tensor([ids])).logits[0, -1].double(), dim=-1)[words]
+        np.testing.assert_allclose(row, torch.softmax(logp, dim=0).numpy(), atol=1e-5)
 
 
 def test_only_the_text_is_explained_and_prompt_tokens_are_never_features(prompted, texts):
@@ -267,7 +309,32 @@ def test_a_prompt_longer_than_the_token_limit_is_a_located_card_error(tmp_path, 
         load_adapter(card, [])
     assert err.value.exit_code == EXIT_INVALID_INPUT and err.value.source == str(card.path)
     assert [p.location for p in err.value.problems] == [location]
-    assert "takes more than the 8 tokens the model reads" in err.value.problems[0].message
+    assert "leaves no token for the text within the 8 tokens the model reads" in err.value.problems[0].message
+
+
+@pytest.mark.parametrize("changes, location", [
+    ({"prompt": "review review review : {text} sentiment : :"}, "auditor.prompt"),
+    ({"prompt_variants": ["review review review : {text} sentiment : :"]}, "auditor.prompt_variants[0]"),
+])
+def test_a_prompt_that_fills_the_token_limit_is_a_located_card_error(tmp_path, tiny_decoder, causal_lm_dir,
+                                                                     changes, location):
+    """[CLS] and 7 words: exactly the 8 tokens the model reads, so no token of any text is left. validate
+    passed it and run read every text as the prompt alone (60 reviews, 2 distinct rows, AUC 0.5)."""
+    from auditor.models.decoder import check_label_words, prompt_tokens
+
+    card = load_model_card(_card(tmp_path, tiny_decoder, causal_lm_dir, model_max_length=8, **changes))
+    filling = "review review review : {text} sentiment : :"
+    model = load_causal_lm(causal_lm_dir, prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS,
+                           max_length=9)
+    assert prompt_tokens(model.tokenizer, filling) == 8
+    enc = model.with_prompt(filling).encode(["good movie"])[0]  # one token over: the text keeps its first word
+    assert enc.tokens[:5] == ["[CLS]", "review", "review", "review", ":"] and enc.word_ids.max() == 0
+    for load in (lambda: check_label_words(card), lambda: load_adapter(card, [])):  # validate, run
+        with pytest.raises(ModelCardError) as err:
+            load()
+        assert err.value.exit_code == EXIT_INVALID_INPUT and err.value.source == str(card.path)
+        assert [p.location for p in err.value.problems] == [location]
+        assert "leaves no token for the text within the 8 tokens" in err.value.problems[0].message
 
 
 @pytest.mark.parametrize("words, said", [

@@ -239,3 +239,63 @@ def test_texts_cut_to_different_words_under_a_longer_prompt_are_left_out_of_the_
     pred = ctx.with_model(short.with_prompt(variant)).predicted_index()
     assert m["accuracy_min"] == pytest.approx(np.mean(np.asarray(short.classes, dtype=object)[pred][keep] == truth[keep]))
     assert any(f"{sum(cut)} text" in note and "left out" in note for note in result.notes), result.notes
+
+
+def test_three_classes_compare_explanations_of_the_card_prompts_class(tmp_path, tiny_decoder):
+    """On three classes each row's explanation under a paraphrase is of the class the card prompt
+    predicts, as the card prompt's is: the variant's own prediction was explained, so a row whose
+    decision moved compared one class's attributions with another's (on this untrained GPT-2's 45 rows,
+    ρ 0.520 against 0.642 for the same class). Known answer: the variant's integrated gradients for the
+    card prompt's classes, computed directly."""
+    from auditor.engine.context import AuditContext
+    from auditor.explain import IntegratedGradientsParams
+    from auditor.explain.text_gradients import explain_integrated_gradients
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.kinds import load_adapter
+
+    from .conftest import TEXT_EXPLAINERS, decoder_card, write_card, write_sentences
+
+    model_dir = tiny_decoder.build_byte_level_causal_lm(tmp_path / "model")
+    meta = decoder_card(model_dir, tiny_decoder, prompted=True)
+    meta.pop("positive_class")
+    meta["label_words"] = {"positive": "good", "negative": "bad", "neutral": "movie"}
+    card = load_model_card(write_card(tmp_path / "card", meta))
+    data = load_dataset(write_sentences(tiny_decoder, tmp_path, 30, 10), card)
+    ctx3 = AuditContext(card=card, data=data, model=load_adapter(card, data.feature_names), seed=0,
+                        explainer_params=dict(TEXT_EXPLAINERS))
+    assert len(ctx3.classes) == 3
+    variant = "opinion : {text} verdict :"
+    rho = _run(ctx3, variants=[variant], n_instances=8).measurements["explanation_rank_correlation_min"]
+
+    base = ctx3.attribution("integrated_gradients", 8)
+    model_v = ctx3.model.with_prompt(variant)
+    own = model_v.predict_proba(ctx3.data.texts()).argmax(axis=1)[base.row_ids]
+    assert (own != base.target).any()  # explained rows whose decision the paraphrase moves: the test bites
+    params = IntegratedGradientsParams(**TEXT_EXPLAINERS["integrated_gradients"]).model_dump()
+    texts = [ctx3.data.texts()[i] for i in base.row_ids]
+
+    def median_rho(target):
+        attr = explain_integrated_gradients(model_v, texts, base.row_ids, target, **params)
+        return np.nanmedian([rank_correlation(a, b) for a, b in zip(feature_vectors(base), feature_vectors(attr))])
+
+    assert rho == pytest.approx(median_rho(base.target), abs=1e-9)
+    assert rho != pytest.approx(median_rho(own), abs=1e-3)  # what comparing the variant's own class gave
+
+
+def test_no_text_read_alike_under_every_prompt_is_not_measured_and_says_so(ctx):
+    """A variant 29 tokens long leaves 3 of the 32 tokens to each text: every text is cut under it and
+    not under the card prompt, so all are left out. The key figure read "min acc nan (card nan),
+    agreement ≥ nan%"."""
+    from auditor.policy.schema import Threshold
+
+    variant = "review " * 25 + ": {text} sentiment :"
+    assert all(e.truncated for e in ctx.model.with_prompt(variant).encode(ctx.data.texts()))
+    params = {"n_instances": 6, "use_card_variants": False, "variants": [variant]}
+    spec = CheckSpec(check=CHECK.name, params=params,
+                     thresholds=[Threshold(measurement="accuracy_drop_max_ci_low", max=0.05, severity="fail")])
+    result = run_check(PlannedCheck(spec=spec, params=CHECK.Params(**params)), ctx)
+    assert result.status == Status.ERROR and "nothing was measured (n = 0)" in result.error.message
+    assert result.key_figure == "no text compared" and "not measured" in result.summary
+    assert "nan" not in result.key_figure + result.summary
+    assert all(result.measurements[m] is None for m in result.measurements if m != "n_variants")
