@@ -71,11 +71,25 @@ def _timestamp(loader, node):
                                                 node.start_mark) from None
 
 
+def _int(loader, node):
+    """A YAML integer; one longer than Python converts (4,300 digits) is a located error, not a crash."""
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    except ValueError:
+        digits = sum(c.isalnum() for c in str(node.value))
+        raise yaml.constructor.ConstructorError(None, None, f"integer of {digits:,} digits is too long",
+                                                node.start_mark) from None
+
+
+CONSTRUCTORS = {"tag:yaml.org,2002:timestamp": _timestamp, "tag:yaml.org,2002:int": _int}
+
+
 class _StrictSafeLoader(_StrictKeys, yaml.SafeLoader):
     """The pure-Python loader: its errors carry character positions (located problems)."""
 
 
-_StrictSafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+for _tag, _make in CONSTRUCTORS.items():
+    _StrictSafeLoader.add_constructor(_tag, _make)
 
 
 # libyaml's parser is about ten times faster (loading the built-in policies for `auditor policies`
@@ -83,7 +97,8 @@ _StrictSafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 # parsed again by the Python loader, whose located error is the one reported.
 _FastStrictLoader = type("_FastStrictLoader", (_StrictKeys, yaml.CSafeLoader), {}) if yaml.__with_libyaml__ else None
 if _FastStrictLoader is not None:
-    _FastStrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+    for _tag, _make in CONSTRUCTORS.items():
+        _FastStrictLoader.add_constructor(_tag, _make)
 
 
 def _shape_problem(data) -> str | None:

@@ -1,0 +1,62 @@
+"""Policy and waivers inputs, fifth pass: what a hunt of the policy loader found. Each case exits with
+the documented code and says where the problem is, before any model loads."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from typer.testing import CliRunner
+
+from auditor.cli import app
+
+HEAD = "schema_version: 1\nname: p\nversion: '1'\n"
+CHECKS = "checks: [{check: performance}]\n"
+
+
+def cli(*args) -> SimpleNamespace:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a traceback is a bug: show it
+    return SimpleNamespace(code=result.exit_code, text=" ".join(result.output.split()))
+
+
+def policy(tmp_path, text: str, name: str = "policy.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- integers too long for Python to convert ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, where", [
+    (HEAD + "seed: " + "9" * 5000 + "\n" + CHECKS, "line 4, column 7"),
+    (HEAD + "checks: [{check: performance, thresholds: [{measurement: roc_auc, max: " + "9" * 5000 + "}]}]\n",
+     "line 4, column 72"),
+])
+def test_a_huge_integer_in_a_policy_is_a_located_error(tmp_path, text, where):
+    path = policy(tmp_path, text)
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert f"invalid policy {path} (1 problem): - {where}: malformed YAML: integer of 5,000 digits is too long" \
+        in result.text
+
+
+def test_a_huge_integer_in_a_waivers_file_is_a_located_error(tmp_path):
+    pol = policy(tmp_path, HEAD + CHECKS)
+    waivers = policy(tmp_path, "schema_version: " + "9" * 5000 + "\nwaivers: []\n", "waivers.yaml")
+    result = cli("validate", "--policy", pol, "--waivers", waivers)
+    assert result.code == 3, result.text
+    assert f"invalid waivers file {waivers} (1 problem): - line 1, column 17: malformed YAML: integer of 5,000 " \
+           "digits is too long" in result.text
+
+
+def test_a_huge_integer_in_a_card_is_a_located_error(tmp_path, tabular_audit):
+    card = tmp_path / "README.md"
+    text = tabular_audit.card.read_text(encoding="utf-8")
+    card.write_text(text.replace("---\n", "---\nbig: " + "9" * 5000 + "\n", 1), encoding="utf-8")
+    result = cli("validate", "--policy", policy(tmp_path, HEAD + CHECKS), "--card", card)
+    assert result.code == 3, result.text
+    assert f"invalid model card {card} (1 problem): - line 2, column 6: malformed YAML: integer of 5,000 digits " \
+           "is too long" in result.text
