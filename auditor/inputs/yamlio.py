@@ -4,12 +4,40 @@ validation.py)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 import yaml
 
 from auditor.errors import InvalidInputError, Problem
+
+
+def shown_path(path: Path | str) -> str:
+    """A path for a message: a name longer than 200 characters is cut there."""
+    text = str(path)
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` names no regular file (after links), in words that follow the name, or None if it
+    names one. pathlib's ``exists``/``is_file`` raise on a name the system refuses (ENAMETOOLONG) and
+    call a link loop missing: here each is said, never raised."""
+    try:
+        mode = os.stat(path).st_mode
+    except ValueError:  # a NUL character
+        return "contains a NUL character, which no file name can hold"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link that leads back to itself (a link loop)"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "does not exist"
+        return f"cannot be used: {(exc.strerror or str(exc)).lower()}"
+    if stat.S_ISREG(mode):
+        return None
+    return "is a folder" if stat.S_ISDIR(mode) else "is not a regular file (a device, a pipe or a socket)"
 
 
 def read_text_limited(path: Path, max_bytes: int, error: type[InvalidInputError]) -> tuple[str, str]:

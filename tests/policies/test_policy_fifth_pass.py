@@ -60,3 +60,59 @@ def test_a_huge_integer_in_a_card_is_a_located_error(tmp_path, tabular_audit):
     assert result.code == 3, result.text
     assert f"invalid model card {card} (1 problem): - line 2, column 6: malformed YAML: integer of 5,000 digits " \
            "is too long" in result.text
+
+
+# --- paths the system refuses, folders and link loops --------------------------------------------------
+
+LONG = "a" * 300
+
+
+@pytest.mark.parametrize("value, said", [
+    ("a" * 5000, "not a built-in policy"),
+    ("a" * 5000 + ".yaml", "cannot be used: file name too long"),
+])
+def test_an_extends_name_too_long_for_the_system_is_located(tmp_path, value, said):
+    path = policy(tmp_path, HEAD + f"extends: {value}\n")
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert f"invalid policy {path} (1 problem): - extends: unknown parent policy '{'a' * 200}…': " in result.text
+    assert said in result.text
+
+
+@pytest.mark.parametrize("args", [("policies", "show", LONG), ("validate", "--policy", LONG)])
+def test_a_policy_name_too_long_for_the_system_is_a_usage_error(tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    result = cli(*args)
+    assert result.code == 2, result.text
+    assert f"error: policy {'a' * 200}… cannot be used: file name too long" in result.text
+
+
+def test_a_waivers_path_too_long_for_the_system_is_a_usage_error(tmp_path):
+    result = cli("validate", "--policy", policy(tmp_path, HEAD + CHECKS), "--waivers", tmp_path / LONG)
+    assert result.code == 2, result.text
+    assert f"error: waivers file {str(tmp_path / LONG)[:200]}… cannot be used: file name too long" in result.text
+
+
+def test_extends_naming_a_folder_by_path_says_it_is_a_folder(tmp_path):
+    (tmp_path / "parent").mkdir()
+    path = policy(tmp_path, HEAD + "extends: ./parent\n")
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert (f"- extends: unknown parent policy './parent': {tmp_path / 'parent'} is a folder; name a policy file in "
+            "it") in result.text
+
+
+def test_a_symbolic_link_loop_is_named_as_one(tmp_path):
+    (tmp_path / "loop1.yaml").symlink_to(tmp_path / "loop2.yaml")
+    (tmp_path / "loop2.yaml").symlink_to(tmp_path / "loop1.yaml")
+    path = policy(tmp_path, HEAD + "extends: loop1.yaml\n")
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert (f"- extends: unknown parent policy 'loop1.yaml': {tmp_path / 'loop1.yaml'} is a symbolic link that leads "
+            "back to itself (a link loop)") in result.text
+    other = policy(tmp_path, HEAD + CHECKS, "other.yaml")
+    for args in (("policies", "show", tmp_path / "loop1.yaml"),
+                 ("validate", "--policy", other, "--waivers", tmp_path / "loop1.yaml")):
+        result = cli(*args)
+        assert result.code == 2, result.text
+        assert f"{tmp_path / 'loop1.yaml'} is a symbolic link that leads back to itself (a link loop)" in result.text
