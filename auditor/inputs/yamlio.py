@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -109,7 +110,23 @@ def _int(loader, node):
                                                 node.start_mark) from None
 
 
-CONSTRUCTORS = {"tag:yaml.org,2002:timestamp": _timestamp, "tag:yaml.org,2002:int": _int}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _str(loader, node):
+    """A YAML string; one holding a lone surrogate (``"\\ud800"``, an escape no UTF-8 text can carry) is
+    a located error: it passed validation and broke the run when the record was written."""
+    value = yaml.constructor.SafeConstructor.construct_yaml_str(loader, node)
+    found = _SURROGATE.search(value)
+    if found:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"lone surrogate escape \\u{ord(found.group()):04x} (character {found.start() + 1} of the "
+                        "string); UTF-8 text cannot hold it", node.start_mark)
+    return value
+
+
+CONSTRUCTORS = {"tag:yaml.org,2002:timestamp": _timestamp, "tag:yaml.org,2002:int": _int,
+                "tag:yaml.org,2002:str": _str}
 
 
 class _StrictSafeLoader(_StrictKeys, yaml.SafeLoader):

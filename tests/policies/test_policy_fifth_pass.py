@@ -116,3 +116,34 @@ def test_a_symbolic_link_loop_is_named_as_one(tmp_path):
         result = cli(*args)
         assert result.code == 2, result.text
         assert f"{tmp_path / 'loop1.yaml'} is a symbolic link that leads back to itself (a link loop)" in result.text
+
+
+# --- lone surrogate escapes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line, where", [
+    ('description: "\\ud800"\n', "line 4, column 14"),
+    ('owner: "ok \\udfff"\n', "line 4, column 8"),
+    ('"\\ud800": 1\n', "line 4, column 1"),  # a key: refused before the unknown key is named
+])
+def test_a_lone_surrogate_in_a_policy_is_refused_at_load(tmp_path, line, where):
+    path = policy(tmp_path, HEAD + line + CHECKS)
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert f"invalid policy {path} (1 problem): - {where}: malformed YAML: lone surrogate escape \\u" in result.text
+    assert "UTF-8 text cannot hold it" in result.text
+
+
+def test_a_lone_surrogate_in_a_waiver_is_refused_by_validate_and_run_alike(tmp_path, tabular_audit):
+    pol = policy(tmp_path, HEAD + CHECKS)
+    waivers = policy(tmp_path, "waivers:\n  - {check: performance, justification: ok, approver: Bob, "
+                               'expires: 2027-01-01, reference: "\\ud800"}\n', "waivers.yaml")
+    expected = (f"invalid waivers file {waivers} (1 problem): - line 2, column 92: malformed YAML: lone surrogate "
+                "escape \\ud800 (character 1 of the string); UTF-8 text cannot hold it")
+    result = cli("validate", "--policy", pol, "--waivers", waivers)
+    assert (result.code, expected in result.text) == (3, True), result.text
+    out = tmp_path / "out"
+    result = cli("run", "-q", "--policy", pol, "--waivers", waivers, "--card", tabular_audit.card,
+                 "--data", tabular_audit.data, "--out", out)
+    assert (result.code, expected in result.text) == (3, True), result.text
+    assert not out.exists()
