@@ -147,3 +147,20 @@ def test_a_lone_surrogate_in_a_waiver_is_refused_by_validate_and_run_alike(tmp_p
                  "--data", tabular_audit.data, "--out", out)
     assert (result.code, expected in result.text) == (3, True), result.text
     assert not out.exists()
+
+
+# --- explainer lists ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("explainers, said", [
+    ("[foo]", "Value error, unknown explainer(s) ['foo']; known: attention_cls, attention_rollout, gradient_x_input, "
+              "integrated_gradients, kernel_shap, lime, saliency, shap"),
+    ("[]", "List should have at least 1 item after validation, not 0"),
+    ("[shap, shap]", "Value error, explainers are listed more than once"),
+])
+def test_faithfulness_explainers_are_validated_at_load(tmp_path, explainers, said):
+    path = policy(tmp_path, HEAD + "checks: [{check: explanation_faithfulness, params: {explainers: "
+                  + explainers + "}}]\n")
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert f"invalid policy {path} (1 problem): - checks[0].params.explainers: {said}" in result.text
