@@ -80,6 +80,7 @@ class AdversarialRobustness(Check):
     )
     trust = True
     Params = AdversarialRobustnessParams
+    explainer_params = ("explainer",)
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

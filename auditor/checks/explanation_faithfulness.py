@@ -114,6 +114,7 @@ class ExplanationFaithfulness(Check):
     )
     trust = True
     Params = FaithfulnessParams
+    explainer_params = ("explainers",)
 
     @classmethod
     def description_for(cls, capabilities) -> str:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from auditor.checks.base import MAX_CONTROL_ORDERS, MIN_JUDGED, Check, CheckOutput, Params, count, most_bars
-from auditor.checks.explainers import ExplainerName, deletion_gaps
+from auditor.checks.explainers import available_methods, ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
@@ -210,6 +210,7 @@ class SubgroupFairness(Check):
     )
     requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
     Params = FairnessParams
+    explainer_params = ("explainer",)
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:
@@ -219,6 +220,7 @@ class SubgroupFairness(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
+        available_methods(ctx.task, [p.explainer])  # the explainer its evidence needs, or not applicable (not an ERROR)
         sens = ctx.data.sensitive
         if sens is None or sens.shape[1] == 0:
             raise CheckNotApplicable("does not apply: the card declares no sensitive_features and the policy adds no "

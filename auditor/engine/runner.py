@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from auditor.checks import CHECK_REGISTRY
+from auditor.checks.explainers import lacking_explainers
 from auditor.errors import CheckNotApplicable, PolicyError, Problem
 from auditor.models.base import describe
 from auditor.models.kinds import KINDS, kind_for
@@ -30,14 +31,20 @@ class PlannedCheck:
     min_rows: int | None = None  # the policy's dataset.min_rows: fewer rows and no threshold can be met
 
 
-def skip_reason(cls, spec: CheckSpec, kind) -> str | None:
+def skip_reason(cls, spec: CheckSpec, kind, params=None) -> str | None:
     """Why a check does not run on a model of ``kind`` (an adapter class or instance), or None.
-    The one place that decides: the check's required capabilities, then the policy's ``tasks``."""
+    The one place that decides: the check's required capabilities, the policy's ``tasks``, then
+    (given its ``params``) whether the task has any of the explainers the check follows."""
     missing = cls.requires - kind.capabilities
     if missing:
         return f"needs {describe(missing)}, which a {kind.kind} does not offer"
     if spec.tasks is not None and kind.task not in spec.tasks:
         return f"the policy applies this check to {', '.join(spec.tasks)} models only"
+    for name in cls.explainer_params if params is not None else ():
+        value = getattr(params, name)
+        reason = lacking_explainers(kind.task, [value] if isinstance(value, str) else list(value))
+        if reason:
+            return reason
     return None
 
 
@@ -52,7 +59,7 @@ def build_plan(loaded: LoadedPolicy, kind) -> list[PlannedCheck]:
     """Which checks run on a model of ``kind`` — an adapter class or instance, or a card's task
     (its adapter class) — and which are skipped and why. No model is needed."""
     kind = kind_for(kind) if isinstance(kind, str) else kind
-    return [PlannedCheck(spec=spec, params=params, skip_reason=skip_reason(CHECK_REGISTRY[spec.check], spec, kind),
+    return [PlannedCheck(spec=spec, params=params, skip_reason=skip_reason(CHECK_REGISTRY[spec.check], spec, kind, params),
                          min_rows=loaded.policy.dataset.min_rows)
             for spec, params in zip(loaded.policy.checks, loaded.params)]
 

@@ -164,3 +164,50 @@ def test_faithfulness_explainers_are_validated_at_load(tmp_path, explainers, sai
     result = cli("validate", "--policy", path)
     assert result.code == 3, result.text
     assert f"invalid policy {path} (1 problem): - checks[0].params.explainers: {said}" in result.text
+
+
+LACKS_IG = ("none of the requested explainers (integrated_gradients) is available for tabular-classification models "
+            "(available: shap, lime)")
+
+
+@pytest.mark.parametrize("check, key", [
+    ("explanation_faithfulness", "explainers"), ("explanation_stability", "explainers"),
+    ("explanation_sanity", "explainers"), ("explainer_agreement", "explainers"), ("explanation_axioms", "methods"),
+    ("local_explanations", "methods"), ("explanation_clustering", "explainer"),
+    ("adversarial_robustness", "explainer"), ("subgroup_fairness", "explainer"),
+])
+def test_validate_says_which_checks_the_cards_task_skips_for_their_explainers(tmp_path, tabular_audit, check, key):
+    value = "integrated_gradients" if key == "explainer" else "[integrated_gradients]"
+    entry = f"{{check: {check}, params: {{{key}: {value}}}}}"
+    mixed = policy(tmp_path, HEAD + f"checks: [{{check: card_completeness}}, {entry}]\n", "mixed.yaml")
+    result = cli("validate", "--policy", mixed, "--card", tabular_audit.card, "--data", tabular_audit.data)
+    assert result.code == 0, result.text
+    assert f"check {check} will be skipped: {LACKS_IG}" in result.text
+    alone = policy(tmp_path, HEAD + f"checks: [{entry}]\n", "alone.yaml")
+    result = cli("validate", "--policy", alone, "--card", tabular_audit.card)
+    assert result.code == 3, result.text
+    assert (f"invalid policy {alone} (1 problem): - checks: none of the policy's 1 checks applies to a "
+            f"tabular-classification model, so an audit would judge nothing: {check}: {LACKS_IG}") in result.text
+
+
+@pytest.mark.parametrize("check, key", [("explainer_agreement", "explainers"), ("explanation_axioms", "methods"),
+                                        ("explanation_sanity", "explainers"), ("explanation_stability", "explainers")])
+def test_an_empty_explainer_list_is_refused_at_load(tmp_path, check, key):
+    path = policy(tmp_path, HEAD + f"checks: [{{check: {check}, params: {{{key}: []}}}}]\n")
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert f"- checks[0].params.{key}: List should have at least 1 item after validation, not 0" in result.text
+
+
+@pytest.mark.parametrize("check", ["subgroup_fairness", "explanation_faithfulness"])
+def test_a_check_run_without_its_explainer_does_not_apply(check):
+    """Run directly (the plan skips it first): not an ERROR from the explainer lookup."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.errors import CheckNotApplicable
+
+    cls = CHECK_REGISTRY[check]
+    key = "explainer" if check == "subgroup_fairness" else "explainers"
+    params = cls.Params(**{key: "integrated_gradients" if key == "explainer" else ["integrated_gradients"]})
+    ctx = SimpleNamespace(task="tabular-classification", model=SimpleNamespace(has=lambda capability: False))
+    with pytest.raises(CheckNotApplicable, match=f"does not apply: {LACKS_IG.replace('(', '[(]').replace(')', '[)]')}"):
+        cls(params).run(ctx)
