@@ -33,6 +33,14 @@ def _known_framework(key: str) -> str:
     return key
 
 
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 class Threshold(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -42,6 +50,16 @@ class Threshold(NumbersNotBooleans):
     severity: Literal["fail", "warn", "info"] = "fail"  # blocking / warning / info (recorded, never changes the status)
     rationale: Prose = ""  # why this bound, and how it was calibrated
     tasks: list[Task] | None = Field(default=None, min_length=1)  # judge models of these tasks only (default: every task the check runs on)
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _bound_is_a_number(cls, value):
+        # pydantic's lax mode read min: "0.1" as 0.1, and the inheritance check, comparing numbers, did not
+        # see a child loosen its parent's gate that way
+        if isinstance(value, str) and _reads_as_number(value):  # other text: pydantic's "a valid number"
+            raise ValueError(f"{value!r} is quoted, so YAML reads it as text; a bound is a number: write it without "
+                             "quotes")
+        return value
 
     @field_validator("severity", mode="before")
     @classmethod

@@ -211,3 +211,26 @@ def test_a_check_run_without_its_explainer_does_not_apply(check):
     ctx = SimpleNamespace(task="tabular-classification", model=SimpleNamespace(has=lambda capability: False))
     with pytest.raises(CheckNotApplicable, match=f"does not apply: {LACKS_IG.replace('(', '[(]').replace(')', '[)]')}"):
         cls(params).run(ctx)
+
+
+# --- threshold bounds are numbers ----------------------------------------------------------------------
+
+
+def test_a_quoted_bound_is_refused_where_it_is_written(tmp_path):
+    path = policy(tmp_path, HEAD + "checks: [{check: performance, thresholds: [{measurement: roc_auc, min: '0.5'}]}]\n")
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert ("- checks[0].thresholds[0].min: Value error, '0.5' is quoted, so YAML reads it as text; a bound is a number: "
+            "write it without quotes") in result.text
+
+
+def test_a_child_cannot_loosen_a_parents_gate_unseen_by_quoting_the_bound(tmp_path):
+    policy(tmp_path, HEAD + "checks: [{check: performance, thresholds: [{measurement: roc_auc_ci_low, min: 0.8}]}]\n",
+           "parent.yaml")
+    child = policy(tmp_path, "schema_version: 1\nname: c\nversion: '1'\nextends: parent.yaml\n"
+                             "checks: [{id: performance, thresholds: [{measurement: roc_auc_ci_low, min: '0.1'}]}]\n",
+                   "child.yaml")
+    result = cli("validate", "--policy", child)
+    assert result.code == 3, result.text
+    assert f"invalid policy {child} (1 problem): - checks[0].thresholds[0].min: Value error, '0.1' is quoted" \
+        in result.text
