@@ -301,6 +301,9 @@ def validate(
                 check_label_words(model_card)
             plan = build_plan(loaded, kind)
             check_gates(loaded, plan, kind)
+            from auditor.engine.audit import check_group_columns
+
+            check_group_columns(loaded, plan, model_card)
 
             def say_card() -> None:  # with --data, once the data confirm it too (its classes, positive and favourable class)
                 out.print(f"card {card}: valid ({model_card.auditor.task}, model {printable(model_card.model_name)})",
@@ -319,6 +322,7 @@ def validate(
 
                 ds = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                                   fairness_groups=fairness_groups(plan))
+                check_group_columns(loaded, plan, model_card, ds.sensitive)
                 check_positive_class(model_card, sorted(set(ds.labels.tolist())), "labels in the dataset")
                 classes = classes_without_loading(model_card)
                 if classes is not None:  # else the model's classes are known once it loads (auditor run)

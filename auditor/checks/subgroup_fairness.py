@@ -36,7 +36,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,6 +89,14 @@ class FairnessParams(Params):
     n_instances: int = Field(100, ge=2, le=5_000)  # explained rows for the attribution evidence
     top_k: int = Field(5, ge=1, le=100)
     proxy_association: float = Field(0.5, gt=0, le=1)  # bias-corrected Cramér's V at which a feature counts as a proxy
+
+    @field_validator("fairness_groups")
+    @classmethod
+    def _each_once(cls, groups: list[str]) -> list[str]:
+        twice = sorted({g for g in groups if groups.count(g) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(map(repr, twice))} listed more than once")
+        return groups
 
 
 def bands_sentence(p: FairnessParams, sens) -> str:

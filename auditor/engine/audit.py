@@ -20,7 +20,7 @@ from auditor.records.runs import VERSION_RE
 from auditor.engine.context import AuditContext
 from auditor.inputs.dataset import EvalDataset, load_dataset, read_as_categories
 from auditor.inputs.table_file import rows_named
-from auditor.errors import DatasetError, ModelCardError, Problem, UsageError
+from auditor.errors import DatasetError, ModelCardError, PolicyError, Problem, UsageError
 from auditor.engine.executor import Executor, default_jobs
 from auditor.inputs.model_card import ModelCard, load_model_card
 from auditor.machine import machine_facts
@@ -257,6 +257,34 @@ def fairness_groups(plan) -> list[str]:
     return [g for planned in plan if not planned.skip_reason for g in getattr(planned.params, "fairness_groups", [])]
 
 
+def check_group_columns(loaded: LoadedPolicy, plan, card: ModelCard, sensitive=None) -> None:
+    """Refuse (exit 3) a planned check's ``fairness_groups`` naming the card's target (groups by the true
+    label measure nothing of the model), and ``bins`` for a column that is not a sensitive one of the card
+    or the policy, or, given the dataset's ``sensitive`` columns, not a numeric one: their bands would be
+    silently unused, and where the bands fall decides the verdict."""
+    from auditor.metrics.fairness import numeric_column
+
+    block, problems = card.auditor, []
+    for planned in plan:
+        if planned.skip_reason:
+            continue
+        where = f"check {planned.spec.check_id!r}, params"
+        groups = getattr(planned.params, "fairness_groups", [])
+        problems += [Problem(f"{where}.fairness_groups[{j}]", f"{g!r} is the card's target: groups by the true label "
+                                                              "say nothing of the model's fairness")
+                     for j, g in enumerate(groups) if g == block.target]
+        named = list(dict.fromkeys([*block.sensitive_features, *groups]))
+        for col in getattr(planned.params, "bins", {}):
+            if col not in named:
+                problems.append(Problem(f"{where}.bins.{col}", (
+                    f"not a sensitive column (sensitive: {', '.join(named) or 'none'}); its bands would not be used")))
+            elif sensitive is not None and col in sensitive.columns and not numeric_column(sensitive[col]):
+                problems.append(Problem(f"{where}.bins.{col}", "not a numeric column in the data, so it is not cut "
+                                                               "into bands; its bands would not be used"))
+    if problems:
+        raise PolicyError(loaded.source, problems)
+
+
 def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: str | Path | None = None, *,
                   allow_pickle: bool = False, device: str = "cpu", waivers: str | Path | None = None,
                   jobs: int | None = None, cluster: str | None = None) -> PreparedAudit:
@@ -275,8 +303,10 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     kind = kind_for_card(model_card)
     plan = build_plan(loaded, kind)
     check_gates(loaded, plan, kind)
+    check_group_columns(loaded, plan, model_card)
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                            fairness_groups=fairness_groups(plan))
+    check_group_columns(loaded, plan, model_card, dataset.sensitive)
     check_positive_class(model_card, sorted(set(dataset.labels.tolist())), "labels in the dataset")  # before the model loads
     if cluster is not None and model_card.auditor.model.runtime != "torch":
         # Workers load the model themselves; they do not repeat the ONNX export's verification, so

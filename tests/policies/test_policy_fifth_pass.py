@@ -234,3 +234,52 @@ def test_a_child_cannot_loosen_a_parents_gate_unseen_by_quoting_the_bound(tmp_pa
     assert result.code == 3, result.text
     assert f"invalid policy {child} (1 problem): - checks[0].thresholds[0].min: Value error, '0.1' is quoted" \
         in result.text
+
+
+# --- subgroup_fairness: the columns it groups by --------------------------------------------------------
+
+
+def test_fairness_groups_listed_twice_are_refused_at_load(tmp_path):
+    path = policy(tmp_path, HEAD + "checks: [{check: subgroup_fairness, params: {fairness_groups: [a, b, a]}}]\n")
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert "- checks[0].params.fairness_groups: Value error, 'a' listed more than once" in result.text
+
+
+def _fairness(tmp_path, params: str):
+    return policy(tmp_path, HEAD + f"checks: [{{check: card_completeness}}, {{check: subgroup_fairness, params: {params}}}]\n")
+
+
+@pytest.mark.parametrize("with_data", [False, True])
+def test_the_target_as_a_fairness_group_is_refused(tmp_path, tabular_audit, with_data):
+    from auditor.inputs.model_card import load_model_card
+
+    target = load_model_card(tabular_audit.card).auditor.target
+    path = _fairness(tmp_path, f"{{fairness_groups: [{target}]}}")
+    extra = ("--data", tabular_audit.data) if with_data else ()
+    result = cli("validate", "--policy", path, "--card", tabular_audit.card, *extra)
+    assert result.code == 3, result.text
+    assert (f"invalid policy {path} (1 problem): - check 'subgroup_fairness', params.fairness_groups[0]: {target!r} is "
+            "the card's target: groups by the true label say nothing of the model's fairness") in result.text
+
+
+def test_bins_for_a_column_that_is_not_sensitive_are_refused_by_validate_and_run(tmp_path, tabular_audit):
+    path = _fairness(tmp_path, "{bins: {NoSuchColumn: [1, 2]}}")
+    said = "- check 'subgroup_fairness', params.bins.NoSuchColumn: not a sensitive column (sensitive: "
+    result = cli("validate", "--policy", path, "--card", tabular_audit.card)
+    assert (result.code, said in result.text) == (3, True), result.text
+    out = tmp_path / "out"
+    result = cli("run", "-q", "--policy", path, "--card", tabular_audit.card, "--data", tabular_audit.data, "--out", out)
+    assert (result.code, said in result.text) == (3, True), result.text
+    assert "its bands would not be used" in result.text
+    assert not out.exists()
+
+
+def test_bins_for_a_categorical_sensitive_column_are_refused_once_the_data_are_read(tmp_path, tabular_audit):
+    path = _fairness(tmp_path, "{fairness_groups: [color], bins: {color: [1]}}")
+    result = cli("validate", "--policy", path, "--card", tabular_audit.card)
+    assert result.code == 0, result.text  # without the data, which columns hold numbers is not known
+    result = cli("validate", "--policy", path, "--card", tabular_audit.card, "--data", tabular_audit.data)
+    assert result.code == 3, result.text
+    assert (f"invalid policy {path} (1 problem): - check 'subgroup_fairness', params.bins.color: not a numeric column "
+            "in the data, so it is not cut into bands; its bands would not be used") in result.text
