@@ -274,7 +274,7 @@ def check_group_columns(loaded: LoadedPolicy, plan, card: ModelCard, sensitive=N
                                                               "say nothing of the model's fairness")
                      for j, g in enumerate(groups) if g == block.target]
         named = list(dict.fromkeys([*block.sensitive_features, *groups]))
-        for col in getattr(planned.params, "bins", {}):
+        for col in getattr(planned.params, "bins", {}) if named else ():  # none: the check does not apply (SKIPPED)
             if col not in named:
                 problems.append(Problem(f"{where}.bins.{col}", (
                     f"not a sensitive column (sensitive: {', '.join(named) or 'none'}); its bands would not be used")))

@@ -264,8 +264,8 @@ def test_the_target_as_a_fairness_group_is_refused(tmp_path, tabular_audit, with
 
 
 def test_bins_for_a_column_that_is_not_sensitive_are_refused_by_validate_and_run(tmp_path, tabular_audit):
-    path = _fairness(tmp_path, "{bins: {NoSuchColumn: [1, 2]}}")
-    said = "- check 'subgroup_fairness', params.bins.NoSuchColumn: not a sensitive column (sensitive: "
+    path = _fairness(tmp_path, "{fairness_groups: [color], bins: {NoSuchColumn: [1, 2]}}")
+    said = "- check 'subgroup_fairness', params.bins.NoSuchColumn: not a sensitive column (sensitive: color)"
     result = cli("validate", "--policy", path, "--card", tabular_audit.card)
     assert (result.code, said in result.text) == (3, True), result.text
     out = tmp_path / "out"
@@ -283,3 +283,8 @@ def test_bins_for_a_categorical_sensitive_column_are_refused_once_the_data_are_r
     assert result.code == 3, result.text
     assert (f"invalid policy {path} (1 problem): - check 'subgroup_fairness', params.bins.color: not a numeric column "
             "in the data, so it is not cut into bands; its bands would not be used") in result.text
+
+
+def test_bins_on_a_card_without_sensitive_columns_leave_the_check_to_skip(tmp_path, tabular_audit):
+    result = cli("validate", "--policy", _fairness(tmp_path, "{bins: {Age: [25]}}"), "--card", tabular_audit.card)
+    assert result.code == 0, result.text
