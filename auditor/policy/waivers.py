@@ -72,11 +72,25 @@ def calendar_date(value):
     return value
 
 
+def schema_version_number(value):
+    """A file's schema_version as written: the integer 1, not true or 1.0 (which pydantic's lax mode takes for it)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} where a number belongs (YAML reads yes/no/on/off as true/false)")
+    if type(value) is not int:
+        raise ValueError(f"expected the whole number 1; got {value!r}")
+    return value
+
+
 class WaiversFile(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: int = Field(default=1, ge=1, le=1)
     waivers: list[Waiver]
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _whole_number(cls, value):
+        return schema_version_number(value)
 
 
 @dataclass(frozen=True)

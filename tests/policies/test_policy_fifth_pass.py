@@ -288,3 +288,37 @@ def test_bins_for_a_categorical_sensitive_column_are_refused_once_the_data_are_r
 def test_bins_on_a_card_without_sensitive_columns_leave_the_check_to_skip(tmp_path, tabular_audit):
     result = cli("validate", "--policy", _fairness(tmp_path, "{bins: {Age: [25]}}"), "--card", tabular_audit.card)
     assert result.code == 0, result.text
+
+
+# --- identity and schema_version ------------------------------------------------------------------------
+
+
+def test_a_blank_name_or_version_is_refused(tmp_path):
+    path = policy(tmp_path, "schema_version: 1\nname: '  '\nversion: ' '\n" + CHECKS)
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert (f"invalid policy {path} (2 problems): - name: Value error, must not be blank: reports and records name the "
+            "policy by it - version: Value error, must not be blank") in result.text
+
+
+def test_a_name_that_is_no_id_needs_an_id(tmp_path):
+    path = policy(tmp_path, "schema_version: 1\nname: Credit MRM\nversion: '1'\n" + CHECKS)
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert ("- name: Value error, without an id, the policy's id is its name, and an id must match "
+            "^[a-z0-9][a-z0-9._-]{0,99}$ (lower-case letters, digits, '.', '_', '-'): add an id") in result.text
+    path = policy(tmp_path, "schema_version: 1\nid: credit-mrm\nname: Credit MRM\nversion: '1'\n" + CHECKS)
+    assert cli("validate", "--policy", path).code == 0
+
+
+@pytest.mark.parametrize("value, said", [("true", "true where a number belongs"),
+                                         ("1.0", "expected the whole number 1; got 1.0")])
+def test_schema_version_is_the_whole_number_1(tmp_path, value, said):
+    path = policy(tmp_path, f"schema_version: {value}\nname: p\nversion: '1'\n" + CHECKS)
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert f"invalid policy {path} (1 problem): - schema_version: Value error, {said}" in result.text
+    waivers = policy(tmp_path, f"schema_version: {value}\nwaivers: []\n", "waivers.yaml")
+    result = cli("validate", "--policy", policy(tmp_path, HEAD + CHECKS, "good.yaml"), "--waivers", waivers)
+    assert result.code == 3, result.text
+    assert f"invalid waivers file {waivers} (1 problem): - schema_version: Value error, {said}" in result.text
