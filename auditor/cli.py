@@ -274,7 +274,7 @@ def validate(
     from auditor.inputs.dataset import load_dataset
     from auditor.inputs.model_card import load_model_card
     from auditor.policy.load import load_policy
-    from auditor.engine.runner import build_plan, check_gates
+    from auditor.engine.runner import build_plan, check_gates, check_group_columns
     from auditor.models.decoder import PromptedCausalLM, check_label_words
     from auditor.models.kinds import classes_without_loading, kind_for_card
 
@@ -301,8 +301,6 @@ def validate(
                 check_label_words(model_card)
             plan = build_plan(loaded, kind)
             check_gates(loaded, plan, kind)
-            from auditor.engine.audit import check_group_columns
-
             check_group_columns(loaded, plan, model_card)
 
             def say_card() -> None:  # with --data, once the data confirm it too (its classes, positive and favourable class)

@@ -20,7 +20,7 @@ from auditor.records.runs import VERSION_RE
 from auditor.engine.context import AuditContext
 from auditor.inputs.dataset import EvalDataset, load_dataset, read_as_categories
 from auditor.inputs.table_file import rows_named
-from auditor.errors import DatasetError, ModelCardError, PolicyError, Problem, UsageError
+from auditor.errors import DatasetError, ModelCardError, Problem, UsageError
 from auditor.engine.executor import Executor, default_jobs
 from auditor.inputs.model_card import ModelCard, load_model_card
 from auditor.machine import machine_facts
@@ -29,7 +29,8 @@ from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, CheckResult, DatasetRef, ModelRef, Status, worst
-from auditor.engine.runner import build_plan, check_gates, judging_nothing, mark_approximate, run_plan
+from auditor.engine.runner import (build_plan, check_gates, check_group_columns, judging_nothing, mark_approximate,
+                                   run_plan)
 from auditor.engine.unreadable_columns import refuse_unreadable_columns
 from auditor.models.base import Capability
 from auditor.models.kinds import kind_for_card, load_adapter
@@ -256,33 +257,6 @@ def fairness_groups(plan) -> list[str]:
     """The columns the planned checks group by (subgroup_fairness's ``fairness_groups``): the dataset must hold them."""
     return [g for planned in plan if not planned.skip_reason for g in getattr(planned.params, "fairness_groups", [])]
 
-
-def check_group_columns(loaded: LoadedPolicy, plan, card: ModelCard, sensitive=None) -> None:
-    """Refuse (exit 3) a planned check's ``fairness_groups`` naming the card's target (groups by the true
-    label measure nothing of the model), and ``bins`` for a column that is not a sensitive one of the card
-    or the policy, or, given the dataset's ``sensitive`` columns, not a numeric one: their bands would be
-    silently unused, and where the bands fall decides the verdict."""
-    from auditor.metrics.fairness import numeric_column
-
-    block, problems = card.auditor, []
-    for planned in plan:
-        if planned.skip_reason:
-            continue
-        where = f"check {planned.spec.check_id!r}, params"
-        groups = getattr(planned.params, "fairness_groups", [])
-        problems += [Problem(f"{where}.fairness_groups[{j}]", f"{g!r} is the card's target: groups by the true label "
-                                                              "say nothing of the model's fairness")
-                     for j, g in enumerate(groups) if g == block.target]
-        named = list(dict.fromkeys([*block.sensitive_features, *groups]))
-        for col in getattr(planned.params, "bins", {}) if named else ():  # none: the check does not apply (SKIPPED)
-            if col not in named:
-                problems.append(Problem(f"{where}.bins.{col}", (
-                    f"not a sensitive column (sensitive: {', '.join(named) or 'none'}); its bands would not be used")))
-            elif sensitive is not None and col in sensitive.columns and not numeric_column(sensitive[col]):
-                problems.append(Problem(f"{where}.bins.{col}", "not a numeric column in the data, so it is not cut "
-                                                               "into bands; its bands would not be used"))
-    if problems:
-        raise PolicyError(loaded.source, problems)
 
 
 def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: str | Path | None = None, *,

@@ -97,6 +97,33 @@ def check_gates(loaded: LoadedPolicy, plan: list[PlannedCheck], kind) -> None:
         raise PolicyError(loaded.source, problems)
 
 
+def check_group_columns(loaded: LoadedPolicy, plan, card, sensitive=None) -> None:
+    """Refuse (exit 3) a planned check's ``fairness_groups`` naming the card's target (groups by the true
+    label measure nothing of the model), and ``bins`` for a column that is not a sensitive one of the card
+    or the policy, or, given the dataset's ``sensitive`` columns, not a numeric one: their bands would be
+    silently unused, and where the bands fall decides the verdict."""
+    from auditor.metrics.fairness import numeric_column
+
+    block, problems = card.auditor, []
+    for planned in plan:
+        if planned.skip_reason or not hasattr(planned.params, "fairness_groups"):  # subgroup_fairness's (others' bins differ)
+            continue
+        where = f"check {planned.spec.check_id!r}, params"
+        groups = planned.params.fairness_groups
+        problems += [Problem(f"{where}.fairness_groups[{j}]", f"{g!r} is the card's target: groups by the true label "
+                                                              "say nothing of the model's fairness")
+                     for j, g in enumerate(groups) if g == block.target]
+        named = list(dict.fromkeys([*block.sensitive_features, *groups]))
+        for col in planned.params.bins if named else ():  # none: the check does not apply (SKIPPED)
+            if col not in named:
+                problems.append(Problem(f"{where}.bins.{col}", (
+                    f"not a sensitive column (sensitive: {', '.join(named) or 'none'}); its bands would not be used")))
+            elif sensitive is not None and col in sensitive.columns and not numeric_column(sensitive[col]):
+                problems.append(Problem(f"{where}.bins.{col}", "not a numeric column in the data, so it is not cut "
+                                                               "into bands; its bands would not be used"))
+    if problems:
+        raise PolicyError(loaded.source, problems)
+
 class CheckTimeout(Exception):
     pass
 

@@ -322,3 +322,11 @@ def test_schema_version_is_the_whole_number_1(tmp_path, value, said):
     result = cli("validate", "--policy", policy(tmp_path, HEAD + CHECKS, "good.yaml"), "--waivers", waivers)
     assert result.code == 3, result.text
     assert f"invalid waivers file {waivers} (1 problem): - schema_version: Value error, {said}" in result.text
+
+
+def test_another_checks_bins_are_not_read_as_column_bands(tmp_path, tabular_audit):
+    """explanation_faithfulness has a `bins` list of its own (shares of tokens)."""
+    path = policy(tmp_path, HEAD + "checks: [{check: subgroup_fairness, params: {fairness_groups: [color]}}, "
+                                   "{check: explanation_faithfulness, params: {bins: [0.1, 0.5]}}]\n")
+    result = cli("validate", "--policy", path, "--card", tabular_audit.card, "--data", tabular_audit.data)
+    assert result.code == 0, result.text
