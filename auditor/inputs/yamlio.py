@@ -45,10 +45,13 @@ def read_text_limited(path: Path, max_bytes: int, error: type[InvalidInputError]
     """Read a UTF-8 text file no larger than ``max_bytes``: its text and the sha256 of its bytes as
     read (what ``sha256sum`` and the run's manifest give, a byte-order mark included)."""
     source = str(path)
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise error(source, [Problem("", f"file is {size:,} bytes; the limit is {max_bytes:,}")])
-    data = path.read_bytes()
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise error(source, [Problem("", f"file is {size:,} bytes; the limit is {max_bytes:,}")])
+        data = path.read_bytes()
+    except OSError as exc:  # no permission to read it, an I/O error
+        raise error(source, [Problem("", f"cannot be read: {(exc.strerror or str(exc)).lower()}")]) from None
     try:
         # a byte-order mark at the start is not part of the text
         return data.decode("utf-8-sig"), hashlib.sha256(data).hexdigest()

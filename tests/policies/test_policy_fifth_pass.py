@@ -330,3 +330,17 @@ def test_another_checks_bins_are_not_read_as_column_bands(tmp_path, tabular_audi
                                    "{check: explanation_faithfulness, params: {bins: [0.1, 0.5]}}]\n")
     result = cli("validate", "--policy", path, "--card", tabular_audit.card, "--data", tabular_audit.data)
     assert result.code == 0, result.text
+
+
+def test_a_policy_file_that_cannot_be_read_is_said_not_an_internal_error(tmp_path, monkeypatch):
+    import pathlib
+
+    path = policy(tmp_path, HEAD + CHECKS)
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", refuse)  # root reads any file: a chmod would not do
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert f"invalid policy {path} (1 problem): - cannot be read: permission denied" in result.text
