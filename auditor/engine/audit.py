@@ -258,7 +258,6 @@ def fairness_groups(plan) -> list[str]:
     return [g for planned in plan if not planned.skip_reason for g in getattr(planned.params, "fairness_groups", [])]
 
 
-
 def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: str | Path | None = None, *,
                   allow_pickle: bool = False, device: str = "cpu", waivers: str | Path | None = None,
                   jobs: int | None = None, cluster: str | None = None) -> PreparedAudit:

@@ -124,6 +124,7 @@ def check_group_columns(loaded: LoadedPolicy, plan, card, sensitive=None) -> Non
     if problems:
         raise PolicyError(loaded.source, problems)
 
+
 class CheckTimeout(Exception):
     pass
 
