@@ -274,7 +274,7 @@ def validate(
     from auditor.inputs.dataset import load_dataset
     from auditor.inputs.model_card import load_model_card
     from auditor.policy.load import load_policy
-    from auditor.engine.runner import build_plan, check_gates
+    from auditor.engine.runner import build_plan, check_gates, check_group_columns
     from auditor.models.decoder import PromptedCausalLM, check_label_words
     from auditor.models.kinds import classes_without_loading, kind_for_card
 
@@ -301,6 +301,7 @@ def validate(
                 check_label_words(model_card)
             plan = build_plan(loaded, kind)
             check_gates(loaded, plan, kind)
+            unused_bands = check_group_columns(loaded, plan, model_card)
 
             def say_card() -> None:  # with --data, once the data confirm it too (its classes, positive and favourable class)
                 out.print(f"card {card}: valid ({model_card.auditor.task}, model {printable(model_card.model_name)})",
@@ -311,6 +312,8 @@ def validate(
                 for planned in plan:
                     if planned.skip_reason:
                         out.print(f"  check {printable(planned.spec.check_id)} will be skipped: {planned.skip_reason}", markup=False, highlight=False, soft_wrap=True)
+                for said in unused_bands:
+                    out.print(f"  note: {printable(said)}", markup=False, highlight=False, soft_wrap=True)
 
             if data is None:
                 say_card()
@@ -319,6 +322,7 @@ def validate(
 
                 ds = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                                   fairness_groups=fairness_groups(plan))
+                check_group_columns(loaded, plan, model_card, ds.sensitive)
                 check_positive_class(model_card, sorted(set(ds.labels.tolist())), "labels in the dataset")
                 classes = classes_without_loading(model_card)
                 if classes is not None:  # else the model's classes are known once it loads (auditor run)

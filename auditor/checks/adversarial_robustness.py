@@ -88,6 +88,7 @@ class AdversarialRobustness(Check):
     )
     trust = True
     Params = AdversarialRobustnessParams
+    explainer_params = ("explainer",)
 
     @classmethod
     def description_for(cls, capabilities) -> str:

@@ -140,6 +140,9 @@ class Check(ABC):
     requires: ClassVar[frozenset[Capability]] = frozenset()  # default: every model kind
     trust: ClassVar[bool] = False
     Params: ClassVar[type[Params]] = Params
+    # the parameters naming the explainers it follows (a name or a list): on a task that has none of
+    # them the plan skips it, as for a missing capability, so validate says so before any model loads
+    explainer_params: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def applicable_tasks(cls) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
+from pydantic import Field
 
 from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, fraction
 from auditor.models.base import Capability
@@ -103,7 +104,7 @@ def agreement_summary(least: list[str], pairs: int, low: float, best: float, top
 
 
 class AgreementParams(Params):
-    explainers: ExplainerNames = list(AGREEMENT_METHODS)  # filtered at run time to those the task has
+    explainers: ExplainerNames = Field(list(AGREEMENT_METHODS), min_length=1)  # filtered at run time to those the task has
     n_instances: int = count(50, MAX_INSTANCES)
     top_k: int | None = count(None, MAX_TOP_K)  # None: min(5, ceil(0.2 d)) per instance
     min_feature_agreement: float = fraction(0.4, low_open=False, high_open=False)  # pairs below this median FA@k are flagged in the evidence
@@ -123,6 +124,7 @@ class ExplainerAgreement(Check):
     )
     trust = True
     Params = AgreementParams
+    explainer_params = ("explainers",)
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

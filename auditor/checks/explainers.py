@@ -28,14 +28,22 @@ ExplainerNames = Annotated[list[str], AfterValidator(check_method_names)]
 ExplainerName = Annotated[str, AfterValidator(lambda name: check_method_names([name])[0])]
 
 
+def lacking_explainers(task: str, requested: list[str]) -> str | None:
+    """Why a check following ``requested`` explainers cannot run on ``task`` (it has none of them), or None."""
+    have = EXPLAINERS.get(task, {})
+    if any(m in have for m in requested):
+        return None
+    return (f"none of the requested explainers ({', '.join(requested) or 'none'}) is available for {task} models "
+            f"(available: {', '.join(have) or 'none'})")
+
+
 def available_methods(task: str, requested: list[str]) -> tuple[list[str], list[str]]:
     """``requested`` split into the methods ``task`` has, and notes naming those it lacks. None of
     them: the check does not apply (SKIPPED, saying so), rather than a PASS that measured nothing."""
     have = EXPLAINERS.get(task, {})
     kept = [m for m in requested if m in have]
     if not kept:
-        raise CheckNotApplicable(f"does not apply: none of the requested explainers ({', '.join(requested) or 'none'}) "
-                                 f"is available for {task} models (available: {', '.join(have) or 'none'})")
+        raise CheckNotApplicable(f"does not apply: {lacking_explainers(task, requested)}")
     notes = [f"{m}: not available for {task} models; its measurements are empty (skipped, not an error)."
              for m in requested if m not in have]
     return kept, notes

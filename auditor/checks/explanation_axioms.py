@@ -27,7 +27,7 @@ from __future__ import annotations
 
 
 import numpy as np
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from auditor.checks.base import MAX_INSTANCES, MIN_JUDGED, Check, CheckOutput, Params, count, fraction, possessive
 from auditor.checks.explainers import available_methods, ExplainerNames
@@ -50,7 +50,7 @@ class Tolerances(NumbersNotBooleans):
 
 
 class AxiomsParams(Params):
-    methods: ExplainerNames = ["shap", "integrated_gradients"]  # filtered at run time to those the task has
+    methods: ExplainerNames = Field(["shap", "integrated_gradients"], min_length=1)  # filtered at run time to those the task has
     n_instances: int = count(50, MAX_INSTANCES)
     tolerances: Tolerances = Tolerances()
 
@@ -69,6 +69,7 @@ class ExplanationAxioms(Check):
     )
     trust = True
     Params = AxiomsParams
+    explainer_params = ("methods",)
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -120,6 +120,7 @@ class ExplanationClustering(Check):
     # a classifier's cohorts are judged by accuracy, a regressor's (Capability.REGRESSION) by absolute error
     trust = True
     Params = ClusteringParams
+    explainer_params = ("explainer",)
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -18,7 +18,9 @@ from pydantic import Field
 from auditor.checks.base import (
     MAX_CONTROL_ORDERS, MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, possessive,
 )
-from auditor.checks.explainers import removable_counts, removable_part, require_two_features, unremovable_note
+from auditor.checks.explainers import (
+    available_methods, ExplainerNames, removable_counts, removable_part, require_two_features, unremovable_note,
+)
 from auditor.metrics.faithfulness import (
     ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, exact_control, faithfulness_correlation,
     insertion_curve, leave_one_out_correlation, normalised_auc, random_controls, removal_fractions,
@@ -62,7 +64,7 @@ def gap_interval_size(measurement: str, cmp: dict) -> SampleSize:
 
 
 class FaithfulnessParams(Params):
-    explainers: list[str] = ["shap", "lime"]
+    explainers: ExplainerNames = Field(["shap", "lime"], min_length=1)  # filtered at run time to those the task has
     n_instances: int = count(50, MAX_INSTANCES)
     n_steps: int | None = count(None, MAX_CURVE_STEPS)  # curve points; None: one feature per step (tabular), 10 bins (text)
     bins: list[Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]] = Field(list(ERASER_BINS), min_length=1, max_length=MAX_CURVE_STEPS)  # shares of tokens, each in (0, 1)
@@ -112,6 +114,7 @@ class ExplanationFaithfulness(Check):
     )
     trust = True
     Params = FaithfulnessParams
+    explainer_params = ("explainers",)
 
     @classmethod
     def description_for(cls, capabilities) -> str:
@@ -131,12 +134,13 @@ class ExplanationFaithfulness(Check):
         require_two_features(ctx, "faithfulness")
         p = self.params
         feature_table = ctx.model.has(Capability.FEATURE_TABLE)
-        measurements: dict[str, float | None] = {}
-        rows, series, per_instance, sample_sizes, at_floor, exact, notes = [], [], [], [], [], [], []
+        methods, notes = available_methods(ctx.task, p.explainers)
+        measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
+        rows, series, per_instance, sample_sizes, at_floor, exact = [], [], [], [], [], []
         curve_ns: dict[str, int] = {}
         capped: list[str] = []
         loo_seed = int(ctx.rng("faithfulness.loo").integers(2**31 - 1))  # one LOO subset for every explainer
-        for e in p.explainers:
+        for e in methods:
             explained_all = ctx.attribution(e, p.n_instances)
             attr, inputs, keep = removable_part(ctx, explained_all)
             notes += unremovable_note(e, len(keep), len(explained_all), "the faithfulness metrics")
@@ -266,7 +270,7 @@ class ExplanationFaithfulness(Check):
                            "not agree. With every feature removed every curve ends at the same point, the mean of the "
                            "baseline prediction's share of p(x).")))
         evidence.append(FileRef(title="Per-instance faithfulness values", path=path))
-        first = p.explainers[0]
+        first = methods[0]
         gap, pval = measurements.get(f"{first}_deletion_auc_gap"), measurements.get(f"{first}_deletion_auc_p_value")
         summary = (
             f"No instance {first} explained has two positions that removal can touch, so its faithfulness was not measured."
@@ -296,5 +300,5 @@ class ExplanationFaithfulness(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary, notes=notes, sample_sizes=sample_sizes,
             key_figure="" if gap is None or not np.isfinite(gap) else f"{first} deletion gap {gap:.3f}",
-            cost={"attribution_model_inputs": {e: ctx.attribution(e, p.n_instances).cost.get("requests", 0) for e in p.explainers}},
+            cost={"attribution_model_inputs": {e: ctx.attribution(e, p.n_instances).cost.get("requests", 0) for e in methods}},
         )

@@ -35,6 +35,7 @@ near 1.
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
 from auditor.checks.base import MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, MIN_JUDGED, Check, CheckOutput, Params, count
 from auditor.checks.explainers import available_methods, ExplainerNames, feature_vectors, require_two_features
@@ -53,7 +54,7 @@ UNINFORMATIVE_NULL = 0.5  # randomised models' explanations agreeing at least th
 
 
 class SanityParams(Params):
-    explainers: ExplainerNames = ["shap", "lime", "integrated_gradients"]  # filtered to those the task has
+    explainers: ExplainerNames = Field(["shap", "lime", "integrated_gradients"], min_length=1)  # filtered to those the task has
     n_instances: int = count(20, MAX_INSTANCES, minimum=2)
     n_randomised: int = count(3, MAX_RANDOMISED, minimum=2)  # randomised models: the null needs at least one pair
     n_layers: int = count(1, MAX_LAYERS, minimum=0)  # neural models: layers re-initialised below the head
@@ -128,6 +129,7 @@ class ExplanationSanity(Check):
     requires = frozenset({Capability.RANDOMISABLE})
     trust = True
     Params = SanityParams
+    explainer_params = ("explainers",)
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

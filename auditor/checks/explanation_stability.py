@@ -64,7 +64,7 @@ def _explained_words(explained: dict[str, int]) -> str:
 
 
 class StabilityParams(Params):
-    explainers: ExplainerNames = ["shap", "lime"]  # filtered at run time to those the task has
+    explainers: ExplainerNames = Field(["shap", "lime"], min_length=1)  # filtered at run time to those the task has
     n_instances: int = count(20, MAX_INSTANCES, minimum=2)
     n_seeds: int = count(5, MAX_SEEDS, minimum=2)
     # Per instance; each one is a full explainer re-run. The reference's S1 uses 20 (10 for LIME and
@@ -234,6 +234,7 @@ class ExplanationStability(Check):
     )
     trust = True
     Params = StabilityParams
+    explainer_params = ("explainers",)
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -41,6 +41,7 @@ class LocalExplanations(Check):
     )
     requires = frozenset({Capability.FEATURE_TABLE})
     Params = LocalExplanationsParams
+    explainer_params = ("methods",)
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -36,13 +36,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 if TYPE_CHECKING:
     import pandas as pd
 
 from auditor.checks.base import MAX_CONTROL_ORDERS, MIN_JUDGED, Check, CheckOutput, Params, count, most_bars
-from auditor.checks.explainers import ExplainerName, deletion_gaps
+from auditor.checks.explainers import available_methods, ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
@@ -91,6 +91,14 @@ class FairnessParams(Params):
     n_instances: int = Field(100, ge=2, le=5_000)  # explained rows for the attribution evidence
     top_k: int = Field(5, ge=1, le=100)
     proxy_association: float = Field(0.5, gt=0, le=1)  # bias-corrected Cramér's V at which a feature counts as a proxy
+
+    @field_validator("fairness_groups")
+    @classmethod
+    def _each_once(cls, groups: list[str]) -> list[str]:
+        twice = sorted({g for g in groups if groups.count(g) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(map(repr, twice))} listed more than once")
+        return groups
 
 
 def _judged_rows(groups: IndexedGroups, min_rows: int) -> np.ndarray | None:
@@ -225,6 +233,7 @@ class SubgroupFairness(Check):
     )
     requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
     Params = FairnessParams
+    explainer_params = ("explainer",)
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:
@@ -234,6 +243,7 @@ class SubgroupFairness(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
+        available_methods(ctx.task, [p.explainer])  # the explainer its evidence needs, or not applicable (not an ERROR)
         sens = ctx.data.sensitive
         if sens is None or sens.shape[1] == 0:
             raise CheckNotApplicable("does not apply: the card declares no sensitive_features and the policy adds no "

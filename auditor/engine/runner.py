@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from auditor.checks import CHECK_REGISTRY
+from auditor.checks.explainers import lacking_explainers
 from auditor.errors import CheckNotApplicable, PolicyError, Problem
 from auditor.models.base import describe
 from auditor.models.kinds import KINDS, kind_for
@@ -30,14 +31,20 @@ class PlannedCheck:
     min_rows: int | None = None  # the policy's dataset.min_rows: fewer rows and no threshold can be met
 
 
-def skip_reason(cls, spec: CheckSpec, kind) -> str | None:
+def skip_reason(cls, spec: CheckSpec, kind, params=None) -> str | None:
     """Why a check does not run on a model of ``kind`` (an adapter class or instance), or None.
-    The one place that decides: the check's required capabilities, then the policy's ``tasks``."""
+    The one place that decides: the check's required capabilities, the policy's ``tasks``, then
+    (given its ``params``) whether the task has any of the explainers the check follows."""
     missing = cls.requires - kind.capabilities
     if missing:
         return f"needs {describe(missing)}, which a {kind.kind} does not offer"
     if spec.tasks is not None and kind.task not in spec.tasks:
         return f"the policy applies this check to {', '.join(spec.tasks)} models only"
+    for name in cls.explainer_params if params is not None else ():
+        value = getattr(params, name)
+        reason = lacking_explainers(kind.task, [value] if isinstance(value, str) else list(value))
+        if reason:
+            return reason
     return None
 
 
@@ -52,7 +59,7 @@ def build_plan(loaded: LoadedPolicy, kind) -> list[PlannedCheck]:
     """Which checks run on a model of ``kind`` — an adapter class or instance, or a card's task
     (its adapter class) — and which are skipped and why. No model is needed."""
     kind = kind_for(kind) if isinstance(kind, str) else kind
-    return [PlannedCheck(spec=spec, params=params, skip_reason=skip_reason(CHECK_REGISTRY[spec.check], spec, kind),
+    return [PlannedCheck(spec=spec, params=params, skip_reason=skip_reason(CHECK_REGISTRY[spec.check], spec, kind, params),
                          min_rows=loaded.policy.dataset.min_rows)
             for spec, params in zip(loaded.policy.checks, loaded.params)]
 
@@ -88,6 +95,36 @@ def check_gates(loaded: LoadedPolicy, plan: list[PlannedCheck], kind) -> None:
                     f"could never be met; scope the threshold with tasks: [{', '.join(where)}]"))
     if problems:
         raise PolicyError(loaded.source, problems)
+
+
+def check_group_columns(loaded: LoadedPolicy, plan, card, sensitive=None) -> list[str]:
+    """Refuse (exit 3) a planned check's ``fairness_groups`` naming the card's target (groups by the true
+    label measure nothing of the model) and, given the dataset's ``sensitive`` columns, ``bins`` for a
+    sensitive column that is not numeric (where the bands fall decides the verdict; these would be
+    silently unused). Returns what is said, not refused: ``bins`` for a column this card does not name as
+    sensitive (a policy shared by models with and without an age column), which the report says unused."""
+    from auditor.metrics.fairness import numeric_column
+
+    block, problems, unused = card.auditor, [], []
+    for planned in plan:
+        if planned.skip_reason or not hasattr(planned.params, "fairness_groups"):  # subgroup_fairness's (others' bins differ)
+            continue
+        where = f"check {planned.spec.check_id!r}, params"
+        groups = planned.params.fairness_groups
+        problems += [Problem(f"{where}.fairness_groups[{j}]", f"{g!r} is the card's target: groups by the true label "
+                                                              "say nothing of the model's fairness")
+                     for j, g in enumerate(groups) if g == block.target]
+        named = list(dict.fromkeys([*block.sensitive_features, *groups]))
+        for col in planned.params.bins if named else ():  # none: the check does not apply (SKIPPED)
+            if col not in named:
+                unused.append(f"check {planned.spec.check_id}: the bands set for {col} are not used, as it is not a "
+                              f"sensitive column of this card (sensitive: {', '.join(named)})")
+            elif sensitive is not None and col in sensitive.columns and not numeric_column(sensitive[col]):
+                problems.append(Problem(f"{where}.bins.{col}", "not a numeric column in the data, so it is not cut "
+                                                               "into bands; its bands would not be used"))
+    if problems:
+        raise PolicyError(loaded.source, problems)
+    return unused
 
 
 class CheckTimeout(Exception):

@@ -4,7 +4,11 @@ validation.py)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import re
+import stat
 from pathlib import Path
 
 import yaml
@@ -12,16 +16,41 @@ import yaml
 from auditor.errors import InvalidInputError, Problem
 
 
+def shown_path(path: Path | str) -> str:
+    """A path for a message: a name longer than 200 characters is cut there."""
+    text = str(path)
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` names no regular file (after links), in words that follow the name, or None if it
+    names one. pathlib's ``exists``/``is_file`` raise on a name the system refuses (ENAMETOOLONG) and
+    call a link loop missing: here each is said, never raised."""
+    try:
+        mode = os.stat(path).st_mode
+    except ValueError:  # a NUL character
+        return "contains a NUL character, which no file name can hold"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link that leads back to itself (a link loop)"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "does not exist"
+        return f"cannot be used: {(exc.strerror or str(exc)).lower()}"
+    if stat.S_ISREG(mode):
+        return None
+    return "is a folder" if stat.S_ISDIR(mode) else "is not a regular file (a device, a pipe or a socket)"
+
+
 def read_text_limited(path: Path, max_bytes: int, error: type[InvalidInputError]) -> tuple[str, str]:
     """Read a UTF-8 text file no larger than ``max_bytes``: its text and the sha256 of its bytes as
     read (what ``sha256sum`` and the run's manifest give, a byte-order mark included)."""
     source = str(path)
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise error(source, [Problem("", f"file is {size:,} bytes; the limit is {max_bytes:,}")])
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise error(source, [Problem("", f"file is {size:,} bytes; the limit is {max_bytes:,}")])
         data = path.read_bytes()
-    except OSError as exc:  # another user's file: an input that cannot be read, named (not an internal error)
+    except OSError as exc:  # another user's file, an I/O error: an input that cannot be read, named (not exit 5)
         raise error(source, [Problem("", f"cannot be read ({exc.strerror or type(exc).__name__})")]) from None
     try:
         # a byte-order mark at the start is not part of the text
@@ -74,11 +103,41 @@ def _timestamp(loader, node):
                                                 node.start_mark) from None
 
 
+def _int(loader, node):
+    """A YAML integer; one longer than Python converts (4,300 digits) is a located error, not a crash."""
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    except ValueError:
+        digits = sum(c.isalnum() for c in str(node.value))
+        raise yaml.constructor.ConstructorError(None, None, f"integer of {digits:,} digits is too long",
+                                                node.start_mark) from None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _str(loader, node):
+    """A YAML string; one holding a lone surrogate (``"\\ud800"``, an escape no UTF-8 text can carry) is
+    a located error: it passed validation and broke the run when the record was written."""
+    value = yaml.constructor.SafeConstructor.construct_yaml_str(loader, node)
+    found = _SURROGATE.search(value)
+    if found:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"lone surrogate escape \\u{ord(found.group()):04x} (character {found.start() + 1} of the "
+                        "string); UTF-8 text cannot hold it", node.start_mark)
+    return value
+
+
+CONSTRUCTORS = {"tag:yaml.org,2002:timestamp": _timestamp, "tag:yaml.org,2002:int": _int,
+                "tag:yaml.org,2002:str": _str}
+
+
 class _StrictSafeLoader(_StrictKeys, yaml.SafeLoader):
     """The pure-Python loader: its errors carry character positions (located problems)."""
 
 
-_StrictSafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+for _tag, _make in CONSTRUCTORS.items():
+    _StrictSafeLoader.add_constructor(_tag, _make)
 
 
 # libyaml's parser is about ten times faster (loading the built-in policies for `auditor policies`
@@ -86,7 +145,8 @@ _StrictSafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 # parsed again by the Python loader, whose located error is the one reported.
 _FastStrictLoader = type("_FastStrictLoader", (_StrictKeys, yaml.CSafeLoader), {}) if yaml.__with_libyaml__ else None
 if _FastStrictLoader is not None:
-    _FastStrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+    for _tag, _make in CONSTRUCTORS.items():
+        _FastStrictLoader.add_constructor(_tag, _make)
 
 
 def _shape_problem(data) -> str | None:

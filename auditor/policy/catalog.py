@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import PolicyError, UsageError
+from auditor.inputs.yamlio import not_a_file, shown_path
 from auditor.policy.inheritance import load_chain, merge_chain
 
 
@@ -29,9 +30,11 @@ def resolve_policy_path(name_or_path: str | Path) -> Path:
     if not str(name_or_path).strip():
         raise UsageError("--policy is empty: give a built-in policy's name or a policy file")
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise UsageError(f"policy {path} is not a regular file" if path.exists() else f"policy file not found: {path}")
+    why = not_a_file(path)
+    if path.suffix in (".yaml", ".yml") or why != "does not exist":
+        if why:
+            raise UsageError(f"policy file not found: {path}" if why == "does not exist" else
+                             f"policy {shown_path(path)} {why}")
         return Path(os.path.abspath(path))  # recorded in the run: relative to where the command ran, it would name nothing later
     known = builtin_policies()
     if str(name_or_path) not in known:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import PolicyError, Problem
-from auditor.inputs.yamlio import load_yaml_text, read_text_limited
+from auditor.inputs.yamlio import load_yaml_text, not_a_file, read_text_limited, shown_path
 
 MAX_POLICY_BYTES = 1_000_000
 MAX_CHAIN = 10  # files in one chain
@@ -95,8 +95,12 @@ def resolve_parent(value: str, child: Path, builtins: dict[str, Path]) -> tuple[
     """The file ``extends: value`` names (None if there is none) and what was looked for."""
     if value.endswith((".yaml", ".yml")) or "/" in value or "\\" in value:
         candidate = Path(os.path.normpath(Path(value) if Path(value).is_absolute() else child.parent / value))
-        return (candidate if candidate.is_file() else None), f"no file {candidate}"
-    if value not in builtins and (child.parent / value).is_dir():
+        why = not_a_file(candidate)
+        if why == "is a folder":
+            why += "; name a policy file in it"
+        return (None if why else candidate), (f"no file {shown_path(candidate)}" if why == "does not exist" else
+                                              f"{shown_path(candidate)} {why}")
+    if value not in builtins and not_a_file(child.parent / value) == "is a folder":
         return None, f"{child.parent / value} is a folder; name a policy file in it, or a built-in policy"
     return builtins.get(value), f"not a built-in policy (built-ins: {', '.join(builtins) or 'none'})"
 
@@ -112,7 +116,7 @@ def load_chain(path: Path, builtins: dict[str, Path]) -> list[PolicyFile]:
             raise PolicyError(child.source, [Problem("extends", "expected a built-in policy name or a path")])
         parent, looked = resolve_parent(value, child.path, builtins)
         if parent is None:
-            raise PolicyError(child.source, [Problem("extends", f"unknown parent policy {value!r}: {looked}")])
+            raise PolicyError(child.source, [Problem("extends", f"unknown parent policy {shown_path(value)!r}: {looked}")])
         if parent.resolve() in seen:
             cycle = " -> ".join([*(f.source for f in files), str(parent)])
             raise PolicyError(child.source, [Problem("extends", f"policies extend each other in a cycle: {cycle}")])

@@ -10,6 +10,7 @@ is collected and reported together with its location, e.g. ``checks[2].params.n_
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -17,12 +18,13 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from auditor.inputs.validation import NumbersNotBooleans
 from auditor.policy.clauses import FRAMEWORKS, check_clause
-from auditor.policy.waivers import Waiver, calendar_date
+from auditor.policy.waivers import Waiver, calendar_date, schema_version_number
 
 Task = Literal["tabular-classification", "tabular-regression", "text-classification"]
 Clause = Annotated[str, AfterValidator(check_clause)]
 Prose = Annotated[str, AfterValidator(lambda text: " ".join(text.split()))]  # folded YAML text, on one line
 # severity names: blocking (fail) / warning (warn) / info. Results keep fail / warn / info.
+POLICY_ID = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 SEVERITY_ALIASES = {"blocking": "fail", "warning": "warn"}
 SEVERITY_LABELS = {"fail": "blocking", "warn": "warning", "info": "info"}
 
@@ -31,6 +33,14 @@ def _known_framework(key: str) -> str:
     if key not in FRAMEWORKS:
         raise ValueError(f"unknown framework {key!r}; known: {', '.join(FRAMEWORKS)}")
     return key
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Threshold(NumbersNotBooleans):
@@ -42,6 +52,16 @@ class Threshold(NumbersNotBooleans):
     severity: Literal["fail", "warn", "info"] = "fail"  # blocking / warning / info (recorded, never changes the status)
     rationale: Prose = ""  # why this bound, and how it was calibrated
     tasks: list[Task] | None = Field(default=None, min_length=1)  # judge models of these tasks only (default: every task the check runs on)
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _bound_is_a_number(cls, value):
+        # pydantic's lax mode read min: "0.1" as 0.1, and the inheritance check, comparing numbers, did not
+        # see a child loosen its parent's gate that way
+        if isinstance(value, str) and _reads_as_number(value):  # other text: pydantic's "a valid number"
+            raise ValueError(f"{value!r} is quoted, so YAML reads it as text; a bound is a number: write it without "
+                             "quotes")
+        return value
 
     @field_validator("severity", mode="before")
     @classmethod
@@ -121,7 +141,7 @@ class _PolicyFields(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: Literal[1]
-    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")  # default: name
+    id: str | None = Field(default=None, pattern=POLICY_ID)  # default: name
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
     description: Prose = ""
@@ -136,6 +156,22 @@ class _PolicyFields(NumbersNotBooleans):
     task_explainers: dict[Task, dict[str, dict[str, Any]]] = Field(default_factory=dict)  # per task, replaces explainers' entry
     reaudit_interval_days: int | None = Field(default=None, ge=1, le=36_500)  # `auditor due` flags models not audited since
     waivers: list[Waiver] = Field(default_factory=list)
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _whole_number(cls, value):
+        return schema_version_number(value)
+
+    @field_validator("name", "version")
+    @classmethod
+    def _not_blank(cls, value: str, info) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank: reports and records name the policy by it")
+        if info.field_name == "name" and "id" in info.data and info.data["id"] is None \
+                and not re.match(POLICY_ID, value):
+            raise ValueError(f"without an id, the policy's id is its name, and an id must match {POLICY_ID} (lower-case "
+                             "letters, digits, '.', '_', '-'): add an id, or choose such a name")
+        return value
 
 
 class Policy(_PolicyFields):

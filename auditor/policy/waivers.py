@@ -27,7 +27,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 from auditor.errors import Problem, UsageError, WaiversError
 from auditor.results import CheckResult, Status, WaiverRecord
 from auditor.inputs.validation import ISO_DAY, NumbersNotBooleans, pydantic_problems
-from auditor.inputs.yamlio import load_yaml_text, read_text_limited
+from auditor.inputs.yamlio import load_yaml_text, not_a_file, read_text_limited, shown_path
 
 MAX_WAIVERS_BYTES = 1_000_000
 WAIVABLE = (Status.FAIL, Status.WARN)
@@ -72,11 +72,25 @@ def calendar_date(value):
     return value
 
 
+def schema_version_number(value):
+    """A file's schema_version as written: the integer 1, not true or 1.0 (which pydantic's lax mode takes for it)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} where a number belongs (YAML reads yes/no/on/off as true/false)")
+    if type(value) is not int:
+        raise ValueError(f"expected the whole number 1; got {value!r}")
+    return value
+
+
 class WaiversFile(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: int = Field(default=1, ge=1, le=1)
     waivers: list[Waiver]
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _whole_number(cls, value):
+        return schema_version_number(value)
 
 
 @dataclass(frozen=True)
@@ -98,8 +112,10 @@ def load_waivers_file(path: str | Path) -> LoadedWaivers:
     recorded absolute: a run read later from elsewhere names the file that was read."""
     path = Path(os.path.abspath(path))
     source = str(path)
-    if not path.is_file():
-        raise UsageError(f"waivers file {path} is not a regular file" if path.exists() else f"waivers file not found: {path}")
+    why = not_a_file(path)
+    if why:
+        raise UsageError(f"waivers file not found: {path}" if why == "does not exist" else
+                         f"waivers file {shown_path(path)} {why}")
     text, sha256 = read_text_limited(path, MAX_WAIVERS_BYTES, WaiversError)
     raw = load_yaml_text(text, source, WaiversError)
     if not isinstance(raw, dict):
