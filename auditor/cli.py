@@ -233,9 +233,15 @@ def run(
     table.add_column("key figure")
     from auditor.render.scope import INFO, display_overall, display_status
 
+    from auditor.policy.thresholds import not_met
+
     for c in result.checks:
         style = STATUS_STYLE[c.status.value]
-        table.add_row(shown(c.id), f"[{style}]{display_status(c).upper()}[/]", shown(c.key_figure or (c.error.type if c.error else "")))
+        missed = not_met(c.thresholds)  # the gate that made it WARN or FAIL, beside a key figure of another
+        figure = c.key_figure or (c.error.type if c.error else "")
+        table.add_row(shown(c.id), f"[{style}]{display_status(c).upper()}[/]",
+                      shown(figure + (f"; not met: {missed[0]}" + (f" (+{len(missed) - 1})" if len(missed) > 1 else "")
+                                      if missed else "")))
     out.print(table)
     for c in result.checks:
         w = c.waiver

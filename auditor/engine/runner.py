@@ -20,7 +20,7 @@ from auditor.models.kinds import KINDS, kind_for
 from auditor.policy.load import LoadedPolicy
 from auditor.policy.schema import CheckSpec
 from auditor.results import CheckResult, ErrorInfo, Status
-from auditor.policy.thresholds import evaluate, status_of, unreachable_reason, with_sample_sizes
+from auditor.policy.thresholds import evaluate, not_met, status_of, unreachable_reason, with_sample_sizes
 
 
 @dataclass(frozen=True)
@@ -212,8 +212,10 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
     warned = unreachable_reason([o for o in outcomes if o.severity == "warn"])
     notes = out.notes if unjudgeable or not warned else [
         *out.notes, f"Not judged, so this check warns (a warning gate): {warned}."]
+    missed = not_met(outcomes)
+    summary = out.summary + (f" Not met: {'; '.join(missed)}." if missed else "")
     return CheckResult(
-        **base, status=Status.ERROR if unjudgeable else status_of(outcomes), summary=out.summary,
+        **base, status=Status.ERROR if unjudgeable else status_of(outcomes), summary=summary,
         key_figure=out.key_figure, measurements=measurements, thresholds=outcomes, evidence=out.evidence,
         notes=notes, cost={**model_cost(before, counters(ctx)), **out.cost}, duration_s=round(time.perf_counter() - started, 3),
         sample_sizes=out.sample_sizes,

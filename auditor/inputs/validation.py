@@ -40,7 +40,7 @@ class NumbersNotBooleans(BaseModel):
         if isinstance(value, bool) and field is not None and _numeric(field.annotation):
             if _takes_text(field.annotation):  # a class name: `positive_class: yes` would become 1
                 raise ValueError(f"{str(value).lower()}: YAML reads yes/no/on/off/true/false as a boolean; write the "
-                                 f"value in quotes (\"yes\")")
+                                 "value in quotes, spelt as the data's labels spell it (\"True\", \"yes\")")
             raise ValueError(f"{str(value).lower()} where a number belongs (YAML reads yes/no/on/off as true/false)")
         return value
 

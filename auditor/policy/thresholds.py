@@ -128,3 +128,13 @@ def unreachable_reason(outcomes: list[ThresholdOutcome]) -> str | None:
     cannot reach (None when every such gate can be judged)."""
     reasons = [f"{o.measurement}: {o.unreachable}" for o in outcomes if o.unreachable and o.severity != "info"]
     return ("; ".join(dict.fromkeys(reasons))) if reasons else None
+
+
+def not_met(outcomes: list[ThresholdOutcome]) -> list[str]:
+    """The measured gates a check missed, each as 'measurement value (min bound)': what turned it WARN
+    or FAIL, for the summary and the command line (its key figure may speak of another explainer's
+    passing figure: 'shap top-k kept 0.93' beside lime's missed 0.41)."""
+    return [f"{o.measurement} {o.observed:.3g} ({'min' if o.min is not None and o.observed < o.min else 'max'} "
+            f"{o.min if o.min is not None and o.observed < o.min else o.max:g})"
+            for o in outcomes if not o.passed and o.severity != "info" and o.unreachable is None
+            and o.observed is not None and math.isfinite(o.observed)]

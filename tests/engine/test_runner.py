@@ -239,3 +239,19 @@ def test_audit_goes_on_and_the_report_renders(tmp_path, artefacts, pipeline_card
     assert "time budget of 0.3 s" in html
     assert "needs attentions, which a scikit-learn tabular classifier does not offer" in html
     assert (record.path / "report.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_the_gates_a_check_missed_are_named_beside_its_key_figure():
+    """explanation_stability warned on lime's seed agreement 0.41 while its summary and key figure gave
+    shap's passing 0.93: the missed gates are named (a gate not judged, an info one and a pass are not)."""
+    from auditor.policy.thresholds import not_met
+    from auditor.results import ThresholdOutcome
+
+    outcomes = [
+        ThresholdOutcome(measurement="lime_seed_weighted_topk_agreement", observed=0.4123, min=0.6, severity="warn", passed=False),
+        ThresholdOutcome(measurement="shap_ris_log10_median", observed=1.72, max=1.5, severity="fail", passed=False),
+        ThresholdOutcome(measurement="shap_seed_weighted_topk_agreement", observed=0.93, min=0.6, severity="warn", passed=True),
+        ThresholdOutcome(measurement="x_info", observed=0.1, min=0.6, severity="info", passed=False),
+        ThresholdOutcome(measurement="y_small", observed=0.1, min=0.6, severity="warn", passed=False, unreachable="n = 2"),
+    ]
+    assert not_met(outcomes) == ["lime_seed_weighted_topk_agreement 0.412 (min 0.6)", "shap_ris_log10_median 1.72 (max 1.5)"]

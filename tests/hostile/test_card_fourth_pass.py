@@ -107,3 +107,12 @@ def test_a_yaml_set_in_the_metadata_is_stored_in_one_order(tmp_path, card_writer
     text = card.read_text(encoding="utf-8").replace("---\n", "---\ntags: !!set {zeta: null, alpha: null, 3: null}\n", 1)
     card.write_text(text, encoding="utf-8")
     assert load_model_card(card).metadata["tags"] == [3, "alpha", "zeta"]
+
+
+def test_a_boolean_class_is_told_to_be_quoted_as_the_labels_spell_it(cli, tmp_path, card_writer, card_only_policy,
+                                                                    artefacts):
+    """`positive_class: true` was told to write "yes", whatever the labels are (True/False labels need "True")."""
+    card = card_writer(tmp_path / "card", positive_class=True)
+    res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", artefacts.csv)
+    assert res.code == 3 and "auditor.positive_class" in res.text, res.text
+    assert 'write the value in quotes, spelt as the data\'s labels spell it ("True", "yes")' in res.text, res.text
