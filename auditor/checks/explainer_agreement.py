@@ -267,7 +267,7 @@ class ExplainerAgreement(Check):
             # it comes from: the text report called it 'the gated figure' where the policy gated the
             # feature agreement, and named the IG/SHAP pair beside the SHAP/LIME minimum
             weighted, by_chance = measurements["min_weighted_rank_correlation"], chance.get("min_feature_agreement")
-            if by_chance is not None:
+            if by_chance:  # a chance level of 0 ("share 0% or more in 5% of draws") says nothing
                 at_chance = ": no better than chance" if low <= by_chance else ""
                 summary = summary[:-1] + f" (unrelated rankings share {by_chance:.0%} or more in 5% of draws{at_chance})."
             if weighted is not None:
