@@ -603,6 +603,7 @@ def test_a_sign_off_without_a_known_decision_is_a_malformed_form_not_a_role_matt
     ("127.0.0.1", "127.0.0.1:8799", 200), ("127.0.0.1", "localhost:8799", 200),
     ("127.0.0.1", "attacker.example:8799", 400), ("localhost", "rebound.example", 400),
     ("0.0.0.0", "audit.internal:8799", 200), ("10.1.2.3", "10.1.2.3", 200), ("10.1.2.3", "evil.example", 400),
+    ("::1", "[::1]:8799", 200), ("::1", "localhost:8799", 200), ("::1", "evil.example", 400),
 ])
 def test_a_server_answers_only_the_host_names_it_listens_by(ws, host, sent, answered):
     """Any Host header was answered: a page whose domain re-binds to 127.0.0.1 (DNS rebinding) could
