@@ -166,7 +166,9 @@ def test_run_check_judges_measurements(registry):
     assert result.status is Status.WARN
     assert result.measurements == {"a": 0.9, "b": 0.05, "c": None}  # NaN is stored as null
     assert [(o.measurement, o.passed) for o in result.thresholds] == [("a", True), ("b", False), ("c", False)]
-    assert (result.summary, result.key_figure, result.title) == ("fixed", "k", "Fixed measurements")
+    # the missed gate is named after the check's own summary (c, not judged, is not "missed")
+    assert (result.summary, result.key_figure, result.title) == ("fixed Not met: b 0.05 (max 0.01).", "k",
+                                                                 "Fixed measurements")
 
 
 def test_fail_severity_gives_fail(registry):
