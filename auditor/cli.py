@@ -329,15 +329,18 @@ def validate(
                 ds = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                                   fairness_groups=fairness_groups(plan))
                 check_group_columns(loaded, plan, model_card, ds.sensitive)
-                check_positive_class(model_card, sorted(set(ds.labels.tolist())), "labels in the dataset")
                 classes = classes_without_loading(model_card)
-                if classes is not None:  # else the model's classes are known once it loads (auditor run)
+                if classes is not None:  # labels the model lacks first: else the card's class is blamed for them
                     check_labels(ds, classes)
+                check_positive_class(model_card, sorted(set(ds.labels.tolist())), "labels in the dataset")
+                if classes is not None:  # else the model's classes are known once it loads (auditor run)
                     check_decision_threshold(model_card, classes)  # as run refuses it (exit 3)
                 shape = (f"text column {ds.feature_names[0]!r}" if model_card.auditor.task == "text-classification"
                          else f"{len(ds.feature_names)} feature{'s' if len(ds.feature_names) != 1 else ''}")
                 say_card()
                 out.print(f"dataset {data}: valid ({len(ds)} rows, {shape})", markup=False, highlight=False, soft_wrap=True)
+                for note in ds.notes:  # rows left out, texts cut: said before the run, as the run says them
+                    out.print(f"  note: {printable(note)}", markup=False, highlight=False, soft_wrap=True)
                 min_rows = loaded.policy.dataset.min_rows
                 if min_rows is not None and len(ds) < min_rows:
                     out.print(f"  warning: {len(ds)} rows, fewer than the policy's dataset.min_rows ({min_rows}): no "

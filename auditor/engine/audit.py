@@ -33,7 +33,7 @@ from auditor.engine.runner import (build_plan, check_gates, check_group_columns,
                                    run_plan)
 from auditor.engine.unreadable_columns import refuse_unreadable_columns
 from auditor.models.base import Capability
-from auditor.models.kinds import kind_for_card, load_adapter
+from auditor.models.kinds import classes_without_loading, kind_for_card, load_adapter
 from auditor.policy.traceability import build_traceability
 from auditor.policy.waivers import apply_waivers
 from auditor.records.atomic import publish_folder, replace_files, staged_folder, write_folder, write_tree
@@ -280,6 +280,9 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                            fairness_groups=fairness_groups(plan))
     check_group_columns(loaded, plan, model_card, dataset.sensitive)
+    known = classes_without_loading(model_card)
+    if known is not None:  # labels the model lacks first: else the card's positive class is blamed for them
+        check_labels(dataset, known)
     check_positive_class(model_card, sorted(set(dataset.labels.tolist())), "labels in the dataset")  # before the model loads
     if cluster is not None and model_card.auditor.model.runtime != "torch":
         # Workers load the model themselves; they do not repeat the ONNX export's verification, so

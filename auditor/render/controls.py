@@ -7,8 +7,12 @@ import re
 from markupsafe import Markup
 
 # Control characters (NUL, ESC, ...) and the bidirectional-text controls that can reverse how a
-# name or a number reads (U+202A..U+202E, U+2066..U+2069, marks U+200E/U+200F/U+061C).
-_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# name or a number reads (U+202A..U+202E, U+2066..U+2069, marks U+200E/U+200F/U+061C); the line and
+# paragraph separators U+2028/U+2029 (a box and a forced break in the PDF); and letters drawn as
+# nothing (Hangul fillers U+115F, U+1160, U+3164, U+FFA0; the blank braille pattern U+2800), which
+# printed a text of them as an empty cell.
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                     "\u2028\u2029\u115f\u1160\u3164\uffa0\u2800]")
 
 
 def show_controls(value):

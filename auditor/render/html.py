@@ -84,6 +84,28 @@ _LONG_RUN = re.compile(r"\S{25,}")
 SOFT_BREAK_EVERY = 16  # characters between break opportunities in a long run
 
 
+def _joins_previous(ch: str) -> bool:
+    """A character drawn with the one before it: a combining mark (an accent), a zero-width joiner or a
+    variation selector (emoji sequences). A break before it detaches it (a dotted-circle placeholder)."""
+    import unicodedata
+
+    return bool(unicodedata.combining(ch)) or ch == "\u200d" or "\ufe00" <= ch <= "\ufe0f" or \
+        unicodedata.category(ch) in ("Mn", "Mc", "Me")
+
+
+def _pieces(run: str, every: int) -> list[str]:
+    """``run`` cut about every ``every`` characters, never before a character drawn with the one before
+    it nor after a zero-width joiner."""
+    pieces, start = [], 0
+    while start < len(run):
+        end = min(len(run), start + every)
+        while end < len(run) and (_joins_previous(run[end]) or run[end - 1] == "\u200d"):
+            end += 1
+        pieces.append(run[start:end])
+        start = end
+    return pieces
+
+
 def soft_breaks(text: str) -> Markup:
     """``text``, escaped, with a ``<wbr>`` break opportunity every few characters of each run of 25 or
     more characters without a space (a URL in a review, a hash): a table cell can wrap it instead of
@@ -94,7 +116,7 @@ def soft_breaks(text: str) -> Markup:
     for m in _LONG_RUN.finditer(text):
         out.append(escape(text[last:m.start()]))
         run = m.group()
-        out.append(Markup("<wbr>").join(escape(run[i:i + SOFT_BREAK_EVERY]) for i in range(0, len(run), SOFT_BREAK_EVERY)))
+        out.append(Markup("<wbr>").join(escape(piece) for piece in _pieces(run, SOFT_BREAK_EVERY)))
         last = m.end()
     out.append(escape(text[last:]))
     return Markup("").join(out)

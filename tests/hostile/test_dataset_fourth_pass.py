@@ -102,3 +102,15 @@ def test_a_data_file_or_card_that_cannot_be_read_is_invalid_input_like_a_missing
     monkeypatch.setattr(Path, "read_bytes", denied(Path.read_bytes, card.name))
     res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", data)
     assert res.code == 3 and f"invalid model card {card} (1 problem): - cannot be read (Permission denied)" in res.text, res.text
+
+
+def test_labels_the_model_lacks_are_named_before_the_card_s_class_is_blamed(cli, tmp_path, text_inputs):
+    """0/1 labels for a model of 'negative'/'positive': validate and run said the card's positive class
+    'positive' is not among the labels '0', '1', and never that the labels are not the model's."""
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["good film", "bad film", "fine", "awful"] * 3,
+                                   ["1", "0", "1", "0"] * 3)
+    said = "labels the model does not know: '0', '1'"
+    res = cli("validate", "--policy", text_inputs.policy, "--card", text_inputs.card, "--data", data)
+    assert res.code == 3 and said in res.text and "positive_class" not in res.text, res.text
+    res = cli.run(text_inputs.policy, text_inputs.card, data, tmp_path / "out")
+    assert res.code == 3 and said in res.text and "positive_class" not in res.text, res.text

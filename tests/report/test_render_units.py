@@ -503,3 +503,26 @@ def test_a_bound_on_an_agreement_says_it_is_met_only_above_chance():
                         sample_sizes=[SampleSize(measurement="neighbour_label_agreement", n=100, chance_p95=0.61)])
     html = make_environment().get_template("partials/check_status.html.j2").render(c=check)
     assert "≥ 0.5" in html and "and above chance (0.61)" in html
+
+
+def test_soft_breaks_never_detach_an_accent_or_split_a_joined_emoji():
+    """A break opportunity every 16 characters of a long word fell between a letter and its combining
+    accent (a dotted-circle placeholder in the PDF) and inside ZWJ emoji sequences."""
+    from auditor.render.html import soft_breaks
+
+    accented = "e\u0301" * 25  # 50 code points, 25 letters
+    for piece in str(soft_breaks(accented)).split("<wbr>"):
+        assert piece and piece[0] != "\u0301", piece
+    family = "\U0001F468\u200d\U0001F469\u200d\U0001F467" * 9
+    pieces = str(soft_breaks(family)).split("<wbr>")
+    assert len(pieces) > 1 and all(p[0] != "\u200d" and p[-1] != "\u200d" for p in pieces), pieces
+    assert str(soft_breaks(accented)).replace("<wbr>", "") == accented
+
+
+def test_letters_drawn_as_nothing_and_line_separators_are_shown_as_escapes():
+    """A text of Hangul fillers (U+3164) printed as an empty cell; U+2028 as a box and a forced break."""
+    from auditor.render.controls import show_controls
+
+    assert show_controls("\u3164\u3164") == "\\u3164\\u3164"
+    assert show_controls("a\u2028b\u2029c\u2800") == "a\\u2028b\\u2029c\\u2800"
+    assert show_controls("plain text") == "plain text"
