@@ -44,6 +44,14 @@ MAX_CANDIDATES = 100  # replacement values tried per unit
 MIN_PAIRS = MIN_JUDGED  # instances below which the CIs are not judged (the gates report SampleTooSmall)
 
 
+
+MAX_SHOWN_WORD = 60  # characters of one word (or the text's unread rest) an attack's pair shows
+
+
+def _shown_word(text: str) -> str:
+    """A word of an attack's pair as shown: a 20,000-character "word" filled eleven pages on each side."""
+    return text if len(text) <= MAX_SHOWN_WORD else f"{text[:MAX_SHOWN_WORD]}… [{len(text) - MAX_SHOWN_WORD:,} more characters]"
+
 class AdversarialRobustnessParams(Params):
     explainer: ExplainerName = "shap"  # whose ranking guides the attack (the policy's explainers: settings apply)
     n_instances: int = count(20, MAX_INSTANCES)  # explained rows; the correctly predicted ones are attacked
@@ -296,12 +304,13 @@ class AdversarialRobustness(Check):
                     after.append(TokenSpan(text=space.text[at:s], value=None))
                 elided = False
                 changed = u in res.edits
-                before.append(TokenSpan(text=space.text[s:e], value=1.0 if changed else None))
-                after.append(TokenSpan(text=res.edits[u] if changed else space.text[s:e], value=1.0 if changed else None))
+                word = _shown_word(space.text[s:e])
+                before.append(TokenSpan(text=word, value=1.0 if changed else None))
+                after.append(TokenSpan(text=_shown_word(res.edits[u]) if changed else word, value=1.0 if changed else None))
                 at = e
             if at < len(space.text) and not elided:
-                before.append(TokenSpan(text=space.text[at:], value=None))
-                after.append(TokenSpan(text=space.text[at:], value=None))
+                before.append(TokenSpan(text=_shown_word(space.text[at:]), value=None))
+                after.append(TokenSpan(text=_shown_word(space.text[at:]), value=None))
             c, c_new = int(pred[i]), int(ctx.predicted_index(res.proba.reshape(1, -1))[0])
             start = ctx.predict_proba_rows(rows[i: i + 1])[0]
             instances.append({"row": f"{int(rows[i])}, original", "label": str(labels[int(rows[i])]),

@@ -32,6 +32,22 @@ SETTINGS = {  # what a reviewer needs to know of each explainer's parameters, in
 }
 
 
+
+UNREAD_SHOWN = 80  # characters of a text beyond the model's read length shown in a heatmap
+
+
+def unread_tail_cut(spans: list[tuple[str, float | None]]) -> list[tuple[str, float | None]]:
+    """``spans`` with the text after the last token the model read (a text cut at the model's length)
+    shortened and said so: the rest was printed whole and uncoloured, as if read and found neutral (a
+    20,000-character review filled pages)."""
+    if not spans or spans[-1][1] is not None:
+        return spans
+    tail = spans[-1][0]
+    if len(tail.strip()) <= UNREAD_SHOWN:
+        return spans
+    return [*spans[:-1], (tail[:UNREAD_SHOWN] + f" … [{len(tail) - UNREAD_SHOWN:,} more characters the model does not "
+                                               "read: the text is cut at its length]", None)]
+
 def describe_settings(params: dict, points=None) -> str:
     """One line of an explainer's budget and masking, e.g. "400 samples; antithetic pairs of masks;
     a run of masked words is one [MASK]"."""
@@ -88,7 +104,7 @@ def highlights(attr, ctx, n: int, title: str, *, signed: bool = True) -> TokenHi
         peak = max(peak, max((abs(v) for v in sums.values()), default=0.0))
         text = texts[int(attr.row_ids[i])]
         enc = encoded[i]
-        spans = word_spans(text, enc.offsets, enc.word_ids, sums)
+        spans = unread_tail_cut(word_spans(text, enc.offsets, enc.word_ids, sums))
         instances.append({
             "row": int(attr.row_ids[i]), "label": ctx.classes[truth[attr.row_ids[i]]],
             "predicted": ctx.classes[t], "probability": float(proba[i, t]),

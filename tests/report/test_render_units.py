@@ -526,3 +526,16 @@ def test_letters_drawn_as_nothing_and_line_separators_are_shown_as_escapes():
     assert show_controls("\u3164\u3164") == "\\u3164\\u3164"
     assert show_controls("a\u2028b\u2029c\u2800") == "a\\u2028b\\u2029c\\u2800"
     assert show_controls("plain text") == "plain text"
+
+
+def test_the_part_of_a_text_the_model_does_not_read_is_cut_and_said_in_a_heatmap():
+    """A 20,000-character review was printed whole in the heatmaps, its unread rest uncoloured as if
+    read and neutral (92 pages for 40 rows): the rest is cut to 80 characters and said."""
+    from auditor.checks.text_explanations import unread_tail_cut
+
+    read = [("great", 0.4), (" ", None), ("film", 0.1)]
+    assert unread_tail_cut([*read, ("!", None)]) == [*read, ("!", None)]  # nothing unread: as it was
+    cut = unread_tail_cut([*read, (" and" + " more" * 5000, None)])
+    assert cut[:-1] == read and cut[-1][1] is None
+    assert cut[-1][0].startswith(" and more") and cut[-1][0].endswith(
+        "… [24,924 more characters the model does not read: the text is cut at its length]"), cut[-1][0][-120:]

@@ -573,3 +573,11 @@ def test_a_constant_regressor_is_nothing_measured_not_an_error(tmp_path, check):
     assert out.key_figure == "no target shift" and "predicts one value" in out.summary, out
     assert all(v is None for v in out.measurements.values())
     assert {s.n for s in out.sample_sizes} == {0}
+
+
+def test_an_attack_pair_shows_a_huge_word_shortened():
+    """A 20,000-character "word" was printed whole on both sides of an attack's pair (63 pages)."""
+    from auditor.checks.adversarial_robustness import _shown_word
+
+    assert _shown_word("great") == "great"
+    assert _shown_word("x" * 20_000) == "x" * 60 + "… [19,940 more characters]"
