@@ -124,16 +124,23 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
         chain = chain[1:]
     findings += chain
     findings += _pdf_attachments(run, listed)
-    signatures: list[str] = []
-    for step in (lambda: (_signoffs(run), []), lambda: (_registry(run), []), lambda: (_named_registry(run, db), []),
-                 lambda: _signatures(run, db)):
-        try:  # the sign-off log or a signed report of another user, in a shared folder: a finding
-            found, lines = step()
-        except OSError as exc:
-            found, lines = [_unreadable(run, exc)], []
-        findings += [f for f in found if f not in findings]
-        signatures += lines
+    for step in (_signoffs, _registry, lambda r: _named_registry(r, db)):
+        findings += [f for f in _or_unreadable(run, step) if f not in findings]
+    try:
+        signature_findings, signatures = _signatures(run, db)
+    except OSError as exc:
+        signature_findings, signatures = [_unreadable(run, exc)], []
+    findings += [f for f in signature_findings if f not in findings]
     return Verification(run.path, len(listed) + 1, findings, signatures, unchecked)
+
+
+def _or_unreadable(run: Run, step) -> list[Finding]:
+    """``step(run)``'s findings; a sign-off log or signed report it cannot read (another user's, in a
+    shared folder) is a finding, not an internal error."""
+    try:
+        return step(run)
+    except OSError as exc:
+        return [_unreadable(run, exc)]
 
 
 def _unreadable(run: Run, exc: OSError) -> Finding:
