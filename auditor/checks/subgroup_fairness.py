@@ -484,7 +484,7 @@ class SubgroupFairness(Check):
                     continue
                 v, pv = v_of[(col, f)], p_of.get((col, f))
                 rank = int(np.flatnonzero(order == names.index(f))[0]) + 1
-                if f in top and f not in sens.columns:
+                if f in top and f not in sens.columns and kept[col] is not None:  # as the proxies are judged
                     strongest = max(strongest, v)
                 is_proxy = pv is not None and pv <= proxy_level
                 proxies.update([f] if is_proxy else [])
@@ -499,7 +499,7 @@ class SubgroupFairness(Check):
         # no sensitive column with two groups of min_group_size rows: no proxy was judged, so "none" is no finding
         judged = any(rows is not None for rows in kept.values())
         measurements["proxy_features_in_top_k"] = float(len(proxies)) if judged else None
-        measurements["max_proxy_association"] = strongest
+        measurements["max_proxy_association"] = strongest if judged else None
 
         # explanation quality per group: faithfulness gap and seed stability per explained instance
         rows = np.asarray(attr.row_ids)
