@@ -133,8 +133,17 @@ def unreachable_reason(outcomes: list[ThresholdOutcome]) -> str | None:
 def not_met(outcomes: list[ThresholdOutcome]) -> list[str]:
     """The measured gates a check missed, each as 'measurement value (min bound)': what turned it WARN
     or FAIL, for the summary and the command line (its key figure may speak of another explainer's
-    passing figure: 'shap top-k kept 0.93' beside lime's missed 0.41)."""
-    return [f"{o.measurement} {o.observed:.3g} ({'min' if o.min is not None and o.observed < o.min else 'max'} "
-            f"{o.min if o.min is not None and o.observed < o.min else o.max:g})"
+    passing figure: 'shap top-k kept 0.93' beside lime's missed 0.41). A value within its bound that is
+    still no pass (a lower end at 0 that ties put there) says so."""
+    return [f"{o.measurement} {o.observed:.3g} ({_missed_bound(o)})"
             for o in outcomes if not o.passed and o.severity != "info" and o.unreachable is None
             and o.observed is not None and math.isfinite(o.observed)]
+
+
+def _missed_bound(o: ThresholdOutcome) -> str:
+    if o.min is not None and o.observed < o.min:
+        return f"min {o.min:g}"
+    if o.max is not None and o.observed > o.max:
+        return f"max {o.max:g}"
+    bounds = ", ".join(f"{k} {v:g}" for k, v in (("min", o.min), ("max", o.max)) if v is not None)
+    return f"{bounds}; not a pass on its evidence" if bounds else "not a pass on its evidence"

@@ -257,3 +257,6 @@ def test_the_gates_a_check_missed_are_named_beside_its_key_figure():
         ThresholdOutcome(measurement="y_small", observed=0.1, min=0.6, severity="warn", passed=False, unreachable="n = 2"),
     ]
     assert not_met(outcomes) == ["lime_seed_weighted_topk_agreement 0.412 (min 0.6)", "shap_ris_log10_median 1.72 (max 1.5)"]
+    # within its bound and still no pass (a lower end at 0 that tied pairs put there): said, never a crash
+    tied = ThresholdOutcome(measurement="gap_ci_low", observed=0.0, min=0.0, severity="warn", passed=False)
+    assert not_met([tied]) == ["gap_ci_low 0 (min 0; not a pass on its evidence)"]
