@@ -17,7 +17,7 @@ import pandas as pd
 from auditor.errors import DatasetError, ModelCardError, Problem
 from auditor.inputs.model_card import ModelCard
 from auditor.hashing import file_or_dir_sha256
-from auditor.inputs.table_file import delimiter_hint, read_table, rows_text
+from auditor.inputs.table_file import delimiter_hint, read_table, rows_named, rows_text
 
 MAX_TEXT_CHARS = 1_000_000  # per text field: a model reads at most a few thousand characters of it
 DUPLICATE_SHARE = 0.05  # rows repeating an earlier one, from this share of the set up: a note says so
@@ -340,6 +340,16 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                      "every check counts each as an independent draw, as rows of a few discrete features can be; if "
                      "they are copies (a join or an export that repeated rows), remove them, or the intervals and "
                      "per-instance medians overstate the evidence")
+    if text:  # one text under two labels: no model is right on both copies, whatever it learnt
+        key = keys.iloc[:, 0].to_numpy(dtype=object)
+        labelled = pd.DataFrame({"text": key, "label": np.asarray(labels, dtype=object)})
+        conflicted = labelled.groupby("text", sort=False)["label"].transform("nunique").to_numpy() > 1
+        if conflicted.any():
+            rows = np.flatnonzero(conflicted) if source_rows is None else np.asarray(source_rows)[conflicted]
+            n_texts = len(set(key[conflicted]))
+            notes.append(f"{n_texts:,} text{'s' * (n_texts != 1)} appear{'s' * (n_texts == 1)} under different labels "
+                         f"(file {rows_named(rows)}): no model is right on every copy, so accuracy cannot reach 1 on "
+                         "this set; a labelling error, or texts whose label their words do not decide")
     every_label = None
     if max_rows is not None and len(frame) > max_rows:
         total = len(frame)

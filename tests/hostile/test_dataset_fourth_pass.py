@@ -114,3 +114,14 @@ def test_labels_the_model_lacks_are_named_before_the_card_s_class_is_blamed(cli,
     assert res.code == 3 and said in res.text and "positive_class" not in res.text, res.text
     res = cli.run(text_inputs.policy, text_inputs.card, data, tmp_path / "out")
     assert res.code == 3 and said in res.text and "positive_class" not in res.text, res.text
+
+
+def test_a_text_under_two_labels_is_said_with_its_file_rows(cli, tmp_path, text_inputs):
+    """Duplicate texts with different labels passed without a word: no model is right on both copies."""
+    texts = ["", "good film", "bad film", "fine", "awful", "good film", "so so", "so so"]
+    labels = ["positive", "positive", "negative", "positive", "negative", "negative", "positive", "positive"]
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", texts, labels)
+    res = cli("validate", "--policy", text_inputs.policy, "--card", text_inputs.card, "--data", data)
+    assert res.code == 0, res.text  # the empty text (row 0) is left out: the rows named are the file's
+    assert ("note: 1 text appears under different labels (file rows 1, 5): no model is right on every copy, so "
+            "accuracy cannot reach 1 on this set") in res.text, res.text
