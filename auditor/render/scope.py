@@ -52,12 +52,16 @@ class Scope:
     # behind, those cited only by skipped checks, and the frameworks each leaves (the concrete report
     # counted 7 clauses and ECOA on its cover, 4 of them cited only by the skipped subgroup_fairness)
     clauses_evidenced: int = 0
-    clauses_skipped_only: int = 0
     evidencing_checks: int = 0  # checks that ran and cite a clause
     frameworks_evidenced: list[str] = field(default_factory=list)
     frameworks_skipped_only: list[str] = field(default_factory=list)  # every clause cited only by skipped checks
     shown: dict[str, str] = field(default_factory=dict)  # check id -> display status
     overall: str = ""  # the overall status shown (display_overall)
+
+    @property
+    def clauses_skipped_only(self) -> int:
+        """Clauses cited only by skipped checks."""
+        return self.clauses_cited - self.clauses_evidenced
 
 
 def report_scope(result: AuditResult) -> Scope:
@@ -83,7 +87,6 @@ def report_scope(result: AuditResult) -> Scope:
         not_covered=len(t.not_covered) if t else 0,
         clauses_cited=len(rows),
         clauses_evidenced=len(evidenced),
-        clauses_skipped_only=len(rows) - len(evidenced),
         evidencing_checks=len({c.id for r in rows for c in r.checks if c.status != Status.SKIPPED}),
         frameworks_evidenced=[titles.get(k, k) for k in by_evidence],
         frameworks_skipped_only=[titles.get(k, k) for k in cited if k not in by_evidence],
