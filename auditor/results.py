@@ -66,7 +66,9 @@ class BarChart(_Frozen):
     title: str
     labels: list[str]
     values: list[Plotted]
-    errors: list[Plotted] | None = None  # half-widths of an interval, drawn as error bars
+    errors: list[Plotted] | None = None  # half-widths of a symmetric interval, drawn as error bars
+    low: list[Plotted] | None = None  # or an interval's ends (an asymmetric one), drawn from low to high
+    high: list[Plotted] | None = None
     xlabel: str = ""
     caption: str = ""
     detail: bool = False  # a detail view (per-instance distribution): the report's appendix

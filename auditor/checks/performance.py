@@ -130,13 +130,14 @@ def _resample_draws(kind: np.ndarray, rng):
     credit demo repeated 1,000 times has 4,887 distinct scores in 1,114,000 rows), one row stands for
     each kind and a resample's count of each is drawn directly, multinomial with the kinds' shares: the
     same bootstrap, at the cost of the kinds instead of the rows (``fairness.resample_counts`` draws its
-    resamples so). Otherwise every row, drawn."""
+    resamples so). Otherwise every row, drawn, in the order of their kinds: ``kind`` is what a row holds
+    (never its position), so the same rows in another file order give the same intervals."""
     n = len(kind)
     _, first, counts = np.unique(kind, return_index=True, return_counts=True)
     if len(first) * FEW_KINDS <= n:
         shares = counts / counts.sum()
         return first, lambda: rng.multinomial(n, shares)
-    return np.arange(n), lambda: np.bincount(rng.integers(0, n, n), minlength=n)
+    return np.argsort(kind, kind="stable"), lambda: np.bincount(rng.integers(0, n, n), minlength=n)
 
 
 def _binary_bootstrap(y: np.ndarray, p_pos: np.ndarray, pred_pos: np.ndarray, *, with_auc: bool, rng):
@@ -156,10 +157,12 @@ def brier_terms(truth: np.ndarray, proba: np.ndarray) -> np.ndarray:
 def _multiclass_draws(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, *, with_auc: bool, rng):
     """``(rows, draw)`` of :func:`_resample_draws` for a k-class bootstrap. Without ROC AUC in the
     resamples (DeLong's interval replaces it) a row counts only through its (truth, prediction, Brier
-    term), its kind; with it, through its probabilities too, so every row is its own kind."""
+    term), its kind; with it, through its probabilities too (rows of equal probabilities, truth and
+    prediction are one kind)."""
     n, k = proba.shape
     if with_auc:
-        return _resample_draws(np.arange(n), rng)
+        return _resample_draws(np.unique(np.column_stack([proba, truth, pred]), axis=0, return_inverse=True)[1]
+                               .reshape(-1), rng)
     brier = np.unique(brier_terms(truth, proba), return_inverse=True)[1]
     return _resample_draws((brier * k + truth) * k + pred, rng)
 
@@ -442,8 +445,8 @@ def _shared_evidence(classes: list[str], cm, point: dict, measurements: dict, me
         ),
         BarChart(
             title="Metrics", labels=list(metrics), values=[point[m] for m in metrics],
-            errors=[max(point[m] - measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"] - point[m])
-                    for m in metrics],
+            low=[measurements[f"{m}_ci_low"] for m in metrics],
+            high=[measurements[f"{m}_ci_high"] for m in metrics],
             caption=chart_caption,
         ),
     ]
@@ -628,7 +631,7 @@ class Performance(Check):
         boot = {m: [] for m in scalars}
         boot_class = {m: [] for m in PER_CLASS}
         rows, draw = _multiclass_draws(truth, proba, pred, with_auc=len(resampled_keys) > 0, rng=rng)
-        truth_r, proba_r, pred_r = truth[rows], proba[rows], pred[rows]
+        truth_r, proba_r, pred_r, keys_r = truth[rows], proba[rows], pred[rows], resampled_keys[:, rows]
         brier_r = brier_terms(truth_r, proba_r)
         # A class no evaluation row holds but the model predicts counts in the point's macro F1 with an F1
         # of 0; a resample that drew none of its predictions had left it out: hpc_data without class L
@@ -636,7 +639,7 @@ class Performance(Check):
         # the 13% of resamples averaging the other three classes only.
         predicted_only = (sizes == 0) & (np.bincount(pred, minlength=k) > 0)
         for _ in range(p.n_bootstrap):
-            sample = _multiclass_metrics(truth_r, proba_r, pred_r, pos, draw(), resampled_keys, brier_r,
+            sample = _multiclass_metrics(truth_r, proba_r, pred_r, pos, draw(), keys_r, brier_r,
                                          counted=predicted_only)
             for m in scalars:
                 boot[m].append(sample[m])
@@ -742,8 +745,9 @@ class Performance(Check):
                 notes=[f"{n} evaluation rows: regression metrics need at least {MIN_ROWS}."],
                 sample_sizes=sample_sizes_of(measurements, 0))
         point = {m: float(v) for m, v in regression_metrics(y, pred).items()}
+        order = np.lexsort((pred, y))  # resampled in the order of what the rows hold, not of the file
         rng, block = ctx.rng("performance.bootstrap"), max(1, RESAMPLED_ROWS_AT_ONCE // n)
-        parts = [regression_metrics(y[idx], pred[idx]) for idx in
+        parts = [regression_metrics(y[order[idx]], pred[order[idx]]) for idx in
                  (rng.integers(0, n, (min(block, p.n_bootstrap - start), n)) for start in range(0, p.n_bootstrap, block))]
         boot = {m: np.concatenate([part[m] for part in parts]) for m in REGRESSION_METRICS}
         alpha, level = 1 - p.confidence, f"{p.confidence * 100:g}%"

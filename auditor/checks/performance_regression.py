@@ -89,8 +89,8 @@ def regression_evidence(y: np.ndarray, pred: np.ndarray, point: dict, measuremen
         ),
         BarChart(
             title="Error metrics", labels=list(ERROR_METRICS), values=[point[m] for m in ERROR_METRICS],
-            errors=[max(point[m] - measurements[f"{m}_ci_low"], measurements[f"{m}_ci_high"] - point[m])
-                    for m in ERROR_METRICS],
+            low=[measurements[f"{m}_ci_low"] for m in ERROR_METRICS],
+            high=[measurements[f"{m}_ci_high"] for m in ERROR_METRICS],
             xlabel=f"units of {target}", caption=f"n = {n} evaluation rows; error bars: {level} bootstrap CI.",
         ),
         ScatterChart(

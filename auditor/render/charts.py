@@ -13,6 +13,7 @@ import textwrap
 import warnings
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 from matplotlib import rcParams  # noqa: E402
@@ -83,8 +84,17 @@ def _bars(ax, labels, values, errors, thresholds, color):
     return drawn
 
 
+def _bar_errors(ev) -> list | None:
+    """Each bar's (below, above) extent of its interval: from ``low``/``high`` where the chart has them
+    (an interval need not be symmetric: a ROC AUC of 0.998 with a CI of 0.78-0.999), else the half-widths."""
+    if ev.low is not None and ev.high is not None:
+        return [(v - lo, hi - v) for v, lo, hi in zip(ev.values, ev.low, ev.high)]
+    return None if ev.errors is None else [(e, e) for e in ev.errors]
+
+
 def bar_chart(ev, thresholds=()) -> str:
-    errors = ev.errors if ev.errors is not None else [None] * len(ev.labels)
+    extents = _bar_errors(ev)
+    errors = extents if extents is not None else [None] * len(ev.labels)
     groups = [[], []]  # higher-is-better (or neutral), lower-is-better
     for label, value, err in zip(ev.labels, ev.values, errors):
         groups[1 if _lower_is_better(label) else 0].append((label, value, err))
@@ -96,8 +106,8 @@ def bar_chart(ev, thresholds=()) -> str:
     drawn = False
     for i, (ax, group) in enumerate(zip(axes, groups)):
         labels = [g[0] for g in group]
-        errs = [g[2] for g in group]
-        drawn |= _bars(ax, labels, [g[1] for g in group], None if ev.errors is None else errs, thresholds,
+        errs = None if extents is None else np.array([g[2] for g in group], dtype=float).T  # (2, bars)
+        drawn |= _bars(ax, labels, [g[1] for g in group], errs, thresholds,
                        PALETTE[0] if i == 0 else PALETTE[1])
         if len(groups) > 1:
             ax.set_xlabel(f"{ev.xlabel} (higher is better)".strip() if i == 0 else f"{ev.xlabel} (lower is better)".strip())

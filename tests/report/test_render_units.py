@@ -539,3 +539,17 @@ def test_the_part_of_a_text_the_model_does_not_read_is_cut_and_said_in_a_heatmap
     assert cut[:-1] == read and cut[-1][1] is None
     assert cut[-1][0].startswith(" and more") and cut[-1][0].endswith(
         "… [24,924 more characters the model does not read: the text is cut at its length]"), cut[-1][0][-120:]
+
+
+def test_error_bars_run_from_an_intervals_low_end_to_its_high_end():
+    """A multiclass ROC AUC of 0.998 with a CI of 0.780-0.999 was drawn as ±0.218 (to 1.216, an AUC no
+    model has): a chart given the interval's ends draws each side as it is; half-widths stay symmetric."""
+    from auditor.render.charts import _bar_errors, bar_chart
+    from auditor.results import BarChart
+
+    bars = BarChart(title="Metrics", labels=["roc_auc", "accuracy"], values=[0.998, 0.9], low=[0.78, 0.85],
+                    high=[0.999, 0.94])
+    assert _bar_errors(bars) == [pytest.approx((0.218, 0.001)), pytest.approx((0.05, 0.04))]
+    assert _bar_errors(BarChart(title="t", labels=["a"], values=[1.0], errors=[0.1])) == [(0.1, 0.1)]
+    assert _bar_errors(BarChart(title="t", labels=["a"], values=[1.0])) is None
+    assert bar_chart(bars).startswith("data:image/svg+xml;base64,")
