@@ -143,6 +143,25 @@ def _mostly_numbers(series: pd.Series) -> np.ndarray | None:
     return texts if texts.any() and int(number.sum()) > texts.sum() else None
 
 
+def _group_column_problems(series: pd.Series, col: str) -> list[Problem]:
+    """A sensitive column the model does not read, checked as a feature's values are: its groups are
+    its values or bands of its numbers, so an infinite number fell outside every band (a group of
+    "missing"), one beyond ±1e150 made a band "71–inf", and one text cell among numbers made every
+    number a group of its own (none large enough to judge), each without a word."""
+    if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+        mostly = _mostly_numbers(series)
+        return [] if mostly is None else [Problem(
+            f"column {col!r}", f"numbers, but text in {rows_text(mostly)}; fix those cells (a sensitive column's "
+                               "groups are its values, or bands of its numbers)")]
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    infinite = np.isinf(values)
+    with np.errstate(invalid="ignore"):
+        huge = ~infinite & (np.abs(values) > MAX_TARGET)
+    return ([Problem(f"column {col!r}", f"infinite values in {rows_text(infinite)}")] if infinite.any() else []) + (
+        [Problem(f"column {col!r}", f"values beyond ±{MAX_TARGET:.0e} in {rows_text(huge)}: no band of them can be "
+                                    "computed; rescale the column")] if huge.any() else [])
+
+
 def _numbers_written_as_text(series: pd.Series) -> bool:
     """Whether every value of a text column reads as a number ("107.0" in a JSON file): pandas
     parses such cells as numbers in a CSV, while JSON and Parquet keep them as text."""
@@ -204,7 +223,8 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             "auditor.immutable_features", f"{', '.join(map(repr, unknown))} not among the dataset's feature columns "
                                           f"({source}: {', '.join(features)})")])
 
-    for col in [block.target, *features]:
+    group_only = [c for c in sensitive if c not in features and c != block.target]  # grouped, never read by the model
+    for col in [block.target, *features, *group_only]:
         nested = _nested(df[col])
         if nested.any():
             problems.append(Problem(f"column {col!r}", f"nested values (lists or objects) in {rows_text(nested)}; "
@@ -298,6 +318,8 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                 f"column {col!r}",
                 f"missing values in {rows_text(missing)} (set auditor.missing_values: allow if the model handles them)",
             ))
+    for col in group_only:
+        problems += _group_column_problems(df[col], col)
     if problems:
         raise DatasetError(source, problems)
 
