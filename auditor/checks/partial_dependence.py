@@ -82,7 +82,7 @@ class PartialDependence(Check):
         target, label = (0, f"predicted {ctx.card.auditor.target}") if ctx.regression else self._class_output(ctx)
 
         n = len(data.frame)
-        rows = np.arange(n) if p.n_ice >= n else np.sort(ctx.rng("partial_dependence").choice(n, p.n_ice, replace=False))
+        rows = ctx.row_order("partial_dependence")[:p.n_ice]  # drawn from what rows hold, not where they stand
         sample = data.frame.iloc[rows].reset_index(drop=True)
         curves = partial_dependence_curves(lambda frame: ctx.model.predict_proba(frame)[:, target], sample, features,
                                            categorical=data.categorical, grid_resolution=p.grid_resolution)

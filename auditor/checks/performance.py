@@ -765,8 +765,7 @@ class Performance(Check):
         measurements["max_claim_gap"] = max(gaps) if gaps else None
         measurements["claims_outside_tolerance"] = float(sum(g > p.claim_tolerance for g in gaps))
         measurements["claims_checked"] = float(len(gaps))
-        shown = np.arange(n) if n <= p.max_points else np.sort(
-            ctx.rng("performance.points").choice(n, p.max_points, replace=False))
+        shown = np.arange(n) if n <= p.max_points else ctx.sample_rows("performance.points", p.max_points)
         evidence = regression_evidence(y, pred, point, measurements, target=ctx.card.auditor.target, level=level,
                                        n_bootstrap=p.n_bootstrap, shown=shown, claim_rows=claim_rows,
                                        unverifiable=unverifiable, tolerance=p.claim_tolerance,

@@ -71,6 +71,7 @@ class AuditContext:
     _order: np.ndarray | None = None
     _kinds: np.ndarray | None = None
     _explain_as: np.ndarray | None = None  # the class explained for each evaluation row (None: the prediction)
+    _row_orders: dict[str, np.ndarray] = field(default_factory=dict)  # see row_order()
 
     def __post_init__(self):
         if self.model is not None:  # e.g. a tabular model predicts its chunks on the audit's workers
@@ -92,7 +93,7 @@ class AuditContext:
         self.explained_rows(0)  # fix the explained rows by the audited model's predictions
         explain_as = self.predicted_index() if explain_audited_class else self._explain_as
         return self._derived(model=model, _order=self._order, _kinds=self._kinds, _data_memo=self._data_memo,
-                             _explain_as=explain_as)
+                             _explain_as=explain_as, _row_orders=self._row_orders)
 
     def with_rows(self, inputs, labels, at=None) -> "AuditContext":
         """The same audit (card, model and its prediction cache, seed, explainer parameters) around
@@ -139,7 +140,8 @@ class AuditContext:
             all_labels[order] = labels
         digest = hashlib.sha256(row_hashes(frame).tobytes()).hexdigest()
         derived = replace(data, frame=frame.reset_index(drop=True), labels=all_labels, sha256=digest)
-        return self._derived(data=derived, _order=order)
+        # the evaluation set with rows replaced keeps its samples (SHAP's background rows among them)
+        return self._derived(data=derived, _order=order, **({} if at is None else {"_row_orders": self._row_orders}))
 
     # --- computed once ------------------------------------------------------------------------------
 
@@ -164,6 +166,23 @@ class AuditContext:
     def rng(self, label: str) -> np.random.Generator:
         """A generator seeded by the policy seed and a label, so each use is independent and reproducible."""
         return np.random.default_rng([self.seed, stable_hash(label)])
+
+    def row_order(self, label: str) -> np.ndarray:
+        """Every evaluation row, in a random order seeded by the policy seed and ``label`` and drawn
+        from what each row holds (its values and label), not from where it stands in the file: the
+        same rows written in another order give the same samples, explained rows and figures. Rows
+        holding the same keep their file order among themselves (whichever is taken, it is the same)."""
+        if label not in self._row_orders:
+            held = row_hashes(self.data.frame) * np.uint64(0x9E3779B97F4A7C15) + pd.util.hash_pandas_object(
+                pd.Series(np.asarray(self.data.labels, dtype=object).astype(str)), index=False).to_numpy()
+            salt = self.rng(label).integers(2**63, dtype=np.uint64)
+            self._row_orders[label] = np.argsort(_mix64(held ^ salt), kind="stable")
+        return self._row_orders[label]
+
+    def sample_rows(self, label: str, size: int) -> np.ndarray:
+        """``size`` evaluation rows drawn uniformly without replacement (the first of :meth:`row_order`),
+        in ascending row order."""
+        return np.sort(self.row_order(label)[:size])
 
     def offset_seed(self, offset: int) -> int:
         """The policy seed moved by ``offset`` (seed-stability re-runs), wrapped into 0 .. 2**32-1:
@@ -259,12 +278,13 @@ class AuditContext:
             pred = self.predicted_index(proba)
             truth = self.label_index()
             confidence = proba[np.arange(len(pred)), pred]
-            rng = self.rng("explained_rows")
+            drawn = np.empty(len(pred), dtype=np.int64)  # each row's place in a seeded draw from what it holds
+            drawn[self.row_order("explained_rows")] = np.arange(len(pred))
             wrong = np.flatnonzero(pred != truth)
             right = np.flatnonzero(pred == truth)
-            by_conf = right[np.argsort(confidence[right], kind="stable")]
+            by_conf = right[np.lexsort((drawn[right], confidence[right]))]  # ties of confidence: in the draw's order
             half = len(by_conf) // 2
-            groups = [rng.permutation(wrong), by_conf[:half], by_conf[half:][::-1]]
+            groups = [wrong[np.argsort(drawn[wrong])], by_conf[:half], by_conf[half:][::-1]]
             kinds = np.empty(len(pred), dtype=object)
             for name, members in zip(ROW_KINDS, groups):
                 kinds[members] = name
@@ -310,9 +330,9 @@ class AuditContext:
 
     def _regression_order(self) -> tuple[np.ndarray, np.ndarray]:
         """A regressor's explained order: rows sorted by |residual| and cut in thirds (large, medium,
-        small error), interleaved; ties broken by a seeded permutation."""
+        small error), interleaved; ties broken by a seeded draw from what the rows hold."""
         residual = np.abs(self.targets() - self.proba()[:, 0])
-        shuffled = self.rng("explained_rows").permutation(len(residual))
+        shuffled = self.row_order("explained_rows")
         by_error = shuffled[np.argsort(-residual[shuffled], kind="stable")]
         groups = np.array_split(by_error, 3)
         kinds = np.empty(len(residual), dtype=object)
@@ -405,8 +425,16 @@ class AuditContext:
 
     def background(self, size: int) -> pd.DataFrame:
         n = min(size, len(self.data))
-        rows = np.sort(self.rng("background").choice(len(self.data), size=n, replace=False))
+        rows = self.sample_rows("background", n)
         return self.data.frame.iloc[rows].reset_index(drop=True)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: 64-bit hashes whose every bit depends on every input bit (uint64
+    arithmetic wraps), so a salted row hash sorts as a random draw."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
 def _first_of(keys: list) -> np.ndarray:

@@ -122,7 +122,8 @@ def _permutation_importance(ctx, n_repeats: int, scoring: str, max_rows: int | N
 
     frame = ctx.data.frame
     n = len(frame)
-    rows = np.arange(n) if max_rows is None or max_rows >= n else np.sort(ctx.rng("perm_rows").choice(n, max_rows, replace=False))
+    # in a seeded order drawn from what the rows hold: the shuffles below do not depend on the file's order
+    rows = ctx.row_order("perm_rows")[:n if max_rows is None else max_rows]
     base = frame.iloc[rows].reset_index(drop=True)
     y = (ctx.targets() if ctx.regression else ctx.label_index())[rows]
     pos = ctx.positive_index

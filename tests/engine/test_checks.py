@@ -220,7 +220,10 @@ def test_a_multiclass_bootstrap_without_auc_draws_over_kinds_the_same_bootstrap(
     spread = np.std([_multiclass_metrics(truth[rows], proba[rows], pred[rows], None, draw(), no_auc[:, :len(rows)])["accuracy"]
                      for _ in range(400)])
     assert spread == pytest.approx(np.sqrt(acc * (1 - acc) / 3000), rel=0.15)
-    assert len(_multiclass_draws(truth, proba, pred, with_auc=True, rng=np.random.default_rng(0))[0]) == 3000
+    # with ROC AUC in the resamples a row counts through its probabilities too: one row per distinct
+    # (probabilities, truth, prediction), 6 probability rows x 3 classes at most, drawn over as kinds
+    with_auc = _multiclass_draws(truth, proba, pred, with_auc=True, rng=np.random.default_rng(0))[0]
+    assert len(with_auc) == len(np.unique(np.column_stack([proba, truth, pred]), axis=0)) <= 18
 
 
 def _completeness(card_path):
@@ -405,10 +408,10 @@ def test_global_importance_says_what_unrelated_rankings_of_its_features_reach(li
 
 def test_global_importance_passes_a_sound_model_whose_other_features_do_nothing(tmp_path, card_writer, csv_writer):
     """A logistic regression on 2 informative features of 13 (the others independent noise): both
-    methods agree on what drives it, x0 then x1. Over all 13 features the plain Spearman ρ was 0.26
+    methods agree on what drives it, x0 then x1. Over all 13 features the plain Spearman ρ is 0.08
     here, below the default's 0.5 (and below it in 65% of 60 such draws): the order of 11 features
     without effect is noise in a permutation importance. Weighted by the features' shares of the
-    importance it is 0.66 (0% of those draws below 0.5)."""
+    importance it is 0.65 (0% of those draws below 0.5)."""
     import skops.io as sio
     from scipy.stats import spearmanr
     from sklearn.linear_model import LogisticRegression
@@ -439,9 +442,9 @@ def test_global_importance_passes_a_sound_model_whose_other_features_do_nothing(
     perm = permutation_importance(ctx, n_repeats=5, scoring="roc_auc", max_rows=10_000)
     shap = np.abs(ctx.attribution("shap", 100).matrix()).mean(axis=0)
     assert list(np.argsort(-perm.mean)[:2]) == list(np.argsort(-shap)[:2]) == [0, 1]  # they agree on the drivers
-    assert spearmanr(perm.mean, shap).statistic == pytest.approx(0.264, abs=0.001)  # the plain ρ, noise-led
-    assert out.measurements["rank_correlation"] == pytest.approx(0.663, abs=0.001)
-    assert "Unweighted, the two rankings' Spearman correlation is 0.26" in next(
+    assert spearmanr(perm.mean, shap).statistic == pytest.approx(0.077, abs=0.001)  # the plain ρ, noise-led
+    assert out.measurements["rank_correlation"] == pytest.approx(0.646, abs=0.001)
+    assert "Unweighted, the two rankings' Spearman correlation is 0.08" in next(
         e.caption for e in out.evidence if e.title.startswith("Mean |SHAP|"))
 
 

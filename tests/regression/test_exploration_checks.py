@@ -30,7 +30,7 @@ def test_partial_dependence_of_a_linear_regressor_is_its_coefficient_line(linear
     assert [row[1] for row in table.rows] == ["x0", "x1"]  # the two largest |coef| (3.0, -2.5), by MAE increase
     assert table.columns[2] == "MAE rise"  # not "neg_mae drop", scikit-learn's scorer name
     assert "PD and ICE: 50 sampled rows." in table.caption  # what they rest on
-    rows = np.sort(ctx.rng("partial_dependence").choice(len(ctx.data.frame), 50, replace=False))
+    rows = ctx.row_order("partial_dependence")[:50]
     means = ctx.data.frame[FEATURES].iloc[rows].mean().to_numpy()
     for chart, feature in zip(charts, ["x0", "x1"]):
         j = FEATURES.index(feature)

@@ -85,7 +85,7 @@ def test_the_check_draws_the_models_own_average_output(tabular_factory):
     table, *charts = result.evidence
     assert [row[1] for row in table.rows] == ["x0", "x1"]  # the two largest |w| (3.0, -2.5)
     pos = ctx.classes.index("yes")
-    rows = np.sort(ctx.rng("partial_dependence").choice(len(ctx.data.frame), 60, replace=False))
+    rows = ctx.row_order("partial_dependence")[:60]
     sample = ctx.data.frame.iloc[rows]
     for chart, feature in zip(charts, ["x0", "x1"]):
         pd_line = next(s for s in chart.series if s.name == "partial dependence")

