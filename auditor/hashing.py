@@ -55,6 +55,29 @@ def row_hashes(frame) -> "np.ndarray":
     return hashes
 
 
+def content_order(frame, labels, salt: int) -> "np.ndarray":
+    """Every row of ``frame`` (each with its label), in a random order seeded by ``salt`` and drawn
+    from what the row holds, not from where it stands: the same rows written in another order are
+    drawn alike. Rows holding the same keep their order among themselves (whichever is taken, it is
+    the same)."""
+    import numpy as np
+    import pandas as pd
+
+    label_hashes = pd.util.hash_pandas_object(pd.Series(np.asarray(labels, dtype=object).astype(str)), index=False)
+    held = row_hashes(frame) * np.uint64(_TAG_MIX) + label_hashes.to_numpy()
+    return np.argsort(_mix64(held ^ np.uint64(salt)), kind="stable")
+
+
+def _mix64(x: "np.ndarray") -> "np.ndarray":
+    """splitmix64's finaliser: 64-bit hashes whose every bit depends on every input bit (uint64
+    arithmetic wraps), so salted row hashes sort as a random draw."""
+    import numpy as np
+
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
 def _text_tags(column) -> "np.ndarray | None":
     """Per value of ``column``: 1 a str, 2 bytes, 0 anything else or missing; None when it can hold
     no text (a numeric column, or an object column of numbers)."""

@@ -16,7 +16,7 @@ import pandas as pd
 from auditor.inputs.dataset import EvalDataset
 from auditor.engine.executor import SERIAL, Executor
 from auditor.explain.attribution import Attribution, concat
-from auditor.hashing import row_hashes
+from auditor.hashing import content_order, row_hashes
 from auditor.inputs.model_card import ModelCard
 from auditor.models.base import Capability, ModelAdapter
 
@@ -173,10 +173,7 @@ class AuditContext:
         same rows written in another order give the same samples, explained rows and figures. Rows
         holding the same keep their file order among themselves (whichever is taken, it is the same)."""
         if label not in self._row_orders:
-            held = row_hashes(self.data.frame) * np.uint64(0x9E3779B97F4A7C15) + pd.util.hash_pandas_object(
-                pd.Series(np.asarray(self.data.labels, dtype=object).astype(str)), index=False).to_numpy()
-            salt = self.rng(label).integers(2**63, dtype=np.uint64)
-            self._row_orders[label] = np.argsort(_mix64(held ^ salt), kind="stable")
+            self._row_orders[label] = content_order(self.data.frame, self.data.labels, int(self.rng(label).integers(2**63)))
         return self._row_orders[label]
 
     def sample_rows(self, label: str, size: int) -> np.ndarray:
@@ -427,14 +424,6 @@ class AuditContext:
         n = min(size, len(self.data))
         rows = self.sample_rows("background", n)
         return self.data.frame.iloc[rows].reset_index(drop=True)
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: 64-bit hashes whose every bit depends on every input bit (uint64
-    arithmetic wraps), so a salted row hash sorts as a random draw."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
 
 
 def _first_of(keys: list) -> np.ndarray:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from auditor.errors import DatasetError, ModelCardError, Problem
 from auditor.inputs.model_card import ModelCard
-from auditor.hashing import file_or_dir_sha256
+from auditor.hashing import content_order, file_or_dir_sha256
 from auditor.inputs.table_file import delimiter_hint, read_table, rows_named, rows_text
 
 MAX_TEXT_CHARS = 1_000_000  # per text field: a model reads at most a few thousand characters of it
@@ -377,7 +377,8 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         total = len(frame)
         # every row's label is checked against the model's classes, not only the sample's
         every_label = (labels, np.arange(total) if source_rows is None else source_rows)
-        drawn = np.sort(np.random.default_rng([seed, 0x5A3B1E]).choice(total, size=max_rows, replace=False))
+        salt = int(np.random.default_rng([seed, 0x5A3B1E]).integers(2**63))
+        drawn = np.sort(content_order(frame, labels, salt)[:max_rows])  # drawn from what rows hold, as rows are in an audit
         frame, labels = frame.iloc[drawn], labels[drawn]
         groups = None if groups is None else groups.iloc[drawn]
         source_rows = drawn if source_rows is None else source_rows[drawn]

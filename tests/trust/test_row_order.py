@@ -115,3 +115,26 @@ def test_a_row_sample_is_uniform_over_the_rows():
         ctx = AuditContext(card=None, data=data, model=None, seed=seed)
         counts[ctx.sample_rows("background", 10)] += 1
     assert counts.sum() == 4000 and counts.min() >= 170 and counts.max() <= 230, counts
+
+
+def test_a_policys_sample_of_a_large_file_does_not_depend_on_row_order(tmp_path):
+    """dataset.max_rows draws the same rows from the same rows in another order (and others under
+    another seed)."""
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+
+    from .conftest import write_card
+
+    frame = linear_frame(300, seed=2)
+    card = load_model_card(write_card(tmp_path / "card", {
+        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"}, "target": "label",
+        "features": [{"name": f, "type": "numeric"} for f in FEATURES]}), check_files=False)
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    frame.sample(frac=1.0, random_state=7).to_csv(tmp_path / "b.csv", index=False)
+
+    def sampled(name, seed=3):
+        data = load_dataset(tmp_path / name, card, max_rows=50, seed=seed)
+        return sorted(map(tuple, data.frame.assign(label=data.labels).itertuples(index=False)))
+
+    assert sampled("a.csv") == sampled("b.csv")
+    assert sampled("a.csv", seed=4) != sampled("a.csv")
