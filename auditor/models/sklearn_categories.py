@@ -115,7 +115,20 @@ def unseen_categories(estimator, frame) -> list[str]:
         present = values[values.notna()]
         unseen = present[~present.isin(set(known.tolist()))]
         if len(unseen):
-            examples = ", ".join(repr(v) for v in list(dict.fromkeys(unseen.tolist()))[:3])
-            notes.append(f"column {col!r}: {len(unseen):,} of {len(values):,} rows hold a value the model's encoder never "
-                         f"saw when fitted ({examples}); it scores them as unknown ({how})")
+            distinct = list(dict.fromkeys(unseen.tolist()))
+            examples = ", ".join(repr(v) for v in distinct[:3])
+            count = "all" if len(unseen) == len(values) else f"{len(unseen):,} of"
+            notes.append(f"column {col!r}: {count} {len(values):,} rows hold a value the model's encoder never "
+                         f"saw when fitted ({examples}); it scores them as unknown ({how})" + _near_misses(distinct, known))
     return notes
+
+
+def _near_misses(unseen: list, known) -> str:
+    """" ('FIXED' for 'fixed'? …)" where unseen values differ from known ones only in case or
+    surrounding spaces (an export that upper-cased a column), else ""."""
+    folded = {str(k).strip().casefold(): k for k in known.tolist()}
+    pairs = [(v, folded[str(v).strip().casefold()]) for v in unseen if str(v).strip().casefold() in folded]
+    if not pairs:
+        return ""
+    shown = ", ".join(f"{v!r} for {k!r}" for v, k in pairs[:3])
+    return f"; {shown}{' …' * (len(pairs) > 3)}? (categories are case- and space-sensitive)"

@@ -78,6 +78,15 @@ def test_values_the_models_encoder_never_saw_are_noted(tmp_path, card_writer, ar
         "column 'color': 2 of 60 rows hold a value the model's encoder never saw when fitted ('purple'); it scores "
         "them as unknown (OneHotEncoder, handle_unknown='ignore')"]
     assert model.input_notes(load_dataset(artefacts.csv, card)) == []
+    # an export that upper-cased the column: every row unknown, said so, with the near misses named
+    frame = _frame(artefacts)
+    frame["color"] = frame["color"].str.upper()
+    frame.to_csv(data, index=False)
+    known = sorted(set(_frame(artefacts)["color"]))
+    [note] = model.input_notes(load_dataset(data, card))
+    assert note.startswith("column 'color': all 60 rows hold a value the model's encoder never saw"), note
+    assert f"{known[0].upper()!r} for {known[0]!r}" in note and note.endswith(
+        "? (categories are case- and space-sensitive)"), note
 
 
 def test_a_data_file_or_card_that_cannot_be_read_is_invalid_input_like_a_missing_one(cli, tmp_path, card_writer,
