@@ -77,9 +77,13 @@ def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_colum
     except OSError as exc:  # another user's file: an input that cannot be read, named (not an internal error)
         raise DatasetError(source, [Problem("", f"cannot be read ({exc.strerror or type(exc).__name__})")]) from None
     with fh:
-        if fh.read(2) == b"\x1f\x8b":
+        head = fh.read(4)
+        if head[:2] == b"\x1f\x8b":
             raise DatasetError(source, [Problem("", "the file is gzip-compressed; decompress it first (auditor reads "
                                                     "plain .csv, .parquet or .jsonl)")])
+        looks_like = _format_hint(head, suffix)
+        if looks_like:
+            raise DatasetError(source, [Problem("", looks_like)])
     try:
         if suffix == ".csv":
             return _read_csv(path, text_columns, categorical_columns)
@@ -94,6 +98,21 @@ def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_colum
     except (pd.errors.EmptyDataError, ValueError, OSError) as exc:
         raise DatasetError(source, [Problem("", f"cannot parse the file: {exc}")]) from None
     raise DatasetError(source, [Problem("", f"unsupported file type {suffix!r}; use .csv, .parquet or .jsonl")])
+
+
+def _format_hint(head: bytes, suffix: str) -> str:
+    """What a file that cannot be read as its name says looks like from its first bytes, and what to
+    do (they had failed as "line 1, column 44: file is not valid UTF-8", or as a list of missing columns)."""
+    if head.startswith(b"PAR1") and suffix not in (".parquet", ".pq"):
+        return f"the file is Parquet (it starts with 'PAR1'), not {suffix or 'text'}; name it .parquet"
+    if head.startswith(b"PK\x03\x04"):
+        return ("the file is a zip archive (an Excel .xlsx workbook is one); save the sheet as CSV (UTF-8), or unzip it "
+                "(auditor reads plain .csv, .parquet or .jsonl)")
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") and suffix not in (".parquet", ".pq"):
+        return "the file is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+    if suffix == ".csv" and head.removeprefix(b"\xef\xbb\xbf")[:1] == b"{":
+        return "the first line is a JSON object, not a CSV header: the file seems to be JSONL; name it .jsonl"
+    return ""
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
