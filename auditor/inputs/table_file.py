@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -58,6 +59,26 @@ def header_delimiter_hint(header: list[str]) -> list[Problem]:
     return []
 
 
+def header_data_hint(header: list[str], other_problems: bool = True) -> list[Problem]:
+    """A first line that is data, not column names (a CSV written without its header): most of its
+    names numbers where the header has other problems (a value twice, an empty field), or every one
+    a number: say so."""
+    names = [str(n) for n in header if str(n).strip()]
+    numbers = [n for n in names if _finite_number(n)]
+    if not numbers or (len(numbers) < len(names) and not (other_problems and 2 * len(numbers) >= len(names))):
+        return []
+    return [Problem("header", f"line 1 looks like data, not column names ({len(numbers)} of its {len(header)} fields are "
+                              f"numbers: {', '.join(map(repr, numbers[:3]))}{' …' * (len(numbers) > 3)}); add a first "
+                              "line that names the columns")]
+
+
+def _finite_number(text: str) -> bool:
+    try:
+        return bool(np.isfinite(float(text)))
+    except ValueError:
+        return False
+
+
 def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """The file as a table; ``text_columns`` are read as text whatever they hold (a CSV review of
     digits stays a text), ``categorical_columns`` (the card's declared categoricals) as written where
@@ -81,7 +102,7 @@ def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_colum
         if head[:2] == b"\x1f\x8b":
             raise DatasetError(source, [Problem("", "the file is gzip-compressed; decompress it first (auditor reads "
                                                     "plain .csv, .parquet or .jsonl)")])
-        looks_like = _format_hint(head, suffix)
+        looks_like = _format_hint(head, suffix) if suffix in READ_SUFFIXES else ""
         if looks_like:
             raise DatasetError(source, [Problem("", looks_like)])
     try:
@@ -98,6 +119,9 @@ def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_colum
     except (pd.errors.EmptyDataError, ValueError, OSError) as exc:
         raise DatasetError(source, [Problem("", f"cannot parse the file: {exc}")]) from None
     raise DatasetError(source, [Problem("", f"unsupported file type {suffix!r}; use .csv, .parquet or .jsonl")])
+
+
+READ_SUFFIXES = (".csv", ".parquet", ".pq", ".jsonl", ".ndjson")
 
 
 def _format_hint(head: bytes, suffix: str) -> str:
@@ -137,10 +161,16 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 def _read_csv(path: Path, text_columns: tuple[str, ...] = (), categorical_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     csv.field_size_limit(MAX_DATASET_BYTES)  # a long review is a field; MAX_TEXT_CHARS is checked per row later
     with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
         try:
-            header = next(csv.reader(fh), [])
+            header = next(reader, [])
+            header_end = reader.line_num
+            at_end = next(reader, None) is None
         except csv.Error as exc:  # e.g. a field longer than the csv module's limit
             raise DatasetError(str(path), [Problem("header", f"cannot parse the header line: {exc}")]) from None
+    if re.fullmatch(r"sep=.", ",".join(header), flags=re.IGNORECASE):
+        raise DatasetError(str(path), [Problem("line 1", f"{','.join(header)!r} is Excel's separator line, not the "
+                                                         "header: remove that line, so that the column names come first")])
     seen: dict[str, int] = {}
     duplicates = []
     for i, name in enumerate(header, start=1):
@@ -149,8 +179,16 @@ def _read_csv(path: Path, text_columns: tuple[str, ...] = (), categorical_column
         elif name in seen:
             duplicates.append(Problem(f"header, column {i}", f"duplicate column name {name!r} (also column {seen[name]})"))
         seen.setdefault(name, i)
-    if duplicates:
-        raise DatasetError(str(path), duplicates)
+    if header_end > 1 and (duplicates or at_end):  # a quote that ran the header on: a stray or unclosed one
+        hints = [Problem("header", f"a quoted field runs from line 1 to line {header_end}"
+                                   f"{' (the end of the file)' * at_end}: an unclosed or stray quote?")]
+    else:
+        hints = header_data_hint(header) if duplicates else []  # else said with the missing columns (dataset.py)
+    if len(duplicates) > MAX_LISTED:  # a header run on over the whole file named thousands of them
+        duplicates = duplicates[:MAX_LISTED] + [Problem("", f"... and {len(duplicates) - MAX_LISTED} more header "
+                                                            "columns without a name or named twice")]
+    if duplicates or hints:
+        raise DatasetError(str(path), hints + duplicates)
     with warnings.catch_warnings():
         # A row longer than the header: pandas would silently drop fields (or, without
         # index_col=False, shift the header onto the wrong columns).

@@ -52,3 +52,64 @@ def test_a_file_of_another_format_named_csv_says_what_it_looks_like(cli, tmp_pat
     data.write_bytes(write(_frame(artefacts)))
     res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
     assert res.code == 3 and f"invalid dataset {data} (1 problem): - {said}" in res.text, res.text
+
+
+# --- item 2: header oddities -----------------------------------------------------------------------------
+
+def test_a_header_run_on_by_a_stray_quote_is_said_and_its_problems_capped(cli, tmp_path, card_writer, card_only_policy,
+                                                                         artefacts):
+    """Each line's quotes off by one field: the header's quoted field ran over the whole file, and
+    2,114 duplicate-name problems were printed, uncapped."""
+    lines = _frame(artefacts).to_csv(index=False, quoting=1).splitlines()
+    data = tmp_path / "eval.csv"
+    data.write_text("".join(line[1:] + '"\n' for line in lines), encoding="utf-8")
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
+    n = len(lines)
+    assert res.code == 3, res.text
+    assert f"- header: a quoted field runs from line 1 to line {n} (the end of the file): an unclosed or stray quote?" \
+        in res.text, res.text
+    assert res.text.count("duplicate column name") + res.text.count("has no name") == 5, res.text
+    assert "more header columns without a name or named twice" in res.text and "looks like data" not in res.text
+
+
+def test_a_header_whose_quote_never_closes_is_said(cli, tmp_path, card_writer, card_only_policy, artefacts):
+    """It was pandas' "Error tokenizing data. C error: EOF inside string starting at row 0"."""
+    data = tmp_path / "eval.csv"
+    data.write_text('"' + _frame(artefacts).to_csv(index=False), encoding="utf-8")
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
+    assert res.code == 3 and "- header: a quoted field runs from line 1 to line 61 (the end of the file)" in res.text, res.text
+
+
+@pytest.mark.parametrize("line", ["sep=,", "SEP=;"])
+def test_excels_separator_line_is_named(cli, tmp_path, card_writer, card_only_policy, artefacts, line):
+    """It was "header, column 2: the column has no name"."""
+    data = tmp_path / "eval.csv"
+    data.write_text(f"{line}\n" + _frame(artefacts).to_csv(index=False), encoding="utf-8")
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
+    assert res.code == 3 and (f"(1 problem): - line 1: '{line}' is Excel's separator line, not the header: remove that "
+                              "line, so that the column names come first") in res.text, res.text
+
+
+def test_a_csv_without_its_header_says_the_first_line_is_data(cli, tmp_path, card_writer, card_only_policy, artefacts):
+    """It was "header, column 3: duplicate column name '0.5' ..." or every card column missing."""
+    frame = _frame(artefacts)
+    frame.loc[0, ["x1", "x2"]] = 0.5
+    data = tmp_path / "eval.csv"
+    frame.to_csv(data, index=False, header=False)
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
+    assert res.code == 3 and "- header: line 1 looks like data, not column names (3 of its 5 fields are numbers: " \
+                             "'0.5', '0.5'" in res.text and "add a first line that names the columns" in res.text, res.text
+    assert "duplicate column name '0.5' (also column 1)" in res.text
+    numbers = frame[["x1", "x2", "x3"]].iloc[1:]
+    numbers.to_csv(data, index=False, header=False)  # no other header problem: every name a number
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
+    assert res.code == 3 and "column 'x1': missing (the card names it)" in res.text
+    assert "- header: line 1 looks like data, not column names (3 of its 3 fields are numbers" in res.text, res.text
+
+
+def test_a_header_with_a_line_break_in_a_quoted_name_still_reads(cli, tmp_path, card_writer, card_only_policy, artefacts):
+    frame = _frame(artefacts).rename(columns={"x3": "x3\n(units)"})
+    data = tmp_path / "eval.csv"
+    frame.to_csv(data, index=False)
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
+    assert "column 'x3': missing (the card names it)" in res.text and "quoted field" not in res.text, res.text
