@@ -113,3 +113,20 @@ def test_a_header_with_a_line_break_in_a_quoted_name_still_reads(cli, tmp_path, 
     frame.to_csv(data, index=False)
     res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
     assert "column 'x3': missing (the card names it)" in res.text and "quoted field" not in res.text, res.text
+
+
+# --- item 3: a column the model cannot read -------------------------------------------------------------
+
+def test_a_column_of_thousands_separated_numbers_is_named_first_with_an_example_it_cannot_read(
+        cli, tmp_path, artefacts, card_writer, csv_writer, fast_policy):
+    """The example was the column's first value ('950', a good number), and the first line listed
+    the failing row's first 12 values, cutting off exactly the culprit ("... and 1 more features")."""
+    frame = artefacts.frame.copy()
+    frame["x1"] = [f"{abs(v) * 2000:,.0f}" for v in frame["x1"]]
+    frame.loc[0, "x1"], frame.loc[1, "x1"] = "950", "3,106"
+    card = card_writer(tmp_path / "card", features=["x1", "x2", "x3", "color"])
+    res = cli.run(fast_policy, card, csv_writer(tmp_path, frame), tmp_path / "out")
+    assert res.code == 3, res.text
+    assert "- the model cannot score the evaluation rows because of column 'x1' (performance: Pipeline.predict_proba " \
+           "raises ValueError: " in res.text, res.text
+    assert "column 'x1': holds text (e.g. '3,106') the model cannot read" in res.text, res.text
