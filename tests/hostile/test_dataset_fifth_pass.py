@@ -130,3 +130,27 @@ def test_a_column_of_thousands_separated_numbers_is_named_first_with_an_example_
     assert "- the model cannot score the evaluation rows because of column 'x1' (performance: Pipeline.predict_proba " \
            "raises ValueError: " in res.text, res.text
     assert "column 'x1': holds text (e.g. '3,106') the model cannot read" in res.text, res.text
+
+
+# --- item 4: a target written otherwise than the card's classes ----------------------------------------
+
+def test_a_target_written_0_1_names_the_data_file_and_target_column(cli, tmp_path, card_writer, card_only_policy,
+                                                                   artefacts):
+    """Only the card was blamed ("auditor.positive_class: 'yes' is not one of the labels in the
+    dataset: '0', '1'"), though the data's target column may be what is written otherwise."""
+    frame = _frame(artefacts)
+    frame["label"] = (frame["label"] == "yes").astype(int)
+    data = tmp_path / "eval.csv"
+    frame.to_csv(data, index=False)
+    card = card_writer(tmp_path / "card")
+    said = (f"- dataset {data}, column 'label': the data's labels ('0', '1') match none of the card's classes ('yes'): "
+            "write the target with the card's class names, or name in the card the classes the data uses")
+    res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", data)
+    assert res.code == 3 and said in res.text, res.text
+    assert "auditor.positive_class: 'yes' is not one of the labels in the dataset: '0', '1'" in res.text
+    res = cli.run(card_only_policy, card, data, tmp_path / "out")
+    assert res.code == 3 and said in res.text, res.text
+    frame["label"] = _frame(artefacts)["label"].str.upper()  # a near miss: the card's class, in another case
+    frame.to_csv(data, index=False)
+    res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", data)
+    assert res.code == 3 and "did you mean 'YES'?" in res.text and "match none" not in res.text, res.text
