@@ -250,10 +250,14 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         series = frame[col]
         kind = declared.get(col)
         if block.task == "text-classification":
-            bad = ~series.map(lambda v: isinstance(v, str)).to_numpy()
+            # an empty CSV cell is an empty text (pandas reads it as missing), excluded as a blank one is; a JSON
+            # null or a Parquet null is no text
+            empty = series.isna().to_numpy() if path.suffix.lower() == ".csv" else np.zeros(len(series), dtype=bool)
+            bad = ~series.map(lambda v: isinstance(v, str)).to_numpy() & ~empty
             if bad.any():
                 problems.append(Problem(f"column {col!r}", f"expected text, got missing or non-text values in {rows_text(bad)}"))
                 continue
+            series = frame[col] = series.where(~empty, "")
             long = series.map(len).to_numpy() > MAX_TEXT_CHARS
             if long.any():
                 problems.append(Problem(f"column {col!r}", f"texts longer than {MAX_TEXT_CHARS:,} characters (the limit per "

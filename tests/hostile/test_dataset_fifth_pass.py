@@ -154,3 +154,17 @@ def test_a_target_written_0_1_names_the_data_file_and_target_column(cli, tmp_pat
     frame.to_csv(data, index=False)
     res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", data)
     assert res.code == 3 and "did you mean 'YES'?" in res.text and "match none" not in res.text, res.text
+
+
+# --- item 5: an empty text cell in a CSV -----------------------------------------------------------------
+
+def test_an_empty_text_cell_in_a_csv_is_excluded_like_a_blank_text(cli, tmp_path, text_inputs):
+    """An empty review cell refused the whole file ("expected text, got missing or non-text values
+    in row 3") while a review of spaces was excluded and listed in a note."""
+    data = tmp_path / "eval.csv"
+    pd.DataFrame({"text": ["the movie was good", "the plot was bad", "   ", None, "a very good film", "awful"],
+                  "label": ["positive", "negative", "positive", "negative", "positive", "negative"]}).to_csv(data, index=False)
+    assert data.read_text().splitlines()[4] == ",negative"
+    res = cli("validate", "--policy", text_inputs.policy, "--card", text_inputs.card, "--data", data)
+    assert res.code == 0, res.text
+    assert "2 empty texts (nothing to explain: only spaces or invisible characters) excluded: file rows 2, 3;" in res.text
