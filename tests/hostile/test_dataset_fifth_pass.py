@@ -168,3 +168,26 @@ def test_an_empty_text_cell_in_a_csv_is_excluded_like_a_blank_text(cli, tmp_path
     res = cli("validate", "--policy", text_inputs.policy, "--card", text_inputs.card, "--data", data)
     assert res.code == 0, res.text
     assert "2 empty texts (nothing to explain: only spaces or invisible characters) excluded: file rows 2, 3;" in res.text
+
+
+# --- item 6: a gate one positive cannot reach ------------------------------------------------------------
+
+def test_a_gate_one_positive_cannot_reach_names_the_positives_not_the_rows(tmp_path, artefacts, card_writer,
+                                                                          policy_writer, csv_writer):
+    """"SampleTooSmall ... with n = 60 the confidence interval's lower end can be at most 0.025"
+    blamed the row count; the limit comes from the single positive."""
+    import json
+
+    import auditor
+
+    frame = artefacts.frame
+    picked = frame[frame["label"] == "no"].head(59).index.tolist() + frame[frame["label"] == "yes"].head(1).index.tolist()
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([
+        {"check": "performance", "params": {"n_bootstrap": 50},
+         "thresholds": [{"measurement": "roc_auc_ci_low", "min": 0.7, "severity": "fail"}]}]))
+    record = auditor.run_audit(policy, card_writer(tmp_path / "card"), csv_writer(tmp_path, frame.loc[sorted(picked)]),
+                               tmp_path / "out")
+    perf = json.loads((record.path / "result.json").read_text())["checks"][0]
+    assert perf["status"] == "error" and perf["error"]["type"] == "SampleTooSmall", perf["error"]
+    assert ("with 1 disjoint positive-negative pair (1 positive, 59 negatives; 60 rows) the confidence interval's "
+            "lower end can be at most 0.025") in perf["error"]["message"], perf["error"]["message"]
