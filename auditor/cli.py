@@ -332,7 +332,7 @@ def validate(
                 classes = classes_without_loading(model_card)
                 if classes is not None:  # labels the model lacks first: else the card's class is blamed for them
                     check_labels(ds, classes)
-                check_positive_class(model_card, sorted(set(ds.labels.tolist())), "labels in the dataset")
+                check_positive_class(model_card, sorted(set(ds.labels.tolist())), "labels in the dataset", ds)
                 if classes is not None:  # else the model's classes are known once it loads (auditor run)
                     check_decision_threshold(model_card, classes)  # as run refuses it (exit 3)
                 shape = (f"text column {ds.feature_names[0]!r}" if model_card.auditor.task == "text-classification"

@@ -179,6 +179,7 @@ class SampleSize(_Frozen):
     at_floor: bool = False  # the observed p-value is that floor: stronger evidence would need a larger n
     ci_degenerate: bool = False  # the interval has zero width or is undefined at this n
     ci_low_ceiling: float | None = None  # the highest lower bound this n can give (a perfect score's exact bound)
+    ceiling_basis: str | None = None  # what that ceiling rests on, where not the n alone (1 positive of 200 rows)
     ci_high_floor: float | None = None  # the upper end no change at all gives (no decision moved); a gate below it is unreachable unless met
     min_n: int | None = None  # the check judges this measurement only from this n up (pass or fail)
     chance_p95: float | None = None  # what unrelated rankings reach in 5% of draws (agreements): a pass must exceed it

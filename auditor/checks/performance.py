@@ -240,6 +240,10 @@ def _interval(values, alpha: float) -> tuple[float, float]:
     return float("nan"), float("nan")
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' * (n != 1)}"
+
+
 def perfect_score_bound(alpha: float, parts) -> float:
     """The exact one-sided (1 - α/2) lower bound of a mean of k probabilities when every one of
     part i's m_i independent trials succeeded: (α/2k)^(1/m_i) bounds part i (below it, m_i successes
@@ -303,7 +307,8 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
         measurements.update({m: point[m], f"{m}_ci_low": lo, f"{m}_ci_high": hi})
         degenerate = not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)
         sample_sizes += [SampleSize(measurement=m, n=n),
-                         SampleSize(measurement=f"{m}_ci_low", n=n, ci_degenerate=degenerate, ci_low_ceiling=ceiling),
+                         SampleSize(measurement=f"{m}_ci_low", n=n, ci_degenerate=degenerate, ci_low_ceiling=ceiling,
+                                    ceiling_basis=basis if ceiling is not None and basis else None),
                          SampleSize(measurement=f"{m}_ci_high", n=n, ci_degenerate=degenerate)]
     return sample_sizes, undefined, bound_notes
 
@@ -568,13 +573,15 @@ class Performance(Check):
             computed={"accuracy": exact_proportion_interval(int(np.sum(y == pred_pos)), len(y), alpha),
                       **({} if delong is None else {"roc_auc": delong})},
             bounded={"accuracy": ([pos_n + neg_n], rows),
-                     "roc_auc": ([min(pos_n, neg_n)], f"{min(pos_n, neg_n):,} disjoint positive-negative pairs "
-                                                      f"({pos_n:,} positives, {neg_n:,} negatives; {rows})"),
-                     "balanced_accuracy": ([pos_n, neg_n], f"{pos_n:,} positives and {neg_n:,} negatives ({rows})"),
+                     "roc_auc": ([min(pos_n, neg_n)], f"{_count(min(pos_n, neg_n), 'disjoint positive-negative pair')} "
+                                                      f"({_count(pos_n, 'positive')}, {_count(neg_n, 'negative')}; {rows})"),
+                     "balanced_accuracy": ([pos_n, neg_n], f"{_count(pos_n, 'positive')} and {_count(neg_n, 'negative')} "
+                                                           f"({rows})"),
                      # F1, the harmonic mean of precision and recall, is at least theirs of their bounds;
                      # a perfect score's precision and recall each rest on the class's rows
-                     "f1": ([pos_n, pos_n], f"{pos_n:,} positives ({rows})"),
-                     "f1_macro": ([pos_n, pos_n, neg_n, neg_n], f"{pos_n:,} positives and {neg_n:,} negatives ({rows})")})
+                     "f1": ([pos_n, pos_n], f"{_count(pos_n, 'positive')} ({rows})"),
+                     "f1_macro": ([pos_n, pos_n, neg_n, neg_n], f"{_count(pos_n, 'positive')} and "
+                                                                f"{_count(neg_n, 'negative')} ({rows})")})
         claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance, len(y))
 
         classes = ctx.classes

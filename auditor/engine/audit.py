@@ -116,11 +116,21 @@ def check_device(device: str, task: str) -> None:
         raise UsageError("--device mps: Apple's MPS is not available on this machine; use --device cpu")
 
 
-def check_positive_class(card: ModelCard, classes: list[str], what: str = "model classes") -> None:
+def check_positive_class(card: ModelCard, classes: list[str], what: str = "model classes",
+                         data: EvalDataset | None = None) -> None:
     """The card's ``positive_class`` and ``favourable_class`` must each name one of the classes exactly
     (case-sensitive): a near miss would silently make the other class the positive one and invert
-    every class metric (or the selection rate of subgroup fairness)."""
+    every class metric (or the selection rate of subgroup fairness). With ``data`` (``classes`` are its
+    labels), where none of the card's classes is among them, not even as a near miss, the data's
+    target column is named too: its labels may be what is wrong (0/1 for 'bad'/'good')."""
     problems = []
+    named = [str(n) for n in (card.auditor.positive_class, card.auditor.favourable_class) if n is not None]
+    if data is not None and named and not any(n in classes or near_class(n, classes) for n in named):
+        problems.append(Problem(
+            f"dataset {data.path}, column {card.auditor.target!r}",
+            f"the data's labels ({', '.join(map(repr, classes))}) match none of the card's classes "
+            f"({', '.join(map(repr, dict.fromkeys(named)))}): write the target with the card's class names, or name "
+            "in the card the classes the data uses"))
     for name in ("positive_class", "favourable_class"):
         named = getattr(card.auditor, name)
         if named is None or str(named) in classes:
@@ -283,7 +293,7 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     known = classes_without_loading(model_card)
     if known is not None:  # labels the model lacks first: else the card's positive class is blamed for them
         check_labels(dataset, known)
-    check_positive_class(model_card, sorted(set(dataset.labels.tolist())), "labels in the dataset")  # before the model loads
+    check_positive_class(model_card, sorted(set(dataset.labels.tolist())), "labels in the dataset", dataset)  # before the model loads
     if cluster is not None and model_card.auditor.model.runtime != "torch":
         # Workers load the model themselves; they do not repeat the ONNX export's verification, so
         # their numbers could differ from the main process's in the last bits.

@@ -9,6 +9,7 @@ with exit 3 naming it (`auditor/engine/audit.py` calls :func:`refuse_unreadable_
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from auditor.errors import DatasetError, Problem
 from auditor.inputs.table_file import rows_named
@@ -29,12 +30,17 @@ def refuse_unreadable_columns(ctx, checks: list[CheckResult]) -> None:
         return
     frame = ctx.data.frame[ctx.data.feature_names]
     candidates = [c for c in frame.columns if frame[c].dtype.kind in "MmO" and frame[c].notna().any()]
-    culprits = _columns_it_cannot_read(ctx.model, frame, candidates)
+    culprits, raised = _columns_it_cannot_read(ctx.model, frame, candidates)
     if culprits:
-        problems = [Problem("", f"the model cannot score the evaluation rows ({failed[0].id}: "
-                                f"{failed[0].error.message.splitlines()[0] if failed[0].error.message else failed[0].error.type})")]
+        # the culprit first, and the estimator's own error: the check's message lists the failing row's first
+        # values only, which had cut off exactly the culprit ("Amount=2500.0 and 1 more features")
+        named = ", ".join(map(repr, culprits))
+        problems = [Problem("", f"the model cannot score the evaluation rows because of column{'s' * (len(culprits) > 1)} "
+                                f"{named} ({failed[0].id}: {raised})")]
         for col in culprits:
-            example = frame[col].dropna().iloc[0]
+            values = frame[col].dropna()
+            unread = values[pd.to_numeric(values.map(str), errors="coerce").isna().to_numpy()]  # '3,106', not '950'
+            example = (unread if len(unread) else values).iloc[0]
             kind = frame[col].dtype.kind
             what = ("durations" if kind == "m" or hasattr(example, "total_seconds") else
                     "dates" if kind == "M" or hasattr(example, "isoformat") else "text")
@@ -69,20 +75,21 @@ def _row_it_cannot_score(model, frame) -> tuple[int | None, str]:
     return None, ""  # pragma: no cover - first_unpredictable saw it fail
 
 
-def _columns_it_cannot_read(model, frame, candidates: list[str], rows: int = 20) -> list[str]:
+def _columns_it_cannot_read(model, frame, candidates: list[str], rows: int = 20) -> tuple[list[str], str]:
     """The ``candidates`` whose values alone stop the model's estimator on the first ``rows`` rows:
-    set to a number (0) or missing, the rows score. A probe of the estimator itself (not the cached
-    adapter, whose statistics count the audit's model inputs)."""
+    set to a number (0) or missing, the rows score; and what the estimator raised on those rows. A
+    probe of the estimator itself (not the cached adapter, whose statistics count the audit's model
+    inputs)."""
     estimator = getattr(model, "estimator", None)
     score = getattr(estimator, "predict_proba", None) or getattr(estimator, "predict", None)
     if score is None:
-        return []
+        return [], ""
     sample, found = frame.head(rows), []
     try:
         score(sample)
-        return []  # the estimator reads these rows: what failed is its output (the adapter's checks), not the data
-    except Exception:  # noqa: BLE001
-        pass
+        return [], ""  # the estimator reads these rows: what failed is its output (the adapter's checks), not the data
+    except Exception as exc:  # noqa: BLE001
+        raised = f"{type(estimator).__name__}.{score.__name__} raises {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
     for col in candidates:
         for stand_in in (0.0, np.nan):
             probe = sample.copy()
@@ -93,4 +100,4 @@ def _columns_it_cannot_read(model, frame, candidates: list[str], rows: int = 20)
                 continue
             found.append(col)
             break
-    return found
+    return found, raised

@@ -17,7 +17,7 @@ import pandas as pd
 from auditor.errors import DatasetError, ModelCardError, Problem
 from auditor.inputs.model_card import ModelCard
 from auditor.hashing import content_order, file_or_dir_sha256
-from auditor.inputs.table_file import delimiter_hint, read_table, rows_named, rows_text
+from auditor.inputs.table_file import delimiter_hint, header_data_hint, read_table, rows_named, rows_text
 
 MAX_TEXT_CHARS = 1_000_000  # per text field: a model reads at most a few thousand characters of it
 DUPLICATE_SHARE = 0.05  # rows repeating an earlier one, from this share of the set up: a note says so
@@ -200,7 +200,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         if col not in df.columns:
             problems.append(Problem(f"column {col!r}", "missing (the card names it)"))
     if problems and path.suffix.lower() == ".csv":
-        problems.extend(delimiter_hint(df))
+        problems.extend(delimiter_hint(df) + header_data_hint([str(c) for c in df.columns], other_problems=False))
     for col in sensitive:
         if col not in df.columns and col not in features:
             whose = "the card's sensitive_features" if col in block.sensitive_features else "the policy's fairness_groups"
@@ -250,10 +250,14 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         series = frame[col]
         kind = declared.get(col)
         if block.task == "text-classification":
-            bad = ~series.map(lambda v: isinstance(v, str)).to_numpy()
+            # an empty CSV cell is an empty text (pandas reads it as missing), excluded as a blank one is; a JSON
+            # null or a Parquet null is no text
+            empty = series.isna().to_numpy() if path.suffix.lower() == ".csv" else np.zeros(len(series), dtype=bool)
+            bad = ~series.map(lambda v: isinstance(v, str)).to_numpy() & ~empty
             if bad.any():
                 problems.append(Problem(f"column {col!r}", f"expected text, got missing or non-text values in {rows_text(bad)}"))
                 continue
+            series = frame[col] = series.where(~empty, "")
             long = series.map(len).to_numpy() > MAX_TEXT_CHARS
             if long.any():
                 problems.append(Problem(f"column {col!r}", f"texts longer than {MAX_TEXT_CHARS:,} characters (the limit per "

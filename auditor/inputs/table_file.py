@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -58,6 +59,26 @@ def header_delimiter_hint(header: list[str]) -> list[Problem]:
     return []
 
 
+def header_data_hint(header: list[str], other_problems: bool = True) -> list[Problem]:
+    """A first line that is data, not column names (a CSV written without its header): most of its
+    names numbers where the header has other problems (a value twice, an empty field), or every one
+    a number: say so."""
+    names = [str(n) for n in header if str(n).strip()]
+    numbers = [n for n in names if _finite_number(n)]
+    if not numbers or (len(numbers) < len(names) and not (other_problems and 2 * len(numbers) >= len(names))):
+        return []
+    return [Problem("header", f"line 1 looks like data, not column names ({len(numbers)} of its {len(header)} fields are "
+                              f"numbers: {', '.join(map(repr, numbers[:3]))}{' …' * (len(numbers) > 3)}); add a first "
+                              "line that names the columns")]
+
+
+def _finite_number(text: str) -> bool:
+    try:
+        return bool(np.isfinite(float(text)))
+    except ValueError:
+        return False
+
+
 def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """The file as a table; ``text_columns`` are read as text whatever they hold (a CSV review of
     digits stays a text), ``categorical_columns`` (the card's declared categoricals) as written where
@@ -77,9 +98,13 @@ def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_colum
     except OSError as exc:  # another user's file: an input that cannot be read, named (not an internal error)
         raise DatasetError(source, [Problem("", f"cannot be read ({exc.strerror or type(exc).__name__})")]) from None
     with fh:
-        if fh.read(2) == b"\x1f\x8b":
+        head = fh.read(4)
+        if head[:2] == b"\x1f\x8b":
             raise DatasetError(source, [Problem("", "the file is gzip-compressed; decompress it first (auditor reads "
                                                     "plain .csv, .parquet or .jsonl)")])
+        looks_like = _format_hint(head, suffix) if suffix in READ_SUFFIXES else ""
+        if looks_like:
+            raise DatasetError(source, [Problem("", looks_like)])
     try:
         if suffix == ".csv":
             return _read_csv(path, text_columns, categorical_columns)
@@ -94,6 +119,24 @@ def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_colum
     except (pd.errors.EmptyDataError, ValueError, OSError) as exc:
         raise DatasetError(source, [Problem("", f"cannot parse the file: {exc}")]) from None
     raise DatasetError(source, [Problem("", f"unsupported file type {suffix!r}; use .csv, .parquet or .jsonl")])
+
+
+READ_SUFFIXES = (".csv", ".parquet", ".pq", ".jsonl", ".ndjson")
+
+
+def _format_hint(head: bytes, suffix: str) -> str:
+    """What a file that cannot be read as its name says looks like from its first bytes, and what to
+    do (they had failed as "line 1, column 44: file is not valid UTF-8", or as a list of missing columns)."""
+    if head.startswith(b"PAR1") and suffix not in (".parquet", ".pq"):
+        return f"the file is Parquet (it starts with 'PAR1'), not {suffix or 'text'}; name it .parquet"
+    if head.startswith(b"PK\x03\x04"):
+        return ("the file is a zip archive (an Excel .xlsx workbook is one); save the sheet as CSV (UTF-8), or unzip it "
+                "(auditor reads plain .csv, .parquet or .jsonl)")
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") and suffix not in (".parquet", ".pq"):
+        return "the file is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+    if suffix == ".csv" and head.removeprefix(b"\xef\xbb\xbf")[:1] == b"{":
+        return "the first line is a JSON object, not a CSV header: the file seems to be JSONL; name it .jsonl"
+    return ""
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -118,10 +161,16 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 def _read_csv(path: Path, text_columns: tuple[str, ...] = (), categorical_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     csv.field_size_limit(MAX_DATASET_BYTES)  # a long review is a field; MAX_TEXT_CHARS is checked per row later
     with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
         try:
-            header = next(csv.reader(fh), [])
+            header = next(reader, [])
+            header_end = reader.line_num
+            at_end = next(reader, None) is None
         except csv.Error as exc:  # e.g. a field longer than the csv module's limit
             raise DatasetError(str(path), [Problem("header", f"cannot parse the header line: {exc}")]) from None
+    if re.fullmatch(r"sep=.", ",".join(header), flags=re.IGNORECASE):
+        raise DatasetError(str(path), [Problem("line 1", f"{','.join(header)!r} is Excel's separator line, not the "
+                                                         "header: remove that line, so that the column names come first")])
     seen: dict[str, int] = {}
     duplicates = []
     for i, name in enumerate(header, start=1):
@@ -130,8 +179,16 @@ def _read_csv(path: Path, text_columns: tuple[str, ...] = (), categorical_column
         elif name in seen:
             duplicates.append(Problem(f"header, column {i}", f"duplicate column name {name!r} (also column {seen[name]})"))
         seen.setdefault(name, i)
-    if duplicates:
-        raise DatasetError(str(path), duplicates)
+    if header_end > 1 and (duplicates or at_end):  # a quote that ran the header on: a stray or unclosed one
+        hints = [Problem("header", f"a quoted field runs from line 1 to line {header_end}"
+                                   f"{' (the end of the file)' * at_end}: an unclosed or stray quote?")]
+    else:
+        hints = header_data_hint(header) if duplicates else []  # else said with the missing columns (dataset.py)
+    if len(duplicates) > MAX_LISTED:  # a header run on over the whole file named thousands of them
+        duplicates = duplicates[:MAX_LISTED] + [Problem("", f"... and {len(duplicates) - MAX_LISTED} more header "
+                                                            "columns without a name or named twice")]
+    if duplicates or hints:
+        raise DatasetError(str(path), hints + duplicates)
     with warnings.catch_warnings():
         # A row longer than the header: pandas would silently drop fields (or, without
         # index_col=False, shift the header onto the wrong columns).

@@ -81,12 +81,14 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
             reasons.append(f"the bound {o.min:g} is above 1, the most this measurement can read on any data "
                            "(a share or an AUC: a bound written in percent?)")
         elif s is not None and s.ci_low_ceiling is not None and o.min is not None and s.ci_low_ceiling < o.min:
-            reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
+            reasons.append(f"with {s.ceiling_basis or f'n = {s.n}'} the confidence interval's lower end can be at most "
+                           f"{s.ci_low_ceiling:.3g} "
                            f"(what even a perfect score would give on these rows), below the bound {o.min:g}")
         if s is not None and s.ci_low_ceiling is not None and o.max is not None and s.ci_low_ceiling <= o.max:
             # a bound above the highest lower end this n can give: no result at all fails it, so its pass
             # says nothing (5 of 5 attacks succeeding gave a lower end of 0.478 under a bound of 0.5)
-            reasons.append(f"with n = {s.n} the confidence interval's lower end can be at most {s.ci_low_ceiling:.3g} "
+            reasons.append(f"with {s.ceiling_basis or f'n = {s.n}'} the confidence interval's lower end can be at most "
+                           f"{s.ci_low_ceiling:.3g} "
                            f"(what even the most extreme result would give on these rows), not above the bound "
                            f"{o.max:g}: no result could fail it, so a pass is not judged on so few")
         if (s is not None and s.ci_high_floor is not None and o.max is not None and s.ci_high_floor > o.max
