@@ -553,3 +553,50 @@ def test_error_bars_run_from_an_intervals_low_end_to_its_high_end():
     assert _bar_errors(BarChart(title="t", labels=["a"], values=[1.0], errors=[0.1])) == [(0.1, 0.1)]
     assert _bar_errors(BarChart(title="t", labels=["a"], values=[1.0])) is None
     assert bar_chart(bars).startswith("data:image/svg+xml;base64,")
+
+
+def _evidence_boxes_right_edges(tables) -> tuple[float, list[float]]:
+    """The content width of an A4 page under report.css and the right edge of every text box of
+    ``tables`` rendered by the evidence partial, laid out by WeasyPrint."""
+    from types import SimpleNamespace
+
+    from weasyprint import HTML
+
+    from auditor.render.html import make_environment, templates_dir
+
+    body = make_environment().get_template("partials/evidence.html.j2").render(
+        evidence_items=tables, c=SimpleNamespace(thresholds=[]))
+    css = (templates_dir() / "report.css").read_text(encoding="utf-8")
+    page = HTML(string=f"<html><head><style>{css}</style></head><body>{body}</body></html>").render().pages[0]
+    root = page._page_box
+    content = root.children[0]  # the html box
+    edges = []
+
+    def walk(box):
+        if type(box).__name__ == "TextBox":
+            edges.append(box.position_x + box.width)
+        for child in getattr(box, "children", []):
+            walk(child)
+
+    walk(root)
+    return content.position_x + content.width, edges
+
+
+def test_an_evidence_table_wider_than_the_page_wraps_instead_of_running_off_it():
+    """13 columns headed by long class names ran off the page's right edge without a word (the 12-class
+    confusion matrix lost its last four columns). Headers get break opportunities in long runs as
+    cells do, and a table of over 13 columns gets equal columns that break words where they must."""
+    from auditor.results import Table
+
+    from auditor.render.html import make_environment
+
+    header = "f000_customer_account_transaction_history_rolling_average"
+    evidence = make_environment().get_template("partials/evidence.html.j2")
+    rendered = evidence.render(evidence_items=[Table(title="t", columns=["feature", header], rows=[["a", 1]])], c=None)
+    assert "<th>f000_customer_ac<wbr>count_transactio<wbr>n_history_rollin<wbr>g_average</th>" in rendered and "evidence-wide" not in rendered
+    names = [f"Product family {i:02d}: agricultural equipment leasing contracts" for i in range(16)]
+    wide = Table(title="wide", columns=["class", *names], rows=[[n, *range(16)] for n in names])
+    assert 'class="evidence evidence-table evidence-wide"' in evidence.render(evidence_items=[wide], c=None)
+    for tables in ([wide], [Table(title="long header", columns=["feature", header * 3, header, "n"], rows=[["a", 1, 2, 3]])]):
+        right, edges = _evidence_boxes_right_edges(tables)
+        assert edges and max(edges) <= right + 0.5, (max(edges), right)
