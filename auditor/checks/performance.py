@@ -474,7 +474,8 @@ def _shared_evidence(classes: list[str], cm, point: dict, measurements: dict, me
     ]
     if claim_rows or unverifiable:
         evidence.append(Table(
-            title="Claims in the model card against the measured intervals (gap: how far outside)",
+            title=f"Claims in the model card against the measured intervals (measured on n = {int(cm.sum()):,} "
+                  "evaluation rows; gap: how far outside)",
             columns=["claimed metric", "claimed", "measured", "gap to CI", f"within {tolerance}"],
             rows=claim_rows,
             caption=claims_said,

@@ -54,7 +54,11 @@ def test_a_claim_from_another_sample_is_compared_with_the_widened_interval(tmp_p
     assert exact["max_claim_gap"] == pytest.approx(0.99 - high) and exact["claims_outside_tolerance"] == 1.0
     assert 4 / 6 + (high - 4 / 6) * 2 ** 0.5 > 0.99
     assert sized["max_claim_gap"] == 0.0 and sized["claims_outside_tolerance"] == 0.0
-    caption = {r: next(e for e in runs[r].evidence if e.title.startswith("Claims")).caption for r in runs}
+    claims = {r: next(e for e in runs[r].evidence if e.title.startswith("Claims")) for r in runs}
+    # the table says the rows its measured values rest on
+    assert claims[None].title == ("Claims in the model card against the measured intervals (measured on n = 6 "
+                                  "evaluation rows; gap: how far outside)")
+    caption = {r: claims[r].caption for r in runs}
     assert "taken as exact" in caption[None]
     assert "widened about the measured value by √(1 + n_eval/n_claim) to carry that sample's noise too (×1.41 for 6 rows; n_eval = 6)" in caption[6]
     assert runs[None].summary.endswith("The largest gap between a card claim and the measured interval is 0.033.")
