@@ -600,3 +600,39 @@ def test_an_evidence_table_wider_than_the_page_wraps_instead_of_running_off_it()
     for tables in ([wide], [Table(title="long header", columns=["feature", header * 3, header, "n"], rows=[["a", 1, 2, 3]])]):
         right, edges = _evidence_boxes_right_edges(tables)
         assert edges and max(edges) <= right + 0.5, (max(edges), right)
+
+
+def test_long_axis_and_tick_labels_are_wrapped_or_shortened_so_the_plot_keeps_its_size(monkeypatch):
+    """A 12-class model's partial dependence y-label, "P(Product family 11: … for reviewers)" on one
+    line, was taller than the chart: the report shrank the figure to a thumbnail. The cohort
+    heatmap's slanted 60-character feature names took more room than its cells. The y-label is
+    wrapped into at most 4 lines (shortened in its middle beyond); tick labels keep their first
+    and last characters, 24 at most unless two would then read alike."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from auditor.render import charts
+    from auditor.results import Heatmap, LineChart, Series
+
+    label = "P(Product family 11: green energy retrofit financing long descriptive class label for reviewers)"
+    assert charts.wrapped_label(label) == ("P(Product family 11: green\nenergy retrofit financing long\n"
+                                           "descriptive class label for\nreviewers)")
+    assert charts.wrapped_label("x" * 200).split("\n")[-1] == "x" * 15 + "…" + "x" * 14
+    names = ["f010_customer_account_transaction_history_rolling_average_fe",
+             "f000_customer_account_transaction_history_rolling_average_fe", "f062"]
+    assert charts.short_labels(names) == ["f010_custome…_average_fe", "f000_custome…_average_fe", "f062"]
+    alike = ["a" * 20 + "X" + "a" * 20, "a" * 20 + "Y" + "a" * 20]
+    assert charts.short_labels(alike) == alike  # they differ at their very middle: kept whole
+    # the shortest that tells them apart, 44 characters here
+    assert charts.short_labels(["b" * 10 + a for a in alike]) == ["b" * 10 + "a" * 12 + "…X" + "a" * 20,
+                                                                  "b" * 10 + "a" * 12 + "…Y" + "a" * 20]
+    drawn = []
+    monkeypatch.setattr(charts, "_to_data_uri", lambda fig: drawn.append(fig) or "data:")
+    charts.line_chart(LineChart(title="pd", xlabel="signal_3", ylabel=label,
+                                series=[Series(name="partial dependence", x=[0, 1, 2], y=[0.1, 0.2, 0.4])]))
+    fig = drawn[-1]
+    assert fig.axes[0].get_ylabel() == charts.wrapped_label(label)
+    box = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer())
+    assert box.height < 2.6  # inches: the figure's 2.4 and the x axis; the one-line label was 6.4
+    charts.heatmap(Heatmap(title="cohorts", row_labels=["C1 (n = 66)", "C2 (n = 34)"], col_labels=names,
+                           values=[[0.07, 0.04, 0.02], [0.05, 0.18, 0.02]], vmin=0.0, vmax=0.2))
+    assert [t.get_text() for t in drawn[-1].axes[0].get_xticklabels()] == charts.short_labels(names)
