@@ -31,6 +31,11 @@ from auditor.results import BarChart, FileRef, SampleSize, Table
 MAX_REFINE_STEPS = 60  # bisection halvings: past ~50 a float64 segment cannot be halved further
 
 
+# more directions (from one class to another) than DIRECTIONS_IN_NOTE are counted in a table, not the
+# note; one of more than DIRECTIONS_IN_SECTION rows goes to the appendix
+DIRECTIONS_IN_NOTE, DIRECTIONS_IN_SECTION = 4, 12
+
+
 class CounterfactualsParams(Params):
     n_instances: int = count(50, MAX_INSTANCES)  # explained rows searched
     max_features_changed: int = count(3, MAX_TOP_K)  # greedy steps: features one counterfactual may change
@@ -210,7 +215,16 @@ class Counterfactuals(Check):
         recourse = self._recourse(ctx, was, becomes, cf.found)
         if k and not ctx.regression:  # recourse is for one direction: say how the found ones split
             pairs = Counter((was[i], becomes[i]) for i in np.flatnonzero(cf.found))
-            notes.append("Counterfactuals by direction: " + "; ".join(f"{a} → {b}: {c}" for (a, b), c in sorted(pairs.items()))
+            if len(pairs) <= DIRECTIONS_IN_NOTE:
+                split = "; ".join(f"{a} → {b}: {c}" for (a, b), c in sorted(pairs.items()))
+            else:  # 12 classes' directions made the note a near-page paragraph of long labels: a table
+                split = f"{len(pairs)} directions, counted in the table 'Counterfactuals by direction'"
+                evidence.insert(-1, Table(
+                    title=f"Counterfactuals by direction (n = {k} counterfactuals found)",
+                    columns=["predicted", "counterfactual predicted", "counterfactuals"],
+                    rows=[[a, b, c] for (a, b), c in sorted(pairs.items(), key=lambda item: (-item[1], item[0]))],
+                    detail=len(pairs) > DIRECTIONS_IN_SECTION))
+            notes.append("Counterfactuals by direction: " + split
                          + ". Only a change towards the outcome the person wants is recourse for them; the share found "
                            "counts both directions" + ("." if recourse is None else
                                                        f", the recourse share only the {recourse['n']} decisions against "

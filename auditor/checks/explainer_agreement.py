@@ -103,6 +103,14 @@ def agreement_summary(least: list[str], pairs: int, low: float, best: float, top
             f"the least similar pair is {a} and {b}.")
 
 
+def pair_n_words(compared: dict[str, int], explained: int) -> str:
+    """How many instances the pair table's medians rest on: "n = 10 instances", or the range when a
+    pair or measure compared fewer (a measure undefined on an instance leaves it out of that median)."""
+    counts = sorted(set(compared.values())) or [explained]
+    if len(counts) == 1:
+        return f"n = {counts[0]} instances"
+    return f"n = {counts[0]} to {counts[-1]} instances, by pair and measure"
+
 class AgreementParams(Params):
     explainers: ExplainerNames = Field(list(AGREEMENT_METHODS), min_length=1)  # filtered at run time to those the task has
     n_instances: int = count(50, MAX_INSTANCES)
@@ -236,7 +244,7 @@ class ExplainerAgreement(Check):
                     col_labels=methods, values=[[None if np.isnan(v) else float(v) for v in r] for r in fa],
                     vmin=0.0, vmax=1.0, caption=f"n = {explained} instances per explainer{fewer}; {k_text}; "
                                                  f"1 = the same top-k {ctx.features}."),
-            Table(title="Agreement per pair of explainers (medians over instances)",
+            Table(title=f"Agreement per pair of explainers (medians over {pair_n_words(compared, explained)})",
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
                            "signed rank agr.", "rank correlation", "weighted rank corr.", "flag"],
                   rows=rows, caption=f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0; "

@@ -245,7 +245,8 @@ class ExplanationClustering(Check):
                   columns=["view", "space", "k", "silhouette", "silhouette per k tried", "adjusted Rand index with "
                            "the attribution cohorts"],
                   rows=method_rows,
-                  caption=f"Seeded k-means ({p.n_init} restarts) for each k from {p.k_min} to {p.k_max} (at most the "
+                  caption=f"n = {n} explained instances in each view. "
+                          f"Seeded k-means ({p.n_init} restarts) for each k from {p.k_min} to {p.k_max} (at most the "
                           "number of distinct instances less one); the k with the highest silhouette is kept. An "
                           "adjusted Rand index near 1: the model explains alike the instances it predicts (or "
                           "represents) alike; near 0: the two partitions are unrelated."),

@@ -439,15 +439,37 @@ def claim_sample_sizes(claims, sample_sizes: list[SampleSize], n: int,
             SampleSize(measurement="claims_checked", n=n)]
 
 
+# a confusion matrix names its predicted classes atop its columns up to this many classes (or when every
+# name is this short); beyond, the columns are numbered as the rows, at most CONFUSION_PANEL to a table
+CONFUSION_NAMED, CONFUSION_SHORT_NAME, CONFUSION_PANEL = 4, 3, 12
+
+
+def _confusion_tables(classes: list[str], cm) -> list[Table]:
+    """The confusion matrix, its total n in the title. Up to CONFUSION_NAMED classes (or names of a few
+    characters) the columns carry the names; beyond, each row is numbered by its class's index and the
+    columns carry those numbers: 13 columns headed by 12 long names ran off the A4 page, the diagonal
+    of classes 08-11 never shown. More than CONFUSION_PANEL classes: one table per CONFUSION_PANEL
+    predicted classes."""
+    k, n = len(classes), int(cm.sum())
+    named = k <= CONFUSION_NAMED or all(len(str(c)) <= CONFUSION_SHORT_NAME for c in classes)
+    tables = []
+    for start in range(0, k, CONFUSION_PANEL):
+        cols = range(start, min(k, start + CONFUSION_PANEL))
+        part = f"; predicted classes {start}–{cols[-1]} of 0–{k - 1}" if k > CONFUSION_PANEL else ""
+        tables.append(Table(
+            title=f"Confusion matrix (rows: true class, columns: predicted class; n = {n:,} rows{part})",
+            columns=["true \\ predicted", *(classes[j] if named else str(j) for j in cols)],
+            rows=[[classes[i] if named else f"{i} · {classes[i]}", *(int(cm[i, j]) for j in cols)] for i in range(k)],
+            caption="" if named else "Each column is the predicted class of the row with its number (the class's "
+                                     "index); the diagonal counts the rows predicted correctly."))
+    return tables
+
+
 def _shared_evidence(classes: list[str], cm, point: dict, measurements: dict, metrics: list[str], chart_caption: str,
                      claim_rows: list, unverifiable: list[str], tolerance: float, claims_said: str) -> list:
     """The confusion matrix, the metrics chart and, when the card claims anything, the claims table."""
     evidence = [
-        Table(
-            title="Confusion matrix (rows: true class, columns: predicted class)",
-            columns=["true \\ predicted", *classes],
-            rows=[[classes[i], *map(int, cm[i])] for i in range(len(classes))],
-        ),
+        *_confusion_tables(classes, cm),
         BarChart(
             title="Metrics", labels=list(metrics), values=[point[m] for m in metrics],
             low=[measurements[f"{m}_ci_low"] for m in metrics],
@@ -457,7 +479,8 @@ def _shared_evidence(classes: list[str], cm, point: dict, measurements: dict, me
     ]
     if claim_rows or unverifiable:
         evidence.append(Table(
-            title="Claims in the model card against the measured intervals (gap: how far outside)",
+            title=f"Claims in the model card against the measured intervals (measured on n = {int(cm.sum()):,} "
+                  "evaluation rows; gap: how far outside)",
             columns=["claimed metric", "claimed", "measured", "gap to CI", f"within {tolerance}"],
             rows=claim_rows,
             caption=claims_said,

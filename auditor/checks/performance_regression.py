@@ -107,7 +107,8 @@ def regression_evidence(y: np.ndarray, pred: np.ndarray, point: dict, measuremen
     ]
     if claim_rows or unverifiable:
         evidence.append(Table(
-            title="Claims in the model card against the measured intervals (gap: how far outside)",
+            title=f"Claims in the model card against the measured intervals (measured on n = {n:,} evaluation rows; "
+                  "gap: how far outside)",
             columns=["claimed metric", "claimed", "measured", "gap to CI", "gap is", f"within {tolerance}"],
             rows=claim_rows,
             caption=claims_said,

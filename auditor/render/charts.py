@@ -36,6 +36,39 @@ LOWER_IS_BETTER = ("brier", "log_loss", "loss", "error", "mae", "mse", "rmse")
 A4_WIDTH_IN = 6.9  # the text width of an A4 page with the report's margins
 
 
+def short_label(text, most: int) -> str:
+    """``text`` in at most ``most`` characters: its start and its end kept, an ellipsis between (feature
+    names share long middles: "f010_customer_acc…average_fe" beside "f000_customer_acc…average_fe")."""
+    text = str(text)
+    if len(text) <= most:
+        return text
+    head = (most - 1) // 2 + 1
+    return text[:head] + "…" + text[len(text) - (most - 1 - head):]
+
+
+TICK_LABEL_CHARS = 24  # a heatmap's tick label: its 60-character slanted labels took more room than the cells
+
+
+def short_labels(labels, most: int = TICK_LABEL_CHARS) -> list[str]:
+    """Tick labels in at most ``most`` characters each, longer where two distinct ones would read alike."""
+    labels = [str(label) for label in labels]
+    for length in range(most, max(map(len, labels), default=0) + 1):
+        short = [short_label(label, length) for label in labels]
+        if len(set(short)) == len(set(labels)):
+            return short
+    return labels
+
+
+def wrapped_label(text: str, width: int = 30, lines: int = 4) -> str:
+    """An axis label in at most ``lines`` lines of about ``width`` characters, the last shortened in its
+    middle if more remains: "P(Product family 11: … for reviewers)" in one line along the y axis was
+    taller than the report's 95 mm, and the chart was drawn as a thumbnail to fit."""
+    parts = textwrap.wrap(str(text), width, break_long_words=True, break_on_hyphens=False)
+    if len(parts) > lines:
+        parts = parts[:lines - 1] + [short_label(" ".join(parts[lines - 1:]), width)]
+    return "\n".join(parts)
+
+
 def _to_data_uri(fig: Figure) -> str:
     FigureCanvasSVG(fig)
     buf = io.BytesIO()
@@ -154,7 +187,7 @@ def line_chart(ev, thresholds=()) -> str:
         if s.band_low is not None and s.band_high is not None:
             ax.fill_between(s.x, s.band_low, s.band_high, color=color, alpha=0.15, linewidth=0)
     ax.set_xlabel(ev.xlabel)
-    ax.set_ylabel(ev.ylabel)
+    ax.set_ylabel(wrapped_label(ev.ylabel))
     ax.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
@@ -172,7 +205,7 @@ def scatter_chart(ev, thresholds=()) -> str:
     if ev.zero_line:
         ax.axhline(0.0, color="black", linewidth=1, linestyle=(0, (4, 2)))
     ax.set_xlabel(ev.xlabel)
-    ax.set_ylabel(ev.ylabel)
+    ax.set_ylabel(wrapped_label(ev.ylabel))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return _to_data_uri(fig)
@@ -217,7 +250,7 @@ def heatmap(ev, thresholds=()) -> str:
     vmax = ev.vmax if ev.vmax is not None else (float(finite.max()) if finite.size else 1.0)
     for ax, panel in zip(axes, panels):
         part = values[:, panel.start:panel.stop]
-        labels = list(ev.col_labels[panel.start:panel.stop])
+        labels = short_labels(ev.col_labels[panel.start:panel.stop])
         slanted = column_labels_collide(labels, width, label_size)
         if vmin < 0 < vmax:  # signed: a diverging, colour-blind-safe scale centred on 0
             image = ax.imshow(part, cmap="PuOr_r", norm=TwoSlopeNorm(0.0, vmin, vmax), aspect="auto")
@@ -225,7 +258,7 @@ def heatmap(ev, thresholds=()) -> str:
             image = ax.imshow(part, cmap="Purples", vmin=vmin, vmax=vmax, aspect="auto")
         ax.set_xticks(range(len(panel)), labels, rotation=60 if slanted else 0, ha="right" if slanted else "center",
                       fontsize=label_size, rotation_mode="anchor")
-        ax.set_yticks(range(rows), ev.row_labels)
+        ax.set_yticks(range(rows), short_labels(ev.row_labels))
         if rows * cols <= 64 and cols <= 12:
             for i in range(rows):
                 for j in range(len(panel)):

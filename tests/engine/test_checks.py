@@ -54,7 +54,11 @@ def test_a_claim_from_another_sample_is_compared_with_the_widened_interval(tmp_p
     assert exact["max_claim_gap"] == pytest.approx(0.99 - high) and exact["claims_outside_tolerance"] == 1.0
     assert 4 / 6 + (high - 4 / 6) * 2 ** 0.5 > 0.99
     assert sized["max_claim_gap"] == 0.0 and sized["claims_outside_tolerance"] == 0.0
-    caption = {r: next(e for e in runs[r].evidence if e.title.startswith("Claims")).caption for r in runs}
+    claims = {r: next(e for e in runs[r].evidence if e.title.startswith("Claims")) for r in runs}
+    # the table says the rows its measured values rest on
+    assert claims[None].title == ("Claims in the model card against the measured intervals (measured on n = 6 "
+                                  "evaluation rows; gap: how far outside)")
+    caption = {r: claims[r].caption for r in runs}
     assert "taken as exact" in caption[None]
     assert "widened about the measured value by √(1 + n_eval/n_claim) to carry that sample's noise too (×1.41 for 6 rows; n_eval = 6)" in caption[6]
     assert runs[None].summary.endswith("The largest gap between a card claim and the measured interval is 0.033.")
@@ -116,6 +120,8 @@ def test_performance_by_hand(tmp_path, card_writer, threshold, accuracy, f1, bal
         assert 0.0 <= m[f"{name}_ci_low"] <= m[f"{name}_ci_high"] <= 1.0
     confusion = next(e for e in out.evidence if e.title.startswith("Confusion matrix"))
     tn, fp, fn, tp = (2, 1, 1, 2) if threshold is None else (3, 0, 1, 2)
+    assert confusion.title == "Confusion matrix (rows: true class, columns: predicted class; n = 6 rows)"
+    assert confusion.columns == ["true \\ predicted", "no", "yes"] and confusion.caption == ""
     assert confusion.rows == [["no", tn, fp], ["yes", fn, tp]]
     assert out.key_figure == "AUC 0.889"
 
@@ -482,3 +488,28 @@ def test_a_chart_of_many_bars_draws_the_largest_and_says_so():
     assert said == " Drawn: the 25 features with the largest shares of 124, and 1 more that the caption names."
     assert most_bars(labels[:MAX_BARS], values[:MAX_BARS], values[:MAX_BARS], what="levels", largest="x") == (
         labels[:MAX_BARS], values[:MAX_BARS], "")
+
+
+def test_a_confusion_matrix_of_many_long_class_names_numbers_its_columns_and_splits_beyond_twelve():
+    """12 classes named by 90-character labels headed 13 columns with the names: the A4 page held 8 of
+    them, the diagonal counts of classes 08-11 never shown. Beyond 4 classes the columns carry each
+    class's index, the rows its index and name; beyond 12, one table per 12 predicted classes."""
+    from auditor.checks.performance import _confusion_tables
+
+    names = [f"Product family {i:02d}: a long descriptive class label for reviewers" for i in range(12)]
+    cm = np.diag(np.arange(1, 13)) + np.eye(12, k=1, dtype=int)
+    (table,) = _confusion_tables(names, cm)
+    assert table.title == "Confusion matrix (rows: true class, columns: predicted class; n = 89 rows)"
+    assert table.columns == ["true \\ predicted", *[str(i) for i in range(12)]]
+    assert table.rows[0] == ["0 · Product family 00: a long descriptive class label for reviewers", 1, 1, *[0] * 10]
+    assert table.rows[11][0].startswith("11 · Product family 11") and table.rows[11][12] == 12
+    assert table.caption == ("Each column is the predicted class of the row with its number (the class's index); "
+                             "the diagonal counts the rows predicted correctly.")
+    # three or four classes, or names of a few characters, keep the names atop the columns
+    assert _confusion_tables(names[:4], cm[:4, :4])[0].columns == ["true \\ predicted", *names[:4]]
+    digits = [str(i) for i in range(30)]
+    panels = _confusion_tables(digits, np.eye(30, dtype=int))
+    assert [t.columns[1:] for t in panels] == [digits[:12], digits[12:24], digits[24:]]
+    assert [t.title for t in panels][2] == ("Confusion matrix (rows: true class, columns: predicted class; n = 30 rows; "
+                                            "predicted classes 24–29 of 0–29)")
+    assert all(len(r) == len(t.columns) for t in panels for r in t.rows) and panels[2].rows[29] == ["29", *[0] * 5, 1]

@@ -442,3 +442,6 @@ def test_a_regressors_performance_summary_gives_its_claim_gap_in_the_claims_term
     gap = (low - round(mae * 0.5, 4)) / round(mae * 0.5, 4)
     assert out.summary.endswith(f" The largest gap between a card claim and the measured interval is {gap:.1%} "
                                 "of the claimed mae."), out.summary
+    claims = next(e for e in out.evidence if e.title.startswith("Claims"))
+    assert claims.title == ("Claims in the model card against the measured intervals (measured on n = 120 evaluation "
+                            "rows; gap: how far outside)")  # the rows the measured values rest on

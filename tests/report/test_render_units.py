@@ -553,3 +553,86 @@ def test_error_bars_run_from_an_intervals_low_end_to_its_high_end():
     assert _bar_errors(BarChart(title="t", labels=["a"], values=[1.0], errors=[0.1])) == [(0.1, 0.1)]
     assert _bar_errors(BarChart(title="t", labels=["a"], values=[1.0])) is None
     assert bar_chart(bars).startswith("data:image/svg+xml;base64,")
+
+
+def _evidence_boxes_right_edges(tables) -> tuple[float, list[float]]:
+    """The content width of an A4 page under report.css and the right edge of every text box of
+    ``tables`` rendered by the evidence partial, laid out by WeasyPrint."""
+    from types import SimpleNamespace
+
+    from weasyprint import HTML
+
+    from auditor.render.html import make_environment, templates_dir
+
+    body = make_environment().get_template("partials/evidence.html.j2").render(
+        evidence_items=tables, c=SimpleNamespace(thresholds=[]))
+    css = (templates_dir() / "report.css").read_text(encoding="utf-8")
+    page = HTML(string=f"<html><head><style>{css}</style></head><body>{body}</body></html>").render().pages[0]
+    root = page._page_box
+    content = root.children[0]  # the html box
+    edges = []
+
+    def walk(box):
+        if type(box).__name__ == "TextBox":
+            edges.append(box.position_x + box.width)
+        for child in getattr(box, "children", []):
+            walk(child)
+
+    walk(root)
+    return content.position_x + content.width, edges
+
+
+def test_an_evidence_table_wider_than_the_page_wraps_instead_of_running_off_it():
+    """13 columns headed by long class names ran off the page's right edge without a word (the 12-class
+    confusion matrix lost its last four columns). Headers get break opportunities in long runs as
+    cells do, and a table of over 13 columns gets equal columns that break words where they must."""
+    from auditor.results import Table
+
+    from auditor.render.html import make_environment
+
+    header = "f000_customer_account_transaction_history_rolling_average"
+    evidence = make_environment().get_template("partials/evidence.html.j2")
+    rendered = evidence.render(evidence_items=[Table(title="t", columns=["feature", header], rows=[["a", 1]])], c=None)
+    assert "<th>f000_customer_ac<wbr>count_transactio<wbr>n_history_rollin<wbr>g_average</th>" in rendered and "evidence-wide" not in rendered
+    names = [f"Product family {i:02d}: agricultural equipment leasing contracts" for i in range(16)]
+    wide = Table(title="wide", columns=["class", *names], rows=[[n, *range(16)] for n in names])
+    assert 'class="evidence evidence-table evidence-wide"' in evidence.render(evidence_items=[wide], c=None)
+    for tables in ([wide], [Table(title="long header", columns=["feature", header * 3, header, "n"], rows=[["a", 1, 2, 3]])]):
+        right, edges = _evidence_boxes_right_edges(tables)
+        assert edges and max(edges) <= right + 0.5, (max(edges), right)
+
+
+def test_long_axis_and_tick_labels_are_wrapped_or_shortened_so_the_plot_keeps_its_size(monkeypatch):
+    """A 12-class model's partial dependence y-label, "P(Product family 11: … for reviewers)" on one
+    line, was taller than the chart: the report shrank the figure to a thumbnail. The cohort
+    heatmap's slanted 60-character feature names took more room than its cells. The y-label is
+    wrapped into at most 4 lines (shortened in its middle beyond); tick labels keep their first
+    and last characters, 24 at most unless two would then read alike."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from auditor.render import charts
+    from auditor.results import Heatmap, LineChart, Series
+
+    label = "P(Product family 11: green energy retrofit financing long descriptive class label for reviewers)"
+    assert charts.wrapped_label(label) == ("P(Product family 11: green\nenergy retrofit financing long\n"
+                                           "descriptive class label for\nreviewers)")
+    assert charts.wrapped_label("x" * 200).split("\n")[-1] == "x" * 15 + "…" + "x" * 14
+    names = ["f010_customer_account_transaction_history_rolling_average_fe",
+             "f000_customer_account_transaction_history_rolling_average_fe", "f062"]
+    assert charts.short_labels(names) == ["f010_custome…_average_fe", "f000_custome…_average_fe", "f062"]
+    alike = ["a" * 20 + "X" + "a" * 20, "a" * 20 + "Y" + "a" * 20]
+    assert charts.short_labels(alike) == alike  # they differ at their very middle: kept whole
+    # the shortest that tells them apart, 44 characters here
+    assert charts.short_labels(["b" * 10 + a for a in alike]) == ["b" * 10 + "a" * 12 + "…X" + "a" * 20,
+                                                                  "b" * 10 + "a" * 12 + "…Y" + "a" * 20]
+    drawn = []
+    monkeypatch.setattr(charts, "_to_data_uri", lambda fig: drawn.append(fig) or "data:")
+    charts.line_chart(LineChart(title="pd", xlabel="signal_3", ylabel=label,
+                                series=[Series(name="partial dependence", x=[0, 1, 2], y=[0.1, 0.2, 0.4])]))
+    fig = drawn[-1]
+    assert fig.axes[0].get_ylabel() == charts.wrapped_label(label)
+    box = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer())
+    assert box.height < 2.6  # inches: the figure's 2.4 and the x axis; the one-line label was 6.4
+    charts.heatmap(Heatmap(title="cohorts", row_labels=["C1 (n = 66)", "C2 (n = 34)"], col_labels=names,
+                           values=[[0.07, 0.04, 0.02], [0.05, 0.18, 0.02]], vmin=0.0, vmax=0.2))
+    assert [t.get_text() for t in drawn[-1].axes[0].get_xticklabels()] == charts.short_labels(names)

@@ -64,6 +64,9 @@ def test_check_reproduces_case5_from_handmade_attributions(tabular_factory):
     assert m["shap__lime_rank_correlation"] == pytest.approx(0.9)
     heat = next(e for e in out.evidence if isinstance(e, Heatmap))
     assert heat.values == [[1.0, 1.0], [1.0, 1.0]]
+    # the pair table says the instances its medians rest on
+    assert [e.title for e in out.evidence if e.kind == "table"][0] == \
+        "Agreement per pair of explainers (medians over n = 3 instances)"
     assert out.cost["model_inputs"] == 0
     # the share names its k: the concrete report's summary read "share a median 50% of their top
     # features" two rows below local_explanations' "75% of their top 4 features" (k = 2 here)
@@ -404,6 +407,9 @@ def test_the_least_similar_pairs_plain_rank_correlation_counts_its_own_instances
     sizes = {s.measurement: s.n for s in out.sample_sizes}
     assert sizes["shap__lime_rank_correlation"] == 6 and sizes["shap__lime_weighted_rank_correlation"] == 3
     assert sizes["min_rank_correlation"] == 6 and sizes["min_weighted_rank_correlation"] == 3
+    # the pair table's medians rest on 3 to 6 instances, and its title says so
+    assert any(e.title == "Agreement per pair of explainers (medians over n = 3 to 6 instances, by pair and measure)"
+               for e in out.evidence)
 
 
 def test_the_table_of_where_two_explainers_differ_gives_each_features_mean_share(tabular_factory):

@@ -279,3 +279,34 @@ def test_counterfactuals_through_a_sensitive_feature_are_said(linear):
     assert moved > 0 and f"{FEATURES[0]} in {moved} of {int(out.measurements['share_found'] * 20)}" in said
     ctx, _ = linear(sensitive_features=[FEATURES[0]], immutable_features=[FEATURES[0]])
     assert not any(n.startswith("Counterfactuals that change a sensitive") for n in _run(ctx, n_instances=20).notes)
+
+
+def test_more_than_four_directions_are_counted_in_a_table_not_the_note(tmp_path):
+    """A 12-class model's note "Counterfactuals by direction: A → B: 1; …" ran to a near-page paragraph
+    of long class labels. Beyond 4 directions the note names the table that counts them, most first."""
+    from collections import Counter
+
+    rng = np.random.default_rng(1)
+
+    def frame(n):
+        f = pd.DataFrame({"x": rng.uniform(0, 6, n).round(4), "y": rng.normal(size=n).round(4)})
+        f["label"] = [f"class {int(v)}: a long descriptive label" for v in f["x"].clip(0, 5.999)]
+        return f
+
+    from sklearn.tree import DecisionTreeClassifier
+
+    train = frame(600)
+    est = DecisionTreeClassifier(random_state=0).fit(train[["x", "y"]], train["label"])
+    ctx = _context(tmp_path, train, frame(120), est, ["x", "y"])
+    result = _run(ctx, n_instances=30)
+    rows = _csv(ctx)
+    pairs = Counter((r["predicted"], r["counterfactual_predicted"]) for r in rows if r["found"] == "True")
+    assert len(pairs) > 4
+    note = next(n for n in result.notes if n.startswith("Counterfactuals by direction: "))
+    assert note.startswith(f"Counterfactuals by direction: {len(pairs)} directions, counted in the table "
+                           "'Counterfactuals by direction'. Only a change towards")
+    table = next(e for e in result.evidence if e.title.startswith("Counterfactuals by direction"))
+    assert table.title == f"Counterfactuals by direction (n = {sum(pairs.values())} counterfactuals found)"
+    assert table.columns == ["predicted", "counterfactual predicted", "counterfactuals"]
+    assert table.rows == [[a, b, c] for (a, b), c in sorted(pairs.items(), key=lambda item: (-item[1], item[0]))]
+    assert table.detail == (len(pairs) > 12)

@@ -185,6 +185,8 @@ def test_text_cohorts_are_defined_by_the_planted_sentiment_words(text):
     assert "the defining words of each cohort" in heatmap.caption and "on that word;" in heatmap.caption
     method = next(e for e in out.evidence if e.title == "How the instances were clustered")
     assert method.rows[0][1] == "|attribution| of each word as a share of the instance's total"
+    # the silhouettes say the instances they rest on
+    assert method.caption.startswith("n = 20 explained instances in each view. Seeded k-means (")
     assert out.measurements["embeddings_k"] is not None and out.measurements["n"] == 20
     assert out.measurements["stability"] is None  # integrated gradients is deterministic: no seed stability
 
