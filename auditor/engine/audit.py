@@ -179,22 +179,31 @@ def render_reports(result: AuditResult, result_json: bytes | None = None, run_ma
     return {"report.html": html.encode("utf-8"), "report.pdf": report_pdf(result, html, result_json, run_manifest)}
 
 
+REGISTRY_WAIT_S = 60.0  # how long a run waits for a registry another process is writing, to number and record itself
+
+
 def register_run(run_dir: Path, out: Path, db: str | None) -> str | None:
     """Index a new run in the audit registry; None, or why it could not. The run directory is the
     record of truth: a registry that fails now (it was readable before the audit ran) is said, never a
-    lost audit (`auditor history --rebuild` restores it)."""
-    try:
-        from auditor.records.registry import open_registry
+    lost audit (`auditor history --rebuild` restores it). One that another process is writing is
+    waited for, up to :data:`REGISTRY_WAIT_S`: unlisted, the run's number could be given again."""
+    import time
 
-        with open_registry(out, db) as registry:
-            registry.add_run(run_dir)
-    except Exception as exc:  # noqa: BLE001 - the audit itself succeeded
-        return (f"the run is stored, but the registry was not updated ({type(exc).__name__}: {exc}); "
-                f"`auditor history --rebuild --out {out}`{' with the same --db' if db else ''} indexes it")
-    return None
+    from auditor.records.registry import open_registry
+    from auditor.records.sqlite_reader import is_busy
 
-
-REGISTRY_WAIT_S = 60.0  # how long a run waits for a registry another process is writing, to number itself
+    deadline = time.monotonic() + REGISTRY_WAIT_S
+    while True:
+        try:
+            with open_registry(out, db) as registry:
+                registry.add_run(run_dir)
+            return None
+        except Exception as exc:  # noqa: BLE001 - the audit itself succeeded
+            if is_busy(exc) and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            return (f"the run is stored, but the registry was not updated ({type(exc).__name__}: {exc}); "
+                    f"`auditor history --rebuild --out {out}`{' with the same --db' if db else ''} indexes it")
 
 
 def registered_versions(out: Path, db: str | None, folder: Path) -> int:

@@ -367,6 +367,45 @@ def test_a_registry_that_fails_after_the_run_is_said_in_a_notice(cli, records, o
     assert "history --rebuild" in res.text and "Warning" not in res.text
 
 
+def test_a_run_waits_for_a_registry_another_process_writes_to_record_itself(cli, records, out, stub_pdf, monkeypatch):
+    """A registry locked when the run was recorded: after SQLite's 5 s the run exited 0 with a notice,
+    stored but unlisted, so its number could be given again. Now it waits (up to REGISTRY_WAIT_S)."""
+    import sqlalchemy as sa
+
+    import auditor.records.registry
+
+    real, tries = auditor.records.registry.Registry.add_run, []
+
+    def busy_twice(self, run_dir):
+        tries.append(run_dir)
+        if len(tries) <= 2:
+            raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+        return real(self, run_dir)
+
+    monkeypatch.setattr(auditor.records.registry.Registry, "add_run", busy_twice)
+    res = cli.run(records.policy, records.card, records.csv, out)
+    assert res.code == 0 and "notice" not in res.text, res.text
+    assert len(tries) == 3
+    with auditor.records.registry.open_registry(out) as registry:
+        assert [r["version"] for r in registry.history()] == ["v0001", "v0002", "v0003"]
+
+
+def test_a_registry_locked_longer_than_the_wait_is_said_in_a_notice(cli, records, out, stub_pdf, monkeypatch):
+    import sqlalchemy as sa
+
+    import auditor.engine.audit
+    import auditor.records.registry
+
+    def always_busy(self, run_dir):
+        raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(auditor.engine.audit, "REGISTRY_WAIT_S", 0.6)
+    monkeypatch.setattr(auditor.records.registry.Registry, "add_run", always_busy)
+    res = cli.run(records.policy, records.card, records.csv, out)
+    assert res.code == 0 and run_path(out, 3).is_dir(), res.text
+    assert "notice: the run is stored, but the registry was not updated" in res.text and "database is locked" in res.text
+
+
 def test_json_nested_deeper_than_the_parser_goes_is_an_unreadable_file_not_an_internal_error(cli, out):
     """These reached exit 5 (RecursionError): a result.json with 100,000 nested lists, and a sign-off
     record of them, read by verify, diff and history --rebuild."""
