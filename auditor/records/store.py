@@ -152,7 +152,8 @@ def owned_folder_problem(target: Path, flag: str, own: str) -> str | None:
 
 def check_out_folder(out: Path) -> None:
     """An output folder is neither inside a stored run (a run is sealed) nor a model's own folder
-    (its runs would be nested one level too deep, in a second version series)."""
+    (its runs would be nested one level too deep, in a second version series), nor a folder the
+    records own (:func:`owned_folder_problem`: a new ``vNNNN/`` there stops the model's next run)."""
     resolved = Path(out).resolve()
     if (folder := enclosing_run(resolved)) is not None:
         raise OutputPathError(f"--out {out} is inside the stored run {folder}; a run is sealed and is never "
@@ -162,6 +163,8 @@ def check_out_folder(out: Path) -> None:
         held = min(runs) if len(runs) == 1 else f"{min(runs)}…{max(runs)}"
         raise OutputPathError(f"--out {out} is a model's folder (it holds {held}); pass the output "
                               f"folder above it ({resolved.parent}), which holds one folder per model")
+    if (problem := owned_folder_problem(resolved, "--out", own="")) is not None:
+        raise OutputPathError(problem)
 
 
 def junit_path_problem(path: Path) -> str | None:

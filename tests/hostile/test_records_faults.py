@@ -624,6 +624,22 @@ def test_render_to_a_chosen_folder_and_refusals(cli, out, tmp_path, stub_pdf):
     assert files_of(out) == before
 
 
+@pytest.mark.parametrize("where", ["v0004", "signoffs", "renders/r", ".tmp-x"])
+def test_run_never_writes_into_a_folder_the_records_own(cli, records, out, stub_pdf, where):
+    """`run --out` took folders `render --to` and `diff --out` refuse (a version-like folder of a model,
+    its signoffs/): it wrote a registry and a version series there, and the model's next run then
+    stopped (exit 2) at a version folder holding no run."""
+    target = out / MODEL / where
+    before = files_of(out)
+    res = cli.run(records.policy, records.card, records.csv, target)
+    assert res.code == 2, res.text
+    said = {"v0004": "is named like a version of the model", "signoffs": "holds the sign-off log",
+            "renders/r": "holds `auditor render`'s reports", ".tmp-x": "is a folder auditor manages"}[where]
+    assert f"--out {target}" in res.text and said in res.text, res.text
+    assert files_of(out) == before and not target.exists()
+    assert cli.run(records.policy, records.card, records.csv, out).code == 0 and run_path(out, 3).is_dir()
+
+
 def test_the_reading_commands_never_write_a_registry_into_a_run_a_model_folder_or_an_empty_folder(cli, out, tmp_path):
     """`history`, `due` and `users list` build a missing default registry from the run folders; they
     wrote it into whatever --out named: inside a stored run (which `verify` then called altered), a
