@@ -205,25 +205,41 @@ def claim_model_dir(out: Path, model_name: str) -> Path:
     """:func:`model_dir`, refusing a folder whose runs belong to another model name (a folder
     written before slugs were collision-free, or one that differs only in case on a
     case-insensitive file system): two models never share a version series or a hash chain.
-    Also refused: a newest version folder that holds no run (made by hand: a new run would be
-    chained to it, and `auditor verify` would report the chain broken)."""
+    Also refused: a newest entry named like a version that is not a run with a readable manifest
+    (a folder made by hand, a stray file, a run whose manifest.json was removed: a new run would be
+    chained to it without its hash, and `auditor verify` would report the chain broken)."""
     check_out_folder(out)
     folder = model_dir(out, model_name)
-    numbers = versions(folder)
-    if numbers and not is_stored_run(folder / version_label(numbers[-1])):
+    top = taken_versions(folder)
+    if not top:
+        return folder
+    newest = folder / version_label(top)
+    if problem := _not_a_run(newest):
         raise OutputPathError(
-            f"{folder / version_label(numbers[-1])} is named like a version but holds no manifest.json, so it is not "
-            "a run auditor wrote; the next run would be chained to it. Move or rename it, then run again")
-    if numbers:
-        try:
-            owner = loads((folder / version_label(numbers[-1]) / "result.json").read_text(encoding="utf-8"))["model"]["name"]
-        except (OSError, ValueError, KeyError, TypeError):
-            owner = None
-        if isinstance(owner, str) and owner != model_name:
-            raise OutputPathError(
-                f"the folder {folder} holds the runs of model {owner!r}, not {model_name!r}; two models never share "
-                f"a version series: rename the model in its card or choose another --out")
+            f"{newest} is named like a version but {problem}, so it is not a run auditor wrote; the next run would be "
+            "chained to it. Move or rename it, then run again")
+    try:
+        owner = loads((newest / "result.json").read_text(encoding="utf-8"))["model"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        owner = None
+    if isinstance(owner, str) and owner != model_name:
+        raise OutputPathError(
+            f"the folder {folder} holds the runs of model {owner!r}, not {model_name!r}; two models never share "
+            f"a version series: rename the model in its card or choose another --out")
     return folder
+
+
+def _not_a_run(entry: Path) -> str | None:
+    """Why the entry ``entry`` cannot be the previous run a new run is chained to, or None."""
+    if not entry.is_dir():
+        return "is not a folder (a file or a link)"
+    if not (entry / "manifest.json").exists():
+        return "holds no manifest.json"
+    try:
+        with open(entry / "manifest.json", "rb"):
+            return None
+    except OSError as exc:
+        return f"its manifest.json cannot be read ({exc.strerror or exc})"
 
 
 def versions(folder: Path) -> list[int]:
