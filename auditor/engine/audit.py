@@ -446,7 +446,9 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
     except Exception as exc:
         # Never lose an audit's computation to a rendering bug: keep result.json where
         # `auditor render` can rebuild the reports from it, outside the versions.
-        salvage = getattr(build, "result", None) or result_as("")  # "": not numbered (the registry could not be read)
+        # "": not numbered (no version was stored: the number it was built for may be given to the next run)
+        built = getattr(build, "result", None)
+        salvage = built.model_copy(update={"version": ""}) if built is not None else result_as("")
         folder = model_dir(Path(out), model_card.model_name) / f".unrendered-{salvage.run_id}"
         if write_salvage(folder, result_bytes(salvage)):
             exc.add_note(f"the audit's result.json was kept (outside the versions) in {folder}; fix the cause and run "

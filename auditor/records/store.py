@@ -91,11 +91,12 @@ def check_output_writable(folder: Path) -> None:
         raise OutputNotWritable(f"disk full: {free:,} bytes free under {existing}; a run needs at least {MIN_FREE_BYTES:,}")
 
 
-def output_error(exc: OSError, where: Path) -> OutputNotWritable:
-    """An OSError met while writing output, said as what it is (disk full, read-only, permission)."""
+def output_error(exc: OSError, where: Path, unwritten: str = "nothing") -> OutputNotWritable:
+    """An OSError met while writing output, said as what it is (disk full, read-only, permission);
+    ``unwritten``: what was not written (a run's result.json may still be kept beside its versions)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OutputNotWritable(f"disk full while writing {where}; nothing was written (free some space and run again)")
-    return OutputNotWritable(f"cannot write {where}: {exc.strerror or exc}; nothing was written")
+        return OutputNotWritable(f"disk full while writing {where}; {unwritten} was written (free some space and run again)")
+    return OutputNotWritable(f"cannot write {where}: {exc.strerror or exc}; {unwritten} was written")
 
 
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
@@ -306,7 +307,7 @@ def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise output_error(exc, folder) from None
+        raise output_error(exc, folder, "no version") from None
     stored = False
     try:
         remove_stale_temp(folder)
@@ -343,7 +344,7 @@ def _write_version(folder: Path, build: Callable[[str], dict[str, bytes]], after
                 raise
     except OSError as exc:
         if exc.errno in WRITE_ERRNOS:
-            raise output_error(exc, folder) from None
+            raise output_error(exc, folder, "no version") from None
         raise
     raise RuntimeError(f"could not allocate a version under {folder}")
 

@@ -101,9 +101,12 @@ def test_when_only_the_run_fails_to_write_the_salvage_is_whole(cli, tmp_path, ar
     assert res.code == 2 and "disk full while writing" in res.text, res.text
     (kept,) = [p for p in (out / "tiny-model").iterdir()]
     assert kept.name.startswith(".unrendered-") and kept.name in res.text and "auditor render" in res.text
+    text = " ".join(res.text.split())
+    assert "no version was written" in text and "nothing was written" not in text, text  # then: "result.json was kept"
     assert [p.name for p in kept.iterdir()] == ["result.json"]
     result = json.loads((kept / "result.json").read_text())  # whole, valid JSON
     assert result["model"]["name"] == "tiny-model"
+    assert result["version"] == ""  # not "v0001": that number was never stored (the next run takes it)
     monkeypatch.undo()
     stub = lambda html, **kw: b"%PDF-1.7 stub\n"  # noqa: E731
     monkeypatch.setattr(auditor.engine.audit, "html_to_pdf", stub)
@@ -115,6 +118,8 @@ def test_when_only_the_run_fails_to_write_the_salvage_is_whole(cli, tmp_path, ar
     assert sorted(p.name for p in kept.iterdir()) == ["result.json"]
     monkeypatch.setattr(Path, "write_bytes", _real_write_bytes)
     assert cli("render", kept).code == 0 and (kept / "report.html").is_file()  # as the note says
+    assert cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out).code == 0
+    assert json.loads((out / "tiny-model" / "v0001" / "result.json").read_text())["run_id"] != result["run_id"]
 
 
 _real_write_bytes = Path.write_bytes
