@@ -336,7 +336,11 @@ def _write_version(folder: Path, build: Callable[[str], dict[str, bytes]], after
                 with staged_folder(folder) as tmp:
                     files = build(label)
                     write_tree(tmp, files)
-                    if publish_folder(tmp, folder / label):
+                    try:
+                        published = publish_folder(tmp, folder / label)
+                    except OSError as exc:  # whatever the cause (EBUSY, EMLINK, ...): the run cannot be stored there
+                        raise output_error(exc, folder, "no version") from None
+                    if published:
                         return folder / label
             except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: was it before or after the rename?
                 if files is not None and _holds(folder / label, files):
