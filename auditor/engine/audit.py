@@ -211,10 +211,13 @@ def registered_versions(out: Path, db: str | None, folder: Path) -> int:
     records none, or when no registry exists yet). A registry that cannot be read is a
     :class:`~auditor.records.registry.RegistryError`: numbered from the folders alone, a deleted
     version's number would be given again (the registry remembers it). One that another process is
-    writing is waited for, up to :data:`REGISTRY_WAIT_S`."""
+    writing is waited for, up to :data:`REGISTRY_WAIT_S`. The output folder's own registry indexes
+    only its runs: after the folder was moved or copied with it, its rows of the model's folder name
+    the old place (as `auditor verify` matches them) and count too."""
     import time
 
     from auditor.records.registry import RegistryError, open_registry, registry_url, sqlite_file
+    from auditor.records.runs import DEFAULT_DB_NAME
     from auditor.records.sqlite_reader import is_busy
 
     file = sqlite_file(registry_url(out, db))
@@ -236,8 +239,9 @@ def registered_versions(out: Path, db: str | None, folder: Path) -> int:
                                 "(it remembers deleted versions, whose numbers are never given again), so no version "
                                 "was written; run the audit again once the registry can be read") from None
     here = folder.resolve()
-    return max((int(m.group(1)) for p in paths if p.parent.resolve() == here and (m := VERSION_RE.match(p.name))),
-               default=0)
+    own = file is not None and file.resolve() == Path(out).resolve() / DEFAULT_DB_NAME
+    return max((int(m.group(1)) for p in paths if (p.parent.name == here.name if own else p.parent.resolve() == here)
+                and (m := VERSION_RE.match(p.name))), default=0)
 
 
 @dataclass

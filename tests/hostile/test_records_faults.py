@@ -406,6 +406,21 @@ def test_a_registry_locked_longer_than_the_wait_is_said_in_a_notice(cli, records
     assert "notice: the run is stored, but the registry was not updated" in res.text and "database is locked" in res.text
 
 
+@pytest.mark.parametrize("how", ["moved", "copied"])
+def test_a_moved_or_copied_output_folder_never_gives_a_deleted_version_s_number_again(cli, records, out, tmp_path,
+                                                                                      stub_pdf, how):
+    """The folder's own registry names the old place after a move or a copy: its rows were not counted,
+    so the number of a deleted newest version was given again (and `verify` called the new run altered)."""
+    assert cli("history", "--out", out).code == 0  # the registry, its rows naming `out`
+    elsewhere = tmp_path / "elsewhere"
+    (shutil.move if how == "moved" else shutil.copytree)(str(out), str(elsewhere))
+    shutil.rmtree(elsewhere / MODEL / "v0002")
+    res = cli.run(records.policy, records.card, records.csv, elsewhere)
+    assert res.code == 0, res.text
+    assert sorted(p.name for p in (elsewhere / MODEL).iterdir() if p.name.startswith("v")) == ["v0001", "v0003"]
+    assert json.loads((elsewhere / MODEL / "v0003" / "result.json").read_text())["version"] == "v0003"
+
+
 def test_json_nested_deeper_than_the_parser_goes_is_an_unreadable_file_not_an_internal_error(cli, out):
     """These reached exit 5 (RecursionError): a result.json with 100,000 nested lists, and a sign-off
     record of them, read by verify, diff and history --rebuild."""
