@@ -189,22 +189,31 @@ def render_reports(result: AuditResult, result_json: bytes | None = None, run_ma
     return {"report.html": html.encode("utf-8"), "report.pdf": report_pdf(result, html, result_json, run_manifest)}
 
 
+REGISTRY_WAIT_S = 60.0  # how long a run waits for a registry another process is writing, to number and record itself
+
+
 def register_run(run_dir: Path, out: Path, db: str | None) -> str | None:
     """Index a new run in the audit registry; None, or why it could not. The run directory is the
     record of truth: a registry that fails now (it was readable before the audit ran) is said, never a
-    lost audit (`auditor history --rebuild` restores it)."""
-    try:
-        from auditor.records.registry import open_registry
+    lost audit (`auditor history --rebuild` restores it). One that another process is writing is
+    waited for, up to :data:`REGISTRY_WAIT_S`: unlisted, the run's number could be given again."""
+    import time
 
-        with open_registry(out, db) as registry:
-            registry.add_run(run_dir)
-    except Exception as exc:  # noqa: BLE001 - the audit itself succeeded
-        return (f"the run is stored, but the registry was not updated ({type(exc).__name__}: {exc}); "
-                f"`auditor history --rebuild --out {out}`{' with the same --db' if db else ''} indexes it")
-    return None
+    from auditor.records.registry import open_registry
+    from auditor.records.sqlite_reader import is_busy
 
-
-REGISTRY_WAIT_S = 60.0  # how long a run waits for a registry another process is writing, to number itself
+    deadline = time.monotonic() + REGISTRY_WAIT_S
+    while True:
+        try:
+            with open_registry(out, db) as registry:
+                registry.add_run(run_dir)
+            return None
+        except Exception as exc:  # noqa: BLE001 - the audit itself succeeded
+            if is_busy(exc) and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            return (f"the run is stored, but the registry was not updated ({type(exc).__name__}: {exc}); "
+                    f"`auditor history --rebuild --out {out}`{' with the same --db' if db else ''} indexes it")
 
 
 def registered_versions(out: Path, db: str | None, folder: Path) -> int:
@@ -212,10 +221,13 @@ def registered_versions(out: Path, db: str | None, folder: Path) -> int:
     records none, or when no registry exists yet). A registry that cannot be read is a
     :class:`~auditor.records.registry.RegistryError`: numbered from the folders alone, a deleted
     version's number would be given again (the registry remembers it). One that another process is
-    writing is waited for, up to :data:`REGISTRY_WAIT_S`."""
+    writing is waited for, up to :data:`REGISTRY_WAIT_S`. The output folder's own registry indexes
+    only its runs: after the folder was moved or copied with it, its rows of the model's folder name
+    the old place (as `auditor verify` matches them) and count too."""
     import time
 
     from auditor.records.registry import RegistryError, open_registry, registry_url, sqlite_file
+    from auditor.records.runs import DEFAULT_DB_NAME
     from auditor.records.sqlite_reader import is_busy
 
     file = sqlite_file(registry_url(out, db))
@@ -237,8 +249,9 @@ def registered_versions(out: Path, db: str | None, folder: Path) -> int:
                                 "(it remembers deleted versions, whose numbers are never given again), so no version "
                                 "was written; run the audit again once the registry can be read") from None
     here = folder.resolve()
-    return max((int(m.group(1)) for p in paths if p.parent.resolve() == here and (m := VERSION_RE.match(p.name))),
-               default=0)
+    own = file is not None and file.resolve() == Path(out).resolve() / DEFAULT_DB_NAME
+    return max((int(m.group(1)) for p in paths if (p.parent.name == here.name if own else p.parent.resolve() == here)
+                and (m := VERSION_RE.match(p.name))), default=0)
 
 
 @dataclass
@@ -447,7 +460,9 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
     except Exception as exc:
         # Never lose an audit's computation to a rendering bug: keep result.json where
         # `auditor render` can rebuild the reports from it, outside the versions.
-        salvage = getattr(build, "result", None) or result_as("")  # "": not numbered (the registry could not be read)
+        # "": not numbered (no version was stored: the number it was built for may be given to the next run)
+        built = getattr(build, "result", None)
+        salvage = built.model_copy(update={"version": ""}) if built is not None else result_as("")
         folder = model_dir(Path(out), model_card.model_name) / f".unrendered-{salvage.run_id}"
         if write_salvage(folder, result_bytes(salvage)):
             exc.add_note(f"the audit's result.json was kept (outside the versions) in {folder}; fix the cause and run "

@@ -74,13 +74,16 @@ def staged_folder(parent: Path) -> Iterator[Path]:
 
 
 def publish_folder(staged: Path, final: Path) -> bool:
-    """Move a staged folder to ``final``; False when ``final`` already exists (it is left alone)."""
+    """Move a staged folder to ``final``; False when ``final`` already exists (it is left alone): a
+    folder that is not empty, or a file or link in the way. Any other error is raised, also where
+    ``final`` exists (an empty folder that is a mount point: EBUSY; a read-only file system)."""
     try:
         os.rename(staged, final)
         sync_folder(final.parent)
         return True
     except OSError as exc:
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) or os.path.lexists(final):
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) or (exc.errno == errno.ENOTDIR and os.path.lexists(final)
+                                                             and not final.is_dir()):
             return False
         raise
 

@@ -229,7 +229,7 @@ class Registry:
                 before = [dict(r._mapping) for r in conn.execute(sa.select(runs_table))
                           if own or r.run_path == root or r.run_path.startswith(root + os.sep)]
                 stale = [r["run_path"] for r in before]
-                indexed, rows = len(rows), self._keep_recorded(rows, before)
+                indexed, rows = len(rows), self._keep_recorded(rows, before, root)
                 for start in range(0, len(stale), 500):
                     conn.execute(sa.delete(runs_table).where(runs_table.c.run_path.in_(stale[start:start + 500])))
                 if rows:
@@ -238,7 +238,7 @@ class Registry:
             raise RegistryError(f"cannot write the registry {shown_url(self.url)}: {_first_line(exc)}") from None
         return indexed
 
-    def _keep_recorded(self, rows: list[dict[str, Any]], before: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _keep_recorded(self, rows: list[dict[str, Any]], before: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
         """The rebuilt rows, each checked against the row it replaces (the same model folder and
         version: after a move the old rows name the old place). A run sealed when written never
         changes its manifest: one whose files now hash otherwise keeps its recorded row, so the
@@ -246,8 +246,10 @@ class Registry:
         (:attr:`changed`). Sign-off records are only appended: a run whose latest record differs from
         the one recorded under the same count keeps the recorded sign-off (:attr:`signoffs_changed`).
         A run the rebuild could not read keeps its recorded row (a transient read error must not
-        drop the anchor of a run altered meanwhile). Rows of runs whose folders are gone are listed
-        (:attr:`dropped`): their numbers are no longer remembered."""
+        drop the anchor of a run altered meanwhile), and so does a run under ``root`` that the scan did
+        not see and that is there now (an audit beside the rebuild, recorded after its folders were
+        scanned). Rows of runs whose folders are gone are listed (:attr:`dropped`): their numbers are
+        no longer remembered."""
         def tail(path: str) -> str:
             return f"{Path(path).parent.name}/{Path(path).name}"
 
@@ -266,8 +268,10 @@ class Registry:
                 row = {**row, **{k: old[k] for k in SIGNOFF_ANCHOR}}
             kept.append(row)
         unread = {str(path) for path, _ in self.skipped} - {row["run_path"] for row in kept}
+        unread |= {old["run_path"] for old in before if old["run_path"].startswith(root + os.sep)
+                   and Path(old["run_path"], "result.json").is_file()} - {row["run_path"] for row in kept}
         kept += [{k: v for k, v in old.items() if k != "id"} for old in before if old["run_path"] in unread]
-        present = {tail(row["run_path"]) for row in rows} | {tail(str(path)) for path, _ in self.skipped}
+        present = {tail(row["run_path"]) for row in kept} | {tail(str(path)) for path, _ in self.skipped}
         self.dropped = sorted({Path(row["run_path"]) for row in before if tail(row["run_path"]) not in present})
         return kept
 

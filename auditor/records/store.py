@@ -91,11 +91,12 @@ def check_output_writable(folder: Path) -> None:
         raise OutputNotWritable(f"disk full: {free:,} bytes free under {existing}; a run needs at least {MIN_FREE_BYTES:,}")
 
 
-def output_error(exc: OSError, where: Path) -> OutputNotWritable:
-    """An OSError met while writing output, said as what it is (disk full, read-only, permission)."""
+def output_error(exc: OSError, where: Path, unwritten: str = "nothing") -> OutputNotWritable:
+    """An OSError met while writing output, said as what it is (disk full, read-only, permission);
+    ``unwritten``: what was not written (a run's result.json may still be kept beside its versions)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OutputNotWritable(f"disk full while writing {where}; nothing was written (free some space and run again)")
-    return OutputNotWritable(f"cannot write {where}: {exc.strerror or exc}; nothing was written")
+        return OutputNotWritable(f"disk full while writing {where}; {unwritten} was written (free some space and run again)")
+    return OutputNotWritable(f"cannot write {where}: {exc.strerror or exc}; {unwritten} was written")
 
 
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
@@ -152,7 +153,8 @@ def owned_folder_problem(target: Path, flag: str, own: str) -> str | None:
 
 def check_out_folder(out: Path) -> None:
     """An output folder is neither inside a stored run (a run is sealed) nor a model's own folder
-    (its runs would be nested one level too deep, in a second version series)."""
+    (its runs would be nested one level too deep, in a second version series), nor a folder the
+    records own (:func:`owned_folder_problem`: a new ``vNNNN/`` there stops the model's next run)."""
     resolved = Path(out).resolve()
     if (folder := enclosing_run(resolved)) is not None:
         raise OutputPathError(f"--out {out} is inside the stored run {folder}; a run is sealed and is never "
@@ -162,6 +164,8 @@ def check_out_folder(out: Path) -> None:
         held = min(runs) if len(runs) == 1 else f"{min(runs)}…{max(runs)}"
         raise OutputPathError(f"--out {out} is a model's folder (it holds {held}); pass the output "
                               f"folder above it ({resolved.parent}), which holds one folder per model")
+    if (problem := owned_folder_problem(resolved, "--out", own="")) is not None:
+        raise OutputPathError(problem)
 
 
 def junit_path_problem(path: Path) -> str | None:
@@ -202,25 +206,41 @@ def claim_model_dir(out: Path, model_name: str) -> Path:
     """:func:`model_dir`, refusing a folder whose runs belong to another model name (a folder
     written before slugs were collision-free, or one that differs only in case on a
     case-insensitive file system): two models never share a version series or a hash chain.
-    Also refused: a newest version folder that holds no run (made by hand: a new run would be
-    chained to it, and `auditor verify` would report the chain broken)."""
+    Also refused: a newest entry named like a version that is not a run with a readable manifest
+    (a folder made by hand, a stray file, a run whose manifest.json was removed: a new run would be
+    chained to it without its hash, and `auditor verify` would report the chain broken)."""
     check_out_folder(out)
     folder = model_dir(out, model_name)
-    numbers = versions(folder)
-    if numbers and not is_stored_run(folder / version_label(numbers[-1])):
+    top = taken_versions(folder)
+    if not top:
+        return folder
+    newest = folder / version_label(top)
+    if problem := _not_a_run(newest):
         raise OutputPathError(
-            f"{folder / version_label(numbers[-1])} is named like a version but holds no manifest.json, so it is not "
-            "a run auditor wrote; the next run would be chained to it. Move or rename it, then run again")
-    if numbers:
-        try:
-            owner = loads((folder / version_label(numbers[-1]) / "result.json").read_text(encoding="utf-8"))["model"]["name"]
-        except (OSError, ValueError, KeyError, TypeError):
-            owner = None
-        if isinstance(owner, str) and owner != model_name:
-            raise OutputPathError(
-                f"the folder {folder} holds the runs of model {owner!r}, not {model_name!r}; two models never share "
-                f"a version series: rename the model in its card or choose another --out")
+            f"{newest} is named like a version but {problem}, so it is not a run auditor wrote; the next run would be "
+            "chained to it. Move or rename it, then run again")
+    try:
+        owner = loads((newest / "result.json").read_text(encoding="utf-8"))["model"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        owner = None
+    if isinstance(owner, str) and owner != model_name:
+        raise OutputPathError(
+            f"the folder {folder} holds the runs of model {owner!r}, not {model_name!r}; two models never share "
+            f"a version series: rename the model in its card or choose another --out")
     return folder
+
+
+def _not_a_run(entry: Path) -> str | None:
+    """Why the entry ``entry`` cannot be the previous run a new run is chained to, or None."""
+    if not entry.is_dir():
+        return "is not a folder (a file or a link)"
+    if not (entry / "manifest.json").exists():
+        return "holds no manifest.json"
+    try:
+        with open(entry / "manifest.json", "rb"):
+            return None
+    except OSError as exc:
+        return f"its manifest.json cannot be read ({exc.strerror or exc})"
 
 
 def versions(folder: Path) -> list[int]:
@@ -287,7 +307,7 @@ def write_run(out: Path, model_name: str, build: Callable[[str], dict[str, bytes
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise output_error(exc, folder) from None
+        raise output_error(exc, folder, "no version") from None
     stored = False
     try:
         remove_stale_temp(folder)
@@ -316,7 +336,11 @@ def _write_version(folder: Path, build: Callable[[str], dict[str, bytes]], after
                 with staged_folder(folder) as tmp:
                     files = build(label)
                     write_tree(tmp, files)
-                    if publish_folder(tmp, folder / label):
+                    try:
+                        published = publish_folder(tmp, folder / label)
+                    except OSError as exc:  # whatever the cause (EBUSY, EMLINK, ...): the run cannot be stored there
+                        raise output_error(exc, folder, "no version") from None
+                    if published:
                         return folder / label
             except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: was it before or after the rename?
                 if files is not None and _holds(folder / label, files):
@@ -324,7 +348,7 @@ def _write_version(folder: Path, build: Callable[[str], dict[str, bytes]], after
                 raise
     except OSError as exc:
         if exc.errno in WRITE_ERRNOS:
-            raise output_error(exc, folder) from None
+            raise output_error(exc, folder, "no version") from None
         raise
     raise RuntimeError(f"could not allocate a version under {folder}")
 

@@ -80,6 +80,34 @@ def test_a_moved_output_folder_s_own_registry_is_rebuilt_without_the_old_paths(o
     assert all(r["run_path"].startswith(str(moved.resolve())) for r in rows)
 
 
+def test_a_run_recorded_while_history_rebuild_scans_keeps_its_row(out_copy, monkeypatch):
+    """An audit that publishes and records its run after `history --rebuild` scanned the folders: the
+    rebuild deleted every row it had found and said the run's folder was gone, though it was there."""
+    import auditor.records.registry as registry_module
+
+    monkeypatch.delenv("AUDITOR_DB", raising=False)
+    model_dir = out_copy / "tiny-model"
+    (model_dir / "v0003").rename(out_copy / ".pending")
+    assert invoke("history", "--out", out_copy).exit_code == 0  # the registry, built from v0001 and v0002
+    scan = registry_module.iter_runs
+
+    def scan_then_an_audit_records_v0003(out):
+        yield from scan(out)
+        (out_copy / ".pending").rename(model_dir / "v0003")  # the audit beside the rebuild publishes its run
+        with open_registry(out_copy) as registry:
+            registry.add_run(model_dir / "v0003")  # and records it, after the scan, before the rebuild writes
+
+    monkeypatch.setattr(registry_module, "iter_runs", scan_then_an_audit_records_v0003)
+    res = invoke("history", "--out", out_copy, "--rebuild", "--json")
+    assert res.exit_code == 0, res.output
+    assert "registry rebuilt: 2 runs indexed" in flat(res.output) and "unindexed" not in res.output
+    monkeypatch.setattr(registry_module, "iter_runs", scan)
+    with open_registry(out_copy) as registry:
+        rows = registry.history()
+    assert [(r["version"], r["run_path"]) for r in rows] == [
+        (v, str((model_dir / v).resolve())) for v in ("v0001", "v0002", "v0003")]
+
+
 def test_a_bad_registry_url_or_missing_folder_is_a_usage_error(history, tmp_path, monkeypatch):
     monkeypatch.delenv("AUDITOR_DB", raising=False)
     res = invoke("history", "--out", history.out, "--db", "nosuchdialect://x")

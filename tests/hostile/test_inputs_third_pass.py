@@ -195,6 +195,53 @@ def test_a_stray_folder_named_like_the_next_version_is_refused_before_the_work(c
     assert cli("verify", out / "tiny-model" / "v0002").code == 0
 
 
+@pytest.mark.parametrize("stray", ["a file", "a link", "no manifest", "a manifest folder", "an unreadable manifest"])
+def test_a_newest_version_that_is_not_a_run_with_a_manifest_is_refused_before_the_work(cli, tmp_path, card_writer,
+                                                                                      card_only_policy, artefacts,
+                                                                                      stub_pdf, monkeypatch, stray):
+    """A stray file named like a version, or a newest run whose manifest.json is not a readable file:
+    the next run exited 0 chained to a previous version it could not hash (its manifest's previous
+    sha256 null), so it never verified and could never be signed off."""
+    import builtins
+
+    card = card_writer(tmp_path / "card")
+    out = tmp_path / "out"
+    assert cli.run(card_only_policy, card, artefacts.csv, out).code == 0
+    models = out / "tiny-model"
+    entry, said = models / "v0001", None
+    if stray == "a file":
+        entry = models / "v0002"
+        entry.write_text("x")
+        said = "is not a folder (a file or a link)"
+    elif stray == "a link":
+        entry = models / "v0002"
+        entry.symlink_to(tmp_path / "nowhere")
+        said = "is not a folder (a file or a link)"
+    elif stray == "no manifest":
+        (entry / "manifest.json").unlink()
+        said = "holds no manifest.json"
+    elif stray == "a manifest folder":
+        (entry / "manifest.json").unlink()
+        (entry / "manifest.json").mkdir()
+        said = "its manifest.json cannot be read (Is a directory)"
+    else:
+        real_open = builtins.open
+
+        def denied(file, *args, **kwargs):
+            if str(file) == str(entry / "manifest.json"):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", denied)
+        said = "its manifest.json cannot be read (Permission denied)"
+    res = cli.run(card_only_policy, card, artefacts.csv, out)
+    assert res.code == 2, res.text
+    text = " ".join(res.text.split())
+    assert f"{entry} is named like a version but {said}" in text and "Move or rename it, then run again" in text, text
+    assert sorted(p.name for p in models.iterdir() if p.name.startswith("v")) == (
+        ["v0001", "v0002"] if entry.name == "v0002" else ["v0001"])
+
+
 # --- registry and device ---------------------------------------------------------------------------
 
 def test_read_only_registry_commands_never_create_a_mistyped_registry(cli, tmp_path):

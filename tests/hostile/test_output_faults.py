@@ -101,9 +101,12 @@ def test_when_only_the_run_fails_to_write_the_salvage_is_whole(cli, tmp_path, ar
     assert res.code == 2 and "disk full while writing" in res.text, res.text
     (kept,) = [p for p in (out / "tiny-model").iterdir()]
     assert kept.name.startswith(".unrendered-") and kept.name in res.text and "auditor render" in res.text
+    text = " ".join(res.text.split())
+    assert "no version was written" in text and "nothing was written" not in text, text  # then: "result.json was kept"
     assert [p.name for p in kept.iterdir()] == ["result.json"]
     result = json.loads((kept / "result.json").read_text())  # whole, valid JSON
     assert result["model"]["name"] == "tiny-model"
+    assert result["version"] == ""  # not "v0001": that number was never stored (the next run takes it)
     monkeypatch.undo()
     stub = lambda html, **kw: b"%PDF-1.7 stub\n"  # noqa: E731
     monkeypatch.setattr(auditor.engine.audit, "html_to_pdf", stub)
@@ -115,6 +118,8 @@ def test_when_only_the_run_fails_to_write_the_salvage_is_whole(cli, tmp_path, ar
     assert sorted(p.name for p in kept.iterdir()) == ["result.json"]
     monkeypatch.setattr(Path, "write_bytes", _real_write_bytes)
     assert cli("render", kept).code == 0 and (kept / "report.html").is_file()  # as the note says
+    assert cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out).code == 0
+    assert json.loads((out / "tiny-model" / "v0001" / "result.json").read_text())["run_id"] != result["run_id"]
 
 
 _real_write_bytes = Path.write_bytes
@@ -144,6 +149,49 @@ def test_a_render_whose_default_name_another_render_took_takes_the_next(cli, tmp
     assert written["report.html"].parent == renders / f"{run.name}-2"
     assert (renders / f"{run.name}-1" / "report.html").read_text() == "the other render's"
     assert sorted(os.listdir(renders)) == [f"{run.name}-1", f"{run.name}-2"]
+
+
+def _rename_fails(monkeypatch, final: Path, code: int) -> None:
+    """Renaming a staged folder to ``final`` fails with ``code`` (EBUSY: ``final`` is a mount point)."""
+    import os
+
+    real = os.rename
+
+    def rename(src, dst, *args, **kwargs):
+        if Path(dst) == final:
+            raise OSError(code, os.strerror(code), str(dst))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", rename)
+
+
+def test_a_render_to_a_mount_point_says_why_it_failed_not_that_the_folder_appeared(cli, tmp_path, artefacts,
+                                                                                   card_writer, card_only_policy,
+                                                                                   stub_pdf, monkeypatch):
+    """Every error renaming the reports into place read as "appeared while the reports were rendered"
+    when the target existed, as an empty --to folder that is a mount point does (EBUSY)."""
+    assert cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, tmp_path / "out").code == 0
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    _rename_fails(monkeypatch, mount, errno.EBUSY)
+    res = cli("render", tmp_path / "out" / "tiny-model" / "v0001", "--to", mount)
+    text = " ".join(res.text.split())
+    assert res.code == 2 and f"cannot write {mount}: Device or resource busy; nothing was written" in text, text
+    assert "appeared" not in text and list(mount.iterdir()) == []
+
+
+def test_a_version_that_cannot_be_renamed_into_place_is_an_output_error_with_the_result_kept(
+        cli, tmp_path, artefacts, card_writer, card_only_policy, stub_pdf, monkeypatch):
+    """A rename error other than a taken name (EMLINK: the folder holds as many folders as it can)
+    was raised as it was: exit 5."""
+    out = tmp_path / "out"
+    _rename_fails(monkeypatch, out / "tiny-model" / "v0001", errno.EMLINK)
+    res = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out)
+    text = " ".join(res.text.split())
+    assert res.code == 2, text
+    assert f"cannot write {out / 'tiny-model'}: Too many links; no version was written" in text, text
+    (kept,) = (out / "tiny-model").iterdir()
+    assert kept.name.startswith(".unrendered-") and f"`auditor render {kept}`" in text
 
 
 def test_a_registry_held_by_another_process_never_lets_a_number_be_given_twice(cli, tmp_path, artefacts, card_writer,

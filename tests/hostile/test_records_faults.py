@@ -367,6 +367,60 @@ def test_a_registry_that_fails_after_the_run_is_said_in_a_notice(cli, records, o
     assert "history --rebuild" in res.text and "Warning" not in res.text
 
 
+def test_a_run_waits_for_a_registry_another_process_writes_to_record_itself(cli, records, out, stub_pdf, monkeypatch):
+    """A registry locked when the run was recorded: after SQLite's 5 s the run exited 0 with a notice,
+    stored but unlisted, so its number could be given again. Now it waits (up to REGISTRY_WAIT_S)."""
+    import sqlalchemy as sa
+
+    import auditor.records.registry
+
+    real, tries = auditor.records.registry.Registry.add_run, []
+
+    def busy_twice(self, run_dir):
+        tries.append(run_dir)
+        if len(tries) <= 2:
+            raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+        return real(self, run_dir)
+
+    monkeypatch.setattr(auditor.records.registry.Registry, "add_run", busy_twice)
+    res = cli.run(records.policy, records.card, records.csv, out)
+    assert res.code == 0 and "notice" not in res.text, res.text
+    assert len(tries) == 3
+    with auditor.records.registry.open_registry(out) as registry:
+        assert [r["version"] for r in registry.history()] == ["v0001", "v0002", "v0003"]
+
+
+def test_a_registry_locked_longer_than_the_wait_is_said_in_a_notice(cli, records, out, stub_pdf, monkeypatch):
+    import sqlalchemy as sa
+
+    import auditor.engine.audit
+    import auditor.records.registry
+
+    def always_busy(self, run_dir):
+        raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(auditor.engine.audit, "REGISTRY_WAIT_S", 0.6)
+    monkeypatch.setattr(auditor.records.registry.Registry, "add_run", always_busy)
+    res = cli.run(records.policy, records.card, records.csv, out)
+    assert res.code == 0 and run_path(out, 3).is_dir(), res.text
+    assert "notice: the run is stored, but the registry was not updated" in res.text and "database is locked" in res.text
+
+
+@pytest.mark.parametrize("how", ["moved", "copied"])
+def test_a_moved_or_copied_output_folder_never_gives_a_deleted_version_s_number_again(cli, records, out, tmp_path,
+                                                                                      stub_pdf, how):
+    """The folder's own registry names the old place after a move or a copy: its rows were not counted,
+    so the number of a deleted newest version was given again (and `verify` called the new run altered)."""
+    assert cli("history", "--out", out).code == 0  # the registry, its rows naming `out`
+    elsewhere = tmp_path / "elsewhere"
+    (shutil.move if how == "moved" else shutil.copytree)(str(out), str(elsewhere))
+    shutil.rmtree(elsewhere / MODEL / "v0002")
+    res = cli.run(records.policy, records.card, records.csv, elsewhere)
+    assert res.code == 0, res.text
+    assert sorted(p.name for p in (elsewhere / MODEL).iterdir() if p.name.startswith("v")) == ["v0001", "v0003"]
+    assert json.loads((elsewhere / MODEL / "v0003" / "result.json").read_text())["version"] == "v0003"
+
+
 def test_json_nested_deeper_than_the_parser_goes_is_an_unreadable_file_not_an_internal_error(cli, out):
     """These reached exit 5 (RecursionError): a result.json with 100,000 nested lists, and a sign-off
     record of them, read by verify, diff and history --rebuild."""
@@ -583,6 +637,22 @@ def test_render_to_a_chosen_folder_and_refusals(cli, out, tmp_path, stub_pdf):
         res = cli("render", run, "--to", target)
         assert res.code == 2 and said in res.text, (target, res.text)
     assert files_of(out) == before
+
+
+@pytest.mark.parametrize("where", ["v0004", "signoffs", "renders/r", ".tmp-x"])
+def test_run_never_writes_into_a_folder_the_records_own(cli, records, out, stub_pdf, where):
+    """`run --out` took folders `render --to` and `diff --out` refuse (a version-like folder of a model,
+    its signoffs/): it wrote a registry and a version series there, and the model's next run then
+    stopped (exit 2) at a version folder holding no run."""
+    target = out / MODEL / where
+    before = files_of(out)
+    res = cli.run(records.policy, records.card, records.csv, target)
+    assert res.code == 2, res.text
+    said = {"v0004": "is named like a version of the model", "signoffs": "holds the sign-off log",
+            "renders/r": "holds `auditor render`'s reports", ".tmp-x": "is a folder auditor manages"}[where]
+    assert f"--out {target}" in res.text and said in res.text, res.text
+    assert files_of(out) == before and not target.exists()
+    assert cli.run(records.policy, records.card, records.csv, out).code == 0 and run_path(out, 3).is_dir()
 
 
 def test_the_reading_commands_never_write_a_registry_into_a_run_a_model_folder_or_an_empty_folder(cli, out, tmp_path):
