@@ -242,7 +242,7 @@ class TabularModel(AdapterBase):
 
     def perturbation_note(self, params) -> str:
         return (f"Tabular perturbation: N(0, ({params.noise_frac:g}·sd)²) on numeric features (sd over the "
-                "evaluation set; 0.01 is the usual default), categoricals fixed. Relative input stability "
+                "evaluation set; the reference's S1 uses 0.01, so a larger value is a stricter test), categoricals fixed. Relative input stability "
                 "measures the input change on the numeric features standardised over the evaluation set "
                 "((x − mean) / sd), so it does not depend on their units or origin.")
 
