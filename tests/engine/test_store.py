@@ -14,7 +14,8 @@ from auditor.records.store import file_or_dir_sha256, manifest, model_dir, slugi
 
 
 def files(text: str):
-    return lambda label: {"result.json": f'{{"v": "{label}", "text": "{text}"}}'.encode(), "evidence/a.csv": b"a\n"}
+    return lambda label: {"result.json": f'{{"v": "{label}", "text": "{text}"}}'.encode(), "evidence/a.csv": b"a\n",
+                          "manifest.json": b"{}"}
 
 
 def dead_pid() -> int:
@@ -53,9 +54,12 @@ def test_a_version_taken_by_another_writer_is_skipped(tmp_path):
     assert (path / "result.json").read_text() == "ours v0002"
 
 
-def test_a_file_or_a_link_named_as_a_version_is_passed_over_and_left_alone(tmp_path):
-    """A regular file v0002 and a broken link v0003 in the model's folder: the run is built once, as
-    v0004 (it had been rebuilt up to 1,000 times against the file, and the link made an internal error)."""
+def test_a_file_or_a_link_named_as_a_version_is_refused_and_left_alone(tmp_path):
+    """A regular file v0002 and a broken link v0003 in the model's folder: once passed over (the run
+    written as v0004), the new run was chained to a v0003 it could not hash, so it never verified and
+    could never be signed off. Refused before the build now, naming the entry; nothing is touched."""
+    from auditor.records.store import OutputPathError
+
     first = write_run(tmp_path, "m", files("one"))
     folder = first.parent
     (folder / "v0002").write_text("not a run")
@@ -66,10 +70,11 @@ def test_a_file_or_a_link_named_as_a_version_is_passed_over_and_left_alone(tmp_p
         labels.append(label)
         return files("two")(label)
 
-    path = write_run(tmp_path, "m", build)
-    assert labels == ["v0004"] and path.name == "v0004"
+    with pytest.raises(OutputPathError, match="v0003 is named like a version but is not a folder"):
+        write_run(tmp_path, "m", build)
+    assert labels == []
     assert (folder / "v0002").read_text() == "not a run" and os.readlink(folder / "v0003") == str(tmp_path / "nowhere")
-    assert versions(folder) == [1, 4]  # the runs listed are the folders
+    assert versions(folder) == [1]  # the runs listed are the folders
 
 
 def test_a_failing_build_leaves_nothing(tmp_path):
