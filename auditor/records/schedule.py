@@ -22,14 +22,20 @@ class DueItem:
     run_path: str
 
 
+def order(row: dict[str, Any]) -> tuple[int, str]:
+    """Oldest to newest run of a model: by version number (then date)."""
+    return row["version_number"] or 0, str(row["created_at"] or "")
+
+
 def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem]:
     """Models whose approval expired or whose re-audit is overdue, from registry rows.
 
     Per model (name and folder): the re-audit is overdue when the latest run's policy declares
-    ``reaudit_interval_days`` and that many days have passed since the run. The approval expired
-    when the latest sign-off of any of its runs approves (with or without conditions) and its
-    valid-until date is before today; a later rejection or a later approval without expiry
-    supersedes it.
+    ``reaudit_interval_days`` and that many days have passed since the run. The approval is judged
+    for the newest run (the version in use): its own sign-off, or without one the sign-off of the
+    newest signed run before it; a sign-off of an older version, whenever made, never replaces it.
+    The approval expired when that sign-off approves (with or without conditions) and its
+    valid-until date is before today.
     """
     now = now or utc_now()
     today = now.date()
@@ -38,7 +44,7 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
         groups.setdefault((row["model"], row["model_dir"]), []).append(row)
     items: list[DueItem] = []
     for (model, _), group in sorted(groups.items()):
-        latest = max(group, key=lambda r: (r["version_number"] or 0, str(r["created_at"] or "")))
+        latest = max(group, key=order)
         interval = latest.get("reaudit_interval_days")
         audited = parse_moment(latest["created_at"])
         if interval is not None and not (isinstance(interval, int) and 1 <= interval <= MAX_REAUDIT_DAYS):
@@ -62,7 +68,9 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
                     next_due.date().isoformat(), latest["run_path"]))
         signed = [r for r in group if r.get("signoff_decision")]
         if signed:
-            last = max(signed, key=lambda r: str(r.get("signoff_at") or ""))
+            # the newest run's own sign-off; without one, the newest signed run's: by version, never by the
+            # time of signing (a late rejection of a retired version does not hide the current approval)
+            last = max(signed, key=order)
             until = last.get("signoff_valid_until")
             try:
                 expiry = date.fromisoformat(until) if until else None

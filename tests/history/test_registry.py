@@ -227,6 +227,37 @@ def test_due_counts_a_day_whole_and_an_approval_expired_from_the_day_after_its_l
     assert [i.reason for i in due([row], now=datetime(2026, 1, 20, 23, 0, tzinfo=timezone.utc))] == []
 
 
+def due_row(n: int, **values) -> dict:
+    """A registry row of run vNNNN of model m (created on 2026-01-0N, sha256 "a", no interval, unsigned)."""
+    row = {"model": "m", "model_dir": "/o/m", "version": f"v{n:04d}", "version_number": n, "run_path": f"/o/m/v{n:04d}",
+           "created_at": f"2026-01-{n:02d}T10:00:00+00:00", "reaudit_interval_days": None, "policy_name": "p",
+           "policy_version": "1", "model_sha256": "a", "signoff_decision": None, "signoff_at": None,
+           "signoff_reviewer": None, "signoff_valid_until": None, "signoff_count": 0}
+    return {**row, **values}
+
+
+def signed(decision: str, at: str, until: str | None = None, reviewer: str = "A") -> dict:
+    return {"signoff_decision": decision, "signoff_at": at, "signoff_valid_until": until, "signoff_reviewer": reviewer,
+            "signoff_count": 1}
+
+
+def test_due_judges_the_approval_of_the_newest_run_not_the_last_signed_at():
+    """`due` took the sign-off made last, of any run: a late rejection (or approval without expiry)
+    of a retired version hid the expired approval of the version in use ("nothing due", exit 0)."""
+    from datetime import datetime, timezone
+
+    later = datetime(2026, 3, 16, 12, 0, tzinfo=timezone.utc)
+    current = due_row(2, **signed("approve", "2026-02-02T10:00:00+00:00", "2026-03-15", reviewer="B"))
+    for old_signoff in (signed("reject", "2026-02-10T10:00:00+00:00"), signed("approve", "2026-02-10T10:00:00+00:00")):
+        items = due([due_row(1, **old_signoff), current], now=later)
+        assert [(i.reason, i.run_path, i.since) for i in items] == [("approval expired", "/o/m/v0002", "2026-03-16")]
+        assert "approve of v0002 by B was valid until 2026-03-15" in items[0].detail
+    # an approval of the newest run is not replaced by an older run's expired one signed later
+    items = due([due_row(1, **signed("approve", "2026-02-10T10:00:00+00:00", "2026-02-11")),
+                 due_row(2, **signed("approve", "2026-02-02T10:00:00+00:00", "2026-12-31"))], now=later)
+    assert items == []
+
+
 def test_a_registry_written_before_the_record_hash_column_is_read_and_upgraded(out_copy):
     """A registry made before ``signoff_record_sha256`` existed: verify reads it (the column is NULL:
     nothing recorded, nothing compared), and the next write adds the column."""
