@@ -16,7 +16,7 @@ MAX_REAUDIT_DAYS = 36_500  # the policy schema's bound on reaudit_interval_days 
 @dataclass(frozen=True)
 class DueItem:
     model: str
-    reason: str  # "approval expired" | "re-audit overdue"
+    reason: str  # "approval expired" | "new model not signed off" | "re-audit overdue" | "record unreadable"
     detail: str
     since: str  # ISO date the item became due
     run_path: str
@@ -66,10 +66,21 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
                     f"last audit {latest['version']} on {audited.date()}; policy {latest['policy_name']} "
                     f"{latest['policy_version']} asks for one every {interval} days (due {next_due.date()})",
                     next_due.date().isoformat(), latest["run_path"]))
-        signed = [r for r in group if r.get("signoff_decision")]
-        if signed:
-            # the newest run's own sign-off; without one, the newest signed run's: by version, never by the
-            # time of signing (a late rejection of a retired version does not hide the current approval)
+        # an approval is of a model artefact (its sha256): it never carries over to another one
+        artefact = [r for r in group if r.get("model_sha256") == latest.get("model_sha256")]
+        signed = [r for r in artefact if r.get("signoff_decision")]
+        approved = [r for r in group if str(r.get("signoff_decision") or "").startswith("approve")]
+        if not signed and approved:  # a model never approved has no approval to renew: not listed
+            prior, first = max(approved, key=order), min(artefact, key=order)
+            since = parse_moment(first["created_at"])
+            items.append(DueItem(
+                model, "new model not signed off",
+                f"{latest['version']} audits model {_artefact(latest)}, which no sign-off covers; the last approval "
+                f"({prior['version']}) was of model {_artefact(prior)}",
+                (since.date() if since else today).isoformat(), latest["run_path"]))
+        elif signed:
+            # the newest run's own sign-off; without one, that of the newest signed run of its artefact: by
+            # version, not by the time of signing (a late rejection of a retired version hides nothing)
             last = max(signed, key=order)
             until = last.get("signoff_valid_until")
             try:
@@ -85,6 +96,10 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
                     f"{last['signoff_decision']} of {last['version']} by {last['signoff_reviewer']} was valid until {until}",
                     (expiry + timedelta(days=1)).isoformat(), last["run_path"]))  # due from the day after its last
     return items
+
+
+def _artefact(row: dict[str, Any]) -> str:
+    return f"{row.get('model_version') or '?'} (sha256 {str(row.get('model_sha256') or '?')[:12]})"
 
 
 def as_datetime(day: date) -> datetime:

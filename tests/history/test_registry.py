@@ -258,6 +258,27 @@ def test_due_judges_the_approval_of_the_newest_run_not_the_last_signed_at():
     assert items == []
 
 
+def test_an_approval_does_not_carry_over_to_a_new_model_artefact():
+    """After a run of a new model sha256 that nobody signed off, `due` said "nothing due" on the
+    strength of the previous artefact's approval. A model never approved is still not listed, and a
+    re-audit of the approved artefact keeps its approval."""
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc)
+    approved = due_row(1, model_version="1.0", model_sha256="a" * 64, **signed("approve", "2026-01-02T10:00:00+00:00"))
+    new = due_row(3, model_version="2.0", model_sha256="b" * 64)
+    items = due([approved, due_row(2, model_sha256="b" * 64, model_version="2.0"), new], now=now)
+    assert [(i.reason, i.since, i.run_path) for i in items] == [("new model not signed off", "2026-01-02", "/o/m/v0003")]
+    assert items[0].detail == ("v0003 audits model 2.0 (sha256 bbbbbbbbbbbb), which no sign-off covers; "
+                               "the last approval (v0001) was of model 1.0 (sha256 aaaaaaaaaaaa)")
+    assert due([approved, due_row(2, model_sha256="a" * 64)], now=now) == []  # the same artefact re-audited
+    assert due([due_row(1), due_row(2, model_sha256="b")], now=now) == []  # never approved: nothing to renew
+    assert due([due_row(1, **signed("reject", "2026-01-02T10:00:00+00:00")), due_row(2, model_sha256="b")], now=now) == []
+    # once the new artefact is signed off, its own sign-off is judged (an expired approval is listed)
+    signed_new = {**new, **signed("approve-with-conditions", "2026-01-04T10:00:00+00:00", "2026-01-31")}
+    assert [i.reason for i in due([approved, signed_new], now=now)] == ["approval expired"]
+
+
 def test_a_registry_written_before_the_record_hash_column_is_read_and_upgraded(out_copy):
     """A registry made before ``signoff_record_sha256`` existed: verify reads it (the column is NULL:
     nothing recorded, nothing compared), and the next write adds the column."""
