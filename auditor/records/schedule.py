@@ -30,8 +30,9 @@ def order(row: dict[str, Any]) -> tuple[int, str]:
 def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem]:
     """Models whose approval expired or whose re-audit is overdue, from registry rows.
 
-    Per model (name and folder): the re-audit is overdue when the latest run's policy declares
-    ``reaudit_interval_days`` and that many days have passed since the run. The approval is judged
+    Per model (name and folder): the re-audit is overdue when that many days have passed since its
+    latest run as the last ``reaudit_interval_days`` declared among its runs' policies asks (a run
+    under a policy without one does not end the schedule). The approval is judged
     for the newest run (the version in use): its own sign-off, or without one the sign-off of the
     newest signed run before it; a sign-off of an older version, whenever made, never replaces it.
     The approval expired when that sign-off approves (with or without conditions) and its
@@ -45,13 +46,17 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
     items: list[DueItem] = []
     for (model, _), group in sorted(groups.items()):
         latest = max(group, key=order)
-        interval = latest.get("reaudit_interval_days")
+        # the last interval declared among the model's runs: an ad-hoc run under a policy without one
+        # (`default`) is an audit, counted from, but does not end the schedule
+        declared = [r for r in group if r.get("reaudit_interval_days") is not None]
+        policy = max(declared, key=order) if declared else latest
+        interval = policy.get("reaudit_interval_days")
         audited = parse_moment(latest["created_at"])
         if interval is not None and not (isinstance(interval, int) and 1 <= interval <= MAX_REAUDIT_DAYS):
             items.append(DueItem(model, "record unreadable",
-                                 f"{latest['version']}: reaudit_interval_days {interval!r} is not a number of days from 1 to "
-                                 f"{MAX_REAUDIT_DAYS}; run `auditor verify {latest['run_path']}`",
-                                 today.isoformat(), latest["run_path"]))
+                                 f"{policy['version']}: reaudit_interval_days {interval!r} is not a number of days from 1 to "
+                                 f"{MAX_REAUDIT_DAYS}; run `auditor verify {policy['run_path']}`",
+                                 today.isoformat(), policy["run_path"]))
         elif interval and audited is None:
             items.append(DueItem(model, "record unreadable", f"{latest['version']}: its date {latest['created_at']!r} "
                                  f"is not readable; run `auditor verify {latest['run_path']}`", today.isoformat(), latest["run_path"]))
@@ -63,8 +68,9 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
             if next_due is not None and next_due.date() <= today:  # due all of its day, whatever the hour
                 items.append(DueItem(
                     model, "re-audit overdue",
-                    f"last audit {latest['version']} on {audited.date()}; policy {latest['policy_name']} "
-                    f"{latest['policy_version']} asks for one every {interval} days (due {next_due.date()})",
+                    f"last audit {latest['version']} on {audited.date()}; policy {policy['policy_name']} "
+                    f"{policy['policy_version']}{'' if policy is latest else ' (of ' + policy['version'] + ')'} "
+                    f"asks for one every {interval} days (due {next_due.date()})",
                     next_due.date().isoformat(), latest["run_path"]))
         # an approval is of a model artefact (its sha256): it never carries over to another one
         artefact = [r for r in group if r.get("model_sha256") == latest.get("model_sha256")]

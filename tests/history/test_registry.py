@@ -279,6 +279,25 @@ def test_an_approval_does_not_carry_over_to_a_new_model_artefact():
     assert [i.reason for i in due([approved, signed_new], now=now)] == ["approval expired"]
 
 
+def test_an_ad_hoc_run_without_an_interval_does_not_end_the_schedule():
+    """The interval was read from the newest run's policy only: one run under `default` (no
+    interval) ended the re-audit schedule for good. The last interval declared holds, counted from
+    the newest run, and `due` names the policy and the run that set it."""
+    from datetime import datetime, timezone
+
+    rows = [due_row(1, reaudit_interval_days=30, policy_name="p2", policy_version="3"),
+            due_row(2, policy_name="default", policy_version="1")]
+    items = due(rows, now=datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc))
+    assert [(i.reason, i.since, i.run_path) for i in items] == [("re-audit overdue", "2026-02-01", "/o/m/v0002")]
+    assert items[0].detail == ("last audit v0002 on 2026-01-02; policy p2 3 (of v0001) asks for one every 30 days "
+                               "(due 2026-02-01)")
+    assert due(rows, now=datetime(2026, 1, 31, 23, 0, tzinfo=timezone.utc)) == []  # counted from v0002, not v0001
+    # a later interval replaces an earlier one; an edited one is named where it is
+    assert due([*rows, due_row(3, reaudit_interval_days=90)], now=datetime(2026, 2, 9, tzinfo=timezone.utc)) == []
+    items = due([*rows, due_row(3, reaudit_interval_days="soon")], now=datetime(2026, 2, 9, tzinfo=timezone.utc))
+    assert [(i.reason, i.run_path) for i in items] == [("record unreadable", "/o/m/v0003")]
+
+
 def test_a_registry_written_before_the_record_hash_column_is_read_and_upgraded(out_copy):
     """A registry made before ``signoff_record_sha256`` existed: verify reads it (the column is NULL:
     nothing recorded, nothing compared), and the next write adds the column."""
