@@ -678,17 +678,19 @@ def verify(
 def due(
     out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder holding OUT/<model>/vNNNN."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Evaluate on this date (YYYY-MM-DD) instead of today."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Evaluate on this date (YYYY-MM-DD, a UTC day) instead of today, "
+                                        "as the records stood at its end: runs and sign-offs made after it are left out."),
 ) -> None:
     """List models whose approval expired, whose new artefact is not signed off, or whose re-audit is overdue (exit 1 when any)."""
     from auditor.records.runs import parse_date
-    from auditor.records.schedule import as_datetime, due as due_items
+    from auditor.records.schedule import as_datetime, due as due_items, as_of as rows_as_of
 
     try:
         now = as_datetime(parse_date(as_of, "--as-of")) if as_of else None
     except AuditorError as exc:
         _fail(exc)
-    items = due_items(_registry_rows(out_dir, db), now)
+    rows = _registry_rows(out_dir, db)
+    items = due_items(rows_as_of(rows, now) if now else rows, now)
     if not items:
         _print("nothing due")
         raise typer.Exit(EXIT_OK)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from auditor.records.runs import parse_moment, utc_now
+from auditor.errors import ResultFileError
+from auditor.records.runs import Run, parse_moment, read_signoffs, utc_now
 
 MAX_REAUDIT_DAYS = 36_500  # the policy schema's bound on reaudit_interval_days (100 years)
 
@@ -104,10 +106,45 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
     return items
 
 
+def as_of(rows: list[dict[str, Any]], moment: datetime) -> list[dict[str, Any]]:
+    """The registry rows as they stood at ``moment`` (`due --as-of`): runs made after it are left
+    out, and a run's sign-off made after it gives way to the latest one made by then (none, when it
+    was the run's first). The registry keeps each run's latest sign-off only: earlier ones are read
+    from the run's sign-off log; where that log cannot be read or holds another number of records
+    than the registry counted (a folder moved or damaged), the latest is kept, later or not.
+    A date that cannot be read keeps its row as it is (`due` names it)."""
+    kept = []
+    for row in rows:
+        made = parse_moment(row.get("created_at"))
+        if made is not None and made > moment:
+            continue
+        signed = parse_moment(row.get("signoff_at"))
+        kept.append(_signoff_as_of(row, moment) if row.get("signoff_decision") and signed and signed > moment else row)
+    return kept
+
+
+def _signoff_as_of(row: dict[str, Any], moment: datetime) -> dict[str, Any]:
+    count = row.get("signoff_count") or 0
+    records: list[dict[str, Any]] = []
+    if count > 1:
+        try:
+            records = read_signoffs(Run(Path(row["run_path"])))
+        except (OSError, ResultFileError):
+            return row
+        if len(records) != count:
+            return row
+    earlier = [r for r in records if (m := parse_moment(r.get("signed_at"))) is not None and m <= moment]
+    last = earlier[-1] if earlier else {}
+    return {**row, "signoff_decision": last.get("decision"), "signoff_reviewer": last.get("reviewer"),
+            "signoff_at": last.get("signed_at"), "signoff_valid_until": last.get("valid_until"),
+            "signoff_count": len(earlier)}
+
+
 def _artefact(row: dict[str, Any]) -> str:
     return f"{row.get('model_version') or '?'} (sha256 {str(row.get('model_sha256') or '?')[:12]})"
 
 
 def as_datetime(day: date) -> datetime:
-    """The end of ``day`` (UTC): `due --as-of DAY` counts everything due on that day."""
+    """The end of ``day`` (UTC): `due --as-of DAY` counts everything due on that day, and what was
+    recorded by then (:func:`as_of`)."""
     return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=utc_now().tzinfo)

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -296,6 +297,35 @@ def test_an_ad_hoc_run_without_an_interval_does_not_end_the_schedule():
     assert due([*rows, due_row(3, reaudit_interval_days=90)], now=datetime(2026, 2, 9, tzinfo=timezone.utc)) == []
     items = due([*rows, due_row(3, reaudit_interval_days="soon")], now=datetime(2026, 2, 9, tzinfo=timezone.utc))
     assert [(i.reason, i.run_path) for i in items] == [("record unreadable", "/o/m/v0003")]
+
+
+def test_due_as_of_a_date_leaves_out_runs_and_sign_offs_made_after_it(tmp_path):
+    """`due --as-of DATE` counted runs and sign-offs recorded after DATE: a run made later hid the
+    re-audit then overdue, and a later sign-off counted as if made by then. The registry keeps each
+    run's latest sign-off only: an earlier one is read from the run's sign-off log."""
+    from auditor.records.schedule import as_datetime, as_of
+
+    then = as_datetime(date(2026, 2, 5))
+    rows = [due_row(1, reaudit_interval_days=30), due_row(2, created_at="2026-03-01T10:00:00+00:00")]
+    assert [r["version"] for r in as_of(rows, then)] == ["v0001"]
+    assert [i.reason for i in due(as_of(rows, then), then)] == ["re-audit overdue"]
+    # a first sign-off made after the date: unsigned then
+    late = due_row(1, **signed("approve", "2026-02-06T09:00:00+00:00", "2026-12-31"))
+    assert as_of([late], then)[0]["signoff_decision"] is None and late["signoff_decision"] == "approve"
+    # a later sign-off of a run signed before: the one made by then, from the run's log
+    run = tmp_path / "m" / "v0001"
+    (run.parent / "signoffs").mkdir(parents=True)
+    log = [{"decision": "approve", "reviewer": "A", "signed_at": "2026-01-02T10:00:00+00:00", "valid_until": "2026-02-01"},
+           {"decision": "approve", "reviewer": "B", "signed_at": "2026-02-06T09:00:00+00:00", "valid_until": "2026-12-31"}]
+    (run.parent / "signoffs" / "v0001.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    again = due_row(1, run_path=str(run), model_dir=str(run.parent),
+                    **{**signed("approve", "2026-02-06T09:00:00+00:00", "2026-12-31", "B"), "signoff_count": 2})
+    items = due(as_of([again], then), then)
+    assert [(i.reason, i.since) for i in items] == [("approval expired", "2026-02-02")]
+    assert items[0].detail == "approve of v0001 by A was valid until 2026-02-01"
+    assert due([again], then) == []  # the latest, made after the date, said valid until 2026-12-31
+    (run.parent / "signoffs" / "v0001.jsonl").unlink()  # the log cannot be read: the latest is kept
+    assert as_of([again], then) == [again]
 
 
 def test_a_registry_written_before_the_record_hash_column_is_read_and_upgraded(out_copy):
