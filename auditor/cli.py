@@ -5,8 +5,8 @@ Exit codes: 0 passed (or only warnings), 1 a blocking check failed or errored, 2
 unreachable --cluster included), 3 invalid policy, card or dataset, 4 model artefact refused or not
 loadable (a cluster worker's copy included), 5 internal error.
 A run whose only findings are waived ends WAIVED and exits 0 (an unwaived blocking failure exits 1).
-`verify` exits 1 when a run was altered, `due` when a model's approval expired or its re-audit is
-overdue, `sign-off` when the run fails verification (an altered audit is not signed).
+`verify` exits 1 when a run was altered, `due` when a model's approval expired, its newest artefact
+is not signed off after an approval, or its re-audit is overdue, `sign-off` when the run fails verification (an altered audit is not signed).
 """
 
 from __future__ import annotations
@@ -678,17 +678,19 @@ def verify(
 def due(
     out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder holding OUT/<model>/vNNNN."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Evaluate on this date (YYYY-MM-DD) instead of today."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Evaluate on this date (YYYY-MM-DD, a UTC day) instead of today, "
+                                        "as the records stood at its end: runs and sign-offs made after it are left out."),
 ) -> None:
-    """List models whose approval expired or whose re-audit is overdue (exit 1 when any)."""
+    """List models whose approval expired, whose new artefact is not signed off, or whose re-audit is overdue (exit 1 when any)."""
     from auditor.records.runs import parse_date
-    from auditor.records.schedule import as_datetime, due as due_items
+    from auditor.records.schedule import as_datetime, due as due_items, as_of as rows_as_of
 
     try:
         now = as_datetime(parse_date(as_of, "--as-of")) if as_of else None
     except AuditorError as exc:
         _fail(exc)
-    items = due_items(_registry_rows(out_dir, db), now)
+    rows = _registry_rows(out_dir, db)
+    items = due_items(rows_as_of(rows, now) if now else rows, now)
     if not items:
         _print("nothing due")
         raise typer.Exit(EXIT_OK)

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -225,6 +226,106 @@ def test_due_counts_a_day_whole_and_an_approval_expired_from_the_day_after_its_l
     assert items["re-audit overdue"].since == "2026-01-31"
     assert items["approval expired"].since == "2026-01-21"
     assert [i.reason for i in due([row], now=datetime(2026, 1, 20, 23, 0, tzinfo=timezone.utc))] == []
+
+
+def due_row(n: int, **values) -> dict:
+    """A registry row of run vNNNN of model m (created on 2026-01-0N, sha256 "a", no interval, unsigned)."""
+    row = {"model": "m", "model_dir": "/o/m", "version": f"v{n:04d}", "version_number": n, "run_path": f"/o/m/v{n:04d}",
+           "created_at": f"2026-01-{n:02d}T10:00:00+00:00", "reaudit_interval_days": None, "policy_name": "p",
+           "policy_version": "1", "model_sha256": "a", "signoff_decision": None, "signoff_at": None,
+           "signoff_reviewer": None, "signoff_valid_until": None, "signoff_count": 0}
+    return {**row, **values}
+
+
+def signed(decision: str, at: str, until: str | None = None, reviewer: str = "A") -> dict:
+    return {"signoff_decision": decision, "signoff_at": at, "signoff_valid_until": until, "signoff_reviewer": reviewer,
+            "signoff_count": 1}
+
+
+def test_due_judges_the_approval_of_the_newest_run_not_the_last_signed_at():
+    """`due` took the sign-off made last, of any run: a late rejection (or approval without expiry)
+    of a retired version hid the expired approval of the version in use ("nothing due", exit 0)."""
+    from datetime import datetime, timezone
+
+    later = datetime(2026, 3, 16, 12, 0, tzinfo=timezone.utc)
+    current = due_row(2, **signed("approve", "2026-02-02T10:00:00+00:00", "2026-03-15", reviewer="B"))
+    for old_signoff in (signed("reject", "2026-02-10T10:00:00+00:00"), signed("approve", "2026-02-10T10:00:00+00:00")):
+        items = due([due_row(1, **old_signoff), current], now=later)
+        assert [(i.reason, i.run_path, i.since) for i in items] == [("approval expired", "/o/m/v0002", "2026-03-16")]
+        assert "approve of v0002 by B was valid until 2026-03-15" in items[0].detail
+    # an approval of the newest run is not replaced by an older run's expired one signed later
+    items = due([due_row(1, **signed("approve", "2026-02-10T10:00:00+00:00", "2026-02-11")),
+                 due_row(2, **signed("approve", "2026-02-02T10:00:00+00:00", "2026-12-31"))], now=later)
+    assert items == []
+
+
+def test_an_approval_does_not_carry_over_to_a_new_model_artefact():
+    """After a run of a new model sha256 that nobody signed off, `due` said "nothing due" on the
+    strength of the previous artefact's approval. A model never approved is still not listed, and a
+    re-audit of the approved artefact keeps its approval."""
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc)
+    approved = due_row(1, model_version="1.0", model_sha256="a" * 64, **signed("approve", "2026-01-02T10:00:00+00:00"))
+    new = due_row(3, model_version="2.0", model_sha256="b" * 64)
+    items = due([approved, due_row(2, model_sha256="b" * 64, model_version="2.0"), new], now=now)
+    assert [(i.reason, i.since, i.run_path) for i in items] == [("new model not signed off", "2026-01-02", "/o/m/v0003")]
+    assert items[0].detail == ("v0003 audits model 2.0 (sha256 bbbbbbbbbbbb), which no sign-off covers; "
+                               "the last approval (v0001) was of model 1.0 (sha256 aaaaaaaaaaaa)")
+    assert due([approved, due_row(2, model_sha256="a" * 64)], now=now) == []  # the same artefact re-audited
+    assert due([due_row(1), due_row(2, model_sha256="b")], now=now) == []  # never approved: nothing to renew
+    assert due([due_row(1, **signed("reject", "2026-01-02T10:00:00+00:00")), due_row(2, model_sha256="b")], now=now) == []
+    # once the new artefact is signed off, its own sign-off is judged (an expired approval is listed)
+    signed_new = {**new, **signed("approve-with-conditions", "2026-01-04T10:00:00+00:00", "2026-01-31")}
+    assert [i.reason for i in due([approved, signed_new], now=now)] == ["approval expired"]
+
+
+def test_an_ad_hoc_run_without_an_interval_does_not_end_the_schedule():
+    """The interval was read from the newest run's policy only: one run under `default` (no
+    interval) ended the re-audit schedule for good. The last interval declared holds, counted from
+    the newest run, and `due` names the policy and the run that set it."""
+    from datetime import datetime, timezone
+
+    rows = [due_row(1, reaudit_interval_days=30, policy_name="p2", policy_version="3"),
+            due_row(2, policy_name="default", policy_version="1")]
+    items = due(rows, now=datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc))
+    assert [(i.reason, i.since, i.run_path) for i in items] == [("re-audit overdue", "2026-02-01", "/o/m/v0002")]
+    assert items[0].detail == ("last audit v0002 on 2026-01-02; policy p2 3 (of v0001) asks for one every 30 days "
+                               "(due 2026-02-01)")
+    assert due(rows, now=datetime(2026, 1, 31, 23, 0, tzinfo=timezone.utc)) == []  # counted from v0002, not v0001
+    # a later interval replaces an earlier one; an edited one is named where it is
+    assert due([*rows, due_row(3, reaudit_interval_days=90)], now=datetime(2026, 2, 9, tzinfo=timezone.utc)) == []
+    items = due([*rows, due_row(3, reaudit_interval_days="soon")], now=datetime(2026, 2, 9, tzinfo=timezone.utc))
+    assert [(i.reason, i.run_path) for i in items] == [("record unreadable", "/o/m/v0003")]
+
+
+def test_due_as_of_a_date_leaves_out_runs_and_sign_offs_made_after_it(tmp_path):
+    """`due --as-of DATE` counted runs and sign-offs recorded after DATE: a run made later hid the
+    re-audit then overdue, and a later sign-off counted as if made by then. The registry keeps each
+    run's latest sign-off only: an earlier one is read from the run's sign-off log."""
+    from auditor.records.schedule import as_datetime, as_of
+
+    then = as_datetime(date(2026, 2, 5))
+    rows = [due_row(1, reaudit_interval_days=30), due_row(2, created_at="2026-03-01T10:00:00+00:00")]
+    assert [r["version"] for r in as_of(rows, then)] == ["v0001"]
+    assert [i.reason for i in due(as_of(rows, then), then)] == ["re-audit overdue"]
+    # a first sign-off made after the date: unsigned then
+    late = due_row(1, **signed("approve", "2026-02-06T09:00:00+00:00", "2026-12-31"))
+    assert as_of([late], then)[0]["signoff_decision"] is None and late["signoff_decision"] == "approve"
+    # a later sign-off of a run signed before: the one made by then, from the run's log
+    run = tmp_path / "m" / "v0001"
+    (run.parent / "signoffs").mkdir(parents=True)
+    log = [{"decision": "approve", "reviewer": "A", "signed_at": "2026-01-02T10:00:00+00:00", "valid_until": "2026-02-01"},
+           {"decision": "approve", "reviewer": "B", "signed_at": "2026-02-06T09:00:00+00:00", "valid_until": "2026-12-31"}]
+    (run.parent / "signoffs" / "v0001.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    again = due_row(1, run_path=str(run), model_dir=str(run.parent),
+                    **{**signed("approve", "2026-02-06T09:00:00+00:00", "2026-12-31", "B"), "signoff_count": 2})
+    items = due(as_of([again], then), then)
+    assert [(i.reason, i.since) for i in items] == [("approval expired", "2026-02-02")]
+    assert items[0].detail == "approve of v0001 by A was valid until 2026-02-01"
+    assert due([again], then) == []  # the latest, made after the date, said valid until 2026-12-31
+    (run.parent / "signoffs" / "v0001.jsonl").unlink()  # the log cannot be read: the latest is kept
+    assert as_of([again], then) == [again]
 
 
 def test_a_registry_written_before_the_record_hash_column_is_read_and_upgraded(out_copy):

@@ -176,6 +176,21 @@ def test_due_lists_overdue_re_audits_and_expired_approvals(out_copy):
     assert res.exit_code == 1 and "approval expired" in flat(res.output) and "re-audit" not in flat(res.output)
 
 
+def test_due_is_not_hidden_by_a_later_signoff_of_an_older_version(out_copy):
+    """A rejection of the retired v0001, signed after the approval of v0003 (the version in use),
+    made `due` say "nothing due" (exit 0) once v0003's approval had expired."""
+    until = date.today() + timedelta(days=5)
+    model = out_copy / "tiny-model"
+    assert invoke("sign-off", model / "v0003", "--reviewer", "B", "--decision", "approve", "--comment", "ok",
+                  "--valid-until", until.isoformat()).exit_code == 0
+    assert invoke("sign-off", model / "v0001", "--reviewer", "A", "--decision", "reject",
+                  "--comment", "retired").exit_code == 0
+    res = invoke("due", "--out", out_copy, "--as-of", (until + timedelta(days=1)).isoformat())
+    assert res.exit_code == 1, res.output
+    text = flat(res.output)  # the table wraps the detail: its words are asserted, and that v0001 is not named
+    assert "approval expired" in text and "v0003" in text and f"until {until}" in text and "v0001" not in text
+
+
 def test_a_failed_audit_is_approved_only_as_a_documented_exception(tmp_path, artefacts, card_writer, policy_writer):
     from auditor.records.runs import open_run, read_signoffs
     from auditor.render.html import make_environment, report_context
