@@ -27,7 +27,7 @@ def test_a_policy_change_is_reported(changed):
                                   {"threshold": "roc_auc_ci_low (warn)", "a": None, "b": {"min": 0.95, "max": None}}]
     others = [c for c in changed["checks"] if c["id"] != "performance"]
     assert {c["change"] for c in others} == {"unchanged"} and not any(c["params"] or c["thresholds"] for c in others)
-    assert changed["status"] == {"a": "pass", "b": "warn", "change": "worsened"}
+    assert changed["status"] == {"a": "pass", "b": "warn", "change": "worsened", "unwaived": {"a": "pass", "b": "warn"}}
     assert changed["policy"]["changed"] == ["version", "sha256", "reaudit_interval_days"]
     assert changed["summary"]["inputs_changed"] == ["policy"]
     assert changed["summary"]["verdict_changes"] == 1
@@ -384,3 +384,71 @@ def test_a_feature_that_entered_the_top_names_the_rankings_that_moved_it():
                {"source": "permutation importance (global_importance check)", "entered": ["Income"], "left": []}]
     assert _moved_by(sources, "entered") == {"Income": ["mean |lime|", "permutation importance"]}
     assert _moved_by(sources, "left") == {"Job": ["mean |lime|"]}
+
+
+def test_a_status_changed_by_a_waiver_says_so_and_is_no_improvement(history, artefacts, out_copy, tmp_path):
+    """v0004 -> v0005 of a model printed "subgroup_fairness: waived -> warn (worsened)" beside "0
+    measurements changed" and named nowhere the waiver that expired on 2026-05-31; a waiver added read
+    "warn -> waived (improved)". Each check carries its waiver in both runs; a status that a waiver
+    added or expired alone changed is a "waiver" change, said with its approver and expiry."""
+    import auditor
+
+    model = out_copy / "tiny-model"
+    for name, expires in (("valid", "2099-12-31"), ("expired", "2000-01-31")):
+        (tmp_path / f"{name}.yaml").write_text(
+            "waivers:\n  - check: performance\n    justification: accepted pending more data (MRM-7)\n"
+            f"    approver: Head of MRM\n    expires: {expires}\n")
+        auditor.run_audit(history.policy_v2, history.card, artefacts.csv, out_copy, waivers=tmp_path / f"{name}.yaml")
+    added = write_diff(model / "v0003", model / "v0004", tmp_path / "added", pdf=False).data
+    perf = next(c for c in added["checks"] if c["id"] == "performance")
+    assert (perf["a"], perf["b"], perf["change"], perf["waiver_change"]) == ("warn", "waived", "waiver", "added")
+    assert perf["waiver"] == {"a": None, "b": {"state": "applied", "status_before": "warn", "expires": "2099-12-31",
+                                               "approver": "Head of MRM"}}
+    assert perf["unwaived"] == {"a": "warn", "b": "warn"}
+    assert perf["waiver_note"] == ("waiver added: WARN waived by Head of MRM until 2099-12-31; "
+                                   "status without waivers WARN in both runs")
+    assert added["status"] == {"a": "warn", "b": "waived", "change": "waiver", "unwaived": {"a": "warn", "b": "warn"}}
+    assert added["summary"]["verdict_changes"] == 1 and added["summary"]["verdict_changes_by_waiver"] == 1
+    html = flat((tmp_path / "added" / "diff.html").read_text())
+    assert ('<span class="badge change-waiver">waiver</span> waiver added: WARN waived by Head of MRM until 2099-12-31; '
+            "status without waivers WARN in both runs") in html
+    assert "1 verdict change (1 by a waiver added or expired alone: nothing measured changed it);" in html
+
+    res = invoke("diff", model / "v0005", "--no-pdf")
+    assert res.exit_code == 0, res.output
+    assert ("performance: waived -> warn (waiver expired: the waiver by Head of MRM expired on 2000-01-31; "
+            "status without waivers WARN in both runs)") in flat(res.output)
+    expired = json.loads((model / "diffs" / "v0004-vs-v0005" / "diff.json").read_text())
+    perf = next(c for c in expired["checks"] if c["id"] == "performance")
+    assert (perf["change"], perf["waiver_change"], perf["waiver"]["b"]["state"]) == ("waiver", "expired", "expired")
+    assert expired["status"]["change"] == "waiver"
+    # no waiver in either run: nothing said, and the change reads as before
+    assert {(c["waiver_change"], c["waiver_note"]) for c in write_diff(
+        model / "v0002", model / "v0003", tmp_path / "none", pdf=False).data["checks"]} == {(None, None)}
+
+
+def test_a_waiver_over_a_changed_status_reads_by_what_was_measured():
+    """PASS in A, FAIL waived in B: the displayed pass -> waived read "improved"; what the check
+    found worsened, and the waiver is named beside it."""
+    from types import SimpleNamespace
+
+    from auditor.records.diff import check_line, compare_checks
+
+    waiver = {"check": "c", "justification": "j", "approver": "Head of MRM", "expires": "2027-12-31", "reference": "",
+              "source": "/w.yaml", "state": "applied", "status_before": "fail"}
+
+    def run(status, waiver=None):
+        return SimpleNamespace(result={"checks": [{"id": "c", "check": "c", "status": status, "waiver": waiver}]})
+
+    row = compare_checks(run("pass"), run("waived", waiver))[0]
+    assert (row["change"], row["waiver_change"]) == ("worsened", "added")
+    assert check_line(row) == ("c: pass -> waived (worsened; waiver added: FAIL waived by Head of MRM until 2027-12-31; "
+                               "status without waivers PASS → FAIL)")
+    row = compare_checks(run("waived", {**waiver, "status_before": "warn"}), run("waived", waiver))[0]
+    assert row["change"] == "worsened" and row["waiver_note"] == (
+        "waived in both runs (by Head of MRM until 2027-12-31); status without waivers WARN → FAIL")
+    row = compare_checks(run("waived", waiver), run("fail"))[0]
+    assert (row["change"], row["waiver_change"]) == ("waiver", "removed")
+    assert row["waiver_note"] == ("waiver removed: B has no waiver for this check (A's, by Head of MRM, ran until "
+                                  "2027-12-31); status without waivers FAIL in both runs")
+    assert compare_checks(run("waived", waiver), run("waived", waiver))[0]["change"] == "unchanged"
