@@ -360,6 +360,7 @@ def compare_policy(a: Run, b: Run) -> dict[str, Any]:
 def _ref(run: Run) -> dict[str, Any]:
     r = run.result
     return {"path": str(run.path), "model": run.model, "model_version": r.get("model", {}).get("version"),
+            "dataset_rows": (r.get("dataset") or {}).get("rows"),
             "version": run.version, "run_id": r.get("run_id"), "created_at": r.get("created_at"),
             "status": r.get("status"), "manifest_sha256": run.manifest_sha256}
 
@@ -485,6 +486,22 @@ def diff_warnings(d: dict[str, Any]) -> list[str]:
                    "differs: retrained or replaced), so a change below may be the model's as well as the audit's.")
     if a.get("model_version") != b.get("model_version"):
         out.append(f"The model's version changed: {a.get('model_version')} → {b.get('model_version')}.")
+    if any(i["input"] == "dataset" and i["changed"] for i in d.get("inputs", [])):
+        ra, rb = a.get("dataset_rows"), b.get("dataset_rows")
+        rows = f"{ra} rows in both" if ra == rb else f"{ra} rows in A, {rb} in B"
+        out.append(f"The two runs audit different data ({rows}; the dataset's sha256 differs): every figure below "
+                   "rests on different data, so a change may be the data's rather than the model's.")
+    pa, pb = d["policy"]["a"], d["policy"]["b"]
+    gates = "may differ, so a status change below may be the policy's rather than the model's."
+    if pa.get("name") != pb.get("name"):
+        out.append(f"The two runs were audited under different policies, {pa.get('name')} {pa.get('version')} and "
+                   f"{pb.get('name')} {pb.get('version')}: their checks, parameters and gates {gates}")
+    elif pa.get("version") != pb.get("version"):
+        out.append(f"The policy's version changed: {pa.get('name')} {pa.get('version')} → {pb.get('version')}; "
+                   f"its checks, parameters and gates {gates}")
+    elif d["policy"].get("changed"):  # edited (or a file it extends) under the same name and version
+        out.append(f"The policy changed under the same name and version ({pa.get('name')} {pa.get('version')}; "
+                   f"changed: {', '.join(d['policy']['changed'])}): its checks, parameters and gates {gates}")
     if a.get("created_at") and b.get("created_at") and b["created_at"] < a["created_at"]:
         out.append(f"B ({b['version']}) was audited before A ({a['version']}): every change below reads from the "
                    "later run back to the earlier one, so “worsened” means the earlier run is worse and B − A is "

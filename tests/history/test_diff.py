@@ -452,3 +452,50 @@ def test_a_waiver_over_a_changed_status_reads_by_what_was_measured():
     assert row["waiver_note"] == ("waiver removed: B has no waiver for this check (A's, by Head of MRM, ran until "
                                   "2027-12-31); status without waivers FAIL in both runs")
     assert compare_checks(run("waived", waiver), run("waived", waiver))[0]["change"] == "unchanged"
+
+
+def test_a_changed_dataset_and_another_policy_are_said_on_the_cover(history, artefacts, policy_writer, out_copy, tmp_path):
+    """v0005 -> v0006 (other rows) read "18 measurements changed" with "inputs changed: dataset" as
+    the only sign, and v0008 -> v0009 under another policy "fail -> pass (improved)": the diff warned
+    only of another model, artefact, model version or a reversed order. A changed dataset (its rows
+    in both runs) and another policy (name, version, or content under the same ones) are said, on
+    the cover and in the output, as a changed model is."""
+    import copy
+
+    import auditor
+    from auditor.records.diff import diff_warnings, render_diff_html
+
+    model = out_copy / "tiny-model"
+    fewer = tmp_path / "fewer.csv"
+    artefacts.frame.head(250).to_csv(fewer, index=False)
+    other = policy_writer(tmp_path / "other", policy_writer.tiny(name="quick", version="7"))
+    auditor.run_audit(other, history.card, fewer, out_copy)
+    res = invoke("diff", model / "v0002", model / "v0004", "--no-pdf", "--out", tmp_path / "d")
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "d" / "diff.json").read_text())
+    assert (data["a"]["dataset_rows"], data["b"]["dataset_rows"]) == (len(artefacts.frame), 250)
+    data_said = (f"The two runs audit different data ({len(artefacts.frame)} rows in A, 250 in B; the dataset's sha256 "
+                 "differs): every figure below rests on different data, so a change may be the data's rather than "
+                 "the model's.")
+    policy_said = ("The two runs were audited under different policies, tiny 1 and quick 7: their checks, parameters "
+                   "and gates may differ, so a status change below may be the policy's rather than the model's.")
+    assert diff_warnings(data) == [data_said, policy_said]
+    assert f"warning: {data_said}" in flat(res.output) and f"warning: {policy_said}" in flat(res.output)
+    html = (tmp_path / "d" / "diff.html").read_text().replace("&#39;", "'")
+    assert f'<p class="warning">{data_said}</p>' in html and f'<p class="warning">{policy_said}</p>' in html
+
+    # v0002 -> v0003: the same data, the policy's version 1 -> 2; then the same name and version, edited
+    changed = write_diff(history.paths[1], history.paths[2], tmp_path / "v", pdf=False).data
+    assert diff_warnings(changed) == [
+        "The policy's version changed: tiny 1 → 2; its checks, parameters and gates may differ, so a status change "
+        "below may be the policy's rather than the model's."]
+    edited = copy.deepcopy(changed)
+    edited["policy"]["b"]["version"] = "1"
+    edited["policy"]["changed"] = ["sha256", "reaudit_interval_days"]
+    assert diff_warnings(edited) == [
+        "The policy changed under the same name and version (tiny 1; changed: sha256, reaudit_interval_days): its "
+        "checks, parameters and gates may differ, so a status change below may be the policy's rather than the "
+        "model's."]
+    assert "The policy changed under the same name" in render_diff_html(edited)
+    # the same policy and data: nothing said
+    assert diff_warnings(write_diff(history.paths[0], history.paths[1], tmp_path / "same", pdf=False).data) == []
