@@ -458,16 +458,24 @@ def diff_json(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
+def _bounds(t: dict | None) -> str:
+    if not t:
+        return "none"
+    return " ".join(f"{k} {t[k]:g}" if isinstance(t[k], (int, float)) else f"{k} {t[k]}"
+                    for k in ("min", "max") if t.get(k) is not None) or "no bound"
+
+
 def check_line(c: dict[str, Any]) -> str | None:
     """A check's line in `auditor diff`'s output: its status change (and the waiver that made it),
-    its parameters old -> new and the thresholds that changed; None where none of them changed."""
+    its parameters and thresholds old -> new; None where none of them changed."""
     if c["change"] == "unchanged" and not c["params"] and not c["thresholds"]:
         return None
     extra = []
     if c["params"]:
         extra.append("params " + ", ".join(f"{k} {v['a']} -> {v['b']}" for k, v in c["params"].items()))
     if c["thresholds"]:
-        extra.append("thresholds " + ", ".join(t["threshold"] for t in c["thresholds"]))
+        extra.append("thresholds " + ", ".join(f"{t['threshold']} {_bounds(t['a'])} -> {_bounds(t['b'])}"
+                                               for t in c["thresholds"]))
     states = [c["a"] or "absent", c["b"] or "absent"]  # a check added or removed has no status on one side
     note = c.get("waiver_note")
     why = (note or c["change"]) if c["change"] == "waiver" else c["change"] + (f"; {note}" if note else "")

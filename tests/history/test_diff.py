@@ -499,3 +499,20 @@ def test_a_changed_dataset_and_another_policy_are_said_on_the_cover(history, art
     assert "The policy changed under the same name" in render_diff_html(edited)
     # the same policy and data: nothing said
     assert diff_warnings(write_diff(history.paths[0], history.paths[1], tmp_path / "same", pdf=False).data) == []
+
+
+def test_the_output_gives_a_changed_thresholds_bounds(changed, out_copy):
+    """The command line printed "thresholds roc_auc_ci_low (fail)" without the bound's values, which
+    diff.json and the HTML hold: old -> new, as parameters are printed."""
+    from auditor.records.diff import check_line
+
+    perf = next(c for c in changed["checks"] if c["id"] == "performance")
+    line = ("performance: pass -> warn (worsened); params n_bootstrap 100 -> 50; thresholds "
+            "roc_auc_ci_low (fail) min 0.6 -> none, roc_auc_ci_low (warn) none -> min 0.95")
+    assert check_line(perf) == line
+    assert check_line({**perf, "thresholds": [{"threshold": "gap (warn)", "a": {"min": None, "max": 0.2},
+                                               "b": {"min": 0.01, "max": 0.25}}]}).endswith(
+        "thresholds gap (warn) max 0.2 -> min 0.01 max 0.25")
+    res = invoke("diff", out_copy / "tiny-model" / "v0003", "--no-pdf")
+    assert res.exit_code == 0 and line in flat(res.output), res.output
+
