@@ -487,7 +487,10 @@ def diff_warnings(d: dict[str, Any]) -> list[str]:
     these before its figures, and `auditor diff` prints the same sentences."""
     a, b = d["a"], d["b"]
     out = []
-    if not d.get("same_model"):
+    if not d.get("same_model") and d.get("same_artefact"):
+        out.append(f"The two runs audit the same artefact under two names, {a['model']} and {b['model']} (the "
+                   "model's sha256 is the same): the name changed, the model did not.")
+    elif not d.get("same_model"):
         out.append(f"The two runs audit different models: {a['model']} and {b['model']}.")
     elif d.get("same_artefact") is False:
         out.append(f"The two runs audit different artefacts under the name {b['model']} (the model's sha256 "

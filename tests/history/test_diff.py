@@ -516,3 +516,25 @@ def test_the_output_gives_a_changed_thresholds_bounds(changed, out_copy):
     res = invoke("diff", out_copy / "tiny-model" / "v0003", "--no-pdf")
     assert res.exit_code == 0 and line in flat(res.output), res.output
 
+
+def test_the_same_artefact_under_another_name_is_said_to_be_the_same(history, tmp_path):
+    """A run whose card renamed the model (Credit Scoring GBM, then credit-scoring-gbm) over the same
+    artefact: the diff said only "different models". The artefact's sha256 is the same: it says so."""
+    import shutil
+
+    from auditor.records.diff import diff_runs, diff_warnings
+    from auditor.records.runs import open_run
+
+    b = tmp_path / "renamed" / "v0001"
+    shutil.copytree(history.paths[1], b)
+    result = json.loads((b / "result.json").read_text())
+    result["model"]["name"] = "Tiny Model"
+    (b / "result.json").write_text(json.dumps(result))
+    d = diff_runs(open_run(history.paths[0]), open_run(b))
+    assert not d["same_model"] and d["same_artefact"]
+    assert diff_warnings(d) == ["The two runs audit the same artefact under two names, tiny-model and Tiny Model (the "
+                                "model's sha256 is the same): the name changed, the model did not."]
+    result["model"]["sha256"] = "0" * 64  # another artefact too: different models, as before
+    (b / "result.json").write_text(json.dumps(result))
+    assert diff_warnings(diff_runs(open_run(history.paths[0]), open_run(b)))[0] == (
+        "The two runs audit different models: tiny-model and Tiny Model.")
