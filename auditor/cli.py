@@ -579,7 +579,7 @@ def diff(
     """Compare two audits: verdicts, measurements, explanation drift, policy and input changes. Each run
     is verified as `auditor verify` does; one that does not verify is named on the diff's cover and
     here (exit 1)."""
-    from auditor.records.diff import diff_warnings, write_diff
+    from auditor.records.diff import check_line, diff_warnings, write_diff
 
     older, newer = (None, run_a) if run_b is None else (run_a, run_b)
     try:
@@ -592,14 +592,8 @@ def diff(
     for warning in diff_warnings(d):  # the diff's cover says the same before its figures
         _print(f"  warning: {warning}")
     for c in d["checks"]:
-        if c["change"] != "unchanged" or c["params"] or c["thresholds"]:
-            extra = []
-            if c["params"]:
-                extra.append("params " + ", ".join(f"{k} {v['a']} -> {v['b']}" for k, v in c["params"].items()))
-            if c["thresholds"]:
-                extra.append("thresholds " + ", ".join(t["threshold"] for t in c["thresholds"]))
-            states = [c["a"] or "absent", c["b"] or "absent"]  # a check added or removed has no status on one side
-            _print(f"  {c['id']}: {states[0]} -> {states[1]} ({c['change']}){'; ' + '; '.join(extra) if extra else ''}")
+        if (line := check_line(c)) is not None:
+            _print(f"  {line}")
     _print(f"  {s['measurements_changed']} measurements changed; inputs changed: {', '.join(s['inputs_changed']) or 'none'}; "
            f"policy changed: {', '.join(s['policy_changed']) or 'none'}"
            + (f" ({', '.join(c['file'] for c in d['policy']['chain'])})" if d["policy"].get("chain") else ""))

@@ -2,8 +2,9 @@
 
 Everything is read from the two run directories (result.json, manifest.json, evidence/):
 
-- verdicts: per check (by id), status A -> B (improved / worsened / changed / added / removed), with
-  the check's parameter and threshold changes;
+- verdicts: per check (by id), status A -> B (improved / worsened / changed / added / removed, by
+  the statuses without waivers; "waiver" where a waiver added or expired alone changed it), with
+  each run's waiver and the check's parameter and threshold changes;
 - measurements: every measurement of a check present in both runs, with B - A and, where the check
   reports ``<m>_ci_low`` / ``<m>_ci_high``, both intervals and whether they overlap;
 - explanation drift: global importance per source (mean |attribution| per feature from
@@ -84,6 +85,70 @@ def _threshold_changes(a: list[dict], b: list[dict]) -> list[dict[str, Any]]:
     return [{"threshold": k, "a": ta.get(k), "b": tb.get(k)} for k in sorted(set(ta) | set(tb)) if ta.get(k) != tb.get(k)]
 
 
+WAIVER_FIELDS = ("state", "status_before", "expires", "approver")  # of a check's waiver in result.json
+
+
+def _waiver(check: dict) -> dict[str, Any] | None:
+    w = check.get("waiver")
+    return {k: w.get(k) for k in WAIVER_FIELDS} if isinstance(w, dict) else None
+
+
+def _unwaived(check: dict) -> str | None:
+    """The status the check's own figures gave: a WAIVED check's status before its waiver applied."""
+    w = _waiver(check)
+    if check.get("status") == Status.WAIVED.value and w and w["state"] == "applied" and w["status_before"]:
+        return w["status_before"]
+    return check.get("status")
+
+
+def _verdict_change(sa: str | None, sb: str | None, ua: str | None, ub: str | None) -> str:
+    """Improved / worsened by what the checks found (``ua``, ``ub``: the statuses without waivers);
+    "waiver" where a waiver added, expired or removed alone changed the status: nothing measured did."""
+    if sa is None or sb is None:
+        return _status_change(sa, sb)
+    if ua == ub:
+        return "unchanged" if sa == sb else "waiver"
+    return _status_change(ua, ub)
+
+
+RANK = {status.value: rank for status, rank in SEVERITY_RANK.items()}
+
+
+def _unwaived_overall(run: Run) -> str | None:
+    """The overall status without waivers: the worst of the checks' own statuses (as the engine's
+    results.worst), where a waiver applied; the recorded status otherwise."""
+    checks = run.result.get("checks", [])
+    if not any(c.get("status") == Status.WAIVED.value for c in checks):
+        return run.result.get("status")
+    return max((_unwaived(c) for c in checks), key=lambda s: RANK.get(s, -1))
+
+
+def _waiver_change(wa: dict | None, wb: dict | None) -> str | None:
+    """added: a waiver applies in B, not in A; expired (or removed, not-needed, not-waivable): the
+    one that applied in A does not in B."""
+    applied_a, applied_b = bool(wa and wa["state"] == "applied"), bool(wb and wb["state"] == "applied")
+    if applied_b and not applied_a:
+        return "added"
+    if applied_a and not applied_b:
+        return wb["state"] if wb else "removed"
+    return None
+
+
+def _waiver_note(change: str | None, wa: dict | None, wb: dict | None, ua: str | None, ub: str | None) -> str | None:
+    """What a waiver did to a check's status between the runs, in words; None where none applied."""
+    if change is None and (ua == ub or not (wa and wa["state"] == "applied" and wb and wb["state"] == "applied")):
+        return None  # no waiver, or the same one over the same status
+    w = wa if change == "removed" else wb  # B's record: the waiver as it stood in B (expired: its date)
+    said = {
+        None: f"waived in both runs (by {w['approver']} until {w['expires']})",
+        "added": f"waiver added: {str(ub).upper()} waived by {w['approver']} until {w['expires']}",
+        "expired": f"waiver expired: the waiver by {w['approver']} expired on {w['expires']}",
+        "removed": f"waiver removed: B has no waiver for this check (A's, by {w['approver']}, ran until {w['expires']})",
+    }.get(change, f"waiver not applied in B ({change}): the waiver by {w['approver']} until {w['expires']}")
+    own = f"{str(ua).upper()} in both runs" if ua == ub else f"{str(ua).upper()} → {str(ub).upper()}"
+    return f"{said}; status without waivers {own}"
+
+
 def compare_checks(a: Run, b: Run) -> list[dict[str, Any]]:
     ca = {c["id"]: c for c in a.result.get("checks", [])}
     cb = {c["id"]: c for c in b.result.get("checks", [])}
@@ -92,9 +157,16 @@ def compare_checks(a: Run, b: Run) -> list[dict[str, Any]]:
     for cid in order:
         x, y = ca.get(cid, {}), cb.get(cid, {})
         sa, sb = x.get("status"), y.get("status")
+        ua, ub = _unwaived(x), _unwaived(y)
+        wa, wb = _waiver(x), _waiver(y)
+        waiver_change = _waiver_change(wa, wb) if x and y else None
         rows.append({
             "id": cid, "check": (y or x).get("check"), "title": (y or x).get("title", cid),
-            "a": sa, "b": sb, "change": _status_change(sa, sb),
+            "a": sa, "b": sb, "change": _verdict_change(sa, sb, ua, ub),
+            # each run's waiver as result.json holds it, what changed about it, and the statuses it covered
+            "waiver": {"a": wa, "b": wb}, "waiver_change": waiver_change,
+            "unwaived": {"a": ua, "b": ub},
+            "waiver_note": _waiver_note(waiver_change, wa, wb, ua, ub) if x and y else None,
             "key_figure": {"a": x.get("key_figure"), "b": y.get("key_figure")},
             "params": _dict_changes(x.get("params", {}), y.get("params", {})) if x and y else {},
             "thresholds": _threshold_changes(x.get("thresholds", []), y.get("thresholds", [])) if x and y else [],
@@ -288,6 +360,7 @@ def compare_policy(a: Run, b: Run) -> dict[str, Any]:
 def _ref(run: Run) -> dict[str, Any]:
     r = run.result
     return {"path": str(run.path), "model": run.model, "model_version": r.get("model", {}).get("version"),
+            "dataset_rows": (r.get("dataset") or {}).get("rows"),
             "version": run.version, "run_id": r.get("run_id"), "created_at": r.get("created_at"),
             "status": r.get("status"), "manifest_sha256": run.manifest_sha256}
 
@@ -349,7 +422,9 @@ def diff_runs(a: Run, b: Run, top_k: int = 5, db: str | None = None) -> dict[str
         # the same name over another artefact: a retrained model (its sha256 differs)
         "same_artefact": _model_sha256(a) is not None and _model_sha256(a) == _model_sha256(b),
         "status": {"a": a.result.get("status"), "b": b.result.get("status"),
-                   "change": _status_change(a.result.get("status"), b.result.get("status"))},
+                   "change": _verdict_change(a.result.get("status"), b.result.get("status"),
+                                             _unwaived_overall(a), _unwaived_overall(b)),
+                   "unwaived": {"a": _unwaived_overall(a), "b": _unwaived_overall(b)}},
         "checks": checks,
         "measurements": measurements,
         "explanation_drift": explanation_drift(a, b, measurements, top_k),
@@ -362,6 +437,8 @@ def diff_runs(a: Run, b: Run, top_k: int = 5, db: str | None = None) -> dict[str
     }
     data["summary"] = {
         "verdict_changes": sum(c["change"] != "unchanged" for c in checks),
+        # of which a waiver added, expired or removed alone changed the status
+        "verdict_changes_by_waiver": sum(c["change"] == "waiver" for c in checks),
         "checks_with_changed_params": sum(bool(c["params"]) for c in checks),
         "checks_with_changed_thresholds": sum(bool(c["thresholds"]) for c in checks),
         "measurements_changed": sum(m["changed"] for m in measurements),
@@ -381,18 +458,61 @@ def diff_json(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
+def _bounds(t: dict | None) -> str:
+    if not t:
+        return "none"
+    return " ".join(f"{k} {t[k]:g}" if isinstance(t[k], (int, float)) else f"{k} {t[k]}"
+                    for k in ("min", "max") if t.get(k) is not None) or "no bound"
+
+
+def check_line(c: dict[str, Any]) -> str | None:
+    """A check's line in `auditor diff`'s output: its status change (and the waiver that made it),
+    its parameters and thresholds old -> new; None where none of them changed."""
+    if c["change"] == "unchanged" and not c["params"] and not c["thresholds"]:
+        return None
+    extra = []
+    if c["params"]:
+        extra.append("params " + ", ".join(f"{k} {v['a']} -> {v['b']}" for k, v in c["params"].items()))
+    if c["thresholds"]:
+        extra.append("thresholds " + ", ".join(f"{t['threshold']} {_bounds(t['a'])} -> {_bounds(t['b'])}"
+                                               for t in c["thresholds"]))
+    states = [c["a"] or "absent", c["b"] or "absent"]  # a check added or removed has no status on one side
+    note = c.get("waiver_note")
+    why = (note or c["change"]) if c["change"] == "waiver" else c["change"] + (f"; {note}" if note else "")
+    return f"{c['id']}: {states[0]} -> {states[1]} ({why})" + ("; " + "; ".join(extra) if extra else "")
+
+
 def diff_warnings(d: dict[str, Any]) -> list[str]:
     """What makes a diff's changes read otherwise than forward on one model: the diff's cover says
     these before its figures, and `auditor diff` prints the same sentences."""
     a, b = d["a"], d["b"]
     out = []
-    if not d.get("same_model"):
+    if not d.get("same_model") and d.get("same_artefact"):
+        out.append(f"The two runs audit the same artefact under two names, {a['model']} and {b['model']} (the "
+                   "model's sha256 is the same): the name changed, the model did not.")
+    elif not d.get("same_model"):
         out.append(f"The two runs audit different models: {a['model']} and {b['model']}.")
     elif d.get("same_artefact") is False:
         out.append(f"The two runs audit different artefacts under the name {b['model']} (the model's sha256 "
                    "differs: retrained or replaced), so a change below may be the model's as well as the audit's.")
     if a.get("model_version") != b.get("model_version"):
         out.append(f"The model's version changed: {a.get('model_version')} → {b.get('model_version')}.")
+    if any(i["input"] == "dataset" and i["changed"] for i in d.get("inputs", [])):
+        ra, rb = a.get("dataset_rows"), b.get("dataset_rows")
+        rows = f"{ra} rows in both" if ra == rb else f"{ra} rows in A, {rb} in B"
+        out.append(f"The two runs audit different data ({rows}; the dataset's sha256 differs): every figure below "
+                   "rests on different data, so a change may be the data's rather than the model's.")
+    pa, pb = d["policy"]["a"], d["policy"]["b"]
+    gates = "may differ, so a status change below may be the policy's rather than the model's."
+    if pa.get("name") != pb.get("name"):
+        out.append(f"The two runs were audited under different policies, {pa.get('name')} {pa.get('version')} and "
+                   f"{pb.get('name')} {pb.get('version')}: their checks, parameters and gates {gates}")
+    elif pa.get("version") != pb.get("version"):
+        out.append(f"The policy's version changed: {pa.get('name')} {pa.get('version')} → {pb.get('version')}; "
+                   f"its checks, parameters and gates {gates}")
+    elif d["policy"].get("changed"):  # edited (or a file it extends) under the same name and version
+        out.append(f"The policy changed under the same name and version ({pa.get('name')} {pa.get('version')}; "
+                   f"changed: {', '.join(d['policy']['changed'])}): its checks, parameters and gates {gates}")
     if a.get("created_at") and b.get("created_at") and b["created_at"] < a["created_at"]:
         out.append(f"B ({b['version']}) was audited before A ({a['version']}): every change below reads from the "
                    "later run back to the earlier one, so “worsened” means the earlier run is worse and B − A is "

@@ -27,7 +27,7 @@ def test_a_policy_change_is_reported(changed):
                                   {"threshold": "roc_auc_ci_low (warn)", "a": None, "b": {"min": 0.95, "max": None}}]
     others = [c for c in changed["checks"] if c["id"] != "performance"]
     assert {c["change"] for c in others} == {"unchanged"} and not any(c["params"] or c["thresholds"] for c in others)
-    assert changed["status"] == {"a": "pass", "b": "warn", "change": "worsened"}
+    assert changed["status"] == {"a": "pass", "b": "warn", "change": "worsened", "unwaived": {"a": "pass", "b": "warn"}}
     assert changed["policy"]["changed"] == ["version", "sha256", "reaudit_interval_days"]
     assert changed["summary"]["inputs_changed"] == ["policy"]
     assert changed["summary"]["verdict_changes"] == 1
@@ -384,3 +384,157 @@ def test_a_feature_that_entered_the_top_names_the_rankings_that_moved_it():
                {"source": "permutation importance (global_importance check)", "entered": ["Income"], "left": []}]
     assert _moved_by(sources, "entered") == {"Income": ["mean |lime|", "permutation importance"]}
     assert _moved_by(sources, "left") == {"Job": ["mean |lime|"]}
+
+
+def test_a_status_changed_by_a_waiver_says_so_and_is_no_improvement(history, artefacts, out_copy, tmp_path):
+    """v0004 -> v0005 of a model printed "subgroup_fairness: waived -> warn (worsened)" beside "0
+    measurements changed" and named nowhere the waiver that expired on 2026-05-31; a waiver added read
+    "warn -> waived (improved)". Each check carries its waiver in both runs; a status that a waiver
+    added or expired alone changed is a "waiver" change, said with its approver and expiry."""
+    import auditor
+
+    model = out_copy / "tiny-model"
+    for name, expires in (("valid", "2099-12-31"), ("expired", "2000-01-31")):
+        (tmp_path / f"{name}.yaml").write_text(
+            "waivers:\n  - check: performance\n    justification: accepted pending more data (MRM-7)\n"
+            f"    approver: Head of MRM\n    expires: {expires}\n")
+        auditor.run_audit(history.policy_v2, history.card, artefacts.csv, out_copy, waivers=tmp_path / f"{name}.yaml")
+    added = write_diff(model / "v0003", model / "v0004", tmp_path / "added", pdf=False).data
+    perf = next(c for c in added["checks"] if c["id"] == "performance")
+    assert (perf["a"], perf["b"], perf["change"], perf["waiver_change"]) == ("warn", "waived", "waiver", "added")
+    assert perf["waiver"] == {"a": None, "b": {"state": "applied", "status_before": "warn", "expires": "2099-12-31",
+                                               "approver": "Head of MRM"}}
+    assert perf["unwaived"] == {"a": "warn", "b": "warn"}
+    assert perf["waiver_note"] == ("waiver added: WARN waived by Head of MRM until 2099-12-31; "
+                                   "status without waivers WARN in both runs")
+    assert added["status"] == {"a": "warn", "b": "waived", "change": "waiver", "unwaived": {"a": "warn", "b": "warn"}}
+    assert added["summary"]["verdict_changes"] == 1 and added["summary"]["verdict_changes_by_waiver"] == 1
+    html = flat((tmp_path / "added" / "diff.html").read_text())
+    assert ('<span class="badge change-waiver">waiver</span> waiver added: WARN waived by Head of MRM until 2099-12-31; '
+            "status without waivers WARN in both runs") in html
+    assert "1 verdict change (1 by a waiver added or expired alone: nothing measured changed it);" in html
+
+    res = invoke("diff", model / "v0005", "--no-pdf")
+    assert res.exit_code == 0, res.output
+    assert ("performance: waived -> warn (waiver expired: the waiver by Head of MRM expired on 2000-01-31; "
+            "status without waivers WARN in both runs)") in flat(res.output)
+    expired = json.loads((model / "diffs" / "v0004-vs-v0005" / "diff.json").read_text())
+    perf = next(c for c in expired["checks"] if c["id"] == "performance")
+    assert (perf["change"], perf["waiver_change"], perf["waiver"]["b"]["state"]) == ("waiver", "expired", "expired")
+    assert expired["status"]["change"] == "waiver"
+    # no waiver in either run: nothing said, and the change reads as before
+    assert {(c["waiver_change"], c["waiver_note"]) for c in write_diff(
+        model / "v0002", model / "v0003", tmp_path / "none", pdf=False).data["checks"]} == {(None, None)}
+
+
+def test_a_waiver_over_a_changed_status_reads_by_what_was_measured():
+    """PASS in A, FAIL waived in B: the displayed pass -> waived read "improved"; what the check
+    found worsened, and the waiver is named beside it."""
+    from types import SimpleNamespace
+
+    from auditor.records.diff import check_line, compare_checks
+
+    waiver = {"check": "c", "justification": "j", "approver": "Head of MRM", "expires": "2027-12-31", "reference": "",
+              "source": "/w.yaml", "state": "applied", "status_before": "fail"}
+
+    def run(status, waiver=None):
+        return SimpleNamespace(result={"checks": [{"id": "c", "check": "c", "status": status, "waiver": waiver}]})
+
+    row = compare_checks(run("pass"), run("waived", waiver))[0]
+    assert (row["change"], row["waiver_change"]) == ("worsened", "added")
+    assert check_line(row) == ("c: pass -> waived (worsened; waiver added: FAIL waived by Head of MRM until 2027-12-31; "
+                               "status without waivers PASS → FAIL)")
+    row = compare_checks(run("waived", {**waiver, "status_before": "warn"}), run("waived", waiver))[0]
+    assert row["change"] == "worsened" and row["waiver_note"] == (
+        "waived in both runs (by Head of MRM until 2027-12-31); status without waivers WARN → FAIL")
+    row = compare_checks(run("waived", waiver), run("fail"))[0]
+    assert (row["change"], row["waiver_change"]) == ("waiver", "removed")
+    assert row["waiver_note"] == ("waiver removed: B has no waiver for this check (A's, by Head of MRM, ran until "
+                                  "2027-12-31); status without waivers FAIL in both runs")
+    assert compare_checks(run("waived", waiver), run("waived", waiver))[0]["change"] == "unchanged"
+
+
+def test_a_changed_dataset_and_another_policy_are_said_on_the_cover(history, artefacts, policy_writer, out_copy, tmp_path):
+    """v0005 -> v0006 (other rows) read "18 measurements changed" with "inputs changed: dataset" as
+    the only sign, and v0008 -> v0009 under another policy "fail -> pass (improved)": the diff warned
+    only of another model, artefact, model version or a reversed order. A changed dataset (its rows
+    in both runs) and another policy (name, version, or content under the same ones) are said, on
+    the cover and in the output, as a changed model is."""
+    import copy
+
+    import auditor
+    from auditor.records.diff import diff_warnings, render_diff_html
+
+    model = out_copy / "tiny-model"
+    fewer = tmp_path / "fewer.csv"
+    artefacts.frame.head(250).to_csv(fewer, index=False)
+    other = policy_writer(tmp_path / "other", policy_writer.tiny(name="quick", version="7"))
+    auditor.run_audit(other, history.card, fewer, out_copy)
+    res = invoke("diff", model / "v0002", model / "v0004", "--no-pdf", "--out", tmp_path / "d")
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "d" / "diff.json").read_text())
+    assert (data["a"]["dataset_rows"], data["b"]["dataset_rows"]) == (len(artefacts.frame), 250)
+    data_said = (f"The two runs audit different data ({len(artefacts.frame)} rows in A, 250 in B; the dataset's sha256 "
+                 "differs): every figure below rests on different data, so a change may be the data's rather than "
+                 "the model's.")
+    policy_said = ("The two runs were audited under different policies, tiny 1 and quick 7: their checks, parameters "
+                   "and gates may differ, so a status change below may be the policy's rather than the model's.")
+    assert diff_warnings(data) == [data_said, policy_said]
+    assert f"warning: {data_said}" in flat(res.output) and f"warning: {policy_said}" in flat(res.output)
+    html = (tmp_path / "d" / "diff.html").read_text().replace("&#39;", "'")
+    assert f'<p class="warning">{data_said}</p>' in html and f'<p class="warning">{policy_said}</p>' in html
+
+    # v0002 -> v0003: the same data, the policy's version 1 -> 2; then the same name and version, edited
+    changed = write_diff(history.paths[1], history.paths[2], tmp_path / "v", pdf=False).data
+    assert diff_warnings(changed) == [
+        "The policy's version changed: tiny 1 → 2; its checks, parameters and gates may differ, so a status change "
+        "below may be the policy's rather than the model's."]
+    edited = copy.deepcopy(changed)
+    edited["policy"]["b"]["version"] = "1"
+    edited["policy"]["changed"] = ["sha256", "reaudit_interval_days"]
+    assert diff_warnings(edited) == [
+        "The policy changed under the same name and version (tiny 1; changed: sha256, reaudit_interval_days): its "
+        "checks, parameters and gates may differ, so a status change below may be the policy's rather than the "
+        "model's."]
+    assert "The policy changed under the same name" in render_diff_html(edited)
+    # the same policy and data: nothing said
+    assert diff_warnings(write_diff(history.paths[0], history.paths[1], tmp_path / "same", pdf=False).data) == []
+
+
+def test_the_output_gives_a_changed_thresholds_bounds(changed, out_copy):
+    """The command line printed "thresholds roc_auc_ci_low (fail)" without the bound's values, which
+    diff.json and the HTML hold: old -> new, as parameters are printed."""
+    from auditor.records.diff import check_line
+
+    perf = next(c for c in changed["checks"] if c["id"] == "performance")
+    line = ("performance: pass -> warn (worsened); params n_bootstrap 100 -> 50; thresholds "
+            "roc_auc_ci_low (fail) min 0.6 -> none, roc_auc_ci_low (warn) none -> min 0.95")
+    assert check_line(perf) == line
+    assert check_line({**perf, "thresholds": [{"threshold": "gap (warn)", "a": {"min": None, "max": 0.2},
+                                               "b": {"min": 0.01, "max": 0.25}}]}).endswith(
+        "thresholds gap (warn) max 0.2 -> min 0.01 max 0.25")
+    res = invoke("diff", out_copy / "tiny-model" / "v0003", "--no-pdf")
+    assert res.exit_code == 0 and line in flat(res.output), res.output
+
+
+def test_the_same_artefact_under_another_name_is_said_to_be_the_same(history, tmp_path):
+    """A run whose card renamed the model (Credit Scoring GBM, then credit-scoring-gbm) over the same
+    artefact: the diff said only "different models". The artefact's sha256 is the same: it says so."""
+    import shutil
+
+    from auditor.records.diff import diff_runs, diff_warnings
+    from auditor.records.runs import open_run
+
+    b = tmp_path / "renamed" / "v0001"
+    shutil.copytree(history.paths[1], b)
+    result = json.loads((b / "result.json").read_text())
+    result["model"]["name"] = "Tiny Model"
+    (b / "result.json").write_text(json.dumps(result))
+    d = diff_runs(open_run(history.paths[0]), open_run(b))
+    assert not d["same_model"] and d["same_artefact"]
+    assert diff_warnings(d) == ["The two runs audit the same artefact under two names, tiny-model and Tiny Model (the "
+                                "model's sha256 is the same): the name changed, the model did not."]
+    result["model"]["sha256"] = "0" * 64  # another artefact too: different models, as before
+    (b / "result.json").write_text(json.dumps(result))
+    assert diff_warnings(diff_runs(open_run(history.paths[0]), open_run(b)))[0] == (
+        "The two runs audit different models: tiny-model and Tiny Model.")
