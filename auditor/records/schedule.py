@@ -54,7 +54,8 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
         policy = max(declared, key=order) if declared else latest
         interval = policy.get("reaudit_interval_days")
         audited = parse_moment(latest["created_at"])
-        if interval is not None and not (isinstance(interval, int) and 1 <= interval <= MAX_REAUDIT_DAYS):
+        if interval is not None and not (isinstance(interval, int) and not isinstance(interval, bool)
+                                         and 1 <= interval <= MAX_REAUDIT_DAYS):
             items.append(DueItem(model, "record unreadable",
                                  f"{policy['version']}: reaudit_interval_days {interval!r} is not a number of days from 1 to "
                                  f"{MAX_REAUDIT_DAYS}; run `auditor verify {policy['run_path']}`",

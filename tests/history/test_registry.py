@@ -295,8 +295,9 @@ def test_an_ad_hoc_run_without_an_interval_does_not_end_the_schedule():
     assert due(rows, now=datetime(2026, 1, 31, 23, 0, tzinfo=timezone.utc)) == []  # counted from v0002, not v0001
     # a later interval replaces an earlier one; an edited one is named where it is
     assert due([*rows, due_row(3, reaudit_interval_days=90)], now=datetime(2026, 2, 9, tzinfo=timezone.utc)) == []
-    items = due([*rows, due_row(3, reaudit_interval_days="soon")], now=datetime(2026, 2, 9, tzinfo=timezone.utc))
-    assert [(i.reason, i.run_path) for i in items] == [("record unreadable", "/o/m/v0003")]
+    for edited in ("soon", True):  # true is no number of days (Python counts it as 1)
+        items = due([*rows, due_row(3, reaudit_interval_days=edited)], now=datetime(2026, 2, 9, tzinfo=timezone.utc))
+        assert [(i.reason, i.run_path) for i in items] == [("record unreadable", "/o/m/v0003")]
 
 
 def test_due_as_of_a_date_leaves_out_runs_and_sign_offs_made_after_it(tmp_path):
