@@ -199,6 +199,26 @@ def test_dot_dot_and_unknown_run_ids_are_404(browser, server):
     log_out(browser)
 
 
+def test_a_refused_multi_line_comment_is_signed_as_typed_and_shown_with_its_line_breaks(browser, server):
+    """The refused form came back with the browser's CRLF as a literal \\r (signed on resubmit), and
+    the run page printed a comment's lines as one."""
+    log_in(browser, server, "alice")
+    browser.get(f"{server.url}/m/{server.model}/v0002")
+    Select(browser.find_element(By.ID, "decision")).select_by_value("approve-with-conditions")
+    browser.find_element(By.ID, "comment").send_keys("First paragraph.\nSecond paragraph.")
+    browser.find_element(By.ID, "signoff-submit").click()
+    assert text_of(browser, "error") == "State the conditions of the approval."
+    assert browser.find_element(By.ID, "comment").get_attribute("value") == "First paragraph.\nSecond paragraph."
+    browser.find_element(By.ID, "conditions").send_keys("Monitor\nmonthly.")
+    browser.find_element(By.ID, "signoff-submit").click()
+    row = WebDriverWait(browser, 60).until(lambda b: b.find_element(By.CSS_SELECTOR, "#signoff-table tbody tr"))
+    assert [c.text for c in row.find_elements(By.CSS_SELECTOR, "td.comment")] == [
+        "Monitor\nmonthly.", "First paragraph.\nSecond paragraph."]
+    (record,) = read_signoffs(open_run(server.out / server.model / "v0002"))
+    assert (record["comment"], record["conditions"]) == ("First paragraph.\nSecond paragraph.", "Monitor\nmonthly.")
+    log_out(browser)
+
+
 def test_five_wrong_passwords_are_rate_limited(browser, server):
     for _ in range(5):
         log_in(browser, server, "rita", "not the password")
