@@ -113,10 +113,13 @@ def sign_off(
     """Record a sign-off. ``key``: the name of a registered signing key (auditor/records/signatures.py)
     whose private key signs the record; unsigned without it."""
     run = open_run(run_dir)
-    reviewer, comment = (reviewer or "").strip(), _lines(comment or "").strip()
+    reviewer, comment = reviewer or "", _lines(comment or "").strip()
     conditions = _lines(conditions or "").strip() if _visible(conditions or "") else None
     if not _visible(reviewer):
         raise UsageError("--reviewer must name the person signing off")
+    if reviewer != reviewer.strip() or "\n" in reviewer or "\r" in reviewer:  # not stripped: 'vic\n' (an approver)
+        raise UsageError(f"--reviewer {reviewer!r} begins or ends with white space or holds a line end: a name is "
+                         "recorded as it is given, on one line")  # would be recorded as 'vic' (another account)
     for option, text, limit in (("--reviewer", reviewer, MAX_REVIEWER), ("--comment", comment, MAX_TEXT),
                                 ("--conditions", conditions or "", MAX_TEXT)):
         if not utf8_text(text):  # an argument in another encoding (café in Latin-1): the log is UTF-8

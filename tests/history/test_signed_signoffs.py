@@ -155,6 +155,9 @@ def test_users_add_reads_the_password_twice_from_stdin(out_copy):
         (["users", "add", "bob", "--role", "viewer"], "short\nshort\n", "at least 10 characters"),
         (["users", "add", "bob", "--role", "admin"], "a long passphrase\na long passphrase\n", "--role must be one of"),
         (["users", "add", "../bob", "--role", "viewer"], "a long passphrase\na long passphrase\n", "user name"),
+        # NAME_RE's $ matched before a final newline: 'vic\n' was added, and signed off as 'vic'
+        (["users", "add", "vic\n", "--role", "approver"], "a long passphrase\na long passphrase\n",
+         "user name 'vic\\n': 1 to 64 letters"),
     ):
         res = runner.invoke(app, [*args, "--out", str(out_copy)], input=stdin)
         assert res.exit_code == 2 and says in flat(res.output), (args, res.output)
