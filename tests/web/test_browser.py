@@ -216,6 +216,16 @@ def test_a_refused_multi_line_comment_is_signed_as_typed_and_shown_with_its_line
         "Monitor\nmonthly.", "First paragraph.\nSecond paragraph."]
     (record,) = read_signoffs(open_run(server.out / server.model / "v0002"))
     assert (record["comment"], record["conditions"]) == ("First paragraph.\nSecond paragraph.", "Monitor\nmonthly.")
+    # a long unbroken comment (a URL) wraps in its cell: the page does not scroll sideways
+    url = "https://docs.example.org/" + "a" * 300
+    Select(browser.find_element(By.ID, "decision")).select_by_value("reject")
+    browser.find_element(By.ID, "comment").send_keys(url)
+    browser.find_element(By.ID, "signoff-submit").click()
+    WebDriverWait(browser, 60).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#signoff-table tbody tr")) == 2)
+    assert browser.find_element(By.CSS_SELECTOR, "#signoff-table tbody tr td.comment:nth-child(7)").text.replace("\n", "") == url
+    scroll, client = browser.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll == client, (scroll, client)
     log_out(browser)
 
 
