@@ -168,7 +168,7 @@ class _PolicyFields(NumbersNotBooleans):
         if not value.strip():
             raise ValueError("must not be blank: reports and records name the policy by it")
         if info.field_name == "name" and "id" in info.data and info.data["id"] is None \
-                and not re.match(POLICY_ID, value):
+                and not re.fullmatch(POLICY_ID, value):  # its $ matches before a final newline
             raise ValueError(f"without an id, the policy's id is its name, and an id must match {POLICY_ID} (lower-case "
                              "letters, digits, '.', '_', '-'): add an id, or choose such a name")
         return value

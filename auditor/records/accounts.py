@@ -58,7 +58,7 @@ class User:
 
 
 def check_new_user(name: str, role: str, password: str) -> None:
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):  # not .match: its $ matches before a final newline
         raise UsageError(f"user name {name!r}: 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
     if role not in ROLES:
         raise UsageError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")

@@ -87,6 +87,12 @@ def _visible(text: str) -> bool:
     return any(not unicodedata.category(ch).startswith(("C", "Z")) for ch in text)
 
 
+def _lines(text: str) -> str:
+    """``text`` with its line ends as LF: a browser sends a textarea's lines ending CRLF, and a CR
+    would be recorded, signed and shown as ``\\r``."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 MAX_REVIEWER = 200  # characters of a reviewer's name
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL; tab and line ends are text
 MAX_TEXT = 5_000  # characters of a comment or of the conditions
@@ -107,10 +113,13 @@ def sign_off(
     """Record a sign-off. ``key``: the name of a registered signing key (auditor/records/signatures.py)
     whose private key signs the record; unsigned without it."""
     run = open_run(run_dir)
-    reviewer, comment = (reviewer or "").strip(), (comment or "").strip()
-    conditions = (conditions or "").strip() if _visible(conditions or "") else None
+    reviewer, comment = reviewer or "", _lines(comment or "").strip()
+    conditions = _lines(conditions or "").strip() if _visible(conditions or "") else None
     if not _visible(reviewer):
         raise UsageError("--reviewer must name the person signing off")
+    if reviewer != reviewer.strip() or "\n" in reviewer or "\r" in reviewer:  # not stripped: 'vic\n' (an approver)
+        raise UsageError(f"--reviewer {reviewer!r} begins or ends with white space or holds a line end: a name is "
+                         "recorded as it is given, on one line")  # would be recorded as 'vic' (another account)
     for option, text, limit in (("--reviewer", reviewer, MAX_REVIEWER), ("--comment", comment, MAX_TEXT),
                                 ("--conditions", conditions or "", MAX_TEXT)):
         if not utf8_text(text):  # an argument in another encoding (café in Latin-1): the log is UTF-8

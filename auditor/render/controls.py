@@ -15,10 +15,16 @@ _HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202
                      "\u2028\u2029\u115f\u1160\u3164\uffa0\u2800]")
 
 
+class AsTyped(str):
+    """Text printed as it was typed, HTML-escaped but without visible escapes: a form's own values put
+    back into it after a refused submit (an escape there would be sent back, and signed, as text)."""
+
+
 def show_controls(value):
     """Jinja ``finalize``: every printed value with control and bidi characters written as visible
-    escapes (``\\x00``, ``\\u202e``); HTML already marked safe stays safe."""
-    if isinstance(value, str) and _HIDDEN.search(value):
+    escapes (``\\x00``, ``\\u202e``); HTML already marked safe stays safe; :class:`AsTyped` text is
+    left as it is."""
+    if isinstance(value, str) and not isinstance(value, AsTyped) and _HIDDEN.search(value):
         shown = _HIDDEN.sub(lambda m: ascii(m.group())[1:-1], str(value))
         return Markup(shown) if isinstance(value, Markup) else shown
     return value

@@ -42,7 +42,7 @@ from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_
 from auditor.records.registry import Registry, RegistryError, database_url, registry_url, sqlite_file
 from auditor.records.runs import ENV_DB, read_signoffs
 from auditor.records.schedule import due
-from auditor.render.controls import show_controls
+from auditor.render.controls import AsTyped, show_controls
 from auditor.web.catalogue import Catalogue, NotFound, listed_file, signed_pdf, today
 from auditor.web.security import COMMON_HEADERS, PAGE_CSP, LoginThrottle, csrf_ok, csrf_token
 
@@ -195,7 +195,8 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
                        findings=findings,
                        shown=scope.shown, overall=scope.overall,
                        signoffs=read_signoffs(run_), versions=versions, decisions=DECISIONS_BY_ROLE[user.role],
-                       error=error, form=form or {}, signing_key=ws.key, min_date=today().isoformat())
+                       error=error, signing_key=ws.key, min_date=today().isoformat(),
+                       form={k: AsTyped(v) for k, v in (form or {}).items()})  # put back as typed
 
     def report(request: Request) -> Response:
         from auditor.render.html import CSP

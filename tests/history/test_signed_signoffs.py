@@ -155,6 +155,9 @@ def test_users_add_reads_the_password_twice_from_stdin(out_copy):
         (["users", "add", "bob", "--role", "viewer"], "short\nshort\n", "at least 10 characters"),
         (["users", "add", "bob", "--role", "admin"], "a long passphrase\na long passphrase\n", "--role must be one of"),
         (["users", "add", "../bob", "--role", "viewer"], "a long passphrase\na long passphrase\n", "user name"),
+        # NAME_RE's $ matched before a final newline: 'vic\n' was added, and signed off as 'vic'
+        (["users", "add", "vic\n", "--role", "approver"], "a long passphrase\na long passphrase\n",
+         "user name 'vic\\n': 1 to 64 letters"),
     ):
         res = runner.invoke(app, [*args, "--out", str(out_copy)], input=stdin)
         assert res.exit_code == 2 and says in flat(res.output), (args, res.output)
@@ -343,3 +346,21 @@ def test_text_of_another_encoding_is_refused_before_anything_is_written(out_copy
     assert not (out_copy / "tiny-model" / "signoffs" / "v0001.jsonl").exists()
     with pytest.raises(UsageError, match="the password is not valid UTF-8 text"):
         check_new_user("bob", "viewer", "pw-12345678\udce9abc")
+
+
+def test_the_earlier_sign_offs_table_names_their_conditions_and_signature(out_copy, keys_dir):
+    """The signed report's table of earlier sign-offs left out an approval's conditions and whether it
+    was signed."""
+    import subprocess
+
+    assert invoke("keys", "new", "k1", "--out", out_copy).exit_code == 0
+    run = out_copy / "tiny-model" / "v0001"
+    for extra in (["--decision", "approve-with-conditions", "--conditions", "Quarterly drift report.", "--key", "k1"],
+                  ["--decision", "reject"]):
+        res = invoke("sign-off", run, "--reviewer", "A", "--comment", "Seen.", *extra)
+        assert res.exit_code == 0, res.output
+    pdf = out_copy / "tiny-model" / "signoffs" / "v0001" / "report-signed-2.pdf"
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True).stdout.decode()
+    earlier = " ".join(text[text.index("Earlier sign-offs of this audit"):].split())  # cells wrap in the narrow table
+    assert "Valid until Conditions Comment Signature 1 A approve-withconditions — Quarterly drift report. Seen. key k1" \
+        in earlier, earlier

@@ -240,3 +240,33 @@ def test_a_sign_off_stopped_after_its_signed_report_leaves_no_report_without_a_r
     monkeypatch.undo()
     assert signoff.sign_off(run, reviewer="A. Reviewer", decision="reject", comment="no").record["n"] == 1
     assert verify_run(run).ok
+
+
+def test_a_multi_line_comment_keeps_its_line_breaks_in_the_signed_report(out_copy):
+    """A comment's line breaks were collapsed into spaces on the signed report's cover, its sign-off
+    page and its table of earlier sign-offs (and a browser's CR shown as \\r)."""
+    import shutil
+    import subprocess
+
+    run = out_copy / "tiny-model" / "v0002"
+    for decision in ("reject", "reject"):
+        res = invoke("sign-off", run, "--reviewer", "A", "--decision", decision, "--comment",
+                     "First line.\r\nSecond line.\rThird line.")
+        assert res.exit_code == 0, res.output
+    assert shutil.which("pdftotext"), "pdftotext (poppler-utils) is needed: run scripts/setup.sh"
+    pdf = out_copy / "tiny-model" / "signoffs" / "v0002" / "report-signed-2.pdf"
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True).stdout.decode()
+    assert "\\r" not in text
+    assert text.count("First line.\nSecond line.\nThird line.") == 3, text[-3000:]
+
+
+def test_a_reviewer_name_with_white_space_at_an_end_or_a_line_end_is_refused_not_stripped(out_copy):
+    """sign_off stripped the reviewer's name: a sign-off by the account 'vic\\n' (an approver) was
+    recorded as by 'vic' (another account, a viewer)."""
+    run = out_copy / "tiny-model" / "v0001"
+    for name in ("vic\n", " vic", "vic\t", "vic\nada"):
+        res = invoke("sign-off", run, "--reviewer", name, "--decision", "reject", "--comment", "no")
+        assert res.exit_code == 2, (name, res.output)
+        assert (f"--reviewer {name!r} begins or ends with white space or holds a line end: a name is recorded as it is "
+                "given, on one line") in flat(res.output)
+    assert not (out_copy / "tiny-model" / "signoffs").exists()

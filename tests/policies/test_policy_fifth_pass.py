@@ -342,3 +342,11 @@ def test_a_policy_file_that_cannot_be_read_is_said_not_an_internal_error(tmp_pat
     result = cli("validate", "--policy", path)
     assert result.code == 3, result.text
     assert f"invalid policy {path} (1 problem): - cannot be read (Permission denied)" in result.text
+
+
+def test_a_name_that_is_an_id_but_for_a_final_newline_needs_an_id(tmp_path):
+    """POLICY_ID's $ matched before a final newline: the name 'credit-mrm\\n' was taken as the policy's id."""
+    path = policy(tmp_path, "schema_version: 1\nname: \"credit-mrm\\n\"\nversion: '1'\n" + CHECKS)
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert "- name: Value error, without an id, the policy's id is its name, and an id must match" in result.text

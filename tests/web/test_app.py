@@ -610,3 +610,26 @@ def test_a_server_answers_only_the_host_names_it_listens_by(ws, host, sent, answ
     drive the login form from a reviewer's browser and trip the per-address throttle for everyone."""
     client = TestClient(create_app(ws.out, host=host))
     assert client.get("/login", headers={"host": sent}).status_code == answered
+
+
+def test_a_refused_sign_off_puts_the_form_back_as_typed_and_records_the_comment_with_lf_line_ends(history, tmp_path,
+                                                                                                   monkeypatch):
+    """The refused form was put back through the pages' control-character escapes: the browser's CRLF
+    came back as a literal backslash-r, which the next submit signed (one more per refused submit)."""
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    typed = "First <paragraph> & \u202e.\r\nSecond paragraph.\x01"
+    form = token(client.get(f"/m/{ws.model}/v0002").text)
+    r = client.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "approve-with-conditions", "comment": typed,
+                                                           "valid_until": "2999-01-01", "csrf_token": form})
+    assert r.status_code == 400 and "State the conditions of the approval." in r.text
+    assert ('required>First &lt;paragraph&gt; &amp; \u202e.\r\nSecond paragraph.\x01</textarea>' in r.text)
+    assert 'name="valid_until" id="valid_until" min="' in r.text and 'value="2999-01-01">' in r.text
+    r = client.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False,
+                    data={"decision": "approve-with-conditions", "comment": "First paragraph.\r\nSecond.\rThird.",
+                          "conditions": "Monitor\r\nmonthly.", "csrf_token": form})
+    assert r.status_code == 303
+    record = read_signoffs(open_run(ws.out / ws.model / "v0002"))[-1]
+    assert (record["comment"], record["conditions"]) == ("First paragraph.\nSecond.\nThird.", "Monitor\nmonthly.")

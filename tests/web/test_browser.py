@@ -199,6 +199,36 @@ def test_dot_dot_and_unknown_run_ids_are_404(browser, server):
     log_out(browser)
 
 
+def test_a_refused_multi_line_comment_is_signed_as_typed_and_shown_with_its_line_breaks(browser, server):
+    """The refused form came back with the browser's CRLF as a literal \\r (signed on resubmit), and
+    the run page printed a comment's lines as one."""
+    log_in(browser, server, "alice")
+    browser.get(f"{server.url}/m/{server.model}/v0002")
+    Select(browser.find_element(By.ID, "decision")).select_by_value("approve-with-conditions")
+    browser.find_element(By.ID, "comment").send_keys("First paragraph.\nSecond paragraph.")
+    browser.find_element(By.ID, "signoff-submit").click()
+    assert text_of(browser, "error") == "State the conditions of the approval."
+    assert browser.find_element(By.ID, "comment").get_attribute("value") == "First paragraph.\nSecond paragraph."
+    browser.find_element(By.ID, "conditions").send_keys("Monitor\nmonthly.")
+    browser.find_element(By.ID, "signoff-submit").click()
+    row = WebDriverWait(browser, 60).until(lambda b: b.find_element(By.CSS_SELECTOR, "#signoff-table tbody tr"))
+    assert [c.text for c in row.find_elements(By.CSS_SELECTOR, "td.comment")] == [
+        "Monitor\nmonthly.", "First paragraph.\nSecond paragraph."]
+    (record,) = read_signoffs(open_run(server.out / server.model / "v0002"))
+    assert (record["comment"], record["conditions"]) == ("First paragraph.\nSecond paragraph.", "Monitor\nmonthly.")
+    # a long unbroken comment (a URL) wraps in its cell: the page does not scroll sideways
+    url = "https://docs.example.org/" + "a" * 300
+    Select(browser.find_element(By.ID, "decision")).select_by_value("reject")
+    browser.find_element(By.ID, "comment").send_keys(url)
+    browser.find_element(By.ID, "signoff-submit").click()
+    WebDriverWait(browser, 60).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#signoff-table tbody tr")) == 2)
+    assert browser.find_element(By.CSS_SELECTOR, "#signoff-table tbody tr td.comment:nth-child(7)").text.replace("\n", "") == url
+    scroll, client = browser.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll == client, (scroll, client)
+    log_out(browser)
+
+
 def test_five_wrong_passwords_are_rate_limited(browser, server):
     for _ in range(5):
         log_in(browser, server, "rita", "not the password")
