@@ -7,9 +7,11 @@
 - CSRF: one random token per session, in a hidden field ``csrf_token`` of every form (the login
   form included); a POST without it, or with another, is refused with 403. The token is renewed at
   login (no session fixation).
-- Login throttle: at most :data:`MAX_FAILURES` failed logins per client address and per user name
-  within :data:`WINDOW_S` seconds; then every login attempt (even a right one) is refused with 429
-  until the oldest failure leaves the window.
+- Login throttle: at most :data:`MAX_FAILURES` failed logins per user name and
+  :data:`MAX_ADDRESS_FAILURES` per client address within :data:`WINDOW_S` seconds; then every login
+  attempt of that name, or from that address (even a right one), is refused with 429 until the
+  oldest failure leaves the window. The address's limit is higher: behind a reverse proxy every
+  user shares one address, and five wrong passwords of one user locked every user out.
 - Headers: our pages forbid everything but our own stylesheet and forms posting to us; the run's
   report.html is served with the report's own Content-Security-Policy.
 """
@@ -24,6 +26,7 @@ from collections import defaultdict, deque
 from starlette.requests import Request
 
 MAX_FAILURES = 5
+MAX_ADDRESS_FAILURES = 50  # many names guessed from one address (password spraying)
 WINDOW_S = 15 * 60
 PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
             "frame-ancestors 'none'; base-uri 'none'")
@@ -48,10 +51,13 @@ def csrf_ok(request: Request, submitted: object) -> bool:
 
 
 class LoginThrottle:
-    """Failed logins per key (client address, user name) in a sliding window. Thread-safe."""
+    """Failed logins per key (``addr:`` a client address, ``user:`` a user name) in a sliding
+    window, an address allowed ``max_address_failures``, any other key ``max_failures``. Thread-safe."""
 
-    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S, clock=time.monotonic):
+    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S, clock=time.monotonic,
+                 max_address_failures: int = MAX_ADDRESS_FAILURES):
         self.max_failures, self.window_s, self.clock = max_failures, window_s, clock
+        self.max_address_failures = max_address_failures
         self._failures: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
@@ -66,8 +72,11 @@ class LoginThrottle:
         """Seconds until a login may be tried again (0: now)."""
         with self._lock:
             waits = [self._recent(k)[0] + self.window_s - self.clock() for k in keys
-                     if len(self._recent(k)) >= self.max_failures]
+                     if len(self._recent(k)) >= self._limit(k)]
         return max(1, int(max(waits)) + 1) if waits else 0
+
+    def _limit(self, key: str) -> int:
+        return self.max_address_failures if key.startswith("addr:") else self.max_failures
 
     def failed(self, *keys: str) -> None:
         with self._lock:
