@@ -19,7 +19,7 @@ from auditor.policy.catalog import builtin_policy_dir
 from auditor.render.charts import chart_uri
 from auditor.render.controls import show_controls
 from auditor.render.glossary import glossary_for
-from auditor.render.markdown import clean_card_html
+from auditor.render.markdown import clean_card_html, demote_headings
 from auditor.render.runtime import execution_lines, runtime_lines
 from auditor.render.scope import display_status, next_audit, report_scope
 from auditor.results import AuditResult
@@ -302,7 +302,7 @@ def report_context(env: Environment, result: AuditResult) -> dict:
     return dict(
         r=result, css=Markup(css), check_templates={c.id: check_template(env, c.check) for c in result.checks},
         # cleaned again: a stored result.json may have been edited since the run
-        card_html=Markup(soft_break_html(clean_card_html(result.card.body_html))), scope=report_scope(result),
+        card_html=Markup(soft_break_html(demote_headings(clean_card_html(result.card.body_html)))), scope=report_scope(result),
         glossary=glossary_for(result.model.task, {c.check for c in result.checks if c.status != "skipped"}),
         next_audit=next_audit(result),
     )

@@ -65,6 +65,17 @@ def render_card_markdown(body: str) -> str:
     return clean_card_html(_markdown().render(body))
 
 
+_HEADING = re.compile(r"<(/?)h([1-6])>")
+
+
+def demote_headings(html: str, by: int = 2) -> str:
+    """Card HTML's headings ``by`` levels down (h6 at most): the card sits under the appendix's own
+    heading (an h2), and its h1 had been a second top-level entry of the report's outline and of the
+    PDF's bookmarks, the appendices after it nested under the card's title. ``html`` is cleaned card
+    HTML, whose headings carry no attributes."""
+    return _HEADING.sub(lambda m: f"<{m[1]}h{min(6, int(m[2]) + by)}>", html)
+
+
 def clean_card_html(html: str) -> str:
     """Card HTML reduced to what a report may hold: the allowed tags, links without scripts. Run on
     the markdown's HTML, and again on a stored result's ``card.body_html`` when it is rendered (an

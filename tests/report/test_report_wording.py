@@ -508,3 +508,17 @@ def test_the_cohort_heatmap_caption_allows_for_rounding():
                                           np.array([0, 0]), shares, ["a", "b", "c"],
                                           ExplanationClustering.Params(), "feature")
     assert heat.caption.endswith("rows sum to at most 1 (up to rounding of the cells shown).")
+
+
+def test_the_cards_headings_sit_under_the_appendixs_heading():
+    """A card's '# title' was the report's second h1: a second top-level entry of the PDF's outline,
+    with the appendices after it nested under the card's title. Its headings move two levels down."""
+    from auditor.render.markdown import demote_headings
+
+    assert demote_headings("<h1>A</h1><h2>B</h2><h5>C</h5><h6>D</h6>") == "<h3>A</h3><h4>B</h4><h6>C</h6><h6>D</h6>"
+    result = small_result()
+    result = result.model_copy(update={"card": result.card.model_copy(
+        update={"body_html": "<h1>credit-scoring-gbm</h1><h2>Intended use</h2><p>card</p>"})})
+    html = render_html(result)
+    assert len(re.findall(r"<h1[ >]", html)) == 1
+    assert "<h3>credit-scoring-gbm</h3>" in html and "<h4>Intended use</h4>" in html
