@@ -72,6 +72,7 @@ class AuditContext:
     _kinds: np.ndarray | None = None
     _explain_as: np.ndarray | None = None  # the class explained for each evaluation row (None: the prediction)
     _row_orders: dict[str, np.ndarray] = field(default_factory=dict)  # see row_order()
+    _rows_of: "AuditContext | None" = None  # the context whose evaluation rows this one samples
 
     def __post_init__(self):
         if self.model is not None:  # e.g. a tabular model predicts its chunks on the audit's workers
@@ -93,7 +94,7 @@ class AuditContext:
         self.explained_rows(0)  # fix the explained rows by the audited model's predictions
         explain_as = self.predicted_index() if explain_audited_class else self._explain_as
         return self._derived(model=model, _order=self._order, _kinds=self._kinds, _data_memo=self._data_memo,
-                             _explain_as=explain_as, _row_orders=self._row_orders)
+                             _explain_as=explain_as, _rows_of=self._rows_of or self)
 
     def with_rows(self, inputs, labels, at=None) -> "AuditContext":
         """The same audit (card, model and its prediction cache, seed, explainer parameters) around
@@ -141,7 +142,7 @@ class AuditContext:
         digest = hashlib.sha256(row_hashes(frame).tobytes()).hexdigest()
         derived = replace(data, frame=frame.reset_index(drop=True), labels=all_labels, sha256=digest)
         # the evaluation set with rows replaced keeps its samples (SHAP's background rows among them)
-        return self._derived(data=derived, _order=order, **({} if at is None else {"_row_orders": self._row_orders}))
+        return self._derived(data=derived, _order=order, _rows_of=None if at is None else self._rows_of or self)
 
     # --- computed once ------------------------------------------------------------------------------
 
@@ -172,6 +173,8 @@ class AuditContext:
         from what each row holds (its values and label), not from where it stands in the file: the
         same rows written in another order give the same samples, explained rows and figures. Rows
         holding the same keep their file order among themselves (whichever is taken, it is the same)."""
+        if self._rows_of is not None:  # another model, or rows replaced: the audited set's samples
+            return self._rows_of.row_order(label)
         if label not in self._row_orders:
             self._row_orders[label] = content_order(self.data.frame, self.data.labels, int(self.rng(label).integers(2**63)))
         return self._row_orders[label]

@@ -138,3 +138,21 @@ def test_a_policys_sample_of_a_large_file_does_not_depend_on_row_order(tmp_path)
 
     assert sampled("a.csv") == sampled("b.csv")
     assert sampled("a.csv", seed=4) != sampled("a.csv")
+
+
+def test_a_context_around_replaced_rows_or_another_model_samples_the_audited_sets_rows(tmp_path):
+    """Stability re-explains perturbed rows in a context whose data has them replaced: its SHAP
+    background is the audited set's, drawn from the audited rows even when it asks first (the draw
+    reads what rows hold, and two rows here hold something else)."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = linear_frame(400, seed=1)
+    model = LogisticRegression().fit(train[FEATURES].to_numpy(), train["label"].to_numpy())
+    ctx = frame_context(tmp_path / "a", linear_frame(150, seed=2), model, seed=4, target="label",
+                        features=FEATURES, positive_class="yes")
+    fresh = frame_context(tmp_path / "b", linear_frame(150, seed=2), model, seed=4, target="label",
+                          features=FEATURES, positive_class="yes")
+    moved = ctx.data.frame.iloc[[0, 1]] + 0.5
+    derived = ctx.with_rows(moved, ctx.data.labels[[0, 1]], at=[0, 1])
+    assert list(derived.sample_rows("background", 40)) == list(fresh.sample_rows("background", 40))
+    assert list(ctx.with_model(ctx.model).row_order("x")) == list(fresh.row_order("x"))
