@@ -48,7 +48,7 @@ from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
     DISPARITIES, FOUR_FIFTHS, bootstrap_group_metrics, cramers_v, disparity, column_groups, four_fifths,
-    as_indexed_groups, four_fifths_p_floor, group_accuracy, group_metric_frame, independence_p, IndexedGroups, largest_gap_interval, numeric_column, rate_bases,
+    as_indexed_groups, four_fifths_p_floor, group_accuracy, group_metric_frame, independence_p, IndexedGroups, largest_gap_interval, numeric_column, rate_bases, shown_order,
 )
 from auditor.metrics.statistics import bias_corrected_interval, signed_rank_interval
 from auditor.models.base import Capability
@@ -290,7 +290,8 @@ class SubgroupFairness(Check):
             bases = rate_bases(KIND, y, pred, groups)
             rated = {m: [g for j, g in enumerate(names) if g in gated and based[j] >= p.min_group_size]
                      for m, based in bases.items()}
-            for j, g in enumerate(names):
+            for j in shown_order(names):
+                g = names[j]
                 group_row = [col, g, int(table.loc[g, "n"]), "yes" if g in gated else f"no (n < {p.min_group_size})"]
                 error_row = [col, g, int(table.loc[g, "n"])]
                 for m in ("selection_rate", "accuracy"):
@@ -515,7 +516,8 @@ class SubgroupFairness(Check):
         for col in sens.columns:
             g = codes[col].names.astype(object)[codes[col].codes[rows]]  # as Python strings
             medians_gap, medians_stab = [], []
-            for group in sorted(set(g)):
+            present = sorted(set(g))
+            for group in (present[j] for j in shown_order(present)):
                 inside = g == group
                 n = int(inside.sum())
                 gated = n >= p.min_explained_per_group

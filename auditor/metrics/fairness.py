@@ -129,6 +129,32 @@ def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 1
     return IndexedGroups(names, to_name[row])
 
 
+def shown_order(names) -> list[int]:
+    """Positions of a column's group labels in the order a table shows them: bands of numbers by
+    their lower end ("< 25", "25–35", "35–50", "≥ 50", then "(missing)"; sorted as text, "< 25" came
+    after "35–50"), anything else as sorted."""
+    def lower_end(label: str) -> float | None:
+        if label == MISSING_GROUP:
+            return float("inf")
+        if label.startswith("< "):
+            return -float("inf")
+        if label.startswith("≥ "):
+            return _number(label[2:])
+        return _number(label.split("–")[0]) if label.count("–") == 1 else None
+
+    ends = [lower_end(str(n)) for n in names]
+    if any(e is None for e in ends):
+        return list(range(len(names)))
+    return sorted(range(len(names)), key=lambda j: (ends[j], str(names[j]).startswith("≥ ")))
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def as_indexed_groups(groups) -> IndexedGroups:
     """``groups`` (one label per row, e.g. :func:`group_codes`) as :class:`IndexedGroups`."""
     if isinstance(groups, IndexedGroups):
