@@ -66,7 +66,8 @@ def relative_input_stability(x, x_pert, e, e_pert, eps: float = 1e-6, *, keep=No
     e, e_pert : array_like, same shapes as ``x`` and ``x_pert``
         Explanations of ``x`` and of each perturbation.
     eps : float, default 1e-6
-        Floor of the norms (avoids division by zero).
+        Floor of the norms (avoids division by zero). An instance whose ‖x‖ is below it has no
+        relative input change: NaN.
     keep : array_like of bool, shape (P,) or (n, P), optional
         Perturbations to use (e.g. the label-preserving ones).  An instance with none left is NaN.
     log10 : bool, default True
@@ -94,6 +95,9 @@ def relative_input_stability(x, x_pert, e, e_pert, eps: float = 1e-6, *, keep=No
     num = norm(es[:, None, :] - ep) / np.maximum(norm(es), eps)[:, None]
     den = np.maximum(norm(xs[:, None, :] - xp) / np.maximum(norm(xs), eps)[:, None], eps)
     ris = num / den  # (n, P)
+    # no input norm to be relative to (a row at the standardised origin, the evaluation mean): the
+    # floor had made any input change huge and the score near-perfect, however far the explanation moved
+    ris = np.where((norm(xs) < eps)[:, None], np.nan, ris)
     if keep is not None:
         kp, want = np.asarray(keep, dtype=bool), (ris.shape[1:] if one else ris.shape)
         if kp.shape != want:
