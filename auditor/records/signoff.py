@@ -170,6 +170,10 @@ def sign_off(
             lines = [line for line in fh.read().splitlines() if line.strip()]
             history = [loads(line) for line in lines]
             n = len(history) + 1
+            if now is None:  # stamped once the log is ours: a sign-off that waited for it follows the one before
+                signed_at = utc_now().replace(microsecond=0)
+                if valid_until is not None and valid_until < signed_at.date():  # the wait crossed midnight (UTC)
+                    raise UsageError(f"--valid-until {valid_until} is already past")
             record = {
                 "n": n, "model": run.model, "version": run.version, "run_id": run.result.get("run_id", ""),
                 "manifest_sha256": run.manifest_sha256, "report_pdf_sha256": sha256_bytes(pdf_bytes) if pdf_bytes else None,

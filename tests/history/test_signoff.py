@@ -270,3 +270,26 @@ def test_a_reviewer_name_with_white_space_at_an_end_or_a_line_end_is_refused_not
         assert (f"--reviewer {name!r} begins or ends with white space or holds a line end: a name is recorded as it is "
                 "given, on one line") in flat(res.output)
     assert not (out_copy / "tiny-model" / "signoffs").exists()
+
+
+def test_a_sign_off_is_stamped_once_it_holds_the_log(out_copy, monkeypatch):
+    """Two sign-offs at once were numbered in the log's order but stamped before its lock, so the one
+    that waited could read earlier than the record before it. The time is read again once the log is
+    held; a wait that crossed midnight past --valid-until refuses, recording nothing."""
+    from datetime import datetime, timezone
+
+    import pytest
+
+    import auditor.records.signoff as signoff
+    from auditor.errors import UsageError
+
+    times = iter([datetime(2026, 12, 7, 10, 0, 0, tzinfo=timezone.utc), datetime(2026, 12, 7, 10, 0, 9, tzinfo=timezone.utc)])
+    monkeypatch.setattr(signoff, "utc_now", lambda: next(times))
+    run = out_copy / "tiny-model" / "v0001"
+    record = signoff.sign_off(run, reviewer="A. Reviewer", decision="reject", comment="no").record
+    assert record["signed_at"] == "2026-12-07T10:00:09+00:00"
+    times = iter([datetime(2026, 12, 7, 23, 59, 59, tzinfo=timezone.utc), datetime(2026, 12, 8, 0, 0, 4, tzinfo=timezone.utc)])
+    with pytest.raises(UsageError, match="--valid-until 2026-12-07 is already past"):
+        signoff.sign_off(run, reviewer="A. Reviewer", decision="approve", comment="ok", valid_until="2026-12-07")
+    assert len((out_copy / "tiny-model" / "signoffs" / "v0001.jsonl").read_text().splitlines()) == 1
+    assert len(list((out_copy / "tiny-model" / "signoffs").rglob("*.pdf"))) == 1
