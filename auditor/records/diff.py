@@ -416,15 +416,15 @@ def _model_sha256(run: Run) -> str | None:
 def diff_runs(a: Run, b: Run, top_k: int = 5, db: str | None = None) -> dict[str, Any]:
     checks = compare_checks(a, b)
     measurements = compare_measurements(a, b)
+    unwaived = {"a": _unwaived_overall(a), "b": _unwaived_overall(b)}
     data = {
         "schema_version": DIFF_SCHEMA_VERSION,
         "a": _ref(a), "b": _ref(b), "same_model": a.model == b.model,
         # the same name over another artefact: a retrained model (its sha256 differs)
         "same_artefact": _model_sha256(a) is not None and _model_sha256(a) == _model_sha256(b),
         "status": {"a": a.result.get("status"), "b": b.result.get("status"),
-                   "change": _verdict_change(a.result.get("status"), b.result.get("status"),
-                                             _unwaived_overall(a), _unwaived_overall(b)),
-                   "unwaived": {"a": _unwaived_overall(a), "b": _unwaived_overall(b)}},
+                   "change": _verdict_change(a.result.get("status"), b.result.get("status"), *unwaived.values()),
+                   "unwaived": unwaived},
         "checks": checks,
         "measurements": measurements,
         "explanation_drift": explanation_drift(a, b, measurements, top_k),
