@@ -282,7 +282,7 @@ def validate(
     from auditor.policy.load import load_policy
     from auditor.engine.runner import build_plan, check_gates, check_group_columns
     from auditor.models.decoder import PromptedCausalLM, check_label_words
-    from auditor.models.kinds import classes_without_loading, kind_for_card
+    from auditor.models.kinds import kind_for_card
 
     try:
         loaded = load_policy(policy, waivers)
@@ -324,15 +324,12 @@ def validate(
             if data is None:
                 say_card()
             else:
-                from auditor.engine.audit import check_decision_threshold, check_labels, check_positive_class, fairness_groups
+                from auditor.engine.audit import check_dataset_classes, check_decision_threshold, fairness_groups
 
                 ds = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                                   fairness_groups=fairness_groups(plan))
                 check_group_columns(loaded, plan, model_card, ds.sensitive)
-                classes = classes_without_loading(model_card)
-                if classes is not None:  # labels the model lacks first: else the card's class is blamed for them
-                    check_labels(ds, classes)
-                check_positive_class(model_card, sorted(set(ds.labels.tolist())), "labels in the dataset", ds)
+                classes = check_dataset_classes(model_card, ds)
                 if classes is not None:  # else the model's classes are known once it loads (auditor run)
                     check_decision_threshold(model_card, classes)  # as run refuses it (exit 3)
                 shape = (f"text column {ds.feature_names[0]!r}" if model_card.auditor.task == "text-classification"

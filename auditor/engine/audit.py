@@ -124,12 +124,12 @@ def check_positive_class(card: ModelCard, classes: list[str], what: str = "model
     labels), where none of the card's classes is among them, not even as a near miss, the data's
     target column is named too: its labels may be what is wrong (0/1 for 'bad'/'good')."""
     problems = []
-    named = [str(n) for n in (card.auditor.positive_class, card.auditor.favourable_class) if n is not None]
-    if data is not None and named and not any(n in classes or near_class(n, classes) for n in named):
+    card_classes = [str(n) for n in (card.auditor.positive_class, card.auditor.favourable_class) if n is not None]
+    if data is not None and card_classes and not any(n in classes or near_class(n, classes) for n in card_classes):
         problems.append(Problem(
             f"dataset {data.path}, column {card.auditor.target!r}",
             f"the data's labels ({', '.join(map(repr, classes))}) match none of the card's classes "
-            f"({', '.join(map(repr, dict.fromkeys(named)))}): write the target with the card's class names, or name "
+            f"({', '.join(map(repr, dict.fromkeys(card_classes)))}): write the target with the card's class names, or name "
             "in the card the classes the data uses"))
     for name in ("positive_class", "favourable_class"):
         named = getattr(card.auditor, name)
@@ -184,6 +184,18 @@ def report_pdf(result: AuditResult, html: str, result_json: bytes | None = None,
                        identifier=result.run_id, attachments=attachments)
 
 
+def check_dataset_classes(card: ModelCard, dataset: EvalDataset) -> list[str] | None:
+    """The data's labels against the classes, before any model loads: first the labels the model
+    lacks, where its classes are known without loading it (else the card's positive class is blamed
+    for them), then the card's positive and favourable class. Returns those classes (None: known
+    once the model loads)."""
+    known = classes_without_loading(card)
+    if known is not None:
+        check_labels(dataset, known)
+    check_positive_class(card, sorted(set(dataset.labels.tolist())), "labels in the dataset", dataset)
+    return known
+
+
 def render_reports(result: AuditResult, result_json: bytes | None = None, run_manifest: bytes | None = None) -> dict[str, bytes]:
     html = render_html(result)
     return {"report.html": html.encode("utf-8"), "report.pdf": report_pdf(result, html, result_json, run_manifest)}
@@ -197,6 +209,17 @@ def register_run(run_dir: Path, out: Path, db: str | None) -> str | None:
     record of truth: a registry that fails now (it was readable before the audit ran) is said, never a
     lost audit (`auditor history --rebuild` restores it). One that another process is writing is
     waited for, up to :data:`REGISTRY_WAIT_S`: unlisted, the run's number could be given again."""
+    try:
+        _with_registry(out, db, lambda registry: registry.add_run(run_dir))
+    except Exception as exc:  # noqa: BLE001 - the audit itself succeeded
+        return (f"the run is stored, but the registry was not updated ({type(exc).__name__}: {exc}); "
+                f"`auditor history --rebuild --out {out}`{' with the same --db' if db else ''} indexes it")
+    return None
+
+
+def _with_registry(out: Path, db: str | None, use: Callable):
+    """``use(registry)`` on the run's registry, waiting while another process writes it (up to
+    :data:`REGISTRY_WAIT_S`); any other error, or a wait past that, is raised."""
     import time
 
     from auditor.records.registry import open_registry
@@ -206,14 +229,11 @@ def register_run(run_dir: Path, out: Path, db: str | None) -> str | None:
     while True:
         try:
             with open_registry(out, db) as registry:
-                registry.add_run(run_dir)
-            return None
-        except Exception as exc:  # noqa: BLE001 - the audit itself succeeded
-            if is_busy(exc) and time.monotonic() < deadline:
-                time.sleep(0.5)
-                continue
-            return (f"the run is stored, but the registry was not updated ({type(exc).__name__}: {exc}); "
-                    f"`auditor history --rebuild --out {out}`{' with the same --db' if db else ''} indexes it")
+                return use(registry)
+        except Exception as exc:  # noqa: BLE001 - busy: wait; the callers say what anything else means
+            if not (is_busy(exc) and time.monotonic() < deadline):
+                raise
+        time.sleep(0.5)
 
 
 def registered_versions(out: Path, db: str | None, folder: Path) -> int:
@@ -224,30 +244,21 @@ def registered_versions(out: Path, db: str | None, folder: Path) -> int:
     writing is waited for, up to :data:`REGISTRY_WAIT_S`. The output folder's own registry indexes
     only its runs: after the folder was moved or copied with it, its rows of the model's folder name
     the old place (as `auditor verify` matches them) and count too."""
-    import time
-
-    from auditor.records.registry import RegistryError, open_registry, registry_url, sqlite_file
+    from auditor.records.registry import RegistryError, registry_url, sqlite_file
     from auditor.records.runs import DEFAULT_DB_NAME
     from auditor.records.sqlite_reader import is_busy
 
     file = sqlite_file(registry_url(out, db))
     if file is not None and not file.exists():  # the first run recorded there creates it
         return 0
-    deadline = time.monotonic() + REGISTRY_WAIT_S
-    while True:
-        try:
-            with open_registry(out, db) as registry:
-                paths = [Path(str(row["run_path"])) for row in registry.history()]
-            break
-        except Exception as exc:  # noqa: BLE001 - busy: wait; anything else: the number cannot be settled
-            if is_busy(exc) and time.monotonic() < deadline:
-                time.sleep(0.5)
-                continue
-            reason = (f"in use by another process for over {REGISTRY_WAIT_S:.0f} s" if is_busy(exc) else
-                      f"unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
-            raise RegistryError(f"the registry is {reason}: the run's version number cannot be settled without it "
-                                "(it remembers deleted versions, whose numbers are never given again), so no version "
-                                "was written; run the audit again once the registry can be read") from None
+    try:
+        paths = _with_registry(out, db, lambda registry: [Path(str(row["run_path"])) for row in registry.history()])
+    except Exception as exc:  # noqa: BLE001 - the number cannot be settled
+        reason = (f"in use by another process for over {REGISTRY_WAIT_S:.0f} s" if is_busy(exc) else
+                  f"unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+        raise RegistryError(f"the registry is {reason}: the run's version number cannot be settled without it "
+                            "(it remembers deleted versions, whose numbers are never given again), so no version "
+                            "was written; run the audit again once the registry can be read") from None
     here = folder.resolve()
     own = file is not None and file.resolve() == Path(out).resolve() / DEFAULT_DB_NAME
     return max((int(m.group(1)) for p in paths if (p.parent.name == here.name if own else p.parent.resolve() == here)
@@ -303,10 +314,7 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                            fairness_groups=fairness_groups(plan))
     check_group_columns(loaded, plan, model_card, dataset.sensitive)
-    known = classes_without_loading(model_card)
-    if known is not None:  # labels the model lacks first: else the card's positive class is blamed for them
-        check_labels(dataset, known)
-    check_positive_class(model_card, sorted(set(dataset.labels.tolist())), "labels in the dataset", dataset)  # before the model loads
+    check_dataset_classes(model_card, dataset)  # before the model loads
     if cluster is not None and model_card.auditor.model.runtime != "torch":
         # Workers load the model themselves; they do not repeat the ONNX export's verification, so
         # their numbers could differ from the main process's in the last bits.
