@@ -42,15 +42,13 @@ from auditor.results import FileRef, SampleSize, Table, TokenHighlights, TokenSp
 MAX_EDITS = 50  # substitutions kept per instance and order
 MAX_CANDIDATES = 100  # replacement values tried per unit
 MIN_PAIRS = MIN_JUDGED  # instances below which the CIs are not judged (the gates report SampleTooSmall)
-
-
-
 MAX_SHOWN_WORD = 60  # characters of one word (or the text's unread rest) an attack's pair shows
 
 
 def _shown_word(text: str) -> str:
     """A word of an attack's pair as shown: a 20,000-character "word" filled eleven pages on each side."""
     return text if len(text) <= MAX_SHOWN_WORD else f"{text[:MAX_SHOWN_WORD]}… [{len(text) - MAX_SHOWN_WORD:,} more characters]"
+
 
 class AdversarialRobustnessParams(Params):
     explainer: ExplainerName = "shap"  # whose ranking guides the attack (the policy's explainers: settings apply)

@@ -111,6 +111,7 @@ def pair_n_words(compared: dict[str, int], explained: int) -> str:
         return f"n = {counts[0]} instances"
     return f"n = {counts[0]} to {counts[-1]} instances, by pair and measure"
 
+
 class AgreementParams(Params):
     explainers: ExplainerNames = Field(list(AGREEMENT_METHODS), min_length=1)  # filtered at run time to those the task has
     n_instances: int = count(50, MAX_INSTANCES)

@@ -32,7 +32,6 @@ SETTINGS = {  # what a reviewer needs to know of each explainer's parameters, in
 }
 
 
-
 UNREAD_SHOWN = 80  # characters of a text beyond the model's read length shown in a heatmap
 
 
@@ -47,6 +46,7 @@ def unread_tail_cut(spans: list[tuple[str, float | None]]) -> list[tuple[str, fl
         return spans
     return [*spans[:-1], (tail[:UNREAD_SHOWN] + f" … [{len(tail) - UNREAD_SHOWN:,} more characters the model does not "
                                                "read: the text is cut at its length]", None)]
+
 
 def describe_settings(params: dict, points=None) -> str:
     """One line of an explainer's budget and masking, e.g. "400 samples; antithetic pairs of masks;
