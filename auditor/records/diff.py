@@ -125,12 +125,15 @@ def _unwaived_overall(run: Run) -> str | None:
 
 def _waiver_change(wa: dict | None, wb: dict | None) -> str | None:
     """added: a waiver applies in B, not in A; expired (or removed, not-needed, not-waivable): the
-    one that applied in A does not in B."""
+    one that applied in A does not in B; renewed (a later expiry) or changed (another approver or an
+    earlier expiry): one applies in both, not the same one."""
     applied_a, applied_b = bool(wa and wa["state"] == "applied"), bool(wb and wb["state"] == "applied")
     if applied_b and not applied_a:
         return "added"
     if applied_a and not applied_b:
         return wb["state"] if wb else "removed"
+    if applied_a and (wa["approver"], wa["expires"]) != (wb["approver"], wb["expires"]):
+        return "renewed" if str(wb["expires"]) > str(wa["expires"]) else "changed"  # ISO dates order as text
     return None
 
 
@@ -144,6 +147,10 @@ def _waiver_note(change: str | None, wa: dict | None, wb: dict | None, ua: str |
         "added": f"waiver added: {str(ub).upper()} waived by {w['approver']} until {w['expires']}",
         "expired": f"waiver expired: the waiver by {w['approver']} expired on {w['expires']}",
         "removed": f"waiver removed: B has no waiver for this check (A's, by {w['approver']}, ran until {w['expires']})",
+        "renewed": f"waiver renewed: by {w['approver']} until {w['expires']} (A's: by {wa and wa['approver']} "
+                   f"until {wa and wa['expires']})",
+        "changed": f"waiver changed: by {w['approver']} until {w['expires']} (A's: by {wa and wa['approver']} "
+                   f"until {wa and wa['expires']})",
     }.get(change, f"waiver not applied in B ({change}): the waiver by {w['approver']} until {w['expires']}")
     own = f"{str(ua).upper()} in both runs" if ua == ub else f"{str(ua).upper()} → {str(ub).upper()}"
     return f"{said}; status without waivers {own}"
@@ -468,7 +475,7 @@ def _bounds(t: dict | None) -> str:
 def check_line(c: dict[str, Any]) -> str | None:
     """A check's line in `auditor diff`'s output: its status change (and the waiver that made it),
     its parameters and thresholds old -> new; None where none of them changed."""
-    if c["change"] == "unchanged" and not c["params"] and not c["thresholds"]:
+    if c["change"] == "unchanged" and not c["params"] and not c["thresholds"] and not c.get("waiver_note"):
         return None
     extra = []
     if c["params"]:

@@ -454,6 +454,31 @@ def test_a_waiver_over_a_changed_status_reads_by_what_was_measured():
     assert compare_checks(run("waived", waiver), run("waived", waiver))[0]["change"] == "unchanged"
 
 
+def test_a_renewed_or_changed_waiver_is_said():
+    """A waiver renewed to a later expiry (or signed by another approver) between two runs over the
+    same status printed nothing: the check read "unchanged" and its line was left out, so a reviewer
+    comparing runs never saw that the acceptance of a finding had been extended."""
+    from types import SimpleNamespace
+
+    from auditor.records.diff import check_line, compare_checks
+
+    waiver = {"approver": "Head of MRM", "expires": "2027-06-30", "state": "applied", "status_before": "warn"}
+
+    def run(w):
+        return SimpleNamespace(result={"checks": [{"id": "c", "check": "c", "status": "waived", "waiver": w}]})
+
+    row = compare_checks(run(waiver), run({**waiver, "expires": "2027-12-31"}))[0]
+    assert (row["change"], row["waiver_change"]) == ("unchanged", "renewed")
+    assert check_line(row) == ("c: waived -> waived (unchanged; waiver renewed: by Head of MRM until 2027-12-31 "
+                               "(A's: by Head of MRM until 2027-06-30); status without waivers WARN in both runs)")
+    row = compare_checks(run(waiver), run({**waiver, "approver": "CRO"}))[0]
+    assert row["waiver_change"] == "changed"
+    assert row["waiver_note"].startswith("waiver changed: by CRO until 2027-06-30 (A's: by Head of MRM until 2027-06-30)")
+    assert compare_checks(run({**waiver, "expires": "2028-01-31"}), run(waiver))[0]["waiver_change"] == "changed"
+    same = compare_checks(run(waiver), run(dict(waiver)))[0]
+    assert (same["waiver_change"], same["waiver_note"], check_line(same)) == (None, None, None)
+
+
 def test_a_changed_dataset_and_another_policy_are_said_on_the_cover(history, artefacts, policy_writer, out_copy, tmp_path):
     """v0005 -> v0006 (other rows) read "18 measurements changed" with "inputs changed: dataset" as
     the only sign, and v0008 -> v0009 under another policy "fail -> pass (improved)": the diff warned
