@@ -77,8 +77,8 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
     for f in files:
         found = base_problems(f.raw, CHECK_REGISTRY) if f is files[-1] else overlay_problems(f.raw)
         problems += [Problem(f.where + p.location, p.message) for p in found]
-    if problems:  # structure first: merging needs every file to parse
-        raise PolicyError(root.source, problems)
+    if problems:  # the merge's own problems (overrides, parameters) are said with them where it can run
+        raise PolicyError(root.source, problems + [p for p in _merge_problems(files, CHECK_REGISTRY) if p not in problems])
     merged, entries, raw_waivers, problems = merge_chain(files)
     params = [entry_params(e, CHECK_REGISTRY, problems) for e in entries]
     if problems:
@@ -111,6 +111,22 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
         waivers_file=FileHash(source=waiver_file.source, sha256=waiver_file.sha256) if waiver_file else None,
         weakened=[w for e in entries for w in e.weakened],
     )
+
+
+def _merge_problems(files, registry) -> list[Problem]:
+    """The problems merging the chain finds (an override of an unknown id, a parameter out of range),
+    for a chain whose files have problems of their own: all are said at once, not one stage per
+    attempt. A file too malformed to merge (``checks`` not a list, ...) gives none: its own problems
+    say why."""
+    from auditor.policy.validate import entry_params
+
+    try:
+        _, entries, _, problems = merge_chain(files)
+        for e in entries:
+            entry_params(e, registry, problems)
+    except Exception:  # noqa: BLE001 - merging assumes files that validated; their problems are raised anyway
+        return []
+    return problems
 
 
 def _unknown_check(sw: SourcedWaiver, where: str, ids: list[str], policy_source: str) -> Problem:

@@ -225,6 +225,21 @@ def test_problems_of_every_file_in_one_round(tmp_path, yaml_writer, child_of, po
     assert set(problems) == {f"{parent}:colour", f"{parent}:checks[0].params.bogus", "checks[0].oops", "seed"}
 
 
+def test_an_overlays_own_problems_and_the_merges_are_said_in_one_round(tmp_path, yaml_writer, child_of):
+    """A policy extending `default` with a quoted bound, a negative parameter and an override of an
+    unknown id reported only the quoted bound (exit 3); the other two came one fix at a time, though
+    the README promises every problem of every file at once. The merge's problems join the files'."""
+    child = yaml_writer(tmp_path, "child.yaml", child_of("default", [
+        {"id": "performance", "params": {"claim_tolerance": -5},
+         "thresholds": [{"measurement": "roc_auc_ci_low", "min": "0.6"}]},
+        {"id": "nosuchcheck"}], oops=1))
+    assert set(problems_of(child)) == {"oops", "checks[0].thresholds[0].min", "checks[0].params.claim_tolerance",
+                                       "checks[1].id"}
+    # a file too malformed to merge says its own problems, and nothing breaks
+    broken = yaml_writer(tmp_path, "broken.yaml", {**child_of("default", oops=1), "checks": 5})
+    assert set(problems_of(broken)) == {"checks", "oops"}
+
+
 def test_task_explainers_replace_explainers_per_task(tmp_path, base, yaml_writer, child_of):
     child = yaml_writer(tmp_path, "child.yaml", child_of("base.yaml", task_explainers={
         "text-classification": {"shap": {"max_evals": 50}, "integrated_gradients": {"n_steps": 8}}}))
