@@ -11,8 +11,8 @@ status=0
   --data examples/credit-scoring/data/eval.csv \
   --out reports/ || status=$?
 case $status in
-  0) meaning="no blocking failure (overall PASS or WARN)" ;;
-  1) meaning="a blocking failure (overall FAIL)" ;;
+  0) meaning="no blocking failure (overall PASS, WARN, WAIVED or INFO)" ;;
+  1) meaning="an unwaived blocking failure or a check in ERROR (overall FAIL or ERROR)" ;;
   *) meaning="the audit did not complete; see the message above" ;;
 esac
 echo "audit finished with exit code $status: $meaning; reports are under reports/"

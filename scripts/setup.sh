@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything auditor needs on a fresh Debian/Ubuntu machine with Python 3.11:
 # the system libraries WeasyPrint needs (Pango, HarfBuzz subset, fonts), then a virtual
-# environment in .venv with torch pinned to the CPU build before anything can pull a CUDA one.
+# environment in .venv with torch installed first at the version constraints.txt pins (the CPU build
+# where pip's configuration finds it, or from AUDITOR_TORCH_INDEX_URL when set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,8 +27,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PIP=(.venv/bin/python -m pip -q --disable-pip-version-check)
 "${PIP[@]}" install --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-# torch first, pinned: an unpinned torch resolved later would pull a multi-gigabyte CUDA build.
-"${PIP[@]}" install -c constraints.txt "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+# torch first, at the version constraints.txt pins: which build comes (CPU or CUDA) is which wheel pip finds, and
+# plain PyPI's Linux torch is a multi-gigabyte CUDA build; AUDITOR_TORCH_INDEX_URL is this step's --index-url.
+TORCH_INDEX=(); [ -z "${AUDITOR_TORCH_INDEX_URL:-}" ] || TORCH_INDEX=(--index-url "$AUDITOR_TORCH_INDEX_URL")  # e.g. https://download.pytorch.org/whl/cpu
+"${PIP[@]}" install ${TORCH_INDEX[@]+"${TORCH_INDEX[@]}"} -c constraints.txt "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
 "${PIP[@]}" install -c constraints.txt -e ".[text,examples,dev]" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import auditor, weasyprint, torch, transformers" \
   || { echo "setup failed: auditor's dependencies did not import" >&2; exit 1; }
