@@ -476,7 +476,7 @@ def _registry_rows(out_dir: Path, db: str | None, model: str | None = None, *, r
                               highlight=False, soft_wrap=True)
                 for path in registry.dropped:
                     err.print(f"  unindexed {shown(str(path))}: the registry recorded this run, and its folder is gone "
-                              "(a run with sign-offs keeps its number; any other number may be given again)",
+                              "(its number stays taken: the registry keeps it among the retired versions, and `auditor verify` names the gap)",
                               highlight=False, soft_wrap=True)
                 for path, was, now in registry.changed:
                     err.print(f"  warning: {shown(str(path))} was recorded with manifest sha256 {shown(str(was)[:16])}…, its "

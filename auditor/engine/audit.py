@@ -237,8 +237,9 @@ def _with_registry(out: Path, db: str | None, use: Callable):
 
 
 def registered_versions(out: Path, db: str | None, folder: Path) -> int:
-    """The highest version number the registry records under the model's ``folder`` (0 when it
-    records none, or when no registry exists yet). A registry that cannot be read is a
+    """The highest version number the registry records under the model's ``folder``, its retired
+    versions (deleted folders a rebuild unindexed) included (0 when it records none, or when no
+    registry exists yet). A registry that cannot be read is a
     :class:`~auditor.records.registry.RegistryError`: numbered from the folders alone, a deleted
     version's number would be given again (the registry remembers it). One that another process is
     writing is waited for, up to :data:`REGISTRY_WAIT_S`. The output folder's own registry indexes
@@ -252,7 +253,8 @@ def registered_versions(out: Path, db: str | None, folder: Path) -> int:
     if file is not None and not file.exists():  # the first run recorded there creates it
         return 0
     try:
-        paths = _with_registry(out, db, lambda registry: [Path(str(row["run_path"])) for row in registry.history()])
+        paths = _with_registry(out, db, lambda registry: [Path(str(row["run_path"]))
+                                                          for row in (*registry.history(), *registry.retired())])
     except Exception as exc:  # noqa: BLE001 - the number cannot be settled
         reason = (f"in use by another process for over {REGISTRY_WAIT_S:.0f} s" if is_busy(exc) else
                   f"unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")

@@ -23,8 +23,8 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 
 from auditor.errors import AuditorError, UsageError
-from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, Run, iter_runs, latest_signoff,
-                                  open_run, read_signoffs, signoff_line_sha256, utc_now)
+from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RETIRED_TABLE, RUNS_TABLE, Run, iter_runs,
+                                  latest_signoff, open_run, read_signoffs, signoff_line_sha256, utc_now)
 from auditor.records.sqlite_reader import LIKE_ESCAPE, is_busy, model_dir_pattern, registry_file
 
 metadata = sa.MetaData()
@@ -60,6 +60,18 @@ runs_table = sa.Table(
 )
 
 COLUMNS = [c.name for c in runs_table.columns if c.name != "id"]
+
+# The runs a rebuild unindexed because their folders were gone: the registry keeps their numbers, so a
+# deleted version is never replaced by a new run of the same number (its chain would hide the deletion)
+retired_table = sa.Table(
+    RETIRED_TABLE, metadata,
+    sa.Column("run_path", sa.String(1000), primary_key=True),
+    sa.Column("model_dir", sa.String(1000), nullable=False),
+    sa.Column("version", sa.String(16), nullable=False),
+    sa.Column("version_number", sa.Integer, nullable=False),
+    sa.Column("manifest_sha256", sa.String(64), nullable=True),  # as recorded before the folder went
+    sa.Column("retired_at", sa.String(40), nullable=False),  # ISO 8601, UTC: the rebuild that found it gone
+)
 
 # Accounts of `auditor serve` (auditor/records/accounts.py): Argon2id hashes, never passwords.
 users_table = sa.Table(
@@ -234,9 +246,30 @@ class Registry:
                     conn.execute(sa.delete(runs_table).where(runs_table.c.run_path.in_(stale[start:start + 500])))
                 if rows:
                     conn.execute(sa.insert(runs_table), rows)
+                self._retire(conn, before, rows)
         except DB_ERRORS as exc:
             raise RegistryError(f"cannot write the registry {shown_url(self.url)}: {_first_line(exc)}") from None
         return indexed
+
+    def _retire(self, conn, before: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+        """Remember the runs this rebuild unindexed (:attr:`dropped`) among the retired versions; a
+        retired run whose folder is back (restored from a backup) is indexed again, not retired."""
+        back = [row["run_path"] for row in rows]
+        for start in range(0, len(back), 500):
+            conn.execute(sa.delete(retired_table).where(retired_table.c.run_path.in_(back[start:start + 500])))
+        gone = {str(path) for path in self.dropped}
+        known = {r.run_path for r in conn.execute(sa.select(retired_table.c.run_path))}
+        retired = [{"run_path": row["run_path"], "model_dir": row["model_dir"], "version": row["version"],
+                    "version_number": row["version_number"], "manifest_sha256": row["manifest_sha256"],
+                    "retired_at": utc_now()}
+                   for row in before if row["run_path"] in gone and row["run_path"] not in known]
+        if retired:
+            conn.execute(sa.insert(retired_table), retired)
+
+    def retired(self) -> list[dict[str, Any]]:
+        """The retired versions: runs the registry recorded whose folders a rebuild found gone."""
+        return [dict(r._mapping) for r in self.rows(sa.select(retired_table).order_by(
+            retired_table.c.model_dir, retired_table.c.version_number))]
 
     def _keep_recorded(self, rows: list[dict[str, Any]], before: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
         """The rebuilt rows, each checked against the row it replaces (the same model folder and
@@ -248,8 +281,8 @@ class Registry:
         A run the rebuild could not read keeps its recorded row (a transient read error must not
         drop the anchor of a run altered meanwhile), and so does a run under ``root`` that the scan did
         not see and that is there now (an audit beside the rebuild, recorded after its folders were
-        scanned). Rows of runs whose folders are gone are listed (:attr:`dropped`): their numbers are
-        no longer remembered."""
+        scanned). Rows of runs whose folders are gone are listed (:attr:`dropped`) and retired: their
+        numbers stay taken (:meth:`retired`)."""
         def tail(path: str) -> str:
             return f"{Path(path).parent.name}/{Path(path).name}"
 

@@ -34,6 +34,8 @@ VERSION_RE = re.compile(r"^v(\d{4,})$")
 DEFAULT_DB_NAME = REGISTRY_FILE
 ENV_DB = "AUDITOR_DB"
 RUNS_TABLE = "auditor_runs"
+# runs a rebuild found gone (their folders deleted): numbers never given again, gaps `auditor verify` names
+RETIRED_TABLE = "auditor_retired_versions"
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import ResultFileError, UsageError
-from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RUNS_TABLE, VERSION_RE, Run, open_run, read_signoffs, record_line, signed_dir,
-                                  record_is_text, signoff_line_sha256, signoff_log)
+from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RETIRED_TABLE, RUNS_TABLE, VERSION_RE, Run, open_run,
+                                  read_signoffs, record_line, record_is_text, signed_dir, signoff_line_sha256,
+                                  signoff_log)
 from auditor.hashing import sha256_bytes
-from auditor.records.store import manifest_without_file, version_label
+from auditor.records.store import manifest_without_file, version_label, versions
 from auditor.records.json_read import loads
 
 
@@ -286,10 +287,9 @@ def _registry(run: Run) -> list[Finding]:
             if not rows:  # the output folder was moved (or copied) with its registry: rows name the old paths
                 rows, moved_from = _rows_before_a_move(conn, run)
             # later runs of the model the registry remembers: where this is the newest folder, one whose
-            # folder is gone was deleted, and no next run's chain names the gap
-            later = [] if moved_from or (run.model_dir / version_label(run.version_number + 1)).exists() else \
-                conn.execute(f"SELECT version, run_path FROM {RUNS_TABLE} WHERE model_dir = ? AND version_number > ? "
-                             "ORDER BY version_number", (str(run.model_dir), run.version_number)).fetchall()
+            # folder is gone was deleted, and no later run's chain names the gap
+            later = [] if moved_from or max(versions(run.model_dir), default=0) > run.version_number else \
+                _later_runs(conn, run)
         finally:
             conn.close()
     except (sqlite3.Error, UnicodeError) as exc:  # a damaged page can also fail to decode as UTF-8
@@ -395,6 +395,17 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
     for _, count, *latest in rows:
         out += _latest_signoff_recorded(run, signoff_log(run), count, latest)
     return out
+
+
+def _later_runs(conn, run: Run) -> list[tuple[str, str]]:
+    """(version, path) of the runs of ``run``'s model after it that the registry records, those a
+    rebuild retired (their folders found gone) included."""
+    tables = [RUNS_TABLE] + [RETIRED_TABLE] * bool(conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (RETIRED_TABLE,)).fetchone())
+    query = " UNION ".join(f"SELECT version, run_path, version_number FROM {t} WHERE model_dir = ? AND version_number > ?"
+                           for t in tables)
+    rows = conn.execute(query + " ORDER BY version_number", (str(run.model_dir), run.version_number) * len(tables))
+    return [(version, path) for version, path, _ in rows.fetchall()]
 
 
 def _rows_before_a_move(conn, run: Run) -> tuple[list, str | None]:

@@ -320,6 +320,37 @@ def test_a_deleted_signed_version_is_not_given_again_after_the_registry_is_rebui
     assert verify_run(first).ok
 
 
+def test_a_deleted_unsigned_newest_run_keeps_its_number_through_a_rebuild(artefacts, card_writer, policy_writer,
+                                                                         tmp_path, monkeypatch):
+    """The README promises a version number is never given twice, yet after `history --rebuild` the
+    number of a deleted newest run without sign-offs was given again: the new v0002 chained to v0001,
+    verified OK, and the deletion left no trace (diffs made against the old v0002 sat beside the new
+    one). A rebuild retires the numbers of runs whose folders are gone: the next run is v0003, its
+    chain names the gap, and `verify` of v0001 still says a later run was deleted."""
+    import shutil
+
+    import auditor
+
+    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", stub_pdf)
+    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", stub_pdf)
+    card = card_writer(tmp_path / "card")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "card_completeness"}]))
+    out = tmp_path / "out"
+    first, second = (auditor.run_audit(policy, card, artefacts.csv, out).path for _ in range(2))
+    shutil.rmtree(second)
+    res = invoke("history", "--rebuild", "--out", out)
+    assert res.exit_code == 0, res.output
+    assert f"unindexed {second}: the registry recorded this run, and its folder is gone (its number stays taken" \
+        in flat(res.output)
+    assert [(f.path, f.problem) for f in verify_run(first).findings] == [("../v0002", "missing")]
+    assert invoke("history", "--rebuild", "--out", out).exit_code == 0  # a second rebuild keeps it retired
+    third = auditor.run_audit(policy, card, artefacts.csv, out).path
+    assert third.name == "v0003"
+    assert [(f.path, f.problem) for f in verify_run(third).findings] == [("../v0002/manifest.json", "missing")]
+    rows = json.loads(invoke("history", "--out", out, "--json").output)
+    assert [r["version"] for r in rows] == ["v0001", "v0003"]  # history lists runs, not retired numbers
+
+
 def test_a_rebuild_keeps_the_recorded_row_of_an_altered_run_and_names_what_it_forgets(history, out_copy):
     """`history --rebuild` re-indexed every run from its files: a consistent rewrite of the newest
     version (which only the registry's manifest hash anchors) was laundered, `verify` said OK from
