@@ -141,7 +141,7 @@ def run(
     data: Path = typer.Option(..., "--data", "-d", readable=False, help="Evaluation dataset (.csv, .parquet, .jsonl)."),
     out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder; runs go to OUT/<model>/vNNNN."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow joblib/pickle models (can run code)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda (text models)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or mps (text models; tabular ones run on cpu)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     progress_every: float = typer.Option(DEFAULT_INTERVAL_S, "--progress-every", min=0.1, max=86_400,
                                          help="Seconds between progress lines when stderr is not a terminal (CI logs)."),
@@ -271,9 +271,11 @@ def run(
 
 @app.command()
 def validate(
-    policy: str = typer.Option(..., "--policy", "-p"),
-    card: Optional[Path] = typer.Option(None, "--card", "-c", readable=False),
-    data: Optional[Path] = typer.Option(None, "--data", "-d", readable=False),
+    policy: str = typer.Option(..., "--policy", "-p", help="Built-in policy name or path to a policy YAML."),
+    card: Optional[Path] = typer.Option(None, "--card", "-c", readable=False,
+                                        help="Model card to validate the policy against (its task, features, groups)."),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", readable=False,
+                                        help="Evaluation dataset to validate against the card (needs --card)."),
     waivers: Optional[Path] = typer.Option(None, "--waivers", "-w", help="Waivers file to validate with the policy."),
 ) -> None:
     """Validate a policy (with the policies it extends and its waivers; and a card and dataset) without loading the model."""
@@ -286,28 +288,38 @@ def validate(
 
     try:
         loaded = load_policy(policy, waivers)
-        out.print(f"policy {printable(loaded.policy.name)} {printable(loaded.policy.version)}: valid ({len(loaded.policy.checks)} checks)", markup=False, highlight=False, soft_wrap=True)
-        for f in loaded.chain[1:]:
-            out.print(f"  extends {printable(f.source)}", markup=False, highlight=False, soft_wrap=True)
-        effective = loaded.policy.effective_from
-        if effective is not None and effective > datetime.now(timezone.utc).date():
-            out.print(f"  warning: effective_from {effective} is in the future: an audit run today is under a policy not "
-                      "yet in effect (the report says so)", markup=False, highlight=False, soft_wrap=True)
-        for weaker in loaded.weakened:  # replacing a parent's gate is allowed; loosening it is said
-            out.print(f"  warning: {printable(weaker)}", markup=False, highlight=False, soft_wrap=True)
-        for w in loaded.waivers:
-            when = "expired" if w.waiver.expires < datetime.now(timezone.utc).date() else "valid until"
-            out.print(f"  waiver for {printable(w.waiver.check)} ({printable(w.source)}): {when} {w.waiver.expires}", markup=False, highlight=False, soft_wrap=True)
+
+        def say_policy() -> None:  # with --card, once the card's model confirms its gates and group columns
+            out.print(f"policy {printable(loaded.policy.name)} {printable(loaded.policy.version)}: valid ({len(loaded.policy.checks)} checks)", markup=False, highlight=False, soft_wrap=True)
+            for f in loaded.chain[1:]:
+                out.print(f"  extends {printable(f.source)}", markup=False, highlight=False, soft_wrap=True)
+            effective = loaded.policy.effective_from
+            if effective is not None and effective > datetime.now(timezone.utc).date():
+                out.print(f"  warning: effective_from {effective} is in the future: an audit run today is under a policy not "
+                          "yet in effect (the report says so)", markup=False, highlight=False, soft_wrap=True)
+            for weaker in loaded.weakened:  # replacing a parent's gate is allowed; loosening it is said
+                out.print(f"  warning: {printable(weaker)}", markup=False, highlight=False, soft_wrap=True)
+            for w in loaded.waivers:
+                when = "expired" if w.waiver.expires < datetime.now(timezone.utc).date() else "valid until"
+                out.print(f"  waiver for {printable(w.waiver.check)} ({printable(w.source)}): {when} {w.waiver.expires}", markup=False, highlight=False, soft_wrap=True)
+
         if data is not None and card is None:
             raise_usage("--data needs --card (the card says which columns to expect)")
-        if card is not None:
-            model_card = load_model_card(card)
-            kind = kind_for_card(model_card)
-            if kind is PromptedCausalLM:  # its label words against the tokenizer, no weights loaded
-                check_label_words(model_card)
+        if card is None:
+            say_policy()
+        else:
+            try:
+                model_card = load_model_card(card)
+                kind = kind_for_card(model_card)
+                if kind is PromptedCausalLM:  # its label words against the tokenizer, no weights loaded
+                    check_label_words(model_card)
+            except AuditorError:
+                say_policy()  # the card's problem, not the policy's
+                raise
             plan = build_plan(loaded, kind)
-            check_gates(loaded, plan, kind)
+            check_gates(loaded, plan, kind)  # a gate this kind of model cannot have: the policy is not valid for it
             unused_bands = check_group_columns(loaded, plan, model_card)
+            say_policy()
 
             def say_card() -> None:  # with --data, once the data confirm it too (its classes, positive and favourable class)
                 out.print(f"card {card}: valid ({model_card.auditor.task}, model {printable(model_card.model_name)})",
@@ -566,8 +578,8 @@ def history(
 
 @app.command(short_help="Compare two audits: verdicts, measurements, explanation drift, policy and input changes.")
 def diff(
-    run_a: Path = typer.Argument(..., help="A run directory (with one argument: the newer run)."),
-    run_b: Optional[Path] = typer.Argument(None, help="The run to compare with RUN_A (default: RUN_A against its previous run)."),
+    run_a: Path = typer.Argument(..., help="The earlier run, A (given alone: the newer run, compared with its previous)."),
+    run_b: Optional[Path] = typer.Argument(None, help="The later run, B, compared with A (default: RUN_A against its previous run)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the diff (default <model>/diffs/<a>-vs-<b>)."),
     top_k: int = typer.Option(5, "--top-k", help="Size of the top-feature sets compared for explanation drift."),
     no_pdf: bool = typer.Option(False, "--no-pdf", help="Write diff.json and diff.html only."),
@@ -736,7 +748,7 @@ def users_add(
 
 @users_app.command("list")
 def users_list(
-    out_dir: Path = typer.Option(Path("reports"), "--out", "-o"),
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder whose registry holds the accounts."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """List the accounts and their roles."""

@@ -78,7 +78,9 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
         found = base_problems(f.raw, CHECK_REGISTRY) if f is files[-1] else overlay_problems(f.raw)
         problems += [Problem(f.where + p.location, p.message) for p in found]
     if problems:  # the merge's own problems (overrides, parameters) are said with them where it can run
-        raise PolicyError(root.source, problems + [p for p in _merge_problems(files, CHECK_REGISTRY) if p not in problems])
+        said = {p.location for p in problems}
+        raise PolicyError(root.source, problems + [p for p in _merge_problems(files, CHECK_REGISTRY)
+                                                   if p.location not in said])
     merged, entries, raw_waivers, problems = merge_chain(files)
     params = [entry_params(e, CHECK_REGISTRY, problems) for e in entries]
     if problems:

@@ -99,6 +99,7 @@ def test_a_gate_on_a_measurement_the_task_never_reports_is_refused(cli, tmp_path
     assert nothing_written(out)
     res = cli("validate", "--policy", policy, "--card", card)
     assert res.code == 3 and "could never be met" in res.text, res.text
+    assert ": valid (" not in res.text  # it printed "policy tiny 1: valid (1 checks)" before saying it was not
     # scoped to the task that has it, the same gate is valid (it judges regressors only)
     scoped = policy_writer(tmp_path / "scoped", policy_writer.tiny([{"check": "performance", "params": {"n_bootstrap": 20},
                                                                       "thresholds": [{"measurement": "r2_ci_low", "min": 0.5,
