@@ -3,7 +3,7 @@
 Pages (every one but /login needs a session; see auditor/web/security.py):
 
     /                                   models: latest version, status, sign-off, re-audit due
-    /m/{model}                          its versions: status, policy, date, sign-off, due date
+    /m/{model}                          its versions: status, policy, date, sign-off; its re-audit as /due judges it
     /m/{model}/{version}                one run: summary, files, sign-offs, sign-off form
     /m/{model}/{version}/report         the run's report.html (with the report's own CSP)
     /m/{model}/{version}/files/{file}   a file the run's manifest lists (PDF, evidence CSVs, ...)
@@ -41,7 +41,7 @@ from auditor.errors import AuditorError, ResultFileError, UsageError
 from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user
 from auditor.records.registry import Registry, RegistryError, database_url, registry_url, sqlite_file
 from auditor.records.runs import ENV_DB, read_signoffs
-from auditor.records.schedule import due
+from auditor.records.schedule import due, judged_signoff, order, reaudit
 from auditor.render.controls import AsTyped, show_controls
 from auditor.web.catalogue import Catalogue, NotFound, listed_file, signed_pdf, today
 from auditor.web.security import COMMON_HEADERS, PAGE_CSP, LoginThrottle, csrf_ok, csrf_token
@@ -178,7 +178,11 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
     def model(request: Request) -> Response:
         folder = request.path_params["model"]
         rows = ws.catalogue.versions(folder)
-        return ws.page(request, "model.html.j2", folder=folder, rows=rows, today=today().isoformat())
+        newest = max(rows, key=order)
+        model_rows = [r for r in rows if r["model"] == newest["model"]]  # one model, as `due` groups its rows
+        schedule, day = reaudit(model_rows), today()  # as `due` judges it: the model's one re-audit date
+        return ws.page(request, "model.html.j2", folder=folder, rows=rows, today=day.isoformat(), schedule=schedule,
+                       reaudit_overdue=schedule.overdue(day), judged=judged_signoff(model_rows))
 
     def run(request: Request, error: str | None = None, status_code: int = 200, form: dict | None = None) -> Response:
         folder, version = request.path_params["model"], request.path_params["version"]

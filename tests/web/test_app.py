@@ -713,3 +713,99 @@ def test_a_sign_off_form_without_a_readable_count_of_the_sign_offs_it_showed_is_
     assert "kept as typed</textarea>" in r.text and shown(r.text)["signoffs_seen"] == "0"
     assert read_signoffs(open_run(ws.out / ws.model / "v0001")) == []
     assert not (ws.out / ws.model / "signoffs").exists()
+
+
+def reaudit_workspace(history, tmp_path, runs: dict[str, tuple[int, int | None]]):
+    """A workspace whose runs were made ``days`` ago under a policy asking for a re-audit every
+    ``interval`` days (None: none), as {version: (days, interval)}; the result files are edited, so
+    these runs no longer verify (the model and due pages do not verify)."""
+    from datetime import datetime, timedelta, timezone
+
+    source = tmp_path / "source"
+    shutil.copytree(history.out, source)
+    (source / "audits.sqlite").unlink()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    made = {}
+    for version, (days, interval) in runs.items():
+        run_dir = source / history.model_dir.name / version
+        result = json.loads((run_dir / "result.json").read_text())
+        made[version] = now - timedelta(days=days)
+        result["created_at"], result["policy"]["reaudit_interval_days"] = made[version].isoformat(), interval
+        (run_dir / "result.json").write_text(json.dumps(result))
+    ws = make_workspace(SimpleNamespace(out=source, model_dir=history.model_dir), tmp_path)
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "vera").status_code == 303
+    return ws, client, made
+
+
+def version_row(page: str, version: str) -> str:
+    return re.search(rf'<tr>\s*<td><a href="[^"]*/{version}">{version}</a></td>.*?</tr>', page, re.S).group(0)
+
+
+def test_the_model_page_shows_the_re_audit_due_judges_after_a_run_without_an_interval(history, tmp_path,
+                                                                                     monkeypatch):
+    """The model page showed each run's own policy's re-audit day: the newest run, under a policy
+    without an interval, none, and an older run's past day "overdue", while `due` (the last interval
+    declared holds, counted from the newest run) said nothing was due. One re-audit day for the
+    model now, as `due` computes it; the older runs' rows are superseded, not overdue."""
+    from datetime import timedelta
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws, client, made = reaudit_workspace(history, tmp_path, {"v0001": (400, 30), "v0002": (300, None), "v0003": (2, None)})
+    page = client.get(f"/m/{ws.model}").text
+    next_due = (made["v0003"] + timedelta(days=30)).date()
+    assert re.search(rf'<p id="reaudit"><span class="">Re-audit due {next_due}</span>: last audit v0003 on '
+                     rf'{made["v0003"].date()}; policy \S+ \S+ \(of v0001\) asks for one every 30 days \(due {next_due}\)\.</p>',
+                     page), page
+    assert 'class="overdue"' not in page
+    assert f"<td><span class=\"\">{next_due}</span></td>" in version_row(page, "v0003")
+    for older in ("v0001", "v0002"):
+        assert '<span class="superseded">superseded by v0003</span>' in version_row(page, older)
+    assert 'id="nothing-due"' in client.get("/due").text
+
+
+def test_the_model_page_marks_an_overdue_re_audit_once_for_the_model_as_due_does(history, tmp_path, monkeypatch):
+    """The newest run's interval has passed: the model page says overdue, on the newest run's row
+    only (an older run's day, past too, was marked beside it), with the due page's words and day."""
+    from datetime import timedelta
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws, client, made = reaudit_workspace(history, tmp_path, {"v0001": (400, None), "v0002": (200, 30), "v0003": (40, 30)})
+    page = client.get(f"/m/{ws.model}").text
+    next_due = (made["v0003"] + timedelta(days=30)).date()
+    due_page = client.get("/due").text
+    detail = re.search(r'<td class="overdue">re-audit overdue</td><td>([^<]+)</td><td>([^<]+)</td>', due_page)
+    assert detail and detail.group(1) == str(next_due), due_page
+    assert f'<p id="reaudit"><span class="overdue">Re-audit overdue</span>: {detail.group(2)}.</p>' in page
+    assert f'<td><span class="overdue">{next_due}</span></td>' in version_row(page, "v0003")
+    assert page.count('class="overdue"') == 2  # the model's line and the newest run's day
+    assert '<span class="superseded">superseded by v0003</span>' in version_row(page, "v0002")
+
+
+def test_the_model_page_marks_an_expired_approval_only_where_due_judges_it(history, tmp_path, monkeypatch):
+    """An older run's approval that expired was marked overdue beside the newest run's valid approval;
+    `due` judges the newest run's sign-off and lists nothing."""
+    from datetime import datetime, timezone
+
+    from auditor.records.signoff import sign_off
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    model_dir = ws.out / ws.model
+    sign_off(model_dir / "v0001", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
+             valid_until="2020-06-30", now=datetime(2020, 1, 2, tzinfo=timezone.utc))
+    sign_off(model_dir / "v0003", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
+             valid_until="2999-06-30")
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "vera").status_code == 303
+    page = client.get(f"/m/{ws.model}").text
+    assert '<span class="">2020-06-30</span>' in version_row(page, "v0001")
+    assert '<span class="">2999-06-30</span>' in version_row(page, "v0003")
+    assert 'id="nothing-due"' in client.get("/due").text
+    # the newest run's own approval expired: marked there, and listed as due
+    sign_off(model_dir / "v0003", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
+             valid_until="2021-06-30", now=datetime(2021, 1, 2, tzinfo=timezone.utc))
+    page = client.get(f"/m/{ws.model}").text
+    assert '<span class="overdue">2021-06-30</span>' in version_row(page, "v0003")
+    assert '<span class="">2020-06-30</span>' in version_row(page, "v0001")
+    assert "approval expired" in client.get("/due").text
