@@ -29,14 +29,74 @@ def order(row: dict[str, Any]) -> tuple[int, str]:
     return row["version_number"] or 0, str(row["created_at"] or "")
 
 
+@dataclass(frozen=True)
+class Reaudit:
+    """A model's re-audit schedule as `due` judges it (:func:`reaudit`)."""
+
+    latest: dict[str, Any]  # the newest run: the audit the schedule counts from
+    policy: dict[str, Any]  # the run whose policy's interval holds: the last that declares one (else the newest)
+    interval: int | None  # days between audits; None: none asked for, or unreadable
+    audited: datetime | None  # when the newest run was made (None: its date cannot be read)
+    next_due: date | None  # the UTC day it falls due; None: none asked for, unreadable, or after 9999-12-31
+    unreadable: str | None = None  # why the record cannot be judged (`auditor verify` names what was altered)
+    unreadable_run: str = ""  # the run path of that record
+
+    def overdue(self, today: date) -> bool:
+        """Due all of its day, whatever the hour."""
+        return self.next_due is not None and self.next_due <= today
+
+    def detail(self) -> str:
+        """The last audit, which policy asks for the next one and how often, and when it falls due."""
+        of = "" if self.policy is self.latest else f" (of {self.policy['version']})"
+        return (f"last audit {self.latest['version']} on {self.audited.date() if self.audited else '?'}; policy "
+                f"{self.policy['policy_name']} {self.policy['policy_version']}{of} asks for one every {self.interval} "
+                f"days (due {self.next_due or 'after 9999-12-31'})")
+
+
+def reaudit(group: list[dict[str, Any]]) -> Reaudit:
+    """The re-audit schedule of one model from its registry rows (one model name and folder): due
+    that many days after its latest run as the last ``reaudit_interval_days`` declared among its runs'
+    policies asks (a run under a policy without one does not end the schedule)."""
+    latest = max(group, key=order)
+    # the last interval declared among the model's runs: an ad-hoc run under a policy without one
+    # (`default`) is an audit, counted from, but does not end the schedule
+    declared = [r for r in group if r.get("reaudit_interval_days") is not None]
+    policy = max(declared, key=order) if declared else latest
+    interval = policy.get("reaudit_interval_days")
+    audited = parse_moment(latest["created_at"])
+    if interval is not None and not (isinstance(interval, int) and not isinstance(interval, bool)
+                                     and 1 <= interval <= MAX_REAUDIT_DAYS):
+        return Reaudit(latest, policy, None, audited, None,
+                       f"{policy['version']}: reaudit_interval_days {interval!r} is not a number of days from 1 to "
+                       f"{MAX_REAUDIT_DAYS}; run `auditor verify {policy['run_path']}`", policy["run_path"])
+    if interval and audited is None:
+        return Reaudit(latest, policy, interval, None, None, f"{latest['version']}: its date {latest['created_at']!r} "
+                       f"is not readable; run `auditor verify {latest['run_path']}`", latest["run_path"])
+    if not interval:
+        return Reaudit(latest, policy, None, audited, None)
+    try:
+        next_due = (audited + timedelta(days=int(interval))).date()
+    except OverflowError:  # after 9999-12-31: never due (a date this late was edited; verify names it)
+        next_due = None
+    return Reaudit(latest, policy, interval, audited, next_due)
+
+
+def judged_signoff(group: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The run whose sign-off judges one model's approval (rows of one model name and folder): the
+    newest run's own sign-off; without one, that of the newest signed run of its artefact, by version,
+    not by the time of signing (a late rejection of a retired version hides nothing). An approval is of
+    a model artefact (its sha256): it never carries over to another one. None: no run of it is signed."""
+    latest = max(group, key=order)
+    signed = [r for r in _of_artefact(group, latest) if r.get("signoff_decision")]
+    return max(signed, key=order) if signed else None
+
+
 def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem]:
     """Models whose approval expired or whose re-audit is overdue, from registry rows.
 
-    Per model (name and folder): the re-audit is overdue when that many days have passed since its
-    latest run as the last ``reaudit_interval_days`` declared among its runs' policies asks (a run
-    under a policy without one does not end the schedule). The approval is judged
-    for the newest run (the version in use): its own sign-off, or without one the sign-off of the
-    newest signed run before it; a sign-off of an older version, whenever made, never replaces it.
+    Per model (name and folder): the re-audit is overdue as :func:`reaudit` judges it. The approval
+    is judged for the newest run (the version in use): its own sign-off, or without one the sign-off
+    of the newest signed run before it; a sign-off of an older version, whenever made, never replaces it.
     The approval expired when that sign-off approves (with or without conditions) and its
     valid-until date is before today.
     """
@@ -47,50 +107,26 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
         groups.setdefault((row["model"], row["model_dir"]), []).append(row)
     items: list[DueItem] = []
     for (model, _), group in sorted(groups.items()):
-        latest = max(group, key=order)
-        # the last interval declared among the model's runs: an ad-hoc run under a policy without one
-        # (`default`) is an audit, counted from, but does not end the schedule
-        declared = [r for r in group if r.get("reaudit_interval_days") is not None]
-        policy = max(declared, key=order) if declared else latest
-        interval = policy.get("reaudit_interval_days")
-        audited = parse_moment(latest["created_at"])
-        if interval is not None and not (isinstance(interval, int) and not isinstance(interval, bool)
-                                         and 1 <= interval <= MAX_REAUDIT_DAYS):
-            items.append(DueItem(model, "record unreadable",
-                                 f"{policy['version']}: reaudit_interval_days {interval!r} is not a number of days from 1 to "
-                                 f"{MAX_REAUDIT_DAYS}; run `auditor verify {policy['run_path']}`",
-                                 today.isoformat(), policy["run_path"]))
-        elif interval and audited is None:
-            items.append(DueItem(model, "record unreadable", f"{latest['version']}: its date {latest['created_at']!r} "
-                                 f"is not readable; run `auditor verify {latest['run_path']}`", today.isoformat(), latest["run_path"]))
-        elif interval:
-            try:
-                next_due = audited + timedelta(days=int(interval))
-            except OverflowError:  # after 9999-12-31: never due (a date this late was edited; verify names it)
-                next_due = None
-            if next_due is not None and next_due.date() <= today:  # due all of its day, whatever the hour
-                items.append(DueItem(
-                    model, "re-audit overdue",
-                    f"last audit {latest['version']} on {audited.date()}; policy {policy['policy_name']} "
-                    f"{policy['policy_version']}{'' if policy is latest else ' (of ' + policy['version'] + ')'} "
-                    f"asks for one every {interval} days (due {next_due.date()})",
-                    next_due.date().isoformat(), latest["run_path"]))
-        # an approval is of a model artefact (its sha256): it never carries over to another one
-        artefact = [r for r in group if r.get("model_sha256") == latest.get("model_sha256")]
-        signed = [r for r in artefact if r.get("signoff_decision")]
+        schedule = reaudit(group)
+        latest = schedule.latest
+        if schedule.unreadable:
+            items.append(DueItem(model, "record unreadable", schedule.unreadable, today.isoformat(),
+                                 schedule.unreadable_run))
+        elif schedule.overdue(today):
+            items.append(DueItem(model, "re-audit overdue", schedule.detail(), schedule.next_due.isoformat(),
+                                 latest["run_path"]))
+        last = judged_signoff(group)
         approved = [r for r in group if str(r.get("signoff_decision") or "").startswith("approve")]
-        if not signed and approved:  # a model never approved has no approval to renew: not listed
-            prior, first = max(approved, key=order), min(artefact, key=order)
+        if last is None and approved:  # a model never approved has no approval to renew: not listed
+            prior = max(approved, key=order)
+            first = min(_of_artefact(group, latest), key=order)
             since = parse_moment(first["created_at"])
             items.append(DueItem(
                 model, "new model not signed off",
                 f"{latest['version']} audits model {_artefact(latest)}, which no sign-off covers; the last approval "
                 f"({prior['version']}) was of model {_artefact(prior)}",
                 (since.date() if since else today).isoformat(), latest["run_path"]))
-        elif signed:
-            # the newest run's own sign-off; without one, that of the newest signed run of its artefact: by
-            # version, not by the time of signing (a late rejection of a retired version hides nothing)
-            last = max(signed, key=order)
+        elif last is not None:
             until = last.get("signoff_valid_until")
             try:
                 expiry = date.fromisoformat(until) if until else None
@@ -139,6 +175,11 @@ def _signoff_as_of(row: dict[str, Any], moment: datetime) -> dict[str, Any]:
     return {**row, "signoff_decision": last.get("decision"), "signoff_reviewer": last.get("reviewer"),
             "signoff_at": last.get("signed_at"), "signoff_valid_until": last.get("valid_until"),
             "signoff_count": len(earlier)}
+
+
+def _of_artefact(group: list[dict[str, Any]], row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs of ``group`` that audit the same model artefact (sha256) as ``row``."""
+    return [r for r in group if r.get("model_sha256") == row.get("model_sha256")]
 
 
 def _artefact(row: dict[str, Any]) -> str:

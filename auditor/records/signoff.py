@@ -22,7 +22,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from auditor.errors import EXIT_BLOCKING_FAILURE, AuditorError, UsageError
+from auditor.errors import EXIT_BLOCKING_FAILURE, EXIT_USAGE, AuditorError, UsageError
 from auditor.results import AuditResult
 from auditor.records.runs import Run, open_run, parse_date, record_line, signed_dir, signoff_log, utc_now, utf8_text
 from auditor.hashing import sha256_bytes
@@ -41,6 +41,26 @@ class SignOffRefused(AuditorError):
     def __init__(self, message: str, findings: list[str] | None = None):
         super().__init__(message)
         self.findings = findings or []
+
+
+class SignOffSuperseded(AuditorError):
+    """The run's sign-off log changed since the signer's view of it (the web form was written against
+    ``seen`` records; the log holds others): the decision would overturn one its signer never saw.
+    Nothing is recorded. ``newer``: the records made since that view (empty when the log holds fewer)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, run: Run, seen: int, history: list[dict[str, Any]]):
+        self.newer = [r if isinstance(r, dict) else {} for r in history[seen:]]  # an edited line: verify names it
+        if self.newer:
+            made = "; ".join(f"#{r.get('n', '?')} {r.get('decision', '?')} by {r.get('reviewer', '?')} at "
+                             f"{r.get('signed_at', '?')}" for r in self.newer)
+            why = (f"{run.model} {run.version} was signed off since the form was shown "
+                   f"({len(history)} sign-off{'s' * (len(history) != 1)} now, {seen} then): {made}")
+        else:
+            why = (f"the sign-off log of {run.model} {run.version} holds {len(history)} record"
+                   f"{'s' * (len(history) != 1)}, fewer than the {seen} the form was shown")
+        super().__init__(f"{why}. Read the current sign-offs and submit again; nothing was recorded")
 
 
 class SignOffNotRecorded(UsageError):
@@ -109,9 +129,13 @@ def sign_off(
     db: str | None = None,
     conditions: str | None = None,
     key: str | None = None,
+    seen: int | None = None,
 ) -> SignOff:
     """Record a sign-off. ``key``: the name of a registered signing key (auditor/records/signatures.py)
-    whose private key signs the record; unsigned without it."""
+    whose private key signs the record; unsigned without it. ``seen``: how many sign-off records of the
+    run the signer was shown (the web form); when the log holds another number once it is locked, the
+    sign-off is refused (:class:`SignOffSuperseded`): a decision made meanwhile is not overturned
+    unseen. None (the CLI): the decision is recorded after whatever the log holds when it is signed."""
     run = open_run(run_dir)
     reviewer, comment = reviewer or "", _lines(comment or "").strip()
     conditions = _lines(conditions or "").strip() if _visible(conditions or "") else None
@@ -169,6 +193,8 @@ def sign_off(
             fh.seek(0)
             lines = [line for line in fh.read().splitlines() if line.strip()]
             history = [loads(line) for line in lines]
+            if seen is not None and len(history) != seen:  # checked while the log is ours: nothing slips in
+                raise SignOffSuperseded(run, seen, history)
             n = len(history) + 1
             if now is None:  # stamped once the log is ours: a sign-off that waited for it follows the one before
                 signed_at = utc_now().replace(microsecond=0)

@@ -3,7 +3,7 @@
 Pages (every one but /login needs a session; see auditor/web/security.py):
 
     /                                   models: latest version, status, sign-off, re-audit due
-    /m/{model}                          its versions: status, policy, date, sign-off, due date
+    /m/{model}                          its versions: status, policy, date, sign-off; its re-audit as /due judges it
     /m/{model}/{version}                one run: summary, files, sign-offs, sign-off form
     /m/{model}/{version}/report         the run's report.html (with the report's own CSP)
     /m/{model}/{version}/files/{file}   a file the run's manifest lists (PDF, evidence CSVs, ...)
@@ -41,7 +41,7 @@ from auditor.errors import AuditorError, ResultFileError, UsageError
 from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user
 from auditor.records.registry import Registry, RegistryError, database_url, registry_url, sqlite_file
 from auditor.records.runs import ENV_DB, read_signoffs
-from auditor.records.schedule import due
+from auditor.records.schedule import due, judged_signoff, order, reaudit
 from auditor.render.controls import AsTyped, show_controls
 from auditor.web.catalogue import Catalogue, NotFound, listed_file, signed_pdf, today
 from auditor.web.security import COMMON_HEADERS, PAGE_CSP, LoginThrottle, csrf_ok, csrf_token
@@ -178,7 +178,11 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
     def model(request: Request) -> Response:
         folder = request.path_params["model"]
         rows = ws.catalogue.versions(folder)
-        return ws.page(request, "model.html.j2", folder=folder, rows=rows, today=today().isoformat())
+        newest = max(rows, key=order)
+        model_rows = [r for r in rows if r["model"] == newest["model"]]  # one model, as `due` groups its rows
+        schedule, day = reaudit(model_rows), today()  # as `due` judges it: the model's one re-audit date
+        return ws.page(request, "model.html.j2", folder=folder, rows=rows, today=day.isoformat(), schedule=schedule,
+                       reaudit_overdue=schedule.overdue(day), judged=judged_signoff(model_rows))
 
     def run(request: Request, error: str | None = None, status_code: int = 200, form: dict | None = None) -> Response:
         folder, version = request.path_params["model"], request.path_params["version"]
@@ -222,7 +226,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
                             headers={"Content-Security-Policy": "default-src 'none'; sandbox"})
 
     async def sign_off(request: Request) -> Response:
-        from auditor.records.signoff import SignOffRefused, sign_off as record_sign_off
+        from auditor.records.signoff import SignOffRefused, SignOffSuperseded, sign_off as record_sign_off
 
         form = await request.form()
         if not csrf_ok(request, form.get("csrf_token")):
@@ -230,7 +234,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         user: User = request.scope["user"]
         folder, version = request.path_params["model"], request.path_params["version"]
         _, run_ = ws.catalogue.run(folder, version)
-        fields = {k: form.get(k, "") for k in ("decision", "conditions", "comment", "valid_until")}
+        fields = {k: form.get(k, "") for k in ("decision", "conditions", "comment", "valid_until", "signoffs_seen")}
         if not all(isinstance(v, str) for v in fields.values()):  # a file upload: its repr was recorded as the comment
             sent = ", ".join(k for k, v in fields.items() if not isinstance(v, str))
             return run(request, f"The form sent a file as {sent}; type the text into the form.", 400)
@@ -243,10 +247,18 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
             return _forbidden(ws, request, f"Your role ({user.role}) may not record the decision {values['decision']!r}.")
         if values["decision"] == "approve-with-conditions" and not values["conditions"]:
             return run(request, "State the conditions of the approval.", 400, values)
+        # the number of sign-offs the form was shown: one made since then is not overturned unseen
+        seen, typed = values["signoffs_seen"], {k: v for k, v in values.items() if k != "signoffs_seen"}
+        if not (seen.isascii() and seen.isdigit() and len(seen) <= 9):  # re-shown against the sign-offs as they are now
+            return run(request, "The form did not say which sign-offs it was shown (its signoffs_seen field is missing "
+                       "or not a number); nothing was recorded. Read the sign-offs above and submit again.", 400, typed)
         try:
             await run_in_threadpool(
                 record_sign_off, run_.path, reviewer=user.name, decision=values["decision"], comment=values["comment"],
-                valid_until=values["valid_until"] or None, db=ws.db, conditions=values["conditions"] or None, key=ws.key)
+                valid_until=values["valid_until"] or None, db=ws.db, conditions=values["conditions"] or None, key=ws.key,
+                seen=int(seen))
+        except SignOffSuperseded as exc:  # the form is shown again with the newer sign-offs, and counts them now
+            return run(request, str(exc), 409, typed)
         except SignOffRefused as exc:  # the findings, not the server's path to the run
             return run(request, "This run failed verification; an altered audit cannot be signed: "
                        + "; ".join(exc.findings) + ".", 409, values)

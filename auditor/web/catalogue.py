@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from auditor.records.registry import COLUMNS, Registry, runs_table
-from auditor.records.runs import Run, parse_moment, read_signoffs
-from auditor.records.schedule import MAX_REAUDIT_DAYS
+from auditor.records.runs import Run, read_signoffs
 
 
 class NotFound(Exception):
@@ -82,8 +81,6 @@ class Catalogue:
         rows = self._rows(runs_table.c.model_dir == str(self.root / folder)) if _plain(folder) else []
         if not rows:
             raise NotFound(f"no model {folder!r}")
-        for row in rows:
-            row["reaudit_due"] = reaudit_due(row)
         return rows
 
     def run(self, folder: str, version: str) -> tuple[dict[str, Any], Run]:
@@ -101,20 +98,6 @@ class Catalogue:
 def _plain(part: str) -> bool:
     """A single path segment that names nothing but itself."""
     return bool(part) and part not in (".", "..") and "/" not in part and "\\" not in part and "\x00" not in part
-
-
-def reaudit_due(row: dict[str, Any]) -> str | None:
-    """The day the run's re-audit falls due, or None: none asked for, or a record edited beyond reading
-    (an interval that is not 1 to 36,500 days, a date that cannot be read or is so late that the due
-    day is past 9999-12-31; the due page names such a record, `auditor verify` what was altered)."""
-    interval = row.get("reaudit_interval_days")
-    moment = parse_moment(row.get("created_at", ""))
-    if moment is None or isinstance(interval, bool) or not (isinstance(interval, int) and 1 <= interval <= MAX_REAUDIT_DAYS):
-        return None
-    try:
-        return (moment.date() + timedelta(days=interval)).isoformat()
-    except OverflowError:
-        return None
 
 
 def listed_file(run: Run, rel: str) -> Path:

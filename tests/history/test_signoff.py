@@ -293,3 +293,37 @@ def test_a_sign_off_is_stamped_once_it_holds_the_log(out_copy, monkeypatch):
         signoff.sign_off(run, reviewer="A. Reviewer", decision="approve", comment="ok", valid_until="2026-12-07")
     assert len((out_copy / "tiny-model" / "signoffs" / "v0001.jsonl").read_text().splitlines()) == 1
     assert len(list((out_copy / "tiny-model" / "signoffs").rglob("*.pdf"))) == 1
+
+
+def test_a_sign_off_against_a_stale_view_of_the_log_is_refused_while_the_log_is_held(out_copy, monkeypatch):
+    """``seen`` (the web form's count of the sign-offs it showed) is compared with the log once it is
+    locked: a decision recorded after the signer's view, even while this sign-off was being verified,
+    refuses it, naming that decision, and nothing is written. The CLI passes no count: it signs after
+    whatever the log holds then."""
+    import pytest
+
+    import auditor.records.signoff as signoff
+
+    run = out_copy / "tiny-model" / "v0001"
+    log, signed = out_copy / "tiny-model" / "signoffs" / "v0001.jsonl", out_copy / "tiny-model" / "signoffs" / "v0001"
+    real_verify, concurrent = signoff.verify_run, []
+
+    def verify_while_another_signs(path, db=None):  # B signs while A's sign-off is past its own checks
+        if not concurrent:
+            concurrent.append(None)  # B's own verification is the plain one
+            concurrent[0] = signoff.sign_off(run, reviewer="B", decision="reject", comment="drift", seen=0).record
+        return real_verify(path, db=db)
+
+    monkeypatch.setattr(signoff, "verify_run", verify_while_another_signs)
+    with pytest.raises(signoff.SignOffSuperseded) as refused:
+        signoff.sign_off(run, reviewer="A", decision="approve", comment="fine", seen=0)
+    (rejection,) = concurrent
+    assert refused.value.newer == [rejection]
+    assert f"tiny-model v0001 was signed off since the form was shown (1 sign-off now, 0 then): #1 reject by B at " \
+           f"{rejection['signed_at']}. Read the current sign-offs and submit again; nothing was recorded" in str(refused.value)
+    assert len(log.read_text().splitlines()) == 1 and [p.name for p in signed.iterdir()] == ["report-signed-1.pdf"]
+    with pytest.raises(signoff.SignOffSuperseded, match="holds 1 record, fewer than the 2 the form was shown"):
+        signoff.sign_off(run, reviewer="A", decision="approve", comment="fine", seen=2)
+    assert signoff.sign_off(run, reviewer="A", decision="approve", comment="fine", seen=1).record["n"] == 2
+    assert signoff.sign_off(run, reviewer="C", decision="reject", comment="no").record["n"] == 3  # no count: the CLI
+    assert verify_run(run).ok

@@ -33,6 +33,11 @@ def token(page: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
+def shown(page: str) -> dict[str, str]:
+    """The sign-off form's hidden fields: its CSRF token and the number of sign-offs it was shown."""
+    return {"csrf_token": token(page), "signoffs_seen": re.search(r'name="signoffs_seen" value="([^"]*)"', page).group(1)}
+
+
 def login(client: TestClient, name: str, password: str = PASSWORD):
     page = client.get("/login").text
     return client.post("/login", data={"username": name, "password": password, "csrf_token": token(page)},
@@ -177,7 +182,7 @@ def test_signoff_records_the_logged_in_user_signed(ws):
     page = client.get(f"/m/{ws.model}/v0002").text
     r = client.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False, data={
         "decision": "approve-with-conditions", "conditions": "monitor drift monthly", "comment": "fine",
-        "valid_until": "2099-01-31", "reviewer": "mallory", "csrf_token": token(page)})
+        "valid_until": "2099-01-31", "reviewer": "mallory", **shown(page)})
     assert r.status_code == 303
     (record,) = read_signoffs(open_run(ws.out / ws.model / "v0002"))
     assert record["reviewer"] == "alice" and record["conditions"] == "monitor drift monthly"
@@ -293,8 +298,8 @@ def test_a_sign_off_log_with_a_lone_surrogate_escape_is_an_error_page_and_a_find
     ws = make_workspace(history, tmp_path)
     client = TestClient(create_app(ws.out, key="web"), raise_server_exceptions=True)
     assert login(client, "alice").status_code == 303
-    form = token(client.get(f"/m/{ws.model}/v0002").text)
-    r = client.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "reject", "comment": "no", "csrf_token": form},
+    form = shown(client.get(f"/m/{ws.model}/v0002").text)
+    r = client.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "reject", "comment": "no", **form},
                     follow_redirects=False)
     assert r.status_code == 303
     log = signoff_log(open_run(ws.out / ws.model / "v0002"))
@@ -414,8 +419,8 @@ def test_a_sign_off_folder_that_cannot_be_written_is_said_on_the_form(history, t
     client = TestClient(create_app(ws.out), raise_server_exceptions=True)
     assert login(client, "rita").status_code == 303
     (ws.out / ws.model / "signoffs").write_text("not a folder")
-    form = token(client.get(f"/m/{ws.model}/v0001").text)
-    r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "reject", "comment": "x", "csrf_token": form})
+    form = shown(client.get(f"/m/{ws.model}/v0001").text)
+    r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "reject", "comment": "x", **form})
     assert r.status_code == 400
     assert "cannot record the sign-off" in r.text and "a file is there, where the sign-offs need a folder" in r.text
     assert (ws.out / ws.model / "signoffs").read_text() == "not a folder"
@@ -571,9 +576,9 @@ def test_a_bidi_override_in_a_sign_off_comment_is_shown_as_an_escape_on_the_run_
     ws = make_workspace(history, tmp_path)
     client = TestClient(create_app(ws.out), raise_server_exceptions=True)
     assert login(client, "alice").status_code == 303
-    form = token(client.get(f"/m/{ws.model}/v0002").text)
+    form = shown(client.get(f"/m/{ws.model}/v0002").text)
     r = client.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False,
-                    data={"decision": "reject", "comment": "no \u202edevorppa", "csrf_token": form})
+                    data={"decision": "reject", "comment": "no \u202edevorppa", **form})
     assert r.status_code == 303
     page = client.get(f"/m/{ws.model}/v0002").text
     assert "no \\u202edevorppa" in page and "\u202e" not in page
@@ -589,9 +594,9 @@ def test_a_run_page_of_an_edited_sign_off_record_shows_the_findings_not_a_server
     ws = make_workspace(history, tmp_path)
     client = TestClient(create_app(ws.out), raise_server_exceptions=True)
     assert login(client, "alice").status_code == 303
-    form = token(client.get(f"/m/{ws.model}/v0002").text)
+    form = shown(client.get(f"/m/{ws.model}/v0002").text)
     assert client.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False,
-                       data={"decision": "reject", "comment": "no", "csrf_token": form}).status_code == 303
+                       data={"decision": "reject", "comment": "no", **form}).status_code == 303
     log = signoff_log(open_run(ws.out / ws.model / "v0002"))
     record = {k: v for k, v in {**json.loads(log.read_text()), **edit}.items() if v is not None}
     log.write_text(json.dumps(record, sort_keys=True) + "\n")
@@ -633,15 +638,174 @@ def test_a_refused_sign_off_puts_the_form_back_as_typed_and_records_the_comment_
     client = TestClient(create_app(ws.out), raise_server_exceptions=True)
     assert login(client, "alice").status_code == 303
     typed = "First <paragraph> & \u202e.\r\nSecond paragraph.\x01"
-    form = token(client.get(f"/m/{ws.model}/v0002").text)
+    form = shown(client.get(f"/m/{ws.model}/v0002").text)
     r = client.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "approve-with-conditions", "comment": typed,
-                                                           "valid_until": "2999-01-01", "csrf_token": form})
+                                                           "valid_until": "2999-01-01", **form})
     assert r.status_code == 400 and "State the conditions of the approval." in r.text
     assert ('required>First &lt;paragraph&gt; &amp; \u202e.\r\nSecond paragraph.\x01</textarea>' in r.text)
     assert 'name="valid_until" id="valid_until" min="' in r.text and 'value="2999-01-01">' in r.text
     r = client.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False,
                     data={"decision": "approve-with-conditions", "comment": "First paragraph.\r\nSecond.\rThird.",
-                          "conditions": "Monitor\r\nmonthly.", "csrf_token": form})
+                          "conditions": "Monitor\r\nmonthly.", **form})
     assert r.status_code == 303
     record = read_signoffs(open_run(ws.out / ws.model / "v0002"))[-1]
     assert (record["comment"], record["conditions"]) == ("First paragraph.\nSecond.\nThird.", "Monitor\nmonthly.")
+
+
+def test_a_sign_off_from_a_form_shown_before_another_decision_is_refused_and_records_nothing(history, tmp_path,
+                                                                                             monkeypatch):
+    """Reviewer A opened the form, B rejected, then A approved from the form shown before B's decision:
+    both were recorded, the chain verified, and A's approval stood though A never saw the rejection.
+    Now 409 naming B's decision, nothing written, the form back as typed and counting B's record: A's
+    next submit, made having seen it, is recorded."""
+    from auditor.records.verify import verify_run
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    app = create_app(ws.out, key="web")
+    alice, rita = TestClient(app, raise_server_exceptions=True), TestClient(app, raise_server_exceptions=True)
+    assert login(alice, "alice").status_code == 303 and login(rita, "rita").status_code == 303
+    run_dir = ws.out / ws.model / "v0002"
+    stale = shown(alice.get(f"/m/{ws.model}/v0002").text)
+    assert stale["signoffs_seen"] == "0"
+    r = rita.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False,
+                  data={"decision": "reject", "comment": "drift too high", **shown(rita.get(f"/m/{ws.model}/v0002").text)})
+    assert r.status_code == 303
+    (rejection,) = read_signoffs(open_run(run_dir))
+    log, signed = signoff_log(open_run(run_dir)), ws.out / ws.model / "signoffs" / "v0002"
+    before = (log.read_bytes(), sorted(p.name for p in signed.iterdir()))
+    typed = {"decision": "approve-with-conditions", "conditions": "monitor <drift>", "comment": "fine by me",
+             "valid_until": "2999-01-01"}
+    r = alice.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False, data={**typed, **stale})
+    assert r.status_code == 409
+    assert ("tiny-model v0002 was signed off since the form was shown (1 sign-off now, 0 then): #1 reject by rita at "
+            f"{rejection['signed_at']}") in r.text and "nothing was recorded" in r.text
+    assert (log.read_bytes(), sorted(p.name for p in signed.iterdir())) == before  # no record, no signed PDF
+    assert '<option value="approve-with-conditions" selected>' in r.text and "monitor &lt;drift&gt;</textarea>" in r.text
+    assert "fine by me</textarea>" in r.text and 'value="2999-01-01">' in r.text
+    again = shown(r.text)
+    assert again["signoffs_seen"] == "1" and 'id="signoff-table"' in r.text
+    r = alice.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False, data={**typed, **again})
+    assert r.status_code == 303
+    assert [(s["reviewer"], s["decision"]) for s in read_signoffs(open_run(run_dir))] == [
+        ("rita", "reject"), ("alice", "approve-with-conditions")]
+    assert verify_run(run_dir).ok
+
+
+@pytest.mark.parametrize("seen", [None, "", "one", "-1", "1.0", " 0x1", "\u0661", "9" * 5000])
+def test_a_sign_off_form_without_a_readable_count_of_the_sign_offs_it_showed_is_a_400(history, tmp_path, monkeypatch,
+                                                                                      seen):
+    """The form's signoffs_seen field missing, empty or not a number (a form of an older page, a
+    hand-made POST) is refused as a malformed form, nothing recorded, and shown again counting the
+    sign-offs as they are now."""
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "rita").status_code == 303
+    form = shown(client.get(f"/m/{ws.model}/v0001").text)
+    if seen is None:
+        del form["signoffs_seen"]
+    else:
+        form["signoffs_seen"] = seen
+    r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "reject", "comment": "kept as typed", **form})
+    assert r.status_code == 400
+    assert "The form did not say which sign-offs it was shown" in r.text and "nothing was recorded" in r.text
+    assert "kept as typed</textarea>" in r.text and shown(r.text)["signoffs_seen"] == "0"
+    assert read_signoffs(open_run(ws.out / ws.model / "v0001")) == []
+    assert not (ws.out / ws.model / "signoffs").exists()
+
+
+def reaudit_workspace(history, tmp_path, runs: dict[str, tuple[int, int | None]]):
+    """A workspace whose runs were made ``days`` ago under a policy asking for a re-audit every
+    ``interval`` days (None: none), as {version: (days, interval)}; the result files are edited, so
+    these runs no longer verify (the model and due pages do not verify)."""
+    from datetime import datetime, timedelta, timezone
+
+    source = tmp_path / "source"
+    shutil.copytree(history.out, source)
+    (source / "audits.sqlite").unlink()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    made = {}
+    for version, (days, interval) in runs.items():
+        run_dir = source / history.model_dir.name / version
+        result = json.loads((run_dir / "result.json").read_text())
+        made[version] = now - timedelta(days=days)
+        result["created_at"], result["policy"]["reaudit_interval_days"] = made[version].isoformat(), interval
+        (run_dir / "result.json").write_text(json.dumps(result))
+    ws = make_workspace(SimpleNamespace(out=source, model_dir=history.model_dir), tmp_path)
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "vera").status_code == 303
+    return ws, client, made
+
+
+def version_row(page: str, version: str) -> str:
+    return re.search(rf'<tr>\s*<td><a href="[^"]*/{version}">{version}</a></td>.*?</tr>', page, re.S).group(0)
+
+
+def test_the_model_page_shows_the_re_audit_due_judges_after_a_run_without_an_interval(history, tmp_path,
+                                                                                     monkeypatch):
+    """The model page showed each run's own policy's re-audit day: the newest run, under a policy
+    without an interval, none, and an older run's past day "overdue", while `due` (the last interval
+    declared holds, counted from the newest run) said nothing was due. One re-audit day for the
+    model now, as `due` computes it; the older runs' rows are superseded, not overdue."""
+    from datetime import timedelta
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws, client, made = reaudit_workspace(history, tmp_path, {"v0001": (400, 30), "v0002": (300, None), "v0003": (2, None)})
+    page = client.get(f"/m/{ws.model}").text
+    next_due = (made["v0003"] + timedelta(days=30)).date()
+    assert re.search(rf'<p id="reaudit"><span class="">Re-audit due {next_due}</span>: last audit v0003 on '
+                     rf'{made["v0003"].date()}; policy \S+ \S+ \(of v0001\) asks for one every 30 days \(due {next_due}\)\.</p>',
+                     page), page
+    assert 'class="overdue"' not in page
+    assert f"<td><span class=\"\">{next_due}</span></td>" in version_row(page, "v0003")
+    for older in ("v0001", "v0002"):
+        assert '<span class="superseded">superseded by v0003</span>' in version_row(page, older)
+    assert 'id="nothing-due"' in client.get("/due").text
+
+
+def test_the_model_page_marks_an_overdue_re_audit_once_for_the_model_as_due_does(history, tmp_path, monkeypatch):
+    """The newest run's interval has passed: the model page says overdue, on the newest run's row
+    only (an older run's day, past too, was marked beside it), with the due page's words and day."""
+    from datetime import timedelta
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws, client, made = reaudit_workspace(history, tmp_path, {"v0001": (400, None), "v0002": (200, 30), "v0003": (40, 30)})
+    page = client.get(f"/m/{ws.model}").text
+    next_due = (made["v0003"] + timedelta(days=30)).date()
+    due_page = client.get("/due").text
+    detail = re.search(r'<td class="overdue">re-audit overdue</td><td>([^<]+)</td><td>([^<]+)</td>', due_page)
+    assert detail and detail.group(1) == str(next_due), due_page
+    assert f'<p id="reaudit"><span class="overdue">Re-audit overdue</span>: {detail.group(2)}.</p>' in page
+    assert f'<td><span class="overdue">{next_due}</span></td>' in version_row(page, "v0003")
+    assert page.count('class="overdue"') == 2  # the model's line and the newest run's day
+    assert '<span class="superseded">superseded by v0003</span>' in version_row(page, "v0002")
+
+
+def test_the_model_page_marks_an_expired_approval_only_where_due_judges_it(history, tmp_path, monkeypatch):
+    """An older run's approval that expired was marked overdue beside the newest run's valid approval;
+    `due` judges the newest run's sign-off and lists nothing."""
+    from datetime import datetime, timezone
+
+    from auditor.records.signoff import sign_off
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    model_dir = ws.out / ws.model
+    sign_off(model_dir / "v0001", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
+             valid_until="2020-06-30", now=datetime(2020, 1, 2, tzinfo=timezone.utc))
+    sign_off(model_dir / "v0003", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
+             valid_until="2999-06-30")
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "vera").status_code == 303
+    page = client.get(f"/m/{ws.model}").text
+    assert '<span class="">2020-06-30</span>' in version_row(page, "v0001")
+    assert '<span class="">2999-06-30</span>' in version_row(page, "v0003")
+    assert 'id="nothing-due"' in client.get("/due").text
+    # the newest run's own approval expired: marked there, and listed as due
+    sign_off(model_dir / "v0003", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
+             valid_until="2021-06-30", now=datetime(2021, 1, 2, tzinfo=timezone.utc))
+    page = client.get(f"/m/{ws.model}").text
+    assert '<span class="overdue">2021-06-30</span>' in version_row(page, "v0003")
+    assert '<span class="">2020-06-30</span>' in version_row(page, "v0001")
+    assert "approval expired" in client.get("/due").text
