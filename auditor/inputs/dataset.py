@@ -356,7 +356,21 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     # row repeats another when its features and its label do
     keys = (frame.apply(lambda col: col.map(lambda t: unicodedata.normalize("NFC", t) if isinstance(t, str) else t))
             if text else frame.assign(**{"\0label": labels}))
-    repeated = int(keys.duplicated().sum())
+    duplicated = keys.duplicated().to_numpy()
+    if not text:
+        copies = duplicated & _holds_a_fraction(keys)
+        if copies.any():  # two independent draws never share a measured fraction in every column and the label
+            kept = np.flatnonzero(~copies)
+            frame, labels = frame.iloc[kept], labels[kept]
+            groups = None if groups is None else groups.iloc[kept]
+            source_rows, duplicated = kept, duplicated[kept]
+            notes.append(
+                f"{int(copies.sum()):,} of {len(copies):,} rows repeat an earlier row's features and label, fractions "
+                f"included ({_fraction_example(keys, copies)}), which independent draws cannot share: copies (a join "
+                f"or an export that repeated rows), excluded: file {rows_text(copies)}; every figure rests on the "
+                f"{len(kept):,} distinct rows, whose numbers in this audit are positions among them, "
+                "evidence/dataset-sample.csv gives each one's row in the file")  # each label keeps a row
+    repeated = int(duplicated.sum())
     if repeated and repeated >= DUPLICATE_SHARE * len(frame):
         distinct = f"({len(frame) - repeated:,} distinct)"
         notes.append(f"{repeated:,} of {len(frame):,} texts repeat an earlier one {distinct}: the bootstrap intervals "
@@ -378,7 +392,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                          "this set; a labelling error, or texts whose label their words do not decide")
     every_label = None
     if max_rows is not None and len(frame) > max_rows:
-        total = len(frame)
+        total, excluded = len(frame), source_rows is not None
         # every row's label is checked against the model's classes, not only the sample's
         every_label = (labels, np.arange(total) if source_rows is None else source_rows)
         salt = int(np.random.default_rng([seed, 0x5A3B1E]).integers(2**63))
@@ -392,16 +406,36 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                 f"the sample of {max_rows:,} rows (policy dataset.max_rows) holds only one class; raise max_rows",
             )])
         notes.append(
-            f"sampled {max_rows:,} of {total:,} rows uniformly at random without replacement (policy "
-            f"dataset.max_rows, seed {seed}); row numbers in this audit are positions in the sample, "
-            f"evidence/dataset-sample.csv gives each one's row in the file"
-            + (f"; the notes before this one count the file's {total:,} rows" if notes else "")
+            f"sampled {max_rows:,} of {'the ' * excluded}{total:,} {'kept ' * excluded}rows uniformly at random without "
+            f"replacement (policy dataset.max_rows, seed {seed}); row numbers in this audit are positions in the "
+            f"sample, evidence/dataset-sample.csv gives each one's row in the file"
+            + (f"; the notes before this one count the file's {len(df):,} rows" if notes else "")
         )
     return EvalDataset(
         path=path.resolve(), sha256=file_or_dir_sha256(path), frame=frame.reset_index(drop=True),
         labels=labels, feature_names=list(features), categorical=categorical, notes=notes, source_rows=source_rows,
         sensitive=None if groups is None else groups.reset_index(drop=True), every_label=every_label,
     )
+
+
+def _fractions(keys: pd.DataFrame) -> pd.DataFrame:
+    """Per row and numeric column, whether the value is a finite number with a fractional part."""
+    numeric = keys.select_dtypes(include="number").astype(float)
+    return pd.DataFrame(np.isfinite(numeric) & (numeric != np.floor(numeric)), index=keys.index, columns=numeric.columns)
+
+
+def _holds_a_fraction(keys: pd.DataFrame) -> np.ndarray:
+    """Rows with a fractional number in a feature or the label: a repeat of such a row is a copy (rows
+    of whole numbers and categories may coincide as draws, and still count)."""
+    return _fractions(keys).any(axis=1).to_numpy()
+
+
+def _fraction_example(keys: pd.DataFrame, copies: np.ndarray) -> str:
+    fractions = _fractions(keys)
+    row = int(np.flatnonzero(copies)[0])
+    col = fractions.columns[fractions.iloc[row].to_numpy()][0]
+    name = "the label" if col == "\0label" else f"{col!r}"
+    return f"e.g. {keys.iloc[row][col]:g} in {name} of file row {row}"
 
 
 def read_as_categories(data: EvalDataset, card: ModelCard, found: dict[str, str]) -> list[str]:

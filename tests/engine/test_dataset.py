@@ -206,13 +206,27 @@ def test_a_declared_categorical_keeps_codes_as_written(tmp_path, artefacts, card
     assert undeclared.frame["color"].tolist()[:3] == [1.0, 2.0, 10.0]  # numbers, as the file's type says
 
 
-def test_repeated_tabular_rows_are_noted(artefacts, card, tmp_path):
-    """4 distinct rows copied 50 times passed every gate as 200 draws without a word. Tabular rows
-    may coincide as draws (a few discrete features), so they still count, and a note says so with
-    the number of distinct rows; a set with few repeats (the fixture's 300 rows) has none."""
+def test_copied_tabular_rows_are_excluded_and_whole_number_repeats_noted(artefacts, card, tmp_path):
+    """4 distinct rows copied 50 times passed every gate as 200 draws; then a note said so and every
+    gate still counted 200 (a regressor's r2_ci_low passed on 5 distinct rows, where the same 5 rows
+    alone are not judged). Rows that repeat fractions (0.12573) in every column and the label are
+    copies, never independent draws: excluded, said, mapped to the file's rows. Rows of whole numbers
+    and categories may coincide as draws: they still count, and a note gives the distinct count."""
     frame = pd.read_csv(artefacts.csv)
     copies = pd.concat([frame.iloc[[0, 1, 2, 5]]] * 50, ignore_index=True)
     copies.to_csv(tmp_path / "eval.csv", index=False)
-    notes = load_dataset(tmp_path / "eval.csv", card).notes
-    assert any(n.startswith("196 of 200 rows repeat an earlier row's features and label (4 distinct)") for n in notes), notes
+    ds = load_dataset(tmp_path / "eval.csv", card)
+    assert len(ds) == 4 and ds.source_rows.tolist() == [0, 1, 2, 3]
+    assert ds.frame.to_numpy().tolist() == frame.iloc[[0, 1, 2, 5]][ds.feature_names].to_numpy().tolist()
+    x1 = frame["x1"].iloc[0]
+    assert ds.notes == [f"196 of 200 rows repeat an earlier row's features and label, fractions included (e.g. {x1:g} "
+                        "in 'x1' of file row 4), which independent draws cannot share: copies (a join or an export that "
+                        "repeated rows), excluded: file rows 4, 5, 6, 7, 8 and 191 more; every figure rests on the 4 "
+                        "distinct rows, whose numbers in this audit are positions among them, "
+                        "evidence/dataset-sample.csv gives each one's row in the file"]
+    whole = copies.assign(**{c: copies[c].round() for c in ("x1", "x2", "x3")})
+    whole.to_csv(tmp_path / "whole.csv", index=False)
+    ds = load_dataset(tmp_path / "whole.csv", card)
+    assert len(ds) == 200 and ds.source_rows is None
+    assert any(n.startswith("196 of 200 rows repeat an earlier row's features and label (4 distinct)") for n in ds.notes)
     assert load_dataset(artefacts.csv, card).notes == []

@@ -283,17 +283,17 @@ def test_large_dataset_is_sampled_as_the_policy_says(cli, tmp_path, artefacts, c
     run_dir = only_version(out)
     dataset = read_result(run_dir)["dataset"]
     assert dataset["rows"] == 250
-    note = ("sampled 250 of 3,000 rows uniformly at random without replacement (policy dataset.max_rows, seed 7); "
-            "row numbers in this audit are positions in the sample, evidence/dataset-sample.csv gives each one's row "
-            "in the file; the notes before this one count the file's 3,000 rows")
-    # the file is one frame 10 times: the rows still count as draws (tabular rows may coincide), and a note says so
+    note = ("sampled 250 of the 300 kept rows uniformly at random without replacement (policy dataset.max_rows, seed "
+            "7); row numbers in this audit are positions in the sample, evidence/dataset-sample.csv gives each one's "
+            "row in the file; the notes before this one count the file's 3,000 rows")
+    # the file is one frame 10 times: its rows hold fractions, so the repeats are copies, excluded before the sample
     assert dataset["notes"][1:] == [note] and dataset["notes"][0].startswith(
-        "2,700 of 3,000 rows repeat an earlier row's features and label (300 distinct)")
+        "2,700 of 3,000 rows repeat an earlier row's features and label, fractions included")
     rows = list(csv.DictReader(io.StringIO((run_dir / "evidence" / "dataset-sample.csv").read_text())))
     file_rows = [int(r["file_row"]) for r in rows]
     assert [int(r["row"]) for r in rows] == list(range(250))
     assert file_rows == sorted(set(file_rows)) and 0 <= file_rows[0] and file_rows[-1] < 3000
-    assert "sampled 250 of 3,000 rows" in (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "sampled 250 of the 300 kept rows" in (run_dir / "report.html").read_text(encoding="utf-8")
     # the same seed draws the same sample, another seed another one; every row was validated first
     loaded = load_model_card(card)
     same = load_dataset(big, loaded, max_rows=250, seed=7)
@@ -407,7 +407,9 @@ def test_an_unknown_label_in_a_sampled_dataset_is_named_by_its_row_in_the_file(c
                                                                               csv_writer, policy_writer):
     """The file's last 1,000 of 3,000 rows hold a label the model does not know; the policy samples
     1,500 rows (seeded, about 500 of them odd, at sample positions near 1,000-1,500): all 1,000 are
-    named, by their rows in the file (2,000 or later), not by their positions in the sample."""
+    named, by their rows in the file (2,000 or later), not by their positions in the sample. (The
+    file's copies are now excluded first, leaving 600 rows, so the rows named are positions 300-599
+    among the kept rows, named by their file rows.)"""
     import re
 
     frame = pd.concat([artefacts.frame] * 10, ignore_index=True)
@@ -418,7 +420,9 @@ def test_an_unknown_label_in_a_sampled_dataset_is_named_by_its_row_in_the_file(c
     named = re.search(r"'maybe' in rows ([\d, ]+) and (\d+) more \(model classes: no, yes\)", result.text)
     assert named, result.text
     rows = [int(r) for r in named.group(1).split(", ")]
-    assert rows == [2_000, 2_001, 2_002, 2_003, 2_004] and len(rows) + int(named.group(2)) == 1_000
+    # the file is the fixture 10 times: its rows with fractions repeat as copies, excluded before the sample, so
+    # the 300 distinct rows that hold 'maybe' are named (the other 700 repeat them)
+    assert rows == [2_000, 2_001, 2_002, 2_003, 2_004] and len(rows) + int(named.group(2)) == 300
 
 
 def test_copied_rows_are_not_independent_draws(cli, tmp_path, text_inputs, policy_writer, stub_pdf):
