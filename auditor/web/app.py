@@ -43,7 +43,7 @@ from auditor.records.registry import Registry, RegistryError, database_url, regi
 from auditor.records.runs import ENV_DB, read_signoffs
 from auditor.records.schedule import due, judged_signoff, order, reaudit
 from auditor.render.controls import AsTyped, show_controls
-from auditor.web.catalogue import Catalogue, NotFound, listed_file, signed_pdf, today
+from auditor.web.catalogue import Catalogue, NotFound, listed_file, one_model, signed_pdf, today
 from auditor.web.security import COMMON_HEADERS, PAGE_CSP, LoginThrottle, csrf_ok, csrf_token
 
 SESSION_COOKIE = "auditor_session"
@@ -173,13 +173,13 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         return RedirectResponse("/login", status_code=303)
 
     def models(request: Request) -> Response:
-        return ws.page(request, "models.html.j2", models=ws.catalogue.models())
+        day = today()
+        return ws.page(request, "models.html.j2", models=ws.catalogue.models(), today=day.isoformat(), today_date=day)
 
     def model(request: Request) -> Response:
         folder = request.path_params["model"]
         rows = ws.catalogue.versions(folder)
-        newest = max(rows, key=order)
-        model_rows = [r for r in rows if r["model"] == newest["model"]]  # one model, as `due` groups its rows
+        model_rows = one_model(rows)
         schedule, day = reaudit(model_rows), today()  # as `due` judges it: the model's one re-audit date
         return ws.page(request, "model.html.j2", folder=folder, rows=rows, today=day.isoformat(), schedule=schedule,
                        reaudit_overdue=schedule.overdue(day), judged=judged_signoff(model_rows))

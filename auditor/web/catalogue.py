@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from auditor.records.registry import COLUMNS, Registry, runs_table
 from auditor.records.runs import Run, read_signoffs
+from auditor.records.schedule import Reaudit, judged_signoff, order, reaudit
 
 
 class NotFound(Exception):
@@ -30,7 +31,8 @@ class ModelSummary:
     name: str
     versions: int
     latest: dict[str, Any]
-    signed: dict[str, Any] | None  # the row with the latest sign-off, if any
+    signed: dict[str, Any] | None  # the run whose sign-off judges the model's approval, as `due` judges it
+    schedule: Reaudit  # its re-audit, as `due` judges it
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -72,9 +74,9 @@ class Catalogue:
             groups.setdefault(Path(row["model_dir"]).name, []).append(row)
         out = []
         for folder, rows in sorted(groups.items()):
-            signed = [r for r in rows if r["signoff_decision"]]
-            out.append(ModelSummary(folder, rows[-1]["model"], len(rows), rows[-1],
-                                    max(signed, key=lambda r: r["signoff_at"] or "") if signed else None))
+            model_rows = one_model(rows)
+            out.append(ModelSummary(folder, model_rows[0]["model"], len(rows), max(rows, key=order),
+                                    judged_signoff(model_rows), reaudit(model_rows)))
         return out
 
     def versions(self, folder: str) -> list[dict[str, Any]]:
@@ -93,6 +95,13 @@ class Catalogue:
         if not (_inside(self.root, path) and (path / "result.json").is_file()):
             raise NotFound(f"run {folder}/{version} is indexed but not on disk")
         return rows[0], Run(path)
+
+
+def one_model(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of a model folder's newest model name: one model, as `due` groups its rows (a folder
+    whose model was renamed holds rows of two names)."""
+    newest = max(rows, key=order)
+    return [r for r in rows if r["model"] == newest["model"]]
 
 
 def _plain(part: str) -> bool:

@@ -762,6 +762,9 @@ def test_the_model_page_shows_the_re_audit_due_judges_after_a_run_without_an_int
     for older in ("v0001", "v0002"):
         assert '<span class="superseded">superseded by v0003</span>' in version_row(page, older)
     assert 'id="nothing-due"' in client.get("/due").text
+    # the models page had no re-audit column, though the workspace's docstring promised one: the same day
+    models = client.get("/").text
+    assert f'<td><span class="">{next_due}</span></td>' in models and 'class="overdue"' not in models, models
 
 
 def test_the_model_page_marks_an_overdue_re_audit_once_for_the_model_as_due_does(history, tmp_path, monkeypatch):
@@ -779,6 +782,7 @@ def test_the_model_page_marks_an_overdue_re_audit_once_for_the_model_as_due_does
     assert f'<p id="reaudit"><span class="overdue">Re-audit overdue</span>: {detail.group(2)}.</p>' in page
     assert f'<td><span class="overdue">{next_due}</span></td>' in version_row(page, "v0003")
     assert page.count('class="overdue"') == 2  # the model's line and the newest run's day
+    assert f'<td><span class="overdue">{next_due}</span></td>' in client.get("/").text
     assert '<span class="superseded">superseded by v0003</span>' in version_row(page, "v0002")
 
 
