@@ -38,6 +38,7 @@ import numpy as np
 from auditor.errors import ModelCardError, ModelLoadError, Problem
 from auditor.models.base import Capability
 from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS
+from auditor.models.perturbation import before_mask
 from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, check_tokenizer,
                                  check_vocabulary, check_weights_loaded, load_text_model, offline_transformers,
                                  with_runtime, word_spans_of, words_at_spaces)
@@ -156,8 +157,13 @@ class PromptedCausalLM(DecoderTextModel):
         limit = self.max_length * MAX_CHARS_PER_TOKEN  # bounded tokenisation, as TextModel
         limit_cut = len(text) > limit
         text = text[:limit]
-        start = self.prompt.index("{text}")
-        filled = self.prompt[:start] + text + self.prompt[start + len("{text}"):]
+        slot = self.prompt.index("{text}")
+        before, after = self.prompt[:slot], self.prompt[slot + len("{text}"):]
+        if text.startswith(self.mask_text) and int(self.mask_id) in self.special_ids and self.mask_takes_space:
+            # a masked first word: its token held the prompt's space (a special mask token is never a real word)
+            before = before_mask(before, True)
+        start = len(before)
+        filled = before + text + after
         end = start + len(text)
         ids, offsets, words = filled_prompt(self.tokenizer, filled, self.special_ids)
         # a token of the text: its characters overlap the text's. A byte-level or sentencepiece
