@@ -21,7 +21,8 @@ A **prompted** classifier (card ``model: {head: causal-lm}``, ``prompt``, ``labe
 text into the prompt and reads, at the answer position (the prompt's last token), the next-token
 log-probabilities of each class's label word; class probabilities are the softmax over those
 log-probabilities (they sum to 1 over the classes). A label word is scored by its **first token**
-as written after the prompt (with a leading space; without one after a prompt ending in a newline);
+as written after the prompt (with a leading space; without one after a prompt ending in a newline,
+or in a space the tokenizer keeps as a token of its own: see :func:`answer_pieces`);
 a multi-token word is therefore as good as its
 first piece, and two classes whose words share a first token are refused. Only the ``{text}`` part
 is explained: ``encode`` returns the whole prompt's ids with the prompt tokens marked special (word
@@ -294,16 +295,33 @@ def answer_pieces(tokenizer, word: str, prompt: str | None) -> list[int]:
     """The tokens of ``word`` as the model would write it after ``prompt``: with a leading space, or,
     after a prompt that ends in whitespace (a newline, as chat templates' "assistant\n" does), without
     one; read off the tokenisation of the prompt's end followed by the word, where the prompt's end
-    keeps its own tokens. Else (no prompt, a prompt ending in ``{text}``, a trailing space that merges
-    with the word) the word alone with a leading space."""
+    keeps its own tokens. A prompt ending in a space that a byte-level or sentencepiece tokenizer
+    writes as a lone "Ġ"/"▁" token (``"sentiment : "``) is read with that token last
+    (:meth:`PromptedCausalLM._encode_one` never merges it with the answer), so the word is scored
+    without a space of its own, as it is after a newline: "Ġ" then "yes", not "Ġ" then "Ġyes" (a
+    double space). That is how a model trained on a prompt with that ending sees its answer (the
+    prompt and the answer tokenised apart); a model that never saw a lone space before its answer
+    is better asked without the trailing space. Else (no prompt, a prompt ending in ``{text}``) the
+    word alone with a leading space."""
     word = str(word).strip()
     tail = prompt[prompt.index("{text}") + len("{text}"):] if prompt and "{text}" in prompt else ""
     if tail:
-        before = tokenizer(tail, add_special_tokens=False)["input_ids"]
-        after = tokenizer(tail + ("" if tail[-1].isspace() else " ") + word, add_special_tokens=False)["input_ids"]
-        if len(after) > len(before) and after[:len(before)] == before:
-            return list(after[len(before):])
+        pieces = _continuation(tokenizer, tail, word)
+        if pieces is None and tail.endswith(" "):
+            last = tokenizer(tail, add_special_tokens=False)["input_ids"][-1:]
+            if last and not tokenizer.decode(last).strip():  # a lone space token: the word follows it unspaced
+                pieces = _continuation(tokenizer, tail[:-1] + "\n", word)
+        if pieces is not None:
+            return pieces
     return list(tokenizer(" " + word, add_special_tokens=False)["input_ids"])
+
+
+def _continuation(tokenizer, tail: str, word: str) -> list[int] | None:
+    """The tokens ``word`` adds after ``tail`` (with a space between unless ``tail`` ends in
+    whitespace), where ``tail`` keeps its own tokens; else None."""
+    before = tokenizer(tail, add_special_tokens=False)["input_ids"]
+    after = tokenizer(tail + ("" if tail[-1].isspace() else " ") + word, add_special_tokens=False)["input_ids"]
+    return list(after[len(before):]) if len(after) > len(before) and after[:len(before)] == before else None
 
 
 def label_token_ids(tokenizer, label_words: dict[str, str], prompt: str | None = None,
