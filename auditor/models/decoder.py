@@ -11,8 +11,9 @@ cache, length sorting, batching and every explainer:
   position ids are those of the unpadded sequence, so batched and one-at-a-time predictions agree
   (tested to 1e-5).
 * **Masks and the IG baseline** use a *neutral* id that is not the pad id (the tokenizer's mask,
-  unknown, end- or begin-of-sequence token, else the id of "."): writing the pad id would move the
-  position the head reads, so baseline and input would be read at different places.
+  unknown or end-of-sequence token, else the id of "."): writing the pad id would move the
+  position the head reads, so baseline and input would be read at different places. Never the
+  begin-of-sequence token either (an attention sink: :func:`neutral_id`).
 * **Attention** is read from the last token's row (the one the head reads). Under causal attention
   that row covers every token, but decoders park much of it on the first token ("attention sinks",
   Xiao et al. 2023), so raw attention is even weaker evidence than for an encoder's ``[CLS]``.
@@ -49,15 +50,20 @@ DEFAULT_MAX_LENGTH = 256  # tokens a prompted LM reads where the card does not s
 
 
 def neutral_id(tokenizer, pad_id: int) -> int:
-    """A token id that stands for "nothing here" and is not the pad id."""
-    for candidate in (tokenizer.mask_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id,
-                      tokenizer.bos_token_id):
-        if candidate is not None and int(candidate) != int(pad_id):
+    """A token id that stands for "nothing here": the tokenizer's mask, unknown or end-of-sequence
+    token, else the id of ".". Never the pad id (the head would read elsewhere), nor the begin-of-
+    sequence token or any the tokenizer adds before a text (Llama 3's ``<|begin_of_text|>``, where
+    there is no unknown token and pad := eos): decoders park much of their attention on it (an
+    attention sink), so mid-text it is no "nothing here", and a prompt starting with ``{text}``
+    would read a masked first word as a second BOS."""
+    barred = {int(pad_id)} | {int(i) for i in (tokenizer.bos_token_id, added_first_token(tokenizer)) if i is not None}
+    for candidate in (tokenizer.mask_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id):
+        if candidate is not None and int(candidate) not in barred:
             return int(candidate)
     ids = tokenizer(".", add_special_tokens=False)["input_ids"]
-    if ids and int(ids[0]) != int(pad_id):
+    if ids and int(ids[0]) not in barred:
         return int(ids[0])
-    raise ModelLoadError("the tokenizer has no token other than its pad token to mask with")
+    raise ModelLoadError("the tokenizer has no token other than its pad and begin-of-sequence tokens to mask with")
 
 
 class DecoderTextModel(TextModel):
@@ -166,7 +172,7 @@ class PromptedCausalLM(DecoderTextModel):
         start = len(before)
         filled = before + text + after
         end = start + len(text)
-        ids, offsets, words = filled_prompt(self.tokenizer, filled, self.special_ids)
+        ids, offsets, words = filled_prompt(self.tokenizer, filled, self.special_ids, start)
         # a token of the text: its characters overlap the text's. A byte-level or sentencepiece
         # tokenizer (GPT-2, Llama, Qwen2) folds the space before a word into the word's token, so the
         # text's first token starts on the prompt's space: it is still the text's first word
@@ -400,13 +406,15 @@ def too_long_words(limit: int) -> str:
             "(auditor.model.max_length or the model's positions): shorten it")
 
 
-def filled_prompt(tokenizer, filled: str, special_ids) -> tuple[list, list, list]:
+def filled_prompt(tokenizer, filled: str, special_ids, text_start: int) -> tuple[list, list, list]:
     """A filled prompt's token ids, character offsets and word ids as the model reads them: a prompt
-    pasted from a chat template starts with the BOS the tokenizer adds (one is dropped), and the
-    tokenizer's trailing special tokens are left out (the answer follows the prompt)."""
+    pasted from a chat template starts with the BOS the tokenizer adds (one is dropped: only one the
+    prompt itself writes, before ``text_start``, where the text begins; never the text's own), and
+    the tokenizer's trailing special tokens are left out (the answer follows the prompt)."""
     be = tokenizer(filled, return_offsets_mapping=True)
     ids, offsets, words = list(be["input_ids"]), [tuple(o) for o in be["offset_mapping"]], list(be.word_ids())
-    if len(ids) >= 2 and ids[0] == ids[1] and ids[0] in (tokenizer.bos_token_id, added_first_token(tokenizer)):
+    if (len(ids) >= 2 and ids[0] == ids[1] and ids[0] in (tokenizer.bos_token_id, added_first_token(tokenizer))
+            and 0 < offsets[1][1] <= text_start):
         ids, offsets, words = ids[1:], offsets[1:], words[1:]
     while ids and words[-1] is None and ids[-1] in special_ids:
         ids.pop(), offsets.pop(), words.pop()
@@ -430,7 +438,7 @@ def prompt_tokens(tokenizer, prompt: str) -> int:
     reads them (:func:`filled_prompt`), the text's own token not counted."""
     start = prompt.index("{text}")
     _, offsets, _ = filled_prompt(tokenizer, prompt[:start] + "x" + prompt[start + len("{text}"):],
-                                  frozenset(int(i) for i in tokenizer.all_special_ids))
+                                  frozenset(int(i) for i in tokenizer.all_special_ids), start)
     return sum(1 for s, e in offsets if not (e > s and max(s, start) < min(e, start + 1)))
 
 
