@@ -333,11 +333,12 @@ def _continuation(tokenizer, tail: str, word: str) -> list[int] | None:
 def label_token_ids(tokenizer, label_words: dict[str, str], prompt: str | None = None,
                     prompt_field: str = "auditor.prompt") -> list[int]:
     """The first token of each label word as the prompt's continuation (:func:`answer_pieces`);
-    located errors for a word the tokenizer cannot encode, one whose first token is only a space,
-    and two words with the same first token. ``prompt_field``: the card field ``prompt`` comes from
-    (a variant's errors name it)."""
+    located errors for a word the tokenizer cannot encode, one whose first token is a special token
+    (``[PAD]``, ``</s>``) or only a space, and two words with the same first token. ``prompt_field``:
+    the card field ``prompt`` comes from (a variant's errors name it)."""
     problems, ids, seen = [], [], {}
     unk = tokenizer.unk_token_id
+    special = {int(i) for i in tokenizer.all_special_ids}
     after = "" if prompt_field == "auditor.prompt" else f" after {prompt_field}"
     for cls, word in label_words.items():
         where = f"auditor.label_words.{cls}"
@@ -345,11 +346,17 @@ def label_token_ids(tokenizer, label_words: dict[str, str], prompt: str | None =
         if not str(word).strip() or not pieces:
             problems.append(Problem(where, f"label word {word!r} encodes to no token{after}"))
             continue
+        first = int(pieces[0])
+        if first in special and (first != unk or str(word).strip() == tokenizer.unk_token):
+            # "[PAD]", "</s>": a token the tokenizer reserves, not a word the model answers with
+            problems.append(Problem(where, f"label word {word!r} begins with the tokenizer's special token "
+                                           f"{tokenizer.convert_ids_to_tokens(first)!r}{after}: a label word must be "
+                                           "a word the model writes as its answer"))
+            continue
         if unk is not None and unk in pieces:
             problems.append(Problem(where, f"the tokenizer cannot encode label word {word!r} "
                                            f"(it becomes {tokenizer.unk_token}){after}"))
             continue
-        first = int(pieces[0])
         if not tokenizer.decode([first]).strip():  # a byte-level BPE's lone "Ġ": P(space) says nothing of the word
             problems.append(Problem(where, f"label word {word!r} begins with a token that is only a space "
                                            f"({tokenizer.convert_ids_to_tokens(first)!r}){after}, and the word is scored "

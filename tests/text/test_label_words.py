@@ -149,3 +149,32 @@ def test_validate_counts_a_prompts_tokens_as_the_run_fits_it(gpt2_dir, prompt):
         adapter = PromptedCausalLM(model.model, model.tokenizer, prompt=tiny_decoder.PROMPT,
                                    label_words=tiny_decoder.LABEL_WORDS, max_length=limit)
         assert _fits(adapter, prompt) == (n < limit), (limit, n)
+
+
+@pytest.mark.parametrize("words, field, token", [
+    ({"negative": "[PAD]", "positive": "yes"}, "negative", "[PAD]"),
+    ({"negative": "no", "positive": "[CLS]"}, "positive", "[CLS]"),
+])
+def test_a_special_token_as_label_word_is_refused_at_its_field(tmp_path, words, field, token):
+    """A word-piece tokenizer writes "[PAD]" as its pad token: it was scored as a class's answer (P 0.21
+    against "yes" on a tiny Llama whose pad is [PAD])."""
+    from auditor.errors import ModelCardError
+    from auditor.models.decoder import label_token_ids
+
+    tok = tiny_decoder._tokenizer(tmp_path / "wordpiece")
+    with pytest.raises(ModelCardError) as err:
+        label_token_ids(tok, words, tiny_decoder.PROMPT)
+    (problem,) = err.value.problems
+    assert problem.location == f"auditor.label_words.{field}"
+    assert f"special token {token!r}" in problem.message
+    assert err.value.exit_code == 3
+
+
+def test_a_special_token_after_a_newline_is_refused(gpt2_dir):
+    from auditor.errors import ModelCardError
+
+    with pytest.raises(ModelCardError) as err:
+        load_causal_lm(gpt2_dir, prompt="review : {text} sentiment :\n",
+                       label_words={"negative": "no", "positive": "<|endoftext|>"}, max_length=64)
+    (problem,) = err.value.problems
+    assert problem.location == "auditor.label_words.positive" and "special token '<|endoftext|>'" in problem.message
