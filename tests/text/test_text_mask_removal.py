@@ -13,7 +13,6 @@ import pytest
 
 from auditor.explain.text_perturbation import _text_masker
 from auditor.explain.text_word_masks import _masked_text, word_mask_samples
-from auditor.models.decoder import load_causal_lm, load_sequence_classifier
 from auditor.models.perturbation import before_mask
 
 from . import tiny_decoder
@@ -23,15 +22,8 @@ TEXT = "the movie was good and the plot is great"
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("text_mask_removal")
-    return {
-        "gpt2": load_sequence_classifier(tiny_decoder.build_byte_level_classifier(root / "gpt2"), max_length=64, threads=1),
-        "llama": load_sequence_classifier(tiny_decoder.build_sentencepiece_llama(root / "llama"), max_length=64, threads=1),
-        "prompted": load_causal_lm(tiny_decoder.build_byte_level_causal_lm(root / "lm"), prompt=tiny_decoder.PROMPT,
-                                   label_words=tiny_decoder.LABEL_WORDS, max_length=64),
-        "prompted-sp": load_causal_lm(tiny_decoder.build_sentencepiece_llama(root / "sp-lm", head="causal-lm"),
-                                      prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS, max_length=64),
-    }
+    return tiny_decoder.load_whitespace_models(tmp_path_factory.mktemp("text_mask_removal"),
+                                               ("gpt2", "llama", "prompted", "prompted-sp"))
 
 
 def id_removal(model, text, word):

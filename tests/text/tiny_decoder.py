@@ -8,6 +8,7 @@ replaced by ``[MASK]`` (the decoders' neutral id) so masked inputs stay near the
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -229,3 +230,17 @@ def build_llama3_style(dirpath: Path, *, head: str = "classifier", seed: int = 0
         model = LlamaForCausalLM(config)
     model.save_pretrained(str(dirpath))
     return dirpath
+
+
+def load_whitespace_models(root: Path, kinds=("gpt2", "llama", "prompted")) -> dict:
+    """Tiny models whose tokenizers make whitespace tokens, loaded as the audit does (built under
+    ``root``): "gpt2" a byte-level classifier, "llama" a sentencepiece one, "prompted" a byte-level
+    causal LM and "prompted-sp" a sentencepiece one behind :data:`PROMPT`."""
+    from auditor.models.decoder import load_causal_lm, load_sequence_classifier
+
+    build = {"gpt2": build_byte_level_classifier, "llama": build_sentencepiece_llama,
+             "prompted": build_byte_level_causal_lm,
+             "prompted-sp": functools.partial(build_sentencepiece_llama, head="causal-lm")}
+    return {kind: load_causal_lm(build[kind](root / kind), prompt=PROMPT, label_words=LABEL_WORDS, max_length=64)
+            if kind.startswith("prompted") else load_sequence_classifier(build[kind](root / kind), max_length=64, threads=1)
+            for kind in kinds}
