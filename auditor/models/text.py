@@ -632,7 +632,8 @@ class TextModel(RuntimeChoice, AdapterBase):
             return masks
         rows = np.flatnonzero(cut)
         listed = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
-        return masks + [f"{len(rows):,} of {len(data):,} texts are longer than the model's limit of {self.max_length} tokens "
+        return masks + [
+                f"{len(rows):,} of {len(data):,} texts are longer than the model's limit of {self.max_length} tokens "
                 f"and were truncated to it (row{'s' * (len(rows) != 1)} {listed}); the audit judges only the kept part"
                 + ", the text's start" + (" beside the whole prompt" if getattr(self, "prompt", None) else "")
                 + ("" if self.declared_truncation_side == "right" else

@@ -211,7 +211,8 @@ def build_llama3_style(dirpath: Path, *, head: str = "classifier", seed: int = 0
     dirpath = Path(dirpath)
     source = AutoTokenizer.from_pretrained(str(build_byte_level_causal_lm(dirpath / "source", seed=seed)))
     backend = source.backend_tokenizer
-    backend.add_special_tokens([AddedToken("<|begin_of_text|>", special=True), AddedToken("<|end_of_text|>", special=True)])
+    backend.add_special_tokens([AddedToken("<|begin_of_text|>", special=True),
+                                AddedToken("<|end_of_text|>", special=True)])
     bos = backend.token_to_id("<|begin_of_text|>")
     backend.post_processor = processors.Sequence([
         processors.ByteLevel(trim_offsets=False),
@@ -242,5 +243,5 @@ def load_whitespace_models(root: Path, kinds=("gpt2", "llama", "prompted")) -> d
              "prompted": build_byte_level_causal_lm,
              "prompted-sp": functools.partial(build_sentencepiece_llama, head="causal-lm")}
     return {kind: load_causal_lm(build[kind](root / kind), prompt=PROMPT, label_words=LABEL_WORDS, max_length=64)
-            if kind.startswith("prompted") else load_sequence_classifier(build[kind](root / kind), max_length=64, threads=1)
-            for kind in kinds}
+            if kind.startswith("prompted") else
+            load_sequence_classifier(build[kind](root / kind), max_length=64, threads=1) for kind in kinds}
