@@ -92,3 +92,15 @@ def test_word_piece_masks_keep_their_space(tiny_text_model):
     spans = tiny_text_model.word_spans("the movie was good")
     assert _masked_text("the movie was good", spans, np.array([1, 0, 1, 0], bool), "[MASK]", False,
                         tiny_text_model.mask_takes_space) == "the [MASK] was [MASK]"
+
+
+def test_a_mask_no_text_writes_is_said_in_the_notes(tmp_path):
+    """Where no way of writing the mask encodes to the id-level removal, masks keep the word's space and
+    the report says the text explainers removed words otherwise than faithfulness and IG."""
+    from types import SimpleNamespace
+
+    model = tiny_decoder.load_whitespace_models(tmp_path, ("gpt2",))["gpt2"]
+    model.mask_id = model.tokenizer.convert_tokens_to_ids("Ġ")  # as text, "Ġ" is two other byte tokens
+    assert model.mask_takes_space is False
+    notes = model.input_notes(SimpleNamespace(texts=lambda: ["good movie"]))
+    assert len(notes) == 1 and "not the id-level removal" in notes[0] and "'Ġ'" in notes[0]
