@@ -5,7 +5,9 @@ cached, batched ``TextModel.predict_proba``, so an identical masked text is eval
 audit.
 Both libraries perturb *strings*, so masked inputs are re-tokenised (the pitfall of
 ``reference/explanation-metrics.md`` §6.2); we keep it to the shap/LIME semantics the reader knows,
-and map their outputs back onto the model's own token positions:
+write the mask where a byte-level or sentencepiece tokenizer's word token holds the space before it
+(``TextModel.mask_takes_space``, probed: a masked text encodes to the id-level removal), and map
+their outputs back onto the model's own token positions:
 
 * **SHAP** (``shap.explainers.Partition`` + ``shap.maskers.Text(tokenizer)``, masking with the mask
   token; with ``collapse`` a run of masked tokens is one mask token, shap's ``collapse_mask_token``). shap's features are exactly ``tokenizer(text)["input_ids"]`` of the *untruncated* text, so
@@ -40,6 +42,7 @@ import numpy as np
 from auditor.explain.attribution import Attribution
 from auditor.explain.text_gradients import check_inputs
 from auditor.models.base import Capability
+from auditor.models.perturbation import before_mask
 from auditor.models.text import TextModel
 
 
@@ -84,12 +87,14 @@ def _map_shap_by_offsets(enc, shap_encoding, shap_values: np.ndarray) -> np.ndar
     return out
 
 
-def _text_masker(tokenizer, collapse: bool, mask_token: str | None = None):
+def _text_masker(tokenizer, collapse: bool, mask_token: str | None = None, takes_space: bool = False):
     """shap's Text masker whose token segments give each character of the text once. shap cuts a
     token's segment from its character offsets, and the byte-level tokens of one character (an
     emoji, an accented letter under a GPT-2, Llama 3 or Qwen2 tokenizer) share them: each segment
     was the whole character, so the unmasked text shap explained held it once per byte token
-    ("café" read "caféé") and its values explained another text than the audited one."""
+    ("café" read "caféé") and its values explained another text than the audited one.
+    ``takes_space``: a mask takes the place of the space before its token
+    (:attr:`TextModel.mask_takes_space`), so a masked text encodes to the id-level removal."""
     import shap
 
     class Masker(shap.maskers.Text):
@@ -137,7 +142,9 @@ def _text_masker(tokenizer, collapse: bool, mask_token: str | None = None):
                 else:
                     lead, tail = part[: len(part) - len(part.lstrip())], part[len(part.rstrip()):]
                     if not (self.collapse_mask_token and in_run):
-                        out += [trail, lead, self.mask_token]
+                        if takes_space and not (trail + lead) and out:  # the space ends the previous segment
+                            out[-1] = before_mask(out[-1], True)
+                        out += [before_mask(trail + lead, takes_space), self.mask_token]
                     trail, in_run = tail, True
             out.append(trail)
             return (np.array(["".join(out)]),)
@@ -172,7 +179,7 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
     enc = model.encode(texts)
     # the model's own removal token: shap's default for a tokenizer without [MASK] is "...", which no
     # other method removes with (faithfulness writes model.mask_id, LIME the same token as text)
-    masker = _text_masker(model.tokenizer, collapse, model.mask_text)
+    masker = _text_masker(model.tokenizer, collapse, model.mask_text, model.mask_takes_space)
     values: list[np.ndarray] = [np.zeros(0)] * len(texts)
     base = np.full(len(texts), np.nan)
     unmapped = np.zeros(len(texts))

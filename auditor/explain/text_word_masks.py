@@ -28,6 +28,7 @@ import numpy as np
 
 from auditor.explain.attribution import Attribution
 from auditor.explain.text_gradients import check_inputs
+from auditor.models.perturbation import before_mask
 from auditor.models.text import TextModel
 
 
@@ -51,16 +52,18 @@ def mask_string(model: TextModel, removal: str = "mask") -> str:
     return model.mask_text
 
 
-def _masked_text(text: str, spans: list[tuple[int, int]], kept: np.ndarray, mask: str, collapse: bool) -> str:
+def _masked_text(text: str, spans: list[tuple[int, int]], kept: np.ndarray, mask: str, collapse: bool,
+                 takes_space: bool = False) -> str:
     """``text`` with each word not ``kept`` replaced by ``mask``; with ``collapse`` a run of masked
-    words (and what lies between them) becomes one ``mask``."""
+    words (and what lies between them) becomes one ``mask``. ``takes_space``: the mask takes the
+    place of the space before its word (:attr:`TextModel.mask_takes_space`)."""
     parts, end, previous_masked = [], 0, False
     for (s, e), keep in zip(spans, kept):
         between = text[end:s]
         if keep:
             parts += [between, text[s:e]]
         elif not (collapse and previous_masked):
-            parts += [between, mask]
+            parts += [before_mask(between, takes_space), mask]
         previous_masked, end = not keep, e
     parts.append(text[end:])
     return "".join(parts)
@@ -103,7 +106,10 @@ def word_mask_samples(model: TextModel, text: str, words: list[str], classifier_
     on the explainer ``explain_instance`` would build), so a LIME explanation fitted on these
     samples is bit-identical to ``explain_instance``'s. ``paired`` draws from the same generator
     in antithetic pairs (:func:`paired_coalitions`); ``collapse`` writes a run of masked words as one
-    mask string (shorter inputs: the model's cost is its tokens). Either one needs ``spans``.
+    mask string (shorter inputs: the model's cost is its tokens). Either one needs ``spans``, as does
+    a mask that takes the place of the space before its word (:attr:`TextModel.mask_takes_space`: a
+    byte-level or sentencepiece tokenizer; the draws are LIME's own, the texts LIME's but for that
+    space, so each encodes to the id-level removal).
     ``removal="delete"`` takes masked words out instead of writing the mask token (LIME's sampler
     then writes nothing in their place).
     """
@@ -116,7 +122,8 @@ def word_mask_samples(model: TextModel, text: str, words: list[str], classifier_
     explainer = LimeTextExplainer(class_names=model.classes, split_expression=split, bow=False,
                                   mask_string=mask, random_state=seed, feature_selection="none")
     indexed = IndexedString(text, bow=False, split_expression=split, mask_string=mask)
-    if not (paired or collapse):
+    takes_space = model.mask_takes_space
+    if not (paired or collapse or takes_space):
         # lime 0.2.0.1 keeps its sampler private; it is the whole of what explain_instance evaluates.
         data, probabilities, distances = explainer._LimeTextExplainer__data_labels_distances(
             indexed, classifier_fn, num_samples)
@@ -124,7 +131,7 @@ def word_mask_samples(model: TextModel, text: str, words: list[str], classifier_
                                np.asarray(distances, dtype=float),
                                indexed.inverse_removing(np.arange(indexed.num_words())))
     if spans is None or len(spans) != len(words):
-        raise ValueError("paired or collapsed masks need the words' character spans")
+        raise ValueError("paired or collapsed masks, or masks that take a space, need the words' character spans")
     d = len(words)
     if paired:
         data = paired_coalitions(d, num_samples, explainer.random_state)
@@ -132,12 +139,12 @@ def word_mask_samples(model: TextModel, text: str, words: list[str], classifier_
         data = np.ones((num_samples, d))
         for i, size in enumerate(explainer.random_state.randint(1, d + 1, num_samples - 1), start=1):
             data[i, explainer.random_state.choice(range(d), size, replace=False)] = 0
-    masked = [text] + [_masked_text(text, spans, row, mask, collapse) for row in data[1:]]
+    masked = [text] + [_masked_text(text, spans, row, mask, collapse, takes_space) for row in data[1:]]
     probabilities = np.asarray(classifier_fn(masked), dtype=float)
     sparse = csr_matrix(data)  # as LIME computes them, to the last bit
     distances = pairwise_distances(sparse, sparse[0], metric="cosine").ravel() * 100
     return WordMaskSamples(explainer, data, probabilities, distances,
-                           _masked_text(text, spans, np.zeros(d), mask, collapse))
+                           _masked_text(text, spans, np.zeros(d), mask, collapse, takes_space))
 
 
 class CountingPredictor:

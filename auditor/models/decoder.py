@@ -11,8 +11,9 @@ cache, length sorting, batching and every explainer:
   position ids are those of the unpadded sequence, so batched and one-at-a-time predictions agree
   (tested to 1e-5).
 * **Masks and the IG baseline** use a *neutral* id that is not the pad id (the tokenizer's mask,
-  unknown, end- or begin-of-sequence token, else the id of "."): writing the pad id would move the
-  position the head reads, so baseline and input would be read at different places.
+  unknown or end-of-sequence token, else the id of "."): writing the pad id would move the
+  position the head reads, so baseline and input would be read at different places. Never the
+  begin-of-sequence token either (an attention sink: :func:`neutral_id`).
 * **Attention** is read from the last token's row (the one the head reads). Under causal attention
   that row covers every token, but decoders park much of it on the first token ("attention sinks",
   Xiao et al. 2023), so raw attention is even weaker evidence than for an encoder's ``[CLS]``.
@@ -21,7 +22,8 @@ A **prompted** classifier (card ``model: {head: causal-lm}``, ``prompt``, ``labe
 text into the prompt and reads, at the answer position (the prompt's last token), the next-token
 log-probabilities of each class's label word; class probabilities are the softmax over those
 log-probabilities (they sum to 1 over the classes). A label word is scored by its **first token**
-as written after the prompt (with a leading space; without one after a prompt ending in a newline);
+as written after the prompt (with a leading space; without one after a prompt ending in a newline,
+or in a space the tokenizer keeps as a token of its own: see :func:`answer_pieces`);
 a multi-token word is therefore as good as its
 first piece, and two classes whose words share a first token are refused. Only the ``{text}`` part
 is explained: ``encode`` returns the whole prompt's ids with the prompt tokens marked special (word
@@ -38,6 +40,7 @@ import numpy as np
 from auditor.errors import ModelCardError, ModelLoadError, Problem
 from auditor.models.base import Capability
 from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS
+from auditor.models.perturbation import before_mask
 from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, check_tokenizer,
                                  check_vocabulary, check_weights_loaded, load_text_model, offline_transformers,
                                  with_runtime, word_spans_of, words_at_spaces)
@@ -47,15 +50,20 @@ DEFAULT_MAX_LENGTH = 256  # tokens a prompted LM reads where the card does not s
 
 
 def neutral_id(tokenizer, pad_id: int) -> int:
-    """A token id that stands for "nothing here" and is not the pad id."""
-    for candidate in (tokenizer.mask_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id,
-                      tokenizer.bos_token_id):
-        if candidate is not None and int(candidate) != int(pad_id):
+    """A token id that stands for "nothing here": the tokenizer's mask, unknown or end-of-sequence
+    token, else the id of ".". Never the pad id (the head would read elsewhere), nor the begin-of-
+    sequence token or any the tokenizer adds before a text (Llama 3's ``<|begin_of_text|>``, where
+    there is no unknown token and pad := eos): decoders park much of their attention on it (an
+    attention sink), so mid-text it is no "nothing here", and a prompt starting with ``{text}``
+    would read a masked first word as a second BOS."""
+    barred = {int(pad_id)} | {int(i) for i in (tokenizer.bos_token_id, added_first_token(tokenizer)) if i is not None}
+    for candidate in (tokenizer.mask_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id):
+        if candidate is not None and int(candidate) not in barred:
             return int(candidate)
     ids = tokenizer(".", add_special_tokens=False)["input_ids"]
-    if ids and int(ids[0]) != int(pad_id):
+    if ids and int(ids[0]) not in barred:
         return int(ids[0])
-    raise ModelLoadError("the tokenizer has no token other than its pad token to mask with")
+    raise ModelLoadError("the tokenizer has no token other than its pad and begin-of-sequence tokens to mask with")
 
 
 class DecoderTextModel(TextModel):
@@ -156,10 +164,15 @@ class PromptedCausalLM(DecoderTextModel):
         limit = self.max_length * MAX_CHARS_PER_TOKEN  # bounded tokenisation, as TextModel
         limit_cut = len(text) > limit
         text = text[:limit]
-        start = self.prompt.index("{text}")
-        filled = self.prompt[:start] + text + self.prompt[start + len("{text}"):]
+        slot = self.prompt.index("{text}")
+        before, after = self.prompt[:slot], self.prompt[slot + len("{text}"):]
+        if text.startswith(self.mask_text) and int(self.mask_id) in self.special_ids and self.mask_takes_space:
+            # a masked first word: its token held the prompt's space (a special mask token is never a real word)
+            before = before_mask(before, True)
+        start = len(before)
+        filled = before + text + after
         end = start + len(text)
-        ids, offsets, words = filled_prompt(self.tokenizer, filled, self.special_ids)
+        ids, offsets, words = filled_prompt(self.tokenizer, filled, self.special_ids, start)
         # a token of the text: its characters overlap the text's. A byte-level or sentencepiece
         # tokenizer (GPT-2, Llama, Qwen2) folds the space before a word into the word's token, so the
         # text's first token starts on the prompt's space: it is still the text's first word
@@ -288,26 +301,44 @@ def answer_pieces(tokenizer, word: str, prompt: str | None) -> list[int]:
     """The tokens of ``word`` as the model would write it after ``prompt``: with a leading space, or,
     after a prompt that ends in whitespace (a newline, as chat templates' "assistant\n" does), without
     one; read off the tokenisation of the prompt's end followed by the word, where the prompt's end
-    keeps its own tokens. Else (no prompt, a prompt ending in ``{text}``, a trailing space that merges
-    with the word) the word alone with a leading space."""
+    keeps its own tokens. A prompt ending in a space that a byte-level or sentencepiece tokenizer
+    writes as a lone "Ġ"/"▁" token (``"sentiment : "``) is read with that token last
+    (:meth:`PromptedCausalLM._encode_one` never merges it with the answer), so the word is scored
+    without a space of its own, as it is after a newline: "Ġ" then "yes", not "Ġ" then "Ġyes" (a
+    double space). That is how a model trained on a prompt with that ending sees its answer (the
+    prompt and the answer tokenised apart); a model that never saw a lone space before its answer
+    is better asked without the trailing space. Else (no prompt, a prompt ending in ``{text}``) the
+    word alone with a leading space."""
     word = str(word).strip()
     tail = prompt[prompt.index("{text}") + len("{text}"):] if prompt and "{text}" in prompt else ""
     if tail:
-        before = tokenizer(tail, add_special_tokens=False)["input_ids"]
-        after = tokenizer(tail + ("" if tail[-1].isspace() else " ") + word, add_special_tokens=False)["input_ids"]
-        if len(after) > len(before) and after[:len(before)] == before:
-            return list(after[len(before):])
+        pieces = _continuation(tokenizer, tail, word)
+        if pieces is None and tail.endswith(" "):
+            last = tokenizer(tail, add_special_tokens=False)["input_ids"][-1:]
+            if last and not tokenizer.decode(last).strip():  # a lone space token: the word follows it unspaced
+                pieces = _continuation(tokenizer, tail[:-1] + "\n", word)
+        if pieces is not None:
+            return pieces
     return list(tokenizer(" " + word, add_special_tokens=False)["input_ids"])
+
+
+def _continuation(tokenizer, tail: str, word: str) -> list[int] | None:
+    """The tokens ``word`` adds after ``tail`` (with a space between unless ``tail`` ends in
+    whitespace), where ``tail`` keeps its own tokens; else None."""
+    before = tokenizer(tail, add_special_tokens=False)["input_ids"]
+    after = tokenizer(tail + ("" if tail[-1].isspace() else " ") + word, add_special_tokens=False)["input_ids"]
+    return list(after[len(before):]) if len(after) > len(before) and after[:len(before)] == before else None
 
 
 def label_token_ids(tokenizer, label_words: dict[str, str], prompt: str | None = None,
                     prompt_field: str = "auditor.prompt") -> list[int]:
     """The first token of each label word as the prompt's continuation (:func:`answer_pieces`);
-    located errors for a word the tokenizer cannot encode, one whose first token is only a space,
-    and two words with the same first token. ``prompt_field``: the card field ``prompt`` comes from
-    (a variant's errors name it)."""
+    located errors for a word the tokenizer cannot encode, one whose first token is a special token
+    (``[PAD]``, ``</s>``) or only a space, and two words with the same first token. ``prompt_field``:
+    the card field ``prompt`` comes from (a variant's errors name it)."""
     problems, ids, seen = [], [], {}
     unk = tokenizer.unk_token_id
+    special = {int(i) for i in tokenizer.all_special_ids}
     after = "" if prompt_field == "auditor.prompt" else f" after {prompt_field}"
     for cls, word in label_words.items():
         where = f"auditor.label_words.{cls}"
@@ -315,11 +346,17 @@ def label_token_ids(tokenizer, label_words: dict[str, str], prompt: str | None =
         if not str(word).strip() or not pieces:
             problems.append(Problem(where, f"label word {word!r} encodes to no token{after}"))
             continue
+        first = int(pieces[0])
+        if first in special and (first != unk or str(word).strip() == tokenizer.unk_token):
+            # "[PAD]", "</s>": a token the tokenizer reserves, not a word the model answers with
+            problems.append(Problem(where, f"label word {word!r} begins with the tokenizer's special token "
+                                           f"{tokenizer.convert_ids_to_tokens(first)!r}{after}: a label word must be "
+                                           "a word the model writes as its answer"))
+            continue
         if unk is not None and unk in pieces:
             problems.append(Problem(where, f"the tokenizer cannot encode label word {word!r} "
                                            f"(it becomes {tokenizer.unk_token}){after}"))
             continue
-        first = int(pieces[0])
         if not tokenizer.decode([first]).strip():  # a byte-level BPE's lone "Ġ": P(space) says nothing of the word
             problems.append(Problem(where, f"label word {word!r} begins with a token that is only a space "
                                            f"({tokenizer.convert_ids_to_tokens(first)!r}){after}, and the word is scored "
@@ -376,13 +413,15 @@ def too_long_words(limit: int) -> str:
             "(auditor.model.max_length or the model's positions): shorten it")
 
 
-def filled_prompt(tokenizer, filled: str, special_ids) -> tuple[list, list, list]:
+def filled_prompt(tokenizer, filled: str, special_ids, text_start: int) -> tuple[list, list, list]:
     """A filled prompt's token ids, character offsets and word ids as the model reads them: a prompt
-    pasted from a chat template starts with the BOS the tokenizer adds (one is dropped), and the
-    tokenizer's trailing special tokens are left out (the answer follows the prompt)."""
+    pasted from a chat template starts with the BOS the tokenizer adds (one is dropped: only one the
+    prompt itself writes, before ``text_start``, where the text begins; never the text's own), and
+    the tokenizer's trailing special tokens are left out (the answer follows the prompt)."""
     be = tokenizer(filled, return_offsets_mapping=True)
     ids, offsets, words = list(be["input_ids"]), [tuple(o) for o in be["offset_mapping"]], list(be.word_ids())
-    if len(ids) >= 2 and ids[0] == ids[1] and ids[0] in (tokenizer.bos_token_id, added_first_token(tokenizer)):
+    if (len(ids) >= 2 and ids[0] == ids[1] and ids[0] in (tokenizer.bos_token_id, added_first_token(tokenizer))
+            and 0 < offsets[1][1] <= text_start):
         ids, offsets, words = ids[1:], offsets[1:], words[1:]
     while ids and words[-1] is None and ids[-1] in special_ids:
         ids.pop(), offsets.pop(), words.pop()
@@ -406,7 +445,7 @@ def prompt_tokens(tokenizer, prompt: str) -> int:
     reads them (:func:`filled_prompt`), the text's own token not counted."""
     start = prompt.index("{text}")
     _, offsets, _ = filled_prompt(tokenizer, prompt[:start] + "x" + prompt[start + len("{text}"):],
-                                  frozenset(int(i) for i in tokenizer.all_special_ids))
+                                  frozenset(int(i) for i in tokenizer.all_special_ids), start)
     return sum(1 for s, e in offsets if not (e > s and max(s, start) < min(e, start + 1)))
 
 

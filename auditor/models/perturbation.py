@@ -71,11 +71,20 @@ def tabular_perturbations(ctx, attr, p, keep=same_predicted_class) -> tuple[list
     return sets, len(rows) * p.n_perturbations
 
 
+def before_mask(prefix: str, takes_space: bool) -> str:
+    """The text before a mask, without its last space where the mask takes that space's place
+    (:attr:`TextModel.mask_takes_space`): a byte-level or sentencepiece tokenizer folds the space
+    before a word into the word's token ("Ġgood", "▁good"), so the id-level removal of that token
+    drops the space too, and a mask written after it would be read as an extra "Ġ"/"▁" token."""
+    return prefix[:-1] if takes_space and prefix.endswith(" ") else prefix
+
+
 def text_perturbations(ctx, attr, vectors, p) -> tuple[list[tuple], int]:
     """Label-preserving one-word maskings outside each explanation's top-k words (one derived context).
 
     x is the word-presence indicator (ones) and x′ has a 0 at the masked word, so the relative
-    input change is 1/√(words).
+    input change is 1/√(words). The mask takes the place of the word's space where the tokenizer
+    folds it into the word's token (``TextModel.mask_takes_space``): the id-level removal.
     """
     model = ctx.model
     mask = model.mask_text
@@ -93,7 +102,7 @@ def text_perturbations(ctx, attr, vectors, p) -> tuple[list[tuple], int]:
             xp = np.ones(len(v))
             xp[int(w)] = 0.0
             pos.append(i)
-            out.append(text[:start] + mask + text[end:])
+            out.append(before_mask(text[:start], model.mask_takes_space) + mask + text[end:])
             xs.append(np.ones(len(v)))
             xps.append(xp)
     if not out:

@@ -30,7 +30,7 @@ from auditor.models.base import AdapterBase, Capability
 from auditor.models.cache import CacheStats, PredictionCache
 from auditor.models.inputs import PerturbableInputs
 from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS, RuntimeChoice
-from auditor.models.perturbation import text_perturbations
+from auditor.models.perturbation import before_mask, text_perturbations
 from auditor.models.substitution import text_spaces
 from auditor.models.validate import check_probabilities
 
@@ -364,8 +364,50 @@ class TextModel(RuntimeChoice, AdapterBase):
         """The token that takes a removed word's place, as text: the token of ``mask_id`` ([MASK]; a
         tokenizer without one removes with the pad token here, a decoder with its neutral id). Every
         removal uses it: faithfulness and the IG baseline write ids, SHAP, LIME and stability's
-        perturbations this text, so each explanation is tested by the removal it was computed with."""
+        perturbations this text (in place of the space before the word where the word's token holds
+        it: :attr:`mask_takes_space`), so each explanation is tested by the removal it was computed with."""
         return str(self.tokenizer.convert_ids_to_tokens(int(self.mask_id)))
+
+    @property
+    def mask_takes_space(self) -> bool:
+        """Whether a removed word's mask is written in place of the space before the word (see
+        :func:`before_mask`), so that a masked text encodes to the id-level removal (``mask_id`` at
+        the word's token: what faithfulness and the IG baseline write; reference §6.2). Verified on
+        the model's first use by a probe (:meth:`_probe_text_mask`): a WordPiece tokenizer keeps the
+        space (its masked texts are as they always were), a byte-level BPE (GPT-2, Llama 3, Qwen2) or
+        sentencepiece one (Llama 2, Mistral) folds it into the word's token and the mask takes it. A
+        tokenizer for which neither encodes to the id-level removal keeps the space, and
+        :attr:`text_mask_note` says so in the report."""
+        if not hasattr(self, "_mask_takes_space"):
+            self._mask_takes_space, self.text_mask_note = False, None  # no recursion while probing
+            self._mask_takes_space, self.text_mask_note = self._probe_text_mask()
+        return self._mask_takes_space
+
+    def _probe_text_mask(self) -> tuple[bool, str | None]:
+        """``(takes_space, note)``: on :attr:`PROBE_TEXTS`, each one-token word after the first
+        written as the mask in the text, with and without the space before it, against the ids with
+        ``mask_id`` at the word's token; the first way under which every such text encodes to its
+        id-level removal (the space kept first: what a WordPiece tokenizer always had)."""
+        cases = []
+        for text in self.PROBE_TEXTS:
+            enc = self._encode_one(text)
+            if enc.truncated:
+                continue
+            for w, (s, e) in enumerate(word_spans_of(text, enc.word_ids, enc.offsets)):
+                at = np.flatnonzero(enc.word_ids == w)
+                if w > 0 and len(at) == 1:
+                    removed = enc.ids.copy()
+                    removed[at[0]] = self.mask_id
+                    cases.append((text[:s], text[e:], removed))
+        mask = self.mask_text
+        for takes_space in (False, True):
+            if all(np.array_equal(self._encode_one(before_mask(a, takes_space) + mask + b).ids, r)
+                   for a, b, r in cases):
+                return takes_space, None
+        return False, (f"Masked texts (SHAP, LIME, KernelSHAP, stability) are not the id-level removal under this "
+                       f"tokenizer: a word replaced by {mask!r} in the text is not read as that token alone, with or "
+                       "without the space before it, so these explanations are computed under a slightly different "
+                       "removal than faithfulness and integrated gradients test them with")
 
     # ----------------------------------------------------------------- tokenisation
     READ_ROW = "first"  # the token whose attention row says where the classifier reads from ([CLS])
@@ -582,13 +624,16 @@ class TextModel(RuntimeChoice, AdapterBase):
                 "(\"good\" and \"bad\" share contexts), so a flip may change the text's true label: read the pairs.")
 
     def input_notes(self, data) -> list[str]:
-        """Text models see at most ``max_length`` tokens: say which evaluation texts were cut."""
+        """Text models see at most ``max_length`` tokens: say which evaluation texts were cut (and where
+        masked texts cannot be the id-level removal: :attr:`mask_takes_space`)."""
         cut = np.array([e.truncated for e in self.encode(data.texts())], dtype=bool)
+        masks = [] if self.mask_takes_space or not self.text_mask_note else [self.text_mask_note]
         if not cut.any():
-            return []
+            return masks
         rows = np.flatnonzero(cut)
         listed = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
-        return [f"{len(rows):,} of {len(data):,} texts are longer than the model's limit of {self.max_length} tokens "
+        return masks + [
+                f"{len(rows):,} of {len(data):,} texts are longer than the model's limit of {self.max_length} tokens "
                 f"and were truncated to it (row{'s' * (len(rows) != 1)} {listed}); the audit judges only the kept part"
                 + ", the text's start" + (" beside the whole prompt" if getattr(self, "prompt", None) else "")
                 + ("" if self.declared_truncation_side == "right" else

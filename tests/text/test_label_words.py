@@ -1,7 +1,9 @@
 """A prompted causal LM's label words are scored by the token the model would write after the prompt.
 After a prompt ending in a newline (chat templates end "assistant\\n") a byte-level tokenizer writes
 "yes", not " yes" ("Ġyes"); the adapter scored "Ġyes" whatever the prompt, so its probabilities were
-not the model's (on the tiny GPT-2 below P(positive) 0.531 against the model's 0.436: another class)."""
+not the model's (on the tiny GPT-2 below P(positive) 0.531 against the model's 0.436: another class).
+After a prompt ending in a space that stays a lone "Ġ"/"▁" token, the word is scored without its own
+space too (it was "Ġyes" after "Ġ", a double space)."""
 
 from __future__ import annotations
 
@@ -52,12 +54,24 @@ def test_label_words_are_the_tokens_written_after_the_prompt(gpt2_dir, prompt, e
         np.testing.assert_allclose(row, own, atol=1e-6)
 
 
-def test_a_trailing_space_keeps_the_word_with_its_space(gpt2_dir):
-    # "sentiment : " + "yes" merges the space into "Ġyes": the prompt's own tokens are not kept, so the
-    # word is scored as a continuation with its space, as documented
-    model = load_causal_lm(gpt2_dir, prompt="review : {text} sentiment : ", label_words=tiny_decoder.LABEL_WORDS,
+@pytest.mark.parametrize("kind", ["byte-level", "sentencepiece"])
+def test_after_a_trailing_space_read_as_its_own_token_the_word_has_no_space(gpt2_dir, tmp_path_factory, kind):
+    # "sentiment : " ends in a lone "Ġ"/"▁" the model reads last (the prompt is never merged with the
+    # answer); the word was scored with its own space, "Ġyes" after "Ġ": a double space
+    path = gpt2_dir if kind == "byte-level" else tiny_decoder.build_sentencepiece_llama(
+        tmp_path_factory.mktemp("label_words_sp") / "model", head="causal-lm")
+    model = load_causal_lm(path, prompt="review : {text} sentiment : ", label_words=tiny_decoder.LABEL_WORDS,
                            max_length=64)
-    assert model.tokenizer.convert_ids_to_tokens(model.label_token_ids) == ["Ġno", "Ġyes"]
+    space = model.encode(["the movie was good"])[0].tokens[-1]
+    assert space in ("Ġ", "▁")  # the last token the model reads
+    assert model.tokenizer.convert_ids_to_tokens(model.label_token_ids) == ["no", "yes"]  # was ["Ġno", "Ġyes"]
+    tok = model.tokenizer
+    assert [tok.convert_ids_to_tokens(tok("\n" + w, add_special_tokens=False)["input_ids"])[-1]
+            for w in ("no", "yes")] == ["no", "yes"]  # the unspaced form, as after a newline
+    # the newline case is as it was
+    newline = load_causal_lm(path, prompt="review : {text} sentiment :\n", label_words=tiny_decoder.LABEL_WORDS,
+                             max_length=64)
+    assert newline.label_token_ids == model.label_token_ids
 
 
 def test_a_prompt_variant_gets_its_own_label_tokens(gpt2_dir):
@@ -135,3 +149,32 @@ def test_validate_counts_a_prompts_tokens_as_the_run_fits_it(gpt2_dir, prompt):
         adapter = PromptedCausalLM(model.model, model.tokenizer, prompt=tiny_decoder.PROMPT,
                                    label_words=tiny_decoder.LABEL_WORDS, max_length=limit)
         assert _fits(adapter, prompt) == (n < limit), (limit, n)
+
+
+@pytest.mark.parametrize("words, field, token", [
+    ({"negative": "[PAD]", "positive": "yes"}, "negative", "[PAD]"),
+    ({"negative": "no", "positive": "[CLS]"}, "positive", "[CLS]"),
+])
+def test_a_special_token_as_label_word_is_refused_at_its_field(tmp_path, words, field, token):
+    """A word-piece tokenizer writes "[PAD]" as its pad token: it was scored as a class's answer (P 0.21
+    against "yes" on a tiny Llama whose pad is [PAD])."""
+    from auditor.errors import ModelCardError
+    from auditor.models.decoder import label_token_ids
+
+    tok = tiny_decoder._tokenizer(tmp_path / "wordpiece")
+    with pytest.raises(ModelCardError) as err:
+        label_token_ids(tok, words, tiny_decoder.PROMPT)
+    (problem,) = err.value.problems
+    assert problem.location == f"auditor.label_words.{field}"
+    assert f"special token {token!r}" in problem.message
+    assert err.value.exit_code == 3
+
+
+def test_a_special_token_after_a_newline_is_refused(gpt2_dir):
+    from auditor.errors import ModelCardError
+
+    with pytest.raises(ModelCardError) as err:
+        load_causal_lm(gpt2_dir, prompt="review : {text} sentiment :\n",
+                       label_words={"negative": "no", "positive": "<|endoftext|>"}, max_length=64)
+    (problem,) = err.value.problems
+    assert problem.location == "auditor.label_words.positive" and "special token '<|endoftext|>'" in problem.message

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from auditor.explain.text_perturbation import _text_masker, explain_shap_text
-from auditor.models.decoder import load_causal_lm, load_sequence_classifier
 
 from . import tiny_decoder
 
@@ -21,13 +20,7 @@ TEXTS = ["the movie  was good and the plot is great", "the film was bad\nand the
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shap_whitespace")
-    return {
-        "gpt2": load_sequence_classifier(tiny_decoder.build_byte_level_classifier(root / "gpt2"), max_length=64, threads=1),
-        "llama": load_sequence_classifier(tiny_decoder.build_sentencepiece_llama(root / "llama"), max_length=64, threads=1),
-        "prompted": load_causal_lm(tiny_decoder.build_byte_level_causal_lm(root / "lm"), prompt=tiny_decoder.PROMPT,
-                                   label_words=tiny_decoder.LABEL_WORDS, max_length=64),
-    }
+    return tiny_decoder.load_whitespace_models(tmp_path_factory.mktemp("shap_whitespace"))
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "llama", "prompted"])

@@ -8,6 +8,7 @@ replaced by ``[MASK]`` (the decoders' neutral id) so masked inputs stay near the
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -197,3 +198,50 @@ def build_byte_level_classifier(dirpath: Path, *, seed: int = 0, truncation_side
         config["truncation_side"] = truncation_side
         path.write_text(json.dumps(config), encoding="utf-8")
     return dirpath
+
+
+def build_llama3_style(dirpath: Path, *, head: str = "classifier", seed: int = 0) -> Path:
+    """An untrained 2-layer Llama (``head`` as :func:`build_sentencepiece_llama`'s) with a Llama-3-style
+    tokenizer: :func:`build_byte_level_causal_lm`'s byte-level BPE that adds ``<|begin_of_text|>``
+    before every text and has an ``<|end_of_text|>``, and no unknown, mask or pad token (the pad is
+    the end-of-sequence token)."""
+    from tokenizers import AddedToken, processors
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    dirpath = Path(dirpath)
+    source = AutoTokenizer.from_pretrained(str(build_byte_level_causal_lm(dirpath / "source", seed=seed)))
+    backend = source.backend_tokenizer
+    backend.add_special_tokens([AddedToken("<|begin_of_text|>", special=True),
+                                AddedToken("<|end_of_text|>", special=True)])
+    bos = backend.token_to_id("<|begin_of_text|>")
+    backend.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|> $B",
+                                      special_tokens=[("<|begin_of_text|>", bos)])])
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>")
+    tok.save_pretrained(str(dirpath))
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=False)
+    if head == "classifier":
+        config.update(dict(id2label=LABELS, label2id={v: k for k, v in LABELS.items()}))
+        model = LlamaForSequenceClassification(config)
+    else:
+        model = LlamaForCausalLM(config)
+    model.save_pretrained(str(dirpath))
+    return dirpath
+
+
+def load_whitespace_models(root: Path, kinds=("gpt2", "llama", "prompted")) -> dict:
+    """Tiny models whose tokenizers make whitespace tokens, loaded as the audit does (built under
+    ``root``): "gpt2" a byte-level classifier, "llama" a sentencepiece one, "prompted" a byte-level
+    causal LM and "prompted-sp" a sentencepiece one behind :data:`PROMPT`."""
+    from auditor.models.decoder import load_causal_lm, load_sequence_classifier
+
+    build = {"gpt2": build_byte_level_classifier, "llama": build_sentencepiece_llama,
+             "prompted": build_byte_level_causal_lm,
+             "prompted-sp": functools.partial(build_sentencepiece_llama, head="causal-lm")}
+    return {kind: load_causal_lm(build[kind](root / kind), prompt=PROMPT, label_words=LABEL_WORDS, max_length=64)
+            if kind.startswith("prompted") else
+            load_sequence_classifier(build[kind](root / kind), max_length=64, threads=1) for kind in kinds}

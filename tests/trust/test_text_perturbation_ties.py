@@ -19,6 +19,7 @@ def _fake_ctx(text: str):
     model = SimpleNamespace(
         tokenizer=SimpleNamespace(mask_token="[MASK]", unk_token="[UNK]"),
         mask_text="[MASK]",  # the removal token TextModel.mask_text gives
+        mask_takes_space=False,  # a WordPiece tokenizer's: the mask follows the word's space
         word_spans=lambda t: spans,
         predict_proba=lambda texts: np.tile([0.2, 0.8], (len(texts), 1)),  # every text keeps class 1
     )
