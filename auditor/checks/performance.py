@@ -381,12 +381,16 @@ def _interval_text(low: float, high: float) -> str:
 
 
 def _claims(claims, point: dict, measurements: dict, tolerance: float, n_eval: int,
-            notes: list[str] | None = None) -> tuple[list[list], list[str], list[float]]:
+            notes: list[str] | None = None, sizes: list[SampleSize] | None = None,
+            ) -> tuple[list[list], list[str], list[float], list[str]]:
     """The card's claims against the measured values on ``n_eval`` rows: table rows, claims that cannot
-    be checked, and the gaps; the claim measurements go into ``measurements``. ``notes`` (a k-class model's, k >= 3):
-    a Brier claim that misses the half Brier measured here but matches the summed one is read as
-    the summed one, and a note added to ``notes`` says so."""
-    rows, unverifiable, gaps = [], [], []
+    be checked, the gaps, and why a claim's being within tolerance says nothing (:func:`untellable_claim`);
+    the claim measurements go into ``measurements``. ``sizes``: the intervals' sample sizes, for what each
+    compared interval rests on (its lower end's ``ceiling_basis``: 2 positives, not the 30 rows) and its
+    ceiling. ``notes`` (a k-class model's, k >= 3): a Brier claim that misses the half Brier measured here
+    but matches the summed one is read as the summed one, and a note added to ``notes`` says so."""
+    rows, unverifiable, gaps, untellable = [], [], [], []
+    lows = {s.measurement: s for s in sizes or []}
     for claim in claims:
         key = CLAIM_ALIASES.get(claim.metric.lower())
         if key is None or measurements.get(key) is None:
@@ -405,12 +409,42 @@ def _claims(claims, point: dict, measurements: dict, tolerance: float, n_eval: i
                              f"Brier score, {measured:.3f} (scikit-learn's brier_score_loss for three or more classes), "
                              "twice the half Brier score this check measures: against that it is "
                              f"{gaps_word(gap)}.")
+        size = lows.get(f"{key}_ci_low")
+        why = untellable_claim(claim, measured, gap, tolerance, size)
+        if why:
+            untellable.append(why)
         gaps.append(gap)
-        rows.append([claim.metric, claim.value, measured, gap, "yes" if gap <= tolerance else "no"])
+        rests_on = (size.ceiling_basis if size is not None and size.ceiling_basis else f"{n_eval:,} rows")
+        rows.append([claim.metric, claim.value, measured, gap,
+                     ("yes (not judged)" if why else "yes") if gap <= tolerance else "no", rests_on])
     measurements["max_claim_gap"] = max(gaps) if gaps else None
     measurements["claims_outside_tolerance"] = float(sum(g > tolerance for g in gaps))
     measurements["claims_checked"] = float(len(gaps))
-    return rows, unverifiable, gaps
+    return rows, unverifiable, gaps, untellable
+
+
+def untellable_claim(claim, measured: float, gap: float, tolerance: float, size: SampleSize | None) -> str | None:
+    """Why a claim within tolerance of its interval says nothing, or None. A claim below the measured
+    value is inside because the interval's lower end does not rise above it; where even a perfect
+    score on these rows gives a lower end (``ci_low_ceiling``, :func:`perfect_score_bound`) no more
+    than ``tolerance`` above the claim, no result here could put it outside: the card's ROC AUC 0.20
+    was "inside" 0.158–0.997 on 2 positives (DeLong's lower end, 0.695, cut to what 2 positive-negative
+    pairs can support), as any claim from 0.14 up would be. That is the rule a gate's bound gets
+    (``with_sample_sizes``: a bound no result can fail is not judged), for a claim, on the side it lies:
+    a claim above the measured value is judged against the upper end, which the data set; a claim
+    outside the interval is judged (a clipped lower end only widens the interval, so it refutes
+    nothing it should not); and a wide interval that a better result on these rows could still lift
+    clear of the claim (F1 0.05 on 2 positives, whose ceiling is 0.11) is judged too: it is the
+    measurement's honest uncertainty, not the sample's limit."""
+    if gap > tolerance or size is None or size.ci_low_ceiling is None or not claim.value < measured:
+        return None
+    if size.ci_low_ceiling - claim.value > tolerance:
+        return None
+    basis = size.ceiling_basis or f"n = {size.n}"
+    return (f"the card's {claim.metric} claim {claim.value:g} is below the measured {measured:.3f}, and with {basis} "
+            f"the interval's lower end can be at most {size.ci_low_ceiling:.3g} (what even a perfect score gives), "
+            f"not more than the tolerance {tolerance:g} above the claim: no result on these rows could show the model "
+            "better than claimed, so the claim's being within the interval is not judged")
 
 
 def in_units(value: float) -> str:
@@ -425,17 +459,22 @@ def gaps_word(gap: float) -> str:
 
 
 def claim_sample_sizes(claims, sample_sizes: list[SampleSize], n: int,
-                       aliases: dict[str, str] = CLAIM_ALIASES) -> list[SampleSize]:
+                       aliases: dict[str, str] = CLAIM_ALIASES, untellable: list[str] = ()) -> list[SampleSize]:
     """What the claim measurements rest on: the rows, and the limits of the intervals the claims are
     compared with (a claim "within" a regressor's 3-row interval, which no gate judges below
-    regression_min_rows, had passed; a claim compared with a degenerate interval is no pass either)."""
+    regression_min_rows, had passed; a claim compared with a degenerate interval is no pass either).
+    ``untellable``: why claims within tolerance say nothing (:func:`untellable_claim`): with any, no
+    claim outside tolerance is no pass (``pass_not_judged``), while a claim outside still fails."""
     keys = {aliases.get(c.metric.lower()) for c in claims} - {None}
     compared = [s for s in sample_sizes if s.measurement in {f"{k}_{end}" for k in keys for end in ("ci_low", "ci_high")}]
     min_n = max((s.min_n for s in compared if s.min_n), default=None)
     degenerate = any(s.ci_degenerate for s in compared)
-    return [SampleSize(measurement="max_claim_gap", n=n if keys else 0, min_n=min_n, ci_degenerate=degenerate),
+    unjudged = "; ".join(untellable) or None
+    return [SampleSize(measurement="max_claim_gap", n=n if keys else 0, min_n=min_n, ci_degenerate=degenerate,
+                       pass_not_judged=unjudged),
             # no claim outside tolerance when the card claims nothing: true, and card_completeness says so
-            SampleSize(measurement="claims_outside_tolerance", n=n, min_n=min_n, ci_degenerate=degenerate),
+            SampleSize(measurement="claims_outside_tolerance", n=n, min_n=min_n, ci_degenerate=degenerate,
+                       pass_not_judged=unjudged),
             SampleSize(measurement="claims_checked", n=n)]
 
 
@@ -481,9 +520,14 @@ def _shared_evidence(classes: list[str], cm, point: dict, measurements: dict, me
         evidence.append(Table(
             title=f"Claims in the model card against the measured intervals (measured on n = {int(cm.sum()):,} "
                   "evaluation rows; gap: how far outside)",
-            columns=["claimed metric", "claimed", "measured", "gap to CI", f"within {tolerance}"],
+            columns=["claimed metric", "claimed", "measured", "gap to CI", f"within {tolerance}", "CI rests on"],
             rows=claim_rows,
-            caption=claims_said,
+            caption=" ".join(filter(None, [
+                claims_said, "CI rests on: what the compared interval can rest on, its rows or, for a metric a "
+                "perfect score on few cases bounds, those cases (a ROC AUC its positive-negative pairs, an F1 its "
+                "positives). Yes (not judged): within, but the claim is below the measured value and even a "
+                "perfect score on these cases gives a lower end within tolerance of it, so no result here could "
+                "have put it outside."])),
         ))
     return evidence
 
@@ -605,7 +649,8 @@ class Performance(Check):
                      "f1": ([pos_n, pos_n], f"{_count(pos_n, 'positive')} ({rows})"),
                      "f1_macro": ([pos_n, pos_n, neg_n, neg_n], f"{_count(pos_n, 'positive')} and "
                                                                 f"{_count(neg_n, 'negative')} ({rows})")})
-        claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance, len(y))
+        claim_rows, unverifiable, gaps, untellable = _claims(ctx.card.claims, point, measurements, p.claim_tolerance,
+                                                             len(y), sizes=sample_sizes)
 
         classes = ctx.classes
         cm = confusion_matrix(truth, pred, labels=np.arange(len(classes)))
@@ -636,7 +681,7 @@ class Performance(Check):
             measurements=measurements, evidence=evidence, summary=summary,
             key_figure=f"AUC {point['roc_auc']:.3f}",
             notes=_notes(ctx.card, unverifiable, undefined) + bound_notes,
-            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, len(y)),
+            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, len(y), untellable=untellable),
         )
 
     def _run_multiclass(self, ctx, proba: np.ndarray, pos: int | None) -> CheckOutput:
@@ -694,7 +739,8 @@ class Performance(Check):
                      **({} if pos is None else {"f1": ([int(distinct[pos])] * 2, f"{int(distinct[pos]):,} rows of "
                                                                                  f"class {classes[pos]!r}")})})
         claim_notes: list[str] = []
-        claim_rows, unverifiable, gaps = _claims(ctx.card.claims, point, measurements, p.claim_tolerance, n, claim_notes)
+        claim_rows, unverifiable, gaps, untellable = _claims(ctx.card.claims, point, measurements, p.claim_tolerance,
+                                                             n, claim_notes, sizes=sample_sizes)
 
         support = point["per_class"]["support"]
         cm = confusion_matrix(truth, pred, labels=np.arange(k))
@@ -756,7 +802,7 @@ class Performance(Check):
             + ([] if pos is not None else [f"{k} classes: f1 (of a positive class) is not measured; the card names "
                                             "no positive_class. Macro F1 is f1_macro."]),
             # f1 of no positive class: nothing measured (n = 0), so a gate on it cannot be judged, not failed
-            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n)
+            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n, untellable=untellable)
             + ([] if pos is not None else [SampleSize(measurement=m, n=0) for m in ("f1", "f1_ci_low", "f1_ci_high")]),
         )
 

@@ -251,3 +251,80 @@ def test_a_lower_bound_above_1_on_a_share_says_so_rather_than_blaming_the_sample
                             [SampleSize(measurement="roc_auc_ci_low", n=60, ci_low_ceiling=0.805)])
     assert not out[0].passed and out[0].unreachable.startswith("the bound 7 is above 1, the most this measurement")
     assert "with n = 60" not in out[0].unreachable
+
+
+CLAIMS_GATE = [{"check": "performance", "params": {"n_bootstrap": 200, "claim_tolerance": 0.02},
+                "thresholds": [{"measurement": "claims_outside_tolerance", "max": 0, "severity": "fail"}]}]
+
+
+def two_positives(artefacts):
+    """30 evaluation rows with 2 positives: the most confident one and a middling one, which the
+    highest-scored of the 28 negatives outranks."""
+    frame = artefacts.frame
+    p = artefacts.pipeline_estimator.predict_proba(frame[["x1", "x2", "x3", "color"]])[:, 1]
+    yes = frame.index[frame["label"] == "yes"][np.argsort(-p[frame["label"] == "yes"])]
+    no = frame.index[frame["label"] == "no"][np.argsort(p[frame["label"] == "no"])]
+    return frame.loc[sorted([yes[0], yes[len(yes) // 2], *no[:27], no[-1]])]
+
+
+@pytest.mark.parametrize("claimed, status", [(0.2, "error"), (0.1, "fail")])
+def test_a_claim_the_rows_could_never_show_wrong_is_not_judged_but_one_outside_still_fails(
+        claimed, status, tmp_path, artefacts, card_writer, policy_writer, csv_writer):
+    """2 positives: DeLong's ROC AUC lower end is cut to 0.158, what even a perfect ranking of 2
+    positive-negative pairs supports. A card claiming ROC AUC 0.20 for a model measured at 0.9 lay
+    "inside" 0.158–0.99 and the blocking claims gate passed, as it would for any claim from 0.14 up:
+    no result on these rows could show the model better than claimed. Not judged now, naming the 2
+    positives; a claim of 0.10, outside the interval even so, is a refutation and still fails."""
+    index = [{"name": "m", "results": [{"dataset": {"name": "dev"}, "metrics": [{"type": "roc_auc", "value": claimed}]}]}]
+    data = csv_writer(tmp_path, two_positives(artefacts))
+    card = card_writer(tmp_path / "card", metadata={"model-index": index})
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(CLAIMS_GATE))
+    record = auditor.run_audit(policy, card, data, tmp_path / "out")
+    perf = json.loads((record.path / "result.json").read_text())["checks"][0]
+    m = perf["measurements"]
+    assert m["roc_auc"] > 0.9 and m["roc_auc_ci_low"] == pytest.approx(0.025 ** (1 / 2))  # 0.158
+    assert perf["status"] == status, perf["thresholds"]
+    gate = perf["thresholds"][0]
+    assert gate["passed"] is False and gate["n"] == 30
+    table = next(e for e in perf["evidence"] if e.get("title", "").startswith("Claims"))
+    assert table["columns"][-1] == "CI rests on"
+    assert table["rows"][0][-1] == "2 disjoint positive-negative pairs (2 positives, 28 negatives; 30 rows)"
+    if status == "error":
+        assert m["claims_outside_tolerance"] == 0.0 and table["rows"][0][4] == "yes (not judged)"
+        assert ("the card's roc_auc claim 0.2 is below the measured" in gate["unreachable"]
+                and "with 2 disjoint positive-negative pairs (2 positives, 28 negatives; 30 rows) the interval's lower "
+                    "end can be at most 0.158" in gate["unreachable"]
+                and "no result on these rows could show the model better than claimed" in gate["unreachable"])
+        assert "claims_outside_tolerance: the card's roc_auc claim 0.2" in perf["error"]["message"]
+    else:
+        assert m["claims_outside_tolerance"] == 1.0 and gate["unreachable"] is None and table["rows"][0][4] == "no"
+
+
+def test_a_claim_within_an_interval_a_better_result_could_clear_is_judged():
+    """The rule on its own: a claim below the measured value is untellable only where even a perfect
+    score's lower end stays within tolerance of it; F1 0.05 on 2 positives (ceiling 0.112) could be
+    shown wrong by a perfect F1 there, so it is judged; a claim above the measured value rests on the
+    upper end, the data's own, and is judged; one outside tolerance is a refutation."""
+    from types import SimpleNamespace
+
+    from auditor.checks.performance import claim_sample_sizes, untellable_claim
+
+    auc = SampleSize(measurement="roc_auc_ci_low", n=30, ci_low_ceiling=0.158, ceiling_basis="2 positives")
+    f1 = SampleSize(measurement="f1_ci_low", n=30, ci_low_ceiling=0.112, ceiling_basis="2 positives (30 rows)")
+
+    def claim(v):
+        return SimpleNamespace(metric="m", value=v)
+
+    assert "with 2 positives the interval's lower end can be at most 0.158" in untellable_claim(claim(0.2), 0.96, 0.0, 0.02, auc)
+    assert untellable_claim(claim(0.14), 0.96, 0.0, 0.02, auc)  # 0.158 is within 0.02 of it
+    assert untellable_claim(claim(0.05), 0.44, 0.0, 0.02, f1) is None
+    assert untellable_claim(claim(0.99), 0.96, 0.0, 0.02, auc) is None  # above the measured value
+    assert untellable_claim(claim(0.1), 0.96, 0.058, 0.02, auc) is None  # outside: judged
+    assert untellable_claim(claim(0.2), 0.96, 0.0, 0.02, None) is None  # no ceiling known (a regressor's R²)
+    sizes = [SampleSize(measurement="roc_auc_ci_low", n=30), SampleSize(measurement="roc_auc_ci_high", n=30)]
+    gates = [Threshold(measurement="claims_outside_tolerance", max=0)]
+    said = claim_sample_sizes([claim(0.2)], sizes, 30, untellable=["why"])
+    [kept] = with_sample_sizes(evaluate(gates, {"claims_outside_tolerance": 0.0}), said)
+    assert not kept.passed and kept.unreachable == "why"
+    [refuted] = with_sample_sizes(evaluate(gates, {"claims_outside_tolerance": 1.0}), said)
+    assert not refuted.passed and refuted.unreachable is None

@@ -176,7 +176,7 @@ def explain_ignoring_model(ctx, rows, **_):
 
 def test_explainer_that_ignores_the_model_fails(tabular_factory, monkeypatch):
     from auditor.policy.schema import Threshold
-    from auditor.policy.thresholds import evaluate, status_of
+    from auditor.policy.thresholds import evaluate, status_of, with_sample_sizes
 
     monkeypatch.setitem(EXPLAINERS["tabular-classification"], "ignorant", Explainer(explain_ignoring_model, NoParams))
     ctx = tabular_factory()
@@ -194,6 +194,10 @@ def test_explainer_that_ignores_the_model_fails(tabular_factory, monkeypatch):
     outcomes = evaluate(gates, m)
     assert [o.passed for o in outcomes] == [False, False, False]
     assert status_of(outcomes).value == "fail"
+    # its null is uninformative (every model's explanation is |x − E x|), but the real model's explanations are as
+    # alike to the randomised ones: that is the explainer ignoring the model, and the misses stay judged
+    sized = with_sample_sizes(outcomes, out.sample_sizes)
+    assert [o.unreachable for o in sized] == [None, None, None] and status_of(sized).value == "fail"
 
 
 def explain_nothing_when_randomised(ctx, rows, **_):
@@ -305,3 +309,37 @@ def test_signed_weighted_rank_correlation_refuses_vectors_of_different_lengths()
     with pytest.raises(ValueError, match=r"need two 1-D vectors of equal length; got \(2,\) and \(3,\)"):
         signed_weighted_rank_correlation([1.0, 2.0], [1.0, 2.0, 3.0])
     assert np.isnan(signed_weighted_rank_correlation([1.0], [2.0]))
+
+
+def test_randomised_copies_that_agree_with_each_other_judge_no_gate_of_a_sound_explainer(tmp_path):
+    """A sound linear regressor on 8 evaluation rows: its randomised copies are refitted on those 8 rows
+    (targets permuted), and SHAP's explanations of the copies agree with each other (null median 0.91)
+    while the real model's differ from theirs (0.20). The check's note called the test uninformative,
+    yet the model sensitivity's miss (0.09 < 0.25) was judged, and the correlation's pass too. Neither
+    is now, and the gates say why."""
+    from auditor.policy.schema import Threshold
+    from auditor.policy.thresholds import evaluate, unreachable_reason, with_sample_sizes
+
+    from .conftest import make_regression_context
+
+    ctx, _ = make_regression_context(tmp_path, n=8, seed=2, explainers={"shap": {"background_size": 50}})
+    out, _ = run_check(ctx, "explanation_sanity", explainers=["shap"], n_instances=8)
+    m = out.measurements
+    assert m["shap_instances"] == 8 and m["shap_null_median"] > 0.9 and m["shap_rank_correlation_median"] < 0.5
+    assert any(n.startswith("shap: the test is uninformative here") for n in out.notes)
+    gates = [Threshold(measurement="shap_rank_correlation_median", max=0.5),
+             Threshold(measurement="shap_model_sensitivity", min=0.25),
+             Threshold(measurement="shap_weighted_model_sensitivity", min=0.25),
+             Threshold(measurement="shap_seed_stability_median", min=0.5)]  # the explainer's own: judged
+    outcomes = evaluate(gates, m)
+    assert [o.passed for o in outcomes] == [True, False, False, True]  # what was judged before
+    sized = with_sample_sizes(outcomes, out.sample_sizes)
+    assert [o.passed for o in sized] == [False, False, False, True]
+    assert sized[3].unreachable is None
+    said = "shap: the randomisation test is uninformative here: explanations of the randomised models agree with " \
+           f"each other (null median ρ {m['shap_null_median']:.2f}, at least 0.5)"
+    assert sized[0].unreachable == f"{said}, so a pass says nothing about whether the explanations follow the model"
+    for o in sized[1:3]:
+        assert o.unreachable.startswith(said) and "while the real model's explanations differ from theirs" in o.unreachable
+        assert o.unreachable.endswith("so neither a pass nor a miss is judged")
+    assert unreachable_reason(sized).startswith("shap_rank_correlation_median: shap: the randomisation test")
