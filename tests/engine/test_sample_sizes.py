@@ -319,6 +319,11 @@ def test_a_claim_within_an_interval_a_better_result_could_clear_is_judged():
     assert untellable_claim(claim(0.14), 0.96, 0.0, 0.02, auc)  # 0.158 is within 0.02 of it
     assert untellable_claim(claim(0.05), 0.44, 0.0, 0.02, f1) is None
     assert untellable_claim(claim(0.99), 0.96, 0.0, 0.02, auc) is None  # above the measured value
+    # an accurate claim near a perfect score: the ceiling (0.988 on ~300 pairs) is under the claim, yet the
+    # claim agrees with the measured value within tolerance, and a sound model's card must not end in ERROR
+    many = SampleSize(measurement="roc_auc_ci_low", n=600, ci_low_ceiling=0.988, ceiling_basis="300 pairs")
+    assert untellable_claim(claim(0.99), 0.992, 0.0, 0.02, many) is None
+    assert untellable_claim(claim(0.95), 0.992, 0.0, 0.02, many) is None  # 0.988 is 0.038 above it: tellable
     assert untellable_claim(claim(0.1), 0.96, 0.058, 0.02, auc) is None  # outside: judged
     assert untellable_claim(claim(0.2), 0.96, 0.0, 0.02, None) is None  # no ceiling known (a regressor's R²)
     sizes = [SampleSize(measurement="roc_auc_ci_low", n=30), SampleSize(measurement="roc_auc_ci_high", n=30)]
