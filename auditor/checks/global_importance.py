@@ -9,7 +9,7 @@ import numpy as np
 from auditor.checks.base import (MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
                                  count, sample_sizes_of)
 from auditor.metrics.chance import rank_correlation_chance
-from auditor.metrics.statistics import importance_weighted_rank_correlation
+from auditor.metrics.statistics import importance_weighted_rank_correlation, importance_weights, unestablished_contradictions
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.permutation_importance import (
@@ -25,6 +25,19 @@ from auditor.lazy_imports import lazy_function
 from auditor.results import BarChart, FileRef, Table
 
 spearmanr = lazy_function("scipy.stats", "spearmanr")  # scipy.stats takes about a second to import
+
+
+def _mean_interval(values: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of ``values`` (instances x features), the normal-approximation interval of its mean
+    (t quantile, n - 1 dof), as permutation importance's over repeats; one instance: the mean itself."""
+    from scipy import stats
+
+    n = values.shape[0]
+    mean = values.mean(axis=0)
+    if n < 2:
+        return mean, mean
+    half = stats.t.ppf(1 - alpha / 2, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n)
+    return mean - half, mean + half
 
 
 class GlobalImportanceParams(Params):
@@ -43,7 +56,9 @@ class GlobalImportance(Check):
         "Permutation importance (the drop in the score when a feature's values are shuffled, with a "
         "confidence interval over repeats) next to mean |SHAP| over the explained instances, and the "
         "rank correlation between the two, each feature weighted by its share of the importance (the "
-        "order of features neither method finds important is noise, not disagreement). Two independent methods that agree on what drives the "
+        "order of features neither method finds important is noise, not disagreement); two features the "
+        "methods order oppositely are tied in a method whose 95% intervals of them overlap (an order it "
+        "cannot establish contradicts nothing). Two independent methods that agree on what drives the "
         "model make the explanation credible; a large disagreement is a finding in itself."
     )
     requires = frozenset({Capability.FEATURE_TABLE})
@@ -61,16 +76,26 @@ class GlobalImportance(Check):
         perm_requests = ctx.model.stats.requests - before
         perm_rows = len(ctx.data) if p.max_rows is None else min(p.max_rows, len(ctx.data))
         shap_attr = ctx.attribution("shap", p.n_instances)
-        mean_abs = np.abs(shap_attr.matrix()).mean(axis=0)
+        magnitudes = np.abs(shap_attr.matrix())
+        mean_abs = magnitudes.mean(axis=0)
+        shap_low, shap_high = _mean_interval(magnitudes)
         features = perm.features
+        low, high = perm.ci()
         # Each feature weighted by its share of the importance: over all features, the plain ρ of a sound
         # logistic regression with 2 informative features of 13 read below the default's 0.5 in 65% of
-        # draws (the order of 11 features without effect is noise in permutation importance), weighted 0%
-        rho = importance_weighted_rank_correlation(perm.mean, mean_abs) if len(features) > 1 else float("nan")
+        # draws (the order of 11 features without effect is noise in permutation importance), weighted 0%.
+        # A pair the two order oppositely is a tie in a method whose 95% intervals of the two overlap (it
+        # cannot establish that order): two equally important features of a sound logistic regression,
+        # ranked in opposite orders each within the other's interval, read -0.17 (two ranks one place
+        # apart carrying nearly all the weight), a coin toss between tied features
+        rho = (importance_weighted_rank_correlation(perm.mean, mean_abs, (low, high), (shap_low, shap_high))
+               if len(features) > 1 else float("nan"))
+        tie_perm, tie_shap = unestablished_contradictions(perm.mean, mean_abs, (low, high), (shap_low, shap_high))
+        weighed = np.flatnonzero(np.nan_to_num(importance_weights(perm.mean, mean_abs)) > 0)
+        n_tied = int(np.triu((tie_perm | tie_shap)[np.ix_(weighed, weighed)], 1).sum())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # every importance tied: NaN
             plain = float(spearmanr(perm.mean, mean_abs).statistic) if len(features) > 1 else float("nan")
-        low, high = perm.ci()
         order = np.argsort(-perm.mean, kind="stable")
         k = min(p.top_k, len(features))
         shap_rank = {f: r + 1 for r, f in enumerate(np.array(features)[np.argsort(-mean_abs, kind="stable")])}
@@ -111,16 +136,23 @@ class GlobalImportance(Check):
             ),
             BarChart(
                 title=f"Mean |SHAP| ({space}){shown}", labels=[features[j] for j in shap_order],
-                values=[float(mean_abs[j]) for j in shap_order], xlabel=f"mean |SHAP| over {len(shap_attr)} instances",
+                values=[float(mean_abs[j]) for j in shap_order],
+                errors=[float(mean_abs[j] - shap_low[j]) for j in shap_order],
+                xlabel=f"mean |SHAP| over {len(shap_attr)} instances",
                 caption=f"n = {len(shap_attr)} explained instances; attributions in {space}"
-                        + (" (the target's units)" if shap_attr.output_space == "output" else "") + "."
+                        + (" (the target's units)" if shap_attr.output_space == "output" else "")
+                        + "; error bars: 95% CI over the instances."
                         + ("" if chance is None else
                            (f" Unweighted, the two rankings' Spearman correlation is {plain:.2f}" if np.isfinite(plain) else
                             " Unweighted, the two rankings cannot be correlated")
                            + f"; two unrelated rankings of these {len(features)} features reach a "
                            f"Spearman correlation of {chance:.2f} or more in 5% of draws. The gated correlation weighs "
                            "each feature by its share of the two importances, so the order of features neither "
-                           "method finds important (noise in a permutation importance) does not count."),
+                           "method finds important (noise in a permutation importance) does not count; two "
+                           "features the methods order oppositely are tied in a method whose 95% intervals of them "
+                           "overlap (error bars here and on the permutation chart), as that method cannot establish "
+                           "its order, so only contradictions both methods establish count"
+                           + (f" ({n_tied} such pair{'s' if n_tied != 1 else ''} here)." if n_tied else " (none here).")),
             ),
             FileRef(title="SHAP attributions per instance", path=path,
                     description=f"algorithm {shap_attr.params.get('algorithm')}, output space {shap_attr.output_space}"
@@ -137,7 +169,9 @@ class GlobalImportance(Check):
             + (f"raises {LOSS_NAMES[scoring]}" if scoring in LOSS_NAMES else f"lowers {scoring}")
             + f" by {perm.mean[order[0]]:.3f}); "
             + (f"permutation importance and mean |SHAP| rank the features with Spearman correlation {rho:.2f}, "
-               "each feature weighted by its share of the importance."
+               "each feature weighted by its share of the importance"
+               + (f"; {n_tied} pair{'s' if n_tied != 1 else ''} ordered oppositely within one method's 95% intervals "
+                  "counted as tied." if n_tied else ".")
                if np.isfinite(rho) else
                "the rankings of permutation importance and mean |SHAP| cannot be correlated (one feature, or every "
                "importance tied).")

@@ -417,12 +417,14 @@ def test_global_importance_passes_a_sound_model_whose_other_features_do_nothing(
     methods agree on what drives it, x0 then x1. Over all 13 features the plain Spearman ρ is 0.08
     here, below the default's 0.5 (and below it in 65% of 60 such draws): the order of 11 features
     without effect is noise in a permutation importance. Weighted by the features' shares of the
-    importance it is 0.65 (0% of those draws below 0.5)."""
+    importance it is 0.65 (0% of those draws below 0.5); with pairs the two order oppositely tied in a
+    method whose 95% intervals of them overlap (noise features whose order neither establishes), 0.87."""
     import skops.io as sio
     from scipy.stats import spearmanr
     from sklearn.linear_model import LogisticRegression
 
     from auditor.checks import CHECK_REGISTRY
+    from auditor.metrics.statistics import importance_weighted_rank_correlation
 
     rng = np.random.default_rng(0)
     cols = [f"f{i}" for i in range(13)]
@@ -449,9 +451,56 @@ def test_global_importance_passes_a_sound_model_whose_other_features_do_nothing(
     shap = np.abs(ctx.attribution("shap", 100).matrix()).mean(axis=0)
     assert list(np.argsort(-perm.mean)[:2]) == list(np.argsort(-shap)[:2]) == [0, 1]  # they agree on the drivers
     assert spearmanr(perm.mean, shap).statistic == pytest.approx(0.077, abs=0.001)  # the plain ρ, noise-led
-    assert out.measurements["rank_correlation"] == pytest.approx(0.646, abs=0.001)
+    # 0.646 before the intervals: the opposite orders it counted were of features within an interval
+    assert out.measurements["rank_correlation"] == pytest.approx(0.873, abs=0.001)
+    assert importance_weighted_rank_correlation(perm.mean, shap) == pytest.approx(0.646, abs=0.001)
     assert "Unweighted, the two rankings' Spearman correlation is 0.08" in next(
         e.caption for e in out.evidence if e.title.startswith("Mean |SHAP|"))
+
+
+def test_global_importance_passes_a_sound_model_whose_two_drivers_matter_equally(tmp_path, card_writer, csv_writer):
+    """A logistic regression with true logit 1.5·x0 + 1.5·x1 (four features without effect, 600
+    rows): which of the two drivers comes first is a coin toss for each method. Here the two order
+    them oppositely, each within its own 95% interval, and the weighted ρ read -0.72 and warned (47% of
+    30 such draws below the default's 0.5); the pair is a tie in a method that cannot establish its
+    order, and ρ is 1.00 (none of the 30 below 0.5)."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.checks.global_importance import _mean_interval
+    from auditor.inputs.dataset import load_dataset
+    from auditor.metrics.statistics import importance_weighted_rank_correlation
+    from auditor.models.tabular import load_tabular_model
+
+    rng = np.random.default_rng(1004)
+    cols = [f"f{i}" for i in range(6)]
+    w = np.array([1.5, 1.5, 0.0, 0.0, 0.0, 0.0])
+
+    def draw(n):
+        X = rng.normal(size=(n, 6))
+        y = np.where(rng.random(n) < 1 / (1 + np.exp(-X @ w)), "yes", "no")
+        return pd.DataFrame(X.round(5), columns=cols).assign(label=y)
+
+    train, evaluation = draw(1500), draw(600)
+    sio.dump(LogisticRegression().fit(train[cols].to_numpy(), train["label"]), tmp_path / "lr.skops")
+    card = card_writer(tmp_path / "card", artefact=tmp_path / "lr.skops", ignore_columns=[],
+                       features=[{"name": c, "type": "numeric"} for c in cols])
+    loaded = load_model_card(card)
+    data = load_dataset(csv_writer(tmp_path, evaluation), loaded)
+    ctx = AuditContext(card=loaded, data=data, model=load_tabular_model(loaded, data.feature_names), seed=0)
+    cls = CHECK_REGISTRY["global_importance"]
+    out = cls(cls.Params(n_repeats=5, n_instances=100, top_k=10)).run(ctx)
+    perm = permutation_importance(ctx, n_repeats=5, scoring="roc_auc", max_rows=10_000)
+    magnitudes = np.abs(ctx.attribution("shap", 100).matrix())
+    shap = magnitudes.mean(axis=0)
+    (p_low, p_high), (s_low, s_high) = perm.ci(), _mean_interval(magnitudes)
+    assert {*np.argsort(-perm.mean)[:2]} == {*np.argsort(-shap)[:2]} == {0, 1}  # the same two drivers
+    assert np.argmax(perm.mean) != np.argmax(shap)  # in opposite orders
+    assert p_low[:2].max() <= p_high[:2].min() and s_low[:2].max() <= s_high[:2].min()  # each within its intervals
+    assert importance_weighted_rank_correlation(perm.mean, shap) == pytest.approx(-0.716, abs=0.001)
+    assert out.measurements["rank_correlation"] == pytest.approx(0.996, abs=0.001)
+    assert "ordered oppositely within one method's 95% intervals counted as tied" in out.summary
 
 
 def test_global_importance_s_correlation_rests_on_the_explained_rows_too(linear_ctx):

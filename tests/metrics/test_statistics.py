@@ -219,6 +219,68 @@ def test_the_importance_weighted_rank_correlation_at_known_values():
     assert np.isnan(weighted([0.0, 0.0], [-1.0, 0.0])) and np.isnan(weighted([1.0], [1.0]))
 
 
+def test_an_order_one_method_cannot_establish_does_not_contradict_the_other():
+    """Two equally important features ranked in opposite orders by the two methods, each within the
+    other's interval: a sound logistic regression (true logit 1.5·x0 + 1.5·x1, four features without
+    effect) read -0.17 and warned, a coin toss between tied features. With each method's 95%
+    intervals, a pair the two order oppositely is a tie in a method whose intervals of it overlap."""
+    from auditor.metrics.statistics import importance_weighted_rank_correlation as weighted
+    from auditor.metrics.statistics import pairwise_midranks, tied_pairs, unestablished_contradictions
+
+    # x0 and x1 swapped, x2 last in both. Shares (0.5, 0.4, 0.1) and (0.4, 0.5, 0.1): weights (0.45,
+    # 0.45, 0.1). Untied, ranks (3, 2, 1) against (2, 3, 1), weighted means 2.35: covariance
+    # 0.45·(0.65·-0.35)·2 + 0.1·1.35² = -0.0225, variances 0.4275: ρ = -1/19
+    a, b = [5.0, 4.0, 1.0], [4.0, 5.0, 1.0]
+    assert weighted(a, b) == pytest.approx(-1 / 19)
+    # a's intervals of x0 and x1 overlap ([4.5, 5.5] and [3.5, 4.5]), and b's: both rank them (2.5,
+    # 2.5, 1), the same ranking, so ρ is 1
+    a_ci, b_ci = ([4.5, 3.5, 0.5], [5.5, 4.5, 1.5]), ([3.5, 4.5, 0.5], [4.5, 5.5, 1.5])
+    assert weighted(a, b, a_ci, b_ci) == pytest.approx(1.0)
+    # one method that cannot establish its order is enough: b separates them ([3.9, 4.1], [4.9, 5.1]),
+    # a does not. Ranks (2.5, 2.5, 1) against (2, 3, 1): deviations (0.15, 0.15, -1.35) and (-0.35,
+    # 0.65, -1.35), covariance 0.2025 = a's variance, b's 0.4275: ρ = √(0.2025 / 0.4275) = 3/√19
+    b_narrow = ([3.9, 4.9, 0.9], [4.1, 5.1, 1.1])
+    assert weighted(a, b, a_ci, b_narrow) == pytest.approx(3 / np.sqrt(19))
+    of_a, of_b = unestablished_contradictions(a, b, a_ci, b_narrow)
+    assert np.argwhere(of_a).tolist() == [[0, 1], [1, 0]] and not of_b.any()
+    # two features, swapped within an interval: the ties leave a ranking constant, and with nothing
+    # contradicted the rankings agree up to ties (untied: -1, the coin toss)
+    assert weighted([0.21, 0.19], [1.28, 1.30]) == -1.0
+    assert weighted([0.21, 0.19], [1.28, 1.30], ([0.19, 0.17], [0.23, 0.21]), ([1.1, 1.1], [1.47, 1.49])) == 1.0
+    assert weighted([0.21, 0.19], [1.28, 1.30], ([0.19, 0.17], [0.23, 0.21]), ([1.27, 1.29], [1.29, 1.31])) == 1.0
+    # orders the two share are left alone, overlapping or not: the value is the untied one
+    assert weighted(a, a, a_ci, a_ci) == pytest.approx(1.0)
+    assert weighted([3.0, 2.0, 1.0], [3.0, 1.0, 2.0], ([0, 0, 0], [9, 9, 9]), ([0, 0, 0], [9, 9, 9])) == \
+        pytest.approx(weighted([3.0, 2.0, 1.0], [3.0, 2.0, 1.0]))
+    # the ranks: one plus the features clearly below, plus half of the tied ones; a tie need not be
+    # transitive (x0 ~ x1, x1 ~ x2, x0 above x2) and the ranks still sum to d(d + 1)/2
+    chain = tied_pairs([2.0, 1.5, 1.0], [3.0, 2.5, 1.8])
+    assert chain.tolist() == [[True, True, False], [True, True, True], [False, True, True]]
+    assert pairwise_midranks([2.5, 2.0, 1.4], chain).tolist() == [2.5, 2.0, 1.5]
+    assert pairwise_midranks([3.0, 1.0, 2.0, 2.0], np.eye(4, dtype=bool)).tolist() == [4.0, 1.0, 2.5, 2.5]  # rankdata's
+    with pytest.raises(ValueError, match="both methods' intervals or neither"):
+        weighted(a, b, a_ci)
+
+
+def test_a_reversed_ranking_of_features_both_methods_tell_apart_still_disagrees():
+    """Ties forgive only what one method cannot establish: features both methods separate clearly and
+    rank in opposite orders are a disagreement, with or without intervals."""
+    from auditor.metrics.statistics import importance_weighted_rank_correlation as weighted
+
+    # opposite orders of the same values: shares (5/9, 3/9, 1/9) and (1/9, 3/9, 5/9), equal weights,
+    # every interval apart from every other: Spearman's -1
+    narrow = lambda v: ([x - 0.2 for x in v], [x + 0.2 for x in v])  # noqa: E731
+    a, b = [5.0, 3.0, 1.0], [1.0, 3.0, 5.0]
+    assert weighted(a, b, narrow(a), narrow(b)) == pytest.approx(-1.0)
+    # the swapped pair of the test above, told apart by both (intervals ±0.2): -1/19, as untied
+    a, b = [5.0, 4.0, 1.0], [4.0, 5.0, 1.0]
+    assert weighted(a, b, narrow(a), narrow(b)) == pytest.approx(-1 / 19)
+    # the two that carry the weight reversed and told apart, a third below both in each (overlapping
+    # the lesser, but in the same order): nothing to forgive, 0.0125 with or without intervals
+    a, b = [6.0, 1.0, 0.9], [1.0, 6.0, 0.9]
+    assert weighted(a, b, narrow(a), narrow(b)) == pytest.approx(0.0125) == weighted(a, b)
+
+
 def test_a_weighted_variance_of_zero_is_undefined_not_rounding_noise():
     """Rankings that do not vary over the features that carry weight have a weighted variance of 0,
     and the correlation is undefined (NaN, as documented); the weighted mean's rounding left a
