@@ -412,6 +412,31 @@ def test_global_importance_says_what_unrelated_rankings_of_its_features_reach(li
     assert all(s.chance_p95 is None for s in out.sample_sizes)  # informational: the gate catches disagreement
 
 
+def _logistic_context(tmp_path, card_writer, csv_writer, rng, weights, n_train: int, n_eval: int) -> AuditContext:
+    """An audit context of a logistic regression fitted on ``n_train`` rows whose true logit is
+    ``weights · x`` (independent standard normal features f0, f1, ...), on ``n_eval`` fresh rows."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    from auditor.inputs.dataset import load_dataset
+    from auditor.models.tabular import load_tabular_model
+
+    cols = [f"f{i}" for i in range(len(weights))]
+
+    def draw(n):
+        X = rng.normal(size=(n, len(weights)))
+        y = np.where(rng.random(n) < 1 / (1 + np.exp(-X @ weights)), "yes", "no")
+        return pd.DataFrame(X.round(5), columns=cols).assign(label=y)
+
+    train, evaluation = draw(n_train), draw(n_eval)
+    sio.dump(LogisticRegression().fit(train[cols].to_numpy(), train["label"]), tmp_path / "lr.skops")
+    card = card_writer(tmp_path / "card", artefact=tmp_path / "lr.skops", ignore_columns=[],
+                       features=[{"name": c, "type": "numeric"} for c in cols])
+    loaded = load_model_card(card)
+    data = load_dataset(csv_writer(tmp_path, evaluation), loaded)
+    return AuditContext(card=loaded, data=data, model=load_tabular_model(loaded, data.feature_names), seed=0)
+
+
 def test_global_importance_passes_a_sound_model_whose_other_features_do_nothing(tmp_path, card_writer, csv_writer):
     """A logistic regression on 2 informative features of 13 (the others independent noise): both
     methods agree on what drives it, x0 then x1. Over all 13 features the plain Spearman ρ is 0.08
@@ -419,31 +444,13 @@ def test_global_importance_passes_a_sound_model_whose_other_features_do_nothing(
     without effect is noise in a permutation importance. Weighted by the features' shares of the
     importance it is 0.65 (0% of those draws below 0.5); with pairs the two order oppositely tied in a
     method whose 95% intervals of them overlap (noise features whose order neither establishes), 0.87."""
-    import skops.io as sio
     from scipy.stats import spearmanr
-    from sklearn.linear_model import LogisticRegression
 
     from auditor.checks import CHECK_REGISTRY
     from auditor.metrics.statistics import importance_weighted_rank_correlation
 
-    rng = np.random.default_rng(0)
-    cols = [f"f{i}" for i in range(13)]
-
-    def draw(n):
-        X = rng.normal(size=(n, 13))
-        y = np.where(rng.random(n) < 1 / (1 + np.exp(-(1.5 * X[:, 0] + 0.5 * X[:, 1]))), "yes", "no")
-        return pd.DataFrame(X.round(5), columns=cols).assign(label=y)
-
-    train, evaluation = draw(2000), draw(300)
-    sio.dump(LogisticRegression().fit(train[cols].to_numpy(), train["label"]), tmp_path / "lr.skops")
-    card = card_writer(tmp_path / "card", artefact=tmp_path / "lr.skops", ignore_columns=[],
-                       features=[{"name": c, "type": "numeric"} for c in cols])
-    from auditor.inputs.dataset import load_dataset
-    from auditor.models.tabular import load_tabular_model
-
-    loaded = load_model_card(card)
-    data = load_dataset(csv_writer(tmp_path, evaluation), loaded)
-    ctx = AuditContext(card=loaded, data=data, model=load_tabular_model(loaded, data.feature_names), seed=0)
+    weights = np.array([1.5, 0.5] + [0.0] * 11)
+    ctx = _logistic_context(tmp_path, card_writer, csv_writer, np.random.default_rng(0), weights, 2000, 300)
     ctx.explainer_params.update({"shap": {"background_size": 50, "permutations": 1}})
     cls = CHECK_REGISTRY["global_importance"]
     out = cls(cls.Params(n_repeats=5, n_instances=100, top_k=10)).run(ctx)
@@ -464,31 +471,12 @@ def test_global_importance_passes_a_sound_model_whose_two_drivers_matter_equally
     them oppositely, each within its own 95% interval, and the weighted ρ read -0.72 and warned (47% of
     30 such draws below the default's 0.5); the pair is a tie in a method that cannot establish its
     order, and ρ is 1.00 (none of the 30 below 0.5)."""
-    import skops.io as sio
-    from sklearn.linear_model import LogisticRegression
-
     from auditor.checks import CHECK_REGISTRY
     from auditor.checks.global_importance import _mean_interval
-    from auditor.inputs.dataset import load_dataset
     from auditor.metrics.statistics import importance_weighted_rank_correlation
-    from auditor.models.tabular import load_tabular_model
 
-    rng = np.random.default_rng(1004)
-    cols = [f"f{i}" for i in range(6)]
-    w = np.array([1.5, 1.5, 0.0, 0.0, 0.0, 0.0])
-
-    def draw(n):
-        X = rng.normal(size=(n, 6))
-        y = np.where(rng.random(n) < 1 / (1 + np.exp(-X @ w)), "yes", "no")
-        return pd.DataFrame(X.round(5), columns=cols).assign(label=y)
-
-    train, evaluation = draw(1500), draw(600)
-    sio.dump(LogisticRegression().fit(train[cols].to_numpy(), train["label"]), tmp_path / "lr.skops")
-    card = card_writer(tmp_path / "card", artefact=tmp_path / "lr.skops", ignore_columns=[],
-                       features=[{"name": c, "type": "numeric"} for c in cols])
-    loaded = load_model_card(card)
-    data = load_dataset(csv_writer(tmp_path, evaluation), loaded)
-    ctx = AuditContext(card=loaded, data=data, model=load_tabular_model(loaded, data.feature_names), seed=0)
+    weights = np.array([1.5, 1.5, 0.0, 0.0, 0.0, 0.0])
+    ctx = _logistic_context(tmp_path, card_writer, csv_writer, np.random.default_rng(1004), weights, 1500, 600)
     cls = CHECK_REGISTRY["global_importance"]
     out = cls(cls.Params(n_repeats=5, n_instances=100, top_k=10)).run(ctx)
     perm = permutation_importance(ctx, n_repeats=5, scoring="roc_auc", max_rows=10_000)

@@ -292,6 +292,19 @@ def test_the_newest_sign_off_record_is_anchored_by_the_registry_db_names(artefac
     assert res.exit_code == 1 and "record 1 differs from what the registry recorded" in flat(res.output), res.output
 
 
+def _quick_audits(artefacts, card_writer, policy_writer, tmp_path, monkeypatch):
+    """``(out, audit)``: ``audit()`` stores one more run of a one-check policy (card_completeness, the
+    PDF stubbed) under ``out`` and returns its folder."""
+    import auditor
+
+    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", stub_pdf)
+    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", stub_pdf)
+    card = card_writer(tmp_path / "card")
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "card_completeness"}]))
+    out = tmp_path / "out"
+    return out, lambda: auditor.run_audit(policy, card, artefacts.csv, out).path
+
+
 def test_a_deleted_signed_version_is_not_given_again_after_the_registry_is_rebuilt(artefacts, card_writer, policy_writer,
                                                                                    tmp_path, monkeypatch):
     """The newest version was signed off, then its folder deleted and the registry rebuilt (which
@@ -301,19 +314,13 @@ def test_a_deleted_signed_version_is_not_given_again_after_the_registry_is_rebui
     next run is v0003, and its chain names the missing v0002."""
     import shutil
 
-    import auditor
-
-    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", stub_pdf)
-    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", stub_pdf)
-    card = card_writer(tmp_path / "card")
-    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "card_completeness"}]))
-    out = tmp_path / "out"
-    first, second = (auditor.run_audit(policy, card, artefacts.csv, out).path for _ in range(2))
+    out, audit = _quick_audits(artefacts, card_writer, policy_writer, tmp_path, monkeypatch)
+    first, second = audit(), audit()
     res = invoke("sign-off", second, "--reviewer", "A. Reviewer", "--decision", "reject", "--comment", "no")
     assert res.exit_code == 0, res.output
     shutil.rmtree(second)
     assert invoke("history", "--rebuild", "--out", out).exit_code == 0
-    third = auditor.run_audit(policy, card, artefacts.csv, out).path
+    third = audit()
     assert third.name == "v0003"
     findings = [(f.path, f.problem) for f in verify_run(third).findings]
     assert findings == [("../v0002/manifest.json", "missing")], findings
@@ -329,14 +336,8 @@ def test_a_deleted_unsigned_newest_run_keeps_its_number_through_a_rebuild(artefa
     chain names the gap, and `verify` of v0001 still says a later run was deleted."""
     import shutil
 
-    import auditor
-
-    monkeypatch.setattr("auditor.engine.audit.html_to_pdf", stub_pdf)
-    monkeypatch.setattr("auditor.render.pdf.html_to_pdf", stub_pdf)
-    card = card_writer(tmp_path / "card")
-    policy = policy_writer(tmp_path / "policy", policy_writer.tiny([{"check": "card_completeness"}]))
-    out = tmp_path / "out"
-    first, second = (auditor.run_audit(policy, card, artefacts.csv, out).path for _ in range(2))
+    out, audit = _quick_audits(artefacts, card_writer, policy_writer, tmp_path, monkeypatch)
+    first, second = audit(), audit()
     shutil.rmtree(second)
     res = invoke("history", "--rebuild", "--out", out)
     assert res.exit_code == 0, res.output
@@ -344,7 +345,7 @@ def test_a_deleted_unsigned_newest_run_keeps_its_number_through_a_rebuild(artefa
         in flat(res.output)
     assert [(f.path, f.problem) for f in verify_run(first).findings] == [("../v0002", "missing")]
     assert invoke("history", "--rebuild", "--out", out).exit_code == 0  # a second rebuild keeps it retired
-    third = auditor.run_audit(policy, card, artefacts.csv, out).path
+    third = audit()
     assert third.name == "v0003"
     assert [(f.path, f.problem) for f in verify_run(third).findings] == [("../v0002/manifest.json", "missing")]
     rows = json.loads(invoke("history", "--out", out, "--json").output)
