@@ -25,6 +25,9 @@ def test_sign_off_leaves_the_run_byte_identical(history, out_copy):
     assert first.exit_code == 0, first.output
     second = invoke("sign-off", run, "--reviewer", "Grace Hopper", "--decision", "reject", "--comment", "Superseded by v0003")
     assert second.exit_code == 0, second.output
+    # the CLI shows no log before signing: a decision that overturns another says which, once recorded
+    assert "replaces sign-off #1 as the run's decision: approve-with-conditions by Ada Lovelace at" in second.output
+    assert "replaces" not in first.output
     assert {p.name: run_files(p) for p in (model / "v0001", run, model / "v0003")} == before
     assert before["v0002"] == history.snapshot["v0002"]
 
