@@ -186,10 +186,11 @@ class SampleSize(_Frozen):
     # a signed-rank interval's lower end put exactly at 0 by tied pairs, with 0 inside the interval: a pass at 0 says nothing
     ci_low_on_ties: bool = False
     # the check's own words on why a pass cannot rest on this evidence (a miss is judged): a claim
-    # no result on these rows could show wrong, an explainer whose test its own null calls uninformative
+    # no result on these rows could show wrong
     pass_not_judged: str | None = None
-    # the check's own words on why neither a pass nor a miss can rest on this evidence
-    not_judged: str | None = None
+    # the check's own words on why a miss cannot rest on this evidence (a pass is judged): a model
+    # sensitivity of randomised copies that agree with each other, the real model's explanations apart
+    miss_not_judged: str | None = None
 
 
 class WaiverRecord(_Frozen):

@@ -32,16 +32,14 @@ stability (``{m}_model_sensitivity`` near 0, weighted or not) and its real-vs-ra
 near 1.
 
 Where the randomised models' explanations agree with each other (the null's median at least
-:data:`UNINFORMATIVE_NULL`) the test is uninformative, and its gates say so (``SampleSize``):
-a pass of the real-vs-randomised correlation, of its excess over the null or of the model
-sensitivity (weighted or not) is not judged, since a null that high leaves nothing for them to
-show; a miss of the correlation is (the real model's explanations as alike to the randomised ones
-as they are to each other is what an explainer that ignores the model gives). A miss of the model
-sensitivity is judged only where the real-vs-randomised correlation reaches the same level: where
-the real model's explanations differ from the randomised ones, agreeing randomised models say the
-copies are alike, not that the explainer ignores the model (a sound linear regressor on 8
-evaluation rows, its copies refitted on those 8 rows: null 0.62, real vs randomised −0.57, a
-LIME sensitivity of 0.03 had failed).
+:data:`UNINFORMATIVE_NULL`) while the real model's explanations differ from theirs (real vs
+randomised below it), the model sensitivity says how much the copies differ, not whether the
+explainer follows the model, so a miss of it is not judged (``SampleSize.miss_not_judged``): the
+real model's explanations standing apart from copies that agree with each other is itself the
+evidence the test looks for. A sound linear regressor on 8 evaluation rows, its copies refitted on
+those 8 rows: null 0.62, real vs randomised −0.57, a LIME sensitivity of 0.03 had failed. Every
+other outcome is judged: where the real model's explanations are as alike to the randomised ones as
+these are to each other, that is what an explainer that ignores the model gives (a FAIL).
 """
 
 from __future__ import annotations
@@ -63,10 +61,7 @@ SUFFIXES = ("_rank_correlation_median", "_rank_correlation_ci_high", "_null_medi
             "_seed_stability_median", "_model_sensitivity", "_excess_over_null", "_input_structure_median",
             "_weighted_seed_stability_median", "_weighted_null_median", "_weighted_model_sensitivity", "_instances")
 UNINFORMATIVE_NULL = 0.5  # randomised models' explanations agreeing at least this much: structure dominates
-# the statistics that compare the real model's explanations with the randomised ones' and with the null:
-# not passed on an uninformative null (the sensitivities not missed either, unless real matches randomised)
-COMPARED = ("_rank_correlation_median", "_rank_correlation_ci_high", "_excess_over_null", "_model_sensitivity",
-            "_weighted_model_sensitivity")
+# not missed on an uninformative null where the real model's explanations differ from the copies'
 SENSITIVITIES = ("_model_sensitivity", "_weighted_model_sensitivity")
 
 
@@ -226,14 +221,13 @@ class ExplanationSanity(Check):
             })
             medians[m] = r_real
             degenerate = not (np.isfinite(low) and np.isfinite(high) and high > low)
-            no_pass, no_verdict = uninformative_reasons(m, r_null, r_real)
+            no_miss = sensitivity_miss_reason(m, r_null, r_real)
             # medians over instances: judged from MIN_JUDGED of them, as every per-instance statistic is
             sample_sizes += [SampleSize(measurement=f"{m}{s}", n=n, min_n=MIN_JUDGED,
                                         ci_degenerate=s.endswith("_ci_high") and degenerate,
-                                        pass_not_judged=no_pass if s in COMPARED else None,
-                                        not_judged=no_verdict if s in SENSITIVITIES else None)
+                                        miss_not_judged=no_miss if s in SENSITIVITIES else None)
                              for s in SUFFIXES if s != "_instances"]
-            if no_pass:
+            if r_null is not None and r_null >= UNINFORMATIVE_NULL:
                 uninformative.append(m)
             rows.append([m, n, r_real, None if np.isnan(high) else high, r_null,
                          measurements[f"{m}_null_p05"], measurements[f"{m}_null_p95"], r_seed, sensitivity,
@@ -244,10 +238,10 @@ class ExplanationSanity(Check):
             notes.append(f"{m}: the test is uninformative here — explanations of models that learned nothing agree "
                          f"with each other (median ρ {measurements[f'{m}_null_median']:.2f}), so the input "
                          "structure, not the model, shapes them, and a low real-vs-randomised correlation is weak "
-                         "evidence that the explanations follow the model. No gate passes on its comparisons with "
-                         "the randomised models or the null, and a model-sensitivity miss is judged only where the "
-                         f"real model's explanations are as alike to the randomised ones (median ρ at least "
-                         f"{UNINFORMATIVE_NULL:g}).")
+                         "evidence that the explanations follow the model. A model-sensitivity miss is judged only "
+                         "where the real model's explanations are as alike to the randomised ones (median ρ at least "
+                         f"{UNINFORMATIVE_NULL:g}): where they differ, the copies agreeing says how alike the copies "
+                         "are, not that the explainer ignores the model.")
         notes.append("Attributions are signed and explain the predicted value, in the target's units (the randomised "
                      "models are refitted on permuted targets)." if ctx.regression else
                      (f"Attributions are signed; every model explains each instance for the class the real model "
@@ -300,22 +294,18 @@ class ExplanationSanity(Check):
         )
 
 
-def uninformative_reasons(method: str, r_null: float | None, r_real: float | None) -> tuple[str | None, str | None]:
-    """``(pass_not_judged, not_judged)`` of ``method``'s comparisons with the randomised models: why a
-    pass cannot rest on them where the null's median ``r_null`` is at least :data:`UNINFORMATIVE_NULL`,
-    and why the model sensitivity's miss cannot either where, besides, the real-vs-randomised median
-    ``r_real`` is below it (the copies agree with each other, not with the real model's explanations:
-    the explainer is not shown to ignore the model). (None, None) on an informative null."""
-    if r_null is None or r_null < UNINFORMATIVE_NULL:
-        return None, None
-    said = (f"{method}: the randomisation test is uninformative here: explanations of the randomised models agree "
-            f"with each other (null median ρ {r_null:.2f}, at least {UNINFORMATIVE_NULL:g})")
-    no_pass = f"{said}, so a pass says nothing about whether the explanations follow the model"
-    if r_real is None or r_real >= UNINFORMATIVE_NULL:
-        return no_pass, None
-    return no_pass, (f"{said}, while the real model's explanations differ from theirs (median ρ {r_real:.2f}): the "
-                     "randomised models are too alike to tell an explainer that ignores the model (a sensitivity near "
-                     "0) from one that follows it, so neither a pass nor a miss is judged")
+def sensitivity_miss_reason(method: str, r_null: float | None, r_real: float | None) -> str | None:
+    """Why a miss of ``method``'s model sensitivity cannot stand, or None: the null's median ``r_null``
+    is at least :data:`UNINFORMATIVE_NULL` (the randomised copies' explanations agree with each other)
+    while the real-vs-randomised median ``r_real`` is below it (the real model's explanations differ
+    from theirs), so a low sensitivity says the copies are alike, not that the explainer ignores the
+    model."""
+    if r_null is None or r_null < UNINFORMATIVE_NULL or r_real is None or r_real >= UNINFORMATIVE_NULL:
+        return None
+    return (f"{method}: the randomised models' explanations agree with each other (null median ρ {r_null:.2f}, at "
+            f"least {UNINFORMATIVE_NULL:g}) while the real model's differ from theirs (median ρ {r_real:.2f}): a low "
+            "model sensitivity says the copies are alike, not that the explainer ignores the model, so a miss of it "
+            "is not judged")
 
 
 def _undefined_note(method: str, dropped: int, total: int, real: list) -> str:

@@ -55,7 +55,7 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
     that agree on nothing reach by chance (``chance_p95``) where the gate would pass, a confidence
     interval that is undefined, or degenerate (zero width) where the gate would pass, or where the
     check itself says why (``pass_not_judged``: a pass cannot rest on this evidence, a miss is judged;
-    ``not_judged``: neither can).
+    ``miss_not_judged``: the other way round).
 
     A zero-width interval on the failing side judges the gate: every resample fails it (a constant
     classifier's ROC AUC is 0.5 on every resample; no amount of data lifts it), just as a wide
@@ -120,10 +120,10 @@ def with_sample_sizes(outcomes: list[ThresholdOutcome], sample_sizes, *, rows: i
                            f"control alike) sit there, and the test on the n = {s.n} pairs that differ does not "
                            "reject at the interval's level: the bound is inside the interval, which a pass cannot "
                            "rest on")
-        if s is not None and s.not_judged:
-            reasons.append(s.not_judged)
-        elif s is not None and s.pass_not_judged and o.passed:
+        if s is not None and s.pass_not_judged and o.passed:
             reasons.append(s.pass_not_judged)
+        if s is not None and s.miss_not_judged and not o.passed:
+            reasons.append(s.miss_not_judged)
         update = {"n": None if s is None else s.n}
         if reasons:
             update.update(unreachable="; ".join(reasons), passed=False)
