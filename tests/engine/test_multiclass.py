@@ -331,27 +331,32 @@ def test_a_positive_class_a_four_class_model_lacks_is_a_located_card_error(four_
     assert err.value.exit_code == 3
 
 
-def test_linear_shap_of_a_four_class_model_explains_the_predicted_class_exactly(four_class, card_writer, tmp_path):
-    """LinearExplainer returns (n, d, k) for a multinomial model: the attribution is the predicted class's
-    slice, and it adds up to that class's logit (efficiency holds with the right explained output)."""
+def test_shap_of_a_four_class_linear_model_explains_the_predicted_class_probability(four_class, card_writer, tmp_path):
+    """Re-pinned: this test pinned LinearExplainer's values, which explained the predicted class's softmax
+    logit (decision_function), coef_k . (x - mean(background)). A feature of another class's logit moves
+    the class's probability but not its logit, so SHAP and LIME (which reads the probability) explained
+    different outputs; a linear model of three or more classes now gets permutation SHAP of the
+    probability, which adds up to it by construction."""
     from auditor.explain.tabular_shap import explain_shap_tabular
 
     ctx = four_class_context(four_class, card_writer, tmp_path, artefact="linear")
     rows = np.arange(12)
     attr = explain_shap_tabular(ctx, rows, background_size=30, permutations=1, seed_offset=0)
-    assert attr.params["algorithm"] == "linear" and attr.output_space == "log-odds"
+    assert attr.params["algorithm"] == "permutation" and attr.params["instead_of"] == "linear"
+    assert attr.output_space == "probability" and attr.params["permutations"] == 1
     np.testing.assert_array_equal(attr.target, ctx.predicted_index()[rows])
     assert len(set(attr.target.tolist())) > 1  # more than one class is explained
-    estimator = ctx.model.estimator
-    X = ctx.data.frame.iloc[rows][["x1", "x2", "x3"]].to_numpy(float)
-    logits = estimator.decision_function(X)[np.arange(len(rows)), attr.target]
-    np.testing.assert_allclose(attr.outputs, logits, atol=1e-10)
+    p_t = ctx.proba()[rows, attr.target]
+    np.testing.assert_allclose(attr.outputs, p_t, rtol=0, atol=1e-12)
     sums = np.array([np.sum(v) for v in attr.values])
-    np.testing.assert_allclose(sums + attr.base_values, attr.outputs, atol=1e-8)
-    # exact linear SHAP against an independent background: coef_k . (x - mean(background))
-    background = ctx.background(30).to_numpy(float)
-    expected = estimator.coef_[attr.target] * (X - background.mean(axis=0))
-    np.testing.assert_allclose(np.stack(attr.values), expected, atol=1e-8)
+    np.testing.assert_allclose(sums + attr.base_values, p_t, rtol=0, atol=1e-12)
+    # the base is E_b p_t(b) over the background
+    background = ctx.background(30)
+    np.testing.assert_allclose(attr.base_values, ctx.model.predict_proba(background)[:, attr.target].mean(axis=0),
+                               rtol=0, atol=1e-12)
+    # seeded: the same call gives the same values
+    again = explain_shap_tabular(ctx, rows, background_size=30, permutations=1, seed_offset=0)
+    np.testing.assert_array_equal(np.stack(again.values), np.stack(attr.values))
 
 
 def test_select_class_takes_one_slice_per_row_from_per_class_outputs():
