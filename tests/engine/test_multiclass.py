@@ -207,6 +207,9 @@ def four_class(tmp_path_factory):
     linear = LogisticRegression().fit(train[["x1", "x2", "x3"]].to_numpy(), train["label"].to_numpy())
     sio.dump(pipeline, root / "pipeline.skops")
     sio.dump(linear, root / "linear.skops")
+    # two features: one antithetic pair of orders is both orders, so permutation SHAP is exact Shapley
+    linear2 = LogisticRegression().fit(train[["x1", "x2"]].to_numpy(), train["label"].to_numpy())
+    sio.dump(linear2, root / "linear2.skops")
     evaluation.to_csv(root / "eval.csv", index=False)
     # random forests (TreeExplainer's path): 4 classes, and 2 (a, b -> "no"; c, d -> "yes") in their own folder
     from sklearn.ensemble import RandomForestClassifier
@@ -219,6 +222,8 @@ def four_class(tmp_path_factory):
     forest2 = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(
         numeric, train["label"].map(binary).to_numpy())
     sio.dump(forest2, root / "binary" / "forest.skops")
+    linear_binary = LogisticRegression().fit(numeric, train["label"].map(binary).to_numpy())
+    sio.dump(linear_binary, root / "binary" / "linear.skops")
     evaluation.assign(label=evaluation["label"].map(binary)).to_csv(root / "binary" / "eval.csv", index=False)
     return root
 
@@ -228,6 +233,8 @@ def four_class_context(root: Path, card_writer, tmp: Path, artefact: str = "pipe
 
     extra = {"features": [{"name": f, "type": "numeric"} for f in ("x1", "x2", "x3")],
              "ignore_columns": ["color"]} if artefact in ("linear", "forest") else {}
+    if artefact == "linear2":
+        extra = {"features": [{"name": f, "type": "numeric"} for f in ("x1", "x2")], "ignore_columns": ["x3", "color"]}
     card_path = card_writer(tmp, artefact=root / f"{artefact}.skops", **{"positive_class": None, **extra, **overrides})
     card = load_model_card(card_path)
     data = load_dataset(root / "eval.csv", card)
@@ -331,27 +338,83 @@ def test_a_positive_class_a_four_class_model_lacks_is_a_located_card_error(four_
     assert err.value.exit_code == 3
 
 
-def test_linear_shap_of_a_four_class_model_explains_the_predicted_class_exactly(four_class, card_writer, tmp_path):
-    """LinearExplainer returns (n, d, k) for a multinomial model: the attribution is the predicted class's
-    slice, and it adds up to that class's logit (efficiency holds with the right explained output)."""
+def test_shap_of_a_four_class_linear_model_explains_the_predicted_class_probability(four_class, card_writer, tmp_path):
+    """Re-pinned: this test pinned LinearExplainer's values, which explained the predicted class's softmax
+    logit (decision_function), coef_k . (x - mean(background)). A feature of another class's logit moves
+    the class's probability but not its logit, so SHAP and LIME (which reads the probability) explained
+    different outputs; a linear model of three or more classes now gets permutation SHAP of the
+    probability, which adds up to it by construction."""
     from auditor.explain.tabular_shap import explain_shap_tabular
 
     ctx = four_class_context(four_class, card_writer, tmp_path, artefact="linear")
     rows = np.arange(12)
     attr = explain_shap_tabular(ctx, rows, background_size=30, permutations=1, seed_offset=0)
-    assert attr.params["algorithm"] == "linear" and attr.output_space == "log-odds"
+    assert attr.params["algorithm"] == "permutation" and attr.params["instead_of"] == "linear"
+    assert attr.output_space == "probability" and attr.params["permutations"] == 1
     np.testing.assert_array_equal(attr.target, ctx.predicted_index()[rows])
     assert len(set(attr.target.tolist())) > 1  # more than one class is explained
-    estimator = ctx.model.estimator
-    X = ctx.data.frame.iloc[rows][["x1", "x2", "x3"]].to_numpy(float)
-    logits = estimator.decision_function(X)[np.arange(len(rows)), attr.target]
-    np.testing.assert_allclose(attr.outputs, logits, atol=1e-10)
+    p_t = ctx.proba()[rows, attr.target]
+    np.testing.assert_allclose(attr.outputs, p_t, rtol=0, atol=1e-12)
     sums = np.array([np.sum(v) for v in attr.values])
-    np.testing.assert_allclose(sums + attr.base_values, attr.outputs, atol=1e-8)
-    # exact linear SHAP against an independent background: coef_k . (x - mean(background))
+    np.testing.assert_allclose(sums + attr.base_values, p_t, rtol=0, atol=1e-12)
+    # the base is E_b p_t(b) over the background
+    background = ctx.background(30)
+    np.testing.assert_allclose(attr.base_values, ctx.model.predict_proba(background)[:, attr.target].mean(axis=0),
+                               rtol=0, atol=1e-12)
+    # seeded: the same call gives the same values
+    again = explain_shap_tabular(ctx, rows, background_size=30, permutations=1, seed_offset=0)
+    np.testing.assert_array_equal(np.stack(again.values), np.stack(attr.values))
+
+
+def test_shap_of_a_multiclass_linear_model_is_the_exact_shapley_value_of_the_probability(four_class, card_writer, tmp_path):
+    """Known answer. Two features: one antithetic pair of orders is both orders, so permutation SHAP is
+    the exact interventional Shapley value of p_t over the background, v(S) = mean_b p_t(x_S, b_rest):
+    phi_1 = ((v({1}) - v({})) + (v({1,2}) - v({2}))) / 2, and likewise phi_2. x2 does not enter the
+    logits of a and b (x1 separates them), yet it moves their probabilities through c's and d's: a row
+    explained as a or b gets a weight on x2 that its own logit gives almost nothing."""
+    from auditor.explain.tabular_shap import explain_shap_tabular
+
+    ctx = four_class_context(four_class, card_writer, tmp_path, artefact="linear2")
+    rows = np.arange(16)
+    attr = explain_shap_tabular(ctx, rows, background_size=20, permutations=1, seed_offset=0)
+    assert attr.params["algorithm"] == "permutation" and attr.output_space == "probability"
+    estimator = ctx.model.estimator
+    X = ctx.data.frame.iloc[rows][["x1", "x2"]].to_numpy(float)
+    B = ctx.background(20)[["x1", "x2"]].to_numpy(float)
+
+    def v(x, keep, t):  # mean over the background of p_t with the features in keep taken from x
+        Z = B.copy()
+        Z[:, keep] = x[keep]
+        return estimator.predict_proba(Z)[:, t].mean()
+
+    expected = np.array([[((v(x, [0], t) - v(x, [], t)) + (v(x, [0, 1], t) - v(x, [1], t))) / 2,
+                          ((v(x, [1], t) - v(x, [], t)) + (v(x, [0, 1], t) - v(x, [0], t))) / 2]
+                         for x, t in zip(X, attr.target)])
+    np.testing.assert_allclose(np.stack(attr.values), expected, rtol=0, atol=1e-9)
+    p_t = estimator.predict_proba(X)[np.arange(len(rows)), attr.target]
+    np.testing.assert_allclose(expected.sum(axis=1) + attr.base_values, p_t, rtol=0, atol=1e-9)
+    ab = np.isin(attr.target, [0, 1])
+    assert ab.any() and np.all(np.abs(estimator.coef_[:2, 1]) < 0.5 * np.abs(estimator.coef_[:2, 0]))
+    assert np.median(np.abs(expected[ab, 1])) > 0.01  # x2 moves p(a), p(b): the logit-based SHAP missed it
+
+
+def test_shap_of_a_binary_linear_model_is_still_linear_explainers_log_odds(four_class, card_writer, tmp_path):
+    """Binary linear models keep LinearExplainer (their log-odds are a monotone function of p): the values
+    are shap's own, bit for bit, the negative class's mirrored."""
+    import shap
+
+    from auditor.explain.tabular_shap import explain_shap_tabular
+
+    ctx = four_class_context(four_class / "binary", card_writer, tmp_path, artefact="linear", positive_class="yes")
+    rows = np.arange(14)
+    attr = explain_shap_tabular(ctx, rows, background_size=30, permutations=1, seed_offset=0)
+    assert attr.params == {"algorithm": "linear", "background_size": 30, "seed": ctx.offset_seed(0)}
+    assert attr.output_space == "log-odds" and set(attr.target.tolist()) == {0, 1}
     background = ctx.background(30).to_numpy(float)
-    expected = estimator.coef_[attr.target] * (X - background.mean(axis=0))
-    np.testing.assert_allclose(np.stack(attr.values), expected, atol=1e-8)
+    explainer = shap.LinearExplainer(ctx.model.estimator, shap.maskers.Independent(background, max_samples=30))
+    X = ctx.data.frame.iloc[rows][["x1", "x2", "x3"]].to_numpy(float)
+    sign = np.where(attr.target == 1, 1.0, -1.0)[:, None]
+    np.testing.assert_array_equal(np.stack(attr.values), np.asarray(explainer.shap_values(X)) * sign)
 
 
 def test_select_class_takes_one_slice_per_row_from_per_class_outputs():
