@@ -633,20 +633,17 @@ def sign_off(
     key: Optional[str] = typer.Option(None, "--key", help="Sign the record with this registered key (auditor keys new NAME)."),
 ) -> None:
     """Record a reviewer's decision next to a run (its files are untouched) and write report-signed-N.pdf."""
-    from auditor.records.runs import open_run, read_signoffs
     from auditor.records.signoff import sign_off as record_sign_off
 
     try:
         signed = record_sign_off(run_dir, reviewer=reviewer, decision=decision, comment=comment,
                                  valid_until=valid_until, db=db, conditions=conditions, key=key)
-        earlier = read_signoffs(open_run(run_dir))[:-1]
     except AuditorError as exc:
         _fail(exc)
-    r = signed.record
+    r, before = signed.record, signed.previous
     _print(f"{r['model']} {r['version']}: {r['decision']} by {r['reviewer']} (sign-off #{r['n']}"
            f"{', valid until ' + r['valid_until'] if r['valid_until'] else ''})")
-    before = earlier[-1] if earlier else None
-    if before is not None and before.get("decision") != r["decision"]:  # the CLI shows no log before signing
+    if isinstance(before, dict) and before.get("decision") != r["decision"]:  # the CLI shows no log before signing
         _print(f"  replaces sign-off #{before.get('n', '?')} as the run's decision: {before.get('decision', '?')} by "
                f"{before.get('reviewer', '?')} at {before.get('signed_at', '?')}")
     _print(f"  {signed.pdf}")

@@ -358,7 +358,8 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             if text else frame.assign(**{"\0label": labels}))
     duplicated = keys.duplicated().to_numpy()
     if not text:
-        copies = duplicated & _holds_a_fraction(keys)
+        fractions = _fractions(keys)
+        copies = duplicated & fractions.any(axis=1).to_numpy()  # rows of whole numbers and categories still count
         if copies.any():  # two independent draws never share a measured fraction in every column and the label
             kept = np.flatnonzero(~copies)
             frame, labels = frame.iloc[kept], labels[kept]
@@ -366,9 +367,9 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             source_rows, duplicated = kept, duplicated[kept]
             notes.append(
                 f"{int(copies.sum()):,} of {len(copies):,} rows repeat an earlier row's features and label, fractions "
-                f"included ({_fraction_example(keys, copies)}), which independent draws cannot share: copies (a join "
-                f"or an export that repeated rows), excluded: file {rows_text(copies)}; every figure rests on the "
-                f"{len(kept):,} distinct rows, whose numbers in this audit are positions among them, "
+                f"included ({_fraction_example(keys, fractions, copies)}), which independent draws cannot share: "
+                f"copies (a join or an export that repeated rows), excluded: file {rows_text(copies)}; every figure "
+                f"rests on the {len(kept):,} distinct rows, whose numbers in this audit are positions among them, "
                 "evidence/dataset-sample.csv gives each one's row in the file")  # each label keeps a row
     repeated = int(duplicated.sum())
     if repeated and repeated >= DUPLICATE_SHARE * len(frame):
@@ -419,19 +420,14 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
 
 
 def _fractions(keys: pd.DataFrame) -> pd.DataFrame:
-    """Per row and numeric column, whether the value is a finite number with a fractional part."""
+    """Per row and numeric column, whether the value is a finite number with a fractional part: a row
+    repeating another's features and label with one is a copy, never an independent draw."""
     numeric = keys.select_dtypes(include="number").astype(float)
     return pd.DataFrame(np.isfinite(numeric) & (numeric != np.floor(numeric)), index=keys.index, columns=numeric.columns)
 
 
-def _holds_a_fraction(keys: pd.DataFrame) -> np.ndarray:
-    """Rows with a fractional number in a feature or the label: a repeat of such a row is a copy (rows
-    of whole numbers and categories may coincide as draws, and still count)."""
-    return _fractions(keys).any(axis=1).to_numpy()
-
-
-def _fraction_example(keys: pd.DataFrame, copies: np.ndarray) -> str:
-    fractions = _fractions(keys)
+def _fraction_example(keys: pd.DataFrame, fractions: pd.DataFrame, copies: np.ndarray) -> str:
+    """The first copy's first fraction, as the note names it."""
     row = int(np.flatnonzero(copies)[0])
     col = fractions.columns[fractions.iloc[row].to_numpy()][0]
     name = "the label" if col == "\0label" else f"{col!r}"

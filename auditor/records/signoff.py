@@ -73,6 +73,7 @@ class SignOff:
     record: dict[str, Any]
     pdf: Path
     log: Path
+    previous: dict[str, Any] | None = None  # the record this one follows in the log (read under its lock)
 
 
 def render_signed_report(run: Run, history: list[dict[str, Any]]) -> bytes:
@@ -245,7 +246,7 @@ def sign_off(
                 path.unlink(missing_ok=True)
         raise
     _update_registry(run, db)
-    return SignOff(record=record, pdf=target, log=log)
+    return SignOff(record=record, pdf=target, log=log, previous=history[-1] if history else None)
 
 
 def _names(log: Path, signed_pdf: Path) -> bool:

@@ -58,6 +58,11 @@ def registry_file(out: str | Path | None, db: str | None = None) -> Path | None:
     return None if out is None else Path(out).resolve() / DEFAULT_DB_NAME
 
 
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the SQLite database of ``conn`` holds table ``name`` (an older registry lacks newer ones)."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
 def read_runs(out: str | Path | None, db: str | None = None, model: str | None = None) -> list[dict[str, Any]] | None:
     """The registry's rows (all models, or ``model`` by name or folder name), ordered by model,
     folder and version; None when anything is not plainly healthy (see the module's note)."""
@@ -71,7 +76,7 @@ def read_runs(out: str | Path | None, db: str | None = None, model: str | None =
     try:
         if [str(r[0]) for r in conn.execute("PRAGMA quick_check")] != ["ok"]:
             return None
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (RUNS_TABLE,)).fetchone() is None:
+        if not has_table(conn, RUNS_TABLE):
             return None
         query, params = f"SELECT {', '.join(RUN_COLUMNS)} FROM {RUNS_TABLE}", ()
         if model:

@@ -400,8 +400,9 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
 def _later_runs(conn, run: Run) -> list[tuple[str, str]]:
     """(version, path) of the runs of ``run``'s model after it that the registry records, those a
     rebuild retired (their folders found gone) included."""
-    tables = [RUNS_TABLE] + [RETIRED_TABLE] * bool(conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (RETIRED_TABLE,)).fetchone())
+    from auditor.records.sqlite_reader import has_table
+
+    tables = [RUNS_TABLE] + [RETIRED_TABLE] * has_table(conn, RETIRED_TABLE)
     query = " UNION ".join(f"SELECT version, run_path, version_number FROM {t} WHERE model_dir = ? AND version_number > ?"
                            for t in tables)
     rows = conn.execute(query + " ORDER BY version_number", (str(run.model_dir), run.version_number) * len(tables))
