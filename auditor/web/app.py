@@ -41,7 +41,7 @@ from auditor.errors import AuditorError, ResultFileError, UsageError
 from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user
 from auditor.records.registry import Registry, RegistryError, database_url, registry_url, sqlite_file
 from auditor.records.runs import ENV_DB, read_signoffs
-from auditor.records.schedule import due, judged_signoff, order, reaudit
+from auditor.records.schedule import due, judged_signoff, reaudit
 from auditor.render.controls import AsTyped, show_controls
 from auditor.web.catalogue import Catalogue, NotFound, listed_file, one_model, signed_pdf, today
 from auditor.web.security import COMMON_HEADERS, PAGE_CSP, LoginThrottle, csrf_ok, csrf_token
@@ -181,8 +181,8 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         rows = ws.catalogue.versions(folder)
         model_rows = one_model(rows)
         schedule, day = reaudit(model_rows), today()  # as `due` judges it: the model's one re-audit date
-        return ws.page(request, "model.html.j2", folder=folder, rows=rows, today=day.isoformat(), schedule=schedule,
-                       reaudit_overdue=schedule.overdue(day), judged=judged_signoff(model_rows))
+        return ws.page(request, "model.html.j2", folder=folder, rows=rows, today=day.isoformat(), today_date=day,
+                       schedule=schedule, judged=judged_signoff(model_rows))
 
     def run(request: Request, error: str | None = None, status_code: int = 200, form: dict | None = None) -> Response:
         folder, version = request.path_params["model"], request.path_params["version"]
