@@ -16,8 +16,9 @@ Three views (reference §3.3, §3.4, §10 S1–S3):
   re-segmented). Per instance: mean top-k agreement between e(x) and e(x′) and relative input
   stability (OpenXAI norm ratio, max over perturbations, log10).
 * **Global rank stability**: the ranking of features by mean |attribution| over bootstrap
-  resamples of the explained instances against the ranking over all of them (Spearman; no new
-  model calls).
+  resamples of the explained instances against the ranking over all of them (Spearman, also
+  weighted by importance; no new model calls); for tables also the Pearson r of the features' shares
+  of mean |attribution|, which a policy gates (equally important features swap places by chance).
 
 Top-k is taken by |attribution|, k = ``min(5, ceil(0.2 d))`` unless the policy sets it; text is
 compared per word.
@@ -25,6 +26,8 @@ compared per word.
 
 from __future__ import annotations
 
+
+from functools import partial
 
 import numpy as np
 from pydantic import Field
@@ -48,7 +51,7 @@ SUFFIXES = ("_seed_topk_agreement", "_seed_topk_agreement_ci_low", "_seed_weight
             "_perturbation_topk_agreement",
             "_perturbation_topk_agreement_ci_low", "_ris_log10_median", "_ris_log10_ci_high",
             "_label_preserved_share", "_global_rank_stability", "_global_rank_stability_p05",
-            "_global_weighted_rank_stability")
+            "_global_weighted_rank_stability", "_global_share_stability")
 # log10 RIS of an explanation that did not move at all (log10 0 = -inf is not a reportable number; -6
 # is the metric's eps). A perturbation that did not move the input (noise 0) gets no RIS at all.
 RIS_FLOOR = -6.0
@@ -153,6 +156,16 @@ def agreement_chance(ctx, label: str, vectors, values: np.ndarray | None, top_k:
                            **({"reps": reps[rows]} if reps is not None else {"n_rankings": n_rankings, "pairs": "mean"}))
 
 
+def _resampled_means(matrix: np.ndarray, n_boot: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Mean |attribution| over all instances (d,) and over each bootstrap resample (n_boot, d), each
+    resample's mean as its rows' counts times the matrix: no (resamples, rows, features) array (200
+    resamples of 100 texts over 3,000 words would be 480 MB, and the chance level draws 400 times)."""
+    n = len(matrix)
+    drawn = rng.integers(0, n, size=(n_boot, n))
+    counts = np.bincount((drawn + n * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * n)
+    return matrix.mean(axis=0), counts.reshape(n_boot, n).astype(float) @ matrix / n
+
+
 def global_rank_stability(matrix: np.ndarray, n_boot: int, rng, weighted: bool = False) -> np.ndarray:
     """Spearman ρ between mean |attribution| over each bootstrap resample and over all instances;
     ``weighted``: each feature weighted by its mean share of the two means
@@ -160,27 +173,52 @@ def global_rank_stability(matrix: np.ndarray, n_boot: int, rng, weighted: bool =
     no weight, which is noise, has no say."""
     if matrix.shape[0] < 2 or matrix.shape[1] < 2:
         return np.full(0, np.nan)
-    n = len(matrix)
-    full = matrix.mean(axis=0)
-    drawn = rng.integers(0, n, size=(n_boot, n))
-    # each resample's mean as its rows' counts times the matrix: no (resamples, rows, features) array
-    # (200 resamples of 100 texts over 3,000 words would be 480 MB, and the chance level draws 400 times)
-    counts = np.bincount((drawn + n * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * n)
-    boot = counts.reshape(n_boot, n).astype(float) @ matrix / n
+    full, boot = _resampled_means(matrix, n_boot, rng)
     if weighted:
         return weighted_rank_correlation(np.broadcast_to(full, boot.shape), boot)
     return rank_correlation_to(full, boot)
 
 
+def global_share_stability(matrix: np.ndarray, n_boot: int, rng) -> np.ndarray:
+    """Pearson's r between the features' shares of mean |attribution| over each bootstrap resample and
+    over all instances (the shares' r is the means' r: a share is a mean over their total).
+
+    A ranking's order says nothing of how far apart two features are: where several features drive a
+    model about equally, their order in 10 explained rows is a coin toss, and a rank ρ weighted by
+    importance, which all but ignores the features without weight, turns one swap of two equal drivers
+    into most of its drop (sound linear models with 3, 4 and 6 equal drivers of 13 failed its gate in
+    0, 5 and 12 of 20 simulated draws, the shares' r in none: benchmarks/global_share_stability.py).
+    The shares move little in such a swap (0.33 and 0.31 become 0.31
+    and 0.33), while explanations dominated by noise or by a few instances still move them: r reads
+    what a signer takes from a global ranking, how much each feature matters. NaN where the full
+    set's or a resample's means are all equal."""
+    if matrix.shape[0] < 2 or matrix.shape[1] < 2:
+        return np.full(0, np.nan)
+    full, boot = _resampled_means(matrix, n_boot, rng)
+    return _pearson_to(full, boot)
+
+
+def _pearson_to(reference: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Pearson's r of ``reference`` (d,) with each row of ``rows`` (n, d); NaN where either is constant
+    (decided exactly: a constant's centred values would round to ~1e-17, not 0)."""
+    ref = reference - reference.mean()
+    centred = rows - rows.mean(axis=1, keepdims=True)
+    den = np.sqrt((centred ** 2).sum(axis=1) * (ref @ ref))
+    varies = (rows.max(axis=1) > rows.min(axis=1)) & (reference.max() > reference.min())
+    out = np.full(len(rows), np.nan)
+    np.divide(centred @ ref, den, out=out, where=varies & (den > 0))
+    return np.clip(out, -1.0, 1.0)
+
+
 def global_rank_stability_chance(matrix: np.ndarray, present: np.ndarray, n_boot: int, rng,
-                                 draws: int = 400, q: float = 0.95, weighted: bool = False) -> float | None:
-    """What the median of :func:`global_rank_stability` reaches in 5% of draws when each instance's
-    |attributions| are its own values at random positions among the features it has (``present``;
-    a text's words): explanations with no ranking in common. A resample shares about two thirds of
-    its instances with the full set, so even noise correlates with the full ranking (about 1/√2 for
-    a mean of equally weighted instances, more when a few instances carry most of the mass, and a
-    text's words mostly occur in one text): a pass must be above this level. None below 2 instances
-    or 2 features."""
+                                 draws: int = 400, q: float = 0.95, stability=global_rank_stability) -> float | None:
+    """What the median of ``stability`` (:func:`global_rank_stability`, weighted or not, or
+    :func:`global_share_stability`) reaches in 5% of draws when each instance's |attributions| are
+    its own values at random positions among the features it has (``present``; a text's words):
+    explanations with no ranking in common. A resample shares about two thirds of its instances with
+    the full set, so even noise correlates with the full ranking (about 1/√2 for a mean of equally
+    weighted instances, more when a few instances carry most of the mass, and a text's words mostly
+    occur in one text): a pass must be above this level. None below 2 instances or 2 features."""
     m = np.asarray(matrix, dtype=float)
     if m.ndim != 2 or m.shape[0] < 2 or m.shape[1] < 2:
         return None
@@ -191,7 +229,7 @@ def global_rank_stability_chance(matrix: np.ndarray, present: np.ndarray, n_boot
         for i in range(len(m)):
             cols = np.flatnonzero(pres[i])
             shuffled[i, cols] = m[i, cols][rng.permutation(len(cols))]
-        rhos = global_rank_stability(shuffled, n_boot, rng, weighted=weighted)
+        rhos = stability(shuffled, n_boot, rng)
         finite = rhos[np.isfinite(rhos)]
         medians[t] = np.median(finite) if finite.size else np.nan
     medians = medians[np.isfinite(medians)]
@@ -204,13 +242,14 @@ def _ci(values, rng) -> tuple[float | None, float | None, float | None]:
 
 
 def _chance_words(n_seeds: int, seed: list[str], weighted_seed: list[str], global_: list[str],
-                  weighted_global: list[str]) -> str:
+                  weighted_global: list[str], shares: list[str]) -> str:
     """The stability table's chance levels in one sentence (each list: "shap 0.33" per explainer)."""
     def level(plain: list[str], weighted: list[str]) -> str:
         return ", ".join(plain) + (f" (weighted {', '.join(weighted)})" if weighted else "")
 
     parts = ([f"seed top-k agreement {level(seed, weighted_seed)}"] if seed or weighted_seed else []) + (
-        [f"global rank ρ {level(global_, weighted_global)}"] if global_ or weighted_global else [])
+        [f"global rank ρ {level(global_, weighted_global)}"] if global_ or weighted_global else []) + (
+        [f"r of the global importance shares {', '.join(shares)}"] if shares else [])
     if not parts:
         return ""
     return ((" Weighted: each feature counts by its mean share of the two |attributions|, so the order of features "
@@ -248,7 +287,7 @@ class ExplanationStability(Check):
         rows, charts, per_instance, sizes, seed_chances, global_chances = [], [], [], [], [], []
         explained: dict[str, int] = {}  # instances per explainer: the table's medians rest on them
         column_ns, below_chance = [], []  # the n behind each column; ungated figures no better than chance
-        weighted_seed_chances, weighted_global_chances = [], []
+        weighted_seed_chances, weighted_global_chances, share_chances = [], [], []
         kept_what = ("whose prediction stays within output_tolerance standard deviations of the predictions"
                      if ctx.regression else "that keep the predicted class")
         for m in methods:
@@ -278,9 +317,15 @@ class ExplanationStability(Check):
             weighted_global = attr.words is None
             if weighted_global:
                 chance_of["_global_weighted_rank_stability"] = global_rank_stability_chance(
-                    importance, present, p.n_bootstrap, ctx.rng(f"stability.global_weighted_chance.{m}"), weighted=True)
+                    importance, present, p.n_bootstrap, ctx.rng(f"stability.global_weighted_chance.{m}"),
+                    stability=partial(global_rank_stability, weighted=True))
+                chance_of["_global_share_stability"] = global_rank_stability_chance(
+                    importance, present, p.n_bootstrap, ctx.rng(f"stability.global_share_chance.{m}"),
+                    stability=global_share_stability)
                 if chance_of["_global_weighted_rank_stability"] is not None:
                     weighted_global_chances.append(f"{m} {chance_of['_global_weighted_rank_stability']:.2f}")
+                if chance_of["_global_share_stability"] is not None:
+                    share_chances.append(f"{m} {chance_of['_global_share_stability']:.2f}")
             if global_chance is not None:
                 global_chances.append(f"{m} {global_chance:.2f}")
             if chance_of["_seed_topk"] is not None:
@@ -298,6 +343,9 @@ class ExplanationStability(Check):
             w_rhos = (global_rank_stability(importance, p.n_bootstrap, ctx.rng(f"stability.global_weighted.{m}"),
                                             weighted=True) if weighted_global else np.full(0, np.nan))
             w_finite = w_rhos[np.isfinite(w_rhos)]
+            shares = (global_share_stability(importance, p.n_bootstrap, ctx.rng(f"stability.global_share.{m}"))
+                      if weighted_global else np.full(0, np.nan))
+            s_finite = shares[np.isfinite(shares)]
             finite = rhos[np.isfinite(rhos)]
             g_med, g_p05 = (float(np.median(finite)), float(np.quantile(finite, 0.05))) if finite.size else (None, None)
             measurements.update({
@@ -308,8 +356,10 @@ class ExplanationStability(Check):
                 f"{m}_label_preserved_share": kept / drawn if drawn else None,
                 f"{m}_global_rank_stability": g_med, f"{m}_global_rank_stability_p05": g_p05,
                 f"{m}_global_weighted_rank_stability": float(np.median(w_finite)) if w_finite.size else None,
+                f"{m}_global_share_stability": float(np.median(s_finite)) if s_finite.size else None,
             })
-            rows.append([m, s_est, s_low, ws_med, f_est, f_low, r_est, r_high, kept, drawn, g_med, g_p05])
+            rows.append([m, s_est, s_low, ws_med, f_est, f_low, r_est, r_high, kept, drawn, g_med, g_p05,
+                         measurements[f"{m}_global_share_stability"]])
             explained[m] = len(attr)
             # each figure rests on the instances where it is defined (an instance with no kept
             # perturbation has no perturbation agreement), the share on the perturbations drawn
@@ -355,14 +405,18 @@ class ExplanationStability(Check):
                         "those it is defined on; bootstrap 95% CI bounds)",
                   columns=["explainer", "seed top-k agr.", "CI low", "seed top-k agr., weighted",
                            "perturbation top-k agr.", "CI low",
-                           "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct"],
+                           "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct",
+                           "global shares r"],
                   rows=rows, caption=f"Only perturbations {kept_what} are kept. Relative input "
                                      "stability: log10 of the relative change of the explanation over the relative "
                                      "change of the input (lower is better; 0 = moves as much as the input). ρ 5th "
                                      "pct: the 5th percentile of the global rank ρ over the bootstrap resamples (its "
-                                     "spread, not a chance level)."
+                                     "spread, not a chance level). Global shares r (tables of features): Pearson's r "
+                                     "of the features' shares of mean |attribution| over each resample and over all "
+                                     "instances, the median; unlike a rank, it does not read the coin-toss order of "
+                                     "equally important features as instability."
                                      + _chance_words(p.n_seeds, seed_chances, weighted_seed_chances, global_chances,
-                                                     weighted_global_chances)
+                                                     weighted_global_chances, share_chances)
                                      + (f" Columns resting on fewer of the explained instances: {'; '.join(column_ns)}."
                                         if column_ns else "")
                                      + "".join(f" Not above chance: {b}." for b in below_chance)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -30,7 +32,8 @@ def test_seed_stability_linear_shap_exact_lime_high(tabular):
     assert (f"By chance (3 re-runs ranking at random; a resample shares most of its instances with the full set) the "
             f"medians reach, in 5% of draws: seed top-k agreement {level('seed_topk_agreement')} (weighted "
             f"{level('seed_weighted_topk_agreement')}); global rank ρ {level('global_rank_stability')} (weighted "
-            f"{level('global_weighted_rank_stability')}). A gate passes only above its level.") in table.caption
+            f"{level('global_weighted_rank_stability')}); r of the global importance shares "
+            f"{level('global_share_stability')}. A gate passes only above its level.") in table.caption
     assert 0.9 <= m["shap_global_rank_stability"] <= 1.0
     # global rank stability is judged above what each instance's own values at random positions reach
     # (8 features, 12 instances: about 0.8); the linear model's SHAP ranking (1.0) is far above it
@@ -46,6 +49,9 @@ def test_seed_stability_linear_shap_exact_lime_high(tabular):
     assert "Not above chance" not in table.caption  # SHAP's 1.0 is far above its level
     assert 0.9 <= m["shap_global_weighted_rank_stability"] <= 1.0
     assert chance["shap_global_weighted_rank_stability"] < m["shap_global_weighted_rank_stability"]
+    # the linear model's SHAP shares barely move under resampling of 12 rows (0.98); the table shows it
+    assert chance["shap_global_share_stability"] < 0.95 <= m["shap_global_share_stability"] <= 1.0
+    assert [r[-1] for r in table.rows] == [m["shap_global_share_stability"], m["lime_global_share_stability"]]
     assert m["shap_global_rank_stability_p05"] <= m["shap_global_rank_stability"]
     assert 0 < m["shap_label_preserved_share"] <= 1
     assert m["shap_ris_log10_median"] is not None and np.isfinite(m["shap_ris_log10_median"])
@@ -227,6 +233,7 @@ def test_global_rank_stability_weighted_by_share_ignores_the_order_of_features_w
     while i.i.d. noise still reads below its weighted chance level."""
     from auditor.checks.explanation_stability import global_rank_stability, global_rank_stability_chance
 
+    weighted_rho = partial(global_rank_stability, weighted=True)
     rng = np.random.default_rng(5)
     plain_fails = weighted_fails = 0
     for _ in range(20):
@@ -234,16 +241,65 @@ def test_global_rank_stability_weighted_by_share_ignores_the_order_of_features_w
         every = np.ones(m.shape, dtype=bool)
         plain, plain_chance = np.median(global_rank_stability(m, 100, rng)), global_rank_stability_chance(m, every, 100, rng, draws=100)
         weighted = np.median(global_rank_stability(m, 100, rng, weighted=True))
-        weighted_chance = global_rank_stability_chance(m, every, 100, rng, draws=100, weighted=True)
+        weighted_chance = global_rank_stability_chance(m, every, 100, rng, draws=100, stability=weighted_rho)
         plain_fails += plain < 0.8 or plain <= plain_chance
         weighted_fails += weighted < 0.8 or weighted <= weighted_chance
     assert (plain_fails, weighted_fails) == (19, 1)
     iid = np.abs(rng.standard_normal((10, 13)))
     every = np.ones(iid.shape, dtype=bool)
     assert np.median(global_rank_stability(iid, 100, rng, weighted=True)) < global_rank_stability_chance(
-        iid, every, 100, rng, draws=100, weighted=True)
+        iid, every, 100, rng, draws=100, stability=weighted_rho)
     ordered = np.exp(rng.standard_normal((10, 1))) * np.linspace(1, 2, 13)
     assert np.median(global_rank_stability(ordered, 100, rng, weighted=True)) == pytest.approx(1.0)
+
+
+def test_global_share_stability_known_answers():
+    """Pearson's r of the features' mean |attribution| over a resample and over all rows: rows
+    proportional to one profile give 1 on every resample; two rows [1, 0, 0] and [0, 1, 0] give the
+    full means [.5, .5, 0], against which a resample of one row twice reads exactly 0.5 and a resample
+    of both 1; no variation across features is no correlation (NaN), and fewer than 2 rows or
+    features give none."""
+    from auditor.checks.explanation_stability import global_share_stability
+
+    rng = np.random.default_rng(0)
+    profile = np.array([3.0, 1.0, 0.5, 0.0, 2.0])
+    assert global_share_stability(np.outer([1.0, 2.0, 0.5, 4.0], profile), 50, rng) == pytest.approx(np.ones(50))
+    r = global_share_stability(np.array([[1.0, 0, 0], [0, 1.0, 0]]), 200, rng)
+    assert set(np.round(r, 12)) == {0.5, 1.0}
+    assert 0.35 < np.mean(np.isclose(r, 1.0)) < 0.65  # half the resamples hold both rows
+    assert np.isnan(global_share_stability(np.ones((4, 3)), 10, rng)).all()
+    assert global_share_stability(np.ones((1, 3)), 10, rng).size == 0
+    assert global_share_stability(np.ones((4, 1)), 10, rng).size == 0
+
+
+def test_global_share_stability_passes_equal_drivers_that_the_weighted_rank_fails():
+    """A sound linear model with four equally important features of 13 (exact SHAP |w_j x_ij|, 10
+    rows): which of the four leads is a coin toss on 10 rows, and the importance-weighted rank ρ fails
+    (below 0.8 or at its chance level) in 4 of 20 draws; the r of the features' shares, which a swap of
+    two equal drivers barely moves, passes all 20 (lowest 0.96, above chance levels of at most 0.89),
+    while i.i.d. noise reads below its chance level."""
+    from auditor.checks.explanation_stability import (
+        global_rank_stability, global_rank_stability_chance, global_share_stability,
+    )
+
+    weighted_rho = partial(global_rank_stability, weighted=True)
+    rng = np.random.default_rng(0)
+    weighted_fails = share_fails = 0
+    lowest = 1.0
+    for _ in range(20):
+        m = np.abs(np.r_[np.ones(4), rng.normal(0, 0.03, 9)] * rng.normal(size=(10, 13)))
+        every = np.ones(m.shape, dtype=bool)
+        w = np.median(weighted_rho(m, 100, rng))
+        w_chance = global_rank_stability_chance(m, every, 100, rng, draws=100, stability=weighted_rho)
+        r = np.median(global_share_stability(m, 100, rng))
+        r_chance = global_rank_stability_chance(m, every, 100, rng, draws=100, stability=global_share_stability)
+        weighted_fails += w < 0.8 or w <= w_chance
+        share_fails += r < 0.8 or r <= r_chance
+        lowest = min(lowest, r)
+    assert (weighted_fails, share_fails) == (4, 0) and lowest > 0.95
+    iid = np.abs(rng.standard_normal((10, 13)))
+    assert np.median(global_share_stability(iid, 100, rng)) < global_rank_stability_chance(
+        iid, np.ones(iid.shape, dtype=bool), 100, rng, draws=100, stability=global_share_stability)
 
 
 def test_lime_of_a_model_whose_output_never_moves_ranks_nothing(tmp_path):
