@@ -373,12 +373,12 @@ class ExplanationStability(Check):
             if fewer:
                 column_ns.append(f"{m}: " + ", ".join(fewer))
             if g_med is not None and global_chance is not None and g_med <= global_chance:
-                w_med = float(np.median(w_finite)) if w_finite.size else None
+                share = measurements[f"{m}_global_share_stability"]
                 below_chance.append(f"{possessive(m)} global rank ρ {g_med:.2f} is at or below its chance level "
-                                    f"{global_chance:.2f}, so it is no evidence that the global ranking is stable"
-                                    + ("" if w_med is None else
-                                       f" (weighted by importance, the ρ a policy gates: {w_med:.2f}; its chance "
-                                       "level is in the table's caption)"))
+                                    f"{global_chance:.2f}, so it is no evidence that the global ranking's order is "
+                                    "stable" + ("" if share is None else
+                                                f" (the r of the features' shares, which a policy gates: {share:.2f}; "
+                                                "its chance level is in the table's caption)"))
             sizes += [SampleSize(measurement=f"{m}{suffix}", n=finite_n[suffix[1:].split("_")[0]],
                                  min_n=None if suffix.startswith("_label") else MIN_JUDGED,
                                  chance_p95=next((c for s, c in chance_of.items() if suffix.startswith(s)), None))

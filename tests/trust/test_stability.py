@@ -127,6 +127,22 @@ def test_text_perturbation_stability(text):
                        and out.measurements[f"{m}_global_rank_stability"] <= s.chance_p95 for s in out.sample_sizes))
 
 
+def test_a_tabular_rank_at_chance_names_the_shares_a_policy_gates(tabular, monkeypatch):
+    """A table's plain global ρ at or below its chance level says so, and names the figure a policy
+    gates for a table, the r of the features' shares (it named the weighted ρ, no longer gated); every
+    chance level is set at 1 here, so the plain ρ is at it."""
+    from auditor.checks import explanation_stability
+
+    monkeypatch.setattr(explanation_stability, "global_rank_stability_chance", lambda *a, **k: 1.0)
+    out, _ = run_check(tabular.ctx, "explanation_stability", explainers=["shap"], n_instances=6, n_seeds=2,
+                       n_perturbations=1)
+    m = out.measurements
+    assert (f"Not above chance: shap's global rank ρ {m['shap_global_rank_stability']:.2f} is at or below its chance "
+            f"level 1.00, so it is no evidence that the global ranking's order is stable (the r of the features' "
+            f"shares, which a policy gates: {m['shap_global_share_stability']:.2f}; its chance level is in the "
+            "table's caption).") in out.summary
+
+
 def test_a_tabular_summary_names_features(tabular):
     out, _ = run_check(tabular.ctx, "explanation_stability", explainers=["shap"], n_instances=6, n_seeds=2,
                        n_perturbations=1)
