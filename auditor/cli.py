@@ -168,6 +168,8 @@ def run(
                                           help="Run the explanations on Dask: local:N (N worker processes here) or "
                                                "tcp://host:8786 (a running scheduler); results do not depend on it."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write the checks as JUnit XML to this file (for CI)."),
+    summary_md: Optional[Path] = typer.Option(None, "--summary-md",
+                                              help="Also append a Markdown summary to this file (for CI: $GITHUB_STEP_SUMMARY)."),
     fail_on: FailOn = typer.Option(FailOn.FAIL, "--fail-on", case_sensitive=False,
                                    help="Exit 1 on an overall FAIL or ERROR (fail), on WARN too (warn), or never: "
                                         "exit 0 whenever the audit ran and was stored."),
@@ -185,6 +187,13 @@ def run(
 
         if (problem := junit_path_problem(junit)) is not None:
             _fail(_usage(f"--junit {junit}: {problem}"))
+    if summary_md is not None:
+        from auditor.records.store import summary_path_problem
+
+        others = {"--data": data, "--card": card, "--policy": Path(policy) if Path(policy).is_file() else None,
+                  "--waivers": waivers, "--junit": junit}
+        if (problem := summary_path_problem(summary_md, others)) is not None:
+            _fail(_usage(f"--summary-md {summary_md}: {problem}"))
     if cluster is not None:
         if jobs is not None:
             _fail(_usage("--jobs and --cluster: choose one (--jobs is this machine's cores, --cluster a Dask cluster's workers)"))
@@ -250,16 +259,12 @@ def run(
     table.add_column("status")
     table.add_column("key figure")
     from auditor.render.scope import INFO, display_overall, display_status
-
-    from auditor.policy.thresholds import not_met
+    from auditor.render.step_summary import check_figure
 
     for c in result.checks:
         style = STATUS_STYLE[c.status.value]
-        missed = not_met(c.thresholds)  # the gate that made it WARN or FAIL, beside a key figure of another
-        figure = c.key_figure or (c.error.type if c.error else "")
-        table.add_row(shown(c.id), f"[{style}]{display_status(c).upper()}[/]",
-                      shown(figure + (f"; not met: {missed[0]}" + (f" (+{len(missed) - 1})" if len(missed) > 1 else "")
-                                      if missed else "")))
+        # the key figure, and the gate that made it WARN or FAIL beside a key figure of another
+        table.add_row(shown(c.id), f"[{style}]{display_status(c).upper()}[/]", shown(check_figure(c)))
     out.print(table)
     for c in result.checks:
         w = c.waiver
@@ -284,6 +289,16 @@ def run(
             _fail(_usage(f"--junit {junit}: cannot be written ({exc.strerror or exc}); the audit itself was stored "
                          f"as {record.path}, and no JUnit report was written"))
         out.print(f"  {junit}", highlight=False, markup=False, soft_wrap=True)
+    if summary_md is not None:
+        from auditor.render.step_summary import markdown_summary
+
+        try:
+            with summary_md.open("a", encoding="utf-8") as fh:  # appended to, as $GITHUB_STEP_SUMMARY is
+                fh.write(("\n" if fh.tell() else "") + markdown_summary(result, str(record.path)))
+        except OSError as exc:  # checked before the run, but the folder can change while it runs
+            _fail(_usage(f"--summary-md {summary_md}: cannot be written ({exc.strerror or exc}); the audit itself was "
+                         f"stored as {record.path}, and no summary was written"))
+        out.print(f"  {summary_md}", highlight=False, markup=False, soft_wrap=True)
     code = exit_code_for(result.status, fail_on)
     if code != exit_code_for(result.status):  # said only where --fail-on changed the exit code
         err.print(f"exit {code}: overall {result.status.value.upper()} and --fail-on {FailOn(fail_on).value}",
@@ -870,7 +885,7 @@ def _check_tls_pair(cert: Path, key: Path) -> None:
 # instead: pathlib reads "" as the current folder (`--out ""` wrote the audit into the working folder),
 # and a socket bound to "" listens on every interface (`serve --host ""` published the workspace).
 _A_PATH = "name a file or folder (. for the current folder)"
-NON_EMPTY_OPTIONS = {**dict.fromkeys(("--out", "-o", "--to", "--junit", "--data", "-d", "--card", "-c",
+NON_EMPTY_OPTIONS = {**dict.fromkeys(("--out", "-o", "--to", "--junit", "--summary-md", "--data", "-d", "--card", "-c",
                                       "--policy", "-p", "--waivers", "-w", "--db", "--tls-cert", "--tls-key"), _A_PATH),
                      "--host": "name an address (0.0.0.0 to listen on every interface)",
                      "--as-of": "give a date as YYYY-MM-DD (leave the option out for today)"}

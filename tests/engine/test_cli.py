@@ -244,5 +244,6 @@ def test_empty_option_reads_only_options_that_name_paths():
     assert empty_option(["sign-off", "--", "--out", ""]) is None
     assert empty_option(["run", "-o", ""]) == "-o"
     assert empty_option(["run", "--junit="]) == "--junit"
+    assert empty_option(["run", "--summary-md", ""]) == "--summary-md"
     assert empty_option(["run", "--out"]) is None  # click says the value is missing
     assert empty_option(["serve", "--host="]) == "--host"  # "" would bind every interface
