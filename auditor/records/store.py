@@ -229,7 +229,7 @@ def summary_path_problem(path: Path, others: dict[str, Path | None]) -> str | No
         return problem
     for flag, other in others.items():
         if other is not None and _same_file(path, Path(other)):
-            return f"is the {flag} file; the summary is appended to its file: choose another path"
+            return f"is the {flag} file, and the summary would be appended to it: choose another path"
     if not path.exists():
         return None
     try:
