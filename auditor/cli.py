@@ -5,6 +5,8 @@ Exit codes: 0 passed (or only warnings), 1 a blocking check failed or errored, 2
 unreachable --cluster included), 3 invalid policy, card or dataset, 4 model artefact refused or not
 loadable (a cluster worker's copy included), 5 internal error.
 A run whose only findings are waived ends WAIVED and exits 0 (an unwaived blocking failure exits 1).
+`run --fail-on warn` exits 1 on an overall WARN too; `--fail-on never` exits 0 whenever the audit ran and
+was stored (2, 3, 4 and the signals' codes are kept).
 `verify` exits 1 when a run was altered, `due` when a model's approval expired, its newest artefact
 is not signed off after an approval, or its re-audit is overdue, `sign-off` when the run fails verification (an altered audit is not signed).
 """
@@ -16,6 +18,7 @@ import sys
 import traceback
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -128,10 +131,22 @@ def _fail(exc: AuditorError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def exit_code_for(status: Status) -> int:
+class FailOn(str, Enum):
+    """`run --fail-on`: which overall statuses of an audit that ran exit 1."""
+
+    FAIL = "fail"  # FAIL or ERROR (the default)
+    WARN = "warn"  # WARN too (an unwaived warning); WAIVED and PASS still exit 0
+    NEVER = "never"  # none: the audit ran and its version is stored, whatever its verdict (a report-only schedule)
+
+
+def exit_code_for(status: Status, fail_on: FailOn = FailOn.FAIL) -> int:
+    """The exit code of `run` once the audit ran and its version was stored: 1 for an overall FAIL or
+    ERROR, and WARN too under ``--fail-on warn``; 0 otherwise, and always under ``--fail-on never``."""
     from auditor.results import Status
 
-    return EXIT_BLOCKING_FAILURE if status in (Status.FAIL, Status.ERROR) else EXIT_OK
+    failing = {FailOn.FAIL: (Status.FAIL, Status.ERROR), FailOn.WARN: (Status.FAIL, Status.ERROR, Status.WARN),
+               FailOn.NEVER: ()}[FailOn(fail_on)]
+    return EXIT_BLOCKING_FAILURE if status in failing else EXIT_OK
 
 
 @app.command()
@@ -153,6 +168,11 @@ def run(
                                           help="Run the explanations on Dask: local:N (N worker processes here) or "
                                                "tcp://host:8786 (a running scheduler); results do not depend on it."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write the checks as JUnit XML to this file (for CI)."),
+    summary_md: Optional[Path] = typer.Option(None, "--summary-md",
+                                              help="Also append a Markdown summary to this file (for CI: $GITHUB_STEP_SUMMARY)."),
+    fail_on: FailOn = typer.Option(FailOn.FAIL, "--fail-on", case_sensitive=False,
+                                   help="Exit 1 on an overall FAIL or ERROR (fail), on WARN too (warn), or never: "
+                                        "exit 0 whenever the audit ran and was stored."),
 ) -> None:
     """Run an audit and write a new versioned run directory."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -167,6 +187,13 @@ def run(
 
         if (problem := junit_path_problem(junit)) is not None:
             _fail(_usage(f"--junit {junit}: {problem}"))
+    if summary_md is not None:
+        from auditor.records.store import summary_path_problem
+
+        others = {"--data": data, "--card": card, "--policy": Path(policy) if Path(policy).is_file() else None,
+                  "--waivers": waivers, "--junit": junit}
+        if (problem := summary_path_problem(summary_md, others)) is not None:
+            _fail(_usage(f"--summary-md {summary_md}: {problem}"))
     if cluster is not None:
         if jobs is not None:
             _fail(_usage("--jobs and --cluster: choose one (--jobs is this machine's cores, --cluster a Dask cluster's workers)"))
@@ -232,16 +259,12 @@ def run(
     table.add_column("status")
     table.add_column("key figure")
     from auditor.render.scope import INFO, display_overall, display_status
-
-    from auditor.policy.thresholds import not_met
+    from auditor.render.step_summary import check_figure
 
     for c in result.checks:
         style = STATUS_STYLE[c.status.value]
-        missed = not_met(c.thresholds)  # the gate that made it WARN or FAIL, beside a key figure of another
-        figure = c.key_figure or (c.error.type if c.error else "")
-        table.add_row(shown(c.id), f"[{style}]{display_status(c).upper()}[/]",
-                      shown(figure + (f"; not met: {missed[0]}" + (f" (+{len(missed) - 1})" if len(missed) > 1 else "")
-                                      if missed else "")))
+        # the key figure, and the gate that made it WARN or FAIL beside a key figure of another
+        table.add_row(shown(c.id), f"[{style}]{display_status(c).upper()}[/]", shown(check_figure(c)))
     out.print(table)
     for c in result.checks:
         w = c.waiver
@@ -266,7 +289,21 @@ def run(
             _fail(_usage(f"--junit {junit}: cannot be written ({exc.strerror or exc}); the audit itself was stored "
                          f"as {record.path}, and no JUnit report was written"))
         out.print(f"  {junit}", highlight=False, markup=False, soft_wrap=True)
-    raise typer.Exit(exit_code_for(result.status))
+    if summary_md is not None:
+        from auditor.render.step_summary import markdown_summary
+
+        try:
+            with summary_md.open("a", encoding="utf-8") as fh:  # appended to, as $GITHUB_STEP_SUMMARY is
+                fh.write(("\n" if fh.tell() else "") + markdown_summary(result, str(record.path)))
+        except OSError as exc:  # checked before the run, but the folder can change while it runs
+            _fail(_usage(f"--summary-md {summary_md}: cannot be written ({exc.strerror or exc}); the audit itself was "
+                         f"stored as {record.path}, and no summary was written"))
+        out.print(f"  {summary_md}", highlight=False, markup=False, soft_wrap=True)
+    code = exit_code_for(result.status, fail_on)
+    if code != exit_code_for(result.status):  # said only where --fail-on changed the exit code
+        err.print(f"exit {code}: overall {result.status.value.upper()} and --fail-on {FailOn(fail_on).value}",
+                  highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -848,8 +885,8 @@ def _check_tls_pair(cert: Path, key: Path) -> None:
 # instead: pathlib reads "" as the current folder (`--out ""` wrote the audit into the working folder),
 # and a socket bound to "" listens on every interface (`serve --host ""` published the workspace).
 _A_PATH = "name a file or folder (. for the current folder)"
-NON_EMPTY_OPTIONS = {**dict.fromkeys(("--out", "-o", "--to", "--junit", "--data", "-d", "--card", "-c", "--policy", "-p",
-                                      "--waivers", "-w", "--db", "--tls-cert", "--tls-key"), _A_PATH),
+NON_EMPTY_OPTIONS = {**dict.fromkeys(("--out", "-o", "--to", "--junit", "--summary-md", "--data", "-d", "--card", "-c",
+                                      "--policy", "-p", "--waivers", "-w", "--db", "--tls-cert", "--tls-key"), _A_PATH),
                      "--host": "name an address (0.0.0.0 to listen on every interface)",
                      "--as-of": "give a date as YYYY-MM-DD (leave the option out for today)"}
 

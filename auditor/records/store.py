@@ -168,12 +168,13 @@ def check_out_folder(out: Path) -> None:
         raise OutputPathError(problem)
 
 
-def junit_path_problem(path: Path) -> str | None:
-    """Why ``--junit PATH`` may not be written, or None. The file is replaced whole, so it must be
-    a new file or an earlier JUnit report: never a folder, a device, a FIFO or a link's target of
-    another kind, never a file that is not a JUnit report (the audited dataset, the model, a
-    policy), and never inside a stored run (a run is sealed: `auditor verify` would report an added
-    or altered file)."""
+def _output_file_problem(path: Path) -> str | None:
+    """Why a file ``run`` writes once the audit is stored (``--junit``, ``--summary-md``) may not be
+    written, or None (what is checked before the run, so that a path no file can be written at ends
+    the command before the audit, not after it): never inside a stored run (a run is sealed: `auditor
+    verify` would report an added or altered file), never a folder, in a folder that exists and
+    takes new files, and an existing path a regular file that can be read (not a device, a FIFO or
+    a socket)."""
     if (folder := enclosing_run(path)) is not None:
         return f"is inside the stored run {folder}; a run is sealed and is never modified"
     if path.is_dir():
@@ -194,12 +195,60 @@ def junit_path_problem(path: Path) -> str | None:
         return "exists and is not a regular file (a device, a FIFO or a socket); choose a file path"
     try:
         with path.open("rb") as fh:
-            head = fh.read(4096)
+            fh.read(1)
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
+    return None
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(4096)
+
+
+def junit_path_problem(path: Path) -> str | None:
+    """Why ``--junit PATH`` may not be written, or None. The file is replaced whole, so it must be
+    a new file or an earlier JUnit report: never a folder, a device, a FIFO or a link's target of
+    another kind, never a file that is not a JUnit report (the audited dataset, the model, a
+    policy), and never inside a stored run (:func:`_output_file_problem`)."""
+    if (problem := _output_file_problem(path)) is not None or not path.exists():
+        return problem
+    head = _head(path)
     if not (head.lstrip().startswith(b"<?xml") and b"<testsuites" in head):
         return "exists and is not a JUnit report this command wrote; it would be replaced: remove it or choose another path"
     return None
+
+
+def summary_path_problem(path: Path, others: dict[str, Path | None]) -> str | None:
+    """Why ``--summary-md PATH`` may not be appended to, or None. Appended to, as GitHub Actions
+    appends each step's summary to ``$GITHUB_STEP_SUMMARY``, so an existing file is kept and added
+    to: it must be a text file this process may write, and none of the command's other files
+    (``others``: option -> path, the audited data, the card, the policy, the waivers, the JUnit
+    report); the checks of :func:`_output_file_problem` apply too."""
+    if (problem := _output_file_problem(path)) is not None:
+        return problem
+    for flag, other in others.items():
+        if other is not None and _same_file(path, Path(other)):
+            return f"is the {flag} file, and the summary would be appended to it: choose another path"
+    if not path.exists():
+        return None
+    try:
+        with path.open("ab"):  # opened to append, nothing written
+            pass
+    except OSError as exc:
+        return f"cannot be appended to ({exc.strerror or exc})"
+    if b"\0" in _head(path):
+        return "exists and is not a text file (a model, a dataset?); the summary would be appended to it: choose another path"
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)  # a hard link
+    except OSError:
+        return False
 
 
 def claim_model_dir(out: Path, model_name: str) -> Path:

@@ -63,6 +63,30 @@ def test_failed_threshold_exit_code_follows_severity(inputs, policy_writer, tmp_
     assert f"overall: {overall}" in flat(result.stdout)
 
 
+# overall status -> exit code under --fail-on fail (the default), warn, never
+EXIT_CODES = {"pass": (0, 0, 0), "waived": (0, 0, 0), "skipped": (0, 0, 0), "warn": (0, 1, 0), "fail": (1, 1, 0),
+              "error": (1, 1, 0)}
+
+
+@pytest.mark.parametrize("status", list(EXIT_CODES))
+@pytest.mark.parametrize("fail_on", ["fail", "warn", "never"])
+def test_exit_code_for_every_status_and_fail_on(status, fail_on):
+    from auditor.cli import FailOn, exit_code_for
+    from auditor.results import Status
+
+    expected = EXIT_CODES[status][["fail", "warn", "never"].index(fail_on)]
+    assert exit_code_for(Status(status), FailOn(fail_on)) == expected
+    assert exit_code_for(Status(status), fail_on) == expected  # the plain value, as a caller may pass it
+    if fail_on == "fail":
+        assert exit_code_for(Status(status)) == expected  # the default is today's behaviour
+
+
+def test_exit_codes_cover_every_status():
+    from auditor.results import Status
+
+    assert set(EXIT_CODES) == {s.value for s in Status}
+
+
 def test_missing_policy_is_a_usage_error(inputs, tmp_path):
     result = invoke("run", "--card", inputs.card, "--data", inputs.data, "--out", tmp_path)
     assert result.exit_code == 2
@@ -220,5 +244,6 @@ def test_empty_option_reads_only_options_that_name_paths():
     assert empty_option(["sign-off", "--", "--out", ""]) is None
     assert empty_option(["run", "-o", ""]) == "-o"
     assert empty_option(["run", "--junit="]) == "--junit"
+    assert empty_option(["run", "--summary-md", ""]) == "--summary-md"
     assert empty_option(["run", "--out"]) is None  # click says the value is missing
     assert empty_option(["serve", "--host="]) == "--host"  # "" would bind every interface

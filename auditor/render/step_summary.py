@@ -1,0 +1,53 @@
+"""A short Markdown summary of an audit (`auditor run ... --summary-md FILE`), for a CI job's page:
+GitHub Actions shows the Markdown a step appends to ``$GITHUB_STEP_SUMMARY``.
+
+A heading (model, its version, the run's version), the policy and its version, the overall status,
+and one table row per check: its id, its status and its key figure, as the terminal's table shows
+them (a check no warning or blocking threshold gates shows INFO, as in the reports). Text from the
+inputs (a check id, a key figure, a model's name) is escaped, so that a ``|`` stays in its cell and
+no character starts a link, emphasis, code or HTML.
+"""
+
+from __future__ import annotations
+
+import re
+
+from auditor.policy.thresholds import not_met
+from auditor.render.scope import display_overall, display_status
+from auditor.results import AuditResult, CheckResult
+
+# CommonMark lets a backslash escape any ASCII punctuation; these are the ones that can start
+# markup inline (emphasis, code, a link, HTML, an entity, strikethrough) or end a table cell.
+_MARKUP = re.compile(r"([\\`*_\[\]<>|~&!#])")
+
+
+def md_text(text: object) -> str:
+    """``text`` for one line of Markdown, a table cell included: line breaks and tabs as spaces,
+    other control characters as ``\\x..`` escapes, markup characters backslash-escaped."""
+    flat = "".join(" " if ch in "\r\n\t\v\f" else ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+    return _MARKUP.sub(r"\\\1", flat)
+
+
+def check_figure(check: CheckResult) -> str:
+    """The key figure shown for a check (its error's type where it raised), with the gate it did
+    not meet where that is not the key figure's own (``; not met: X (+n)``)."""
+    missed = not_met(check.thresholds)
+    figure = check.key_figure or (check.error.type if check.error else "")
+    if missed:
+        figure += f"; not met: {missed[0]}" + (f" (+{len(missed) - 1})" if len(missed) > 1 else "")
+    return figure
+
+
+def markdown_summary(result: AuditResult, stored: str | None = None) -> str:
+    """The summary of a stored audit, ending with a blank line (the next step's text starts a block)."""
+    model, policy = result.model, result.policy
+    lines = [f"### Audit of {md_text(model.name)} {md_text(model.version)}".rstrip() + f" ({md_text(result.version)})",
+             "",
+             f"Policy {md_text(policy.name)} version {md_text(policy.version)}: overall "
+             f"**{display_overall(result).upper()}**" + (f", stored as {md_text(stored)}" if stored else ""),
+             "",
+             "| check | status | key figure |",
+             "|---|---|---|"]
+    for check in result.checks:
+        lines.append(f"| {md_text(check.id)} | {display_status(check).upper()} | {md_text(check_figure(check))} |")
+    return "\n".join(lines) + "\n\n"
