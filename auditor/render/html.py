@@ -161,6 +161,12 @@ ROW_ID_COLUMNS = {"row", "instance", "neighbour row"}
 LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
+def line_breaks_as_spaces(text: str) -> str:
+    """Review texts carry their source's HTML line breaks as text ('the<br />people'): a space, not
+    markup printed literally (the text is still escaped whole where it is shown)."""
+    return LINE_BREAK_TAG.sub(" ", text)
+
+
 def fmt_cell(value, column: str = "", fractional: bool = False) -> str:
     """A table cell: integral floats print as integers (3, not 3.000) unless their column holds
     fractions (``fractional``: 1.000 beside 0.933), others from 10 up with two decimals (23.70, not
@@ -178,9 +184,7 @@ def fmt_cell(value, column: str = "", fractional: bool = False) -> str:
     if isinstance(value, float) and abs(value) >= 10:  # as measurements; "23.700" reads as 23,700 in much of Europe
         return fmt_num(value, 2)
     if isinstance(value, str):
-        # review texts carry their source's HTML line breaks as text ('the<br />people'): a space, not
-        # markup printed literally (the text is still escaped whole)
-        return soft_breaks(LINE_BREAK_TAG.sub(" ", value))
+        return soft_breaks(line_breaks_as_spaces(value))
     return fmt_num(value)
 
 
@@ -276,6 +280,7 @@ def make_environment() -> Environment:
     env.filters["clause_ref"] = clause_ref
     env.filters["breakable"] = breakable
     env.filters["soft_breaks"] = soft_breaks
+    env.filters["line_breaks_as_spaces"] = line_breaks_as_spaces
     env.filters["policy_file"] = policy_file
     env.filters["clause_source"] = clause_source
     env.filters["chart"] = chart_uri

@@ -215,6 +215,21 @@ def test_a_long_run_without_spaces_in_a_heatmap_still_has_places_to_wrap():
     assert "<wbr>" not in html[html.index('<span class="text">'):]
 
 
+def test_a_heatmaps_html_line_breaks_read_as_spaces_never_as_markup():
+    """The decoder report's word heatmaps printed 'peanut snacks.<br /><br / >From their nutrition' (an
+    unread tail, and a tag split at a line end), where the tables already showed a space."""
+    from auditor.results import TokenHighlights, TokenSpan
+
+    ev = TokenHighlights(title="t", scale=1.0, instances=[{"row": 1, "label": "a", "predicted": "b", "probability": 0.5,
+                                                              "spans": [TokenSpan(text="snacks", value=0.1),
+                                                                        TokenSpan(text=".<br /><br />From <b>x</b>", value=None),
+                                                                        TokenSpan(text="good<BR>", value=0.2)]}])
+    html = render_html(small_result("text-classification", [check("text_explanations", evidence=[ev])], classes=("a", "b")))
+    text = text_of(html)
+    assert "From <b>x</b> good" in text and "<br" not in text.lower()
+    assert ".  From &lt;b&gt;x&lt;/b&gt;" in html  # each tag a space; still escaped: no markup from data
+
+
 def test_the_glossary_defines_info_as_the_report_uses_it():
     """The cover and each INFO section say 'no warning or blocking threshold'; the glossary said 'no
     thresholds', which a check with only an info threshold (shown INFO) contradicts."""
