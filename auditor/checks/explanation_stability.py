@@ -55,6 +55,7 @@ SUFFIXES = ("_seed_topk_agreement", "_seed_topk_agreement_ci_low", "_seed_weight
 # log10 RIS of an explanation that did not move at all (log10 0 = -inf is not a reportable number; -6
 # is the metric's eps). A perturbation that did not move the input (noise 0) gets no RIS at all.
 RIS_FLOOR = -6.0
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")  # 10⁻⁶, not 10^-6, in a report's text
 
 
 def _explained_words(explained: dict[str, int]) -> str:
@@ -241,21 +242,34 @@ def _ci(values, rng) -> tuple[float | None, float | None, float | None]:
     return tuple(None if np.isnan(v) else v for v in (est, low, high))
 
 
-def _chance_words(n_seeds: int, seed: list[str], weighted_seed: list[str], global_: list[str],
-                  weighted_global: list[str], shares: list[str]) -> str:
-    """The stability table's chance levels in one sentence (each list: "shap 0.33" per explainer)."""
-    def level(plain: list[str], weighted: list[str]) -> str:
-        return ", ".join(plain) + (f" (weighted {', '.join(weighted)})" if weighted else "")
+def _levels(plain: list[str], weighted: list[str]) -> str:
+    """Chance levels per explainer ("shap 0.33, lime 0.35"), the weighted ones in brackets."""
+    return ", ".join(plain) + (f" (weighted {', '.join(weighted)})" if weighted else "")
 
-    parts = ([f"seed top-k agreement {level(seed, weighted_seed)}"] if seed or weighted_seed else []) + (
-        [f"global rank ρ {level(global_, weighted_global)}"] if global_ or weighted_global else []) + (
-        [f"r of the global importance shares {', '.join(shares)}"] if shares else [])
+
+WEIGHTED_WORDS = (" Weighted: each feature counts by its mean share of the two |attributions|, so the order of "
+                  "features without weight, which is noise, has no say.")
+
+
+def _seed_chance_words(n_seeds: int, seed: list[str], weighted_seed: list[str]) -> str:
+    """The re-run table's chance levels in one sentence (each list: "shap 0.33" per explainer)."""
+    if not (seed or weighted_seed):
+        return ""
+    return ((WEIGHTED_WORDS if weighted_seed else "")
+            + f" By chance ({n_seeds} re-runs ranking at random) the medians reach, in 5% of draws: seed top-k "
+            f"agreement {_levels(seed, weighted_seed)}. A gate passes only above its level.")
+
+
+def _global_chance_words(global_: list[str], weighted_global: list[str], shares: list[str]) -> str:
+    """The global table's chance levels in one sentence."""
+    parts = ([f"global rank ρ {_levels(global_, weighted_global)}"] if global_ or weighted_global else []) + (
+        [f"shares r {', '.join(shares)}"] if shares else [])
     if not parts:
         return ""
-    return ((" Weighted: each feature counts by its mean share of the two |attributions|, so the order of features "
-             "without weight, which is noise, has no say." if weighted_seed or weighted_global else "")
-            + f" By chance ({n_seeds} re-runs ranking at random; a resample shares most of its instances with the full "
-            f"set) the medians reach, in 5% of draws: {'; '.join(parts)}. A gate passes only above its level.")
+    return ((WEIGHTED_WORDS if weighted_global else "")
+            + " By chance (each instance's values at random positions among its features; a resample shares most of "
+            f"its instances with the full set, so even these correlate with it) the medians reach, in 5% of draws: "
+            f"{'; '.join(parts)}. A gate passes only above its level.")
 
 
 class ExplanationStability(Check):
@@ -284,11 +298,11 @@ class ExplanationStability(Check):
         require_two_features(ctx, "explanation stability")
         methods, notes = available_methods(ctx.task, p.explainers)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
-        rows, charts, per_instance, sizes, seed_chances, global_chances = [], [], [], [], [], []
+        rows, global_rows, charts, per_instance, sizes, seed_chances, global_chances = [], [], [], [], [], [], []
         explained: dict[str, int] = {}  # instances per explainer: the table's medians rest on them
         column_ns, below_chance = [], []  # the n behind each column; ungated figures no better than chance
         weighted_seed_chances, weighted_global_chances, share_chances = [], [], []
-        kept_what = ("whose prediction stays within output_tolerance standard deviations of the predictions"
+        kept_what = (f"whose prediction stays within {p.output_tolerance:g} standard deviations of the predictions"
                      if ctx.regression else "that keep the predicted class")
         for m in methods:
             attr = ctx.attribution(m, p.n_instances)
@@ -358,8 +372,10 @@ class ExplanationStability(Check):
                 f"{m}_global_weighted_rank_stability": float(np.median(w_finite)) if w_finite.size else None,
                 f"{m}_global_share_stability": float(np.median(s_finite)) if s_finite.size else None,
             })
-            rows.append([m, s_est, s_low, ws_med, f_est, f_low, r_est, r_high, kept, drawn, g_med, g_p05,
-                         measurements[f"{m}_global_share_stability"]])
+            rows.append([m, s_est, s_low, ws_med, f_est, f_low, r_est, r_high, kept, drawn])
+            # a text's words are ranked plainly only (weighting thousands of words would double the chance's cost)
+            global_rows.append([m, g_med, g_p05] + ([measurements[f"{m}_global_weighted_rank_stability"],
+                                                     measurements[f"{m}_global_share_stability"]] if weighted_global else []))
             explained[m] = len(attr)
             # each figure rests on the instances where it is defined (an instance with no kept
             # perturbation has no perturbation agreement), the share on the perturbations drawn
@@ -399,27 +415,33 @@ class ExplanationStability(Check):
             per_instance += [(int(r), m, a, b, c) for r, a, b, c in zip(attr.row_ids, seed_rows, fa, ris)]
         notes.append(ctx.model.perturbation_note(p))
         notes.append("An explanation that did not move at all is recorded as a relative input stability of "
-                     f"{RIS_FLOOR:g} on the log scale (10^{RIS_FLOOR:g} times the input change).")
+                     f"{RIS_FLOOR:g} on the log scale (10{f'{RIS_FLOOR:g}'.translate(SUPERSCRIPT)} times the input change).")
         evidence = [
-            Table(title=f"Stability per explainer (medians over {_explained_words(explained)} explained, each column over "
-                        "those it is defined on; bootstrap 95% CI bounds)",
+            Table(title=f"Stability per explainer under re-runs and perturbations (medians over "
+                        f"{_explained_words(explained)} explained, each column over those it is defined on; bootstrap "
+                        "95% CI bounds)",
                   columns=["explainer", "seed top-k agr.", "CI low", "seed top-k agr., weighted",
-                           "perturbation top-k agr.", "CI low",
-                           "input stability (log)", "CI high", "perturbations kept", "drawn", "global rank ρ", "ρ 5th pct",
-                           "global shares r"],
+                           "perturbation top-k agr.", "CI low", "input stability (log)", "CI high", "perturbations kept",
+                           "drawn"],
                   rows=rows, caption=f"Only perturbations {kept_what} are kept. Relative input "
                                      "stability: log10 of the relative change of the explanation over the relative "
-                                     "change of the input (lower is better; 0 = moves as much as the input). ρ 5th "
-                                     "pct: the 5th percentile of the global rank ρ over the bootstrap resamples (its "
-                                     "spread, not a chance level). Global shares r (tables of features): Pearson's r "
-                                     "of the features' shares of mean |attribution| over each resample and over all "
-                                     "instances, the median; unlike a rank, it does not read the coin-toss order of "
-                                     "equally important features as instability."
-                                     + _chance_words(p.n_seeds, seed_chances, weighted_seed_chances, global_chances,
-                                                     weighted_global_chances, share_chances)
+                                     "change of the input (lower is better; 0 = moves as much as the input)."
+                                     + _seed_chance_words(p.n_seeds, seed_chances, weighted_seed_chances)
                                      + (f" Columns resting on fewer of the explained instances: {'; '.join(column_ns)}."
-                                        if column_ns else "")
-                                     + "".join(f" Not above chance: {b}." for b in below_chance)),
+                                        if column_ns else "")),
+            Table(title=f"Global importance under resampling of the explained instances (medians over {p.n_bootstrap} "
+                        f"bootstrap resamples of the {_explained_words(explained)} explained)",
+                  columns=["explainer", "global rank ρ", "ρ 5th pct", "rank ρ, weighted", "shares r"][:len(global_rows[0])]
+                  if global_rows else ["explainer", "global rank ρ", "ρ 5th pct"],
+                  rows=global_rows,
+                  caption=f"Each resample's mean |attribution| per {ctx.features[:-1]} against all instances': Spearman's ρ "
+                          "of their rankings; ρ 5th pct, the 5th percentile over the resamples (its spread, not a "
+                          "chance level)."
+                          + (" Shares r: Pearson's r of the features' shares of mean |attribution|; unlike a rank, it "
+                             "does not read the coin-toss order of equally important features as instability."
+                             if share_chances else "")
+                          + _global_chance_words(global_chances, weighted_global_chances, share_chances)
+                          + "".join(f" Not above chance: {b}." for b in below_chance)),
             *charts,
             FileRef(title="Per-instance stability values",
                     path=ctx.add_csv("evidence/explanation_stability.csv",
