@@ -282,8 +282,9 @@ def test_global_rank_stability_weighted_by_share_ignores_the_order_of_features_w
 
 
 def test_global_share_stability_known_answers():
-    """Pearson's r of the features' mean |attribution| over a resample and over all rows: rows
-    proportional to one profile give 1 on every resample; two rows [1, 0, 0] and [0, 1, 0] give the
+    """Pearson's r of the features' mean shares of each row's |attribution| over a resample and over
+    all rows: rows proportional to one profile give 1 on every resample, and a row scaled counts no
+    more than before; two rows [1, 0, 0] and [0, 1, 0] give the
     full means [.5, .5, 0], against which a resample of one row twice reads exactly 0.5 and a resample
     of both 1; no variation across features is no correlation (NaN), and fewer than 2 rows or
     features give none."""
@@ -295,6 +296,12 @@ def test_global_share_stability_known_answers():
     r = global_share_stability(np.array([[1.0, 0, 0], [0, 1.0, 0]]), 200, rng)
     assert set(np.round(r, 12)) == {0.5, 1.0}
     assert 0.35 < np.mean(np.isclose(r, 1.0)) < 0.65  # half the resamples hold both rows
+    # each instance counts once: scaling a row (a logistic model's row near the boundary has larger
+    # attributions) changes nothing, where the r of mean |attribution| would follow that row
+    m = np.abs(np.random.default_rng(1).normal(size=(10, 6)))
+    scaled = m * np.array([30.0] + [1.0] * 9)[:, None]
+    assert global_share_stability(scaled, 100, np.random.default_rng(2)) == pytest.approx(
+        global_share_stability(m, 100, np.random.default_rng(2)), abs=1e-12)
     assert np.isnan(global_share_stability(np.ones((4, 3)), 10, rng)).all()
     assert global_share_stability(np.ones((1, 3)), 10, rng).size == 0
     assert global_share_stability(np.ones((4, 1)), 10, rng).size == 0
