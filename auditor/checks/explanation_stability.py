@@ -439,7 +439,8 @@ class ExplanationStability(Check):
                   caption=f"Each resample's mean |attribution| per {ctx.features[:-1]} against all instances': Spearman's ρ "
                           "of their rankings; ρ 5th pct, the 5th percentile over the resamples (its spread, not a "
                           "chance level)."
-                          + (" Shares r: Pearson's r of the features' shares of mean |attribution|; unlike a rank, it "
+                          + (" Shares r: Pearson's r of the features' mean shares of each instance's |attribution| (each "
+                             "instance counts once); unlike a rank, it "
                              "does not read the coin-toss order of equally important features as instability."
                              if share_chances else "")
                           + _global_chance_words(global_chances, weighted_global_chances, share_chances)
