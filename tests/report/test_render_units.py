@@ -396,6 +396,17 @@ def test_the_attention_heatmap_says_its_columns_are_words_as_the_tokenizer_reads
     assert "lowercases" in heat.caption
 
 
+def test_the_attention_description_is_right_for_an_encoder_and_a_decoder():
+    """It read "Last-layer [CLS] attention ... [CLS] representation" for a decoder too, whose caveat
+    then said the last token's row is shown instead."""
+    from auditor.checks.attention import Attention
+
+    assert Attention.description.startswith("Last-layer attention of the token the classifier reads ([CLS] for an "
+                                            "encoder, the last token for a decoder; mean over heads)")
+    assert "[CLS] representation" not in Attention.description
+    assert "Attention weights show where that token's representation reads from" in Attention.description
+
+
 def test_the_glossary_defines_aopc_and_counterfactuals_for_a_regressor_too():
     """The concrete regressor's glossary defined AOPC as 'the average drop in the explained class's
     probability' and a counterfactual as a change 'that makes the model decide otherwise', while its
