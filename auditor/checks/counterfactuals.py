@@ -70,22 +70,6 @@ def _value_text(value, j: int, codec: TabularCodec, integer: np.ndarray) -> str:
     return f"{int(round(value))}" if integer[j] else feature_value_text(value)
 
 
-DIRECTION_WORDS = ("recourse: a decision against the card's favourable class {fav} that the change reaches; "
-                   "favourable lost: a {fav} decision the change would lose, a counterfactual but no recourse")
-
-
-def _direction(was: str, becomes: str, found: bool, classes, favourable: int | None) -> str:
-    """Which way a classifier's counterfactual goes, for the report's table: ``recourse`` (a decision
-    against the card's favourable class that reaches it), ``favourable lost``, ``not recourse`` (one
-    unfavourable class to another), or ``—`` where none was found or no favourable class is named."""
-    if not found or favourable is None:
-        return "—"
-    wanted = classes[favourable]
-    if was == wanted:
-        return "favourable lost"
-    return "recourse" if becomes == wanted else "not recourse"
-
-
 class Counterfactuals(Check):
     name = "counterfactuals"
     title = "Counterfactuals (recourse)"
@@ -194,15 +178,13 @@ class Counterfactuals(Check):
             columns = [goal.column, "becomes", "what would have to change", "features changed", "distance", "row"]
             lead = {i: [was[i], becomes[i] if cf.found[i] else "—"] for i in shown}
         else:
-            # a classifier's rows say which way they go: a favourable decision a change would lose is a
-            # counterfactual, not recourse (the table, titled "Recourse", had shown mostly good → bad)
-            direction = {i: _direction(was[i], becomes[i], bool(cf.found[i]), ctx.classes, ctx.favourable_index)
-                         for i in shown}
-            shown.sort(key=lambda i: direction[i] != "recourse")  # recourse first, else the selection's order
-            columns = ["decision → counterfactual", *(["direction"] if ctx.favourable_index is not None else []),
-                       "what would have to change", "features changed", "distance", "row"]
-            lead = {i: [f"{was[i]}{NBSP}→{NBSP}{becomes[i] if cf.found[i] else '—'}",
-                        *([direction[i]] if ctx.favourable_index is not None else [])] for i in shown}
+            # a classifier's rows say which way they go, recourse first (a decision against the favourable
+            # class that reaches it): the table, titled "Recourse", had shown mostly good → bad rows, which
+            # are counterfactuals but no recourse. One column, not two: the section's page must not grow.
+            fav = None if ctx.favourable_index is None else ctx.classes[ctx.favourable_index]
+            shown.sort(key=lambda i: not (cf.found[i] and was[i] != fav and becomes[i] == fav))
+            columns = ["decision", "what would have to change", "features changed", "distance", "row"]
+            lead = {i: [f"{was[i]}{NBSP}→{NBSP}{becomes[i] if cf.found[i] else '—'}"] for i in shown}
         table_rows = [
             [*lead[i],
              shown_changes[i] if cf.found[i] else f"none within {p.max_features_changed} feature changes",
@@ -226,7 +208,8 @@ class Counterfactuals(Check):
                          + ("large, medium and small errors" if ctx.regression else "misclassified, borderline and confident rows")
                          + " interleaved"
                          + ("" if ctx.regression or ctx.favourable_index is None else
-                            f", recourse first: {DIRECTION_WORDS.format(fav=repr(ctx.classes[ctx.favourable_index]))}")
+                            f"; recourse first: a decision against the favourable class "
+                            f"{ctx.classes[ctx.favourable_index]!r} that reaches it, the others not recourse")
                          + f"); every row is in {path}. Distance: MAD-scaled L1 on numeric features "
                          "+ 1 per categorical change."),
             ),
