@@ -29,6 +29,30 @@ class Status(StrEnum):
 SEVERITY_RANK = {Status.ERROR: 5, Status.FAIL: 4, Status.WARN: 3, Status.WAIVED: 2, Status.PASS: 1, Status.SKIPPED: 0}
 
 
+# --- numbers as a report prints them: shared by the checks' sentences and the renderer's cells ---
+
+MINUS = "\u2212"  # the one minus sign of a report's numbers (a hyphen in one cell beside it in the next read as two signs)
+NBSP = "\u00a0"  # a space a line may not break at: "<\u00a00.001", "n\u00a0<\u00a030", "good\u00a0→\u00a0bad"
+
+
+def signed_text(text: str) -> str:
+    """A formatted number's hyphen-minus as the report's minus sign; "-0.00" (a small negative value
+    rounded away) without one: rounded to zero, it has no sign to show."""
+    if text.startswith("-"):
+        try:
+            zero = float(text.replace(",", "")) == 0
+        except ValueError:
+            zero = False
+        text = text[1:] if zero else MINUS + text[1:]
+    return text
+
+
+def number_text(value: float, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals as a report's text shows it: 0.00 where it rounds to zero
+    (not -0.00), and the minus sign every other number of the report is printed with."""
+    return signed_text(f"{float(value):.{digits}f}")
+
+
 def worst(statuses) -> Status:
     statuses = list(statuses)
     if not statuses:

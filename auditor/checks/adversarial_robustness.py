@@ -37,7 +37,7 @@ from auditor.metrics.statistics import finite_median, share_with_interval
 from auditor.errors import CheckNotApplicable
 from auditor.models.base import Capability
 from auditor.models.substitution import stack_inputs
-from auditor.results import FileRef, SampleSize, Table, TokenHighlights, TokenSpan
+from auditor.results import NBSP, FileRef, SampleSize, Table, TokenHighlights, TokenSpan, number_text
 
 MAX_EDITS = 50  # substitutions kept per instance and order
 MAX_CANDIDATES = 100  # replacement values tried per unit
@@ -68,6 +68,12 @@ def _fmt(value) -> str:
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         return feature_value_text(value)
     return str(value)
+
+
+def _stat(value) -> str:
+    """A statistic of the attack (the edits ratio, its interval's ends) as the summary writes it: two
+    decimals (a feature value's four significant digits had printed 0.6914 beside the summary's 0.69)."""
+    return "undefined" if value is None or not np.isfinite(value) else number_text(value)
 
 
 CONTEXT_WORDS = 12  # words shown either side of a substituted word in the report's text pairs
@@ -240,12 +246,12 @@ class AdversarialRobustness(Check):
                        + (f"(95% CI {rate_low:.2f}–{rate_high:.2f}; " if n >= MIN_PAIRS else "(")
                        + f"median edits {measurements['median_edits_to_flip']:g}) when the inputs {p.explainer} ranks first "
                        f"were replaced, against {measurements['control_success_rate']:.0%} in a random order; "
-                       + (f"guided/random edits {ratio['ratio']:.2f}" if np.isfinite(ratio["ratio"]) else
+                       + (f"guided/random edits {number_text(ratio['ratio'])}" if np.isfinite(ratio["ratio"]) else
                           "no guided/random edits ratio (no attacked instance has two units to order)")
-                       + (f" (95% CI {ratio['ci_low']:.2f}–{ratio['ci_high']:.2f})." if np.isfinite(ratio["ci_low"]) else ".")
+                       + (f" (95% CI {number_text(ratio['ci_low'])}–{number_text(ratio['ci_high'])})." if np.isfinite(ratio["ci_low"]) else ".")
                        + priority_caveat(ctx.regression))
         key = "" if not n else (f"{verb} {rate:.0%} in ≤{p.max_edits} edits"
-                                + (f"; guided/random {ratio['ratio']:.2f}" if np.isfinite(ratio["ratio"]) else ""))
+                                + (f"; guided/random {number_text(ratio['ratio'])}" if np.isfinite(ratio["ratio"]) else ""))
         cost = {"search_model_inputs": sent[0],
                 "adversarial_search_forward_passes_per_instance": round(sent[0] / n, 1) if n else 0.0,
                 "search_model_inputs_bound": int(sum(2 * m * p.max_candidates for m in sizes)),
@@ -276,8 +282,8 @@ class AdversarialRobustness(Check):
             rows=rows,
             caption=(f"At most {p.max_edits} substitutions per instance, {p.max_candidates} values tried per unit (a "
                      "feature or a word); units visited: those the search tried before it stopped. "
-                     f"Guided/random edits {_fmt(ratio['ratio'])} (95% bootstrap CI {_fmt(ratio['ci_low'])}–"
-                     f"{_fmt(ratio['ci_high'])}, n = {ratio['n']}): the ratio of mean edits, a failure counting "
+                     f"Guided/random edits {_stat(ratio['ratio'])} (95% bootstrap CI {_stat(ratio['ci_low'])}–"
+                     f"{_stat(ratio['ci_high'])}, n = {ratio['n']}): the ratio of mean edits, a failure counting "
                      f"{p.max_edits + 1}. Medians are over {verb} instances; success-rate CIs are exact (Clopper-Pearson)."),
         )
 
@@ -332,8 +338,8 @@ class AdversarialRobustness(Check):
         out = []
         for i in shown:
             space, res = spaces[i], g_res[i]
-            changes = "; ".join(f"{space.units[u]}: {_fmt(space.original(u))} → {_fmt(v)}" for u, v in res.edits.items())
-            out.append([str(int(rows[i])), f"{was[i]} → {becomes[i]}", res.n_edits, changes]
+            changes = "; ".join(f"{space.units[u]}: {_fmt(space.original(u))}{NBSP}→{NBSP}{_fmt(v)}" for u, v in res.edits.items())
+            out.append([str(int(rows[i])), f"{was[i]}{NBSP}→{NBSP}{becomes[i]}", res.n_edits, changes]
                        + ([] if pred is None else [float(res.proba[int(pred[i])])]))
         return Table(title="Original → adversarial rows (only the changed features are listed)",
                      columns=["instance", goal.column, "edits", "changed features (original → adversarial)"]

@@ -12,17 +12,18 @@ from auditor.models.base import Capability
 from auditor.checks.text_explanations import highlights
 from auditor.explain.text_words import aggregate_to_words
 from auditor.lazy_imports import lazy_function
-from auditor.results import Heatmap, Note, Table
+from auditor.results import Heatmap, Note, Table, number_text
 
 spearmanr = lazy_function("scipy.stats", "spearmanr")  # scipy.stats takes about a second to import
 
 CAVEAT_TEMPLATE = (
-    "Attention weights show where the model's {reader} representation reads from, not why it decides: "
+    "Attention weights show where {reader} reads from, not why it decides: "
     "they are unsigned, class-agnostic and can be changed without changing predictions (Jain & "
     "Wallace 2019). They are shown next to their rank agreement with integrated gradients, which is "
     "an attribution."
 )
-CAVEAT = CAVEAT_TEMPLATE.format(reader="[CLS]")
+# the check's description is one text for encoders and decoders: it names the read token generally
+CAVEAT = CAVEAT_TEMPLATE.format(reader="that token's representation")
 
 CAUSAL_CAVEAT = (
     "This is a decoder (causal attention): the head reads the last token, so its row is shown instead of [CLS]. "
@@ -41,8 +42,8 @@ class Attention(Check):
     name = "attention"
     title = "Attention (with its caveat)"
     description = (
-        "Last-layer [CLS] attention (mean over heads) and attention rollout (Abnar & Zuidema 2020) "
-        "per token, and their Spearman rank correlation with integrated-gradients |attributions| per "
+        "Last-layer attention of the token the classifier reads ([CLS] for an encoder, the last token for "
+        "a decoder; mean over heads) and attention rollout (Abnar & Zuidema 2020) per token, and their Spearman rank correlation with integrated-gradients |attributions| per "
         "text. " + CAVEAT
     )
     requires = frozenset({Capability.ATTENTIONS, Capability.TOKENS})
@@ -58,7 +59,7 @@ class Attention(Check):
         causal = getattr(ctx.model, "READ_ROW", "first") == "last"
         # a decoder's head reads its last token: its caveat says so (it had said [CLS], a note below it
         # then correcting it)
-        caveat = CAVEAT_TEMPLATE.format(reader="last-token" if causal else "[CLS]")
+        caveat = CAVEAT_TEMPLATE.format(reader=f"the model's {'last-token' if causal else '[CLS]'} representation")
         measurements, evidence, rows, counted = {}, [Note(title="Caveat", text=caveat)], [], {}
         if causal:
             evidence.append(Note(title="Causal attention", text=CAUSAL_CAVEAT))
@@ -97,8 +98,8 @@ class Attention(Check):
         rho = measurements["attention_cls_rank_correlation_median"]
         n = counted["attention_cls"]
         summary = ("Last-layer attention ranks tokens with a median Spearman correlation of "
-                   f"{rho:.2f} to integrated gradients over {n} text{'s' * (n != 1)} (those with two tokens or more "
+                   f"{number_text(rho)} to integrated gradients over {n} text{'s' * (n != 1)} (those with two tokens or more "
                    "to rank); read it as where the model looks, not why it decides."
                    if rho is not None else "Attention could not be compared with integrated gradients.")
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
-                           key_figure="" if rho is None else f"ρ(IG) = {rho:.2f} (n = {n})")
+                           key_figure="" if rho is None else f"ρ(IG) = {number_text(rho)} (n = {n})")

@@ -26,7 +26,7 @@ from auditor.explain.counterfactual_search import SearchSpace, nearest_counterfa
 from auditor.metrics.statistics import share_with_interval
 from auditor.models.base import Capability
 from auditor.models.tabular_codec import TabularCodec
-from auditor.results import BarChart, FileRef, SampleSize, Table
+from auditor.results import NBSP, BarChart, FileRef, SampleSize, Table
 
 MAX_REFINE_STEPS = 60  # bisection halvings: past ~50 a float64 segment cannot be halved further
 
@@ -163,19 +163,33 @@ class Counterfactuals(Check):
         med_changed = float(np.median(cf.n_changed[cf.found])) if k else float("nan")
         med_dist = float(np.median(cf.distance[cf.found])) if k else float("nan")
 
-        changes = []
+        changes, shown_changes = [], []
         for i in range(n):
             cols = np.flatnonzero(space.changed(E[rows[i]], cf.points[i])) if cf.found[i] else []
-            changes.append("; ".join(
-                f"{codec.columns[j]} {_value_text(E[rows[i], j], j, codec, integer)} → {_value_text(cf.points[i, j], j, codec, integer)}"
-                for j in cols))
+            moves = [(codec.columns[j], _value_text(E[rows[i], j], j, codec, integer),
+                      _value_text(cf.points[i, j], j, codec, integer)) for j in cols]
+            changes.append("; ".join(f"{c} {a} → {b}" for c, a, b in moves))
+            # the report's cell keeps "500 → 2391" on one line ("Amount 500 →" had wrapped from "2391")
+            shown_changes.append("; ".join(f"{c} {a}{NBSP}→{NBSP}{b}" for c, a, b in moves))
         # the decision first: the report's section shows this short table (a table led by "row" is
         # per-instance detail and goes to the appendix); every row is in the CSV
+        shown = list(range(min(p.n_shown, n)))
+        if ctx.regression:
+            columns = [goal.column, "becomes", "what would have to change", "features changed", "distance", "row"]
+            lead = {i: [was[i], becomes[i] if cf.found[i] else "—"] for i in shown}
+        else:
+            # a classifier's rows say which way they go, recourse first (a decision against the favourable
+            # class that reaches it): the table, titled "Recourse", had shown mostly good → bad rows, which
+            # are counterfactuals but no recourse. One column, not two: the section's page must not grow.
+            fav = None if ctx.favourable_index is None else ctx.classes[ctx.favourable_index]
+            shown.sort(key=lambda i: not (cf.found[i] and was[i] != fav and becomes[i] == fav))
+            columns = ["decision", "what would have to change", "features changed", "distance", "row"]
+            lead = {i: [f"{was[i]}{NBSP}→{NBSP}{becomes[i] if cf.found[i] else '—'}"] for i in shown}
         table_rows = [
-            [was[i], becomes[i] if cf.found[i] else "—",
-             changes[i] if cf.found[i] else f"none within {p.max_features_changed} feature changes",
+            [*lead[i],
+             shown_changes[i] if cf.found[i] else f"none within {p.max_features_changed} feature changes",
              int(cf.n_changed[i]) if cf.found[i] else None, float(cf.distance[i]) if cf.found[i] else None, int(rows[i])]
-            for i in range(min(p.n_shown, n))
+            for i in shown
         ]
         path = ctx.add_csv("evidence/counterfactuals.csv",
                            ["row", "predicted", "counterfactual_predicted", "found", "features_changed", "distance", "changes"],
@@ -187,12 +201,16 @@ class Counterfactuals(Check):
         order = [j for j in np.argsort(-changed_share, kind="stable") if changed_share[j] > 0][:p.n_shown]
         evidence = [
             Table(
-                title="What would have to change" if ctx.regression else "Recourse: what would have to change",
-                columns=[goal.column, "becomes", "what would have to change", "features changed", "distance", "row"],
+                title="What would have to change" if ctx.regression else "Counterfactuals: what would change the decision",
+                columns=columns,
                 rows=table_rows,
                 caption=(f"The first {len(table_rows)} of {n} explained rows ("
                          + ("large, medium and small errors" if ctx.regression else "misclassified, borderline and confident rows")
-                         + f" interleaved); every row is in {path}. Distance: MAD-scaled L1 on numeric features "
+                         + " interleaved"
+                         + ("" if ctx.regression or ctx.favourable_index is None else
+                            f"; recourse first: a decision against the favourable class "
+                            f"{ctx.classes[ctx.favourable_index]!r} that reaches it, the others not recourse")
+                         + f"); every row is in {path}. Distance: MAD-scaled L1 on numeric features "
                          "+ 1 per categorical change."),
             ),
             BarChart(

@@ -25,7 +25,7 @@ from auditor.metrics.agreement import (
 )
 from auditor.metrics.chance import chance_quantile, rank_correlation_chance, weighted_rank_correlation_chance
 from auditor.metrics.statistics import finite_median
-from auditor.results import Heatmap, Note, SampleSize, Table
+from auditor.results import Heatmap, Note, SampleSize, Table, number_text
 
 # Signed attribution methods worth comparing (saliency is unsigned; attention is not an attribution
 # of the output and has its own check).
@@ -81,7 +81,7 @@ def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
 def chance_caption(chance: dict) -> str:
     named = {"min_feature_agreement": "a feature agreement", "min_rank_correlation": "a rank correlation",
              "min_weighted_rank_correlation": "a weighted rank correlation"}
-    parts = [f"{what} of {chance[m]:.2f}" for m, what in named.items() if chance.get(m) is not None]
+    parts = [f"{what} of {number_text(chance[m])}" for m, what in named.items() if chance.get(m) is not None]
     if not parts:
         return ""
     return (" By chance: explainers that agree on nothing reach " + ", ".join(parts[:-1])
@@ -282,7 +282,7 @@ class ExplainerAgreement(Check):
             if weighted is not None:
                 a, b = min((r for r in rows if r[7] is not None), key=lambda r: r[7])[:2]
                 summary += (f" Weighted by each {ctx.features[:-1]}'s share of |attribution|, the rank correlation "
-                            f"is lowest for {a} and {b}: {weighted:.2f}.")
+                            f"is lowest for {a} and {b}: {number_text(weighted)}.")
             named = {"min_feature_agreement": "the least similar pair's feature agreement",
                      "min_rank_correlation": "the lowest rank correlation",
                      "min_weighted_rank_correlation": "the lowest weighted rank correlation"}
@@ -296,8 +296,8 @@ class ExplainerAgreement(Check):
                          ("min_weighted_rank_correlation", "weighted rank ρ")):
             value, level = measurements[m], chance.get(m)
             if value is not None:
-                figures.append((m not in self.gated, f"{label} {value:.2f}" + (
-                    f" (at chance: ≤ {level:.2f})" if level is not None and value <= level else "")))
+                figures.append((m not in self.gated, f"{label} {number_text(value)}" + (
+                    f" (at chance: ≤ {number_text(level)})" if level is not None and value <= level else "")))
         key_figure = ", ".join(text for _, text in sorted(figures, key=lambda f: f[0])) if low is not None else ""
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,

@@ -35,7 +35,7 @@ from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.cohorts import COHORT_METRICS, attribution_shares, cluster, defining_features
 from auditor.metrics.statistics import low_end_on_ties, signed_rank_interval, signed_rank_min_n
 from auditor.models.base import Capability
-from auditor.results import FileRef, Heatmap, SampleSize, Table
+from auditor.results import NBSP, FileRef, Heatmap, SampleSize, Table, number_text
 
 VIEWS = ("attributions", "predictions", "embeddings")
 MAX_CLUSTERS = 20  # k-means clusters tried per view
@@ -203,7 +203,8 @@ class ExplanationClustering(Check):
             sample_sizes += sizes
             worst_of[view] = cohorts
             method_rows.append([view, space_words(view, words=words, regression=ctx.regression), found.k, found.silhouette,
-                                ", ".join(f"{k}: {s:.3f}" for k, s in found.candidates.items()), None])
+                                # "4: 0.196" kept on one line of the narrow cell (it wrapped after "4:")
+                                ", ".join(f"{k}:{NBSP}{number_text(s, 3)}" for k, s in found.candidates.items()), None])
         if "attributions" in labels_of:
             from sklearn.metrics import adjusted_rand_score
 
@@ -239,8 +240,13 @@ class ExplanationClustering(Check):
                           f"order{'s' if p.control_orders > 1 else ''}, or over every order of at most 4) minus "
                           "the explainer's per instance (positive = the explanation beats random), the cohort's centre "
                           "(Hodges-Lehmann: the median of the pairwise averages) with the interval Wilcoxon's signed-rank "
-                          f"test gives. Seed stability: top-{p.top_k} agreement "
-                          "with a re-seeded run (empty for a deterministic explainer)."),
+                          f"test gives. Seed stability: top-{p.top_k} agreement with a re-seeded run"
+                          # a deterministic explainer's cells are empty (—); subgroup_fairness counts it 1: say which
+                          + ("" if stability is not None else
+                             f"; none here (—): {p.explainer} is deterministic, so no re-seeded run was made "
+                             "(subgroup_fairness counts a deterministic explainer's stability as 1)" if p.seed_stability
+                             else "; none here (—): the policy turned the re-seeded run off (seed_stability: false)")
+                          + "."),
             Table(title="How the instances were clustered",
                   columns=["view", "space", "k", "silhouette", "silhouette per k tried", "adjusted Rand index with "
                            "the attribution cohorts"],
@@ -314,7 +320,7 @@ class ExplanationClustering(Check):
                 "gap": _num(gap), "gap_lo": _num(gap_lo),
                 "faith": _num(fg), "faith_lo": _num(fg_lo), "faith_hi": _num(fg_hi), "stability": stab, "top": top,
                 "accuracy": _num(acc),
-                "row": [view, f"C{c + 1}", size, "yes" if gated else f"no (n < {p.min_cohort_size})", _num(acc),
+                "row": [view, f"C{c + 1}", size, "yes" if gated else f"no (n{NBSP}<{NBSP}{p.min_cohort_size})", _num(acc),
                         _num(acc_lo), _num(acc_hi), _num(gap), _num(gap_lo), _num(gap_hi)],
                 "quality": [view, f"C{c + 1}", size,
                             ", ".join(f"{names[j]} (+{lift:.2f})" for j, lift in top if lift >= 0.005)
@@ -399,19 +405,19 @@ class ExplanationClustering(Check):
         judged = int(measurements.get(f"{view}_cohorts_gated") or 0)
         which = "the only judged cohort" if judged == 1 else "the weakest judged cohort"
         if metric.higher_is_better:  # a negative shortfall: even the weakest judged cohort does better than the rest
-            text += (f"; {which}'s accuracy is {gap:.2f} below the rest's" if gap >= 0
-                     else f"; {which}'s accuracy is {-gap:.2f} above the rest's")
+            text += (f"; {which}'s accuracy is {number_text(gap)} below the rest's" if gap >= 0
+                     else f"; {which}'s accuracy is {number_text(-gap)} above the rest's")
         else:
             text += f"; {which}'s {metric.name} is {gap:.2f} times the rest's"
-        text += f" (simultaneous {p.confidence:.0%} CI low {lo:.2f})"
+        text += f" (simultaneous {p.confidence:.0%} CI low {number_text(lo)})"
         fw, overall = measurements[f"{view}_worst_faithfulness_gap"], measurements["faithfulness_gap"]
         if fw is not None and overall is not None:
             # of the judged cohorts: a smaller one shown beside them can be less faithful, and the
             # overall median then lie below the "least faithful" one's (decoder example: 0.595, overall 0.568)
             least = "the only judged cohort" if judged == 1 else "the least faithful judged cohort"
-            text += (f"; {least}'s explanations have a faithfulness gap of {fw:.3f} "
-                     f"(all {int(measurements['n'])} explained: {overall:.3f})")
-        return text + ".", f"k = {k}, worst {'accuracy gap' if metric.higher_is_better else 'error ratio'} {gap:.2f}"
+            text += (f"; {least}'s explanations have a faithfulness gap of {number_text(fw, 3)} "
+                     f"(all {int(measurements['n'])} explained: {number_text(overall, 3)})")
+        return text + ".", f"k = {k}, worst {'accuracy gap' if metric.higher_is_better else 'error ratio'} {number_text(gap)}"
 
     @staticmethod
     def _error_table(cohort_rows, n, level, p, regression: bool) -> Table:

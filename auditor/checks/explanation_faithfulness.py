@@ -29,7 +29,7 @@ from auditor.metrics.chance import control_median_chance
 from auditor.metrics.statistics import paired_comparison, signed_rank_min_n
 from auditor.models.base import Capability
 from auditor.models.inputs import by_class
-from auditor.results import FileRef, LineChart, SampleSize, Series, Table
+from auditor.results import NBSP, FileRef, LineChart, SampleSize, Series, Table, number_text
 
 # metric -> higher is better
 METRICS = {
@@ -249,7 +249,7 @@ class ExplanationFaithfulness(Check):
                         "comprehensiveness and the correlations: higher is better. loo_correlation: each feature "
                         "(token) removed on its own, its attribution against the change in output (Pearson's r; for "
                         f"text Kendall's τ), over {loo_words}. n: instances with both values. A p-value at its floor "
-                        "is the smallest the one-sided Wilcoxon test can give with n pairs (1/2^n): the evidence may "
+                        "is the smallest the one-sided Wilcoxon test can give with n pairs (2⁻ⁿ): the evidence may "
                         "be stronger than it can show.",
             ),
         ]
@@ -276,11 +276,11 @@ class ExplanationFaithfulness(Check):
             f"No instance {first} explained has two positions that removal can touch, so its faithfulness was not measured."
             if curve_ns.get(first) is None else
             f"Removing the {ctx.features} {first} ranks first {'brings the prediction back to the baseline prediction' if ctx.regression else 'lowers the prediction'} faster than removing random ones: "
-            f"the deletion AUC is {gap:.3f} lower than the random control's (the gap's centre over instances; one-sided Wilcoxon "
-            f"{'p < 0.001' if pval < 0.001 else f'p = {pval:.3f}'})."
+            f"the deletion AUC is {number_text(gap, 3)} lower than the random control's (the gap's centre over instances; one-sided Wilcoxon "
+            f"{f'p{NBSP}<{NBSP}0.001' if pval < 0.001 else f'p = {pval:.3f}'})."
             if gap is not None and gap > 0 and pval is not None else
             f"{possessive(first)} ranking does not remove the prediction faster than a random ranking (deletion AUC gap "
-            f"{'n/a' if gap is None else f'{gap:.3f}'}): its explanations should not be trusted as they stand."
+            f"{'n/a' if gap is None else number_text(gap, 3)}): its explanations should not be trusted as they stand."
         )
         if exact:
             notes.append(f"Few features, so each instance's random control is the mean over every order of its own "
@@ -299,6 +299,6 @@ class ExplanationFaithfulness(Check):
                          f"{', '.join(at_floor)}. A larger n_instances could show stronger evidence.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary, notes=notes, sample_sizes=sample_sizes,
-            key_figure="" if gap is None or not np.isfinite(gap) else f"{first} deletion gap {gap:.3f}",
+            key_figure="" if gap is None or not np.isfinite(gap) else f"{first} deletion gap {number_text(gap, 3)}",
             cost={"attribution_model_inputs": {e: ctx.attribution(e, p.n_instances).cost.get("requests", 0) for e in methods}},
         )

@@ -55,7 +55,7 @@ from auditor.explain import get_explainer
 from auditor.metrics.agreement import rank_correlation
 from auditor.metrics.sanity import for_class, input_structure, null_similarity, paired_similarity, row_means
 from auditor.metrics.statistics import bootstrap_ci, finite_median
-from auditor.results import BarChart, Note, SampleSize, Table
+from auditor.results import BarChart, Note, SampleSize, Table, number_text
 
 SUFFIXES = ("_rank_correlation_median", "_rank_correlation_ci_high", "_null_median", "_null_p05", "_null_p95",
             "_seed_stability_median", "_model_sensitivity", "_excess_over_null", "_input_structure_median",
@@ -98,7 +98,7 @@ def _quantile(values, q: float) -> float | None:
 def _fmt(value: float | None) -> str:
     """Two decimals, or "undefined" (with k >= 3 classes, randomised models may predict another class
     than the fixed one on every instance, leaving the null without a pair)."""
-    return "undefined" if value is None else f"{value:.2f}"
+    return "undefined" if value is None else number_text(value)
 
 
 def fixed_class(ctx) -> int:
@@ -236,7 +236,7 @@ class ExplanationSanity(Check):
             weighted_rows.append([f"{m} (weighted)", n, None, None, w_null, None, None, w_seed, w_sensitivity, None, None])
         for m in uninformative:
             notes.append(f"{m}: the test is uninformative here — explanations of models that learned nothing agree "
-                         f"with each other (median ρ {measurements[f'{m}_null_median']:.2f}), so the input "
+                         f"with each other (median ρ {number_text(measurements[f'{m}_null_median'])}), so the input "
                          "structure, not the model, shapes them, and a low real-vs-randomised correlation is weak "
                          "evidence that the explanations follow the model. A model-sensitivity miss is judged only "
                          "where the real model's explanations are as alike to the randomised ones (median ρ at least "
@@ -280,7 +280,7 @@ class ExplanationSanity(Check):
         known = {m: v for m, v in medians.items() if v is not None}
         summary = ("No explainer could be compared between the real and the randomised models." if not known else
                    "Signed explanations of the real and of randomised models have a median rank correlation of "
-                   + ", ".join(f"{v:.2f} ({m}; null {_fmt(measurements[f'{m}_null_median'])}, "
+                   + ", ".join(f"{number_text(v)} ({m}; null {_fmt(measurements[f'{m}_null_median'])}, "
                                f"seed stability {_fmt(measurements[f'{m}_seed_stability_median'])})"
                                for m, v in known.items())
                    + " (1 = unchanged, so the explanation ignores the model; 0 = unrelated).")
@@ -288,7 +288,7 @@ class ExplanationSanity(Check):
             summary += f" Uninformative for {', '.join(uninformative)}: randomised models' explanations agree with each other."
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            key_figure=", ".join(f"{m} ρ {v:.2f}" for m, v in known.items()),
+            key_figure=", ".join(f"{m} ρ {number_text(v)}" for m, v in known.items()),
             cost={"model_inputs": ctx.model.stats.requests - before + cost["randomised_model_inputs"], **cost},
             sample_sizes=sample_sizes,
         )
@@ -302,8 +302,8 @@ def sensitivity_miss_reason(method: str, r_null: float | None, r_real: float | N
     model."""
     if r_null is None or r_null < UNINFORMATIVE_NULL or r_real is None or r_real >= UNINFORMATIVE_NULL:
         return None
-    return (f"{method}: the randomised models' explanations agree with each other (null median ρ {r_null:.2f}, at "
-            f"least {UNINFORMATIVE_NULL:g}) while the real model's differ from theirs (median ρ {r_real:.2f}): a low "
+    return (f"{method}: the randomised models' explanations agree with each other (null median ρ {number_text(r_null)}, at "
+            f"least {UNINFORMATIVE_NULL:g}) while the real model's differ from theirs (median ρ {number_text(r_real)}): a low "
             "model sensitivity says the copies are alike, not that the explainer ignores the model, so a miss of it "
             "is not judged")
 

@@ -22,7 +22,7 @@ from auditor.explain.permutation_importance import (
     permutation_importance,
 )
 from auditor.lazy_imports import lazy_function
-from auditor.results import BarChart, FileRef, Table
+from auditor.results import BarChart, FileRef, Table, number_text
 
 spearmanr = lazy_function("scipy.stats", "spearmanr")  # scipy.stats takes about a second to import
 
@@ -143,10 +143,10 @@ class GlobalImportance(Check):
                         + (" (the target's units)" if shap_attr.output_space == "output" else "")
                         + "; error bars: 95% CI over the instances."
                         + ("" if chance is None else
-                           (f" Unweighted, the two rankings' Spearman correlation is {plain:.2f}" if np.isfinite(plain) else
+                           (f" Unweighted, the two rankings' Spearman correlation is {number_text(plain)}" if np.isfinite(plain) else
                             " Unweighted, the two rankings cannot be correlated")
                            + f"; two unrelated rankings of these {len(features)} features reach a "
-                           f"Spearman correlation of {chance:.2f} or more in 5% of draws. The gated correlation weighs "
+                           f"Spearman correlation of {number_text(chance)} or more in 5% of draws. The gated correlation weighs "
                            "each feature by its share of the two importances, so the order of features neither "
                            "method finds important (noise in a permutation importance) does not count; two "
                            "features the methods order oppositely are tied in a method whose 95% intervals of them "
@@ -168,7 +168,7 @@ class GlobalImportance(Check):
             f"{top} matters most (shuffling it "
             + (f"raises {LOSS_NAMES[scoring]}" if scoring in LOSS_NAMES else f"lowers {scoring}")
             + f" by {perm.mean[order[0]]:.3f}); "
-            + (f"permutation importance and mean |SHAP| rank the features with Spearman correlation {rho:.2f}, "
+            + (f"permutation importance and mean |SHAP| rank the features with Spearman correlation {number_text(rho)}, "
                "each feature weighted by its share of the importance"
                + (f"; {n_tied} pair{'s' if n_tied != 1 else ''} ordered oppositely within one method's 95% intervals "
                   "counted as tied." if n_tied else ".")
@@ -179,7 +179,7 @@ class GlobalImportance(Check):
         return CheckOutput(
             measurements={"rank_correlation": rho, "top_feature_importance": float(perm.mean[order[0]]),
                           "baseline_score": perm.baseline_score},
-            evidence=evidence, summary=summary, key_figure=f"ρ = {rho:.2f}" if np.isfinite(rho) else "ρ n/a",
+            evidence=evidence, summary=summary, key_figure=f"ρ = {number_text(rho)}" if np.isfinite(rho) else "ρ n/a",
             cost={"permutation_model_inputs": perm_requests, "shap_model_inputs": shap_attr.cost.get("requests", 0)},
             # permutation importance and mean |SHAP| over fewer than MIN_JUDGED rows rank nothing (2 rows had passed);
             # the correlation rests on the fewer of the two: mean |SHAP| of 2 explained rows (n_instances: 2) beside

@@ -14,7 +14,7 @@ from auditor.explain.export import save_attributions
 from auditor.metrics.agreement import feature_agreement, weighted_feature_agreement
 from auditor.metrics.chance import chance_quantile, weighted_topk_agreement_chance
 from auditor.metrics.ranking import agreement_k
-from auditor.results import FileRef, SampleSize, Table
+from auditor.results import MINUS, FileRef, SampleSize, Table, number_text
 
 
 class LocalExplanationsParams(Params):
@@ -27,6 +27,13 @@ def _fmt_value(v) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "missing"
     return feature_value_text(v) if isinstance(v, (int, float, np.integer, np.floating)) else str(v)
+
+
+def _signed(value: float) -> str:
+    """An attribution with its sign, "+0.108" or "−0.254" (the report's minus sign; "-0.254" beside
+    the other tables' "−"), and 0.000 unsigned where it rounds to zero."""
+    text = number_text(value, 3)
+    return text if text.startswith(MINUS) or not text.strip("0.") else "+" + text
 
 
 class LocalExplanations(Check):
@@ -76,7 +83,7 @@ class LocalExplanations(Check):
                 v = attr.values[i]
                 top = np.argsort(-np.abs(v), kind="stable")[:k]
                 cells.append("; ".join(
-                    f"{attr.names[i][j]}={_fmt_value(frame.iloc[int(row)][attr.names[i][j]])} ({v[j]:+.3f})" for j in top
+                    f"{attr.names[i][j]}={_fmt_value(frame.iloc[int(row)][attr.names[i][j]])} ({_signed(v[j])})" for j in top
                 ))
             table_rows.append(cells)
         measurements: dict[str, float | None] = {"n_explained": float(len(rows))}

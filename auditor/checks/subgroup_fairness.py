@@ -52,7 +52,7 @@ from auditor.metrics.fairness import (
 )
 from auditor.metrics.statistics import bias_corrected_interval, signed_rank_interval
 from auditor.models.base import Capability
-from auditor.results import BarChart, SampleSize, Table
+from auditor.results import NBSP, BarChart, SampleSize, Table
 
 KIND = "classification"  # the engine audits classifiers; a regression adapter adds its own metric set
 STATISTICS = ("difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high")
@@ -292,7 +292,7 @@ class SubgroupFairness(Check):
                      for m, based in bases.items()}
             for j in shown_order(names):
                 g = names[j]
-                group_row = [col, g, int(table.loc[g, "n"]), "yes" if g in gated else f"no (n < {p.min_group_size})"]
+                group_row = [col, g, int(table.loc[g, "n"]), "yes" if g in gated else f"no (n{NBSP}<{NBSP}{p.min_group_size})"]
                 error_row = [col, g, int(table.loc[g, "n"])]
                 for m in ("selection_rate", "accuracy"):
                     group_row += [_num(table.loc[g, m]), *rate_interval(boot[m][:, j], int(table.loc[g, "n"]), alpha)]
@@ -523,7 +523,7 @@ class SubgroupFairness(Check):
                 gated = n >= p.min_explained_per_group
                 # the gap's centre as the faithfulness and clustering checks give it (Hodges-Lehmann)
                 mg, ms = signed_rank_interval(gap[inside])[0], float(np.nanmedian(stability[inside]))
-                quality_rows.append([col, group, n, "yes" if gated else f"no (n < {p.min_explained_per_group})", mg, ms])
+                quality_rows.append([col, group, n, "yes" if gated else f"no (n{NBSP}<{NBSP}{p.min_explained_per_group})", mg, ms])
                 if gated:
                     medians_gap.append(mg)
                     medians_stab.append(ms)
@@ -564,7 +564,9 @@ class SubgroupFairness(Check):
                           f"{p.control_orders} random orders of the row's own values) minus the explainer's, per explained "
                           "row (positive = the explanation's top features move the prediction more than random ones), "
                           "the group's centre (Hodges-Lehmann: the median of the pairwise averages). "
-                          f"Seed stability: top-{k} agreement with a re-seeded run (1 for deterministic explainers). "
+                          f"Seed stability: top-{k} agreement with a re-seeded run; a deterministic explainer is not re-run "
+                          "and counts 1, as a re-run would repeat its explanation (explanation_clustering leaves its "
+                          "cell empty, —). "
                           "Explained rows are the audit's shared selection, not a random sample of each group.",
                   detail=True),
         ]

@@ -22,7 +22,7 @@ from auditor.render.glossary import glossary_for
 from auditor.render.markdown import clean_card_html, demote_headings
 from auditor.render.runtime import execution_lines, runtime_lines
 from auditor.render.scope import display_status, next_audit, report_scope
-from auditor.results import AuditResult
+from auditor.results import MINUS, NBSP, AuditResult, number_text, signed_text
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; form-action 'none'; base-uri 'none'"
 
@@ -35,22 +35,25 @@ def templates_dir() -> Path:
 
 
 def fmt_num(value, digits: int = 3) -> str:
+    """A number in a report's cell or sentence: one minus sign (U+2212) for every negative value, 0.000
+    (not -0.000) where a value rounds to zero, and "< 0.001" (its space a no-break space: the two halves
+    had wrapped onto two lines of a narrow cell) for one below the shown precision."""
     if value is None:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
-        return f"{value:,}" if abs(value) < 10 ** 15 else f"{value:.{digits}e}"
+        return signed_text(f"{value:,}" if abs(value) < 10 ** 15 else f"{value:.{digits}e}")
     if isinstance(value, float):
         if math.isnan(value):
             return "—"
         if value != 0 and abs(value) < 10 ** -digits:  # below the shown precision: say so, not 5.89e-05
-            return f"{'< ' if value > 0 else '> −'}{10 ** -digits:.{digits}f}"
+            return f"{'<' if value > 0 else '>'}{NBSP}{'' if value > 0 else MINUS}{10 ** -digits:.{digits}f}"
         if abs(value) >= 1e15:  # beyond what digits can show usefully (and wider than a table column)
-            return f"{value:.{digits}e}"
+            return signed_text(f"{value:.{digits}e}")
         if abs(value) >= 1e5:
-            return f"{value:,.0f}"
-        return f"{value:.{digits}f}"
+            return signed_text(f"{value:,.0f}")
+        return number_text(value, digits)
     return str(value)
 
 
@@ -72,11 +75,11 @@ def fmt_measure(value, name: str = "") -> str:
         return "—"
     key = name.lower()
     if key.endswith("p_value") or key == "p":
-        return f"< {P_VALUE_FLOOR:g}" if value < P_VALUE_FLOOR else f"{value:.3f}"
+        return f"<{NBSP}{P_VALUE_FLOOR:g}" if value < P_VALUE_FLOOR else f"{value:.3f}"
     words = set(key.split("_"))
     counts = not _COUNT_WORDS.isdisjoint(words) and _RATIO_WORDS.isdisjoint(words)
     if float(value).is_integer() and abs(value) < 1e15 and (isinstance(value, int) or abs(value) >= 2 or counts):
-        return f"{int(value):,}"
+        return signed_text(f"{int(value):,}")
     return fmt_num(float(value), 4 if abs(value) < 10 else 2)
 
 
@@ -180,7 +183,7 @@ def fmt_cell(value, column: str = "", fractional: bool = False) -> str:
         return str(int(value))  # a row's position in the evaluation file, not a count: 1062, not 1,062
     if isinstance(value, float) and not isinstance(value, bool) and not math.isnan(value) \
             and value.is_integer() and abs(value) < 1e12 and not fractional:
-        return f"{int(value):,}"
+        return signed_text(f"{int(value):,}")
     if isinstance(value, float) and abs(value) >= 10:  # as measurements; "23.700" reads as 23,700 in much of Europe
         return fmt_num(value, 2)
     if isinstance(value, str):

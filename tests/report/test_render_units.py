@@ -13,7 +13,7 @@ from auditor.results import ThresholdOutcome
 
 
 @pytest.mark.parametrize("name, value, shown", [
-    ("shap_deletion_auc_p_value", 1.27e-11, "< 0.001"),
+    ("shap_deletion_auc_p_value", 1.27e-11, "<\u00a00.001"),  # a no-break space: "<" / "0.001" wrapped in a cell
     ("shap_deletion_auc_p_value", 0.0123, "0.012"),
     ("claims_outside_tolerance", 0.0, "0"),
     ("missing_fields", 3.0, "3"),
@@ -27,7 +27,7 @@ from auditor.results import ThresholdOutcome
     ("roc_auc", 0.84891, "0.8489"),
     ("roc_auc", 1.0, "1.0000"),  # a share of 1 stays a share
     ("shap_within_tolerance_share", 1.0, "1.0000"),
-    ("shap_ris_log10_median", -6.0, "-6"),
+    ("shap_ris_log10_median", -6.0, "\u22126"),  # the report's one minus sign, U+2212
     ("baseline_score", None, "—"),
     ("anything", float("nan"), "—"),
     ("rmse", 1.0583e307, "1.06e+307"),  # an integral float: 300 digits ran off the page
@@ -39,9 +39,25 @@ def test_measurements_are_formatted_by_type(name, value, shown):
 
 def test_table_cells_print_integral_floats_as_integers():
     assert fmt_cell(3.0) == "3" and fmt_cell(1234.0) == "1,234" and fmt_cell(0.5) == "0.500" and fmt_cell("x") == "x"
-    assert fmt_cell(23.7) == "23.70" and fmt_cell(-12.345) == "-12.35" and fmt_cell(250_000.4) == "250,000"
-    assert fmt_cell(1.88e-10, "p (Wilcoxon)") == "< 0.001" and fmt_cell(0.04, "p-value") == "0.040"
+    assert fmt_cell(23.7) == "23.70" and fmt_cell(-12.345) == "\u221212.35" and fmt_cell(250_000.4) == "250,000"
+    assert fmt_cell(1.88e-10, "p (Wilcoxon)") == "<\u00a00.001" and fmt_cell(0.04, "p-value") == "0.040"
     assert fmt_cell(6.589e305) == "6.59e+305" and fmt_cell(10 ** 20) == "1.000e+20" and fmt_cell(2e14) == "200,000,000,000,000"
+
+
+def test_negative_numbers_share_one_minus_sign_and_zero_has_none():
+    """A reviewer read "lime ρ -0.00" in the credit summary and, in one gate row, "(-0.08)" beside
+    "−0.08": a value rounded to zero lost its sign's meaning, and only the display floor printed U+2212."""
+    from auditor.render.html import fmt_num
+    from auditor.results import number_text
+
+    assert number_text(-0.0009) == "0.00" and number_text(-0.0) == "0.00" and number_text(0.004) == "0.00"
+    assert number_text(-0.08) == "\u22120.08" and number_text(-0.0009, 4) == "\u22120.0009"
+    assert number_text(-0.3339, 3) == "\u22120.334" and number_text(0.69) == "0.69"
+    assert fmt_num(-0.08, 2) == "\u22120.08" and fmt_num(-0.0004) == ">\u00a0\u22120.001"
+    assert fmt_num(-0.0) == "0.000" and fmt_num(-0.004, 2) == ">\u00a0\u22120.01"  # a zero has no sign
+    assert fmt_num(0.0004) == "<\u00a00.001" and fmt_num(-3) == "\u22123" and fmt_num(-250_000.0) == "\u2212250,000"
+    assert fmt_num(-2.5e20) == "\u22122.500e+20" and fmt_cell(-3.0) == "\u22123"
+    assert "-" not in fmt_measure(-0.0009, "lime_rank_correlation_median")
 
 
 def test_whole_numbers_keep_decimals_in_a_column_of_fractions():
@@ -378,6 +394,17 @@ def test_the_attention_heatmap_says_its_columns_are_words_as_the_tokenizer_reads
     heat = next(e for e in out.evidence if e.kind == "heatmap")
     assert heat.caption.startswith("n = 1 text. Columns: its words as the model's tokenizer reads them")
     assert "lowercases" in heat.caption
+
+
+def test_the_attention_description_is_right_for_an_encoder_and_a_decoder():
+    """It read "Last-layer [CLS] attention ... [CLS] representation" for a decoder too, whose caveat
+    then said the last token's row is shown instead."""
+    from auditor.checks.attention import Attention
+
+    assert Attention.description.startswith("Last-layer attention of the token the classifier reads ([CLS] for an "
+                                            "encoder, the last token for a decoder; mean over heads)")
+    assert "[CLS] representation" not in Attention.description
+    assert "Attention weights show where that token's representation reads from" in Attention.description
 
 
 def test_the_glossary_defines_aopc_and_counterfactuals_for_a_regressor_too():

@@ -378,7 +378,8 @@ def test_the_agreement_chance_caption_does_not_promise_what_an_ungated_figure_ne
     from auditor.checks.explainer_agreement import chance_caption
 
     caption = chance_caption({"min_feature_agreement": 0.5, "min_weighted_rank_correlation": -0.08})
-    assert "a feature agreement of 0.50 and a weighted rank correlation of -0.08 or more" in caption
+    # the report's minus sign (the gate row beside it printed "−0.08": one row, two signs)
+    assert "a feature agreement of 0.50 and a weighted rank correlation of \u22120.08 or more" in caption
     assert "must exceed it" not in caption
     assert "in 5% of draws: a gate passes only above it; an ungated figure at or below it is no better than " \
            "chance." in caption

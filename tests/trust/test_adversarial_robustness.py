@@ -22,7 +22,7 @@ from auditor.errors import ModelCardError
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
 from auditor.metrics.statistics import share_with_interval
 from auditor.policy.schema import CheckSpec
-from auditor.results import Status
+from auditor.results import Status, number_text
 
 from .helpers import not_judged
 
@@ -122,6 +122,15 @@ def test_guided_attack_flips_with_fewer_edits_changing_only_the_planted_features
     summary = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Greedy"))
     assert "mean units visited" in summary.columns and "per unit (a feature or a word); units visited:" \
         in summary.caption
+    # the caption's ratio and interval as the summary writes them, two decimals (it printed 0.6914
+    # (95% bootstrap CI 0.62–0.7818) beside the summary's 0.69 (95% CI 0.62–0.78))
+    stats = (f"{number_text(m['edits_ratio'])} (95% bootstrap CI {number_text(m['edits_ratio_ci_low'])}–"
+             f"{number_text(m['edits_ratio_ci_high'])}, n = ")
+    assert f"Guided/random edits {stats}" in summary.caption
+    assert f"guided/random edits {stats.split(' (')[0]} (95% CI {number_text(m['edits_ratio_ci_low'])}–" in result.summary
+    # a decision's change and a feature's stay on one line in the narrow columns (no-break spaces)
+    assert all(row[1] in ("yes\u00a0→\u00a0no", "no\u00a0→\u00a0yes") for row in pairs.rows)
+    assert all("\u00a0→\u00a0" in c for row in pairs.rows for c in row[3].split("; "))
 
 
 def test_regressor_attack_moves_the_prediction_by_the_target_shift_changing_only_the_planted_features(tmp_path):

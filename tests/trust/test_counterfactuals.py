@@ -136,6 +136,22 @@ def test_the_direction_note_counts_recourse_towards_the_favourable_class(linear)
                                    f"(95% CI {low:.2f}–{high:.2f}). These rows are the first of the audit's priority "
                                    "order (misclassified and borderline rows first), not a random sample: the share "
                                    "describes them, not the evaluation set.")
+    # the report's table is titled for what it holds (it read "Recourse: what would have to change" over
+    # mostly good → bad rows) and says each row's direction, recourse first
+    table = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Counterfactuals: "))
+    assert table.title == "Counterfactuals: what would change the decision"
+    assert table.columns[:2] == ["decision", "what would have to change"]
+    by_row = {int(r["row"]): r for r in rows}
+    recourse = [by_row[row[-1]]["found"] == "True" and by_row[row[-1]]["counterfactual_predicted"] == "no"
+                and by_row[row[-1]]["predicted"] != "no" for row in table.rows]
+    assert any(recourse) and not all(recourse) and recourse == sorted(recourse, reverse=True)
+    for row in table.rows:
+        r = by_row[row[-1]]
+        assert row[0] == f"{r['predicted']}\u00a0→\u00a0{r['counterfactual_predicted'] or '—'}"
+        # a change's old and new value stay on one line; the CSV keeps plain spaces
+        assert r["found"] != "True" or (row[1].replace("\u00a0", " ") == r["changes"] and "\u00a0→\u00a0" in row[1])
+    assert ("; recourse first: a decision against the favourable class 'no' that reaches it, the others not "
+            "recourse)") in table.caption
 
 
 def test_without_a_favourable_class_there_is_no_recourse_share(linear):
@@ -144,6 +160,9 @@ def test_without_a_favourable_class_there_is_no_recourse_share(linear):
     assert result.measurements["recourse_share_found"] is None and result.measurements["recourse_share_found_ci_low"] is None
     assert next(s for s in result.sample_sizes if s.measurement == "recourse_share_found").n == 0
     assert "recourse" not in result.summary and result.key_figure.endswith("with a counterfactual")
+    # no favourable class: which way is recourse is unknown, and the caption says nothing of it
+    table = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Counterfactuals: "))
+    assert table.columns[:2] == ["decision", "what would have to change"] and "recourse" not in table.caption
 
 
 def test_immutable_features_never_change(linear):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from auditor.checks import CHECK_REGISTRY
 from auditor.engine.runner import PlannedCheck, run_check as run_planned
 from auditor.policy import builtin_policies
 from auditor.policy.schema import CheckSpec
-from auditor.results import Status
+from auditor.results import Status, number_text
 
 from .conftest import frame_context
 from .helpers import not_judged, run_check
@@ -115,12 +116,18 @@ def test_attribution_cohorts_recover_the_planted_populations(clean):
         "predictions": "the model's outputs f(x) (the class probabilities)"}
     assert not any("word" in str(v) for e in (table, method) for v in (e.caption, *e.columns, *e.rows))
     assert "word" not in heatmap.caption
+    # "k: silhouette" pairs stay on one line (no-break space after the colon), and the caption of a
+    # re-seeded explainer says nothing of empty cells
+    tried = {r[0]: r[4] for r in method.rows}["attributions"]
+    assert re.fullmatch(r"\d+:\u00a0\u2212?\d\.\d{3}(, \d+:\u00a0\u2212?\d\.\d{3})*", tried), tried
+    assert "none here" not in table.caption
     # the least faithful cohort is one of the judged ones, and the overall median is over every explained
     # instance (the decoder report read 'least faithful cohort ... 0.595 (overall 0.568)', a smaller
     # cohort shown beside it being less faithful still)
     m = result.measurements
     assert (f"the least faithful judged cohort's explanations have a faithfulness gap of "
-            f"{m['attributions_worst_faithfulness_gap']:.3f} (all {N} explained: {m['faithfulness_gap']:.3f})") \
+            f"{number_text(m['attributions_worst_faithfulness_gap'], 3)} (all {N} explained: "
+            f"{number_text(m['faithfulness_gap'], 3)})") \
         in result.summary
 
 
@@ -189,6 +196,11 @@ def test_text_cohorts_are_defined_by_the_planted_sentiment_words(text):
     assert method.caption.startswith("n = 20 explained instances in each view. Seeded k-means (")
     assert out.measurements["embeddings_k"] is not None and out.measurements["n"] == 20
     assert out.measurements["stability"] is None  # integrated gradients is deterministic: no seed stability
+    # the table says why its seed-stability cells are empty, and how subgroup_fairness shows the same case
+    assert ("Seed stability: top-5 agreement with a re-seeded run; none here (—): integrated_gradients is "
+            "deterministic, so no re-seeded run was made (subgroup_fairness counts a deterministic explainer's "
+            "stability as 1).") in table.caption
+    assert all(r[7] is None for r in table.rows)
 
 
 def test_accuracy_is_reweighted_from_the_explained_selection_to_the_evaluation_set(clean):

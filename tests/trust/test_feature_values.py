@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -38,6 +40,9 @@ def test_the_local_explanations_table_prints_large_values_in_full(tmp_path):
     assert "assets=" in cells and "e+0" not in cells, cells
     shown = {c.split("=")[1].split(" ")[0] for c in cells.replace(";", " ;").split() if c.startswith("assets=")}
     assert shown and shown <= {"0", "4000", "12345", "20000", "35000"}, shown
+    # each attribution signed with "+" or the report's minus sign (U+2212), never a hyphen-minus
+    signs = re.findall(r"\((\S)\d\.\d{3}\)", cells)
+    assert signs and set(signs) <= {"+", "\u2212"} and "\u2212" in signs, cells
 
 
 def test_a_name_ending_in_s_takes_the_apostrophe_alone():

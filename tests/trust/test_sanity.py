@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from auditor.checks.explainers import feature_vectors
 from auditor.checks.explanation_sanity import rank_correlations
+from auditor.results import number_text
 
 from .helpers import run_check
 
@@ -24,6 +25,11 @@ def test_linear_randomised_model_explanations_differ(tabular):
     table = next(e for e in out.evidence if e.kind == "table")
     assert [r[0] for r in table.rows] == ["shap", "shap (weighted)", "lime", "lime (weighted)"]
     assert table.rows[1][4] == m["shap_weighted_null_median"] and table.rows[1][7:9] == [1.0, m["shap_weighted_model_sensitivity"]]
+    # the key figure and summary print a median that rounds to zero as 0.00 and a negative one with the
+    # report's minus sign (the credit summary read "lime ρ -0.00", the concrete one "null -0.00")
+    assert out.key_figure == ", ".join(f"{e} ρ {number_text(m[f'{e}_rank_correlation_median'])}" for e in ("shap", "lime"))
+    assert f"(shap; null {number_text(m['shap_null_median'])}, seed stability 1.00)" in out.summary
+    assert "-" not in out.key_figure and "-0.00" not in out.summary and "\u22120.00" not in out.summary
 
 
 def test_text_fully_randomised_model_fails_to_match(text):
@@ -339,8 +345,8 @@ def test_randomised_copies_that_agree_with_each_other_do_not_fail_a_sound_explai
     assert [o.unreachable is None for o in sized] == [True, False, False, True]
     for o in sized[1:3]:
         assert o.unreachable == (
-            f"shap: the randomised models' explanations agree with each other (null median ρ {m['shap_null_median']:.2f}, "
-            f"at least 0.5) while the real model's differ from theirs (median ρ {m['shap_rank_correlation_median']:.2f}): "
+            f"shap: the randomised models' explanations agree with each other (null median ρ {number_text(m['shap_null_median'])}, "
+            f"at least 0.5) while the real model's differ from theirs (median ρ {number_text(m['shap_rank_correlation_median'])}): "
             "a low model sensitivity says the copies are alike, not that the explainer ignores the model, so a miss of "
             "it is not judged")
     assert unreachable_reason(sized).startswith("shap_model_sensitivity: shap: the randomised models' explanations")

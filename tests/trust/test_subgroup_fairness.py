@@ -312,6 +312,9 @@ def test_planted_proxy_is_found_and_group_metrics_are_exact(tmp_path):
     assert m["faithfulness_gap_disparity"] == pytest.approx(max(centres) - min(centres))
     quality = next(e for e in out.evidence if e.title == "Explanation quality per group")
     assert [r[4] for r in quality.rows] == pytest.approx(centres) and "4 random orders" in quality.caption
+    # what a deterministic explainer's cell holds, said as explanation_clustering says its own (there: —)
+    assert ("a deterministic explainer is not re-run and counts 1, as a re-run would repeat its explanation "
+            "(explanation_clustering leaves its cell empty, —)") in quality.caption
 
 
 def test_a_proxy_the_model_gives_no_weight_is_in_no_top_k(tmp_path):
@@ -484,7 +487,8 @@ def test_a_small_group_s_rate_intervals_are_no_narrower_than_its_rows_can_suppor
     rates = next(e for e in out.evidence if e.title == "Selection rate and accuracy per group")
     tiny = next(r for r in rates.rows if r[1] == "tiny")
     edge = 0.025 ** (1 / 4)
-    assert tiny[2:5] == [4, "no (n < 30)", 1.0] and tiny[7] == 1.0
+    # "n < 30" with no-break spaces: "no (n <" / "30)" had wrapped in the narrow "gated" column
+    assert tiny[2:5] == [4, "no (n\u00a0<\u00a030)", 1.0] and tiny[7] == 1.0
     assert tiny[5] == pytest.approx(edge) and tiny[5] == pytest.approx(0.3976, abs=1e-4) and tiny[6] == 1.0
     assert tiny[8] == pytest.approx(edge) and tiny[9] == 1.0  # accuracy
     errors = next(e for e in out.evidence if e.title == "Error rates per group")

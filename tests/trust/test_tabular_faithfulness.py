@@ -15,7 +15,7 @@ from auditor.checks import CHECK_REGISTRY
 from auditor.checks.explanation_faithfulness import FaithfulnessParams
 from auditor.engine.runner import PlannedCheck, run_check
 from auditor.policy import CheckSpec
-from auditor.results import Status
+from auditor.results import Status, number_text
 
 from .conftest import frame_context
 from .helpers import run_check as run_check_named
@@ -50,6 +50,11 @@ def test_an_exact_explainer_of_two_features_beats_every_order_of_its_values(tmp_
     # leave-one-out over 2 features is ±1 per instance; the control, the mean over both orders, exactly 0
     assert m["shap_loo_correlation"] == 1.0 and m["shap_loo_correlation_control"] == 0.0
     assert m["shap_loo_correlation_gap_ci_low"] == 1.0
+    # the p-value floor in the PDF's font, not caret notation ("(1/2^n)")
+    table = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Explainers against"))
+    assert "the one-sided Wilcoxon test can give with n pairs (2⁻ⁿ)" in table.caption and "^" not in table.caption
+    assert f"shap deletion gap {number_text(m['shap_deletion_auc_gap'], 3)}" == result.key_figure
+    assert "one-sided Wilcoxon p\u00a0<\u00a00.001)." in result.summary  # "p <" / "0.001" kept on one line
 
 
 @pytest.mark.parametrize("check", ["explanation_faithfulness", "explanation_sanity", "explanation_stability",
