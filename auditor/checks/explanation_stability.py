@@ -187,7 +187,7 @@ def global_share_stability(matrix: np.ndarray, n_boot: int, rng) -> np.ndarray:
     A ranking's order says nothing of how far apart two features are: where several features drive a
     model about equally, their order in 10 explained rows is a coin toss, and a rank ρ weighted by
     importance, which all but ignores the features without weight, turns one swap of two equal drivers
-    into most of its drop (sound linear models with 4 and 6 equal drivers of 13 failed its gate in 5
+    into most of its drop (sound linear models with 4 and 6 equal drivers of 13 failed its gate in 4
     and 12 of 20 simulated draws: benchmarks/global_share_stability.py). Shares move little in such a
     swap (0.33 and 0.31 become 0.31 and 0.33), while explanations dominated by noise still move them.
     Each instance's shares, not its raw |attribution|, so that every explained instance counts once:
