@@ -17,8 +17,9 @@ Three views (reference §3.3, §3.4, §10 S1–S3):
   stability (OpenXAI norm ratio, max over perturbations, log10).
 * **Global rank stability**: the ranking of features by mean |attribution| over bootstrap
   resamples of the explained instances against the ranking over all of them (Spearman, also
-  weighted by importance; no new model calls); for tables also the Pearson r of the features' shares
-  of mean |attribution|, which a policy gates (equally important features swap places by chance).
+  weighted by importance; no new model calls); for tables also the Pearson r of the features' mean
+  shares of each instance's |attribution|, which a policy gates (equally important features swap
+  places by chance; each instance counts once).
 
 Top-k is taken by |attribution|, k = ``min(5, ceil(0.2 d))`` unless the policy sets it; text is
 compared per word.
