@@ -46,7 +46,7 @@ from auditor.metrics.chance import chance_quantile, weighted_topk_agreement_chan
 from auditor.metrics.ranking import top_k_size
 from auditor.metrics.stability import relative_input_stability, topk_agreement
 from auditor.metrics.statistics import bootstrap_ci, row_shares
-from auditor.results import BarChart, FileRef, SampleSize, Table
+from auditor.results import BarChart, FileRef, SampleSize, Table, number_text
 
 SUFFIXES = ("_seed_topk_agreement", "_seed_topk_agreement_ci_low", "_seed_weighted_topk_agreement",
             "_perturbation_topk_agreement",
@@ -393,11 +393,12 @@ class ExplanationStability(Check):
                 column_ns.append(f"{m}: " + ", ".join(fewer))
             if g_med is not None and global_chance is not None and g_med <= global_chance:
                 share = measurements[f"{m}_global_share_stability"]
-                below_chance.append(f"{possessive(m)} global rank ρ {g_med:.2f} is at or below its chance level "
-                                    f"{global_chance:.2f}, so it is no evidence that the global ranking's order is "
-                                    "stable" + ("" if share is None else
-                                                f" (the r of the features' shares, which a policy gates: {share:.2f}; "
-                                                "its chance level is in the table's caption)"))
+                below_chance.append(f"{possessive(m)} global rank ρ {number_text(g_med)} is at or below its chance "
+                                    f"level {number_text(global_chance)}, so it is no evidence that the global ranking's "
+                                    "order is stable" + ("" if share is None else
+                                                         f" (the r of the features' shares, which a policy gates: "
+                                                         f"{number_text(share)}; its chance level is in the table's "
+                                                         "caption)"))
             sizes += [SampleSize(measurement=f"{m}{suffix}", n=finite_n[suffix[1:].split("_")[0]],
                                  min_n=None if suffix.startswith("_label") else MIN_JUDGED,
                                  chance_p95=next((c for s, c in chance_of.items() if suffix.startswith(s)), None))

@@ -7,6 +7,8 @@ from functools import partial
 import numpy as np
 import pytest
 
+from auditor.results import number_text
+
 from .helpers import run_check
 
 
@@ -125,13 +127,13 @@ def test_text_perturbation_stability(text):
     assert (f"integrated_gradients: perturbation columns (those with a kept perturbation) {kept}" in caption) == (kept < 12)
     for e in ("integrated_gradients", "lime"):
         rho, level = m[f"{e}_global_rank_stability"], chance[f"{e}_global_rank_stability"]
-        said = f"global rank ρ {rho:.2f} is at or below its chance level {level:.2f}"
+        said = f"global rank ρ {number_text(rho)} is at or below its chance level {number_text(level)}"
         assert (said in global_caption) == (rho <= level)
     # a text model's explanations rank words, and the report says so
     assert out.summary.split(". ")[0].endswith("of their top words") and "features" not in out.summary
     # a global rank ρ at or below its chance level is said in the summary, where the verdict is read
     assert "global rank ρ" in out.summary and "is at or below its chance level" in out.summary
-    assert all(f"global rank ρ {out.measurements[f'{m}_global_rank_stability']:.2f} is at or below its chance"
+    assert all(f"global rank ρ {number_text(out.measurements[f'{m}_global_rank_stability'])} is at or below its chance"
                in out.summary for m in ("integrated_gradients", "shap", "lime")
                if f"{m}_global_rank_stability" in out.measurements
                and out.measurements[f"{m}_global_rank_stability"] is not None
@@ -149,9 +151,9 @@ def test_a_tabular_rank_at_chance_names_the_shares_a_policy_gates(tabular, monke
     out, _ = run_check(tabular.ctx, "explanation_stability", explainers=["shap"], n_instances=6, n_seeds=2,
                        n_perturbations=1)
     m = out.measurements
-    assert (f"Not above chance: shap's global rank ρ {m['shap_global_rank_stability']:.2f} is at or below its chance "
+    assert (f"Not above chance: shap's global rank ρ {number_text(m['shap_global_rank_stability'])} is at or below its chance "
             f"level 1.00, so it is no evidence that the global ranking's order is stable (the r of the features' "
-            f"shares, which a policy gates: {m['shap_global_share_stability']:.2f}; its chance level is in the "
+            f"shares, which a policy gates: {number_text(m['shap_global_share_stability'])}; its chance level is in the "
             "table's caption).") in out.summary
 
 
