@@ -6,6 +6,7 @@ these models, and nothing in them is a live object (no models, no arrays).
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -45,6 +46,11 @@ def signed_text(text: str) -> str:
             zero = False
         text = text[1:] if zero else MINUS + text[1:]
     return text
+
+
+# review datasets carry their source's HTML line breaks as text ('the<br />people'): reports show them as
+# a space (tables) or a mark (heatmaps), never as markup printed literally
+LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
 def number_text(value: float, digits: int = 2) -> str:

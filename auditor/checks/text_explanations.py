@@ -12,7 +12,7 @@ from auditor.checks.explainers import ExplainerNames
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.text_words import aggregate_to_words, top_words_per_class, word_spans
-from auditor.results import FileRef, Table, TokenHighlights, TokenSpan
+from auditor.results import LINE_BREAK_TAG, FileRef, Table, TokenHighlights, TokenSpan
 
 
 class TextExplanationsParams(Params):
@@ -33,6 +33,47 @@ SETTINGS = {  # what a reviewer needs to know of each explainer's parameters, in
 
 
 UNREAD_SHOWN = 80  # characters of a text beyond the model's read length shown in a heatmap
+
+
+LINE_BREAK_MARK = "¶"  # a source's HTML line break (<br />) in a heatmap, coloured by its tokens' sum
+
+
+def line_breaks_marked(spans: list[tuple[str, float | None]]) -> tuple[list[tuple[str, float | None]], bool]:
+    """``spans`` with each HTML line break of the source text (``<br />``, which review datasets carry
+    as text) shown as one mark: ¶ coloured by the sum of the words inside it, where the model read
+    any, else a space; adjacent spans between words merged. Tokenizers cut a tag into words ("<",
+    "br", "/", ">"), so no span holds it whole and a heatmap printed "< br / > < br / >". A word
+    that crosses a tag's edge keeps its characters outside. Also whether a ¶ was drawn."""
+    text = "".join(t for t, _ in spans)
+    tags = [m.span() for m in LINE_BREAK_TAG.finditer(text)]
+    if not tags:
+        return spans, False
+    starts = np.cumsum([0] + [len(t) for t, _ in spans])
+    owner = np.repeat(np.arange(len(spans)), [len(t) for t, _ in spans])
+    out: list[tuple[str, float | None]] = []
+
+    def keep(a: int, b: int) -> None:  # characters [a, b) outside every tag, each with its own span's value
+        while a < b:
+            j = int(owner[a])
+            end = min(b, int(starts[j + 1]))
+            out.append((text[a:end], spans[j][1]))
+            a = end
+
+    pos, marked = 0, False
+    for a, b in tags:
+        keep(pos, a)
+        inside = {int(j) for j in owner[a:b] if spans[j][1] is not None and starts[j] >= a and starts[j + 1] <= b}
+        out += [(" ", None), (LINE_BREAK_MARK, sum(spans[j][1] for j in inside)), (" ", None)] if inside else [(" ", None)]
+        marked = marked or bool(inside)
+        pos = b
+    keep(pos, len(text))
+    merged: list[tuple[str, float | None]] = []
+    for t, v in out:
+        if v is None and merged and merged[-1][1] is None:
+            merged[-1] = (merged[-1][0] + t, None)
+        else:
+            merged.append((t, v))
+    return merged, marked
 
 
 def unread_tail_cut(spans: list[tuple[str, float | None]]) -> list[tuple[str, float | None]]:
@@ -92,7 +133,7 @@ def highlights(attr, ctx, n: int, title: str, *, signed: bool = True) -> TokenHi
     anchor = (ctx.classes[pos] if signed and pos is not None and len(ctx.classes) == 2
               and attr.output_space == "probability" else "")
     encoded = ctx.model.encode([texts[int(r)] for r in attr.row_ids[:k]])
-    instances, peak = [], 0.0
+    instances, peak, marked = [], 0.0, False
     for i in range(k):
         t = int(attr.target[i])
         sign = -1.0 if anchor and ctx.classes[t] != anchor else 1.0
@@ -104,7 +145,8 @@ def highlights(attr, ctx, n: int, title: str, *, signed: bool = True) -> TokenHi
         peak = max(peak, max((abs(v) for v in sums.values()), default=0.0))
         text = texts[int(attr.row_ids[i])]
         enc = encoded[i]
-        spans = unread_tail_cut(word_spans(text, enc.offsets, enc.word_ids, sums))
+        spans, mark = line_breaks_marked(word_spans(text, enc.offsets, enc.word_ids, sums))
+        spans, marked = unread_tail_cut(spans), marked or mark
         instances.append({
             "row": int(attr.row_ids[i]), "label": ctx.classes[truth[attr.row_ids[i]]],
             "predicted": ctx.classes[t], "probability": float(proba[i, t]),
@@ -116,7 +158,9 @@ def highlights(attr, ctx, n: int, title: str, *, signed: bool = True) -> TokenHi
     return TokenHighlights(
         title=title, instances=instances, scale=peak or 1.0, signed=signed, toward=anchor,
         caption=(f"Showing {k} of {len(attr)} explained texts (selection: {SELECTION.format(k=k)}). "
-                 f"Each word of the original text is coloured by {what}."),
+                 f"Each word of the original text is coloured by {what}."
+                 + (f" {LINE_BREAK_MARK} marks a line break of the source text (<br />), coloured by the sum of its "
+                    "tokens'." if marked else "")),
     )
 
 

@@ -22,7 +22,7 @@ from auditor.render.glossary import glossary_for
 from auditor.render.markdown import clean_card_html, demote_headings
 from auditor.render.runtime import execution_lines, runtime_lines
 from auditor.render.scope import display_status, next_audit, report_scope
-from auditor.results import MINUS, NBSP, AuditResult, number_text, signed_text
+from auditor.results import LINE_BREAK_TAG, MINUS, NBSP, AuditResult, number_text, signed_text
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; form-action 'none'; base-uri 'none'"
 
@@ -159,9 +159,6 @@ def fractional_columns(table) -> list[bool]:
 # columns whose numbers name a row of the evaluation file (the adversarial table's "instance" column is
 # written as text, "1062"; the counterfactual and local tables' "row" was printed "1,062" beside it)
 ROW_ID_COLUMNS = {"row", "instance", "neighbour row"}
-
-
-LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
 def line_breaks_as_spaces(text: str) -> str:

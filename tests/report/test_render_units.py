@@ -568,6 +568,28 @@ def test_the_part_of_a_text_the_model_does_not_read_is_cut_and_said_in_a_heatmap
         "… [24,924 more characters the model does not read: the text is cut at its length]"), cut[-1][0][-120:]
 
 
+def test_a_heatmap_marks_a_sources_line_break_as_one_word_never_as_markup():
+    """The decoder report's heatmaps printed "Yum ! < br / > < br / > Gary": a tokenizer cuts "<br />" into
+    words ("<", "br", "/", ">"), so no one span holds the tag. Each tag becomes one ¶ coloured by the sum
+    of the words inside it; in text the model did not read, a space, before the unread rest is cut (a
+    cut could fall inside a tag)."""
+    from auditor.checks.text_explanations import UNREAD_SHOWN, line_breaks_marked, unread_tail_cut
+
+    # as the review-decoder example's tokenizer cuts "Yum!<br /><br />Gary"
+    spans = [("Yum", 0.1), ("!", 0.2), ("<", 0.1), ("br", 0.2), (" ", None), ("/", -0.05), (">", 0.3),
+             ("<", 0.1), ("br", 0.1), (" ", None), ("/", 0.1), (">", 0.1), ("Gary", 0.5)]
+    marked, drawn = line_breaks_marked(spans)
+    assert drawn and "".join(t for t, _ in marked) == "Yum! ¶  ¶ Gary"
+    assert [v for t, v in marked if t == "¶"] == pytest.approx([0.55, 0.4])  # each tag's words summed
+    assert marked[0] == ("Yum", 0.1) and marked[-1] == ("Gary", 0.5)
+    plain = [("good", 0.1), (" ", None), ("film", 0.2)]
+    assert line_breaks_marked(plain) == (plain, False)  # no tag: as it was
+    # an unread tail with a tag where the cut falls: a space first, so no half tag is shown
+    tail = "x" * (UNREAD_SHOWN - 3) + "<br />" + " more" * 100
+    shown = unread_tail_cut(line_breaks_marked([("Great", 0.3), (tail, None)])[0])
+    assert "<" not in shown[-1][0] and shown[-1][0].startswith("x" * (UNREAD_SHOWN - 3) + " ")
+
+
 def test_error_bars_run_from_an_intervals_low_end_to_its_high_end():
     """A multiclass ROC AUC of 0.998 with a CI of 0.780-0.999 was drawn as ±0.218 (to 1.216, an AUC no
     model has): a chart given the interval's ends draws each side as it is; half-widths stay symmetric."""
