@@ -139,6 +139,15 @@ class FailOn(str, Enum):
     NEVER = "never"  # none: the audit ran and its version is stored, whatever its verdict (a report-only schedule)
 
 
+def _policy_file(policy: str) -> Path | None:
+    """``--policy`` as a file path where it names one (a built-in policy's name does not); None for a
+    name no file system could hold (too long: the policy's own check says so, exit 2, later)."""
+    try:
+        return Path(policy) if Path(policy).is_file() else None
+    except OSError:
+        return None
+
+
 def exit_code_for(status: Status, fail_on: FailOn = FailOn.FAIL) -> int:
     """The exit code of `run` once the audit ran and its version was stored: 1 for an overall FAIL or
     ERROR, and WARN too under ``--fail-on warn``; 0 otherwise, and always under ``--fail-on never``."""
@@ -182,17 +191,21 @@ def run(
 
     if progress_every != progress_every:  # NaN passes click's range check (every comparison is false)
         _fail(_usage("--progress-every nan: expected seconds between 0.1 and 86400"))
+    if junit is not None or summary_md is not None:
+        from auditor.records.sqlite_reader import registry_file
+
+        registry = registry_file(out_dir, db)  # the records' own file: a report written over it loses every run
     if junit is not None:
         from auditor.records.store import junit_path_problem
 
-        if (problem := junit_path_problem(junit)) is not None:
+        if (problem := junit_path_problem(junit, registry)) is not None:
             _fail(_usage(f"--junit {junit}: {problem}"))
     if summary_md is not None:
         from auditor.records.store import summary_path_problem
 
-        others = {"--data": data, "--card": card, "--policy": Path(policy) if Path(policy).is_file() else None,
-                  "--waivers": waivers, "--junit": junit}
-        if (problem := summary_path_problem(summary_md, others)) is not None:
+        others = {"--data": data, "--card": card, "--policy": _policy_file(policy), "--waivers": waivers,
+                  "--junit": junit}
+        if (problem := summary_path_problem(summary_md, others, registry)) is not None:
             _fail(_usage(f"--summary-md {summary_md}: {problem}"))
     if cluster is not None:
         if jobs is not None:

@@ -168,15 +168,19 @@ def check_out_folder(out: Path) -> None:
         raise OutputPathError(problem)
 
 
-def _output_file_problem(path: Path) -> str | None:
+def _output_file_problem(path: Path, registry: Path | None = None) -> str | None:
     """Why a file ``run`` writes once the audit is stored (``--junit``, ``--summary-md``) may not be
     written, or None (what is checked before the run, so that a path no file can be written at ends
     the command before the audit, not after it): never inside a stored run (a run is sealed: `auditor
     verify` would report an added or altered file), never a folder, in a folder that exists and
     takes new files, and an existing path a regular file that can be read (not a device, a FIFO or
-    a socket)."""
+    a socket), and never the audit registry (``registry``: its SQLite file, which the run itself may
+    create, or a journal of it)."""
     if (folder := enclosing_run(path)) is not None:
         return f"is inside the stored run {folder}; a run is sealed and is never modified"
+    if registry is not None and path.resolve() in {registry.resolve().with_name(registry.name + suffix)
+                                                   for suffix in ("", "-journal", "-wal", "-shm")}:
+        return f"is the audit registry ({registry}), which records every run; choose another path"
     if path.is_dir():
         return "is a folder"
     if not path.parent.is_dir():
@@ -206,12 +210,12 @@ def _head(path: Path) -> bytes:
         return fh.read(4096)
 
 
-def junit_path_problem(path: Path) -> str | None:
+def junit_path_problem(path: Path, registry: Path | None = None) -> str | None:
     """Why ``--junit PATH`` may not be written, or None. The file is replaced whole, so it must be
     a new file or an earlier JUnit report: never a folder, a device, a FIFO or a link's target of
     another kind, never a file that is not a JUnit report (the audited dataset, the model, a
     policy), and never inside a stored run (:func:`_output_file_problem`)."""
-    if (problem := _output_file_problem(path)) is not None or not path.exists():
+    if (problem := _output_file_problem(path, registry)) is not None or not path.exists():
         return problem
     head = _head(path)
     if not (head.lstrip().startswith(b"<?xml") and b"<testsuites" in head):
@@ -219,13 +223,13 @@ def junit_path_problem(path: Path) -> str | None:
     return None
 
 
-def summary_path_problem(path: Path, others: dict[str, Path | None]) -> str | None:
+def summary_path_problem(path: Path, others: dict[str, Path | None], registry: Path | None = None) -> str | None:
     """Why ``--summary-md PATH`` may not be appended to, or None. Appended to, as GitHub Actions
     appends each step's summary to ``$GITHUB_STEP_SUMMARY``, so an existing file is kept and added
     to: it must be a text file this process may write, and none of the command's other files
     (``others``: option -> path, the audited data, the card, the policy, the waivers, the JUnit
     report); the checks of :func:`_output_file_problem` apply too."""
-    if (problem := _output_file_problem(path)) is not None:
+    if (problem := _output_file_problem(path, registry)) is not None:
         return problem
     for flag, other in others.items():
         if other is not None and _same_file(path, Path(other)):

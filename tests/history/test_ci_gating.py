@@ -120,6 +120,32 @@ def test_summary_md_path_problems_are_refused_before_the_run(history, artefacts,
     assert not (tmp_path / "out").exists() and not (tmp_path / "r.xml").exists()
 
 
+def test_neither_report_file_may_be_the_audit_registry(history, artefacts, tmp_path):
+    """``--summary-md OUT/audits.sqlite`` appended Markdown to the registry the run had just created,
+    and ``--junit`` there replaced it with XML (``history`` then read "file is not a database"): both
+    refused before the run, for the default registry (not there yet) and a ``--db`` file, journals too."""
+    data = tmp_path / "eval.csv"
+    data.write_bytes(Path(artefacts.csv).read_bytes())
+    out, db = tmp_path / "out", tmp_path / "records.sqlite"
+    for option in ("--summary-md", "--junit"):
+        for target, extra in ((out / "audits.sqlite", ()), (Path(f"{db}-journal"), ("--db", db))):
+            out.mkdir(exist_ok=True)
+            res = invoke("run", "--policy", history.policy, "--card", history.card, "--data", data, "--out", out,
+                         "--quiet", *extra, option, target)
+            assert res.exit_code == 2, (option, target, res.output)
+            assert f"{option} {target}: is the audit registry" in flat(res.output), res.output
+            assert not target.exists() and not db.exists() and not any(out.iterdir())
+
+
+def test_a_policy_name_too_long_for_a_path_is_a_usage_error_with_a_summary(history, tmp_path):
+    """``Path(policy).is_file()`` raised ENAMETOOLONG for a 300-character policy name given with
+    --summary-md: a traceback and exit 5, where the same command without it exits 2."""
+    res = invoke("run", "--policy", "a" * 300, "--card", history.card, "--data", "x.csv", "--out", tmp_path / "out",
+                 "--summary-md", tmp_path / "s.md")
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and not (tmp_path / "s.md").exists()
+
+
 def test_summary_cells_escape_markdown(history):
     """A ``|`` in a key figure stays in its cell, and no input text turns into markup or a new line."""
     result = history.runs[2].result
