@@ -8,7 +8,7 @@ resamples; "heavy rows" scale each row by a lognormal factor (a few rows carry m
 a logistic model's rows near its boundary do); noisy explanations (|noise| of sd σ added to every
 value) and pure noise are the cases a gate must still fail. Never part of the test suite.
 
-    .venv/bin/python benchmarks/global_share_stability.py              # 20 draws per case, ~4 minutes
+    .venv/bin/python benchmarks/global_share_stability.py              # 20 draws per case, about 5 minutes
     .venv/bin/python benchmarks/global_share_stability.py --draws 5
 
 Results: ``results/global-share-stability-<UTC time>.json``.

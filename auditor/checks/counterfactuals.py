@@ -41,7 +41,7 @@ class CounterfactualsParams(Params):
     max_features_changed: int = count(3, MAX_TOP_K)  # greedy steps: features one counterfactual may change
     n_values: int = count(20, MAX_CURVE_STEPS, minimum=2)  # candidate values per numeric feature (observed quantiles)
     refine_steps: int = count(12, MAX_REFINE_STEPS)  # bisection steps towards the decision boundary
-    n_shown: int = count(10, MAX_SHOWN)  # rows of the recourse table in the report (all are in the CSV)
+    n_shown: int = count(10, MAX_SHOWN)  # rows of the counterfactual table in the report (all are in the CSV)
     # a regressor: how far the prediction must move towards the predictions' median, in their standard deviations
     target_shift: float = target_shift_field()
 

@@ -167,7 +167,7 @@ class GlobalImportance(Check):
         summary = (
             f"{top} matters most (shuffling it "
             + (f"raises {LOSS_NAMES[scoring]}" if scoring in LOSS_NAMES else f"lowers {scoring}")
-            + f" by {perm.mean[order[0]]:.3f}); "
+            + f" by {number_text(perm.mean[order[0]], 3)}); "
             + (f"permutation importance and mean |SHAP| rank the features with Spearman correlation {number_text(rho)}, "
                "each feature weighted by its share of the importance"
                + (f"; {n_tied} pair{'s' if n_tied != 1 else ''} ordered oppositely within one method's 95% intervals "

@@ -16,7 +16,7 @@ from auditor.checks.performance_regression import (
 from auditor.lazy_imports import lazy_function
 from auditor.metrics.statistics import delong_auc_interval, exact_proportion_interval, mean_auc_interval
 from auditor.models.base import Capability
-from auditor.results import BarChart, SampleSize, Table
+from auditor.results import BarChart, SampleSize, Table, number_text
 
 # scikit-learn takes seconds to import: imported on first call
 confusion_matrix = lazy_function("sklearn.metrics", "confusion_matrix")
@@ -855,6 +855,6 @@ class Performance(Check):
             f"{ctx.card.auditor.target!r})."
         ) + regression_gap_sentence(claim_rows, widened_interval(ctx.card.claims, n))
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
-                           key_figure=f"R² {point['r2']:.3f}", notes=few + _notes(ctx.card, unverifiable, undefined),
+                           key_figure=f"R² {number_text(point['r2'], 3)}", notes=few + _notes(ctx.card, unverifiable, undefined),
                            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n,
                                                                           REGRESSION_CLAIM_ALIASES))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from auditor.policy.schema import Threshold
-from auditor.results import Status, ThresholdOutcome
+from auditor.results import Status, ThresholdOutcome, signed_text
 
 
 def evaluate(thresholds: list[Threshold], measurements: dict[str, float | None]) -> list[ThresholdOutcome]:
@@ -143,15 +143,15 @@ def not_met(outcomes: list[ThresholdOutcome]) -> list[str]:
     or FAIL, for the summary and the command line (its key figure may speak of another explainer's
     passing figure: 'shap top-k kept 0.93' beside lime's missed 0.41). A value within its bound that is
     still no pass (a lower end at 0 that ties put there) says so."""
-    return [f"{o.measurement} {o.observed:.3g} ({_missed_bound(o)})"
+    return [f"{o.measurement} {signed_text(f'{o.observed:.3g}')} ({_missed_bound(o)})"
             for o in outcomes if not o.passed and o.severity != "info" and o.unreachable is None
             and o.observed is not None and math.isfinite(o.observed)]
 
 
 def _missed_bound(o: ThresholdOutcome) -> str:
     if o.min is not None and o.observed < o.min:
-        return f"min {o.min:g}"
+        return f"min {signed_text(f'{o.min:g}')}"
     if o.max is not None and o.observed > o.max:
-        return f"max {o.max:g}"
-    bounds = ", ".join(f"{k} {v:g}" for k, v in (("min", o.min), ("max", o.max)) if v is not None)
+        return f"max {signed_text(f'{o.max:g}')}"
+    bounds = ", ".join(f"{k} {signed_text(f'{v:g}')}" for k, v in (("min", o.min), ("max", o.max)) if v is not None)
     return f"{bounds}; not a pass on its evidence" if bounds else "not a pass on its evidence"

@@ -49,7 +49,7 @@ GLOSSARY: list[tuple[str, str]] = [
      "R² is the share of the target's variance the predictions explain (1: perfect, 0: no better than "
      "predicting the mean, below 0: worse)."),
     ("p-value", "The probability of a result at least this favourable if the explainer were no better "
-     "than its control (one-sided paired Wilcoxon test). Values below 0.001 are printed as < 0.001."),
+     "than its control (one-sided paired Wilcoxon test). Values below 0.001 are printed as <\u00a00.001."),
     ("ROC AUC", "The probability that the model scores a randomly chosen case of the positive class above a "
      "randomly chosen case of the other (0.5: no better than chance, 1: perfect ranking); with three or more "
      "classes, the mean over the classes of each class against the rest (macro)."),

@@ -11,6 +11,7 @@ no character starts a link, emphasis, code or HTML.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from auditor.policy.thresholds import not_met
 from auditor.render.scope import display_overall, display_status
@@ -23,8 +24,10 @@ _MARKUP = re.compile(r"([\\`*_\[\]<>|~&!#])")
 
 def md_text(text: object) -> str:
     """``text`` for one line of Markdown, a table cell included: line breaks and tabs as spaces,
-    other control characters as ``\\x..`` escapes, markup characters backslash-escaped."""
-    flat = "".join(" " if ch in "\r\n\t\v\f" else ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+    other control characters as ``\\x..`` escapes (spaces such as the report's no-break space kept),
+    markup characters backslash-escaped."""
+    flat = "".join(" " if ch in "\r\n\t\v\f" else ch if ch.isprintable() or unicodedata.category(ch) == "Zs"
+                   else ascii(ch)[1:-1] for ch in str(text))  # a no-break space ("<\u00a00.001") is kept
     return _MARKUP.sub(r"\\\1", flat)
 
 

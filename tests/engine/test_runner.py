@@ -260,3 +260,7 @@ def test_the_gates_a_check_missed_are_named_beside_its_key_figure():
     # within its bound and still no pass (a lower end at 0 that tied pairs put there): said, never a crash
     tied = ThresholdOutcome(measurement="gap_ci_low", observed=0.0, min=0.0, severity="warn", passed=False)
     assert not_met([tied]) == ["gap_ci_low 0 (min 0; not a pass on its evidence)"]
+    # a negative value and bound carry the report's minus sign, as the key figure beside them does
+    # (the terminal read "weighted rank ρ −0.12 …; not met: min_weighted_rank_correlation -0.121 (min 0.3)")
+    below = ThresholdOutcome(measurement="rho", observed=-0.1206, min=-0.05, severity="warn", passed=False)
+    assert not_met([below]) == ["rho \u22120.121 (min \u22120.05)"]

@@ -155,5 +155,7 @@ def test_summary_cells_escape_markdown(history):
     assert len(rows) == len(result.checks) and all(len(r) == 3 for r in rows)
     assert rows[0][0] == "a|b*c_"
     assert rows[0][2].startswith("AUC 0.87 | [CI](x) <b>\\ `x` next")
+    # the report's no-break space (p\u00a0<\u00a00.001) is a space, not an escape printed as "\xa0"
+    assert md_text("p\u00a0<\u00a00.001") == "p\u00a0\\<\u00a00.001"
     assert "0.87 | " not in text and "<b>" not in text and "[CI]" not in text and "`x`" not in text
     assert md_text("x\x1by") == "x\\\\x1by"  # a control character as its escape, the backslash escaped
