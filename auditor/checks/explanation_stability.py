@@ -46,7 +46,7 @@ from auditor.metrics.chance import chance_quantile, weighted_topk_agreement_chan
 from auditor.metrics.ranking import top_k_size
 from auditor.metrics.stability import relative_input_stability, topk_agreement
 from auditor.metrics.statistics import bootstrap_ci, row_shares
-from auditor.results import BarChart, FileRef, SampleSize, Table, number_text
+from auditor.results import BarChart, FileRef, SampleSize, Table, number_text, signed_text
 
 SUFFIXES = ("_seed_topk_agreement", "_seed_topk_agreement_ci_low", "_seed_weighted_topk_agreement",
             "_perturbation_topk_agreement",
@@ -264,15 +264,13 @@ def _seed_chance_words(n_seeds: int, seed: list[str], weighted_seed: list[str]) 
 
 
 def _global_chance_words(global_: list[str], weighted_global: list[str], shares: list[str]) -> str:
-    """The global table's chance levels in one sentence."""
+    """The global table's chance levels in one sentence (the weighting is said under the re-run table)."""
     parts = ([f"global rank ρ {_levels(global_, weighted_global)}"] if global_ or weighted_global else []) + (
         [f"shares r {', '.join(shares)}"] if shares else [])
     if not parts:
         return ""
-    return ((WEIGHTED_WORDS if weighted_global else "")
-            + " By chance (each instance's values at random positions among its features; a resample shares most of "
-            f"its instances with the full set, so even these correlate with it) the medians reach, in 5% of draws: "
-            f"{'; '.join(parts)}. A gate passes only above its level.")
+    return (" By chance (each instance's values at random positions; a resample shares most of its instances with "
+            f"the full set) the medians reach, in 5% of draws: {'; '.join(parts)}. A gate passes only above its level.")
 
 
 class ExplanationStability(Check):
@@ -419,7 +417,7 @@ class ExplanationStability(Check):
             per_instance += [(int(r), m, a, b, c) for r, a, b, c in zip(attr.row_ids, seed_rows, fa, ris)]
         notes.append(ctx.model.perturbation_note(p))
         notes.append("An explanation that did not move at all is recorded as a relative input stability of "
-                     f"{RIS_FLOOR:g} on the log scale (10{f'{RIS_FLOOR:g}'.translate(SUPERSCRIPT)} times the input change).")
+                     f"{signed_text(f'{RIS_FLOOR:g}')} on the log scale (10{f'{RIS_FLOOR:g}'.translate(SUPERSCRIPT)} times the input change).")
         evidence = [
             Table(title=f"Stability per explainer under re-runs and perturbations (medians over "
                         f"{_explained_words(explained)} explained, each column over those it is defined on; bootstrap "
@@ -437,14 +435,12 @@ class ExplanationStability(Check):
                         f"bootstrap resamples of the {_explained_words(explained)} explained)",
                   columns=["explainer", "global rank ρ", "ρ 5th pct", "rank ρ, weighted", "shares r"][:len(global_rows[0])]
                   if global_rows else ["explainer", "global rank ρ", "ρ 5th pct"],
-                  rows=global_rows,
-                  caption=f"Each resample's mean |attribution| per {ctx.features[:-1]} against all instances': Spearman's ρ "
-                          "of their rankings; ρ 5th pct, the 5th percentile over the resamples (its spread, not a "
-                          "chance level)."
-                          + (" Shares r: Pearson's r of the features' mean shares of each instance's |attribution| (each "
-                             "instance counts once); unlike a rank, it "
-                             "does not read the coin-toss order of equally important features as instability."
-                             if share_chances else "")
+                  rows=global_rows, detail=True,  # the gated shares r is in the gate table with its chance level
+                  caption=f"Mean |attribution| per {ctx.features[:-1]} over each resample against all instances: "
+                          "Spearman's ρ of the rankings (ρ 5th pct: its 5th percentile, a spread, not a chance level)"
+                          + ("; shares r: Pearson's r of the features' mean shares of each instance's |attribution|, "
+                             "which the coin-toss order of equally important features does not move."
+                             if share_chances else ".")
                           + _global_chance_words(global_chances, weighted_global_chances, share_chances)
                           + "".join(f" Not above chance: {b}." for b in below_chance)),
             *charts,
