@@ -43,8 +43,8 @@ class Attention(Check):
     title = "Attention (with its caveat)"
     description = (
         "Last-layer attention of the token the classifier reads ([CLS] for an encoder, the last token for "
-        "a decoder; mean over heads) and attention rollout (Abnar & Zuidema 2020) per token, and their Spearman rank correlation with integrated-gradients |attributions| per "
-        "text. " + CAVEAT
+        "a decoder; mean over heads) and attention rollout (Abnar & Zuidema 2020) per token, and their "
+        "Spearman rank correlation with integrated-gradients |attributions| per text. " + CAVEAT
     )
     requires = frozenset({Capability.ATTENTIONS, Capability.TOKENS})
     Params = AttentionParams
