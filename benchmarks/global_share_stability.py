@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from run import write_result  # noqa: E402
 
 from auditor.checks.explanation_stability import (  # noqa: E402
-    _pearson_to, _resampled_means, global_rank_stability, global_rank_stability_chance, global_share_stability,
+    _resampled_means, global_rank_stability, global_rank_stability_chance, global_share_stability,
 )
+from auditor.metrics.statistics import weighted_correlation  # noqa: E402
 
 D, ROWS, RESAMPLES, CHANCE_DRAWS = 13, 10, 200, 100
 # name: (weights of the informative features, sd of the noise added to every |attribution|, sound?)
@@ -49,7 +50,7 @@ def shares_of_the_mean(matrix, n_boot, rng):
     if matrix.shape[0] < 2 or matrix.shape[1] < 2:
         return np.full(0, np.nan)
     full, boot = _resampled_means(matrix, n_boot, rng)
-    return _pearson_to(full, boot)
+    return weighted_correlation(full, boot, np.full(matrix.shape[1], 1.0 / matrix.shape[1]))
 
 
 STATISTICS = {"weighted rank ρ": partial(global_rank_stability, weighted=True),

@@ -45,7 +45,7 @@ from auditor.metrics.agreement import feature_agreement, rank_correlation_to, we
 from auditor.metrics.chance import chance_quantile, weighted_topk_agreement_chance
 from auditor.metrics.ranking import top_k_size
 from auditor.metrics.stability import relative_input_stability, topk_agreement
-from auditor.metrics.statistics import bootstrap_ci, row_shares
+from auditor.metrics.statistics import bootstrap_ci, row_shares, weighted_correlation
 from auditor.results import BarChart, FileRef, SampleSize, Table, number_text, signed_text
 
 SUFFIXES = ("_seed_topk_agreement", "_seed_topk_agreement_ci_low", "_seed_weighted_topk_agreement",
@@ -199,19 +199,7 @@ def global_share_stability(matrix: np.ndarray, n_boot: int, rng) -> np.ndarray:
     if matrix.shape[0] < 2 or matrix.shape[1] < 2:
         return np.full(0, np.nan)
     full, boot = _resampled_means(row_shares(matrix)[0], n_boot, rng)
-    return _pearson_to(full, boot)
-
-
-def _pearson_to(reference: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Pearson's r of ``reference`` (d,) with each row of ``rows`` (n, d); NaN where either is constant
-    (decided exactly: a constant's centred values would round to ~1e-17, not 0)."""
-    ref = reference - reference.mean()
-    centred = rows - rows.mean(axis=1, keepdims=True)
-    den = np.sqrt((centred ** 2).sum(axis=1) * (ref @ ref))
-    varies = (rows.max(axis=1) > rows.min(axis=1)) & (reference.max() > reference.min())
-    out = np.full(len(rows), np.nan)
-    np.divide(centred @ ref, den, out=out, where=varies & (den > 0))
-    return np.clip(out, -1.0, 1.0)
+    return weighted_correlation(full, boot, np.full(matrix.shape[1], 1.0 / matrix.shape[1]))  # Pearson's r
 
 
 def global_rank_stability_chance(matrix: np.ndarray, present: np.ndarray, n_boot: int, rng,
