@@ -292,26 +292,23 @@ def run(
         out.print(f"  {record.path / name}", highlight=False, markup=False, soft_wrap=True)
     if record.registry_problem:
         err.print(f"notice: {printable(record.registry_problem)}", highlight=False, markup=False, soft_wrap=True)
+    after = []  # the files the run adds once its version is stored: (option, path, what, write)
     if junit is not None:
         from auditor.records.atomic import replace_file
         from auditor.render.junit import junit_xml
 
-        try:
-            replace_file(junit, junit_xml(result))
-        except OSError as exc:  # checked before the run, but the folder can change while it runs
-            _fail(_usage(f"--junit {junit}: cannot be written ({exc.strerror or exc}); the audit itself was stored "
-                         f"as {record.path}, and no JUnit report was written"))
-        out.print(f"  {junit}", highlight=False, markup=False, soft_wrap=True)
+        after.append(("--junit", junit, "JUnit report", lambda: replace_file(junit, junit_xml(result))))
     if summary_md is not None:
-        from auditor.render.step_summary import markdown_summary
+        from auditor.render.step_summary import append_summary
 
+        after.append(("--summary-md", summary_md, "summary", lambda: append_summary(summary_md, result, record.path)))
+    for option, path, what, write in after:
         try:
-            with summary_md.open("a", encoding="utf-8") as fh:  # appended to, as $GITHUB_STEP_SUMMARY is
-                fh.write(("\n" if fh.tell() else "") + markdown_summary(result, str(record.path)))
+            write()
         except OSError as exc:  # checked before the run, but the folder can change while it runs
-            _fail(_usage(f"--summary-md {summary_md}: cannot be written ({exc.strerror or exc}); the audit itself was "
-                         f"stored as {record.path}, and no summary was written"))
-        out.print(f"  {summary_md}", highlight=False, markup=False, soft_wrap=True)
+            _fail(_usage(f"{option} {path}: cannot be written ({exc.strerror or exc}); the audit itself was stored "
+                         f"as {record.path}, and no {what} was written"))
+        out.print(f"  {path}", highlight=False, markup=False, soft_wrap=True)
     code = exit_code_for(result.status, fail_on)
     if code != exit_code_for(result.status):  # said only where --fail-on changed the exit code
         err.print(f"exit {code}: overall {result.status.value.upper()} and --fail-on {FailOn(fail_on).value}",

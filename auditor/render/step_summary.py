@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 from auditor.policy.thresholds import not_met
 from auditor.render.scope import display_overall, display_status
@@ -54,3 +55,10 @@ def markdown_summary(result: AuditResult, stored: str | None = None) -> str:
     for check in result.checks:
         lines.append(f"| {md_text(check.id)} | {display_status(check).upper()} | {md_text(check_figure(check))} |")
     return "\n".join(lines) + "\n\n"
+
+
+def append_summary(path: Path, result: AuditResult, stored: Path) -> None:
+    """Append the summary of the stored ``result`` to ``path``, as GitHub Actions appends each step's
+    summary to ``$GITHUB_STEP_SUMMARY`` (a blank line first where the file already holds text)."""
+    with Path(path).open("a", encoding="utf-8") as fh:
+        fh.write(("\n" if fh.tell() else "") + markdown_summary(result, str(stored)))
