@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field
 
 from auditor.inputs.validation import NumbersNotBooleans
 from auditor.models.base import Capability
+from auditor.results import NBSP
 
 if TYPE_CHECKING:
     from auditor.engine.context import AuditContext
@@ -111,6 +112,12 @@ def possessive(name: str) -> str:
     """``name``'s, as a summary writes it; a name ending in s takes the apostrophe alone
     (integrated_gradients', not integrated_gradients's)."""
     return f"{name}'" if str(name).lower().endswith("s") else f"{name}'s"
+
+
+def gated_cell(gated: bool, minimum: int) -> str:
+    """A table's "gated" cell for a group or cohort: "yes", or "no (n < minimum)" kept on one line (a
+    no-break space each side of "<": "no (n <" had wrapped from "30)" in the narrow column)."""
+    return "yes" if gated else f"no (n{NBSP}<{NBSP}{minimum})"
 
 
 def sample_sizes_of(measurements: dict[str, float | None], n: int, min_n: int | None = None) -> list:

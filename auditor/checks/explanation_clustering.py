@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 
 from auditor.checks.base import (
     MAX_CONTROL_ORDERS, MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, fraction,
+    gated_cell,
 )
 from auditor.checks.explainers import ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
@@ -320,7 +321,7 @@ class ExplanationClustering(Check):
                 "gap": _num(gap), "gap_lo": _num(gap_lo),
                 "faith": _num(fg), "faith_lo": _num(fg_lo), "faith_hi": _num(fg_hi), "stability": stab, "top": top,
                 "accuracy": _num(acc),
-                "row": [view, f"C{c + 1}", size, "yes" if gated else f"no (n{NBSP}<{NBSP}{p.min_cohort_size})", _num(acc),
+                "row": [view, f"C{c + 1}", size, gated_cell(gated, p.min_cohort_size), _num(acc),
                         _num(acc_lo), _num(acc_hi), _num(gap), _num(gap_lo), _num(gap_hi)],
                 "quality": [view, f"C{c + 1}", size,
                             ", ".join(f"{names[j]} (+{lift:.2f})" for j, lift in top if lift >= 0.005)

@@ -41,7 +41,7 @@ from pydantic import Field, field_validator
 if TYPE_CHECKING:
     import pandas as pd
 
-from auditor.checks.base import MAX_CONTROL_ORDERS, MIN_JUDGED, Check, CheckOutput, Params, count, most_bars
+from auditor.checks.base import MAX_CONTROL_ORDERS, MIN_JUDGED, Check, CheckOutput, Params, count, gated_cell, most_bars
 from auditor.checks.explainers import available_methods, ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
@@ -52,7 +52,7 @@ from auditor.metrics.fairness import (
 )
 from auditor.metrics.statistics import bias_corrected_interval, signed_rank_interval
 from auditor.models.base import Capability
-from auditor.results import NBSP, BarChart, SampleSize, Table
+from auditor.results import BarChart, SampleSize, Table
 
 KIND = "classification"  # the engine audits classifiers; a regression adapter adds its own metric set
 STATISTICS = ("difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high")
@@ -292,7 +292,7 @@ class SubgroupFairness(Check):
                      for m, based in bases.items()}
             for j in shown_order(names):
                 g = names[j]
-                group_row = [col, g, int(table.loc[g, "n"]), "yes" if g in gated else f"no (n{NBSP}<{NBSP}{p.min_group_size})"]
+                group_row = [col, g, int(table.loc[g, "n"]), gated_cell(g in gated, p.min_group_size)]
                 error_row = [col, g, int(table.loc[g, "n"])]
                 for m in ("selection_rate", "accuracy"):
                     group_row += [_num(table.loc[g, m]), *rate_interval(boot[m][:, j], int(table.loc[g, "n"]), alpha)]
@@ -523,7 +523,7 @@ class SubgroupFairness(Check):
                 gated = n >= p.min_explained_per_group
                 # the gap's centre as the faithfulness and clustering checks give it (Hodges-Lehmann)
                 mg, ms = signed_rank_interval(gap[inside])[0], float(np.nanmedian(stability[inside]))
-                quality_rows.append([col, group, n, "yes" if gated else f"no (n{NBSP}<{NBSP}{p.min_explained_per_group})", mg, ms])
+                quality_rows.append([col, group, n, gated_cell(gated, p.min_explained_per_group), mg, ms])
                 if gated:
                     medians_gap.append(mg)
                     medians_stab.append(ms)
