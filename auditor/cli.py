@@ -182,6 +182,8 @@ def run(
     fail_on: FailOn = typer.Option(FailOn.FAIL, "--fail-on", case_sensitive=False,
                                    help="Exit 1 on an overall FAIL or ERROR (fail), on WARN too (warn), or never: "
                                         "exit 0 whenever the audit ran and was stored."),
+    as_json: bool = typer.Option(False, "--json",
+                                 help="Print a JSON summary of the stored audit on stdout; the table and messages go to stderr."),
 ) -> None:
     """Run an audit and write a new versioned run directory."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -267,6 +269,7 @@ def run(
             _SAID["interrupted"] = True
             raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
     result = record.result
+    human = err if as_json else out  # with --json, stdout holds the JSON document alone
     table = Table(title=shown(f"{result.model.name} {result.model.version} — policy {result.policy.name} {result.policy.version}"))
     table.add_column("check")
     table.add_column("status")
@@ -278,18 +281,18 @@ def run(
         style = STATUS_STYLE[c.status.value]
         # the key figure, and the gate that made it WARN or FAIL beside a key figure of another
         table.add_row(shown(c.id), f"[{style}]{display_status(c).upper()}[/]", shown(check_figure(c)))
-    out.print(table)
+    human.print(table)
     for c in result.checks:
         w = c.waiver
         if w is not None and w.state in ("applied", "expired"):
-            said = (f"{w.status_before.value.upper()} waived by {w.approver} until {w.expires}" if w.state == "applied"
-                    else f"waiver by {w.approver} expired on {w.expires}; not applied")
-            out.print(f"  {printable(c.id)}: {printable(said)}", markup=False, highlight=False, soft_wrap=True)
+            waived = (f"{w.status_before.value.upper()} waived by {w.approver} until {w.expires}" if w.state == "applied"
+                      else f"waiver by {w.approver} expired on {w.expires}; not applied")
+            human.print(f"  {printable(c.id)}: {printable(waived)}", markup=False, highlight=False, soft_wrap=True)
     overall = display_overall(result)
-    out.print(f"overall: [{STATUS_STYLE.get(overall, 'dim')}]{overall.upper()}[/]   ({record.path.name})"
-              + ("\n  no check is gated by a warning or blocking threshold: this audit judges nothing" if overall == INFO else ""))
+    human.print(f"overall: [{STATUS_STYLE.get(overall, 'dim')}]{overall.upper()}[/]   ({record.path.name})"
+               + ("\n  no check is gated by a warning or blocking threshold: this audit judges nothing" if overall == INFO else ""))
     for name in ("result.json", "report.html", "report.pdf", "manifest.json"):
-        out.print(f"  {record.path / name}", highlight=False, markup=False, soft_wrap=True)
+        human.print(f"  {record.path / name}", highlight=False, markup=False, soft_wrap=True)
     if record.registry_problem:
         err.print(f"notice: {printable(record.registry_problem)}", highlight=False, markup=False, soft_wrap=True)
     after = []  # the files the run adds once its version is stored: (option, path, what, write)
@@ -308,11 +311,16 @@ def run(
         except OSError as exc:  # checked before the run, but the folder can change while it runs
             _fail(_usage(f"{option} {path}: cannot be written ({exc.strerror or exc}); the audit itself was stored "
                          f"as {record.path}, and no {what} was written"))
-        out.print(f"  {path}", highlight=False, markup=False, soft_wrap=True)
+        human.print(f"  {path}", highlight=False, markup=False, soft_wrap=True)
     code = exit_code_for(result.status, fail_on)
     if code != exit_code_for(result.status):  # said only where --fail-on changed the exit code
         err.print(f"exit {code}: overall {result.status.value.upper()} and --fail-on {FailOn(fail_on).value}",
                   highlight=False, markup=False, soft_wrap=True)
+    if as_json:
+        from auditor.render.run_json import run_json, run_summary
+
+        written = {option.removeprefix("--").replace("-", "_"): path for option, path, _, _ in after}
+        sys.stdout.write(run_json(run_summary(result, record.path, code, written, record.registry_problem)))
     raise typer.Exit(code)
 
 

@@ -159,3 +159,49 @@ def test_summary_cells_escape_markdown(history):
     assert md_text("p\u00a0<\u00a00.001") == "p\u00a0\\<\u00a00.001"
     assert "0.87 | " not in text and "<b>" not in text and "[CI]" not in text and "`x`" not in text
     assert md_text("x\x1by") == "x\\\\x1by"  # a control character as its escape, the backslash escaped
+
+
+def test_json_puts_one_summary_on_stdout_and_the_table_on_stderr(history, artefacts, tmp_path):
+    """``run --json``: stdout is one JSON document that says what the table says (status, exit code,
+    each check's status, key figure and missed gates with values and bounds, the files written), and
+    the table, the file list and the --fail-on line go to stderr."""
+    import json
+
+    out, junit = tmp_path / "out", tmp_path / "checks.xml"
+    res = invoke("run", "--policy", history.policy_v2, "--card", history.card, "--data", artefacts.csv,
+                 "--out", out, "--quiet", "--jobs", "1", "--fail-on", "warn", "--junit", junit, "--json")
+    result = stored_result(out, "v0001")
+    summary = json.loads(res.stdout)  # the whole of stdout: nothing else was printed there
+    assert res.exit_code == 1 and summary["exit_code"] == 1, res.output
+    assert "overall: WARN (v0001)" in flat(res.stderr) and "exit 1: overall WARN and --fail-on warn" in flat(res.stderr)
+    assert (summary["status"], summary["shown"], summary["version"]) == ("warn", "warn", "v0001")
+    assert Path(summary["run"]).parent.parent == out and Path(summary["run"]).name == "v0001"
+    assert summary["model"]["name"] == result.model.name and summary["policy"]["version"] == result.policy.version
+    assert [c["id"] for c in summary["checks"]] == [c.id for c in result.checks]
+    assert {c["id"]: c["shown"] for c in summary["checks"]} == {c.id: display_status(c) for c in result.checks}
+    assert {c["id"]: c["key_figure"] for c in summary["checks"]} == {c.id: c.key_figure for c in result.checks}
+    perf = next(c for c in result.checks if c.id == "performance")
+    missed = next(t for t in perf.thresholds if t.measurement == "roc_auc_ci_low")
+    (gate,) = next(c for c in summary["checks"] if c["id"] == "performance")["not_met"]
+    assert gate == {"measurement": "roc_auc_ci_low", "observed": missed.observed, "min": missed.min, "max": missed.max,
+                    "severity": "warn", "n": missed.n, "unreachable": None}
+    assert all(not c["not_met"] for c in summary["checks"] if c["status"] == "pass")
+    assert summary["files"]["junit"] == str(junit) and junit.is_file()
+    assert all(Path(summary["files"][k]).is_file() for k in ("result_json", "report_html", "report_pdf", "manifest_json"))
+
+
+def test_json_writes_null_for_a_figure_that_is_not_a_number(history):
+    """JSON has no NaN: an observed value that is not finite is null, and a NaN left anywhere else
+    is refused rather than printed as invalid JSON."""
+    import json
+
+    from auditor.render.run_json import run_json, run_summary
+
+    result = history.runs[2].result
+    check = next(c for c in result.checks if c.thresholds)
+    gate = check.thresholds[0].model_copy(update={"observed": float("nan"), "passed": False, "severity": "fail"})
+    changed = result.model_copy(update={"checks": [check.model_copy(update={"thresholds": [gate]})]})
+    summary = run_summary(changed, Path("reports/m/v0003"), 1)
+    assert json.loads(run_json(summary))["checks"][0]["not_met"][0]["observed"] is None
+    with pytest.raises(ValueError):
+        run_json({**summary, "exit_code": float("nan")})
