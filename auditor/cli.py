@@ -2,11 +2,13 @@
 | users | keys | serve.
 
 Exit codes: 0 passed (or only warnings), 1 a blocking check failed or errored, 2 usage error (an
-unreachable --cluster included), 3 invalid policy, card or dataset, 4 model artefact refused or not
+unreachable --cluster included), 3 invalid config file or AUDITOR_* variable, policy, card or dataset, 4 model artefact refused or not
 loadable (a cluster worker's copy included), 5 internal error.
 A run whose only findings are waived ends WAIVED and exits 0 (an unwaived blocking failure exits 1).
 `run --fail-on warn` exits 1 on an overall WARN too; `--fail-on never` exits 0 whenever the audit ran and
 was stored (2, 3, 4 and the signals' codes are kept).
+Options' defaults come from ./auditor.yaml (or [tool.auditor] in ./pyproject.toml, or --config FILE)
+and AUDITOR_<COMMAND>_<OPTION> variables (auditor/config.py); the command line wins.
 `verify` exits 1 when a run was altered, `due` when a model's approval expired, its newest artefact
 is not signed off after an approval, or its re-audit is overdue, `sign-off` when the run fails verification (an altered audit is not signed).
 """
@@ -52,9 +54,35 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                            help="Print auditor's version and exit.")) -> None:
+def _main(ctx: typer.Context,
+          show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                            help="Print auditor's version and exit."),
+          config: Optional[Path] = typer.Option(None, "--config", envvar="AUDITOR_CONFIG",
+                                                help="Options' defaults from this file (default: ./auditor.yaml, or "
+                                                     "[tool.auditor] in ./pyproject.toml); see README \"Config file\".")) -> None:
     """Policy-driven audits of ML models: explanations, and tests that the explanations can be trusted."""
+    from auditor.config import default_map, find_config
+
+    try:
+        mapped, origins = default_map(ctx.command, ctx, find_config(config))
+    except AuditorError as exc:
+        _fail(exc)
+    ctx.default_map = mapped or None
+    ctx.obj = {"origins": origins}
+
+
+def _from_defaults(ctx: typer.Context) -> str | None:
+    """The command's options that came from the config file or the environment, each with its
+    source, as one line (a CI log then shows what the command line did not)."""
+    origins = (ctx.find_root().obj or {}).get("origins", {})
+    path = " ".join(ctx.command_path.split()[1:])
+    taken = []
+    for p in ctx.command.params:
+        source = ctx.get_parameter_source(p.name)  # Click's ParameterSource (typer 0.28 carries its own Click)
+        if source is not None and source.name == "DEFAULT_MAP":
+            name = next(o for o in p.opts if o.startswith("--"))[2:]
+            taken.append(f"--{name} from {origins.get((path, name), '?')}")
+    return "options " + "; ".join(taken) if taken else None
 
 
 def _console(stream) -> Console:
@@ -160,6 +188,7 @@ def exit_code_for(status: Status, fail_on: FailOn = FailOn.FAIL) -> int:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     policy: str = typer.Option(..., "--policy", "-p", help="Built-in policy name or path to a policy YAML."),
     card: Path = typer.Option(..., "--card", "-c", readable=False, help="Model card (README.md with front matter, or YAML)."),
     data: Path = typer.Option(..., "--data", "-d", readable=False, help="Evaluation dataset (.csv, .parquet, .jsonl)."),
@@ -191,6 +220,8 @@ def run(
     from auditor.engine.audit import run_audit
     from auditor.progress import PlainProgress
 
+    if not quiet and (note := _from_defaults(ctx)):
+        err.print(note, highlight=False, markup=False, soft_wrap=True)
     if progress_every != progress_every:  # NaN passes click's range check (every comparison is false)
         _fail(_usage("--progress-every nan: expected seconds between 0.1 and 86400"))
     if junit is not None or summary_md is not None:
@@ -903,7 +934,7 @@ def _check_tls_pair(cert: Path, key: Path) -> None:
 # instead: pathlib reads "" as the current folder (`--out ""` wrote the audit into the working folder),
 # and a socket bound to "" listens on every interface (`serve --host ""` published the workspace).
 _A_PATH = "name a file or folder (. for the current folder)"
-NON_EMPTY_OPTIONS = {**dict.fromkeys(("--out", "-o", "--to", "--junit", "--summary-md", "--data", "-d", "--card", "-c",
+NON_EMPTY_OPTIONS = {**dict.fromkeys(("--config", "--out", "-o", "--to", "--junit", "--summary-md", "--data", "-d", "--card", "-c",
                                       "--policy", "-p", "--waivers", "-w", "--db", "--tls-cert", "--tls-key"), _A_PATH),
                      "--host": "name an address (0.0.0.0 to listen on every interface)",
                      "--as-of": "give a date as YYYY-MM-DD (leave the option out for today)"}

@@ -1,0 +1,178 @@
+"""Defaults for the command line's options, from a file and from the environment.
+
+A project that audits the same model on every push writes its options once: ``auditor.yaml`` in the
+working folder (or ``[tool.auditor]`` in its ``pyproject.toml``, or the file ``--config`` /
+``AUDITOR_CONFIG`` names), one section per command, each key an option's long name::
+
+    run:
+      policy: policies/credit.yaml
+      card: model/README.md
+      data: data/eval.csv
+      out: reports/
+      fail-on: warn
+    history:
+      out: reports/
+
+and ``AUDITOR_<COMMAND>_<OPTION>`` environment variables (``AUDITOR_RUN_FAIL_ON=warn``; a
+subcommand's path joined by ``_``: ``AUDITOR_USERS_ADD_OUT``). The command line wins over the
+environment, the environment over the file, the file over the built-in defaults (Click's order for
+a context's ``default_map``, which is how these reach each command). Paths are read from the working
+folder, as typed on the command line.
+
+Every problem in the file (an unknown command or option, a value the option refuses) is reported at
+once with its place (``auditor.yaml: run.jobs: ...``), exit 3. Options that let an input run code
+(``--allow-pickle``) are never taken from a file or the environment: they must be typed.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import InvalidInputError, Problem
+
+CONFIG_FILES = ("auditor.yaml", "auditor.yml")
+ENV_PREFIX = "AUDITOR"
+# (command path, option): options that make loading a model run its code must be typed each time
+TYPED_ONLY = {("run", "allow-pickle"): "it lets the model file run code when loaded"}
+
+
+class ConfigError(InvalidInputError):
+    kind = "configuration"
+
+
+def find_config(explicit: Path | None, folder: Path = Path(".")) -> tuple[Path, dict] | None:
+    """The config file and its contents: ``explicit`` (which must exist), else the first of
+    ``auditor.yaml``, ``auditor.yml`` and a ``pyproject.toml`` with a ``[tool.auditor]`` table in
+    ``folder``; None where there is none."""
+    if explicit is not None:
+        return explicit, _read(explicit)
+    for name in CONFIG_FILES:
+        if (folder / name).is_file():
+            return folder / name, _read(folder / name)
+    pyproject = folder / "pyproject.toml"
+    if pyproject.is_file():
+        tool = _read(pyproject).get("tool")
+        if isinstance(tool, dict) and "auditor" in tool:
+            return pyproject, _section(tool["auditor"], pyproject, "tool.auditor")
+    return None
+
+
+def _read(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), [Problem("", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [Problem("", f"cannot be read ({getattr(exc, 'strerror', None) or exc})")]) from None
+    if path.suffix == ".toml":
+        import tomllib
+
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), [Problem("", f"not valid TOML: {exc}")]) from None
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(str(path), [Problem(where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from None
+    return _section({} if data is None else data, path, "")
+
+
+def _section(data: Any, path: Path, where: str) -> dict:
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), [Problem(where, f"must be a mapping of commands to options, not {type(data).__name__}")])
+    return data
+
+
+def _click(ctx) -> str:
+    """The package of the Click ``ctx`` belongs to: typer 0.28 carries its own copy (``typer._click``),
+    earlier typers use ``click``; the same names in either."""
+    base = next(k for k in type(ctx).__mro__ if k.__name__ == "Context" and k.__module__.endswith(".core"))
+    return base.__module__.rpartition(".")[0]
+
+
+def _options(command) -> dict[str, Any]:
+    """The command's options by long name without dashes (``fail-on``), ``--help`` left out."""
+    return {opt[2:]: p for p in command.params if p.param_type_name == "option"
+            for opt in p.opts if opt.startswith("--") and opt != "--help"}
+
+
+def _subcommands(group, ctx) -> dict[str, Any]:
+    if not hasattr(group, "list_commands"):  # a command, not a group
+        return {}
+    return {name: group.get_command(ctx, name) for name in group.list_commands(ctx)}
+
+
+def default_map(group, ctx, source: tuple[Path, dict] | None,
+                environ: dict[str, str] | None = None) -> tuple[dict, dict[tuple[str, str], str]]:
+    """Click's ``default_map`` for ``group`` (the file's options, the environment's above them, each
+    value one its option accepts), and where each came from: ``{(command path, option's long name):
+    the file or the variable}``. Every problem at once as a :class:`ConfigError`."""
+    environ = os.environ if environ is None else environ
+    problems: list[Problem] = []
+    origins: dict[tuple[str, str], str] = {}
+    path, data = source if source is not None else (None, {})
+
+    def walk(command, section: Any, trail: tuple[str, ...], sub_ctx) -> dict:
+        found: dict[str, Any] = {}
+        if section is not None and not isinstance(section, dict):
+            problems.append(Problem(".".join(trail), f"must be a mapping of options, not {type(section).__name__}"))
+            section = {}
+        section = dict(section or {})
+        children = _subcommands(command, sub_ctx)
+        for name, child in children.items():
+            child_ctx = type(sub_ctx)(child, info_name=name, parent=sub_ctx)
+            nested = walk(child, section.pop(name, None), (*trail, name), child_ctx)
+            if nested:
+                found[name] = nested
+        options = _options(command) if trail else {}  # the root takes commands only (--version is no default)
+        for key, value in section.items():
+            where = ".".join((*trail, str(key)))
+            name = str(key).replace("_", "-")
+            if name not in options:
+                known = sorted(children) if children else sorted(options)
+                what = "command" if children or not trail else "option"
+                problems.append(Problem(where, f"no {what} of that name" + (f" (known: {', '.join(known)})" if known else "")))
+                continue
+            if taken := _converted(options[name], value, (*trail, name), sub_ctx, where, problems):
+                found.update(taken)
+                origins[" ".join(trail), name] = str(path)
+        for name, option in options.items() if trail else ():
+            env = "_".join((ENV_PREFIX, *trail, name)).upper().replace("-", "_")
+            if environ.get(env) and (taken := _converted(option, environ[env], (*trail, name), sub_ctx, env, problems)):
+                found.update(taken)  # set but empty: unset, as Click reads its own environment variables
+                origins[" ".join(trail), name] = env
+        return found
+
+    mapped = walk(group, data, (), ctx)
+    if problems:
+        from_env = {p.location.startswith(f"{ENV_PREFIX}_") for p in problems}
+        raise ConfigError(" and ".join(([str(path)] if False in from_env else [])
+                                       + (["environment"] if True in from_env else [])), problems)
+    return mapped, origins
+
+
+def _converted(option, value: Any, key: tuple[str, ...], ctx, where: str, problems: list[Problem]) -> dict:
+    """``{option's parameter name: value}`` where the option accepts the value, else nothing and a problem."""
+    if (why := TYPED_ONLY.get((" ".join(key[:-1]), key[-1]))) is not None:
+        problems.append(Problem(where, f"--{key[-1]} cannot be set here: {why}; type it on the command line"))
+        return {}
+    if value is None or value == "":
+        problems.append(Problem(where, "has no value (leave the key out for the default)"))
+        return {}
+    package = _click(ctx)
+    try:
+        if option.is_flag and isinstance(value, str):
+            value = import_module(f"{package}.types").BOOL.convert(value, option, ctx)
+        option.type_cast_value(ctx, value)  # refused here, with its place, rather than as a usage error later
+    except import_module(f"{package}.exceptions").BadParameter as exc:
+        problems.append(Problem(where, exc.format_message()))
+        return {}
+    return {option.name: value}  # as given: the option converts it again when the command runs

@@ -1,0 +1,119 @@
+"""Options' defaults from auditor.yaml, [tool.auditor] in pyproject.toml and AUDITOR_* variables:
+the command line wins over the environment, the environment over the file; every problem at once,
+located; --allow-pickle only typed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from auditor.cli import app
+
+
+def invoke(*args, env: dict | None = None):
+    return CliRunner().invoke(app, [str(a) for a in args], env=env)
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def write(path, data) -> None:
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """An empty working folder: the config files are looked for there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_command_line_over_environment_over_file(here):
+    """`history` names the output folder it found no audits in: whichever source set --out."""
+    write(here / "auditor.yaml", {"history": {"out": "from-file"}})
+    assert "from-file does not exist" in flat(invoke("history").output)
+    said = invoke("history", env={"AUDITOR_HISTORY_OUT": "from-env"})
+    assert said.exit_code == 2 and "from-env does not exist" in flat(said.output), said.output
+    said = invoke("history", "--out", "typed", env={"AUDITOR_HISTORY_OUT": "from-env"})
+    assert "typed does not exist" in flat(said.output) and "from-env" not in said.output
+    # set but empty: unset, as Click reads its own variables
+    assert "from-file does not exist" in flat(invoke("history", env={"AUDITOR_HISTORY_OUT": ""}).output)
+
+
+def test_pyproject_table_and_the_yaml_file_first(here):
+    (here / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.auditor.history]\nout = "from-pyproject"\n')
+    assert "from-pyproject does not exist" in flat(invoke("history").output)
+    write(here / "auditor.yaml", {"history": {"out": "from-yaml"}})
+    assert "from-yaml does not exist" in flat(invoke("history").output)
+    # --config (or AUDITOR_CONFIG) names another file, wherever it is
+    write(here / "other.yml", {"history": {"out": "from-other"}})
+    assert "from-other does not exist" in flat(invoke("--config", here / "other.yml", "history").output)
+    assert "from-other does not exist" in flat(invoke("history", env={"AUDITOR_CONFIG": "other.yml"}).output)
+
+
+def test_a_pyproject_without_the_table_is_no_config(here):
+    (here / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    said = invoke("history")
+    assert said.exit_code == 2 and "reports does not exist" in flat(said.output), said.output
+
+
+def test_every_problem_at_once_with_its_place(here):
+    write(here / "auditor.yaml", {
+        "run": {"polcy": "default", "jobs": "zero", "allow-pickle": True, "fail_on": "sometimes", "out": ""},
+        "histroy": {"out": "x"},
+        "users": {"add": {"out": "here"}, "nope": 1},
+    })
+    said = invoke("policies", env={"AUDITOR_RUN_QUIET": "perhaps"})
+    text = flat(said.output)
+    assert said.exit_code == 3, said.output
+    assert "invalid configuration auditor.yaml and environment (8 problems)" in text
+    for expected in ("run.polcy: no option of that name (known: allow-pickle, card,",
+                     "run.jobs: Invalid value for '--jobs'",
+                     "run.allow-pickle: --allow-pickle cannot be set here: it lets the model file run code",
+                     "run.fail_on: Invalid value for '--fail-on': 'sometimes' is not one of",
+                     "run.out: has no value", "users.nope: no command of that name (known: add, list)",
+                     "histroy: no command of that name (known: diff, due, history,",
+                     "AUDITOR_RUN_QUIET: Invalid value for '--quiet'"):
+        assert expected in text, (expected, said.output)
+
+
+@pytest.mark.parametrize("text, said", [
+    ("run: [1, 2]\n", "run: must be a mapping of options, not list"),
+    ("run: {jobs: 1\n", "line 2: not valid YAML"),
+    ("- run\n", "must be a mapping of commands to options, not list"),
+    ("version: true\n", "version: no command of that name"),  # the root takes commands only
+])
+def test_a_file_of_another_shape_is_invalid(here, text, said):
+    (here / "auditor.yaml").write_text(text)
+    res = invoke("policies")
+    assert res.exit_code == 3 and said in flat(res.output), res.output
+
+
+def test_allow_pickle_is_never_taken_from_the_environment(here):
+    res = invoke("policies", env={"AUDITOR_RUN_ALLOW_PICKLE": "1"})
+    assert res.exit_code == 3, res.output
+    assert "AUDITOR_RUN_ALLOW_PICKLE: --allow-pickle cannot be set here" in flat(res.output)
+
+
+def test_a_missing_config_file_is_named(here):
+    res = invoke("--config", "nowhere.yaml", "policies")
+    assert res.exit_code == 3 and "invalid configuration nowhere.yaml (1 problem): - file not found" in flat(res.output)
+
+
+def test_a_run_from_the_file_says_which_options_it_took(here, artefacts, card_writer, policy_writer):
+    """A run whose required options all come from the file and the environment: it runs, its JSON
+    on stdout, and stderr names each option taken and from where."""
+    policy = policy_writer(here / "policy", policy_writer.tiny([
+        {"check": "card_completeness", "thresholds": [{"measurement": "completeness", "min": 0.5, "severity": "fail"}]}]))
+    write(here / "auditor.yaml", {"run": {"policy": str(policy), "card": str(card_writer(here / "card")),
+                                          "out": "reports", "json": True, "jobs": 1}})
+    res = invoke("run", env={"AUDITOR_RUN_DATA": str(artefacts.csv)})
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["status"] == "pass"
+    assert ("options --policy from auditor.yaml; --card from auditor.yaml; --data from AUDITOR_RUN_DATA; "
+            "--out from auditor.yaml; --jobs from auditor.yaml; --json from auditor.yaml") in flat(res.stderr)
+    assert (here / "reports").is_dir()
