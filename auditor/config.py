@@ -53,11 +53,20 @@ def find_config(explicit: Path | None, folder: Path = Path(".")) -> tuple[Path, 
         if (folder / name).is_file():
             return folder / name, _read(folder / name)
     pyproject = folder / "pyproject.toml"
-    if pyproject.is_file():
+    if pyproject.is_file() and _mentions_auditor(pyproject):
         tool = _read(pyproject).get("tool")
         if isinstance(tool, dict) and "auditor" in tool:
             return pyproject, _section(tool["auditor"], pyproject, "tool.auditor")
     return None
+
+
+def _mentions_auditor(pyproject: Path) -> bool:
+    """Whether a pyproject.toml can hold a ``[tool.auditor]`` table: another project's file, even one
+    that is not valid TOML, is not parsed (nor does it stop every command in its folder)."""
+    try:
+        return "auditor" in pyproject.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
 
 
 def _read(path: Path) -> dict:
@@ -167,6 +176,11 @@ def _converted(option, value: Any, key: tuple[str, ...], ctx, where: str, proble
     if value is None or value == "":
         problems.append(Problem(where, "has no value (leave the key out for the default)"))
         return {}
+    if isinstance(value, (list, dict)):
+        problems.append(Problem(where, f"must be one value, as typed after --{key[-1]}, not a {'list' if isinstance(value, list) else 'mapping'}"))
+        return {}
+    if not (option.is_flag and isinstance(value, bool)):
+        value = str(value).lower() if isinstance(value, bool) else str(value)  # as the command line gives it: text
     package = _click(ctx)
     try:
         if option.is_flag and isinstance(value, str):

@@ -56,9 +56,11 @@ def test_pyproject_table_and_the_yaml_file_first(here):
 
 
 def test_a_pyproject_without_the_table_is_no_config(here):
-    (here / "pyproject.toml").write_text('[project]\nname = "x"\n')
-    said = invoke("history")
-    assert said.exit_code == 2 and "reports does not exist" in flat(said.output), said.output
+    """Another project's pyproject.toml is not auditor's to judge: not read, even where it is not TOML."""
+    for text in ('[project]\nname = "x"\n', "[project\nname = 1\n"):
+        (here / "pyproject.toml").write_text(text)
+        said = invoke("history")
+        assert said.exit_code == 2 and "reports does not exist" in flat(said.output), said.output
 
 
 def test_every_problem_at_once_with_its_place(here):
@@ -86,6 +88,9 @@ def test_every_problem_at_once_with_its_place(here):
     ("run: {jobs: 1\n", "line 2: not valid YAML"),
     ("- run\n", "must be a mapping of commands to options, not list"),
     ("version: true\n", "version: no command of that name"),  # the root takes commands only
+    ("run: {jobs: [1]}\n", "run.jobs: must be one value, as typed after --jobs, not a list"),
+    ("run: {out: {a: 1}}\n", "run.out: must be one value, as typed after --out, not a mapping"),
+    ("run: {jobs: true}\n", "run.jobs: Invalid value for '--jobs'"),  # as typed: "true" is no count
 ])
 def test_a_file_of_another_shape_is_invalid(here, text, said):
     (here / "auditor.yaml").write_text(text)
