@@ -211,6 +211,10 @@ def run(
     fail_on: FailOn = typer.Option(FailOn.FAIL, "--fail-on", case_sensitive=False,
                                    help="Exit 1 on an overall FAIL or ERROR (fail), on WARN too (warn), or never: "
                                         "exit 0 whenever the audit ran and was stored."),
+    prediction_cache: Optional[Path] = typer.Option(
+        None, "--prediction-cache",
+        help="Keep a text model's predictions in this folder, and read those an earlier audit of the same model and "
+             "runtime kept there (checked against the model first): a re-audit computes only what is new."),
     as_json: bool = typer.Option(False, "--json",
                                  help="Print a JSON summary of the stored audit on stdout; the table and messages go to stderr."),
 ) -> None:
@@ -280,7 +284,7 @@ def run(
                 record = run_audit(policy, card, data, out_dir, allow_pickle=allow_pickle, device=device,
                                    on_progress=plain.on_progress if plain else on_progress, db=db, waivers=waivers,
                                    jobs=jobs, on_step=plain.on_step if plain else on_step, cluster=cluster,
-                                   on_stage=plain.on_stage if plain else on_stage)
+                                   on_stage=plain.on_stage if plain else on_stage, prediction_cache=prediction_cache)
         except AuditorError as exc:
             progress.stop()
             _fail(exc)
@@ -934,7 +938,7 @@ def _check_tls_pair(cert: Path, key: Path) -> None:
 # instead: pathlib reads "" as the current folder (`--out ""` wrote the audit into the working folder),
 # and a socket bound to "" listens on every interface (`serve --host ""` published the workspace).
 _A_PATH = "name a file or folder (. for the current folder)"
-NON_EMPTY_OPTIONS = {**dict.fromkeys(("--config", "--out", "-o", "--to", "--junit", "--summary-md", "--data", "-d", "--card", "-c",
+NON_EMPTY_OPTIONS = {**dict.fromkeys(("--config", "--prediction-cache", "--out", "-o", "--to", "--junit", "--summary-md", "--data", "-d", "--card", "-c",
                                       "--policy", "-p", "--waivers", "-w", "--db", "--tls-cert", "--tls-key"), _A_PATH),
                      "--host": "name an address (0.0.0.0 to listen on every interface)",
                      "--as-of": "give a date as YYYY-MM-DD (leave the option out for today)"}

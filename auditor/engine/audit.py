@@ -296,14 +296,16 @@ def fairness_groups(plan) -> list[str]:
 
 def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: str | Path | None = None, *,
                   allow_pickle: bool = False, device: str = "cpu", waivers: str | Path | None = None,
-                  jobs: int | None = None, cluster: str | None = None) -> PreparedAudit:
+                  jobs: int | None = None, cluster: str | None = None,
+                  prediction_cache: str | Path | None = None) -> PreparedAudit:
     """Load and validate the policy, card and dataset (before the model is loaded), then the model,
     and build the audit context. Raises the documented errors of each input; with ``out``, also
     refuses, before any work, a model name whose folder would leave ``out``. ``jobs``: workers for
     independent work (default: every core this process may use); results do not depend on it.
     ``cluster``: ``local:N`` or a Dask scheduler's address (auditor.engine.cluster): the explanations
     and large prediction requests run on its workers, each of which loads and verifies the model;
-    the caller closes ``ctx.executor``."""
+    the caller closes ``ctx.executor``. ``prediction_cache``: a folder of predictions kept between audits
+    (models/kept_predictions.py)."""
     loaded: LoadedPolicy = load_policy(policy, waivers)
     model_card = load_model_card(card)
     check_device(device, model_card.auditor.task)
@@ -349,6 +351,9 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     dataset.notes.extend(read_as_categories(dataset, model_card, model.categorical_columns()))  # integer codes
     dataset.notes.extend(model.input_notes(dataset))
     dataset.notes.extend(model.verify_runtime(dataset))
+    if prediction_cache is not None:  # once the runtime that serves is settled: its numbers are the ones kept
+        dataset.notes.extend(model.keep_predictions(Path(prediction_cache), dataset,
+                                                    file_or_dir_sha256(model_card.model_path)))
     ctx = AuditContext(card=model_card, data=dataset, model=model, seed=loaded.policy.seed,
                        explainer_params=loaded.policy.explainers_for(model_card.auditor.task), executor=executor)
     if dataset.source_rows is not None:
@@ -371,13 +376,15 @@ def run_audit(
     on_step: Callable[[str, int, int], None] | None = None,
     cluster: str | None = None,
     on_stage: Callable[[str], None] | None = None,
+    prediction_cache: str | Path | None = None,
 ) -> RunRecord:
     """Audit a model: validate inputs (before loading the model), run the policy's checks, and write
     a new version directory with result.json, report.html, report.pdf, evidence/ and manifest.json.
     ``waivers``: a waivers file (auditor/policy/waivers.py), besides the policy's own ``waivers:``.
     ``jobs``: workers for independent work (default: every core); the results do not depend on it.
     ``cluster``: run the explanations on a Dask cluster instead (``local:N`` or ``tcp://host:port``);
-    the results do not depend on it either.
+    the results do not depend on it either. ``prediction_cache``: a folder where a text model's
+    predictions are kept for the next audit of the same model and runtime, and read from.
     ``on_progress(check_id, i, n)`` is called before each check, ``on_step(label, done, total)``
     within long steps (explanations computed in parts), ``on_stage(label)`` when the checks are done
     and the reports are written (:data:`REPORT_STAGE`)."""
@@ -386,7 +393,7 @@ def run_audit(
 
     check_recordable(out, db)  # an unreadable registry stops the audit before it runs (exit 2)
     prepared = prepare_audit(policy, card, data, out, allow_pickle=allow_pickle, device=device, waivers=waivers,
-                             jobs=jobs, cluster=cluster)
+                             jobs=jobs, cluster=cluster, prediction_cache=prediction_cache)
     try:
         return _run_prepared(prepared, started, out, db=db, on_progress=on_progress, on_step=on_step, on_stage=on_stage)
     finally:
@@ -412,6 +419,8 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
     progress = (lambda check_id, i: on_progress(check_id, i, len(plan))) if on_progress else None
     now = datetime.now(timezone.utc).replace(microsecond=0)
     checks = apply_waivers(mark_approximate(run_plan(plan, ctx, progress), model.runtime_facts), loaded.waivers, now.date())
+    kept, kept_notes = model.save_kept_predictions()
+    dataset.notes.extend(kept_notes)
     refuse_unreadable_columns(ctx, checks)
     refuse_judging_nothing(loaded, checks)
     libraries = library_versions()
@@ -440,6 +449,7 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
             "cache": {k: v for k, v in model.stats.as_dict().items() if k != "model_time_s"},
             "execution": ctx.executor.describe(), "machine": machine_facts(),
             **({"runtime": dict(model.runtime_facts)} if model.runtime_facts else {}),
+            **({"kept_predictions": kept} if kept else {}),
             "timings": {"total_s": round(time.perf_counter() - started, 2), "model_s": round(model.stats.model_time_s, 2),
                         "checks_s": {c.id: c.duration_s for c in checks}},
         }

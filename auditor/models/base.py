@@ -121,6 +121,13 @@ class ModelAdapter(Protocol):
         """Check a faster runtime against the model's own on evaluation inputs before it serves
         (notes for the report); ``runtime_facts`` then says which runtime served and why."""
 
+    def keep_predictions(self, folder, data: "EvalDataset", model_sha256: str) -> list[str]:
+        """Read, and add to at the end, the predictions earlier audits of this model kept in ``folder``
+        (``run --prediction-cache``, models/kept_predictions.py); notes for the report."""
+
+    def save_kept_predictions(self) -> tuple[dict | None, list[str]]:
+        """Keep this audit's new predictions; what was read and written (provenance) and notes."""
+
     def has(self, capability: Capability) -> bool:
         """Whether this kind offers ``capability``."""
 
@@ -150,6 +157,13 @@ class AdapterBase:
 
     def verify_runtime(self, data) -> list[str]:
         return []
+
+    def keep_predictions(self, folder, data, model_sha256: str) -> list[str]:
+        return ["--prediction-cache: this kind of model's predictions are not kept between audits (a tabular model's "
+                "take seconds); every prediction was computed"]
+
+    def save_kept_predictions(self) -> tuple[dict | None, list[str]]:
+        return None, []
 
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities

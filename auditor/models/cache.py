@@ -21,6 +21,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from auditor.engine.executor import Executor
+    from auditor.models.kept_predictions import KeptPredictions
 
 
 MIN_ROWS_PER_WORKER = 1024  # below this, splitting a batch across workers costs more than it saves
@@ -34,6 +35,7 @@ class CacheStats:
     forward_calls: int = 0  # batches sent to the model
     model_time_s: float = 0.0  # wall time spent inside the model
     gradient_inputs: int = 0  # inputs sent through a forward+backward pass (gradient explainers; never cached)
+    kept_reads: int = 0  # of the hits, predictions an earlier audit computed (--prediction-cache)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +65,7 @@ class PredictionCache:
         self._store: dict[Hashable, np.ndarray] = {}
         self.stats = CacheStats()
         self._elsewhere: tuple[Callable[[list[list]], list], int] | None = None
+        self.kept: "KeptPredictions | None" = None  # predictions kept between audits (models/kept_predictions.py)
 
     def compute_elsewhere(self, run_batches: Callable[[list[list]], list] | None, min_inputs: int = 1) -> None:
         """Send the batches of a fill of at least ``min_inputs`` distinct inputs to ``run_batches``
@@ -88,12 +91,37 @@ class PredictionCache:
         for key, item in zip(keys, inputs):
             if key not in self._store and key not in missing:
                 missing[key] = item
+        if missing and self.kept is not None:
+            self._read_kept(missing)
         self.stats.hits += len(keys) - len(missing)
         if missing:
             self._fill(list(missing.keys()), list(missing.values()))
         if not keys:
             return np.zeros((0, 0))
         return np.stack([self._store[k] for k in keys])
+
+    def _read_kept(self, missing: dict) -> None:
+        """Answer the ``missing`` inputs an earlier audit computed from its kept predictions (removed
+        from ``missing``, counted as hits and kept reads)."""
+        from auditor.models.kept_predictions import digest
+
+        rows = self.kept.rows
+        for key in list(missing):
+            row = rows.get(digest(key))
+            if row is not None:
+                self._store[key] = row
+                del missing[key]
+                self.stats.kept_reads += 1
+        self.kept.read = self.stats.kept_reads
+
+    def compute_uncached(self, items: list) -> np.ndarray:
+        """The model's predictions of ``items`` (at most ``batch_size``), neither stored nor counted:
+        a check of stored numbers against the model."""
+        return np.asarray(self._predictor()(list(items)), dtype=float)
+
+    def computed(self) -> dict[Hashable, np.ndarray]:
+        """Every prediction this cache holds, by key (what an audit keeps for the next)."""
+        return dict(self._store)
 
     def remember(self, keys: Sequence[Hashable], rows: np.ndarray) -> None:
         """Store predictions computed elsewhere (another process's, for the same model and inputs)

@@ -268,7 +268,8 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _key(ids: np.ndarray) -> bytes:
+def ids_key(ids: np.ndarray) -> bytes:
+    """The prediction cache's key of a token-id sequence (and the kept predictions', digested)."""
     return np.ascontiguousarray(ids, dtype=np.int64).tobytes()
 
 
@@ -281,7 +282,7 @@ def _length_sorted_call(cache: PredictionCache, arrays: list[np.ndarray]) -> np.
     """
     order = np.argsort([len(a) for a in arrays], kind="stable")
     sorted_arrays = [arrays[i] for i in order]
-    rows = cache(sorted_arrays, [_key(a) for a in sorted_arrays])
+    rows = cache(sorted_arrays, [ids_key(a) for a in sorted_arrays])
     out = np.empty_like(rows)
     out[order] = rows
     return out
@@ -655,7 +656,7 @@ class TextModel(RuntimeChoice, AdapterBase):
     def remember_proba(self, texts: Sequence[str], proba: np.ndarray) -> None:
         """Answer ``texts`` from now on with ``proba``: this model's probabilities of them, computed
         in another process (a cluster worker is given the main process's, see auditor/engine/cluster.py)."""
-        self._cache.remember([_key(a) for a in self.token_ids(texts)], proba)
+        self._cache.remember([ids_key(a) for a in self.token_ids(texts)], proba)
 
     def gradient_model_proba_ids(self, ids_list: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities of the PyTorch model that gradient explainers differentiate: through
@@ -708,8 +709,22 @@ class TextModel(RuntimeChoice, AdapterBase):
         # Softmax in float64 so that probabilities near 0 or 1 keep their precision.
         return check_probabilities(_softmax(logits), len(arrays), len(self.classes))
 
+    def keep_predictions(self, folder, data, model_sha256: str) -> list[str]:
+        from auditor.models import kept_predictions
+
+        arrays = self.token_ids(self.inputs(data))
+        return kept_predictions.keep(self._cache, Path(folder), kept_predictions.runtime_facts_of(self, model_sha256),
+                                     arrays, [ids_key(a) for a in arrays])
+
+    def save_kept_predictions(self) -> tuple[dict | None, list[str]]:
+        from auditor.models import kept_predictions
+
+        return kept_predictions.save(self._cache)
+
     def _fresh_cache(self) -> None:
+        kept = self._cache.kept
         self._cache = PredictionCache(self._predict_batch, batch_size=self.batch_size)
+        self._cache.kept = kept  # predictions kept between audits still serve (keep_predictions verified them)
         self.compute_elsewhere(self._elsewhere)  # a new cache keeps where its large requests go
 
     def compute_elsewhere(self, run_batches) -> None:

@@ -1,0 +1,160 @@
+"""Predictions kept between audits (`auditor run --prediction-cache DIR`): a re-audit of the same model
+on the same runtime reads the forward passes an earlier audit computed instead of computing them again.
+
+A text model's audit is its forward passes (benchmarks/README.md: 85% of the time at 100 explained
+reviews), and a scheduled re-audit, or a policy being tuned, asks the model the very same inputs again.
+The predictions one audit computed are written to ``DIR/<signature>.sqlite``, where the signature is
+the sha256 of everything the numbers depend on: the model folder's sha256, the adapter and its
+settings (classes, token limit), the runtime that served (ONNX or PyTorch, prepacked kernels, the
+faster forward path, device, dtype), and the versions of auditor, torch, transformers and onnxruntime.
+Another model, runtime or version reads another file. An input is its token ids (the key the audit's
+own cache uses), stored as a 16-byte BLAKE2b digest; a prediction as its float64 probabilities.
+
+Before a kept file serves, up to :data:`VERIFY_INPUTS` of its predictions for evaluation texts are
+computed again and compared (as an ONNX export is): above :data:`TOLERANCE` the file is not used and
+the report says why. Gradients (integrated gradients, saliency) are never kept: they are computed
+every time. Every number is the one the audit that computed it got, so a re-audit that reads them
+reproduces that audit's figures; the report says how many predictions were read and from where.
+Treat DIR like the installation itself: whoever can write to it can change what the audit is told.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Hashable
+from pathlib import Path
+
+import numpy as np
+
+VERIFY_INPUTS = 32  # kept predictions of evaluation texts computed again before the file serves
+TOLERANCE = 1e-6  # largest probability difference to them (batches of other lengths: ~1e-7 in float32)
+SCHEMA = 1
+
+
+def digest(key: Hashable) -> bytes:
+    """The stored form of a cache key (token ids as int64 bytes)."""
+    raw = key if isinstance(key, bytes) else repr(key).encode()
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
+def signature_of(facts: dict) -> str:
+    """The file name's hash of ``facts`` (JSON, keys sorted)."""
+    return hashlib.sha256(json.dumps({"schema": SCHEMA, **facts}, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+class KeptPredictions:
+    """One model's kept predictions: read whole when opened, new ones written in one transaction."""
+
+    def __init__(self, folder: Path, facts: dict):
+        self.facts = facts
+        self.path = Path(folder) / f"{signature_of(facts)}.sqlite"
+        self.rows: dict[bytes, np.ndarray] = {}
+        self.read = 0  # predictions served from the file in this audit
+        self.written = 0
+        self.verified: dict = {}  # how the file was checked before it served
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=60)
+        con.execute("PRAGMA journal_mode=WAL")  # readers and one writer at once (two audits of a model)
+        con.execute("CREATE TABLE IF NOT EXISTS predictions (input BLOB PRIMARY KEY, proba BLOB NOT NULL)")
+        con.execute("CREATE TABLE IF NOT EXISTS facts (facts TEXT NOT NULL)")
+        return con
+
+    def load(self) -> None:
+        """Read every kept prediction (raises sqlite3.Error or OSError where the file cannot be read)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._connect()
+        try:
+            self.rows = {bytes(k): np.frombuffer(v, dtype=np.float64).copy()
+                         for k, v in con.execute("SELECT input, proba FROM predictions")}
+        finally:
+            con.close()
+
+    def save(self, items: dict[bytes, np.ndarray]) -> None:
+        """Add ``items`` (digest → probabilities); those already kept stay as they are."""
+        new = [(k, np.ascontiguousarray(v, dtype=np.float64).tobytes()) for k, v in items.items() if k not in self.rows]
+        if not new:
+            return
+        con = self._connect()
+        try:
+            with con:
+                if con.execute("SELECT COUNT(*) FROM facts").fetchone()[0] == 0:
+                    con.execute("INSERT INTO facts VALUES (?)", (json.dumps(self.facts, sort_keys=True, default=str),))
+                con.executemany("INSERT OR IGNORE INTO predictions VALUES (?, ?)", new)
+        finally:
+            con.close()
+        self.written += len(new)
+
+    def describe(self) -> dict:
+        return {"path": str(self.path), "kept_before": len(self.rows), "read": self.read, "written": self.written}
+
+
+def runtime_facts_of(adapter, model_sha256: str) -> dict:
+    """What a text model's predictions depend on beyond its inputs (the kept file's signature)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from auditor.machine import machine_facts
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    machine = machine_facts()
+    served = {k: ({kk: vv for kk, vv in v.items() if not any(w in kk for w in ("probe", "diff", "verified"))}
+                  if isinstance(v, dict) else v)
+              for k, v in adapter.runtime_facts.items() if not any(w in k for w in ("probe", "diff", "verified", "reason"))}
+    return {"model_sha256": model_sha256, "adapter": f"{type(adapter).__module__}.{type(adapter).__qualname__}",
+            "classes": list(adapter.classes), "max_length": getattr(adapter, "max_length", None), "runtime": served,
+            "cpu": machine.get("cpu"), "torch_cpu_kernels": machine.get("torch_cpu_kernels"),
+            "versions": {name: installed(name) for name in ("auditor", "torch", "transformers", "onnxruntime")}}
+
+
+def keep(cache, folder: Path, facts: dict, arrays: list[np.ndarray], keys: list[Hashable]) -> list[str]:
+    """Let ``cache`` read the predictions kept in ``folder`` for a model of ``facts``, once those of
+    the evaluation inputs it holds (``arrays``, keyed ``keys``; an evenly spaced sample of at most
+    :data:`VERIFY_INPUTS`) are computed again within :data:`TOLERANCE`; its new predictions
+    are kept when the audit ends (:func:`save`). Notes for the report where the file is not used."""
+    kept = KeptPredictions(folder, facts)
+    try:
+        kept.load()
+    except (sqlite3.Error, OSError) as exc:
+        return [f"--prediction-cache: {kept.path} could not be read ({exc}); every prediction was computed"]
+    cache.kept = kept
+    held = [i for i, key in enumerate(keys) if digest(key) in kept.rows]
+    if not held:  # nothing of these texts to check the file against: it does not serve, it is added to
+        kept.verified = {"verified_inputs": 0}
+        kept.rows = {}
+        return []
+    pick = [held[j] for j in np.unique(np.linspace(0, len(held) - 1, min(VERIFY_INPUTS, len(held))).round().astype(int))]
+    fresh = cache.compute_uncached([arrays[i] for i in pick])
+    stored = np.stack([kept.rows[digest(keys[i])] for i in pick])
+    diff = float(np.max(np.abs(fresh - stored))) if stored.shape == fresh.shape else float("inf")
+    kept.verified = {"verified_inputs": len(pick), "max_abs_prob_diff": diff}
+    if diff <= TOLERANCE:
+        return []
+    cache.kept = None  # neither read nor added to: that file holds other numbers for this model and runtime
+    return [f"--prediction-cache: the predictions kept in {kept.path} differ from this model's by up to {diff:.3g} in "
+            f"probability on {len(pick)} evaluation texts (tolerance {TOLERANCE:g}); not used, every prediction was "
+            "computed"]
+
+
+def save(cache) -> tuple[dict | None, list[str]]:
+    """Keep ``cache``'s new predictions; what was read and written (for provenance) and a note."""
+    kept = cache.kept
+    if kept is None:
+        return None, []
+    try:
+        kept.save({digest(k): v for k, v in cache.computed().items()})
+    except (sqlite3.Error, OSError) as exc:
+        return kept.describe(), [f"--prediction-cache: this audit's predictions could not be kept in {kept.path} ({exc})"]
+    facts = {**kept.describe(), **kept.verified}
+    total = cache.stats.requests
+    note = (f"{kept.read:,} of the {total:,} predictions requested were read from predictions an earlier audit of the same "
+            f"model and runtime computed (--prediction-cache, {kept.path.name}; checked on "
+            f"{kept.verified['verified_inputs']} evaluation texts, largest difference "
+            f"{kept.verified.get('max_abs_prob_diff', 0):.2g}); {kept.written:,} new ones were kept") if kept.read else ""
+    return facts, [note] if note else []

@@ -1,0 +1,134 @@
+"""Predictions kept between audits (`run --prediction-cache DIR`): a re-audit of the same model reads
+every forward pass the first computed and gets the same figures; kept numbers that differ from the
+model's are not used; another model reads another file; a tabular model's are not kept."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+import yaml
+
+from auditor.engine.audit import run_audit
+from auditor.models import kept_predictions
+from auditor.models.text import ids_key
+
+from . import tiny_bert
+
+POLICY = {
+    "schema_version": 1, "name": "kept", "version": "1", "seed": 5,
+    "explainers": {"integrated_gradients": {"n_steps": 16}, "shap": {"max_evals": 60}, "lime": {"num_samples": 60}},
+    "checks": [
+        {"check": "performance", "params": {"n_bootstrap": 50}},
+        {"check": "explanation_faithfulness", "params": {"explainers": ["integrated_gradients", "shap", "lime"],
+                                                         "n_instances": 6},
+         "thresholds": [{"measurement": "shap_comprehensiveness_p_value", "max": 0.5, "severity": "warn"}]},
+    ]}
+
+
+@pytest.fixture(scope="module")
+def audit_inputs(tiny_text_model_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("kept")
+    rng = np.random.default_rng(3)
+    words = ["good", "bad"] * 8 + [None] * 2
+    rows = [{"text": tiny_bert.make_sentence(rng, w, int(rng.integers(4, 9))),
+             "label": "negative" if w == "bad" else "positive"} for w in words]
+    data = root / "eval.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    policy = root / "policy.yaml"
+    policy.write_text(yaml.safe_dump(POLICY, sort_keys=False), encoding="utf-8")
+    card = root / "README.md"
+    card.write_text("---\n" + yaml.safe_dump({"auditor": {
+        "task": "text-classification", "name": "tiny-kept", "target": "label", "text_column": "text",
+        "positive_class": "positive",
+        "model": {"path": str(tiny_text_model_dir), "format": "transformers", "max_length": 32}}}) + "---\n\n# tiny\n",
+        encoding="utf-8")
+    return policy, card, data
+
+
+def figures(result) -> dict:
+    return {(c.id, k): v for c in result.checks for k, v in c.measurements.items()}
+
+
+def test_a_re_audit_reads_every_forward_pass_and_gets_the_same_figures(audit_inputs, tmp_path):
+    policy, card, data = audit_inputs
+    kept = tmp_path / "kept"
+    first = run_audit(policy, card, data, tmp_path / "out", jobs=1, prediction_cache=kept).result
+    second = run_audit(policy, card, data, tmp_path / "out", jobs=1, prediction_cache=kept).result
+    computed = first.provenance["cache"]["distinct_inputs"]
+    assert computed > 500 and first.provenance["cache"]["kept_reads"] == 0
+    assert first.provenance["kept_predictions"]["written"] == computed
+    assert second.provenance["cache"]["distinct_inputs"] == 0  # no forward pass computed again ...
+    assert second.provenance["cache"]["kept_reads"] == computed  # ... each read once
+    assert second.provenance["cache"]["gradient_inputs"] == first.provenance["cache"]["gradient_inputs"]  # never kept
+    facts = second.provenance["kept_predictions"]
+    assert facts["verified_inputs"] == 18 and facts["max_abs_prob_diff"] <= 1e-6  # every evaluation text (fewer than 32)
+    assert figures(second) == figures(first)  # the same numbers, bit for bit
+    assert any(f"{computed:,} of the" in n and "--prediction-cache" in n for n in second.dataset.notes)
+    assert not any("--prediction-cache" in n for n in first.dataset.notes)
+    (file,) = kept.iterdir()
+    with sqlite3.connect(file) as con:
+        assert con.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == computed
+        facts = json.loads(con.execute("SELECT facts FROM facts").fetchone()[0])
+    assert facts["model_sha256"] == first.model.sha256 and facts["runtime"]["used"] == "torch"
+
+
+def test_kept_numbers_that_differ_from_the_model_are_not_used(audit_inputs, tmp_path):
+    """Every kept prediction moved by 1e-3 (a file another build wrote, or one edited): the check on the
+    evaluation texts finds it, nothing is read from it and nothing added, and the report says why."""
+    policy, card, data = audit_inputs
+    kept = tmp_path / "kept"
+    first = run_audit(policy, card, data, tmp_path / "out", jobs=1, prediction_cache=kept).result
+    (file,) = kept.iterdir()
+    with sqlite3.connect(file) as con:
+        rows = con.execute("SELECT input, proba FROM predictions").fetchall()
+        con.executemany("UPDATE predictions SET proba = ? WHERE input = ?",
+                        [((np.frombuffer(p) + 1e-3).tobytes(), k) for k, p in rows])
+    second = run_audit(policy, card, data, tmp_path / "out", jobs=1, prediction_cache=kept).result
+    assert second.provenance["cache"]["kept_reads"] == 0
+    assert second.provenance["cache"]["distinct_inputs"] == first.provenance["cache"]["distinct_inputs"]
+    assert "kept_predictions" not in second.provenance
+    (note,) = [n for n in second.dataset.notes if "--prediction-cache" in n]
+    assert "differ from this model's by up to 0.001" in note and "not used" in note
+    assert figures(second) == figures(first)
+
+
+def test_another_model_or_runtime_reads_another_file(tiny_text_model):
+    facts = kept_predictions.runtime_facts_of(tiny_text_model, "a" * 64)
+    names = {kept_predictions.signature_of(f) for f in (
+        facts, {**facts, "model_sha256": "b" * 64}, {**facts, "runtime": {**facts["runtime"], "used": "onnx"}},
+        {**facts, "versions": {**facts["versions"], "torch": "0.0"}})}
+    assert len(names) == 4
+    assert kept_predictions.signature_of(dict(reversed(list(facts.items())))) == kept_predictions.signature_of(facts)
+
+
+def test_new_texts_are_kept_but_unchecked_kept_numbers_never_serve(tiny_text_model, tmp_path):
+    """A file holding none of this dataset's texts cannot be checked against the model: it serves
+    nothing, and this audit's predictions are added to it."""
+    from auditor.models.cache import PredictionCache
+
+    cache = PredictionCache(tiny_text_model._predict_batch, batch_size=8)
+    store = kept_predictions.KeptPredictions(tmp_path, {"model": "x"})
+    store.load()
+    store.save({kept_predictions.digest(b"other"): np.array([0.5, 0.5])})
+    arrays = tiny_text_model.token_ids(["good film", "bad film"])
+    keys = [ids_key(a) for a in arrays]
+    assert kept_predictions.keep(cache, tmp_path, {"model": "x"}, arrays, keys) == []
+    assert cache.kept.rows == {} and cache.kept.verified == {"verified_inputs": 0}
+    proba = cache(arrays, keys)
+    assert cache.stats.distinct_inputs == 2 and cache.stats.kept_reads == 0
+    facts, notes = kept_predictions.save(cache)
+    assert facts["written"] == 2 and notes == []
+    again = kept_predictions.KeptPredictions(tmp_path, {"model": "x"})
+    again.load()
+    assert len(again.rows) == 3
+    np.testing.assert_array_equal(again.rows[kept_predictions.digest(keys[0])], proba[0])
+
+
+def test_a_tabular_model_says_its_predictions_are_not_kept(artefacts, pipeline_card, tiny_policy_path, tmp_path):
+    result = run_audit(tiny_policy_path, pipeline_card, artefacts.csv, tmp_path / "out", jobs=1,
+                       prediction_cache=tmp_path / "kept").result
+    assert any("are not kept between audits" in n for n in result.dataset.notes)
+    assert "kept_predictions" not in result.provenance and not (tmp_path / "kept").exists()
