@@ -262,14 +262,13 @@ class ExplainerAgreement(Check):
                     col_labels=methods, values=[[None if np.isnan(v) else float(v) for v in r] for r in fa],
                     vmin=0.0, vmax=1.0, caption=f"n = {explained} instances per explainer{fewer}; {k_text}; "
                                                  f"1 = the same top-k {ctx.features}."),
+            # the flag cells say what they mean (flag_cell); a caption sentence saying it too took the demo's
+            # core onto a 24th page
             Table(title=f"Agreement per pair of explainers (medians over {pair_n_words(compared, explained)})",
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
                            "signed rank agr.", "rank correlation", "weighted rank corr.", "flag"],
                   rows=rows, caption=f"{k_text}; top-k by |attribution|; sign(0) = 0 agrees only with 0; "
-                                     f"weighted: {ctx.features} weighted by their share of the two. Flag, on the "
-                                     f"feature agreement: below minimum (under {p.min_feature_agreement:g}), at chance "
-                                     f"(at or below the pair's level), not judged (under {MIN_JUDGED} instances "
-                                     "compared) or none."
+                                     f"weighted: {ctx.features} weighted by their share of the two."
                                      + chance_caption(chance)),
         ]
         if ctx.model.has(Capability.FEATURE_TABLE) and rows:  # the least similar pair, by weighted rank correlation
