@@ -25,7 +25,7 @@ from auditor.metrics.agreement import (
 )
 from auditor.metrics.chance import chance_quantile, rank_correlation_chance, weighted_rank_correlation_chance
 from auditor.metrics.statistics import finite_median
-from auditor.results import Heatmap, Note, SampleSize, Table, number_text
+from auditor.results import NBSP, Heatmap, Note, SampleSize, Table, number_text
 
 # Signed attribution methods worth comparing (saliency is unsigned; attention is not an attribution
 # of the output and has its own check).
@@ -88,6 +88,20 @@ def chance_caption(chance: dict) -> str:
             + (" and " if len(parts) > 1 else "") + parts[-1]
             + " or more (one pair's median, these instances) in 5% of draws: a gate passes only above it; an ungated "
               "figure at or below it is no better than chance.")
+
+
+def flag_cell(value: float | None, minimum: float, level: float | None, n: int) -> str:
+    """The pair table's flag for its median feature agreement, never blank: a blank cell read the same
+    whether the pair was fine, at chance or not judged. "below minimum" (under ``min_feature_agreement``),
+    "not judged (n < 5)" (fewer instances compared than a gate judges; no value at all is n = 0), "at
+    chance (≤ level)" (no higher than explainers that agree on nothing reach in 5% of draws), else "none"."""
+    if value is not None and value < minimum:
+        return "below minimum"
+    if value is None or n < MIN_JUDGED:
+        return f"not judged (n{NBSP}<{NBSP}{MIN_JUDGED})"
+    if level is not None and value <= level:
+        return f"at chance (≤{NBSP}{number_text(level)})"
+    return "none"
 
 
 def agreement_summary(least: list[str], pairs: int, low: float, best: float, top: str) -> str:
@@ -222,12 +236,15 @@ class ExplainerAgreement(Check):
             flag = med["feature_agreement"] is not None and med["feature_agreement"] < p.min_feature_agreement
             if flag:
                 flagged.append(f"{a} / {b}")
-            rows.append([a, b, *[med[m] for m in ALL_METRICS], "below minimum" if flag else ""])
+            rows.append([a, b, *[med[m] for m in ALL_METRICS]])  # its flag once the chance levels are known
         for metric in GATED:
             pair_values = [v for (a, b, m) in finite if m == metric
                            for v in [measurements[f"{a}__{b}_{m}"]] if v is not None]
             measurements[f"min_{metric}"] = min(pair_values) if pair_values else None
         chance = self.chance_levels(ctx, methods, vectors, finite)
+        for row in rows:
+            pair = f"{row[0]}__{row[1]}_feature_agreement"
+            row.append(flag_cell(row[2], p.min_feature_agreement, chance.get(pair), compared[pair]))
         if ctx.model.has(Capability.TOKENS):
             notes.append("Text is compared per word (sum of its pieces), special tokens dropped, so explainers "
                          "with different token conventions (LIME spreads a word's weight over its pieces) line up.")
@@ -245,6 +262,8 @@ class ExplainerAgreement(Check):
                     col_labels=methods, values=[[None if np.isnan(v) else float(v) for v in r] for r in fa],
                     vmin=0.0, vmax=1.0, caption=f"n = {explained} instances per explainer{fewer}; {k_text}; "
                                                  f"1 = the same top-k {ctx.features}."),
+            # the flag cells say what they mean (flag_cell); a caption sentence saying it too took the demo's
+            # core onto a 24th page
             Table(title=f"Agreement per pair of explainers (medians over {pair_n_words(compared, explained)})",
                   columns=["explainer A", "explainer B", "feature agr.", "rank agr.", "sign agr.",
                            "signed rank agr.", "rank correlation", "weighted rank corr.", "flag"],

@@ -326,15 +326,15 @@ class ExplanationStability(Check):
                     importance, present, p.n_bootstrap, ctx.rng(f"stability.global_share_chance.{m}"),
                     stability=global_share_stability)
                 if chance_of["_global_weighted_rank_stability"] is not None:
-                    weighted_global_chances.append(f"{m} {chance_of['_global_weighted_rank_stability']:.2f}")
+                    weighted_global_chances.append(f"{m} {number_text(chance_of['_global_weighted_rank_stability'])}")
                 if chance_of["_global_share_stability"] is not None:
-                    share_chances.append(f"{m} {chance_of['_global_share_stability']:.2f}")
+                    share_chances.append(f"{m} {number_text(chance_of['_global_share_stability'])}")
             if global_chance is not None:
-                global_chances.append(f"{m} {global_chance:.2f}")
+                global_chances.append(f"{m} {number_text(global_chance)}")
             if chance_of["_seed_topk"] is not None:
-                seed_chances.append(f"{m} {chance_of['_seed_topk']:.2f}")
+                seed_chances.append(f"{m} {number_text(chance_of['_seed_topk'])}")
             if chance_of["_seed_weighted_topk"] is not None:
-                weighted_seed_chances.append(f"{m} {chance_of['_seed_weighted_topk']:.2f}")
+                weighted_seed_chances.append(f"{m} {number_text(chance_of['_seed_weighted_topk'])}")
             if skipped:
                 notes.append(f"{m}: {skipped} perturbed inputs changed the word segmentation and were not compared.")
             rhos = global_rank_stability(importance, p.n_bootstrap, ctx.rng(f"stability.global.{m}"))
@@ -399,7 +399,7 @@ class ExplanationStability(Check):
                                        caption=f"n = {ok.size} instances; per instance, mean over its "
                                                f"perturbations; 1 = the same top-k {ctx.features}."
                                                + ("" if chance is None else f" By chance (perturbed explanations "
-                                                  f"ranking at random) the median reaches {chance:.2f} or more in "
+                                                  f"ranking at random) the median reaches {number_text(chance)} or more in "
                                                   "5% of draws.")))
             seed_rows = seed if seed is not None else np.full(len(attr), np.nan)
             per_instance += [(int(r), m, a, b, c) for r, a, b, c in zip(attr.row_ids, seed_rows, fa, ris)]
@@ -448,5 +448,5 @@ class ExplanationStability(Check):
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
             sample_sizes=sizes or sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
-            key_figure="" if fa0 is None else f"{first} top-k kept {fa0:.2f}",
+            key_figure="" if fa0 is None else f"{first} top-k kept {number_text(fa0)}",
         )

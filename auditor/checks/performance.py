@@ -666,8 +666,8 @@ class Performance(Check):
                         + "; accuracy's interval: exact binomial (Clopper-Pearson)"
                         + ("." if delong is None else "; ROC AUC's: DeLong's, on the logit scale."),
             ),
-            *_shared_evidence(
-                classes, cm, point, measurements, METRICS,
+            *_shared_evidence(  # f1_macro charted too: the table above lists it, and the chart had left it out
+                classes, cm, point, measurements, [*METRICS, *MACRO_METRICS],
                 f"n = {len(y):,} evaluation rows; error bars: {int(p.confidence * 100)}% "
                 + ("CI (bootstrap; accuracy exact); " if delong is None else "CI (bootstrap; accuracy exact, ROC AUC DeLong); ") +
                 "Brier (lower is better) on its own axis; policy thresholds drawn where one applies.",

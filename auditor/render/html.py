@@ -64,11 +64,15 @@ _COUNT_WORDS = {"n", "count", "inputs", "instances", "texts", "rows", "claims", 
                 "groups", "features", "edits", "cohorts"}
 # ... unless another word says it is a ratio of them (edits_ratio_ci_high 1.0000, not 1)
 _RATIO_WORDS = {"ratio", "share", "rate", "fraction", "agreement", "correlation", "auc", "ci", "p05", "p95"}
+# ... and a median or mean of counts is a count's size with one decimal, whole or not (median_edits_to_flip
+# 1.5 beside median_edits_to_flip_control 1.0: the appendix had printed "1.5000" beside "1")
+_AVERAGE_WORDS = {"median", "mean"}
 
 
 def fmt_measure(value, name: str = "") -> str:
     """A measurement formatted by its type: p-values with their display floor flagged, counts as
-    integers, everything else with four significant decimals."""
+    integers, medians and means of counts with one decimal, everything else with four significant
+    decimals."""
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return fmt_num(value)
     if isinstance(value, float) and math.isnan(value):
@@ -78,6 +82,8 @@ def fmt_measure(value, name: str = "") -> str:
         return f"<{NBSP}{P_VALUE_FLOOR:g}" if value < P_VALUE_FLOOR else f"{value:.3f}"
     words = set(key.split("_"))
     counts = not _COUNT_WORDS.isdisjoint(words) and _RATIO_WORDS.isdisjoint(words)
+    if counts and not _AVERAGE_WORDS.isdisjoint(words):
+        return fmt_num(float(value), 1)
     if float(value).is_integer() and abs(value) < 1e15 and (isinstance(value, int) or abs(value) >= 2 or counts):
         return signed_text(f"{int(value):,}")
     return fmt_num(float(value), 4 if abs(value) < 10 else 2)

@@ -133,6 +133,14 @@ def test_binary_macro_f1_by_hand(tmp_path, card_writer):
     m = Performance(PerformanceParams(n_bootstrap=50)).run(stub_context(card)).measurements
     assert m["f1_macro"] == pytest.approx(2 / 3, abs=1e-12)
     assert m["f1_macro_ci_low"] <= m["f1_macro"] <= m["f1_macro_ci_high"]
+    # and it is charted as the table lists it: the Metrics chart had left it out
+    out = Performance(PerformanceParams(n_bootstrap=50)).run(stub_context(card))
+    table = next(e for e in out.evidence if e.title == "Metrics with confidence intervals")
+    chart = next(e for e in out.evidence if e.kind == "bar_chart" and e.title == "Metrics")
+    assert chart.labels == [row[0] for row in table.rows] == ["accuracy", "balanced_accuracy", "roc_auc", "f1", "brier",
+                                                             "f1_macro"]
+    at = chart.labels.index("f1_macro")
+    assert (chart.values[at], chart.low[at], chart.high[at]) == (m["f1_macro"], m["f1_macro_ci_low"], m["f1_macro_ci_high"])
 
 
 def test_performance_bootstrap_is_seeded(tmp_path, card_writer):

@@ -21,8 +21,12 @@ from auditor.results import ThresholdOutcome
     # counts whose names say so by "groups", "features" or "edits": 0 groups, not 0.0000 (a share's look)
     ("adverse_impact_groups", 0.0, "0"),
     ("proxy_features_in_top_k", 0.0, "0"),
-    ("median_edits_to_flip", 1.0, "1"),
-    ("median_edits_to_flip", 1.5, "1.5000"),
+    # a median of counts with one decimal, whole or not: the credit appendix printed median_edits_to_flip
+    # "1.5000" beside median_edits_to_flip_control "1"
+    ("median_edits_to_flip", 1.5, "1.5"),
+    ("median_edits_to_flip_control", 1.0, "1.0"),
+    ("median_edits_to_flip", 12.0, "12.0"),
+    ("median_features_changed", 2.0, "2.0"),
     ("attributions_cohorts_gated", 1.0, "1"),  # one cohort, not 1.0000 beside predictions_cohorts_gated's 2
     ("roc_auc", 0.84891, "0.8489"),
     ("roc_auc", 1.0, "1.0000"),  # a share of 1 stays a share
@@ -73,7 +77,7 @@ def test_whole_numbers_keep_decimals_in_a_column_of_fractions():
     assert fmt_cell(1.0, "agreement", True) == "1.000" and fmt_cell(27.0, "kept", False) == "27"
     assert fmt_cell(18.0, "distance", True) == "18.00" and fmt_cell(7, "n", True) == "7"
     # a ratio of counts is not a count (edits_ratio_ci_high printed "1" beside its 0.6327)
-    assert fmt_measure(1.0, "edits_ratio_ci_high") == "1.0000" and fmt_measure(1.0, "median_edits_to_flip") == "1"
+    assert fmt_measure(1.0, "edits_ratio_ci_high") == "1.0000" and fmt_measure(1.0, "median_edits_to_flip") == "1.0"
 
 
 def test_long_runs_in_table_cells_get_break_opportunities_and_words_stay_whole():

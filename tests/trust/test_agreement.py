@@ -468,3 +468,36 @@ def test_the_faithfulness_gap_and_its_interval_are_the_signed_rank_ones_of_the_p
     table = out.evidence[0]
     row = next(r for r in table.rows if r[:2] == ["shap", "deletion_auc"])
     assert row[5:8] == pytest.approx([gap, low, high]) and "Hodges-Lehmann" in table.title
+
+
+def test_the_pair_tables_flag_is_never_blank(tabular_factory, monkeypatch):
+    """The flag column was blank both for a pair that was fine and for one at its chance level or not
+    judged: a reviewer could not tell them apart. Each cell now says which (hand-made attributions:
+    feature agreement 1.0 at k = 3 on every instance)."""
+    from auditor.checks import explainer_agreement
+
+    nbsp = "\u00a0"
+
+    def flags(n: int, level: float):
+        monkeypatch.setattr(explainer_agreement, "chance_quantile", lambda *a, **k: level)
+        ctx = tabular_factory()
+        rows = ctx.explained_rows(n)
+        for method, vec in (("shap", A), ("lime", B)):
+            params = get_explainer(ctx.task, method).Params(**ctx.explainer_params.get(method, {}))
+            ctx._attributions[(method, params.model_dump_json())] = _handmade(method, rows, [vec] * n)
+        out, _ = run_check(ctx, "explainer_agreement", explainers=["shap", "lime"], n_instances=n, top_k=3,
+                           min_feature_agreement=0.5)
+        table = next(e for e in out.evidence if e.kind == "table" and e.title.startswith("Agreement per pair"))
+        assert table.columns[-1] == "flag"
+        return [row[-1] for row in table.rows]
+
+    assert flags(5, 0.4) == ["none"]
+    assert flags(5, 1.0) == [f"at chance (≤{nbsp}1.00)"]
+    assert flags(3, 0.4) == [f"not judged (n{nbsp}<{nbsp}5)"]
+    # below the minimum is said first; no value at all is n = 0, not judged
+    from auditor.checks.explainer_agreement import flag_cell
+
+    assert flag_cell(0.2, 0.4, 0.33, 40) == flag_cell(0.2, 0.4, 0.33, 3) == "below minimum"
+    assert flag_cell(0.33, 0.3, 0.33, 40) == f"at chance (≤{nbsp}0.33)"
+    assert flag_cell(0.67, 0.4, 0.33, 40) == flag_cell(0.67, 0.4, None, 40) == "none"
+    assert flag_cell(None, 0.4, None, 0) == f"not judged (n{nbsp}<{nbsp}5)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import numpy as np
@@ -156,6 +157,27 @@ def test_a_tabular_rank_at_chance_names_the_shares_a_policy_gates(tabular, monke
             f"level 1.00, so it is no evidence that the global ranking's order is stable (the r of the features' "
             f"shares, which a policy gates: {number_text(m['shap_global_share_stability'])}; its chance level is in the "
             "table's caption).") in out.summary
+
+
+def test_chance_levels_in_the_reports_text_use_its_minus_sign_and_no_negative_zero(tabular, monkeypatch):
+    """The captions' chance levels were formatted with :.2f: a level just below zero printed "-0.00" and a
+    negative one an ASCII hyphen-minus, where every other number of the report has U+2212 and no
+    negative zero (results.number_text). Chance levels are forced negative here."""
+    from auditor.checks import explanation_stability
+
+    monkeypatch.setattr(explanation_stability, "global_rank_stability_chance", lambda *a, **k: -0.004)
+    monkeypatch.setattr(explanation_stability, "agreement_chance", lambda *a, **k: -0.08)
+    monkeypatch.setattr(explanation_stability, "weighted_seed_chance", lambda *a, **k: -0.0009)
+    out, _ = run_check(tabular.ctx, "explanation_stability", explainers=["lime"], n_instances=6, n_seeds=2,
+                       n_perturbations=1)
+    re_run, global_ = [e.caption for e in out.evidence if e.kind == "table"]
+    assert "seed top-k agreement lime \u22120.08 (weighted lime 0.00)" in re_run
+    assert "global rank ρ lime 0.00 (weighted lime 0.00); shares r lime 0.00" in global_
+    chart = next(e.caption for e in out.evidence if e.kind == "bar_chart")
+    assert "the median reaches \u22120.08 or more in 5% of draws" in chart
+    text = [out.summary, out.key_figure, *out.notes, *(getattr(e, "caption", "") for e in out.evidence)]
+    assert not [t for t in text if "-0.0" in t or re.search(r"(?<![\w-])-\d", t)]
+    assert out.key_figure == f"lime top-k kept {number_text(out.measurements['lime_perturbation_topk_agreement'])}"
 
 
 def test_a_tabular_summary_names_features(tabular):
