@@ -311,6 +311,11 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     check_device(device, model_card.auditor.task)
     if out is not None:
         check_output_writable(claim_model_dir(Path(out), model_card.model_name))
+    if prediction_cache is not None:
+        from auditor.records.store import prediction_cache_problem
+
+        if (problem := prediction_cache_problem(Path(prediction_cache), model_card.model_path)) is not None:
+            raise UsageError(problem)
     kind = kind_for_card(model_card)
     plan = build_plan(loaded, kind)
     check_gates(loaded, plan, kind)

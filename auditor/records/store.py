@@ -151,6 +151,21 @@ def owned_folder_problem(target: Path, flag: str, own: str) -> str | None:
     return None
 
 
+def prediction_cache_problem(folder: Path, model_path: Path) -> str | None:
+    """Why ``run --prediction-cache FOLDER`` may not hold kept predictions, or None: never a file,
+    never inside the model's own folder (a file added there changes the model's sha256, which the
+    card pins), inside a stored run (sealed) or a folder the records own (:func:`owned_folder_problem`)."""
+    resolved, model = Path(folder).resolve(), Path(model_path).resolve()
+    if resolved.exists() and not resolved.is_dir():
+        return f"--prediction-cache {folder}: is not a folder"
+    if resolved == model or model in resolved.parents or (model.is_file() and resolved == model.parent):
+        return (f"--prediction-cache {folder}: is the model's own folder {model.parent if model.is_file() else model}; "
+                "a file added there changes the model's sha256: choose a folder outside it")
+    if (run := enclosing_run(resolved)) is not None:
+        return f"--prediction-cache {folder}: is inside the stored run {run}; a run is sealed and is never modified"
+    return owned_folder_problem(resolved, "--prediction-cache", own="")
+
+
 def check_out_folder(out: Path) -> None:
     """An output folder is neither inside a stored run (a run is sealed) nor a model's own folder
     (its runs would be nested one level too deep, in a second version series), nor a folder the

@@ -132,3 +132,24 @@ def test_a_tabular_model_says_its_predictions_are_not_kept(artefacts, pipeline_c
                        prediction_cache=tmp_path / "kept").result
     assert any("are not kept between audits" in n for n in result.dataset.notes)
     assert "kept_predictions" not in result.provenance and not (tmp_path / "kept").exists()
+
+
+def test_folders_that_cannot_hold_kept_predictions_are_refused_before_the_audit(audit_inputs, tiny_text_model_dir,
+                                                                               tmp_path):
+    """The model's own folder (a file added there changes the sha256 the card pins), a file, a stored
+    run: exit 2 before anything is computed, nothing written there."""
+    from auditor.errors import UsageError
+
+    policy, card, data = audit_inputs
+    run_audit(policy, card, data, tmp_path / "out", jobs=1)
+    (stored,) = (tmp_path / "out").glob("*/v0001")
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    before = sorted(p.name for p in tiny_text_model_dir.iterdir())
+    for folder, said in ((tiny_text_model_dir, "is the model's own folder"),
+                         (tiny_text_model_dir / "kept", "is the model's own folder"),
+                         (a_file, "is not a folder"), (stored / "kept", "is inside the stored run")):
+        with pytest.raises(UsageError, match=said):
+            run_audit(policy, card, data, tmp_path / "out", jobs=1, prediction_cache=folder)
+    assert sorted(p.name for p in tiny_text_model_dir.iterdir()) == before
+    assert not (stored / "kept").exists() and len(list((tmp_path / "out").glob("*/v*"))) == 1
