@@ -31,12 +31,7 @@ POLICY = {
 @pytest.fixture(scope="module")
 def audit_inputs(tiny_text_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("kept")
-    rng = np.random.default_rng(3)
-    words = ["good", "bad"] * 8 + [None] * 2
-    rows = [{"text": tiny_bert.make_sentence(rng, w, int(rng.integers(4, 9))),
-             "label": "negative" if w == "bad" else "positive"} for w in words]
-    data = root / "eval.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    data = tiny_bert.write_eval_jsonl(root / "eval.jsonl")
     policy = root / "policy.yaml"
     policy.write_text(yaml.safe_dump(POLICY, sort_keys=False), encoding="utf-8")
     card = root / "README.md"

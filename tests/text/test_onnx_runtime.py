@@ -8,7 +8,6 @@ for the module (the dynamo exporter takes several seconds even on a tiny model).
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -203,12 +202,7 @@ def test_an_audit_on_onnx_gives_the_torch_numbers(served, cache_dir, tmp_path, m
 
     from auditor.engine.audit import run_audit
 
-    rng = np.random.default_rng(3)
-    words = ["good", "bad"] * 8 + [None] * 2
-    rows = [{"text": tiny_bert.make_sentence(rng, w, int(rng.integers(4, 9))),
-             "label": "negative" if w == "bad" else "positive"} for w in words]
-    data = tmp_path / "eval.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    data = tiny_bert.write_eval_jsonl(tmp_path / "eval.jsonl")
     policy = tmp_path / "policy.yaml"
     policy.write_text(yaml.safe_dump({
         "schema_version": 1, "name": "onnx", "version": "1", "seed": 5,

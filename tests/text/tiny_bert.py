@@ -43,6 +43,19 @@ def make_sentence(rng: np.random.Generator, word: str | None, n_fillers: int) ->
     return " ".join(words)
 
 
+def write_eval_jsonl(path: Path, seed: int = 3) -> Path:
+    """18 labelled sentences ("good" and "bad" eight times each, two with neither) as an evaluation
+    set for an audit of the tiny BERT: ``{"text", "label"}`` lines."""
+    import json
+
+    rng = np.random.default_rng(seed)
+    words = ["good", "bad"] * 8 + [None] * 2
+    rows = [{"text": make_sentence(rng, w, int(rng.integers(4, 9))), "label": "negative" if w == "bad" else "positive"}
+            for w in words]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
 def _training_batch(rng: np.random.Generator, tok: BertTokenizer, size: int, num_labels: int = 2):
     kinds = rng.choice(3, size=size, p=[0.4, 0.4, 0.2])  # good, bad, neither
     texts = [make_sentence(rng, (SENTIMENT + [None])[k], int(rng.integers(3, 10))) for k in kinds]
