@@ -65,7 +65,8 @@ def main() -> None:
     out = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
            "example": args.example, "n_instances": args.n, "cpus": os.cpu_count(), "runs": runs,
            "speedup": round(runs["first"]["wall_s"] / runs["re-audit"]["wall_s"], 2),
-           "measurements_compared": len(first), "measurements_differing": differing}
+           "measurements_compared": len(first),
+           "measurements_differing": {k: {"first": first[k], "re-audit": again.get(k)} for k in differing}}
     path = REPO / "benchmarks" / "results" / f"kept-predictions-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
