@@ -54,6 +54,7 @@ class KeptPredictions:
         self.read = 0  # predictions served from the file in this audit
         self.written = 0
         self.verified: dict = {}  # how the file was checked before it served
+        self.kept_before = 0  # predictions the file held when the audit began
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=60)
@@ -71,6 +72,7 @@ class KeptPredictions:
                          for k, v in con.execute("SELECT input, proba FROM predictions")}
         finally:
             con.close()
+        self.kept_before = len(self.rows)
 
     def save(self, items: dict[bytes, np.ndarray]) -> None:
         """Add ``items`` (digest → probabilities); those already kept stay as they are."""
@@ -82,13 +84,15 @@ class KeptPredictions:
             with con:
                 if con.execute("SELECT COUNT(*) FROM facts").fetchone()[0] == 0:
                     con.execute("INSERT INTO facts VALUES (?)", (json.dumps(self.facts, sort_keys=True, default=str),))
+                before = con.total_changes
                 con.executemany("INSERT OR IGNORE INTO predictions VALUES (?, ?)", new)
+                added = con.total_changes - before  # another audit may have kept some meanwhile
         finally:
             con.close()
-        self.written += len(new)
+        self.written += added
 
     def describe(self) -> dict:
-        return {"path": str(self.path), "kept_before": len(self.rows), "read": self.read, "written": self.written}
+        return {"path": str(self.path), "kept_before": self.kept_before, "read": self.read, "written": self.written}
 
 
 def runtime_facts_of(adapter, model_sha256: str) -> dict:

@@ -115,7 +115,7 @@ def test_new_texts_are_kept_but_unchecked_kept_numbers_never_serve(tiny_text_mod
     proba = cache(arrays, keys)
     assert cache.stats.distinct_inputs == 2 and cache.stats.kept_reads == 0
     facts, notes = kept_predictions.save(cache)
-    assert facts["written"] == 2 and notes == []
+    assert facts["written"] == 2 and facts["kept_before"] == 1 and notes == []
     again = kept_predictions.KeptPredictions(tmp_path, {"model": "x"})
     again.load()
     assert len(again.rows) == 3
