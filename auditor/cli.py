@@ -59,7 +59,8 @@ def _main(ctx: typer.Context,
                                             help="Print auditor's version and exit."),
           config: Optional[Path] = typer.Option(None, "--config", envvar="AUDITOR_CONFIG",
                                                 help="Options' defaults from this file (default: ./auditor.yaml, or "
-                                                     "[tool.auditor] in ./pyproject.toml); see README \"Config file\".")) -> None:
+                                                     "\\[tool.auditor] in ./pyproject.toml); see README \"Config file and "
+                                                     "environment\".")) -> None:
     """Policy-driven audits of ML models: explanations, and tests that the explanations can be trusted."""
     from auditor.config import default_map, find_config
 
