@@ -127,6 +127,7 @@ def test_prediction_cache_counters():
     assert cache.stats.as_dict() | {"model_time_s": 0} == {
         "requests": 7, "hits": 3, "distinct_inputs": 4, "forward_calls": 3, "model_time_s": 0,
         "gradient_inputs": 0,  # only gradient explainers add to it; the cache never does
+        "kept_reads": 0,  # only predictions kept by an earlier audit (--prediction-cache)
     }
     assert cache([], keys=[]).shape == (0, 0)
     with pytest.raises(ValueError, match="2 inputs but 1 keys"):
