@@ -14,7 +14,8 @@ their outputs back onto the model's own token positions:
   position ``j`` of the model's encoding is shap feature ``j`` for the common prefix, and trailing
   special tokens are matched from the end. Values of tokens cut off by truncation cannot be placed;
   their sum is kept in ``extras["unmapped"]``. Partition SHAP is deterministic once its tie-breaks
-  are (``seed`` and the text seed the ones shap draws, :func:`_ties_broken_by`); ``base_values`` are shap's (the all-masked output), so ``sum(values) + base = f(x)``.
+  are (``seed`` and the text seed the ones shap draws, :func:`_ties_broken_by`); ``base_values``
+  are shap's (the all-masked output), so ``sum(values) + base = f(x)``.
 * **LIME** (``lime.lime_text.LimeTextExplainer``, ``bow=False``, words replaced by the mask token).
   LIME's words are the *tokenizer's* words (a ``split_expression`` callable built from the offsets),
   so LIME word ``w`` is model word ``w``. The word weight is **spread equally over the word's
