@@ -92,13 +92,15 @@ def chance_caption(chance: dict) -> str:
 
 def flag_cell(value: float | None, minimum: float, level: float | None, n: int) -> str:
     """The pair table's flag for its median feature agreement, never blank: a blank cell read the same
-    whether the pair was fine, at chance or not judged. "below minimum" (under ``min_feature_agreement``),
+    whether the pair was fine, at chance or not judged. "below minimum" (under ``min_feature_agreement``;
+    with ", not judged (n < 5)" where fewer instances were compared than a gate judges from),
     "not judged (n < 5)" (fewer instances compared than a gate judges; no value at all is n = 0), "at
     chance (≤ level)" (no higher than explainers that agree on nothing reach in 5% of draws), else "none"."""
-    if value is not None and value < minimum:
-        return "below minimum"
+    unjudged = f"not judged (n{NBSP}<{NBSP}{MIN_JUDGED})"
+    if value is not None and value < minimum:  # said either way, and that no gate judges it below MIN_JUDGED
+        return "below minimum" if n >= MIN_JUDGED else f"below minimum, {unjudged}"
     if value is None or n < MIN_JUDGED:
-        return f"not judged (n{NBSP}<{NBSP}{MIN_JUDGED})"
+        return unjudged
     if level is not None and value <= level:
         return f"at chance (≤{NBSP}{number_text(level)})"
     return "none"
@@ -276,9 +278,13 @@ class ExplainerAgreement(Check):
                 v := measurements[f"{pair[0]}__{pair[1]}_weighted_rank_correlation"]) is None else v)
             evidence.append(self.where_they_differ(ctx, *least, vectors, flagged))
         if flagged:
+            def few(pair: str) -> str:  # a pair compared on fewer instances than a gate judges from says so
+                n = compared[pair.replace(" / ", "__") + "_feature_agreement"]
+                return "" if n >= MIN_JUDGED else f" (not judged: {n} instance{'s' * (n != 1)} compared, fewer than {MIN_JUDGED})"
+
             evidence.append(Note(title="Pairs below the minimum feature agreement",
-                                 text=f"{', '.join(flagged)}: median feature agreement below "
-                                      f"{p.min_feature_agreement:g}."))
+                                 text=f"{', '.join(pair + few(pair) for pair in flagged)}: median feature agreement "
+                                      f"below {p.min_feature_agreement:g}."))
         low = measurements["min_feature_agreement"]
         if low is None:
             summary = "No two of the requested explainers could be compared on this model."

@@ -478,26 +478,36 @@ def test_the_pair_tables_flag_is_never_blank(tabular_factory, monkeypatch):
 
     nbsp = "\u00a0"
 
-    def flags(n: int, level: float):
+    def flags(n: int, level: float, lime=B, notes: list | None = None):
         monkeypatch.setattr(explainer_agreement, "chance_quantile", lambda *a, **k: level)
         ctx = tabular_factory()
         rows = ctx.explained_rows(n)
-        for method, vec in (("shap", A), ("lime", B)):
+        for method, vec in (("shap", A), ("lime", lime)):
             params = get_explainer(ctx.task, method).Params(**ctx.explainer_params.get(method, {}))
             ctx._attributions[(method, params.model_dump_json())] = _handmade(method, rows, [vec] * n)
         out, _ = run_check(ctx, "explainer_agreement", explainers=["shap", "lime"], n_instances=n, top_k=3,
                            min_feature_agreement=0.5)
         table = next(e for e in out.evidence if e.kind == "table" and e.title.startswith("Agreement per pair"))
         assert table.columns[-1] == "flag"
+        if notes is not None:
+            notes += [e.text for e in out.evidence if e.kind == "note"]
         return [row[-1] for row in table.rows]
 
     assert flags(5, 0.4) == ["none"]
     assert flags(5, 1.0) == [f"at chance (≤{nbsp}1.00)"]
     assert flags(3, 0.4) == [f"not judged (n{nbsp}<{nbsp}5)"]
+    # lime's top 3 the other two of shap's five: feature agreement 1/3, below the minimum of 0.5
+    notes: list = []
+    assert flags(3, 0.2, lime=np.array([0.0, 0.1, 0.0, 0.9, 0.8]), notes=notes) == [
+        f"below minimum, not judged (n{nbsp}<{nbsp}5)"]
+    assert any("shap / lime (not judged: 3 instances compared, fewer than 5): median feature agreement below 0.5" in t
+               for t in notes), notes
     # below the minimum is said first; no value at all is n = 0, not judged
     from auditor.checks.explainer_agreement import flag_cell
 
-    assert flag_cell(0.2, 0.4, 0.33, 40) == flag_cell(0.2, 0.4, 0.33, 3) == "below minimum"
+    assert flag_cell(0.2, 0.4, 0.33, 40) == "below minimum"
+    # on fewer instances than a gate judges from, the cell says both (it had read "below minimum" alone)
+    assert flag_cell(0.2, 0.4, 0.33, 3) == f"below minimum, not judged (n{nbsp}<{nbsp}5)"
     assert flag_cell(0.33, 0.3, 0.33, 40) == f"at chance (≤{nbsp}0.33)"
     assert flag_cell(0.67, 0.4, 0.33, 40) == flag_cell(0.67, 0.4, None, 40) == "none"
     assert flag_cell(None, 0.4, None, 0) == f"not judged (n{nbsp}<{nbsp}5)"
