@@ -91,7 +91,7 @@ class PredictionCache:
         for key, item in zip(keys, inputs):
             if key not in self._store and key not in missing:
                 missing[key] = item
-        if missing and self.kept is not None:
+        if missing and self.kept is not None and self.kept.rows:  # a file that serves nothing costs no lookups
             self._read_kept(missing)
         self.stats.hits += len(keys) - len(missing)
         if missing:
@@ -112,7 +112,6 @@ class PredictionCache:
                 self._store[key] = row
                 del missing[key]
                 self.stats.kept_reads += 1
-        self.kept.read = self.stats.kept_reads
 
     def compute_uncached(self, items: list) -> np.ndarray:
         """The model's predictions of ``items`` (at most ``batch_size``), neither stored nor counted:

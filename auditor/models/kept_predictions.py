@@ -51,7 +51,6 @@ class KeptPredictions:
         self.facts = facts
         self.path = Path(folder) / f"{signature_of(facts)}.sqlite"
         self.rows: dict[bytes, np.ndarray] = {}
-        self.read = 0  # predictions served from the file in this audit
         self.written = 0
         self.verified: dict = {}  # how the file was checked before it served
         self.kept_before = 0  # predictions the file held when the audit began
@@ -91,8 +90,9 @@ class KeptPredictions:
             con.close()
         self.written += added
 
-    def describe(self) -> dict:
-        return {"path": str(self.path), "kept_before": self.kept_before, "read": self.read, "written": self.written}
+    def describe(self, read: int) -> dict:
+        """What the file held, how many of its predictions were ``read`` (the cache's count) and added."""
+        return {"path": str(self.path), "kept_before": self.kept_before, "read": read, "written": self.written}
 
 
 def runtime_facts_of(adapter, model_sha256: str) -> dict:
@@ -151,14 +151,15 @@ def save(cache) -> tuple[dict | None, list[str]]:
     kept = cache.kept
     if kept is None:
         return None, []
+    read = cache.stats.kept_reads
     try:
         kept.save({digest(k): v for k, v in cache.computed().items()})
     except (sqlite3.Error, OSError) as exc:
-        return kept.describe(), [f"--prediction-cache: this audit's predictions could not be kept in {kept.path} ({exc})"]
-    facts = {**kept.describe(), **kept.verified}
+        return kept.describe(read), [f"--prediction-cache: this audit's predictions could not be kept in {kept.path} ({exc})"]
+    facts = {**kept.describe(read), **kept.verified}
     total = cache.stats.requests
-    note = (f"{kept.read:,} of the {total:,} predictions requested were read from predictions an earlier audit of the same "
+    note = (f"{read:,} of the {total:,} predictions requested were read from predictions an earlier audit of the same "
             f"model and runtime computed (--prediction-cache, {kept.path.name}; checked on "
             f"{kept.verified['verified_inputs']} evaluation texts, largest difference "
-            f"{kept.verified.get('max_abs_prob_diff', 0):.2g}); {kept.written:,} new ones were kept") if kept.read else ""
+            f"{kept.verified.get('max_abs_prob_diff', 0):.2g}); {kept.written:,} new ones were kept") if read else ""
     return facts, [note] if note else []
