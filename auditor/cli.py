@@ -214,8 +214,9 @@ def run(
                                         "exit 0 whenever the audit ran and was stored."),
     prediction_cache: Optional[Path] = typer.Option(
         None, "--prediction-cache",
-        help="Keep a text model's predictions in this folder, and read those an earlier audit of the same model and "
-             "runtime kept there (checked against the model first): a re-audit computes only what is new."),
+        help="Keep a text model's predictions and integrated-gradients path rows in this folder, and read those an "
+             "earlier audit of the same model and runtime kept there (checked against the model first): a re-audit "
+             "computes only what is new."),
     as_json: bool = typer.Option(False, "--json",
                                  help="Print a JSON summary of the stored audit on stdout; the table and messages go to stderr."),
 ) -> None:

@@ -130,8 +130,22 @@ def path_contributions(model: TextModel, ids_list: list[np.ndarray], baselines: 
     rows and ``tokens`` tokens, and texts are taken in groups no larger than one pass, whose
     embeddings the passes read. A forward hook puts the path point in place of the embedding layer's
     output (as Captum's ``LayerIntegratedGradients`` does), so position and token-type embeddings
-    are added as for the input.
+    are added as for the input. Rows an earlier audit of the model kept (``run --prediction-cache``,
+    :mod:`auditor.models.kept_gradients`) are read, not computed.
     """
+    def compute(ids_list, baselines, target, todo):
+        return _path_contributions(model, ids_list, baselines, target, todo,
+                                   internal_batch_size=internal_batch_size, tokens=tokens)
+
+    kept = getattr(model, "kept_gradients", None)
+    if kept is None:
+        return compute(ids_list, baselines, target, todo)
+    return kept.contributions(ids_list, baselines, target, todo, compute)
+
+
+def _path_contributions(model: TextModel, ids_list: list[np.ndarray], baselines: list[np.ndarray],
+                        target: np.ndarray, todo: list[np.ndarray], *, internal_batch_size: int,
+                        tokens: int | None) -> list[np.ndarray]:
     import torch
 
     out = [np.zeros((len(a), len(ids))) for a, ids in zip(todo, ids_list)]

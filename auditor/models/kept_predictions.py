@@ -12,8 +12,9 @@ own cache uses), stored as a 16-byte BLAKE2b digest; a prediction as its float64
 
 Before a kept file serves, up to :data:`VERIFY_INPUTS` of its predictions for evaluation texts are
 computed again and compared (as an ONNX export is): above :data:`TOLERANCE` the file is not used and
-the report says why. Gradients (integrated gradients, saliency) are never kept: they are computed
-every time. Every number is the one the audit that computed it got, so a re-audit that reads them
+the report says why. Integrated gradients' path rows are kept in the same file and checked the same
+way, on first use (:mod:`auditor.models.kept_gradients`); other gradients (saliency, gradient × input)
+are computed every time. Every number is the one the audit that computed it got, so a re-audit that reads them
 reproduces that audit's figures; the report says how many predictions were read and from where.
 Treat DIR like the installation itself: whoever can write to it can change what the audit is told.
 """
@@ -51,6 +52,7 @@ class KeptPredictions:
         self.facts = facts
         self.path = Path(folder) / f"{signature_of(facts)}.sqlite"
         self.rows: dict[bytes, np.ndarray] = {}
+        self.gradient_rows: dict[bytes, np.ndarray] = {}  # integrated gradients' path rows (kept_gradients.py)
         self.written = 0
         self.verified: dict = {}  # how the file was checked before it served
         self.kept_before = 0  # predictions the file held when the audit began
@@ -60,6 +62,7 @@ class KeptPredictions:
         con.execute("PRAGMA journal_mode=WAL")  # readers and one writer at once (two audits of a model)
         con.execute("CREATE TABLE IF NOT EXISTS predictions (input BLOB PRIMARY KEY, proba BLOB NOT NULL)")
         con.execute("CREATE TABLE IF NOT EXISTS facts (facts TEXT NOT NULL)")
+        con.execute("CREATE TABLE IF NOT EXISTS gradient_rows (input BLOB PRIMARY KEY, row BLOB NOT NULL)")
         return con
 
     def load(self) -> None:
@@ -69,15 +72,21 @@ class KeptPredictions:
         try:
             self.rows = {bytes(k): np.frombuffer(v, dtype=np.float64).copy()
                          for k, v in con.execute("SELECT input, proba FROM predictions")}
+            # float32 on disk: a row is a float32 sum (text_gradients.path_contributions), exact in it
+            self.gradient_rows = {bytes(k): np.frombuffer(v, dtype=np.float32).astype(np.float64)
+                                  for k, v in con.execute("SELECT input, row FROM gradient_rows")}
         finally:
             con.close()
         self.kept_before = len(self.rows)
 
-    def save(self, items: dict[bytes, np.ndarray]) -> None:
-        """Add ``items`` (digest → probabilities); those already kept stay as they are."""
+    def save(self, items: dict[bytes, np.ndarray], gradient_rows: dict[bytes, np.ndarray] | None = None) -> int:
+        """Add ``items`` (digest → probabilities) and ``gradient_rows`` (digest → path row); those
+        already kept stay as they are. Returns how many gradient rows were added."""
         new = [(k, np.ascontiguousarray(v, dtype=np.float64).tobytes()) for k, v in items.items() if k not in self.rows]
-        if not new:
-            return
+        new_rows = [(k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in (gradient_rows or {}).items()
+                    if k not in self.gradient_rows]
+        if not new and not new_rows:
+            return 0
         con = self._connect()
         try:
             with con:
@@ -86,9 +95,12 @@ class KeptPredictions:
                 before = con.total_changes
                 con.executemany("INSERT OR IGNORE INTO predictions VALUES (?, ?)", new)
                 added = con.total_changes - before  # another audit may have kept some meanwhile
+                con.executemany("INSERT OR IGNORE INTO gradient_rows VALUES (?, ?)", new_rows)
+                added_rows = con.total_changes - before - added
         finally:
             con.close()
         self.written += added
+        return added_rows
 
     def describe(self, read: int) -> dict:
         """What the file held, how many of its predictions were ``read`` (the cache's count) and added."""
@@ -146,20 +158,26 @@ def keep(cache, folder: Path, facts: dict, arrays: list[np.ndarray], keys: list[
             "computed"]
 
 
-def save(cache) -> tuple[dict | None, list[str]]:
-    """Keep ``cache``'s new predictions; what was read and written (for provenance) and a note."""
+def save(cache, gradients=None) -> tuple[dict | None, list[str]]:
+    """Keep ``cache``'s new predictions and ``gradients``' new path rows (a
+    :class:`~auditor.models.kept_gradients.KeptGradients` of the same file, or None); what was read
+    and written (for provenance) and the report's notes."""
     kept = cache.kept
     if kept is None:
         return None, []
     read = cache.stats.kept_reads
     try:
-        kept.save({digest(k): v for k, v in cache.computed().items()})
+        added_rows = kept.save({digest(k): v for k, v in cache.computed().items()},
+                               gradients.new_rows() if gradients is not None else None)
     except (sqlite3.Error, OSError) as exc:
         return kept.describe(read), [f"--prediction-cache: this audit's predictions could not be kept in {kept.path} ({exc})"]
     facts = {**kept.describe(read), **kept.verified}
     total = cache.stats.requests
-    note = (f"{read:,} of the {total:,} predictions requested were read from predictions an earlier audit of the same "
-            f"model and runtime computed (--prediction-cache, {kept.path.name}; checked on "
-            f"{kept.verified['verified_inputs']} evaluation texts, largest difference "
-            f"{kept.verified.get('max_abs_prob_diff', 0):.2g}); {kept.written:,} new ones were kept") if read else ""
-    return facts, [note] if note else []
+    notes = [(f"{read:,} of the {total:,} predictions requested were read from predictions an earlier audit of the same "
+              f"model and runtime computed (--prediction-cache, {kept.path.name}; checked on "
+              f"{kept.verified['verified_inputs']} evaluation texts, largest difference "
+              f"{kept.verified.get('max_abs_prob_diff', 0):.2g}); {kept.written:,} new ones were kept")] if read else []
+    if gradients is not None:
+        facts["gradient_rows"] = gradients.describe(added_rows)
+        notes.extend(gradients.notes(added_rows))
+    return facts, notes

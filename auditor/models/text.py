@@ -359,6 +359,8 @@ class TextModel(RuntimeChoice, AdapterBase):
         self._onnx_candidate = None
         self._fast = None  # a faster path to class_logits, serving once verified (use_fast_forward)
         self.runtime_facts: dict = {"requested": "torch", "used": "torch"}
+        self.kept_gradients = None  # integrated gradients' rows kept between audits (models/kept_gradients.py)
+        self._kept_copies: list = []  # those of the randomised copies made of this model
 
     @property
     def mask_text(self) -> str:
@@ -712,14 +714,25 @@ class TextModel(RuntimeChoice, AdapterBase):
     def keep_predictions(self, folder, data, model_sha256: str) -> list[str]:
         from auditor.models import kept_predictions
 
+        from auditor.models.kept_gradients import KeptGradients
+
         arrays = self.token_ids(self.inputs(data))
-        return kept_predictions.keep(self._cache, Path(folder), kept_predictions.runtime_facts_of(self, model_sha256),
-                                     arrays, [ids_key(a) for a in arrays])
+        notes = kept_predictions.keep(self._cache, Path(folder), kept_predictions.runtime_facts_of(self, model_sha256),
+                                      arrays, [ids_key(a) for a in arrays])
+        if self._cache.kept is not None:  # the file serves (or is new): its gradient rows check themselves on first use
+            self.kept_gradients = KeptGradients(self._cache.kept)
+        return notes
 
     def save_kept_predictions(self) -> tuple[dict | None, list[str]]:
-        from auditor.models import kept_predictions
+        from auditor.models import kept_gradients, kept_predictions
 
-        return kept_predictions.save(self._cache)
+        facts, notes = kept_predictions.save(self._cache, self.kept_gradients)
+        if facts is not None and self._kept_copies:
+            facts["randomised_copies"], copy_notes = kept_gradients.save_copies(self._kept_copies)
+            notes = [*notes, *copy_notes]
+        if self.kept_gradients is not None:
+            notes = [*notes, *self.kept_gradients.copy_notes]
+        return facts, notes
 
     def _fresh_cache(self) -> None:
         kept = self._cache.kept
@@ -836,6 +849,14 @@ class TextModel(RuntimeChoice, AdapterBase):
         wrapped = self.rewrap(model)
         wrapped.randomisation = (f"re-initialised top-down (seed {seed}): " + ", ".join(name for name, _ in units))
         wrapped.randomised_from = (self, {"seed": seed, "n_layers": n_layers, "embeddings": embeddings})
+        if self.kept_gradients is not None and not self.kept_gradients.refused:
+            from auditor.models.kept_gradients import for_copy
+
+            wrapped.kept_gradients, notes = for_copy(self.kept_gradients, wrapped.randomised_from[1],
+                                                     f"the randomised copy (seed {seed})")
+            self.kept_gradients.copy_notes.extend(notes)
+            if wrapped.kept_gradients is not None:
+                self._kept_copies.append(wrapped.kept_gradients)
         return wrapped
 
 

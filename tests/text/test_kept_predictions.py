@@ -1,6 +1,7 @@
 """Predictions kept between audits (`run --prediction-cache DIR`): a re-audit of the same model reads
-every forward pass the first computed and gets the same figures; kept numbers that differ from the
-model's are not used; another model reads another file; a tabular model's are not kept."""
+every forward pass and integrated-gradients path row the first computed (the randomised copies' too)
+and gets the same figures; kept numbers that differ from the model's are not used; another model
+reads another file; a tabular model's are not kept."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import yaml
 
 from auditor.engine.audit import run_audit
 from auditor.models import kept_predictions
+from auditor.models.kept_gradients import VERIFY_ROWS
 from auditor.models.text import ids_key
 
 from . import tiny_bert
@@ -25,6 +27,7 @@ POLICY = {
         {"check": "explanation_faithfulness", "params": {"explainers": ["integrated_gradients", "shap", "lime"],
                                                          "n_instances": 6},
          "thresholds": [{"measurement": "shap_comprehensiveness_p_value", "max": 0.5, "severity": "warn"}]},
+        {"check": "explanation_sanity", "params": {"explainers": ["integrated_gradients"], "n_instances": 4}},
     ]}
 
 
@@ -47,6 +50,17 @@ def figures(result) -> dict:
     return {(c.id, k): v for c in result.checks for k, v in c.measurements.items()}
 
 
+def model_file(kept):
+    """The model's own kept file (the randomised copies' files name their randomisation)."""
+    (file,) = [f for f in kept.iterdir() if "randomised" not in kept_facts(f)]
+    return file
+
+
+def kept_facts(file) -> dict:
+    with sqlite3.connect(file) as con:
+        return json.loads(con.execute("SELECT facts FROM facts").fetchone()[0])
+
+
 def test_a_re_audit_reads_every_forward_pass_and_gets_the_same_figures(audit_inputs, tmp_path):
     policy, card, data = audit_inputs
     kept = tmp_path / "kept"
@@ -57,16 +71,28 @@ def test_a_re_audit_reads_every_forward_pass_and_gets_the_same_figures(audit_inp
     assert first.provenance["kept_predictions"]["written"] == computed
     assert second.provenance["cache"]["distinct_inputs"] == 0  # no forward pass computed again ...
     assert second.provenance["cache"]["kept_reads"] == computed  # ... each read once
-    assert second.provenance["cache"]["gradient_inputs"] == first.provenance["cache"]["gradient_inputs"]  # never kept
     facts = second.provenance["kept_predictions"]
     assert facts["verified_inputs"] == 18 and facts["max_abs_prob_diff"] <= 1e-6  # every evaluation text (fewer than 32)
+    # integrated gradients' path rows: all read but the 16 computed again to check the file
+    rows, rows_before = facts["gradient_rows"], first.provenance["kept_predictions"]["gradient_rows"]
+    assert rows_before["read"] == 0 and rows_before["written"] == rows_before["requested"] > VERIFY_ROWS
+    assert second.provenance["cache"]["gradient_inputs"] == VERIFY_ROWS < first.provenance["cache"]["gradient_inputs"]
+    assert rows["read"] == rows["requested"] - VERIFY_ROWS == rows_before["requested"] - VERIFY_ROWS
+    assert rows["verified_rows"] == VERIFY_ROWS and rows["max_abs_diff"] <= 1e-6 and rows["written"] == 0
+    copies = facts["randomised_copies"]  # explanation_sanity's three copies: a file each
+    assert len(copies) == 3 and all(c["read"] == c["requested"] - VERIFY_ROWS > 0 for c in copies)
+    assert len({c["path"] for c in copies} | {rows["path"]}) == 4 and len(list(kept.iterdir())) == 4
     assert figures(second) == figures(first)  # the same numbers, bit for bit
     assert any(f"{computed:,} of the" in n and "--prediction-cache" in n for n in second.dataset.notes)
+    assert any(f"{rows['read']:,} of the {rows['requested']:,} integrated-gradients path rows of the model" in n
+               for n in second.dataset.notes)
+    assert any("path rows of 3 randomised copies (explanation_sanity)" in n for n in second.dataset.notes)
     assert not any("--prediction-cache" in n for n in first.dataset.notes)
-    (file,) = kept.iterdir()
+    file = model_file(kept)
     with sqlite3.connect(file) as con:
         assert con.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == computed
-        facts = json.loads(con.execute("SELECT facts FROM facts").fetchone()[0])
+        assert con.execute("SELECT COUNT(*) FROM gradient_rows").fetchone()[0] == rows_before["written"]
+    facts = kept_facts(file)
     assert facts["model_sha256"] == first.model.sha256 and facts["runtime"]["used"] == "torch"
 
 
@@ -76,8 +102,7 @@ def test_kept_numbers_that_differ_from_the_model_are_not_used(audit_inputs, tmp_
     policy, card, data = audit_inputs
     kept = tmp_path / "kept"
     first = run_audit(policy, card, data, tmp_path / "out", jobs=1, prediction_cache=kept).result
-    (file,) = kept.iterdir()
-    with sqlite3.connect(file) as con:
+    with sqlite3.connect(model_file(kept)) as con:
         rows = con.execute("SELECT input, proba FROM predictions").fetchall()
         con.executemany("UPDATE predictions SET proba = ? WHERE input = ?",
                         [((np.frombuffer(p) + 1e-3).tobytes(), k) for k, p in rows])
