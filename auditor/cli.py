@@ -76,7 +76,7 @@ def _from_defaults(ctx: typer.Context) -> str | None:
     """The command's options that came from the config file or the environment, each with its
     source, as one line (a CI log then shows what the command line did not)."""
     origins = (ctx.find_root().obj or {}).get("origins", {})
-    path = " ".join(ctx.command_path.split()[1:])
+    path = " ".join(_command_names(ctx))
     taken = []
     for p in ctx.command.params:
         source = ctx.get_parameter_source(p.name)  # Click's ParameterSource (typer 0.28 carries its own Click)
@@ -84,6 +84,16 @@ def _from_defaults(ctx: typer.Context) -> str | None:
             name = next(o for o in p.opts if o.startswith("--"))[2:]
             taken.append(f"--{name} from {origins.get((path, name), '?')}")
     return "options " + "; ".join(taken) if taken else None
+
+
+def _command_names(ctx: typer.Context) -> list[str]:
+    """The command's path below the program (``["users", "add"]``), whatever the program is called
+    (``auditor``, or ``python -m auditor``, which Click names in three words)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return names[::-1]
 
 
 def _console(stream) -> Console:

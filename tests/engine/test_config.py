@@ -122,3 +122,17 @@ def test_a_run_from_the_file_says_which_options_it_took(here, artefacts, card_wr
     assert ("options --policy from auditor.yaml; --card from auditor.yaml; --data from AUDITOR_RUN_DATA; "
             "--out from auditor.yaml; --jobs from auditor.yaml; --json from auditor.yaml") in flat(res.stderr)
     assert (here / "reports").is_dir()
+
+
+def test_the_options_taken_are_named_under_python_m_auditor(here, artefacts, card_writer, policy_writer, monkeypatch):
+    """`python -m auditor run` (Click names the program "python -m auditor"): each option taken is
+    named with its source, not '?'."""
+    policy = policy_writer(here / "policy", policy_writer.tiny([
+        {"check": "card_completeness", "thresholds": [{"measurement": "completeness", "min": 0.5, "severity": "fail"}]}]))
+    write(here / "auditor.yaml", {"run": {"policy": str(policy), "card": str(card_writer(here / "card")),
+                                          "data": str(artefacts.csv), "json": True, "jobs": 1}})
+    monkeypatch.setattr(CliRunner, "get_default_prog_name", lambda self, cli: "python -m auditor")
+    res = invoke("run")
+    assert res.exit_code == 0, res.output
+    assert "options --policy from auditor.yaml; --card from auditor.yaml; --data from auditor.yaml" in flat(res.stderr)
+    assert "from ?" not in res.stderr
