@@ -2,7 +2,8 @@
 
 A project that audits the same model on every push writes its options once: ``auditor.yaml`` in the
 working folder (or ``[tool.auditor]`` in its ``pyproject.toml``, or the file ``--config`` /
-``AUDITOR_CONFIG`` names), one section per command, each key an option's long name::
+``AUDITOR_CONFIG`` names; a ``pyproject.toml`` named there is read for its ``[tool.auditor]`` too),
+one section per command, each key an option's long name::
 
     run:
       policy: policies/credit.yaml
@@ -47,16 +48,27 @@ def find_config(explicit: Path | None, folder: Path = Path(".")) -> tuple[Path, 
     """The config file and its contents: ``explicit`` (which must exist), else the first of
     ``auditor.yaml``, ``auditor.yml`` and a ``pyproject.toml`` with a ``[tool.auditor]`` table in
     ``folder``; None where there is none."""
+    if explicit is not None and explicit.name == "pyproject.toml":  # a project's file: its [tool.auditor]
+        table = _tool_table(explicit)
+        if table is None:
+            raise ConfigError(str(explicit), [Problem("", "no [tool.auditor] table")])
+        return explicit, table
     if explicit is not None:
         return explicit, _read(explicit)
     for name in CONFIG_FILES:
         if (folder / name).is_file():
             return folder / name, _read(folder / name)
     pyproject = folder / "pyproject.toml"
-    if pyproject.is_file() and _mentions_auditor(pyproject):
-        tool = _read(pyproject).get("tool")
-        if isinstance(tool, dict) and "auditor" in tool:
-            return pyproject, _section(tool["auditor"], pyproject, "tool.auditor")
+    if pyproject.is_file() and _mentions_auditor(pyproject) and (table := _tool_table(pyproject)) is not None:
+        return pyproject, table
+    return None
+
+
+def _tool_table(pyproject: Path) -> dict | None:
+    """The ``[tool.auditor]`` table of a pyproject.toml, None where it has none."""
+    tool = _read(pyproject).get("tool")
+    if isinstance(tool, dict) and "auditor" in tool:
+        return _section(tool["auditor"], pyproject, "tool.auditor")
     return None
 
 

@@ -55,6 +55,18 @@ def test_pyproject_table_and_the_yaml_file_first(here):
     assert "from-other does not exist" in flat(invoke("history", env={"AUDITOR_CONFIG": "other.yml"}).output)
 
 
+def test_config_naming_a_pyproject_reads_its_table(here):
+    """`--config ../pyproject.toml` (a monorepo's root): its [tool.auditor] table, as in the working folder
+    (it had read the whole file: 'project: no command of that name', 'tool: no command ...')."""
+    (here / "sub").mkdir()
+    (here / "sub" / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.auditor.history]\nout = "from-sub"\n')
+    res = invoke("--config", here / "sub" / "pyproject.toml", "history")
+    assert res.exit_code == 2 and "from-sub does not exist" in flat(res.output), res.output
+    (here / "sub" / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    res = invoke("--config", here / "sub" / "pyproject.toml", "history")
+    assert res.exit_code == 3 and "no [tool.auditor] table" in flat(res.output), res.output
+
+
 def test_a_pyproject_without_the_table_is_no_config(here):
     """Another project's pyproject.toml is not auditor's to judge: not read, even where it is not TOML."""
     for text in ('[project]\nname = "x"\n', "[project\nname = 1\n"):
