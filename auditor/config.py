@@ -95,14 +95,11 @@ def _read(path: Path) -> dict:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(path), [Problem("", f"not valid TOML: {exc}")]) from None
-    import yaml
+    from auditor.inputs.yamlio import load_yaml_text
 
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(str(path), [Problem(where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from None
+    # as a policy is read: a duplicate key, a date not on the calendar, an integer too long to convert
+    # are located problems (yaml.safe_load kept the last duplicate and crashed on the others)
+    data = load_yaml_text(text.removeprefix("\ufeff"), str(path), ConfigError)
     return _section({} if data is None else data, path, "")
 
 
@@ -154,6 +151,7 @@ def default_map(group, ctx, source: tuple[Path, dict] | None,
             if nested:
                 found[name] = nested
         options = _options(command) if trail else {}  # the root takes commands only (--version is no default)
+        keys: dict[str, str] = {}  # option's long name: the key that gave it (fail-on or fail_on)
         for key, value in section.items():
             where = ".".join((*trail, str(key)))
             name = str(key).replace("_", "-")
@@ -162,6 +160,10 @@ def default_map(group, ctx, source: tuple[Path, dict] | None,
                 what = "command" if children or not trail else "option"
                 problems.append(Problem(where, f"no {what} of that name" + (f" (known: {', '.join(known)})" if known else "")))
                 continue
+            if name in keys:
+                problems.append(Problem(where, f"--{name} is also given as {'.'.join((*trail, keys[name]))}; give it once"))
+                continue
+            keys[name] = str(key)
             if taken := _converted(options[name], value, (*trail, name), sub_ctx, where, problems):
                 found.update(taken)
                 origins[" ".join(trail), name] = str(path)

@@ -97,7 +97,12 @@ def test_every_problem_at_once_with_its_place(here):
 
 @pytest.mark.parametrize("text, said", [
     ("run: [1, 2]\n", "run: must be a mapping of options, not list"),
-    ("run: {jobs: 1\n", "line 2: not valid YAML"),
+    ("run: {jobs: 1\n", "line 2, column 1: malformed YAML"),
+    # read as policies are (inputs/yamlio.py): these crashed (exit 5) or were silently resolved
+    ("due: {as-of: 2026-13-01}\n", "line 1, column 14: malformed YAML: '2026-13-01' is not a valid date"),
+    ("run: {jobs: 1" + "0" * 5000 + "}\n", "malformed YAML: integer of 5,001 digits is too long"),
+    ("history:\n  out: a\n  out: b\n", "line 3, column 3: malformed YAML: duplicate key 'out' (first on line 2)"),
+    ("run: {fail-on: warn, fail_on: never}\n", "run.fail_on: --fail-on is also given as run.fail-on; give it once"),
     ("- run\n", "must be a mapping of commands to options, not list"),
     ("version: true\n", "version: no command of that name"),  # the root takes commands only
     ("run: {jobs: [1]}\n", "run.jobs: must be one value, as typed after --jobs, not a list"),
