@@ -167,7 +167,24 @@ def _fail(exc: AuditorError) -> None:
     err.print(f"[bold red]{label}:[/] {shown(exc)}", highlight=False, markup=True, soft_wrap=True)
     for note in getattr(exc, "__notes__", ()):
         err.print(shown(note), highlight=False, markup=True, soft_wrap=True)
+    _say_defaults(_current_context())  # a value refused that nobody typed: say where it came from
     raise typer.Exit(exc.exit_code)
+
+
+def _current_context() -> typer.Context | None:
+    """The command's Click context (typer 0.28 carries its own Click), None outside a command."""
+    from importlib import import_module
+
+    base = next(k for k in typer.Context.__mro__ if k.__name__ == "Context" and k.__module__.endswith(".core"))
+    return import_module(base.__module__.rpartition(".")[0] + ".globals").get_current_context(silent=True)
+
+
+def _say_defaults(ctx: typer.Context | None) -> None:
+    """Print, once per command, which options came from the config file or the environment."""
+    if ctx is not None and not ctx.meta.get("auditor.defaults_said") and (note := _from_defaults(ctx)):
+        err.print(note, highlight=False, markup=False, soft_wrap=True)
+    if ctx is not None:
+        ctx.meta["auditor.defaults_said"] = True
 
 
 class FailOn(str, Enum):
@@ -235,8 +252,8 @@ def run(
     from auditor.engine.audit import run_audit
     from auditor.progress import PlainProgress
 
-    if not quiet and (note := _from_defaults(ctx)):
-        err.print(note, highlight=False, markup=False, soft_wrap=True)
+    if not quiet:
+        _say_defaults(ctx)
     if progress_every != progress_every:  # NaN passes click's range check (every comparison is false)
         _fail(_usage("--progress-every nan: expected seconds between 0.1 and 86400"))
     if junit is not None or summary_md is not None:

@@ -121,6 +121,19 @@ def test_allow_pickle_is_never_taken_from_the_environment(here):
     assert "AUDITOR_RUN_ALLOW_PICKLE: --allow-pickle cannot be set here" in flat(res.output)
 
 
+def test_a_value_a_command_refuses_names_where_it_came_from(here):
+    """A value the option's type accepts but the command refuses (a role, --top-k 0) from the file or
+    the environment: the error says where it came from, since nothing on the command line shows it."""
+    write(here / "auditor.yaml", {"users": {"add": {"role": "admin"}}})
+    res = invoke("users", "add", "bob")
+    assert res.exit_code == 2 and "--role must be one of" in flat(res.output), res.output
+    assert "options --role from auditor.yaml" in flat(res.output)
+    res = invoke("users", "add", "bob", env={"AUDITOR_USERS_ADD_ROLE": "root"})
+    assert "options --role from AUDITOR_USERS_ADD_ROLE" in flat(res.output), res.output
+    res = invoke("users", "add", "bob", "--role", "admin")  # typed: nothing to say
+    assert res.exit_code == 2 and "options --" not in res.output, res.output
+
+
 def test_a_missing_config_file_is_named(here):
     res = invoke("--config", "nowhere.yaml", "policies")
     assert res.exit_code == 3 and "invalid configuration nowhere.yaml (1 problem): - file not found" in flat(res.output)
