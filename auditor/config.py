@@ -190,8 +190,12 @@ def _converted(option, value: Any, key: tuple[str, ...], ctx, where: str, proble
     if value is None or value == "":
         problems.append(Problem(where, "has no value (leave the key out for the default)"))
         return {}
-    if isinstance(value, (list, dict)):
-        problems.append(Problem(where, f"must be one value, as typed after --{key[-1]}, not a {'list' if isinstance(value, list) else 'mapping'}"))
+    if isinstance(value, (list, dict, bytes)):
+        what = {list: "a list", dict: "a mapping"}.get(type(value), "binary data")
+        problems.append(Problem(where, f"must be one value, as typed after --{key[-1]}, not {what}"))
+        return {}
+    if "\0" in str(value):  # a YAML or TOML escape can write one; a path holding it was an internal error
+        problems.append(Problem(where, "contains a NUL character, which no command-line value can hold"))
         return {}
     if not (option.is_flag and isinstance(value, bool)):
         value = str(value).lower() if isinstance(value, bool) else str(value)  # as the command line gives it: text

@@ -103,6 +103,9 @@ def test_every_problem_at_once_with_its_place(here):
     ("run: {jobs: 1" + "0" * 5000 + "}\n", "malformed YAML: integer of 5,001 digits is too long"),
     ("history:\n  out: a\n  out: b\n", "line 3, column 3: malformed YAML: duplicate key 'out' (first on line 2)"),
     ("run: {fail-on: warn, fail_on: never}\n", "run.fail_on: --fail-on is also given as run.fail-on; give it once"),
+    # what no command line can carry: a NUL character (exit 5: 'embedded null byte'), YAML's binary
+    ('history: {out: "a\\0b"}\n', "history.out: contains a NUL character, which no command-line value can hold"),
+    ("history: {out: !!binary aGVsbG8=}\n", "history.out: must be one value, as typed after --out, not binary data"),
     ("- run\n", "must be a mapping of commands to options, not list"),
     ("version: true\n", "version: no command of that name"),  # the root takes commands only
     ("run: {jobs: [1]}\n", "run.jobs: must be one value, as typed after --jobs, not a list"),
