@@ -1001,9 +1001,37 @@ def symlink_loop(exc: BaseException) -> str | None:
     return None
 
 
+class _WatchedStdout:
+    """``sys.stdout`` that remembers a write it could not make (a full disk behind `> audit.json`):
+    the failure is then said as such, not as an internal error."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.failed: OSError | None = None
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            self.failed = exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            self.failed = exc
+            raise
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main() -> None:
     _SAID.clear()
     _widen_off_terminal()
+    if sys.stdout is not None:
+        sys.stdout = _WatchedStdout(sys.stdout)
     empty = empty_option(sys.argv[1:])
     if empty:
         err.print(f"[bold red]error:[/] {empty} was given an empty value; {NON_EMPTY_OPTIONS[empty]}",
@@ -1023,6 +1051,11 @@ def main() -> None:
                       "not at all)", highlight=False, markup=False, soft_wrap=True)
         raise
     except Exception as exc:  # a bug: say so, keep the traceback, exit 5
+        if exc is getattr(sys.stdout, "failed", None) and exc.errno != errno.EPIPE:
+            err.print(f"[bold red]error:[/] standard output could not be written ({exc.strerror or exc}); the "
+                      "command's output is incomplete (a run, a render and a sign-off it stored are whole)",
+                      highlight=False, soft_wrap=True)
+            sys.exit(EXIT_USAGE)
         loop = symlink_loop(exc)
         if loop is not None:  # a path given (or met) that is a link leading back to itself: not a bug
             err.print(f"[bold red]error:[/] {shown(loop)} is a symbolic link that leads back to itself (a link loop); "
