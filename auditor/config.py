@@ -99,7 +99,8 @@ def _read(path: Path) -> dict:
 
     # as a policy is read: a duplicate key, a date not on the calendar, an integer too long to convert
     # are located problems (yaml.safe_load kept the last duplicate and crashed on the others)
-    data = load_yaml_text(text.removeprefix("\ufeff"), str(path), ConfigError)
+    # numbers as written: `out: 010` names the folder 010 (YAML 1.1 read it as octal 8), as typed
+    data = load_yaml_text(text.removeprefix("\ufeff"), str(path), ConfigError, numbers_as_typed=True)
     return _section({} if data is None else data, path, "")
 
 

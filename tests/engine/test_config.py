@@ -44,6 +44,15 @@ def test_command_line_over_environment_over_file(here):
     assert "from-file does not exist" in flat(invoke("history", env={"AUDITOR_HISTORY_OUT": ""}).output)
 
 
+@pytest.mark.parametrize("written", ["010", "1_000", "0x1F", "1:30", "1e3", "0.50"])
+def test_numbers_in_the_file_are_read_as_typed(here, written):
+    """`out: 010` named the folder 8 (YAML 1.1's octal), `1_000` 1000: a value is the text written, as
+    the command line reads it."""
+    (here / "auditor.yaml").write_text(f"history:\n  out: {written}\n")
+    res = invoke("history")
+    assert res.exit_code == 2 and f"{written} does not exist" in flat(res.output), res.output
+
+
 def test_pyproject_table_and_the_yaml_file_first(here):
     (here / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.auditor.history]\nout = "from-pyproject"\n')
     assert "from-pyproject does not exist" in flat(invoke("history").output)
@@ -100,7 +109,7 @@ def test_every_problem_at_once_with_its_place(here):
     ("run: {jobs: 1\n", "line 2, column 1: malformed YAML"),
     # read as policies are (inputs/yamlio.py): these crashed (exit 5) or were silently resolved
     ("due: {as-of: 2026-13-01}\n", "line 1, column 14: malformed YAML: '2026-13-01' is not a valid date"),
-    ("run: {jobs: 1" + "0" * 5000 + "}\n", "malformed YAML: integer of 5,001 digits is too long"),
+    ("run: {jobs: 1" + "0" * 5000 + "}\n", "run.jobs: Invalid value for '--jobs'"),  # as typed: too long a count
     ("history:\n  out: a\n  out: b\n", "line 3, column 3: malformed YAML: duplicate key 'out' (first on line 2)"),
     ("run: {fail-on: warn, fail_on: never}\n", "run.fail_on: --fail-on is also given as run.fail-on; give it once"),
     # what no command line can carry: a NUL character (exit 5: 'embedded null byte'), YAML's binary
