@@ -150,11 +150,11 @@ if _FastStrictLoader is not None:
 
 
 class _NumbersAsTypedLoader(_StrictSafeLoader):
-    """The Python loader, numbers kept as the text written (``010`` stays ``"010"``, not YAML 1.1's
-    octal 8; ``1_000`` stays as written): a config file's values are read as the command line reads them."""
+    """The Python loader, numbers and booleans kept as the text written (``010`` stays ``"010"``, not
+    YAML 1.1's octal 8; ``no`` stays ``"no"``): a config file's values are read as the command line reads them."""
 
 
-for _tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+for _tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"):
     _NumbersAsTypedLoader.add_constructor(_tag, lambda loader, node: loader.construct_scalar(node))
 
 
@@ -178,8 +178,8 @@ def _shape_problem(data) -> str | None:
 def load_yaml_text(text: str, source: str, error: type[InvalidInputError], line_offset: int = 0, *,
                    numbers_as_typed: bool = False):
     """``yaml.safe_load`` (duplicate keys refused, size of the result bounded) with a located error
-    (line and column, 1-based) on malformed YAML. ``numbers_as_typed``: integers and floats are
-    returned as the text written."""
+    (line and column, 1-based) on malformed YAML. ``numbers_as_typed``: integers, floats and
+    booleans are returned as the text written."""
     if (not numbers_as_typed and _FastStrictLoader is not None
             and not yaml.reader.Reader.NON_PRINTABLE.search(text)):  # same characters refused
         fast = None

@@ -44,10 +44,10 @@ def test_command_line_over_environment_over_file(here):
     assert "from-file does not exist" in flat(invoke("history", env={"AUDITOR_HISTORY_OUT": ""}).output)
 
 
-@pytest.mark.parametrize("written", ["010", "1_000", "0x1F", "1:30", "1e3", "0.50"])
+@pytest.mark.parametrize("written", ["010", "1_000", "0x1F", "1:30", "1e3", "0.50", "no", "On"])
 def test_numbers_in_the_file_are_read_as_typed(here, written):
-    """`out: 010` named the folder 8 (YAML 1.1's octal), `1_000` 1000: a value is the text written, as
-    the command line reads it."""
+    """`out: 010` named the folder 8 (YAML 1.1's octal), `1_000` 1000, `no` false: a value is the text
+    written, as the command line reads it."""
     (here / "auditor.yaml").write_text(f"history:\n  out: {written}\n")
     res = invoke("history")
     assert res.exit_code == 2 and f"{written} does not exist" in flat(res.output), res.output
