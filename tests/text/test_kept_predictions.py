@@ -169,3 +169,16 @@ def test_a_kept_file_of_another_shape_is_not_used(tiny_text_model, tmp_path, sch
     (note,) = kept_predictions.keep(cache, tmp_path, facts, arrays, [ids_key(a) for a in arrays])
     assert "could not be read" in note and "row 1" in note and "every prediction was computed" in note
     assert cache.kept is None
+
+
+def test_a_folder_under_a_file_is_refused_before_the_audit(artefacts, pipeline_card, tiny_policy_path, tmp_path):
+    """`--prediction-cache notes.txt/kept` can never be created: refused (exit 2) as a file is, where the
+    audit ran and said only in the report that the kept file 'could not be read'."""
+    from auditor.errors import UsageError
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(UsageError, match=r"notes.txt is a file, not a folder: no folder can be made in it"):
+        run_audit(tiny_policy_path, pipeline_card, artefacts.csv, tmp_path / "out", jobs=1,
+                  prediction_cache=a_file / "kept" / "deeper")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("v0001"))
