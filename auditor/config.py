@@ -36,6 +36,7 @@ from auditor.errors import InvalidInputError, Problem
 
 CONFIG_FILES = ("auditor.yaml", "auditor.yml")
 ENV_PREFIX = "AUDITOR"
+MAX_CONFIG_BYTES = 1 << 20  # read no further (a device that never ends included)
 # (command path, option): options that make loading a model run its code must be typed each time
 TYPED_ONLY = {("run", "allow-pickle"): "it lets the model file run code when loaded"}
 
@@ -83,7 +84,11 @@ def _mentions_auditor(pyproject: Path) -> bool:
 
 def _read(path: Path) -> dict:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:  # read up to the limit: `--config /dev/zero` ran out of memory
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(str(path), [Problem("", "is larger than 1 MiB; a config file holds a few options")])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), [Problem("", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -146,6 +146,16 @@ def test_a_value_a_command_refuses_names_where_it_came_from(here):
     assert res.exit_code == 2 and "options --" not in res.output, res.output
 
 
+def test_an_endless_or_huge_config_file_is_refused(here):
+    """`--config /dev/zero` read until memory ran out (MemoryError, exit 5): a config file is read up to
+    1 MiB (a pipe, `--config <(envsubst < tpl.yaml)`, still reads)."""
+    big = here / "big.yaml"
+    big.write_text("# " + "x" * (1 << 20) + "\n")
+    for path in (big, "/dev/zero"):
+        res = invoke("--config", path, "policies")
+        assert res.exit_code == 3 and "is larger than 1 MiB; a config file holds a few options" in flat(res.output), res.output
+
+
 def test_a_missing_config_file_is_named(here):
     res = invoke("--config", "nowhere.yaml", "policies")
     assert res.exit_code == 3 and "invalid configuration nowhere.yaml (1 problem): - file not found" in flat(res.output)
