@@ -102,10 +102,10 @@ def _read(path: Path) -> dict:
             raise ConfigError(str(path), [Problem("", f"not valid TOML: {exc}")]) from None
     from auditor.inputs.yamlio import load_yaml_text
 
-    # as a policy is read: a duplicate key, a date not on the calendar, an integer too long to convert
-    # are located problems (yaml.safe_load kept the last duplicate and crashed on the others)
-    # numbers as written: `out: 010` names the folder 010 (YAML 1.1 read it as octal 8), as typed
-    data = load_yaml_text(text.removeprefix("\ufeff"), str(path), ConfigError, numbers_as_typed=True)
+    # as a policy is read (a duplicate key or a date not on the calendar is a located problem: yaml.safe_load
+    # kept the last duplicate and crashed on the date), numbers and booleans as written, as the command line
+    # reads them (`out: 010` is the folder 010, not YAML 1.1's octal 8)
+    data = load_yaml_text(text.removeprefix("\ufeff"), str(path), ConfigError, scalars_as_typed=True)
     return _section({} if data is None else data, path, "")
 
 
