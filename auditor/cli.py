@@ -76,7 +76,7 @@ def _from_defaults(ctx: typer.Context) -> str | None:
     """The command's options that came from the config file or the environment, each with its
     source, as one line (a CI log then shows what the command line did not)."""
     origins = (ctx.find_root().obj or {}).get("origins", {})
-    path = " ".join(ctx.command_path.split()[1:])
+    path = " ".join(_command_names(ctx))
     taken = []
     for p in ctx.command.params:
         source = ctx.get_parameter_source(p.name)  # Click's ParameterSource (typer 0.28 carries its own Click)
@@ -84,6 +84,16 @@ def _from_defaults(ctx: typer.Context) -> str | None:
             name = next(o for o in p.opts if o.startswith("--"))[2:]
             taken.append(f"--{name} from {origins.get((path, name), '?')}")
     return "options " + "; ".join(taken) if taken else None
+
+
+def _command_names(ctx: typer.Context) -> list[str]:
+    """The command's path below the program (``["users", "add"]``), whatever the program is called
+    (``auditor``, or ``python -m auditor``, which Click names in three words)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return names[::-1]
 
 
 def _console(stream) -> Console:
@@ -157,7 +167,24 @@ def _fail(exc: AuditorError) -> None:
     err.print(f"[bold red]{label}:[/] {shown(exc)}", highlight=False, markup=True, soft_wrap=True)
     for note in getattr(exc, "__notes__", ()):
         err.print(shown(note), highlight=False, markup=True, soft_wrap=True)
+    _say_defaults(_current_context())  # a value refused that nobody typed: say where it came from
     raise typer.Exit(exc.exit_code)
+
+
+def _current_context() -> typer.Context | None:
+    """The command's Click context (typer 0.28 carries its own Click), None outside a command."""
+    from importlib import import_module
+
+    base = next(k for k in typer.Context.__mro__ if k.__name__ == "Context" and k.__module__.endswith(".core"))
+    return import_module(base.__module__.rpartition(".")[0] + ".globals").get_current_context(silent=True)
+
+
+def _say_defaults(ctx: typer.Context | None) -> None:
+    """Print, once per command, which options came from the config file or the environment."""
+    if ctx is not None and not ctx.meta.get("auditor.defaults_said") and (note := _from_defaults(ctx)):
+        err.print(note, highlight=False, markup=False, soft_wrap=True)
+    if ctx is not None:
+        ctx.meta["auditor.defaults_said"] = True
 
 
 class FailOn(str, Enum):
@@ -226,8 +253,8 @@ def run(
     from auditor.engine.audit import run_audit
     from auditor.progress import PlainProgress
 
-    if not quiet and (note := _from_defaults(ctx)):
-        err.print(note, highlight=False, markup=False, soft_wrap=True)
+    if not quiet:
+        _say_defaults(ctx)
     if progress_every != progress_every:  # NaN passes click's range check (every comparison is false)
         _fail(_usage("--progress-every nan: expected seconds between 0.1 and 86400"))
     if junit is not None or summary_md is not None:
@@ -975,9 +1002,37 @@ def symlink_loop(exc: BaseException) -> str | None:
     return None
 
 
+class _WatchedStdout:
+    """``sys.stdout`` that remembers a write it could not make (a full disk behind `> audit.json`):
+    the failure is then said as such, not as an internal error."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.failed: OSError | None = None
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            self.failed = exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            self.failed = exc
+            raise
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main() -> None:
     _SAID.clear()
     _widen_off_terminal()
+    if sys.stdout is not None:
+        sys.stdout = _WatchedStdout(sys.stdout)
     empty = empty_option(sys.argv[1:])
     if empty:
         err.print(f"[bold red]error:[/] {empty} was given an empty value; {NON_EMPTY_OPTIONS[empty]}",
@@ -997,6 +1052,11 @@ def main() -> None:
                       "not at all)", highlight=False, markup=False, soft_wrap=True)
         raise
     except Exception as exc:  # a bug: say so, keep the traceback, exit 5
+        if exc is getattr(sys.stdout, "failed", None) and exc.errno != errno.EPIPE:
+            err.print(f"[bold red]error:[/] standard output could not be written ({exc.strerror or exc}); the "
+                      "command's output is incomplete (a run, a render and a sign-off it stored are whole)",
+                      highlight=False, soft_wrap=True)
+            sys.exit(EXIT_USAGE)
         loop = symlink_loop(exc)
         if loop is not None:  # a path given (or met) that is a link leading back to itself: not a bug
             err.print(f"[bold red]error:[/] {shown(loop)} is a symbolic link that leads back to itself (a link loop); "

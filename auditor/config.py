@@ -2,7 +2,8 @@
 
 A project that audits the same model on every push writes its options once: ``auditor.yaml`` in the
 working folder (or ``[tool.auditor]`` in its ``pyproject.toml``, or the file ``--config`` /
-``AUDITOR_CONFIG`` names), one section per command, each key an option's long name::
+``AUDITOR_CONFIG`` names; a ``pyproject.toml`` named there is read for its ``[tool.auditor]`` too),
+one section per command, each key an option's long name::
 
     run:
       policy: policies/credit.yaml
@@ -35,6 +36,7 @@ from auditor.errors import InvalidInputError, Problem
 
 CONFIG_FILES = ("auditor.yaml", "auditor.yml")
 ENV_PREFIX = "AUDITOR"
+MAX_CONFIG_BYTES = 1 << 20  # read no further (a device that never ends included)
 # (command path, option): options that make loading a model run its code must be typed each time
 TYPED_ONLY = {("run", "allow-pickle"): "it lets the model file run code when loaded"}
 
@@ -47,16 +49,27 @@ def find_config(explicit: Path | None, folder: Path = Path(".")) -> tuple[Path, 
     """The config file and its contents: ``explicit`` (which must exist), else the first of
     ``auditor.yaml``, ``auditor.yml`` and a ``pyproject.toml`` with a ``[tool.auditor]`` table in
     ``folder``; None where there is none."""
+    if explicit is not None and explicit.name == "pyproject.toml":  # a project's file: its [tool.auditor]
+        table = _tool_table(explicit)
+        if table is None:
+            raise ConfigError(str(explicit), [Problem("", "no [tool.auditor] table")])
+        return explicit, table
     if explicit is not None:
         return explicit, _read(explicit)
     for name in CONFIG_FILES:
         if (folder / name).is_file():
             return folder / name, _read(folder / name)
     pyproject = folder / "pyproject.toml"
-    if pyproject.is_file() and _mentions_auditor(pyproject):
-        tool = _read(pyproject).get("tool")
-        if isinstance(tool, dict) and "auditor" in tool:
-            return pyproject, _section(tool["auditor"], pyproject, "tool.auditor")
+    if pyproject.is_file() and _mentions_auditor(pyproject) and (table := _tool_table(pyproject)) is not None:
+        return pyproject, table
+    return None
+
+
+def _tool_table(pyproject: Path) -> dict | None:
+    """The ``[tool.auditor]`` table of a pyproject.toml, None where it has none."""
+    tool = _read(pyproject).get("tool")
+    if isinstance(tool, dict) and "auditor" in tool:
+        return _section(tool["auditor"], pyproject, "tool.auditor")
     return None
 
 
@@ -71,7 +84,11 @@ def _mentions_auditor(pyproject: Path) -> bool:
 
 def _read(path: Path) -> dict:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:  # read up to the limit: `--config /dev/zero` ran out of memory
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(str(path), [Problem("", "is larger than 1 MiB; a config file holds a few options")])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), [Problem("", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -83,14 +100,12 @@ def _read(path: Path) -> dict:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(path), [Problem("", f"not valid TOML: {exc}")]) from None
-    import yaml
+    from auditor.inputs.yamlio import load_yaml_text
 
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(str(path), [Problem(where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from None
+    # as a policy is read (a duplicate key or a date not on the calendar is a located problem: yaml.safe_load
+    # kept the last duplicate and crashed on the date), numbers and booleans as written, as the command line
+    # reads them (`out: 010` is the folder 010, not YAML 1.1's octal 8)
+    data = load_yaml_text(text.removeprefix("\ufeff"), str(path), ConfigError, scalars_as_typed=True)
     return _section({} if data is None else data, path, "")
 
 
@@ -142,6 +157,7 @@ def default_map(group, ctx, source: tuple[Path, dict] | None,
             if nested:
                 found[name] = nested
         options = _options(command) if trail else {}  # the root takes commands only (--version is no default)
+        keys: dict[str, str] = {}  # option's long name: the key that gave it (fail-on or fail_on)
         for key, value in section.items():
             where = ".".join((*trail, str(key)))
             name = str(key).replace("_", "-")
@@ -150,6 +166,10 @@ def default_map(group, ctx, source: tuple[Path, dict] | None,
                 what = "command" if children or not trail else "option"
                 problems.append(Problem(where, f"no {what} of that name" + (f" (known: {', '.join(known)})" if known else "")))
                 continue
+            if name in keys:
+                problems.append(Problem(where, f"--{name} is also given as {'.'.join((*trail, keys[name]))}; give it once"))
+                continue
+            keys[name] = str(key)
             if taken := _converted(options[name], value, (*trail, name), sub_ctx, where, problems):
                 found.update(taken)
                 origins[" ".join(trail), name] = str(path)
@@ -176,8 +196,12 @@ def _converted(option, value: Any, key: tuple[str, ...], ctx, where: str, proble
     if value is None or value == "":
         problems.append(Problem(where, "has no value (leave the key out for the default)"))
         return {}
-    if isinstance(value, (list, dict)):
-        problems.append(Problem(where, f"must be one value, as typed after --{key[-1]}, not a {'list' if isinstance(value, list) else 'mapping'}"))
+    if isinstance(value, (list, dict, bytes)):
+        what = {list: "a list", dict: "a mapping"}.get(type(value), "binary data")
+        problems.append(Problem(where, f"must be one value, as typed after --{key[-1]}, not {what}"))
+        return {}
+    if "\0" in str(value):  # a YAML or TOML escape can write one; a path holding it was an internal error
+        problems.append(Problem(where, "contains a NUL character, which no command-line value can hold"))
         return {}
     if not (option.is_flag and isinstance(value, bool)):
         value = str(value).lower() if isinstance(value, bool) else str(value)  # as the command line gives it: text

@@ -149,6 +149,15 @@ if _FastStrictLoader is not None:
         _FastStrictLoader.add_constructor(_tag, _make)
 
 
+class _AsTypedLoader(_StrictSafeLoader):
+    """The Python loader, numbers and booleans kept as the text written (``010`` stays ``"010"``, not
+    YAML 1.1's octal 8; ``no`` stays ``"no"``): a config file's values are read as the command line reads them."""
+
+
+for _tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"):
+    _AsTypedLoader.add_constructor(_tag, lambda loader, node: loader.construct_scalar(node))
+
+
 def _shape_problem(data) -> str | None:
     """Whether loaded YAML nests too deeply or expands (through aliases) to too many values."""
     stack, count = [(data, 1)], 0
@@ -166,10 +175,13 @@ def _shape_problem(data) -> str | None:
     return None
 
 
-def load_yaml_text(text: str, source: str, error: type[InvalidInputError], line_offset: int = 0):
+def load_yaml_text(text: str, source: str, error: type[InvalidInputError], line_offset: int = 0, *,
+                   scalars_as_typed: bool = False):
     """``yaml.safe_load`` (duplicate keys refused, size of the result bounded) with a located error
-    (line and column, 1-based) on malformed YAML."""
-    if _FastStrictLoader is not None and not yaml.reader.Reader.NON_PRINTABLE.search(text):  # same characters refused
+    (line and column, 1-based) on malformed YAML. ``scalars_as_typed``: integers, floats and
+    booleans are returned as the text written."""
+    if (not scalars_as_typed and _FastStrictLoader is not None
+            and not yaml.reader.Reader.NON_PRINTABLE.search(text)):  # same characters refused
         fast = None
         try:
             fast = _FastStrictLoader(text)
@@ -187,7 +199,7 @@ def load_yaml_text(text: str, source: str, error: type[InvalidInputError], line_
                 fast.dispose()
     loader = None
     try:
-        loader = _StrictSafeLoader(text)  # checks the characters first: may raise a ReaderError
+        loader = (_AsTypedLoader if scalars_as_typed else _StrictSafeLoader)(text)  # may raise a ReaderError
         loader.line_offset = line_offset
         data = loader.get_single_data()
     except yaml.reader.ReaderError as exc:

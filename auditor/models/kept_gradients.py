@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from auditor.models.kept_predictions import KeptPredictions, digest
+from auditor.models.kept_predictions import KeptPredictions, UnreadableRow, digest
 
 VERIFY_ROWS = 16  # kept rows computed again before the rest serve
 TOLERANCE = 1e-5  # largest difference allowed between a kept row and the same row computed now
@@ -66,6 +66,9 @@ class KeptGradients:
 
     def _served(self, keys, ids_list, baselines, target, todo, compute, verify: bool) -> list[np.ndarray]:
         have = [np.array([k in self.rows for k in ks], dtype=bool) for ks in keys]
+        if any(len(self.rows[k]) != len(ids) for ks, h, ids in zip(keys, have, ids_list) for k, held in zip(ks, h) if held):
+            self._refuse({"verified_rows": 0, "max_abs_diff": float("inf")})  # a row of another text's length
+            return compute(ids_list, baselines, target, todo)
         check = self._rows_to_check(have) if verify else []
         need = [i for i, h in enumerate(have) if not h.all()]
         computed = compute([ids_list[i] for i in need], [baselines[i] for i in need],
@@ -98,11 +101,14 @@ class KeptGradients:
 
     def _verify(self, check: list[tuple[int, int]], keys: list[list[bytes]], out: list[np.ndarray]) -> bool:
         diff = max(float(np.max(np.abs(out[i][j] - self.rows[keys[i][j]]), initial=0.0)) for i, j in check)
-        self.verified = {"verified_rows": len(check), "max_abs_diff": diff}
         if diff <= TOLERANCE:
+            self.verified = {"verified_rows": len(check), "max_abs_diff": diff}
             return True
-        self.refused, self.rows, self._new = True, {}, {}  # neither read nor added to
+        self._refuse({"verified_rows": len(check), "max_abs_diff": diff})
         return False
+
+    def _refuse(self, verified: dict) -> None:
+        self.verified, self.refused, self.rows, self._new = verified, True, {}, {}  # neither read nor added to
 
     def new_rows(self) -> dict[bytes, np.ndarray]:
         """The rows computed in this audit that the file does not hold."""
@@ -115,6 +121,9 @@ class KeptGradients:
     def notes(self, written: int) -> list[str]:
         """The report's sentences: rows read, or why none was."""
         if self.refused:
+            if not self.verified["verified_rows"]:
+                return [f"--prediction-cache: {self.file.path} holds an integrated-gradients path row of another length "
+                        f"than its text for {self.what}; its rows were not used, every row was computed"]
             return [f"--prediction-cache: the integrated-gradients path rows kept for {self.what} in {self.file.path} "
                     f"differ from those computed now by up to {self.verified['max_abs_diff']:.3g} on "
                     f"{self.verified['verified_rows']} rows (tolerance {TOLERANCE:g}); not used, every row was computed"]
@@ -134,7 +143,7 @@ def for_copy(parent: KeptGradients, randomisation: dict, what: str) -> tuple[Kep
     file = KeptPredictions(parent.file.path.parent, {**parent.file.facts, "randomised": randomisation})
     try:
         file.load()
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError, UnreadableRow) as exc:
         return None, [f"--prediction-cache: {file.path} could not be read ({exc}); {what}'s rows were computed"]
     return KeptGradients(file, what), []
 

@@ -45,6 +45,10 @@ def signature_of(facts: dict) -> str:
     return hashlib.sha256(json.dumps({"schema": SCHEMA, **facts}, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+class UnreadableRow(ValueError):
+    """A kept file's row that is not a prediction this module wrote (another program's table, a cut row)."""
+
+
 class KeptPredictions:
     """One model's kept predictions: read whole when opened, new ones written in one transaction."""
 
@@ -66,18 +70,33 @@ class KeptPredictions:
         return con
 
     def load(self) -> None:
-        """Read every kept prediction (raises sqlite3.Error or OSError where the file cannot be read)."""
+        """Read every kept prediction (raises sqlite3.Error or OSError where the file cannot be read,
+        :class:`UnreadableRow` where a row is not a digest and this model's probabilities)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = self._connect()
         try:
-            self.rows = {bytes(k): np.frombuffer(v, dtype=np.float64).copy()
-                         for k, v in con.execute("SELECT input, proba FROM predictions")}
+            self.rows = {}
+            for n, (key, proba) in enumerate(con.execute("SELECT input, proba FROM predictions ORDER BY rowid"), 1):
+                self._check_row(n, key, proba)
+                self.rows[key] = np.frombuffer(proba, dtype=np.float64).copy()
             # float32 on disk: a row is a float32 sum (text_gradients.path_contributions), exact in it
-            self.gradient_rows = {bytes(k): np.frombuffer(v, dtype=np.float32).astype(np.float64)
-                                  for k, v in con.execute("SELECT input, row FROM gradient_rows")}
+            self.gradient_rows = {}
+            for n, (key, row) in enumerate(con.execute("SELECT input, row FROM gradient_rows ORDER BY rowid"), 1):
+                if not isinstance(key, bytes) or len(key) != 16 or not isinstance(row, bytes) or not row or len(row) % 4:
+                    raise UnreadableRow(f"gradient row {n}: not a 16-byte digest and float32 values")
+                self.gradient_rows[key] = np.frombuffer(row, dtype=np.float32).astype(np.float64)
         finally:
             con.close()
         self.kept_before = len(self.rows)
+
+    def _check_row(self, n: int, key, proba) -> None:
+        """Row ``n`` holds a 16-byte digest and float64 probabilities, one per class of the model."""
+        width = 8 * len(self.facts.get("classes") or ()) or None
+        if not isinstance(key, bytes) or len(key) != 16:
+            raise UnreadableRow(f"row {n}: its input is not a 16-byte digest")
+        if not isinstance(proba, bytes) or not proba or len(proba) % 8 or (width and len(proba) != width):
+            raise UnreadableRow(f"row {n}: its prediction is not " + (f"{width // 8} float64 probabilities" if width
+                                                                      else "float64 probabilities"))
 
     def save(self, items: dict[bytes, np.ndarray], gradient_rows: dict[bytes, np.ndarray] | None = None) -> int:
         """Add ``items`` (digest → probabilities) and ``gradient_rows`` (digest → path row); those
@@ -137,7 +156,7 @@ def keep(cache, folder: Path, facts: dict, arrays: list[np.ndarray], keys: list[
     kept = KeptPredictions(folder, facts)
     try:
         kept.load()
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError, UnreadableRow) as exc:
         return [f"--prediction-cache: {kept.path} could not be read ({exc}); every prediction was computed"]
     cache.kept = kept
     held = [i for i, key in enumerate(keys) if digest(key) in kept.rows]

@@ -453,6 +453,9 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
                                               for v in m.iterdir() if v.is_dir()):
             raise UsageError(f"no audits under {out}: it holds neither a registry ({DEFAULT_DB_NAME}) nor a run folder "
                              "(a mistyped --out?); this command only reads a registry and never creates one")
+    if must_exist and url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise UsageError(f"the registry {db or os.environ.get(ENV_DB)} is an in-memory database, which holds "
+                         "no audits; name the registry's file (sqlite:///path/audits.sqlite)")
     if must_exist and not default and file is not None and (not file.exists() or (file.is_file() and file.stat().st_size == 0)):
         what = "does not exist" if not file.exists() else "is an empty file, not a registry"
         raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?); this command only reads "

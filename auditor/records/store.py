@@ -152,12 +152,15 @@ def owned_folder_problem(target: Path, flag: str, own: str) -> str | None:
 
 
 def prediction_cache_problem(folder: Path, model_path: Path) -> str | None:
-    """Why ``run --prediction-cache FOLDER`` may not hold kept predictions, or None: never a file,
+    """Why ``run --prediction-cache FOLDER`` may not hold kept predictions, or None: never a file (nor under one),
     never inside the model's own folder (a file added there changes the model's sha256, which the
     card pins), inside a stored run (sealed) or a folder the records own (:func:`owned_folder_problem`)."""
     resolved, model = Path(folder).resolve(), Path(model_path).resolve()
     if resolved.exists() and not resolved.is_dir():
         return f"--prediction-cache {folder}: is not a folder"
+    above = None if resolved.exists() else next((p for p in resolved.parents if p.exists()), None)  # made in it
+    if above is not None and not above.is_dir():
+        return f"--prediction-cache {folder}: {above} is a file, not a folder: no folder can be made in it"
     if resolved == model or model in resolved.parents or (model.is_file() and resolved == model.parent):
         return (f"--prediction-cache {folder}: is the model's own folder {model.parent if model.is_file() else model}; "
                 "a file added there changes the model's sha256: choose a folder outside it")

@@ -44,6 +44,15 @@ def test_command_line_over_environment_over_file(here):
     assert "from-file does not exist" in flat(invoke("history", env={"AUDITOR_HISTORY_OUT": ""}).output)
 
 
+@pytest.mark.parametrize("written", ["010", "1_000", "0x1F", "1:30", "1e3", "0.50", "no", "On"])
+def test_numbers_in_the_file_are_read_as_typed(here, written):
+    """`out: 010` named the folder 8 (YAML 1.1's octal), `1_000` 1000, `no` false: a value is the text
+    written, as the command line reads it."""
+    (here / "auditor.yaml").write_text(f"history:\n  out: {written}\n")
+    res = invoke("history")
+    assert res.exit_code == 2 and f"{written} does not exist" in flat(res.output), res.output
+
+
 def test_pyproject_table_and_the_yaml_file_first(here):
     (here / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.auditor.history]\nout = "from-pyproject"\n')
     assert "from-pyproject does not exist" in flat(invoke("history").output)
@@ -53,6 +62,18 @@ def test_pyproject_table_and_the_yaml_file_first(here):
     write(here / "other.yml", {"history": {"out": "from-other"}})
     assert "from-other does not exist" in flat(invoke("--config", here / "other.yml", "history").output)
     assert "from-other does not exist" in flat(invoke("history", env={"AUDITOR_CONFIG": "other.yml"}).output)
+
+
+def test_config_naming_a_pyproject_reads_its_table(here):
+    """`--config ../pyproject.toml` (a monorepo's root): its [tool.auditor] table, as in the working folder
+    (it had read the whole file: 'project: no command of that name', 'tool: no command ...')."""
+    (here / "sub").mkdir()
+    (here / "sub" / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.auditor.history]\nout = "from-sub"\n')
+    res = invoke("--config", here / "sub" / "pyproject.toml", "history")
+    assert res.exit_code == 2 and "from-sub does not exist" in flat(res.output), res.output
+    (here / "sub" / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    res = invoke("--config", here / "sub" / "pyproject.toml", "history")
+    assert res.exit_code == 3 and "no [tool.auditor] table" in flat(res.output), res.output
 
 
 def test_a_pyproject_without_the_table_is_no_config(here):
@@ -85,7 +106,15 @@ def test_every_problem_at_once_with_its_place(here):
 
 @pytest.mark.parametrize("text, said", [
     ("run: [1, 2]\n", "run: must be a mapping of options, not list"),
-    ("run: {jobs: 1\n", "line 2: not valid YAML"),
+    ("run: {jobs: 1\n", "line 2, column 1: malformed YAML"),
+    # read as policies are (inputs/yamlio.py): these crashed (exit 5) or were silently resolved
+    ("due: {as-of: 2026-13-01}\n", "line 1, column 14: malformed YAML: '2026-13-01' is not a valid date"),
+    ("run: {jobs: 1" + "0" * 5000 + "}\n", "run.jobs: Invalid value for '--jobs'"),  # as typed: too long a count
+    ("history:\n  out: a\n  out: b\n", "line 3, column 3: malformed YAML: duplicate key 'out' (first on line 2)"),
+    ("run: {fail-on: warn, fail_on: never}\n", "run.fail_on: --fail-on is also given as run.fail-on; give it once"),
+    # what no command line can carry: a NUL character (exit 5: 'embedded null byte'), YAML's binary
+    ('history: {out: "a\\0b"}\n', "history.out: contains a NUL character, which no command-line value can hold"),
+    ("history: {out: !!binary aGVsbG8=}\n", "history.out: must be one value, as typed after --out, not binary data"),
     ("- run\n", "must be a mapping of commands to options, not list"),
     ("version: true\n", "version: no command of that name"),  # the root takes commands only
     ("run: {jobs: [1]}\n", "run.jobs: must be one value, as typed after --jobs, not a list"),
@@ -102,6 +131,29 @@ def test_allow_pickle_is_never_taken_from_the_environment(here):
     res = invoke("policies", env={"AUDITOR_RUN_ALLOW_PICKLE": "1"})
     assert res.exit_code == 3, res.output
     assert "AUDITOR_RUN_ALLOW_PICKLE: --allow-pickle cannot be set here" in flat(res.output)
+
+
+def test_a_value_a_command_refuses_names_where_it_came_from(here):
+    """A value the option's type accepts but the command refuses (a role, --top-k 0) from the file or
+    the environment: the error says where it came from, since nothing on the command line shows it."""
+    write(here / "auditor.yaml", {"users": {"add": {"role": "admin"}}})
+    res = invoke("users", "add", "bob")
+    assert res.exit_code == 2 and "--role must be one of" in flat(res.output), res.output
+    assert "options --role from auditor.yaml" in flat(res.output)
+    res = invoke("users", "add", "bob", env={"AUDITOR_USERS_ADD_ROLE": "root"})
+    assert "options --role from AUDITOR_USERS_ADD_ROLE" in flat(res.output), res.output
+    res = invoke("users", "add", "bob", "--role", "admin")  # typed: nothing to say
+    assert res.exit_code == 2 and "options --" not in res.output, res.output
+
+
+def test_an_endless_or_huge_config_file_is_refused(here):
+    """`--config /dev/zero` read until memory ran out (MemoryError, exit 5): a config file is read up to
+    1 MiB (a pipe, `--config <(envsubst < tpl.yaml)`, still reads)."""
+    big = here / "big.yaml"
+    big.write_text("# " + "x" * (1 << 20) + "\n")
+    for path in (big, "/dev/zero"):
+        res = invoke("--config", path, "policies")
+        assert res.exit_code == 3 and "is larger than 1 MiB; a config file holds a few options" in flat(res.output), res.output
 
 
 def test_a_missing_config_file_is_named(here):
@@ -122,3 +174,17 @@ def test_a_run_from_the_file_says_which_options_it_took(here, artefacts, card_wr
     assert ("options --policy from auditor.yaml; --card from auditor.yaml; --data from AUDITOR_RUN_DATA; "
             "--out from auditor.yaml; --jobs from auditor.yaml; --json from auditor.yaml") in flat(res.stderr)
     assert (here / "reports").is_dir()
+
+
+def test_the_options_taken_are_named_under_python_m_auditor(here, artefacts, card_writer, policy_writer, monkeypatch):
+    """`python -m auditor run` (Click names the program "python -m auditor"): each option taken is
+    named with its source, not '?'."""
+    policy = policy_writer(here / "policy", policy_writer.tiny([
+        {"check": "card_completeness", "thresholds": [{"measurement": "completeness", "min": 0.5, "severity": "fail"}]}]))
+    write(here / "auditor.yaml", {"run": {"policy": str(policy), "card": str(card_writer(here / "card")),
+                                          "data": str(artefacts.csv), "json": True, "jobs": 1}})
+    monkeypatch.setattr(CliRunner, "get_default_prog_name", lambda self, cli: "python -m auditor")
+    res = invoke("run")
+    assert res.exit_code == 0, res.output
+    assert "options --policy from auditor.yaml; --card from auditor.yaml; --data from auditor.yaml" in flat(res.stderr)
+    assert "from ?" not in res.stderr

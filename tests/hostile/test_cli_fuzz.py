@@ -192,3 +192,21 @@ def test_a_closed_output_pipe_exits_141_and_long_lines_are_not_wrapped_in_a_pipe
     res = subprocess.run([sys.executable, "-m", "auditor", "history", "--out", str(folder)],
                          capture_output=True, text=True, timeout=60)
     assert str(folder) in res.stdout + res.stderr  # on one line, not broken at column 80
+
+
+def test_an_output_on_a_full_disk_is_a_usage_error_not_an_internal_one(tmp_path):
+    """`auditor history --json > audit.json` on a full disk (here /dev/full): stdout cannot be
+    written; it was exit 5 with a traceback ('internal error ... No space left on device')."""
+    import os
+    import subprocess
+    import sys
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    with open("/dev/full", "w") as full:
+        for command in (["--version"], ["policies", "show", "default"]):
+            res = subprocess.run([sys.executable, "-m", "auditor", *command], stdout=full, stderr=subprocess.PIPE,
+                                 text=True, timeout=60)
+            assert res.returncode == 2, res.stderr
+            assert "internal error" not in res.stderr and "Traceback" not in res.stderr
+            assert "standard output could not be written (No space left on device)" in res.stderr

@@ -256,6 +256,14 @@ def test_read_only_registry_commands_never_create_a_mistyped_registry(cli, tmp_p
     assert cli("due", "--db", empty).code == 2
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_read_only_registry_commands_refuse_an_in_memory_registry(cli, url):
+    """`due --db sqlite://` said "nothing due" (exit 0): an in-memory database is empty, as a mistyped path."""
+    for command in (["due"], ["history"]):
+        res = cli(*command, "--db", url)
+        assert res.code == 2 and "is an in-memory database, which holds no audits" in " ".join(res.text.split()), res.text
+
+
 def test_a_gpu_device_for_a_tabular_model_is_a_usage_error(cli, tmp_path, card_writer, card_only_policy, artefacts):
     out = tmp_path / "out"
     res = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out, "--device", "cuda:7")

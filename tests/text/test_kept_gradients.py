@@ -100,3 +100,22 @@ def test_kept_rows_that_differ_from_the_model_are_not_used(tiny_text_model, tmp_
     again = _rows(tiny_text_model, alphas, monkeypatch, second)  # a refused file serves nothing afterwards
     for a, b in zip(again, computed):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_kept_row_of_another_length_is_refused_not_a_crash(tiny_text_model, tmp_path, monkeypatch):
+    """A row that cannot be its text's (a file another program wrote under a valid digest): the file's
+    rows are not used and the note says why; the request is computed."""
+    alphas = np.linspace(0.05, 0.95, 4)
+    first = _store(tmp_path)
+    computed = _rows(tiny_text_model, alphas, monkeypatch, first)
+    first.file.save({}, first.new_rows())
+    with sqlite3.connect(first.file.path) as con:
+        (key,) = con.execute("SELECT input FROM gradient_rows LIMIT 1").fetchone()
+        con.execute("UPDATE gradient_rows SET row = ? WHERE input = ?", (np.zeros(1, dtype=np.float32).tobytes(), key))
+    second = _store(tmp_path)
+    rows = _rows(tiny_text_model, alphas, monkeypatch, second)
+    for a, b in zip(rows, computed):
+        np.testing.assert_array_equal(a, b)
+    assert second.refused and second.reads == 0 and second.new_rows() == {}
+    (note,) = second.notes(0)
+    assert "holds an integrated-gradients path row of another length" in note

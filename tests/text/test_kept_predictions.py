@@ -173,3 +173,37 @@ def test_folders_that_cannot_hold_kept_predictions_are_refused_before_the_audit(
             run_audit(policy, card, data, tmp_path / "out", jobs=1, prediction_cache=folder)
     assert sorted(p.name for p in tiny_text_model_dir.iterdir()) == before
     assert not (stored / "kept").exists() and len(list((tmp_path / "out").glob("*/v*"))) == 1
+
+
+@pytest.mark.parametrize("schema, row", [
+    ("input TEXT PRIMARY KEY, proba TEXT", ("a text key", "0.5,0.5")),  # another program's table of that name
+    ("input BLOB PRIMARY KEY, proba BLOB", (b"k" * 16, b"\0" * 7)),  # probabilities cut short
+    ("input BLOB PRIMARY KEY, proba BLOB", (b"k" * 16, None)),
+])
+def test_a_kept_file_of_another_shape_is_not_used(tiny_text_model, tmp_path, schema, row):
+    """A file at the kept file's name whose rows are not 16-byte digests and float64 probabilities:
+    the audit says it could not be read and computes every prediction (it was an internal error)."""
+    from auditor.models.cache import PredictionCache
+
+    facts = {"model": "x", "classes": ["negative", "positive"]}
+    with sqlite3.connect(tmp_path / f"{kept_predictions.signature_of(facts)}.sqlite") as con:
+        con.execute(f"CREATE TABLE predictions ({schema})")
+        con.execute("INSERT INTO predictions VALUES (?, ?)", row)
+    cache = PredictionCache(tiny_text_model._predict_batch, batch_size=8)
+    arrays = tiny_text_model.token_ids(["good film"])
+    (note,) = kept_predictions.keep(cache, tmp_path, facts, arrays, [ids_key(a) for a in arrays])
+    assert "could not be read" in note and "row 1" in note and "every prediction was computed" in note
+    assert cache.kept is None
+
+
+def test_a_folder_under_a_file_is_refused_before_the_audit(artefacts, pipeline_card, tiny_policy_path, tmp_path):
+    """`--prediction-cache notes.txt/kept` can never be created: refused (exit 2) as a file is, where the
+    audit ran and said only in the report that the kept file 'could not be read'."""
+    from auditor.errors import UsageError
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(UsageError, match=r"notes.txt is a file, not a folder: no folder can be made in it"):
+        run_audit(tiny_policy_path, pipeline_card, artefacts.csv, tmp_path / "out", jobs=1,
+                  prediction_cache=a_file / "kept" / "deeper")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("v0001"))
