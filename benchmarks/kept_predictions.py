@@ -1,6 +1,7 @@
 """A re-audit with the predictions the first audit kept (`auditor run --prediction-cache DIR`): the
 wall time of the same text audit run twice from the command line, the first filling an empty folder,
-the second reading it, and whether every measurement came out the same. Never part of the test suite.
+the second reading it (forward passes and integrated gradients' path rows), and whether every
+measurement came out the same. Never part of the test suite.
 
     .venv/bin/python benchmarks/kept_predictions.py                    # the review example, about 4 min
     .venv/bin/python benchmarks/kept_predictions.py --example review-decoder
@@ -59,7 +60,9 @@ def main() -> None:
             print(f"{name} ...", flush=True)
             runs[name] = one_run(example, policy, Path(tmp) / "out", Path(tmp) / "kept")
             print(f"{name:9s} {runs[name]['wall_s']:7.1f} s  exit {runs[name]['exit_code']}  model {runs[name]['model_s']} s  "
-                  f"computed {runs[name]['cache']['distinct_inputs']:,}  read {runs[name]['cache']['kept_reads']:,}", flush=True)
+                  f"computed {runs[name]['cache']['distinct_inputs']:,}  read {runs[name]['cache']['kept_reads']:,}  "
+                  f"gradient rows computed {runs[name]['cache']['gradient_inputs']:,}, read "
+                  f"{((runs[name]['kept_predictions'] or {}).get('gradient_rows') or {}).get('read', 0):,}", flush=True)
     first, again = (runs[k].pop("measurements") for k in ("first", "re-audit"))
     differing = sorted(k for k in first if first[k] != again.get(k) and not (first[k] != first[k] and again.get(k) != again.get(k)))
     out = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
