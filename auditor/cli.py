@@ -67,7 +67,9 @@ def _main(ctx: typer.Context,
     try:
         mapped, origins = default_map(ctx.command, ctx, find_config(config))
     except AuditorError as exc:
-        _fail(exc)
+        if not {"--help", "-h"} & set(sys.argv[1:]):  # a command's help is shown whatever the file says (the
+            _fail(exc)                                  # group's callback runs before the command's arguments are read)
+        mapped, origins = {}, {}
     ctx.default_map = mapped or None
     ctx.obj = {"origins": origins}
 
@@ -223,7 +225,7 @@ def run(
     out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder; runs go to OUT/<model>/vNNNN."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow joblib/pickle models (can run code)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or mps (text models; tabular ones run on cpu)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="No progress display."),
     progress_every: float = typer.Option(DEFAULT_INTERVAL_S, "--progress-every", min=0.1, max=86_400,
                                          help="Seconds between progress lines when stderr is not a terminal (CI logs)."),
     db: Optional[str] = typer.Option(None, "--db", help="Registry URL (default OUT/audits.sqlite; env AUDITOR_DB)."),
@@ -244,7 +246,7 @@ def run(
         help="Keep a text model's predictions and integrated-gradients path rows in this folder, and read those an "
              "earlier audit of the same model and runtime kept there (checked against the model first): a re-audit "
              "computes only what is new."),
-    as_json: bool = typer.Option(False, "--json",
+    as_json: bool = typer.Option(False, "--json/--no-json",
                                  help="Print a JSON summary of the stored audit on stdout; the table and messages go to stderr."),
 ) -> None:
     """Run an audit and write a new versioned run directory."""
@@ -656,8 +658,8 @@ def history(
     model: Optional[str] = typer.Argument(None, help="A model name (or its folder name); all models when omitted."),
     out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder holding OUT/<model>/vNNNN."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
-    rebuild: bool = typer.Option(False, "--rebuild", help="Re-index every run under OUT from its files first."),
-    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+    rebuild: bool = typer.Option(False, "--rebuild/--no-rebuild", help="Re-index every run under OUT from its files first."),
+    as_json: bool = typer.Option(False, "--json/--no-json", help="Print the rows as JSON."),
 ) -> None:
     """List the audits in the registry: model, version, date, policy, status, model hash, sign-off
     (--json adds the run paths and every hash)."""
@@ -701,7 +703,7 @@ def diff(
     run_b: Optional[Path] = typer.Argument(None, help="The later run, B, compared with A (default: RUN_A against its previous run)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the diff (default <model>/diffs/<a>-vs-<b>)."),
     top_k: int = typer.Option(5, "--top-k", help="Size of the top-feature sets compared for explanation drift."),
-    no_pdf: bool = typer.Option(False, "--no-pdf", help="Write diff.json and diff.html only."),
+    no_pdf: bool = typer.Option(False, "--no-pdf/--pdf", help="Write diff.json and diff.html only."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP + " Holds the registered signing keys."),
 ) -> None:
     """Compare two audits: verdicts, measurements, explanation drift, policy and input changes. Each run

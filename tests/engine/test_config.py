@@ -188,3 +188,29 @@ def test_the_options_taken_are_named_under_python_m_auditor(here, artefacts, car
     assert res.exit_code == 0, res.output
     assert "options --policy from auditor.yaml; --card from auditor.yaml; --data from auditor.yaml" in flat(res.stderr)
     assert "from ?" not in res.stderr
+
+
+def test_a_flag_the_file_sets_is_turned_off_on_the_command_line(here, artefacts, card_writer, policy_writer):
+    """`json: true` in the file: `--no-json` wins, as every typed option does (the flag had no negation)."""
+    policy = policy_writer(here / "policy", policy_writer.tiny([
+        {"check": "card_completeness", "thresholds": [{"measurement": "completeness", "min": 0.5, "severity": "fail"}]}]))
+    write(here / "auditor.yaml", {"run": {"policy": str(policy), "card": str(card_writer(here / "card")),
+                                          "data": str(artefacts.csv), "json": True, "jobs": 1}})
+    assert json.loads(invoke("run").stdout)["status"] == "pass"
+    said = invoke("run", "--no-json")
+    assert said.exit_code == 0 and "card_completeness" in said.stdout and not said.stdout.lstrip().startswith("{")
+    assert "--json from auditor.yaml" not in said.stderr
+
+
+def test_a_commands_help_is_shown_whatever_the_file_says(here):
+    """An invalid auditor.yaml does not hide `--help` (the group reads the file before the command's
+    arguments: the command line is looked at as typed)."""
+    import subprocess
+    import sys
+
+    (here / "auditor.yaml").write_text("run:\n  jobz: 1\n")
+    for args in (["run", "--help"], ["history", "-h"]):
+        done = subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True, text=True)
+        assert done.returncode == 0 and "Usage: " in done.stdout, done.stderr
+    done = subprocess.run([sys.executable, "-m", "auditor", "history"], capture_output=True, text=True)
+    assert done.returncode == 3 and "run.jobz: no option of that name" in done.stderr
