@@ -46,8 +46,8 @@ class ConfigError(InvalidInputError):
 
 
 def find_config(explicit: Path | None, folder: Path = Path(".")) -> tuple[Path, dict] | None:
-    """The config file and its contents: ``explicit`` (which must exist), else the first of
-    ``auditor.yaml``, ``auditor.yml`` and a ``pyproject.toml`` with a ``[tool.auditor]`` table in
+    """The config file and its contents: ``explicit`` (which must exist), else ``auditor.yaml`` or
+    ``auditor.yml`` (not both), else a ``pyproject.toml`` with a ``[tool.auditor]`` table in
     ``folder``; None where there is none."""
     if explicit is not None and explicit.name == "pyproject.toml":  # a project's file: its [tool.auditor]
         table = _tool_table(explicit)
@@ -56,9 +56,11 @@ def find_config(explicit: Path | None, folder: Path = Path(".")) -> tuple[Path, 
         return explicit, table
     if explicit is not None:
         return explicit, _read(explicit)
-    for name in CONFIG_FILES:
-        if (folder / name).is_file():
-            return folder / name, _read(folder / name)
+    found = [folder / name for name in CONFIG_FILES if (folder / name).is_file()]
+    if len(found) > 1:  # which one was meant? reading either would ignore the other silently
+        raise ConfigError(" and ".join(map(str, found)), [Problem("", "both exist; keep one of them")])
+    if found:
+        return found[0], _read(found[0])
     pyproject = folder / "pyproject.toml"
     if pyproject.is_file() and _mentions_auditor(pyproject) and (table := _tool_table(pyproject)) is not None:
         return pyproject, table

@@ -214,3 +214,10 @@ def test_a_commands_help_is_shown_whatever_the_file_says(here):
         assert done.returncode == 0 and "Usage: " in done.stdout, done.stderr
     done = subprocess.run([sys.executable, "-m", "auditor", "history"], capture_output=True, text=True)
     assert done.returncode == 3 and "run.jobz: no option of that name" in done.stderr
+
+
+def test_both_yaml_spellings_are_refused_rather_than_one_ignored(here):
+    write(here / "auditor.yaml", {"history": {"out": "a"}})
+    write(here / "auditor.yml", {"history": {"out": "b"}})
+    res = invoke("history")
+    assert res.exit_code == 3 and "auditor.yaml and auditor.yml" in flat(res.output) and "keep one" in res.output
