@@ -262,6 +262,11 @@ def word_spans_of(text: str, word_ids, offsets) -> list[tuple[int, int]]:
     return [trim_span(text, *spans[w]) for w in sorted(spans)]
 
 
+def _rows_listed(rows: np.ndarray) -> str:
+    """The first five of ``rows``, then how many more."""
+    return ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -627,12 +632,19 @@ class TextModel(RuntimeChoice, AdapterBase):
     def input_notes(self, data) -> list[str]:
         """Text models see at most ``max_length`` tokens: say which evaluation texts were cut (and where
         masked texts cannot be the id-level removal: :attr:`mask_takes_space`)."""
-        cut = np.array([e.truncated for e in self.encode(data.texts())], dtype=bool)
+        encoded = self.encode(data.texts())
+        cut = np.array([e.truncated for e in encoded], dtype=bool)
         masks = [] if self.mask_takes_space or not self.text_mask_note else [self.text_mask_note]
+        wordless = np.array([np.asarray(e.special, dtype=bool).all() for e in encoded], dtype=bool)
+        if wordless.any():  # not blank, yet every character one the tokenizer drops (U+FFFD, a lone accent)
+            masks.append(f"{int(wordless.sum()):,} of {len(data):,} texts are read by the tokenizer as no word at all "
+                         f"(row{'s' * int(wordless.sum() != 1)} {_rows_listed(np.flatnonzero(wordless))}: every character "
+                         "one it drops, such as U+FFFD or a lone accent): predicted as the empty text and counted in "
+                         "performance, never explained")
         if not cut.any():
             return masks
         rows = np.flatnonzero(cut)
-        listed = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        listed = _rows_listed(rows)
         return masks + [
                 f"{len(rows):,} of {len(data):,} texts are longer than the model's limit of {self.max_length} tokens "
                 f"and were truncated to it (row{'s' * (len(rows) != 1)} {listed}); the audit judges only the kept part"
