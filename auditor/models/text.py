@@ -152,6 +152,24 @@ def _head_outputs(path: Path) -> str:
         return "config.json unreadable"
 
 
+def mismatched_shapes(path: Path, flags: dict, auto_class=None) -> str:
+    """Which weights have another shape than config.json gives them (a second load that reports them,
+    only when the first failed on them: transformers' message points to a report it does not show),
+    and, for a classifier (``auto_class`` None), what config.json says of the head's outputs."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        model, loading = (auto_class or AutoModelForSequenceClassification).from_pretrained(
+            str(path), use_safetensors=True, output_loading_info=True, ignore_mismatched_sizes=True, **flags)
+        listed, base = sorted(loading.get("mismatched_keys") or []), model.base_model_prefix + "."
+    except Exception:  # noqa: BLE001 - the names are a courtesy: without them the message says what it can
+        listed, base = [], ""
+    shapes = "; ".join(f"{name}: {'×'.join(map(str, saved))} in the weights, {'×'.join(map(str, wanted))} from config.json"
+                       for name, saved, wanted in listed[:3]) + (f"; {len(listed) - 3} more" if len(listed) > 3 else "")
+    head = auto_class is None and (not listed or any(not name.startswith(base) for name, _, _ in listed))  # its own
+    return "; ".join(filter(None, [shapes, _head_outputs(path) if head else ""]))
+
+
 def check_vocabulary(model, tokenizer, path) -> None:
     """A tokenizer with ids beyond the model's embedding table is refused at load: every text holding
     such a token would crash the model mid-audit (an index error in each check)."""
@@ -965,7 +983,7 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     except Exception as exc:  # any library failure becomes a refusal with its message
         if "ignore_mismatched_sizes" in str(exc):  # transformers' own words point to a report it does not show
             raise ModelLoadError(f"could not load model from {path}: the weights' shapes differ from what config.json "
-                                 f"describes ({_head_outputs(path)}); config.json and the weights are not a pair"
+                                 f"describes ({mismatched_shapes(path, flags)}); config.json and the weights are not a pair"
                                  ) from exc
         raise ModelLoadError(f"could not load model from {path}: "
                              f"{type(exc).__name__}: {exc}") from exc
