@@ -159,3 +159,18 @@ def test_class_ids_for_class_names_are_said_as_such():
     with pytest.raises(DatasetError) as err:
         check_labels(data, ["LABEL_0", "LABEL_1"])
     assert "class indices" not in str(err.value)
+
+
+def test_a_column_named_in_another_case_or_with_a_space_is_pointed_at(cli, tmp_path, text_inputs):
+    """A JSONL whose key is 'Text' (or 'text ') for the card's text_column 'text': the error said 'text'
+    is missing and 'Text' is not a feature, never that they are one column spelt two ways."""
+    import json
+
+    for key in ("Text", "text "):
+        data = tmp_path / f"{key.strip()}-{len(key)}.jsonl"
+        data.write_text("".join(json.dumps({key: t, "label": y}) + "\n"
+                                for t, y in [("good film", "positive"), ("bad film", "negative")]), encoding="utf-8")
+        res = cli("validate", "--policy", text_inputs.policy, "--card", text_inputs.card, "--data", data)
+        assert res.code == 3, res.text
+        assert (f"column 'text': missing (the card names it; the file has {key!r}: column names are case- and "
+                "space-sensitive)") in " ".join(res.text.split()), res.text
