@@ -659,6 +659,7 @@ class TextModel(RuntimeChoice, AdapterBase):
                          f"(row{'s' * int(wordless.sum() != 1)} {_rows_listed(np.flatnonzero(wordless))}: every character "
                          "one it drops, such as U+FFFD or a lone accent): predicted as the empty text and counted in "
                          "performance, never explained")
+        masks += self._written_special_tokens(encoded)
         if not cut.any():
             return masks
         rows = np.flatnonzero(cut)
@@ -670,6 +671,23 @@ class TextModel(RuntimeChoice, AdapterBase):
                 + ("" if self.declared_truncation_side == "right" else
                    f" (the tokenizer's truncation_side {self.declared_truncation_side!r}, which "
                    "would keep the end, is not followed: explanations need the kept words to be the first ones)")]
+
+    def _written_special_tokens(self, encoded: list[Encoded]) -> list[str]:
+        """A note naming the texts that write out a special token of the tokenizer ("[SEP]", "</s>"):
+        the model reads it as that token, a separator or a second [CLS] mid-text, not as characters.
+        The unknown token is left out: it stands for characters the vocabulary lacks (an emoji)."""
+        special = np.array(sorted(set(self.tokenizer.all_special_ids) - {self.tokenizer.unk_token_id}), dtype=np.int64)
+        found = [np.asarray(e.ids)[~np.asarray(e.special, dtype=bool)] for e in encoded]
+        found = [ids[np.isin(ids, special)] for ids in found]
+        rows = np.flatnonzero([len(ids) > 0 for ids in found])
+        if not len(rows):
+            return []
+        names = sorted(set(self.tokenizer.convert_ids_to_tokens(np.concatenate(found).tolist())))
+        return [f"{len(rows):,} of {len(encoded):,} text{'s' * (len(encoded) != 1)} write{'s' * (len(rows) == 1)} out "
+                f"special tokens of the tokenizer ({', '.join(map(repr, names[:5]))}"
+                f"{f' and {len(names) - 5} more' if len(names) > 5 else ''}) (row{'s' * (len(rows) != 1)} "
+                f"{_rows_listed(rows)}): the model reads each as that token, not as its characters, and the "
+                "explanations rank it as a word of the text"]
 
     # ----------------------------------------------------------------- probabilities
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
