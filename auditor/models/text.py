@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from auditor.errors import ModelLoadError
+from auditor.errors import DatasetError, ModelLoadError, Problem
 from auditor.hashing import file_or_dir_sha256
 from auditor.machine import device_facts
 from auditor.metrics.removal import TokenMask
@@ -654,6 +654,10 @@ class TextModel(RuntimeChoice, AdapterBase):
         cut = np.array([e.truncated for e in encoded], dtype=bool)
         masks = [] if self.mask_takes_space or not self.text_mask_note else [self.text_mask_note]
         wordless = np.array([np.asarray(e.special, dtype=bool).all() for e in encoded], dtype=bool)
+        if len(wordless) and wordless.all():  # as a file of empty texts is refused: nothing to audit
+            raise DatasetError(str(data.path), [Problem(
+                f"column {data.feature_names[0]!r}", "every text is read by the model's tokenizer as no word at all "
+                "(every character one it drops, such as U+FFFD or a lone accent): nothing to audit")])
         if wordless.any():  # not blank, yet every character one the tokenizer drops (U+FFFD, a lone accent)
             masks.append(f"{int(wordless.sum()):,} of {len(data):,} texts are read by the tokenizer as no word at all "
                          f"(row{'s' * int(wordless.sum() != 1)} {_rows_listed(np.flatnonzero(wordless))}: every character "

@@ -63,3 +63,18 @@ def test_checks_explaining_the_first_rows_run(wordless_ctx, check):
                            {"explainers": ["integrated_gradients"], "n_instances": 6, "n_layers": 1, "n_randomised": 2}))
     out = cls(params, gated=frozenset()).run(wordless_ctx)
     assert out.measurements
+
+
+def test_a_file_of_texts_read_as_no_word_is_refused_as_one_of_empty_texts_is(tiny_text_model, tmp_path):
+    """Every text wordless: no check had an instance to explain, and attention (IndexError) and the
+    sanity check (ValueError) ended in ERROR; a file of blank texts is an invalid dataset (exit 3)."""
+    from types import SimpleNamespace
+
+    from auditor.errors import DatasetError
+
+    data = SimpleNamespace(path=tmp_path / "eval.jsonl", feature_names=["review"], texts=lambda: WORDLESS)
+    data.__len__ = lambda: len(WORDLESS)
+    with pytest.raises(DatasetError) as err:
+        tiny_text_model.input_notes(data)
+    assert err.value.exit_code == 3
+    assert "column 'review': every text is read by the model's tokenizer as no word at all" in str(err.value)
