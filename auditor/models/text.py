@@ -679,8 +679,12 @@ class TextModel(RuntimeChoice, AdapterBase):
     def _written_special_tokens(self, encoded: list[Encoded]) -> list[str]:
         """A note naming the texts that write out a special token of the tokenizer ("[SEP]", "</s>"):
         the model reads it as that token, a separator or a second [CLS] mid-text, not as characters.
-        The unknown token is left out: it stands for characters the vocabulary lacks (an emoji)."""
-        special = np.array(sorted(set(self.tokenizer.all_special_ids) - {self.tokenizer.unk_token_id}), dtype=np.int64)
+        The unknown token is left out where it is only that: it stands for characters the vocabulary lacks
+        (an emoji), but GPT-2's is its end-of-text token too."""
+        tok = self.tokenizer
+        others = {getattr(tok, f"{name}_token_id", None) for name in ("bos", "eos", "pad", "cls", "sep", "mask")}
+        unknown = set() if tok.unk_token_id in others else {tok.unk_token_id}
+        special = np.array(sorted(set(tok.all_special_ids) - unknown), dtype=np.int64)
         found = [np.asarray(e.ids)[~np.asarray(e.special, dtype=bool)] for e in encoded]
         found = [ids[np.isin(ids, special)] for ids in found]
         rows = np.flatnonzero([len(ids) > 0 for ids in found])

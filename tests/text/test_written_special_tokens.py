@@ -29,3 +29,15 @@ def test_special_tokens_written_in_a_text_are_noted(tiny_text_model):
 def test_no_note_where_no_text_writes_one(tiny_text_model):
     # an emoji the vocabulary lacks is [UNK], a special token, but not written out
     assert not [n for n in tiny_text_model.input_notes(_Data(["good movie", "😀 bad"])) if "special token" in n]
+
+
+def test_gpt2s_end_of_text_is_noted_though_it_is_its_unknown_token_too(tmp_path):
+    """GPT-2's tokenizer names <|endoftext|> its unknown token as well as its end and pad token."""
+    from auditor.models.decoder import load_sequence_classifier
+
+    from .tiny_decoder import build_byte_level_classifier
+
+    model = load_sequence_classifier(build_byte_level_classifier(tmp_path / "model"), max_length=32, threads=1)
+    assert model.tokenizer.unk_token_id == model.tokenizer.eos_token_id
+    notes = [n for n in model.input_notes(_Data(["good movie", "good <|endoftext|>"])) if "special token" in n]
+    assert len(notes) == 1 and "('<|endoftext|>') (row 1)" in notes[0], notes
