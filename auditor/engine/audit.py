@@ -83,6 +83,10 @@ def check_labels(data: EvalDataset, classes: list[str]) -> None:
         near = {str(u): c for u in unknown if (c := near_class(str(u), classes))}
         hint = ("; " + ", ".join(f"{u!r} for {c!r}?" for u, c in near.items()) + " (class names are case- and "
                 "space-sensitive)") if near else ""
+        ids = [str(i) for i in range(len(classes))]
+        if not near and all(str(u) in ids for u in unknown) and not set(ids) & set(classes):  # 0/1 for LABEL_0/LABEL_1
+            hint = ("; " + ", ".join(f"{u!r} for {classes[int(u)]!r}?" for u in unknown) + " (the data seems to hold class "
+                    "indices; labels are compared with the model's class names, in its order)")
         raise DatasetError(str(data.path), [Problem(
             "target", f"labels the model does not know: {', '.join(map(repr, unknown))} in {rows_named(rows)} "
                       f"(model classes: {', '.join(classes)}){hint}"

@@ -292,8 +292,18 @@ class AuditContext:
             order: list[int] = []
             for i in range(max(map(len, groups), default=0)):
                 order.extend(int(g[i]) for g in groups if i < len(g))
-            self._order = self._without_copies(np.array(order, dtype=int))
+            self._order = self._with_words(self._without_copies(np.array(order, dtype=int)))
         return self._order[: min(n, len(self._order))]
+
+    def _with_words(self, order: np.ndarray) -> np.ndarray:
+        """``order`` without the texts the model reads as no word: every character one its tokenizer
+        drops (BERT's drops U+FFFD and, lowercasing, lone accents), so only the tokens it adds are left.
+        Such a text is predicted (as the empty text) but has nothing to explain; the model's input
+        notes name it."""
+        if not self.model.has(Capability.TOKENS) or not len(order):
+            return order
+        encoded = self.model.encode(self.data.texts())
+        return order[[not encoded[r].special.all() for r in order]]
 
     def _without_copies(self, order: np.ndarray) -> np.ndarray:
         """``order`` with every text after the first of its copies left out (a text model's: its

@@ -198,7 +198,9 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     expected = set(features) | {block.target} | set(sensitive)
     for col in [block.target, *features]:
         if col not in df.columns:
-            problems.append(Problem(f"column {col!r}", "missing (the card names it)"))
+            near = [str(c) for c in df.columns if str(c).strip().casefold() == str(col).strip().casefold()]
+            problems.append(Problem(f"column {col!r}", "missing (the card names it" + (
+                f"; the file has {near[0]!r}: column names are case- and space-sensitive)" if near else ")")))
     if problems and path.suffix.lower() == ".csv":
         problems.extend(delimiter_hint(df) + header_data_hint([str(c) for c in df.columns], other_problems=False))
     for col in sensitive:

@@ -53,9 +53,14 @@ def pydantic_problems(exc: ValidationError, prefix: str = "", *, from_yaml: bool
     ``from_yaml``: the input was YAML, so a number where text belongs gets YAML's quoting hint."""
     problems = []
     for err in exc.errors():
-        loc = prefix
-        for part in err["loc"]:
-            if isinstance(part, int):
+        loc, parts = prefix, list(err["loc"])
+        for i, part in enumerate(parts):
+            if part == "[key]":  # pydantic's mark of a mapping's key: named after the key itself, below
+                continue
+            if parts[i + 1:i + 2] == ["[key]"]:  # the key as written (True reads 1 here, like a list index)
+                key = err.get("input", part)
+                loc += ("." if loc else "") + f"{str(key).lower() if isinstance(key, bool) else key} (a key)"
+            elif isinstance(part, int):
                 loc += f"[{part}]"
             else:
                 loc += f".{part}" if loc else str(part)

@@ -42,8 +42,8 @@ from auditor.models.base import Capability
 from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS
 from auditor.models.perturbation import before_mask
 from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, check_tokenizer,
-                                 check_vocabulary, check_weights_loaded, load_text_model, offline_transformers,
-                                 with_runtime, word_spans_of, words_at_spaces)
+                                 check_vocabulary, check_weights_loaded, load_text_model, mismatched_shapes,
+                                 offline_transformers, with_runtime, word_spans_of, words_at_spaces)
 
 DTYPES = ("float32", "bfloat16")
 DEFAULT_MAX_LENGTH = 256  # tokens a prompted LM reads where the card does not say
@@ -555,6 +555,10 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
         model, loading = AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
                                                               output_loading_info=True, **flags)
     except Exception as exc:
+        if "ignore_mismatched_sizes" in str(exc):
+            raise ModelLoadError(f"could not load model from {path}: the weights' shapes differ from what config.json "
+                                 f"describes ({mismatched_shapes(path, flags, AutoModelForCausalLM)}); config.json and "
+                                 "the weights are not a pair") from exc
         raise ModelLoadError(f"could not load model from {path}: {type(exc).__name__}: {exc}") from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for offsets and word ids")

@@ -67,7 +67,10 @@ def classes_without_loading(card) -> list[str] | None:
     id2label = config.get("id2label") if isinstance(config, dict) else None
     if not isinstance(id2label, dict) or set(id2label) != {str(i) for i in range(len(id2label))}:
         return None
-    return [str(id2label[str(i)]) for i in range(len(id2label))]
+    names = [str(id2label[str(i)]) for i in range(len(id2label))]
+    if len(set(names)) != len(names):  # the load refuses it (exit 4): so does validate, before blaming the labels
+        raise ModelLoadError(f"{config_file}: id2label names a class twice ({names!r}); class names must be distinct")
+    return names
 
 
 def load_adapter(card, feature_names: list[str], *, allow_pickle: bool = False, device: str = "cpu") -> ModelAdapter:

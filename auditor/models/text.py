@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from auditor.errors import ModelLoadError
+from auditor.errors import DatasetError, ModelLoadError, Problem
 from auditor.hashing import file_or_dir_sha256
 from auditor.machine import device_facts
 from auditor.metrics.removal import TokenMask
@@ -152,6 +152,24 @@ def _head_outputs(path: Path) -> str:
         return "config.json unreadable"
 
 
+def mismatched_shapes(path: Path, flags: dict, auto_class=None) -> str:
+    """Which weights have another shape than config.json gives them (a second load that reports them,
+    only when the first failed on them: transformers' message points to a report it does not show),
+    and, for a classifier (``auto_class`` None), what config.json says of the head's outputs."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        model, loading = (auto_class or AutoModelForSequenceClassification).from_pretrained(
+            str(path), use_safetensors=True, output_loading_info=True, ignore_mismatched_sizes=True, **flags)
+        listed, base = sorted(loading.get("mismatched_keys") or []), model.base_model_prefix + "."
+    except Exception:  # noqa: BLE001 - the names are a courtesy: without them the message says what it can
+        listed, base = [], ""
+    shapes = "; ".join(f"{name}: {'×'.join(map(str, saved))} in the weights, {'×'.join(map(str, wanted))} from config.json"
+                       for name, saved, wanted in listed[:3]) + (f"; {len(listed) - 3} more" if len(listed) > 3 else "")
+    head = auto_class is None and (not listed or any(not name.startswith(base) for name, _, _ in listed))  # its own
+    return "; ".join(filter(None, [shapes, _head_outputs(path) if head else ""]))
+
+
 def check_vocabulary(model, tokenizer, path) -> None:
     """A tokenizer with ids beyond the model's embedding table is refused at load: every text holding
     such a token would crash the model mid-audit (an index error in each check)."""
@@ -260,6 +278,11 @@ def word_spans_of(text: str, word_ids, offsets) -> list[tuple[int, int]]:
         span = spans.setdefault(int(w), [int(s), int(e)])
         span[0], span[1] = min(span[0], int(s)), max(span[1], int(e))
     return [trim_span(text, *spans[w]) for w in sorted(spans)]
+
+
+def _rows_listed(rows: np.ndarray) -> str:
+    """The first five of ``rows``, then how many more."""
+    return ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -629,12 +652,24 @@ class TextModel(RuntimeChoice, AdapterBase):
     def input_notes(self, data) -> list[str]:
         """Text models see at most ``max_length`` tokens: say which evaluation texts were cut (and where
         masked texts cannot be the id-level removal: :attr:`mask_takes_space`)."""
-        cut = np.array([e.truncated for e in self.encode(data.texts())], dtype=bool)
+        encoded = self.encode(data.texts())
+        cut = np.array([e.truncated for e in encoded], dtype=bool)
         masks = [] if self.mask_takes_space or not self.text_mask_note else [self.text_mask_note]
+        wordless = np.array([np.asarray(e.special, dtype=bool).all() for e in encoded], dtype=bool)
+        if len(wordless) and wordless.all():  # as a file of empty texts is refused: nothing to audit
+            raise DatasetError(str(data.path), [Problem(
+                f"column {data.feature_names[0]!r}", "every text is read by the model's tokenizer as no word at all "
+                "(every character one it drops, such as U+FFFD or a lone accent): nothing to audit")])
+        if wordless.any():  # not blank, yet every character one the tokenizer drops (U+FFFD, a lone accent)
+            masks.append(f"{int(wordless.sum()):,} of {len(data):,} texts are read by the tokenizer as no word at all "
+                         f"(row{'s' * int(wordless.sum() != 1)} {_rows_listed(np.flatnonzero(wordless))}: every character "
+                         "one it drops, such as U+FFFD or a lone accent): predicted as the empty text and counted in "
+                         "performance, never explained")
+        masks += self._written_special_tokens(encoded)
         if not cut.any():
             return masks
         rows = np.flatnonzero(cut)
-        listed = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        listed = _rows_listed(rows)
         return masks + [
                 f"{len(rows):,} of {len(data):,} texts are longer than the model's limit of {self.max_length} tokens "
                 f"and were truncated to it (row{'s' * (len(rows) != 1)} {listed}); the audit judges only the kept part"
@@ -642,6 +677,27 @@ class TextModel(RuntimeChoice, AdapterBase):
                 + ("" if self.declared_truncation_side == "right" else
                    f" (the tokenizer's truncation_side {self.declared_truncation_side!r}, which "
                    "would keep the end, is not followed: explanations need the kept words to be the first ones)")]
+
+    def _written_special_tokens(self, encoded: list[Encoded]) -> list[str]:
+        """A note naming the texts that write out a special token of the tokenizer ("[SEP]", "</s>"):
+        the model reads it as that token, a separator or a second [CLS] mid-text, not as characters.
+        The unknown token is left out where it is only that: it stands for characters the vocabulary lacks
+        (an emoji), but GPT-2's is its end-of-text token too."""
+        tok = self.tokenizer
+        others = {getattr(tok, f"{name}_token_id", None) for name in ("bos", "eos", "pad", "cls", "sep", "mask")}
+        unknown = set() if tok.unk_token_id in others else {tok.unk_token_id}
+        special = np.array(sorted(set(tok.all_special_ids) - unknown), dtype=np.int64)
+        found = [np.asarray(e.ids)[~np.asarray(e.special, dtype=bool)] for e in encoded]
+        found = [ids[np.isin(ids, special)] for ids in found]
+        rows = np.flatnonzero([len(ids) > 0 for ids in found])
+        if not len(rows):
+            return []
+        names = sorted(set(self.tokenizer.convert_ids_to_tokens(np.concatenate(found).tolist())))
+        return [f"{len(rows):,} of {len(encoded):,} text{'s' * (len(encoded) != 1)} write{'s' * (len(rows) == 1)} out "
+                f"special tokens of the tokenizer ({', '.join(map(repr, names[:5]))}"
+                f"{f' and {len(names) - 5} more' if len(names) > 5 else ''}) (row{'s' * (len(rows) != 1)} "
+                f"{_rows_listed(rows)}): the model reads each as that token, not as its characters, and the "
+                "explanations rank it as a word of the text"]
 
     # ----------------------------------------------------------------- probabilities
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -974,7 +1030,7 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     except Exception as exc:  # any library failure becomes a refusal with its message
         if "ignore_mismatched_sizes" in str(exc):  # transformers' own words point to a report it does not show
             raise ModelLoadError(f"could not load model from {path}: the weights' shapes differ from what config.json "
-                                 f"describes ({_head_outputs(path)}); config.json and the weights are not a pair"
+                                 f"describes ({mismatched_shapes(path, flags)}); config.json and the weights are not a pair"
                                  ) from exc
         raise ModelLoadError(f"could not load model from {path}: "
                              f"{type(exc).__name__}: {exc}") from exc

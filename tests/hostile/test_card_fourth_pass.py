@@ -116,3 +116,22 @@ def test_a_boolean_class_is_told_to_be_quoted_as_the_labels_spell_it(cli, tmp_pa
     res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", artefacts.csv)
     assert res.code == 3 and "auditor.positive_class" in res.text, res.text
     assert 'write the value in quotes, spelt as the data\'s labels spell it ("True", "yes")' in res.text, res.text
+
+
+def test_a_label_word_class_yaml_read_as_a_boolean_or_number_is_located_by_its_key():
+    """label_words: {true: "no", false: "yes"} was located at 'auditor.label_words[1].[key]' and
+    '[0].[key]': pydantic's place for a mapping key, where True reads 1, like an index into a list."""
+    from pydantic import BaseModel, ValidationError
+
+    from auditor.inputs.validation import pydantic_problems
+
+    class Block(BaseModel):
+        label_words: dict[str, str]
+
+    with pytest.raises(ValidationError) as err:
+        Block(label_words={True: "no", 0: "yes", "fine": "ok"})
+    said = {(p.location, p.message) for p in pydantic_problems(err.value, "auditor")}
+    assert said == {
+        ("auditor.label_words.true (a key)", "Input should be a valid string (YAML read true as a boolean: write it in quotes)"),
+        ("auditor.label_words.0 (a key)", "Input should be a valid string (YAML read 0 as a number: write it in quotes)"),
+    }, said

@@ -134,3 +134,43 @@ def test_a_text_under_two_labels_is_said_with_its_file_rows(cli, tmp_path, text_
     assert res.code == 0, res.text  # the empty text (row 0) is left out: the rows named are the file's
     assert ("note: 1 text appears under different labels (file rows 1, 5): no model is right on every copy, so "
             "accuracy cannot reach 1 on this set") in res.text, res.text
+
+
+def test_class_ids_for_class_names_are_said_as_such():
+    """A transformers checkpoint fine-tuned without names has classes LABEL_0, LABEL_1, and its data
+    holds 0 and 1: the error named the labels and the classes, never that the data holds the ids."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pytest
+
+    from auditor.engine.audit import check_labels
+    from auditor.errors import DatasetError
+
+    data = SimpleNamespace(path="eval.jsonl", every_label=None, source_rows=None,
+                           labels=np.array(["0", "1", "1", "0"], dtype=object))
+    with pytest.raises(DatasetError) as err:
+        check_labels(data, ["LABEL_0", "LABEL_1"])
+    said = " ".join(str(err.value).split())
+    assert "labels the model does not know: '0', '1'" in said
+    assert "'0' for 'LABEL_0'?, '1' for 'LABEL_1'? (the data seems to hold class indices; labels are compared " \
+           "with the model's class names, in its order)" in said, said
+    data.labels = np.array(["0", "2"], dtype=object)  # not every one an id of the model's: no hint
+    with pytest.raises(DatasetError) as err:
+        check_labels(data, ["LABEL_0", "LABEL_1"])
+    assert "class indices" not in str(err.value)
+
+
+def test_a_column_named_in_another_case_or_with_a_space_is_pointed_at(cli, tmp_path, text_inputs):
+    """A JSONL whose key is 'Text' (or 'text ') for the card's text_column 'text': the error said 'text'
+    is missing and 'Text' is not a feature, never that they are one column spelt two ways."""
+    import json
+
+    for key in ("Text", "text "):
+        data = tmp_path / f"{key.strip()}-{len(key)}.jsonl"
+        data.write_text("".join(json.dumps({key: t, "label": y}) + "\n"
+                                for t, y in [("good film", "positive"), ("bad film", "negative")]), encoding="utf-8")
+        res = cli("validate", "--policy", text_inputs.policy, "--card", text_inputs.card, "--data", data)
+        assert res.code == 3, res.text
+        assert (f"column 'text': missing (the card names it; the file has {key!r}: column names are case- and "
+                "space-sensitive)") in " ".join(res.text.split()), res.text

@@ -486,3 +486,22 @@ def test_durations_in_a_column_the_model_reads_as_numbers_are_named_durations(cl
     assert result.code == 3, result.raw
     assert "column 'x1': holds durations (e.g. '" in result.text, result.text
     assert not (out / "tiny-model").exists()
+
+
+def test_validate_refuses_an_id2label_naming_a_class_twice_as_run_does(cli, tmp_path, text_inputs):
+    """validate read the classes from config.json and said the card valid; run refused the model (exit 4)."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    config = json.loads((model / "config.json").read_text())
+    config.update(id2label={"0": "positive", "1": "positive"}, label2id={"positive": 1})
+    (model / "config.json").write_text(json.dumps(config))
+    card = tmp_path / "README.md"
+    card.write_text(text_inputs.card.read_text(encoding="utf-8").replace(str(text_inputs.model), str(model)),
+                    encoding="utf-8")
+    assert str(model) in card.read_text(encoding="utf-8")
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["good film", "bad film"], ["positive", "negative"])
+    said = "id2label names a class twice (['positive', 'positive']); class names must be distinct"
+    res = cli("validate", "--policy", text_inputs.policy, "--card", card, "--data", data)
+    assert res.code == 4 and said in res.text, res.text

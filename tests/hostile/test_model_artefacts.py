@@ -221,8 +221,29 @@ def test_a_config_that_disagrees_with_the_head_says_so(tmp_path, text_inputs):
     config.update(id2label={"0": "positive"}, label2id={"positive": 0})
     (model / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match="the weights' shapes differ from what config.json describes "
-                                             r"\(id2label names 1 class"):
+                                             r"\(classifier.bias: 2 in the weights, 1 from config.json; "
+                                             r"classifier.weight: 2×32 in the weights, 1×32 from config.json; "
+                                             r"id2label names 1 class"):
         load_sequence_classifier(model)
+
+
+def test_a_config_whose_other_sizes_disagree_names_the_weights(tmp_path, text_inputs):
+    """A config.json with fewer positions than the weights: the message named only id2label and
+    num_labels, which were right, and not the position table that was not."""
+    import shutil
+
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    config = json.loads((model / "config.json").read_text())
+    config.update(max_position_embeddings=4)
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError) as err:
+        load_sequence_classifier(model)
+    assert ("the weights' shapes differ from what config.json describes (bert.embeddings.position_embeddings.weight: "
+            "64×32 in the weights, 4×32 from config.json)") in str(err.value), err.value
 
 
 @pytest.mark.parametrize("change, said", [
@@ -417,3 +438,4 @@ def test_validate_of_a_prompted_lm_refuses_a_tokenizer_that_cannot_encode(tmp_pa
     monkeypatch.setattr("auditor.models.decoder.causal_lm_config", lambda path: SimpleNamespace())
     with pytest.raises(ModelLoadError, match="the tokenizer cannot encode text"):
         check_label_words(card)
+
