@@ -16,6 +16,7 @@ columns. Anything else (a custom transformer, a model behind another wrapper) sa
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 ENCODERS = ("OneHotEncoder", "OrdinalEncoder", "TargetEncoder")
 
@@ -100,6 +101,39 @@ def _category_lists(estimator, names: list[str]) -> dict[str, tuple[np.ndarray, 
         how = type(encoder).__name__ + ("" if rule is None else f", handle_unknown={rule!r}")
         out.update({c: (np.asarray(k, dtype=object), how) for c, k in zip(cols, categories)})
     return out
+
+
+def _as_text(value) -> str:
+    """A number as a code's text: 3 and 3.0 read '3', 2.5 reads '2.5'."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def codes_as_text(estimator, data) -> list[str]:
+    """The categorical columns of ``data`` (an EvalDataset) holding numbers where the model's encoder
+    knows only text ('1' … '4': fitted on a table read as text, or from a database) go to it as that
+    text, changed in place; a note per column says so. Passed as numbers, every row had scored as an
+    unknown category (a region code on HMDA: all 400 rows). Columns whose text the encoder does not
+    know either are left as they are (unseen_categories names them)."""
+    frame, notes = data.frame, []
+    for col, (known, _) in _category_lists(estimator, [str(c) for c in frame.columns]).items():
+        if col not in frame.columns or col not in data.categorical:
+            continue
+        texts = {k for k in known.tolist() if isinstance(k, str)}
+        if not texts or any(not isinstance(k, str) and not pd.isna(k) for k in known.tolist()):
+            continue
+        present = [v for v in frame[col] if v is not None and not pd.isna(v)]
+        if not present or not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                                  for v in present):
+            continue
+        if not any(_as_text(v) in texts for v in present):
+            continue
+        frame[col] = pd.Series([None if v is None or pd.isna(v) else _as_text(v) for v in frame[col]],
+                               index=frame.index, dtype=object)
+        shown = ", ".join(repr(k) for k in sorted(texts)[:3]) + (" …" if len(texts) > 3 else "")
+        notes.append(f"column {col!r} holds numbers where the model's encoder knows text ({shown}): passed to it as "
+                     "the text of each number (3 as '3'), as it was fitted; a code written with a leading zero (01) "
+                     "reads as its number here unless auditor.features declares the column categorical")
+    return notes
 
 
 def unseen_categories(estimator, frame) -> list[str]:

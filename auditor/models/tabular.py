@@ -209,10 +209,10 @@ class TabularModel(AdapterBase):
         self._cache.executor = executor
 
     def input_notes(self, data) -> list[str]:
-        from auditor.models.sklearn_categories import unseen_categories
+        from auditor.models.sklearn_categories import codes_as_text, unseen_categories
 
-        try:
-            return unseen_categories(self.estimator, data.frame)
+        try:  # numbers the encoder knows as text go to it as that text first (data changed in place)
+            return codes_as_text(self.estimator, data) + unseen_categories(self.estimator, data.frame)
         except Exception:  # noqa: BLE001 - a model's structure is read on trust; one that will not say, says nothing
             return []
 
