@@ -16,7 +16,6 @@ columns. Anything else (a custom transformer, a model behind another wrapper) sa
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 ENCODERS = ("OneHotEncoder", "OrdinalEncoder", "TargetEncoder")
 
@@ -114,6 +113,8 @@ def codes_as_text(estimator, data) -> list[str]:
     text, changed in place; a note per column says so. Passed as numbers, every row had scored as an
     unknown category (a region code on HMDA: all 400 rows). Columns whose text the encoder does not
     know either are left as they are (unseen_categories names them)."""
+    import pandas as pd
+
     frame, notes = data.frame, []
     for col, (known, _) in _category_lists(estimator, [str(c) for c in frame.columns]).items():
         if col not in frame.columns or col not in data.categorical:
