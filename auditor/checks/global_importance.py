@@ -184,6 +184,32 @@ class GlobalImportance(Check):
             # permutation importance and mean |SHAP| over fewer than MIN_JUDGED rows rank nothing (2 rows had passed);
             # the correlation rests on the fewer of the two: mean |SHAP| of 2 explained rows (n_instances: 2) beside
             # a permutation importance of 300 had been judged as resting on 300
-            sample_sizes=[*sample_sizes_of(["rank_correlation"], min(perm_rows, len(shap_attr)), min_n=MIN_JUDGED),
+            sample_sizes=[*_rank_sizes(perm, min(perm_rows, len(shap_attr)), [] if ctx.regression else ctx.classes),
                           *sample_sizes_of(["top_feature_importance", "baseline_score"], perm_rows, min_n=MIN_JUDGED)],
         )
+
+
+def _rank_sizes(perm, n: int, classes: list[str]) -> list:
+    """The rank correlation's sample size: ``n`` rows, judged from MIN_JUDGED; under a ROC AUC also
+    from MIN_JUDGED rows of a pair's rarer side, since every pair the score ranks holds one of them:
+    on 20 HMDA rows with 1 denial each shuffle's drop was that one row's rank among the 19 others, and
+    the correlation passed (0.80) as resting on 20 rows. A one-vs-rest macro ROC AUC is judged where
+    one class's term rests on that many (hpc_data, 12 rows of classes of 9, 2 and 1 had passed)."""
+    sizes = sample_sizes_of(["rank_correlation"], n, min_n=MIN_JUDGED)
+    if perm.classes_rows is not None and min(perm.classes_rows) < MIN_JUDGED:
+        positives, negatives = perm.classes_rows
+        fewer, word = (positives, "positive") if positives <= negatives else (negatives, "negative")
+        why = (f"the permutation importance is scored by ROC AUC, which ranks every pair of one positive and one "
+               f"negative row: on {positives} positive{'s' if positives != 1 else ''} and {negatives} "
+               f"negative{'s' if negatives != 1 else ''} each shuffle's drop is where the {fewer} {word} "
+               f"row{'s' if fewer != 1 else ''} rank{'' if fewer != 1 else 's'} among the others, fewer than the "
+               f"{MIN_JUDGED} of each class a ranking of the features is judged from")
+    elif perm.class_counts is not None and max(
+            min(c, sum(perm.class_counts) - c) for c in perm.class_counts if c) < MIN_JUDGED:
+        held = ", ".join(f"{classes[i] if i < len(classes) else i} {c}" for i, c in enumerate(perm.class_counts) if c)
+        why = ("the permutation importance is scored by the one-vs-rest macro ROC AUC, each class's term ranking "
+               f"pairs of one row of the class and one of the others: on rows of {held}, no class's term rests on "
+               f"{MIN_JUDGED} rows of its rarer side, the least a ranking of the features is judged from")
+    else:
+        return sizes
+    return [s.model_copy(update={"pass_not_judged": why, "miss_not_judged": why}) for s in sizes]

@@ -430,7 +430,7 @@ class SubgroupFairness(Check):
         # the ratio the four-fifths rule reads, with its interval (the credit demo's 0.81 reaches 0.76)
         ratio_ci = _interval_words(measurements["demographic_parity_ratio_ci_low"],
                                    measurements["demographic_parity_ratio_ci_high"], level)
-        summary = (f"Across {', '.join(sens.columns)} ({gated_total} groups gated, {small_total} too small to gate): "
+        summary = (f"Across {', '.join(sens.columns)} ({gated_total} group{'s' if gated_total != 1 else ''} gated, {small_total} too small to gate): "
                    + ("no disparity could be measured." if dp is None else
                       f"largest demographic-parity difference {dp:.3f} "
                       f"({level} CI {measurements['demographic_parity_difference_ci_low']:.3f}–"

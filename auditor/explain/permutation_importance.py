@@ -90,6 +90,12 @@ class PermutationImportance:
     baseline_score: float
     drops: np.ndarray  # (n_features, n_repeats): baseline score minus the shuffled score
     scoring: str
+    # a binary ROC AUC's (positives, negatives) among the rows used: its drops rest on the fewer of the
+    # two (every pair it ranks holds one of them), not on the rows; None under any other scoring
+    classes_rows: tuple[int, int] | None = None
+    # a one-vs-rest macro ROC AUC's rows of each class among the rows used (0: a class with none, no
+    # term of the mean): each class's term rests on the fewer of its rows and the others; None otherwise
+    class_counts: tuple[int, ...] | None = None
 
     @property
     def mean(self) -> np.ndarray:
@@ -152,4 +158,9 @@ def _permutation_importance(ctx, n_repeats: int, scoring: str, max_rows: int | N
     if ctx.on_step:
         ctx.on_step(label, len(jobs), len(jobs))
     drops = baseline - np.array(scores).reshape(len(features), n_repeats)
-    return PermutationImportance(features=features, baseline_score=baseline, drops=drops, scoring=scoring)
+    binary_auc = scoring == "roc_auc" and proba.shape[1] == 2
+    positives = int(np.sum(y == pos)) if binary_auc else 0
+    counts = tuple(int(c) for c in np.bincount(y, minlength=proba.shape[1])) if scoring == "roc_auc" else None
+    return PermutationImportance(features=features, baseline_score=baseline, drops=drops, scoring=scoring,
+                                 classes_rows=(positives, len(y) - positives) if binary_auc else None,
+                                 class_counts=None if binary_auc else counts)

@@ -102,6 +102,59 @@ def _category_lists(estimator, names: list[str]) -> dict[str, tuple[np.ndarray, 
     return out
 
 
+def _as_text(value) -> str:
+    """A number as a code's text: 3 and 3.0 read '3', 2.5 reads '2.5'."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _written(data, col: str):
+    """Column ``col`` of ``data``'s CSV as the file writes each cell, row for row with ``data.frame``
+    (None for another format, whose numbers are typed)."""
+    import pandas as pd
+
+    if data.path.suffix.lower() != ".csv":
+        return None
+    written = pd.read_csv(data.path, encoding="utf-8-sig", keep_default_na=False, na_values=[""], index_col=False,
+                          usecols=[col], dtype=str)[col]
+    rows = np.arange(len(written)) if data.source_rows is None else np.asarray(data.source_rows)
+    return written.to_numpy(dtype=object)[rows] if len(rows) == len(data.frame) else None
+
+
+def codes_as_text(estimator, data) -> list[str]:
+    """The categorical columns of ``data`` (an EvalDataset) holding numbers where the model's encoder
+    knows only text ('1' … '4', '01' …: fitted on a table read as text, or from a database) go to it as
+    that text, changed in place: as a CSV writes each cell (01 stays '01'), else as the number's text;
+    a note per column says so. Passed as numbers, every row had scored as an unknown category (a region
+    code on HMDA: all 400 rows). Columns whose text the encoder does not know either are left as they
+    are (unseen_categories names them)."""
+    import pandas as pd
+
+    frame, notes = data.frame, []
+    for col, (known, _) in _category_lists(estimator, [str(c) for c in frame.columns]).items():
+        if col not in frame.columns or col not in data.categorical:
+            continue
+        texts = {k for k in known.tolist() if isinstance(k, str)}
+        if not texts or any(not isinstance(k, str) and not pd.isna(k) for k in known.tolist()):
+            continue
+        values = frame[col].tolist()
+        present = [v for v in values if v is not None and not pd.isna(v)]
+        if not present or not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                                  for v in present):
+            continue
+        written = _written(data, col)
+        as_text = [None if v is None or pd.isna(v) else
+                   (written[i] if written is not None and isinstance(written[i], str) else _as_text(v))
+                   for i, v in enumerate(values)]
+        if not any(t in texts for t in as_text if t is not None):
+            continue
+        frame[col] = pd.Series(as_text, index=frame.index, dtype=object)
+        shown = ", ".join(repr(k) for k in sorted(texts)[:3]) + (" …" if len(texts) > 3 else "")
+        notes.append(f"column {col!r} holds numbers where the model's encoder knows text ({shown}): passed to it as "
+                     + ("the text the file writes (01 as '01')" if written is not None else "the text of each number (3 as '3')")
+                     + ", as it was fitted")
+    return notes
+
+
 def unseen_categories(estimator, frame) -> list[str]:
     """Notes for the columns whose present values include some the model's encoder never saw when
     fitted: it scores those rows as unknown (all of a one-hot's indicators 0, or its unknown code),

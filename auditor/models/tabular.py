@@ -167,6 +167,20 @@ def missing_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _dtype_categories(estimator, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the columns a HistGradientBoosting model fitted with ``categorical_features=
+    "from_dtype"`` read as categories cast to pandas' category dtype, for refitting a clone of it: it
+    predicts a CSV's text columns through the encoder it fitted, but a fit takes only a category dtype
+    as a category and read HMDA's yes/no columns as numbers ("could not convert string to float")."""
+    import pandas as pd  # imported on use, as the rest of this module
+
+    mask = getattr(estimator, "is_categorical_", None)
+    if getattr(estimator, "categorical_features", None) != "from_dtype" or mask is None or len(mask) != frame.shape[1]:
+        return frame
+    columns = [c for c, cat in zip(frame.columns, mask) if cat and not isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    return frame.astype({c: "category" for c in columns}) if columns else frame
+
+
 def _row_keys(frame: pd.DataFrame) -> list[int]:
     """The prediction cache's key of each row: a 64-bit hash over its feature columns that tells
     the text "5" from the number 5 (:func:`auditor.hashing.row_hashes`)."""
@@ -209,10 +223,10 @@ class TabularModel(AdapterBase):
         self._cache.executor = executor
 
     def input_notes(self, data) -> list[str]:
-        from auditor.models.sklearn_categories import unseen_categories
+        from auditor.models.sklearn_categories import codes_as_text, unseen_categories
 
-        try:
-            return unseen_categories(self.estimator, data.frame)
+        try:  # numbers the encoder knows as text go to it as that text first (data changed in place)
+            return codes_as_text(self.estimator, data) + unseen_categories(self.estimator, data.frame)
         except Exception:  # noqa: BLE001 - a model's structure is read on trust; one that will not say, says nothing
             return []
 
@@ -328,7 +342,7 @@ class TabularModel(AdapterBase):
         # One OpenMP thread, as for prediction: multi-threaded tree fitting spins on small shared machines.
         with warnings.catch_warnings(), one_openmp_thread():
             warnings.simplefilter("ignore")  # convergence warnings are expected on permuted labels
-            estimator.fit(missing_as_nan(frame), y)  # fitted on the values its predictions will see
+            estimator.fit(_dtype_categories(self.estimator, missing_as_nan(frame)), y)  # as its predictions see them
         model = type(self)(estimator, self.feature_names, batch_size=self._cache.batch_size)
         model.randomisation = f"refitted on {rows} with {self.fit_targets_word} permuted (seed {seed}){given}"
         return model

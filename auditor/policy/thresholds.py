@@ -143,9 +143,21 @@ def not_met(outcomes: list[ThresholdOutcome]) -> list[str]:
     or FAIL, for the summary and the command line (its key figure may speak of another explainer's
     passing figure: 'shap top-k kept 0.93' beside lime's missed 0.41). A value within its bound that is
     still no pass (a lower end at 0 that ties put there) says so."""
-    return [f"{o.measurement} {signed_text(f'{o.observed:.3g}')} ({_missed_bound(o)})"
+    return [f"{o.measurement} {signed_text(beside_bound(o))} ({_missed_bound(o)})"
             for o in outcomes if not o.passed and o.severity != "info" and o.unreachable is None
             and o.observed is not None and math.isfinite(o.observed)]
+
+
+def beside_bound(o: ThresholdOutcome) -> str:
+    """The observed value to 3 significant digits, or as many more as keep it on its side of the bound
+    it missed: 0.29994 against a minimum of 0.3 had read "0.3 (min 0.3)", a pass to the eye."""
+    for digits in range(3, 16):
+        text = f"{o.observed:.{digits}g}"
+        shown = float(text)
+        if not ((o.min is not None and o.observed < o.min <= shown)
+                or (o.max is not None and o.observed > o.max >= shown)):
+            return text
+    return repr(o.observed)
 
 
 def _missed_bound(o: ThresholdOutcome) -> str:

@@ -89,6 +89,25 @@ def fmt_measure(value, name: str = "") -> str:
     return fmt_num(float(value), 4 if abs(value) < 10 else 2)
 
 
+def fmt_observed(gate) -> str:
+    """A gate's observed value as :func:`fmt_measure` writes it, unless the gate was missed and that text
+    reads as its bound or beyond (0.29999 as "0.3000" beside "≥ 0.3", not met): then with the digits that
+    keep it on the failing side, as the summary's "not met" names it."""
+    from auditor.policy.thresholds import beside_bound
+
+    text = fmt_measure(gate.observed, gate.measurement)
+    if gate.passed or not isinstance(gate.observed, (int, float)) or not math.isfinite(gate.observed):
+        return text
+    try:
+        shown = float(text.replace(MINUS, "-").replace(",", ""))
+    except ValueError:  # "< 0.001" and the like: a floor, said as such
+        return text
+    if ((gate.min is not None and gate.observed < gate.min <= shown)
+            or (gate.max is not None and gate.observed > gate.max >= shown)):
+        return signed_text(beside_bound(gate))
+    return text
+
+
 _LONG_RUN = re.compile(r"\S{25,}")
 SOFT_BREAK_EVERY = 16  # characters between break opportunities in a long run
 
@@ -277,6 +296,7 @@ def make_environment() -> Environment:
     )
     env.filters["num"] = fmt_num
     env.filters["measure"] = fmt_measure
+    env.filters["observed"] = fmt_observed
     env.filters["cell"] = fmt_cell
     env.filters["fractional_columns"] = fractional_columns
     env.filters["core_evidence"] = core_evidence

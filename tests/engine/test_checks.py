@@ -518,6 +518,32 @@ def test_global_importance_s_correlation_rests_on_the_explained_rows_too(linear_
     assert result.status.value == "warn"
 
 
+def test_global_importance_under_roc_auc_is_not_judged_on_two_positives(artefacts, linear_card, csv_writer, tmp_path):
+    """40 evaluation rows holding 2 'yes': every shuffle's drop in ROC AUC is where those 2 rows rank
+    among the 38 others, so the permutation importance ranks the features by 2 rows. The rank
+    correlation had passed as resting on 40 rows (HMDA, 20 rows with 1 denial: rho 0.80, PASS); it is
+    not judged, either way, below 5 rows of the smaller class, and the gate says why."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.engine.runner import PlannedCheck, run_check
+    from auditor.inputs.dataset import load_dataset
+    from auditor.models.tabular import load_tabular_model
+    from auditor.policy.schema import CheckSpec
+
+    frame = artefacts.frame
+    few = pd.concat([frame[frame["label"] == "yes"].iloc[:2], frame[frame["label"] == "no"].iloc[:38]])
+    card = load_model_card(linear_card)
+    data = load_dataset(csv_writer(tmp_path / "few", few), card)
+    ctx = AuditContext(card=card, data=data, model=load_tabular_model(card, data.feature_names), seed=3)
+    cls = CHECK_REGISTRY["global_importance"]
+    spec = CheckSpec(check="global_importance", thresholds=[{"measurement": "rank_correlation", "min": -1.0,
+                                                             "severity": "warn"}])
+    result = run_check(PlannedCheck(spec=spec, params=cls.Params(n_repeats=2, n_instances=40)), ctx)
+    gate = result.thresholds[0]
+    assert gate.n == 40 and not gate.passed
+    assert "on 2 positives and 38 negatives" in gate.unreachable and "fewer than the 5" in gate.unreachable
+    assert result.status.value == "warn"
+
+
 def test_a_chart_of_many_bars_draws_the_largest_and_says_so():
     """124 features' attribution shares (and a categorical's 60 levels) were drawn as one chart of
     124 bars, shrunk to a strip of 1-pixel bars with overlapping labels. A chart draws the MAX_BARS

@@ -816,3 +816,29 @@ def test_a_gate_on_f1_without_a_positive_class_cannot_be_judged_and_an_audit_tha
                                    str(four_class / "eval.csv"), "--out", str(tmp_path / "out2")])
     assert res.exit_code == 3 and "the audit judged nothing" in " ".join(res.output.split()), res.output
     assert not (tmp_path / "out2").exists()
+
+
+def test_global_importance_under_a_macro_roc_auc_is_not_judged_where_no_class_term_rests_on_five(
+        four_class, card_writer, tmp_path):
+    """8 rows of classes of 4, 2, 1 and 1 (hpc_data, 12 rows of 9, 2 and 1, had passed at 0.96): each
+    class's one-vs-rest term ranks its rows against the others, none on 5 of its rarer side, so the
+    rank correlation is not judged, either way, and the gate says the classes' rows."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.engine.runner import PlannedCheck, run_check
+    from auditor.policy.schema import CheckSpec
+
+    frame = pd.read_csv(four_class / "eval.csv")
+    few = pd.concat([frame[frame["label"] == c].iloc[:k] for c, k in (("a", 4), ("b", 2), ("c", 1), ("d", 1))])
+    (tmp_path / "few").mkdir()
+    few.to_csv(tmp_path / "few" / "eval.csv", index=False)
+    card = load_model_card(card_writer(tmp_path / "card", artefact=four_class / "pipeline.skops", positive_class=None))
+    data = load_dataset(tmp_path / "few" / "eval.csv", card)
+    from auditor.models.tabular import load_tabular_model
+
+    ctx = AuditContext(card=card, data=data, model=load_tabular_model(card, data.feature_names), seed=13)
+    cls = CHECK_REGISTRY["global_importance"]
+    spec = CheckSpec(check="global_importance", thresholds=[{"measurement": "rank_correlation", "min": -1.0,
+                                                             "severity": "warn"}])
+    gate = run_check(PlannedCheck(spec=spec, params=cls.Params(n_repeats=2, n_instances=8)), ctx).thresholds[0]
+    assert gate.n == 8 and not gate.passed
+    assert "on rows of a 4, b 2, c 1, d 1" in gate.unreachable and "no class's term rests on 5" in gate.unreachable

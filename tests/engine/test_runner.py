@@ -264,3 +264,10 @@ def test_the_gates_a_check_missed_are_named_beside_its_key_figure():
     # (the terminal read "weighted rank ρ −0.12 …; not met: min_weighted_rank_correlation -0.121 (min 0.3)")
     below = ThresholdOutcome(measurement="rho", observed=-0.1206, min=-0.05, severity="warn", passed=False)
     assert not_met([below]) == ["rho \u22120.121 (min \u22120.05)"]
+    # a value that rounds onto its bound shows the digits that put it on the failing side (HMDA: LIME's
+    # faithfulness correlation 0.29994 read "lime_faithfulness_correlation 0.3 (min 0.3)", a pass to the eye)
+    just = ThresholdOutcome(measurement="lime_faithfulness_correlation", observed=0.2999443736966071, min=0.3,
+                            severity="warn", passed=False)
+    assert not_met([just]) == ["lime_faithfulness_correlation 0.2999 (min 0.3)"]
+    over = ThresholdOutcome(measurement="p", observed=0.05004, max=0.05, severity="warn", passed=False)
+    assert not_met([over]) == ["p 0.05004 (max 0.05)"]

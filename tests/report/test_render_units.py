@@ -80,6 +80,24 @@ def test_whole_numbers_keep_decimals_in_a_column_of_fractions():
     assert fmt_measure(1.0, "edits_ratio_ci_high") == "1.0000" and fmt_measure(1.0, "median_edits_to_flip") == "1.0"
 
 
+def test_a_missed_gate_s_observed_value_never_reads_as_its_bound():
+    """The thresholds table showed 0.29999 as "0.3000" beside "≥ 0.3" and "not met", and a p-value of
+    0.0502 as "0.050" beside "≤ 0.05": a missed gate's value gets the digits that keep it on its side."""
+    from auditor.render.html import fmt_observed
+    from auditor.results import ThresholdOutcome
+
+    def gate(name, observed, **bound):
+        return ThresholdOutcome(measurement=name, observed=observed, severity="warn", passed=False, **bound)
+
+    assert fmt_observed(gate("lime_faithfulness_correlation", 0.29999, min=0.3)) == "0.29999"
+    assert fmt_observed(gate("shap_deletion_auc_p_value", 0.0502, max=0.05)) == "0.0502"
+    assert fmt_observed(gate("rho", -0.30001, min=-0.3)) == "\u22120.30001"
+    # as before where the value already reads on its side, passed or not
+    assert fmt_observed(gate("lime_faithfulness_correlation", 0.2999443736966071, min=0.3)) == "0.2999"
+    met = ThresholdOutcome(measurement="x", observed=0.30001, min=0.3, severity="warn", passed=True)
+    assert fmt_observed(met) == "0.3000" and fmt_observed(gate("x", None, min=0.3)) == fmt_measure(None, "x")
+
+
 def test_long_runs_in_table_cells_get_break_opportunities_and_words_stay_whole():
     """A URL in a review pushed the similar-examples table's other columns off the PDF page."""
     from auditor.render.html import soft_breaks

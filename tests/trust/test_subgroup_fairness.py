@@ -389,6 +389,16 @@ def test_small_groups_are_reported_not_gated(tmp_path):
     assert m["adverse_impact_groups"] is None and next(e for e in out.evidence if e.title == "Four-fifths rule").rows == []
 
 
+def test_the_summary_counts_one_gated_group_in_the_singular(tmp_path):
+    """HMDA with 2 rows of one group: the summary read "(1 groups gated, 1 too small to gate)"."""
+    ctx = proxy_context(tmp_path)
+    sizes = ctx.data.sensitive["group"].value_counts()
+    assert sizes.min() < sizes.max()
+    out, _ = run_check(ctx, "subgroup_fairness", n_instances=20, min_group_size=int(sizes.max()), n_bootstrap=50)
+    assert out.measurements["groups_gated"] == 1
+    assert "(1 group gated, 1 too small to gate)" in out.summary
+
+
 def test_missing_sensitive_column_is_a_located_dataset_error(tmp_path):
     from auditor.errors import DatasetError
 
