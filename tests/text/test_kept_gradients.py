@@ -57,7 +57,7 @@ def test_kept_rows_are_read_back_bit_for_bit_once_checked(tiny_text_model, tmp_p
     second, calls = _store(tmp_path), []
     read = _rows(tiny_text_model, alphas, monkeypatch, second, calls)
     for a, b in zip(read, computed):
-        np.testing.assert_array_equal(a, b)  # float32 on disk holds the float32 sums exactly
+        np.testing.assert_array_equal(a, b)  # float32 on disk holds the float32 sums exactly, the checked rows too
     assert second.reads == 32 - VERIFY_ROWS and second.requested == 32 and second.new_rows() == {}
     assert second.verified["verified_rows"] == VERIFY_ROWS and second.verified["max_abs_diff"] <= 1e-6
     assert sum(map(sum, calls)) == VERIFY_ROWS  # the checked rows only
@@ -119,3 +119,26 @@ def test_a_kept_row_of_another_length_is_refused_not_a_crash(tiny_text_model, tm
     assert second.refused and second.reads == 0 and second.new_rows() == {}
     (note,) = second.notes(0)
     assert "holds an integrated-gradients path row of another length" in note
+
+
+def test_the_checked_rows_serve_their_kept_bits(tiny_text_model, tmp_path, monkeypatch):
+    """The rows computed again to check a file differ from the kept ones by rounding (another pass's
+    company): within the tolerance, the kept bits serve, so a re-audit's attributions are exactly the
+    first's (with the recomputed ones, a clustering silhouette had moved by 3e-11)."""
+    from auditor.explain import text_gradients
+
+    alphas = np.linspace(0.05, 0.95, 8)
+    first = _store(tmp_path)
+    computed = _rows(tiny_text_model, alphas, monkeypatch, first)
+    first.file.save({}, first.new_rows())
+    real = text_gradients._path_contributions
+    monkeypatch.setattr(text_gradients, "_path_contributions",
+                        lambda *a, **kw: [rows + 1e-8 for rows in real(*a, **kw)])  # rounding-sized
+    second = _store(tmp_path)
+    ids, baselines, target = _inputs(tiny_text_model)
+    monkeypatch.setattr(tiny_text_model, "kept_gradients", second, raising=False)
+    read = path_contributions(tiny_text_model, ids, baselines, target, [alphas] * len(ids), internal_batch_size=8,
+                              tokens=pass_tokens(tiny_text_model))
+    assert second.verified["max_abs_diff"] == pytest.approx(1e-8, rel=1e-3) and not second.refused
+    for a, b in zip(read, computed):
+        np.testing.assert_array_equal(a, b)
