@@ -327,19 +327,16 @@ def parse_claims(metadata: dict[str, Any], model_name: str | None = None) -> tup
     return claims, problems
 
 
-def with_claim_rows(claims: list[Claim], rows: int | dict[str, int] | None, source: str) -> list[Claim]:
-    """The claims with the rows ``auditor.claims_rows`` gives them; a dataset name no claim has is an
-    error (a misspelt name would leave its claims taken as exact, silently)."""
+def with_claim_rows(claims: list[Claim], rows: int | dict[str, int] | None) -> tuple[list[Claim], list[Problem]]:
+    """The claims with the rows ``auditor.claims_rows`` gives them, and a problem for each dataset name
+    no claim has (a misspelt name would leave its claims taken as exact, silently)."""
     if not isinstance(rows, dict):
-        return [c.model_copy(update={"rows": rows}) for c in claims]
+        return [c.model_copy(update={"rows": rows}) for c in claims], []
     named = {c.dataset for c in claims}
-    unknown = [name for name in rows if name not in named]
-    if unknown:
-        known = ", ".join(repr(n) for n in sorted(named) if n) or "none"
-        raise ModelCardError(source, [Problem(f"auditor.claims_rows.{name}", "no model-index claim names this dataset "
-                                                                             f"(the datasets claimed on: {known})")
-                                      for name in unknown])
-    return [c.model_copy(update={"rows": rows.get(c.dataset)}) for c in claims]
+    known = ", ".join(repr(n) for n in sorted(named) if n) or "none"
+    problems = [Problem(f"auditor.claims_rows.{name}", f"no model-index claim names this dataset (the datasets claimed "
+                                                       f"on: {known})") for name in rows if name not in named]
+    return [c.model_copy(update={"rows": rows.get(c.dataset)}) for c in claims], problems
 
 
 def _key_text(key: Any) -> str:
@@ -410,11 +407,10 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
     problem = model_path_problem(path.parent / block.model.path, block.model.format, check_files)
     if problem:
         problems.append(Problem("auditor.model.path", problem))
-    if problems:
-        raise ModelCardError(source, problems)
-
     claims, claim_problems = parse_claims(metadata, block.name)
-    claims = with_claim_rows(claims, block.claims_rows, source)
+    claims, rows_problems = with_claim_rows(claims, block.claims_rows)
+    if problems or rows_problems:  # every problem of the card at once
+        raise ModelCardError(source, problems + rows_problems)
     return ModelCard(
         path=path.resolve(), sha256=sha256,
         metadata=metadata, body=body, auditor=block, claims=claims, claim_problems=claim_problems,

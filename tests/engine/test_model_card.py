@@ -77,6 +77,14 @@ def test_claims_rows_that_cannot_be_right_are_located(tmp_path, card_writer, row
     assert says in problems[where]
 
 
+def test_a_misnamed_claims_dataset_is_listed_with_the_cards_other_problems(tmp_path, card_writer):
+    """Every problem of a card at once: a claims_rows name no claim has came out alone, after the rest
+    had been mended."""
+    problems = card_problems(card_writer(tmp_path, claims_rows={"synthetic evaluation": 400}, text_column="text"))
+    assert "no model-index claim names this dataset" in problems["auditor.claims_rows.synthetic evaluation"]
+    assert "only for text-classification" in problems["auditor.text_column"]
+
+
 def test_unreadable_claims_are_listed_not_fatal(tmp_path, card_writer):
     index = [{"name": "m", "results": [{"metrics": [{"type": "acc", "value": "high"}, {"value": 1},
                                                     {"type": "f1", "value": 0.5, "verified": True}]}]}]
