@@ -68,7 +68,7 @@ class KeptGradients:
     def _served(self, keys, ids_list, baselines, target, todo, compute, verify: bool) -> list[np.ndarray]:
         have = [np.array([k in self.rows for k in ks], dtype=bool) for ks in keys]
         if any(len(self.rows[k]) != len(ids) for ks, h, ids in zip(keys, have, ids_list) for k, held in zip(ks, h) if held):
-            self._refuse({"verified_rows": 0, "max_abs_diff": float("inf")})  # a row of another text's length
+            self._refuse({"verified_rows": 0, "max_abs_diff": None, "reason": "a row of another length than its text"})
             return compute(ids_list, baselines, target, todo)
         check = self._rows_to_check(have) if verify else []
         need = [i for i, h in enumerate(have) if not h.all()]
