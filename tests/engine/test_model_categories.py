@@ -136,26 +136,32 @@ def test_the_audit_treats_the_codes_as_categories_and_the_model_reads_them_alike
     assert removal_baseline(data)["home"].iloc[0] == mode
 
 
+def _audited_with_codes(tmp_path, card_writer, policy, recode, frame):
+    """An audit prepared of ``frame`` (written as CSV) for a pipeline fitted on ``recode`` of another
+    draw, and that pipeline."""
+    import skops.io as sio
+
+    from auditor.engine.audit import prepare_audit
+
+    model = _pipeline(recode(_frame(seed=1)))
+    sio.dump(model, tmp_path / "codes.skops")
+    path = tmp_path / "eval.csv"
+    frame.to_csv(path, index=False)
+    card = card_writer(tmp_path / "card", artefact=tmp_path / "codes.skops", features=["x", "home", "tag"],
+                       ignore_columns=None, positive_class="yes", missing_values="allow")
+    return prepare_audit(policy, card, path, jobs=1), model
+
+
 def test_codes_the_model_learnt_as_text_reach_it_as_text(tmp_path, card_writer, tiny_policy_path):
     """A pipeline fitted on codes held as text ('1' … '4', as a CSV read with dtype=str or a database
     gives them), audited from a CSV whose cells read as numbers: the audit had passed the numbers 1 … 4,
     which the encoder never saw, so every row scored as unknown (HMDA with a region code: all 400 rows,
     a model other than the one deployed). The numbers go to the model as the text it knows, with a note."""
-    import skops.io as sio
-
-    from auditor.engine.audit import prepare_audit
-
     def as_text(frame):
         return frame.assign(home=[None if pd.isna(v) else str(int(v)) for v in frame["home"]])
 
     frame = as_text(_frame())
-    model = _pipeline(as_text(_frame(seed=1)))
-    sio.dump(model, tmp_path / "text-codes.skops")
-    path = tmp_path / "eval.csv"
-    frame.to_csv(path, index=False)
-    card = card_writer(tmp_path / "card", artefact=tmp_path / "text-codes.skops", features=["x", "home", "tag"],
-                       ignore_columns=None, positive_class="yes", missing_values="allow")
-    prepared = prepare_audit(tiny_policy_path, card, path, jobs=1)
+    prepared, model = _audited_with_codes(tmp_path, card_writer, tiny_policy_path, as_text, frame)
     data = prepared.ctx.data
     assert {v for v in data.frame["home"] if v is not None} == {"1", "2", "3", "4"}
     assert not any("never saw" in note for note in data.notes)
@@ -168,22 +174,12 @@ def test_codes_with_a_leading_zero_reach_the_model_as_written(tmp_path, card_wri
     """Codes '01' … '04' the model learnt as text: pandas reads the CSV's 01 as 1, whose text '1' the
     encoder never saw either (HMDA with zero-padded region codes: 297 of 400 rows still scored unknown).
     The cells go to the model as the file writes them, rows excluded as copies or sampled included."""
-    import skops.io as sio
-
-    from auditor.engine.audit import prepare_audit
-
     def padded(frame):
         return frame.assign(home=[None if pd.isna(v) else f"{int(v):02d}" for v in frame["home"]])
 
     frame = padded(_frame())
     frame = pd.concat([frame.iloc[:5], frame.iloc[[2]], frame.iloc[5:]], ignore_index=True)  # a copy of row 2, excluded
-    model = _pipeline(padded(_frame(seed=1)))
-    sio.dump(model, tmp_path / "padded.skops")
-    path = tmp_path / "eval.csv"
-    frame.to_csv(path, index=False)
-    card = card_writer(tmp_path / "card", artefact=tmp_path / "padded.skops", features=["x", "home", "tag"],
-                       ignore_columns=None, positive_class="yes", missing_values="allow")
-    prepared = prepare_audit(tiny_policy_path, card, path, jobs=1)
+    prepared, model = _audited_with_codes(tmp_path, card_writer, tiny_policy_path, padded, frame)
     data = prepared.ctx.data
     assert len(data) == len(frame) - 1
     assert {v for v in data.frame["home"] if v is not None} == {"01", "02", "03", "04"}
