@@ -157,6 +157,7 @@ def test_codes_the_model_learnt_as_text_reach_it_as_text(tmp_path, card_writer, 
     gives them), audited from a CSV whose cells read as numbers: the audit had passed the numbers 1 … 4,
     which the encoder never saw, so every row scored as unknown (HMDA with a region code: all 400 rows,
     a model other than the one deployed). The numbers go to the model as the text it knows, with a note."""
+
     def as_text(frame):
         return frame.assign(home=[None if pd.isna(v) else str(int(v)) for v in frame["home"]])
 
@@ -174,6 +175,7 @@ def test_codes_with_a_leading_zero_reach_the_model_as_written(tmp_path, card_wri
     """Codes '01' … '04' the model learnt as text: pandas reads the CSV's 01 as 1, whose text '1' the
     encoder never saw either (HMDA with zero-padded region codes: 297 of 400 rows still scored unknown).
     The cells go to the model as the file writes them, rows excluded as copies or sampled included."""
+
     def padded(frame):
         return frame.assign(home=[None if pd.isna(v) else f"{int(v):02d}" for v in frame["home"]])
 
