@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 from auditor.render.scope import display_overall, display_status
@@ -47,7 +48,7 @@ def run_summary(result: AuditResult, stored: Path, exit_code: int, extra_files: 
     it (``junit``, ``summary_md``); ``registry_problem``: why the registry may not list the run."""
     files = {name.replace(".", "_"): str(stored / name)
              for name in ("result.json", "report.html", "report.pdf", "manifest.json")}
-    files.update({key: str(path) for key, path in (extra_files or {}).items()})
+    files.update({key: os.path.abspath(path) for key, path in (extra_files or {}).items()})  # as the run's: absolute
     return {"run_json_version": RUN_JSON_VERSION, "run": str(stored), "version": result.version,
             "run_id": result.run_id, "created_at": result.created_at,
             "model": {"name": result.model.name, "version": result.model.version, "task": result.model.task},

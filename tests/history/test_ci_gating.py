@@ -161,15 +161,17 @@ def test_summary_cells_escape_markdown(history):
     assert md_text("x\x1by") == "x\\\\x1by"  # a control character as its escape, the backslash escaped
 
 
-def test_json_puts_one_summary_on_stdout_and_the_table_on_stderr(history, artefacts, tmp_path):
+def test_json_puts_one_summary_on_stdout_and_the_table_on_stderr(history, artefacts, tmp_path, monkeypatch):
     """``run --json``: stdout is one JSON document that says what the table says (status, exit code,
-    each check's status, key figure and missed gates with values and bounds, the files written), and
-    the table, the file list and the --fail-on line go to stderr."""
+    each check's status, key figure and missed gates with values and bounds, the files written, every
+    path absolute as the run's is, a --junit typed relative too), and the table, the file list and the
+    --fail-on line go to stderr."""
     import json
 
+    monkeypatch.chdir(tmp_path)
     out, junit = tmp_path / "out", tmp_path / "checks.xml"
     res = invoke("run", "--policy", history.policy_v2, "--card", history.card, "--data", artefacts.csv,
-                 "--out", out, "--quiet", "--jobs", "1", "--fail-on", "warn", "--junit", junit, "--json")
+                 "--out", out, "--quiet", "--jobs", "1", "--fail-on", "warn", "--junit", "checks.xml", "--json")
     result = stored_result(out, "v0001")
     summary = json.loads(res.stdout)  # the whole of stdout: nothing else was printed there
     assert res.exit_code == 1 and summary["exit_code"] == 1, res.output
