@@ -177,8 +177,9 @@ def _current_context() -> typer.Context | None:
     """The command's Click context (typer 0.28 carries its own Click), None outside a command."""
     from importlib import import_module
 
-    base = next(k for k in typer.Context.__mro__ if k.__name__ == "Context" and k.__module__.endswith(".core"))
-    return import_module(base.__module__.rpartition(".")[0] + ".globals").get_current_context(silent=True)
+    from auditor.config import click_package
+
+    return import_module(click_package(typer.Context) + ".globals").get_current_context(silent=True)
 
 
 def _say_defaults(ctx: typer.Context | None) -> None:

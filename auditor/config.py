@@ -117,11 +117,15 @@ def _section(data: Any, path: Path, where: str) -> dict:
     return data
 
 
-def _click(ctx) -> str:
-    """The package of the Click ``ctx`` belongs to: typer 0.28 carries its own copy (``typer._click``),
-    earlier typers use ``click``; the same names in either."""
-    base = next(k for k in type(ctx).__mro__ if k.__name__ == "Context" and k.__module__.endswith(".core"))
+def click_package(context_class) -> str:
+    """The package of the Click a context class belongs to: typer 0.28 carries its own copy
+    (``typer._click``), earlier typers use ``click``; the same names in either."""
+    base = next(k for k in context_class.__mro__ if k.__name__ == "Context" and k.__module__.endswith(".core"))
     return base.__module__.rpartition(".")[0]
+
+
+def _click(ctx) -> str:
+    return click_package(type(ctx))
 
 
 def _options(command) -> dict[str, Any]:

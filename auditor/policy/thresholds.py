@@ -153,11 +153,15 @@ def beside_bound(o: ThresholdOutcome) -> str:
     it missed: 0.29994 against a minimum of 0.3 had read "0.3 (min 0.3)", a pass to the eye."""
     for digits in range(3, 16):
         text = f"{o.observed:.{digits}g}"
-        shown = float(text)
-        if not ((o.min is not None and o.observed < o.min <= shown)
-                or (o.max is not None and o.observed > o.max >= shown)):
+        if not reads_as_met(o, float(text)):
             return text
     return repr(o.observed)
+
+
+def reads_as_met(o: ThresholdOutcome, shown: float) -> bool:
+    """Whether ``shown``, the rounded text of a value that missed its bound, reads as that bound or beyond."""
+    return ((o.min is not None and o.observed < o.min <= shown)
+            or (o.max is not None and o.observed > o.max >= shown))
 
 
 def _missed_bound(o: ThresholdOutcome) -> str:

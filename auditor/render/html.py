@@ -93,7 +93,7 @@ def fmt_observed(gate) -> str:
     """A gate's observed value as :func:`fmt_measure` writes it, unless the gate was missed and that text
     reads as its bound or beyond (0.29999 as "0.3000" beside "≥ 0.3", not met): then with the digits that
     keep it on the failing side, as the summary's "not met" names it."""
-    from auditor.policy.thresholds import beside_bound
+    from auditor.policy.thresholds import beside_bound, reads_as_met
 
     text = fmt_measure(gate.observed, gate.measurement)
     if gate.passed or not isinstance(gate.observed, (int, float)) or not math.isfinite(gate.observed):
@@ -102,8 +102,7 @@ def fmt_observed(gate) -> str:
         shown = float(text.replace(MINUS, "-").replace(",", ""))
     except ValueError:  # "< 0.001" and the like: a floor, said as such
         return text
-    if ((gate.min is not None and gate.observed < gate.min <= shown)
-            or (gate.max is not None and gate.observed > gate.max >= shown)):
+    if reads_as_met(gate, shown):
         return signed_text(beside_bound(gate))
     return text
 
