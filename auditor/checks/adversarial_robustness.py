@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import Field
 
 from auditor.checks.base import (MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count,
-                                 feature_value_text, priority_caveat, sample_sizes_of)
+                                 with_n, feature_value_text, priority_caveat, sample_sizes_of)
 from auditor.checks.explainers import available_methods, ExplainerName, feature_vectors
 from auditor.checks.goals import NoTargetShift, outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
@@ -250,8 +250,8 @@ class AdversarialRobustness(Check):
                           "no guided/random edits ratio (no attacked instance has two units to order)")
                        + (f" (95% CI {number_text(ratio['ci_low'])}–{number_text(ratio['ci_high'])})." if np.isfinite(ratio["ci_low"]) else ".")
                        + priority_caveat(ctx.regression))
-        key = "" if not n else (f"{verb} {rate:.0%} in ≤{p.max_edits} edits"
-                                + (f"; guided/random {number_text(ratio['ratio'])}" if np.isfinite(ratio["ratio"]) else ""))
+        key = "" if not n else with_n(f"{verb} {rate:.0%} in ≤{p.max_edits} edits"
+                                       + (f"; guided/random {number_text(ratio['ratio'])}" if np.isfinite(ratio["ratio"]) else ""), n)
         cost = {"search_model_inputs": sent[0],
                 "adversarial_search_forward_passes_per_instance": round(sent[0] / n, 1) if n else 0.0,
                 "search_model_inputs_bound": int(sum(2 * m * p.max_candidates for m in sizes)),

@@ -120,6 +120,18 @@ def gated_cell(gated: bool, minimum: int) -> str:
     return "yes" if gated else f"no (n{NBSP}<{NBSP}{minimum})"
 
 
+def with_n(figure: str, n: int | None) -> str:
+    """A check's key figure with the number of rows or explained instances it rests on, as the
+    terminal's summary table, a CI step summary and JUnit show it ("AUC 0.849 (n = 1,114)"): the
+    report's tables say their n, and a figure alone on a console had not."""
+    return f"{figure} (n = {int(n):,})" if figure and n is not None else figure
+
+
+def size_of(sample_sizes: list, measurement: str) -> int | None:
+    """The n a measurement rests on, from a check's sample sizes (None where it has none)."""
+    return next((s.n for s in sample_sizes if s.measurement == measurement), None)
+
+
 def sample_sizes_of(measurements: dict[str, float | None], n: int, min_n: int | None = None) -> list:
     """One SampleSize per measurement, all resting on the same ``n`` (rows or explained instances),
     judged from ``min_n`` up where given."""

@@ -19,7 +19,7 @@ from collections import Counter
 import numpy as np
 
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
-                                 count, feature_value_text, priority_caveat, sample_sizes_of)
+                                 count, with_n, feature_value_text, priority_caveat, sample_sizes_of)
 from auditor.errors import CheckNotApplicable
 from auditor.checks.goals import NoTargetShift, outcome_goal, target_shift_field
 from auditor.explain.counterfactual_search import SearchSpace, nearest_counterfactuals, quantile_candidates
@@ -273,8 +273,8 @@ class Counterfactuals(Check):
                       f"(95% CI {recourse['low']:.2f}–{recourse['high']:.2f}).")) + priority_caveat(ctx.regression)
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            key_figure=(f"{share:.0%} with a counterfactual" if recourse is None or not recourse["n"] else
-                        f"recourse {recourse['found']}/{recourse['n']}; {share:.0%} reversible"),
+            key_figure=(with_n(f"{share:.0%} with a counterfactual", n) if recourse is None or not recourse["n"] else
+                        f"recourse {recourse['found']}/{recourse['n']}; {share:.0%} of {n} reversible"),
             cost={"searched_instances": n},
             # a share or median over searched instances is judged from MIN_JUDGED of them, as every
             # statistic over explained instances is (medians of two counterfactuals had passed)

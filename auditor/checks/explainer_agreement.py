@@ -13,7 +13,7 @@ from itertools import combinations
 import numpy as np
 from pydantic import Field
 
-from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, fraction
+from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, with_n, fraction, size_of
 from auditor.models.base import Capability
 from auditor.checks.explainers import (
     available_methods, ExplainerNames, feature_vectors, ranks_something, require_two_features, unranked_note,
@@ -322,15 +322,16 @@ class ExplainerAgreement(Check):
             value, level = measurements[m], chance.get(m)
             if value is not None:
                 figures.append((m not in self.gated, f"{label} {number_text(value)}" + (
-                    f" (at chance: ≤ {number_text(level)})" if level is not None and value <= level else "")))
-        key_figure = ", ".join(text for _, text in sorted(figures, key=lambda f: f[0])) if low is not None else ""
+                    f" (at chance: ≤ {number_text(level)})" if level is not None and value <= level else ""), m))
+        sizes = ([SampleSize(measurement=name, n=n, min_n=MIN_JUDGED, chance_p95=chance.get(name))
+                  for name, n in compared.items()]
+                 + [SampleSize(measurement=f"min_{m}", n=min((compared[f"{a}__{b}_{m}"] for a, b, pm in finite if pm == m),
+                                                             default=0), min_n=MIN_JUDGED, chance_p95=chance.get(f"min_{m}"))
+                    for m in GATED])
+        key_figure = with_n(", ".join(text for _, text, _ in sorted(figures, key=lambda f: f[0])),
+                             min(size_of(sizes, m) for _, _, m in figures)) if low is not None and figures else ""
         return CheckOutput(
-            measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            sample_sizes=[SampleSize(measurement=name, n=n, min_n=MIN_JUDGED, chance_p95=chance.get(name))
-                          for name, n in compared.items()]
-            + [SampleSize(measurement=f"min_{m}", n=min((compared[f"{a}__{b}_{m}"] for a, b, pm in finite if pm == m),
-                                                        default=0), min_n=MIN_JUDGED, chance_p95=chance.get(f"min_{m}"))
-               for m in GATED],
+            measurements=measurements, evidence=evidence, notes=notes, summary=summary, sample_sizes=sizes,
             key_figure=key_figure,
             cost={"attribution_model_inputs": {m: a.cost.get("requests", 0) for m, a in attrs.items()}},
         )

@@ -183,6 +183,6 @@ class ExplanationAxioms(Check):
             # a share of one or two explanations within tolerance says little of the explainer: judged
             # from MIN_JUDGED instances, as every per-instance statistic is
             sample_sizes=[SampleSize(measurement=name, n=n, min_n=MIN_JUDGED) for name, n in explained.items()],
-            key_figure=", ".join(f"{m} {shares[m]:.0%}" for m in tested),
+            key_figure=", ".join(f"{m} {shares[m]:.0%} of {explained[f'{m}_within_tolerance_share']}" for m in tested),
             cost={"attribution_model_inputs": attr_cost},
         )

@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from auditor.checks.base import (
-    MAX_CONTROL_ORDERS, MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, fraction,
+    MAX_CONTROL_ORDERS, MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, with_n, fraction,
     gated_cell,
 )
 from auditor.checks.explainers import ExplainerName, deletion_gaps
@@ -263,7 +263,7 @@ class ExplanationClustering(Check):
         evidence.append(FileRef(title="Cohort of every explained instance", path=path))
         summary, key = self._summary(measurements, worst_of, p, metric)
         return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-                           key_figure=key, sample_sizes=sample_sizes,
+                           key_figure=with_n(key, int(measurements["n"] or 0)), sample_sizes=sample_sizes,
                            cost={"attribution_model_inputs": attr.cost.get("requests", 0)})
 
     @staticmethod

@@ -16,7 +16,8 @@ import numpy as np
 from pydantic import Field
 
 from auditor.checks.base import (
-    MAX_CONTROL_ORDERS, MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, possessive,
+    MAX_CONTROL_ORDERS, MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, with_n, possessive,
+    size_of,
 )
 from auditor.checks.explainers import (
     available_methods, ExplainerNames, removable_counts, removable_part, require_two_features, unremovable_note,
@@ -299,6 +300,7 @@ class ExplanationFaithfulness(Check):
                          f"{', '.join(at_floor)}. A larger n_instances could show stronger evidence.")
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary, notes=notes, sample_sizes=sample_sizes,
-            key_figure="" if gap is None or not np.isfinite(gap) else f"{first} deletion gap {number_text(gap, 3)}",
+            key_figure="" if gap is None or not np.isfinite(gap) else with_n(f"{first} deletion gap {number_text(gap, 3)}",
+                                                                               size_of(sample_sizes, f"{first}_deletion_auc_gap")),
             cost={"attribution_model_inputs": {e: ctx.attribution(e, p.n_instances).cost.get("requests", 0) for e in methods}},
         )

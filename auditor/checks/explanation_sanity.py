@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from auditor.checks.base import MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, MIN_JUDGED, Check, CheckOutput, Params, count
+from auditor.checks.base import MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, MIN_JUDGED, Check, CheckOutput, Params, count, with_n, size_of
 from auditor.checks.explainers import available_methods, ExplainerNames, feature_vectors, require_two_features
 from auditor.models.base import Capability
 from auditor.models.tabular import removal_baseline  # E x of a feature table
@@ -288,7 +288,8 @@ class ExplanationSanity(Check):
             summary += f" Uninformative for {', '.join(uninformative)}: randomised models' explanations agree with each other."
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            key_figure=", ".join(f"{m} ρ {number_text(v)}" for m, v in known.items()),
+            key_figure=with_n(", ".join(f"{m} ρ {number_text(v)}" for m, v in known.items()),
+                               min((size_of(sample_sizes, f"{m}_rank_correlation_median") or 0 for m in known), default=None)),
             cost={"model_inputs": ctx.model.stats.requests - before + cost["randomised_model_inputs"], **cost},
             sample_sizes=sample_sizes,
         )

@@ -35,7 +35,7 @@ from pydantic import Field
 
 from auditor.checks.base import (
     MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
-    count, fraction, possessive, sample_sizes_of,
+    count, with_n, fraction, possessive, sample_sizes_of, size_of,
 )
 from auditor.checks.explainers import (
     available_methods, ExplainerNames, feature_vectors, ranks_something, require_two_features, unranked_note,
@@ -447,6 +447,7 @@ class ExplanationStability(Check):
             summary += "".join(f" Not above chance: {b}." for b in below_chance)
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            sample_sizes=sizes or sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances))),
-            key_figure="" if fa0 is None else f"{first} top-k kept {number_text(fa0)}",
+            sample_sizes=(sizes := sizes or sample_sizes_of(measurements, len(ctx.explained_rows(p.n_instances)))),
+            key_figure="" if fa0 is None else with_n(f"{first} top-k kept {number_text(fa0)}",
+                                                      size_of(sizes, f"{first}_perturbation_topk_agreement")),
         )

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from auditor.checks.base import (MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
-                                 count, sample_sizes_of)
+                                 count, with_n, sample_sizes_of)
 from auditor.metrics.chance import rank_correlation_chance
 from auditor.metrics.statistics import importance_weighted_rank_correlation, importance_weights, unestablished_contradictions
 from auditor.models.base import Capability
@@ -179,7 +179,7 @@ class GlobalImportance(Check):
         return CheckOutput(
             measurements={"rank_correlation": rho, "top_feature_importance": float(perm.mean[order[0]]),
                           "baseline_score": perm.baseline_score},
-            evidence=evidence, summary=summary, key_figure=f"ρ = {number_text(rho)}" if np.isfinite(rho) else "ρ n/a",
+            evidence=evidence, summary=summary, key_figure=with_n(f"ρ = {number_text(rho)}" if np.isfinite(rho) else "ρ n/a", min(perm_rows, len(shap_attr))),
             cost={"permutation_model_inputs": perm_requests, "shap_model_inputs": shap_attr.cost.get("requests", 0)},
             # permutation importance and mean |SHAP| over fewer than MIN_JUDGED rows rank nothing (2 rows had passed);
             # the correlation rests on the fewer of the two: mean |SHAP| of 2 explained rows (n_instances: 2) beside

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, MIN_JUDGED,
-                                 Check, CheckOutput, Params, count, fraction, most_bars, possessive)
+                                 Check, CheckOutput, Params, count, with_n, fraction, most_bars, possessive)
 from auditor.explain.partial_dependence import (PROBABILITY_CLIP, centred_log_ratio, probability_clip, ice_heterogeneity, ice_heterogeneity_interval,
                                                 ice_variation, partial_dependence_curves)
 from auditor.explain.permutation_importance import (
@@ -169,8 +169,8 @@ class PartialDependence(Check):
                       and np.isfinite(top[1]) else ".")) if curves else "No feature to draw."
         return CheckOutput(
             measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-            key_figure=(f"max ICE heterogeneity {measurements['max_ice_heterogeneity']:.2f}"
-                        if np.isfinite(measurements["max_ice_heterogeneity"]) else "ICE heterogeneity n/a"),
+            key_figure=with_n(f"max ICE heterogeneity {measurements['max_ice_heterogeneity']:.2f}"
+                               if np.isfinite(measurements["max_ice_heterogeneity"]) else "ICE heterogeneity n/a", len(rows)),
             cost={"ice_rows": len(rows), "grid_points": int(sum(len(c.grid) for c in curves))},
             # the interval is undefined only when every feature's curves are flat; a zero-width one at 0 is
             # a model without interactions, not a small sample. Judged from MIN_JUDGED curves (2 had passed).

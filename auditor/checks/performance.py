@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from auditor.checks.base import MAX_RESAMPLES, MAX_ROWS, Check, CheckOutput, Params, count, fraction, sample_sizes_of
+from auditor.checks.base import MAX_RESAMPLES, MAX_ROWS, Check, CheckOutput, Params, count, with_n, fraction, sample_sizes_of
 from auditor.checks.claims import claim_gap, claim_widening, claims_caption, widened_interval
 from auditor.checks.performance_regression import (
     CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES, MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence,
@@ -681,7 +681,7 @@ class Performance(Check):
         ) + _gap_sentence(gaps, widened_interval(ctx.card.claims, len(y)))
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
-            key_figure=f"AUC {point['roc_auc']:.3f}",
+            key_figure=with_n(f"AUC {point['roc_auc']:.3f}", len(y)),
             notes=_notes(ctx.card, unverifiable, undefined) + bound_notes,
             sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, len(y), untellable=untellable),
         )
@@ -795,7 +795,7 @@ class Performance(Check):
         ) + _gap_sentence(gaps, widened_interval(ctx.card.claims, n))
         return CheckOutput(
             measurements=measurements, evidence=evidence, summary=summary,
-            key_figure=f"AUC {point['roc_auc']:.3f} (macro)",
+            key_figure=with_n(f"AUC {point['roc_auc']:.3f} (macro)", n),
             notes=([f"No evaluation row is of class {', '.join(map(repr, absent))}: ROC AUC and balanced accuracy "
                     f"are means over the {k - len(absent)} classes present, macro F1 over those and any other class "
                     "the model predicts (as scikit-learn's), and nothing here measures how the model does on "
@@ -855,6 +855,6 @@ class Performance(Check):
             f"{ctx.card.auditor.target!r})."
         ) + regression_gap_sentence(claim_rows, widened_interval(ctx.card.claims, n))
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
-                           key_figure=f"R² {number_text(point['r2'], 3)}", notes=few + _notes(ctx.card, unverifiable, undefined),
+                           key_figure=with_n(f"R² {number_text(point['r2'], 3)}", n), notes=few + _notes(ctx.card, unverifiable, undefined),
                            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n,
                                                                           REGRESSION_CLAIM_ALIASES))

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator
 
-from auditor.checks.base import MIN_JUDGED, Check, CheckOutput, Params
+from auditor.checks.base import MIN_JUDGED, Check, CheckOutput, Params, with_n
 from auditor.checks.explainers import feature_vectors
 from auditor.metrics.statistics import finite_median, paired_difference_interval, share_with_interval
 from auditor.models.base import Capability
@@ -208,7 +208,7 @@ class PromptSensitivity(Check):
                              text="Each prompt keeps the card's label words; only the {text} part is explained, "
                                   "so word attributions under different prompts refer to the same words."))
         key = ("" if not variants else "no text compared" if not n_rows else
-               f"min acc {min(accs):.3f} (card {base_acc:.3f}), agreement ≥ {min(agreements):.0%}")
+               with_n(f"min acc {min(accs):.3f} (card {base_acc:.3f}), agreement ≥ {min(agreements):.0%}", n_rows))
         # With no variant the comparisons rest on nothing (n = 0): a gate on them is unjudgeable
         # (ERROR), neither passed nor a finding against the model.
         # the rows whose words can be ranked (2 or more), and what unrelated rankings of them reach

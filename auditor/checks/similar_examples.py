@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from auditor.checks.base import MAX_CHARS, MAX_INSTANCES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count
+from auditor.checks.base import MAX_CHARS, MAX_INSTANCES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count, with_n
 from auditor.explain.similar_examples import nearest_examples
 from auditor.metrics.chance import neighbour_label_chance
 from auditor.models.base import Capability
@@ -109,6 +109,6 @@ class SimilarExamples(Check):
             summary=(f"{share:.0%} of the nearest neighbours ({int(np.sum(agree))} of {len(agree)}: {k} for each of "
                      f"{len(rows)} query texts) carry the label the model predicted for the query text."
                      f"{by_chance}" if share is not None else "No neighbours found."),
-            key_figure="" if share is None else f"{share:.0%} agree",
+            key_figure="" if share is None else with_n(f"{share:.0%} agree", len(rows)),
             sample_sizes=sizes,
         )

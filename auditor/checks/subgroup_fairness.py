@@ -41,7 +41,7 @@ from pydantic import Field, field_validator
 if TYPE_CHECKING:
     import pandas as pd
 
-from auditor.checks.base import MAX_CONTROL_ORDERS, MIN_JUDGED, Check, CheckOutput, Params, count, gated_cell, most_bars
+from auditor.checks.base import MAX_CONTROL_ORDERS, MIN_JUDGED, Check, CheckOutput, Params, count, gated_cell, most_bars, with_n
 from auditor.checks.explainers import available_methods, ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
@@ -444,7 +444,7 @@ class SubgroupFairness(Check):
         if share is not None:  # proxies None: not judged
             summary += f" {share:.0%} of the attribution mass is on sensitive features; {proxy_words(proxies, p.top_k)}"
         return CheckOutput(measurements=measurements, evidence=evidence, notes=notes, summary=summary,
-                           key_figure="" if dp is None else f"DP diff {dp:.3f}",
+                           key_figure="" if dp is None else with_n(f"DP diff {dp:.3f}", len(y)),
                            cost={"model_inputs": len(y)}, sample_sizes=sample_sizes)
 
     def _explanation_evidence(self, ctx, p, sens, codes, measurements, notes) -> list:

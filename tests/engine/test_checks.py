@@ -123,7 +123,7 @@ def test_performance_by_hand(tmp_path, card_writer, threshold, accuracy, f1, bal
     assert confusion.title == "Confusion matrix (rows: true class, columns: predicted class; n = 6 rows)"
     assert confusion.columns == ["true \\ predicted", "no", "yes"] and confusion.caption == ""
     assert confusion.rows == [["no", tn, fp], ["yes", fn, tp]]
-    assert out.key_figure == "AUC 0.889"
+    assert out.key_figure == "AUC 0.889 (n = 6)"  # a console's figure says what it rests on, as the tables do
 
 
 def test_binary_macro_f1_by_hand(tmp_path, card_writer):

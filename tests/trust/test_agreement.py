@@ -228,7 +228,7 @@ def test_a_classifier_that_ignores_its_inputs_raises_no_python_warnings(tabular)
         warnings.simplefilter("error")
         importance, _ = run_check(const_ctx, "global_importance", n_repeats=2, n_instances=10)
         faith, _ = run_check(const_ctx, "explanation_faithfulness", explainers=["shap"], n_instances=10)
-    assert importance.key_figure == "ρ n/a" and "cannot be correlated" in importance.summary
+    assert importance.key_figure == "ρ n/a (n = 10)" and "cannot be correlated" in importance.summary
     assert faith.measurements["shap_deletion_auc_gap"] == 0.0  # every curve flat: removal changes nothing
 
 

@@ -131,7 +131,7 @@ def test_the_direction_note_counts_recourse_towards_the_favourable_class(linear)
     assert m["recourse_share_found"] == pytest.approx(share) and m["recourse_share_found_ci_low"] == pytest.approx(low)
     assert sizes["recourse_share_found"].n == sizes["recourse_share_found_ci_low"].n == adverse
     assert sizes["share_found"].n == 40
-    assert result.key_figure == f"recourse {towards}/{adverse}; {m['share_found']:.0%} reversible"
+    assert result.key_figure == f"recourse {towards}/{adverse}; {m['share_found']:.0%} of 40 reversible"
     assert result.summary.endswith(f"; recourse for {towards} of the {adverse} decisions against 'no' "
                                    f"(95% CI {low:.2f}–{high:.2f}). These rows are the first of the audit's priority "
                                    "order (misclassified and borderline rows first), not a random sample: the share "
@@ -159,7 +159,7 @@ def test_without_a_favourable_class_there_is_no_recourse_share(linear):
     result = _run(ctx, n_instances=10, refine_steps=5)
     assert result.measurements["recourse_share_found"] is None and result.measurements["recourse_share_found_ci_low"] is None
     assert next(s for s in result.sample_sizes if s.measurement == "recourse_share_found").n == 0
-    assert "recourse" not in result.summary and result.key_figure.endswith("with a counterfactual")
+    assert "recourse" not in result.summary and result.key_figure.endswith("with a counterfactual (n = 10)")
     # no favourable class: which way is recourse is unknown, and the caption says nothing of it
     table = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Counterfactuals: "))
     assert table.columns[:2] == ["decision", "what would have to change"] and "recourse" not in table.caption

@@ -27,7 +27,8 @@ def test_linear_randomised_model_explanations_differ(tabular):
     assert table.rows[1][4] == m["shap_weighted_null_median"] and table.rows[1][7:9] == [1.0, m["shap_weighted_model_sensitivity"]]
     # the key figure and summary print a median that rounds to zero as 0.00 and a negative one with the
     # report's minus sign (the credit summary read "lime ρ -0.00", the concrete one "null -0.00")
-    assert out.key_figure == ", ".join(f"{e} ρ {number_text(m[f'{e}_rank_correlation_median'])}" for e in ("shap", "lime"))
+    assert out.key_figure == ", ".join(f"{e} ρ {number_text(m[f'{e}_rank_correlation_median'])}" for e in ("shap", "lime")) \
+        + " (n = 20)"
     assert f"(shap; null {number_text(m['shap_null_median'])}, seed stability 1.00)" in out.summary
     assert "-" not in out.key_figure and "-0.00" not in out.summary and "\u22120.00" not in out.summary
 

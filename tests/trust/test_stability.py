@@ -177,7 +177,7 @@ def test_chance_levels_in_the_reports_text_use_its_minus_sign_and_no_negative_ze
     assert "the median reaches \u22120.08 or more in 5% of draws" in chart
     text = [out.summary, out.key_figure, *out.notes, *(getattr(e, "caption", "") for e in out.evidence)]
     assert not [t for t in text if "-0.0" in t or re.search(r"(?<![\w-])-\d", t)]
-    assert out.key_figure == f"lime top-k kept {number_text(out.measurements['lime_perturbation_topk_agreement'])}"
+    assert out.key_figure == f"lime top-k kept {number_text(out.measurements['lime_perturbation_topk_agreement'])} (n = 6)"
 
 
 def test_a_tabular_summary_names_features(tabular):

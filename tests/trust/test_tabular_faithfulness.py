@@ -53,7 +53,8 @@ def test_an_exact_explainer_of_two_features_beats_every_order_of_its_values(tmp_
     # the p-value floor in the PDF's font, not caret notation ("(1/2^n)")
     table = next(e for e in result.evidence if e.kind == "table" and e.title.startswith("Explainers against"))
     assert "the one-sided Wilcoxon test can give with n pairs (2⁻ⁿ)" in table.caption and "^" not in table.caption
-    assert f"shap deletion gap {number_text(m['shap_deletion_auc_gap'], 3)}" == result.key_figure
+    n = next(s.n for s in result.sample_sizes if s.measurement == "shap_deletion_auc_gap")
+    assert f"shap deletion gap {number_text(m['shap_deletion_auc_gap'], 3)} (n = {n})" == result.key_figure
     assert "one-sided Wilcoxon p\u00a0<\u00a00.001)." in result.summary  # "p <" / "0.001" kept on one line
 
 
