@@ -351,9 +351,10 @@ def run(
     human.print(table)
     for c in result.checks:
         w = c.waiver
-        if w is not None and w.state in ("applied", "expired"):
+        if w is not None and w.state in ("applied", "expired", "not-covered"):
             waived = (f"{w.status_before.value.upper()} waived by {w.approver} until {w.expires}" if w.state == "applied"
-                      else f"waiver by {w.approver} expired on {w.expires}; not applied")
+                      else f"waiver by {w.approver} expired on {w.expires}; not applied" if w.state == "expired"
+                      else f"waiver by {w.approver} does not cover {', '.join(w.uncovered)}; not applied")
             human.print(f"  {printable(c.id)}: {printable(waived)}", markup=False, highlight=False, soft_wrap=True)
     overall = display_overall(result)
     human.print(f"overall: [{STATUS_STYLE.get(overall, 'dim')}]{overall.upper()}[/]   ({record.path.name})"
@@ -423,7 +424,9 @@ def validate(
                 out.print(f"  warning: {printable(weaker)}", markup=False, highlight=False, soft_wrap=True)
             for w in loaded.waivers:
                 when = "expired" if w.waiver.expires < datetime.now(timezone.utc).date() else "valid until"
-                out.print(f"  waiver for {printable(w.waiver.check)} ({printable(w.source)}): {when} {w.waiver.expires}", markup=False, highlight=False, soft_wrap=True)
+                gates = f" (gates {', '.join(w.waiver.gates)} only)" if w.waiver.gates else ""
+                out.print(f"  waiver for {printable(w.waiver.check)}{printable(gates)} ({printable(w.source)}): {when} "
+                          f"{w.waiver.expires}", markup=False, highlight=False, soft_wrap=True)
 
         if data is not None and card is None:
             raise_usage("--data needs --card (the card says which columns to expect)")

@@ -234,9 +234,11 @@ class WaiverRecord(_Frozen):
     source: str  # the policy or waivers file that declares it
     # applied: the check's FAIL/WARN shows as WAIVED; expired: no longer applies, the status stands;
     # not-needed: the check did not fail; not-waivable: the check ended in ERROR; superseded: another
-    # waiver for the same check expires later
-    state: Literal["applied", "expired", "not-needed", "not-waivable", "superseded"]
+    # waiver for the same check expires later; not-covered: the check missed a gate the waiver does not name
+    state: Literal["applied", "expired", "not-needed", "not-waivable", "superseded", "not-covered"]
     status_before: Status | None = None  # the status the waiver replaced (when applied)
+    gates: list[str] = []  # the gates it accepts (empty: the whole check)
+    uncovered: list[str] = []  # the missed gates it does not name (when not-covered)
 
 
 class ErrorInfo(_Frozen):

@@ -101,10 +101,17 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
     sourced += waiver_file.waivers if waiver_file else []
     ids = [c.check_id for c in policy.checks]
     unknown = [sw for sw in sourced if sw.waiver.check not in ids]
-    if unknown and not problems and waiver_file is not None and all(sw.source == waiver_file.source for sw in unknown):
-        raise WaiversError(waiver_file.source, [_unknown_check(sw, "", ids, root.source) for sw in unknown])
+    gates = {c.check_id: [t.measurement for t in c.thresholds if t.severity != "info"] for c in policy.checks}
+    ungated = [(sw, j) for sw in sourced if sw.waiver.check in gates
+               for j, g in enumerate(sw.waiver.gates) if g not in gates[sw.waiver.check]]
+    if (unknown or ungated) and not problems and waiver_file is not None \
+            and all(sw.source == waiver_file.source for sw in unknown + [sw for sw, _ in ungated]):
+        raise WaiversError(waiver_file.source, [_unknown_check(sw, "", ids, root.source) for sw in unknown]
+                           + [_unknown_gate(sw, j, "", gates, root.source) for sw, j in ungated])
     problems += [_unknown_check(sw, "" if sw.source == root.source else f"{sw.source}:", ids, root.source)
                  for sw in unknown]
+    problems += [_unknown_gate(sw, j, "" if sw.source == root.source else f"{sw.source}:", gates, root.source)
+                 for sw, j in ungated]
     if problems:
         raise PolicyError(root.source, problems)
     return LoadedPolicy(
@@ -129,6 +136,14 @@ def _merge_problems(files, registry) -> list[Problem]:
     except Exception:  # noqa: BLE001 - merging assumes files that validated; their problems are raised anyway
         return []
     return problems
+
+
+def _unknown_gate(sw: SourcedWaiver, j: int, where: str, gates: dict[str, list[str]], policy_source: str) -> Problem:
+    mine = list(dict.fromkeys(gates[sw.waiver.check]))
+    return Problem(f"{where}{sw.location}.gates[{j}]",
+                   f"{sw.waiver.gates[j]!r} is not a warning or blocking gate of check {sw.waiver.check!r} in the policy "
+                   f"{policy_source}" + (f"; its gates: {', '.join(mine)}" if mine else "; the check has none, so "
+                                         "nothing of it can be waived"))
 
 
 def _unknown_check(sw: SourcedWaiver, where: str, ids: list[str], policy_source: str) -> Problem:

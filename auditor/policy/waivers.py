@@ -1,6 +1,9 @@
 """Waivers: a named person accepts, until a date, that a check's failure does not block.
 
-A waiver names a check id, a justification, an approver and an expiry date. It lives in the
+A waiver names a check id, a justification, an approver and an expiry date, and optionally the
+gates (threshold measurements) whose findings it accepts: such a waiver applies only while every gate
+the check misses is one it names, so a new finding of the same check (equalised odds beside the
+accepted adverse impact) is not hidden by an old acceptance. It lives in the
 policy (``waivers:``) or in a separate file (``auditor run --waivers FILE``) with the same list
 under a ``waivers:`` key. While it is valid (the run's UTC date is on or before ``expires``), a
 check that ended FAIL or WARN is reported as WAIVED, never PASS, with the original status and the
@@ -41,6 +44,19 @@ class Waiver(NumbersNotBooleans):
     approver: str = Field(min_length=1)
     expires: dt.date  # the last day on which the waiver applies
     reference: str = ""  # a ticket or decision record
+    # the gates whose findings it accepts (measurements the check's warning or blocking thresholds
+    # name); empty: every gate of the check
+    gates: list[str] = Field(default_factory=list)
+
+    @field_validator("gates")
+    @classmethod
+    def _distinct_gates(cls, value: list[str]) -> list[str]:
+        if any(not g.strip() for g in value):
+            raise ValueError("a gate is the measurement a threshold of the check names; one is blank")
+        twice = sorted({g for g in value if value.count(g) > 1})
+        if twice:
+            raise ValueError(f"names {', '.join(map(repr, twice))} twice")
+        return value
 
     @field_validator("check", "justification", "approver")
     @classmethod
@@ -132,10 +148,12 @@ def load_waivers_file(path: str | Path) -> LoadedWaivers:
     )
 
 
-def record_of(sourced: SourcedWaiver, state: str, status_before: Status | None = None) -> WaiverRecord:
+def record_of(sourced: SourcedWaiver, state: str, status_before: Status | None = None,
+              uncovered: list[str] | None = None) -> WaiverRecord:
     w = sourced.waiver
     return WaiverRecord(check=w.check, justification=w.justification, approver=w.approver, expires=w.expires.isoformat(),
-                        reference=w.reference, source=sourced.source, state=state, status_before=status_before)
+                        reference=w.reference, source=sourced.source, state=state, status_before=status_before,
+                        gates=list(w.gates), uncovered=uncovered or [])
 
 
 def choose(waivers: list[SourcedWaiver], today: dt.date) -> tuple[SourcedWaiver, bool]:
@@ -162,6 +180,11 @@ def apply_waivers(checks: list[CheckResult], waivers: list[SourcedWaiver], today
             note = (f"A waiver for this check (approved by {w.approver}) expired on {w.expires.isoformat()} and no "
                     f"longer applies; the status stands.")
             out.append(c.model_copy(update={"waiver": record_of(chosen, "expired"), "notes": [*c.notes, note]}))
+        elif c.status in WAIVABLE and (uncovered := _uncovered(c, w)):
+            note = (f"A waiver by {w.approver} (until {w.expires.isoformat()}) accepts the findings of "
+                    f"{', '.join(w.gates)} only; this run also missed {', '.join(uncovered)}, so the status stands.")
+            out.append(c.model_copy(update={"waiver": record_of(chosen, "not-covered", uncovered=uncovered),
+                                            "notes": [*c.notes, note]}))
         elif c.status in WAIVABLE:
             note = (f"{c.status.value.upper()} waived by {w.approver} until {w.expires.isoformat()}: {w.justification}")
             out.append(c.model_copy(update={"status": Status.WAIVED, "waiver": record_of(chosen, "applied", c.status),
@@ -170,6 +193,15 @@ def apply_waivers(checks: list[CheckResult], waivers: list[SourcedWaiver], today
             state = "not-waivable" if c.status == Status.ERROR else "not-needed"
             out.append(c.model_copy(update={"waiver": record_of(chosen, state)}))
     return out
+
+
+def _uncovered(check: CheckResult, waiver: Waiver) -> list[str]:
+    """The gates the check missed that a waiver naming its gates does not accept (none for a waiver of
+    the whole check)."""
+    if not waiver.gates:
+        return []
+    missed = [t.measurement for t in check.thresholds if not t.passed and t.severity != "info"]
+    return [m for m in dict.fromkeys(missed) if m not in waiver.gates]
 
 
 def waiver_records(checks: list[CheckResult], waivers: list[SourcedWaiver], today: dt.date) -> list[WaiverRecord]:

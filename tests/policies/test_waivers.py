@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from auditor.cli import app
 from auditor.errors import PolicyError
 from auditor.policy import load_policy
-from auditor.results import CheckResult, Status, worst
+from auditor.results import CheckResult, Status, ThresholdOutcome, worst
 from auditor.policy.waivers import SourcedWaiver, Waiver, apply_waivers
 
 TODAY = dt.date(2026, 11, 22)
@@ -48,6 +48,30 @@ def test_a_valid_waiver_turns_a_failure_into_waived(status):
     assert out.waiver.state == "applied" and out.waiver.status_before == status
     assert out.waiver.justification == "accepted: known gap"
     assert any("waived by Head of MRM" in n for n in out.notes)
+
+
+def missed(*gates: str, met: tuple[str, ...] = ()) -> list[ThresholdOutcome]:
+    return ([ThresholdOutcome(measurement=g, observed=1.0, max=0.0, severity="fail", passed=False) for g in gates]
+            + [ThresholdOutcome(measurement=g, observed=0.0, max=0.0, severity="fail", passed=True) for g in met])
+
+
+def test_a_waiver_of_named_gates_applies_while_every_missed_gate_is_one_it_names():
+    """A waiver accepting the adverse-impact finding must not hide an equalised-odds finding the same
+    check makes later: it applies only while the check misses no gate it does not name."""
+    gated = waiver(gates=["adverse_impact_groups", "demographic_parity_difference"])
+    accepted = result(Status.FAIL).model_copy(update={"thresholds": missed("adverse_impact_groups",
+                                                                           met=("equalised_odds_difference",))})
+    [out] = apply_waivers([accepted], [gated], TODAY)
+    assert out.status == Status.WAIVED and out.waiver.state == "applied"
+    assert out.waiver.gates == ["adverse_impact_groups", "demographic_parity_difference"] and out.waiver.uncovered == []
+    new = result(Status.FAIL).model_copy(update={"thresholds": missed("adverse_impact_groups", "equalised_odds_difference")})
+    [out] = apply_waivers([new], [gated], TODAY)
+    assert out.status == Status.FAIL and out.waiver.state == "not-covered"
+    assert out.waiver.uncovered == ["equalised_odds_difference"] and out.waiver.status_before is None
+    assert any("also missed equalised_odds_difference, so the status stands" in n for n in out.notes)
+    # a waiver of the whole check (no gates) accepts both, as before
+    [out] = apply_waivers([new], [waiver()], TODAY)
+    assert out.status == Status.WAIVED and out.waiver.uncovered == []
 
 
 def test_an_expired_waiver_leaves_the_status_and_says_so():
@@ -117,6 +141,29 @@ def test_unknown_check_id_only_in_the_waivers_file_is_headed_by_that_file(tmp_pa
     assert result.exit_code == 3, result.output
     assert f"invalid waivers file {waivers} (1 problem)" in flat(result.stderr)
     assert f"waivers[1].check: unknown check id 'ghost'; the policy {policy} has: card_completeness" in flat(result.stderr)
+
+
+def test_a_waivers_gate_must_be_a_warning_or_blocking_gate_of_its_check(tmp_path, policy_writer, yaml_writer):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, waivers=[
+        {"check": "performance", "justification": "j", "approver": "a", "expires": "2030-01-01",
+         "gates": ["roc_auc", "accuracy"]}]))
+    with pytest.raises(PolicyError) as info:
+        load_policy(policy)
+    [problem] = info.value.problems
+    assert problem.location == "waivers[0].gates[1]"
+    assert problem.message == (f"'accuracy' is not a warning or blocking gate of check 'performance' in the policy "
+                               f"{policy}; its gates: roc_auc")
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
+        {"check": "card_completeness", "justification": "j", "approver": "a", "expires": "2030-01-01",
+         "gates": ["completeness", "completeness"]}]})
+    result = invoke("validate", "-p", policy_writer(tmp_path / "ok", policy_writer.tiny(FAILING)), "--waivers", waivers)
+    assert result.exit_code == 3 and "waivers[0].gates" in result.stderr and "'completeness' twice" in flat(result.stderr)
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
+        {"check": "card_completeness", "justification": "j", "approver": "a", "expires": "2030-01-01",
+         "gates": ["completeness"]}]})
+    result = invoke("validate", "-p", tmp_path / "ok" / "policy.yaml", "--waivers", waivers)
+    assert result.exit_code == 0, result.output
+    assert "waiver for card_completeness (gates completeness only)" in flat(result.stdout)
 
 
 @pytest.mark.parametrize("entry, location", [
@@ -217,6 +264,29 @@ def test_run_with_an_expired_waiver_fails_and_the_report_says_expired(failing, y
     assert "overall: FAIL" in out and "expired on 2020-01-31" in out
     html = (tmp_path / "out" / "tiny-model" / "v0001" / "report.html").read_text()
     assert "Waiver expired." in html and "expired on 2020-01-31" in html
+
+
+def test_run_with_a_waiver_of_other_gates_fails_and_every_surface_says_why(failing, policy_writer, yaml_writer,
+                                                                          tmp_path):
+    """card_completeness misses its completeness gate; the policy gives it a second gate it meets, and
+    the waiver names only that one: the finding stands, and the terminal, result.json and the report
+    say the waiver does not cover it."""
+    until = (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=30)).isoformat()
+    two_gates = [dict(FAILING[0], thresholds=[*FAILING[0]["thresholds"], {"measurement": "missing_fields", "max": 99}]),
+                 FAILING[1]]
+    policy = policy_writer(tmp_path / "policy", policy_writer.tiny(two_gates))
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
+        {"check": "card_completeness", "justification": "Only the field count was accepted", "approver": "Jane Doe",
+         "expires": until, "gates": ["missing_fields"]}]})
+    result = run({**failing, "policy": policy}, waivers, tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert "card_completeness: waiver by Jane Doe does not cover completeness; not applied" in flat(result.stdout)
+    run_dir = tmp_path / "out" / "tiny-model" / "v0001"
+    card = next(c for c in json.loads((run_dir / "result.json").read_text())["checks"] if c["id"] == "card_completeness")
+    assert card["status"] == "fail" and card["waiver"]["state"] == "not-covered"
+    assert card["waiver"]["gates"] == ["missing_fields"] and card["waiver"]["uncovered"] == ["completeness"]
+    html = flat((run_dir / "report.html").read_text())
+    assert "Waiver does not cover this finding." in html and "(its waiver does not cover completeness)" in html
 
 
 def test_run_with_an_unknown_waiver_id_exits_3_before_loading_anything(failing, yaml_writer, tmp_path):
