@@ -48,7 +48,7 @@ from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
     DISPARITIES, FOUR_FIFTHS, bootstrap_group_metrics, cramers_v, disparity, column_groups, four_fifths,
-    as_indexed_groups, four_fifths_p_floor, group_accuracy, group_metric_frame, independence_p, IndexedGroups, largest_gap_interval, numeric_column, rate_bases, shown_order,
+    as_indexed_groups, four_fifths_p_floor, group_accuracy, group_metric_frame, independence_p, IndexedGroups, largest_gap_interval, numeric_column, rate_bases, shown_order, whole_numbers,
 )
 from auditor.metrics.statistics import bias_corrected_interval, signed_rank_interval
 from auditor.models.base import Capability
@@ -123,13 +123,18 @@ def bands_sentence(p: FairnessParams, sens) -> str:
     unused = [c for c in p.bins if c not in banded]
     out = ("" if not unused else
            f"Bands the policy sets for {', '.join(unused)} are not used: not a numeric sensitive column here. ")
+    whole = [c for c in banded + quantiles if whole_numbers(sens[c])
+             and (c not in banded or all(float(e).is_integer() for e in p.bins[c]))]
     if banded:
         out += ("Bands set by the policy: " + "; ".join(f"{c} at {', '.join(f'{e:g}' for e in p.bins[c])}" for c in banded)
-                + " ('a–b' holds a up to but not b). ")
+                + (" ('a–b' holds a up to but not b). " if any(c not in whole for c in banded) else ". "))
     if quantiles:
-        out += (f"{', '.join(quantiles)}: more than {p.max_categories} values, cut into {p.n_bins} quantile bins ('a–b' "
-                "holds the values above a up to b, the first bin a too); other bands give other rates and ratios, "
-                "and the policy's subgroup_fairness bins parameter sets them.")
+        out += (f"{', '.join(quantiles)}: more than {p.max_categories} values, cut into {p.n_bins} quantile bins"
+                + (" ('a–b' holds the values above a up to b, the first bin a too)"
+                   if any(c not in whole for c in quantiles) else "")
+                + "; other bands give other rates and ratios, and the policy's subgroup_fairness bins parameter sets them. ")
+    if whole:
+        out += f"{', '.join(whole)}: whole numbers, so 'a–b' holds a to b, both included. "
     return out
 
 

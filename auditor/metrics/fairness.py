@@ -110,12 +110,17 @@ def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 1
     if numeric and edges:
         cuts = sorted(set(float(e) for e in edges))
         binned = pd.cut(s.astype(float), [-np.inf, *cuts, np.inf], right=False)
-        labels = [f"< {cuts[0]:g}", *(f"{a:g}–{b:g}" for a, b in zip(cuts, cuts[1:])), f"≥ {cuts[-1]:g}"]
+        whole = whole_numbers(s) and all(c.is_integer() for c in cuts)  # ages in years: 25 up to 35 is 25–34
+        labels = [f"< {cuts[0]:g}", *(_band(a, b - 1) if whole else f"{a:g}–{b:g}" for a, b in zip(cuts, cuts[1:])),
+                  f"≥ {cuts[-1]:g}"]
         codes = binned.cat.codes.to_numpy()
     elif numeric and s.nunique(dropna=True) > max_categories:
         binned = pd.qcut(s.astype(float), q=n_bins, duplicates="drop")
         low = float(s.min())
-        labels = [f"{max(iv.left, low):.3g}–{iv.right:.3g}" for iv in binned.cat.categories]
+        if whole_numbers(s):  # (a, b] of whole numbers holds a + 1 to b: "28–36", not "27–36" beside "19–27"
+            labels = [_band(max(np.floor(iv.left) + 1, low), np.floor(iv.right)) for iv in binned.cat.categories]
+        else:
+            labels = [f"{max(iv.left, low):.3g}–{iv.right:.3g}" for iv in binned.cat.categories]
         codes = binned.cat.codes.to_numpy()
     else:
         codes, distinct = pd.factorize(s)  # -1: missing
@@ -127,6 +132,19 @@ def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 1
     to_name = np.zeros(len(every), dtype=np.int64)
     to_name[present] = index
     return IndexedGroups(names, to_name[row])
+
+
+def whole_numbers(values: pd.Series) -> bool:
+    """Every value present is a whole number (ages in years, counts): bands are then labelled by the
+    values they hold, both ends included."""
+    import pandas as pd  # imported on use, as column_groups does
+
+    v = pd.Series(values).dropna().astype(float).to_numpy()
+    return bool(v.size) and bool(np.all(np.isfinite(v) & (v == np.round(v))))
+
+
+def _band(low: float, high: float) -> str:
+    return f"{low:g}" if low == high else f"{low:g}–{high:g}"
 
 
 def shown_order(names) -> list[int]:

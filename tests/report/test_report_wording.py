@@ -345,7 +345,7 @@ def test_a_value_on_a_bin_edge_is_in_the_bin_it_ends_as_the_caption_says():
 
     from auditor.metrics.fairness import column_groups
 
-    ages = pd.Series(np.arange(1, 14, dtype=float))  # quartile edges 1, 4, 7, 10, 13
+    ages = pd.Series(np.arange(1, 14, dtype=float) + 0.5)  # quartile edges 1.5, 4.5, 7.5, 10.5, 13.5
     groups = column_groups(ages, n_bins=4)
     names = [str(n) for n in groups.names]
     label_of = {a: names[i] for a, i in zip(ages, groups.codes)}
@@ -353,7 +353,15 @@ def test_a_value_on_a_bin_edge_is_in_the_bin_it_ends_as_the_caption_says():
     edge = float(first.split("–")[1])
     assert float(second.split("–")[0]) == edge  # the two labels share the edge ...
     assert label_of[edge] == first and label_of[edge + 1] == second  # ... and the first one holds it
-    assert label_of[1.0] == first == "1–4"  # the first bin holds its lower edge too
+    assert label_of[1.5] == first == "1.5–4.5"  # the first bin holds its lower edge too
+    # whole numbers (years) are labelled by the values each bin holds, both ends included
+    whole = pd.Series(np.arange(1, 14, dtype=float))
+    groups = column_groups(whole, n_bins=4)
+    names = [str(n) for n in groups.names]
+    assert sorted(names, key=lambda n: float(n.split("–")[0])) == ["1–4", "5–7", "8–10", "11–13"]
+    for age, i in zip(whole, groups.codes):
+        low, high = map(float, names[i].split("–"))
+        assert low <= age <= high
 
 
 def test_the_token_explanations_guide_says_where_its_word_tables_are():

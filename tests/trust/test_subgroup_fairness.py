@@ -102,10 +102,13 @@ def test_favourable_selection_rate_is_bootstrapped_on_the_same_resamples():
 
 
 def test_group_codes_bins_numeric_columns_and_keeps_missing():
-    ages = pd.Series([20.0, 30, 40, 50, 60, 70, 80, 90, 25, 35, 45, 55, None])
+    ages = pd.Series([20.5, 30, 40, 50, 60, 70, 80, 90, 25, 35, 45, 55, None])
     codes = group_codes(ages, n_bins=2, max_categories=5)
     assert codes.iloc[-1] == "(missing)"
-    assert codes.iloc[:-1].nunique() == 2 and codes.iloc[0] == "20–47.5"  # median of the 12 ages
+    assert codes.iloc[:-1].nunique() == 2 and codes.iloc[0] == "20.5–47.5"  # median of the 12 ages
+    # whole numbers: quantile bins (a, b] are labelled by the values they hold, 48 not 47.5
+    whole = group_codes(pd.Series([20, 30, 40, 50, 60, 70, 80, 90, 25, 35, 45, 55]), n_bins=2, max_categories=5)
+    assert sorted(set(whole)) == ["20–47", "48–90"] and whole.iloc[3] == "48–90"
     assert group_codes(pd.Series([1.0, 2.0, 1.0])).tolist() == ["1", "2", "1"]  # few values: categories
 
 
@@ -116,7 +119,7 @@ def test_group_index_labels_each_distinct_value_once_and_indexes_rows_into_the_s
     assert names.tolist() == ["(missing)", "1", "3"] and codes.tolist() == [2, 1, 0, 1, 1]
     ages = pd.Series([20.0, 30, 40, 50, 60, 70, 80, 90, 25, 35, 45, 55, None])
     names, codes = column_groups(ages, n_bins=2, max_categories=5)
-    assert names.tolist() == ["(missing)", "20–47.5", "47.5–90"]
+    assert names.tolist() == ["(missing)", "20–47", "48–90"]  # whole years: (47.5, 90] holds 48 to 90
     assert codes.tolist() == [1, 1, 1, 2, 2, 2, 2, 2, 1, 1, 1, 2, 0]
     mixed = pd.Series(np.array(["b", 2, None, "a", 2.0, "b"], dtype=object))
     assert [list(x) for x in column_groups(mixed)] == [list(x) for x in as_indexed_groups(group_codes(mixed))]
@@ -613,18 +616,28 @@ def test_a_policys_bands_group_a_numeric_sensitive_column():
     ages = pd.Series([18, 24, 25, 30, 49, 50, 66, None])
     groups = column_groups(ages, edges=[50, 25])
     labels = [str(groups.names[i]) for i in groups.codes]
-    assert labels == ["< 25", "< 25", "25–50", "25–50", "25–50", "≥ 50", "≥ 50", "(missing)"]
-    sens = pd.DataFrame({"Age": pd.Series(range(18, 66)), "Marital": ["single", "married"] * 24})
-    assert bands_sentence(FairnessParams(bins={"Age": [25, 50]}), sens) == (
-        "Bands set by the policy: Age at 25, 50 ('a–b' holds a up to but not b). ")
-    assert bands_sentence(FairnessParams(bins={"Marital": [1.0], "Income": [5.0]}), sens).startswith(
+    # whole years: the band from 25 up to 50 holds 25 to 49, and is labelled so (the credit card's own
+    # "25-34" had read "25–35" in the report beside it)
+    assert labels == ["< 25", "< 25", "25–49", "25–49", "25–49", "≥ 50", "≥ 50", "(missing)"]
+    assert [str(n) for n in column_groups(pd.Series([25, 26, 40]), edges=[25, 26, 27]).names] == ["25", "26", "≥ 27"]
+    fractional = column_groups(pd.Series([18.5, 24, 25, 30, 49.9, 50]), edges=[25, 50])
+    assert sorted(map(str, fractional.names)) == ["25–50", "< 25", "≥ 50"]  # 49.9 is in it: a up to but not b
+    sens = pd.DataFrame({"Age": pd.Series(range(18, 66)), "Marital": ["single", "married"] * 24,
+                         "Income": np.linspace(0, 10, 48)})
+    assert bands_sentence(FairnessParams(bins={"Age": [25, 50]}), sens[["Age", "Marital"]]) == (
+        "Bands set by the policy: Age at 25, 50. Age: whole numbers, so 'a–b' holds a to b, both included. ")
+    assert bands_sentence(FairnessParams(bins={"Income": [2.5]}), sens[["Income"]]) == (
+        "Bands set by the policy: Income at 2.5 ('a–b' holds a up to but not b). ")
+    assert bands_sentence(FairnessParams(bins={"Marital": [1.0], "Income": [5.0]}), sens[["Age", "Marital"]]).startswith(
         "Bands the policy sets for Marital, Income are not used: not a numeric sensitive column here. ")
     import pydantic
 
     with pytest.raises(pydantic.ValidationError, match="finite number"):
         FairnessParams(bins={"Age": [float("nan")]})  # a policy's .nan would cut nothing
-    said = bands_sentence(FairnessParams(), sens)
-    assert said.startswith("Age: more than 10 values, cut into 4 quantile bins") and "bins parameter sets them" in said
+    said = bands_sentence(FairnessParams(), sens[["Age", "Marital"]])
+    assert said == ("Age: more than 10 values, cut into 4 quantile bins; other bands give other rates and ratios, and "
+                    "the policy's subgroup_fairness bins parameter sets them. Age: whole numbers, so 'a–b' holds a to "
+                    "b, both included. ")
 
 
 def test_independence_p_is_the_exact_permutation_p_value():
