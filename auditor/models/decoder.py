@@ -154,6 +154,22 @@ class PromptedCausalLM(DecoderTextModel):
                                              f"{self.runtime_facts['used']} was prepared; PyTorch used"))
         return self.keep_fast_forward(out)
 
+    def prompt_problems(self, prompts: list[tuple[str, str]]) -> list[Problem]:
+        """What :func:`load_causal_lm` refuses in the card's prompts, for prompts another input names
+        (a policy's prompt_sensitivity ``variants``, as ``(field, prompt)``): label words that cannot be
+        scored or told apart after the prompt, and a prompt that leaves no token for the text; each
+        problem located at its prompt's field."""
+        problems = []
+        for where, prompt in prompts:
+            try:
+                label_token_ids(self.tokenizer, self.label_words, prompt, prompt_field="this prompt")
+            except ModelCardError as exc:
+                problems += [Problem(where, f"{p.location}: {p.message}") for p in exc.problems]
+                continue
+            if not _fits(self, prompt):
+                problems.append(Problem(where, too_long_words(self.max_length)))
+        return problems
+
     def exported_constants(self) -> dict:
         return {"label_token_ids": list(self.label_token_ids)}
 

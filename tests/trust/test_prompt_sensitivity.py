@@ -299,3 +299,23 @@ def test_no_text_read_alike_under_every_prompt_is_not_measured_and_says_so(ctx):
     assert result.key_figure == "no text compared" and "not measured" in result.summary
     assert "nan" not in result.key_figure + result.summary
     assert all(result.measurements[m] is None for m in result.measurements if m != "n_variants")
+
+
+def test_a_policy_variant_the_model_cannot_read_is_a_located_policy_error(ctx, tmp_path):
+    """A policy's variant longer than the model reads (max_length 32) ended the check in ERROR with
+    "ValueError: the prompt alone is longer than the model's limit of 32 tokens", naming no variant;
+    the card's own variants were refused at load (exit 3). The run now refuses it before any check."""
+    import yaml
+
+    from auditor.engine.audit import prepare_audit
+
+    too_long = "review " * 40 + ": {text} sentiment :"
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({"schema_version": 1, "name": "p", "version": "1", "checks": [
+        {"check": "prompt_sensitivity", "params": {"variants": ["opinion : {text} verdict :", too_long]}}]}))
+    with pytest.raises(PolicyError) as err:
+        prepare_audit(path, ctx.card.path, ctx.data.path)
+    (problem,) = err.value.problems
+    assert err.value.exit_code == 3
+    assert problem.location == "check 'prompt_sensitivity', params.variants[1]"
+    assert "leaves no token for the text within the 32 tokens" in problem.message
