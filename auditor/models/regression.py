@@ -40,6 +40,11 @@ class TabularRegressor(TabularModel):
     def __init__(self, estimator, feature_names: list[str], batch_size: int = 8192):
         if not hasattr(estimator, "predict"):
             raise ModelLoadError(f"{type(estimator).__name__} has no predict; auditor needs a fitted regressor")
+        kind = estimator_type(estimator)
+        if kind in ("clusterer", "outlier detector"):  # its predict gave cluster ids or ±1, audited as the target's value
+            raise ModelLoadError(f"{type(estimator).__name__} is {'an' if kind[0] == 'o' else 'a'} {kind}: its predict "
+                                 "labels rows (a cluster, an inlier or outlier), it does not estimate the target; "
+                                 "auditor needs a fitted regressor")
         self._init(estimator, feature_names, [OUTPUT], batch_size)
 
     @staticmethod

@@ -58,6 +58,26 @@ def test_a_classifier_under_a_regression_card_is_a_located_card_error(tmp_path):
     assert "tabular-classification" in problem.message
 
 
+@pytest.mark.parametrize("kind", ["clusterer", "outlier detector"])
+def test_a_clusterer_or_outlier_detector_under_a_regression_card_is_refused(tmp_path, kind):
+    """A KMeans or an IsolationForest has predict and no classes: its cluster ids or ±1 labels were
+    audited as predicted values of the target."""
+    import skops.io as sio
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import IsolationForest
+
+    from auditor.errors import EXIT_MODEL_REFUSED, ModelLoadError
+
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor")
+    train = regression_frame(200, seed=1)[FEATURES]
+    estimator = KMeans(3, n_init=1, random_state=0) if kind == "clusterer" else IsolationForest(n_estimators=5, random_state=0)
+    sio.dump(estimator.fit(train), card.parent / "model.skops")
+    with pytest.raises(ModelLoadError) as info:
+        prepare_audit("default", card, csv)
+    assert info.value.exit_code == EXIT_MODEL_REFUSED
+    assert f"{type(estimator).__name__} is a{'n' if kind[0] == 'o' else ''} {kind}" in str(info.value)
+
+
 def test_a_non_numeric_regression_target_names_its_row(tmp_path):
     card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor", target_text_row=7)
     with pytest.raises(DatasetError) as info:
