@@ -278,6 +278,35 @@ def test_a_head_that_is_no_classifier_is_a_model_problem_at_validate_and_at_load
             read()
 
 
+def test_an_xlnet_classifier_whose_head_reads_the_padding_is_refused_at_validate_and_at_load(tmp_path, text_inputs):
+    """XLNet is recognised as a decoder (a causal-LM class, no masked-LM one) and right-padded, but its head
+    reads the last position whatever it holds: a text's probabilities moved with the texts batched with it
+    (0.0026 on an untrained tiny one, alone against beside three longer texts)."""
+    import shutil
+    from types import SimpleNamespace
+
+    from transformers import XLNetConfig, XLNetForSequenceClassification
+
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+    from auditor.models.kinds import classes_without_loading
+
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    for weights in model.glob("*.safetensors"):
+        weights.unlink()
+    (model / "config.json").unlink()
+    config = XLNetConfig(vocab_size=200, d_model=16, n_layer=1, n_head=2, d_inner=32, pad_token_id=0,
+                         id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    XLNetForSequenceClassification(config).save_pretrained(str(model))
+    card = SimpleNamespace(model_path=str(model), auditor=SimpleNamespace(
+        task="text-classification", model=SimpleNamespace(head=None)))
+    for read in (lambda: classes_without_loading(card), lambda: load_sequence_classifier(model)):
+        with pytest.raises(ModelLoadError, match="config.json: an XLNet head reads the sequence's last position") as err:
+            read()
+        assert err.value.exit_code == 4
+
+
 def _copy_model(text_inputs, tmp_path):
     import shutil
 
