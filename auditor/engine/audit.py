@@ -348,7 +348,8 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
             check_labels(dataset, model.classes)
         check_positive_class(model_card, list(model.classes))
         check_decision_threshold(model_card, list(model.classes))
-        check_prompt_variants(loaded, plan, model)
+        if model.has(Capability.PROMPTED):
+            check_prompt_variants(loaded, plan, model.prompt_problems)
         if cluster is not None:
             executor = executor or connect_cluster(cluster, model_card, dataset, allow_pickle=allow_pickle, device=device)
             executor.attach(model)

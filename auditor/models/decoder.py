@@ -159,16 +159,7 @@ class PromptedCausalLM(DecoderTextModel):
         (a policy's prompt_sensitivity ``variants``, as ``(field, prompt)``): label words that cannot be
         scored or told apart after the prompt, and a prompt that leaves no token for the text; each
         problem located at its prompt's field."""
-        problems = []
-        for where, prompt in prompts:
-            try:
-                label_token_ids(self.tokenizer, self.label_words, prompt, prompt_field="this prompt")
-            except ModelCardError as exc:
-                problems += [Problem(where, f"{p.location}: {p.message}") for p in exc.problems]
-                continue
-            if not _fits(self, prompt):
-                problems.append(Problem(where, too_long_words(self.max_length)))
-        return problems
+        return other_prompt_problems(self.tokenizer, self.label_words, prompts, lambda p: _fits(self, p), self.max_length)
 
     def exported_constants(self) -> dict:
         return {"label_token_ids": list(self.label_token_ids)}
@@ -411,6 +402,36 @@ def check_label_words(card) -> None:
                  if prompt_tokens(tokenizer, text) >= limit]  # at the limit, no token of the text is left
     if problems:
         raise ModelCardError(str(card.path), problems)
+
+
+def unloaded_prompt_problems(card, prompts: list[tuple[str, str]]) -> list[Problem]:
+    """:meth:`PromptedCausalLM.prompt_problems` of the card's model read off its tokenizer alone, the
+    weights not loaded (``auditor validate``), the prompts' tokens counted as :func:`check_label_words`
+    counts the card's."""
+    from transformers import AutoTokenizer
+
+    config = causal_lm_config(card.model_path)
+    tokenizer = AutoTokenizer.from_pretrained(str(card.model_path), local_files_only=True, trust_remote_code=False)
+    limit = prompt_limit(card.auditor.model.max_length or DEFAULT_MAX_LENGTH, config)
+    return other_prompt_problems(tokenizer, card.auditor.label_words or {}, prompts,
+                                 lambda p: prompt_tokens(tokenizer, p) < limit, limit)
+
+
+def other_prompt_problems(tokenizer, label_words: dict[str, str], prompts: list[tuple[str, str]], fits,
+                          limit: int) -> list[Problem]:
+    """The problems of prompts another input than the card names (``(field, prompt)``), each located at its
+    field: the label words' after it (:func:`label_token_ids`), then a prompt that leaves no token for the
+    text within ``limit`` tokens (``fits(prompt)`` false)."""
+    problems = []
+    for where, prompt in prompts:
+        try:
+            label_token_ids(tokenizer, label_words, prompt, prompt_field="this prompt")
+        except ModelCardError as exc:
+            problems += [Problem(where, f"{p.location}: {p.message}") for p in exc.problems]
+            continue
+        if not fits(prompt):
+            problems.append(Problem(where, too_long_words(limit)))
+    return problems
 
 
 def prompt_fields(prompt: str | None, variants) -> list[tuple[str, str | None]]:

@@ -303,10 +303,12 @@ def test_no_text_read_alike_under_every_prompt_is_not_measured_and_says_so(ctx):
 
 def test_a_policy_variant_the_model_cannot_read_is_a_located_policy_error(ctx, tmp_path):
     """A policy's variant longer than the model reads (max_length 32) ended the check in ERROR with
-    "ValueError: the prompt alone is longer than the model's limit of 32 tokens", naming no variant;
-    the card's own variants were refused at load (exit 3). The run now refuses it before any check."""
+    "ValueError: the prompt alone is longer than the model's limit of 32 tokens", naming no variant,
+    and validate passed it; the card's own variants were refused by both (exit 3). Now so is it."""
     import yaml
+    from typer.testing import CliRunner
 
+    from auditor.cli import app
     from auditor.engine.audit import prepare_audit
 
     too_long = "review " * 40 + ": {text} sentiment :"
@@ -319,3 +321,6 @@ def test_a_policy_variant_the_model_cannot_read_is_a_located_policy_error(ctx, t
     assert err.value.exit_code == 3
     assert problem.location == "check 'prompt_sensitivity', params.variants[1]"
     assert "leaves no token for the text within the 32 tokens" in problem.message
+    checked = CliRunner().invoke(app, ["validate", "--policy", str(path), "--card", str(ctx.card.path)])
+    assert checked.exit_code == 3, checked.output
+    assert "check 'prompt_sensitivity', params.variants[1]: the prompt without the text leaves no token" in checked.output
