@@ -324,3 +324,16 @@ def test_a_policy_variant_the_model_cannot_read_is_a_located_policy_error(ctx, t
     checked = CliRunner().invoke(app, ["validate", "--policy", str(path), "--card", str(ctx.card.path)])
     assert checked.exit_code == 3, checked.output
     assert "check 'prompt_sensitivity', params.variants[1]: the prompt without the text leaves no token" in checked.output
+
+
+def test_variants_beyond_the_ten_measured_are_named_not_dropped_silently(ctx, monkeypatch):
+    """The policy's 10 variants and the card's one were cut to 10 with no word: the card's paraphrase was
+    never measured, and the report did not say so (here with room for one variant, the policy's)."""
+    import auditor.checks.prompt_sensitivity as check
+
+    monkeypatch.setattr(check, "MAX_VARIANTS", 1)
+    policy = [ctx.model.prompt.replace(" {text} ", "  {text} ")]
+    result = _run(ctx, variants=policy, use_card_variants=True, explainer="saliency", n_instances=2)
+    assert result.measurements["n_variants"] == 1
+    assert any("1 prompt variant was not measured" in n and "'opinion : {text} verdict :'" in n for n in result.notes), \
+        result.notes
