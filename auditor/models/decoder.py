@@ -601,8 +601,8 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for offsets and word ids")
     check_tokenizer(tokenizer, path)
     check_weights_loaded(loading, path)
+    check_vocabulary(model, tokenizer, path)  # first: a pad token beyond the embedding is the tokenizer's, named
     ensure_pad_token(model, tokenizer)
-    check_vocabulary(model, tokenizer, path)
     finish_load(model, device=device, dtype=dtype, card_path=card_path or path)
     max_length = prompt_limit(max_length, model.config)
     problems = variant_label_problems(tokenizer, label_words, prompt, prompt_variants)

@@ -426,6 +426,27 @@ def test_a_special_token_missing_from_the_vocabulary_is_named(tmp_path, text_inp
         load_sequence_classifier(model)
 
 
+def test_a_causal_lms_pad_token_missing_from_the_vocabulary_is_named_as_the_tokenizers(tmp_path, text_inputs):
+    """A prompted LM whose config.json has no pad id takes the tokenizer's; one beyond the embedding (a pad
+    token added to the tokenizer, the model not resized) was refused as "config.pad_token_id 23 is outside
+    the vocabulary", which config.json does not hold, with no path."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_causal_lm
+
+    model = _copy_model(text_inputs, tmp_path)
+    for weights in model.glob("*.safetensors"):
+        weights.unlink()
+    LlamaForCausalLM(LlamaConfig(vocab_size=23, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+                                 pad_token_id=None)).save_pretrained(str(model))
+    _edit_json(model / "tokenizer_config.json", pad_token="<pad-new>")
+    with pytest.raises(ModelLoadError, match=r"the tokenizer has 24 tokens and the model's embedding 23 rows "
+                                             r"\(ids 23 and up: '<pad-new>'\)"):
+        load_causal_lm(model, prompt="review : {text} sentiment :", label_words={"negative": "bad", "positive": "good"})
+
+
 def test_a_pad_token_id_outside_the_vocabulary_is_named_before_loading(tmp_path, text_inputs):
     """transformers' own words were "AssertionError: Padding_idx must be within num_embeddings"."""
     from auditor.errors import ModelLoadError
