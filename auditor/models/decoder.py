@@ -75,7 +75,7 @@ class DecoderTextModel(TextModel):
 
     def __init__(self, model, tokenizer, **kw):
         super().__init__(model, tokenizer, **kw)
-        pad = model.config.pad_token_id
+        pad = getattr(model.config.get_text_config(), "pad_token_id", None)  # where the head reads it
         if pad is None:
             raise ModelLoadError("a decoder classifier needs config.pad_token_id (the head finds the last "
                                  "real token by it); load it with load_decoder_model")
@@ -511,8 +511,10 @@ def is_decoder_config(config) -> bool:
 
 def ensure_pad_token(model, tokenizer) -> int:
     """Verify or set ``config.pad_token_id`` (the model's own, else the tokenizer's pad, else its
-    end-of-sequence token) and make the tokenizer agree."""
-    pad = model.config.pad_token_id
+    end-of-sequence token) and make the tokenizer agree. A multimodal config (Gemma 3's) holds it in its
+    text config, where the head reads it; it had no ``pad_token_id`` of its own (an AttributeError)."""
+    config = model.config.get_text_config()
+    pad = getattr(config, "pad_token_id", None)
     if pad is None or pad == -1:  # -1: "none", as some configs write it
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad is None:
@@ -521,7 +523,7 @@ def ensure_pad_token(model, tokenizer) -> int:
     vocab = model.get_input_embeddings().num_embeddings
     if not 0 <= int(pad) < vocab:
         raise ModelLoadError(f"config.pad_token_id {pad} is outside the vocabulary (size {vocab})")
-    model.config.pad_token_id = int(pad)
+    config.pad_token_id = int(pad)
     return int(pad)
 
 
