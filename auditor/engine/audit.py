@@ -346,6 +346,8 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
         model = load_adapter(model_card, dataset.feature_names, allow_pickle=allow_pickle, device=device)
         if not model.has(Capability.REGRESSION):  # a regressor's target is numbers (validated with the dataset)
             check_labels(dataset, model.classes)
+        else:
+            model.check_outputs(dataset)  # one number per row
         check_positive_class(model_card, list(model.classes))
         check_decision_threshold(model_card, list(model.classes))
         if model.has(Capability.PROMPTED):

@@ -66,6 +66,17 @@ class TabularRegressor(TabularModel):
             raise ValueError(f"{type(self.estimator).__name__}.predict returned non-finite values")
         return out[:, None]
 
+    def check_outputs(self, data) -> None:
+        """Refuse (exit 4) an estimator that does not predict one number per row (a multi-output
+        regressor), found on the first evaluation row before any check runs: every check that called
+        it had ended in ERROR. Any other failure on that row is left to the checks, which name it."""
+        try:
+            self.predict(self.inputs(data, np.arange(min(1, len(data)))))
+        except ModelLoadError:
+            raise
+        except Exception:  # noqa: BLE001 - a row it cannot score, or a non-finite value: the checks say so
+            pass
+
     def predict(self, frame) -> np.ndarray:
         """Predicted values (n,) through the cache."""
         return self.predict_proba(frame)[:, 0]
