@@ -52,9 +52,11 @@ def largest_drop_low(discordant: list[tuple[int, int]], n: int, alpha: float = 0
 
 
 def _kept_chars(encoded) -> np.ndarray:
-    """Per text, how many of its characters the model reads (its tokens' furthest end): a text cut
-    to fit beside a prompt keeps fewer."""
-    return np.array([int(e.offsets[:, 1].max()) if len(e.offsets) else 0 for e in encoded])
+    """Per text, how many of its characters the model reads (its tokens' furthest end), -1 where it
+    reads the whole text: a text cut to fit beside a prompt keeps fewer. A whole text's last characters
+    may be read in a token of the prompt's (a '."' merged with its closing quote), no end of the text's."""
+    return np.array([-1 if not e.truncated else int(e.offsets[:, 1].max()) if len(e.offsets) else 0
+                     for e in encoded])
 
 
 class PromptSensitivityParams(Params):

@@ -182,8 +182,12 @@ class PromptedCausalLM(DecoderTextModel):
         ids, offsets, words = filled_prompt(self.tokenizer, filled, self.special_ids, start)
         # a token of the text: its characters overlap the text's. A byte-level or sentencepiece
         # tokenizer (GPT-2, Llama, Qwen2) folds the space before a word into the word's token, so the
-        # text's first token starts on the prompt's space: it is still the text's first word
-        in_text = [w is not None and e > s and max(s, start) < min(e, end) for (s, e), w in zip(offsets, words)]
+        # text's first token starts on the prompt's space: it is still the text's first word. A token
+        # that also holds prompt characters other than whitespace (a byte-level BPE's '."', a text's last
+        # "." merged with the prompt's closing quote) is the prompt's: masking or cutting it as the text's
+        # took the prompt's character with it
+        in_text = [w is not None and e > s and max(s, start) < min(e, end) and not filled[s:start].strip()
+                   and not filled[end:e].strip() for (s, e), w in zip(offsets, words)]
         # words cut at spaces, never across the text's ends (a text's trailing space stays its own)
         words = words_at_spaces(filled, offsets, [None if w is None else (w, t) for w, t in zip(words, in_text)])
         truncated = limit_cut
