@@ -16,6 +16,7 @@ is not signed off after an approval, or its re-audit is overdue, `sign-off` when
 from __future__ import annotations
 
 import errno
+import functools
 import sys
 import traceback
 from contextlib import contextmanager, nullcontext
@@ -405,8 +406,8 @@ def validate(
     from auditor.inputs.dataset import load_dataset
     from auditor.inputs.model_card import load_model_card
     from auditor.policy.load import load_policy
-    from auditor.engine.runner import build_plan, check_gates, check_group_columns
-    from auditor.models.decoder import PromptedCausalLM, check_label_words
+    from auditor.engine.runner import build_plan, check_gates, check_group_columns, check_prompt_variants
+    from auditor.models.decoder import PromptedCausalLM, check_label_words, unloaded_prompt_problems
     from auditor.models.kinds import kind_for_card
 
     try:
@@ -444,6 +445,8 @@ def validate(
             plan = build_plan(loaded, kind)
             check_gates(loaded, plan, kind)  # a gate this kind of model cannot have: the policy is not valid for it
             unused_bands = check_group_columns(loaded, plan, model_card)
+            if kind is PromptedCausalLM:  # the policy's prompt variants against the tokenizer, as run checks them
+                check_prompt_variants(loaded, plan, functools.partial(unloaded_prompt_problems, model_card))
             say_policy()
 
             def say_card() -> None:  # with --data, once the data confirm it too (its classes, positive and favourable class)

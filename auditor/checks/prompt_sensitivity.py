@@ -52,9 +52,11 @@ def largest_drop_low(discordant: list[tuple[int, int]], n: int, alpha: float = 0
 
 
 def _kept_chars(encoded) -> np.ndarray:
-    """Per text, how many of its characters the model reads (its tokens' furthest end): a text cut
-    to fit beside a prompt keeps fewer."""
-    return np.array([int(e.offsets[:, 1].max()) if len(e.offsets) else 0 for e in encoded])
+    """Per text, how many of its characters the model reads (its tokens' furthest end), -1 where it
+    reads the whole text: a text cut to fit beside a prompt keeps fewer. A whole text's last characters
+    may be read in a token of the prompt's (a '."' merged with its closing quote), no end of the text's."""
+    return np.array([-1 if not e.truncated else int(e.offsets[:, 1].max()) if len(e.offsets) else 0
+                     for e in encoded])
 
 
 class PromptSensitivityParams(Params):
@@ -109,7 +111,8 @@ class PromptSensitivity(Check):
         model = ctx.model
         variants = list(dict.fromkeys(
             p.variants + (list(ctx.card.auditor.prompt_variants or []) if p.use_card_variants else [])))
-        variants = [v for v in variants if v != model.prompt][:MAX_VARIANTS]
+        listed = [v for v in variants if v != model.prompt]
+        variants, unmeasured = listed[:MAX_VARIANTS], listed[MAX_VARIANTS:]
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         measurements["n_variants"] = float(len(variants))
         # each distinct text (with its label) once: 20 reviews copied 10 times are 20 draws, not the 200
@@ -175,6 +178,10 @@ class PromptSensitivity(Check):
                                                 "variants' simultaneous intervals (each at 1 − 0.05/"
                                                 f"{len(variants)}), so it is at most the largest shown here."))]
         notes = []
+        if unmeasured:  # the policy's and the card's variants together may exceed what one check measures
+            notes.append(f"{len(unmeasured)} prompt variant{'s were' if len(unmeasured) != 1 else ' was'} not measured: "
+                         f"only the first {MAX_VARIANTS} listed (the policy's, then the card's) are compared "
+                         f"({'; '.join(repr(v) for v in unmeasured)}).")
         if cut:
             notes.append(f"{cut} text{'s are' if cut != 1 else ' is'} cut to fit beside the prompts, and not to the same "
                          "words under each (a longer prompt leaves fewer of the text's words): "

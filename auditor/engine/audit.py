@@ -29,8 +29,8 @@ from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, CheckResult, DatasetRef, ModelRef, Status, worst
-from auditor.engine.runner import (build_plan, check_gates, check_group_columns, judging_nothing, mark_approximate,
-                                   run_plan)
+from auditor.engine.runner import (build_plan, check_gates, check_group_columns, check_prompt_variants, judging_nothing,
+                                   mark_approximate, run_plan)
 from auditor.engine.unreadable_columns import refuse_unreadable_columns
 from auditor.models.base import Capability
 from auditor.models.kinds import classes_without_loading, kind_for_card, load_adapter
@@ -346,8 +346,12 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
         model = load_adapter(model_card, dataset.feature_names, allow_pickle=allow_pickle, device=device)
         if not model.has(Capability.REGRESSION):  # a regressor's target is numbers (validated with the dataset)
             check_labels(dataset, model.classes)
+        else:
+            model.check_outputs(dataset)  # one number per row
         check_positive_class(model_card, list(model.classes))
         check_decision_threshold(model_card, list(model.classes))
+        if model.has(Capability.PROMPTED):
+            check_prompt_variants(loaded, plan, model.prompt_problems)
         if cluster is not None:
             executor = executor or connect_cluster(cluster, model_card, dataset, allow_pickle=allow_pickle, device=device)
             executor.attach(model)

@@ -127,6 +127,18 @@ def check_group_columns(loaded: LoadedPolicy, plan, card, sensitive=None) -> lis
     return unused
 
 
+def check_prompt_variants(loaded: LoadedPolicy, plan, problems_of) -> None:
+    """Refuse (exit 3) a planned check's prompt ``variants`` (prompt_sensitivity's) that the prompted
+    model cannot read as it reads the card's prompts: ``problems_of([(field, prompt), ...])``, the loaded
+    model's ``PromptedCausalLM.prompt_problems`` or, for ``validate``, its tokenizer's. A variant too long
+    for the model, or after which the label words clash, had ended the check in ERROR naming no variant."""
+    prompts = [(f"check {planned.spec.check_id!r}, params.variants[{j}]", variant) for planned in plan
+               if not planned.skip_reason for j, variant in enumerate(getattr(planned.params, "variants", None) or [])]
+    problems = problems_of(prompts) if prompts else []
+    if problems:
+        raise PolicyError(loaded.source, problems)
+
+
 class CheckTimeout(Exception):
     pass
 

@@ -75,7 +75,7 @@ class DecoderTextModel(TextModel):
 
     def __init__(self, model, tokenizer, **kw):
         super().__init__(model, tokenizer, **kw)
-        pad = model.config.pad_token_id
+        pad = getattr(model.config.get_text_config(), "pad_token_id", None)  # where the head reads it
         if pad is None:
             raise ModelLoadError("a decoder classifier needs config.pad_token_id (the head finds the last "
                                  "real token by it); load it with load_decoder_model")
@@ -154,6 +154,13 @@ class PromptedCausalLM(DecoderTextModel):
                                              f"{self.runtime_facts['used']} was prepared; PyTorch used"))
         return self.keep_fast_forward(out)
 
+    def prompt_problems(self, prompts: list[tuple[str, str]]) -> list[Problem]:
+        """What :func:`load_causal_lm` refuses in the card's prompts, for prompts another input names
+        (a policy's prompt_sensitivity ``variants``, as ``(field, prompt)``): label words that cannot be
+        scored or told apart after the prompt, and a prompt that leaves no token for the text; each
+        problem located at its prompt's field."""
+        return other_prompt_problems(self.tokenizer, self.label_words, prompts, lambda p: _fits(self, p), self.max_length)
+
     def exported_constants(self) -> dict:
         return {"label_token_ids": list(self.label_token_ids)}
 
@@ -175,8 +182,12 @@ class PromptedCausalLM(DecoderTextModel):
         ids, offsets, words = filled_prompt(self.tokenizer, filled, self.special_ids, start)
         # a token of the text: its characters overlap the text's. A byte-level or sentencepiece
         # tokenizer (GPT-2, Llama, Qwen2) folds the space before a word into the word's token, so the
-        # text's first token starts on the prompt's space: it is still the text's first word
-        in_text = [w is not None and e > s and max(s, start) < min(e, end) for (s, e), w in zip(offsets, words)]
+        # text's first token starts on the prompt's space: it is still the text's first word. A token
+        # that also holds prompt characters other than whitespace (a byte-level BPE's '."', a text's last
+        # "." merged with the prompt's closing quote) is the prompt's: masking or cutting it as the text's
+        # took the prompt's character with it
+        in_text = [w is not None and e > s and max(s, start) < min(e, end) and not filled[s:start].strip()
+                   and not filled[end:e].strip() for (s, e), w in zip(offsets, words)]
         # words cut at spaces, never across the text's ends (a text's trailing space stays its own)
         words = words_at_spaces(filled, offsets, [None if w is None else (w, t) for w, t in zip(words, in_text)])
         truncated = limit_cut
@@ -397,6 +408,36 @@ def check_label_words(card) -> None:
         raise ModelCardError(str(card.path), problems)
 
 
+def unloaded_prompt_problems(card, prompts: list[tuple[str, str]]) -> list[Problem]:
+    """:meth:`PromptedCausalLM.prompt_problems` of the card's model read off its tokenizer alone, the
+    weights not loaded (``auditor validate``), the prompts' tokens counted as :func:`check_label_words`
+    counts the card's."""
+    from transformers import AutoTokenizer
+
+    config = causal_lm_config(card.model_path)
+    tokenizer = AutoTokenizer.from_pretrained(str(card.model_path), local_files_only=True, trust_remote_code=False)
+    limit = prompt_limit(card.auditor.model.max_length or DEFAULT_MAX_LENGTH, config)
+    return other_prompt_problems(tokenizer, card.auditor.label_words or {}, prompts,
+                                 lambda p: prompt_tokens(tokenizer, p) < limit, limit)
+
+
+def other_prompt_problems(tokenizer, label_words: dict[str, str], prompts: list[tuple[str, str]], fits,
+                          limit: int) -> list[Problem]:
+    """The problems of prompts another input than the card names (``(field, prompt)``), each located at its
+    field: the label words' after it (:func:`label_token_ids`), then a prompt that leaves no token for the
+    text within ``limit`` tokens (``fits(prompt)`` false)."""
+    problems = []
+    for where, prompt in prompts:
+        try:
+            label_token_ids(tokenizer, label_words, prompt, prompt_field="this prompt")
+        except ModelCardError as exc:
+            problems += [Problem(where, f"{p.location}: {p.message}") for p in exc.problems]
+            continue
+        if not fits(prompt):
+            problems.append(Problem(where, too_long_words(limit)))
+    return problems
+
+
 def prompt_fields(prompt: str | None, variants) -> list[tuple[str, str | None]]:
     """The card's prompt and its variants, each with its card field."""
     return [("auditor.prompt", prompt), *((f"auditor.prompt_variants[{i}]", v) for i, v in enumerate(variants or []))]
@@ -474,8 +515,10 @@ def is_decoder_config(config) -> bool:
 
 def ensure_pad_token(model, tokenizer) -> int:
     """Verify or set ``config.pad_token_id`` (the model's own, else the tokenizer's pad, else its
-    end-of-sequence token) and make the tokenizer agree."""
-    pad = model.config.pad_token_id
+    end-of-sequence token) and make the tokenizer agree. A multimodal config (Gemma 3's) holds it in its
+    text config, where the head reads it; it had no ``pad_token_id`` of its own (an AttributeError)."""
+    config = model.config.get_text_config()
+    pad = getattr(config, "pad_token_id", None)
     if pad is None or pad == -1:  # -1: "none", as some configs write it
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad is None:
@@ -484,7 +527,7 @@ def ensure_pad_token(model, tokenizer) -> int:
     vocab = model.get_input_embeddings().num_embeddings
     if not 0 <= int(pad) < vocab:
         raise ModelLoadError(f"config.pad_token_id {pad} is outside the vocabulary (size {vocab})")
-    model.config.pad_token_id = int(pad)
+    config.pad_token_id = int(pad)
     return int(pad)
 
 
@@ -564,8 +607,8 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
         raise ModelLoadError(f"{path}: a fast (tokenizers-backed) tokenizer is required for offsets and word ids")
     check_tokenizer(tokenizer, path)
     check_weights_loaded(loading, path)
+    check_vocabulary(model, tokenizer, path)  # first: a pad token beyond the embedding is the tokenizer's, named
     ensure_pad_token(model, tokenizer)
-    check_vocabulary(model, tokenizer, path)
     finish_load(model, device=device, dtype=dtype, card_path=card_path or path)
     max_length = prompt_limit(max_length, model.config)
     problems = variant_label_problems(tokenizer, label_words, prompt, prompt_variants)

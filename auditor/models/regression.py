@@ -40,6 +40,11 @@ class TabularRegressor(TabularModel):
     def __init__(self, estimator, feature_names: list[str], batch_size: int = 8192):
         if not hasattr(estimator, "predict"):
             raise ModelLoadError(f"{type(estimator).__name__} has no predict; auditor needs a fitted regressor")
+        kind = estimator_type(estimator)
+        if kind in ("clusterer", "outlier detector"):  # its predict gave cluster ids or ±1, audited as the target's value
+            raise ModelLoadError(f"{type(estimator).__name__} is {'an' if kind[0] == 'o' else 'a'} {kind}: its predict "
+                                 "labels rows (a cluster, an inlier or outlier), it does not estimate the target; "
+                                 "auditor needs a fitted regressor")
         self._init(estimator, feature_names, [OUTPUT], batch_size)
 
     @staticmethod
@@ -60,6 +65,17 @@ class TabularRegressor(TabularModel):
         if not np.isfinite(out).all():
             raise ValueError(f"{type(self.estimator).__name__}.predict returned non-finite values")
         return out[:, None]
+
+    def check_outputs(self, data) -> None:
+        """Refuse (exit 4) an estimator that does not predict one number per row (a multi-output
+        regressor), found on the first evaluation row before any check runs: every check that called
+        it had ended in ERROR. Any other failure on that row is left to the checks, which name it."""
+        try:
+            self.predict(self.inputs(data, np.arange(min(1, len(data)))))
+        except ModelLoadError:
+            raise
+        except Exception:  # noqa: BLE001 - a row it cannot score, or a non-finite value: the checks say so
+            pass
 
     def predict(self, frame) -> np.ndarray:
         """Predicted values (n,) through the cache."""

@@ -425,10 +425,14 @@ def first_unpredictable(predict, frame: pd.DataFrame, positions: list[int]) -> i
 
 
 def estimator_type(estimator) -> str | None:
-    """"classifier" or "regressor" by scikit-learn's tags, None when it has none (a duck-typed estimator)."""
-    from sklearn.base import is_classifier, is_regressor
+    """"classifier", "regressor", "clusterer" or "outlier detector" by scikit-learn's tags, None when it
+    has none (a duck-typed estimator)."""
+    from sklearn import base
 
-    for name, test in (("regressor", is_regressor), ("classifier", is_classifier)):
+    # is_clusterer is scikit-learn 1.6's; before it, the estimator's _estimator_type said it
+    is_clusterer = getattr(base, "is_clusterer", lambda e: getattr(e, "_estimator_type", None) == "clusterer")
+    for name, test in (("regressor", base.is_regressor), ("classifier", base.is_classifier),
+                       ("clusterer", is_clusterer), ("outlier detector", base.is_outlier_detector)):
         try:
             if test(estimator):
                 return name

@@ -139,6 +139,11 @@ def classifier_head_problem(config: dict) -> str | None:
     if isinstance(outputs, int) and not isinstance(outputs, bool) and outputs < 2:
         return (f"the head has {outputs} output{'s' * (outputs != 1)} (id2label, num_labels): a classifier "
                 "needs one per class, two or more (a one-output head is a regressor or a sigmoid score)")
+    if config.get("model_type") == "xlnet":  # recognised as a decoder, right-padded: a text's prediction moved
+        # with the texts padded beside it (its head finds no last real token as a decoder classifier's does)
+        return ("an XLNet head reads the sequence's last position whatever it holds (summary_type 'last'; 'mean' "
+                "averages every position), padding included, so its predictions would depend on the texts batched "
+                "with each one: XLNet classifiers are not supported")
     return None
 
 
@@ -1040,7 +1045,8 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     check_tokenizer(tokenizer, path)
     check_weights_loaded(loading, path)
     check_vocabulary(model, tokenizer, path)
-    head = classifier_head_problem({"num_labels": model.config.num_labels, "problem_type": model.config.problem_type})
+    head = classifier_head_problem({"num_labels": model.config.num_labels, "problem_type": model.config.problem_type,
+                                    "model_type": model.config.model_type})
     if head:
         raise ModelLoadError(f"{path / 'config.json'}: {head}")
     id2label = getattr(model.config, "id2label", None) or {}

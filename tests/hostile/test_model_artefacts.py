@@ -278,6 +278,35 @@ def test_a_head_that_is_no_classifier_is_a_model_problem_at_validate_and_at_load
             read()
 
 
+def test_an_xlnet_classifier_whose_head_reads_the_padding_is_refused_at_validate_and_at_load(tmp_path, text_inputs):
+    """XLNet is recognised as a decoder (a causal-LM class, no masked-LM one) and right-padded, but its head
+    reads the last position whatever it holds: a text's probabilities moved with the texts batched with it
+    (0.0026 on an untrained tiny one, alone against beside three longer texts)."""
+    import shutil
+    from types import SimpleNamespace
+
+    from transformers import XLNetConfig, XLNetForSequenceClassification
+
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_sequence_classifier
+    from auditor.models.kinds import classes_without_loading
+
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    for weights in model.glob("*.safetensors"):
+        weights.unlink()
+    (model / "config.json").unlink()
+    config = XLNetConfig(vocab_size=200, d_model=16, n_layer=1, n_head=2, d_inner=32, pad_token_id=0,
+                         id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    XLNetForSequenceClassification(config).save_pretrained(str(model))
+    card = SimpleNamespace(model_path=str(model), auditor=SimpleNamespace(
+        task="text-classification", model=SimpleNamespace(head=None)))
+    for read in (lambda: classes_without_loading(card), lambda: load_sequence_classifier(model)):
+        with pytest.raises(ModelLoadError, match="config.json: an XLNet head reads the sequence's last position") as err:
+            read()
+        assert err.value.exit_code == 4
+
+
 def _copy_model(text_inputs, tmp_path):
     import shutil
 
@@ -395,6 +424,27 @@ def test_a_special_token_missing_from_the_vocabulary_is_named(tmp_path, text_inp
     with pytest.raises(ModelLoadError, match=r"the tokenizer has 24 tokens and the model's embedding 23 rows "
                                              r"\(ids 23 and up: '<pad-new>'\).*special token of tokenizer_config.json"):
         load_sequence_classifier(model)
+
+
+def test_a_causal_lms_pad_token_missing_from_the_vocabulary_is_named_as_the_tokenizers(tmp_path, text_inputs):
+    """A prompted LM whose config.json has no pad id takes the tokenizer's; one beyond the embedding (a pad
+    token added to the tokenizer, the model not resized) was refused as "config.pad_token_id 23 is outside
+    the vocabulary", which config.json does not hold, with no path."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from auditor.errors import ModelLoadError
+    from auditor.models.decoder import load_causal_lm
+
+    model = _copy_model(text_inputs, tmp_path)
+    for weights in model.glob("*.safetensors"):
+        weights.unlink()
+    LlamaForCausalLM(LlamaConfig(vocab_size=23, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+                                 pad_token_id=None)).save_pretrained(str(model))
+    _edit_json(model / "tokenizer_config.json", pad_token="<pad-new>")
+    with pytest.raises(ModelLoadError, match=r"the tokenizer has 24 tokens and the model's embedding 23 rows "
+                                             r"\(ids 23 and up: '<pad-new>'\)"):
+        load_causal_lm(model, prompt="review : {text} sentiment :", label_words={"negative": "bad", "positive": "good"})
 
 
 def test_a_pad_token_id_outside_the_vocabulary_is_named_before_loading(tmp_path, text_inputs):

@@ -58,6 +58,42 @@ def test_a_classifier_under_a_regression_card_is_a_located_card_error(tmp_path):
     assert "tabular-classification" in problem.message
 
 
+@pytest.mark.parametrize("kind", ["clusterer", "outlier detector"])
+def test_a_clusterer_or_outlier_detector_under_a_regression_card_is_refused(tmp_path, kind):
+    """A KMeans or an IsolationForest has predict and no classes: its cluster ids or ±1 labels were
+    audited as predicted values of the target."""
+    import skops.io as sio
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import IsolationForest
+
+    from auditor.errors import EXIT_MODEL_REFUSED, ModelLoadError
+
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor")
+    train = regression_frame(200, seed=1)[FEATURES]
+    estimator = KMeans(3, n_init=1, random_state=0) if kind == "clusterer" else IsolationForest(n_estimators=5, random_state=0)
+    sio.dump(estimator.fit(train), card.parent / "model.skops")
+    with pytest.raises(ModelLoadError) as info:
+        prepare_audit("default", card, csv)
+    assert info.value.exit_code == EXIT_MODEL_REFUSED
+    assert f"{type(estimator).__name__} is a{'n' if kind[0] == 'o' else ''} {kind}" in str(info.value)
+
+
+def test_a_multi_output_regressor_is_refused_at_load_not_in_every_check(tmp_path):
+    """A LinearRegression fitted on two targets loaded, and every check that called it ended in ERROR
+    ("predict returned shape (120, 2)"): a version of errors, exit 1, for a model auditor does not audit."""
+    import skops.io as sio
+    from sklearn.linear_model import LinearRegression
+
+    from auditor.errors import EXIT_MODEL_REFUSED, ModelLoadError
+
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor")
+    train = regression_frame(200, seed=1)
+    sio.dump(LinearRegression().fit(train[FEATURES], np.c_[train["y"], -train["y"]]), card.parent / "model.skops")
+    with pytest.raises(ModelLoadError, match=r"predict returned shape \(1, 2\).*single-output regressors") as info:
+        prepare_audit("default", card, csv)
+    assert info.value.exit_code == EXIT_MODEL_REFUSED
+
+
 def test_a_non_numeric_regression_target_names_its_row(tmp_path):
     card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor", target_text_row=7)
     with pytest.raises(DatasetError) as info:

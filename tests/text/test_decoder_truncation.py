@@ -102,3 +102,29 @@ def test_a_decoder_classifier_whose_pad_is_its_last_token_is_read_where_its_head
     ids = torch.as_tensor(enc.ids)[None]
     last_real = int((torch.arange(ids.shape[1]) * (ids != end)).argmax())  # transformers' rule
     assert last_real < len(enc.ids) - 1 and model.read_position(enc) == last_real
+
+
+def test_a_multimodal_configs_pad_id_is_its_text_configs(tmp_path):
+    """A Gemma 3 sequence classifier's config (text and vision) keeps pad_token_id in its text config,
+    where the head reads it: the load read config.pad_token_id and ended in an AttributeError (exit 5)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from auditor.models.decoder import load_sequence_classifier
+
+    tok = tiny_decoder._tokenizer(tmp_path / "gemma3")
+    config = AutoConfig.for_model(
+        "gemma3", text_config=dict(vocab_size=len(tiny_decoder.VOCAB), hidden_size=16, intermediate_size=32,
+                                   num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+                                   max_position_embeddings=64, pad_token_id=None),
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=28, patch_size=14), mm_tokens_per_image=4,
+        id2label=tiny_decoder.LABELS, label2id={v: k for k, v in tiny_decoder.LABELS.items()})
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(str(tmp_path / "gemma3"))
+    model = load_sequence_classifier(tmp_path / "gemma3", max_length=32, batch_size=8)
+    assert model.pad_id == tok.pad_token_id == model.model.config.get_text_config().pad_token_id
+    alone = model.predict_proba(["good"])
+    model._fresh_cache()
+    beside = model.predict_proba(["the film was good and", "bad bad the end", "good"])[-1:]
+    np.testing.assert_allclose(alone, beside, atol=1e-6)  # the head reads the text's last token, not a pad

@@ -178,3 +178,14 @@ def test_a_special_token_after_a_newline_is_refused(gpt2_dir):
                        label_words={"negative": "no", "positive": "<|endoftext|>"}, max_length=64)
     (problem,) = err.value.problems
     assert problem.location == "auditor.label_words.positive" and "special token '<|endoftext|>'" in problem.message
+
+
+def test_a_clash_after_a_prompt_another_input_names_is_located_at_its_field(gpt2_dir):
+    """A policy's prompt_sensitivity variant is checked as the card's variants are (the engine refuses
+    the policy, exit 3): "sent" and "sentiment" share their first token after a newline."""
+    model = load_causal_lm(gpt2_dir, prompt=tiny_decoder.PROMPT, label_words={"negative": "sent", "positive": "sentiment"},
+                           max_length=64)
+    assert model.prompt_problems([("variants[0]", "opinion : {text} verdict :")]) == []
+    (problem,) = model.prompt_problems([("variants[1]", "opinion : {text} verdict :\n")])
+    assert problem.location == "variants[1]"
+    assert problem.message.startswith("auditor.label_words.positive: ") and "starts with the same token" in problem.message

@@ -104,3 +104,38 @@ def test_a_mask_no_text_writes_is_said_in_the_notes(tmp_path):
     assert model.mask_takes_space is False
     notes = model.input_notes(SimpleNamespace(texts=lambda: ["good movie"]))
     assert len(notes) == 1 and "not the id-level removal" in notes[0] and "'Ġ'" in notes[0]
+
+
+def test_a_token_merging_the_texts_end_with_the_prompt_is_the_prompts(tmp_path):
+    """A byte-level BPE that learnt '."' reads a text's last "." and a prompt's closing quote as one token:
+    it was the text's last word, so removing that word (faithfulness, the IG baseline) or cutting the text
+    to fit took the prompt's quote with it, though prompt tokens are never masked."""
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+
+    from auditor.models.decoder import load_causal_lm
+
+    prompt = 'review : "{text}" sentiment :'
+    rng = np.random.default_rng(0)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator([prompt.replace("{text}", tiny_decoder.make_sentence(rng, "good", 5) + ".") + " yes no"] * 50,
+                            vocab_size=300, min_frequency=1, special_tokens=["<|endoftext|>"])
+    tok = GPT2TokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                            unk_token="<|endoftext|>")
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=1, n_head=2, n_positions=64)).save_pretrained(
+        str(tmp_path))
+    tok.save_pretrained(str(tmp_path))
+    model = load_causal_lm(tmp_path, prompt=prompt, label_words=tiny_decoder.LABEL_WORDS, max_length=64)
+    enc = model.encode(["the movie was good."])[0]
+    merged = enc.tokens.index('."')  # the tokenizer's own reading of the filled prompt
+    assert enc.word_ids[merged] == -1 and enc.special[merged]
+    assert model.word_spans("the movie was good.") == [(0, 3), (4, 9), (10, 13), (14, 18)]
+    # read whole under this prompt and another: prompt_sensitivity compares the two on it, not as cut
+    from auditor.checks.prompt_sensitivity import _kept_chars
+
+    plain = model.with_prompt("review : {text} sentiment :")
+    assert _kept_chars(model.encode(["the movie was good."])) == _kept_chars(plain.encode(["the movie was good."]))
+    cut = load_causal_lm(tmp_path, prompt=prompt, label_words=tiny_decoder.LABEL_WORDS, max_length=9)
+    assert cut.encode(["the movie was good."])[0].tokens[-3:] == ['."', "Ġsentiment", "Ġ:"]  # the prompt kept whole

@@ -299,3 +299,41 @@ def test_no_text_read_alike_under_every_prompt_is_not_measured_and_says_so(ctx):
     assert result.key_figure == "no text compared" and "not measured" in result.summary
     assert "nan" not in result.key_figure + result.summary
     assert all(result.measurements[m] is None for m in result.measurements if m != "n_variants")
+
+
+def test_a_policy_variant_the_model_cannot_read_is_a_located_policy_error(ctx, tmp_path):
+    """A policy's variant longer than the model reads (max_length 32) ended the check in ERROR with
+    "ValueError: the prompt alone is longer than the model's limit of 32 tokens", naming no variant,
+    and validate passed it; the card's own variants were refused by both (exit 3). Now so is it."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+    from auditor.engine.audit import prepare_audit
+
+    too_long = "review " * 40 + ": {text} sentiment :"
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({"schema_version": 1, "name": "p", "version": "1", "checks": [
+        {"check": "prompt_sensitivity", "params": {"variants": ["opinion : {text} verdict :", too_long]}}]}))
+    with pytest.raises(PolicyError) as err:
+        prepare_audit(path, ctx.card.path, ctx.data.path)
+    (problem,) = err.value.problems
+    assert err.value.exit_code == 3
+    assert problem.location == "check 'prompt_sensitivity', params.variants[1]"
+    assert "leaves no token for the text within the 32 tokens" in problem.message
+    checked = CliRunner().invoke(app, ["validate", "--policy", str(path), "--card", str(ctx.card.path)])
+    assert checked.exit_code == 3, checked.output
+    assert "check 'prompt_sensitivity', params.variants[1]: the prompt without the text leaves no token" in checked.output
+
+
+def test_variants_beyond_the_ten_measured_are_named_not_dropped_silently(ctx, monkeypatch):
+    """The policy's 10 variants and the card's one were cut to 10 with no word: the card's paraphrase was
+    never measured, and the report did not say so (here with room for one variant, the policy's)."""
+    import auditor.checks.prompt_sensitivity as check
+
+    monkeypatch.setattr(check, "MAX_VARIANTS", 1)
+    policy = [ctx.model.prompt.replace(" {text} ", "  {text} ")]
+    result = _run(ctx, variants=policy, use_card_variants=True, explainer="saliency", n_instances=2)
+    assert result.measurements["n_variants"] == 1
+    assert any("1 prompt variant was not measured" in n and "'opinion : {text} verdict :'" in n for n in result.notes), \
+        result.notes
