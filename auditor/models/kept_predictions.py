@@ -144,6 +144,9 @@ def runtime_facts_of(adapter, model_sha256: str) -> dict:
               for k, v in adapter.runtime_facts.items() if not any(w in k for w in ("probe", "diff", "verified", "reason"))}
     return {"model_sha256": model_sha256, "adapter": f"{type(adapter).__module__}.{type(adapter).__qualname__}",
             "classes": list(adapter.classes), "max_length": getattr(adapter, "max_length", None), "runtime": served,
+            # a prompted LM's label tokens: other label words score the same prompted ids otherwise, and the
+            # file of the first words was refused by every audit of the second (its check failing each time)
+            "constants": adapter.exported_constants() if hasattr(adapter, "exported_constants") else {},
             "cpu": machine.get("cpu"), "torch_cpu_kernels": machine.get("torch_cpu_kernels"),
             "versions": {name: installed(name) for name in ("auditor", "torch", "transformers", "onnxruntime")}}
 

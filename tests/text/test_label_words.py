@@ -189,3 +189,17 @@ def test_a_clash_after_a_prompt_another_input_names_is_located_at_its_field(gpt2
     (problem,) = model.prompt_problems([("variants[1]", "opinion : {text} verdict :\n")])
     assert problem.location == "variants[1]"
     assert problem.message.startswith("auditor.label_words.positive: ") and "starts with the same token" in problem.message
+
+
+def test_other_label_words_keep_their_predictions_in_another_file(gpt2_dir):
+    """A prompted LM's predictions depend on its label words' tokens beyond the prompted ids the kept
+    file is keyed by: other words read another file (the first words' file had been refused by every
+    audit of the second, its verification failing each time, and nothing was kept for them)."""
+    from auditor.models import kept_predictions
+
+    one = load_causal_lm(gpt2_dir, prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS, max_length=64)
+    swapped = dict(zip(tiny_decoder.LABEL_WORDS, reversed(list(tiny_decoder.LABEL_WORDS.values()))))
+    other = load_causal_lm(gpt2_dir, prompt=tiny_decoder.PROMPT, label_words=swapped, max_length=64)
+    facts = [kept_predictions.runtime_facts_of(m, "a" * 64) for m in (one, other)]
+    assert facts[0]["classes"] == facts[1]["classes"] and facts[0]["constants"] != facts[1]["constants"]
+    assert kept_predictions.signature_of(facts[0]) != kept_predictions.signature_of(facts[1])
