@@ -836,6 +836,48 @@ def due(
     raise typer.Exit(EXIT_BLOCKING_FAILURE)
 
 
+cache_app = typer.Typer(no_args_is_help=True, help="The files of a --prediction-cache folder: list them, remove those no audit uses.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("list")
+def cache_list(folder: Path = typer.Argument(..., help="A --prediction-cache folder.")) -> None:
+    """List the kept files (one per model, runtime and auditor version), least recently used first."""
+    from auditor.models.kept_files import survey
+
+    try:
+        files, others = survey(folder)
+    except AuditorError as exc:
+        _fail(exc)
+    for k in files:
+        _print(k.describe())
+    for path in others:
+        _print(f"{path.name}  not a kept file (left alone)")
+    _print(f"{len(files)} kept file{'s' * (len(files) != 1)}, {sum(k.size for k in files) / 2**20:.1f} MiB")
+
+
+@cache_app.command("prune")
+def cache_prune(
+    folder: Path = typer.Argument(..., help="A --prediction-cache folder."),
+    unused_days: int = typer.Option(..., "--unused-days", help="Remove the kept files no audit has opened for this many days (1 or more)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be removed; remove nothing."),
+) -> None:
+    """Remove the kept files no audit has opened (read or added to) for --unused-days days; other files are left alone."""
+    from auditor.models.kept_files import prune
+
+    try:
+        stale, kept, others = prune(folder, unused_days, datetime.now(timezone.utc), dry_run=dry_run)
+    except AuditorError as exc:
+        _fail(exc)
+    verb = "would remove" if dry_run else "removed"
+    for k in stale:
+        _print(f"{verb} {k.describe()}")
+    for path in others:
+        _print(f"{path.name}  not a kept file (left alone)")
+    _print(f"{verb} {len(stale)} kept file{'s' * (len(stale) != 1)} ({sum(k.size for k in stale) / 2**20:.1f} MiB); "
+           f"{len(kept)} used in the last {unused_days} day{'s' * (unused_days != 1)} kept")
+
+
 # --- the reviewer's workspace: accounts, signing keys, the web server ---------------------------
 
 users_app = typer.Typer(no_args_is_help=True, help="Accounts of `auditor serve` (stored in the output folder's registry).")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Hashable
 from pathlib import Path
@@ -74,6 +75,7 @@ class KeptPredictions:
         :class:`UnreadableRow` where a row is not a digest and this model's probabilities)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = self._connect()
+        os.utime(self.path)  # used now, if only read: `auditor cache prune --unused-days` goes by this time
         try:
             self.rows = {}
             for n, (key, proba) in enumerate(con.execute("SELECT input, proba FROM predictions ORDER BY rowid"), 1):
