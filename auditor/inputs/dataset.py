@@ -217,13 +217,20 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                 f"column{'s' * (len(extra) > 1)} {', '.join(map(repr, extra))}",
                 "not in the card's features; list them in auditor.ignore_columns to keep them",
             ))
-    if problems:
-        raise DatasetError(source, problems)
     unknown = [c for c in block.immutable_features if c not in features]
-    if unknown:
-        raise ModelCardError(str(card.path), [Problem(
-            "auditor.immutable_features", f"{', '.join(map(repr, unknown))} not among the dataset's feature columns "
-                                          f"({source}: {', '.join(features)})")])
+    card_problem = ModelCardError(str(card.path), [Problem(
+        "auditor.immutable_features", f"{', '.join(map(repr, unknown))} not among the dataset's feature columns "
+                                      f"({source}: {', '.join(features)})")]) if unknown else None
+
+    def invalid(problems: list[Problem]) -> DatasetError:
+        """The data's problems, and the card's with them: it had waited for the data's to be mended."""
+        error = DatasetError(source, problems)
+        if card_problem is not None:
+            error.add_note(str(card_problem))
+        return error
+
+    if problems:
+        raise invalid(problems)
 
     group_only = [c for c in sensitive if c not in features and c != block.target]  # grouped, never read by the model
     for col in [block.target, *features, *group_only]:
@@ -232,7 +239,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             problems.append(Problem(f"column {col!r}", f"nested values (lists or objects) in {rows_text(nested)}; "
                                                        "each cell must hold one value"))
     if problems:
-        raise DatasetError(source, problems)
+        raise invalid(problems)
 
     target = df[block.target]
     if target.isna().any():
@@ -327,7 +334,9 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     for col in group_only:
         problems += _group_column_problems(df[col], col)
     if problems:
-        raise DatasetError(source, problems)
+        raise invalid(problems)
+    if card_problem is not None:
+        raise card_problem
 
     notes = [note for col, note in df.attrs.get("notes", {}).items() if col in expected]  # not the ignored columns
     notes += typing_notes

@@ -15,7 +15,7 @@ from auditor.checks import CHECK_REGISTRY
 from auditor.checks.counterfactuals import feature_scales
 from auditor.engine.context import AuditContext
 from auditor.engine.runner import PlannedCheck, run_check
-from auditor.errors import EXIT_INVALID_INPUT, ModelCardError
+from auditor.errors import EXIT_INVALID_INPUT, DatasetError, ModelCardError
 from auditor.explain.counterfactual_search import SearchSpace, nearest_counterfactuals, quantile_candidates
 from auditor.inputs.dataset import load_dataset
 from auditor.inputs.model_card import load_model_card
@@ -189,6 +189,14 @@ def test_an_unknown_immutable_feature_is_a_located_card_error(tmp_path):
     assert err.value.exit_code == EXIT_INVALID_INPUT
     assert err.value.problems[0].location == "auditor.immutable_features"
     assert "'age'" in str(err.value) and "'x0'" not in err.value.problems[0].message.split("not among")[0]
+    # with a problem of the data's own, both are said at once (the card's had waited for the data's to be mended)
+    frame = linear_frame(20, seed=0)
+    frame.loc[3, "label"] = None
+    frame.to_csv(tmp_path / "eval.csv", index=False)
+    with pytest.raises(DatasetError) as err:
+        load_dataset(tmp_path / "eval.csv", card)
+    assert [str(p) for p in err.value.problems] == ["column 'label': target missing in row 3"]
+    assert [n for n in err.value.__notes__ if n.startswith("invalid model card") and "'age' not among" in n]
 
 
 def test_multiclass_and_categorical_counterfactuals(tmp_path):
