@@ -5,7 +5,7 @@ Each audit of a model on a runtime keeps its predictions in a file of its own
 every model version, runtime and auditor version it has seen, and none is ever removed by an audit.
 ``prune`` removes the kept files no audit has opened for a number of days (an audit that opens a
 file, to read or add, sets its modification time), with their SQLite ``-wal``/``-shm`` companions.
-Only files this module recognises as kept files (their three tables and a readable facts row) are
+Only files this module recognises as kept files (their tables, and a readable facts row where one was written) are
 listed or removed: anything else in the folder is named and left alone.
 """
 
@@ -53,11 +53,12 @@ def read_kept_file(path: Path) -> KeptFile | None:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, timeout=10)
         try:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if tables != TABLES:
+            if not {"predictions", "facts"} <= tables <= TABLES:  # an earlier auditor's file has no gradient_rows
                 return None
             row = con.execute("SELECT facts FROM facts").fetchone()
             facts = json.loads(row[0]) if row else {}
-            counts = [con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("predictions", "gradient_rows")]
+            counts = [con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] if t in tables else 0
+                      for t in ("predictions", "gradient_rows")]
         finally:
             con.close()
     except (sqlite3.Error, OSError, ValueError, TypeError):

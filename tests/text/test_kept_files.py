@@ -39,20 +39,26 @@ def test_prune_removes_the_files_no_audit_opened_for_n_days_and_nothing_else(tmp
     with sqlite3.connect(other) as con:
         con.execute("CREATE TABLE t (x)")
     os.utime(other, (0, 0))
+    earlier = tmp_path / ("0" * 32 + ".sqlite")  # an earlier auditor's file (no gradient_rows table), as old: removed
+    with sqlite3.connect(earlier) as con:
+        con.execute("CREATE TABLE predictions (input BLOB PRIMARY KEY, proba BLOB NOT NULL)")
+        con.execute("CREATE TABLE facts (facts TEXT NOT NULL)")
+    os.utime(earlier, (0, 0))
 
     listed = invoke("cache", "list", tmp_path)
     assert listed.exit_code == 0, listed.output
     lines = listed.stdout.splitlines()
-    assert lines[0].startswith(old.path.name) and "model aaaaaaaaaaaa" in lines[0] and "3 predictions, 1 path rows" in lines[0]
-    assert lines[1].startswith(recent.path.name) and "5 predictions" in lines[1]
-    assert "notes.sqlite  not a kept file (left alone)" in listed.stdout and lines[-1].startswith("2 kept files")
+    assert lines[0].startswith(earlier.name) and "model ?" in lines[0] and "last used 1970-01-01" in lines[0]
+    assert lines[1].startswith(old.path.name) and "model aaaaaaaaaaaa" in lines[1] and "3 predictions, 1 path rows" in lines[1]
+    assert lines[2].startswith(recent.path.name) and "5 predictions" in lines[2]
+    assert "notes.sqlite  not a kept file (left alone)" in listed.stdout and lines[-1].startswith("3 kept files")
 
     dry = invoke("cache", "prune", tmp_path, "--unused-days", 30, "--dry-run")
     assert dry.exit_code == 0 and f"would remove {old.path.name}" in dry.stdout and old.path.exists()
 
     pruned = invoke("cache", "prune", tmp_path, "--unused-days", 30)
     assert pruned.exit_code == 0, pruned.output
-    assert f"removed {old.path.name}" in pruned.stdout and "removed 1 kept file" in pruned.stdout
+    assert f"removed {old.path.name}" in pruned.stdout and "removed 2 kept files" in pruned.stdout
     assert "1 used in the last 30 days kept" in pruned.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([recent.path.name, "notes.sqlite"])
 
