@@ -35,6 +35,19 @@ def _known_framework(key: str) -> str:
     return key
 
 
+def _each_once(values: list[str]) -> list[str]:
+    """A list whose entries are each written once: a framework declared twice listed its uncovered
+    clauses twice (and counted them twice on the cover), a clause cited twice named its check twice
+    in the traceability matrix."""
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(map(repr, twice))} listed more than once")
+    return values
+
+
+Clauses = Annotated[list[Clause], AfterValidator(_each_once)]
+
+
 def _reads_as_number(text: str) -> bool:
     try:
         float(text)
@@ -88,7 +101,7 @@ class CheckSpec(BaseModel):
     id: str | None = None
     title: str | None = None
     rationale: Prose = ""  # why the check is in the policy
-    clauses: list[Clause] = Field(default_factory=list)  # e.g. eu-ai-act:2024/1689:art-13(3)(b)(iv)
+    clauses: Clauses = Field(default_factory=list)  # e.g. eu-ai-act:2024/1689:art-13(3)(b)(iv)
     tasks: list[Task] | None = Field(default=None, min_length=1)  # run only on these tasks (default: every task the check has)
     params: dict[str, Any] = Field(default_factory=dict)
     thresholds: list[Threshold] = Field(default_factory=list)
@@ -107,7 +120,7 @@ class CheckOverride(BaseModel):
     id: str | None = None
     title: str | None = None
     rationale: Prose | None = None
-    clauses: list[Clause] = Field(default_factory=list)
+    clauses: Clauses = Field(default_factory=list)
     tasks: list[Task] | None = Field(default=None, min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
     thresholds: list[Threshold] = Field(default_factory=list)
@@ -148,8 +161,9 @@ class _PolicyFields(NumbersNotBooleans):
     changelog: list[Prose] = Field(default_factory=list)  # what changed per version: kept in the file, never printed in reports
     owner: str = ""  # the person or function accountable for the policy
     effective_from: Annotated[date | None, BeforeValidator(lambda v: v if v is None else calendar_date(v))] = None
-    frameworks: list[Annotated[str, AfterValidator(_known_framework)]] = Field(default_factory=list)
-    clauses: list[Clause] = Field(default_factory=list)  # addressed by the policy as a whole
+    frameworks: Annotated[list[Annotated[str, AfterValidator(_known_framework)]], AfterValidator(_each_once)] = Field(
+        default_factory=list)
+    clauses: Clauses = Field(default_factory=list)  # addressed by the policy as a whole
     seed: int = Field(default=0, ge=0, le=2**32 - 1)  # numpy and scikit-learn accept 0 .. 2**32-1
     dataset: DatasetOptions = Field(default_factory=DatasetOptions)
     explainers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> parameters, shared by all checks
