@@ -11,6 +11,7 @@ is collected and reported together with its location, e.g. ``checks[2].params.n_
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -46,6 +47,21 @@ def _each_once(values: list[str]) -> list[str]:
 
 
 Clauses = Annotated[list[Clause], AfterValidator(_each_once)]
+
+
+def _a_name(value: str) -> str:
+    """A check's id or title as the report, waivers, the JUnit file and the step summary show it: a
+    blank one (id "   ") showed an empty table cell, a line break split the terminal's row in two."""
+    if not value.strip():
+        raise ValueError("must not be blank: the report, waivers and CI output name the check by it")
+    controls = [ch for ch in value if unicodedata.category(ch) in ("Cc", "Zl", "Zp")]
+    if controls:
+        raise ValueError(f"holds a line break or control character ({ascii(controls[0])}): a check's id and title are "
+                         "one line of text")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_a_name)]
 
 
 def _reads_as_number(text: str) -> bool:
@@ -98,8 +114,8 @@ class CheckSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     check: str
-    id: str | None = None
-    title: str | None = None
+    id: Name | None = None
+    title: Name | None = None
     rationale: Prose = ""  # why the check is in the policy
     clauses: Clauses = Field(default_factory=list)  # e.g. eu-ai-act:2024/1689:art-13(3)(b)(iv)
     tasks: list[Task] | None = Field(default=None, min_length=1)  # run only on these tasks (default: every task the check has)
@@ -117,8 +133,8 @@ class CheckOverride(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     check: str | None = None
-    id: str | None = None
-    title: str | None = None
+    id: Name | None = None
+    title: Name | None = None
     rationale: Prose | None = None
     clauses: Clauses = Field(default_factory=list)
     tasks: list[Task] | None = Field(default=None, min_length=1)
