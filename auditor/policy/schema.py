@@ -10,6 +10,7 @@ is collected and reported together with its location, e.g. ``checks[2].params.n_
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from datetime import date
@@ -88,6 +89,13 @@ class Threshold(NumbersNotBooleans):
         # pydantic's lax mode read min: "0.1" as 0.1, and the inheritance check, comparing numbers, did not
         # see a child loosen its parent's gate that way
         if isinstance(value, str) and _reads_as_number(value):  # other text: pydantic's "a valid number"
+            if "e" in value.lower() and math.isfinite(float(value)):
+                # YAML 1.1 reads 1e-3 unquoted as text too: "write it without quotes" left no way out
+                import yaml
+
+                written = yaml.safe_dump(float(value)).splitlines()[0]
+                raise ValueError(f"{value!r} is text to YAML, which reads an exponent as a number only after a decimal "
+                                 f"point and with its sign (1.0e-3, not 1e-3); a bound is a number: write {written}")
             raise ValueError(f"{value!r} is quoted, so YAML reads it as text; a bound is a number: write it without "
                              "quotes")
         return value
