@@ -233,9 +233,10 @@ def merge_chain(files: list[PolicyFile]) -> tuple[dict, list[Entry], list[tuple[
         if raw.get("clauses"):
             merged["clauses"] = [*merged.get("clauses", []), *(c for c in raw["clauses"] if c not in merged.get("clauses", []))]
         waivers += [(w, f.source, f"waivers[{i}]") for i, w in enumerate(raw.get("waivers") or [])]
-        for i, gone in enumerate(raw.get("remove") or []):
+        removes = raw.get("remove") or []
+        for i, gone in enumerate(removes):
             keep = [e for e in entries if e.check_id != gone]
-            if len(keep) == len(entries):
+            if len(keep) == len(entries) and gone not in removes[:i]:  # an id listed twice: said by the schema
                 problems.append(Problem(f"{f.where}remove[{i}]", f"the parent policy has no check with id {gone!r}"))
             entries = keep
         by_id = {e.check_id: e for e in entries}

@@ -229,7 +229,7 @@ class PolicyOverlay(_PolicyFields):
     """The shape of a policy file that extends another (validated before merging)."""
 
     extends: str
-    remove: list[str] = Field(default_factory=list)
+    remove: Annotated[list[str], AfterValidator(_each_once)] = Field(default_factory=list)
     checks: list[CheckOverride] = Field(default_factory=list)
 
 

@@ -206,6 +206,13 @@ def test_problems_are_located_in_the_file_that_holds_them(tmp_path, base, yaml_w
     assert "leave it nothing to run on" in problems["checks[4].tasks"]
 
 
+def test_an_id_removed_twice_is_said_as_such(tmp_path, base, yaml_writer, child_of):
+    # the second removal had said "the parent policy has no check with id 'global_importance'", which it has
+    child = yaml_writer(tmp_path, "child.yaml", child_of("base.yaml", remove=[
+        "global_importance", "performance", "global_importance"]))
+    assert problems_of(child) == {"remove": "Value error, 'global_importance' listed more than once"}
+
+
 def test_a_parent_threshold_invalidated_by_child_params_is_located_in_the_parent(tmp_path, yaml_writer, child_of,
                                                                                   policy_writer):
     parent = policy_writer(tmp_path, policy_writer.tiny([
