@@ -564,3 +564,22 @@ def test_long_runs_in_the_policys_own_text_get_break_opportunities():
     for field, text in run.items():
         assert text in whole, field  # shown, and as written
         assert not [part for part in parser.parts if text[:40] in part], field  # each run broken every 16 characters
+
+
+def test_the_claims_table_says_how_many_rows_each_measured_value_rests_on():
+    """The card-claims table showed 'accuracy 0.819 0.800 ... within tolerance' for an audit of 40 rows
+    without saying so: a measured figure says its n, as the gates' table does."""
+    from types import SimpleNamespace
+
+    from auditor.policy.traceability import claim_checks
+    from auditor.results import SampleSize, Traceability
+
+    perf = SimpleNamespace(check="performance", id="performance", status=Status.PASS, params={"claim_tolerance": 0.03},
+                           measurements={"accuracy": 0.8, "accuracy_ci_low": 0.64, "accuracy_ci_high": 0.91},
+                           sample_sizes=[SampleSize(measurement="claims_checked", n=1114)])
+    card = SimpleNamespace(claims=[SimpleNamespace(metric="accuracy", value=0.819, dataset="", split="", rows=None)])
+    (row,) = claim_checks(card, [perf])
+    assert row.n == 1114
+    text = text_of(render_html(small_result(checks=[check(measurements=perf.measurements)],
+                                            traceability=Traceability(claims=[row]))))
+    assert "accuracy 0.819 0.800 (n = 1,114) 0.000 0.030 within tolerance" in text
