@@ -86,11 +86,15 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
     if problems:
         raise PolicyError(root.source, problems)
     merged["checks"] = [e.spec for e in entries]
-    # a parent's waiver of a check a child removed waives nothing, and goes with it (the parent, loaded
-    # alone, validated its own ids)
+    # a parent's waiver of a check a child removed waives nothing, and goes with it; one of an id no
+    # file of the chain removed is checked as the named file's are (a typo in a parent's waiver had
+    # been dropped unsaid)
     kept = {e.check_id for e in entries}
+    removed = {gone for f in files[:-1] if isinstance(f.raw.get("remove"), list) for gone in f.raw["remove"]
+               if isinstance(gone, str)}
     raw_waivers = [(w, src, loc) for w, src, loc in raw_waivers
-                   if src == root.source or not isinstance(w, dict) or w.get("check") in kept]
+                   if src == root.source or not isinstance(w, dict) or w.get("check") in kept
+                   or w.get("check") not in removed]
     merged["waivers"] = [w for w, _, _ in raw_waivers]
     try:
         policy = Policy.model_validate(merged)

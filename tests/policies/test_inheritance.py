@@ -135,6 +135,19 @@ def test_a_childs_dataset_limits_merge_key_by_key_and_a_removed_checks_waiver_go
     assert len(load_policy(parent).waivers) == 1
 
 
+def test_a_parents_waiver_of_an_unknown_check_is_refused_through_its_child(tmp_path, yaml_writer, child_of):
+    """A parent's waiver naming no check of the chain ('performanse') was refused with the parent
+    alone, and dropped unsaid through a child that removed another check."""
+    parent = yaml_writer(tmp_path, "parent.yaml", {
+        "schema_version": 1, "name": "parent", "version": "1",
+        "checks": [{"check": "performance"}, {"check": "card_completeness"}],
+        "waivers": [{"check": "performanse", "justification": "j", "approver": "A", "expires": "2030-01-01"},
+                    {"check": "card_completeness", "justification": "j", "approver": "A", "expires": "2030-01-01"}]})
+    child = yaml_writer(tmp_path, "child.yaml", child_of(str(parent), remove=["card_completeness"]))
+    assert problems_of(child) == {f"{parent}:waivers[0].check": (
+        f"unknown check id 'performanse'; the policy {child} has: performance")}
+
+
 def test_a_child_loosening_a_parents_gate_is_said_by_validate(tmp_path, yaml_writer, child_of):
     """A child turning the parent's blocking roc_auc_ci_low >= 0.7 into info >= 0.1 was silent."""
     weak = yaml_writer(tmp_path, "weak.yaml", child_of("default", checks=[{"id": "performance", "thresholds": [
