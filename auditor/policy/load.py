@@ -115,7 +115,7 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
         policy=policy, params=params, source=root.source, text=root.text, sha256=root.sha256,
         chain=[FileHash(source=f.source, sha256=f.sha256) for f in files], waivers=sourced,
         waivers_file=FileHash(source=waiver_file.source, sha256=waiver_file.sha256) if waiver_file else None,
-        weakened=[w for e in entries for w in e.weakened],
+        weakened=[w for e in entries for w in [*e.weakened, *_dropped_tasks(e, CHECK_REGISTRY)]],
     )
 
 
@@ -133,6 +133,20 @@ def _merge_problems(files, registry) -> list[Problem]:
     except Exception:  # noqa: BLE001 - merging assumes files that validated; their problems are raised anyway
         return []
     return problems
+
+
+def _dropped_tasks(entry, registry) -> list[str]:
+    """An override's ``tasks`` that leave out a task the parent's gates judged: a gate dropped for those
+    models, as a removed bound is (validate says so)."""
+    runs_on = registry[entry.spec["check"]].applicable_tasks()
+    said = []
+    for at, before, gates in entry.retasked:
+        judged = {t for scope in gates for t in (scope or before or runs_on) if t in (before or runs_on)}
+        dropped = [t for t in runs_on if t in judged and t not in entry.spec["tasks"]]
+        if dropped:
+            said.append(f"{entry.check_id}: {at} no longer runs it on {', '.join(dropped)} models, so its gates (the "
+                        f"check added at {entry.origin}) no longer judge them")
+    return said
 
 
 def _unknown_check(sw: SourcedWaiver, where: str, ids: list[str], policy_source: str) -> Problem:

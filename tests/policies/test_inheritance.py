@@ -162,6 +162,22 @@ def test_a_child_loosening_a_parents_gate_is_said_by_validate(tmp_path, yaml_wri
     assert load_policy(stricter).weakened == [] and load_policy("eu-ai-act-high-risk").weakened == []
 
 
+def test_a_child_narrowing_a_gated_checks_tasks_is_said_by_validate(tmp_path, yaml_writer, child_of):
+    """A child limiting default's performance to tabular models dropped its gates for text models
+    unsaid, where lowering one bound was said; a check's own scope (subgroup_fairness runs on
+    classifiers only) is no loosening."""
+    narrow = yaml_writer(tmp_path, "narrow.yaml", child_of("default", checks=[
+        {"id": "performance", "tasks": ["tabular-classification", "tabular-regression"]},
+        {"id": "subgroup_fairness", "tasks": ["tabular-classification"]},
+        {"id": "explanation_faithfulness", "tasks": ["tabular-regression"]}]))
+    assert [w.split(" (the check")[0] for w in load_policy(narrow).weakened] == [
+        "performance: checks[0].tasks no longer runs it on text-classification models, so its gates",
+        "explanation_faithfulness: checks[2].tasks no longer runs it on tabular-classification models, so its gates"]
+    res = CliRunner().invoke(app, ["validate", "--policy", str(narrow)])
+    assert res.exit_code == 0 and "warning: performance: checks[0].tasks no longer runs it on text-classification" \
+        in " ".join(res.output.split())
+
+
 @pytest.mark.parametrize("parent, fragment", [
     ("no-such-policy", "unknown parent policy 'no-such-policy': not a built-in policy (built-ins: "),
     ("missing.yaml", "unknown parent policy 'missing.yaml': no file "),
