@@ -96,6 +96,12 @@ def numeric_column(values) -> bool:
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
+def cut_text(edge: float) -> str:
+    """A policy's cut point as written: every digit it has (1000001, not 1e+06, which read like its
+    neighbours 1000000 and 1000002 and merged their bands under one label)."""
+    return f"{edge:.15g}"
+
+
 def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10,
                   edges: list[float] | None = None) -> IndexedGroups:
     """The groups of one sensitive column, indexed: its values as text, a numeric column with more
@@ -110,7 +116,8 @@ def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 1
     if numeric and edges:
         cuts = sorted(set(float(e) for e in edges))
         binned = pd.cut(s.astype(float), [-np.inf, *cuts, np.inf], right=False)
-        labels = [f"< {cuts[0]:g}", *(f"{a:g}–{b:g}" for a, b in zip(cuts, cuts[1:])), f"≥ {cuts[-1]:g}"]
+        labels = [f"< {cut_text(cuts[0])}", *(f"{cut_text(a)}–{cut_text(b)}" for a, b in zip(cuts, cuts[1:])),
+                  f"≥ {cut_text(cuts[-1])}"]
         codes = binned.cat.codes.to_numpy()
     elif numeric and s.nunique(dropna=True) > max_categories:
         binned = pd.qcut(s.astype(float), q=n_bins, duplicates="drop")

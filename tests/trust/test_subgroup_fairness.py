@@ -614,6 +614,14 @@ def test_a_policys_bands_group_a_numeric_sensitive_column():
     groups = column_groups(ages, edges=[50, 25])
     labels = [str(groups.names[i]) for i in groups.codes]
     assert labels == ["< 25", "< 25", "25–50", "25–50", "25–50", "≥ 50", "≥ 50", "(missing)"]
+    # cut points that differ in their seventh digit: '{:g}' wrote 1e+06 for three of them, and two bands
+    # of one label were merged into one group
+    incomes = column_groups(pd.Series([999_999.0, 1_000_000.5, 1_000_001.5, 1_000_003.0]),
+                            edges=[1_000_000, 1_000_001, 1_000_002])
+    assert [str(incomes.names[i]) for i in incomes.codes] == [
+        "< 1000000", "1000000–1000001", "1000001–1000002", "≥ 1000002"]
+    assert bands_sentence(FairnessParams(bins={"Age": [1_000_001]}), pd.DataFrame({"Age": [1.0, 2.0]})) == (
+        "Bands set by the policy: Age at 1000001 ('a–b' holds a up to but not b). ")
     sens = pd.DataFrame({"Age": pd.Series(range(18, 66)), "Marital": ["single", "married"] * 24})
     assert bands_sentence(FairnessParams(bins={"Age": [25, 50]}), sens) == (
         "Bands set by the policy: Age at 25, 50 ('a–b' holds a up to but not b). ")
