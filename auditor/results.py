@@ -339,6 +339,7 @@ class ClaimCheck(_Frozen):
     note: str = ""
     rows: int | None = None  # the rows of another sample the claim rests on (auditor.claims_rows); None: exact
     widening: float | None = None  # √(1 + n_eval/rows): the factor the measured interval was widened by
+    n: int | None = None  # the evaluation rows the measured value rests on
 
 
 class Traceability(_Frozen):

@@ -47,7 +47,7 @@ from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement
 from auditor.metrics.fairness import (
-    DISPARITIES, FOUR_FIFTHS, bootstrap_group_metrics, cramers_v, disparity, column_groups, four_fifths,
+    DISPARITIES, FOUR_FIFTHS, bootstrap_group_metrics, cramers_v, cut_text, disparity, column_groups, four_fifths,
     as_indexed_groups, four_fifths_p_floor, group_accuracy, group_metric_frame, independence_p, IndexedGroups, largest_gap_interval, numeric_column, rate_bases, shown_order, whole_numbers,
 )
 from auditor.metrics.statistics import bias_corrected_interval, signed_rank_interval
@@ -126,7 +126,7 @@ def bands_sentence(p: FairnessParams, sens) -> str:
     whole = [c for c in banded + quantiles if whole_numbers(sens[c])
              and (c not in banded or all(float(e).is_integer() for e in p.bins[c]))]
     if banded:
-        out += ("Bands set by the policy: " + "; ".join(f"{c} at {', '.join(f'{e:g}' for e in p.bins[c])}" for c in banded)
+        out += ("Bands set by the policy: " + "; ".join(f"{c} at {', '.join(cut_text(e) for e in p.bins[c])}" for c in banded)
                 + (" ('a–b' holds a up to but not b). " if any(c not in whole for c in banded) else ". "))
     if quantiles:
         out += (f"{', '.join(quantiles)}: more than {p.max_categories} values, cut into {p.n_bins} quantile bins"

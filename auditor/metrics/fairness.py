@@ -96,6 +96,12 @@ def numeric_column(values) -> bool:
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
+def cut_text(edge: float) -> str:
+    """A policy's cut point as written: every digit it has (1000001, not 1e+06, which read like its
+    neighbours 1000000 and 1000002 and merged their bands under one label)."""
+    return f"{edge:.15g}"
+
+
 def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 10,
                   edges: list[float] | None = None) -> IndexedGroups:
     """The groups of one sensitive column, indexed: its values as text, a numeric column with more
@@ -111,8 +117,8 @@ def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 1
         cuts = sorted(set(float(e) for e in edges))
         binned = pd.cut(s.astype(float), [-np.inf, *cuts, np.inf], right=False)
         whole = whole_numbers(s) and all(c.is_integer() for c in cuts)  # ages in years: 25 up to 35 is 25–34
-        labels = [f"< {cuts[0]:g}", *(_band(a, b - 1) if whole else f"{a:g}–{b:g}" for a, b in zip(cuts, cuts[1:])),
-                  f"≥ {cuts[-1]:g}"]
+        labels = [f"< {cut_text(cuts[0])}", *(_band(a, b - 1) if whole else f"{cut_text(a)}–{cut_text(b)}"
+                                            for a, b in zip(cuts, cuts[1:])), f"≥ {cut_text(cuts[-1])}"]
         codes = binned.cat.codes.to_numpy()
     elif numeric and s.nunique(dropna=True) > max_categories:
         binned = pd.qcut(s.astype(float), q=n_bins, duplicates="drop")
@@ -144,7 +150,7 @@ def whole_numbers(values: pd.Series) -> bool:
 
 
 def _band(low: float, high: float) -> str:
-    return f"{low:g}" if low == high else f"{low:g}–{high:g}"
+    return cut_text(low) if low == high else f"{cut_text(low)}–{cut_text(high)}"
 
 
 def shown_order(names) -> list[int]:

@@ -63,6 +63,9 @@ class Entry:
     tasks_at: str = ""  # location of the tasks value
     overridden_at: list[str] = field(default_factory=list)
     weakened: list[str] = field(default_factory=list)  # a parent's gate an override loosened, said by validate
+    # (location, the tasks before, each gate's tasks) of each override that set ``tasks``: one that drops a
+    # task the parent's gates judged loosens them too (load.py says so, knowing the tasks the check applies to)
+    retasked: list[tuple[str, list | None, list]] = field(default_factory=list)
 
     @property
     def check_id(self) -> str:
@@ -154,6 +157,8 @@ def _override(entry: Entry, item: dict, loc: str, problems: list[Problem]) -> No
         if item.get(key) is not None:
             spec[key] = item[key]
     if item.get("tasks") is not None:
+        if spec.get("thresholds"):
+            entry.retasked.append((f"{loc}.tasks", spec.get("tasks"), [t.get("tasks") for t in spec["thresholds"]]))
         spec["tasks"] = item["tasks"]
         entry.tasks_at = f"{loc}.tasks"
     if item.get("params"):
@@ -233,9 +238,10 @@ def merge_chain(files: list[PolicyFile]) -> tuple[dict, list[Entry], list[tuple[
         if raw.get("clauses"):
             merged["clauses"] = [*merged.get("clauses", []), *(c for c in raw["clauses"] if c not in merged.get("clauses", []))]
         waivers += [(w, f.source, f"waivers[{i}]") for i, w in enumerate(raw.get("waivers") or [])]
-        for i, gone in enumerate(raw.get("remove") or []):
+        removes = raw.get("remove") or []
+        for i, gone in enumerate(removes):
             keep = [e for e in entries if e.check_id != gone]
-            if len(keep) == len(entries):
+            if len(keep) == len(entries) and gone not in removes[:i]:  # an id listed twice: said by the schema
                 problems.append(Problem(f"{f.where}remove[{i}]", f"the parent policy has no check with id {gone!r}"))
             entries = keep
         by_id = {e.check_id: e for e in entries}

@@ -86,11 +86,15 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
     if problems:
         raise PolicyError(root.source, problems)
     merged["checks"] = [e.spec for e in entries]
-    # a parent's waiver of a check a child removed waives nothing, and goes with it (the parent, loaded
-    # alone, validated its own ids)
+    # a parent's waiver of a check a child removed waives nothing, and goes with it; one of an id no
+    # file of the chain removed is checked as the named file's are (a typo in a parent's waiver had
+    # been dropped unsaid)
     kept = {e.check_id for e in entries}
+    removed = {gone for f in files[:-1] if isinstance(f.raw.get("remove"), list) for gone in f.raw["remove"]
+               if isinstance(gone, str)}
     raw_waivers = [(w, src, loc) for w, src, loc in raw_waivers
-                   if src == root.source or not isinstance(w, dict) or w.get("check") in kept]
+                   if src == root.source or not isinstance(w, dict) or w.get("check") in kept
+                   or w.get("check") not in removed]
     merged["waivers"] = [w for w, _, _ in raw_waivers]
     try:
         policy = Policy.model_validate(merged)
@@ -118,7 +122,7 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
         policy=policy, params=params, source=root.source, text=root.text, sha256=root.sha256,
         chain=[FileHash(source=f.source, sha256=f.sha256) for f in files], waivers=sourced,
         waivers_file=FileHash(source=waiver_file.source, sha256=waiver_file.sha256) if waiver_file else None,
-        weakened=[w for e in entries for w in e.weakened],
+        weakened=[w for e in entries for w in [*e.weakened, *_dropped_tasks(e, CHECK_REGISTRY)]],
     )
 
 
@@ -144,6 +148,20 @@ def _unknown_gate(sw: SourcedWaiver, j: int, where: str, gates: dict[str, list[s
                    f"{sw.waiver.gates[j]!r} is not a warning or blocking gate of check {sw.waiver.check!r} in the policy "
                    f"{policy_source}" + (f"; its gates: {', '.join(mine)}" if mine else "; the check has none, so "
                                          "nothing of it can be waived"))
+
+
+def _dropped_tasks(entry, registry) -> list[str]:
+    """An override's ``tasks`` that leave out a task the parent's gates judged: a gate dropped for those
+    models, as a removed bound is (validate says so)."""
+    runs_on = registry[entry.spec["check"]].applicable_tasks()
+    said = []
+    for at, before, gates in entry.retasked:
+        judged = {t for scope in gates for t in (scope or before or runs_on) if t in (before or runs_on)}
+        dropped = [t for t in runs_on if t in judged and t not in entry.spec["tasks"]]
+        if dropped:
+            said.append(f"{entry.check_id}: {at} no longer runs it on {', '.join(dropped)} models, so its gates (the "
+                        f"check added at {entry.origin}) no longer judge them")
+    return said
 
 
 def _unknown_check(sw: SourcedWaiver, where: str, ids: list[str], policy_source: str) -> Problem:

@@ -10,7 +10,9 @@ is collected and reported together with its location, e.g. ``checks[2].params.n_
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -33,6 +35,34 @@ def _known_framework(key: str) -> str:
     if key not in FRAMEWORKS:
         raise ValueError(f"unknown framework {key!r}; known: {', '.join(FRAMEWORKS)}")
     return key
+
+
+def _each_once(values: list[str]) -> list[str]:
+    """A list whose entries are each written once: a framework declared twice listed its uncovered
+    clauses twice (and counted them twice on the cover), a clause cited twice named its check twice
+    in the traceability matrix."""
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(map(repr, twice))} listed more than once")
+    return values
+
+
+Clauses = Annotated[list[Clause], AfterValidator(_each_once)]
+
+
+def _a_name(value: str) -> str:
+    """A check's id or title as the report, waivers, the JUnit file and the step summary show it: a
+    blank one (id "   ") showed an empty table cell, a line break split the terminal's row in two."""
+    if not value.strip():
+        raise ValueError("must not be blank: the report, waivers and CI output name the check by it")
+    controls = [ch for ch in value if unicodedata.category(ch) in ("Cc", "Zl", "Zp")]
+    if controls:
+        raise ValueError(f"holds a line break or control character ({ascii(controls[0])}): a check's id and title are "
+                         "one line of text")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_a_name)]
 
 
 def _reads_as_number(text: str) -> bool:
@@ -59,6 +89,13 @@ class Threshold(NumbersNotBooleans):
         # pydantic's lax mode read min: "0.1" as 0.1, and the inheritance check, comparing numbers, did not
         # see a child loosen its parent's gate that way
         if isinstance(value, str) and _reads_as_number(value):  # other text: pydantic's "a valid number"
+            if "e" in value.lower() and math.isfinite(float(value)):
+                # YAML 1.1 reads 1e-3 unquoted as text too: "write it without quotes" left no way out
+                import yaml
+
+                written = yaml.safe_dump(float(value)).splitlines()[0]
+                raise ValueError(f"{value!r} is text to YAML, which reads an exponent as a number only after a decimal "
+                                 f"point and with its sign (1.0e-3, not 1e-3); a bound is a number: write {written}")
             raise ValueError(f"{value!r} is quoted, so YAML reads it as text; a bound is a number: write it without "
                              "quotes")
         return value
@@ -85,10 +122,10 @@ class CheckSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     check: str
-    id: str | None = None
-    title: str | None = None
+    id: Name | None = None
+    title: Name | None = None
     rationale: Prose = ""  # why the check is in the policy
-    clauses: list[Clause] = Field(default_factory=list)  # e.g. eu-ai-act:2024/1689:art-13(3)(b)(iv)
+    clauses: Clauses = Field(default_factory=list)  # e.g. eu-ai-act:2024/1689:art-13(3)(b)(iv)
     tasks: list[Task] | None = Field(default=None, min_length=1)  # run only on these tasks (default: every task the check has)
     params: dict[str, Any] = Field(default_factory=dict)
     thresholds: list[Threshold] = Field(default_factory=list)
@@ -104,10 +141,10 @@ class CheckOverride(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     check: str | None = None
-    id: str | None = None
-    title: str | None = None
+    id: Name | None = None
+    title: Name | None = None
     rationale: Prose | None = None
-    clauses: list[Clause] = Field(default_factory=list)
+    clauses: Clauses = Field(default_factory=list)
     tasks: list[Task] | None = Field(default=None, min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
     thresholds: list[Threshold] = Field(default_factory=list)
@@ -148,8 +185,9 @@ class _PolicyFields(NumbersNotBooleans):
     changelog: list[Prose] = Field(default_factory=list)  # what changed per version: kept in the file, never printed in reports
     owner: str = ""  # the person or function accountable for the policy
     effective_from: Annotated[date | None, BeforeValidator(lambda v: v if v is None else calendar_date(v))] = None
-    frameworks: list[Annotated[str, AfterValidator(_known_framework)]] = Field(default_factory=list)
-    clauses: list[Clause] = Field(default_factory=list)  # addressed by the policy as a whole
+    frameworks: Annotated[list[Annotated[str, AfterValidator(_known_framework)]], AfterValidator(_each_once)] = Field(
+        default_factory=list)
+    clauses: Clauses = Field(default_factory=list)  # addressed by the policy as a whole
     seed: int = Field(default=0, ge=0, le=2**32 - 1)  # numpy and scikit-learn accept 0 .. 2**32-1
     dataset: DatasetOptions = Field(default_factory=DatasetOptions)
     explainers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> parameters, shared by all checks
@@ -191,7 +229,7 @@ class PolicyOverlay(_PolicyFields):
     """The shape of a policy file that extends another (validated before merging)."""
 
     extends: str
-    remove: list[str] = Field(default_factory=list)
+    remove: Annotated[list[str], AfterValidator(_each_once)] = Field(default_factory=list)
     checks: list[CheckOverride] = Field(default_factory=list)
 
 

@@ -89,7 +89,8 @@ def claim_checks(card, checks: list[CheckResult]) -> list[ClaimCheck]:
                             widen=widen)
             how = [f"the interval widened ×{widen:.2f} for the claim's {claim.rows:,} rows"] if widen != 1.0 else []
             how += ["gap relative to the claim"] if relative else []
-            row.update(measured=value, gap=gap, tolerance=tolerance, rows=claim.rows, widening=widen if widen != 1.0 else None,
+            row.update(measured=value, n=n_eval, gap=gap, tolerance=tolerance, rows=claim.rows,
+                       widening=widen if widen != 1.0 else None,
                        within=None if tolerance is None else gap <= tolerance,
                        note=f"measured by {measured.id} on the evaluation set" + (f" ({'; '.join(how)})" if how else ""))
         rows.append(ClaimCheck(**row))

@@ -207,11 +207,15 @@ def _uncovered(check: CheckResult, waiver: Waiver) -> list[str]:
 def waiver_records(checks: list[CheckResult], waivers: list[SourcedWaiver], today: dt.date) -> list[WaiverRecord]:
     """Every waiver with its state in this run (the ones not chosen for their check are 'superseded')."""
     applied = {c.id: c.waiver for c in checks if c.waiver is not None}
+    by_check: dict[str, list[SourcedWaiver]] = {}
+    for w in waivers:
+        by_check.setdefault(w.waiver.check, []).append(w)
     records = []
     for w in waivers:
         chosen = applied.get(w.waiver.check)
-        if chosen is not None and chosen.source == w.source and chosen.expires == w.waiver.expires.isoformat() \
-                and chosen.approver == w.waiver.approver and chosen.justification == w.waiver.justification:
+        # the one apply_waivers chose, by identity: matched by its fields, a second waiver of the check alike
+        # but for its reference (or a copy of the first) had been recorded as the chosen one too
+        if chosen is not None and choose(by_check[w.waiver.check], today)[0] is w:
             records.append(chosen)
         elif chosen is None:
             records.append(record_of(w, "expired" if w.waiver.expires < today else "not-needed"))

@@ -563,3 +563,27 @@ def test_the_same_artefact_under_another_name_is_said_to_be_the_same(history, tm
     (b / "result.json").write_text(json.dumps(result))
     assert diff_warnings(diff_runs(open_run(history.paths[0]), open_run(b)))[0] == (
         "The two runs audit different models: tiny-model and Tiny Model.")
+
+
+def test_long_runs_in_the_policys_text_get_break_opportunities_in_the_diff(changed):
+    """The diff's PDF lays out the policy's name, version and check titles as the report does: a run of
+    thousands of characters without a space took WeasyPrint minutes unless it has break opportunities."""
+    import copy
+    from html.parser import HTMLParser
+
+    from auditor.records.diff import render_diff_html
+
+    data = copy.deepcopy(changed)
+    long = {"name": "NA" * 40, "version": "VE" * 40}
+    for side in ("a", "b"):
+        data["policy"][side].update(long)
+    data["checks"][0]["title"] = long["title"] = "TI" * 40
+    data["checks"][0]["params"] = data["checks"][0]["params"] or {"n_bootstrap": {"a": 100, "b": 200}}
+
+    parts: list[str] = []
+    parser = HTMLParser()
+    parser.handle_data = parts.append
+    parser.feed(render_diff_html(data))
+    for field, text in long.items():
+        assert text in "".join(parts), field  # shown, and as written
+        assert not [part for part in parts if text[:40] in part], field  # each run broken every 16 characters

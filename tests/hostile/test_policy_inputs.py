@@ -86,6 +86,13 @@ CASES = {
         GOOD_HEAD + "checks: [{check: performance}, {check: performance}]\n",
         ["checks[1].id: duplicate check id 'performance' (also checks[0])"],
     ),
+    "blank-or-multi-line-check-names": (  # a blank id was an empty cell of every table, a line break split rows
+        GOOD_HEAD + "checks:\n  - {check: performance, id: '   '}\n  - {check: performance, id: \"a\\nb\"}\n"
+        "  - {check: card_completeness, title: \"Card\\u2028fields\"}\n",
+        ["checks[0].id: Value error, must not be blank: the report, waivers and CI output name the check by it",
+         "checks[1].id: Value error, holds a line break or control character ('\\n')",
+         "checks[2].title: Value error, holds a line break or control character ('\\u2028')"],
+    ),
     "unknown-explainer": (
         GOOD_HEAD + "explainers: {deep_magic: {}}\nchecks: [{check: performance}]\n",
         ["explainers.deep_magic: unknown explainer; known:"],

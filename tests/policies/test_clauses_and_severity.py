@@ -75,6 +75,20 @@ def test_clause_problems_are_located(tmp_path, policy_writer):
     assert "known: eu-ai-act" in problems["frameworks[1]"]
 
 
+def test_a_framework_or_clause_listed_twice_is_refused(tmp_path, policy_writer):
+    # frameworks: [gdpr, gdpr] listed each uncovered GDPR clause twice in the report (and counted 12 of
+    # its 6 on the cover); a clause a check cites twice named that check twice in its matrix row
+    checks = [{"check": "performance", "clauses": ["gdpr:art-22(3)", "gdpr:art-22(3)"]}]
+    path = policy_writer(tmp_path, policy_writer.tiny(checks, clauses=["gdpr:art-5(2)", "gdpr:art-5(2)"],
+                                                      frameworks=["gdpr", "eu-ai-act", "gdpr"]))
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    problems = {p.location: p.message for p in info.value.problems}
+    assert problems == {"checks[0].clauses": "Value error, 'gdpr:art-22(3)' listed more than once",
+                        "clauses": "Value error, 'gdpr:art-5(2)' listed more than once",
+                        "frameworks": "Value error, 'gdpr' listed more than once"}
+
+
 # --- severity -------------------------------------------------------------------------------------------
 
 

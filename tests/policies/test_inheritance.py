@@ -135,6 +135,19 @@ def test_a_childs_dataset_limits_merge_key_by_key_and_a_removed_checks_waiver_go
     assert len(load_policy(parent).waivers) == 1
 
 
+def test_a_parents_waiver_of_an_unknown_check_is_refused_through_its_child(tmp_path, yaml_writer, child_of):
+    """A parent's waiver naming no check of the chain ('performanse') was refused with the parent
+    alone, and dropped unsaid through a child that removed another check."""
+    parent = yaml_writer(tmp_path, "parent.yaml", {
+        "schema_version": 1, "name": "parent", "version": "1",
+        "checks": [{"check": "performance"}, {"check": "card_completeness"}],
+        "waivers": [{"check": "performanse", "justification": "j", "approver": "A", "expires": "2030-01-01"},
+                    {"check": "card_completeness", "justification": "j", "approver": "A", "expires": "2030-01-01"}]})
+    child = yaml_writer(tmp_path, "child.yaml", child_of(str(parent), remove=["card_completeness"]))
+    assert problems_of(child) == {f"{parent}:waivers[0].check": (
+        f"unknown check id 'performanse'; the policy {child} has: performance")}
+
+
 def test_a_child_loosening_a_parents_gate_is_said_by_validate(tmp_path, yaml_writer, child_of):
     """A child turning the parent's blocking roc_auc_ci_low >= 0.7 into info >= 0.1 was silent."""
     weak = yaml_writer(tmp_path, "weak.yaml", child_of("default", checks=[{"id": "performance", "thresholds": [
@@ -147,6 +160,22 @@ def test_a_child_loosening_a_parents_gate_is_said_by_validate(tmp_path, yaml_wri
     stricter = yaml_writer(tmp_path, "strict.yaml", child_of("default", checks=[{"id": "performance", "thresholds": [
         {"measurement": "roc_auc_ci_low", "min": 0.8, "severity": "blocking"}]}]))
     assert load_policy(stricter).weakened == [] and load_policy("eu-ai-act-high-risk").weakened == []
+
+
+def test_a_child_narrowing_a_gated_checks_tasks_is_said_by_validate(tmp_path, yaml_writer, child_of):
+    """A child limiting default's performance to tabular models dropped its gates for text models
+    unsaid, where lowering one bound was said; a check's own scope (subgroup_fairness runs on
+    classifiers only) is no loosening."""
+    narrow = yaml_writer(tmp_path, "narrow.yaml", child_of("default", checks=[
+        {"id": "performance", "tasks": ["tabular-classification", "tabular-regression"]},
+        {"id": "subgroup_fairness", "tasks": ["tabular-classification"]},
+        {"id": "explanation_faithfulness", "tasks": ["tabular-regression"]}]))
+    assert [w.split(" (the check")[0] for w in load_policy(narrow).weakened] == [
+        "performance: checks[0].tasks no longer runs it on text-classification models, so its gates",
+        "explanation_faithfulness: checks[2].tasks no longer runs it on tabular-classification models, so its gates"]
+    res = CliRunner().invoke(app, ["validate", "--policy", str(narrow)])
+    assert res.exit_code == 0 and "warning: performance: checks[0].tasks no longer runs it on text-classification" \
+        in " ".join(res.output.split())
 
 
 @pytest.mark.parametrize("parent, fragment", [
@@ -204,6 +233,13 @@ def test_problems_are_located_in_the_file_that_holds_them(tmp_path, base, yaml_w
     assert "no check with id 'no_such_id' to override" in problems["checks[2].id"]
     assert problems["remove[0]"] == "the parent policy has no check with id 'absent'"
     assert "leave it nothing to run on" in problems["checks[4].tasks"]
+
+
+def test_an_id_removed_twice_is_said_as_such(tmp_path, base, yaml_writer, child_of):
+    # the second removal had said "the parent policy has no check with id 'global_importance'", which it has
+    child = yaml_writer(tmp_path, "child.yaml", child_of("base.yaml", remove=[
+        "global_importance", "performance", "global_importance"]))
+    assert problems_of(child) == {"remove": "Value error, 'global_importance' listed more than once"}
 
 
 def test_a_parent_threshold_invalidated_by_child_params_is_located_in_the_parent(tmp_path, yaml_writer, child_of,

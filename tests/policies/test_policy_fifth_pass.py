@@ -224,6 +224,21 @@ def test_a_quoted_bound_is_refused_where_it_is_written(tmp_path):
             "write it without quotes") in result.text
 
 
+def test_a_bound_with_an_exponent_yaml_reads_as_text_says_how_to_write_it(tmp_path):
+    # YAML 1.1 reads 1e-3 and 1.0e5, unquoted, as text: "write it without quotes" was what the author had done
+    path = policy(tmp_path, HEAD + "checks: [{check: explanation_faithfulness, thresholds: "
+                                   "[{measurement: shap_deletion_auc_p_value, max: 1e-3}, {measurement: shap_deletion_auc_gap, "
+                                   "min: 1.0e5}]}]\n")
+    result = cli("validate", "--policy", path)
+    assert result.code == 3, result.text
+    assert "quoted" not in result.text
+    assert ("- checks[0].thresholds[0].max: Value error, '1e-3' is text to YAML, which reads an exponent as a number "
+            "only after a decimal point and with its sign (1.0e-3, not 1e-3); a bound is a number: write 0.001"
+            ) in result.text
+    assert "- checks[0].thresholds[1].min: Value error, '1.0e5' is text to YAML" in result.text
+    assert "write 100000.0" in result.text
+
+
 def test_a_child_cannot_loosen_a_parents_gate_unseen_by_quoting_the_bound(tmp_path):
     policy(tmp_path, HEAD + "checks: [{check: performance, thresholds: [{measurement: roc_auc_ci_low, min: 0.8}]}]\n",
            "parent.yaml")

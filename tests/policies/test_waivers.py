@@ -95,6 +95,20 @@ def test_the_valid_waiver_expiring_last_speaks():
     assert out.status == Status.WAIVED and out.waiver.approver == "B"
 
 
+def test_each_waiver_is_recorded_once_with_its_own_reference():
+    """Two waivers of one check alike but for their reference were both recorded as the applied one,
+    the second's reference lost: the report's waivers table listed the first twice."""
+    from auditor.policy.waivers import waiver_records
+
+    first, second = waiver(reference="MRM-1"), waiver(reference="MRM-2")
+    checks = apply_waivers([result(Status.FAIL)], [first, second], TODAY)
+    records = waiver_records(checks, [first, second], TODAY)
+    assert [(r.state, r.reference) for r in records] == [("applied", "MRM-1"), ("superseded", "MRM-2")]
+    copy = waiver(reference="MRM-1")  # the same waiver written twice: one applies
+    records = waiver_records(apply_waivers([result(Status.FAIL)], [first, copy], TODAY), [first, copy], TODAY)
+    assert [r.state for r in records] == ["applied", "superseded"]
+
+
 @pytest.mark.parametrize("statuses, overall", [
     ([Status.WAIVED, Status.PASS, Status.SKIPPED], Status.WAIVED),  # never PASS
     ([Status.WAIVED, Status.WARN], Status.WARN),

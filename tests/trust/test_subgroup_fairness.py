@@ -622,6 +622,16 @@ def test_a_policys_bands_group_a_numeric_sensitive_column():
     assert [str(n) for n in column_groups(pd.Series([25, 26, 40]), edges=[25, 26, 27]).names] == ["25", "26", "≥ 27"]
     fractional = column_groups(pd.Series([18.5, 24, 25, 30, 49.9, 50]), edges=[25, 50])
     assert sorted(map(str, fractional.names)) == ["25–50", "< 25", "≥ 50"]  # 49.9 is in it: a up to but not b
+    # cut points that differ in their seventh digit: '{:g}' wrote 1e+06 for three of them, and two bands
+    # of one label were merged into one group
+    incomes = column_groups(pd.Series([999_999.0, 1_000_000.5, 1_000_001.5, 1_000_003.0]),
+                            edges=[1_000_000, 1_000_001, 1_000_002])
+    assert [str(incomes.names[i]) for i in incomes.codes] == [
+        "< 1000000", "1000000–1000001", "1000001–1000002", "≥ 1000002"]
+    assert bands_sentence(FairnessParams(bins={"Age": [1_000_001]}), pd.DataFrame({"Age": [1.5, 2.0]})) == (
+        "Bands set by the policy: Age at 1000001 ('a–b' holds a up to but not b). ")
+    whole_incomes = column_groups(pd.Series([999_999, 1_000_000, 1_000_005]), edges=[1_000_000, 1_000_002])
+    assert sorted(map(str, whole_incomes.names)) == ["1000000–1000001", "< 1000000", "≥ 1000002"]
     sens = pd.DataFrame({"Age": pd.Series(range(18, 66)), "Marital": ["single", "married"] * 24,
                          "Income": np.linspace(0, 10, 48)})
     assert bands_sentence(FairnessParams(bins={"Age": [25, 50]}), sens[["Age", "Marital"]]) == (
