@@ -590,4 +590,9 @@ def test_the_claims_table_says_how_many_rows_each_measured_value_rests_on():
     assert row.n == 1114
     text = text_of(render_html(small_result(checks=[check(measurements=perf.measurements)],
                                             traceability=Traceability(claims=[row]))))
-    assert "accuracy 0.819 0.800 (n = 1,114) 0.000 0.030 within tolerance" in text
+    # one n for every claim: said once, in the column's header
+    assert "Measured (n = 1,114)" in text and "accuracy 0.819 0.800 0.000 0.030 within tolerance" in text
+    other = row.model_copy(update={"metric": "f1", "n": 40})
+    text = text_of(render_html(small_result(checks=[check(measurements=perf.measurements)],
+                                            traceability=Traceability(claims=[row, other]))))
+    assert "accuracy 0.819 0.800 (n = 1,114) 0.000" in text and "f1 0.819 0.800 (n = 40) 0.000" in text
