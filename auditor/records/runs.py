@@ -202,7 +202,9 @@ def read_signoffs(run: Run) -> list[dict[str, Any]]:
         return []
     records, i = [], 0
     try:
-        for i, line in enumerate((ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()), start=1):
+        # one record a line, split at LF bytes as the log is written and verified: a comment's U+2028 or NEL,
+        # written as itself, ends a line for str.splitlines but not for the log
+        for i, line in enumerate((ln for ln in path.read_bytes().splitlines() if ln.strip()), start=1):
             record = loads(line)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
