@@ -15,6 +15,7 @@ itself is schedule.py.
 
 from __future__ import annotations
 
+import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,10 +138,19 @@ def sqlite_file(url: sa.engine.URL) -> Path | None:
 
 def row_for(run: Run) -> dict[str, Any]:
     """The registry row of a run, from its files alone. Values of an edited file that are not
-    scalars are stored as their text (`auditor due` and `verify` then name them), never refused
-    by the database."""
-    row = _row_for(run)
-    return {k: v if v is None or isinstance(v, (str, int, float)) else str(v) for k, v in row.items()}
+    scalars, or that the database cannot hold (an integer beyond 64 bits, NaN, which SQLite stores as
+    NULL), are stored as their text (`auditor due` and `verify` then name them), and a null where the
+    registry needs a value as empty text, as a missing field is: never refused by the database (one
+    such run made a rebuild fail whole)."""
+    return {k: _storable(v, runs_table.c[k].nullable) for k, v in _row_for(run).items()}
+
+
+def _storable(value: Any, nullable: bool) -> Any:
+    if value is None:
+        return None if nullable else ""
+    if isinstance(value, int) and not -2**63 <= value < 2**63 or isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value if isinstance(value, (str, int, float)) else str(value)
 
 
 def shown_status(result: dict[str, Any]) -> str:

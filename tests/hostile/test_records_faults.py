@@ -324,6 +324,22 @@ def test_history_rebuild_skips_an_invalid_result_and_says_so(cli, out):
     assert f"skipped {run_path(out, 1).resolve()}" in res.text and "not readable as JSON" in res.text
 
 
+@pytest.mark.parametrize("field, value", [("name", None), ("version", float("nan")), ("reaudit_interval_days", 10**30),
+                                          ("reaudit_interval_days", -2**70)])
+def test_a_value_the_database_cannot_hold_never_fails_the_rebuild(cli, out, field, value):
+    """An edited result.json with a null where the registry needs a value (NaN, which SQLite stores as
+    NULL, too) made the whole rebuild fail ('NOT NULL constraint failed', exit 2), and one with an
+    integer beyond 64 bits was an internal error (OverflowError, exit 5): no run was indexed, and a
+    registry made anew (history, due, the next run's record) failed the same way."""
+    result = json.loads((run_path(out, 1) / "result.json").read_text())
+    result["policy" if field != "version" else "model"][field] = value
+    (run_path(out, 1) / "result.json").write_text(json.dumps(result))
+    res = cli("history", "--rebuild", "--out", out)
+    assert res.code == 0 and "registry rebuilt: 2 runs indexed" in res.text, res.text
+    res = cli("due", "--out", out)
+    assert res.code in (0, 1) and "internal error" not in res.text, res.text
+
+
 @pytest.mark.parametrize("where", ["default registry, corrupt", "--db unknown dialect", "--db a text file",
                                    "--db a folder", "--db in no folder"])
 def test_a_registry_the_run_cannot_be_recorded_in_stops_it_before_it_runs(cli, records, out, tmp_path, stub_pdf,
