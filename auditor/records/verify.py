@@ -69,10 +69,11 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
         from auditor.records.registry import check_recordable
 
         check_recordable(folder.parent.parent, db)
-    if VERSION_RE.match(folder.name) and (folder / "manifest.json").is_file() and not (folder / "result.json").exists():
-        # a stored run whose result.json was deleted: altered (exit 1), not "not a run directory" (a usage error)
+    if VERSION_RE.match(folder.name) and (folder / "manifest.json").is_file() and not (folder / "result.json").is_file():
+        # a stored run whose result.json was deleted (or replaced by a folder): altered (exit 1), not "not a run
+        # directory" (a usage error) nor an unreadable result (invalid input)
         return Verification(folder, 0, [Finding("result.json", "missing", "a stored run (it has its manifest.json) "
-                                                                           "without its result.json")])
+                                                                           "without its result.json file")])
     run = open_run(run_dir)
     findings: list[Finding] = []
     if run.manifest_bytes is None:

@@ -723,6 +723,15 @@ def test_verify_calls_a_deleted_result_or_a_misshapen_manifest_altered_in_plain_
         assert res.code == 1 and "not a readable manifest: it must be a JSON object" in res.text, res.text
 
 
+def test_verify_calls_a_result_replaced_by_a_folder_altered_not_invalid_input(cli, out):
+    """A stored run whose result.json was replaced by a folder was "invalid stored result" (exit 3), not
+    altered as a deleted one is."""
+    (run_path(out, 1) / "result.json").unlink()
+    (run_path(out, 1) / "result.json").mkdir()
+    res = cli("verify", run_path(out, 1))
+    assert res.code == 1 and "ALTERED" in res.text and "result.json: missing" in res.text, res.text
+
+
 def test_diff_holds_each_result_to_the_schema_and_names_the_altered_run(cli, out):
     """diff read plain JSON: a status 'excellent' and a measurement 'high' were compared (exit 0,
     'pass -> excellent'); checks that were not a list gave both runs' paths and a Python TypeError."""
