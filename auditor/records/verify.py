@@ -85,6 +85,8 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
         return Verification(run.path, 0, [Finding("manifest.json", "altered", "not a readable manifest: it must be a "
                                                                               "JSON object whose files map each path "
                                                                               "to its sha256")])
+    if (run.path / "manifest.json").is_symlink():  # its target can change under it, as any listed file's
+        findings.append(Finding("manifest.json", "altered", "a link where the run wrote a file"))
 
     for rel, expected in sorted(listed.items()):
         path = run.path / rel

@@ -732,6 +732,17 @@ def test_verify_calls_a_result_replaced_by_a_folder_altered_not_invalid_input(cl
     assert res.code == 1 and "ALTERED" in res.text and "result.json: missing" in res.text, res.text
 
 
+def test_verify_calls_a_manifest_replaced_by_a_link_altered(cli, out, tmp_path):
+    """manifest.json moved out of the run and linked back verified OK (a link in place of any file the
+    manifest lists is named), though what the link names can change under the run."""
+    manifest = run_path(out, 2) / "manifest.json"
+    elsewhere = tmp_path / "manifest.json"
+    manifest.rename(elsewhere)
+    manifest.symlink_to(elsewhere)
+    res = cli("verify", run_path(out, 2))
+    assert res.code == 1 and "manifest.json: altered — a link where the run wrote a file" in res.text, res.text
+
+
 def test_diff_holds_each_result_to_the_schema_and_names_the_altered_run(cli, out):
     """diff read plain JSON: a status 'excellent' and a measurement 'high' were compared (exit 0,
     'pass -> excellent'); checks that were not a list gave both runs' paths and a Python TypeError."""
