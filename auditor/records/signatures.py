@@ -57,7 +57,7 @@ def fingerprint(public: Ed25519PublicKey) -> str:
 def new_key(registry: Registry, name: str, directory: Path | None = None) -> tuple[Path, str]:
     """Create a key pair: the private key to ``directory/NAME.pem``, the public key into the
     registry. Returns (private key path, fingerprint)."""
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):  # not .match: its $ matches before a final newline
         raise UsageError(f"key name {name!r}: 1 to 64 letters, digits, '.', '_', '@' or '-'")
     directory = directory or keys_dir()
     target = directory / f"{name}.pem"
@@ -119,7 +119,7 @@ def read_registered_keys(out: Path, db: str | None = None) -> dict[str, Ed25519P
 
 def load_signing_key(registry: Registry, name: str, directory: Path | None = None) -> Ed25519PrivateKey:
     """The private key NAME from the keys dir, checked against the public key registered under NAME."""
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):
         raise UsageError(f"{name!r} is not a key name (`auditor keys new` names a key by letters, digits, '.', '_', '@' "
                          "and '-'); give the name a key was created with, not a path")
     path = (directory or keys_dir()) / f"{name}.pem"

@@ -123,6 +123,17 @@ def test_a_key_given_as_a_path_is_named_as_no_key_name(out_copy, keys_dir):
     assert "keys new ../keys/k1" not in flat(res.output)
 
 
+def test_a_key_name_with_a_final_newline_is_refused(out_copy, keys_dir):
+    """NAME_RE's $ matched before a final newline: `keys new 'k1\n'` made k1\n.pem and registered 'k1\n',
+    whose signatures verify printed as by key k1 (another key's name) with a line break."""
+    res = invoke("keys", "new", "k1\n", "--out", out_copy)
+    assert res.exit_code == 2 and "key name 'k1\\n': 1 to 64 letters" in flat(res.output), res.output
+    assert not keys_dir.exists() or not list(keys_dir.iterdir())
+    run = out_copy / "tiny-model" / "v0001"
+    res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "reject", "--comment", "no", "--key", "k1\n")
+    assert res.exit_code == 2 and "'k1\\n' is not a key name" in flat(res.output), res.output
+
+
 def test_sign_off_with_a_key_that_is_not_registered_is_refused(out_copy, keys_dir):
     run = out_copy / "tiny-model" / "v0001"
     res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "ok", "--key", "nokey")
