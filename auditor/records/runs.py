@@ -27,7 +27,7 @@ from auditor.records.json_read import loads
 if TYPE_CHECKING:  # the schema imports pydantic: history and due read runs without it
     from auditor.results import AuditResult
 
-VERSION_RE = re.compile(r"^v(\d{4,})$")
+VERSION_RE = re.compile(r"^v(\d{4,})\Z")  # \Z: a folder "v0002<LF>" is no version ($ matches before a final LF)
 # The default registry inside an output folder, the variable naming another, and its table of runs
 # (auditor/records/registry.py); here so that `verify`, `history` and `due` can read it without
 # importing SQLAlchemy.
