@@ -655,6 +655,18 @@ def test_render_to_a_chosen_folder_and_refusals(cli, out, tmp_path, stub_pdf):
     assert files_of(out) == before
 
 
+@pytest.mark.parametrize("command", ["render", "diff"])
+def test_render_and_diff_never_write_through_a_link_into_a_run(cli, out, stub_pdf, command):
+    """A model's renders/ or diffs/ that is a link into a stored run: `render` and `diff` without --to or
+    --out wrote their reports into the sealed run (v0001 then failed verification, 'added')."""
+    folder = out / MODEL / {"render": "renders", "diff": "diffs"}[command]
+    folder.symlink_to(run_path(out, 1) / "evidence", target_is_directory=True)
+    before = files_of(out)
+    res = cli(command, run_path(out, 2), *(["--no-pdf"] if command == "diff" else []))
+    assert res.code == 2 and f"leads into the stored run {run_path(out, 1).resolve()}" in res.text, res.text
+    assert files_of(out) == before and cli("verify", run_path(out, 1)).code == 0
+
+
 @pytest.mark.parametrize("where", ["v0004", "signoffs", "renders/r", ".tmp-x"])
 def test_run_never_writes_into_a_folder_the_records_own(cli, records, out, stub_pdf, where):
     """`run --out` took folders `render --to` and `diff --out` refuse (a version-like folder of a model,
@@ -786,3 +798,4 @@ def test_a_symbolic_link_loop_is_a_usage_error_naming_it(out, tmp_path, argv):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"error: {loop} is a symbolic link that leads back to itself (a link loop)" in said
+
