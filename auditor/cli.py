@@ -1065,6 +1065,10 @@ def main() -> None:
             err.print(f"[bold red]error:[/] {shown(loop)} is a symbolic link that leads back to itself (a link loop); "
                       "name a real file or folder", highlight=False, soft_wrap=True)
             sys.exit(EXIT_USAGE)
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:  # a path given: no file system holds it
+            err.print(f"[bold red]error:[/] {shown(str(exc.filename) if exc.filename is not None else 'a path')}: a name "
+                      "too long for the file system; name a real file or folder", highlight=False, soft_wrap=True)
+            sys.exit(EXIT_USAGE)
         err.print("[bold red]internal error[/] (please report it):")
         err.print(traceback.format_exc(), highlight=False, markup=False)
         sys.exit(EXIT_INTERNAL)

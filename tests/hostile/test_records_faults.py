@@ -799,3 +799,20 @@ def test_a_symbolic_link_loop_is_a_usage_error_naming_it(out, tmp_path, argv):
     assert "Traceback" not in proc.stderr
     assert f"error: {loop} is a symbolic link that leads back to itself (a link loop)" in said
 
+
+@pytest.mark.parametrize("argv", [
+    ["verify", "{long}/v0001"], ["history", "--out", "{long}"], ["due", "--out", "{long}"], ["diff", "{long}/v0002"],
+    ["sign-off", "{long}/v0001", "--reviewer", "R", "--decision", "reject", "--comment", "c"],
+])
+def test_a_path_with_a_name_too_long_for_the_file_system_is_a_usage_error_naming_it(out, tmp_path, argv):
+    """A path with a name longer than the file system holds (255 bytes) raised ENAMETOOLONG out of
+    pathlib: an internal error (exit 5) with a traceback, for every records command."""
+    import subprocess
+    import sys
+
+    long = tmp_path / ("a" * 300)
+    args = [a.format(long=long) for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True, text=True, timeout=120)
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "a name too long for the file system" in said, proc.stderr
