@@ -473,6 +473,14 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
     if file is not None:
         _check_file(file, named=not default)
     fresh = file is not None and (not file.exists() or file.stat().st_size == 0)
+    if must_exist and not default and file is not None and not fresh:
+        try:
+            holds_runs = _has_table(url)
+        except DB_ERRORS as exc:
+            raise _read_error(exc, file, out, named=True) from None
+        if not holds_runs:  # another application's database: it was given the registry's tables and read as no audits
+            raise UsageError(f"the registry {file} is a database without the audit registry's table {RUNS_TABLE} (a "
+                             "mistyped --db or AUDITOR_DB?); this command only reads a registry and never creates one")
     aside: Path | None = None  # where an unreadable default registry was moved (rebuild)
     if file is not None and not fresh and default:
         try:
