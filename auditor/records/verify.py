@@ -379,6 +379,11 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
         what = "is a folder, not a database file" if file.is_dir() else "does not exist"
         raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?): the run cannot be checked "
                          "against it, and this command never creates one")
+    if file is not None and not _holds_runs_table(file):  # another application's database: given the tables, read as OK
+        what = ("is an empty file, not a registry" if file.stat().st_size == 0 else
+                f"is a database without the audit registry's table {RUNS_TABLE}")
+        raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?): the run cannot be checked "
+                         "against it, and this command never creates one")
     import sqlalchemy as sa
 
     try:
@@ -398,6 +403,23 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
     for _, count, *latest in rows:
         out += _latest_signoff_recorded(run, signoff_log(run), count, latest)
     return out
+
+
+def _holds_runs_table(file: Path) -> bool:
+    """Whether the SQLite file ``file`` holds the registry's runs table, read without writing it; a file
+    that is no database, or a damaged one, is left to the registry's reader to report."""
+    import sqlite3
+
+    from auditor.records.sqlite_reader import connect_read_only, has_table
+
+    try:
+        conn = connect_read_only(file)
+        try:
+            return has_table(conn, RUNS_TABLE)
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError):
+        return True
 
 
 def _later_runs(conn, run: Run) -> list[tuple[str, str]]:

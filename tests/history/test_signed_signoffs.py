@@ -116,6 +116,24 @@ def test_verify_with_a_mistyped_db_creates_nothing_and_says_so(out_copy, keys_di
     assert not typo.exists()
 
 
+def test_verify_with_a_db_that_is_no_registry_writes_nothing_and_says_so(out_copy, tmp_path):
+    """`verify --db` naming an existing SQLite file of another application (or an empty file) wrote the
+    registry's tables into it and verified OK, the run checked against no registry; now a usage error."""
+    import sqlite3
+
+    run = out_copy / "tiny-model" / "v0001"
+    other, empty = tmp_path / "crm.sqlite", tmp_path / "empty.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+    empty.write_bytes(b"")
+    for db, said in ((other, "is a database without the audit registry's table auditor_runs"),
+                     (empty, "is an empty file, not a registry")):
+        before = db.read_bytes()
+        res = invoke("verify", run, "--db", db)
+        assert res.exit_code == 2 and f"the registry {db} {said} (a mistyped --db" in flat(res.output), res.output
+        assert db.read_bytes() == before
+
+
 def test_a_key_given_as_a_path_is_named_as_no_key_name(out_copy, keys_dir):
     run = out_copy / "tiny-model" / "v0001"
     res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "ok", "--key", "../keys/k1")
