@@ -692,9 +692,11 @@ def history(
             signoff = f"{decisions.get(r['signoff_decision'], r['signoff_decision'])} by {r['signoff_reviewer']}"
             if r["signoff_valid_until"]:
                 signoff += f" until {r['signoff_valid_until']}"
-        style = STATUS_STYLE.get(r["status"], "")
-        table.add_row(shown(r["model"]), f"{r['version']}\n{r['created_at'][:10]}", shown(f"{r['policy_name']} {r['policy_version']}"),
-                      f"[{style}]{r['status'].upper()}[/]", r["model_sha256"][:8], shown(signoff))
+        # an edited result's status, date or hash is shown as written: never read as markup, never an unknown style
+        style = STATUS_STYLE.get(r["status"], "dim")
+        table.add_row(shown(r["model"]), shown(f"{r['version']}\n{r['created_at'][:10]}"),
+                      shown(f"{r['policy_name']} {r['policy_version']}"), f"[{style}]{shown(r['status'].upper())}[/]",
+                      shown(r["model_sha256"][:8]), shown(signoff))
     out.print(table)
 
 

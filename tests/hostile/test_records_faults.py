@@ -324,6 +324,21 @@ def test_history_rebuild_skips_an_invalid_result_and_says_so(cli, out):
     assert f"skipped {run_path(out, 1).resolve()}" in res.text and "not readable as JSON" in res.text
 
 
+@pytest.mark.parametrize("field, value", [("status", "excellent"), ("status", None), ("created_at", "[/]2026-01-01"),
+                                          ("status", "[blink]pass")])
+def test_history_shows_an_edited_status_or_date_as_written(cli, out, field, value):
+    """A status `history` has no colour for (an edited result.json's 'excellent', or none) was laid out as
+    '[]EXCELLENT[/]', and a date or status holding a closing tag as markup: rich's MarkupError, an internal
+    error (exit 5)."""
+    result = json.loads((run_path(out, 1) / "result.json").read_text())
+    result[field] = value
+    (run_path(out, 1) / "result.json").write_text(json.dumps(result))
+    res = cli("history", "--out", out)
+    assert res.code == 0 and "internal error" not in res.text, res.text
+    if value:
+        assert (value.upper() if field == "status" else value[:10]) in res.text, res.text
+
+
 @pytest.mark.parametrize("field, value", [("name", None), ("version", float("nan")), ("reaudit_interval_days", 10**30),
                                           ("reaudit_interval_days", -2**70)])
 def test_a_value_the_database_cannot_hold_never_fails_the_rebuild(cli, out, field, value):
