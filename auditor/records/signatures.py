@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from auditor.errors import UsageError
 from auditor.hashing import sha256_bytes
 from auditor.records.accounts import NAME_RE
-from auditor.records.registry import (Registry, RegistryError, registry_url, shown_url, signing_keys_table,
+from auditor.records.registry import (DB_ERRORS, Registry, RegistryError, registry_url, shown_url, signing_keys_table,
                                       sqlite_file)
 from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, utc_now
 
@@ -81,8 +81,11 @@ def new_key(registry: Registry, name: str, directory: Path | None = None) -> tup
             conn.execute(sa.insert(signing_keys_table).values(
                 name=name, algorithm=ALGORITHM, public_key=base64.b64encode(_raw(public)).decode("ascii"),
                 fingerprint=fingerprint(public), created_at=utc_now().isoformat()))
-    except Exception:
+    except Exception as exc:
         target.unlink(missing_ok=True)  # nothing half-made: no private key without its registered public key
+        if isinstance(exc, DB_ERRORS):  # a full disk, a read-only or locked registry: exit 2, not a traceback
+            raise RegistryError(f"cannot write the registry {shown_url(registry.url)}: "
+                                f"{str(getattr(exc, 'orig', None) or exc).splitlines()[0]}; the key was not created") from None
         raise
     return target, fingerprint(public)
 

@@ -201,6 +201,25 @@ def test_users_add_reads_the_password_twice_from_stdin(out_copy):
     assert "ada  approver  since" in listed.output
 
 
+def test_a_registry_that_refuses_the_write_is_a_registry_error_for_keys_new_and_users_add(out_copy, keys_dir):
+    """A registry that refused the insert (a full disk: 'database or disk is full') ended `keys new` and
+    `users add` in an internal error (exit 5, a traceback). A trigger stands in for the full disk here."""
+    import sqlite3
+
+    assert invoke("history", "--out", out_copy).exit_code == 0  # the registry, built from the runs
+    with sqlite3.connect(out_copy / "audits.sqlite") as conn:
+        for table in ("auditor_signing_keys", "auditor_users"):
+            conn.execute(f"CREATE TRIGGER full_{table} BEFORE INSERT ON {table} "
+                         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    res = invoke("keys", "new", "k1", "--out", out_copy)
+    assert res.exit_code == 2 and "cannot write the registry" in flat(res.output), res.output
+    assert "database or disk is full; the key was not created" in flat(res.output), res.output
+    assert not (keys_dir / "k1.pem").exists()  # no private key without its registered public key
+    res = CliRunner().invoke(app, ["users", "add", "bob", "--role", "viewer", "--out", str(out_copy)],
+                             input="a long passphrase\na long passphrase\n")
+    assert res.exit_code == 2 and "database or disk is full; the user was not added" in flat(res.output), res.output
+
+
 def test_a_sign_off_record_removed_from_the_log_is_found_against_the_registry(out_copy, keys_dir):
     """The log lost its last (signed) record and verify said OK, while the registry still counted it
     (and `history` still showed the rejection)."""
