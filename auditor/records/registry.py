@@ -491,11 +491,37 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
             aside = file.with_name(f"{file.name}.unreadable-{utc_now().strftime('%Y%m%dT%H%M%S')}")
             os.replace(file, aside)
             fresh = True
-    registry = Registry(url)
+    # a registry file this call creates, or fills from empty, and fails to build (a full disk): left half-made,
+    # it read as a healthy registry of no audits ("nothing due") from then on, so it is undone
+    made = "created" if fresh and not file.exists() else "filled" if fresh else None
+    try:
+        registry = Registry(url)
+    except RegistryError:
+        _undo(file, made)
+        raise
     registry.moved_aside = aside
     try:
         if fresh and out is not None and Path(out).is_dir():
-            registry.rebuild(out)
+            try:
+                registry.rebuild(out)
+            except RegistryError:
+                registry.close()
+                _undo(file, made)
+                raise
         yield registry
     finally:
         registry.close()
+
+
+def _undo(file: Path | None, made: str | None) -> None:
+    """Remove a registry file :func:`open_registry` created, or empty again one it found empty."""
+    if file is None or made is None:
+        return
+    try:
+        if made == "created":
+            file.unlink(missing_ok=True)
+            file.with_name(file.name + "-journal").unlink(missing_ok=True)
+        else:
+            os.truncate(file, 0)
+    except OSError:
+        pass

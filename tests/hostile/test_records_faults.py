@@ -98,6 +98,27 @@ def test_a_registry_damaged_inside_is_an_error_and_rebuild_repairs_it(cli, out):
     assert cli("due", "--out", out, "--as-of", "2999-01-01").code == 1
 
 
+def test_a_registry_that_could_not_be_built_is_not_left_half_made(cli, out, monkeypatch):
+    """A disk that filled up while a new registry was built from the run folders left audits.sqlite with its
+    tables and no rows: from then on, space freed or not, `history` said 'no audits recorded' and `due`
+    'nothing due' (exit 0). The half-made file is removed: the next command builds it again."""
+    import auditor.records.registry as registry
+
+    real = registry.Registry.rebuild
+
+    def disk_full(self, folder):
+        raise registry.RegistryError(f"cannot write the registry {self.url}: database or disk is full")
+
+    monkeypatch.setattr(registry.Registry, "rebuild", disk_full)
+    for command in ("due", "history"):
+        res = cli(command, "--out", out)
+        assert res.code == 2 and "database or disk is full" in res.text, res.text
+        assert not (out / "audits.sqlite").exists()
+    monkeypatch.setattr(registry.Registry, "rebuild", real)
+    res = cli("history", "--out", out)
+    assert res.code == 0 and res.text.count(MODEL) == 2, res.text
+
+
 def test_a_registry_in_use_is_never_moved_aside_nor_called_altered(cli, out):
     """A registry another process holds locked read as damaged: `history --rebuild` moved it aside and
     built an empty one (every reviewer account and signing key lost), and `verify` called an intact run
