@@ -73,8 +73,12 @@ def new_key(registry: Registry, name: str, directory: Path | None = None) -> tup
     except OSError as exc:  # the keys folder is a file, under a file, or where nothing can be made
         raise UsageError(f"cannot keep a private key in {directory} ({exc.strerror or exc}); set {ENV_KEYS_DIR} "
                          "to a folder you can write") from None
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+    except OSError as exc:  # a full disk: an empty key file would keep the name taken and sign nothing
+        target.unlink(missing_ok=True)
+        raise UsageError(f"cannot keep a private key in {directory} ({exc.strerror or exc}); nothing was created") from None
     public = key.public_key()
     try:
         with registry.engine.begin() as conn:

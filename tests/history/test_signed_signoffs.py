@@ -220,6 +220,37 @@ def test_a_registry_that_refuses_the_write_is_a_registry_error_for_keys_new_and_
     assert res.exit_code == 2 and "database or disk is full; the user was not added" in flat(res.output), res.output
 
 
+def test_a_keys_folder_on_a_full_disk_leaves_no_empty_private_key(out_copy, keys_dir, monkeypatch):
+    """The private key's write failing (a full disk) was an internal error (exit 5) that left an empty
+    NAME.pem: the name stayed taken ('already exists') and no sign-off could read the key."""
+    import errno
+    import os
+
+    import auditor.records.signatures as signatures
+
+    real = os.fdopen
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(signatures.os, "fdopen", lambda fd, mode: Full(real(fd, mode)))
+    res = invoke("keys", "new", "k1", "--out", out_copy)
+    assert res.exit_code == 2 and "(No space left on device); nothing was created" in flat(res.output), res.output
+    assert not (keys_dir / "k1.pem").exists()
+    monkeypatch.setattr(signatures.os, "fdopen", real)
+    assert invoke("keys", "new", "k1", "--out", out_copy).exit_code == 0
+
+
 def test_a_sign_off_record_removed_from_the_log_is_found_against_the_registry(out_copy, keys_dir):
     """The log lost its last (signed) record and verify said OK, while the registry still counted it
     (and `history` still showed the rejection)."""
