@@ -249,6 +249,22 @@ def test_serve_with_a_mistyped_db_or_a_file_for_out_creates_nothing_and_says_so(
         create_app(afile)
 
 
+def test_serve_on_an_output_folder_without_a_registry_creates_none(history, tmp_path):
+    """`serve --out` on a folder without audits.sqlite created an empty one, then stopped ('indexes no run'):
+    from then on `history` said 'no audits recorded' and `due` 'nothing due' (exit 0), the runs ignored."""
+    from auditor.errors import UsageError
+    from history.helpers import flat, invoke
+
+    out = tmp_path / "out"
+    shutil.copytree(history.out, out)
+    (out / "audits.sqlite").unlink()
+    with pytest.raises(UsageError, match="has no registry .audits.sqlite., which holds the accounts that log in"):
+        create_app(out)
+    assert not (out / "audits.sqlite").exists()
+    res = invoke("history", "--out", out)
+    assert res.exit_code == 0 and flat(res.output).count("tiny-model") == 3, res.output
+
+
 def test_serve_refuses_a_missing_or_unreadable_tls_pair_before_starting(tmp_path):
     """A missing certificate, or files that are not PEM, are a usage error naming them (exit 2),
     found before the server starts; they were an internal error (exit 5) from the server's start."""
