@@ -109,8 +109,9 @@ def registered_keys(registry: Registry) -> dict[str, Ed25519PublicKey]:
 
 def read_registered_keys(out: Path, db: str | None = None) -> dict[str, Ed25519PublicKey]:
     """The registered public keys of an output folder, read without creating a registry."""
-    if not (db or os.environ.get(ENV_DB)) and not (Path(out) / DEFAULT_DB_NAME).is_file():
-        return {}
+    default = Path(out) / DEFAULT_DB_NAME
+    if not (db or os.environ.get(ENV_DB)) and not (default.is_file() and default.stat().st_size > 0):
+        return {}  # an empty file given the tables read as a registry of no audits ("nothing due"), not rebuilt
     url = registry_url(out, db)
     file = sqlite_file(url)
     if file is not None and not file.is_file():  # a mistyped --db: reading it must not create it

@@ -64,6 +64,18 @@ def test_an_empty_registry_file_is_rebuilt_from_the_run_folders(cli, out):
     assert res.code == 1 and "re-audit overdue" in res.text  # not "nothing due"
 
 
+def test_verify_of_a_signed_run_leaves_an_empty_registry_file_empty(cli, out):
+    """`verify` of a run with sign-offs read the signing keys through SQLAlchemy, which gave an empty
+    audits.sqlite the registry's tables: from then on `history` said 'no audits recorded' and `due`
+    'nothing due' (exit 0), the file no longer rebuilt from the run folders."""
+    assert cli("sign-off", run_path(out, 2), "--reviewer", "R", "--decision", "reject", "--comment", "no").code == 0
+    (out / "audits.sqlite").write_bytes(b"")
+    assert cli("verify", run_path(out, 2)).code == 0
+    assert (out / "audits.sqlite").stat().st_size == 0
+    res = cli("history", "--out", out)
+    assert res.code == 0 and res.text.count(MODEL) == 2, res.text
+
+
 @pytest.mark.parametrize("content", [b"this is not a database" * 10, b"SQLite format 3\x00" + b"\xff" * 2000])
 def test_a_corrupt_registry_is_an_error_and_rebuild_repairs_it(cli, out, content):
     (out / "audits.sqlite").write_bytes(content)
