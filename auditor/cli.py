@@ -698,9 +698,11 @@ def history(
             signoff = f"{decisions.get(r['signoff_decision'], r['signoff_decision'])} by {r['signoff_reviewer']}"
             if r["signoff_valid_until"]:
                 signoff += f" until {r['signoff_valid_until']}"
-        style = STATUS_STYLE.get(r["status"], "")
-        table.add_row(shown(r["model"]), f"{r['version']}\n{r['created_at'][:10]}", shown(f"{r['policy_name']} {r['policy_version']}"),
-                      f"[{style}]{r['status'].upper()}[/]", r["model_sha256"][:8], shown(signoff))
+        # an edited result's status, date or hash is shown as written: never read as markup, never an unknown style
+        style = STATUS_STYLE.get(r["status"], "dim")
+        table.add_row(shown(r["model"]), shown(f"{r['version']}\n{r['created_at'][:10]}"),
+                      shown(f"{r['policy_name']} {r['policy_version']}"), f"[{style}]{shown(r['status'].upper())}[/]",
+                      shown(r["model_sha256"][:8]), shown(signoff))
     out.print(table)
 
 
@@ -1112,6 +1114,10 @@ def main() -> None:
         if loop is not None:  # a path given (or met) that is a link leading back to itself: not a bug
             err.print(f"[bold red]error:[/] {shown(loop)} is a symbolic link that leads back to itself (a link loop); "
                       "name a real file or folder", highlight=False, soft_wrap=True)
+            sys.exit(EXIT_USAGE)
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:  # a path given: no file system holds it
+            err.print(f"[bold red]error:[/] {shown(str(exc.filename) if exc.filename is not None else 'a path')}: a name "
+                      "too long for the file system; name a real file or folder", highlight=False, soft_wrap=True)
             sys.exit(EXIT_USAGE)
         err.print("[bold red]internal error[/] (please report it):")
         err.print(traceback.format_exc(), highlight=False, markup=False)

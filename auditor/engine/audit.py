@@ -530,6 +530,9 @@ def render_target(run_dir: Path, to: Path | None) -> Path:
         if not VERSION_RE.match(run_dir.name):
             return run_dir
         renders = run_dir.parent / "renders"
+        if (folder := enclosing_run(renders)) is not None:  # renders/ is a link into a run
+            raise UsageError(f"{renders} leads into the stored run {folder}; a run is sealed and is never modified: "
+                             "remove the link, or give --to")
         n = 1
         while (renders / f"{run_dir.name}-{n}").exists():
             n += 1

@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from auditor.errors import UsageError
-from auditor.records.registry import Registry, users_table
+from auditor.records.registry import DB_ERRORS, Registry, RegistryError, shown_url, users_table
 from auditor.records.runs import utc_now, utf8_text
 
 ROLES = ("viewer", "reviewer", "approver")
@@ -71,11 +71,15 @@ def check_new_user(name: str, role: str, password: str) -> None:
 def add_user(registry: Registry, name: str, role: str, password: str) -> User:
     check_new_user(name, role, password)
     user = User(name, role, utc_now().isoformat())
-    with registry.engine.begin() as conn:
-        if conn.execute(sa.select(users_table.c.name).where(users_table.c.name == name)).first():
-            raise UsageError(f"user {name!r} already exists in {registry.url}")
-        conn.execute(sa.insert(users_table).values(name=name, role=role, password_hash=_hasher.hash(password),
-                                                   created_at=user.created_at))
+    try:
+        with registry.engine.begin() as conn:
+            if conn.execute(sa.select(users_table.c.name).where(users_table.c.name == name)).first():
+                raise UsageError(f"user {name!r} already exists in {registry.url}")
+            conn.execute(sa.insert(users_table).values(name=name, role=role, password_hash=_hasher.hash(password),
+                                                       created_at=user.created_at))
+    except DB_ERRORS as exc:  # a full disk, a read-only or locked registry: exit 2, not a traceback
+        raise RegistryError(f"cannot write the registry {shown_url(registry.url)}: "
+                            f"{str(getattr(exc, 'orig', None) or exc).splitlines()[0]}; the user was not added") from None
     return user
 
 

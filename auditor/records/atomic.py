@@ -99,11 +99,11 @@ def create_file(path: Path, content: bytes) -> None:
     """Write a file that must not exist yet (FileExistsError if it does): never overwrite."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(path.parent)
-    _write_synced(tmp, content)
     try:
+        _write_synced(tmp, content)  # a full disk fails half-way: the part written is removed too
         os.link(tmp, path)
     finally:
-        tmp.unlink()
+        tmp.unlink(missing_ok=True)
     sync_folder(path.parent)
 
 

@@ -580,6 +580,9 @@ def write_diff(run_a: str | Path | None, run_b: str | Path, out: str | Path | No
     if top_k < 1:
         raise UsageError("--top-k must be at least 1")
     target = check_diff_folder(Path(out)) if out else default_folder(a, b)
+    if not out and (folder := enclosing_run(target)) is not None:  # diffs/ is a link into a run
+        raise UsageError(f"{target.parent} leads into the stored run {folder}; a run is sealed and is never modified: "
+                         "remove the link, or give --out")
     a.audit_result(), b.audit_result()  # an altered result is named, its run's path with it
     a.manifest, b.manifest  # and an altered manifest.json
     data = checked_diff(a, b, top_k, db)

@@ -15,6 +15,7 @@ itself is schedule.py.
 
 from __future__ import annotations
 
+import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,10 +138,19 @@ def sqlite_file(url: sa.engine.URL) -> Path | None:
 
 def row_for(run: Run) -> dict[str, Any]:
     """The registry row of a run, from its files alone. Values of an edited file that are not
-    scalars are stored as their text (`auditor due` and `verify` then name them), never refused
-    by the database."""
-    row = _row_for(run)
-    return {k: v if v is None or isinstance(v, (str, int, float)) else str(v) for k, v in row.items()}
+    scalars, or that the database cannot hold (an integer beyond 64 bits, NaN, which SQLite stores as
+    NULL), are stored as their text (`auditor due` and `verify` then name them), and a null where the
+    registry needs a value as empty text, as a missing field is: never refused by the database (one
+    such run made a rebuild fail whole)."""
+    return {k: _storable(v, runs_table.c[k].nullable) for k, v in _row_for(run).items()}
+
+
+def _storable(value: Any, nullable: bool) -> Any:
+    if value is None:
+        return None if nullable else ""
+    if isinstance(value, int) and not -2**63 <= value < 2**63 or isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value if isinstance(value, (str, int, float)) else str(value)
 
 
 def shown_status(result: dict[str, Any]) -> str:
@@ -463,6 +473,14 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
     if file is not None:
         _check_file(file, named=not default)
     fresh = file is not None and (not file.exists() or file.stat().st_size == 0)
+    if must_exist and not default and file is not None and not fresh:
+        try:
+            holds_runs = _has_table(url)
+        except DB_ERRORS as exc:
+            raise _read_error(exc, file, out, named=True) from None
+        if not holds_runs:  # another application's database: it was given the registry's tables and read as no audits
+            raise UsageError(f"the registry {file} is a database without the audit registry's table {RUNS_TABLE} (a "
+                             "mistyped --db or AUDITOR_DB?); this command only reads a registry and never creates one")
     aside: Path | None = None  # where an unreadable default registry was moved (rebuild)
     if file is not None and not fresh and default:
         try:
@@ -473,11 +491,37 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
             aside = file.with_name(f"{file.name}.unreadable-{utc_now().strftime('%Y%m%dT%H%M%S')}")
             os.replace(file, aside)
             fresh = True
-    registry = Registry(url)
+    # a registry file this call creates, or fills from empty, and fails to build (a full disk): left half-made,
+    # it read as a healthy registry of no audits ("nothing due") from then on, so it is undone
+    made = "created" if fresh and not file.exists() else "filled" if fresh else None
+    try:
+        registry = Registry(url)
+    except RegistryError:
+        _undo(file, made)
+        raise
     registry.moved_aside = aside
     try:
         if fresh and out is not None and Path(out).is_dir():
-            registry.rebuild(out)
+            try:
+                registry.rebuild(out)
+            except RegistryError:
+                registry.close()
+                _undo(file, made)
+                raise
         yield registry
     finally:
         registry.close()
+
+
+def _undo(file: Path | None, made: str | None) -> None:
+    """Remove a registry file :func:`open_registry` created, or empty again one it found empty."""
+    if file is None or made is None:
+        return
+    try:
+        if made == "created":
+            file.unlink(missing_ok=True)
+            file.with_name(file.name + "-journal").unlink(missing_ok=True)
+        else:
+            os.truncate(file, 0)
+    except OSError:
+        pass

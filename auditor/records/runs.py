@@ -27,7 +27,7 @@ from auditor.records.json_read import loads
 if TYPE_CHECKING:  # the schema imports pydantic: history and due read runs without it
     from auditor.results import AuditResult
 
-VERSION_RE = re.compile(r"^v(\d{4,})$")
+VERSION_RE = re.compile(r"^v(\d{4,})\Z")  # \Z: a folder "v0002<LF>" is no version ($ matches before a final LF)
 # The default registry inside an output folder, the variable naming another, and its table of runs
 # (auditor/records/registry.py); here so that `verify`, `history` and `due` can read it without
 # importing SQLAlchemy.
@@ -202,7 +202,9 @@ def read_signoffs(run: Run) -> list[dict[str, Any]]:
         return []
     records, i = [], 0
     try:
-        for i, line in enumerate((ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()), start=1):
+        # one record a line, split at LF bytes as the log is written and verified: a comment's U+2028 or NEL,
+        # written as itself, ends a line for str.splitlines but not for the log
+        for i, line in enumerate((ln for ln in path.read_bytes().splitlines() if ln.strip()), start=1):
             record = loads(line)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from auditor.errors import UsageError
 from auditor.hashing import sha256_bytes
 from auditor.records.accounts import NAME_RE
-from auditor.records.registry import (Registry, RegistryError, registry_url, shown_url, signing_keys_table,
+from auditor.records.registry import (DB_ERRORS, Registry, RegistryError, registry_url, shown_url, signing_keys_table,
                                       sqlite_file)
 from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, utc_now
 
@@ -57,7 +57,7 @@ def fingerprint(public: Ed25519PublicKey) -> str:
 def new_key(registry: Registry, name: str, directory: Path | None = None) -> tuple[Path, str]:
     """Create a key pair: the private key to ``directory/NAME.pem``, the public key into the
     registry. Returns (private key path, fingerprint)."""
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):  # not .match: its $ matches before a final newline
         raise UsageError(f"key name {name!r}: 1 to 64 letters, digits, '.', '_', '@' or '-'")
     directory = directory or keys_dir()
     target = directory / f"{name}.pem"
@@ -73,16 +73,23 @@ def new_key(registry: Registry, name: str, directory: Path | None = None) -> tup
     except OSError as exc:  # the keys folder is a file, under a file, or where nothing can be made
         raise UsageError(f"cannot keep a private key in {directory} ({exc.strerror or exc}); set {ENV_KEYS_DIR} "
                          "to a folder you can write") from None
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+    except OSError as exc:  # a full disk: an empty key file would keep the name taken and sign nothing
+        target.unlink(missing_ok=True)
+        raise UsageError(f"cannot keep a private key in {directory} ({exc.strerror or exc}); nothing was created") from None
     public = key.public_key()
     try:
         with registry.engine.begin() as conn:
             conn.execute(sa.insert(signing_keys_table).values(
                 name=name, algorithm=ALGORITHM, public_key=base64.b64encode(_raw(public)).decode("ascii"),
                 fingerprint=fingerprint(public), created_at=utc_now().isoformat()))
-    except Exception:
+    except Exception as exc:
         target.unlink(missing_ok=True)  # nothing half-made: no private key without its registered public key
+        if isinstance(exc, DB_ERRORS):  # a full disk, a read-only or locked registry: exit 2, not a traceback
+            raise RegistryError(f"cannot write the registry {shown_url(registry.url)}: "
+                                f"{str(getattr(exc, 'orig', None) or exc).splitlines()[0]}; the key was not created") from None
         raise
     return target, fingerprint(public)
 
@@ -102,8 +109,9 @@ def registered_keys(registry: Registry) -> dict[str, Ed25519PublicKey]:
 
 def read_registered_keys(out: Path, db: str | None = None) -> dict[str, Ed25519PublicKey]:
     """The registered public keys of an output folder, read without creating a registry."""
-    if not (db or os.environ.get(ENV_DB)) and not (Path(out) / DEFAULT_DB_NAME).is_file():
-        return {}
+    default = Path(out) / DEFAULT_DB_NAME
+    if not (db or os.environ.get(ENV_DB)) and not (default.is_file() and default.stat().st_size > 0):
+        return {}  # an empty file given the tables read as a registry of no audits ("nothing due"), not rebuilt
     url = registry_url(out, db)
     file = sqlite_file(url)
     if file is not None and not file.is_file():  # a mistyped --db: reading it must not create it
@@ -119,7 +127,7 @@ def read_registered_keys(out: Path, db: str | None = None) -> dict[str, Ed25519P
 
 def load_signing_key(registry: Registry, name: str, directory: Path | None = None) -> Ed25519PrivateKey:
     """The private key NAME from the keys dir, checked against the public key registered under NAME."""
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):
         raise UsageError(f"{name!r} is not a key name (`auditor keys new` names a key by letters, digits, '.', '_', '@' "
                          "and '-'); give the name a key was created with, not a path")
     path = (directory or keys_dir()) / f"{name}.pem"

@@ -22,7 +22,7 @@ from auditor.errors import UsageError
 from auditor.hashing import file_or_dir_sha256, sha256_bytes
 from auditor.records.json_read import loads
 
-_VERSION = re.compile(r"^v(\d{4,})$")
+_VERSION = re.compile(r"^v(\d{4,})\Z")  # runs.VERSION_RE
 MAX_VERSION_ATTEMPTS = 1000  # concurrent writers racing for the next version label
 _TMP = re.compile(r"^\.tmp-(\d+)-[0-9a-f]+$")
 

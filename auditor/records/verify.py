@@ -69,10 +69,11 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
         from auditor.records.registry import check_recordable
 
         check_recordable(folder.parent.parent, db)
-    if VERSION_RE.match(folder.name) and (folder / "manifest.json").is_file() and not (folder / "result.json").exists():
-        # a stored run whose result.json was deleted: altered (exit 1), not "not a run directory" (a usage error)
+    if VERSION_RE.match(folder.name) and (folder / "manifest.json").is_file() and not (folder / "result.json").is_file():
+        # a stored run whose result.json was deleted (or replaced by a folder): altered (exit 1), not "not a run
+        # directory" (a usage error) nor an unreadable result (invalid input)
         return Verification(folder, 0, [Finding("result.json", "missing", "a stored run (it has its manifest.json) "
-                                                                           "without its result.json")])
+                                                                           "without its result.json file")])
     run = open_run(run_dir)
     findings: list[Finding] = []
     if run.manifest_bytes is None:
@@ -84,6 +85,8 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
         return Verification(run.path, 0, [Finding("manifest.json", "altered", "not a readable manifest: it must be a "
                                                                               "JSON object whose files map each path "
                                                                               "to its sha256")])
+    if (run.path / "manifest.json").is_symlink():  # its target can change under it, as any listed file's
+        findings.append(Finding("manifest.json", "altered", "a link where the run wrote a file"))
 
     for rel, expected in sorted(listed.items()):
         path = run.path / rel
@@ -376,6 +379,11 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
         what = "is a folder, not a database file" if file.is_dir() else "does not exist"
         raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?): the run cannot be checked "
                          "against it, and this command never creates one")
+    if file is not None and not _holds_runs_table(file):  # another application's database: given the tables, read as OK
+        what = ("is an empty file, not a registry" if file.stat().st_size == 0 else
+                f"is a database without the audit registry's table {RUNS_TABLE}")
+        raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?): the run cannot be checked "
+                         "against it, and this command never creates one")
     import sqlalchemy as sa
 
     try:
@@ -395,6 +403,23 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
     for _, count, *latest in rows:
         out += _latest_signoff_recorded(run, signoff_log(run), count, latest)
     return out
+
+
+def _holds_runs_table(file: Path) -> bool:
+    """Whether the SQLite file ``file`` holds the registry's runs table, read without writing it; a file
+    that is no database, or a damaged one, is left to the registry's reader to report."""
+    import sqlite3
+
+    from auditor.records.sqlite_reader import connect_read_only, has_table
+
+    try:
+        conn = connect_read_only(file)
+        try:
+            return has_table(conn, RUNS_TABLE)
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError):
+        return True
 
 
 def _later_runs(conn, run: Run) -> list[tuple[str, str]]:

@@ -40,7 +40,7 @@ from starlette.routing import Route
 from auditor.errors import AuditorError, ResultFileError, UsageError
 from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user
 from auditor.records.registry import Registry, RegistryError, database_url, registry_url, sqlite_file
-from auditor.records.runs import ENV_DB, read_signoffs
+from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, read_signoffs
 from auditor.records.schedule import due, judged_signoff, reaudit
 from auditor.render.controls import AsTyped, show_controls
 from auditor.web.catalogue import Catalogue, NotFound, listed_file, one_model, signed_pdf, today
@@ -112,6 +112,12 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
     if named is not None and not named.is_file():  # a mistyped --db would be created empty and served as no audits
         raise UsageError(f"the registry {named} does not exist (a mistyped --db or {ENV_DB}?); serve reads a registry "
                          "and never creates one")
+    own = out / DEFAULT_DB_NAME
+    if not (db or os.environ.get(ENV_DB)) and not (own.is_file() and own.stat().st_size > 0):
+        # created empty here, it read as a registry of no audits: `history` and `due` ("nothing due") ignored the runs
+        raise UsageError(f"{out} has no registry ({DEFAULT_DB_NAME}), which holds the accounts that log in; serve reads a "
+                         f"registry and never creates one: add an account with `auditor users add NAME --role approver "
+                         f"--out {out}` (which indexes the runs too), then serve again")
     ws = Workspace(out, db, key)
     _check_indexed(ws, out, db)
     if key:

@@ -122,7 +122,8 @@ def listed_file(run: Run, rel: str) -> Path:
 
 def signed_pdf(run: Run, n: int) -> Path:
     records = read_signoffs(run)
-    if not 1 <= n <= len(records) or not records[n - 1].get("signed_pdf"):
+    # an edited record's signed_pdf may be anything JSON holds (a number: a TypeError, answered 500)
+    if not 1 <= n <= len(records) or not isinstance(records[n - 1].get("signed_pdf"), str) or not records[n - 1]["signed_pdf"]:
         raise NotFound(f"no sign-off #{n}")
     path = run.model_dir / records[n - 1]["signed_pdf"]
     if not _file_inside(run.model_dir / "signoffs", path):

@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from auditor.records.verify import verify_run
 
 from .helpers import flat, forge_newest_signoff, invoke, stub_pdf
@@ -173,10 +175,12 @@ def test_a_deleted_version_is_never_given_again_and_its_successor_names_the_gap(
     assert [r["run_id"] for r in rows if r["version"] == "v0002"] == [second.result.run_id]  # not overwritten
 
 
-def test_the_newest_run_deleted_is_named_by_the_run_before_it(artefacts, card_writer, policy_writer, tmp_path):
+@pytest.mark.parametrize("hide", ["delete", "rename"])
+def test_the_newest_run_deleted_is_named_by_the_run_before_it(artefacts, card_writer, policy_writer, tmp_path, hide):
     """A failing newest audit deleted, before any next run: every remaining version verified OK, and the
     one before it read as the model's newest audit. The registry remembers the later run, and verify
-    of the now-newest folder names it."""
+    of the now-newest folder names it. Renamed 'v0003<LF>' it was still taken for a version (the
+    pattern's $ matches before a final line end), so the run before it was not the newest and verified OK."""
     import shutil
 
     import auditor
@@ -187,7 +191,10 @@ def test_the_newest_run_deleted_is_named_by_the_run_before_it(artefacts, card_wr
     out = tmp_path / "out"
     first, second, third = (auditor.run_audit(policy, card, artefacts.csv, out) for _ in range(3))
     assert verify_run(second.path).ok
-    shutil.rmtree(third.path)
+    if hide == "delete":
+        shutil.rmtree(third.path)
+    else:
+        third.path.rename(third.path.with_name("v0003\n"))
     findings = [(f.path, f.problem, f.detail) for f in verify_run(second.path).findings]
     assert [(p, k) for p, k, _ in findings] == [("../v0003", "missing")], findings
     assert "a later run of this model, v0003, whose folder is gone" in findings[0][2]

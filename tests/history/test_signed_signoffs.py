@@ -116,11 +116,40 @@ def test_verify_with_a_mistyped_db_creates_nothing_and_says_so(out_copy, keys_di
     assert not typo.exists()
 
 
+def test_verify_with_a_db_that_is_no_registry_writes_nothing_and_says_so(out_copy, tmp_path):
+    """`verify --db` naming an existing SQLite file of another application (or an empty file) wrote the
+    registry's tables into it and verified OK, the run checked against no registry; now a usage error."""
+    import sqlite3
+
+    run = out_copy / "tiny-model" / "v0001"
+    other, empty = tmp_path / "crm.sqlite", tmp_path / "empty.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+    empty.write_bytes(b"")
+    for db, said in ((other, "is a database without the audit registry's table auditor_runs"),
+                     (empty, "is an empty file, not a registry")):
+        before = db.read_bytes()
+        res = invoke("verify", run, "--db", db)
+        assert res.exit_code == 2 and f"the registry {db} {said} (a mistyped --db" in flat(res.output), res.output
+        assert db.read_bytes() == before
+
+
 def test_a_key_given_as_a_path_is_named_as_no_key_name(out_copy, keys_dir):
     run = out_copy / "tiny-model" / "v0001"
     res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "approve", "--comment", "ok", "--key", "../keys/k1")
     assert res.exit_code == 2 and "'../keys/k1' is not a key name" in flat(res.output), res.output
     assert "keys new ../keys/k1" not in flat(res.output)
+
+
+def test_a_key_name_with_a_final_newline_is_refused(out_copy, keys_dir):
+    """NAME_RE's $ matched before a final newline: `keys new 'k1\n'` made k1\n.pem and registered 'k1\n',
+    whose signatures verify printed as by key k1 (another key's name) with a line break."""
+    res = invoke("keys", "new", "k1\n", "--out", out_copy)
+    assert res.exit_code == 2 and "key name 'k1\\n': 1 to 64 letters" in flat(res.output), res.output
+    assert not keys_dir.exists() or not list(keys_dir.iterdir())
+    run = out_copy / "tiny-model" / "v0001"
+    res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "reject", "--comment", "no", "--key", "k1\n")
+    assert res.exit_code == 2 and "'k1\\n' is not a key name" in flat(res.output), res.output
 
 
 def test_sign_off_with_a_key_that_is_not_registered_is_refused(out_copy, keys_dir):
@@ -170,6 +199,56 @@ def test_users_add_reads_the_password_twice_from_stdin(out_copy):
         assert authenticate(registry, "nobody", "a long passphrase") is None
     listed = runner.invoke(app, ["users", "list", "--out", str(out_copy)])
     assert "ada  approver  since" in listed.output
+
+
+def test_a_registry_that_refuses_the_write_is_a_registry_error_for_keys_new_and_users_add(out_copy, keys_dir):
+    """A registry that refused the insert (a full disk: 'database or disk is full') ended `keys new` and
+    `users add` in an internal error (exit 5, a traceback). A trigger stands in for the full disk here."""
+    import sqlite3
+
+    assert invoke("history", "--out", out_copy).exit_code == 0  # the registry, built from the runs
+    with sqlite3.connect(out_copy / "audits.sqlite") as conn:
+        for table in ("auditor_signing_keys", "auditor_users"):
+            conn.execute(f"CREATE TRIGGER full_{table} BEFORE INSERT ON {table} "
+                         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    res = invoke("keys", "new", "k1", "--out", out_copy)
+    assert res.exit_code == 2 and "cannot write the registry" in flat(res.output), res.output
+    assert "database or disk is full; the key was not created" in flat(res.output), res.output
+    assert not (keys_dir / "k1.pem").exists()  # no private key without its registered public key
+    res = CliRunner().invoke(app, ["users", "add", "bob", "--role", "viewer", "--out", str(out_copy)],
+                             input="a long passphrase\na long passphrase\n")
+    assert res.exit_code == 2 and "database or disk is full; the user was not added" in flat(res.output), res.output
+
+
+def test_a_keys_folder_on_a_full_disk_leaves_no_empty_private_key(out_copy, keys_dir, monkeypatch):
+    """The private key's write failing (a full disk) was an internal error (exit 5) that left an empty
+    NAME.pem: the name stayed taken ('already exists') and no sign-off could read the key."""
+    import errno
+    import os
+
+    import auditor.records.signatures as signatures
+
+    real = os.fdopen
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(signatures.os, "fdopen", lambda fd, mode: Full(real(fd, mode)))
+    res = invoke("keys", "new", "k1", "--out", out_copy)
+    assert res.exit_code == 2 and "(No space left on device); nothing was created" in flat(res.output), res.output
+    assert not (keys_dir / "k1.pem").exists()
+    monkeypatch.setattr(signatures.os, "fdopen", real)
+    assert invoke("keys", "new", "k1", "--out", out_copy).exit_code == 0
 
 
 def test_a_sign_off_record_removed_from_the_log_is_found_against_the_registry(out_copy, keys_dir):

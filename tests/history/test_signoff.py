@@ -263,6 +263,25 @@ def test_a_multi_line_comment_keeps_its_line_breaks_in_the_signed_report(out_cop
     assert text.count("First line.\nSecond line.\nThird line.") == 3, text[-3000:]
 
 
+def test_a_comment_with_a_unicode_line_separator_is_read_back_as_one_record(out_copy):
+    """A comment holding U+2028 or NEL (U+0085), recorded as itself, was read back split in two at it
+    (str.splitlines): the registry was not updated, `history` showed the run unsigned, `due` ignored its
+    approval and `history --rebuild` skipped the run as 'not a readable sign-off log'."""
+    from auditor.records.runs import open_run, read_signoffs
+
+    run = out_copy / "tiny-model" / "v0002"
+    comment = "Seen.\u2028Next line.\x85And this."
+    res = invoke("sign-off", run, "--reviewer", "A\u2028B", "--decision", "reject", "--comment", comment)
+    assert res.exit_code == 0, res.output
+    assert "not updated" not in res.output
+    (record,) = read_signoffs(open_run(run))
+    assert (record["comment"], record["reviewer"]) == (comment, "A\u2028B")
+    assert "reject" in invoke("history", "--out", out_copy).output
+    rebuilt = invoke("history", "--rebuild", "--out", out_copy)
+    assert rebuilt.exit_code == 0 and "skipped" not in rebuilt.output, rebuilt.output
+    assert verify_run(run).ok
+
+
 def test_a_reviewer_name_with_white_space_at_an_end_or_a_line_end_is_refused_not_stripped(out_copy):
     """sign_off stripped the reviewer's name: a sign-off by the account 'vic\\n' (an approver) was
     recorded as by 'vic' (another account, a viewer)."""

@@ -256,6 +256,19 @@ def test_read_only_registry_commands_never_create_a_mistyped_registry(cli, tmp_p
     assert cli("due", "--db", empty).code == 2
 
 
+def test_read_only_registry_commands_never_write_into_another_database(cli, tmp_path):
+    """--db naming an existing SQLite file of another application: history, due and users list gave it
+    the registry's tables (written into it) and read it as no audits ('nothing due', exit 0)."""
+    other = tmp_path / "crm.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+    before = other.read_bytes()
+    for command in (["due"], ["history"], ["users", "list"]):
+        res = cli(*command, "--db", other)
+        assert res.code == 2 and "without the audit registry's table auditor_runs (a mistyped --db" in res.text, res.text
+        assert other.read_bytes() == before
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_read_only_registry_commands_refuse_an_in_memory_registry(cli, url):
     """`due --db sqlite://` said "nothing due" (exit 0): an in-memory database is empty, as a mistyped path."""

@@ -122,6 +122,19 @@ def test_when_only_the_run_fails_to_write_the_salvage_is_whole(cli, tmp_path, ar
     assert json.loads((out / "tiny-model" / "v0001" / "result.json").read_text())["run_id"] != result["run_id"]
 
 
+def test_a_disk_filling_up_while_a_sign_off_is_written_leaves_no_part_of_it(cli, tmp_path, artefacts, card_writer,
+                                                                             card_only_policy, stub_pdf, monkeypatch):
+    """The signed report's temporary file, cut short by the full disk, was left in signoffs/v0001/ (a hidden
+    .tmp-* file no later command removes), though the sign-off said nothing was recorded."""
+    out = tmp_path / "out"
+    assert cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out).code == 0
+    signoffs = out / "tiny-model" / "signoffs"
+    _disk_fills_up(monkeypatch, signoffs, salvage_too=True)
+    res = cli("sign-off", out / "tiny-model" / "v0001", "--reviewer", "R", "--decision", "reject", "--comment", "no")
+    assert res.code == 2 and "No space left on device; nothing was recorded" in res.text, res.text
+    assert [p for p in signoffs.rglob("*") if p.is_file() and p.stat().st_size] == []
+
+
 _real_write_bytes = Path.write_bytes
 
 

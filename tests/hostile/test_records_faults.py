@@ -64,6 +64,18 @@ def test_an_empty_registry_file_is_rebuilt_from_the_run_folders(cli, out):
     assert res.code == 1 and "re-audit overdue" in res.text  # not "nothing due"
 
 
+def test_verify_of_a_signed_run_leaves_an_empty_registry_file_empty(cli, out):
+    """`verify` of a run with sign-offs read the signing keys through SQLAlchemy, which gave an empty
+    audits.sqlite the registry's tables: from then on `history` said 'no audits recorded' and `due`
+    'nothing due' (exit 0), the file no longer rebuilt from the run folders."""
+    assert cli("sign-off", run_path(out, 2), "--reviewer", "R", "--decision", "reject", "--comment", "no").code == 0
+    (out / "audits.sqlite").write_bytes(b"")
+    assert cli("verify", run_path(out, 2)).code == 0
+    assert (out / "audits.sqlite").stat().st_size == 0
+    res = cli("history", "--out", out)
+    assert res.code == 0 and res.text.count(MODEL) == 2, res.text
+
+
 @pytest.mark.parametrize("content", [b"this is not a database" * 10, b"SQLite format 3\x00" + b"\xff" * 2000])
 def test_a_corrupt_registry_is_an_error_and_rebuild_repairs_it(cli, out, content):
     (out / "audits.sqlite").write_bytes(content)
@@ -96,6 +108,27 @@ def test_a_registry_damaged_inside_is_an_error_and_rebuild_repairs_it(cli, out):
     res = cli("history", "--rebuild", "--out", out)
     assert res.code == 0 and "registry rebuilt: 2 runs indexed" in res.text, res.text
     assert cli("due", "--out", out, "--as-of", "2999-01-01").code == 1
+
+
+def test_a_registry_that_could_not_be_built_is_not_left_half_made(cli, out, monkeypatch):
+    """A disk that filled up while a new registry was built from the run folders left audits.sqlite with its
+    tables and no rows: from then on, space freed or not, `history` said 'no audits recorded' and `due`
+    'nothing due' (exit 0). The half-made file is removed: the next command builds it again."""
+    import auditor.records.registry as registry
+
+    real = registry.Registry.rebuild
+
+    def disk_full(self, folder):
+        raise registry.RegistryError(f"cannot write the registry {self.url}: database or disk is full")
+
+    monkeypatch.setattr(registry.Registry, "rebuild", disk_full)
+    for command in ("due", "history"):
+        res = cli(command, "--out", out)
+        assert res.code == 2 and "database or disk is full" in res.text, res.text
+        assert not (out / "audits.sqlite").exists()
+    monkeypatch.setattr(registry.Registry, "rebuild", real)
+    res = cli("history", "--out", out)
+    assert res.code == 0 and res.text.count(MODEL) == 2, res.text
 
 
 def test_a_registry_in_use_is_never_moved_aside_nor_called_altered(cli, out):
@@ -322,6 +355,37 @@ def test_history_rebuild_skips_an_invalid_result_and_says_so(cli, out):
     assert res.code == 0, res.text
     assert "registry rebuilt: 1 run indexed" in res.text
     assert f"skipped {run_path(out, 1).resolve()}" in res.text and "not readable as JSON" in res.text
+
+
+@pytest.mark.parametrize("field, value", [("status", "excellent"), ("status", None), ("created_at", "[/]2026-01-01"),
+                                          ("status", "[blink]pass")])
+def test_history_shows_an_edited_status_or_date_as_written(cli, out, field, value):
+    """A status `history` has no colour for (an edited result.json's 'excellent', or none) was laid out as
+    '[]EXCELLENT[/]', and a date or status holding a closing tag as markup: rich's MarkupError, an internal
+    error (exit 5)."""
+    result = json.loads((run_path(out, 1) / "result.json").read_text())
+    result[field] = value
+    (run_path(out, 1) / "result.json").write_text(json.dumps(result))
+    res = cli("history", "--out", out)
+    assert res.code == 0 and "internal error" not in res.text, res.text
+    if value:
+        assert (value.upper() if field == "status" else value[:10]) in res.text, res.text
+
+
+@pytest.mark.parametrize("field, value", [("name", None), ("version", float("nan")), ("reaudit_interval_days", 10**30),
+                                          ("reaudit_interval_days", -2**70)])
+def test_a_value_the_database_cannot_hold_never_fails_the_rebuild(cli, out, field, value):
+    """An edited result.json with a null where the registry needs a value (NaN, which SQLite stores as
+    NULL, too) made the whole rebuild fail ('NOT NULL constraint failed', exit 2), and one with an
+    integer beyond 64 bits was an internal error (OverflowError, exit 5): no run was indexed, and a
+    registry made anew (history, due, the next run's record) failed the same way."""
+    result = json.loads((run_path(out, 1) / "result.json").read_text())
+    result["policy" if field != "version" else "model"][field] = value
+    (run_path(out, 1) / "result.json").write_text(json.dumps(result))
+    res = cli("history", "--rebuild", "--out", out)
+    assert res.code == 0 and "registry rebuilt: 2 runs indexed" in res.text, res.text
+    res = cli("due", "--out", out)
+    assert res.code in (0, 1) and "internal error" not in res.text, res.text
 
 
 @pytest.mark.parametrize("where", ["default registry, corrupt", "--db unknown dialect", "--db a text file",
@@ -639,6 +703,18 @@ def test_render_to_a_chosen_folder_and_refusals(cli, out, tmp_path, stub_pdf):
     assert files_of(out) == before
 
 
+@pytest.mark.parametrize("command", ["render", "diff"])
+def test_render_and_diff_never_write_through_a_link_into_a_run(cli, out, stub_pdf, command):
+    """A model's renders/ or diffs/ that is a link into a stored run: `render` and `diff` without --to or
+    --out wrote their reports into the sealed run (v0001 then failed verification, 'added')."""
+    folder = out / MODEL / {"render": "renders", "diff": "diffs"}[command]
+    folder.symlink_to(run_path(out, 1) / "evidence", target_is_directory=True)
+    before = files_of(out)
+    res = cli(command, run_path(out, 2), *(["--no-pdf"] if command == "diff" else []))
+    assert res.code == 2 and f"leads into the stored run {run_path(out, 1).resolve()}" in res.text, res.text
+    assert files_of(out) == before and cli("verify", run_path(out, 1)).code == 0
+
+
 @pytest.mark.parametrize("where", ["v0004", "signoffs", "renders/r", ".tmp-x"])
 def test_run_never_writes_into_a_folder_the_records_own(cli, records, out, stub_pdf, where):
     """`run --out` took folders `render --to` and `diff --out` refuse (a version-like folder of a model,
@@ -707,6 +783,26 @@ def test_verify_calls_a_deleted_result_or_a_misshapen_manifest_altered_in_plain_
         assert res.code == 1 and "not a readable manifest: it must be a JSON object" in res.text, res.text
 
 
+def test_verify_calls_a_result_replaced_by_a_folder_altered_not_invalid_input(cli, out):
+    """A stored run whose result.json was replaced by a folder was "invalid stored result" (exit 3), not
+    altered as a deleted one is."""
+    (run_path(out, 1) / "result.json").unlink()
+    (run_path(out, 1) / "result.json").mkdir()
+    res = cli("verify", run_path(out, 1))
+    assert res.code == 1 and "ALTERED" in res.text and "result.json: missing" in res.text, res.text
+
+
+def test_verify_calls_a_manifest_replaced_by_a_link_altered(cli, out, tmp_path):
+    """manifest.json moved out of the run and linked back verified OK (a link in place of any file the
+    manifest lists is named), though what the link names can change under the run."""
+    manifest = run_path(out, 2) / "manifest.json"
+    elsewhere = tmp_path / "manifest.json"
+    manifest.rename(elsewhere)
+    manifest.symlink_to(elsewhere)
+    res = cli("verify", run_path(out, 2))
+    assert res.code == 1 and "manifest.json: altered — a link where the run wrote a file" in res.text, res.text
+
+
 def test_diff_holds_each_result_to_the_schema_and_names_the_altered_run(cli, out):
     """diff read plain JSON: a status 'excellent' and a measurement 'high' were compared (exit 0,
     'pass -> excellent'); checks that were not a list gave both runs' paths and a Python TypeError."""
@@ -750,3 +846,21 @@ def test_a_symbolic_link_loop_is_a_usage_error_naming_it(out, tmp_path, argv):
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"error: {loop} is a symbolic link that leads back to itself (a link loop)" in said
+
+
+@pytest.mark.parametrize("argv", [
+    ["verify", "{long}/v0001"], ["history", "--out", "{long}"], ["due", "--out", "{long}"], ["diff", "{long}/v0002"],
+    ["sign-off", "{long}/v0001", "--reviewer", "R", "--decision", "reject", "--comment", "c"],
+])
+def test_a_path_with_a_name_too_long_for_the_file_system_is_a_usage_error_naming_it(out, tmp_path, argv):
+    """A path with a name longer than the file system holds (255 bytes) raised ENAMETOOLONG out of
+    pathlib: an internal error (exit 5) with a traceback, for every records command."""
+    import subprocess
+    import sys
+
+    long = tmp_path / ("a" * 300)
+    args = [a.format(long=long) for a in argv]
+    proc = subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True, text=True, timeout=120)
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "a name too long for the file system" in said, proc.stderr

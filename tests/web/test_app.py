@@ -249,6 +249,22 @@ def test_serve_with_a_mistyped_db_or_a_file_for_out_creates_nothing_and_says_so(
         create_app(afile)
 
 
+def test_serve_on_an_output_folder_without_a_registry_creates_none(history, tmp_path):
+    """`serve --out` on a folder without audits.sqlite created an empty one, then stopped ('indexes no run'):
+    from then on `history` said 'no audits recorded' and `due` 'nothing due' (exit 0), the runs ignored."""
+    from auditor.errors import UsageError
+    from history.helpers import flat, invoke
+
+    out = tmp_path / "out"
+    shutil.copytree(history.out, out)
+    (out / "audits.sqlite").unlink()
+    with pytest.raises(UsageError, match="has no registry .audits.sqlite., which holds the accounts that log in"):
+        create_app(out)
+    assert not (out / "audits.sqlite").exists()
+    res = invoke("history", "--out", out)
+    assert res.exit_code == 0 and flat(res.output).count("tiny-model") == 3, res.output
+
+
 def test_serve_refuses_a_missing_or_unreadable_tls_pair_before_starting(tmp_path):
     """A missing certificate, or files that are not PEM, are a usage error naming them (exit 2),
     found before the server starts; they were an internal error (exit 5) from the server's start."""
@@ -585,11 +601,13 @@ def test_a_bidi_override_in_a_sign_off_comment_is_shown_as_an_escape_on_the_run_
 
 
 @pytest.mark.parametrize("edit", [{"signature": "abc"}, {"signature": ["x"]}, {"n": None}, {"comment": None},
-                                  {"decision": None}, {"signed_at": None}, {"signature": {"algorithm": "ed25519"}}])
+                                  {"decision": None}, {"signed_at": None}, {"signature": {"algorithm": "ed25519"}},
+                                  {"signed_pdf": 5}, {"signed_pdf": ["x"]}])
 def test_a_run_page_of_an_edited_sign_off_record_shows_the_findings_not_a_server_error(history, tmp_path, monkeypatch,
                                                                                        edit):
     """A record missing a field, or whose signature is not an object, answered 500 (the template read
-    the fields strictly); the page must show what `auditor verify` says about the run."""
+    the fields strictly); the page must show what `auditor verify` says about the run. A signed_pdf that
+    is not text answered its signed report's link with 500 (a TypeError joining it to the folder): 404."""
     monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
     ws = make_workspace(history, tmp_path)
     client = TestClient(create_app(ws.out), raise_server_exceptions=True)
@@ -602,6 +620,7 @@ def test_a_run_page_of_an_edited_sign_off_record_shows_the_findings_not_a_server
     log.write_text(json.dumps(record, sort_keys=True) + "\n")
     page = client.get(f"/m/{ws.model}/v0002")
     assert page.status_code == 200 and "This run fails verification" in page.text, page.text[:400]
+    assert client.get(f"/m/{ws.model}/v0002/signed/1").status_code in (200, 404)
 
 
 def test_a_sign_off_without_a_known_decision_is_a_malformed_form_not_a_role_matter(ws):
