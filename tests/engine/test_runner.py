@@ -271,3 +271,56 @@ def test_the_gates_a_check_missed_are_named_beside_its_key_figure():
     assert not_met([just]) == ["lime_faithfulness_correlation 0.2999 (min 0.3)"]
     over = ThresholdOutcome(measurement="p", observed=0.05004, max=0.05, severity="warn", passed=False)
     assert not_met([over]) == ["p 0.05004 (max 0.05)"]
+
+
+@pytest.mark.parametrize("threshold, said", [
+    (Threshold(measurement="roc_auc_ci_low", min=0.0), "so min 0 is met by every value: the gate cannot fail"),
+    (Threshold(measurement="shap_deletion_auc_p_value", max=1), "so max 1 is met by every value: the gate cannot fail"),
+    (Threshold(measurement="min_weighted_rank_correlation", min=-1.0), "lies in [-1, 1], so min -1 is met by every value"),
+    (Threshold(measurement="accuracy_ci_low", min=1.5, severity="warn"), "a bound of min 1.5 is never met: the gate cannot pass"),
+    (Threshold(measurement="shap__lime_feature_agreement", max=-0.1), "a bound of max -0.1 is never met"),
+])
+def test_a_gate_no_value_of_its_measurement_can_fail_or_pass_is_said(registry, threshold, said):
+    """A gate that cannot fail is a check that cannot fail: roc_auc_ci_low min 0 (or a p-value's max 1)
+    passes every model. The run's check says so in its notes; validate warns of it."""
+    from auditor.policy.thresholds import hollow_gate
+
+    assert said in hollow_gate(threshold)
+    value = {"roc_auc_ci_low": 0.51, "accuracy_ci_low": 0.9}.get(threshold.measurement, 0.2)
+    result = run_check(planned("fixed", {"values": {threshold.measurement: value}}, thresholds=[threshold]), ctx=None)
+    assert [n for n in result.notes if said in n and n.endswith("it judges nothing of the model.")]
+
+
+@pytest.mark.parametrize("threshold", [
+    Threshold(measurement="roc_auc_ci_low", min=0.7), Threshold(measurement="shap_deletion_auc_p_value", max=0.05),
+    Threshold(measurement="shap_deletion_auc_gap_ci_low", min=-5),  # a gap: its range is not known, nothing said
+    Threshold(measurement="roc_auc_ci_low", min=0.0, severity="info"),  # an info threshold judges nothing anyway
+    Threshold(measurement="selection_rate_difference_p_value", min=0.05),
+])
+def test_a_gate_that_can_go_either_way_is_not_hollow(threshold):
+    from auditor.policy.thresholds import hollow_gate
+
+    assert hollow_gate(threshold) is None
+
+
+def test_no_built_in_policy_has_a_hollow_gate():
+    from auditor.policy import builtin_policies
+    from auditor.policy.thresholds import hollow_gate
+
+    hollow = [(name, c.check_id, th.measurement) for name in builtin_policies()
+              for c in load_policy(name).policy.checks for th in c.thresholds if hollow_gate(th)]
+    assert not hollow
+
+
+def test_validate_warns_of_a_hollow_gate(tmp_path):
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    policy = tmp_path / "hollow.yaml"
+    policy.write_text('schema_version: 1\nname: hollow\nversion: "1"\nextends: default\nchecks:\n  - id: performance\n'
+                      "    thresholds:\n      - {measurement: roc_auc_ci_low, min: 0.0}\n")
+    result = CliRunner().invoke(app, ["validate", "--policy", str(policy)])
+    assert result.exit_code == 0, result.output
+    assert ("warning: performance: roc_auc_ci_low lies in [0, 1], so min 0 is met by every value: the gate cannot fail"
+            in " ".join(result.stdout.split()))
