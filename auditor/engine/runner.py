@@ -227,6 +227,10 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
     # a bound at or beyond its measurement's range: met (or missed) whatever the model, said where it is read
     notes = [*notes, *(f"The policy's gate on {hollow}; it judges nothing of the model." for th in thresholds_for(spec, task)
                        if (hollow := hollow_gate(th)))]
+    asked = getattr(planned.params, "n_instances", None)
+    if rows is not None and asked is not None and asked > rows:  # clipped to the data: said, not only in params
+        notes.append(f"The policy asks for n_instances {asked:,}; the evaluation set has {rows:,} rows, so at most "
+                     f"{rows:,} were used.")
     missed = not_met(outcomes)
     summary = out.summary + (f" Not met: {'; '.join(missed)}." if missed else "")
     return CheckResult(

@@ -324,3 +324,19 @@ def test_validate_warns_of_a_hollow_gate(tmp_path):
     assert result.exit_code == 0, result.output
     assert ("warning: performance: roc_auc_ci_low lies in [0, 1], so min 0 is met by every value: the gate cannot fail"
             in " ".join(result.stdout.split()))
+
+
+def test_n_instances_beyond_the_data_is_said(registry):
+    """The report recorded n_instances: 500 while 40 rows were explained, saying nothing of it."""
+    from types import SimpleNamespace
+
+    class Counted(Fixed):
+        class Params(Fixed.Params):
+            n_instances: int = 10
+
+    CHECK_REGISTRY["fixed"] = Counted
+    ctx = SimpleNamespace(data=[0] * 40)
+    result = run_check(planned("fixed", {"values": {"a": 1.0}, "n_instances": 500}), ctx=ctx)
+    assert "The policy asks for n_instances 500; the evaluation set has 40 rows, so at most 40 were used." in result.notes
+    result = run_check(planned("fixed", {"values": {"a": 1.0}, "n_instances": 40}), ctx=ctx)
+    assert not [n for n in result.notes if "n_instances" in n]
