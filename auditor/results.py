@@ -223,6 +223,12 @@ class SampleSize(_Frozen):
     miss_not_judged: str | None = None
 
 
+
+def size_of(sample_sizes: list[SampleSize], measurement: str) -> int | None:
+    """The n a measurement rests on, from a check's sample sizes (None where it has none)."""
+    return next((s.n for s in sample_sizes if s.measurement == measurement), None)
+
+
 class WaiverRecord(_Frozen):
     """A waiver as it applied to this run (auditor/policy/waivers.py)."""
 

@@ -127,11 +127,6 @@ def with_n(figure: str, n: int | None) -> str:
     return f"{figure} (n = {int(n):,})" if figure and n is not None else figure
 
 
-def size_of(sample_sizes: list, measurement: str) -> int | None:
-    """The n a measurement rests on, from a check's sample sizes (None where it has none)."""
-    return next((s.n for s in sample_sizes if s.measurement == measurement), None)
-
-
 def sample_sizes_of(measurements: dict[str, float | None], n: int, min_n: int | None = None) -> list:
     """One SampleSize per measurement, all resting on the same ``n`` (rows or explained instances),
     judged from ``min_n`` up where given."""

@@ -13,7 +13,7 @@ from itertools import combinations
 import numpy as np
 from pydantic import Field
 
-from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, with_n, fraction, size_of
+from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, with_n, fraction
 from auditor.models.base import Capability
 from auditor.checks.explainers import (
     available_methods, ExplainerNames, feature_vectors, ranks_something, require_two_features, unranked_note,
@@ -25,7 +25,7 @@ from auditor.metrics.agreement import (
 )
 from auditor.metrics.chance import chance_quantile, rank_correlation_chance, weighted_rank_correlation_chance
 from auditor.metrics.statistics import finite_median
-from auditor.results import NBSP, Heatmap, Note, SampleSize, Table, number_text
+from auditor.results import NBSP, Heatmap, Note, SampleSize, Table, number_text, size_of
 
 # Signed attribution methods worth comparing (saliency is unsigned; attention is not an attribution
 # of the output and has its own check).

@@ -17,7 +17,6 @@ from pydantic import Field
 
 from auditor.checks.base import (
     MAX_CONTROL_ORDERS, MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, with_n, possessive,
-    size_of,
 )
 from auditor.checks.explainers import (
     available_methods, ExplainerNames, removable_counts, removable_part, require_two_features, unremovable_note,
@@ -30,7 +29,7 @@ from auditor.metrics.chance import control_median_chance
 from auditor.metrics.statistics import paired_comparison, signed_rank_min_n
 from auditor.models.base import Capability
 from auditor.models.inputs import by_class
-from auditor.results import NBSP, FileRef, LineChart, SampleSize, Series, Table, number_text
+from auditor.results import NBSP, FileRef, LineChart, SampleSize, Series, Table, number_text, size_of
 
 # metric -> higher is better
 METRICS = {

@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from auditor.checks.base import MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, MIN_JUDGED, Check, CheckOutput, Params, count, with_n, size_of
+from auditor.checks.base import MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, MIN_JUDGED, Check, CheckOutput, Params, count, with_n
 from auditor.checks.explainers import available_methods, ExplainerNames, feature_vectors, require_two_features
 from auditor.models.base import Capability
 from auditor.models.tabular import removal_baseline  # E x of a feature table
@@ -55,7 +55,7 @@ from auditor.explain import get_explainer
 from auditor.metrics.agreement import rank_correlation
 from auditor.metrics.sanity import for_class, input_structure, null_similarity, paired_similarity, row_means
 from auditor.metrics.statistics import bootstrap_ci, finite_median
-from auditor.results import BarChart, Note, SampleSize, Table, number_text
+from auditor.results import BarChart, Note, SampleSize, Table, number_text, size_of
 
 SUFFIXES = ("_rank_correlation_median", "_rank_correlation_ci_high", "_null_median", "_null_p05", "_null_p95",
             "_seed_stability_median", "_model_sensitivity", "_excess_over_null", "_input_structure_median",

@@ -35,7 +35,7 @@ from pydantic import Field
 
 from auditor.checks.base import (
     MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
-    count, with_n, fraction, possessive, sample_sizes_of, size_of,
+    count, with_n, fraction, possessive, sample_sizes_of,
 )
 from auditor.checks.explainers import (
     available_methods, ExplainerNames, feature_vectors, ranks_something, require_two_features, unranked_note,
@@ -46,7 +46,7 @@ from auditor.metrics.chance import chance_quantile, weighted_topk_agreement_chan
 from auditor.metrics.ranking import top_k_size
 from auditor.metrics.stability import relative_input_stability, topk_agreement
 from auditor.metrics.statistics import bootstrap_ci, row_shares, weighted_correlation
-from auditor.results import BarChart, FileRef, SampleSize, Table, number_text, signed_text
+from auditor.results import BarChart, FileRef, SampleSize, Table, number_text, signed_text, size_of
 
 SUFFIXES = ("_seed_topk_agreement", "_seed_topk_agreement_ci_low", "_seed_weighted_topk_agreement",
             "_perturbation_topk_agreement",

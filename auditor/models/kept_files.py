@@ -41,8 +41,12 @@ class KeptFile:
                 f"last used {self.last_used:%Y-%m-%d %H:%M} UTC")
 
 
+def _with_companions(path: Path) -> tuple[Path, ...]:
+    return path, *(path.with_name(path.name + c) for c in COMPANIONS)
+
+
 def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in (path, *(path.with_name(path.name + c) for c in COMPANIONS)) if p.exists())
+    return sum(p.stat().st_size for p in _with_companions(path) if p.exists())
 
 
 def read_kept_file(path: Path) -> KeptFile | None:
@@ -91,7 +95,7 @@ def prune(folder: Path, unused_days: int, now: dt.datetime, dry_run: bool = Fals
     stale = [k for k in files if k.last_used < cutoff]
     if not dry_run:
         for k in stale:
-            for path in (k.path, *(k.path.with_name(k.path.name + c) for c in COMPANIONS)):
+            for path in _with_companions(k.path):
                 try:
                     path.unlink(missing_ok=True)
                 except OSError as exc:

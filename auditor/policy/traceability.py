@@ -17,7 +17,7 @@ import datetime as dt
 
 from auditor.policy.clauses import CATALOGUE, FRAMEWORKS, framework_of, not_covered, paraphrase, reference_of
 from auditor.results import (CheckResult, ClaimCheck, ClauseRef, FileRef, FrameworkNote, Status, TraceCheck, TraceRow,
-                             Traceability, worst)
+                             Traceability, size_of, worst)
 from auditor.policy.waivers import waiver_records
 
 
@@ -83,7 +83,7 @@ def claim_checks(card, checks: list[CheckResult]) -> list[ClaimCheck]:
             value = m[key]
             tolerance = measured.params.get("claim_tolerance")
             relative = key in ERROR_METRICS and claim.value > 0  # an error in the target's units: relative to the claim
-            n_eval = next((s.n for s in measured.sample_sizes if s.measurement == "claims_checked"), None)
+            n_eval = size_of(measured.sample_sizes, "claims_checked")
             widen = 1.0 if n_eval is None else claim_widening(n_eval, claim.rows)
             gap = claim_gap(claim.value, value, m.get(f"{key}_ci_low"), m.get(f"{key}_ci_high"), relative=relative,
                             widen=widen)
