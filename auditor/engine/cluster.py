@@ -15,7 +15,9 @@ parameters travel with the work, and every explainer seeds each instance on its 
 are those of a single-process run (tested). Each worker's cache statistics are merged into the run's
 provenance. ``--cluster local:N`` on a text model forks its workers from a fork server that imported
 their libraries and compiled shap's numba code once (:mod:`auditor.engine.worker_start`), started
-before this process loads the model so that the two overlap.
+before this process loads the model so that the two overlap. With ``--prediction-cache``, the
+workers answer from the kept file's numbers and send back what they computed for it
+(:mod:`auditor.engine.cluster_kept`).
 
 Work that closes over the audited model in this process (``Executor.map``) runs here, in order.
 """
@@ -117,7 +119,12 @@ def worker_model(source: ModelSource):
         base = worker_model(replace(source, randomisation=()))
         for key in [k for k in _WORKER_MODELS if k[-1]]:  # the sanity test is done with the previous copy
             del _WORKER_MODELS[key]
-        model = _WORKER_MODELS[source.key] = base.randomised(**dict(source.randomisation))
+        numbers = base.kept_numbers()
+        base.serve_kept(numbers[0], None)  # a copy's kept rows come from the main process, not this machine's files
+        try:
+            model = _WORKER_MODELS[source.key] = base.randomised(**dict(source.randomisation))
+        finally:
+            base.serve_kept(*numbers)
     if model is None:
         from auditor.hashing import file_or_dir_sha256
         from auditor.models.kinds import load_adapter
@@ -172,13 +179,17 @@ def worker_data_memo(sha256: str) -> dict:
 
 
 def explain_on_worker(source: ModelSource, shipped: Shipped, seed: int, explainer_params: dict, method: str,
-                      params: dict, rows: np.ndarray, explain_as: np.ndarray | None = None):
-    """One shard of an explanation request, computed on a worker: (attribution, worker, cache stats).
-    ``explain_as``: the class to explain for each of ``rows`` (see ``AuditContext.with_model``)."""
+                      params: dict, rows: np.ndarray, explain_as: np.ndarray | None = None, kept=None):
+    """One shard of an explanation request, computed on a worker: (attribution, worker, cache stats,
+    what it computed for the kept file). ``explain_as``: the class to explain for each of ``rows``
+    (see ``AuditContext.with_model``); ``kept``: the model's kept numbers (engine/cluster_kept.py)."""
+    from auditor.engine import cluster_kept
     from auditor.engine.context import AuditContext, explain_part
     from auditor.explain import get_explainer
 
     model = worker_model(source)
+    cluster_kept.serve_on_worker(model, kept)
+    requests, reads = model.stats.requests, model.stats.kept_reads
     data = shipped.data
     # The audit predicts every evaluation row in one request before it explains any (the explained
     # order needs them), and a probability can differ in its last bit with the batch it was computed
@@ -200,7 +211,7 @@ def explain_on_worker(source: ModelSource, shipped: Shipped, seed: int, explaine
         _WORKER_SEEDED.add((source.key, data.sha256))
     explainer = get_explainer(model.task, method)
     attr = explain_part(ctx, explainer, rows, explainer.Params.model_validate(params))
-    return (attr, *_stats(model, source))
+    return (attr, *_stats(model, source), cluster_kept.news_on_worker(model, requests, reads))
 
 
 def predict_on_worker(source: ModelSource, inputs):
@@ -277,6 +288,8 @@ class DaskExecutor:
         self._worker_stats: dict[tuple[str, tuple], dict] = {}
         self._machines: dict[str, dict] = {}  # worker -> its machine facts (auditor.machine)
         self._for_this_process = {"inputs": 0, "batches": 0}  # what predict_batches had the workers compute
+        self._kept: dict[tuple, Any] = {}  # model source key -> its kept numbers' future on the cluster, or None
+        self._same_machine: dict[str, bool] = {}  # worker -> whether its CPU and kernels are this machine's
 
     # -- the Executor seam --
     def map(self, fn: Callable[[Any], Any], items, *, sharedmem: bool = False) -> list:
@@ -324,8 +337,12 @@ class DaskExecutor:
             future = self._data[ctx.data.sha256] = self.client.scatter(shipped, hash=False)
         return future
 
-    def _gather(self, futures: list, on_done: Callable[[int], None] | None = None) -> list:
+    def _gather(self, futures: list, on_done: Callable[[int], None] | None = None, model=None) -> list:
+        """The futures' results in order; each worker's statistics recorded, and, from a task on
+        ``model``, what it computed for the kept file (engine/cluster_kept.py)."""
         from distributed import as_completed
+
+        from auditor.engine import cluster_kept
 
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(futures)
@@ -335,6 +352,8 @@ class DaskExecutor:
                 i = index[future.key]
                 results[i] = value[0]
                 self._record(value[1], value[2])
+                if model is not None:
+                    cluster_kept.adopt(model, value[3], value[1][0], self._like_this_machine(value[1][0]))
                 if on_done:
                     on_done(i)
         finally:
@@ -364,10 +383,12 @@ class DaskExecutor:
         data = self._scattered(ctx)
         rows = np.asarray(rows)
         source = self._source_for(ctx.model)
+        kept = self._kept_numbers(ctx.model)
         shards, futures = self._submit_balanced(self._row_costs(ctx, rows), lambda positions: (
             explain_on_worker, source, data, ctx.seed, ctx.explainer_params, method, params.model_dump(),
-            rows[positions], None if ctx._explain_as is None else np.asarray(ctx._explain_as)[rows[positions]]))
-        parts = self._gather(futures, on_done=None if on_done is None else (lambda i: on_done(len(shards[i][1]))))
+            rows[positions], None if ctx._explain_as is None else np.asarray(ctx._explain_as)[rows[positions]], kept))
+        parts = self._gather(futures, on_done=None if on_done is None else (lambda i: on_done(len(shards[i][1]))),
+                             model=ctx.model)
         combined = parts[0]
         for part in parts[1:]:
             combined = concat(combined, part)
@@ -387,6 +408,26 @@ class DaskExecutor:
         self._for_this_process["inputs"] += sum(len(batch) for batch in batches)
         self._for_this_process["batches"] += len(batches)
         return out
+
+    def _kept_numbers(self, model):
+        """``model``'s kept numbers on the cluster (engine/cluster_kept.py), shipped once per model; None
+        where nothing is kept."""
+        from auditor.engine.cluster_kept import shipment_of
+
+        key = self._source_for(model).key  # the audited model, or one randomised copy of it
+        if key not in self._kept:
+            shipment = shipment_of(model)
+            self._kept[key] = None if shipment is None else self.client.scatter(shipment, broadcast=True, hash=False)
+        return self._kept[key]
+
+    def _like_this_machine(self, worker: str) -> bool:
+        """Whether ``worker`` runs on this machine's CPU with its PyTorch kernels (what a kept file's
+        signature names), as it said when it loaded the model."""
+        if worker not in self._same_machine:
+            here, there = machine_facts(), self._machines.get(worker)
+            self._same_machine[worker] = there is not None and all(there.get(k) == here.get(k)
+                                                                   for k in ("cpu", "torch_cpu_kernels"))
+        return self._same_machine[worker]
 
     @staticmethod
     def _row_costs(ctx, rows: np.ndarray) -> np.ndarray:
@@ -449,9 +490,10 @@ class DaskExecutor:
     def close(self) -> None:
         if hasattr(self.model, "compute_elsewhere"):
             self.model.compute_elsewhere(None)  # the model outlives the cluster: it computes here again
-        for future in self._data.values():
+        for future in [*self._data.values(), *(f for f in self._kept.values() if f is not None)]:
             future.release()
         self._data.clear()
+        self._kept.clear()
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()

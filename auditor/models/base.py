@@ -128,6 +128,12 @@ class ModelAdapter(Protocol):
     def save_kept_predictions(self) -> tuple[dict | None, list[str]]:
         """Keep this audit's new predictions; what was read and written (provenance) and notes."""
 
+    def kept_numbers(self) -> tuple:
+        """(the kept file whose predictions serve, its kept gradient rows), each None where none do."""
+
+    def serve_kept(self, file, gradients) -> None:
+        """Answer from a kept file another process read and checked (engine/cluster_kept.py)."""
+
     def has(self, capability: Capability) -> bool:
         """Whether this kind offers ``capability``."""
 
@@ -164,6 +170,12 @@ class AdapterBase:
 
     def save_kept_predictions(self) -> tuple[dict | None, list[str]]:
         return None, []
+
+    def kept_numbers(self) -> tuple:
+        return None, None
+
+    def serve_kept(self, file, gradients) -> None:
+        return None
 
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities

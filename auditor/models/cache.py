@@ -66,6 +66,7 @@ class PredictionCache:
         self.stats = CacheStats()
         self._elsewhere: tuple[Callable[[list[list]], list], int] | None = None
         self.kept: "KeptPredictions | None" = None  # predictions kept between audits (models/kept_predictions.py)
+        self._computed_since: list[Hashable] = []  # keys computed while ``kept`` is set, until take_computed()
 
     def compute_elsewhere(self, run_batches: Callable[[list[list]], list] | None, min_inputs: int = 1) -> None:
         """Send the batches of a fill of at least ``min_inputs`` distinct inputs to ``run_batches``
@@ -122,6 +123,12 @@ class PredictionCache:
         """Every prediction this cache holds, by key (what an audit keeps for the next)."""
         return dict(self._store)
 
+    def take_computed(self) -> dict[Hashable, np.ndarray]:
+        """The predictions computed since the last call while a kept file served (a cluster worker's
+        share of what the audit keeps, engine/cluster_kept.py); none are remembered or kept reads."""
+        keys, self._computed_since = self._computed_since, []
+        return {key: self._store[key] for key in keys}
+
     def remember(self, keys: Sequence[Hashable], rows: np.ndarray) -> None:
         """Store predictions computed elsewhere (another process's, for the same model and inputs)
         under ``keys``, so this cache answers them with those bits; a key already held is kept.
@@ -165,3 +172,5 @@ class PredictionCache:
                 )
             for key, row in zip(keys[chunk], out):
                 self._store[key] = row
+            if self.kept is not None:
+                self._computed_since.extend(keys[chunk])

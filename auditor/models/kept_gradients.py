@@ -52,6 +52,10 @@ class KeptGradients:
         self.refused = False
         self.copy_notes: list[str] = []  # randomised copies' files that could not be read (for_copy)
         self._lock = threading.RLock()  # the checking request takes it twice
+        self._taken = (0, 0)  # reads and requests already handed on by take_new (a cluster worker's)
+        self._checked_elsewhere: dict[str, dict] = {}  # a cluster worker's check of the rows, by worker
+        self.refused_on: str | None = None  # the worker whose check refused the rows
+        self.not_kept_elsewhere = 0  # rows computed on workers of another CPU or kernels (not kept)
 
     def contributions(self, ids_list: list[np.ndarray], baselines: list[np.ndarray], target: np.ndarray,
                       todo: list[np.ndarray], compute: Callable) -> list[np.ndarray]:
@@ -117,25 +121,70 @@ class KeptGradients:
         """The rows computed in this audit that the file does not hold."""
         return dict(self._new)
 
+    def take_new(self) -> tuple[dict[bytes, np.ndarray], int, int]:
+        """What was gathered since the last call: the new rows, and rows read and requested (a
+        cluster worker's share, engine/cluster_kept.py)."""
+        with self._lock:
+            new, self._new = self._new, {}
+            reads, requested = self.reads - self._taken[0], self.requested - self._taken[1]
+            self._taken = (self.reads, self.requested)
+        return new, reads, requested
+
+    def adopt(self, worker: str, rows: dict[bytes, np.ndarray], reads: int, requested: int, verified: dict | None,
+              refused: bool, keep: bool) -> None:
+        """A cluster worker's share: its new rows (kept where ``keep``: a worker on this machine's CPU
+        and kernels), its counts, and how it checked the rows it read (``refused``: they differed
+        there, and that worker computed its own)."""
+        with self._lock:
+            self.reads += reads
+            self.requested += requested
+            if verified is not None:
+                self._checked_elsewhere[worker] = verified
+            if refused and not self.refused:
+                self._refuse(verified or {"verified_rows": 0, "max_abs_diff": None})
+                self.refused_on = worker
+            if not keep:
+                self.not_kept_elsewhere += len(rows)
+            elif not self.refused:
+                self._new.update((k, v) for k, v in rows.items() if k not in self.rows)
+
+    @property
+    def checked(self) -> dict | None:
+        """How the rows were checked: here, or on each worker that read them (rows summed, the largest
+        difference)."""
+        checks = [c for c in (self.verified, *self._checked_elsewhere.values()) if c]
+        if self.refused or len(checks) <= 1:
+            return self.verified if self.refused or not checks else checks[0]
+        return {"verified_rows": sum(c["verified_rows"] for c in checks),
+                "max_abs_diff": max(c["max_abs_diff"] for c in checks)}
+
     def describe(self, written: int) -> dict:
         return {"path": str(self.file.path), "kept_before": len(self.file.gradient_rows), "requested": self.requested,
-                "read": self.reads, "written": written, **(self.verified or {"verified_rows": 0})}
+                "read": self.reads, "written": written, **(self.checked or {"verified_rows": 0}),
+                **({"refused_on_worker": self.refused_on} if self.refused_on else {}),
+                **({"not_kept_from_workers": self.not_kept_elsewhere} if self.not_kept_elsewhere else {})}
 
     def notes(self, written: int) -> list[str]:
         """The report's sentences: rows read, or why none was."""
+        where = f" on cluster worker {self.refused_on}" if self.refused_on else ""
+        unkept = ([f"--prediction-cache: {self.not_kept_elsewhere:,} integrated-gradients path rows of {self.what} computed "
+                   "on cluster workers with another CPU or kernels than this machine's were not kept"]
+                  if self.not_kept_elsewhere else [])
         if self.refused:
             if not self.verified["verified_rows"]:
                 return [f"--prediction-cache: {self.file.path} holds an integrated-gradients path row of another length "
-                        f"than its text for {self.what}; its rows were not used, every row was computed"]
+                        f"than its text for {self.what}{where}; its rows were not used, every row was computed"]
             return [f"--prediction-cache: the integrated-gradients path rows kept for {self.what} in {self.file.path} "
-                    f"differ from those computed now by up to {self.verified['max_abs_diff']:.3g} on "
-                    f"{self.verified['verified_rows']} rows (tolerance {TOLERANCE:g}); not used, every row was computed"]
+                    f"differ from those computed{where} now by up to {self.verified['max_abs_diff']:.3g} on "
+                    f"{self.verified['verified_rows']} rows (tolerance {TOLERANCE:g}); not used"
+                    + (" there, and none was kept" if where else ", every row was computed")]
         if not self.reads:
-            return []
+            return unkept
+        checked = self.checked
         return [f"{self.reads:,} of the {self.requested:,} integrated-gradients path rows of {self.what} were read from "
                 f"those an earlier audit computed (--prediction-cache, {self.file.path.name}; checked on "
-                f"{self.verified['verified_rows']} rows, largest difference {self.verified['max_abs_diff']:.2g}); "
-                f"{written:,} new ones were kept"]
+                f"{checked['verified_rows']} rows, largest difference {checked['max_abs_diff']:.2g}); "
+                f"{written:,} new ones were kept", *unkept]
 
 
 def for_copy(parent: KeptGradients, randomisation: dict, what: str) -> tuple[KeptGradients | None, list[str]]:
@@ -166,11 +215,15 @@ def save_copies(copies: list[KeptGradients]) -> tuple[list[dict], list[str]]:
         facts.append({"copy": copy.what, **copy.describe(written)})
         if copy.refused:
             notes.extend(copy.notes(written))
-    read = [c for c in copies if c.reads]
+    unkept = sum(c.not_kept_elsewhere for c in copies)
+    if unkept:
+        notes.append(f"--prediction-cache: {unkept:,} integrated-gradients path rows of the randomised copies computed "
+                     "on cluster workers with another CPU or kernels than this machine's were not kept")
+    read = [c for c in copies if c.reads and not c.refused]
     if read:
-        largest = max(c.verified["max_abs_diff"] for c in read)
+        largest = max(c.checked["max_abs_diff"] for c in read)
         notes.append(f"{sum(c.reads for c in read):,} of the {sum(c.requested for c in read):,} integrated-gradients "
                      f"path rows of {len(read)} randomised cop{'ies' if len(read) > 1 else 'y'} (explanation_sanity) "
                      f"were read from those an earlier audit computed (--prediction-cache; checked on "
-                     f"{sum(c.verified['verified_rows'] for c in read)} rows, largest difference {largest:.2g})")
+                     f"{sum(c.checked['verified_rows'] for c in read)} rows, largest difference {largest:.2g})")
     return facts, notes

@@ -61,6 +61,27 @@ class KeptPredictions:
         self.written = 0
         self.verified: dict = {}  # how the file was checked before it served
         self.kept_before = 0  # predictions the file held when the audit began
+        # a cluster's workers' share (engine/cluster_kept.py): what they computed for the file, and their counts
+        self.elsewhere: dict[bytes, np.ndarray] = {}
+        self.read_elsewhere = self.requested_elsewhere = self.not_kept_elsewhere = 0
+
+    @classmethod
+    def received(cls, facts: dict, rows: dict[bytes, np.ndarray], gradient_rows: dict[bytes, np.ndarray]):
+        """The numbers of a file another process read and checked (a cluster worker's copy): served,
+        never loaded or saved here."""
+        kept = cls(Path("."), facts)
+        kept.rows, kept.gradient_rows, kept.kept_before = rows, gradient_rows, len(rows)
+        return kept
+
+    def adopt(self, computed: dict[bytes, np.ndarray], read: int, requested: int, keep: bool) -> None:
+        """A worker's share of the audit: its predictions the file lacks (kept with this process's when
+        the audit ends, where ``keep``: a worker on this machine's CPU and kernels) and its counts."""
+        self.read_elsewhere += read
+        self.requested_elsewhere += requested
+        if keep:
+            self.elsewhere.update(computed)
+        else:
+            self.not_kept_elsewhere += len(computed)
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=60)
@@ -189,18 +210,22 @@ def save(cache, gradients=None) -> tuple[dict | None, list[str]]:
     kept = cache.kept
     if kept is None:
         return None, []
-    read = cache.stats.kept_reads
-    try:
-        added_rows = kept.save({digest(k): v for k, v in cache.computed().items()},
+    read = cache.stats.kept_reads + kept.read_elsewhere
+    try:  # this process's number wins where a worker computed the same input (both are this model's)
+        added_rows = kept.save({**kept.elsewhere, **{digest(k): v for k, v in cache.computed().items()}},
                                gradients.new_rows() if gradients is not None else None)
     except (sqlite3.Error, OSError) as exc:
         return kept.describe(read), [f"--prediction-cache: this audit's predictions could not be kept in {kept.path} ({exc})"]
     facts = {**kept.describe(read), **kept.verified}
-    total = cache.stats.requests
+    total = cache.stats.requests + kept.requested_elsewhere
     notes = [(f"{read:,} of the {total:,} predictions requested were read from predictions an earlier audit of the same "
               f"model and runtime computed (--prediction-cache, {kept.path.name}; checked on "
               f"{kept.verified['verified_inputs']} evaluation texts, largest difference "
               f"{kept.verified.get('max_abs_prob_diff', 0):.2g}); {kept.written:,} new ones were kept")] if read else []
+    if kept.not_kept_elsewhere:
+        facts["not_kept_from_workers"] = kept.not_kept_elsewhere
+        notes.append(f"--prediction-cache: {kept.not_kept_elsewhere:,} predictions computed on cluster workers with "
+                     f"another CPU or kernels than this machine's were not kept (the file is this machine's runtime)")
     if gradients is not None:
         facts["gradient_rows"] = gradients.describe(added_rows)
         notes.extend(gradients.notes(added_rows))

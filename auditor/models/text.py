@@ -784,6 +784,23 @@ class TextModel(RuntimeChoice, AdapterBase):
             self.kept_gradients = KeptGradients(self._cache.kept)
         return notes
 
+    def kept_numbers(self) -> tuple:
+        """The kept file whose predictions serve this model (None without ``--prediction-cache``, or
+        for a randomised copy, whose predictions are not kept) and its kept path rows (None: none)."""
+        return self._cache.kept, self.kept_gradients
+
+    def serve_kept(self, file, gradients) -> None:
+        """Answer from the numbers of a kept file another process read and checked (a cluster worker:
+        engine/cluster_kept.py): ``file``'s predictions, ``gradients``' path rows; None: compute them."""
+        self._cache.kept, self.kept_gradients = file, gradients
+
+    def take_computed(self) -> dict:
+        """The predictions computed since the last call while a kept file served, by the kept file's
+        digest of their input (a cluster worker's share of what the audit keeps)."""
+        from auditor.models.kept_predictions import digest
+
+        return {digest(k): v for k, v in self._cache.take_computed().items()}
+
     def save_kept_predictions(self) -> tuple[dict | None, list[str]]:
         from auditor.models import kept_gradients, kept_predictions
 

@@ -487,7 +487,7 @@ def test_a_worker_answers_the_evaluation_rows_with_the_main_process_probabilitie
     shipped = cluster_module.Shipped(ctx.data, ctx.proba())
     lime = get_explainer(ctx.task, "lime").Params.model_validate({"num_samples": 40})
     rows = np.array([3])
-    attr, worker, stats = cluster_module.explain_on_worker(source, shipped, ctx.seed, ctx.explainer_params, "lime",
+    attr, worker, stats, _ = cluster_module.explain_on_worker(source, shipped, ctx.seed, ctx.explainer_params, "lime",
                                                            lime.model_dump(), rows)
     assert worker == ("this process", ())  # the audited model, not a randomised copy
     assert stats["distinct_inputs"] == attr.cost["distinct_inputs"] > 0  # no evaluation row was predicted again
@@ -577,10 +577,50 @@ def test_a_workers_later_tasks_on_a_dataset_reuse_its_predictions_and_limes_refe
     monkeypatch.setattr(lime.lime_tabular, "LimeTabularExplainer", lambda *a, **k: built.append(1) or real(*a, **k))
     requests = []
     for rows, expected in zip(tasks, here):
-        attr, _, stats = cluster_module.explain_on_worker(source, shipped, ctx.seed, ctx.explainer_params, "lime",
+        attr, _, stats, _ = cluster_module.explain_on_worker(source, shipped, ctx.seed, ctx.explainer_params, "lime",
                                                           params.model_dump(), np.array(rows))
         requests.append(stats["requests"])
         np.testing.assert_array_equal(attr.values, expected.values)
     assert len(built) == 1  # one reference for the three tasks
     # the first task asked for every evaluation row once; the others only for their explanations' inputs
     assert requests[0] >= len(ctx.data) and requests[2] - requests[1] == requests[0] - len(ctx.data)
+
+
+def test_workers_keep_what_they_compute_and_a_re_audit_on_them_reads_it(text_inputs, tmp_path):
+    """`--cluster local:2 --prediction-cache DIR`: the predictions and integrated-gradients path rows
+    the workers compute are kept (by this process, the file's one writer); a re-audit on the cluster
+    reads them there and computes no forward pass again, with the first audit's figures bit for bit;
+    and a single-process re-audit reads the same file."""
+    from auditor.engine.audit import run_audit
+    from auditor.models.kept_gradients import VERIFY_ROWS
+
+    policy, card, data = text_inputs
+    kept = tmp_path / "kept"
+
+    def audit(**kw):
+        return run_audit(policy, card, data, tmp_path / "out", prediction_cache=kept, **kw).result
+
+    def figures(result) -> dict:
+        return {(c.id, k): v for c in result.checks for k, v in c.measurements.items()}
+
+    first, second = audit(cluster="local:2"), audit(cluster="local:2")
+    workers = [r.provenance["execution"]["worker_cache"]["total"] for r in (first, second)]
+    facts = [r.provenance["kept_predictions"] for r in (first, second)]
+    computed_here = first.provenance["cache"]["distinct_inputs"]
+    assert workers[0]["distinct_inputs"] > 100 and workers[0]["kept_reads"] == 0
+    # what the workers computed is kept with this process's (an input both computed is kept once)
+    assert computed_here < facts[0]["written"] <= computed_here + workers[0]["distinct_inputs"]
+    assert facts[0]["gradient_rows"]["written"] == facts[0]["gradient_rows"]["requested"] > 2 * VERIFY_ROWS
+    assert second.provenance["cache"]["distinct_inputs"] == 0 and workers[1]["distinct_inputs"] == 0
+    assert workers[1]["kept_reads"] > 100 and facts[1]["read"] >= workers[1]["kept_reads"]
+    # each worker checks the rows its first request finds kept (up to VERIFY_ROWS), computing them again
+    rows = facts[1]["gradient_rows"]
+    assert 0 < rows["verified_rows"] <= 2 * VERIFY_ROWS and rows["max_abs_diff"] <= 1e-6 and rows["written"] == 0
+    assert rows["read"] == rows["requested"] - rows["verified_rows"]
+    copies = facts[1]["randomised_copies"]
+    assert len(copies) == 2 and all(c["read"] > 0 and c["written"] == 0 for c in copies)
+    assert figures(second) == figures(first)
+    assert any("integrated-gradients path rows of the model were read" in n for n in second.dataset.notes)
+    single = audit(jobs=1)
+    assert single.provenance["cache"]["distinct_inputs"] == 0
+    assert figures(single) == {k: v if v is None else pytest.approx(v, rel=1e-6, abs=1e-9) for k, v in figures(first).items()}

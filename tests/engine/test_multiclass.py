@@ -654,7 +654,7 @@ def test_a_cluster_worker_given_only_its_shards_classes_explains_them_as_the_mai
     rows = np.array([5, 2, 9])
     forced = (ctx.predicted_index()[rows] + 1) % 4  # never the class the model predicts
     params = get_explainer(ctx.task, "shap").Params.model_validate({})
-    attr, _, _ = cluster.explain_on_worker(source, cluster.Shipped(ctx.data, ctx.proba()), ctx.seed,
+    attr, _, _, _ = cluster.explain_on_worker(source, cluster.Shipped(ctx.data, ctx.proba()), ctx.seed,
                                            ctx.explainer_params, "shap", params.model_dump(), rows, forced)
     np.testing.assert_array_equal(attr.target, forced)
     explain_as = np.full(len(ctx.data), -1)
