@@ -6,6 +6,7 @@ measurement came out the same. Never part of the test suite.
     .venv/bin/python benchmarks/kept_predictions.py                    # the review example, about 4 min
     .venv/bin/python benchmarks/kept_predictions.py --example review-decoder
     .venv/bin/python benchmarks/kept_predictions.py --n 100            # every check at 100 reviews, about 20 min
+    .venv/bin/python benchmarks/kept_predictions.py --cluster local:2  # both runs on two Dask workers
 
 Each run is one `python -m auditor run --policy text-default` in a fresh process (start-up, model
 loading and rendering included). Results: ``results/kept-predictions-<UTC time>.json``.
@@ -28,9 +29,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from run import policy_with_n  # noqa: E402
 
 
-def one_run(example: Path, policy: str, out: Path, kept: Path) -> dict:
+def one_run(example: Path, policy: str, out: Path, kept: Path, cluster: str | None) -> dict:
     cmd = [sys.executable, "-m", "auditor", "run", "--policy", policy, "--card", str(example / "README.md"),
-           "--data", str(example / "data" / "eval.jsonl"), "--out", str(out), "--quiet", "--prediction-cache", str(kept)]
+           "--data", str(example / "data" / "eval.jsonl"), "--out", str(out), "--quiet", "--prediction-cache", str(kept),
+           *(["--cluster", cluster] if cluster else [])]
     load = os.getloadavg()[0]
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
@@ -39,6 +41,7 @@ def one_run(example: Path, policy: str, out: Path, kept: Path) -> dict:
     provenance = result["provenance"]
     return {"wall_s": round(wall, 1), "exit_code": done.returncode, "status": result["status"],
             "model_s": provenance["timings"]["model_s"], "cache": provenance["cache"],
+            "worker_cache": provenance["execution"].get("worker_cache", {}).get("total"),
             "kept_predictions": provenance.get("kept_predictions"), "loadavg_before": round(load, 2),
             "checks_s": {c["id"]: c["duration_s"] for c in result["checks"]},
             "measurements": {f"{c['id']}.{k}": v for c in result["checks"] for k, v in c["measurements"].items()}}
@@ -48,6 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--example", default="review-sentiment", choices=["review-sentiment", "review-decoder"])
     ap.add_argument("--n", type=int, default=None, help="every check's n_instances (default: the policy's)")
+    ap.add_argument("--cluster", default=None, help="run both audits with --cluster (e.g. local:2)")
     args = ap.parse_args()
     example = REPO / "examples" / args.example
     if not (example / "README.md").is_file():
@@ -58,15 +62,18 @@ def main() -> None:
         runs = {}
         for name in ("first", "re-audit"):
             print(f"{name} ...", flush=True)
-            runs[name] = one_run(example, policy, Path(tmp) / "out", Path(tmp) / "kept")
+            runs[name] = one_run(example, policy, Path(tmp) / "out", Path(tmp) / "kept", args.cluster)
+            workers = runs[name]["worker_cache"] or {}
             print(f"{name:9s} {runs[name]['wall_s']:7.1f} s  exit {runs[name]['exit_code']}  model {runs[name]['model_s']} s  "
                   f"computed {runs[name]['cache']['distinct_inputs']:,}  read {runs[name]['cache']['kept_reads']:,}  "
+                  + (f"on the workers computed {workers['distinct_inputs']:,}, read {workers['kept_reads']:,}  "
+                     if workers else "") +
                   f"gradient rows computed {runs[name]['cache']['gradient_inputs']:,}, read "
                   f"{((runs[name]['kept_predictions'] or {}).get('gradient_rows') or {}).get('read', 0):,}", flush=True)
     first, again = (runs[k].pop("measurements") for k in ("first", "re-audit"))
     differing = sorted(k for k in first if first[k] != again.get(k) and not (first[k] != first[k] and again.get(k) != again.get(k)))
     out = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
-           "example": args.example, "n_instances": args.n, "cpus": os.cpu_count(), "runs": runs,
+           "example": args.example, "n_instances": args.n, "cluster": args.cluster, "cpus": os.cpu_count(), "runs": runs,
            "speedup": round(runs["first"]["wall_s"] / runs["re-audit"]["wall_s"], 2),
            "measurements_compared": len(first),
            "measurements_differing": {k: {"first": first[k], "re-audit": again.get(k)} for k in differing}}

@@ -589,8 +589,9 @@ def test_a_workers_later_tasks_on_a_dataset_reuse_its_predictions_and_limes_refe
 def test_workers_keep_what_they_compute_and_a_re_audit_on_them_reads_it(text_inputs, tmp_path):
     """`--cluster local:2 --prediction-cache DIR`: the predictions and integrated-gradients path rows
     the workers compute are kept (by this process, the file's one writer); a re-audit on the cluster
-    reads them there and computes no forward pass again, with the first audit's figures bit for bit;
-    and a single-process re-audit reads the same file."""
+    reads them there and computes no forward pass again, with the first audit's figures (to 1e-6: an
+    input two workers computed, in batches of other lengths, is kept once, and the other worker now
+    reads that value); and a single-process re-audit reads the same file."""
     from auditor.engine.audit import run_audit
     from auditor.models.kept_gradients import VERIFY_ROWS
 
@@ -619,7 +620,7 @@ def test_workers_keep_what_they_compute_and_a_re_audit_on_them_reads_it(text_inp
     assert rows["read"] == rows["requested"] - rows["verified_rows"]
     copies = facts[1]["randomised_copies"]
     assert len(copies) == 2 and all(c["read"] > 0 and c["written"] == 0 for c in copies)
-    assert figures(second) == figures(first)
+    assert figures(second) == {k: v if v is None else pytest.approx(v, rel=1e-6, abs=1e-9) for k, v in figures(first).items()}
     assert any("integrated-gradients path rows of the model were read" in n for n in second.dataset.notes)
     single = audit(jobs=1)
     assert single.provenance["cache"]["distinct_inputs"] == 0
