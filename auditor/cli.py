@@ -406,7 +406,8 @@ def validate(
     from auditor.inputs.dataset import load_dataset
     from auditor.inputs.model_card import load_model_card
     from auditor.policy.load import load_policy
-    from auditor.policy.thresholds import hollow_gate
+    from auditor.policy.thresholds import hollow_gates
+    from auditor.checks import CHECK_REGISTRY
     from auditor.engine.runner import build_plan, check_gates, check_group_columns, check_prompt_variants
     from auditor.models.decoder import PromptedCausalLM, check_label_words, unloaded_prompt_problems
     from auditor.models.kinds import kind_for_card
@@ -422,8 +423,8 @@ def validate(
             if effective is not None and effective > datetime.now(timezone.utc).date():
                 out.print(f"  warning: effective_from {effective} is in the future: an audit run today is under a policy not "
                           "yet in effect (the report says so)", markup=False, highlight=False, soft_wrap=True)
-            for c in loaded.policy.checks:  # a gate met (or missed) by every value judges nothing
-                for hollow in filter(None, map(hollow_gate, c.thresholds)):
+            for c, params in zip(loaded.policy.checks, loaded.params):  # a gate met (or missed) by every value
+                for hollow in hollow_gates(CHECK_REGISTRY[c.check].measurement_ranges(params), c.thresholds):
                     out.print(f"  warning: {printable(c.check_id)}: {printable(hollow)}", markup=False, highlight=False,
                               soft_wrap=True)
             for weaker in loaded.weakened:  # replacing a parent's gate is allowed; loosening it is said

@@ -27,8 +27,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from auditor.checks.base import (MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count,
-                                 with_n, feature_value_text, priority_caveat, sample_sizes_of)
+from auditor.checks.base import (
+    MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUDGED, NON_NEGATIVE, SIGNED_UNIT, UNIT, Check, CheckOutput, Params,
+    count, with_n, feature_value_text, priority_caveat, sample_sizes_of,
+)
 from auditor.checks.explainers import available_methods, ExplainerName, feature_vectors
 from auditor.checks.goals import NoTargetShift, outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
@@ -107,6 +109,13 @@ class AdversarialRobustness(Check):
         if capabilities is not None and Capability.REGRESSION in capabilities:
             return cls.REGRESSOR_DESCRIPTION
         return cls.description
+
+    # success rates are shares; edits are counts (max_edits + 1 for an attack that failed) and their ratio is
+    # positive; a substitute's closeness is a cosine similarity (text) or 1 less a quantile distance (tabular)
+    ranges = {"n_instances": NON_NEGATIVE, "success_rate": UNIT, "success_rate_ci_low": UNIT, "success_rate_ci_high": UNIT,
+              "control_success_rate": UNIT, "median_edits_to_flip": NON_NEGATIVE,
+              "median_edits_to_flip_control": NON_NEGATIVE, "edits_ratio": NON_NEGATIVE, "edits_ratio_ci_low": NON_NEGATIVE,
+              "edits_ratio_ci_high": NON_NEGATIVE, "median_substitution_closeness": SIGNED_UNIT}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, Check, CheckOutput, Params, count
+from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, SIGNED_UNIT, Check, CheckOutput, Params, count
 from auditor.checks.explainers import ExplainerName
 from auditor.models.base import Capability
 from auditor.checks.text_explanations import highlights
@@ -48,6 +48,9 @@ class Attention(Check):
     )
     requires = frozenset({Capability.ATTENTIONS, Capability.TOKENS})
     Params = AttentionParams
+
+    # Spearman's ρ with the reference explainer's |attributions|
+    ranges = {"attention_cls_rank_correlation_median": SIGNED_UNIT, "attention_rollout_rank_correlation_median": SIGNED_UNIT}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

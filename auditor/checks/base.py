@@ -62,6 +62,16 @@ def priority_caveat(regression: bool) -> str:
             "share describes them, not the evaluation set.")
 
 
+# The values a measurement can take, (lowest, highest), from its metric's definition; None: no end on
+# that side. A gate whose bound lies at or beyond an end judges nothing (policy.thresholds.hollow_gate).
+Range = tuple[float | None, float | None]
+UNIT: Range = (0.0, 1.0)  # a share, a rate, an agreement, an AUC, a p-value
+SIGNED_UNIT: Range = (-1.0, 1.0)  # a correlation, a difference of two shares
+CORRELATION_DIFFERENCE: Range = (-2.0, 2.0)  # a difference of two correlations
+NON_NEGATIVE: Range = (0.0, None)  # a count, a distance, an absolute error, a ratio of such
+UNBOUNDED: Range = (None, None)  # in the model's output units (a regressor's target), or a difference of such
+
+
 # Instances a median (or an interval) of per-instance scores needs before a gate judges it: below,
 # one or two rows would decide the verdict (SampleSize.min_n; the gate ends in ERROR saying so).
 MIN_JUDGED = 5
@@ -142,7 +152,8 @@ class Check(ABC):
     ``description`` (what it measures and why it matters, copied into the report), ``requires``
     (the model capabilities it needs; the plan skips it, with the missing ones as the reason, on a
     model without them), ``trust`` (whether it tests the explanations themselves: diff reports its
-    drift) and ``Params``, and implement ``measurement_names`` and ``run``.
+    drift) and ``Params``, implement ``measurement_names`` and ``run``, and declare the range of each
+    measurement (``ranges``, or ``measurement_ranges`` where the names follow the parameters).
 
     The runner accounts what a check costs in model inputs and turns NaN measurements into None;
     a check only computes.
@@ -157,6 +168,9 @@ class Check(ABC):
     # the parameters naming the explainers it follows (a name or a list): on a task that has none of
     # them the plan skips it, as for a missing capability, so validate says so before any model loads
     explainer_params: ClassVar[tuple[str, ...]] = ()
+    # the range of each measurement it can report, by name (a check whose names follow its parameters
+    # builds them in measurement_ranges instead)
+    ranges: ClassVar[dict[str, Range]] = {}
 
     @classmethod
     def applicable_tasks(cls) -> list[str]:
@@ -175,6 +189,13 @@ class Check(ABC):
     @abstractmethod
     def measurement_names(cls, params: Params) -> list[str]:
         """Every measurement ``run`` reports for these parameters (thresholds may name them)."""
+
+    @classmethod
+    def measurement_ranges(cls, params: Params) -> dict[str, Range]:
+        """The range of each measurement ``measurement_names`` gives for these parameters, on any model
+        kind (the widest over kinds: a classifier's deletion AUC is a share, a regressor's is not); by
+        default read from ``ranges``. Every measurement has one (a contract test holds every check to it)."""
+        return {name: cls.ranges[name] for name in cls.measurement_names(params) if name in cls.ranges}
 
     @classmethod
     def description_for(cls, capabilities) -> str:

@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from auditor.checks.base import Check, CheckOutput, Params
+from auditor.checks.base import NON_NEGATIVE, UNIT, Check, CheckOutput, Params
 from auditor.inputs.model_card import PLACEHOLDER
 from auditor.results import Table
 
@@ -102,6 +102,9 @@ class CardCompleteness(Check):
         f"'{PLACEHOLDER}' counts as missing."
     )
     Params = CardCompletenessParams
+
+    # the share of the required fields the card documents, and how many it leaves out
+    ranges = {"completeness": UNIT, "missing_fields": NON_NEGATIVE}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

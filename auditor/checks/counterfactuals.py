@@ -18,8 +18,10 @@ from collections import Counter
 
 import numpy as np
 
-from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
-                                 count, with_n, feature_value_text, priority_caveat, sample_sizes_of)
+from auditor.checks.base import (
+    MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, NON_NEGATIVE, UNIT, Check, CheckOutput, Params,
+    count, with_n, feature_value_text, priority_caveat, sample_sizes_of,
+)
 from auditor.errors import CheckNotApplicable
 from auditor.checks.goals import NoTargetShift, outcome_goal, target_shift_field
 from auditor.explain.counterfactual_search import SearchSpace, nearest_counterfactuals, quantile_candidates
@@ -118,6 +120,10 @@ class Counterfactuals(Check):
         hit = sum(1 for i in adverse if found[i] and becomes[i] == wanted)
         share, low, high = share_with_interval(hit, len(adverse)) if adverse else (None, None, None)
         return {"class": wanted, "n": len(adverse), "found": hit, "share": share, "low": low, "high": high}
+
+    # shares of instances with a counterfactual (and their exact lower ends); a count of features and a distance
+    ranges = {"share_found": UNIT, "share_found_ci_low": UNIT, "recourse_share_found": UNIT,
+              "recourse_share_found_ci_low": UNIT, "median_features_changed": NON_NEGATIVE, "median_distance": NON_NEGATIVE}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -13,7 +13,9 @@ from itertools import combinations
 import numpy as np
 from pydantic import Field
 
-from auditor.checks.base import MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, with_n, fraction
+from auditor.checks.base import (
+    MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, SIGNED_UNIT, UNIT, Range, Check, CheckOutput, Params, count, with_n, fraction,
+)
 from auditor.models.base import Capability
 from auditor.checks.explainers import (
     available_methods, ExplainerNames, feature_vectors, ranks_something, require_two_features, unranked_note,
@@ -39,6 +41,9 @@ METRICS = {
 CORRELATIONS = {"rank_correlation": rank_correlation, "weighted_rank_correlation": weighted_rank_correlation}
 ALL_METRICS = [*METRICS, *CORRELATIONS]
 GATED = ("feature_agreement", *CORRELATIONS)  # the least similar pair's median is a measurement (min_…)
+# each metric's range (a pair's median, or the least similar pair's): agreements are shares of the top k,
+# correlations Spearman's ρ of |attributions|, weighted or not
+RANGES: dict[str, Range] = {**dict.fromkeys(METRICS, UNIT), **dict.fromkeys(CORRELATIONS, SIGNED_UNIT)}
 
 
 def pair_agreement(values_a: list[np.ndarray], values_b: list[np.ndarray],
@@ -150,6 +155,12 @@ class ExplainerAgreement(Check):
     trust = True
     Params = AgreementParams
     explainer_params = ("explainers",)
+
+    @classmethod
+    def measurement_ranges(cls, params) -> dict[str, Range]:
+        pairs = combinations(params.explainers, 2)
+        return {**{f"{a}__{b}_{m}": RANGES[m] for a, b in pairs for m in ALL_METRICS},
+                **{f"min_{m}": RANGES[m] for m in GATED}}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -29,14 +29,18 @@ from __future__ import annotations
 import numpy as np
 from pydantic import ConfigDict, Field
 
-from auditor.checks.base import MAX_INSTANCES, MIN_JUDGED, Check, CheckOutput, Params, count, fraction, possessive
+from auditor.checks.base import (
+    MAX_INSTANCES, MIN_JUDGED, NON_NEGATIVE, UNIT, Range, Check, CheckOutput, Params, count, fraction, possessive,
+)
 from auditor.checks.explainers import available_methods, ExplainerNames
 from auditor.inputs.validation import NumbersNotBooleans
 from auditor.metrics.faithfulness import completeness_gap, efficiency_gap
 from auditor.results import BarChart, FileRef, SampleSize, Table
 
 AXIOMS = {"shap": "efficiency", "kernel_shap": "efficiency", "integrated_gradients": "completeness", "gradient_x_input": "completeness"}
-SUFFIXES = ("_within_tolerance_share", "_gap_median", "_gap_max")
+# each measurement per method, with its range: a share of instances, and gaps that are absolute (SHAP) or relative
+# (integrated gradients: over |f(x) − f(x′)|) differences
+SUFFIXES: dict[str, Range] = {"_within_tolerance_share": UNIT, "_gap_median": NON_NEGATIVE, "_gap_max": NON_NEGATIVE}
 
 
 class Tolerances(NumbersNotBooleans):
@@ -70,6 +74,10 @@ class ExplanationAxioms(Check):
     trust = True
     Params = AxiomsParams
     explainer_params = ("methods",)
+
+    @classmethod
+    def measurement_ranges(cls, params) -> dict[str, Range]:
+        return {f"{m}{s}": r for m in params.methods for s, r in SUFFIXES.items()}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -26,8 +26,8 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from auditor.checks.base import (
-    MAX_CONTROL_ORDERS, MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, with_n, fraction,
-    gated_cell,
+    MAX_CONTROL_ORDERS, MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, NON_NEGATIVE, SIGNED_UNIT,
+    UNBOUNDED, UNIT, Range, Check, CheckOutput, Params, count, with_n, fraction, gated_cell,
 )
 from auditor.checks.explainers import ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
@@ -45,6 +45,19 @@ GAPS = tuple(dict.fromkeys(f"worst_{m.gap}{s}" for m in COHORT_METRICS.values() 
 PER_VIEW = ("k", "silhouette", "cohorts_gated", *GAPS, "worst_faithfulness_gap", "worst_faithfulness_gap_ci_low",
             "worst_faithfulness_gap_ci_high", "faithfulness_shortfall", "worst_stability")
 OVERALL = ("n", *dict.fromkeys(m.value for m in COHORT_METRICS.values()), "faithfulness_gap", "stability")
+# each measurement's range, by its name after the view: counts; a silhouette, and the adjusted Rand index (-0.5 at
+# worst, scikit-learn's adjusted_rand_score); a cohort's accuracy shortfall against the rest (a difference of two
+# shares, as are Newcombe's ends) or its error ratio; faithfulness gaps (differences of deletion AUCs, in the
+# output's units) and their shortfall; top-k agreement with a re-seeded run
+VIEW_RANGES: dict[str, Range] = {
+    "k": NON_NEGATIVE, "silhouette": SIGNED_UNIT, "cohorts_gated": NON_NEGATIVE, "worst_accuracy_gap": SIGNED_UNIT,
+    "worst_accuracy_gap_ci_low": SIGNED_UNIT, "worst_error_ratio": NON_NEGATIVE, "worst_error_ratio_ci_low": NON_NEGATIVE,
+    "worst_faithfulness_gap": UNBOUNDED, "worst_faithfulness_gap_ci_low": UNBOUNDED,
+    "worst_faithfulness_gap_ci_high": UNBOUNDED, "faithfulness_shortfall": UNBOUNDED, "worst_stability": UNIT,
+    "ari_with_attributions": (-0.5, 1.0),
+}
+RANGES: dict[str, Range] = {"n": NON_NEGATIVE, "accuracy": UNIT, "mae": NON_NEGATIVE, "faithfulness_gap": UNBOUNDED,
+                            "stability": UNIT, **{f"{v}_{m}": r for v in VIEWS for m, r in VIEW_RANGES.items()}}
 SPACES = {
     "attributions": "|attribution| of each {unit} as a share of the instance's total",
     "predictions": "the model's outputs f(x) ({outputs})",
@@ -122,6 +135,8 @@ class ExplanationClustering(Check):
     trust = True
     Params = ClusteringParams
     explainer_params = ("explainer",)
+
+    ranges = RANGES
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -16,7 +16,8 @@ import numpy as np
 from pydantic import Field
 
 from auditor.checks.base import (
-    MAX_CONTROL_ORDERS, MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, with_n, possessive,
+    MAX_CONTROL_ORDERS, MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, SIGNED_UNIT, UNBOUNDED,
+    UNIT, Range, Check, CheckOutput, Params, count, with_n, possessive,
 )
 from auditor.checks.explainers import (
     available_methods, ExplainerNames, removable_counts, removable_part, require_two_features, unremovable_note,
@@ -42,6 +43,24 @@ METRICS = {
 }
 CORRELATIONS = ("faithfulness_correlation", "loo_correlation")  # ±1 on 2 features: judged above chance
 SUFFIXES = ("", "_control", "_gap", "_gap_ci_low", "_p_value")
+# each metric's range on any model kind: a correlation lies in [-1, 1]; a deletion or insertion AUC (over f(x)) and an
+# AOPC follow the explained output, a regressor's signed distance from the baseline's prediction, so have no end (a
+# classifier's AUCs are positive, its AOPCs differences of two probabilities)
+METRIC_RANGES: dict[str, Range] = {"deletion_auc": UNBOUNDED, "insertion_auc": UNBOUNDED, "comprehensiveness": UNBOUNDED,
+                                   "sufficiency": UNBOUNDED, "faithfulness_correlation": SIGNED_UNIT,
+                                   "loo_correlation": SIGNED_UNIT}
+
+
+def measurement_range(metric: str, suffix: str) -> Range:
+    """The range of ``metric`` with ``suffix`` (SUFFIXES): the metric's own for the explainer's median and the
+    control's; a p-value's; for the gap, a centre of explainer-minus-control differences, and its interval's
+    ends, the span of such a difference (-2 to 2 for a correlation)."""
+    low, high = METRIC_RANGES[metric]
+    if suffix == "_p_value":
+        return UNIT
+    if suffix.startswith("_gap"):
+        return UNBOUNDED if low is None or high is None else (low - high, high - low)
+    return low, high
 GAP_DEFINITION = ("Gap: the centre of the instances' explainer-minus-control differences (oriented so that positive "
                   "means the explainer beats the control), the Hodges-Lehmann estimate (the median of the pairwise "
                   "averages of the differences), so it need not equal the difference of the two medians beside it. Its "
@@ -125,6 +144,10 @@ class ExplanationFaithfulness(Check):
         if capabilities and Capability.FEATURE_TABLE in capabilities:
             return cls.TABULAR_DESCRIPTION
         return cls.description
+
+    @classmethod
+    def measurement_ranges(cls, params) -> dict[str, Range]:
+        return {f"{e}_{m}{s}": measurement_range(m, s) for e in params.explainers for m in METRICS for s in SUFFIXES}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -47,7 +47,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from auditor.checks.base import MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, MIN_JUDGED, Check, CheckOutput, Params, count, with_n
+from auditor.checks.base import (
+    MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, MIN_JUDGED, CORRELATION_DIFFERENCE, NON_NEGATIVE, SIGNED_UNIT, Range,
+    Check, CheckOutput, Params, count, with_n,
+)
 from auditor.checks.explainers import available_methods, ExplainerNames, feature_vectors, require_two_features
 from auditor.models.base import Capability
 from auditor.models.tabular import removal_baseline  # E x of a feature table
@@ -57,9 +60,16 @@ from auditor.metrics.sanity import for_class, input_structure, null_similarity, 
 from auditor.metrics.statistics import bootstrap_ci, finite_median
 from auditor.results import BarChart, Note, SampleSize, Table, number_text, size_of
 
-SUFFIXES = ("_rank_correlation_median", "_rank_correlation_ci_high", "_null_median", "_null_p05", "_null_p95",
-            "_seed_stability_median", "_model_sensitivity", "_excess_over_null", "_input_structure_median",
-            "_weighted_seed_stability_median", "_weighted_null_median", "_weighted_model_sensitivity", "_instances")
+# each measurement per explainer, with its range: signed Spearman's ρ (weighted or not) between explanations, or
+# with |x − E x|; a sensitivity (seed stability less the null) and the excess over the null are differences of two such
+SUFFIXES: dict[str, Range] = {
+    "_rank_correlation_median": SIGNED_UNIT, "_rank_correlation_ci_high": SIGNED_UNIT, "_null_median": SIGNED_UNIT,
+    "_null_p05": SIGNED_UNIT, "_null_p95": SIGNED_UNIT, "_seed_stability_median": SIGNED_UNIT,
+    "_model_sensitivity": CORRELATION_DIFFERENCE, "_excess_over_null": CORRELATION_DIFFERENCE,
+    "_input_structure_median": SIGNED_UNIT, "_weighted_seed_stability_median": SIGNED_UNIT,
+    "_weighted_null_median": SIGNED_UNIT, "_weighted_model_sensitivity": CORRELATION_DIFFERENCE,
+    "_instances": NON_NEGATIVE,
+}
 UNINFORMATIVE_NULL = 0.5  # randomised models' explanations agreeing at least this much: structure dominates
 # not missed on an uninformative null where the real model's explanations differ from the copies'
 SENSITIVITIES = ("_model_sensitivity", "_weighted_model_sensitivity")
@@ -142,6 +152,10 @@ class ExplanationSanity(Check):
     trust = True
     Params = SanityParams
     explainer_params = ("explainers",)
+
+    @classmethod
+    def measurement_ranges(cls, params) -> dict[str, Range]:
+        return {f"{m}{s}": r for m in params.explainers for s, r in SUFFIXES.items()}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

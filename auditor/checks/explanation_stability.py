@@ -34,8 +34,8 @@ import numpy as np
 from pydantic import Field
 
 from auditor.checks.base import (
-    MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
-    count, with_n, fraction, possessive, sample_sizes_of,
+    MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, MIN_JUDGED, SIGNED_UNIT, UNIT, Range, Check,
+    CheckOutput, Params, count, with_n, fraction, possessive, sample_sizes_of,
 )
 from auditor.checks.explainers import (
     available_methods, ExplainerNames, feature_vectors, ranks_something, require_two_features, unranked_note,
@@ -48,14 +48,19 @@ from auditor.metrics.stability import relative_input_stability, topk_agreement
 from auditor.metrics.statistics import bootstrap_ci, row_shares, weighted_correlation
 from auditor.results import BarChart, FileRef, SampleSize, Table, number_text, signed_text, size_of
 
-SUFFIXES = ("_seed_topk_agreement", "_seed_topk_agreement_ci_low", "_seed_weighted_topk_agreement",
-            "_perturbation_topk_agreement",
-            "_perturbation_topk_agreement_ci_low", "_ris_log10_median", "_ris_log10_ci_high",
-            "_label_preserved_share", "_global_rank_stability", "_global_rank_stability_p05",
-            "_global_weighted_rank_stability", "_global_share_stability")
 # log10 RIS of an explanation that did not move at all (log10 0 = -inf is not a reportable number; -6
 # is the metric's eps). A perturbation that did not move the input (noise 0) gets no RIS at all.
 RIS_FLOOR = -6.0
+# each measurement per explainer, with its range: top-k agreements (weighted or not) and the share of
+# perturbations that keep the label are shares; log10 RIS is floored, unbounded above; the global ranking's
+# stability is Spearman's ρ (weighted or not) and the shares' Pearson's r
+SUFFIXES: dict[str, Range] = {
+    "_seed_topk_agreement": UNIT, "_seed_topk_agreement_ci_low": UNIT, "_seed_weighted_topk_agreement": UNIT,
+    "_perturbation_topk_agreement": UNIT, "_perturbation_topk_agreement_ci_low": UNIT,
+    "_ris_log10_median": (RIS_FLOOR, None), "_ris_log10_ci_high": (RIS_FLOOR, None), "_label_preserved_share": UNIT,
+    "_global_rank_stability": SIGNED_UNIT, "_global_rank_stability_p05": SIGNED_UNIT,
+    "_global_weighted_rank_stability": SIGNED_UNIT, "_global_share_stability": SIGNED_UNIT,
+}
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")  # 10⁻⁶, not 10^-6, in a report's text
 
 
@@ -277,6 +282,10 @@ class ExplanationStability(Check):
     trust = True
     Params = StabilityParams
     explainer_params = ("explainers",)
+
+    @classmethod
+    def measurement_ranges(cls, params) -> dict[str, Range]:
+        return {f"{m}{s}": r for m in params.explainers for s, r in SUFFIXES.items()}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -6,8 +6,10 @@ import warnings
 
 import numpy as np
 
-from auditor.checks.base import (MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params,
-                                 count, with_n, sample_sizes_of)
+from auditor.checks.base import (
+    MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, MIN_JUDGED, SIGNED_UNIT, UNBOUNDED, UNIT, Range, Check,
+    CheckOutput, Params, count, with_n, sample_sizes_of,
+)
 from auditor.metrics.chance import rank_correlation_chance
 from auditor.metrics.statistics import importance_weighted_rank_correlation, importance_weights, unestablished_contradictions
 from auditor.models.base import Capability
@@ -40,6 +42,15 @@ def _mean_interval(values: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray,
     return mean - half, mean + half
 
 
+# under each scoring, the baseline score's range and a permutation's drop in it: an AUC or accuracy is a share
+# (a drop lies in [-1, 1]); a negated loss is at most 0 and R² at most 1, and their drops are unbounded.
+# None: the model kind's default (roc_auc for a classifier, neg_mae for a regressor)
+SCORE_RANGES: dict[str | None, tuple[Range, Range]] = {
+    "roc_auc": (UNIT, SIGNED_UNIT), "accuracy": (UNIT, SIGNED_UNIT), "neg_log_loss": ((None, 0.0), UNBOUNDED),
+    "neg_mae": ((None, 0.0), UNBOUNDED), "r2": ((None, 1.0), UNBOUNDED), None: ((None, 1.0), UNBOUNDED),
+}
+
+
 class GlobalImportanceParams(Params):
     n_repeats: int = count(5, MAX_REPEATS)
     scoring: Scoring = None  # None: roc_auc for a classifier, neg_mae (MAE increase) for a regressor
@@ -63,6 +74,12 @@ class GlobalImportance(Check):
     )
     requires = frozenset({Capability.FEATURE_TABLE})
     Params = GlobalImportanceParams
+
+    @classmethod
+    def measurement_ranges(cls, params) -> dict[str, Range]:
+        score, drop = SCORE_RANGES[params.scoring]
+        # the rank correlation is Spearman's ρ, weighted by importance
+        return {"rank_correlation": SIGNED_UNIT, "top_feature_importance": drop, "baseline_score": score}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -6,8 +6,9 @@ import numpy as np
 
 from pydantic import Field
 
-from auditor.checks.base import (MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count,
-                                 feature_value_text)
+from auditor.checks.base import (
+    MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, NON_NEGATIVE, UNIT, Check, CheckOutput, Params, count, feature_value_text,
+)
 from auditor.checks.explainers import available_methods, ExplainerNames, ranks_something, require_two_features, unranked_note
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
@@ -49,6 +50,10 @@ class LocalExplanations(Check):
     requires = frozenset({Capability.FEATURE_TABLE})
     Params = LocalExplanationsParams
     explainer_params = ("methods",)
+
+    # top-k agreements, weighted or not, are shares; LIME's surrogate R² is 1 at best, unbounded below
+    ranges = {"n_explained": NON_NEGATIVE, "shap_lime_top_k_agreement": UNIT, "shap_lime_weighted_top_k_agreement": UNIT,
+              "lime_surrogate_r2_median": (None, 1.0)}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditor.checks.base import (MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, MIN_JUDGED,
-                                 Check, CheckOutput, Params, count, with_n, fraction, most_bars, possessive)
+from auditor.checks.base import (
+    MAX_CURVE_STEPS, MAX_INSTANCES, MAX_REPEATS, MAX_RESAMPLES, MAX_ROWS, MAX_SHOWN, MIN_JUDGED, NON_NEGATIVE, UNIT,
+    Check, CheckOutput, Params, count, with_n, fraction, most_bars, possessive,
+)
 from auditor.explain.partial_dependence import (PROBABILITY_CLIP, centred_log_ratio, probability_clip, ice_heterogeneity, ice_heterogeneity_interval,
                                                 ice_variation, partial_dependence_curves)
 from auditor.explain.permutation_importance import (
@@ -60,6 +62,11 @@ class PartialDependence(Check):
     )
     requires = frozenset({Capability.FEATURE_TABLE})  # a classifier's class probability or a regressor's value
     Params = PartialDependenceParams
+
+    # ICE heterogeneity is the share of the centred curves' variation their average leaves out (ice_heterogeneity);
+    # the PD range is the average curve's span, in the output's units (a regressor's target)
+    ranges = {"max_ice_heterogeneity": UNIT, "max_ice_heterogeneity_ci_high": UNIT, "median_ice_heterogeneity": UNIT,
+              "top_feature_pd_range": NON_NEGATIVE}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -7,7 +7,10 @@ import warnings
 
 import numpy as np
 
-from auditor.checks.base import MAX_RESAMPLES, MAX_ROWS, Check, CheckOutput, Params, count, with_n, fraction, sample_sizes_of
+from auditor.checks.base import (
+    MAX_RESAMPLES, MAX_ROWS, NON_NEGATIVE, UNIT, Check, CheckOutput, Params, Range, count, with_n, fraction,
+    sample_sizes_of,
+)
 from auditor.checks.claims import claim_gap, claim_widening, claims_caption, widened_interval
 from auditor.checks.performance_regression import (
     CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES, MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence,
@@ -30,6 +33,10 @@ MACRO_METRICS = ("f1_macro",)
 # exactly the binary one, so one threshold reads the same on both.
 MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1_macro", "f1", "brier")
 PER_CLASS = ("precision", "recall", "f1")
+# each metric's range, its interval's ends' too: shares and AUCs, half Brier's score (a share for k classes as
+# for 2), errors in the target's units, and R² (1 at best, unbounded below)
+METRIC_RANGES: dict[str, Range] = {**dict.fromkeys(METRICS + MACRO_METRICS, UNIT), "mae": NON_NEGATIVE,
+                                   "rmse": NON_NEGATIVE, "r2": (None, 1.0)}
 # Names a card may use in model-index for each metric we measure.
 CLAIM_ALIASES = {
     "accuracy": "accuracy", "acc": "accuracy",
@@ -584,6 +591,9 @@ class Performance(Check):
     )
     Params = PerformanceParams
     requires = frozenset()  # classifiers and regressors (the REGRESSION capability selects the metrics)
+    # how far a claim lies outside the measured interval (0 inside it; an error's over the claim), and counts
+    ranges = {**{f"{m}{s}": r for m, r in METRIC_RANGES.items() for s in ("", "_ci_low", "_ci_high")},
+              "max_claim_gap": NON_NEGATIVE, "claims_outside_tolerance": NON_NEGATIVE, "claims_checked": NON_NEGATIVE}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator
 
-from auditor.checks.base import MIN_JUDGED, Check, CheckOutput, Params, with_n
+from auditor.checks.base import MIN_JUDGED, NON_NEGATIVE, SIGNED_UNIT, UNIT, Check, CheckOutput, Params, with_n
 from auditor.checks.explainers import feature_vectors
 from auditor.metrics.statistics import finite_median, paired_difference_interval, share_with_interval
 from auditor.models.base import Capability
@@ -96,6 +96,13 @@ class PromptSensitivity(Check):
     requires = frozenset({Capability.PROBABILITIES, Capability.TOKENS, Capability.PROMPTED})
     trust = True
     Params = PromptSensitivityParams
+
+    # accuracies and agreements are shares; a drop is a difference of two accuracies (a paraphrase may do better),
+    # as are its interval's ends (Tango's); the rank correlation is Spearman's
+    ranges = {"n_variants": NON_NEGATIVE, "accuracy_card_prompt": UNIT, "accuracy_min": UNIT,
+              "accuracy_drop_max": SIGNED_UNIT, "accuracy_drop_max_ci_low": SIGNED_UNIT,
+              "accuracy_drop_max_ci_high": SIGNED_UNIT, "decision_agreement_min": UNIT,
+              "decision_agreement_min_ci_low": UNIT, "explanation_rank_correlation_min": SIGNED_UNIT}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

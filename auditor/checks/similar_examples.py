@@ -6,7 +6,9 @@ import re
 
 import numpy as np
 
-from auditor.checks.base import MAX_CHARS, MAX_INSTANCES, MAX_SHOWN, MIN_JUDGED, Check, CheckOutput, Params, count, with_n
+from auditor.checks.base import (
+    MAX_CHARS, MAX_INSTANCES, MAX_SHOWN, MIN_JUDGED, SIGNED_UNIT, UNIT, Check, CheckOutput, Params, count, with_n,
+)
 from auditor.explain.similar_examples import nearest_examples
 from auditor.metrics.chance import neighbour_label_chance
 from auditor.models.base import Capability
@@ -47,6 +49,9 @@ class SimilarExamples(Check):
     )
     requires = frozenset({Capability.EMBEDDINGS})
     Params = SimilarExamplesParams
+
+    # shares of neighbours carrying the query's predicted label (found, and expected by chance); cosine similarity
+    ranges = {"neighbour_label_agreement": UNIT, "neighbour_label_chance": UNIT, "mean_similarity": SIGNED_UNIT}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

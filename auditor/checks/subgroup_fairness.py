@@ -41,7 +41,10 @@ from pydantic import Field, field_validator
 if TYPE_CHECKING:
     import pandas as pd
 
-from auditor.checks.base import MAX_CONTROL_ORDERS, MIN_JUDGED, Check, CheckOutput, Params, count, gated_cell, most_bars, with_n
+from auditor.checks.base import (
+    MAX_CONTROL_ORDERS, MIN_JUDGED, NON_NEGATIVE, UNIT, Check, CheckOutput, Params, count, gated_cell, most_bars,
+    with_n,
+)
 from auditor.checks.explainers import available_methods, ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
 from auditor.explain import get_explainer
@@ -239,6 +242,15 @@ class SubgroupFairness(Check):
     requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
     Params = FairnessParams
     explainer_params = ("explainer",)
+
+    # between groups, the largest difference of two rates and the smallest ratio of two (smaller over larger) are
+    # shares, and so are their interval's ends; Cramér's V and top-k agreement are shares, their differences
+    # between groups too; the faithfulness gaps' (differences of deletion AUCs) largest difference has no upper end
+    ranges = {"rows": NON_NEGATIVE, "groups_gated": NON_NEGATIVE, "groups_reported_only": NON_NEGATIVE,
+              **{f"{d}_{s}": UNIT for d in DISPARITIES[KIND] for s in STATISTICS},
+              "adverse_impact_groups": NON_NEGATIVE, "selection_rate_difference_p_value": UNIT,
+              "sensitive_attribution_share": UNIT, "proxy_features_in_top_k": NON_NEGATIVE, "max_proxy_association": UNIT,
+              "faithfulness_gap_disparity": NON_NEGATIVE, "stability_disparity": UNIT, "explained_instances": NON_NEGATIVE}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

@@ -7,7 +7,9 @@ from collections import Counter
 import numpy as np
 from pydantic import Field
 
-from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, Check, CheckOutput, Params, count, possessive
+from auditor.checks.base import (
+    MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, NON_NEGATIVE, UNIT, Range, Check, CheckOutput, Params, count, possessive,
+)
 from auditor.checks.explainers import ExplainerNames
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
@@ -176,6 +178,11 @@ class TextExplanations(Check):
     )
     requires = frozenset({Capability.PROBABILITIES, Capability.TOKENS})
     Params = TextExplanationsParams
+
+    @classmethod
+    def measurement_ranges(cls, params) -> dict[str, Range]:
+        # the top word's share of a text's |attribution|
+        return {"n_explained": NON_NEGATIVE, **{f"{m}_top_word_share": UNIT for m in params.methods}}
 
     @classmethod
     def measurement_names(cls, params) -> list[str]:

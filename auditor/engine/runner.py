@@ -20,7 +20,7 @@ from auditor.models.kinds import KINDS, kind_for
 from auditor.policy.load import LoadedPolicy
 from auditor.policy.schema import CheckSpec
 from auditor.results import CheckResult, ErrorInfo, Status
-from auditor.policy.thresholds import evaluate, hollow_gate, not_met, status_of, unreachable_reason, with_sample_sizes
+from auditor.policy.thresholds import evaluate, hollow_gates, not_met, status_of, unreachable_reason, with_sample_sizes
 
 
 @dataclass(frozen=True)
@@ -224,9 +224,10 @@ def run_check(planned: PlannedCheck, ctx) -> CheckResult:
     warned = unreachable_reason([o for o in outcomes if o.severity == "warn"])
     notes = out.notes if unjudgeable or not warned else [
         *out.notes, f"Not judged, so this check warns (a warning gate): {warned}."]
-    # a bound at or beyond its measurement's range: met (or missed) whatever the model, said where it is read
-    notes = [*notes, *(f"The policy's gate on {hollow}; it judges nothing of the model." for th in thresholds_for(spec, task)
-                       if (hollow := hollow_gate(th)))]
+    # a bound at or beyond the range the check declares for its measurement: met (or missed) whatever the
+    # model, said where it is read
+    notes = [*notes, *(f"The policy's gate on {hollow}; it judges nothing of the model."
+                       for hollow in hollow_gates(cls.measurement_ranges(planned.params), thresholds_for(spec, task)))]
     asked = getattr(planned.params, "n_instances", None)
     if rows is not None and asked is not None and asked > rows:  # clipped to the data: said, not only in params
         notes.append(f"The policy asks for n_instances {asked:,}; the evaluation set has {rows:,} rows, so at most "

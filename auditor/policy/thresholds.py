@@ -27,45 +27,39 @@ def evaluate(thresholds: list[Threshold], measurements: dict[str, float | None])
     return outcomes
 
 
-# measurements whose names say their range: a share, agreement or score lies in [0, 1], a p-value too,
-# a correlation in [-1, 1]; a gap, ratio, difference or count may lie anywhere, whatever else it names
-_UNBOUNDED_WORDS = ("gap", "ratio", "difference", "drop", "log10", "groups", "edits", "distance", "heterogeneity",
-                    "importance", "mae", "rmse", "r2", "silhouette", "in_top_k", "claims", "missing", "stability",
-                    "sensitivity")
-_UNIT_WORDS = ("share", "agreement", "accuracy", "roc_auc", "f1", "precision", "recall", "completeness",
-               "success_rate", "brier")
+# the values a measurement can take, as its check declares them (auditor.checks.base.Range): (lowest,
+# highest), None for no end on that side
+Span = tuple[float | None, float | None]
 
 
-def measurement_range(name: str) -> tuple[float, float] | None:
-    """The values a measurement can take, where its name says so (None where it does not)."""
-    n = name.lower()
-    if n.endswith("_p_value"):
-        return 0.0, 1.0
-    if any(w in n for w in _UNBOUNDED_WORDS):
-        return None
-    if "correlation" in n:
-        return -1.0, 1.0
-    if any(w in n for w in _UNIT_WORDS):
-        return 0.0, 1.0
-    return None
-
-
-def hollow_gate(th: Threshold) -> str | None:
-    """Why a warning or blocking threshold judges nothing: a bound at or beyond the end of its
-    measurement's range is met by every value (``roc_auc_ci_low min: 0``), one beyond the other end by
-    none; None for a gate that can go either way (or whose range is not known)."""
-    span = measurement_range(th.measurement) if th.severity != "info" else None
-    if span is None:
-        return None
+def range_text(span: Span) -> str:
+    """A measurement's range as a reader writes it: "[0, 1]", "[0, ∞)", "(-∞, 1]"."""
     low, high = span
+    return f"{'(-∞' if low is None else f'[{low:g}'}, {'∞)' if high is None else f'{high:g}]'}"
+
+
+def hollow_gate(th: Threshold, span: Span | None) -> str | None:
+    """Why a warning or blocking threshold judges nothing, given ``span``, the range its check declares
+    for its measurement (``Check.measurement_ranges``): a bound at or beyond the end of the range is met
+    by every value (``roc_auc_ci_low min: 0``), one beyond the other end by none; None for a gate that
+    can go either way (or whose range is not known)."""
+    if span is None or th.severity == "info":
+        return None
+    low, high = (-math.inf if span[0] is None else span[0]), (math.inf if span[1] is None else span[1])
     if (th.min is not None and th.min > high) or (th.max is not None and th.max < low):
-        return (f"{th.measurement} lies in [{low:g}, {high:g}], so a bound of "
+        return (f"{th.measurement} lies in {range_text(span)}, so a bound of "
                 f"{'min ' + format(th.min, 'g') if th.min is not None and th.min > high else 'max ' + format(th.max, 'g')} "
                 "is never met: the gate cannot pass")
     if (th.min is None or th.min <= low) and (th.max is None or th.max >= high):
         bounds = " and ".join(f"{k} {v:g}" for k, v in (("min", th.min), ("max", th.max)) if v is not None)
-        return f"{th.measurement} lies in [{low:g}, {high:g}], so {bounds} is met by every value: the gate cannot fail"
+        return f"{th.measurement} lies in {range_text(span)}, so {bounds} is met by every value: the gate cannot fail"
     return None
+
+
+def hollow_gates(ranges: dict[str, Span], thresholds: list[Threshold]) -> list[str]:
+    """Why each of ``thresholds`` that judges nothing does so (:func:`hollow_gate`), by the ``ranges``
+    its check declares for these parameters."""
+    return [hollow for th in thresholds if (hollow := hollow_gate(th, ranges.get(th.measurement)))]
 
 
 def status_of(outcomes: list[ThresholdOutcome]) -> Status:

@@ -8,6 +8,7 @@ import pytest
 
 import auditor
 from auditor.checks import CHECK_REGISTRY, Check, CheckOutput, Params
+from auditor.checks.base import NON_NEGATIVE, SIGNED_UNIT, UNIT
 from auditor.errors import CheckNotApplicable
 from auditor.policy import CheckSpec, Threshold, load_policy
 from auditor.results import Status, ThresholdOutcome, worst
@@ -54,6 +55,8 @@ class Fixed(Check):
 
     class Params(Params):
         values: dict[str, float | None] = {}
+
+    ranges = {"a": UNIT, "b": SIGNED_UNIT, "c": NON_NEGATIVE}
 
     @classmethod
     def measurement_names(cls, params):
@@ -273,43 +276,74 @@ def test_the_gates_a_check_missed_are_named_beside_its_key_figure():
     assert not_met([over]) == ["p 0.05004 (max 0.05)"]
 
 
-@pytest.mark.parametrize("threshold, said", [
-    (Threshold(measurement="roc_auc_ci_low", min=0.0), "so min 0 is met by every value: the gate cannot fail"),
-    (Threshold(measurement="shap_deletion_auc_p_value", max=1), "so max 1 is met by every value: the gate cannot fail"),
-    (Threshold(measurement="min_weighted_rank_correlation", min=-1.0), "lies in [-1, 1], so min -1 is met by every value"),
-    (Threshold(measurement="accuracy_ci_low", min=1.5, severity="warn"), "a bound of min 1.5 is never met: the gate cannot pass"),
-    (Threshold(measurement="shap__lime_feature_agreement", max=-0.1), "a bound of max -0.1 is never met"),
+def declared_range(check: str, measurement: str, params=None):
+    """The range ``check`` declares for ``measurement`` under ``params`` (default parameters)."""
+    cls = CHECK_REGISTRY[check]
+    return cls.measurement_ranges(cls.Params.model_validate(params or {}))[measurement]
+
+
+@pytest.mark.parametrize("check, threshold, said", [
+    ("performance", Threshold(measurement="roc_auc_ci_low", min=0.0),
+     "roc_auc_ci_low lies in [0, 1], so min 0 is met by every value: the gate cannot fail"),
+    ("explanation_faithfulness", Threshold(measurement="shap_deletion_auc_p_value", max=1),
+     "shap_deletion_auc_p_value lies in [0, 1], so max 1 is met by every value: the gate cannot fail"),
+    ("explainer_agreement", Threshold(measurement="min_weighted_rank_correlation", min=-1.0),
+     "min_weighted_rank_correlation lies in [-1, 1], so min -1 is met by every value: the gate cannot fail"),
+    ("performance", Threshold(measurement="accuracy_ci_low", min=1.5, severity="warn"),
+     "accuracy_ci_low lies in [0, 1], so a bound of min 1.5 is never met: the gate cannot pass"),
+    ("explainer_agreement", Threshold(measurement="shap__lime_feature_agreement", max=-0.1),
+     "shap__lime_feature_agreement lies in [0, 1], so a bound of max -0.1 is never met: the gate cannot pass"),
 ])
-def test_a_gate_no_value_of_its_measurement_can_fail_or_pass_is_said(registry, threshold, said):
+def test_a_gate_no_value_of_its_measurement_can_fail_or_pass_is_said(check, threshold, said):
     """A gate that cannot fail is a check that cannot fail: roc_auc_ci_low min 0 (or a p-value's max 1)
-    passes every model. The run's check says so in its notes; validate warns of it."""
+    passes every model. The range is the one the check declares for the measurement."""
     from auditor.policy.thresholds import hollow_gate
 
-    assert said in hollow_gate(threshold)
-    value = {"roc_auc_ci_low": 0.51, "accuracy_ci_low": 0.9}.get(threshold.measurement, 0.2)
-    result = run_check(planned("fixed", {"values": {threshold.measurement: value}}, thresholds=[threshold]), ctx=None)
-    assert [n for n in result.notes if said in n and n.endswith("it judges nothing of the model.")]
+    assert hollow_gate(threshold, declared_range(check, threshold.measurement)) == said
 
 
-@pytest.mark.parametrize("threshold", [
-    Threshold(measurement="roc_auc_ci_low", min=0.7), Threshold(measurement="shap_deletion_auc_p_value", max=0.05),
-    Threshold(measurement="shap_deletion_auc_gap_ci_low", min=-5),  # a gap: its range is not known, nothing said
-    Threshold(measurement="roc_auc_ci_low", min=0.0, severity="info"),  # an info threshold judges nothing anyway
-    Threshold(measurement="selection_rate_difference_p_value", min=0.05),
+@pytest.mark.parametrize("threshold, said", [
+    (Threshold(measurement="a", min=0.0), "The policy's gate on a lies in [0, 1], so min 0 is met by every value: the "
+                                          "gate cannot fail; it judges nothing of the model."),
+    (Threshold(measurement="c", max=-1.0, severity="warn"), "The policy's gate on c lies in [0, ∞), so a bound of max -1 "
+                                                           "is never met: the gate cannot pass; it judges nothing of the model."),
 ])
-def test_a_gate_that_can_go_either_way_is_not_hollow(threshold):
+def test_the_run_notes_a_gate_that_judges_nothing(registry, threshold, said):
+    """The run's check says so in its notes, by the ranges the check declares (Fixed's: a in [0, 1], c in [0, ∞))."""
+    result = run_check(planned("fixed", {"values": {"a": 0.51, "c": 2.0}}, thresholds=[threshold]), ctx=None)
+    assert result.notes == [said]
+
+
+@pytest.mark.parametrize("check, threshold", [
+    ("performance", Threshold(measurement="roc_auc_ci_low", min=0.7)),
+    ("explanation_faithfulness", Threshold(measurement="shap_deletion_auc_p_value", max=0.05)),
+    # a difference of deletion AUCs, which follow a regressor's output: no end on any model kind, nothing said
+    ("explanation_faithfulness", Threshold(measurement="shap_deletion_auc_gap_ci_low", min=-5)),
+    ("performance", Threshold(measurement="roc_auc_ci_low", min=0.0, severity="info")),  # judges nothing anyway
+    ("subgroup_fairness", Threshold(measurement="selection_rate_difference_p_value", min=0.05)),
+])
+def test_a_gate_that_can_go_either_way_is_not_hollow(check, threshold):
     from auditor.policy.thresholds import hollow_gate
 
-    assert hollow_gate(threshold) is None
+    assert hollow_gate(threshold, declared_range(check, threshold.measurement)) is None
+
+
+def test_a_gate_whose_range_is_not_declared_is_not_judged_hollow():
+    from auditor.policy.thresholds import hollow_gate
+
+    assert hollow_gate(Threshold(measurement="roc_auc_ci_low", min=0.0), None) is None
 
 
 def test_no_built_in_policy_has_a_hollow_gate():
     from auditor.policy import builtin_policies
-    from auditor.policy.thresholds import hollow_gate
+    from auditor.policy.thresholds import hollow_gates
 
-    hollow = [(name, c.check_id, th.measurement) for name in builtin_policies()
-              for c in load_policy(name).policy.checks for th in c.thresholds if hollow_gate(th)]
-    assert not hollow
+    hollow = []
+    for name in builtin_policies():
+        loaded = load_policy(name)
+        hollow += [(name, c.check_id, said) for c, params in zip(loaded.policy.checks, loaded.params)
+                   for said in hollow_gates(CHECK_REGISTRY[c.check].measurement_ranges(params), c.thresholds)]
+    assert hollow == []
 
 
 def test_validate_warns_of_a_hollow_gate(tmp_path):
