@@ -15,6 +15,7 @@ from auditor.errors import PolicyError, Problem, WaiversError
 from auditor.inputs.validation import pydantic_problems
 from auditor.policy.catalog import builtin_policies, resolve_policy_path
 from auditor.policy.inheritance import compact, load_chain, merge_chain
+from auditor.policy.loosening import loosened
 from auditor.policy.schema import Policy
 from auditor.policy.waivers import LoadedWaivers, SourcedWaiver, load_waivers_file
 from auditor.results import FileHash, PolicyRef
@@ -33,7 +34,7 @@ class LoadedPolicy(BaseModel):
     chain: list[FileHash] = []  # the named file first, then its parent, ...
     waivers: list[SourcedWaiver] = []  # from the policy chain and the waivers file
     waivers_file: FileHash | None = None
-    weakened: list[str] = []  # a parent's gate a child's override loosened (validate says so)
+    weakened: list[str] = []  # a parent's gate a child loosened (validate says so; the run's record keeps it)
 
     def resolved(self) -> dict[str, Any]:
         """The policy after inheritance, without empty values: what `policies show` prints and result.json records."""
@@ -61,6 +62,7 @@ class LoadedPolicy(BaseModel):
             reaudit_interval_days=p.reaudit_interval_days, id=p.policy_id, owner=p.owner,
             effective_from=p.effective_from.isoformat() if p.effective_from else None, chain=list(self.chain),
             waivers_file=self.waivers_file, resolved_sha256=self.resolved_sha256(), resolved=self.resolved(),
+            loosened=list(self.weakened),
         )
 
 
@@ -122,7 +124,8 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
         policy=policy, params=params, source=root.source, text=root.text, sha256=root.sha256,
         chain=[FileHash(source=f.source, sha256=f.sha256) for f in files], waivers=sourced,
         waivers_file=FileHash(source=waiver_file.source, sha256=waiver_file.sha256) if waiver_file else None,
-        weakened=[w for e in entries for w in [*e.weakened, *_dropped_tasks(e, CHECK_REGISTRY)]],
+        weakened=[*(w for e in entries for w in [*e.weakened, *_dropped_tasks(e, CHECK_REGISTRY)]),
+                  *loosened(files, CHECK_REGISTRY)],
     )
 
 
