@@ -4,6 +4,7 @@ Every problem of every file in the chain is collected and reported together with
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -17,7 +18,7 @@ from auditor.policy.catalog import builtin_policies, resolve_policy_path
 from auditor.policy.inheritance import compact, load_chain, merge_chain
 from auditor.policy.loosening import loosened
 from auditor.policy.schema import Policy
-from auditor.policy.waivers import LoadedWaivers, SourcedWaiver, load_waivers_file
+from auditor.policy.waivers import LoadedWaivers, SourcedWaiver, load_waivers_file, too_long
 from auditor.results import FileHash, PolicyRef
 
 
@@ -66,9 +67,10 @@ class LoadedPolicy(BaseModel):
         )
 
 
-def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> LoadedPolicy:
+def load_policy(name_or_path: str | Path, waivers: str | Path | None = None, today: dt.date | None = None) -> LoadedPolicy:
     """Load, validate and resolve a policy by built-in name or path (with every policy it extends,
-    and an optional waivers file); raise PolicyError listing all problems."""
+    and an optional waivers file); raise PolicyError listing all problems. ``today`` (default: the UTC
+    day) bounds how far its waivers may reach (waivers.py)."""
     from auditor.checks import CHECK_REGISTRY  # the registry imports checks, which import policy types
     from auditor.policy.validate import base_problems, entry_params, integration_problems, overlay_problems
 
@@ -106,18 +108,16 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
     sourced = [SourcedWaiver(w, src, loc) for w, (_, src, loc) in zip(policy.waivers, raw_waivers)]
     sourced += waiver_file.waivers if waiver_file else []
     ids = [c.check_id for c in policy.checks]
-    unknown = [sw for sw in sourced if sw.waiver.check not in ids]
     gates = {c.check_id: [t.measurement for t in c.thresholds if t.severity != "info"] for c in policy.checks}
-    ungated = [(sw, j) for sw in sourced if sw.waiver.check in gates
-               for j, g in enumerate(sw.waiver.gates) if g not in gates[sw.waiver.check]]
-    if (unknown or ungated) and not problems and waiver_file is not None \
-            and all(sw.source == waiver_file.source for sw in unknown + [sw for sw, _ in ungated]):
-        raise WaiversError(waiver_file.source, [_unknown_check(sw, "", ids, root.source) for sw in unknown]
-                           + [_unknown_gate(sw, j, "", gates, root.source) for sw, j in ungated])
-    problems += [_unknown_check(sw, "" if sw.source == root.source else f"{sw.source}:", ids, root.source)
-                 for sw in unknown]
-    problems += [_unknown_gate(sw, j, "" if sw.source == root.source else f"{sw.source}:", gates, root.source)
-                 for sw, j in ungated]
+    # (waiver, the problem's location in its file, message)
+    said = [(sw, *_unknown_check(sw, ids, root.source)) for sw in sourced if sw.waiver.check not in ids]
+    said += [(sw, *_unknown_gate(sw, j, gates, root.source)) for sw in sourced if sw.waiver.check in gates
+             for j, g in enumerate(sw.waiver.gates) if g not in gates[sw.waiver.check]]
+    said += [(sw, f"{sw.location}.expires", why) for sw, why in too_long(
+        sourced, policy.max_waiver_days, today or dt.datetime.now(dt.timezone.utc).date(), root.source)]
+    if said and not problems and waiver_file is not None and all(sw.source == waiver_file.source for sw, _, _ in said):
+        raise WaiversError(waiver_file.source, [Problem(at, why) for _, at, why in said])
+    problems += [Problem(("" if sw.source == root.source else f"{sw.source}:") + at, why) for sw, at, why in said]
     if problems:
         raise PolicyError(root.source, problems)
     return LoadedPolicy(
@@ -145,12 +145,12 @@ def _merge_problems(files, registry) -> list[Problem]:
     return problems
 
 
-def _unknown_gate(sw: SourcedWaiver, j: int, where: str, gates: dict[str, list[str]], policy_source: str) -> Problem:
+def _unknown_gate(sw: SourcedWaiver, j: int, gates: dict[str, list[str]], policy_source: str) -> tuple[str, str]:
     mine = list(dict.fromkeys(gates[sw.waiver.check]))
-    return Problem(f"{where}{sw.location}.gates[{j}]",
-                   f"{sw.waiver.gates[j]!r} is not a warning or blocking gate of check {sw.waiver.check!r} in the policy "
-                   f"{policy_source}" + (f"; its gates: {', '.join(mine)}" if mine else "; the check has none, so "
-                                         "nothing of it can be waived"))
+    return (f"{sw.location}.gates[{j}]",
+            f"{sw.waiver.gates[j]!r} is not a warning or blocking gate of check {sw.waiver.check!r} in the policy "
+            f"{policy_source}" + (f"; its gates: {', '.join(mine)}" if mine else "; the check has none, so "
+                                  "nothing of it can be waived"))
 
 
 def _dropped_tasks(entry, registry) -> list[str]:
@@ -167,6 +167,6 @@ def _dropped_tasks(entry, registry) -> list[str]:
     return said
 
 
-def _unknown_check(sw: SourcedWaiver, where: str, ids: list[str], policy_source: str) -> Problem:
-    return Problem(f"{where}{sw.location}.check",
-                   f"unknown check id {sw.waiver.check!r}; the policy {policy_source} has: {', '.join(ids)}")
+def _unknown_check(sw: SourcedWaiver, ids: list[str], policy_source: str) -> tuple[str, str]:
+    return (f"{sw.location}.check",
+            f"unknown check id {sw.waiver.check!r}; the policy {policy_source} has: {', '.join(ids)}")

@@ -19,7 +19,8 @@ The rule, per parameter (README.md, "Policy"): a child loosens its parent where 
   ``permutations``, ``background_size``), below which their attributions are noisier than the
   parent calibrated;
 - the **attack or perturbation** weaker: ``max_edits``, ``max_candidates``, ``max_cosine_distance`` and
-  ``noise_frac`` lower.
+  ``noise_frac`` lower;
+- ``max_waiver_days`` higher (a waiver may stand longer unreviewed).
 
 Other parameters change what is measured, not how leniently (``top_k``, ``bins``, integrated
 gradients' ``n_steps``, whose coarser rule the completeness gate itself catches), or only what the
@@ -44,6 +45,7 @@ HIGHER_LOOSENS = {
     "min_explained_per_group": "more groups are left out of the quality disparity",
     "min_cohort_size": "more cohorts are reported, not gated",
     "proxy_association": "a feature must be more associated before it counts as a proxy",
+    "max_waiver_days": "a waiver may stand longer before it is reviewed",
 }
 LOWER_LOOSENS = {
     "confidence": "a narrower interval: a gate on its end passes sooner",
@@ -117,6 +119,7 @@ def loosened(files: list, registry) -> list[str]:
         said += _check_params(child[1], parent[1], registry)
         said += _explainers(child[0], parent[0], files[k])
         said += _dataset(child[0], parent[0], files[k].where)
+        said += _waiver_days(child[0], parent[0], files[k].where)
     return list(dict.fromkeys(said))
 
 
@@ -173,3 +176,13 @@ def _dataset(child: dict, parent: dict, where: str) -> list[str]:
     return [f"dataset: {where}dataset.{path} loosens every gate: {shown(was)} -> {shown(now)}, {why}"
             for path, was, now, why in looser_values(theirs, mine)]
 
+
+def _waiver_days(child: dict, parent: dict, where: str) -> list[str]:
+    from auditor.policy.waivers import DEFAULT_WAIVER_DAYS
+
+    def days(policy: dict) -> dict:
+        value = policy.get("max_waiver_days")
+        return {"max_waiver_days": DEFAULT_WAIVER_DAYS if value is None else value}
+
+    return [f"waivers: {where}max_waiver_days loosens every gate a waiver accepts: {shown(was)} -> {shown(now)}, {why}"
+            for _, was, now, why in looser_values(days(parent), days(child))]
