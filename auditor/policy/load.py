@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from auditor.errors import PolicyError, Problem, WaiversError
 from auditor.inputs.validation import pydantic_problems
 from auditor.policy.catalog import builtin_policies, resolve_policy_path
+from auditor.policy.compute import compute_problems
 from auditor.policy.inheritance import compact, load_chain, merge_chain
 from auditor.policy.loosening import loosened
 from auditor.policy.schema import Policy
@@ -105,6 +106,7 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None, tod
     except ValidationError as exc:  # each file validated on its own; this would be a merging bug
         raise PolicyError(root.source, pydantic_problems(exc, prefix="(resolved policy)")) from None
     problems += integration_problems(policy, params)
+    problems += compute_problems(policy, entries, params, CHECK_REGISTRY)  # each parameter bounded, and their product
     sourced = [SourcedWaiver(w, src, loc) for w, (_, src, loc) in zip(policy.waivers, raw_waivers)]
     sourced += waiver_file.waivers if waiver_file else []
     ids = [c.check_id for c in policy.checks]
