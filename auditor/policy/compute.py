@@ -29,8 +29,8 @@ from typing import Any
 # of 1e8 or more (days of a small BERT's passes at 50-500 a second) is refused before it starts.
 MAX_EVALUATIONS = 10_000_000
 
-# check -> terms; each term a product of factors (a parameter's name, "explained", "curve_points",
-# "variants" or "seed_runs")
+# check -> terms; each term a product of factors (a parameter's name, or one of those ``_terms`` derives:
+# "explained", "variants", "seed_runs", "rankings", "per_ranking")
 FORMULAS: dict[str, list[tuple[str, ...]]] = {
     "global_importance": [("n_repeats", "max_rows"), ("n_instances", "explained")],
     "local_explanations": [("n_instances", "explained")],
@@ -39,8 +39,9 @@ FORMULAS: dict[str, list[tuple[str, ...]]] = {
     "explainer_agreement": [("n_instances", "explained")],
     "attention": [("n_instances",)],
     "similar_examples": [("n_instances",)],
-    "explanation_faithfulness": [("n_instances", "explained"), ("n_instances", "curve_points", "control_orders"),
-                                 ("n_instances", "correlation_runs"), ("n_instances", "loo_positions")],
+    # each explainer's ranking and each random control order: deletion and insertion curves, the ERASER
+    # bins' comprehensiveness and sufficiency, leave-one-out positions and correlation subsets
+    "explanation_faithfulness": [("n_instances", "explained"), ("n_instances", "rankings", "per_ranking")],
     "explanation_stability": [("n_instances", "explained", "n_seeds"), ("n_instances", "explained", "n_perturbations")],
     "explanation_sanity": [("n_instances", "explained"), ("n_instances", "explained", "n_randomised")],
     "prompt_sensitivity": [("n_instances", "explained", "variants")],
@@ -92,16 +93,18 @@ def _terms(check: str, params: Any, task: str, explainers: dict[str, dict[str, A
         "variants": (len(getattr(params, "variants", []) or []) + 1, "the prompt and its variants"),
         "seed_runs": (2 if getattr(params, "seed_stability", False) else 1, "seed_stability"),
     }
-    steps = getattr(params, "n_steps", None)
-    factors["curve_points"] = ((steps, "n_steps") if steps is not None else
-                               (len(getattr(params, "bins", []) or []) or 1, "bins"))
+    if check == "explanation_faithfulness":  # n_steps none: one per feature or bin (the bins' count stands in)
+        bins = len(params.bins)
+        points = 2 * (params.n_steps or bins) + 2 * bins + (params.loo_positions or 0) + params.correlation_runs
+        factors["rankings"] = (len(costs) + params.control_orders, "explainers + control_orders")
+        factors["per_ranking"] = (points, "2 x curve points + 2 x bins + loo_positions + correlation_runs")
     total, terms = 0, []
     for term in FORMULAS.get(check, []):
         values = []
         for name in term:
             if name in factors:
                 n, how = factors[name]
-                values.append((n, f"{name} {n:,}" + (f" ({how})" if name == "explained" else "")))
+                values.append((n, f"{name} {n:,}" + (f" ({how})" if name not in ("variants", "seed_runs") else "")))
                 continue
             value = getattr(params, name)
             if value is None and name == "max_rows":
@@ -136,8 +139,8 @@ def compute_problems(policy, entries: list, params: list, registry) -> list:
                           else getattr(p, n))
         where = f"{entry.params_at[set_here[-1]]}.params.{set_here[-1]}" if set_here else entry.last
         named = f"check {entry.check_id!r}" + (f" ({check})" if entry.check_id != check else "")
+        said = " + ".join(said for _, _, said in terms)
         problems.append(Problem(where, (
-            f"{named} asks for about {total:,} model evaluations on {task} models, above "
-            f"the limit of {MAX_EVALUATIONS:,} per check: {' + '.join(said for _, _, said in terms)}; lower the parameters that multiply "
-            f"(or the explainers' budgets)")))
+            f"{named} asks for about {total:,} model evaluations on {task} models, above the limit of "
+            f"{MAX_EVALUATIONS:,} per check: {said}; lower the parameters that multiply (or the explainers' budgets)")))
     return problems

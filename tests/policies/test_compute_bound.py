@@ -92,3 +92,17 @@ def test_a_run_is_refused_before_the_model_loads(tmp_path, policy_writer, card_w
     assert res.exit_code == 3, res.output
     assert "checks[0].params.n_instances: check 'explanation_stability' asks for about " in " ".join(res.output.split())
     assert not (tmp_path / "out").exists()
+
+
+def test_faithfulness_counts_every_ranking_and_control_orders_curves():
+    """Each explainer's ranking and each random control order costs its curves, bins, leave-one-out
+    positions and correlation subsets again."""
+    params = CHECK_REGISTRY["explanation_faithfulness"].Params(
+        explainers=["lime"], n_instances=10, n_steps=20, bins=[0.1, 0.5], loo_positions=8, correlation_runs=30,
+        control_orders=3)
+    total, terms = estimate("explanation_faithfulness", params, "text-classification", {"lime": {"num_samples": 100}},
+                            None)
+    assert terms == ["n_instances 10 x explained 100 (lime num_samples 100) = 1,000",
+                     "n_instances 10 x rankings 4 (explainers + control_orders) x per_ranking 82 (2 x curve points + "
+                     "2 x bins + loo_positions + correlation_runs) = 3,280"]
+    assert total == 4_280
