@@ -297,6 +297,7 @@ class PolicyRef(_Frozen):
     waivers_file: FileHash | None = None  # `--waivers FILE`
     resolved_sha256: str = ""  # of the resolved policy (canonical JSON): equal when two chains say the same
     resolved: dict[str, Any] = {}  # the policy after inheritance: what the run applied
+    loosened: list[str] = []  # what a file of the chain loosened of its parent's gates (validate's warnings)
 
 
 # --- traceability: clauses -> checks -> status -> evidence (auditor/policy/traceability.py) ------------

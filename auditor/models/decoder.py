@@ -43,7 +43,7 @@ from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS
 from auditor.models.perturbation import before_mask
 from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, check_tokenizer,
                                  check_vocabulary, check_weights_loaded, load_text_model, mismatched_shapes,
-                                 offline_transformers, with_runtime, word_spans_of, words_at_spaces)
+                                 offline_transformers, readable_length, with_runtime, word_spans_of, words_at_spaces)
 
 DTYPES = ("float32", "bfloat16")
 DEFAULT_MAX_LENGTH = 256  # tokens a prompted LM reads where the card does not say
@@ -400,7 +400,7 @@ def check_label_words(card) -> None:
     check_tokenizer(tokenizer, path)
     problems = variant_label_problems(tokenizer, card.auditor.label_words or {}, card.auditor.prompt,
                                       card.auditor.prompt_variants)
-    limit = prompt_limit(card.auditor.model.max_length or DEFAULT_MAX_LENGTH, config)
+    limit = prompt_limit(card.auditor.model.max_length or DEFAULT_MAX_LENGTH, config, tokenizer)
     problems += [Problem(where, too_long_words(limit))
                  for where, text in prompt_fields(card.auditor.prompt, card.auditor.prompt_variants)
                  if prompt_tokens(tokenizer, text) >= limit]  # at the limit, no token of the text is left
@@ -416,7 +416,7 @@ def unloaded_prompt_problems(card, prompts: list[tuple[str, str]]) -> list[Probl
 
     config = causal_lm_config(card.model_path)
     tokenizer = AutoTokenizer.from_pretrained(str(card.model_path), local_files_only=True, trust_remote_code=False)
-    limit = prompt_limit(card.auditor.model.max_length or DEFAULT_MAX_LENGTH, config)
+    limit = prompt_limit(card.auditor.model.max_length or DEFAULT_MAX_LENGTH, config, tokenizer)
     return other_prompt_problems(tokenizer, card.auditor.label_words or {}, prompts,
                                  lambda p: prompt_tokens(tokenizer, p) < limit, limit)
 
@@ -443,15 +443,15 @@ def prompt_fields(prompt: str | None, variants) -> list[tuple[str, str | None]]:
     return [("auditor.prompt", prompt), *((f"auditor.prompt_variants[{i}]", v) for i, v in enumerate(variants or []))]
 
 
-def prompt_limit(max_length: int, config) -> int:
-    """The tokens the model reads: ``max_length``, at most its positions."""
-    positions = getattr(config, "max_position_embeddings", None)
-    return min(max_length, positions) if isinstance(positions, int) and 2 < positions < 1_000_000 else max_length
+def prompt_limit(max_length: int, config, tokenizer) -> int:
+    """The tokens the model reads, prompt and text together: ``max_length``, at most the tokenizer's
+    ``model_max_length`` and the model's positions, as any text model's (:func:`readable_length`)."""
+    return readable_length(max_length, tokenizer, config)
 
 
 def too_long_words(limit: int) -> str:
     return (f"the prompt without the text leaves no token for the text within the {limit} tokens the model reads "
-            "(auditor.model.max_length or the model's positions): shorten it")
+            "(auditor.model.max_length, the tokenizer's model_max_length or the model's positions): shorten it")
 
 
 def filled_prompt(tokenizer, filled: str, special_ids, text_start: int) -> tuple[list, list, list]:
@@ -610,7 +610,7 @@ def load_causal_lm(path, *, prompt: str, label_words: dict[str, str], device: st
     check_vocabulary(model, tokenizer, path)  # first: a pad token beyond the embedding is the tokenizer's, named
     ensure_pad_token(model, tokenizer)
     finish_load(model, device=device, dtype=dtype, card_path=card_path or path)
-    max_length = prompt_limit(max_length, model.config)
+    max_length = prompt_limit(max_length, model.config, tokenizer)
     problems = variant_label_problems(tokenizer, label_words, prompt, prompt_variants)
     if problems:
         raise ModelCardError(str(card_path or path), problems)

@@ -1080,13 +1080,22 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
         adapter = TextModel
     else:
         adapter = prepare(model, tokenizer, device=device, dtype=dtype, card_path=card_path or path)
-    # Never feed more tokens than the model has positions for: a longer input would crash the
-    # model (an index error in the position embeddings) instead of being truncated and reported.
-    for limit in (getattr(tokenizer, "model_max_length", None), getattr(model.config, "max_position_embeddings", None)):
-        if isinstance(limit, int) and 2 < limit < 1_000_000:
-            max_length = min(max_length, limit)
+    max_length = readable_length(max_length, tokenizer, model.config)
     out = adapter(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)
     return with_runtime(out, path, runtime, runtime_tolerance, runtime_verify_inputs)
+
+
+def readable_length(max_length: int, tokenizer, config) -> int:
+    """The tokens a model is fed: ``max_length``, at most the tokenizer's ``model_max_length`` and the
+    model's positions. Never more than the model has positions for (a longer input crashed the model,
+    an index error in the position embeddings, instead of being truncated and reported), nor than its
+    tokenizer says it reads (a model trained on shorter inputs). Every text model, a prompted LM's
+    prompt and text together included, is cut here. A tokenizer's unset limit (transformers' 1e30) is
+    no limit."""
+    for limit in (getattr(tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None)):
+        if isinstance(limit, int) and 2 < limit < 1_000_000:
+            max_length = min(max_length, limit)
+    return max_length
 
 
 def with_runtime(adapter: TextModel, path: Path, runtime: str, tolerance: float, verify_inputs: int) -> TextModel:

@@ -6,7 +6,7 @@ Rules (documented for policy authors in README.md):
   several levels deep; an unknown parent or a cycle is a validation error at that ``extends``.
 - The policy's identity (``id``, ``name``, ``version``, ``description``, ``owner``,
   ``effective_from``) is never inherited: every file states its own.
-- ``seed``, ``reaudit_interval_days`` and ``frameworks`` are inherited unless the child sets
+- ``seed``, ``reaudit_interval_days``, ``max_waiver_days`` and ``frameworks`` are inherited unless the child sets
   them; ``dataset`` key by key (a child's ``max_rows`` keeps the parent's ``min_rows``);
   ``explainers`` and ``task_explainers`` are inherited method by method (a child's entry for a
   method replaces the parent's parameters of that method). Policy-level ``clauses`` and
@@ -39,7 +39,7 @@ from auditor.inputs.yamlio import load_yaml_text, not_a_file, read_text_limited,
 MAX_POLICY_BYTES = 1_000_000
 MAX_CHAIN = 10  # files in one chain
 IDENTITY = ("id", "name", "version", "description", "owner", "effective_from", "changelog")
-REPLACED = ("schema_version", "seed", "reaudit_interval_days", "frameworks")
+REPLACED = ("schema_version", "seed", "reaudit_interval_days", "max_waiver_days", "frameworks")
 
 
 @dataclass

@@ -4,6 +4,7 @@ Every problem of every file in the chain is collected and reported together with
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -14,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from auditor.errors import PolicyError, Problem, WaiversError
 from auditor.inputs.validation import pydantic_problems
 from auditor.policy.catalog import builtin_policies, resolve_policy_path
+from auditor.policy.compute import compute_problems
 from auditor.policy.inheritance import compact, load_chain, merge_chain
+from auditor.policy.loosening import loosened
 from auditor.policy.schema import Policy
-from auditor.policy.waivers import LoadedWaivers, SourcedWaiver, load_waivers_file
+from auditor.policy.waivers import LoadedWaivers, SourcedWaiver, load_waivers_file, too_long
 from auditor.results import FileHash, PolicyRef
 
 
@@ -33,7 +36,7 @@ class LoadedPolicy(BaseModel):
     chain: list[FileHash] = []  # the named file first, then its parent, ...
     waivers: list[SourcedWaiver] = []  # from the policy chain and the waivers file
     waivers_file: FileHash | None = None
-    weakened: list[str] = []  # a parent's gate a child's override loosened (validate says so)
+    weakened: list[str] = []  # a parent's gate a child loosened (validate says so; the run's record keeps it)
 
     def resolved(self) -> dict[str, Any]:
         """The policy after inheritance, without empty values: what `policies show` prints and result.json records."""
@@ -61,12 +64,14 @@ class LoadedPolicy(BaseModel):
             reaudit_interval_days=p.reaudit_interval_days, id=p.policy_id, owner=p.owner,
             effective_from=p.effective_from.isoformat() if p.effective_from else None, chain=list(self.chain),
             waivers_file=self.waivers_file, resolved_sha256=self.resolved_sha256(), resolved=self.resolved(),
+            loosened=list(self.weakened),
         )
 
 
-def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> LoadedPolicy:
+def load_policy(name_or_path: str | Path, waivers: str | Path | None = None, today: dt.date | None = None) -> LoadedPolicy:
     """Load, validate and resolve a policy by built-in name or path (with every policy it extends,
-    and an optional waivers file); raise PolicyError listing all problems."""
+    and an optional waivers file); raise PolicyError listing all problems. ``today`` (default: the UTC
+    day) bounds how far its waivers may reach (waivers.py)."""
     from auditor.checks import CHECK_REGISTRY  # the registry imports checks, which import policy types
     from auditor.policy.validate import base_problems, entry_params, integration_problems, overlay_problems
 
@@ -101,28 +106,28 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None) -> 
     except ValidationError as exc:  # each file validated on its own; this would be a merging bug
         raise PolicyError(root.source, pydantic_problems(exc, prefix="(resolved policy)")) from None
     problems += integration_problems(policy, params)
+    problems += compute_problems(policy, entries, params, CHECK_REGISTRY)  # each parameter bounded, and their product
     sourced = [SourcedWaiver(w, src, loc) for w, (_, src, loc) in zip(policy.waivers, raw_waivers)]
     sourced += waiver_file.waivers if waiver_file else []
     ids = [c.check_id for c in policy.checks]
-    unknown = [sw for sw in sourced if sw.waiver.check not in ids]
     gates = {c.check_id: [t.measurement for t in c.thresholds if t.severity != "info"] for c in policy.checks}
-    ungated = [(sw, j) for sw in sourced if sw.waiver.check in gates
-               for j, g in enumerate(sw.waiver.gates) if g not in gates[sw.waiver.check]]
-    if (unknown or ungated) and not problems and waiver_file is not None \
-            and all(sw.source == waiver_file.source for sw in unknown + [sw for sw, _ in ungated]):
-        raise WaiversError(waiver_file.source, [_unknown_check(sw, "", ids, root.source) for sw in unknown]
-                           + [_unknown_gate(sw, j, "", gates, root.source) for sw, j in ungated])
-    problems += [_unknown_check(sw, "" if sw.source == root.source else f"{sw.source}:", ids, root.source)
-                 for sw in unknown]
-    problems += [_unknown_gate(sw, j, "" if sw.source == root.source else f"{sw.source}:", gates, root.source)
-                 for sw, j in ungated]
+    # (waiver, the problem's location in its file, message)
+    said = [(sw, *_unknown_check(sw, ids, root.source)) for sw in sourced if sw.waiver.check not in ids]
+    said += [(sw, *_unknown_gate(sw, j, gates, root.source)) for sw in sourced if sw.waiver.check in gates
+             for j, g in enumerate(sw.waiver.gates) if g not in gates[sw.waiver.check]]
+    said += [(sw, f"{sw.location}.expires", why) for sw, why in too_long(
+        sourced, policy.max_waiver_days, today or dt.datetime.now(dt.timezone.utc).date(), root.source)]
+    if said and not problems and waiver_file is not None and all(sw.source == waiver_file.source for sw, _, _ in said):
+        raise WaiversError(waiver_file.source, [Problem(at, why) for _, at, why in said])
+    problems += [Problem(("" if sw.source == root.source else f"{sw.source}:") + at, why) for sw, at, why in said]
     if problems:
         raise PolicyError(root.source, problems)
     return LoadedPolicy(
         policy=policy, params=params, source=root.source, text=root.text, sha256=root.sha256,
         chain=[FileHash(source=f.source, sha256=f.sha256) for f in files], waivers=sourced,
         waivers_file=FileHash(source=waiver_file.source, sha256=waiver_file.sha256) if waiver_file else None,
-        weakened=[w for e in entries for w in [*e.weakened, *_dropped_tasks(e, CHECK_REGISTRY)]],
+        weakened=[*(w for e in entries for w in [*e.weakened, *_dropped_tasks(e, CHECK_REGISTRY)]),
+                  *loosened(files, CHECK_REGISTRY)],
     )
 
 
@@ -142,12 +147,12 @@ def _merge_problems(files, registry) -> list[Problem]:
     return problems
 
 
-def _unknown_gate(sw: SourcedWaiver, j: int, where: str, gates: dict[str, list[str]], policy_source: str) -> Problem:
+def _unknown_gate(sw: SourcedWaiver, j: int, gates: dict[str, list[str]], policy_source: str) -> tuple[str, str]:
     mine = list(dict.fromkeys(gates[sw.waiver.check]))
-    return Problem(f"{where}{sw.location}.gates[{j}]",
-                   f"{sw.waiver.gates[j]!r} is not a warning or blocking gate of check {sw.waiver.check!r} in the policy "
-                   f"{policy_source}" + (f"; its gates: {', '.join(mine)}" if mine else "; the check has none, so "
-                                         "nothing of it can be waived"))
+    return (f"{sw.location}.gates[{j}]",
+            f"{sw.waiver.gates[j]!r} is not a warning or blocking gate of check {sw.waiver.check!r} in the policy "
+            f"{policy_source}" + (f"; its gates: {', '.join(mine)}" if mine else "; the check has none, so "
+                                  "nothing of it can be waived"))
 
 
 def _dropped_tasks(entry, registry) -> list[str]:
@@ -164,6 +169,6 @@ def _dropped_tasks(entry, registry) -> list[str]:
     return said
 
 
-def _unknown_check(sw: SourcedWaiver, where: str, ids: list[str], policy_source: str) -> Problem:
-    return Problem(f"{where}{sw.location}.check",
-                   f"unknown check id {sw.waiver.check!r}; the policy {policy_source} has: {', '.join(ids)}")
+def _unknown_check(sw: SourcedWaiver, ids: list[str], policy_source: str) -> tuple[str, str]:
+    return (f"{sw.location}.check",
+            f"unknown check id {sw.waiver.check!r}; the policy {policy_source} has: {', '.join(ids)}")

@@ -11,6 +11,13 @@ justification kept next to it. An expired waiver changes nothing, and the report
 An ERROR is not waivable: the check produced no verdict to accept. A waiver for a check id the
 resolved policy does not have is a validation error.
 
+Lifetime: a waiver is an acceptance to be reviewed, not a standing exemption. One that expires more than
+the policy's ``max_waiver_days`` (default :data:`DEFAULT_WAIVER_DAYS`, a yearly review; at most
+:data:`MAX_WAIVER_DAYS`) after the day the policy is loaded (``validate`` or ``run``, a UTC day) is a
+validation error at its ``waivers[i].expires``: every waiver in force is re-approved at least that often
+(ISO/IEC 42001 A.2.4's periodic review; the policy's ``reaudit_interval_days`` is the models' own). Waivers
+record no approval date, so the day of loading is the one date the bound can count from.
+
 Overall status: WAIVED ranks above PASS and below WARN (see ``results.worst``), so the overall
 status is the worst of the non-waived statuses, and WAIVED when the only findings were waived;
 the CLI exits 0 for a WAIVED audit (the acceptance is on record) and 1 as soon as one blocking
@@ -33,6 +40,8 @@ from auditor.inputs.validation import ISO_DAY, NumbersNotBooleans, pydantic_prob
 from auditor.inputs.yamlio import load_yaml_text, not_a_file, read_text_limited, shown_path
 
 MAX_WAIVERS_BYTES = 1_000_000
+DEFAULT_WAIVER_DAYS = 365  # a waiver reaching further than this past the day it is read: re-approve it yearly
+MAX_WAIVER_DAYS = 3_650  # the most a policy's max_waiver_days may allow
 WAIVABLE = (Status.FAIL, Status.WARN)
 
 
@@ -146,6 +155,19 @@ def load_waivers_file(path: str | Path) -> LoadedWaivers:
         source=source, sha256=sha256,
         waivers=[SourcedWaiver(w, source, f"waivers[{i}]") for i, w in enumerate(parsed.waivers)],
     )
+
+
+def too_long(waivers: list[SourcedWaiver], max_days: int | None, today: dt.date, policy_source: str) -> list[
+        tuple[SourcedWaiver, str]]:
+    """Each waiver that expires more than ``max_days`` (None: the default) after ``today``, with why."""
+    days = DEFAULT_WAIVER_DAYS if max_days is None else max_days
+    setting = (f"max_waiver_days {days} of the policy {policy_source}" if max_days is not None else
+               f"the default; a policy's max_waiver_days may set up to {MAX_WAIVER_DAYS}")
+    last = today + dt.timedelta(days=days)
+    return [(sw, f"{sw.waiver.expires.isoformat()} is {(sw.waiver.expires - today).days} days after today "
+                 f"({today.isoformat()}); a waiver may run at most {days} days ({setting}), so that it is reviewed "
+                 f"at least that often: set expires on or before {last.isoformat()}")
+            for sw in waivers if sw.waiver.expires > last]
 
 
 def record_of(sourced: SourcedWaiver, state: str, status_before: Status | None = None,

@@ -393,8 +393,11 @@ def test_a_status_changed_by_a_waiver_says_so_and_is_no_improvement(history, art
     added or expired alone changed is a "waiver" change, said with its approver and expiry."""
     import auditor
 
+    import datetime as dt
+
     model = out_copy / "tiny-model"
-    for name, expires in (("valid", "2099-12-31"), ("expired", "2000-01-31")):
+    until = (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=60)).isoformat()  # within a waiver's lifetime
+    for name, expires in (("valid", until), ("expired", "2000-01-31")):
         (tmp_path / f"{name}.yaml").write_text(
             "waivers:\n  - check: performance\n    justification: accepted pending more data (MRM-7)\n"
             f"    approver: Head of MRM\n    expires: {expires}\n")
@@ -402,15 +405,15 @@ def test_a_status_changed_by_a_waiver_says_so_and_is_no_improvement(history, art
     added = write_diff(model / "v0003", model / "v0004", tmp_path / "added", pdf=False).data
     perf = next(c for c in added["checks"] if c["id"] == "performance")
     assert (perf["a"], perf["b"], perf["change"], perf["waiver_change"]) == ("warn", "waived", "waiver", "added")
-    assert perf["waiver"] == {"a": None, "b": {"state": "applied", "status_before": "warn", "expires": "2099-12-31",
+    assert perf["waiver"] == {"a": None, "b": {"state": "applied", "status_before": "warn", "expires": until,
                                                "approver": "Head of MRM"}}
     assert perf["unwaived"] == {"a": "warn", "b": "warn"}
-    assert perf["waiver_note"] == ("waiver added: WARN waived by Head of MRM until 2099-12-31; "
+    assert perf["waiver_note"] == (f"waiver added: WARN waived by Head of MRM until {until}; "
                                    "status without waivers WARN in both runs")
     assert added["status"] == {"a": "warn", "b": "waived", "change": "waiver", "unwaived": {"a": "warn", "b": "warn"}}
     assert added["summary"]["verdict_changes"] == 1 and added["summary"]["verdict_changes_by_waiver"] == 1
     html = flat((tmp_path / "added" / "diff.html").read_text())
-    assert ('<span class="badge change-waiver">waiver</span> waiver added: WARN waived by Head of MRM until 2099-12-31; '
+    assert (f'<span class="badge change-waiver">waiver</span> waiver added: WARN waived by Head of MRM until {until}; '
             "status without waivers WARN in both runs") in html
     assert "1 verdict change (1 by a waiver added or expired alone: nothing measured changed it);" in html
 

@@ -3,6 +3,7 @@ every problem located in the file that holds it; the resolved policy and the cha
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import pytest
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 from auditor.cli import app
 from auditor.errors import PolicyError
 from auditor.policy import load_policy
+
+SOON = (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=60)).isoformat()  # a waiver within its lifetime
 
 
 def problems_of(path) -> dict[str, str]:
@@ -127,7 +130,7 @@ def test_a_childs_dataset_limits_merge_key_by_key_and_a_removed_checks_waiver_go
         "schema_version": 1, "name": "parent", "version": "1", "dataset": {"min_rows": 200},
         "checks": [{"check": "performance", "thresholds": [{"measurement": "roc_auc_ci_low", "min": 0.7}]},
                    {"check": "card_completeness", "thresholds": [{"measurement": "completeness", "min": 0.8}]}],
-        "waivers": [{"check": "card_completeness", "justification": "j", "approver": "A", "expires": "2030-01-01"}]})
+        "waivers": [{"check": "card_completeness", "justification": "j", "approver": "A", "expires": SOON}]})
     child = load_policy(yaml_writer(tmp_path, "child.yaml", child_of(str(parent), dataset={"max_rows": 5000},
                                                                     remove=["card_completeness"])))
     assert (child.policy.dataset.min_rows, child.policy.dataset.max_rows) == (200, 5000)
@@ -141,8 +144,8 @@ def test_a_parents_waiver_of_an_unknown_check_is_refused_through_its_child(tmp_p
     parent = yaml_writer(tmp_path, "parent.yaml", {
         "schema_version": 1, "name": "parent", "version": "1",
         "checks": [{"check": "performance"}, {"check": "card_completeness"}],
-        "waivers": [{"check": "performanse", "justification": "j", "approver": "A", "expires": "2030-01-01"},
-                    {"check": "card_completeness", "justification": "j", "approver": "A", "expires": "2030-01-01"}]})
+        "waivers": [{"check": "performanse", "justification": "j", "approver": "A", "expires": SOON},
+                    {"check": "card_completeness", "justification": "j", "approver": "A", "expires": SOON}]})
     child = yaml_writer(tmp_path, "child.yaml", child_of(str(parent), remove=["card_completeness"]))
     assert problems_of(child) == {f"{parent}:waivers[0].check": (
         f"unknown check id 'performanse'; the policy {child} has: performance")}

@@ -18,6 +18,8 @@ from auditor.results import CheckResult, Status, ThresholdOutcome, worst
 from auditor.policy.waivers import SourcedWaiver, Waiver, apply_waivers
 
 TODAY = dt.date(2026, 11, 22)
+# a valid waiver's expiry, within the yearly bound on a waiver's lifetime from the day the test runs
+SOON = (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=60)).isoformat()
 FAILING = [{"check": "card_completeness",
             "thresholds": [{"measurement": "completeness", "min": 2.0, "severity": "blocking"}]},
            {"check": "performance", "params": {"n_bootstrap": 20},
@@ -125,20 +127,20 @@ def test_waived_ranks_above_pass_and_below_warn(statuses, overall):
 
 def test_policy_waivers_validate_and_load(tmp_path, policy_writer):
     policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, waivers=[
-        {"check": "card_completeness", "justification": "j", "approver": "a", "expires": "2030-01-01",
+        {"check": "card_completeness", "justification": "j", "approver": "a", "expires": SOON,
          "reference": "MRM-12"}]))
     loaded = load_policy(policy)
     [w] = loaded.waivers
-    assert (w.waiver.check, w.waiver.expires, w.source, w.location) == ("card_completeness", dt.date(2030, 1, 1),
+    assert (w.waiver.check, w.waiver.expires, w.source, w.location) == ("card_completeness", dt.date.fromisoformat(SOON),
                                                                        str(policy), "waivers[0]")
     assert loaded.reference().resolved["waivers"][0]["reference"] == "MRM-12"
 
 
 def test_unknown_check_id_in_a_waiver_is_a_policy_error(tmp_path, policy_writer, yaml_writer):
     policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, waivers=[
-        {"check": "nope", "justification": "j", "approver": "a", "expires": "2030-01-01"}]))
+        {"check": "nope", "justification": "j", "approver": "a", "expires": SOON}]))
     waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
-        {"check": "also_nope", "justification": "j", "approver": "a", "expires": "2030-01-01"}]})
+        {"check": "also_nope", "justification": "j", "approver": "a", "expires": SOON}]})
     with pytest.raises(PolicyError) as info:
         load_policy(policy, waivers)
     problems = {p.location: p.message for p in info.value.problems}
@@ -149,8 +151,8 @@ def test_unknown_check_id_in_a_waiver_is_a_policy_error(tmp_path, policy_writer,
 def test_unknown_check_id_only_in_the_waivers_file_is_headed_by_that_file(tmp_path, policy_writer, yaml_writer):
     policy = policy_writer(tmp_path, policy_writer.tiny(FAILING))
     waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
-        {"check": "card_completeness", "justification": "j", "approver": "a", "expires": "2030-01-01"},
-        {"check": "ghost", "justification": "j", "approver": "a", "expires": "2030-01-01"}]})
+        {"check": "card_completeness", "justification": "j", "approver": "a", "expires": SOON},
+        {"check": "ghost", "justification": "j", "approver": "a", "expires": SOON}]})
     result = invoke("validate", "-p", policy, "--waivers", waivers)
     assert result.exit_code == 3, result.output
     assert f"invalid waivers file {waivers} (1 problem)" in flat(result.stderr)
@@ -159,7 +161,7 @@ def test_unknown_check_id_only_in_the_waivers_file_is_headed_by_that_file(tmp_pa
 
 def test_a_waivers_gate_must_be_a_warning_or_blocking_gate_of_its_check(tmp_path, policy_writer, yaml_writer):
     policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, waivers=[
-        {"check": "performance", "justification": "j", "approver": "a", "expires": "2030-01-01",
+        {"check": "performance", "justification": "j", "approver": "a", "expires": SOON,
          "gates": ["roc_auc", "accuracy"]}]))
     with pytest.raises(PolicyError) as info:
         load_policy(policy)
@@ -168,12 +170,12 @@ def test_a_waivers_gate_must_be_a_warning_or_blocking_gate_of_its_check(tmp_path
     assert problem.message == (f"'accuracy' is not a warning or blocking gate of check 'performance' in the policy "
                                f"{policy}; its gates: roc_auc")
     waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
-        {"check": "card_completeness", "justification": "j", "approver": "a", "expires": "2030-01-01",
+        {"check": "card_completeness", "justification": "j", "approver": "a", "expires": SOON,
          "gates": ["completeness", "completeness"]}]})
     result = invoke("validate", "-p", policy_writer(tmp_path / "ok", policy_writer.tiny(FAILING)), "--waivers", waivers)
     assert result.exit_code == 3 and "waivers[0].gates" in result.stderr and "'completeness' twice" in flat(result.stderr)
     waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
-        {"check": "card_completeness", "justification": "j", "approver": "a", "expires": "2030-01-01",
+        {"check": "card_completeness", "justification": "j", "approver": "a", "expires": SOON,
          "gates": ["completeness"]}]})
     result = invoke("validate", "-p", tmp_path / "ok" / "policy.yaml", "--waivers", waivers)
     assert result.exit_code == 0, result.output
@@ -181,11 +183,11 @@ def test_a_waivers_gate_must_be_a_warning_or_blocking_gate_of_its_check(tmp_path
 
 
 @pytest.mark.parametrize("entry, location", [
-    ({"check": "performance", "approver": "a", "expires": "2030-01-01"}, "waivers[0].justification"),
+    ({"check": "performance", "approver": "a", "expires": SOON}, "waivers[0].justification"),
     ({"check": "performance", "justification": "j", "approver": "a", "expires": "soon"}, "waivers[0].expires"),
-    ({"check": "performance", "justification": "j", "approver": "a", "expires": "2030-01-01", "x": 1}, "waivers[0].x"),
-    ({"check": "performance", "justification": "   ", "approver": "a", "expires": "2030-01-01"}, "waivers[0].justification"),
-    ({"check": "performance", "justification": "j", "approver": " ", "expires": "2030-01-01"}, "waivers[0].approver"),
+    ({"check": "performance", "justification": "j", "approver": "a", "expires": SOON, "x": 1}, "waivers[0].x"),
+    ({"check": "performance", "justification": "   ", "approver": "a", "expires": SOON}, "waivers[0].justification"),
+    ({"check": "performance", "justification": "j", "approver": " ", "expires": SOON}, "waivers[0].approver"),
 ])
 def test_malformed_waivers_file_is_located(tmp_path, policy_writer, yaml_writer, entry, location):
     policy = policy_writer(tmp_path, policy_writer.tiny(FAILING))
@@ -305,7 +307,7 @@ def test_run_with_a_waiver_of_other_gates_fails_and_every_surface_says_why(faili
 
 def test_run_with_an_unknown_waiver_id_exits_3_before_loading_anything(failing, yaml_writer, tmp_path):
     waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
-        {"check": "ghost", "justification": "j", "approver": "a", "expires": "2030-01-01"}]})
+        {"check": "ghost", "justification": "j", "approver": "a", "expires": SOON}]})
     result = run(failing, waivers, tmp_path / "out")
     assert result.exit_code == 3
     assert "unknown check id 'ghost'" in result.stderr and f"invalid waivers file {waivers}" in flat(result.stderr)
@@ -325,3 +327,72 @@ def test_a_policys_effective_from_that_is_not_a_date_says_how_to_write_one(tmp_p
     with pytest.raises(PolicyError) as err:
         load_policy(path)
     assert "effective_from" in str(err.value) and "expected a date, YYYY-MM-DD" in str(err.value) and said in str(err.value)
+
+
+# --- a waiver's lifetime ----------------------------------------------------------------------------------
+
+
+def _expiring(days: int, today: dt.date = TODAY) -> dict:
+    return {"check": "card_completeness", "justification": "j", "approver": "a",
+            "expires": (today + dt.timedelta(days=days)).isoformat()}
+
+
+def test_a_waiver_reaching_past_a_year_is_a_located_policy_error(tmp_path, policy_writer):
+    """A waiver expiring 9999-12-31 was accepted: an exemption nobody would review again. The bound is
+    a year from the day the policy is read; the last day it allows is itself allowed."""
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, waivers=[
+        _expiring(365), _expiring(366), {**_expiring(0), "expires": "9999-12-31"}]))
+    with pytest.raises(PolicyError) as info:
+        load_policy(policy, today=TODAY)
+    assert {p.location: p.message for p in info.value.problems} == {
+        "waivers[1].expires": "2027-11-23 is 366 days after today (2026-11-22); a waiver may run at most 365 days (the "
+                              "default; a policy's max_waiver_days may set up to 3650), so that it is reviewed at least "
+                              "that often: set expires on or before 2027-11-22",
+        "waivers[2].expires": "9999-12-31 is 2912117 days after today (2026-11-22); a waiver may run at most 365 days (the "
+                              "default; a policy's max_waiver_days may set up to 3650), so that it is reviewed at least "
+                              "that often: set expires on or before 2027-11-22"}
+
+
+def test_the_bound_counts_from_the_day_the_policy_is_read(tmp_path, policy_writer):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, waivers=[_expiring(366)]))
+    with pytest.raises(PolicyError):
+        load_policy(policy, today=TODAY)
+    [w] = load_policy(policy, today=TODAY + dt.timedelta(days=1)).waivers
+    assert w.waiver.expires == dt.date(2027, 11, 23)
+
+
+def test_a_policys_max_waiver_days_sets_the_bound_and_is_inherited(tmp_path, policy_writer, yaml_writer, child_of):
+    policy_writer(tmp_path, policy_writer.tiny(FAILING, max_waiver_days=90), filename="base.yaml")
+    child = yaml_writer(tmp_path, "child.yaml", child_of("base.yaml", waivers=[_expiring(90), _expiring(91)]))
+    with pytest.raises(PolicyError) as info:
+        load_policy(child, today=TODAY)
+    assert [(p.location, p.message) for p in info.value.problems] == [(
+        "waivers[1].expires", f"2027-02-21 is 91 days after today (2026-11-22); a waiver may run at most 90 days "
+                              f"(max_waiver_days 90 of the policy {child}), so that it is reviewed at least that often: "
+                              "set expires on or before 2027-02-20")]
+    longer = yaml_writer(tmp_path, "longer.yaml", child_of("base.yaml", max_waiver_days=730, waivers=[_expiring(700)]))
+    loaded = load_policy(longer, today=TODAY)
+    assert loaded.policy.max_waiver_days == 730
+    assert loaded.weakened == ["waivers: max_waiver_days loosens every gate a waiver accepts: 90 -> 730, a waiver may "
+                               "stand longer before it is reviewed"]
+
+
+@pytest.mark.parametrize("value", [0, 3651, 2.5, "many"])
+def test_max_waiver_days_is_bounded(tmp_path, policy_writer, value):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, max_waiver_days=value))
+    with pytest.raises(PolicyError) as info:
+        load_policy(policy)
+    assert [p.location for p in info.value.problems] == ["max_waiver_days"]
+
+
+def test_a_waivers_files_too_long_waiver_is_located_in_that_file_and_exits_3(tmp_path, policy_writer, yaml_writer):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING))
+    today = dt.datetime.now(dt.timezone.utc).date()
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [_expiring(30, today), _expiring(400, today)]})
+    result = invoke("validate", "-p", policy, "--waivers", waivers)
+    assert result.exit_code == 3, result.output
+    err = flat(result.stderr)
+    assert f"invalid waivers file {waivers}" in err
+    assert (f"waivers[1].expires: {(today + dt.timedelta(days=400)).isoformat()} is 400 days after today "
+            f"({today.isoformat()}); a waiver may run at most 365 days") in err
+    assert "waivers[0]" not in err

@@ -596,3 +596,15 @@ def test_the_claims_table_says_how_many_rows_each_measured_value_rests_on():
     text = text_of(render_html(small_result(checks=[check(measurements=perf.measurements)],
                                             traceability=Traceability(claims=[row, other]))))
     assert "accuracy 0.819 0.800 (n = 1,114) 0.000" in text and "f1 0.819 0.800 (n = 40) 0.000" in text
+
+
+def test_the_governance_table_names_what_the_policy_loosened_of_its_parent():
+    """validate's loosening warnings are kept in result.json's policy.loosened and shown beside the policy
+    files; a policy that loosened nothing has no such row."""
+    said = "performance: checks[0].params.confidence loosens its gates (roc_auc_ci_low): 0.95 -> 0.8, a narrower <interval>"
+    result = small_result(checks=[check()])
+    loosened = result.model_copy(update={"policy": result.policy.model_copy(update={"loosened": [said, "dataset: x"]})})
+    html = render_html(loosened)
+    assert ("<tr><th>Loosened from its parent</th><td>performance: checks[0].params.confidence loosens its gates "
+            "(roc_auc_ci_low): 0.95 -&gt; 0.8, a narrower &lt;interval&gt;<br>dataset: x</td></tr>") in html
+    assert "Loosened from its parent" not in render_html(result)

@@ -1,0 +1,108 @@
+"""A check's parameters, each within its own bound, may multiply to an absurd number of model passes:
+the product (estimated model evaluations, auditor/policy/compute.py) is bounded per check, a located
+policy error (exit 3) before any model loads."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from auditor.checks import CHECK_REGISTRY
+from auditor.cli import app
+from auditor.errors import PolicyError
+from auditor.policy import load_policy
+from auditor.policy.catalog import builtin_policies
+from auditor.policy.compute import FORMULAS, MAX_EVALUATIONS, estimate
+
+
+def _problems(path) -> dict[str, str]:
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    return {p.location: p.message for p in info.value.problems}
+
+
+def _largest(name: str) -> tuple[int, str, str]:
+    loaded = load_policy(name)
+    found = []
+    for c, p in zip(loaded.policy.checks, loaded.params):
+        for task in CHECK_REGISTRY[c.check].applicable_tasks():
+            if not c.tasks or task in c.tasks:
+                total, _ = estimate(c.check, p, task, loaded.policy.explainers_for(task), loaded.policy.dataset.max_rows)
+                found.append((total, c.check_id, task))
+    return max(found)
+
+
+def test_every_check_that_runs_the_model_per_instance_has_a_formula():
+    assert set(FORMULAS) == set(CHECK_REGISTRY) - {"performance", "card_completeness"}
+
+
+def test_the_limit_leaves_the_builtin_policies_ample_headroom():
+    """The comment above MAX_EVALUATIONS says where it came from: keep the two in step."""
+    largest = {name: _largest(name) for name in builtin_policies()}
+    assert max(largest.values())[0] == 66_000
+    assert largest["text-default"][:2] == (15_300, "explanation_stability")
+    assert MAX_EVALUATIONS == 10_000_000 and MAX_EVALUATIONS >= 100 * max(largest.values())[0]
+
+
+def test_a_product_beyond_the_limit_names_the_check_its_parameters_and_the_limit(tmp_path, yaml_writer, child_of):
+    """n_instances 5000 (its bound is 10,000) and integrated gradients' 1024 points (its bound) were valid
+    apiece: 41 million model passes."""
+    child = yaml_writer(tmp_path, "child.yaml", child_of(
+        "text-default", explainers={"integrated_gradients": {"n_steps": 1024}},
+        checks=[{"id": "explanation_stability", "params": {"n_instances": 5000, "n_seeds": 5}}]))
+    assert _problems(child) == {"checks[0].params.n_instances": (
+        "check 'explanation_stability' asks for about 40,960,000 model evaluations on text-classification models, "
+        "above the limit of 10,000,000 per check: n_instances 5,000 x explained 1,024 (integrated_gradients n_steps "
+        "1024) x n_seeds 5 = 25,600,000 + n_instances 5,000 x explained 1,024 (integrated_gradients n_steps 1024) x "
+        "n_perturbations 3 = 15,360,000; lower the parameters that multiply (or the explainers' budgets)")}
+    res = CliRunner().invoke(app, ["validate", "--policy", str(child)])
+    assert res.exit_code == 3 and "asks for about 40,960,000 model evaluations" in " ".join(res.output.split())
+    within = yaml_writer(tmp_path, "within.yaml", child_of(
+        "text-default", explainers={"integrated_gradients": {"n_steps": 1024}},
+        checks=[{"id": "explanation_stability", "params": {"n_instances": 1000, "n_seeds": 5}}]))
+    assert load_policy(within).params[7].n_instances == 1000  # 8,192,000: under the limit
+
+
+def test_a_tabular_explainers_budget_counts_and_a_check_with_an_id_names_its_kind(tmp_path, policy_writer):
+    policy = policy_writer(tmp_path, policy_writer.tiny(
+        [{"check": "local_explanations", "id": "why", "params": {"n_instances": 10_000, "methods": ["shap"]}}],
+        explainers={"shap": {"background_size": 1000}}))
+    assert _problems(policy) == {"checks[0].params.n_instances": (
+        "check 'why' (local_explanations) asks for about 20,000,000 model evaluations on tabular-classification "
+        "models, above the limit of 10,000,000 per check: n_instances 10,000 x explained 2,000 (shap 2 x permutations 1 "
+        "x background_size 1000) = 20,000,000; lower the parameters that multiply (or the explainers' budgets)")}
+
+
+def test_every_row_counts_the_policys_dataset_rows_where_it_has_them(tmp_path, policy_writer):
+    """max_rows: null (every row) is the data's size, unknown when the policy is read, unless the policy
+    caps it."""
+    check = [{"check": "global_importance", "params": {"max_rows": None, "n_repeats": 5, "n_instances": 10}}]
+    assert load_policy(policy_writer(tmp_path / "a", policy_writer.tiny(check))).params[0].max_rows is None
+    capped = policy_writer(tmp_path / "b", policy_writer.tiny(check, dataset={"max_rows": 3_000_000}))
+    assert list(_problems(capped)) == ["checks[0].params.max_rows"]
+    assert "n_repeats 5 x max_rows 3,000,000 = 15,000,000" in _problems(capped)["checks[0].params.max_rows"]
+
+
+def test_a_run_is_refused_before_the_model_loads(tmp_path, policy_writer, card_writer, artefacts):
+    policy = policy_writer(tmp_path, policy_writer.tiny(
+        [{"check": "explanation_stability", "params": {"n_instances": 5000, "n_seeds": 20, "n_perturbations": 50}}],
+        explainers={"lime": {"num_samples": 1000}}))
+    res = CliRunner().invoke(app, ["run", "-q", "-p", str(policy), "-c", str(card_writer(tmp_path / "card")),
+                                   "-d", str(artefacts.csv), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 3, res.output
+    assert "checks[0].params.n_instances: check 'explanation_stability' asks for about " in " ".join(res.output.split())
+    assert not (tmp_path / "out").exists()
+
+
+def test_faithfulness_counts_every_ranking_and_control_orders_curves():
+    """Each explainer's ranking and each random control order costs its curves, bins, leave-one-out
+    positions and correlation subsets again."""
+    params = CHECK_REGISTRY["explanation_faithfulness"].Params(
+        explainers=["lime"], n_instances=10, n_steps=20, bins=[0.1, 0.5], loo_positions=8, correlation_runs=30,
+        control_orders=3)
+    total, terms = estimate("explanation_faithfulness", params, "text-classification", {"lime": {"num_samples": 100}},
+                            None)
+    assert terms == ["n_instances 10 x explained 100 (lime num_samples 100) = 1,000",
+                     "n_instances 10 x rankings 4 (explainers + control_orders) x per_ranking 82 (2 x curve points + "
+                     "2 x bins + loo_positions + correlation_runs) = 3,280"]
+    assert total == 4_280

@@ -1,0 +1,167 @@
+"""A child policy loosening its parent's gates through parameters (a larger claim_tolerance, a lower
+confidence, fewer instances or samples) is said as a loosened bound is: by validate, and in the run's
+record of the policy. The cases are generated from the registries and the rules of
+auditor/policy/loosening.py, so every parameter a rule names is tested in both directions."""
+
+from __future__ import annotations
+
+import annotated_types
+import pytest
+from pydantic import BaseModel
+from typer.testing import CliRunner
+
+from auditor.checks import CHECK_REGISTRY
+from auditor.cli import app
+from auditor.explain import EXPLAINERS
+from auditor.policy import load_policy
+from auditor.policy.loosening import HIGHER_LOOSENS, LOWER_LOOSENS
+
+
+def _bounds(info) -> tuple[float, float]:
+    lo, hi = 0.0, 1.0e6
+    for m in info.metadata:
+        if isinstance(m, annotated_types.Ge):
+            lo = m.ge
+        elif isinstance(m, annotated_types.Gt):
+            lo = m.gt + (1 if info.annotation is int else 0.0)
+        elif isinstance(m, annotated_types.Le):
+            hi = m.le
+        elif isinstance(m, annotated_types.Lt):
+            hi = m.lt
+    return lo, hi
+
+
+def _ruled(model: type[BaseModel], prefix: str = ""):
+    """(path, (looser value, stricter value), why) of every field of ``model`` a rule names."""
+    for name, info in model.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            yield from _ruled(info.annotation, f"{prefix}{name}.")
+            continue
+        path = f"{prefix}{name}"
+        higher = HIGHER_LOOSENS.get(path) or HIGHER_LOOSENS.get(name)
+        lower = LOWER_LOOSENS.get(name)
+        if not (higher or lower):
+            continue
+        lo, hi = _bounds(info)
+        kind = int if "int" in str(info.annotation) else float
+        small, large = (int(lo) + 1, int(lo) + 2) if kind is int else (lo + 0.4 * (hi - lo), lo + 0.6 * (hi - lo))
+        yield path, ((large, small) if higher else (small, large)), higher or lower
+
+
+CHECK_CASES = [pytest.param(name, path, values, why, id=f"{name}.{path}")
+               for name, cls in CHECK_REGISTRY.items() for path, values, why in _ruled(cls.Params)]
+EXPLAINER_CASES = [pytest.param(task, method, path, values, why, id=f"{task}.{method}.{path}")
+                   for task, methods in EXPLAINERS.items() for method, e in methods.items()
+                   for path, values, why in _ruled(e.Params)]
+
+
+def _nested(path: str, value) -> dict:
+    head, _, rest = path.partition(".")
+    return {head: _nested(rest, value) if rest else value}
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _parent_and_child(tmp_path, yaml_writer, child_of, parent_check: dict, child: dict):
+    base = yaml_writer(tmp_path, "base.yaml", {"schema_version": 1, "name": "base", "version": "1",
+                                               "checks": [parent_check]})
+    return base, yaml_writer(tmp_path, "child.yaml", child_of("base.yaml", **child))
+
+
+def test_every_rule_names_a_parameter_there_is():
+    """A rule with a typo would never fire: each name is a field of a check, an explainer, the dataset
+    options or the policy."""
+    from auditor.policy.schema import DatasetOptions, Policy
+
+    fields = {f for cls in CHECK_REGISTRY.values() for f, _, _ in _ruled(cls.Params)}
+    fields |= {f for methods in EXPLAINERS.values() for e in methods.values() for f, _, _ in _ruled(e.Params)}
+    fields |= {f for f, _, _ in _ruled(DatasetOptions)} | {f for f, _, _ in _ruled(Policy)}
+    named = {*HIGHER_LOOSENS, *LOWER_LOOSENS}
+    assert {n for n in named if n not in fields and n not in {f.rsplit(".", 1)[-1] for f in fields}} == set()
+    assert len(CHECK_CASES) > 30 and len(EXPLAINER_CASES) >= 6
+
+
+@pytest.mark.parametrize("name,path,values,why", CHECK_CASES)
+def test_a_check_parameter_loosened_by_a_child_is_said(tmp_path, yaml_writer, child_of, name, path, values, why):
+    cls = CHECK_REGISTRY[name]
+    gate = cls.measurement_names(cls.Params())[0]
+    stricter, looser = values[1], values[0]
+    parent_check = {"check": name, "params": _nested(path, stricter),
+                    "thresholds": [{"measurement": gate, "max": 1000.0}]}
+    base, child = _parent_and_child(tmp_path, yaml_writer, child_of, parent_check,
+                                    {"checks": [{"id": name, "params": _nested(path, looser)}]})
+    assert load_policy(child).weakened == [
+        f"{name}: checks[0].params.{path} loosens its gates ({gate}): {_shown(stricter)} -> {_shown(looser)}, {why} "
+        f"(the parent's: {base}:checks[0].params.{path})"]
+    base, tighter = _parent_and_child(tmp_path / "t", yaml_writer, child_of, parent_check | {"params": _nested(path, looser)},
+                                      {"checks": [{"id": name, "params": _nested(path, stricter)}]})
+    assert load_policy(tighter).weakened == []
+
+
+@pytest.mark.parametrize("task,method,path,values,why", EXPLAINER_CASES)
+def test_an_explainer_budget_lowered_by_a_child_is_said(tmp_path, yaml_writer, child_of, task, method, path, values, why):
+    looser, stricter = values
+    parent_check = {"check": "performance"}
+    base, child = _parent_and_child(tmp_path, yaml_writer, child_of, parent_check | {},
+                                    {"task_explainers": {task: {method: {path: looser}}}})
+    base.write_text(base.read_text() + f"task_explainers: {{{task}: {{{method}: {{{path}: {stricter}}}}}}}\n")
+    assert load_policy(child).weakened == [
+        f"explainers: task_explainers.{task}.{method}.{path} loosens every gate resting on {method} for {task} "
+        f"models: {_shown(stricter)} -> {_shown(looser)}, {why}"]
+
+
+def test_a_shared_explainer_setting_is_said_once_with_the_tasks_it_loosens(tmp_path, yaml_writer, child_of):
+    base, child = _parent_and_child(tmp_path, yaml_writer, child_of, {"check": "performance"},
+                                    {"explainers": {"shap": {"background_size": 10}}})
+    assert load_policy(child).weakened == [
+        "explainers: explainers.shap.background_size loosens every gate resting on shap for tabular-classification, "
+        "tabular-regression models: 50 -> 10, fewer samples per explanation than the parent's: noisier attributions"]
+
+
+def test_the_datasets_rows_lowered_by_a_child_are_said(tmp_path, yaml_writer, child_of):
+    base, child = _parent_and_child(tmp_path, yaml_writer, child_of, {"check": "performance"},
+                                    {"dataset": {"max_rows": 200, "min_rows": 10}})
+    base.write_text(base.read_text() + "dataset: {min_rows: 50}\n")
+    assert load_policy(child).weakened == [
+        "dataset: dataset.max_rows loosens every gate: every row -> 200, less evidence than the parent's",
+        "dataset: dataset.min_rows loosens every gate: 50 -> 10, less evidence than the parent's"]
+
+
+def test_a_parameter_of_a_check_without_gates_is_not_said(tmp_path, yaml_writer, child_of):
+    """An info threshold changes no status: fewer instances under it loosen nothing."""
+    base, child = _parent_and_child(tmp_path, yaml_writer, child_of, {
+        "check": "performance", "thresholds": [{"measurement": "accuracy", "min": 0.5, "severity": "info"}]},
+        {"checks": [{"id": "performance", "params": {"confidence": 0.5, "claim_tolerance": 0.5}}]})
+    assert load_policy(child).weakened == []
+
+
+def test_a_grandchild_is_judged_against_its_own_parent(tmp_path, yaml_writer, child_of):
+    """Each file is judged against the chain above it: a middle file's loosening is said where it was
+    written, and a grandchild that restores the value loosens nothing of its own."""
+    mid = yaml_writer(tmp_path, "mid.yaml", child_of("default", name="mid", checks=[
+        {"id": "performance", "params": {"claim_tolerance": 0.2}}]))
+    child = yaml_writer(tmp_path, "child.yaml", child_of("mid.yaml", checks=[
+        {"id": "performance", "params": {"claim_tolerance": 0.03}}]))
+    (said,) = load_policy(child).weakened
+    assert said.startswith(f"performance: {mid}:checks[0].params.claim_tolerance loosens its gates (")
+    assert ": 0.03 -> 0.2, a claim further from the measured interval still counts as met (the parent's: " in said
+
+
+def test_validate_warns_of_it_and_the_runs_record_keeps_it(tmp_path, yaml_writer, child_of):
+    """The brief's cases against the built-in default: claim_tolerance larger, confidence lower."""
+    child = yaml_writer(tmp_path, "child.yaml", child_of("default", checks=[
+        {"id": "performance", "params": {"claim_tolerance": 0.1, "confidence": 0.8}}]))
+    loaded = load_policy(child)
+    assert [w.split(" loosens")[0] for w in loaded.weakened] == [
+        "performance: checks[0].params.confidence", "performance: checks[0].params.claim_tolerance"]
+    assert loaded.weakened[0].endswith(": 0.95 -> 0.8, a narrower interval: a gate on its end passes sooner "
+                                       "(the parent's: the check's default)")
+    assert loaded.reference().loosened == loaded.weakened
+    res = CliRunner().invoke(app, ["validate", "--policy", str(child)])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 0
+    assert "warning: performance: checks[0].params.claim_tolerance loosens its gates (" in out
+    assert "warning: performance: checks[0].params.confidence loosens its gates (" in out
+    assert load_policy("default").reference().loosened == []
