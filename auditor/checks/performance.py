@@ -10,13 +10,13 @@ import numpy as np
 from auditor.checks.base import MAX_RESAMPLES, MAX_ROWS, Check, CheckOutput, Params, count, with_n, fraction, sample_sizes_of
 from auditor.checks.claims import claim_gap, claim_widening, claims_caption, widened_interval
 from auditor.checks.performance_regression import (
-    CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES, MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence,
-    regression_gap_sentence, regression_metrics,
+    CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES, MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, r2_interval_text, r2_text,
+    regression_evidence, regression_gap_sentence, regression_metrics, unrepresentable_notes,
 )
 from auditor.lazy_imports import lazy_function
 from auditor.metrics.statistics import delong_auc_interval, exact_proportion_interval, mean_auc_interval
 from auditor.models.base import Capability
-from auditor.results import BarChart, SampleSize, Table, number_text
+from auditor.results import BarChart, SampleSize, Table
 
 # scikit-learn takes seconds to import: imported on first call
 confusion_matrix = lazy_function("sklearn.metrics", "confusion_matrix")
@@ -234,8 +234,11 @@ def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, 
 
 def _interval(values, alpha: float) -> tuple[float, float]:
     values = np.asarray(values, dtype=float)
-    if np.isfinite(values).any():
-        lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2])
+    if not np.isnan(values).all():  # a regressor's R² is −inf on a resample where SS_res / SS_tot overflows
+        with np.errstate(invalid="ignore"):
+            lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2])
+        if np.isnan([lo, hi]).any():  # two infinite neighbours interpolate to NaN (inf - inf): it is that infinity
+            lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2], method="nearest")
         return float(lo), float(hi)
     return float("nan"), float("nan")
 
@@ -286,7 +289,7 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
     for m in metrics:
         values = np.asarray(boot[m], dtype=float)
         lo, hi = computed.get(m) or _interval(values, alpha)
-        if not np.isfinite(point[m]):  # no measurement: an interval of the resamples that have one would judge it
+        if np.isnan(point[m]):  # no measurement: an interval of the resamples that have one would judge it
             lo = hi = float("nan")
         if np.isnan(values).any() and m not in computed:
             undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples ({why_undefined})")
@@ -305,7 +308,9 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
                                    f"perfect score would give at most {ceiling:.3f}), so the CI low is {ceiling:.3f}.")
                 lo = ceiling
         measurements.update({m: point[m], f"{m}_ci_low": lo, f"{m}_ci_high": hi})
-        degenerate = not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)
+        # undefined, or of zero width; an infinite end (a regressor's R² beyond the largest float) is a
+        # value no bound is met by (thresholds.evaluate), so a gate on it fails, judged
+        degenerate = bool(np.isnan([lo, hi]).any() or (np.isfinite([lo, hi]).all() and hi <= lo))
         sample_sizes += [SampleSize(measurement=m, n=n),
                          SampleSize(measurement=f"{m}_ci_low", n=n, ci_degenerate=degenerate, ci_low_ceiling=ceiling,
                                     ceiling_basis=basis if ceiling is not None and basis else None),
@@ -849,12 +854,13 @@ class Performance(Check):
                                        unverifiable=unverifiable, tolerance=p.claim_tolerance,
                                        claims_said=claims_caption(ctx.card.claims, n, unverifiable))
         summary = (
-            f"On {n:,} evaluation rows the model reaches R² {point['r2']:.3f} "
-            f"({level} CI {measurements['r2_ci_low']:.3f}–{measurements['r2_ci_high']:.3f}), "
+            f"On {n:,} evaluation rows the model reaches R² {r2_text(point['r2'])} "
+            f"({level} CI {r2_interval_text(measurements['r2_ci_low'], measurements['r2_ci_high'])}), "
             f"MAE {in_units(point['mae'])} and RMSE {in_units(point['rmse'])} (units of "
             f"{ctx.card.auditor.target!r})."
         ) + regression_gap_sentence(claim_rows, widened_interval(ctx.card.claims, n))
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
-                           key_figure=with_n(f"R² {number_text(point['r2'], 3)}", n), notes=few + _notes(ctx.card, unverifiable, undefined),
+                           key_figure=with_n(f"R² {r2_text(point['r2'], figure=True)}", n),
+                           notes=few + unrepresentable_notes(y, pred, measurements) + _notes(ctx.card, unverifiable, undefined),
                            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n,
                                                                           REGRESSION_CLAIM_ALIASES))
