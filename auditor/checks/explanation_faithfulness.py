@@ -19,7 +19,8 @@ from auditor.checks.base import (
     MAX_CONTROL_ORDERS, MAX_CURVE_STEPS, MAX_INSTANCES, MAX_RESAMPLES, MAX_TOP_K, MIN_JUDGED, Check, CheckOutput, Params, count, with_n, possessive,
 )
 from auditor.checks.explainers import (
-    available_methods, ExplainerNames, removable_counts, removable_part, require_two_features, unremovable_note,
+    available_methods, ExplainerNames, removable_counts, removable_part, require_moving_output, require_two_features,
+    unremovable_note,
 )
 from auditor.metrics.faithfulness import (
     ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, exact_control, faithfulness_correlation,
@@ -132,6 +133,8 @@ class ExplanationFaithfulness(Check):
 
     def run(self, ctx) -> CheckOutput:
         require_two_features(ctx, "faithfulness")
+        require_moving_output(ctx, "removing the inputs an explanation ranks first moves the prediction no more than "
+                                   "a random order does, whatever the explainer")
         p = self.params
         feature_table = ctx.model.has(Capability.FEATURE_TABLE)
         methods, notes = available_methods(ctx.task, p.explainers)

@@ -613,11 +613,12 @@ class Performance(Check):
         outputs = ctx.proba()  # once: the cache hashes every row again on each call (0.4 s at 1.1M rows)
         out = (self._run_regression(ctx, outputs[:, 0]) if ctx.model.has(Capability.REGRESSION)
                else self._run_classifier(ctx, outputs))
-        if len(outputs) > 1 and (outputs == outputs[0]).all():
+        if ctx.same_output_everywhere():
             what = "prediction" if ctx.regression else "probabilities"
             out.notes.insert(0, f"The model gives all {len(outputs):,} evaluation rows the same {what}: its output does "
-                                "not move with its inputs here, so every explanation of it is zero and the checks that "
-                                "test explanations have nothing to judge.")
+                                "not move with its inputs here, so every explanation of it is zero: the checks that "
+                                "test explanations' faithfulness, additivity and dependence on the model do not apply "
+                                "(skipped), and the others have nothing to judge.")
         return out
 
     def _run_classifier(self, ctx, proba: np.ndarray) -> CheckOutput:
