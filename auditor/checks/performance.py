@@ -13,6 +13,7 @@ from auditor.checks.performance_regression import (
     CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES, MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, r2_interval_text, r2_text,
     regression_evidence, regression_gap_sentence, regression_metrics, unrepresentable_notes,
 )
+from auditor.inputs.claim_metrics import CLASSIFIER_CLAIM_ALIASES
 from auditor.lazy_imports import lazy_function
 from auditor.metrics.statistics import delong_auc_interval, exact_proportion_interval, mean_auc_interval
 from auditor.models.base import Capability
@@ -31,14 +32,7 @@ MACRO_METRICS = ("f1_macro",)
 MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1_macro", "f1", "brier")
 PER_CLASS = ("precision", "recall", "f1")
 # Names a card may use in model-index for each metric we measure.
-CLAIM_ALIASES = {
-    "accuracy": "accuracy", "acc": "accuracy",
-    "balanced_accuracy": "balanced_accuracy", "balanced-accuracy": "balanced_accuracy",
-    "roc_auc": "roc_auc", "auc": "roc_auc", "roc-auc": "roc_auc", "auroc": "roc_auc",
-    "f1": "f1", "f1_score": "f1", "f1-score": "f1",
-    "brier": "brier", "brier_score": "brier",
-    "f1_macro": "f1_macro", "macro_f1": "f1_macro", "f1-macro": "f1_macro", "macro-f1": "f1_macro",
-}
+CLAIM_ALIASES = CLASSIFIER_CLAIM_ALIASES  # the names a classifier's claims are read by (auditor/inputs/claim_metrics.py)
 
 
 # A regressor's resamples are drawn as row indices, this many at once at most (about 100 MB of

@@ -8,15 +8,12 @@ import math
 import numpy as np
 
 from auditor.checks.claims import claim_gap, claim_widening
+from auditor.inputs.claim_metrics import REGRESSION_CLAIM_ALIASES
 from auditor.results import BarChart, ScatterChart, Table, number_text, signed_text
 
 REGRESSION_METRICS = ("mae", "rmse", "r2")
 ERROR_METRICS = ("mae", "rmse")  # in the target's units: claims are compared relative to the claim
-CLAIM_ALIASES = {
-    "mae": "mae", "mean_absolute_error": "mae", "mean-absolute-error": "mae",
-    "rmse": "rmse", "root_mean_squared_error": "rmse", "root-mean-squared-error": "rmse",
-    "r2": "r2", "r^2": "r2", "r_squared": "r2", "r-squared": "r2", "r2_score": "r2",
-}
+CLAIM_ALIASES = REGRESSION_CLAIM_ALIASES  # the names a regressor's claims are read by (auditor/inputs/claim_metrics.py)
 MIN_ROWS = 3  # R² needs a spread of the truth, and a bootstrap interval some rows to resample
 MAX_POINTS = 100_000  # rows drawn in a scatter chart
 FLOAT_MAX = float(np.finfo(float).max)  # 1.8e308: a metric beyond it is infinite
