@@ -57,6 +57,19 @@ def require_two_features(ctx, what: str) -> None:
                                  f"({ctx.data.feature_names[0]!r}), which every explanation ranks first")
 
 
+def require_moving_output(ctx, why: str) -> None:
+    """A check that tests explanations does not apply to a model that gives every evaluation row the
+    same output: every explanation of it is zero, and ``why`` says what the check then has to test (a
+    constant classifier or regressor had ended three checks in ERROR, nothing measured under a
+    blocking gate). Performance judges such a model itself (a constant ROC AUC of 0.5, an R² of at
+    most 0)."""
+    if ctx.same_output_everywhere():
+        output = f"prediction, {float(ctx.proba()[0, 0]):.4g}" if ctx.regression else "probabilities"
+        raise CheckNotApplicable(f"does not apply: the model gives all {len(ctx.data):,} evaluation rows the same "
+                                 f"{output}; its output does not move with its inputs, so every explanation of it is "
+                                 f"zero: {why}")
+
+
 def feature_vectors(attr) -> list[np.ndarray]:
     """One comparable attribution vector per instance (see ``Attribution.comparable``)."""
     return attr.comparable()

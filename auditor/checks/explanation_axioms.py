@@ -32,7 +32,7 @@ from pydantic import ConfigDict, Field
 from auditor.checks.base import (
     MAX_INSTANCES, MIN_JUDGED, NON_NEGATIVE, UNIT, Range, Check, CheckOutput, Params, count, fraction, possessive,
 )
-from auditor.checks.explainers import available_methods, ExplainerNames
+from auditor.checks.explainers import available_methods, ExplainerNames, require_moving_output
 from auditor.inputs.validation import NumbersNotBooleans
 from auditor.metrics.faithfulness import completeness_gap, efficiency_gap
 from auditor.results import BarChart, FileRef, SampleSize, Table
@@ -126,6 +126,8 @@ class ExplanationAxioms(Check):
     def run(self, ctx) -> CheckOutput:
         p = self.params
         methods, notes = available_methods(ctx.task, p.methods)
+        require_moving_output(ctx, "zeros add up to an output that never moves by construction, and additivity has "
+                                   "nothing to verify")
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         rows, per_instance, attr_cost, shares = [], [], {}, {}
         spread = ctx.prediction_spread() if ctx.regression else None

@@ -20,7 +20,8 @@ from auditor.checks.base import (
     UNIT, Range, Check, CheckOutput, Params, count, with_n, possessive,
 )
 from auditor.checks.explainers import (
-    available_methods, ExplainerNames, removable_counts, removable_part, require_two_features, unremovable_note,
+    available_methods, ExplainerNames, removable_counts, removable_part, require_moving_output, require_two_features,
+    unremovable_note,
 )
 from auditor.metrics.faithfulness import (
     ERASER_BINS, aopc_comprehensiveness, aopc_sufficiency, deletion_curve, exact_control, faithfulness_correlation,
@@ -155,6 +156,8 @@ class ExplanationFaithfulness(Check):
 
     def run(self, ctx) -> CheckOutput:
         require_two_features(ctx, "faithfulness")
+        require_moving_output(ctx, "removing the inputs an explanation ranks first moves the prediction no more than "
+                                   "a random order does, whatever the explainer")
         p = self.params
         feature_table = ctx.model.has(Capability.FEATURE_TABLE)
         methods, notes = available_methods(ctx.task, p.explainers)

@@ -51,7 +51,9 @@ from auditor.checks.base import (
     MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, MIN_JUDGED, CORRELATION_DIFFERENCE, NON_NEGATIVE, SIGNED_UNIT, Range,
     Check, CheckOutput, Params, count, with_n,
 )
-from auditor.checks.explainers import available_methods, ExplainerNames, feature_vectors, require_two_features
+from auditor.checks.explainers import (
+    available_methods, ExplainerNames, feature_vectors, require_moving_output, require_two_features,
+)
 from auditor.models.base import Capability
 from auditor.models.tabular import removal_baseline  # E x of a feature table
 from auditor.explain import get_explainer
@@ -163,6 +165,8 @@ class ExplanationSanity(Check):
 
     def run(self, ctx) -> CheckOutput:
         require_two_features(ctx, "the randomisation test")
+        require_moving_output(ctx, "the randomisation test has no ranking of the model's to compare with the randomised "
+                                   "models'")
         p = self.params
         before = ctx.model.stats.requests
         methods, notes = available_methods(ctx.task, p.explainers)

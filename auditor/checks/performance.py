@@ -13,13 +13,14 @@ from auditor.checks.base import (
 )
 from auditor.checks.claims import claim_gap, claim_widening, claims_caption, widened_interval
 from auditor.checks.performance_regression import (
-    CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES, MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, regression_evidence,
-    regression_gap_sentence, regression_metrics,
+    CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES, MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, r2_interval_text, r2_text,
+    regression_evidence, regression_gap_sentence, regression_metrics, unrepresentable_notes,
 )
+from auditor.inputs.claim_metrics import CLASSIFIER_CLAIM_ALIASES
 from auditor.lazy_imports import lazy_function
 from auditor.metrics.statistics import delong_auc_interval, exact_proportion_interval, mean_auc_interval
 from auditor.models.base import Capability
-from auditor.results import BarChart, SampleSize, Table, number_text
+from auditor.results import BarChart, SampleSize, Table
 
 # scikit-learn takes seconds to import: imported on first call
 confusion_matrix = lazy_function("sklearn.metrics", "confusion_matrix")
@@ -38,14 +39,7 @@ PER_CLASS = ("precision", "recall", "f1")
 METRIC_RANGES: dict[str, Range] = {**dict.fromkeys(METRICS + MACRO_METRICS, UNIT), "mae": NON_NEGATIVE,
                                    "rmse": NON_NEGATIVE, "r2": (None, 1.0)}
 # Names a card may use in model-index for each metric we measure.
-CLAIM_ALIASES = {
-    "accuracy": "accuracy", "acc": "accuracy",
-    "balanced_accuracy": "balanced_accuracy", "balanced-accuracy": "balanced_accuracy",
-    "roc_auc": "roc_auc", "auc": "roc_auc", "roc-auc": "roc_auc", "auroc": "roc_auc",
-    "f1": "f1", "f1_score": "f1", "f1-score": "f1",
-    "brier": "brier", "brier_score": "brier",
-    "f1_macro": "f1_macro", "macro_f1": "f1_macro", "f1-macro": "f1_macro", "macro-f1": "f1_macro",
-}
+CLAIM_ALIASES = CLASSIFIER_CLAIM_ALIASES  # the names a classifier's claims are read by (auditor/inputs/claim_metrics.py)
 
 
 # A regressor's resamples are drawn as row indices, this many at once at most (about 100 MB of
@@ -241,8 +235,11 @@ def _multiclass_metrics(truth: np.ndarray, proba: np.ndarray, pred: np.ndarray, 
 
 def _interval(values, alpha: float) -> tuple[float, float]:
     values = np.asarray(values, dtype=float)
-    if np.isfinite(values).any():
-        lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2])
+    if not np.isnan(values).all():  # a regressor's R² is −inf on a resample where SS_res / SS_tot overflows
+        with np.errstate(invalid="ignore"):
+            lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2])
+        if np.isnan([lo, hi]).any():  # two infinite neighbours interpolate to NaN (inf - inf): it is that infinity
+            lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2], method="nearest")
         return float(lo), float(hi)
     return float("nan"), float("nan")
 
@@ -293,7 +290,7 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
     for m in metrics:
         values = np.asarray(boot[m], dtype=float)
         lo, hi = computed.get(m) or _interval(values, alpha)
-        if not np.isfinite(point[m]):  # no measurement: an interval of the resamples that have one would judge it
+        if np.isnan(point[m]):  # no measurement: an interval of the resamples that have one would judge it
             lo = hi = float("nan")
         if np.isnan(values).any() and m not in computed:
             undefined.append(f"{m}: {int(np.isnan(values).sum())} of {len(values)} resamples ({why_undefined})")
@@ -312,7 +309,9 @@ def _with_intervals(measurements: dict, point: dict, boot: dict, metrics: list[s
                                    f"perfect score would give at most {ceiling:.3f}), so the CI low is {ceiling:.3f}.")
                 lo = ceiling
         measurements.update({m: point[m], f"{m}_ci_low": lo, f"{m}_ci_high": hi})
-        degenerate = not (np.isfinite(lo) and np.isfinite(hi) and hi > lo)
+        # undefined, or of zero width; an infinite end (a regressor's R² beyond the largest float) is a
+        # value no bound is met by (thresholds.evaluate), so a gate on it fails, judged
+        degenerate = bool(np.isnan([lo, hi]).any() or (np.isfinite([lo, hi]).all() and hi <= lo))
         sample_sizes += [SampleSize(measurement=m, n=n),
                          SampleSize(measurement=f"{m}_ci_low", n=n, ci_degenerate=degenerate, ci_low_ceiling=ceiling,
                                     ceiling_basis=basis if ceiling is not None and basis else None),
@@ -618,11 +617,12 @@ class Performance(Check):
         outputs = ctx.proba()  # once: the cache hashes every row again on each call (0.4 s at 1.1M rows)
         out = (self._run_regression(ctx, outputs[:, 0]) if ctx.model.has(Capability.REGRESSION)
                else self._run_classifier(ctx, outputs))
-        if len(outputs) > 1 and (outputs == outputs[0]).all():
+        if ctx.same_output_everywhere():
             what = "prediction" if ctx.regression else "probabilities"
             out.notes.insert(0, f"The model gives all {len(outputs):,} evaluation rows the same {what}: its output does "
-                                "not move with its inputs here, so every explanation of it is zero and the checks that "
-                                "test explanations have nothing to judge.")
+                                "not move with its inputs here, so every explanation of it is zero: the checks that "
+                                "test explanations' faithfulness, additivity and dependence on the model do not apply "
+                                "(skipped), and the others have nothing to judge.")
         return out
 
     def _run_classifier(self, ctx, proba: np.ndarray) -> CheckOutput:
@@ -859,12 +859,13 @@ class Performance(Check):
                                        unverifiable=unverifiable, tolerance=p.claim_tolerance,
                                        claims_said=claims_caption(ctx.card.claims, n, unverifiable))
         summary = (
-            f"On {n:,} evaluation rows the model reaches R² {point['r2']:.3f} "
-            f"({level} CI {measurements['r2_ci_low']:.3f}–{measurements['r2_ci_high']:.3f}), "
+            f"On {n:,} evaluation rows the model reaches R² {r2_text(point['r2'])} "
+            f"({level} CI {r2_interval_text(measurements['r2_ci_low'], measurements['r2_ci_high'])}), "
             f"MAE {in_units(point['mae'])} and RMSE {in_units(point['rmse'])} (units of "
             f"{ctx.card.auditor.target!r})."
         ) + regression_gap_sentence(claim_rows, widened_interval(ctx.card.claims, n))
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
-                           key_figure=with_n(f"R² {number_text(point['r2'], 3)}", n), notes=few + _notes(ctx.card, unverifiable, undefined),
+                           key_figure=with_n(f"R² {r2_text(point['r2'], figure=True)}", n),
+                           notes=few + unrepresentable_notes(y, pred, measurements) + _notes(ctx.card, unverifiable, undefined),
                            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n,
                                                                           REGRESSION_CLAIM_ALIASES))

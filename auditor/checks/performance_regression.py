@@ -3,41 +3,72 @@ the card's mae / rmse / r2 claims, and the predicted-vs-actual and residual char
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from auditor.checks.claims import claim_gap, claim_widening
-from auditor.results import BarChart, ScatterChart, Table
+from auditor.inputs.claim_metrics import REGRESSION_CLAIM_ALIASES
+from auditor.results import BarChart, ScatterChart, Table, number_text, signed_text
 
 REGRESSION_METRICS = ("mae", "rmse", "r2")
 ERROR_METRICS = ("mae", "rmse")  # in the target's units: claims are compared relative to the claim
-CLAIM_ALIASES = {
-    "mae": "mae", "mean_absolute_error": "mae", "mean-absolute-error": "mae",
-    "rmse": "rmse", "root_mean_squared_error": "rmse", "root-mean-squared-error": "rmse",
-    "r2": "r2", "r^2": "r2", "r_squared": "r2", "r-squared": "r2", "r2_score": "r2",
-}
+CLAIM_ALIASES = REGRESSION_CLAIM_ALIASES  # the names a regressor's claims are read by (auditor/inputs/claim_metrics.py)
 MIN_ROWS = 3  # R² needs a spread of the truth, and a bootstrap interval some rows to resample
 MAX_POINTS = 100_000  # rows drawn in a scatter chart
+FLOAT_MAX = float(np.finfo(float).max)  # 1.8e308: a metric beyond it is infinite
+
+
+def _by_largest(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``v`` (..., n) divided by each row's largest magnitude, and that magnitude (1 where it is 0 or not finite)."""
+    scale = np.max(np.abs(v), axis=-1, keepdims=True)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    return v / scale, scale[..., 0]
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
     """MAE, RMSE and R² of each row of ``y`` and ``pred`` (arrays (..., n)); R² is NaN where the truth
     does not vary (scikit-learn's r2_score would return 0 or 1 there, neither a measurement).
 
-    Computed on values divided by the largest magnitude (R² does not change; MAE and RMSE are scaled
-    back), so squares never overflow: one target of 1e300 made both sums of squares infinite and R²
-    NaN on exactly the resamples that drew it, and the interval came from the others."""
+    No square overflows or underflows: the errors are taken on values divided by the largest magnitude
+    (MAE and RMSE scaled back), and SS_res and SS_tot each summed over values divided by their own
+    largest magnitude, the ratio of the two scales applied once. One target of 1e300 had made both
+    sums of squares infinite and R² NaN on exactly the resamples that drew it; predictions near 1e155
+    against targets near 1 had made the scaled truth's squares vanish (1e-310) and R² −inf where it
+    is about −1e308. R² is −inf only where SS_res / SS_tot exceeds the largest float
+    (:func:`log10_unexplained` gives its size then)."""
     y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
     scale = np.maximum(np.max(np.abs(y), axis=-1, keepdims=True), np.max(np.abs(pred), axis=-1, keepdims=True))
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)  # each resample by its own largest value
-    y, pred = y / scale, pred / scale
-    err = pred - y
-    ss_tot = np.sum((y - y.mean(axis=-1, keepdims=True)) ** 2, axis=-1)
-    ss_res = np.sum(err ** 2, axis=-1)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)[..., 0]  # each resample by its own largest value
+    err = pred / scale[..., None] - y / scale[..., None]
+    (res, res_scale), (dev, dev_scale) = _by_largest(err), _centred_truth(y)
+    ss_res, ss_tot = np.sum(res ** 2, axis=-1), np.sum(dev ** 2, axis=-1)
     ratio = np.full(np.shape(ss_tot), np.nan)
-    np.divide(ss_res, ss_tot, out=ratio, where=ss_tot > 0)
-    scale = scale[..., 0]
-    return {"mae": scale * np.mean(np.abs(err), axis=-1), "rmse": scale * np.sqrt(np.mean(err ** 2, axis=-1)),
-            "r2": 1.0 - ratio}
+    with np.errstate(over="ignore"):  # beyond the largest float: R² is −inf, said where it is reported
+        factor = (scale * res_scale / dev_scale) ** 2
+        np.divide(factor * ss_res, ss_tot, out=ratio, where=ss_tot > 0)
+        return {"mae": scale * np.mean(np.abs(err), axis=-1), "rmse": scale * np.sqrt(np.mean(err ** 2, axis=-1)),
+                "r2": 1.0 - ratio}
+
+
+def _centred_truth(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The truth's deviations from its mean, divided by their largest magnitude, and that magnitude in
+    the truth's units (the truth is divided by its own largest value first, so the mean cannot overflow)."""
+    unit, truth_scale = _by_largest(y)
+    dev, dev_scale = _by_largest(unit - unit.mean(axis=-1, keepdims=True))
+    return dev, truth_scale * dev_scale
+
+
+def log10_unexplained(y: np.ndarray, pred: np.ndarray) -> float:
+    """log10(SS_res / SS_tot) of one set of rows, computed without forming the ratio: its size where the
+    ratio (and so R²) is beyond what a float holds. NaN where the truth does not vary."""
+    y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
+    scale = max(float(np.max(np.abs(y))), float(np.max(np.abs(pred)))) or 1.0
+    (res, res_scale), (dev, dev_scale) = _by_largest(pred / scale - y / scale), _centred_truth(y)
+    ss_res, ss_tot = float(np.sum(res ** 2)), float(np.sum(dev ** 2))
+    if not ss_tot > 0 or not ss_res > 0:
+        return float("nan") if not ss_tot > 0 else float("-inf")
+    return 2 * (np.log10(scale) + np.log10(float(res_scale)) - np.log10(float(dev_scale))) + np.log10(ss_res / ss_tot)
 
 
 def claim_gaps(claims, point: dict, tolerance: float, n_eval: int,
@@ -50,15 +81,57 @@ def claim_gaps(claims, point: dict, tolerance: float, n_eval: int,
     intervals = measurements or {}
     for claim in claims:
         key = CLAIM_ALIASES.get(claim.metric.lower())
-        if key is None or not np.isfinite(point[key]) or (key in ERROR_METRICS and claim.value <= 0):
+        if key is None or np.isnan(point[key]) or (key in ERROR_METRICS and claim.value <= 0):
             unverifiable.append(claim.metric)
             continue
-        gap = claim_gap(claim.value, point[key], intervals.get(f"{key}_ci_low"), intervals.get(f"{key}_ci_high"),
-                        relative=key in ERROR_METRICS, widen=claim_widening(n_eval, claim.rows))
+        # a claim against a value beyond the largest float (R² −inf) lies infinitely far outside it
+        gap = math.inf if np.isinf(point[key]) else claim_gap(
+            claim.value, point[key], intervals.get(f"{key}_ci_low"), intervals.get(f"{key}_ci_high"),
+            relative=key in ERROR_METRICS, widen=claim_widening(n_eval, claim.rows))
         gaps.append(gap)
         rows.append([claim.metric, claim.value, point[key], gap, "relative" if key in ERROR_METRICS else "absolute",
                      "yes" if gap <= tolerance else "no"])
     return rows, unverifiable, gaps
+
+
+def r2_text(value: float, figure: bool = False) -> str:
+    """R² for a sentence (a key ``figure``: with the report's minus sign): three decimals, or what it is
+    where a float cannot hold it."""
+    if value == -math.inf:
+        return f"below {signed_text(f'{-FLOAT_MAX:.2g}')}"
+    return number_text(value, 3) if figure else f"{value:.3f}"
+
+
+def r2_interval_text(low: float, high: float) -> str:
+    """An R² interval for a sentence: "0.812–0.901", or in words where an end is beyond the largest float."""
+    if low == high == -math.inf:
+        return f"entirely {r2_text(low)}"
+    return f"{r2_text(low)} to {r2_text(high)}" if low == -math.inf else f"{r2_text(low)}–{r2_text(high)}"
+
+
+def unrepresentable_notes(y: np.ndarray, pred: np.ndarray, measurements: dict) -> list[str]:
+    """Why a metric or an end of its interval is beyond the largest float (recorded as null in
+    result.json) and what a gate on it does: it fails, as no bound is met by a value that cannot be
+    written, rather than leaving the check undecided."""
+    notes = []
+    for m, name in (("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²")):
+        beyond = [what for what, key in (("value", m), ("CI low", f"{m}_ci_low"), ("CI high", f"{m}_ci_high"))
+                  if measurements.get(key) is not None and np.isinf(measurements[key])]
+        if not beyond:
+            continue
+        if m == "r2" and "value" in beyond:
+            size = log10_unexplained(y, pred)
+            why = (f"the squared errors sum to 10^{size:.1f} times the truth's squared deviations from its mean "
+                   f"(SS_res / SS_tot), so R² is about −10^{size:.1f}, {r2_text(-math.inf)}, the most negative "
+                   "number a 64-bit float holds")
+        elif m == "r2":
+            why = f"on some resamples SS_res / SS_tot is beyond {FLOAT_MAX:.2g}, the largest 64-bit float"
+        else:
+            why = f"the errors are beyond {FLOAT_MAX:.2g} in the target's units, the largest 64-bit float"
+        notes.append(f"{name} ({', '.join(beyond)}) cannot be represented: {why}. It is recorded as null, and a gate on "
+                     "it fails (no bound is met by a number that cannot be written; the model's predictions are "
+                     "orders of magnitude off the target's scale).")
+    return notes
 
 
 def regression_gap_sentence(claim_rows: list[list], interval: str = "measured interval") -> str:
@@ -69,6 +142,7 @@ def regression_gap_sentence(claim_rows: list[list], interval: str = "measured in
         return ""
     metric, _, _, gap, kind, _ = max(claim_rows, key=lambda r: r[3])
     shown = ("0: every claim lies within its interval" if gap == 0 else
+             f"infinite (the measured {metric} is beyond the largest float)" if gap == math.inf else
              f"{gap:.1%} of the claimed {metric}" if kind == "relative" else f"{gap:.3f} (the claimed {metric})")
     return f" The largest gap between a card claim and the {interval} is {shown}."
 

@@ -247,6 +247,13 @@ class AuditContext:
         """What an explanation ranks, as a report names them: a text model's words, a table's features."""
         return "words" if self.model.has(Capability.TOKENS) else "features"
 
+    def same_output_everywhere(self) -> bool:
+        """Whether the model gives every evaluation row (two or more) the same output, up to rounding (1e-12
+        of its size): a constant classifier's probabilities, a constant regressor's prediction. Its output
+        does not move with its inputs, so every explanation of it is zero."""
+        outputs = self.proba()
+        return len(outputs) > 1 and bool(np.all(np.ptp(outputs, axis=0) <= 1e-12 * max(1.0, float(np.max(np.abs(outputs))))))
+
     def prediction_spread(self) -> float:
         """A regressor's standard deviation of predictions over the evaluation rows (cached), the unit
         of its tolerances and shifts: they are in standard deviations, not the target's units."""

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auditor.errors import ModelCardError, Problem
+from auditor.inputs.claim_metrics import task_claim_problems
 from auditor.inputs.validation import NumbersNotBooleans, pydantic_problems
 from auditor.inputs.yamlio import load_yaml_text, read_text_limited
 
@@ -108,6 +109,7 @@ class Claim(BaseModel):
     split: str = ""
     verified: bool = False
     rows: int | None = None  # the rows of another sample it was measured on (auditor.claims_rows); None: taken as exact
+    location: str = ""  # where the card claims it: model-index[0].results[0].metrics[1]
 
 
 class ModelCard(BaseModel):
@@ -323,6 +325,7 @@ def parse_claims(metadata: dict[str, Any], model_name: str | None = None) -> tup
                     dataset=str(ds.get("name", "")) if isinstance(ds, dict) else "",
                     split=str(ds.get("split", "")) if isinstance(ds, dict) else "",
                     verified=m.get("verified") is True,  # bool("no") is True: only a YAML true is a claim verified
+                    location=where,
                 ))
     return claims, problems
 
@@ -409,6 +412,7 @@ def load_model_card(path: str | Path, *, check_files: bool = True) -> ModelCard:
         problems.append(Problem("auditor.model.path", problem))
     claims, claim_problems = parse_claims(metadata, block.name)
     claims, rows_problems = with_claim_rows(claims, block.claims_rows)
+    problems += task_claim_problems(block.task, claims)
     if problems or rows_problems:  # every problem of the card at once
         raise ModelCardError(source, problems + rows_problems)
     return ModelCard(

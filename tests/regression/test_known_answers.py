@@ -447,3 +447,66 @@ def test_a_regressors_performance_summary_gives_its_claim_gap_in_the_claims_term
     claims = next(e for e in out.evidence if e.title.startswith("Claims"))
     assert claims.title == ("Claims in the model card against the measured intervals (measured on n = 120 evaluation "
                             "rows; gap: how far outside)")  # the rows the measured values rest on
+
+
+def test_r2_of_predictions_far_off_the_target_scale_is_computed_without_overflow():
+    """Predictions of 1e154 against targets 1-4: divided by the largest value, the truth's deviations
+    (1e-154) squared to subnormals and R² came out −inf or far off; each sum of squares on its own scale
+    gives SS_res / SS_tot = 4e308 / 5 by hand. At 1e155 the ratio, 4e310 / 5, is beyond the largest
+    float: R² is −inf, and log10_unexplained still gives its size."""
+    from auditor.checks.performance_regression import log10_unexplained
+
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    assert regression_metrics(y, np.full(4, 1e154))["r2"] == pytest.approx(-8e307, rel=1e-12)  # 1 − 4e308 / 5
+    assert regression_metrics(y, np.full(4, 1e154))["mae"] == pytest.approx(1e154, rel=1e-12)
+    assert regression_metrics(y, np.full(4, 1e155))["r2"] == -math.inf
+    assert log10_unexplained(y, np.full(4, 1e155)) == pytest.approx(310 + math.log10(0.8), abs=1e-9)
+    assert log10_unexplained(y, y + np.array([1.0, -1.0, 1.0, -1.0])) == pytest.approx(math.log10(4 / 5))
+    assert np.isnan(log10_unexplained(np.ones(3), np.arange(3.0)))
+
+
+def _far_off(fresh, scale: float, **card):
+    """A LinearRegression whose predictions are ``scale`` times the target's (targets of a few units)."""
+    from sklearn.linear_model import LinearRegression
+
+    ctx = fresh(n=120)
+    model = ctx.model.estimator
+    model.coef_, model.intercept_ = model.coef_ * scale, model.intercept_ * scale + scale
+    return ctx
+
+
+def test_a_regressor_predicting_1e155_fails_its_r2_gate_with_a_note_instead_of_erroring(fresh):
+    """Predictions near 1e155 against targets of a few units: R² is about −10^310, beyond the most
+    negative float. It came out −inf and the r2_ci_low gate ended the check in ERROR ("undefined");
+    now the gate is judged: FAIL, a note saying why, and the card's R² claim lies outside it."""
+    from auditor.checks.performance import PerformanceParams
+    from auditor.engine.runner import PlannedCheck
+    from auditor.engine.runner import run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+    from auditor.results import Status
+
+    ctx = _far_off(fresh, 1e155)
+    ctx.card.claims.append(Claim(metric="r2", value=0.9))
+    gates = [{"measurement": "r2_ci_low", "min": 0.5}, {"measurement": "claims_outside_tolerance", "max": 0}]
+    params = {"n_bootstrap": 200}
+    result = run_planned(PlannedCheck(spec=CheckSpec(check="performance", params=params, thresholds=gates),
+                                      params=PerformanceParams(**params)), ctx)
+    assert result.status == Status.FAIL and result.error is None, (result.status, result.error)
+    assert [(t.measurement, t.passed, t.unreachable) for t in result.thresholds] == [
+        ("r2_ci_low", False, None), ("claims_outside_tolerance", False, None)]
+    assert result.measurements["r2"] == result.measurements["r2_ci_low"] == -math.inf
+    errors = ctx.proba()[:, 0] - ctx.targets()  # about 4e155: finite, measured as ever
+    assert result.measurements["mae"] == pytest.approx(np.mean(np.abs(errors)), rel=1e-12)
+    assert result.key_figure == "R² below −1.8e+308 (n = 120)"
+    assert result.summary.startswith("On 120 evaluation rows the model reaches R² below −1.8e+308 (95% CI entirely below −1.8e+308), MAE ")
+    [note] = [n for n in result.notes if n.startswith("R² (value, CI low, CI high) cannot be represented")]
+    assert "so R² is about −10^310.0, below −1.8e+308, the most negative" in note and "a gate on it fails" in note
+
+
+def test_a_regressor_predicting_1e153_has_its_r2_measured(fresh):
+    """At 1e153 the same model's R² is about −7e305: a number, judged against the gate as any other."""
+    ctx = _far_off(fresh, 1e153)
+    out, _ = run_check(ctx, "performance", n_bootstrap=200)
+    m = out.measurements
+    assert -1e308 < m["r2_ci_low"] <= m["r2"] <= m["r2_ci_high"] < -1e305
+    assert not any("cannot be represented" in note for note in out.notes)

@@ -195,3 +195,48 @@ def test_the_default_policy_runs_end_to_end_on_a_regressor_without_error(tmp_pat
     gates = {t["measurement"] for c in result["checks"] if c["id"] == "performance" for t in c["thresholds"]}
     assert gates == {"r2_ci_low", "claims_outside_tolerance"}  # roc_auc_ci_low is scoped to classifiers
     assert (record.path / "report.pdf").stat().st_size > 0
+
+
+def _with_claims(card, metrics: list[dict]):
+    """``card`` with a model-index entry claiming ``metrics`` for the audited model."""
+    import yaml
+
+    text = card.read_text(encoding="utf-8")
+    index = yaml.safe_dump({"model-index": [{"name": "regression-input-test", "results": [
+        {"dataset": {"name": "held-out"}, "metrics": metrics}]}]}, sort_keys=False)
+    card.write_text(text.replace("---\n", "---\n" + index, 1), encoding="utf-8")
+    return card
+
+
+def test_a_classifier_metric_claimed_for_a_regressor_is_a_located_card_error(tmp_path):
+    """A regression card claiming accuracy and ROC AUC: the run named them "Unverifiable card claims"
+    in a note and went on. No regressor has classes to be accurate about, as none has a positive_class:
+    a card error at each claim's type (exit 3, the file named), every problem of the card at once. A
+    metric no check measures (mape) is still only a claim that cannot be checked."""
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor", positive_class="hi")
+    _with_claims(card, [{"type": "r2", "value": 0.9}, {"type": "accuracy", "value": 0.91},
+                        {"type": "ROC_AUC", "value": 0.8}, {"type": "mape", "value": 0.1}])
+    with pytest.raises(ModelCardError) as info:
+        prepare_audit("default", card, csv)
+    assert info.value.exit_code == EXIT_INVALID_INPUT and info.value.source == str(card)
+    assert [(p.location, p.message) for p in info.value.problems] == [
+        ("auditor.positive_class", "a regressor has no classes: remove it"),
+        *((f"model-index[0].results[0].metrics[{k}].type", f"{name!r} is a classifier's metric; a regressor has no "
+           "classes to measure it on (its claims: mae, rmse or r2): remove the claim or fix the card's task")
+          for k, name in ((1, "accuracy"), (2, "ROC_AUC")))]
+    result = CliRunner().invoke(app, ["validate", "--policy", "default", "--card", str(card)], env={"COLUMNS": "300"})
+    assert result.exit_code == EXIT_INVALID_INPUT, result.output
+    assert str(card) in result.output and "model-index[0].results[0].metrics[1].type: 'accuracy'" in result.output
+
+
+def test_a_regressors_claim_no_check_measures_is_only_unverifiable(tmp_path):
+    from auditor.inputs.model_card import load_model_card
+
+    card, _ = _artefacts(tmp_path, task="tabular-regression", model="regressor")
+    claims = load_model_card(_with_claims(card, [{"type": "mape", "value": 0.1}, {"type": "rmse", "value": 2.0}])).claims
+    assert [(c.metric, c.location) for c in claims] == [("mape", "model-index[0].results[0].metrics[0]"),
+                                                       ("rmse", "model-index[0].results[0].metrics[1]")]
