@@ -39,6 +39,7 @@ their outputs back onto the model's own token positions:
 from __future__ import annotations
 
 import hashlib
+import weakref
 from contextlib import contextmanager
 
 import numpy as np
@@ -311,6 +312,12 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
     )
 
 
+# A model's attention rows per text (token ids, read position): the read row of the last layer's
+# attention (mean over heads) and of the rollout. Attention maps are a forward pass of their own, outside
+# the prediction cache, and `attention_cls` and `attention_rollout` read the same ones.
+_ATTENTION_ROWS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def attention_rollout(layers: list[np.ndarray]) -> np.ndarray:
     """Attention rollout (Abnar & Zuidema 2020) for one sequence.
 
@@ -344,11 +351,15 @@ def explain_attention(model: TextModel, texts: list[str], row_ids: np.ndarray,
     texts = [str(t) for t in texts]
     enc = model.encode(texts)
     cls_vals, roll_vals = [], []
+    held = _ATTENTION_ROWS.setdefault(model, {})
     for e in enc:
-        layers = model.attentions(e.ids)
         row = model.read_position(e)  # [CLS] (0) for an encoder; the last token for a causal decoder
-        cls_vals.append(layers[-1].mean(axis=0)[row].copy())
-        roll_vals.append(attention_rollout(layers)[row].copy())
+        key = (np.asarray(e.ids, dtype=np.int64).tobytes(), row)
+        if key not in held:  # both methods read the same maps: one attention pass per text, not one per method
+            layers = model.attentions(e.ids)
+            held[key] = (layers[-1].mean(axis=0)[row].copy(), attention_rollout(layers)[row].copy())
+        cls_vals.append(held[key][0].copy())
+        roll_vals.append(held[key][1].copy())
     outputs = _target_outputs(model, texts, target)
     result = {}
     variants = (("attention_cls", cls_vals, {"layer": "last", "heads": "mean"}),

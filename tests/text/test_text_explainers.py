@@ -259,3 +259,20 @@ def test_shap_values_do_not_depend_on_numpys_global_generator(tiny_text_model, m
                                          batch_size=64, seed=0)
     assert len(values_unchanged.values[0]) == len(first)
     assert np.random.randn() == expected  # the caller's generator is where it was (shap drew from it before)
+
+
+def test_both_attention_methods_read_one_attention_pass_per_text(tiny_text_model, monkeypatch):
+    """`attention_cls` and `attention_rollout` are two explainers over the same attention maps: the
+    second reads the maps the first computed, with the same values as a pass of its own."""
+    from auditor.explain.text_perturbation import explain_attention
+
+    texts = ["good movie, good plot", "bad acting and a bad end", "good"]
+    fresh = explain_attention(tiny_text_model, texts, np.arange(3), np.zeros(3, dtype=int))
+    passes = []
+    real = type(tiny_text_model).attentions
+    monkeypatch.setattr(type(tiny_text_model), "attentions", lambda self, ids: passes.append(len(ids)) or real(self, ids))
+    again = explain_attention(tiny_text_model, texts + ["bad"], np.arange(4), np.zeros(4, dtype=int))
+    assert len(passes) == 1  # only the new text's maps were computed
+    for method in ("attention_cls", "attention_rollout"):
+        for a, b in zip(fresh[method].values, again[method].values):
+            np.testing.assert_array_equal(a, b)
