@@ -31,7 +31,7 @@ from auditor.checks.base import (
     MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MIN_JUDGED, NON_NEGATIVE, SIGNED_UNIT, UNIT, Check, CheckOutput, Params,
     count, with_n, feature_value_text, priority_caveat, sample_sizes_of,
 )
-from auditor.checks.explainers import available_methods, ExplainerName, feature_vectors
+from auditor.checks.explainers import available_methods, ExplainerName, feature_vectors, require_moving_output
 from auditor.checks.goals import NoTargetShift, outcome_goal, target_shift_field
 from auditor.metrics.adversarial import costs, edits_ratio, greedy_substitution
 from auditor.metrics.ranking import ranking_key
@@ -130,6 +130,13 @@ class AdversarialRobustness(Check):
         if model.has(Capability.FEATURE_TABLE) and set(ctx.data.feature_names) <= set(ctx.card.auditor.immutable_features):
             raise CheckNotApplicable("does not apply: the card declares every feature immutable, so no attack can "
                                      "change an input (a success rate of 0 would say nothing of the model)")
+        # Not a PASS: the gate reads the guided/random edits ratio, whether the explanation knows where to attack,
+        # and all-zero explanations have no order (a constant classifier's ratio of exactly 1 had passed on 26
+        # instances); nothing flipping is robustness only in that the model ignores its inputs, which
+        # performance judges (a constant ROC AUC of 0.5, an R² of at most 0: FAIL)
+        require_moving_output(ctx, "an explanation of zeros has no order to guide an attack, so the guided/random edits "
+                                   "ratio would compare one arbitrary order with another; a model whose output does "
+                                   "not move is robust only in ignoring its inputs, which performance judges")
         attr = ctx.attribution(p.explainer, p.n_instances)
         vectors = feature_vectors(attr)
         rows = np.asarray(attr.row_ids)
@@ -148,10 +155,9 @@ class AdversarialRobustness(Check):
                 "no correct prediction to attack")
         try:
             goal = outcome_goal(ctx, rows, p.target_shift)
-        except NoTargetShift as exc:  # a constant regressor: nothing to attack, not a broken check
-            return self._nothing_measured(
-                "The model predicts one value for every evaluation row, so no attack can move a prediction by a "
-                "share of their spread; nothing was measured.", f"{str(exc).capitalize()}.", "no target shift")
+        except NoTargetShift as exc:  # one value up to rounding: no shift has a size (ERROR under a blocking gate)
+            raise CheckNotApplicable(f"does not apply: {exc} (its size is a share of the predictions' spread, 0), so "
+                                     "no attack has a goal") from None
         spaces = model.substitution_spaces(ctx.data, rows, max_candidates=p.max_candidates,
                                            similarity_floor=1.0 - p.max_cosine_distance,
                                            immutable=list(ctx.card.auditor.immutable_features))

@@ -20,7 +20,7 @@ import numpy as np
 
 from auditor.checks.base import (
     MAX_CURVE_STEPS, MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, NON_NEGATIVE, UNIT, Check, CheckOutput, Params,
-    count, with_n, feature_value_text, priority_caveat, sample_sizes_of,
+    count, with_n, feature_value_text, priority_caveat,
 )
 from auditor.errors import CheckNotApplicable
 from auditor.checks.goals import NoTargetShift, outcome_goal, target_shift_field
@@ -154,13 +154,13 @@ class Counterfactuals(Check):
         rows = ctx.explained_rows(p.n_instances)
         try:
             goal = outcome_goal(ctx, rows, p.target_shift)
-        except NoTargetShift as exc:  # a constant regressor: nothing to seek, not a broken check
-            names = self.measurement_names(p)
-            return CheckOutput(measurements={m: None for m in names}, sample_sizes=sample_sizes_of(names, 0),
-                               summary="The model predicts one value for every evaluation row, so no counterfactual "
-                                       "moves a prediction by a share of their spread; nothing was measured.",
-                               notes=[f"{str(exc).capitalize()}."], key_figure="no target shift",
-                               cost={"searched_instances": 0})
+        except NoTargetShift as exc:
+            # A constant regressor: its counterfactual is a move of target_shift standard deviations of the
+            # predictions, and they have none, so there is nothing of a size to seek (nothing measured had ended
+            # the check in ERROR under a blocking gate). A constant classifier's goal, another class, is defined:
+            # its search runs and finds none, a judged finding (no decision can be contested).
+            raise CheckNotApplicable(f"does not apply: {exc} (its size is a share of the predictions' spread, 0), so "
+                                     "no change of a prediction has a size to seek") from None
         cf = nearest_counterfactuals(E[rows], space, lambda Z, owner: goal.outcome(codec.decode(Z), owner),
                                      max_changes=p.max_features_changed, refine_steps=p.refine_steps)
         was, becomes = goal.texts(ctx.model.predict_proba(codec.decode(cf.points)))

@@ -18,7 +18,8 @@ from auditor.checks.base import (
 )
 from auditor.models.base import Capability
 from auditor.checks.explainers import (
-    available_methods, ExplainerNames, feature_vectors, ranks_something, require_two_features, unranked_note,
+    available_methods, ExplainerNames, feature_vectors, ranks_something, require_moving_output, require_two_features,
+    unranked_note,
 )
 from auditor.metrics.ranking import top_k_size
 from auditor.metrics.agreement import (
@@ -231,6 +232,8 @@ class ExplainerAgreement(Check):
     def run(self, ctx) -> CheckOutput:
         p = self.params
         require_two_features(ctx, "explainer agreement")
+        require_moving_output(ctx, "every explainer gives the same zeros, and their agreement has no rankings to "
+                                   "compare")
         methods, notes = available_methods(ctx.task, p.explainers)
         attrs = {m: ctx.attribution(m, p.n_instances) for m in methods}
         vectors = {m: feature_vectors(a) for m, a in attrs.items()}

@@ -29,7 +29,7 @@ from auditor.checks.base import (
     MAX_CONTROL_ORDERS, MAX_INSTANCES, MAX_RESAMPLES, MAX_SHOWN, MAX_TOP_K, MIN_JUDGED, NON_NEGATIVE, SIGNED_UNIT,
     UNBOUNDED, UNIT, Range, Check, CheckOutput, Params, count, with_n, fraction, gated_cell,
 )
-from auditor.checks.explainers import ExplainerName, deletion_gaps
+from auditor.checks.explainers import ExplainerName, deletion_gaps, require_moving_output
 from auditor.errors import CheckNotApplicable
 from auditor.explain import explainer_names, get_explainer
 from auditor.metrics.agreement import feature_agreement
@@ -158,6 +158,8 @@ class ExplanationClustering(Check):
         p = self.params
         if p.explainer not in explainer_names(ctx.task):
             raise CheckNotApplicable(f"does not apply: no {p.explainer} explainer for {ctx.task} models")
+        require_moving_output(ctx, "every row is explained alike and predicted alike, so there are no cohorts to "
+                                   "compare with the rest")
         metric = COHORT_METRICS["regression" if ctx.regression else "classification"]
         words = ctx.model.has(Capability.TOKENS)  # what an attribution is per: a word, or a feature
         unit = "word" if words else "feature"

@@ -38,7 +38,8 @@ from auditor.checks.base import (
     CheckOutput, Params, count, with_n, fraction, possessive, sample_sizes_of,
 )
 from auditor.checks.explainers import (
-    available_methods, ExplainerNames, feature_vectors, ranks_something, require_two_features, unranked_note,
+    available_methods, ExplainerNames, feature_vectors, ranks_something, require_moving_output, require_two_features,
+    unranked_note,
 )
 from auditor.explain import get_explainer
 from auditor.metrics.agreement import feature_agreement, rank_correlation_to, weighted_rank_correlation
@@ -294,6 +295,8 @@ class ExplanationStability(Check):
     def run(self, ctx) -> CheckOutput:
         p = self.params
         require_two_features(ctx, "explanation stability")
+        require_moving_output(ctx, "a re-run, a new seed or a nudged input gives zeros again, and stability has no "
+                                   "ranking to keep")
         methods, notes = available_methods(ctx.task, p.explainers)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         rows, global_rows, charts, per_instance, sizes, seed_chances, global_chances = [], [], [], [], [], [], []

@@ -10,6 +10,7 @@ from auditor.checks.base import (
     MAX_INSTANCES, MAX_REPEATS, MAX_ROWS, MAX_TOP_K, MIN_JUDGED, SIGNED_UNIT, UNBOUNDED, UNIT, Range, Check,
     CheckOutput, Params, count, with_n, sample_sizes_of,
 )
+from auditor.checks.explainers import require_moving_output
 from auditor.metrics.chance import rank_correlation_chance
 from auditor.metrics.statistics import importance_weighted_rank_correlation, importance_weights, unestablished_contradictions
 from auditor.models.base import Capability
@@ -88,6 +89,8 @@ class GlobalImportance(Check):
     def run(self, ctx) -> CheckOutput:
         p = self.params
         scoring = p.scoring or default_scoring(ctx.regression)
+        require_moving_output(ctx, "shuffling a feature changes no prediction and its mean |SHAP| is 0, so the two "
+                                   "rankings the check correlates tie every feature (a correlation of ties is undefined)")
         before = ctx.model.stats.requests
         perm = permutation_importance(ctx, n_repeats=p.n_repeats, scoring=scoring, max_rows=p.max_rows)
         perm_requests = ctx.model.stats.requests - before

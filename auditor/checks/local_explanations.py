@@ -9,7 +9,9 @@ from pydantic import Field
 from auditor.checks.base import (
     MAX_INSTANCES, MAX_TOP_K, MIN_JUDGED, NON_NEGATIVE, UNIT, Check, CheckOutput, Params, count, feature_value_text,
 )
-from auditor.checks.explainers import available_methods, ExplainerNames, ranks_something, require_two_features, unranked_note
+from auditor.checks.explainers import (
+    available_methods, ExplainerNames, ranks_something, require_moving_output, require_two_features, unranked_note,
+)
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.metrics.agreement import feature_agreement, weighted_feature_agreement
@@ -67,6 +69,8 @@ class LocalExplanations(Check):
     def run(self, ctx) -> CheckOutput:
         p = self.params
         require_two_features(ctx, "comparing SHAP's and LIME's top features")
+        require_moving_output(ctx, "its top features are ties put in column order, so SHAP's and LIME's agree by "
+                                   "the tie rule alone and their agreement compares nothing")
         methods, lacking = available_methods(ctx.task, p.methods)
         attrs = {m: ctx.attribution(m, p.n_instances) for m in methods}
         first = next(iter(attrs.values()))

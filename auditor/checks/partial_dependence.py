@@ -104,6 +104,14 @@ class PartialDependence(Check):
         variation = np.array([ice_variation(c.individual, log_odds=log_odds, clip=clip) for c in measured])
         share = variation / variation.max() if variation.size and variation.max() > 0 else np.zeros(len(variation))
         counted = share >= p.min_variation_share  # a feature whose curves barely move has no effect to be heterogeneous
+        # Every curve of every feature flat (a model whose output does not move: a DummyClassifier, a DummyRegressor):
+        # the share is 0/0, but what it measures is not undefined: the average line is each row's curve and leaves
+        # nothing out, on every resample of the rows too. Heterogeneity 0, exactly, and counted (nothing measured had
+        # ended the check in ERROR under a blocking gate); the model is judged by performance.
+        flat = bool(len(curves)) and bool(np.isnan(hetero).all())
+        if flat:
+            hetero, intervals = np.zeros(len(curves)), np.zeros((len(curves), 2))
+            counted = np.ones(len(curves), dtype=bool)
         shown = ctx.rng("partial_dependence_shown").choice(len(rows), min(p.n_ice_shown, len(rows)), replace=False)
         shown = np.sort(shown)
         evidence: list = []
@@ -160,6 +168,14 @@ class PartialDependence(Check):
             "top_feature_pd_range": curves[0].pd_range if curves else float("nan"),
         }
         notes = self._output_notes(label, scale)
+        if flat:
+            tied = not np.any(perm.mean[order])
+            notes.append(f"Every ICE curve of the {len(curves)} features is flat: the output does not move with them on any "
+                         f"of the {len(rows):,} sampled rows. The partial dependence line is then every row's curve and "
+                         "leaves nothing out: the heterogeneity is 0 exactly, on every resample of the rows too (an "
+                         "exact value, not an estimate), and the average line may be read as each row's effect, which is "
+                         "none." + (" Their order is a tie: shuffling any feature changes nothing (importance 0)."
+                                    if tied else ""))
         left_out = [c.feature for c, h, k in zip(curves, hetero, counted) if not k and np.isfinite(h)]
         if left_out:
             notes.append(f"Not counted in the heterogeneity measurements: {', '.join(left_out)}, whose row curves move "
@@ -170,7 +186,10 @@ class PartialDependence(Check):
             notes.append("Features whose every ICE curve is flat (the output does not move): "
                          + ", ".join(c.feature for c, h in zip(curves, hetero) if np.isnan(h)) + ".")
         top = max(zip(curves, np.where(counted, hetero, np.nan)), key=lambda t: -1 if np.isnan(t[1]) else t[1]) if curves else None
-        summary = (f"Partial dependence of {label} on the top {len(curves)} features by permutation importance; "
+        summary = (f"Partial dependence of {label} on the top {len(curves)} features by permutation importance: every "
+                   "row's curve is flat (the output does not move with them), so the average line leaves nothing out "
+                   "(ICE heterogeneity 0)." if flat else
+                   f"Partial dependence of {label} on the top {len(curves)} features by permutation importance; "
                    f"{curves[0].feature} moves the average output by {curves[0].pd_range:.3f}"
                    + (f"; the most heterogeneous row curves are {possessive(top[0].feature)} ({top[1]:.2f})." if top is not None
                       and np.isfinite(top[1]) else ".")) if curves else "No feature to draw."
@@ -179,8 +198,8 @@ class PartialDependence(Check):
             key_figure=with_n(f"max ICE heterogeneity {measurements['max_ice_heterogeneity']:.2f}"
                                if np.isfinite(measurements["max_ice_heterogeneity"]) else "ICE heterogeneity n/a", len(rows)),
             cost={"ice_rows": len(rows), "grid_points": int(sum(len(c.grid) for c in curves))},
-            # the interval is undefined only when every feature's curves are flat; a zero-width one at 0 is
-            # a model without interactions, not a small sample. Judged from MIN_JUDGED curves (2 had passed).
+            # the interval is undefined only with no feature drawn (every curve flat is 0, above); a zero-width
+            # one at 0 is a model without interactions, not a small sample. Judged from MIN_JUDGED curves (2 had passed).
             sample_sizes=[SampleSize(measurement=m, n=len(rows), min_n=MIN_JUDGED,
                                      ci_degenerate=m.endswith("_ci_high") and not highs.size) for m in measurements],
         )

@@ -621,8 +621,9 @@ class Performance(Check):
             what = "prediction" if ctx.regression else "probabilities"
             out.notes.insert(0, f"The model gives all {len(outputs):,} evaluation rows the same {what}: its output does "
                                 "not move with its inputs here, so every explanation of it is zero: the checks that "
-                                "test explanations' faithfulness, additivity and dependence on the model do not apply "
-                                "(skipped), and the others have nothing to judge.")
+                                "test or compare explanations do not apply (skipped), and those that judge what the "
+                                "model does (partial dependence, counterfactuals of a classifier, group fairness) say "
+                                "what a model that ignores its inputs does.")
         return out
 
     def _run_classifier(self, ctx, proba: np.ndarray) -> CheckOutput:

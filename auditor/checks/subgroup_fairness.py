@@ -375,15 +375,28 @@ class SubgroupFairness(Check):
                         SampleSize(measurement="adverse_impact_groups", n=len(y) if tested else 0),
                         SampleSize(measurement="selection_rate_difference_p_value", n=len(y) if selections else 0,
                                    p_floor=min(floors) if floors else None)]
+        # A model that gives every row the same output gives every group the same decisions: its selection rate,
+        # TPR and FPR are the same in every group on every resample, so a zero-width interval at no disparity is
+        # exact, a finding (no group is decided differently), not a sample too small to judge (it had ended the
+        # check in ERROR under a blocking gate). Accuracy rests on the labels too: not exact. Performance judges
+        # such a model.
+        constant = ctx.same_output_everywhere()
         for d in DISPARITIES[KIND]:
             for stat in ("difference", "ratio"):
                 lo, hi = measurements[f"{d}_{stat}_ci_low"], measurements[f"{d}_{stat}_ci_high"]
-                degenerate = lo is None or hi is None or not hi > lo
+                exact = constant and d != "accuracy"
+                degenerate = lo is None or hi is None or not (hi > lo or exact)
                 # no disparity (fewer than two groups large enough): nothing measured, which a gate
                 # cannot judge (it had read as a failed gate on a measured disparity)
                 sample_sizes += [SampleSize(measurement=f"{d}_{stat}{s}",
                                             n=0 if measurements[f"{d}_{stat}"] is None else len(y),
                                             ci_degenerate=bool(s) and degenerate) for s in ("", "_ci_low", "_ci_high")]
+        if constant and measurements["demographic_parity_difference"] is not None:
+            notes.append(f"The model gives all {len(y):,} rows the same output, so every group gets the same decisions: "
+                         "its selection rate, true- and false-positive rates are those of every other group on every "
+                         "resample, and the demographic-parity and equalised-odds intervals of zero width at no "
+                         "disparity are exact, judged as measured. Treating every group alike by ignoring every input is no evidence of a useful model "
+                         "(performance judges it).")
         measurements["groups_gated"] = float(gated_total)
         measurements["groups_reported_only"] = float(small_total)
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from trust.conftest import FEATURES, WEIGHTS, frame_context, make_regression_context, regression_frame, write_card  # noqa: F401
+from trust.conftest import (  # noqa: F401
+    FEATURES, WEIGHTS, blocking_default_policy, frame_context, make_regression_context, regression_frame,
+    write_card,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,50 +1,130 @@
-"""A regressor that predicts one value for every row (scikit-learn's DummyRegressor) under the default
-policy: judged, never ERROR. Its R² fails the blocking gate, and the checks that test explanations'
-faithfulness, additivity and dependence on the model do not apply (every explanation is zero)."""
+"""A regressor that predicts one value for every row (scikit-learn's DummyRegressor), under the default
+policy and under the default policy with every gate blocking: judged, never ERROR. Its R² fails the
+blocking gate; the checks that test or compare explanations (every explanation is zero), and those
+whose goal is a share of the predictions' spread (none), do not apply; partial dependence is flat,
+which it judges."""
 
 from __future__ import annotations
 
 import json
 
-from .conftest import FEATURES, regression_frame, write_card
+import pytest
+
+from .conftest import FEATURES, blocking_default_policy, regression_frame, write_card
+
+SAID = ("does not apply: the model gives all 120 evaluation rows the same prediction, 1.5; its output does not move "
+        "with its inputs, so every explanation of it is zero: ")
+# the checks that do not apply to a constant regressor, and why: under the default policy and a blocking one alike
+SKIPPED = {
+    "global_importance": SAID + "shuffling a feature changes no prediction and its mean |SHAP| is 0, so the two "
+                                "rankings the check correlates tie every feature (a correlation of ties is undefined)",
+    "local_explanations": SAID + "its top features are ties put in column order, so SHAP's and LIME's agree by the "
+                                 "tie rule alone and their agreement compares nothing",
+    "explanation_faithfulness": SAID + "removing the inputs an explanation ranks first moves the prediction no "
+                                       "more than a random order does, whatever the explainer",
+    "explanation_axioms": SAID + "zeros add up to an output that never moves by construction, and additivity has "
+                                 "nothing to verify",
+    "explanation_stability": SAID + "a re-run, a new seed or a nudged input gives zeros again, and stability has no "
+                                    "ranking to keep",
+    "explainer_agreement": SAID + "every explainer gives the same zeros, and their agreement has no rankings to "
+                                  "compare",
+    "explanation_sanity": SAID + "the randomisation test has no ranking of the model's to compare with the "
+                                 "randomised models'",
+    "subgroup_fairness": "needs probabilities, which a scikit-learn tabular regressor does not offer",
+    "explanation_clustering": SAID + "every row is explained alike and predicted alike, so there are no cohorts to "
+                                     "compare with the rest",
+    "counterfactuals": "does not apply: the regressor predicts one value for every evaluation row: no target shift is "
+                       "defined (its size is a share of the predictions' spread, 0), so no change of a prediction has "
+                       "a size to seek",
+    "adversarial_robustness": SAID + "an explanation of zeros has no order to guide an attack, so the guided/random "
+                                     "edits ratio would compare one arbitrary order with another; a model whose output "
+                                     "does not move is robust only in ignoring its inputs, which performance judges",
+}
 
 
-def test_a_constant_regressor_is_judged_under_the_default_policy_and_no_check_errors(tmp_path):
-    """Before: explanation_faithfulness, explanation_axioms and explanation_sanity ended in ERROR
-    (SampleTooSmall: "nothing was measured (n = 0)" under their blocking gates), since explanations
-    that rank nothing are left out of them. Now they are SKIPPED, saying why, and performance FAILs
-    R² (at most 0 for a constant prediction), so the audit's verdict rests on a judged gate."""
+@pytest.fixture(scope="module")
+def constant_card(tmp_path_factory):
+    """(card path, evaluation CSV) of a DummyRegressor predicting 1.5, on 120 rows of the planted target."""
     import skops.io as sio
     from sklearn.dummy import DummyRegressor
 
-    from auditor.engine.audit import run_audit
-
+    root = tmp_path_factory.mktemp("constant_regressor")
     train = regression_frame(200, seed=1)
     model = DummyRegressor(strategy="constant", constant=1.5).fit(train[FEATURES], train["y"])
-    (tmp_path / "card").mkdir()
-    sio.dump(model, tmp_path / "card" / "model.skops")
-    regression_frame(120, seed=2).to_csv(tmp_path / "eval.csv", index=False)
-    card = write_card(tmp_path / "card", {"task": "tabular-regression", "model": {"path": "model.skops", "format": "skops"},
-                                          "name": "constant-regressor", "target": "y",
-                                          "features": [{"name": f, "type": "numeric"} for f in FEATURES]})
-    record = run_audit("default", card, tmp_path / "eval.csv", tmp_path / "reports", jobs=1)
-    result = json.loads((record.path / "result.json").read_text())
-    checks = {c["id"]: c for c in result["checks"]}
-    assert not [i for i, c in checks.items() if c["status"] == "error"], {i: c["error"] for i, c in checks.items()}
+    (root / "card").mkdir()
+    sio.dump(model, root / "card" / "model.skops")
+    regression_frame(120, seed=2).to_csv(root / "eval.csv", index=False)
+    card = write_card(root / "card", {"task": "tabular-regression", "model": {"path": "model.skops", "format": "skops"},
+                                      "name": "constant-regressor", "target": "y",
+                                      "features": [{"name": f, "type": "numeric"} for f in FEATURES]})
+    return card, root / "eval.csv"
+
+
+def _audit(policy, constant_card, out) -> dict:
+    from auditor.engine.audit import run_audit
+
+    card, data = constant_card
+    record = run_audit(policy, card, data, out, jobs=1)
+    return json.loads((record.path / "result.json").read_text())
+
+
+def _performance_fails_r2(checks: dict) -> None:
     performance = checks["performance"]
     assert performance["status"] == "fail" and performance["measurements"]["r2_ci_high"] <= 0
-    assert [(t["measurement"], t["passed"], t["unreachable"]) for t in performance["thresholds"]
-            if t["severity"] == "fail"] == [("r2_ci_low", False, None)]
-    assert performance["notes"][0].startswith("The model gives all 120 evaluation rows the same prediction")
-    said = ("does not apply: the model gives all 120 evaluation rows the same prediction, 1.5; its output does not "
-            "move with its inputs, so every explanation of it is zero: ")
-    assert {i: c["skipped_reason"] for i, c in checks.items() if c["status"] == "skipped"} == {
-        "explanation_faithfulness": said + "removing the inputs an explanation ranks first moves the prediction no "
-                                           "more than a random order does, whatever the explainer",
-        "explanation_axioms": said + "zeros add up to an output that never moves by construction, and additivity has "
-                                     "nothing to verify",
-        "explanation_sanity": said + "the randomisation test has no ranking of the model's to compare with the "
-                                     "randomised models'",
-        "subgroup_fairness": "needs probabilities, which a scikit-learn tabular regressor does not offer",
-    }
+    assert [(t["measurement"], t["severity"], t["passed"], t["unreachable"]) for t in performance["thresholds"]
+            if t["measurement"] == "r2_ci_low"] == [("r2_ci_low", "fail", False, None)]
+    assert performance["notes"][0] == (
+        "The model gives all 120 evaluation rows the same prediction: its output does not move with its inputs "
+        "here, so every explanation of it is zero: the checks that test or compare explanations do not apply "
+        "(skipped), and those that judge what the model does (partial dependence, counterfactuals of a "
+        "classifier, group fairness) say what a model that ignores its inputs does.")
+
+
+def _partial_dependence_is_flat(check: dict) -> None:
+    """Every ICE curve flat: the average line leaves nothing out, heterogeneity 0 exactly, a pass."""
+    assert check["status"] == "pass" and check["error"] is None
+    m = check["measurements"]
+    assert m["max_ice_heterogeneity"] == m["max_ice_heterogeneity_ci_high"] == m["median_ice_heterogeneity"] == 0.0
+    assert m["top_feature_pd_range"] == 0.0
+    assert [(t["measurement"], t["passed"], t["unreachable"]) for t in check["thresholds"]] == [
+        ("max_ice_heterogeneity_ci_high", True, None)]
+    assert check["summary"] == ("Partial dependence of predicted y on the top 4 features by permutation importance: "
+                                "every row's curve is flat (the output does not move with them), so the average line "
+                                "leaves nothing out (ICE heterogeneity 0).")
+    assert ("Every ICE curve of the 4 features is flat: the output does not move with them on any of the 120 sampled "
+            "rows.") in " ".join(check["notes"])
+    assert "Their order is a tie: shuffling any feature changes nothing (importance 0)." in " ".join(check["notes"])
+
+
+def test_a_constant_regressor_is_judged_under_the_default_policy_and_no_check_errors(constant_card, tmp_path):
+    """Before: explanation_faithfulness, explanation_axioms and explanation_sanity ended in ERROR
+    (SampleTooSmall: "nothing was measured (n = 0)" under their blocking gates), since explanations
+    that rank nothing are left out of them, and the other explanation checks warned on nothing measured.
+    Now the checks that test or compare explanations are SKIPPED, saying why, partial dependence
+    passes on flat curves, and performance FAILs R² (at most 0 for a constant prediction), so the
+    audit's verdict rests on a judged gate."""
+    result = _audit("default", constant_card, tmp_path / "reports")
+    checks = {c["id"]: c for c in result["checks"]}
+    assert not [i for i, c in checks.items() if c["status"] == "error"], {i: c["error"] for i, c in checks.items()}
+    _performance_fails_r2(checks)
+    assert {i: c["skipped_reason"] for i, c in checks.items() if c["status"] == "skipped"} == SKIPPED
+    _partial_dependence_is_flat(checks["partial_dependence"])
+    assert result["status"] == "fail"
+
+
+def test_a_constant_regressor_under_blocking_gates_ends_no_check_in_error(constant_card, tmp_path):
+    """The default policy with every warning gate blocking: local_explanations, explanation_stability,
+    explainer_agreement, explanation_clustering, counterfactuals, partial_dependence and
+    adversarial_robustness had ended in ERROR ("nothing was measured (n = 0)"; partial dependence:
+    "undefined with n = 120", every curve flat), and global_importance FAILed a rank correlation that
+    is undefined (every importance 0). Each check now ends as what it measures allows: SKIPPED with
+    its reason, or judged (partial dependence: PASS, heterogeneity 0)."""
+    result = _audit(blocking_default_policy(tmp_path / "policy"), constant_card, tmp_path / "reports")
+    checks = {c["id"]: c for c in result["checks"]}
+    assert {i: c["status"] for i, c in checks.items()} == {
+        "performance": "fail", "card_completeness": "fail", "partial_dependence": "pass",
+        **{i: "skipped" for i in SKIPPED}}
+    assert {i: c["skipped_reason"] for i, c in checks.items() if c["status"] == "skipped"} == SKIPPED
+    _performance_fails_r2(checks)
+    _partial_dependence_is_flat(checks["partial_dependence"])
     assert result["status"] == "fail"

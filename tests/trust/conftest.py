@@ -89,6 +89,18 @@ def make_constant_context(root: Path):
                          positive_class="yes", explainers={"shap": {"background_size": 20}})
 
 
+def blocking_default_policy(folder: Path) -> Path:
+    """The built-in ``default`` policy with every warning gate made blocking (severity fail), written
+    to ``folder``: a check whose gates cannot be judged ends in ERROR under it, not in WARN."""
+    text = (Path(__file__).resolve().parents[2] / "policies" / "default.yaml").read_text(encoding="utf-8")
+    assert "severity: warn" in text
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "blocking.yaml"
+    path.write_text(text.replace("severity: warn", "severity: fail").replace("\nid: default\n", "\nid: blocking\n")
+                    .replace("\nname: default\n", "\nname: blocking\n"), encoding="utf-8")
+    return path
+
+
 def regression_frame(n: int, seed: int, noise: float = 0.5) -> pd.DataFrame:
     """Numeric features and a planted linear target y = X·WEIGHTS + N(0, noise²)."""
     rng = np.random.default_rng(seed)

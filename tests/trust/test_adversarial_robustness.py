@@ -554,34 +554,59 @@ def test_a_success_rate_bound_that_no_result_can_fail_is_not_a_pass(planted):
     assert six.status == Status.WARN and six.thresholds[0].unreachable is None  # judged: every attack succeeded
 
 
-def test_a_constant_classifier_s_explanations_order_nothing_so_its_ratio_is_not_judged(tmp_path):
+def test_a_constant_classifier_is_not_attacked_its_explanations_order_nothing(tmp_path):
     """A DummyClassifier's SHAP values are all zero: its "SHAP order" was the column order, no attack
-    flipped anything, and the ratio of exactly 1 passed on 26 instances. Explanations that rank nothing
-    are left out of the ratio: nothing was measured."""
+    flipped anything, and the ratio of exactly 1 passed on 26 instances; then, those explanations left
+    out, nothing was measured (n = 0) and a blocking gate on the ratio ended the check in ERROR. The
+    gate reads whether the explanation knows where to attack, which zeros cannot say, and a model
+    that ignores its inputs is robust only in that (performance FAILs it): SKIPPED, saying why, not a
+    PASS."""
     from .conftest import make_constant_context
-    from .helpers import run_check as run_registered
 
     ctx = make_constant_context(tmp_path)
-    out, _ = run_registered(ctx, "adversarial_robustness", n_instances=20, n_bootstrap=50)
-    assert all(np.isnan(out.measurements[m]) for m in ("edits_ratio", "edits_ratio_ci_high"))  # null in result.json
-    assert {s.measurement: s.n for s in out.sample_sizes}["edits_ratio_ci_high"] == 0
-    assert any("have an explanation that ranks nothing" in note for note in out.notes), out.notes
+    params = {"n_instances": 20, "n_bootstrap": 50}
+    spec = CheckSpec(check="adversarial_robustness", params=params,
+                     thresholds=[{"measurement": "edits_ratio_ci_high", "max": 1.0}])
+    result = run_check(PlannedCheck(spec=spec, params=AdversarialRobustnessParams(**params)), ctx)
+    assert result.status == Status.SKIPPED and result.error is None
+    assert result.skipped_reason == (
+        "does not apply: the model gives all 40 evaluation rows the same probabilities; its output does not move "
+        "with its inputs, so every explanation of it is zero: an explanation of zeros has no order to guide an "
+        "attack, so the guided/random edits ratio would compare one arbitrary order with another; a model whose "
+        "output does not move is robust only in ignoring its inputs, which performance judges")
 
 
 @pytest.mark.parametrize("check", ["adversarial_robustness", "counterfactuals"])
-def test_a_constant_regressor_is_nothing_measured_not_an_error(tmp_path, check):
-    """A DummyRegressor ended both checks in ERROR with a traceback ("no target shift is defined"),
-    while a constant classifier was measured: no shift has a size, so nothing was measured."""
+def test_a_constant_regressor_does_not_apply_not_an_error(tmp_path, check):
+    """A DummyRegressor ended both checks in ERROR with a traceback ("no target shift is defined"), then
+    "nothing was measured (n = 0)", an ERROR under a blocking gate. A regressor's goal is a move of
+    target_shift standard deviations of its predictions, and they have none: no goal has a size, so
+    neither check applies (a constant classifier's counterfactual goal, another class, is defined and
+    judged: tests/trust/test_constant_classifier.py)."""
     from sklearn.dummy import DummyRegressor
 
+    from auditor.checks import CHECK_REGISTRY
+
     from .conftest import make_regression_context
-    from .helpers import run_check as run_registered
 
     ctx, _ = make_regression_context(tmp_path, estimator=DummyRegressor())
-    out, _ = run_registered(ctx, check, n_instances=10)  # raised ValueError before
-    assert out.key_figure == "no target shift" and "predicts one value" in out.summary, out
-    assert all(v is None for v in out.measurements.values())
-    assert {s.n for s in out.sample_sizes} == {0}
+    spec = CheckSpec(check=check, params={"n_instances": 10},
+                     thresholds=[{"measurement": "share_found_ci_low" if check == "counterfactuals" else
+                                  "edits_ratio_ci_high", "min" if check == "counterfactuals" else "max": 0.5}])
+    result = run_check(PlannedCheck(spec=spec, params=CHECK_REGISTRY[check].Params(n_instances=10)), ctx)
+    assert result.status == Status.SKIPPED and result.error is None
+    prediction = f"{float(ctx.proba()[0, 0]):.4g}"
+    assert result.skipped_reason == {
+        "adversarial_robustness": f"does not apply: the model gives all 200 evaluation rows the same prediction, "
+                                  f"{prediction}; its output does not move with its inputs, so every explanation of it "
+                                  "is zero: an explanation of zeros has no order to guide an attack, so the "
+                                  "guided/random edits ratio would compare one arbitrary order with another; a model "
+                                  "whose output does not move is robust only in ignoring its inputs, which performance "
+                                  "judges",
+        "counterfactuals": "does not apply: the regressor predicts one value for every evaluation row: no target shift "
+                           "is defined (its size is a share of the predictions' spread, 0), so no change of a "
+                           "prediction has a size to seek",
+    }[check]
 
 
 def test_an_attack_pair_shows_a_huge_word_shortened():

@@ -68,7 +68,9 @@ def test_check_reproduces_case5_from_handmade_attributions(tabular_factory):
     # the pair table says the instances its medians rest on
     assert [e.title for e in out.evidence if e.kind == "table"][0] == \
         "Agreement per pair of explainers (medians over n = 3 instances)"
-    assert out.cost["model_inputs"] == 0
+    # no explainer runs and the model computes nothing: the only inputs asked are the evaluation rows', served
+    # by the prediction cache, to see that the output moves (require_moving_output)
+    assert out.cost["model_inputs"] == len(ctx.data) and out.cost["distinct_model_inputs"] == 0
     # the share names its k: the concrete report's summary read "share a median 50% of their top
     # features" two rows below local_explanations' "75% of their top 4 features" (k = 2 here)
     assert out.summary.startswith("shap and lime share a median 100% of their top 3 features (unrelated rankings "
@@ -122,23 +124,29 @@ def _constant_context(ctx):
 def test_a_classifier_that_ignores_its_inputs_gets_no_agreement_or_stability_verdict(tabular):
     """A constant (prior) classifier: SHAP gives every feature exactly 0, so every top-k list is the
     tie rule's and would agree perfectly with every other (before: agreement 1.0 and seed stability
-    1.0, both PASS). Nothing is measured: n = 0, and a note says why."""
+    1.0, both PASS). Then, those explanations left out, nothing was measured (n = 0) and a blocking gate
+    ended each check in ERROR. Now the checks do not apply to such a model: SKIPPED, saying why."""
     from auditor.checks import CHECK_REGISTRY
     from auditor.engine.runner import PlannedCheck, run_check as run_planned
     from auditor.policy.schema import CheckSpec
 
     const_ctx = _constant_context(tabular.ctx)
-    gates = {"explainer_agreement": ("min_feature_agreement", {"explainers": ["shap", "lime"], "n_instances": 10}),
-             "local_explanations": ("shap_lime_top_k_agreement", {"n_instances": 10}),
-             "explanation_stability": ("shap_perturbation_topk_agreement", {"explainers": ["shap"], "n_instances": 10})}
-    for name, (measurement, params) in gates.items():
+    gates = {"explainer_agreement": ("min_feature_agreement", {"explainers": ["shap", "lime"], "n_instances": 10},
+                                     "every explainer gives the same zeros, and their agreement has no rankings to "
+                                     "compare"),
+             "local_explanations": ("shap_lime_top_k_agreement", {"n_instances": 10},
+                                    "its top features are ties put in column order, so SHAP's and LIME's agree by the "
+                                    "tie rule alone and their agreement compares nothing"),
+             "explanation_stability": ("shap_perturbation_topk_agreement", {"explainers": ["shap"], "n_instances": 10},
+                                       "a re-run, a new seed or a nudged input gives zeros again, and stability has no "
+                                       "ranking to keep")}
+    for name, (measurement, params, why) in gates.items():
         spec = CheckSpec(check=name, params=params, thresholds=[{"measurement": measurement, "min": 0.5}])
         result = run_planned(PlannedCheck(spec=spec, params=CHECK_REGISTRY[name].Params(**params)), const_ctx)
-        assert result.status.value == "error", (name, result.thresholds)
-        assert result.measurements[measurement] is None
-        assert result.thresholds[0].n == 0 and "nothing was measured (n = 0)" in result.error.message
-        assert any("shap: 10 of 10 explanations rank nothing (every |value| the same" in note
-                   for note in result.notes), (name, result.notes)
+        assert result.status.value == "skipped" and result.error is None, (name, result.thresholds)
+        assert result.skipped_reason == (
+            f"does not apply: the model gives all {len(const_ctx.data)} evaluation rows the same probabilities; its "
+            f"output does not move with its inputs, so every explanation of it is zero: {why}"), name
 
 
 def test_a_top_k_agreement_of_fewer_than_five_instances_is_not_judged(tabular):
@@ -227,10 +235,13 @@ def test_a_classifier_that_ignores_its_inputs_raises_no_python_warnings(tabular)
     const_ctx = _constant_context(tabular.ctx)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        importance, _ = run_check(const_ctx, "global_importance", n_repeats=2, n_instances=10)
+        # every importance tied at 0: the rank correlation is undefined, and the check does not apply
+        with pytest.raises(CheckNotApplicable, match="every explanation of it is zero: shuffling a feature changes no"):
+            run_check(const_ctx, "global_importance", n_repeats=2, n_instances=10)
         with pytest.raises(CheckNotApplicable, match="every explanation of it is zero: removing the inputs"):
             run_check(const_ctx, "explanation_faithfulness", explainers=["shap"], n_instances=10)  # every curve flat
-    assert importance.key_figure == "ρ n/a (n = 10)" and "cannot be correlated" in importance.summary
+        pd_out, _ = run_check(const_ctx, "partial_dependence", n_ice=20, n_bootstrap=20, n_repeats=2)
+    assert pd_out.measurements["max_ice_heterogeneity"] == 0.0  # every ICE curve flat: nothing left out
 
 
 def test_each_agreement_says_what_unrelated_rankings_reach_by_chance(tabular):

@@ -271,3 +271,40 @@ def test_a_forests_exact_zero_sits_one_step_below_its_resolution_not_at_1e_9():
     # a model that never says exactly 0 or 1 keeps the old ε, whatever its smallest probability
     assert probability_clip(np.array([1e-6, 0.5, 0.999])) == PROBABILITY_CLIP
     assert probability_clip(np.array([0.0, 1.0])) == PROBABILITY_CLIP  # a hard classifier: no step to go by
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_flat_curves_leave_nothing_out_a_heterogeneity_of_0_that_passes(tmp_path, kind):
+    """A model whose output does not move (a DummyClassifier, a DummyRegressor): every ICE curve of every
+    feature is flat, so the share of their variation the average line leaves out was 0/0 (NaN), "the value
+    or its confidence interval is undefined", and a blocking gate ended the check in ERROR. What it
+    measures is not undefined: the line is every row's curve and leaves nothing out, on every resample
+    too. Heterogeneity 0, exactly, judged: PASS."""
+    from sklearn.dummy import DummyRegressor
+
+    from .conftest import make_constant_context, make_regression_context
+
+    ctx = (make_constant_context(tmp_path) if kind == "classifier"
+           else make_regression_context(tmp_path, n=60, estimator=DummyRegressor())[0])
+    params = {"n_ice": 30, "n_bootstrap": 50, "n_repeats": 2}
+    spec = CheckSpec(check="partial_dependence", params=params,
+                     thresholds=[{"measurement": "max_ice_heterogeneity_ci_high", "max": 0.6}])
+    result = run_check(PlannedCheck(spec=spec, params=CHECK_REGISTRY["partial_dependence"].Params(**params)), ctx)
+    assert result.status == Status.PASS and result.error is None
+    m = result.measurements
+    assert m["max_ice_heterogeneity"] == m["max_ice_heterogeneity_ci_high"] == m["median_ice_heterogeneity"] == 0.0
+    assert m["top_feature_pd_range"] == 0.0
+    [gate] = result.thresholds
+    assert gate.passed and gate.unreachable is None and gate.n == 30
+    label = "P(yes)" if kind == "classifier" else "predicted y"
+    n_features = 3 if kind == "classifier" else 4
+    assert result.summary == (f"Partial dependence of {label} on the top {n_features} features by permutation "
+                              "importance: every row's curve is flat (the output does not move with them), so the "
+                              "average line leaves nothing out (ICE heterogeneity 0).")
+    assert (f"Every ICE curve of the {n_features} features is flat: the output does not move with them on any of the 30 "
+            "sampled rows. The partial dependence line is then every row's curve and leaves nothing out: the "
+            "heterogeneity is 0 exactly, on every resample of the rows too (an exact value, not an estimate), and the "
+            "average line may be read as each row's effect, which is none. Their order is a tie: shuffling any feature "
+            "changes nothing (importance 0).") in result.notes
+    table = result.evidence[0]
+    assert [row[7] for row in table.rows] == ["yes"] * n_features and [row[8] for row in table.rows] == [0.0] * n_features

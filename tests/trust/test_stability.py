@@ -263,19 +263,25 @@ def test_a_model_whose_output_does_not_move_has_no_input_stability_to_judge(tmp_
     """A constant classifier: every SHAP explanation, perturbed or not, is all zero. The top-k
     agreements left those out (nothing ranked) while relative input stability counted each at its
     floor, −6 ("perfectly stable"), and shap_ris_log10_median ≤ 1.5 passed on 12 instances of
-    nothing. Now two all-zero explanations give no RIS: nothing measured (n = 0), not a pass."""
-    from auditor.policy.thresholds import evaluate, with_sample_sizes
-    from auditor.policy.schema import Threshold
+    nothing; then two all-zero explanations gave no RIS, nothing was measured (n = 0) and the blocking
+    gate ended the check in ERROR. Now the check does not apply to such a model: SKIPPED, saying why."""
+    from auditor.checks.explanation_stability import StabilityParams
+    from auditor.engine.runner import PlannedCheck, run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+    from auditor.results import Status
 
     from .conftest import make_constant_context
 
     ctx = make_constant_context(tmp_path)
-    out, _ = run_check(ctx, "explanation_stability", explainers=["shap"], n_instances=12, n_seeds=2, n_perturbations=2)
-    m = out.measurements
-    assert m["shap_perturbation_topk_agreement"] is None and m["shap_ris_log10_median"] is None
-    assert {s.measurement: s.n for s in out.sample_sizes}["shap_ris_log10_median"] == 0
-    [gate] = with_sample_sizes(evaluate([Threshold(measurement="shap_ris_log10_median", max=1.5)], m), out.sample_sizes)
-    assert not gate.passed and gate.n == 0 and gate.unreachable == "nothing was measured (n = 0)"
+    params = {"explainers": ["shap"], "n_instances": 12, "n_seeds": 2, "n_perturbations": 2}
+    spec = CheckSpec(check="explanation_stability", params=params,
+                     thresholds=[{"measurement": "shap_ris_log10_median", "max": 1.5}])
+    result = run_planned(PlannedCheck(spec=spec, params=StabilityParams(**params)), ctx)
+    assert result.status == Status.SKIPPED and result.error is None
+    assert result.skipped_reason == (
+        "does not apply: the model gives all 40 evaluation rows the same probabilities; its output does not move "
+        "with its inputs, so every explanation of it is zero: a re-run, a new seed or a nudged input gives zeros "
+        "again, and stability has no ranking to keep")
 
 
 def test_global_rank_stability_weighted_by_share_ignores_the_order_of_features_without_effect():
@@ -366,12 +372,14 @@ def test_lime_of_a_model_whose_output_never_moves_ranks_nothing(tmp_path):
     """LIME's ridge fit of a constant output left weights of round-off (4.7e-33 on a constant credit
     model), which rankings read as a full order: the sanity check compared randomised copies' noise
     (null median 1.00) and warned a sound model, and a DummyRegressor had LIME stability measured.
-    A neighbourhood whose outputs are one value gives all-zero weights: nothing to rank."""
+    A neighbourhood whose outputs are one value gives all-zero weights: nothing to rank (and the
+    stability check does not apply to such a model)."""
+    from auditor.errors import CheckNotApplicable
+
     from .conftest import make_constant_context
 
     ctx = make_constant_context(tmp_path)
     attr = ctx.attribution("lime", 12)
     assert not np.any(attr.matrix()), attr.matrix()
-    out, _ = run_check(ctx, "explanation_stability", explainers=["lime"], n_instances=12, n_seeds=2, n_perturbations=2)
-    assert out.measurements["lime_seed_weighted_topk_agreement"] is None
-    assert {s.measurement: s.n for s in out.sample_sizes}["lime_seed_weighted_topk_agreement"] == 0
+    with pytest.raises(CheckNotApplicable, match="every explanation of it is zero: a re-run, a new seed"):
+        run_check(ctx, "explanation_stability", explainers=["lime"], n_instances=12, n_seeds=2, n_perturbations=2)

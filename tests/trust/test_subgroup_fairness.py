@@ -687,3 +687,40 @@ def test_an_association_few_rows_give_by_chance_is_no_proxy(tmp_path):
         row = next(r for r in proxies.rows if r[1] == "zip_code")
         assert row[2] == pytest.approx(1.0) and row[3] == p_value, row
         assert row[-1].startswith(said) and out.measurements["proxy_features_in_top_k"] == counted
+
+
+def test_a_model_that_decides_every_row_alike_shows_no_disparity_judged_not_degenerate(tmp_path):
+    """A DummyClassifier (prior) gives every row the same probabilities, so every group the same decisions:
+    each group's selection rate, TPR and FPR are the same on every resample, and the intervals of zero
+    width at no disparity had read as degenerate ("which a pass cannot rest on"), ending the check in
+    ERROR under a blocking equalised-odds gate. They are exact: judged, PASS. The accuracy disparity
+    rests on the labels too and keeps its own interval."""
+    from sklearn.dummy import DummyClassifier
+
+    from auditor.checks.subgroup_fairness import FairnessParams
+    from auditor.engine.runner import PlannedCheck, run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+    from auditor.results import Status
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(400, 3)).round(4), columns=["a", "b", "c"])
+    frame["group"] = rng.integers(0, 2, 400).astype(float)
+    frame["label"] = np.where(rng.random(400) < 0.4, "yes", "no")
+    model = DummyClassifier(strategy="prior").fit(frame[["a", "b", "c", "group"]], frame["label"])
+    ctx = frame_context(tmp_path, frame, model, target="label", features=["a", "b", "c", "group"], name="constant",
+                        positive_class="yes", sensitive_features=["group"], explainers={"shap": {"background_size": 20}})
+    params = {"n_bootstrap": 200, "n_instances": 40}
+    spec = CheckSpec(check="subgroup_fairness", params=params,
+                     thresholds=[{"measurement": "equalised_odds_difference_ci_low", "max": 0.2},
+                                 {"measurement": "demographic_parity_difference_ci_high", "max": 0.1}])
+    result = run_planned(PlannedCheck(spec=spec, params=FairnessParams(**params)), ctx)
+    assert result.status == Status.PASS and result.error is None
+    assert [(t.measurement, t.passed, t.unreachable) for t in result.thresholds] == [
+        ("equalised_odds_difference_ci_low", True, None), ("demographic_parity_difference_ci_high", True, None)]
+    m = result.measurements
+    assert m["equalised_odds_difference"] == m["equalised_odds_difference_ci_high"] == 0.0
+    assert m["demographic_parity_ratio_ci_low"] == 1.0 and m["accuracy_difference_ci_high"] > m["accuracy_difference_ci_low"]
+    degenerate = {s.measurement: s.ci_degenerate for s in result.sample_sizes}
+    assert not degenerate["equalised_odds_difference_ci_low"] and not degenerate["demographic_parity_ratio_ci_low"]
+    assert any(n.startswith("The model gives all 400 rows the same output, so every group gets the same decisions")
+               for n in result.notes), result.notes

@@ -1,0 +1,117 @@
+"""A classifier that gives every row the same probabilities (scikit-learn's DummyClassifier, prior),
+audited under the default policy with every gate blocking: no check ends in ERROR. The checks that
+test or compare explanations do not apply (every explanation is zero) and say why; the checks that
+judge what the model does judge it: no counterfactual changes its decision (FAIL), its partial
+dependence is flat (heterogeneity 0: PASS), and every group gets the same decisions (no disparity:
+PASS), while performance FAILs the model itself (ROC AUC 0.5)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from .conftest import blocking_default_policy, write_card
+
+ROWS = 400
+SAID = (f"does not apply: the model gives all {ROWS} evaluation rows the same probabilities; its output does not move "
+        "with its inputs, so every explanation of it is zero: ")
+SKIPPED = {
+    "global_importance": SAID + "shuffling a feature changes no prediction and its mean |SHAP| is 0, so the two "
+                                "rankings the check correlates tie every feature (a correlation of ties is undefined)",
+    "local_explanations": SAID + "its top features are ties put in column order, so SHAP's and LIME's agree by the "
+                                 "tie rule alone and their agreement compares nothing",
+    "explanation_faithfulness": SAID + "removing the inputs an explanation ranks first moves the prediction no "
+                                       "more than a random order does, whatever the explainer",
+    "explanation_axioms": SAID + "zeros add up to an output that never moves by construction, and additivity has "
+                                 "nothing to verify",
+    "explanation_stability": SAID + "a re-run, a new seed or a nudged input gives zeros again, and stability has no "
+                                    "ranking to keep",
+    "explainer_agreement": SAID + "every explainer gives the same zeros, and their agreement has no rankings to "
+                                  "compare",
+    "explanation_sanity": SAID + "the randomisation test has no ranking of the model's to compare with the "
+                                 "randomised models'",
+    "explanation_clustering": SAID + "every row is explained alike and predicted alike, so there are no cohorts to "
+                                     "compare with the rest",
+    "adversarial_robustness": SAID + "an explanation of zeros has no order to guide an attack, so the guided/random "
+                                     "edits ratio would compare one arbitrary order with another; a model whose output "
+                                     "does not move is robust only in ignoring its inputs, which performance judges",
+}
+
+
+def _frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, 3)).round(4), columns=["a", "b", "c"])
+    frame["group"] = rng.integers(0, 2, n).astype(float)
+    frame["label"] = np.where(rng.random(n) < 0.4, "yes", "no")
+    return frame
+
+
+def _gates(check: dict) -> list[tuple]:
+    return [(t["measurement"], t["severity"], t["passed"], t["unreachable"]) for t in check["thresholds"]]
+
+
+def test_a_constant_classifier_under_blocking_gates_ends_no_check_in_error(tmp_path):
+    """Before: local_explanations, explanation_stability, explainer_agreement, explanation_clustering,
+    partial_dependence and adversarial_robustness ended in ERROR ("nothing was measured (n = 0)";
+    partial dependence "undefined", every curve flat), global_importance FAILed a rank correlation of
+    importances all tied at 0, and subgroup_fairness ended in ERROR on equalised odds' zero-width
+    interval at no disparity. Now: SKIPPED with each check's reason, or judged."""
+    import skops.io as sio
+    from sklearn.dummy import DummyClassifier
+
+    from auditor.engine.audit import run_audit
+
+    features = ["a", "b", "c", "group"]
+    train = _frame(300, seed=1)
+    model = DummyClassifier(strategy="prior").fit(train[features], train["label"])
+    (tmp_path / "card").mkdir()
+    sio.dump(model, tmp_path / "card" / "model.skops")
+    _frame(ROWS, seed=2).to_csv(tmp_path / "eval.csv", index=False)
+    card = write_card(tmp_path / "card", {
+        "task": "tabular-classification", "model": {"path": "model.skops", "format": "skops"},
+        "name": "constant-classifier", "target": "label", "positive_class": "yes", "sensitive_features": ["group"],
+        "features": [{"name": f, "type": "numeric"} for f in features]})
+    record = run_audit(blocking_default_policy(tmp_path / "policy"), card, tmp_path / "eval.csv", tmp_path / "reports",
+                       jobs=1)
+    result = json.loads((record.path / "result.json").read_text())
+    checks = {c["id"]: c for c in result["checks"]}
+    assert {i: c["status"] for i, c in checks.items()} == {
+        "performance": "fail", "card_completeness": "fail", "subgroup_fairness": "pass", "counterfactuals": "fail",
+        "partial_dependence": "pass", **{i: "skipped" for i in SKIPPED}}
+    assert {i: c["skipped_reason"] for i, c in checks.items() if c["status"] == "skipped"} == SKIPPED
+    assert result["status"] == "fail"
+
+    performance = checks["performance"]
+    assert ("roc_auc_ci_low", "fail", False, None) in _gates(performance)
+    assert performance["notes"][0].startswith(f"The model gives all {ROWS} evaluation rows the same probabilities")
+
+    # no change of up to three features changes a decision that ignores every feature: a finding, judged
+    counterfactuals = checks["counterfactuals"]
+    assert counterfactuals["measurements"]["share_found"] == counterfactuals["measurements"]["share_found_ci_low"] == 0
+    assert _gates(counterfactuals) == [("share_found_ci_low", "fail", False, None)]
+    assert counterfactuals["summary"].startswith("A counterfactual (change of decision) within 3 feature changes for 0 "
+                                                 "of 50 explained rows (95% CI 0.00–0.07).")
+
+    # every row's curve flat: the average line leaves nothing out of any (heterogeneity 0, exactly)
+    pd_check = checks["partial_dependence"]
+    m = pd_check["measurements"]
+    assert m["max_ice_heterogeneity"] == m["max_ice_heterogeneity_ci_high"] == m["median_ice_heterogeneity"] == 0.0
+    assert _gates(pd_check) == [("max_ice_heterogeneity_ci_high", "fail", True, None)]
+    assert pd_check["summary"] == ("Partial dependence of P(yes) on the top 4 features by permutation importance: "
+                                   "every row's curve is flat (the output does not move with them), so the average "
+                                   "line leaves nothing out (ICE heterogeneity 0).")
+
+    # every group gets the same decisions: no disparity on any resample, an exact interval, judged
+    fairness = checks["subgroup_fairness"]
+    m = fairness["measurements"]
+    assert m["equalised_odds_difference"] == m["equalised_odds_difference_ci_low"] == 0.0
+    assert m["demographic_parity_difference_ci_high"] == 0.0 and m["adverse_impact_groups"] == 0.0
+    assert _gates(fairness) == [("adverse_impact_groups", "fail", True, None),
+                                ("equalised_odds_difference_ci_low", "fail", True, None),
+                                ("proxy_features_in_top_k", "fail", True, None)]
+    assert (f"The model gives all {ROWS} rows the same output, so every group gets the same decisions: its selection "
+            "rate, true- and false-positive rates are those of every other group on every resample, and the "
+            "demographic-parity and equalised-odds intervals of zero width at no disparity are exact, judged as "
+            "measured.") in " ".join(fairness["notes"])
