@@ -556,7 +556,7 @@ def policies(
     raw: bool = typer.Option(False, "--raw", help="With 'show': print the file as written, not the resolved policy."),
 ) -> None:
     """List the built-in policies, or show one resolved (with everything it inherits)."""
-    from auditor.policy.catalog import builtin_policies, policy_summary  # the listing never builds the schema
+    from auditor.policy.catalog import builtin_policies, first_sentence, policy_summary  # the listing never builds the schema
 
     try:
         if action is None:
@@ -568,7 +568,7 @@ def policies(
                 p = policy_summary(key)
                 label = key if p["id"] == key else f"{key} (id {p['id']})"
                 row = [label, p["version"], shown(p["owner"]), p["extends"], str(p["checks"])]
-                table.add_row(*row, *((shown(p["description"].split(". ")[0]),) if wide else ()))
+                table.add_row(*row, *((shown(first_sentence(p["description"])),) if wide else ()))
             out.print(table)
         elif action == "show" and name:
             from auditor.policy.load import load_policy

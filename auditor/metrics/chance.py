@@ -1,7 +1,7 @@
 """How much agreement (top-k overlap, rank correlation) unrelated rankings reach by chance.
 
 Two explanations that rank the ``d`` features of an instance at random share ``k/d`` of their top k
-on average (``k²/d`` features): top 2 of 8 share a feature 43% of the time, top 5 of 13 share 38% of
+on average (``k²/d`` features): top 2 of 8 share exactly one feature 43% of the time (both 4%), top 5 of 13 share 38% of
 their features on average. A gate ``median FA@k ≥ 0.4`` over such instances can pass for explainers
 that agree on nothing. This module gives the level such a statistic reaches by chance on the same
 instances (``SampleSize.chance_p95``: shown beside each agreement, and a gate passes only above it).

@@ -5,6 +5,7 @@ full load, validated against the schema, is load.py."""
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,14 @@ def policy_summary(name_or_path: str | Path) -> dict[str, Any]:
     return {"id": raw.get("id") or raw.get("name", ""), "version": str(raw.get("version", "")),
             "owner": str(raw.get("owner") or ""), "extends": raw.get("extends") or "",
             "description": " ".join(str(raw.get("description") or "").split()), "checks": len(entries)}
+
+
+# A full stop that ends a sentence: white space and a capital letter follow it, and it does not end an
+# abbreviation written mid-sentence ("(e.g. an Annex III score)", "(Art. 15(3))": split at every ". ",
+# the listing cut eu-ai-act-high-risk's description at "(e.g").
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\bArt)(?<!\bcf)\.\s+(?=[A-Z])")
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a policy's description, as `auditor policies` lists it (without its full stop)."""
+    return _SENTENCE_END.split(text, maxsplit=1)[0].removesuffix(".")

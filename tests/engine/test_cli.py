@@ -199,6 +199,22 @@ def test_policies_lists_default():
     assert "name: default" in shown.stdout
 
 
+def test_policies_lists_each_description_to_the_end_of_its_first_sentence():
+    """On a wide terminal the listing shows each description's first sentence: it was cut at every
+    ". ", so eu-ai-act-high-risk's read "... Regulation (EU) 2024/1689 (e.g" and stopped."""
+    import os
+
+    from auditor.policy.catalog import first_sentence
+
+    assert first_sentence("Evidence (e.g. an Annex III score; Art. 15(3)) for audits. More here.") == \
+        "Evidence (e.g. an Annex III score; Art. 15(3)) for audits"
+    listed = subprocess.run([sys.executable, "-m", "auditor", "policies"], capture_output=True, text=True,
+                            env={**os.environ, "COLUMNS": "2000"}, check=True).stdout
+    row = next(line for line in listed.splitlines() if "eu-ai-act-high-risk" in line)
+    assert "(e.g │" not in row and "(e.g. an Annex III creditworthiness score)" in row
+    assert "thresholds fixed before the run (Art. 9(8))" in row
+
+
 def test_render_rebuilds_a_run(passing_run, tmp_path):
     import shutil
 
