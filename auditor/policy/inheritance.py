@@ -8,8 +8,9 @@ Rules (documented for policy authors in README.md):
   ``effective_from``) is never inherited: every file states its own.
 - ``seed``, ``reaudit_interval_days``, ``max_waiver_days`` and ``frameworks`` are inherited unless the child sets
   them; ``dataset`` key by key (a child's ``max_rows`` keeps the parent's ``min_rows``);
-  ``explainers`` and ``task_explainers`` are inherited method by method (a child's entry for a
-  method replaces the parent's parameters of that method). Policy-level ``clauses`` and
+  ``explainers`` and ``task_explainers`` are inherited method by method, and each method's
+  parameters key by key (a child's ``integrated_gradients: {internal_batch_size: 16}`` keeps the
+  parent's rule and steps). Policy-level ``clauses`` and
   ``waivers`` accumulate; a parent's waiver of a check a child removes goes with it.
 - ``remove: [id, ...]`` drops the parent's checks with those ids (applied before ``checks``).
 - An entry of ``checks`` whose id (``id``, else ``check``) the parent has overrides that check:
@@ -214,6 +215,18 @@ def _replaces(child: dict, parent: dict) -> bool:
     return not mine or (bool(theirs) and set(theirs) <= set(mine))
 
 
+def _methods_merged(parent: Any, child: Any) -> dict:
+    """An explainers block of a child over its parent's: method by method, and each method's parameters
+    key by key, as a check's ``params`` are (a child's ``integrated_gradients: {internal_batch_size: 16}``
+    had replaced the parent's whole entry, its nested rule silently back to 32 Gauss-Legendre steps).
+    An entry that is not a mapping replaces (its schema problem is said where it was written)."""
+    out = dict(parent) if isinstance(parent, dict) else {}
+    for method, params in (child.items() if isinstance(child, dict) else ()):
+        old = out.get(method)
+        out[method] = {**old, **params} if isinstance(old, dict) and isinstance(params, dict) else params
+    return out
+
+
 def merge_chain(files: list[PolicyFile]) -> tuple[dict, list[Entry], list[tuple[dict, str, str]], list[Problem]]:
     """Merge a structurally valid chain (base last in ``files``). Returns the merged policy as a raw
     mapping (checks not yet filled in), its checks, its waivers as (raw, source, location), and
@@ -227,13 +240,14 @@ def merge_chain(files: list[PolicyFile]) -> tuple[dict, list[Entry], list[tuple[
         for key in REPLACED:
             if key in raw:
                 merged[key] = raw[key]
-        for key in ("explainers", "dataset"):  # method by method; the dataset's limits key by key
-            if key in raw:
-                merged[key] = {**(merged.get(key) or {}), **(raw[key] or {})}
+        if "dataset" in raw:  # the dataset's limits key by key
+            merged["dataset"] = {**(merged.get("dataset") or {}), **(raw["dataset"] or {})}
+        if "explainers" in raw:
+            merged["explainers"] = _methods_merged(merged.get("explainers"), raw["explainers"])
         if "task_explainers" in raw:
             tx = {task: dict(methods) for task, methods in merged.get("task_explainers", {}).items()}
             for task, methods in (raw["task_explainers"] or {}).items():
-                tx[task] = {**tx.get(task, {}), **(methods or {})}
+                tx[task] = _methods_merged(tx.get(task), methods)
             merged["task_explainers"] = tx
         if raw.get("clauses"):
             merged["clauses"] = [*merged.get("clauses", []), *(c for c in raw["clauses"] if c not in merged.get("clauses", []))]

@@ -328,3 +328,22 @@ def test_a_broken_parent_is_named_with_the_policy_that_extends_it(tmp_path):
     assert info.value.__notes__ == [f"(the parent policy: {child} extends 'parent.yaml')"]
     res = CliRunner().invoke(app, ["validate", "--policy", str(child)])
     assert res.exit_code == 3 and f"the parent policy: {child} extends 'parent.yaml'" in res.output
+
+
+def test_a_childs_explainer_entry_keeps_the_parameters_it_does_not_set(tmp_path, base, yaml_writer, child_of):
+    """Explainers are merged method by method and each method's parameters key by key, as a check's
+    params are: a child setting integrated gradients' batch size keeps text-default's nested rule (it
+    had replaced the whole entry, the rule silently back to 32 Gauss-Legendre steps)."""
+    parent = load_policy("text-default").policy.explainers_for("text-classification")["integrated_gradients"]
+    assert parent["rule"] == "nested"
+    child = yaml_writer(tmp_path, "child.yaml", child_of("text-default", explainers={
+        "integrated_gradients": {"internal_batch_size": 16}}))
+    mine = load_policy(child).policy.explainers_for("text-classification")["integrated_gradients"]
+    assert mine == {**parent, "internal_batch_size": 16}
+    per_task = yaml_writer(tmp_path, "task.yaml", child_of("base.yaml", explainers={"shap": {"permutations": 3}},
+                                                           task_explainers={"text-classification": {"shap": {"max_evals": 50}}}))
+    grand = yaml_writer(tmp_path, "grand.yaml", child_of("task.yaml", name="grand", task_explainers={
+        "text-classification": {"shap": {"batch_size": 8}}}))
+    p = load_policy(grand).policy
+    assert p.explainers_for("tabular-classification")["shap"] == {"background_size": 20, "permutations": 3}
+    assert p.explainers_for("text-classification")["shap"] == {"max_evals": 50, "batch_size": 8}
