@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pydantic import ValidationError
+
 # The largest estimate among the built-in policies is 66,000 (default's partial_dependence on a
 # tabular model: n_repeats 5 x max_rows 10,000 + n_features 4 x grid_resolution 20 x n_ice 200); the
 # largest on a text model 15,300 (text-default's explanation_stability: 12 instances x integrated
@@ -86,8 +88,13 @@ def _terms(check: str, params: Any, task: str, explainers: dict[str, dict[str, A
            dataset_rows: int | None) -> tuple[int, list[tuple[int, tuple[str, ...], str]]]:
     from auditor.explain import EXPLAINERS
 
-    costs = [explanation_cost(task, m, EXPLAINERS[task][m].Params.model_validate(explainers.get(m) or {}).model_dump())
-             for m in _explainers_of(params, task)]
+    costs = []
+    for m in _explainers_of(params, task):
+        try:
+            settings = EXPLAINERS[task][m].Params.model_validate(explainers.get(m) or {}).model_dump()
+        except ValidationError:  # a shared explainers: entry another task's variant takes (max_evals for text
+            continue  # SHAP): this task's explainer cannot run with it and evaluates nothing here
+        costs.append(explanation_cost(task, m, settings))
     factors: dict[str, tuple[int, str]] = {
         "explained": (sum(n for n, _ in costs), " + ".join(said for _, said in costs) or "no explainer"),
         "variants": (len(getattr(params, "variants", []) or []) + 1, "the prompt and its variants"),
