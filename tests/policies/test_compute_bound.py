@@ -125,3 +125,22 @@ def test_a_shared_explainer_setting_only_another_task_takes_is_no_internal_error
     p = loaded.params[loaded.policy.checks.index(c)]
     _, terms = estimate(c.check, p, "tabular-classification", loaded.policy.explainers_for("tabular-classification"), None)
     assert "lime num_samples 125" in terms[0] and "shap" not in terms[0]
+
+
+def test_a_child_raising_only_an_explainers_budget_is_told_at_its_own_setting(tmp_path, yaml_writer, child_of):
+    """A child of the built-in default that raises only SHAP's budget takes subgroup_fairness and
+    explanation_clustering over the limit: the problems were located at default.yaml's n_instances, a
+    file of the installation the child never touched, instead of the child's explainers.shap."""
+    child = yaml_writer(tmp_path, "child.yaml", child_of(
+        "default", explainers={"shap": {"background_size": 1000, "permutations": 50}}))
+    with pytest.raises(PolicyError) as info:
+        load_policy(child)
+    assert [p.location for p in info.value.problems] == ["explainers.shap", "explainers.shap"]
+    assert "check 'explanation_clustering' asks for about 20,000,400 model evaluations" in info.value.problems[1].message
+    # the child's own factor of the largest term still names itself first
+    both = yaml_writer(tmp_path, "both.yaml", child_of(
+        "default", explainers={"shap": {"background_size": 1000, "permutations": 50}},
+        checks=[{"id": "explanation_clustering", "params": {"n_instances": 150}}]))
+    with pytest.raises(PolicyError) as info:
+        load_policy(both)
+    assert [p.location for p in info.value.problems] == ["explainers.shap", "checks[0].params.n_instances"]
