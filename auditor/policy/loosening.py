@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 
 TOLERANCE = "a larger gap passes"
 SMALLER_SAMPLE = "less evidence than the parent's"
@@ -178,11 +178,18 @@ def _dataset(child: dict, parent: dict, where: str) -> list[str]:
 
 
 def _waiver_days(child: dict, parent: dict, where: str) -> list[str]:
+    from auditor.policy.schema import Policy
     from auditor.policy.waivers import DEFAULT_WAIVER_DAYS
 
+    _WaiverDays = create_model("_WaiverDays", max_waiver_days=(Policy.model_fields["max_waiver_days"].annotation,
+                                                               Policy.model_fields["max_waiver_days"]))
+
     def days(policy: dict) -> dict:
-        value = policy.get("max_waiver_days")
-        return {"max_waiver_days": DEFAULT_WAIVER_DAYS if value is None else value}
+        # the value in effect, as the schema reads it: a quoted "730" is 730 days (a raw string had
+        # compared as no number, and a child's longer lifetime went unsaid)
+        value = in_effect(_WaiverDays, {"max_waiver_days": policy.get("max_waiver_days")})
+        return {"max_waiver_days": DEFAULT_WAIVER_DAYS if value is None or value["max_waiver_days"] is None
+                else value["max_waiver_days"]}
 
     return [f"waivers: {where}max_waiver_days loosens every gate a waiver accepts: {shown(was)} -> {shown(now)}, {why}"
             for _, was, now, why in looser_values(days(parent), days(child))]
