@@ -156,11 +156,11 @@ class ExplanationFaithfulness(Check):
 
     def run(self, ctx) -> CheckOutput:
         require_two_features(ctx, "faithfulness")
+        p = self.params
+        methods, notes = available_methods(ctx.task, p.explainers)  # none for this task: that is why it does not apply
         require_moving_output(ctx, "removing the inputs an explanation ranks first moves the prediction no more than "
                                    "a random order does, whatever the explainer")
-        p = self.params
         feature_table = ctx.model.has(Capability.FEATURE_TABLE)
-        methods, notes = available_methods(ctx.task, p.explainers)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         rows, series, per_instance, sample_sizes, at_floor, exact = [], [], [], [], [], []
         curve_ns: dict[str, int] = {}

@@ -165,11 +165,11 @@ class ExplanationSanity(Check):
 
     def run(self, ctx) -> CheckOutput:
         require_two_features(ctx, "the randomisation test")
+        p = self.params
+        methods, notes = available_methods(ctx.task, p.explainers)  # none for this task: that is why it does not apply
         require_moving_output(ctx, "the randomisation test has no ranking of the model's to compare with the randomised "
                                    "models'")
-        p = self.params
         before = ctx.model.stats.requests
-        methods, notes = available_methods(ctx.task, p.explainers)
         measurements: dict[str, float | None] = {n: None for n in self.measurement_names(p)}
         n_classes = len(ctx.classes)
         fixed = fixed_class(ctx)

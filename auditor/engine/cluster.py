@@ -337,9 +337,11 @@ class DaskExecutor:
             future = self._data[ctx.data.sha256] = self.client.scatter(shipped, hash=False)
         return future
 
-    def _gather(self, futures: list, on_done: Callable[[int], None] | None = None, model=None) -> list:
+    def _gather(self, futures: list, on_done: Callable[[int], None] | None = None, model=None,
+                computed_by: list | None = None) -> list:
         """The futures' results in order; each worker's statistics recorded, and, from a task on
-        ``model``, what it computed for the kept file (engine/cluster_kept.py)."""
+        ``model``, what it computed for the kept file (engine/cluster_kept.py); ``computed_by``, a list
+        as long as ``futures``, receives the worker that computed each."""
         from distributed import as_completed
 
         from auditor.engine import cluster_kept
@@ -352,6 +354,8 @@ class DaskExecutor:
                 i = index[future.key]
                 results[i] = value[0]
                 self._record(value[1], value[2])
+                if computed_by is not None:
+                    computed_by[i] = value[1][0]
                 if model is not None:
                     cluster_kept.adopt(model, value[3], value[1][0], self._like_this_machine(value[1][0]))
                 if on_done:
@@ -402,9 +406,13 @@ class DaskExecutor:
         shards, futures = self._submit_balanced(costs, lambda positions: (
             predict_batches_on_worker, self.source, [batches[i] for i in positions]))
         out: list = [None] * len(batches)
-        for (_, positions), part in zip(shards, self._gather(futures)):
+        computed_by: list = [None] * len(futures)
+        for (_, positions), part, worker in zip(shards, self._gather(futures, computed_by=computed_by), computed_by):
             for i, probs in zip(positions, part):
                 out[int(i)] = probs
+            if not self._like_this_machine(worker) and hasattr(self.model, "not_to_keep"):
+                # another CPU's or kernels' numbers: they answer this audit, a kept file never holds them
+                self.model.not_to_keep([ids for i in positions for ids in batches[int(i)]])
         self._for_this_process["inputs"] += sum(len(batch) for batch in batches)
         self._for_this_process["batches"] += len(batches)
         return out

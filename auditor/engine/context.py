@@ -250,9 +250,12 @@ class AuditContext:
     def same_output_everywhere(self) -> bool:
         """Whether the model gives every evaluation row (two or more) the same output, up to rounding (1e-12
         of its size): a constant classifier's probabilities, a constant regressor's prediction. Its output
-        does not move with its inputs, so every explanation of it is zero."""
+        does not move with its inputs, so every explanation of it is zero. A probability's size is 1; a
+        regressor's prediction is in its target's units, so its rounding is relative to its own size (a
+        target of about 1e-13 had made every regressor of it constant)."""
         outputs = self.proba()
-        return len(outputs) > 1 and bool(np.all(np.ptp(outputs, axis=0) <= 1e-12 * max(1.0, float(np.max(np.abs(outputs))))))
+        size = float(np.max(np.abs(outputs))) if len(outputs) else 0.0
+        return len(outputs) > 1 and bool(np.all(np.ptp(outputs, axis=0) <= 1e-12 * (size if self.regression else max(1.0, size))))
 
     def prediction_spread(self) -> float:
         """A regressor's standard deviation of predictions over the evaluation rows (cached), the unit

@@ -67,6 +67,9 @@ class PredictionCache:
         self._elsewhere: tuple[Callable[[list[list]], list], int] | None = None
         self.kept: "KeptPredictions | None" = None  # predictions kept between audits (models/kept_predictions.py)
         self._computed_since: list[Hashable] = []  # keys computed while ``kept`` is set, until take_computed()
+        # keys computed elsewhere (a cluster's workers) on another CPU or kernels: answered, never kept
+        # (a kept file's signature names this machine's runtime; engine/cluster.py)
+        self.not_kept: set[Hashable] = set()
 
     def compute_elsewhere(self, run_batches: Callable[[list[list]], list] | None, min_inputs: int = 1) -> None:
         """Send the batches of a fill of at least ``min_inputs`` distinct inputs to ``run_batches``

@@ -211,8 +211,13 @@ def save(cache, gradients=None) -> tuple[dict | None, list[str]]:
     if kept is None:
         return None, []
     read = cache.stats.kept_reads + kept.read_elsewhere
+    # what workers of another CPU or kernels computed for this process (its large requests on a scheduler
+    # elsewhere) is not this machine's runtime either: not kept, as their explanations' predictions are not
+    unkept = getattr(cache, "not_kept", set())
+    kept.not_kept_elsewhere += len(unkept)
+    cache.not_kept = set()  # counted once
     try:  # this process's number wins where a worker computed the same input (both are this model's)
-        added_rows = kept.save({**kept.elsewhere, **{digest(k): v for k, v in cache.computed().items()}},
+        added_rows = kept.save({**kept.elsewhere, **{digest(k): v for k, v in cache.computed().items() if k not in unkept}},
                                gradients.new_rows() if gradients is not None else None)
     except (sqlite3.Error, OSError) as exc:
         return kept.describe(read), [f"--prediction-cache: this audit's predictions could not be kept in {kept.path} ({exc})"]

@@ -794,6 +794,11 @@ class TextModel(RuntimeChoice, AdapterBase):
         engine/cluster_kept.py): ``file``'s predictions, ``gradients``' path rows; None: compute them."""
         self._cache.kept, self.kept_gradients = file, gradients
 
+    def not_to_keep(self, arrays: list[np.ndarray]) -> None:
+        """Predictions of these token-id arrays were computed on a cluster worker of another CPU or
+        kernels (``compute_elsewhere``): they answer this audit, and are not kept between audits."""
+        self._cache.not_kept.update(ids_key(a) for a in arrays)
+
     def take_computed(self) -> dict:
         """The predictions computed since the last call while a kept file served, by the kept file's
         digest of their input (a cluster worker's share of what the audit keeps)."""

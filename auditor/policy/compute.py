@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pydantic import ValidationError
+
 # The largest estimate among the built-in policies is 66,000 (default's partial_dependence on a
 # tabular model: n_repeats 5 x max_rows 10,000 + n_features 4 x grid_resolution 20 x n_ice 200); the
 # largest on a text model 15,300 (text-default's explanation_stability: 12 instances x integrated
@@ -86,8 +88,13 @@ def _terms(check: str, params: Any, task: str, explainers: dict[str, dict[str, A
            dataset_rows: int | None) -> tuple[int, list[tuple[int, tuple[str, ...], str]]]:
     from auditor.explain import EXPLAINERS
 
-    costs = [explanation_cost(task, m, EXPLAINERS[task][m].Params.model_validate(explainers.get(m) or {}).model_dump())
-             for m in _explainers_of(params, task)]
+    costs = []
+    for m in _explainers_of(params, task):
+        try:
+            settings = EXPLAINERS[task][m].Params.model_validate(explainers.get(m) or {}).model_dump()
+        except ValidationError:  # a shared explainers: entry another task's variant takes (max_evals for text
+            continue  # SHAP): this task's explainer cannot run with it and evaluates nothing here
+        costs.append(explanation_cost(task, m, settings))
     factors: dict[str, tuple[int, str]] = {
         "explained": (sum(n for n, _ in costs), " + ".join(said for _, said in costs) or "no explainer"),
         "variants": (len(getattr(params, "variants", []) or []) + 1, "the prompt and its variants"),
@@ -119,9 +126,28 @@ def _terms(check: str, params: Any, task: str, explainers: dict[str, dict[str, A
     return total, terms
 
 
-def compute_problems(policy, entries: list, params: list, registry) -> list:
+def _named_files_explainer(named: dict | None, task: str, methods: list[str]) -> str | None:
+    """Where the named policy file sets the settings of one of ``methods`` that ``task`` uses (its
+    ``task_explainers`` block for the task, else its ``explainers`` block), if it does."""
+    if not isinstance(named, dict):
+        return None
+    per_task = named.get("task_explainers") if isinstance(named.get("task_explainers"), dict) else {}
+    per_task = per_task.get(task) if isinstance(per_task.get(task), dict) else {}
+    shared = named.get("explainers") if isinstance(named.get("explainers"), dict) else {}
+    for m in methods:
+        if m in per_task:
+            return f"task_explainers.{task}.{m}"
+        if m in shared:
+            return f"explainers.{m}"
+    return None
+
+
+def compute_problems(policy, entries: list, params: list, registry, named_raw: dict | None = None) -> list:
     """A check whose estimate exceeds :data:`MAX_EVALUATIONS` on a task it may run on, located at the
-    largest parameter of its largest term that the policy set (else at the check)."""
+    largest parameter of its largest term that the policy set: one the named file (``named_raw``, its raw
+    mapping) set first, else the explainer settings it set where that term counts an explanation's
+    evaluations, else one a policy it extends set (else at the check). A child that raised only SHAP's
+    budget is told so at its own explainers block, not at a built-in policy's n_instances."""
     from auditor.errors import Problem
 
     problems = []
@@ -137,7 +163,10 @@ def compute_problems(policy, entries: list, params: list, registry) -> list:
         # the parameter of the largest term the policy set, the largest first (none: every row)
         set_here = sorted((n for n in largest if n in entry.params_at), key=lambda n: math.inf if getattr(p, n) is None
                           else getattr(p, n))
-        where = f"{entry.params_at[set_here[-1]]}.params.{set_here[-1]}" if set_here else entry.last
+        mine = [n for n in set_here if entry.params_at[n].startswith("checks[")]  # the named file's: no file prefix
+        setting = "explained" in largest and _named_files_explainer(named_raw, task, _explainers_of(p, task))
+        where = (f"{entry.params_at[mine[-1]]}.params.{mine[-1]}" if mine else setting if setting else
+                 f"{entry.params_at[set_here[-1]]}.params.{set_here[-1]}" if set_here else entry.last)
         named = f"check {entry.check_id!r}" + (f" ({check})" if entry.check_id != check else "")
         said = " + ".join(said for _, _, said in terms)
         problems.append(Problem(where, (

@@ -106,7 +106,7 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None, tod
     except ValidationError as exc:  # each file validated on its own; this would be a merging bug
         raise PolicyError(root.source, pydantic_problems(exc, prefix="(resolved policy)")) from None
     problems += integration_problems(policy, params)
-    problems += compute_problems(policy, entries, params, CHECK_REGISTRY)  # each parameter bounded, and their product
+    problems += compute_problems(policy, entries, params, CHECK_REGISTRY, root.raw)  # each parameter bounded, and their product
     sourced = [SourcedWaiver(w, src, loc) for w, (_, src, loc) in zip(policy.waivers, raw_waivers)]
     sourced += waiver_file.waivers if waiver_file else []
     ids = [c.check_id for c in policy.checks]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 
 TOLERANCE = "a larger gap passes"
 SMALLER_SAMPLE = "less evidence than the parent's"
@@ -123,6 +123,25 @@ def loosened(files: list, registry) -> list[str]:
     return list(dict.fromkeys(said))
 
 
+def bears_on(check: str, path: str, measurement: str) -> bool:
+    """Whether a check's parameter ``path`` changes what a gate on ``measurement`` judges. A tolerance
+    bears on the gates that count what lies within it alone: ``claim_tolerance`` on
+    ``claims_outside_tolerance`` (not on the metrics or their intervals), and ``explanation_axioms``'
+    completeness tolerances on the share within tolerance of a method judged by completeness
+    (integrated gradients, gradient x input), its efficiency ones on SHAP's (a child of ``default``,
+    which gates SHAP only, raising ``completeness_rel`` had been told it loosened
+    ``shap_within_tolerance_share``). Every other parameter bears on every gate of its check."""
+    if check == "performance" and path == "claim_tolerance":
+        return measurement == "claims_outside_tolerance"
+    if check == "explanation_axioms" and path.startswith("tolerances."):
+        from auditor.checks.explanation_axioms import AXIOMS
+
+        share = "_within_tolerance_share"
+        axiom = path.split(".", 1)[1].split("_", 1)[0]  # completeness or efficiency
+        return measurement.endswith(share) and AXIOMS.get(measurement[:-len(share)]) == axiom
+    return True
+
+
 def _gated(spec: dict) -> list[str]:
     return list(dict.fromkeys(t.get("measurement") for t in spec.get("thresholds") or []
                               if str(t.get("severity", "fail")) != "info"))
@@ -139,10 +158,13 @@ def _check_params(entries: list, parents: list, registry) -> list[str]:
         if theirs is None or mine is None:
             continue
         for path, was, now, why in looser_values(theirs, mine):
+            concerned = [g for g in gates if bears_on(e.spec["check"], path, g)]
+            if not concerned:  # the gates it keeps do not rest on this parameter
+                continue
             key = path.split(".")[0]
             at = f"{old.params_at[key]}.params.{path}" if key in old.params_at else "the check's default"
             said.append(f"{e.check_id}: {e.params_at.get(key, e.last)}.params.{path} loosens its gates "
-                        f"({', '.join(gates)}): {shown(was)} -> {shown(now)}, {why} (the parent's: {at})")
+                        f"({', '.join(concerned)}): {shown(was)} -> {shown(now)}, {why} (the parent's: {at})")
     return said
 
 
@@ -178,11 +200,18 @@ def _dataset(child: dict, parent: dict, where: str) -> list[str]:
 
 
 def _waiver_days(child: dict, parent: dict, where: str) -> list[str]:
+    from auditor.policy.schema import Policy
     from auditor.policy.waivers import DEFAULT_WAIVER_DAYS
 
+    _WaiverDays = create_model("_WaiverDays", max_waiver_days=(Policy.model_fields["max_waiver_days"].annotation,
+                                                               Policy.model_fields["max_waiver_days"]))
+
     def days(policy: dict) -> dict:
-        value = policy.get("max_waiver_days")
-        return {"max_waiver_days": DEFAULT_WAIVER_DAYS if value is None else value}
+        # the value in effect, as the schema reads it: a quoted "730" is 730 days (a raw string had
+        # compared as no number, and a child's longer lifetime went unsaid)
+        value = in_effect(_WaiverDays, {"max_waiver_days": policy.get("max_waiver_days")})
+        return {"max_waiver_days": DEFAULT_WAIVER_DAYS if value is None or value["max_waiver_days"] is None
+                else value["max_waiver_days"]}
 
     return [f"waivers: {where}max_waiver_days loosens every gate a waiver accepts: {shown(was)} -> {shown(now)}, {why}"
             for _, was, now, why in looser_values(days(parent), days(child))]

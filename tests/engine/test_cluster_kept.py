@@ -138,3 +138,49 @@ def test_a_worker_is_like_this_machine_only_with_its_cpu_and_kernels():
     assert executor._like_this_machine("same")
     assert not executor._like_this_machine("other") and not executor._like_this_machine("kernels")
     assert not executor._like_this_machine("never loaded the model")  # said nothing of its machine
+
+
+def test_a_requests_predictions_computed_by_another_machines_workers_are_not_kept(tmp_path, monkeypatch):
+    """On a scheduler elsewhere, this process's large requests (removal curves, adversarial search) are
+    computed on the workers: those a worker of another CPU or kernels computed answer the audit but
+    were kept under this machine's signature, which only the explanations' predictions were kept from."""
+    from types import SimpleNamespace
+
+    import distributed
+
+    here = machine_facts()
+    executor = DaskExecutor(client=None, spec=parse_cluster("local:2"), source=None)
+    executor._machines = {"same": dict(here), "other": {**here, "cpu": "another CPU"}}
+
+    class Future:
+        def __init__(self, key, value):
+            self.key, self.value = key, value
+
+        def result(self):
+            return self.value
+
+        def release(self):
+            pass
+
+    batches = [[np.array([1, 2]), np.array([3])], [np.array([4, 5, 6])]]
+    parts = {"same": [np.full((2, 2), 0.5)], "other": [np.full((1, 2), 0.25)]}
+    monkeypatch.setattr(executor, "_submit_balanced", lambda costs, task: (
+        [(0, np.array([0])), (1, np.array([1]))],
+        [Future(w, (parts[w], (w, ()), {"requests": 1})) for w in ("same", "other")]))
+    monkeypatch.setattr(distributed, "as_completed", lambda futures: iter(futures))
+    marked: list = []
+    executor.model = SimpleNamespace(not_to_keep=marked.extend)
+    out = executor.predict_batches(batches)
+    assert [o.tolist() for o in out] == [[[0.5, 0.5], [0.5, 0.5]], [[0.25, 0.25]]]
+    assert [a.tolist() for a in marked] == [[4, 5, 6]]
+
+    cache = _file(tmp_path)
+    cache(["x", "y", "z"], ["x", "y", "z"])
+    cache.not_kept.add("z")  # computed on the other machine's worker
+    facts, notes = kept_predictions.save(cache)
+    assert facts["written"] == 2 and facts["not_kept_from_workers"] == 1
+    assert notes == ["--prediction-cache: 1 predictions computed on cluster workers with another CPU or kernels than "
+                     "this machine's were not kept (the file is this machine's runtime)"]
+    again = KeptPredictions(tmp_path, FACTS)
+    again.load()
+    assert set(again.rows) == {digest("x"), digest("y")}

@@ -106,3 +106,41 @@ def test_faithfulness_counts_every_ranking_and_control_orders_curves():
                      "n_instances 10 x rankings 4 (explainers + control_orders) x per_ranking 82 (2 x curve points + "
                      "2 x bins + loo_positions + correlation_runs) = 3,280"]
     assert total == 4_280
+
+
+def test_a_shared_explainer_setting_only_another_task_takes_is_no_internal_error(tmp_path, yaml_writer, child_of):
+    """``explainers: {shap: {max_evals: 800}}`` is valid (text SHAP takes it; validate accepts an explainers:
+    entry one task's variant takes), and tabular SHAP rejects it: the estimate for tabular models had
+    validated it and crashed validate with exit 5. Tabular SHAP evaluates nothing with it; text SHAP's
+    800 evaluations are counted."""
+    child = yaml_writer(tmp_path, "child.yaml", child_of("combined-default", explainers={"shap": {"max_evals": 800}}))
+    loaded = load_policy(child)
+    res = CliRunner().invoke(app, ["validate", "--policy", str(child)])
+    assert res.exit_code == 0, res.output
+    c = next(c for c in loaded.policy.checks if c.check_id == "text_explanation_faithfulness")
+    p = loaded.params[loaded.policy.checks.index(c)]
+    _, terms = estimate(c.check, p, "text-classification", loaded.policy.explainers_for("text-classification"), None)
+    assert "shap max_evals 400" in terms[0]  # task_explainers' text SHAP replaces the shared entry
+    c = next(c for c in loaded.policy.checks if c.check_id == "explanation_faithfulness")
+    p = loaded.params[loaded.policy.checks.index(c)]
+    _, terms = estimate(c.check, p, "tabular-classification", loaded.policy.explainers_for("tabular-classification"), None)
+    assert "lime num_samples 125" in terms[0] and "shap" not in terms[0]
+
+
+def test_a_child_raising_only_an_explainers_budget_is_told_at_its_own_setting(tmp_path, yaml_writer, child_of):
+    """A child of the built-in default that raises only SHAP's budget takes subgroup_fairness and
+    explanation_clustering over the limit: the problems were located at default.yaml's n_instances, a
+    file of the installation the child never touched, instead of the child's explainers.shap."""
+    child = yaml_writer(tmp_path, "child.yaml", child_of(
+        "default", explainers={"shap": {"background_size": 1000, "permutations": 50}}))
+    with pytest.raises(PolicyError) as info:
+        load_policy(child)
+    assert [p.location for p in info.value.problems] == ["explainers.shap", "explainers.shap"]
+    assert "check 'explanation_clustering' asks for about 20,000,400 model evaluations" in info.value.problems[1].message
+    # the child's own factor of the largest term still names itself first
+    both = yaml_writer(tmp_path, "both.yaml", child_of(
+        "default", explainers={"shap": {"background_size": 1000, "permutations": 50}},
+        checks=[{"id": "explanation_clustering", "params": {"n_instances": 150}}]))
+    with pytest.raises(PolicyError) as info:
+        load_policy(both)
+    assert [p.location for p in info.value.problems] == ["explainers.shap", "checks[0].params.n_instances"]

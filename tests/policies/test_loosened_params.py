@@ -14,7 +14,7 @@ from auditor.checks import CHECK_REGISTRY
 from auditor.cli import app
 from auditor.explain import EXPLAINERS
 from auditor.policy import load_policy
-from auditor.policy.loosening import HIGHER_LOOSENS, LOWER_LOOSENS
+from auditor.policy.loosening import HIGHER_LOOSENS, LOWER_LOOSENS, bears_on
 
 
 def _bounds(info) -> tuple[float, float]:
@@ -86,7 +86,7 @@ def test_every_rule_names_a_parameter_there_is():
 @pytest.mark.parametrize("name,path,values,why", CHECK_CASES)
 def test_a_check_parameter_loosened_by_a_child_is_said(tmp_path, yaml_writer, child_of, name, path, values, why):
     cls = CHECK_REGISTRY[name]
-    gate = cls.measurement_names(cls.Params())[0]
+    gate = next(m for m in cls.measurement_names(cls.Params()) if bears_on(name, path, m))
     stricter, looser = values[1], values[0]
     parent_check = {"check": name, "params": _nested(path, stricter),
                     "thresholds": [{"measurement": gate, "max": 1000.0}]}
@@ -165,3 +165,26 @@ def test_validate_warns_of_it_and_the_runs_record_keeps_it(tmp_path, yaml_writer
     assert "warning: performance: checks[0].params.claim_tolerance loosens its gates (" in out
     assert "warning: performance: checks[0].params.confidence loosens its gates (" in out
     assert load_policy("default").reference().loosened == []
+
+
+def test_a_tolerance_is_said_only_where_a_gate_kept_rests_on_it(tmp_path, yaml_writer, child_of):
+    """default gates SHAP's additivity only (efficiency): a child raising integrated gradients'
+    completeness tolerance loosens nothing it judges, and had been told it loosened
+    shap_within_tolerance_share; its efficiency tolerance is said, naming that gate. claim_tolerance
+    is said with the claims gate alone, not the metrics' intervals."""
+    child = yaml_writer(tmp_path, "child.yaml", child_of("default", checks=[
+        {"id": "explanation_axioms", "params": {"tolerances": {"completeness_rel": 0.1}}}]))
+    assert load_policy(child).weakened == []
+    child = yaml_writer(tmp_path, "child.yaml", child_of("default", checks=[
+        {"id": "explanation_axioms", "params": {"tolerances": {"efficiency_atol": 0.05}}}]))
+    (said,) = load_policy(child).weakened
+    assert said.startswith("explanation_axioms: checks[0].params.tolerances.efficiency_atol loosens its gates "
+                           "(shap_within_tolerance_share): 0.01 -> 0.05")
+    child = yaml_writer(tmp_path, "child.yaml", child_of("default", checks=[
+        {"id": "performance", "params": {"claim_tolerance": 0.1}}]))
+    (said,) = load_policy(child).weakened
+    assert said.startswith("performance: checks[0].params.claim_tolerance loosens its gates (claims_outside_tolerance): ")
+    base, child = _parent_and_child(tmp_path / "p", yaml_writer, child_of, {
+        "check": "performance", "thresholds": [{"measurement": "accuracy", "min": 0.5}]},
+        {"checks": [{"id": "performance", "params": {"claim_tolerance": 0.5}}]})
+    assert load_policy(child).weakened == []  # no claims gate: accuracy is the same whatever the tolerance

@@ -365,3 +365,15 @@ def test_a_name_that_is_an_id_but_for_a_final_newline_needs_an_id(tmp_path):
     result = cli("validate", "--policy", path)
     assert result.code == 3, result.text
     assert "- name: Value error, without an id, the policy's id is its name, and an id must match" in result.text
+
+
+def test_the_sanity_check_run_without_its_explainer_does_not_apply_before_it_looks_at_the_output():
+    """Its explainers' absence is why it does not apply, said before the model is asked for anything (a
+    constant output's skip, checked first, had asked a context without a model's outputs)."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.errors import CheckNotApplicable
+
+    cls = CHECK_REGISTRY["explanation_sanity"]
+    ctx = SimpleNamespace(task="tabular-classification", model=SimpleNamespace(has=lambda capability: False))
+    with pytest.raises(CheckNotApplicable, match="does not apply: "):
+        cls(cls.Params(explainers=["integrated_gradients"])).run(ctx)

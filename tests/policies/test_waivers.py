@@ -396,3 +396,16 @@ def test_a_waivers_files_too_long_waiver_is_located_in_that_file_and_exits_3(tmp
     assert (f"waivers[1].expires: {(today + dt.timedelta(days=400)).isoformat()} is 400 days after today "
             f"({today.isoformat()}); a waiver may run at most 365 days") in err
     assert "waivers[0]" not in err
+
+
+def test_a_quoted_longer_max_waiver_days_is_said_as_a_loosening(tmp_path, policy_writer, yaml_writer, child_of):
+    """The schema reads max_waiver_days: "730" as 730 days, and the rule compared the raw string, as no
+    number: the child's longer lifetime went unsaid."""
+    policy_writer(tmp_path, policy_writer.tiny(FAILING, max_waiver_days=90), filename="base.yaml")
+    quoted = yaml_writer(tmp_path, "quoted.yaml", child_of("base.yaml", max_waiver_days="730"))
+    loaded = load_policy(quoted, today=TODAY)
+    assert loaded.policy.max_waiver_days == 730
+    assert loaded.weakened == ["waivers: max_waiver_days loosens every gate a waiver accepts: 90 -> 730, a waiver may "
+                               "stand longer before it is reviewed"]
+    shorter = yaml_writer(tmp_path, "shorter.yaml", child_of("base.yaml", max_waiver_days="30"))
+    assert load_policy(shorter, today=TODAY).weakened == []

@@ -128,3 +128,26 @@ def test_a_constant_regressor_under_blocking_gates_ends_no_check_in_error(consta
     _performance_fails_r2(checks)
     _partial_dependence_is_flat(checks["partial_dependence"])
     assert result["status"] == "fail"
+
+
+def test_a_regressor_of_a_small_target_is_not_taken_for_a_constant_one():
+    """A regressor's predictions are in its target's units: ones of about 1e-13 that move with their
+    inputs were within the absolute 1e-12 a probability's rounding allows, so the model was called
+    constant and its explanation checks skipped. A constant one of any size still is."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from auditor.engine.context import AuditContext
+
+    def ctx(outputs, regression=True):
+        return SimpleNamespace(proba=lambda: np.asarray(outputs, dtype=float)[:, None], regression=regression)
+
+    moving = np.linspace(1e-13, 9e-13, 50)
+    assert not AuditContext.same_output_everywhere(ctx(moving))
+    assert AuditContext.same_output_everywhere(ctx(np.full(50, 3e-13)))
+    assert AuditContext.same_output_everywhere(ctx(np.full(50, 1.5e6) + np.arange(50) * 1e-9))  # rounding at 1e6
+    assert AuditContext.same_output_everywhere(ctx(np.zeros(50)))
+    assert not AuditContext.same_output_everywhere(ctx(np.linspace(0.0, 1e-9, 50)))
+    # a classifier's probabilities: 1e-13 apart is rounding
+    assert AuditContext.same_output_everywhere(ctx(0.5 + np.linspace(0, 1e-13, 50), regression=False))
