@@ -80,7 +80,9 @@ def check_gates(loaded: LoadedPolicy, plan: list[PlannedCheck], kind) -> None:
     if plan and all(planned.skip_reason for planned in plan):  # an audit of nothing would end SKIPPED, exit 0
         raise judging_nothing(loaded, f"none of the policy's {len(plan)} checks applies to a {kind.task} model, so an "
                                       "audit would judge nothing", [(p.spec.check_id, p.skip_reason) for p in plan])
-    problems = []
+    from auditor.policy.validate import shared_explainer_problems
+
+    problems = shared_explainer_problems(loaded.policy, kind.task)
     for planned in plan:
         if planned.skip_reason:
             continue

@@ -211,3 +211,26 @@ def task_explainer_problems(blocks: dict[str, Any]) -> list[Problem]:
             except ValidationError as exc:
                 problems.extend(pydantic_problems(exc, prefix=where))
     return problems
+
+
+def shared_explainer_problems(policy: Policy, task: str) -> list[Problem]:
+    """The ``explainers:`` settings a run on ``task`` would use that this task's explainer does not take:
+    the block is valid where any task's variant takes a setting (text SHAP's ``max_evals``), so a policy
+    shared by tabular and text models passed ``validate`` and then ended every tabular check that
+    explains with SHAP in ERROR. Settings under ``task_explainers`` are validated for their task already."""
+    from auditor.explain import EXPLAINERS
+
+    problems = []
+    own = policy.task_explainers.get(task, {})
+    for method, params in policy.explainers.items():
+        explainer = EXPLAINERS.get(task, {}).get(method)
+        if explainer is None or method in own:
+            continue
+        try:
+            explainer.Params.model_validate(params or {})
+        except ValidationError as exc:
+            problems.extend(Problem(problem.location, (
+                f"{problem.message} for {task} models' {method} (the setting is another task's: set it under "
+                f"task_explainers.<that task>.{method}, or give {task} models their own under "
+                f"task_explainers.{task}.{method})")) for problem in pydantic_problems(exc, prefix=f"explainers.{method}"))
+    return problems

@@ -144,3 +144,26 @@ def test_a_child_raising_only_an_explainers_budget_is_told_at_its_own_setting(tm
     with pytest.raises(PolicyError) as info:
         load_policy(both)
     assert [p.location for p in info.value.problems] == ["explainers.shap", "checks[0].params.n_instances"]
+
+
+def test_a_shared_explainer_setting_a_tabular_model_cannot_take_refuses_its_run_before_the_model_loads(
+        tmp_path, yaml_writer, child_of, artefacts, card_writer):
+    """The same policy on a tabular card: every check explaining with SHAP would end in ERROR at run
+    time (tabular SHAP has no max_evals), so ``validate --card`` and ``run`` refuse it (exit 3), located
+    at the shared setting and saying where it belongs; nothing is written."""
+    child = yaml_writer(tmp_path, "child.yaml", child_of("combined-default", explainers={"shap": {"max_evals": 800}}))
+    card = card_writer(tmp_path / "card")
+    res = CliRunner().invoke(app, ["validate", "--policy", str(child), "--card", str(card)])
+    assert res.exit_code == 3, res.output
+    assert "explainers.shap.max_evals: unknown key for tabular-classification models' shap" in res.output
+    assert "task_explainers.<that task>.shap" in res.output
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["run", "--policy", str(child), "--card", str(card), "--data", str(artefacts.csv),
+                                   "--out", str(out), "--jobs", "1"])
+    assert res.exit_code == 3, res.output
+    assert "explainers.shap.max_evals" in res.output and not out.exists()
+    # the same setting under the text task's own block: the tabular run takes the shared SHAP as is
+    fine = yaml_writer(tmp_path, "fine.yaml", child_of("combined-default", task_explainers={
+        "text-classification": {"shap": {"max_evals": 800}}}))
+    res = CliRunner().invoke(app, ["validate", "--policy", str(fine), "--card", str(card)])
+    assert res.exit_code == 0, res.output
