@@ -132,6 +132,14 @@ class PredictionCache:
         keys, self._computed_since = self._computed_since, []
         return {key: self._store[key] for key in keys}
 
+    def held_unkept(self, kept_rows: dict) -> None:
+        """Count every prediction held now that ``kept_rows`` (by digest) lacks as computed since the last
+        :meth:`take_computed`: a long-lived cluster worker given a kept file holds what earlier audits had
+        it compute, which this audit then answers from memory, and its kept file had lacked them."""
+        from auditor.models.kept_predictions import digest
+
+        self._computed_since = [key for key in self._store if digest(key) not in kept_rows]
+
     def remember(self, keys: Sequence[Hashable], rows: np.ndarray) -> None:
         """Store predictions computed elsewhere (another process's, for the same model and inputs)
         under ``keys``, so this cache answers them with those bits; a key already held is kept.

@@ -792,6 +792,8 @@ class TextModel(RuntimeChoice, AdapterBase):
     def serve_kept(self, file, gradients) -> None:
         """Answer from the numbers of a kept file another process read and checked (a cluster worker:
         engine/cluster_kept.py): ``file``'s predictions, ``gradients``' path rows; None: compute them."""
+        if file is not None and file is not self._cache.kept:  # what it computed before, for an earlier audit, too
+            self._cache.held_unkept(file.rows)
         self._cache.kept, self.kept_gradients = file, gradients
 
     def not_to_keep(self, arrays: list[np.ndarray]) -> None:

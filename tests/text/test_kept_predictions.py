@@ -207,3 +207,25 @@ def test_a_folder_under_a_file_is_refused_before_the_audit(artefacts, pipeline_c
         run_audit(tiny_policy_path, pipeline_card, artefacts.csv, tmp_path / "out", jobs=1,
                   prediction_cache=a_file / "kept" / "deeper")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("v0001"))
+
+
+def test_a_cluster_worker_keeps_what_it_held_from_an_earlier_audit(tiny_text_model):
+    """A long-lived worker answers from memory what an earlier audit (without --prediction-cache) had it
+    compute; given a kept file, those predictions come back with its next task's news to be kept, except
+    the ones the file holds."""
+    from auditor.engine import cluster_kept
+    from auditor.engine.cluster_kept import KeptShipment
+    from auditor.models.kept_predictions import digest
+    from auditor.models.text import ids_key
+
+    model = tiny_text_model.rewrap(tiny_text_model.model)  # a model of its own: its cache starts empty
+    texts = ["good movie", "bad movie", "a good plot"]
+    proba = model.predict_proba(texts)
+    ids = model.token_ids(texts)
+    first = digest(ids_key(ids[0]))
+    requests, reads = model.stats.requests, model.stats.kept_reads
+    cluster_kept.serve_on_worker(model, KeptShipment({"classes": list(model.classes)}, {first: proba[0]}, None))
+    news = cluster_kept.news_on_worker(model, requests, reads)
+    assert set(news.predictions) == {digest(ids_key(a)) for a in ids[1:]}  # the file held the first
+    np.testing.assert_array_equal(news.predictions[digest(ids_key(ids[1]))], proba[1])
+    cluster_kept.serve_on_worker(model, None)
