@@ -10,36 +10,18 @@ import json
 
 import pytest
 
+from trust.conftest import CONSTANT_MODEL_REASONS
+
 from .conftest import FEATURES, blocking_default_policy, regression_frame, write_card
 
 SAID = ("does not apply: the model gives all 120 evaluation rows the same prediction, 1.5; its output does not move "
         "with its inputs, so every explanation of it is zero: ")
 # the checks that do not apply to a constant regressor, and why: under the default policy and a blocking one alike
-SKIPPED = {
-    "global_importance": SAID + "shuffling a feature changes no prediction and its mean |SHAP| is 0, so the two "
-                                "rankings the check correlates tie every feature (a correlation of ties is undefined)",
-    "local_explanations": SAID + "its top features are ties put in column order, so SHAP's and LIME's agree by the "
-                                 "tie rule alone and their agreement compares nothing",
-    "explanation_faithfulness": SAID + "removing the inputs an explanation ranks first moves the prediction no "
-                                       "more than a random order does, whatever the explainer",
-    "explanation_axioms": SAID + "zeros add up to an output that never moves by construction, and additivity has "
-                                 "nothing to verify",
-    "explanation_stability": SAID + "a re-run, a new seed or a nudged input gives zeros again, and stability has no "
-                                    "ranking to keep",
-    "explainer_agreement": SAID + "every explainer gives the same zeros, and their agreement has no rankings to "
-                                  "compare",
-    "explanation_sanity": SAID + "the randomisation test has no ranking of the model's to compare with the "
-                                 "randomised models'",
-    "subgroup_fairness": "needs probabilities, which a scikit-learn tabular regressor does not offer",
-    "explanation_clustering": SAID + "every row is explained alike and predicted alike, so there are no cohorts to "
-                                     "compare with the rest",
-    "counterfactuals": "does not apply: the regressor predicts one value for every evaluation row: no target shift is "
-                       "defined (its size is a share of the predictions' spread, 0), so no change of a prediction has "
-                       "a size to seek",
-    "adversarial_robustness": SAID + "an explanation of zeros has no order to guide an attack, so the guided/random "
-                                     "edits ratio would compare one arbitrary order with another; a model whose output "
-                                     "does not move is robust only in ignoring its inputs, which performance judges",
-}
+SKIPPED = {**{check: SAID + why for check, why in CONSTANT_MODEL_REASONS.items()},
+           "subgroup_fairness": "needs probabilities, which a scikit-learn tabular regressor does not offer",
+           "counterfactuals": "does not apply: the regressor predicts one value for every evaluation row: no target "
+                              "shift is defined (its size is a share of the predictions' spread, 0), so no change of "
+                              "a prediction has a size to seek"}
 
 
 @pytest.fixture(scope="module")

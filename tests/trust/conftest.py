@@ -89,6 +89,32 @@ def make_constant_context(root: Path):
                          positive_class="yes", explainers={"shap": {"background_size": 20}})
 
 
+# Why each check that tests or compares explanations does not apply to a constant model, after the
+# reason's opening (the model's output does not move, so every explanation of it is zero):
+# classifier and regressor alike.
+CONSTANT_MODEL_REASONS = {
+    "global_importance": "shuffling a feature changes no prediction and its mean |SHAP| is 0, so the two "
+                         "rankings the check correlates tie every feature (a correlation of ties is undefined)",
+    "local_explanations": "its top features are ties put in column order, so SHAP's and LIME's agree by the "
+                          "tie rule alone and their agreement compares nothing",
+    "explanation_faithfulness": "removing the inputs an explanation ranks first moves the prediction no "
+                                "more than a random order does, whatever the explainer",
+    "explanation_axioms": "zeros add up to an output that never moves by construction, and additivity has "
+                          "nothing to verify",
+    "explanation_stability": "a re-run, a new seed or a nudged input gives zeros again, and stability has no "
+                             "ranking to keep",
+    "explainer_agreement": "every explainer gives the same zeros, and their agreement has no rankings to "
+                           "compare",
+    "explanation_sanity": "the randomisation test has no ranking of the model's to compare with the "
+                          "randomised models'",
+    "explanation_clustering": "every row is explained alike and predicted alike, so there are no cohorts to "
+                              "compare with the rest",
+    "adversarial_robustness": "an explanation of zeros has no order to guide an attack, so the guided/random "
+                              "edits ratio would compare one arbitrary order with another; a model whose output "
+                              "does not move is robust only in ignoring its inputs, which performance judges",
+}
+
+
 def blocking_default_policy(folder: Path) -> Path:
     """The built-in ``default`` policy with every warning gate made blocking (severity fail), written
     to ``folder``: a check whose gates cannot be judged ends in ERROR under it, not in WARN."""
