@@ -213,18 +213,20 @@ def task_explainer_problems(blocks: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def shared_explainer_problems(policy: Policy, task: str) -> list[Problem]:
-    """The ``explainers:`` settings a run on ``task`` would use that this task's explainer does not take:
-    the block is valid where any task's variant takes a setting (text SHAP's ``max_evals``), so a policy
-    shared by tabular and text models passed ``validate`` and then ended every tabular check that
-    explains with SHAP in ERROR. Settings under ``task_explainers`` are validated for their task already."""
+def shared_explainer_problems(policy: Policy, task: str, methods: set[str]) -> list[Problem]:
+    """The ``explainers:`` settings of ``methods`` (those the checks running on ``task`` name) that this
+    task's explainer does not take: the block is valid where any task's variant takes a setting (text
+    SHAP's ``max_evals``), so a policy shared by tabular and text models passed ``validate`` and then
+    ended every tabular check explaining with SHAP in ERROR. A method no check running on the task
+    names is not judged (the tabular ``default``'s SHAP settings on a text model, whose checks it scopes
+    to tabular tasks); settings under ``task_explainers`` are validated for their task already."""
     from auditor.explain import EXPLAINERS
 
     problems = []
     own = policy.task_explainers.get(task, {})
     for method, params in policy.explainers.items():
         explainer = EXPLAINERS.get(task, {}).get(method)
-        if explainer is None or method in own:
+        if explainer is None or method in own or method not in methods:
             continue
         try:
             explainer.Params.model_validate(params or {})
