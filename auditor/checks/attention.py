@@ -47,6 +47,8 @@ class Attention(Check):
         "Spearman rank correlation with integrated-gradients |attributions| per text. " + CAVEAT
     )
     requires = frozenset({Capability.ATTENTIONS, Capability.TOKENS})
+    explainer_params = ("reference",)
+    explains_always = ("attention_cls", "attention_rollout")
     Params = AttentionParams
 
     # Spearman's ρ with the reference explainer's |attributions|

@@ -168,9 +168,25 @@ class Check(ABC):
     # the parameters naming the explainers it follows (a name or a list): on a task that has none of
     # them the plan skips it, as for a missing capability, so validate says so before any model loads
     explainer_params: ClassVar[tuple[str, ...]] = ()
+    # the explainers it runs whatever its parameters (global importance's SHAP ranking, attention's maps)
+    explains_always: ClassVar[tuple[str, ...]] = ()
     # the range of each measurement it can report, by name (a check whose names follow its parameters
     # builds them in measurement_ranges instead)
     ranges: ClassVar[dict[str, Range]] = {}
+
+    @classmethod
+    def explainers(cls, params: Params, task: str) -> list[str]:
+        """Every explainer this check asks the context for on ``task`` with these ``params`` (those
+        its ``explainer_params`` name and those it ``explains_always``) that the task has: whose
+        settings the policy must give this task, and whose cost the compute bound counts. A contract
+        test holds each check to it (it asks for no other)."""
+        from auditor.explain import EXPLAINERS
+
+        names = list(cls.explains_always)
+        for name in cls.explainer_params:
+            value = getattr(params, name)
+            names += [value] if isinstance(value, str) else list(value)
+        return [m for m in dict.fromkeys(names) if m in EXPLAINERS.get(task, {})]
 
     @classmethod
     def applicable_tasks(cls) -> list[str]:

@@ -74,6 +74,7 @@ class GlobalImportance(Check):
         "model make the explanation credible; a large disagreement is a finding in itself."
     )
     requires = frozenset({Capability.FEATURE_TABLE})
+    explains_always = ("shap",)  # the ranking permutation importance is compared with
     Params = GlobalImportanceParams
 
     @classmethod

@@ -94,6 +94,7 @@ class PromptSensitivity(Check):
         "with the wording of the instructions are not the model's understanding of the text."
     )
     requires = frozenset({Capability.PROBABILITIES, Capability.TOKENS, Capability.PROMPTED})
+    explainer_params = ("explainer",)
     trust = True
     Params = PromptSensitivityParams
 

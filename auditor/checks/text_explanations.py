@@ -177,6 +177,7 @@ class TextExplanations(Check):
         "is saved under evidence/ so any figure can be recomputed."
     )
     requires = frozenset({Capability.PROBABILITIES, Capability.TOKENS})
+    explainer_params = ("methods",)
     Params = TextExplanationsParams
 
     @classmethod

@@ -80,10 +80,10 @@ def check_gates(loaded: LoadedPolicy, plan: list[PlannedCheck], kind) -> None:
     if plan and all(planned.skip_reason for planned in plan):  # an audit of nothing would end SKIPPED, exit 0
         raise judging_nothing(loaded, f"none of the policy's {len(plan)} checks applies to a {kind.task} model, so an "
                                       "audit would judge nothing", [(p.spec.check_id, p.skip_reason) for p in plan])
-    from auditor.policy.compute import explainers_of
     from auditor.policy.validate import shared_explainer_problems
 
-    named = {m for planned in plan if not planned.skip_reason for m in explainers_of(planned.params, kind.task)}
+    named = {m for planned in plan if not planned.skip_reason
+             for m in CHECK_REGISTRY[planned.spec.check].explainers(planned.params, kind.task)}
     problems = shared_explainer_problems(loaded.policy, kind.task, named)
     for planned in plan:
         if planned.skip_reason:

@@ -39,7 +39,7 @@ FORMULAS: dict[str, list[tuple[str, ...]]] = {
     "text_explanations": [("n_instances", "explained")],
     "explanation_axioms": [("n_instances", "explained")],
     "explainer_agreement": [("n_instances", "explained")],
-    "attention": [("n_instances",)],
+    "attention": [("n_instances", "explained")],
     "similar_examples": [("n_instances",)],
     # each explainer's ranking and each random control order: deletion and insertion curves, the ERASER
     # bins' comprehensiveness and sufficiency, leave-one-out positions and correlation subsets
@@ -67,15 +67,11 @@ def explanation_cost(task: str, method: str, params: dict[str, Any]) -> tuple[in
     return 1, f"{method} 1"
 
 
-def explainers_of(params: Any, task: str) -> list[str]:
-    """The explanation methods a check's ``params`` name (``explainers``, ``methods`` or ``explainer``)
-    that ``task`` has."""
-    from auditor.explain import EXPLAINERS
+def explainers_of(check: str, params: Any, task: str) -> list[str]:
+    """The explanation methods ``check`` runs on ``task`` with ``params`` (``Check.explainers``)."""
+    from auditor.checks import CHECK_REGISTRY
 
-    names = getattr(params, "explainers", None) or getattr(params, "methods", None)
-    if names is None and getattr(params, "explainer", None):
-        names = [params.explainer]
-    return [m for m in dict.fromkeys(names or []) if m in EXPLAINERS[task]]
+    return CHECK_REGISTRY[check].explainers(params, task)
 
 
 def estimate(check: str, params: Any, task: str, explainers: dict[str, dict[str, Any]],
@@ -91,7 +87,7 @@ def _terms(check: str, params: Any, task: str, explainers: dict[str, dict[str, A
     from auditor.explain import EXPLAINERS
 
     costs = []
-    for m in explainers_of(params, task):
+    for m in explainers_of(check, params, task):
         try:
             settings = EXPLAINERS[task][m].Params.model_validate(explainers.get(m) or {}).model_dump()
         except ValidationError:  # a shared explainers: entry another task's variant takes (max_evals for text
@@ -166,7 +162,7 @@ def compute_problems(policy, entries: list, params: list, registry, named_raw: d
         set_here = sorted((n for n in largest if n in entry.params_at), key=lambda n: math.inf if getattr(p, n) is None
                           else getattr(p, n))
         mine = [n for n in set_here if entry.params_at[n].startswith("checks[")]  # the named file's: no file prefix
-        setting = "explained" in largest and _named_files_explainer(named_raw, task, explainers_of(p, task))
+        setting = "explained" in largest and _named_files_explainer(named_raw, task, explainers_of(check, p, task))
         where = (f"{entry.params_at[mine[-1]]}.params.{mine[-1]}" if mine else setting if setting else
                  f"{entry.params_at[set_here[-1]]}.params.{set_here[-1]}" if set_here else entry.last)
         named = f"check {entry.check_id!r}" + (f" ({check})" if entry.check_id != check else "")

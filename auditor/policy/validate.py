@@ -214,7 +214,7 @@ def task_explainer_problems(blocks: dict[str, Any]) -> list[Problem]:
 
 
 def shared_explainer_problems(policy: Policy, task: str, methods: set[str]) -> list[Problem]:
-    """The ``explainers:`` settings of ``methods`` (those the checks running on ``task`` name) that this
+    """The ``explainers:`` settings of ``methods`` (those the checks running on ``task`` run) that this
     task's explainer does not take: the block is valid where any task's variant takes a setting (text
     SHAP's ``max_evals``), so a policy shared by tabular and text models passed ``validate`` and then
     ended every tabular check explaining with SHAP in ERROR. A method no check running on the task

@@ -128,22 +128,23 @@ def test_a_shared_explainer_setting_only_another_task_takes_is_no_internal_error
 
 
 def test_a_child_raising_only_an_explainers_budget_is_told_at_its_own_setting(tmp_path, yaml_writer, child_of):
-    """A child of the built-in default that raises only SHAP's budget takes subgroup_fairness and
-    explanation_clustering over the limit: the problems were located at default.yaml's n_instances, a
+    """A child of the built-in default that raises only SHAP's budget takes global_importance,
+    subgroup_fairness and explanation_clustering over the limit: the problems were located at default.yaml's n_instances, a
     file of the installation the child never touched, instead of the child's explainers.shap."""
     child = yaml_writer(tmp_path, "child.yaml", child_of(
         "default", explainers={"shap": {"background_size": 1000, "permutations": 50}}))
     with pytest.raises(PolicyError) as info:
         load_policy(child)
-    assert [p.location for p in info.value.problems] == ["explainers.shap", "explainers.shap"]
-    assert "check 'explanation_clustering' asks for about 20,000,400 model evaluations" in info.value.problems[1].message
+    assert [p.location for p in info.value.problems] == ["explainers.shap"] * 3
+    assert "check 'global_importance' asks for about 10,050,000 model evaluations" in info.value.problems[0].message
+    assert "check 'explanation_clustering' asks for about 20,000,400 model evaluations" in info.value.problems[2].message
     # the child's own factor of the largest term still names itself first
     both = yaml_writer(tmp_path, "both.yaml", child_of(
         "default", explainers={"shap": {"background_size": 1000, "permutations": 50}},
         checks=[{"id": "explanation_clustering", "params": {"n_instances": 150}}]))
     with pytest.raises(PolicyError) as info:
         load_policy(both)
-    assert [p.location for p in info.value.problems] == ["explainers.shap", "checks[0].params.n_instances"]
+    assert [p.location for p in info.value.problems] == ["explainers.shap"] * 2 + ["checks[0].params.n_instances"]
 
 
 def test_a_shared_explainer_setting_a_tabular_model_cannot_take_refuses_its_run_before_the_model_loads(
@@ -167,3 +168,25 @@ def test_a_shared_explainer_setting_a_tabular_model_cannot_take_refuses_its_run_
         "text-classification": {"shap": {"max_evals": 800}}}))
     res = CliRunner().invoke(app, ["validate", "--policy", str(fine), "--card", str(card)])
     assert res.exit_code == 0, res.output
+
+
+def test_the_explainers_a_check_runs_whatever_its_params_are_counted_and_their_settings_judged(
+        tmp_path, policy_writer, card_writer):
+    """global_importance ranks by SHAP and attention compares with integrated gradients, neither named
+    in a ``methods`` list: their explanations were left out of the estimate ("no explainer"), and a
+    shared SHAP setting tabular SHAP cannot take passed ``validate --card`` and ended global_importance
+    in ERROR at run time."""
+    gi = CHECK_REGISTRY["global_importance"].Params(n_instances=40, n_repeats=2, max_rows=100)
+    total, terms = estimate("global_importance", gi, "tabular-classification",
+                            {"shap": {"permutations": 3, "background_size": 10}}, None)
+    assert terms[1] == "n_instances 40 x explained 60 (shap 2 x permutations 3 x background_size 10) = 2,400"
+    assert total == 2 * 100 + 2_400
+    att = CHECK_REGISTRY["attention"].Params(n_instances=12)
+    total, _ = estimate("attention", att, "text-classification", {"integrated_gradients": {"n_steps": 20}}, None)
+    assert total == 12 * (20 + 1 + 1)  # IG's path, and one pass each for the two attention maps
+    policy = policy_writer(tmp_path, policy_writer.tiny(
+        checks=[{"check": "global_importance", "params": {"n_instances": 10, "n_repeats": 2}}],
+        explainers={"shap": {"max_evals": 800}}))
+    res = CliRunner().invoke(app, ["validate", "--policy", str(policy), "--card", str(card_writer(tmp_path / "card"))])
+    assert res.exit_code == 3, res.output
+    assert "explainers.shap.max_evals: unknown key for tabular-classification models' shap" in res.output

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from auditor.checks import CHECK_REGISTRY
+from auditor.engine.context import AuditContext
 from auditor.engine.runner import PlannedCheck, run_check
 from auditor.policy import builtin_policies
 from auditor.policy.schema import CheckSpec
@@ -88,12 +89,25 @@ def _numbers(result) -> str:
 
 
 @pytest.mark.parametrize("name,task", CASES)
-def test_check_contract(name, task, fresh):
+def test_check_contract(name, task, fresh, monkeypatch):
     first, second = fresh(task), fresh(task)
     frame = first.data.frame.copy()
     labels = list(first.data.labels)
+    asked = set()
+    explain = AuditContext.attribution
+
+    def recorded(ctx, method, *args, **kwargs):
+        asked.add(method)
+        return explain(ctx, method, *args, **kwargs)
+
+    monkeypatch.setattr(AuditContext, "attribution", recorded)
     result = _run(name, first)
     assert result.status != Status.ERROR, result.error
+    # it asks for no explainer it does not declare: the policy's settings of those it declares are
+    # checked for the task before the run, and their cost counted by the compute bound
+    cls = CHECK_REGISTRY[name]
+    declared = cls.explainers(cls.Params(**{k: v for k, v in SMALL.items() if k in cls.Params.model_fields}), first.task)
+    assert asked <= set(declared), (asked, declared)
     # a key figure (the terminal's summary table, a CI step summary, JUnit) says how many rows or
     # explained instances it rests on, as the report's tables do ("AUC 0.849" had stood alone)
     if re.search(r"\d", result.key_figure) and name != "card_completeness":
