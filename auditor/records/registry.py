@@ -437,6 +437,19 @@ def check_recordable(out: str | Path, db: str | None = None) -> None:
                             f"{_first_line(exc)}") from None
 
 
+def refuse_foreign(url, file: Path, out, what: str = "this command only reads a registry and never creates one") -> None:
+    """Refuse (exit 2) a named SQLite ``file`` that is a database without the registry's runs table:
+    another application's, which a command reading the registry had given the registry's tables and
+    read as no audits."""
+    try:
+        holds_runs = _has_table(url)
+    except DB_ERRORS as exc:
+        raise _read_error(exc, file, out, named=True) from None
+    if not holds_runs:
+        raise UsageError(f"the registry {file} is a database without the audit registry's table {RUNS_TABLE} (a "
+                         f"mistyped --db or {ENV_DB}?); {what}")
+
+
 @contextmanager
 def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: bool = False,
                   must_exist: bool = False) -> Iterator[Registry]:
@@ -474,13 +487,7 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
         _check_file(file, named=not default)
     fresh = file is not None and (not file.exists() or file.stat().st_size == 0)
     if must_exist and not default and file is not None and not fresh:
-        try:
-            holds_runs = _has_table(url)
-        except DB_ERRORS as exc:
-            raise _read_error(exc, file, out, named=True) from None
-        if not holds_runs:  # another application's database: it was given the registry's tables and read as no audits
-            raise UsageError(f"the registry {file} is a database without the audit registry's table {RUNS_TABLE} (a "
-                             "mistyped --db or AUDITOR_DB?); this command only reads a registry and never creates one")
+        refuse_foreign(url, file, out)
     aside: Path | None = None  # where an unreadable default registry was moved (rebuild)
     if file is not None and not fresh and default:
         try:

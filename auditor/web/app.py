@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from auditor.errors import AuditorError, ResultFileError, UsageError
 from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user
-from auditor.records.registry import Registry, RegistryError, database_url, registry_url, sqlite_file
+from auditor.records.registry import Registry, RegistryError, database_url, refuse_foreign, registry_url, sqlite_file
 from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, read_signoffs
 from auditor.records.schedule import due, judged_signoff, reaudit
 from auditor.render.controls import AsTyped, show_controls
@@ -109,9 +109,13 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         raise UsageError(f"{out} {'is a file, not a folder' if out.exists() else 'does not exist'}: nothing to serve (give "
                          "--out, the folder `auditor run` wrote to)")
     named = sqlite_file(registry_url(out, db)) if db or os.environ.get(ENV_DB) else None
-    if named is not None and not named.is_file():  # a mistyped --db would be created empty and served as no audits
-        raise UsageError(f"the registry {named} does not exist (a mistyped --db or {ENV_DB}?); serve reads a registry "
+    if named is not None and not (named.is_file() and named.stat().st_size > 0):  # a mistyped --db would be
+        # created empty (or an empty file filled) and served as no audits
+        what = "is an empty file, not a registry" if named.is_file() else "does not exist"
+        raise UsageError(f"the registry {named} {what} (a mistyped --db or {ENV_DB}?); serve reads a registry "
                          "and never creates one")
+    if named is not None:  # another application's database had been given the registry's tables
+        refuse_foreign(registry_url(out, db), named, out, "serve reads a registry and never creates one")
     own = out / DEFAULT_DB_NAME
     if not (db or os.environ.get(ENV_DB)) and not (own.is_file() and own.stat().st_size > 0):
         # created empty here, it read as a registry of no audits: `history` and `due` ("nothing due") ignored the runs

@@ -269,6 +269,27 @@ def test_read_only_registry_commands_never_write_into_another_database(cli, tmp_
         assert other.read_bytes() == before
 
 
+def test_serve_never_writes_into_another_database_or_an_empty_file(tmp_path):
+    """`serve --db` naming another application's SQLite file gave it the registry's tables (and an empty
+    file became an empty registry) before serving no audits; it is refused, the file untouched."""
+    from auditor.errors import UsageError
+    from auditor.web.app import create_app
+
+    out = tmp_path / "out"
+    out.mkdir()
+    other, empty = tmp_path / "crm.sqlite", tmp_path / "empty.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+    empty.touch()
+    for db, said in ((other, "is a database without the audit registry's table auditor_runs"),
+                     (empty, "is an empty file, not a registry")):
+        before = db.read_bytes()
+        with pytest.raises(UsageError, match="serve reads a registry and never creates one") as info:
+            create_app(out, db=f"sqlite:///{db}")
+        assert f"the registry {db} {said} (a mistyped --db" in str(info.value)
+        assert db.read_bytes() == before
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_read_only_registry_commands_refuse_an_in_memory_registry(cli, url):
     """`due --db sqlite://` said "nothing due" (exit 0): an in-memory database is empty, as a mistyped path."""
