@@ -236,6 +236,7 @@ class WaiverRecord(_Frozen):
     justification: str
     approver: str
     expires: str  # ISO date, the last day it applies
+    approved: str | None = None  # ISO date it was approved, where the waiver records one (None: runs before it could)
     reference: str = ""
     source: str  # the policy or waivers file that declares it
     # applied: the check's FAIL/WARN shows as WAIVED; expired: no longer applies, the status stands;
