@@ -353,9 +353,10 @@ def run(
     for c in result.checks:
         w = c.waiver
         if w is not None and w.state in ("applied", "expired", "not-covered"):
-            waived = (f"{w.status_before.value.upper()} waived by {w.approver} until {w.expires}" if w.state == "applied"
-                      else f"waiver by {w.approver} expired on {w.expires}; not applied" if w.state == "expired"
-                      else f"waiver by {w.approver} does not cover {', '.join(w.uncovered)}; not applied")
+            by = f"{w.approver} (approved {w.approved})" if w.approved else w.approver
+            waived = (f"{w.status_before.value.upper()} waived by {by} until {w.expires}" if w.state == "applied"
+                      else f"waiver by {by} expired on {w.expires}; not applied" if w.state == "expired"
+                      else f"waiver by {by} does not cover {', '.join(w.uncovered)}; not applied")
             human.print(f"  {printable(c.id)}: {printable(waived)}", markup=False, highlight=False, soft_wrap=True)
     overall = display_overall(result)
     human.print(f"overall: [{STATUS_STYLE.get(overall, 'dim')}]{overall.upper()}[/]   ({record.path.name})"
@@ -432,8 +433,9 @@ def validate(
             for w in loaded.waivers:
                 when = "expired" if w.waiver.expires < datetime.now(timezone.utc).date() else "valid until"
                 gates = f" (gates {', '.join(w.waiver.gates)} only)" if w.waiver.gates else ""
+                approved = f", approved {w.waiver.approved}" if w.waiver.approved else ""
                 out.print(f"  waiver for {printable(w.waiver.check)}{printable(gates)} ({printable(w.source)}): {when} "
-                          f"{w.waiver.expires}", markup=False, highlight=False, soft_wrap=True)
+                          f"{w.waiver.expires}{approved}", markup=False, highlight=False, soft_wrap=True)
 
         if data is not None and card is None:
             raise_usage("--data needs --card (the card says which columns to expect)")

@@ -10,7 +10,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, computed_field, field_validator, model_validator
 
 RESULT_SCHEMA_VERSION = 1
 
@@ -66,8 +66,29 @@ def worst(statuses) -> Status:
     return max(statuses, key=SEVERITY_RANK.__getitem__)
 
 
+def is_gate(severity: Any) -> bool:
+    """Whether a threshold of this severity can change a check's status: ``warn`` and ``fail`` can;
+    ``info`` is recorded, met or not. The one rule behind a check's ``gated`` (and the reports' INFO)."""
+    return severity != "info"
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _recorded_as_computed(name: str, data: Any, handler, why: str):
+    """Validate ``data`` with the computed field ``name`` as result.json records it: a file written
+    before the field existed lacks it (computed from what it holds), and one that has it must record
+    what the rest of it gives (an edit that changed one and not the other is refused, naming it)."""
+    if not (isinstance(data, dict) and name in data):
+        return handler(data)
+    data = dict(data)
+    recorded = data.pop(name)
+    model = handler(data)
+    computed = getattr(model, name)
+    if type(recorded) is not type(computed) or recorded != computed:
+        raise ValueError(f"{name} is recorded as {recorded!r}, but {why} give {computed!r}")
+    return model
 
 
 # --- evidence: data for the templates, never markup -------------------------------------------
@@ -236,6 +257,7 @@ class WaiverRecord(_Frozen):
     justification: str
     approver: str
     expires: str  # ISO date, the last day it applies
+    approved: str | None = None  # ISO date it was approved, where the waiver records one (None: runs before it could)
     reference: str = ""
     source: str  # the policy or waivers file that declares it
     # applied: the check's FAIL/WARN shows as WAIVED; expired: no longer applies, the status stands;
@@ -274,6 +296,21 @@ class CheckResult(_Frozen):
     rationale: str = ""  # from the policy: why this check is in it
     clauses: list[str] = []  # regulatory clauses the policy maps this check to (auditor/policy/clauses.py)
     waiver: WaiverRecord | None = None
+
+    @computed_field
+    @property
+    def gated(self) -> bool:
+        """Whether a threshold of the check can change its status (a ``warn`` or ``fail`` one; an
+        ``info`` one is recorded, met or not). A PASS of a check that is not gated judged nothing:
+        the reports show it as INFO (auditor/render/scope.py). Written to result.json and always
+        computed from the thresholds: a result.json written before it existed lacks it and loads the
+        same; one that records another value is refused (:func:`_recorded_as_computed`)."""
+        return any(is_gate(t.severity) for t in self.thresholds)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _gated_as_recorded(cls, data: Any, handler):
+        return _recorded_as_computed("gated", data, handler, "the check's thresholds")
 
 
 # --- the audit ----------------------------------------------------------------------------------
@@ -404,6 +441,19 @@ class AuditResult(_Frozen):
     provenance: dict[str, Any]
     checks: list[CheckResult]
     traceability: Traceability | None = None
+
+    @computed_field
+    @property
+    def gated_checks(self) -> int:
+        """How many checks that ran (not SKIPPED) are gated: 0 means no gate stands behind the overall
+        status, so a ``pass`` judged nothing (the reports show INFO overall, auditor/render/scope.py).
+        Written to result.json and computed, as :attr:`CheckResult.gated` is."""
+        return sum(c.gated for c in self.checks if c.status != Status.SKIPPED)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _gated_checks_as_recorded(cls, data: Any, handler):
+        return _recorded_as_computed("gated_checks", data, handler, "its checks")
 
     @field_validator("provenance")
     @classmethod

@@ -19,7 +19,7 @@ from auditor.policy.compute import compute_problems
 from auditor.policy.inheritance import compact, load_chain, merge_chain
 from auditor.policy.loosening import loosened
 from auditor.policy.schema import Policy
-from auditor.policy.waivers import LoadedWaivers, SourcedWaiver, load_waivers_file, too_long
+from auditor.policy.waivers import LoadedWaivers, SourcedWaiver, approval_problems, load_waivers_file, too_long
 from auditor.results import FileHash, PolicyRef
 
 
@@ -115,8 +115,10 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None, tod
     said = [(sw, *_unknown_check(sw, ids, root.source)) for sw in sourced if sw.waiver.check not in ids]
     said += [(sw, *_unknown_gate(sw, j, gates, root.source)) for sw in sourced if sw.waiver.check in gates
              for j, g in enumerate(sw.waiver.gates) if g not in gates[sw.waiver.check]]
-    said += [(sw, f"{sw.location}.expires", why) for sw, why in too_long(
-        sourced, policy.max_waiver_days, today or dt.datetime.now(dt.timezone.utc).date(), root.source)]
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    said += [(sw, f"{sw.location}.approved", why) for sw, why in approval_problems(sourced, today)]
+    said += [(sw, f"{sw.location}.expires", why) for sw, why in too_long(sourced, policy.max_waiver_days, today,
+                                                                         root.source)]
     if said and not problems and waiver_file is not None and all(sw.source == waiver_file.source for sw, _, _ in said):
         raise WaiversError(waiver_file.source, [Problem(at, why) for _, at, why in said])
     problems += [Problem(("" if sw.source == root.source else f"{sw.source}:") + at, why) for sw, at, why in said]

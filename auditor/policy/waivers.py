@@ -15,8 +15,11 @@ Lifetime: a waiver is an acceptance to be reviewed, not a standing exemption. On
 the policy's ``max_waiver_days`` (default :data:`DEFAULT_WAIVER_DAYS`, a yearly review; at most
 :data:`MAX_WAIVER_DAYS`) after the day the policy is loaded (``validate`` or ``run``, a UTC day) is a
 validation error at its ``waivers[i].expires``: every waiver in force is re-approved at least that often
-(ISO/IEC 42001 A.2.4's periodic review; the policy's ``reaudit_interval_days`` is the models' own). Waivers
-record no approval date, so the day of loading is the one date the bound can count from.
+(ISO/IEC 42001 A.2.4's periodic review; the policy's ``reaudit_interval_days`` is the models' own). A waiver
+may record the day it was ``approved``: its lifetime then counts from that day (``expires - approved`` at most
+``max_waiver_days``), so that re-reading the policy later renews nothing; an approval date after the day of
+loading or after ``expires`` is a validation error at its ``waivers[i].approved``. Without one, the day of
+loading is the one date the bound can count from.
 
 Overall status: WAIVED ranks above PASS and below WARN (see ``results.worst``), so the overall
 status is the worst of the non-waived statuses, and WAIVED when the only findings were waived;
@@ -52,6 +55,9 @@ class Waiver(NumbersNotBooleans):
     justification: str = Field(min_length=1)
     approver: str = Field(min_length=1)
     expires: dt.date  # the last day on which the waiver applies
+    # the day it was approved (optional): its lifetime (max_waiver_days) counts from it, not from the day the
+    # policy is read, so re-reading the policy renews nothing; on or before today and on or before expires
+    approved: dt.date | None = None
     reference: str = ""  # a ticket or decision record
     # the gates whose findings it accepts (measurements the check's warning or blocking thresholds
     # name); empty: every gate of the check
@@ -78,6 +84,11 @@ class Waiver(NumbersNotBooleans):
     @classmethod
     def _a_date(cls, value):
         return calendar_date(value)
+
+    @field_validator("approved", mode="before")
+    @classmethod
+    def _a_date_if_given(cls, value):
+        return None if value is None else calendar_date(value)
 
 
 def calendar_date(value):
@@ -157,23 +168,58 @@ def load_waivers_file(path: str | Path) -> LoadedWaivers:
     )
 
 
+def _approval_stands(w: Waiver, today: dt.date) -> bool:
+    """Whether a waiver's approval date is one its lifetime may count from: given, not in the future
+    and not after its expiry (otherwise :func:`approval_problems` says why, and the lifetime counts
+    from today, so that a too long one is said at the same time)."""
+    return w.approved is not None and w.approved <= today and w.approved <= w.expires
+
+
+def approval_problems(waivers: list[SourcedWaiver], today: dt.date) -> list[tuple[SourcedWaiver, str]]:
+    """Each waiver whose ``approved`` date is after ``today`` (the UTC day the policy is read) or after its
+    own ``expires``, with why (one entry per problem)."""
+    out = []
+    for sw in waivers:
+        w = sw.waiver
+        if w.approved is None:
+            continue
+        if w.approved > today:
+            out.append((sw, f"{w.approved.isoformat()} is in the future (today is {today.isoformat()}, a UTC day): a "
+                            f"waiver records the day it was approved, on or before the day the policy is read"))
+        if w.approved > w.expires:
+            out.append((sw, f"{w.approved.isoformat()} is after the waiver's expiry ({w.expires.isoformat()}): a waiver "
+                            f"is approved on or before the last day it applies"))
+    return out
+
+
 def too_long(waivers: list[SourcedWaiver], max_days: int | None, today: dt.date, policy_source: str) -> list[
         tuple[SourcedWaiver, str]]:
-    """Each waiver that expires more than ``max_days`` (None: the default) after ``today``, with why."""
+    """Each waiver that expires more than ``max_days`` (None: the default) after its approval date
+    (``approved``, where it stands) or else ``today``, with why."""
     days = DEFAULT_WAIVER_DAYS if max_days is None else max_days
     setting = (f"max_waiver_days {days} of the policy {policy_source}" if max_days is not None else
                f"the default; a policy's max_waiver_days may set up to {MAX_WAIVER_DAYS}")
-    last = today + dt.timedelta(days=days)
-    return [(sw, f"{sw.waiver.expires.isoformat()} is {(sw.waiver.expires - today).days} days after today "
-                 f"({today.isoformat()}); a waiver may run at most {days} days ({setting}), so that it is reviewed "
-                 f"at least that often: set expires on or before {last.isoformat()}")
-            for sw in waivers if sw.waiver.expires > last]
+    out = []
+    for sw in waivers:
+        w = sw.waiver
+        approved = _approval_stands(w, today)
+        start = w.approved if approved else today
+        last = start + dt.timedelta(days=days)
+        if w.expires <= last:
+            continue
+        since = f"its approval ({start.isoformat()})" if approved else f"today ({today.isoformat()})"
+        fix = (f"set expires on or before {last.isoformat()}, or approve it again (a later approved date)" if approved
+               else f"set expires on or before {last.isoformat()}")
+        out.append((sw, f"{w.expires.isoformat()} is {(w.expires - start).days} days after {since}; a waiver may run "
+                        f"at most {days} days ({setting}), so that it is reviewed at least that often: {fix}"))
+    return out
 
 
 def record_of(sourced: SourcedWaiver, state: str, status_before: Status | None = None,
               uncovered: list[str] | None = None) -> WaiverRecord:
     w = sourced.waiver
     return WaiverRecord(check=w.check, justification=w.justification, approver=w.approver, expires=w.expires.isoformat(),
+                        approved=w.approved.isoformat() if w.approved else None,
                         reference=w.reference, source=sourced.source, state=state, status_before=status_before,
                         gates=list(w.gates), uncovered=uncovered or [])
 
@@ -199,22 +245,34 @@ def apply_waivers(checks: list[CheckResult], waivers: list[SourcedWaiver], today
         chosen, valid = choose(mine, today)
         w = chosen.waiver
         if not valid:
-            note = (f"A waiver for this check (approved by {w.approver}) expired on {w.expires.isoformat()} and no "
+            note = (f"A waiver for this check (approved by {w.approver}{_on(w)}) expired on {w.expires.isoformat()} and no "
                     f"longer applies; the status stands.")
             out.append(c.model_copy(update={"waiver": record_of(chosen, "expired"), "notes": [*c.notes, note]}))
         elif c.status in WAIVABLE and (uncovered := _uncovered(c, w)):
-            note = (f"A waiver by {w.approver} (until {w.expires.isoformat()}) accepts the findings of "
+            since = f"approved {w.approved.isoformat()}, " if w.approved else ""
+            note = (f"A waiver by {w.approver} ({since}until {w.expires.isoformat()}) accepts the findings of "
                     f"{', '.join(w.gates)} only; this run also missed {', '.join(uncovered)}, so the status stands.")
             out.append(c.model_copy(update={"waiver": record_of(chosen, "not-covered", uncovered=uncovered),
                                             "notes": [*c.notes, note]}))
         elif c.status in WAIVABLE:
-            note = (f"{c.status.value.upper()} waived by {w.approver} until {w.expires.isoformat()}: {w.justification}")
+            note = (f"{c.status.value.upper()} waived by {w.approver}{_approved(w)} until "
+                    f"{w.expires.isoformat()}: {w.justification}")
             out.append(c.model_copy(update={"status": Status.WAIVED, "waiver": record_of(chosen, "applied", c.status),
                                             "notes": [*c.notes, note]}))
         else:
             state = "not-waivable" if c.status == Status.ERROR else "not-needed"
             out.append(c.model_copy(update={"waiver": record_of(chosen, state)}))
     return out
+
+
+def _on(w: Waiver) -> str:
+    """" on <its approval date>" where the waiver records one."""
+    return f" on {w.approved.isoformat()}" if w.approved else ""
+
+
+def _approved(w: Waiver) -> str:
+    """" (approved <its approval date>)" where the waiver records one."""
+    return f" (approved {w.approved.isoformat()})" if w.approved else ""
 
 
 def _uncovered(check: CheckResult, waiver: Waiver) -> list[str]:

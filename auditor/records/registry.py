@@ -27,6 +27,7 @@ from auditor.errors import AuditorError, UsageError
 from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RETIRED_TABLE, RUNS_TABLE, Run, iter_runs,
                                   latest_signoff, open_run, read_signoffs, signoff_line_sha256, utc_now)
 from auditor.records.sqlite_reader import LIKE_ESCAPE, is_busy, model_dir_pattern, registry_file
+from auditor.results import is_gate
 
 metadata = sa.MetaData()
 
@@ -158,7 +159,7 @@ def shown_status(result: dict[str, Any]) -> str:
     JSON): ``info`` for a PASS that no check with a warning or blocking threshold stands behind."""
     status = result.get("status", "")
     checks = result.get("checks") if isinstance(result.get("checks"), list) else []
-    gated = any(isinstance(t, dict) and t.get("severity") != "info"
+    gated = any(isinstance(t, dict) and is_gate(t.get("severity"))
                 for c in checks if isinstance(c, dict) and c.get("status") != "skipped"
                 for t in (c.get("thresholds") or []))
     return "info" if status == "pass" and not gated else status

@@ -57,7 +57,8 @@ def _testcase(suite: ET.Element, classname: str, check: CheckResult) -> None:
         out += ["warning thresholds:", *(f"  {f}" for f in _failing(check, ("warn",)))]
     if check.waiver is not None:
         w = check.waiver
-        out.append(f"waiver ({w.state}): {w.justification} — approved by {w.approver}, expires {w.expires}"
+        out.append(f"waiver ({w.state}): {w.justification} — approved by {w.approver}"
+                   + (f" on {w.approved}" if w.approved else "") + f", expires {w.expires}"
                    + (f"; accepts the findings of {', '.join(w.gates)} only" if w.gates else "")
                    + (f"; not applied: also missed {', '.join(w.uncovered)}" if w.uncovered else "")
                    + (f"; status before the waiver: {w.status_before.value}" if w.status_before else ""))

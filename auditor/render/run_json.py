@@ -39,7 +39,7 @@ def _check(check: CheckResult) -> dict:
             "key_figure": check.key_figure, "not_met": _missed_gates(check),
             "error": check.error.type if check.error else None, "skipped_reason": check.skipped_reason,
             "waiver": None if waiver is None else {"state": waiver.state, "approver": waiver.approver,
-                                                    "expires": waiver.expires}}
+                                                    "expires": waiver.expires, "approved": waiver.approved}}
 
 
 def run_summary(result: AuditResult, stored: Path, exit_code: int, extra_files: dict[str, Path] | None = None,

@@ -4,6 +4,8 @@ Presentation only: nothing here changes a status. A check that ran with no warni
 threshold (none, or ``info`` ones only) is shown as INFO (informational: its evidence is for the
 reader, it gates nothing); the overall status stays the worst of the check statuses
 (auditor/results.py), and an audit where no check was gated shows INFO, not PASS: it judged nothing.
+Whether a check is gated is result.json's own ``gated`` (and the audit's ``gated_checks``), one rule
+(``results.is_gate``) for the reports, the registry and a machine reader of the file.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ INFO = "info"
 
 def gated(check: CheckResult) -> bool:
     """Whether a threshold of the check can change its status (``warn`` or ``fail``; an ``info`` one
-    is recorded, met or not)."""
-    return any(t.severity != "info" for t in check.thresholds)
+    is recorded, met or not): result.json's ``gated`` (:attr:`auditor.results.CheckResult.gated`)."""
+    return check.gated
 
 
 def display_status(check: CheckResult) -> str:
@@ -32,7 +34,7 @@ def display_status(check: CheckResult) -> str:
 def display_overall(result: AuditResult) -> str:
     """The overall status shown: ``info`` for a PASS no gated check stands behind (every check
     informational or skipped)."""
-    if result.status == Status.PASS and not any(gated(c) for c in result.checks if c.status != Status.SKIPPED):
+    if result.status == Status.PASS and not result.gated_checks:  # result.json's gated_checks
         return INFO
     return str(result.status)
 

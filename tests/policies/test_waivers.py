@@ -409,3 +409,124 @@ def test_a_quoted_longer_max_waiver_days_is_said_as_a_loosening(tmp_path, policy
                                "stand longer before it is reviewed"]
     shorter = yaml_writer(tmp_path, "shorter.yaml", child_of("base.yaml", max_waiver_days="30"))
     assert load_policy(shorter, today=TODAY).weakened == []
+
+
+# --- a waiver's approval date -------------------------------------------------------------------------------
+
+
+def _approved(approved_days: int, expires_days: int, today: dt.date = TODAY) -> dict:
+    return {**_expiring(expires_days, today), "approved": (today + dt.timedelta(days=approved_days)).isoformat()}
+
+
+def test_an_approved_waivers_lifetime_counts_from_its_approval_not_from_the_day_it_is_read(tmp_path, policy_writer):
+    """Counted from the day the policy was read, a waiver approved long ago was renewed by every reading:
+    with an approval date, expires - approved is bounded; the last day it allows is itself allowed."""
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, waivers=[_approved(-100, 265), _approved(-100, 266)]))
+    with pytest.raises(PolicyError) as info:
+        load_policy(policy, today=TODAY)
+    assert [(p.location, p.message) for p in info.value.problems] == [(
+        "waivers[1].expires", "2027-08-15 is 366 days after its approval (2026-08-14); a waiver may run at most 365 days "
+                              "(the default; a policy's max_waiver_days may set up to 3650), so that it is reviewed at "
+                              "least that often: set expires on or before 2027-08-14, or approve it again (a later "
+                              "approved date)")]
+    # read a year later, the same policy still fails: the day of reading no longer renews it
+    with pytest.raises(PolicyError):
+        load_policy(policy, today=TODAY + dt.timedelta(days=200))
+    ok = policy_writer(tmp_path / "ok", policy_writer.tiny(FAILING, max_waiver_days=90, waivers=[_approved(-30, 60)]))
+    [w] = load_policy(ok, today=TODAY).waivers
+    assert w.waiver.approved == dt.date(2026, 10, 23) and w.waiver.expires == dt.date(2027, 1, 21)
+    stale = policy_writer(tmp_path / "stale", policy_writer.tiny(FAILING, max_waiver_days=90, waivers=[_approved(-30, 61)]))
+    with pytest.raises(PolicyError) as info:
+        load_policy(stale, today=TODAY)
+    assert [p.location for p in info.value.problems] == ["waivers[0].expires"]
+    assert "91 days after its approval (2026-10-23)" in info.value.problems[0].message
+
+
+def test_an_approval_in_the_future_or_after_the_expiry_is_located_at_approved(tmp_path, policy_writer):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, waivers=[
+        _approved(1, 30), {**_approved(0, 0), "approved": "2020-02-01", "expires": "2020-01-31"}, _approved(0, 0),
+        _approved(5, 400)]))
+    with pytest.raises(PolicyError) as info:
+        load_policy(policy, today=TODAY)
+    assert [(p.location, p.message) for p in info.value.problems] == [
+        ("waivers[0].approved", "2026-11-23 is in the future (today is 2026-11-22, a UTC day): a waiver records the day "
+                                "it was approved, on or before the day the policy is read"),
+        ("waivers[1].approved", "2020-02-01 is after the waiver's expiry (2020-01-31): a waiver is approved on or before "
+                                "the last day it applies"),
+        ("waivers[3].approved", "2026-11-27 is in the future (today is 2026-11-22, a UTC day): a waiver records the day "
+                                "it was approved, on or before the day the policy is read"),
+        # an approval that does not stand is no date to count from: the lifetime counts from today, said at once
+        ("waivers[3].expires", "2027-12-27 is 400 days after today (2026-11-22); a waiver may run at most 365 days (the "
+                               "default; a policy's max_waiver_days may set up to 3650), so that it is reviewed at least "
+                               "that often: set expires on or before 2027-11-22")]
+
+
+@pytest.mark.parametrize("value", [20260101, "2026-13-01", "2026-01-01T10:00:00"])
+def test_an_approval_that_is_not_a_date_is_located(tmp_path, policy_writer, value):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, waivers=[{**_expiring(30), "approved": value}]))
+    with pytest.raises(PolicyError) as info:
+        load_policy(policy, today=TODAY)
+    [problem] = info.value.problems
+    assert problem.location == "waivers[0].approved" and "expected a date, YYYY-MM-DD" in problem.message
+
+
+def test_a_waivers_files_bad_approval_exits_3_located_in_that_file_and_validate_lists_the_date(
+        tmp_path, policy_writer, yaml_writer):
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING))
+    today = dt.datetime.now(dt.timezone.utc).date()
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [_approved(-10, 30, today), _approved(3, 30, today)]})
+    result = invoke("validate", "-p", policy, "--waivers", waivers)
+    assert result.exit_code == 3, result.output
+    err = flat(result.stderr)
+    assert f"invalid waivers file {waivers}" in err
+    assert f"waivers[1].approved: {(today + dt.timedelta(days=3)).isoformat()} is in the future" in err
+    assert "waivers[0]" not in err
+    good = yaml_writer(tmp_path, "good.yaml", {"waivers": [_approved(-10, 30, today)]})
+    result = invoke("validate", "-p", policy, "--waivers", good)
+    assert result.exit_code == 0, result.output
+    assert (f"valid until {(today + dt.timedelta(days=30)).isoformat()}, approved "
+            f"{(today - dt.timedelta(days=10)).isoformat()}") in flat(result.stdout)
+
+
+def test_the_approval_date_is_recorded_with_the_waiver_and_in_its_notes():
+    approved = waiver(expires=TODAY + dt.timedelta(days=9), approved=dt.date(2026, 11, 1))
+    [c] = apply_waivers([result(Status.FAIL)], [approved], TODAY)
+    assert c.waiver.approved == "2026-11-01" and c.waiver.expires == "2026-12-01"
+    assert c.notes == ["FAIL waived by Head of MRM (approved 2026-11-01) until 2026-12-01: accepted: known gap"]
+    [old] = apply_waivers([result(Status.FAIL)], [waiver(expires=TODAY + dt.timedelta(days=9))], TODAY)
+    assert old.waiver.approved is None and "approved" not in old.notes[0]
+
+
+def test_run_with_an_approved_waiver_shows_its_approval_everywhere(failing, yaml_writer, tmp_path):
+    """result.json's waiver records carry ``approved``; the terminal, the report's waiver table and the
+    check's section show it. A result.json written before the field existed still renders."""
+    today = dt.datetime.now(dt.timezone.utc).date()
+    approved, until = (today - dt.timedelta(days=3)).isoformat(), (today + dt.timedelta(days=30)).isoformat()
+    waivers = yaml_writer(tmp_path, "waivers.yaml", {"waivers": [
+        {"check": "card_completeness", "justification": "Card rewrite due in Q1", "approver": "Jane Doe",
+         "expires": until, "approved": approved}]})
+    result = run(failing, waivers, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert f"card_completeness: FAIL waived by Jane Doe (approved {approved}) until {until}" in flat(result.stdout)
+    run_dir = tmp_path / "out" / "tiny-model" / "v0001"
+    data = json.loads((run_dir / "result.json").read_text())
+    card = next(c for c in data["checks"] if c["id"] == "card_completeness")
+    assert card["waiver"]["approved"] == approved and data["traceability"]["waivers"][0]["approved"] == approved
+    html = flat((run_dir / "report.html").read_text())
+    assert f"<th>Approved</th><th>Expires</th>" in html and f"<td>{approved}</td> <td>{until}</td>" in html
+    assert f"is accepted by Jane Doe (approved {approved}) until {until}" in html
+    from auditor.render.html import render_html
+    from auditor.render.junit import junit_xml
+    from auditor.render.run_json import run_summary
+    from auditor.results import AuditResult
+
+    full = AuditResult.model_validate(data)
+    assert f"approved by Jane Doe on {approved}, expires {until}" in junit_xml(full).decode()
+    said = next(c for c in run_summary(full, run_dir, 0)["checks"] if c["id"] == "card_completeness")
+    assert said["waiver"]["approved"] == approved
+    # a run written before waivers had an approval date: its records lack the field, and still render
+    for record in [card["waiver"], *data["traceability"]["waivers"]]:
+        del record["approved"]
+    old = AuditResult.model_validate(data)
+    assert old.traceability.waivers[0].approved is None
+    assert f"<td>Jane Doe</td> <td>—</td> <td>{until}</td>" in flat(render_html(old))
