@@ -75,6 +75,8 @@ class GlobalImportance(Check):
     )
     requires = frozenset({Capability.FEATURE_TABLE})
     Params = GlobalImportanceParams
+    # SHAP explains n_instances rows; the permutation importance is over the evaluation rows (max_rows)
+    rests_on = {"n_instances": ("rank_correlation",)}
 
     @classmethod
     def measurement_ranges(cls, params) -> dict[str, Range]:

@@ -242,6 +242,11 @@ class SubgroupFairness(Check):
     requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
     Params = FairnessParams
     explainer_params = ("explainer",)
+    # the level sets the intervals' ends and which columns the four-fifths rule's significance test can
+    # judge (a lower one judges columns whose groups could not reach it: a count where there was none);
+    # not a point disparity, the p-value, or the proxies (a lower level finds more: stricter). The
+    # explained rows give only the explanation-based evidence: the disparities are over every row
+    rests_on = {"confidence": ("_ci_low", "_ci_high", "adverse_impact_groups"), "n_instances": EVIDENCE}
 
     # between groups, the largest difference of two rates and the smallest ratio of two (smaller over larger) are
     # shares, and so are their interval's ends; Cramér's V and top-k agreement are shares, their differences
