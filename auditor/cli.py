@@ -10,7 +10,7 @@ was stored (2, 3, 4 and the signals' codes are kept).
 Options' defaults come from ./auditor.yaml (or [tool.auditor] in ./pyproject.toml, or --config FILE)
 and AUDITOR_<COMMAND>_<OPTION> variables (auditor/config.py); the command line wins.
 `verify` exits 1 when a run was altered, `due` when a model's approval expired, its newest artefact
-is not signed off after an approval, or its re-audit is overdue, `sign-off` when the run fails verification (an altered audit is not signed).
+is not signed off after an approval, or its re-audit is due (today) or overdue, `sign-off` when the run fails verification (an altered audit is not signed).
 """
 
 from __future__ import annotations
@@ -825,7 +825,7 @@ def due(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Evaluate on this date (YYYY-MM-DD, a UTC day) instead of today, "
                                         "as the records stood at its end: runs and sign-offs made after it are left out."),
 ) -> None:
-    """List models whose approval expired, whose new artefact is not signed off, or whose re-audit is overdue (exit 1 when any)."""
+    """List models whose approval expired, whose new artefact is not signed off, or whose re-audit is due today or overdue (exit 1 when any)."""
     from auditor.records.runs import parse_date
     from auditor.records.schedule import as_datetime, due as due_items, as_of as rows_as_of
 

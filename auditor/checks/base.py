@@ -173,6 +173,10 @@ class Check(ABC):
     # the range of each measurement it can report, by name (a check whose names follow its parameters
     # builds them in measurement_ranges instead)
     ranges: ClassVar[dict[str, Range]] = {}
+    # per parameter, the measurements (names or endings) whose judgement rests on it where not all of the
+    # check's do: the gates a child policy loosens by changing it (policy/loosening.py's rules) are those
+    # alone; a parameter not named here bears on every gate of the check
+    rests_on: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     @classmethod
     def explainers(cls, params: Params, task: str) -> list[str]:

@@ -135,6 +135,9 @@ class ExplanationClustering(Check):
     trust = True
     Params = ClusteringParams
     explainer_params = ("explainer",)
+    # the level sets the intervals' ends, and the worst cohort by error is the one whose shortfall's
+    # interval reaches highest, so the level picks it (the worst by faithfulness or stability is by its centre)
+    rests_on = {"confidence": ("_ci_low", "_ci_high", "_worst_accuracy_gap", "_worst_error_ratio")}
 
     ranges = RANGES
 

@@ -76,6 +76,8 @@ class GlobalImportance(Check):
     requires = frozenset({Capability.FEATURE_TABLE})
     explains_always = ("shap",)  # the ranking permutation importance is compared with
     Params = GlobalImportanceParams
+    # SHAP explains n_instances rows; the permutation importance is over the evaluation rows (max_rows)
+    rests_on = {"n_instances": ("rank_correlation",)}
 
     @classmethod
     def measurement_ranges(cls, params) -> dict[str, Range]:

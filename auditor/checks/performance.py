@@ -589,6 +589,9 @@ class Performance(Check):
         "that does not do what its card says cannot be signed off on the card's word."
     )
     Params = PerformanceParams
+    # the level sets the intervals' ends; a point metric (accuracy, roc_auc) does not depend on it, and a
+    # claim compared with a narrower interval lies only further outside it (the claims gates are stricter)
+    rests_on = {"confidence": ("_ci_low", "_ci_high")}
     requires = frozenset()  # classifiers and regressors (the REGRESSION capability selects the metrics)
     # how far a claim lies outside the measured interval (0 inside it; an error's over the claim), and counts
     ranges = {**{f"{m}{s}": r for m, r in METRIC_RANGES.items() for s in ("", "_ci_low", "_ci_high")},

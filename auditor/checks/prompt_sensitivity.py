@@ -97,6 +97,8 @@ class PromptSensitivity(Check):
     explainer_params = ("explainer",)
     trust = True
     Params = PromptSensitivityParams
+    # the attributions compared are of n_instances rows; the accuracies and decisions are over every row
+    rests_on = {"n_instances": ("explanation_rank_correlation_min",)}
 
     # accuracies and agreements are shares; a drop is a difference of two accuracies (a paraphrase may do better),
     # as are its interval's ends (Tango's); the rank correlation is Spearman's

@@ -242,6 +242,11 @@ class SubgroupFairness(Check):
     requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
     Params = FairnessParams
     explainer_params = ("explainer",)
+    # the level sets the intervals' ends and which columns the four-fifths rule's significance test can
+    # judge (a lower one judges columns whose groups could not reach it: a count where there was none);
+    # not a point disparity, the p-value, or the proxies (a lower level finds more: stricter). The
+    # explained rows give only the explanation-based evidence: the disparities are over every row
+    rests_on = {"confidence": ("_ci_low", "_ci_high", "adverse_impact_groups"), "n_instances": EVIDENCE}
 
     # between groups, the largest difference of two rates and the smallest ratio of two (smaller over larger) are
     # shares, and so are their interval's ends; Cramér's V and top-k agreement are shares, their differences
@@ -452,8 +457,10 @@ class SubgroupFairness(Check):
         evidence += self._explanation_evidence(ctx, p, sens, codes, measurements, notes)
         if measurements["explained_instances"] is not None:
             # a top-k by mean |attribution| (proxies) or a share of it over fewer than MIN_JUDGED explained rows
-            # ranks nothing: with n_instances 2, "no proxy in the top 5" had passed on two rows' attributions
-            sample_sizes += [SampleSize(measurement=name, n=int(measurements["explained_instances"]),
+            # ranks nothing: with n_instances 2, "no proxy in the top 5" had passed on two rows' attributions.
+            # One not measured (no proxy judged, no two groups' explanation quality, nothing ranked): n = 0
+            sample_sizes += [SampleSize(measurement=name, n=0 if measurements[name] is None
+                                        else int(measurements["explained_instances"]),
                                         min_n=None if name == "explained_instances" else MIN_JUDGED)
                              for name in EVIDENCE]
         dp, eo = measurements["demographic_parity_difference"], measurements["equalised_odds_difference"]
@@ -535,31 +542,15 @@ class SubgroupFairness(Check):
         # explanation quality per group: faithfulness gap and seed stability per explained instance
         rows = np.asarray(attr.row_ids)
         measurements["explained_instances"] = float(len(rows))
-        gap = deletion_gaps(ctx, attr, f"fairness.control.{p.explainer}", p.control_orders)  # positive: beats random
         k = max(1, min(p.top_k, len(names)))
-        if get_explainer(ctx.task, p.explainer).stochastic:
-            again = ctx.attribution(p.explainer, p.n_instances, overrides={"seed_offset": 1})
-            stability = np.asarray(feature_agreement(A, again.matrix(), k), dtype=float).reshape(-1)
-        else:
-            stability = np.ones(len(rows))
-        quality_rows, gap_disp, stab_disp = [], [], []
-        for col in sens.columns:
-            g = codes[col].names.astype(object)[codes[col].codes[rows]]  # as Python strings
-            medians_gap, medians_stab = [], []
-            present = sorted(set(g))
-            for group in (present[j] for j in shown_order(present)):
-                inside = g == group
-                n = int(inside.sum())
-                gated = n >= p.min_explained_per_group
-                # the gap's centre as the faithfulness and clustering checks give it (Hodges-Lehmann)
-                mg, ms = signed_rank_interval(gap[inside])[0], float(np.nanmedian(stability[inside]))
-                quality_rows.append([col, group, n, gated_cell(gated, p.min_explained_per_group), mg, ms])
-                if gated:
-                    medians_gap.append(mg)
-                    medians_stab.append(ms)
-            if len(medians_gap) >= 2:
-                gap_disp.append(max(medians_gap) - min(medians_gap))
-                stab_disp.append(max(medians_stab) - min(medians_stab))
+        if np.any(A):
+            quality_rows, gap_disp, stab_disp = self._quality_per_group(ctx, p, attr, sens, codes, k)
+        else:  # a model whose output never moves: every explanation of it is zero
+            quality_rows, gap_disp, stab_disp = [], [], []
+            notes.append(f"Every attribution of the {len(rows)} explained rows is exactly 0: nothing ranks, so the "
+                         "explanations' faithfulness and stability per group are not measured (faithfulness_gap_disparity "
+                         "and stability_disparity: none, which no gate passes); a disparity of 0 would compare one "
+                         "arbitrary order of ties with another.")
         measurements["faithfulness_gap_disparity"] = max(gap_disp) if gap_disp else None
         measurements["stability_disparity"] = max(stab_disp) if stab_disp else None
         bar_labels, bar_values, left_out = most_bars(
@@ -600,3 +591,34 @@ class SubgroupFairness(Check):
                           "Explained rows are the audit's shared selection, not a random sample of each group.",
                   detail=True),
         ]
+
+    @staticmethod
+    def _quality_per_group(ctx, p, attr, sens, codes, k: int) -> tuple[list, list[float], list[float]]:
+        """Per sensitive column and group of explained rows: the faithfulness gap's centre and the median
+        seed stability (table rows), and each column's spread of them over its gated groups."""
+        rows, A = np.asarray(attr.row_ids), attr.matrix()
+        quality_rows, gap_disp, stab_disp = [], [], []
+        gap = deletion_gaps(ctx, attr, f"fairness.control.{p.explainer}", p.control_orders)  # positive: beats random
+        if get_explainer(ctx.task, p.explainer).stochastic:
+            again = ctx.attribution(p.explainer, p.n_instances, overrides={"seed_offset": 1})
+            stability = np.asarray(feature_agreement(A, again.matrix(), k), dtype=float).reshape(-1)
+        else:
+            stability = np.ones(len(rows))
+        for col in sens.columns:
+            g = codes[col].names.astype(object)[codes[col].codes[rows]]  # as Python strings
+            medians_gap, medians_stab = [], []
+            present = sorted(set(g))
+            for group in (present[j] for j in shown_order(present)):
+                inside = g == group
+                n = int(inside.sum())
+                gated = n >= p.min_explained_per_group
+                # the gap's centre as the faithfulness and clustering checks give it (Hodges-Lehmann)
+                mg, ms = signed_rank_interval(gap[inside])[0], float(np.nanmedian(stability[inside]))
+                quality_rows.append([col, group, n, gated_cell(gated, p.min_explained_per_group), mg, ms])
+                if gated:
+                    medians_gap.append(mg)
+                    medians_stab.append(ms)
+            if len(medians_gap) >= 2:
+                gap_disp.append(max(medians_gap) - min(medians_gap))
+                stab_disp.append(max(medians_stab) - min(medians_stab))
+        return quality_rows, gap_disp, stab_disp

@@ -130,7 +130,10 @@ def bears_on(check: str, path: str, measurement: str) -> bool:
     completeness tolerances on the share within tolerance of a method judged by completeness
     (integrated gradients, gradient x input), its efficiency ones on SHAP's (a child of ``default``,
     which gates SHAP only, raising ``completeness_rel`` had been told it loosened
-    ``shap_within_tolerance_share``). Every other parameter bears on every gate of its check."""
+    ``shap_within_tolerance_share``). A parameter the check's ``rests_on`` names bears on the gates it
+    lists there (``confidence`` on a performance gate on an interval's end, not on a point metric;
+    ``n_instances`` on subgroup fairness's explanation-based evidence, not on its disparities: lowering
+    either had been said to loosen every gate). Every other parameter bears on every gate of its check."""
     if check == "performance" and path == "claim_tolerance":
         return measurement == "claims_outside_tolerance"
     if check == "explanation_axioms" and path.startswith("tolerances."):
@@ -139,7 +142,10 @@ def bears_on(check: str, path: str, measurement: str) -> bool:
         share = "_within_tolerance_share"
         axiom = path.split(".", 1)[1].split("_", 1)[0]  # completeness or efficiency
         return measurement.endswith(share) and AXIOMS.get(measurement[:-len(share)]) == axiom
-    return True
+    from auditor.checks import CHECK_REGISTRY  # the registry imports the checks, which import policy types
+
+    rests_on = CHECK_REGISTRY[check].rests_on if check in CHECK_REGISTRY else {}
+    return path not in rests_on or measurement.endswith(rests_on[path])
 
 
 def _gated(spec: dict) -> list[str]:

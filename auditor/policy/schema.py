@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from auditor.inputs.validation import NumbersNotBooleans
 from auditor.policy.clauses import FRAMEWORKS, check_clause
-from auditor.policy.waivers import MAX_WAIVER_DAYS, Waiver, calendar_date, schema_version_number
+from auditor.policy.waivers import MAX_WAIVER_DAYS, Waiver, calendar_date, schema_version_number, whole_days
 
 Task = Literal["tabular-classification", "tabular-regression", "text-classification"]
 Clause = Annotated[str, AfterValidator(check_clause)]
@@ -192,9 +192,11 @@ class _PolicyFields(NumbersNotBooleans):
     dataset: DatasetOptions = Field(default_factory=DatasetOptions)
     explainers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method -> parameters, shared by all checks
     task_explainers: dict[Task, dict[str, dict[str, Any]]] = Field(default_factory=dict)  # per task, replaces explainers' entry
-    reaudit_interval_days: int | None = Field(default=None, ge=1, le=36_500)  # `auditor due` flags models not audited since
+    reaudit_interval_days: Annotated[int | None, BeforeValidator(whole_days(36_500))] = Field(
+        default=None, ge=1, le=36_500)  # `auditor due` flags models not audited since
     # a waiver may expire at most this many days after the day the policy is loaded (waivers.py); None: 365
-    max_waiver_days: int | None = Field(default=None, ge=1, le=MAX_WAIVER_DAYS)
+    max_waiver_days: Annotated[int | None, BeforeValidator(whole_days(MAX_WAIVER_DAYS))] = Field(
+        default=None, ge=1, le=MAX_WAIVER_DAYS)
     waivers: list[Waiver] = Field(default_factory=list)
 
     @field_validator("schema_version", mode="before")

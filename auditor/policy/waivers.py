@@ -108,6 +108,26 @@ def calendar_date(value):
     return value
 
 
+def whole_days(most: int):
+    """A before-validator of a policy's number of days, from 1 to ``most``: a whole number, also
+    written in quotes ("730") or as YAML's 730.0; anything else (``"1e2"``, ``"abc"``, 2.5, 0) is
+    refused in those words, not pydantic's generic ones. None (not set) passes; true/false is
+    refused by NumbersNotBooleans."""
+    def read(value):
+        if value is None or isinstance(value, bool):
+            return value
+        number = value
+        if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,9}\s*", value):  # longer: out of range anyway
+            number = int(value)
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        if type(number) is not int or not 1 <= number <= most:
+            hint = " (write the digits alone: no exponent, sign, decimals or unit)" if isinstance(value, str) else ""
+            raise ValueError(f"expected a whole number of days from 1 to {most}, such as 365; got {value!r}{hint}")
+        return number
+    return read
+
+
 def schema_version_number(value):
     """A file's schema_version as written: the integer 1, not true or 1.0 (which pydantic's lax mode takes for it)."""
     if isinstance(value, bool):

@@ -1,4 +1,4 @@
-"""Scheduled audits: which models' approval expired or re-audit is overdue, from registry rows
+"""Scheduled audits: which models' approval expired or re-audit is due or overdue, from registry rows
 (`auditor due`, the web page). No database code: the rows come from registry.py or, for the
 commands that only read a local registry, sqlite_reader.py."""
 
@@ -18,7 +18,7 @@ MAX_REAUDIT_DAYS = 36_500  # the policy schema's bound on reaudit_interval_days 
 @dataclass(frozen=True)
 class DueItem:
     model: str
-    reason: str  # "approval expired" | "new model not signed off" | "re-audit overdue" | "record unreadable"
+    reason: str  # "approval expired" | "new model not signed off" | "re-audit due today" | "re-audit overdue" | "record unreadable"
     detail: str
     since: str  # ISO date the item became due
     run_path: str
@@ -41,9 +41,13 @@ class Reaudit:
     unreadable: str | None = None  # why the record cannot be judged (`auditor verify` names what was altered)
     unreadable_run: str = ""  # the run path of that record
 
-    def overdue(self, today: date) -> bool:
-        """Due all of its day, whatever the hour."""
+    def is_due(self, today: date) -> bool:
+        """Due all of its day, whatever the hour, and every day after it."""
         return self.next_due is not None and self.next_due <= today
+
+    def overdue(self, today: date) -> bool:
+        """Past its due day: on that day it is due, not yet overdue."""
+        return self.next_due is not None and self.next_due < today
 
     def detail(self) -> str:
         """The last audit, which policy asks for the next one and how often, and when it falls due."""
@@ -92,9 +96,9 @@ def judged_signoff(group: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem]:
-    """Models whose approval expired or whose re-audit is overdue, from registry rows.
+    """Models whose approval expired or whose re-audit is due (today) or overdue (after its day), from registry rows.
 
-    Per model (name and folder): the re-audit is overdue as :func:`reaudit` judges it. The approval
+    Per model (name and folder): the re-audit is due from the day :func:`reaudit` computes, overdue after it. The approval
     is judged for the newest run (the version in use): its own sign-off, or without one the sign-off
     of the newest signed run before it; a sign-off of an older version, whenever made, never replaces it.
     The approval expired when that sign-off approves (with or without conditions) and its
@@ -112,9 +116,9 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
         if schedule.unreadable:
             items.append(DueItem(model, "record unreadable", schedule.unreadable, today.isoformat(),
                                  schedule.unreadable_run))
-        elif schedule.overdue(today):
-            items.append(DueItem(model, "re-audit overdue", schedule.detail(), schedule.next_due.isoformat(),
-                                 latest["run_path"]))
+        elif schedule.is_due(today):
+            reason = "re-audit overdue" if schedule.overdue(today) else "re-audit due today"
+            items.append(DueItem(model, reason, schedule.detail(), schedule.next_due.isoformat(), latest["run_path"]))
         last = judged_signoff(group)
         approved = [r for r in group if str(r.get("signoff_decision") or "").startswith("approve")]
         if last is None and approved:  # a model never approved has no approval to renew: not listed

@@ -223,9 +223,41 @@ def test_due_counts_a_day_whole_and_an_approval_expired_from_the_day_after_its_l
            "signoff_reviewer": "A", "signoff_valid_until": "2026-01-20"}
     morning = datetime(2026, 1, 31, 9, 0, tzinfo=timezone.utc)  # the re-audit's due day, before 15:00
     items = {i.reason: i for i in due([row], now=morning)}
-    assert items["re-audit overdue"].since == "2026-01-31"
+    assert items["re-audit due today"].since == "2026-01-31"
     assert items["approval expired"].since == "2026-01-21"
     assert [i.reason for i in due([row], now=datetime(2026, 1, 20, 23, 0, tzinfo=timezone.utc))] == []
+
+
+def test_a_re_audit_is_due_on_its_day_and_overdue_only_after_it():
+    """On the very day a re-audit fell due, `due` listed it as "re-audit overdue". It is due that day
+    (all of it, whatever the hour) and overdue from the next day; the day it became due is the same."""
+    from datetime import datetime, timezone
+
+    rows = [due_row(1, reaudit_interval_days=30)]  # audited 2026-01-01: due 2026-01-31
+    expected = {datetime(2026, 1, 30, 23, 59, tzinfo=timezone.utc): [],
+                datetime(2026, 1, 31, 0, 0, tzinfo=timezone.utc): [("re-audit due today", "2026-01-31")],
+                datetime(2026, 1, 31, 23, 59, tzinfo=timezone.utc): [("re-audit due today", "2026-01-31")],
+                datetime(2026, 2, 1, 0, 0, tzinfo=timezone.utc): [("re-audit overdue", "2026-01-31")]}
+    for now, items in expected.items():
+        assert [(i.reason, i.since) for i in due(rows, now=now)] == items, now
+
+
+def test_due_says_due_today_on_the_day_and_exits_1(history):
+    """The command line says the same as :func:`due`: "re-audit due today" on the due day (exit 1, as
+    any listed item), "re-audit overdue" the day after."""
+    from datetime import timedelta
+
+    from auditor.records.runs import parse_moment
+    from auditor.records.sqlite_reader import read_runs
+
+    from .helpers import flat, invoke
+
+    newest = max(read_runs(history.out), key=lambda r: r["version_number"])
+    due_day = (parse_moment(newest["created_at"]) + timedelta(days=newest["reaudit_interval_days"])).date()
+    res = invoke("due", "--out", history.out, "--as-of", due_day.isoformat())
+    assert res.exit_code == 1 and "re-audit due today" in flat(res.output) and "overdue" not in flat(res.output)
+    res = invoke("due", "--out", history.out, "--as-of", (due_day + timedelta(days=1)).isoformat())
+    assert res.exit_code == 1 and "re-audit overdue" in flat(res.output) and "due today" not in flat(res.output)
 
 
 def due_row(n: int, **values) -> dict:
@@ -289,7 +321,7 @@ def test_an_ad_hoc_run_without_an_interval_does_not_end_the_schedule():
     rows = [due_row(1, reaudit_interval_days=30, policy_name="p2", policy_version="3"),
             due_row(2, policy_name="default", policy_version="1")]
     items = due(rows, now=datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc))
-    assert [(i.reason, i.since, i.run_path) for i in items] == [("re-audit overdue", "2026-02-01", "/o/m/v0002")]
+    assert [(i.reason, i.since, i.run_path) for i in items] == [("re-audit due today", "2026-02-01", "/o/m/v0002")]
     assert items[0].detail == ("last audit v0002 on 2026-01-02; policy p2 3 (of v0001) asks for one every 30 days "
                                "(due 2026-02-01)")
     assert due(rows, now=datetime(2026, 1, 31, 23, 0, tzinfo=timezone.utc)) == []  # counted from v0002, not v0001

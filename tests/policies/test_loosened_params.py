@@ -188,3 +188,52 @@ def test_a_tolerance_is_said_only_where_a_gate_kept_rests_on_it(tmp_path, yaml_w
         "check": "performance", "thresholds": [{"measurement": "accuracy", "min": 0.5}]},
         {"checks": [{"id": "performance", "params": {"claim_tolerance": 0.5}}]})
     assert load_policy(child).weakened == []  # no claims gate: accuracy is the same whatever the tolerance
+
+
+def _gates(*measurements: str) -> list[dict]:
+    return [{"measurement": m, "max": 1000.0} for m in measurements]
+
+
+@pytest.mark.parametrize("check, gates, params, said", [
+    # a point metric does not move with the level; a claim compared with a narrower interval only lies further out
+    ("performance", ("accuracy", "roc_auc_ci_low", "claims_outside_tolerance", "max_claim_gap"), {"confidence": 0.8},
+     ["roc_auc_ci_low"]),
+    ("performance", ("accuracy", "roc_auc", "claims_checked"), {"confidence": 0.8}, []),
+    ("subgroup_fairness", ("demographic_parity_difference", "demographic_parity_ratio_ci_low", "adverse_impact_groups",
+                           "selection_rate_difference_p_value", "proxy_features_in_top_k"), {"confidence": 0.8},
+     ["demographic_parity_ratio_ci_low", "adverse_impact_groups"]),
+    ("explanation_clustering", ("attributions_worst_accuracy_gap", "attributions_worst_stability",
+                                "attributions_silhouette"), {"confidence": 0.8}, ["attributions_worst_accuracy_gap"]),
+    # the disparities are over every evaluation row; the explanation-based evidence over the explained rows
+    ("subgroup_fairness", ("demographic_parity_difference", "sensitive_attribution_share", "stability_disparity"),
+     {"n_instances": 20}, ["sensitive_attribution_share", "stability_disparity"]),
+    ("global_importance", ("rank_correlation", "baseline_score", "top_feature_importance"), {"n_instances": 20},
+     ["rank_correlation"]),
+    ("global_importance", ("baseline_score", "top_feature_importance"), {"n_instances": 20}, []),
+    # every gate of an explainer check rests on the explained rows
+    ("explanation_faithfulness", ("shap_deletion_auc_gap", "shap_deletion_auc_gap_ci_low"), {"n_instances": 20},
+     ["shap_deletion_auc_gap", "shap_deletion_auc_gap_ci_low"]),
+])
+def test_confidence_and_n_instances_are_said_only_of_the_gates_that_rest_on_them(tmp_path, yaml_writer, child_of,
+                                                                                check, gates, params, said):
+    """Lowering a check's confidence or n_instances was said to loosen every gate it keeps: a lower
+    confidence, performance's accuracy gate beside its roc_auc_ci_low; fewer instances, subgroup
+    fairness's disparities (over every row) beside its explanation-based evidence."""
+    (path, value), = params.items()
+    cls = CHECK_REGISTRY[check]
+    default = cls.Params.model_fields[path].default
+    base, child = _parent_and_child(tmp_path, yaml_writer, child_of, {"check": check, "thresholds": _gates(*gates)},
+                                    {"checks": [{"id": check, "params": params}]})
+    expected = [f"{check}: checks[0].params.{path} loosens its gates ({', '.join(said)}): {_shown(default)} -> "
+                f"{_shown(value)}, {LOWER_LOOSENS[path]} (the parent's: the check's default)"] if said else []
+    assert load_policy(child).weakened == expected
+
+
+def test_what_a_check_says_rests_on_a_parameter_names_its_parameters_and_measurements():
+    """A typo in a check's rests_on would hide a loosening: each parameter is one of its own that a rule
+    names, and each name or ending matches a measurement it reports."""
+    for name, cls in CHECK_REGISTRY.items():
+        measured = cls.measurement_names(cls.Params())
+        for path, endings in cls.rests_on.items():
+            assert path in cls.Params.model_fields and (path in LOWER_LOOSENS or path in HIGHER_LOOSENS), (name, path)
+            assert [e for e in endings if not any(m.endswith(e) for m in measured)] == [], (name, path)

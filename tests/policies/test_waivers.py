@@ -530,3 +530,34 @@ def test_run_with_an_approved_waiver_shows_its_approval_everywhere(failing, yaml
     old = AuditResult.model_validate(data)
     assert old.traceability.waivers[0].approved is None
     assert f"<td>Jane Doe</td> <td>—</td> <td>{until}</td>" in flat(render_html(old))
+
+
+@pytest.mark.parametrize("value", ["1e2", "abc", "1.5", 2.5, "0", 3651])
+def test_max_waiver_days_that_is_no_whole_number_of_days_is_a_located_error_saying_what_is_accepted(
+        tmp_path, policy_writer, yaml_writer, child_of, value):
+    """max_waiver_days: "1e2" (or "abc") got pydantic's "Input should be a valid integer, unable to parse
+    string as an integer". `validate` exits 3 naming the file, the field, the value and what is accepted,
+    whether the value is in the named file or in the parent it extends; a quoted "730" is still 730 days."""
+    accepted = "expected a whole number of days from 1 to 3650"
+    policy_writer(tmp_path, policy_writer.tiny(FAILING), filename="base.yaml")
+    child = yaml_writer(tmp_path, "child.yaml", child_of("base.yaml", max_waiver_days=value))
+    res = invoke("validate", "-p", child)
+    assert res.exit_code == 3, res.output
+    assert f"invalid policy {child} (1 problem): - max_waiver_days: Value error, {accepted}, such as 365; got {value!r}" \
+        in flat(res.stderr), res.stderr
+    bad_parent = policy_writer(tmp_path, policy_writer.tiny(FAILING, max_waiver_days=value), filename="bad-base.yaml")
+    res = invoke("validate", "-p", yaml_writer(tmp_path, "of-bad.yaml", child_of("bad-base.yaml")))
+    assert res.exit_code == 3 and f"{bad_parent}:max_waiver_days: Value error, {accepted}" in flat(res.stderr), res.stderr
+
+
+@pytest.mark.parametrize("value", ["1e2", "abc", 0, 36_501])
+def test_reaudit_interval_days_that_is_no_whole_number_of_days_says_what_is_accepted(tmp_path, policy_writer, value):
+    """The policy's other number of days had the same generic message: its bound is 100 years."""
+    policy = policy_writer(tmp_path, policy_writer.tiny(FAILING, reaudit_interval_days=value))
+    with pytest.raises(PolicyError) as info:
+        load_policy(policy)
+    assert [(p.location, p.message) for p in info.value.problems] == [
+        ("reaudit_interval_days", f"Value error, expected a whole number of days from 1 to 36500, such as 365; got {value!r}"
+         + (" (write the digits alone: no exponent, sign, decimals or unit)" if isinstance(value, str) else ""))]
+    assert load_policy(policy_writer(tmp_path, policy_writer.tiny(FAILING, reaudit_interval_days="90"))) \
+        .policy.reaudit_interval_days == 90

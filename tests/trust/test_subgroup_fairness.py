@@ -689,26 +689,32 @@ def test_an_association_few_rows_give_by_chance_is_no_proxy(tmp_path):
         assert row[-1].startswith(said) and out.measurements["proxy_features_in_top_k"] == counted
 
 
-def test_a_model_that_decides_every_row_alike_shows_no_disparity_judged_not_degenerate(tmp_path):
-    """A DummyClassifier (prior) gives every row the same probabilities, so every group the same decisions:
-    each group's selection rate, TPR and FPR are the same on every resample, and the intervals of zero
-    width at no disparity had read as degenerate ("which a pass cannot rest on"), ending the check in
-    ERROR under a blocking equalised-odds gate. They are exact: judged, PASS. The accuracy disparity
-    rests on the labels too and keeps its own interval."""
+def constant_group_context(tmp_path):
+    """A DummyClassifier (prior) on 400 rows of 3 numeric features and a sensitive input ``group`` (two
+    groups of about 200 rows): every row gets the same probabilities, and every explanation is all zero."""
     from sklearn.dummy import DummyClassifier
-
-    from auditor.checks.subgroup_fairness import FairnessParams
-    from auditor.engine.runner import PlannedCheck, run_check as run_planned
-    from auditor.policy.schema import CheckSpec
-    from auditor.results import Status
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(400, 3)).round(4), columns=["a", "b", "c"])
     frame["group"] = rng.integers(0, 2, 400).astype(float)
     frame["label"] = np.where(rng.random(400) < 0.4, "yes", "no")
     model = DummyClassifier(strategy="prior").fit(frame[["a", "b", "c", "group"]], frame["label"])
-    ctx = frame_context(tmp_path, frame, model, target="label", features=["a", "b", "c", "group"], name="constant",
-                        positive_class="yes", sensitive_features=["group"], explainers={"shap": {"background_size": 20}})
+    return frame_context(tmp_path, frame, model, target="label", features=["a", "b", "c", "group"], name="constant",
+                         positive_class="yes", sensitive_features=["group"], explainers={"shap": {"background_size": 20}})
+
+
+def test_a_model_that_decides_every_row_alike_shows_no_disparity_judged_not_degenerate(tmp_path):
+    """A DummyClassifier (prior) gives every row the same probabilities, so every group the same decisions:
+    each group's selection rate, TPR and FPR are the same on every resample, and the intervals of zero
+    width at no disparity had read as degenerate ("which a pass cannot rest on"), ending the check in
+    ERROR under a blocking equalised-odds gate. They are exact: judged, PASS. The accuracy disparity
+    rests on the labels too and keeps its own interval."""
+    from auditor.checks.subgroup_fairness import FairnessParams
+    from auditor.engine.runner import PlannedCheck, run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+    from auditor.results import Status
+
+    ctx = constant_group_context(tmp_path)
     params = {"n_bootstrap": 200, "n_instances": 40}
     spec = CheckSpec(check="subgroup_fairness", params=params,
                      thresholds=[{"measurement": "equalised_odds_difference_ci_low", "max": 0.2},
@@ -724,3 +730,32 @@ def test_a_model_that_decides_every_row_alike_shows_no_disparity_judged_not_dege
     assert not degenerate["equalised_odds_difference_ci_low"] and not degenerate["demographic_parity_ratio_ci_low"]
     assert any(n.startswith("The model gives all 400 rows the same output, so every group gets the same decisions")
                for n in result.notes), result.notes
+
+
+def test_explanation_quality_disparities_of_all_zero_explanations_are_not_measured(tmp_path):
+    """Every attribution of a model whose output never moves is exactly 0: nothing ranks, so each group's
+    faithfulness gap (0: its order of ties deletes nothing) and seed stability (ties agree) compare
+    nothing, yet faithfulness_gap_disparity and stability_disparity read 0 and passed their gates. They
+    are not measured: None, on n = 0, a note saying why, and no gate on them passes."""
+    from auditor.checks.subgroup_fairness import FairnessParams
+    from auditor.engine.runner import PlannedCheck, run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+    from auditor.results import Status
+
+    ctx = constant_group_context(tmp_path)
+    params = {"n_bootstrap": 50, "n_instances": 40}
+    attr = ctx.attribution("shap", 40)
+    explained = ctx.data.sensitive["group"].to_numpy()[np.asarray(attr.row_ids)]
+    assert not np.any(attr.matrix()) and min(np.unique(explained, return_counts=True)[1]) >= 5  # two gated groups
+    gated = ("faithfulness_gap_disparity", "stability_disparity")
+    spec = CheckSpec(check="subgroup_fairness", params=params,
+                     thresholds=[{"measurement": m, "max": 0.1, "severity": "warn"} for m in gated])
+    result = run_planned(PlannedCheck(spec=spec, params=FairnessParams(**params)), ctx)
+    assert [result.measurements[m] for m in gated] == [None, None]
+    n = {s.measurement: s.n for s in result.sample_sizes}
+    assert [n[m] for m in gated] == [0, 0] and n["explained_instances"] == 40
+    assert [(t.measurement, t.passed) for t in result.thresholds] == [(m, False) for m in gated]
+    assert all("nothing was measured (n = 0)" in t.unreachable for t in result.thresholds)
+    assert result.status == Status.WARN
+    assert any(note.startswith("Every attribution of the 40 explained rows is exactly 0: nothing ranks")
+               for note in result.notes), result.notes

@@ -805,6 +805,20 @@ def test_the_model_page_marks_an_overdue_re_audit_once_for_the_model_as_due_does
     assert '<span class="superseded">superseded by v0003</span>' in version_row(page, "v0002")
 
 
+def test_the_model_page_and_the_due_page_say_due_today_on_the_due_day(history, tmp_path, monkeypatch):
+    """On the day the re-audit falls due both pages said "overdue"; it is due that day, overdue after it."""
+    from datetime import timedelta
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws, client, made = reaudit_workspace(history, tmp_path, {"v0001": (400, None), "v0002": (200, None), "v0003": (30, 30)})
+    next_due = (made["v0003"] + timedelta(days=30)).date()
+    due_page = client.get("/due").text
+    detail = re.search(r'<td class="overdue">re-audit due today</td><td>([^<]+)</td><td>([^<]+)</td>', due_page)
+    assert detail and detail.group(1) == str(next_due) and "re-audit overdue" not in due_page, due_page
+    page = client.get(f"/m/{ws.model}").text
+    assert f'<p id="reaudit"><span class="overdue">Re-audit due today</span>: {detail.group(2)}.</p>' in page, page
+
+
 def test_the_model_page_marks_an_expired_approval_only_where_due_judges_it(history, tmp_path, monkeypatch):
     """An older run's approval that expired was marked overdue beside the newest run's valid approval;
     `due` judges the newest run's sign-off and lists nothing."""
