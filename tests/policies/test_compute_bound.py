@@ -21,13 +21,14 @@ def _problems(path) -> dict[str, str]:
     return {p.location: p.message for p in info.value.problems}
 
 
-def _largest(name: str) -> tuple[int, str, str]:
+def _largest(name: str, n_features: int | None = None) -> tuple[int, str, str]:
     loaded = load_policy(name)
     found = []
     for c, p in zip(loaded.policy.checks, loaded.params):
         for task in CHECK_REGISTRY[c.check].applicable_tasks():
             if not c.tasks or task in c.tasks:
-                total, _ = estimate(c.check, p, task, loaded.policy.explainers_for(task), loaded.policy.dataset.max_rows)
+                total, _ = estimate(c.check, p, task, loaded.policy.explainers_for(task), loaded.policy.dataset.max_rows,
+                                    n_features)
                 found.append((total, c.check_id, task))
     return max(found)
 
@@ -42,6 +43,9 @@ def test_the_limit_leaves_the_builtin_policies_ample_headroom():
     assert max(largest.values())[0] == 66_000
     assert largest["text-default"][:2] == (15_300, "explanation_stability")
     assert MAX_EVALUATIONS == 10_000_000 and MAX_EVALUATIONS >= 100 * max(largest.values())[0]
+    # the credit example's 13 features counted; 167 take default's permutation importance and SHAP over
+    assert max(_largest(name, 13) for name in builtin_policies())[:2] == (780_000, "global_importance")
+    assert _largest("default", 166)[0] <= MAX_EVALUATIONS < _largest("default", 167)[0] == 60_000 * 167
 
 
 def test_a_product_beyond_the_limit_names_the_check_its_parameters_and_the_limit(tmp_path, yaml_writer, child_of):
@@ -70,7 +74,7 @@ def test_a_tabular_explainers_budget_counts_and_a_check_with_an_id_names_its_kin
     assert _problems(policy) == {"checks[0].params.n_instances": (
         "check 'why' (local_explanations) asks for about 20,000,000 model evaluations on tabular-classification "
         "models, above the limit of 10,000,000 per check: n_instances 10,000 x explained 2,000 (shap 2 x permutations 1 "
-        "x background_size 1000) = 20,000,000; lower the parameters that multiply (or the explainers' budgets)")}
+        "x features 1 (not known before a card or the data: one counted) x background_size 1000) = 20,000,000; lower the parameters that multiply (or the explainers' budgets)")}
 
 
 def test_every_row_counts_the_policys_dataset_rows_where_it_has_them(tmp_path, policy_writer):
@@ -80,7 +84,8 @@ def test_every_row_counts_the_policys_dataset_rows_where_it_has_them(tmp_path, p
     assert load_policy(policy_writer(tmp_path / "a", policy_writer.tiny(check))).params[0].max_rows is None
     capped = policy_writer(tmp_path / "b", policy_writer.tiny(check, dataset={"max_rows": 3_000_000}))
     assert list(_problems(capped)) == ["checks[0].params.max_rows"]
-    assert "n_repeats 5 x max_rows 3,000,000 = 15,000,000" in _problems(capped)["checks[0].params.max_rows"]
+    assert ("n_repeats 5 x max_rows 3,000,000 x features 1 (not known before a card or the data: one counted) = "
+            "15,000,000") in _problems(capped)["checks[0].params.max_rows"]
 
 
 def test_a_run_is_refused_before_the_model_loads(tmp_path, policy_writer, card_writer, artefacts):
@@ -128,22 +133,25 @@ def test_a_shared_explainer_setting_only_another_task_takes_is_no_internal_error
 
 
 def test_a_child_raising_only_an_explainers_budget_is_told_at_its_own_setting(tmp_path, yaml_writer, child_of):
-    """A child of the built-in default that raises only SHAP's budget takes subgroup_fairness and
-    explanation_clustering over the limit: the problems were located at default.yaml's n_instances, a
-    file of the installation the child never touched, instead of the child's explainers.shap."""
+    """A child of the built-in default that raises only SHAP's budget takes global_importance (its mean
+    |SHAP|, counted since its SHAP is), subgroup_fairness and explanation_clustering over the limit: the
+    problems were located at default.yaml's n_instances, a file of the installation the child never
+    touched, instead of the child's explainers.shap."""
     child = yaml_writer(tmp_path, "child.yaml", child_of(
         "default", explainers={"shap": {"background_size": 1000, "permutations": 50}}))
     with pytest.raises(PolicyError) as info:
         load_policy(child)
-    assert [p.location for p in info.value.problems] == ["explainers.shap", "explainers.shap"]
-    assert "check 'explanation_clustering' asks for about 20,000,400 model evaluations" in info.value.problems[1].message
+    assert [p.location for p in info.value.problems] == ["explainers.shap"] * 3
+    assert "check 'global_importance' asks for about 10,050,000 model evaluations" in info.value.problems[0].message
+    assert "check 'explanation_clustering' asks for about 20,000,400 model evaluations" in info.value.problems[2].message
     # the child's own factor of the largest term still names itself first
     both = yaml_writer(tmp_path, "both.yaml", child_of(
         "default", explainers={"shap": {"background_size": 1000, "permutations": 50}},
         checks=[{"id": "explanation_clustering", "params": {"n_instances": 150}}]))
     with pytest.raises(PolicyError) as info:
         load_policy(both)
-    assert [p.location for p in info.value.problems] == ["explainers.shap", "checks[0].params.n_instances"]
+    assert [p.location for p in info.value.problems] == ["explainers.shap", "explainers.shap",
+                                                         "checks[0].params.n_instances"]
 
 
 def test_a_shared_explainer_setting_a_tabular_model_cannot_take_refuses_its_run_before_the_model_loads(
@@ -167,3 +175,95 @@ def test_a_shared_explainer_setting_a_tabular_model_cannot_take_refuses_its_run_
         "text-classification": {"shap": {"max_evals": 800}}}))
     res = CliRunner().invoke(app, ["validate", "--policy", str(fine), "--card", str(card)])
     assert res.exit_code == 0, res.output
+
+
+# --- a tabular model's features (counted where a card or the data say them) -------------------------------
+
+def test_a_tabular_estimate_counts_the_features_it_is_given():
+    """Known answers for k = 12 features: permutation importance shuffles each feature on every row
+    (5 x 1,000 x 12 = 60,000) and permutation SHAP, for the mean |SHAP| ranking, walks each feature
+    over its background (2 x 2 x 12 x 20 = 960 per instance: 10 x 960 = 9,600; its SHAP had been left
+    out, "explained 0 (no explainer)"). Without a count one feature is counted, and the terms say so;
+    LIME's samples do not grow with the features."""
+    params = CHECK_REGISTRY["global_importance"].Params(n_repeats=5, max_rows=1000, n_instances=10)
+    explainers = {"shap": {"background_size": 20, "permutations": 2}}
+    total, terms = estimate("global_importance", params, "tabular-classification", explainers, None, 12)
+    assert terms == ["n_repeats 5 x max_rows 1,000 x features 12 (the data's) = 60,000",
+                     "n_instances 10 x explained 960 (shap 2 x permutations 2 x features 12 (the data's) x "
+                     "background_size 20) = 9,600"]
+    assert total == 5 * 1000 * 12 + 10 * 2 * 2 * 12 * 20 == 69_600
+    total, terms = estimate("global_importance", params, "tabular-classification", explainers, None)
+    assert total == 5 * 1000 + 10 * 2 * 2 * 20 == 5_800
+    assert terms[0] == "n_repeats 5 x max_rows 1,000 x features 1 (not known before a card or the data: one counted) = 5,000"
+    local = CHECK_REGISTRY["local_explanations"].Params(n_instances=10, methods=["lime"])
+    assert estimate("local_explanations", local, "tabular-classification", {"lime": {"num_samples": 125}}, None, 12) \
+        == (1_250, ["n_instances 10 x explained 125 (lime num_samples 125) = 1,250"])
+    # a text model's terms have no features to count
+    text = CHECK_REGISTRY["explanation_clustering"].Params(explainer="integrated_gradients", n_instances=10,
+                                                           control_orders=4)
+    assert estimate("explanation_clustering", text, "text-classification", {}, None, 12) == \
+        estimate("explanation_clustering", text, "text-classification", {}, None)
+
+
+def test_counterfactuals_and_faithfulness_count_a_move_and_a_curve_point_per_feature():
+    """The counterfactual search tries each feature at each candidate value per step (50 x 3 x 20 x 7);
+    tabular faithfulness with n_steps none has a deletion and an insertion curve point per feature."""
+    cf = CHECK_REGISTRY["counterfactuals"].Params(n_instances=50, max_features_changed=3, n_values=20, refine_steps=12)
+    total, terms = estimate("counterfactuals", cf, "tabular-regression", {}, None, 7)
+    assert total == 50 * 3 * 20 * 7 + 50 * 12 == 21_600
+    assert terms[0] == "n_instances 50 x max_features_changed 3 x n_values 20 x features 7 (the data's) = 21,000"
+    faith = CHECK_REGISTRY["explanation_faithfulness"].Params(
+        explainers=["lime"], n_instances=10, n_steps=None, bins=[0.1, 0.5], loo_positions=8, correlation_runs=30,
+        control_orders=3)
+    total, terms = estimate("explanation_faithfulness", faith, "tabular-classification", {"lime": {"num_samples": 100}},
+                            None, 40)
+    assert total == 10 * 100 + 10 * 4 * (2 * 40 + 2 * 2 + 8 + 30) == 5_880
+    assert terms[1].endswith("loo_positions + correlation_runs; curve points: the data's 40 features) = 4,880")
+
+
+def _wide(tmp_path, n_features: int):
+    """An evaluation CSV of ``n_features`` numeric columns and a label, 20 rows."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(20, n_features)).round(3), columns=[f"f{i}" for i in range(n_features)])
+    frame["label"] = np.where(rng.random(20) < 0.5, "yes", "no")
+    path = tmp_path / f"wide{n_features}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_dataset_wide_enough_to_pass_the_limit_is_refused_at_run_time(tmp_path, policy_writer, card_writer):
+    """The counterfactual search of 100 rows, 5 changes and 20 values is 10,000 model evaluations per
+    feature (plus 1,200 refining): valid on its own (one feature counted), and on 999 features
+    (9,991,200); on 1,000 (10,001,200) above the limit, only because of the features. validate with the
+    data and run refuse it (exit 3) before the model loads, naming the count; nothing is written."""
+    policy = policy_writer(tmp_path, policy_writer.tiny(
+        [{"check": "counterfactuals", "params": {"n_instances": 100, "max_features_changed": 5, "n_values": 20}}]))
+    card = card_writer(tmp_path / "card", artefact="linear", target="label", features=None, ignore_columns=None,
+                       positive_class="yes")
+    runner = CliRunner()
+    res = runner.invoke(app, ["validate", "--policy", str(policy), "--card", str(card)])
+    assert res.exit_code == 0, res.output  # the card lists no features: one counted
+    res = runner.invoke(app, ["validate", "--policy", str(policy), "--card", str(card), "--data",
+                              str(_wide(tmp_path, 999))])
+    assert res.exit_code == 0, res.output
+    wide = _wide(tmp_path, 1000)
+    said = ("check 'counterfactuals': check 'counterfactuals' asks for about 10,001,200 model evaluations on this "
+            "tabular-classification model's 1,000 features, above the limit of 10,000,000 per check: n_instances 100 x "
+            "max_features_changed 5 x n_values 20 x features 1,000 (the data's) = 10,000,000 + n_instances 100 x "
+            "refine_steps 12 = 1,200; lower the parameters that multiply (or the explainers' budgets), or audit fewer "
+            "features")
+    res = runner.invoke(app, ["validate", "--policy", str(policy), "--card", str(card), "--data", str(wide)])
+    assert res.exit_code == 3 and said in " ".join(res.output.split()), res.output
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["run", "-q", "--policy", str(policy), "--card", str(card), "--data", str(wide),
+                              "--out", str(out), "--jobs", "1"])
+    assert res.exit_code == 3 and said in " ".join(res.output.split()), res.output
+    assert not out.exists()
+    # a card that lists the 1,000 features is refused by validate --card alone
+    listed = card_writer(tmp_path / "listed", artefact="linear", target="label", ignore_columns=None,
+                         positive_class="yes", features=[{"name": f"f{i}", "type": "numeric"} for i in range(1000)])
+    res = runner.invoke(app, ["validate", "--policy", str(policy), "--card", str(listed)])
+    assert res.exit_code == 3 and said in " ".join(res.output.split()), res.output
