@@ -477,7 +477,7 @@ def validate(
                 ds = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                                   fairness_groups=fairness_groups(plan))
                 check_group_columns(loaded, plan, model_card, ds.sensitive)
-                check_compute(loaded, plan, model_card.auditor.task, len(ds.feature_names))  # the data's features
+                check_compute(loaded, plan, model_card.auditor.task, len(ds.feature_names), len(ds))  # the data's width, rows
                 classes = check_dataset_classes(model_card, ds)
                 if classes is not None:  # else the model's classes are known once it loads (auditor run)
                     check_decision_threshold(model_card, classes)  # as run refuses it (exit 3)

@@ -327,7 +327,7 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                            fairness_groups=fairness_groups(plan))
     check_group_columns(loaded, plan, model_card, dataset.sensitive)
-    check_compute(loaded, plan, model_card.auditor.task, len(dataset.feature_names))  # its features counted
+    check_compute(loaded, plan, model_card.auditor.task, len(dataset.feature_names), len(dataset))  # its width and rows
     check_dataset_classes(model_card, dataset)  # before the model loads
     if cluster is not None and model_card.auditor.model.runtime != "torch":
         # Workers load the model themselves; they do not repeat the ONNX export's verification, so

@@ -13,9 +13,11 @@ of its candidate values, and a deletion curve (a random control order's, or fait
 ``n_steps`` none) removes one feature at a time. LIME's sampling and a text model's terms do not. The
 features are known once a card or dataset is (``validate --card``/``--data``, ``run``:
 :func:`feature_problems`); when the policy alone is read they are not, and one is counted (the term
-says so), so that estimate is the parameters' product, not a forecast of the run. A ``max_rows`` of
-none (every row) takes the policy's ``dataset.max_rows``, else leaves that term out (the data's size
-is not known yet).
+says so), so that estimate is the parameters' product, not a forecast of the run. Once the dataset is
+read (``validate --data``, ``run``) a parameter that counts rows (``n_instances``, ``max_rows``,
+``n_ice``, SHAP's ``background_size``) is at most the rows it holds, as the run takes them, and
+partial dependence's ``n_features`` at most the model's. Before, a ``max_rows`` of none (every row)
+takes the policy's ``dataset.max_rows``, else leaves that term out (the data's size is not known yet).
 
 A check whose estimate, on any task it may run on, exceeds :data:`MAX_EVALUATIONS` is an invalid
 policy (exit 3), located at the check, before any model loads; one that exceeds it only on the
@@ -89,13 +91,28 @@ def features_counted(n_features: int | None) -> tuple[int, str]:
     return n_features, f"features {n_features:,} (the data's)"
 
 
-def explanation_cost(task: str, method: str, params: dict[str, Any], n_features: int | None = None) -> tuple[int, str]:
+# parameters that count evaluation rows: a run takes at most the rows the data hold
+ROW_FACTORS = ("n_instances", "max_rows", "n_ice")
+
+
+def at_most(name: str, value: int, limit: int | None, what: str) -> tuple[int, str]:
+    """``name value``, or the ``limit`` of ``what`` the data hold where it is smaller (as a run takes it)."""
+    if limit is not None and value > limit:
+        return limit, f"{name} {limit:,} (the data's {what}, of {value:,})"
+    return value, f"{name} {value:,}"
+
+
+def explanation_cost(task: str, method: str, params: dict[str, Any], n_features: int | None = None,
+                     n_rows: int | None = None) -> tuple[int, str]:
     """Model evaluations one explanation of an instance costs by ``method`` with ``params`` (its
-    settings in effect), and how that was counted; a tabular model's with ``n_features`` (None: one)."""
+    settings in effect), and how that was counted; a tabular model's with ``n_features`` (None: one)
+    and a background of at most ``n_rows`` (None: not known)."""
     if method == "shap" and tabular(task):  # permutation SHAP over the background: a walk adds each feature
         d, said = features_counted(n_features)
-        n = 2 * params["permutations"] * d * params["background_size"]
-        return n, f"shap 2 x permutations {params['permutations']} x {said} x background_size {params['background_size']}"
+        m = params["background_size"] if n_rows is None else min(params["background_size"], n_rows)
+        background = f"background_size {m}" + (f" (the data's rows, of {params['background_size']})"
+                                               if m < params["background_size"] else "")
+        return 2 * params["permutations"] * d * m, f"shap 2 x permutations {params['permutations']} x {said} x {background}"
     for key in ("num_samples", "max_evals", "n_steps"):
         if key in params:
             return params[key], f"{method} {key} {params[key]}"
@@ -114,17 +131,18 @@ def explainers_of(params: Any, task: str) -> list[str]:
 
 
 def estimate(check: str, params: Any, task: str, explainers: dict[str, dict[str, Any]],
-             dataset_rows: int | None, n_features: int | None = None) -> tuple[int, list[str]]:
+             dataset_rows: int | None, n_features: int | None = None, n_rows: int | None = None) -> tuple[int, list[str]]:
     """A check's estimated model evaluations on ``task`` and each term as said (``n_instances 12 x
     explained 1664 (...) = ...``). ``explainers``: the policy's settings for the task (``explainers_for``);
     ``n_features``: a tabular model's input features where a card or dataset says them (None: one is
-    counted, and the terms say so)."""
-    total, terms = _terms(check, params, task, explainers, dataset_rows, n_features)
+    counted, and the terms say so); ``n_rows``: the evaluation rows where the data are read (a parameter
+    counting rows, or partial dependence's features, is at most what the data hold, as a run takes it)."""
+    total, terms = _terms(check, params, task, explainers, dataset_rows, n_features, n_rows)
     return total, [said for _, _, said in terms]
 
 
-def _terms(check: str, params: Any, task: str, explainers: dict[str, dict[str, Any]],
-           dataset_rows: int | None, n_features: int | None = None) -> tuple[int, list[tuple[int, tuple[str, ...], str]]]:
+def _terms(check: str, params: Any, task: str, explainers: dict[str, dict[str, Any]], dataset_rows: int | None,
+           n_features: int | None = None, n_rows: int | None = None) -> tuple[int, list[tuple[int, tuple[str, ...], str]]]:
     from auditor.explain import EXPLAINERS
 
     costs = []
@@ -133,7 +151,7 @@ def _terms(check: str, params: Any, task: str, explainers: dict[str, dict[str, A
             settings = EXPLAINERS[task][m].Params.model_validate(explainers.get(m) or {}).model_dump()
         except ValidationError:  # a shared explainers: entry another task's variant takes (max_evals for text
             continue  # SHAP): this task's explainer cannot run with it and evaluates nothing here
-        costs.append(explanation_cost(task, m, settings, n_features))
+        costs.append(explanation_cost(task, m, settings, n_features, n_rows))
     factors: dict[str, tuple[int, str]] = {
         "explained": (sum(n for n, _ in costs), " + ".join(said for _, said in costs) or "no explainer"),
         "variants": (len(getattr(params, "variants", []) or []) + 1, "the prompt and its variants"),
@@ -163,10 +181,15 @@ def _terms(check: str, params: Any, task: str, explainers: dict[str, dict[str, A
                 continue
             value = getattr(params, name)
             if value is None and name == "max_rows":
-                value = dataset_rows
+                value = dataset_rows if n_rows is None else n_rows
             if value is None:
                 break  # every row of data not read yet, or a parameter derived from the data
-            values.append((int(value), f"{name} {int(value):,}"))
+            if name in ROW_FACTORS:
+                values.append(at_most(name, int(value), n_rows, "rows"))
+            elif name == "n_features" and tabular(task):  # partial dependence's top features: at most the model's
+                values.append(at_most(name, int(value), n_features, "features"))
+            else:
+                values.append((int(value), f"{name} {int(value):,}"))
         else:
             product = math.prod(n for n, _ in values)
             total += product
@@ -223,11 +246,13 @@ def compute_problems(policy, entries: list, params: list, registry, named_raw: d
     return problems
 
 
-def feature_problems(policy, plan: list, task: str, n_features: int | None) -> list:
+def feature_problems(policy, plan: list, task: str, n_features: int | None, n_rows: int | None = None) -> list:
     """A check of ``plan`` (the checks that run on a model of ``task``) whose estimate exceeds
     :data:`MAX_EVALUATIONS` once a tabular model's ``n_features`` (the card's or dataset's) are counted:
     the policy read alone counted one, so a policy valid on its own may ask too much of these data.
-    Located at the check; none for a text model, or where the features are not known."""
+    With the dataset's ``n_rows``, a parameter counting rows is at most them (a short, wide dataset is
+    not refused for rows it does not have). Located at the check; none for a text model, or where the
+    features are not known."""
     from auditor.errors import Problem
 
     if not tabular(task) or n_features is None:
@@ -238,7 +263,7 @@ def feature_problems(policy, plan: list, task: str, n_features: int | None) -> l
             continue
         check, check_id = planned.spec.check, planned.spec.check_id
         total, terms = _terms(check, planned.params, task, policy.explainers_for(task), policy.dataset.max_rows,
-                              n_features)
+                              n_features, n_rows)
         if total <= MAX_EVALUATIONS:
             continue
         named = f"check {check_id!r}" + (f" ({check})" if check_id != check else "")

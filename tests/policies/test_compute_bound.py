@@ -222,13 +222,13 @@ def test_counterfactuals_and_faithfulness_count_a_move_and_a_curve_point_per_fea
 
 
 def _wide(tmp_path, n_features: int):
-    """An evaluation CSV of ``n_features`` numeric columns and a label, 20 rows."""
+    """An evaluation CSV of ``n_features`` numeric columns and a label, 100 rows."""
     import numpy as np
     import pandas as pd
 
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.normal(size=(20, n_features)).round(3), columns=[f"f{i}" for i in range(n_features)])
-    frame["label"] = np.where(rng.random(20) < 0.5, "yes", "no")
+    frame = pd.DataFrame(rng.normal(size=(100, n_features)).round(2), columns=[f"f{i}" for i in range(n_features)])
+    frame["label"] = np.where(rng.random(100) < 0.5, "yes", "no")
     path = tmp_path / f"wide{n_features}.csv"
     frame.to_csv(path, index=False)
     return path
@@ -267,3 +267,29 @@ def test_a_dataset_wide_enough_to_pass_the_limit_is_refused_at_run_time(tmp_path
                          positive_class="yes", features=[{"name": f"f{i}", "type": "numeric"} for i in range(1000)])
     res = runner.invoke(app, ["validate", "--policy", str(policy), "--card", str(listed)])
     assert res.exit_code == 3 and said in " ".join(res.output.split()), res.output
+    # default on 300 features: 18,000,000 at the 10,000 rows it would shuffle, 3,150,000 on these 100 rows
+    res = runner.invoke(app, ["validate", "--policy", "default", "--card", str(card), "--data", str(_wide(tmp_path, 300))])
+    assert res.exit_code == 0, res.output
+
+
+def test_on_the_data_a_parameter_counting_rows_is_at_most_the_rows_they_hold():
+    """A run explains, shuffles and draws a background from at most the rows the data hold: default's
+    global_importance on 300 features is 18,000,000 at its 10,000 rows (refused), and 3,300,000 on a
+    dataset of 200 rows (5 x 200 x 300 + 100 x 2 x 300 x 50), which is what that run costs. Partial
+    dependence's top features are at most the model's."""
+    loaded = load_policy("default")
+    c = next(c for c in loaded.policy.checks if c.check == "global_importance")
+    p = loaded.params[loaded.policy.checks.index(c)]
+    explainers = loaded.policy.explainers_for("tabular-classification")
+    assert estimate("global_importance", p, "tabular-classification", explainers, None, 300)[0] == 18_000_000
+    total, terms = estimate("global_importance", p, "tabular-classification", explainers, None, 300, 200)
+    assert total == 5 * 200 * 300 + 100 * 2 * 300 * 50 == 3_300_000
+    assert terms[0] == "n_repeats 5 x max_rows 200 (the data's rows, of 10,000) x features 300 (the data's) = 300,000"
+    _, terms = estimate("global_importance", p, "tabular-classification", explainers, None, 300, 40)
+    assert terms[1] == ("n_instances 40 (the data's rows, of 100) x explained 24,000 (shap 2 x permutations 1 x "
+                        "features 300 (the data's) x background_size 40 (the data's rows, of 50)) = 960,000")
+    pd_params = CHECK_REGISTRY["partial_dependence"].Params(n_features=4, grid_resolution=20, n_ice=200, n_repeats=5,
+                                                           max_rows=None)
+    total, terms = estimate("partial_dependence", pd_params, "tabular-regression", {}, None, 3, 150)
+    assert terms == ["n_features 3 (the data's features, of 4) x grid_resolution 20 x n_ice 150 (the data's rows, of "
+                     "200) = 9,000", "n_repeats 5 x max_rows 150 x features 3 (the data's) = 2,250"]
