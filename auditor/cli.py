@@ -409,7 +409,7 @@ def validate(
     from auditor.policy.load import load_policy
     from auditor.policy.thresholds import hollow_gates
     from auditor.checks import CHECK_REGISTRY
-    from auditor.engine.runner import build_plan, check_gates, check_group_columns, check_prompt_variants
+    from auditor.engine.runner import build_plan, check_compute, check_gates, check_group_columns, check_prompt_variants
     from auditor.models.decoder import PromptedCausalLM, check_label_words, unloaded_prompt_problems
     from auditor.models.kinds import kind_for_card
 
@@ -452,6 +452,8 @@ def validate(
                 raise
             plan = build_plan(loaded, kind)
             check_gates(loaded, plan, kind)  # a gate this kind of model cannot have: the policy is not valid for it
+            listed = model_card.feature_names  # the card's features, where it lists them: counted in the compute bound
+            check_compute(loaded, plan, model_card.auditor.task, None if listed is None else len(listed))
             unused_bands = check_group_columns(loaded, plan, model_card)
             if kind is PromptedCausalLM:  # the policy's prompt variants against the tokenizer, as run checks them
                 check_prompt_variants(loaded, plan, functools.partial(unloaded_prompt_problems, model_card))
@@ -477,6 +479,7 @@ def validate(
                 ds = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                                   fairness_groups=fairness_groups(plan))
                 check_group_columns(loaded, plan, model_card, ds.sensitive)
+                check_compute(loaded, plan, model_card.auditor.task, len(ds.feature_names), len(ds))  # the data's width, rows
                 classes = check_dataset_classes(model_card, ds)
                 if classes is not None:  # else the model's classes are known once it loads (auditor run)
                     check_decision_threshold(model_card, classes)  # as run refuses it (exit 3)

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from auditor.checks.base import MAX_INSTANCES, MAX_SHOWN, SIGNED_UNIT, Check, CheckOutput, Params, count
-from auditor.checks.explainers import ExplainerName
+from auditor.checks.explainers import ExplainerName, require_moving_output
 from auditor.models.base import Capability
 from auditor.checks.text_explanations import highlights
 from auditor.explain.text_words import aggregate_to_words
@@ -60,6 +60,8 @@ class Attention(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
+        require_moving_output(ctx, "the attribution that attention is set beside ranks no word, so their agreement "
+                                   "compares attention with nothing, and no output follows where the model looks")
         ref = ctx.attribution(p.reference, p.n_instances)
         causal = getattr(ctx.model, "READ_ROW", "first") == "last"
         # a decoder's head reads its last token: its caveat says so (it had said [CLS], a note below it

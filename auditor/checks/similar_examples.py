@@ -9,6 +9,7 @@ import numpy as np
 from auditor.checks.base import (
     MAX_CHARS, MAX_INSTANCES, MAX_SHOWN, MIN_JUDGED, SIGNED_UNIT, UNIT, Check, CheckOutput, Params, count, with_n,
 )
+from auditor.checks.explainers import require_moving_output
 from auditor.explain.similar_examples import nearest_examples
 from auditor.metrics.chance import neighbour_label_chance
 from auditor.models.base import Capability
@@ -59,6 +60,10 @@ class SimilarExamples(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
+        require_moving_output(ctx, "every text is predicted the same class, so a text's neighbours say no more of its "
+                                   "prediction than any other rows do, and the share of them carrying it is how common "
+                                   "that one class is among neighbours, not whether texts the model sees as alike are "
+                                   "decided alike")
         texts = ctx.data.texts()
         rows = ctx.explained_rows(p.n_instances)
         groups = ctx.copy_groups()  # a copy of the query is the same input, not a neighbour

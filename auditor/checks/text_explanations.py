@@ -10,7 +10,7 @@ from pydantic import Field
 from auditor.checks.base import (
     MAX_INSTANCES, MAX_SHOWN, MAX_TOP_K, NON_NEGATIVE, UNIT, Range, Check, CheckOutput, Params, count, possessive,
 )
-from auditor.checks.explainers import ExplainerNames
+from auditor.checks.explainers import ExplainerNames, require_moving_output
 from auditor.models.base import Capability
 from auditor.explain.export import save_attributions
 from auditor.explain.text_words import aggregate_to_words, top_words_per_class, word_spans
@@ -191,6 +191,8 @@ class TextExplanations(Check):
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
+        require_moving_output(ctx, "its heatmaps would be blank and no word carries a share of attributions that sum "
+                                   "to nothing, so there is no top word to show or measure")
         measurements: dict[str, float | None] = {}
         evidence: list = []
         cost = {}

@@ -29,8 +29,8 @@ from auditor.render.html import render_html
 from auditor.render.markdown import card_warnings, render_card_markdown
 from auditor.render.pdf import PdfAttachment, html_to_pdf
 from auditor.results import AuditResult, CardFacts, CheckResult, DatasetRef, ModelRef, Status, worst
-from auditor.engine.runner import (build_plan, check_gates, check_group_columns, check_prompt_variants, judging_nothing,
-                                   mark_approximate, run_plan)
+from auditor.engine.runner import (build_plan, check_compute, check_gates, check_group_columns, check_prompt_variants,
+                                   judging_nothing, mark_approximate, run_plan)
 from auditor.engine.unreadable_columns import refuse_unreadable_columns
 from auditor.models.base import Capability
 from auditor.models.kinds import classes_without_loading, kind_for_card, load_adapter
@@ -327,6 +327,7 @@ def prepare_audit(policy: str | Path, card: str | Path, data: str | Path, out: s
     dataset = load_dataset(data, model_card, max_rows=loaded.policy.dataset.max_rows, seed=loaded.policy.seed,
                            fairness_groups=fairness_groups(plan))
     check_group_columns(loaded, plan, model_card, dataset.sensitive)
+    check_compute(loaded, plan, model_card.auditor.task, len(dataset.feature_names), len(dataset))  # its width and rows
     check_dataset_classes(model_card, dataset)  # before the model loads
     if cluster is not None and model_card.auditor.model.runtime != "torch":
         # Workers load the model themselves; they do not repeat the ONNX export's verification, so

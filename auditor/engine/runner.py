@@ -72,6 +72,18 @@ def judging_nothing(loaded: LoadedPolicy, said: str, skipped: list[tuple[str, st
         + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")))])
 
 
+def check_compute(loaded: LoadedPolicy, plan: list[PlannedCheck], task: str, n_features: int | None,
+                  n_rows: int | None = None) -> None:
+    """Refuse (exit 3), before the model loads, a policy whose checks ask for more model evaluations
+    than the limit once the card's or dataset's ``n_features`` are counted (the policy read alone
+    counts one feature: auditor/policy/compute.py), on the dataset's ``n_rows`` where it is read."""
+    from auditor.policy.compute import feature_problems
+
+    problems = feature_problems(loaded.policy, plan, task, n_features, n_rows)
+    if problems:
+        raise PolicyError(loaded.source, problems)
+
+
 def check_gates(loaded: LoadedPolicy, plan: list[PlannedCheck], kind) -> None:
     """Refuse, before any work, a threshold that judges a model of ``kind`` (as for :func:`build_plan`)
     on a measurement the check never reports for that kind (R² on a classifier): it could never be

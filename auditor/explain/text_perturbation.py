@@ -278,6 +278,7 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
     removal:
         ``"mask"`` writes the tokenizer's mask token for a masked word, ``"delete"`` removes it.
     """
+    from auditor.explain.tabular_lime import CONSTANT_OUTPUT
     from auditor.explain.text_word_masks import CountingPredictor, mask_string, spread_over_pieces, text_word_samples
 
     row_ids, target = check_inputs(texts, row_ids, target)
@@ -296,8 +297,13 @@ def explain_lime_text(model: TextModel, texts: list[str], row_ids: np.ndarray, t
         intercept[i], local_exp, score[i], _ = s.explainer.base.explain_instance_with_data(
             s.data, s.probabilities, s.distances, t, len(words), feature_selection="none")
         weights = np.zeros(len(words))
-        for feature, weight in local_exp:
-            weights[feature] = weight
+        y = s.probabilities[:, t]
+        if np.ptp(y) > CONSTANT_OUTPUT * max(1.0, float(np.max(np.abs(y)))):
+            # else the model gives every masked text the same output: the ridge fit's weights are round-off
+            # (1e-32 on a constant BERT head), which a ranking read as a full order of the words, as tabular
+            # LIME's were
+            for feature, weight in local_exp:
+                weights[feature] = weight
         values.append(spread_over_pieces(weights, enc[i].word_ids, len(enc[i].ids)))
     outputs = _target_outputs(model, texts, target)
     return Attribution(

@@ -10,14 +10,12 @@ import json
 
 import pytest
 
-from trust.conftest import CONSTANT_MODEL_REASONS
+from trust.conftest import CONSTANT_MODEL_REASONS, constant_model_skip
 
 from .conftest import FEATURES, blocking_default_policy, regression_frame, write_card
 
-SAID = ("does not apply: the model gives all 120 evaluation rows the same prediction, 1.5; its output does not move "
-        "with its inputs, so every explanation of it is zero: ")
 # the checks that do not apply to a constant regressor, and why: under the default policy and a blocking one alike
-SKIPPED = {**{check: SAID + why for check, why in CONSTANT_MODEL_REASONS.items()},
+SKIPPED = {**{check: constant_model_skip(check, 120, "prediction, 1.5") for check in CONSTANT_MODEL_REASONS},
            "subgroup_fairness": "needs probabilities, which a scikit-learn tabular regressor does not offer",
            "counterfactuals": "does not apply: the regressor predicts one value for every evaluation row: no target "
                               "shift is defined (its size is a share of the predictions' spread, 0), so no change of "

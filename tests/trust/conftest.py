@@ -115,15 +115,37 @@ CONSTANT_MODEL_REASONS = {
 }
 
 
-def blocking_default_policy(folder: Path) -> Path:
-    """The built-in ``default`` policy with every warning gate made blocking (severity fail), written
-    to ``folder``: a check whose gates cannot be judged ends in ERROR under it, not in WARN."""
-    text = (Path(__file__).resolve().parents[2] / "policies" / "default.yaml").read_text(encoding="utf-8")
-    assert "severity: warn" in text
+# The same opening, for the checks only text models run (text-default): why each does not apply to a text
+# classifier whose head gives every text the same logits.
+CONSTANT_TEXT_MODEL_REASONS = {
+    "text_explanations": "its heatmaps would be blank and no word carries a share of attributions that sum to "
+                         "nothing, so there is no top word to show or measure",
+    "attention": "the attribution that attention is set beside ranks no word, so their agreement compares attention "
+                 "with nothing, and no output follows where the model looks",
+    "similar_examples": "every text is predicted the same class, so a text's neighbours say no more of its prediction "
+                        "than any other rows do, and the share of them carrying it is how common that one class is "
+                        "among neighbours, not whether texts the model sees as alike are decided alike",
+}
+
+
+def constant_model_skip(check: str, rows: int, output: str = "probabilities") -> str:
+    """Why ``check`` does not apply to a model that gives all ``rows`` evaluation rows the same ``output``
+    ("probabilities"; a regressor's "prediction, 1.5"), as require_moving_output says it: its opening,
+    then the check's reason from CONSTANT_MODEL_REASONS (or CONSTANT_TEXT_MODEL_REASONS)."""
+    reason = {**CONSTANT_MODEL_REASONS, **CONSTANT_TEXT_MODEL_REASONS}[check]
+    return (f"does not apply: the model gives all {rows:,} evaluation rows the same {output}; its output does not move "
+            f"with its inputs, so every explanation of it is zero: {reason}")
+
+
+def blocking_default_policy(folder: Path, name: str = "default") -> Path:
+    """The built-in policy ``name`` (``default``) with every warning gate made blocking (severity fail),
+    written to ``folder``: a check whose gates cannot be judged ends in ERROR under it, not in WARN."""
+    text = (Path(__file__).resolve().parents[2] / "policies" / f"{name}.yaml").read_text(encoding="utf-8")
+    assert "severity: warn" in text and f"\nid: {name}\n" in text and f"\nname: {name}\n" in text
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "blocking.yaml"
-    path.write_text(text.replace("severity: warn", "severity: fail").replace("\nid: default\n", "\nid: blocking\n")
-                    .replace("\nname: default\n", "\nname: blocking\n"), encoding="utf-8")
+    path.write_text(text.replace("severity: warn", "severity: fail").replace(f"\nid: {name}\n", "\nid: blocking\n")
+                    .replace(f"\nname: {name}\n", "\nname: blocking\n"), encoding="utf-8")
     return path
 
 

@@ -554,28 +554,6 @@ def test_a_success_rate_bound_that_no_result_can_fail_is_not_a_pass(planted):
     assert six.status == Status.WARN and six.thresholds[0].unreachable is None  # judged: every attack succeeded
 
 
-def test_a_constant_classifier_is_not_attacked_its_explanations_order_nothing(tmp_path):
-    """A DummyClassifier's SHAP values are all zero: its "SHAP order" was the column order, no attack
-    flipped anything, and the ratio of exactly 1 passed on 26 instances; then, those explanations left
-    out, nothing was measured (n = 0) and a blocking gate on the ratio ended the check in ERROR. The
-    gate reads whether the explanation knows where to attack, which zeros cannot say, and a model
-    that ignores its inputs is robust only in that (performance FAILs it): SKIPPED, saying why, not a
-    PASS."""
-    from .conftest import make_constant_context
-
-    ctx = make_constant_context(tmp_path)
-    params = {"n_instances": 20, "n_bootstrap": 50}
-    spec = CheckSpec(check="adversarial_robustness", params=params,
-                     thresholds=[{"measurement": "edits_ratio_ci_high", "max": 1.0}])
-    result = run_check(PlannedCheck(spec=spec, params=AdversarialRobustnessParams(**params)), ctx)
-    assert result.status == Status.SKIPPED and result.error is None
-    assert result.skipped_reason == (
-        "does not apply: the model gives all 40 evaluation rows the same probabilities; its output does not move "
-        "with its inputs, so every explanation of it is zero: an explanation of zeros has no order to guide an "
-        "attack, so the guided/random edits ratio would compare one arbitrary order with another; a model whose "
-        "output does not move is robust only in ignoring its inputs, which performance judges")
-
-
 @pytest.mark.parametrize("check", ["adversarial_robustness", "counterfactuals"])
 def test_a_constant_regressor_does_not_apply_not_an_error(tmp_path, check):
     """A DummyRegressor ended both checks in ERROR with a traceback ("no target shift is defined"), then
@@ -587,7 +565,7 @@ def test_a_constant_regressor_does_not_apply_not_an_error(tmp_path, check):
 
     from auditor.checks import CHECK_REGISTRY
 
-    from .conftest import make_regression_context
+    from .conftest import constant_model_skip, make_regression_context
 
     ctx, _ = make_regression_context(tmp_path, estimator=DummyRegressor())
     spec = CheckSpec(check=check, params={"n_instances": 10},
@@ -596,17 +574,10 @@ def test_a_constant_regressor_does_not_apply_not_an_error(tmp_path, check):
     result = run_check(PlannedCheck(spec=spec, params=CHECK_REGISTRY[check].Params(n_instances=10)), ctx)
     assert result.status == Status.SKIPPED and result.error is None
     prediction = f"{float(ctx.proba()[0, 0]):.4g}"
-    assert result.skipped_reason == {
-        "adversarial_robustness": f"does not apply: the model gives all 200 evaluation rows the same prediction, "
-                                  f"{prediction}; its output does not move with its inputs, so every explanation of it "
-                                  "is zero: an explanation of zeros has no order to guide an attack, so the "
-                                  "guided/random edits ratio would compare one arbitrary order with another; a model "
-                                  "whose output does not move is robust only in ignoring its inputs, which performance "
-                                  "judges",
-        "counterfactuals": "does not apply: the regressor predicts one value for every evaluation row: no target shift "
-                           "is defined (its size is a share of the predictions' spread, 0), so no change of a "
-                           "prediction has a size to seek",
-    }[check]
+    assert result.skipped_reason == (
+        constant_model_skip(check, 200, f"prediction, {prediction}") if check == "adversarial_robustness" else
+        "does not apply: the regressor predicts one value for every evaluation row: no target shift is defined (its "
+        "size is a share of the predictions' spread, 0), so no change of a prediction has a size to seek")
 
 
 def test_an_attack_pair_shows_a_huge_word_shortened():

@@ -122,30 +122,6 @@ def test_a_regressors_efficiency_tolerance_is_in_its_predictions_spread(tmp_path
         assert out.measurements["shap_within_tolerance_share"] == share, (scale, shift)
 
 
-def test_a_model_whose_output_does_not_move_has_nothing_to_add_up(tmp_path):
-    """A constant classifier: every SHAP value is 0 and every output is the base value, so efficiency
-    holds by construction, whatever class, output space or base value it was recorded against: the
-    share within tolerance read 1.0 on 12 instances and shap_within_tolerance_share ≥ 0.99 passed;
-    then, those explanations left out, nothing was measured (n = 0) and the blocking gate ended the
-    check in ERROR. Now the check does not apply to such a model: SKIPPED, saying why."""
-    from auditor.engine.runner import PlannedCheck, run_check as run_planned
-    from auditor.policy.schema import CheckSpec
-    from auditor.results import Status
-
-    from .conftest import make_constant_context
-
-    ctx = make_constant_context(tmp_path)
-    params = {"methods": ["shap"], "n_instances": 12}
-    spec = CheckSpec(check="explanation_axioms", params=params,
-                     thresholds=[{"measurement": "shap_within_tolerance_share", "min": 0.99}])
-    result = run_planned(PlannedCheck(spec=spec, params=AxiomsParams(**params)), ctx)
-    assert result.status == Status.SKIPPED and result.error is None
-    assert result.skipped_reason == (
-        "does not apply: the model gives all 40 evaluation rows the same probabilities; its output does not move "
-        "with its inputs, so every explanation of it is zero: zeros add up to an output that never moves by "
-        "construction, and additivity has nothing to verify")
-
-
 def test_completeness_is_within_tolerance_at_five_percent_or_a_hundredth_of_probability(tmp_path, text_model_dir,
                                                                                        tiny_bert):
     """Known answers: a text whose prediction moves 0.5 from the baseline's is within at a gap of 0.02

@@ -12,12 +12,12 @@ import json
 import numpy as np
 import pandas as pd
 
-from .conftest import CONSTANT_MODEL_REASONS, blocking_default_policy, write_card
+import pytest
+
+from .conftest import CONSTANT_MODEL_REASONS, blocking_default_policy, constant_model_skip, make_constant_context, write_card
 
 ROWS = 400
-SAID = (f"does not apply: the model gives all {ROWS} evaluation rows the same probabilities; its output does not move "
-        "with its inputs, so every explanation of it is zero: ")
-SKIPPED = {check: SAID + why for check, why in CONSTANT_MODEL_REASONS.items()}
+SKIPPED = {check: constant_model_skip(check, ROWS) for check in CONSTANT_MODEL_REASONS}
 
 
 def _frame(n: int, seed: int) -> pd.DataFrame:
@@ -95,3 +95,36 @@ def test_a_constant_classifier_under_blocking_gates_ends_no_check_in_error(tmp_p
             "rate, true- and false-positive rates are those of every other group on every resample, and the "
             "demographic-parity and equalised-odds intervals of zero width at no disparity are exact, judged as "
             "measured.") in " ".join(fairness["notes"])
+
+
+# Each check with a gate that had passed (or ended in ERROR) on a constant classifier's explanations of
+# nothing, run alone under that gate made blocking:
+# - explanation_axioms: every SHAP value is 0 and every output the base value, so efficiency holds by
+#   construction: the share within tolerance read 1.0 on 12 instances and shap_within_tolerance_share
+#   >= 0.99 passed; then, those explanations left out, nothing was measured (n = 0): ERROR.
+# - explanation_stability: every SHAP explanation, perturbed or not, is all zero; relative input
+#   stability counted each at its floor, -6 ("perfectly stable"), and shap_ris_log10_median <= 1.5
+#   passed on 12 instances of nothing; then two all-zero explanations gave no RIS (n = 0): ERROR.
+# - adversarial_robustness: its "SHAP order" was the column order, no attack flipped anything, and
+#   the ratio of exactly 1 passed on 26 instances; then, those left out, n = 0: ERROR. The gate reads
+#   whether the explanation knows where to attack, which zeros cannot say, and a model that ignores
+#   its inputs is robust only in that (performance FAILs it).
+@pytest.mark.parametrize(("check", "params", "gate"), [
+    ("explanation_axioms", {"methods": ["shap"], "n_instances": 12},
+     {"measurement": "shap_within_tolerance_share", "min": 0.99}),
+    ("explanation_stability", {"explainers": ["shap"], "n_instances": 12, "n_seeds": 2, "n_perturbations": 2},
+     {"measurement": "shap_ris_log10_median", "max": 1.5}),
+    ("adversarial_robustness", {"n_instances": 20, "n_bootstrap": 50}, {"measurement": "edits_ratio_ci_high", "max": 1.0}),
+], ids=["axioms", "stability", "adversarial"])
+def test_a_check_of_explanations_does_not_apply_to_a_constant_classifier(tmp_path, check, params, gate):
+    """Not a PASS on nothing, nor an ERROR: SKIPPED, saying why (CONSTANT_MODEL_REASONS)."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.engine.runner import PlannedCheck, run_check
+    from auditor.policy.schema import CheckSpec
+    from auditor.results import Status
+
+    ctx = make_constant_context(tmp_path)
+    spec = CheckSpec(check=check, params=params, thresholds=[gate])
+    result = run_check(PlannedCheck(spec=spec, params=CHECK_REGISTRY[check].Params(**params)), ctx)
+    assert result.status == Status.SKIPPED and result.error is None
+    assert result.skipped_reason == constant_model_skip(check, 40)
