@@ -85,7 +85,7 @@ def _threshold_changes(a: list[dict], b: list[dict]) -> list[dict[str, Any]]:
     return [{"threshold": k, "a": ta.get(k), "b": tb.get(k)} for k in sorted(set(ta) | set(tb)) if ta.get(k) != tb.get(k)]
 
 
-WAIVER_FIELDS = ("state", "status_before", "expires", "approver")  # of a check's waiver in result.json
+WAIVER_FIELDS = ("state", "status_before", "expires", "approver", "approved")  # of a check's waiver in result.json
 
 
 def _waiver(check: dict) -> dict[str, Any] | None:
@@ -125,16 +125,27 @@ def _unwaived_overall(run: Run) -> str | None:
 
 def _waiver_change(wa: dict | None, wb: dict | None) -> str | None:
     """added: a waiver applies in B, not in A; expired (or removed, not-needed, not-waivable): the
-    one that applied in A does not in B; renewed (a later expiry) or changed (another approver or an
-    earlier expiry): one applies in both, not the same one."""
+    one that applied in A does not in B; renewed (a later expiry) or changed (another approver, an
+    earlier expiry, or approved again on another day to the same expiry): one applies in both, not the
+    same one."""
     applied_a, applied_b = bool(wa and wa["state"] == "applied"), bool(wb and wb["state"] == "applied")
     if applied_b and not applied_a:
         return "added"
     if applied_a and not applied_b:
         return wb["state"] if wb else "removed"
-    if applied_a and (wa["approver"], wa["expires"]) != (wb["approver"], wb["expires"]):
+    if applied_a and _signed(wa) != _signed(wb):
         return "renewed" if str(wb["expires"]) > str(wa["expires"]) else "changed"  # ISO dates order as text
     return None
+
+
+def _signed(w: dict) -> tuple:
+    """Who approved a waiver, when, and until when: what makes it the same waiver."""
+    return w["approver"], w.get("approved"), w["expires"]
+
+
+def _by(w: dict | None) -> str:
+    """'by APPROVER' with the approval date where the waiver records one (runs before it could: none)."""
+    return f"by {w and w['approver']}" + (f" (approved {w['approved']})" if w and w.get("approved") else "")
 
 
 def _waiver_note(change: str | None, wa: dict | None, wb: dict | None, ua: str | None, ub: str | None) -> str | None:
@@ -143,15 +154,13 @@ def _waiver_note(change: str | None, wa: dict | None, wb: dict | None, ua: str |
         return None  # no waiver, or the same one over the same status
     w = wa if change == "removed" else wb  # B's record: the waiver as it stood in B (expired: its date)
     said = {
-        None: f"waived in both runs (by {w['approver']} until {w['expires']})",
-        "added": f"waiver added: {str(ub).upper()} waived by {w['approver']} until {w['expires']}",
-        "expired": f"waiver expired: the waiver by {w['approver']} expired on {w['expires']}",
-        "removed": f"waiver removed: B has no waiver for this check (A's, by {w['approver']}, ran until {w['expires']})",
-        "renewed": f"waiver renewed: by {w['approver']} until {w['expires']} (A's: by {wa and wa['approver']} "
-                   f"until {wa and wa['expires']})",
-        "changed": f"waiver changed: by {w['approver']} until {w['expires']} (A's: by {wa and wa['approver']} "
-                   f"until {wa and wa['expires']})",
-    }.get(change, f"waiver not applied in B ({change}): the waiver by {w['approver']} until {w['expires']}")
+        None: f"waived in both runs ({_by(w)} until {w['expires']})",
+        "added": f"waiver added: {str(ub).upper()} waived {_by(w)} until {w['expires']}",
+        "expired": f"waiver expired: the waiver {_by(w)} expired on {w['expires']}",
+        "removed": f"waiver removed: B has no waiver for this check (A's, {_by(w)}, ran until {w['expires']})",
+        "renewed": f"waiver renewed: {_by(w)} until {w['expires']} (A's: {_by(wa)} until {wa and wa['expires']})",
+        "changed": f"waiver changed: {_by(w)} until {w['expires']} (A's: {_by(wa)} until {wa and wa['expires']})",
+    }.get(change, f"waiver not applied in B ({change}): the waiver {_by(w)} until {w['expires']}")
     own = f"{str(ua).upper()} in both runs" if ua == ub else f"{str(ua).upper()} → {str(ub).upper()}"
     return f"{said}; status without waivers {own}"
 

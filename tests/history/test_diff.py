@@ -406,7 +406,7 @@ def test_a_status_changed_by_a_waiver_says_so_and_is_no_improvement(history, art
     perf = next(c for c in added["checks"] if c["id"] == "performance")
     assert (perf["a"], perf["b"], perf["change"], perf["waiver_change"]) == ("warn", "waived", "waiver", "added")
     assert perf["waiver"] == {"a": None, "b": {"state": "applied", "status_before": "warn", "expires": until,
-                                               "approver": "Head of MRM"}}
+                                               "approver": "Head of MRM", "approved": None}}
     assert perf["unwaived"] == {"a": "warn", "b": "warn"}
     assert perf["waiver_note"] == (f"waiver added: WARN waived by Head of MRM until {until}; "
                                    "status without waivers WARN in both runs")
@@ -480,6 +480,13 @@ def test_a_renewed_or_changed_waiver_is_said():
     assert compare_checks(run({**waiver, "expires": "2028-01-31"}), run(waiver))[0]["waiver_change"] == "changed"
     same = compare_checks(run(waiver), run(dict(waiver)))[0]
     assert (same["waiver_change"], same["waiver_note"], check_line(same)) == (None, None, None)
+    # approved again on another day to the same expiry is another waiver; the approval dates are said
+    row = compare_checks(run({**waiver, "approved": "2026-07-01"}), run({**waiver, "approved": "2027-01-04"}))[0]
+    assert row["waiver_change"] == "changed"
+    assert row["waiver_note"].startswith("waiver changed: by Head of MRM (approved 2027-01-04) until 2027-06-30 (A's: "
+                                         "by Head of MRM (approved 2026-07-01) until 2027-06-30)")
+    row = compare_checks(run(waiver), run({**waiver, "approved": "2027-01-04", "expires": "2027-12-31"}))[0]
+    assert row["waiver_change"] == "renewed" and "(A's: by Head of MRM until 2027-06-30)" in row["waiver_note"]
 
 
 def test_a_changed_dataset_and_another_policy_are_said_on_the_cover(history, artefacts, policy_writer, out_copy, tmp_path):
