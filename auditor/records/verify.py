@@ -15,7 +15,9 @@ What is checked:
 - the run's sign-off log (next to the run): its record chain, and the signed PDFs' hashes;
 - each sign-off's Ed25519 signature against the public keys registered in the output folder's
   registry (auditor/records/signatures.py): a signature that does not match, or by a key the
-  registry does not know, is a finding; an unsigned sign-off is noted as unsigned.
+  registry does not know, is a finding; an unsigned sign-off is noted as unsigned. A signature whose
+  ``signed_at`` is at or after its key's revocation (`auditor keys revoke`) is a finding; one made
+  before it is valid, and said to be by a key revoked later.
 """
 
 from __future__ import annotations
@@ -469,14 +471,14 @@ def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
     if not log.is_file():
         return [], []
     from auditor.records.registry import RegistryError  # SQLAlchemy: only where there are signatures to check
-    from auditor.records.signatures import check_signature, read_registered_keys
+    from auditor.records.signatures import check_signature, read_keyring, revocation_problem
 
     rel = f"../{log.relative_to(run.model_dir)}"
     try:
-        keys = read_registered_keys(run.model_dir.parent, db)
+        keys, revoked = read_keyring(run.model_dir.parent, db)
     except RegistryError as exc:  # the other findings still stand; the signatures cannot be checked
         return [Finding(rel, "signature", f"the signatures cannot be checked: {exc}")], []
-    findings, lines = [], []
+    findings, lines, earlier = [], [], []
     for i, line in enumerate([ln for ln in log.read_bytes().splitlines() if ln.strip()], start=1):
         try:
             record = loads(line)
@@ -484,6 +486,15 @@ def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
             continue  # reported by the record chain
         problem = check_signature(record, keys) if isinstance(record, dict) else "not a record"
         who = f"sign-off #{i} ({record.get('decision')} by {record.get('reviewer')})" if isinstance(record, dict) else f"sign-off #{i}"
+        if isinstance(record, dict):
+            earlier.append(record)
+        if problem is None and (revocation := revoked.get((record["signature"]["key"], record["signature"]["fingerprint"]))):
+            said, finding = revocation_problem(record, revocation, earlier[:-1])
+            if finding:
+                problem = said
+            else:  # signed before its key was revoked: valid, and said
+                lines.append(f"{who}: signature valid (key {record['signature']['key']}); {said}")
+                continue
         if problem == "unsigned":
             lines.append(f"{who}: unsigned")
         elif problem is None:
