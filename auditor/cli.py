@@ -974,8 +974,7 @@ def keys_revoke(
 ) -> None:
     """Revoke a signing key (or set its expiry): sign-offs refuse it from --at on, and verify names a signature it made then or later."""
     from auditor.records.registry import open_registry
-    from auditor.records.runs import utc_now
-    from auditor.records.signatures import revoke_key
+    from auditor.records.signatures import revoke_key, utc_now
 
     try:
         with open_registry(out_dir, db) as registry:
@@ -993,8 +992,7 @@ def keys_list(
 ) -> None:
     """List the registered keys: fingerprint, created, and status (active, revoked since, expires, expired since)."""
     from auditor.records.registry import open_registry
-    from auditor.records.runs import utc_now
-    from auditor.records.signatures import key_statuses
+    from auditor.records.signatures import key_statuses, utc_now  # the clock revocations are judged by
 
     try:
         with open_registry(out_dir, db, must_exist=True) as registry:

@@ -339,6 +339,8 @@ def revocation_problem(record: dict[str, Any], revoked: Revocation, earlier: lis
         return (f"signed by key {revoked.name!r} with signed_at {signed_at.isoformat()}, before the key {what} at "
                 f"{when} {why}, but it follows record {after[-1].get('n', '?')}, signed at {after[-1]['signed_at']}, "
                 "after that: backdated with the revoked key"), True
+    if revoked.effective_at > utc_now():
+        return f"key {revoked.name!r} expires at {when} {why}", False
     return f"key {revoked.name!r} {what} later, at {when} {why}", False
 
 
