@@ -389,12 +389,19 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
     import sqlalchemy as sa
 
     try:
-        registry = Registry(url)
+        # read as it is, never written: a registry made before a table or column was added gains it from a
+        # command that writes (a verifier may hold read-only credentials of a shared database)
+        registry = Registry(url, create=False)
         try:
-            with registry.engine.connect() as conn:
-                rows = conn.execute(sa.select(runs_table.c.manifest_sha256, runs_table.c.signoff_count,
-                                              *[runs_table.c[c.strip()] for c in SIGNOFF_COLUMNS.split(",")])
-                                    .where(runs_table.c.run_path == str(run.path))).fetchall()
+            if not registry.has_table(runs_table):
+                rows = []
+            else:
+                present = {c["name"] for c in sa.inspect(registry.engine).get_columns(runs_table.name)}
+                columns = [runs_table.c[name] if name in present else sa.null().label(name)
+                           for name in ("manifest_sha256", "signoff_count",
+                                        *[c.strip() for c in SIGNOFF_COLUMNS.split(",")])]
+                with registry.engine.connect() as conn:
+                    rows = conn.execute(sa.select(*columns).where(runs_table.c.run_path == str(run.path))).fetchall()
         finally:
             registry.close()
     except (RegistryError, *DB_ERRORS) as exc:

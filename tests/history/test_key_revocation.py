@@ -231,3 +231,27 @@ def test_a_record_backdated_with_a_revoked_key_after_a_later_record_is_a_finding
     assert (f"record 3: signed by key 'k1' with signed_at {(revoked_at - timedelta(minutes=5)).isoformat()}, before the "
             f"key was revoked at {revoked_at.isoformat()}") in said, said
     assert f"but it follows record 2, signed at {(revoked_at + timedelta(hours=2)).isoformat()}, after that: backdated" in said
+
+
+def test_verify_db_reads_a_shared_registry_made_before_revocations_without_writing_it(out_copy, keys_dir, tmp_path):
+    """`verify --db` opened the named registry as a writer (its tables and columns created where missing):
+    the new table would have been created by a verifier, who may hold read-only credentials of a shared
+    database. It is read as it is now, an older runs table (without its newest column) included."""
+    shared = tmp_path / "shared.sqlite"
+    assert invoke("keys", "new", "k1", "--out", out_copy, "--db", shared).exit_code == 0
+    run = out_copy / "tiny-model" / "v0001"
+    res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "reject", "--comment", "no", "--key", "k1",
+                 "--db", shared)
+    assert res.exit_code == 0, res.output
+    with sqlite3.connect(shared) as conn:  # as a registry written before the table and the record hash existed
+        conn.execute(f"DROP TABLE {REVOCATIONS}")
+        conn.execute("ALTER TABLE auditor_runs DROP COLUMN signoff_record_sha256")
+    content = shared.read_bytes()
+    res = invoke("verify", run, "--db", shared)
+    assert res.exit_code == 0 and "signature valid (key k1)" in flat(res.output), res.output
+    assert shared.read_bytes() == content
+    res = invoke("keys", "revoke", "k1", "--reason", "leaked", "--at", "2000-01-01T00:00:00Z", "--db", shared,
+                 "--out", out_copy)
+    assert res.exit_code == 0, res.output
+    res = invoke("verify", run, "--db", shared)
+    assert res.exit_code == 1 and "after the key was revoked at 2000-01-01T00:00:00+00:00" in flat(res.output), res.output
