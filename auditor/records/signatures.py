@@ -274,6 +274,9 @@ def revoke_key(registry: Registry, name: str, reason: str, at: str | datetime | 
     if len(reason) > MAX_REASON:
         raise UsageError(f"--reason is {len(reason):,} characters; at most {MAX_REASON:,} are recorded")
     effective = parse_instant(at) if isinstance(at, str) else (at or now)
+    if effective.tzinfo is None or effective.utcoffset() is None:
+        raise UsageError("the moment a key stops signing needs its UTC offset")
+    effective = effective.astimezone(timezone.utc)
     if not NAME_RE.fullmatch(name or ""):
         raise UsageError(f"{name!r} is not a key name (letters, digits, '.', '_', '@' and '-')")
     public = registered_keys(registry).get(name)
@@ -329,10 +332,9 @@ def revocation_problem(record: dict[str, Any], revoked: Revocation, earlier: lis
     signed_at = parse_moment(str(record.get("signed_at"))) if isinstance(record.get("signed_at"), str) else None
     if signed_at is None:
         return (f"signed by key {revoked.name!r}, which {what} at {when} {why}, at a time that cannot be read "
-                f"({record.get('signed_at')!r}): nothing shows it was signed before (revoked key)"), True
+                f"({record.get('signed_at')!r}): nothing shows it was signed before"), True
     if signed_at >= revoked.effective_at:
-        return (f"signed by key {revoked.name!r} at {signed_at.isoformat()}, after the key {what} at {when} {why} "
-                "(revoked key)"), True
+        return (f"signed by key {revoked.name!r} at {signed_at.isoformat()}, after the key {what} at {when} {why}"), True
     after = [r for r in earlier if isinstance(r.get("signed_at"), str)
              and (m := parse_moment(r["signed_at"])) is not None and m >= revoked.effective_at]
     if after:

@@ -27,7 +27,7 @@ from auditor.results import AuditResult
 from auditor.records.runs import Run, open_run, parse_date, record_line, signed_dir, signoff_log, utc_now, utf8_text
 from auditor.hashing import sha256_bytes
 from auditor.records.atomic import create_file
-from auditor.records.verify import verify_run
+from auditor.records.verify import REVOKED_KEY, verify_run
 from auditor.records.json_read import loads
 
 DECISIONS = ("approve", "approve-with-conditions", "reject")
@@ -175,9 +175,12 @@ def sign_off(
         _refuse_plain_approval_of_failure(run)
     signing_key, revocation = _signing_key(run, db, key, signed_at) if key else (None, None)
     check = verify_run(run.path, db=db)
-    if not check.ok:
+    # a record signed by a key revoked by then is a finding, but not an altered audit: a new decision, signed
+    # by a sound key, is how a reviewer answers it (the record stays in the log, and verify names it)
+    altered = [f for f in check.findings if f.problem != REVOKED_KEY]
+    if altered:
         raise SignOffRefused(f"{run.path} failed verification; an altered audit cannot be signed:\n"
-                             + "\n".join(f"  - {f}" for f in check.findings), [str(f) for f in check.findings])
+                             + "\n".join(f"  - {f}" for f in altered), [str(f) for f in altered])
     pdf_bytes = run.path.joinpath("report.pdf").read_bytes() if run.path.joinpath("report.pdf").is_file() else b""
 
     log = signoff_log(run)

@@ -42,7 +42,7 @@ from auditor.records.json_read import loads
 @dataclass(frozen=True)
 class Finding:
     path: str  # relative to the run directory (or the neighbour's manifest)
-    problem: str  # altered | missing | unreadable | added | chain | mismatch
+    problem: str  # altered | missing | unreadable | added | chain | mismatch | signature | revoked key
     detail: str
 
     def __str__(self) -> str:
@@ -473,6 +473,9 @@ def _signoffs(run: Run) -> list[Finding]:
     return [Finding(f"../{path}", "altered", detail) for path, detail in verify_signoffs(run)]
 
 
+REVOKED_KEY = "revoked key"  # a Finding's problem: a signature made by a key revoked (or expired) by then
+
+
 def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
     log = signoff_log(run)
     if not log.is_file():
@@ -497,11 +500,12 @@ def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
             earlier.append(record)
         if problem is None and (revocation := revoked.get((record["signature"]["key"], record["signature"]["fingerprint"]))):
             said, finding = revocation_problem(record, revocation, earlier[:-1])
-            if finding:
-                problem = said
+            if finding:  # the record is as it was written, by a key that could no longer vouch for it
+                lines.append(f"{who}: {said}")
+                findings.append(Finding(rel, REVOKED_KEY, f"record {i}: {said}"))
             else:  # signed before its key was revoked: valid, and said
                 lines.append(f"{who}: signature valid (key {record['signature']['key']}); {said}")
-                continue
+            continue
         if problem == "unsigned":
             lines.append(f"{who}: unsigned")
         elif problem is None:

@@ -89,9 +89,16 @@ def test_a_signature_made_at_or_after_the_revocation_is_a_finding(out_copy, keys
     res = invoke("verify", run)
     assert res.exit_code == 1, res.output
     said = flat(res.output)
-    assert "ALTERED" in said and (f"record 1: signed by key 'k1' at {record['signed_at']}, after the key was revoked at "
-                                  f"{leaked.isoformat()} (recorded ") in said, said
-    assert ": found on a public share) (revoked key)" in said, said
+    assert "ALTERED" in said and (f"v0001.jsonl: revoked key — record 1: signed by key 'k1' at {record['signed_at']}, "
+                                  f"after the key was revoked at {leaked.isoformat()} (recorded ") in said, said
+    assert ": found on a public share)" in said, said
+    # the run itself is not altered: a new decision signed by a sound key answers the suspect record
+    assert invoke("keys", "new", "k2", "--out", out_copy).exit_code == 0
+    res = sign(run, key="k2", decision="reject", reviewer="Bob")
+    assert res.exit_code == 0, res.output
+    res = invoke("verify", run)  # the suspect record stays in the log, and is still named
+    assert res.exit_code == 1 and "revoked key — record 1:" in flat(res.output), res.output
+    assert "record 2" not in flat(res.output)
     # the very second of the revocation is "at or after" it; the second before is not
     signed_at = datetime.fromisoformat(record["signed_at"])
     for effective, finding in ((signed_at, True), (signed_at + timedelta(seconds=1), False)):
