@@ -96,7 +96,7 @@ signing_keys_table = sa.Table(
 # Revocations and expiries of signing keys (auditor/records/signatures.py, `auditor keys revoke`): a
 # table of its own, so that a registry made before it gains it whole (create_all) with no column
 # added to another table. Rows are only ever added: a key's earliest effective_at is when it stopped
-# signing. Matched to signatures by name and fingerprint (a key re-made under a revoked name is another key).
+# signing. Matched to signatures by fingerprint (a key re-made under a revoked name is another key).
 key_revocations_table = sa.Table(
     "auditor_key_revocations", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

@@ -123,7 +123,7 @@ def read_registered_keys(out: Path, db: str | None = None) -> dict[str, Ed25519P
     return read_keyring(out, db)[0]
 
 
-def read_keyring(out: Path, db: str | None = None) -> tuple[dict[str, Ed25519PublicKey], dict[tuple[str, str], Revocation]]:
+def read_keyring(out: Path, db: str | None = None) -> tuple[dict[str, Ed25519PublicKey], dict[str, Revocation]]:
     """The registered public keys of an output folder and their revocations (:func:`revocations`),
     read without creating a registry or writing to one: a registry made before either table was
     added is read as holding none (its tables are created by the next command that writes it)."""
@@ -178,7 +178,7 @@ def load_signing_key(registry: Registry, name: str, directory: Path | None = Non
         raise UsageError(f"key {name!r} is not registered in {registry.url}: its sign-offs could not be verified")
     if _raw(registered) != _raw(key.public_key()):
         raise UsageError(f"{path} does not match the public key registered as {name!r} in {registry.url}")
-    refuse_revoked(revocations(registry).get((name, fingerprint(registered))), at or utc_now())
+    refuse_revoked(revocations(registry).get(fingerprint(registered)), at or utc_now())
     return key
 
 
@@ -237,14 +237,15 @@ def parse_instant(text: str, option: str = "--at") -> datetime:
         raise UsageError(f"{option} {text!r} is not a moment a date can hold in UTC") from None
 
 
-def revocations(registry: Registry) -> dict[tuple[str, str], Revocation]:
-    """Each revoked key's earliest revocation, by (name, fingerprint). A registry without the table
+def revocations(registry: Registry) -> dict[str, Revocation]:
+    """Each revoked key's earliest revocation, by the key's fingerprint (the key itself, under whatever
+    name a signature gives it: the name in a signature is not signed). A registry without the table
     (made before revocations were recorded, opened by a reader) holds none. A row that cannot be read
     (an edited date) is a :class:`RegistryError`: a revocation is never silently ignored."""
     if not registry.has_table(key_revocations_table):
         return {}
     t = key_revocations_table
-    found: dict[tuple[str, str], Revocation] = {}
+    found: dict[str, Revocation] = {}
     for row in registry.rows(sa.select(t.c.name, t.c.fingerprint, t.c.effective_at, t.c.reason, t.c.recorded_at)
                              .order_by(t.c.id)):
         effective, recorded = parse_moment(str(row.effective_at)), parse_moment(str(row.recorded_at))
@@ -252,9 +253,8 @@ def revocations(registry: Registry) -> dict[tuple[str, str], Revocation]:
             raise RegistryError(f"the registry {shown_url(registry.url)} holds an unreadable revocation of key "
                                 f"{str(row.name)!r} (effective {str(row.effective_at)!r}, recorded {str(row.recorded_at)!r})")
         revocation = Revocation(str(row.name), str(row.fingerprint), effective, str(row.reason), recorded)
-        key = (revocation.name, revocation.fingerprint)
-        if key not in found or effective < found[key].effective_at:
-            found[key] = revocation
+        if revocation.fingerprint not in found or effective < found[revocation.fingerprint].effective_at:
+            found[revocation.fingerprint] = revocation
     return found
 
 
@@ -284,7 +284,7 @@ def revoke_key(registry: Registry, name: str, reason: str, at: str | datetime | 
         raise UsageError(f"no key named {name!r} is registered in {shown_url(registry.url)}: nothing to revoke "
                          "(`auditor keys list` names the keys)")
     fp = fingerprint(public)
-    before = revocations(registry).get((name, fp))
+    before = revocations(registry).get(fp)
     if before is not None and before.effective_at <= now:
         raise UsageError(f"key {name!r} was revoked already: {before.said(now)}; nothing was recorded")
     if before is not None and effective >= before.effective_at:
@@ -317,7 +317,7 @@ def key_statuses(registry: Registry) -> list[KeyStatus]:
     """Every registered key with its revocation, if any, by name."""
     t = signing_keys_table
     revoked = revocations(registry)
-    return [KeyStatus(str(r.name), str(r.fingerprint), str(r.created_at), revoked.get((str(r.name), str(r.fingerprint))))
+    return [KeyStatus(str(r.name), str(r.fingerprint), str(r.created_at), revoked.get(str(r.fingerprint)))
             for r in registry.rows(sa.select(t.c.name, t.c.fingerprint, t.c.created_at).order_by(t.c.name))]
 
 

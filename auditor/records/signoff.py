@@ -296,7 +296,7 @@ def _signing_key(run: Run, db: str | None, key: str, at: datetime):
 
     with open_registry(run.model_dir.parent, db) as registry:
         private = load_signing_key(registry, key, at=at)
-        return private, revocations(registry).get((key, fingerprint(private.public_key())))
+        return private, revocations(registry).get(fingerprint(private.public_key()))
 
 
 def _update_registry(run: Run, db: str | None) -> None:

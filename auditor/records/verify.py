@@ -498,7 +498,7 @@ def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
         who = f"sign-off #{i} ({record.get('decision')} by {record.get('reviewer')})" if isinstance(record, dict) else f"sign-off #{i}"
         if isinstance(record, dict):
             earlier.append(record)
-        if problem is None and (revocation := revoked.get((record["signature"]["key"], record["signature"]["fingerprint"]))):
+        if problem is None and (revocation := revoked.get(str(record["signature"]["fingerprint"]))):
             said, finding = revocation_problem(record, revocation, earlier[:-1])
             if finding:  # the record is as it was written, by a key that could no longer vouch for it
                 lines.append(f"{who}: {said}")
