@@ -262,3 +262,22 @@ def test_verify_db_reads_a_shared_registry_made_before_revocations_without_writi
     assert res.exit_code == 0, res.output
     res = invoke("verify", run, "--db", shared)
     assert res.exit_code == 1 and "after the key was revoked at 2000-01-01T00:00:00+00:00" in flat(res.output), res.output
+
+
+def test_an_unreadable_revocation_is_never_read_as_none(out_copy, keys_dir):
+    """A revocation row whose time cannot be read (an edited registry): verify cannot check the
+    signatures (a finding), sign-off and keys list refuse (exit 2); the key is never taken as active."""
+    assert invoke("keys", "new", "k1", "--out", out_copy).exit_code == 0
+    run = out_copy / "tiny-model" / "v0001"
+    assert sign(run).exit_code == 0
+    assert invoke("keys", "revoke", "k1", "--reason", "leaked", "--at", "2000-01-01T00:00:00Z", "--out", out_copy).exit_code == 0
+    with sqlite3.connect(out_copy / "audits.sqlite") as conn:
+        conn.execute(f"UPDATE {REVOCATIONS} SET effective_at = 'soon'")
+    res = invoke("verify", run)
+    assert res.exit_code == 1 and "the signatures cannot be checked" in flat(res.output), res.output
+    assert "an unreadable revocation of key 'k1' (effective 'soon'" in flat(res.output), res.output
+    for args in (("sign-off", run, "--reviewer", "Ada", "--decision", "reject", "--comment", "no", "--key", "k1"),
+                 ("keys", "list", "--out", out_copy)):
+        res = invoke(*args)
+        assert res.exit_code == 2 and "unreadable revocation of key 'k1'" in flat(res.output), (args, res.output)
+    assert len(records(out_copy)) == 1
