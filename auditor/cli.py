@@ -968,6 +968,49 @@ def keys_new(
     _print(f"key {name}: private key {path} (keep it secret); public key registered, fingerprint {fp}")
 
 
+@keys_app.command("revoke")
+def keys_revoke(
+    name: str = typer.Argument(..., help="The registered key that signs nothing from --at on."),
+    reason: str = typer.Option(..., "--reason", help="Why (leaked, rotated, its holder left): recorded and shown by verify."),
+    at: Optional[str] = typer.Option(None, "--at", help="From when, ISO 8601 with a UTC offset (default now; an earlier "
+                                     "moment: when it leaked; a later one: an expiry)."),
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder whose registry holds the public keys."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Revoke a signing key (or set its expiry): sign-offs refuse it from --at on, and verify names a signature it made then or later."""
+    from auditor.records.registry import open_registry
+    from auditor.records.signatures import revoke_key, utc_now
+
+    try:
+        with open_registry(out_dir, db) as registry:
+            revocation = revoke_key(registry, name, reason, at)
+    except AuditorError as exc:
+        _fail(exc)
+    _print(f"key {name} (fingerprint {revocation.fingerprint}): {revocation.status(utc_now())}, recorded "
+           f"{revocation.recorded_at.isoformat()}: {revocation.reason}")
+
+
+@keys_app.command("list")
+def keys_list(
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder whose registry holds the public keys."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """List the registered keys: fingerprint, created, and status (active, revoked since, expires, expired since)."""
+    from auditor.records.registry import open_registry
+    from auditor.records.signatures import key_statuses, utc_now  # the clock revocations are judged by
+
+    try:
+        with open_registry(out_dir, db, must_exist=True) as registry:
+            keys = key_statuses(registry)
+    except AuditorError as exc:
+        _fail(exc)
+    now = utc_now()
+    for k in keys:
+        _print(f"{k.name}  {k.fingerprint[:16]}…  created {k.created_at}  {k.status(now)}")
+    if not keys:
+        _print("no keys registered (`auditor keys new NAME` creates one)")
+
+
 @app.command()
 def serve(
     out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder to serve (read-only, but for sign-offs)."),

@@ -94,6 +94,21 @@ signing_keys_table = sa.Table(
     sa.Column("created_at", sa.String(40), nullable=False),
 )
 
+# Revocations and expiries of signing keys (auditor/records/signatures.py, `auditor keys revoke`): a
+# table of its own, so that a registry made before it gains it whole (create_all) with no column
+# added to another table. Rows are only ever added: a key's earliest effective_at is when it stopped
+# signing. Matched to signatures by fingerprint (a key re-made under a revoked name is another key).
+key_revocations_table = sa.Table(
+    "auditor_key_revocations", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # of the key revoked
+    sa.Column("effective_at", sa.String(40), nullable=False),  # ISO 8601, UTC: from when it signs nothing
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.String(40), nullable=False),  # ISO 8601, UTC: when `keys revoke` wrote the row
+    sa.Index("ix_auditor_key_revocations_name", "name"),
+)
+
 
 def registry_url(out: str | Path | None, db: str | None = None) -> sa.engine.URL:
     """``db`` (a SQLAlchemy URL, or a plain file path taken as SQLite), else ``$AUDITOR_DB``, else
@@ -184,7 +199,9 @@ def _row_for(run: Run) -> dict[str, Any]:
 
 
 class Registry:
-    def __init__(self, url: str | sa.engine.URL):
+    def __init__(self, url: str | sa.engine.URL, *, create: bool = True):
+        """``create=False``: a reader that must not write (verify): the tables a registry made before
+        them lacks are not created (its readers ask :meth:`has_table` first)."""
         self.url = url
         self.skipped: list[tuple[Path, str]] = []  # runs the last rebuild could not read, and why
         self.moved_aside: Path | None = None  # an unreadable file open_registry moved aside before rebuilding
@@ -198,6 +215,8 @@ class Registry:
                                 f"for PostgreSQL: pip install 'auditor[postgres]'") from None
         except sa.exc.ArgumentError as exc:
             raise RegistryError(f"cannot open the registry {shown_url(url)}: {exc}") from None
+        if not create:
+            return
         try:
             metadata.create_all(self.engine)
             _add_missing_columns(self.engine)
@@ -208,6 +227,13 @@ class Registry:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def has_table(self, table: sa.Table) -> bool:
+        """Whether the registry holds ``table`` (one opened with ``create=False`` may not)."""
+        try:
+            return sa.inspect(self.engine).has_table(table.name)
+        except DB_ERRORS as exc:
+            raise RegistryError(f"cannot read the registry {shown_url(self.url)}: {_first_line(exc)}") from None
 
     # --- writing: always a projection of run directories ---------------------------------------
 

@@ -12,6 +12,14 @@ conditions, validity, the previous record); ``signed_pdf_signature`` signs the s
 with the same key. `auditor verify` checks every signature against the
 registered public keys: a signature that does not match and a key the registry does not know are
 findings (exit 1); a sign-off without a signature is reported as unsigned.
+
+`auditor keys revoke NAME --reason TEXT [--at ISO-DATETIME]` records that a key signs nothing from a
+moment on (now, a past moment: the leak; a future one: an expiry) in the registry's
+``auditor_key_revocations`` table. Sign-offs refuse a revoked or expired key; `auditor verify` names a
+signature whose ``signed_at`` is at or after its key's revocation (a finding) and says of one made
+before it that the key was revoked later (information). ``signed_at`` is what the signer wrote:
+:func:`revocation_problem` also names a record that claims a time before the revocation while it
+follows, in its log's hash chain, a record signed after it (a backdated record).
 """
 
 from __future__ import annotations
@@ -19,6 +27,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +41,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from auditor.errors import UsageError
 from auditor.hashing import sha256_bytes
 from auditor.records.accounts import NAME_RE
-from auditor.records.registry import (DB_ERRORS, Registry, RegistryError, registry_url, shown_url, signing_keys_table,
-                                      sqlite_file)
-from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, utc_now
+from auditor.records.registry import (DB_ERRORS, Registry, RegistryError, key_revocations_table, registry_url,
+                                      shown_url, signing_keys_table, sqlite_file)
+from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, parse_moment, utc_now, utf8_text
 
 ENV_KEYS_DIR = "AUDITOR_KEYS_DIR"
 ALGORITHM = "ed25519"
@@ -109,24 +120,35 @@ def registered_keys(registry: Registry) -> dict[str, Ed25519PublicKey]:
 
 def read_registered_keys(out: Path, db: str | None = None) -> dict[str, Ed25519PublicKey]:
     """The registered public keys of an output folder, read without creating a registry."""
+    return read_keyring(out, db)[0]
+
+
+def read_keyring(out: Path, db: str | None = None) -> tuple[dict[str, Ed25519PublicKey], dict[str, Revocation]]:
+    """The registered public keys of an output folder and their revocations (:func:`revocations`),
+    read without creating a registry or writing to one: a registry made before either table was
+    added is read as holding none (its tables are created by the next command that writes it)."""
     default = Path(out) / DEFAULT_DB_NAME
     if not (db or os.environ.get(ENV_DB)) and not (default.is_file() and default.stat().st_size > 0):
-        return {}  # an empty file given the tables read as a registry of no audits ("nothing due"), not rebuilt
+        return {}, {}  # an empty file given the tables read as a registry of no audits ("nothing due"), not rebuilt
     url = registry_url(out, db)
     file = sqlite_file(url)
     if file is not None and not file.is_file():  # a mistyped --db: reading it must not create it
         what = "is a folder, not a database file" if file.is_dir() else "does not exist"
         raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?): no registered key can be "
                          "read from it, and this command never creates one")
-    registry = Registry(url)
+    registry = Registry(url, create=False)
     try:
-        return registered_keys(registry)
+        if not registry.has_table(signing_keys_table):
+            return {}, {}
+        return registered_keys(registry), revocations(registry)
     finally:
         registry.close()
 
 
-def load_signing_key(registry: Registry, name: str, directory: Path | None = None) -> Ed25519PrivateKey:
-    """The private key NAME from the keys dir, checked against the public key registered under NAME."""
+def load_signing_key(registry: Registry, name: str, directory: Path | None = None,
+                     at: datetime | None = None) -> Ed25519PrivateKey:
+    """The private key NAME from the keys dir, checked against the public key registered under NAME
+    and refused when the key is revoked or expired at ``at`` (default now)."""
     if not NAME_RE.fullmatch(name or ""):
         raise UsageError(f"{name!r} is not a key name (`auditor keys new` names a key by letters, digits, '.', '_', '@' "
                          "and '-'); give the name a key was created with, not a path")
@@ -156,7 +178,172 @@ def load_signing_key(registry: Registry, name: str, directory: Path | None = Non
         raise UsageError(f"key {name!r} is not registered in {registry.url}: its sign-offs could not be verified")
     if _raw(registered) != _raw(key.public_key()):
         raise UsageError(f"{path} does not match the public key registered as {name!r} in {registry.url}")
+    refuse_revoked(revocations(registry).get(fingerprint(registered)), at or utc_now())
     return key
+
+
+# --- revocation and expiry -------------------------------------------------------------------------
+
+MAX_REASON = 1_000  # characters of a revocation's reason
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A key's revocation (or expiry): from ``effective_at`` on, it signs nothing."""
+
+    name: str
+    fingerprint: str
+    effective_at: datetime  # aware, UTC
+    reason: str
+    recorded_at: datetime  # aware, UTC
+
+    @property
+    def expiry(self) -> bool:
+        """Recorded before it took effect (`--at` in the future): an expiry, not a revocation."""
+        return self.effective_at > self.recorded_at
+
+    def status(self, now: datetime) -> str:
+        """``revoked since …``, ``expired since …`` or ``expires …`` (as of ``now``)."""
+        if self.effective_at > now:
+            return f"expires {self.effective_at.isoformat()}"
+        return f"{'expired' if self.expiry else 'revoked'} since {self.effective_at.isoformat()}"
+
+    def said(self, now: datetime) -> str:
+        return f"{self.status(now)} (recorded {self.recorded_at.isoformat()}: {self.reason})"
+
+
+def refuse_revoked(revocation: Revocation | None, at: datetime) -> None:
+    """Signing at ``at`` with a key revoked or expired by then is a usage error (exit 2)."""
+    if revocation is not None and revocation.effective_at <= at:
+        what = "expired" if revocation.expiry else "was revoked"
+        raise UsageError(f"key {revocation.name!r} {what} at {revocation.effective_at.isoformat()} ({revocation.reason}): "
+                         "it signs nothing from then on, and nothing was recorded; create another key with "
+                         "`auditor keys new` and sign with it")
+
+
+def parse_instant(text: str, option: str = "--at") -> datetime:
+    """An ISO 8601 date and time with its UTC offset (``2026-12-01T09:00:00+01:00``, ``…Z``), as UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"{option} must be a date and time as ISO 8601 with a UTC offset "
+                         f"(2026-12-01T09:00:00+00:00 or 2026-12-01T09:00:00Z), got {text!r}") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise UsageError(f"{option} {text!r} has no UTC offset: the moment a key stops signing must not depend on a "
+                         "machine's time zone; add one (2026-12-01T09:00:00+00:00, or Z for UTC)")
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise UsageError(f"{option} {text!r} is not a moment a date can hold in UTC") from None
+
+
+def revocations(registry: Registry) -> dict[str, Revocation]:
+    """Each revoked key's earliest revocation, by the key's fingerprint (the key itself, under whatever
+    name a signature gives it: the name in a signature is not signed). A registry without the table
+    (made before revocations were recorded, opened by a reader) holds none. A row that cannot be read
+    (an edited date) is a :class:`RegistryError`: a revocation is never silently ignored."""
+    if not registry.has_table(key_revocations_table):
+        return {}
+    t = key_revocations_table
+    found: dict[str, Revocation] = {}
+    for row in registry.rows(sa.select(t.c.name, t.c.fingerprint, t.c.effective_at, t.c.reason, t.c.recorded_at)
+                             .order_by(t.c.id)):
+        effective, recorded = parse_moment(str(row.effective_at)), parse_moment(str(row.recorded_at))
+        if effective is None or recorded is None:
+            raise RegistryError(f"the registry {shown_url(registry.url)} holds an unreadable revocation of key "
+                                f"{str(row.name)!r} (effective {str(row.effective_at)!r}, recorded {str(row.recorded_at)!r})")
+        revocation = Revocation(str(row.name), str(row.fingerprint), effective, str(row.reason), recorded)
+        if revocation.fingerprint not in found or effective < found[revocation.fingerprint].effective_at:
+            found[revocation.fingerprint] = revocation
+    return found
+
+
+def revoke_key(registry: Registry, name: str, reason: str, at: str | datetime | None = None,
+               now: datetime | None = None) -> Revocation:
+    """Record that key NAME signs nothing from ``at`` on (default: now; a future ``at`` is an expiry).
+    A key revoked already is refused; one that only expires later may be revoked earlier (a key that
+    leaked before its expiry), never later."""
+    now = now or utc_now()
+    reason = (reason or "").strip()
+    if not utf8_text(reason):
+        raise UsageError("--reason is not valid UTF-8 text (a byte sequence of another encoding?)")
+    if not any(not unicodedata.category(ch).startswith(("C", "Z")) for ch in reason):
+        raise UsageError("--reason is required: say why the key stops signing (leaked, rotated, its holder left)")
+    if any(unicodedata.category(ch) == "Cc" for ch in reason):
+        raise UsageError("--reason holds a control character or a line end: give the reason on one line")
+    if len(reason) > MAX_REASON:
+        raise UsageError(f"--reason is {len(reason):,} characters; at most {MAX_REASON:,} are recorded")
+    effective = parse_instant(at) if isinstance(at, str) else (at or now)
+    if effective.tzinfo is None or effective.utcoffset() is None:
+        raise UsageError("the moment a key stops signing needs its UTC offset")
+    effective = effective.astimezone(timezone.utc)
+    if not NAME_RE.fullmatch(name or ""):
+        raise UsageError(f"{name!r} is not a key name (letters, digits, '.', '_', '@' and '-')")
+    public = registered_keys(registry).get(name)
+    if public is None:
+        raise UsageError(f"no key named {name!r} is registered in {shown_url(registry.url)}: nothing to revoke "
+                         "(`auditor keys list` names the keys)")
+    fp = fingerprint(public)
+    before = revocations(registry).get(fp)
+    if before is not None and before.effective_at <= now:
+        raise UsageError(f"key {name!r} was revoked already: {before.said(now)}; nothing was recorded")
+    if before is not None and effective >= before.effective_at:
+        raise UsageError(f"key {name!r} already {before.said(now)}: a revocation can only bring that moment forward "
+                         f"(--at before {before.effective_at.isoformat()}); nothing was recorded")
+    revocation = Revocation(name, fp, effective, reason, now)
+    try:
+        with registry.engine.begin() as conn:
+            conn.execute(sa.insert(key_revocations_table).values(
+                name=name, fingerprint=fp, effective_at=effective.isoformat(), reason=reason,
+                recorded_at=now.isoformat()))
+    except DB_ERRORS as exc:
+        raise RegistryError(f"cannot write the registry {shown_url(registry.url)}: "
+                            f"{str(getattr(exc, 'orig', None) or exc).splitlines()[0]}; the key was not revoked") from None
+    return revocation
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    name: str
+    fingerprint: str
+    created_at: str
+    revocation: Revocation | None
+
+    def status(self, now: datetime) -> str:
+        return "active" if self.revocation is None else self.revocation.said(now)
+
+
+def key_statuses(registry: Registry) -> list[KeyStatus]:
+    """Every registered key with its revocation, if any, by name."""
+    t = signing_keys_table
+    revoked = revocations(registry)
+    return [KeyStatus(str(r.name), str(r.fingerprint), str(r.created_at), revoked.get(str(r.fingerprint)))
+            for r in registry.rows(sa.select(t.c.name, t.c.fingerprint, t.c.created_at).order_by(t.c.name))]
+
+
+def revocation_problem(record: dict[str, Any], revoked: Revocation, earlier: list[dict[str, Any]]) -> tuple[str, bool]:
+    """What verify says of a valid signature by the revoked key ``revoked``: (text, whether it is a
+    finding). A finding: signed at or after the revocation took effect, a ``signed_at`` that cannot be
+    read, or one before it in a record that follows (``earlier``: the records before it in the log's
+    hash chain) a record signed after it took effect (backdated). Otherwise information: revoked later."""
+    when = revoked.effective_at.isoformat()
+    what = "expired" if revoked.expiry else "was revoked"
+    why = f"(recorded {revoked.recorded_at.isoformat()}: {revoked.reason})"
+    signed_at = parse_moment(str(record.get("signed_at"))) if isinstance(record.get("signed_at"), str) else None
+    if signed_at is None:
+        return (f"signed by key {revoked.name!r}, which {what} at {when} {why}, at a time that cannot be read "
+                f"({record.get('signed_at')!r}): nothing shows it was signed before"), True
+    if signed_at >= revoked.effective_at:
+        return (f"signed by key {revoked.name!r} at {signed_at.isoformat()}, after the key {what} at {when} {why}"), True
+    after = [r for r in earlier if isinstance(r.get("signed_at"), str)
+             and (m := parse_moment(r["signed_at"])) is not None and m >= revoked.effective_at]
+    if after:
+        return (f"signed by key {revoked.name!r} with signed_at {signed_at.isoformat()}, before the key {what} at "
+                f"{when} {why}, but it follows record {after[-1].get('n', '?')}, signed at {after[-1]['signed_at']}, "
+                "after that: backdated with the revoked key"), True
+    if revoked.effective_at > utc_now():
+        return f"key {revoked.name!r} expires at {when} {why}", False
+    return f"key {revoked.name!r} {what} later, at {when} {why}", False
 
 
 def signed_payload(record: dict[str, Any]) -> bytes:

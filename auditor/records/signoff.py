@@ -27,7 +27,7 @@ from auditor.results import AuditResult
 from auditor.records.runs import Run, open_run, parse_date, record_line, signed_dir, signoff_log, utc_now, utf8_text
 from auditor.hashing import sha256_bytes
 from auditor.records.atomic import create_file
-from auditor.records.verify import verify_run
+from auditor.records.verify import REVOKED_KEY, verify_run
 from auditor.records.json_read import loads
 
 DECISIONS = ("approve", "approve-with-conditions", "reject")
@@ -173,11 +173,14 @@ def sign_off(
         raise UsageError("--decision approve-with-conditions needs --conditions: state the conditions of the approval")
     if decision == "approve":
         _refuse_plain_approval_of_failure(run)
-    signing_key = _signing_key(run, db, key) if key else None
+    signing_key, revocation = _signing_key(run, db, key, signed_at) if key else (None, None)
     check = verify_run(run.path, db=db)
-    if not check.ok:
+    # a record signed by a key revoked by then is a finding, but not an altered audit: a new decision, signed
+    # by a sound key, is how a reviewer answers it (the record stays in the log, and verify names it)
+    altered = [f for f in check.findings if f.problem != REVOKED_KEY]
+    if altered:
         raise SignOffRefused(f"{run.path} failed verification; an altered audit cannot be signed:\n"
-                             + "\n".join(f"  - {f}" for f in check.findings), [str(f) for f in check.findings])
+                             + "\n".join(f"  - {f}" for f in altered), [str(f) for f in altered])
     pdf_bytes = run.path.joinpath("report.pdf").read_bytes() if run.path.joinpath("report.pdf").is_file() else b""
 
     log = signoff_log(run)
@@ -201,6 +204,10 @@ def sign_off(
                 signed_at = utc_now().replace(microsecond=0)
                 if valid_until is not None and valid_until < signed_at.date():  # the wait crossed midnight (UTC)
                     raise UsageError(f"--valid-until {valid_until} is already past")
+                if revocation is not None:  # the key's expiry came while the sign-off waited for the log
+                    from auditor.records.signatures import refuse_revoked
+
+                    refuse_revoked(revocation, signed_at)
             record = {
                 "n": n, "model": run.model, "version": run.version, "run_id": run.result.get("run_id", ""),
                 "manifest_sha256": run.manifest_sha256, "report_pdf_sha256": sha256_bytes(pdf_bytes) if pdf_bytes else None,
@@ -281,12 +288,15 @@ def _refuse_plain_approval_of_failure(run: Run) -> None:
         "or --decision reject")
 
 
-def _signing_key(run: Run, db: str | None, key: str):
+def _signing_key(run: Run, db: str | None, key: str, at: datetime):
+    """The private key ``key``, refused when revoked or expired at ``at``; and its revocation (an
+    expiry still to come), if any, to be checked again once the record's time is stamped."""
     from auditor.records.registry import open_registry
-    from auditor.records.signatures import load_signing_key
+    from auditor.records.signatures import fingerprint, load_signing_key, revocations
 
     with open_registry(run.model_dir.parent, db) as registry:
-        return load_signing_key(registry, key)
+        private = load_signing_key(registry, key, at=at)
+        return private, revocations(registry).get(fingerprint(private.public_key()))
 
 
 def _update_registry(run: Run, db: str | None) -> None:

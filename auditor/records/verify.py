@@ -15,7 +15,9 @@ What is checked:
 - the run's sign-off log (next to the run): its record chain, and the signed PDFs' hashes;
 - each sign-off's Ed25519 signature against the public keys registered in the output folder's
   registry (auditor/records/signatures.py): a signature that does not match, or by a key the
-  registry does not know, is a finding; an unsigned sign-off is noted as unsigned.
+  registry does not know, is a finding; an unsigned sign-off is noted as unsigned. A signature whose
+  ``signed_at`` is at or after its key's revocation (`auditor keys revoke`) is a finding; one made
+  before it is valid, and said to be by a key revoked later.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from auditor.records.json_read import loads
 @dataclass(frozen=True)
 class Finding:
     path: str  # relative to the run directory (or the neighbour's manifest)
-    problem: str  # altered | missing | unreadable | added | chain | mismatch
+    problem: str  # altered | missing | unreadable | added | chain | mismatch | signature | revoked key
     detail: str
 
     def __str__(self) -> str:
@@ -387,12 +389,19 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
     import sqlalchemy as sa
 
     try:
-        registry = Registry(url)
+        # read as it is, never written: a registry made before a table or column was added gains it from a
+        # command that writes (a verifier may hold read-only credentials of a shared database)
+        registry = Registry(url, create=False)
         try:
-            with registry.engine.connect() as conn:
-                rows = conn.execute(sa.select(runs_table.c.manifest_sha256, runs_table.c.signoff_count,
-                                              *[runs_table.c[c.strip()] for c in SIGNOFF_COLUMNS.split(",")])
-                                    .where(runs_table.c.run_path == str(run.path))).fetchall()
+            if not registry.has_table(runs_table):
+                rows = []
+            else:
+                present = {c["name"] for c in sa.inspect(registry.engine).get_columns(runs_table.name)}
+                columns = [runs_table.c[name] if name in present else sa.null().label(name)
+                           for name in ("manifest_sha256", "signoff_count",
+                                        *[c.strip() for c in SIGNOFF_COLUMNS.split(",")])]
+                with registry.engine.connect() as conn:
+                    rows = conn.execute(sa.select(*columns).where(runs_table.c.run_path == str(run.path))).fetchall()
         finally:
             registry.close()
     except (RegistryError, *DB_ERRORS) as exc:
@@ -464,19 +473,22 @@ def _signoffs(run: Run) -> list[Finding]:
     return [Finding(f"../{path}", "altered", detail) for path, detail in verify_signoffs(run)]
 
 
+REVOKED_KEY = "revoked key"  # a Finding's problem: a signature made by a key revoked (or expired) by then
+
+
 def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
     log = signoff_log(run)
     if not log.is_file():
         return [], []
     from auditor.records.registry import RegistryError  # SQLAlchemy: only where there are signatures to check
-    from auditor.records.signatures import check_signature, read_registered_keys
+    from auditor.records.signatures import check_signature, read_keyring, revocation_problem
 
     rel = f"../{log.relative_to(run.model_dir)}"
     try:
-        keys = read_registered_keys(run.model_dir.parent, db)
+        keys, revoked = read_keyring(run.model_dir.parent, db)
     except RegistryError as exc:  # the other findings still stand; the signatures cannot be checked
         return [Finding(rel, "signature", f"the signatures cannot be checked: {exc}")], []
-    findings, lines = [], []
+    findings, lines, earlier = [], [], []
     for i, line in enumerate([ln for ln in log.read_bytes().splitlines() if ln.strip()], start=1):
         try:
             record = loads(line)
@@ -484,6 +496,16 @@ def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
             continue  # reported by the record chain
         problem = check_signature(record, keys) if isinstance(record, dict) else "not a record"
         who = f"sign-off #{i} ({record.get('decision')} by {record.get('reviewer')})" if isinstance(record, dict) else f"sign-off #{i}"
+        if isinstance(record, dict):
+            earlier.append(record)
+        if problem is None and (revocation := revoked.get(str(record["signature"]["fingerprint"]))):
+            said, finding = revocation_problem(record, revocation, earlier[:-1])
+            if finding:  # the record is as it was written, by a key that could no longer vouch for it
+                lines.append(f"{who}: {said}")
+                findings.append(Finding(rel, REVOKED_KEY, f"record {i}: {said}"))
+            else:  # signed before its key was revoked: valid, and said
+                lines.append(f"{who}: signature valid (key {record['signature']['key']}); {said}")
+            continue
         if problem == "unsigned":
             lines.append(f"{who}: unsigned")
         elif problem is None:

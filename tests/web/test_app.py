@@ -846,3 +846,27 @@ def test_the_model_page_marks_an_expired_approval_only_where_due_judges_it(histo
     assert '<span class="overdue">2021-06-30</span>' in version_row(page, "v0003")
     assert '<span class="">2020-06-30</span>' in version_row(page, "v0001")
     assert "approval expired" in client.get("/due").text
+
+
+def test_a_key_revoked_while_the_server_runs_signs_nothing_and_serve_refuses_to_start_with_it(history, tmp_path,
+                                                                                              monkeypatch):
+    """`auditor keys revoke` while `serve --key` runs: the next web sign-off is refused (the form again,
+    400, naming the revocation) and nothing is written; a server started with the revoked key stops."""
+    from auditor.errors import UsageError
+    from auditor.records.registry import open_registry
+    from auditor.records.signatures import revoke_key
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    client = TestClient(create_app(ws.out, key="web"), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    form = shown(client.get(f"/m/{ws.model}/v0001").text)
+    with open_registry(ws.out) as registry:
+        revoke_key(registry, "web", "the server's disk was copied")
+    r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "reject", "comment": "no", **form})
+    assert r.status_code == 400, r.text
+    assert "key &#39;web&#39; was revoked at" in r.text and "the server&#39;s disk was copied" in r.text, r.text
+    assert read_signoffs(open_run(ws.out / ws.model / "v0001")) == []
+    assert not (ws.out / ws.model / "signoffs" / "v0001").exists()
+    with pytest.raises(UsageError, match="key 'web' was revoked at"):
+        create_app(ws.out, key="web")
