@@ -798,7 +798,7 @@ def verify(
 ) -> None:
     """Recompute every hash of a run and its hash-chain links, and check sign-off signatures; name
     what was altered, a signature that does not match or an unknown key (exit 1)."""
-    from auditor.records.verify import verify_run
+    from auditor.records.verify import REVOKED_KEY, verify_run
 
     altered = False
     for run_dir in run_dirs:
@@ -815,7 +815,9 @@ def verify(
                 _print(f"  {line}")
             continue
         altered = True
-        out.print(f"[bold red]ALTERED[/] {shown(str(checked.run))}", highlight=False)
+        # a signature by a key revoked by then: the files are as they were, the sign-off is not to be trusted
+        head = "ALTERED" if any(f.problem != REVOKED_KEY for f in checked.findings) else "UNTRUSTED SIGN-OFF"
+        out.print(f"[bold red]{head}[/] {shown(str(checked.run))}", highlight=False)
         for finding in checked.findings:
             _print(f"  {finding}")
     raise typer.Exit(EXIT_BLOCKING_FAILURE if altered else EXIT_OK)

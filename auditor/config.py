@@ -22,7 +22,8 @@ folder, as typed on the command line.
 
 Every problem in the file (an unknown command or option, a value the option refuses) is reported at
 once with its place (``auditor.yaml: run.jobs: ...``), exit 3. Options that let an input run code
-(``--allow-pickle``) are never taken from a file or the environment: they must be typed.
+(``--allow-pickle``), and those that record a reviewer's own act (``sign-off --decision``/``--comment``,
+``keys revoke --reason``/``--at``), are never taken from a file or the environment: they must be typed.
 """
 
 from __future__ import annotations
@@ -38,7 +39,15 @@ CONFIG_FILES = ("auditor.yaml", "auditor.yml")
 ENV_PREFIX = "AUDITOR"
 MAX_CONFIG_BYTES = 1 << 20  # read no further (a device that never ends included)
 # (command path, option): options that make loading a model run its code must be typed each time
-TYPED_ONLY = {("run", "allow-pickle"): "it lets the model file run code when loaded"}
+# or record a reviewer's own act (a decision, what it rests on, a key's revocation): a default from a file
+# or the environment would sign off or revoke on words nobody typed for this record
+TYPED_ONLY = {
+    ("run", "allow-pickle"): "it lets the model file run code when loaded",
+    ("sign-off", "decision"): "a decision is the reviewer's own, typed for each sign-off",
+    ("sign-off", "comment"): "what a decision rests on is the reviewer's own, typed for each sign-off",
+    ("keys revoke", "reason"): "why a key is revoked is typed for each revocation",
+    ("keys revoke", "at"): "when a key stops being trusted is typed for each revocation",
+}
 
 
 class ConfigError(InvalidInputError):

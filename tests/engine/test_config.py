@@ -133,6 +133,24 @@ def test_allow_pickle_is_never_taken_from_the_environment(here):
     assert "AUDITOR_RUN_ALLOW_PICKLE: --allow-pickle cannot be set here" in flat(res.output)
 
 
+@pytest.mark.parametrize("command, option, env", [
+    (["sign-off"], "decision", "AUDITOR_SIGN_OFF_DECISION"), (["sign-off"], "comment", "AUDITOR_SIGN_OFF_COMMENT"),
+    (["keys", "revoke"], "reason", "AUDITOR_KEYS_REVOKE_REASON"), (["keys", "revoke"], "at", "AUDITOR_KEYS_REVOKE_AT")])
+def test_a_reviewers_decision_or_a_revocation_is_never_taken_from_a_file_or_the_environment(here, command, option, env):
+    """A config default of ``sign-off --decision approve`` would have approved every run signed off from
+    that folder on words nobody typed for it; so would a revocation's reason or time."""
+    nested = {option: "approve"}
+    for part in reversed(command):
+        nested = {part: nested}
+    write(here / "auditor.yaml", nested)
+    res = invoke("policies")
+    assert res.exit_code == 3 and f"{'.'.join(command)}.{option}: --{option} cannot be set here" in flat(res.output), \
+        res.output
+    (here / "auditor.yaml").unlink()
+    res = invoke("policies", env={env: "approve"})
+    assert res.exit_code == 3 and f"{env}: --{option} cannot be set here" in flat(res.output), res.output
+
+
 def test_a_value_a_command_refuses_names_where_it_came_from(here):
     """A value the option's type accepts but the command refuses (a role, --top-k 0) from the file or
     the environment: the error says where it came from, since nothing on the command line shows it."""
