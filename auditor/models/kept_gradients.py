@@ -28,6 +28,7 @@ from auditor.models.kept_predictions import KeptPredictions, UnreadableRow, dige
 
 VERIFY_ROWS = 16  # kept rows computed again before the rest serve
 TOLERANCE = 1e-5  # largest difference allowed between a kept row and the same row computed now
+HERE = ""  # this process, among the places that checked the rows (else a cluster worker's address)
 
 
 def row_key(ids: np.ndarray, baseline: np.ndarray, target: int, alpha: float) -> bytes:
@@ -48,13 +49,12 @@ class KeptGradients:
         self._new: dict[bytes, np.ndarray] = {}
         self.reads = 0
         self.requested = 0
-        self.verified: dict | None = None  # how the rows were checked, once they have been
-        self.refused = False
+        # how the rows were checked, by place: here once this process has, and each cluster worker that read them
+        self.checks: dict[str, dict] = {}
+        self.refused_at: str | None = None  # where the rows were found to differ (then none is read or kept)
         self.copy_notes: list[str] = []  # randomised copies' files that could not be read (for_copy)
         self._lock = threading.RLock()  # the checking request takes it twice
         self._taken = (0, 0)  # reads and requests already handed on by take_new (a cluster worker's)
-        self._checked_elsewhere: dict[str, dict] = {}  # a cluster worker's check of the rows, by worker
-        self.refused_on: str | None = None  # the worker whose check refused the rows
         self.not_kept_elsewhere = 0  # rows computed on workers of another CPU or kernels (not kept)
 
     def contributions(self, ids_list: list[np.ndarray], baselines: list[np.ndarray], target: np.ndarray,
@@ -63,16 +63,16 @@ class KeptGradients:
         computed (``compute`` is called with the texts that miss some, and only their missing points)."""
         keys = [[row_key(ids, base, t, a) for a in alphas]
                 for ids, base, t, alphas in zip(ids_list, baselines, np.asarray(target), todo)]
-        if self.verified is None and self.rows:
+        if HERE not in self.checks and self.rows:
             with self._lock:  # the first request that finds kept rows checks them; others wait for it
-                if self.verified is None:
+                if HERE not in self.checks:
                     return self._served(keys, ids_list, baselines, target, todo, compute, verify=True)
         return self._served(keys, ids_list, baselines, target, todo, compute, verify=False)
 
     def _served(self, keys, ids_list, baselines, target, todo, compute, verify: bool) -> list[np.ndarray]:
         have = [np.array([k in self.rows for k in ks], dtype=bool) for ks in keys]
         if any(len(self.rows[k]) != len(ids) for ks, h, ids in zip(keys, have, ids_list) for k, held in zip(ks, h) if held):
-            self._refuse({"verified_rows": 0, "max_abs_diff": None, "reason": "a row of another length than its text"})
+            self._refuse(HERE, {"verified_rows": 0, "max_abs_diff": None, "reason": "a row of another length than its text"})
             return compute(ids_list, baselines, target, todo)
         check = self._rows_to_check(have) if verify else []
         need = [i for i, h in enumerate(have) if not h.all()]
@@ -109,13 +109,22 @@ class KeptGradients:
     def _verify(self, check: list[tuple[int, int]], keys: list[list[bytes]], out: list[np.ndarray]) -> bool:
         diff = max(float(np.max(np.abs(out[i][j] - self.rows[keys[i][j]]), initial=0.0)) for i, j in check)
         if diff <= TOLERANCE:
-            self.verified = {"verified_rows": len(check), "max_abs_diff": diff}
+            self.checks[HERE] = {"verified_rows": len(check), "max_abs_diff": diff}
             return True
-        self._refuse({"verified_rows": len(check), "max_abs_diff": diff})
+        self._refuse(HERE, {"verified_rows": len(check), "max_abs_diff": diff})
         return False
 
-    def _refuse(self, verified: dict) -> None:
-        self.verified, self.refused, self.rows, self._new = verified, True, {}, {}  # neither read nor added to
+    def _refuse(self, where: str, check: dict) -> None:
+        self.checks[where], self.refused_at, self.rows, self._new = check, where, {}, {}  # neither read nor added to
+
+    @property
+    def refused(self) -> bool:
+        return self.refused_at is not None
+
+    @property
+    def verified(self) -> dict | None:
+        """How this process checked the rows, once it has (a cluster worker sends it back)."""
+        return self.checks.get(HERE)
 
     def new_rows(self) -> dict[bytes, np.ndarray]:
         """The rows computed in this audit that the file does not hold."""
@@ -139,10 +148,9 @@ class KeptGradients:
             self.reads += reads
             self.requested += requested
             if verified is not None:
-                self._checked_elsewhere[worker] = verified
+                self.checks[worker] = verified
             if refused and not self.refused:
-                self._refuse(verified or {"verified_rows": 0, "max_abs_diff": None})
-                self.refused_on = worker
+                self._refuse(worker, verified or {"verified_rows": 0, "max_abs_diff": None})
             if not keep:
                 self.not_kept_elsewhere += len(rows)
             elif not self.refused:
@@ -150,13 +158,20 @@ class KeptGradients:
 
     @property
     def checked(self) -> dict | None:
-        """How the rows were checked: here, or on each worker that read them (rows summed, the largest
-        difference)."""
-        checks = [c for c in (self.verified, *self._checked_elsewhere.values()) if c]
-        if self.refused or len(checks) <= 1:
-            return self.verified if self.refused or not checks else checks[0]
+        """How the rows were checked: where they were refused, else over every place that checked them
+        (rows summed, the largest difference)."""
+        if self.refused:
+            return self.checks[self.refused_at]
+        checks = list(self.checks.values())
+        if len(checks) <= 1:
+            return checks[0] if checks else None
         return {"verified_rows": sum(c["verified_rows"] for c in checks),
                 "max_abs_diff": max(c["max_abs_diff"] for c in checks)}
+
+    @property
+    def refused_on(self) -> str | None:
+        """The cluster worker whose check refused the rows (None: refused here, or not at all)."""
+        return self.refused_at or None
 
     def describe(self, written: int) -> dict:
         return {"path": str(self.file.path), "kept_before": len(self.file.gradient_rows), "requested": self.requested,
@@ -171,12 +186,13 @@ class KeptGradients:
                    "on cluster workers with another CPU or kernels than this machine's were not kept"]
                   if self.not_kept_elsewhere else [])
         if self.refused:
-            if not self.verified["verified_rows"]:
+            refusal = self.checked
+            if not refusal["verified_rows"]:
                 return [f"--prediction-cache: {self.file.path} holds an integrated-gradients path row of another length "
                         f"than its text for {self.what}{where}; its rows were not used, every row was computed"]
             return [f"--prediction-cache: the integrated-gradients path rows kept for {self.what} in {self.file.path} "
-                    f"differ from those computed{where} now by up to {self.verified['max_abs_diff']:.3g} on "
-                    f"{self.verified['verified_rows']} rows (tolerance {TOLERANCE:g}); not used"
+                    f"differ from those computed{where} now by up to {refusal['max_abs_diff']:.3g} on "
+                    f"{refusal['verified_rows']} rows (tolerance {TOLERANCE:g}); not used"
                     + (" there, and none was kept" if where else ", every row was computed")]
         if not self.reads:
             return unkept

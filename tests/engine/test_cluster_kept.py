@@ -95,7 +95,7 @@ def test_the_main_process_ships_nothing_where_nothing_is_kept(tmp_path):
     assert cluster_kept.shipment_of(Model()) is None
     cache = _file(tmp_path)
     gradients = KeptGradients(cache.kept)
-    gradients.refused = True  # rows found wrong here: the workers compute their own
+    gradients._refuse("", {"verified_rows": 16, "max_abs_diff": 0.1})  # rows found wrong here: the workers compute their own
     shipment = cluster_kept.shipment_of(Model(cache.kept, gradients))
     assert shipment.predictions == {} and shipment.gradient_rows is None
 
