@@ -261,37 +261,30 @@ def test_confidence_and_n_instances_are_said_only_of_the_gates_that_rest_on_them
     assert load_policy(child).weakened == expected
 
 
-def test_raising_confidence_is_said_of_the_claims_gates_of_the_default_policy(tmp_path, yaml_writer, child_of):
+RAISED_WHY = ("a wider interval and a stricter test: a claim further from the measured value lies within it, an "
+              "interval's end passes sooner on the side it widens to, fewer findings are significant")
+LOWERED_WHY = "a narrower interval: a gate on its end passes sooner"
+
+
+@pytest.mark.parametrize("level, why, said", [
+    (0.99, RAISED_WHY, {"performance": "claims_outside_tolerance",
+                        "subgroup_fairness": "adverse_impact_groups, equalised_odds_difference_ci_low, proxy_features_in_top_k",
+                        "explanation_clustering": "attributions_worst_accuracy_gap_ci_low, attributions_worst_error_ratio_ci_low"}),
+    (0.9, LOWERED_WHY, {"performance": "roc_auc_ci_low, r2_ci_low", "subgroup_fairness": "adverse_impact_groups",
+                        "explanation_clustering": "attributions_worst_faithfulness_gap_ci_low"}),
+])
+def test_confidence_changed_from_the_default_policy_is_said_of_the_gates_it_loosens_that_way(
+        tmp_path, yaml_writer, child_of, level, why, said):
     """default gates performance's roc_auc_ci_low and r2_ci_low from below and its claims from above: a
     child raising the level, so that a claim further from the measured value lies within the wider
     interval, loosens the claims gate (it was not said); lowering it loosens the interval ends, not the
-    claims. The fairness and clustering gates of default likewise, each the way it loosens them."""
-    raised = "a wider interval and a stricter test: a claim further from the measured value lies within it, " \
-             "an interval's end passes sooner on the side it widens to, fewer findings are significant"
-    lowered = "a narrower interval: a gate on its end passes sooner"
+    claims. default's fairness and clustering gates likewise, each the way it loosens them (lowering had
+    been said of equalised_odds_difference_ci_low and the worst shortfall's low end, which it makes stricter)."""
     child = yaml_writer(tmp_path, "child.yaml", child_of("default", checks=[
-        {"id": "performance", "params": {"confidence": 0.99}},
-        {"id": "subgroup_fairness", "params": {"confidence": 0.99}},
-        {"id": "explanation_clustering", "params": {"confidence": 0.99}}]))
+        {"id": check, "params": {"confidence": level}} for check in said]))
     assert load_policy(child).weakened == [
-        f"performance: checks[0].params.confidence loosens its gates (claims_outside_tolerance): 0.95 -> 0.99, "
-        f"{raised} (the parent's: the check's default)",
-        f"subgroup_fairness: checks[1].params.confidence loosens its gates (adverse_impact_groups, "
-        f"equalised_odds_difference_ci_low, proxy_features_in_top_k): 0.95 -> 0.99, {raised} (the parent's: the "
-        "check's default)",
-        f"explanation_clustering: checks[2].params.confidence loosens its gates (attributions_worst_accuracy_gap_ci_low, "
-        f"attributions_worst_error_ratio_ci_low): 0.95 -> 0.99, {raised} (the parent's: the check's default)"]
-    child = yaml_writer(tmp_path, "child.yaml", child_of("default", checks=[
-        {"id": "performance", "params": {"confidence": 0.9}},
-        {"id": "subgroup_fairness", "params": {"confidence": 0.9}},
-        {"id": "explanation_clustering", "params": {"confidence": 0.9}}]))
-    assert load_policy(child).weakened == [
-        f"performance: checks[0].params.confidence loosens its gates (roc_auc_ci_low, r2_ci_low): 0.95 -> 0.9, "
-        f"{lowered} (the parent's: the check's default)",
-        f"subgroup_fairness: checks[1].params.confidence loosens its gates (adverse_impact_groups): 0.95 -> 0.9, "
-        f"{lowered} (the parent's: the check's default)",
-        f"explanation_clustering: checks[2].params.confidence loosens its gates "
-        f"(attributions_worst_faithfulness_gap_ci_low): 0.95 -> 0.9, {lowered} (the parent's: the check's default)"]
+        f"{check}: checks[{i}].params.confidence loosens its gates ({gates}): 0.95 -> {level:g}, {why} (the parent's: "
+        "the check's default)" for i, (check, gates) in enumerate(said.items())]
 
 
 def test_what_a_check_says_rests_on_a_parameter_names_its_parameters_and_measurements():
