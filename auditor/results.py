@@ -307,6 +307,12 @@ class CheckResult(_Frozen):
         same; one that records another value is refused (:func:`_recorded_as_computed`)."""
         return any(is_gate(t.severity) for t in self.thresholds)
 
+    def missed_gates(self) -> list[ThresholdOutcome]:
+        """The warning and blocking gates the check did not meet, in its thresholds' order (an ``info``
+        one changes no status, met or not): what a waiver must accept (policy/waivers.py) and what
+        ``run --json`` lists as not met (render/run_json.py)."""
+        return [t for t in self.thresholds if not t.passed and is_gate(t.severity)]
+
     @model_validator(mode="wrap")
     @classmethod
     def _gated_as_recorded(cls, data: Any, handler):

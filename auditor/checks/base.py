@@ -177,6 +177,13 @@ class Check(ABC):
     # check's do: the gates a child policy loosens by changing it (policy/loosening.py's rules) are those
     # alone; a parameter not named here bears on every gate of the check
     rests_on: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # per parameter that loosens some gates when raised and others when lowered (loosening.py's BOTH_WAYS:
+    # an interval's ``confidence``), how each measurement (a name or an ending; the longest that matches)
+    # moves as the parameter rises: "falls", "rises", or "either" (the parameter picks what is measured or
+    # whether it is, so a change either way can loosen a gate on it). A gate bounded from above (max) on a
+    # measurement that falls is loosened by raising the parameter, one bounded from below (min) by lowering
+    # it; on one that rises, the other way round. A measurement not named does not move with it.
+    moves_with: ClassVar[dict[str, dict[str, str]]] = {}
 
     @classmethod
     def explainers(cls, params: Params, task: str) -> list[str]:

@@ -135,9 +135,12 @@ class ExplanationClustering(Check):
     trust = True
     Params = ClusteringParams
     explainer_params = ("explainer",)
-    # the level sets the intervals' ends, and the worst cohort by error is the one whose shortfall's
-    # interval reaches highest, so the level picks it (the worst by faithfulness or stability is by its centre)
-    rests_on = {"confidence": ("_ci_low", "_ci_high", "_worst_accuracy_gap", "_worst_error_ratio")}
+    # the level sets the intervals' ends (a higher one: a lower low end, a higher high end: the worst
+    # shortfall's low end, gated from above, passes sooner as it rises), and the worst cohort by error is
+    # the one whose shortfall's interval reaches highest, so the level picks it and its point shortfall
+    # moves either way (the worst by faithfulness or stability is by its centre)
+    moves_with = {"confidence": {"_ci_low": "falls", "_ci_high": "rises", "_worst_accuracy_gap": "either",
+                                 "_worst_error_ratio": "either"}}
 
     ranges = RANGES
 

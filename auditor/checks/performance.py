@@ -589,9 +589,12 @@ class Performance(Check):
         "that does not do what its card says cannot be signed off on the card's word."
     )
     Params = PerformanceParams
-    # the level sets the intervals' ends; a point metric (accuracy, roc_auc) does not depend on it, and a
-    # claim compared with a narrower interval lies only further outside it (the claims gates are stricter)
-    rests_on = {"confidence": ("_ci_low", "_ci_high")}
+    # the level sets the intervals' ends (a higher one: a lower low end, a higher high end); a point metric
+    # (accuracy, roc_auc) does not depend on it, nor does claims_checked. A claim is judged by its gap to the
+    # measured interval, so a higher level, a wider interval, shrinks every gap: a claim further from the
+    # measured value lies within it, and a gate on claims_outside_tolerance or max_claim_gap passes sooner
+    moves_with = {"confidence": {"_ci_low": "falls", "_ci_high": "rises", "claims_outside_tolerance": "falls",
+                                 "max_claim_gap": "falls"}}
     requires = frozenset()  # classifiers and regressors (the REGRESSION capability selects the metrics)
     # how far a claim lies outside the measured interval (0 inside it; an error's over the claim), and counts
     ranges = {**{f"{m}{s}": r for m, r in METRIC_RANGES.items() for s in ("", "_ci_low", "_ci_high")},

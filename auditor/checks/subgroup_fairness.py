@@ -242,11 +242,17 @@ class SubgroupFairness(Check):
     requires = frozenset({Capability.PROBABILITIES, Capability.FEATURE_TABLE})
     Params = FairnessParams
     explainer_params = ("explainer",)
-    # the level sets the intervals' ends and which columns the four-fifths rule's significance test can
-    # judge (a lower one judges columns whose groups could not reach it: a count where there was none);
-    # not a point disparity, the p-value, or the proxies (a lower level finds more: stricter). The
-    # explained rows give only the explanation-based evidence: the disparities are over every row
-    rests_on = {"confidence": ("_ci_low", "_ci_high", "adverse_impact_groups"), "n_instances": EVIDENCE}
+    # the level sets the intervals' ends (a higher one: a lower low end, a higher high end), and the tests'
+    # α is 1 - confidence. adverse_impact_groups moves either way: a higher level counts fewer groups (a
+    # rate difference must be more significant), a lower one judges columns whose groups could not reach
+    # the level (a count where there was none, which no gate passes). proxy_features_in_top_k falls as it
+    # rises (the permutation test rejects independence at a smaller α: fewer proxies). Not a point
+    # disparity, the p-value, max_proxy_association (the V, whatever the test) or the explanation quality
+    # (the groups' centres). The explained rows give only the explanation-based evidence: the disparities
+    # are over every row
+    moves_with = {"confidence": {"_ci_low": "falls", "_ci_high": "rises", "adverse_impact_groups": "either",
+                                 "proxy_features_in_top_k": "falls"}}
+    rests_on = {"n_instances": EVIDENCE}
 
     # between groups, the largest difference of two rates and the smallest ratio of two (smaller over larger) are
     # shares, and so are their interval's ends; Cramér's V and top-k agreement are shares, their differences

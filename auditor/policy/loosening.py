@@ -1,6 +1,6 @@
 """Loosening through parameters: a child policy that keeps its parent's gates but changes what they
-judge (a wider tolerance, a narrower interval, less evidence). Said by ``validate`` and kept in the
-run's record, as a loosened bound is (inheritance.py's ``_looser``).
+judge (a wider tolerance, an interval of another level, less evidence). Said by ``validate`` and kept
+in the run's record, as a loosened bound is (inheritance.py's ``_looser``).
 
 The rule, per parameter (README.md, "Policy"): a child loosens its parent where it sets
 
@@ -10,8 +10,15 @@ The rule, per parameter (README.md, "Policy"): a child loosens its parent where 
 - a **minimum size for judging** higher: ``min_group_size``, ``min_explained_per_group`` and
   ``min_cohort_size`` (more groups and cohorts are reported, not gated), and ``proxy_association``
   (a feature must be more associated before it counts as a proxy);
-- an interval's ``confidence`` lower: a narrower interval, so a gate on its end (``*_ci_low`` min,
-  ``*_ci_high`` max) passes sooner;
+- an interval's ``confidence`` either way, depending on the gate (``BOTH_WAYS``; each check declares in
+  ``moves_with`` how its measurements move as the level rises): lower, a narrower interval, so a gate on
+  its end from the outside (``*_ci_low`` min, ``*_ci_high`` max) passes sooner; higher, a wider interval
+  and a stricter test, so a claim further from the measured value lies within it (performance's
+  ``claims_outside_tolerance``, ``max_claim_gap``), an end gated from the inside (``*_ci_low`` max:
+  subgroup fairness's ``*_difference_ci_low``, explanation clustering's worst shortfall) passes sooner,
+  and fewer findings reach significance (subgroup fairness's ``proxy_features_in_top_k``). Where the level
+  picks what is measured, or whether it is, either change is said (``adverse_impact_groups``, the worst
+  cohort's point shortfall);
 - the **evidence** a gate rests on smaller: ``n_instances``, ``n_seeds``, ``n_perturbations``,
   ``n_randomised``, ``n_repeats``, ``n_ice``, ``n_bootstrap``, ``control_orders``, ``correlation_runs``,
   ``max_rows`` (none: every row), ``regression_min_rows``; the policy's ``dataset.max_rows`` and
@@ -48,7 +55,6 @@ HIGHER_LOOSENS = {
     "max_waiver_days": "a waiver may stand longer before it is reviewed",
 }
 LOWER_LOOSENS = {
-    "confidence": "a narrower interval: a gate on its end passes sooner",
     **{name: SMALLER_SAMPLE for name in (
         "n_instances", "n_seeds", "n_perturbations", "n_randomised", "n_repeats", "n_ice", "n_bootstrap",
         "control_orders", "correlation_runs", "max_rows", "min_rows", "regression_min_rows")},
@@ -56,6 +62,13 @@ LOWER_LOOSENS = {
         "num_samples", "max_evals", "permutations", "background_size")},
     **{name: "a weaker attack" for name in ("max_edits", "max_candidates", "max_cosine_distance")},
     "noise_frac": "smaller perturbations",
+}
+# parameters that loosen some gates when raised and others when lowered: (why raised, why lowered); which
+# gates, in which direction, each check declares (Check.moves_with, read by bears_on)
+BOTH_WAYS = {
+    "confidence": ("a wider interval and a stricter test: a claim further from the measured value lies within it, "
+                   "an interval's end passes sooner on the side it widens to, fewer findings are significant",
+                   "a narrower interval: a gate on its end passes sooner"),
 }
 EVERY = {"max_rows"}  # parameters whose None means "every row": the most evidence, not the least
 
@@ -78,8 +91,9 @@ def _number(name: str, value: Any) -> float | None:
 
 def looser_values(parent: dict[str, Any], child: dict[str, Any]) -> list[tuple[str, Any, Any, str]]:
     """``(path, parent's value, child's value, why)`` of each parameter whose child value loosens the
-    parent's (paths as ``tolerances.completeness_rel``). Both mappings hold every value in effect
-    (defaults included)."""
+    parent's (paths as ``tolerances.completeness_rel``), and of each a ``BOTH_WAYS`` rule names that the
+    child changes either way (the gates it loosens turn on the direction: :func:`bears_on`). Both
+    mappings hold every value in effect (defaults included)."""
     mine, theirs = _flat(child), _flat(parent)
     said = []
     for path, new in mine.items():
@@ -88,7 +102,9 @@ def looser_values(parent: dict[str, Any], child: dict[str, Any]) -> list[tuple[s
         old_n, new_n = _number(name, theirs.get(path)), _number(name, new)
         if path not in theirs or old_n is None or new_n is None or old_n == new_n:
             continue
-        if rule[0] and new_n > old_n:
+        if name in BOTH_WAYS:  # which gates it loosens turns on the direction: bears_on decides
+            said.append((path, theirs[path], new, BOTH_WAYS[name][0 if new_n > old_n else 1]))
+        elif rule[0] and new_n > old_n:
             said.append((path, theirs[path], new, rule[0]))
         elif rule[1] and not rule[0] and new_n < old_n:
             said.append((path, theirs[path], new, rule[1]))
@@ -123,17 +139,36 @@ def loosened(files: list, registry) -> list[str]:
     return list(dict.fromkeys(said))
 
 
-def bears_on(check: str, path: str, measurement: str) -> bool:
-    """Whether a check's parameter ``path`` changes what a gate on ``measurement`` judges. A tolerance
-    bears on the gates that count what lies within it alone: ``claim_tolerance`` on
+def bears_on(check: str, path: str, measurement: str, *, raised: bool | None = None,
+             bounds: tuple[str, ...] | frozenset[str] = ("min", "max")) -> bool:
+    """Whether a check's parameter ``path`` changes what a gate on ``measurement`` judges; for a
+    ``BOTH_WAYS`` parameter, whether changing it that way (``raised``; None: either) loosens a gate with
+    these ``bounds`` ("min", "max"), as the check's ``moves_with`` says the measurement moves: a gate
+    bounded from above on one that falls as the parameter rises (a claim's gap to a widening interval,
+    an interval's low end) is loosened by raising it, from below by lowering it; the other way round for
+    one that rises; a measurement that moves "either" way by any change; one not named by none (a point
+    metric does not move with ``confidence``). A check with such a parameter that declares nothing for
+    it: every gate, either way. A tolerance bears on the gates that count what lies within it alone: ``claim_tolerance`` on
     ``claims_outside_tolerance`` (not on the metrics or their intervals), and ``explanation_axioms``'
     completeness tolerances on the share within tolerance of a method judged by completeness
     (integrated gradients, gradient x input), its efficiency ones on SHAP's (a child of ``default``,
     which gates SHAP only, raising ``completeness_rel`` had been told it loosened
     ``shap_within_tolerance_share``). A parameter the check's ``rests_on`` names bears on the gates it
-    lists there (``confidence`` on a performance gate on an interval's end, not on a point metric;
-    ``n_instances`` on subgroup fairness's explanation-based evidence, not on its disparities: lowering
-    either had been said to loosen every gate). Every other parameter bears on every gate of its check."""
+    lists there (``n_instances`` on subgroup fairness's explanation-based evidence, not on its
+    disparities: lowering it had been said to loosen every gate). Every other parameter bears on every
+    gate of its check."""
+    from auditor.checks import CHECK_REGISTRY  # the registry imports the checks, which import policy types
+
+    cls = CHECK_REGISTRY.get(check)
+    if path in BOTH_WAYS:
+        moves = cls.moves_with.get(path) if cls is not None else None
+        if moves is None:
+            return True
+        matched = [e for e in moves if measurement == e or measurement.endswith(e)]
+        way = moves[max(matched, key=len)] if matched else None
+        if way is None or way == "either" or raised is None:
+            return way is not None
+        return ("max" if raised == (way == "falls") else "min") in bounds
     if check == "performance" and path == "claim_tolerance":
         return measurement == "claims_outside_tolerance"
     if check == "explanation_axioms" and path.startswith("tolerances."):
@@ -142,15 +177,18 @@ def bears_on(check: str, path: str, measurement: str) -> bool:
         share = "_within_tolerance_share"
         axiom = path.split(".", 1)[1].split("_", 1)[0]  # completeness or efficiency
         return measurement.endswith(share) and AXIOMS.get(measurement[:-len(share)]) == axiom
-    from auditor.checks import CHECK_REGISTRY  # the registry imports the checks, which import policy types
-
-    rests_on = CHECK_REGISTRY[check].rests_on if check in CHECK_REGISTRY else {}
+    rests_on = cls.rests_on if cls is not None else {}
     return path not in rests_on or measurement.endswith(rests_on[path])
 
 
-def _gated(spec: dict) -> list[str]:
-    return list(dict.fromkeys(t.get("measurement") for t in spec.get("thresholds") or []
-                              if str(t.get("severity", "fail")) != "info"))
+def _gated(spec: dict) -> dict[str, frozenset[str]]:
+    """Each measurement a warning or blocking gate judges, in order, with the bounds ("min", "max") set on it."""
+    gates: dict[str, frozenset[str]] = {}
+    for t in spec.get("thresholds") or []:
+        if str(t.get("severity", "fail")) != "info":
+            m = t.get("measurement")
+            gates[m] = gates.get(m, frozenset()) | {b for b in ("min", "max") if t.get(b) is not None}
+    return gates
 
 
 def _check_params(entries: list, parents: list, registry) -> list[str]:
@@ -164,7 +202,9 @@ def _check_params(entries: list, parents: list, registry) -> list[str]:
         if theirs is None or mine is None:
             continue
         for path, was, now, why in looser_values(theirs, mine):
-            concerned = [g for g in gates if bears_on(e.spec["check"], path, g)]
+            name = path.rsplit(".", 1)[-1]
+            raised = _number(name, now) > _number(name, was)
+            concerned = [g for g, bounds in gates.items() if bears_on(e.spec["check"], path, g, raised=raised, bounds=bounds)]
             if not concerned:  # the gates it keeps do not rest on this parameter
                 continue
             key = path.split(".")[0]

@@ -300,7 +300,7 @@ def _uncovered(check: CheckResult, waiver: Waiver) -> list[str]:
     the whole check)."""
     if not waiver.gates:
         return []
-    missed = [t.measurement for t in check.thresholds if not t.passed and t.severity != "info"]
+    missed = [t.measurement for t in check.missed_gates()]
     return [m for m in dict.fromkeys(missed) if m not in waiver.gates]
 
 

@@ -30,7 +30,7 @@ def _missed_gates(check: CheckResult) -> list[dict]:
     """The warning and blocking gates the check did not meet, as data (``not_met``'s text, unrounded)."""
     return [{"measurement": t.measurement, "observed": _finite(t.observed), "min": t.min, "max": t.max,
              "severity": t.severity, "n": t.n, "unreachable": t.unreachable}
-            for t in check.thresholds if not t.passed and t.severity != "info"]
+            for t in check.missed_gates()]
 
 
 def _check(check: CheckResult) -> dict:

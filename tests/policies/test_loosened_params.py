@@ -14,7 +14,7 @@ from auditor.checks import CHECK_REGISTRY
 from auditor.cli import app
 from auditor.explain import EXPLAINERS
 from auditor.policy import load_policy
-from auditor.policy.loosening import HIGHER_LOOSENS, LOWER_LOOSENS, bears_on
+from auditor.policy.loosening import BOTH_WAYS, HIGHER_LOOSENS, LOWER_LOOSENS, bears_on
 
 
 def _bounds(info) -> tuple[float, float]:
@@ -32,14 +32,15 @@ def _bounds(info) -> tuple[float, float]:
 
 
 def _ruled(model: type[BaseModel], prefix: str = ""):
-    """(path, (looser value, stricter value), why) of every field of ``model`` a rule names."""
+    """(path, (looser value, stricter value), why) of every field of ``model`` a rule names (one that
+    loosens either way, as lowered: its gate is then one lowering it loosens)."""
     for name, info in model.model_fields.items():
         if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
             yield from _ruled(info.annotation, f"{prefix}{name}.")
             continue
         path = f"{prefix}{name}"
         higher = HIGHER_LOOSENS.get(path) or HIGHER_LOOSENS.get(name)
-        lower = LOWER_LOOSENS.get(name)
+        lower = LOWER_LOOSENS.get(name) or (BOTH_WAYS[name][1] if name in BOTH_WAYS else None)
         if not (higher or lower):
             continue
         lo, hi = _bounds(info)
@@ -78,7 +79,7 @@ def test_every_rule_names_a_parameter_there_is():
     fields = {f for cls in CHECK_REGISTRY.values() for f, _, _ in _ruled(cls.Params)}
     fields |= {f for methods in EXPLAINERS.values() for e in methods.values() for f, _, _ in _ruled(e.Params)}
     fields |= {f for f, _, _ in _ruled(DatasetOptions)} | {f for f, _, _ in _ruled(Policy)}
-    named = {*HIGHER_LOOSENS, *LOWER_LOOSENS}
+    named = {*HIGHER_LOOSENS, *LOWER_LOOSENS, *BOTH_WAYS}
     assert {n for n in named if n not in fields and n not in {f.rsplit(".", 1)[-1] for f in fields}} == set()
     assert len(CHECK_CASES) > 30 and len(EXPLAINER_CASES) >= 6
 
@@ -86,8 +87,10 @@ def test_every_rule_names_a_parameter_there_is():
 @pytest.mark.parametrize("name,path,values,why", CHECK_CASES)
 def test_a_check_parameter_loosened_by_a_child_is_said(tmp_path, yaml_writer, child_of, name, path, values, why):
     cls = CHECK_REGISTRY[name]
-    gate = next(m for m in cls.measurement_names(cls.Params()) if bears_on(name, path, m))
     stricter, looser = values[1], values[0]
+    raised, either = looser > stricter, path in BOTH_WAYS  # then a gate it loosens one way only, so the other is stricter
+    gate = next(m for m in cls.measurement_names(cls.Params()) if bears_on(name, path, m, raised=raised, bounds=("max",))
+                and not (either and bears_on(name, path, m, raised=not raised, bounds=("max",))))
     parent_check = {"check": name, "params": _nested(path, stricter),
                     "thresholds": [{"measurement": gate, "max": 1000.0}]}
     base, child = _parent_and_child(tmp_path, yaml_writer, child_of, parent_check,
@@ -191,19 +194,44 @@ def test_a_tolerance_is_said_only_where_a_gate_kept_rests_on_it(tmp_path, yaml_w
 
 
 def _gates(*measurements: str) -> list[dict]:
-    return [{"measurement": m, "max": 1000.0} for m in measurements]
+    """A warning gate on each measurement: bounded from above, or as its prefix says (``min:``, ``both:``)."""
+    bounds = {"max": {"max": 1000.0}, "min": {"min": 0.5}, "both": {"min": 0.5, "max": 1000.0}}
+    return [{"measurement": m.split(":")[-1], **bounds[m.split(":")[0] if ":" in m else "max"]} for m in measurements]
+
+
+LOWERED, RAISED = {"confidence": 0.8}, {"confidence": 0.99}
+PERFORMANCE = ("accuracy", "min:roc_auc_ci_low", "accuracy_ci_high", "claims_outside_tolerance", "max_claim_gap",
+               "claims_checked")
+FAIRNESS = ("demographic_parity_difference", "min:demographic_parity_ratio_ci_low", "equalised_odds_difference_ci_low",
+            "adverse_impact_groups", "selection_rate_difference_p_value", "proxy_features_in_top_k",
+            "max_proxy_association")
+CLUSTERING = ("attributions_worst_accuracy_gap", "attributions_worst_accuracy_gap_ci_low",
+              "min:attributions_worst_faithfulness_gap_ci_low", "attributions_worst_stability", "attributions_silhouette")
 
 
 @pytest.mark.parametrize("check, gates, params, said", [
-    # a point metric does not move with the level; a claim compared with a narrower interval only lies further out
-    ("performance", ("accuracy", "roc_auc_ci_low", "claims_outside_tolerance", "max_claim_gap"), {"confidence": 0.8},
-     ["roc_auc_ci_low"]),
-    ("performance", ("accuracy", "roc_auc", "claims_checked"), {"confidence": 0.8}, []),
-    ("subgroup_fairness", ("demographic_parity_difference", "demographic_parity_ratio_ci_low", "adverse_impact_groups",
-                           "selection_rate_difference_p_value", "proxy_features_in_top_k"), {"confidence": 0.8},
-     ["demographic_parity_ratio_ci_low", "adverse_impact_groups"]),
-    ("explanation_clustering", ("attributions_worst_accuracy_gap", "attributions_worst_stability",
-                                "attributions_silhouette"), {"confidence": 0.8}, ["attributions_worst_accuracy_gap"]),
+    # a point metric does not move with the level; a lower one narrows the interval: an end gated from the
+    # outside (a low end's min, a high end's max) passes sooner, and a claim compared with it only lies further out
+    ("performance", PERFORMANCE, LOWERED, ["roc_auc_ci_low", "accuracy_ci_high"]),
+    # a higher one widens it: a claim further from the measured value lies within it (the claims gates pass sooner)
+    ("performance", PERFORMANCE, RAISED, ["claims_outside_tolerance", "max_claim_gap"]),
+    ("performance", ("accuracy", "roc_auc", "claims_checked"), LOWERED, []),
+    ("performance", ("accuracy", "roc_auc", "claims_checked", "min:roc_auc_ci_low"), RAISED, []),  # no claims gate kept
+    ("performance", ("both:accuracy_ci_low",), RAISED, ["accuracy_ci_low"]),  # its max side
+    ("performance", ("both:accuracy_ci_low",), LOWERED, ["accuracy_ci_low"]),  # its min side
+    # fairness: a ratio's low end gated from below passes sooner lower, a difference's low end gated from above
+    # higher; at a higher level (a smaller α) fewer proxies are significant; adverse impact either way (fewer
+    # groups significant higher; lower, columns whose groups could not reach the level are judged: a count
+    # where there was none); the p-value, the point disparity and the association do not move
+    ("subgroup_fairness", FAIRNESS, LOWERED, ["demographic_parity_ratio_ci_low", "adverse_impact_groups"]),
+    ("subgroup_fairness", FAIRNESS, RAISED,
+     ["equalised_odds_difference_ci_low", "adverse_impact_groups", "proxy_features_in_top_k"]),
+    # clustering: the level picks the worst cohort (its point shortfall moves either way); the worst shortfall's
+    # low end, gated from above, passes sooner higher; the faithfulness gap's low end, gated from below, lower
+    ("explanation_clustering", CLUSTERING, LOWERED,
+     ["attributions_worst_accuracy_gap", "attributions_worst_faithfulness_gap_ci_low"]),
+    ("explanation_clustering", CLUSTERING, RAISED,
+     ["attributions_worst_accuracy_gap", "attributions_worst_accuracy_gap_ci_low"]),
     # the disparities are over every evaluation row; the explanation-based evidence over the explained rows
     ("subgroup_fairness", ("demographic_parity_difference", "sensitive_attribution_share", "stability_disparity"),
      {"n_instances": 20}, ["sensitive_attribution_share", "stability_disparity"]),
@@ -218,15 +246,45 @@ def test_confidence_and_n_instances_are_said_only_of_the_gates_that_rest_on_them
                                                                                 check, gates, params, said):
     """Lowering a check's confidence or n_instances was said to loosen every gate it keeps: a lower
     confidence, performance's accuracy gate beside its roc_auc_ci_low; fewer instances, subgroup
-    fairness's disparities (over every row) beside its explanation-based evidence."""
+    fairness's disparities (over every row) beside its explanation-based evidence. Raising confidence,
+    which widens the intervals the claims are judged against and makes the fairness tests stricter, was
+    said of no gate; lowering it, of gates it makes stricter (a difference's or a shortfall's low end
+    gated from above, the proxies)."""
     (path, value), = params.items()
     cls = CHECK_REGISTRY[check]
     default = cls.Params.model_fields[path].default
     base, child = _parent_and_child(tmp_path, yaml_writer, child_of, {"check": check, "thresholds": _gates(*gates)},
                                     {"checks": [{"id": check, "params": params}]})
+    why = LOWER_LOOSENS.get(path) or BOTH_WAYS[path][0 if value > default else 1]
     expected = [f"{check}: checks[0].params.{path} loosens its gates ({', '.join(said)}): {_shown(default)} -> "
-                f"{_shown(value)}, {LOWER_LOOSENS[path]} (the parent's: the check's default)"] if said else []
+                f"{_shown(value)}, {why} (the parent's: the check's default)"] if said else []
     assert load_policy(child).weakened == expected
+
+
+RAISED_WHY = ("a wider interval and a stricter test: a claim further from the measured value lies within it, an "
+              "interval's end passes sooner on the side it widens to, fewer findings are significant")
+LOWERED_WHY = "a narrower interval: a gate on its end passes sooner"
+
+
+@pytest.mark.parametrize("level, why, said", [
+    (0.99, RAISED_WHY, {"performance": "claims_outside_tolerance",
+                        "subgroup_fairness": "adverse_impact_groups, equalised_odds_difference_ci_low, proxy_features_in_top_k",
+                        "explanation_clustering": "attributions_worst_accuracy_gap_ci_low, attributions_worst_error_ratio_ci_low"}),
+    (0.9, LOWERED_WHY, {"performance": "roc_auc_ci_low, r2_ci_low", "subgroup_fairness": "adverse_impact_groups",
+                        "explanation_clustering": "attributions_worst_faithfulness_gap_ci_low"}),
+])
+def test_confidence_changed_from_the_default_policy_is_said_of_the_gates_it_loosens_that_way(
+        tmp_path, yaml_writer, child_of, level, why, said):
+    """default gates performance's roc_auc_ci_low and r2_ci_low from below and its claims from above: a
+    child raising the level, so that a claim further from the measured value lies within the wider
+    interval, loosens the claims gate (it was not said); lowering it loosens the interval ends, not the
+    claims. default's fairness and clustering gates likewise, each the way it loosens them (lowering had
+    been said of equalised_odds_difference_ci_low and the worst shortfall's low end, which it makes stricter)."""
+    child = yaml_writer(tmp_path, "child.yaml", child_of("default", checks=[
+        {"id": check, "params": {"confidence": level}} for check in said]))
+    assert load_policy(child).weakened == [
+        f"{check}: checks[{i}].params.confidence loosens its gates ({gates}): 0.95 -> {level:g}, {why} (the parent's: "
+        "the check's default)" for i, (check, gates) in enumerate(said.items())]
 
 
 def test_what_a_check_says_rests_on_a_parameter_names_its_parameters_and_measurements():
@@ -237,3 +295,8 @@ def test_what_a_check_says_rests_on_a_parameter_names_its_parameters_and_measure
         for path, endings in cls.rests_on.items():
             assert path in cls.Params.model_fields and (path in LOWER_LOOSENS or path in HIGHER_LOOSENS), (name, path)
             assert [e for e in endings if not any(m.endswith(e) for m in measured)] == [], (name, path)
+        # a parameter that loosens either way is declared, measurement by measurement, by every check that has it
+        assert set(cls.moves_with) == set(BOTH_WAYS) & set(cls.Params.model_fields), name
+        for path, moves in cls.moves_with.items():
+            assert [e for e in moves if not any(m.endswith(e) for m in measured)] == [], (name, path)
+            assert set(moves.values()) <= {"falls", "rises", "either"}, (name, path)
