@@ -79,9 +79,18 @@ def check_compute(loaded: LoadedPolicy, plan: list[PlannedCheck], task: str, n_f
     counts one feature: auditor/policy/compute.py), on the dataset's ``n_rows`` where it is read."""
     from auditor.policy.compute import feature_problems
 
-    problems = feature_problems(loaded.policy, plan, task, n_features, n_rows)
+    problems = feature_problems(loaded.policy, plan, task, n_features, n_rows)  # cheap: most policies have none
+    if problems:  # located where the policy set what multiplies (as at load: compute_problems)
+        from auditor.inputs.yamlio import load_yaml_text
+
+        problems = feature_problems(loaded.policy, plan, task, n_features, n_rows, site=loaded.site,
+                                    named_raw=load_yaml_text(loaded.text, loaded.source, PolicyError) if loaded.text else None)
     if problems:
         raise PolicyError(loaded.source, problems)
+
+
+def _named(spec: CheckSpec) -> str:
+    return f"check {spec.check_id!r}" + (f" ({spec.check})" if spec.check_id != spec.check else "")
 
 
 def check_gates(loaded: LoadedPolicy, plan: list[PlannedCheck], kind) -> None:
@@ -100,15 +109,18 @@ def check_gates(loaded: LoadedPolicy, plan: list[PlannedCheck], kind) -> None:
     for planned in plan:
         if planned.skip_reason:
             continue
-        cls = CHECK_REGISTRY[planned.spec.check]
+        spec = planned.spec
+        cls = CHECK_REGISTRY[spec.check]
         known = cls.kind_measurement_names(planned.params, kind)
-        for th in thresholds_for(planned.spec, kind.task):
-            if th.measurement not in known:
+        judging = [id(th) for th in thresholds_for(spec, kind.task)]
+        site = loaded.site(spec)
+        for j, th in enumerate(spec.thresholds):  # j: its position in the entry, as the site counts it
+            if id(th) in judging and th.measurement not in known:
                 where = [t for t, k in KINDS.items() if th.measurement in cls.kind_measurement_names(planned.params, k)]
-                problems.append(Problem(
-                    f"check {planned.spec.check_id!r}, threshold on {th.measurement}",
-                    f"{planned.spec.check} does not measure {th.measurement} on {kind.task} models, so this gate "
-                    f"could never be met; scope the threshold with tasks: [{', '.join(where)}]"))
+                problems.append(Problem(site.threshold(j), (
+                    f"{_named(spec)}, threshold on {th.measurement}: {spec.check} does not measure {th.measurement} "
+                    f"on {kind.task} models, so this gate could never be met; scope the threshold with tasks: "
+                    f"[{', '.join(where)}]")))
     if problems:
         raise PolicyError(loaded.source, problems)
 
@@ -125,10 +137,10 @@ def check_group_columns(loaded: LoadedPolicy, plan, card, sensitive=None) -> lis
     for planned in plan:
         if planned.skip_reason or not hasattr(planned.params, "fairness_groups"):  # subgroup_fairness's (others' bins differ)
             continue
-        where = f"check {planned.spec.check_id!r}, params"
+        site = loaded.site(planned.spec)
         groups = planned.params.fairness_groups
-        problems += [Problem(f"{where}.fairness_groups[{j}]", f"{g!r} is the card's target: groups by the true label "
-                                                              "say nothing of the model's fairness")
+        problems += [Problem(f"{site.param('fairness_groups')}[{j}]", f"{g!r} is the card's target: groups by the true "
+                                                                      "label say nothing of the model's fairness")
                      for j, g in enumerate(groups) if g == block.target]
         named = list(dict.fromkeys([*block.sensitive_features, *groups]))
         for col in planned.params.bins if named else ():  # none: the check does not apply (SKIPPED)
@@ -136,8 +148,8 @@ def check_group_columns(loaded: LoadedPolicy, plan, card, sensitive=None) -> lis
                 unused.append(f"check {planned.spec.check_id}: the bands set for {col} are not used, as it is not a "
                               f"sensitive column of this card (sensitive: {', '.join(named)})")
             elif sensitive is not None and col in sensitive.columns and not numeric_column(sensitive[col]):
-                problems.append(Problem(f"{where}.bins.{col}", "not a numeric column in the data, so it is not cut "
-                                                               "into bands; its bands would not be used"))
+                problems.append(Problem(f"{site.param('bins')}.{col}", "not a numeric column in the data, so it is not "
+                                                                       "cut into bands; its bands would not be used"))
     if problems:
         raise PolicyError(loaded.source, problems)
     return unused
@@ -148,7 +160,7 @@ def check_prompt_variants(loaded: LoadedPolicy, plan, problems_of) -> None:
     model cannot read as it reads the card's prompts: ``problems_of([(field, prompt), ...])``, the loaded
     model's ``PromptedCausalLM.prompt_problems`` or, for ``validate``, its tokenizer's. A variant too long
     for the model, or after which the label words clash, had ended the check in ERROR naming no variant."""
-    prompts = [(f"check {planned.spec.check_id!r}, params.variants[{j}]", variant) for planned in plan
+    prompts = [(f"{loaded.site(planned.spec).param('variants')}[{j}]", variant) for planned in plan
                if not planned.skip_reason for j, variant in enumerate(getattr(planned.params, "variants", None) or [])]
     problems = problems_of(prompts) if prompts else []
     if problems:

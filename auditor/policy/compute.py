@@ -20,10 +20,11 @@ partial dependence's ``n_features`` at most the model's. Before, a ``max_rows`` 
 takes the policy's ``dataset.max_rows``, else leaves that term out (the data's size is not known yet).
 
 A check whose estimate, on any task it may run on, exceeds :data:`MAX_EVALUATIONS` is an invalid
-policy (exit 3), located at the check, before any model loads. Counted on the features of the card or
-dataset it is run on, a tabular check is bounded by :data:`MAX_TABULAR_EVALUATIONS` (rows through a
-model that scores one in microseconds); one beyond it is refused as that policy for those data (exit
-3), before the model loads too.
+policy (exit 3), before any model loads. Counted on the features of the card or dataset it is run on,
+a tabular check is bounded by :data:`MAX_TABULAR_EVALUATIONS` (rows through a model that scores one in
+microseconds); one beyond it is refused as that policy for those data (exit 3), before the model loads
+too. Both are located where the policy set what multiplies (:func:`located`): in the named file, or in
+a policy it extends (``<file>:checks[3].params.n_repeats``).
 """
 
 from __future__ import annotations
@@ -203,6 +204,22 @@ def _named_files_explainer(named: dict | None, task: str, methods: list[str]) ->
     return None
 
 
+def located(params_at: dict[str, str], last: str, check: str, p: Any, task: str, terms: list, named_raw: dict | None) -> str:
+    """Where a check whose estimate on ``task`` is over a limit is said: the largest parameter of its
+    largest term (``terms`` as :func:`_terms` gives them) that the policy set, one the named file set
+    first (``params_at``: parameter -> the entry that set it, ``checks[2]`` in the named file), else the
+    explainer settings the named file (``named_raw``) set where that term counts an explanation's
+    evaluations, else one a policy it extends set, else the check's ``last`` entry."""
+    _, largest, _ = max(terms)
+    # the parameter of the largest term the policy set, the largest first (none: every row)
+    set_here = sorted((n for n in largest if n in params_at), key=lambda n: math.inf if getattr(p, n) is None
+                      else getattr(p, n))
+    mine = [n for n in set_here if params_at[n].startswith("checks[")]  # the named file's: no file prefix
+    setting = "explained" in largest and _named_files_explainer(named_raw, task, explainers_of(check, p, task))
+    return (f"{params_at[mine[-1]]}.params.{mine[-1]}" if mine else setting if setting else
+            f"{params_at[set_here[-1]]}.params.{set_here[-1]}" if set_here else last)
+
+
 def compute_problems(policy, entries: list, params: list, registry, named_raw: dict | None = None) -> list:
     """A check whose estimate exceeds :data:`MAX_EVALUATIONS` on a task it may run on, located at the
     largest parameter of its largest term that the policy set: one the named file (``named_raw``, its raw
@@ -220,14 +237,7 @@ def compute_problems(policy, entries: list, params: list, registry, named_raw: d
         if not over:
             continue
         total, terms, task = max(over, key=lambda o: o[0])
-        _, largest, _ = max(terms)
-        # the parameter of the largest term the policy set, the largest first (none: every row)
-        set_here = sorted((n for n in largest if n in entry.params_at), key=lambda n: math.inf if getattr(p, n) is None
-                          else getattr(p, n))
-        mine = [n for n in set_here if entry.params_at[n].startswith("checks[")]  # the named file's: no file prefix
-        setting = "explained" in largest and _named_files_explainer(named_raw, task, explainers_of(check, p, task))
-        where = (f"{entry.params_at[mine[-1]]}.params.{mine[-1]}" if mine else setting if setting else
-                 f"{entry.params_at[set_here[-1]]}.params.{set_here[-1]}" if set_here else entry.last)
+        where = located(entry.params_at, entry.last, check, p, task, terms, named_raw)
         named = f"check {entry.check_id!r}" + (f" ({check})" if entry.check_id != check else "")
         said = " + ".join(said for _, _, said in terms)
         problems.append(Problem(where, (
@@ -236,13 +246,16 @@ def compute_problems(policy, entries: list, params: list, registry, named_raw: d
     return problems
 
 
-def feature_problems(policy, plan: list, task: str, n_features: int | None, n_rows: int | None = None) -> list:
+def feature_problems(policy, plan: list, task: str, n_features: int | None, n_rows: int | None = None,
+                     site=None, named_raw: dict | None = None) -> list:
     """A check of ``plan`` (the checks that run on a model of ``task``) whose estimate exceeds
     :data:`MAX_TABULAR_EVALUATIONS` once a tabular model's ``n_features`` (the card's or dataset's) are counted:
     the policy read alone counted one, so a policy valid on its own may ask too much of these data.
     With the dataset's ``n_rows``, a parameter counting rows is at most them (a short, wide dataset is
-    not refused for rows it does not have). Located at the check; none for a text model, or where the
-    features are not known."""
+    not refused for rows it does not have). Located as :func:`compute_problems` locates its problems, given
+    ``site(spec)`` (the check's ``CheckSite``: where its entry and parameters were written, in the named
+    file or one it extends) and the named file's raw mapping; without ``site``, named by the check's id.
+    None for a text model, or where the features are not known."""
     from auditor.errors import Problem
 
     if not tabular(task) or n_features is None:
@@ -258,7 +271,10 @@ def feature_problems(policy, plan: list, task: str, n_features: int | None, n_ro
             continue
         named = f"check {check_id!r}" + (f" ({check})" if check_id != check else "")
         said = " + ".join(said for _, _, said in terms)
-        problems.append(Problem(f"check {check_id!r}", (
+        at = site(planned.spec) if site else None
+        where = (located(dict(at.params_at), at.last, check, planned.params, task, terms, named_raw) if at
+                 else f"check {check_id!r}")
+        problems.append(Problem(where, (
             f"{named} asks for about {total:,} model evaluations on this {task} model's {n_features:,} features, above "
             f"the limit of {MAX_TABULAR_EVALUATIONS:,} rows through a tabular model per check: {said}; lower the "
             "parameters that multiply (or the explainers' budgets), or audit fewer features")))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,31 @@ from auditor.policy.waivers import LoadedWaivers, SourcedWaiver, approval_proble
 from auditor.results import FileHash, PolicyRef
 
 
+@dataclass(frozen=True)
+class CheckSite:
+    """Where one resolved check was written, so that a problem found once the card or data are known
+    (a gate the card's task cannot meet, a fairness group that is the card's target) is said where it
+    was written, as the problems found at load are: ``checks[2].thresholds[0]`` in the named file,
+    ``<parent file>:checks[3].thresholds[1]`` in a policy it extends (inheritance.py's ``Entry``).
+    ``last``: the entry that last set the check (its override, else the entry that added it);
+    ``params_at``: (parameter, entry that set it); ``thresholds_at``: each threshold's location."""
+
+    last: str
+    params_at: tuple[tuple[str, str], ...] = ()
+    thresholds_at: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, entry) -> "CheckSite":
+        return cls(last=entry.last, params_at=tuple(entry.params_at.items()), thresholds_at=tuple(entry.thresholds_at))
+
+    def param(self, key: str) -> str:
+        """Where parameter ``key`` was set (one set nowhere, at the check's last entry, where one would set it)."""
+        return f"{dict(self.params_at).get(key, self.last)}.params.{key}"
+
+    def threshold(self, j: int) -> str:
+        return self.thresholds_at[j] if j < len(self.thresholds_at) else f"{self.last}.thresholds[{j}]"
+
+
 class LoadedPolicy(BaseModel):
     """A validated, resolved policy with its checks' parameters parsed, and where it came from."""
 
@@ -37,6 +63,21 @@ class LoadedPolicy(BaseModel):
     waivers: list[SourcedWaiver] = []  # from the policy chain and the waivers file
     waivers_file: FileHash | None = None
     weakened: list[str] = []  # a parent's gate a child loosened (validate says so; the run's record keeps it)
+    sites: tuple[CheckSite, ...] = ()  # where each check of policy.checks was written, in order (see site())
+
+    def site(self, spec) -> CheckSite:
+        """Where the check ``spec`` (one of ``policy.checks``, or its id) was written. A LoadedPolicy built
+        without ``sites`` (one file, as in tests) has each check at its own position, ``checks[i]``; a
+        check not in the policy is named by its id."""
+        checks = self.policy.checks
+        cid = spec if isinstance(spec, str) else spec.check_id
+        i = next((i for i, c in enumerate(checks) if c is spec), None)
+        i = i if i is not None else next((i for i, c in enumerate(checks) if c.check_id == cid), None)
+        if i is None:
+            return CheckSite(last=f"check {cid!r}")
+        if i < len(self.sites):
+            return self.sites[i]
+        return CheckSite(last=f"checks[{i}]", params_at=tuple((k, f"checks[{i}]") for k in checks[i].params))
 
     def resolved(self) -> dict[str, Any]:
         """The policy after inheritance, without empty values: what `policies show` prints and result.json records."""
@@ -130,6 +171,7 @@ def load_policy(name_or_path: str | Path, waivers: str | Path | None = None, tod
         waivers_file=FileHash(source=waiver_file.source, sha256=waiver_file.sha256) if waiver_file else None,
         weakened=[*(w for e in entries for w in [*e.weakened, *_dropped_tasks(e, CHECK_REGISTRY)]),
                   *loosened(files, CHECK_REGISTRY)],
+        sites=tuple(CheckSite.of(e) for e in entries),
     )
 
 

@@ -94,7 +94,7 @@ def test_a_gate_on_a_measurement_the_task_never_reports_is_refused(cli, tmp_path
     out = tmp_path / "out"
     res = cli.run(policy, card, artefacts.csv, out)
     assert res.code == 3, res.text
-    assert ("check 'performance', threshold on r2_ci_low: performance does not measure r2_ci_low on "
+    assert ("checks[0].thresholds[0]: check 'performance', threshold on r2_ci_low: performance does not measure r2_ci_low on "
             "tabular-classification models") in res.text and "tasks: [tabular-regression]" in res.text
     assert nothing_written(out)
     res = cli("validate", "--policy", policy, "--card", card)

@@ -274,7 +274,7 @@ def test_a_dataset_wide_enough_to_pass_the_limit_is_refused_at_run_time(tmp_path
                               str(_wide(tmp_path, 999))])
     assert res.exit_code == 0, res.output
     wide = _wide(tmp_path, 1000)
-    said = ("check 'counterfactuals': check 'counterfactuals' asks for about 1,000,001,200 model evaluations on this "
+    said = ("checks[0].params.n_values: check 'counterfactuals' asks for about 1,000,001,200 model evaluations on this "
             "tabular-classification model's 1,000 features, above the limit of 1,000,000,000 rows through a tabular "
             "model per check: n_instances 100 x max_features_changed 50 x n_values 200 x features 1,000 (the data's) "
             "= 1,000,000,000 + n_instances 100 x refine_steps 12 = 1,200; lower the parameters that multiply (or the "

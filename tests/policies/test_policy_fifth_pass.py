@@ -274,7 +274,7 @@ def test_the_target_as_a_fairness_group_is_refused(tmp_path, tabular_audit, with
     extra = ("--data", tabular_audit.data) if with_data else ()
     result = cli("validate", "--policy", path, "--card", tabular_audit.card, *extra)
     assert result.code == 3, result.text
-    assert (f"invalid policy {path} (1 problem): - check 'subgroup_fairness', params.fairness_groups[0]: {target!r} is "
+    assert (f"invalid policy {path} (1 problem): - checks[1].params.fairness_groups[0]: {target!r} is "
             "the card's target: groups by the true label say nothing of the model's fairness") in result.text
 
 
@@ -294,7 +294,7 @@ def test_bins_for_a_categorical_sensitive_column_are_refused_once_the_data_are_r
     assert result.code == 0, result.text  # without the data, which columns hold numbers is not known
     result = cli("validate", "--policy", path, "--card", tabular_audit.card, "--data", tabular_audit.data)
     assert result.code == 3, result.text
-    assert (f"invalid policy {path} (1 problem): - check 'subgroup_fairness', params.bins.color: not a numeric column "
+    assert (f"invalid policy {path} (1 problem): - checks[1].params.bins.color: not a numeric column "
             "in the data, so it is not cut into bands; its bands would not be used") in result.text
 
 

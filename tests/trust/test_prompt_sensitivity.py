@@ -319,11 +319,11 @@ def test_a_policy_variant_the_model_cannot_read_is_a_located_policy_error(ctx, t
         prepare_audit(path, ctx.card.path, ctx.data.path)
     (problem,) = err.value.problems
     assert err.value.exit_code == 3
-    assert problem.location == "check 'prompt_sensitivity', params.variants[1]"
+    assert problem.location == "checks[0].params.variants[1]"
     assert "leaves no token for the text within the 32 tokens" in problem.message
     checked = CliRunner().invoke(app, ["validate", "--policy", str(path), "--card", str(ctx.card.path)])
     assert checked.exit_code == 3, checked.output
-    assert "check 'prompt_sensitivity', params.variants[1]: the prompt without the text leaves no token" in checked.output
+    assert "checks[0].params.variants[1]: the prompt without the text leaves no token" in checked.output
 
 
 def test_variants_beyond_the_ten_measured_are_named_not_dropped_silently(ctx, monkeypatch):
