@@ -36,7 +36,7 @@ def _missed_gates(check: CheckResult) -> list[dict]:
 def _check(check: CheckResult) -> dict:
     waiver = check.waiver
     return {"id": check.id, "check": check.check, "status": check.status.value, "shown": display_status(check),
-            "key_figure": check.key_figure, "not_met": _missed_gates(check),
+            "gated": check.gated, "key_figure": check.key_figure, "not_met": _missed_gates(check),
             "error": check.error.type if check.error else None, "skipped_reason": check.skipped_reason,
             "waiver": None if waiver is None else {"state": waiver.state, "approver": waiver.approver,
                                                     "expires": waiver.expires, "approved": waiver.approved}}
@@ -53,7 +53,8 @@ def run_summary(result: AuditResult, stored: Path, exit_code: int, extra_files: 
             "run_id": result.run_id, "created_at": result.created_at,
             "model": {"name": result.model.name, "version": result.model.version, "task": result.model.task},
             "policy": {"name": result.policy.name, "version": result.policy.version},
-            "status": result.status.value, "shown": display_overall(result), "exit_code": exit_code,
+            "status": result.status.value, "shown": display_overall(result), "gated_checks": result.gated_checks,
+            "exit_code": exit_code,
             "checks": [_check(c) for c in result.checks], "files": files, "registry_problem": registry_problem}
 
 

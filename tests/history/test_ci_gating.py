@@ -181,6 +181,8 @@ def test_json_puts_one_summary_on_stdout_and_the_table_on_stderr(history, artefa
     assert summary["model"]["name"] == result.model.name and summary["policy"]["version"] == result.policy.version
     assert [c["id"] for c in summary["checks"]] == [c.id for c in result.checks]
     assert {c["id"]: c["shown"] for c in summary["checks"]} == {c.id: display_status(c) for c in result.checks}
+    assert {c["id"]: c["gated"] for c in summary["checks"]} == {c.id: c.gated for c in result.checks}
+    assert summary["gated_checks"] == result.gated_checks > 0
     assert {c["id"]: c["key_figure"] for c in summary["checks"]} == {c.id: c.key_figure for c in result.checks}
     perf = next(c for c in result.checks if c.id == "performance")
     missed = next(t for t in perf.thresholds if t.measurement == "roc_auc_ci_low")
