@@ -77,14 +77,13 @@ def check_compute(loaded: LoadedPolicy, plan: list[PlannedCheck], task: str, n_f
     """Refuse (exit 3), before the model loads, a policy whose checks ask for more model evaluations
     than the limit once the card's or dataset's ``n_features`` are counted (the policy read alone
     counts one feature: auditor/policy/compute.py), on the dataset's ``n_rows`` where it is read."""
+    from auditor.inputs.yamlio import load_yaml_text
     from auditor.policy.compute import feature_problems
 
-    problems = feature_problems(loaded.policy, plan, task, n_features, n_rows)  # cheap: most policies have none
-    if problems:  # located where the policy set what multiplies (as at load: compute_problems)
-        from auditor.inputs.yamlio import load_yaml_text
-
-        problems = feature_problems(loaded.policy, plan, task, n_features, n_rows, site=loaded.site,
-                                    named_raw=load_yaml_text(loaded.text, loaded.source, PolicyError) if loaded.text else None)
+    # located where the policy set what multiplies, as at load (compute_problems): the named file's own
+    # mapping, read only for a check over the limit
+    problems = feature_problems(loaded.policy, plan, task, n_features, n_rows, loaded.site,
+                                lambda: load_yaml_text(loaded.text, loaded.source, PolicyError) if loaded.text else None)
     if problems:
         raise PolicyError(loaded.source, problems)
 

@@ -30,6 +30,7 @@ a policy it extends (``<file>:checks[3].params.n_repeats``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -246,16 +247,16 @@ def compute_problems(policy, entries: list, params: list, registry, named_raw: d
     return problems
 
 
-def feature_problems(policy, plan: list, task: str, n_features: int | None, n_rows: int | None = None,
-                     site=None, named_raw: dict | None = None) -> list:
+def feature_problems(policy, plan: list, task: str, n_features: int | None, n_rows: int | None, site,
+                     named_raw: Callable[[], dict | None]) -> list:
     """A check of ``plan`` (the checks that run on a model of ``task``) whose estimate exceeds
     :data:`MAX_TABULAR_EVALUATIONS` once a tabular model's ``n_features`` (the card's or dataset's) are counted:
     the policy read alone counted one, so a policy valid on its own may ask too much of these data.
     With the dataset's ``n_rows``, a parameter counting rows is at most them (a short, wide dataset is
     not refused for rows it does not have). Located as :func:`compute_problems` locates its problems, given
     ``site(spec)`` (the check's ``CheckSite``: where its entry and parameters were written, in the named
-    file or one it extends) and the named file's raw mapping; without ``site``, named by the check's id.
-    None for a text model, or where the features are not known."""
+    file or one it extends) and ``named_raw()``, the named file's raw mapping (read only where a check is
+    over the limit). None for a text model, or where the features are not known."""
     from auditor.errors import Problem
 
     if not tabular(task) or n_features is None:
@@ -271,9 +272,8 @@ def feature_problems(policy, plan: list, task: str, n_features: int | None, n_ro
             continue
         named = f"check {check_id!r}" + (f" ({check})" if check_id != check else "")
         said = " + ".join(said for _, _, said in terms)
-        at = site(planned.spec) if site else None
-        where = (located(dict(at.params_at), at.last, check, planned.params, task, terms, named_raw) if at
-                 else f"check {check_id!r}")
+        at = site(planned.spec)
+        where = located(dict(at.params_at), at.last, check, planned.params, task, terms, named_raw())
         problems.append(Problem(where, (
             f"{named} asks for about {total:,} model evaluations on this {task} model's {n_features:,} features, above "
             f"the limit of {MAX_TABULAR_EVALUATIONS:,} rows through a tabular model per check: {said}; lower the "
