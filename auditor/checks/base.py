@@ -247,3 +247,19 @@ class Check(ABC):
     @abstractmethod
     def run(self, ctx: "AuditContext") -> CheckOutput:
         """Compute measurements and evidence."""
+
+
+class PerExplainerCheck(Check):
+    """A check that reports the same measurements for each explainer its one ``explainer_params``
+    entry names: ``<explainer><suffix>`` for every suffix of ``suffixes``, each with its range."""
+
+    suffixes: ClassVar[dict[str, Range]] = {}
+
+    @classmethod
+    def measurement_ranges(cls, params: Params) -> dict[str, Range]:
+        (named,) = cls.explainer_params
+        return {f"{m}{s}": r for m in getattr(params, named) for s, r in cls.suffixes.items()}
+
+    @classmethod
+    def measurement_names(cls, params: Params) -> list[str]:
+        return list(cls.measurement_ranges(params))

@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import ConfigDict, Field
 
 from auditor.checks.base import (
-    MAX_INSTANCES, MIN_JUDGED, NON_NEGATIVE, UNIT, Range, Check, CheckOutput, Params, count, fraction, possessive,
+    MAX_INSTANCES, MIN_JUDGED, NON_NEGATIVE, UNIT, Range, CheckOutput, PerExplainerCheck, Params, count, fraction, possessive,
 )
 from auditor.checks.explainers import available_methods, ExplainerNames, require_moving_output
 from auditor.inputs.validation import NumbersNotBooleans
@@ -59,7 +59,7 @@ class AxiomsParams(Params):
     tolerances: Tolerances = Tolerances()
 
 
-class ExplanationAxioms(Check):
+class ExplanationAxioms(PerExplainerCheck):
     name = "explanation_axioms"
     title = "Explanation axioms: efficiency and completeness"
     description = (
@@ -74,14 +74,7 @@ class ExplanationAxioms(Check):
     trust = True
     Params = AxiomsParams
     explainer_params = ("methods",)
-
-    @classmethod
-    def measurement_ranges(cls, params) -> dict[str, Range]:
-        return {f"{m}{s}": r for m in params.methods for s, r in SUFFIXES.items()}
-
-    @classmethod
-    def measurement_names(cls, params) -> list[str]:
-        return [f"{m}{s}" for m in params.methods for s in SUFFIXES]
+    suffixes = SUFFIXES
 
     def _gaps(self, m: str, attr, spread: float | None) -> tuple[np.ndarray, np.ndarray, str]:
         """Per-instance gap, within-tolerance flags and the tolerance in words. ``spread``: a

@@ -49,7 +49,7 @@ from pydantic import Field
 
 from auditor.checks.base import (
     MAX_INSTANCES, MAX_LAYERS, MAX_RANDOMISED, MIN_JUDGED, CORRELATION_DIFFERENCE, NON_NEGATIVE, SIGNED_UNIT, Range,
-    Check, CheckOutput, Params, count, with_n,
+    CheckOutput, PerExplainerCheck, Params, count, with_n,
 )
 from auditor.checks.explainers import (
     available_methods, ExplainerNames, feature_vectors, require_moving_output, require_two_features,
@@ -134,7 +134,7 @@ def structure_vectors(ctx, rows) -> list[np.ndarray]:
     return out
 
 
-class ExplanationSanity(Check):
+class ExplanationSanity(PerExplainerCheck):
     name = "explanation_sanity"
     title = "Sanity check: explanations of randomised models"
     description = (
@@ -154,14 +154,7 @@ class ExplanationSanity(Check):
     trust = True
     Params = SanityParams
     explainer_params = ("explainers",)
-
-    @classmethod
-    def measurement_ranges(cls, params) -> dict[str, Range]:
-        return {f"{m}{s}": r for m in params.explainers for s, r in SUFFIXES.items()}
-
-    @classmethod
-    def measurement_names(cls, params) -> list[str]:
-        return [f"{m}{s}" for m in params.explainers for s in SUFFIXES]
+    suffixes = SUFFIXES
 
     def run(self, ctx) -> CheckOutput:
         require_two_features(ctx, "the randomisation test")

@@ -34,8 +34,8 @@ import numpy as np
 from pydantic import Field
 
 from auditor.checks.base import (
-    MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, MIN_JUDGED, SIGNED_UNIT, UNIT, Range, Check,
-    CheckOutput, Params, count, with_n, fraction, possessive, sample_sizes_of,
+    MAX_INSTANCES, MAX_PERTURBATIONS, MAX_RESAMPLES, MAX_SEEDS, MAX_TOP_K, MIN_JUDGED, SIGNED_UNIT, UNIT, Range, CheckOutput,
+    PerExplainerCheck, Params, count, with_n, fraction, possessive, sample_sizes_of,
 )
 from auditor.checks.explainers import (
     available_methods, ExplainerNames, feature_vectors, ranks_something, require_moving_output, require_two_features,
@@ -267,7 +267,7 @@ def _global_chance_words(global_: list[str], weighted_global: list[str], shares:
             f"the full set) the medians reach, in 5% of draws: {'; '.join(parts)}. A gate passes only above its level.")
 
 
-class ExplanationStability(Check):
+class ExplanationStability(PerExplainerCheck):
     name = "explanation_stability"
     title = "Stability of explanations"
     description = (
@@ -283,14 +283,7 @@ class ExplanationStability(Check):
     trust = True
     Params = StabilityParams
     explainer_params = ("explainers",)
-
-    @classmethod
-    def measurement_ranges(cls, params) -> dict[str, Range]:
-        return {f"{m}{s}": r for m in params.explainers for s, r in SUFFIXES.items()}
-
-    @classmethod
-    def measurement_names(cls, params) -> list[str]:
-        return [f"{m}{s}" for m in params.explainers for s in SUFFIXES]
+    suffixes = SUFFIXES
 
     def run(self, ctx) -> CheckOutput:
         p = self.params
