@@ -595,6 +595,11 @@ class Performance(Check):
     # measured value lies within it, and a gate on claims_outside_tolerance or max_claim_gap passes sooner
     moves_with = {"confidence": {"_ci_low": "falls", "_ci_high": "rises", "claims_outside_tolerance": "falls",
                                  "max_claim_gap": "falls"}}
+    # the resamples give the intervals' ends alone, and the claims judged against them: not a point metric, nor
+    # claims_checked, nor accuracy's interval (exact binomial; ROC AUC's is DeLong's where that is defined, the
+    # bootstrap's where not: an AUC of 1, a class of one row). Lowering n_bootstrap had been said to loosen every gate
+    rests_on = {"n_bootstrap": (*(f"{m}{end}" for m in METRICS + MACRO_METRICS + REGRESSION_METRICS if m != "accuracy"
+                                  for end in ("_ci_low", "_ci_high")), "max_claim_gap", "claims_outside_tolerance")}
     requires = frozenset()  # classifiers and regressors (the REGRESSION capability selects the metrics)
     # how far a claim lies outside the measured interval (0 inside it; an error's over the claim), and counts
     ranges = {**{f"{m}{s}": r for m, r in METRIC_RANGES.items() for s in ("", "_ci_low", "_ci_high")},

@@ -64,6 +64,36 @@ EVIDENCE = ("sensitive_attribution_share", "proxy_features_in_top_k", "max_proxy
             "faithfulness_gap_disparity", "stability_disparity", "explained_instances")
 
 
+GROUPS_NAMED = 12  # a too-few reason names at most this many groups (the largest), then counts the rest
+
+
+def too_few(names, counts, minimum: int, what: str = "rows") -> str:
+    """Fewer than two groups whose value rests on ``minimum`` rows (``what``: rows, or the positives of
+    a TPR, the negatives of an FPR), every group's count said: "fewer than two groups with at least
+    1,000 rows (min_group_size): g0 213 rows, g1 187 rows" (the largest :data:`GROUPS_NAMED` of more)."""
+    order = shown_order(names) if len(names) <= GROUPS_NAMED else list(np.argsort(-np.asarray(counts), kind="stable"))
+    held = ", ".join(f"{names[j]} {int(counts[j]):,} {what}" for j in order[:GROUPS_NAMED])
+    rest = len(names) - GROUPS_NAMED
+    return (f"fewer than two groups with at least {minimum:,} {what} (min_group_size): {held}"
+            + (f" and {rest:,} smaller group{'s' * (rest != 1)}" if rest > 0 else ""))
+
+
+def unmeasured_words(col: str, names, bases: dict[str, np.ndarray], metrics, minimum: int) -> str:
+    """Why ``col`` gives no disparity over ``metrics`` (equalised odds: TPR and FPR): too few rows per
+    group, or, where two groups have the rows, too few of the positives (negatives) each rate rests on."""
+    rows = bases["selection_rate"]
+    if int((rows >= minimum).sum()) < 2:
+        return f"{col}: {too_few(names, rows, minimum)}"
+    return f"{col}: " + " and ".join(too_few(names, bases[m], minimum, CLASS_RATES[m][1]) for m in metrics)
+
+
+def unjudged(reasons: list[str]) -> dict[str, str]:
+    """A not-measured measurement's :class:`SampleSize` reasons, in the check's words (its gate reads "nothing
+    was measured (n = 0); " and them): neither a pass nor a miss rests on it. Empty where none is known."""
+    why = "; ".join(dict.fromkeys(reasons))
+    return {"pass_not_judged": why, "miss_not_judged": why} if why else {}
+
+
 def proxy_words(proxies, top_k: int) -> str:
     """The summary's proxy count in words: 'no proxy feature ranks in the top 5.', '1 proxy feature
     ranks ...', '2 proxy features rank ...' (it read '0 proxy feature(s) rank in the top 5')."""
@@ -294,6 +324,9 @@ class SubgroupFairness(Check):
         group_rows, error_rows, disparity_rows, notes, selections = [], [], [], [], []
         codes: dict[str, IndexedGroups] = {}
         worst: dict[str, dict[str, float | None]] = {}
+        # why a measurement over the groups is not measured, per column: its groups' counts and min_group_size
+        # (a blocking gate on it ends the check in ERROR, SampleTooSmall, saying this rather than only n = 0)
+        unmeasured: dict[str, list[str]] = {}
         gated_total = small_total = 0
         for col in sens.columns:
             groups = codes[col] = column_groups(sens[col], n_bins=p.n_bins, max_categories=p.max_categories,
@@ -334,6 +367,9 @@ class SubgroupFairness(Check):
                 error_rows.append(error_row)
             stats = column_disparities(table, names, boot, rated, bases, alpha)
             for d, st in stats.items():
+                if st["difference"] is None:
+                    unmeasured.setdefault(d, []).append(
+                        unmeasured_words(col, names, bases, DISPARITIES[KIND][d], p.min_group_size))
                 counts = [len(rated[m]) for m in DISPARITIES[KIND][d]]
                 n_gated = counts[0] if len(set(counts)) == 1 else ", ".join(
                     f"{k} ({CLASS_RATES[m][0]})" for k, m in zip(counts, DISPARITIES[KIND][d]))
@@ -348,8 +384,9 @@ class SubgroupFairness(Check):
                 selections.append((col, gated, np.bincount(groups.codes, weights=pred_sel, minlength=len(names))[at],
                                    np.bincount(groups.codes, minlength=len(names))[at]))
             if len(gated) < 2:
-                notes.append(f"{col}: fewer than two groups with at least {p.min_group_size} rows, so no disparity "
-                             "is measured for it (its groups are reported, not gated).")
+                small = f"{col}: {too_few(names, bases['selection_rate'], p.min_group_size)}"
+                unmeasured.setdefault("groups", []).append(small)
+                notes.append(f"{small}, so no disparity is measured for it (its groups are reported, not gated).")
             else:
                 short = [f"the {m.replace('_', ' ')} of {', '.join(left)} rests on fewer than {p.min_group_size} {base}"
                          for m, (_, base) in CLASS_RATES.items() if (left := [str(g) for g in gated if g not in rated[m]])]
@@ -371,10 +408,12 @@ class SubgroupFairness(Check):
             adverse += len(below) if shown and testable else 0
             p_values.append(p_value)
             if not testable:
-                notes.append(f"{col}: with groups of {', '.join(f'{int(t):,}' for t in total)} rows the test of "
-                             f"their selection rates cannot give a p-value below {floor:.3g}, not under "
-                             f"{column_alpha:.3g}, whatever they are selected at, so adverse impact cannot be shown "
-                             "for it and it is not counted (raise min_group_size or add rows).")
+                untestable = (f"{col}: with groups of {', '.join(f'{int(t):,}' for t in total)} rows the test of "
+                              f"their selection rates cannot give a p-value below {floor:.3g}, not under "
+                              f"{column_alpha:.3g}, whatever they are selected at")
+                unmeasured.setdefault("adverse_impact", []).append(untestable)
+                notes.append(f"{untestable}, so adverse impact cannot be shown for it and it is not counted (raise "
+                             "min_group_size or add rows).")
             impact_rows.append([col, len(gated_names), _num(rates.min() / rates.max()) if rates.max() > 0 else 1.0,
                                 p_value, ", ".join(str(gated_names[i]) for i in below) or "none",
                                 ("yes" if shown else f"no (p ≥ {column_alpha:.3g})" if len(below) else "no")
@@ -382,10 +421,12 @@ class SubgroupFairness(Check):
         tested = [f for f in floors if f < column_alpha]
         measurements["adverse_impact_groups"] = float(adverse) if tested else None
         measurements["selection_rate_difference_p_value"] = min(p_values) if p_values else None
+        small = unmeasured.get("groups", [])
         sample_sizes = [SampleSize(measurement="rows", n=len(y)),
-                        SampleSize(measurement="adverse_impact_groups", n=len(y) if tested else 0),
+                        SampleSize(measurement="adverse_impact_groups", n=len(y) if tested else 0,
+                                   **({} if tested else unjudged(small + unmeasured.get("adverse_impact", [])))),
                         SampleSize(measurement="selection_rate_difference_p_value", n=len(y) if selections else 0,
-                                   p_floor=min(floors) if floors else None)]
+                                   p_floor=min(floors) if floors else None, **({} if selections else unjudged(small)))]
         # A model that gives every row the same output gives every group the same decisions: its selection rate,
         # TPR and FPR are the same in every group on every resample, so a zero-width interval at no disparity is
         # exact, a finding (no group is decided differently), not a sample too small to judge (it had ended the
@@ -399,9 +440,11 @@ class SubgroupFairness(Check):
                 degenerate = lo is None or hi is None or not (hi > lo or exact)
                 # no disparity (fewer than two groups large enough): nothing measured, which a gate
                 # cannot judge (it had read as a failed gate on a measured disparity)
-                sample_sizes += [SampleSize(measurement=f"{d}_{stat}{s}",
-                                            n=0 if measurements[f"{d}_{stat}"] is None else len(y),
-                                            ci_degenerate=bool(s) and degenerate) for s in ("", "_ci_low", "_ci_high")]
+                none = measurements[f"{d}_{stat}"] is None
+                sample_sizes += [SampleSize(measurement=f"{d}_{stat}{s}", n=0 if none else len(y),
+                                            ci_degenerate=bool(s) and degenerate,
+                                            **(unjudged(unmeasured.get(d, [])) if none else {}))
+                                 for s in ("", "_ci_low", "_ci_high")]
         if constant and measurements["demographic_parity_difference"] is not None:
             notes.append(f"The model gives all {len(y):,} rows the same output, so every group gets the same decisions: "
                          "its selection rate, true- and false-positive rates are those of every other group on every "
@@ -465,9 +508,12 @@ class SubgroupFairness(Check):
             # a top-k by mean |attribution| (proxies) or a share of it over fewer than MIN_JUDGED explained rows
             # ranks nothing: with n_instances 2, "no proxy in the top 5" had passed on two rows' attributions.
             # One not measured (no proxy judged, no two groups' explanation quality, nothing ranked): n = 0
+            # a proxy is judged over a column's groups of min_group_size rows: none, where no column has two
+            no_proxy = unjudged(small) if len(small) == len(sens.columns) else {}
             sample_sizes += [SampleSize(measurement=name, n=0 if measurements[name] is None
                                         else int(measurements["explained_instances"]),
-                                        min_n=None if name == "explained_instances" else MIN_JUDGED)
+                                        min_n=None if name == "explained_instances" else MIN_JUDGED,
+                                        **(no_proxy if measurements[name] is None and "proxy" in name else {}))
                              for name in EVIDENCE]
         dp, eo = measurements["demographic_parity_difference"], measurements["equalised_odds_difference"]
         # the ratio the four-fifths rule reads, with its interval (the credit demo's 0.81 reaches 0.76)

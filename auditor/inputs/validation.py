@@ -3,9 +3,72 @@ into located problems (``checks[2].params.top_k``)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 from pydantic import BaseModel, ValidationError, field_validator
 
 from auditor.errors import Problem
+
+DIGITS = re.compile(r"\s*[0-9]{1,30}\s*")  # a whole number in quotes ("100"); longer: out of any range anyway
+
+
+def whole_number(value) -> int | None:
+    """``value`` as the whole number it is written as: an int, a float without a fractional part
+    (YAML's 100.0), digits in quotes ("100"); None for anything else (2.5, "abc", "1e3" — YAML reads
+    1e3 as text —, a boolean, a list)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and DIGITS.fullmatch(value):
+        return int(value)
+    return None
+
+
+def _whole(annotation) -> bool:
+    """Whether a field takes a whole number alone: ``int`` or ``int | None`` (a count, a seed)."""
+    import types
+    import typing
+
+    if annotation is int:
+        return True
+    return (typing.get_origin(annotation) in (typing.Union, types.UnionType)
+            and set(typing.get_args(annotation)) == {int, type(None)})
+
+
+def _example(field) -> int:
+    """A whole number to give as an example for ``field``: its default, else the least it takes, else 1."""
+    import annotated_types
+
+    if isinstance(field.default, int) and not isinstance(field.default, bool):
+        return field.default
+    for m in field.metadata:
+        if isinstance(m, annotated_types.Ge):
+            return int(m.ge)
+        if isinstance(m, annotated_types.Gt):
+            return int(m.gt) + 1
+    return 1
+
+
+def _reads_itself(field) -> bool:
+    """Whether ``field`` has a validator of its own that reads the raw value (``whole_days``): its own
+    words stand."""
+    from pydantic.functional_validators import BeforeValidator, PlainValidator, WrapValidator
+
+    return any(isinstance(m, (BeforeValidator, PlainValidator, WrapValidator)) for m in field.metadata)
+
+
+DIGITS_ALONE = "write the digits alone: no exponent, sign, decimals or unit"  # said where text was no whole number
+
+
+def not_whole_words(value, example: int) -> str:
+    """'"abc" is not a whole number (give e.g. 100; write the digits alone: ...)': what to write, said
+    where text was given; '2.5 is not a whole number (give e.g. 100)'."""
+    shown = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+    return f"{shown} is not a whole number (give e.g. {example}{'; ' + DIGITS_ALONE if isinstance(value, str) else ''})"
 
 
 def _takes_text(annotation) -> bool:
@@ -31,7 +94,10 @@ def _numeric(annotation) -> bool:
 
 class NumbersNotBooleans(BaseModel):
     """A base for models read from YAML: ``true``/``yes`` where a number belongs is refused, not
-    read as 1 (pydantic's lax mode would turn ``min: true`` into a bound of 1.0)."""
+    read as 1 (pydantic's lax mode would turn ``min: true`` into a bound of 1.0); and where a whole
+    number belongs (a count, a seed), anything else is refused in words, the field's default given as
+    an example (pydantic's "Input should be a valid integer, unable to parse string as an integer" had
+    named no value). A field with a reader of its own (``whole_days``) says its own words."""
 
     @field_validator("*", mode="before")
     @classmethod
@@ -42,6 +108,9 @@ class NumbersNotBooleans(BaseModel):
                 raise ValueError(f"{str(value).lower()}: YAML reads yes/no/on/off/true/false as a boolean; write the "
                                  "value in quotes, spelt as the data's labels spell it (\"True\", \"yes\")")
             raise ValueError(f"{str(value).lower()} where a number belongs (YAML reads yes/no/on/off as true/false)")
+        if (value is not None and field is not None and _whole(field.annotation) and not _reads_itself(field)
+                and whole_number(value) is None):
+            raise ValueError(not_whole_words(value, _example(field)))
         return value
 
 

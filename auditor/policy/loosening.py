@@ -155,8 +155,9 @@ def bears_on(check: str, path: str, measurement: str, *, raised: bool | None = N
     which gates SHAP only, raising ``completeness_rel`` had been told it loosened
     ``shap_within_tolerance_share``). A parameter the check's ``rests_on`` names bears on the gates it
     lists there (``n_instances`` on subgroup fairness's explanation-based evidence, not on its
-    disparities: lowering it had been said to loosen every gate). Every other parameter bears on every
-    gate of its check."""
+    disparities: lowering it had been said to loosen every gate; ``n_bootstrap`` on performance's
+    intervals' ends and the claims judged against them, not on its point metrics). Every other parameter
+    bears on every gate of its check."""
     from auditor.checks import CHECK_REGISTRY  # the registry imports the checks, which import policy types
 
     cls = CHECK_REGISTRY.get(check)

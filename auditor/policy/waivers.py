@@ -39,7 +39,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from auditor.errors import Problem, UsageError, WaiversError
 from auditor.results import CheckResult, Status, WaiverRecord
-from auditor.inputs.validation import ISO_DAY, NumbersNotBooleans, pydantic_problems
+from auditor.inputs.validation import DIGITS_ALONE, ISO_DAY, NumbersNotBooleans, pydantic_problems, whole_number
 from auditor.inputs.yamlio import load_yaml_text, not_a_file, read_text_limited, shown_path
 
 MAX_WAIVERS_BYTES = 1_000_000
@@ -116,13 +116,9 @@ def whole_days(most: int):
     def read(value):
         if value is None or isinstance(value, bool):
             return value
-        number = value
-        if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,9}\s*", value):  # longer: out of range anyway
-            number = int(value)
-        elif isinstance(value, float) and value.is_integer():
-            number = int(value)
-        if type(number) is not int or not 1 <= number <= most:
-            hint = " (write the digits alone: no exponent, sign, decimals or unit)" if isinstance(value, str) else ""
+        number = whole_number(value)
+        if number is None or not 1 <= number <= most:
+            hint = f" ({DIGITS_ALONE})" if isinstance(value, str) else ""
             raise ValueError(f"expected a whole number of days from 1 to {most}, such as 365; got {value!r}{hint}")
         return number
     return read

@@ -116,7 +116,8 @@ checks:
     assert result.exit_code == 3
     err = result.stderr
     assert f"invalid input: invalid policy {policy} (3 problems):" in err
-    assert "checks[0].params.n_bootstrap: Input should be a valid integer" in err
+    assert ('checks[0].params.n_bootstrap: Value error, "ten" is not a whole number (give e.g. 1000; '
+            'write the digits alone: no exponent, sign, decimals or unit)') in err
     assert "checks[1].check: unknown check 'nope'; known checks: " in err
     assert "checks[2].thresholds[0].measurement: check 'card_completeness' has no measurement 'accuracy'" in err
     assert not (tmp_path / "out").exists()

@@ -45,7 +45,7 @@ checks:
 """
     problems = problems_of(tmp_path, policy_writer, text)
     assert problems == {
-        "seed": "Input should be a valid integer, unable to parse string as an integer",
+        "seed": 'Value error, "abc" is not a whole number (give e.g. 0; write the digits alone: no exponent, sign, decimals or unit)',
         "colour": "unknown key",
         "checks[0].thresholds[0]": "Value error, min (0.9) is greater than max (0.1)",
         "checks[0].thresholds[1]": "Value error, a threshold needs min, max or both",
@@ -75,7 +75,8 @@ checks:
         "checks[2].check", "checks[3].thresholds[0].measurement", "checks[4].id",
     }
     assert problems["checks[0].params.bogus"] == "unknown key"
-    assert problems["checks[1].params.n_repeats"].startswith("Input should be a valid integer")
+    assert problems["checks[1].params.n_repeats"] == (
+        'Value error, "many" is not a whole number (give e.g. 5; write the digits alone: no exponent, sign, decimals or unit)')
     assert problems["checks[2].check"] == (
         f"unknown check 'no_such_check'; known checks: {', '.join(sorted(CHECK_REGISTRY))}"
     )
@@ -86,7 +87,7 @@ checks:
     # one error, every problem in its message, each with its location
     message = str(info.value)
     assert message.startswith(f"invalid policy {path} (6 problems):")
-    assert "  - checks[1].params.n_repeats: Input should be a valid integer" in message
+    assert '  - checks[1].params.n_repeats: Value error, "many" is not a whole number' in message
 
 
 def test_explicit_ids_make_repeated_checks_legal(tmp_path, policy_writer):

@@ -31,9 +31,9 @@ CASES = {
     "wrong-types-all-listed": (
         "schema_version: 1\nname: p\nversion: '1'\nseed: abc\nchecks:\n"
         "  - check: performance\n    params: {n_bootstrap: many}\n    thresholds: [{measurement: roc_auc, min: high}]\n",
-        ["seed: Input should be a valid integer",
+        ['seed: Value error, "abc" is not a whole number (give e.g. 0;',
          "checks[0].thresholds[0].min: Input should be a valid number",
-         "checks[0].params.n_bootstrap: Input should be a valid integer"],
+         'checks[0].params.n_bootstrap: Value error, "many" is not a whole number (give e.g. 1000;'],
     ),
     "threshold-on-unknown-measurement": (
         GOOD_HEAD + "checks: [{check: performance, thresholds: [{measurement: rocauc, min: 0.5}]}]\n",

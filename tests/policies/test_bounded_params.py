@@ -147,6 +147,53 @@ def test_cli_validate_exits_3_naming_the_field(tmp_path):
     assert "checks[2].params.top_k" in text and "checks[2].params.n_repeats" in text
 
 
+DIGITS_ALONE = "write the digits alone: no exponent, sign, decimals or unit"
+
+
+def test_a_count_or_seed_that_is_no_whole_number_is_refused_in_words(tmp_path):
+    """A seed or a count given as "abc", 2.5, true or 1e3 (which YAML reads as text) got pydantic's "Input
+    should be a valid integer, unable to parse string as an integer": each is now said in words, located,
+    with the field's default as an example (the least it takes where it has none). true is no count of 1."""
+    text = """\
+schema_version: 1
+name: counts
+version: "1"
+seed: abc
+dataset: {max_rows: 2.5}
+explainers:
+  lime: {num_samples: 1e3}
+checks:
+  - check: performance
+    params: {n_bootstrap: 2.5}
+  - check: card_completeness
+  - check: subgroup_fairness
+    params: {n_instances: abc}
+  - check: explanation_stability
+    params: {n_seeds: true, n_perturbations: 1e3}
+"""
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", "--policy", str(path)])
+    assert result.exit_code == EXIT_INVALID_INPUT
+    said = " ".join(result.output.split())
+    for where, message in [
+        ("seed", f'"abc" is not a whole number (give e.g. 0; {DIGITS_ALONE})'),
+        ("dataset.max_rows", "2.5 is not a whole number (give e.g. 2)"),
+        ("explainers.lime.num_samples", f'"1e3" is not a whole number (give e.g. 125; {DIGITS_ALONE})'),
+        ("checks[0].params.n_bootstrap", "2.5 is not a whole number (give e.g. 1000)"),
+        ("checks[2].params.n_instances", f'"abc" is not a whole number (give e.g. 100; {DIGITS_ALONE})'),
+        ("checks[3].params.n_seeds", "true where a number belongs (YAML reads yes/no/on/off as true/false)"),
+        ("checks[3].params.n_perturbations", f'"1e3" is not a whole number (give e.g. 5; {DIGITS_ALONE})'),
+    ]:
+        assert f"- {where}: Value error, {message}" in said, (where, said)
+    assert "valid integer" not in said and "(7 problems)" in said
+    # a whole number stays one however YAML writes it: quoted, or with a zero fraction
+    path.write_text(text.replace("abc", '"100"').replace("2.5", "1000.0").replace("true", "5").replace("1e3", "50"),
+                    encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", "--policy", str(path)])
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize("check,params,where", [
     ("global_importance", {"scoring": "recall"}, "scoring"),
     ("card_completeness", {"required": ["name", "favourite colour"]}, "required"),

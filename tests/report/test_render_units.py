@@ -472,6 +472,26 @@ def test_a_gate_that_cannot_be_judged_gives_its_reason_across_the_table():
     assert "met" in rows[3] and "unjudged" not in rows[3]
 
 
+def test_a_blocking_gate_on_too_little_data_does_not_read_as_a_crash():
+    """A check whose blocking gate its rows cannot decide ends in ERROR (SampleTooSmall) after it ran, its
+    evidence shown: its box read "The check could not complete", as a crash's does. It now says it was not
+    judged on this data and why; an exception still reads as one."""
+    from types import SimpleNamespace
+
+    from auditor.render.html import make_environment
+
+    why = ("the sample cannot reach the policy's bounds: demographic_parity_ratio: nothing was measured (n = 0); "
+           "group: fewer than two groups with at least 30 rows (min_group_size): a 12 rows, b 9 rows")
+    template = make_environment().get_template("partials/check_status.html.j2")
+    small = template.render(c=SimpleNamespace(error=SimpleNamespace(type="SampleTooSmall", message=why),
+                                              skipped_reason=None, thresholds=[]))
+    assert f"<strong>Not judged on this data:</strong> the check ran, but {why}." in small.replace("&#39;", "'")
+    assert "could not complete" not in small and "counts as ERROR" in small
+    crash = template.render(c=SimpleNamespace(error=SimpleNamespace(type="ValueError", message="bad shape"),
+                                              skipped_reason=None, thresholds=[]))
+    assert "<strong>The check could not complete:</strong> ValueError: bad shape" in crash
+
+
 def test_the_top_words_table_says_what_its_mean_and_texts_are_over(text_context):
     """The review report's 'words with the largest mean attribution per predicted class' tables had no
     caption: 'not 0.231 ... texts 3' read as a mean over those 3 texts, while it is the sum over every

@@ -388,8 +388,52 @@ def test_small_groups_are_reported_not_gated(tmp_path):
 
     for gate in with_sample_sizes(evaluate([Threshold(measurement="demographic_parity_ratio", min=0.8),
                                             Threshold(measurement="adverse_impact_groups", max=0)], m), out.sample_sizes):
-        assert not gate.passed and gate.unreachable == "nothing was measured (n = 0)"
+        assert not gate.passed and gate.unreachable == (
+            "nothing was measured (n = 0); group: fewer than two groups with at least 1,000 rows (min_group_size): "
+            "g0 213 rows, g1 187 rows")
     assert m["adverse_impact_groups"] is None and next(e for e in out.evidence if e.title == "Four-fifths rule").rows == []
+
+
+def test_a_blocking_gate_on_groups_too_small_says_which_and_how_many(tmp_path):
+    """min_group_size 1,000 over groups of 213 and 187 rows: nothing measured, so no gate passes, and a
+    blocking one leaves the check undecided (ERROR, SampleTooSmall, as every check's gate on too little data:
+    README, "Sample sizes"). Each gate and the error said only "nothing was measured (n = 0)"; they now name
+    the column, its groups' rows and min_group_size. With 150, two groups have the rows but equalised odds
+    has too few positives (negatives): said in those."""
+    from auditor.checks import CHECK_REGISTRY
+    from auditor.engine.runner import PlannedCheck
+    from auditor.engine.runner import run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+
+    ctx = proxy_context(tmp_path)
+    gates = [{"measurement": m, "max": 0.2, "severity": "fail"}
+             for m in ("equalised_odds_difference", "demographic_parity_difference", "adverse_impact_groups",
+                       "proxy_features_in_top_k")]
+
+    def judged(min_group_size, severity="fail"):
+        params = {"n_instances": 20, "min_group_size": min_group_size, "n_bootstrap": 50}
+        spec = CheckSpec(check="subgroup_fairness", params=params,
+                         thresholds=[{**g, "severity": severity} for g in gates])
+        return run_planned(PlannedCheck(spec=spec, params=CHECK_REGISTRY["subgroup_fairness"].Params(**params)), ctx)
+
+    small = "group: fewer than two groups with at least 1,000 rows (min_group_size): g0 213 rows, g1 187 rows"
+    result = judged(1000)
+    assert result.status.value == "error" and result.error.type == "SampleTooSmall"
+    assert [t.unreachable for t in result.thresholds] == [f"nothing was measured (n = 0); {small}"] * 4
+    assert not any(t.passed for t in result.thresholds)
+    assert f"equalised_odds_difference: nothing was measured (n = 0); {small}" in result.error.message
+    assert f"{small}, so no disparity is measured for it (its groups are reported, not gated)." in result.notes
+    warned = judged(1000, "warn")  # a warning gate warns, saying the same
+    assert warned.status.value == "warn" and warned.error is None
+    assert warned.thresholds[0].unreachable == f"nothing was measured (n = 0); {small}"
+
+    rates = judged(150)
+    odds, parity = rates.thresholds[:2]
+    assert odds.unreachable == (
+        "nothing was measured (n = 0); group: fewer than two groups with at least 150 positives (min_group_size): "
+        "g0 53 positives, g1 144 positives and fewer than two groups with at least 150 negatives (min_group_size): "
+        "g0 160 negatives, g1 43 negatives")
+    assert parity.n == 400 and parity.unreachable is None and rates.status.value == "error"
 
 
 def test_the_summary_counts_one_gated_group_in_the_singular(tmp_path):
@@ -577,10 +621,11 @@ def test_groups_too_small_to_show_adverse_impact_do_not_pass_its_gate(tmp_path):
     assert m["demographic_parity_ratio"] == 0.0 and m["selection_rate_difference_p_value"] == pytest.approx(0.1)
     assert m["adverse_impact_groups"] is None
     [gate] = result.thresholds
-    assert not gate.passed and gate.n == 0 and gate.unreachable == "nothing was measured (n = 0)"
+    why = ("group: with groups of 3, 3 rows the test of their selection rates cannot give a p-value below 0.1, "
+           "not under 0.05, whatever they are selected at")
+    assert not gate.passed and gate.n == 0 and gate.unreachable == f"nothing was measured (n = 0); {why}"
     assert result.status.value == "warn"
-    assert ("group: with groups of 3, 3 rows the test of their selection rates cannot give a p-value below 0.1, "
-            "not under 0.05, whatever they are selected at") in " ".join(result.notes)
+    assert why in " ".join(result.notes)
     impact = next(e for e in result.evidence if e.title == "Four-fifths rule")
     assert impact.rows[0][-1] == "cannot be shown (p ≥ 0.1 whatever the rates)"
 
