@@ -243,6 +243,10 @@ CLUSTERING = ("attributions_worst_accuracy_gap", "attributions_worst_accuracy_ga
     ("performance", PERFORMANCE + ("min:balanced_accuracy_ci_low",), {"n_bootstrap": 100},
      ["roc_auc_ci_low", "claims_outside_tolerance", "max_claim_gap", "balanced_accuracy_ci_low"]),
     ("performance", ("accuracy", "roc_auc", "min:accuracy_ci_low", "claims_checked"), {"n_bootstrap": 100}, []),
+    # fairness's resamples give its disparities' interval ends alone: not the point disparities, the
+    # adverse-impact count (Fisher's or χ²), the p-value, nor the explanation-based evidence
+    ("subgroup_fairness", FAIRNESS + ("max:equalised_odds_difference_ci_high",), {"n_bootstrap": 100},
+     ["demographic_parity_ratio_ci_low", "equalised_odds_difference_ci_low", "equalised_odds_difference_ci_high"]),
     # every gate of an explainer check rests on the explained rows
     ("explanation_faithfulness", ("shap_deletion_auc_gap", "shap_deletion_auc_gap_ci_low"), {"n_instances": 20},
      ["shap_deletion_auc_gap", "shap_deletion_auc_gap_ci_low"]),
@@ -255,7 +259,8 @@ def test_confidence_and_n_instances_are_said_only_of_the_gates_that_rest_on_them
     which widens the intervals the claims are judged against and makes the fairness tests stricter, was
     said of no gate; lowering it, of gates it makes stricter (a difference's or a shortfall's low end
     gated from above, the proxies). Fewer resamples, performance's n_bootstrap, was said of its point
-    metrics too: only its intervals' ends and the claims judged against them rest on them."""
+    metrics too: only its intervals' ends and the claims judged against them rest on them; subgroup
+    fairness's, of its point disparities, adverse-impact test and explanation-based evidence."""
     (path, value), = params.items()
     cls = CHECK_REGISTRY[check]
     default = cls.Params.model_fields[path].default
