@@ -191,3 +191,7 @@ def test_a_gate_one_positive_cannot_reach_names_the_positives_not_the_rows(tmp_p
     assert perf["status"] == "error" and perf["error"]["type"] == "SampleTooSmall", perf["error"]
     assert ("with 1 disjoint positive-negative pair (1 positive, 59 negatives; 60 rows) the confidence interval's "
             "lower end can be at most 0.025") in perf["error"]["message"], perf["error"]["message"]
+    # the executive summary's row says so in words, as the check's box does: it read "SampleTooSmall: ..."
+    html = (record.path / "report.html").read_text()
+    assert "Not judged on this data: the sample cannot reach the policy&#39;s bounds: " in html
+    assert "SampleTooSmall" not in html
