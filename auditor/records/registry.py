@@ -235,6 +235,15 @@ class Registry:
         except DB_ERRORS as exc:
             raise RegistryError(f"cannot read the registry {shown_url(self.url)}: {_first_line(exc)}") from None
 
+    def columns(self, table: sa.Table, names: tuple[str, ...] | list[str]) -> list:
+        """``table``'s columns ``names`` to select, as an older registry (opened with ``create=False``)
+        holds them: one added since it was created is read as NULL, nothing recorded."""
+        try:
+            present = {c["name"] for c in sa.inspect(self.engine).get_columns(table.name)}
+        except DB_ERRORS as exc:
+            raise RegistryError(f"cannot read the registry {shown_url(self.url)}: {_first_line(exc)}") from None
+        return [table.c[name] if name in present else sa.null().label(name) for name in names]
+
     # --- writing: always a projection of run directories ---------------------------------------
 
     def add_run(self, run_dir: str | Path) -> dict[str, Any]:
@@ -348,7 +357,7 @@ class Registry:
     # --- reading -------------------------------------------------------------------------------
 
     def history(self, model: str | None = None) -> list[dict[str, Any]]:
-        query = sa.select(*[runs_table.c[name] for name in COLUMNS])
+        query = sa.select(*self.columns(runs_table, COLUMNS))
         if model:
             query = query.where(sa.or_(runs_table.c.model == model, runs_table.c.model_dir.like(model_dir_pattern(model), escape=LIKE_ESCAPE)))
         query = query.order_by(runs_table.c.model, runs_table.c.model_dir, runs_table.c.version_number)
@@ -486,7 +495,9 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
     ``audits.sqlite.unreadable-<time>`` and rebuilt from the run folders; otherwise an unreadable
     registry is a :class:`RegistryError`, never an empty history. ``must_exist`` (the commands that
     only read it): a named SQLite registry (``--db``, ``AUDITOR_DB``) that does not exist is a usage
-    error — a mistyped path would otherwise read as an empty history ("nothing due")."""
+    error — a mistyped path would otherwise read as an empty history ("nothing due") — and one that
+    exists is opened with ``create=False``: a registry an older version made is not given the tables and
+    columns added since (its readers read a missing table as empty, a missing column as NULL)."""
     url = registry_url(out, db)
     default = not (db or os.environ.get(ENV_DB))
     if default and not Path(out).is_dir():
@@ -528,8 +539,8 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
     # a registry file this call creates, or fills from empty, and fails to build (a full disk): left half-made,
     # it read as a healthy registry of no audits ("nothing due") from then on, so it is undone
     made = "created" if fresh and not file.exists() else "filled" if fresh else None
-    try:
-        registry = Registry(url)
+    try:  # a command that only reads a registry it did not build reads it as it is: nothing created or migrated
+        registry = Registry(url, create=fresh or not must_exist)
     except RegistryError:
         _undo(file, made)
         raise

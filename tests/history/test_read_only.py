@@ -1,0 +1,86 @@
+"""The commands that only read the registry (`keys list`, `users list`, `history`, `due`, `verify`,
+`diff`) never write it: a registry made by an older version, without the newer tables and columns, is
+read as it is (a missing table holds nothing, a missing column is empty) and left byte for byte as it
+was; only a command that writes (`keys revoke`, `sign-off`, `run`, ...) gives it what it lacks."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from auditor.records.accounts import add_user
+from auditor.records.registry import open_registry
+
+from .helpers import flat, invoke
+
+NEWER_COLUMN = "signoff_record_sha256"  # the runs table's newest column
+
+
+def make_old(file, tables):
+    """Turn a fresh registry into one an older version wrote: without ``tables`` and the newest column."""
+    with sqlite3.connect(file) as conn:
+        for table in tables:
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute(f"ALTER TABLE auditor_runs DROP COLUMN {NEWER_COLUMN}")
+    conn.close()
+
+
+@pytest.fixture
+def keys_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    return tmp_path / "keys"
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["out", "db"])
+@pytest.mark.parametrize("dropped, keys, users", [
+    (["auditor_key_revocations"], ["k1"], ["ada  approver"]),  # before revocations were recorded
+    (["auditor_key_revocations", "auditor_signing_keys", "auditor_users", "auditor_retired_versions"], [], []),
+], ids=["before-revocations", "before-accounts"])
+def test_reading_commands_leave_an_older_registry_as_it_is(out_copy, keys_dir, tmp_path, shared, dropped, keys, users):
+    file = tmp_path / "shared.sqlite" if shared else out_copy / "audits.sqlite"
+    where = ["--out", out_copy] + (["--db", file] if shared else [])
+    assert invoke("keys", "new", "k1", *where).exit_code == 0
+    run = out_copy / "tiny-model" / "v0001"
+    res = invoke("sign-off", run, "--reviewer", "Ada", "--decision", "reject", "--comment", "no",
+                 *(["--key", "k1"] if keys else []), *where[2:])  # a registry without keys verifies no signature
+    assert res.exit_code == 0, res.output
+    with open_registry(out_copy, str(file) if shared else None) as registry:
+        add_user(registry, "ada", "approver", "a long enough password")
+    make_old(file, dropped)
+    content = file.read_bytes()
+
+    res = invoke("keys", "list", *where)
+    assert res.exit_code == 0, res.output
+    listed = [line.split("  ")[0] for line in res.output.splitlines() if "created" in line]
+    assert listed == keys, res.output
+    assert (flat(res.output).endswith("active") if keys else
+            res.output == "no keys registered (`auditor keys new NAME` creates one)\n"), res.output
+    res = invoke("users", "list", *where)
+    assert res.exit_code == 0, res.output
+    assert [line.split("  since")[0] for line in res.output.splitlines()] == users, res.output
+    res = invoke("history", *where)
+    assert res.exit_code == 0, res.output
+    assert [line.split()[:2] for line in res.output.splitlines()[1::2]] == \
+        [["tiny-model", f"v000{n}"] for n in (1, 2, 3)], res.output
+    res = invoke("history", "tiny-model", "--json", *where)
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert [(r["version"], r["signoff_decision"], r[NEWER_COLUMN]) for r in rows] == \
+        [("v0001", "reject", None), ("v0002", None, None), ("v0003", None, None)], res.output
+    res = invoke("due", *where)
+    assert res.exit_code == 0 and res.output == "nothing due\n", res.output
+    res = invoke("verify", run, *where[2:])
+    assert res.exit_code == 0 and "OK" in res.output, res.output
+    res = invoke("diff", run, out_copy / "tiny-model" / "v0002", "--no-pdf", "--out", tmp_path / "diff", *where[2:])
+    assert res.exit_code == 0, res.output
+    assert file.read_bytes() == content  # nothing created, nothing migrated
+
+    # a command that writes brings it up to date
+    assert invoke("keys", "new", "k2", *where).exit_code == 0
+    with sqlite3.connect(file) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(auditor_runs)")}
+    conn.close()
+    assert set(dropped) <= tables and NEWER_COLUMN in columns
