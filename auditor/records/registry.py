@@ -488,7 +488,7 @@ def refuse_foreign(url, file: Path, out, what: str = "this command only reads a 
 
 @contextmanager
 def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: bool = False,
-                  must_exist: bool = False) -> Iterator[Registry]:
+                  must_exist: bool = False, build: bool = True) -> Iterator[Registry]:
     """The registry for an output folder (or ``db``). A default SQLite registry that does not
     exist yet (or is an empty file) is built from the output folder's run directories first.
     ``rebuild``: a default registry that cannot be read (corrupt) is moved aside to
@@ -497,7 +497,9 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
     only read it): a named SQLite registry (``--db``, ``AUDITOR_DB``) that does not exist is a usage
     error — a mistyped path would otherwise read as an empty history ("nothing due") — and one that
     exists is opened with ``create=False``: a registry an older version made is not given the tables and
-    columns added since (its readers read a missing table as empty, a missing column as NULL)."""
+    columns added since (its readers read a missing table as empty, a missing column as NULL).
+    ``build=False`` (a reader that needs no runs: `users list`, `keys list`): a default registry not
+    built yet is not built from the run folders for it, nor created; it is read as holding nothing."""
     url = registry_url(out, db)
     default = not (db or os.environ.get(ENV_DB))
     if default and not Path(out).is_dir():
@@ -536,6 +538,13 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
             aside = file.with_name(f"{file.name}.unreadable-{utc_now().strftime('%Y%m%dT%H%M%S')}")
             os.replace(file, aside)
             fresh = True
+    if fresh and not build:  # an empty database, in memory: its readers find no table, so nothing recorded
+        registry = Registry(sa.engine.URL.create("sqlite"), create=False)
+        try:
+            yield registry
+        finally:
+            registry.close()
+        return
     # a registry file this call creates, or fills from empty, and fails to build (a full disk): left half-made,
     # it read as a healthy registry of no audits ("nothing due") from then on, so it is undone
     made = "created" if fresh and not file.exists() else "filled" if fresh else None

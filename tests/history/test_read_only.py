@@ -84,3 +84,14 @@ def test_reading_commands_leave_an_older_registry_as_it_is(out_copy, keys_dir, t
         columns = {row[1] for row in conn.execute("PRAGMA table_info(auditor_runs)")}
     conn.close()
     assert set(dropped) <= tables and NEWER_COLUMN in columns
+
+
+@pytest.mark.parametrize("command, said", [(["keys", "list"], "no keys registered (`auditor keys new NAME` creates one)\n"),
+                                           (["users", "list"], "")])
+def test_listing_accounts_or_keys_never_builds_a_registry(out_copy, command, said):
+    """`users list` and `keys list` on an output folder whose registry was never built (its runs only) built
+    it from the run folders, to list nothing: the folder is left as it is, and nothing is listed."""
+    assert not (out_copy / "audits.sqlite").exists()
+    res = invoke(*command, "--out", out_copy)
+    assert res.exit_code == 0 and res.output == said, res.output
+    assert sorted(p.name for p in out_copy.iterdir()) == ["tiny-model"]
