@@ -235,7 +235,7 @@ class Registry:
         except DB_ERRORS as exc:
             raise RegistryError(f"cannot read the registry {shown_url(self.url)}: {_first_line(exc)}") from None
 
-    def columns(self, table: sa.Table, names: tuple[str, ...] | list[str]) -> list:
+    def columns(self, table: sa.Table, names: tuple[str, ...] | list[str]) -> list[Any]:
         """``table``'s columns ``names`` to select, as an older registry (opened with ``create=False``)
         holds them: one added since it was created is read as NULL, nothing recorded."""
         try:

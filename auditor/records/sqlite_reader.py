@@ -63,10 +63,10 @@ def has_table(conn: sqlite3.Connection, name: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
-def select_list(conn: sqlite3.Connection, names: tuple[str, ...] | list[str], table: str = RUNS_TABLE) -> str:
-    """``names`` as a SELECT list of ``table`` in ``conn``'s registry: a column an older registry lacks
-    (``signoff_record_sha256``, added later) is read as NULL, nothing recorded; the file is not changed."""
-    present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+def select_list(conn: sqlite3.Connection, names: tuple[str, ...]) -> str:
+    """``names`` as a SELECT list of the runs table in ``conn``'s registry: a column an older registry
+    lacks (``signoff_record_sha256``, added later) is read as NULL, nothing recorded; the file is not changed."""
+    present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({RUNS_TABLE})")}
     return ", ".join(name if name in present else f"NULL AS {name}" for name in names)
 
 

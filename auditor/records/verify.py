@@ -323,7 +323,7 @@ def _registry(run: Run) -> list[Finding]:
     return out
 
 
-SIGNOFF_COLUMNS = "signoff_decision, signoff_reviewer, signoff_at, signoff_valid_until, signoff_record_sha256"
+SIGNOFF_COLUMNS = ("signoff_decision", "signoff_reviewer", "signoff_at", "signoff_valid_until", "signoff_record_sha256")
 SIGNOFF_FIELDS = ("decision", "reviewer", "signed_at", "valid_until")
 
 
@@ -332,7 +332,7 @@ def _signoff_columns(conn) -> str:
     the record hash was kept has no such column (NULL: nothing recorded, nothing compared)."""
     from auditor.records.sqlite_reader import select_list
 
-    return select_list(conn, [c.strip() for c in SIGNOFF_COLUMNS.split(",")])
+    return select_list(conn, SIGNOFF_COLUMNS)
 
 
 def _latest_signoff_recorded(run: Run, log: Path, count: object, latest: list) -> list[Finding]:
@@ -396,8 +396,7 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
             if not registry.has_table(runs_table):
                 rows = []
             else:
-                columns = registry.columns(runs_table, ("manifest_sha256", "signoff_count",
-                                                        *[c.strip() for c in SIGNOFF_COLUMNS.split(",")]))
+                columns = registry.columns(runs_table, ("manifest_sha256", "signoff_count", *SIGNOFF_COLUMNS))
                 with registry.engine.connect() as conn:
                     rows = conn.execute(sa.select(*columns).where(runs_table.c.run_path == str(run.path))).fetchall()
         finally:

@@ -6,6 +6,7 @@ was; only a command that writes (`keys revoke`, `sign-off`, `run`, ...) gives it
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 import pytest
@@ -95,3 +96,40 @@ def test_listing_accounts_or_keys_never_builds_a_registry(out_copy, command, sai
     res = invoke(*command, "--out", out_copy)
     assert res.exit_code == 0 and res.output == said, res.output
     assert sorted(p.name for p in out_copy.iterdir()) == ["tiny-model"]
+
+
+def _path(tmp_path, kind):
+    """A --db path of ``kind`` that is no registry, and what the reading commands say of it."""
+    path = tmp_path / f"{kind}.sqlite"
+    if kind == "folder":
+        path.mkdir()
+        return path, f"registry error: the registry {path} is a folder, not a database file"
+    if kind == "not-sqlite":
+        path.write_text("name,role\nada,approver\n" * 100)
+        return path, f"registry error: cannot read the registry {path}: file is not a database; name a readable registry"
+    if kind == "another-application":
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE customers (name TEXT)")
+        conn.close()
+        return path, (f"error: the registry {path} is a database without the audit registry's table auditor_runs (a "
+                      "mistyped --db or AUDITOR_DB?); this command only reads a registry and never creates one")
+    if kind == "unreadable":
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE auditor_runs (run_path TEXT)")
+        conn.close()
+        path.chmod(0)
+        return path, f"registry error: cannot read the registry {path}: unable to open database file"
+    return path, (f"error: the registry {path} does not exist (a mistyped --db or AUDITOR_DB?); this command only "
+                  "reads a registry and never creates one")
+
+
+@pytest.mark.parametrize("kind", ["folder", "not-sqlite", "another-application", "missing",
+                                  pytest.param("unreadable", marks=pytest.mark.skipif(
+                                      os.geteuid() == 0, reason="root reads a file without read permission"))])
+@pytest.mark.parametrize("command", [["keys", "list"], ["users", "list"], ["history"], ["due"]], ids=" ".join)
+def test_a_db_that_is_no_registry_is_a_usage_error_and_left_as_it_is(tmp_path, command, kind):
+    path, said = _path(tmp_path, kind)
+    before = sorted(tmp_path.rglob("*")), path.read_bytes() if path.is_file() and kind != "unreadable" else None
+    res = invoke(*command, "--db", path)
+    assert res.exit_code == 2 and flat(res.output).startswith(said), res.output
+    assert (sorted(tmp_path.rglob("*")), path.read_bytes() if path.is_file() and kind != "unreadable" else None) == before
