@@ -482,8 +482,12 @@ def refuse_foreign(url, file: Path, out, what: str = "this command only reads a 
     except DB_ERRORS as exc:
         raise _read_error(exc, file, out, named=True) from None
     if not holds_runs:
-        raise UsageError(f"the registry {file} is a database without the audit registry's table {RUNS_TABLE} (a "
-                         f"mistyped --db or {ENV_DB}?); {what}")
+        raise _foreign(file, what)
+
+
+def _foreign(registry: object, what: str = "this command only reads a registry and never creates one") -> UsageError:
+    return UsageError(f"the registry {registry} is a database without the audit registry's table {RUNS_TABLE} (a "
+                      f"mistyped --db or {ENV_DB}?); {what}")
 
 
 @contextmanager
@@ -519,6 +523,8 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
     if must_exist and url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         raise UsageError(f"the registry {db or os.environ.get(ENV_DB)} is an in-memory database, which holds "
                          "no audits; name the registry's file (sqlite:///path/audits.sqlite)")
+    if must_exist:
+        url = _read_only(url)
     if must_exist and not default and file is not None and (not file.exists() or (file.is_file() and file.stat().st_size == 0)):
         what = "does not exist" if not file.exists() else "is an empty file, not a registry"
         raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?); this command only reads "
@@ -555,6 +561,8 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
         raise
     registry.moved_aside = aside
     try:
+        if must_exist and file is None and not registry.has_table(runs_table):  # a server's database, a file: URI
+            raise _foreign(shown_url(url))
         if fresh and out is not None and Path(out).is_dir():
             try:
                 registry.rebuild(out)
@@ -565,6 +573,14 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
         yield registry
     finally:
         registry.close()
+
+
+def _read_only(url: sa.engine.URL) -> sa.engine.URL:
+    """A SQLite ``file:`` URI (``sqlite:///file:PATH?uri=true``) opened read-only: connecting creates a
+    missing file, which a command that only reads must not (a plain path is checked as a file before)."""
+    if url.get_backend_name() == "sqlite" and sa.util.asbool(url.query.get("uri", False)) and "mode" not in url.query:
+        return url.update_query_dict({"mode": "ro"})
+    return url
 
 
 def _undo(file: Path | None, made: str | None) -> None:

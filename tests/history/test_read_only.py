@@ -133,3 +133,21 @@ def test_a_db_that_is_no_registry_is_a_usage_error_and_left_as_it_is(tmp_path, c
     res = invoke(*command, "--db", path)
     assert res.exit_code == 2 and flat(res.output).startswith(said), res.output
     assert (sorted(tmp_path.rglob("*")), path.read_bytes() if path.is_file() and kind != "unreadable" else None) == before
+
+
+@pytest.mark.parametrize("kind", ["another-application", "missing"])
+@pytest.mark.parametrize("command", [["keys", "list"], ["users", "list"], ["history"], ["due"]], ids=" ".join)
+def test_a_sqlite_uri_that_is_no_registry_is_a_usage_error_and_left_as_it_is(tmp_path, command, kind):
+    """A --db URL SQLAlchemy opens without naming a file (an SQLite ``file:`` URI, as a server's database):
+    another application's database was listed as no keys and no accounts (exit 0), `history` and `due`
+    said only "auditor_runs"; a missing file was created."""
+    path, _ = _path(tmp_path, kind)
+    before = sorted(tmp_path.rglob("*")), path.read_bytes() if path.is_file() else None
+    url = f"sqlite:///file:{path}?uri=true"
+    shown = f"sqlite:///file%3A{path}?mode=ro&uri=true"  # as SQLAlchemy writes the URL opened, read-only
+    res = invoke(*command, "--db", url)
+    said = (f"error: the registry {shown} is a database without the audit registry's table auditor_runs (a mistyped "
+            "--db or AUDITOR_DB?); this command only reads a registry and never creates one" if kind != "missing" else
+            f"registry error: cannot read the registry {shown}: unable to open database file")
+    assert res.exit_code == 2 and flat(res.output) == said, res.output
+    assert (sorted(tmp_path.rglob("*")), path.read_bytes() if path.is_file() else None) == before
