@@ -200,8 +200,9 @@ def _row_for(run: Run) -> dict[str, Any]:
 
 class Registry:
     def __init__(self, url: str | sa.engine.URL, *, create: bool = True):
-        """``create=False``: a reader that must not write (verify): the tables a registry made before
-        them lacks are not created (its readers ask :meth:`has_table` first)."""
+        """``create=False``: a reader that must not write (verify, the listing commands): the tables a
+        registry made before them lacks are not created (its readers ask :meth:`has_table` first), and a
+        SQLite ``file:`` URI is opened read-only (connecting would create a missing file)."""
         self.url = url
         self.skipped: list[tuple[Path, str]] = []  # runs the last rebuild could not read, and why
         self.moved_aside: Path | None = None  # an unreadable file open_registry moved aside before rebuilding
@@ -209,7 +210,7 @@ class Registry:
         self.changed: list[tuple[Path, str, str]] = []  # runs re-indexed with another manifest hash: (path, was, now)
         self.signoffs_changed: list[Path] = []  # runs whose latest sign-off record differs from the recorded one
         try:
-            self.engine = sa.create_engine(url)
+            self.engine = sa.create_engine(url if create else _read_only(sa.engine.make_url(url)))
         except (ImportError, sa.exc.NoSuchModuleError) as exc:
             raise RegistryError(f"cannot open the registry {shown_url(url)}: its database driver is not installed ({exc}); "
                                 f"for PostgreSQL: pip install 'auditor[postgres]'") from None
@@ -444,11 +445,13 @@ def _read_error(exc: BaseException, file: Path, out, named: bool) -> RegistryErr
     return RegistryError(f"cannot read the registry {file}: {_first_line(exc)}; {how}")
 
 
-def check_recordable(out: str | Path, db: str | None = None) -> None:
+def check_recordable(out: str | Path, db: str | None = None, *, read_only: bool = False) -> None:
     """Before an audit runs: the registry it will be recorded in, where it exists already, must be
     readable (a :class:`RegistryError`, exit 2, and nothing written; it had been found only after
     the audit, as a warning). One that does not exist yet is created when the run is recorded, and
-    one another process is writing is in use, not damaged; nothing is created here."""
+    one another process is writing is in use, not damaged; nothing is created here. ``read_only`` (a
+    reader's check, `verify --db`): a SQLite ``file:`` URI is reached read-only, so a missing file is an
+    error, not created."""
     url = registry_url(out, db)
     named = bool(db or os.environ.get(ENV_DB))
     file = sqlite_file(url)
@@ -462,7 +465,7 @@ def check_recordable(out: str | Path, db: str | None = None) -> None:
                     raise _read_error(exc, file, out, named) from None
         return
     try:  # another database: reach it now, before the audit's minutes are spent
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(_read_only(url) if read_only else url)
         try:
             with engine.connect():
                 pass
@@ -523,8 +526,6 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
     if must_exist and url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         raise UsageError(f"the registry {db or os.environ.get(ENV_DB)} is an in-memory database, which holds "
                          "no audits; name the registry's file (sqlite:///path/audits.sqlite)")
-    if must_exist:
-        url = _read_only(url)
     if must_exist and not default and file is not None and (not file.exists() or (file.is_file() and file.stat().st_size == 0)):
         what = "does not exist" if not file.exists() else "is an empty file, not a registry"
         raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?); this command only reads "

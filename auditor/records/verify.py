@@ -70,7 +70,7 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
     if db:
         from auditor.records.registry import check_recordable
 
-        check_recordable(folder.parent.parent, db)
+        check_recordable(folder.parent.parent, db, read_only=True)
     if VERSION_RE.match(folder.name) and (folder / "manifest.json").is_file() and not (folder / "result.json").is_file():
         # a stored run whose result.json was deleted (or replaced by a folder): altered (exit 1), not "not a run
         # directory" (a usage error) nor an unreadable result (invalid input)

@@ -144,10 +144,23 @@ def test_a_sqlite_uri_that_is_no_registry_is_a_usage_error_and_left_as_it_is(tmp
     path, _ = _path(tmp_path, kind)
     before = sorted(tmp_path.rglob("*")), path.read_bytes() if path.is_file() else None
     url = f"sqlite:///file:{path}?uri=true"
-    shown = f"sqlite:///file%3A{path}?mode=ro&uri=true"  # as SQLAlchemy writes the URL opened, read-only
+    shown = f"sqlite:///file%3A{path}?uri=true"  # as SQLAlchemy writes the URL
     res = invoke(*command, "--db", url)
     said = (f"error: the registry {shown} is a database without the audit registry's table auditor_runs (a mistyped "
             "--db or AUDITOR_DB?); this command only reads a registry and never creates one" if kind != "missing" else
             f"registry error: cannot read the registry {shown}: unable to open database file")
     assert res.exit_code == 2 and flat(res.output) == said, res.output
     assert (sorted(tmp_path.rglob("*")), path.read_bytes() if path.is_file() else None) == before
+
+
+@pytest.mark.parametrize("command", [["verify"], ["diff", "--no-pdf"]], ids=" ".join)
+def test_verify_and_diff_never_create_a_registry_a_sqlite_uri_names(out_copy, tmp_path, command):
+    """`verify --db` (and `diff --db`, which verifies both runs) first reaches the named registry: through a
+    ``file:`` URI, connecting created the missing file, and the run verified OK against an empty database."""
+    missing = tmp_path / "missing.sqlite"
+    run = out_copy / "tiny-model" / "v0002"
+    res = invoke(*command, run, "--db", f"sqlite:///file:{missing}?uri=true")
+    assert res.exit_code == 2, res.output
+    assert flat(res.output) == (f"registry error: cannot open the registry sqlite:///file%3A{missing}?uri=true: "
+                                "unable to open database file"), res.output
+    assert not missing.exists() and not (out_copy / "tiny-model" / "diffs").exists()
