@@ -87,8 +87,8 @@ def test_reading_commands_leave_an_older_registry_as_it_is(out_copy, keys_dir, t
     assert set(dropped) <= tables and NEWER_COLUMN in columns
 
 
-@pytest.mark.parametrize("command, said", [(["keys", "list"], "no keys registered (`auditor keys new NAME` creates one)\n"),
-                                           (["users", "list"], "")])
+@pytest.mark.parametrize("command, said", [
+    (["keys", "list"], "no keys registered (`auditor keys new NAME` creates one)\n"), (["users", "list"], "")])
 def test_listing_accounts_or_keys_never_builds_a_registry(out_copy, command, said):
     """`users list` and `keys list` on an output folder whose registry was never built (its runs only) built
     it from the run folders, to list nothing: the folder is left as it is, and nothing is listed."""
