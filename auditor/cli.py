@@ -913,6 +913,19 @@ def _read_password() -> str:
     return lines[0]
 
 
+def _read_registry(out_dir: Path, db: str | None, read):
+    """What ``read`` finds in the registry, for a command that only lists what it holds besides the runs
+    (`users list`, `keys list`): the registry read as it is, never created, built or given the tables
+    a newer version adds (those it lacks hold nothing); one that cannot be read exits 2."""
+    from auditor.records.registry import open_registry
+
+    try:
+        with open_registry(out_dir, db, must_exist=True, build=False) as registry:
+            return read(registry)
+    except AuditorError as exc:
+        _fail(exc)
+
+
 @users_app.command("add")
 def users_add(
     name: str = typer.Argument(..., help="Login name (letters, digits, . _ @ -)."),
@@ -941,14 +954,8 @@ def users_list(
 ) -> None:
     """List the accounts and their roles."""
     from auditor.records.accounts import list_users
-    from auditor.records.registry import open_registry
 
-    try:
-        with open_registry(out_dir, db, must_exist=True) as registry:
-            users = list_users(registry)
-    except AuditorError as exc:
-        _fail(exc)
-    for u in users:
+    for u in _read_registry(out_dir, db, list_users):
         _print(f"{u.name}  {u.role}  since {u.created_at}")
 
 
@@ -998,14 +1005,9 @@ def keys_list(
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """List the registered keys: fingerprint, created, and status (active, revoked since, expires, expired since)."""
-    from auditor.records.registry import open_registry
     from auditor.records.signatures import key_statuses, utc_now  # the clock revocations are judged by
 
-    try:
-        with open_registry(out_dir, db, must_exist=True) as registry:
-            keys = key_statuses(registry)
-    except AuditorError as exc:
-        _fail(exc)
+    keys = _read_registry(out_dir, db, key_statuses)
     now = utc_now()
     for k in keys:
         _print(f"{k.name}  {k.fingerprint[:16]}…  created {k.created_at}  {k.status(now)}")

@@ -42,6 +42,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
 
+from auditor.results import is_gate
+
 TOLERANCE = "a larger gap passes"
 SMALLER_SAMPLE = "less evidence than the parent's"
 HIGHER_LOOSENS = {
@@ -186,7 +188,7 @@ def _gated(spec: dict) -> dict[str, frozenset[str]]:
     """Each measurement a warning or blocking gate judges, in order, with the bounds ("min", "max") set on it."""
     gates: dict[str, frozenset[str]] = {}
     for t in spec.get("thresholds") or []:
-        if str(t.get("severity", "fail")) != "info":
+        if is_gate(t.get("severity", "fail")):  # the written severity; "fail" when none is written
             m = t.get("measurement")
             gates[m] = gates.get(m, frozenset()) | {b for b in ("min", "max") if t.get(b) is not None}
     return gates

@@ -90,6 +90,9 @@ def get_user(registry: Registry, name: str) -> User | None:
 
 
 def list_users(registry: Registry) -> list[User]:
+    """Every account by name; none in a registry made before accounts were kept (opened by a reader)."""
+    if not registry.has_table(users_table):
+        return []
     rows = registry.rows(sa.select(users_table.c.name, users_table.c.role, users_table.c.created_at)
                          .order_by(users_table.c.name))
     return [User(r.name, r.role, r.created_at) for r in rows]

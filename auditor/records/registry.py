@@ -200,8 +200,9 @@ def _row_for(run: Run) -> dict[str, Any]:
 
 class Registry:
     def __init__(self, url: str | sa.engine.URL, *, create: bool = True):
-        """``create=False``: a reader that must not write (verify): the tables a registry made before
-        them lacks are not created (its readers ask :meth:`has_table` first)."""
+        """``create=False``: a reader that must not write (verify, the listing commands): the tables a
+        registry made before them lacks are not created (its readers ask :meth:`has_table` first), and a
+        SQLite ``file:`` URI is opened read-only (connecting would create a missing file)."""
         self.url = url
         self.skipped: list[tuple[Path, str]] = []  # runs the last rebuild could not read, and why
         self.moved_aside: Path | None = None  # an unreadable file open_registry moved aside before rebuilding
@@ -209,7 +210,7 @@ class Registry:
         self.changed: list[tuple[Path, str, str]] = []  # runs re-indexed with another manifest hash: (path, was, now)
         self.signoffs_changed: list[Path] = []  # runs whose latest sign-off record differs from the recorded one
         try:
-            self.engine = sa.create_engine(url)
+            self.engine = sa.create_engine(url if create else _read_only(sa.engine.make_url(url)))
         except (ImportError, sa.exc.NoSuchModuleError) as exc:
             raise RegistryError(f"cannot open the registry {shown_url(url)}: its database driver is not installed ({exc}); "
                                 f"for PostgreSQL: pip install 'auditor[postgres]'") from None
@@ -234,6 +235,15 @@ class Registry:
             return sa.inspect(self.engine).has_table(table.name)
         except DB_ERRORS as exc:
             raise RegistryError(f"cannot read the registry {shown_url(self.url)}: {_first_line(exc)}") from None
+
+    def columns(self, table: sa.Table, names: tuple[str, ...] | list[str]) -> list[Any]:
+        """``table``'s columns ``names`` to select, as an older registry (opened with ``create=False``)
+        holds them: one added since it was created is read as NULL, nothing recorded."""
+        try:
+            present = {c["name"] for c in sa.inspect(self.engine).get_columns(table.name)}
+        except DB_ERRORS as exc:
+            raise RegistryError(f"cannot read the registry {shown_url(self.url)}: {_first_line(exc)}") from None
+        return [table.c[name] if name in present else sa.null().label(name) for name in names]
 
     # --- writing: always a projection of run directories ---------------------------------------
 
@@ -348,7 +358,7 @@ class Registry:
     # --- reading -------------------------------------------------------------------------------
 
     def history(self, model: str | None = None) -> list[dict[str, Any]]:
-        query = sa.select(*[runs_table.c[name] for name in COLUMNS])
+        query = sa.select(*self.columns(runs_table, COLUMNS))
         if model:
             query = query.where(sa.or_(runs_table.c.model == model, runs_table.c.model_dir.like(model_dir_pattern(model), escape=LIKE_ESCAPE)))
         query = query.order_by(runs_table.c.model, runs_table.c.model_dir, runs_table.c.version_number)
@@ -435,11 +445,13 @@ def _read_error(exc: BaseException, file: Path, out, named: bool) -> RegistryErr
     return RegistryError(f"cannot read the registry {file}: {_first_line(exc)}; {how}")
 
 
-def check_recordable(out: str | Path, db: str | None = None) -> None:
+def check_recordable(out: str | Path, db: str | None = None, *, read_only: bool = False) -> None:
     """Before an audit runs: the registry it will be recorded in, where it exists already, must be
     readable (a :class:`RegistryError`, exit 2, and nothing written; it had been found only after
     the audit, as a warning). One that does not exist yet is created when the run is recorded, and
-    one another process is writing is in use, not damaged; nothing is created here."""
+    one another process is writing is in use, not damaged; nothing is created here. ``read_only`` (a
+    reader's check, `verify --db`): a SQLite ``file:`` URI is reached read-only, so a missing file is an
+    error, not created."""
     url = registry_url(out, db)
     named = bool(db or os.environ.get(ENV_DB))
     file = sqlite_file(url)
@@ -453,7 +465,7 @@ def check_recordable(out: str | Path, db: str | None = None) -> None:
                     raise _read_error(exc, file, out, named) from None
         return
     try:  # another database: reach it now, before the audit's minutes are spent
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(_read_only(url) if read_only else url)
         try:
             with engine.connect():
                 pass
@@ -473,20 +485,28 @@ def refuse_foreign(url, file: Path, out, what: str = "this command only reads a 
     except DB_ERRORS as exc:
         raise _read_error(exc, file, out, named=True) from None
     if not holds_runs:
-        raise UsageError(f"the registry {file} is a database without the audit registry's table {RUNS_TABLE} (a "
-                         f"mistyped --db or {ENV_DB}?); {what}")
+        raise _foreign(file, what)
+
+
+def _foreign(registry: object, what: str = "this command only reads a registry and never creates one") -> UsageError:
+    return UsageError(f"the registry {registry} is a database without the audit registry's table {RUNS_TABLE} (a "
+                      f"mistyped --db or {ENV_DB}?); {what}")
 
 
 @contextmanager
 def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: bool = False,
-                  must_exist: bool = False) -> Iterator[Registry]:
+                  must_exist: bool = False, build: bool = True) -> Iterator[Registry]:
     """The registry for an output folder (or ``db``). A default SQLite registry that does not
     exist yet (or is an empty file) is built from the output folder's run directories first.
     ``rebuild``: a default registry that cannot be read (corrupt) is moved aside to
     ``audits.sqlite.unreadable-<time>`` and rebuilt from the run folders; otherwise an unreadable
     registry is a :class:`RegistryError`, never an empty history. ``must_exist`` (the commands that
     only read it): a named SQLite registry (``--db``, ``AUDITOR_DB``) that does not exist is a usage
-    error — a mistyped path would otherwise read as an empty history ("nothing due")."""
+    error — a mistyped path would otherwise read as an empty history ("nothing due") — and one that
+    exists is opened with ``create=False``: a registry an older version made is not given the tables and
+    columns added since (its readers read a missing table as empty, a missing column as NULL).
+    ``build=False`` (a reader that needs no runs: `users list`, `keys list`): a default registry not
+    built yet is not built from the run folders for it, nor created; it is read as holding nothing."""
     url = registry_url(out, db)
     default = not (db or os.environ.get(ENV_DB))
     if default and not Path(out).is_dir():
@@ -525,16 +545,25 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
             aside = file.with_name(f"{file.name}.unreadable-{utc_now().strftime('%Y%m%dT%H%M%S')}")
             os.replace(file, aside)
             fresh = True
+    if fresh and not build:  # an empty database, in memory: its readers find no table, so nothing recorded
+        registry = Registry(sa.engine.URL.create("sqlite"), create=False)
+        try:
+            yield registry
+        finally:
+            registry.close()
+        return
     # a registry file this call creates, or fills from empty, and fails to build (a full disk): left half-made,
     # it read as a healthy registry of no audits ("nothing due") from then on, so it is undone
     made = "created" if fresh and not file.exists() else "filled" if fresh else None
-    try:
-        registry = Registry(url)
+    try:  # a command that only reads a registry it did not build reads it as it is: nothing created or migrated
+        registry = Registry(url, create=fresh or not must_exist)
     except RegistryError:
         _undo(file, made)
         raise
     registry.moved_aside = aside
     try:
+        if must_exist and file is None and not registry.has_table(runs_table):  # a server's database, a file: URI
+            raise _foreign(shown_url(url))
         if fresh and out is not None and Path(out).is_dir():
             try:
                 registry.rebuild(out)
@@ -545,6 +574,14 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
         yield registry
     finally:
         registry.close()
+
+
+def _read_only(url: sa.engine.URL) -> sa.engine.URL:
+    """A SQLite ``file:`` URI (``sqlite:///file:PATH?uri=true``) opened read-only: connecting creates a
+    missing file, which a command that only reads must not (a plain path is checked as a file before)."""
+    if url.get_backend_name() == "sqlite" and sa.util.asbool(url.query.get("uri", False)) and "mode" not in url.query:
+        return url.update_query_dict({"mode": "ro"})
+    return url
 
 
 def _undo(file: Path | None, made: str | None) -> None:

@@ -314,8 +314,11 @@ class KeyStatus:
 
 
 def key_statuses(registry: Registry) -> list[KeyStatus]:
-    """Every registered key with its revocation, if any, by name."""
+    """Every registered key with its revocation, if any, by name; none in a registry made before keys
+    were registered (opened by a reader)."""
     t = signing_keys_table
+    if not registry.has_table(t):
+        return []
     revoked = revocations(registry)
     return [KeyStatus(str(r.name), str(r.fingerprint), str(r.created_at), revoked.get(str(r.fingerprint)))
             for r in registry.rows(sa.select(t.c.name, t.c.fingerprint, t.c.created_at).order_by(t.c.name))]

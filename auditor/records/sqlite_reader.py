@@ -63,6 +63,13 @@ def has_table(conn: sqlite3.Connection, name: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
+def select_list(conn: sqlite3.Connection, names: tuple[str, ...]) -> str:
+    """``names`` as a SELECT list of the runs table in ``conn``'s registry: a column an older registry
+    lacks (``signoff_record_sha256``, added later) is read as NULL, nothing recorded; the file is not changed."""
+    present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({RUNS_TABLE})")}
+    return ", ".join(name if name in present else f"NULL AS {name}" for name in names)
+
+
 def read_runs(out: str | Path | None, db: str | None = None, model: str | None = None) -> list[dict[str, Any]] | None:
     """The registry's rows (all models, or ``model`` by name or folder name), ordered by model,
     folder and version; None when anything is not plainly healthy (see the module's note)."""
@@ -78,7 +85,7 @@ def read_runs(out: str | Path | None, db: str | None = None, model: str | None =
             return None
         if not has_table(conn, RUNS_TABLE):
             return None
-        query, params = f"SELECT {', '.join(RUN_COLUMNS)} FROM {RUNS_TABLE}", ()
+        query, params = f"SELECT {select_list(conn, RUN_COLUMNS)} FROM {RUNS_TABLE}", ()
         if model:
             query = query + f" WHERE model = ? OR model_dir LIKE ? ESCAPE '{LIKE_ESCAPE}'"
             params = (model, model_dir_pattern(model))

@@ -70,7 +70,7 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
     if db:
         from auditor.records.registry import check_recordable
 
-        check_recordable(folder.parent.parent, db)
+        check_recordable(folder.parent.parent, db, read_only=True)
     if VERSION_RE.match(folder.name) and (folder / "manifest.json").is_file() and not (folder / "result.json").is_file():
         # a stored run whose result.json was deleted (or replaced by a folder): altered (exit 1), not "not a run
         # directory" (a usage error) nor an unreadable result (invalid input)
@@ -323,16 +323,16 @@ def _registry(run: Run) -> list[Finding]:
     return out
 
 
-SIGNOFF_COLUMNS = "signoff_decision, signoff_reviewer, signoff_at, signoff_valid_until, signoff_record_sha256"
+SIGNOFF_COLUMNS = ("signoff_decision", "signoff_reviewer", "signoff_at", "signoff_valid_until", "signoff_record_sha256")
 SIGNOFF_FIELDS = ("decision", "reviewer", "signed_at", "valid_until")
-RECORD_HASH = "signoff_record_sha256"  # added to the registry later than the others: an older file lacks it
 
 
 def _signoff_columns(conn) -> str:
     """:data:`SIGNOFF_COLUMNS` as a SELECT of ``conn``'s registry can read them: a registry written before
     the record hash was kept has no such column (NULL: nothing recorded, nothing compared)."""
-    present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({RUNS_TABLE})")}
-    return SIGNOFF_COLUMNS if RECORD_HASH in present else SIGNOFF_COLUMNS.replace(RECORD_HASH, f"NULL AS {RECORD_HASH}")
+    from auditor.records.sqlite_reader import select_list
+
+    return select_list(conn, SIGNOFF_COLUMNS)
 
 
 def _latest_signoff_recorded(run: Run, log: Path, count: object, latest: list) -> list[Finding]:
@@ -396,10 +396,7 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
             if not registry.has_table(runs_table):
                 rows = []
             else:
-                present = {c["name"] for c in sa.inspect(registry.engine).get_columns(runs_table.name)}
-                columns = [runs_table.c[name] if name in present else sa.null().label(name)
-                           for name in ("manifest_sha256", "signoff_count",
-                                        *[c.strip() for c in SIGNOFF_COLUMNS.split(",")])]
+                columns = registry.columns(runs_table, ("manifest_sha256", "signoff_count", *SIGNOFF_COLUMNS))
                 with registry.engine.connect() as conn:
                     rows = conn.execute(sa.select(*columns).where(runs_table.c.run_path == str(run.path))).fetchall()
         finally:
