@@ -17,7 +17,7 @@ import pandas as pd
 from auditor.errors import DatasetError, ModelCardError, Problem
 from auditor.inputs.model_card import ModelCard
 from auditor.hashing import content_order, file_or_dir_sha256
-from auditor.inputs.table_file import delimiter_hint, header_data_hint, read_table, rows_named, rows_text
+from auditor.inputs.table_file import delimiter_hint, header_data_hint, read_table, rows_named, rows_text, shown_value
 
 MAX_TEXT_CHARS = 1_000_000  # per text field: a model reads at most a few thousand characters of it
 DUPLICATE_SHARE = 0.05  # rows repeating an earlier one, from this share of the set up: a note says so
@@ -250,7 +250,8 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         labels = target.astype(str).to_numpy()
     if target.notna().all() and len(np.unique(labels)) < 2:
         what = "value" if block.task == "tabular-regression" else "class"
-        problems.append(Problem(f"column {block.target!r}", f"only one {what} ({labels[0]!r}); an audit needs at least two"))
+        problems.append(Problem(f"column {block.target!r}",
+                                f"only one {what} ({shown_value(labels[0])}); an audit needs at least two"))
 
     declared = {f.name: f.type for f in block.features or []}
     categorical: list[str] = []
@@ -320,7 +321,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                                                            "column the same way"))
                 continue
             if kind is None and _numbers_written_as_text(series):
-                typing_notes.append(f"column {col!r} holds numbers written as text (e.g. {series.dropna().iloc[0]!r}): "
+                typing_notes.append(f"column {col!r} holds numbers written as text (e.g. {shown_value(series.dropna().iloc[0])}): "
                                     "audited as categories, as written (a perturbation swaps them, never moves them by "
                                     "fractions); declare it in auditor.features (type: numeric) to audit it as numbers")
             categorical.append(col)

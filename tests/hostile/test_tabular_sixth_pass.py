@@ -1,0 +1,87 @@
+"""Tabular inputs a sixth hunt fed in: files of other formats under a .csv name that were not named
+(an Excel 97-2003 workbook, bzip2/xz/zstd, UTF-32, an HTML or XML page), and a cell value of any
+length copied whole into the notes and messages."""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+
+import pandas as pd
+import pytest
+
+
+def _frame(artefacts) -> pd.DataFrame:
+    return artefacts.frame.head(60).copy()
+
+
+def _validate(cli, tmp_path, card_writer, policy, data, **card):
+    return cli("validate", "--policy", policy, "--card", card_writer(tmp_path / "card", **card), "--data", data)
+
+
+def _csv(frame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+@pytest.mark.parametrize("write, said", [
+    # an .xls saved under .csv: "line 1, column 1 (byte 0): file is not valid UTF-8"
+    (lambda f: bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 504 + _csv(f),
+     "the file is an OLE2 compound document (an Excel 97-2003 .xls workbook is one); save the sheet as CSV (UTF-8)"),
+    # compressed other than by gzip: "not valid UTF-8" at some byte
+    (lambda f: bz2.compress(_csv(f)), "the file is bzip2-compressed; decompress it first"),
+    (lambda f: lzma.compress(_csv(f)), "the file is xz-compressed; decompress it first"),
+    (lambda f: bytes.fromhex("28b52ffd") + b"\0" * 16, "the file is zstd-compressed; decompress it first"),
+    # UTF-32 was called UTF-16 (its byte-order mark starts with UTF-16's)
+    (lambda f: f.to_csv(index=False).encode("utf-32"), "the file is UTF-32 text (it starts with a UTF-32 byte-order "
+                                                       "mark); save it as UTF-8"),
+    # markup: every card column was listed as missing and '<!DOCTYPE html>' as an unknown column
+    (lambda f: b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head></html>\n",
+     "the file is an HTML page (a web page saved, or an error page downloaded, under this name), not CSV"),
+    (lambda f: b'\xef\xbb\xbf  <?xml version="1.0"?>\n<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"/>\n',
+     "the file is XML (an Excel 2003 XML spreadsheet is one), not CSV"),
+])
+def test_a_file_of_another_format_named_csv_says_what_it_is(cli, tmp_path, card_writer, card_only_policy, artefacts,
+                                                            write, said):
+    data = tmp_path / "eval.csv"
+    data.write_bytes(write(_frame(artefacts)))
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
+    assert res.code == 3 and f"invalid dataset {data} (1 problem): - {said}" in res.text, res.text
+
+
+def test_a_header_that_starts_like_a_magic_number_still_reads(cli, tmp_path, card_writer, card_only_policy, artefacts):
+    """bzip2's magic is "BZh": a CSV whose first column is named so is no archive."""
+    frame = _frame(artefacts)
+    data = tmp_path / "eval.csv"
+    frame.rename(columns={"x1": "BZh9"}).to_csv(data, index=False)
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data,
+                    features=["BZh9", "x2", "x3", "color"])
+    assert res.code == 0 and "compressed" not in res.text, res.text
+
+
+def test_a_long_unseen_category_is_quoted_cut_in_the_note(tmp_path, card_writer, artefacts):
+    """A category of 5,000,000 characters the encoder never saw was copied whole into the note:
+    5 MB in result.json, twice that in report.html, and a line that ran off the PDF's page."""
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+    from auditor.models.kinds import load_adapter
+
+    card = load_model_card(card_writer(tmp_path / "card"))
+    frame = _frame(artefacts)
+    frame.loc[3, "color"] = "x" * 100_000
+    frame.loc[9, "color"] = "RED" + " " * 100_000  # a near miss of 'red' (case and spaces): quoted cut too
+    data = tmp_path / "eval.csv"
+    frame.to_csv(data, index=False)
+    model = load_adapter(card, ["x1", "x2", "x3", "color"])
+    [note] = model.input_notes(load_dataset(data, card))
+    assert len(note) < 600, len(note)
+    assert note.startswith("column 'color': 2 of 60 rows hold a value the model's encoder never saw when fitted ('xxx")
+    assert "…" in note and note.endswith("? (categories are case- and space-sensitive)"), note
+
+
+def test_a_one_class_target_of_a_long_label_is_quoted_cut(cli, tmp_path, card_writer, card_only_policy, artefacts):
+    frame = _frame(artefacts).assign(label="y" * 100_000)
+    data = tmp_path / "eval.csv"
+    frame.to_csv(data, index=False)
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
+    assert res.code == 3 and "column 'label': only one class ('yyy" in res.text, res.text[:500]
+    assert len(res.text) < 2_000, len(res.text)
