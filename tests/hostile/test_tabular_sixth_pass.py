@@ -85,3 +85,18 @@ def test_a_one_class_target_of_a_long_label_is_quoted_cut(cli, tmp_path, card_wr
     res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
     assert res.code == 3 and "column 'label': only one class ('yyy" in res.text, res.text[:500]
     assert len(res.text) < 2_000, len(res.text)
+
+
+def test_labels_that_differ_from_the_cards_classes_in_case_name_the_data_too(cli, tmp_path, card_writer,
+                                                                             card_only_policy, artefacts):
+    """An export that upper-cased the target was told only "did you mean 'YES'?" about the card's
+    positive_class: changing the card as told then failed on the labels the model does not know."""
+    frame = _frame(artefacts)
+    frame["label"] = frame["label"].str.upper()
+    data = tmp_path / "eval.csv"
+    frame.to_csv(data, index=False)
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data, positive_class="yes")
+    assert res.code == 3, res.text
+    assert ("auditor.positive_class: 'yes' is not one of the labels in the dataset: 'NO', 'YES'; did you mean 'YES'? "
+            "class names are case-sensitive (or, if the model's classes are spelt as in the card, fix the spelling in "
+            "the data's column 'label')") in res.text, res.text
