@@ -19,6 +19,9 @@ from auditor.inputs.model_card import ModelCard
 from auditor.hashing import content_order, file_or_dir_sha256
 from auditor.inputs.table_file import delimiter_hint, header_data_hint, read_table, rows_named, rows_text, shown_value
 
+# unknown columns named in a message before "and N more" (a feature-store export of 3,000 columns was a
+# 32 KB message naming every one)
+MAX_COLUMNS_LISTED = 20
 MAX_TEXT_CHARS = 1_000_000  # per text field: a model reads at most a few thousand characters of it
 DUPLICATE_SHARE = 0.05  # rows repeating an earlier one, from this share of the set up: a note says so
 
@@ -213,8 +216,9 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     if card.feature_names is not None or block.task == "text-classification":
         extra = [c for c in df.columns if c not in expected and c not in block.ignore_columns]
         if extra:
+            more = f" and {len(extra) - MAX_COLUMNS_LISTED:,} more" if len(extra) > MAX_COLUMNS_LISTED else ""
             problems.append(Problem(
-                f"column{'s' * (len(extra) > 1)} {', '.join(map(repr, extra))}",
+                f"column{'s' * (len(extra) > 1)} {', '.join(map(repr, extra[:MAX_COLUMNS_LISTED]))}{more}",
                 "not in the card's features; list them in auditor.ignore_columns to keep them",
             ))
     unknown = [c for c in block.immutable_features if c not in features]

@@ -100,3 +100,17 @@ def test_labels_that_differ_from_the_cards_classes_in_case_name_the_data_too(cli
     assert ("auditor.positive_class: 'yes' is not one of the labels in the dataset: 'NO', 'YES'; did you mean 'YES'? "
             "class names are case-sensitive (or, if the model's classes are spelt as in the card, fix the spelling in "
             "the data's column 'label')") in res.text, res.text
+
+
+def test_thousands_of_columns_the_card_does_not_name_are_counted_not_all_listed(cli, tmp_path, card_writer,
+                                                                                card_only_policy, artefacts):
+    """A feature-store export of 3,000 extra columns was one 32 KB message naming every one."""
+    extra = pd.DataFrame(0, index=range(60), columns=[f"col{i}" for i in range(3000)])
+    data = tmp_path / "eval.csv"
+    pd.concat([_frame(artefacts).reset_index(drop=True), extra], axis=1).to_csv(data, index=False)
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
+    assert res.code == 3, res.text
+    assert ("columns 'col0', 'col1', 'col2', 'col3', 'col4', 'col5', 'col6', 'col7', 'col8', 'col9', 'col10', 'col11', "
+            "'col12', 'col13', 'col14', 'col15', 'col16', 'col17', 'col18', 'col19' and 2,980 more: not in the card's "
+            "features") in res.text, res.text[:600]
+    assert "'col20'" not in res.text and len(res.text) < 2_000, len(res.text)
