@@ -245,6 +245,12 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     if problems:
         raise invalid(problems)
 
+    # a spreadsheet exports the empty rows under a formatted table as ",,,,": said as such, not as a missing
+    # target and a missing value in every column
+    empty = df.isna().all(axis=1).to_numpy()
+    if empty.any():
+        raise invalid(problems + [Problem(rows_text(empty), "every field is empty (as a spreadsheet exports the empty "
+                                                            "rows under a table); delete these rows")])
     target = df[block.target]
     if target.isna().any():
         problems.append(Problem(f"column {block.target!r}", f"target missing in {rows_text(target.isna().to_numpy())}"))

@@ -114,3 +114,15 @@ def test_thousands_of_columns_the_card_does_not_name_are_counted_not_all_listed(
             "'col12', 'col13', 'col14', 'col15', 'col16', 'col17', 'col18', 'col19' and 2,980 more: not in the card's "
             "features") in res.text, res.text[:600]
     assert "'col20'" not in res.text and len(res.text) < 2_000, len(res.text)
+
+
+def test_empty_rows_a_spreadsheet_exported_are_said_to_be_empty(cli, tmp_path, card_writer, card_only_policy,
+                                                                 artefacts):
+    """",,,," lines under the table (a spreadsheet's formatted but empty rows) read as "target missing
+    in rows 60, 61", and with missing values refused, as a missing value in every column too."""
+    data = tmp_path / "eval.csv"
+    data.write_bytes(_csv(_frame(artefacts)) + b",,,,\n,,,,\n")
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data)
+    assert res.code == 3, res.text
+    assert (f"invalid dataset {data} (1 problem): - rows 60, 61: every field is empty (as a spreadsheet exports the "
+            "empty rows under a table); delete these rows") in res.text, res.text
