@@ -54,6 +54,23 @@ class EvalDataset:
 MAX_TARGET = 1e150  # a regression target's or a feature's magnitude whose square (1e300) double precision still holds
 
 
+def _near_column(col: str, columns) -> str:
+    """"; the file has …" for a file column that differs from ``col`` only in case, surrounding spaces or
+    Unicode form, else "". Two names in different Unicode forms (an accent composed in one, decomposed
+    in the other, as macOS writes them) look identical: the message had named 'Échéance' missing and
+    'Échéance' unknown, so their code points are shown."""
+    def key(name) -> str:
+        return unicodedata.normalize("NFKC", str(name)).strip().casefold()
+
+    near = [str(c) for c in columns if key(c) == key(col)]
+    if not near:
+        return ""
+    if unicodedata.normalize("NFC", near[0]) == unicodedata.normalize("NFC", str(col)):
+        return (f"; the file has {ascii(near[0])}, the same name in other Unicode code points than the card's "
+                f"{ascii(str(col))}: write both in one form (NFC)")
+    return f"; the file has {near[0]!r}: column names are case- and space-sensitive"
+
+
 def _numeric_target(target: pd.Series, name: str, problems: list[Problem]) -> tuple[pd.Series, np.ndarray]:
     """A regression target: numbers, finite, in every row (each bad row named). Labels keep the
     values as text (the round-trip repr of each float), as for classes; the context reads them back."""
@@ -201,18 +218,18 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     expected = set(features) | {block.target} | set(sensitive)
     for col in [block.target, *features]:
         if col not in df.columns:
-            near = [str(c) for c in df.columns if str(c).strip().casefold() == str(col).strip().casefold()]
-            problems.append(Problem(f"column {col!r}", "missing (the card names it" + (
-                f"; the file has {near[0]!r}: column names are case- and space-sensitive)" if near else ")")))
+            problems.append(Problem(f"column {col!r}", f"missing (the card names it{_near_column(col, df.columns)})"))
     if problems and path.suffix.lower() == ".csv":
         problems.extend(delimiter_hint(df) + header_data_hint([str(c) for c in df.columns], other_problems=False))
     for col in sensitive:
         if col not in df.columns and col not in features:
             whose = "the card's sensitive_features" if col in block.sensitive_features else "the policy's fairness_groups"
-            problems.append(Problem(f"column {col!r}", f"missing ({whose} names it as a sensitive feature)"))
+            problems.append(Problem(f"column {col!r}", f"missing ({whose} names it as a sensitive feature"
+                                                       f"{_near_column(col, df.columns)})"))
     for col in block.ignore_columns:  # a misspelt name would leave the column it meant among the features
         if col not in df.columns:
-            problems.append(Problem(f"column {col!r}", "missing (the card's auditor.ignore_columns names it)"))
+            problems.append(Problem(f"column {col!r}", "missing (the card's auditor.ignore_columns names it"
+                                                       f"{_near_column(col, df.columns)})"))
     if card.feature_names is not None or block.task == "text-classification":
         extra = [c for c in df.columns if c not in expected and c not in block.ignore_columns]
         if extra:

@@ -126,3 +126,19 @@ def test_empty_rows_a_spreadsheet_exported_are_said_to_be_empty(cli, tmp_path, c
     assert res.code == 3, res.text
     assert (f"invalid dataset {data} (1 problem): - rows 60, 61: every field is empty (as a spreadsheet exports the "
             "empty rows under a table); delete these rows") in res.text, res.text
+
+
+def test_a_column_name_in_another_unicode_form_shows_both_names_code_points(cli, tmp_path, card_writer,
+                                                                             card_only_policy, artefacts):
+    """A file written on macOS names 'Échéance' with decomposed accents (NFD), the card with composed
+    ones (NFC): the message named 'Échéance' missing and 'Échéance' unknown, two names that look alike."""
+    import unicodedata
+
+    composed, decomposed = (unicodedata.normalize(form, "Échéance") for form in ("NFC", "NFD"))
+    data = tmp_path / "eval.csv"
+    _frame(artefacts).assign(**{decomposed: 1}).to_csv(data, index=False)
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, data, ignore_columns=[composed])
+    assert res.code == 3, res.text
+    assert (f"column '{composed}': missing (the card's auditor.ignore_columns names it; the file has "
+            "'E\\u0301che\\u0301ance', the same name in other Unicode code points than the card's "
+            "'\\xc9ch\\xe9ance': write both in one form (NFC))") in res.text, res.text
