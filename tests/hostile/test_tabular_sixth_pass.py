@@ -142,3 +142,14 @@ def test_a_column_name_in_another_unicode_form_shows_both_names_code_points(cli,
     assert (f"column '{composed}': missing (the card's auditor.ignore_columns names it; the file has "
             "'E\\u0301che\\u0301ance', the same name in other Unicode code points than the card's "
             "'\\xc9ch\\xe9ance': write both in one form (NFC))") in res.text, res.text
+
+
+def test_the_target_among_the_immutable_features_is_called_the_target(cli, tmp_path, card_writer, card_only_policy,
+                                                                      artefacts):
+    """It read "'label' is not a feature of the model (features: …)", where sensitive_features and
+    ignore_columns say "is the target"."""
+    res = _validate(cli, tmp_path, card_writer, card_only_policy, artefacts.csv, immutable_features=["label"])
+    assert res.code == 3, res.text
+    assert "auditor.immutable_features[0]: 'label' is the target; immutable_features names features a search may " \
+           "not change" in res.text, res.text
+    assert "not a feature of the model" not in res.text
