@@ -40,6 +40,10 @@ from auditor.results import NBSP, FileRef, Heatmap, SampleSize, Table, number_te
 
 VIEWS = ("attributions", "predictions", "embeddings")
 MAX_CLUSTERS = 20  # k-means clusters tried per view
+# a defining feature's least lift (share inside minus outside) worth naming: a smaller one reads "+0.00"; the table and
+# the heatmap name the same features (the heatmap had a column for every feature of a lift above 0: Marital, a sensitive
+# feature, at +0.001 as a "defining feature" no table row named)
+MIN_SHOWN_LIFT = 0.005
 MAX_KMEANS_INIT = 100  # k-means restarts per k
 GAPS = tuple(dict.fromkeys(f"worst_{m.gap}{s}" for m in COHORT_METRICS.values() for s in ("", "_ci_low")))
 PER_VIEW = ("k", "silhouette", "cohorts_gated", *GAPS, "worst_faithfulness_gap", "worst_faithfulness_gap_ci_low",
@@ -333,7 +337,8 @@ class ExplanationClustering(Check):
             # the signed-rank interval of the cohort's gaps (NaN ends where it has too few to give one)
             fg, fg_lo, fg_hi = signed_rank_interval(faith[inside], alpha=1 - p.confidence)
             stab = None if stability is None else _num(np.nanmedian(stability[inside]))
-            top = defining_features(shares, labels, c, p.n_top_features)
+            top = [(j, lift) for j, lift in defining_features(shares, labels, c, p.n_top_features)
+                   if lift >= MIN_SHOWN_LIFT]
             gated = bool(gated_sizes[c])
             out.append({
                 "cohort": c, "n": size, "gated": gated,
@@ -347,7 +352,7 @@ class ExplanationClustering(Check):
                 "row": [view, f"C{c + 1}", size, gated_cell(gated, p.min_cohort_size), _num(acc),
                         _num(acc_lo), _num(acc_hi), _num(gap), _num(gap_lo), _num(gap_hi)],
                 "quality": [view, f"C{c + 1}", size,
-                            ", ".join(f"{names[j]} (+{lift:.2f})" for j, lift in top if lift >= 0.005)
+                            ", ".join(f"{names[j]} (+{lift:.2f})" for j, lift in top)
                             or "none above the rest", _num(fg), _num(fg_lo), _num(fg_hi), stab],
             })
         return out

@@ -141,6 +141,9 @@ def check_positive_class(card: ModelCard, classes: list[str], what: str = "model
             continue
         near = near_class(str(named), classes)
         hint = f"; did you mean {near!r}? class names are case-sensitive" if near else ""
+        if near and data is not None:  # the model is not loaded yet: the data's spelling may be the wrong one
+            hint += (f" (or, if the model's classes are spelt as in the card, fix the spelling in the data's column "
+                     f"{card.auditor.target!r})")
         problems.append(Problem(f"auditor.{name}",
                                 f"{str(named)!r} is not one of the {what}: {', '.join(map(repr, classes))}{hint}"))
     if problems:

@@ -17,8 +17,11 @@ import pandas as pd
 from auditor.errors import DatasetError, ModelCardError, Problem
 from auditor.inputs.model_card import ModelCard
 from auditor.hashing import content_order, file_or_dir_sha256
-from auditor.inputs.table_file import delimiter_hint, header_data_hint, read_table, rows_named, rows_text
+from auditor.inputs.table_file import delimiter_hint, header_data_hint, read_table, rows_named, rows_text, shown_value
 
+# unknown columns named in a message before "and N more" (a feature-store export of 3,000 columns was a
+# 32 KB message naming every one)
+MAX_COLUMNS_LISTED = 20
 MAX_TEXT_CHARS = 1_000_000  # per text field: a model reads at most a few thousand characters of it
 DUPLICATE_SHARE = 0.05  # rows repeating an earlier one, from this share of the set up: a note says so
 
@@ -49,6 +52,23 @@ class EvalDataset:
 
 
 MAX_TARGET = 1e150  # a regression target's or a feature's magnitude whose square (1e300) double precision still holds
+
+
+def _near_column(col: str, columns) -> str:
+    """"; the file has …" for a file column that differs from ``col`` only in case, surrounding spaces or
+    Unicode form, else "". Two names in different Unicode forms (an accent composed in one, decomposed
+    in the other, as macOS writes them) look identical: the message had named 'Échéance' missing and
+    'Échéance' unknown, so their code points are shown."""
+    def key(name) -> str:
+        return unicodedata.normalize("NFKC", str(name)).strip().casefold()
+
+    near = [str(c) for c in columns if key(c) == key(col)]
+    if not near:
+        return ""
+    if unicodedata.normalize("NFC", near[0]) == unicodedata.normalize("NFC", str(col)):
+        return (f"; the file has {ascii(near[0])}, the same name in other Unicode code points than the card's "
+                f"{ascii(str(col))}: write both in one form (NFC)")
+    return f"; the file has {near[0]!r}: column names are case- and space-sensitive"
 
 
 def _numeric_target(target: pd.Series, name: str, problems: list[Problem]) -> tuple[pd.Series, np.ndarray]:
@@ -198,23 +218,24 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     expected = set(features) | {block.target} | set(sensitive)
     for col in [block.target, *features]:
         if col not in df.columns:
-            near = [str(c) for c in df.columns if str(c).strip().casefold() == str(col).strip().casefold()]
-            problems.append(Problem(f"column {col!r}", "missing (the card names it" + (
-                f"; the file has {near[0]!r}: column names are case- and space-sensitive)" if near else ")")))
+            problems.append(Problem(f"column {col!r}", f"missing (the card names it{_near_column(col, df.columns)})"))
     if problems and path.suffix.lower() == ".csv":
         problems.extend(delimiter_hint(df) + header_data_hint([str(c) for c in df.columns], other_problems=False))
     for col in sensitive:
         if col not in df.columns and col not in features:
             whose = "the card's sensitive_features" if col in block.sensitive_features else "the policy's fairness_groups"
-            problems.append(Problem(f"column {col!r}", f"missing ({whose} names it as a sensitive feature)"))
+            problems.append(Problem(f"column {col!r}", f"missing ({whose} names it as a sensitive feature"
+                                                       f"{_near_column(col, df.columns)})"))
     for col in block.ignore_columns:  # a misspelt name would leave the column it meant among the features
         if col not in df.columns:
-            problems.append(Problem(f"column {col!r}", "missing (the card's auditor.ignore_columns names it)"))
+            problems.append(Problem(f"column {col!r}", "missing (the card's auditor.ignore_columns names it"
+                                                       f"{_near_column(col, df.columns)})"))
     if card.feature_names is not None or block.task == "text-classification":
         extra = [c for c in df.columns if c not in expected and c not in block.ignore_columns]
         if extra:
+            more = f" and {len(extra) - MAX_COLUMNS_LISTED:,} more" if len(extra) > MAX_COLUMNS_LISTED else ""
             problems.append(Problem(
-                f"column{'s' * (len(extra) > 1)} {', '.join(map(repr, extra))}",
+                f"column{'s' * (len(extra) > 1)} {', '.join(map(repr, extra[:MAX_COLUMNS_LISTED]))}{more}",
                 "not in the card's features; list them in auditor.ignore_columns to keep them",
             ))
     unknown = [c for c in block.immutable_features if c not in features]
@@ -241,6 +262,12 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     if problems:
         raise invalid(problems)
 
+    # a spreadsheet exports the empty rows under a formatted table as ",,,,": said as such, not as a missing
+    # target and a missing value in every column
+    empty = df.isna().all(axis=1).to_numpy()
+    if empty.any():
+        raise invalid(problems + [Problem(rows_text(empty), "every field is empty (as a spreadsheet exports the empty "
+                                                            "rows under a table); delete these rows")])
     target = df[block.target]
     if target.isna().any():
         problems.append(Problem(f"column {block.target!r}", f"target missing in {rows_text(target.isna().to_numpy())}"))
@@ -250,7 +277,8 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         labels = target.astype(str).to_numpy()
     if target.notna().all() and len(np.unique(labels)) < 2:
         what = "value" if block.task == "tabular-regression" else "class"
-        problems.append(Problem(f"column {block.target!r}", f"only one {what} ({labels[0]!r}); an audit needs at least two"))
+        problems.append(Problem(f"column {block.target!r}",
+                                f"only one {what} ({shown_value(labels[0])}); an audit needs at least two"))
 
     declared = {f.name: f.type for f in block.features or []}
     categorical: list[str] = []
@@ -320,7 +348,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                                                            "column the same way"))
                 continue
             if kind is None and _numbers_written_as_text(series):
-                typing_notes.append(f"column {col!r} holds numbers written as text (e.g. {series.dropna().iloc[0]!r}): "
+                typing_notes.append(f"column {col!r} holds numbers written as text (e.g. {shown_value(series.dropna().iloc[0])}): "
                                     "audited as categories, as written (a perturbation swaps them, never moves them by "
                                     "fractions); declare it in auditor.features (type: numeric) to audit it as numbers")
             categorical.append(col)

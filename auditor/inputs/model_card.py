@@ -191,7 +191,10 @@ def immutable_problems(block: AuditorBlock) -> list[Problem]:
         if name in seen:
             problems.append(Problem(f"auditor.immutable_features[{i}]", f"{name!r} is listed twice"))
         seen.add(name)
-        if known is not None and name not in known:
+        if name == block.target:  # as sensitive_features and ignore_columns say it (it had read "not a feature")
+            problems.append(Problem(f"auditor.immutable_features[{i}]", f"{name!r} is the target; immutable_features "
+                                                                        "names features a search may not change"))
+        elif known is not None and name not in known:
             problems.append(Problem(f"auditor.immutable_features[{i}]",
                                     f"{name!r} is not a feature of the model (features: {', '.join(known)})"))
     return problems

@@ -38,6 +38,17 @@ def rows_named(rows) -> str:
     return f"row{'s' * (len(rows) != 1)} {listed}{more}"
 
 
+MAX_SHOWN_CHARS = 60  # characters of a cell's value quoted in a message or note
+
+
+def shown_value(value) -> str:
+    """A cell's value quoted in a message or a note: its repr, a longer one cut to its first
+    ``MAX_SHOWN_CHARS`` characters and "…" (a 5 MB category was copied whole into result.json, twice
+    into report.html, and ran off the PDF's page)."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "…"
+
+
 DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
@@ -98,10 +109,11 @@ def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_colum
     except OSError as exc:  # another user's file: an input that cannot be read, named (not an internal error)
         raise DatasetError(source, [Problem("", f"cannot be read ({exc.strerror or type(exc).__name__})")]) from None
     with fh:
-        head = fh.read(4)
-        if head[:2] == b"\x1f\x8b":
-            raise DatasetError(source, [Problem("", "the file is gzip-compressed; decompress it first (auditor reads "
-                                                    "plain .csv, .parquet or .jsonl)")])
+        head = fh.read(HEAD_BYTES)
+        compressed = next((name for magic, name in COMPRESSED.items() if re.match(magic, head)), None)
+        if compressed:
+            raise DatasetError(source, [Problem("", f"the file is {compressed}-compressed; decompress it first (auditor "
+                                                    "reads plain .csv, .parquet or .jsonl)")])
         looks_like = _format_hint(head, suffix) if suffix in READ_SUFFIXES else ""
         if looks_like:
             raise DatasetError(source, [Problem("", looks_like)])
@@ -124,6 +136,13 @@ def read_table(path: Path, text_columns: tuple[str, ...] = (), categorical_colum
 READ_SUFFIXES = (".csv", ".parquet", ".pq", ".jsonl", ".ndjson")
 
 
+HEAD_BYTES = 64  # what a file's format is told by: its magic number, or the markup its first line opens
+# magic numbers (regular expressions of bytes); bzip2's "BZh" only with its level and a block's (or the
+# empty stream's) magic after it, which no CSV header starts with
+COMPRESSED = {rb"\x1f\x8b": "gzip", rb"BZh[1-9](1AY&SY|\x17rE8P\x90)": "bzip2", rb"\xfd7zXZ\x00": "xz",
+              rb"\x28\xb5\x2f\xfd": "zstd"}
+
+
 def _format_hint(head: bytes, suffix: str) -> str:
     """What a file that cannot be read as its name says looks like from its first bytes, and what to
     do (they had failed as "line 1, column 44: file is not valid UTF-8", or as a list of missing columns)."""
@@ -132,8 +151,18 @@ def _format_hint(head: bytes, suffix: str) -> str:
     if head.startswith(b"PK\x03\x04"):
         return ("the file is a zip archive (an Excel .xlsx workbook is one); save the sheet as CSV (UTF-8), or unzip it "
                 "(auditor reads plain .csv, .parquet or .jsonl)")
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return ("the file is an OLE2 compound document (an Excel 97-2003 .xls workbook is one); save the sheet as CSV "
+                "(UTF-8) (auditor reads plain .csv, .parquet or .jsonl)")
+    if head[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff") and suffix not in (".parquet", ".pq"):
+        return "the file is UTF-32 text (it starts with a UTF-32 byte-order mark); save it as UTF-8"
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") and suffix not in (".parquet", ".pq"):
         return "the file is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+    markup = re.match(rb"\s*<(\?xml|!doctype html|html)\b", head.removeprefix(b"\xef\xbb\xbf"), flags=re.IGNORECASE)
+    if suffix == ".csv" and markup:
+        kind = "XML (an Excel 2003 XML spreadsheet is one)" if markup.group(1).lower() == b"?xml" else \
+            "an HTML page (a web page saved, or an error page downloaded, under this name)"
+        return f"the file is {kind}, not CSV; export the table as CSV (UTF-8)"
     if suffix == ".csv" and head.removeprefix(b"\xef\xbb\xbf")[:1] == b"{":
         return "the first line is a JSON object, not a CSV header: the file seems to be JSONL; name it .jsonl"
     return ""

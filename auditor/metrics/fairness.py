@@ -130,7 +130,7 @@ def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 1
         codes = binned.cat.codes.to_numpy()
     else:
         codes, distinct = pd.factorize(s)  # -1: missing
-        labels = [f"{v:g}" if isinstance(v, float) and float(v).is_integer() else str(v) for v in distinct]
+        labels = [f"{v:g}" if isinstance(v, float) and float(v).is_integer() else _shown_label(str(v)) for v in distinct]
     every = np.array([*labels, MISSING_GROUP], dtype=str)
     row = np.where(codes < 0, len(every) - 1, codes)
     present = np.bincount(row, minlength=len(every)) > 0  # only groups with rows; equal labels merge
@@ -138,6 +138,12 @@ def column_groups(values: pd.Series, *, n_bins: int = 4, max_categories: int = 1
     to_name = np.zeros(len(every), dtype=np.int64)
     to_name[present] = index
     return IndexedGroups(names, to_name[row])
+
+
+def _shown_label(text: str) -> str:
+    """A group's value as its label: an empty or all-blank value quoted ("''", "'  '"), as the tables
+    showed it as an empty cell, a group a reviewer could not name."""
+    return text if text.strip() else repr(text)
 
 
 def whole_numbers(values: pd.Series) -> bool:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from auditor.inputs.table_file import shown_value
+
 ENCODERS = ("OneHotEncoder", "OrdinalEncoder", "TargetEncoder")
 
 
@@ -169,7 +171,7 @@ def unseen_categories(estimator, frame) -> list[str]:
         unseen = present[~present.isin(set(known.tolist()))]
         if len(unseen):
             distinct = list(dict.fromkeys(unseen.tolist()))
-            examples = ", ".join(repr(v) for v in distinct[:3])
+            examples = ", ".join(shown_value(v) for v in distinct[:3])
             count = "all" if len(unseen) == len(values) else f"{len(unseen):,} of"
             notes.append(f"column {col!r}: {count} {len(values):,} rows hold a value the model's encoder never "
                          f"saw when fitted ({examples}); it scores them as unknown ({how})" + _near_misses(distinct, known))
@@ -183,5 +185,5 @@ def _near_misses(unseen: list, known) -> str:
     pairs = [(v, folded[str(v).strip().casefold()]) for v in unseen if str(v).strip().casefold() in folded]
     if not pairs:
         return ""
-    shown = ", ".join(f"{v!r} for {k!r}" for v, k in pairs[:3])
+    shown = ", ".join(f"{shown_value(v)} for {shown_value(k)}" for v, k in pairs[:3])
     return f"; {shown}{' …' * (len(pairs) > 3)}? (categories are case- and space-sensitive)"

@@ -727,3 +727,15 @@ def test_long_axis_and_tick_labels_are_wrapped_or_shortened_so_the_plot_keeps_it
     charts.heatmap(Heatmap(title="cohorts", row_labels=["C1 (n = 66)", "C2 (n = 34)"], col_labels=names,
                            values=[[0.07, 0.04, 0.02], [0.05, 0.18, 0.02]], vmin=0.0, vmax=0.2))
     assert [t.get_text() for t in drawn[-1].axes[0].get_xticklabels()] == charts.short_labels(names)
+
+
+def test_an_evidence_title_naming_a_long_feature_wraps_instead_of_running_off_the_page():
+    """"Partial dependence on Monthly_net_income_of_the_applicant_after_tax_and_…" (a 125-character
+    feature name) ran off the page's right edge and was cut: a figure's title had no break opportunity."""
+    from auditor.results import LineChart, Series, Table
+
+    name = "Monthly_net_income_of_the_applicant_after_tax_and_social_security_contributions_as_declared_in_euros"
+    chart = LineChart(title=f"Partial dependence on {name}", series=[Series(name="pd", x=[0.0, 1.0], y=[0.2, 0.4])])
+    table = Table(title=f"Features most associated with {name}", columns=["feature", "V"], rows=[["a", 1]])
+    right, edges = _evidence_boxes_right_edges([chart, table])
+    assert edges and max(edges) <= right + 0.5, (max(edges), right)

@@ -39,7 +39,7 @@ class TwoPopulations:
         return np.column_stack([1 - p, p])
 
 
-def planted_context(root, *, flip: float):
+def planted_context(root, *, flip: float, model=None):
     """(context, population B mask by row): odd rows are population B (a1 = a2 = 0), even rows A
     (b1 = b2 = 0); the two signal features of a population are correlated, labels drawn from the
     model's probabilities, then a share ``flip`` of B's labels flipped."""
@@ -54,8 +54,8 @@ def planted_context(root, *, flip: float):
     y = np.where(in_b & (rng.random(N) < flip), ~y, y)
     frame = pd.DataFrame(X.round(6), columns=FEATURES)
     frame["label"] = np.where(y, "yes", "no")
-    ctx = frame_context(root, frame, TwoPopulations(), target="label", explainers={"shap": {"background_size": 50}},
-                        name="two-populations", positive_class="yes")
+    ctx = frame_context(root, frame, model or TwoPopulations(), target="label",
+                        explainers={"shap": {"background_size": 50}}, name="two-populations", positive_class="yes")
     return ctx, in_b
 
 
@@ -365,3 +365,25 @@ def test_a_summary_with_one_judged_cohort_that_does_better_says_so():
     m[f"{view}_cohorts_gated"], m[f"{view}_worst_{ACCURACY.gap}"] = 3.0, 0.13
     text, _ = ExplanationClustering._summary(m, {view: None}, p, ACCURACY)
     assert "the weakest judged cohort's accuracy is 0.13 below the rest's" in text
+
+
+class TinyEffects(TwoPopulations):
+    """TwoPopulations with n1 and n2 moving the output a little: shares of about 0.01, whose
+    difference between the cohorts is a lift above 0 and under 0.005."""
+
+    def predict_proba(self, X):
+        X = np.asarray(X, dtype=float)
+        p = 1 / (1 + np.exp(-(2.0 * X[:, :4].sum(axis=1) + 0.05 * X[:, 4] + 0.05 * X[:, 5])))
+        return np.column_stack([1 - p, p])
+
+
+def test_the_heatmap_has_a_column_for_each_defining_feature_the_table_names_and_no_other(tmp_path):
+    """The credit report's heatmap, captioned "the defining features of each cohort", had a column for
+    all 13 features, Marital (a sensitive feature) among them, where the table named 12: a feature of
+    a lift above 0 but under 0.005 ("+0.00") was drawn as defining a cohort and named by no row."""
+    ctx, _ = planted_context(tmp_path, flip=0.0, model=TinyEffects())
+    result = judged(ctx)
+    table = next(e for e in result.evidence if e.title.startswith("Cohorts: what defines"))
+    named = {part.rsplit(" (+", 1)[0] for r in table.rows if r[0] == "attributions" for part in r[3].split(", ")}
+    heatmap = next(e for e in result.evidence if e.title.startswith("What each attribution cohort"))
+    assert named and set(heatmap.col_labels) == named, (heatmap.col_labels, named)

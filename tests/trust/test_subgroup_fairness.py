@@ -804,3 +804,13 @@ def test_explanation_quality_disparities_of_all_zero_explanations_are_not_measur
     assert result.status == Status.WARN
     assert any(note.startswith("Every attribution of the 40 explained rows is exactly 0: nothing ranks")
                for note in result.notes), result.notes
+
+
+def test_an_empty_or_blank_group_is_labelled_so_a_reviewer_can_name_it():
+    """A Parquet file's '' and '  ' in Marital were two groups whose rows in every fairness table had an
+    empty group cell."""
+    from auditor.metrics.fairness import column_groups
+
+    names, codes = column_groups(pd.Series(["married", "", "  ", "", None, "single"]))
+    assert names.tolist() == ["'  '", "''", "(missing)", "married", "single"], names.tolist()
+    assert [names[c] for c in codes] == ["married", "''", "'  '", "''", "(missing)", "single"]
