@@ -643,7 +643,8 @@ class SubgroupFairness(Check):
                           f"Seed stability: top-{k} agreement with a re-seeded run; a deterministic explainer is not re-run "
                           "and counts 1, as a re-run would repeat its explanation (explanation_clustering leaves its "
                           "cell empty, —). "
-                          "Explained rows are the audit's shared selection, not a random sample of each group.",
+                          "Explained rows are the audit's shared selection, not a random sample of each group; a "
+                          "group none of them falls in is listed with 0 and nothing measured (—).",
                   detail=True),
         ]
 
@@ -660,12 +661,17 @@ class SubgroupFairness(Check):
         else:
             stability = np.ones(len(rows))
         for col in sens.columns:
-            g = codes[col].names.astype(object)[codes[col].codes[rows]]  # as Python strings
+            names = list(codes[col].names.astype(object))  # as Python strings
+            g = np.asarray(names, dtype=object)[codes[col].codes[rows]]
             medians_gap, medians_stab = [], []
-            present = sorted(set(g))
-            for group in (present[j] for j in shown_order(present)):
+            # every group of the column, one no explained row falls in too (n = 0, nothing measured): left out, a
+            # reviewer could not tell it from a group the data lacks
+            for group in (names[j] for j in shown_order(names)):
                 inside = g == group
                 n = int(inside.sum())
+                if n == 0:
+                    quality_rows.append([col, group, 0, gated_cell(False, p.min_explained_per_group), None, None])
+                    continue
                 gated = n >= p.min_explained_per_group
                 # the gap's centre as the faithfulness and clustering checks give it (Hodges-Lehmann)
                 mg, ms = signed_rank_interval(gap[inside])[0], float(np.nanmedian(stability[inside]))

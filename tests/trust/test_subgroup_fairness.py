@@ -814,3 +814,22 @@ def test_an_empty_or_blank_group_is_labelled_so_a_reviewer_can_name_it():
     names, codes = column_groups(pd.Series(["married", "", "  ", "", None, "single"]))
     assert names.tolist() == ["'  '", "''", "(missing)", "married", "single"], names.tolist()
     assert [names[c] for c in codes] == ["married", "''", "'  '", "''", "(missing)", "single"]
+
+
+def test_a_group_no_explained_row_falls_in_is_in_the_explanation_quality_table(tmp_path):
+    """The explanation quality table listed the groups of the explained rows only: a group of the data none
+    of them fell in was left out, and a reviewer could not tell it from a group the data lacks. It is
+    listed with 0 explained rows, not gated, and nothing measured."""
+    from auditor.checks.base import gated_cell
+    from auditor.checks.subgroup_fairness import SubgroupFairness
+
+    ctx = small_group_context(tmp_path, 204)
+    out, _ = run_check(ctx, "subgroup_fairness", n_instances=10, n_bootstrap=50)
+    rows = np.asarray(ctx.attribution("shap", 10).row_ids)
+    explained = set(ctx.data.sensitive["group"].to_numpy()[rows])
+    assert "tiny" not in explained  # the case: a group of the data none of the explained rows falls in
+    quality = next(e for e in out.evidence if e.title == "Explanation quality per group")
+    assert [r[1] for r in quality.rows] == ["g0", "g1", "tiny"]
+    tiny = quality.rows[2]
+    assert tiny[2:] == [0, gated_cell(False, SubgroupFairness.Params().min_explained_per_group), None, None]
+    assert sum(r[2] for r in quality.rows) == 10 and "a group none of them falls in is listed with 0" in quality.caption
