@@ -1087,22 +1087,39 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
         adapter = TextModel
     else:
         adapter = prepare(model, tokenizer, device=device, dtype=dtype, card_path=card_path or path)
-    max_length = readable_length(max_length, tokenizer, model.config)
+    max_length = readable_length(max_length, tokenizer, model.config, model)
     out = adapter(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)
     return with_runtime(out, path, runtime, runtime_tolerance, runtime_verify_inputs)
 
 
-def readable_length(max_length: int, tokenizer, config) -> int:
+def readable_length(max_length: int, tokenizer, config, model=None) -> int:
     """The tokens a model is fed: ``max_length``, at most the tokenizer's ``model_max_length`` and the
     model's positions. Never more than the model has positions for (a longer input crashed the model,
     an index error in the position embeddings, instead of being truncated and reported), nor than its
     tokenizer says it reads (a model trained on shorter inputs). Every text model, a prompted LM's
     prompt and text together included, is cut here. A tokenizer's unset limit (transformers' 1e30) is
-    no limit."""
-    for limit in (getattr(tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None)):
+    no limit. Given the loaded ``model``, the positions are those its position table can number
+    (:func:`numbered_positions`)."""
+    for limit in (getattr(tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None),
+                  numbered_positions(model)):
         if isinstance(limit, int) and 2 < limit < 1_000_000:
             max_length = min(max_length, limit)
     return max_length
+
+
+def numbered_positions(model) -> int | None:
+    """How many tokens an encoder whose position table has a padding row can number, or None: RoBERTa,
+    XLM-R, CamemBERT, MPNet, Longformer (fairseq's convention) number a text's tokens from their pad
+    id + 1, so a table of 514 rows (``max_position_embeddings``) with pad id 1 reads 512 tokens. A text
+    of 513 or 514 tokens, within ``max_position_embeddings``, had crashed every check with an index
+    error where the tokenizer sets no limit of its own (a ``model_max_length`` left unset)."""
+    import torch
+
+    base = getattr(model, "base_model", model)
+    table = getattr(getattr(base, "embeddings", None), "position_embeddings", None)
+    if not isinstance(table, torch.nn.Embedding) or table.padding_idx is None:
+        return None  # BERT, DistilBERT, ELECTRA, DeBERTa, decoders: positions counted from 0
+    return table.num_embeddings - table.padding_idx - 1
 
 
 def with_runtime(adapter: TextModel, path: Path, runtime: str, tolerance: float, verify_inputs: int) -> TextModel:

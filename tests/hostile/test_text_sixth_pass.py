@@ -1,0 +1,52 @@
+"""Text models a demanding user brings, sixth pass: position tables numbered from the pad id, ..."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+
+def _roberta_classifier(tmp_path, text_inputs, positions: int):
+    """An untrained RoBERTa-style classifier (positions numbered from its pad id + 1) with the tiny BERT's
+    word-piece tokenizer, which sets no ``model_max_length`` of its own."""
+    import torch
+    from transformers import AutoTokenizer, RobertaConfig, RobertaForSequenceClassification
+
+    model_dir = tmp_path / "roberta"
+    shutil.copytree(text_inputs.model, model_dir)
+    (model_dir / "model.safetensors").unlink()
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    torch.manual_seed(0)
+    config = RobertaConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=32, max_position_embeddings=positions, pad_token_id=tok.pad_token_id,
+                           id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    RobertaForSequenceClassification(config).save_pretrained(str(model_dir))
+    return model_dir, tok
+
+
+def test_a_roberta_style_encoder_reads_what_its_position_table_numbers(tmp_path, text_inputs):
+    """RoBERTa numbers its tokens from its pad id + 1, so a table of ``max_position_embeddings`` rows reads
+    that many tokens less pad id + 1 (514 rows, pad 1: 512 tokens). A text between the two, with a tokenizer
+    setting no limit of its own, crashed every check ('index 18 is out of bounds for dimension 1 with size
+    18'); it is cut where the model can read, and predicted as the model predicts its kept tokens."""
+    import torch
+
+    from auditor.models.decoder import load_sequence_classifier
+
+    model_dir, tok = _roberta_classifier(tmp_path, text_inputs, positions=18)  # pad id 0: 17 tokens
+    adapter = load_sequence_classifier(model_dir, max_length=64)
+    assert adapter.max_length == 17
+    text = " ".join(["good"] + ["movie"] * 20)
+    enc = adapter.encode([text])[0]
+    assert enc.truncated and len(enc.ids) == 17
+    proba = adapter.predict_proba([text])[0]
+    ids = tok(text, truncation=True, max_length=17, return_tensors="pt")
+    with torch.no_grad():
+        own = torch.softmax(adapter.model(**ids).logits, dim=-1)[0].numpy()
+    np.testing.assert_allclose(proba, own, atol=1e-6)
