@@ -208,6 +208,14 @@ def check_tokenizer(tokenizer, path) -> None:
     except Exception as exc:  # noqa: BLE001 - any tokenizer failure is a refusal with its message
         raise ModelLoadError(f"{path}: the tokenizer cannot encode text ({type(exc).__name__}: {exc}); check its "
                              "files (tokenizer.json, vocab.txt, tokenizer_config.json)") from exc
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    if vocab and set(vocab.values()) <= set(getattr(tokenizer, "all_special_ids", None) or []):
+        # a tokenizer.json or vocab.txt of its special tokens alone (as transformers 5 writes a RoBERTa
+        # tokenizer built from vocab_file=): every word read as [UNK], or dropped, and the audit ran on
+        # predictions of the texts' lengths (exit 0), or blamed the data (every text "no word at all", exit 3)
+        raise ModelLoadError(f"{path}: the tokenizer's vocabulary holds its special tokens only "
+                             f"({', '.join(sorted(vocab, key=vocab.get)[:6])}): every word would be read as unknown "
+                             "or as nothing; its files (tokenizer.json, vocab.txt, vocab.json) are not the model's")
 
 
 def check_weights_loaded(loading: dict, path) -> None:

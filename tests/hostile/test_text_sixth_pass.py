@@ -1,4 +1,5 @@
-"""Text models a demanding user brings, sixth pass: position tables numbered from the pad id, ..."""
+"""Text models a demanding user brings, sixth pass: what earlier passes left to find (tests/hostile and
+tests/text hold them): each case names what had gone wrong."""
 
 from __future__ import annotations
 
@@ -50,3 +51,28 @@ def test_a_roberta_style_encoder_reads_what_its_position_table_numbers(tmp_path,
     with torch.no_grad():
         own = torch.softmax(adapter.model(**ids).logits, dim=-1)[0].numpy()
     np.testing.assert_allclose(proba, own, atol=1e-6)
+
+
+def test_a_tokenizer_of_its_special_tokens_only_is_refused_not_audited(cli, tmp_path, text_inputs, card_writer):
+    """A tokenizer.json whose vocabulary is its special tokens alone (as transformers 5 saves a RoBERTa
+    tokenizer built with ``vocab_file=``): every word read as [UNK], and the audit ran on predictions of
+    the texts' lengths, exit 0 with an AUC; now the model is refused (exit 4) naming the tokenizer, nothing
+    written."""
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    (model / "vocab.txt").unlink()
+    path = model / "tokenizer.json"
+    tokenizer = json.loads(path.read_text(encoding="utf-8"))
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer["model"]["vocab"] = {t: i for i, t in enumerate(specials)}
+    path.write_text(json.dumps(tokenizer), encoding="utf-8")
+    card = card_writer(tmp_path / "card", model={"path": str(model), "format": "transformers"},
+                       task="text-classification", name="tiny-bert", target="label", text_column="text",
+                       positive_class="positive", features=None, ignore_columns=None)
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["a good movie", "a bad film", "good plot", "bad actor"],
+                                   ["positive", "negative", "positive", "negative"])
+    result = cli.run(text_inputs.policy, card, data, tmp_path / "out")
+    assert result.code == 4, result.raw
+    assert (f"error: {model.resolve()}: the tokenizer's vocabulary holds its special tokens only ([PAD], [UNK], "
+            "[CLS], [SEP], [MASK]): every word would be read as unknown") in result.text, result.raw
+    assert not (tmp_path / "out" / "tiny-bert").exists()
