@@ -76,3 +76,46 @@ def test_a_tokenizer_of_its_special_tokens_only_is_refused_not_audited(cli, tmp_
     assert (f"error: {model.resolve()}: the tokenizer's vocabulary holds its special tokens only ([PAD], [UNK], "
             "[CLS], [SEP], [MASK]): every word would be read as unknown") in result.text, result.raw
     assert not (tmp_path / "out" / "tiny-bert").exists()
+
+
+@pytest.mark.parametrize("field, prompt, said", [
+    ("auditor.prompt", "review : {{text}} sentiment :",
+     "{{text}} would put the text between braces the model reads (only {text} is filled in, no template language's "
+     "placeholder): write {text}"),
+    ("auditor.prompt", "review : {text} sentiment : {label}",
+     "only {text} is filled in: {label} would be read by the model as written"),
+    ("auditor.prompt", "review : {{ text }} sentiment :",
+     "must contain {text} exactly once (where the input goes); found it 0 times ({{ text }} is not it: only {text} is filled in)"),
+    ("auditor.prompt_variants[0]", "opinion : {input} verdict :",
+     "must contain {text} exactly once (where the input goes); found it 0 times ({input} is not it: only {text} is filled in)"),
+], ids=["jinja-braces", "label-slot", "jinja-spaces", "variant-other-name"])
+def test_a_prompt_with_another_placeholder_is_refused_at_its_field(cli, tmp_path, card_writer, fast_policy, field,
+                                                                    prompt, said):
+    """Only {text} is filled in. A Jinja-style '{{text}}' held '{text}' once and was valid: the model read the text
+    between braces ('review : {a good movie} sentiment :'), and a '{label}' left from a training template was read
+    as written, the answer scored after it."""
+    prompts = ({"prompt": prompt} if field == "auditor.prompt"
+               else {"prompt": "review : {text} sentiment :", "prompt_variants": [prompt]})
+    card = card_writer(tmp_path / "card", task="text-classification", text_column="text", features=None,
+                       ignore_columns=None, positive_class=None, label_words={"negative": "no", "positive": "yes"},
+                       model={"path": str(tmp_path), "format": "transformers", "head": "causal-lm"}, **prompts)
+    result = cli("validate", "--policy", fast_policy, "--card", card)
+    assert result.code == 3, result.raw
+    assert f"{field}: {said}" in result.text, result.raw
+
+
+def test_a_prompt_writing_json_braces_stays_valid():
+    """Braces that are no placeholder (a JSON answer the model completes) are the prompt's own words."""
+    from auditor.inputs.model_card import text_slot_problem
+
+    assert text_slot_problem('Review: {text}\\nAnswer as JSON: {"sentiment": "') is None
+    assert text_slot_problem("review : {text} sentiment : {") is None
+
+
+def test_a_prompt_sensitivity_variant_with_another_placeholder_is_a_policy_problem():
+    from pydantic import ValidationError
+
+    from auditor.checks.prompt_sensitivity import PromptSensitivityParams
+
+    with pytest.raises(ValidationError, match=r"variants\[0\]: only \{text\} is filled in: \{label\} would be read"):
+        PromptSensitivityParams(variants=["r : {text} s : {label}"])
