@@ -146,14 +146,14 @@ class ModelCard(BaseModel):
         return None if self.auditor.features is None else [f.name for f in self.auditor.features]
 
 
-PLACEHOLDER = re.compile(r"\{+\s*[A-Za-z_]\w*\s*\}+")  # {text}, {{text}}, { text }, {label}, {input}
+PROMPT_SLOT = re.compile(r"\{+\s*[A-Za-z_]\w*\s*\}+")  # {text}, {{text}}, { text }, {label}, {input}
 
 
 def text_slot_problem(prompt: str) -> str | None:
     """Why a prompt is not one with ``{text}`` exactly once and no other placeholder, or None. Only
     ``{text}`` is filled in: a Jinja-style ``{{text}}`` had put the text between braces the model read, and
     another placeholder (``{label}``, ``{input}``, ``{ text }``) was read by the model as written."""
-    others = sorted({m.group() for m in PLACEHOLDER.finditer(prompt)} - {"{text}"})
+    others = sorted({m.group() for m in PROMPT_SLOT.finditer(prompt)} - {"{text}"})
     count = prompt.count("{text}")
     if count != 1:
         hint = f" ({', '.join(others[:3])} is not it: only {{text}} is filled in)" if others else ""
