@@ -83,8 +83,14 @@ def check_model_dir(path: Path) -> None:
             raise ModelLoadError(f"refusing model directory {path}: it contains Python code "
                                  f"({p.name}); remote or custom code is never executed")
         if p.suffix.lower() in PICKLE_SUFFIXES:
-            raise ModelLoadError(f"refusing model directory {path}: {p.name} is a pickle-format "
-                                 "weight file; convert the model to safetensors")
+            # beside safetensors weights (a Trainer's training_args.bin, optimizer.pt) the advice to convert
+            # the model was beside the point: the folder is refused for holding a pickle, whatever it is
+            weights = sorted(q.name for q in files if q.suffix == ".safetensors")
+            raise ModelLoadError(f"refusing model directory {path}: {p.name} is a pickle file, which can run code "
+                                 "when read, and a transformers folder is audited only without one ("
+                                 + (f"the weights are in {weights[0]}{' …' if len(weights) > 1 else ''}: move "
+                                    f"{p.name} out of the folder" if weights else "convert the model to safetensors")
+                                 + "; --allow-pickle is for scikit-learn joblib/pickle files only)")
     config_path = path / "config.json"
     if not config_path.is_file():
         raise ModelLoadError(f"model directory {path} has no config.json")

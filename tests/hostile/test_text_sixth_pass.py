@@ -119,3 +119,24 @@ def test_a_prompt_sensitivity_variant_with_another_placeholder_is_a_policy_probl
 
     with pytest.raises(ValidationError, match=r"variants\[0\]: only \{text\} is filled in: \{label\} would be read"):
         PromptSensitivityParams(variants=["r : {text} s : {label}"])
+
+
+def test_a_trainers_pickle_beside_safetensors_weights_is_named_as_what_it_is(cli, tmp_path, text_inputs, card_writer):
+    """A fine-tuned model saved by transformers' Trainer holds training_args.bin beside model.safetensors. The
+    folder stays refused (a pickle can run code when read), but the message called it 'a pickle-format weight
+    file' and said to convert a model whose weights were safetensors already, and --allow-pickle, given, was
+    passed over in silence."""
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    (model / "training_args.bin").write_bytes(b"\x80\x04not really a pickle")
+    card = card_writer(tmp_path / "card", model={"path": str(model), "format": "transformers"},
+                       task="text-classification", name="tiny-bert", target="label", text_column="text",
+                       positive_class="positive", features=None, ignore_columns=None)
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["a good movie", "a bad film"], ["positive", "negative"])
+    result = cli.run(text_inputs.policy, card, data, tmp_path / "out", "--allow-pickle")
+    assert result.code == 4, result.raw
+    assert (f"refusing model directory {model.resolve()}: training_args.bin is a pickle file, which can run code when "
+            "read, and a transformers folder is audited only without one (the weights are in model.safetensors: move "
+            "training_args.bin out of the folder; --allow-pickle is for scikit-learn joblib/pickle files only)"
+            ) in result.text, result.raw
+    assert not (tmp_path / "out" / "tiny-bert").exists()
