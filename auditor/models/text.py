@@ -684,6 +684,7 @@ class TextModel(RuntimeChoice, AdapterBase):
                          f"(row{'s' * int(wordless.sum() != 1)} {_rows_listed(np.flatnonzero(wordless))}: every character "
                          "one it drops, such as U+FFFD or a lone accent): predicted as the empty text and counted in "
                          "performance, never explained")
+        masks += self._unknown_only(data, encoded, wordless)
         masks += self._written_special_tokens(encoded)
         if not cut.any():
             return masks
@@ -696,6 +697,31 @@ class TextModel(RuntimeChoice, AdapterBase):
                 + ("" if self.declared_truncation_side == "right" else
                    f" (the tokenizer's truncation_side {self.declared_truncation_side!r}, which "
                    "would keep the end, is not followed: explanations need the kept words to be the first ones)")]
+
+    def _unknown_only(self, data, encoded: list[Encoded], wordless: np.ndarray) -> list[str]:
+        """A note naming the texts whose every token is the tokenizer's unknown one (a script or emoji its
+        vocabulary lacks: Chinese texts for an English word-piece vocabulary), which the model reads as
+        nothing but their length; a file of nothing else is refused, as one of texts read as no word is.
+        They had been audited without a word said (their predictions and explanations of [UNK] counted)."""
+        tok = self.tokenizer
+        unk = getattr(tok, "unk_token_id", None)
+        others = {getattr(tok, f"{name}_token_id", None) for name in ("bos", "eos", "pad", "cls", "sep", "mask")}
+        if unk is None or unk in others:  # GPT-2's unknown token is its end of text: never produced for characters
+            return []
+        only = np.array([bool(len(ids := np.asarray(e.ids)[np.asarray(e.word_ids) >= 0])) and bool((ids == unk).all())
+                         for e in encoded], dtype=bool) & ~wordless
+        if not only.any():
+            return []
+        said = f"the tokenizer's unknown token {tok.unk_token} only"
+        if only.all():
+            raise DatasetError(str(data.path), [Problem(
+                f"column {data.feature_names[0]!r}", f"every text is read as {said} (a language, script or symbols its "
+                "vocabulary lacks): the model would read nothing of them but their length; nothing to audit")])
+        n = int(only.sum())
+        return [f"{n:,} of {len(encoded):,} texts are read as {said} (row{'s' * (n != 1)} "
+                f"{_rows_listed(np.flatnonzero(only))}: a language, script or symbols its vocabulary lacks): the model "
+                "reads nothing of them but their length; they are predicted and counted in performance, and their "
+                "explanations rank unknown tokens, not words"]
 
     def _written_special_tokens(self, encoded: list[Encoded]) -> list[str]:
         """A note naming the texts that write out a special token of the tokenizer ("[SEP]", "</s>"):

@@ -140,3 +140,29 @@ def test_a_trainers_pickle_beside_safetensors_weights_is_named_as_what_it_is(cli
             "training_args.bin out of the folder; --allow-pickle is for scikit-learn joblib/pickle files only)"
             ) in result.text, result.raw
     assert not (tmp_path / "out" / "tiny-bert").exists()
+
+
+def test_texts_read_as_the_unknown_token_only_are_noted_and_a_file_of_them_refused(cli, tmp_path, text_inputs):
+    """Texts in a script the vocabulary lacks ('好电影', emoji) are read as [UNK] alone: the model sees only their
+    length. They were audited without a word said (predictions counted, explanations ranking [UNK]s), and a file of
+    nothing else ran to an AUC; now a note names their rows, and such a file is an invalid dataset (exit 3)."""
+    from .conftest import read_result
+
+    texts = ["a good movie", "a bad film", "好电影", "🙂🙂", "the plot was good", "bad actor", "坏 电影", "good 🙂"]
+    labels = ["positive", "negative", "positive", "positive", "positive", "negative", "negative", "positive"]
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", texts, labels)
+    out = tmp_path / "out"
+    result = cli.run(text_inputs.policy, text_inputs.card, data, out)
+    assert result.code == 0, result.raw
+    notes = read_result(out / "tiny-bert" / "v0001")["dataset"]["notes"]
+    assert ("3 of 8 texts are read as the tokenizer's unknown token [UNK] only (rows 2, 3, 6: a language, script or "
+            "symbols its vocabulary lacks): the model reads nothing of them but their length") in " ".join(notes), notes
+
+    data = text_inputs.write_jsonl(tmp_path / "unknown.jsonl", ["好电影", "🙂🙂", "坏 电影"],
+                                   ["positive", "positive", "negative"])
+    result = cli.run(text_inputs.policy, text_inputs.card, data, tmp_path / "out2")
+    assert result.code == 3, result.raw
+    assert ("column 'text': every text is read as the tokenizer's unknown token [UNK] only (a language, script or "
+            "symbols its vocabulary lacks): the model would read nothing of them but their length; nothing to audit"
+            ) in result.text, result.raw
+    assert not (tmp_path / "out2" / "tiny-bert").exists()
