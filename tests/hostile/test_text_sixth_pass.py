@@ -166,3 +166,32 @@ def test_texts_read_as_the_unknown_token_only_are_noted_and_a_file_of_them_refus
             "symbols its vocabulary lacks): the model would read nothing of them but their length; nothing to audit"
             ) in result.text, result.raw
     assert not (tmp_path / "out2" / "tiny-bert").exists()
+
+
+def test_a_decoder_with_nothing_to_pad_with_names_its_folder_and_fields(cli, tmp_path, text_inputs, card_writer):
+    """A Llama classifier without a pad id whose tokenizer has neither a pad nor an end token was refused with
+    'the decoder has no pad_token_id and its tokenizer has neither ...': no folder, no file to edit."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    (model / "model.safetensors").unlink()
+    torch.manual_seed(0)
+    LlamaForSequenceClassification(LlamaConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=64, pad_token_id=None, bos_token_id=None, eos_token_id=None,
+        id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})).save_pretrained(str(model))
+    config = json.loads((model / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config.update(pad_token=None, eos_token=None, sep_token=None)
+    (model / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    card = card_writer(tmp_path / "card", model={"path": str(model), "format": "transformers"},
+                       task="text-classification", name="tiny-llama", target="label", text_column="text",
+                       positive_class="positive", features=None, ignore_columns=None)
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["a good movie", "a bad film"], ["positive", "negative"])
+    result = cli.run(text_inputs.policy, card, data, tmp_path / "out")
+    assert result.code == 4, result.raw
+    assert (f"error: {model.resolve()}: the decoder has no pad id (config.json pad_token_id) and its tokenizer has "
+            "neither a pad nor an end-of-sequence token to pad with (tokenizer_config.json pad_token, eos_token)"
+            ) in result.text, result.raw
+    assert not (tmp_path / "out" / "tiny-llama").exists()
