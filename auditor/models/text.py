@@ -115,6 +115,8 @@ def check_model_dir(path: Path) -> None:
     if labels is not None and not (isinstance(labels, dict) and all(re.fullmatch(r"\d+", str(k)) for k in labels)):
         raise ModelLoadError(f"{config_path}: id2label must be an object mapping class ids 0..n-1 to class names "
                              f"(\"0\": \"negative\", ...); got {json.dumps(labels)[:120]}")
+    if swapped := label_map_problem(config):
+        raise ModelLoadError(f"{config_path}: {swapped}")
     pad, vocab = config.get("pad_token_id"), config.get("vocab_size")
     # -1: "none", as some configs write it (the loader falls back to the tokenizer's pad, else its end token)
     if all(isinstance(v, int) and not isinstance(v, bool) for v in (pad, vocab)) and not (0 <= pad < vocab or pad == -1):
@@ -132,6 +134,26 @@ def check_model_dir(path: Path) -> None:
     if not any((path / name).is_file() for name in TOKENIZER_FILES):  # transformers would build one of special tokens only
         raise ModelLoadError(f"model directory {path} has no tokenizer ({', '.join(TOKENIZER_FILES[:3])} …): every word "
                              "would read as unknown")
+
+
+def label_map_problem(config: dict) -> str | None:
+    """Why config.json's ``id2label`` and ``label2id`` contradict each other (a class name mapped to another
+    output in each), or None. transformers keeps both as written; the audit reads id2label, training code
+    commonly encoded its labels with label2id, so which class each output is cannot be told. A label2id
+    naming other classes (stale ``LABEL_0`` entries left after id2label was edited) contradicts nothing."""
+    id2label, label2id = config.get("id2label"), config.get("label2id")
+    if not (isinstance(id2label, dict) and isinstance(label2id, dict)):
+        return None
+    names = [str(name) for name in id2label.values()]
+    if len(set(names)) != len(names):
+        return None  # a class named twice: refused as that, where it is read
+    for key, name in id2label.items():
+        other = label2id.get(name) if isinstance(name, str) else None
+        if other is not None and str(other) != str(key):
+            return (f"id2label and label2id disagree: id2label gives output {key} to {name!r}, label2id gives "
+                    f"{name!r} output {other}; which class each output of the head is cannot be told (make them "
+                    "one mapping, the one the model was trained with)")
+    return None
 
 
 def classifier_head_problem(config: dict) -> str | None:

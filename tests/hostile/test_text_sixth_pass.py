@@ -195,3 +195,32 @@ def test_a_decoder_with_nothing_to_pad_with_names_its_folder_and_fields(cli, tmp
             "neither a pad nor an end-of-sequence token to pad with (tokenizer_config.json pad_token, eos_token)"
             ) in result.text, result.raw
     assert not (tmp_path / "out" / "tiny-llama").exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_an_id2label_that_label2id_contradicts_is_refused(cli, tmp_path, text_inputs, card_writer, command):
+    """config.json's id2label gave output 0 to 'negative' and its label2id gave 'negative' output 1 (classes
+    renamed in one map only): the audit read id2label and measured a model whose classes may be swapped, exit 0.
+    Now validate and run refuse it (exit 4), naming the class; a stale label2id of other names stays valid."""
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    config["label2id"] = {"negative": 1, "positive": 0}
+    (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    card = card_writer(tmp_path / "card", model={"path": str(model), "format": "transformers"},
+                       task="text-classification", name="tiny-bert", target="label", text_column="text",
+                       positive_class="positive", features=None, ignore_columns=None)
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["a good movie", "a bad film"], ["positive", "negative"])
+    args = ("--policy", text_inputs.policy, "--card", card, "--data", data)
+    result = cli(command, *args, *(("--out", tmp_path / "out", "-q") if command == "run" else ()))
+    assert result.code == 4, result.raw
+    assert (f"{model.resolve() / 'config.json'}: id2label and label2id disagree: id2label gives output 0 to 'negative', "
+            "label2id gives 'negative' output 1") in result.text, result.raw
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_label2id_of_other_names_contradicts_nothing():
+    from auditor.models.text import label_map_problem
+
+    assert label_map_problem({"id2label": {"0": "neg", "1": "pos"}, "label2id": {"LABEL_0": 0, "LABEL_1": 1}}) is None
+    assert label_map_problem({"id2label": {"0": "neg", "1": "pos"}, "label2id": {"neg": "0", "pos": 1}}) is None
