@@ -167,6 +167,13 @@ def classifier_head_problem(config: dict) -> str | None:
     if isinstance(outputs, int) and not isinstance(outputs, bool) and outputs < 2:
         return (f"the head has {outputs} output{'s' * (outputs != 1)} (id2label, num_labels): a classifier "
                 "needs one per class, two or more (a one-output head is a regressor or a sigmoid score)")
+    if config.get("is_encoder_decoder") is True:  # BART, MBart, T5, ... : loaded as an encoder, and every text check
+        # ended ERROR ("All examples must have the same number of <eos> tokens" for a text writing "</s>"; its
+        # gradients never reached the input, which its decoder reads shifted)
+        return (f"an encoder-decoder classifier ({config.get('model_type') or 'is_encoder_decoder'}) reads its decoder's "
+                "output at the text's last end-of-sequence token, which needs every text of a batch to hold as many and "
+                "which the audit's masks and gradients do not follow: encoder-decoder classifiers are not supported "
+                "(encoders such as BERT, decoder-only classifiers and prompted causal LMs are)")
     if config.get("model_type") == "xlnet":  # recognised as a decoder, right-padded: a text's prediction moved
         # with the texts padded beside it (its head finds no last real token as a decoder classifier's does)
         return ("an XLNet head reads the sequence's last position whatever it holds (summary_type 'last'; 'mean' "
@@ -1132,7 +1139,8 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     check_weights_loaded(loading, path)
     check_vocabulary(model, tokenizer, path)
     head = classifier_head_problem({"num_labels": model.config.num_labels, "problem_type": model.config.problem_type,
-                                    "model_type": model.config.model_type})
+                                    "model_type": model.config.model_type,
+                                    "is_encoder_decoder": getattr(model.config, "is_encoder_decoder", False)})
     if head:
         raise ModelLoadError(f"{path / 'config.json'}: {head}")
     id2label = getattr(model.config, "id2label", None) or {}

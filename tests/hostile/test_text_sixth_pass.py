@@ -224,3 +224,36 @@ def test_a_label2id_of_other_names_contradicts_nothing():
 
     assert label_map_problem({"id2label": {"0": "neg", "1": "pos"}, "label2id": {"LABEL_0": 0, "LABEL_1": 1}}) is None
     assert label_map_problem({"id2label": {"0": "neg", "1": "pos"}, "label2id": {"neg": "0", "pos": 1}}) is None
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_an_encoder_decoder_classifier_is_refused_at_validate_and_at_load(cli, tmp_path, text_inputs, card_writer,
+                                                                         command):
+    """A BART classifier loaded as an encoder and every text check ended ERROR: 'All examples must have the same
+    number of <eos> tokens' for a batch holding a text that writes its end token, and integrated gradients 'The
+    differentiated Tensor ... appears to not have been used in the graph'. It is refused as unsupported (exit 4)."""
+    import torch
+    from transformers import AutoTokenizer, BartConfig, BartForSequenceClassification
+
+    model = tmp_path / "model"
+    shutil.copytree(text_inputs.model, model)
+    (model / "model.safetensors").unlink()
+    tok = AutoTokenizer.from_pretrained(str(model))
+    torch.manual_seed(0)
+    BartForSequenceClassification(BartConfig(
+        vocab_size=len(tok), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+        pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
+        decoder_start_token_id=tok.sep_token_id, forced_eos_token_id=None, id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1})).save_pretrained(str(model))
+    card = card_writer(tmp_path / "card", model={"path": str(model), "format": "transformers"},
+                       task="text-classification", name="tiny-bart", target="label", text_column="text",
+                       positive_class="positive", features=None, ignore_columns=None)
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["a good movie", "a bad [SEP] film"], ["positive", "negative"])
+    args = ("--policy", text_inputs.policy, "--card", card, "--data", data)
+    result = cli(command, *args, *(("--out", tmp_path / "out", "-q") if command == "run" else ()))
+    assert result.code == 4, result.raw
+    assert (f"{model.resolve() / 'config.json'}: an encoder-decoder classifier (bart) reads its decoder's output at the "
+            "text's last end-of-sequence token") in result.text, result.raw
+    assert "encoder-decoder classifiers are not supported" in result.text, result.raw
+    assert not (tmp_path / "out").exists()
