@@ -1183,6 +1183,8 @@ def numbered_positions(model) -> int | None:
     id + 1, so a table of 514 rows (``max_position_embeddings``) with pad id 1 reads 512 tokens. A text
     of 513 or 514 tokens, within ``max_position_embeddings``, had crashed every check with an index
     error where the tokenizer sets no limit of its own (a ``model_max_length`` left unset)."""
+    if model is None:
+        return None
     import torch
 
     base = getattr(model, "base_model", model)
