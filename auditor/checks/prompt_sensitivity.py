@@ -34,6 +34,7 @@ from pydantic import Field, field_validator
 
 from auditor.checks.base import MIN_JUDGED, NON_NEGATIVE, SIGNED_UNIT, UNIT, Check, CheckOutput, Params, with_n
 from auditor.checks.explainers import feature_vectors
+from auditor.inputs.model_card import text_slot_problem
 from auditor.metrics.statistics import finite_median, paired_difference_interval, share_with_interval
 from auditor.models.base import Capability
 from auditor.results import BarChart, Note, SampleSize, Table
@@ -71,8 +72,8 @@ class PromptSensitivityParams(Params):
         for i, prompt in enumerate(v):
             if not 1 <= len(prompt) <= 4000:
                 raise ValueError(f"variants[{i}]: a prompt of 1 to 4000 characters expected")
-            if prompt.count("{text}") != 1:
-                raise ValueError(f"variants[{i}]: must contain {{text}} exactly once (where the input goes)")
+            if why := text_slot_problem(prompt):
+                raise ValueError(f"variants[{i}]: {why}")
         return v
 
     @field_validator("explainer")

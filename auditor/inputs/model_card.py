@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -145,6 +146,28 @@ class ModelCard(BaseModel):
         return None if self.auditor.features is None else [f.name for f in self.auditor.features]
 
 
+PROMPT_SLOT = re.compile(r"\{+\s*[A-Za-z_]\w*\s*\}+")  # {text}, {{text}}, { text }, {label}, {input}
+
+
+def text_slot_problem(prompt: str) -> str | None:
+    """Why a prompt is not one with ``{text}`` exactly once and no other placeholder, or None. Only
+    ``{text}`` is filled in: a Jinja-style ``{{text}}`` had put the text between braces the model read, and
+    another placeholder (``{label}``, ``{input}``, ``{ text }``) was read by the model as written."""
+    others = sorted({m.group() for m in PROMPT_SLOT.finditer(prompt)} - {"{text}"})
+    count = prompt.count("{text}")
+    if count != 1:
+        hint = f" ({', '.join(others[:3])} is not it: only {{text}} is filled in)" if others else ""
+        return f"must contain {{text}} exactly once (where the input goes); found it {count} times{hint}"
+    braced = [o for o in others if o.startswith("{{") and o.strip("{} ") == "text"]
+    if braced:
+        return (f"{braced[0]} would put the text between braces the model reads (only {{text}} is filled in, no "
+                "template language's placeholder): write {text}")
+    if others:
+        return (f"only {{text}} is filled in: {', '.join(others[:3])} would be read by the model as written; write "
+                "it otherwise, or leave it out")
+    return None
+
+
 def prompt_problems(block: AuditorBlock) -> list[Problem]:
     """A causal-LM head needs a prompt with exactly one ``{text}`` and two or more label words; the
     other heads take neither. Run settings (max_length, batch_size, dtype, runtime) are for transformers only."""
@@ -162,12 +185,11 @@ def prompt_problems(block: AuditorBlock) -> list[Problem]:
         return problems
     if block.prompt is None:
         problems.append(Problem("auditor.prompt", 'required for model.head: causal-lm (e.g. "review: {text} sentiment:")'))
-    elif block.prompt.count("{text}") != 1:
-        problems.append(Problem("auditor.prompt", f"must contain {{text}} exactly once (where the input goes); "
-                                                  f"found it {block.prompt.count('{text}')} times"))
+    elif why := text_slot_problem(block.prompt):
+        problems.append(Problem("auditor.prompt", why))
     for i, variant in enumerate(block.prompt_variants or []):
-        if variant.count("{text}") != 1:
-            problems.append(Problem(f"auditor.prompt_variants[{i}]", "must contain {text} exactly once"))
+        if why := text_slot_problem(variant):
+            problems.append(Problem(f"auditor.prompt_variants[{i}]", why))
     if block.label_words is None:
         problems.append(Problem("auditor.label_words", "required for model.head: causal-lm (class -> word)"))
     else:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from pathlib import Path
 
 import numpy as np
 
@@ -521,12 +522,15 @@ def ensure_pad_token(model, tokenizer) -> int:
     pad = getattr(config, "pad_token_id", None)
     if pad is None or pad == -1:  # -1: "none", as some configs write it
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    folder = Path(getattr(model, "name_or_path", "") or ".")  # the folder loaded: the messages name its files
     if pad is None:
-        raise ModelLoadError("the decoder has no pad_token_id and its tokenizer has neither a pad nor an "
-                             "end-of-sequence token to pad with")
+        raise ModelLoadError(f"{folder}: the decoder has no pad id (config.json pad_token_id) and its tokenizer has "
+                             "neither a pad nor an end-of-sequence token to pad with (tokenizer_config.json pad_token, "
+                             "eos_token): set one of them")
     vocab = model.get_input_embeddings().num_embeddings
     if not 0 <= int(pad) < vocab:
-        raise ModelLoadError(f"config.pad_token_id {pad} is outside the vocabulary (size {vocab})")
+        raise ModelLoadError(f"{folder}: the pad id {pad} (config.json pad_token_id, else the tokenizer's pad or end "
+                             f"token) is outside the vocabulary (size {vocab})")
     config.pad_token_id = int(pad)
     return int(pad)
 

@@ -14,7 +14,7 @@ from auditor.errors import ModelLoadError
 from auditor.models.base import ModelAdapter
 from auditor.models.regression import TabularRegressor
 from auditor.models.tabular import TabularModel, load_tabular_model
-from auditor.models.text import TextModel, classifier_head_problem
+from auditor.models.text import TextModel, classifier_head_problem, label_map_problem
 from auditor.models.decoder import PromptedCausalLM, load_causal_lm, load_sequence_classifier
 
 # card task -> adapter class
@@ -62,7 +62,7 @@ def classes_without_loading(card) -> list[str] | None:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if isinstance(config, dict) and (head := classifier_head_problem(config)):
+    if isinstance(config, dict) and (head := classifier_head_problem(config) or label_map_problem(config)):
         raise ModelLoadError(f"{config_file}: {head}")
     id2label = config.get("id2label") if isinstance(config, dict) else None
     if not isinstance(id2label, dict) or set(id2label) != {str(i) for i in range(len(id2label))}:

@@ -83,8 +83,14 @@ def check_model_dir(path: Path) -> None:
             raise ModelLoadError(f"refusing model directory {path}: it contains Python code "
                                  f"({p.name}); remote or custom code is never executed")
         if p.suffix.lower() in PICKLE_SUFFIXES:
-            raise ModelLoadError(f"refusing model directory {path}: {p.name} is a pickle-format "
-                                 "weight file; convert the model to safetensors")
+            # beside safetensors weights (a Trainer's training_args.bin, optimizer.pt) the advice to convert
+            # the model was beside the point: the folder is refused for holding a pickle, whatever it is
+            weights = sorted(q.name for q in files if q.suffix == ".safetensors")
+            raise ModelLoadError(f"refusing model directory {path}: {p.name} is a pickle file, which can run code "
+                                 "when read, and a transformers folder is audited only without one ("
+                                 + (f"the weights are in {weights[0]}{' …' if len(weights) > 1 else ''}: move "
+                                    f"{p.name} out of the folder" if weights else "convert the model to safetensors")
+                                 + "; --allow-pickle is for scikit-learn joblib/pickle files only)")
     config_path = path / "config.json"
     if not config_path.is_file():
         raise ModelLoadError(f"model directory {path} has no config.json")
@@ -109,6 +115,8 @@ def check_model_dir(path: Path) -> None:
     if labels is not None and not (isinstance(labels, dict) and all(re.fullmatch(r"\d+", str(k)) for k in labels)):
         raise ModelLoadError(f"{config_path}: id2label must be an object mapping class ids 0..n-1 to class names "
                              f"(\"0\": \"negative\", ...); got {json.dumps(labels)[:120]}")
+    if swapped := label_map_problem(config):
+        raise ModelLoadError(f"{config_path}: {swapped}")
     pad, vocab = config.get("pad_token_id"), config.get("vocab_size")
     # -1: "none", as some configs write it (the loader falls back to the tokenizer's pad, else its end token)
     if all(isinstance(v, int) and not isinstance(v, bool) for v in (pad, vocab)) and not (0 <= pad < vocab or pad == -1):
@@ -128,6 +136,26 @@ def check_model_dir(path: Path) -> None:
                              "would read as unknown")
 
 
+def label_map_problem(config: dict) -> str | None:
+    """Why config.json's ``id2label`` and ``label2id`` contradict each other (a class name mapped to another
+    output in each), or None. transformers keeps both as written; the audit reads id2label, training code
+    commonly encoded its labels with label2id, so which class each output is cannot be told. A label2id
+    naming other classes (stale ``LABEL_0`` entries left after id2label was edited) contradicts nothing."""
+    id2label, label2id = config.get("id2label"), config.get("label2id")
+    if not (isinstance(id2label, dict) and isinstance(label2id, dict)):
+        return None
+    names = [str(name) for name in id2label.values()]
+    if len(set(names)) != len(names):
+        return None  # a class named twice: refused as that, where it is read
+    for key, name in id2label.items():
+        other = label2id.get(name) if isinstance(name, str) else None
+        if other is not None and str(other) != str(key):
+            return (f"id2label and label2id disagree: id2label gives output {key} to {name!r}, label2id gives "
+                    f"{name!r} output {other}; which class each output of the head is cannot be told (make them "
+                    "one mapping, the one the model was trained with)")
+    return None
+
+
 def classifier_head_problem(config: dict) -> str | None:
     """Why a sequence classifier's config.json (as a dict) cannot be audited as a softmax classifier
     over two or more classes, or None: a regression head, or a single output."""
@@ -139,6 +167,13 @@ def classifier_head_problem(config: dict) -> str | None:
     if isinstance(outputs, int) and not isinstance(outputs, bool) and outputs < 2:
         return (f"the head has {outputs} output{'s' * (outputs != 1)} (id2label, num_labels): a classifier "
                 "needs one per class, two or more (a one-output head is a regressor or a sigmoid score)")
+    if config.get("is_encoder_decoder") is True:  # BART, MBart, T5, ... : loaded as an encoder, and every text check
+        # ended ERROR ("All examples must have the same number of <eos> tokens" for a text writing "</s>"; its
+        # gradients never reached the input, which its decoder reads shifted)
+        return (f"an encoder-decoder classifier ({config.get('model_type') or 'is_encoder_decoder'}) reads its decoder's "
+                "output at the text's last end-of-sequence token, which needs every text of a batch to hold as many and "
+                "which the audit's masks and gradients do not follow: encoder-decoder classifiers are not supported "
+                "(encoders such as BERT, decoder-only classifiers and prompted causal LMs are)")
     if config.get("model_type") == "xlnet":  # recognised as a decoder, right-padded: a text's prediction moved
         # with the texts padded beside it (its head finds no last real token as a decoder classifier's does)
         return ("an XLNet head reads the sequence's last position whatever it holds (summary_type 'last'; 'mean' "
@@ -208,6 +243,14 @@ def check_tokenizer(tokenizer, path) -> None:
     except Exception as exc:  # noqa: BLE001 - any tokenizer failure is a refusal with its message
         raise ModelLoadError(f"{path}: the tokenizer cannot encode text ({type(exc).__name__}: {exc}); check its "
                              "files (tokenizer.json, vocab.txt, tokenizer_config.json)") from exc
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    if vocab and set(vocab.values()) <= set(getattr(tokenizer, "all_special_ids", None) or []):
+        # a tokenizer.json or vocab.txt of its special tokens alone (as transformers 5 writes a RoBERTa
+        # tokenizer built from vocab_file=): every word read as [UNK], or dropped, and the audit ran on
+        # predictions of the texts' lengths (exit 0), or blamed the data (every text "no word at all", exit 3)
+        raise ModelLoadError(f"{path}: the tokenizer's vocabulary holds its special tokens only "
+                             f"({', '.join(sorted(vocab, key=vocab.get)[:6])}): every word would be read as unknown "
+                             "or as nothing; its files (tokenizer.json, vocab.txt, vocab.json) are not the model's")
 
 
 def check_weights_loaded(loading: dict, path) -> None:
@@ -670,6 +713,7 @@ class TextModel(RuntimeChoice, AdapterBase):
                          f"(row{'s' * int(wordless.sum() != 1)} {_rows_listed(np.flatnonzero(wordless))}: every character "
                          "one it drops, such as U+FFFD or a lone accent): predicted as the empty text and counted in "
                          "performance, never explained")
+        masks += self._unknown_only(data, encoded, wordless)
         masks += self._written_special_tokens(encoded)
         if not cut.any():
             return masks
@@ -682,6 +726,31 @@ class TextModel(RuntimeChoice, AdapterBase):
                 + ("" if self.declared_truncation_side == "right" else
                    f" (the tokenizer's truncation_side {self.declared_truncation_side!r}, which "
                    "would keep the end, is not followed: explanations need the kept words to be the first ones)")]
+
+    def _unknown_only(self, data, encoded: list[Encoded], wordless: np.ndarray) -> list[str]:
+        """A note naming the texts whose every token is the tokenizer's unknown one (a script or emoji its
+        vocabulary lacks: Chinese texts for an English word-piece vocabulary), which the model reads as
+        nothing but their length; a file of nothing else is refused, as one of texts read as no word is.
+        They had been audited without a word said (their predictions and explanations of [UNK] counted)."""
+        tok = self.tokenizer
+        unk = getattr(tok, "unk_token_id", None)
+        others = {getattr(tok, f"{name}_token_id", None) for name in ("bos", "eos", "pad", "cls", "sep", "mask")}
+        if unk is None or unk in others:  # GPT-2's unknown token is its end of text: never produced for characters
+            return []
+        only = np.array([bool(len(ids := np.asarray(e.ids)[np.asarray(e.word_ids) >= 0])) and bool((ids == unk).all())
+                         for e in encoded], dtype=bool) & ~wordless
+        if not only.any():
+            return []
+        said = f"the tokenizer's unknown token {tok.unk_token} only"
+        if only.all():
+            raise DatasetError(str(data.path), [Problem(
+                f"column {data.feature_names[0]!r}", f"every text is read as {said} (a language, script or symbols its "
+                "vocabulary lacks): the model would read nothing of them but their length; nothing to audit")])
+        n = int(only.sum())
+        return [f"{n:,} of {len(encoded):,} texts are read as {said} (row{'s' * (n != 1)} "
+                f"{_rows_listed(np.flatnonzero(only))}: a language, script or symbols its vocabulary lacks): the model "
+                "reads nothing of them but their length; they are predicted and counted in performance, and their "
+                "explanations rank unknown tokens, not words"]
 
     def _written_special_tokens(self, encoded: list[Encoded]) -> list[str]:
         """A note naming the texts that write out a special token of the tokenizer ("[SEP]", "</s>"):
@@ -1070,7 +1139,8 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
     check_weights_loaded(loading, path)
     check_vocabulary(model, tokenizer, path)
     head = classifier_head_problem({"num_labels": model.config.num_labels, "problem_type": model.config.problem_type,
-                                    "model_type": model.config.model_type})
+                                    "model_type": model.config.model_type,
+                                    "is_encoder_decoder": getattr(model.config, "is_encoder_decoder", False)})
     if head:
         raise ModelLoadError(f"{path / 'config.json'}: {head}")
     id2label = getattr(model.config, "id2label", None) or {}
@@ -1087,22 +1157,41 @@ def load_text_model(path: Path, *, device: str = "cpu", max_length: int = 128, b
         adapter = TextModel
     else:
         adapter = prepare(model, tokenizer, device=device, dtype=dtype, card_path=card_path or path)
-    max_length = readable_length(max_length, tokenizer, model.config)
+    max_length = readable_length(max_length, tokenizer, model.config, model)
     out = adapter(model, tokenizer, device=device, max_length=max_length, batch_size=batch_size)
     return with_runtime(out, path, runtime, runtime_tolerance, runtime_verify_inputs)
 
 
-def readable_length(max_length: int, tokenizer, config) -> int:
+def readable_length(max_length: int, tokenizer, config, model=None) -> int:
     """The tokens a model is fed: ``max_length``, at most the tokenizer's ``model_max_length`` and the
     model's positions. Never more than the model has positions for (a longer input crashed the model,
     an index error in the position embeddings, instead of being truncated and reported), nor than its
     tokenizer says it reads (a model trained on shorter inputs). Every text model, a prompted LM's
     prompt and text together included, is cut here. A tokenizer's unset limit (transformers' 1e30) is
-    no limit."""
-    for limit in (getattr(tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None)):
+    no limit. Given the loaded ``model``, the positions are those its position table can number
+    (:func:`numbered_positions`)."""
+    for limit in (getattr(tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None),
+                  numbered_positions(model)):
         if isinstance(limit, int) and 2 < limit < 1_000_000:
             max_length = min(max_length, limit)
     return max_length
+
+
+def numbered_positions(model) -> int | None:
+    """How many tokens an encoder whose position table has a padding row can number, or None: RoBERTa,
+    XLM-R, CamemBERT, MPNet, Longformer (fairseq's convention) number a text's tokens from their pad
+    id + 1, so a table of 514 rows (``max_position_embeddings``) with pad id 1 reads 512 tokens. A text
+    of 513 or 514 tokens, within ``max_position_embeddings``, had crashed every check with an index
+    error where the tokenizer sets no limit of its own (a ``model_max_length`` left unset)."""
+    if model is None:
+        return None
+    import torch
+
+    base = getattr(model, "base_model", model)
+    table = getattr(getattr(base, "embeddings", None), "position_embeddings", None)
+    if not isinstance(table, torch.nn.Embedding) or table.padding_idx is None:
+        return None  # BERT, DistilBERT, ELECTRA, DeBERTa, decoders: positions counted from 0
+    return table.num_embeddings - table.padding_idx - 1
 
 
 def with_runtime(adapter: TextModel, path: Path, runtime: str, tolerance: float, verify_inputs: int) -> TextModel:

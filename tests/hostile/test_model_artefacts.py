@@ -153,8 +153,9 @@ TRANSFORMERS_CASES = {
         dict(files={"model.safetensors": b"", "tokenizer_config.json": b'{"auto_map": {"AutoTokenizer": ["t.T", null]}}'}),
         "refusing {dir}/tokenizer_config.json: key 'auto_map' asks for custom remote code"),
     "pickle-weights": (dict(files={"pytorch_model.bin": b"\x80\x05"}),
-                       "refusing model directory {dir}: pytorch_model.bin is a pickle-format weight file; "
-                       "convert the model to safetensors"),
+                       "refusing model directory {dir}: pytorch_model.bin is a pickle file, which can run code when "
+                       "read, and a transformers folder is audited only without one (convert the model to safetensors; "
+                       "--allow-pickle is for scikit-learn joblib/pickle files only)"),
     "no-safetensors": (dict(files={"vocab.txt": b"a\n"}), "model directory {dir} has no *.safetensors weights"),
     "config-not-json": (dict(config=None, files={"model.safetensors": b""}), "config.json is not valid JSON"),
     "config-not-an-object": (dict(config=[1, 2]), "{dir}/config.json is not a JSON object"),

@@ -122,6 +122,7 @@ def test_a_multimodal_configs_pad_id_is_its_text_configs(tmp_path):
         id2label=tiny_decoder.LABELS, label2id={v: k for k, v in tiny_decoder.LABELS.items()})
     torch.manual_seed(0)
     AutoModelForSequenceClassification.from_config(config).save_pretrained(str(tmp_path / "gemma3"))
+    tok.save_pretrained(str(tmp_path / "gemma3"))  # without it, config.json's gemma3 built a tokenizer of 5 special tokens
     model = load_sequence_classifier(tmp_path / "gemma3", max_length=32, batch_size=8)
     assert model.pad_id == tok.pad_token_id == model.model.config.get_text_config().pad_token_id
     alone = model.predict_proba(["good"])
