@@ -449,7 +449,8 @@ def check_recordable(out: str | Path, db: str | None = None, *, read_only: bool 
     """Before an audit runs: the registry it will be recorded in, where it exists already, must be
     readable (a :class:`RegistryError`, exit 2, and nothing written; it had been found only after
     the audit, as a warning). One that does not exist yet is created when the run is recorded, and
-    one another process is writing is in use, not damaged; nothing is created here. ``read_only`` (a
+    one another process is writing is in use, not damaged; nothing is created here. A SQLite file that is
+    not empty and lacks the runs table is another application's database, never recorded in. ``read_only`` (a
     reader's check, `verify --db`): a SQLite ``file:`` URI is reached read-only, so a missing file is an
     error, not created."""
     url = registry_url(out, db)
@@ -459,10 +460,13 @@ def check_recordable(out: str | Path, db: str | None = None, *, read_only: bool 
         _check_file(file, named)
         if file.exists() and file.stat().st_size > 0:
             try:
-                _has_table(url)
+                holds_runs = _has_table(url)
             except DB_ERRORS as exc:
                 if not is_busy(exc):
                     raise _read_error(exc, file, out, named) from None
+            else:  # another application's database (a reader, `verify --db`, names it in its own words)
+                if not holds_runs and not read_only:
+                    raise _foreign(file, _never_into(named, "an audit is never recorded in"), named=named)
         return
     try:  # another database: reach it now, before the audit's minutes are spent
         engine = sa.create_engine(_read_only(url) if read_only else url)
@@ -476,7 +480,16 @@ def check_recordable(out: str | Path, db: str | None = None, *, read_only: bool 
                             f"{_first_line(exc)}") from None
 
 
-def refuse_foreign(url, file: Path, out, what: str = "this command only reads a registry and never creates one") -> None:
+READS_ONLY = "this command only reads a registry and never creates one"
+
+
+def _never_into(named: bool, done: str = "the registry's tables are never added to") -> str:
+    """What a command that writes says of another application's database (see :func:`_foreign`)."""
+    fix = "name another registry" if named else "move the file out of the output folder, or give another --out"
+    return f"{done} another application's database: {fix} (an empty file is a new registry)"
+
+
+def refuse_foreign(url, file: Path, out, what: str = READS_ONLY) -> None:
     """Refuse (exit 2) a named SQLite ``file`` that is a database without the registry's runs table:
     another application's, which a command reading the registry had given the registry's tables and
     read as no audits."""
@@ -488,9 +501,11 @@ def refuse_foreign(url, file: Path, out, what: str = "this command only reads a 
         raise _foreign(file, what)
 
 
-def _foreign(registry: object, what: str = "this command only reads a registry and never creates one") -> UsageError:
-    return UsageError(f"the registry {registry} is a database without the audit registry's table {RUNS_TABLE} (a "
-                      f"mistyped --db or {ENV_DB}?); {what}")
+def _foreign(registry: object, what: str = READS_ONLY, *, named: bool = True) -> UsageError:
+    """``named``: by ``--db`` or ``$AUDITOR_DB``; else the output folder's own ``audits.sqlite``."""
+    how = f"a mistyped --db or {ENV_DB}?" if named else "another application's file in the output folder?"
+    return UsageError(f"the registry {registry} is a database without the audit registry's table {RUNS_TABLE} "
+                      f"({how}); {what}")
 
 
 @contextmanager
@@ -506,7 +521,9 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
     exists is opened with ``create=False``: a registry an older version made is not given the tables and
     columns added since (its readers read a missing table as empty, a missing column as NULL).
     ``build=False`` (a reader that needs no runs: `users list`, `keys list`): a default registry not
-    built yet is not built from the run folders for it, nor created; it is read as holding nothing."""
+    built yet is not built from the run folders for it, nor created; it is read as holding nothing.
+    A SQLite file that is not empty and lacks the runs table (another application's database, named or
+    the output folder's ``audits.sqlite``) is a usage error for every command: nothing is written into it."""
     url = registry_url(out, db)
     default = not (db or os.environ.get(ENV_DB))
     if default and not Path(out).is_dir():
@@ -538,13 +555,23 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
     aside: Path | None = None  # where an unreadable default registry was moved (rebuild)
     if file is not None and not fresh and default:
         try:
-            fresh = not _has_table(url)
+            holds_runs = _has_table(url)
         except DB_ERRORS as exc:
             if is_busy(exc) or not rebuild:  # in use by another process: not damaged, so never moved aside
                 raise _read_error(exc, file, out, named=False) from None
             aside = file.with_name(f"{file.name}.unreadable-{utc_now().strftime('%Y%m%dT%H%M%S')}")
             os.replace(file, aside)
             fresh = True
+        else:  # another application's database: it had been built into, as a registry not made yet
+            if not holds_runs:
+                raise _foreign(file, READS_ONLY if must_exist else _never_into(False), named=False)
+    elif file is not None and not fresh and not must_exist:  # a named file a command writes
+        try:
+            holds_runs = _has_table(url)
+        except DB_ERRORS:
+            holds_runs = True  # unreadable or in use: the registry says so as it opens it
+        if not holds_runs:
+            raise _foreign(file, _never_into(True))
     if fresh and not build:  # an empty database, in memory: its readers find no table, so nothing recorded
         registry = Registry(sa.engine.URL.create("sqlite"), create=False)
         try:

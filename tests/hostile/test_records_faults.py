@@ -110,6 +110,56 @@ def test_a_registry_damaged_inside_is_an_error_and_rebuild_repairs_it(cli, out):
     assert cli("due", "--out", out, "--as-of", "2999-01-01").code == 1
 
 
+def another_applications_database(file: Path) -> bytes:
+    """Make ``file`` an SQLite database of another application (no table auditor_runs); its bytes."""
+    with sqlite3.connect(file) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+    conn.close()
+    return file.read_bytes()
+
+
+@pytest.mark.parametrize("command", [["history"], ["due"], ["keys", "list"], ["users", "list"]], ids=" ".join)
+def test_a_default_registry_of_another_application_is_refused_by_a_reader(cli, out, command):
+    """An ``<out>/audits.sqlite`` of another application (other tables, no auditor_runs) was taken for a registry
+    not built yet: `history` and `due` wrote the registry's tables into it and listed the runs (exit 0)."""
+    db = out / "audits.sqlite"
+    before = another_applications_database(db)
+    res = cli(*command, "--out", out)
+    assert res.code == 2 and res.text == (
+        f"error: the registry {db} is a database without the audit registry's table auditor_runs (another "
+        "application's file in the output folder?); this command only reads a registry and never creates one"), res.text
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["default", "db"])
+def test_a_run_never_builds_its_registry_into_another_applications_database(cli, out, records, stub_pdf, named,
+                                                                            monkeypatch):
+    """`auditor run` audited, then gave an SQLite file of another application (``<out>/audits.sqlite``, or
+    ``--db``) the registry's tables and recorded the run in it; it is refused before the audit runs (exit 2),
+    nothing written. Emptied (0 bytes), the file is a new registry, which the run builds."""
+    db = out.parent / "crm.sqlite" if named else out / "audits.sqlite"
+    before, runs = another_applications_database(db), files_of(out / MODEL)
+    res = cli.run(records.policy, records.card, records.csv, out, *(["--db", db] if named else []))
+    fix = "name another registry" if named else "move the file out of the output folder, or give another --out"
+    assert res.code == 2 and res.text == (
+        f"error: the registry {db} is a database without the audit registry's table auditor_runs ("
+        f"{'a mistyped --db or AUDITOR_DB?' if named else 'another application' + chr(39) + 's file in the output folder?'}"
+        f"); an audit is never recorded in another application's database: {fix} (an empty file is a new registry)"), res.text
+    assert db.read_bytes() == before and files_of(out / MODEL) == runs
+    if named:  # a command that writes the registry refuses it too
+        monkeypatch.setenv("AUDITOR_KEYS_DIR", str(out.parent / "keys"))
+        res = cli("keys", "new", "k1", "--db", db)
+        assert res.code == 2 and res.text.endswith("; the registry's tables are never added to another application's "
+                                                   "database: name another registry (an empty file is a new registry)"), res.text
+        assert db.read_bytes() == before
+    db.write_bytes(b"")
+    assert cli.run(records.policy, records.card, records.csv, out, *(["--db", db] if named else [])).code == 0
+    with sqlite3.connect(db) as conn:
+        assert [v for (v,) in conn.execute("SELECT version FROM auditor_runs ORDER BY version")] == \
+            ["v0001", "v0002", "v0003"]
+    conn.close()
+
+
 def test_a_registry_that_could_not_be_built_is_not_left_half_made(cli, out, monkeypatch):
     """A disk that filled up while a new registry was built from the run folders left audits.sqlite with its
     tables and no rows: from then on, space freed or not, `history` said 'no audits recorded' and `due`
