@@ -378,14 +378,9 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
         return []  # the default registry, read by _registry
     label = str(file) if file is not None else shown_url(url)
     if file is not None and not file.is_file():  # a mistyped --db: reading it must not create it
-        what = "is a folder, not a database file" if file.is_dir() else "does not exist"
-        raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?): the run cannot be checked "
-                         "against it, and this command never creates one")
+        raise _no_registry(file, "is a folder, not a database file" if file.is_dir() else "does not exist")
     if file is not None and not _holds_runs_table(file):  # another application's database: given the tables, read as OK
-        what = ("is an empty file, not a registry" if file.stat().st_size == 0 else
-                f"is a database without the audit registry's table {RUNS_TABLE}")
-        raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?): the run cannot be checked "
-                         "against it, and this command never creates one")
+        raise _no_registry(file, "is an empty file, not a registry" if file.stat().st_size == 0 else None)
     import sqlalchemy as sa
 
     try:
@@ -393,9 +388,9 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
         # command that writes (a verifier may hold read-only credentials of a shared database)
         registry = Registry(url, create=False)
         try:
-            if not registry.has_table(runs_table):
-                rows = []
-            else:
+            # another application's database (a server's, a file: URI) had read as one recording nothing
+            rows = None
+            if registry.has_table(runs_table):
                 columns = registry.columns(runs_table, ("manifest_sha256", "signoff_count", *SIGNOFF_COLUMNS))
                 with registry.engine.connect() as conn:
                     rows = conn.execute(sa.select(*columns).where(runs_table.c.run_path == str(run.path))).fetchall()
@@ -403,12 +398,21 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
             registry.close()
     except (RegistryError, *DB_ERRORS) as exc:
         return [Finding(label, "altered", f"the registry cannot be read ({(str(exc) or type(exc).__name__).splitlines()[0]})")]
+    if rows is None:
+        raise _no_registry(label)
     out = [Finding(label, "mismatch", f"the registry records manifest sha256 {str(recorded)[:16]}… for this run, the run "
                                       f"has {str(run.manifest_sha256)[:16]}…")
            for recorded, *_ in rows if recorded != run.manifest_sha256]
     for _, count, *latest in rows:
         out += _latest_signoff_recorded(run, signoff_log(run), count, latest)
     return out
+
+
+def _no_registry(registry: object, what: str | None = None) -> UsageError:
+    """The ``--db`` registry cannot check the run: ``what`` it is instead (default: another application's database)."""
+    what = what or f"is a database without the audit registry's table {RUNS_TABLE}"
+    return UsageError(f"the registry {registry} {what} (a mistyped --db or AUDITOR_DB?): the run cannot be checked "
+                      "against it, and this command never creates one")
 
 
 def _holds_runs_table(file: Path) -> bool:

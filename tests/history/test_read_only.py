@@ -164,3 +164,16 @@ def test_verify_and_diff_never_create_a_registry_a_sqlite_uri_names(out_copy, tm
     assert flat(res.output) == (f"registry error: cannot open the registry sqlite:///file%3A{missing}?uri=true: "
                                 "unable to open database file"), res.output
     assert not missing.exists() and not (out_copy / "tiny-model" / "diffs").exists()
+
+
+def test_verify_refuses_another_applications_database_a_sqlite_uri_names(out_copy, tmp_path):
+    """`verify --db` with a URL naming no plain file (an SQLite ``file:`` URI, as a server's database) read another
+    application's database as a registry recording nothing and verified OK; a plain path to it is refused (exit 2)."""
+    path, _ = _path(tmp_path, "another-application")
+    before = path.read_bytes()
+    res = invoke("verify", out_copy / "tiny-model" / "v0002", "--db", f"sqlite:///file:{path}?uri=true")
+    assert res.exit_code == 2 and flat(res.output) == (
+        f"error: the registry sqlite:///file%3A{path}?uri=true is a database without the audit registry's table "
+        "auditor_runs (a mistyped --db or AUDITOR_DB?): the run cannot be checked against it, and this command never "
+        "creates one"), res.output
+    assert path.read_bytes() == before
