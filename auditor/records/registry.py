@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -468,6 +469,10 @@ def check_recordable(out: str | Path, db: str | None = None, *, read_only: bool 
                 if not holds_runs and not read_only:
                     raise _foreign(file, _never_into(named, "an audit is never recorded in"), named=named)
         return
+    named_file = _uri_file(url)
+    if not read_only and named_file is not None and not named_file.exists():  # connecting would create it
+        _check_file(named_file, named=True)
+        return
     try:  # another database: reach it now, before the audit's minutes are spent
         engine = sa.create_engine(_read_only(url) if read_only else url)
         try:
@@ -609,6 +614,20 @@ def _read_only(url: sa.engine.URL) -> sa.engine.URL:
     if url.get_backend_name() == "sqlite" and sa.util.asbool(url.query.get("uri", False)) and "mode" not in url.query:
         return url.update_query_dict({"mode": "ro"})
     return url
+
+
+def _uri_file(url: sa.engine.URL) -> Path | None:
+    """The file a SQLite ``file:`` URI (``sqlite:///file:PATH?uri=true``) names, its %-escapes decoded as
+    SQLite decodes them; None for any other URL and for an in-memory database."""
+    database = str(url.database or "")
+    if (url.get_backend_name() != "sqlite" or not sa.util.asbool(url.query.get("uri", False))
+            or not database.startswith("file:") or url.query.get("mode") == "memory"):
+        return None
+    parts = urllib.parse.urlsplit(database)
+    path = urllib.parse.unquote(parts.path)
+    if parts.netloc not in ("", "localhost") or path in ("", ":memory:"):
+        return None
+    return Path(path).resolve()
 
 
 def _undo(file: Path | None, made: str | None) -> None:

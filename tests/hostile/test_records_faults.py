@@ -160,6 +160,23 @@ def test_a_run_never_builds_its_registry_into_another_applications_database(cli,
     conn.close()
 
 
+def test_the_check_before_a_run_creates_no_registry_a_sqlite_uri_names(tmp_path):
+    """`run --db sqlite:///file:PATH?uri=true` naming a missing file: the check before the audit connected,
+    which created an empty file there (the run creates the registry when it records). A missing folder is
+    still refused before the audit."""
+    from auditor.records.registry import RegistryError, check_recordable
+
+    missing = tmp_path / "new registry.sqlite"
+    check_recordable(tmp_path / "out", f"sqlite:///file:{missing.as_uri()[len('file://'):]}?uri=true")
+    assert sorted(tmp_path.iterdir()) == []
+    folder = tmp_path / "no-such-folder"
+    with pytest.raises(RegistryError) as info:
+        check_recordable(tmp_path / "out", f"sqlite:///file:{folder}/audits.sqlite?uri=true")
+    assert str(info.value) == (f"the registry {folder}/audits.sqlite cannot be created: its folder {folder} "
+                               "does not exist")
+    assert sorted(tmp_path.iterdir()) == []
+
+
 def test_a_registry_that_could_not_be_built_is_not_left_half_made(cli, out, monkeypatch):
     """A disk that filled up while a new registry was built from the run folders left audits.sqlite with its
     tables and no rows: from then on, space freed or not, `history` said 'no audits recorded' and `due`
