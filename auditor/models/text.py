@@ -1168,11 +1168,14 @@ def readable_length(max_length: int, tokenizer, config, model=None) -> int:
     an index error in the position embeddings, instead of being truncated and reported), nor than its
     tokenizer says it reads (a model trained on shorter inputs). Every text model, a prompted LM's
     prompt and text together included, is cut here. A tokenizer's unset limit (transformers' 1e30) is
-    no limit. Given the loaded ``model``, the positions are those its position table can number
-    (:func:`numbered_positions`)."""
+    no limit; one written as a whole number with a point (``512.0`` in tokenizer_config.json) is that
+    number, one with a fraction no limit. Given the loaded ``model``, the positions are those its
+    position table can number (:func:`numbered_positions`)."""
     for limit in (getattr(tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None),
                   numbered_positions(model)):
-        if isinstance(limit, int) and 2 < limit < 1_000_000:
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)
+        if isinstance(limit, int) and not isinstance(limit, bool) and 2 < limit < 1_000_000:
             max_length = min(max_length, limit)
     return max_length
 

@@ -6,12 +6,14 @@ while a classifier with the same tokenizer cut it at 16 and said so."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
 from auditor.models.decoder import load_causal_lm, load_sequence_classifier, prompt_limit
+from auditor.models.text import load_text_model, readable_length
 
-from . import tiny_decoder
+from . import tiny_bert, tiny_decoder
 
 LIMIT = 16  # the tokenizer's model_max_length; the model has 64 positions
 LONG = "the film was good " * 8
@@ -61,3 +63,19 @@ def test_the_truncation_note_names_the_tokenizers_limit(models):
 
     (note,) = [n for n in prompted.input_notes(Data()) if "truncated" in n]
     assert note.startswith(f"1 of 2 texts are longer than the model's limit of {LIMIT} tokens")
+
+
+@pytest.mark.parametrize("written, read", [(16, 16), (16.0, 16), (1e30, 128), (int(1e30), 128), (16.5, 128)])
+def test_a_tokenizers_limit_written_as_a_whole_float_is_a_limit(written, read):
+    """``model_max_length: 16.0`` in tokenizer_config.json was no limit (only an int was): the model was fed
+    128 tokens. transformers' unset limit (1e30) and a fraction stay no limit."""
+    assert readable_length(128, SimpleNamespace(model_max_length=written), SimpleNamespace()) == read
+
+
+def test_a_loaded_encoder_reads_its_tokenizers_float_limit(tmp_path):
+    path = tiny_bert.build_tiny_text_model(tmp_path / "bert", steps=1)
+    config = json.loads((path / "tokenizer_config.json").read_text())
+    (path / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": float(LIMIT)}))
+    model = load_text_model(path, max_length=128)
+    assert model.max_length == LIMIT  # was 128: the float was ignored
+    assert len(model.encode([LONG])[0].ids) == LIMIT
