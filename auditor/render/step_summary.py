@@ -32,11 +32,16 @@ def md_text(text: object) -> str:
     return _MARKUP.sub(r"\\\1", flat)
 
 
+NOT_JUDGED = "not judged on this data"  # a check that ran whose sample cannot decide a blocking gate (SampleTooSmall)
+
+
 def check_figure(check: CheckResult) -> str:
-    """The key figure shown for a check (its error's type where it raised), with the gate it did
-    not meet where that is not the key figure's own (``; not met: X (+n)``)."""
+    """The key figure shown for a check (where it has none: :data:`NOT_JUDGED` where the data could not
+    decide a blocking gate, its error's type where it raised), with the gate it did not meet where that is
+    not the key figure's own (``; not met: X (+n)``). The terminal's table shows the same."""
     missed = not_met(check.thresholds)
-    figure = check.key_figure or (check.error.type if check.error else "")
+    error = check.error and (NOT_JUDGED if check.error.type == "SampleTooSmall" else check.error.type)
+    figure = check.key_figure or error or ""
     if missed:
         figure += f"; not met: {missed[0]}" + (f" (+{len(missed) - 1})" if len(missed) > 1 else "")
     return figure

@@ -161,6 +161,25 @@ def test_summary_cells_escape_markdown(history):
     assert md_text("x\x1by") == "x\\\\x1by"  # a control character as its escape, the backslash escaped
 
 
+def test_a_check_the_data_cannot_judge_is_said_so_not_named_by_its_error_type(history):
+    """A check that ran, whose sample cannot decide a blocking gate (ERROR, SampleTooSmall), showed
+    "SampleTooSmall" where it had no key figure; its key figure where it has one. A check that raised keeps its
+    error's type."""
+    from auditor.results import ErrorInfo
+
+    result = history.runs[2].result
+    first = result.checks[0]
+
+    def errored(kind: str, figure: str | None) -> object:
+        return first.model_copy(update={"id": f"{kind}-{figure}", "status": Status.ERROR, "key_figure": figure,
+                                        "thresholds": [], "error": ErrorInfo(type=kind, message="m")})
+
+    checks = [errored("SampleTooSmall", None), errored("SampleTooSmall", "AUC 0.87"), errored("ValueError", None)]
+    rows = table(markdown_summary(result.model_copy(update={"checks": checks})))
+    assert rows == [["SampleTooSmall-None", "ERROR", "not judged on this data"],
+                    ["SampleTooSmall-AUC 0.87", "ERROR", "AUC 0.87"], ["ValueError-None", "ERROR", "ValueError"]]
+
+
 def test_json_puts_one_summary_on_stdout_and_the_table_on_stderr(history, artefacts, tmp_path, monkeypatch):
     """``run --json``: stdout is one JSON document that says what the table says (status, exit code,
     each check's status, key figure and missed gates with values and bounds, the files written, every
