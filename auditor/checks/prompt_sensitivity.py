@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator
 
-from auditor.checks.base import MIN_JUDGED, NON_NEGATIVE, SIGNED_UNIT, UNIT, Check, CheckOutput, Params, with_n
+from auditor.checks.base import MIN_JUDGED, NON_NEGATIVE, SIGNED_UNIT, UNIT, Check, CheckOutput, Params, count, with_n
 from auditor.checks.explainers import feature_vectors
 from auditor.inputs.model_card import text_slot_problem
 from auditor.metrics.statistics import finite_median, paired_difference_interval, share_with_interval
@@ -64,7 +64,7 @@ class PromptSensitivityParams(Params):
     variants: list[str] = Field(default_factory=list, max_length=MAX_VARIANTS)  # each holds {text} exactly once
     use_card_variants: bool = True  # add the card's auditor.prompt_variants
     explainer: str = "integrated_gradients"
-    n_instances: int = Field(12, ge=2, le=200)
+    n_instances: int = count(12, 200, minimum=2)
 
     @field_validator("variants")
     @classmethod

@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from auditor.checks.base import (
-    MAX_CONTROL_ORDERS, MIN_JUDGED, NON_NEGATIVE, UNIT, Check, CheckOutput, Params, count, gated_cell, most_bars,
-    with_n,
+    MAX_CONTROL_ORDERS, MAX_RESAMPLES, MIN_JUDGED, NON_NEGATIVE, UNIT, Check, CheckOutput, Params, count, gated_cell,
+    most_bars, with_n,
 )
 from auditor.checks.explainers import available_methods, ExplainerName, deletion_gaps
 from auditor.errors import CheckNotApplicable
@@ -107,22 +107,22 @@ def proxy_words(proxies, top_k: int) -> str:
 
 class FairnessParams(Params):
     fairness_groups: list[str] = []  # columns the policy adds to the card's sensitive_features
-    min_group_size: int = Field(30, ge=1, le=100_000)  # smaller groups are reported, not gated
-    min_explained_per_group: int = Field(5, ge=2, le=10_000)  # explained rows a group needs for quality disparity
-    n_bins: int = Field(4, ge=2, le=10)  # quantile bins of a numeric sensitive column with many values
+    min_group_size: int = count(30, 100_000)  # smaller groups are reported, not gated
+    min_explained_per_group: int = count(5, 10_000, minimum=2)  # explained rows a group needs for quality disparity
+    n_bins: int = count(4, 10, minimum=2)  # quantile bins of a numeric sensitive column with many values
     # a numeric sensitive column's bands, by the policy: cut points per column ({Age: [25, 50]}: < 25, 25–50,
     # ≥ 50); the four-fifths verdict depends on where the bands fall (quartiles of the credit example's
     # ages: a lowest ratio of 0.81; its card's own bands < 25 and 50+: 0.71)
     bins: dict[str, Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=1, max_length=20)]] = {}
-    max_categories: int = Field(10, ge=2, le=50)  # a numeric column with more distinct values is binned
-    n_bootstrap: int = Field(500, ge=50, le=10_000)
+    max_categories: int = count(10, 50, minimum=2)  # a numeric column with more distinct values is binned
+    n_bootstrap: int = count(500, MAX_RESAMPLES, minimum=50)
     # random orders averaged into each explained row's control (as explanation_clustering's): one order's
     # deletion AUC turns on where the few features that matter happen to fall
     control_orders: int = count(4, MAX_CONTROL_ORDERS)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     explainer: ExplainerName = "shap"
-    n_instances: int = Field(100, ge=2, le=5_000)  # explained rows for the attribution evidence
-    top_k: int = Field(5, ge=1, le=100)
+    n_instances: int = count(100, 5_000, minimum=2)  # explained rows for the attribution evidence
+    top_k: int = count(5, 100)
     proxy_association: float = Field(0.5, gt=0, le=1)  # bias-corrected Cramér's V at which a feature counts as a proxy
 
     @field_validator("fairness_groups")
