@@ -17,7 +17,8 @@ import pandas as pd
 from auditor.errors import DatasetError, ModelCardError, Problem
 from auditor.inputs.model_card import ModelCard
 from auditor.hashing import content_order, file_or_dir_sha256
-from auditor.inputs.table_file import delimiter_hint, header_data_hint, read_table, rows_named, rows_text, shown_value
+from auditor.inputs.table_file import (delimiter_hint, header_data_hint, read_table, rows_named, rows_text, shown_text,
+                                       shown_value)
 
 # unknown columns named in a message before "and N more" (a feature-store export of 3,000 columns was a
 # 32 KB message naming every one)
@@ -66,9 +67,9 @@ def _near_column(col: str, columns) -> str:
     if not near:
         return ""
     if unicodedata.normalize("NFC", near[0]) == unicodedata.normalize("NFC", str(col)):
-        return (f"; the file has {ascii(near[0])}, the same name in other Unicode code points than the card's "
-                f"{ascii(str(col))}: write both in one form (NFC)")
-    return f"; the file has {near[0]!r}: column names are case- and space-sensitive"
+        return (f"; the file has {shown_text(ascii(near[0]))}, the same name in other Unicode code points than the "
+                f"card's {shown_text(ascii(str(col)))}: write both in one form (NFC)")
+    return f"; the file has {shown_value(near[0])}: column names are case- and space-sensitive"
 
 
 def _numeric_target(target: pd.Series, name: str, problems: list[Problem]) -> tuple[pd.Series, np.ndarray]:
@@ -79,20 +80,20 @@ def _numeric_target(target: pd.Series, name: str, problems: list[Problem]) -> tu
             "true/false values" if pd.api.types.is_bool_dtype(target) or (
                 target.dtype == object and target.map(lambda v: isinstance(v, (bool, np.bool_))).any()) else None)
     if kind:  # numbers to pandas (nanoseconds since 1970, 0 and 1): audited as such, the errors read 3e15
-        problems.append(Problem(f"column {name!r}", f"a regression target must be numeric; it holds {kind}"))
+        problems.append(Problem(f"column {shown_value(name)}", f"a regression target must be numeric; it holds {kind}"))
         target = pd.Series(np.nan, index=target.index)
     values = pd.to_numeric(target, errors="coerce")
     bad = (values.isna() & target.notna()).to_numpy()
     if bad.any():
-        problems.append(Problem(f"column {name!r}", f"a regression target must be numeric; text in {rows_text(bad)}"))
+        problems.append(Problem(f"column {shown_value(name)}", f"a regression target must be numeric; text in {rows_text(bad)}"))
     numbers = values.to_numpy(dtype=float, na_value=np.nan)
     infinite = np.isinf(numbers)
     if infinite.any():
-        problems.append(Problem(f"column {name!r}", f"infinite target values in {rows_text(infinite)}"))
+        problems.append(Problem(f"column {shown_value(name)}", f"infinite target values in {rows_text(infinite)}"))
     with np.errstate(invalid="ignore"):
         huge = ~infinite & (np.abs(numbers) > MAX_TARGET)
     if huge.any():  # squared errors, variances and correlations of such values overflow to inf
-        problems.append(Problem(f"column {name!r}", f"target values beyond ±{MAX_TARGET:.0e} in {rows_text(huge)}: their "
+        problems.append(Problem(f"column {shown_value(name)}", f"target values beyond ±{MAX_TARGET:.0e} in {rows_text(huge)}: their "
                                 "squares overflow double precision, so no error, variance or correlation of them can "
                                 "be computed; rescale the target (e.g. to thousands) in the data and the model"))
     return values, np.array([repr(float(v)) for v in values.to_numpy(dtype=float, na_value=np.nan)], dtype=object)
@@ -171,14 +172,14 @@ def _group_column_problems(series: pd.Series, col: str) -> list[Problem]:
     if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
         mostly = _mostly_numbers(series)
         return [] if mostly is None else [Problem(
-            f"column {col!r}", f"numbers, but text in {rows_text(mostly)}; fix those cells (a sensitive column's "
+            f"column {shown_value(col)}", f"numbers, but text in {rows_text(mostly)}; fix those cells (a sensitive column's "
                                "groups are its values, or bands of its numbers)")]
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     infinite = np.isinf(values)
     with np.errstate(invalid="ignore"):
         huge = ~infinite & (np.abs(values) > MAX_TARGET)
-    return ([Problem(f"column {col!r}", f"infinite values in {rows_text(infinite)}")] if infinite.any() else []) + (
-        [Problem(f"column {col!r}", f"values beyond ±{MAX_TARGET:.0e} in {rows_text(huge)}: no band of them can be "
+    return ([Problem(f"column {shown_value(col)}", f"infinite values in {rows_text(infinite)}")] if infinite.any() else []) + (
+        [Problem(f"column {shown_value(col)}", f"values beyond ±{MAX_TARGET:.0e} in {rows_text(huge)}: no band of them can be "
                                     "computed; rescale the column")] if huge.any() else [])
 
 
@@ -218,30 +219,30 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     expected = set(features) | {block.target} | set(sensitive)
     for col in [block.target, *features]:
         if col not in df.columns:
-            problems.append(Problem(f"column {col!r}", f"missing (the card names it{_near_column(col, df.columns)})"))
+            problems.append(Problem(f"column {shown_value(col)}", f"missing (the card names it{_near_column(col, df.columns)})"))
     if problems and path.suffix.lower() == ".csv":
         problems.extend(delimiter_hint(df) + header_data_hint([str(c) for c in df.columns], other_problems=False))
     for col in sensitive:
         if col not in df.columns and col not in features:
             whose = "the card's sensitive_features" if col in block.sensitive_features else "the policy's fairness_groups"
-            problems.append(Problem(f"column {col!r}", f"missing ({whose} names it as a sensitive feature"
+            problems.append(Problem(f"column {shown_value(col)}", f"missing ({whose} names it as a sensitive feature"
                                                        f"{_near_column(col, df.columns)})"))
     for col in block.ignore_columns:  # a misspelt name would leave the column it meant among the features
         if col not in df.columns:
-            problems.append(Problem(f"column {col!r}", "missing (the card's auditor.ignore_columns names it"
+            problems.append(Problem(f"column {shown_value(col)}", "missing (the card's auditor.ignore_columns names it"
                                                        f"{_near_column(col, df.columns)})"))
     if card.feature_names is not None or block.task == "text-classification":
         extra = [c for c in df.columns if c not in expected and c not in block.ignore_columns]
         if extra:
             more = f" and {len(extra) - MAX_COLUMNS_LISTED:,} more" if len(extra) > MAX_COLUMNS_LISTED else ""
             problems.append(Problem(
-                f"column{'s' * (len(extra) > 1)} {', '.join(map(repr, extra[:MAX_COLUMNS_LISTED]))}{more}",
+                f"column{'s' * (len(extra) > 1)} {', '.join(map(shown_value, extra[:MAX_COLUMNS_LISTED]))}{more}",
                 "not in the card's features; list them in auditor.ignore_columns to keep them",
             ))
     unknown = [c for c in block.immutable_features if c not in features]
     card_problem = ModelCardError(str(card.path), [Problem(
-        "auditor.immutable_features", f"{', '.join(map(repr, unknown))} not among the dataset's feature columns "
-                                      f"({source}: {', '.join(features)})")]) if unknown else None
+        "auditor.immutable_features", f"{', '.join(map(shown_value, unknown))} not among the dataset's feature columns "
+                                      f"({source}: {', '.join(map(shown_text, features))})")]) if unknown else None
 
     def invalid(problems: list[Problem]) -> DatasetError:
         """The data's problems, and the card's with them: it had waited for the data's to be mended."""
@@ -257,7 +258,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     for col in [block.target, *features, *group_only]:
         nested = _nested(df[col])
         if nested.any():
-            problems.append(Problem(f"column {col!r}", f"nested values (lists or objects) in {rows_text(nested)}; "
+            problems.append(Problem(f"column {shown_value(col)}", f"nested values (lists or objects) in {rows_text(nested)}; "
                                                        "each cell must hold one value"))
     if problems:
         raise invalid(problems)
@@ -270,14 +271,14 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                                                             "rows under a table); delete these rows")])
     target = df[block.target]
     if target.isna().any():
-        problems.append(Problem(f"column {block.target!r}", f"target missing in {rows_text(target.isna().to_numpy())}"))
+        problems.append(Problem(f"column {shown_value(block.target)}", f"target missing in {rows_text(target.isna().to_numpy())}"))
     if block.task == "tabular-regression":
         target, labels = _numeric_target(target, block.target, problems)
     else:
         labels = target.astype(str).to_numpy()
     if target.notna().all() and len(np.unique(labels)) < 2:
         what = "value" if block.task == "tabular-regression" else "class"
-        problems.append(Problem(f"column {block.target!r}",
+        problems.append(Problem(f"column {shown_value(block.target)}",
                                 f"only one {what} ({shown_value(labels[0])}); an audit needs at least two"))
 
     declared = {f.name: f.type for f in block.features or []}
@@ -292,20 +293,20 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             empty = series.isna().to_numpy() if path.suffix.lower() == ".csv" else np.zeros(len(series), dtype=bool)
             bad = ~series.map(lambda v: isinstance(v, str)).to_numpy() & ~empty
             if bad.any():
-                problems.append(Problem(f"column {col!r}", f"expected text, got missing or non-text values in {rows_text(bad)}"))
+                problems.append(Problem(f"column {shown_value(col)}", f"expected text, got missing or non-text values in {rows_text(bad)}"))
                 continue
             series = frame[col] = series.where(~empty, "")
             long = series.map(len).to_numpy() > MAX_TEXT_CHARS
             if long.any():
-                problems.append(Problem(f"column {col!r}", f"texts longer than {MAX_TEXT_CHARS:,} characters (the limit per "
+                problems.append(Problem(f"column {shown_value(col)}", f"texts longer than {MAX_TEXT_CHARS:,} characters (the limit per "
                                                            f"field) in {rows_text(long)}"))
             continue
         if series.isna().all():
-            problems.append(Problem(f"column {col!r}", "every value is missing; a feature with no values cannot be audited"))
+            problems.append(Problem(f"column {shown_value(col)}", "every value is missing; a feature with no values cannot be audited"))
             continue
         booleans = _booleans_among_numbers(series)
         if booleans is not None:
-            problems.append(Problem(f"column {col!r}", f"numbers, but true/false in {rows_text(booleans)}; write "
+            problems.append(Problem(f"column {shown_value(col)}", f"numbers, but true/false in {rows_text(booleans)}; write "
                                                        "those cells as numbers (or every cell of the column as true/false)"))
             continue
         if kind != "categorical" and _only_numbers(series):  # integers beyond 64 bits, decimals: numbers pandas left untyped
@@ -313,26 +314,26 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         if kind is None and not pd.api.types.is_numeric_dtype(series):
             mostly = _mostly_numbers(series)
             if mostly is not None:
-                problems.append(Problem(f"column {col!r}", f"numbers, but text in {rows_text(mostly)}; fix those cells, "
+                problems.append(Problem(f"column {shown_value(col)}", f"numbers, but text in {rows_text(mostly)}; fix those cells, "
                                                            "or declare the column's type in auditor.features"))
                 continue
         if kind is None and pd.api.types.is_bool_dtype(series):  # "True"/"False" in a CSV, booleans in JSON or Parquet
-            typing_notes.append(f"column {col!r} holds true/false values: audited as the numbers 1 and 0 (as "
+            typing_notes.append(f"column {shown_value(col)} holds true/false values: audited as the numbers 1 and 0 (as "
                                 "scikit-learn reads a boolean column); declare it in auditor.features (type: "
                                 "categorical) to audit it as the two values written")
         if kind == "numeric" or (kind is None and pd.api.types.is_numeric_dtype(series)):
             numeric = pd.to_numeric(series, errors="coerce")
             not_numbers = numeric.isna() & series.notna()
             if not_numbers.any():
-                problems.append(Problem(f"column {col!r}", f"expected numbers, got text in {rows_text(not_numbers.to_numpy())}"))
+                problems.append(Problem(f"column {shown_value(col)}", f"expected numbers, got text in {rows_text(not_numbers.to_numpy())}"))
             values = numeric.to_numpy(dtype=float, na_value=np.nan)
             infinite = np.isinf(values)
             if infinite.any():
-                problems.append(Problem(f"column {col!r}", f"infinite values in {rows_text(infinite)}"))
+                problems.append(Problem(f"column {shown_value(col)}", f"infinite values in {rows_text(infinite)}"))
             with np.errstate(invalid="ignore"):
                 huge = ~infinite & (np.abs(values) > MAX_TARGET)
             if huge.any():  # a perturbation's standard deviation, a distance: their squares overflow to inf
-                problems.append(Problem(f"column {col!r}", f"values beyond ±{MAX_TARGET:.0e} in {rows_text(huge)}: their "
+                problems.append(Problem(f"column {shown_value(col)}", f"values beyond ±{MAX_TARGET:.0e} in {rows_text(huge)}: their "
                                         "squares overflow double precision, so no spread, distance or perturbation "
                                         "of them can be computed; rescale the column in the data and the model"))
             frame[col] = numeric.astype(float)
@@ -341,14 +342,14 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
             if mixed is not None:
                 (few, few_what), (many, many_what) = sorted(zip(mixed, ("text", "numbers or booleans")),
                                                             key=lambda kind: kind[0].sum())
-                problems.append(Problem(f"column {col!r}", f"a categorical column mixing text and other values: "
+                problems.append(Problem(f"column {shown_value(col)}", f"a categorical column mixing text and other values: "
                                                            f"{few_what} in {rows_text(few)}, {many_what} in the other "
                                                            f"{int(many.sum())} rows with a value (a model sees 5 and "
                                                            "\"5\" as different categories); write every value of the "
                                                            "column the same way"))
                 continue
             if kind is None and _numbers_written_as_text(series):
-                typing_notes.append(f"column {col!r} holds numbers written as text (e.g. {shown_value(series.dropna().iloc[0])}): "
+                typing_notes.append(f"column {shown_value(col)} holds numbers written as text (e.g. {shown_value(series.dropna().iloc[0])}): "
                                     "audited as categories, as written (a perturbation swaps them, never moves them by "
                                     "fractions); declare it in auditor.features (type: numeric) to audit it as numbers")
             categorical.append(col)
@@ -356,7 +357,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         missing = series.isna().to_numpy()
         if missing.any() and block.missing_values == "reject":
             problems.append(Problem(
-                f"column {col!r}",
+                f"column {shown_value(col)}",
                 f"missing values in {rows_text(missing)} (set auditor.missing_values: allow if the model handles them)",
             ))
     for col in group_only:
@@ -376,7 +377,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
     if block.task == "text-classification":
         empty = frame[features[0]].map(_blank).to_numpy(dtype=bool)
         if empty.all():
-            raise DatasetError(source, [Problem(f"column {features[0]!r}", "every text is empty")])
+            raise DatasetError(source, [Problem(f"column {shown_value(features[0])}", "every text is empty")])
         if empty.any():
             source_rows = np.flatnonzero(~empty)
             frame, labels = frame.iloc[source_rows], labels[source_rows]
@@ -388,7 +389,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
                 f"evidence/dataset-sample.csv gives each one's row in the file"
             )
             if len(np.unique(labels)) < 2:
-                raise DatasetError(source, [Problem(f"column {block.target!r}", "only one class among the non-empty texts")])
+                raise DatasetError(source, [Problem(f"column {shown_value(block.target)}", "only one class among the non-empty texts")])
     frame = frame.copy()  # one block per dtype again: a column replaced one by one fragments a wide frame
     text = block.task == "text-classification"
     # texts that differ only in their Unicode form (NFC and NFD spellings) are copies too; a tabular
@@ -442,7 +443,7 @@ def load_dataset(path: str | Path, card: ModelCard, *, max_rows: int | None = No
         source_rows = drawn if source_rows is None else source_rows[drawn]
         if len(np.unique(labels)) < 2:
             raise DatasetError(source, [Problem(
-                f"column {block.target!r}",
+                f"column {shown_value(block.target)}",
                 f"the sample of {max_rows:,} rows (policy dataset.max_rows) holds only one class; raise max_rows",
             )])
         notes.append(
@@ -469,7 +470,7 @@ def _fraction_example(keys: pd.DataFrame, fractions: pd.DataFrame, copies: np.nd
     """The first copy's first fraction, as the note names it."""
     row = int(np.flatnonzero(copies)[0])
     col = fractions.columns[fractions.iloc[row].to_numpy()][0]
-    name = "the label" if col == "\0label" else f"{col!r}"
+    name = "the label" if col == "\0label" else f"{shown_value(col)}"
     return f"e.g. {keys.iloc[row][col]:g} in {name} of file row {row}"
 
 
@@ -488,12 +489,12 @@ def read_as_categories(data: EvalDataset, card: ModelCard, found: dict[str, str]
                                      for v in series], index=series.index, dtype=object)
         data.categorical.append(col)
         levels = pd.unique(data.frame[col].dropna())
-        notes.append(f"column {col!r} holds numbers ({len(levels)} distinct values) that the model reads as categories "
+        notes.append(f"column {shown_value(col)} holds numbers ({len(levels)} distinct values) that the model reads as categories "
                      f"({found[col]}), and the card does not declare its type: audited as categorical (levels swapped, "
                      "never moved by fractions); declare it in auditor.features (type: categorical, or numeric) to say so")
     data.categorical.sort(key=data.feature_names.index)
     kept = [c for c in data.feature_names if c in found and declared.get(c) == "numeric"]
-    notes += [f"column {c!r} is declared numeric in the card, though the model reads it as categories ({found[c]}): "
+    notes += [f"column {shown_value(c)} is declared numeric in the card, though the model reads it as categories ({found[c]}): "
               "audited as a number, so perturbations and sweeps give it values the model's encoder may not have seen"
               for c in kept]
     return notes

@@ -41,12 +41,16 @@ def rows_named(rows) -> str:
 MAX_SHOWN_CHARS = 60  # characters of a cell's value quoted in a message or note
 
 
-def shown_value(value) -> str:
-    """A cell's value quoted in a message or a note: its repr, a longer one cut to its first
-    ``MAX_SHOWN_CHARS`` characters and "…" (a 5 MB category was copied whole into result.json, twice
-    into report.html, and ran off the PDF's page)."""
-    text = repr(value)
+def shown_text(text: str) -> str:
+    """``text`` in a message or a note, a longer one cut to its first ``MAX_SHOWN_CHARS`` characters
+    and "…" (a 5 MB category was copied whole into result.json, twice into report.html, and ran off the
+    PDF's page; a 10,000-character column name into every problem of its column)."""
     return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "…"
+
+
+def shown_value(value) -> str:
+    """A cell's value (or a column's name) quoted in a message or a note: its repr, cut by :func:`shown_text`."""
+    return shown_text(repr(value))
 
 
 DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -174,7 +178,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     names = pq.read_schema(path).names
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:  # pyarrow's own message lists its internal columns
-        raise DatasetError(str(path), [Problem(f"column {n!r}", f"{names.count(n)} columns have this name; name each "
+        raise DatasetError(str(path), [Problem(f"column {shown_value(n)}", f"{names.count(n)} columns have this name; name each "
                                                                  "column once") for n in twice])
     import pyarrow as pa
 
@@ -206,7 +210,7 @@ def _read_csv(path: Path, text_columns: tuple[str, ...] = (), categorical_column
         if not name.strip():  # pandas would call it 'Unnamed: N'
             duplicates.append(Problem(f"header, column {i}", "the column has no name; name every column"))
         elif name in seen:
-            duplicates.append(Problem(f"header, column {i}", f"duplicate column name {name!r} (also column {seen[name]})"))
+            duplicates.append(Problem(f"header, column {i}", f"duplicate column name {shown_value(name)} (also column {seen[name]})"))
         seen.setdefault(name, i)
     if header_end > 1 and (duplicates or at_end):  # a quote that ran the header on: a stray or unclosed one
         hints = [Problem("header", f"a quoted field runs from line 1 to line {header_end}"
@@ -265,7 +269,7 @@ def _categories_as_written(path: Path, frame: pd.DataFrame, columns: list[str]) 
             continue
         frame[col] = series
         shown = ", ".join(repr(v) for v in lost[:MAX_LISTED]) + (" …" if len(lost) > MAX_LISTED else "")
-        notes[col] = (f"column {col!r} (categorical in the card): every value kept as the text written, since "
+        notes[col] = (f"column {shown_value(col)} (categorical in the card): every value kept as the text written, since "
                       f"{shown} would change as a number ({lost[0]!r} would read as {pd.to_numeric(lost[0]).item()!r})")
     return notes
 
@@ -287,7 +291,7 @@ def _missing_words(frame: pd.DataFrame, text_columns: set[str]) -> dict[str, str
             frame[col] = pd.to_numeric(series.where(~words), errors="coerce")
             continue
         found = ", ".join(repr(w) for w in sorted(set(series[words])))
-        notes[col] = (f"column {col!r}: {found} in {rows_text(words)} read as the text written, not as a missing value "
+        notes[col] = (f"column {shown_value(col)}: {found} in {rows_text(words)} read as the text written, not as a missing value "
                       "(in a CSV only an empty cell is missing)")
     return notes
 
@@ -380,7 +384,7 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                 problems.append(Problem(f"line {lineno}", "expected a JSON object"))
                 continue
             if obj.duplicates:
-                problems.append(Problem(f"line {lineno}", f"{', '.join(map(repr, obj.duplicates))} given twice in the "
+                problems.append(Problem(f"line {lineno}", f"{', '.join(map(shown_value, obj.duplicates))} given twice in the "
                                                           "object; which value is meant is not clear"))
                 continue
             if "\\ud" in line.lower() and _lone_surrogate(obj):  # an escape such as \ud800 that is half a character

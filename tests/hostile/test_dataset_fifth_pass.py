@@ -195,3 +195,24 @@ def test_a_gate_one_positive_cannot_reach_names_the_positives_not_the_rows(tmp_p
     html = (record.path / "report.html").read_text()
     assert "Not judged on this data: the sample cannot reach the policy&#39;s bounds: " in html
     assert "SampleTooSmall" not in html
+
+
+# --- a very long column name ---------------------------------------------------------------------------
+
+def test_a_very_long_column_name_is_cut_in_every_problem_that_names_it(cli, tmp_path, artefacts, card_writer, csv_writer,
+                                                                       card_only_policy):
+    """A 10,000-character header was copied whole into each problem naming its column (the message ran to pages);
+    it is cut as a cell's value is, to its first 60 characters and "…"."""
+    long = "x" * 10_000
+    frame = _frame(artefacts).rename(columns={"x3": long})
+    frame[long] = frame[long].astype(float)
+    frame.loc[1, long] = float("inf")
+    card = card_writer(tmp_path / "card", features=["x1", "x2", {"name": long, "type": "numeric"}, "color"])
+    for data, said in ((frame.assign(**{"y" * 10_000: 1}), f"(1 problem): - column '{'y' * 59}…: not in the card's features"),
+                       (frame, f"(1 problem): - column '{'x' * 59}…: infinite values in row 1"),
+                       (frame.rename(columns={long: long.upper()}),  # as missing, and as not in the card's features
+                        f"(2 problems): - column '{'x' * 59}…: missing (the card names it; the file has '{'X' * 59}…: "
+                        f"column names are case- and space-sensitive) - column '{'X' * 59}…: not in the card's features")):
+        res = cli("validate", "--policy", card_only_policy, "--card", card, "--data", csv_writer(tmp_path, data))
+        assert res.code == 3 and said in res.text, res.text
+        assert not any(ch * 61 in res.text for ch in "xXy"), res.text
