@@ -494,16 +494,16 @@ def _never_into(named: bool, done: str = "the registry's tables are never added 
     return f"{done} another application's database: {fix} (an empty file is a new registry)"
 
 
-def refuse_foreign(url, file: Path, out, what: str = READS_ONLY) -> None:
-    """Refuse (exit 2) a named SQLite ``file`` that is a database without the registry's runs table:
-    another application's, which a command reading the registry had given the registry's tables and
-    read as no audits."""
+def refuse_foreign(url, file: Path, out, what: str = READS_ONLY, *, named: bool = True) -> None:
+    """Refuse (exit 2) a SQLite ``file`` (``named`` by --db or $AUDITOR_DB, else the output folder's own) that is
+    a database without the registry's runs table: another application's, which a command reading the registry had
+    given the registry's tables and read as no audits."""
     try:
         holds_runs = _has_table(url)
     except DB_ERRORS as exc:
-        raise _read_error(exc, file, out, named=True) from None
+        raise _read_error(exc, file, out, named=named) from None
     if not holds_runs:
-        raise _foreign(file, what)
+        raise _foreign(file, what, named=named)
 
 
 def _foreign(registry: object, what: str = READS_ONLY, *, named: bool = True) -> UsageError:

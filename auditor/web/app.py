@@ -122,6 +122,8 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         raise UsageError(f"{out} has no registry ({DEFAULT_DB_NAME}), which holds the accounts that log in; serve reads a "
                          f"registry and never creates one: add an account with `auditor users add NAME --role approver "
                          f"--out {out}` (which indexes the runs too), then serve again")
+    if not (db or os.environ.get(ENV_DB)):  # another application's file in the output folder had been given the tables
+        refuse_foreign(registry_url(out, db), own, out, "serve reads a registry and never creates one", named=False)
     ws = Workspace(out, db, key)
     _check_indexed(ws, out, db)
     if key:

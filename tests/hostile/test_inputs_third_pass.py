@@ -290,6 +290,27 @@ def test_serve_never_writes_into_another_database_or_an_empty_file(tmp_path):
         assert db.read_bytes() == before
 
 
+def test_serve_never_writes_into_another_applications_database_in_the_output_folder(tmp_path):
+    """An ``<out>/audits.sqlite`` of another application was given the registry's tables by `serve` (it is no
+    empty file, so not refused as a missing registry); it is refused, the file untouched."""
+    from auditor.errors import UsageError
+    from auditor.web.app import create_app
+
+    out = tmp_path / "out"
+    out.mkdir()
+    other = out / "audits.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+    conn.close()
+    before = other.read_bytes()
+    with pytest.raises(UsageError) as info:
+        create_app(out)
+    assert str(info.value) == (f"the registry {other} is a database without the audit registry's table auditor_runs "
+                               "(another application's file in the output folder?); serve reads a registry and never "
+                               "creates one")
+    assert other.read_bytes() == before
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_read_only_registry_commands_refuse_an_in_memory_registry(cli, url):
     """`due --db sqlite://` said "nothing due" (exit 0): an in-memory database is empty, as a mistyped path."""
