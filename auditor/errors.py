@@ -28,6 +28,21 @@ class Problem:
         return f"{self.location}: {self.message}" if self.location else self.message
 
 
+MAX_SHOWN_CHARS = 60  # characters of a cell's value quoted in a message or note
+
+
+def shown_text(text: str) -> str:
+    """``text`` in a message or a note, a longer one cut to its first ``MAX_SHOWN_CHARS`` characters
+    and "…" (a 5 MB category was copied whole into result.json, twice into report.html, and ran off the
+    PDF's page; a 10,000-character column name into every problem of its column)."""
+    return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "…"
+
+
+def shown_value(value) -> str:
+    """A cell's value (or a column's name) quoted in a message or a note: its repr, cut by :func:`shown_text`."""
+    return shown_text(repr(value))
+
+
 class AuditorError(Exception):
     """Base class of every error the CLI reports without a traceback."""
 

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from auditor.errors import DatasetError, ModelCardError, Problem
+from auditor.errors import DatasetError, ModelCardError, Problem, shown_text, shown_value
 from auditor.inputs.model_card import ModelCard
 from auditor.hashing import content_order, file_or_dir_sha256
-from auditor.inputs.table_file import (delimiter_hint, header_data_hint, read_table, rows_named, rows_text, shown_text,
-                                       shown_value)
+from auditor.inputs.table_file import delimiter_hint, header_data_hint, read_table, rows_named, rows_text
 
 # unknown columns named in a message before "and N more" (a feature-store export of 3,000 columns was a
 # 32 KB message naming every one)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from auditor.errors import DatasetError, Problem
+from auditor.errors import DatasetError, Problem, shown_value
 from auditor.inputs.yamlio import byte_location
 
 MAX_DATASET_BYTES = 2_000_000_000
@@ -36,21 +36,6 @@ def rows_named(rows) -> str:
     listed = ", ".join(str(r) for r in rows[:MAX_LISTED])
     more = f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
     return f"row{'s' * (len(rows) != 1)} {listed}{more}"
-
-
-MAX_SHOWN_CHARS = 60  # characters of a cell's value quoted in a message or note
-
-
-def shown_text(text: str) -> str:
-    """``text`` in a message or a note, a longer one cut to its first ``MAX_SHOWN_CHARS`` characters
-    and "…" (a 5 MB category was copied whole into result.json, twice into report.html, and ran off the
-    PDF's page; a 10,000-character column name into every problem of its column)."""
-    return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "…"
-
-
-def shown_value(value) -> str:
-    """A cell's value (or a column's name) quoted in a message or a note: its repr, cut by :func:`shown_text`."""
-    return shown_text(repr(value))
 
 
 DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditor.inputs.table_file import shown_value
+from auditor.errors import shown_value
 
 ENCODERS = ("OneHotEncoder", "OrdinalEncoder", "TargetEncoder")
 
