@@ -282,10 +282,13 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
 
         folder = request.path_params["model"]
         a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
+        if not (a and b):  # the form's two versions, or a link cut short
+            raise HTTPException(400, f"Choose two versions to compare: /m/{folder}/diff?a=v0001&b=v0002 "
+                                     f"({'neither was given' if not (a or b) else 'only one was given'}).")
         _, run_a = ws.catalogue.run(folder, a)
         _, run_b = ws.catalogue.run(folder, b)
         if run_a.path == run_b.path:
-            raise HTTPException(400, "choose two different versions")
+            raise HTTPException(400, f"Choose two different versions to compare ({a} was given as both).")
         run_a.audit_result(), run_b.audit_result()
         try:
             data = checked_diff(run_a, run_b, db=ws.db)  # signatures against the served registry's keys
@@ -301,7 +304,10 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         return FileResponse(templates_dir() / "web.css", media_type="text/css")
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return ws.page(request, "error.html.j2", 404, title="Not found", message="There is no such page or run.")
+        # what is missing, as the catalogue names it (a model, a version, a run folder deleted after it was
+        # recorded, a listed file removed since): never the server's paths
+        message = f"{exc}." if isinstance(exc, NotFound) and str(exc) else "There is no such page or run."
+        return ws.page(request, "error.html.j2", 404, title="Not found", message=message)
 
     async def unreadable_run(request: Request, exc: ResultFileError) -> Response:
         problems = "; ".join(f"{p.location}: {p.message}" if p.location else p.message for p in exc.problems[:5])

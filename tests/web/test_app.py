@@ -870,3 +870,51 @@ def test_a_key_revoked_while_the_server_runs_signs_nothing_and_serve_refuses_to_
     assert not (ws.out / ws.model / "signoffs" / "v0001").exists()
     with pytest.raises(UsageError, match="key 'web' was revoked at"):
         create_app(ws.out, key="web")
+
+
+def alert(page: str) -> str:
+    return re.sub(r"\s+", " ", re.search(r'role="alert">(.*?)</p>', page, re.S).group(1))
+
+
+def test_what_was_removed_after_the_server_started_is_named_on_the_404_page(history, tmp_path, monkeypatch):
+    """A run folder, a listed file or a signed report removed while serving was "There is no such page
+    or run.", the page for a mistyped URL: a reviewer could not tell a deleted audit from a typo. The
+    404 page now says what is missing and that the run was altered (never the server's paths)."""
+    from auditor.records.signoff import sign_off
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    sign_off(ws.out / ws.model / "v0002", reviewer="Ann", decision="approve", comment="ok")
+    client = TestClient(create_app(ws.out, key="web"), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    shutil.rmtree(ws.out / ws.model / "v0001")
+    (ws.out / ws.model / "v0002" / "report.pdf").unlink()
+    (ws.out / ws.model / "signoffs" / "v0002" / "report-signed-1.pdf").unlink()
+    for path, said in ((f"/m/{ws.model}/v0001", f"{ws.model} v0001 is in the registry, but its run folder or its "
+                        "result.json is no longer on disk: it was moved or deleted after the run was recorded."),
+                       (f"/m/{ws.model}/diff?a=v0001&b=v0003", f"{ws.model} v0001 is in the registry"),
+                       (f"/m/{ws.model}/v0002/files/report.pdf", "report.pdf is listed in the run's manifest.json but "
+                        "missing from the run folder: the run was altered after it was written"),
+                       (f"/m/{ws.model}/v0002/signed/1", "the signed report of sign-off #1 (report-signed-1.pdf) is "
+                        "missing from the model's signoffs folder"),
+                       (f"/m/{ws.model}/v0009", f"no run {ws.model}/v0009."),
+                       (f"/m/{ws.model}/v0002/files/not-listed.txt", "not-listed.txt is not a file of this run."),
+                       (f"/m/{ws.model}/v0002/signed/2", "no sign-off #2.")):
+        page = client.get(path)
+        assert page.status_code == 404, path
+        assert said in alert(page.text).replace("&#39;", "'"), (path, alert(page.text))
+        assert str(tmp_path) not in page.text
+    assert "There is no such page or run." in client.get("/no/such/page").text
+
+
+def test_a_diff_without_two_versions_says_what_to_give(ws):
+    """/m/MODEL/diff without ?a= and ?b= was a 404 "There is no such page or run."; now a 400 naming the query."""
+    client = TestClient(ws.app)
+    ws.app.state.workspace.throttle._failures.clear()
+    login(client, "vera")
+    for query, said in (("", "neither was given"), ("?a=v0001", "only one was given"), ("?b=v0002", "only one was given")):
+        page = client.get(f"/m/{ws.model}/diff{query}")
+        assert page.status_code == 400, query
+        assert alert(page.text) == f"Choose two versions to compare: /m/{ws.model}/diff?a=v0001&amp;b=v0002 ({said}).", query
+    page = client.get(f"/m/{ws.model}/diff?a=v0001&b=v0001")
+    assert page.status_code == 400 and alert(page.text) == "Choose two different versions to compare (v0001 was given as both)."
