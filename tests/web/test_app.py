@@ -918,3 +918,17 @@ def test_a_diff_without_two_versions_says_what_to_give(ws):
         assert alert(page.text) == f"Choose two versions to compare: /m/{ws.model}/diff?a=v0001&amp;b=v0002 ({said}).", query
     page = client.get(f"/m/{ws.model}/diff?a=v0001&b=v0001")
     assert page.status_code == 400 and alert(page.text) == "Choose two different versions to compare (v0001 was given as both)."
+
+
+def test_the_page_of_a_superseded_run_names_the_newest_version(ws):
+    """A reviewer who reached v0001 from a link (an e-mail, the history) saw nothing saying it was not the
+    model's newest audit, and could approve it unaware of v0003; the model page alone said "superseded"."""
+    client = TestClient(ws.app)
+    ws.app.state.workspace.throttle._failures.clear()
+    login(client, "alice")
+    for version in ("v0001", "v0002"):
+        page = client.get(f"/m/{ws.model}/{version}").text
+        note = re.search(r'<p class="note" id="superseded">(.*?)</p>', page, re.S)
+        assert note, version
+        assert f'<a href="/m/{ws.model}/v0003">v0003</a> is' in note.group(1) and f"concern {version} only" in note.group(1)
+    assert 'id="superseded"' not in client.get(f"/m/{ws.model}/v0003").text
