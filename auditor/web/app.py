@@ -145,7 +145,14 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
                 return _registry_unreadable(ws, request, exc)
             if user is None:
                 request.session.pop("user", None)
-                return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+                if request.method in ("GET", "HEAD"):  # back to the page asked for, its query too (a diff's ?a=&b=)
+                    target = f"{path}?{request.url.query}" if request.url.query else path
+                    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+                # a form sent without a live session (it ended, its user logged out elsewhere, the server restarted):
+                # nothing was recorded. Back to the page the sign-off form is on, not to a POST-only URL (a 405)
+                if path.startswith("/m/") and path.endswith("/sign-off"):
+                    return RedirectResponse(f"/login?next={quote(path.removesuffix('/sign-off'))}&unsent=1", status_code=303)
+                return RedirectResponse("/login?next=/", status_code=303)
             request.scope["user"] = user
         return await call_next(request)
 
@@ -153,7 +160,8 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         nxt = request.query_params.get("next", "/")
         nxt = nxt if nxt.startswith("/") and not nxt.startswith(("//", "/\\")) else "/"  # no redirect off-site
         if request.method == "GET":
-            return ws.page(request, "login.html.j2", next=nxt, error=None)
+            unsent = request.query_params.get("unsent") == "1"
+            return ws.page(request, "login.html.j2", next=nxt, error=None, unsent=unsent)
         form = await request.form()
         if not csrf_ok(request, form.get("csrf_token")):
             return _forbidden(ws, request, "The form expired or did not come from this page (missing CSRF token).")
@@ -161,14 +169,14 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         keys = (f"addr:{request.client.host if request.client else '?'}", f"user:{name}")
         wait = ws.throttle.retry_after(*keys)
         if wait:
-            resp = ws.page(request, "login.html.j2", 429, next=nxt,
+            resp = ws.page(request, "login.html.j2", 429, next=nxt, unsent=False,
                            error=f"Too many failed logins: try again in {wait // 60 + 1} minutes.")
             resp.headers["Retry-After"] = str(wait)
             return resp
         user = await run_in_threadpool(authenticate, ws.registry, name, str(form.get("password", "")))
         if user is None:
             ws.throttle.failed(*keys)
-            return ws.page(request, "login.html.j2", 401, next=nxt, error="Unknown user or wrong password.")
+            return ws.page(request, "login.html.j2", 401, next=nxt, unsent=False, error="Unknown user or wrong password.")
         ws.throttle.succeeded(keys[1])
         request.session.clear()
         request.session.update(user=user.name, csrf=secrets.token_urlsafe(32), sid=ws.open_session())

@@ -932,3 +932,40 @@ def test_the_page_of_a_superseded_run_names_the_newest_version(ws):
         assert note, version
         assert f'<a href="/m/{ws.model}/v0003">v0003</a> is' in note.group(1) and f"concern {version} only" in note.group(1)
     assert 'id="superseded"' not in client.get(f"/m/{ws.model}/v0003").text
+
+
+def test_a_login_goes_back_to_the_diff_asked_for_and_a_sign_off_sent_without_a_session_to_its_run_page(ws):
+    """The login redirect kept the path alone: a diff link (?a=&b=) opened after logging in as a diff of
+    nothing. A sign-off sent once the session had ended (8 hours, a logout elsewhere, a server restart)
+    came back, after the login, to the POST-only /sign-off URL: a 405 page, and nothing said the
+    decision was not recorded."""
+    from urllib.parse import quote
+
+    ws.app.state.workspace.throttle._failures.clear()
+    client = TestClient(ws.app)
+    diff = f"/m/{ws.model}/diff?a=v0001&b=v0003"
+    r = client.get(diff, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/login?next={quote(diff)}"
+    page = client.get(r.headers["location"]).text
+    action = re.search(r'<form method="post" action="([^"]+)"', page).group(1).replace("&amp;", "&")
+    r = client.post(action, data={"username": "alice", "password": PASSWORD, "csrf_token": token(page)},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == diff
+    assert client.get(diff).status_code == 200
+
+    anonymous = TestClient(ws.app)
+    before = read_signoffs(open_run(ws.out / ws.model / "v0002"))
+    r = anonymous.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "reject", "comment": "late"},
+                       follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/login?next=/m/{ws.model}/v0002&unsent=1"
+    page = anonymous.get(r.headers["location"]).text
+    assert "the sign-off you sent was not recorded" in re.search(r'id="unsent"[^>]*>(.*?)</p>', page, re.S).group(1)
+    action = re.search(r'<form method="post" action="([^"]+)"', page).group(1).replace("&amp;", "&")
+    r = anonymous.post(action, data={"username": "alice", "password": PASSWORD, "csrf_token": token(page)},
+                       follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/m/{ws.model}/v0002"
+    assert anonymous.get(r.headers["location"]).status_code == 200
+    assert read_signoffs(open_run(ws.out / ws.model / "v0002")) == before
+    assert 'id="unsent"' not in TestClient(ws.app).get("/login").text
+    r = TestClient(ws.app).post("/logout", data={}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/"
