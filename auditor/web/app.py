@@ -306,7 +306,9 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         return HTMLResponse(html, headers={"Content-Security-Policy": CSP})
 
     def due_list(request: Request) -> Response:
-        return ws.page(request, "due.html.j2", items=due(ws.catalogue.all_rows()))
+        # each item with the run it concerns (its model folder and version), for a link to the page to act on
+        items = [(i, Path(i.run_path).parent.name, Path(i.run_path).name) for i in due(ws.catalogue.all_rows())]
+        return ws.page(request, "due.html.j2", items=items)
 
     def stylesheet(request: Request) -> Response:
         return FileResponse(templates_dir() / "web.css", media_type="text/css")

@@ -969,3 +969,22 @@ def test_a_login_goes_back_to_the_diff_asked_for_and_a_sign_off_sent_without_a_s
     assert 'id="unsent"' not in TestClient(ws.app).get("/login").text
     r = TestClient(ws.app).post("/logout", data={}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login?next=/"
+
+
+def test_each_due_item_links_the_run_it_concerns(history, tmp_path, monkeypatch):
+    """The due page named the model alone, as text: the reviewer it tells to act had to find the model and
+    then the run (here v0002, whose approval lapsed, not the newest v0003) by hand."""
+    from datetime import datetime, timezone
+
+    from auditor.records.signoff import sign_off
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    sign_off(ws.out / ws.model / "v0002", reviewer="alice", decision="approve", comment="ok", valid_until="2021-06-30",
+             now=datetime(2021, 1, 2, tzinfo=timezone.utc))
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "vera").status_code == 303
+    page = client.get("/due").text
+    row = re.search(r'<tr><td>(.*?)</td><td class="overdue">approval expired</td>', page, re.S)
+    assert row and row.group(1) == f'<a href="/m/{ws.model}/v0002">{ws.model} v0002</a>', page
+    assert client.get(f"/m/{ws.model}/v0002").status_code == 200
