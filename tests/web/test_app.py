@@ -988,3 +988,25 @@ def test_each_due_item_links_the_run_it_concerns(history, tmp_path, monkeypatch)
     row = re.search(r'<tr><td>(.*?)</td><td class="overdue">approval expired</td>', page, re.S)
     assert row and row.group(1) == f'<a href="/m/{ws.model}/v0002">{ws.model} v0002</a>', page
     assert client.get(f"/m/{ws.model}/v0002").status_code == 200
+
+
+@pytest.mark.parametrize("sent", ["é", "%FF"])
+def test_a_csrf_token_with_a_non_ascii_character_is_a_403_not_a_server_error(ws, sent):
+    """secrets.compare_digest raises TypeError on a str holding a non-ASCII character: a logged-in
+    session's login, logout or sign-off form with such a token (or with %FF, decoded as U+FFFD) was a 500."""
+    from urllib.parse import quote
+
+    ws.app.state.workspace.throttle._failures.clear()
+    client = TestClient(ws.app, raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    before = read_signoffs(open_run(ws.out / ws.model / "v0001"))
+    token_sent = sent if sent.startswith("%") else quote(sent)
+    for path, body in (("/login", f"username=alice&password=x&csrf_token={token_sent}"),
+                       (f"/m/{ws.model}/v0001/sign-off", f"decision=reject&comment=no&signoffs_seen={len(before)}"
+                                                         f"&csrf_token={token_sent}"),
+                       ("/logout", f"csrf_token={token_sent}")):
+        r = client.post(path, content=body.encode(), headers={"content-type": "application/x-www-form-urlencoded"},
+                        follow_redirects=False)
+        assert r.status_code == 403 and "CSRF" in r.text, path
+    assert read_signoffs(open_run(ws.out / ws.model / "v0001")) == before
+    assert client.get("/").status_code == 200  # still logged in: the logout was refused
