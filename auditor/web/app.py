@@ -129,9 +129,9 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
 
         load_signing_key(ws.registry, key)  # refuse to start with a key that cannot sign
 
-    async def auth(request: Request, call_next):
-        response = await _authorised(request, call_next)
-        for header, value in COMMON_HEADERS.items():  # every answer, the login redirect and the 503 page too
+    async def headers(request: Request, call_next):
+        response = await call_next(request)
+        for header, value in COMMON_HEADERS.items():  # every answer, the login redirect, the 400 and 503 pages too
             response.headers.setdefault(header, value)
         return response
 
@@ -355,8 +355,10 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         middleware=[
             Middleware(SessionMiddleware, secret_key=secrets.token_urlsafe(32), session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE, same_site="strict", https_only=secure),
-            Middleware(BaseHTTPMiddleware, dispatch=auth),
+            Middleware(BaseHTTPMiddleware, dispatch=headers),
+            # before the login redirect: a rebound host name gets 400 on every path, not a 303 to /login
             *([Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host))] if host is not None else []),
+            Middleware(BaseHTTPMiddleware, dispatch=_authorised),
         ],
         exception_handlers={NotFound: not_found, 404: not_found, HTTPException: http_error,
                             ResultFileError: unreadable_run, RegistryError: registry_error},

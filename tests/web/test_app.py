@@ -646,6 +646,14 @@ def test_a_server_answers_only_the_host_names_it_listens_by(ws, host, sent, answ
     drive the login form from a reviewer's browser and trip the per-address throttle for everyone."""
     client = TestClient(create_app(ws.out, host=host))
     assert client.get("/login", headers={"host": sent}).status_code == answered
+    # every other path too, before the login redirect (it was a 303 to /login, then the 400)
+    for path in ("/", f"/m/{ws.model}/v0001", "/due"):
+        r = client.get(path, headers={"host": sent}, follow_redirects=False)
+        assert r.status_code == (answered if answered == 400 else 303), path
+        assert r.headers["x-frame-options"] == "DENY", path
+    r = client.post(f"/m/{ws.model}/v0001/sign-off", headers={"host": sent}, data={"decision": "approve"},
+                    follow_redirects=False)
+    assert r.status_code == (answered if answered == 400 else 303)
 
 
 def test_a_refused_sign_off_puts_the_form_back_as_typed_and_records_the_comment_with_lf_line_ends(history, tmp_path,
