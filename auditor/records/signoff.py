@@ -22,7 +22,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from auditor.errors import EXIT_BLOCKING_FAILURE, EXIT_USAGE, AuditorError, UsageError
+from auditor.errors import EXIT_BLOCKING_FAILURE, EXIT_USAGE, AuditorError, ResultFileError, UsageError
 from auditor.results import AuditResult
 from auditor.records.runs import Run, open_run, parse_date, record_line, signed_dir, signoff_log, utc_now, utf8_text
 from auditor.hashing import sha256_bytes
@@ -137,7 +137,14 @@ def sign_off(
     run the signer was shown (the web form); when the log holds another number once it is locked, the
     sign-off is refused (:class:`SignOffSuperseded`): a decision made meanwhile is not overturned
     unseen. None (the CLI): the decision is recorded after whatever the log holds when it is signed."""
-    run = open_run(run_dir)
+    try:
+        run = open_run(run_dir)
+    except ResultFileError:  # a stored run whose result.json was removed: an altered audit (exit 1), as verify says
+        findings = [f for f in verify_run(Path(run_dir), db=db).findings if f.problem != REVOKED_KEY]
+        if findings:
+            raise SignOffRefused(f"{Path(run_dir).resolve()} failed verification; an altered audit cannot be signed:\n"
+                                 + "\n".join(f"  - {f}" for f in findings), [str(f) for f in findings]) from None
+        raise
     reviewer, comment = reviewer or "", _lines(comment or "").strip()
     conditions = _lines(conditions or "").strip() if _visible(conditions or "") else None
     if not _visible(reviewer):

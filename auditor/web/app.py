@@ -131,9 +131,9 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
 
         load_signing_key(ws.registry, key)  # refuse to start with a key that cannot sign
 
-    async def auth(request: Request, call_next):
-        response = await _authorised(request, call_next)
-        for header, value in COMMON_HEADERS.items():  # every answer, the login redirect and the 503 page too
+    async def headers(request: Request, call_next):
+        response = await call_next(request)
+        for header, value in COMMON_HEADERS.items():  # every answer, the login redirect, the 400 and 503 pages too
             response.headers.setdefault(header, value)
         return response
 
@@ -147,7 +147,14 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
                 return _registry_unreadable(ws, request, exc)
             if user is None:
                 request.session.pop("user", None)
-                return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+                if request.method in ("GET", "HEAD"):  # back to the page asked for, its query too (a diff's ?a=&b=)
+                    target = f"{path}?{request.url.query}" if request.url.query else path
+                    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+                # a form sent without a live session (it ended, its user logged out elsewhere, the server restarted):
+                # nothing was recorded. Back to the page the sign-off form is on, not to a POST-only URL (a 405)
+                if path.startswith("/m/") and path.endswith("/sign-off"):
+                    return RedirectResponse(f"/login?next={quote(path.removesuffix('/sign-off'))}&unsent=1", status_code=303)
+                return RedirectResponse("/login?next=/", status_code=303)
             request.scope["user"] = user
         return await call_next(request)
 
@@ -155,7 +162,8 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         nxt = request.query_params.get("next", "/")
         nxt = nxt if nxt.startswith("/") and not nxt.startswith(("//", "/\\")) else "/"  # no redirect off-site
         if request.method == "GET":
-            return ws.page(request, "login.html.j2", next=nxt, error=None)
+            unsent = request.query_params.get("unsent") == "1"
+            return ws.page(request, "login.html.j2", next=nxt, error=None, unsent=unsent)
         form = await request.form()
         if not csrf_ok(request, form.get("csrf_token")):
             return _forbidden(ws, request, "The form expired or did not come from this page (missing CSRF token).")
@@ -163,14 +171,14 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         keys = (f"addr:{request.client.host if request.client else '?'}", f"user:{name}")
         wait = ws.throttle.retry_after(*keys)
         if wait:
-            resp = ws.page(request, "login.html.j2", 429, next=nxt,
+            resp = ws.page(request, "login.html.j2", 429, next=nxt, unsent=False,
                            error=f"Too many failed logins: try again in {wait // 60 + 1} minutes.")
             resp.headers["Retry-After"] = str(wait)
             return resp
         user = await run_in_threadpool(authenticate, ws.registry, name, str(form.get("password", "")))
         if user is None:
             ws.throttle.failed(*keys)
-            return ws.page(request, "login.html.j2", 401, next=nxt, error="Unknown user or wrong password.")
+            return ws.page(request, "login.html.j2", 401, next=nxt, unsent=False, error="Unknown user or wrong password.")
         ws.throttle.succeeded(keys[1])
         request.session.clear()
         request.session.update(user=user.name, csrf=secrets.token_urlsafe(32), sid=ws.open_session())
@@ -284,10 +292,13 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
 
         folder = request.path_params["model"]
         a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
+        if not (a and b):  # the form's two versions, or a link cut short
+            raise HTTPException(400, f"Choose two versions to compare: /m/{folder}/diff?a=v0001&b=v0002 "
+                                     f"({'neither was given' if not (a or b) else 'only one was given'}).")
         _, run_a = ws.catalogue.run(folder, a)
         _, run_b = ws.catalogue.run(folder, b)
         if run_a.path == run_b.path:
-            raise HTTPException(400, "choose two different versions")
+            raise HTTPException(400, f"Choose two different versions to compare ({a} was given as both).")
         run_a.audit_result(), run_b.audit_result()
         try:
             data = checked_diff(run_a, run_b, db=ws.db)  # signatures against the served registry's keys
@@ -297,13 +308,18 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         return HTMLResponse(html, headers={"Content-Security-Policy": CSP})
 
     def due_list(request: Request) -> Response:
-        return ws.page(request, "due.html.j2", items=due(ws.catalogue.all_rows()))
+        # each item with the run it concerns (its model folder and version), for a link to the page to act on
+        items = [(i, Path(i.run_path).parent.name, Path(i.run_path).name) for i in due(ws.catalogue.all_rows())]
+        return ws.page(request, "due.html.j2", items=items)
 
     def stylesheet(request: Request) -> Response:
         return FileResponse(templates_dir() / "web.css", media_type="text/css")
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return ws.page(request, "error.html.j2", 404, title="Not found", message="There is no such page or run.")
+        # what is missing, as the catalogue names it (a model, a version, a run folder deleted after it was
+        # recorded, a listed file removed since): never the server's paths
+        message = f"{exc}." if isinstance(exc, NotFound) and str(exc) else "There is no such page or run."
+        return ws.page(request, "error.html.j2", 404, title="Not found", message=message)
 
     async def unreadable_run(request: Request, exc: ResultFileError) -> Response:
         problems = "; ".join(f"{p.location}: {p.message}" if p.location else p.message for p in exc.problems[:5])
@@ -341,8 +357,10 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         middleware=[
             Middleware(SessionMiddleware, secret_key=secrets.token_urlsafe(32), session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE, same_site="strict", https_only=secure),
-            Middleware(BaseHTTPMiddleware, dispatch=auth),
+            Middleware(BaseHTTPMiddleware, dispatch=headers),
+            # before the login redirect: a rebound host name gets 400 on every path, not a 303 to /login
             *([Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host))] if host is not None else []),
+            Middleware(BaseHTTPMiddleware, dispatch=_authorised),
         ],
         exception_handlers={NotFound: not_found, 404: not_found, HTTPException: http_error,
                             ResultFileError: unreadable_run, RegistryError: registry_error},

@@ -52,6 +52,17 @@ def _file_inside(root: Path, path: Path) -> bool:
         return False
 
 
+def _absent(path: Path) -> bool:
+    """Nothing at all at ``path`` (not even a link); a name the system refuses (too long) is not "absent"."""
+    try:
+        path.lstat()
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):  # ENAMETOOLONG, a NUL
+        return False
+    return False
+
+
 class Catalogue:
     def __init__(self, registry: Registry, out: Path):
         self.registry = registry
@@ -93,7 +104,8 @@ class Catalogue:
             raise NotFound(f"no run {folder}/{version}")
         path = Path(rows[0]["run_path"])
         if not (_inside(self.root, path) and (path / "result.json").is_file()):
-            raise NotFound(f"run {folder}/{version} is indexed but not on disk")
+            raise NotFound(f"{folder} {version} is in the registry, but its run folder or its result.json is no longer "
+                           f"on disk: it was moved or deleted after the run was recorded")
         return rows[0], Run(path)
 
 
@@ -116,6 +128,9 @@ def listed_file(run: Run, rel: str) -> Path:
         raise NotFound(f"{rel} is not a file of this run")
     path = run.path / rel
     if not _file_inside(run.path, path):  # manifest.json too: a link to a file elsewhere is not the run's
+        if _absent(path):
+            raise NotFound(f"{rel} is listed in the run's manifest.json but missing from the run folder: the run was "
+                           "altered after it was written (`auditor verify` on the run folder names every change)")
         raise NotFound(f"{rel} is not a file of this run")
     return path
 
@@ -127,6 +142,9 @@ def signed_pdf(run: Run, n: int) -> Path:
         raise NotFound(f"no sign-off #{n}")
     path = run.model_dir / records[n - 1]["signed_pdf"]
     if not _file_inside(run.model_dir / "signoffs", path):
+        if _inside(run.model_dir / "signoffs", path) and _absent(path):
+            raise NotFound(f"the signed report of sign-off #{n} ({path.name}) is missing from the model's signoffs "
+                           "folder: it was removed after the sign-off (`auditor verify` on the run folder names it)")
         raise NotFound(f"no sign-off #{n}")
     return path
 

@@ -47,7 +47,8 @@ def csrf_token(request: Request) -> str:
 
 def csrf_ok(request: Request, submitted: object) -> bool:
     expected = request.session.get("csrf")
-    return bool(expected) and isinstance(submitted, str) and secrets.compare_digest(expected, submitted)
+    # compare_digest raises TypeError on a str with a non-ASCII character (a 500): a token is ASCII, so such a one is wrong
+    return bool(expected) and isinstance(submitted, str) and submitted.isascii() and secrets.compare_digest(expected, submitted)
 
 
 class LoginThrottle:

@@ -67,6 +67,20 @@ def test_a_tampered_sign_off_log_or_run_is_caught(out_copy):
     assert not (out_copy / "tiny-model" / "signoffs" / "v0003.jsonl").exists()
 
 
+def test_a_run_whose_result_json_was_removed_is_refused_as_altered_exit_1_as_verify_says(out_copy):
+    """verify named the run altered (exit 1), but sign-off stopped on the missing result.json as an
+    unreadable input (exit 3), against the README's table: sign-off, the run does not verify, 1."""
+    target = out_copy / "tiny-model" / "v0002"
+    (target / "result.json").unlink()
+    res = invoke("verify", target)
+    assert res.exit_code == 1 and "result.json: missing" in flat(res.output)
+    res = invoke("sign-off", target, "--reviewer", "A", "--decision", "reject", "--comment", "gone")
+    assert res.exit_code == 1, res.output
+    assert "failed verification; an altered audit cannot be signed" in flat(res.output)
+    assert "result.json: missing" in flat(res.output)
+    assert not (out_copy / "tiny-model" / "signoffs" / "v0002.jsonl").exists()
+
+
 def test_a_rewritten_sign_off_log_that_drops_its_signed_reports_is_caught(out_copy):
     """Records rewritten (a rejection turned into an approval) with their signed_pdf names and hashes
     deleted and the chain hashed again passed `auditor verify`: only a record naming its signed report

@@ -646,6 +646,14 @@ def test_a_server_answers_only_the_host_names_it_listens_by(ws, host, sent, answ
     drive the login form from a reviewer's browser and trip the per-address throttle for everyone."""
     client = TestClient(create_app(ws.out, host=host))
     assert client.get("/login", headers={"host": sent}).status_code == answered
+    # every other path too, before the login redirect (it was a 303 to /login, then the 400)
+    for path in ("/", f"/m/{ws.model}/v0001", "/due"):
+        r = client.get(path, headers={"host": sent}, follow_redirects=False)
+        assert r.status_code == (answered if answered == 400 else 303), path
+        assert r.headers["x-frame-options"] == "DENY", path
+    r = client.post(f"/m/{ws.model}/v0001/sign-off", headers={"host": sent}, data={"decision": "approve"},
+                    follow_redirects=False)
+    assert r.status_code == (answered if answered == 400 else 303)
 
 
 def test_a_refused_sign_off_puts_the_form_back_as_typed_and_records_the_comment_with_lf_line_ends(history, tmp_path,
@@ -870,3 +878,143 @@ def test_a_key_revoked_while_the_server_runs_signs_nothing_and_serve_refuses_to_
     assert not (ws.out / ws.model / "signoffs" / "v0001").exists()
     with pytest.raises(UsageError, match="key 'web' was revoked at"):
         create_app(ws.out, key="web")
+
+
+def alert(page: str) -> str:
+    return re.sub(r"\s+", " ", re.search(r'role="alert">(.*?)</p>', page, re.S).group(1))
+
+
+def test_what_was_removed_after_the_server_started_is_named_on_the_404_page(history, tmp_path, monkeypatch):
+    """A run folder, a listed file or a signed report removed while serving was "There is no such page
+    or run.", the page for a mistyped URL: a reviewer could not tell a deleted audit from a typo. The
+    404 page now says what is missing and that the run was altered (never the server's paths)."""
+    from auditor.records.signoff import sign_off
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    sign_off(ws.out / ws.model / "v0002", reviewer="Ann", decision="approve", comment="ok")
+    client = TestClient(create_app(ws.out, key="web"), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    shutil.rmtree(ws.out / ws.model / "v0001")
+    (ws.out / ws.model / "v0002" / "report.pdf").unlink()
+    (ws.out / ws.model / "signoffs" / "v0002" / "report-signed-1.pdf").unlink()
+    for path, said in ((f"/m/{ws.model}/v0001", f"{ws.model} v0001 is in the registry, but its run folder or its "
+                        "result.json is no longer on disk: it was moved or deleted after the run was recorded."),
+                       (f"/m/{ws.model}/diff?a=v0001&b=v0003", f"{ws.model} v0001 is in the registry"),
+                       (f"/m/{ws.model}/v0002/files/report.pdf", "report.pdf is listed in the run's manifest.json but "
+                        "missing from the run folder: the run was altered after it was written"),
+                       (f"/m/{ws.model}/v0002/signed/1", "the signed report of sign-off #1 (report-signed-1.pdf) is "
+                        "missing from the model's signoffs folder"),
+                       (f"/m/{ws.model}/v0009", f"no run {ws.model}/v0009."),
+                       (f"/m/{ws.model}/v0002/files/not-listed.txt", "not-listed.txt is not a file of this run."),
+                       (f"/m/{ws.model}/v0002/signed/2", "no sign-off #2.")):
+        page = client.get(path)
+        assert page.status_code == 404, path
+        assert said in alert(page.text).replace("&#39;", "'"), (path, alert(page.text))
+        assert str(tmp_path) not in page.text
+    assert "There is no such page or run." in client.get("/no/such/page").text
+
+
+def test_a_diff_without_two_versions_says_what_to_give(ws):
+    """/m/MODEL/diff without ?a= and ?b= was a 404 "There is no such page or run."; now a 400 naming the query."""
+    client = TestClient(ws.app)
+    ws.app.state.workspace.throttle._failures.clear()
+    login(client, "vera")
+    for query, said in (("", "neither was given"), ("?a=v0001", "only one was given"), ("?b=v0002", "only one was given")):
+        page = client.get(f"/m/{ws.model}/diff{query}")
+        assert page.status_code == 400, query
+        assert alert(page.text) == f"Choose two versions to compare: /m/{ws.model}/diff?a=v0001&amp;b=v0002 ({said}).", query
+    page = client.get(f"/m/{ws.model}/diff?a=v0001&b=v0001")
+    assert page.status_code == 400 and alert(page.text) == "Choose two different versions to compare (v0001 was given as both)."
+
+
+def test_the_page_of_a_superseded_run_names_the_newest_version(ws):
+    """A reviewer who reached v0001 from a link (an e-mail, the history) saw nothing saying it was not the
+    model's newest audit, and could approve it unaware of v0003; the model page alone said "superseded"."""
+    client = TestClient(ws.app)
+    ws.app.state.workspace.throttle._failures.clear()
+    login(client, "alice")
+    for version in ("v0001", "v0002"):
+        page = client.get(f"/m/{ws.model}/{version}").text
+        note = re.search(r'<p class="note" id="superseded">(.*?)</p>', page, re.S)
+        assert note, version
+        assert f'<a href="/m/{ws.model}/v0003">v0003</a> is' in note.group(1) and f"concern {version} only" in note.group(1)
+    assert 'id="superseded"' not in client.get(f"/m/{ws.model}/v0003").text
+
+
+def test_a_login_goes_back_to_the_diff_asked_for_and_a_sign_off_sent_without_a_session_to_its_run_page(ws):
+    """The login redirect kept the path alone: a diff link (?a=&b=) opened after logging in as a diff of
+    nothing. A sign-off sent once the session had ended (8 hours, a logout elsewhere, a server restart)
+    came back, after the login, to the POST-only /sign-off URL: a 405 page, and nothing said the
+    decision was not recorded."""
+    from urllib.parse import quote
+
+    ws.app.state.workspace.throttle._failures.clear()
+    client = TestClient(ws.app)
+    diff = f"/m/{ws.model}/diff?a=v0001&b=v0003"
+    r = client.get(diff, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/login?next={quote(diff)}"
+    page = client.get(r.headers["location"]).text
+    action = re.search(r'<form method="post" action="([^"]+)"', page).group(1).replace("&amp;", "&")
+    r = client.post(action, data={"username": "alice", "password": PASSWORD, "csrf_token": token(page)},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == diff
+    assert client.get(diff).status_code == 200
+
+    anonymous = TestClient(ws.app)
+    before = read_signoffs(open_run(ws.out / ws.model / "v0002"))
+    r = anonymous.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "reject", "comment": "late"},
+                       follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/login?next=/m/{ws.model}/v0002&unsent=1"
+    page = anonymous.get(r.headers["location"]).text
+    assert "the sign-off you sent was not recorded" in re.search(r'id="unsent"[^>]*>(.*?)</p>', page, re.S).group(1)
+    action = re.search(r'<form method="post" action="([^"]+)"', page).group(1).replace("&amp;", "&")
+    r = anonymous.post(action, data={"username": "alice", "password": PASSWORD, "csrf_token": token(page)},
+                       follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/m/{ws.model}/v0002"
+    assert anonymous.get(r.headers["location"]).status_code == 200
+    assert read_signoffs(open_run(ws.out / ws.model / "v0002")) == before
+    assert 'id="unsent"' not in TestClient(ws.app).get("/login").text
+    r = TestClient(ws.app).post("/logout", data={}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/"
+
+
+def test_each_due_item_links_the_run_it_concerns(history, tmp_path, monkeypatch):
+    """The due page named the model alone, as text: the reviewer it tells to act had to find the model and
+    then the run (here v0002, whose approval lapsed, not the newest v0003) by hand."""
+    from datetime import datetime, timezone
+
+    from auditor.records.signoff import sign_off
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    sign_off(ws.out / ws.model / "v0002", reviewer="alice", decision="approve", comment="ok", valid_until="2021-06-30",
+             now=datetime(2021, 1, 2, tzinfo=timezone.utc))
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "vera").status_code == 303
+    page = client.get("/due").text
+    row = re.search(r'<tr><td>(.*?)</td><td class="overdue">approval expired</td>', page, re.S)
+    assert row and row.group(1) == f'<a href="/m/{ws.model}/v0002">{ws.model} v0002</a>', page
+    assert client.get(f"/m/{ws.model}/v0002").status_code == 200
+
+
+@pytest.mark.parametrize("sent", ["é", "%FF"])
+def test_a_csrf_token_with_a_non_ascii_character_is_a_403_not_a_server_error(ws, sent):
+    """secrets.compare_digest raises TypeError on a str holding a non-ASCII character: a logged-in
+    session's login, logout or sign-off form with such a token (or with %FF, decoded as U+FFFD) was a 500."""
+    from urllib.parse import quote
+
+    ws.app.state.workspace.throttle._failures.clear()
+    client = TestClient(ws.app, raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    before = read_signoffs(open_run(ws.out / ws.model / "v0001"))
+    token_sent = sent if sent.startswith("%") else quote(sent)
+    for path, body in (("/login", f"username=alice&password=x&csrf_token={token_sent}"),
+                       (f"/m/{ws.model}/v0001/sign-off", f"decision=reject&comment=no&signoffs_seen={len(before)}"
+                                                         f"&csrf_token={token_sent}"),
+                       ("/logout", f"csrf_token={token_sent}")):
+        r = client.post(path, content=body.encode(), headers={"content-type": "application/x-www-form-urlencoded"},
+                        follow_redirects=False)
+        assert r.status_code == 403 and "CSRF" in r.text, path
+    assert read_signoffs(open_run(ws.out / ws.model / "v0001")) == before
+    assert client.get("/").status_code == 200  # still logged in: the logout was refused
