@@ -197,6 +197,17 @@ def test_a_decoder_with_nothing_to_pad_with_names_its_folder_and_fields(cli, tmp
     assert not (tmp_path / "out" / "tiny-llama").exists()
 
 
+def _validate_or_run(cli, tmp_path, text_inputs, card_writer, command, model, name, texts):
+    """``command`` (validate or run) on a card of the transformers ``model`` folder and the two ``texts``
+    (positive, negative)."""
+    card = card_writer(tmp_path / "card", model={"path": str(model), "format": "transformers"},
+                       task="text-classification", name=name, target="label", text_column="text",
+                       positive_class="positive", features=None, ignore_columns=None)
+    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", texts, ["positive", "negative"])
+    args = ("--policy", text_inputs.policy, "--card", card, "--data", data)
+    return cli(command, *args, *(("--out", tmp_path / "out", "-q") if command == "run" else ()))
+
+
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_an_id2label_that_label2id_contradicts_is_refused(cli, tmp_path, text_inputs, card_writer, command):
     """config.json's id2label gave output 0 to 'negative' and its label2id gave 'negative' output 1 (classes
@@ -207,12 +218,8 @@ def test_an_id2label_that_label2id_contradicts_is_refused(cli, tmp_path, text_in
     config = json.loads((model / "config.json").read_text(encoding="utf-8"))
     config["label2id"] = {"negative": 1, "positive": 0}
     (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    card = card_writer(tmp_path / "card", model={"path": str(model), "format": "transformers"},
-                       task="text-classification", name="tiny-bert", target="label", text_column="text",
-                       positive_class="positive", features=None, ignore_columns=None)
-    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["a good movie", "a bad film"], ["positive", "negative"])
-    args = ("--policy", text_inputs.policy, "--card", card, "--data", data)
-    result = cli(command, *args, *(("--out", tmp_path / "out", "-q") if command == "run" else ()))
+    result = _validate_or_run(cli, tmp_path, text_inputs, card_writer, command, model, "tiny-bert",
+                              ["a good movie", "a bad film"])
     assert result.code == 4, result.raw
     assert (f"{model.resolve() / 'config.json'}: id2label and label2id disagree: id2label gives output 0 to 'negative', "
             "label2id gives 'negative' output 1") in result.text, result.raw
@@ -246,12 +253,8 @@ def test_an_encoder_decoder_classifier_is_refused_at_validate_and_at_load(cli, t
         pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
         decoder_start_token_id=tok.sep_token_id, forced_eos_token_id=None, id2label={0: "negative", 1: "positive"},
         label2id={"negative": 0, "positive": 1})).save_pretrained(str(model))
-    card = card_writer(tmp_path / "card", model={"path": str(model), "format": "transformers"},
-                       task="text-classification", name="tiny-bart", target="label", text_column="text",
-                       positive_class="positive", features=None, ignore_columns=None)
-    data = text_inputs.write_jsonl(tmp_path / "eval.jsonl", ["a good movie", "a bad [SEP] film"], ["positive", "negative"])
-    args = ("--policy", text_inputs.policy, "--card", card, "--data", data)
-    result = cli(command, *args, *(("--out", tmp_path / "out", "-q") if command == "run" else ()))
+    result = _validate_or_run(cli, tmp_path, text_inputs, card_writer, command, model, "tiny-bart",
+                              ["a good movie", "a bad [SEP] film"])
     assert result.code == 4, result.raw
     assert (f"{model.resolve() / 'config.json'}: an encoder-decoder classifier (bart) reads its decoder's output at the "
             "text's last end-of-sequence token") in result.text, result.raw
