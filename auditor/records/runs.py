@@ -135,10 +135,23 @@ def open_run(path: str | Path) -> Run:
             raise ResultFileError(str(path), [Problem("result.json", "missing: a stored run (it has its manifest.json) "
                                                                      "without its result.json; `auditor verify` names "
                                                                      "what was altered")])
-        raise UsageError(f"{path} is not a run directory (no result.json)")
+        raise UsageError(f"{path} is not a run directory (no result.json){_versions_hint(path)}")
     if not VERSION_RE.match(path.name):
         raise UsageError(f"{path} is not a stored run: its folder name is not a version (v0001, v0002, ...)")
     return Run(path)
+
+
+def _versions_hint(path: Path) -> str:
+    """"; it is a model folder: ..." naming its newest version, where ``path`` holds stored versions (a
+    reviewer gave the model's folder, not a run's), else ""."""
+    try:
+        versions = run_dirs(path) if path.is_dir() else []
+    except OSError:
+        return ""
+    if not versions:
+        return ""
+    return (f"; it is a model's folder of {len(versions)} version{'s' * (len(versions) != 1)}: give one of them, "
+            f"e.g. the newest, {versions[-1]}")
 
 
 def run_dirs(model_dir: Path) -> list[Path]:

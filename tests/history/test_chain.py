@@ -118,6 +118,15 @@ def test_two_swapped_versions_are_named_not_the_untouched_run_before_them(out_co
 def test_verify_refuses_a_folder_that_is_not_a_run(tmp_path):
     res = invoke("verify", tmp_path)
     assert res.exit_code == 2
+    assert "is not a run directory (no result.json)" in flat(res.output) and "model's folder" not in res.output
+
+
+def test_verify_of_a_model_folder_names_its_newest_version(history):
+    """A reviewer who gives the model's folder, not a run's, was told only that it "is not a run directory"."""
+    res = invoke("verify", history.model_dir)
+    assert res.exit_code == 2
+    assert (f"is not a run directory (no result.json); it is a model's folder of 3 versions: give one of them, e.g. "
+            f"the newest, {history.model_dir.resolve() / 'v0003'}") in flat(res.output), res.output
 
 
 CONCURRENT = textwrap.dedent("""
