@@ -829,7 +829,8 @@ def test_the_model_page_and_the_due_page_say_due_today_on_the_due_day(history, t
 
 def test_the_model_page_marks_an_expired_approval_only_where_due_judges_it(history, tmp_path, monkeypatch):
     """An older run's approval that expired was marked overdue beside the newest run's valid approval;
-    `due` judges the newest run's sign-off and lists nothing."""
+    `due` judges the newest run's sign-off and lists nothing. A run's own page marks its latest approval
+    once expired (its sign-off table had not), not an earlier one that a later sign-off superseded."""
     from datetime import datetime, timezone
 
     from auditor.records.signoff import sign_off
@@ -847,6 +848,10 @@ def test_the_model_page_marks_an_expired_approval_only_where_due_judges_it(histo
     assert '<span class="">2020-06-30</span>' in version_row(page, "v0001")
     assert '<span class="">2999-06-30</span>' in version_row(page, "v0003")
     assert 'id="nothing-due"' in client.get("/due").text
+    # each run's own page says whether its latest approval still holds
+    assert '<span class="overdue">2020-06-30 (expired)</span>' in client.get(f"/m/{ws.model}/v0001").text
+    newest = client.get(f"/m/{ws.model}/v0003").text
+    assert "<td>2999-06-30</td>" in newest and "(expired)" not in newest
     # the newest run's own approval expired: marked there, and listed as due
     sign_off(model_dir / "v0003", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
              valid_until="2021-06-30", now=datetime(2021, 1, 2, tzinfo=timezone.utc))
@@ -854,6 +859,8 @@ def test_the_model_page_marks_an_expired_approval_only_where_due_judges_it(histo
     assert '<span class="overdue">2021-06-30</span>' in version_row(page, "v0003")
     assert '<span class="">2020-06-30</span>' in version_row(page, "v0001")
     assert "approval expired" in client.get("/due").text
+    newest = client.get(f"/m/{ws.model}/v0003").text
+    assert '<span class="overdue">2021-06-30 (expired)</span>' in newest and "<td>2999-06-30</td>" in newest
 
 
 def test_a_key_revoked_while_the_server_runs_signs_nothing_and_serve_refuses_to_start_with_it(history, tmp_path,
