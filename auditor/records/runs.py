@@ -150,8 +150,9 @@ def _versions_hint(path: Path) -> str:
         return ""
     if not versions:
         return ""
-    return (f"; it is a model's folder of {len(versions)} version{'s' * (len(versions) != 1)}: give one of them, "
-            f"e.g. the newest, {versions[-1]}")
+    if len(versions) == 1:
+        return f"; it is a model's folder of 1 version: give it, {versions[0]}"
+    return f"; it is a model's folder of {len(versions)} versions: give one of them, e.g. the newest, {versions[-1]}"
 
 
 def run_dirs(model_dir: Path) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -84,7 +85,6 @@ def test_links_folders_and_special_files_added_to_a_run_are_named(out_copy, tmp_
     """verify listed only regular files: a link to /etc, an empty folder, a broken link and a FIFO
     added to a sealed run all read OK; and a listed file replaced by a link to a copy of itself."""
     import os
-    import shutil
 
     run = out_copy / "tiny-model" / "v0003"
     (run / "evidence" / "etc").symlink_to("/etc")
@@ -129,6 +129,14 @@ def test_verify_of_a_model_folder_names_its_newest_version(history):
             f"the newest, {history.model_dir.resolve() / 'v0003'}") in flat(res.output), res.output
 
 
+def test_verify_of_a_model_folder_of_one_version_names_it(history, tmp_path):
+    model = tmp_path / "out" / history.model_dir.name
+    shutil.copytree(history.paths[0], model / "v0001")
+    res = invoke("verify", model)
+    assert res.exit_code == 2
+    assert f"it is a model's folder of 1 version: give it, {model.resolve() / 'v0001'}" in flat(res.output), res.output
+
+
 CONCURRENT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
@@ -165,7 +173,6 @@ def test_a_deleted_version_is_never_given_again_and_its_successor_names_the_gap(
     """Deleting the newest run folder before the next audit let that audit take the same version and
     overwrite its registry row: a failing audit could be erased without a trace. The number stays
     taken (the registry remembers it) and the next run's hash chain names the missing version."""
-    import shutil
 
     import auditor
 
@@ -190,7 +197,6 @@ def test_the_newest_run_deleted_is_named_by_the_run_before_it(artefacts, card_wr
     one before it read as the model's newest audit. The registry remembers the later run, and verify
     of the now-newest folder names it. Renamed 'v0003<LF>' it was still taken for a version (the
     pattern's $ matches before a final line end), so the run before it was not the newest and verified OK."""
-    import shutil
 
     import auditor
 
@@ -237,7 +243,6 @@ def test_a_rewritten_newest_version_is_caught_by_its_registry_row_after_the_fold
     copied with its registry (a CI artefact restored elsewhere) no row matched and a consistent
     rewrite of the newest version verified OK (and could be signed). The row written before the move
     (same model folder and version; same run id, or an old path that is gone) is compared now."""
-    import shutil
 
     copied = tmp_path / "copied"  # rows name history.out's paths, which still exist: matched by run id
     shutil.copytree(history.out, copied)
@@ -328,7 +333,6 @@ def test_a_deleted_signed_version_is_not_given_again_after_the_registry_is_rebui
     named the new run, which `verify` then called ALTERED ("record 1 signed a different manifest.json")
     for ever, and a sign-off of it was appended to the old run's log. The number stays taken now: the
     next run is v0003, and its chain names the missing v0002."""
-    import shutil
 
     out, audit = _quick_audits(artefacts, card_writer, policy_writer, tmp_path, monkeypatch)
     first, second = audit(), audit()
@@ -350,7 +354,6 @@ def test_a_deleted_unsigned_newest_run_keeps_its_number_through_a_rebuild(artefa
     verified OK, and the deletion left no trace (diffs made against the old v0002 sat beside the new
     one). A rebuild retires the numbers of runs whose folders are gone: the next run is v0003, its
     chain names the gap, and `verify` of v0001 still says a later run was deleted."""
-    import shutil
 
     out, audit = _quick_audits(artefacts, card_writer, policy_writer, tmp_path, monkeypatch)
     first, second = audit(), audit()
@@ -373,7 +376,6 @@ def test_a_rebuild_keeps_the_recorded_row_of_an_altered_run_and_names_what_it_fo
     version (which only the registry's manifest hash anchors) was laundered, `verify` said OK from
     then on, and a deleted version's row vanished without a word. The recorded row of an altered run
     is kept (verify still names it; history still shows what was audited) and both are said."""
-    import shutil
 
     assert invoke("history", "--out", out_copy).exit_code == 0  # the registry, built from the sound runs
     model = out_copy / "tiny-model"
@@ -483,7 +485,6 @@ def test_a_run_copied_alone_verifies_its_files_and_says_its_chain_was_not_checke
     """A reviewer sent one run folder read ALTERED ("the previous run's manifest is gone", exit 1)
     though nothing in it was touched: its files verify, and the link to the previous run, which is
     not there, is named as not checked. Alone means no other run and no registry beside it."""
-    import shutil
 
     copy = tmp_path / "sent" / "v0002"
     shutil.copytree(history.paths[1], copy)
