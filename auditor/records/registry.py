@@ -20,7 +20,7 @@ import os
 import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 import sqlalchemy as sa
 
@@ -446,28 +446,24 @@ def _read_error(exc: BaseException, file: Path, out, named: bool) -> RegistryErr
     return RegistryError(f"cannot read the registry {file}: {_first_line(exc)}; {how}")
 
 
-def check_recordable(out: str | Path, db: str | None = None, *, read_only: bool = False) -> None:
+def check_recordable(out: str | Path, db: str | None = None, *, read_only: bool = False,
+                     foreign: str | None = None) -> None:
     """Before an audit runs: the registry it will be recorded in, where it exists already, must be
     readable (a :class:`RegistryError`, exit 2, and nothing written; it had been found only after
     the audit, as a warning). One that does not exist yet is created when the run is recorded, and
     one another process is writing is in use, not damaged; nothing is created here. A SQLite file that is
     not empty and lacks the runs table is another application's database, never recorded in. ``read_only`` (a
     reader's check, `verify --db`): a SQLite ``file:`` URI is reached read-only, so a missing file is an
-    error, not created."""
+    error, not created. ``foreign``: what a reader says of another application's database (a writer: that an
+    audit is never recorded in one)."""
     url = registry_url(out, db)
     named = bool(db or os.environ.get(ENV_DB))
     file = sqlite_file(url)
     if file is not None:
         _check_file(file, named)
         if file.exists() and file.stat().st_size > 0:
-            try:
-                holds_runs = _has_table(url)
-            except DB_ERRORS as exc:
-                if not is_busy(exc):
-                    raise _read_error(exc, file, out, named) from None
-            else:  # another application's database (a reader, `verify --db`, names it in its own words)
-                if not holds_runs and not read_only:
-                    raise _foreign(file, _never_into(named, "an audit is never recorded in"), named=named)
+            refuse_foreign(url, file, out, foreign or _never_into(named, "an audit is never recorded in"), named=named,
+                           unreadable="busy passes")
         return
     named_file = _uri_file(url)
     if not read_only and named_file is not None and not named_file.exists():  # connecting would create it
@@ -494,13 +490,19 @@ def _never_into(named: bool, done: str = "the registry's tables are never added 
     return f"{done} another application's database: {fix} (an empty file is a new registry)"
 
 
-def refuse_foreign(url, file: Path, out, what: str = READS_ONLY, *, named: bool = True) -> None:
+def refuse_foreign(url, file: Path, out, what: str = READS_ONLY, *, named: bool = True,
+                   unreadable: Literal["raises", "busy passes", "passes"] = "raises") -> None:
     """Refuse (exit 2) a SQLite ``file`` (``named`` by --db or $AUDITOR_DB, else the output folder's own) that is
     a database without the registry's runs table: another application's, which a command reading the registry had
-    given the registry's tables and read as no audits."""
+    given the registry's tables and read as no audits, and a writer had built into. The one test of it for every
+    command; ``what`` is the command's own words. ``unreadable``: a file SQLite cannot read is a
+    :class:`RegistryError` ("raises"); or is one unless another process holds it ("busy passes": a writer waits
+    for it); or is left to the registry's reader to report as it opens it ("passes": `verify`'s finding)."""
     try:
         holds_runs = _has_table(url)
     except DB_ERRORS as exc:
+        if unreadable == "passes" or (unreadable == "busy passes" and is_busy(exc)):
+            return
         raise _read_error(exc, file, out, named=named) from None
     if not holds_runs:
         raise _foreign(file, what, named=named)
@@ -571,12 +573,7 @@ def open_registry(out: str | Path | None, db: str | None = None, *, rebuild: boo
             if not holds_runs:
                 raise _foreign(file, READS_ONLY if must_exist else _never_into(False), named=False)
     elif file is not None and not fresh and not must_exist:  # a named file a command writes
-        try:
-            holds_runs = _has_table(url)
-        except DB_ERRORS:
-            holds_runs = True  # unreadable or in use: the registry says so as it opens it
-        if not holds_runs:
-            raise _foreign(file, _never_into(True))
+        refuse_foreign(url, file, out, _never_into(True), unreadable="passes")  # unreadable: said as it is opened
     if fresh and not build:  # an empty database, in memory: its readers find no table, so nothing recorded
         registry = Registry(sa.engine.URL.create("sqlite"), create=False)
         try:

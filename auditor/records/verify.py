@@ -70,7 +70,7 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
     if db:
         from auditor.records.registry import check_recordable
 
-        check_recordable(folder.parent.parent, db, read_only=True)
+        check_recordable(folder.parent.parent, db, read_only=True, foreign=CANNOT_CHECK)
     if VERSION_RE.match(folder.name) and (folder / "manifest.json").is_file() and not (folder / "result.json").is_file():
         # a stored run whose result.json was deleted (or replaced by a folder): altered (exit 1), not "not a run
         # directory" (a usage error) nor an unreadable result (invalid input)
@@ -370,7 +370,8 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
     named = db or os.environ.get(ENV_DB) or None
     if not named:
         return []
-    from auditor.records.registry import DB_ERRORS, Registry, RegistryError, registry_url, runs_table, shown_url, sqlite_file
+    from auditor.records.registry import (DB_ERRORS, Registry, RegistryError, refuse_foreign, registry_url, runs_table,
+                                          shown_url, sqlite_file)
 
     url = registry_url(run.model_dir.parent, named)
     file = sqlite_file(url)
@@ -379,8 +380,10 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
     label = str(file) if file is not None else shown_url(url)
     if file is not None and not file.is_file():  # a mistyped --db: reading it must not create it
         raise _no_registry(file, "is a folder, not a database file" if file.is_dir() else "does not exist")
-    if file is not None and not _holds_runs_table(file):  # another application's database: given the tables, read as OK
-        raise _no_registry(file, "is an empty file, not a registry" if file.stat().st_size == 0 else None)
+    if file is not None and file.stat().st_size == 0:
+        raise _no_registry(file, "is an empty file, not a registry")
+    if file is not None:  # another application's database: given the tables, it read as OK
+        refuse_foreign(url, file, run.model_dir.parent, CANNOT_CHECK, unreadable="passes")  # damaged: a finding below
     import sqlalchemy as sa
 
     try:
@@ -408,28 +411,13 @@ def _named_registry(run: Run, db: str | None) -> list[Finding]:
     return out
 
 
+CANNOT_CHECK = "the run cannot be checked against it, and this command never creates one"
+
+
 def _no_registry(registry: object, what: str | None = None) -> UsageError:
     """The ``--db`` registry cannot check the run: ``what`` it is instead (default: another application's database)."""
     what = what or f"is a database without the audit registry's table {RUNS_TABLE}"
-    return UsageError(f"the registry {registry} {what} (a mistyped --db or AUDITOR_DB?): the run cannot be checked "
-                      "against it, and this command never creates one")
-
-
-def _holds_runs_table(file: Path) -> bool:
-    """Whether the SQLite file ``file`` holds the registry's runs table, read without writing it; a file
-    that is no database, or a damaged one, is left to the registry's reader to report."""
-    import sqlite3
-
-    from auditor.records.sqlite_reader import connect_read_only, has_table
-
-    try:
-        conn = connect_read_only(file)
-        try:
-            return has_table(conn, RUNS_TABLE)
-        finally:
-            conn.close()
-    except (sqlite3.Error, OSError):
-        return True
+    return UsageError(f"the registry {registry} {what} (a mistyped --db or AUDITOR_DB?); {CANNOT_CHECK}")
 
 
 def _later_runs(conn, run: Run) -> list[tuple[str, str]]:

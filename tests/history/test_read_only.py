@@ -174,6 +174,6 @@ def test_verify_refuses_another_applications_database_a_sqlite_uri_names(out_cop
     res = invoke("verify", out_copy / "tiny-model" / "v0002", "--db", f"sqlite:///file:{path}?uri=true")
     assert res.exit_code == 2 and flat(res.output) == (
         f"error: the registry sqlite:///file%3A{path}?uri=true is a database without the audit registry's table "
-        "auditor_runs (a mistyped --db or AUDITOR_DB?): the run cannot be checked against it, and this command never "
+        "auditor_runs (a mistyped --db or AUDITOR_DB?); the run cannot be checked against it, and this command never "
         "creates one"), res.output
     assert path.read_bytes() == before
