@@ -20,6 +20,7 @@ the same function as `auditor sign-off`, in the name of the logged-in user.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from importlib import resources
@@ -99,6 +100,16 @@ def allowed_hosts(host: str) -> list[str]:
         return ["*"]
     local = ["localhost", "127.0.0.1", "::1", "[::1]"] if host in ("localhost", "::1") or host.startswith("127.") else []
     return [host, f"[{host}]" if ":" in host else host, *local]
+
+
+# the sign-off command's options as the form names its fields; nothing else in a message is touched (every `--` had
+# been cut, a path's or a command's to run included)
+_FORM_FIELDS = {"--valid-until": "valid until", "--decision": "decision", "--comment": "comment",
+                "--conditions": "conditions", "--reviewer": "reviewer"}
+
+
+def _in_form_words(message: str) -> str:
+    return re.sub(r"(?<![\w/.-])(" + "|".join(_FORM_FIELDS) + r")\b(?!-)", lambda m: _FORM_FIELDS[m.group(0)], message)
 
 
 def create_app(out: str | Path, db: str | None = None, key: str | None = None, secure: bool = False,
@@ -283,7 +294,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
             return run(request, "This run failed verification; an altered audit cannot be signed: "
                        + "; ".join(exc.findings) + ".", 409, values)
         except AuditorError as exc:
-            return run(request, str(exc).replace("--", "").replace("valid-until", "valid until"), 400, values)
+            return run(request, _in_form_words(str(exc)), 400, values)
         return RedirectResponse(f"/m/{quote(folder)}/{quote(version)}#signoffs", status_code=303)
 
     def diff(request: Request) -> Response:

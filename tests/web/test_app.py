@@ -1025,3 +1025,20 @@ def test_a_csrf_token_with_a_non_ascii_character_is_a_403_not_a_server_error(ws,
         assert r.status_code == 403 and "CSRF" in r.text, path
     assert read_signoffs(open_run(ws.out / ws.model / "v0001")) == before
     assert client.get("/").status_code == 200  # still logged in: the logout was refused
+
+
+def test_a_refused_sign_off_keeps_every_double_hyphen_but_the_forms_option_names(history, tmp_path, monkeypatch):
+    """The web cut every ``--`` from a refused sign-off's message (meant for the command's option names, which the
+    form calls by its fields' names): a path holding ``--`` was shown cut (``/srv/teamA/...`` for ``/srv/team--A``)."""
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path / "team--a")
+    client = TestClient(create_app(ws.out), raise_server_exceptions=True)
+    assert login(client, "alice").status_code == 303
+    form = shown(client.get(f"/m/{ws.model}/v0001").text)
+    r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "approve", "comment": "x",
+                                                           "valid_until": "2020-01-01", **form})
+    assert r.status_code == 400 and "valid until 2020-01-01 is already past" in r.text, r.text
+    (ws.out / ws.model / "signoffs").write_text("not a folder")
+    r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "reject", "comment": "x", **form})
+    assert r.status_code == 400 and "cannot record the sign-off" in r.text
+    assert "team--a" in r.text and "teama" not in r.text, r.text
