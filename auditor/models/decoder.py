@@ -215,6 +215,25 @@ class PromptedCausalLM(DecoderTextModel):
     def exported_constants(self) -> dict:
         return {"label_token_ids": list(self.label_token_ids)}
 
+    def input_notes(self, data) -> list[str]:
+        """:meth:`TextModel.input_notes`, after a note naming the label words of several tokens and the
+        first token each is scored by: the class probabilities read that token alone."""
+        return self.label_word_notes() + super().input_notes(data)
+
+    def label_word_notes(self) -> list[str]:
+        """The label words the tokenizer writes in several tokens after the card's prompt, each with the
+        token its class is scored by (none where every word is one token)."""
+        long = []
+        for cls, word in self.label_words.items():
+            pieces = self.tokenizer.convert_ids_to_tokens(answer_pieces(self.tokenizer, word, self.prompt))
+            if len(pieces) > 1:
+                long.append(f"{cls} {str(word).strip()!r} by {pieces[0]!r} (of {', '.join(map(repr, pieces))})")
+        if not long:
+            return []
+        return [f"{len(long)} of {len(self.label_words)} label words are several tokens after the prompt; each class "
+                f"is scored by its word's first token alone: {'; '.join(long)}. What follows that token is never "
+                "read, so a word is as likely as its first piece (a word sharing it with another would be refused)"]
+
     # ----------------------------------------------------------------- tokenisation
     def _encode_one(self, text: str) -> Encoded:
         if not isinstance(text, str):
