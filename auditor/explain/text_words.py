@@ -12,6 +12,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from auditor.models.text import trim_span
+
 # Word-piece markers of common tokenizers: BERT continuation "##", RoBERTa/GPT-2 space "Ġ",
 # SentencePiece space "▁".
 _CONTINUATION = "##"
@@ -124,7 +126,8 @@ def word_spans(text: str, offsets: np.ndarray, word_ids: np.ndarray,
     from the tokenizer's offsets) with its value, and the text between words (spaces, and anything
     the tokenizer dropped) with ``None``. Joining the spans gives ``text`` back exactly: casing,
     spacing and punctuation are kept; text after the last token (truncated input) is one last
-    ``None`` span.
+    ``None`` span. A word's span has no whitespace at its ends (a byte-level or sentencepiece token's
+    offsets hold the space before its word); a word of whitespace only keeps it.
 
     Parameters
     ----------
@@ -151,6 +154,9 @@ def word_spans(text: str, offsets: np.ndarray, word_ids: np.ndarray,
         s, e = max(starts[w], pos), ends[w]
         if e <= s:
             continue
+        # a byte-level or sentencepiece token's offsets hold the space before its word ("Ġfilm" is
+        # " film"): the word is shown without it, the space between words as text
+        s, e = trim_span(text, s, e)
         if s > pos:
             spans.append((text[pos:s], None))
         spans.append((text[s:e], float(word_values.get(w, 0.0))))
