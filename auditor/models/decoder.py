@@ -87,7 +87,7 @@ class DecoderTextModel(TextModel):
         """Where the head reads: the last token that is not the pad id, as transformers' decoder
         classifiers find it (a tokenizer that appends its end token, with pad = eos, is read one before)."""
         real = np.flatnonzero(np.asarray(enc.ids) != self.pad_id)
-        return int(real[-1]) if len(real) else len(enc.ids) - 1
+        return int(real[-1]) if len(real) else 0  # all pad: argmax of zeros, the first
 
     def _encode_one(self, text: str) -> Encoded:
         """As an encoder's, but a text of no tokens (LIME or KernelSHAP with ``removal: delete`` takes

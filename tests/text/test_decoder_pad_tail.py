@@ -74,3 +74,22 @@ def test_a_note_names_the_texts_that_end_in_the_pad(gpt2_classifier):
     assert notes == ["1 of 2 texts ends in the pad token written out ('<|endoftext|>') (row 1): the classifier's "
                      "head reads the last token that is not the pad, so nothing from it on reaches the prediction; "
                      "the explanations leave it out (no mask or baseline replaces it)"], notes
+
+
+def test_a_text_of_pad_tokens_only_is_read_where_the_head_reads_it(gpt2_classifier):
+    """Where every token is the pad id transformers' head reads the first (argmax of zeros); the
+    adapter said the last, so the first pad was the word and the second the tail, read nowhere."""
+    import torch
+
+    model = gpt2_classifier
+    text = "<|endoftext|><|endoftext|>"
+    enc = model.encode([text])[0]
+    assert enc.ids.tolist() == [model.pad_id] * 2 and model.read_position(enc) == 0
+    assert enc.word_ids.tolist() == [0, -1]
+    with torch.no_grad():
+        out = model.model(input_ids=torch.tensor([enc.ids]), output_hidden_states=True)
+        first = model.model.score(out.hidden_states[-1][0, 0])
+    np.testing.assert_allclose(out.logits[0].numpy(), first.numpy(), atol=1e-6)
+    ig = explain_integrated_gradients(model, [text], np.array([0]), np.array([1]), n_steps=63, internal_batch_size=8,
+                                      rule="nested")
+    assert ig.values[0].sum() == pytest.approx(ig.outputs[0] - ig.base_values[0], rel=0.02, abs=1e-4)
