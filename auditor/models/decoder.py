@@ -230,7 +230,8 @@ class PromptedCausalLM(DecoderTextModel):
                 long.append(f"{cls} {str(word).strip()!r} by {pieces[0]!r} (of {', '.join(map(repr, pieces))})")
         if not long:
             return []
-        return [f"{len(long)} of {len(self.label_words)} label words are several tokens after the prompt; each class "
+        verb = "is" if len(long) == 1 else "are"
+        return [f"{len(long)} of {len(self.label_words)} label words {verb} several tokens after the prompt; each class "
                 f"is scored by its word's first token alone: {'; '.join(long)}. What follows that token is never "
                 "read, so a word is as likely as its first piece (a word sharing it with another would be refused)"]
 

@@ -225,7 +225,7 @@ def test_a_label_word_of_several_tokens_is_noted_with_the_token_it_is_scored_by(
     assert len(pieces) > 1 and pieces[0] == "Ġgood"
     assert model.tokenizer.convert_ids_to_tokens(model.label_token_ids) == ["Ġbad", "Ġgood"]
     notes = [n for n in model.input_notes(_Data(TEXTS)) if "label word" in n]
-    assert notes == ["1 of 2 label words are several tokens after the prompt; each class is scored by its word's first "
+    assert notes == ["1 of 2 label words is several tokens after the prompt; each class is scored by its word's first "
                      f"token alone: positive 'goodness' by 'Ġgood' (of {', '.join(map(repr, pieces))}). What follows "
                      "that token is never read, so a word is as likely as its first piece (a word sharing it with "
                      "another would be refused)"], notes
