@@ -150,6 +150,7 @@ class PromptSensitivity(Check):
         base_vectors = feature_vectors(base_attr)
         rows, cost = [["card prompt", model.prompt, base_acc, "", "", None]], 0
         accs, agreements, rhos, drop_ends, agreement_lows, discordant = [], [], [], [], [], []
+        n_right = [int(np.sum(base_right))]  # per prompt, the card's first: the accuracy chart's intervals
         for prompt in variants:
             variant = model.with_prompt(prompt)
             # each row explained for the class the card prompt predicts (as explanation_sanity): with three
@@ -158,6 +159,7 @@ class PromptSensitivity(Check):
             pred = vctx.predicted_index()[drawn]
             right = classes[pred] == labels
             acc = float(np.mean(right))
+            n_right.append(int(np.sum(right)))
             discordant.append((int(np.sum(base_right & ~right)), int(np.sum(~base_right & right))))
             drop_ends.append(paired_difference_interval(*discordant[-1], n_rows))
             agree, agree_low, agree_high = share_with_interval(int(np.sum(pred == base_pred)), n_rows)
@@ -209,8 +211,13 @@ class PromptSensitivity(Check):
             measurements["decision_agreement_min"] = float(min(agreements))
             measurements["decision_agreement_min_ci_low"] = float(min(agreement_lows))
             measurements["explanation_rank_correlation_min"] = float(np.nanmin(rhos)) if np.isfinite(rhos).any() else None
+            ends = [share_with_interval(k, n_rows)[1:] for k in n_right]
             evidence.append(BarChart(title="Accuracy per prompt", labels=[r[0] for r in rows],
-                                     values=[float(r[2]) for r in rows], xlabel="accuracy"))
+                                     values=[float(r[2]) for r in rows], xlabel="accuracy",
+                                     low=[lo for lo, _ in ends], high=[hi for _, hi in ends],
+                                     caption=f"n = {n_rows} evaluation rows under every prompt (the same rows); "
+                                             "error bars: 95% exact binomial interval (Clopper-Pearson) of each "
+                                             "prompt's accuracy. The drop's paired interval is in the table above."))
             summary = (f"Across {len(variants)} prompt variant{'s' * (len(variants) != 1)} on {n_rows} rows, the lowest "
                        f"accuracy is {min(accs):.3f} (card prompt {base_acc:.3f}; no paraphrase costs more than "
                        f"{measurements['accuracy_drop_max_ci_high']:.3f} at the 95% interval's upper end), at least "

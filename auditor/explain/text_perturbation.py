@@ -175,6 +175,19 @@ def _ties_broken_by(seed: int, text: str):
         np.random.set_state(state)
 
 
+@contextmanager
+def _suffix_kept(masker, n: int):
+    """shap's masker keeps at least the last ``n`` tokens of the text it explains (a decoder's pad
+    token written at the text's end, :meth:`TextModel.kept_suffix`: masking it moved the position the
+    head reads), its own ``keep_suffix`` restored after."""
+    own = masker.keep_suffix
+    masker.keep_suffix = max(own, int(n))
+    try:
+        yield
+    finally:
+        masker.keep_suffix = own
+
+
 def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
                       target: np.ndarray, *, max_evals: int, batch_size: int,
                       seed: int, collapse: bool = False) -> Attribution:
@@ -224,7 +237,7 @@ def explain_shap_text(model: TextModel, texts: list[str], row_ids: np.ndarray,
         if partition:
             explainer = shap.explainers.Partition(f, masker)
             for i in partition:
-                with _ties_broken_by(seed, texts[i]):
+                with _ties_broken_by(seed, texts[i]), _suffix_kept(masker, model.kept_suffix(enc[i])):
                     exp = explainer([texts[i]], max_evals=max_evals, batch_size=max(64, batch_size), silent=True)
                 explained[i] = (np.asarray(exp.values[0], dtype=float).reshape(-1),
                                 float(np.asarray(exp.base_values[0]).reshape(-1)[0]))

@@ -8,9 +8,13 @@ tokens), special tokens (word id -1) are dropped, and the pieces' strings are jo
 
 from __future__ import annotations
 
+import functools
+import re
 from collections import defaultdict
 
 import numpy as np
+
+from auditor.models.text import trim_span
 
 # Word-piece markers of common tokenizers: BERT continuation "##", RoBERTa/GPT-2 space "Ġ",
 # SentencePiece space "▁".
@@ -27,6 +31,37 @@ def _clean_piece(token: str, first: bool) -> str:
     return token
 
 
+_BYTE_PIECE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+
+
+@functools.lru_cache(maxsize=1)
+def _byte_level_alphabet() -> frozenset:
+    from tokenizers import pre_tokenizers
+
+    return frozenset(pre_tokenizers.ByteLevel.alphabet())
+
+
+def readable_word(pieces: list[str]) -> str:
+    """A word's pieces (markers removed) joined as text. A byte-level BPE (GPT-2, Llama 3, Qwen2)
+    writes each byte of a character as a character of its own ("café" is "caf" + "Ã©", an emoji
+    "ðŁĺĢ"), and a sentencepiece tokenizer with byte fallback writes "<0xF0><0x9F>…": such pieces are
+    decoded as UTF-8 (tokenizers' ByteLevel and ByteFallback decoders) where they form it, so tables
+    read "café" and "😀". Pieces that do not decode (a WordPiece "café" is no valid byte string), or
+    decode to whitespace only (a newline token), are joined as written."""
+    word = "".join(pieces)
+    if word.isascii() and "<0x" not in word:
+        return word
+    from tokenizers import decoders
+
+    if any(_BYTE_PIECE.fullmatch(p) for p in pieces):
+        text = decoders.ByteFallback().decode(pieces)
+    elif set(word) <= _byte_level_alphabet():
+        text = decoders.ByteLevel().decode(pieces)
+    else:
+        return word
+    return word if not text.strip() or ("\ufffd" in text and "\ufffd" not in word) else text
+
+
 def aggregate_to_words(attr_values: np.ndarray, word_ids: np.ndarray,
                        tokens: list[str]) -> tuple[list[str], np.ndarray]:
     """Sum token attributions per word.
@@ -38,7 +73,8 @@ def aggregate_to_words(attr_values: np.ndarray, word_ids: np.ndarray,
     word_ids:
         Word index per token position, -1 for special tokens (dropped).
     tokens:
-        Token strings; a word's string is its pieces joined, without "##" / "Ġ" / "▁" markers.
+        Token strings; a word's string is its pieces joined, without "##" / "Ġ" / "▁" markers, bytes
+        decoded (:func:`readable_word`).
 
     Returns
     -------
@@ -61,7 +97,7 @@ def aggregate_to_words(attr_values: np.ndarray, word_ids: np.ndarray,
             pieces[w], sums[w] = [], 0.0
         pieces[w].append(_clean_piece(t, first=not pieces[w]))
         sums[w] += float(v)
-    return ["".join(pieces[w]) for w in order], np.array([sums[w] for w in order])
+    return [readable_word(pieces[w]) for w in order], np.array([sums[w] for w in order])
 
 
 def top_words_per_class(attribution, *, k: int = 10, classes: list[str] | None = None,
@@ -124,7 +160,8 @@ def word_spans(text: str, offsets: np.ndarray, word_ids: np.ndarray,
     from the tokenizer's offsets) with its value, and the text between words (spaces, and anything
     the tokenizer dropped) with ``None``. Joining the spans gives ``text`` back exactly: casing,
     spacing and punctuation are kept; text after the last token (truncated input) is one last
-    ``None`` span.
+    ``None`` span. A word's span has no whitespace at its ends (a byte-level or sentencepiece token's
+    offsets hold the space before its word); a word of whitespace only keeps it.
 
     Parameters
     ----------
@@ -151,6 +188,9 @@ def word_spans(text: str, offsets: np.ndarray, word_ids: np.ndarray,
         s, e = max(starts[w], pos), ends[w]
         if e <= s:
             continue
+        # a byte-level or sentencepiece token's offsets hold the space before its word ("Ġfilm" is
+        # " film"): the word is shown without it, the space between words as text
+        s, e = trim_span(text, s, e)
         if s > pos:
             spans.append((text[pos:s], None))
         spans.append((text[s:e], float(word_values.get(w, 0.0))))

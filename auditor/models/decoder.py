@@ -42,8 +42,8 @@ from auditor.errors import ModelCardError, ModelLoadError, Problem
 from auditor.models.base import Capability
 from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS
 from auditor.models.perturbation import before_mask
-from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, check_model_dir, check_tokenizer,
-                                 check_vocabulary, check_weights_loaded, load_text_model, mismatched_shapes,
+from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, _rows_listed, check_model_dir,
+                                 check_tokenizer, check_vocabulary, check_weights_loaded, load_text_model, mismatched_shapes,
                                  offline_transformers, readable_length, with_runtime, word_spans_of, words_at_spaces)
 
 DTYPES = ("float32", "bfloat16")
@@ -87,7 +87,7 @@ class DecoderTextModel(TextModel):
         """Where the head reads: the last token that is not the pad id, as transformers' decoder
         classifiers find it (a tokenizer that appends its end token, with pad = eos, is read one before)."""
         real = np.flatnonzero(np.asarray(enc.ids) != self.pad_id)
-        return int(real[-1]) if len(real) else len(enc.ids) - 1
+        return int(real[-1]) if len(real) else 0  # all pad: argmax of zeros, the first
 
     def _encode_one(self, text: str) -> Encoded:
         """As an encoder's, but a text of no tokens (LIME or KernelSHAP with ``removal: delete`` takes
@@ -96,11 +96,61 @@ class DecoderTextModel(TextModel):
         removed word reads as everywhere else."""
         enc = super()._encode_one(text)
         if len(enc.ids):
-            return enc
+            return self._unread_tail_left_out(enc)
         return Encoded(ids=np.array([self.mask_id], dtype=np.int64),
                        tokens=self.tokenizer.convert_ids_to_tokens([int(self.mask_id)]),
                        word_ids=np.array([-1], dtype=np.int64), special=np.array([True]),
                        truncated=enc.truncated, offsets=np.zeros((1, 2), dtype=np.int64))
+
+    def unread_tail(self, enc: Encoded) -> np.ndarray:
+        """The positions a text writes after the one the head reads: the pad token written out at its
+        end (``"...<|endoftext|>"`` where GPT-2 pads with its end token, ``"...</s>"`` under Llama 2's
+        pad = eos). Under causal attention nothing from them reaches the token the head reads, so they
+        are no words of the model's decision; as words, masking one (or the IG baseline's neutral id
+        in its place) moved the position the head reads, so its attribution was that move."""
+        after = np.arange(len(enc.ids)) > self.read_position(enc)
+        offsets = np.asarray(enc.offsets).reshape(-1, 2)
+        return after & (offsets[:, 1] > offsets[:, 0])  # characters of the text: not a token the tokenizer adds
+
+    def _unread_tail_left_out(self, enc: Encoded) -> Encoded:
+        """``enc`` with its :meth:`unread_tail` marked special: never a feature, kept by every mask and
+        the IG baseline, so the head reads every masked copy where it reads the text."""
+        tail = self.unread_tail(enc) & (np.asarray(enc.word_ids) >= 0)
+        if not tail.any():
+            return enc
+        word_ids = np.where(tail, -1, enc.word_ids).astype(np.int64)
+        return Encoded(ids=enc.ids, tokens=enc.tokens, word_ids=word_ids, special=word_ids < 0,
+                       truncated=enc.truncated, offsets=enc.offsets)
+
+    def kept_suffix(self, enc: Encoded) -> int:
+        """Tokens at the end of ``enc`` that a token-level masker (SHAP's) must keep: from the one after
+        the position the head reads, where the text writes some of them (:meth:`unread_tail`)."""
+        return len(enc.ids) - 1 - self.read_position(enc) if self.unread_tail(enc).any() else 0
+
+    def word_spans(self, text: str) -> list[tuple[int, int]]:
+        """As :meth:`TextModel.word_spans`, without the words of :meth:`unread_tail` (LIME never masks them)."""
+        spans = super().word_spans(text)
+        enc = self.encode([text])[0]
+        tail = self.unread_tail(enc)
+        if not tail.any():
+            return spans
+        cut = int(np.asarray(enc.offsets).reshape(-1, 2)[tail, 0].min())
+        return [(s, e) for s, e in spans if s < cut]
+
+    def _written_special_tokens(self, encoded: list[Encoded]) -> list[str]:
+        """As :meth:`TextModel._written_special_tokens`, and a note naming the texts that end in the pad
+        token written out (:meth:`unread_tail`), which are no longer words of the explanations."""
+        notes = super()._written_special_tokens(encoded)
+        tails = [self.unread_tail(e) for e in encoded]
+        rows = np.flatnonzero([t.any() for t in tails])
+        if not len(rows):
+            return notes
+        names = sorted({tok for e, t in zip(encoded, tails) for tok, unread in zip(e.tokens, t) if unread})
+        return notes + [
+            f"{len(rows):,} of {len(encoded):,} text{'s' * (len(encoded) != 1)} end{'s' * (len(rows) == 1)} in the pad "
+            f"token written out ({', '.join(map(repr, names))}) (row{'s' * (len(rows) != 1)} {_rows_listed(rows)}): "
+            "the classifier's head reads the last token that is not the pad, so nothing from it on reaches the "
+            "prediction; the explanations leave it out (no mask or baseline replaces it)"]
 
     def fast_forward(self) -> tuple:
         """A Llama-family classifier runs on its real tokens only (``models/unpadded_decoder.py``)."""
@@ -164,6 +214,26 @@ class PromptedCausalLM(DecoderTextModel):
 
     def exported_constants(self) -> dict:
         return {"label_token_ids": list(self.label_token_ids)}
+
+    def input_notes(self, data) -> list[str]:
+        """:meth:`TextModel.input_notes`, after a note naming the label words of several tokens and the
+        first token each is scored by: the class probabilities read that token alone."""
+        return self.label_word_notes() + super().input_notes(data)
+
+    def label_word_notes(self) -> list[str]:
+        """The label words the tokenizer writes in several tokens after the card's prompt, each with the
+        token its class is scored by (none where every word is one token)."""
+        long = []
+        for cls, word in self.label_words.items():
+            pieces = self.tokenizer.convert_ids_to_tokens(answer_pieces(self.tokenizer, word, self.prompt))
+            if len(pieces) > 1:
+                long.append(f"{cls} {str(word).strip()!r} by {pieces[0]!r} (of {', '.join(map(repr, pieces))})")
+        if not long:
+            return []
+        verb = "is" if len(long) == 1 else "are"
+        return [f"{len(long)} of {len(self.label_words)} label words {verb} several tokens after the prompt; each class "
+                f"is scored by its word's first token alone: {'; '.join(long)}. What follows that token is never "
+                "read, so a word is as likely as its first piece (a word sharing it with another would be refused)"]
 
     # ----------------------------------------------------------------- tokenisation
     def _encode_one(self, text: str) -> Encoded:

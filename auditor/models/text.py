@@ -555,6 +555,11 @@ class TextModel(RuntimeChoice, AdapterBase):
         """The position the classification head reads (its attention row is shown)."""
         return 0
 
+    def kept_suffix(self, enc: Encoded) -> int:
+        """Tokens at the end of ``enc`` a token-level masker (SHAP's) keeps beyond the tokenizer's own
+        (a decoder's pad token written at a text's end): none for an encoder, which reads every token."""
+        return 0
+
     def rewrap(self, model) -> "TextModel":
         """The same adapter around another torch module of the same architecture (a randomised copy),
         on the faster path if this one is (verified again on the copy)."""

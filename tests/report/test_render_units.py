@@ -244,6 +244,13 @@ def test_word_spans_give_back_the_original_text():
     assert ("'", 0.0) in spans  # a word with no value gets 0, not dropped
 
 
+def test_word_spans_show_a_byte_level_word_without_the_space_its_token_holds():
+    # GPT-2's "good", "Ġfilm", "Ġ" (a trailing space, a word of its own): offsets as its tokenizer reports them
+    text = "good film "
+    spans = word_spans(text, np.array([[0, 4], [4, 9], [9, 10]]), np.array([0, 1, 2]), {0: 0.5, 1: -0.25, 2: 0.1})
+    assert spans == [("good", 0.5), (" ", None), ("film", -0.25), (" ", 0.1)]
+
+
 def test_word_spans_keep_text_after_truncation():
     spans = word_spans("good movie and more", np.array([[0, 4], [5, 10]]), np.array([0, 1]), {0: 1.0, 1: 0.5})
     assert spans == [("good", 1.0), (" ", None), ("movie", 0.5), (" and more", None)]

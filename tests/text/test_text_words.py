@@ -135,3 +135,32 @@ def test_a_control_character_between_two_pieces_of_a_word_cuts_it_as_the_whitesp
         enc = model._encode_one(text)
         words = int(enc.word_ids.max()) + 1
         assert words == len(model.word_spans(text)) == (2 if text.startswith("goodfood") else 3), text
+
+
+@pytest.mark.parametrize("build", ["build_byte_level_causal_lm", "build_sentencepiece_llama"])
+def test_words_of_byte_tokens_read_as_the_text_writes_them(tmp_path, build):
+    """A byte-level BPE writes 'très' as 'tr', 'Ã¨', 's' and an emoji as 'ðŁĺĢ'; a sentencepiece
+    tokenizer with byte fallback writes '<0xF0><0x9F><0x98><0x80>'. The top-words and cohort tables
+    showed those strings ('trÃ¨s', 'ðŁĺĢ'); they read the text's words now."""
+    from transformers import AutoTokenizer
+
+    from . import tiny_decoder
+
+    tok = AutoTokenizer.from_pretrained(str(getattr(tiny_decoder, build)(tmp_path / "model")))
+    text = "très good 😀 movie"
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    tokens = tok.convert_ids_to_tokens(enc["input_ids"])
+    assert any(t not in ("trÃ¨s", "ðŁĺĢ") and ("Ã" in t or "Ł" in t or "<0x" in t) for t in tokens)  # bytes as tokens
+    word_ids = np.array([-1 if w is None else w for w in enc.word_ids()])
+    if build == "build_sentencepiece_llama":  # one tokenizer word per text: the words at spaces, as the audit cuts them
+        from auditor.models.text import words_at_spaces
+
+        word_ids = np.array(words_at_spaces(text, enc["offset_mapping"], enc.word_ids()))
+    words, _ = aggregate_to_words(np.ones(len(tokens)), word_ids, tokens)
+    assert words == text.split()
+
+
+def test_a_word_piece_word_with_an_accent_stays_as_written():
+    # no valid byte string: 'café' (é a character of the byte-level alphabet too) is not decoded
+    assert aggregate_to_words([1.0, 1.0], [0, 1], ["café", "naïve"])[0] == ["café", "naïve"]
+    assert aggregate_to_words([1.0], [0], ["Ċ"])[0] == ["Ċ"]  # a newline word stays visible

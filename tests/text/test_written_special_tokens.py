@@ -39,5 +39,6 @@ def test_gpt2s_end_of_text_is_noted_though_it_is_its_unknown_token_too(tmp_path)
 
     model = load_sequence_classifier(build_byte_level_classifier(tmp_path / "model"), max_length=32, threads=1)
     assert model.tokenizer.unk_token_id == model.tokenizer.eos_token_id
-    notes = [n for n in model.input_notes(_Data(["good movie", "good <|endoftext|>"])) if "special token" in n]
+    # mid-text, where the head reads past it (at a text's end it is no word at all: test_decoder_pad_tail)
+    notes = [n for n in model.input_notes(_Data(["good movie", "good <|endoftext|> film"])) if "special token" in n]
     assert len(notes) == 1 and "('<|endoftext|>') (row 1)" in notes[0], notes

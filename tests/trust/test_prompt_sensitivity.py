@@ -72,6 +72,12 @@ def test_a_paraphrase_is_measured_against_its_own_predictions_and_explanations(c
     rhos = [rank_correlation(a, b) for a, b in zip(feature_vectors(ctx.attribution("integrated_gradients", 6)),
                                                    feature_vectors(other.attribution("integrated_gradients", 6)))]
     assert m["explanation_rank_correlation_min"] == pytest.approx(np.nanmedian(rhos))
+    # the accuracy chart says the rows it rests on and draws each prompt's exact interval
+    chart = next(e for e in result.evidence if e.kind == "bar_chart" and e.title == "Accuracy per prompt")
+    assert chart.caption.startswith(f"n = {len(labels)} evaluation rows under every prompt")
+    assert chart.values == pytest.approx([acc, acc_v])
+    ends = [exact_proportion_interval(int(np.sum(r)), len(labels)) for r in (right, right_v)]
+    assert chart.low == pytest.approx([lo for lo, _ in ends]) and chart.high == pytest.approx([hi for _, hi in ends])
 
 
 def test_the_cards_variants_are_used_and_none_means_not_measured(ctx):
