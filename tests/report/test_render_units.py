@@ -739,3 +739,29 @@ def test_an_evidence_title_naming_a_long_feature_wraps_instead_of_running_off_th
     table = Table(title=f"Features most associated with {name}", columns=["feature", "V"], rows=[["a", 1]])
     right, edges = _evidence_boxes_right_edges([chart, table])
     assert edges and max(edges) <= right + 0.5, (max(edges), right)
+
+
+def test_a_chart_writes_a_bidi_override_in_a_label_as_an_escape_as_the_tables_do(monkeypatch):
+    """matplotlib lays text out right to left after U+202E: a feature the tables print as
+    "Age\\u202eevil" read "Agelive" on its bar and in its partial-dependence chart, a name spoofed on
+    the chart alone. Every text a chart draws shows the escape the tables show."""
+    from auditor.render import charts
+    from auditor.results import BarChart, Heatmap, LineChart, Series
+
+    drawn = []
+    monkeypatch.setattr(charts, "_to_data_uri", lambda fig: drawn.append(fig) or "data:")
+    name = "Age\u202eevil"
+    charts.bar_chart(BarChart(title="t", labels=[name, "Income"], values=[0.5, 0.2], xlabel=f"drop\u200f {name}"))
+    axis = drawn[-1].axes[0]
+    assert [t.get_text() for t in axis.get_yticklabels()] == ["Age\\u202eevil", "Income"]
+    assert axis.get_xlabel() == "drop\\u200f Age\\u202eevil"
+    charts.line_chart(LineChart(title="pd", xlabel=name, ylabel="P(bad)",
+                                series=[Series(name=f"ICE \u2066{name}", x=[0, 1], y=[0.1, 0.2]),
+                                        Series(name=f"pd \u202b{name}", x=[0, 1], y=[0.1, 0.3])]))
+    axis = drawn[-1].axes[0]
+    assert axis.get_xlabel() == "Age\\u202eevil"
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["ICE (1 rows)", "pd \\u202bAge\\u202eevil"]
+    charts.heatmap(Heatmap(title="h", row_labels=[f"C1 {name}"], col_labels=[name, "x"], values=[[0.1, 0.2]]))
+    axis = drawn[-1].axes[0]
+    assert [t.get_text() for t in axis.get_xticklabels()] == ["Age\\u202eevil", "x"]
+    assert [t.get_text() for t in axis.get_yticklabels()] == ["C1 Age\\u202eevil"]
