@@ -58,6 +58,10 @@ def short_label(text, most: int) -> str:
 TICK_LABEL_CHARS = 24  # a heatmap's tick label: its 60-character slanted labels took more room than the cells
 
 
+# a bar's label: a 120-character feature name took the chart's width and squeezed its bars into a sliver
+BAR_LABEL_CHARS = 28
+
+
 def short_labels(labels, most: int = TICK_LABEL_CHARS) -> list[str]:
     """Tick labels in at most ``most`` characters each, longer where two distinct ones would read alike."""
     labels = [chart_text(label) for label in labels]
@@ -110,7 +114,7 @@ def _bars(ax, labels, values, errors, thresholds, color):
     n = len(labels)
     y = list(range(n))[::-1]
     ax.barh(y, values, xerr=errors, color=color, ecolor="#333", capsize=2, height=0.6)
-    ax.set_yticks(y, [chart_text(label) for label in labels])
+    ax.set_yticks(y, short_labels(labels, BAR_LABEL_CHARS))
     ax.axvline(0, color="#333", linewidth=0.6)
     ax.spines[["top", "right"]].set_visible(False)
     drawn = False

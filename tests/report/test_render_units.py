@@ -765,3 +765,28 @@ def test_a_chart_writes_a_bidi_override_in_a_label_as_an_escape_as_the_tables_do
     axis = drawn[-1].axes[0]
     assert [t.get_text() for t in axis.get_xticklabels()] == ["Age\\u202eevil", "x"]
     assert [t.get_text() for t in axis.get_yticklabels()] == ["C1 Age\\u202eevil"]
+
+
+def test_a_long_feature_name_is_shortened_on_a_bar_chart_not_squeezing_its_bars(monkeypatch):
+    """A 120-character feature name was drawn whole as a bar's label: it took the chart's width and
+    matplotlib squeezed the bars into a sliver at its right edge (and said "Tight layout not applied").
+    Bar labels keep their start and end, 28 characters at most, as a heatmap's do (24); the policy's
+    bound is still drawn on the bar its measurement names."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from auditor.render import charts
+    from auditor.results import BarChart, ThresholdOutcome
+
+    drawn = []
+    monkeypatch.setattr(charts, "_to_data_uri", lambda fig: drawn.append(fig) or "data:")
+    long_name = "monthly_net_income_" + "A" * 101
+    gate = ThresholdOutcome(measurement="roc_auc_ci_low", observed=0.8, min=0.7, severity="fail", passed=True)
+    charts.bar_chart(BarChart(title="t", labels=[long_name, "roc_auc", "Age"], values=[0.5, 0.8, 0.1]), [gate])
+    fig = drawn[-1]
+    axis = fig.axes[0]
+    assert [t.get_text() for t in axis.get_yticklabels()] == ["monthly_net_in…AAAAAAAAAAAAA", "roc_auc", "Age"]
+    # everything drawn fits the figure's 5.2 inches (the whole label made it 13.7 inches wide, so the
+    # report shrank the chart to a strip) and the bars have more than half of it
+    assert fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer()).width <= fig.get_figwidth()
+    assert axis.get_position().width > 0.5
+    assert any(line.get_label() == "policy threshold" for line in axis.get_lines())
