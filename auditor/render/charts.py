@@ -18,6 +18,7 @@ import numpy as np
 matplotlib.use("Agg")
 from matplotlib import rcParams  # noqa: E402
 from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -26,6 +27,12 @@ from auditor.render.controls import visible_controls  # noqa: E402
 rcParams["svg.hashsalt"] = "auditor"
 rcParams["svg.fonttype"] = "path"
 rcParams["font.size"] = 8
+# DejaVu has no emoji and no CJK: a label holding them was drawn as boxes (and matplotlib warned on the
+# run's stderr for each glyph). matplotlib takes a missing glyph from the next family listed: the fonts
+# scripts/setup.sh installs for the same texts in the PDF's tables, where they are installed.
+FALLBACK_FONTS = ("Symbola", "Noto Sans CJK JP")
+_INSTALLED = {font.name for font in font_manager.fontManager.ttflist}
+rcParams["font.family"] = ["DejaVu Sans", *(name for name in FALLBACK_FONTS if name in _INSTALLED)]
 # Labels are the audited data's own text (feature names, classes, words): "$US and $EUR" is drawn as
 # written, never read as mathematics (an odd "$" set the rest in italics, a bad one lost the chart).
 rcParams["text.parse_math"] = False

@@ -790,3 +790,24 @@ def test_a_long_feature_name_is_shortened_on_a_bar_chart_not_squeezing_its_bars(
     assert fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer()).width <= fig.get_figwidth()
     assert axis.get_position().width > 0.5
     assert any(line.get_label() == "policy threshold" for line in axis.get_lines())
+
+
+def test_a_chart_draws_emoji_and_cjk_in_a_label_from_the_installed_fallback_fonts(monkeypatch):
+    """DejaVu has neither emoji nor CJK: "income_💰" and "価格" were drawn as boxes on their bars, and
+    matplotlib warned "Glyph 128176 (\\N{MONEY BAG}) missing from font(s) DejaVu Sans" on the run's
+    stderr. The charts fall back to Symbola and Noto Sans CJK, the fonts setup.sh installs."""
+    import warnings
+
+    from matplotlib import font_manager
+
+    from auditor.render import charts
+    from auditor.results import BarChart
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    if not {"Symbola", "Noto Sans CJK JP"} <= installed:
+        pytest.skip("scripts/setup.sh's fonts-symbola and fonts-noto-cjk are not installed")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Glyph .* missing", category=UserWarning)
+        uri = charts.bar_chart(BarChart(title="t", labels=["income_💰", "価格", "Age"], values=[0.5, 0.3, 0.1]))
+    assert uri.startswith("data:image/svg+xml;base64,")
+    assert charts.rcParams["font.family"] == ["DejaVu Sans", "Symbola", "Noto Sans CJK JP"]
