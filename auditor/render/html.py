@@ -191,6 +191,14 @@ def line_breaks_as_spaces(text: str) -> str:
     return LINE_BREAK_TAG.sub(" ", text)
 
 
+def _average_of_counts(head: str) -> bool:
+    """A column of medians or means of counts, by its header's words ("median edits to flip"): printed
+    with one decimal, as :func:`fmt_measure` prints the measurement (the attacks table had "1.500" beside
+    the summary's "median edits 1.5" and the appendix's 1.5, and "1" on a run whose medians were whole)."""
+    words = set(re.split(r"[^a-z]+", head))
+    return not _AVERAGE_WORDS.isdisjoint(words) and not _COUNT_WORDS.isdisjoint(words) and _RATIO_WORDS.isdisjoint(words)
+
+
 def fmt_cell(value, column: str = "", fractional: bool = False) -> str:
     """A table cell: integral floats print as integers (3, not 3.000) unless their column holds
     fractions (``fractional``: 1.000 beside 0.933), others from 10 up with two decimals (23.70, not
@@ -202,6 +210,9 @@ def fmt_cell(value, column: str = "", fractional: bool = False) -> str:
     if head in ROW_ID_COLUMNS and isinstance(value, (int, float)) and not isinstance(value, bool) \
             and math.isfinite(value) and float(value).is_integer():
         return str(int(value))  # a row's position in the evaluation file, not a count: 1062, not 1,062
+    if _average_of_counts(head) and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value):
+        return fmt_num(float(value), 1)
     if isinstance(value, float) and not isinstance(value, bool) and not math.isnan(value) \
             and value.is_integer() and abs(value) < 1e12 and not fractional:
         return signed_text(f"{int(value):,}")

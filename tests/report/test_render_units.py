@@ -811,3 +811,16 @@ def test_a_chart_draws_emoji_and_cjk_in_a_label_from_the_installed_fallback_font
         uri = charts.bar_chart(BarChart(title="t", labels=["income_💰", "価格", "Age"], values=[0.5, 0.3, 0.1]))
     assert uri.startswith("data:image/svg+xml;base64,")
     assert charts.rcParams["font.family"] == ["DejaVu Sans", "Symbola", "Noto Sans CJK JP"]
+
+
+def test_a_column_of_medians_of_counts_prints_one_decimal_as_the_measurement_does():
+    """The credit attacks table printed "median edits to flip" as 1.500 and 1.000 beside the summary's
+    "median edits 1.5" and the appendix's 1.5 / 1.0, and the concrete one as 1 and 2 (whole medians):
+    a column of medians or means of counts prints one decimal, whole or not; its neighbour "mean
+    units visited" (not a count the header names) and a ratio of counts keep their digits."""
+    assert [fmt_cell(v, "median edits to flip", True) for v in (1.5, 1.0)] == ["1.5", "1.0"]
+    assert [fmt_cell(v, "median edits to shift", False) for v in (1.0, 2.0)] == ["1.0", "2.0"]
+    assert fmt_cell(2, "median edits to shift") == "2.0"
+    assert fmt_cell(2.269, "mean units visited", True) == "2.269"
+    assert fmt_cell(0.5, "median edits ratio", True) == "0.500"
+    assert fmt_cell(float("nan"), "median edits to flip") == "—"
