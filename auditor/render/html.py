@@ -276,16 +276,34 @@ def clause_source(clause: str) -> str:
     return clause[: -len(ref)].rstrip(":") if ref != clause and clause.endswith(ref) else clause
 
 
-def policy_file(source: str) -> str:
+def policy_file(source: str, sha256: str = "") -> str:
     """A policy or waivers file as the report's core names it: a built-in policy by its name, any
     other file by its file name. Its hash identifies it; the full path, which depends on where the
-    audit ran, is in the provenance appendix (so the core's layout does not depend on it either)."""
+    audit ran, is in the provenance appendix (so the core's layout does not depend on it either).
+
+    A file is built-in where it lies in this installation's built-in folder, or where it has a
+    built-in's name and that built-in's bytes (``sha256``): ``auditor render`` of a run made by another
+    installation (another checkout, another virtual environment) had named "extends
+    eu-ai-act-high-risk.yaml" what the run's own report named "extends eu-ai-act-high-risk (built-in)"."""
     path = Path(source)
     try:
         builtin = path.resolve().parent == builtin_policy_dir().resolve()
     except OSError:
         builtin = False
+    if not builtin and sha256:
+        builtin = sha256 == _builtin_sha256(path.name)
     return f"{path.stem} (built-in)" if builtin else path.name
+
+
+def _builtin_sha256(name: str) -> str:
+    """The sha256 of the built-in policy file named ``name`` (``default.yaml``); "" where there is none."""
+    import hashlib
+
+    try:
+        candidate = builtin_policy_dir() / name
+        return hashlib.sha256(candidate.read_bytes()).hexdigest() if name and candidate.is_file() else ""
+    except OSError:
+        return ""
 
 
 def breakable(text) -> Markup:

@@ -824,3 +824,26 @@ def test_a_column_of_medians_of_counts_prints_one_decimal_as_the_measurement_doe
     assert fmt_cell(2.269, "mean units visited", True) == "2.269"
     assert fmt_cell(0.5, "median edits ratio", True) == "0.500"
     assert fmt_cell(float("nan"), "median edits to flip") == "—"
+
+
+def test_a_built_in_policy_read_by_another_installation_is_still_named_built_in(tmp_path):
+    """`auditor render` of a run made by another installation (another checkout or virtual
+    environment, whose built-in folder is elsewhere) named "extends eu-ai-act-high-risk.yaml" what the
+    run's own report named "extends eu-ai-act-high-risk (built-in)". A file with a built-in's name and
+    bytes is that built-in wherever it was read; an edited copy, or a file only named alike, is not."""
+    import hashlib
+
+    from auditor.policy.catalog import builtin_policy_dir
+    from auditor.render.html import policy_file
+
+    original = builtin_policy_dir() / "eu-ai-act-high-risk.yaml"
+    other = tmp_path / "other-install" / "policies" / "eu-ai-act-high-risk.yaml"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(original.read_bytes())
+    same = hashlib.sha256(original.read_bytes()).hexdigest()
+    assert policy_file(str(original)) == "eu-ai-act-high-risk (built-in)"
+    assert policy_file(str(other), same) == "eu-ai-act-high-risk (built-in)"
+    assert policy_file(str(other), "0" * 64) == "eu-ai-act-high-risk.yaml"  # edited since: its file name
+    assert policy_file(str(tmp_path / "mine.yaml"), same) == "mine.yaml"  # no built-in of that name
+    assert policy_file(str(other)) == "eu-ai-act-high-risk.yaml"  # no hash to compare (a waivers file)
+
