@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import textwrap
 import warnings
 
@@ -33,6 +34,9 @@ rcParams["font.size"] = 8
 FALLBACK_FONTS = ("Symbola", "Noto Sans CJK JP")
 _INSTALLED = {font.name for font in font_manager.fontManager.ttflist}
 rcParams["font.family"] = ["DejaVu Sans", *(name for name in FALLBACK_FONTS if name in _INSTALLED)]
+# Symbola has no bold: each bold text (a threshold's label) logged "findfont: Failed to find font weight
+# bold for Symbola, now using 400" on the run's stderr, though the text is drawn in DejaVu Sans Bold.
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 # Labels are the audited data's own text (feature names, classes, words): "$US and $EUR" is drawn as
 # written, never read as mathematics (an odd "$" set the rest in italics, a bad one lost the chart).
 rcParams["text.parse_math"] = False

@@ -847,3 +847,19 @@ def test_a_built_in_policy_read_by_another_installation_is_still_named_built_in(
     assert policy_file(str(tmp_path / "mine.yaml"), same) == "mine.yaml"  # no built-in of that name
     assert policy_file(str(other)) == "eu-ai-act-high-risk.yaml"  # no hash to compare (a waivers file)
 
+
+def test_a_bold_chart_label_logs_nothing_about_the_fallback_fonts(caplog):
+    """Symbola, the emoji fallback, has no bold: every threshold label (drawn bold, in DejaVu Sans
+    Bold) logged "findfont: Failed to find font weight bold for Symbola, now using 400" on stderr."""
+    import logging
+
+    from matplotlib import font_manager
+
+    from auditor.render import charts
+    from auditor.results import BarChart, ThresholdOutcome
+
+    font_manager.FontManager._findfont_cached.cache_clear()  # a lookup made once is not logged again
+    gate = ThresholdOutcome(measurement="roc_auc_ci_low", observed=0.8, min=0.7, severity="fail", passed=True)
+    with caplog.at_level(logging.INFO):
+        charts.bar_chart(BarChart(title="t", labels=["roc_auc", "Age"], values=[0.8, 0.1]), [gate])
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("matplotlib")] == []
