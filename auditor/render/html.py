@@ -133,14 +133,21 @@ def _pieces(run: str, every: int) -> list[str]:
     return pieces
 
 
-def soft_breaks(text: str) -> Markup:
-    """``text``, escaped, with a ``<wbr>`` break opportunity every few characters of each run of 25 or
-    more characters without a space (a URL in a review, a hash): a table cell can wrap it instead of
-    pushing the other columns off the page. Shorter words are left whole. An element, not a zero-width
-    space: text copied from report.html (an identifier, a URL) comes out as written."""
+# A sentence in a table cell (a check's finding in the summary): only runs longer than a line of its
+# column holds get break opportunities, so a measurement name (48 characters at most, with its comma) is
+# never broken, and a 120-character feature name no longer pushes the column off the page
+SENTENCE_RUN = 56
+
+
+def soft_breaks(text: str, longest_whole: int = 24) -> Markup:
+    """``text``, escaped, with a ``<wbr>`` break opportunity every few characters of each run of more
+    than ``longest_whole`` (24) characters without a space (a URL in a review, a hash): a table cell can
+    wrap it instead of pushing the other columns off the page. Shorter words are left whole. An element,
+    not a zero-width space: text copied from report.html (an identifier, a URL) comes out as written."""
     text = str(text)
     out, last = [], 0
-    for m in _LONG_RUN.finditer(text):
+    runs = _LONG_RUN if longest_whole == 24 else re.compile(rf"\S{{{longest_whole + 1},}}")
+    for m in runs.finditer(text):
         out.append(escape(text[last:m.start()]))
         run = m.group()
         out.append(Markup("<wbr>").join(escape(piece) for piece in _pieces(run, SOFT_BREAK_EVERY)))
@@ -343,6 +350,7 @@ def make_environment() -> Environment:
     env.filters["execution_lines"] = execution_lines
     env.filters["machine_line"] = machine_line
     env.globals["CSP"] = CSP
+    env.globals["SENTENCE_RUN"] = SENTENCE_RUN
     return env
 
 
