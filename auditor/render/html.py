@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 from auditor.machine import machine_line
 from auditor.policy.catalog import builtin_policy_dir
-from auditor.render.charts import chart_uri
+from auditor.render.charts import chart_uri, short_label
 from auditor.render.controls import show_controls
 from auditor.render.glossary import glossary_for
 from auditor.render.markdown import clean_card_html, demote_headings
@@ -313,6 +313,15 @@ def _builtin_sha256(name: str) -> str:
         return ""
 
 
+FOOTER_NAME_CHARS = 60
+
+
+def footer_name(name) -> str:
+    """The model's name as each page's footer gives it: at most 60 characters, its start and end kept
+    (a 164-character name ran into the page number, which wrapped onto three lines)."""
+    return short_label(name, FOOTER_NAME_CHARS)
+
+
 def breakable(text) -> Markup:
     """Escaped text that may wrap after each underscore (and nowhere else inside a word): for
     measurement names in wide tables, which must neither overflow nor break mid-word."""
@@ -340,6 +349,7 @@ def make_environment() -> Environment:
     env.filters["clauses_by_framework"] = clauses_by_framework
     env.filters["clause_ref"] = clause_ref
     env.filters["breakable"] = breakable
+    env.filters["footer_name"] = footer_name
     env.filters["soft_breaks"] = soft_breaks
     env.filters["line_breaks_as_spaces"] = line_breaks_as_spaces
     env.filters["policy_file"] = policy_file

@@ -641,3 +641,29 @@ def test_a_long_feature_name_in_a_finding_wraps_inside_the_executive_summary():
         assert max(edge for edge, _ in edges) <= right + 0.5, max(edges)  # the long name without the fix: 1,141
         laid_out += [text for _, text in edges]
     assert any("matters most" in text for text in laid_out)
+
+
+def test_a_long_model_name_in_the_footer_is_shortened_clear_of_the_page_number():
+    """Each page's footer named the model in full: a 164-character name ran into "page 2 of 7", which
+    wrapped onto three lines beneath it. The footer keeps the name's start and end, 60 characters at
+    most; the cover's title still gives it whole."""
+    from weasyprint import HTML
+
+    result = small_result(checks=[check()])
+    long = result.model_copy(update={"model": result.model.model_copy(update={"name": "credit-" + "N" * 157})})
+    html = render_html(long)
+    assert f'<h1 class="title" data-footer="credit-{"N" * 23}…{"N" * 29}">credit-{"N" * 157}</h1>' in html
+    page = HTML(string=html).render().pages[1]
+    boxes = []
+
+    def walk(box):
+        if type(box).__name__ == "TextBox":
+            boxes.append((box.position_x, box.position_x + box.width, box.position_y, box.text))
+        for child in getattr(box, "children", []):
+            walk(child)
+
+    walk(page._page_box)
+    name = [b for b in boxes if b[3].startswith("credit-")]
+    number = [b for b in boxes if b[3].startswith("page ")]
+    assert [b[3] for b in name] == [f"credit-{'N' * 23}…{'N' * 29}"]
+    assert len(number) == 1 and re.fullmatch(r"page 2 of \d+", number[0][3]) and name[0][1] < number[0][0]
