@@ -156,11 +156,11 @@ def tolerance_terms(claim_rows: list[list], tolerance: float) -> str:
         kinds[row[4]].append(str(row[0]))
     said = []
     if kinds.get("relative"):
-        said.append(f"for {', '.join(kinds['relative'])} shares of the claim ({tolerance:g} = {tolerance * 100:g}% of the "
-                    "claimed value), not amounts in the target's units")
+        said.append(f"shares of the claim for {' and '.join(kinds['relative'])} ({tolerance:g} = {tolerance * 100:g}% of "
+                    "the claimed value, not an amount in the target's units)")
     if kinds.get("absolute"):
-        said.append(f"for {', '.join(kinds['absolute'])} amounts of the metric itself")
-    return f" Gap and tolerance are {'; '.join(said)}." if said else ""
+        said.append(f"amounts of the metric itself for {' and '.join(kinds['absolute'])}")
+    return f" Gap and tolerance are {' and '.join(said)}." if said else ""
 
 
 def regression_evidence(y: np.ndarray, pred: np.ndarray, point: dict, measurements: dict, *, target: str,

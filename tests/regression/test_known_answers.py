@@ -523,12 +523,12 @@ def test_the_claims_table_says_the_tolerance_of_a_claimed_mae_is_a_share_of_the_
                                                       Claim(metric="r2", value=0.9)]})
     out, _ = run_check(ctx, "performance", n_bootstrap=100)
     claims = next(e for e in out.evidence if e.title.startswith("Claims"))
-    assert claims.caption.endswith(" Gap and tolerance are for mae, rmse shares of the claim (0.02 = 2% of the "
-                                   "claimed value), not amounts in the target's units; for r2 amounts of the metric "
-                                   "itself."), claims.caption
+    assert claims.caption.endswith(" Gap and tolerance are shares of the claim for mae and rmse (0.02 = 2% of the "
+                                   "claimed value, not an amount in the target's units) and amounts of the metric "
+                                   "itself for r2."), claims.caption
     assert tolerance_terms([["r2", 0.9, 0.9, 0.0, "absolute", "yes"]], 0.05) == (
-        " Gap and tolerance are for r2 amounts of the metric itself.")
+        " Gap and tolerance are amounts of the metric itself for r2.")
     assert tolerance_terms([], 0.03) == ""
     assert tolerance_terms([["mae", 1.0, 1.0, 0.0, "relative", "yes"]], 0.025) == (
-        " Gap and tolerance are for mae shares of the claim (0.025 = 2.5% of the claimed value), not amounts in the "
-        "target's units.")
+        " Gap and tolerance are shares of the claim for mae (0.025 = 2.5% of the claimed value, not an amount in the "
+        "target's units).")
