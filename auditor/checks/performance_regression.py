@@ -147,6 +147,22 @@ def regression_gap_sentence(claim_rows: list[list], interval: str = "measured in
     return f" The largest gap between a card claim and the {interval} is {shown}."
 
 
+def tolerance_terms(claim_rows: list[list], tolerance: float) -> str:
+    """The caption's sentence on what the gap and the tolerance count in, per kind of claim in the table:
+    "within 0.03" beside a claimed MAE of 3.717 MPa read as 0.03 MPa where it is 3% of the claim (the
+    summary page's claims table says "3.0% of the claim")."""
+    kinds = {row[4]: [] for row in claim_rows}
+    for row in claim_rows:
+        kinds[row[4]].append(str(row[0]))
+    said = []
+    if kinds.get("relative"):
+        said.append(f"shares of the claim for {' and '.join(kinds['relative'])} ({tolerance:g} = {tolerance * 100:g}% of "
+                    "the claimed value, not an amount in the target's units)")
+    if kinds.get("absolute"):
+        said.append(f"amounts of the metric itself for {' and '.join(kinds['absolute'])}")
+    return f" Gap and tolerance are {' and '.join(said)}." if said else ""
+
+
 def regression_evidence(y: np.ndarray, pred: np.ndarray, point: dict, measurements: dict, *, target: str,
                         level: str, n_bootstrap: int, shown: np.ndarray, claim_rows: list, unverifiable: list[str],
                         tolerance: float, claims_said: str) -> list:
@@ -185,6 +201,6 @@ def regression_evidence(y: np.ndarray, pred: np.ndarray, point: dict, measuremen
                   "gap: how far outside)",
             columns=["claimed metric", "claimed", "measured", "gap to CI", "gap is", f"within {tolerance}"],
             rows=claim_rows,
-            caption=claims_said,
+            caption=claims_said + tolerance_terms(claim_rows, tolerance),
         ))
     return evidence

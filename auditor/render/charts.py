@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import textwrap
 import warnings
 
@@ -18,12 +19,24 @@ import numpy as np
 matplotlib.use("Agg")
 from matplotlib import rcParams  # noqa: E402
 from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from auditor.render.controls import visible_controls  # noqa: E402
 
 rcParams["svg.hashsalt"] = "auditor"
 rcParams["svg.fonttype"] = "path"
 rcParams["font.size"] = 8
+# DejaVu has no emoji and no CJK: a label holding them was drawn as boxes (and matplotlib warned on the
+# run's stderr for each glyph). matplotlib takes a missing glyph from the next family listed: the fonts
+# scripts/setup.sh installs for the same texts in the PDF's tables, where they are installed.
+FALLBACK_FONTS = ("Symbola", "Noto Sans CJK JP")
+_INSTALLED = {font.name for font in font_manager.fontManager.ttflist}
+rcParams["font.family"] = ["DejaVu Sans", *(name for name in FALLBACK_FONTS if name in _INSTALLED)]
+# Symbola has no bold: each bold text (a threshold's label) logged "findfont: Failed to find font weight
+# bold for Symbola, now using 400" on the run's stderr, though the text is drawn in DejaVu Sans Bold.
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
 # Labels are the audited data's own text (feature names, classes, words): "$US and $EUR" is drawn as
 # written, never read as mathematics (an odd "$" set the rest in italics, a bad one lost the chart).
 rcParams["text.parse_math"] = False
@@ -36,10 +49,17 @@ LOWER_IS_BETTER = ("brier", "log_loss", "loss", "error", "mae", "mse", "rmse")
 A4_WIDTH_IN = 6.9  # the text width of an A4 page with the report's margins
 
 
+def chart_text(text) -> str:
+    """Text a chart draws (a label, a legend entry), its control and bidi characters written as visible
+    escapes as the report's tables write them: matplotlib lays text out right to left after a U+202E,
+    and a feature the table names "Age\\u202eevil" read "Agelive" on the chart."""
+    return visible_controls(str(text))
+
+
 def short_label(text, most: int) -> str:
     """``text`` in at most ``most`` characters: its start and its end kept, an ellipsis between (feature
     names share long middles: "f010_customer_acc…average_fe" beside "f000_customer_acc…average_fe")."""
-    text = str(text)
+    text = chart_text(text)
     if len(text) <= most:
         return text
     head = (most - 1) // 2 + 1
@@ -49,9 +69,13 @@ def short_label(text, most: int) -> str:
 TICK_LABEL_CHARS = 24  # a heatmap's tick label: its 60-character slanted labels took more room than the cells
 
 
+# a bar's label: a 120-character feature name took the chart's width and squeezed its bars into a sliver
+BAR_LABEL_CHARS = 28
+
+
 def short_labels(labels, most: int = TICK_LABEL_CHARS) -> list[str]:
     """Tick labels in at most ``most`` characters each, longer where two distinct ones would read alike."""
-    labels = [str(label) for label in labels]
+    labels = [chart_text(label) for label in labels]
     for length in range(most, max(map(len, labels), default=0) + 1):
         short = [short_label(label, length) for label in labels]
         if len(set(short)) == len(set(labels)):
@@ -63,7 +87,7 @@ def wrapped_label(text: str, width: int = 30, lines: int = 4) -> str:
     """An axis label in at most ``lines`` lines of about ``width`` characters, the last shortened in its
     middle if more remains: "P(Product family 11: … for reviewers)" in one line along the y axis was
     taller than the report's 95 mm, and the chart was drawn as a thumbnail to fit."""
-    parts = textwrap.wrap(str(text), width, break_long_words=True, break_on_hyphens=False)
+    parts = textwrap.wrap(chart_text(text), width, break_long_words=True, break_on_hyphens=False)
     if len(parts) > lines:
         parts = parts[:lines - 1] + [short_label(" ".join(parts[lines - 1:]), width)]
     return "\n".join(parts)
@@ -101,7 +125,7 @@ def _bars(ax, labels, values, errors, thresholds, color):
     n = len(labels)
     y = list(range(n))[::-1]
     ax.barh(y, values, xerr=errors, color=color, ecolor="#333", capsize=2, height=0.6)
-    ax.set_yticks(y, labels)
+    ax.set_yticks(y, short_labels(labels, BAR_LABEL_CHARS))
     ax.axvline(0, color="#333", linewidth=0.6)
     ax.spines[["top", "right"]].set_visible(False)
     drawn = False
@@ -143,9 +167,10 @@ def bar_chart(ev, thresholds=()) -> str:
         drawn |= _bars(ax, labels, [g[1] for g in group], errs, thresholds,
                        PALETTE[0] if i == 0 else PALETTE[1])
         if len(groups) > 1:
-            ax.set_xlabel(f"{ev.xlabel} (higher is better)".strip() if i == 0 else f"{ev.xlabel} (lower is better)".strip())
+            ax.set_xlabel(chart_text(f"{ev.xlabel} (higher is better)".strip() if i == 0
+                                     else f"{ev.xlabel} (lower is better)".strip()))
         else:
-            ax.set_xlabel(ev.xlabel)
+            ax.set_xlabel(chart_text(ev.xlabel))
     if drawn:
         axes[0].legend(frameon=False, fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1)
     fig.tight_layout()
@@ -181,12 +206,12 @@ def line_chart(ev, thresholds=()) -> str:
         color = PALETTE[bases.index(_series_base(s.name)) % len(PALETTE)]
         control = _series_base(s.name) != s.name or "random" in s.name.lower()
         every = max(1, len(s.x) // 8)
-        ax.plot(s.x, s.y, label=s.name, color=color, linestyle=(0, (5, 2)) if control else "-",
+        ax.plot(s.x, s.y, label=chart_text(s.name), color=color, linestyle=(0, (5, 2)) if control else "-",
                 linewidth=1.3 if control else 1.8, marker="o", markersize=3.5, markevery=every,
                 markerfacecolor="white" if control else color)
         if s.band_low is not None and s.band_high is not None:
             ax.fill_between(s.x, s.band_low, s.band_high, color=color, alpha=0.15, linewidth=0)
-    ax.set_xlabel(ev.xlabel)
+    ax.set_xlabel(chart_text(ev.xlabel))
     ax.set_ylabel(wrapped_label(ev.ylabel))
     ax.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.spines[["top", "right"]].set_visible(False)
@@ -204,7 +229,7 @@ def scatter_chart(ev, thresholds=()) -> str:
         ax.plot([low, high], [low, high], color="black", linewidth=1, linestyle=(0, (4, 2)), label="y = x")
     if ev.zero_line:
         ax.axhline(0.0, color="black", linewidth=1, linestyle=(0, (4, 2)))
-    ax.set_xlabel(ev.xlabel)
+    ax.set_xlabel(chart_text(ev.xlabel))
     ax.set_ylabel(wrapped_label(ev.ylabel))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
@@ -289,5 +314,5 @@ def chart_uri(ev, thresholds=()) -> str:
 
 def _not_drawn(message: str) -> str:
     fig = Figure(figsize=(A4_WIDTH_IN * 0.55, 0.6))
-    fig.text(0.01, 0.5, "\n".join(textwrap.wrap(message, 90)), fontsize=8, va="center")
+    fig.text(0.01, 0.5, "\n".join(textwrap.wrap(chart_text(message), 90)), fontsize=8, va="center")
     return _to_data_uri(fig)

@@ -20,11 +20,18 @@ class AsTyped(str):
     back into it after a refused submit (an escape there would be sent back, and signed, as text)."""
 
 
+def visible_controls(text: str) -> str:
+    """``text`` with its control and bidi characters written as visible escapes (``\\u202e``): for text
+    drawn outside the HTML, a chart's labels (matplotlib applies a right-to-left override, so
+    "Age\\u202eevil" read "Agelive" on the chart beside "Age\\u202eevil" in the table)."""
+    return _HIDDEN.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
 def show_controls(value):
     """Jinja ``finalize``: every printed value with control and bidi characters written as visible
     escapes (``\\x00``, ``\\u202e``); HTML already marked safe stays safe; :class:`AsTyped` text is
     left as it is."""
     if isinstance(value, str) and not isinstance(value, AsTyped) and _HIDDEN.search(value):
-        shown = _HIDDEN.sub(lambda m: ascii(m.group())[1:-1], str(value))
+        shown = visible_controls(str(value))
         return Markup(shown) if isinstance(value, Markup) else shown
     return value

@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 from auditor.machine import machine_line
 from auditor.policy.catalog import builtin_policy_dir
-from auditor.render.charts import chart_uri
+from auditor.render.charts import chart_uri, short_label
 from auditor.render.controls import show_controls
 from auditor.render.glossary import glossary_for
 from auditor.render.markdown import clean_card_html, demote_headings
@@ -133,14 +133,21 @@ def _pieces(run: str, every: int) -> list[str]:
     return pieces
 
 
-def soft_breaks(text: str) -> Markup:
-    """``text``, escaped, with a ``<wbr>`` break opportunity every few characters of each run of 25 or
-    more characters without a space (a URL in a review, a hash): a table cell can wrap it instead of
-    pushing the other columns off the page. Shorter words are left whole. An element, not a zero-width
-    space: text copied from report.html (an identifier, a URL) comes out as written."""
+# A sentence in a table cell (a check's finding in the summary): only runs longer than a line of its
+# column holds get break opportunities, so a measurement name (48 characters at most, with its comma) is
+# never broken, and a 120-character feature name no longer pushes the column off the page
+SENTENCE_RUN = 56
+
+
+def soft_breaks(text: str, longest_whole: int = 24) -> Markup:
+    """``text``, escaped, with a ``<wbr>`` break opportunity every few characters of each run of more
+    than ``longest_whole`` (24) characters without a space (a URL in a review, a hash): a table cell can
+    wrap it instead of pushing the other columns off the page. Shorter words are left whole. An element,
+    not a zero-width space: text copied from report.html (an identifier, a URL) comes out as written."""
     text = str(text)
     out, last = [], 0
-    for m in _LONG_RUN.finditer(text):
+    runs = _LONG_RUN if longest_whole == 24 else re.compile(rf"\S{{{longest_whole + 1},}}")
+    for m in runs.finditer(text):
         out.append(escape(text[last:m.start()]))
         run = m.group()
         out.append(Markup("<wbr>").join(escape(piece) for piece in _pieces(run, SOFT_BREAK_EVERY)))
@@ -191,6 +198,14 @@ def line_breaks_as_spaces(text: str) -> str:
     return LINE_BREAK_TAG.sub(" ", text)
 
 
+def _average_of_counts(head: str) -> bool:
+    """A column of medians or means of counts, by its header's words ("median edits to flip"): printed
+    with one decimal, as :func:`fmt_measure` prints the measurement (the attacks table had "1.500" beside
+    the summary's "median edits 1.5" and the appendix's 1.5, and "1" on a run whose medians were whole)."""
+    words = set(re.split(r"[^a-z]+", head))
+    return not _AVERAGE_WORDS.isdisjoint(words) and not _COUNT_WORDS.isdisjoint(words) and _RATIO_WORDS.isdisjoint(words)
+
+
 def fmt_cell(value, column: str = "", fractional: bool = False) -> str:
     """A table cell: integral floats print as integers (3, not 3.000) unless their column holds
     fractions (``fractional``: 1.000 beside 0.933), others from 10 up with two decimals (23.70, not
@@ -202,6 +217,9 @@ def fmt_cell(value, column: str = "", fractional: bool = False) -> str:
     if head in ROW_ID_COLUMNS and isinstance(value, (int, float)) and not isinstance(value, bool) \
             and math.isfinite(value) and float(value).is_integer():
         return str(int(value))  # a row's position in the evaluation file, not a count: 1062, not 1,062
+    if _average_of_counts(head) and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value):
+        return fmt_num(float(value), 1)
     if isinstance(value, float) and not isinstance(value, bool) and not math.isnan(value) \
             and value.is_integer() and abs(value) < 1e12 and not fractional:
         return signed_text(f"{int(value):,}")
@@ -265,16 +283,43 @@ def clause_source(clause: str) -> str:
     return clause[: -len(ref)].rstrip(":") if ref != clause and clause.endswith(ref) else clause
 
 
-def policy_file(source: str) -> str:
+def policy_file(source: str, sha256: str = "") -> str:
     """A policy or waivers file as the report's core names it: a built-in policy by its name, any
     other file by its file name. Its hash identifies it; the full path, which depends on where the
-    audit ran, is in the provenance appendix (so the core's layout does not depend on it either)."""
+    audit ran, is in the provenance appendix (so the core's layout does not depend on it either).
+
+    A file is built-in where it lies in this installation's built-in folder, or where it has a
+    built-in's name and that built-in's bytes (``sha256``): ``auditor render`` of a run made by another
+    installation (another checkout, another virtual environment) had named "extends
+    eu-ai-act-high-risk.yaml" what the run's own report named "extends eu-ai-act-high-risk (built-in)"."""
     path = Path(source)
     try:
         builtin = path.resolve().parent == builtin_policy_dir().resolve()
     except OSError:
         builtin = False
+    if not builtin and sha256:
+        builtin = sha256 == _builtin_sha256(path.name)
     return f"{path.stem} (built-in)" if builtin else path.name
+
+
+def _builtin_sha256(name: str) -> str:
+    """The sha256 of the built-in policy file named ``name`` (``default.yaml``); "" where there is none."""
+    import hashlib
+
+    try:
+        candidate = builtin_policy_dir() / name
+        return hashlib.sha256(candidate.read_bytes()).hexdigest() if name and candidate.is_file() else ""
+    except OSError:
+        return ""
+
+
+FOOTER_NAME_CHARS = 60
+
+
+def footer_name(name) -> str:
+    """The model's name as each page's footer gives it: at most 60 characters, its start and end kept
+    (a 164-character name ran into the page number, which wrapped onto three lines)."""
+    return short_label(name, FOOTER_NAME_CHARS)
 
 
 def breakable(text) -> Markup:
@@ -304,6 +349,7 @@ def make_environment() -> Environment:
     env.filters["clauses_by_framework"] = clauses_by_framework
     env.filters["clause_ref"] = clause_ref
     env.filters["breakable"] = breakable
+    env.filters["footer_name"] = footer_name
     env.filters["soft_breaks"] = soft_breaks
     env.filters["line_breaks_as_spaces"] = line_breaks_as_spaces
     env.filters["policy_file"] = policy_file
@@ -314,6 +360,7 @@ def make_environment() -> Environment:
     env.filters["execution_lines"] = execution_lines
     env.filters["machine_line"] = machine_line
     env.globals["CSP"] = CSP
+    env.globals["SENTENCE_RUN"] = SENTENCE_RUN
     return env
 
 

@@ -510,3 +510,25 @@ def test_a_regressor_predicting_1e153_has_its_r2_measured(fresh):
     m = out.measurements
     assert -1e308 < m["r2_ci_low"] <= m["r2"] <= m["r2_ci_high"] < -1e305
     assert not any("cannot be represented" in note for note in out.notes)
+
+
+def test_the_claims_table_says_the_tolerance_of_a_claimed_mae_is_a_share_of_the_claim(fresh):
+    """The concrete report's claims table read "gap to CI 0.000, gap is relative, within 0.03" beside a
+    claimed MAE of 3.717 MPa: 0.03 MPa to a reader, 3% of the claim in fact (the summary page's claims
+    table said "3.0% of the claim"). The caption says what gap and tolerance count in, per claim."""
+    from auditor.checks.performance_regression import tolerance_terms
+
+    ctx = fresh(n=120)
+    ctx.card = ctx.card.model_copy(update={"claims": [Claim(metric="mae", value=1.0), Claim(metric="rmse", value=1.2),
+                                                      Claim(metric="r2", value=0.9)]})
+    out, _ = run_check(ctx, "performance", n_bootstrap=100)
+    claims = next(e for e in out.evidence if e.title.startswith("Claims"))
+    assert claims.caption.endswith(" Gap and tolerance are shares of the claim for mae and rmse (0.02 = 2% of the "
+                                   "claimed value, not an amount in the target's units) and amounts of the metric "
+                                   "itself for r2."), claims.caption
+    assert tolerance_terms([["r2", 0.9, 0.9, 0.0, "absolute", "yes"]], 0.05) == (
+        " Gap and tolerance are amounts of the metric itself for r2.")
+    assert tolerance_terms([], 0.03) == ""
+    assert tolerance_terms([["mae", 1.0, 1.0, 0.0, "relative", "yes"]], 0.025) == (
+        " Gap and tolerance are shares of the claim for mae (0.025 = 2.5% of the claimed value, not an amount in the "
+        "target's units).")

@@ -746,3 +746,127 @@ def test_an_evidence_title_naming_a_long_feature_wraps_instead_of_running_off_th
     table = Table(title=f"Features most associated with {name}", columns=["feature", "V"], rows=[["a", 1]])
     right, edges = _evidence_boxes_right_edges([chart, table])
     assert edges and max(edges) <= right + 0.5, (max(edges), right)
+
+
+def test_a_chart_writes_a_bidi_override_in_a_label_as_an_escape_as_the_tables_do(monkeypatch):
+    """matplotlib lays text out right to left after U+202E: a feature the tables print as
+    "Age\\u202eevil" read "Agelive" on its bar and in its partial-dependence chart, a name spoofed on
+    the chart alone. Every text a chart draws shows the escape the tables show."""
+    from auditor.render import charts
+    from auditor.results import BarChart, Heatmap, LineChart, Series
+
+    drawn = []
+    monkeypatch.setattr(charts, "_to_data_uri", lambda fig: drawn.append(fig) or "data:")
+    name = "Age\u202eevil"
+    charts.bar_chart(BarChart(title="t", labels=[name, "Income"], values=[0.5, 0.2], xlabel=f"drop\u200f {name}"))
+    axis = drawn[-1].axes[0]
+    assert [t.get_text() for t in axis.get_yticklabels()] == ["Age\\u202eevil", "Income"]
+    assert axis.get_xlabel() == "drop\\u200f Age\\u202eevil"
+    charts.line_chart(LineChart(title="pd", xlabel=name, ylabel="P(bad)",
+                                series=[Series(name=f"ICE \u2066{name}", x=[0, 1], y=[0.1, 0.2]),
+                                        Series(name=f"pd \u202b{name}", x=[0, 1], y=[0.1, 0.3])]))
+    axis = drawn[-1].axes[0]
+    assert axis.get_xlabel() == "Age\\u202eevil"
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["ICE (1 rows)", "pd \\u202bAge\\u202eevil"]
+    charts.heatmap(Heatmap(title="h", row_labels=[f"C1 {name}"], col_labels=[name, "x"], values=[[0.1, 0.2]]))
+    axis = drawn[-1].axes[0]
+    assert [t.get_text() for t in axis.get_xticklabels()] == ["Age\\u202eevil", "x"]
+    assert [t.get_text() for t in axis.get_yticklabels()] == ["C1 Age\\u202eevil"]
+
+
+def test_a_long_feature_name_is_shortened_on_a_bar_chart_not_squeezing_its_bars(monkeypatch):
+    """A 120-character feature name was drawn whole as a bar's label: it took the chart's width and
+    matplotlib squeezed the bars into a sliver at its right edge (and said "Tight layout not applied").
+    Bar labels keep their start and end, 28 characters at most, as a heatmap's do (24); the policy's
+    bound is still drawn on the bar its measurement names."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from auditor.render import charts
+    from auditor.results import BarChart, ThresholdOutcome
+
+    drawn = []
+    monkeypatch.setattr(charts, "_to_data_uri", lambda fig: drawn.append(fig) or "data:")
+    long_name = "monthly_net_income_" + "A" * 101
+    gate = ThresholdOutcome(measurement="roc_auc_ci_low", observed=0.8, min=0.7, severity="fail", passed=True)
+    charts.bar_chart(BarChart(title="t", labels=[long_name, "roc_auc", "Age"], values=[0.5, 0.8, 0.1]), [gate])
+    fig = drawn[-1]
+    axis = fig.axes[0]
+    assert [t.get_text() for t in axis.get_yticklabels()] == ["monthly_net_in…AAAAAAAAAAAAA", "roc_auc", "Age"]
+    # everything drawn fits the figure's 5.2 inches (the whole label made it 13.7 inches wide, so the
+    # report shrank the chart to a strip) and the bars have more than half of it
+    assert fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer()).width <= fig.get_figwidth()
+    assert axis.get_position().width > 0.5
+    assert any(line.get_label() == "policy threshold" for line in axis.get_lines())
+
+
+def test_a_chart_draws_emoji_and_cjk_in_a_label_from_the_installed_fallback_fonts(monkeypatch):
+    """DejaVu has neither emoji nor CJK: "income_💰" and "価格" were drawn as boxes on their bars, and
+    matplotlib warned "Glyph 128176 (\\N{MONEY BAG}) missing from font(s) DejaVu Sans" on the run's
+    stderr. The charts fall back to Symbola and Noto Sans CJK, the fonts setup.sh installs."""
+    import warnings
+
+    from matplotlib import font_manager
+
+    from auditor.render import charts
+    from auditor.results import BarChart
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    if not {"Symbola", "Noto Sans CJK JP"} <= installed:
+        pytest.skip("scripts/setup.sh's fonts-symbola and fonts-noto-cjk are not installed")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Glyph .* missing", category=UserWarning)
+        uri = charts.bar_chart(BarChart(title="t", labels=["income_💰", "価格", "Age"], values=[0.5, 0.3, 0.1]))
+    assert uri.startswith("data:image/svg+xml;base64,")
+    assert charts.rcParams["font.family"] == ["DejaVu Sans", "Symbola", "Noto Sans CJK JP"]
+
+
+def test_a_column_of_medians_of_counts_prints_one_decimal_as_the_measurement_does():
+    """The credit attacks table printed "median edits to flip" as 1.500 and 1.000 beside the summary's
+    "median edits 1.5" and the appendix's 1.5 / 1.0, and the concrete one as 1 and 2 (whole medians):
+    a column of medians or means of counts prints one decimal, whole or not; its neighbour "mean
+    units visited" (not a count the header names) and a ratio of counts keep their digits."""
+    assert [fmt_cell(v, "median edits to flip", True) for v in (1.5, 1.0)] == ["1.5", "1.0"]
+    assert [fmt_cell(v, "median edits to shift", False) for v in (1.0, 2.0)] == ["1.0", "2.0"]
+    assert fmt_cell(2, "median edits to shift") == "2.0"
+    assert fmt_cell(2.269, "mean units visited", True) == "2.269"
+    assert fmt_cell(0.5, "median edits ratio", True) == "0.500"
+    assert fmt_cell(float("nan"), "median edits to flip") == "—"
+
+
+def test_a_built_in_policy_read_by_another_installation_is_still_named_built_in(tmp_path):
+    """`auditor render` of a run made by another installation (another checkout or virtual
+    environment, whose built-in folder is elsewhere) named "extends eu-ai-act-high-risk.yaml" what the
+    run's own report named "extends eu-ai-act-high-risk (built-in)". A file with a built-in's name and
+    bytes is that built-in wherever it was read; an edited copy, or a file only named alike, is not."""
+    import hashlib
+
+    from auditor.policy.catalog import builtin_policy_dir
+    from auditor.render.html import policy_file
+
+    original = builtin_policy_dir() / "eu-ai-act-high-risk.yaml"
+    other = tmp_path / "other-install" / "policies" / "eu-ai-act-high-risk.yaml"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(original.read_bytes())
+    same = hashlib.sha256(original.read_bytes()).hexdigest()
+    assert policy_file(str(original)) == "eu-ai-act-high-risk (built-in)"
+    assert policy_file(str(other), same) == "eu-ai-act-high-risk (built-in)"
+    assert policy_file(str(other), "0" * 64) == "eu-ai-act-high-risk.yaml"  # edited since: its file name
+    assert policy_file(str(tmp_path / "mine.yaml"), same) == "mine.yaml"  # no built-in of that name
+    assert policy_file(str(other)) == "eu-ai-act-high-risk.yaml"  # no hash to compare (a waivers file)
+
+
+def test_a_bold_chart_label_logs_nothing_about_the_fallback_fonts(caplog):
+    """Symbola, the emoji fallback, has no bold: every threshold label (drawn bold, in DejaVu Sans
+    Bold) logged "findfont: Failed to find font weight bold for Symbola, now using 400" on stderr."""
+    import logging
+
+    from matplotlib import font_manager
+
+    from auditor.render import charts
+    from auditor.results import BarChart, ThresholdOutcome
+
+    font_manager.FontManager._findfont_cached.cache_clear()  # a lookup made once is not logged again
+    gate = ThresholdOutcome(measurement="roc_auc_ci_low", observed=0.8, min=0.7, severity="fail", passed=True)
+    with caplog.at_level(logging.INFO):
+        charts.bar_chart(BarChart(title="t", labels=["roc_auc", "Age"], values=[0.8, 0.1]), [gate])
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("matplotlib")] == []

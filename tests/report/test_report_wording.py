@@ -608,3 +608,62 @@ def test_the_governance_table_names_what_the_policy_loosened_of_its_parent():
     assert ("<tr><th>Loosened from its parent</th><td>performance: checks[0].params.confidence loosens its gates "
             "(roc_auc_ci_low): 0.95 -&gt; 0.8, a narrower &lt;interval&gt;<br>dataset: x</td></tr>") in html
     assert "Loosened from its parent" not in render_html(result)
+
+
+def test_a_long_feature_name_in_a_finding_wraps_inside_the_executive_summary():
+    """A 120-character feature name in one check's finding ("monthly_net_income_AAAA… matters most")
+    had no break opportunity: the summary table grew to 1,074 pt on a 673 pt page and every row's
+    finding was cut at the page's right edge. Runs longer than a line of the column (56 characters)
+    get break opportunities; a measurement name (48 at most) stays whole."""
+    from weasyprint import HTML
+
+    long_name = "monthly_net_income_" + "A" * 101
+    measurement = "integrated_gradients_perturbation_topk_agreement"
+    checks = [check("global_importance", summary=f"{long_name} matters most (shuffling it lowers roc_auc by 0.164)."),
+              check("performance", summary=f"ROC AUC 0.839 (95% CI 0.796–0.874). Not met: {measurement} 0.41 (min 0.6).")]
+    html = render_html(small_result(checks=checks))
+    summary = html[html.index('<table class="summary">'):html.index("</table>", html.index('<table class="summary">'))]
+    assert measurement in summary and long_name not in summary and long_name in summary.replace("<wbr>", "")
+    edges = []
+
+    def walk(box):
+        if type(box).__name__ == "TextBox":
+            edges.append((box.position_x + box.width, box.text))
+        for child in getattr(box, "children", []):
+            walk(child)
+
+    laid_out = []
+    for page in HTML(string=html).render().pages:
+        root = page._page_box
+        right = root.children[0].position_x + root.children[0].width  # the html box's content edge
+        edges.clear()
+        walk(root)
+        assert max(edge for edge, _ in edges) <= right + 0.5, max(edges)  # the long name without the fix: 1,141
+        laid_out += [text for _, text in edges]
+    assert any("matters most" in text for text in laid_out)
+
+
+def test_a_long_model_name_in_the_footer_is_shortened_clear_of_the_page_number():
+    """Each page's footer named the model in full: a 164-character name ran into "page 2 of 7", which
+    wrapped onto three lines beneath it. The footer keeps the name's start and end, 60 characters at
+    most; the cover's title still gives it whole."""
+    from weasyprint import HTML
+
+    result = small_result(checks=[check()])
+    long = result.model_copy(update={"model": result.model.model_copy(update={"name": "credit-" + "N" * 157})})
+    html = render_html(long)
+    assert f'<h1 class="title" data-footer="credit-{"N" * 23}…{"N" * 29}">credit-{"N" * 157}</h1>' in html
+    page = HTML(string=html).render().pages[1]
+    boxes = []
+
+    def walk(box):
+        if type(box).__name__ == "TextBox":
+            boxes.append((box.position_x, box.position_x + box.width, box.position_y, box.text))
+        for child in getattr(box, "children", []):
+            walk(child)
+
+    walk(page._page_box)
+    name = [b for b in boxes if b[3].startswith("credit-")]
+    number = [b for b in boxes if b[3].startswith("page ")]
+    assert [b[3] for b in name] == [f"credit-{'N' * 23}…{'N' * 29}"]
+    assert len(number) == 1 and re.fullmatch(r"page 2 of \d+", number[0][3]) and name[0][1] < number[0][0]
