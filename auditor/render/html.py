@@ -304,11 +304,11 @@ def policy_file(source: str, sha256: str = "") -> str:
 
 def _builtin_sha256(name: str) -> str:
     """The sha256 of the built-in policy file named ``name`` (``default.yaml``); "" where there is none."""
-    import hashlib
+    from auditor.hashing import sha256_bytes
 
     try:
         candidate = builtin_policy_dir() / name
-        return hashlib.sha256(candidate.read_bytes()).hexdigest() if name and candidate.is_file() else ""
+        return sha256_bytes(candidate.read_bytes()) if name and candidate.is_file() else ""
     except OSError:
         return ""
 
