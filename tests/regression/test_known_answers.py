@@ -510,3 +510,41 @@ def test_a_regressor_predicting_1e153_has_its_r2_measured(fresh):
     m = out.measurements
     assert -1e308 < m["r2_ci_low"] <= m["r2"] <= m["r2_ci_high"] < -1e305
     assert not any("cannot be represented" in note for note in out.notes)
+
+
+def test_a_perfect_regressors_r2_gate_is_judged_not_refused_as_too_few_rows(tmp_path):
+    """A regressor that predicts every one of 150 held-out rows exactly (a linear model of a noiseless
+    linear target) has R² 1 on every resample: a zero-width interval because nothing varies, not
+    because the rows are too few. It had ended performance in ERROR ("the sample cannot reach the
+    policy's bounds: r2_ci_low: every resample gave the same value"), which no waiver accepts; it
+    passes, saying why the interval is 1–1. Below regression_min_rows it is still not judged."""
+    from sklearn.linear_model import LinearRegression
+
+    from auditor.checks.performance import PerformanceParams
+    from auditor.engine.runner import PlannedCheck
+    from auditor.engine.runner import run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+    from auditor.results import Status
+
+    from trust.conftest import FEATURES, frame_context, regression_frame
+
+    def exact(frame):
+        return frame.assign(y=frame[FEATURES].to_numpy() @ WEIGHTS)
+
+    estimator = LinearRegression().fit(exact(regression_frame(300, seed=1))[FEATURES], exact(regression_frame(300, seed=1))["y"])
+    ctx = frame_context(tmp_path, exact(regression_frame(150, seed=2)), estimator, target="y", features=FEATURES,
+                        regression=True, name="perfect-regressor")
+    gate = [{"measurement": "r2_ci_low", "min": 0.5}]
+    results = {}
+    for rows in (100, 200):
+        params = {"n_bootstrap": 200, "regression_min_rows": rows}
+        results[rows] = run_planned(PlannedCheck(spec=CheckSpec(check="performance", params=params, thresholds=gate),
+                                                 params=PerformanceParams(**params)), ctx)
+    result = results[100]
+    assert result.status == Status.PASS, result.error
+    assert result.measurements["r2_ci_low"] == result.measurements["r2_ci_high"] == 1.0
+    assert [t.unreachable for t in result.thresholds] == [None]
+    assert any(note.startswith("R² 1 on every resample of the 150 rows: the model predicts every evaluation row "
+                               "exactly") for note in result.notes)
+    assert results[200].status == Status.ERROR  # 150 rows, fewer than regression_min_rows: not judged
+    assert "it needs at least 200 instances" in results[200].error.message
