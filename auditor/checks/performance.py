@@ -21,7 +21,7 @@ from auditor.inputs.claim_metrics import CLASSIFIER_CLAIM_ALIASES
 from auditor.lazy_imports import lazy_function
 from auditor.metrics.statistics import delong_auc_interval, exact_proportion_interval, mean_auc_interval
 from auditor.models.base import Capability
-from auditor.results import BarChart, SampleSize, Table
+from auditor.results import BarChart, SampleSize, Table, in_units
 
 # scikit-learn takes seconds to import: imported on first call
 confusion_matrix = lazy_function("sklearn.metrics", "confusion_matrix")
@@ -454,13 +454,6 @@ def untellable_claim(claim, measured: float, gap: float, tolerance: float, size:
             f"the interval's lower end can be at most {size.ci_low_ceiling:.3g} (what even a perfect score gives), "
             f"not more than the tolerance {tolerance:g} above the claim: no result on these rows could show the model "
             "better than claimed, so the claim's being within the interval is not judged")
-
-
-def in_units(value: float) -> str:
-    """An error in the target's units for a sentence: four significant digits, whole numbers with
-    thousands separators from 1,000 up (ames sale prices read 'MAE 1.51e+04 and RMSE 2.808e+04';
-    now 'MAE 15,100 and RMSE 28,082')."""
-    return f"{value:,.0f}" if math.isfinite(value) and 1e3 <= abs(value) < 1e15 else f"{value:.4g}"
 
 
 def gaps_word(gap: float) -> str:

@@ -257,3 +257,20 @@ def test_a_regressor_predicting_one_value_up_to_rounding_has_no_target_shift_to_
     assert 0 < ctx.prediction_spread() < 1e-14
     with pytest.raises(ValueError, match="predicts one value for every evaluation row"):
         TargetShift(ctx, np.arange(3), 0.5)
+
+
+def test_a_house_price_regressors_target_shift_reads_in_whole_units_not_scientific_notation():
+    """On ames sale prices the counterfactual and attack summaries sought a 'target shift of 3.671e+04 in
+    the target's units' towards a median of 1.688e+05, where performance wrote MAE 18,964: every figure in
+    the target's units is written alike (in_units), whole numbers with thousands separators."""
+    from types import SimpleNamespace
+
+    from auditor.checks.goals import TargetShift
+
+    predictions = np.linspace(50_000.0, 400_000.0, 51)[:, None]
+    ctx = SimpleNamespace(proba=lambda: predictions, prediction_spread=lambda: float(np.std(predictions[:, 0])),
+                          predict_proba_rows=lambda rows: predictions[rows])
+    goal = TargetShift(ctx, np.arange(3), 0.5)
+    assert goal.change == "target shift of 51,519 in the target's units, 0.5 sd of the predictions"
+    assert "(51,519 in the target's units) towards their median (225,000)" in goal.criterion
+    assert "e+0" not in goal.change + goal.criterion
