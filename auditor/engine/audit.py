@@ -150,14 +150,18 @@ def check_positive_class(card: ModelCard, classes: list[str], what: str = "model
         raise ModelCardError(str(card.path), problems)
 
 
-def check_decision_threshold(card: ModelCard, classes: list[str]) -> None:
+def check_decision_threshold(card: ModelCard, classes: list[str], *, from_data: bool = False) -> None:
     """A decision threshold moves the cut between a binary model's two classes; with three or more
-    classes it has no meaning, and ignoring it would audit other decisions than the card describes."""
-    if card.auditor.decision_threshold is None or len(classes) == 2:
+    classes it has no meaning, and ignoring it would audit other decisions than the card describes.
+    ``from_data``: ``classes`` are the evaluation data's labels (validate, before a scikit-learn model
+    loads): three or more of them are three or more classes, or labels a binary model does not know."""
+    if card.auditor.decision_threshold is None or len(classes) == 2 or (from_data and len(classes) < 3):
         return
+    has = (f"the evaluation data's target holds {len(classes)} labels" if from_data
+           else f"this one has {len(classes)} classes")
     raise ModelCardError(str(card.path), [Problem(
         "auditor.decision_threshold",
-        f"a decision threshold needs a binary model; this one has {len(classes)} classes "
+        f"a decision threshold needs a binary model; {has} "
         f"({', '.join(map(repr, classes))}): remove it (the predicted class is then the most probable one)")])
 
 

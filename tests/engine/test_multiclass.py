@@ -547,6 +547,30 @@ def test_the_cli_audits_a_four_class_model_and_refuses_a_decision_threshold(four
     assert not out.exists() or not any(out.iterdir())  # nothing half-written
 
 
+def test_validate_refuses_a_decision_threshold_of_a_four_class_scikit_learn_model_from_its_datas_labels(
+        four_class, card_writer, tmp_path):
+    """validate said a scikit-learn 4-class card with a decision_threshold was valid (it loads no model, so
+    knew no classes), and run then refused it (exit 3): the data's 4 labels say so before any model loads.
+    A binary card's threshold stays valid."""
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    card = card_writer(tmp_path / "card", artefact=four_class / "pipeline.skops", positive_class=None,
+                       decision_threshold=0.4)
+    res = CliRunner().invoke(app, ["validate", "--policy", "default", "--card", str(card), "--data",
+                                   str(four_class / "eval.csv")])
+    assert res.exit_code == 3, res.output
+    assert ("auditor.decision_threshold: a decision threshold needs a binary model; the evaluation data's target "
+            "holds 4 labels ('a', 'b', 'c', 'd')") in " ".join(res.output.split())
+    binary = card_writer(tmp_path / "binary", artefact=four_class / "binary" / "linear.skops", positive_class="yes",
+                         decision_threshold=0.4, features=[{"name": f, "type": "numeric"} for f in ("x1", "x2", "x3")],
+                         ignore_columns=["color"])
+    res = CliRunner().invoke(app, ["validate", "--policy", "default", "--card", str(binary), "--data",
+                                   str(four_class / "binary" / "eval.csv")])
+    assert res.exit_code == 0, res.output
+
+
 @pytest.mark.parametrize("binary", [False, True], ids=["4-class", "binary"])
 def test_tree_shap_explains_the_predicted_class_exactly(four_class, card_writer, tmp_path, binary):
     """TreeExplainer returns (n, d, k) and k expected values for a forest, binary included: the predicted
