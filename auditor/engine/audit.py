@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid
@@ -71,6 +72,19 @@ def near_class(name: str, classes: list[str]) -> str | None:
     return next((c for c in classes if c.strip().casefold() == name.strip().casefold()), None)
 
 
+def same_number(name: str, classes: list[str]) -> str | None:
+    """The class that is the number ``name`` writes otherwise (1.0 for a model's class 1), if any."""
+    def number(text: str) -> float | None:
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        return value if math.isfinite(value) else None
+
+    value = number(name)
+    return None if value is None else next((c for c in classes if number(c) == value), None)
+
+
 def check_labels(data: EvalDataset, classes: list[str]) -> None:
     """Every label one of the model's classes, in the whole file even where the policy samples it
     (a wrong label outside a sample had passed, by the seed); the others named with the file's rows
@@ -83,8 +97,13 @@ def check_labels(data: EvalDataset, classes: list[str]) -> None:
         near = {str(u): c for u in unknown if (c := near_class(str(u), classes))}
         hint = ("; " + ", ".join(f"{u!r} for {c!r}?" for u, c in near.items()) + " (class names are case- and "
                 "space-sensitive)") if near else ""
+        numbers = {str(u): c for u in unknown if str(u) not in near and (c := same_number(str(u), classes))}
+        if numbers:  # a column of whole numbers read as decimals (an export that wrote 1.0): named, not matched
+            hint += ("; " + ", ".join(f"{u!r} for {c!r}?" for u, c in numbers.items()) + " (the same number written "
+                     "otherwise: labels are compared as text with the model's classes; write them as the model's "
+                     "classes are written)")
         ids = [str(i) for i in range(len(classes))]
-        if not near and all(str(u) in ids for u in unknown) and not set(ids) & set(classes):  # 0/1 for LABEL_0/LABEL_1
+        if not near and not numbers and all(str(u) in ids for u in unknown) and not set(ids) & set(classes):  # 0/1 for LABEL_0/LABEL_1
             hint = ("; " + ", ".join(f"{u!r} for {classes[int(u)]!r}?" for u in unknown) + " (the data seems to hold class "
                     "indices; labels are compared with the model's class names, in its order)")
         raise DatasetError(str(data.path), [Problem(
