@@ -163,6 +163,10 @@ def check_positive_class(card: ModelCard, classes: list[str], what: str = "model
         if near and data is not None:  # the model is not loaded yet: the data's spelling may be the wrong one
             hint += (f" (or, if the model's classes are spelt as in the card, fix the spelling in the data's column "
                      f"{card.auditor.target!r})")
+        elif data is not None and name == "positive_class":  # or a class of the model these rows lack
+            hint += ("; if the model has this class, the evaluation set holds no row of it, and its F1, recall and "
+                     "group rates rest on such rows: add rows of it, or, with 3 or more classes, leave positive_class "
+                     "out (the macro metrics need none)")
         problems.append(Problem(f"auditor.{name}",
                                 f"{str(named)!r} is not one of the {what}: {', '.join(map(repr, classes))}{hint}"))
     if problems:

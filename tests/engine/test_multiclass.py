@@ -571,6 +571,27 @@ def test_validate_refuses_a_decision_threshold_of_a_four_class_scikit_learn_mode
     assert res.exit_code == 0, res.output
 
 
+def test_a_positive_class_the_evaluation_rows_lack_says_so_and_how_to_go_on(four_class, card_writer, tmp_path):
+    """A 4-class card naming positive_class 'd' with an evaluation set that holds no row of 'd': the refusal
+    said only that 'd' is not one of the data's labels and to write the target with the card's class names,
+    as if the labels were misspelt; it says the rows of the class are missing and that a model of 3 or more
+    classes may leave positive_class out."""
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    frame = pd.read_csv(four_class / "eval.csv")
+    data = tmp_path / "without-d.csv"
+    frame[frame["label"] != "d"].to_csv(data, index=False)
+    card = card_writer(tmp_path / "card", artefact=four_class / "pipeline.skops", positive_class="d")
+    res = CliRunner().invoke(app, ["validate", "--policy", "default", "--card", str(card), "--data", str(data)])
+    assert res.exit_code == 3, res.output
+    assert ("auditor.positive_class: 'd' is not one of the labels in the dataset: 'a', 'b', 'c'; if the model has "
+            "this class, the evaluation set holds no row of it, and its F1, recall and group rates rest on such rows: "
+            "add rows of it, or, with 3 or more classes, leave positive_class out (the macro metrics need none)"
+            ) in " ".join(res.output.split())
+
+
 @pytest.mark.parametrize("binary", [False, True], ids=["4-class", "binary"])
 def test_tree_shap_explains_the_predicted_class_exactly(four_class, card_writer, tmp_path, binary):
     """TreeExplainer returns (n, d, k) and k expected values for a forest, binary included: the predicted
