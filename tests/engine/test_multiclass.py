@@ -887,3 +887,29 @@ def test_global_importance_under_a_macro_roc_auc_is_not_judged_where_no_class_te
     gate = run_check(PlannedCheck(spec=spec, params=cls.Params(n_repeats=2, n_instances=8)), ctx).thresholds[0]
     assert gate.n == 8 and not gate.passed
     assert "on rows of a 4, b 2, c 1, d 1" in gate.unreachable and "no class's term rests on 5" in gate.unreachable
+
+
+def test_an_f1_claim_averaged_over_the_classes_is_compared_with_the_macro_f1_not_the_positive_class(
+        four_class, card_writer, tmp_path):
+    """A Hugging Face card claims a 4-class model's macro F1 as `type: f1` with `args: {average: macro}` (as
+    evaluate writes it): read as `f1`, it was compared with the positive class's F1 (here 'd'), another
+    metric. It is compared with f1_macro now; another average (weighted) cannot be checked and says so."""
+    from sklearn.metrics import f1_score
+
+    ctx = four_class_context(four_class, card_writer, tmp_path / "m", positive_class="d")
+    truth, pred = ctx.label_index(), ctx.proba().argmax(1)
+    macro, of_d = f1_score(truth, pred, average="macro"), f1_score(truth == 3, pred == 3)
+    metrics = [{"type": "f1", "value": round(float(macro), 4), "args": {"average": "macro"}},
+               {"type": "f1", "value": 0.5, "args": {"average": "weighted"}},
+               {"type": "f1", "value": round(float(of_d), 4), "args": {"average": "binary"}}]
+    index = [{"name": "m", "results": [{"task": {"type": "tabular-classification"}, "dataset": {"name": "d", "type": "d"},
+                                        "metrics": metrics}]}]
+    ctx = four_class_context(four_class, card_writer, tmp_path / "c", positive_class="d", metadata={"model-index": index})
+    assert [c.metric for c in ctx.card.claims] == ["f1_macro", "f1 (average: weighted)", "f1"]
+    out = Performance(PerformanceParams(n_bootstrap=100)).run(ctx)
+    claims = next(e for e in out.evidence if e.title.startswith("Claims in the model card"))
+    compared = {row[0]: row[2] for row in claims.rows}
+    assert compared["f1_macro"] == pytest.approx(macro, abs=1e-12)
+    assert compared["f1"] == pytest.approx(of_d, abs=1e-12)
+    assert out.measurements["claims_checked"] == 2
+    assert "Unverifiable card claims: f1 (average: weighted)" in out.notes
