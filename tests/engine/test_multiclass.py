@@ -913,3 +913,34 @@ def test_an_f1_claim_averaged_over_the_classes_is_compared_with_the_macro_f1_not
     assert compared["f1"] == pytest.approx(of_d, abs=1e-12)
     assert out.measurements["claims_checked"] == 2
     assert "Unverifiable card claims: f1 (average: weighted)" in out.notes
+
+
+def test_a_model_of_one_feature_has_its_two_importance_rankings_agree_not_left_undefined(tmp_path):
+    """A 3-class tree that splits on 'a' alone (b and c never used): permutation importance and mean
+    |SHAP| both give 'a' all the importance and the others exactly 0. The weighted rank correlation
+    had one weighted feature, no variance, and read n/a, so global_importance warned a model whose two
+    rankings agree on everything that matters; it reads 1.0 and passes. Two methods that each find a
+    different single feature still read -1."""
+    from sklearn.tree import DecisionTreeClassifier
+    from trust.conftest import frame_context
+
+    from auditor.engine.runner import PlannedCheck
+    from auditor.engine.runner import run_check as run_planned
+    from auditor.metrics.statistics import importance_weighted_rank_correlation as weighted
+    from auditor.policy.schema import CheckSpec
+    from auditor.checks.global_importance import GlobalImportanceParams
+    from auditor.results import Status
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 3)).round(6), columns=["a", "b", "c"])
+    frame["label"] = np.where(frame["a"] < -0.5, "low", np.where(frame["a"] < 0.5, "mid", "high"))
+    estimator = DecisionTreeClassifier(random_state=0).fit(frame[["a", "b", "c"]], frame["label"])
+    ctx = frame_context(tmp_path, frame, estimator, target="label", features=["a", "b", "c"], name="one-feature")
+    params = {"n_instances": 30, "n_repeats": 3}
+    spec = CheckSpec(check="global_importance", params=params,
+                     thresholds=[{"measurement": "rank_correlation", "min": 0.5, "severity": "warn"}])
+    result = run_planned(PlannedCheck(spec=spec, params=GlobalImportanceParams(**params)), ctx)
+    assert result.measurements["rank_correlation"] == 1.0
+    assert result.status == Status.PASS, (result.status, result.summary)
+    assert weighted([0.5, 0.0, 0.0], [0.0, 0.6, 0.0]) == -1.0
+    assert np.isnan(weighted([0.0, 0.0, 0.0], [0.6, 0.0, 0.0]))  # one method finds nothing: no agreement to read
