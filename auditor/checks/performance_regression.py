@@ -191,12 +191,12 @@ def regression_evidence(y: np.ndarray, pred: np.ndarray, point: dict, measuremen
         ),
         ScatterChart(
             title="Predicted against actual", x=y[shown].tolist(), y=pred[shown].tolist(),
-            xlabel=f"actual {target}", ylabel="predicted", diagonal=True,
+            xlabel=f"actual {target}", ylabel=f"predicted {target}", diagonal=True,
             caption=f"n = {n} evaluation rows{sampled}; dashed: perfect prediction (y = x).",
         ),
         ScatterChart(
             title="Residuals against predictions", x=pred[shown].tolist(), y=(pred - y)[shown].tolist(),
-            xlabel="predicted", ylabel="residual (predicted − actual)", zero_line=True,
+            xlabel=f"predicted {target}", ylabel=f"residual (predicted − actual), units of {target}", zero_line=True,
             caption=f"n = {n} evaluation rows{sampled}. A funnel or a curve means errors depend on the level "
                     "predicted (heteroscedasticity, a missed non-linearity).",
         ),

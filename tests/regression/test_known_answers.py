@@ -548,3 +548,15 @@ def test_a_perfect_regressors_r2_gate_is_judged_not_refused_as_too_few_rows(tmp_
                                "exactly") for note in result.notes)
     assert results[200].status == Status.ERROR  # 150 rows, fewer than regression_min_rows: not judged
     assert "it needs at least 200 instances" in results[200].error.message
+
+
+def test_a_regressors_scatter_charts_name_the_target_on_both_axes(linear):
+    """Predicted against actual read 'actual Sale_Price' beside a bare 'predicted', and the residual chart
+    'predicted' and 'residual (predicted − actual)': a reviewer could not tell from the chart what was
+    predicted or in which units. Every axis in the target's units names it."""
+    ctx, _ = linear
+    out, _ = run_check(ctx, "performance", n_bootstrap=50)
+    charts = {e.title: e for e in out.evidence if e.kind == "scatter_chart"}
+    fit, residuals = charts["Predicted against actual"], charts["Residuals against predictions"]
+    assert (fit.xlabel, fit.ylabel) == ("actual y", "predicted y")
+    assert (residuals.xlabel, residuals.ylabel) == ("predicted y", "residual (predicted − actual), units of y")
