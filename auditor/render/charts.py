@@ -20,6 +20,7 @@ from matplotlib import rcParams  # noqa: E402
 from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 rcParams["svg.hashsalt"] = "auditor"
 rcParams["svg.fonttype"] = "path"
@@ -206,6 +207,9 @@ def scatter_chart(ev, thresholds=()) -> str:
         ax.axhline(0.0, color="black", linewidth=1, linestyle=(0, (4, 2)))
     ax.set_xlabel(ev.xlabel)
     ax.set_ylabel(wrapped_label(ev.ylabel))
+    # at most 5 ticks along the narrow x axis: six six-digit sale prices ran into one another
+    # ("100000200000300000...") once the y label took two lines
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return _to_data_uri(fig)
