@@ -483,6 +483,8 @@ def validate(
                 classes = check_dataset_classes(model_card, ds)
                 if classes is not None:  # else the model's classes are known once it loads (auditor run)
                     check_decision_threshold(model_card, classes)  # as run refuses it (exit 3)
+                elif model_card.auditor.task != "tabular-regression":  # 3+ labels in the data: 3+ classes
+                    check_decision_threshold(model_card, sorted(set(ds.labels.tolist())), from_data=True)
                 shape = (f"text column {ds.feature_names[0]!r}" if model_card.auditor.task == "text-classification"
                          else f"{len(ds.feature_names)} feature{'s' if len(ds.feature_names) != 1 else ''}")
                 say_card()

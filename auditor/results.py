@@ -6,6 +6,7 @@ these models, and nothing in them is a live object (no models, no arrays).
 
 from __future__ import annotations
 
+import math
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -57,6 +58,14 @@ def number_text(value: float, digits: int = 2) -> str:
     """``value`` with ``digits`` decimals as a report's text shows it: 0.00 where it rounds to zero
     (not -0.00), and the minus sign every other number of the report is printed with."""
     return signed_text(f"{float(value):.{digits}f}")
+
+
+def in_units(value: float) -> str:
+    """A value in a regressor's target's units (an error, a shift, a spread) for a sentence: four
+    significant digits, whole numbers with thousands separators from 1,000 up (ames sale prices read
+    'MAE 1.51e+04 and RMSE 2.808e+04', now 'MAE 15,100 and RMSE 28,082'; a counterfactual's 'target
+    shift of 3.671e+04 in the target's units' now 36,710)."""
+    return f"{value:,.0f}" if math.isfinite(value) and 1e3 <= abs(value) < 1e15 else f"{value:.4g}"
 
 
 def worst(statuses) -> Status:

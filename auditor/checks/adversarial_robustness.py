@@ -39,7 +39,7 @@ from auditor.metrics.statistics import finite_median, share_with_interval
 from auditor.errors import CheckNotApplicable
 from auditor.models.base import Capability
 from auditor.models.substitution import stack_inputs
-from auditor.results import NBSP, FileRef, SampleSize, Table, TokenHighlights, TokenSpan, number_text
+from auditor.results import NBSP, FileRef, SampleSize, Table, TokenHighlights, TokenSpan, in_units, number_text
 
 MAX_EDITS = 50  # substitutions kept per instance and order
 MAX_CANDIDATES = 100  # replacement values tried per unit
@@ -251,7 +251,7 @@ class AdversarialRobustness(Check):
             notes.append(f"Only {n} {'' if ctx.regression else 'correctly predicted '}instances were attacked (fewer than {MIN_PAIRS}): the "
                          "intervals are not judged; raise n_instances.")
         outcome = (f"predictions moved by at least {p.target_shift:g} standard deviations towards the median "
-                   f"({goal.need:.4g} in the target's units)" if ctx.regression else "correct decisions changed")
+                   f"({in_units(goal.need)} in the target's units)" if ctx.regression else "correct decisions changed")
         if not g_ok.any():
             summary = (f"No {'prediction' if ctx.regression else 'decision'} of the {n} attacked instances "
                        f"{'moved far enough' if ctx.regression else 'changed'} within {p.max_edits} substitutions in "

@@ -35,7 +35,7 @@ from auditor.checks.base import (
 from auditor.checks.explainers import available_methods, ExplainerNames, require_moving_output
 from auditor.inputs.validation import NumbersNotBooleans
 from auditor.metrics.faithfulness import completeness_gap, efficiency_gap
-from auditor.results import BarChart, FileRef, SampleSize, Table
+from auditor.results import BarChart, FileRef, SampleSize, Table, in_units
 
 AXIOMS = {"shap": "efficiency", "kernel_shap": "efficiency", "integrated_gradients": "completeness", "gradient_x_input": "completeness"}
 # each measurement per method, with its range: a share of instances, and gaps that are absolute (SHAP) or relative
@@ -106,7 +106,7 @@ class ExplanationAxioms(PerExplainerCheck):
         parts = []
         if "efficiency" in axioms or not axioms:
             parts.append(f"Efficiency (SHAP): absolute gap |Σφ + E[f] − f(x)|, tolerance {tol.efficiency_atol:g}"
-                         + ("" if spread is None else f"·sd(f) (sd(f) = {spread:.3g}, the predictions' standard "
+                         + ("" if spread is None else f"·sd(f) (sd(f) = {in_units(spread)}, the predictions' standard "
                                                       "deviation over the evaluation rows)")
                          + f" + {tol.efficiency_rtol:g}·|f(x)|.")
         if "completeness" in axioms or not axioms:

@@ -33,7 +33,7 @@ from auditor.checks.explainers import ExplainerName, deletion_gaps, require_movi
 from auditor.errors import CheckNotApplicable
 from auditor.explain import explainer_names, get_explainer
 from auditor.metrics.agreement import feature_agreement
-from auditor.metrics.cohorts import COHORT_METRICS, attribution_shares, cluster, defining_features
+from auditor.metrics.cohorts import COHORT_METRICS, attribution_shares, cluster, defining_features, exact_errors
 from auditor.metrics.statistics import low_end_on_ties, signed_rank_interval, signed_rank_min_n
 from auditor.models.base import Capability
 from auditor.results import NBSP, FileRef, Heatmap, SampleSize, Table, number_text
@@ -179,13 +179,17 @@ class ExplanationClustering(Check):
         shares = attribution_shares(importance)
         proba = ctx.proba()
         if ctx.regression:  # absolute error; the explained order takes rows evenly from the thirds by
-            outcome = np.abs(ctx.targets() - proba[:, 0])[rows]  # |residual|, so every row weighs the same
+            outcome = exact_errors(ctx.targets(), proba[:, 0])[rows]  # |residual|, so every row weighs the same
             weights = np.ones(len(rows))
         else:
             outcome = (ctx.predicted_index(proba)[rows] == ctx.label_index()[rows]).astype(float)
             weights = self._selection_weights(ctx, proba, outcome)
         faith = deletion_gaps(ctx, attr, f"clustering.control.{p.explainer}", p.control_orders)
         stability, notes = self._stability(ctx, attr)
+        if ctx.regression and len(outcome) and not outcome.any():
+            notes.append(f"Every one of the {len(outcome)} explained rows is predicted exactly (its error within the "
+                         "float's rounding of the target's scale): each cohort's mean absolute error is 0, as the "
+                         "rest's, a ratio of 1 on every resample.")
         if not np.isfinite(faith).all():
             notes.append(f"{int((~np.isfinite(faith)).sum())} of {len(faith)} explained instances have no faithfulness "
                          "gap (fewer than two positions that removal can touch, or an undefined deletion curve) and are "

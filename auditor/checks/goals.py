@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from auditor.results import in_units
+
 MAX_TARGET_SHIFT = 5.0  # a regressor's target shift, in standard deviations of its predictions
 
 
@@ -72,9 +74,9 @@ class TargetShift:
         # the size in the target's units, for the summaries: a nearly constant regressor (predictions' sd
         # 0.078 MPa on concrete, R² -0.005) had "a counterfactual (target shift) for 50 of 50 rows", each
         # moving its prediction 0.04 MPa, the figure only in the notes
-        self.change = f"target shift of {self.need:.4g} in the target's units, {shift:g} sd of the predictions"
+        self.change = f"target shift of {in_units(self.need)} in the target's units, {shift:g} sd of the predictions"
         self.criterion = (f"the prediction moves by at least {shift:g} standard deviations of the evaluation "
-                          f"predictions ({self.need:.4g} in the target's units) towards their median ({median:.4g}): "
+                          f"predictions ({in_units(self.need)} in the target's units) towards their median ({in_units(median)}): "
                           "up for a row predicted at or below it, down for one above it")
 
     def judge(self, outputs: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

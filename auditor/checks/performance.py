@@ -13,6 +13,7 @@ from auditor.checks.base import (
 )
 from auditor.checks.claims import claim_gap, claim_widening, claims_caption, widened_interval
 from auditor.checks.performance_regression import (
+    exact_perfect_intervals,
     CLAIM_ALIASES as REGRESSION_CLAIM_ALIASES, MAX_POINTS, MIN_ROWS, REGRESSION_METRICS, claim_gaps, r2_interval_text, r2_text,
     regression_evidence, regression_gap_sentence, regression_metrics, unrepresentable_notes,
 )
@@ -20,7 +21,7 @@ from auditor.inputs.claim_metrics import CLASSIFIER_CLAIM_ALIASES
 from auditor.lazy_imports import lazy_function
 from auditor.metrics.statistics import delong_auc_interval, exact_proportion_interval, mean_auc_interval
 from auditor.models.base import Capability
-from auditor.results import BarChart, SampleSize, Table
+from auditor.results import BarChart, SampleSize, Table, in_units
 
 # scikit-learn takes seconds to import: imported on first call
 confusion_matrix = lazy_function("sklearn.metrics", "confusion_matrix")
@@ -455,13 +456,6 @@ def untellable_claim(claim, measured: float, gap: float, tolerance: float, size:
             "better than claimed, so the claim's being within the interval is not judged")
 
 
-def in_units(value: float) -> str:
-    """An error in the target's units for a sentence: four significant digits, whole numbers with
-    thousands separators from 1,000 up (ames sale prices read 'MAE 1.51e+04 and RMSE 2.808e+04';
-    now 'MAE 15,100 and RMSE 28,082')."""
-    return f"{value:,.0f}" if math.isfinite(value) and 1e3 <= abs(value) < 1e15 else f"{value:.4g}"
-
-
 def gaps_word(gap: float) -> str:
     return "inside the interval" if gap == 0 else f"{gap:.3f} outside the interval"
 
@@ -856,6 +850,7 @@ class Performance(Check):
                                                      list(REGRESSION_METRICS), alpha, n, "all resampled targets equal")
         sample_sizes = [s.model_copy(update={"min_n": p.regression_min_rows}) if s.measurement.endswith(("_ci_low", "_ci_high"))
                         else s for s in sample_sizes]
+        sample_sizes, exact = exact_perfect_intervals(sample_sizes, measurements, n)
         few = ([] if n >= p.regression_min_rows else [
             f"{n} evaluation rows: the intervals of MAE, RMSE and R² are shown, but no gate judges them below "
             f"{p.regression_min_rows} rows (regression_min_rows): on fewer rows the percentile bootstrap's bounds claim "
@@ -878,6 +873,7 @@ class Performance(Check):
         ) + regression_gap_sentence(claim_rows, widened_interval(ctx.card.claims, n))
         return CheckOutput(measurements=measurements, evidence=evidence, summary=summary,
                            key_figure=with_n(f"R² {r2_text(point['r2'], figure=True)}", n),
-                           notes=few + unrepresentable_notes(y, pred, measurements) + _notes(ctx.card, unverifiable, undefined),
+                           notes=few + exact + unrepresentable_notes(y, pred, measurements)
+                           + _notes(ctx.card, unverifiable, undefined),
                            sample_sizes=sample_sizes + claim_sample_sizes(ctx.card.claims, sample_sizes, n,
                                                                           REGRESSION_CLAIM_ALIASES))

@@ -59,6 +59,28 @@ def _centred_truth(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dev, truth_scale * dev_scale
 
 
+PERFECT = {"mae": 0.0, "rmse": 0.0, "r2": 1.0}  # a regressor's metric on rows it predicts exactly
+
+
+def exact_perfect_intervals(sample_sizes: list, measurements: dict, n: int) -> tuple[list, list[str]]:
+    """``sample_sizes`` with a perfect metric's zero-width interval (R² 1, MAE or RMSE 0 on every
+    resample) taken as what it is: every row predicted exactly (to the float's precision), which no
+    resample of the rows can change, not a sample too small to vary; and the note that says so.
+    Marked degenerate, a perfect regressor's R² lower end of 1 on 298 rows had ended the check in
+    ERROR ("the sample cannot reach the policy's bounds"), which no waiver can accept. Below
+    regression_min_rows the gates are still not judged (``min_n``)."""
+    exact = [m for m, value in PERFECT.items()
+             if measurements.get(m) == value == measurements.get(f"{m}_ci_low") == measurements.get(f"{m}_ci_high")]
+    ends = {f"{m}_{end}" for m in exact for end in ("ci_low", "ci_high")}
+    sizes = [s.model_copy(update={"ci_degenerate": False}) if s.measurement in ends else s for s in sample_sizes]
+    if not exact:
+        return sizes, []
+    said = ", ".join({"mae": "MAE 0", "rmse": "RMSE 0", "r2": "R² 1"}[m] for m in exact)
+    return sizes, [f"{said} on every resample of the {n:,} rows: the model predicts every evaluation row exactly (to "
+                   "the float's precision), so the interval's zero width is exact, not a sample too small to vary. A "
+                   "perfect score on held-out data is worth a look for a target the features give away (leakage)."]
+
+
 def log10_unexplained(y: np.ndarray, pred: np.ndarray) -> float:
     """log10(SS_res / SS_tot) of one set of rows, computed without forming the ratio: its size where the
     ratio (and so R²) is beyond what a float holds. NaN where the truth does not vary."""
@@ -185,12 +207,12 @@ def regression_evidence(y: np.ndarray, pred: np.ndarray, point: dict, measuremen
         ),
         ScatterChart(
             title="Predicted against actual", x=y[shown].tolist(), y=pred[shown].tolist(),
-            xlabel=f"actual {target}", ylabel="predicted", diagonal=True,
+            xlabel=f"actual {target}", ylabel=f"predicted {target}", diagonal=True,
             caption=f"n = {n} evaluation rows{sampled}; dashed: perfect prediction (y = x).",
         ),
         ScatterChart(
             title="Residuals against predictions", x=pred[shown].tolist(), y=(pred - y)[shown].tolist(),
-            xlabel="predicted", ylabel="residual (predicted − actual)", zero_line=True,
+            xlabel=f"predicted {target}", ylabel=f"residual (predicted − actual), units of {target}", zero_line=True,
             caption=f"n = {n} evaluation rows{sampled}. A funnel or a curve means errors depend on the level "
                     "predicted (heteroscedasticity, a missed non-linearity).",
         ),

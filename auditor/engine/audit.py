@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid
@@ -71,6 +72,19 @@ def near_class(name: str, classes: list[str]) -> str | None:
     return next((c for c in classes if c.strip().casefold() == name.strip().casefold()), None)
 
 
+def same_number(name: str, classes: list[str]) -> str | None:
+    """The class that is the number ``name`` writes otherwise (1.0 for a model's class 1), if any."""
+    def number(text: str) -> float | None:
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        return value if math.isfinite(value) else None
+
+    value = number(name)
+    return None if value is None else next((c for c in classes if number(c) == value), None)
+
+
 def check_labels(data: EvalDataset, classes: list[str]) -> None:
     """Every label one of the model's classes, in the whole file even where the policy samples it
     (a wrong label outside a sample had passed, by the seed); the others named with the file's rows
@@ -83,8 +97,13 @@ def check_labels(data: EvalDataset, classes: list[str]) -> None:
         near = {str(u): c for u in unknown if (c := near_class(str(u), classes))}
         hint = ("; " + ", ".join(f"{u!r} for {c!r}?" for u, c in near.items()) + " (class names are case- and "
                 "space-sensitive)") if near else ""
+        numbers = {str(u): c for u in unknown if str(u) not in near and (c := same_number(str(u), classes))}
+        if numbers:  # a column of whole numbers read as decimals (an export that wrote 1.0): named, not matched
+            hint += ("; " + ", ".join(f"{u!r} for {c!r}?" for u, c in numbers.items()) + " (the same number written "
+                     "otherwise: labels are compared as text with the model's classes; write them as the model's "
+                     "classes are written)")
         ids = [str(i) for i in range(len(classes))]
-        if not near and all(str(u) in ids for u in unknown) and not set(ids) & set(classes):  # 0/1 for LABEL_0/LABEL_1
+        if not near and not numbers and all(str(u) in ids for u in unknown) and not set(ids) & set(classes):  # 0/1 for LABEL_0/LABEL_1
             hint = ("; " + ", ".join(f"{u!r} for {classes[int(u)]!r}?" for u in unknown) + " (the data seems to hold class "
                     "indices; labels are compared with the model's class names, in its order)")
         raise DatasetError(str(data.path), [Problem(
@@ -144,20 +163,28 @@ def check_positive_class(card: ModelCard, classes: list[str], what: str = "model
         if near and data is not None:  # the model is not loaded yet: the data's spelling may be the wrong one
             hint += (f" (or, if the model's classes are spelt as in the card, fix the spelling in the data's column "
                      f"{card.auditor.target!r})")
+        elif data is not None and name == "positive_class":  # or a class of the model these rows lack
+            hint += ("; if the model has this class, the evaluation set holds no row of it, and its F1, recall and "
+                     "group rates rest on such rows: add rows of it, or, with 3 or more classes, leave positive_class "
+                     "out (the macro metrics need none)")
         problems.append(Problem(f"auditor.{name}",
                                 f"{str(named)!r} is not one of the {what}: {', '.join(map(repr, classes))}{hint}"))
     if problems:
         raise ModelCardError(str(card.path), problems)
 
 
-def check_decision_threshold(card: ModelCard, classes: list[str]) -> None:
+def check_decision_threshold(card: ModelCard, classes: list[str], *, from_data: bool = False) -> None:
     """A decision threshold moves the cut between a binary model's two classes; with three or more
-    classes it has no meaning, and ignoring it would audit other decisions than the card describes."""
-    if card.auditor.decision_threshold is None or len(classes) == 2:
+    classes it has no meaning, and ignoring it would audit other decisions than the card describes.
+    ``from_data``: ``classes`` are the evaluation data's labels (validate, before a scikit-learn model
+    loads): three or more of them are three or more classes, or labels a binary model does not know."""
+    if card.auditor.decision_threshold is None or len(classes) == 2 or (from_data and len(classes) < 3):
         return
+    has = (f"the evaluation data's target holds {len(classes)} labels" if from_data
+           else f"this one has {len(classes)} classes")
     raise ModelCardError(str(card.path), [Problem(
         "auditor.decision_threshold",
-        f"a decision threshold needs a binary model; this one has {len(classes)} classes "
+        f"a decision threshold needs a binary model; {has} "
         f"({', '.join(map(repr, classes))}): remove it (the predicted class is then the most probable one)")])
 
 

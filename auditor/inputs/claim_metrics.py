@@ -24,6 +24,26 @@ REGRESSION_CLAIM_ALIASES = {
 }
 
 
+# the claims whose model-index entry may say how classes were averaged (args: {average: macro}, as
+# Hugging Face's evaluate writes the arguments a metric was computed with), by the metric they name
+AVERAGED_CLAIMS = {name: key for name, key in CLASSIFIER_CLAIM_ALIASES.items() if key in ("f1", "roc_auc")}
+
+
+def claimed_metric(metric: str, args) -> str:
+    """The metric a claim names, read with the averaging its ``args`` give: ``f1`` with ``average: macro``
+    is the macro F1 (``f1_macro``), and another average (``weighted``, ``micro``) a metric the audit does
+    not measure, named with it (``f1 (average: weighted)``), so a claim that cannot be checked says so.
+    Read as ``f1``, a 3-class card's macro F1 had been compared with its positive class's F1. ``macro``
+    is what a ROC AUC of 3 or more classes is measured as (one-vs-rest); ``binary`` is the plain metric."""
+    average = args.get("average") if isinstance(args, dict) else None
+    key = AVERAGED_CLAIMS.get(metric.lower())
+    if key is None or average is None or str(average).lower() == "binary":
+        return metric
+    if str(average).lower() == "macro":
+        return "f1_macro" if key == "f1" else metric
+    return f"{metric} (average: {average})"
+
+
 def task_claim_problems(task: str, claims) -> list[Problem]:
     """A classifier's metric claimed for a regressor, at the claim's ``type``: no regressor has classes
     to be accurate about or to rank (as a regression card's ``positive_class`` is an error), so the

@@ -6,6 +6,7 @@ output uses. Labels are kept as strings so they compare with the model's class n
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -83,8 +84,14 @@ def _numeric_target(target: pd.Series, name: str, problems: list[Problem]) -> tu
         target = pd.Series(np.nan, index=target.index)
     values = pd.to_numeric(target, errors="coerce")
     bad = (values.isna() & target.notna()).to_numpy()
-    if bad.any():
-        problems.append(Problem(f"column {shown_value(name)}", f"a regression target must be numeric; text in {rows_text(bad)}"))
+    if bad.any():  # the first text shown: '220,000' or '$220000' says why a price column is not numbers
+        first = str(target[bad].iloc[0])
+        plain = pd.to_numeric(pd.Series([re.sub(r"[\s,$€£¥]", "", first)]), errors="coerce").iloc[0]
+        fix = "; write plain numbers, without thousands separators or currency signs" if pd.notna(plain) else ""
+        hint = (f": {shown_value(first)}{fix}" if bad.sum() == 1 else
+                f" (the first, row {int(np.flatnonzero(bad)[0])}: {shown_value(first)}{fix})")
+        problems.append(Problem(f"column {shown_value(name)}",
+                                f"a regression target must be numeric; text in {rows_text(bad)}{hint}"))
     numbers = values.to_numpy(dtype=float, na_value=np.nan)
     infinite = np.isinf(numbers)
     if infinite.any():

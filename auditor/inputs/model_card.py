@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from auditor.errors import ModelCardError, Problem
-from auditor.inputs.claim_metrics import task_claim_problems
+from auditor.inputs.claim_metrics import claimed_metric, task_claim_problems
 from auditor.inputs.validation import NumbersNotBooleans, pydantic_problems
 from auditor.inputs.yamlio import load_yaml_text, read_text_limited
 
@@ -346,7 +346,7 @@ def parse_claims(metadata: dict[str, Any], model_name: str | None = None) -> tup
                     problems.append(f"{where}: needs a metric type and a finite numeric value")
                     continue
                 claims.append(Claim(
-                    metric=str(m["type"]), value=float(value),
+                    metric=claimed_metric(str(m["type"]), m.get("args")), value=float(value),
                     dataset=str(ds.get("name", "")) if isinstance(ds, dict) else "",
                     split=str(ds.get("split", "")) if isinstance(ds, dict) else "",
                     verified=m.get("verified") is True,  # bool("no") is True: only a YAML true is a claim verified

@@ -474,7 +474,7 @@ def importance_weighted_rank_correlation(a, b, a_interval=None, b_interval=None)
     draws (300 rows), with 1 of 13 in 82%; weighted, 0% in both, while a SHAP ranking shuffled at
     random still reads below 0.5 in 97% and 92% of them (plain: 97%, 97%). Where one has no positive
     importance at all, the other's shares weigh alone; NaN when neither has, or the weighted ranks
-    do not vary.
+    do not vary. Where both find exactly one feature important, the same one: 1.0.
 
     ``a_interval`` and ``b_interval`` (each ``(low, high)``, arrays of d; both or neither): the
     uncertainty of each method's importances (95% intervals). A pair of features the two methods
@@ -499,6 +499,11 @@ def importance_weighted_rank_correlation(a, b, a_interval=None, b_interval=None)
     if a.size < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()):
         return float("nan")
     w = importance_weights(a, b)
+    weighed = np.flatnonzero(w > 0)
+    if weighed.size == 1 and a[weighed[0]] > 0 and b[weighed[0]] > 0:
+        # both find one feature important, the same one, and no other: they agree on all that matters (a
+        # model of one feature, whose single weighted rank had no variance: NaN, and its gate warned)
+        return 1.0
     if a_interval is None:
         return float(weighted_correlation(rankdata(a), rankdata(b), w))
     bounds = [np.asarray(x, dtype=float) for x in (*a_interval, *b_interval)]

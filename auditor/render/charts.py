@@ -22,6 +22,7 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from auditor.render.controls import visible_controls  # noqa: E402
 
@@ -231,6 +232,9 @@ def scatter_chart(ev, thresholds=()) -> str:
         ax.axhline(0.0, color="black", linewidth=1, linestyle=(0, (4, 2)))
     ax.set_xlabel(chart_text(ev.xlabel))
     ax.set_ylabel(wrapped_label(ev.ylabel))
+    # at most 5 ticks along the narrow x axis: six six-digit sale prices ran into one another
+    # ("100000200000300000...") once the y label took two lines
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return _to_data_uri(fig)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from auditor.policy.thresholds import not_met
 from auditor.render.scope import display_overall, display_status
-from auditor.results import AuditResult, CheckResult
+from auditor.results import AuditResult, CheckResult, Status
 
 # CommonMark lets a backslash escape any ASCII punctuation; these are the ones that can start
 # markup inline (emphasis, code, a link, HTML, an entity, strikethrough) or end a table cell.
@@ -35,13 +35,29 @@ def md_text(text: object) -> str:
 NOT_JUDGED = "not judged on this data"  # a check that ran whose sample cannot decide a blocking gate (SampleTooSmall)
 
 
+SKIP_SHOWN = 100  # characters of a skipped check's reason in the table (the report has it whole)
+
+
+def skip_figure(reason: str | None) -> str:
+    """A skipped check's reason as its table cell: its first clause (to the first '; '), cut at a word
+    to :data:`SKIP_SHOWN` characters. The terminal's and the CI summary's rows of a skipped check were
+    empty, as if it had been left out unexplained (a regressor's subgroup_fairness, every explanation
+    check of a constant model), where the reports say why."""
+    first = (reason or "").split("; ")[0].strip()
+    if len(first) <= SKIP_SHOWN:
+        return first
+    return first[:SKIP_SHOWN].rsplit(" ", 1)[0].rstrip(",:") + "…"
+
+
 def check_figure(check: CheckResult) -> str:
     """The key figure shown for a check (where it has none: :data:`NOT_JUDGED` where the data could not
-    decide a blocking gate, its error's type where it raised), with the gate it did not meet where that is
-    not the key figure's own (``; not met: X (+n)``). The terminal's table shows the same."""
+    decide a blocking gate, its error's type where it raised, why where it was skipped), with the gate it
+    did not meet where that is not the key figure's own (``; not met: X (+n)``). The terminal's table
+    shows the same."""
     missed = not_met(check.thresholds)
     error = check.error and (NOT_JUDGED if check.error.type == "SampleTooSmall" else check.error.type)
-    figure = check.key_figure or error or ""
+    skipped = skip_figure(check.skipped_reason) if check.status == Status.SKIPPED else ""
+    figure = check.key_figure or error or skipped
     if missed:
         figure += f"; not met: {missed[0]}" + (f" (+{len(missed) - 1})" if len(missed) > 1 else "")
     return figure

@@ -547,6 +547,51 @@ def test_the_cli_audits_a_four_class_model_and_refuses_a_decision_threshold(four
     assert not out.exists() or not any(out.iterdir())  # nothing half-written
 
 
+def test_validate_refuses_a_decision_threshold_of_a_four_class_scikit_learn_model_from_its_datas_labels(
+        four_class, card_writer, tmp_path):
+    """validate said a scikit-learn 4-class card with a decision_threshold was valid (it loads no model, so
+    knew no classes), and run then refused it (exit 3): the data's 4 labels say so before any model loads.
+    A binary card's threshold stays valid."""
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    card = card_writer(tmp_path / "card", artefact=four_class / "pipeline.skops", positive_class=None,
+                       decision_threshold=0.4)
+    res = CliRunner().invoke(app, ["validate", "--policy", "default", "--card", str(card), "--data",
+                                   str(four_class / "eval.csv")])
+    assert res.exit_code == 3, res.output
+    assert ("auditor.decision_threshold: a decision threshold needs a binary model; the evaluation data's target "
+            "holds 4 labels ('a', 'b', 'c', 'd')") in " ".join(res.output.split())
+    binary = card_writer(tmp_path / "binary", artefact=four_class / "binary" / "linear.skops", positive_class="yes",
+                         decision_threshold=0.4, features=[{"name": f, "type": "numeric"} for f in ("x1", "x2", "x3")],
+                         ignore_columns=["color"])
+    res = CliRunner().invoke(app, ["validate", "--policy", "default", "--card", str(binary), "--data",
+                                   str(four_class / "binary" / "eval.csv")])
+    assert res.exit_code == 0, res.output
+
+
+def test_a_positive_class_the_evaluation_rows_lack_says_so_and_how_to_go_on(four_class, card_writer, tmp_path):
+    """A 4-class card naming positive_class 'd' with an evaluation set that holds no row of 'd': the refusal
+    said only that 'd' is not one of the data's labels and to write the target with the card's class names,
+    as if the labels were misspelt; it says the rows of the class are missing and that a model of 3 or more
+    classes may leave positive_class out."""
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    frame = pd.read_csv(four_class / "eval.csv")
+    data = tmp_path / "without-d.csv"
+    frame[frame["label"] != "d"].to_csv(data, index=False)
+    card = card_writer(tmp_path / "card", artefact=four_class / "pipeline.skops", positive_class="d")
+    res = CliRunner().invoke(app, ["validate", "--policy", "default", "--card", str(card), "--data", str(data)])
+    assert res.exit_code == 3, res.output
+    assert ("auditor.positive_class: 'd' is not one of the labels in the dataset: 'a', 'b', 'c'; if the model has "
+            "this class, the evaluation set holds no row of it, and its F1, recall and group rates rest on such rows: "
+            "add rows of it, or, with 3 or more classes, leave positive_class out (the macro metrics need none)"
+            ) in " ".join(res.output.split())
+
+
 @pytest.mark.parametrize("binary", [False, True], ids=["4-class", "binary"])
 def test_tree_shap_explains_the_predicted_class_exactly(four_class, card_writer, tmp_path, binary):
     """TreeExplainer returns (n, d, k) and k expected values for a forest, binary included: the predicted
@@ -842,3 +887,60 @@ def test_global_importance_under_a_macro_roc_auc_is_not_judged_where_no_class_te
     gate = run_check(PlannedCheck(spec=spec, params=cls.Params(n_repeats=2, n_instances=8)), ctx).thresholds[0]
     assert gate.n == 8 and not gate.passed
     assert "on rows of a 4, b 2, c 1, d 1" in gate.unreachable and "no class's term rests on 5" in gate.unreachable
+
+
+def test_an_f1_claim_averaged_over_the_classes_is_compared_with_the_macro_f1_not_the_positive_class(
+        four_class, card_writer, tmp_path):
+    """A Hugging Face card claims a 4-class model's macro F1 as `type: f1` with `args: {average: macro}` (as
+    evaluate writes it): read as `f1`, it was compared with the positive class's F1 (here 'd'), another
+    metric. It is compared with f1_macro now; another average (weighted) cannot be checked and says so."""
+    from sklearn.metrics import f1_score
+
+    ctx = four_class_context(four_class, card_writer, tmp_path / "m", positive_class="d")
+    truth, pred = ctx.label_index(), ctx.proba().argmax(1)
+    macro, of_d = f1_score(truth, pred, average="macro"), f1_score(truth == 3, pred == 3)
+    metrics = [{"type": "f1", "value": round(float(macro), 4), "args": {"average": "macro"}},
+               {"type": "f1", "value": 0.5, "args": {"average": "weighted"}},
+               {"type": "f1", "value": round(float(of_d), 4), "args": {"average": "binary"}}]
+    index = [{"name": "m", "results": [{"task": {"type": "tabular-classification"}, "dataset": {"name": "d", "type": "d"},
+                                        "metrics": metrics}]}]
+    ctx = four_class_context(four_class, card_writer, tmp_path / "c", positive_class="d", metadata={"model-index": index})
+    assert [c.metric for c in ctx.card.claims] == ["f1_macro", "f1 (average: weighted)", "f1"]
+    out = Performance(PerformanceParams(n_bootstrap=100)).run(ctx)
+    claims = next(e for e in out.evidence if e.title.startswith("Claims in the model card"))
+    compared = {row[0]: row[2] for row in claims.rows}
+    assert compared["f1_macro"] == pytest.approx(macro, abs=1e-12)
+    assert compared["f1"] == pytest.approx(of_d, abs=1e-12)
+    assert out.measurements["claims_checked"] == 2
+    assert "Unverifiable card claims: f1 (average: weighted)" in out.notes
+
+
+def test_a_model_of_one_feature_has_its_two_importance_rankings_agree_not_left_undefined(tmp_path):
+    """A 3-class tree that splits on 'a' alone (b and c never used): permutation importance and mean
+    |SHAP| both give 'a' all the importance and the others exactly 0. The weighted rank correlation
+    had one weighted feature, no variance, and read n/a, so global_importance warned a model whose two
+    rankings agree on everything that matters; it reads 1.0 and passes. Two methods that each find a
+    different single feature still read -1."""
+    from sklearn.tree import DecisionTreeClassifier
+    from trust.conftest import frame_context
+
+    from auditor.engine.runner import PlannedCheck
+    from auditor.engine.runner import run_check as run_planned
+    from auditor.metrics.statistics import importance_weighted_rank_correlation as weighted
+    from auditor.policy.schema import CheckSpec
+    from auditor.checks.global_importance import GlobalImportanceParams
+    from auditor.results import Status
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 3)).round(6), columns=["a", "b", "c"])
+    frame["label"] = np.where(frame["a"] < -0.5, "low", np.where(frame["a"] < 0.5, "mid", "high"))
+    estimator = DecisionTreeClassifier(random_state=0).fit(frame[["a", "b", "c"]], frame["label"])
+    ctx = frame_context(tmp_path, frame, estimator, target="label", features=["a", "b", "c"], name="one-feature")
+    params = {"n_instances": 30, "n_repeats": 3}
+    spec = CheckSpec(check="global_importance", params=params,
+                     thresholds=[{"measurement": "rank_correlation", "min": 0.5, "severity": "warn"}])
+    result = run_planned(PlannedCheck(spec=spec, params=GlobalImportanceParams(**params)), ctx)
+    assert result.measurements["rank_correlation"] == 1.0
+    assert result.status == Status.PASS, (result.status, result.summary)
+    assert weighted([0.5, 0.0, 0.0], [0.0, 0.6, 0.0]) == -1.0
+    assert np.isnan(weighted([0.0, 0.0, 0.0], [0.6, 0.0, 0.0]))  # one method finds nothing: no agreement to read

@@ -180,6 +180,30 @@ def test_a_check_the_data_cannot_judge_is_said_so_not_named_by_its_error_type(hi
                     ["SampleTooSmall-AUC 0.87", "ERROR", "AUC 0.87"], ["ValueError-None", "ERROR", "ValueError"]]
 
 
+def test_a_skipped_check_says_why_in_the_summary_and_the_terminal_table(history):
+    """A skipped check's row was empty in the terminal's table and the CI summary (a regressor's
+    subgroup_fairness, every explanation check of a constant model): it gives its reason's first clause,
+    cut at a word where long; the reports keep the whole reason."""
+    result = history.runs[2].result
+    first = result.checks[0]
+
+    def skipped(reason: str) -> object:
+        return first.model_copy(update={"id": f"c{len(reason)}", "status": Status.SKIPPED, "key_figure": None,
+                                        "thresholds": [], "error": None, "skipped_reason": reason})
+
+    constant = ("does not apply: the model gives all 300 evaluation rows the same prediction, 35.8; its output does "
+                "not move with its inputs, so every explanation of it is zero")
+    shift = ("does not apply: the regressor predicts one value for every evaluation row: no target shift is defined "
+             "(its size is a share of the predictions' spread, 0)")
+    checks = [skipped("needs probabilities, which a scikit-learn tabular regressor does not offer"), skipped(constant),
+              skipped(shift)]
+    rows = table(markdown_summary(result.model_copy(update={"checks": checks})))
+    assert [r[1:] for r in rows] == [
+        ["SKIPPED", "needs probabilities, which a scikit-learn tabular regressor does not offer"],
+        ["SKIPPED", "does not apply: the model gives all 300 evaluation rows the same prediction, 35.8"],
+        ["SKIPPED", "does not apply: the regressor predicts one value for every evaluation row: no target shift is…"]]
+
+
 def test_json_puts_one_summary_on_stdout_and_the_table_on_stderr(history, artefacts, tmp_path, monkeypatch):
     """``run --json``: stdout is one JSON document that says what the table says (status, exit code,
     each check's status, key figure and missed gates with values and bounds, the files written, every

@@ -161,6 +161,32 @@ def test_class_ids_for_class_names_are_said_as_such():
     assert "class indices" not in str(err.value)
 
 
+def test_whole_number_classes_written_as_decimals_are_said_as_such():
+    """A model fitted on classes 1, 2, 3 and an evaluation CSV whose target column was exported as 1.0,
+    2.0, 3.0: the error named the labels and the classes, never that they are the same numbers written
+    otherwise. Still refused, not matched: labels are compared as the model's classes are written."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pytest
+
+    from auditor.engine.audit import check_labels
+    from auditor.errors import DatasetError
+
+    data = SimpleNamespace(path="eval.csv", every_label=None, source_rows=None,
+                           labels=np.array(["1.0", "2.0", "3.0", "1.0"], dtype=object))
+    with pytest.raises(DatasetError) as err:
+        check_labels(data, ["1", "2", "3"])
+    said = " ".join(str(err.value).split())
+    assert ("labels the model does not know: '1.0', '2.0', '3.0' in rows 0, 1, 2, 3 (model classes: 1, 2, 3); "
+            "'1.0' for '1'?, '2.0' for '2'?, '3.0' for '3'? (the same number written otherwise: labels are compared "
+            "as text with the model's classes; write them as the model's classes are written)") in said, said
+    data.labels = np.array(["1.5", "nan"], dtype=object)  # no class is that number: no hint
+    with pytest.raises(DatasetError) as err:
+        check_labels(data, ["1", "2", "3"])
+    assert "same number" not in str(err.value)
+
+
 def test_a_column_named_in_another_case_or_with_a_space_is_pointed_at(cli, tmp_path, text_inputs):
     """A JSONL whose key is 'Text' (or 'text ') for the card's text_column 'text': the error said 'text'
     is missing and 'Text' is not a feature, never that they are one column spelt two ways."""

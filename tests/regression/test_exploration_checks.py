@@ -257,3 +257,51 @@ def test_a_regressor_predicting_one_value_up_to_rounding_has_no_target_shift_to_
     assert 0 < ctx.prediction_spread() < 1e-14
     with pytest.raises(ValueError, match="predicts one value for every evaluation row"):
         TargetShift(ctx, np.arange(3), 0.5)
+
+
+def test_a_house_price_regressors_target_shift_reads_in_whole_units_not_scientific_notation():
+    """On ames sale prices the counterfactual and attack summaries sought a 'target shift of 3.671e+04 in
+    the target's units' towards a median of 1.688e+05, where performance wrote MAE 18,964: every figure in
+    the target's units is written alike (in_units), whole numbers with thousands separators."""
+    from types import SimpleNamespace
+
+    from auditor.checks.goals import TargetShift
+
+    predictions = np.linspace(50_000.0, 400_000.0, 51)[:, None]
+    ctx = SimpleNamespace(proba=lambda: predictions, prediction_spread=lambda: float(np.std(predictions[:, 0])),
+                          predict_proba_rows=lambda rows: predictions[rows])
+    goal = TargetShift(ctx, np.arange(3), 0.5)
+    assert goal.change == "target shift of 51,519 in the target's units, 0.5 sd of the predictions"
+    assert "(51,519 in the target's units) towards their median (225,000)" in goal.criterion
+    assert "e+0" not in goal.change + goal.criterion
+
+
+def test_a_perfect_regressors_cohorts_are_as_good_as_the_rest_not_judged_on_rounding(tmp_path):
+    """A linear model of a noiseless linear target errs by 1e-14 (rounding) on every row: the concrete
+    hunt's cohort of such rows read a mean absolute error '5.44 times the rest's' (CI low 1.71) and warned.
+    Errors within rounding of the target's scale are 0, and cohorts that never err are as good as the
+    rest: a ratio of exactly 1, with a note saying why."""
+    from sklearn.linear_model import LinearRegression
+
+    from auditor.metrics.cohorts import exact_errors
+
+    from .conftest import WEIGHTS
+    from trust.conftest import regression_frame
+
+    def exact(frame):
+        return frame.assign(y=frame[FEATURES].to_numpy() @ WEIGHTS)
+
+    train = exact(regression_frame(300, seed=1))
+    estimator = LinearRegression().fit(train[FEATURES], train["y"])
+    ctx = frame_context(tmp_path, exact(regression_frame(150, seed=2)), estimator, target="y", features=FEATURES,
+                        regression=True, name="perfect-regressor")
+    residuals = np.abs(ctx.targets() - estimator.predict(ctx.data.frame[FEATURES]))
+    assert 0 < residuals.max() < 1e-12  # rounding, not zero
+    assert not exact_errors(ctx.targets(), estimator.predict(ctx.data.frame[FEATURES])).any()
+    assert exact_errors([100.0, 200.0], [100.5, 200.0]).tolist() == [0.5, 0.0]  # a real error stays
+    out, _ = run_check(ctx, "explanation_clustering", n_instances=60, n_bootstrap=200)
+    m = out.measurements
+    assert m["mae"] == 0.0
+    assert m["attributions_worst_error_ratio"] == m["attributions_worst_error_ratio_ci_low"] == 1.0
+    assert m["predictions_worst_error_ratio"] == m["predictions_worst_error_ratio_ci_low"] == 1.0
+    assert "Every one of the 60 explained rows is predicted exactly" in " ".join(out.notes)

@@ -512,6 +512,7 @@ def test_a_regressor_predicting_1e153_has_its_r2_measured(fresh):
     assert not any("cannot be represented" in note for note in out.notes)
 
 
+<<<<<<< HEAD
 def test_the_claims_table_says_the_tolerance_of_a_claimed_mae_is_a_share_of_the_claim(fresh):
     """The concrete report's claims table read "gap to CI 0.000, gap is relative, within 0.03" beside a
     claimed MAE of 3.717 MPa: 0.03 MPa to a reader, 3% of the claim in fact (the summary page's claims
@@ -532,3 +533,53 @@ def test_the_claims_table_says_the_tolerance_of_a_claimed_mae_is_a_share_of_the_
     assert tolerance_terms([["mae", 1.0, 1.0, 0.0, "relative", "yes"]], 0.025) == (
         " Gap and tolerance are shares of the claim for mae (0.025 = 2.5% of the claimed value, not an amount in the "
         "target's units).")
+=======
+def test_a_perfect_regressors_r2_gate_is_judged_not_refused_as_too_few_rows(tmp_path):
+    """A regressor that predicts every one of 150 held-out rows exactly (a linear model of a noiseless
+    linear target) has R² 1 on every resample: a zero-width interval because nothing varies, not
+    because the rows are too few. It had ended performance in ERROR ("the sample cannot reach the
+    policy's bounds: r2_ci_low: every resample gave the same value"), which no waiver accepts; it
+    passes, saying why the interval is 1–1. Below regression_min_rows it is still not judged."""
+    from sklearn.linear_model import LinearRegression
+
+    from auditor.checks.performance import PerformanceParams
+    from auditor.engine.runner import PlannedCheck
+    from auditor.engine.runner import run_check as run_planned
+    from auditor.policy.schema import CheckSpec
+    from auditor.results import Status
+
+    from trust.conftest import FEATURES, frame_context, regression_frame
+
+    def exact(frame):
+        return frame.assign(y=frame[FEATURES].to_numpy() @ WEIGHTS)
+
+    estimator = LinearRegression().fit(exact(regression_frame(300, seed=1))[FEATURES], exact(regression_frame(300, seed=1))["y"])
+    ctx = frame_context(tmp_path, exact(regression_frame(150, seed=2)), estimator, target="y", features=FEATURES,
+                        regression=True, name="perfect-regressor")
+    gate = [{"measurement": "r2_ci_low", "min": 0.5}]
+    results = {}
+    for rows in (100, 200):
+        params = {"n_bootstrap": 200, "regression_min_rows": rows}
+        results[rows] = run_planned(PlannedCheck(spec=CheckSpec(check="performance", params=params, thresholds=gate),
+                                                 params=PerformanceParams(**params)), ctx)
+    result = results[100]
+    assert result.status == Status.PASS, result.error
+    assert result.measurements["r2_ci_low"] == result.measurements["r2_ci_high"] == 1.0
+    assert [t.unreachable for t in result.thresholds] == [None]
+    assert any(note.startswith("R² 1 on every resample of the 150 rows: the model predicts every evaluation row "
+                               "exactly") for note in result.notes)
+    assert results[200].status == Status.ERROR  # 150 rows, fewer than regression_min_rows: not judged
+    assert "it needs at least 200 instances" in results[200].error.message
+
+
+def test_a_regressors_scatter_charts_name_the_target_on_both_axes(linear):
+    """Predicted against actual read 'actual Sale_Price' beside a bare 'predicted', and the residual chart
+    'predicted' and 'residual (predicted − actual)': a reviewer could not tell from the chart what was
+    predicted or in which units. Every axis in the target's units names it."""
+    ctx, _ = linear
+    out, _ = run_check(ctx, "performance", n_bootstrap=50)
+    charts = {e.title: e for e in out.evidence if e.kind == "scatter_chart"}
+    fit, residuals = charts["Predicted against actual"], charts["Residuals against predictions"]
+    assert (fit.xlabel, fit.ylabel) == ("actual y", "predicted y")
+    assert (residuals.xlabel, residuals.ylabel) == ("predicted y", "residual (predicted − actual), units of y")
+>>>>>>> h-multireg

@@ -102,6 +102,29 @@ def test_a_non_numeric_regression_target_names_its_row(tmp_path):
     assert any(p.location == "column 'y'" and "row 7" in p.message and "numeric" in p.message for p in info.value.problems)
 
 
+def test_a_regression_target_written_with_thousands_separators_shows_its_text_and_the_fix(tmp_path):
+    """Sale prices exported as '220,000' (or '$220000') were refused as 'text in rows 0, 1, 2, 3, 4 and
+    N more', never what the text was: the first is shown, and where it is a number once separators and
+    currency signs are taken out, the fix is said. A word stays a word."""
+    from auditor.inputs.dataset import load_dataset
+    from auditor.inputs.model_card import load_model_card
+
+    card, csv = _artefacts(tmp_path, task="tabular-regression", model="regressor")
+    frame = pd.read_csv(csv)
+    n = len(frame)
+    said = {}
+    for name, values in {"commas": [f"{1000 * (i + 200):,}" for i in range(n)],
+                         "word": ["expensive" if i == 3 else str(1000.0 * i) for i in range(n)]}.items():
+        frame.assign(y=values).to_csv(tmp_path / f"{name}.csv", index=False)
+        with pytest.raises(DatasetError) as info:
+            load_dataset(tmp_path / f"{name}.csv", load_model_card(card))
+        said[name] = [p.message for p in info.value.problems if p.location == "column 'y'"]
+    assert said["commas"] == [f"a regression target must be numeric; text in rows 0, 1, 2, 3, 4 and {n - 5} more "
+                              "(the first, row 0: '200,000'; write plain numbers, without thousands separators or "
+                              "currency signs)"]
+    assert said["word"] == ["a regression target must be numeric; text in row 3: 'expensive'"]
+
+
 @pytest.mark.parametrize("kind, values", [
     ("dates", lambda n: pd.date_range("2020-01-01", periods=n, freq="D")),
     ("true/false values", lambda n: np.arange(n) % 2 == 0),

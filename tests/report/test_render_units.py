@@ -870,3 +870,22 @@ def test_a_bold_chart_label_logs_nothing_about_the_fallback_fonts(caplog):
     with caplog.at_level(logging.INFO):
         charts.bar_chart(BarChart(title="t", labels=["roc_auc", "Age"], values=[0.8, 0.1]), [gate])
     assert [r.getMessage() for r in caplog.records if r.name.startswith("matplotlib")] == []
+
+
+def test_a_scatter_of_house_prices_keeps_its_x_tick_labels_apart(monkeypatch):
+    """The residual chart of ames sale prices drew six six-digit ticks along its narrow x axis, and with a
+    two-line y label they ran into one another ('100000200000300000400000500000600000'): at most 5 ticks."""
+    from auditor.render import charts
+    from auditor.results import ScatterChart
+
+    drawn = []
+    monkeypatch.setattr(charts, "_to_data_uri", lambda fig: drawn.append(fig) or "data:")
+    rng = np.random.default_rng(0)
+    predicted = rng.uniform(60_000, 580_000, 400)
+    ev = ScatterChart(title="Residuals against predictions", x=predicted.tolist(),
+                      y=rng.normal(0, 30_000, 400).tolist(), xlabel="predicted Sale_Price",
+                      ylabel="residual (predicted − actual), units of Sale_Price", zero_line=True)
+    charts.scatter_chart(ev)
+    ax = drawn[0].axes[0]
+    low, high = ax.get_xlim()
+    assert len([t for t in ax.get_xticks() if low <= t <= high]) <= 5
