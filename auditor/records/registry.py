@@ -83,6 +83,14 @@ users_table = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),  # viewer | reviewer | approver
     sa.Column("password_hash", sa.String(200), nullable=False),
     sa.Column("created_at", sa.String(40), nullable=False),
+    # `auditor users disable` / `enable` (auditor/records/accounts.py): the account's latest disablement and
+    # re-enablement, ISO 8601 UTC and the system account that typed the command. Disabled while disabled_at
+    # is set and no later enabled_at; added since accounts were first kept (an older registry reads NULL)
+    sa.Column("disabled_at", sa.String(40), nullable=True),
+    sa.Column("disabled_by", sa.String(200), nullable=True),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
+    sa.Column("enabled_at", sa.String(40), nullable=True),
+    sa.Column("enabled_by", sa.String(200), nullable=True),
 )
 
 # Public keys that sign sign-offs (auditor/records/signatures.py); private keys never enter the registry.
@@ -393,15 +401,16 @@ def _signoff_rewritten(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 
 def _add_missing_columns(engine: sa.engine.Engine) -> None:
-    """Columns added to the runs table since a registry was created (``signoff_record_sha256``): an
+    """Columns added since a registry was created: to the runs table (``signoff_record_sha256``), an
     older registry gains them, empty (NULL: nothing recorded, so nothing is compared) until its runs
-    are indexed again."""
-    present = {c["name"] for c in sa.inspect(engine).get_columns(RUNS_TABLE)}
-    with engine.begin() as conn:
-        for column in runs_table.columns:
-            if column.name not in present and column.nullable:
-                kind = column.type.compile(dialect=engine.dialect)
-                conn.exec_driver_sql(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN {column.name} {kind}")
+    are indexed again; to the accounts (``disabled_at`` ...), NULL: every account active."""
+    for table in (runs_table, users_table):
+        present = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+        with engine.begin() as conn:
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
 
 
 def shown_url(url: str | sa.engine.URL) -> str:

@@ -27,7 +27,7 @@ from auditor.results import AuditResult
 from auditor.records.runs import Run, open_run, parse_date, record_line, signed_dir, signoff_log, utc_now, utf8_text
 from auditor.hashing import sha256_bytes
 from auditor.records.atomic import create_file
-from auditor.records.verify import REVOKED_KEY, verify_run
+from auditor.records.verify import UNTRUSTED_SIGNOFF, verify_run
 from auditor.records.json_read import loads
 
 DECISIONS = ("approve", "approve-with-conditions", "reject")
@@ -140,7 +140,7 @@ def sign_off(
     try:
         run = open_run(run_dir)
     except ResultFileError:  # a stored run whose result.json was removed: an altered audit (exit 1), as verify says
-        findings = [f for f in verify_run(Path(run_dir), db=db).findings if f.problem != REVOKED_KEY]
+        findings = [f for f in verify_run(Path(run_dir), db=db).findings if f.problem not in UNTRUSTED_SIGNOFF]
         if findings:
             raise SignOffRefused(f"{Path(run_dir).resolve()} failed verification; an altered audit cannot be signed:\n"
                                  + "\n".join(f"  - {f}" for f in findings), [str(f) for f in findings]) from None
@@ -180,11 +180,12 @@ def sign_off(
         raise UsageError("--decision approve-with-conditions needs --conditions: state the conditions of the approval")
     if decision == "approve":
         _refuse_plain_approval_of_failure(run)
+    _refuse_disabled_reviewer(run, db, reviewer)
     signing_key, revocation = _signing_key(run, db, key, signed_at) if key else (None, None)
     check = verify_run(run.path, db=db)
     # a record signed by a key revoked by then is a finding, but not an altered audit: a new decision, signed
     # by a sound key, is how a reviewer answers it (the record stays in the log, and verify names it)
-    altered = [f for f in check.findings if f.problem != REVOKED_KEY]
+    altered = [f for f in check.findings if f.problem not in UNTRUSTED_SIGNOFF]
     if altered:
         raise SignOffRefused(f"{run.path} failed verification; an altered audit cannot be signed:\n"
                              + "\n".join(f"  - {f}" for f in altered), [str(f) for f in altered])
@@ -293,6 +294,14 @@ def _refuse_plain_approval_of_failure(run: Run) -> None:
         + ": a plain approval is refused. Approve it as a documented exception with --decision "
         "approve-with-conditions and --conditions (what is accepted, and the controls that compensate), "
         "or --decision reject")
+
+
+def _refuse_disabled_reviewer(run: Run, db: str | None, reviewer: str) -> None:
+    """Refuse a sign-off under the name of a disabled account of the registry (`auditor users disable`):
+    the web form's user, or ``--reviewer`` naming an account (letter case aside)."""
+    from auditor.records.accounts import read_users, refuse_disabled
+
+    refuse_disabled(read_users(run.model_dir.parent, db), reviewer)
 
 
 def _signing_key(run: Run, db: str | None, key: str, at: datetime):

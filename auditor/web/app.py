@@ -38,7 +38,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from auditor.errors import AuditorError, ResultFileError, UsageError
-from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user
+from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user, list_users
 from auditor.records.registry import Registry, RegistryError, database_url, refuse_foreign, registry_url, sqlite_file
 from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, read_signoffs
 from auditor.records.schedule import due, judged_signoff, reaudit
@@ -145,7 +145,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
                 user = await run_in_threadpool(get_user, ws.registry, name) if name else None
             except RegistryError as exc:  # outside the routes: their exception handlers do not see it
                 return _registry_unreadable(ws, request, exc)
-            if user is None:
+            if user is None or user.disabled:  # an account disabled since the login: its session ends here
                 request.session.pop("user", None)
                 if request.method in ("GET", "HEAD"):  # back to the page asked for, its query too (a diff's ?a=&b=)
                     target = f"{path}?{request.url.query}" if request.url.query else path
@@ -179,6 +179,10 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         if user is None:
             ws.throttle.failed(*keys)
             return ws.page(request, "login.html.j2", 401, next=nxt, unsent=False, error="Unknown user or wrong password.")
+        if user.disabled:  # the right password, but the account was switched off (`auditor users disable`)
+            return ws.page(request, "login.html.j2", 403, next=nxt, unsent=False,
+                           error=f"The account {user.name} was disabled on {user.disabled_at[:10]}; it can no longer "
+                                 "log in. Ask whoever manages the accounts (`auditor users enable`).")
         ws.throttle.succeeded(keys[1])
         request.session.clear()
         request.session.update(user=user.name, csrf=secrets.token_urlsafe(32), sid=ws.open_session())
@@ -219,6 +223,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
                        findings=findings,
                        shown=scope.shown, overall=scope.overall,
                        signoffs=read_signoffs(run_), versions=versions, decisions=DECISIONS_BY_ROLE[user.role],
+                       disabled={u.name.casefold(): u.disabled_at[:10] for u in list_users(ws.registry) if u.disabled},
                        error=error, signing_key=ws.key, min_date=today().isoformat(),
                        form={k: AsTyped(v) for k, v in (form or {}).items()})  # put back as typed
 

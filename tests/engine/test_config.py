@@ -98,7 +98,7 @@ def test_every_problem_at_once_with_its_place(here):
                      "run.jobs: Invalid value for '--jobs'",
                      "run.allow-pickle: --allow-pickle cannot be set here: it lets the model file run code",
                      "run.fail_on: Invalid value for '--fail-on': 'sometimes' is not one of",
-                     "run.out: has no value", "users.nope: no command of that name (known: add, list)",
+                     "run.out: has no value", "users.nope: no command of that name (known: add, disable, enable, list)",
                      "histroy: no command of that name (known: cache, diff, due, history,",
                      "AUDITOR_RUN_QUIET: Invalid value for '--quiet'"):
         assert expected in text, (expected, said.output)

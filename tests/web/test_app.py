@@ -1025,3 +1025,35 @@ def test_a_csrf_token_with_a_non_ascii_character_is_a_403_not_a_server_error(ws,
         assert r.status_code == 403 and "CSRF" in r.text, path
     assert read_signoffs(open_run(ws.out / ws.model / "v0001")) == before
     assert client.get("/").status_code == 200  # still logged in: the logout was refused
+
+
+def test_a_disabled_account_cannot_log_in_its_session_ends_and_its_sign_offs_are_marked(history, tmp_path, monkeypatch):
+    """`auditor users disable` had no counterpart: a departed approver kept logging in and signing off.
+    Now the login is refused (403, saying so), a session opened before ends at its next request, a
+    sign-off it sends is not recorded, and its earlier sign-offs are marked on the run page."""
+    from auditor.records.accounts import disable_user
+    from auditor.records.registry import open_registry
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    app = create_app(ws.out, key="web")
+    client = TestClient(app)
+    assert login(client, "alice").status_code == 303
+    form = shown(client.get(f"/m/{ws.model}/v0002").text)
+    assert client.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "reject", "comment": "before", **form},
+                       follow_redirects=False).status_code == 303
+    form = shown(client.get(f"/m/{ws.model}/v0002").text)
+    with open_registry(ws.out) as registry:
+        disable_user(registry, "alice", "left the bank", by="hr-admin")
+    r = client.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "approve", "comment": "after", **form},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert [s["comment"] for s in read_signoffs(open_run(ws.out / ws.model / "v0002"))] == ["before"]
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    r = login(TestClient(app), "alice")
+    assert r.status_code == 403 and "The account alice was disabled on " in r.text and "can no longer log in" in r.text
+    other = TestClient(app)
+    assert login(other, "rita").status_code == 303
+    page = other.get(f"/m/{ws.model}/v0002").text
+    assert re.search(r"alice <span class=\"overdue\">\(account disabled since \d{4}-\d\d-\d\d\)</span>", page), page
