@@ -18,7 +18,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +174,7 @@ def sign_off(
             raise UsageError("--valid-until applies to approvals, not to a rejection")
         if valid_until < signed_at.date():
             raise UsageError(f"--valid-until {valid_until} is already past")
+        _refuse_beyond_limit(run, valid_until, signed_at.date())
     if conditions and decision != "approve-with-conditions":
         raise UsageError("--conditions applies to --decision approve-with-conditions")
     if decision == "approve-with-conditions" and not conditions:
@@ -294,6 +295,36 @@ def _refuse_plain_approval_of_failure(run: Run) -> None:
         + ": a plain approval is refused. Approve it as a documented exception with --decision "
         "approve-with-conditions and --conditions (what is accepted, and the controls that compensate), "
         "or --decision reject")
+
+
+MAX_APPROVAL_YEARS = 3  # the longest an approval is valid; a policy's re-audit interval may shorten it
+
+
+def approval_limit(run: Run, signed: date) -> tuple[date, str]:
+    """The latest valid-until date an approval signed on ``signed`` may carry, and why: the run's policy's
+    re-audit interval (``reaudit_interval_days``) after the sign-off when it declares one shorter than
+    :data:`MAX_APPROVAL_YEARS`, else that many years (a 29 February's approval: to 28 February)."""
+    try:
+        years = signed.replace(year=signed.year + MAX_APPROVAL_YEARS)
+    except ValueError:  # 29 February, into a year without one
+        years = signed.replace(year=signed.year + MAX_APPROVAL_YEARS, day=28)
+    policy = run.result.get("policy") if isinstance(run.result.get("policy"), dict) else {}
+    interval = policy.get("reaudit_interval_days")
+    if isinstance(interval, int) and not isinstance(interval, bool) and interval >= 1:
+        limit = signed + timedelta(days=min(interval, (years - signed).days))
+        if limit < years:
+            return limit, (f"the run's policy {policy.get('name', '?')} {policy.get('version', '?')} asks for a re-audit "
+                           f"every {interval} days, and an approval lasts at most one re-audit interval from its sign-off")
+    return years, f"an approval is valid for at most {MAX_APPROVAL_YEARS} years"
+
+
+def _refuse_beyond_limit(run: Run, valid_until: date, signed: date) -> None:
+    """An approval that would in effect never expire (``--valid-until 9999-12-31``) is refused (exit 2)."""
+    limit, why = approval_limit(run, signed)
+    if valid_until > limit:
+        raise UsageError(f"--valid-until {valid_until} is too far ahead: {why}, so the latest date accepted for a "
+                         f"sign-off made on {signed} is {limit}; give that date or an earlier one, and sign off again "
+                         "when it ends")
 
 
 def _refuse_disabled_reviewer(run: Run, db: str | None, reviewer: str) -> None:

@@ -211,6 +211,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
     def run(request: Request, error: str | None = None, status_code: int = 200, form: dict | None = None) -> Response:
         folder, version = request.path_params["model"], request.path_params["version"]
         from auditor.render.scope import report_scope
+        from auditor.records.signoff import approval_limit
 
         row, run_ = ws.catalogue.run(folder, version)
         result = run_.audit_result()
@@ -225,6 +226,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
                        signoffs=read_signoffs(run_), versions=versions, decisions=DECISIONS_BY_ROLE[user.role],
                        disabled={u.name.casefold(): u.disabled_at[:10] for u in list_users(ws.registry) if u.disabled},
                        error=error, signing_key=ws.key, min_date=today().isoformat(),
+                       max_date=approval_limit(run_, today())[0].isoformat(),
                        form={k: AsTyped(v) for k, v in (form or {}).items()})  # put back as typed
 
     def report(request: Request) -> Response:

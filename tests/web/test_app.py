@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import date, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +17,10 @@ from auditor.records.runs import open_run, read_signoffs, signoff_log
 from auditor.web.app import create_app
 from auditor.web.security import LoginThrottle
 from .conftest import PASSWORD, make_workspace
+
+# valid-until dates an approval may carry (at most 3 years, or the policy's re-audit interval, after the sign-off)
+IN_A_YEAR = (date.today() + timedelta(days=365)).isoformat()
+SOON = (date.today() + timedelta(days=10)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -182,11 +187,11 @@ def test_signoff_records_the_logged_in_user_signed(ws):
     page = client.get(f"/m/{ws.model}/v0002").text
     r = client.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False, data={
         "decision": "approve-with-conditions", "conditions": "monitor drift monthly", "comment": "fine",
-        "valid_until": "2099-01-31", "reviewer": "mallory", **shown(page)})
+        "valid_until": IN_A_YEAR, "reviewer": "mallory", **shown(page)})
     assert r.status_code == 303
     (record,) = read_signoffs(open_run(ws.out / ws.model / "v0002"))
     assert record["reviewer"] == "alice" and record["conditions"] == "monitor drift monthly"
-    assert record["signature"]["key"] == "web" and record["valid_until"] == "2099-01-31"
+    assert record["signature"]["key"] == "web" and record["valid_until"] == IN_A_YEAR
     pdf = client.get(f"/m/{ws.model}/v0002/signed/1")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     # a forged POST without the token changes nothing
@@ -841,26 +846,26 @@ def test_the_model_page_marks_an_expired_approval_only_where_due_judges_it(histo
     sign_off(model_dir / "v0001", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
              valid_until="2020-06-30", now=datetime(2020, 1, 2, tzinfo=timezone.utc))
     sign_off(model_dir / "v0003", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
-             valid_until="2999-06-30")
+             valid_until=SOON)  # within v0003's policy's re-audit interval (30 days)
     client = TestClient(create_app(ws.out), raise_server_exceptions=True)
     assert login(client, "vera").status_code == 303
     page = client.get(f"/m/{ws.model}").text
     assert '<span class="">2020-06-30</span>' in version_row(page, "v0001")
-    assert '<span class="">2999-06-30</span>' in version_row(page, "v0003")
+    assert f'<span class="">{SOON}</span>' in version_row(page, "v0003")
     assert 'id="nothing-due"' in client.get("/due").text
     # each run's own page says whether its latest approval still holds
     assert '<span class="overdue">2020-06-30 (expired)</span>' in client.get(f"/m/{ws.model}/v0001").text
     newest = client.get(f"/m/{ws.model}/v0003").text
-    assert "<td>2999-06-30</td>" in newest and "(expired)" not in newest
+    assert f"<td>{SOON}</td>" in newest and "(expired)" not in newest
     # the newest run's own approval expired: marked there, and listed as due
     sign_off(model_dir / "v0003", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
-             valid_until="2021-06-30", now=datetime(2021, 1, 2, tzinfo=timezone.utc))
+             valid_until="2021-06-30", now=datetime(2021, 6, 1, tzinfo=timezone.utc))
     page = client.get(f"/m/{ws.model}").text
     assert '<span class="overdue">2021-06-30</span>' in version_row(page, "v0003")
     assert '<span class="">2020-06-30</span>' in version_row(page, "v0001")
     assert "approval expired" in client.get("/due").text
     newest = client.get(f"/m/{ws.model}/v0003").text
-    assert '<span class="overdue">2021-06-30 (expired)</span>' in newest and "<td>2999-06-30</td>" in newest
+    assert '<span class="overdue">2021-06-30 (expired)</span>' in newest and f"<td>{SOON}</td>" in newest
 
 
 def test_a_key_revoked_while_the_server_runs_signs_nothing_and_serve_refuses_to_start_with_it(history, tmp_path,
