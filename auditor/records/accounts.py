@@ -69,16 +69,22 @@ class User:
 
     @property
     def disabled(self) -> bool:
-        return self.disabled_at is not None and not (self.enabled_at and _moment(self.enabled_at) > _moment(self.disabled_at))
-
-    def disabled_when(self, at: str) -> bool:
-        """Whether the account was disabled at ``at`` (ISO 8601): within its latest disablement."""
+        """Disabled since ``disabled_at`` unless enabled after it (a date that does not read, edited by hand,
+        leaves the account disabled: nothing shows it was enabled after)."""
         if self.disabled_at is None:
             return False
-        when = _moment(at)
-        if when is None or when < _moment(self.disabled_at):
+        off, on = moment(self.disabled_at), moment(self.enabled_at)
+        return off is None or on is None or on <= off
+
+    def disabled_when(self, at: str) -> bool:
+        """Whether the account was disabled at ``at`` (ISO 8601): within its latest disablement (a time that
+        does not read is not known to be within it)."""
+        when, off, on = moment(at), moment(self.disabled_at), moment(self.enabled_at)
+        if self.disabled_at is None or when is None:
             return False
-        return not self.enabled_at or _moment(self.enabled_at) <= _moment(self.disabled_at) or when < _moment(self.enabled_at)
+        if off is None:  # disabled at a time that does not read: not known to be within it
+            return False
+        return when >= off and (on is None or on <= off or when < on)
 
     def may_decide(self, decision: str) -> bool:
         return not self.disabled and decision in DECISIONS_BY_ROLE.get(self.role, ())
@@ -97,11 +103,15 @@ class User:
         return "active"
 
 
-def _moment(text: str | None) -> datetime | None:
+def moment(text: str | None) -> datetime | None:
+    """An ISO 8601 time as an aware datetime (one without an offset read as UTC); None if it does not read."""
+    if not isinstance(text, str) or not text:
+        return None
     try:
-        return datetime.fromisoformat(str(text))
+        when = datetime.fromisoformat(text)
     except ValueError:
         return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def _user(row) -> User:
@@ -170,7 +180,7 @@ def refuse_disabled(users: list[User], reviewer: str) -> None:
 def account_named(users: list[User], reviewer: str) -> User | None:
     """The account a reviewer's name is, letter case aside (`--reviewer Ada` is the account ``ada``)."""
     wanted = (reviewer or "").casefold()
-    return next((u for u in users if u.name.casefold() == wanted), None)
+    return next((u for u in users if str(u.name).casefold() == wanted), None)
 
 
 def who_types() -> str:

@@ -181,7 +181,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
             return ws.page(request, "login.html.j2", 401, next=nxt, unsent=False, error="Unknown user or wrong password.")
         if user.disabled:  # the right password, but the account was switched off (`auditor users disable`)
             return ws.page(request, "login.html.j2", 403, next=nxt, unsent=False,
-                           error=f"The account {user.name} was disabled on {user.disabled_at[:10]}; it can no longer "
+                           error=f"The account {user.name} was disabled on {str(user.disabled_at)[:10]}; it can no longer "
                                  "log in. Ask whoever manages the accounts (`auditor users enable`).")
         ws.throttle.succeeded(keys[1])
         request.session.clear()
@@ -224,7 +224,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
                        findings=findings,
                        shown=scope.shown, overall=scope.overall,
                        signoffs=read_signoffs(run_), versions=versions, decisions=DECISIONS_BY_ROLE[user.role],
-                       disabled={u.name.casefold(): u.disabled_at[:10] for u in list_users(ws.registry) if u.disabled},
+                       disabled={str(u.name).casefold(): str(u.disabled_at)[:10] for u in list_users(ws.registry) if u.disabled},
                        error=error, signing_key=ws.key, min_date=today().isoformat(),
                        max_date=approval_limit(run_, today())[0].isoformat(),
                        form={k: AsTyped(v) for k, v in (form or {}).items()})  # put back as typed

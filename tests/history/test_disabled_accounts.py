@@ -75,3 +75,19 @@ def test_a_sign_off_recorded_while_the_account_was_disabled_is_a_finding(out_cop
     with open_registry(out_copy) as registry, registry.engine.begin() as conn:
         conn.execute(sa.update(users_table).values(enabled_at="2099-01-01T00:00:00+00:00", enabled_by="hr"))
     assert invoke("verify", run).exit_code == 1
+
+
+def test_a_disablement_time_edited_into_something_else_is_read_not_a_crash(out_copy):
+    """A registry edited by hand (a disablement time that is not a time, a number for a name's state): the
+    account reads as disabled, nothing is signed under it, and verify says so (exit 0, never an internal error)."""
+    _with_ada(out_copy)
+    run = out_copy / "tiny-model" / "v0001"
+    assert invoke("sign-off", run, "--reviewer", "ada", "--decision", "reject", "--comment", "x").exit_code == 0
+    with open_registry(out_copy) as registry, registry.engine.begin() as conn:
+        conn.execute(sa.update(users_table).values(disabled_at="last week", disabled_by="hr", disabled_reason="left"))
+    res = invoke("verify", run)
+    assert res.exit_code == 0, res.output
+    assert "the reviewer's account is now disabled since last week by hr (left), a time that does not read" \
+        in flat(res.output)
+    res = invoke("sign-off", run, "--reviewer", "ada", "--decision", "reject", "--comment", "y")
+    assert res.exit_code == 2 and "the account 'ada' is disabled since last week" in flat(res.output), res.output
