@@ -30,7 +30,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from auditor.errors import UsageError
-from auditor.records.registry import DB_ERRORS, Registry, RegistryError, shown_url, users_table
+from auditor.records.registry import DB_ERRORS, Registry, RegistryError, read_existing, shown_url, users_table
 from auditor.records.runs import utc_now, utf8_text
 
 ROLES = ("viewer", "reviewer", "approver")
@@ -164,8 +164,6 @@ def list_users(registry: Registry) -> list[User]:
 
 def read_users(out, db: str | None = None) -> list[User]:
     """The accounts of an output folder's registry (or ``db``), read as it is: none where it has no registry."""
-    from auditor.records.signatures import read_existing
-
     return read_existing(out, db, list_users, [], "no account")
 
 

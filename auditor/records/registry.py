@@ -651,3 +651,23 @@ def _undo(file: Path | None, made: str | None) -> None:
             os.truncate(file, 0)
     except OSError:
         pass
+
+
+def read_existing(out: Path, db: str | None, read, nothing, what: str):
+    """``read(registry)`` on the registry of an output folder (or ``db``) as it is, never created nor
+    written; ``nothing`` where the output folder has no registry yet. ``what``: what a mistyped ``db``
+    leaves unread, for the message."""
+    default = Path(out) / DEFAULT_DB_NAME
+    if not (db or os.environ.get(ENV_DB)) and not (default.is_file() and default.stat().st_size > 0):
+        return nothing  # an empty file given the tables read as a registry of no audits ("nothing due"), not rebuilt
+    url = registry_url(out, db)
+    file = sqlite_file(url)
+    if file is not None and not file.is_file():  # a mistyped --db: reading it must not create it
+        kind = "is a folder, not a database file" if file.is_dir() else "does not exist"
+        raise UsageError(f"the registry {file} {kind} (a mistyped --db or AUDITOR_DB?): {what} can be "
+                         "read from it, and this command never creates one")
+    registry = Registry(url, create=False)
+    try:
+        return read(registry)
+    finally:
+        registry.close()
