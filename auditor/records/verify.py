@@ -35,7 +35,7 @@ from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RETIRED_TABLE, RUNS_T
                                   read_signoffs, record_line, record_is_text, signed_dir, signoff_line_sha256,
                                   signoff_log)
 from auditor.hashing import sha256_bytes
-from auditor.records.store import manifest_without_file, version_label, versions
+from auditor.records.store import manifest_without_file, slugify, version_label, versions
 from auditor.records.json_read import loads
 
 
@@ -129,6 +129,16 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
                          "manifest is caught only where the previous run is, in the output folder or its registry (--db)")
         chain = chain[1:]
     findings += chain
+    if (foreign := _foreign_folder(run)) is not None:
+        name, own = foreign
+        if _copied_alone(run):  # sent to a reviewer: it may lie in any folder
+            unchecked.append(f"its model's folder: it lies in {run.model_dir.name}/, not in {own}/ where the runs of "
+                             f"model {name!r} are kept, alone (a copy of one run)")
+        else:
+            findings.append(Finding("..", "mismatch", f"this is a run of model {name!r}, whose runs auditor keeps in the "
+                                    f"folder {own}/, but it lies in {run.model_dir.name}/: the model's folder was renamed, "
+                                    "or the run moved there (its registry rows and the model's next audit look for it in "
+                                    "its own folder): rename it back"))
     findings += _pdf_attachments(run, listed)
     for step in (_signoffs, _registry, lambda r: _named_registry(r, db)):
         findings += [f for f in _or_unreadable(run, step) if f not in findings]
@@ -202,6 +212,25 @@ def _identity(run: Run, body: dict) -> list[Finding]:
     if result.get("version") != run.version:
         out.append(Finding("result.json", "mismatch", f"records version {result.get('version')!r} but the folder is {run.version}"))
     return out
+
+
+def _foreign_folder(run: Run) -> tuple[str, str] | None:
+    """The run's model name and the folder auditor keeps its runs in, where the run lies in another."""
+    try:
+        model = run.result.get("model") if isinstance(run.result.get("model"), dict) else {}
+    except ResultFileError:
+        return None
+    name = model.get("name")
+    if not isinstance(name, str) or not name or run.model_dir.name in _model_folders(name):
+        return None
+    return name, slugify(name)
+
+
+def _model_folders(name: str) -> tuple[str, ...]:
+    """The folder names a model's runs are kept in: :func:`slugify`'s, and the cleaned name alone, which
+    versions before the 8 hex digits of the name's sha256 were appended to an unsafe name gave it."""
+    plain = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")).strip("-.")
+    return (slugify(name), plain)
 
 
 def _chain(run: Run, body: dict) -> list[Finding]:

@@ -499,4 +499,5 @@ def test_a_run_copied_alone_verifies_its_files_and_says_its_chain_was_not_checke
     # beside another run of the model (or a registry) the previous run is missing, not merely elsewhere
     (copy / "result.json").write_bytes(history.snapshot["v0002"][Path("result.json")])
     shutil.copytree(history.paths[2], copy.parent / "v0003")
-    assert [(f.path, f.problem) for f in verify_run(copy).findings] == [("../v0001/manifest.json", "missing")]
+    assert [(f.path, f.problem) for f in verify_run(copy).findings] == [("../v0001/manifest.json", "missing"),
+                                                                         ("..", "mismatch")]  # sent/: not tiny-model/
