@@ -223,7 +223,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         return ws.page(request, "run.html.j2", status_code=status_code, folder=folder, row=row, result=result, files=files,
                        findings=findings,
                        shown=scope.shown, overall=scope.overall,
-                       signoffs=read_signoffs(run_), versions=versions, decisions=DECISIONS_BY_ROLE[user.role],
+                       signoffs=read_signoffs(run_), versions=versions, decisions=DECISIONS_BY_ROLE.get(user.role, ()),
                        disabled={str(u.name).casefold(): str(u.disabled_at)[:10] for u in list_users(ws.registry) if u.disabled},
                        error=error, signing_key=ws.key, min_date=today().isoformat(),
                        max_date=approval_limit(run_, today())[0].isoformat(),

@@ -1062,3 +1062,20 @@ def test_a_disabled_account_cannot_log_in_its_session_ends_and_its_sign_offs_are
     assert login(other, "rita").status_code == 303
     page = other.get(f"/m/{ws.model}/v0002").text
     assert re.search(r"alice <span class=\"overdue\">\(account disabled since \d{4}-\d\d-\d\d\)</span>", page), page
+
+
+def test_an_account_whose_role_was_edited_into_an_unknown_one_browses_without_deciding(history, tmp_path, monkeypatch):
+    """A role edited in the registry by hand ('god') answered every run page with 500 (a KeyError); now the
+    account browses as it logs in and is offered no decision."""
+    import sqlalchemy as sa
+
+    from auditor.records.registry import open_registry, users_table
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    with open_registry(ws.out) as registry, registry.engine.begin() as conn:
+        conn.execute(sa.update(users_table).where(users_table.c.name == "alice").values(role="god"))
+    client = TestClient(create_app(ws.out, key="web"), raise_server_exceptions=False)
+    assert login(client, "alice").status_code == 303
+    page = client.get(f"/m/{ws.model}/v0002")
+    assert page.status_code == 200 and 'value="approve"' not in page.text
