@@ -707,14 +707,14 @@ def test_a_sign_off_from_a_form_shown_before_another_decision_is_refused_and_rec
     log, signed = signoff_log(open_run(run_dir)), ws.out / ws.model / "signoffs" / "v0002"
     before = (log.read_bytes(), sorted(p.name for p in signed.iterdir()))
     typed = {"decision": "approve-with-conditions", "conditions": "monitor <drift>", "comment": "fine by me",
-             "valid_until": "2999-01-01"}
+             "valid_until": IN_A_YEAR}
     r = alice.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False, data={**typed, **stale})
     assert r.status_code == 409
     assert ("tiny-model v0002 was signed off since the form was shown (1 sign-off now, 0 then): #1 reject by rita at "
             f"{rejection['signed_at']}") in r.text and "nothing was recorded" in r.text
     assert (log.read_bytes(), sorted(p.name for p in signed.iterdir())) == before  # no record, no signed PDF
     assert '<option value="approve-with-conditions" selected>' in r.text and "monitor &lt;drift&gt;</textarea>" in r.text
-    assert "fine by me</textarea>" in r.text and 'value="2999-01-01">' in r.text
+    assert "fine by me</textarea>" in r.text and f'value="{IN_A_YEAR}">' in r.text
     again = shown(r.text)
     assert again["signoffs_seen"] == "1" and 'id="signoff-table"' in r.text
     r = alice.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False, data={**typed, **again})
