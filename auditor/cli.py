@@ -800,7 +800,7 @@ def verify(
 ) -> None:
     """Recompute every hash of a run and its hash-chain links, and check sign-off signatures; name
     what was altered, a signature that does not match or an unknown key (exit 1)."""
-    from auditor.records.verify import REVOKED_KEY, verify_run
+    from auditor.records.verify import UNTRUSTED_SIGNOFF, verify_run
 
     altered = False
     for run_dir in run_dirs:
@@ -818,7 +818,7 @@ def verify(
             continue
         altered = True
         # a signature by a key revoked by then: the files are as they were, the sign-off is not to be trusted
-        head = "ALTERED" if any(f.problem != REVOKED_KEY for f in checked.findings) else "UNTRUSTED SIGN-OFF"
+        head = "ALTERED" if any(f.problem not in UNTRUSTED_SIGNOFF for f in checked.findings) else "UNTRUSTED SIGN-OFF"
         out.print(f"[bold red]{head}[/] {shown(str(checked.run))}", highlight=False)
         for finding in checked.findings:
             _print(f"  {finding}")
@@ -954,11 +954,48 @@ def users_list(
     out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder whose registry holds the accounts."),
     db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """List the accounts and their roles."""
+    """List the accounts, their roles and state (active, or disabled since when, by whom and why)."""
     from auditor.records.accounts import list_users
 
     for u in _read_registry(out_dir, db, list_users):
-        _print(f"{u.name}  {u.role}  since {u.created_at}")
+        _print(f"{u.name}  {u.role}  since {u.created_at}  {u.state}")
+
+
+@users_app.command("disable")
+def users_disable(
+    name: str = typer.Argument(..., help="The account to switch off."),
+    reason: str = typer.Option(..., "--reason", help="Why (its holder left, a role changed): recorded and shown."),
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder whose registry holds the accounts."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Disable an account: it can no longer log in to `serve` nor sign off; its past sign-offs stay valid."""
+    from auditor.records.accounts import disable_user
+    from auditor.records.registry import open_registry
+
+    try:
+        with open_registry(out_dir, db) as registry:
+            user = disable_user(registry, name, reason)
+    except AuditorError as exc:
+        _fail(exc)
+    _print(f"user {user.name} ({user.role}): {user.state}")
+
+
+@users_app.command("enable")
+def users_enable(
+    name: str = typer.Argument(..., help="The disabled account to switch on again."),
+    out_dir: Path = typer.Option(Path("reports"), "--out", "-o", help="Output folder whose registry holds the accounts."),
+    db: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Enable a disabled account again (its disablement stays recorded)."""
+    from auditor.records.accounts import enable_user
+    from auditor.records.registry import open_registry
+
+    try:
+        with open_registry(out_dir, db) as registry:
+            user = enable_user(registry, name)
+    except AuditorError as exc:
+        _fail(exc)
+    _print(f"user {user.name} ({user.role}): {user.state}")
 
 
 @keys_app.command("new")

@@ -47,6 +47,7 @@ TYPED_ONLY = {
     ("sign-off", "comment"): "what a decision rests on is the reviewer's own, typed for each sign-off",
     ("keys revoke", "reason"): "why a key is revoked is typed for each revocation",
     ("keys revoke", "at"): "when a key stops being trusted is typed for each revocation",
+    ("users disable", "reason"): "why an account is disabled is typed for each disablement",
 }
 
 

@@ -83,6 +83,14 @@ users_table = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),  # viewer | reviewer | approver
     sa.Column("password_hash", sa.String(200), nullable=False),
     sa.Column("created_at", sa.String(40), nullable=False),
+    # `auditor users disable` / `enable` (auditor/records/accounts.py): the account's latest disablement and
+    # re-enablement, ISO 8601 UTC and the system account that typed the command. Disabled while disabled_at
+    # is set and no later enabled_at; added since accounts were first kept (an older registry reads NULL)
+    sa.Column("disabled_at", sa.String(40), nullable=True),
+    sa.Column("disabled_by", sa.String(200), nullable=True),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
+    sa.Column("enabled_at", sa.String(40), nullable=True),
+    sa.Column("enabled_by", sa.String(200), nullable=True),
 )
 
 # Public keys that sign sign-offs (auditor/records/signatures.py); private keys never enter the registry.
@@ -393,15 +401,16 @@ def _signoff_rewritten(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 
 def _add_missing_columns(engine: sa.engine.Engine) -> None:
-    """Columns added to the runs table since a registry was created (``signoff_record_sha256``): an
+    """Columns added since a registry was created: to the runs table (``signoff_record_sha256``), an
     older registry gains them, empty (NULL: nothing recorded, so nothing is compared) until its runs
-    are indexed again."""
-    present = {c["name"] for c in sa.inspect(engine).get_columns(RUNS_TABLE)}
-    with engine.begin() as conn:
-        for column in runs_table.columns:
-            if column.name not in present and column.nullable:
-                kind = column.type.compile(dialect=engine.dialect)
-                conn.exec_driver_sql(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN {column.name} {kind}")
+    are indexed again; to the accounts (``disabled_at`` ...), NULL: every account active."""
+    for table in (runs_table, users_table):
+        present = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+        with engine.begin() as conn:
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
 
 
 def shown_url(url: str | sa.engine.URL) -> str:
@@ -639,3 +648,23 @@ def _undo(file: Path | None, made: str | None) -> None:
             os.truncate(file, 0)
     except OSError:
         pass
+
+
+def read_existing(out: Path, db: str | None, read, nothing, what: str):
+    """``read(registry)`` on the registry of an output folder (or ``db``) as it is, never created nor
+    written; ``nothing`` where the output folder has no registry yet. ``what``: what a mistyped ``db``
+    leaves unread, for the message."""
+    default = Path(out) / DEFAULT_DB_NAME
+    if not (db or os.environ.get(ENV_DB)) and not (default.is_file() and default.stat().st_size > 0):
+        return nothing  # an empty file given the tables read as a registry of no audits ("nothing due"), not rebuilt
+    url = registry_url(out, db)
+    file = sqlite_file(url)
+    if file is not None and not file.is_file():  # a mistyped --db: reading it must not create it
+        kind = "is a folder, not a database file" if file.is_dir() else "does not exist"
+        raise UsageError(f"the registry {file} {kind} (a mistyped --db or AUDITOR_DB?): {what} can be "
+                         "read from it, and this command never creates one")
+    registry = Registry(url, create=False)
+    try:
+        return read(registry)
+    finally:
+        registry.close()

@@ -144,8 +144,13 @@ def open_run(path: str | Path) -> Run:
 def _versions_hint(path: Path) -> str:
     """"; it is a model folder: ..." naming its newest version, where ``path`` holds stored versions (a
     reviewer gave the model's folder, not a run's), else ""."""
-    try:
-        versions = run_dirs(path) if path.is_dir() else []
+    try:  # a folder named like a version that is no run (signoffs/v0001 holds a run's signed reports) is not offered
+        versions = [v for v in run_dirs(path) if (v / "result.json").is_file() or (v / "manifest.json").is_file()] \
+            if path.is_dir() else []
+        if not versions and path.name == "signoffs" and path.parent.is_dir():  # the sign-offs of a model's runs
+            runs = [v for v in run_dirs(path.parent) if (v / "result.json").is_file()]
+            return (f"; it holds the sign-offs of the runs of {path.parent}: give a run, e.g. the newest, {runs[-1]}"
+                    if runs else "")
     except OSError:
         return ""
     if not versions:

@@ -41,9 +41,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from auditor.errors import UsageError
 from auditor.hashing import sha256_bytes
 from auditor.records.accounts import NAME_RE
-from auditor.records.registry import (DB_ERRORS, Registry, RegistryError, key_revocations_table, registry_url,
-                                      shown_url, signing_keys_table, sqlite_file)
-from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, parse_moment, utc_now, utf8_text
+from auditor.records.registry import DB_ERRORS, Registry, RegistryError, key_revocations_table, shown_url, signing_keys_table
+from auditor.records.runs import parse_moment, utc_now, utf8_text
 
 ENV_KEYS_DIR = "AUDITOR_KEYS_DIR"
 ALGORITHM = "ed25519"
@@ -127,22 +126,14 @@ def read_keyring(out: Path, db: str | None = None) -> tuple[dict[str, Ed25519Pub
     """The registered public keys of an output folder and their revocations (:func:`revocations`),
     read without creating a registry or writing to one: a registry made before either table was
     added is read as holding none (its tables are created by the next command that writes it)."""
-    default = Path(out) / DEFAULT_DB_NAME
-    if not (db or os.environ.get(ENV_DB)) and not (default.is_file() and default.stat().st_size > 0):
-        return {}, {}  # an empty file given the tables read as a registry of no audits ("nothing due"), not rebuilt
-    url = registry_url(out, db)
-    file = sqlite_file(url)
-    if file is not None and not file.is_file():  # a mistyped --db: reading it must not create it
-        what = "is a folder, not a database file" if file.is_dir() else "does not exist"
-        raise UsageError(f"the registry {file} {what} (a mistyped --db or AUDITOR_DB?): no registered key can be "
-                         "read from it, and this command never creates one")
-    registry = Registry(url, create=False)
-    try:
+    def read(registry: Registry):
         if not registry.has_table(signing_keys_table):
             return {}, {}
         return registered_keys(registry), revocations(registry)
-    finally:
-        registry.close()
+
+    from auditor.records.registry import read_existing
+
+    return read_existing(out, db, read, ({}, {}), "no registered key")
 
 
 def load_signing_key(registry: Registry, name: str, directory: Path | None = None,

@@ -18,7 +18,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from auditor.results import AuditResult
 from auditor.records.runs import Run, open_run, parse_date, record_line, signed_dir, signoff_log, utc_now, utf8_text
 from auditor.hashing import sha256_bytes
 from auditor.records.atomic import create_file
-from auditor.records.verify import REVOKED_KEY, verify_run
+from auditor.records.verify import UNTRUSTED_SIGNOFF, verify_run
 from auditor.records.json_read import loads
 
 DECISIONS = ("approve", "approve-with-conditions", "reject")
@@ -140,7 +140,7 @@ def sign_off(
     try:
         run = open_run(run_dir)
     except ResultFileError:  # a stored run whose result.json was removed: an altered audit (exit 1), as verify says
-        findings = [f for f in verify_run(Path(run_dir), db=db).findings if f.problem != REVOKED_KEY]
+        findings = [f for f in verify_run(Path(run_dir), db=db).findings if f.problem not in UNTRUSTED_SIGNOFF]
         if findings:
             raise SignOffRefused(f"{Path(run_dir).resolve()} failed verification; an altered audit cannot be signed:\n"
                                  + "\n".join(f"  - {f}" for f in findings), [str(f) for f in findings]) from None
@@ -174,17 +174,19 @@ def sign_off(
             raise UsageError("--valid-until applies to approvals, not to a rejection")
         if valid_until < signed_at.date():
             raise UsageError(f"--valid-until {valid_until} is already past")
+        _refuse_beyond_limit(run, valid_until, signed_at.date())
     if conditions and decision != "approve-with-conditions":
         raise UsageError("--conditions applies to --decision approve-with-conditions")
     if decision == "approve-with-conditions" and not conditions:
         raise UsageError("--decision approve-with-conditions needs --conditions: state the conditions of the approval")
     if decision == "approve":
         _refuse_plain_approval_of_failure(run)
+    _refuse_disabled_reviewer(run, db, reviewer)
     signing_key, revocation = _signing_key(run, db, key, signed_at) if key else (None, None)
     check = verify_run(run.path, db=db)
     # a record signed by a key revoked by then is a finding, but not an altered audit: a new decision, signed
     # by a sound key, is how a reviewer answers it (the record stays in the log, and verify names it)
-    altered = [f for f in check.findings if f.problem != REVOKED_KEY]
+    altered = [f for f in check.findings if f.problem not in UNTRUSTED_SIGNOFF]
     if altered:
         raise SignOffRefused(f"{run.path} failed verification; an altered audit cannot be signed:\n"
                              + "\n".join(f"  - {f}" for f in altered), [str(f) for f in altered])
@@ -293,6 +295,44 @@ def _refuse_plain_approval_of_failure(run: Run) -> None:
         + ": a plain approval is refused. Approve it as a documented exception with --decision "
         "approve-with-conditions and --conditions (what is accepted, and the controls that compensate), "
         "or --decision reject")
+
+
+MAX_APPROVAL_YEARS = 3  # the longest an approval is valid; a policy's re-audit interval may shorten it
+
+
+def approval_limit(run: Run, signed: date) -> tuple[date, str]:
+    """The latest valid-until date an approval signed on ``signed`` may carry, and why: the run's policy's
+    re-audit interval (``reaudit_interval_days``) after the sign-off when it declares one shorter than
+    :data:`MAX_APPROVAL_YEARS`, else that many years (a 29 February's approval: to 28 February)."""
+    try:
+        years = signed.replace(year=signed.year + MAX_APPROVAL_YEARS)
+    except ValueError:  # 29 February, into a year without one
+        years = signed.replace(year=signed.year + MAX_APPROVAL_YEARS, day=28)
+    policy = run.result.get("policy") if isinstance(run.result.get("policy"), dict) else {}
+    interval = policy.get("reaudit_interval_days")
+    if isinstance(interval, int) and not isinstance(interval, bool) and interval >= 1:
+        limit = signed + timedelta(days=min(interval, (years - signed).days))
+        if limit < years:
+            return limit, (f"the run's policy {policy.get('name', '?')} {policy.get('version', '?')} asks for a re-audit "
+                           f"every {interval} days, and an approval lasts at most one re-audit interval from its sign-off")
+    return years, f"an approval is valid for at most {MAX_APPROVAL_YEARS} years"
+
+
+def _refuse_beyond_limit(run: Run, valid_until: date, signed: date) -> None:
+    """An approval that would in effect never expire (``--valid-until 9999-12-31``) is refused (exit 2)."""
+    limit, why = approval_limit(run, signed)
+    if valid_until > limit:
+        raise UsageError(f"--valid-until {valid_until} is too far ahead: {why}, so the latest date accepted for a "
+                         f"sign-off made on {signed} is {limit}; give that date or an earlier one, and sign off again "
+                         "when it ends")
+
+
+def _refuse_disabled_reviewer(run: Run, db: str | None, reviewer: str) -> None:
+    """Refuse a sign-off under the name of a disabled account of the registry (`auditor users disable`):
+    the web form's user, or ``--reviewer`` naming an account (letter case aside)."""
+    from auditor.records.accounts import read_users, refuse_disabled
+
+    refuse_disabled(read_users(run.model_dir.parent, db), reviewer)
 
 
 def _signing_key(run: Run, db: str | None, key: str, at: datetime):

@@ -35,7 +35,7 @@ from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RETIRED_TABLE, RUNS_T
                                   read_signoffs, record_line, record_is_text, signed_dir, signoff_line_sha256,
                                   signoff_log)
 from auditor.hashing import sha256_bytes
-from auditor.records.store import manifest_without_file, version_label, versions
+from auditor.records.store import manifest_without_file, slugify, version_label, versions
 from auditor.records.json_read import loads
 
 
@@ -129,6 +129,16 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
                          "manifest is caught only where the previous run is, in the output folder or its registry (--db)")
         chain = chain[1:]
     findings += chain
+    if (foreign := _foreign_folder(run)) is not None:
+        name, own = foreign
+        if _copied_alone(run):  # sent to a reviewer: it may lie in any folder
+            unchecked.append(f"its model's folder: it lies in {run.model_dir.name}/, not in {own}/ where the runs of "
+                             f"model {name!r} are kept, alone (a copy of one run)")
+        else:
+            findings.append(Finding("..", "mismatch", f"this is a run of model {name!r}, whose runs auditor keeps in the "
+                                    f"folder {own}/, but it lies in {run.model_dir.name}/: the model's folder was renamed, "
+                                    "or the run moved there (its registry rows and the model's next audit look for it in "
+                                    "its own folder): rename it back"))
     findings += _pdf_attachments(run, listed)
     for step in (_signoffs, _registry, lambda r: _named_registry(r, db)):
         findings += [f for f in _or_unreadable(run, step) if f not in findings]
@@ -202,6 +212,25 @@ def _identity(run: Run, body: dict) -> list[Finding]:
     if result.get("version") != run.version:
         out.append(Finding("result.json", "mismatch", f"records version {result.get('version')!r} but the folder is {run.version}"))
     return out
+
+
+def _foreign_folder(run: Run) -> tuple[str, str] | None:
+    """The run's model name and the folder auditor keeps its runs in, where the run lies in another."""
+    try:
+        model = run.result.get("model") if isinstance(run.result.get("model"), dict) else {}
+    except ResultFileError:
+        return None
+    name = model.get("name")
+    if not isinstance(name, str) or not name or run.model_dir.name in _model_folders(name):
+        return None
+    return name, slugify(name)
+
+
+def _model_folders(name: str) -> tuple[str, ...]:
+    """The folder names a model's runs are kept in: :func:`slugify`'s, and the cleaned name alone, which
+    versions before the 8 hex digits of the name's sha256 were appended to an unsafe name gave it."""
+    plain = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")).strip("-.")
+    return (slugify(name), plain)
 
 
 def _chain(run: Run, body: dict) -> list[Finding]:
@@ -469,12 +498,15 @@ def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
     log = signoff_log(run)
     if not log.is_file():
         return [], []
+    from auditor.records.accounts import account_named, read_users
     from auditor.records.registry import RegistryError  # SQLAlchemy: only where there are signatures to check
-    from auditor.records.signatures import check_signature, read_keyring, revocation_problem
+    from auditor.records.signatures import read_keyring
 
     rel = f"../{log.relative_to(run.model_dir)}"
+
     try:
         keys, revoked = read_keyring(run.model_dir.parent, db)
+        users = read_users(run.model_dir.parent, db)
     except RegistryError as exc:  # the other findings still stand; the signatures cannot be checked
         return [Finding(rel, "signature", f"the signatures cannot be checked: {exc}")], []
     findings, lines, earlier = [], [], []
@@ -483,26 +515,55 @@ def _signatures(run: Run, db: str | None) -> tuple[list[Finding], list[str]]:
             record = loads(line)
         except ValueError:
             continue  # reported by the record chain
-        problem = check_signature(record, keys) if isinstance(record, dict) else "not a record"
-        who = f"sign-off #{i} ({record.get('decision')} by {record.get('reviewer')})" if isinstance(record, dict) else f"sign-off #{i}"
-        if isinstance(record, dict):
-            earlier.append(record)
-        if problem is None and (revocation := revoked.get(str(record["signature"]["fingerprint"]))):
-            said, finding = revocation_problem(record, revocation, earlier[:-1])
-            if finding:  # the record is as it was written, by a key that could no longer vouch for it
-                lines.append(f"{who}: {said}")
-                findings.append(Finding(rel, REVOKED_KEY, f"record {i}: {said}"))
-            else:  # signed before its key was revoked: valid, and said
-                lines.append(f"{who}: signature valid (key {record['signature']['key']}); {said}")
-            continue
-        if problem == "unsigned":
-            lines.append(f"{who}: unsigned")
-        elif problem is None:
-            lines.append(f"{who}: signature valid (key {record['signature']['key']})")
-        else:
-            lines.append(f"{who}: {problem}")
-            findings.append(Finding(rel, "signature", f"record {i}: {problem}"))
+        line = _signature_line(record, i, keys, revoked, earlier, rel, findings)
+        user = account_named(users, str(record.get("reviewer", ""))) if isinstance(record, dict) else None
+        said = _by_disabled_account(record, user, i, rel, findings) if user is not None else None
+        lines.append(f"{line}; {said}" if said else line)
     return findings, lines
+
+
+DISABLED_ACCOUNT = "disabled account"  # a Finding's problem: a sign-off recorded while its account was disabled
+# findings about a sign-off record, not the audit's files: the run may be signed off again (a new decision answers them)
+UNTRUSTED_SIGNOFF = (REVOKED_KEY, DISABLED_ACCOUNT)
+
+
+def _by_disabled_account(record: dict, user, i: int, rel: str, findings: list[Finding]) -> str | None:
+    """What verify says of a sign-off by an account disabled since (information: the sign-off stands), or,
+    for one recorded while the account was disabled (which `sign-off` refuses), a finding."""
+    from auditor.records.accounts import moment
+
+    if record.get("signed_at") and user.disabled_when(str(record["signed_at"])):
+        findings.append(Finding(rel, DISABLED_ACCOUNT, f"record {i}: signed off by {user.name} at {record['signed_at']}, "
+                                f"while the account was disabled (since {user.disabled_at} by {user.disabled_by}: "
+                                f"{user.disabled_reason}); auditor refuses such a sign-off, so it was not recorded by it"))
+        return "made while the account was disabled"
+    if user.disabled and moment(user.disabled_at) is None:
+        return f"the reviewer's account is now {user.state}, a time that does not read (the registry was edited?)"
+    if user.disabled:
+        return f"made before the reviewer's account was disabled ({user.state}): the sign-off stands"
+    return None
+
+
+def _signature_line(record, i: int, keys, revoked, earlier: list, rel: str, findings: list[Finding]) -> str:
+    """What verify says of sign-off ``i``'s signature (adding its finding, if any, to ``findings``)."""
+    from auditor.records.signatures import check_signature, revocation_problem
+
+    problem = check_signature(record, keys) if isinstance(record, dict) else "not a record"
+    who = f"sign-off #{i} ({record.get('decision')} by {record.get('reviewer')})" if isinstance(record, dict) else f"sign-off #{i}"
+    if isinstance(record, dict):
+        earlier.append(record)
+    if problem is None and (revocation := revoked.get(str(record["signature"]["fingerprint"]))):
+        said, finding = revocation_problem(record, revocation, earlier[:-1])
+        if finding:  # the record is as it was written, by a key that could no longer vouch for it
+            findings.append(Finding(rel, REVOKED_KEY, f"record {i}: {said}"))
+            return f"{who}: {said}"
+        return f"{who}: signature valid (key {record['signature']['key']}); {said}"  # signed before the revocation
+    if problem == "unsigned":
+        return f"{who}: unsigned"
+    if problem is None:
+        return f"{who}: signature valid (key {record['signature']['key']})"
+    findings.append(Finding(rel, "signature", f"record {i}: {problem}"))
+    return f"{who}: {problem}"
 
 
 # --- reading our own PDFs ------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from auditor.errors import AuditorError, ResultFileError, UsageError
-from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user
+from auditor.records.accounts import DECISIONS_BY_ROLE, User, authenticate, get_user, list_users
 from auditor.records.registry import Registry, RegistryError, database_url, refuse_foreign, registry_url, sqlite_file
 from auditor.records.runs import DEFAULT_DB_NAME, ENV_DB, read_signoffs
 from auditor.records.schedule import due, judged_signoff, reaudit
@@ -156,7 +156,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
                 user = await run_in_threadpool(get_user, ws.registry, name) if name else None
             except RegistryError as exc:  # outside the routes: their exception handlers do not see it
                 return _registry_unreadable(ws, request, exc)
-            if user is None:
+            if user is None or user.disabled:  # an account disabled since the login: its session ends here
                 request.session.pop("user", None)
                 if request.method in ("GET", "HEAD"):  # back to the page asked for, its query too (a diff's ?a=&b=)
                     target = f"{path}?{request.url.query}" if request.url.query else path
@@ -190,6 +190,10 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         if user is None:
             ws.throttle.failed(*keys)
             return ws.page(request, "login.html.j2", 401, next=nxt, unsent=False, error="Unknown user or wrong password.")
+        if user.disabled:  # the right password, but the account was switched off (`auditor users disable`)
+            return ws.page(request, "login.html.j2", 403, next=nxt, unsent=False,
+                           error=f"The account {user.name} was disabled on {str(user.disabled_at)[:10]}; it can no longer "
+                                 "log in. Ask whoever manages the accounts (`auditor users enable`).")
         ws.throttle.succeeded(keys[1])
         request.session.clear()
         request.session.update(user=user.name, csrf=secrets.token_urlsafe(32), sid=ws.open_session())
@@ -218,6 +222,7 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
     def run(request: Request, error: str | None = None, status_code: int = 200, form: dict | None = None) -> Response:
         folder, version = request.path_params["model"], request.path_params["version"]
         from auditor.render.scope import report_scope
+        from auditor.records.signoff import approval_limit
 
         row, run_ = ws.catalogue.run(folder, version)
         result = run_.audit_result()
@@ -229,8 +234,10 @@ def create_app(out: str | Path, db: str | None = None, key: str | None = None, s
         return ws.page(request, "run.html.j2", status_code=status_code, folder=folder, row=row, result=result, files=files,
                        findings=findings,
                        shown=scope.shown, overall=scope.overall,
-                       signoffs=read_signoffs(run_), versions=versions, decisions=DECISIONS_BY_ROLE[user.role],
+                       signoffs=read_signoffs(run_), versions=versions, decisions=DECISIONS_BY_ROLE.get(user.role, ()),
+                       disabled={str(u.name).casefold(): str(u.disabled_at)[:10] for u in list_users(ws.registry) if u.disabled},
                        error=error, signing_key=ws.key, min_date=today().isoformat(),
+                       max_date=approval_limit(run_, today())[0].isoformat(),
                        form={k: AsTyped(v) for k, v in (form or {}).items()})  # put back as typed
 
     def report(request: Request) -> Response:

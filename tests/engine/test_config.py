@@ -98,7 +98,7 @@ def test_every_problem_at_once_with_its_place(here):
                      "run.jobs: Invalid value for '--jobs'",
                      "run.allow-pickle: --allow-pickle cannot be set here: it lets the model file run code",
                      "run.fail_on: Invalid value for '--fail-on': 'sometimes' is not one of",
-                     "run.out: has no value", "users.nope: no command of that name (known: add, list)",
+                     "run.out: has no value", "users.nope: no command of that name (known: add, disable, enable, list)",
                      "histroy: no command of that name (known: cache, diff, due, history,",
                      "AUDITOR_RUN_QUIET: Invalid value for '--quiet'"):
         assert expected in text, (expected, said.output)
@@ -135,7 +135,8 @@ def test_allow_pickle_is_never_taken_from_the_environment(here):
 
 @pytest.mark.parametrize("command, option, env", [
     (["sign-off"], "decision", "AUDITOR_SIGN_OFF_DECISION"), (["sign-off"], "comment", "AUDITOR_SIGN_OFF_COMMENT"),
-    (["keys", "revoke"], "reason", "AUDITOR_KEYS_REVOKE_REASON"), (["keys", "revoke"], "at", "AUDITOR_KEYS_REVOKE_AT")])
+    (["keys", "revoke"], "reason", "AUDITOR_KEYS_REVOKE_REASON"), (["keys", "revoke"], "at", "AUDITOR_KEYS_REVOKE_AT"),
+    (["users", "disable"], "reason", "AUDITOR_USERS_DISABLE_REASON")])
 def test_a_reviewers_decision_or_a_revocation_is_never_taken_from_a_file_or_the_environment(here, command, option, env):
     """A config default of ``sign-off --decision approve`` would have approved every run signed off from
     that folder on words nobody typed for it; so would a revocation's reason or time."""

@@ -137,6 +137,24 @@ def test_verify_of_a_model_folder_of_one_version_names_it(history, tmp_path):
     assert f"it is a model's folder of 1 version: give it, {model.resolve() / 'v0001'}" in flat(res.output), res.output
 
 
+
+def test_verify_of_a_sign_off_folder_names_a_run_not_its_signed_reports(history, tmp_path):
+    """verify given a model's signoffs/ folder said it was "a model's folder of 1 version: give it,
+    .../signoffs/v0001", the folder of a run's signed reports, which verify then refused too."""
+    model = tmp_path / "out" / history.model_dir.name
+    shutil.copytree(history.paths[0], model / "v0001")
+    (model / "signoffs" / "v0001").mkdir(parents=True)
+    (model / "signoffs" / "v0001" / "report-signed-1.pdf").write_bytes(b"%PDF-1.7 stub\n")
+    res = invoke("verify", model / "signoffs")
+    assert res.exit_code == 2
+    said = flat(res.output)
+    assert "model's folder" not in said and "signoffs/v0001" not in said, said
+    assert f"it holds the sign-offs of the runs of {model.resolve()}: give a run, e.g. the newest, " \
+           f"{model.resolve() / 'v0001'}" in said, said
+    res = invoke("verify", model / "signoffs" / "v0001")
+    assert res.exit_code == 2 and "model's folder" not in flat(res.output)
+
+
 CONCURRENT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
@@ -499,4 +517,5 @@ def test_a_run_copied_alone_verifies_its_files_and_says_its_chain_was_not_checke
     # beside another run of the model (or a registry) the previous run is missing, not merely elsewhere
     (copy / "result.json").write_bytes(history.snapshot["v0002"][Path("result.json")])
     shutil.copytree(history.paths[2], copy.parent / "v0003")
-    assert [(f.path, f.problem) for f in verify_run(copy).findings] == [("../v0001/manifest.json", "missing")]
+    assert [(f.path, f.problem) for f in verify_run(copy).findings] == [("../v0001/manifest.json", "missing"),
+                                                                         ("..", "mismatch")]  # sent/: not tiny-model/

@@ -11,7 +11,7 @@ import sqlite3
 
 import pytest
 
-from auditor.records.accounts import add_user
+from auditor.records.accounts import STATE as ACCOUNT_STATE, add_user
 from auditor.records.registry import open_registry
 
 from .helpers import flat, invoke
@@ -25,6 +25,9 @@ def make_old(file, tables):
         for table in tables:
             conn.execute(f"DROP TABLE {table}")
         conn.execute(f"ALTER TABLE auditor_runs DROP COLUMN {NEWER_COLUMN}")
+        if "auditor_users" not in tables:  # accounts kept before they could be disabled
+            for column in ACCOUNT_STATE:
+                conn.execute(f"ALTER TABLE auditor_users DROP COLUMN {column}")
     conn.close()
 
 
@@ -61,6 +64,7 @@ def test_reading_commands_leave_an_older_registry_as_it_is(out_copy, keys_dir, t
     res = invoke("users", "list", *where)
     assert res.exit_code == 0, res.output
     assert [line.split("  since")[0] for line in res.output.splitlines()] == users, res.output
+    assert all(line.endswith("  active") for line in res.output.splitlines()), res.output  # no column: never disabled
     res = invoke("history", *where)
     assert res.exit_code == 0, res.output
     assert [line.split()[:2] for line in res.output.splitlines()[1::2]] == \
@@ -83,8 +87,10 @@ def test_reading_commands_leave_an_older_registry_as_it_is(out_copy, keys_dir, t
     with sqlite3.connect(file) as conn:
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         columns = {row[1] for row in conn.execute("PRAGMA table_info(auditor_runs)")}
+        account_columns = {row[1] for row in conn.execute("PRAGMA table_info(auditor_users)")}
     conn.close()
     assert set(dropped) <= tables and NEWER_COLUMN in columns
+    assert set(ACCOUNT_STATE) <= account_columns  # an older accounts table gains the disablement's columns
 
 
 @pytest.mark.parametrize("command, said", [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date, timedelta
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -108,7 +109,8 @@ def base(tmp_path_factory, artefacts, card_writer, policy_writer) -> SimpleNames
         for _ in range(2):
             auditor.run_audit(root / "policy" / "policy.yaml", root / "card" / "README.md", root / "eval.csv", root / "out")
         mp.setattr("auditor.records.signoff.render_signed_report", lambda run, history: b"%PDF-1.7 stub\n")
-        sign_off(root / "out" / MODEL / "v0001", reviewer="R", decision="approve", comment="ok", valid_until="2999-01-01")
+        sign_off(root / "out" / MODEL / "v0001", reviewer="R", decision="approve", comment="ok",
+                valid_until=(date.today() + timedelta(days=10)).isoformat())
         with open_registry(root / "out"):
             pass
     return SimpleNamespace(root=root)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date, timedelta
 import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
@@ -572,7 +573,7 @@ def test_json_nested_deeper_than_the_parser_goes_is_an_unreadable_file_not_an_in
 @pytest.mark.parametrize("valid_until", ["next year", "2026-02-30", 2027, ["2027-01-01"]])
 def test_due_with_an_edited_signoff_date_names_the_record(cli, out, valid_until):
     assert cli("sign-off", run_path(out, 2), "--reviewer", "R", "--decision", "approve", "--comment", "ok",
-               "--valid-until", "2999-01-01").code == 0
+               "--valid-until", (date.today() + timedelta(days=10)).isoformat()).code == 0
     log = out / MODEL / "signoffs" / "v0002.jsonl"
     record = json.loads(log.read_text())
     record["valid_until"] = valid_until

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -43,7 +44,8 @@ def credit_demo(tmp_path_factory):
                                data=EXAMPLE / "data" / "eval.csv", out=out)
     signed = sign_off(record.path, reviewer="A. Reviewer", decision="approve-with-conditions",
                       comment="Re-audit after the next retraining.", conditions="Monitor drift monthly.",
-                      valid_until="2027-06-30")
+                      valid_until="2027-06-30", now=datetime(2027, 1, 1, 9, tzinfo=timezone.utc))  # the policy's
+    # re-audit interval (180 days) bounds the approval: fixed dates keep the cover's text (and valid in mid-2027)
     return SimpleNamespace(run=record.path, result=record.result, status=record.status, signed=signed)
 
 

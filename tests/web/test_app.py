@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import date, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +17,10 @@ from auditor.records.runs import open_run, read_signoffs, signoff_log
 from auditor.web.app import create_app
 from auditor.web.security import LoginThrottle
 from .conftest import PASSWORD, make_workspace
+
+# valid-until dates an approval may carry (at most 3 years, or the policy's re-audit interval, after the sign-off)
+IN_A_YEAR = (date.today() + timedelta(days=365)).isoformat()
+SOON = (date.today() + timedelta(days=10)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -182,11 +187,11 @@ def test_signoff_records_the_logged_in_user_signed(ws):
     page = client.get(f"/m/{ws.model}/v0002").text
     r = client.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False, data={
         "decision": "approve-with-conditions", "conditions": "monitor drift monthly", "comment": "fine",
-        "valid_until": "2099-01-31", "reviewer": "mallory", **shown(page)})
+        "valid_until": IN_A_YEAR, "reviewer": "mallory", **shown(page)})
     assert r.status_code == 303
     (record,) = read_signoffs(open_run(ws.out / ws.model / "v0002"))
     assert record["reviewer"] == "alice" and record["conditions"] == "monitor drift monthly"
-    assert record["signature"]["key"] == "web" and record["valid_until"] == "2099-01-31"
+    assert record["signature"]["key"] == "web" and record["valid_until"] == IN_A_YEAR
     pdf = client.get(f"/m/{ws.model}/v0002/signed/1")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     # a forged POST without the token changes nothing
@@ -702,14 +707,14 @@ def test_a_sign_off_from_a_form_shown_before_another_decision_is_refused_and_rec
     log, signed = signoff_log(open_run(run_dir)), ws.out / ws.model / "signoffs" / "v0002"
     before = (log.read_bytes(), sorted(p.name for p in signed.iterdir()))
     typed = {"decision": "approve-with-conditions", "conditions": "monitor <drift>", "comment": "fine by me",
-             "valid_until": "2999-01-01"}
+             "valid_until": IN_A_YEAR}
     r = alice.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False, data={**typed, **stale})
     assert r.status_code == 409
     assert ("tiny-model v0002 was signed off since the form was shown (1 sign-off now, 0 then): #1 reject by rita at "
             f"{rejection['signed_at']}") in r.text and "nothing was recorded" in r.text
     assert (log.read_bytes(), sorted(p.name for p in signed.iterdir())) == before  # no record, no signed PDF
     assert '<option value="approve-with-conditions" selected>' in r.text and "monitor &lt;drift&gt;</textarea>" in r.text
-    assert "fine by me</textarea>" in r.text and 'value="2999-01-01">' in r.text
+    assert "fine by me</textarea>" in r.text and f'value="{IN_A_YEAR}">' in r.text
     again = shown(r.text)
     assert again["signoffs_seen"] == "1" and 'id="signoff-table"' in r.text
     r = alice.post(f"/m/{ws.model}/v0002/sign-off", follow_redirects=False, data={**typed, **again})
@@ -841,26 +846,26 @@ def test_the_model_page_marks_an_expired_approval_only_where_due_judges_it(histo
     sign_off(model_dir / "v0001", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
              valid_until="2020-06-30", now=datetime(2020, 1, 2, tzinfo=timezone.utc))
     sign_off(model_dir / "v0003", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
-             valid_until="2999-06-30")
+             valid_until=SOON)  # within v0003's policy's re-audit interval (30 days)
     client = TestClient(create_app(ws.out), raise_server_exceptions=True)
     assert login(client, "vera").status_code == 303
     page = client.get(f"/m/{ws.model}").text
     assert '<span class="">2020-06-30</span>' in version_row(page, "v0001")
-    assert '<span class="">2999-06-30</span>' in version_row(page, "v0003")
+    assert f'<span class="">{SOON}</span>' in version_row(page, "v0003")
     assert 'id="nothing-due"' in client.get("/due").text
     # each run's own page says whether its latest approval still holds
     assert '<span class="overdue">2020-06-30 (expired)</span>' in client.get(f"/m/{ws.model}/v0001").text
     newest = client.get(f"/m/{ws.model}/v0003").text
-    assert "<td>2999-06-30</td>" in newest and "(expired)" not in newest
+    assert f"<td>{SOON}</td>" in newest and "(expired)" not in newest
     # the newest run's own approval expired: marked there, and listed as due
     sign_off(model_dir / "v0003", reviewer="alice", decision="approve-with-conditions", comment="ok", conditions="watch",
-             valid_until="2021-06-30", now=datetime(2021, 1, 2, tzinfo=timezone.utc))
+             valid_until="2021-06-30", now=datetime(2021, 6, 1, tzinfo=timezone.utc))
     page = client.get(f"/m/{ws.model}").text
     assert '<span class="overdue">2021-06-30</span>' in version_row(page, "v0003")
     assert '<span class="">2020-06-30</span>' in version_row(page, "v0001")
     assert "approval expired" in client.get("/due").text
     newest = client.get(f"/m/{ws.model}/v0003").text
-    assert '<span class="overdue">2021-06-30 (expired)</span>' in newest and "<td>2999-06-30</td>" in newest
+    assert '<span class="overdue">2021-06-30 (expired)</span>' in newest and f"<td>{SOON}</td>" in newest
 
 
 def test_a_key_revoked_while_the_server_runs_signs_nothing_and_serve_refuses_to_start_with_it(history, tmp_path,
@@ -1042,3 +1047,52 @@ def test_a_refused_sign_off_keeps_every_double_hyphen_but_the_forms_option_names
     r = client.post(f"/m/{ws.model}/v0001/sign-off", data={"decision": "reject", "comment": "x", **form})
     assert r.status_code == 400 and "cannot record the sign-off" in r.text
     assert "team--a" in r.text and "teama" not in r.text, r.text
+
+
+def test_a_disabled_account_cannot_log_in_its_session_ends_and_its_sign_offs_are_marked(history, tmp_path, monkeypatch):
+    """`auditor users disable` had no counterpart: a departed approver kept logging in and signing off.
+    Now the login is refused (403, saying so), a session opened before ends at its next request, a
+    sign-off it sends is not recorded, and its earlier sign-offs are marked on the run page."""
+    from auditor.records.accounts import disable_user
+    from auditor.records.registry import open_registry
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    app = create_app(ws.out, key="web")
+    client = TestClient(app)
+    assert login(client, "alice").status_code == 303
+    form = shown(client.get(f"/m/{ws.model}/v0002").text)
+    assert client.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "reject", "comment": "before", **form},
+                       follow_redirects=False).status_code == 303
+    form = shown(client.get(f"/m/{ws.model}/v0002").text)
+    with open_registry(ws.out) as registry:
+        disable_user(registry, "alice", "left the bank", by="hr-admin")
+    r = client.post(f"/m/{ws.model}/v0002/sign-off", data={"decision": "approve", "comment": "after", **form},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert [s["comment"] for s in read_signoffs(open_run(ws.out / ws.model / "v0002"))] == ["before"]
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    r = login(TestClient(app), "alice")
+    assert r.status_code == 403 and "The account alice was disabled on " in r.text and "can no longer log in" in r.text
+    other = TestClient(app)
+    assert login(other, "rita").status_code == 303
+    page = other.get(f"/m/{ws.model}/v0002").text
+    assert re.search(r"alice <span class=\"overdue\">\(account disabled since \d{4}-\d\d-\d\d\)</span>", page), page
+
+
+def test_an_account_whose_role_was_edited_into_an_unknown_one_browses_without_deciding(history, tmp_path, monkeypatch):
+    """A role edited in the registry by hand ('god') answered every run page with 500 (a KeyError); now the
+    account browses as it logs in and is offered no decision."""
+    import sqlalchemy as sa
+
+    from auditor.records.registry import open_registry, users_table
+
+    monkeypatch.setenv("AUDITOR_KEYS_DIR", str(tmp_path / "keys"))
+    ws = make_workspace(history, tmp_path)
+    with open_registry(ws.out) as registry, registry.engine.begin() as conn:
+        conn.execute(sa.update(users_table).where(users_table.c.name == "alice").values(role="god"))
+    client = TestClient(create_app(ws.out, key="web"), raise_server_exceptions=False)
+    assert login(client, "alice").status_code == 303
+    page = client.get(f"/m/{ws.model}/v0002")
+    assert page.status_code == 200 and 'value="approve"' not in page.text

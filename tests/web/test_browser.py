@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,8 @@ from auditor.records.verify import embedded_files
 from history.helpers import flat, invoke  # noqa: E402 - tests/ is on sys.path
 
 from .conftest import PASSWORD
+
+SOON = (date.today() + timedelta(days=10)).isoformat()  # within v0003's policy's re-audit interval (30 days)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -128,7 +131,7 @@ def test_review_diff_and_sign_off(browser, server):
     Select(browser.find_element(By.ID, "decision")).select_by_value("approve-with-conditions")
     browser.find_element(By.ID, "conditions").send_keys("re-audit after the next retraining")
     browser.find_element(By.ID, "comment").send_keys("performance holds; stricter AUC bound only warns")
-    browser.execute_script("document.getElementById('valid_until').value = '2099-06-30'")
+    browser.execute_script(f"document.getElementById('valid_until').value = '{SOON}'")  # v0003: re-audit in 30 days
     browser.find_element(By.ID, "signoff-submit").click()
     # the answer comes after the signed PDF is rendered: seconds on a loaded machine
     row = WebDriverWait(browser, 60).until(lambda b: b.find_element(By.CSS_SELECTOR, "#signoff-table tbody tr"))
@@ -137,7 +140,7 @@ def test_review_diff_and_sign_off(browser, server):
     # the record: written by the same function as `auditor sign-off`, in the logged-in user's name, signed
     run = open_run(server.out / server.model / "v0003")
     (record,) = read_signoffs(run)
-    assert (record["reviewer"], record["decision"], record["valid_until"]) == ("alice", "approve-with-conditions", "2099-06-30")
+    assert (record["reviewer"], record["decision"], record["valid_until"]) == ("alice", "approve-with-conditions", SOON)
     # `auditor history` shows it
     from auditor.cli import out as console
 
@@ -146,7 +149,7 @@ def test_review_diff_and_sign_off(browser, server):
         shown = invoke("history", "--out", server.out)
     finally:
         console.width = width
-    assert shown.exit_code == 0 and "approved with conditions by alice until 2099-06-30" in flat(shown.stdout)
+    assert shown.exit_code == 0 and f"approved with conditions by alice until {SOON}" in flat(shown.stdout)
     rows = json.loads(invoke("history", "--out", server.out, "--json").stdout)
     latest = [r for r in rows if r["version"] == "v0003"][0]
     assert (latest["signoff_decision"], latest["signoff_reviewer"]) == ("approve-with-conditions", "alice")
