@@ -512,7 +512,6 @@ def test_a_regressor_predicting_1e153_has_its_r2_measured(fresh):
     assert not any("cannot be represented" in note for note in out.notes)
 
 
-<<<<<<< HEAD
 def test_the_claims_table_says_the_tolerance_of_a_claimed_mae_is_a_share_of_the_claim(fresh):
     """The concrete report's claims table read "gap to CI 0.000, gap is relative, within 0.03" beside a
     claimed MAE of 3.717 MPa: 0.03 MPa to a reader, 3% of the claim in fact (the summary page's claims
@@ -533,7 +532,8 @@ def test_the_claims_table_says_the_tolerance_of_a_claimed_mae_is_a_share_of_the_
     assert tolerance_terms([["mae", 1.0, 1.0, 0.0, "relative", "yes"]], 0.025) == (
         " Gap and tolerance are shares of the claim for mae (0.025 = 2.5% of the claimed value, not an amount in the "
         "target's units).")
-=======
+
+
 def test_a_perfect_regressors_r2_gate_is_judged_not_refused_as_too_few_rows(tmp_path):
     """A regressor that predicts every one of 150 held-out rows exactly (a linear model of a noiseless
     linear target) has R² 1 on every resample: a zero-width interval because nothing varies, not
@@ -582,4 +582,3 @@ def test_a_regressors_scatter_charts_name_the_target_on_both_axes(linear):
     fit, residuals = charts["Predicted against actual"], charts["Residuals against predictions"]
     assert (fit.xlabel, fit.ylabel) == ("actual y", "predicted y")
     assert (residuals.xlabel, residuals.ylabel) == ("predicted y", "residual (predicted − actual), units of y")
->>>>>>> h-multireg
