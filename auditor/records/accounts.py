@@ -31,7 +31,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from auditor.errors import UsageError
 from auditor.records.registry import DB_ERRORS, Registry, RegistryError, read_existing, shown_url, users_table
-from auditor.records.runs import utc_now, utf8_text
+from auditor.records.runs import parse_moment, utc_now, utf8_text
 
 ROLES = ("viewer", "reviewer", "approver")
 DECISIONS_BY_ROLE = {
@@ -73,13 +73,13 @@ class User:
         leaves the account disabled: nothing shows it was enabled after)."""
         if self.disabled_at is None:
             return False
-        off, on = moment(self.disabled_at), moment(self.enabled_at)
+        off, on = parse_moment(self.disabled_at), parse_moment(self.enabled_at)
         return off is None or on is None or on <= off
 
     def disabled_when(self, at: str) -> bool:
         """Whether the account was disabled at ``at`` (ISO 8601): within its latest disablement (a time that
         does not read is not known to be within it)."""
-        when, off, on = moment(at), moment(self.disabled_at), moment(self.enabled_at)
+        when, off, on = parse_moment(at), parse_moment(self.disabled_at), parse_moment(self.enabled_at)
         if self.disabled_at is None or when is None:
             return False
         if off is None:  # disabled at a time that does not read: not known to be within it
@@ -101,17 +101,6 @@ class User:
         if self.enabled_at:
             return f"active (enabled again {self.enabled_at} by {self.enabled_by})"
         return "active"
-
-
-def moment(text: str | None) -> datetime | None:
-    """An ISO 8601 time as an aware datetime (one without an offset read as UTC); None if it does not read."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def _user(row) -> User:

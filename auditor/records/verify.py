@@ -33,7 +33,7 @@ from pathlib import Path
 from auditor.errors import ResultFileError, UsageError
 from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RETIRED_TABLE, RUNS_TABLE, VERSION_RE, Run, open_run,
                                   read_signoffs, record_line, record_is_text, signed_dir, signoff_line_sha256,
-                                  signoff_log)
+                                  signoff_log, parse_moment)
 from auditor.hashing import sha256_bytes
 from auditor.records.store import manifest_without_file, slugify, version_label, versions
 from auditor.records.json_read import loads
@@ -530,14 +530,12 @@ UNTRUSTED_SIGNOFF = (REVOKED_KEY, DISABLED_ACCOUNT)
 def _by_disabled_account(record: dict, user, i: int, rel: str, findings: list[Finding]) -> str | None:
     """What verify says of a sign-off by an account disabled since (information: the sign-off stands), or,
     for one recorded while the account was disabled (which `sign-off` refuses), a finding."""
-    from auditor.records.accounts import moment
-
     if record.get("signed_at") and user.disabled_when(str(record["signed_at"])):
         findings.append(Finding(rel, DISABLED_ACCOUNT, f"record {i}: signed off by {user.name} at {record['signed_at']}, "
                                 f"while the account was disabled (since {user.disabled_at} by {user.disabled_by}: "
                                 f"{user.disabled_reason}); auditor refuses such a sign-off, so it was not recorded by it"))
         return "made while the account was disabled"
-    if user.disabled and moment(user.disabled_at) is None:
+    if user.disabled and parse_moment(user.disabled_at) is None:
         return f"the reviewer's account is now {user.state}, a time that does not read (the registry was edited?)"
     if user.disabled:
         return f"made before the reviewer's account was disabled ({user.state}): the sign-off stands"
