@@ -161,6 +161,33 @@ def test_sigint_just_after_the_rename_names_the_version(cli, tmp_path, artefacts
     assert "the registry may not list it yet" in result.text and "auditor history --rebuild" in result.text  # it does not
 
 
+
+def test_sigint_while_the_junit_report_is_written_names_the_stored_version(cli, tmp_path, artefacts, card_writer,
+                                                                         card_only_policy, stub_pdf, monkeypatch,
+                                                                         default_sigint):
+    """Ctrl-C once the version is stored and registered, while `run` writes its --junit file: it said
+    "stopped before it finished (... written whole or not at all)", as if there were no audit; it names
+    the stored version and the file it may not have written, and exits 130."""
+    import auditor.render.junit as junit
+
+    def interrupted_junit(result):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+        raise AssertionError("SIGINT was not delivered")
+
+    monkeypatch.setattr(junit, "junit_xml", interrupted_junit)
+    out, report = tmp_path / "out", tmp_path / "results.xml"
+    result = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out, "--junit", str(report))
+    assert result.code == 130, result.raw
+    stored = only_version(out)
+    said = " ".join(result.text.split())
+    assert f"interrupted: the audit had finished and was stored as {stored}" in said
+    assert f"--junit {report} may not have been written" in said
+    assert "stopped before it finished" not in said and "registry may not list it" not in said
+    assert not report.exists()
+    monkeypatch.undo()
+    assert cli("verify", str(stored)).code == 0
+
 # --- SIGKILL and concurrency, in real processes ----------------------------------------------------
 
 @pytest.fixture(scope="module")
