@@ -518,10 +518,17 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
 def write_salvage(folder: Path, content: bytes) -> bool:
     """Keep a result.json whose run could not be written: the whole folder appears at once (a
     temporary folder renamed into place) or not at all, so a full disk never leaves a truncated
-    result.json. Returns whether it was kept."""
+    result.json. Returns whether it was kept. The folders it makes for it (the model's, on a first run)
+    are removed again when it was not: a full disk leaves no empty ``--out/<model>/`` behind."""
+    made = [p for p in folder.parents if not p.exists()]  # deepest first
     try:
         return write_folder(folder, {"result.json": content})
     except OSError:
+        for empty in made:
+            try:
+                empty.rmdir()
+            except OSError:
+                break
         return False
 
 
