@@ -350,7 +350,7 @@ def _interrupted_run(exc: KeyboardInterrupt, stored: Path | None, registered: bo
                 "checks it)")
         if not registered:
             said += (f"; the registry may not list it yet: `auditor history --rebuild --out {printable(out_dir)}`"
-                     f"{' with the same --db' if db else ''} indexes it")
+                     f"{' with the same --db' if db else ''} indexes it, as the model's next run does")
         if unfinished:
             said += f"; {' and '.join(printable(u) for u in unfinished)} may not have been written"
     err.print(f"{how}: {said}", highlight=False, markup=False, soft_wrap=True)
