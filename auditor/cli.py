@@ -320,22 +320,46 @@ def run(
                                    on_stage=plain.on_stage if plain else on_stage, prediction_cache=prediction_cache)
         except AuditorError as exc:
             progress.stop()
+            if plain is not None:
+                plain.stop()
             _fail(exc)
         except KeyboardInterrupt as exc:
             progress.stop()
-            how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-            stored = getattr(exc, "stored_run", None) or (record.path if record is not None else None)
-            if stored is None:
-                said = "the audit stopped; nothing partial was written (a version is written whole or not at all)"
-            else:  # the signal came after the version was renamed into place: it exists, whole
-                said = (f"the audit had finished and was stored as {printable(stored)} (complete; `auditor verify` "
-                        "checks it)")
-                if not getattr(exc, "registered", True):
-                    said += (f"; the registry may not list it yet: `auditor history --rebuild --out {printable(out_dir)}`"
-                             f"{' with the same --db' if db else ''} indexes it")
-            err.print(f"{how}: {said}", highlight=False, markup=False, soft_wrap=True)
-            _SAID["interrupted"] = True
-            raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
+            if plain is not None:
+                plain.stop()  # no progress line after the message
+            _interrupted_run(exc, getattr(exc, "stored_run", None) or (record.path if record is not None else None),
+                             getattr(exc, "registered", True), out_dir, db)
+    try:  # the version is stored and registered: a signal now must say so, not "nothing written"
+        with terminate_as_interrupt():
+            _report_run(record, as_json=as_json, junit=junit, summary_md=summary_md, fail_on=fail_on)
+    except KeyboardInterrupt as exc:
+        _interrupted_run(exc, record.path, record.registry_problem is None, out_dir, db,
+                         unfinished=[f"{flag} {path}" for flag, path in (("--junit", junit), ("--summary-md", summary_md))
+                                     if path is not None])
+
+
+def _interrupted_run(exc: KeyboardInterrupt, stored: Path | None, registered: bool, out_dir: Path, db: str | None,
+                     unfinished: list[str] = ()) -> None:
+    """Say what a Ctrl-C or SIGTERM left of a run (nothing, or the stored version it names) and exit 130 / 143.
+    ``unfinished``: the files the run writes once its version is stored (--junit, --summary-md)."""
+    how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+    if stored is None:
+        said = "the audit stopped; nothing partial was written (a version is written whole or not at all)"
+    else:  # the signal came after the version was renamed into place: it exists, whole
+        said = (f"the audit had finished and was stored as {printable(stored)} (complete; `auditor verify` "
+                "checks it)")
+        if not registered:
+            said += (f"; the registry may not list it yet: `auditor history --rebuild --out {printable(out_dir)}`"
+                     f"{' with the same --db' if db else ''} indexes it, as the model's next run does")
+        if unfinished:
+            said += f"; {' and '.join(printable(u) for u in unfinished)} may not have been written"
+    err.print(f"{how}: {said}", highlight=False, markup=False, soft_wrap=True)
+    _SAID["interrupted"] = True
+    raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
+
+
+def _report_run(record, *, as_json: bool, junit: Path | None, summary_md: Path | None, fail_on: FailOn) -> None:
+    """The stored run's table, its --junit and --summary-md files and --json summary; exits with the run's code."""
     result = record.result
     human = err if as_json else out  # with --json, stdout holds the JSON document alone
     table = Table(title=shown(f"{result.model.name} {result.model.version} — policy {result.policy.name} {result.policy.version}"))

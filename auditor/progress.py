@@ -107,10 +107,14 @@ class PlainProgress:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
+        """No more lines from the background thread (before a last message of the caller's)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
         if exc[0] is None:
             with self._lock:
                 self._write(f"finished after {duration(self.clock() - self._started)}", "audit")

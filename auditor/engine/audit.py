@@ -244,11 +244,35 @@ def register_run(run_dir: Path, out: Path, db: str | None) -> str | None:
     lost audit (`auditor history --rebuild` restores it). One that another process is writing is
     waited for, up to :data:`REGISTRY_WAIT_S`: unlisted, the run's number could be given again."""
     try:
-        _with_registry(out, db, lambda registry: registry.add_run(run_dir))
+        _with_registry(out, db, lambda registry: _add_with_unlisted(registry, run_dir))
     except Exception as exc:  # noqa: BLE001 - the audit itself succeeded
         return (f"the run is stored, but the registry was not updated ({type(exc).__name__}: {exc}); "
                 f"`auditor history --rebuild --out {out}`{' with the same --db' if db else ''} indexes it")
     return None
+
+
+def _add_with_unlisted(registry, run_dir: Path) -> None:
+    """Index the new run, and the earlier versions of its model that were stored but never indexed: a
+    run stopped between the rename that stored it and its registry row (Ctrl-C or SIGTERM there, said
+    then; SIGKILL or a power cut, said nowhere) stayed out of `history` and `due` until someone ran
+    `history --rebuild`. A version is matched by its model folder's name and number (a moved output
+    folder's rows name the old place), and one whose result.json names another version (a copied or
+    renamed run, which a rebuild names) is left out, as is one that cannot be read."""
+    from auditor.records.runs import open_run
+
+    registry.add_run(run_dir)
+    listed = {(Path(str(row["run_path"])).parent.name, Path(str(row["run_path"])).name)
+              for row in (*registry.history(), *registry.retired())}
+    for sibling in sorted(run_dir.parent.iterdir()):
+        if (sibling == run_dir or not VERSION_RE.match(sibling.name) or (run_dir.parent.name, sibling.name) in listed
+                or not (sibling / "manifest.json").is_file()):
+            continue
+        try:
+            run = open_run(sibling)
+            if run.result.get("version") == sibling.name:
+                registry.add_run(sibling)
+        except Exception:  # noqa: BLE001 - an unreadable earlier run: `history --rebuild` and `verify` name it
+            continue
 
 
 def _with_registry(out: Path, db: str | None, use: Callable):
@@ -545,10 +569,17 @@ def _run_prepared(prepared: PreparedAudit, started: float, out, *, db, on_progre
 def write_salvage(folder: Path, content: bytes) -> bool:
     """Keep a result.json whose run could not be written: the whole folder appears at once (a
     temporary folder renamed into place) or not at all, so a full disk never leaves a truncated
-    result.json. Returns whether it was kept."""
+    result.json. Returns whether it was kept. The folders it makes for it (the model's, on a first run)
+    are removed again when it was not: a full disk leaves no empty ``--out/<model>/`` behind."""
+    made = [p for p in folder.parents if not p.exists()]  # deepest first
     try:
         return write_folder(folder, {"result.json": content})
     except OSError:
+        for empty in made:
+            try:
+                empty.rmdir()
+            except OSError:
+                break
         return False
 
 

@@ -24,6 +24,7 @@ Work that closes over the audited model in this process (``Executor.map``) runs 
 
 from __future__ import annotations
 
+import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -36,6 +37,15 @@ from auditor.errors import ModelLoadError, UsageError
 from auditor.machine import machine_facts
 
 MAX_LOCAL_WORKERS = 256  # worker processes --cluster local:N may start
+WORKERS_PER_CPU = 2  # local workers per logical CPU at most: one-thread workers beyond the cores only compete for them
+
+
+def logical_cpus() -> int:
+    """The logical CPUs this process may run on (its affinity: a container's cpuset), at least 1."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return max(os.cpu_count() or 1, 1)
 CONNECT_TIMEOUT_S = 10  # seconds to reach a scheduler before the run is refused
 WORKERS_TIMEOUT_S = 60  # seconds a scheduler may take to report its first worker
 SHARDS_PER_WORKER = 4  # shards per worker for an explanation request: a slow shard does not hold up the rest
@@ -68,6 +78,13 @@ def parse_cluster(text: str) -> ClusterSpec:
         n = int(local.group(1))
         if not 1 <= n <= MAX_LOCAL_WORKERS:
             raise UsageError(f"--cluster {text}: the number of local workers must be 1 to {MAX_LOCAL_WORKERS}")
+        cpus = logical_cpus()
+        if n > WORKERS_PER_CPU * cpus:  # started one by one before the audit: 99 on 2 cores ran 6 minutes, not done
+            raise UsageError(f"--cluster {text}: this machine has {cpus} logical CPU{'s' if cpus > 1 else ''}, and a "
+                             f"local worker runs one thread: at most local:{WORKERS_PER_CPU * cpus} "
+                             f"({WORKERS_PER_CPU} per CPU; local:{cpus} uses every core once). More workers only "
+                             "compete for the same cores, and starting them alone takes minutes; for more, use a "
+                             "scheduler with workers on other machines (tcp://host:port)")
         return ClusterSpec(text=text, local_workers=n)
     address = ADDRESS_RE.match(text)
     if address:

@@ -50,6 +50,23 @@ class UnreadableRow(ValueError):
     """A kept file's row that is not a prediction this module wrote (another program's table, a cut row)."""
 
 
+class AnotherModelsFile(UnreadableRow):
+    """A kept file whose facts row names another model or runtime than its name says (a file copied or
+    renamed into another's place): its numbers are not this model's."""
+
+
+def _differences(found: dict, expected: dict) -> str:
+    """The facts that differ, named (the model's sha256 first, shortened)."""
+    keys = sorted(k for k in {*found, *expected} if found.get(k) != expected.get(k))
+    keys.sort(key=lambda k: k != "model_sha256")
+
+    def short(value) -> str:
+        text = json.dumps(value, sort_keys=True, default=str)
+        return text if len(text) <= 40 else text[:39] + "…"
+
+    return ", ".join(f"{k} {short(found.get(k))} (this audit: {short(expected.get(k))})" for k in keys[:3])
+
+
 class KeptPredictions:
     """One model's kept predictions: read whole when opened, new ones written in one transaction."""
 
@@ -98,6 +115,16 @@ class KeptPredictions:
         con = self._connect()
         os.utime(self.path)  # used now, if only read: `auditor cache prune --unused-days` goes by this time
         try:
+            row = con.execute("SELECT facts FROM facts").fetchone()
+            if row is not None:  # written by the file's first audit: its name's facts, or another file's numbers
+                try:
+                    found = json.loads(row[0])
+                except (TypeError, ValueError):
+                    raise UnreadableRow("its facts row is not JSON") from None
+                expected = json.loads(json.dumps(self.facts, sort_keys=True, default=str))
+                if found != expected:
+                    raise AnotherModelsFile(_differences(found, expected) if isinstance(found, dict) else
+                                            "its facts row is not an object")
             self.rows = {}
             for n, (key, proba) in enumerate(con.execute("SELECT input, proba FROM predictions ORDER BY rowid"), 1):
                 self._check_row(n, key, proba)
@@ -182,6 +209,9 @@ def keep(cache, folder: Path, facts: dict, arrays: list[np.ndarray], keys: list[
     kept = KeptPredictions(folder, facts)
     try:
         kept.load()
+    except AnotherModelsFile as exc:
+        return [f"--prediction-cache: {kept.path} holds the predictions of another model or runtime ({exc}); not used "
+                "and not added to, every prediction was computed"]
     except (sqlite3.Error, OSError, UnreadableRow) as exc:
         return [f"--prediction-cache: {kept.path} could not be read ({exc}); every prediction was computed"]
     cache.kept = kept

@@ -3,13 +3,14 @@
 Everything is written under a temporary name in the destination's own folder (same file system) and
 then moved into place with one system call: ``rename`` for a folder (it fails onto a non-empty
 folder, so a version is never replaced), ``link`` for a file that must not exist yet, ``replace``
-for a file that may be replaced whole. Temporary names are ``.tmp-<pid>-<random>``, so a leftover
+for a file that may be replaced whole. Temporary names are ``.tmp-<pid>-<process space>-<random>``, so a leftover
 of a killed process can be recognised and removed (see ``store.remove_stale_temp``).
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import shutil
 import uuid
@@ -19,7 +20,25 @@ from pathlib import Path
 
 
 def temp_name(parent: Path, stem: str = "") -> Path:
-    return parent / f"{stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    return parent / f"{stem}.tmp-{os.getpid()}-{process_space()}-{uuid.uuid4().hex[:12]}"
+
+
+@functools.lru_cache(maxsize=1)
+def process_space() -> str:
+    """8 hex digits naming where this process's id means something: the host, its boot and its PID
+    namespace (a container has its own). A temporary folder's process id is checked only where the
+    tag is this process's own: on a shared output folder, another machine's or container's live
+    writer has an id this one cannot see."""
+    import hashlib
+    import socket
+
+    parts = [socket.gethostname()]
+    for source in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        try:
+            parts.append(os.readlink(source) if source.endswith("/pid") else Path(source).read_text().strip())
+        except OSError:
+            parts.append("")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
 
 
 def _write_synced(path: Path, content: bytes) -> None:

@@ -4,7 +4,7 @@ A run is written into a hidden temporary directory next to its versions and rena
 ``rename`` onto an existing version fails (a non-empty directory is never replaced), and the
 writer then takes the next number, so concurrent runs of one model get distinct versions. A run
 killed half-way leaves only its temporary directory, which the next run removes once its writer
-process is gone.
+process is gone (that of another machine or container sharing the folder: once a day old).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from auditor.records.json_read import loads
 
 _VERSION = re.compile(r"^v(\d{4,})\Z")  # runs.VERSION_RE
 MAX_VERSION_ATTEMPTS = 1000  # concurrent writers racing for the next version label
-_TMP = re.compile(r"^\.tmp-(\d+)-[0-9a-f]+$")
+_TMP = re.compile(r"^\.tmp-(\d+)-(?:([0-9a-f]{8})-)?[0-9a-f]+$")  # pid, the writer's process space (atomic.temp_name)
+STALE_ELSEWHERE_S = 86_400  # a temporary folder of another machine or container is removed once this old
 
 
 SLUG_MAX = 80
@@ -357,11 +358,27 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temp(folder: Path) -> None:
+    """Remove the temporary folders of writers that are gone: of this machine and PID namespace, whose
+    process is not running; of another (a shared output folder: a process id here says nothing of a
+    writer there, which may be writing its run now), once a day old."""
+    import time
+
+    from auditor.records.atomic import process_space
+
     if not folder.is_dir():
         return
     for p in folder.iterdir():
         m = _TMP.match(p.name)
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+        if not m:
+            continue
+        if m.group(2) is not None and m.group(2) != process_space():
+            try:
+                stale = time.time() - p.lstat().st_mtime > STALE_ELSEWHERE_S
+            except OSError:
+                continue
+        else:
+            stale = int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1)))
+        if stale:
             shutil.rmtree(p, ignore_errors=True)
 
 

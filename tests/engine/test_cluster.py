@@ -49,6 +49,35 @@ def test_a_malformed_cluster_option_is_a_usage_error(text, message):
         parse_cluster(text)
 
 
+
+def test_more_local_workers_than_the_machine_can_run_is_a_usage_error(monkeypatch):
+    """`--cluster local:99` on a 2-core machine started its workers one by one before the audit and
+    showed "loading inputs" for over 6 minutes (stopped by hand, still not started): refused at once
+    (exit 2), naming the machine's CPUs and the most it may start; up to two per CPU still start."""
+    monkeypatch.setattr(cluster_module, "logical_cpus", lambda: 2)
+    with pytest.raises(UsageError, match=r"--cluster local:99: this machine has 2 logical CPUs, and a local worker "
+                                         r"runs one thread: at most local:4 \(2 per CPU; local:2 uses every core once\)"):
+        parse_cluster("local:99")
+    with pytest.raises(UsageError, match="at most local:4"):
+        parse_cluster("local:5")
+    assert parse_cluster("local:4") == ClusterSpec("local:4", local_workers=4)
+    monkeypatch.setattr(cluster_module, "logical_cpus", lambda: 1)
+    assert parse_cluster("local:2") == ClusterSpec("local:2", local_workers=2)  # the suite's clusters, on one CPU
+
+
+def test_the_cli_refuses_too_many_local_workers_before_reading_any_input(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    monkeypatch.setattr(cluster_module, "logical_cpus", lambda: 2)
+    result = CliRunner().invoke(app, ["run", "--policy", "default", "--card", str(tmp_path / "no-card.md"),
+                                      "--data", str(tmp_path / "no-data.csv"), "--out", str(tmp_path / "out"),
+                                      "--cluster", "local:99"])
+    assert result.exit_code == 2, result.output
+    assert "at most local:4" in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()
+
 def test_shards_are_contiguous_cover_every_row_once_and_are_never_empty():
     from auditor.engine.cluster import _shards
 

@@ -72,6 +72,21 @@ def test_lines_come_at_a_steady_interval_with_step_done_total_and_remaining():
     assert re.fullmatch(rf"{STAMP} audit: finished after 30s", lines[-1])
 
 
+
+def test_stopped_progress_writes_no_line_after_the_callers_last_message():
+    """`run` stops the background lines before it says it was interrupted or refused: a CI log read
+    "interrupted: ..." and then one more "working" line, as if the audit went on."""
+    stream = io.StringIO()
+    with pytest.raises(KeyboardInterrupt):
+        with PlainProgress(stream, interval_s=0.01) as progress:
+            progress.on_progress("performance", 0, 1)
+            time.sleep(0.05)
+            progress.stop()
+            stream.write("interrupted: the audit stopped\n")
+            time.sleep(0.1)  # ten intervals
+            raise KeyboardInterrupt
+    assert stream.getvalue().splitlines()[-1] == "interrupted: the audit stopped"
+
 def test_the_report_stage_has_its_own_line_and_clock():
     stream = io.StringIO()
     now = [0.0]

@@ -136,6 +136,34 @@ def test_stale_temp_dir_is_removed_and_never_a_version(tmp_path):
     assert versions(folder) == [1]
 
 
+
+def test_a_temp_dir_of_another_machine_or_container_is_left_to_its_writer(tmp_path):
+    """A shared output folder (CI runners of several machines or containers on one volume): the other
+    writer's process id means nothing here. Its staging folder was removed as a dead process's while it
+    wrote into it, and it made the folder again for its next file and published a version that lacked
+    the files written before (its result.json). Now only this machine's and PID namespace's are checked
+    by process id; another's is removed once a day old."""
+    import time
+
+    from auditor.records.atomic import process_space, temp_name
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    mine = temp_name(folder)
+    assert mine.name.startswith(f".tmp-{os.getpid()}-{process_space()}-")
+    other = "0123abcd" if process_space() != "0123abcd" else "abcd0123"
+    writing = folder / f".tmp-{dead_pid()}-{other}-0123456789ab"  # alive on its own machine
+    writing.mkdir()
+    (writing / "result.json").write_text("{}")
+    forgotten = folder / f".tmp-{dead_pid()}-{other}-abcdef012345"  # a killed writer's, two days ago
+    forgotten.mkdir()
+    os.utime(forgotten, (time.time() - 2 * 86_400,) * 2)
+    dead_here = folder / f".tmp-{dead_pid()}-{process_space()}-0123456789ab"
+    dead_here.mkdir()
+    assert write_run(tmp_path, "m", files("x")).name == "v0001"
+    assert writing.exists() and (writing / "result.json").exists()
+    assert not forgotten.exists() and not dead_here.exists()
+
 def test_manifest_hashes(tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text("p")

@@ -161,6 +161,64 @@ def test_sigint_just_after_the_rename_names_the_version(cli, tmp_path, artefacts
     assert "the registry may not list it yet" in result.text and "auditor history --rebuild" in result.text  # it does not
 
 
+
+def test_sigint_while_the_junit_report_is_written_names_the_stored_version(cli, tmp_path, artefacts, card_writer,
+                                                                         card_only_policy, stub_pdf, monkeypatch,
+                                                                         default_sigint):
+    """Ctrl-C once the version is stored and registered, while `run` writes its --junit file: it said
+    "stopped before it finished (... written whole or not at all)", as if there were no audit; it names
+    the stored version and the file it may not have written, and exits 130."""
+    import auditor.render.junit as junit
+
+    def interrupted_junit(result):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+        raise AssertionError("SIGINT was not delivered")
+
+    monkeypatch.setattr(junit, "junit_xml", interrupted_junit)
+    out, report = tmp_path / "out", tmp_path / "results.xml"
+    result = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out, "--junit", str(report))
+    assert result.code == 130, result.raw
+    stored = only_version(out)
+    said = " ".join(result.text.split())
+    assert f"interrupted: the audit had finished and was stored as {stored}" in said
+    assert f"--junit {report} may not have been written" in said
+    assert "stopped before it finished" not in said and "registry may not list it" not in said
+    assert not report.exists()
+    monkeypatch.undo()
+    assert cli("verify", str(stored)).code == 0
+
+
+def test_the_next_run_indexes_a_version_stored_but_never_registered(cli, tmp_path, artefacts, card_writer,
+                                                                     card_only_policy, stub_pdf, monkeypatch,
+                                                                     default_sigint):
+    """Ctrl-C (or SIGKILL, which says nothing) between the rename that stores v0002 and its registry row:
+    `history` and `due` did not know v0002 until someone ran `history --rebuild`, however many runs came
+    after. The model's next run indexes it with itself; `history` lists all three, and each verifies."""
+    import auditor.records.atomic as atomic
+    import auditor.records.store as store
+
+    real = atomic.publish_folder
+
+    def publish_then_interrupted(staged, final):
+        real(staged, final)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+        raise AssertionError("SIGINT was not delivered")
+
+    from auditor.records.sqlite_reader import read_runs
+
+    out, card = tmp_path / "out", card_writer(tmp_path / "card")
+    assert cli.run(card_only_policy, card, artefacts.csv, out).code == 0  # the registry exists from here
+    monkeypatch.setattr(store, "publish_folder", publish_then_interrupted)
+    assert cli.run(card_only_policy, card, artefacts.csv, out).code == 130
+    monkeypatch.setattr(store, "publish_folder", real)
+    assert [Path(r["run_path"]).name for r in read_runs(out, None, None)] == ["v0001"]
+    assert cli.run(card_only_policy, card, artefacts.csv, out).code == 0
+    assert [Path(r["run_path"]).name for r in read_runs(out, None, None)] == ["v0001", "v0002", "v0003"]
+    for version in ("v0001", "v0002", "v0003"):
+        assert cli("verify", str(out / "tiny-model" / version)).code == 0
+
 # --- SIGKILL and concurrency, in real processes ----------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -93,6 +93,17 @@ def test_a_disk_filling_up_while_the_run_is_written(cli, tmp_path, artefacts, ca
     assert files_of(out / "tiny-model" / "v0001") == before
 
 
+
+def test_a_full_disk_on_a_models_first_run_leaves_no_empty_model_folder(cli, tmp_path, artefacts, card_writer,
+                                                                         card_only_policy, stub_pdf, monkeypatch):
+    """The run and its salvage both fail: the salvage made the model's folder again after the run had
+    removed it, and an empty --out/<model>/ stayed behind."""
+    out = tmp_path / "out"
+    _disk_fills_up(monkeypatch, out, salvage_too=True)
+    res = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out)
+    assert res.code == 2 and "could not be kept either (nothing partial was left)" in res.text, res.text
+    assert not (out / "tiny-model").exists()
+
 def test_when_only_the_run_fails_to_write_the_salvage_is_whole(cli, tmp_path, artefacts, card_writer, card_only_policy,
                                                                stub_pdf, monkeypatch):
     out = tmp_path / "out"

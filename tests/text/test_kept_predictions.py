@@ -196,6 +196,31 @@ def test_a_kept_file_of_another_shape_is_not_used(tiny_text_model, tmp_path, sch
     assert cache.kept is None
 
 
+
+def test_a_file_of_another_model_under_this_models_name_is_never_read(tiny_text_model, tmp_path):
+    """A kept file copied or renamed into this model's file name (a cache folder restored by hand): its
+    facts row names the other model. It agreed with this model on the evaluation texts it was checked
+    on, so it served the other model's prediction of every other input (a masked text); it is not used
+    and not added to, and the report names the model it holds."""
+    from auditor.models.cache import PredictionCache
+
+    ours = {"model_sha256": "a" * 64, "classes": ["negative", "positive"]}
+    theirs = {**ours, "model_sha256": "b" * 64}
+    evaluated, masked = tiny_text_model.token_ids(["good film", "[MASK] film"])
+    right = PredictionCache(tiny_text_model._predict_batch, batch_size=8).compute_uncached([evaluated])[0]
+    other = kept_predictions.KeptPredictions(tmp_path, theirs)
+    other.load()
+    other.save({kept_predictions.digest(ids_key(evaluated)): right,  # the two models agree here
+                kept_predictions.digest(ids_key(masked)): np.array([0.99, 0.01])})  # and not here
+    other.path.rename(tmp_path / f"{kept_predictions.signature_of(ours)}.sqlite")
+    cache = PredictionCache(tiny_text_model._predict_batch, batch_size=8)
+    (note,) = kept_predictions.keep(cache, tmp_path, ours, [evaluated], [ids_key(evaluated)])
+    assert "holds the predictions of another model or runtime (model_sha256" in note and "bbbbbbbb" in note
+    assert "not used and not added to" in note
+    assert cache.kept is None
+    proba = cache([masked], [ids_key(masked)])
+    assert cache.stats.kept_reads == 0 and not np.allclose(proba[0], [0.99, 0.01])
+
 def test_a_folder_under_a_file_is_refused_before_the_audit(artefacts, pipeline_card, tiny_policy_path, tmp_path):
     """`--prediction-cache notes.txt/kept` can never be created: refused (exit 2) as a file is, where the
     audit ran and said only in the report that the kept file 'could not be read'."""
