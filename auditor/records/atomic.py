@@ -29,8 +29,9 @@ def process_space() -> str:
     namespace (a container has its own). A temporary folder's process id is checked only where the
     tag is this process's own: on a shared output folder, another machine's or container's live
     writer has an id this one cannot see."""
-    import hashlib
     import socket
+
+    from auditor.hashing import sha256_bytes
 
     parts = [socket.gethostname()]
     for source in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
@@ -38,7 +39,7 @@ def process_space() -> str:
             parts.append(os.readlink(source) if source.endswith("/pid") else Path(source).read_text().strip())
         except OSError:
             parts.append("")
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+    return sha256_bytes("\0".join(parts).encode())[:8]
 
 
 def _write_synced(path: Path, content: bytes) -> None:
