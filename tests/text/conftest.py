@@ -1,4 +1,5 @@
-"""Session fixtures for the text-model tests: one tiny trained BERT, built once per run."""
+"""Fixtures for the text-model tests: one tiny trained BERT, built once per run; a tiny byte-level
+(GPT-2) decoder classifier, built once per module that asks for it."""
 
 from __future__ import annotations
 
@@ -22,3 +23,15 @@ def tiny_text_model(tiny_text_model_dir):
     from auditor.models.text import load_text_model
 
     return load_text_model(tiny_text_model_dir, max_length=32, batch_size=32, threads=1)
+
+
+@pytest.fixture(scope="module")
+def gpt2_classifier(tmp_path_factory):
+    """A tiny GPT-2 sequence classifier (byte-level BPE, pad = its end token), per module: its caches are its own."""
+    from auditor.models.decoder import load_sequence_classifier
+
+    from . import tiny_decoder
+
+    path = tiny_decoder.build_byte_level_classifier(tmp_path_factory.mktemp("gpt2_classifier") / "model")
+    return load_sequence_classifier(path, max_length=32, batch_size=8, threads=1)
+

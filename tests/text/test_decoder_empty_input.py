@@ -10,17 +10,8 @@ import pytest
 
 from auditor.explain.text_perturbation import explain_lime_text
 from auditor.explain.text_word_masks import explain_kernel_shap_text
-from auditor.models.decoder import load_sequence_classifier
-
-from . import tiny_decoder
 
 torch = pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module")
-def gpt2_classifier(tmp_path_factory):
-    path = tiny_decoder.build_byte_level_classifier(tmp_path_factory.mktemp("gpt2_classifier") / "model")
-    return load_sequence_classifier(path, max_length=32, batch_size=8, threads=1)
 
 
 def test_an_empty_text_is_the_neutral_token_alone(gpt2_classifier):

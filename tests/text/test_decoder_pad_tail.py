@@ -13,30 +13,12 @@ import pytest
 
 from auditor.explain.text_gradients import explain_integrated_gradients
 from auditor.explain.text_perturbation import explain_lime_text, explain_shap_text
-from auditor.models.decoder import load_sequence_classifier
 
-from . import tiny_decoder
+from .text_rows import TextRows
 
 pytest.importorskip("torch")
 
 WITH_TAIL, WITHOUT = "good movie was bad <|endoftext|>", "good movie was bad "
-
-
-class _Data:
-    def __init__(self, texts):
-        self._texts = texts
-
-    def texts(self):
-        return self._texts
-
-    def __len__(self):
-        return len(self._texts)
-
-
-@pytest.fixture(scope="module")
-def gpt2_classifier(tmp_path_factory):
-    path = tiny_decoder.build_byte_level_classifier(tmp_path_factory.mktemp("gpt2_pad_tail") / "model")
-    return load_sequence_classifier(path, max_length=32, batch_size=8, threads=1)
 
 
 def test_the_pad_written_at_the_end_is_no_word(gpt2_classifier):
@@ -70,7 +52,7 @@ def test_perturbation_explainers_explain_the_words_the_head_reads(gpt2_classifie
 
 
 def test_a_note_names_the_texts_that_end_in_the_pad(gpt2_classifier):
-    notes = [n for n in gpt2_classifier.input_notes(_Data(["good movie", WITH_TAIL])) if "pad token" in n]
+    notes = [n for n in gpt2_classifier.input_notes(TextRows(["good movie", WITH_TAIL])) if "pad token" in n]
     assert notes == ["1 of 2 texts ends in the pad token written out ('<|endoftext|>') (row 1): the classifier's "
                      "head reads the last token that is not the pad, so nothing from it on reaches the prediction; "
                      "the explanations leave it out (no mask or baseline replaces it)"], notes

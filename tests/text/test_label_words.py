@@ -13,6 +13,7 @@ import pytest
 from auditor.models.decoder import load_causal_lm
 
 from . import tiny_decoder
+from .text_rows import TextRows
 
 torch = pytest.importorskip("torch")
 
@@ -205,17 +206,6 @@ def test_other_label_words_keep_their_predictions_in_another_file(gpt2_dir):
     assert kept_predictions.signature_of(facts[0]) != kept_predictions.signature_of(facts[1])
 
 
-class _Data:
-    def __init__(self, texts):
-        self._texts = texts
-
-    def texts(self):
-        return self._texts
-
-    def __len__(self):
-        return len(self._texts)
-
-
 def test_a_label_word_of_several_tokens_is_noted_with_the_token_it_is_scored_by(gpt2_dir):
     """A word the tokenizer writes in several tokens is scored by its first one alone; nothing said so,
     so a report of label words "goodness"/"bad" read as if the whole word were scored."""
@@ -224,10 +214,10 @@ def test_a_label_word_of_several_tokens_is_noted_with_the_token_it_is_scored_by(
     pieces = model.tokenizer.convert_ids_to_tokens(model.tokenizer(" goodness", add_special_tokens=False)["input_ids"])
     assert len(pieces) > 1 and pieces[0] == "Ġgood"
     assert model.tokenizer.convert_ids_to_tokens(model.label_token_ids) == ["Ġbad", "Ġgood"]
-    notes = [n for n in model.input_notes(_Data(TEXTS)) if "label word" in n]
+    notes = [n for n in model.input_notes(TextRows(TEXTS)) if "label word" in n]
     assert notes == ["1 of 2 label words is several tokens after the prompt; each class is scored by its word's first "
                      f"token alone: positive 'goodness' by 'Ġgood' (of {', '.join(map(repr, pieces))}). What follows "
                      "that token is never read, so a word is as likely as its first piece (a word sharing it with "
                      "another would be refused)"], notes
     one_token = load_causal_lm(gpt2_dir, prompt=tiny_decoder.PROMPT, label_words=tiny_decoder.LABEL_WORDS, max_length=64)
-    assert not [n for n in one_token.input_notes(_Data(TEXTS)) if "label word" in n]
+    assert not [n for n in one_token.input_notes(TextRows(TEXTS)) if "label word" in n]
