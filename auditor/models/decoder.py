@@ -42,7 +42,7 @@ from auditor.errors import ModelCardError, ModelLoadError, Problem
 from auditor.models.base import Capability
 from auditor.models.onnx_runtime import DEFAULT_TOLERANCE, VERIFY_INPUTS
 from auditor.models.perturbation import before_mask
-from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, _rows_listed, check_model_dir,
+from auditor.models.text import (MAX_CHARS_PER_TOKEN, Encoded, TextModel, rows_listed, check_model_dir,
                                  check_tokenizer, check_vocabulary, check_weights_loaded, load_text_model, mismatched_shapes,
                                  offline_transformers, readable_length, with_runtime, word_spans_of, words_at_spaces)
 
@@ -148,7 +148,7 @@ class DecoderTextModel(TextModel):
         names = sorted({tok for e, t in zip(encoded, tails) for tok, unread in zip(e.tokens, t) if unread})
         return notes + [
             f"{len(rows):,} of {len(encoded):,} text{'s' * (len(encoded) != 1)} end{'s' * (len(rows) == 1)} in the pad "
-            f"token written out ({', '.join(map(repr, names))}) (row{'s' * (len(rows) != 1)} {_rows_listed(rows)}): "
+            f"token written out ({', '.join(map(repr, names))}) (row{'s' * (len(rows) != 1)} {rows_listed(rows)}): "
             "the classifier's head reads the last token that is not the pad, so nothing from it on reaches the "
             "prediction; the explanations leave it out (no mask or baseline replaces it)"]
 

@@ -328,7 +328,7 @@ def word_spans_of(text: str, word_ids, offsets) -> list[tuple[int, int]]:
     return [trim_span(text, *spans[w]) for w in sorted(spans)]
 
 
-def _rows_listed(rows: np.ndarray) -> str:
+def rows_listed(rows: np.ndarray) -> str:
     """The first five of ``rows``, then how many more."""
     return ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
@@ -715,7 +715,7 @@ class TextModel(RuntimeChoice, AdapterBase):
                 "(every character one it drops, such as U+FFFD or a lone accent): nothing to audit")])
         if wordless.any():  # not blank, yet every character one the tokenizer drops (U+FFFD, a lone accent)
             masks.append(f"{int(wordless.sum()):,} of {len(data):,} texts are read by the tokenizer as no word at all "
-                         f"(row{'s' * int(wordless.sum() != 1)} {_rows_listed(np.flatnonzero(wordless))}: every character "
+                         f"(row{'s' * int(wordless.sum() != 1)} {rows_listed(np.flatnonzero(wordless))}: every character "
                          "one it drops, such as U+FFFD or a lone accent): predicted as the empty text and counted in "
                          "performance, never explained")
         masks += self._unknown_only(data, encoded, wordless)
@@ -723,7 +723,7 @@ class TextModel(RuntimeChoice, AdapterBase):
         if not cut.any():
             return masks
         rows = np.flatnonzero(cut)
-        listed = _rows_listed(rows)
+        listed = rows_listed(rows)
         return masks + [
                 f"{len(rows):,} of {len(data):,} texts are longer than the model's limit of {self.max_length} tokens "
                 f"and were truncated to it (row{'s' * (len(rows) != 1)} {listed}); the audit judges only the kept part"
@@ -753,7 +753,7 @@ class TextModel(RuntimeChoice, AdapterBase):
                 "vocabulary lacks): the model would read nothing of them but their length; nothing to audit")])
         n = int(only.sum())
         return [f"{n:,} of {len(encoded):,} texts are read as {said} (row{'s' * (n != 1)} "
-                f"{_rows_listed(np.flatnonzero(only))}: a language, script or symbols its vocabulary lacks): the model "
+                f"{rows_listed(np.flatnonzero(only))}: a language, script or symbols its vocabulary lacks): the model "
                 "reads nothing of them but their length; they are predicted and counted in performance, and their "
                 "explanations rank unknown tokens, not words"]
 
@@ -775,7 +775,7 @@ class TextModel(RuntimeChoice, AdapterBase):
         return [f"{len(rows):,} of {len(encoded):,} text{'s' * (len(encoded) != 1)} write{'s' * (len(rows) == 1)} out "
                 f"special tokens of the tokenizer ({', '.join(map(repr, names[:5]))}"
                 f"{f' and {len(names) - 5} more' if len(names) > 5 else ''}) (row{'s' * (len(rows) != 1)} "
-                f"{_rows_listed(rows)}): the model reads each as that token, not as its characters, and the "
+                f"{rows_listed(rows)}): the model reads each as that token, not as its characters, and the "
                 "explanations rank it as a word of the text"]
 
     # ----------------------------------------------------------------- probabilities
