@@ -140,7 +140,7 @@ def verify_run(run_dir: str | Path, db: str | None = None) -> Verification:
                                     "or the run moved there (its registry rows and the model's next audit look for it in "
                                     "its own folder): rename it back"))
     findings += _pdf_attachments(run, listed)
-    for step in (_signoffs, _registry, lambda r: _named_registry(r, db)):
+    for step in (_signoffs, lambda r: _registry(r, unchecked), lambda r: _named_registry(r, db)):
         findings += [f for f in _or_unreadable(run, step) if f not in findings]
     try:
         signature_findings, signatures = _signatures(run, db)
@@ -298,10 +298,12 @@ def _pdf_attachments(run: Run, listed: dict[str, str]) -> list[Finding]:
     return out
 
 
-def _registry(run: Run) -> list[Finding]:
+def _registry(run: Run, unchecked: list[str]) -> list[Finding]:
     """The default registry next to the run's model folder (``<out>/audits.sqlite``), read-only:
-    its row for this run must record the run's manifest hash. A registry that is absent, or has
-    no row for the run, says nothing (it is an index, rebuilt from the folders).
+    its row for this run must record the run's manifest hash. A registry that is absent says nothing
+    (it is an index, rebuilt from the folders); one without a row for the run is named in ``unchecked``:
+    its row was the newest version's one anchor (a consistent rewrite of the run, with its row removed,
+    had verified OK saying nothing of it).
 
     Read with the standard library's ``sqlite3`` (the default registry is always SQLite): one
     SELECT does not need SQLAlchemy, whose import is most of `verify`'s start-up."""
@@ -320,6 +322,10 @@ def _registry(run: Run) -> list[Finding]:
             moved_from = None
             if not rows:  # the output folder was moved (or copied) with its registry: rows name the old paths
                 rows, moved_from = _rows_before_a_move(conn, run)
+            if not rows:
+                unchecked.append(f"the registry's row of it: ../../{DEFAULT_DB_NAME} has none (a run stored while its "
+                                 "registry write failed, or a row removed), so the manifest hash and sign-off count it "
+                                 "would record were not compared; the model's next run indexes a run stored unindexed")
             # later runs of the model the registry remembers: where this is the newest folder, one whose
             # folder is gone was deleted, and no later run's chain names the gap
             later = [] if moved_from or max(versions(run.model_dir), default=0) > run.version_number else \

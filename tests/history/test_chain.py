@@ -519,3 +519,24 @@ def test_a_run_copied_alone_verifies_its_files_and_says_its_chain_was_not_checke
     shutil.copytree(history.paths[2], copy.parent / "v0003")
     assert [(f.path, f.problem) for f in verify_run(copy).findings] == [("../v0001/manifest.json", "missing"),
                                                                          ("..", "mismatch")]  # sent/: not tiny-model/
+
+
+def test_a_run_the_registry_has_no_row_of_verifies_saying_its_row_was_not_checked(history, tmp_path):
+    """The registry's row is the newest version's one anchor: with it removed, a consistent rewrite of
+    the run verified OK and said nothing of the registry. It still verifies (the row may have been lost
+    with a failed write), now saying the row was not there to compare with."""
+    import sqlite3
+
+    copied = tmp_path / "out"
+    shutil.copytree(history.out, copied)
+    run = copied / "tiny-model" / "v0003"
+    assert verify_run(run).unchecked == []
+    with sqlite3.connect(copied / "audits.sqlite") as conn:
+        assert conn.execute("DELETE FROM auditor_runs WHERE run_path LIKE ?", ("%/v0003",)).rowcount == 1
+    checked = verify_run(run)
+    assert checked.ok and checked.unchecked == [
+        "the registry's row of it: ../../audits.sqlite has none (a run stored while its registry write failed, or a "
+        "row removed), so the manifest hash and sign-off count it would record were not compared; the model's next "
+        "run indexes a run stored unindexed"]
+    res = invoke("verify", run)
+    assert res.exit_code == 0 and "files verified; not checked:" in flat(res.output), res.output
