@@ -340,7 +340,9 @@ def per_class_intervals(boot: dict[str, list], point: dict[str, np.ndarray], pre
     ceilings: F1 rises with each). Its high end is raised, the mirror image, to what a score of 0 on
     the class's rows cannot rule out, 1 − (α/2)^(1/m): none of 6 rows recalled is 0.00–0.46, not the
     0.00–0.00 of resamples that are all 0 (F1's high end at least the F1 of the two floors, a
-    precision the class never predicted counting as 1: nothing bounds it). Returns (metric -> array
+    precision the class never predicted, or a recall of a class with no row, counting as 1: nothing
+    bounds it; a class the rows lack, predicted once and wrongly, showed F1 0.000–0.000 beside its
+    precision's 0.000–0.975). Returns (metric -> array
     (2, k) of low and high ends, notes)."""
     with warnings.catch_warnings():  # a class no resample defines (no row, never predicted): NaN, shown "—"
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -355,9 +357,10 @@ def per_class_intervals(boot: dict[str, list], point: dict[str, np.ndarray], pre
     with np.errstate(invalid="ignore"):
         ceilings["f1"] = 2 * p * r / (p + r)
     floors = {m: 1.0 - ceilings[m] for m in ("recall", "precision")}
-    pf, rf = np.where(np.isnan(floors["precision"]), 1.0, floors["precision"]), floors["recall"]
-    with np.errstate(invalid="ignore"):
-        floors["f1"] = 2 * pf * rf / (pf + rf)
+    # a class never predicted has no precision to bound, one with no row no recall: each counts as 1
+    pf, rf = (np.where(np.isnan(floors[m]), 1.0, floors[m]) for m in ("precision", "recall"))
+    with np.errstate(invalid="ignore"):  # neither predicted nor a row: no F1 (scikit-learn leaves it out)
+        floors["f1"] = np.where(np.isnan(floors["precision"]) & np.isnan(floors["recall"]), np.nan, 2 * pf * rf / (pf + rf))
     cut, raised = set(), set()
     for m in PER_CLASS:
         low, high = intervals[m]

@@ -118,6 +118,22 @@ def test_per_class_interval_highs_are_raised_to_what_a_score_of_zero_on_the_clas
     assert len(notes) == 1 and "1 class ruled out" in notes[0] and "raised" in notes[0]
 
 
+def test_the_f1_high_end_of_a_class_the_rows_lack_but_the_model_predicts_is_raised_as_its_precisions():
+    """Class 0: no true row, predicted once (wrongly). Every resample's F1 is 0 (no true row, no true
+    positive), so F1 read 0.000–0.000 while precision's high end was raised to 1 − 0.025^(1/1) = 0.975:
+    one wrong prediction cannot rule out a precision up to 0.975, nor an F1 up to that of the floors,
+    the recall of a class with no row counting as 1 (nothing bounds it): 2·0.975/(1 + 0.975) = 0.98734."""
+    boot = {"recall": [[np.nan, 0.9], [np.nan, 0.95]], "precision": [[0.0, 0.9], [0.0, 0.95]],
+            "f1": [[0.0, 0.9], [0.0, 0.95]]}
+    point = {"recall": np.array([0.0, 0.93]), "precision": np.array([0.0, 0.93]), "f1": np.array([0.0, 0.93]),
+             "support": np.array([0, 40])}
+    ci, notes = per_class_intervals(boot, point, np.array([1, 39]), alpha=0.05)
+    assert ci["precision"][1][0] == pytest.approx(0.975)
+    assert ci["f1"][1][0] == pytest.approx(2 * 0.975 / 1.975) and ci["f1"][1][0] == pytest.approx(0.98734, abs=1e-5)
+    assert np.isnan(ci["recall"][1][0]) and ci["f1"][0][0] == 0.0  # no row: no recall; the low end stays 0
+    assert len(notes) == 1 and "1 class ruled out" in notes[0]
+
+
 def test_a_class_never_predicted_counts_as_zero_and_one_neither_true_nor_predicted_is_left_out_like_sklearn():
     """Macro F1 is scikit-learn's default: over the classes in the truth or the predictions. A class
     the evaluation rows lack and the model never predicts is no F1 of 0: counted so, a perfect model
