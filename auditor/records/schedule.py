@@ -24,6 +24,19 @@ class DueItem:
     run_path: str
 
 
+MAX_APPROVAL_YEARS = 3  # the longest an approval is valid; a policy's re-audit interval may shorten it
+
+
+def longest_approval(signed: date) -> date:
+    """The last day an approval signed on ``signed`` may be valid: :data:`MAX_APPROVAL_YEARS` later (a
+    29 February's: to 28 February). `sign-off` refuses a later ``--valid-until``; `due` lists an
+    approval given without one as expired after it."""
+    try:
+        return signed.replace(year=signed.year + MAX_APPROVAL_YEARS)
+    except ValueError:  # 29 February, into a year without one
+        return signed.replace(year=signed.year + MAX_APPROVAL_YEARS, day=28)
+
+
 def order(row: dict[str, Any]) -> tuple[int, str]:
     """Oldest to newest run of a model: by version number (then date)."""
     return row["version_number"] or 0, str(row["created_at"] or "")
@@ -102,7 +115,8 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
     is judged for the newest run (the version in use): its own sign-off, or without one the sign-off
     of the newest signed run before it; a sign-off of an older version, whenever made, never replaces it.
     The approval expired when that sign-off approves (with or without conditions) and its
-    valid-until date is before today.
+    valid-until date is before today; one given without a valid-until date, once
+    :data:`MAX_APPROVAL_YEARS` have passed since it was signed.
     """
     now = now or utc_now()
     today = now.date()
@@ -139,10 +153,16 @@ def due(rows: list[dict[str, Any]], now: datetime | None = None) -> list[DueItem
                                      f"the sign-off of {last['version']} has valid-until {until!r}, not a date; "
                                      f"run `auditor verify {last['run_path']}`", today.isoformat(), last["run_path"]))
                 continue
+            signed = parse_moment(last.get("signoff_at"))
+            implied = expiry is None and signed is not None
+            if implied:  # given without --valid-until: it lasts no longer than an approval may (it had never expired)
+                expiry = longest_approval(signed.date())
             if str(last["signoff_decision"]).startswith("approve") and expiry and expiry < today:
+                valid = (f"was given without a valid-until date on {signed.date()}, and an approval lasts at most "
+                         f"{MAX_APPROVAL_YEARS} years: to {expiry}" if implied else f"was valid until {until}")
                 items.append(DueItem(
                     model, "approval expired",
-                    f"{last['signoff_decision']} of {last['version']} by {last['signoff_reviewer']} was valid until {until}",
+                    f"{last['signoff_decision']} of {last['version']} by {last['signoff_reviewer']} {valid}",
                     (expiry + timedelta(days=1)).isoformat(), last["run_path"]))  # due from the day after its last
     return items
 

@@ -29,6 +29,7 @@ from auditor.hashing import sha256_bytes
 from auditor.records.atomic import create_file
 from auditor.records.verify import UNTRUSTED_SIGNOFF, verify_run
 from auditor.records.json_read import loads
+from auditor.records.schedule import MAX_APPROVAL_YEARS, longest_approval
 
 DECISIONS = ("approve", "approve-with-conditions", "reject")
 
@@ -297,17 +298,11 @@ def _refuse_plain_approval_of_failure(run: Run) -> None:
         "or --decision reject")
 
 
-MAX_APPROVAL_YEARS = 3  # the longest an approval is valid; a policy's re-audit interval may shorten it
-
-
 def approval_limit(run: Run, signed: date) -> tuple[date, str]:
     """The latest valid-until date an approval signed on ``signed`` may carry, and why: the run's policy's
     re-audit interval (``reaudit_interval_days``) after the sign-off when it declares one shorter than
     :data:`MAX_APPROVAL_YEARS`, else that many years (a 29 February's approval: to 28 February)."""
-    try:
-        years = signed.replace(year=signed.year + MAX_APPROVAL_YEARS)
-    except ValueError:  # 29 February, into a year without one
-        years = signed.replace(year=signed.year + MAX_APPROVAL_YEARS, day=28)
+    years = longest_approval(signed)
     policy = run.result.get("policy") if isinstance(run.result.get("policy"), dict) else {}
     interval = policy.get("reaudit_interval_days")
     if isinstance(interval, int) and not isinstance(interval, bool) and interval >= 1:

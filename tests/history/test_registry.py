@@ -291,6 +291,22 @@ def test_due_judges_the_approval_of_the_newest_run_not_the_last_signed_at():
     assert items == []
 
 
+def test_an_approval_given_without_a_valid_until_date_expires_after_the_longest_an_approval_lasts():
+    """`sign-off` refuses a --valid-until more than 3 years ahead, yet an approval given without one never
+    expired (`due`: nothing due, however old). It is listed as expired from the day after 3 years from its
+    signing day (a 29 February's: 28 February), saying it had no date."""
+    from datetime import datetime, timezone
+
+    row = due_row(1, **signed("approve", "2024-02-29T10:00:00+00:00"))
+    assert due([row], now=datetime(2027, 2, 28, 23, 0, tzinfo=timezone.utc)) == []  # its last day
+    items = due([row], now=datetime(2027, 3, 1, 0, 0, tzinfo=timezone.utc))
+    assert [(i.reason, i.since) for i in items] == [("approval expired", "2027-03-01")]
+    assert items[0].detail == ("approve of v0001 by A was given without a valid-until date on 2024-02-29, and an "
+                               "approval lasts at most 3 years: to 2027-02-28")
+    rejected = due_row(1, **signed("reject", "2020-01-01T10:00:00+00:00"))
+    assert due([rejected], now=datetime(2027, 3, 1, tzinfo=timezone.utc)) == []  # a rejection has nothing to expire
+
+
 def test_an_approval_does_not_carry_over_to_a_new_model_artefact():
     """After a run of a new model sha256 that nobody signed off, `due` said "nothing due" on the
     strength of the previous artefact's approval. A model never approved is still not listed, and a
