@@ -994,14 +994,8 @@ def users_disable(
 ) -> None:
     """Disable an account: it can no longer log in to `serve` nor sign off; its past sign-offs stay valid."""
     from auditor.records.accounts import disable_user
-    from auditor.records.registry import open_registry
 
-    try:
-        with open_registry(out_dir, db) as registry:
-            user = disable_user(registry, name, reason)
-    except AuditorError as exc:
-        _fail(exc)
-    _print(f"user {user.name} ({user.role}): {user.state}")
+    _change_account(out_dir, db, lambda registry: disable_user(registry, name, reason))
 
 
 @users_app.command("enable")
@@ -1012,11 +1006,17 @@ def users_enable(
 ) -> None:
     """Enable a disabled account again (its disablement stays recorded)."""
     from auditor.records.accounts import enable_user
+
+    _change_account(out_dir, db, lambda registry: enable_user(registry, name))
+
+
+def _change_account(out_dir: Path, db: str | None, change) -> None:
+    """``change(registry)`` on the output folder's registry (or ``db``), and the account's state it leaves."""
     from auditor.records.registry import open_registry
 
     try:
         with open_registry(out_dir, db) as registry:
-            user = enable_user(registry, name)
+            user = change(registry)
     except AuditorError as exc:
         _fail(exc)
     _print(f"user {user.name} ({user.role}): {user.state}")
