@@ -137,11 +137,9 @@ def test_sigterm_after_the_version_was_stored_says_where_it_is(cli, tmp_path, ar
     assert cli("verify", str(stored)).code == 0
 
 
-def test_sigint_just_after_the_rename_names_the_version(cli, tmp_path, artefacts, card_writer, card_only_policy, stub_pdf,
-                                                       monkeypatch, default_sigint):
-    """Ctrl-C arriving between the rename that stores the version and the return from the store."""
+def _publish_then_interrupted():
+    """The store's rename, then a Ctrl-C: between the version stored and the return from the store."""
     import auditor.records.atomic as atomic
-    import auditor.records.store as store
 
     real = atomic.publish_folder
 
@@ -151,7 +149,15 @@ def test_sigint_just_after_the_rename_names_the_version(cli, tmp_path, artefacts
         time.sleep(5)
         raise AssertionError("SIGINT was not delivered")
 
-    monkeypatch.setattr(store, "publish_folder", publish_then_interrupted)
+    return publish_then_interrupted
+
+
+def test_sigint_just_after_the_rename_names_the_version(cli, tmp_path, artefacts, card_writer, card_only_policy, stub_pdf,
+                                                       monkeypatch, default_sigint):
+    """Ctrl-C arriving between the rename that stores the version and the return from the store."""
+    import auditor.records.store as store
+
+    monkeypatch.setattr(store, "publish_folder", _publish_then_interrupted())
     out = tmp_path / "out"
     result = cli.run(card_only_policy, card_writer(tmp_path / "card"), artefacts.csv, out)
     assert result.code == 130, result.raw
@@ -197,20 +203,13 @@ def test_the_next_run_indexes_a_version_stored_but_never_registered(cli, tmp_pat
     after. The model's next run indexes it with itself; `history` lists all three, and each verifies."""
     import auditor.records.atomic as atomic
     import auditor.records.store as store
+    from auditor.records.sqlite_reader import read_runs
 
     real = atomic.publish_folder
 
-    def publish_then_interrupted(staged, final):
-        real(staged, final)
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(5)
-        raise AssertionError("SIGINT was not delivered")
-
-    from auditor.records.sqlite_reader import read_runs
-
     out, card = tmp_path / "out", card_writer(tmp_path / "card")
     assert cli.run(card_only_policy, card, artefacts.csv, out).code == 0  # the registry exists from here
-    monkeypatch.setattr(store, "publish_folder", publish_then_interrupted)
+    monkeypatch.setattr(store, "publish_folder", _publish_then_interrupted())
     assert cli.run(card_only_policy, card, artefacts.csv, out).code == 130
     monkeypatch.setattr(store, "publish_folder", real)
     assert [Path(r["run_path"]).name for r in read_runs(out, None, None)] == ["v0001"]
