@@ -41,12 +41,18 @@ def slugify(name: str) -> str:
     so two different names never share a folder (a version series, a hash chain), and a name that
     reduces to nothing gets ``model-<hash>``, stable and distinct. A name that begins like the
     registry's file (``audits.sqlite``) is hashed too: its folder would take the registry's place."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
-    slug = re.sub(r"\.{2,}", ".", slug)[:SLUG_MAX].strip("-.")
+    slug = cleaned_name(name, SLUG_MAX)
     if slug and slug == name and not slug.lower().startswith(REGISTRY_FILE):  # the registry's own name is not a model's
         return slug
     digest = sha256_bytes(name.encode("utf-8", "surrogatepass"))[:8]
     return f"{slug[:SLUG_MAX - 9].strip('-.') or 'model'}-{digest}"
+
+
+def cleaned_name(name: str, most: int | None = None) -> str:
+    """``name`` with every run of other characters than letters, digits, '.', '_', '-' made one '-', runs of
+    dots one dot, and no '-' or '.' at either end (cut to ``most`` characters first)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    return re.sub(r"\.{2,}", ".", cleaned)[:most].strip("-.")
 
 
 class OutputPathError(UsageError, ValueError):

@@ -35,7 +35,7 @@ from auditor.records.runs import (DEFAULT_DB_NAME, ENV_DB, RETIRED_TABLE, RUNS_T
                                   read_signoffs, record_line, record_is_text, signed_dir, signoff_line_sha256,
                                   signoff_log, parse_moment)
 from auditor.hashing import sha256_bytes
-from auditor.records.store import manifest_without_file, slugify, version_label, versions
+from auditor.records.store import cleaned_name, manifest_without_file, slugify, version_label, versions
 from auditor.records.json_read import loads
 
 
@@ -229,8 +229,7 @@ def _foreign_folder(run: Run) -> tuple[str, str] | None:
 def _model_folders(name: str) -> tuple[str, ...]:
     """The folder names a model's runs are kept in: :func:`slugify`'s, and the cleaned name alone, which
     versions before the 8 hex digits of the name's sha256 were appended to an unsafe name gave it."""
-    plain = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")).strip("-.")
-    return (slugify(name), plain)
+    return (slugify(name), cleaned_name(name))
 
 
 def _chain(run: Run, body: dict) -> list[Finding]:

@@ -27,6 +27,8 @@ from auditor.explain.text_gradients import explain_gradient_x_input, explain_int
 from auditor.metrics.faithfulness import leave_one_out_correlation  # noqa: E402
 from auditor.models.text import TextModel  # noqa: E402
 
+from .text_rows import TextRows  # noqa: E402
+
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = {"great": 1.5, "fine": 0.5, "dull": -1.0, "awful": -2.0, "plot": 0.25, "film": 0.75,
          "cast": -0.25, "ending": 1.0, "slow": -0.5, "fun": 2.0, "bland": -1.5}
@@ -106,20 +108,12 @@ def test_gradient_x_input_is_the_closed_form(bag):
         np.testing.assert_allclose(_word_values(attr, i), e * _sigmoid(z) * (1 - _sigmoid(z)), rtol=1e-5, atol=1e-7)
 
 
-class _Texts:
-    def __init__(self, texts):
-        self._texts = list(texts)
-
-    def texts(self):
-        return self._texts
-
-
 def test_leave_one_out_tau_of_exact_attributions_is_one_through_the_removal_inputs(bag):
     """Masking is deletion here, so the id-level τ-LOO of IG is 1.0 on every text; a reversed
     attribution reads −1.0 (the metric is not constant), and the special tokens are never removed."""
     attr = explain_integrated_gradients(bag, TEXTS, np.arange(len(TEXTS)), np.ones(len(TEXTS), dtype=int),
                                         n_steps=32, internal_batch_size=8)
-    inputs = bag.removal_inputs(_Texts(TEXTS), np.arange(len(TEXTS)))
+    inputs = bag.removal_inputs(TextRows(TEXTS), np.arange(len(TEXTS)))
     seen = []
     f = inputs.f_for(1)
     tau = leave_one_out_correlation(inputs.X, list(attr.values), inputs.baseline,
